@@ -1,0 +1,225 @@
+"""NITI layers (SPEC: forward, backward, update): Linear, Conv2d, ReLU, MaxPool2d, Flatten.
+
+Each layer keeps what its backward pass needs from the forward pass. `backward` returns the int8
+error for the previous layer (None when `propagate` is False, as for the first layer) and keeps
+the int32 weight gradient; `update(m_u)` rounds that gradient and applies it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .gemm import check_reduction_length, int8_matmul
+from .init import IntegerWeights
+from .numbers import INT8_MAX, as_int_array, bitwidth, saturate, saturate_int8
+from .tensor import QTensor, RoundingPolicy
+
+
+def weight_gradient(g32, m_u: int, policy: RoundingPolicy) -> np.ndarray | None:
+    """SPEC 3.2: keep m_u bits of the int32 gradient; None when it is all zero."""
+    if isinstance(m_u, bool) or not isinstance(m_u, (int, np.integer)) or not 1 <= m_u <= 8:
+        raise ValueError(f"m_u (gradient bits) must be an integer in 1..8; got {m_u!r}")
+    b = bitwidth(g32)
+    if b == 0:
+        return None
+    if b <= m_u:
+        return saturate_int8(g32)
+    return policy.round(g32, b - m_u, "gradient")
+
+
+def _check_input(x: QTensor, ndim: int, layer: str, channels: int | None = None) -> None:
+    if not isinstance(x, QTensor):
+        raise TypeError(f"{layer} takes a QTensor; got {type(x).__name__}")
+    if x.values.ndim != ndim or (channels is not None and x.values.shape[-1] != channels):
+        want = f"{ndim}-D" + (f" with {channels} channels/features last" if channels else "")
+        raise ValueError(f"{layer} expects a {want} input; got shape {x.values.shape}")
+
+
+class WeightedLayer:
+    """Common update step of Linear and Conv2d."""
+
+    weights: IntegerWeights
+    g32: np.ndarray | None = None
+
+    def update(self, m_u: int, policy: RoundingPolicy) -> np.ndarray | None:
+        """Round the kept int32 gradient to m_u bits and subtract it from the weights."""
+        if self.g32 is None:
+            raise RuntimeError(f"{type(self).__name__}.update called before backward")
+        g = weight_gradient(self.g32.reshape(self.weights.values.shape), m_u, policy)
+        self.g32 = None
+        if g is not None:
+            self.weights.apply(g)
+        return g
+
+
+class Linear(WeightedLayer):
+    """y = a @ w with w of shape (in_features, out_features)."""
+
+    def __init__(self, weights: IntegerWeights):
+        if weights.values.ndim != 2:
+            raise ValueError(f"Linear weights must be 2-D (in, out); got {weights.values.shape}")
+        self.weights = weights
+        self.in_features, self.out_features = weights.values.shape
+
+    def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
+        _check_input(x, 2, "Linear", self.in_features)
+        w = self.weights.as_int8()
+        self._input = x
+        acc = int8_matmul(x.values, w.values)
+        values, k = policy.narrow(acc, "activation")
+        return QTensor(values, x.exp + w.exp + k)
+
+    def backward(self, e: QTensor, policy: RoundingPolicy, propagate: bool = True):
+        _check_input(e, 2, "Linear backward", self.out_features)
+        w = self.weights.as_int8()
+        previous = None
+        if propagate:
+            values, k = policy.narrow(int8_matmul(e.values, w.values.T), "error")
+            previous = QTensor(values, e.exp + w.exp + k)
+        self.g32 = int8_matmul(self._input.values.T, e.values)
+        return previous
+
+
+def _pad(x: np.ndarray, padding: int) -> np.ndarray:
+    p = padding
+    return np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x
+
+
+class Conv2d(WeightedLayer):
+    """NHWC convolution as im2col + int8 GEMM; weights (KH, KW, Cin, Cout); any stride, padding."""
+
+    def __init__(self, weights: IntegerWeights, stride: int = 1, padding: int = 0):
+        if weights.values.ndim != 4:
+            raise ValueError(
+                f"Conv2d weights must be 4-D (KH, KW, Cin, Cout); got {weights.values.shape}"
+            )
+        if stride < 1 or padding < 0:
+            raise ValueError(f"need stride >= 1 and padding >= 0; got {stride}, {padding}")
+        self.weights = weights
+        self.kh, self.kw, self.cin, self.cout = weights.values.shape
+        self.stride, self.padding = stride, padding
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        oh = (height + 2 * self.padding - self.kh) // self.stride + 1
+        ow = (width + 2 * self.padding - self.kw) // self.stride + 1
+        if oh < 1 or ow < 1:
+            raise ValueError(
+                f"Conv2d {self.kh}x{self.kw} (stride {self.stride}, padding {self.padding}) "
+                f"does not fit a {height}x{width} input"
+            )
+        return oh, ow
+
+    def _columns(self, x: np.ndarray) -> np.ndarray:
+        """im2col: (N*OH*OW, KH*KW*Cin), column order (kh, kw, cin) matching the weights."""
+        n, h, w, c = x.shape
+        oh, ow = self.output_size(h, w)
+        padded, s = _pad(x, self.padding), self.stride
+        cols = np.empty((n, oh, ow, self.kh, self.kw, c), dtype=x.dtype)
+        for i in range(self.kh):
+            for j in range(self.kw):
+                cols[:, :, :, i, j, :] = padded[:, i : i + s * oh : s, j : j + s * ow : s, :]
+        return cols.reshape(n * oh * ow, self.kh * self.kw * c)
+
+    def _fold(self, cols: np.ndarray, input_shape) -> np.ndarray:
+        """col2im: sum every column entry back onto its input position (exact, int64)."""
+        n, h, w, c = input_shape
+        oh, ow = self.output_size(h, w)
+        p, s = self.padding, self.stride
+        cols = cols.reshape(n, oh, ow, self.kh, self.kw, c)
+        out = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=np.int64)
+        for i in range(self.kh):
+            for j in range(self.kw):
+                out[:, i : i + s * oh : s, j : j + s * ow : s, :] += cols[:, :, :, i, j, :]
+        return out[:, p : p + h, p : p + w, :]
+
+    def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
+        _check_input(x, 4, "Conv2d", self.cin)
+        n, h, w_, _ = x.values.shape
+        oh, ow = self.output_size(h, w_)
+        w = self.weights.as_int8()
+        self._input_shape = x.values.shape
+        self._cols = self._columns(x.values)
+        acc = int8_matmul(self._cols, w.values.reshape(-1, self.cout))
+        values, k = policy.narrow(acc, "activation")
+        return QTensor(values.reshape(n, oh, ow, self.cout), x.exp + w.exp + k)
+
+    def backward(self, e: QTensor, policy: RoundingPolicy, propagate: bool = True):
+        _check_input(e, 4, "Conv2d backward", self.cout)
+        w = self.weights.as_int8()
+        e2d = e.values.reshape(-1, self.cout)
+        previous = None
+        if propagate:
+            overlap = -(-self.kh // self.stride) * -(-self.kw // self.stride)
+            check_reduction_length(self.cout * overlap, "Conv2d transposed convolution")
+            cols = int8_matmul(e2d, w.values.reshape(-1, self.cout).T)
+            acc = self._fold(cols, self._input_shape).astype(np.int32)
+            values, k = policy.narrow(acc, "error")
+            previous = QTensor(values, e.exp + w.exp + k)
+        self.g32 = int8_matmul(self._cols.T, e2d)
+        return previous
+
+
+class ReLU:
+    """Keeps values where a > 0; the backward pass lets the error through at the same places."""
+
+    def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
+        self._mask = x.values > 0
+        return QTensor(np.where(self._mask, x.values, 0).astype(x.values.dtype), x.exp)
+
+    def backward(self, e: QTensor, policy: RoundingPolicy, propagate: bool = True):
+        return QTensor(np.where(self._mask, e.values, 0).astype(e.values.dtype), e.exp)
+
+
+class MaxPool2d:
+    """NHWC max-pooling; the first largest value of a window wins, and gets the whole error.
+
+    Overlapping windows (stride < kernel) add the errors routed to one position in int32 and
+    saturate the sum to int8 (SPEC leaves this case open; non-overlapping pools never add).
+    """
+
+    def __init__(self, kernel: int, stride: int | None = None):
+        self.kernel = kernel
+        self.stride = stride or kernel
+        if self.kernel < 1 or self.stride < 1:
+            raise ValueError(f"MaxPool2d needs kernel, stride >= 1; got {kernel}, {stride}")
+
+    def _windows(self, shape):
+        n, h, w, c = shape
+        oh = (h - self.kernel) // self.stride + 1
+        ow = (w - self.kernel) // self.stride + 1
+        if oh < 1 or ow < 1:
+            raise ValueError(f"MaxPool2d({self.kernel}) does not fit a {h}x{w} input")
+        s = self.stride
+        for offset in range(self.kernel * self.kernel):
+            i, j = divmod(offset, self.kernel)
+            yield offset, (slice(None), slice(i, i + s * oh, s), slice(j, j + s * ow, s))
+
+    def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
+        _check_input(x, 4, "MaxPool2d")
+        best = winner = None
+        for offset, window in self._windows(x.values.shape):
+            candidate = x.values[window]
+            if best is None:
+                best, winner = candidate.copy(), np.zeros(candidate.shape, dtype=np.int16)
+            else:
+                better = candidate > best
+                best[better], winner[better] = candidate[better], offset
+        self._input_shape, self._winner = x.values.shape, winner
+        return QTensor(best, x.exp)
+
+    def backward(self, e: QTensor, policy: RoundingPolicy, propagate: bool = True):
+        routed = np.zeros(self._input_shape, dtype=np.int32)
+        for offset, window in self._windows(self._input_shape):
+            routed[window] += np.where(self._winner == offset, e.values, 0)
+        return QTensor(saturate(routed, INT8_MAX).astype(np.int8), e.exp)
+
+
+class Flatten:
+    """(N, ...) -> (N, features); changes nothing but the shape."""
+
+    def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
+        self._shape = x.values.shape
+        return QTensor(x.values.reshape(x.values.shape[0], -1), x.exp)
+
+    def backward(self, e: QTensor, policy: RoundingPolicy, propagate: bool = True):
+        return QTensor(e.values.reshape(self._shape), e.exp)

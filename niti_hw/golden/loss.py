@@ -1,0 +1,69 @@
+"""Integer cross-entropy gradient of SPEC.md (the paper's Section 3.4), int64 arithmetic only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .numbers import as_int_array, check_int8_range
+from .rounding import LfsrLanes, shift_round
+
+LOG2E_Q15 = 47274
+"""round(log2(e) * 2**15): turns a * 2**s into a base-2 exponent with 15 fraction bits."""
+BASE2_WINDOW = 10
+"""Classes more than this many powers of two below the top get probability 0 (t_i = 2**xh - 1)."""
+TAYLOR_MAX_BITS = 40
+"""Taylor terms are cut to 40 bits so that t << 11 and the row sum fit in int64."""
+ERROR_EXPONENT = -7
+
+
+def _base2_terms(a: np.ndarray, s: int) -> np.ndarray:
+    x = LOG2E_Q15 * a.astype(np.int64)
+    if s >= 15:
+        # Every x_i below the row maximum is then >= 47274 under it, so xh_i = 0 for any shift
+        # >= 0: capping the shift at 32 changes nothing and keeps x inside int64.
+        x = x << min(s - 15, 32)
+    else:
+        x = x >> (15 - s)
+    top = x.max(axis=1, keepdims=True)
+    exponent = np.maximum(0, x - (top - BASE2_WINDOW))
+    return (np.int64(1) << exponent) - 1
+
+
+def _taylor_terms(a: np.ndarray, s: int) -> np.ndarray:
+    # 2**(1-2s) outgrows int64 for s <= -31, so build each term as a Python int first.
+    rows = []
+    for row in a.tolist():
+        terms = [2 ** (1 - 2 * s) + v * 2 ** (1 - s) + v * v for v in row]
+        excess = max(terms).bit_length() - TAYLOR_MAX_BITS
+        rows.append([t >> excess for t in terms] if excess > 0 else terms)
+    return np.array(rows, dtype=np.int64).reshape(a.shape)
+
+
+def ce_gradient(a, s, y, mode: str = "pseudo", lanes: LfsrLanes | None = None):
+    """Gradient of softmax cross-entropy w.r.t. the last layer's int8 output, as int8 * 2**-7.
+
+    Returns (e, -7): e stands for (softmax(a * 2**s) - onehot(y)) * 2**7, and each row sums to 0
+    before the final rounding R(e, 4, mode).
+    """
+    a = as_int_array(a, "a")
+    y = as_int_array(y, "y")
+    if a.ndim != 2:
+        raise ValueError(f"ce_gradient needs a 2-D a (samples, classes); got shape {a.shape}")
+    if y.shape != (a.shape[0],):
+        raise ValueError(
+            f"ce_gradient needs one label per row: y of shape ({a.shape[0]},); got {y.shape}"
+        )
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= a.shape[1]):
+        raise ValueError(
+            f"labels must lie in 0..{a.shape[1] - 1}; got range [{int(y.min())}, {int(y.max())}]"
+        )
+    if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+        raise TypeError(f"exponent s must be an integer; got {s!r}")
+    check_int8_range(a, "a")
+    s = int(s)
+    t = _base2_terms(a, s) if s > -7 else _taylor_terms(a, s)
+    total = t.sum(axis=1, keepdims=True)
+    e = (t << 11) // total
+    rows = np.arange(a.shape[0])
+    e[rows, y] -= e.sum(axis=1)
+    return shift_round(e, 4, mode, lanes), ERROR_EXPONENT

