@@ -8,7 +8,7 @@ INT8_MAX = 127
 """Largest int8 magnitude; -128 never appears (every narrowing saturates symmetrically)."""
 
 INT32_SAFE_K = 133_143
-"""Smallest reduction length K at which K * 127**2 can reach 2**31: K must stay below it."""
+"""SPEC's reduction limit: any K below it keeps K * 127**2 < 2**31 (with a small margin)."""
 
 MAX_SHIFT = 32
 """Largest shift `shift_round` accepts: B(int32) <= 32."""

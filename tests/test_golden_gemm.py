@@ -1,0 +1,54 @@
+"""The exact int8 GEMM: exact at the int32 limit, refused beyond it, clear errors."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from niti_hw.golden import INT32_SAFE_K, int8_matmul
+
+
+@given(st.integers(1, 40), st.integers(1, 300), st.integers(1, 40), st.integers(0, 2**32 - 1))
+@settings(max_examples=40, deadline=None)
+def test_matches_int64_matmul_exactly(m, k, n, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-127, 128, (m, k), dtype=np.int8)
+    b = rng.integers(-127, 128, (k, n), dtype=np.int8)
+    out = int8_matmul(a, b)
+    assert out.dtype == np.int32
+    assert (out.astype(np.int64) == a.astype(np.int64) @ b.astype(np.int64)).all()
+
+
+def test_exact_at_the_largest_safe_k():
+    k = INT32_SAFE_K - 1
+    assert k * 127 * 127 < 2**31
+    a = np.full((2, k), 127, dtype=np.int8)
+    a[1] = -127
+    b = np.full((k, 1), 127, dtype=np.int8)
+    b[::2] = -127  # alternating signs exercise cancellation too
+    out = int8_matmul(a, b)
+    expected = 127 * 127 * (k - 2 * ((k + 1) // 2))
+    assert out[:, 0].tolist() == [-expected, expected]
+    full = int8_matmul(a[:1], np.full((k, 1), 127, dtype=np.int8))
+    assert int(full[0, 0]) == k * 127 * 127
+
+
+def test_k_at_the_limit_is_refused():
+    a = np.zeros((1, INT32_SAFE_K), dtype=np.int8)
+    b = np.zeros((INT32_SAFE_K, 1), dtype=np.int8)
+    with pytest.raises(ValueError, match=f"K = {INT32_SAFE_K} terms; K must be below {INT32_SAFE_K}"):
+        int8_matmul(a, b)
+
+
+def test_shape_errors_name_both_shapes():
+    with pytest.raises(ValueError, match=r"a is \(2, 3\), b is \(4, 5\)"):
+        int8_matmul(np.zeros((2, 3), np.int8), np.zeros((4, 5), np.int8))
+    with pytest.raises(ValueError, match="2-D operands; got shapes"):
+        int8_matmul(np.zeros(3, np.int8), np.zeros((3, 1), np.int8))
+
+
+def test_values_outside_int8_range_and_floats_are_refused():
+    with pytest.raises(ValueError, match=r"\[-127, 127\]; got range \[-128, 0\]"):
+        int8_matmul(np.array([[-128, 0]]), np.array([[1], [1]]))
+    with pytest.raises(TypeError, match="b must be an integer array"):
+        int8_matmul(np.array([[1]]), np.array([[1.0]]))
