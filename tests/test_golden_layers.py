@@ -165,7 +165,7 @@ def test_quantise_float_and_pixels():
 
 def test_layer_shape_errors_name_the_layer():
     net = Sequential([Flatten(), Linear(IntegerWeights(np.ones((10, 2), int), -7))])
-    with pytest.raises(ValueError, match=r"layer 1 \(Linear\): .*10 channels/features.*\(1, 12\)"):
+    with pytest.raises(ValueError, match=r"layer 1 \(Linear\): .*10 features in the last axis; got shape \(1, 12\)"):
         net.forward(QTensor(np.ones((1, 3, 4), np.int8), -7), RoundingPolicy())
     with pytest.raises(ValueError, match="does not fit a 2x2 input"):
         Conv2d(IntegerWeights(np.ones((3, 3, 1, 1), int), 0)).forward(

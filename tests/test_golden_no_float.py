@@ -45,7 +45,7 @@ def test_every_array_crossing_an_arithmetic_step_is_integer(monkeypatch, mode):
     rng = np.random.default_rng(0)
     net = Sequential([
         Conv2d(IntegerWeights.xavier((3, 3, 1, 4), 9, 36, rng)), ReLU(), MaxPool2d(2), Flatten(),
-        Linear(IntegerWeights.xavier((16, 10), 16, 10, rng)),
+        Linear(IntegerWeights.xavier((64, 10), 64, 10, rng)),
     ])
     x = QTensor(rng.integers(-127, 128, (8, 10, 10, 1), dtype=np.int8), -7)
     net.train_step(x, rng.integers(0, 10, 8), 2, RoundingPolicy(mode, mode, mode, mode))

@@ -31,8 +31,8 @@ def _check_input(x: QTensor, ndim: int, layer: str, channels: int | None = None)
     if not isinstance(x, QTensor):
         raise TypeError(f"{layer} takes a QTensor; got {type(x).__name__}")
     if x.values.ndim != ndim or (channels is not None and x.values.shape[-1] != channels):
-        want = f"{ndim}-D" + (f" with {channels} channels/features last" if channels else "")
-        raise ValueError(f"{layer} expects a {want} input; got shape {x.values.shape}")
+        want = f"a {ndim}-D input" + (f" with {channels} features in the last axis" if channels else "")
+        raise ValueError(f"{layer} expects {want}; got shape {x.values.shape}")
 
 
 class WeightedLayer:
