@@ -6,30 +6,35 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from niti_hw.golden import INT32_SAFE_K, int8_matmul
+from niti_hw.golden.gemm import ENGINES
+
+pytest.importorskip("torch", reason="both GEMM engines are checked; torch is a CI dependency")
 
 
 @given(st.integers(1, 40), st.integers(1, 300), st.integers(1, 40), st.integers(0, 2**32 - 1))
 @settings(max_examples=40, deadline=None)
-def test_matches_int64_matmul_exactly(m, k, n, seed):
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_matches_int64_matmul_exactly(engine, m, k, n, seed):
     rng = np.random.default_rng(seed)
     a = rng.integers(-127, 128, (m, k), dtype=np.int8)
     b = rng.integers(-127, 128, (k, n), dtype=np.int8)
-    out = int8_matmul(a, b)
+    out = int8_matmul(a, b, engine)
     assert out.dtype == np.int32
     assert (out.astype(np.int64) == a.astype(np.int64) @ b.astype(np.int64)).all()
 
 
-def test_exact_at_the_largest_safe_k():
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_exact_at_the_largest_safe_k(engine):
     k = INT32_SAFE_K - 1
     assert k * 127 * 127 < 2**31
     a = np.full((2, k), 127, dtype=np.int8)
     a[1] = -127
     b = np.full((k, 1), 127, dtype=np.int8)
     b[::2] = -127  # alternating signs exercise cancellation too
-    out = int8_matmul(a, b)
+    out = int8_matmul(a, b, engine)
     expected = 127 * 127 * (k - 2 * ((k + 1) // 2))
     assert out[:, 0].tolist() == [-expected, expected]
-    full = int8_matmul(a[:1], np.full((k, 1), 127, dtype=np.int8))
+    full = int8_matmul(a[:1], np.full((k, 1), 127, dtype=np.int8), engine)
     assert int(full[0, 0]) == k * 127 * 127
 
 
@@ -52,3 +57,17 @@ def test_values_outside_int8_range_and_floats_are_refused():
         int8_matmul(np.array([[-128, 0]]), np.array([[1], [1]]))
     with pytest.raises(TypeError, match="b must be an integer array"):
         int8_matmul(np.array([[1]]), np.array([[1.0]]))
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(ValueError, match=r"one of \['blas', 'torch'\]; got 'gpu'"):
+        int8_matmul(np.ones((1, 1), np.int8), np.ones((1, 1), np.int8), "gpu")
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_transposed_views_with_odd_strides(engine):
+    rng = np.random.default_rng(3)
+    column = rng.integers(-127, 128, (26, 1), dtype=np.int8)
+    b = rng.integers(-127, 128, (26, 5), dtype=np.int8)
+    a = column.T  # shape (1, 26), row stride 1: numpy still calls it C-contiguous
+    assert (int8_matmul(a, b, engine) == a.astype(np.int64) @ b.astype(np.int64)).all()
