@@ -8,7 +8,9 @@ import sys
 
 # Each module defines `register(subparsers)`; its parser sets `func(args) -> int`.
 COMMAND_MODULES = (
-    "niti_hw.commands.demo",
+    "niti_hw.commands.train",
+    "niti_hw.commands.generate",
+    "niti_hw.commands.synth",
 )
 
 

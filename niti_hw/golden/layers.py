@@ -61,6 +61,11 @@ class Linear(WeightedLayer):
         self.weights = weights
         self.in_features, self.out_features = weights.values.shape
 
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 2 or shape[1] != self.in_features:
+            raise ValueError(f"Linear expects (N, {self.in_features}) inputs; got {shape}")
+        return (shape[0], self.out_features)
+
     def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
         _check_input(x, 2, "Linear", self.in_features)
         w = self.weights.as_int8()
@@ -109,6 +114,11 @@ class Conv2d(WeightedLayer):
             )
         return oh, ow
 
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 4 or shape[3] != self.cin:
+            raise ValueError(f"Conv2d expects (N, H, W, {self.cin}) inputs; got {shape}")
+        return (shape[0], *self.output_size(shape[1], shape[2]), self.cout)
+
     def _columns(self, x: np.ndarray) -> np.ndarray:
         """im2col: (N*OH*OW, KH*KW*Cin), column order (kh, kw, cin) matching the weights."""
         n, h, w, c = x.shape
@@ -134,8 +144,7 @@ class Conv2d(WeightedLayer):
 
     def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
         _check_input(x, 4, "Conv2d", self.cin)
-        n, h, w_, _ = x.values.shape
-        oh, ow = self.output_size(h, w_)
+        n, oh, ow, _ = self.output_shape(x.values.shape)
         w = self.weights.as_int8()
         self._input_shape = x.values.shape
         self._cols = self._columns(x.values)
@@ -162,6 +171,9 @@ class Conv2d(WeightedLayer):
 class ReLU:
     """Keeps values where a > 0; the backward pass lets the error through at the same places."""
 
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return shape
+
     def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
         self._mask = x.values > 0
         return QTensor(np.where(self._mask, x.values, 0).astype(x.values.dtype), x.exp)
@@ -183,12 +195,18 @@ class MaxPool2d:
         if self.kernel < 1 or self.stride < 1:
             raise ValueError(f"MaxPool2d needs kernel, stride >= 1; got {kernel}, {stride}")
 
-    def _windows(self, shape):
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 4:
+            raise ValueError(f"MaxPool2d expects (N, H, W, C) inputs; got {shape}")
         n, h, w, c = shape
         oh = (h - self.kernel) // self.stride + 1
         ow = (w - self.kernel) // self.stride + 1
         if oh < 1 or ow < 1:
             raise ValueError(f"MaxPool2d({self.kernel}) does not fit a {h}x{w} input")
+        return (n, oh, ow, c)
+
+    def _windows(self, shape):
+        _, oh, ow, _ = self.output_shape(shape)
         s = self.stride
         for offset in range(self.kernel * self.kernel):
             i, j = divmod(offset, self.kernel)
@@ -216,6 +234,9 @@ class MaxPool2d:
 
 class Flatten:
     """(N, ...) -> (N, features); changes nothing but the shape."""
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (shape[0], int(np.prod(shape[1:])))
 
     def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
         self._shape = x.values.shape

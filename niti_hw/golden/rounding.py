@@ -55,17 +55,45 @@ class LfsrLanes:
         """Step lanes for `count` elements in row-major order; return each element's low k bits."""
         n_lanes = self.n_lanes
         rows = -(-count // n_lanes)
-        sequence = np.empty((rows, n_lanes), dtype=np.uint32)
-        state = self._states.copy()
-        taps = np.uint32(LFSR_TAPS)
-        for row in range(rows):
-            state = (state >> np.uint32(1)) ^ np.where(state & np.uint32(1), taps, np.uint32(0))
-            sequence[row] = state
+        sequence = _lfsr_sequence(self._states, rows)
         steps_per_lane = (count - np.arange(n_lanes) + n_lanes - 1) // n_lanes
         stepped = steps_per_lane > 0
         self._states[stepped] = sequence[steps_per_lane[stepped] - 1, np.flatnonzero(stepped)]
         mask = (1 << k) - 1
         return sequence.reshape(-1)[:count].astype(np.int64) & mask
+
+
+def _lfsr_step(state: np.ndarray) -> np.ndarray:
+    taps = np.uint32(LFSR_TAPS)
+    return (state >> np.uint32(1)) ^ np.where(state & np.uint32(1), taps, np.uint32(0))
+
+
+def _apply_linear(columns: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """The GF(2)-linear map with images `columns` of the 32 unit states, applied to `states`."""
+    out = np.zeros_like(states)
+    for bit in range(32):
+        out ^= np.where((states >> np.uint32(bit)) & np.uint32(1), columns[bit], np.uint32(0))
+    return out
+
+
+def _lfsr_sequence(states: np.ndarray, rows: int) -> np.ndarray:
+    """The next `rows` states of every lane, as if stepped one by one.
+
+    A Galois LFSR step is linear over GF(2), so the states n..2n-1 are A**n applied to the
+    states 0..n-1: doubling fills the table in log2(rows) rounds instead of `rows` steps.
+    """
+    sequence = np.empty((rows, states.size), dtype=np.uint32)
+    if rows == 0:
+        return sequence
+    sequence[0] = _lfsr_step(states)
+    columns = _lfsr_step(np.uint32(1) << np.arange(32, dtype=np.uint32))  # A applied to e_i
+    filled = 1
+    while filled < rows:
+        count = min(filled, rows - filled)
+        sequence[filled : filled + count] = _apply_linear(columns, sequence[:count])
+        columns = _apply_linear(columns, columns)  # A**n -> A**(2n)
+        filled += count
+    return sequence
 
 
 def _pseudo_round_up(fraction: np.ndarray, k: int) -> np.ndarray:

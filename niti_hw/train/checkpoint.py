@@ -1,0 +1,49 @@
+"""One file holds a run: integer weights, LFSR states, epoch and settings (and the fp32 twin).
+
+Written atomically (temporary file in the same folder, then rename), so a crash never leaves a
+half-written checkpoint; read with checks, so a damaged or foreign file is refused clearly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "niti-hw-checkpoint/1"
+
+
+def save_checkpoint(path: Path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    path = Path(path)
+    header = json.dumps({"format": FORMAT, **meta})
+    descriptor, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            np.savez(handle, __meta__=np.array(header), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Return (meta, arrays); ValueError says what is wrong with a damaged or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"{path} is damaged or not a niti-hw checkpoint ({type(error).__name__}: {error}); "
+            "nothing was changed"
+        ) from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} has format {meta.get('format')!r}; expected {FORMAT!r}")
+    return meta, arrays

@@ -1,0 +1,39 @@
+"""Reporting side only (floats allowed here by SPEC): loss display, metrics table, curves plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def cross_entropy(values: np.ndarray, exp: int, labels: np.ndarray) -> float:
+    """Mean softmax cross-entropy of outputs values * 2**exp, for display."""
+    z = values.astype(np.float64) * 2.0**exp
+    z -= z.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-log_p[np.arange(len(labels)), labels].mean())
+
+
+def plot_curves(metrics: pd.DataFrame, path: Path) -> None:
+    """Test accuracy and training loss per epoch, one line per run, written to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for run, rows in metrics.groupby("run"):
+        left.plot(rows.epoch, 100 * rows.test_accuracy, marker="o", label=run)
+        right.plot(rows.epoch, rows.train_loss, marker="o", label=run)
+    left.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+    right.set(xlabel="epoch", ylabel="cross-entropy", title="Training loss")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
