@@ -1,0 +1,23 @@
+"""Command-line options that build a HardwareParams (shared by `generate` and `synth`)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from niti_hw.params import DEFAULT, HardwareParams
+
+FIELDS = ("rows", "cols", "lanes", "acc_bits", "lfsr_lanes", "lfsr_seed", "round_mode")
+
+
+def add_params_arguments(parser: argparse.ArgumentParser) -> None:
+    for field in dataclasses.fields(HardwareParams):
+        if field.name not in FIELDS:
+            continue
+        default = getattr(DEFAULT, field.name)
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(default), default=default,
+                            help=f"(default {default})")
+
+
+def params_from_args(args: argparse.Namespace) -> HardwareParams:
+    return HardwareParams(**{name: getattr(args, name) for name in FIELDS})

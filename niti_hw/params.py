@@ -1,0 +1,110 @@
+"""One frozen description of the hardware, validated once.
+
+The RTL generators, the cocotb benches, the synthesis flow and the cycle model all read the numbers
+from a `HardwareParams`; nothing else spells them out. Benches receive it as JSON (`to_json` /
+`from_json`) so a simulator process sees exactly the object the test built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from niti_hw.golden import DEFAULT_LFSR_LANES, INT8_MAX, INT32_SAFE_K, ROUNDING_MODES
+
+DATAFLOWS = ("output_stationary",)
+ROUND_MODES = tuple(ROUNDING_MODES)
+
+# An int8 x int8 product with |operand| <= 127 needs 15 bits plus sign; the accumulator holds at least
+# that and at most the int32 of SPEC.
+PRODUCT_BITS = 16
+MAX_ACC_BITS = 32
+MAX_ARRAY_DIM = 64
+MAX_LANES = 64
+MAX_LFSR_LANES = 256
+
+
+@dataclass(frozen=True)
+class HardwareParams:
+    """Array shape, post-processing lanes, accumulator width, dataflow and LFSR lanes.
+
+    `lanes` int32 values per beat flow through the bitwidth detector and the rounding unit; it must
+    divide `cols` (an array row is cut into cols/lanes beats) and `lfsr_lanes` (element j of a
+    tensor uses LFSR lane j % lfsr_lanes, so each beat position owns lfsr_lanes/lanes LFSRs).
+    """
+
+    rows: int = 8
+    cols: int = 8
+    lanes: int = 8
+    acc_bits: int = 32
+    dataflow: str = "output_stationary"
+    lfsr_lanes: int = DEFAULT_LFSR_LANES
+    lfsr_seed: int = 1
+    round_mode: str = "pseudo"
+
+    def __post_init__(self) -> None:
+        _check_int("rows", self.rows, 1, MAX_ARRAY_DIM)
+        _check_int("cols", self.cols, 1, MAX_ARRAY_DIM)
+        _check_int("lanes", self.lanes, 1, MAX_LANES)
+        _check_int("acc_bits", self.acc_bits, PRODUCT_BITS, MAX_ACC_BITS,
+                   why=f"an int8 x int8 product needs {PRODUCT_BITS} bits and SPEC accumulates in int32")
+        _check_int("lfsr_lanes", self.lfsr_lanes, 1, MAX_LFSR_LANES)
+        _check_int("lfsr_seed", self.lfsr_seed, 0, 2**32 - 1)
+        if self.cols % self.lanes:
+            raise ValueError(
+                f"lanes must divide cols (an array row of {self.cols} results is cut into beats of "
+                f"`lanes` values); got lanes={self.lanes}, valid choices: {_divisors(self.cols)}")
+        if self.lfsr_lanes % self.lanes:
+            raise ValueError(
+                f"lanes must divide lfsr_lanes={self.lfsr_lanes} (each beat position owns "
+                f"lfsr_lanes/lanes LFSRs); got lanes={self.lanes}, valid choices: "
+                f"{_divisors(self.lfsr_lanes)}")
+        if self.dataflow not in DATAFLOWS:
+            raise ValueError(f"dataflow must be one of {DATAFLOWS}; got {self.dataflow!r}")
+        if self.round_mode not in ROUND_MODES:
+            raise ValueError(f"round_mode must be one of {ROUND_MODES}; got {self.round_mode!r}")
+
+    @property
+    def max_k(self) -> int:
+        """Largest K the accumulator holds (K * 127**2 < 2**(acc_bits-1)); SPEC's int32 bound at 32 bits."""
+        return min((2 ** (self.acc_bits - 1) - 1) // (INT8_MAX * INT8_MAX), INT32_SAFE_K - 1)
+
+    @property
+    def min_tile_cycles(self) -> int:
+        """Cycles between the last beats of consecutive tiles; shorter tiles get bubbles (see SystolicArray)."""
+        return max(self.rows, self.cols)
+
+    @property
+    def lfsr_groups(self) -> int:
+        return self.lfsr_lanes // self.lanes
+
+    @property
+    def name(self) -> str:
+        return f"{self.rows}x{self.cols}"
+
+    def replace(self, **changes) -> "HardwareParams":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "HardwareParams":
+        return cls(**json.loads(text))
+
+
+
+def _check_int(name: str, value, low: int, high: int, why: str = "") -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{name} must be an int in {low}..{high}; got {value!r}")
+    if not low <= value <= high:
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{name} must be in {low}..{high}{reason}; got {value}")
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+DEFAULT = HardwareParams()

@@ -1,0 +1,92 @@
+"""Leading-one detector of max |v| over a tensor: B(V) of SPEC, for `lanes` int32 values per beat."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from niti_hw.params import HardwareParams
+from niti_hw.rtl.layouts import BITWIDTH, lanes_layout
+
+LATENCY = 3
+
+
+def register_bit_length(m: Module, target, value, width: int) -> None:
+    """target <= bit_length(value): index of the leading one plus one (0 for 0), as a register.
+
+    Kept in the sync domain: a combinational block whose inputs never leave their initial value is
+    never evaluated by Icarus and would read as X.
+    """
+    m.d.sync += target.eq(0)
+    for bit in range(width):  # later assignments win: the highest set bit decides
+        with m.If(value[bit]):
+            m.d.sync += target.eq(bit + 1)
+
+
+class BitwidthDetector(wiring.Component):
+    """B(tensor) = bit_length(max |v|), computed as the leading one of the OR of all magnitudes.
+
+    Input `i`: `lanes` int32 values per beat, `last` on the tensor's final beat (pad a short final
+    beat with zeros). Output `o`: one beat per tensor carrying B in 0..32 (32 for -2**31).
+
+    Throughput: one beat per cycle, tensors back to back. Latency: B is valid 3 cycles after the
+    tensor's last beat is accepted (magnitude+OR, accumulate, leading-one). Backpressure on `o`
+    freezes the pipeline.
+    """
+
+    def __init__(self, params: HardwareParams):
+        self.params = params
+        super().__init__({
+            "i": In(stream.Signature(lanes_layout(params))),
+            "o": Out(stream.Signature(BITWIDTH)),
+        })
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        en = Signal()
+        take = Signal()
+        m.d.comb += [
+            en.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(en),
+            take.eq(self.i.valid & en),
+        ]
+
+        # Stage 1: |v| per lane (32 bits hold 2**31), OR across lanes.
+        mags = []
+        for lane in range(p.lanes):
+            v = self.i.p.data[lane]
+            mag = Signal(unsigned(32), name=f"mag{lane}")
+            m.d.comb += mag.eq(Mux(v < 0, -v, v)[:32])
+            mags.append(mag)
+        beat_or = Signal(unsigned(32))
+        m.d.comb += beat_or.eq(_or_all(mags))
+        s1_or = Signal(unsigned(32))
+        s1_valid = Signal()
+        s1_last = Signal()
+        # Stage 2: accumulate over the tensor; hand the total on at its last beat.
+        acc = Signal(unsigned(32))
+        total = Signal(unsigned(32))
+        total_valid = Signal()
+        with m.If(en):
+            m.d.sync += [s1_or.eq(beat_or), s1_valid.eq(take), s1_last.eq(self.i.p.last)]
+            m.d.sync += total_valid.eq(s1_valid & s1_last)
+            with m.If(s1_valid):
+                with m.If(s1_last):
+                    m.d.sync += [acc.eq(0), total.eq(acc | s1_or)]
+                with m.Else():
+                    m.d.sync += acc.eq(acc | s1_or)
+            # Stage 3: leading-one detector into the output register.
+            m.d.sync += self.o.valid.eq(total_valid)
+            register_bit_length(m, self.o.payload, total, 32)
+        return m
+
+
+def _or_all(values):
+    result = values[0]
+    for value in values[1:]:
+        result = result | value
+    return result
+
+

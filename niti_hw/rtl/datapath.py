@@ -1,0 +1,127 @@
+"""Forward step of Algorithm 1 on one output tile: GEMM -> B(acc) -> k = max(0, B - 7) -> R(acc, k)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from niti_hw.golden import INT8_MAX
+from niti_hw.params import HardwareParams
+from niti_hw.rtl.bitwidth_detector import LATENCY as DETECTOR_LATENCY
+from niti_hw.rtl.bitwidth_detector import BitwidthDetector
+from niti_hw.rtl.layouts import INT32, datapath_out_layout, operand_layout
+from niti_hw.rtl.shift_round import LATENCY as ROUND_LATENCY
+from niti_hw.rtl.shift_round import ShiftRound
+from niti_hw.rtl.systolic_array import SystolicArray, first_row_latency
+
+INT8_BITS = INT8_MAX.bit_length()  # k = max(0, B - 7) keeps 7 magnitude bits
+
+
+def beats_per_tile(p: HardwareParams) -> int:
+    return p.rows * p.cols // p.lanes
+
+
+def first_out_latency(p: HardwareParams) -> int:
+    """Cycles from a tile's last operand beat to its first rounded beat (no gaps, no backpressure).
+
+    Array drain to row 0, then every row serialised into `lanes`-wide beats and buffered while the
+    detector sees them, the detector result, one cycle to latch k, then the rounding pipeline.
+    """
+    return (first_row_latency(p) + beats_per_tile(p) + DETECTOR_LATENCY + 1 + ROUND_LATENCY)
+
+
+class Datapath(wiring.Component):
+    """SystolicArray -> BitwidthDetector -> ShiftRound, the tensor being one rows x cols tile.
+
+    Input `i`: the SystolicArray operand protocol. Output `o`: the tile's rounded int8 values,
+    `lanes` per beat in row-major order (rows*cols/lanes beats, `last` on the final one) and the shift
+    `k` applied (the tile exponent grows by k). Rounding mode is `params.round_mode`.
+
+    The tile is buffered (rows*cols int32) while the detector computes B, then replayed through the
+    rounding unit; the array is held (backpressure) during the replay. Latency: first rounded beat
+    `first_out_latency(params)` cycles after the tile's last operand beat; throughput: one tile per
+    max(K, max(rows, cols)) + rows*cols/lanes + fixed overhead cycles.
+    """
+
+    def __init__(self, params: HardwareParams):
+        self.params = params
+        super().__init__({
+            "i": In(stream.Signature(operand_layout(params))),
+            "o": Out(stream.Signature(datapath_out_layout(params))),
+        })
+
+    def elaborate(self, platform):
+        p = self.params
+        L, per_row, depth = p.lanes, p.cols // p.lanes, beats_per_tile(p)
+        m = Module()
+        m.submodules.array = array = SystolicArray(p)
+        m.submodules.detector = detector = BitwidthDetector(p)
+        m.submodules.rounder = rounder = ShiftRound(p)
+        m.submodules.buffer = buf = memory.Memory(
+            shape=data.ArrayLayout(INT32, L), depth=depth, init=[])
+        wr = buf.write_port()
+        rd = buf.read_port(domain="comb")
+        wiring.connect(m, wiring.flipped(self.i), array.i)
+
+        # Serialiser: one array row -> per_row beats of L lanes, lowest columns first.
+        row = Signal(data.ArrayLayout(INT32, p.cols))
+        row_last = Signal()
+        left = Signal(range(per_row + 1))
+        fill = Signal(init=1)  # buffer is taking a tile (else waiting for B or replaying)
+        beat_go = Signal()
+        m.d.comb += beat_go.eq(fill & (left != 0))
+        m.d.comb += array.o.ready.eq(fill & ((left == 0) | ((left == 1) & beat_go)))
+        with m.If(array.o.valid & array.o.ready):
+            m.d.sync += [row.eq(array.o.p.c), row_last.eq(array.o.p.last), left.eq(per_row)]
+        with m.Elif(beat_go):
+            m.d.sync += [row.eq(row.as_value() >> (32 * L)), left.eq(left - 1)]
+
+        wr_addr = Signal(range(depth))
+        tile_end = Signal()
+        m.d.comb += [
+            tile_end.eq(beat_go & row_last & (left == 1)),
+            wr.addr.eq(wr_addr),
+            wr.en.eq(beat_go),
+            detector.i.valid.eq(beat_go),
+            detector.o.ready.eq(1),
+        ]
+        for lane in range(L):
+            m.d.comb += [wr.data[lane].eq(row[lane]), detector.i.p.data[lane].eq(row[lane])]
+        m.d.comb += detector.i.p.last.eq(tile_end)
+        with m.If(beat_go):
+            m.d.sync += wr_addr.eq(Mux(tile_end, 0, wr_addr + 1))
+        with m.If(tile_end):
+            m.d.sync += fill.eq(0)
+
+        # k = max(0, B - 7) once B arrives, then replay the buffer through the rounding unit.
+        k = Signal.like(rounder.i.p.k)
+        replay = Signal()
+        rd_addr = Signal(range(depth))
+        with m.If(detector.o.valid):
+            m.d.sync += [replay.eq(1),
+                         k.eq(Mux(detector.o.payload > INT8_BITS, detector.o.payload - INT8_BITS, 0))]
+        final = Signal()
+        m.d.comb += [
+            final.eq(rd_addr == depth - 1),
+            rd.addr.eq(rd_addr),
+            rounder.i.valid.eq(replay),
+            rounder.i.p.data.eq(rd.data),
+            rounder.i.p.k.eq(k),
+            rounder.i.p.keep.eq(-1),
+            rounder.i.p.last.eq(final),
+        ]
+        with m.If(rounder.i.valid & rounder.i.ready):
+            m.d.sync += rd_addr.eq(Mux(final, 0, rd_addr + 1))
+            with m.If(final):
+                m.d.sync += [replay.eq(0), fill.eq(1)]
+
+        # Output: rounded lanes plus the k of the tile (k is stable until the next tile's B).
+        m.d.comb += [
+            self.o.valid.eq(rounder.o.valid),
+            rounder.o.ready.eq(self.o.ready),
+            self.o.p.data.eq(rounder.o.p.data),
+            self.o.p.last.eq(rounder.o.p.last),
+            self.o.p.k.eq(k),
+        ]
+        return m

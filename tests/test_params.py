@@ -1,0 +1,37 @@
+"""HardwareParams: defaults, JSON round trip, and refusals that name the valid range."""
+
+import pytest
+
+from niti_hw.golden import INT32_SAFE_K
+from niti_hw.params import DEFAULT, HardwareParams
+
+
+def test_default_is_valid_and_round_trips_through_json():
+    assert HardwareParams.from_json(DEFAULT.to_json()) == DEFAULT
+    assert DEFAULT.max_k == INT32_SAFE_K - 1
+    assert DEFAULT.lfsr_groups == DEFAULT.lfsr_lanes // DEFAULT.lanes
+
+
+def test_frozen():
+    with pytest.raises(AttributeError):
+        DEFAULT.rows = 4
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"rows": 0}, r"rows must be in 1\.\.64.*got 0"),
+    ({"cols": 65}, r"cols must be in 1\.\.64.*got 65"),
+    ({"acc_bits": 12}, r"acc_bits must be in 16\.\.32 \(an int8 x int8 product needs 16 bits"),
+    ({"lanes": 3}, r"lanes must divide cols.*got lanes=3, valid choices: \[1, 2, 4, 8\]"),
+    ({"lanes": 8, "lfsr_lanes": 12}, r"lanes must divide lfsr_lanes=12.*valid choices: \[1, 2, 3, 4, 6, 12\]"),
+    ({"dataflow": "weight_stationary"}, r"dataflow must be one of \('output_stationary',\)"),
+    ({"round_mode": "floor"}, r"round_mode must be one of"),
+    ({"rows": 2.0}, r"rows must be an int in 1\.\.64; got 2\.0"),
+    ({"lfsr_seed": -1}, r"lfsr_seed must be in 0\.\.4294967295"),
+])
+def test_impossible_parameters_are_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        DEFAULT.replace(**changes)
+
+
+def test_narrow_accumulator_limits_k():
+    assert HardwareParams(acc_bits=16).max_k == 2  # 2 * 127**2 < 2**15 <= 3 * 127**2

@@ -1,0 +1,70 @@
+"""Verilog generation: rtl/ is exactly what `niti-hw generate` writes for the default parameters."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from niti_hw.cli import main
+from niti_hw.golden import int8_matmul
+from niti_hw.params import DEFAULT, HardwareParams
+from niti_hw.rtl.protocol import assemble, operand_beats, tile_grid
+from niti_hw.rtl.shift_round import ShiftRound
+from niti_hw.rtl.verilog import UNIT_NAMES, generate
+
+RTL = Path(__file__).resolve().parent.parent / "rtl"
+
+
+@pytest.mark.parametrize("unit", UNIT_NAMES)
+def test_checked_in_verilog_is_up_to_date(unit):
+    checked_in = (RTL / f"{unit}.v").read_text()
+    assert checked_in == generate(unit, DEFAULT), \
+        f"rtl/{unit}.v is stale: run `niti-hw generate --out rtl` and commit the result"
+
+
+def test_generated_verilog_has_header_and_no_machine_paths():
+    text = generate("shift_round_pseudo", DEFAULT)
+    assert text.startswith("// niti-hw shift_round_pseudo: generated from HardwareParams")
+    assert "DO NOT EDIT" in text.splitlines()[1]
+    assert "module shift_round_pseudo" in text
+    assert "/home/" not in text and "/work/" not in text and "src =" not in text
+
+
+def test_cli_generate_writes_every_unit(tmp_path):
+    assert main(["generate", "--out", str(tmp_path), "--rows", "2", "--cols", "4", "--lanes", "2"]) == 0
+    assert sorted(p.stem for p in tmp_path.glob("*.v")) == sorted(UNIT_NAMES)
+    assert '"rows": 2' in (tmp_path / "systolic_array.v").read_text().splitlines()[0]
+
+
+def test_cli_generate_refuses_bad_parameters(tmp_path, capsys):
+    assert main(["generate", "--out", str(tmp_path), "--lanes", "3"]) == 2
+    assert "lanes must divide cols" in capsys.readouterr().err
+
+
+def test_unknown_rounding_mode_is_refused():
+    with pytest.raises(ValueError, match=r"mode must be one of \('nearest', 'stochastic', 'pseudo'\)"):
+        ShiftRound(DEFAULT, "floor")
+
+
+@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (5, 3, 7), (8, 9, 8), (17, 2, 3)])
+def test_tile_protocol_round_trip(m, k, n):
+    """The host side of the protocol: exact tile results placed back give A @ B."""
+    p = HardwareParams(rows=4, cols=2, lanes=2, lfsr_lanes=16)
+    rng = np.random.default_rng(m * 100 + n)
+    a = rng.integers(-127, 128, (m, k)).astype(np.int8)
+    b = rng.integers(-127, 128, (k, n)).astype(np.int8)
+    beats = operand_beats(a, b, p)
+    assert len(beats) == k * len(tile_grid(m, n, p))
+    assert [beat["last"] for beat in beats[:k]] == [0] * (k - 1) + [1]
+    rows = []
+    for t, (i0, j0) in enumerate(tile_grid(m, n, p)):
+        at = np.array([beat["a"] for beat in beats[t * k:(t + 1) * k]]).T
+        bt = np.array([beat["b"] for beat in beats[t * k:(t + 1) * k]])
+        rows += int8_matmul(at.astype(np.int8), bt.astype(np.int8)).tolist()
+    assert assemble(rows, m, n, p).tolist() == int8_matmul(a, b).tolist()
+
+
+def test_tile_protocol_refuses_too_long_k():
+    p = HardwareParams(acc_bits=16)
+    with pytest.raises(ValueError, match=r"K must be at most 2 for a 16-bit accumulator; got K=3"):
+        operand_beats(np.zeros((1, 3), np.int8), np.zeros((3, 1), np.int8), p)
