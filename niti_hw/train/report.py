@@ -22,15 +22,17 @@ def plot_curves(metrics: pd.DataFrame, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for run, rows in metrics.groupby("run"):
-        left.plot(rows.epoch, 100 * rows.test_accuracy, marker="o", label=run)
-        right.plot(rows.epoch, rows.train_loss, marker="o", label=run)
+        left.plot(rows.epoch + 1, 100 * rows.test_accuracy, marker="o", label=run)
+        right.plot(rows.epoch + 1, rows.train_loss, marker="o", label=run)
     left.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
     right.set(xlabel="epoch", ylabel="cross-entropy", title="Training loss")
     for axis in (left, right):
         axis.grid(alpha=0.3)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend()
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
