@@ -75,7 +75,7 @@ MODELS: dict[str, ModelSpec] = {
         "lenet5",
         (Conv(20, 5), Relu(), Pool(2), Conv(50, 5), Relu(), Pool(2), Flat(), Fc(500), Relu(),
          Fc(10)),
-        (28, 28, 1), ((0, 2),),
+        (28, 28, 1), ((0, 5), (2, 4), (5, 3), (8, 2)),
         "LeNet-5 as the NITI reference code trains it (Caffe variant: 20-50-500-10)",
     ),
     **{
