@@ -1,7 +1,21 @@
-"""Shared test settings: hypothesis without per-example deadlines (CI machines are shared and
-slow enough that a wall-clock deadline would make correct code fail at random)."""
+"""Shared test settings.
+
+Hypothesis runs without per-example deadlines: CI machines are shared and slow enough that a
+wall-clock deadline would make correct code fail at random. pytest-xdist runs one worker per core,
+so each worker keeps torch to one thread instead of letting two pools fight over two cores.
+"""
+
+import os
 
 from hypothesis import settings
 
 settings.register_profile("niti", deadline=None, print_blob=True)
 settings.load_profile("niti")
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        torch.set_num_threads(1)
