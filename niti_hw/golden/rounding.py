@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numbers import as_int_array, check_shift, saturate_int8
+from .numbers import INT8_MAX, as_int_array, check_shift, saturate_int8
 
 ROUNDING_MODES = ("nearest", "stochastic", "pseudo")
 LFSR_TAPS = 0x80200003
@@ -106,28 +106,44 @@ def _pseudo_round_up(fraction: np.ndarray, k: int) -> np.ndarray:
     return (fraction >> half) > (fraction & ((1 << half) - 1))
 
 
+def _working_copy(values: np.ndarray, k: int) -> np.ndarray:
+    """x as int32 when every step below stays inside int32 (half the memory traffic), else int64."""
+    if values.size == 0:
+        return values.astype(np.int64)
+    low, high = int(values.min()), int(values.max())
+    bound = 2**31 - (1 << max(k - 1, 0))  # `nearest` adds 2**(k-1); abs(-2**31) would wrap
+    dtype = np.int32 if -bound < low and high < bound else np.int64
+    return values.astype(dtype)
+
+
 def shift_round(x, k, mode: str = "pseudo", lanes: LfsrLanes | None = None) -> np.ndarray:
     """R(x, k, mode): shift an integer tensor right by k, round by `mode`, saturate to int8.
 
     `nearest` rounds half up with an arithmetic shift; `pseudo` and `stochastic` work on the
     magnitude and restore the sign, so they are unbiased for negative inputs too.
     """
-    values = as_int_array(x).astype(np.int64)
+    x = as_int_array(x)
     k = check_shift(k)
     if mode not in ROUNDING_MODES:
         raise ValueError(f"rounding mode must be one of {ROUNDING_MODES}; got {mode!r}")
     if mode == "stochastic" and not isinstance(lanes, LfsrLanes):
         raise ValueError("mode 'stochastic' needs lanes=LfsrLanes(seed) to draw random bits from")
     if k == 0:
-        return saturate_int8(values)
+        return saturate_int8(x)
+    values = _working_copy(x, k)
     if mode == "nearest":
-        return saturate_int8((values + (1 << (k - 1))) >> k)
-    magnitude = np.abs(values)
-    quotient = magnitude >> k
-    fraction = magnitude & ((1 << k) - 1)
+        values += 1 << (k - 1)
+        values >>= k
+        return saturate_int8(values)
+    quotient = np.abs(values)
+    fraction = quotient & ((1 << k) - 1)
+    quotient >>= k
     if mode == "pseudo":
-        quotient = quotient + _pseudo_round_up(fraction, k)
+        quotient += _pseudo_round_up(fraction, k)
     else:
-        random_bits = lanes.draw(magnitude.size, k).reshape(magnitude.shape)
-        quotient = quotient + (fraction > random_bits)
-    return saturate_int8(np.where(values < 0, -quotient, quotient))
+        quotient += fraction > lanes.draw(fraction.size, k).reshape(fraction.shape)
+    np.minimum(quotient, INT8_MAX, out=quotient)
+    sign = values >> (8 * values.itemsize - 1)  # -1 where x < 0, else 0
+    quotient ^= sign  # (q ^ -1) - (-1) = -q: restores the sign without a masked pass
+    quotient -= sign
+    return quotient.astype(np.int8)
