@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ..data import DATASETS
@@ -29,7 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--limit-train", type=int, help="use only the first N training images")
     p.add_argument("--limit-test", type=int, help="use only the first N test images")
     p.add_argument("--baseline", choices=["fp32"], help="also train the fp32 PyTorch twin")
-    p.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
+    p.add_argument("--out", type=Path,
+                   help="output folder (default: a new runs/MODEL-DATASET-TIME folder)")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint.npz")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -52,7 +54,9 @@ def run(args) -> int:
             gradient_mode=args.gradient_mode, loss_mode=args.loss_mode, acc_bits=args.acc_bits,
             limit_train=args.limit_train, limit_test=args.limit_test,
         )
-        trainer = Trainer(config, Path(args.out), baseline=args.baseline == "fp32",
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = args.out or Path("runs") / f"{config.model}-{config.dataset}-{stamp}"
+        trainer = Trainer(config, out, baseline=args.baseline == "fp32",
                           progress=not args.quiet)
         trainer.check_fresh_output()
     metrics = trainer.fit()
