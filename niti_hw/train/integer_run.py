@@ -43,6 +43,7 @@ class IntegerRun:
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {f"int8/w{i}": layer.weights.values
                   for i, layer in enumerate(self.net.weighted_layers)}
+        arrays["int8/exps"] = np.array([layer.weights.exp for layer in self.net.weighted_layers])
         arrays["int8/lfsr"] = self.policy.lanes.states
         return arrays
 
@@ -53,6 +54,10 @@ class IntegerRun:
                 raise ValueError(f"weights of layer {i} have shape {values.shape}; this model "
                                  f"needs {layer.weights.values.shape}")
             layer.weights.values = values.astype(np.int32)
+        exps = [layer.weights.exp for layer in self.net.weighted_layers]
+        if arrays["int8/exps"].tolist() != exps:
+            raise ValueError(f"weight exponents {arrays['int8/exps'].tolist()} differ from this "
+                             f"model's {exps}: the checkpoint belongs to another initialisation")
         self.policy.lanes.states = arrays["int8/lfsr"]
 
 
