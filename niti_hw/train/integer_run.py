@@ -48,16 +48,19 @@ class IntegerRun:
         return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        for i, layer in enumerate(self.net.weighted_layers):
-            values = arrays[f"int8/w{i}"]
-            if values.shape != layer.weights.values.shape:
-                raise ValueError(f"weights of layer {i} have shape {values.shape}; this model "
+        """Check everything first, then load: a refused checkpoint changes nothing."""
+        layers = self.net.weighted_layers
+        for i, layer in enumerate(layers):
+            shape = arrays[f"int8/w{i}"].shape
+            if shape != layer.weights.values.shape:
+                raise ValueError(f"weights of layer {i} have shape {shape}; this model "
                                  f"needs {layer.weights.values.shape}")
-            layer.weights.values = values.astype(np.int32)
-        exps = [layer.weights.exp for layer in self.net.weighted_layers]
+        exps = [layer.weights.exp for layer in layers]
         if arrays["int8/exps"].tolist() != exps:
             raise ValueError(f"weight exponents {arrays['int8/exps'].tolist()} differ from this "
                              f"model's {exps}: the checkpoint belongs to another initialisation")
+        for i, layer in enumerate(layers):
+            layer.weights.values = arrays[f"int8/w{i}"].astype(np.int32)
         self.policy.lanes.states = arrays["int8/lfsr"]
 
 
