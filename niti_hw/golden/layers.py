@@ -131,12 +131,16 @@ class Conv2d(WeightedLayer):
         return cols.reshape(n * oh * ow, self.kh * self.kw * c)
 
     def _fold(self, cols: np.ndarray, input_shape) -> np.ndarray:
-        """col2im: sum every column entry back onto its input position (exact, int64)."""
+        """col2im: sum every column entry back onto its input position, exactly in int32.
+
+        Each position sums at most cout * ceil(kh/stride) * ceil(kw/stride) products of int8s,
+        which `backward` checks against the int32 bound before calling this.
+        """
         n, h, w, c = input_shape
         oh, ow = self.output_size(h, w)
         p, s = self.padding, self.stride
         cols = cols.reshape(n, oh, ow, self.kh, self.kw, c)
-        out = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=np.int64)
+        out = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=np.int32)
         for i in range(self.kh):
             for j in range(self.kw):
                 out[:, i : i + s * oh : s, j : j + s * ow : s, :] += cols[:, :, :, i, j, :]
@@ -161,7 +165,7 @@ class Conv2d(WeightedLayer):
             overlap = -(-self.kh // self.stride) * -(-self.kw // self.stride)
             check_reduction_length(self.cout * overlap, "Conv2d transposed convolution")
             cols = int8_matmul(e2d, w.values.reshape(-1, self.cout).T)
-            acc = self._fold(cols, self._input_shape).astype(np.int32)
+            acc = self._fold(cols, self._input_shape)
             values, k = policy.narrow(acc, "error")
             previous = QTensor(values, e.exp + w.exp + k)
         self.g32 = int8_matmul(self._cols.T, e2d)
