@@ -15,7 +15,9 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="niti-hw", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="niti-hw",
+        description="NITI integer-only training, RTL generation and FPGA synthesis.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -21,7 +21,7 @@ Root = str | Path | None
 
 def _require_root(name: str, root: Root, what: str) -> Path:
     if root is None:
-        raise ValueError(f"dataset {name!r} needs root= {what}")
+        raise ValueError(f"dataset {name!r} needs its folder (--data-root or root=): {what}")
     return Path(root)
 
 
