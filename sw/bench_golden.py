@@ -1,7 +1,7 @@
 """Benchmark: the golden GEMM engine (exact float64 BLAS) against numpy int32 and PyTorch.
 
 Prints one table of times and ratios, all measured in this process. Usage:
-    python sw/bench_golden.py [--sizes 128 256 512] [--repeat 5] [--csv out.csv]
+    OMP_NUM_THREADS=1 python sw/bench_golden.py [--sizes 128 256 512] [--repeat 5] [--threads 1]
 """
 
 from __future__ import annotations
@@ -113,10 +113,11 @@ def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the GEMM pools)")
     parser.add_argument("--csv", help="also write the table to this CSV file")
     args = parser.parse_args(argv)
     if torch is not None:
-        torch.set_num_threads(2)  # the machines have 2 cores; keep BLAS pools from fighting
+        torch.set_num_threads(args.threads)  # set deliberately: interleaved pools fight
     rng = np.random.default_rng(0)
     table = pd.DataFrame(gemm_rows(args.sizes, args.repeat, rng) + conv_rows(args.repeat, rng))
     reference = table[table.engine.str.startswith("golden")].groupby("workload").seconds.first()
