@@ -18,39 +18,45 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   wire \$17 ;
   wire [32:0] \$18 ;
   wire [32:0] \$19 ;
-  wire \$2 ;
+  wire [31:0] \$2 ;
   wire \$20 ;
   wire [32:0] \$21 ;
   wire [32:0] \$22 ;
   wire \$23 ;
   wire [32:0] \$24 ;
   wire [32:0] \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [31:0] \$28 ;
-  wire [31:0] \$29 ;
-  wire [32:0] \$3 ;
-  wire [31:0] \$30 ;
-  wire [31:0] \$31 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire [32:0] \$28 ;
+  wire \$29 ;
+  wire [31:0] \$3 ;
+  wire [32:0] \$30 ;
+  wire [32:0] \$31 ;
   wire \$32 ;
   wire [31:0] \$33 ;
   wire [31:0] \$34 ;
   reg [31:0] \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg \$38 ;
+  reg [31:0] \$36 ;
+  reg [31:0] \$37 ;
+  reg [31:0] \$38 ;
   reg [31:0] \$39 ;
-  wire [32:0] \$4 ;
+  wire [31:0] \$4 ;
   reg [31:0] \$40 ;
-  reg \$41 ;
-  reg [5:0] \$42 ;
-  wire \$5 ;
-  wire [32:0] \$6 ;
-  wire [32:0] \$7 ;
+  reg [31:0] \$41 ;
+  reg [31:0] \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg [31:0] \$46 ;
+  reg [31:0] \$47 ;
+  reg \$48 ;
+  reg [5:0] \$49 ;
+  wire [31:0] \$5 ;
+  wire [31:0] \$6 ;
+  wire [31:0] \$7 ;
   wire \$8 ;
   wire [32:0] \$9 ;
   reg [31:0] acc = 32'd0;
-  wire [31:0] beat_or;
   input clk;
   wire clk;
   wire en;
@@ -70,14 +76,6 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [31:0] mag0;
-  wire [31:0] mag1;
-  wire [31:0] mag2;
-  wire [31:0] mag3;
-  wire [31:0] mag4;
-  wire [31:0] mag5;
-  wire [31:0] mag6;
-  wire [31:0] mag7;
   output [5:0] o__payload;
   reg [5:0] o__payload = 6'h00;
   input o__ready;
@@ -87,69 +85,278 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   input rst;
   wire rst;
   reg s1_last = 1'h0;
-  reg [31:0] s1_or = 32'd0;
+  reg [31:0] s1_mag0 = 32'd0;
+  reg [31:0] s1_mag1 = 32'd0;
+  reg [31:0] s1_mag2 = 32'd0;
+  reg [31:0] s1_mag3 = 32'd0;
+  reg [31:0] s1_mag4 = 32'd0;
+  reg [31:0] s1_mag5 = 32'd0;
+  reg [31:0] s1_mag6 = 32'd0;
+  reg [31:0] s1_mag7 = 32'd0;
+  wire [31:0] s1_or;
   reg s1_valid = 1'h0;
   wire take;
   reg [31:0] total = 32'd0;
   reg total_valid = 1'h0;
+  always @(posedge clk)
+    s1_mag6 <= \$41 ;
+  always @(posedge clk)
+    s1_mag7 <= \$42 ;
+  always @(posedge clk)
+    s1_valid <= \$43 ;
+  always @(posedge clk)
+    s1_last <= \$44 ;
+  always @(posedge clk)
+    total_valid <= \$45 ;
+  always @(posedge clk)
+    acc <= \$46 ;
+  always @(posedge clk)
+    total <= \$47 ;
+  always @(posedge clk)
+    o__valid <= \$48 ;
+  always @(posedge clk)
+    o__payload <= \$49 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign take = i__valid & i__ready;
-  assign \$2  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$3  = - $signed(i__payload[31:0]);
-  assign \$4  = \$2  ? \$3  : { i__payload[31], i__payload[31:0] };
-  assign \$5  = $signed(i__payload[63:32]) < $signed(1'h0);
-  assign \$6  = - $signed(i__payload[63:32]);
-  assign \$7  = \$5  ? \$6  : { i__payload[63], i__payload[63:32] };
-  assign \$8  = $signed(i__payload[95:64]) < $signed(1'h0);
-  assign \$9  = - $signed(i__payload[95:64]);
-  assign \$10  = \$8  ? \$9  : { i__payload[95], i__payload[95:64] };
-  assign \$11  = $signed(i__payload[127:96]) < $signed(1'h0);
-  assign \$12  = - $signed(i__payload[127:96]);
-  assign \$13  = \$11  ? \$12  : { i__payload[127], i__payload[127:96] };
-  assign \$14  = $signed(i__payload[159:128]) < $signed(1'h0);
-  assign \$15  = - $signed(i__payload[159:128]);
-  assign \$16  = \$14  ? \$15  : { i__payload[159], i__payload[159:128] };
-  assign \$17  = $signed(i__payload[191:160]) < $signed(1'h0);
-  assign \$18  = - $signed(i__payload[191:160]);
-  assign \$19  = \$17  ? \$18  : { i__payload[191], i__payload[191:160] };
-  assign \$20  = $signed(i__payload[223:192]) < $signed(1'h0);
-  assign \$21  = - $signed(i__payload[223:192]);
-  assign \$22  = \$20  ? \$21  : { i__payload[223], i__payload[223:192] };
-  assign \$23  = $signed(i__payload[255:224]) < $signed(1'h0);
-  assign \$24  = - $signed(i__payload[255:224]);
-  assign \$25  = \$23  ? \$24  : { i__payload[255], i__payload[255:224] };
-  assign \$26  = \$4 [31:0] | \$7 [31:0];
-  assign \$27  = \$26  | \$10 [31:0];
-  assign \$28  = \$27  | \$13 [31:0];
-  assign \$29  = \$28  | \$16 [31:0];
-  assign \$30  = \$29  | \$19 [31:0];
-  assign \$31  = \$30  | \$22 [31:0];
-  assign beat_or = \$31  | \$25 [31:0];
+  assign \$2  = s1_mag0 | s1_mag1;
+  assign \$3  = \$2  | s1_mag2;
+  assign \$4  = \$3  | s1_mag3;
+  assign \$5  = \$4  | s1_mag4;
+  assign \$6  = \$5  | s1_mag5;
+  assign \$7  = \$6  | s1_mag6;
+  assign s1_or = \$7  | s1_mag7;
+  assign \$8  = $signed(i__payload[31:0]) < $signed(1'h0);
+  assign \$9  = - $signed(i__payload[31:0]);
+  assign \$10  = \$8  ? \$9  : { i__payload[31], i__payload[31:0] };
+  assign \$11  = $signed(i__payload[63:32]) < $signed(1'h0);
+  assign \$12  = - $signed(i__payload[63:32]);
+  assign \$13  = \$11  ? \$12  : { i__payload[63], i__payload[63:32] };
+  assign \$14  = $signed(i__payload[95:64]) < $signed(1'h0);
+  assign \$15  = - $signed(i__payload[95:64]);
+  assign \$16  = \$14  ? \$15  : { i__payload[95], i__payload[95:64] };
+  assign \$17  = $signed(i__payload[127:96]) < $signed(1'h0);
+  assign \$18  = - $signed(i__payload[127:96]);
+  assign \$19  = \$17  ? \$18  : { i__payload[127], i__payload[127:96] };
+  assign \$20  = $signed(i__payload[159:128]) < $signed(1'h0);
+  assign \$21  = - $signed(i__payload[159:128]);
+  assign \$22  = \$20  ? \$21  : { i__payload[159], i__payload[159:128] };
+  assign \$23  = $signed(i__payload[191:160]) < $signed(1'h0);
+  assign \$24  = - $signed(i__payload[191:160]);
+  assign \$25  = \$23  ? \$24  : { i__payload[191], i__payload[191:160] };
+  assign \$26  = $signed(i__payload[223:192]) < $signed(1'h0);
+  assign \$27  = - $signed(i__payload[223:192]);
+  assign \$28  = \$26  ? \$27  : { i__payload[223], i__payload[223:192] };
+  assign \$29  = $signed(i__payload[255:224]) < $signed(1'h0);
+  assign \$30  = - $signed(i__payload[255:224]);
+  assign \$31  = \$29  ? \$30  : { i__payload[255], i__payload[255:224] };
   assign \$32  = s1_valid & s1_last;
   assign \$33  = acc | s1_or;
   assign \$34  = acc | s1_or;
   always @(posedge clk)
-    s1_or <= \$35 ;
+    s1_mag0 <= \$35 ;
   always @(posedge clk)
-    s1_valid <= \$36 ;
+    s1_mag1 <= \$36 ;
   always @(posedge clk)
-    s1_last <= \$37 ;
+    s1_mag2 <= \$37 ;
   always @(posedge clk)
-    total_valid <= \$38 ;
+    s1_mag3 <= \$38 ;
   always @(posedge clk)
-    acc <= \$39 ;
+    s1_mag4 <= \$39 ;
   always @(posedge clk)
-    total <= \$40 ;
-  always @(posedge clk)
-    o__valid <= \$41 ;
-  always @(posedge clk)
-    o__payload <= \$42 ;
+    s1_mag5 <= \$40 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = s1_or;
+    \$42  = s1_mag7;
     if (i__ready) begin
-      \$35  = beat_or;
+      \$42  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$43  = s1_valid;
+    if (i__ready) begin
+      \$43  = take;
+    end
+    if (rst) begin
+      \$43  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = s1_last;
+    if (i__ready) begin
+      \$44  = i__payload[256];
+    end
+    if (rst) begin
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$45  = total_valid;
+    if (i__ready) begin
+      \$45  = \$32 ;
+    end
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$46  = acc;
+    if (i__ready) begin
+      if (s1_valid) begin
+        (* full_case = 32'd1 *)
+        if (s1_last) begin
+          \$46  = 32'd0;
+        end else begin
+          \$46  = \$34 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = total;
+    if (i__ready) begin
+      if (s1_valid) begin
+        if (s1_last) begin
+          \$47  = \$33 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$47  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = o__valid;
+    if (i__ready) begin
+      \$48  = total_valid;
+    end
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = o__payload;
+    if (i__ready) begin
+      \$49  = 6'h00;
+      if (total[0]) begin
+        \$49  = 6'h01;
+      end
+      if (total[1]) begin
+        \$49  = 6'h02;
+      end
+      if (total[2]) begin
+        \$49  = 6'h03;
+      end
+      if (total[3]) begin
+        \$49  = 6'h04;
+      end
+      if (total[4]) begin
+        \$49  = 6'h05;
+      end
+      if (total[5]) begin
+        \$49  = 6'h06;
+      end
+      if (total[6]) begin
+        \$49  = 6'h07;
+      end
+      if (total[7]) begin
+        \$49  = 6'h08;
+      end
+      if (total[8]) begin
+        \$49  = 6'h09;
+      end
+      if (total[9]) begin
+        \$49  = 6'h0a;
+      end
+      if (total[10]) begin
+        \$49  = 6'h0b;
+      end
+      if (total[11]) begin
+        \$49  = 6'h0c;
+      end
+      if (total[12]) begin
+        \$49  = 6'h0d;
+      end
+      if (total[13]) begin
+        \$49  = 6'h0e;
+      end
+      if (total[14]) begin
+        \$49  = 6'h0f;
+      end
+      if (total[15]) begin
+        \$49  = 6'h10;
+      end
+      if (total[16]) begin
+        \$49  = 6'h11;
+      end
+      if (total[17]) begin
+        \$49  = 6'h12;
+      end
+      if (total[18]) begin
+        \$49  = 6'h13;
+      end
+      if (total[19]) begin
+        \$49  = 6'h14;
+      end
+      if (total[20]) begin
+        \$49  = 6'h15;
+      end
+      if (total[21]) begin
+        \$49  = 6'h16;
+      end
+      if (total[22]) begin
+        \$49  = 6'h17;
+      end
+      if (total[23]) begin
+        \$49  = 6'h18;
+      end
+      if (total[24]) begin
+        \$49  = 6'h19;
+      end
+      if (total[25]) begin
+        \$49  = 6'h1a;
+      end
+      if (total[26]) begin
+        \$49  = 6'h1b;
+      end
+      if (total[27]) begin
+        \$49  = 6'h1c;
+      end
+      if (total[28]) begin
+        \$49  = 6'h1d;
+      end
+      if (total[29]) begin
+        \$49  = 6'h1e;
+      end
+      if (total[30]) begin
+        \$49  = 6'h1f;
+      end
+      if (total[31]) begin
+        \$49  = 6'h20;
+      end
+    end
+    if (rst) begin
+      \$49  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$35  = s1_mag0;
+    if (i__ready) begin
+      \$35  = \$10 [31:0];
     end
     if (rst) begin
       \$35  = 32'd0;
@@ -157,46 +364,39 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = s1_valid;
+    \$36  = s1_mag1;
     if (i__ready) begin
-      \$36  = take;
+      \$36  = \$13 [31:0];
     end
     if (rst) begin
-      \$36  = 1'h0;
+      \$36  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = s1_last;
+    \$37  = s1_mag2;
     if (i__ready) begin
-      \$37  = i__payload[256];
+      \$37  = \$16 [31:0];
     end
     if (rst) begin
-      \$37  = 1'h0;
+      \$37  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = total_valid;
+    \$38  = s1_mag3;
     if (i__ready) begin
-      \$38  = \$32 ;
+      \$38  = \$19 [31:0];
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = acc;
+    \$39  = s1_mag4;
     if (i__ready) begin
-      if (s1_valid) begin
-        (* full_case = 32'd1 *)
-        if (s1_last) begin
-          \$39  = 32'd0;
-        end else begin
-          \$39  = \$34 ;
-        end
-      end
+      \$39  = \$22 [31:0];
     end
     if (rst) begin
       \$39  = 32'd0;
@@ -204,13 +404,9 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = total;
+    \$40  = s1_mag5;
     if (i__ready) begin
-      if (s1_valid) begin
-        if (s1_last) begin
-          \$40  = \$33 ;
-        end
-      end
+      \$40  = \$25 [31:0];
     end
     if (rst) begin
       \$40  = 32'd0;
@@ -218,129 +414,15 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = o__valid;
+    \$41  = s1_mag6;
     if (i__ready) begin
-      \$41  = total_valid;
+      \$41  = \$28 [31:0];
     end
     if (rst) begin
-      \$41  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = o__payload;
-    if (i__ready) begin
-      \$42  = 6'h00;
-      if (total[0]) begin
-        \$42  = 6'h01;
-      end
-      if (total[1]) begin
-        \$42  = 6'h02;
-      end
-      if (total[2]) begin
-        \$42  = 6'h03;
-      end
-      if (total[3]) begin
-        \$42  = 6'h04;
-      end
-      if (total[4]) begin
-        \$42  = 6'h05;
-      end
-      if (total[5]) begin
-        \$42  = 6'h06;
-      end
-      if (total[6]) begin
-        \$42  = 6'h07;
-      end
-      if (total[7]) begin
-        \$42  = 6'h08;
-      end
-      if (total[8]) begin
-        \$42  = 6'h09;
-      end
-      if (total[9]) begin
-        \$42  = 6'h0a;
-      end
-      if (total[10]) begin
-        \$42  = 6'h0b;
-      end
-      if (total[11]) begin
-        \$42  = 6'h0c;
-      end
-      if (total[12]) begin
-        \$42  = 6'h0d;
-      end
-      if (total[13]) begin
-        \$42  = 6'h0e;
-      end
-      if (total[14]) begin
-        \$42  = 6'h0f;
-      end
-      if (total[15]) begin
-        \$42  = 6'h10;
-      end
-      if (total[16]) begin
-        \$42  = 6'h11;
-      end
-      if (total[17]) begin
-        \$42  = 6'h12;
-      end
-      if (total[18]) begin
-        \$42  = 6'h13;
-      end
-      if (total[19]) begin
-        \$42  = 6'h14;
-      end
-      if (total[20]) begin
-        \$42  = 6'h15;
-      end
-      if (total[21]) begin
-        \$42  = 6'h16;
-      end
-      if (total[22]) begin
-        \$42  = 6'h17;
-      end
-      if (total[23]) begin
-        \$42  = 6'h18;
-      end
-      if (total[24]) begin
-        \$42  = 6'h19;
-      end
-      if (total[25]) begin
-        \$42  = 6'h1a;
-      end
-      if (total[26]) begin
-        \$42  = 6'h1b;
-      end
-      if (total[27]) begin
-        \$42  = 6'h1c;
-      end
-      if (total[28]) begin
-        \$42  = 6'h1d;
-      end
-      if (total[29]) begin
-        \$42  = 6'h1e;
-      end
-      if (total[30]) begin
-        \$42  = 6'h1f;
-      end
-      if (total[31]) begin
-        \$42  = 6'h20;
-      end
-    end
-    if (rst) begin
-      \$42  = 6'h00;
+      \$41  = 32'd0;
     end
   end
   assign en = i__ready;
-  assign mag0 = \$4 [31:0];
-  assign mag1 = \$7 [31:0];
-  assign mag2 = \$10 [31:0];
-  assign mag3 = \$13 [31:0];
-  assign mag4 = \$16 [31:0];
-  assign mag5 = \$19 [31:0];
-  assign mag6 = \$22 [31:0];
-  assign mag7 = \$25 [31:0];
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];

@@ -8,62 +8,99 @@
 module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [1:0] \$10 ;
-  wire [3:0] \$11 ;
+  wire [4:0] \$10 ;
+  wire [1:0] \$11 ;
   wire [3:0] \$12 ;
-  wire \$13 ;
-  wire [6:0] \$14 ;
-  wire [6:0] \$15 ;
+  wire [4:0] \$13 ;
+  wire [5:0] \$14 ;
+  wire \$15 ;
   wire \$16 ;
-  wire [3:0] \$17 ;
-  wire [3:0] \$18 ;
-  reg [255:0] \$19 ;
+  wire [255:0] \$17 ;
+  wire [1:0] \$18 ;
+  wire [3:0] \$19 ;
   wire \$2 ;
-  reg \$20 ;
-  reg \$21 ;
-  reg [2:0] \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg [5:0] \$25 ;
-  reg [2:0] \$26 ;
+  wire [3:0] \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [6:0] \$25 ;
+  wire [6:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [6:0] \$29 ;
   wire \$3 ;
+  wire [6:0] \$30 ;
+  wire \$31 ;
+  wire [3:0] \$32 ;
+  wire [3:0] \$33 ;
+  wire \$34 ;
+  wire [1:0] \$35 ;
+  wire [1:0] \$36 ;
+  wire [1:0] \$37 ;
+  wire [1:0] \$38 ;
+  wire [1:0] \$39 ;
   wire \$4 ;
+  wire [1:0] \$40 ;
+  wire [1:0] \$41 ;
+  wire [1:0] \$42 ;
+  wire [1:0] \$43 ;
+  wire [1:0] \$44 ;
+  wire [1:0] \$45 ;
+  wire [1:0] \$46 ;
+  reg [255:0] \$47 ;
+  reg \$48 ;
+  reg \$49 ;
   wire \$5 ;
+  reg [2:0] \$50 ;
+  reg \$51 ;
+  reg \$52 ;
+  reg [5:0] \$53 ;
+  reg [5:0] \$54 ;
+  reg [2:0] \$55 ;
+  reg \$56 ;
+  reg [1:0] \$57 ;
+  reg [1:0] \$58 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [255:0] \$9 ;
+  wire [3:0] \$9 ;
+  reg [1:0] \$signal  = 2'h0;
+  reg \$signal$13  = 1'h0;
+  reg \$signal$33  = 1'h0;
   wire beat_go;
   input clk;
   wire clk;
-  reg fill = 1'h1;
+  reg dbank = 1'h0;
+  wire done;
+  wire fill;
   wire \final ;
   input [128:0] i__payload;
   wire [128:0] i__payload;
-  wire [256:0] \i__payload$24 ;
-  wire [255:0] \i__payload$24.data ;
-  wire [31:0] \i__payload$24.data[0] ;
-  wire [31:0] \i__payload$24.data[1] ;
-  wire [31:0] \i__payload$24.data[2] ;
-  wire [31:0] \i__payload$24.data[3] ;
-  wire [31:0] \i__payload$24.data[4] ;
-  wire [31:0] \i__payload$24.data[5] ;
-  wire [31:0] \i__payload$24.data[6] ;
-  wire [31:0] \i__payload$24.data[7] ;
-  wire \i__payload$24.last ;
-  wire [270:0] \i__payload$30 ;
-  wire [255:0] \i__payload$30.data ;
-  wire [31:0] \i__payload$30.data[0] ;
-  wire [31:0] \i__payload$30.data[1] ;
-  wire [31:0] \i__payload$30.data[2] ;
-  wire [31:0] \i__payload$30.data[3] ;
-  wire [31:0] \i__payload$30.data[4] ;
-  wire [31:0] \i__payload$30.data[5] ;
-  wire [31:0] \i__payload$30.data[6] ;
-  wire [31:0] \i__payload$30.data[7] ;
-  wire [5:0] \i__payload$30.k ;
-  wire [7:0] \i__payload$30.keep ;
-  wire \i__payload$30.last ;
+  wire [256:0] \i__payload$26 ;
+  wire [255:0] \i__payload$26.data ;
+  wire [31:0] \i__payload$26.data[0] ;
+  wire [31:0] \i__payload$26.data[1] ;
+  wire [31:0] \i__payload$26.data[2] ;
+  wire [31:0] \i__payload$26.data[3] ;
+  wire [31:0] \i__payload$26.data[4] ;
+  wire [31:0] \i__payload$26.data[5] ;
+  wire [31:0] \i__payload$26.data[6] ;
+  wire [31:0] \i__payload$26.data[7] ;
+  wire \i__payload$26.last ;
+  wire [270:0] \i__payload$36 ;
+  wire [255:0] \i__payload$36.data ;
+  wire [31:0] \i__payload$36.data[0] ;
+  wire [31:0] \i__payload$36.data[1] ;
+  wire [31:0] \i__payload$36.data[2] ;
+  wire [31:0] \i__payload$36.data[3] ;
+  wire [31:0] \i__payload$36.data[4] ;
+  wire [31:0] \i__payload$36.data[5] ;
+  wire [31:0] \i__payload$36.data[6] ;
+  wire [31:0] \i__payload$36.data[7] ;
+  wire [5:0] \i__payload$36.k ;
+  wire [7:0] \i__payload$36.keep ;
+  wire \i__payload$36.last ;
   wire [128:0] \i__payload$8 ;
   wire [63:0] \i__payload$8.a ;
   wire [7:0] \i__payload$8.a[0] ;
@@ -105,41 +142,43 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   wire \i__payload.last ;
   output i__ready;
   wire i__ready;
-  wire \i__ready$40 ;
+  wire \i__ready$41 ;
   wire \i__ready$9 ;
   input i__valid;
   wire i__valid;
   wire \i__valid$10 ;
-  wire \i__valid$20 ;
-  reg \i__valid$28  = 1'h0;
-  reg [5:0] k = 6'h00;
+  wire \i__valid$22 ;
+  wire \i__valid$34 ;
+  reg [5:0] k_bank0 = 6'h00;
+  reg [5:0] k_bank1 = 6'h00;
   reg left = 1'h0;
   output [70:0] o__payload;
   wire [70:0] o__payload;
-  wire [72:0] \o__payload$35 ;
-  wire [63:0] \o__payload$35.data ;
-  wire [7:0] \o__payload$35.data[0] ;
-  wire [7:0] \o__payload$35.data[1] ;
-  wire [7:0] \o__payload$35.data[2] ;
-  wire [7:0] \o__payload$35.data[3] ;
-  wire [7:0] \o__payload$35.data[4] ;
-  wire [7:0] \o__payload$35.data[5] ;
-  wire [7:0] \o__payload$35.data[6] ;
-  wire [7:0] \o__payload$35.data[7] ;
-  wire [7:0] \o__payload$35.keep ;
-  wire \o__payload$35.last ;
-  wire [256:0] \o__payload$37 ;
-  wire [255:0] \o__payload$37.c ;
-  wire [31:0] \o__payload$37.c[0] ;
-  wire [31:0] \o__payload$37.c[1] ;
-  wire [31:0] \o__payload$37.c[2] ;
-  wire [31:0] \o__payload$37.c[3] ;
-  wire [31:0] \o__payload$37.c[4] ;
-  wire [31:0] \o__payload$37.c[5] ;
-  wire [31:0] \o__payload$37.c[6] ;
-  wire [31:0] \o__payload$37.c[7] ;
-  wire \o__payload$37.last ;
-  wire [5:0] \o__payload$39 ;
+  wire [78:0] \o__payload$44 ;
+  wire [63:0] \o__payload$44.data ;
+  wire [7:0] \o__payload$44.data[0] ;
+  wire [7:0] \o__payload$44.data[1] ;
+  wire [7:0] \o__payload$44.data[2] ;
+  wire [7:0] \o__payload$44.data[3] ;
+  wire [7:0] \o__payload$44.data[4] ;
+  wire [7:0] \o__payload$44.data[5] ;
+  wire [7:0] \o__payload$44.data[6] ;
+  wire [7:0] \o__payload$44.data[7] ;
+  wire [5:0] \o__payload$44.k ;
+  wire [7:0] \o__payload$44.keep ;
+  wire \o__payload$44.last ;
+  wire [256:0] \o__payload$46 ;
+  wire [255:0] \o__payload$46.c ;
+  wire [31:0] \o__payload$46.c[0] ;
+  wire [31:0] \o__payload$46.c[1] ;
+  wire [31:0] \o__payload$46.c[2] ;
+  wire [31:0] \o__payload$46.c[3] ;
+  wire [31:0] \o__payload$46.c[4] ;
+  wire [31:0] \o__payload$46.c[5] ;
+  wire [31:0] \o__payload$46.c[6] ;
+  wire [31:0] \o__payload$46.c[7] ;
+  wire \o__payload$46.last ;
+  wire [5:0] \o__payload$47 ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -153,16 +192,15 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   wire \o__payload.last ;
   input o__ready;
   wire o__ready;
-  wire \o__ready$14 ;
-  wire \o__ready$21 ;
-  wire \o__ready$34 ;
+  wire \o__ready$16 ;
+  wire \o__ready$23 ;
+  wire \o__ready$43 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$33 ;
-  wire \o__valid$36 ;
-  wire \o__valid$38 ;
-  (* init = 3'h0 *)
-  wire [2:0] rd__addr;
+  wire \o__valid$27 ;
+  wire \o__valid$42 ;
+  wire \o__valid$45 ;
+  wire [3:0] rd__addr;
   wire [255:0] rd__data;
   wire [31:0] \rd__data[0] ;
   wire [31:0] \rd__data[1] ;
@@ -173,8 +211,7 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   wire [31:0] \rd__data[6] ;
   wire [31:0] \rd__data[7] ;
   reg [2:0] rd_addr = 3'h0;
-  (* init = 1'h0 *)
-  wire replay;
+  reg [1:0] ready = 2'h0;
   reg [255:0] row = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [31:0] \row[0] ;
   wire [31:0] \row[1] ;
@@ -187,8 +224,9 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   reg row_last = 1'h0;
   input rst;
   wire rst;
+  reg [1:0] set_ready;
   wire tile_end;
-  reg [2:0] wr__addr = 3'h0;
+  wire [3:0] wr__addr;
   wire [255:0] wr__data;
   wire [31:0] \wr__data[0] ;
   wire [31:0] \wr__data[1] ;
@@ -199,9 +237,8 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   wire [31:0] \wr__data[6] ;
   wire [31:0] \wr__data[7] ;
   wire wr__en;
-  (* init = 3'h0 *)
-  wire [2:0] wr_addr;
-  reg [255:0] buffer [7:0];
+  reg [2:0] wr_addr = 3'h0;
+  reg [255:0] buffer [15:0];
   initial begin
     buffer[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     buffer[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -211,179 +248,259 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
     buffer[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     buffer[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     buffer[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    buffer[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    buffer[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    buffer[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    buffer[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    buffer[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    buffer[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    buffer[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    buffer[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (beat_go)
-      buffer[wr__addr] <= wr__data;
+      buffer[\$10 [3:0]] <= wr__data;
   end
-  assign rd__data = buffer[rd_addr];
-  assign beat_go = fill & \$1 ;
-  assign \$2  = ! left;
-  assign \$4  = \$3  & beat_go;
-  assign \$5  = \$2  | \$4 ;
-  assign \o__ready$14  = fill & \$5 ;
-  assign \$6  = beat_go & row_last;
-  assign tile_end = \$6  & \$7 ;
+  assign rd__data = buffer[\$13 [3:0]];
+  assign \$35  = ready | set_ready;
+  assign \$36  = \$signal$33  ? 2'h2 : 2'h1;
+  assign \$37  = done ? \$36  : 2'h0;
+  assign \$38  = ~ \$37 ;
+  assign \$39  = \$35  & \$38 ;
+  assign \$40  = \$signal$13  ? 2'h2 : 2'h1;
+  assign \$41  = tile_end ? \$40  : 2'h0;
+  assign \$42  = \$signal  | \$41 ;
+  assign \$43  = \$signal$33  ? 2'h2 : 2'h1;
+  assign \$44  = done ? \$43  : 2'h0;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = \$42  & \$45 ;
+  always @(posedge clk)
+    row <= \$47 ;
+  always @(posedge clk)
+    row_last <= \$48 ;
+  always @(posedge clk)
+    left <= \$49 ;
+  always @(posedge clk)
+    wr_addr <= \$50 ;
+  always @(posedge clk)
+    \$signal$13  <= \$51 ;
+  always @(posedge clk)
+    dbank <= \$52 ;
+  always @(posedge clk)
+    k_bank0 <= \$53 ;
+  always @(posedge clk)
+    k_bank1 <= \$54 ;
+  always @(posedge clk)
+    rd_addr <= \$55 ;
+  always @(posedge clk)
+    \$signal$33  <= \$56 ;
+  always @(posedge clk)
+    ready <= \$57 ;
+  always @(posedge clk)
+    \$signal  <= \$58 ;
+  assign \$1  = \$signal  >> \$signal$13 ;
+  assign fill = ~ \$1 ;
+  assign beat_go = fill & \$2 ;
+  assign \$3  = ! left;
+  assign \$5  = \$4  & beat_go;
+  assign \$6  = \$3  | \$5 ;
+  assign \o__ready$16  = fill & \$6 ;
+  assign \$7  = beat_go & row_last;
+  assign tile_end = \$7  & \$8 ;
+  assign \$9  = \$signal$13  ? 4'h8 : 4'h0;
+  assign \$10  = wr_addr + \$9 ;
+  assign \$11  = dbank ? 2'h2 : 2'h1;
   assign \final  = rd_addr == 3'h7;
-  assign \$8  = \o__valid$36  & \o__ready$14 ;
-  assign \$10  = left - 1'h1;
-  assign \$11  = wr__addr + 1'h1;
-  assign \$12  = tile_end ? 4'h0 : \$11 ;
-  assign \$13  = \o__payload$39  > 3'h7;
-  assign \$14  = \o__payload$39  - 3'h7;
-  assign \$15  = \$13  ? \$14  : 7'h00;
-  assign \$16  = \i__valid$28  & \i__ready$40 ;
-  assign \$17  = rd_addr + 1'h1;
-  assign \$18  = \final  ? 4'h0 : \$17 ;
-  always @(posedge clk)
-    row <= \$19 ;
-  always @(posedge clk)
-    row_last <= \$20 ;
-  always @(posedge clk)
-    left <= \$21 ;
-  always @(posedge clk)
-    wr__addr <= \$22 ;
-  always @(posedge clk)
-    fill <= \$23 ;
-  always @(posedge clk)
-    \i__valid$28  <= \$24 ;
-  always @(posedge clk)
-    k <= \$25 ;
-  always @(posedge clk)
-    rd_addr <= \$26 ;
+  assign \$12  = \$signal$33  ? 4'h8 : 4'h0;
+  assign \$13  = rd_addr + \$12 ;
+  assign \i__valid$34  = ready >> \$signal$33 ;
+  assign \$14  = \$signal$33  ? k_bank1 : k_bank0;
+  assign \$15  = \i__valid$34  & \i__ready$41 ;
+  assign done = \$15  & \final ;
+  assign \$16  = \o__valid$45  & \o__ready$16 ;
+  assign \$18  = left - 1'h1;
+  assign \$19  = wr_addr + 1'h1;
+  assign \$20  = tile_end ? 4'h0 : \$19 ;
+  assign \$21  = ~ \$signal$13 ;
+  assign \$22  = ~ dbank;
+  assign \$23  = ! dbank;
+  assign \$24  = \o__payload$47  > 3'h7;
+  assign \$25  = \o__payload$47  - 3'h7;
+  assign \$26  = \$24  ? \$25  : 7'h00;
+  assign \$28  = \o__payload$47  > 3'h7;
+  assign \$29  = \o__payload$47  - 3'h7;
+  assign \$30  = \$28  ? \$29  : 7'h00;
+  assign \$31  = \i__valid$34  & \i__ready$41 ;
+  assign \$32  = rd_addr + 1'h1;
+  assign \$33  = \final  ? 4'h0 : \$32 ;
+  assign \$34  = ~ \$signal$33 ;
   \datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(i__ready),
     .i__valid(i__valid),
-    .o__payload(\o__payload$37 ),
-    .o__ready(\o__ready$14 ),
-    .o__valid(\o__valid$36 ),
+    .o__payload(\o__payload$46 ),
+    .o__valid(\o__valid$45 ),
+    .r_en(\o__ready$16 ),
     .rst(rst)
   );
   \datapath.detector  detector (
     .clk(clk),
-    .i__payload(\i__payload$24 ),
+    .i__payload(\i__payload$26 ),
     .i__valid(beat_go),
-    .o__payload(\o__payload$39 ),
-    .o__valid(\o__valid$38 ),
+    .o__payload(\o__payload$47 ),
+    .o__valid(\o__valid$27 ),
     .rst(rst)
   );
   \datapath.rounder  rounder (
     .clk(clk),
-    .en(\i__ready$40 ),
-    .i__payload(\i__payload$30 ),
-    .i__valid(\i__valid$28 ),
-    .o__payload(\o__payload$35 ),
-    .o__ready(o__ready),
+    .i__payload(\i__payload$36 ),
+    .i__ready(\i__ready$41 ),
+    .i__valid(\i__valid$34 ),
+    .o__payload(\o__payload$44 ),
     .o__valid(o__valid),
+    .r_en(o__ready),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$19  = row;
-    if (\$8 ) begin
-      \$19  = \o__payload$37 [255:0];
+    set_ready = 2'h0;
+    if (\o__valid$27 ) begin
+      set_ready = \$11 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = row;
+    if (\$16 ) begin
+      \$47  = \o__payload$46 [255:0];
     end else if (beat_go) begin
-      \$19  = \$9 ;
+      \$47  = \$17 ;
     end
     if (rst) begin
-      \$19  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$47  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$20  = row_last;
-    if (\$8 ) begin
-      \$20  = \o__payload$37 [256];
+    \$48  = row_last;
+    if (\$16 ) begin
+      \$48  = \o__payload$46 [256];
     end
     if (rst) begin
-      \$20  = 1'h0;
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$21  = left;
-    if (\$8 ) begin
-      \$21  = 1'h1;
+    \$49  = left;
+    if (\$16 ) begin
+      \$49  = 1'h1;
     end else if (beat_go) begin
-      \$21  = \$10 [0];
+      \$49  = \$18 [0];
     end
     if (rst) begin
-      \$21  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = wr__addr;
+    \$50  = wr_addr;
     if (beat_go) begin
-      \$22  = \$12 [2:0];
+      \$50  = \$20 [2:0];
     end
     if (rst) begin
-      \$22  = 3'h0;
+      \$50  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = fill;
+    \$51  = \$signal$13 ;
     if (tile_end) begin
-      \$23  = 1'h0;
+      \$51  = \$21 ;
     end
-    if (\$16 ) begin
-      if (\final ) begin
-        \$23  = 1'h1;
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = dbank;
+    if (\o__valid$27 ) begin
+      \$52  = \$22 ;
+    end
+    if (rst) begin
+      \$52  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = k_bank0;
+    if (\o__valid$27 ) begin
+      if (\$23 ) begin
+        \$53  = \$26 [5:0];
       end
     end
     if (rst) begin
-      \$23  = 1'h1;
+      \$53  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = \i__valid$28 ;
-    if (\o__valid$38 ) begin
-      \$24  = 1'h1;
-    end
-    if (\$16 ) begin
-      if (\final ) begin
-        \$24  = 1'h0;
+    \$54  = k_bank1;
+    if (\o__valid$27 ) begin
+      if (\$27 ) begin
+        \$54  = \$30 [5:0];
       end
     end
     if (rst) begin
-      \$24  = 1'h0;
+      \$54  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = k;
-    if (\o__valid$38 ) begin
-      \$25  = \$15 [5:0];
+    \$55  = rd_addr;
+    if (\$31 ) begin
+      \$55  = \$33 [2:0];
     end
     if (rst) begin
-      \$25  = 6'h00;
+      \$55  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = rd_addr;
-    if (\$16 ) begin
-      \$26  = \$18 [2:0];
+    \$56  = \$signal$33 ;
+    if (done) begin
+      \$56  = \$34 ;
     end
     if (rst) begin
-      \$26  = 3'h0;
+      \$56  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = \$39 ;
+    if (rst) begin
+      \$57  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = \$46 ;
+    if (rst) begin
+      \$58  = 2'h0;
     end
   end
   assign \i__payload$8  = i__payload;
   assign \i__ready$9  = i__ready;
   assign \i__valid$10  = i__valid;
-  assign wr_addr = wr__addr;
+  assign wr__addr = \$10 [3:0];
   assign wr__en = beat_go;
-  assign \i__valid$20  = beat_go;
-  assign \o__ready$21  = 1'h1;
-  assign rd__addr = rd_addr;
-  assign replay = \i__valid$28 ;
-  assign \o__valid$33  = o__valid;
-  assign \o__ready$34  = o__ready;
+  assign \i__valid$22  = beat_go;
+  assign \o__ready$23  = 1'h1;
+  assign rd__addr = \$13 [3:0];
+  assign \o__valid$42  = o__valid;
+  assign \o__ready$43  = o__ready;
   assign \i__payload.a  = i__payload[63:0];
   assign \i__payload.a[0]  = i__payload[7:0];
   assign \i__payload.a[1]  = i__payload[15:8];
@@ -449,28 +566,28 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   assign \row[5]  = row[191:160];
   assign \row[6]  = row[223:192];
   assign \row[7]  = row[255:224];
-  assign \i__payload$24.data  = \i__payload$24 [255:0];
-  assign \i__payload$24.data[0]  = \i__payload$24 [31:0];
-  assign \i__payload$24.data[1]  = \i__payload$24 [63:32];
-  assign \i__payload$24.data[2]  = \i__payload$24 [95:64];
-  assign \i__payload$24.data[3]  = \i__payload$24 [127:96];
-  assign \i__payload$24.data[4]  = \i__payload$24 [159:128];
-  assign \i__payload$24.data[5]  = \i__payload$24 [191:160];
-  assign \i__payload$24.data[6]  = \i__payload$24 [223:192];
-  assign \i__payload$24.data[7]  = \i__payload$24 [255:224];
-  assign \i__payload$24.last  = \i__payload$24 [256];
-  assign \i__payload$30.data  = \i__payload$30 [255:0];
-  assign \i__payload$30.data[0]  = \i__payload$30 [31:0];
-  assign \i__payload$30.data[1]  = \i__payload$30 [63:32];
-  assign \i__payload$30.data[2]  = \i__payload$30 [95:64];
-  assign \i__payload$30.data[3]  = \i__payload$30 [127:96];
-  assign \i__payload$30.data[4]  = \i__payload$30 [159:128];
-  assign \i__payload$30.data[5]  = \i__payload$30 [191:160];
-  assign \i__payload$30.data[6]  = \i__payload$30 [223:192];
-  assign \i__payload$30.data[7]  = \i__payload$30 [255:224];
-  assign \i__payload$30.k  = \i__payload$30 [261:256];
-  assign \i__payload$30.keep  = \i__payload$30 [269:262];
-  assign \i__payload$30.last  = \i__payload$30 [270];
+  assign \i__payload$26.data  = \i__payload$26 [255:0];
+  assign \i__payload$26.data[0]  = \i__payload$26 [31:0];
+  assign \i__payload$26.data[1]  = \i__payload$26 [63:32];
+  assign \i__payload$26.data[2]  = \i__payload$26 [95:64];
+  assign \i__payload$26.data[3]  = \i__payload$26 [127:96];
+  assign \i__payload$26.data[4]  = \i__payload$26 [159:128];
+  assign \i__payload$26.data[5]  = \i__payload$26 [191:160];
+  assign \i__payload$26.data[6]  = \i__payload$26 [223:192];
+  assign \i__payload$26.data[7]  = \i__payload$26 [255:224];
+  assign \i__payload$26.last  = \i__payload$26 [256];
+  assign \i__payload$36.data  = \i__payload$36 [255:0];
+  assign \i__payload$36.data[0]  = \i__payload$36 [31:0];
+  assign \i__payload$36.data[1]  = \i__payload$36 [63:32];
+  assign \i__payload$36.data[2]  = \i__payload$36 [95:64];
+  assign \i__payload$36.data[3]  = \i__payload$36 [127:96];
+  assign \i__payload$36.data[4]  = \i__payload$36 [159:128];
+  assign \i__payload$36.data[5]  = \i__payload$36 [191:160];
+  assign \i__payload$36.data[6]  = \i__payload$36 [223:192];
+  assign \i__payload$36.data[7]  = \i__payload$36 [255:224];
+  assign \i__payload$36.k  = \i__payload$36 [261:256];
+  assign \i__payload$36.keep  = \i__payload$36 [269:262];
+  assign \i__payload$36.last  = \i__payload$36 [270];
   assign \rd__data[0]  = rd__data[31:0];
   assign \rd__data[1]  = rd__data[63:32];
   assign \rd__data[2]  = rd__data[95:64];
@@ -479,43 +596,44 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   assign \rd__data[5]  = rd__data[191:160];
   assign \rd__data[6]  = rd__data[223:192];
   assign \rd__data[7]  = rd__data[255:224];
-  assign \o__payload$35.data  = \o__payload$35 [63:0];
-  assign \o__payload$35.data[0]  = \o__payload$35 [7:0];
-  assign \o__payload$35.data[1]  = \o__payload$35 [15:8];
-  assign \o__payload$35.data[2]  = \o__payload$35 [23:16];
-  assign \o__payload$35.data[3]  = \o__payload$35 [31:24];
-  assign \o__payload$35.data[4]  = \o__payload$35 [39:32];
-  assign \o__payload$35.data[5]  = \o__payload$35 [47:40];
-  assign \o__payload$35.data[6]  = \o__payload$35 [55:48];
-  assign \o__payload$35.data[7]  = \o__payload$35 [63:56];
-  assign \o__payload$35.keep  = \o__payload$35 [71:64];
-  assign \o__payload$35.last  = \o__payload$35 [72];
-  assign \o__payload$37.c  = \o__payload$37 [255:0];
-  assign \o__payload$37.c[0]  = \o__payload$37 [31:0];
-  assign \o__payload$37.c[1]  = \o__payload$37 [63:32];
-  assign \o__payload$37.c[2]  = \o__payload$37 [95:64];
-  assign \o__payload$37.c[3]  = \o__payload$37 [127:96];
-  assign \o__payload$37.c[4]  = \o__payload$37 [159:128];
-  assign \o__payload$37.c[5]  = \o__payload$37 [191:160];
-  assign \o__payload$37.c[6]  = \o__payload$37 [223:192];
-  assign \o__payload$37.c[7]  = \o__payload$37 [255:224];
-  assign \o__payload$37.last  = \o__payload$37 [256];
-  assign o__payload[69:64] = k;
-  assign o__payload[70] = \o__payload$35 [72];
-  assign o__payload[63:0] = \o__payload$35 [63:0];
-  assign \i__payload$30 [270] = \final ;
-  assign \i__payload$30 [269:262] = 8'hff;
-  assign \i__payload$30 [261:256] = k;
-  assign \i__payload$30 [255:0] = rd__data;
-  assign \i__payload$24 [256] = tile_end;
-  assign \i__payload$24 [255:224] = row[255:224];
-  assign \i__payload$24 [223:192] = row[223:192];
-  assign \i__payload$24 [191:160] = row[191:160];
-  assign \i__payload$24 [159:128] = row[159:128];
-  assign \i__payload$24 [127:96] = row[127:96];
-  assign \i__payload$24 [95:64] = row[95:64];
-  assign \i__payload$24 [63:32] = row[63:32];
-  assign \i__payload$24 [31:0] = row[31:0];
+  assign \o__payload$44.data  = \o__payload$44 [63:0];
+  assign \o__payload$44.data[0]  = \o__payload$44 [7:0];
+  assign \o__payload$44.data[1]  = \o__payload$44 [15:8];
+  assign \o__payload$44.data[2]  = \o__payload$44 [23:16];
+  assign \o__payload$44.data[3]  = \o__payload$44 [31:24];
+  assign \o__payload$44.data[4]  = \o__payload$44 [39:32];
+  assign \o__payload$44.data[5]  = \o__payload$44 [47:40];
+  assign \o__payload$44.data[6]  = \o__payload$44 [55:48];
+  assign \o__payload$44.data[7]  = \o__payload$44 [63:56];
+  assign \o__payload$44.keep  = \o__payload$44 [71:64];
+  assign \o__payload$44.last  = \o__payload$44 [72];
+  assign \o__payload$44.k  = \o__payload$44 [78:73];
+  assign \o__payload$46.c  = \o__payload$46 [255:0];
+  assign \o__payload$46.c[0]  = \o__payload$46 [31:0];
+  assign \o__payload$46.c[1]  = \o__payload$46 [63:32];
+  assign \o__payload$46.c[2]  = \o__payload$46 [95:64];
+  assign \o__payload$46.c[3]  = \o__payload$46 [127:96];
+  assign \o__payload$46.c[4]  = \o__payload$46 [159:128];
+  assign \o__payload$46.c[5]  = \o__payload$46 [191:160];
+  assign \o__payload$46.c[6]  = \o__payload$46 [223:192];
+  assign \o__payload$46.c[7]  = \o__payload$46 [255:224];
+  assign \o__payload$46.last  = \o__payload$46 [256];
+  assign o__payload[69:64] = \o__payload$44 [78:73];
+  assign o__payload[70] = \o__payload$44 [72];
+  assign o__payload[63:0] = \o__payload$44 [63:0];
+  assign \i__payload$36 [270] = \final ;
+  assign \i__payload$36 [269:262] = 8'hff;
+  assign \i__payload$36 [261:256] = \$14 ;
+  assign \i__payload$36 [255:0] = rd__data;
+  assign \i__payload$26 [256] = tile_end;
+  assign \i__payload$26 [255:224] = row[255:224];
+  assign \i__payload$26 [223:192] = row[223:192];
+  assign \i__payload$26 [191:160] = row[191:160];
+  assign \i__payload$26 [159:128] = row[159:128];
+  assign \i__payload$26 [127:96] = row[127:96];
+  assign \i__payload$26 [95:64] = row[95:64];
+  assign \i__payload$26 [63:32] = row[63:32];
+  assign \i__payload$26 [31:0] = row[31:0];
   assign wr__data[255:224] = row[255:224];
   assign wr__data[223:192] = row[223:192];
   assign wr__data[191:160] = row[191:160];
@@ -524,237 +642,257 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   assign wr__data[95:64] = row[95:64];
   assign wr__data[63:32] = row[63:32];
   assign wr__data[31:0] = row[31:0];
-  assign \$3  = left;
-  assign \$7  = left;
-  assign \$9  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  assign \$1  = left;
+  assign \$4  = left;
+  assign \$8  = left;
+  assign \$17  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  assign \$27  = dbank;
+  assign \$2  = left;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__payload, i__payload);
+module \datapath.array (i__valid, clk, rst, r_en, i__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  wire \$1 ;
+  wire [2:0] \$1 ;
   wire [32:0] \$10 ;
   wire [31:0] \$100 ;
   reg \$1000 ;
-  reg [31:0] \$1001 ;
-  reg [31:0] \$1002 ;
+  reg \$1001 ;
+  reg [7:0] \$1002 ;
   reg [7:0] \$1003 ;
-  reg [7:0] \$1004 ;
+  reg \$1004 ;
   reg \$1005 ;
   reg \$1006 ;
-  reg [15:0] \$1007 ;
-  reg \$1008 ;
+  reg [31:0] \$1007 ;
+  reg [31:0] \$1008 ;
   reg \$1009 ;
-  wire [15:0] \$101 ;
+  wire \$101 ;
   reg \$1010 ;
-  reg [31:0] \$1011 ;
-  reg [31:0] \$1012 ;
+  reg \$1011 ;
+  reg \$1012 ;
   reg [7:0] \$1013 ;
   reg [7:0] \$1014 ;
   reg \$1015 ;
   reg \$1016 ;
-  reg [15:0] \$1017 ;
-  reg \$1018 ;
-  reg \$1019 ;
-  wire \$102 ;
+  reg \$1017 ;
+  reg [31:0] \$1018 ;
+  reg [31:0] \$1019 ;
+  wire [31:0] \$102 ;
   reg \$1020 ;
-  reg [31:0] \$1021 ;
-  reg [31:0] \$1022 ;
+  reg \$1021 ;
+  reg \$1022 ;
   reg \$1023 ;
-  reg \$1024 ;
-  reg [256:0] \$1025 ;
-  wire [31:0] \$103 ;
-  wire [15:0] \$104 ;
+  reg [7:0] \$1024 ;
+  reg [7:0] \$1025 ;
+  reg \$1026 ;
+  reg \$1027 ;
+  reg \$1028 ;
+  reg [31:0] \$1029 ;
+  wire \$103 ;
+  reg [31:0] \$1030 ;
+  reg \$1031 ;
+  reg \$1032 ;
+  reg \$1033 ;
+  reg \$1034 ;
+  reg [7:0] \$1035 ;
+  reg [7:0] \$1036 ;
+  reg \$1037 ;
+  reg \$1038 ;
+  reg \$1039 ;
+  wire [31:0] \$104 ;
+  reg [31:0] \$1040 ;
+  reg [31:0] \$1041 ;
+  reg \$1042 ;
+  reg [256:0] \$1043 ;
+  reg \$1044 ;
   wire \$105 ;
   wire [31:0] \$106 ;
-  wire [15:0] \$107 ;
-  wire \$108 ;
-  wire [31:0] \$109 ;
+  wire \$107 ;
+  wire [31:0] \$108 ;
+  wire \$109 ;
   wire [32:0] \$11 ;
-  wire [15:0] \$110 ;
+  wire [31:0] \$110 ;
   wire \$111 ;
   wire [31:0] \$112 ;
-  wire [15:0] \$113 ;
-  wire \$114 ;
-  wire [31:0] \$115 ;
-  wire [15:0] \$116 ;
+  wire \$113 ;
+  wire [31:0] \$114 ;
+  wire \$115 ;
+  wire [31:0] \$116 ;
   wire \$117 ;
   wire [31:0] \$118 ;
-  wire [15:0] \$119 ;
+  wire \$119 ;
   wire [32:0] \$12 ;
-  wire \$120 ;
-  wire [31:0] \$121 ;
-  wire [15:0] \$122 ;
+  wire [31:0] \$120 ;
+  wire \$121 ;
+  wire [31:0] \$122 ;
   wire \$123 ;
   wire [31:0] \$124 ;
-  wire [15:0] \$125 ;
-  wire \$126 ;
-  wire [31:0] \$127 ;
-  wire [15:0] \$128 ;
+  wire \$125 ;
+  wire [31:0] \$126 ;
+  wire \$127 ;
+  wire [31:0] \$128 ;
   wire \$129 ;
   wire [32:0] \$13 ;
   wire [31:0] \$130 ;
-  wire [15:0] \$131 ;
-  wire \$132 ;
-  wire [31:0] \$133 ;
-  wire [15:0] \$134 ;
+  wire \$131 ;
+  wire [31:0] \$132 ;
+  wire \$133 ;
+  wire [31:0] \$134 ;
   wire \$135 ;
   wire [31:0] \$136 ;
-  wire [15:0] \$137 ;
-  wire \$138 ;
-  wire [31:0] \$139 ;
+  wire \$137 ;
+  wire [31:0] \$138 ;
+  wire \$139 ;
   wire [32:0] \$14 ;
-  wire [15:0] \$140 ;
+  wire [31:0] \$140 ;
   wire \$141 ;
   wire [31:0] \$142 ;
-  wire [15:0] \$143 ;
-  wire \$144 ;
-  wire [31:0] \$145 ;
-  wire [15:0] \$146 ;
+  wire \$143 ;
+  wire [31:0] \$144 ;
+  wire \$145 ;
+  wire [31:0] \$146 ;
   wire \$147 ;
   wire [31:0] \$148 ;
-  wire [15:0] \$149 ;
+  wire \$149 ;
   wire [32:0] \$15 ;
-  wire \$150 ;
-  wire [31:0] \$151 ;
-  wire [15:0] \$152 ;
+  wire [31:0] \$150 ;
+  wire \$151 ;
+  wire [31:0] \$152 ;
   wire \$153 ;
   wire [31:0] \$154 ;
-  wire [15:0] \$155 ;
-  wire \$156 ;
-  wire [31:0] \$157 ;
-  wire [15:0] \$158 ;
+  wire \$155 ;
+  wire [31:0] \$156 ;
+  wire \$157 ;
+  wire [31:0] \$158 ;
   wire \$159 ;
   wire [32:0] \$16 ;
   wire [31:0] \$160 ;
-  wire [15:0] \$161 ;
-  wire \$162 ;
-  wire [31:0] \$163 ;
-  wire [15:0] \$164 ;
+  wire \$161 ;
+  wire [31:0] \$162 ;
+  wire \$163 ;
+  wire [31:0] \$164 ;
   wire \$165 ;
   wire [31:0] \$166 ;
-  wire [15:0] \$167 ;
-  wire \$168 ;
-  wire [31:0] \$169 ;
+  wire \$167 ;
+  wire [31:0] \$168 ;
+  wire \$169 ;
   wire [32:0] \$17 ;
-  wire [15:0] \$170 ;
+  wire [31:0] \$170 ;
   wire \$171 ;
   wire [31:0] \$172 ;
-  wire [15:0] \$173 ;
-  wire \$174 ;
-  wire [31:0] \$175 ;
-  wire [15:0] \$176 ;
+  wire \$173 ;
+  wire [31:0] \$174 ;
+  wire \$175 ;
+  wire [31:0] \$176 ;
   wire \$177 ;
   wire [31:0] \$178 ;
-  wire [15:0] \$179 ;
+  wire \$179 ;
   wire [32:0] \$18 ;
-  wire \$180 ;
-  wire [31:0] \$181 ;
-  wire [15:0] \$182 ;
+  wire [31:0] \$180 ;
+  wire \$181 ;
+  wire [31:0] \$182 ;
   wire \$183 ;
   wire [31:0] \$184 ;
-  wire [15:0] \$185 ;
-  wire \$186 ;
-  wire [31:0] \$187 ;
-  wire [15:0] \$188 ;
+  wire \$185 ;
+  wire [31:0] \$186 ;
+  wire \$187 ;
+  wire [31:0] \$188 ;
   wire \$189 ;
   wire [32:0] \$19 ;
   wire [31:0] \$190 ;
-  wire [15:0] \$191 ;
-  wire \$192 ;
-  wire [31:0] \$193 ;
-  wire [15:0] \$194 ;
+  wire \$191 ;
+  wire [31:0] \$192 ;
+  wire \$193 ;
+  wire [31:0] \$194 ;
   wire \$195 ;
   wire [31:0] \$196 ;
-  wire [15:0] \$197 ;
-  wire \$198 ;
-  wire [31:0] \$199 ;
-  wire \$2 ;
+  wire \$197 ;
+  wire [31:0] \$198 ;
+  wire \$199 ;
+  wire [3:0] \$2 ;
   wire [32:0] \$20 ;
-  wire [15:0] \$200 ;
-  wire \$201 ;
-  wire [31:0] \$202 ;
-  wire [15:0] \$203 ;
-  wire \$204 ;
-  wire [31:0] \$205 ;
-  wire [15:0] \$206 ;
-  wire \$207 ;
-  wire [31:0] \$208 ;
-  wire [15:0] \$209 ;
+  wire [31:0] \$200 ;
+  wire [256:0] \$201 ;
+  wire [256:0] \$202 ;
+  wire [256:0] \$203 ;
+  wire [256:0] \$204 ;
+  wire [256:0] \$205 ;
+  wire [256:0] \$206 ;
+  wire [256:0] \$207 ;
+  wire [256:0] \$208 ;
+  wire [256:0] \$209 ;
   wire [32:0] \$21 ;
-  wire \$210 ;
-  wire [31:0] \$211 ;
-  wire [15:0] \$212 ;
-  wire \$213 ;
-  wire [31:0] \$214 ;
-  wire [15:0] \$215 ;
+  wire [256:0] \$210 ;
+  wire [256:0] \$211 ;
+  wire [256:0] \$212 ;
+  wire [256:0] \$213 ;
+  wire [256:0] \$214 ;
+  wire [256:0] \$215 ;
   wire \$216 ;
-  wire [31:0] \$217 ;
-  wire [15:0] \$218 ;
-  wire \$219 ;
+  reg \$217 ;
+  reg [3:0] \$218 ;
+  reg [7:0] \$219 ;
   wire [32:0] \$22 ;
-  wire [31:0] \$220 ;
-  wire [15:0] \$221 ;
-  wire \$222 ;
-  wire [31:0] \$223 ;
-  wire [15:0] \$224 ;
-  wire \$225 ;
-  wire [31:0] \$226 ;
-  wire [15:0] \$227 ;
-  wire \$228 ;
-  wire [31:0] \$229 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg [7:0] \$222 ;
+  reg [7:0] \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg [7:0] \$228 ;
+  reg [7:0] \$229 ;
   wire [32:0] \$23 ;
-  wire [15:0] \$230 ;
-  wire \$231 ;
-  wire [31:0] \$232 ;
-  wire [15:0] \$233 ;
-  wire \$234 ;
-  wire [31:0] \$235 ;
-  wire [15:0] \$236 ;
-  wire \$237 ;
-  wire [31:0] \$238 ;
-  wire [15:0] \$239 ;
+  reg [7:0] \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg \$236 ;
+  reg [7:0] \$237 ;
+  reg [7:0] \$238 ;
+  reg [7:0] \$239 ;
   wire [32:0] \$24 ;
-  wire \$240 ;
-  wire [31:0] \$241 ;
-  wire [15:0] \$242 ;
-  wire \$243 ;
-  wire [31:0] \$244 ;
-  wire [15:0] \$245 ;
-  wire \$246 ;
-  wire [31:0] \$247 ;
-  wire [15:0] \$248 ;
-  wire \$249 ;
+  reg [7:0] \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg \$248 ;
+  reg [7:0] \$249 ;
   wire [32:0] \$25 ;
-  wire [31:0] \$250 ;
-  wire [15:0] \$251 ;
-  wire \$252 ;
-  wire [31:0] \$253 ;
-  wire [15:0] \$254 ;
-  wire \$255 ;
-  wire [31:0] \$256 ;
-  wire [15:0] \$257 ;
-  wire \$258 ;
-  wire [31:0] \$259 ;
+  reg [7:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire [32:0] \$26 ;
-  wire [15:0] \$260 ;
-  wire \$261 ;
-  wire [31:0] \$262 ;
-  reg [3:0] \$263 ;
+  reg \$260 ;
+  reg \$261 ;
+  reg \$262 ;
+  reg \$263 ;
   reg [7:0] \$264 ;
-  reg \$265 ;
-  reg \$266 ;
+  reg [7:0] \$265 ;
+  reg [7:0] \$266 ;
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
-  reg \$269 ;
+  reg [7:0] \$269 ;
   wire [32:0] \$27 ;
   reg \$270 ;
   reg \$271 ;
   reg \$272 ;
-  reg [7:0] \$273 ;
-  reg [7:0] \$274 ;
-  reg [7:0] \$275 ;
+  reg \$273 ;
+  reg \$274 ;
+  reg \$275 ;
   reg \$276 ;
   reg \$277 ;
   reg \$278 ;
@@ -766,32 +904,32 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   reg [7:0] \$283 ;
   reg [7:0] \$284 ;
   reg [7:0] \$285 ;
-  reg \$286 ;
-  reg \$287 ;
-  reg \$288 ;
+  reg [7:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [7:0] \$288 ;
   reg \$289 ;
   wire [32:0] \$29 ;
   reg \$290 ;
   reg \$291 ;
   reg \$292 ;
   reg \$293 ;
-  reg [7:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [7:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [7:0] \$298 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg \$296 ;
+  reg \$297 ;
+  reg \$298 ;
   reg \$299 ;
   wire \$3 ;
   wire [32:0] \$30 ;
   reg \$300 ;
   reg \$301 ;
   reg \$302 ;
-  reg \$303 ;
-  reg \$304 ;
-  reg \$305 ;
-  reg \$306 ;
-  reg \$307 ;
-  reg \$308 ;
+  reg [7:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [7:0] \$306 ;
+  reg [7:0] \$307 ;
+  reg [7:0] \$308 ;
   reg [7:0] \$309 ;
   wire [32:0] \$31 ;
   reg [7:0] \$310 ;
@@ -799,696 +937,696 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   reg [7:0] \$312 ;
   reg [7:0] \$313 ;
   reg [7:0] \$314 ;
-  reg \$315 ;
-  reg \$316 ;
-  reg \$317 ;
-  reg \$318 ;
-  reg \$319 ;
+  reg [7:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [7:0] \$317 ;
+  reg [7:0] \$318 ;
+  reg [7:0] \$319 ;
   wire [32:0] \$32 ;
-  reg \$320 ;
-  reg \$321 ;
-  reg \$322 ;
-  reg \$323 ;
-  reg \$324 ;
-  reg \$325 ;
-  reg \$326 ;
+  reg [7:0] \$320 ;
+  reg [7:0] \$321 ;
+  reg [7:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [7:0] \$324 ;
+  reg [7:0] \$325 ;
+  reg [7:0] \$326 ;
   reg [7:0] \$327 ;
   reg [7:0] \$328 ;
   reg [7:0] \$329 ;
   wire [32:0] \$33 ;
   reg [7:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [7:0] \$333 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg \$333 ;
   reg \$334 ;
-  reg \$335 ;
-  reg \$336 ;
+  reg [7:0] \$335 ;
+  reg [7:0] \$336 ;
   reg \$337 ;
   reg \$338 ;
   reg \$339 ;
   wire [32:0] \$34 ;
-  reg \$340 ;
-  reg \$341 ;
+  reg [31:0] \$340 ;
+  reg [31:0] \$341 ;
   reg \$342 ;
   reg \$343 ;
   reg \$344 ;
   reg \$345 ;
-  reg \$346 ;
-  reg \$347 ;
-  reg [7:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [7:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg \$348 ;
+  reg \$349 ;
   wire [32:0] \$35 ;
-  reg [7:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [7:0] \$356 ;
+  reg \$350 ;
+  reg [31:0] \$351 ;
+  reg [31:0] \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
   reg [7:0] \$357 ;
   reg [7:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg \$359 ;
   wire [32:0] \$36 ;
-  reg [7:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg [7:0] \$367 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg [31:0] \$362 ;
+  reg [31:0] \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg \$367 ;
   reg [7:0] \$368 ;
   reg [7:0] \$369 ;
   wire [32:0] \$37 ;
-  reg [7:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [7:0] \$372 ;
-  reg [7:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [7:0] \$376 ;
-  reg [7:0] \$377 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg [31:0] \$373 ;
+  reg [31:0] \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg \$377 ;
   reg \$378 ;
-  reg \$379 ;
+  reg [7:0] \$379 ;
   wire [32:0] \$38 ;
-  reg [15:0] \$380 ;
+  reg [7:0] \$380 ;
   reg \$381 ;
   reg \$382 ;
   reg \$383 ;
   reg [31:0] \$384 ;
   reg [31:0] \$385 ;
-  reg [7:0] \$386 ;
-  reg [7:0] \$387 ;
+  reg \$386 ;
+  reg \$387 ;
   reg \$388 ;
   reg \$389 ;
   wire [32:0] \$39 ;
-  reg [15:0] \$390 ;
-  reg \$391 ;
+  reg [7:0] \$390 ;
+  reg [7:0] \$391 ;
   reg \$392 ;
   reg \$393 ;
-  reg [31:0] \$394 ;
+  reg \$394 ;
   reg [31:0] \$395 ;
-  reg [7:0] \$396 ;
-  reg [7:0] \$397 ;
+  reg [31:0] \$396 ;
+  reg \$397 ;
   reg \$398 ;
   reg \$399 ;
-  wire [32:0] \$4 ;
+  wire \$4 ;
   wire [32:0] \$40 ;
-  reg [15:0] \$400 ;
-  reg \$401 ;
-  reg \$402 ;
+  reg \$400 ;
+  reg [7:0] \$401 ;
+  reg [7:0] \$402 ;
   reg \$403 ;
-  reg [31:0] \$404 ;
-  reg [31:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [7:0] \$407 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg [31:0] \$406 ;
+  reg [31:0] \$407 ;
   reg \$408 ;
   reg \$409 ;
   wire [32:0] \$41 ;
-  reg [15:0] \$410 ;
+  reg \$410 ;
   reg \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg [31:0] \$414 ;
-  reg [31:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg [7:0] \$417 ;
-  reg \$418 ;
+  reg [7:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg \$414 ;
+  reg \$415 ;
+  reg \$416 ;
+  reg [31:0] \$417 ;
+  reg [31:0] \$418 ;
   reg \$419 ;
   wire [32:0] \$42 ;
-  reg [15:0] \$420 ;
+  reg \$420 ;
   reg \$421 ;
   reg \$422 ;
   reg \$423 ;
-  reg [31:0] \$424 ;
-  reg [31:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg [7:0] \$427 ;
+  reg [7:0] \$424 ;
+  reg [7:0] \$425 ;
+  reg \$426 ;
+  reg \$427 ;
   reg \$428 ;
-  reg \$429 ;
+  reg [31:0] \$429 ;
   wire [32:0] \$43 ;
-  reg [15:0] \$430 ;
+  reg [31:0] \$430 ;
   reg \$431 ;
   reg \$432 ;
   reg \$433 ;
-  reg [31:0] \$434 ;
-  reg [31:0] \$435 ;
+  reg \$434 ;
+  reg [7:0] \$435 ;
   reg [7:0] \$436 ;
-  reg [7:0] \$437 ;
+  reg \$437 ;
   reg \$438 ;
   reg \$439 ;
   wire [32:0] \$44 ;
-  reg [15:0] \$440 ;
-  reg \$441 ;
+  reg [31:0] \$440 ;
+  reg [31:0] \$441 ;
   reg \$442 ;
   reg \$443 ;
-  reg [31:0] \$444 ;
-  reg [31:0] \$445 ;
+  reg \$444 ;
+  reg \$445 ;
   reg [7:0] \$446 ;
   reg [7:0] \$447 ;
   reg \$448 ;
   reg \$449 ;
   wire [32:0] \$45 ;
-  reg [15:0] \$450 ;
-  reg \$451 ;
-  reg \$452 ;
+  reg \$450 ;
+  reg [31:0] \$451 ;
+  reg [31:0] \$452 ;
   reg \$453 ;
-  reg [31:0] \$454 ;
-  reg [31:0] \$455 ;
+  reg \$454 ;
+  reg \$455 ;
   reg \$456 ;
   reg [7:0] \$457 ;
   reg [7:0] \$458 ;
   reg \$459 ;
   wire [32:0] \$46 ;
   reg \$460 ;
-  reg [15:0] \$461 ;
-  reg \$462 ;
-  reg \$463 ;
+  reg \$461 ;
+  reg [31:0] \$462 ;
+  reg [31:0] \$463 ;
   reg \$464 ;
-  reg [31:0] \$465 ;
-  reg [31:0] \$466 ;
-  reg [7:0] \$467 ;
+  reg \$465 ;
+  reg \$466 ;
+  reg \$467 ;
   reg [7:0] \$468 ;
-  reg \$469 ;
+  reg [7:0] \$469 ;
   wire [32:0] \$47 ;
   reg \$470 ;
-  reg [15:0] \$471 ;
+  reg \$471 ;
   reg \$472 ;
-  reg \$473 ;
-  reg \$474 ;
-  reg [31:0] \$475 ;
-  reg [31:0] \$476 ;
-  reg [7:0] \$477 ;
-  reg [7:0] \$478 ;
-  reg \$479 ;
+  reg [31:0] \$473 ;
+  reg [31:0] \$474 ;
+  reg \$475 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg \$478 ;
+  reg [7:0] \$479 ;
   wire [32:0] \$48 ;
-  reg \$480 ;
-  reg [15:0] \$481 ;
+  reg [7:0] \$480 ;
+  reg \$481 ;
   reg \$482 ;
   reg \$483 ;
-  reg \$484 ;
+  reg [31:0] \$484 ;
   reg [31:0] \$485 ;
-  reg [31:0] \$486 ;
-  reg [7:0] \$487 ;
-  reg [7:0] \$488 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg \$488 ;
   reg \$489 ;
   wire [32:0] \$49 ;
-  reg \$490 ;
-  reg [15:0] \$491 ;
+  reg [7:0] \$490 ;
+  reg [7:0] \$491 ;
   reg \$492 ;
   reg \$493 ;
   reg \$494 ;
   reg [31:0] \$495 ;
   reg [31:0] \$496 ;
-  reg [7:0] \$497 ;
-  reg [7:0] \$498 ;
+  reg \$497 ;
+  reg \$498 ;
   reg \$499 ;
   wire [32:0] \$5 ;
   wire [32:0] \$50 ;
   reg \$500 ;
-  reg [15:0] \$501 ;
-  reg \$502 ;
+  reg [7:0] \$501 ;
+  reg [7:0] \$502 ;
   reg \$503 ;
   reg \$504 ;
-  reg [31:0] \$505 ;
+  reg \$505 ;
   reg [31:0] \$506 ;
-  reg [7:0] \$507 ;
-  reg [7:0] \$508 ;
+  reg [31:0] \$507 ;
+  reg \$508 ;
   reg \$509 ;
   wire [32:0] \$51 ;
   reg \$510 ;
-  reg [15:0] \$511 ;
+  reg \$511 ;
   reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg [31:0] \$515 ;
-  reg [31:0] \$516 ;
-  reg [7:0] \$517 ;
-  reg [7:0] \$518 ;
-  reg \$519 ;
+  reg [7:0] \$513 ;
+  reg [7:0] \$514 ;
+  reg \$515 ;
+  reg \$516 ;
+  reg \$517 ;
+  reg [31:0] \$518 ;
+  reg [31:0] \$519 ;
   wire [32:0] \$52 ;
   reg \$520 ;
-  reg [15:0] \$521 ;
+  reg \$521 ;
   reg \$522 ;
   reg \$523 ;
-  reg \$524 ;
-  reg [31:0] \$525 ;
-  reg [31:0] \$526 ;
-  reg [7:0] \$527 ;
-  reg [7:0] \$528 ;
-  reg \$529 ;
+  reg [7:0] \$524 ;
+  reg [7:0] \$525 ;
+  reg \$526 ;
+  reg \$527 ;
+  reg \$528 ;
+  reg [31:0] \$529 ;
   wire [32:0] \$53 ;
-  reg \$530 ;
-  reg [15:0] \$531 ;
+  reg [31:0] \$530 ;
+  reg \$531 ;
   reg \$532 ;
   reg \$533 ;
   reg \$534 ;
-  reg [31:0] \$535 ;
-  reg [31:0] \$536 ;
+  reg [7:0] \$535 ;
+  reg [7:0] \$536 ;
   reg \$537 ;
-  reg [7:0] \$538 ;
-  reg [7:0] \$539 ;
+  reg \$538 ;
+  reg \$539 ;
   wire [32:0] \$54 ;
-  reg \$540 ;
-  reg \$541 ;
-  reg [15:0] \$542 ;
+  reg [31:0] \$540 ;
+  reg [31:0] \$541 ;
+  reg \$542 ;
   reg \$543 ;
   reg \$544 ;
   reg \$545 ;
-  reg [31:0] \$546 ;
-  reg [31:0] \$547 ;
-  reg [7:0] \$548 ;
-  reg [7:0] \$549 ;
+  reg [7:0] \$546 ;
+  reg [7:0] \$547 ;
+  reg \$548 ;
+  reg \$549 ;
   wire [32:0] \$55 ;
   reg \$550 ;
-  reg \$551 ;
-  reg [15:0] \$552 ;
+  reg [31:0] \$551 ;
+  reg [31:0] \$552 ;
   reg \$553 ;
   reg \$554 ;
   reg \$555 ;
-  reg [31:0] \$556 ;
-  reg [31:0] \$557 ;
+  reg \$556 ;
+  reg [7:0] \$557 ;
   reg [7:0] \$558 ;
-  reg [7:0] \$559 ;
+  reg \$559 ;
   wire [32:0] \$56 ;
   reg \$560 ;
   reg \$561 ;
-  reg [15:0] \$562 ;
-  reg \$563 ;
+  reg [31:0] \$562 ;
+  reg [31:0] \$563 ;
   reg \$564 ;
   reg \$565 ;
-  reg [31:0] \$566 ;
-  reg [31:0] \$567 ;
+  reg \$566 ;
+  reg \$567 ;
   reg [7:0] \$568 ;
   reg [7:0] \$569 ;
   wire [32:0] \$57 ;
   reg \$570 ;
   reg \$571 ;
-  reg [15:0] \$572 ;
-  reg \$573 ;
-  reg \$574 ;
+  reg \$572 ;
+  reg [31:0] \$573 ;
+  reg [31:0] \$574 ;
   reg \$575 ;
-  reg [31:0] \$576 ;
-  reg [31:0] \$577 ;
-  reg [7:0] \$578 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg \$578 ;
   reg [7:0] \$579 ;
   wire [32:0] \$58 ;
-  reg \$580 ;
+  reg [7:0] \$580 ;
   reg \$581 ;
-  reg [15:0] \$582 ;
+  reg \$582 ;
   reg \$583 ;
-  reg \$584 ;
-  reg \$585 ;
-  reg [31:0] \$586 ;
-  reg [31:0] \$587 ;
-  reg [7:0] \$588 ;
-  reg [7:0] \$589 ;
+  reg [31:0] \$584 ;
+  reg [31:0] \$585 ;
+  reg \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg \$589 ;
   wire [32:0] \$59 ;
-  reg \$590 ;
-  reg \$591 ;
-  reg [15:0] \$592 ;
+  reg [7:0] \$590 ;
+  reg [7:0] \$591 ;
+  reg \$592 ;
   reg \$593 ;
   reg \$594 ;
-  reg \$595 ;
+  reg [31:0] \$595 ;
   reg [31:0] \$596 ;
-  reg [31:0] \$597 ;
-  reg [7:0] \$598 ;
-  reg [7:0] \$599 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg \$599 ;
   wire [32:0] \$6 ;
   wire [32:0] \$60 ;
   reg \$600 ;
   reg \$601 ;
-  reg [15:0] \$602 ;
-  reg \$603 ;
+  reg [7:0] \$602 ;
+  reg [7:0] \$603 ;
   reg \$604 ;
   reg \$605 ;
-  reg [31:0] \$606 ;
+  reg \$606 ;
   reg [31:0] \$607 ;
-  reg [7:0] \$608 ;
-  reg [7:0] \$609 ;
+  reg [31:0] \$608 ;
+  reg \$609 ;
   wire [32:0] \$61 ;
   reg \$610 ;
   reg \$611 ;
-  reg [15:0] \$612 ;
-  reg \$613 ;
-  reg \$614 ;
+  reg \$612 ;
+  reg [7:0] \$613 ;
+  reg [7:0] \$614 ;
   reg \$615 ;
-  reg [31:0] \$616 ;
-  reg [31:0] \$617 ;
-  reg \$618 ;
-  reg [7:0] \$619 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg [31:0] \$618 ;
+  reg [31:0] \$619 ;
   wire [32:0] \$62 ;
-  reg [7:0] \$620 ;
+  reg \$620 ;
   reg \$621 ;
   reg \$622 ;
-  reg [15:0] \$623 ;
-  reg \$624 ;
-  reg \$625 ;
+  reg \$623 ;
+  reg [7:0] \$624 ;
+  reg [7:0] \$625 ;
   reg \$626 ;
-  reg [31:0] \$627 ;
-  reg [31:0] \$628 ;
-  reg [7:0] \$629 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg [31:0] \$629 ;
   wire [32:0] \$63 ;
-  reg [7:0] \$630 ;
+  reg [31:0] \$630 ;
   reg \$631 ;
   reg \$632 ;
-  reg [15:0] \$633 ;
+  reg \$633 ;
   reg \$634 ;
-  reg \$635 ;
-  reg \$636 ;
-  reg [31:0] \$637 ;
-  reg [31:0] \$638 ;
-  reg [7:0] \$639 ;
+  reg [7:0] \$635 ;
+  reg [7:0] \$636 ;
+  reg \$637 ;
+  reg \$638 ;
+  reg \$639 ;
   wire [32:0] \$64 ;
-  reg [7:0] \$640 ;
-  reg \$641 ;
+  reg [31:0] \$640 ;
+  reg [31:0] \$641 ;
   reg \$642 ;
-  reg [15:0] \$643 ;
+  reg \$643 ;
   reg \$644 ;
   reg \$645 ;
-  reg \$646 ;
-  reg [31:0] \$647 ;
-  reg [31:0] \$648 ;
-  reg [7:0] \$649 ;
+  reg [7:0] \$646 ;
+  reg [7:0] \$647 ;
+  reg \$648 ;
+  reg \$649 ;
   wire [32:0] \$65 ;
-  reg [7:0] \$650 ;
-  reg \$651 ;
-  reg \$652 ;
-  reg [15:0] \$653 ;
+  reg \$650 ;
+  reg [31:0] \$651 ;
+  reg [31:0] \$652 ;
+  reg \$653 ;
   reg \$654 ;
   reg \$655 ;
   reg \$656 ;
-  reg [31:0] \$657 ;
-  reg [31:0] \$658 ;
-  reg [7:0] \$659 ;
+  reg [7:0] \$657 ;
+  reg [7:0] \$658 ;
+  reg \$659 ;
   wire [32:0] \$66 ;
-  reg [7:0] \$660 ;
+  reg \$660 ;
   reg \$661 ;
-  reg \$662 ;
-  reg [15:0] \$663 ;
+  reg [31:0] \$662 ;
+  reg [31:0] \$663 ;
   reg \$664 ;
   reg \$665 ;
   reg \$666 ;
-  reg [31:0] \$667 ;
-  reg [31:0] \$668 ;
+  reg \$667 ;
+  reg [7:0] \$668 ;
   reg [7:0] \$669 ;
   wire [32:0] \$67 ;
-  reg [7:0] \$670 ;
+  reg \$670 ;
   reg \$671 ;
   reg \$672 ;
-  reg [15:0] \$673 ;
-  reg \$674 ;
+  reg [31:0] \$673 ;
+  reg [31:0] \$674 ;
   reg \$675 ;
   reg \$676 ;
-  reg [31:0] \$677 ;
-  reg [31:0] \$678 ;
+  reg \$677 ;
+  reg \$678 ;
   reg [7:0] \$679 ;
-  wire \$68 ;
+  wire [32:0] \$68 ;
   reg [7:0] \$680 ;
   reg \$681 ;
   reg \$682 ;
-  reg [15:0] \$683 ;
-  reg \$684 ;
-  reg \$685 ;
+  reg \$683 ;
+  reg [31:0] \$684 ;
+  reg [31:0] \$685 ;
   reg \$686 ;
-  reg [31:0] \$687 ;
-  reg [31:0] \$688 ;
-  reg [7:0] \$689 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire \$69 ;
-  reg [7:0] \$690 ;
-  reg \$691 ;
-  reg \$692 ;
-  reg [15:0] \$693 ;
+  reg \$690 ;
+  reg [7:0] \$691 ;
+  reg [7:0] \$692 ;
+  reg \$693 ;
   reg \$694 ;
   reg \$695 ;
-  reg \$696 ;
+  reg [31:0] \$696 ;
   reg [31:0] \$697 ;
-  reg [31:0] \$698 ;
+  reg \$698 ;
   reg \$699 ;
   wire [32:0] \$7 ;
-  wire [4:0] \$70 ;
-  reg [7:0] \$700 ;
-  reg [7:0] \$701 ;
-  reg \$702 ;
-  reg \$703 ;
-  reg [15:0] \$704 ;
+  wire \$70 ;
+  reg \$700 ;
+  reg \$701 ;
+  reg [7:0] \$702 ;
+  reg [7:0] \$703 ;
+  reg \$704 ;
   reg \$705 ;
   reg \$706 ;
-  reg \$707 ;
+  reg [31:0] \$707 ;
   reg [31:0] \$708 ;
-  reg [31:0] \$709 ;
-  wire [15:0] \$71 ;
-  reg [7:0] \$710 ;
-  reg [7:0] \$711 ;
+  reg \$709 ;
+  wire \$71 ;
+  reg \$710 ;
+  reg \$711 ;
   reg \$712 ;
-  reg \$713 ;
-  reg [15:0] \$714 ;
+  reg [7:0] \$713 ;
+  reg [7:0] \$714 ;
   reg \$715 ;
   reg \$716 ;
   reg \$717 ;
   reg [31:0] \$718 ;
   reg [31:0] \$719 ;
-  wire \$72 ;
-  reg [7:0] \$720 ;
-  reg [7:0] \$721 ;
+  wire [4:0] \$72 ;
+  reg \$720 ;
+  reg \$721 ;
   reg \$722 ;
   reg \$723 ;
-  reg [15:0] \$724 ;
-  reg \$725 ;
+  reg [7:0] \$724 ;
+  reg [7:0] \$725 ;
   reg \$726 ;
   reg \$727 ;
-  reg [31:0] \$728 ;
+  reg \$728 ;
   reg [31:0] \$729 ;
-  wire [31:0] \$73 ;
-  reg [7:0] \$730 ;
-  reg [7:0] \$731 ;
+  wire \$73 ;
+  reg [31:0] \$730 ;
+  reg \$731 ;
   reg \$732 ;
   reg \$733 ;
-  reg [15:0] \$734 ;
-  reg \$735 ;
-  reg \$736 ;
+  reg \$734 ;
+  reg [7:0] \$735 ;
+  reg [7:0] \$736 ;
   reg \$737 ;
-  reg [31:0] \$738 ;
-  reg [31:0] \$739 ;
-  wire [15:0] \$74 ;
-  reg [7:0] \$740 ;
-  reg [7:0] \$741 ;
+  reg \$738 ;
+  reg \$739 ;
+  wire [31:0] \$74 ;
+  reg [31:0] \$740 ;
+  reg [31:0] \$741 ;
   reg \$742 ;
   reg \$743 ;
-  reg [15:0] \$744 ;
+  reg \$744 ;
   reg \$745 ;
-  reg \$746 ;
-  reg \$747 ;
-  reg [31:0] \$748 ;
-  reg [31:0] \$749 ;
+  reg [7:0] \$746 ;
+  reg [7:0] \$747 ;
+  reg \$748 ;
+  reg \$749 ;
   wire \$75 ;
-  reg [7:0] \$750 ;
-  reg [7:0] \$751 ;
-  reg \$752 ;
+  reg \$750 ;
+  reg [31:0] \$751 ;
+  reg [31:0] \$752 ;
   reg \$753 ;
-  reg [15:0] \$754 ;
+  reg \$754 ;
   reg \$755 ;
   reg \$756 ;
-  reg \$757 ;
-  reg [31:0] \$758 ;
-  reg [31:0] \$759 ;
+  reg [7:0] \$757 ;
+  reg [7:0] \$758 ;
+  reg \$759 ;
   wire [31:0] \$76 ;
-  reg [7:0] \$760 ;
-  reg [7:0] \$761 ;
-  reg \$762 ;
-  reg \$763 ;
-  reg [15:0] \$764 ;
+  reg \$760 ;
+  reg \$761 ;
+  reg [31:0] \$762 ;
+  reg [31:0] \$763 ;
+  reg \$764 ;
   reg \$765 ;
   reg \$766 ;
   reg \$767 ;
-  reg [31:0] \$768 ;
-  reg [31:0] \$769 ;
-  wire [15:0] \$77 ;
-  reg [7:0] \$770 ;
-  reg [7:0] \$771 ;
+  reg [7:0] \$768 ;
+  reg [7:0] \$769 ;
+  wire \$77 ;
+  reg \$770 ;
+  reg \$771 ;
   reg \$772 ;
-  reg \$773 ;
-  reg [15:0] \$774 ;
+  reg [31:0] \$773 ;
+  reg [31:0] \$774 ;
   reg \$775 ;
   reg \$776 ;
   reg \$777 ;
-  reg [31:0] \$778 ;
-  reg [31:0] \$779 ;
-  wire \$78 ;
-  reg \$780 ;
+  reg \$778 ;
+  reg \$779 ;
+  wire [31:0] \$78 ;
+  reg [7:0] \$780 ;
   reg [7:0] \$781 ;
-  reg [7:0] \$782 ;
+  reg \$782 ;
   reg \$783 ;
   reg \$784 ;
-  reg [15:0] \$785 ;
-  reg \$786 ;
+  reg [31:0] \$785 ;
+  reg [31:0] \$786 ;
   reg \$787 ;
   reg \$788 ;
-  reg [31:0] \$789 ;
-  wire [31:0] \$79 ;
-  reg [31:0] \$790 ;
+  reg \$789 ;
+  wire \$79 ;
+  reg \$790 ;
   reg [7:0] \$791 ;
   reg [7:0] \$792 ;
   reg \$793 ;
   reg \$794 ;
-  reg [15:0] \$795 ;
-  reg \$796 ;
-  reg \$797 ;
+  reg \$795 ;
+  reg [31:0] \$796 ;
+  reg [31:0] \$797 ;
   reg \$798 ;
-  reg [31:0] \$799 ;
+  reg \$799 ;
   wire [32:0] \$8 ;
-  wire [15:0] \$80 ;
-  reg [31:0] \$800 ;
-  reg [7:0] \$801 ;
+  wire [31:0] \$80 ;
+  reg \$800 ;
+  reg \$801 ;
   reg [7:0] \$802 ;
-  reg \$803 ;
+  reg [7:0] \$803 ;
   reg \$804 ;
-  reg [15:0] \$805 ;
+  reg \$805 ;
   reg \$806 ;
-  reg \$807 ;
-  reg \$808 ;
-  reg [31:0] \$809 ;
+  reg [31:0] \$807 ;
+  reg [31:0] \$808 ;
+  reg \$809 ;
   wire \$81 ;
-  reg [31:0] \$810 ;
-  reg [7:0] \$811 ;
-  reg [7:0] \$812 ;
-  reg \$813 ;
-  reg \$814 ;
-  reg [15:0] \$815 ;
+  reg \$810 ;
+  reg \$811 ;
+  reg \$812 ;
+  reg [7:0] \$813 ;
+  reg [7:0] \$814 ;
+  reg \$815 ;
   reg \$816 ;
   reg \$817 ;
-  reg \$818 ;
+  reg [31:0] \$818 ;
   reg [31:0] \$819 ;
   wire [31:0] \$82 ;
-  reg [31:0] \$820 ;
-  reg [7:0] \$821 ;
-  reg [7:0] \$822 ;
+  reg \$820 ;
+  reg \$821 ;
+  reg \$822 ;
   reg \$823 ;
-  reg \$824 ;
-  reg [15:0] \$825 ;
+  reg [7:0] \$824 ;
+  reg [7:0] \$825 ;
   reg \$826 ;
   reg \$827 ;
   reg \$828 ;
   reg [31:0] \$829 ;
-  wire [15:0] \$83 ;
+  wire \$83 ;
   reg [31:0] \$830 ;
-  reg [7:0] \$831 ;
-  reg [7:0] \$832 ;
+  reg \$831 ;
+  reg \$832 ;
   reg \$833 ;
   reg \$834 ;
-  reg [15:0] \$835 ;
-  reg \$836 ;
+  reg [7:0] \$835 ;
+  reg [7:0] \$836 ;
   reg \$837 ;
   reg \$838 ;
-  reg [31:0] \$839 ;
-  wire \$84 ;
+  reg \$839 ;
+  wire [31:0] \$84 ;
   reg [31:0] \$840 ;
-  reg [7:0] \$841 ;
-  reg [7:0] \$842 ;
+  reg [31:0] \$841 ;
+  reg \$842 ;
   reg \$843 ;
   reg \$844 ;
-  reg [15:0] \$845 ;
-  reg \$846 ;
-  reg \$847 ;
+  reg \$845 ;
+  reg [7:0] \$846 ;
+  reg [7:0] \$847 ;
   reg \$848 ;
-  reg [31:0] \$849 ;
-  wire [31:0] \$85 ;
-  reg [31:0] \$850 ;
-  reg [7:0] \$851 ;
-  reg [7:0] \$852 ;
+  reg \$849 ;
+  wire \$85 ;
+  reg \$850 ;
+  reg [31:0] \$851 ;
+  reg [31:0] \$852 ;
   reg \$853 ;
   reg \$854 ;
-  reg [15:0] \$855 ;
+  reg \$855 ;
   reg \$856 ;
-  reg \$857 ;
-  reg \$858 ;
-  reg [31:0] \$859 ;
-  wire [15:0] \$86 ;
-  reg [31:0] \$860 ;
+  reg [7:0] \$857 ;
+  reg [7:0] \$858 ;
+  reg \$859 ;
+  wire [31:0] \$86 ;
+  reg \$860 ;
   reg \$861 ;
-  reg [7:0] \$862 ;
-  reg [7:0] \$863 ;
+  reg [31:0] \$862 ;
+  reg [31:0] \$863 ;
   reg \$864 ;
   reg \$865 ;
-  reg [15:0] \$866 ;
+  reg \$866 ;
   reg \$867 ;
   reg \$868 ;
-  reg \$869 ;
+  reg [7:0] \$869 ;
   wire \$87 ;
-  reg [31:0] \$870 ;
-  reg [31:0] \$871 ;
-  reg [7:0] \$872 ;
-  reg [7:0] \$873 ;
-  reg \$874 ;
-  reg \$875 ;
-  reg [15:0] \$876 ;
+  reg [7:0] \$870 ;
+  reg \$871 ;
+  reg \$872 ;
+  reg \$873 ;
+  reg [31:0] \$874 ;
+  reg [31:0] \$875 ;
+  reg \$876 ;
   reg \$877 ;
   reg \$878 ;
   reg \$879 ;
   wire [31:0] \$88 ;
-  reg [31:0] \$880 ;
-  reg [31:0] \$881 ;
-  reg [7:0] \$882 ;
-  reg [7:0] \$883 ;
+  reg [7:0] \$880 ;
+  reg [7:0] \$881 ;
+  reg \$882 ;
+  reg \$883 ;
   reg \$884 ;
-  reg \$885 ;
-  reg [15:0] \$886 ;
+  reg [31:0] \$885 ;
+  reg [31:0] \$886 ;
   reg \$887 ;
   reg \$888 ;
   reg \$889 ;
-  wire [15:0] \$89 ;
-  reg [31:0] \$890 ;
-  reg [31:0] \$891 ;
+  wire \$89 ;
+  reg \$890 ;
+  reg [7:0] \$891 ;
   reg [7:0] \$892 ;
-  reg [7:0] \$893 ;
+  reg \$893 ;
   reg \$894 ;
   reg \$895 ;
-  reg [15:0] \$896 ;
-  reg \$897 ;
+  reg [31:0] \$896 ;
+  reg [31:0] \$897 ;
   reg \$898 ;
   reg \$899 ;
   wire [32:0] \$9 ;
-  wire \$90 ;
-  reg [31:0] \$900 ;
-  reg [31:0] \$901 ;
+  wire [31:0] \$90 ;
+  reg \$900 ;
+  reg \$901 ;
   reg [7:0] \$902 ;
   reg [7:0] \$903 ;
   reg \$904 ;
   reg \$905 ;
-  reg [15:0] \$906 ;
-  reg \$907 ;
-  reg \$908 ;
+  reg \$906 ;
+  reg [31:0] \$907 ;
+  reg [31:0] \$908 ;
   reg \$909 ;
-  wire [31:0] \$91 ;
-  reg [31:0] \$910 ;
-  reg [31:0] \$911 ;
-  reg [7:0] \$912 ;
+  wire \$91 ;
+  reg \$910 ;
+  reg \$911 ;
+  reg \$912 ;
   reg [7:0] \$913 ;
-  reg \$914 ;
+  reg [7:0] \$914 ;
   reg \$915 ;
-  reg [15:0] \$916 ;
+  reg \$916 ;
   reg \$917 ;
-  reg \$918 ;
-  reg \$919 ;
-  wire [15:0] \$92 ;
-  reg [31:0] \$920 ;
-  reg [31:0] \$921 ;
-  reg [7:0] \$922 ;
-  reg [7:0] \$923 ;
-  reg \$924 ;
-  reg \$925 ;
-  reg [15:0] \$926 ;
+  reg [31:0] \$918 ;
+  reg [31:0] \$919 ;
+  wire [31:0] \$92 ;
+  reg \$920 ;
+  reg \$921 ;
+  reg \$922 ;
+  reg \$923 ;
+  reg [7:0] \$924 ;
+  reg [7:0] \$925 ;
+  reg \$926 ;
   reg \$927 ;
   reg \$928 ;
-  reg \$929 ;
+  reg [31:0] \$929 ;
   wire \$93 ;
   reg [31:0] \$930 ;
-  reg [31:0] \$931 ;
-  reg [7:0] \$932 ;
-  reg [7:0] \$933 ;
+  reg \$931 ;
+  reg \$932 ;
+  reg \$933 ;
   reg \$934 ;
-  reg \$935 ;
-  reg [15:0] \$936 ;
+  reg [7:0] \$935 ;
+  reg [7:0] \$936 ;
   reg \$937 ;
   reg \$938 ;
   reg \$939 ;
@@ -1496,71 +1634,83 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   reg [31:0] \$940 ;
   reg [31:0] \$941 ;
   reg \$942 ;
-  reg [7:0] \$943 ;
-  reg [7:0] \$944 ;
+  reg \$943 ;
+  reg \$944 ;
   reg \$945 ;
-  reg \$946 ;
-  reg [15:0] \$947 ;
+  reg [7:0] \$946 ;
+  reg [7:0] \$947 ;
   reg \$948 ;
   reg \$949 ;
-  wire [15:0] \$95 ;
+  wire \$95 ;
   reg \$950 ;
   reg [31:0] \$951 ;
   reg [31:0] \$952 ;
-  reg [7:0] \$953 ;
-  reg [7:0] \$954 ;
+  reg \$953 ;
+  reg \$954 ;
   reg \$955 ;
   reg \$956 ;
-  reg [15:0] \$957 ;
-  reg \$958 ;
-  reg \$959 ;
-  wire \$96 ;
+  reg \$957 ;
+  reg [7:0] \$958 ;
+  reg [7:0] \$959 ;
+  wire [31:0] \$96 ;
   reg \$960 ;
-  reg [31:0] \$961 ;
-  reg [31:0] \$962 ;
-  reg [7:0] \$963 ;
-  reg [7:0] \$964 ;
+  reg \$961 ;
+  reg \$962 ;
+  reg [31:0] \$963 ;
+  reg [31:0] \$964 ;
   reg \$965 ;
   reg \$966 ;
-  reg [15:0] \$967 ;
+  reg \$967 ;
   reg \$968 ;
-  reg \$969 ;
-  wire [31:0] \$97 ;
-  reg \$970 ;
-  reg [31:0] \$971 ;
-  reg [31:0] \$972 ;
-  reg [7:0] \$973 ;
-  reg [7:0] \$974 ;
-  reg \$975 ;
+  reg [7:0] \$969 ;
+  wire \$97 ;
+  reg [7:0] \$970 ;
+  reg \$971 ;
+  reg \$972 ;
+  reg \$973 ;
+  reg [31:0] \$974 ;
+  reg [31:0] \$975 ;
   reg \$976 ;
-  reg [15:0] \$977 ;
+  reg \$977 ;
   reg \$978 ;
   reg \$979 ;
-  wire [15:0] \$98 ;
-  reg \$980 ;
-  reg [31:0] \$981 ;
-  reg [31:0] \$982 ;
-  reg [7:0] \$983 ;
-  reg [7:0] \$984 ;
-  reg \$985 ;
-  reg \$986 ;
-  reg [15:0] \$987 ;
+  wire [31:0] \$98 ;
+  reg [7:0] \$980 ;
+  reg [7:0] \$981 ;
+  reg \$982 ;
+  reg \$983 ;
+  reg \$984 ;
+  reg [31:0] \$985 ;
+  reg [31:0] \$986 ;
+  reg \$987 ;
   reg \$988 ;
   reg \$989 ;
   wire \$99 ;
   reg \$990 ;
-  reg [31:0] \$991 ;
-  reg [31:0] \$992 ;
-  reg [7:0] \$993 ;
-  reg [7:0] \$994 ;
+  reg [7:0] \$991 ;
+  reg [7:0] \$992 ;
+  reg \$993 ;
+  reg \$994 ;
   reg \$995 ;
-  reg \$996 ;
-  reg [15:0] \$997 ;
+  reg [31:0] \$996 ;
+  reg [31:0] \$997 ;
   reg \$998 ;
   reg \$999 ;
   input clk;
   wire clk;
-  wire en;
+  (* init = 257'h00000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [256:0] drain_row;
+  wire [255:0] \drain_row.c ;
+  wire [31:0] \drain_row.c[0] ;
+  wire [31:0] \drain_row.c[1] ;
+  wire [31:0] \drain_row.c[2] ;
+  wire [31:0] \drain_row.c[3] ;
+  wire [31:0] \drain_row.c[4] ;
+  wire [31:0] \drain_row.c[5] ;
+  wire [31:0] \drain_row.c[6] ;
+  wire [31:0] \drain_row.c[7] ;
+  wire \drain_row.last ;
+  reg drain_valid = 1'h0;
   input [128:0] i__payload;
   wire [128:0] i__payload;
   wire [63:0] \i__payload.a ;
@@ -1587,8 +1737,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   input i__valid;
   wire i__valid;
   wire last_ok;
+  wire [1:0] level;
   output [256:0] o__payload;
-  reg [256:0] o__payload = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+  wire [256:0] o__payload;
   wire [255:0] \o__payload.c ;
   wire [31:0] \o__payload.c[0] ;
   wire [31:0] \o__payload.c[1] ;
@@ -1599,714 +1750,1229 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   wire [31:0] \o__payload.c[6] ;
   wire [31:0] \o__payload.c[7] ;
   wire \o__payload.last ;
-  input o__ready;
   wire o__ready;
   output o__valid;
-  reg o__valid = 1'h0;
-  reg [7:0] pe0_0_a = 8'h00;
+  wire o__valid;
+  (* init = 257'h00000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [256:0] out_buffer_data;
+  wire [255:0] \out_buffer_data.c ;
+  wire [31:0] \out_buffer_data.c[0] ;
+  wire [31:0] \out_buffer_data.c[1] ;
+  wire [31:0] \out_buffer_data.c[2] ;
+  wire [31:0] \out_buffer_data.c[3] ;
+  wire [31:0] \out_buffer_data.c[4] ;
+  wire [31:0] \out_buffer_data.c[5] ;
+  wire [31:0] \out_buffer_data.c[6] ;
+  wire [31:0] \out_buffer_data.c[7] ;
+  wire \out_buffer_data.last ;
+  reg out_buffer_en = 1'h1;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_0_a;
+  wire [7:0] pe0_0_a_in;
   reg [31:0] pe0_0_acc = 32'd0;
-  reg [7:0] pe0_0_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_0_b;
+  wire [7:0] pe0_0_b_in;
+  (* init = 1'h1 *)
+  wire pe0_0_en;
   reg pe0_0_fresh = 1'h1;
   reg pe0_0_l = 1'h0;
-  reg pe0_0_pl = 1'h0;
-  reg [15:0] pe0_0_prod = 16'h0000;
-  reg pe0_0_pv = 1'h0;
+  wire [15:0] pe0_0_p;
+  reg pe0_0_pl_d0 = 1'h0;
+  reg pe0_0_pl_d1 = 1'h0;
+  reg pe0_0_pv_d0 = 1'h0;
+  reg pe0_0_pv_d1 = 1'h0;
   reg [31:0] pe0_0_res = 32'd0;
   wire [31:0] pe0_0_sum;
   reg pe0_0_v = 1'h0;
-  reg [7:0] pe0_1_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_1_a;
+  reg [7:0] pe0_1_a_in = 8'h00;
   reg [31:0] pe0_1_acc = 32'd0;
-  reg [7:0] pe0_1_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_1_b;
+  reg [7:0] pe0_1_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe0_1_en;
   reg pe0_1_fresh = 1'h1;
   reg pe0_1_l = 1'h0;
-  reg pe0_1_pl = 1'h0;
-  reg [15:0] pe0_1_prod = 16'h0000;
-  reg pe0_1_pv = 1'h0;
+  wire [15:0] pe0_1_p;
+  reg pe0_1_pl_d0 = 1'h0;
+  reg pe0_1_pl_d1 = 1'h0;
+  reg pe0_1_pv_d0 = 1'h0;
+  reg pe0_1_pv_d1 = 1'h0;
   reg [31:0] pe0_1_res = 32'd0;
   wire [31:0] pe0_1_sum;
   reg pe0_1_v = 1'h0;
-  reg [7:0] pe0_2_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_2_a;
+  reg [7:0] pe0_2_a_in = 8'h00;
   reg [31:0] pe0_2_acc = 32'd0;
-  reg [7:0] pe0_2_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_2_b;
+  reg [7:0] pe0_2_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe0_2_en;
   reg pe0_2_fresh = 1'h1;
   reg pe0_2_l = 1'h0;
-  reg pe0_2_pl = 1'h0;
-  reg [15:0] pe0_2_prod = 16'h0000;
-  reg pe0_2_pv = 1'h0;
+  wire [15:0] pe0_2_p;
+  reg pe0_2_pl_d0 = 1'h0;
+  reg pe0_2_pl_d1 = 1'h0;
+  reg pe0_2_pv_d0 = 1'h0;
+  reg pe0_2_pv_d1 = 1'h0;
   reg [31:0] pe0_2_res = 32'd0;
   wire [31:0] pe0_2_sum;
   reg pe0_2_v = 1'h0;
-  reg [7:0] pe0_3_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_3_a;
+  reg [7:0] pe0_3_a_in = 8'h00;
   reg [31:0] pe0_3_acc = 32'd0;
-  reg [7:0] pe0_3_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_3_b;
+  reg [7:0] pe0_3_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe0_3_en;
   reg pe0_3_fresh = 1'h1;
   reg pe0_3_l = 1'h0;
-  reg pe0_3_pl = 1'h0;
-  reg [15:0] pe0_3_prod = 16'h0000;
-  reg pe0_3_pv = 1'h0;
+  wire [15:0] pe0_3_p;
+  reg pe0_3_pl_d0 = 1'h0;
+  reg pe0_3_pl_d1 = 1'h0;
+  reg pe0_3_pv_d0 = 1'h0;
+  reg pe0_3_pv_d1 = 1'h0;
   reg [31:0] pe0_3_res = 32'd0;
   wire [31:0] pe0_3_sum;
   reg pe0_3_v = 1'h0;
-  reg [7:0] pe0_4_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_4_a;
+  reg [7:0] pe0_4_a_in = 8'h00;
   reg [31:0] pe0_4_acc = 32'd0;
-  reg [7:0] pe0_4_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_4_b;
+  reg [7:0] pe0_4_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe0_4_en;
   reg pe0_4_fresh = 1'h1;
   reg pe0_4_l = 1'h0;
-  reg pe0_4_pl = 1'h0;
-  reg [15:0] pe0_4_prod = 16'h0000;
-  reg pe0_4_pv = 1'h0;
+  wire [15:0] pe0_4_p;
+  reg pe0_4_pl_d0 = 1'h0;
+  reg pe0_4_pl_d1 = 1'h0;
+  reg pe0_4_pv_d0 = 1'h0;
+  reg pe0_4_pv_d1 = 1'h0;
   reg [31:0] pe0_4_res = 32'd0;
   wire [31:0] pe0_4_sum;
   reg pe0_4_v = 1'h0;
-  reg [7:0] pe0_5_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_5_a;
+  reg [7:0] pe0_5_a_in = 8'h00;
   reg [31:0] pe0_5_acc = 32'd0;
-  reg [7:0] pe0_5_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_5_b;
+  reg [7:0] pe0_5_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe0_5_en;
   reg pe0_5_fresh = 1'h1;
   reg pe0_5_l = 1'h0;
-  reg pe0_5_pl = 1'h0;
-  reg [15:0] pe0_5_prod = 16'h0000;
-  reg pe0_5_pv = 1'h0;
+  wire [15:0] pe0_5_p;
+  reg pe0_5_pl_d0 = 1'h0;
+  reg pe0_5_pl_d1 = 1'h0;
+  reg pe0_5_pv_d0 = 1'h0;
+  reg pe0_5_pv_d1 = 1'h0;
   reg [31:0] pe0_5_res = 32'd0;
   wire [31:0] pe0_5_sum;
   reg pe0_5_v = 1'h0;
-  reg [7:0] pe0_6_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_6_a;
+  reg [7:0] pe0_6_a_in = 8'h00;
   reg [31:0] pe0_6_acc = 32'd0;
-  reg [7:0] pe0_6_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_6_b;
+  reg [7:0] pe0_6_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe0_6_en;
   reg pe0_6_fresh = 1'h1;
   reg pe0_6_l = 1'h0;
-  reg pe0_6_pl = 1'h0;
-  reg [15:0] pe0_6_prod = 16'h0000;
-  reg pe0_6_pv = 1'h0;
+  wire [15:0] pe0_6_p;
+  reg pe0_6_pl_d0 = 1'h0;
+  reg pe0_6_pl_d1 = 1'h0;
+  reg pe0_6_pv_d0 = 1'h0;
+  reg pe0_6_pv_d1 = 1'h0;
   reg [31:0] pe0_6_res = 32'd0;
   wire [31:0] pe0_6_sum;
   reg pe0_6_v = 1'h0;
   reg [7:0] pe0_7_a = 8'h00;
+  reg [7:0] pe0_7_a_in = 8'h00;
   reg [31:0] pe0_7_acc = 32'd0;
-  reg [7:0] pe0_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_7_b;
+  reg [7:0] pe0_7_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe0_7_en;
   reg pe0_7_fresh = 1'h1;
   reg pe0_7_l = 1'h0;
-  reg pe0_7_pl = 1'h0;
-  reg [15:0] pe0_7_prod = 16'h0000;
-  reg pe0_7_pv = 1'h0;
+  wire [15:0] pe0_7_p;
+  reg pe0_7_pl_d0 = 1'h0;
+  reg pe0_7_pl_d1 = 1'h0;
+  reg pe0_7_pv_d0 = 1'h0;
+  reg pe0_7_pv_d1 = 1'h0;
   reg [31:0] pe0_7_res = 32'd0;
   wire [31:0] pe0_7_sum;
   reg pe0_7_v = 1'h0;
-  reg [7:0] pe1_0_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_0_a;
+  reg [7:0] pe1_0_a_in = 8'h00;
   reg [31:0] pe1_0_acc = 32'd0;
-  reg [7:0] pe1_0_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_0_b;
+  reg [7:0] pe1_0_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe1_0_en;
   reg pe1_0_fresh = 1'h1;
   reg pe1_0_l = 1'h0;
-  reg pe1_0_pl = 1'h0;
-  reg [15:0] pe1_0_prod = 16'h0000;
-  reg pe1_0_pv = 1'h0;
+  wire [15:0] pe1_0_p;
+  reg pe1_0_pl_d0 = 1'h0;
+  reg pe1_0_pl_d1 = 1'h0;
+  reg pe1_0_pv_d0 = 1'h0;
+  reg pe1_0_pv_d1 = 1'h0;
   reg [31:0] pe1_0_res = 32'd0;
   wire [31:0] pe1_0_sum;
   reg pe1_0_v = 1'h0;
-  reg [7:0] pe1_1_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_1_a;
+  reg [7:0] pe1_1_a_in = 8'h00;
   reg [31:0] pe1_1_acc = 32'd0;
-  reg [7:0] pe1_1_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_1_b;
+  reg [7:0] pe1_1_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe1_1_en;
   reg pe1_1_fresh = 1'h1;
   reg pe1_1_l = 1'h0;
-  reg pe1_1_pl = 1'h0;
-  reg [15:0] pe1_1_prod = 16'h0000;
-  reg pe1_1_pv = 1'h0;
+  wire [15:0] pe1_1_p;
+  reg pe1_1_pl_d0 = 1'h0;
+  reg pe1_1_pl_d1 = 1'h0;
+  reg pe1_1_pv_d0 = 1'h0;
+  reg pe1_1_pv_d1 = 1'h0;
   reg [31:0] pe1_1_res = 32'd0;
   wire [31:0] pe1_1_sum;
   reg pe1_1_v = 1'h0;
-  reg [7:0] pe1_2_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_2_a;
+  reg [7:0] pe1_2_a_in = 8'h00;
   reg [31:0] pe1_2_acc = 32'd0;
-  reg [7:0] pe1_2_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_2_b;
+  reg [7:0] pe1_2_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe1_2_en;
   reg pe1_2_fresh = 1'h1;
   reg pe1_2_l = 1'h0;
-  reg pe1_2_pl = 1'h0;
-  reg [15:0] pe1_2_prod = 16'h0000;
-  reg pe1_2_pv = 1'h0;
+  wire [15:0] pe1_2_p;
+  reg pe1_2_pl_d0 = 1'h0;
+  reg pe1_2_pl_d1 = 1'h0;
+  reg pe1_2_pv_d0 = 1'h0;
+  reg pe1_2_pv_d1 = 1'h0;
   reg [31:0] pe1_2_res = 32'd0;
   wire [31:0] pe1_2_sum;
   reg pe1_2_v = 1'h0;
-  reg [7:0] pe1_3_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_3_a;
+  reg [7:0] pe1_3_a_in = 8'h00;
   reg [31:0] pe1_3_acc = 32'd0;
-  reg [7:0] pe1_3_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_3_b;
+  reg [7:0] pe1_3_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe1_3_en;
   reg pe1_3_fresh = 1'h1;
   reg pe1_3_l = 1'h0;
-  reg pe1_3_pl = 1'h0;
-  reg [15:0] pe1_3_prod = 16'h0000;
-  reg pe1_3_pv = 1'h0;
+  wire [15:0] pe1_3_p;
+  reg pe1_3_pl_d0 = 1'h0;
+  reg pe1_3_pl_d1 = 1'h0;
+  reg pe1_3_pv_d0 = 1'h0;
+  reg pe1_3_pv_d1 = 1'h0;
   reg [31:0] pe1_3_res = 32'd0;
   wire [31:0] pe1_3_sum;
   reg pe1_3_v = 1'h0;
-  reg [7:0] pe1_4_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_4_a;
+  reg [7:0] pe1_4_a_in = 8'h00;
   reg [31:0] pe1_4_acc = 32'd0;
-  reg [7:0] pe1_4_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_4_b;
+  reg [7:0] pe1_4_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe1_4_en;
   reg pe1_4_fresh = 1'h1;
   reg pe1_4_l = 1'h0;
-  reg pe1_4_pl = 1'h0;
-  reg [15:0] pe1_4_prod = 16'h0000;
-  reg pe1_4_pv = 1'h0;
+  wire [15:0] pe1_4_p;
+  reg pe1_4_pl_d0 = 1'h0;
+  reg pe1_4_pl_d1 = 1'h0;
+  reg pe1_4_pv_d0 = 1'h0;
+  reg pe1_4_pv_d1 = 1'h0;
   reg [31:0] pe1_4_res = 32'd0;
   wire [31:0] pe1_4_sum;
   reg pe1_4_v = 1'h0;
-  reg [7:0] pe1_5_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_5_a;
+  reg [7:0] pe1_5_a_in = 8'h00;
   reg [31:0] pe1_5_acc = 32'd0;
-  reg [7:0] pe1_5_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_5_b;
+  reg [7:0] pe1_5_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe1_5_en;
   reg pe1_5_fresh = 1'h1;
   reg pe1_5_l = 1'h0;
-  reg pe1_5_pl = 1'h0;
-  reg [15:0] pe1_5_prod = 16'h0000;
-  reg pe1_5_pv = 1'h0;
+  wire [15:0] pe1_5_p;
+  reg pe1_5_pl_d0 = 1'h0;
+  reg pe1_5_pl_d1 = 1'h0;
+  reg pe1_5_pv_d0 = 1'h0;
+  reg pe1_5_pv_d1 = 1'h0;
   reg [31:0] pe1_5_res = 32'd0;
   wire [31:0] pe1_5_sum;
   reg pe1_5_v = 1'h0;
-  reg [7:0] pe1_6_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_6_a;
+  reg [7:0] pe1_6_a_in = 8'h00;
   reg [31:0] pe1_6_acc = 32'd0;
-  reg [7:0] pe1_6_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_6_b;
+  reg [7:0] pe1_6_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe1_6_en;
   reg pe1_6_fresh = 1'h1;
   reg pe1_6_l = 1'h0;
-  reg pe1_6_pl = 1'h0;
-  reg [15:0] pe1_6_prod = 16'h0000;
-  reg pe1_6_pv = 1'h0;
+  wire [15:0] pe1_6_p;
+  reg pe1_6_pl_d0 = 1'h0;
+  reg pe1_6_pl_d1 = 1'h0;
+  reg pe1_6_pv_d0 = 1'h0;
+  reg pe1_6_pv_d1 = 1'h0;
   reg [31:0] pe1_6_res = 32'd0;
   wire [31:0] pe1_6_sum;
   reg pe1_6_v = 1'h0;
   reg [7:0] pe1_7_a = 8'h00;
+  reg [7:0] pe1_7_a_in = 8'h00;
   reg [31:0] pe1_7_acc = 32'd0;
-  reg [7:0] pe1_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_7_b;
+  reg [7:0] pe1_7_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe1_7_en;
   reg pe1_7_fresh = 1'h1;
   reg pe1_7_l = 1'h0;
-  reg pe1_7_pl = 1'h0;
-  reg [15:0] pe1_7_prod = 16'h0000;
-  reg pe1_7_pv = 1'h0;
+  wire [15:0] pe1_7_p;
+  reg pe1_7_pl_d0 = 1'h0;
+  reg pe1_7_pl_d1 = 1'h0;
+  reg pe1_7_pv_d0 = 1'h0;
+  reg pe1_7_pv_d1 = 1'h0;
   reg [31:0] pe1_7_res = 32'd0;
   wire [31:0] pe1_7_sum;
   reg pe1_7_v = 1'h0;
-  reg [7:0] pe2_0_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_0_a;
+  reg [7:0] pe2_0_a_in = 8'h00;
   reg [31:0] pe2_0_acc = 32'd0;
-  reg [7:0] pe2_0_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_0_b;
+  reg [7:0] pe2_0_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe2_0_en;
   reg pe2_0_fresh = 1'h1;
   reg pe2_0_l = 1'h0;
-  reg pe2_0_pl = 1'h0;
-  reg [15:0] pe2_0_prod = 16'h0000;
-  reg pe2_0_pv = 1'h0;
+  wire [15:0] pe2_0_p;
+  reg pe2_0_pl_d0 = 1'h0;
+  reg pe2_0_pl_d1 = 1'h0;
+  reg pe2_0_pv_d0 = 1'h0;
+  reg pe2_0_pv_d1 = 1'h0;
   reg [31:0] pe2_0_res = 32'd0;
   wire [31:0] pe2_0_sum;
   reg pe2_0_v = 1'h0;
-  reg [7:0] pe2_1_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_1_a;
+  reg [7:0] pe2_1_a_in = 8'h00;
   reg [31:0] pe2_1_acc = 32'd0;
-  reg [7:0] pe2_1_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_1_b;
+  reg [7:0] pe2_1_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe2_1_en;
   reg pe2_1_fresh = 1'h1;
   reg pe2_1_l = 1'h0;
-  reg pe2_1_pl = 1'h0;
-  reg [15:0] pe2_1_prod = 16'h0000;
-  reg pe2_1_pv = 1'h0;
+  wire [15:0] pe2_1_p;
+  reg pe2_1_pl_d0 = 1'h0;
+  reg pe2_1_pl_d1 = 1'h0;
+  reg pe2_1_pv_d0 = 1'h0;
+  reg pe2_1_pv_d1 = 1'h0;
   reg [31:0] pe2_1_res = 32'd0;
   wire [31:0] pe2_1_sum;
   reg pe2_1_v = 1'h0;
-  reg [7:0] pe2_2_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_2_a;
+  reg [7:0] pe2_2_a_in = 8'h00;
   reg [31:0] pe2_2_acc = 32'd0;
-  reg [7:0] pe2_2_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_2_b;
+  reg [7:0] pe2_2_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe2_2_en;
   reg pe2_2_fresh = 1'h1;
   reg pe2_2_l = 1'h0;
-  reg pe2_2_pl = 1'h0;
-  reg [15:0] pe2_2_prod = 16'h0000;
-  reg pe2_2_pv = 1'h0;
+  wire [15:0] pe2_2_p;
+  reg pe2_2_pl_d0 = 1'h0;
+  reg pe2_2_pl_d1 = 1'h0;
+  reg pe2_2_pv_d0 = 1'h0;
+  reg pe2_2_pv_d1 = 1'h0;
   reg [31:0] pe2_2_res = 32'd0;
   wire [31:0] pe2_2_sum;
   reg pe2_2_v = 1'h0;
-  reg [7:0] pe2_3_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_3_a;
+  reg [7:0] pe2_3_a_in = 8'h00;
   reg [31:0] pe2_3_acc = 32'd0;
-  reg [7:0] pe2_3_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_3_b;
+  reg [7:0] pe2_3_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe2_3_en;
   reg pe2_3_fresh = 1'h1;
   reg pe2_3_l = 1'h0;
-  reg pe2_3_pl = 1'h0;
-  reg [15:0] pe2_3_prod = 16'h0000;
-  reg pe2_3_pv = 1'h0;
+  wire [15:0] pe2_3_p;
+  reg pe2_3_pl_d0 = 1'h0;
+  reg pe2_3_pl_d1 = 1'h0;
+  reg pe2_3_pv_d0 = 1'h0;
+  reg pe2_3_pv_d1 = 1'h0;
   reg [31:0] pe2_3_res = 32'd0;
   wire [31:0] pe2_3_sum;
   reg pe2_3_v = 1'h0;
-  reg [7:0] pe2_4_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_4_a;
+  reg [7:0] pe2_4_a_in = 8'h00;
   reg [31:0] pe2_4_acc = 32'd0;
-  reg [7:0] pe2_4_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_4_b;
+  reg [7:0] pe2_4_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe2_4_en;
   reg pe2_4_fresh = 1'h1;
   reg pe2_4_l = 1'h0;
-  reg pe2_4_pl = 1'h0;
-  reg [15:0] pe2_4_prod = 16'h0000;
-  reg pe2_4_pv = 1'h0;
+  wire [15:0] pe2_4_p;
+  reg pe2_4_pl_d0 = 1'h0;
+  reg pe2_4_pl_d1 = 1'h0;
+  reg pe2_4_pv_d0 = 1'h0;
+  reg pe2_4_pv_d1 = 1'h0;
   reg [31:0] pe2_4_res = 32'd0;
   wire [31:0] pe2_4_sum;
   reg pe2_4_v = 1'h0;
-  reg [7:0] pe2_5_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_5_a;
+  reg [7:0] pe2_5_a_in = 8'h00;
   reg [31:0] pe2_5_acc = 32'd0;
-  reg [7:0] pe2_5_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_5_b;
+  reg [7:0] pe2_5_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe2_5_en;
   reg pe2_5_fresh = 1'h1;
   reg pe2_5_l = 1'h0;
-  reg pe2_5_pl = 1'h0;
-  reg [15:0] pe2_5_prod = 16'h0000;
-  reg pe2_5_pv = 1'h0;
+  wire [15:0] pe2_5_p;
+  reg pe2_5_pl_d0 = 1'h0;
+  reg pe2_5_pl_d1 = 1'h0;
+  reg pe2_5_pv_d0 = 1'h0;
+  reg pe2_5_pv_d1 = 1'h0;
   reg [31:0] pe2_5_res = 32'd0;
   wire [31:0] pe2_5_sum;
   reg pe2_5_v = 1'h0;
-  reg [7:0] pe2_6_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_6_a;
+  reg [7:0] pe2_6_a_in = 8'h00;
   reg [31:0] pe2_6_acc = 32'd0;
-  reg [7:0] pe2_6_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_6_b;
+  reg [7:0] pe2_6_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe2_6_en;
   reg pe2_6_fresh = 1'h1;
   reg pe2_6_l = 1'h0;
-  reg pe2_6_pl = 1'h0;
-  reg [15:0] pe2_6_prod = 16'h0000;
-  reg pe2_6_pv = 1'h0;
+  wire [15:0] pe2_6_p;
+  reg pe2_6_pl_d0 = 1'h0;
+  reg pe2_6_pl_d1 = 1'h0;
+  reg pe2_6_pv_d0 = 1'h0;
+  reg pe2_6_pv_d1 = 1'h0;
   reg [31:0] pe2_6_res = 32'd0;
   wire [31:0] pe2_6_sum;
   reg pe2_6_v = 1'h0;
   reg [7:0] pe2_7_a = 8'h00;
+  reg [7:0] pe2_7_a_in = 8'h00;
   reg [31:0] pe2_7_acc = 32'd0;
-  reg [7:0] pe2_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_7_b;
+  reg [7:0] pe2_7_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe2_7_en;
   reg pe2_7_fresh = 1'h1;
   reg pe2_7_l = 1'h0;
-  reg pe2_7_pl = 1'h0;
-  reg [15:0] pe2_7_prod = 16'h0000;
-  reg pe2_7_pv = 1'h0;
+  wire [15:0] pe2_7_p;
+  reg pe2_7_pl_d0 = 1'h0;
+  reg pe2_7_pl_d1 = 1'h0;
+  reg pe2_7_pv_d0 = 1'h0;
+  reg pe2_7_pv_d1 = 1'h0;
   reg [31:0] pe2_7_res = 32'd0;
   wire [31:0] pe2_7_sum;
   reg pe2_7_v = 1'h0;
-  reg [7:0] pe3_0_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_0_a;
+  reg [7:0] pe3_0_a_in = 8'h00;
   reg [31:0] pe3_0_acc = 32'd0;
-  reg [7:0] pe3_0_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_0_b;
+  reg [7:0] pe3_0_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe3_0_en;
   reg pe3_0_fresh = 1'h1;
   reg pe3_0_l = 1'h0;
-  reg pe3_0_pl = 1'h0;
-  reg [15:0] pe3_0_prod = 16'h0000;
-  reg pe3_0_pv = 1'h0;
+  wire [15:0] pe3_0_p;
+  reg pe3_0_pl_d0 = 1'h0;
+  reg pe3_0_pl_d1 = 1'h0;
+  reg pe3_0_pv_d0 = 1'h0;
+  reg pe3_0_pv_d1 = 1'h0;
   reg [31:0] pe3_0_res = 32'd0;
   wire [31:0] pe3_0_sum;
   reg pe3_0_v = 1'h0;
-  reg [7:0] pe3_1_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_1_a;
+  reg [7:0] pe3_1_a_in = 8'h00;
   reg [31:0] pe3_1_acc = 32'd0;
-  reg [7:0] pe3_1_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_1_b;
+  reg [7:0] pe3_1_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe3_1_en;
   reg pe3_1_fresh = 1'h1;
   reg pe3_1_l = 1'h0;
-  reg pe3_1_pl = 1'h0;
-  reg [15:0] pe3_1_prod = 16'h0000;
-  reg pe3_1_pv = 1'h0;
+  wire [15:0] pe3_1_p;
+  reg pe3_1_pl_d0 = 1'h0;
+  reg pe3_1_pl_d1 = 1'h0;
+  reg pe3_1_pv_d0 = 1'h0;
+  reg pe3_1_pv_d1 = 1'h0;
   reg [31:0] pe3_1_res = 32'd0;
   wire [31:0] pe3_1_sum;
   reg pe3_1_v = 1'h0;
-  reg [7:0] pe3_2_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_2_a;
+  reg [7:0] pe3_2_a_in = 8'h00;
   reg [31:0] pe3_2_acc = 32'd0;
-  reg [7:0] pe3_2_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_2_b;
+  reg [7:0] pe3_2_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe3_2_en;
   reg pe3_2_fresh = 1'h1;
   reg pe3_2_l = 1'h0;
-  reg pe3_2_pl = 1'h0;
-  reg [15:0] pe3_2_prod = 16'h0000;
-  reg pe3_2_pv = 1'h0;
+  wire [15:0] pe3_2_p;
+  reg pe3_2_pl_d0 = 1'h0;
+  reg pe3_2_pl_d1 = 1'h0;
+  reg pe3_2_pv_d0 = 1'h0;
+  reg pe3_2_pv_d1 = 1'h0;
   reg [31:0] pe3_2_res = 32'd0;
   wire [31:0] pe3_2_sum;
   reg pe3_2_v = 1'h0;
-  reg [7:0] pe3_3_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_3_a;
+  reg [7:0] pe3_3_a_in = 8'h00;
   reg [31:0] pe3_3_acc = 32'd0;
-  reg [7:0] pe3_3_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_3_b;
+  reg [7:0] pe3_3_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe3_3_en;
   reg pe3_3_fresh = 1'h1;
   reg pe3_3_l = 1'h0;
-  reg pe3_3_pl = 1'h0;
-  reg [15:0] pe3_3_prod = 16'h0000;
-  reg pe3_3_pv = 1'h0;
+  wire [15:0] pe3_3_p;
+  reg pe3_3_pl_d0 = 1'h0;
+  reg pe3_3_pl_d1 = 1'h0;
+  reg pe3_3_pv_d0 = 1'h0;
+  reg pe3_3_pv_d1 = 1'h0;
   reg [31:0] pe3_3_res = 32'd0;
   wire [31:0] pe3_3_sum;
   reg pe3_3_v = 1'h0;
-  reg [7:0] pe3_4_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_4_a;
+  reg [7:0] pe3_4_a_in = 8'h00;
   reg [31:0] pe3_4_acc = 32'd0;
-  reg [7:0] pe3_4_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_4_b;
+  reg [7:0] pe3_4_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe3_4_en;
   reg pe3_4_fresh = 1'h1;
   reg pe3_4_l = 1'h0;
-  reg pe3_4_pl = 1'h0;
-  reg [15:0] pe3_4_prod = 16'h0000;
-  reg pe3_4_pv = 1'h0;
+  wire [15:0] pe3_4_p;
+  reg pe3_4_pl_d0 = 1'h0;
+  reg pe3_4_pl_d1 = 1'h0;
+  reg pe3_4_pv_d0 = 1'h0;
+  reg pe3_4_pv_d1 = 1'h0;
   reg [31:0] pe3_4_res = 32'd0;
   wire [31:0] pe3_4_sum;
   reg pe3_4_v = 1'h0;
-  reg [7:0] pe3_5_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_5_a;
+  reg [7:0] pe3_5_a_in = 8'h00;
   reg [31:0] pe3_5_acc = 32'd0;
-  reg [7:0] pe3_5_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_5_b;
+  reg [7:0] pe3_5_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe3_5_en;
   reg pe3_5_fresh = 1'h1;
   reg pe3_5_l = 1'h0;
-  reg pe3_5_pl = 1'h0;
-  reg [15:0] pe3_5_prod = 16'h0000;
-  reg pe3_5_pv = 1'h0;
+  wire [15:0] pe3_5_p;
+  reg pe3_5_pl_d0 = 1'h0;
+  reg pe3_5_pl_d1 = 1'h0;
+  reg pe3_5_pv_d0 = 1'h0;
+  reg pe3_5_pv_d1 = 1'h0;
   reg [31:0] pe3_5_res = 32'd0;
   wire [31:0] pe3_5_sum;
   reg pe3_5_v = 1'h0;
-  reg [7:0] pe3_6_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_6_a;
+  reg [7:0] pe3_6_a_in = 8'h00;
   reg [31:0] pe3_6_acc = 32'd0;
-  reg [7:0] pe3_6_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_6_b;
+  reg [7:0] pe3_6_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe3_6_en;
   reg pe3_6_fresh = 1'h1;
   reg pe3_6_l = 1'h0;
-  reg pe3_6_pl = 1'h0;
-  reg [15:0] pe3_6_prod = 16'h0000;
-  reg pe3_6_pv = 1'h0;
+  wire [15:0] pe3_6_p;
+  reg pe3_6_pl_d0 = 1'h0;
+  reg pe3_6_pl_d1 = 1'h0;
+  reg pe3_6_pv_d0 = 1'h0;
+  reg pe3_6_pv_d1 = 1'h0;
   reg [31:0] pe3_6_res = 32'd0;
   wire [31:0] pe3_6_sum;
   reg pe3_6_v = 1'h0;
   reg [7:0] pe3_7_a = 8'h00;
+  reg [7:0] pe3_7_a_in = 8'h00;
   reg [31:0] pe3_7_acc = 32'd0;
-  reg [7:0] pe3_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_7_b;
+  reg [7:0] pe3_7_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe3_7_en;
   reg pe3_7_fresh = 1'h1;
   reg pe3_7_l = 1'h0;
-  reg pe3_7_pl = 1'h0;
-  reg [15:0] pe3_7_prod = 16'h0000;
-  reg pe3_7_pv = 1'h0;
+  wire [15:0] pe3_7_p;
+  reg pe3_7_pl_d0 = 1'h0;
+  reg pe3_7_pl_d1 = 1'h0;
+  reg pe3_7_pv_d0 = 1'h0;
+  reg pe3_7_pv_d1 = 1'h0;
   reg [31:0] pe3_7_res = 32'd0;
   wire [31:0] pe3_7_sum;
   reg pe3_7_v = 1'h0;
-  reg [7:0] pe4_0_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_0_a;
+  reg [7:0] pe4_0_a_in = 8'h00;
   reg [31:0] pe4_0_acc = 32'd0;
-  reg [7:0] pe4_0_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_0_b;
+  reg [7:0] pe4_0_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe4_0_en;
   reg pe4_0_fresh = 1'h1;
   reg pe4_0_l = 1'h0;
-  reg pe4_0_pl = 1'h0;
-  reg [15:0] pe4_0_prod = 16'h0000;
-  reg pe4_0_pv = 1'h0;
+  wire [15:0] pe4_0_p;
+  reg pe4_0_pl_d0 = 1'h0;
+  reg pe4_0_pl_d1 = 1'h0;
+  reg pe4_0_pv_d0 = 1'h0;
+  reg pe4_0_pv_d1 = 1'h0;
   reg [31:0] pe4_0_res = 32'd0;
   wire [31:0] pe4_0_sum;
   reg pe4_0_v = 1'h0;
-  reg [7:0] pe4_1_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_1_a;
+  reg [7:0] pe4_1_a_in = 8'h00;
   reg [31:0] pe4_1_acc = 32'd0;
-  reg [7:0] pe4_1_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_1_b;
+  reg [7:0] pe4_1_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe4_1_en;
   reg pe4_1_fresh = 1'h1;
   reg pe4_1_l = 1'h0;
-  reg pe4_1_pl = 1'h0;
-  reg [15:0] pe4_1_prod = 16'h0000;
-  reg pe4_1_pv = 1'h0;
+  wire [15:0] pe4_1_p;
+  reg pe4_1_pl_d0 = 1'h0;
+  reg pe4_1_pl_d1 = 1'h0;
+  reg pe4_1_pv_d0 = 1'h0;
+  reg pe4_1_pv_d1 = 1'h0;
   reg [31:0] pe4_1_res = 32'd0;
   wire [31:0] pe4_1_sum;
   reg pe4_1_v = 1'h0;
-  reg [7:0] pe4_2_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_2_a;
+  reg [7:0] pe4_2_a_in = 8'h00;
   reg [31:0] pe4_2_acc = 32'd0;
-  reg [7:0] pe4_2_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_2_b;
+  reg [7:0] pe4_2_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe4_2_en;
   reg pe4_2_fresh = 1'h1;
   reg pe4_2_l = 1'h0;
-  reg pe4_2_pl = 1'h0;
-  reg [15:0] pe4_2_prod = 16'h0000;
-  reg pe4_2_pv = 1'h0;
+  wire [15:0] pe4_2_p;
+  reg pe4_2_pl_d0 = 1'h0;
+  reg pe4_2_pl_d1 = 1'h0;
+  reg pe4_2_pv_d0 = 1'h0;
+  reg pe4_2_pv_d1 = 1'h0;
   reg [31:0] pe4_2_res = 32'd0;
   wire [31:0] pe4_2_sum;
   reg pe4_2_v = 1'h0;
-  reg [7:0] pe4_3_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_3_a;
+  reg [7:0] pe4_3_a_in = 8'h00;
   reg [31:0] pe4_3_acc = 32'd0;
-  reg [7:0] pe4_3_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_3_b;
+  reg [7:0] pe4_3_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe4_3_en;
   reg pe4_3_fresh = 1'h1;
   reg pe4_3_l = 1'h0;
-  reg pe4_3_pl = 1'h0;
-  reg [15:0] pe4_3_prod = 16'h0000;
-  reg pe4_3_pv = 1'h0;
+  wire [15:0] pe4_3_p;
+  reg pe4_3_pl_d0 = 1'h0;
+  reg pe4_3_pl_d1 = 1'h0;
+  reg pe4_3_pv_d0 = 1'h0;
+  reg pe4_3_pv_d1 = 1'h0;
   reg [31:0] pe4_3_res = 32'd0;
   wire [31:0] pe4_3_sum;
   reg pe4_3_v = 1'h0;
-  reg [7:0] pe4_4_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_4_a;
+  reg [7:0] pe4_4_a_in = 8'h00;
   reg [31:0] pe4_4_acc = 32'd0;
-  reg [7:0] pe4_4_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_4_b;
+  reg [7:0] pe4_4_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe4_4_en;
   reg pe4_4_fresh = 1'h1;
   reg pe4_4_l = 1'h0;
-  reg pe4_4_pl = 1'h0;
-  reg [15:0] pe4_4_prod = 16'h0000;
-  reg pe4_4_pv = 1'h0;
+  wire [15:0] pe4_4_p;
+  reg pe4_4_pl_d0 = 1'h0;
+  reg pe4_4_pl_d1 = 1'h0;
+  reg pe4_4_pv_d0 = 1'h0;
+  reg pe4_4_pv_d1 = 1'h0;
   reg [31:0] pe4_4_res = 32'd0;
   wire [31:0] pe4_4_sum;
   reg pe4_4_v = 1'h0;
-  reg [7:0] pe4_5_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_5_a;
+  reg [7:0] pe4_5_a_in = 8'h00;
   reg [31:0] pe4_5_acc = 32'd0;
-  reg [7:0] pe4_5_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_5_b;
+  reg [7:0] pe4_5_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe4_5_en;
   reg pe4_5_fresh = 1'h1;
   reg pe4_5_l = 1'h0;
-  reg pe4_5_pl = 1'h0;
-  reg [15:0] pe4_5_prod = 16'h0000;
-  reg pe4_5_pv = 1'h0;
+  wire [15:0] pe4_5_p;
+  reg pe4_5_pl_d0 = 1'h0;
+  reg pe4_5_pl_d1 = 1'h0;
+  reg pe4_5_pv_d0 = 1'h0;
+  reg pe4_5_pv_d1 = 1'h0;
   reg [31:0] pe4_5_res = 32'd0;
   wire [31:0] pe4_5_sum;
   reg pe4_5_v = 1'h0;
-  reg [7:0] pe4_6_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_6_a;
+  reg [7:0] pe4_6_a_in = 8'h00;
   reg [31:0] pe4_6_acc = 32'd0;
-  reg [7:0] pe4_6_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_6_b;
+  reg [7:0] pe4_6_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe4_6_en;
   reg pe4_6_fresh = 1'h1;
   reg pe4_6_l = 1'h0;
-  reg pe4_6_pl = 1'h0;
-  reg [15:0] pe4_6_prod = 16'h0000;
-  reg pe4_6_pv = 1'h0;
+  wire [15:0] pe4_6_p;
+  reg pe4_6_pl_d0 = 1'h0;
+  reg pe4_6_pl_d1 = 1'h0;
+  reg pe4_6_pv_d0 = 1'h0;
+  reg pe4_6_pv_d1 = 1'h0;
   reg [31:0] pe4_6_res = 32'd0;
   wire [31:0] pe4_6_sum;
   reg pe4_6_v = 1'h0;
   reg [7:0] pe4_7_a = 8'h00;
+  reg [7:0] pe4_7_a_in = 8'h00;
   reg [31:0] pe4_7_acc = 32'd0;
-  reg [7:0] pe4_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_7_b;
+  reg [7:0] pe4_7_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe4_7_en;
   reg pe4_7_fresh = 1'h1;
   reg pe4_7_l = 1'h0;
-  reg pe4_7_pl = 1'h0;
-  reg [15:0] pe4_7_prod = 16'h0000;
-  reg pe4_7_pv = 1'h0;
+  wire [15:0] pe4_7_p;
+  reg pe4_7_pl_d0 = 1'h0;
+  reg pe4_7_pl_d1 = 1'h0;
+  reg pe4_7_pv_d0 = 1'h0;
+  reg pe4_7_pv_d1 = 1'h0;
   reg [31:0] pe4_7_res = 32'd0;
   wire [31:0] pe4_7_sum;
   reg pe4_7_v = 1'h0;
-  reg [7:0] pe5_0_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_0_a;
+  reg [7:0] pe5_0_a_in = 8'h00;
   reg [31:0] pe5_0_acc = 32'd0;
-  reg [7:0] pe5_0_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_0_b;
+  reg [7:0] pe5_0_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe5_0_en;
   reg pe5_0_fresh = 1'h1;
   reg pe5_0_l = 1'h0;
-  reg pe5_0_pl = 1'h0;
-  reg [15:0] pe5_0_prod = 16'h0000;
-  reg pe5_0_pv = 1'h0;
+  wire [15:0] pe5_0_p;
+  reg pe5_0_pl_d0 = 1'h0;
+  reg pe5_0_pl_d1 = 1'h0;
+  reg pe5_0_pv_d0 = 1'h0;
+  reg pe5_0_pv_d1 = 1'h0;
   reg [31:0] pe5_0_res = 32'd0;
   wire [31:0] pe5_0_sum;
   reg pe5_0_v = 1'h0;
-  reg [7:0] pe5_1_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_1_a;
+  reg [7:0] pe5_1_a_in = 8'h00;
   reg [31:0] pe5_1_acc = 32'd0;
-  reg [7:0] pe5_1_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_1_b;
+  reg [7:0] pe5_1_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe5_1_en;
   reg pe5_1_fresh = 1'h1;
   reg pe5_1_l = 1'h0;
-  reg pe5_1_pl = 1'h0;
-  reg [15:0] pe5_1_prod = 16'h0000;
-  reg pe5_1_pv = 1'h0;
+  wire [15:0] pe5_1_p;
+  reg pe5_1_pl_d0 = 1'h0;
+  reg pe5_1_pl_d1 = 1'h0;
+  reg pe5_1_pv_d0 = 1'h0;
+  reg pe5_1_pv_d1 = 1'h0;
   reg [31:0] pe5_1_res = 32'd0;
   wire [31:0] pe5_1_sum;
   reg pe5_1_v = 1'h0;
-  reg [7:0] pe5_2_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_2_a;
+  reg [7:0] pe5_2_a_in = 8'h00;
   reg [31:0] pe5_2_acc = 32'd0;
-  reg [7:0] pe5_2_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_2_b;
+  reg [7:0] pe5_2_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe5_2_en;
   reg pe5_2_fresh = 1'h1;
   reg pe5_2_l = 1'h0;
-  reg pe5_2_pl = 1'h0;
-  reg [15:0] pe5_2_prod = 16'h0000;
-  reg pe5_2_pv = 1'h0;
+  wire [15:0] pe5_2_p;
+  reg pe5_2_pl_d0 = 1'h0;
+  reg pe5_2_pl_d1 = 1'h0;
+  reg pe5_2_pv_d0 = 1'h0;
+  reg pe5_2_pv_d1 = 1'h0;
   reg [31:0] pe5_2_res = 32'd0;
   wire [31:0] pe5_2_sum;
   reg pe5_2_v = 1'h0;
-  reg [7:0] pe5_3_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_3_a;
+  reg [7:0] pe5_3_a_in = 8'h00;
   reg [31:0] pe5_3_acc = 32'd0;
-  reg [7:0] pe5_3_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_3_b;
+  reg [7:0] pe5_3_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe5_3_en;
   reg pe5_3_fresh = 1'h1;
   reg pe5_3_l = 1'h0;
-  reg pe5_3_pl = 1'h0;
-  reg [15:0] pe5_3_prod = 16'h0000;
-  reg pe5_3_pv = 1'h0;
+  wire [15:0] pe5_3_p;
+  reg pe5_3_pl_d0 = 1'h0;
+  reg pe5_3_pl_d1 = 1'h0;
+  reg pe5_3_pv_d0 = 1'h0;
+  reg pe5_3_pv_d1 = 1'h0;
   reg [31:0] pe5_3_res = 32'd0;
   wire [31:0] pe5_3_sum;
   reg pe5_3_v = 1'h0;
-  reg [7:0] pe5_4_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_4_a;
+  reg [7:0] pe5_4_a_in = 8'h00;
   reg [31:0] pe5_4_acc = 32'd0;
-  reg [7:0] pe5_4_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_4_b;
+  reg [7:0] pe5_4_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe5_4_en;
   reg pe5_4_fresh = 1'h1;
   reg pe5_4_l = 1'h0;
-  reg pe5_4_pl = 1'h0;
-  reg [15:0] pe5_4_prod = 16'h0000;
-  reg pe5_4_pv = 1'h0;
+  wire [15:0] pe5_4_p;
+  reg pe5_4_pl_d0 = 1'h0;
+  reg pe5_4_pl_d1 = 1'h0;
+  reg pe5_4_pv_d0 = 1'h0;
+  reg pe5_4_pv_d1 = 1'h0;
   reg [31:0] pe5_4_res = 32'd0;
   wire [31:0] pe5_4_sum;
   reg pe5_4_v = 1'h0;
-  reg [7:0] pe5_5_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_5_a;
+  reg [7:0] pe5_5_a_in = 8'h00;
   reg [31:0] pe5_5_acc = 32'd0;
-  reg [7:0] pe5_5_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_5_b;
+  reg [7:0] pe5_5_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe5_5_en;
   reg pe5_5_fresh = 1'h1;
   reg pe5_5_l = 1'h0;
-  reg pe5_5_pl = 1'h0;
-  reg [15:0] pe5_5_prod = 16'h0000;
-  reg pe5_5_pv = 1'h0;
+  wire [15:0] pe5_5_p;
+  reg pe5_5_pl_d0 = 1'h0;
+  reg pe5_5_pl_d1 = 1'h0;
+  reg pe5_5_pv_d0 = 1'h0;
+  reg pe5_5_pv_d1 = 1'h0;
   reg [31:0] pe5_5_res = 32'd0;
   wire [31:0] pe5_5_sum;
   reg pe5_5_v = 1'h0;
-  reg [7:0] pe5_6_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_6_a;
+  reg [7:0] pe5_6_a_in = 8'h00;
   reg [31:0] pe5_6_acc = 32'd0;
-  reg [7:0] pe5_6_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_6_b;
+  reg [7:0] pe5_6_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe5_6_en;
   reg pe5_6_fresh = 1'h1;
   reg pe5_6_l = 1'h0;
-  reg pe5_6_pl = 1'h0;
-  reg [15:0] pe5_6_prod = 16'h0000;
-  reg pe5_6_pv = 1'h0;
+  wire [15:0] pe5_6_p;
+  reg pe5_6_pl_d0 = 1'h0;
+  reg pe5_6_pl_d1 = 1'h0;
+  reg pe5_6_pv_d0 = 1'h0;
+  reg pe5_6_pv_d1 = 1'h0;
   reg [31:0] pe5_6_res = 32'd0;
   wire [31:0] pe5_6_sum;
   reg pe5_6_v = 1'h0;
   reg [7:0] pe5_7_a = 8'h00;
+  reg [7:0] pe5_7_a_in = 8'h00;
   reg [31:0] pe5_7_acc = 32'd0;
-  reg [7:0] pe5_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_7_b;
+  reg [7:0] pe5_7_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe5_7_en;
   reg pe5_7_fresh = 1'h1;
   reg pe5_7_l = 1'h0;
-  reg pe5_7_pl = 1'h0;
-  reg [15:0] pe5_7_prod = 16'h0000;
-  reg pe5_7_pv = 1'h0;
+  wire [15:0] pe5_7_p;
+  reg pe5_7_pl_d0 = 1'h0;
+  reg pe5_7_pl_d1 = 1'h0;
+  reg pe5_7_pv_d0 = 1'h0;
+  reg pe5_7_pv_d1 = 1'h0;
   reg [31:0] pe5_7_res = 32'd0;
   wire [31:0] pe5_7_sum;
   reg pe5_7_v = 1'h0;
-  reg [7:0] pe6_0_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_0_a;
+  reg [7:0] pe6_0_a_in = 8'h00;
   reg [31:0] pe6_0_acc = 32'd0;
-  reg [7:0] pe6_0_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_0_b;
+  reg [7:0] pe6_0_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe6_0_en;
   reg pe6_0_fresh = 1'h1;
   reg pe6_0_l = 1'h0;
-  reg pe6_0_pl = 1'h0;
-  reg [15:0] pe6_0_prod = 16'h0000;
-  reg pe6_0_pv = 1'h0;
+  wire [15:0] pe6_0_p;
+  reg pe6_0_pl_d0 = 1'h0;
+  reg pe6_0_pl_d1 = 1'h0;
+  reg pe6_0_pv_d0 = 1'h0;
+  reg pe6_0_pv_d1 = 1'h0;
   reg [31:0] pe6_0_res = 32'd0;
   wire [31:0] pe6_0_sum;
   reg pe6_0_v = 1'h0;
-  reg [7:0] pe6_1_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_1_a;
+  reg [7:0] pe6_1_a_in = 8'h00;
   reg [31:0] pe6_1_acc = 32'd0;
-  reg [7:0] pe6_1_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_1_b;
+  reg [7:0] pe6_1_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe6_1_en;
   reg pe6_1_fresh = 1'h1;
   reg pe6_1_l = 1'h0;
-  reg pe6_1_pl = 1'h0;
-  reg [15:0] pe6_1_prod = 16'h0000;
-  reg pe6_1_pv = 1'h0;
+  wire [15:0] pe6_1_p;
+  reg pe6_1_pl_d0 = 1'h0;
+  reg pe6_1_pl_d1 = 1'h0;
+  reg pe6_1_pv_d0 = 1'h0;
+  reg pe6_1_pv_d1 = 1'h0;
   reg [31:0] pe6_1_res = 32'd0;
   wire [31:0] pe6_1_sum;
   reg pe6_1_v = 1'h0;
-  reg [7:0] pe6_2_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_2_a;
+  reg [7:0] pe6_2_a_in = 8'h00;
   reg [31:0] pe6_2_acc = 32'd0;
-  reg [7:0] pe6_2_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_2_b;
+  reg [7:0] pe6_2_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe6_2_en;
   reg pe6_2_fresh = 1'h1;
   reg pe6_2_l = 1'h0;
-  reg pe6_2_pl = 1'h0;
-  reg [15:0] pe6_2_prod = 16'h0000;
-  reg pe6_2_pv = 1'h0;
+  wire [15:0] pe6_2_p;
+  reg pe6_2_pl_d0 = 1'h0;
+  reg pe6_2_pl_d1 = 1'h0;
+  reg pe6_2_pv_d0 = 1'h0;
+  reg pe6_2_pv_d1 = 1'h0;
   reg [31:0] pe6_2_res = 32'd0;
   wire [31:0] pe6_2_sum;
   reg pe6_2_v = 1'h0;
-  reg [7:0] pe6_3_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_3_a;
+  reg [7:0] pe6_3_a_in = 8'h00;
   reg [31:0] pe6_3_acc = 32'd0;
-  reg [7:0] pe6_3_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_3_b;
+  reg [7:0] pe6_3_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe6_3_en;
   reg pe6_3_fresh = 1'h1;
   reg pe6_3_l = 1'h0;
-  reg pe6_3_pl = 1'h0;
-  reg [15:0] pe6_3_prod = 16'h0000;
-  reg pe6_3_pv = 1'h0;
+  wire [15:0] pe6_3_p;
+  reg pe6_3_pl_d0 = 1'h0;
+  reg pe6_3_pl_d1 = 1'h0;
+  reg pe6_3_pv_d0 = 1'h0;
+  reg pe6_3_pv_d1 = 1'h0;
   reg [31:0] pe6_3_res = 32'd0;
   wire [31:0] pe6_3_sum;
   reg pe6_3_v = 1'h0;
-  reg [7:0] pe6_4_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_4_a;
+  reg [7:0] pe6_4_a_in = 8'h00;
   reg [31:0] pe6_4_acc = 32'd0;
-  reg [7:0] pe6_4_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_4_b;
+  reg [7:0] pe6_4_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe6_4_en;
   reg pe6_4_fresh = 1'h1;
   reg pe6_4_l = 1'h0;
-  reg pe6_4_pl = 1'h0;
-  reg [15:0] pe6_4_prod = 16'h0000;
-  reg pe6_4_pv = 1'h0;
+  wire [15:0] pe6_4_p;
+  reg pe6_4_pl_d0 = 1'h0;
+  reg pe6_4_pl_d1 = 1'h0;
+  reg pe6_4_pv_d0 = 1'h0;
+  reg pe6_4_pv_d1 = 1'h0;
   reg [31:0] pe6_4_res = 32'd0;
   wire [31:0] pe6_4_sum;
   reg pe6_4_v = 1'h0;
-  reg [7:0] pe6_5_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_5_a;
+  reg [7:0] pe6_5_a_in = 8'h00;
   reg [31:0] pe6_5_acc = 32'd0;
-  reg [7:0] pe6_5_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_5_b;
+  reg [7:0] pe6_5_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe6_5_en;
   reg pe6_5_fresh = 1'h1;
   reg pe6_5_l = 1'h0;
-  reg pe6_5_pl = 1'h0;
-  reg [15:0] pe6_5_prod = 16'h0000;
-  reg pe6_5_pv = 1'h0;
+  wire [15:0] pe6_5_p;
+  reg pe6_5_pl_d0 = 1'h0;
+  reg pe6_5_pl_d1 = 1'h0;
+  reg pe6_5_pv_d0 = 1'h0;
+  reg pe6_5_pv_d1 = 1'h0;
   reg [31:0] pe6_5_res = 32'd0;
   wire [31:0] pe6_5_sum;
   reg pe6_5_v = 1'h0;
-  reg [7:0] pe6_6_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_6_a;
+  reg [7:0] pe6_6_a_in = 8'h00;
   reg [31:0] pe6_6_acc = 32'd0;
-  reg [7:0] pe6_6_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_6_b;
+  reg [7:0] pe6_6_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe6_6_en;
   reg pe6_6_fresh = 1'h1;
   reg pe6_6_l = 1'h0;
-  reg pe6_6_pl = 1'h0;
-  reg [15:0] pe6_6_prod = 16'h0000;
-  reg pe6_6_pv = 1'h0;
+  wire [15:0] pe6_6_p;
+  reg pe6_6_pl_d0 = 1'h0;
+  reg pe6_6_pl_d1 = 1'h0;
+  reg pe6_6_pv_d0 = 1'h0;
+  reg pe6_6_pv_d1 = 1'h0;
   reg [31:0] pe6_6_res = 32'd0;
   wire [31:0] pe6_6_sum;
   reg pe6_6_v = 1'h0;
   reg [7:0] pe6_7_a = 8'h00;
+  reg [7:0] pe6_7_a_in = 8'h00;
   reg [31:0] pe6_7_acc = 32'd0;
-  reg [7:0] pe6_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_7_b;
+  reg [7:0] pe6_7_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe6_7_en;
   reg pe6_7_fresh = 1'h1;
   reg pe6_7_l = 1'h0;
-  reg pe6_7_pl = 1'h0;
-  reg [15:0] pe6_7_prod = 16'h0000;
-  reg pe6_7_pv = 1'h0;
+  wire [15:0] pe6_7_p;
+  reg pe6_7_pl_d0 = 1'h0;
+  reg pe6_7_pl_d1 = 1'h0;
+  reg pe6_7_pv_d0 = 1'h0;
+  reg pe6_7_pv_d1 = 1'h0;
   reg [31:0] pe6_7_res = 32'd0;
   wire [31:0] pe6_7_sum;
   reg pe6_7_v = 1'h0;
-  reg [7:0] pe7_0_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe7_0_a;
+  reg [7:0] pe7_0_a_in = 8'h00;
   reg [31:0] pe7_0_acc = 32'd0;
   reg [7:0] pe7_0_b = 8'h00;
+  reg [7:0] pe7_0_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe7_0_en;
   reg pe7_0_fresh = 1'h1;
   reg pe7_0_l = 1'h0;
-  reg pe7_0_pl = 1'h0;
-  reg [15:0] pe7_0_prod = 16'h0000;
-  reg pe7_0_pv = 1'h0;
+  wire [15:0] pe7_0_p;
+  reg pe7_0_pl_d0 = 1'h0;
+  reg pe7_0_pl_d1 = 1'h0;
+  reg pe7_0_pv_d0 = 1'h0;
+  reg pe7_0_pv_d1 = 1'h0;
   reg [31:0] pe7_0_res = 32'd0;
   wire [31:0] pe7_0_sum;
   reg pe7_0_v = 1'h0;
-  reg [7:0] pe7_1_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe7_1_a;
+  reg [7:0] pe7_1_a_in = 8'h00;
   reg [31:0] pe7_1_acc = 32'd0;
   reg [7:0] pe7_1_b = 8'h00;
+  reg [7:0] pe7_1_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe7_1_en;
   reg pe7_1_fresh = 1'h1;
   reg pe7_1_l = 1'h0;
-  reg pe7_1_pl = 1'h0;
-  reg [15:0] pe7_1_prod = 16'h0000;
-  reg pe7_1_pv = 1'h0;
+  wire [15:0] pe7_1_p;
+  reg pe7_1_pl_d0 = 1'h0;
+  reg pe7_1_pl_d1 = 1'h0;
+  reg pe7_1_pv_d0 = 1'h0;
+  reg pe7_1_pv_d1 = 1'h0;
   reg [31:0] pe7_1_res = 32'd0;
   wire [31:0] pe7_1_sum;
   reg pe7_1_v = 1'h0;
-  reg [7:0] pe7_2_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe7_2_a;
+  reg [7:0] pe7_2_a_in = 8'h00;
   reg [31:0] pe7_2_acc = 32'd0;
   reg [7:0] pe7_2_b = 8'h00;
+  reg [7:0] pe7_2_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe7_2_en;
   reg pe7_2_fresh = 1'h1;
   reg pe7_2_l = 1'h0;
-  reg pe7_2_pl = 1'h0;
-  reg [15:0] pe7_2_prod = 16'h0000;
-  reg pe7_2_pv = 1'h0;
+  wire [15:0] pe7_2_p;
+  reg pe7_2_pl_d0 = 1'h0;
+  reg pe7_2_pl_d1 = 1'h0;
+  reg pe7_2_pv_d0 = 1'h0;
+  reg pe7_2_pv_d1 = 1'h0;
   reg [31:0] pe7_2_res = 32'd0;
   wire [31:0] pe7_2_sum;
   reg pe7_2_v = 1'h0;
-  reg [7:0] pe7_3_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe7_3_a;
+  reg [7:0] pe7_3_a_in = 8'h00;
   reg [31:0] pe7_3_acc = 32'd0;
   reg [7:0] pe7_3_b = 8'h00;
+  reg [7:0] pe7_3_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe7_3_en;
   reg pe7_3_fresh = 1'h1;
   reg pe7_3_l = 1'h0;
-  reg pe7_3_pl = 1'h0;
-  reg [15:0] pe7_3_prod = 16'h0000;
-  reg pe7_3_pv = 1'h0;
+  wire [15:0] pe7_3_p;
+  reg pe7_3_pl_d0 = 1'h0;
+  reg pe7_3_pl_d1 = 1'h0;
+  reg pe7_3_pv_d0 = 1'h0;
+  reg pe7_3_pv_d1 = 1'h0;
   reg [31:0] pe7_3_res = 32'd0;
   wire [31:0] pe7_3_sum;
   reg pe7_3_v = 1'h0;
-  reg [7:0] pe7_4_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe7_4_a;
+  reg [7:0] pe7_4_a_in = 8'h00;
   reg [31:0] pe7_4_acc = 32'd0;
   reg [7:0] pe7_4_b = 8'h00;
+  reg [7:0] pe7_4_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe7_4_en;
   reg pe7_4_fresh = 1'h1;
   reg pe7_4_l = 1'h0;
-  reg pe7_4_pl = 1'h0;
-  reg [15:0] pe7_4_prod = 16'h0000;
-  reg pe7_4_pv = 1'h0;
+  wire [15:0] pe7_4_p;
+  reg pe7_4_pl_d0 = 1'h0;
+  reg pe7_4_pl_d1 = 1'h0;
+  reg pe7_4_pv_d0 = 1'h0;
+  reg pe7_4_pv_d1 = 1'h0;
   reg [31:0] pe7_4_res = 32'd0;
   wire [31:0] pe7_4_sum;
   reg pe7_4_v = 1'h0;
-  reg [7:0] pe7_5_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe7_5_a;
+  reg [7:0] pe7_5_a_in = 8'h00;
   reg [31:0] pe7_5_acc = 32'd0;
   reg [7:0] pe7_5_b = 8'h00;
+  reg [7:0] pe7_5_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe7_5_en;
   reg pe7_5_fresh = 1'h1;
   reg pe7_5_l = 1'h0;
-  reg pe7_5_pl = 1'h0;
-  reg [15:0] pe7_5_prod = 16'h0000;
-  reg pe7_5_pv = 1'h0;
+  wire [15:0] pe7_5_p;
+  reg pe7_5_pl_d0 = 1'h0;
+  reg pe7_5_pl_d1 = 1'h0;
+  reg pe7_5_pv_d0 = 1'h0;
+  reg pe7_5_pv_d1 = 1'h0;
   reg [31:0] pe7_5_res = 32'd0;
   wire [31:0] pe7_5_sum;
   reg pe7_5_v = 1'h0;
-  reg [7:0] pe7_6_a = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe7_6_a;
+  reg [7:0] pe7_6_a_in = 8'h00;
   reg [31:0] pe7_6_acc = 32'd0;
   reg [7:0] pe7_6_b = 8'h00;
+  reg [7:0] pe7_6_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe7_6_en;
   reg pe7_6_fresh = 1'h1;
   reg pe7_6_l = 1'h0;
-  reg pe7_6_pl = 1'h0;
-  reg [15:0] pe7_6_prod = 16'h0000;
-  reg pe7_6_pv = 1'h0;
+  wire [15:0] pe7_6_p;
+  reg pe7_6_pl_d0 = 1'h0;
+  reg pe7_6_pl_d1 = 1'h0;
+  reg pe7_6_pv_d0 = 1'h0;
+  reg pe7_6_pv_d1 = 1'h0;
   reg [31:0] pe7_6_res = 32'd0;
   wire [31:0] pe7_6_sum;
   reg pe7_6_v = 1'h0;
   reg [7:0] pe7_7_a = 8'h00;
+  reg [7:0] pe7_7_a_in = 8'h00;
   reg [31:0] pe7_7_acc = 32'd0;
   reg [7:0] pe7_7_b = 8'h00;
+  reg [7:0] pe7_7_b_in = 8'h00;
+  (* init = 1'h1 *)
+  wire pe7_7_en;
   reg pe7_7_fresh = 1'h1;
   reg pe7_7_l = 1'h0;
-  reg pe7_7_pl = 1'h0;
-  reg [15:0] pe7_7_prod = 16'h0000;
-  reg pe7_7_pv = 1'h0;
+  wire [15:0] pe7_7_p;
+  reg pe7_7_pl_d0 = 1'h0;
+  reg pe7_7_pl_d1 = 1'h0;
+  reg pe7_7_pv_d0 = 1'h0;
+  reg pe7_7_pv_d1 = 1'h0;
   reg [31:0] pe7_7_res = 32'd0;
   wire [31:0] pe7_7_sum;
   reg pe7_7_v = 1'h0;
+  wire [256:0] r_data;
+  input r_en;
+  wire r_en;
+  wire r_rdy;
   reg row0_done = 1'h0;
   reg row1_done = 1'h0;
   reg row2_done = 1'h0;
@@ -2318,62 +2984,76 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   input rst;
   wire rst;
   reg [3:0] since_last = 4'h8;
-  reg [7:0] skew_a1_d0 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_a1_d0;
   reg [7:0] skew_a2_d0 = 8'h00;
-  reg [7:0] skew_a2_d1 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_a2_d1;
   reg [7:0] skew_a3_d0 = 8'h00;
   reg [7:0] skew_a3_d1 = 8'h00;
-  reg [7:0] skew_a3_d2 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_a3_d2;
   reg [7:0] skew_a4_d0 = 8'h00;
   reg [7:0] skew_a4_d1 = 8'h00;
   reg [7:0] skew_a4_d2 = 8'h00;
-  reg [7:0] skew_a4_d3 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_a4_d3;
   reg [7:0] skew_a5_d0 = 8'h00;
   reg [7:0] skew_a5_d1 = 8'h00;
   reg [7:0] skew_a5_d2 = 8'h00;
   reg [7:0] skew_a5_d3 = 8'h00;
-  reg [7:0] skew_a5_d4 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_a5_d4;
   reg [7:0] skew_a6_d0 = 8'h00;
   reg [7:0] skew_a6_d1 = 8'h00;
   reg [7:0] skew_a6_d2 = 8'h00;
   reg [7:0] skew_a6_d3 = 8'h00;
   reg [7:0] skew_a6_d4 = 8'h00;
-  reg [7:0] skew_a6_d5 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_a6_d5;
   reg [7:0] skew_a7_d0 = 8'h00;
   reg [7:0] skew_a7_d1 = 8'h00;
   reg [7:0] skew_a7_d2 = 8'h00;
   reg [7:0] skew_a7_d3 = 8'h00;
   reg [7:0] skew_a7_d4 = 8'h00;
   reg [7:0] skew_a7_d5 = 8'h00;
-  reg [7:0] skew_a7_d6 = 8'h00;
-  reg [7:0] skew_b1_d0 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_a7_d6;
+  (* init = 8'h00 *)
+  wire [7:0] skew_b1_d0;
   reg [7:0] skew_b2_d0 = 8'h00;
-  reg [7:0] skew_b2_d1 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_b2_d1;
   reg [7:0] skew_b3_d0 = 8'h00;
   reg [7:0] skew_b3_d1 = 8'h00;
-  reg [7:0] skew_b3_d2 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_b3_d2;
   reg [7:0] skew_b4_d0 = 8'h00;
   reg [7:0] skew_b4_d1 = 8'h00;
   reg [7:0] skew_b4_d2 = 8'h00;
-  reg [7:0] skew_b4_d3 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_b4_d3;
   reg [7:0] skew_b5_d0 = 8'h00;
   reg [7:0] skew_b5_d1 = 8'h00;
   reg [7:0] skew_b5_d2 = 8'h00;
   reg [7:0] skew_b5_d3 = 8'h00;
-  reg [7:0] skew_b5_d4 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_b5_d4;
   reg [7:0] skew_b6_d0 = 8'h00;
   reg [7:0] skew_b6_d1 = 8'h00;
   reg [7:0] skew_b6_d2 = 8'h00;
   reg [7:0] skew_b6_d3 = 8'h00;
   reg [7:0] skew_b6_d4 = 8'h00;
-  reg [7:0] skew_b6_d5 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_b6_d5;
   reg [7:0] skew_b7_d0 = 8'h00;
   reg [7:0] skew_b7_d1 = 8'h00;
   reg [7:0] skew_b7_d2 = 8'h00;
   reg [7:0] skew_b7_d3 = 8'h00;
   reg [7:0] skew_b7_d4 = 8'h00;
   reg [7:0] skew_b7_d5 = 8'h00;
-  reg [7:0] skew_b7_d6 = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] skew_b7_d6;
   reg skew_l1_d0 = 1'h0;
   reg skew_l2_d0 = 1'h0;
   reg skew_l2_d1 = 1'h0;
@@ -2431,1402 +3111,1451 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   reg skew_v7_d5 = 1'h0;
   reg skew_v7_d6 = 1'h0;
   wire take;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
+  reg [256:0] w_data = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+  wire w_en;
+  assign out_buffer_pop = o__valid & r_en;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
   assign last_ok = since_last >= 4'h8;
-  assign \$2  = ~ i__payload[128];
-  assign \$3  = last_ok | \$2 ;
-  assign i__ready = en & \$3 ;
+  assign \$3  = ~ i__payload[128];
+  assign \$4  = last_ok | \$3 ;
+  assign i__ready = out_buffer_en & \$4 ;
   assign take = i__valid & i__ready;
-  assign \$4  = $signed(pe0_0_acc) + $signed(pe0_0_prod);
-  assign \$5  = $signed(pe0_1_acc) + $signed(pe0_1_prod);
-  assign \$6  = $signed(pe0_2_acc) + $signed(pe0_2_prod);
-  assign \$7  = $signed(pe0_3_acc) + $signed(pe0_3_prod);
-  assign \$8  = $signed(pe0_4_acc) + $signed(pe0_4_prod);
-  assign \$9  = $signed(pe0_5_acc) + $signed(pe0_5_prod);
-  assign \$10  = $signed(pe0_6_acc) + $signed(pe0_6_prod);
-  assign \$11  = $signed(pe0_7_acc) + $signed(pe0_7_prod);
-  assign \$12  = $signed(pe1_0_acc) + $signed(pe1_0_prod);
-  assign \$13  = $signed(pe1_1_acc) + $signed(pe1_1_prod);
-  assign \$14  = $signed(pe1_2_acc) + $signed(pe1_2_prod);
-  assign \$15  = $signed(pe1_3_acc) + $signed(pe1_3_prod);
-  assign \$16  = $signed(pe1_4_acc) + $signed(pe1_4_prod);
-  assign \$17  = $signed(pe1_5_acc) + $signed(pe1_5_prod);
-  assign \$18  = $signed(pe1_6_acc) + $signed(pe1_6_prod);
-  assign \$19  = $signed(pe1_7_acc) + $signed(pe1_7_prod);
-  assign \$20  = $signed(pe2_0_acc) + $signed(pe2_0_prod);
-  assign \$21  = $signed(pe2_1_acc) + $signed(pe2_1_prod);
-  assign \$22  = $signed(pe2_2_acc) + $signed(pe2_2_prod);
-  assign \$23  = $signed(pe2_3_acc) + $signed(pe2_3_prod);
-  assign \$24  = $signed(pe2_4_acc) + $signed(pe2_4_prod);
-  assign \$25  = $signed(pe2_5_acc) + $signed(pe2_5_prod);
-  assign \$26  = $signed(pe2_6_acc) + $signed(pe2_6_prod);
-  assign \$27  = $signed(pe2_7_acc) + $signed(pe2_7_prod);
-  assign \$28  = $signed(pe3_0_acc) + $signed(pe3_0_prod);
-  assign \$29  = $signed(pe3_1_acc) + $signed(pe3_1_prod);
-  assign \$30  = $signed(pe3_2_acc) + $signed(pe3_2_prod);
-  assign \$31  = $signed(pe3_3_acc) + $signed(pe3_3_prod);
-  assign \$32  = $signed(pe3_4_acc) + $signed(pe3_4_prod);
-  assign \$33  = $signed(pe3_5_acc) + $signed(pe3_5_prod);
-  assign \$34  = $signed(pe3_6_acc) + $signed(pe3_6_prod);
-  assign \$35  = $signed(pe3_7_acc) + $signed(pe3_7_prod);
-  assign \$36  = $signed(pe4_0_acc) + $signed(pe4_0_prod);
-  assign \$37  = $signed(pe4_1_acc) + $signed(pe4_1_prod);
-  assign \$38  = $signed(pe4_2_acc) + $signed(pe4_2_prod);
-  assign \$39  = $signed(pe4_3_acc) + $signed(pe4_3_prod);
-  assign \$40  = $signed(pe4_4_acc) + $signed(pe4_4_prod);
-  assign \$41  = $signed(pe4_5_acc) + $signed(pe4_5_prod);
-  assign \$42  = $signed(pe4_6_acc) + $signed(pe4_6_prod);
-  assign \$43  = $signed(pe4_7_acc) + $signed(pe4_7_prod);
-  assign \$44  = $signed(pe5_0_acc) + $signed(pe5_0_prod);
-  assign \$45  = $signed(pe5_1_acc) + $signed(pe5_1_prod);
-  assign \$46  = $signed(pe5_2_acc) + $signed(pe5_2_prod);
-  assign \$47  = $signed(pe5_3_acc) + $signed(pe5_3_prod);
-  assign \$48  = $signed(pe5_4_acc) + $signed(pe5_4_prod);
-  assign \$49  = $signed(pe5_5_acc) + $signed(pe5_5_prod);
-  assign \$50  = $signed(pe5_6_acc) + $signed(pe5_6_prod);
-  assign \$51  = $signed(pe5_7_acc) + $signed(pe5_7_prod);
-  assign \$52  = $signed(pe6_0_acc) + $signed(pe6_0_prod);
-  assign \$53  = $signed(pe6_1_acc) + $signed(pe6_1_prod);
-  assign \$54  = $signed(pe6_2_acc) + $signed(pe6_2_prod);
-  assign \$55  = $signed(pe6_3_acc) + $signed(pe6_3_prod);
-  assign \$56  = $signed(pe6_4_acc) + $signed(pe6_4_prod);
-  assign \$57  = $signed(pe6_5_acc) + $signed(pe6_5_prod);
-  assign \$58  = $signed(pe6_6_acc) + $signed(pe6_6_prod);
-  assign \$59  = $signed(pe6_7_acc) + $signed(pe6_7_prod);
-  assign \$60  = $signed(pe7_0_acc) + $signed(pe7_0_prod);
-  assign \$61  = $signed(pe7_1_acc) + $signed(pe7_1_prod);
-  assign \$62  = $signed(pe7_2_acc) + $signed(pe7_2_prod);
-  assign \$63  = $signed(pe7_3_acc) + $signed(pe7_3_prod);
-  assign \$64  = $signed(pe7_4_acc) + $signed(pe7_4_prod);
-  assign \$65  = $signed(pe7_5_acc) + $signed(pe7_5_prod);
-  assign \$66  = $signed(pe7_6_acc) + $signed(pe7_6_prod);
-  assign \$67  = $signed(pe7_7_acc) + $signed(pe7_7_prod);
-  assign \$68  = take & i__payload[128];
-  assign \$69  = ~ last_ok;
-  assign \$70  = since_last + 1'h1;
-  assign \$71  = $signed(pe0_0_a) * $signed(pe0_0_b);
-  assign \$72  = pe0_0_v & pe0_0_l;
-  assign \$73  = pe0_0_fresh ? { pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod } : \$4 [31:0];
-  assign \$74  = $signed(pe0_1_a) * $signed(pe0_1_b);
+  assign \$5  = $signed(pe0_0_acc) + $signed(pe0_0_p);
+  assign \$6  = $signed(pe0_1_acc) + $signed(pe0_1_p);
+  assign \$7  = $signed(pe0_2_acc) + $signed(pe0_2_p);
+  assign \$8  = $signed(pe0_3_acc) + $signed(pe0_3_p);
+  assign \$9  = $signed(pe0_4_acc) + $signed(pe0_4_p);
+  assign \$10  = $signed(pe0_5_acc) + $signed(pe0_5_p);
+  assign \$11  = $signed(pe0_6_acc) + $signed(pe0_6_p);
+  assign \$12  = $signed(pe0_7_acc) + $signed(pe0_7_p);
+  assign \$13  = $signed(pe1_0_acc) + $signed(pe1_0_p);
+  assign \$14  = $signed(pe1_1_acc) + $signed(pe1_1_p);
+  assign \$15  = $signed(pe1_2_acc) + $signed(pe1_2_p);
+  assign \$16  = $signed(pe1_3_acc) + $signed(pe1_3_p);
+  assign \$17  = $signed(pe1_4_acc) + $signed(pe1_4_p);
+  assign \$18  = $signed(pe1_5_acc) + $signed(pe1_5_p);
+  assign \$19  = $signed(pe1_6_acc) + $signed(pe1_6_p);
+  assign \$20  = $signed(pe1_7_acc) + $signed(pe1_7_p);
+  assign \$21  = $signed(pe2_0_acc) + $signed(pe2_0_p);
+  assign \$22  = $signed(pe2_1_acc) + $signed(pe2_1_p);
+  assign \$23  = $signed(pe2_2_acc) + $signed(pe2_2_p);
+  assign \$24  = $signed(pe2_3_acc) + $signed(pe2_3_p);
+  assign \$25  = $signed(pe2_4_acc) + $signed(pe2_4_p);
+  assign \$26  = $signed(pe2_5_acc) + $signed(pe2_5_p);
+  assign \$27  = $signed(pe2_6_acc) + $signed(pe2_6_p);
+  assign \$28  = $signed(pe2_7_acc) + $signed(pe2_7_p);
+  assign \$29  = $signed(pe3_0_acc) + $signed(pe3_0_p);
+  assign \$30  = $signed(pe3_1_acc) + $signed(pe3_1_p);
+  assign \$31  = $signed(pe3_2_acc) + $signed(pe3_2_p);
+  assign \$32  = $signed(pe3_3_acc) + $signed(pe3_3_p);
+  assign \$33  = $signed(pe3_4_acc) + $signed(pe3_4_p);
+  assign \$34  = $signed(pe3_5_acc) + $signed(pe3_5_p);
+  assign \$35  = $signed(pe3_6_acc) + $signed(pe3_6_p);
+  assign \$36  = $signed(pe3_7_acc) + $signed(pe3_7_p);
+  assign \$37  = $signed(pe4_0_acc) + $signed(pe4_0_p);
+  assign \$38  = $signed(pe4_1_acc) + $signed(pe4_1_p);
+  assign \$39  = $signed(pe4_2_acc) + $signed(pe4_2_p);
+  assign \$40  = $signed(pe4_3_acc) + $signed(pe4_3_p);
+  assign \$41  = $signed(pe4_4_acc) + $signed(pe4_4_p);
+  assign \$42  = $signed(pe4_5_acc) + $signed(pe4_5_p);
+  assign \$43  = $signed(pe4_6_acc) + $signed(pe4_6_p);
+  assign \$44  = $signed(pe4_7_acc) + $signed(pe4_7_p);
+  assign \$45  = $signed(pe5_0_acc) + $signed(pe5_0_p);
+  assign \$46  = $signed(pe5_1_acc) + $signed(pe5_1_p);
+  assign \$47  = $signed(pe5_2_acc) + $signed(pe5_2_p);
+  assign \$48  = $signed(pe5_3_acc) + $signed(pe5_3_p);
+  assign \$49  = $signed(pe5_4_acc) + $signed(pe5_4_p);
+  assign \$50  = $signed(pe5_5_acc) + $signed(pe5_5_p);
+  assign \$51  = $signed(pe5_6_acc) + $signed(pe5_6_p);
+  assign \$52  = $signed(pe5_7_acc) + $signed(pe5_7_p);
+  assign \$53  = $signed(pe6_0_acc) + $signed(pe6_0_p);
+  assign \$54  = $signed(pe6_1_acc) + $signed(pe6_1_p);
+  assign \$55  = $signed(pe6_2_acc) + $signed(pe6_2_p);
+  assign \$56  = $signed(pe6_3_acc) + $signed(pe6_3_p);
+  assign \$57  = $signed(pe6_4_acc) + $signed(pe6_4_p);
+  assign \$58  = $signed(pe6_5_acc) + $signed(pe6_5_p);
+  assign \$59  = $signed(pe6_6_acc) + $signed(pe6_6_p);
+  assign \$60  = $signed(pe6_7_acc) + $signed(pe6_7_p);
+  assign \$61  = $signed(pe7_0_acc) + $signed(pe7_0_p);
+  assign \$62  = $signed(pe7_1_acc) + $signed(pe7_1_p);
+  assign \$63  = $signed(pe7_2_acc) + $signed(pe7_2_p);
+  assign \$64  = $signed(pe7_3_acc) + $signed(pe7_3_p);
+  assign \$65  = $signed(pe7_4_acc) + $signed(pe7_4_p);
+  assign \$66  = $signed(pe7_5_acc) + $signed(pe7_5_p);
+  assign \$67  = $signed(pe7_6_acc) + $signed(pe7_6_p);
+  assign \$68  = $signed(pe7_7_acc) + $signed(pe7_7_p);
+  assign w_en = out_buffer_en & drain_valid;
+  assign \$69  = \$2 [2:0] <= 1'h1;
+  assign \$70  = take & i__payload[128];
+  assign \$71  = ~ last_ok;
+  assign \$72  = since_last + 1'h1;
+  assign \$73  = pe0_0_v & pe0_0_l;
+  assign \$74  = pe0_0_fresh ? { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p } : \$5 [31:0];
   assign \$75  = pe0_1_v & pe0_1_l;
-  assign \$76  = pe0_1_fresh ? { pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod } : \$5 [31:0];
-  assign \$77  = $signed(pe0_2_a) * $signed(pe0_2_b);
-  assign \$78  = pe0_2_v & pe0_2_l;
-  assign \$79  = pe0_2_fresh ? { pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod } : \$6 [31:0];
-  assign \$80  = $signed(pe0_3_a) * $signed(pe0_3_b);
-  assign \$81  = pe0_3_v & pe0_3_l;
-  assign \$82  = pe0_3_fresh ? { pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod } : \$7 [31:0];
-  assign \$83  = $signed(pe0_4_a) * $signed(pe0_4_b);
-  assign \$84  = pe0_4_v & pe0_4_l;
-  assign \$85  = pe0_4_fresh ? { pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod } : \$8 [31:0];
-  assign \$86  = $signed(pe0_5_a) * $signed(pe0_5_b);
-  assign \$87  = pe0_5_v & pe0_5_l;
-  assign \$88  = pe0_5_fresh ? { pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod } : \$9 [31:0];
-  assign \$89  = $signed(pe0_6_a) * $signed(pe0_6_b);
-  assign \$90  = pe0_6_v & pe0_6_l;
-  assign \$91  = pe0_6_fresh ? { pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod } : \$10 [31:0];
-  assign \$92  = $signed(pe0_7_a) * $signed(pe0_7_b);
-  assign \$93  = pe0_7_v & pe0_7_l;
-  assign \$94  = pe0_7_fresh ? { pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod } : \$11 [31:0];
-  assign \$95  = $signed(pe1_0_a) * $signed(pe1_0_b);
-  assign \$96  = pe1_0_v & pe1_0_l;
-  assign \$97  = pe1_0_fresh ? { pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod } : \$12 [31:0];
-  assign \$98  = $signed(pe1_1_a) * $signed(pe1_1_b);
-  assign \$99  = pe1_1_v & pe1_1_l;
-  assign \$100  = pe1_1_fresh ? { pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod } : \$13 [31:0];
-  assign \$101  = $signed(pe1_2_a) * $signed(pe1_2_b);
-  assign \$102  = pe1_2_v & pe1_2_l;
-  assign \$103  = pe1_2_fresh ? { pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod } : \$14 [31:0];
-  assign \$104  = $signed(pe1_3_a) * $signed(pe1_3_b);
-  assign \$105  = pe1_3_v & pe1_3_l;
-  assign \$106  = pe1_3_fresh ? { pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod } : \$15 [31:0];
-  assign \$107  = $signed(pe1_4_a) * $signed(pe1_4_b);
-  assign \$108  = pe1_4_v & pe1_4_l;
-  assign \$109  = pe1_4_fresh ? { pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod } : \$16 [31:0];
-  assign \$110  = $signed(pe1_5_a) * $signed(pe1_5_b);
-  assign \$111  = pe1_5_v & pe1_5_l;
-  assign \$112  = pe1_5_fresh ? { pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod } : \$17 [31:0];
-  assign \$113  = $signed(pe1_6_a) * $signed(pe1_6_b);
-  assign \$114  = pe1_6_v & pe1_6_l;
-  assign \$115  = pe1_6_fresh ? { pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod } : \$18 [31:0];
-  assign \$116  = $signed(pe1_7_a) * $signed(pe1_7_b);
-  assign \$117  = pe1_7_v & pe1_7_l;
-  assign \$118  = pe1_7_fresh ? { pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod } : \$19 [31:0];
-  assign \$119  = $signed(pe2_0_a) * $signed(pe2_0_b);
-  assign \$120  = pe2_0_v & pe2_0_l;
-  assign \$121  = pe2_0_fresh ? { pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod } : \$20 [31:0];
-  assign \$122  = $signed(pe2_1_a) * $signed(pe2_1_b);
-  assign \$123  = pe2_1_v & pe2_1_l;
-  assign \$124  = pe2_1_fresh ? { pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod } : \$21 [31:0];
-  assign \$125  = $signed(pe2_2_a) * $signed(pe2_2_b);
-  assign \$126  = pe2_2_v & pe2_2_l;
-  assign \$127  = pe2_2_fresh ? { pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod } : \$22 [31:0];
-  assign \$128  = $signed(pe2_3_a) * $signed(pe2_3_b);
-  assign \$129  = pe2_3_v & pe2_3_l;
-  assign \$130  = pe2_3_fresh ? { pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod } : \$23 [31:0];
-  assign \$131  = $signed(pe2_4_a) * $signed(pe2_4_b);
-  assign \$132  = pe2_4_v & pe2_4_l;
-  assign \$133  = pe2_4_fresh ? { pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod } : \$24 [31:0];
-  assign \$134  = $signed(pe2_5_a) * $signed(pe2_5_b);
-  assign \$135  = pe2_5_v & pe2_5_l;
-  assign \$136  = pe2_5_fresh ? { pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod } : \$25 [31:0];
-  assign \$137  = $signed(pe2_6_a) * $signed(pe2_6_b);
-  assign \$138  = pe2_6_v & pe2_6_l;
-  assign \$139  = pe2_6_fresh ? { pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod } : \$26 [31:0];
-  assign \$140  = $signed(pe2_7_a) * $signed(pe2_7_b);
-  assign \$141  = pe2_7_v & pe2_7_l;
-  assign \$142  = pe2_7_fresh ? { pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod } : \$27 [31:0];
-  assign \$143  = $signed(pe3_0_a) * $signed(pe3_0_b);
-  assign \$144  = pe3_0_v & pe3_0_l;
-  assign \$145  = pe3_0_fresh ? { pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod } : \$28 [31:0];
-  assign \$146  = $signed(pe3_1_a) * $signed(pe3_1_b);
-  assign \$147  = pe3_1_v & pe3_1_l;
-  assign \$148  = pe3_1_fresh ? { pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod } : \$29 [31:0];
-  assign \$149  = $signed(pe3_2_a) * $signed(pe3_2_b);
-  assign \$150  = pe3_2_v & pe3_2_l;
-  assign \$151  = pe3_2_fresh ? { pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod } : \$30 [31:0];
-  assign \$152  = $signed(pe3_3_a) * $signed(pe3_3_b);
-  assign \$153  = pe3_3_v & pe3_3_l;
-  assign \$154  = pe3_3_fresh ? { pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod } : \$31 [31:0];
-  assign \$155  = $signed(pe3_4_a) * $signed(pe3_4_b);
-  assign \$156  = pe3_4_v & pe3_4_l;
-  assign \$157  = pe3_4_fresh ? { pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod } : \$32 [31:0];
-  assign \$158  = $signed(pe3_5_a) * $signed(pe3_5_b);
-  assign \$159  = pe3_5_v & pe3_5_l;
-  assign \$160  = pe3_5_fresh ? { pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod } : \$33 [31:0];
-  assign \$161  = $signed(pe3_6_a) * $signed(pe3_6_b);
-  assign \$162  = pe3_6_v & pe3_6_l;
-  assign \$163  = pe3_6_fresh ? { pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod } : \$34 [31:0];
-  assign \$164  = $signed(pe3_7_a) * $signed(pe3_7_b);
-  assign \$165  = pe3_7_v & pe3_7_l;
-  assign \$166  = pe3_7_fresh ? { pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod } : \$35 [31:0];
-  assign \$167  = $signed(pe4_0_a) * $signed(pe4_0_b);
-  assign \$168  = pe4_0_v & pe4_0_l;
-  assign \$169  = pe4_0_fresh ? { pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod } : \$36 [31:0];
-  assign \$170  = $signed(pe4_1_a) * $signed(pe4_1_b);
-  assign \$171  = pe4_1_v & pe4_1_l;
-  assign \$172  = pe4_1_fresh ? { pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod } : \$37 [31:0];
-  assign \$173  = $signed(pe4_2_a) * $signed(pe4_2_b);
-  assign \$174  = pe4_2_v & pe4_2_l;
-  assign \$175  = pe4_2_fresh ? { pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod } : \$38 [31:0];
-  assign \$176  = $signed(pe4_3_a) * $signed(pe4_3_b);
-  assign \$177  = pe4_3_v & pe4_3_l;
-  assign \$178  = pe4_3_fresh ? { pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod } : \$39 [31:0];
-  assign \$179  = $signed(pe4_4_a) * $signed(pe4_4_b);
-  assign \$180  = pe4_4_v & pe4_4_l;
-  assign \$181  = pe4_4_fresh ? { pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod } : \$40 [31:0];
-  assign \$182  = $signed(pe4_5_a) * $signed(pe4_5_b);
-  assign \$183  = pe4_5_v & pe4_5_l;
-  assign \$184  = pe4_5_fresh ? { pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod } : \$41 [31:0];
-  assign \$185  = $signed(pe4_6_a) * $signed(pe4_6_b);
-  assign \$186  = pe4_6_v & pe4_6_l;
-  assign \$187  = pe4_6_fresh ? { pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod } : \$42 [31:0];
-  assign \$188  = $signed(pe4_7_a) * $signed(pe4_7_b);
-  assign \$189  = pe4_7_v & pe4_7_l;
-  assign \$190  = pe4_7_fresh ? { pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod } : \$43 [31:0];
-  assign \$191  = $signed(pe5_0_a) * $signed(pe5_0_b);
-  assign \$192  = pe5_0_v & pe5_0_l;
-  assign \$193  = pe5_0_fresh ? { pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod } : \$44 [31:0];
-  assign \$194  = $signed(pe5_1_a) * $signed(pe5_1_b);
-  assign \$195  = pe5_1_v & pe5_1_l;
-  assign \$196  = pe5_1_fresh ? { pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod } : \$45 [31:0];
-  assign \$197  = $signed(pe5_2_a) * $signed(pe5_2_b);
-  assign \$198  = pe5_2_v & pe5_2_l;
-  assign \$199  = pe5_2_fresh ? { pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod } : \$46 [31:0];
-  assign \$200  = $signed(pe5_3_a) * $signed(pe5_3_b);
-  assign \$201  = pe5_3_v & pe5_3_l;
-  assign \$202  = pe5_3_fresh ? { pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod } : \$47 [31:0];
-  assign \$203  = $signed(pe5_4_a) * $signed(pe5_4_b);
-  assign \$204  = pe5_4_v & pe5_4_l;
-  assign \$205  = pe5_4_fresh ? { pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod } : \$48 [31:0];
-  assign \$206  = $signed(pe5_5_a) * $signed(pe5_5_b);
-  assign \$207  = pe5_5_v & pe5_5_l;
-  assign \$208  = pe5_5_fresh ? { pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod } : \$49 [31:0];
-  assign \$209  = $signed(pe5_6_a) * $signed(pe5_6_b);
-  assign \$210  = pe5_6_v & pe5_6_l;
-  assign \$211  = pe5_6_fresh ? { pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod } : \$50 [31:0];
-  assign \$212  = $signed(pe5_7_a) * $signed(pe5_7_b);
-  assign \$213  = pe5_7_v & pe5_7_l;
-  assign \$214  = pe5_7_fresh ? { pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod } : \$51 [31:0];
-  assign \$215  = $signed(pe6_0_a) * $signed(pe6_0_b);
-  assign \$216  = pe6_0_v & pe6_0_l;
-  assign \$217  = pe6_0_fresh ? { pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod } : \$52 [31:0];
-  assign \$218  = $signed(pe6_1_a) * $signed(pe6_1_b);
-  assign \$219  = pe6_1_v & pe6_1_l;
-  assign \$220  = pe6_1_fresh ? { pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod } : \$53 [31:0];
-  assign \$221  = $signed(pe6_2_a) * $signed(pe6_2_b);
-  assign \$222  = pe6_2_v & pe6_2_l;
-  assign \$223  = pe6_2_fresh ? { pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod } : \$54 [31:0];
-  assign \$224  = $signed(pe6_3_a) * $signed(pe6_3_b);
-  assign \$225  = pe6_3_v & pe6_3_l;
-  assign \$226  = pe6_3_fresh ? { pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod } : \$55 [31:0];
-  assign \$227  = $signed(pe6_4_a) * $signed(pe6_4_b);
-  assign \$228  = pe6_4_v & pe6_4_l;
-  assign \$229  = pe6_4_fresh ? { pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod } : \$56 [31:0];
-  assign \$230  = $signed(pe6_5_a) * $signed(pe6_5_b);
-  assign \$231  = pe6_5_v & pe6_5_l;
-  assign \$232  = pe6_5_fresh ? { pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod } : \$57 [31:0];
-  assign \$233  = $signed(pe6_6_a) * $signed(pe6_6_b);
-  assign \$234  = pe6_6_v & pe6_6_l;
-  assign \$235  = pe6_6_fresh ? { pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod } : \$58 [31:0];
-  assign \$236  = $signed(pe6_7_a) * $signed(pe6_7_b);
-  assign \$237  = pe6_7_v & pe6_7_l;
-  assign \$238  = pe6_7_fresh ? { pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod } : \$59 [31:0];
-  assign \$239  = $signed(pe7_0_a) * $signed(pe7_0_b);
-  assign \$240  = pe7_0_v & pe7_0_l;
-  assign \$241  = pe7_0_fresh ? { pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod } : \$60 [31:0];
-  assign \$242  = $signed(pe7_1_a) * $signed(pe7_1_b);
-  assign \$243  = pe7_1_v & pe7_1_l;
-  assign \$244  = pe7_1_fresh ? { pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod } : \$61 [31:0];
-  assign \$245  = $signed(pe7_2_a) * $signed(pe7_2_b);
-  assign \$246  = pe7_2_v & pe7_2_l;
-  assign \$247  = pe7_2_fresh ? { pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod } : \$62 [31:0];
-  assign \$248  = $signed(pe7_3_a) * $signed(pe7_3_b);
-  assign \$249  = pe7_3_v & pe7_3_l;
-  assign \$250  = pe7_3_fresh ? { pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod } : \$63 [31:0];
-  assign \$251  = $signed(pe7_4_a) * $signed(pe7_4_b);
-  assign \$252  = pe7_4_v & pe7_4_l;
-  assign \$253  = pe7_4_fresh ? { pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod } : \$64 [31:0];
-  assign \$254  = $signed(pe7_5_a) * $signed(pe7_5_b);
-  assign \$255  = pe7_5_v & pe7_5_l;
-  assign \$256  = pe7_5_fresh ? { pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod } : \$65 [31:0];
-  assign \$257  = $signed(pe7_6_a) * $signed(pe7_6_b);
-  assign \$258  = pe7_6_v & pe7_6_l;
-  assign \$259  = pe7_6_fresh ? { pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod } : \$66 [31:0];
-  assign \$260  = $signed(pe7_7_a) * $signed(pe7_7_b);
-  assign \$261  = pe7_7_v & pe7_7_l;
-  assign \$262  = pe7_7_fresh ? { pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod } : \$67 [31:0];
+  assign \$76  = pe0_1_fresh ? { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p } : \$6 [31:0];
+  assign \$77  = pe0_2_v & pe0_2_l;
+  assign \$78  = pe0_2_fresh ? { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p } : \$7 [31:0];
+  assign \$79  = pe0_3_v & pe0_3_l;
+  assign \$80  = pe0_3_fresh ? { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p } : \$8 [31:0];
+  assign \$81  = pe0_4_v & pe0_4_l;
+  assign \$82  = pe0_4_fresh ? { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p } : \$9 [31:0];
+  assign \$83  = pe0_5_v & pe0_5_l;
+  assign \$84  = pe0_5_fresh ? { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p } : \$10 [31:0];
+  assign \$85  = pe0_6_v & pe0_6_l;
+  assign \$86  = pe0_6_fresh ? { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p } : \$11 [31:0];
+  assign \$87  = pe0_7_v & pe0_7_l;
+  assign \$88  = pe0_7_fresh ? { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p } : \$12 [31:0];
+  assign \$89  = pe1_0_v & pe1_0_l;
+  assign \$90  = pe1_0_fresh ? { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p } : \$13 [31:0];
+  assign \$91  = pe1_1_v & pe1_1_l;
+  assign \$92  = pe1_1_fresh ? { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p } : \$14 [31:0];
+  assign \$93  = pe1_2_v & pe1_2_l;
+  assign \$94  = pe1_2_fresh ? { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p } : \$15 [31:0];
+  assign \$95  = pe1_3_v & pe1_3_l;
+  assign \$96  = pe1_3_fresh ? { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p } : \$16 [31:0];
+  assign \$97  = pe1_4_v & pe1_4_l;
+  assign \$98  = pe1_4_fresh ? { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p } : \$17 [31:0];
+  assign \$99  = pe1_5_v & pe1_5_l;
+  assign \$100  = pe1_5_fresh ? { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p } : \$18 [31:0];
+  assign \$101  = pe1_6_v & pe1_6_l;
+  assign \$102  = pe1_6_fresh ? { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p } : \$19 [31:0];
+  assign \$103  = pe1_7_v & pe1_7_l;
+  assign \$104  = pe1_7_fresh ? { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p } : \$20 [31:0];
+  assign \$105  = pe2_0_v & pe2_0_l;
+  assign \$106  = pe2_0_fresh ? { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p } : \$21 [31:0];
+  assign \$107  = pe2_1_v & pe2_1_l;
+  assign \$108  = pe2_1_fresh ? { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p } : \$22 [31:0];
+  assign \$109  = pe2_2_v & pe2_2_l;
+  assign \$110  = pe2_2_fresh ? { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p } : \$23 [31:0];
+  assign \$111  = pe2_3_v & pe2_3_l;
+  assign \$112  = pe2_3_fresh ? { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p } : \$24 [31:0];
+  assign \$113  = pe2_4_v & pe2_4_l;
+  assign \$114  = pe2_4_fresh ? { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p } : \$25 [31:0];
+  assign \$115  = pe2_5_v & pe2_5_l;
+  assign \$116  = pe2_5_fresh ? { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p } : \$26 [31:0];
+  assign \$117  = pe2_6_v & pe2_6_l;
+  assign \$118  = pe2_6_fresh ? { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p } : \$27 [31:0];
+  assign \$119  = pe2_7_v & pe2_7_l;
+  assign \$120  = pe2_7_fresh ? { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p } : \$28 [31:0];
+  assign \$121  = pe3_0_v & pe3_0_l;
+  assign \$122  = pe3_0_fresh ? { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p } : \$29 [31:0];
+  assign \$123  = pe3_1_v & pe3_1_l;
+  assign \$124  = pe3_1_fresh ? { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p } : \$30 [31:0];
+  assign \$125  = pe3_2_v & pe3_2_l;
+  assign \$126  = pe3_2_fresh ? { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p } : \$31 [31:0];
+  assign \$127  = pe3_3_v & pe3_3_l;
+  assign \$128  = pe3_3_fresh ? { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p } : \$32 [31:0];
+  assign \$129  = pe3_4_v & pe3_4_l;
+  assign \$130  = pe3_4_fresh ? { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p } : \$33 [31:0];
+  assign \$131  = pe3_5_v & pe3_5_l;
+  assign \$132  = pe3_5_fresh ? { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p } : \$34 [31:0];
+  assign \$133  = pe3_6_v & pe3_6_l;
+  assign \$134  = pe3_6_fresh ? { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p } : \$35 [31:0];
+  assign \$135  = pe3_7_v & pe3_7_l;
+  assign \$136  = pe3_7_fresh ? { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p } : \$36 [31:0];
+  assign \$137  = pe4_0_v & pe4_0_l;
+  assign \$138  = pe4_0_fresh ? { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p } : \$37 [31:0];
+  assign \$139  = pe4_1_v & pe4_1_l;
+  assign \$140  = pe4_1_fresh ? { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p } : \$38 [31:0];
+  assign \$141  = pe4_2_v & pe4_2_l;
+  assign \$142  = pe4_2_fresh ? { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p } : \$39 [31:0];
+  assign \$143  = pe4_3_v & pe4_3_l;
+  assign \$144  = pe4_3_fresh ? { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p } : \$40 [31:0];
+  assign \$145  = pe4_4_v & pe4_4_l;
+  assign \$146  = pe4_4_fresh ? { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p } : \$41 [31:0];
+  assign \$147  = pe4_5_v & pe4_5_l;
+  assign \$148  = pe4_5_fresh ? { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p } : \$42 [31:0];
+  assign \$149  = pe4_6_v & pe4_6_l;
+  assign \$150  = pe4_6_fresh ? { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p } : \$43 [31:0];
+  assign \$151  = pe4_7_v & pe4_7_l;
+  assign \$152  = pe4_7_fresh ? { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p } : \$44 [31:0];
+  assign \$153  = pe5_0_v & pe5_0_l;
+  assign \$154  = pe5_0_fresh ? { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p } : \$45 [31:0];
+  assign \$155  = pe5_1_v & pe5_1_l;
+  assign \$156  = pe5_1_fresh ? { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p } : \$46 [31:0];
+  assign \$157  = pe5_2_v & pe5_2_l;
+  assign \$158  = pe5_2_fresh ? { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p } : \$47 [31:0];
+  assign \$159  = pe5_3_v & pe5_3_l;
+  assign \$160  = pe5_3_fresh ? { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p } : \$48 [31:0];
+  assign \$161  = pe5_4_v & pe5_4_l;
+  assign \$162  = pe5_4_fresh ? { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p } : \$49 [31:0];
+  assign \$163  = pe5_5_v & pe5_5_l;
+  assign \$164  = pe5_5_fresh ? { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p } : \$50 [31:0];
+  assign \$165  = pe5_6_v & pe5_6_l;
+  assign \$166  = pe5_6_fresh ? { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p } : \$51 [31:0];
+  assign \$167  = pe5_7_v & pe5_7_l;
+  assign \$168  = pe5_7_fresh ? { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p } : \$52 [31:0];
+  assign \$169  = pe6_0_v & pe6_0_l;
+  assign \$170  = pe6_0_fresh ? { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p } : \$53 [31:0];
+  assign \$171  = pe6_1_v & pe6_1_l;
+  assign \$172  = pe6_1_fresh ? { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p } : \$54 [31:0];
+  assign \$173  = pe6_2_v & pe6_2_l;
+  assign \$174  = pe6_2_fresh ? { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p } : \$55 [31:0];
+  assign \$175  = pe6_3_v & pe6_3_l;
+  assign \$176  = pe6_3_fresh ? { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p } : \$56 [31:0];
+  assign \$177  = pe6_4_v & pe6_4_l;
+  assign \$178  = pe6_4_fresh ? { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p } : \$57 [31:0];
+  assign \$179  = pe6_5_v & pe6_5_l;
+  assign \$180  = pe6_5_fresh ? { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p } : \$58 [31:0];
+  assign \$181  = pe6_6_v & pe6_6_l;
+  assign \$182  = pe6_6_fresh ? { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p } : \$59 [31:0];
+  assign \$183  = pe6_7_v & pe6_7_l;
+  assign \$184  = pe6_7_fresh ? { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p } : \$60 [31:0];
+  assign \$185  = pe7_0_v & pe7_0_l;
+  assign \$186  = pe7_0_fresh ? { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p } : \$61 [31:0];
+  assign \$187  = pe7_1_v & pe7_1_l;
+  assign \$188  = pe7_1_fresh ? { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p } : \$62 [31:0];
+  assign \$189  = pe7_2_v & pe7_2_l;
+  assign \$190  = pe7_2_fresh ? { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p } : \$63 [31:0];
+  assign \$191  = pe7_3_v & pe7_3_l;
+  assign \$192  = pe7_3_fresh ? { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p } : \$64 [31:0];
+  assign \$193  = pe7_4_v & pe7_4_l;
+  assign \$194  = pe7_4_fresh ? { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p } : \$65 [31:0];
+  assign \$195  = pe7_5_v & pe7_5_l;
+  assign \$196  = pe7_5_fresh ? { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p } : \$66 [31:0];
+  assign \$197  = pe7_6_v & pe7_6_l;
+  assign \$198  = pe7_6_fresh ? { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p } : \$67 [31:0];
+  assign \$199  = pe7_7_v & pe7_7_l;
+  assign \$200  = pe7_7_fresh ? { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p } : \$68 [31:0];
+  assign \$201  = { 1'h0, pe0_7_res, pe0_6_res, pe0_5_res, pe0_4_res, pe0_3_res, pe0_2_res, pe0_1_res, pe0_0_res } & { row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done };
+  assign \$202  = { 1'h0, pe1_7_res, pe1_6_res, pe1_5_res, pe1_4_res, pe1_3_res, pe1_2_res, pe1_1_res, pe1_0_res } & { row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done };
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = { 1'h0, pe2_7_res, pe2_6_res, pe2_5_res, pe2_4_res, pe2_3_res, pe2_2_res, pe2_1_res, pe2_0_res } & { row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done };
+  assign \$205  = \$203  | \$204 ;
+  assign \$206  = { 1'h0, pe3_7_res, pe3_6_res, pe3_5_res, pe3_4_res, pe3_3_res, pe3_2_res, pe3_1_res, pe3_0_res } & { row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done };
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = { 1'h0, pe4_7_res, pe4_6_res, pe4_5_res, pe4_4_res, pe4_3_res, pe4_2_res, pe4_1_res, pe4_0_res } & { row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done };
+  assign \$209  = \$207  | \$208 ;
+  assign \$210  = { 1'h0, pe5_7_res, pe5_6_res, pe5_5_res, pe5_4_res, pe5_3_res, pe5_2_res, pe5_1_res, pe5_0_res } & { row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done };
+  assign \$211  = \$209  | \$210 ;
+  assign \$212  = { 1'h0, pe6_7_res, pe6_6_res, pe6_5_res, pe6_4_res, pe6_3_res, pe6_2_res, pe6_1_res, pe6_0_res } & { row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done };
+  assign \$213  = \$211  | \$212 ;
+  assign \$214  = { 1'h1, pe7_7_res, pe7_6_res, pe7_5_res, pe7_4_res, pe7_3_res, pe7_2_res, pe7_1_res, pe7_0_res } & { row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done };
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = | { row7_done, row6_done, row5_done, row4_done, row3_done, row2_done, row1_done, row0_done };
   always @(posedge clk)
-    since_last <= \$263 ;
+    out_buffer_en <= \$217 ;
   always @(posedge clk)
-    skew_a1_d0 <= \$264 ;
+    since_last <= \$218 ;
   always @(posedge clk)
-    skew_v1_d0 <= \$265 ;
+    pe1_0_a_in <= \$219 ;
   always @(posedge clk)
-    skew_l1_d0 <= \$266 ;
+    skew_v1_d0 <= \$220 ;
   always @(posedge clk)
-    skew_a2_d0 <= \$267 ;
+    skew_l1_d0 <= \$221 ;
   always @(posedge clk)
-    skew_a2_d1 <= \$268 ;
+    skew_a2_d0 <= \$222 ;
   always @(posedge clk)
-    skew_v2_d0 <= \$269 ;
+    pe2_0_a_in <= \$223 ;
   always @(posedge clk)
-    skew_v2_d1 <= \$270 ;
+    skew_v2_d0 <= \$224 ;
   always @(posedge clk)
-    skew_l2_d0 <= \$271 ;
+    skew_v2_d1 <= \$225 ;
   always @(posedge clk)
-    skew_l2_d1 <= \$272 ;
+    skew_l2_d0 <= \$226 ;
   always @(posedge clk)
-    skew_a3_d0 <= \$273 ;
+    skew_l2_d1 <= \$227 ;
   always @(posedge clk)
-    skew_a3_d1 <= \$274 ;
+    skew_a3_d0 <= \$228 ;
   always @(posedge clk)
-    skew_a3_d2 <= \$275 ;
+    skew_a3_d1 <= \$229 ;
   always @(posedge clk)
-    skew_v3_d0 <= \$276 ;
+    pe3_0_a_in <= \$230 ;
   always @(posedge clk)
-    skew_v3_d1 <= \$277 ;
+    skew_v3_d0 <= \$231 ;
   always @(posedge clk)
-    skew_v3_d2 <= \$278 ;
+    skew_v3_d1 <= \$232 ;
   always @(posedge clk)
-    skew_l3_d0 <= \$279 ;
+    skew_v3_d2 <= \$233 ;
   always @(posedge clk)
-    skew_l3_d1 <= \$280 ;
+    skew_l3_d0 <= \$234 ;
   always @(posedge clk)
-    skew_l3_d2 <= \$281 ;
+    skew_l3_d1 <= \$235 ;
   always @(posedge clk)
-    skew_a4_d0 <= \$282 ;
+    skew_l3_d2 <= \$236 ;
   always @(posedge clk)
-    skew_a4_d1 <= \$283 ;
+    skew_a4_d0 <= \$237 ;
   always @(posedge clk)
-    skew_a4_d2 <= \$284 ;
+    skew_a4_d1 <= \$238 ;
   always @(posedge clk)
-    skew_a4_d3 <= \$285 ;
+    skew_a4_d2 <= \$239 ;
   always @(posedge clk)
-    skew_v4_d0 <= \$286 ;
+    pe4_0_a_in <= \$240 ;
   always @(posedge clk)
-    skew_v4_d1 <= \$287 ;
+    skew_v4_d0 <= \$241 ;
   always @(posedge clk)
-    skew_v4_d2 <= \$288 ;
+    skew_v4_d1 <= \$242 ;
   always @(posedge clk)
-    skew_v4_d3 <= \$289 ;
+    skew_v4_d2 <= \$243 ;
   always @(posedge clk)
-    skew_l4_d0 <= \$290 ;
+    skew_v4_d3 <= \$244 ;
   always @(posedge clk)
-    skew_l4_d1 <= \$291 ;
+    skew_l4_d0 <= \$245 ;
   always @(posedge clk)
-    skew_l4_d2 <= \$292 ;
+    skew_l4_d1 <= \$246 ;
   always @(posedge clk)
-    skew_l4_d3 <= \$293 ;
+    skew_l4_d2 <= \$247 ;
   always @(posedge clk)
-    skew_a5_d0 <= \$294 ;
+    skew_l4_d3 <= \$248 ;
   always @(posedge clk)
-    skew_a5_d1 <= \$295 ;
+    skew_a5_d0 <= \$249 ;
   always @(posedge clk)
-    skew_a5_d2 <= \$296 ;
+    skew_a5_d1 <= \$250 ;
   always @(posedge clk)
-    skew_a5_d3 <= \$297 ;
+    skew_a5_d2 <= \$251 ;
   always @(posedge clk)
-    skew_a5_d4 <= \$298 ;
+    skew_a5_d3 <= \$252 ;
   always @(posedge clk)
-    skew_v5_d0 <= \$299 ;
+    pe5_0_a_in <= \$253 ;
   always @(posedge clk)
-    skew_v5_d1 <= \$300 ;
+    skew_v5_d0 <= \$254 ;
   always @(posedge clk)
-    skew_v5_d2 <= \$301 ;
+    skew_v5_d1 <= \$255 ;
   always @(posedge clk)
-    skew_v5_d3 <= \$302 ;
+    skew_v5_d2 <= \$256 ;
   always @(posedge clk)
-    skew_v5_d4 <= \$303 ;
+    skew_v5_d3 <= \$257 ;
   always @(posedge clk)
-    skew_l5_d0 <= \$304 ;
+    skew_v5_d4 <= \$258 ;
   always @(posedge clk)
-    skew_l5_d1 <= \$305 ;
+    skew_l5_d0 <= \$259 ;
   always @(posedge clk)
-    skew_l5_d2 <= \$306 ;
+    skew_l5_d1 <= \$260 ;
   always @(posedge clk)
-    skew_l5_d3 <= \$307 ;
+    skew_l5_d2 <= \$261 ;
   always @(posedge clk)
-    skew_l5_d4 <= \$308 ;
+    skew_l5_d3 <= \$262 ;
   always @(posedge clk)
-    skew_a6_d0 <= \$309 ;
+    skew_l5_d4 <= \$263 ;
   always @(posedge clk)
-    skew_a6_d1 <= \$310 ;
+    skew_a6_d0 <= \$264 ;
   always @(posedge clk)
-    skew_a6_d2 <= \$311 ;
+    skew_a6_d1 <= \$265 ;
   always @(posedge clk)
-    skew_a6_d3 <= \$312 ;
+    skew_a6_d2 <= \$266 ;
   always @(posedge clk)
-    skew_a6_d4 <= \$313 ;
+    skew_a6_d3 <= \$267 ;
   always @(posedge clk)
-    skew_a6_d5 <= \$314 ;
+    skew_a6_d4 <= \$268 ;
   always @(posedge clk)
-    skew_v6_d0 <= \$315 ;
+    pe6_0_a_in <= \$269 ;
   always @(posedge clk)
-    skew_v6_d1 <= \$316 ;
+    skew_v6_d0 <= \$270 ;
   always @(posedge clk)
-    skew_v6_d2 <= \$317 ;
+    skew_v6_d1 <= \$271 ;
   always @(posedge clk)
-    skew_v6_d3 <= \$318 ;
+    skew_v6_d2 <= \$272 ;
   always @(posedge clk)
-    skew_v6_d4 <= \$319 ;
+    skew_v6_d3 <= \$273 ;
   always @(posedge clk)
-    skew_v6_d5 <= \$320 ;
+    skew_v6_d4 <= \$274 ;
   always @(posedge clk)
-    skew_l6_d0 <= \$321 ;
+    skew_v6_d5 <= \$275 ;
   always @(posedge clk)
-    skew_l6_d1 <= \$322 ;
+    skew_l6_d0 <= \$276 ;
   always @(posedge clk)
-    skew_l6_d2 <= \$323 ;
+    skew_l6_d1 <= \$277 ;
   always @(posedge clk)
-    skew_l6_d3 <= \$324 ;
+    skew_l6_d2 <= \$278 ;
   always @(posedge clk)
-    skew_l6_d4 <= \$325 ;
+    skew_l6_d3 <= \$279 ;
   always @(posedge clk)
-    skew_l6_d5 <= \$326 ;
+    skew_l6_d4 <= \$280 ;
   always @(posedge clk)
-    skew_a7_d0 <= \$327 ;
+    skew_l6_d5 <= \$281 ;
   always @(posedge clk)
-    skew_a7_d1 <= \$328 ;
+    skew_a7_d0 <= \$282 ;
   always @(posedge clk)
-    skew_a7_d2 <= \$329 ;
+    skew_a7_d1 <= \$283 ;
   always @(posedge clk)
-    skew_a7_d3 <= \$330 ;
+    skew_a7_d2 <= \$284 ;
   always @(posedge clk)
-    skew_a7_d4 <= \$331 ;
+    skew_a7_d3 <= \$285 ;
   always @(posedge clk)
-    skew_a7_d5 <= \$332 ;
+    skew_a7_d4 <= \$286 ;
   always @(posedge clk)
-    skew_a7_d6 <= \$333 ;
+    skew_a7_d5 <= \$287 ;
   always @(posedge clk)
-    skew_v7_d0 <= \$334 ;
+    pe7_0_a_in <= \$288 ;
   always @(posedge clk)
-    skew_v7_d1 <= \$335 ;
+    skew_v7_d0 <= \$289 ;
   always @(posedge clk)
-    skew_v7_d2 <= \$336 ;
+    skew_v7_d1 <= \$290 ;
   always @(posedge clk)
-    skew_v7_d3 <= \$337 ;
+    skew_v7_d2 <= \$291 ;
   always @(posedge clk)
-    skew_v7_d4 <= \$338 ;
+    skew_v7_d3 <= \$292 ;
   always @(posedge clk)
-    skew_v7_d5 <= \$339 ;
+    skew_v7_d4 <= \$293 ;
   always @(posedge clk)
-    skew_v7_d6 <= \$340 ;
+    skew_v7_d5 <= \$294 ;
   always @(posedge clk)
-    skew_l7_d0 <= \$341 ;
+    skew_v7_d6 <= \$295 ;
   always @(posedge clk)
-    skew_l7_d1 <= \$342 ;
+    skew_l7_d0 <= \$296 ;
   always @(posedge clk)
-    skew_l7_d2 <= \$343 ;
+    skew_l7_d1 <= \$297 ;
   always @(posedge clk)
-    skew_l7_d3 <= \$344 ;
+    skew_l7_d2 <= \$298 ;
   always @(posedge clk)
-    skew_l7_d4 <= \$345 ;
+    skew_l7_d3 <= \$299 ;
   always @(posedge clk)
-    skew_l7_d5 <= \$346 ;
+    skew_l7_d4 <= \$300 ;
   always @(posedge clk)
-    skew_l7_d6 <= \$347 ;
+    skew_l7_d5 <= \$301 ;
   always @(posedge clk)
-    skew_b1_d0 <= \$348 ;
+    skew_l7_d6 <= \$302 ;
   always @(posedge clk)
-    skew_b2_d0 <= \$349 ;
+    pe0_1_b_in <= \$303 ;
   always @(posedge clk)
-    skew_b2_d1 <= \$350 ;
+    skew_b2_d0 <= \$304 ;
   always @(posedge clk)
-    skew_b3_d0 <= \$351 ;
+    pe0_2_b_in <= \$305 ;
   always @(posedge clk)
-    skew_b3_d1 <= \$352 ;
+    skew_b3_d0 <= \$306 ;
   always @(posedge clk)
-    skew_b3_d2 <= \$353 ;
+    skew_b3_d1 <= \$307 ;
   always @(posedge clk)
-    skew_b4_d0 <= \$354 ;
+    pe0_3_b_in <= \$308 ;
   always @(posedge clk)
-    skew_b4_d1 <= \$355 ;
+    skew_b4_d0 <= \$309 ;
   always @(posedge clk)
-    skew_b4_d2 <= \$356 ;
+    skew_b4_d1 <= \$310 ;
   always @(posedge clk)
-    skew_b4_d3 <= \$357 ;
+    skew_b4_d2 <= \$311 ;
   always @(posedge clk)
-    skew_b5_d0 <= \$358 ;
+    pe0_4_b_in <= \$312 ;
   always @(posedge clk)
-    skew_b5_d1 <= \$359 ;
+    skew_b5_d0 <= \$313 ;
   always @(posedge clk)
-    skew_b5_d2 <= \$360 ;
+    skew_b5_d1 <= \$314 ;
   always @(posedge clk)
-    skew_b5_d3 <= \$361 ;
+    skew_b5_d2 <= \$315 ;
   always @(posedge clk)
-    skew_b5_d4 <= \$362 ;
+    skew_b5_d3 <= \$316 ;
   always @(posedge clk)
-    skew_b6_d0 <= \$363 ;
+    pe0_5_b_in <= \$317 ;
   always @(posedge clk)
-    skew_b6_d1 <= \$364 ;
+    skew_b6_d0 <= \$318 ;
   always @(posedge clk)
-    skew_b6_d2 <= \$365 ;
+    skew_b6_d1 <= \$319 ;
   always @(posedge clk)
-    skew_b6_d3 <= \$366 ;
+    skew_b6_d2 <= \$320 ;
   always @(posedge clk)
-    skew_b6_d4 <= \$367 ;
+    skew_b6_d3 <= \$321 ;
   always @(posedge clk)
-    skew_b6_d5 <= \$368 ;
+    skew_b6_d4 <= \$322 ;
   always @(posedge clk)
-    skew_b7_d0 <= \$369 ;
+    pe0_6_b_in <= \$323 ;
   always @(posedge clk)
-    skew_b7_d1 <= \$370 ;
+    skew_b7_d0 <= \$324 ;
   always @(posedge clk)
-    skew_b7_d2 <= \$371 ;
+    skew_b7_d1 <= \$325 ;
   always @(posedge clk)
-    skew_b7_d3 <= \$372 ;
+    skew_b7_d2 <= \$326 ;
   always @(posedge clk)
-    skew_b7_d4 <= \$373 ;
+    skew_b7_d3 <= \$327 ;
   always @(posedge clk)
-    skew_b7_d5 <= \$374 ;
+    skew_b7_d4 <= \$328 ;
   always @(posedge clk)
-    skew_b7_d6 <= \$375 ;
+    skew_b7_d5 <= \$329 ;
   always @(posedge clk)
-    pe0_0_a <= \$376 ;
+    pe0_7_b_in <= \$330 ;
   always @(posedge clk)
-    pe0_0_b <= \$377 ;
+    pe0_0_pv_d0 <= \$331 ;
   always @(posedge clk)
-    pe0_0_v <= \$378 ;
+    pe0_0_pv_d1 <= \$332 ;
   always @(posedge clk)
-    pe0_0_l <= \$379 ;
+    pe0_0_pl_d0 <= \$333 ;
   always @(posedge clk)
-    pe0_0_prod <= \$380 ;
+    pe0_0_pl_d1 <= \$334 ;
   always @(posedge clk)
-    pe0_0_pv <= \$381 ;
+    pe0_1_a_in <= \$335 ;
   always @(posedge clk)
-    pe0_0_pl <= \$382 ;
+    pe1_0_b_in <= \$336 ;
   always @(posedge clk)
-    pe0_0_fresh <= \$383 ;
+    pe0_0_v <= \$337 ;
   always @(posedge clk)
-    pe0_0_acc <= \$384 ;
+    pe0_0_l <= \$338 ;
   always @(posedge clk)
-    pe0_0_res <= \$385 ;
+    pe0_0_fresh <= \$339 ;
   always @(posedge clk)
-    pe0_1_a <= \$386 ;
+    pe0_0_acc <= \$340 ;
   always @(posedge clk)
-    pe0_1_b <= \$387 ;
+    pe0_0_res <= \$341 ;
   always @(posedge clk)
-    pe0_1_v <= \$388 ;
+    pe0_1_pv_d0 <= \$342 ;
   always @(posedge clk)
-    pe0_1_l <= \$389 ;
+    pe0_1_pv_d1 <= \$343 ;
   always @(posedge clk)
-    pe0_1_prod <= \$390 ;
+    pe0_1_pl_d0 <= \$344 ;
   always @(posedge clk)
-    pe0_1_pv <= \$391 ;
+    pe0_1_pl_d1 <= \$345 ;
   always @(posedge clk)
-    pe0_1_pl <= \$392 ;
+    pe0_2_a_in <= \$346 ;
   always @(posedge clk)
-    pe0_1_fresh <= \$393 ;
+    pe1_1_b_in <= \$347 ;
   always @(posedge clk)
-    pe0_1_acc <= \$394 ;
+    pe0_1_v <= \$348 ;
   always @(posedge clk)
-    pe0_1_res <= \$395 ;
+    pe0_1_l <= \$349 ;
   always @(posedge clk)
-    pe0_2_a <= \$396 ;
+    pe0_1_fresh <= \$350 ;
   always @(posedge clk)
-    pe0_2_b <= \$397 ;
+    pe0_1_acc <= \$351 ;
   always @(posedge clk)
-    pe0_2_v <= \$398 ;
+    pe0_1_res <= \$352 ;
   always @(posedge clk)
-    pe0_2_l <= \$399 ;
+    pe0_2_pv_d0 <= \$353 ;
   always @(posedge clk)
-    pe0_2_prod <= \$400 ;
+    pe0_2_pv_d1 <= \$354 ;
   always @(posedge clk)
-    pe0_2_pv <= \$401 ;
+    pe0_2_pl_d0 <= \$355 ;
   always @(posedge clk)
-    pe0_2_pl <= \$402 ;
+    pe0_2_pl_d1 <= \$356 ;
   always @(posedge clk)
-    pe0_2_fresh <= \$403 ;
+    pe0_3_a_in <= \$357 ;
   always @(posedge clk)
-    pe0_2_acc <= \$404 ;
+    pe1_2_b_in <= \$358 ;
   always @(posedge clk)
-    pe0_2_res <= \$405 ;
+    pe0_2_v <= \$359 ;
   always @(posedge clk)
-    pe0_3_a <= \$406 ;
+    pe0_2_l <= \$360 ;
   always @(posedge clk)
-    pe0_3_b <= \$407 ;
+    pe0_2_fresh <= \$361 ;
   always @(posedge clk)
-    pe0_3_v <= \$408 ;
+    pe0_2_acc <= \$362 ;
   always @(posedge clk)
-    pe0_3_l <= \$409 ;
+    pe0_2_res <= \$363 ;
   always @(posedge clk)
-    pe0_3_prod <= \$410 ;
+    pe0_3_pv_d0 <= \$364 ;
   always @(posedge clk)
-    pe0_3_pv <= \$411 ;
+    pe0_3_pv_d1 <= \$365 ;
   always @(posedge clk)
-    pe0_3_pl <= \$412 ;
+    pe0_3_pl_d0 <= \$366 ;
   always @(posedge clk)
-    pe0_3_fresh <= \$413 ;
+    pe0_3_pl_d1 <= \$367 ;
   always @(posedge clk)
-    pe0_3_acc <= \$414 ;
+    pe0_4_a_in <= \$368 ;
   always @(posedge clk)
-    pe0_3_res <= \$415 ;
+    pe1_3_b_in <= \$369 ;
   always @(posedge clk)
-    pe0_4_a <= \$416 ;
+    pe0_3_v <= \$370 ;
   always @(posedge clk)
-    pe0_4_b <= \$417 ;
+    pe0_3_l <= \$371 ;
   always @(posedge clk)
-    pe0_4_v <= \$418 ;
+    pe0_3_fresh <= \$372 ;
   always @(posedge clk)
-    pe0_4_l <= \$419 ;
+    pe0_3_acc <= \$373 ;
   always @(posedge clk)
-    pe0_4_prod <= \$420 ;
+    pe0_3_res <= \$374 ;
   always @(posedge clk)
-    pe0_4_pv <= \$421 ;
+    pe0_4_pv_d0 <= \$375 ;
   always @(posedge clk)
-    pe0_4_pl <= \$422 ;
+    pe0_4_pv_d1 <= \$376 ;
   always @(posedge clk)
-    pe0_4_fresh <= \$423 ;
+    pe0_4_pl_d0 <= \$377 ;
   always @(posedge clk)
-    pe0_4_acc <= \$424 ;
+    pe0_4_pl_d1 <= \$378 ;
   always @(posedge clk)
-    pe0_4_res <= \$425 ;
+    pe0_5_a_in <= \$379 ;
   always @(posedge clk)
-    pe0_5_a <= \$426 ;
+    pe1_4_b_in <= \$380 ;
   always @(posedge clk)
-    pe0_5_b <= \$427 ;
+    pe0_4_v <= \$381 ;
   always @(posedge clk)
-    pe0_5_v <= \$428 ;
+    pe0_4_l <= \$382 ;
   always @(posedge clk)
-    pe0_5_l <= \$429 ;
+    pe0_4_fresh <= \$383 ;
   always @(posedge clk)
-    pe0_5_prod <= \$430 ;
+    pe0_4_acc <= \$384 ;
   always @(posedge clk)
-    pe0_5_pv <= \$431 ;
+    pe0_4_res <= \$385 ;
   always @(posedge clk)
-    pe0_5_pl <= \$432 ;
+    pe0_5_pv_d0 <= \$386 ;
   always @(posedge clk)
-    pe0_5_fresh <= \$433 ;
+    pe0_5_pv_d1 <= \$387 ;
   always @(posedge clk)
-    pe0_5_acc <= \$434 ;
+    pe0_5_pl_d0 <= \$388 ;
   always @(posedge clk)
-    pe0_5_res <= \$435 ;
+    pe0_5_pl_d1 <= \$389 ;
   always @(posedge clk)
-    pe0_6_a <= \$436 ;
+    pe0_6_a_in <= \$390 ;
   always @(posedge clk)
-    pe0_6_b <= \$437 ;
+    pe1_5_b_in <= \$391 ;
   always @(posedge clk)
-    pe0_6_v <= \$438 ;
+    pe0_5_v <= \$392 ;
   always @(posedge clk)
-    pe0_6_l <= \$439 ;
+    pe0_5_l <= \$393 ;
   always @(posedge clk)
-    pe0_6_prod <= \$440 ;
+    pe0_5_fresh <= \$394 ;
   always @(posedge clk)
-    pe0_6_pv <= \$441 ;
+    pe0_5_acc <= \$395 ;
   always @(posedge clk)
-    pe0_6_pl <= \$442 ;
+    pe0_5_res <= \$396 ;
   always @(posedge clk)
-    pe0_6_fresh <= \$443 ;
+    pe0_6_pv_d0 <= \$397 ;
   always @(posedge clk)
-    pe0_6_acc <= \$444 ;
+    pe0_6_pv_d1 <= \$398 ;
   always @(posedge clk)
-    pe0_6_res <= \$445 ;
+    pe0_6_pl_d0 <= \$399 ;
   always @(posedge clk)
-    pe0_7_a <= \$446 ;
+    pe0_6_pl_d1 <= \$400 ;
   always @(posedge clk)
-    pe0_7_b <= \$447 ;
+    pe0_7_a_in <= \$401 ;
   always @(posedge clk)
-    pe0_7_v <= \$448 ;
+    pe1_6_b_in <= \$402 ;
   always @(posedge clk)
-    pe0_7_l <= \$449 ;
+    pe0_6_v <= \$403 ;
   always @(posedge clk)
-    pe0_7_prod <= \$450 ;
+    pe0_6_l <= \$404 ;
   always @(posedge clk)
-    pe0_7_pv <= \$451 ;
+    pe0_6_fresh <= \$405 ;
   always @(posedge clk)
-    pe0_7_pl <= \$452 ;
+    pe0_6_acc <= \$406 ;
   always @(posedge clk)
-    pe0_7_fresh <= \$453 ;
+    pe0_6_res <= \$407 ;
   always @(posedge clk)
-    pe0_7_acc <= \$454 ;
+    pe0_7_pv_d0 <= \$408 ;
   always @(posedge clk)
-    pe0_7_res <= \$455 ;
+    pe0_7_pv_d1 <= \$409 ;
   always @(posedge clk)
-    row0_done <= \$456 ;
+    pe0_7_pl_d0 <= \$410 ;
   always @(posedge clk)
-    pe1_0_a <= \$457 ;
+    pe0_7_pl_d1 <= \$411 ;
   always @(posedge clk)
-    pe1_0_b <= \$458 ;
+    pe0_7_a <= \$412 ;
   always @(posedge clk)
-    pe1_0_v <= \$459 ;
+    pe1_7_b_in <= \$413 ;
   always @(posedge clk)
-    pe1_0_l <= \$460 ;
+    pe0_7_v <= \$414 ;
   always @(posedge clk)
-    pe1_0_prod <= \$461 ;
+    pe0_7_l <= \$415 ;
   always @(posedge clk)
-    pe1_0_pv <= \$462 ;
+    pe0_7_fresh <= \$416 ;
   always @(posedge clk)
-    pe1_0_pl <= \$463 ;
+    pe0_7_acc <= \$417 ;
   always @(posedge clk)
-    pe1_0_fresh <= \$464 ;
+    pe0_7_res <= \$418 ;
   always @(posedge clk)
-    pe1_0_acc <= \$465 ;
+    row0_done <= \$419 ;
   always @(posedge clk)
-    pe1_0_res <= \$466 ;
+    pe1_0_pv_d0 <= \$420 ;
   always @(posedge clk)
-    pe1_1_a <= \$467 ;
+    pe1_0_pv_d1 <= \$421 ;
   always @(posedge clk)
-    pe1_1_b <= \$468 ;
+    pe1_0_pl_d0 <= \$422 ;
   always @(posedge clk)
-    pe1_1_v <= \$469 ;
+    pe1_0_pl_d1 <= \$423 ;
   always @(posedge clk)
-    pe1_1_l <= \$470 ;
+    pe1_1_a_in <= \$424 ;
   always @(posedge clk)
-    pe1_1_prod <= \$471 ;
+    pe2_0_b_in <= \$425 ;
   always @(posedge clk)
-    pe1_1_pv <= \$472 ;
+    pe1_0_v <= \$426 ;
   always @(posedge clk)
-    pe1_1_pl <= \$473 ;
+    pe1_0_l <= \$427 ;
   always @(posedge clk)
-    pe1_1_fresh <= \$474 ;
+    pe1_0_fresh <= \$428 ;
   always @(posedge clk)
-    pe1_1_acc <= \$475 ;
+    pe1_0_acc <= \$429 ;
   always @(posedge clk)
-    pe1_1_res <= \$476 ;
+    pe1_0_res <= \$430 ;
   always @(posedge clk)
-    pe1_2_a <= \$477 ;
+    pe1_1_pv_d0 <= \$431 ;
   always @(posedge clk)
-    pe1_2_b <= \$478 ;
+    pe1_1_pv_d1 <= \$432 ;
   always @(posedge clk)
-    pe1_2_v <= \$479 ;
+    pe1_1_pl_d0 <= \$433 ;
   always @(posedge clk)
-    pe1_2_l <= \$480 ;
+    pe1_1_pl_d1 <= \$434 ;
   always @(posedge clk)
-    pe1_2_prod <= \$481 ;
+    pe1_2_a_in <= \$435 ;
   always @(posedge clk)
-    pe1_2_pv <= \$482 ;
+    pe2_1_b_in <= \$436 ;
   always @(posedge clk)
-    pe1_2_pl <= \$483 ;
+    pe1_1_v <= \$437 ;
   always @(posedge clk)
-    pe1_2_fresh <= \$484 ;
+    pe1_1_l <= \$438 ;
   always @(posedge clk)
-    pe1_2_acc <= \$485 ;
+    pe1_1_fresh <= \$439 ;
   always @(posedge clk)
-    pe1_2_res <= \$486 ;
+    pe1_1_acc <= \$440 ;
   always @(posedge clk)
-    pe1_3_a <= \$487 ;
+    pe1_1_res <= \$441 ;
   always @(posedge clk)
-    pe1_3_b <= \$488 ;
+    pe1_2_pv_d0 <= \$442 ;
   always @(posedge clk)
-    pe1_3_v <= \$489 ;
+    pe1_2_pv_d1 <= \$443 ;
   always @(posedge clk)
-    pe1_3_l <= \$490 ;
+    pe1_2_pl_d0 <= \$444 ;
   always @(posedge clk)
-    pe1_3_prod <= \$491 ;
+    pe1_2_pl_d1 <= \$445 ;
   always @(posedge clk)
-    pe1_3_pv <= \$492 ;
+    pe1_3_a_in <= \$446 ;
   always @(posedge clk)
-    pe1_3_pl <= \$493 ;
+    pe2_2_b_in <= \$447 ;
   always @(posedge clk)
-    pe1_3_fresh <= \$494 ;
+    pe1_2_v <= \$448 ;
   always @(posedge clk)
-    pe1_3_acc <= \$495 ;
+    pe1_2_l <= \$449 ;
   always @(posedge clk)
-    pe1_3_res <= \$496 ;
+    pe1_2_fresh <= \$450 ;
   always @(posedge clk)
-    pe1_4_a <= \$497 ;
+    pe1_2_acc <= \$451 ;
   always @(posedge clk)
-    pe1_4_b <= \$498 ;
+    pe1_2_res <= \$452 ;
   always @(posedge clk)
-    pe1_4_v <= \$499 ;
+    pe1_3_pv_d0 <= \$453 ;
   always @(posedge clk)
-    pe1_4_l <= \$500 ;
+    pe1_3_pv_d1 <= \$454 ;
   always @(posedge clk)
-    pe1_4_prod <= \$501 ;
+    pe1_3_pl_d0 <= \$455 ;
   always @(posedge clk)
-    pe1_4_pv <= \$502 ;
+    pe1_3_pl_d1 <= \$456 ;
   always @(posedge clk)
-    pe1_4_pl <= \$503 ;
+    pe1_4_a_in <= \$457 ;
   always @(posedge clk)
-    pe1_4_fresh <= \$504 ;
+    pe2_3_b_in <= \$458 ;
   always @(posedge clk)
-    pe1_4_acc <= \$505 ;
+    pe1_3_v <= \$459 ;
   always @(posedge clk)
-    pe1_4_res <= \$506 ;
+    pe1_3_l <= \$460 ;
   always @(posedge clk)
-    pe1_5_a <= \$507 ;
+    pe1_3_fresh <= \$461 ;
   always @(posedge clk)
-    pe1_5_b <= \$508 ;
+    pe1_3_acc <= \$462 ;
   always @(posedge clk)
-    pe1_5_v <= \$509 ;
+    pe1_3_res <= \$463 ;
   always @(posedge clk)
-    pe1_5_l <= \$510 ;
+    pe1_4_pv_d0 <= \$464 ;
   always @(posedge clk)
-    pe1_5_prod <= \$511 ;
+    pe1_4_pv_d1 <= \$465 ;
   always @(posedge clk)
-    pe1_5_pv <= \$512 ;
+    pe1_4_pl_d0 <= \$466 ;
   always @(posedge clk)
-    pe1_5_pl <= \$513 ;
+    pe1_4_pl_d1 <= \$467 ;
   always @(posedge clk)
-    pe1_5_fresh <= \$514 ;
+    pe1_5_a_in <= \$468 ;
   always @(posedge clk)
-    pe1_5_acc <= \$515 ;
+    pe2_4_b_in <= \$469 ;
   always @(posedge clk)
-    pe1_5_res <= \$516 ;
+    pe1_4_v <= \$470 ;
   always @(posedge clk)
-    pe1_6_a <= \$517 ;
+    pe1_4_l <= \$471 ;
   always @(posedge clk)
-    pe1_6_b <= \$518 ;
+    pe1_4_fresh <= \$472 ;
   always @(posedge clk)
-    pe1_6_v <= \$519 ;
+    pe1_4_acc <= \$473 ;
   always @(posedge clk)
-    pe1_6_l <= \$520 ;
+    pe1_4_res <= \$474 ;
   always @(posedge clk)
-    pe1_6_prod <= \$521 ;
+    pe1_5_pv_d0 <= \$475 ;
   always @(posedge clk)
-    pe1_6_pv <= \$522 ;
+    pe1_5_pv_d1 <= \$476 ;
   always @(posedge clk)
-    pe1_6_pl <= \$523 ;
+    pe1_5_pl_d0 <= \$477 ;
   always @(posedge clk)
-    pe1_6_fresh <= \$524 ;
+    pe1_5_pl_d1 <= \$478 ;
   always @(posedge clk)
-    pe1_6_acc <= \$525 ;
+    pe1_6_a_in <= \$479 ;
   always @(posedge clk)
-    pe1_6_res <= \$526 ;
+    pe2_5_b_in <= \$480 ;
   always @(posedge clk)
-    pe1_7_a <= \$527 ;
+    pe1_5_v <= \$481 ;
   always @(posedge clk)
-    pe1_7_b <= \$528 ;
+    pe1_5_l <= \$482 ;
   always @(posedge clk)
-    pe1_7_v <= \$529 ;
+    pe1_5_fresh <= \$483 ;
   always @(posedge clk)
-    pe1_7_l <= \$530 ;
+    pe1_5_acc <= \$484 ;
   always @(posedge clk)
-    pe1_7_prod <= \$531 ;
+    pe1_5_res <= \$485 ;
   always @(posedge clk)
-    pe1_7_pv <= \$532 ;
+    pe1_6_pv_d0 <= \$486 ;
   always @(posedge clk)
-    pe1_7_pl <= \$533 ;
+    pe1_6_pv_d1 <= \$487 ;
   always @(posedge clk)
-    pe1_7_fresh <= \$534 ;
+    pe1_6_pl_d0 <= \$488 ;
   always @(posedge clk)
-    pe1_7_acc <= \$535 ;
+    pe1_6_pl_d1 <= \$489 ;
   always @(posedge clk)
-    pe1_7_res <= \$536 ;
+    pe1_7_a_in <= \$490 ;
   always @(posedge clk)
-    row1_done <= \$537 ;
+    pe2_6_b_in <= \$491 ;
   always @(posedge clk)
-    pe2_0_a <= \$538 ;
+    pe1_6_v <= \$492 ;
   always @(posedge clk)
-    pe2_0_b <= \$539 ;
+    pe1_6_l <= \$493 ;
   always @(posedge clk)
-    pe2_0_v <= \$540 ;
+    pe1_6_fresh <= \$494 ;
   always @(posedge clk)
-    pe2_0_l <= \$541 ;
+    pe1_6_acc <= \$495 ;
   always @(posedge clk)
-    pe2_0_prod <= \$542 ;
+    pe1_6_res <= \$496 ;
   always @(posedge clk)
-    pe2_0_pv <= \$543 ;
+    pe1_7_pv_d0 <= \$497 ;
   always @(posedge clk)
-    pe2_0_pl <= \$544 ;
+    pe1_7_pv_d1 <= \$498 ;
   always @(posedge clk)
-    pe2_0_fresh <= \$545 ;
+    pe1_7_pl_d0 <= \$499 ;
   always @(posedge clk)
-    pe2_0_acc <= \$546 ;
+    pe1_7_pl_d1 <= \$500 ;
   always @(posedge clk)
-    pe2_0_res <= \$547 ;
+    pe1_7_a <= \$501 ;
   always @(posedge clk)
-    pe2_1_a <= \$548 ;
+    pe2_7_b_in <= \$502 ;
   always @(posedge clk)
-    pe2_1_b <= \$549 ;
+    pe1_7_v <= \$503 ;
   always @(posedge clk)
-    pe2_1_v <= \$550 ;
+    pe1_7_l <= \$504 ;
   always @(posedge clk)
-    pe2_1_l <= \$551 ;
+    pe1_7_fresh <= \$505 ;
   always @(posedge clk)
-    pe2_1_prod <= \$552 ;
+    pe1_7_acc <= \$506 ;
   always @(posedge clk)
-    pe2_1_pv <= \$553 ;
+    pe1_7_res <= \$507 ;
   always @(posedge clk)
-    pe2_1_pl <= \$554 ;
+    row1_done <= \$508 ;
   always @(posedge clk)
-    pe2_1_fresh <= \$555 ;
+    pe2_0_pv_d0 <= \$509 ;
   always @(posedge clk)
-    pe2_1_acc <= \$556 ;
+    pe2_0_pv_d1 <= \$510 ;
   always @(posedge clk)
-    pe2_1_res <= \$557 ;
+    pe2_0_pl_d0 <= \$511 ;
   always @(posedge clk)
-    pe2_2_a <= \$558 ;
+    pe2_0_pl_d1 <= \$512 ;
   always @(posedge clk)
-    pe2_2_b <= \$559 ;
+    pe2_1_a_in <= \$513 ;
   always @(posedge clk)
-    pe2_2_v <= \$560 ;
+    pe3_0_b_in <= \$514 ;
   always @(posedge clk)
-    pe2_2_l <= \$561 ;
+    pe2_0_v <= \$515 ;
   always @(posedge clk)
-    pe2_2_prod <= \$562 ;
+    pe2_0_l <= \$516 ;
   always @(posedge clk)
-    pe2_2_pv <= \$563 ;
+    pe2_0_fresh <= \$517 ;
   always @(posedge clk)
-    pe2_2_pl <= \$564 ;
+    pe2_0_acc <= \$518 ;
   always @(posedge clk)
-    pe2_2_fresh <= \$565 ;
+    pe2_0_res <= \$519 ;
   always @(posedge clk)
-    pe2_2_acc <= \$566 ;
+    pe2_1_pv_d0 <= \$520 ;
   always @(posedge clk)
-    pe2_2_res <= \$567 ;
+    pe2_1_pv_d1 <= \$521 ;
   always @(posedge clk)
-    pe2_3_a <= \$568 ;
+    pe2_1_pl_d0 <= \$522 ;
   always @(posedge clk)
-    pe2_3_b <= \$569 ;
+    pe2_1_pl_d1 <= \$523 ;
   always @(posedge clk)
-    pe2_3_v <= \$570 ;
+    pe2_2_a_in <= \$524 ;
   always @(posedge clk)
-    pe2_3_l <= \$571 ;
+    pe3_1_b_in <= \$525 ;
   always @(posedge clk)
-    pe2_3_prod <= \$572 ;
+    pe2_1_v <= \$526 ;
   always @(posedge clk)
-    pe2_3_pv <= \$573 ;
+    pe2_1_l <= \$527 ;
   always @(posedge clk)
-    pe2_3_pl <= \$574 ;
+    pe2_1_fresh <= \$528 ;
   always @(posedge clk)
-    pe2_3_fresh <= \$575 ;
+    pe2_1_acc <= \$529 ;
   always @(posedge clk)
-    pe2_3_acc <= \$576 ;
+    pe2_1_res <= \$530 ;
   always @(posedge clk)
-    pe2_3_res <= \$577 ;
+    pe2_2_pv_d0 <= \$531 ;
   always @(posedge clk)
-    pe2_4_a <= \$578 ;
+    pe2_2_pv_d1 <= \$532 ;
   always @(posedge clk)
-    pe2_4_b <= \$579 ;
+    pe2_2_pl_d0 <= \$533 ;
   always @(posedge clk)
-    pe2_4_v <= \$580 ;
+    pe2_2_pl_d1 <= \$534 ;
   always @(posedge clk)
-    pe2_4_l <= \$581 ;
+    pe2_3_a_in <= \$535 ;
   always @(posedge clk)
-    pe2_4_prod <= \$582 ;
+    pe3_2_b_in <= \$536 ;
   always @(posedge clk)
-    pe2_4_pv <= \$583 ;
+    pe2_2_v <= \$537 ;
   always @(posedge clk)
-    pe2_4_pl <= \$584 ;
+    pe2_2_l <= \$538 ;
   always @(posedge clk)
-    pe2_4_fresh <= \$585 ;
+    pe2_2_fresh <= \$539 ;
   always @(posedge clk)
-    pe2_4_acc <= \$586 ;
+    pe2_2_acc <= \$540 ;
   always @(posedge clk)
-    pe2_4_res <= \$587 ;
+    pe2_2_res <= \$541 ;
   always @(posedge clk)
-    pe2_5_a <= \$588 ;
+    pe2_3_pv_d0 <= \$542 ;
   always @(posedge clk)
-    pe2_5_b <= \$589 ;
+    pe2_3_pv_d1 <= \$543 ;
   always @(posedge clk)
-    pe2_5_v <= \$590 ;
+    pe2_3_pl_d0 <= \$544 ;
   always @(posedge clk)
-    pe2_5_l <= \$591 ;
+    pe2_3_pl_d1 <= \$545 ;
   always @(posedge clk)
-    pe2_5_prod <= \$592 ;
+    pe2_4_a_in <= \$546 ;
   always @(posedge clk)
-    pe2_5_pv <= \$593 ;
+    pe3_3_b_in <= \$547 ;
   always @(posedge clk)
-    pe2_5_pl <= \$594 ;
+    pe2_3_v <= \$548 ;
   always @(posedge clk)
-    pe2_5_fresh <= \$595 ;
+    pe2_3_l <= \$549 ;
   always @(posedge clk)
-    pe2_5_acc <= \$596 ;
+    pe2_3_fresh <= \$550 ;
   always @(posedge clk)
-    pe2_5_res <= \$597 ;
+    pe2_3_acc <= \$551 ;
   always @(posedge clk)
-    pe2_6_a <= \$598 ;
+    pe2_3_res <= \$552 ;
   always @(posedge clk)
-    pe2_6_b <= \$599 ;
+    pe2_4_pv_d0 <= \$553 ;
   always @(posedge clk)
-    pe2_6_v <= \$600 ;
+    pe2_4_pv_d1 <= \$554 ;
   always @(posedge clk)
-    pe2_6_l <= \$601 ;
+    pe2_4_pl_d0 <= \$555 ;
   always @(posedge clk)
-    pe2_6_prod <= \$602 ;
+    pe2_4_pl_d1 <= \$556 ;
   always @(posedge clk)
-    pe2_6_pv <= \$603 ;
+    pe2_5_a_in <= \$557 ;
   always @(posedge clk)
-    pe2_6_pl <= \$604 ;
+    pe3_4_b_in <= \$558 ;
   always @(posedge clk)
-    pe2_6_fresh <= \$605 ;
+    pe2_4_v <= \$559 ;
   always @(posedge clk)
-    pe2_6_acc <= \$606 ;
+    pe2_4_l <= \$560 ;
   always @(posedge clk)
-    pe2_6_res <= \$607 ;
+    pe2_4_fresh <= \$561 ;
   always @(posedge clk)
-    pe2_7_a <= \$608 ;
+    pe2_4_acc <= \$562 ;
   always @(posedge clk)
-    pe2_7_b <= \$609 ;
+    pe2_4_res <= \$563 ;
   always @(posedge clk)
-    pe2_7_v <= \$610 ;
+    pe2_5_pv_d0 <= \$564 ;
   always @(posedge clk)
-    pe2_7_l <= \$611 ;
+    pe2_5_pv_d1 <= \$565 ;
   always @(posedge clk)
-    pe2_7_prod <= \$612 ;
+    pe2_5_pl_d0 <= \$566 ;
   always @(posedge clk)
-    pe2_7_pv <= \$613 ;
+    pe2_5_pl_d1 <= \$567 ;
   always @(posedge clk)
-    pe2_7_pl <= \$614 ;
+    pe2_6_a_in <= \$568 ;
   always @(posedge clk)
-    pe2_7_fresh <= \$615 ;
+    pe3_5_b_in <= \$569 ;
   always @(posedge clk)
-    pe2_7_acc <= \$616 ;
+    pe2_5_v <= \$570 ;
   always @(posedge clk)
-    pe2_7_res <= \$617 ;
+    pe2_5_l <= \$571 ;
   always @(posedge clk)
-    row2_done <= \$618 ;
+    pe2_5_fresh <= \$572 ;
   always @(posedge clk)
-    pe3_0_a <= \$619 ;
+    pe2_5_acc <= \$573 ;
   always @(posedge clk)
-    pe3_0_b <= \$620 ;
+    pe2_5_res <= \$574 ;
   always @(posedge clk)
-    pe3_0_v <= \$621 ;
+    pe2_6_pv_d0 <= \$575 ;
   always @(posedge clk)
-    pe3_0_l <= \$622 ;
+    pe2_6_pv_d1 <= \$576 ;
   always @(posedge clk)
-    pe3_0_prod <= \$623 ;
+    pe2_6_pl_d0 <= \$577 ;
   always @(posedge clk)
-    pe3_0_pv <= \$624 ;
+    pe2_6_pl_d1 <= \$578 ;
   always @(posedge clk)
-    pe3_0_pl <= \$625 ;
+    pe2_7_a_in <= \$579 ;
   always @(posedge clk)
-    pe3_0_fresh <= \$626 ;
+    pe3_6_b_in <= \$580 ;
   always @(posedge clk)
-    pe3_0_acc <= \$627 ;
+    pe2_6_v <= \$581 ;
   always @(posedge clk)
-    pe3_0_res <= \$628 ;
+    pe2_6_l <= \$582 ;
   always @(posedge clk)
-    pe3_1_a <= \$629 ;
+    pe2_6_fresh <= \$583 ;
   always @(posedge clk)
-    pe3_1_b <= \$630 ;
+    pe2_6_acc <= \$584 ;
   always @(posedge clk)
-    pe3_1_v <= \$631 ;
+    pe2_6_res <= \$585 ;
   always @(posedge clk)
-    pe3_1_l <= \$632 ;
+    pe2_7_pv_d0 <= \$586 ;
   always @(posedge clk)
-    pe3_1_prod <= \$633 ;
+    pe2_7_pv_d1 <= \$587 ;
   always @(posedge clk)
-    pe3_1_pv <= \$634 ;
+    pe2_7_pl_d0 <= \$588 ;
   always @(posedge clk)
-    pe3_1_pl <= \$635 ;
+    pe2_7_pl_d1 <= \$589 ;
   always @(posedge clk)
-    pe3_1_fresh <= \$636 ;
+    pe2_7_a <= \$590 ;
   always @(posedge clk)
-    pe3_1_acc <= \$637 ;
+    pe3_7_b_in <= \$591 ;
   always @(posedge clk)
-    pe3_1_res <= \$638 ;
+    pe2_7_v <= \$592 ;
   always @(posedge clk)
-    pe3_2_a <= \$639 ;
+    pe2_7_l <= \$593 ;
   always @(posedge clk)
-    pe3_2_b <= \$640 ;
+    pe2_7_fresh <= \$594 ;
   always @(posedge clk)
-    pe3_2_v <= \$641 ;
+    pe2_7_acc <= \$595 ;
   always @(posedge clk)
-    pe3_2_l <= \$642 ;
+    pe2_7_res <= \$596 ;
   always @(posedge clk)
-    pe3_2_prod <= \$643 ;
+    row2_done <= \$597 ;
   always @(posedge clk)
-    pe3_2_pv <= \$644 ;
+    pe3_0_pv_d0 <= \$598 ;
   always @(posedge clk)
-    pe3_2_pl <= \$645 ;
+    pe3_0_pv_d1 <= \$599 ;
   always @(posedge clk)
-    pe3_2_fresh <= \$646 ;
+    pe3_0_pl_d0 <= \$600 ;
   always @(posedge clk)
-    pe3_2_acc <= \$647 ;
+    pe3_0_pl_d1 <= \$601 ;
   always @(posedge clk)
-    pe3_2_res <= \$648 ;
+    pe3_1_a_in <= \$602 ;
   always @(posedge clk)
-    pe3_3_a <= \$649 ;
+    pe4_0_b_in <= \$603 ;
   always @(posedge clk)
-    pe3_3_b <= \$650 ;
+    pe3_0_v <= \$604 ;
   always @(posedge clk)
-    pe3_3_v <= \$651 ;
+    pe3_0_l <= \$605 ;
   always @(posedge clk)
-    pe3_3_l <= \$652 ;
+    pe3_0_fresh <= \$606 ;
   always @(posedge clk)
-    pe3_3_prod <= \$653 ;
+    pe3_0_acc <= \$607 ;
   always @(posedge clk)
-    pe3_3_pv <= \$654 ;
+    pe3_0_res <= \$608 ;
   always @(posedge clk)
-    pe3_3_pl <= \$655 ;
+    pe3_1_pv_d0 <= \$609 ;
   always @(posedge clk)
-    pe3_3_fresh <= \$656 ;
+    pe3_1_pv_d1 <= \$610 ;
   always @(posedge clk)
-    pe3_3_acc <= \$657 ;
+    pe3_1_pl_d0 <= \$611 ;
   always @(posedge clk)
-    pe3_3_res <= \$658 ;
+    pe3_1_pl_d1 <= \$612 ;
   always @(posedge clk)
-    pe3_4_a <= \$659 ;
+    pe3_2_a_in <= \$613 ;
   always @(posedge clk)
-    pe3_4_b <= \$660 ;
+    pe4_1_b_in <= \$614 ;
   always @(posedge clk)
-    pe3_4_v <= \$661 ;
+    pe3_1_v <= \$615 ;
   always @(posedge clk)
-    pe3_4_l <= \$662 ;
+    pe3_1_l <= \$616 ;
   always @(posedge clk)
-    pe3_4_prod <= \$663 ;
+    pe3_1_fresh <= \$617 ;
   always @(posedge clk)
-    pe3_4_pv <= \$664 ;
+    pe3_1_acc <= \$618 ;
   always @(posedge clk)
-    pe3_4_pl <= \$665 ;
+    pe3_1_res <= \$619 ;
   always @(posedge clk)
-    pe3_4_fresh <= \$666 ;
+    pe3_2_pv_d0 <= \$620 ;
   always @(posedge clk)
-    pe3_4_acc <= \$667 ;
+    pe3_2_pv_d1 <= \$621 ;
   always @(posedge clk)
-    pe3_4_res <= \$668 ;
+    pe3_2_pl_d0 <= \$622 ;
   always @(posedge clk)
-    pe3_5_a <= \$669 ;
+    pe3_2_pl_d1 <= \$623 ;
   always @(posedge clk)
-    pe3_5_b <= \$670 ;
+    pe3_3_a_in <= \$624 ;
   always @(posedge clk)
-    pe3_5_v <= \$671 ;
+    pe4_2_b_in <= \$625 ;
   always @(posedge clk)
-    pe3_5_l <= \$672 ;
+    pe3_2_v <= \$626 ;
   always @(posedge clk)
-    pe3_5_prod <= \$673 ;
+    pe3_2_l <= \$627 ;
   always @(posedge clk)
-    pe3_5_pv <= \$674 ;
+    pe3_2_fresh <= \$628 ;
   always @(posedge clk)
-    pe3_5_pl <= \$675 ;
+    pe3_2_acc <= \$629 ;
   always @(posedge clk)
-    pe3_5_fresh <= \$676 ;
+    pe3_2_res <= \$630 ;
   always @(posedge clk)
-    pe3_5_acc <= \$677 ;
+    pe3_3_pv_d0 <= \$631 ;
   always @(posedge clk)
-    pe3_5_res <= \$678 ;
+    pe3_3_pv_d1 <= \$632 ;
   always @(posedge clk)
-    pe3_6_a <= \$679 ;
+    pe3_3_pl_d0 <= \$633 ;
   always @(posedge clk)
-    pe3_6_b <= \$680 ;
+    pe3_3_pl_d1 <= \$634 ;
   always @(posedge clk)
-    pe3_6_v <= \$681 ;
+    pe3_4_a_in <= \$635 ;
   always @(posedge clk)
-    pe3_6_l <= \$682 ;
+    pe4_3_b_in <= \$636 ;
   always @(posedge clk)
-    pe3_6_prod <= \$683 ;
+    pe3_3_v <= \$637 ;
   always @(posedge clk)
-    pe3_6_pv <= \$684 ;
+    pe3_3_l <= \$638 ;
   always @(posedge clk)
-    pe3_6_pl <= \$685 ;
+    pe3_3_fresh <= \$639 ;
   always @(posedge clk)
-    pe3_6_fresh <= \$686 ;
+    pe3_3_acc <= \$640 ;
   always @(posedge clk)
-    pe3_6_acc <= \$687 ;
+    pe3_3_res <= \$641 ;
   always @(posedge clk)
-    pe3_6_res <= \$688 ;
+    pe3_4_pv_d0 <= \$642 ;
   always @(posedge clk)
-    pe3_7_a <= \$689 ;
+    pe3_4_pv_d1 <= \$643 ;
   always @(posedge clk)
-    pe3_7_b <= \$690 ;
+    pe3_4_pl_d0 <= \$644 ;
   always @(posedge clk)
-    pe3_7_v <= \$691 ;
+    pe3_4_pl_d1 <= \$645 ;
   always @(posedge clk)
-    pe3_7_l <= \$692 ;
+    pe3_5_a_in <= \$646 ;
   always @(posedge clk)
-    pe3_7_prod <= \$693 ;
+    pe4_4_b_in <= \$647 ;
   always @(posedge clk)
-    pe3_7_pv <= \$694 ;
+    pe3_4_v <= \$648 ;
   always @(posedge clk)
-    pe3_7_pl <= \$695 ;
+    pe3_4_l <= \$649 ;
   always @(posedge clk)
-    pe3_7_fresh <= \$696 ;
+    pe3_4_fresh <= \$650 ;
   always @(posedge clk)
-    pe3_7_acc <= \$697 ;
+    pe3_4_acc <= \$651 ;
   always @(posedge clk)
-    pe3_7_res <= \$698 ;
+    pe3_4_res <= \$652 ;
   always @(posedge clk)
-    row3_done <= \$699 ;
+    pe3_5_pv_d0 <= \$653 ;
   always @(posedge clk)
-    pe4_0_a <= \$700 ;
+    pe3_5_pv_d1 <= \$654 ;
   always @(posedge clk)
-    pe4_0_b <= \$701 ;
+    pe3_5_pl_d0 <= \$655 ;
   always @(posedge clk)
-    pe4_0_v <= \$702 ;
+    pe3_5_pl_d1 <= \$656 ;
   always @(posedge clk)
-    pe4_0_l <= \$703 ;
+    pe3_6_a_in <= \$657 ;
   always @(posedge clk)
-    pe4_0_prod <= \$704 ;
+    pe4_5_b_in <= \$658 ;
   always @(posedge clk)
-    pe4_0_pv <= \$705 ;
+    pe3_5_v <= \$659 ;
   always @(posedge clk)
-    pe4_0_pl <= \$706 ;
+    pe3_5_l <= \$660 ;
   always @(posedge clk)
-    pe4_0_fresh <= \$707 ;
+    pe3_5_fresh <= \$661 ;
   always @(posedge clk)
-    pe4_0_acc <= \$708 ;
+    pe3_5_acc <= \$662 ;
   always @(posedge clk)
-    pe4_0_res <= \$709 ;
+    pe3_5_res <= \$663 ;
   always @(posedge clk)
-    pe4_1_a <= \$710 ;
+    pe3_6_pv_d0 <= \$664 ;
   always @(posedge clk)
-    pe4_1_b <= \$711 ;
+    pe3_6_pv_d1 <= \$665 ;
   always @(posedge clk)
-    pe4_1_v <= \$712 ;
+    pe3_6_pl_d0 <= \$666 ;
   always @(posedge clk)
-    pe4_1_l <= \$713 ;
+    pe3_6_pl_d1 <= \$667 ;
   always @(posedge clk)
-    pe4_1_prod <= \$714 ;
+    pe3_7_a_in <= \$668 ;
   always @(posedge clk)
-    pe4_1_pv <= \$715 ;
+    pe4_6_b_in <= \$669 ;
   always @(posedge clk)
-    pe4_1_pl <= \$716 ;
+    pe3_6_v <= \$670 ;
   always @(posedge clk)
-    pe4_1_fresh <= \$717 ;
+    pe3_6_l <= \$671 ;
   always @(posedge clk)
-    pe4_1_acc <= \$718 ;
+    pe3_6_fresh <= \$672 ;
   always @(posedge clk)
-    pe4_1_res <= \$719 ;
+    pe3_6_acc <= \$673 ;
   always @(posedge clk)
-    pe4_2_a <= \$720 ;
+    pe3_6_res <= \$674 ;
   always @(posedge clk)
-    pe4_2_b <= \$721 ;
+    pe3_7_pv_d0 <= \$675 ;
   always @(posedge clk)
-    pe4_2_v <= \$722 ;
+    pe3_7_pv_d1 <= \$676 ;
   always @(posedge clk)
-    pe4_2_l <= \$723 ;
+    pe3_7_pl_d0 <= \$677 ;
   always @(posedge clk)
-    pe4_2_prod <= \$724 ;
+    pe3_7_pl_d1 <= \$678 ;
   always @(posedge clk)
-    pe4_2_pv <= \$725 ;
+    pe3_7_a <= \$679 ;
   always @(posedge clk)
-    pe4_2_pl <= \$726 ;
+    pe4_7_b_in <= \$680 ;
   always @(posedge clk)
-    pe4_2_fresh <= \$727 ;
+    pe3_7_v <= \$681 ;
   always @(posedge clk)
-    pe4_2_acc <= \$728 ;
+    pe3_7_l <= \$682 ;
   always @(posedge clk)
-    pe4_2_res <= \$729 ;
+    pe3_7_fresh <= \$683 ;
   always @(posedge clk)
-    pe4_3_a <= \$730 ;
+    pe3_7_acc <= \$684 ;
   always @(posedge clk)
-    pe4_3_b <= \$731 ;
+    pe3_7_res <= \$685 ;
   always @(posedge clk)
-    pe4_3_v <= \$732 ;
+    row3_done <= \$686 ;
   always @(posedge clk)
-    pe4_3_l <= \$733 ;
+    pe4_0_pv_d0 <= \$687 ;
   always @(posedge clk)
-    pe4_3_prod <= \$734 ;
+    pe4_0_pv_d1 <= \$688 ;
   always @(posedge clk)
-    pe4_3_pv <= \$735 ;
+    pe4_0_pl_d0 <= \$689 ;
   always @(posedge clk)
-    pe4_3_pl <= \$736 ;
+    pe4_0_pl_d1 <= \$690 ;
   always @(posedge clk)
-    pe4_3_fresh <= \$737 ;
+    pe4_1_a_in <= \$691 ;
   always @(posedge clk)
-    pe4_3_acc <= \$738 ;
+    pe5_0_b_in <= \$692 ;
   always @(posedge clk)
-    pe4_3_res <= \$739 ;
+    pe4_0_v <= \$693 ;
   always @(posedge clk)
-    pe4_4_a <= \$740 ;
+    pe4_0_l <= \$694 ;
   always @(posedge clk)
-    pe4_4_b <= \$741 ;
+    pe4_0_fresh <= \$695 ;
   always @(posedge clk)
-    pe4_4_v <= \$742 ;
+    pe4_0_acc <= \$696 ;
   always @(posedge clk)
-    pe4_4_l <= \$743 ;
+    pe4_0_res <= \$697 ;
   always @(posedge clk)
-    pe4_4_prod <= \$744 ;
+    pe4_1_pv_d0 <= \$698 ;
   always @(posedge clk)
-    pe4_4_pv <= \$745 ;
+    pe4_1_pv_d1 <= \$699 ;
   always @(posedge clk)
-    pe4_4_pl <= \$746 ;
+    pe4_1_pl_d0 <= \$700 ;
   always @(posedge clk)
-    pe4_4_fresh <= \$747 ;
+    pe4_1_pl_d1 <= \$701 ;
   always @(posedge clk)
-    pe4_4_acc <= \$748 ;
+    pe4_2_a_in <= \$702 ;
   always @(posedge clk)
-    pe4_4_res <= \$749 ;
+    pe5_1_b_in <= \$703 ;
   always @(posedge clk)
-    pe4_5_a <= \$750 ;
+    pe4_1_v <= \$704 ;
   always @(posedge clk)
-    pe4_5_b <= \$751 ;
+    pe4_1_l <= \$705 ;
   always @(posedge clk)
-    pe4_5_v <= \$752 ;
+    pe4_1_fresh <= \$706 ;
   always @(posedge clk)
-    pe4_5_l <= \$753 ;
+    pe4_1_acc <= \$707 ;
   always @(posedge clk)
-    pe4_5_prod <= \$754 ;
+    pe4_1_res <= \$708 ;
   always @(posedge clk)
-    pe4_5_pv <= \$755 ;
+    pe4_2_pv_d0 <= \$709 ;
   always @(posedge clk)
-    pe4_5_pl <= \$756 ;
+    pe4_2_pv_d1 <= \$710 ;
   always @(posedge clk)
-    pe4_5_fresh <= \$757 ;
+    pe4_2_pl_d0 <= \$711 ;
   always @(posedge clk)
-    pe4_5_acc <= \$758 ;
+    pe4_2_pl_d1 <= \$712 ;
   always @(posedge clk)
-    pe4_5_res <= \$759 ;
+    pe4_3_a_in <= \$713 ;
   always @(posedge clk)
-    pe4_6_a <= \$760 ;
+    pe5_2_b_in <= \$714 ;
   always @(posedge clk)
-    pe4_6_b <= \$761 ;
+    pe4_2_v <= \$715 ;
   always @(posedge clk)
-    pe4_6_v <= \$762 ;
+    pe4_2_l <= \$716 ;
   always @(posedge clk)
-    pe4_6_l <= \$763 ;
+    pe4_2_fresh <= \$717 ;
   always @(posedge clk)
-    pe4_6_prod <= \$764 ;
+    pe4_2_acc <= \$718 ;
   always @(posedge clk)
-    pe4_6_pv <= \$765 ;
+    pe4_2_res <= \$719 ;
   always @(posedge clk)
-    pe4_6_pl <= \$766 ;
+    pe4_3_pv_d0 <= \$720 ;
   always @(posedge clk)
-    pe4_6_fresh <= \$767 ;
+    pe4_3_pv_d1 <= \$721 ;
   always @(posedge clk)
-    pe4_6_acc <= \$768 ;
+    pe4_3_pl_d0 <= \$722 ;
   always @(posedge clk)
-    pe4_6_res <= \$769 ;
+    pe4_3_pl_d1 <= \$723 ;
   always @(posedge clk)
-    pe4_7_a <= \$770 ;
+    pe4_4_a_in <= \$724 ;
   always @(posedge clk)
-    pe4_7_b <= \$771 ;
+    pe5_3_b_in <= \$725 ;
   always @(posedge clk)
-    pe4_7_v <= \$772 ;
+    pe4_3_v <= \$726 ;
   always @(posedge clk)
-    pe4_7_l <= \$773 ;
+    pe4_3_l <= \$727 ;
   always @(posedge clk)
-    pe4_7_prod <= \$774 ;
+    pe4_3_fresh <= \$728 ;
   always @(posedge clk)
-    pe4_7_pv <= \$775 ;
+    pe4_3_acc <= \$729 ;
   always @(posedge clk)
-    pe4_7_pl <= \$776 ;
+    pe4_3_res <= \$730 ;
   always @(posedge clk)
-    pe4_7_fresh <= \$777 ;
+    pe4_4_pv_d0 <= \$731 ;
   always @(posedge clk)
-    pe4_7_acc <= \$778 ;
+    pe4_4_pv_d1 <= \$732 ;
   always @(posedge clk)
-    pe4_7_res <= \$779 ;
+    pe4_4_pl_d0 <= \$733 ;
   always @(posedge clk)
-    row4_done <= \$780 ;
+    pe4_4_pl_d1 <= \$734 ;
   always @(posedge clk)
-    pe5_0_a <= \$781 ;
+    pe4_5_a_in <= \$735 ;
   always @(posedge clk)
-    pe5_0_b <= \$782 ;
+    pe5_4_b_in <= \$736 ;
   always @(posedge clk)
-    pe5_0_v <= \$783 ;
+    pe4_4_v <= \$737 ;
   always @(posedge clk)
-    pe5_0_l <= \$784 ;
+    pe4_4_l <= \$738 ;
   always @(posedge clk)
-    pe5_0_prod <= \$785 ;
+    pe4_4_fresh <= \$739 ;
   always @(posedge clk)
-    pe5_0_pv <= \$786 ;
+    pe4_4_acc <= \$740 ;
   always @(posedge clk)
-    pe5_0_pl <= \$787 ;
+    pe4_4_res <= \$741 ;
   always @(posedge clk)
-    pe5_0_fresh <= \$788 ;
+    pe4_5_pv_d0 <= \$742 ;
   always @(posedge clk)
-    pe5_0_acc <= \$789 ;
+    pe4_5_pv_d1 <= \$743 ;
   always @(posedge clk)
-    pe5_0_res <= \$790 ;
+    pe4_5_pl_d0 <= \$744 ;
   always @(posedge clk)
-    pe5_1_a <= \$791 ;
+    pe4_5_pl_d1 <= \$745 ;
   always @(posedge clk)
-    pe5_1_b <= \$792 ;
+    pe4_6_a_in <= \$746 ;
+  always @(posedge clk)
+    pe5_5_b_in <= \$747 ;
+  always @(posedge clk)
+    pe4_5_v <= \$748 ;
+  always @(posedge clk)
+    pe4_5_l <= \$749 ;
+  always @(posedge clk)
+    pe4_5_fresh <= \$750 ;
+  always @(posedge clk)
+    pe4_5_acc <= \$751 ;
+  always @(posedge clk)
+    pe4_5_res <= \$752 ;
+  always @(posedge clk)
+    pe4_6_pv_d0 <= \$753 ;
+  always @(posedge clk)
+    pe4_6_pv_d1 <= \$754 ;
+  always @(posedge clk)
+    pe4_6_pl_d0 <= \$755 ;
+  always @(posedge clk)
+    pe4_6_pl_d1 <= \$756 ;
+  always @(posedge clk)
+    pe4_7_a_in <= \$757 ;
+  always @(posedge clk)
+    pe5_6_b_in <= \$758 ;
+  always @(posedge clk)
+    pe4_6_v <= \$759 ;
+  always @(posedge clk)
+    pe4_6_l <= \$760 ;
+  always @(posedge clk)
+    pe4_6_fresh <= \$761 ;
+  always @(posedge clk)
+    pe4_6_acc <= \$762 ;
+  always @(posedge clk)
+    pe4_6_res <= \$763 ;
+  always @(posedge clk)
+    pe4_7_pv_d0 <= \$764 ;
+  always @(posedge clk)
+    pe4_7_pv_d1 <= \$765 ;
+  always @(posedge clk)
+    pe4_7_pl_d0 <= \$766 ;
+  always @(posedge clk)
+    pe4_7_pl_d1 <= \$767 ;
+  always @(posedge clk)
+    pe4_7_a <= \$768 ;
+  always @(posedge clk)
+    pe5_7_b_in <= \$769 ;
+  always @(posedge clk)
+    pe4_7_v <= \$770 ;
+  always @(posedge clk)
+    pe4_7_l <= \$771 ;
+  always @(posedge clk)
+    pe4_7_fresh <= \$772 ;
+  always @(posedge clk)
+    pe4_7_acc <= \$773 ;
+  always @(posedge clk)
+    pe4_7_res <= \$774 ;
+  always @(posedge clk)
+    row4_done <= \$775 ;
+  always @(posedge clk)
+    pe5_0_pv_d0 <= \$776 ;
+  always @(posedge clk)
+    pe5_0_pv_d1 <= \$777 ;
+  always @(posedge clk)
+    pe5_0_pl_d0 <= \$778 ;
+  always @(posedge clk)
+    pe5_0_pl_d1 <= \$779 ;
+  always @(posedge clk)
+    pe5_1_a_in <= \$780 ;
+  always @(posedge clk)
+    pe6_0_b_in <= \$781 ;
+  always @(posedge clk)
+    pe5_0_v <= \$782 ;
+  always @(posedge clk)
+    pe5_0_l <= \$783 ;
+  always @(posedge clk)
+    pe5_0_fresh <= \$784 ;
+  always @(posedge clk)
+    pe5_0_acc <= \$785 ;
+  always @(posedge clk)
+    pe5_0_res <= \$786 ;
+  always @(posedge clk)
+    pe5_1_pv_d0 <= \$787 ;
+  always @(posedge clk)
+    pe5_1_pv_d1 <= \$788 ;
+  always @(posedge clk)
+    pe5_1_pl_d0 <= \$789 ;
+  always @(posedge clk)
+    pe5_1_pl_d1 <= \$790 ;
+  always @(posedge clk)
+    pe5_2_a_in <= \$791 ;
+  always @(posedge clk)
+    pe6_1_b_in <= \$792 ;
   always @(posedge clk)
     pe5_1_v <= \$793 ;
   always @(posedge clk)
     pe5_1_l <= \$794 ;
   always @(posedge clk)
-    pe5_1_prod <= \$795 ;
+    pe5_1_fresh <= \$795 ;
   always @(posedge clk)
-    pe5_1_pv <= \$796 ;
+    pe5_1_acc <= \$796 ;
   always @(posedge clk)
-    pe5_1_pl <= \$797 ;
+    pe5_1_res <= \$797 ;
   always @(posedge clk)
-    pe5_1_fresh <= \$798 ;
+    pe5_2_pv_d0 <= \$798 ;
   always @(posedge clk)
-    pe5_1_acc <= \$799 ;
+    pe5_2_pv_d1 <= \$799 ;
   always @(posedge clk)
-    pe5_1_res <= \$800 ;
+    pe5_2_pl_d0 <= \$800 ;
   always @(posedge clk)
-    pe5_2_a <= \$801 ;
+    pe5_2_pl_d1 <= \$801 ;
   always @(posedge clk)
-    pe5_2_b <= \$802 ;
+    pe5_3_a_in <= \$802 ;
   always @(posedge clk)
-    pe5_2_v <= \$803 ;
+    pe6_2_b_in <= \$803 ;
   always @(posedge clk)
-    pe5_2_l <= \$804 ;
+    pe5_2_v <= \$804 ;
   always @(posedge clk)
-    pe5_2_prod <= \$805 ;
+    pe5_2_l <= \$805 ;
   always @(posedge clk)
-    pe5_2_pv <= \$806 ;
+    pe5_2_fresh <= \$806 ;
   always @(posedge clk)
-    pe5_2_pl <= \$807 ;
+    pe5_2_acc <= \$807 ;
   always @(posedge clk)
-    pe5_2_fresh <= \$808 ;
+    pe5_2_res <= \$808 ;
   always @(posedge clk)
-    pe5_2_acc <= \$809 ;
+    pe5_3_pv_d0 <= \$809 ;
   always @(posedge clk)
-    pe5_2_res <= \$810 ;
+    pe5_3_pv_d1 <= \$810 ;
   always @(posedge clk)
-    pe5_3_a <= \$811 ;
+    pe5_3_pl_d0 <= \$811 ;
   always @(posedge clk)
-    pe5_3_b <= \$812 ;
+    pe5_3_pl_d1 <= \$812 ;
   always @(posedge clk)
-    pe5_3_v <= \$813 ;
+    pe5_4_a_in <= \$813 ;
   always @(posedge clk)
-    pe5_3_l <= \$814 ;
+    pe6_3_b_in <= \$814 ;
   always @(posedge clk)
-    pe5_3_prod <= \$815 ;
+    pe5_3_v <= \$815 ;
   always @(posedge clk)
-    pe5_3_pv <= \$816 ;
+    pe5_3_l <= \$816 ;
   always @(posedge clk)
-    pe5_3_pl <= \$817 ;
+    pe5_3_fresh <= \$817 ;
   always @(posedge clk)
-    pe5_3_fresh <= \$818 ;
+    pe5_3_acc <= \$818 ;
   always @(posedge clk)
-    pe5_3_acc <= \$819 ;
+    pe5_3_res <= \$819 ;
   always @(posedge clk)
-    pe5_3_res <= \$820 ;
+    pe5_4_pv_d0 <= \$820 ;
   always @(posedge clk)
-    pe5_4_a <= \$821 ;
+    pe5_4_pv_d1 <= \$821 ;
   always @(posedge clk)
-    pe5_4_b <= \$822 ;
+    pe5_4_pl_d0 <= \$822 ;
   always @(posedge clk)
-    pe5_4_v <= \$823 ;
+    pe5_4_pl_d1 <= \$823 ;
   always @(posedge clk)
-    pe5_4_l <= \$824 ;
+    pe5_5_a_in <= \$824 ;
   always @(posedge clk)
-    pe5_4_prod <= \$825 ;
+    pe6_4_b_in <= \$825 ;
   always @(posedge clk)
-    pe5_4_pv <= \$826 ;
+    pe5_4_v <= \$826 ;
   always @(posedge clk)
-    pe5_4_pl <= \$827 ;
+    pe5_4_l <= \$827 ;
   always @(posedge clk)
     pe5_4_fresh <= \$828 ;
   always @(posedge clk)
@@ -3834,414 +4563,1431 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   always @(posedge clk)
     pe5_4_res <= \$830 ;
   always @(posedge clk)
-    pe5_5_a <= \$831 ;
+    pe5_5_pv_d0 <= \$831 ;
   always @(posedge clk)
-    pe5_5_b <= \$832 ;
+    pe5_5_pv_d1 <= \$832 ;
   always @(posedge clk)
-    pe5_5_v <= \$833 ;
+    pe5_5_pl_d0 <= \$833 ;
   always @(posedge clk)
-    pe5_5_l <= \$834 ;
+    pe5_5_pl_d1 <= \$834 ;
   always @(posedge clk)
-    pe5_5_prod <= \$835 ;
+    pe5_6_a_in <= \$835 ;
   always @(posedge clk)
-    pe5_5_pv <= \$836 ;
+    pe6_5_b_in <= \$836 ;
   always @(posedge clk)
-    pe5_5_pl <= \$837 ;
+    pe5_5_v <= \$837 ;
   always @(posedge clk)
-    pe5_5_fresh <= \$838 ;
+    pe5_5_l <= \$838 ;
   always @(posedge clk)
-    pe5_5_acc <= \$839 ;
+    pe5_5_fresh <= \$839 ;
   always @(posedge clk)
-    pe5_5_res <= \$840 ;
+    pe5_5_acc <= \$840 ;
   always @(posedge clk)
-    pe5_6_a <= \$841 ;
+    pe5_5_res <= \$841 ;
   always @(posedge clk)
-    pe5_6_b <= \$842 ;
+    pe5_6_pv_d0 <= \$842 ;
   always @(posedge clk)
-    pe5_6_v <= \$843 ;
+    pe5_6_pv_d1 <= \$843 ;
   always @(posedge clk)
-    pe5_6_l <= \$844 ;
+    pe5_6_pl_d0 <= \$844 ;
   always @(posedge clk)
-    pe5_6_prod <= \$845 ;
+    pe5_6_pl_d1 <= \$845 ;
   always @(posedge clk)
-    pe5_6_pv <= \$846 ;
+    pe5_7_a_in <= \$846 ;
   always @(posedge clk)
-    pe5_6_pl <= \$847 ;
+    pe6_6_b_in <= \$847 ;
   always @(posedge clk)
-    pe5_6_fresh <= \$848 ;
+    pe5_6_v <= \$848 ;
   always @(posedge clk)
-    pe5_6_acc <= \$849 ;
+    pe5_6_l <= \$849 ;
   always @(posedge clk)
-    pe5_6_res <= \$850 ;
+    pe5_6_fresh <= \$850 ;
   always @(posedge clk)
-    pe5_7_a <= \$851 ;
+    pe5_6_acc <= \$851 ;
   always @(posedge clk)
-    pe5_7_b <= \$852 ;
+    pe5_6_res <= \$852 ;
   always @(posedge clk)
-    pe5_7_v <= \$853 ;
+    pe5_7_pv_d0 <= \$853 ;
   always @(posedge clk)
-    pe5_7_l <= \$854 ;
+    pe5_7_pv_d1 <= \$854 ;
   always @(posedge clk)
-    pe5_7_prod <= \$855 ;
+    pe5_7_pl_d0 <= \$855 ;
   always @(posedge clk)
-    pe5_7_pv <= \$856 ;
+    pe5_7_pl_d1 <= \$856 ;
   always @(posedge clk)
-    pe5_7_pl <= \$857 ;
+    pe5_7_a <= \$857 ;
   always @(posedge clk)
-    pe5_7_fresh <= \$858 ;
+    pe6_7_b_in <= \$858 ;
   always @(posedge clk)
-    pe5_7_acc <= \$859 ;
+    pe5_7_v <= \$859 ;
   always @(posedge clk)
-    pe5_7_res <= \$860 ;
+    pe5_7_l <= \$860 ;
   always @(posedge clk)
-    row5_done <= \$861 ;
+    pe5_7_fresh <= \$861 ;
   always @(posedge clk)
-    pe6_0_a <= \$862 ;
+    pe5_7_acc <= \$862 ;
   always @(posedge clk)
-    pe6_0_b <= \$863 ;
+    pe5_7_res <= \$863 ;
   always @(posedge clk)
-    pe6_0_v <= \$864 ;
+    row5_done <= \$864 ;
   always @(posedge clk)
-    pe6_0_l <= \$865 ;
+    pe6_0_pv_d0 <= \$865 ;
   always @(posedge clk)
-    pe6_0_prod <= \$866 ;
+    pe6_0_pv_d1 <= \$866 ;
   always @(posedge clk)
-    pe6_0_pv <= \$867 ;
+    pe6_0_pl_d0 <= \$867 ;
   always @(posedge clk)
-    pe6_0_pl <= \$868 ;
+    pe6_0_pl_d1 <= \$868 ;
   always @(posedge clk)
-    pe6_0_fresh <= \$869 ;
+    pe6_1_a_in <= \$869 ;
   always @(posedge clk)
-    pe6_0_acc <= \$870 ;
+    pe7_0_b_in <= \$870 ;
   always @(posedge clk)
-    pe6_0_res <= \$871 ;
+    pe6_0_v <= \$871 ;
   always @(posedge clk)
-    pe6_1_a <= \$872 ;
+    pe6_0_l <= \$872 ;
   always @(posedge clk)
-    pe6_1_b <= \$873 ;
+    pe6_0_fresh <= \$873 ;
   always @(posedge clk)
-    pe6_1_v <= \$874 ;
+    pe6_0_acc <= \$874 ;
   always @(posedge clk)
-    pe6_1_l <= \$875 ;
+    pe6_0_res <= \$875 ;
   always @(posedge clk)
-    pe6_1_prod <= \$876 ;
+    pe6_1_pv_d0 <= \$876 ;
   always @(posedge clk)
-    pe6_1_pv <= \$877 ;
+    pe6_1_pv_d1 <= \$877 ;
   always @(posedge clk)
-    pe6_1_pl <= \$878 ;
+    pe6_1_pl_d0 <= \$878 ;
   always @(posedge clk)
-    pe6_1_fresh <= \$879 ;
+    pe6_1_pl_d1 <= \$879 ;
   always @(posedge clk)
-    pe6_1_acc <= \$880 ;
+    pe6_2_a_in <= \$880 ;
   always @(posedge clk)
-    pe6_1_res <= \$881 ;
+    pe7_1_b_in <= \$881 ;
   always @(posedge clk)
-    pe6_2_a <= \$882 ;
+    pe6_1_v <= \$882 ;
   always @(posedge clk)
-    pe6_2_b <= \$883 ;
+    pe6_1_l <= \$883 ;
   always @(posedge clk)
-    pe6_2_v <= \$884 ;
+    pe6_1_fresh <= \$884 ;
   always @(posedge clk)
-    pe6_2_l <= \$885 ;
+    pe6_1_acc <= \$885 ;
   always @(posedge clk)
-    pe6_2_prod <= \$886 ;
+    pe6_1_res <= \$886 ;
   always @(posedge clk)
-    pe6_2_pv <= \$887 ;
+    pe6_2_pv_d0 <= \$887 ;
   always @(posedge clk)
-    pe6_2_pl <= \$888 ;
+    pe6_2_pv_d1 <= \$888 ;
   always @(posedge clk)
-    pe6_2_fresh <= \$889 ;
+    pe6_2_pl_d0 <= \$889 ;
   always @(posedge clk)
-    pe6_2_acc <= \$890 ;
+    pe6_2_pl_d1 <= \$890 ;
   always @(posedge clk)
-    pe6_2_res <= \$891 ;
+    pe6_3_a_in <= \$891 ;
   always @(posedge clk)
-    pe6_3_a <= \$892 ;
+    pe7_2_b_in <= \$892 ;
   always @(posedge clk)
-    pe6_3_b <= \$893 ;
+    pe6_2_v <= \$893 ;
   always @(posedge clk)
-    pe6_3_v <= \$894 ;
+    pe6_2_l <= \$894 ;
   always @(posedge clk)
-    pe6_3_l <= \$895 ;
+    pe6_2_fresh <= \$895 ;
   always @(posedge clk)
-    pe6_3_prod <= \$896 ;
+    pe6_2_acc <= \$896 ;
   always @(posedge clk)
-    pe6_3_pv <= \$897 ;
+    pe6_2_res <= \$897 ;
   always @(posedge clk)
-    pe6_3_pl <= \$898 ;
+    pe6_3_pv_d0 <= \$898 ;
   always @(posedge clk)
-    pe6_3_fresh <= \$899 ;
+    pe6_3_pv_d1 <= \$899 ;
   always @(posedge clk)
-    pe6_3_acc <= \$900 ;
+    pe6_3_pl_d0 <= \$900 ;
   always @(posedge clk)
-    pe6_3_res <= \$901 ;
+    pe6_3_pl_d1 <= \$901 ;
   always @(posedge clk)
-    pe6_4_a <= \$902 ;
+    pe6_4_a_in <= \$902 ;
   always @(posedge clk)
-    pe6_4_b <= \$903 ;
+    pe7_3_b_in <= \$903 ;
   always @(posedge clk)
-    pe6_4_v <= \$904 ;
+    pe6_3_v <= \$904 ;
   always @(posedge clk)
-    pe6_4_l <= \$905 ;
+    pe6_3_l <= \$905 ;
   always @(posedge clk)
-    pe6_4_prod <= \$906 ;
+    pe6_3_fresh <= \$906 ;
   always @(posedge clk)
-    pe6_4_pv <= \$907 ;
+    pe6_3_acc <= \$907 ;
   always @(posedge clk)
-    pe6_4_pl <= \$908 ;
+    pe6_3_res <= \$908 ;
   always @(posedge clk)
-    pe6_4_fresh <= \$909 ;
+    pe6_4_pv_d0 <= \$909 ;
   always @(posedge clk)
-    pe6_4_acc <= \$910 ;
+    pe6_4_pv_d1 <= \$910 ;
   always @(posedge clk)
-    pe6_4_res <= \$911 ;
+    pe6_4_pl_d0 <= \$911 ;
   always @(posedge clk)
-    pe6_5_a <= \$912 ;
+    pe6_4_pl_d1 <= \$912 ;
   always @(posedge clk)
-    pe6_5_b <= \$913 ;
+    pe6_5_a_in <= \$913 ;
   always @(posedge clk)
-    pe6_5_v <= \$914 ;
+    pe7_4_b_in <= \$914 ;
   always @(posedge clk)
-    pe6_5_l <= \$915 ;
+    pe6_4_v <= \$915 ;
   always @(posedge clk)
-    pe6_5_prod <= \$916 ;
+    pe6_4_l <= \$916 ;
   always @(posedge clk)
-    pe6_5_pv <= \$917 ;
+    pe6_4_fresh <= \$917 ;
   always @(posedge clk)
-    pe6_5_pl <= \$918 ;
+    pe6_4_acc <= \$918 ;
   always @(posedge clk)
-    pe6_5_fresh <= \$919 ;
+    pe6_4_res <= \$919 ;
   always @(posedge clk)
-    pe6_5_acc <= \$920 ;
+    pe6_5_pv_d0 <= \$920 ;
   always @(posedge clk)
-    pe6_5_res <= \$921 ;
+    pe6_5_pv_d1 <= \$921 ;
   always @(posedge clk)
-    pe6_6_a <= \$922 ;
+    pe6_5_pl_d0 <= \$922 ;
   always @(posedge clk)
-    pe6_6_b <= \$923 ;
+    pe6_5_pl_d1 <= \$923 ;
   always @(posedge clk)
-    pe6_6_v <= \$924 ;
+    pe6_6_a_in <= \$924 ;
   always @(posedge clk)
-    pe6_6_l <= \$925 ;
+    pe7_5_b_in <= \$925 ;
   always @(posedge clk)
-    pe6_6_prod <= \$926 ;
+    pe6_5_v <= \$926 ;
   always @(posedge clk)
-    pe6_6_pv <= \$927 ;
+    pe6_5_l <= \$927 ;
   always @(posedge clk)
-    pe6_6_pl <= \$928 ;
+    pe6_5_fresh <= \$928 ;
   always @(posedge clk)
-    pe6_6_fresh <= \$929 ;
+    pe6_5_acc <= \$929 ;
   always @(posedge clk)
-    pe6_6_acc <= \$930 ;
+    pe6_5_res <= \$930 ;
   always @(posedge clk)
-    pe6_6_res <= \$931 ;
+    pe6_6_pv_d0 <= \$931 ;
   always @(posedge clk)
-    pe6_7_a <= \$932 ;
+    pe6_6_pv_d1 <= \$932 ;
   always @(posedge clk)
-    pe6_7_b <= \$933 ;
+    pe6_6_pl_d0 <= \$933 ;
   always @(posedge clk)
-    pe6_7_v <= \$934 ;
+    pe6_6_pl_d1 <= \$934 ;
   always @(posedge clk)
-    pe6_7_l <= \$935 ;
+    pe6_7_a_in <= \$935 ;
   always @(posedge clk)
-    pe6_7_prod <= \$936 ;
+    pe7_6_b_in <= \$936 ;
   always @(posedge clk)
-    pe6_7_pv <= \$937 ;
+    pe6_6_v <= \$937 ;
   always @(posedge clk)
-    pe6_7_pl <= \$938 ;
+    pe6_6_l <= \$938 ;
   always @(posedge clk)
-    pe6_7_fresh <= \$939 ;
+    pe6_6_fresh <= \$939 ;
   always @(posedge clk)
-    pe6_7_acc <= \$940 ;
+    pe6_6_acc <= \$940 ;
   always @(posedge clk)
-    pe6_7_res <= \$941 ;
+    pe6_6_res <= \$941 ;
   always @(posedge clk)
-    row6_done <= \$942 ;
+    pe6_7_pv_d0 <= \$942 ;
   always @(posedge clk)
-    pe7_0_a <= \$943 ;
+    pe6_7_pv_d1 <= \$943 ;
   always @(posedge clk)
-    pe7_0_b <= \$944 ;
+    pe6_7_pl_d0 <= \$944 ;
   always @(posedge clk)
-    pe7_0_v <= \$945 ;
+    pe6_7_pl_d1 <= \$945 ;
   always @(posedge clk)
-    pe7_0_l <= \$946 ;
+    pe6_7_a <= \$946 ;
   always @(posedge clk)
-    pe7_0_prod <= \$947 ;
+    pe7_7_b_in <= \$947 ;
   always @(posedge clk)
-    pe7_0_pv <= \$948 ;
+    pe6_7_v <= \$948 ;
   always @(posedge clk)
-    pe7_0_pl <= \$949 ;
+    pe6_7_l <= \$949 ;
   always @(posedge clk)
-    pe7_0_fresh <= \$950 ;
+    pe6_7_fresh <= \$950 ;
   always @(posedge clk)
-    pe7_0_acc <= \$951 ;
+    pe6_7_acc <= \$951 ;
   always @(posedge clk)
-    pe7_0_res <= \$952 ;
+    pe6_7_res <= \$952 ;
   always @(posedge clk)
-    pe7_1_a <= \$953 ;
+    row6_done <= \$953 ;
   always @(posedge clk)
-    pe7_1_b <= \$954 ;
+    pe7_0_pv_d0 <= \$954 ;
   always @(posedge clk)
-    pe7_1_v <= \$955 ;
+    pe7_0_pv_d1 <= \$955 ;
   always @(posedge clk)
-    pe7_1_l <= \$956 ;
+    pe7_0_pl_d0 <= \$956 ;
   always @(posedge clk)
-    pe7_1_prod <= \$957 ;
+    pe7_0_pl_d1 <= \$957 ;
   always @(posedge clk)
-    pe7_1_pv <= \$958 ;
+    pe7_1_a_in <= \$958 ;
   always @(posedge clk)
-    pe7_1_pl <= \$959 ;
+    pe7_0_b <= \$959 ;
   always @(posedge clk)
-    pe7_1_fresh <= \$960 ;
+    pe7_0_v <= \$960 ;
   always @(posedge clk)
-    pe7_1_acc <= \$961 ;
+    pe7_0_l <= \$961 ;
   always @(posedge clk)
-    pe7_1_res <= \$962 ;
+    pe7_0_fresh <= \$962 ;
   always @(posedge clk)
-    pe7_2_a <= \$963 ;
+    pe7_0_acc <= \$963 ;
   always @(posedge clk)
-    pe7_2_b <= \$964 ;
+    pe7_0_res <= \$964 ;
   always @(posedge clk)
-    pe7_2_v <= \$965 ;
+    pe7_1_pv_d0 <= \$965 ;
   always @(posedge clk)
-    pe7_2_l <= \$966 ;
+    pe7_1_pv_d1 <= \$966 ;
   always @(posedge clk)
-    pe7_2_prod <= \$967 ;
+    pe7_1_pl_d0 <= \$967 ;
   always @(posedge clk)
-    pe7_2_pv <= \$968 ;
+    pe7_1_pl_d1 <= \$968 ;
   always @(posedge clk)
-    pe7_2_pl <= \$969 ;
+    pe7_2_a_in <= \$969 ;
   always @(posedge clk)
-    pe7_2_fresh <= \$970 ;
+    pe7_1_b <= \$970 ;
   always @(posedge clk)
-    pe7_2_acc <= \$971 ;
+    pe7_1_v <= \$971 ;
   always @(posedge clk)
-    pe7_2_res <= \$972 ;
+    pe7_1_l <= \$972 ;
   always @(posedge clk)
-    pe7_3_a <= \$973 ;
+    pe7_1_fresh <= \$973 ;
   always @(posedge clk)
-    pe7_3_b <= \$974 ;
+    pe7_1_acc <= \$974 ;
   always @(posedge clk)
-    pe7_3_v <= \$975 ;
+    pe7_1_res <= \$975 ;
   always @(posedge clk)
-    pe7_3_l <= \$976 ;
+    pe7_2_pv_d0 <= \$976 ;
   always @(posedge clk)
-    pe7_3_prod <= \$977 ;
+    pe7_2_pv_d1 <= \$977 ;
   always @(posedge clk)
-    pe7_3_pv <= \$978 ;
+    pe7_2_pl_d0 <= \$978 ;
   always @(posedge clk)
-    pe7_3_pl <= \$979 ;
+    pe7_2_pl_d1 <= \$979 ;
   always @(posedge clk)
-    pe7_3_fresh <= \$980 ;
+    pe7_3_a_in <= \$980 ;
   always @(posedge clk)
-    pe7_3_acc <= \$981 ;
+    pe7_2_b <= \$981 ;
   always @(posedge clk)
-    pe7_3_res <= \$982 ;
+    pe7_2_v <= \$982 ;
   always @(posedge clk)
-    pe7_4_a <= \$983 ;
+    pe7_2_l <= \$983 ;
   always @(posedge clk)
-    pe7_4_b <= \$984 ;
+    pe7_2_fresh <= \$984 ;
   always @(posedge clk)
-    pe7_4_v <= \$985 ;
+    pe7_2_acc <= \$985 ;
   always @(posedge clk)
-    pe7_4_l <= \$986 ;
+    pe7_2_res <= \$986 ;
   always @(posedge clk)
-    pe7_4_prod <= \$987 ;
+    pe7_3_pv_d0 <= \$987 ;
   always @(posedge clk)
-    pe7_4_pv <= \$988 ;
+    pe7_3_pv_d1 <= \$988 ;
   always @(posedge clk)
-    pe7_4_pl <= \$989 ;
+    pe7_3_pl_d0 <= \$989 ;
   always @(posedge clk)
-    pe7_4_fresh <= \$990 ;
+    pe7_3_pl_d1 <= \$990 ;
   always @(posedge clk)
-    pe7_4_acc <= \$991 ;
+    pe7_4_a_in <= \$991 ;
   always @(posedge clk)
-    pe7_4_res <= \$992 ;
+    pe7_3_b <= \$992 ;
   always @(posedge clk)
-    pe7_5_a <= \$993 ;
+    pe7_3_v <= \$993 ;
   always @(posedge clk)
-    pe7_5_b <= \$994 ;
+    pe7_3_l <= \$994 ;
   always @(posedge clk)
-    pe7_5_v <= \$995 ;
+    pe7_3_fresh <= \$995 ;
   always @(posedge clk)
-    pe7_5_l <= \$996 ;
+    pe7_3_acc <= \$996 ;
   always @(posedge clk)
-    pe7_5_prod <= \$997 ;
+    pe7_3_res <= \$997 ;
   always @(posedge clk)
-    pe7_5_pv <= \$998 ;
+    pe7_4_pv_d0 <= \$998 ;
   always @(posedge clk)
-    pe7_5_pl <= \$999 ;
+    pe7_4_pv_d1 <= \$999 ;
   always @(posedge clk)
-    pe7_5_fresh <= \$1000 ;
+    pe7_4_pl_d0 <= \$1000 ;
   always @(posedge clk)
-    pe7_5_acc <= \$1001 ;
+    pe7_4_pl_d1 <= \$1001 ;
   always @(posedge clk)
-    pe7_5_res <= \$1002 ;
+    pe7_5_a_in <= \$1002 ;
   always @(posedge clk)
-    pe7_6_a <= \$1003 ;
+    pe7_4_b <= \$1003 ;
   always @(posedge clk)
-    pe7_6_b <= \$1004 ;
+    pe7_4_v <= \$1004 ;
   always @(posedge clk)
-    pe7_6_v <= \$1005 ;
+    pe7_4_l <= \$1005 ;
   always @(posedge clk)
-    pe7_6_l <= \$1006 ;
+    pe7_4_fresh <= \$1006 ;
   always @(posedge clk)
-    pe7_6_prod <= \$1007 ;
+    pe7_4_acc <= \$1007 ;
   always @(posedge clk)
-    pe7_6_pv <= \$1008 ;
+    pe7_4_res <= \$1008 ;
   always @(posedge clk)
-    pe7_6_pl <= \$1009 ;
+    pe7_5_pv_d0 <= \$1009 ;
   always @(posedge clk)
-    pe7_6_fresh <= \$1010 ;
+    pe7_5_pv_d1 <= \$1010 ;
   always @(posedge clk)
-    pe7_6_acc <= \$1011 ;
+    pe7_5_pl_d0 <= \$1011 ;
   always @(posedge clk)
-    pe7_6_res <= \$1012 ;
+    pe7_5_pl_d1 <= \$1012 ;
   always @(posedge clk)
-    pe7_7_a <= \$1013 ;
+    pe7_6_a_in <= \$1013 ;
   always @(posedge clk)
-    pe7_7_b <= \$1014 ;
+    pe7_5_b <= \$1014 ;
   always @(posedge clk)
-    pe7_7_v <= \$1015 ;
+    pe7_5_v <= \$1015 ;
   always @(posedge clk)
-    pe7_7_l <= \$1016 ;
+    pe7_5_l <= \$1016 ;
   always @(posedge clk)
-    pe7_7_prod <= \$1017 ;
+    pe7_5_fresh <= \$1017 ;
   always @(posedge clk)
-    pe7_7_pv <= \$1018 ;
+    pe7_5_acc <= \$1018 ;
   always @(posedge clk)
-    pe7_7_pl <= \$1019 ;
+    pe7_5_res <= \$1019 ;
   always @(posedge clk)
-    pe7_7_fresh <= \$1020 ;
+    pe7_6_pv_d0 <= \$1020 ;
   always @(posedge clk)
-    pe7_7_acc <= \$1021 ;
+    pe7_6_pv_d1 <= \$1021 ;
   always @(posedge clk)
-    pe7_7_res <= \$1022 ;
+    pe7_6_pl_d0 <= \$1022 ;
   always @(posedge clk)
-    row7_done <= \$1023 ;
+    pe7_6_pl_d1 <= \$1023 ;
   always @(posedge clk)
-    o__valid <= \$1024 ;
+    pe7_7_a_in <= \$1024 ;
   always @(posedge clk)
-    o__payload <= \$1025 ;
+    pe7_6_b <= \$1025 ;
+  always @(posedge clk)
+    pe7_6_v <= \$1026 ;
+  always @(posedge clk)
+    pe7_6_l <= \$1027 ;
+  always @(posedge clk)
+    pe7_6_fresh <= \$1028 ;
+  always @(posedge clk)
+    pe7_6_acc <= \$1029 ;
+  always @(posedge clk)
+    pe7_6_res <= \$1030 ;
+  always @(posedge clk)
+    pe7_7_pv_d0 <= \$1031 ;
+  always @(posedge clk)
+    pe7_7_pv_d1 <= \$1032 ;
+  always @(posedge clk)
+    pe7_7_pl_d0 <= \$1033 ;
+  always @(posedge clk)
+    pe7_7_pl_d1 <= \$1034 ;
+  always @(posedge clk)
+    pe7_7_a <= \$1035 ;
+  always @(posedge clk)
+    pe7_7_b <= \$1036 ;
+  always @(posedge clk)
+    pe7_7_v <= \$1037 ;
+  always @(posedge clk)
+    pe7_7_l <= \$1038 ;
+  always @(posedge clk)
+    pe7_7_fresh <= \$1039 ;
+  always @(posedge clk)
+    pe7_7_acc <= \$1040 ;
+  always @(posedge clk)
+    pe7_7_res <= \$1041 ;
+  always @(posedge clk)
+    row7_done <= \$1042 ;
+  always @(posedge clk)
+    w_data <= \$1043 ;
+  always @(posedge clk)
+    drain_valid <= \$1044 ;
+  \datapath.array.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_en(r_en),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  \datapath.array.pe0_0_mul  pe0_0_mul (
+    .clk(clk),
+    .pe0_0_a_in(i__payload[7:0]),
+    .pe0_0_b_in(i__payload[71:64]),
+    .pe0_0_en(out_buffer_en),
+    .pe0_0_p(pe0_0_p),
+    .rst(rst)
+  );
+  \datapath.array.pe0_1_mul  pe0_1_mul (
+    .clk(clk),
+    .pe0_1_a_in(pe0_1_a_in),
+    .pe0_1_b_in(pe0_1_b_in),
+    .pe0_1_en(out_buffer_en),
+    .pe0_1_p(pe0_1_p),
+    .rst(rst)
+  );
+  \datapath.array.pe0_2_mul  pe0_2_mul (
+    .clk(clk),
+    .pe0_2_a_in(pe0_2_a_in),
+    .pe0_2_b_in(pe0_2_b_in),
+    .pe0_2_en(out_buffer_en),
+    .pe0_2_p(pe0_2_p),
+    .rst(rst)
+  );
+  \datapath.array.pe0_3_mul  pe0_3_mul (
+    .clk(clk),
+    .pe0_3_a_in(pe0_3_a_in),
+    .pe0_3_b_in(pe0_3_b_in),
+    .pe0_3_en(out_buffer_en),
+    .pe0_3_p(pe0_3_p),
+    .rst(rst)
+  );
+  \datapath.array.pe0_4_mul  pe0_4_mul (
+    .clk(clk),
+    .pe0_4_a_in(pe0_4_a_in),
+    .pe0_4_b_in(pe0_4_b_in),
+    .pe0_4_en(out_buffer_en),
+    .pe0_4_p(pe0_4_p),
+    .rst(rst)
+  );
+  \datapath.array.pe0_5_mul  pe0_5_mul (
+    .clk(clk),
+    .pe0_5_a_in(pe0_5_a_in),
+    .pe0_5_b_in(pe0_5_b_in),
+    .pe0_5_en(out_buffer_en),
+    .pe0_5_p(pe0_5_p),
+    .rst(rst)
+  );
+  \datapath.array.pe0_6_mul  pe0_6_mul (
+    .clk(clk),
+    .pe0_6_a_in(pe0_6_a_in),
+    .pe0_6_b_in(pe0_6_b_in),
+    .pe0_6_en(out_buffer_en),
+    .pe0_6_p(pe0_6_p),
+    .rst(rst)
+  );
+  \datapath.array.pe0_7_mul  pe0_7_mul (
+    .clk(clk),
+    .pe0_7_a_in(pe0_7_a_in),
+    .pe0_7_b_in(pe0_7_b_in),
+    .pe0_7_en(out_buffer_en),
+    .pe0_7_p(pe0_7_p),
+    .rst(rst)
+  );
+  \datapath.array.pe1_0_mul  pe1_0_mul (
+    .clk(clk),
+    .pe1_0_a_in(pe1_0_a_in),
+    .pe1_0_b_in(pe1_0_b_in),
+    .pe1_0_en(out_buffer_en),
+    .pe1_0_p(pe1_0_p),
+    .rst(rst)
+  );
+  \datapath.array.pe1_1_mul  pe1_1_mul (
+    .clk(clk),
+    .pe1_1_a_in(pe1_1_a_in),
+    .pe1_1_b_in(pe1_1_b_in),
+    .pe1_1_en(out_buffer_en),
+    .pe1_1_p(pe1_1_p),
+    .rst(rst)
+  );
+  \datapath.array.pe1_2_mul  pe1_2_mul (
+    .clk(clk),
+    .pe1_2_a_in(pe1_2_a_in),
+    .pe1_2_b_in(pe1_2_b_in),
+    .pe1_2_en(out_buffer_en),
+    .pe1_2_p(pe1_2_p),
+    .rst(rst)
+  );
+  \datapath.array.pe1_3_mul  pe1_3_mul (
+    .clk(clk),
+    .pe1_3_a_in(pe1_3_a_in),
+    .pe1_3_b_in(pe1_3_b_in),
+    .pe1_3_en(out_buffer_en),
+    .pe1_3_p(pe1_3_p),
+    .rst(rst)
+  );
+  \datapath.array.pe1_4_mul  pe1_4_mul (
+    .clk(clk),
+    .pe1_4_a_in(pe1_4_a_in),
+    .pe1_4_b_in(pe1_4_b_in),
+    .pe1_4_en(out_buffer_en),
+    .pe1_4_p(pe1_4_p),
+    .rst(rst)
+  );
+  \datapath.array.pe1_5_mul  pe1_5_mul (
+    .clk(clk),
+    .pe1_5_a_in(pe1_5_a_in),
+    .pe1_5_b_in(pe1_5_b_in),
+    .pe1_5_en(out_buffer_en),
+    .pe1_5_p(pe1_5_p),
+    .rst(rst)
+  );
+  \datapath.array.pe1_6_mul  pe1_6_mul (
+    .clk(clk),
+    .pe1_6_a_in(pe1_6_a_in),
+    .pe1_6_b_in(pe1_6_b_in),
+    .pe1_6_en(out_buffer_en),
+    .pe1_6_p(pe1_6_p),
+    .rst(rst)
+  );
+  \datapath.array.pe1_7_mul  pe1_7_mul (
+    .clk(clk),
+    .pe1_7_a_in(pe1_7_a_in),
+    .pe1_7_b_in(pe1_7_b_in),
+    .pe1_7_en(out_buffer_en),
+    .pe1_7_p(pe1_7_p),
+    .rst(rst)
+  );
+  \datapath.array.pe2_0_mul  pe2_0_mul (
+    .clk(clk),
+    .pe2_0_a_in(pe2_0_a_in),
+    .pe2_0_b_in(pe2_0_b_in),
+    .pe2_0_en(out_buffer_en),
+    .pe2_0_p(pe2_0_p),
+    .rst(rst)
+  );
+  \datapath.array.pe2_1_mul  pe2_1_mul (
+    .clk(clk),
+    .pe2_1_a_in(pe2_1_a_in),
+    .pe2_1_b_in(pe2_1_b_in),
+    .pe2_1_en(out_buffer_en),
+    .pe2_1_p(pe2_1_p),
+    .rst(rst)
+  );
+  \datapath.array.pe2_2_mul  pe2_2_mul (
+    .clk(clk),
+    .pe2_2_a_in(pe2_2_a_in),
+    .pe2_2_b_in(pe2_2_b_in),
+    .pe2_2_en(out_buffer_en),
+    .pe2_2_p(pe2_2_p),
+    .rst(rst)
+  );
+  \datapath.array.pe2_3_mul  pe2_3_mul (
+    .clk(clk),
+    .pe2_3_a_in(pe2_3_a_in),
+    .pe2_3_b_in(pe2_3_b_in),
+    .pe2_3_en(out_buffer_en),
+    .pe2_3_p(pe2_3_p),
+    .rst(rst)
+  );
+  \datapath.array.pe2_4_mul  pe2_4_mul (
+    .clk(clk),
+    .pe2_4_a_in(pe2_4_a_in),
+    .pe2_4_b_in(pe2_4_b_in),
+    .pe2_4_en(out_buffer_en),
+    .pe2_4_p(pe2_4_p),
+    .rst(rst)
+  );
+  \datapath.array.pe2_5_mul  pe2_5_mul (
+    .clk(clk),
+    .pe2_5_a_in(pe2_5_a_in),
+    .pe2_5_b_in(pe2_5_b_in),
+    .pe2_5_en(out_buffer_en),
+    .pe2_5_p(pe2_5_p),
+    .rst(rst)
+  );
+  \datapath.array.pe2_6_mul  pe2_6_mul (
+    .clk(clk),
+    .pe2_6_a_in(pe2_6_a_in),
+    .pe2_6_b_in(pe2_6_b_in),
+    .pe2_6_en(out_buffer_en),
+    .pe2_6_p(pe2_6_p),
+    .rst(rst)
+  );
+  \datapath.array.pe2_7_mul  pe2_7_mul (
+    .clk(clk),
+    .pe2_7_a_in(pe2_7_a_in),
+    .pe2_7_b_in(pe2_7_b_in),
+    .pe2_7_en(out_buffer_en),
+    .pe2_7_p(pe2_7_p),
+    .rst(rst)
+  );
+  \datapath.array.pe3_0_mul  pe3_0_mul (
+    .clk(clk),
+    .pe3_0_a_in(pe3_0_a_in),
+    .pe3_0_b_in(pe3_0_b_in),
+    .pe3_0_en(out_buffer_en),
+    .pe3_0_p(pe3_0_p),
+    .rst(rst)
+  );
+  \datapath.array.pe3_1_mul  pe3_1_mul (
+    .clk(clk),
+    .pe3_1_a_in(pe3_1_a_in),
+    .pe3_1_b_in(pe3_1_b_in),
+    .pe3_1_en(out_buffer_en),
+    .pe3_1_p(pe3_1_p),
+    .rst(rst)
+  );
+  \datapath.array.pe3_2_mul  pe3_2_mul (
+    .clk(clk),
+    .pe3_2_a_in(pe3_2_a_in),
+    .pe3_2_b_in(pe3_2_b_in),
+    .pe3_2_en(out_buffer_en),
+    .pe3_2_p(pe3_2_p),
+    .rst(rst)
+  );
+  \datapath.array.pe3_3_mul  pe3_3_mul (
+    .clk(clk),
+    .pe3_3_a_in(pe3_3_a_in),
+    .pe3_3_b_in(pe3_3_b_in),
+    .pe3_3_en(out_buffer_en),
+    .pe3_3_p(pe3_3_p),
+    .rst(rst)
+  );
+  \datapath.array.pe3_4_mul  pe3_4_mul (
+    .clk(clk),
+    .pe3_4_a_in(pe3_4_a_in),
+    .pe3_4_b_in(pe3_4_b_in),
+    .pe3_4_en(out_buffer_en),
+    .pe3_4_p(pe3_4_p),
+    .rst(rst)
+  );
+  \datapath.array.pe3_5_mul  pe3_5_mul (
+    .clk(clk),
+    .pe3_5_a_in(pe3_5_a_in),
+    .pe3_5_b_in(pe3_5_b_in),
+    .pe3_5_en(out_buffer_en),
+    .pe3_5_p(pe3_5_p),
+    .rst(rst)
+  );
+  \datapath.array.pe3_6_mul  pe3_6_mul (
+    .clk(clk),
+    .pe3_6_a_in(pe3_6_a_in),
+    .pe3_6_b_in(pe3_6_b_in),
+    .pe3_6_en(out_buffer_en),
+    .pe3_6_p(pe3_6_p),
+    .rst(rst)
+  );
+  \datapath.array.pe3_7_mul  pe3_7_mul (
+    .clk(clk),
+    .pe3_7_a_in(pe3_7_a_in),
+    .pe3_7_b_in(pe3_7_b_in),
+    .pe3_7_en(out_buffer_en),
+    .pe3_7_p(pe3_7_p),
+    .rst(rst)
+  );
+  \datapath.array.pe4_0_mul  pe4_0_mul (
+    .clk(clk),
+    .pe4_0_a_in(pe4_0_a_in),
+    .pe4_0_b_in(pe4_0_b_in),
+    .pe4_0_en(out_buffer_en),
+    .pe4_0_p(pe4_0_p),
+    .rst(rst)
+  );
+  \datapath.array.pe4_1_mul  pe4_1_mul (
+    .clk(clk),
+    .pe4_1_a_in(pe4_1_a_in),
+    .pe4_1_b_in(pe4_1_b_in),
+    .pe4_1_en(out_buffer_en),
+    .pe4_1_p(pe4_1_p),
+    .rst(rst)
+  );
+  \datapath.array.pe4_2_mul  pe4_2_mul (
+    .clk(clk),
+    .pe4_2_a_in(pe4_2_a_in),
+    .pe4_2_b_in(pe4_2_b_in),
+    .pe4_2_en(out_buffer_en),
+    .pe4_2_p(pe4_2_p),
+    .rst(rst)
+  );
+  \datapath.array.pe4_3_mul  pe4_3_mul (
+    .clk(clk),
+    .pe4_3_a_in(pe4_3_a_in),
+    .pe4_3_b_in(pe4_3_b_in),
+    .pe4_3_en(out_buffer_en),
+    .pe4_3_p(pe4_3_p),
+    .rst(rst)
+  );
+  \datapath.array.pe4_4_mul  pe4_4_mul (
+    .clk(clk),
+    .pe4_4_a_in(pe4_4_a_in),
+    .pe4_4_b_in(pe4_4_b_in),
+    .pe4_4_en(out_buffer_en),
+    .pe4_4_p(pe4_4_p),
+    .rst(rst)
+  );
+  \datapath.array.pe4_5_mul  pe4_5_mul (
+    .clk(clk),
+    .pe4_5_a_in(pe4_5_a_in),
+    .pe4_5_b_in(pe4_5_b_in),
+    .pe4_5_en(out_buffer_en),
+    .pe4_5_p(pe4_5_p),
+    .rst(rst)
+  );
+  \datapath.array.pe4_6_mul  pe4_6_mul (
+    .clk(clk),
+    .pe4_6_a_in(pe4_6_a_in),
+    .pe4_6_b_in(pe4_6_b_in),
+    .pe4_6_en(out_buffer_en),
+    .pe4_6_p(pe4_6_p),
+    .rst(rst)
+  );
+  \datapath.array.pe4_7_mul  pe4_7_mul (
+    .clk(clk),
+    .pe4_7_a_in(pe4_7_a_in),
+    .pe4_7_b_in(pe4_7_b_in),
+    .pe4_7_en(out_buffer_en),
+    .pe4_7_p(pe4_7_p),
+    .rst(rst)
+  );
+  \datapath.array.pe5_0_mul  pe5_0_mul (
+    .clk(clk),
+    .pe5_0_a_in(pe5_0_a_in),
+    .pe5_0_b_in(pe5_0_b_in),
+    .pe5_0_en(out_buffer_en),
+    .pe5_0_p(pe5_0_p),
+    .rst(rst)
+  );
+  \datapath.array.pe5_1_mul  pe5_1_mul (
+    .clk(clk),
+    .pe5_1_a_in(pe5_1_a_in),
+    .pe5_1_b_in(pe5_1_b_in),
+    .pe5_1_en(out_buffer_en),
+    .pe5_1_p(pe5_1_p),
+    .rst(rst)
+  );
+  \datapath.array.pe5_2_mul  pe5_2_mul (
+    .clk(clk),
+    .pe5_2_a_in(pe5_2_a_in),
+    .pe5_2_b_in(pe5_2_b_in),
+    .pe5_2_en(out_buffer_en),
+    .pe5_2_p(pe5_2_p),
+    .rst(rst)
+  );
+  \datapath.array.pe5_3_mul  pe5_3_mul (
+    .clk(clk),
+    .pe5_3_a_in(pe5_3_a_in),
+    .pe5_3_b_in(pe5_3_b_in),
+    .pe5_3_en(out_buffer_en),
+    .pe5_3_p(pe5_3_p),
+    .rst(rst)
+  );
+  \datapath.array.pe5_4_mul  pe5_4_mul (
+    .clk(clk),
+    .pe5_4_a_in(pe5_4_a_in),
+    .pe5_4_b_in(pe5_4_b_in),
+    .pe5_4_en(out_buffer_en),
+    .pe5_4_p(pe5_4_p),
+    .rst(rst)
+  );
+  \datapath.array.pe5_5_mul  pe5_5_mul (
+    .clk(clk),
+    .pe5_5_a_in(pe5_5_a_in),
+    .pe5_5_b_in(pe5_5_b_in),
+    .pe5_5_en(out_buffer_en),
+    .pe5_5_p(pe5_5_p),
+    .rst(rst)
+  );
+  \datapath.array.pe5_6_mul  pe5_6_mul (
+    .clk(clk),
+    .pe5_6_a_in(pe5_6_a_in),
+    .pe5_6_b_in(pe5_6_b_in),
+    .pe5_6_en(out_buffer_en),
+    .pe5_6_p(pe5_6_p),
+    .rst(rst)
+  );
+  \datapath.array.pe5_7_mul  pe5_7_mul (
+    .clk(clk),
+    .pe5_7_a_in(pe5_7_a_in),
+    .pe5_7_b_in(pe5_7_b_in),
+    .pe5_7_en(out_buffer_en),
+    .pe5_7_p(pe5_7_p),
+    .rst(rst)
+  );
+  \datapath.array.pe6_0_mul  pe6_0_mul (
+    .clk(clk),
+    .pe6_0_a_in(pe6_0_a_in),
+    .pe6_0_b_in(pe6_0_b_in),
+    .pe6_0_en(out_buffer_en),
+    .pe6_0_p(pe6_0_p),
+    .rst(rst)
+  );
+  \datapath.array.pe6_1_mul  pe6_1_mul (
+    .clk(clk),
+    .pe6_1_a_in(pe6_1_a_in),
+    .pe6_1_b_in(pe6_1_b_in),
+    .pe6_1_en(out_buffer_en),
+    .pe6_1_p(pe6_1_p),
+    .rst(rst)
+  );
+  \datapath.array.pe6_2_mul  pe6_2_mul (
+    .clk(clk),
+    .pe6_2_a_in(pe6_2_a_in),
+    .pe6_2_b_in(pe6_2_b_in),
+    .pe6_2_en(out_buffer_en),
+    .pe6_2_p(pe6_2_p),
+    .rst(rst)
+  );
+  \datapath.array.pe6_3_mul  pe6_3_mul (
+    .clk(clk),
+    .pe6_3_a_in(pe6_3_a_in),
+    .pe6_3_b_in(pe6_3_b_in),
+    .pe6_3_en(out_buffer_en),
+    .pe6_3_p(pe6_3_p),
+    .rst(rst)
+  );
+  \datapath.array.pe6_4_mul  pe6_4_mul (
+    .clk(clk),
+    .pe6_4_a_in(pe6_4_a_in),
+    .pe6_4_b_in(pe6_4_b_in),
+    .pe6_4_en(out_buffer_en),
+    .pe6_4_p(pe6_4_p),
+    .rst(rst)
+  );
+  \datapath.array.pe6_5_mul  pe6_5_mul (
+    .clk(clk),
+    .pe6_5_a_in(pe6_5_a_in),
+    .pe6_5_b_in(pe6_5_b_in),
+    .pe6_5_en(out_buffer_en),
+    .pe6_5_p(pe6_5_p),
+    .rst(rst)
+  );
+  \datapath.array.pe6_6_mul  pe6_6_mul (
+    .clk(clk),
+    .pe6_6_a_in(pe6_6_a_in),
+    .pe6_6_b_in(pe6_6_b_in),
+    .pe6_6_en(out_buffer_en),
+    .pe6_6_p(pe6_6_p),
+    .rst(rst)
+  );
+  \datapath.array.pe6_7_mul  pe6_7_mul (
+    .clk(clk),
+    .pe6_7_a_in(pe6_7_a_in),
+    .pe6_7_b_in(pe6_7_b_in),
+    .pe6_7_en(out_buffer_en),
+    .pe6_7_p(pe6_7_p),
+    .rst(rst)
+  );
+  \datapath.array.pe7_0_mul  pe7_0_mul (
+    .clk(clk),
+    .pe7_0_a_in(pe7_0_a_in),
+    .pe7_0_b_in(pe7_0_b_in),
+    .pe7_0_en(out_buffer_en),
+    .pe7_0_p(pe7_0_p),
+    .rst(rst)
+  );
+  \datapath.array.pe7_1_mul  pe7_1_mul (
+    .clk(clk),
+    .pe7_1_a_in(pe7_1_a_in),
+    .pe7_1_b_in(pe7_1_b_in),
+    .pe7_1_en(out_buffer_en),
+    .pe7_1_p(pe7_1_p),
+    .rst(rst)
+  );
+  \datapath.array.pe7_2_mul  pe7_2_mul (
+    .clk(clk),
+    .pe7_2_a_in(pe7_2_a_in),
+    .pe7_2_b_in(pe7_2_b_in),
+    .pe7_2_en(out_buffer_en),
+    .pe7_2_p(pe7_2_p),
+    .rst(rst)
+  );
+  \datapath.array.pe7_3_mul  pe7_3_mul (
+    .clk(clk),
+    .pe7_3_a_in(pe7_3_a_in),
+    .pe7_3_b_in(pe7_3_b_in),
+    .pe7_3_en(out_buffer_en),
+    .pe7_3_p(pe7_3_p),
+    .rst(rst)
+  );
+  \datapath.array.pe7_4_mul  pe7_4_mul (
+    .clk(clk),
+    .pe7_4_a_in(pe7_4_a_in),
+    .pe7_4_b_in(pe7_4_b_in),
+    .pe7_4_en(out_buffer_en),
+    .pe7_4_p(pe7_4_p),
+    .rst(rst)
+  );
+  \datapath.array.pe7_5_mul  pe7_5_mul (
+    .clk(clk),
+    .pe7_5_a_in(pe7_5_a_in),
+    .pe7_5_b_in(pe7_5_b_in),
+    .pe7_5_en(out_buffer_en),
+    .pe7_5_p(pe7_5_p),
+    .rst(rst)
+  );
+  \datapath.array.pe7_6_mul  pe7_6_mul (
+    .clk(clk),
+    .pe7_6_a_in(pe7_6_a_in),
+    .pe7_6_b_in(pe7_6_b_in),
+    .pe7_6_en(out_buffer_en),
+    .pe7_6_p(pe7_6_p),
+    .rst(rst)
+  );
+  \datapath.array.pe7_7_mul  pe7_7_mul (
+    .clk(clk),
+    .pe7_7_a_in(pe7_7_a_in),
+    .pe7_7_b_in(pe7_7_b_in),
+    .pe7_7_en(out_buffer_en),
+    .pe7_7_p(pe7_7_p),
+    .rst(rst)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$263  = since_last;
-    if (en) begin
-      if (\$68 ) begin
-        \$263  = 4'h1;
-      end else if (\$69 ) begin
-        \$263  = \$70 [3:0];
-      end
-    end
+    \$217  = \$69 ;
     if (rst) begin
-      \$263  = 4'h8;
+      \$217  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$264  = skew_a1_d0;
-    if (en) begin
-      \$264  = i__payload[15:8];
+    \$218  = since_last;
+    if (out_buffer_en) begin
+      if (\$70 ) begin
+        \$218  = 4'h1;
+      end else if (\$71 ) begin
+        \$218  = \$72 [3:0];
+      end
+    end
+    if (rst) begin
+      \$218  = 4'h8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$219  = pe1_0_a_in;
+    if (out_buffer_en) begin
+      \$219  = i__payload[15:8];
+    end
+    if (rst) begin
+      \$219  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$220  = skew_v1_d0;
+    if (out_buffer_en) begin
+      \$220  = take;
+    end
+    if (rst) begin
+      \$220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$221  = skew_l1_d0;
+    if (out_buffer_en) begin
+      \$221  = i__payload[128];
+    end
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$222  = skew_a2_d0;
+    if (out_buffer_en) begin
+      \$222  = i__payload[23:16];
+    end
+    if (rst) begin
+      \$222  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$223  = pe2_0_a_in;
+    if (out_buffer_en) begin
+      \$223  = skew_a2_d0;
+    end
+    if (rst) begin
+      \$223  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$224  = skew_v2_d0;
+    if (out_buffer_en) begin
+      \$224  = take;
+    end
+    if (rst) begin
+      \$224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$225  = skew_v2_d1;
+    if (out_buffer_en) begin
+      \$225  = skew_v2_d0;
+    end
+    if (rst) begin
+      \$225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$226  = skew_l2_d0;
+    if (out_buffer_en) begin
+      \$226  = i__payload[128];
+    end
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$227  = skew_l2_d1;
+    if (out_buffer_en) begin
+      \$227  = skew_l2_d0;
+    end
+    if (rst) begin
+      \$227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$228  = skew_a3_d0;
+    if (out_buffer_en) begin
+      \$228  = i__payload[31:24];
+    end
+    if (rst) begin
+      \$228  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$229  = skew_a3_d1;
+    if (out_buffer_en) begin
+      \$229  = skew_a3_d0;
+    end
+    if (rst) begin
+      \$229  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$230  = pe3_0_a_in;
+    if (out_buffer_en) begin
+      \$230  = skew_a3_d1;
+    end
+    if (rst) begin
+      \$230  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$231  = skew_v3_d0;
+    if (out_buffer_en) begin
+      \$231  = take;
+    end
+    if (rst) begin
+      \$231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$232  = skew_v3_d1;
+    if (out_buffer_en) begin
+      \$232  = skew_v3_d0;
+    end
+    if (rst) begin
+      \$232  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$233  = skew_v3_d2;
+    if (out_buffer_en) begin
+      \$233  = skew_v3_d1;
+    end
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$234  = skew_l3_d0;
+    if (out_buffer_en) begin
+      \$234  = i__payload[128];
+    end
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$235  = skew_l3_d1;
+    if (out_buffer_en) begin
+      \$235  = skew_l3_d0;
+    end
+    if (rst) begin
+      \$235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$236  = skew_l3_d2;
+    if (out_buffer_en) begin
+      \$236  = skew_l3_d1;
+    end
+    if (rst) begin
+      \$236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$237  = skew_a4_d0;
+    if (out_buffer_en) begin
+      \$237  = i__payload[39:32];
+    end
+    if (rst) begin
+      \$237  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$238  = skew_a4_d1;
+    if (out_buffer_en) begin
+      \$238  = skew_a4_d0;
+    end
+    if (rst) begin
+      \$238  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$239  = skew_a4_d2;
+    if (out_buffer_en) begin
+      \$239  = skew_a4_d1;
+    end
+    if (rst) begin
+      \$239  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$240  = pe4_0_a_in;
+    if (out_buffer_en) begin
+      \$240  = skew_a4_d2;
+    end
+    if (rst) begin
+      \$240  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$241  = skew_v4_d0;
+    if (out_buffer_en) begin
+      \$241  = take;
+    end
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$242  = skew_v4_d1;
+    if (out_buffer_en) begin
+      \$242  = skew_v4_d0;
+    end
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$243  = skew_v4_d2;
+    if (out_buffer_en) begin
+      \$243  = skew_v4_d1;
+    end
+    if (rst) begin
+      \$243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$244  = skew_v4_d3;
+    if (out_buffer_en) begin
+      \$244  = skew_v4_d2;
+    end
+    if (rst) begin
+      \$244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$245  = skew_l4_d0;
+    if (out_buffer_en) begin
+      \$245  = i__payload[128];
+    end
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$246  = skew_l4_d1;
+    if (out_buffer_en) begin
+      \$246  = skew_l4_d0;
+    end
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$247  = skew_l4_d2;
+    if (out_buffer_en) begin
+      \$247  = skew_l4_d1;
+    end
+    if (rst) begin
+      \$247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$248  = skew_l4_d3;
+    if (out_buffer_en) begin
+      \$248  = skew_l4_d2;
+    end
+    if (rst) begin
+      \$248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$249  = skew_a5_d0;
+    if (out_buffer_en) begin
+      \$249  = i__payload[47:40];
+    end
+    if (rst) begin
+      \$249  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$250  = skew_a5_d1;
+    if (out_buffer_en) begin
+      \$250  = skew_a5_d0;
+    end
+    if (rst) begin
+      \$250  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$251  = skew_a5_d2;
+    if (out_buffer_en) begin
+      \$251  = skew_a5_d1;
+    end
+    if (rst) begin
+      \$251  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$252  = skew_a5_d3;
+    if (out_buffer_en) begin
+      \$252  = skew_a5_d2;
+    end
+    if (rst) begin
+      \$252  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$253  = pe5_0_a_in;
+    if (out_buffer_en) begin
+      \$253  = skew_a5_d3;
+    end
+    if (rst) begin
+      \$253  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$254  = skew_v5_d0;
+    if (out_buffer_en) begin
+      \$254  = take;
+    end
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$255  = skew_v5_d1;
+    if (out_buffer_en) begin
+      \$255  = skew_v5_d0;
+    end
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$256  = skew_v5_d2;
+    if (out_buffer_en) begin
+      \$256  = skew_v5_d1;
+    end
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$257  = skew_v5_d3;
+    if (out_buffer_en) begin
+      \$257  = skew_v5_d2;
+    end
+    if (rst) begin
+      \$257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$258  = skew_v5_d4;
+    if (out_buffer_en) begin
+      \$258  = skew_v5_d3;
+    end
+    if (rst) begin
+      \$258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$259  = skew_l5_d0;
+    if (out_buffer_en) begin
+      \$259  = i__payload[128];
+    end
+    if (rst) begin
+      \$259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$260  = skew_l5_d1;
+    if (out_buffer_en) begin
+      \$260  = skew_l5_d0;
+    end
+    if (rst) begin
+      \$260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$261  = skew_l5_d2;
+    if (out_buffer_en) begin
+      \$261  = skew_l5_d1;
+    end
+    if (rst) begin
+      \$261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$262  = skew_l5_d3;
+    if (out_buffer_en) begin
+      \$262  = skew_l5_d2;
+    end
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$263  = skew_l5_d4;
+    if (out_buffer_en) begin
+      \$263  = skew_l5_d3;
+    end
+    if (rst) begin
+      \$263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$264  = skew_a6_d0;
+    if (out_buffer_en) begin
+      \$264  = i__payload[55:48];
     end
     if (rst) begin
       \$264  = 8'h00;
@@ -4249,29 +5995,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$265  = skew_v1_d0;
-    if (en) begin
-      \$265  = take;
+    \$265  = skew_a6_d1;
+    if (out_buffer_en) begin
+      \$265  = skew_a6_d0;
     end
     if (rst) begin
-      \$265  = 1'h0;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$266  = skew_l1_d0;
-    if (en) begin
-      \$266  = i__payload[128];
+    \$266  = skew_a6_d2;
+    if (out_buffer_en) begin
+      \$266  = skew_a6_d1;
     end
     if (rst) begin
-      \$266  = 1'h0;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$267  = skew_a2_d0;
-    if (en) begin
-      \$267  = i__payload[23:16];
+    \$267  = skew_a6_d3;
+    if (out_buffer_en) begin
+      \$267  = skew_a6_d2;
     end
     if (rst) begin
       \$267  = 8'h00;
@@ -4279,9 +6025,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$268  = skew_a2_d1;
-    if (en) begin
-      \$268  = skew_a2_d0;
+    \$268  = skew_a6_d4;
+    if (out_buffer_en) begin
+      \$268  = skew_a6_d3;
     end
     if (rst) begin
       \$268  = 8'h00;
@@ -4289,19 +6035,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$269  = skew_v2_d0;
-    if (en) begin
-      \$269  = take;
+    \$269  = pe6_0_a_in;
+    if (out_buffer_en) begin
+      \$269  = skew_a6_d4;
     end
     if (rst) begin
-      \$269  = 1'h0;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$270  = skew_v2_d1;
-    if (en) begin
-      \$270  = skew_v2_d0;
+    \$270  = skew_v6_d0;
+    if (out_buffer_en) begin
+      \$270  = take;
     end
     if (rst) begin
       \$270  = 1'h0;
@@ -4309,9 +6055,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$271  = skew_l2_d0;
-    if (en) begin
-      \$271  = i__payload[128];
+    \$271  = skew_v6_d1;
+    if (out_buffer_en) begin
+      \$271  = skew_v6_d0;
     end
     if (rst) begin
       \$271  = 1'h0;
@@ -4319,9 +6065,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$272  = skew_l2_d1;
-    if (en) begin
-      \$272  = skew_l2_d0;
+    \$272  = skew_v6_d2;
+    if (out_buffer_en) begin
+      \$272  = skew_v6_d1;
     end
     if (rst) begin
       \$272  = 1'h0;
@@ -4329,39 +6075,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$273  = skew_a3_d0;
-    if (en) begin
-      \$273  = i__payload[31:24];
+    \$273  = skew_v6_d3;
+    if (out_buffer_en) begin
+      \$273  = skew_v6_d2;
     end
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$274  = skew_a3_d1;
-    if (en) begin
-      \$274  = skew_a3_d0;
+    \$274  = skew_v6_d4;
+    if (out_buffer_en) begin
+      \$274  = skew_v6_d3;
     end
     if (rst) begin
-      \$274  = 8'h00;
+      \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$275  = skew_a3_d2;
-    if (en) begin
-      \$275  = skew_a3_d1;
+    \$275  = skew_v6_d5;
+    if (out_buffer_en) begin
+      \$275  = skew_v6_d4;
     end
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$276  = skew_v3_d0;
-    if (en) begin
-      \$276  = take;
+    \$276  = skew_l6_d0;
+    if (out_buffer_en) begin
+      \$276  = i__payload[128];
     end
     if (rst) begin
       \$276  = 1'h0;
@@ -4369,9 +6115,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$277  = skew_v3_d1;
-    if (en) begin
-      \$277  = skew_v3_d0;
+    \$277  = skew_l6_d1;
+    if (out_buffer_en) begin
+      \$277  = skew_l6_d0;
     end
     if (rst) begin
       \$277  = 1'h0;
@@ -4379,9 +6125,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$278  = skew_v3_d2;
-    if (en) begin
-      \$278  = skew_v3_d1;
+    \$278  = skew_l6_d2;
+    if (out_buffer_en) begin
+      \$278  = skew_l6_d1;
     end
     if (rst) begin
       \$278  = 1'h0;
@@ -4389,9 +6135,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$279  = skew_l3_d0;
-    if (en) begin
-      \$279  = i__payload[128];
+    \$279  = skew_l6_d3;
+    if (out_buffer_en) begin
+      \$279  = skew_l6_d2;
     end
     if (rst) begin
       \$279  = 1'h0;
@@ -4399,9 +6145,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$280  = skew_l3_d1;
-    if (en) begin
-      \$280  = skew_l3_d0;
+    \$280  = skew_l6_d4;
+    if (out_buffer_en) begin
+      \$280  = skew_l6_d3;
     end
     if (rst) begin
       \$280  = 1'h0;
@@ -4409,9 +6155,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$281  = skew_l3_d2;
-    if (en) begin
-      \$281  = skew_l3_d1;
+    \$281  = skew_l6_d5;
+    if (out_buffer_en) begin
+      \$281  = skew_l6_d4;
     end
     if (rst) begin
       \$281  = 1'h0;
@@ -4419,9 +6165,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$282  = skew_a4_d0;
-    if (en) begin
-      \$282  = i__payload[39:32];
+    \$282  = skew_a7_d0;
+    if (out_buffer_en) begin
+      \$282  = i__payload[63:56];
     end
     if (rst) begin
       \$282  = 8'h00;
@@ -4429,9 +6175,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$283  = skew_a4_d1;
-    if (en) begin
-      \$283  = skew_a4_d0;
+    \$283  = skew_a7_d1;
+    if (out_buffer_en) begin
+      \$283  = skew_a7_d0;
     end
     if (rst) begin
       \$283  = 8'h00;
@@ -4439,9 +6185,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$284  = skew_a4_d2;
-    if (en) begin
-      \$284  = skew_a4_d1;
+    \$284  = skew_a7_d2;
+    if (out_buffer_en) begin
+      \$284  = skew_a7_d1;
     end
     if (rst) begin
       \$284  = 8'h00;
@@ -4449,9 +6195,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$285  = skew_a4_d3;
-    if (en) begin
-      \$285  = skew_a4_d2;
+    \$285  = skew_a7_d3;
+    if (out_buffer_en) begin
+      \$285  = skew_a7_d2;
     end
     if (rst) begin
       \$285  = 8'h00;
@@ -4459,39 +6205,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$286  = skew_v4_d0;
-    if (en) begin
-      \$286  = take;
+    \$286  = skew_a7_d4;
+    if (out_buffer_en) begin
+      \$286  = skew_a7_d3;
     end
     if (rst) begin
-      \$286  = 1'h0;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$287  = skew_v4_d1;
-    if (en) begin
-      \$287  = skew_v4_d0;
+    \$287  = skew_a7_d5;
+    if (out_buffer_en) begin
+      \$287  = skew_a7_d4;
     end
     if (rst) begin
-      \$287  = 1'h0;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$288  = skew_v4_d2;
-    if (en) begin
-      \$288  = skew_v4_d1;
+    \$288  = pe7_0_a_in;
+    if (out_buffer_en) begin
+      \$288  = skew_a7_d5;
     end
     if (rst) begin
-      \$288  = 1'h0;
+      \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$289  = skew_v4_d3;
-    if (en) begin
-      \$289  = skew_v4_d2;
+    \$289  = skew_v7_d0;
+    if (out_buffer_en) begin
+      \$289  = take;
     end
     if (rst) begin
       \$289  = 1'h0;
@@ -4499,9 +6245,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$290  = skew_l4_d0;
-    if (en) begin
-      \$290  = i__payload[128];
+    \$290  = skew_v7_d1;
+    if (out_buffer_en) begin
+      \$290  = skew_v7_d0;
     end
     if (rst) begin
       \$290  = 1'h0;
@@ -4509,9 +6255,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$291  = skew_l4_d1;
-    if (en) begin
-      \$291  = skew_l4_d0;
+    \$291  = skew_v7_d2;
+    if (out_buffer_en) begin
+      \$291  = skew_v7_d1;
     end
     if (rst) begin
       \$291  = 1'h0;
@@ -4519,9 +6265,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$292  = skew_l4_d2;
-    if (en) begin
-      \$292  = skew_l4_d1;
+    \$292  = skew_v7_d3;
+    if (out_buffer_en) begin
+      \$292  = skew_v7_d2;
     end
     if (rst) begin
       \$292  = 1'h0;
@@ -4529,9 +6275,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$293  = skew_l4_d3;
-    if (en) begin
-      \$293  = skew_l4_d2;
+    \$293  = skew_v7_d4;
+    if (out_buffer_en) begin
+      \$293  = skew_v7_d3;
     end
     if (rst) begin
       \$293  = 1'h0;
@@ -4539,59 +6285,59 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$294  = skew_a5_d0;
-    if (en) begin
-      \$294  = i__payload[47:40];
+    \$294  = skew_v7_d5;
+    if (out_buffer_en) begin
+      \$294  = skew_v7_d4;
     end
     if (rst) begin
-      \$294  = 8'h00;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$295  = skew_a5_d1;
-    if (en) begin
-      \$295  = skew_a5_d0;
+    \$295  = skew_v7_d6;
+    if (out_buffer_en) begin
+      \$295  = skew_v7_d5;
     end
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$296  = skew_a5_d2;
-    if (en) begin
-      \$296  = skew_a5_d1;
+    \$296  = skew_l7_d0;
+    if (out_buffer_en) begin
+      \$296  = i__payload[128];
     end
     if (rst) begin
-      \$296  = 8'h00;
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$297  = skew_a5_d3;
-    if (en) begin
-      \$297  = skew_a5_d2;
+    \$297  = skew_l7_d1;
+    if (out_buffer_en) begin
+      \$297  = skew_l7_d0;
     end
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$298  = skew_a5_d4;
-    if (en) begin
-      \$298  = skew_a5_d3;
+    \$298  = skew_l7_d2;
+    if (out_buffer_en) begin
+      \$298  = skew_l7_d1;
     end
     if (rst) begin
-      \$298  = 8'h00;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$299  = skew_v5_d0;
-    if (en) begin
-      \$299  = take;
+    \$299  = skew_l7_d3;
+    if (out_buffer_en) begin
+      \$299  = skew_l7_d2;
     end
     if (rst) begin
       \$299  = 1'h0;
@@ -4599,9 +6345,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$300  = skew_v5_d1;
-    if (en) begin
-      \$300  = skew_v5_d0;
+    \$300  = skew_l7_d4;
+    if (out_buffer_en) begin
+      \$300  = skew_l7_d3;
     end
     if (rst) begin
       \$300  = 1'h0;
@@ -4609,9 +6355,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$301  = skew_v5_d2;
-    if (en) begin
-      \$301  = skew_v5_d1;
+    \$301  = skew_l7_d5;
+    if (out_buffer_en) begin
+      \$301  = skew_l7_d4;
     end
     if (rst) begin
       \$301  = 1'h0;
@@ -4619,9 +6365,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$302  = skew_v5_d3;
-    if (en) begin
-      \$302  = skew_v5_d2;
+    \$302  = skew_l7_d6;
+    if (out_buffer_en) begin
+      \$302  = skew_l7_d5;
     end
     if (rst) begin
       \$302  = 1'h0;
@@ -4629,69 +6375,69 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$303  = skew_v5_d4;
-    if (en) begin
-      \$303  = skew_v5_d3;
+    \$303  = pe0_1_b_in;
+    if (out_buffer_en) begin
+      \$303  = i__payload[79:72];
     end
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$304  = skew_l5_d0;
-    if (en) begin
-      \$304  = i__payload[128];
+    \$304  = skew_b2_d0;
+    if (out_buffer_en) begin
+      \$304  = i__payload[87:80];
     end
     if (rst) begin
-      \$304  = 1'h0;
+      \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$305  = skew_l5_d1;
-    if (en) begin
-      \$305  = skew_l5_d0;
+    \$305  = pe0_2_b_in;
+    if (out_buffer_en) begin
+      \$305  = skew_b2_d0;
     end
     if (rst) begin
-      \$305  = 1'h0;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$306  = skew_l5_d2;
-    if (en) begin
-      \$306  = skew_l5_d1;
+    \$306  = skew_b3_d0;
+    if (out_buffer_en) begin
+      \$306  = i__payload[95:88];
     end
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$307  = skew_l5_d3;
-    if (en) begin
-      \$307  = skew_l5_d2;
+    \$307  = skew_b3_d1;
+    if (out_buffer_en) begin
+      \$307  = skew_b3_d0;
     end
     if (rst) begin
-      \$307  = 1'h0;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$308  = skew_l5_d4;
-    if (en) begin
-      \$308  = skew_l5_d3;
+    \$308  = pe0_3_b_in;
+    if (out_buffer_en) begin
+      \$308  = skew_b3_d1;
     end
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$309  = skew_a6_d0;
-    if (en) begin
-      \$309  = i__payload[55:48];
+    \$309  = skew_b4_d0;
+    if (out_buffer_en) begin
+      \$309  = i__payload[103:96];
     end
     if (rst) begin
       \$309  = 8'h00;
@@ -4699,9 +6445,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$310  = skew_a6_d1;
-    if (en) begin
-      \$310  = skew_a6_d0;
+    \$310  = skew_b4_d1;
+    if (out_buffer_en) begin
+      \$310  = skew_b4_d0;
     end
     if (rst) begin
       \$310  = 8'h00;
@@ -4709,9 +6455,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$311  = skew_a6_d2;
-    if (en) begin
-      \$311  = skew_a6_d1;
+    \$311  = skew_b4_d2;
+    if (out_buffer_en) begin
+      \$311  = skew_b4_d1;
     end
     if (rst) begin
       \$311  = 8'h00;
@@ -4719,9 +6465,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$312  = skew_a6_d3;
-    if (en) begin
-      \$312  = skew_a6_d2;
+    \$312  = pe0_4_b_in;
+    if (out_buffer_en) begin
+      \$312  = skew_b4_d2;
     end
     if (rst) begin
       \$312  = 8'h00;
@@ -4729,9 +6475,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$313  = skew_a6_d4;
-    if (en) begin
-      \$313  = skew_a6_d3;
+    \$313  = skew_b5_d0;
+    if (out_buffer_en) begin
+      \$313  = i__payload[111:104];
     end
     if (rst) begin
       \$313  = 8'h00;
@@ -4739,9 +6485,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$314  = skew_a6_d5;
-    if (en) begin
-      \$314  = skew_a6_d4;
+    \$314  = skew_b5_d1;
+    if (out_buffer_en) begin
+      \$314  = skew_b5_d0;
     end
     if (rst) begin
       \$314  = 8'h00;
@@ -4749,129 +6495,129 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$315  = skew_v6_d0;
-    if (en) begin
-      \$315  = take;
+    \$315  = skew_b5_d2;
+    if (out_buffer_en) begin
+      \$315  = skew_b5_d1;
     end
     if (rst) begin
-      \$315  = 1'h0;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$316  = skew_v6_d1;
-    if (en) begin
-      \$316  = skew_v6_d0;
+    \$316  = skew_b5_d3;
+    if (out_buffer_en) begin
+      \$316  = skew_b5_d2;
     end
     if (rst) begin
-      \$316  = 1'h0;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$317  = skew_v6_d2;
-    if (en) begin
-      \$317  = skew_v6_d1;
+    \$317  = pe0_5_b_in;
+    if (out_buffer_en) begin
+      \$317  = skew_b5_d3;
     end
     if (rst) begin
-      \$317  = 1'h0;
+      \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$318  = skew_v6_d3;
-    if (en) begin
-      \$318  = skew_v6_d2;
+    \$318  = skew_b6_d0;
+    if (out_buffer_en) begin
+      \$318  = i__payload[119:112];
     end
     if (rst) begin
-      \$318  = 1'h0;
+      \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$319  = skew_v6_d4;
-    if (en) begin
-      \$319  = skew_v6_d3;
+    \$319  = skew_b6_d1;
+    if (out_buffer_en) begin
+      \$319  = skew_b6_d0;
     end
     if (rst) begin
-      \$319  = 1'h0;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$320  = skew_v6_d5;
-    if (en) begin
-      \$320  = skew_v6_d4;
+    \$320  = skew_b6_d2;
+    if (out_buffer_en) begin
+      \$320  = skew_b6_d1;
     end
     if (rst) begin
-      \$320  = 1'h0;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$321  = skew_l6_d0;
-    if (en) begin
-      \$321  = i__payload[128];
+    \$321  = skew_b6_d3;
+    if (out_buffer_en) begin
+      \$321  = skew_b6_d2;
     end
     if (rst) begin
-      \$321  = 1'h0;
+      \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$322  = skew_l6_d1;
-    if (en) begin
-      \$322  = skew_l6_d0;
+    \$322  = skew_b6_d4;
+    if (out_buffer_en) begin
+      \$322  = skew_b6_d3;
     end
     if (rst) begin
-      \$322  = 1'h0;
+      \$322  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$323  = skew_l6_d2;
-    if (en) begin
-      \$323  = skew_l6_d1;
+    \$323  = pe0_6_b_in;
+    if (out_buffer_en) begin
+      \$323  = skew_b6_d4;
     end
     if (rst) begin
-      \$323  = 1'h0;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$324  = skew_l6_d3;
-    if (en) begin
-      \$324  = skew_l6_d2;
+    \$324  = skew_b7_d0;
+    if (out_buffer_en) begin
+      \$324  = i__payload[127:120];
     end
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$325  = skew_l6_d4;
-    if (en) begin
-      \$325  = skew_l6_d3;
+    \$325  = skew_b7_d1;
+    if (out_buffer_en) begin
+      \$325  = skew_b7_d0;
     end
     if (rst) begin
-      \$325  = 1'h0;
+      \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$326  = skew_l6_d5;
-    if (en) begin
-      \$326  = skew_l6_d4;
+    \$326  = skew_b7_d2;
+    if (out_buffer_en) begin
+      \$326  = skew_b7_d1;
     end
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$327  = skew_a7_d0;
-    if (en) begin
-      \$327  = i__payload[63:56];
+    \$327  = skew_b7_d3;
+    if (out_buffer_en) begin
+      \$327  = skew_b7_d2;
     end
     if (rst) begin
       \$327  = 8'h00;
@@ -4879,9 +6625,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$328  = skew_a7_d1;
-    if (en) begin
-      \$328  = skew_a7_d0;
+    \$328  = skew_b7_d4;
+    if (out_buffer_en) begin
+      \$328  = skew_b7_d3;
     end
     if (rst) begin
       \$328  = 8'h00;
@@ -4889,9 +6635,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$329  = skew_a7_d2;
-    if (en) begin
-      \$329  = skew_a7_d1;
+    \$329  = skew_b7_d5;
+    if (out_buffer_en) begin
+      \$329  = skew_b7_d4;
     end
     if (rst) begin
       \$329  = 8'h00;
@@ -4899,9 +6645,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$330  = skew_a7_d3;
-    if (en) begin
-      \$330  = skew_a7_d2;
+    \$330  = pe0_7_b_in;
+    if (out_buffer_en) begin
+      \$330  = skew_b7_d5;
     end
     if (rst) begin
       \$330  = 8'h00;
@@ -4909,39 +6655,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$331  = skew_a7_d4;
-    if (en) begin
-      \$331  = skew_a7_d3;
+    \$331  = pe0_0_pv_d0;
+    if (out_buffer_en) begin
+      \$331  = pe0_0_v;
     end
     if (rst) begin
-      \$331  = 8'h00;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$332  = skew_a7_d5;
-    if (en) begin
-      \$332  = skew_a7_d4;
+    \$332  = pe0_0_pv_d1;
+    if (out_buffer_en) begin
+      \$332  = pe0_0_pv_d0;
     end
     if (rst) begin
-      \$332  = 8'h00;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$333  = skew_a7_d6;
-    if (en) begin
-      \$333  = skew_a7_d5;
+    \$333  = pe0_0_pl_d0;
+    if (out_buffer_en) begin
+      \$333  = \$73 ;
     end
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$334  = skew_v7_d0;
-    if (en) begin
-      \$334  = take;
+    \$334  = pe0_0_pl_d1;
+    if (out_buffer_en) begin
+      \$334  = pe0_0_pl_d0;
     end
     if (rst) begin
       \$334  = 1'h0;
@@ -4949,29 +6695,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$335  = skew_v7_d1;
-    if (en) begin
-      \$335  = skew_v7_d0;
+    \$335  = pe0_1_a_in;
+    if (out_buffer_en) begin
+      \$335  = i__payload[7:0];
     end
     if (rst) begin
-      \$335  = 1'h0;
+      \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$336  = skew_v7_d2;
-    if (en) begin
-      \$336  = skew_v7_d1;
+    \$336  = pe1_0_b_in;
+    if (out_buffer_en) begin
+      \$336  = i__payload[71:64];
     end
     if (rst) begin
-      \$336  = 1'h0;
+      \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = skew_v7_d3;
-    if (en) begin
-      \$337  = skew_v7_d2;
+    \$337  = pe0_0_v;
+    if (out_buffer_en) begin
+      \$337  = take;
     end
     if (rst) begin
       \$337  = 1'h0;
@@ -4979,9 +6725,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$338  = skew_v7_d4;
-    if (en) begin
-      \$338  = skew_v7_d3;
+    \$338  = pe0_0_l;
+    if (out_buffer_en) begin
+      \$338  = i__payload[128];
     end
     if (rst) begin
       \$338  = 1'h0;
@@ -4989,39 +6735,52 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$339  = skew_v7_d5;
-    if (en) begin
-      \$339  = skew_v7_d4;
+    \$339  = pe0_0_fresh;
+    if (out_buffer_en) begin
+      if (pe0_0_pv_d1) begin
+        \$339  = pe0_0_pl_d1;
+      end
     end
     if (rst) begin
-      \$339  = 1'h0;
+      \$339  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$340  = skew_v7_d6;
-    if (en) begin
-      \$340  = skew_v7_d5;
+    \$340  = pe0_0_acc;
+    if (out_buffer_en) begin
+      if (pe0_0_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_0_fresh) begin
+          \$340  = { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p };
+        end else begin
+          \$340  = \$5 [31:0];
+        end
+      end
     end
     if (rst) begin
-      \$340  = 1'h0;
+      \$340  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$341  = skew_l7_d0;
-    if (en) begin
-      \$341  = i__payload[128];
+    \$341  = pe0_0_res;
+    if (out_buffer_en) begin
+      if (pe0_0_pv_d1) begin
+        if (pe0_0_pl_d1) begin
+          \$341  = \$74 ;
+        end
+      end
     end
     if (rst) begin
-      \$341  = 1'h0;
+      \$341  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$342  = skew_l7_d1;
-    if (en) begin
-      \$342  = skew_l7_d0;
+    \$342  = pe0_1_pv_d0;
+    if (out_buffer_en) begin
+      \$342  = pe0_1_v;
     end
     if (rst) begin
       \$342  = 1'h0;
@@ -5029,9 +6788,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$343  = skew_l7_d2;
-    if (en) begin
-      \$343  = skew_l7_d1;
+    \$343  = pe0_1_pv_d1;
+    if (out_buffer_en) begin
+      \$343  = pe0_1_pv_d0;
     end
     if (rst) begin
       \$343  = 1'h0;
@@ -5039,9 +6798,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$344  = skew_l7_d3;
-    if (en) begin
-      \$344  = skew_l7_d2;
+    \$344  = pe0_1_pl_d0;
+    if (out_buffer_en) begin
+      \$344  = \$75 ;
     end
     if (rst) begin
       \$344  = 1'h0;
@@ -5049,9 +6808,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$345  = skew_l7_d4;
-    if (en) begin
-      \$345  = skew_l7_d3;
+    \$345  = pe0_1_pl_d1;
+    if (out_buffer_en) begin
+      \$345  = pe0_1_pl_d0;
     end
     if (rst) begin
       \$345  = 1'h0;
@@ -5059,119 +6818,132 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$346  = skew_l7_d5;
-    if (en) begin
-      \$346  = skew_l7_d4;
+    \$346  = pe0_2_a_in;
+    if (out_buffer_en) begin
+      \$346  = pe0_1_a_in;
     end
     if (rst) begin
-      \$346  = 1'h0;
+      \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = skew_l7_d6;
-    if (en) begin
-      \$347  = skew_l7_d5;
+    \$347  = pe1_1_b_in;
+    if (out_buffer_en) begin
+      \$347  = pe0_1_b_in;
     end
     if (rst) begin
-      \$347  = 1'h0;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$348  = skew_b1_d0;
-    if (en) begin
-      \$348  = i__payload[79:72];
+    \$348  = pe0_1_v;
+    if (out_buffer_en) begin
+      \$348  = pe0_0_v;
     end
     if (rst) begin
-      \$348  = 8'h00;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$349  = skew_b2_d0;
-    if (en) begin
-      \$349  = i__payload[87:80];
+    \$349  = pe0_1_l;
+    if (out_buffer_en) begin
+      \$349  = pe0_0_l;
     end
     if (rst) begin
-      \$349  = 8'h00;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$350  = skew_b2_d1;
-    if (en) begin
-      \$350  = skew_b2_d0;
+    \$350  = pe0_1_fresh;
+    if (out_buffer_en) begin
+      if (pe0_1_pv_d1) begin
+        \$350  = pe0_1_pl_d1;
+      end
     end
     if (rst) begin
-      \$350  = 8'h00;
+      \$350  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$351  = skew_b3_d0;
-    if (en) begin
-      \$351  = i__payload[95:88];
+    \$351  = pe0_1_acc;
+    if (out_buffer_en) begin
+      if (pe0_1_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_1_fresh) begin
+          \$351  = { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p };
+        end else begin
+          \$351  = \$6 [31:0];
+        end
+      end
     end
     if (rst) begin
-      \$351  = 8'h00;
+      \$351  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$352  = skew_b3_d1;
-    if (en) begin
-      \$352  = skew_b3_d0;
+    \$352  = pe0_1_res;
+    if (out_buffer_en) begin
+      if (pe0_1_pv_d1) begin
+        if (pe0_1_pl_d1) begin
+          \$352  = \$76 ;
+        end
+      end
     end
     if (rst) begin
-      \$352  = 8'h00;
+      \$352  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$353  = skew_b3_d2;
-    if (en) begin
-      \$353  = skew_b3_d1;
+    \$353  = pe0_2_pv_d0;
+    if (out_buffer_en) begin
+      \$353  = pe0_2_v;
     end
     if (rst) begin
-      \$353  = 8'h00;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$354  = skew_b4_d0;
-    if (en) begin
-      \$354  = i__payload[103:96];
+    \$354  = pe0_2_pv_d1;
+    if (out_buffer_en) begin
+      \$354  = pe0_2_pv_d0;
     end
     if (rst) begin
-      \$354  = 8'h00;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$355  = skew_b4_d1;
-    if (en) begin
-      \$355  = skew_b4_d0;
+    \$355  = pe0_2_pl_d0;
+    if (out_buffer_en) begin
+      \$355  = \$77 ;
     end
     if (rst) begin
-      \$355  = 8'h00;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$356  = skew_b4_d2;
-    if (en) begin
-      \$356  = skew_b4_d1;
+    \$356  = pe0_2_pl_d1;
+    if (out_buffer_en) begin
+      \$356  = pe0_2_pl_d0;
     end
     if (rst) begin
-      \$356  = 8'h00;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$357  = skew_b4_d3;
-    if (en) begin
-      \$357  = skew_b4_d2;
+    \$357  = pe0_3_a_in;
+    if (out_buffer_en) begin
+      \$357  = pe0_2_a_in;
     end
     if (rst) begin
       \$357  = 8'h00;
@@ -5179,9 +6951,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$358  = skew_b5_d0;
-    if (en) begin
-      \$358  = i__payload[111:104];
+    \$358  = pe1_2_b_in;
+    if (out_buffer_en) begin
+      \$358  = pe0_2_b_in;
     end
     if (rst) begin
       \$358  = 8'h00;
@@ -5189,99 +6961,112 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$359  = skew_b5_d1;
-    if (en) begin
-      \$359  = skew_b5_d0;
+    \$359  = pe0_2_v;
+    if (out_buffer_en) begin
+      \$359  = pe0_1_v;
     end
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$360  = skew_b5_d2;
-    if (en) begin
-      \$360  = skew_b5_d1;
+    \$360  = pe0_2_l;
+    if (out_buffer_en) begin
+      \$360  = pe0_1_l;
     end
     if (rst) begin
-      \$360  = 8'h00;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$361  = skew_b5_d3;
-    if (en) begin
-      \$361  = skew_b5_d2;
+    \$361  = pe0_2_fresh;
+    if (out_buffer_en) begin
+      if (pe0_2_pv_d1) begin
+        \$361  = pe0_2_pl_d1;
+      end
     end
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$362  = skew_b5_d4;
-    if (en) begin
-      \$362  = skew_b5_d3;
+    \$362  = pe0_2_acc;
+    if (out_buffer_en) begin
+      if (pe0_2_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_2_fresh) begin
+          \$362  = { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p };
+        end else begin
+          \$362  = \$7 [31:0];
+        end
+      end
     end
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$363  = skew_b6_d0;
-    if (en) begin
-      \$363  = i__payload[119:112];
+    \$363  = pe0_2_res;
+    if (out_buffer_en) begin
+      if (pe0_2_pv_d1) begin
+        if (pe0_2_pl_d1) begin
+          \$363  = \$78 ;
+        end
+      end
     end
     if (rst) begin
-      \$363  = 8'h00;
+      \$363  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$364  = skew_b6_d1;
-    if (en) begin
-      \$364  = skew_b6_d0;
+    \$364  = pe0_3_pv_d0;
+    if (out_buffer_en) begin
+      \$364  = pe0_3_v;
     end
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$365  = skew_b6_d2;
-    if (en) begin
-      \$365  = skew_b6_d1;
+    \$365  = pe0_3_pv_d1;
+    if (out_buffer_en) begin
+      \$365  = pe0_3_pv_d0;
     end
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$366  = skew_b6_d3;
-    if (en) begin
-      \$366  = skew_b6_d2;
+    \$366  = pe0_3_pl_d0;
+    if (out_buffer_en) begin
+      \$366  = \$79 ;
     end
     if (rst) begin
-      \$366  = 8'h00;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$367  = skew_b6_d4;
-    if (en) begin
-      \$367  = skew_b6_d3;
+    \$367  = pe0_3_pl_d1;
+    if (out_buffer_en) begin
+      \$367  = pe0_3_pl_d0;
     end
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$368  = skew_b6_d5;
-    if (en) begin
-      \$368  = skew_b6_d4;
+    \$368  = pe0_4_a_in;
+    if (out_buffer_en) begin
+      \$368  = pe0_3_a_in;
     end
     if (rst) begin
       \$368  = 8'h00;
@@ -5289,9 +7074,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$369  = skew_b7_d0;
-    if (en) begin
-      \$369  = i__payload[127:120];
+    \$369  = pe1_3_b_in;
+    if (out_buffer_en) begin
+      \$369  = pe0_3_b_in;
     end
     if (rst) begin
       \$369  = 8'h00;
@@ -5299,89 +7084,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$370  = skew_b7_d1;
-    if (en) begin
-      \$370  = skew_b7_d0;
+    \$370  = pe0_3_v;
+    if (out_buffer_en) begin
+      \$370  = pe0_2_v;
     end
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$371  = skew_b7_d2;
-    if (en) begin
-      \$371  = skew_b7_d1;
+    \$371  = pe0_3_l;
+    if (out_buffer_en) begin
+      \$371  = pe0_2_l;
     end
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$372  = skew_b7_d3;
-    if (en) begin
-      \$372  = skew_b7_d2;
+    \$372  = pe0_3_fresh;
+    if (out_buffer_en) begin
+      if (pe0_3_pv_d1) begin
+        \$372  = pe0_3_pl_d1;
+      end
     end
     if (rst) begin
-      \$372  = 8'h00;
+      \$372  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$373  = skew_b7_d4;
-    if (en) begin
-      \$373  = skew_b7_d3;
+    \$373  = pe0_3_acc;
+    if (out_buffer_en) begin
+      if (pe0_3_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_3_fresh) begin
+          \$373  = { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p };
+        end else begin
+          \$373  = \$8 [31:0];
+        end
+      end
     end
     if (rst) begin
-      \$373  = 8'h00;
+      \$373  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$374  = skew_b7_d5;
-    if (en) begin
-      \$374  = skew_b7_d4;
+    \$374  = pe0_3_res;
+    if (out_buffer_en) begin
+      if (pe0_3_pv_d1) begin
+        if (pe0_3_pl_d1) begin
+          \$374  = \$80 ;
+        end
+      end
     end
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$375  = skew_b7_d6;
-    if (en) begin
-      \$375  = skew_b7_d5;
+    \$375  = pe0_4_pv_d0;
+    if (out_buffer_en) begin
+      \$375  = pe0_4_v;
     end
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$376  = pe0_0_a;
-    if (en) begin
-      \$376  = i__payload[7:0];
+    \$376  = pe0_4_pv_d1;
+    if (out_buffer_en) begin
+      \$376  = pe0_4_pv_d0;
     end
     if (rst) begin
-      \$376  = 8'h00;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$377  = pe0_0_b;
-    if (en) begin
-      \$377  = i__payload[71:64];
+    \$377  = pe0_4_pl_d0;
+    if (out_buffer_en) begin
+      \$377  = \$81 ;
     end
     if (rst) begin
-      \$377  = 8'h00;
+      \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$378  = pe0_0_v;
-    if (en) begin
-      \$378  = take;
+    \$378  = pe0_4_pl_d1;
+    if (out_buffer_en) begin
+      \$378  = pe0_4_pl_d0;
     end
     if (rst) begin
       \$378  = 1'h0;
@@ -5389,29 +7187,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$379  = pe0_0_l;
-    if (en) begin
-      \$379  = i__payload[128];
+    \$379  = pe0_5_a_in;
+    if (out_buffer_en) begin
+      \$379  = pe0_4_a_in;
     end
     if (rst) begin
-      \$379  = 1'h0;
+      \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$380  = pe0_0_prod;
-    if (en) begin
-      \$380  = \$71 ;
+    \$380  = pe1_4_b_in;
+    if (out_buffer_en) begin
+      \$380  = pe0_4_b_in;
     end
     if (rst) begin
-      \$380  = 16'h0000;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$381  = pe0_0_pv;
-    if (en) begin
-      \$381  = pe0_0_v;
+    \$381  = pe0_4_v;
+    if (out_buffer_en) begin
+      \$381  = pe0_3_v;
     end
     if (rst) begin
       \$381  = 1'h0;
@@ -5419,9 +7217,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$382  = pe0_0_pl;
-    if (en) begin
-      \$382  = \$72 ;
+    \$382  = pe0_4_l;
+    if (out_buffer_en) begin
+      \$382  = pe0_3_l;
     end
     if (rst) begin
       \$382  = 1'h0;
@@ -5429,10 +7227,10 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$383  = pe0_0_fresh;
-    if (en) begin
-      if (pe0_0_pv) begin
-        \$383  = pe0_0_pl;
+    \$383  = pe0_4_fresh;
+    if (out_buffer_en) begin
+      if (pe0_4_pv_d1) begin
+        \$383  = pe0_4_pl_d1;
       end
     end
     if (rst) begin
@@ -5441,14 +7239,14 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$384  = pe0_0_acc;
-    if (en) begin
-      if (pe0_0_pv) begin
+    \$384  = pe0_4_acc;
+    if (out_buffer_en) begin
+      if (pe0_4_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe0_0_fresh) begin
-          \$384  = { pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod[15], pe0_0_prod };
+        if (pe0_4_fresh) begin
+          \$384  = { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p };
         end else begin
-          \$384  = \$4 [31:0];
+          \$384  = \$9 [31:0];
         end
       end
     end
@@ -5458,11 +7256,11 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$385  = pe0_0_res;
-    if (en) begin
-      if (pe0_0_pv) begin
-        if (pe0_0_pl) begin
-          \$385  = \$73 ;
+    \$385  = pe0_4_res;
+    if (out_buffer_en) begin
+      if (pe0_4_pv_d1) begin
+        if (pe0_4_pl_d1) begin
+          \$385  = \$82 ;
         end
       end
     end
@@ -5472,29 +7270,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$386  = pe0_1_a;
-    if (en) begin
-      \$386  = pe0_0_a;
+    \$386  = pe0_5_pv_d0;
+    if (out_buffer_en) begin
+      \$386  = pe0_5_v;
     end
     if (rst) begin
-      \$386  = 8'h00;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$387  = pe0_1_b;
-    if (en) begin
-      \$387  = skew_b1_d0;
+    \$387  = pe0_5_pv_d1;
+    if (out_buffer_en) begin
+      \$387  = pe0_5_pv_d0;
     end
     if (rst) begin
-      \$387  = 8'h00;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$388  = pe0_1_v;
-    if (en) begin
-      \$388  = pe0_0_v;
+    \$388  = pe0_5_pl_d0;
+    if (out_buffer_en) begin
+      \$388  = \$83 ;
     end
     if (rst) begin
       \$388  = 1'h0;
@@ -5502,9 +7300,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$389  = pe0_1_l;
-    if (en) begin
-      \$389  = pe0_0_l;
+    \$389  = pe0_5_pl_d1;
+    if (out_buffer_en) begin
+      \$389  = pe0_5_pl_d0;
     end
     if (rst) begin
       \$389  = 1'h0;
@@ -5512,29 +7310,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$390  = pe0_1_prod;
-    if (en) begin
-      \$390  = \$74 ;
+    \$390  = pe0_6_a_in;
+    if (out_buffer_en) begin
+      \$390  = pe0_5_a_in;
     end
     if (rst) begin
-      \$390  = 16'h0000;
+      \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$391  = pe0_1_pv;
-    if (en) begin
-      \$391  = pe0_1_v;
+    \$391  = pe1_5_b_in;
+    if (out_buffer_en) begin
+      \$391  = pe0_5_b_in;
     end
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$392  = pe0_1_pl;
-    if (en) begin
-      \$392  = \$75 ;
+    \$392  = pe0_5_v;
+    if (out_buffer_en) begin
+      \$392  = pe0_4_v;
     end
     if (rst) begin
       \$392  = 1'h0;
@@ -5542,40 +7340,36 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$393  = pe0_1_fresh;
-    if (en) begin
-      if (pe0_1_pv) begin
-        \$393  = pe0_1_pl;
-      end
+    \$393  = pe0_5_l;
+    if (out_buffer_en) begin
+      \$393  = pe0_4_l;
     end
     if (rst) begin
-      \$393  = 1'h1;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$394  = pe0_1_acc;
-    if (en) begin
-      if (pe0_1_pv) begin
+    \$394  = pe0_5_fresh;
+    if (out_buffer_en) begin
+      if (pe0_5_pv_d1) begin
+        \$394  = pe0_5_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$394  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$395  = pe0_5_acc;
+    if (out_buffer_en) begin
+      if (pe0_5_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe0_1_fresh) begin
-          \$394  = { pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod[15], pe0_1_prod };
+        if (pe0_5_fresh) begin
+          \$395  = { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p };
         end else begin
-          \$394  = \$5 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$394  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$395  = pe0_1_res;
-    if (en) begin
-      if (pe0_1_pv) begin
-        if (pe0_1_pl) begin
-          \$395  = \$76 ;
+          \$395  = \$10 [31:0];
         end
       end
     end
@@ -5585,29 +7379,33 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$396  = pe0_2_a;
-    if (en) begin
-      \$396  = pe0_1_a;
+    \$396  = pe0_5_res;
+    if (out_buffer_en) begin
+      if (pe0_5_pv_d1) begin
+        if (pe0_5_pl_d1) begin
+          \$396  = \$84 ;
+        end
+      end
     end
     if (rst) begin
-      \$396  = 8'h00;
+      \$396  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$397  = pe0_2_b;
-    if (en) begin
-      \$397  = skew_b2_d1;
+    \$397  = pe0_6_pv_d0;
+    if (out_buffer_en) begin
+      \$397  = pe0_6_v;
     end
     if (rst) begin
-      \$397  = 8'h00;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$398  = pe0_2_v;
-    if (en) begin
-      \$398  = pe0_1_v;
+    \$398  = pe0_6_pv_d1;
+    if (out_buffer_en) begin
+      \$398  = pe0_6_pv_d0;
     end
     if (rst) begin
       \$398  = 1'h0;
@@ -5615,9 +7413,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$399  = pe0_2_l;
-    if (en) begin
-      \$399  = pe0_1_l;
+    \$399  = pe0_6_pl_d0;
+    if (out_buffer_en) begin
+      \$399  = \$85 ;
     end
     if (rst) begin
       \$399  = 1'h0;
@@ -5625,102 +7423,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$400  = pe0_2_prod;
-    if (en) begin
-      \$400  = \$77 ;
+    \$400  = pe0_6_pl_d1;
+    if (out_buffer_en) begin
+      \$400  = pe0_6_pl_d0;
     end
     if (rst) begin
-      \$400  = 16'h0000;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$401  = pe0_2_pv;
-    if (en) begin
-      \$401  = pe0_2_v;
+    \$401  = pe0_7_a_in;
+    if (out_buffer_en) begin
+      \$401  = pe0_6_a_in;
     end
     if (rst) begin
-      \$401  = 1'h0;
+      \$401  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$402  = pe0_2_pl;
-    if (en) begin
-      \$402  = \$78 ;
+    \$402  = pe1_6_b_in;
+    if (out_buffer_en) begin
+      \$402  = pe0_6_b_in;
     end
     if (rst) begin
-      \$402  = 1'h0;
+      \$402  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$403  = pe0_2_fresh;
-    if (en) begin
-      if (pe0_2_pv) begin
-        \$403  = pe0_2_pl;
+    \$403  = pe0_6_v;
+    if (out_buffer_en) begin
+      \$403  = pe0_5_v;
+    end
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$404  = pe0_6_l;
+    if (out_buffer_en) begin
+      \$404  = pe0_5_l;
+    end
+    if (rst) begin
+      \$404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$405  = pe0_6_fresh;
+    if (out_buffer_en) begin
+      if (pe0_6_pv_d1) begin
+        \$405  = pe0_6_pl_d1;
       end
     end
     if (rst) begin
-      \$403  = 1'h1;
+      \$405  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$404  = pe0_2_acc;
-    if (en) begin
-      if (pe0_2_pv) begin
+    \$406  = pe0_6_acc;
+    if (out_buffer_en) begin
+      if (pe0_6_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe0_2_fresh) begin
-          \$404  = { pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod[15], pe0_2_prod };
+        if (pe0_6_fresh) begin
+          \$406  = { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p };
         end else begin
-          \$404  = \$6 [31:0];
+          \$406  = \$11 [31:0];
         end
       end
     end
     if (rst) begin
-      \$404  = 32'd0;
+      \$406  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$405  = pe0_2_res;
-    if (en) begin
-      if (pe0_2_pv) begin
-        if (pe0_2_pl) begin
-          \$405  = \$79 ;
+    \$407  = pe0_6_res;
+    if (out_buffer_en) begin
+      if (pe0_6_pv_d1) begin
+        if (pe0_6_pl_d1) begin
+          \$407  = \$86 ;
         end
       end
     end
     if (rst) begin
-      \$405  = 32'd0;
+      \$407  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$406  = pe0_3_a;
-    if (en) begin
-      \$406  = pe0_2_a;
-    end
-    if (rst) begin
-      \$406  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$407  = pe0_3_b;
-    if (en) begin
-      \$407  = skew_b3_d2;
-    end
-    if (rst) begin
-      \$407  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$408  = pe0_3_v;
-    if (en) begin
-      \$408  = pe0_2_v;
+    \$408  = pe0_7_pv_d0;
+    if (out_buffer_en) begin
+      \$408  = pe0_7_v;
     end
     if (rst) begin
       \$408  = 1'h0;
@@ -5728,9 +7526,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$409  = pe0_3_l;
-    if (en) begin
-      \$409  = pe0_2_l;
+    \$409  = pe0_7_pv_d1;
+    if (out_buffer_en) begin
+      \$409  = pe0_7_pv_d0;
     end
     if (rst) begin
       \$409  = 1'h0;
@@ -5738,19 +7536,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$410  = pe0_3_prod;
-    if (en) begin
-      \$410  = \$80 ;
+    \$410  = pe0_7_pl_d0;
+    if (out_buffer_en) begin
+      \$410  = \$87 ;
     end
     if (rst) begin
-      \$410  = 16'h0000;
+      \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$411  = pe0_3_pv;
-    if (en) begin
-      \$411  = pe0_3_v;
+    \$411  = pe0_7_pl_d1;
+    if (out_buffer_en) begin
+      \$411  = pe0_7_pl_d0;
     end
     if (rst) begin
       \$411  = 1'h0;
@@ -5758,92 +7556,92 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$412  = pe0_3_pl;
-    if (en) begin
-      \$412  = \$81 ;
+    \$412  = pe0_7_a;
+    if (out_buffer_en) begin
+      \$412  = pe0_7_a_in;
     end
     if (rst) begin
-      \$412  = 1'h0;
+      \$412  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = pe0_3_fresh;
-    if (en) begin
-      if (pe0_3_pv) begin
-        \$413  = pe0_3_pl;
+    \$413  = pe1_7_b_in;
+    if (out_buffer_en) begin
+      \$413  = pe0_7_b_in;
+    end
+    if (rst) begin
+      \$413  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$414  = pe0_7_v;
+    if (out_buffer_en) begin
+      \$414  = pe0_6_v;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$415  = pe0_7_l;
+    if (out_buffer_en) begin
+      \$415  = pe0_6_l;
+    end
+    if (rst) begin
+      \$415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$416  = pe0_7_fresh;
+    if (out_buffer_en) begin
+      if (pe0_7_pv_d1) begin
+        \$416  = pe0_7_pl_d1;
       end
     end
     if (rst) begin
-      \$413  = 1'h1;
+      \$416  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$414  = pe0_3_acc;
-    if (en) begin
-      if (pe0_3_pv) begin
+    \$417  = pe0_7_acc;
+    if (out_buffer_en) begin
+      if (pe0_7_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe0_3_fresh) begin
-          \$414  = { pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod[15], pe0_3_prod };
+        if (pe0_7_fresh) begin
+          \$417  = { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p };
         end else begin
-          \$414  = \$7 [31:0];
+          \$417  = \$12 [31:0];
         end
       end
     end
     if (rst) begin
-      \$414  = 32'd0;
+      \$417  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$415  = pe0_3_res;
-    if (en) begin
-      if (pe0_3_pv) begin
-        if (pe0_3_pl) begin
-          \$415  = \$82 ;
+    \$418  = pe0_7_res;
+    if (out_buffer_en) begin
+      if (pe0_7_pv_d1) begin
+        if (pe0_7_pl_d1) begin
+          \$418  = \$88 ;
         end
       end
     end
     if (rst) begin
-      \$415  = 32'd0;
+      \$418  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$416  = pe0_4_a;
-    if (en) begin
-      \$416  = pe0_3_a;
-    end
-    if (rst) begin
-      \$416  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$417  = pe0_4_b;
-    if (en) begin
-      \$417  = skew_b4_d3;
-    end
-    if (rst) begin
-      \$417  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$418  = pe0_4_v;
-    if (en) begin
-      \$418  = pe0_3_v;
-    end
-    if (rst) begin
-      \$418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$419  = pe0_4_l;
-    if (en) begin
-      \$419  = pe0_3_l;
+    \$419  = row0_done;
+    if (out_buffer_en) begin
+      \$419  = pe0_7_pl_d1;
     end
     if (rst) begin
       \$419  = 1'h0;
@@ -5851,19 +7649,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$420  = pe0_4_prod;
-    if (en) begin
-      \$420  = \$83 ;
+    \$420  = pe1_0_pv_d0;
+    if (out_buffer_en) begin
+      \$420  = pe1_0_v;
     end
     if (rst) begin
-      \$420  = 16'h0000;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$421  = pe0_4_pv;
-    if (en) begin
-      \$421  = pe0_4_v;
+    \$421  = pe1_0_pv_d1;
+    if (out_buffer_en) begin
+      \$421  = pe1_0_pv_d0;
     end
     if (rst) begin
       \$421  = 1'h0;
@@ -5871,9 +7669,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$422  = pe0_4_pl;
-    if (en) begin
-      \$422  = \$84 ;
+    \$422  = pe1_0_pl_d0;
+    if (out_buffer_en) begin
+      \$422  = \$89 ;
     end
     if (rst) begin
       \$422  = 1'h0;
@@ -5881,102 +7679,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$423  = pe0_4_fresh;
-    if (en) begin
-      if (pe0_4_pv) begin
-        \$423  = pe0_4_pl;
-      end
+    \$423  = pe1_0_pl_d1;
+    if (out_buffer_en) begin
+      \$423  = pe1_0_pl_d0;
     end
     if (rst) begin
-      \$423  = 1'h1;
+      \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$424  = pe0_4_acc;
-    if (en) begin
-      if (pe0_4_pv) begin
+    \$424  = pe1_1_a_in;
+    if (out_buffer_en) begin
+      \$424  = pe1_0_a_in;
+    end
+    if (rst) begin
+      \$424  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$425  = pe2_0_b_in;
+    if (out_buffer_en) begin
+      \$425  = pe1_0_b_in;
+    end
+    if (rst) begin
+      \$425  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$426  = pe1_0_v;
+    if (out_buffer_en) begin
+      \$426  = skew_v1_d0;
+    end
+    if (rst) begin
+      \$426  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$427  = pe1_0_l;
+    if (out_buffer_en) begin
+      \$427  = skew_l1_d0;
+    end
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$428  = pe1_0_fresh;
+    if (out_buffer_en) begin
+      if (pe1_0_pv_d1) begin
+        \$428  = pe1_0_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$428  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$429  = pe1_0_acc;
+    if (out_buffer_en) begin
+      if (pe1_0_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe0_4_fresh) begin
-          \$424  = { pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod[15], pe0_4_prod };
+        if (pe1_0_fresh) begin
+          \$429  = { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p };
         end else begin
-          \$424  = \$8 [31:0];
+          \$429  = \$13 [31:0];
         end
       end
     end
     if (rst) begin
-      \$424  = 32'd0;
+      \$429  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$425  = pe0_4_res;
-    if (en) begin
-      if (pe0_4_pv) begin
-        if (pe0_4_pl) begin
-          \$425  = \$85 ;
+    \$430  = pe1_0_res;
+    if (out_buffer_en) begin
+      if (pe1_0_pv_d1) begin
+        if (pe1_0_pl_d1) begin
+          \$430  = \$90 ;
         end
       end
     end
     if (rst) begin
-      \$425  = 32'd0;
+      \$430  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$426  = pe0_5_a;
-    if (en) begin
-      \$426  = pe0_4_a;
-    end
-    if (rst) begin
-      \$426  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$427  = pe0_5_b;
-    if (en) begin
-      \$427  = skew_b5_d4;
-    end
-    if (rst) begin
-      \$427  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$428  = pe0_5_v;
-    if (en) begin
-      \$428  = pe0_4_v;
-    end
-    if (rst) begin
-      \$428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$429  = pe0_5_l;
-    if (en) begin
-      \$429  = pe0_4_l;
-    end
-    if (rst) begin
-      \$429  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$430  = pe0_5_prod;
-    if (en) begin
-      \$430  = \$86 ;
-    end
-    if (rst) begin
-      \$430  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = pe0_5_pv;
-    if (en) begin
-      \$431  = pe0_5_v;
+    \$431  = pe1_1_pv_d0;
+    if (out_buffer_en) begin
+      \$431  = pe1_1_v;
     end
     if (rst) begin
       \$431  = 1'h0;
@@ -5984,9 +7782,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$432  = pe0_5_pl;
-    if (en) begin
-      \$432  = \$87 ;
+    \$432  = pe1_1_pv_d1;
+    if (out_buffer_en) begin
+      \$432  = pe1_1_pv_d0;
     end
     if (rst) begin
       \$432  = 1'h0;
@@ -5994,52 +7792,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$433  = pe0_5_fresh;
-    if (en) begin
-      if (pe0_5_pv) begin
-        \$433  = pe0_5_pl;
-      end
+    \$433  = pe1_1_pl_d0;
+    if (out_buffer_en) begin
+      \$433  = \$91 ;
     end
     if (rst) begin
-      \$433  = 1'h1;
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$434  = pe0_5_acc;
-    if (en) begin
-      if (pe0_5_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe0_5_fresh) begin
-          \$434  = { pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod[15], pe0_5_prod };
-        end else begin
-          \$434  = \$9 [31:0];
-        end
-      end
+    \$434  = pe1_1_pl_d1;
+    if (out_buffer_en) begin
+      \$434  = pe1_1_pl_d0;
     end
     if (rst) begin
-      \$434  = 32'd0;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$435  = pe0_5_res;
-    if (en) begin
-      if (pe0_5_pv) begin
-        if (pe0_5_pl) begin
-          \$435  = \$88 ;
-        end
-      end
+    \$435  = pe1_2_a_in;
+    if (out_buffer_en) begin
+      \$435  = pe1_1_a_in;
     end
     if (rst) begin
-      \$435  = 32'd0;
+      \$435  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$436  = pe0_6_a;
-    if (en) begin
-      \$436  = pe0_5_a;
+    \$436  = pe2_1_b_in;
+    if (out_buffer_en) begin
+      \$436  = pe1_1_b_in;
     end
     if (rst) begin
       \$436  = 8'h00;
@@ -6047,19 +7832,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$437  = pe0_6_b;
-    if (en) begin
-      \$437  = skew_b6_d5;
+    \$437  = pe1_1_v;
+    if (out_buffer_en) begin
+      \$437  = pe1_0_v;
     end
     if (rst) begin
-      \$437  = 8'h00;
+      \$437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$438  = pe0_6_v;
-    if (en) begin
-      \$438  = pe0_5_v;
+    \$438  = pe1_1_l;
+    if (out_buffer_en) begin
+      \$438  = pe1_0_l;
     end
     if (rst) begin
       \$438  = 1'h0;
@@ -6067,39 +7852,52 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$439  = pe0_6_l;
-    if (en) begin
-      \$439  = pe0_5_l;
+    \$439  = pe1_1_fresh;
+    if (out_buffer_en) begin
+      if (pe1_1_pv_d1) begin
+        \$439  = pe1_1_pl_d1;
+      end
     end
     if (rst) begin
-      \$439  = 1'h0;
+      \$439  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$440  = pe0_6_prod;
-    if (en) begin
-      \$440  = \$89 ;
+    \$440  = pe1_1_acc;
+    if (out_buffer_en) begin
+      if (pe1_1_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe1_1_fresh) begin
+          \$440  = { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p };
+        end else begin
+          \$440  = \$14 [31:0];
+        end
+      end
     end
     if (rst) begin
-      \$440  = 16'h0000;
+      \$440  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$441  = pe0_6_pv;
-    if (en) begin
-      \$441  = pe0_6_v;
+    \$441  = pe1_1_res;
+    if (out_buffer_en) begin
+      if (pe1_1_pv_d1) begin
+        if (pe1_1_pl_d1) begin
+          \$441  = \$92 ;
+        end
+      end
     end
     if (rst) begin
-      \$441  = 1'h0;
+      \$441  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$442  = pe0_6_pl;
-    if (en) begin
-      \$442  = \$90 ;
+    \$442  = pe1_2_pv_d0;
+    if (out_buffer_en) begin
+      \$442  = pe1_2_v;
     end
     if (rst) begin
       \$442  = 1'h0;
@@ -6107,52 +7905,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$443  = pe0_6_fresh;
-    if (en) begin
-      if (pe0_6_pv) begin
-        \$443  = pe0_6_pl;
-      end
+    \$443  = pe1_2_pv_d1;
+    if (out_buffer_en) begin
+      \$443  = pe1_2_pv_d0;
     end
     if (rst) begin
-      \$443  = 1'h1;
+      \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$444  = pe0_6_acc;
-    if (en) begin
-      if (pe0_6_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe0_6_fresh) begin
-          \$444  = { pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod[15], pe0_6_prod };
-        end else begin
-          \$444  = \$10 [31:0];
-        end
-      end
+    \$444  = pe1_2_pl_d0;
+    if (out_buffer_en) begin
+      \$444  = \$93 ;
     end
     if (rst) begin
-      \$444  = 32'd0;
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$445  = pe0_6_res;
-    if (en) begin
-      if (pe0_6_pv) begin
-        if (pe0_6_pl) begin
-          \$445  = \$91 ;
-        end
-      end
+    \$445  = pe1_2_pl_d1;
+    if (out_buffer_en) begin
+      \$445  = pe1_2_pl_d0;
     end
     if (rst) begin
-      \$445  = 32'd0;
+      \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$446  = pe0_7_a;
-    if (en) begin
-      \$446  = pe0_6_a;
+    \$446  = pe1_3_a_in;
+    if (out_buffer_en) begin
+      \$446  = pe1_2_a_in;
     end
     if (rst) begin
       \$446  = 8'h00;
@@ -6160,9 +7945,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$447  = pe0_7_b;
-    if (en) begin
-      \$447  = skew_b7_d6;
+    \$447  = pe2_2_b_in;
+    if (out_buffer_en) begin
+      \$447  = pe1_2_b_in;
     end
     if (rst) begin
       \$447  = 8'h00;
@@ -6170,9 +7955,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = pe0_7_v;
-    if (en) begin
-      \$448  = pe0_6_v;
+    \$448  = pe1_2_v;
+    if (out_buffer_en) begin
+      \$448  = pe1_1_v;
     end
     if (rst) begin
       \$448  = 1'h0;
@@ -6180,9 +7965,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$449  = pe0_7_l;
-    if (en) begin
-      \$449  = pe0_6_l;
+    \$449  = pe1_2_l;
+    if (out_buffer_en) begin
+      \$449  = pe1_1_l;
     end
     if (rst) begin
       \$449  = 1'h0;
@@ -6190,82 +7975,82 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$450  = pe0_7_prod;
-    if (en) begin
-      \$450  = \$92 ;
-    end
-    if (rst) begin
-      \$450  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$451  = pe0_7_pv;
-    if (en) begin
-      \$451  = pe0_7_v;
-    end
-    if (rst) begin
-      \$451  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$452  = pe0_7_pl;
-    if (en) begin
-      \$452  = \$93 ;
-    end
-    if (rst) begin
-      \$452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$453  = pe0_7_fresh;
-    if (en) begin
-      if (pe0_7_pv) begin
-        \$453  = pe0_7_pl;
+    \$450  = pe1_2_fresh;
+    if (out_buffer_en) begin
+      if (pe1_2_pv_d1) begin
+        \$450  = pe1_2_pl_d1;
       end
     end
     if (rst) begin
-      \$453  = 1'h1;
+      \$450  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$454  = pe0_7_acc;
-    if (en) begin
-      if (pe0_7_pv) begin
+    \$451  = pe1_2_acc;
+    if (out_buffer_en) begin
+      if (pe1_2_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe0_7_fresh) begin
-          \$454  = { pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod[15], pe0_7_prod };
+        if (pe1_2_fresh) begin
+          \$451  = { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p };
         end else begin
-          \$454  = \$11 [31:0];
+          \$451  = \$15 [31:0];
         end
       end
     end
     if (rst) begin
-      \$454  = 32'd0;
+      \$451  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$455  = pe0_7_res;
-    if (en) begin
-      if (pe0_7_pv) begin
-        if (pe0_7_pl) begin
-          \$455  = \$94 ;
+    \$452  = pe1_2_res;
+    if (out_buffer_en) begin
+      if (pe1_2_pv_d1) begin
+        if (pe1_2_pl_d1) begin
+          \$452  = \$94 ;
         end
       end
     end
     if (rst) begin
-      \$455  = 32'd0;
+      \$452  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$456  = row0_done;
-    if (en) begin
-      \$456  = pe0_7_pl;
+    \$453  = pe1_3_pv_d0;
+    if (out_buffer_en) begin
+      \$453  = pe1_3_v;
+    end
+    if (rst) begin
+      \$453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$454  = pe1_3_pv_d1;
+    if (out_buffer_en) begin
+      \$454  = pe1_3_pv_d0;
+    end
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$455  = pe1_3_pl_d0;
+    if (out_buffer_en) begin
+      \$455  = \$95 ;
+    end
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$456  = pe1_3_pl_d1;
+    if (out_buffer_en) begin
+      \$456  = pe1_3_pl_d0;
     end
     if (rst) begin
       \$456  = 1'h0;
@@ -6273,9 +8058,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$457  = pe1_0_a;
-    if (en) begin
-      \$457  = skew_a1_d0;
+    \$457  = pe1_4_a_in;
+    if (out_buffer_en) begin
+      \$457  = pe1_3_a_in;
     end
     if (rst) begin
       \$457  = 8'h00;
@@ -6283,9 +8068,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$458  = pe1_0_b;
-    if (en) begin
-      \$458  = pe0_0_b;
+    \$458  = pe2_3_b_in;
+    if (out_buffer_en) begin
+      \$458  = pe1_3_b_in;
     end
     if (rst) begin
       \$458  = 8'h00;
@@ -6293,9 +8078,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$459  = pe1_0_v;
-    if (en) begin
-      \$459  = skew_v1_d0;
+    \$459  = pe1_3_v;
+    if (out_buffer_en) begin
+      \$459  = pe1_2_v;
     end
     if (rst) begin
       \$459  = 1'h0;
@@ -6303,9 +8088,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$460  = pe1_0_l;
-    if (en) begin
-      \$460  = skew_l1_d0;
+    \$460  = pe1_3_l;
+    if (out_buffer_en) begin
+      \$460  = pe1_2_l;
     end
     if (rst) begin
       \$460  = 1'h0;
@@ -6313,92 +8098,92 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$461  = pe1_0_prod;
-    if (en) begin
-      \$461  = \$95 ;
-    end
-    if (rst) begin
-      \$461  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$462  = pe1_0_pv;
-    if (en) begin
-      \$462  = pe1_0_v;
-    end
-    if (rst) begin
-      \$462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$463  = pe1_0_pl;
-    if (en) begin
-      \$463  = \$96 ;
-    end
-    if (rst) begin
-      \$463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$464  = pe1_0_fresh;
-    if (en) begin
-      if (pe1_0_pv) begin
-        \$464  = pe1_0_pl;
+    \$461  = pe1_3_fresh;
+    if (out_buffer_en) begin
+      if (pe1_3_pv_d1) begin
+        \$461  = pe1_3_pl_d1;
       end
     end
     if (rst) begin
-      \$464  = 1'h1;
+      \$461  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$465  = pe1_0_acc;
-    if (en) begin
-      if (pe1_0_pv) begin
+    \$462  = pe1_3_acc;
+    if (out_buffer_en) begin
+      if (pe1_3_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe1_0_fresh) begin
-          \$465  = { pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod[15], pe1_0_prod };
+        if (pe1_3_fresh) begin
+          \$462  = { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p };
         end else begin
-          \$465  = \$12 [31:0];
+          \$462  = \$16 [31:0];
         end
       end
     end
     if (rst) begin
-      \$465  = 32'd0;
+      \$462  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$466  = pe1_0_res;
-    if (en) begin
-      if (pe1_0_pv) begin
-        if (pe1_0_pl) begin
-          \$466  = \$97 ;
+    \$463  = pe1_3_res;
+    if (out_buffer_en) begin
+      if (pe1_3_pv_d1) begin
+        if (pe1_3_pl_d1) begin
+          \$463  = \$96 ;
         end
       end
     end
     if (rst) begin
-      \$466  = 32'd0;
+      \$463  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$467  = pe1_1_a;
-    if (en) begin
-      \$467  = pe1_0_a;
+    \$464  = pe1_4_pv_d0;
+    if (out_buffer_en) begin
+      \$464  = pe1_4_v;
     end
     if (rst) begin
-      \$467  = 8'h00;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$468  = pe1_1_b;
-    if (en) begin
-      \$468  = pe0_1_b;
+    \$465  = pe1_4_pv_d1;
+    if (out_buffer_en) begin
+      \$465  = pe1_4_pv_d0;
+    end
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$466  = pe1_4_pl_d0;
+    if (out_buffer_en) begin
+      \$466  = \$97 ;
+    end
+    if (rst) begin
+      \$466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$467  = pe1_4_pl_d1;
+    if (out_buffer_en) begin
+      \$467  = pe1_4_pl_d0;
+    end
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$468  = pe1_5_a_in;
+    if (out_buffer_en) begin
+      \$468  = pe1_4_a_in;
     end
     if (rst) begin
       \$468  = 8'h00;
@@ -6406,19 +8191,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$469  = pe1_1_v;
-    if (en) begin
-      \$469  = pe1_0_v;
+    \$469  = pe2_4_b_in;
+    if (out_buffer_en) begin
+      \$469  = pe1_4_b_in;
     end
     if (rst) begin
-      \$469  = 1'h0;
+      \$469  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$470  = pe1_1_l;
-    if (en) begin
-      \$470  = pe1_0_l;
+    \$470  = pe1_4_v;
+    if (out_buffer_en) begin
+      \$470  = pe1_3_v;
     end
     if (rst) begin
       \$470  = 1'h0;
@@ -6426,132 +8211,132 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$471  = pe1_1_prod;
-    if (en) begin
-      \$471  = \$98 ;
+    \$471  = pe1_4_l;
+    if (out_buffer_en) begin
+      \$471  = pe1_3_l;
     end
     if (rst) begin
-      \$471  = 16'h0000;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$472  = pe1_1_pv;
-    if (en) begin
-      \$472  = pe1_1_v;
-    end
-    if (rst) begin
-      \$472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$473  = pe1_1_pl;
-    if (en) begin
-      \$473  = \$99 ;
-    end
-    if (rst) begin
-      \$473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$474  = pe1_1_fresh;
-    if (en) begin
-      if (pe1_1_pv) begin
-        \$474  = pe1_1_pl;
+    \$472  = pe1_4_fresh;
+    if (out_buffer_en) begin
+      if (pe1_4_pv_d1) begin
+        \$472  = pe1_4_pl_d1;
       end
     end
     if (rst) begin
-      \$474  = 1'h1;
+      \$472  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$475  = pe1_1_acc;
-    if (en) begin
-      if (pe1_1_pv) begin
+    \$473  = pe1_4_acc;
+    if (out_buffer_en) begin
+      if (pe1_4_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe1_1_fresh) begin
-          \$475  = { pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod[15], pe1_1_prod };
+        if (pe1_4_fresh) begin
+          \$473  = { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p };
         end else begin
-          \$475  = \$13 [31:0];
+          \$473  = \$17 [31:0];
         end
       end
     end
     if (rst) begin
-      \$475  = 32'd0;
+      \$473  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$476  = pe1_1_res;
-    if (en) begin
-      if (pe1_1_pv) begin
-        if (pe1_1_pl) begin
-          \$476  = \$100 ;
+    \$474  = pe1_4_res;
+    if (out_buffer_en) begin
+      if (pe1_4_pv_d1) begin
+        if (pe1_4_pl_d1) begin
+          \$474  = \$98 ;
         end
       end
     end
     if (rst) begin
-      \$476  = 32'd0;
+      \$474  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$477  = pe1_2_a;
-    if (en) begin
-      \$477  = pe1_1_a;
+    \$475  = pe1_5_pv_d0;
+    if (out_buffer_en) begin
+      \$475  = pe1_5_v;
     end
     if (rst) begin
-      \$477  = 8'h00;
+      \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$478  = pe1_2_b;
-    if (en) begin
-      \$478  = pe0_2_b;
+    \$476  = pe1_5_pv_d1;
+    if (out_buffer_en) begin
+      \$476  = pe1_5_pv_d0;
     end
     if (rst) begin
-      \$478  = 8'h00;
+      \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$479  = pe1_2_v;
-    if (en) begin
-      \$479  = pe1_1_v;
+    \$477  = pe1_5_pl_d0;
+    if (out_buffer_en) begin
+      \$477  = \$99 ;
     end
     if (rst) begin
-      \$479  = 1'h0;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$480  = pe1_2_l;
-    if (en) begin
-      \$480  = pe1_1_l;
+    \$478  = pe1_5_pl_d1;
+    if (out_buffer_en) begin
+      \$478  = pe1_5_pl_d0;
     end
     if (rst) begin
-      \$480  = 1'h0;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$481  = pe1_2_prod;
-    if (en) begin
-      \$481  = \$101 ;
+    \$479  = pe1_6_a_in;
+    if (out_buffer_en) begin
+      \$479  = pe1_5_a_in;
     end
     if (rst) begin
-      \$481  = 16'h0000;
+      \$479  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$482  = pe1_2_pv;
-    if (en) begin
-      \$482  = pe1_2_v;
+    \$480  = pe2_5_b_in;
+    if (out_buffer_en) begin
+      \$480  = pe1_5_b_in;
+    end
+    if (rst) begin
+      \$480  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$481  = pe1_5_v;
+    if (out_buffer_en) begin
+      \$481  = pe1_4_v;
+    end
+    if (rst) begin
+      \$481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$482  = pe1_5_l;
+    if (out_buffer_en) begin
+      \$482  = pe1_4_l;
     end
     if (rst) begin
       \$482  = 1'h0;
@@ -6559,36 +8344,40 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$483  = pe1_2_pl;
-    if (en) begin
-      \$483  = \$102 ;
-    end
-    if (rst) begin
-      \$483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$484  = pe1_2_fresh;
-    if (en) begin
-      if (pe1_2_pv) begin
-        \$484  = pe1_2_pl;
+    \$483  = pe1_5_fresh;
+    if (out_buffer_en) begin
+      if (pe1_5_pv_d1) begin
+        \$483  = pe1_5_pl_d1;
       end
     end
     if (rst) begin
-      \$484  = 1'h1;
+      \$483  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$485  = pe1_2_acc;
-    if (en) begin
-      if (pe1_2_pv) begin
+    \$484  = pe1_5_acc;
+    if (out_buffer_en) begin
+      if (pe1_5_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe1_2_fresh) begin
-          \$485  = { pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod[15], pe1_2_prod };
+        if (pe1_5_fresh) begin
+          \$484  = { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p };
         end else begin
-          \$485  = \$14 [31:0];
+          \$484  = \$18 [31:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$484  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$485  = pe1_5_res;
+    if (out_buffer_en) begin
+      if (pe1_5_pv_d1) begin
+        if (pe1_5_pl_d1) begin
+          \$485  = \$100 ;
         end
       end
     end
@@ -6598,43 +8387,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$486  = pe1_2_res;
-    if (en) begin
-      if (pe1_2_pv) begin
-        if (pe1_2_pl) begin
-          \$486  = \$103 ;
-        end
-      end
+    \$486  = pe1_6_pv_d0;
+    if (out_buffer_en) begin
+      \$486  = pe1_6_v;
     end
     if (rst) begin
-      \$486  = 32'd0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$487  = pe1_3_a;
-    if (en) begin
-      \$487  = pe1_2_a;
+    \$487  = pe1_6_pv_d1;
+    if (out_buffer_en) begin
+      \$487  = pe1_6_pv_d0;
     end
     if (rst) begin
-      \$487  = 8'h00;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$488  = pe1_3_b;
-    if (en) begin
-      \$488  = pe0_3_b;
+    \$488  = pe1_6_pl_d0;
+    if (out_buffer_en) begin
+      \$488  = \$101 ;
     end
     if (rst) begin
-      \$488  = 8'h00;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$489  = pe1_3_v;
-    if (en) begin
-      \$489  = pe1_2_v;
+    \$489  = pe1_6_pl_d1;
+    if (out_buffer_en) begin
+      \$489  = pe1_6_pl_d0;
     end
     if (rst) begin
       \$489  = 1'h0;
@@ -6642,29 +8427,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$490  = pe1_3_l;
-    if (en) begin
-      \$490  = pe1_2_l;
+    \$490  = pe1_7_a_in;
+    if (out_buffer_en) begin
+      \$490  = pe1_6_a_in;
     end
     if (rst) begin
-      \$490  = 1'h0;
+      \$490  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$491  = pe1_3_prod;
-    if (en) begin
-      \$491  = \$104 ;
+    \$491  = pe2_6_b_in;
+    if (out_buffer_en) begin
+      \$491  = pe1_6_b_in;
     end
     if (rst) begin
-      \$491  = 16'h0000;
+      \$491  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$492  = pe1_3_pv;
-    if (en) begin
-      \$492  = pe1_3_v;
+    \$492  = pe1_6_v;
+    if (out_buffer_en) begin
+      \$492  = pe1_5_v;
     end
     if (rst) begin
       \$492  = 1'h0;
@@ -6672,9 +8457,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$493  = pe1_3_pl;
-    if (en) begin
-      \$493  = \$105 ;
+    \$493  = pe1_6_l;
+    if (out_buffer_en) begin
+      \$493  = pe1_5_l;
     end
     if (rst) begin
       \$493  = 1'h0;
@@ -6682,10 +8467,10 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$494  = pe1_3_fresh;
-    if (en) begin
-      if (pe1_3_pv) begin
-        \$494  = pe1_3_pl;
+    \$494  = pe1_6_fresh;
+    if (out_buffer_en) begin
+      if (pe1_6_pv_d1) begin
+        \$494  = pe1_6_pl_d1;
       end
     end
     if (rst) begin
@@ -6694,14 +8479,14 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$495  = pe1_3_acc;
-    if (en) begin
-      if (pe1_3_pv) begin
+    \$495  = pe1_6_acc;
+    if (out_buffer_en) begin
+      if (pe1_6_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe1_3_fresh) begin
-          \$495  = { pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod[15], pe1_3_prod };
+        if (pe1_6_fresh) begin
+          \$495  = { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p };
         end else begin
-          \$495  = \$15 [31:0];
+          \$495  = \$19 [31:0];
         end
       end
     end
@@ -6711,11 +8496,11 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$496  = pe1_3_res;
-    if (en) begin
-      if (pe1_3_pv) begin
-        if (pe1_3_pl) begin
-          \$496  = \$106 ;
+    \$496  = pe1_6_res;
+    if (out_buffer_en) begin
+      if (pe1_6_pv_d1) begin
+        if (pe1_6_pl_d1) begin
+          \$496  = \$102 ;
         end
       end
     end
@@ -6725,29 +8510,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$497  = pe1_4_a;
-    if (en) begin
-      \$497  = pe1_3_a;
+    \$497  = pe1_7_pv_d0;
+    if (out_buffer_en) begin
+      \$497  = pe1_7_v;
     end
     if (rst) begin
-      \$497  = 8'h00;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$498  = pe1_4_b;
-    if (en) begin
-      \$498  = pe0_4_b;
+    \$498  = pe1_7_pv_d1;
+    if (out_buffer_en) begin
+      \$498  = pe1_7_pv_d0;
     end
     if (rst) begin
-      \$498  = 8'h00;
+      \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$499  = pe1_4_v;
-    if (en) begin
-      \$499  = pe1_3_v;
+    \$499  = pe1_7_pl_d0;
+    if (out_buffer_en) begin
+      \$499  = \$103 ;
     end
     if (rst) begin
       \$499  = 1'h0;
@@ -6755,9 +8540,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$500  = pe1_4_l;
-    if (en) begin
-      \$500  = pe1_3_l;
+    \$500  = pe1_7_pl_d1;
+    if (out_buffer_en) begin
+      \$500  = pe1_7_pl_d0;
     end
     if (rst) begin
       \$500  = 1'h0;
@@ -6765,29 +8550,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$501  = pe1_4_prod;
-    if (en) begin
-      \$501  = \$107 ;
+    \$501  = pe1_7_a;
+    if (out_buffer_en) begin
+      \$501  = pe1_7_a_in;
     end
     if (rst) begin
-      \$501  = 16'h0000;
+      \$501  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$502  = pe1_4_pv;
-    if (en) begin
-      \$502  = pe1_4_v;
+    \$502  = pe2_7_b_in;
+    if (out_buffer_en) begin
+      \$502  = pe1_7_b_in;
     end
     if (rst) begin
-      \$502  = 1'h0;
+      \$502  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$503  = pe1_4_pl;
-    if (en) begin
-      \$503  = \$108 ;
+    \$503  = pe1_7_v;
+    if (out_buffer_en) begin
+      \$503  = pe1_6_v;
     end
     if (rst) begin
       \$503  = 1'h0;
@@ -6795,40 +8580,36 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$504  = pe1_4_fresh;
-    if (en) begin
-      if (pe1_4_pv) begin
-        \$504  = pe1_4_pl;
-      end
+    \$504  = pe1_7_l;
+    if (out_buffer_en) begin
+      \$504  = pe1_6_l;
     end
     if (rst) begin
-      \$504  = 1'h1;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$505  = pe1_4_acc;
-    if (en) begin
-      if (pe1_4_pv) begin
+    \$505  = pe1_7_fresh;
+    if (out_buffer_en) begin
+      if (pe1_7_pv_d1) begin
+        \$505  = pe1_7_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$505  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$506  = pe1_7_acc;
+    if (out_buffer_en) begin
+      if (pe1_7_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe1_4_fresh) begin
-          \$505  = { pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod[15], pe1_4_prod };
+        if (pe1_7_fresh) begin
+          \$506  = { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p };
         end else begin
-          \$505  = \$16 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$505  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$506  = pe1_4_res;
-    if (en) begin
-      if (pe1_4_pv) begin
-        if (pe1_4_pl) begin
-          \$506  = \$109 ;
+          \$506  = \$20 [31:0];
         end
       end
     end
@@ -6838,29 +8619,33 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$507  = pe1_5_a;
-    if (en) begin
-      \$507  = pe1_4_a;
+    \$507  = pe1_7_res;
+    if (out_buffer_en) begin
+      if (pe1_7_pv_d1) begin
+        if (pe1_7_pl_d1) begin
+          \$507  = \$104 ;
+        end
+      end
     end
     if (rst) begin
-      \$507  = 8'h00;
+      \$507  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$508  = pe1_5_b;
-    if (en) begin
-      \$508  = pe0_5_b;
+    \$508  = row1_done;
+    if (out_buffer_en) begin
+      \$508  = pe1_7_pl_d1;
     end
     if (rst) begin
-      \$508  = 8'h00;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$509  = pe1_5_v;
-    if (en) begin
-      \$509  = pe1_4_v;
+    \$509  = pe2_0_pv_d0;
+    if (out_buffer_en) begin
+      \$509  = pe2_0_v;
     end
     if (rst) begin
       \$509  = 1'h0;
@@ -6868,9 +8653,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$510  = pe1_5_l;
-    if (en) begin
-      \$510  = pe1_4_l;
+    \$510  = pe2_0_pv_d1;
+    if (out_buffer_en) begin
+      \$510  = pe2_0_pv_d0;
     end
     if (rst) begin
       \$510  = 1'h0;
@@ -6878,19 +8663,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$511  = pe1_5_prod;
-    if (en) begin
-      \$511  = \$110 ;
+    \$511  = pe2_0_pl_d0;
+    if (out_buffer_en) begin
+      \$511  = \$105 ;
     end
     if (rst) begin
-      \$511  = 16'h0000;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$512  = pe1_5_pv;
-    if (en) begin
-      \$512  = pe1_5_v;
+    \$512  = pe2_0_pl_d1;
+    if (out_buffer_en) begin
+      \$512  = pe2_0_pl_d0;
     end
     if (rst) begin
       \$512  = 1'h0;
@@ -6898,92 +8683,92 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$513  = pe1_5_pl;
-    if (en) begin
-      \$513  = \$111 ;
+    \$513  = pe2_1_a_in;
+    if (out_buffer_en) begin
+      \$513  = pe2_0_a_in;
     end
     if (rst) begin
-      \$513  = 1'h0;
+      \$513  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$514  = pe1_5_fresh;
-    if (en) begin
-      if (pe1_5_pv) begin
-        \$514  = pe1_5_pl;
+    \$514  = pe3_0_b_in;
+    if (out_buffer_en) begin
+      \$514  = pe2_0_b_in;
+    end
+    if (rst) begin
+      \$514  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$515  = pe2_0_v;
+    if (out_buffer_en) begin
+      \$515  = skew_v2_d1;
+    end
+    if (rst) begin
+      \$515  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$516  = pe2_0_l;
+    if (out_buffer_en) begin
+      \$516  = skew_l2_d1;
+    end
+    if (rst) begin
+      \$516  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$517  = pe2_0_fresh;
+    if (out_buffer_en) begin
+      if (pe2_0_pv_d1) begin
+        \$517  = pe2_0_pl_d1;
       end
     end
     if (rst) begin
-      \$514  = 1'h1;
+      \$517  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$515  = pe1_5_acc;
-    if (en) begin
-      if (pe1_5_pv) begin
+    \$518  = pe2_0_acc;
+    if (out_buffer_en) begin
+      if (pe2_0_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe1_5_fresh) begin
-          \$515  = { pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod[15], pe1_5_prod };
+        if (pe2_0_fresh) begin
+          \$518  = { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p };
         end else begin
-          \$515  = \$17 [31:0];
+          \$518  = \$21 [31:0];
         end
       end
     end
     if (rst) begin
-      \$515  = 32'd0;
+      \$518  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$516  = pe1_5_res;
-    if (en) begin
-      if (pe1_5_pv) begin
-        if (pe1_5_pl) begin
-          \$516  = \$112 ;
+    \$519  = pe2_0_res;
+    if (out_buffer_en) begin
+      if (pe2_0_pv_d1) begin
+        if (pe2_0_pl_d1) begin
+          \$519  = \$106 ;
         end
       end
     end
     if (rst) begin
-      \$516  = 32'd0;
+      \$519  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$517  = pe1_6_a;
-    if (en) begin
-      \$517  = pe1_5_a;
-    end
-    if (rst) begin
-      \$517  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$518  = pe1_6_b;
-    if (en) begin
-      \$518  = pe0_6_b;
-    end
-    if (rst) begin
-      \$518  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$519  = pe1_6_v;
-    if (en) begin
-      \$519  = pe1_5_v;
-    end
-    if (rst) begin
-      \$519  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$520  = pe1_6_l;
-    if (en) begin
-      \$520  = pe1_5_l;
+    \$520  = pe2_1_pv_d0;
+    if (out_buffer_en) begin
+      \$520  = pe2_1_v;
     end
     if (rst) begin
       \$520  = 1'h0;
@@ -6991,19 +8776,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$521  = pe1_6_prod;
-    if (en) begin
-      \$521  = \$113 ;
+    \$521  = pe2_1_pv_d1;
+    if (out_buffer_en) begin
+      \$521  = pe2_1_pv_d0;
     end
     if (rst) begin
-      \$521  = 16'h0000;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$522  = pe1_6_pv;
-    if (en) begin
-      \$522  = pe1_6_v;
+    \$522  = pe2_1_pl_d0;
+    if (out_buffer_en) begin
+      \$522  = \$107 ;
     end
     if (rst) begin
       \$522  = 1'h0;
@@ -7011,9 +8796,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$523  = pe1_6_pl;
-    if (en) begin
-      \$523  = \$114 ;
+    \$523  = pe2_1_pl_d1;
+    if (out_buffer_en) begin
+      \$523  = pe2_1_pl_d0;
     end
     if (rst) begin
       \$523  = 1'h0;
@@ -7021,102 +8806,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$524  = pe1_6_fresh;
-    if (en) begin
-      if (pe1_6_pv) begin
-        \$524  = pe1_6_pl;
-      end
+    \$524  = pe2_2_a_in;
+    if (out_buffer_en) begin
+      \$524  = pe2_1_a_in;
     end
     if (rst) begin
-      \$524  = 1'h1;
+      \$524  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$525  = pe1_6_acc;
-    if (en) begin
-      if (pe1_6_pv) begin
+    \$525  = pe3_1_b_in;
+    if (out_buffer_en) begin
+      \$525  = pe2_1_b_in;
+    end
+    if (rst) begin
+      \$525  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$526  = pe2_1_v;
+    if (out_buffer_en) begin
+      \$526  = pe2_0_v;
+    end
+    if (rst) begin
+      \$526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$527  = pe2_1_l;
+    if (out_buffer_en) begin
+      \$527  = pe2_0_l;
+    end
+    if (rst) begin
+      \$527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$528  = pe2_1_fresh;
+    if (out_buffer_en) begin
+      if (pe2_1_pv_d1) begin
+        \$528  = pe2_1_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$528  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$529  = pe2_1_acc;
+    if (out_buffer_en) begin
+      if (pe2_1_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe1_6_fresh) begin
-          \$525  = { pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod[15], pe1_6_prod };
+        if (pe2_1_fresh) begin
+          \$529  = { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p };
         end else begin
-          \$525  = \$18 [31:0];
+          \$529  = \$22 [31:0];
         end
       end
     end
     if (rst) begin
-      \$525  = 32'd0;
+      \$529  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$526  = pe1_6_res;
-    if (en) begin
-      if (pe1_6_pv) begin
-        if (pe1_6_pl) begin
-          \$526  = \$115 ;
+    \$530  = pe2_1_res;
+    if (out_buffer_en) begin
+      if (pe2_1_pv_d1) begin
+        if (pe2_1_pl_d1) begin
+          \$530  = \$108 ;
         end
       end
     end
     if (rst) begin
-      \$526  = 32'd0;
+      \$530  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$527  = pe1_7_a;
-    if (en) begin
-      \$527  = pe1_6_a;
+    \$531  = pe2_2_pv_d0;
+    if (out_buffer_en) begin
+      \$531  = pe2_2_v;
     end
     if (rst) begin
-      \$527  = 8'h00;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$528  = pe1_7_b;
-    if (en) begin
-      \$528  = pe0_7_b;
-    end
-    if (rst) begin
-      \$528  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$529  = pe1_7_v;
-    if (en) begin
-      \$529  = pe1_6_v;
-    end
-    if (rst) begin
-      \$529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$530  = pe1_7_l;
-    if (en) begin
-      \$530  = pe1_6_l;
-    end
-    if (rst) begin
-      \$530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$531  = pe1_7_prod;
-    if (en) begin
-      \$531  = \$116 ;
-    end
-    if (rst) begin
-      \$531  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$532  = pe1_7_pv;
-    if (en) begin
-      \$532  = pe1_7_v;
+    \$532  = pe2_2_pv_d1;
+    if (out_buffer_en) begin
+      \$532  = pe2_2_pv_d0;
     end
     if (rst) begin
       \$532  = 1'h0;
@@ -7124,9 +8909,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$533  = pe1_7_pl;
-    if (en) begin
-      \$533  = \$117 ;
+    \$533  = pe2_2_pl_d0;
+    if (out_buffer_en) begin
+      \$533  = \$109 ;
     end
     if (rst) begin
       \$533  = 1'h0;
@@ -7134,52 +8919,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$534  = pe1_7_fresh;
-    if (en) begin
-      if (pe1_7_pv) begin
-        \$534  = pe1_7_pl;
-      end
+    \$534  = pe2_2_pl_d1;
+    if (out_buffer_en) begin
+      \$534  = pe2_2_pl_d0;
     end
     if (rst) begin
-      \$534  = 1'h1;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$535  = pe1_7_acc;
-    if (en) begin
-      if (pe1_7_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe1_7_fresh) begin
-          \$535  = { pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod[15], pe1_7_prod };
-        end else begin
-          \$535  = \$19 [31:0];
-        end
-      end
+    \$535  = pe2_3_a_in;
+    if (out_buffer_en) begin
+      \$535  = pe2_2_a_in;
     end
     if (rst) begin
-      \$535  = 32'd0;
+      \$535  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$536  = pe1_7_res;
-    if (en) begin
-      if (pe1_7_pv) begin
-        if (pe1_7_pl) begin
-          \$536  = \$118 ;
-        end
-      end
+    \$536  = pe3_2_b_in;
+    if (out_buffer_en) begin
+      \$536  = pe2_2_b_in;
     end
     if (rst) begin
-      \$536  = 32'd0;
+      \$536  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = row1_done;
-    if (en) begin
-      \$537  = pe1_7_pl;
+    \$537  = pe2_2_v;
+    if (out_buffer_en) begin
+      \$537  = pe2_1_v;
     end
     if (rst) begin
       \$537  = 1'h0;
@@ -7187,59 +8959,72 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$538  = pe2_0_a;
-    if (en) begin
-      \$538  = skew_a2_d1;
+    \$538  = pe2_2_l;
+    if (out_buffer_en) begin
+      \$538  = pe2_1_l;
     end
     if (rst) begin
-      \$538  = 8'h00;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$539  = pe2_0_b;
-    if (en) begin
-      \$539  = pe1_0_b;
+    \$539  = pe2_2_fresh;
+    if (out_buffer_en) begin
+      if (pe2_2_pv_d1) begin
+        \$539  = pe2_2_pl_d1;
+      end
     end
     if (rst) begin
-      \$539  = 8'h00;
+      \$539  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$540  = pe2_0_v;
-    if (en) begin
-      \$540  = skew_v2_d1;
+    \$540  = pe2_2_acc;
+    if (out_buffer_en) begin
+      if (pe2_2_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe2_2_fresh) begin
+          \$540  = { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p };
+        end else begin
+          \$540  = \$23 [31:0];
+        end
+      end
     end
     if (rst) begin
-      \$540  = 1'h0;
+      \$540  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$541  = pe2_0_l;
-    if (en) begin
-      \$541  = skew_l2_d1;
+    \$541  = pe2_2_res;
+    if (out_buffer_en) begin
+      if (pe2_2_pv_d1) begin
+        if (pe2_2_pl_d1) begin
+          \$541  = \$110 ;
+        end
+      end
     end
     if (rst) begin
-      \$541  = 1'h0;
+      \$541  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$542  = pe2_0_prod;
-    if (en) begin
-      \$542  = \$119 ;
+    \$542  = pe2_3_pv_d0;
+    if (out_buffer_en) begin
+      \$542  = pe2_3_v;
     end
     if (rst) begin
-      \$542  = 16'h0000;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$543  = pe2_0_pv;
-    if (en) begin
-      \$543  = pe2_0_v;
+    \$543  = pe2_3_pv_d1;
+    if (out_buffer_en) begin
+      \$543  = pe2_3_pv_d0;
     end
     if (rst) begin
       \$543  = 1'h0;
@@ -7247,9 +9032,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$544  = pe2_0_pl;
-    if (en) begin
-      \$544  = \$120 ;
+    \$544  = pe2_3_pl_d0;
+    if (out_buffer_en) begin
+      \$544  = \$111 ;
     end
     if (rst) begin
       \$544  = 1'h0;
@@ -7257,102 +9042,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$545  = pe2_0_fresh;
-    if (en) begin
-      if (pe2_0_pv) begin
-        \$545  = pe2_0_pl;
-      end
+    \$545  = pe2_3_pl_d1;
+    if (out_buffer_en) begin
+      \$545  = pe2_3_pl_d0;
     end
     if (rst) begin
-      \$545  = 1'h1;
+      \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$546  = pe2_0_acc;
-    if (en) begin
-      if (pe2_0_pv) begin
+    \$546  = pe2_4_a_in;
+    if (out_buffer_en) begin
+      \$546  = pe2_3_a_in;
+    end
+    if (rst) begin
+      \$546  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$547  = pe3_3_b_in;
+    if (out_buffer_en) begin
+      \$547  = pe2_3_b_in;
+    end
+    if (rst) begin
+      \$547  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$548  = pe2_3_v;
+    if (out_buffer_en) begin
+      \$548  = pe2_2_v;
+    end
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$549  = pe2_3_l;
+    if (out_buffer_en) begin
+      \$549  = pe2_2_l;
+    end
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$550  = pe2_3_fresh;
+    if (out_buffer_en) begin
+      if (pe2_3_pv_d1) begin
+        \$550  = pe2_3_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$550  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$551  = pe2_3_acc;
+    if (out_buffer_en) begin
+      if (pe2_3_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe2_0_fresh) begin
-          \$546  = { pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod[15], pe2_0_prod };
+        if (pe2_3_fresh) begin
+          \$551  = { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p };
         end else begin
-          \$546  = \$20 [31:0];
+          \$551  = \$24 [31:0];
         end
       end
     end
     if (rst) begin
-      \$546  = 32'd0;
+      \$551  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$547  = pe2_0_res;
-    if (en) begin
-      if (pe2_0_pv) begin
-        if (pe2_0_pl) begin
-          \$547  = \$121 ;
+    \$552  = pe2_3_res;
+    if (out_buffer_en) begin
+      if (pe2_3_pv_d1) begin
+        if (pe2_3_pl_d1) begin
+          \$552  = \$112 ;
         end
       end
     end
     if (rst) begin
-      \$547  = 32'd0;
+      \$552  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$548  = pe2_1_a;
-    if (en) begin
-      \$548  = pe2_0_a;
-    end
-    if (rst) begin
-      \$548  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$549  = pe2_1_b;
-    if (en) begin
-      \$549  = pe1_1_b;
-    end
-    if (rst) begin
-      \$549  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$550  = pe2_1_v;
-    if (en) begin
-      \$550  = pe2_0_v;
-    end
-    if (rst) begin
-      \$550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$551  = pe2_1_l;
-    if (en) begin
-      \$551  = pe2_0_l;
-    end
-    if (rst) begin
-      \$551  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$552  = pe2_1_prod;
-    if (en) begin
-      \$552  = \$122 ;
-    end
-    if (rst) begin
-      \$552  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$553  = pe2_1_pv;
-    if (en) begin
-      \$553  = pe2_1_v;
+    \$553  = pe2_4_pv_d0;
+    if (out_buffer_en) begin
+      \$553  = pe2_4_v;
     end
     if (rst) begin
       \$553  = 1'h0;
@@ -7360,9 +9145,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$554  = pe2_1_pl;
-    if (en) begin
-      \$554  = \$123 ;
+    \$554  = pe2_4_pv_d1;
+    if (out_buffer_en) begin
+      \$554  = pe2_4_pv_d0;
     end
     if (rst) begin
       \$554  = 1'h0;
@@ -7370,52 +9155,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = pe2_1_fresh;
-    if (en) begin
-      if (pe2_1_pv) begin
-        \$555  = pe2_1_pl;
-      end
+    \$555  = pe2_4_pl_d0;
+    if (out_buffer_en) begin
+      \$555  = \$113 ;
     end
     if (rst) begin
-      \$555  = 1'h1;
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$556  = pe2_1_acc;
-    if (en) begin
-      if (pe2_1_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe2_1_fresh) begin
-          \$556  = { pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod[15], pe2_1_prod };
-        end else begin
-          \$556  = \$21 [31:0];
-        end
-      end
+    \$556  = pe2_4_pl_d1;
+    if (out_buffer_en) begin
+      \$556  = pe2_4_pl_d0;
     end
     if (rst) begin
-      \$556  = 32'd0;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$557  = pe2_1_res;
-    if (en) begin
-      if (pe2_1_pv) begin
-        if (pe2_1_pl) begin
-          \$557  = \$124 ;
-        end
-      end
+    \$557  = pe2_5_a_in;
+    if (out_buffer_en) begin
+      \$557  = pe2_4_a_in;
     end
     if (rst) begin
-      \$557  = 32'd0;
+      \$557  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$558  = pe2_2_a;
-    if (en) begin
-      \$558  = pe2_1_a;
+    \$558  = pe3_4_b_in;
+    if (out_buffer_en) begin
+      \$558  = pe2_4_b_in;
     end
     if (rst) begin
       \$558  = 8'h00;
@@ -7423,19 +9195,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$559  = pe2_2_b;
-    if (en) begin
-      \$559  = pe1_2_b;
+    \$559  = pe2_4_v;
+    if (out_buffer_en) begin
+      \$559  = pe2_3_v;
     end
     if (rst) begin
-      \$559  = 8'h00;
+      \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$560  = pe2_2_v;
-    if (en) begin
-      \$560  = pe2_1_v;
+    \$560  = pe2_4_l;
+    if (out_buffer_en) begin
+      \$560  = pe2_3_l;
     end
     if (rst) begin
       \$560  = 1'h0;
@@ -7443,39 +9215,52 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$561  = pe2_2_l;
-    if (en) begin
-      \$561  = pe2_1_l;
+    \$561  = pe2_4_fresh;
+    if (out_buffer_en) begin
+      if (pe2_4_pv_d1) begin
+        \$561  = pe2_4_pl_d1;
+      end
     end
     if (rst) begin
-      \$561  = 1'h0;
+      \$561  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$562  = pe2_2_prod;
-    if (en) begin
-      \$562  = \$125 ;
+    \$562  = pe2_4_acc;
+    if (out_buffer_en) begin
+      if (pe2_4_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe2_4_fresh) begin
+          \$562  = { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p };
+        end else begin
+          \$562  = \$25 [31:0];
+        end
+      end
     end
     if (rst) begin
-      \$562  = 16'h0000;
+      \$562  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$563  = pe2_2_pv;
-    if (en) begin
-      \$563  = pe2_2_v;
+    \$563  = pe2_4_res;
+    if (out_buffer_en) begin
+      if (pe2_4_pv_d1) begin
+        if (pe2_4_pl_d1) begin
+          \$563  = \$114 ;
+        end
+      end
     end
     if (rst) begin
-      \$563  = 1'h0;
+      \$563  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$564  = pe2_2_pl;
-    if (en) begin
-      \$564  = \$126 ;
+    \$564  = pe2_5_pv_d0;
+    if (out_buffer_en) begin
+      \$564  = pe2_5_v;
     end
     if (rst) begin
       \$564  = 1'h0;
@@ -7483,52 +9268,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$565  = pe2_2_fresh;
-    if (en) begin
-      if (pe2_2_pv) begin
-        \$565  = pe2_2_pl;
-      end
+    \$565  = pe2_5_pv_d1;
+    if (out_buffer_en) begin
+      \$565  = pe2_5_pv_d0;
     end
     if (rst) begin
-      \$565  = 1'h1;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$566  = pe2_2_acc;
-    if (en) begin
-      if (pe2_2_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe2_2_fresh) begin
-          \$566  = { pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod[15], pe2_2_prod };
-        end else begin
-          \$566  = \$22 [31:0];
-        end
-      end
+    \$566  = pe2_5_pl_d0;
+    if (out_buffer_en) begin
+      \$566  = \$115 ;
     end
     if (rst) begin
-      \$566  = 32'd0;
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$567  = pe2_2_res;
-    if (en) begin
-      if (pe2_2_pv) begin
-        if (pe2_2_pl) begin
-          \$567  = \$127 ;
-        end
-      end
+    \$567  = pe2_5_pl_d1;
+    if (out_buffer_en) begin
+      \$567  = pe2_5_pl_d0;
     end
     if (rst) begin
-      \$567  = 32'd0;
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$568  = pe2_3_a;
-    if (en) begin
-      \$568  = pe2_2_a;
+    \$568  = pe2_6_a_in;
+    if (out_buffer_en) begin
+      \$568  = pe2_5_a_in;
     end
     if (rst) begin
       \$568  = 8'h00;
@@ -7536,9 +9308,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$569  = pe2_3_b;
-    if (en) begin
-      \$569  = pe1_3_b;
+    \$569  = pe3_5_b_in;
+    if (out_buffer_en) begin
+      \$569  = pe2_5_b_in;
     end
     if (rst) begin
       \$569  = 8'h00;
@@ -7546,9 +9318,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$570  = pe2_3_v;
-    if (en) begin
-      \$570  = pe2_2_v;
+    \$570  = pe2_5_v;
+    if (out_buffer_en) begin
+      \$570  = pe2_4_v;
     end
     if (rst) begin
       \$570  = 1'h0;
@@ -7556,9 +9328,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$571  = pe2_3_l;
-    if (en) begin
-      \$571  = pe2_2_l;
+    \$571  = pe2_5_l;
+    if (out_buffer_en) begin
+      \$571  = pe2_4_l;
     end
     if (rst) begin
       \$571  = 1'h0;
@@ -7566,92 +9338,92 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = pe2_3_prod;
-    if (en) begin
-      \$572  = \$128 ;
-    end
-    if (rst) begin
-      \$572  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$573  = pe2_3_pv;
-    if (en) begin
-      \$573  = pe2_3_v;
-    end
-    if (rst) begin
-      \$573  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$574  = pe2_3_pl;
-    if (en) begin
-      \$574  = \$129 ;
-    end
-    if (rst) begin
-      \$574  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$575  = pe2_3_fresh;
-    if (en) begin
-      if (pe2_3_pv) begin
-        \$575  = pe2_3_pl;
+    \$572  = pe2_5_fresh;
+    if (out_buffer_en) begin
+      if (pe2_5_pv_d1) begin
+        \$572  = pe2_5_pl_d1;
       end
     end
     if (rst) begin
-      \$575  = 1'h1;
+      \$572  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$576  = pe2_3_acc;
-    if (en) begin
-      if (pe2_3_pv) begin
+    \$573  = pe2_5_acc;
+    if (out_buffer_en) begin
+      if (pe2_5_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe2_3_fresh) begin
-          \$576  = { pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod[15], pe2_3_prod };
+        if (pe2_5_fresh) begin
+          \$573  = { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p };
         end else begin
-          \$576  = \$23 [31:0];
+          \$573  = \$26 [31:0];
         end
       end
     end
     if (rst) begin
-      \$576  = 32'd0;
+      \$573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$577  = pe2_3_res;
-    if (en) begin
-      if (pe2_3_pv) begin
-        if (pe2_3_pl) begin
-          \$577  = \$130 ;
+    \$574  = pe2_5_res;
+    if (out_buffer_en) begin
+      if (pe2_5_pv_d1) begin
+        if (pe2_5_pl_d1) begin
+          \$574  = \$116 ;
         end
       end
     end
     if (rst) begin
-      \$577  = 32'd0;
+      \$574  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$578  = pe2_4_a;
-    if (en) begin
-      \$578  = pe2_3_a;
+    \$575  = pe2_6_pv_d0;
+    if (out_buffer_en) begin
+      \$575  = pe2_6_v;
     end
     if (rst) begin
-      \$578  = 8'h00;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$579  = pe2_4_b;
-    if (en) begin
-      \$579  = pe1_4_b;
+    \$576  = pe2_6_pv_d1;
+    if (out_buffer_en) begin
+      \$576  = pe2_6_pv_d0;
+    end
+    if (rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$577  = pe2_6_pl_d0;
+    if (out_buffer_en) begin
+      \$577  = \$117 ;
+    end
+    if (rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$578  = pe2_6_pl_d1;
+    if (out_buffer_en) begin
+      \$578  = pe2_6_pl_d0;
+    end
+    if (rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$579  = pe2_7_a_in;
+    if (out_buffer_en) begin
+      \$579  = pe2_6_a_in;
     end
     if (rst) begin
       \$579  = 8'h00;
@@ -7659,19 +9431,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$580  = pe2_4_v;
-    if (en) begin
-      \$580  = pe2_3_v;
+    \$580  = pe3_6_b_in;
+    if (out_buffer_en) begin
+      \$580  = pe2_6_b_in;
     end
     if (rst) begin
-      \$580  = 1'h0;
+      \$580  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$581  = pe2_4_l;
-    if (en) begin
-      \$581  = pe2_3_l;
+    \$581  = pe2_6_v;
+    if (out_buffer_en) begin
+      \$581  = pe2_5_v;
     end
     if (rst) begin
       \$581  = 1'h0;
@@ -7679,132 +9451,132 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$582  = pe2_4_prod;
-    if (en) begin
-      \$582  = \$131 ;
+    \$582  = pe2_6_l;
+    if (out_buffer_en) begin
+      \$582  = pe2_5_l;
     end
     if (rst) begin
-      \$582  = 16'h0000;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$583  = pe2_4_pv;
-    if (en) begin
-      \$583  = pe2_4_v;
-    end
-    if (rst) begin
-      \$583  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$584  = pe2_4_pl;
-    if (en) begin
-      \$584  = \$132 ;
-    end
-    if (rst) begin
-      \$584  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$585  = pe2_4_fresh;
-    if (en) begin
-      if (pe2_4_pv) begin
-        \$585  = pe2_4_pl;
+    \$583  = pe2_6_fresh;
+    if (out_buffer_en) begin
+      if (pe2_6_pv_d1) begin
+        \$583  = pe2_6_pl_d1;
       end
     end
     if (rst) begin
-      \$585  = 1'h1;
+      \$583  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$586  = pe2_4_acc;
-    if (en) begin
-      if (pe2_4_pv) begin
+    \$584  = pe2_6_acc;
+    if (out_buffer_en) begin
+      if (pe2_6_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe2_4_fresh) begin
-          \$586  = { pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod[15], pe2_4_prod };
+        if (pe2_6_fresh) begin
+          \$584  = { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p };
         end else begin
-          \$586  = \$24 [31:0];
+          \$584  = \$27 [31:0];
         end
       end
     end
     if (rst) begin
-      \$586  = 32'd0;
+      \$584  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$587  = pe2_4_res;
-    if (en) begin
-      if (pe2_4_pv) begin
-        if (pe2_4_pl) begin
-          \$587  = \$133 ;
+    \$585  = pe2_6_res;
+    if (out_buffer_en) begin
+      if (pe2_6_pv_d1) begin
+        if (pe2_6_pl_d1) begin
+          \$585  = \$118 ;
         end
       end
     end
     if (rst) begin
-      \$587  = 32'd0;
+      \$585  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = pe2_5_a;
-    if (en) begin
-      \$588  = pe2_4_a;
+    \$586  = pe2_7_pv_d0;
+    if (out_buffer_en) begin
+      \$586  = pe2_7_v;
     end
     if (rst) begin
-      \$588  = 8'h00;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$589  = pe2_5_b;
-    if (en) begin
-      \$589  = pe1_5_b;
+    \$587  = pe2_7_pv_d1;
+    if (out_buffer_en) begin
+      \$587  = pe2_7_pv_d0;
     end
     if (rst) begin
-      \$589  = 8'h00;
+      \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$590  = pe2_5_v;
-    if (en) begin
-      \$590  = pe2_4_v;
+    \$588  = pe2_7_pl_d0;
+    if (out_buffer_en) begin
+      \$588  = \$119 ;
     end
     if (rst) begin
-      \$590  = 1'h0;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$591  = pe2_5_l;
-    if (en) begin
-      \$591  = pe2_4_l;
+    \$589  = pe2_7_pl_d1;
+    if (out_buffer_en) begin
+      \$589  = pe2_7_pl_d0;
     end
     if (rst) begin
-      \$591  = 1'h0;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$592  = pe2_5_prod;
-    if (en) begin
-      \$592  = \$134 ;
+    \$590  = pe2_7_a;
+    if (out_buffer_en) begin
+      \$590  = pe2_7_a_in;
     end
     if (rst) begin
-      \$592  = 16'h0000;
+      \$590  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$593  = pe2_5_pv;
-    if (en) begin
-      \$593  = pe2_5_v;
+    \$591  = pe3_7_b_in;
+    if (out_buffer_en) begin
+      \$591  = pe2_7_b_in;
+    end
+    if (rst) begin
+      \$591  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$592  = pe2_7_v;
+    if (out_buffer_en) begin
+      \$592  = pe2_6_v;
+    end
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$593  = pe2_7_l;
+    if (out_buffer_en) begin
+      \$593  = pe2_6_l;
     end
     if (rst) begin
       \$593  = 1'h0;
@@ -7812,36 +9584,40 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$594  = pe2_5_pl;
-    if (en) begin
-      \$594  = \$135 ;
-    end
-    if (rst) begin
-      \$594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$595  = pe2_5_fresh;
-    if (en) begin
-      if (pe2_5_pv) begin
-        \$595  = pe2_5_pl;
+    \$594  = pe2_7_fresh;
+    if (out_buffer_en) begin
+      if (pe2_7_pv_d1) begin
+        \$594  = pe2_7_pl_d1;
       end
     end
     if (rst) begin
-      \$595  = 1'h1;
+      \$594  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$596  = pe2_5_acc;
-    if (en) begin
-      if (pe2_5_pv) begin
+    \$595  = pe2_7_acc;
+    if (out_buffer_en) begin
+      if (pe2_7_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe2_5_fresh) begin
-          \$596  = { pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod[15], pe2_5_prod };
+        if (pe2_7_fresh) begin
+          \$595  = { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p };
         end else begin
-          \$596  = \$25 [31:0];
+          \$595  = \$28 [31:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$595  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$596  = pe2_7_res;
+    if (out_buffer_en) begin
+      if (pe2_7_pv_d1) begin
+        if (pe2_7_pl_d1) begin
+          \$596  = \$120 ;
         end
       end
     end
@@ -7851,43 +9627,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$597  = pe2_5_res;
-    if (en) begin
-      if (pe2_5_pv) begin
-        if (pe2_5_pl) begin
-          \$597  = \$136 ;
-        end
-      end
+    \$597  = row2_done;
+    if (out_buffer_en) begin
+      \$597  = pe2_7_pl_d1;
     end
     if (rst) begin
-      \$597  = 32'd0;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$598  = pe2_6_a;
-    if (en) begin
-      \$598  = pe2_5_a;
+    \$598  = pe3_0_pv_d0;
+    if (out_buffer_en) begin
+      \$598  = pe3_0_v;
     end
     if (rst) begin
-      \$598  = 8'h00;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$599  = pe2_6_b;
-    if (en) begin
-      \$599  = pe1_6_b;
+    \$599  = pe3_0_pv_d1;
+    if (out_buffer_en) begin
+      \$599  = pe3_0_pv_d0;
     end
     if (rst) begin
-      \$599  = 8'h00;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$600  = pe2_6_v;
-    if (en) begin
-      \$600  = pe2_5_v;
+    \$600  = pe3_0_pl_d0;
+    if (out_buffer_en) begin
+      \$600  = \$121 ;
     end
     if (rst) begin
       \$600  = 1'h0;
@@ -7895,9 +9667,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$601  = pe2_6_l;
-    if (en) begin
-      \$601  = pe2_5_l;
+    \$601  = pe3_0_pl_d1;
+    if (out_buffer_en) begin
+      \$601  = pe3_0_pl_d0;
     end
     if (rst) begin
       \$601  = 1'h0;
@@ -7905,29 +9677,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$602  = pe2_6_prod;
-    if (en) begin
-      \$602  = \$137 ;
+    \$602  = pe3_1_a_in;
+    if (out_buffer_en) begin
+      \$602  = pe3_0_a_in;
     end
     if (rst) begin
-      \$602  = 16'h0000;
+      \$602  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = pe2_6_pv;
-    if (en) begin
-      \$603  = pe2_6_v;
+    \$603  = pe4_0_b_in;
+    if (out_buffer_en) begin
+      \$603  = pe3_0_b_in;
     end
     if (rst) begin
-      \$603  = 1'h0;
+      \$603  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$604  = pe2_6_pl;
-    if (en) begin
-      \$604  = \$138 ;
+    \$604  = pe3_0_v;
+    if (out_buffer_en) begin
+      \$604  = skew_v3_d2;
     end
     if (rst) begin
       \$604  = 1'h0;
@@ -7935,40 +9707,36 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$605  = pe2_6_fresh;
-    if (en) begin
-      if (pe2_6_pv) begin
-        \$605  = pe2_6_pl;
-      end
+    \$605  = pe3_0_l;
+    if (out_buffer_en) begin
+      \$605  = skew_l3_d2;
     end
     if (rst) begin
-      \$605  = 1'h1;
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$606  = pe2_6_acc;
-    if (en) begin
-      if (pe2_6_pv) begin
+    \$606  = pe3_0_fresh;
+    if (out_buffer_en) begin
+      if (pe3_0_pv_d1) begin
+        \$606  = pe3_0_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$606  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$607  = pe3_0_acc;
+    if (out_buffer_en) begin
+      if (pe3_0_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe2_6_fresh) begin
-          \$606  = { pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod[15], pe2_6_prod };
+        if (pe3_0_fresh) begin
+          \$607  = { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p };
         end else begin
-          \$606  = \$26 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$606  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$607  = pe2_6_res;
-    if (en) begin
-      if (pe2_6_pv) begin
-        if (pe2_6_pl) begin
-          \$607  = \$139 ;
+          \$607  = \$29 [31:0];
         end
       end
     end
@@ -7978,29 +9746,33 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$608  = pe2_7_a;
-    if (en) begin
-      \$608  = pe2_6_a;
+    \$608  = pe3_0_res;
+    if (out_buffer_en) begin
+      if (pe3_0_pv_d1) begin
+        if (pe3_0_pl_d1) begin
+          \$608  = \$122 ;
+        end
+      end
     end
     if (rst) begin
-      \$608  = 8'h00;
+      \$608  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$609  = pe2_7_b;
-    if (en) begin
-      \$609  = pe1_7_b;
+    \$609  = pe3_1_pv_d0;
+    if (out_buffer_en) begin
+      \$609  = pe3_1_v;
     end
     if (rst) begin
-      \$609  = 8'h00;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$610  = pe2_7_v;
-    if (en) begin
-      \$610  = pe2_6_v;
+    \$610  = pe3_1_pv_d1;
+    if (out_buffer_en) begin
+      \$610  = pe3_1_pv_d0;
     end
     if (rst) begin
       \$610  = 1'h0;
@@ -8008,9 +9780,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$611  = pe2_7_l;
-    if (en) begin
-      \$611  = pe2_6_l;
+    \$611  = pe3_1_pl_d0;
+    if (out_buffer_en) begin
+      \$611  = \$123 ;
     end
     if (rst) begin
       \$611  = 1'h0;
@@ -8018,112 +9790,112 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$612  = pe2_7_prod;
-    if (en) begin
-      \$612  = \$140 ;
+    \$612  = pe3_1_pl_d1;
+    if (out_buffer_en) begin
+      \$612  = pe3_1_pl_d0;
     end
     if (rst) begin
-      \$612  = 16'h0000;
+      \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$613  = pe2_7_pv;
-    if (en) begin
-      \$613  = pe2_7_v;
+    \$613  = pe3_2_a_in;
+    if (out_buffer_en) begin
+      \$613  = pe3_1_a_in;
     end
     if (rst) begin
-      \$613  = 1'h0;
+      \$613  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$614  = pe2_7_pl;
-    if (en) begin
-      \$614  = \$141 ;
+    \$614  = pe4_1_b_in;
+    if (out_buffer_en) begin
+      \$614  = pe3_1_b_in;
     end
     if (rst) begin
-      \$614  = 1'h0;
+      \$614  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$615  = pe2_7_fresh;
-    if (en) begin
-      if (pe2_7_pv) begin
-        \$615  = pe2_7_pl;
+    \$615  = pe3_1_v;
+    if (out_buffer_en) begin
+      \$615  = pe3_0_v;
+    end
+    if (rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$616  = pe3_1_l;
+    if (out_buffer_en) begin
+      \$616  = pe3_0_l;
+    end
+    if (rst) begin
+      \$616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$617  = pe3_1_fresh;
+    if (out_buffer_en) begin
+      if (pe3_1_pv_d1) begin
+        \$617  = pe3_1_pl_d1;
       end
     end
     if (rst) begin
-      \$615  = 1'h1;
+      \$617  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$616  = pe2_7_acc;
-    if (en) begin
-      if (pe2_7_pv) begin
+    \$618  = pe3_1_acc;
+    if (out_buffer_en) begin
+      if (pe3_1_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe2_7_fresh) begin
-          \$616  = { pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod[15], pe2_7_prod };
+        if (pe3_1_fresh) begin
+          \$618  = { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p };
         end else begin
-          \$616  = \$27 [31:0];
+          \$618  = \$30 [31:0];
         end
       end
     end
     if (rst) begin
-      \$616  = 32'd0;
+      \$618  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = pe2_7_res;
-    if (en) begin
-      if (pe2_7_pv) begin
-        if (pe2_7_pl) begin
-          \$617  = \$142 ;
+    \$619  = pe3_1_res;
+    if (out_buffer_en) begin
+      if (pe3_1_pv_d1) begin
+        if (pe3_1_pl_d1) begin
+          \$619  = \$124 ;
         end
       end
     end
     if (rst) begin
-      \$617  = 32'd0;
+      \$619  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$618  = row2_done;
-    if (en) begin
-      \$618  = pe2_7_pl;
+    \$620  = pe3_2_pv_d0;
+    if (out_buffer_en) begin
+      \$620  = pe3_2_v;
     end
     if (rst) begin
-      \$618  = 1'h0;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$619  = pe3_0_a;
-    if (en) begin
-      \$619  = skew_a3_d2;
-    end
-    if (rst) begin
-      \$619  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$620  = pe3_0_b;
-    if (en) begin
-      \$620  = pe2_0_b;
-    end
-    if (rst) begin
-      \$620  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$621  = pe3_0_v;
-    if (en) begin
-      \$621  = skew_v3_d2;
+    \$621  = pe3_2_pv_d1;
+    if (out_buffer_en) begin
+      \$621  = pe3_2_pv_d0;
     end
     if (rst) begin
       \$621  = 1'h0;
@@ -8131,9 +9903,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$622  = pe3_0_l;
-    if (en) begin
-      \$622  = skew_l3_d2;
+    \$622  = pe3_2_pl_d0;
+    if (out_buffer_en) begin
+      \$622  = \$125 ;
     end
     if (rst) begin
       \$622  = 1'h0;
@@ -8141,102 +9913,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$623  = pe3_0_prod;
-    if (en) begin
-      \$623  = \$143 ;
+    \$623  = pe3_2_pl_d1;
+    if (out_buffer_en) begin
+      \$623  = pe3_2_pl_d0;
     end
     if (rst) begin
-      \$623  = 16'h0000;
+      \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$624  = pe3_0_pv;
-    if (en) begin
-      \$624  = pe3_0_v;
+    \$624  = pe3_3_a_in;
+    if (out_buffer_en) begin
+      \$624  = pe3_2_a_in;
     end
     if (rst) begin
-      \$624  = 1'h0;
+      \$624  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$625  = pe3_0_pl;
-    if (en) begin
-      \$625  = \$144 ;
+    \$625  = pe4_2_b_in;
+    if (out_buffer_en) begin
+      \$625  = pe3_2_b_in;
     end
     if (rst) begin
-      \$625  = 1'h0;
+      \$625  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$626  = pe3_0_fresh;
-    if (en) begin
-      if (pe3_0_pv) begin
-        \$626  = pe3_0_pl;
+    \$626  = pe3_2_v;
+    if (out_buffer_en) begin
+      \$626  = pe3_1_v;
+    end
+    if (rst) begin
+      \$626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$627  = pe3_2_l;
+    if (out_buffer_en) begin
+      \$627  = pe3_1_l;
+    end
+    if (rst) begin
+      \$627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$628  = pe3_2_fresh;
+    if (out_buffer_en) begin
+      if (pe3_2_pv_d1) begin
+        \$628  = pe3_2_pl_d1;
       end
     end
     if (rst) begin
-      \$626  = 1'h1;
+      \$628  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$627  = pe3_0_acc;
-    if (en) begin
-      if (pe3_0_pv) begin
+    \$629  = pe3_2_acc;
+    if (out_buffer_en) begin
+      if (pe3_2_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe3_0_fresh) begin
-          \$627  = { pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod[15], pe3_0_prod };
+        if (pe3_2_fresh) begin
+          \$629  = { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p };
         end else begin
-          \$627  = \$28 [31:0];
+          \$629  = \$31 [31:0];
         end
       end
     end
     if (rst) begin
-      \$627  = 32'd0;
+      \$629  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$628  = pe3_0_res;
-    if (en) begin
-      if (pe3_0_pv) begin
-        if (pe3_0_pl) begin
-          \$628  = \$145 ;
+    \$630  = pe3_2_res;
+    if (out_buffer_en) begin
+      if (pe3_2_pv_d1) begin
+        if (pe3_2_pl_d1) begin
+          \$630  = \$126 ;
         end
       end
     end
     if (rst) begin
-      \$628  = 32'd0;
+      \$630  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$629  = pe3_1_a;
-    if (en) begin
-      \$629  = pe3_0_a;
-    end
-    if (rst) begin
-      \$629  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = pe3_1_b;
-    if (en) begin
-      \$630  = pe2_1_b;
-    end
-    if (rst) begin
-      \$630  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$631  = pe3_1_v;
-    if (en) begin
-      \$631  = pe3_0_v;
+    \$631  = pe3_3_pv_d0;
+    if (out_buffer_en) begin
+      \$631  = pe3_3_v;
     end
     if (rst) begin
       \$631  = 1'h0;
@@ -8244,9 +10016,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$632  = pe3_1_l;
-    if (en) begin
-      \$632  = pe3_0_l;
+    \$632  = pe3_3_pv_d1;
+    if (out_buffer_en) begin
+      \$632  = pe3_3_pv_d0;
     end
     if (rst) begin
       \$632  = 1'h0;
@@ -8254,19 +10026,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$633  = pe3_1_prod;
-    if (en) begin
-      \$633  = \$146 ;
+    \$633  = pe3_3_pl_d0;
+    if (out_buffer_en) begin
+      \$633  = \$127 ;
     end
     if (rst) begin
-      \$633  = 16'h0000;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$634  = pe3_1_pv;
-    if (en) begin
-      \$634  = pe3_1_v;
+    \$634  = pe3_3_pl_d1;
+    if (out_buffer_en) begin
+      \$634  = pe3_3_pl_d0;
     end
     if (rst) begin
       \$634  = 1'h0;
@@ -8274,92 +10046,92 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$635  = pe3_1_pl;
-    if (en) begin
-      \$635  = \$147 ;
+    \$635  = pe3_4_a_in;
+    if (out_buffer_en) begin
+      \$635  = pe3_3_a_in;
     end
     if (rst) begin
-      \$635  = 1'h0;
+      \$635  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$636  = pe3_1_fresh;
-    if (en) begin
-      if (pe3_1_pv) begin
-        \$636  = pe3_1_pl;
+    \$636  = pe4_3_b_in;
+    if (out_buffer_en) begin
+      \$636  = pe3_3_b_in;
+    end
+    if (rst) begin
+      \$636  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$637  = pe3_3_v;
+    if (out_buffer_en) begin
+      \$637  = pe3_2_v;
+    end
+    if (rst) begin
+      \$637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$638  = pe3_3_l;
+    if (out_buffer_en) begin
+      \$638  = pe3_2_l;
+    end
+    if (rst) begin
+      \$638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$639  = pe3_3_fresh;
+    if (out_buffer_en) begin
+      if (pe3_3_pv_d1) begin
+        \$639  = pe3_3_pl_d1;
       end
     end
     if (rst) begin
-      \$636  = 1'h1;
+      \$639  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$637  = pe3_1_acc;
-    if (en) begin
-      if (pe3_1_pv) begin
+    \$640  = pe3_3_acc;
+    if (out_buffer_en) begin
+      if (pe3_3_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe3_1_fresh) begin
-          \$637  = { pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod[15], pe3_1_prod };
+        if (pe3_3_fresh) begin
+          \$640  = { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p };
         end else begin
-          \$637  = \$29 [31:0];
+          \$640  = \$32 [31:0];
         end
       end
     end
     if (rst) begin
-      \$637  = 32'd0;
+      \$640  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$638  = pe3_1_res;
-    if (en) begin
-      if (pe3_1_pv) begin
-        if (pe3_1_pl) begin
-          \$638  = \$148 ;
+    \$641  = pe3_3_res;
+    if (out_buffer_en) begin
+      if (pe3_3_pv_d1) begin
+        if (pe3_3_pl_d1) begin
+          \$641  = \$128 ;
         end
       end
     end
     if (rst) begin
-      \$638  = 32'd0;
+      \$641  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$639  = pe3_2_a;
-    if (en) begin
-      \$639  = pe3_1_a;
-    end
-    if (rst) begin
-      \$639  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$640  = pe3_2_b;
-    if (en) begin
-      \$640  = pe2_2_b;
-    end
-    if (rst) begin
-      \$640  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$641  = pe3_2_v;
-    if (en) begin
-      \$641  = pe3_1_v;
-    end
-    if (rst) begin
-      \$641  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$642  = pe3_2_l;
-    if (en) begin
-      \$642  = pe3_1_l;
+    \$642  = pe3_4_pv_d0;
+    if (out_buffer_en) begin
+      \$642  = pe3_4_v;
     end
     if (rst) begin
       \$642  = 1'h0;
@@ -8367,19 +10139,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$643  = pe3_2_prod;
-    if (en) begin
-      \$643  = \$149 ;
+    \$643  = pe3_4_pv_d1;
+    if (out_buffer_en) begin
+      \$643  = pe3_4_pv_d0;
     end
     if (rst) begin
-      \$643  = 16'h0000;
+      \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$644  = pe3_2_pv;
-    if (en) begin
-      \$644  = pe3_2_v;
+    \$644  = pe3_4_pl_d0;
+    if (out_buffer_en) begin
+      \$644  = \$129 ;
     end
     if (rst) begin
       \$644  = 1'h0;
@@ -8387,9 +10159,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$645  = pe3_2_pl;
-    if (en) begin
-      \$645  = \$150 ;
+    \$645  = pe3_4_pl_d1;
+    if (out_buffer_en) begin
+      \$645  = pe3_4_pl_d0;
     end
     if (rst) begin
       \$645  = 1'h0;
@@ -8397,102 +10169,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$646  = pe3_2_fresh;
-    if (en) begin
-      if (pe3_2_pv) begin
-        \$646  = pe3_2_pl;
-      end
+    \$646  = pe3_5_a_in;
+    if (out_buffer_en) begin
+      \$646  = pe3_4_a_in;
     end
     if (rst) begin
-      \$646  = 1'h1;
+      \$646  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$647  = pe3_2_acc;
-    if (en) begin
-      if (pe3_2_pv) begin
+    \$647  = pe4_4_b_in;
+    if (out_buffer_en) begin
+      \$647  = pe3_4_b_in;
+    end
+    if (rst) begin
+      \$647  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$648  = pe3_4_v;
+    if (out_buffer_en) begin
+      \$648  = pe3_3_v;
+    end
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$649  = pe3_4_l;
+    if (out_buffer_en) begin
+      \$649  = pe3_3_l;
+    end
+    if (rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$650  = pe3_4_fresh;
+    if (out_buffer_en) begin
+      if (pe3_4_pv_d1) begin
+        \$650  = pe3_4_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$650  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$651  = pe3_4_acc;
+    if (out_buffer_en) begin
+      if (pe3_4_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe3_2_fresh) begin
-          \$647  = { pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod[15], pe3_2_prod };
+        if (pe3_4_fresh) begin
+          \$651  = { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p };
         end else begin
-          \$647  = \$30 [31:0];
+          \$651  = \$33 [31:0];
         end
       end
     end
     if (rst) begin
-      \$647  = 32'd0;
+      \$651  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$648  = pe3_2_res;
-    if (en) begin
-      if (pe3_2_pv) begin
-        if (pe3_2_pl) begin
-          \$648  = \$151 ;
+    \$652  = pe3_4_res;
+    if (out_buffer_en) begin
+      if (pe3_4_pv_d1) begin
+        if (pe3_4_pl_d1) begin
+          \$652  = \$130 ;
         end
       end
     end
     if (rst) begin
-      \$648  = 32'd0;
+      \$652  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$649  = pe3_3_a;
-    if (en) begin
-      \$649  = pe3_2_a;
+    \$653  = pe3_5_pv_d0;
+    if (out_buffer_en) begin
+      \$653  = pe3_5_v;
     end
     if (rst) begin
-      \$649  = 8'h00;
+      \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$650  = pe3_3_b;
-    if (en) begin
-      \$650  = pe2_3_b;
-    end
-    if (rst) begin
-      \$650  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$651  = pe3_3_v;
-    if (en) begin
-      \$651  = pe3_2_v;
-    end
-    if (rst) begin
-      \$651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$652  = pe3_3_l;
-    if (en) begin
-      \$652  = pe3_2_l;
-    end
-    if (rst) begin
-      \$652  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$653  = pe3_3_prod;
-    if (en) begin
-      \$653  = \$152 ;
-    end
-    if (rst) begin
-      \$653  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$654  = pe3_3_pv;
-    if (en) begin
-      \$654  = pe3_3_v;
+    \$654  = pe3_5_pv_d1;
+    if (out_buffer_en) begin
+      \$654  = pe3_5_pv_d0;
     end
     if (rst) begin
       \$654  = 1'h0;
@@ -8500,9 +10272,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$655  = pe3_3_pl;
-    if (en) begin
-      \$655  = \$153 ;
+    \$655  = pe3_5_pl_d0;
+    if (out_buffer_en) begin
+      \$655  = \$131 ;
     end
     if (rst) begin
       \$655  = 1'h0;
@@ -8510,102 +10282,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$656  = pe3_3_fresh;
-    if (en) begin
-      if (pe3_3_pv) begin
-        \$656  = pe3_3_pl;
-      end
+    \$656  = pe3_5_pl_d1;
+    if (out_buffer_en) begin
+      \$656  = pe3_5_pl_d0;
     end
     if (rst) begin
-      \$656  = 1'h1;
+      \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$657  = pe3_3_acc;
-    if (en) begin
-      if (pe3_3_pv) begin
+    \$657  = pe3_6_a_in;
+    if (out_buffer_en) begin
+      \$657  = pe3_5_a_in;
+    end
+    if (rst) begin
+      \$657  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$658  = pe4_5_b_in;
+    if (out_buffer_en) begin
+      \$658  = pe3_5_b_in;
+    end
+    if (rst) begin
+      \$658  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$659  = pe3_5_v;
+    if (out_buffer_en) begin
+      \$659  = pe3_4_v;
+    end
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$660  = pe3_5_l;
+    if (out_buffer_en) begin
+      \$660  = pe3_4_l;
+    end
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$661  = pe3_5_fresh;
+    if (out_buffer_en) begin
+      if (pe3_5_pv_d1) begin
+        \$661  = pe3_5_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$661  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$662  = pe3_5_acc;
+    if (out_buffer_en) begin
+      if (pe3_5_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe3_3_fresh) begin
-          \$657  = { pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod[15], pe3_3_prod };
+        if (pe3_5_fresh) begin
+          \$662  = { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p };
         end else begin
-          \$657  = \$31 [31:0];
+          \$662  = \$34 [31:0];
         end
       end
     end
     if (rst) begin
-      \$657  = 32'd0;
+      \$662  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$658  = pe3_3_res;
-    if (en) begin
-      if (pe3_3_pv) begin
-        if (pe3_3_pl) begin
-          \$658  = \$154 ;
+    \$663  = pe3_5_res;
+    if (out_buffer_en) begin
+      if (pe3_5_pv_d1) begin
+        if (pe3_5_pl_d1) begin
+          \$663  = \$132 ;
         end
       end
     end
     if (rst) begin
-      \$658  = 32'd0;
+      \$663  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$659  = pe3_4_a;
-    if (en) begin
-      \$659  = pe3_3_a;
-    end
-    if (rst) begin
-      \$659  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$660  = pe3_4_b;
-    if (en) begin
-      \$660  = pe2_4_b;
-    end
-    if (rst) begin
-      \$660  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$661  = pe3_4_v;
-    if (en) begin
-      \$661  = pe3_3_v;
-    end
-    if (rst) begin
-      \$661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$662  = pe3_4_l;
-    if (en) begin
-      \$662  = pe3_3_l;
-    end
-    if (rst) begin
-      \$662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$663  = pe3_4_prod;
-    if (en) begin
-      \$663  = \$155 ;
-    end
-    if (rst) begin
-      \$663  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$664  = pe3_4_pv;
-    if (en) begin
-      \$664  = pe3_4_v;
+    \$664  = pe3_6_pv_d0;
+    if (out_buffer_en) begin
+      \$664  = pe3_6_v;
     end
     if (rst) begin
       \$664  = 1'h0;
@@ -8613,9 +10385,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$665  = pe3_4_pl;
-    if (en) begin
-      \$665  = \$156 ;
+    \$665  = pe3_6_pv_d1;
+    if (out_buffer_en) begin
+      \$665  = pe3_6_pv_d0;
     end
     if (rst) begin
       \$665  = 1'h0;
@@ -8623,52 +10395,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$666  = pe3_4_fresh;
-    if (en) begin
-      if (pe3_4_pv) begin
-        \$666  = pe3_4_pl;
-      end
+    \$666  = pe3_6_pl_d0;
+    if (out_buffer_en) begin
+      \$666  = \$133 ;
     end
     if (rst) begin
-      \$666  = 1'h1;
+      \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$667  = pe3_4_acc;
-    if (en) begin
-      if (pe3_4_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe3_4_fresh) begin
-          \$667  = { pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod[15], pe3_4_prod };
-        end else begin
-          \$667  = \$32 [31:0];
-        end
-      end
+    \$667  = pe3_6_pl_d1;
+    if (out_buffer_en) begin
+      \$667  = pe3_6_pl_d0;
     end
     if (rst) begin
-      \$667  = 32'd0;
+      \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$668  = pe3_4_res;
-    if (en) begin
-      if (pe3_4_pv) begin
-        if (pe3_4_pl) begin
-          \$668  = \$157 ;
-        end
-      end
+    \$668  = pe3_7_a_in;
+    if (out_buffer_en) begin
+      \$668  = pe3_6_a_in;
     end
     if (rst) begin
-      \$668  = 32'd0;
+      \$668  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$669  = pe3_5_a;
-    if (en) begin
-      \$669  = pe3_4_a;
+    \$669  = pe4_6_b_in;
+    if (out_buffer_en) begin
+      \$669  = pe3_6_b_in;
     end
     if (rst) begin
       \$669  = 8'h00;
@@ -8676,19 +10435,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$670  = pe3_5_b;
-    if (en) begin
-      \$670  = pe2_5_b;
+    \$670  = pe3_6_v;
+    if (out_buffer_en) begin
+      \$670  = pe3_5_v;
     end
     if (rst) begin
-      \$670  = 8'h00;
+      \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$671  = pe3_5_v;
-    if (en) begin
-      \$671  = pe3_4_v;
+    \$671  = pe3_6_l;
+    if (out_buffer_en) begin
+      \$671  = pe3_5_l;
     end
     if (rst) begin
       \$671  = 1'h0;
@@ -8696,39 +10455,52 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$672  = pe3_5_l;
-    if (en) begin
-      \$672  = pe3_4_l;
+    \$672  = pe3_6_fresh;
+    if (out_buffer_en) begin
+      if (pe3_6_pv_d1) begin
+        \$672  = pe3_6_pl_d1;
+      end
     end
     if (rst) begin
-      \$672  = 1'h0;
+      \$672  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$673  = pe3_5_prod;
-    if (en) begin
-      \$673  = \$158 ;
+    \$673  = pe3_6_acc;
+    if (out_buffer_en) begin
+      if (pe3_6_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe3_6_fresh) begin
+          \$673  = { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p };
+        end else begin
+          \$673  = \$35 [31:0];
+        end
+      end
     end
     if (rst) begin
-      \$673  = 16'h0000;
+      \$673  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$674  = pe3_5_pv;
-    if (en) begin
-      \$674  = pe3_5_v;
+    \$674  = pe3_6_res;
+    if (out_buffer_en) begin
+      if (pe3_6_pv_d1) begin
+        if (pe3_6_pl_d1) begin
+          \$674  = \$134 ;
+        end
+      end
     end
     if (rst) begin
-      \$674  = 1'h0;
+      \$674  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$675  = pe3_5_pl;
-    if (en) begin
-      \$675  = \$159 ;
+    \$675  = pe3_7_pv_d0;
+    if (out_buffer_en) begin
+      \$675  = pe3_7_v;
     end
     if (rst) begin
       \$675  = 1'h0;
@@ -8736,52 +10508,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$676  = pe3_5_fresh;
-    if (en) begin
-      if (pe3_5_pv) begin
-        \$676  = pe3_5_pl;
-      end
+    \$676  = pe3_7_pv_d1;
+    if (out_buffer_en) begin
+      \$676  = pe3_7_pv_d0;
     end
     if (rst) begin
-      \$676  = 1'h1;
+      \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$677  = pe3_5_acc;
-    if (en) begin
-      if (pe3_5_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe3_5_fresh) begin
-          \$677  = { pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod[15], pe3_5_prod };
-        end else begin
-          \$677  = \$33 [31:0];
-        end
-      end
+    \$677  = pe3_7_pl_d0;
+    if (out_buffer_en) begin
+      \$677  = \$135 ;
     end
     if (rst) begin
-      \$677  = 32'd0;
+      \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$678  = pe3_5_res;
-    if (en) begin
-      if (pe3_5_pv) begin
-        if (pe3_5_pl) begin
-          \$678  = \$160 ;
-        end
-      end
+    \$678  = pe3_7_pl_d1;
+    if (out_buffer_en) begin
+      \$678  = pe3_7_pl_d0;
     end
     if (rst) begin
-      \$678  = 32'd0;
+      \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$679  = pe3_6_a;
-    if (en) begin
-      \$679  = pe3_5_a;
+    \$679  = pe3_7_a;
+    if (out_buffer_en) begin
+      \$679  = pe3_7_a_in;
     end
     if (rst) begin
       \$679  = 8'h00;
@@ -8789,9 +10548,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$680  = pe3_6_b;
-    if (en) begin
-      \$680  = pe2_6_b;
+    \$680  = pe4_7_b_in;
+    if (out_buffer_en) begin
+      \$680  = pe3_7_b_in;
     end
     if (rst) begin
       \$680  = 8'h00;
@@ -8799,9 +10558,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$681  = pe3_6_v;
-    if (en) begin
-      \$681  = pe3_5_v;
+    \$681  = pe3_7_v;
+    if (out_buffer_en) begin
+      \$681  = pe3_6_v;
     end
     if (rst) begin
       \$681  = 1'h0;
@@ -8809,9 +10568,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$682  = pe3_6_l;
-    if (en) begin
-      \$682  = pe3_5_l;
+    \$682  = pe3_7_l;
+    if (out_buffer_en) begin
+      \$682  = pe3_6_l;
     end
     if (rst) begin
       \$682  = 1'h0;
@@ -8819,132 +10578,132 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$683  = pe3_6_prod;
-    if (en) begin
-      \$683  = \$161 ;
-    end
-    if (rst) begin
-      \$683  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$684  = pe3_6_pv;
-    if (en) begin
-      \$684  = pe3_6_v;
-    end
-    if (rst) begin
-      \$684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$685  = pe3_6_pl;
-    if (en) begin
-      \$685  = \$162 ;
-    end
-    if (rst) begin
-      \$685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$686  = pe3_6_fresh;
-    if (en) begin
-      if (pe3_6_pv) begin
-        \$686  = pe3_6_pl;
+    \$683  = pe3_7_fresh;
+    if (out_buffer_en) begin
+      if (pe3_7_pv_d1) begin
+        \$683  = pe3_7_pl_d1;
       end
     end
     if (rst) begin
-      \$686  = 1'h1;
+      \$683  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$687  = pe3_6_acc;
-    if (en) begin
-      if (pe3_6_pv) begin
+    \$684  = pe3_7_acc;
+    if (out_buffer_en) begin
+      if (pe3_7_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe3_6_fresh) begin
-          \$687  = { pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod[15], pe3_6_prod };
+        if (pe3_7_fresh) begin
+          \$684  = { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p };
         end else begin
-          \$687  = \$34 [31:0];
+          \$684  = \$36 [31:0];
         end
       end
     end
     if (rst) begin
-      \$687  = 32'd0;
+      \$684  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$688  = pe3_6_res;
-    if (en) begin
-      if (pe3_6_pv) begin
-        if (pe3_6_pl) begin
-          \$688  = \$163 ;
+    \$685  = pe3_7_res;
+    if (out_buffer_en) begin
+      if (pe3_7_pv_d1) begin
+        if (pe3_7_pl_d1) begin
+          \$685  = \$136 ;
         end
       end
     end
     if (rst) begin
-      \$688  = 32'd0;
+      \$685  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$689  = pe3_7_a;
-    if (en) begin
-      \$689  = pe3_6_a;
+    \$686  = row3_done;
+    if (out_buffer_en) begin
+      \$686  = pe3_7_pl_d1;
     end
     if (rst) begin
-      \$689  = 8'h00;
+      \$686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$690  = pe3_7_b;
-    if (en) begin
-      \$690  = pe2_7_b;
+    \$687  = pe4_0_pv_d0;
+    if (out_buffer_en) begin
+      \$687  = pe4_0_v;
     end
     if (rst) begin
-      \$690  = 8'h00;
+      \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$691  = pe3_7_v;
-    if (en) begin
-      \$691  = pe3_6_v;
+    \$688  = pe4_0_pv_d1;
+    if (out_buffer_en) begin
+      \$688  = pe4_0_pv_d0;
     end
     if (rst) begin
-      \$691  = 1'h0;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$692  = pe3_7_l;
-    if (en) begin
-      \$692  = pe3_6_l;
+    \$689  = pe4_0_pl_d0;
+    if (out_buffer_en) begin
+      \$689  = \$137 ;
     end
     if (rst) begin
-      \$692  = 1'h0;
+      \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$693  = pe3_7_prod;
-    if (en) begin
-      \$693  = \$164 ;
+    \$690  = pe4_0_pl_d1;
+    if (out_buffer_en) begin
+      \$690  = pe4_0_pl_d0;
     end
     if (rst) begin
-      \$693  = 16'h0000;
+      \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$694  = pe3_7_pv;
-    if (en) begin
-      \$694  = pe3_7_v;
+    \$691  = pe4_1_a_in;
+    if (out_buffer_en) begin
+      \$691  = pe4_0_a_in;
+    end
+    if (rst) begin
+      \$691  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$692  = pe5_0_b_in;
+    if (out_buffer_en) begin
+      \$692  = pe4_0_b_in;
+    end
+    if (rst) begin
+      \$692  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$693  = pe4_0_v;
+    if (out_buffer_en) begin
+      \$693  = skew_v4_d3;
+    end
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$694  = pe4_0_l;
+    if (out_buffer_en) begin
+      \$694  = skew_l4_d3;
     end
     if (rst) begin
       \$694  = 1'h0;
@@ -8952,36 +10711,40 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$695  = pe3_7_pl;
-    if (en) begin
-      \$695  = \$165 ;
-    end
-    if (rst) begin
-      \$695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$696  = pe3_7_fresh;
-    if (en) begin
-      if (pe3_7_pv) begin
-        \$696  = pe3_7_pl;
+    \$695  = pe4_0_fresh;
+    if (out_buffer_en) begin
+      if (pe4_0_pv_d1) begin
+        \$695  = pe4_0_pl_d1;
       end
     end
     if (rst) begin
-      \$696  = 1'h1;
+      \$695  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$697  = pe3_7_acc;
-    if (en) begin
-      if (pe3_7_pv) begin
+    \$696  = pe4_0_acc;
+    if (out_buffer_en) begin
+      if (pe4_0_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe3_7_fresh) begin
-          \$697  = { pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod[15], pe3_7_prod };
+        if (pe4_0_fresh) begin
+          \$696  = { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p };
         end else begin
-          \$697  = \$35 [31:0];
+          \$696  = \$37 [31:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$696  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$697  = pe4_0_res;
+    if (out_buffer_en) begin
+      if (pe4_0_pv_d1) begin
+        if (pe4_0_pl_d1) begin
+          \$697  = \$138 ;
         end
       end
     end
@@ -8991,23 +10754,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$698  = pe3_7_res;
-    if (en) begin
-      if (pe3_7_pv) begin
-        if (pe3_7_pl) begin
-          \$698  = \$166 ;
-        end
-      end
+    \$698  = pe4_1_pv_d0;
+    if (out_buffer_en) begin
+      \$698  = pe4_1_v;
     end
     if (rst) begin
-      \$698  = 32'd0;
+      \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$699  = row3_done;
-    if (en) begin
-      \$699  = pe3_7_pl;
+    \$699  = pe4_1_pv_d1;
+    if (out_buffer_en) begin
+      \$699  = pe4_1_pv_d0;
     end
     if (rst) begin
       \$699  = 1'h0;
@@ -9015,59 +10774,59 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$700  = pe4_0_a;
-    if (en) begin
-      \$700  = skew_a4_d3;
+    \$700  = pe4_1_pl_d0;
+    if (out_buffer_en) begin
+      \$700  = \$139 ;
     end
     if (rst) begin
-      \$700  = 8'h00;
+      \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$701  = pe4_0_b;
-    if (en) begin
-      \$701  = pe3_0_b;
+    \$701  = pe4_1_pl_d1;
+    if (out_buffer_en) begin
+      \$701  = pe4_1_pl_d0;
     end
     if (rst) begin
-      \$701  = 8'h00;
+      \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$702  = pe4_0_v;
-    if (en) begin
-      \$702  = skew_v4_d3;
+    \$702  = pe4_2_a_in;
+    if (out_buffer_en) begin
+      \$702  = pe4_1_a_in;
     end
     if (rst) begin
-      \$702  = 1'h0;
+      \$702  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$703  = pe4_0_l;
-    if (en) begin
-      \$703  = skew_l4_d3;
+    \$703  = pe5_1_b_in;
+    if (out_buffer_en) begin
+      \$703  = pe4_1_b_in;
     end
     if (rst) begin
-      \$703  = 1'h0;
+      \$703  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$704  = pe4_0_prod;
-    if (en) begin
-      \$704  = \$167 ;
+    \$704  = pe4_1_v;
+    if (out_buffer_en) begin
+      \$704  = pe4_0_v;
     end
     if (rst) begin
-      \$704  = 16'h0000;
+      \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$705  = pe4_0_pv;
-    if (en) begin
-      \$705  = pe4_0_v;
+    \$705  = pe4_1_l;
+    if (out_buffer_en) begin
+      \$705  = pe4_0_l;
     end
     if (rst) begin
       \$705  = 1'h0;
@@ -9075,36 +10834,40 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$706  = pe4_0_pl;
-    if (en) begin
-      \$706  = \$168 ;
-    end
-    if (rst) begin
-      \$706  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$707  = pe4_0_fresh;
-    if (en) begin
-      if (pe4_0_pv) begin
-        \$707  = pe4_0_pl;
+    \$706  = pe4_1_fresh;
+    if (out_buffer_en) begin
+      if (pe4_1_pv_d1) begin
+        \$706  = pe4_1_pl_d1;
       end
     end
     if (rst) begin
-      \$707  = 1'h1;
+      \$706  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$708  = pe4_0_acc;
-    if (en) begin
-      if (pe4_0_pv) begin
+    \$707  = pe4_1_acc;
+    if (out_buffer_en) begin
+      if (pe4_1_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe4_0_fresh) begin
-          \$708  = { pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod[15], pe4_0_prod };
+        if (pe4_1_fresh) begin
+          \$707  = { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p };
         end else begin
-          \$708  = \$36 [31:0];
+          \$707  = \$38 [31:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$707  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$708  = pe4_1_res;
+    if (out_buffer_en) begin
+      if (pe4_1_pv_d1) begin
+        if (pe4_1_pl_d1) begin
+          \$708  = \$140 ;
         end
       end
     end
@@ -9114,43 +10877,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$709  = pe4_0_res;
-    if (en) begin
-      if (pe4_0_pv) begin
-        if (pe4_0_pl) begin
-          \$709  = \$169 ;
-        end
-      end
+    \$709  = pe4_2_pv_d0;
+    if (out_buffer_en) begin
+      \$709  = pe4_2_v;
     end
     if (rst) begin
-      \$709  = 32'd0;
+      \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$710  = pe4_1_a;
-    if (en) begin
-      \$710  = pe4_0_a;
+    \$710  = pe4_2_pv_d1;
+    if (out_buffer_en) begin
+      \$710  = pe4_2_pv_d0;
     end
     if (rst) begin
-      \$710  = 8'h00;
+      \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$711  = pe4_1_b;
-    if (en) begin
-      \$711  = pe3_1_b;
+    \$711  = pe4_2_pl_d0;
+    if (out_buffer_en) begin
+      \$711  = \$141 ;
     end
     if (rst) begin
-      \$711  = 8'h00;
+      \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$712  = pe4_1_v;
-    if (en) begin
-      \$712  = pe4_0_v;
+    \$712  = pe4_2_pl_d1;
+    if (out_buffer_en) begin
+      \$712  = pe4_2_pl_d0;
     end
     if (rst) begin
       \$712  = 1'h0;
@@ -9158,28 +10917,28 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$713  = pe4_1_l;
-    if (en) begin
-      \$713  = pe4_0_l;
+    \$713  = pe4_3_a_in;
+    if (out_buffer_en) begin
+      \$713  = pe4_2_a_in;
     end
     if (rst) begin
-      \$713  = 1'h0;
+      \$713  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$714  = pe4_1_prod;
-    if (en) begin
-      \$714  = \$170 ;
+    \$714  = pe5_2_b_in;
+    if (out_buffer_en) begin
+      \$714  = pe4_2_b_in;
     end
     if (rst) begin
-      \$714  = 16'h0000;
+      \$714  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$715  = pe4_1_pv;
-    if (en) begin
+    \$715  = pe4_2_v;
+    if (out_buffer_en) begin
       \$715  = pe4_1_v;
     end
     if (rst) begin
@@ -9188,9 +10947,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$716  = pe4_1_pl;
-    if (en) begin
-      \$716  = \$171 ;
+    \$716  = pe4_2_l;
+    if (out_buffer_en) begin
+      \$716  = pe4_1_l;
     end
     if (rst) begin
       \$716  = 1'h0;
@@ -9198,10 +10957,10 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$717  = pe4_1_fresh;
-    if (en) begin
-      if (pe4_1_pv) begin
-        \$717  = pe4_1_pl;
+    \$717  = pe4_2_fresh;
+    if (out_buffer_en) begin
+      if (pe4_2_pv_d1) begin
+        \$717  = pe4_2_pl_d1;
       end
     end
     if (rst) begin
@@ -9210,14 +10969,14 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$718  = pe4_1_acc;
-    if (en) begin
-      if (pe4_1_pv) begin
+    \$718  = pe4_2_acc;
+    if (out_buffer_en) begin
+      if (pe4_2_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe4_1_fresh) begin
-          \$718  = { pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod[15], pe4_1_prod };
+        if (pe4_2_fresh) begin
+          \$718  = { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p };
         end else begin
-          \$718  = \$37 [31:0];
+          \$718  = \$39 [31:0];
         end
       end
     end
@@ -9227,11 +10986,11 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$719  = pe4_1_res;
-    if (en) begin
-      if (pe4_1_pv) begin
-        if (pe4_1_pl) begin
-          \$719  = \$172 ;
+    \$719  = pe4_2_res;
+    if (out_buffer_en) begin
+      if (pe4_2_pv_d1) begin
+        if (pe4_2_pl_d1) begin
+          \$719  = \$142 ;
         end
       end
     end
@@ -9241,29 +11000,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$720  = pe4_2_a;
-    if (en) begin
-      \$720  = pe4_1_a;
+    \$720  = pe4_3_pv_d0;
+    if (out_buffer_en) begin
+      \$720  = pe4_3_v;
     end
     if (rst) begin
-      \$720  = 8'h00;
+      \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$721  = pe4_2_b;
-    if (en) begin
-      \$721  = pe3_2_b;
+    \$721  = pe4_3_pv_d1;
+    if (out_buffer_en) begin
+      \$721  = pe4_3_pv_d0;
     end
     if (rst) begin
-      \$721  = 8'h00;
+      \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$722  = pe4_2_v;
-    if (en) begin
-      \$722  = pe4_1_v;
+    \$722  = pe4_3_pl_d0;
+    if (out_buffer_en) begin
+      \$722  = \$143 ;
     end
     if (rst) begin
       \$722  = 1'h0;
@@ -9271,9 +11030,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$723  = pe4_2_l;
-    if (en) begin
-      \$723  = pe4_1_l;
+    \$723  = pe4_3_pl_d1;
+    if (out_buffer_en) begin
+      \$723  = pe4_3_pl_d0;
     end
     if (rst) begin
       \$723  = 1'h0;
@@ -9281,29 +11040,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$724  = pe4_2_prod;
-    if (en) begin
-      \$724  = \$173 ;
+    \$724  = pe4_4_a_in;
+    if (out_buffer_en) begin
+      \$724  = pe4_3_a_in;
     end
     if (rst) begin
-      \$724  = 16'h0000;
+      \$724  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$725  = pe4_2_pv;
-    if (en) begin
-      \$725  = pe4_2_v;
+    \$725  = pe5_3_b_in;
+    if (out_buffer_en) begin
+      \$725  = pe4_3_b_in;
     end
     if (rst) begin
-      \$725  = 1'h0;
+      \$725  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$726  = pe4_2_pl;
-    if (en) begin
-      \$726  = \$174 ;
+    \$726  = pe4_3_v;
+    if (out_buffer_en) begin
+      \$726  = pe4_2_v;
     end
     if (rst) begin
       \$726  = 1'h0;
@@ -9311,40 +11070,36 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$727  = pe4_2_fresh;
-    if (en) begin
-      if (pe4_2_pv) begin
-        \$727  = pe4_2_pl;
-      end
+    \$727  = pe4_3_l;
+    if (out_buffer_en) begin
+      \$727  = pe4_2_l;
     end
     if (rst) begin
-      \$727  = 1'h1;
+      \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$728  = pe4_2_acc;
-    if (en) begin
-      if (pe4_2_pv) begin
+    \$728  = pe4_3_fresh;
+    if (out_buffer_en) begin
+      if (pe4_3_pv_d1) begin
+        \$728  = pe4_3_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$728  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$729  = pe4_3_acc;
+    if (out_buffer_en) begin
+      if (pe4_3_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe4_2_fresh) begin
-          \$728  = { pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod[15], pe4_2_prod };
+        if (pe4_3_fresh) begin
+          \$729  = { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p };
         end else begin
-          \$728  = \$38 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$728  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$729  = pe4_2_res;
-    if (en) begin
-      if (pe4_2_pv) begin
-        if (pe4_2_pl) begin
-          \$729  = \$175 ;
+          \$729  = \$40 [31:0];
         end
       end
     end
@@ -9354,29 +11109,33 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$730  = pe4_3_a;
-    if (en) begin
-      \$730  = pe4_2_a;
+    \$730  = pe4_3_res;
+    if (out_buffer_en) begin
+      if (pe4_3_pv_d1) begin
+        if (pe4_3_pl_d1) begin
+          \$730  = \$144 ;
+        end
+      end
     end
     if (rst) begin
-      \$730  = 8'h00;
+      \$730  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$731  = pe4_3_b;
-    if (en) begin
-      \$731  = pe3_3_b;
+    \$731  = pe4_4_pv_d0;
+    if (out_buffer_en) begin
+      \$731  = pe4_4_v;
     end
     if (rst) begin
-      \$731  = 8'h00;
+      \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$732  = pe4_3_v;
-    if (en) begin
-      \$732  = pe4_2_v;
+    \$732  = pe4_4_pv_d1;
+    if (out_buffer_en) begin
+      \$732  = pe4_4_pv_d0;
     end
     if (rst) begin
       \$732  = 1'h0;
@@ -9384,9 +11143,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$733  = pe4_3_l;
-    if (en) begin
-      \$733  = pe4_2_l;
+    \$733  = pe4_4_pl_d0;
+    if (out_buffer_en) begin
+      \$733  = \$145 ;
     end
     if (rst) begin
       \$733  = 1'h0;
@@ -9394,102 +11153,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$734  = pe4_3_prod;
-    if (en) begin
-      \$734  = \$176 ;
+    \$734  = pe4_4_pl_d1;
+    if (out_buffer_en) begin
+      \$734  = pe4_4_pl_d0;
     end
     if (rst) begin
-      \$734  = 16'h0000;
+      \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$735  = pe4_3_pv;
-    if (en) begin
-      \$735  = pe4_3_v;
+    \$735  = pe4_5_a_in;
+    if (out_buffer_en) begin
+      \$735  = pe4_4_a_in;
     end
     if (rst) begin
-      \$735  = 1'h0;
+      \$735  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$736  = pe4_3_pl;
-    if (en) begin
-      \$736  = \$177 ;
+    \$736  = pe5_4_b_in;
+    if (out_buffer_en) begin
+      \$736  = pe4_4_b_in;
     end
     if (rst) begin
-      \$736  = 1'h0;
+      \$736  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$737  = pe4_3_fresh;
-    if (en) begin
-      if (pe4_3_pv) begin
-        \$737  = pe4_3_pl;
+    \$737  = pe4_4_v;
+    if (out_buffer_en) begin
+      \$737  = pe4_3_v;
+    end
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$738  = pe4_4_l;
+    if (out_buffer_en) begin
+      \$738  = pe4_3_l;
+    end
+    if (rst) begin
+      \$738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$739  = pe4_4_fresh;
+    if (out_buffer_en) begin
+      if (pe4_4_pv_d1) begin
+        \$739  = pe4_4_pl_d1;
       end
     end
     if (rst) begin
-      \$737  = 1'h1;
+      \$739  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$738  = pe4_3_acc;
-    if (en) begin
-      if (pe4_3_pv) begin
+    \$740  = pe4_4_acc;
+    if (out_buffer_en) begin
+      if (pe4_4_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe4_3_fresh) begin
-          \$738  = { pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod[15], pe4_3_prod };
+        if (pe4_4_fresh) begin
+          \$740  = { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p };
         end else begin
-          \$738  = \$39 [31:0];
+          \$740  = \$41 [31:0];
         end
       end
     end
     if (rst) begin
-      \$738  = 32'd0;
+      \$740  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$739  = pe4_3_res;
-    if (en) begin
-      if (pe4_3_pv) begin
-        if (pe4_3_pl) begin
-          \$739  = \$178 ;
+    \$741  = pe4_4_res;
+    if (out_buffer_en) begin
+      if (pe4_4_pv_d1) begin
+        if (pe4_4_pl_d1) begin
+          \$741  = \$146 ;
         end
       end
     end
     if (rst) begin
-      \$739  = 32'd0;
+      \$741  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$740  = pe4_4_a;
-    if (en) begin
-      \$740  = pe4_3_a;
-    end
-    if (rst) begin
-      \$740  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$741  = pe4_4_b;
-    if (en) begin
-      \$741  = pe3_4_b;
-    end
-    if (rst) begin
-      \$741  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$742  = pe4_4_v;
-    if (en) begin
-      \$742  = pe4_3_v;
+    \$742  = pe4_5_pv_d0;
+    if (out_buffer_en) begin
+      \$742  = pe4_5_v;
     end
     if (rst) begin
       \$742  = 1'h0;
@@ -9497,9 +11256,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$743  = pe4_4_l;
-    if (en) begin
-      \$743  = pe4_3_l;
+    \$743  = pe4_5_pv_d1;
+    if (out_buffer_en) begin
+      \$743  = pe4_5_pv_d0;
     end
     if (rst) begin
       \$743  = 1'h0;
@@ -9507,19 +11266,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$744  = pe4_4_prod;
-    if (en) begin
-      \$744  = \$179 ;
+    \$744  = pe4_5_pl_d0;
+    if (out_buffer_en) begin
+      \$744  = \$147 ;
     end
     if (rst) begin
-      \$744  = 16'h0000;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$745  = pe4_4_pv;
-    if (en) begin
-      \$745  = pe4_4_v;
+    \$745  = pe4_5_pl_d1;
+    if (out_buffer_en) begin
+      \$745  = pe4_5_pl_d0;
     end
     if (rst) begin
       \$745  = 1'h0;
@@ -9527,92 +11286,92 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$746  = pe4_4_pl;
-    if (en) begin
-      \$746  = \$180 ;
+    \$746  = pe4_6_a_in;
+    if (out_buffer_en) begin
+      \$746  = pe4_5_a_in;
     end
     if (rst) begin
-      \$746  = 1'h0;
+      \$746  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$747  = pe4_4_fresh;
-    if (en) begin
-      if (pe4_4_pv) begin
-        \$747  = pe4_4_pl;
+    \$747  = pe5_5_b_in;
+    if (out_buffer_en) begin
+      \$747  = pe4_5_b_in;
+    end
+    if (rst) begin
+      \$747  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$748  = pe4_5_v;
+    if (out_buffer_en) begin
+      \$748  = pe4_4_v;
+    end
+    if (rst) begin
+      \$748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$749  = pe4_5_l;
+    if (out_buffer_en) begin
+      \$749  = pe4_4_l;
+    end
+    if (rst) begin
+      \$749  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$750  = pe4_5_fresh;
+    if (out_buffer_en) begin
+      if (pe4_5_pv_d1) begin
+        \$750  = pe4_5_pl_d1;
       end
     end
     if (rst) begin
-      \$747  = 1'h1;
+      \$750  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$748  = pe4_4_acc;
-    if (en) begin
-      if (pe4_4_pv) begin
+    \$751  = pe4_5_acc;
+    if (out_buffer_en) begin
+      if (pe4_5_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe4_4_fresh) begin
-          \$748  = { pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod[15], pe4_4_prod };
+        if (pe4_5_fresh) begin
+          \$751  = { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p };
         end else begin
-          \$748  = \$40 [31:0];
+          \$751  = \$42 [31:0];
         end
       end
     end
     if (rst) begin
-      \$748  = 32'd0;
+      \$751  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$749  = pe4_4_res;
-    if (en) begin
-      if (pe4_4_pv) begin
-        if (pe4_4_pl) begin
-          \$749  = \$181 ;
+    \$752  = pe4_5_res;
+    if (out_buffer_en) begin
+      if (pe4_5_pv_d1) begin
+        if (pe4_5_pl_d1) begin
+          \$752  = \$148 ;
         end
       end
     end
     if (rst) begin
-      \$749  = 32'd0;
+      \$752  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$750  = pe4_5_a;
-    if (en) begin
-      \$750  = pe4_4_a;
-    end
-    if (rst) begin
-      \$750  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$751  = pe4_5_b;
-    if (en) begin
-      \$751  = pe3_5_b;
-    end
-    if (rst) begin
-      \$751  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$752  = pe4_5_v;
-    if (en) begin
-      \$752  = pe4_4_v;
-    end
-    if (rst) begin
-      \$752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$753  = pe4_5_l;
-    if (en) begin
-      \$753  = pe4_4_l;
+    \$753  = pe4_6_pv_d0;
+    if (out_buffer_en) begin
+      \$753  = pe4_6_v;
     end
     if (rst) begin
       \$753  = 1'h0;
@@ -9620,19 +11379,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$754  = pe4_5_prod;
-    if (en) begin
-      \$754  = \$182 ;
+    \$754  = pe4_6_pv_d1;
+    if (out_buffer_en) begin
+      \$754  = pe4_6_pv_d0;
     end
     if (rst) begin
-      \$754  = 16'h0000;
+      \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$755  = pe4_5_pv;
-    if (en) begin
-      \$755  = pe4_5_v;
+    \$755  = pe4_6_pl_d0;
+    if (out_buffer_en) begin
+      \$755  = \$149 ;
     end
     if (rst) begin
       \$755  = 1'h0;
@@ -9640,9 +11399,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$756  = pe4_5_pl;
-    if (en) begin
-      \$756  = \$183 ;
+    \$756  = pe4_6_pl_d1;
+    if (out_buffer_en) begin
+      \$756  = pe4_6_pl_d0;
     end
     if (rst) begin
       \$756  = 1'h0;
@@ -9650,102 +11409,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$757  = pe4_5_fresh;
-    if (en) begin
-      if (pe4_5_pv) begin
-        \$757  = pe4_5_pl;
-      end
+    \$757  = pe4_7_a_in;
+    if (out_buffer_en) begin
+      \$757  = pe4_6_a_in;
     end
     if (rst) begin
-      \$757  = 1'h1;
+      \$757  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$758  = pe4_5_acc;
-    if (en) begin
-      if (pe4_5_pv) begin
+    \$758  = pe5_6_b_in;
+    if (out_buffer_en) begin
+      \$758  = pe4_6_b_in;
+    end
+    if (rst) begin
+      \$758  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$759  = pe4_6_v;
+    if (out_buffer_en) begin
+      \$759  = pe4_5_v;
+    end
+    if (rst) begin
+      \$759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$760  = pe4_6_l;
+    if (out_buffer_en) begin
+      \$760  = pe4_5_l;
+    end
+    if (rst) begin
+      \$760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$761  = pe4_6_fresh;
+    if (out_buffer_en) begin
+      if (pe4_6_pv_d1) begin
+        \$761  = pe4_6_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$761  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$762  = pe4_6_acc;
+    if (out_buffer_en) begin
+      if (pe4_6_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe4_5_fresh) begin
-          \$758  = { pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod[15], pe4_5_prod };
+        if (pe4_6_fresh) begin
+          \$762  = { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p };
         end else begin
-          \$758  = \$41 [31:0];
+          \$762  = \$43 [31:0];
         end
       end
     end
     if (rst) begin
-      \$758  = 32'd0;
+      \$762  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$759  = pe4_5_res;
-    if (en) begin
-      if (pe4_5_pv) begin
-        if (pe4_5_pl) begin
-          \$759  = \$184 ;
+    \$763  = pe4_6_res;
+    if (out_buffer_en) begin
+      if (pe4_6_pv_d1) begin
+        if (pe4_6_pl_d1) begin
+          \$763  = \$150 ;
         end
       end
     end
     if (rst) begin
-      \$759  = 32'd0;
+      \$763  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$760  = pe4_6_a;
-    if (en) begin
-      \$760  = pe4_5_a;
+    \$764  = pe4_7_pv_d0;
+    if (out_buffer_en) begin
+      \$764  = pe4_7_v;
     end
     if (rst) begin
-      \$760  = 8'h00;
+      \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$761  = pe4_6_b;
-    if (en) begin
-      \$761  = pe3_6_b;
-    end
-    if (rst) begin
-      \$761  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$762  = pe4_6_v;
-    if (en) begin
-      \$762  = pe4_5_v;
-    end
-    if (rst) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$763  = pe4_6_l;
-    if (en) begin
-      \$763  = pe4_5_l;
-    end
-    if (rst) begin
-      \$763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$764  = pe4_6_prod;
-    if (en) begin
-      \$764  = \$185 ;
-    end
-    if (rst) begin
-      \$764  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$765  = pe4_6_pv;
-    if (en) begin
-      \$765  = pe4_6_v;
+    \$765  = pe4_7_pv_d1;
+    if (out_buffer_en) begin
+      \$765  = pe4_7_pv_d0;
     end
     if (rst) begin
       \$765  = 1'h0;
@@ -9753,9 +11512,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$766  = pe4_6_pl;
-    if (en) begin
-      \$766  = \$186 ;
+    \$766  = pe4_7_pl_d0;
+    if (out_buffer_en) begin
+      \$766  = \$151 ;
     end
     if (rst) begin
       \$766  = 1'h0;
@@ -9763,102 +11522,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$767  = pe4_6_fresh;
-    if (en) begin
-      if (pe4_6_pv) begin
-        \$767  = pe4_6_pl;
-      end
+    \$767  = pe4_7_pl_d1;
+    if (out_buffer_en) begin
+      \$767  = pe4_7_pl_d0;
     end
     if (rst) begin
-      \$767  = 1'h1;
+      \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$768  = pe4_6_acc;
-    if (en) begin
-      if (pe4_6_pv) begin
+    \$768  = pe4_7_a;
+    if (out_buffer_en) begin
+      \$768  = pe4_7_a_in;
+    end
+    if (rst) begin
+      \$768  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$769  = pe5_7_b_in;
+    if (out_buffer_en) begin
+      \$769  = pe4_7_b_in;
+    end
+    if (rst) begin
+      \$769  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$770  = pe4_7_v;
+    if (out_buffer_en) begin
+      \$770  = pe4_6_v;
+    end
+    if (rst) begin
+      \$770  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$771  = pe4_7_l;
+    if (out_buffer_en) begin
+      \$771  = pe4_6_l;
+    end
+    if (rst) begin
+      \$771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$772  = pe4_7_fresh;
+    if (out_buffer_en) begin
+      if (pe4_7_pv_d1) begin
+        \$772  = pe4_7_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$772  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$773  = pe4_7_acc;
+    if (out_buffer_en) begin
+      if (pe4_7_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe4_6_fresh) begin
-          \$768  = { pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod[15], pe4_6_prod };
+        if (pe4_7_fresh) begin
+          \$773  = { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p };
         end else begin
-          \$768  = \$42 [31:0];
+          \$773  = \$44 [31:0];
         end
       end
     end
     if (rst) begin
-      \$768  = 32'd0;
+      \$773  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$769  = pe4_6_res;
-    if (en) begin
-      if (pe4_6_pv) begin
-        if (pe4_6_pl) begin
-          \$769  = \$187 ;
+    \$774  = pe4_7_res;
+    if (out_buffer_en) begin
+      if (pe4_7_pv_d1) begin
+        if (pe4_7_pl_d1) begin
+          \$774  = \$152 ;
         end
       end
     end
     if (rst) begin
-      \$769  = 32'd0;
+      \$774  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$770  = pe4_7_a;
-    if (en) begin
-      \$770  = pe4_6_a;
-    end
-    if (rst) begin
-      \$770  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$771  = pe4_7_b;
-    if (en) begin
-      \$771  = pe3_7_b;
-    end
-    if (rst) begin
-      \$771  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$772  = pe4_7_v;
-    if (en) begin
-      \$772  = pe4_6_v;
-    end
-    if (rst) begin
-      \$772  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$773  = pe4_7_l;
-    if (en) begin
-      \$773  = pe4_6_l;
-    end
-    if (rst) begin
-      \$773  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$774  = pe4_7_prod;
-    if (en) begin
-      \$774  = \$188 ;
-    end
-    if (rst) begin
-      \$774  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$775  = pe4_7_pv;
-    if (en) begin
-      \$775  = pe4_7_v;
+    \$775  = row4_done;
+    if (out_buffer_en) begin
+      \$775  = pe4_7_pl_d1;
     end
     if (rst) begin
       \$775  = 1'h0;
@@ -9866,9 +11625,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$776  = pe4_7_pl;
-    if (en) begin
-      \$776  = \$189 ;
+    \$776  = pe5_0_pv_d0;
+    if (out_buffer_en) begin
+      \$776  = pe5_0_v;
     end
     if (rst) begin
       \$776  = 1'h0;
@@ -9876,62 +11635,49 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$777  = pe4_7_fresh;
-    if (en) begin
-      if (pe4_7_pv) begin
-        \$777  = pe4_7_pl;
-      end
+    \$777  = pe5_0_pv_d1;
+    if (out_buffer_en) begin
+      \$777  = pe5_0_pv_d0;
     end
     if (rst) begin
-      \$777  = 1'h1;
+      \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$778  = pe4_7_acc;
-    if (en) begin
-      if (pe4_7_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe4_7_fresh) begin
-          \$778  = { pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod[15], pe4_7_prod };
-        end else begin
-          \$778  = \$43 [31:0];
-        end
-      end
+    \$778  = pe5_0_pl_d0;
+    if (out_buffer_en) begin
+      \$778  = \$153 ;
     end
     if (rst) begin
-      \$778  = 32'd0;
+      \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$779  = pe4_7_res;
-    if (en) begin
-      if (pe4_7_pv) begin
-        if (pe4_7_pl) begin
-          \$779  = \$190 ;
-        end
-      end
+    \$779  = pe5_0_pl_d1;
+    if (out_buffer_en) begin
+      \$779  = pe5_0_pl_d0;
     end
     if (rst) begin
-      \$779  = 32'd0;
+      \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$780  = row4_done;
-    if (en) begin
-      \$780  = pe4_7_pl;
+    \$780  = pe5_1_a_in;
+    if (out_buffer_en) begin
+      \$780  = pe5_0_a_in;
     end
     if (rst) begin
-      \$780  = 1'h0;
+      \$780  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$781  = pe5_0_a;
-    if (en) begin
-      \$781  = skew_a5_d4;
+    \$781  = pe6_0_b_in;
+    if (out_buffer_en) begin
+      \$781  = pe5_0_b_in;
     end
     if (rst) begin
       \$781  = 8'h00;
@@ -9939,19 +11685,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$782  = pe5_0_b;
-    if (en) begin
-      \$782  = pe4_0_b;
+    \$782  = pe5_0_v;
+    if (out_buffer_en) begin
+      \$782  = skew_v5_d4;
     end
     if (rst) begin
-      \$782  = 8'h00;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$783  = pe5_0_v;
-    if (en) begin
-      \$783  = skew_v5_d4;
+    \$783  = pe5_0_l;
+    if (out_buffer_en) begin
+      \$783  = skew_l5_d4;
     end
     if (rst) begin
       \$783  = 1'h0;
@@ -9959,39 +11705,52 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$784  = pe5_0_l;
-    if (en) begin
-      \$784  = skew_l5_d4;
+    \$784  = pe5_0_fresh;
+    if (out_buffer_en) begin
+      if (pe5_0_pv_d1) begin
+        \$784  = pe5_0_pl_d1;
+      end
     end
     if (rst) begin
-      \$784  = 1'h0;
+      \$784  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$785  = pe5_0_prod;
-    if (en) begin
-      \$785  = \$191 ;
+    \$785  = pe5_0_acc;
+    if (out_buffer_en) begin
+      if (pe5_0_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe5_0_fresh) begin
+          \$785  = { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p };
+        end else begin
+          \$785  = \$45 [31:0];
+        end
+      end
     end
     if (rst) begin
-      \$785  = 16'h0000;
+      \$785  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$786  = pe5_0_pv;
-    if (en) begin
-      \$786  = pe5_0_v;
+    \$786  = pe5_0_res;
+    if (out_buffer_en) begin
+      if (pe5_0_pv_d1) begin
+        if (pe5_0_pl_d1) begin
+          \$786  = \$154 ;
+        end
+      end
     end
     if (rst) begin
-      \$786  = 1'h0;
+      \$786  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$787  = pe5_0_pl;
-    if (en) begin
-      \$787  = \$192 ;
+    \$787  = pe5_1_pv_d0;
+    if (out_buffer_en) begin
+      \$787  = pe5_1_v;
     end
     if (rst) begin
       \$787  = 1'h0;
@@ -9999,52 +11758,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$788  = pe5_0_fresh;
-    if (en) begin
-      if (pe5_0_pv) begin
-        \$788  = pe5_0_pl;
-      end
+    \$788  = pe5_1_pv_d1;
+    if (out_buffer_en) begin
+      \$788  = pe5_1_pv_d0;
     end
     if (rst) begin
-      \$788  = 1'h1;
+      \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$789  = pe5_0_acc;
-    if (en) begin
-      if (pe5_0_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe5_0_fresh) begin
-          \$789  = { pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod[15], pe5_0_prod };
-        end else begin
-          \$789  = \$44 [31:0];
-        end
-      end
+    \$789  = pe5_1_pl_d0;
+    if (out_buffer_en) begin
+      \$789  = \$155 ;
     end
     if (rst) begin
-      \$789  = 32'd0;
+      \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$790  = pe5_0_res;
-    if (en) begin
-      if (pe5_0_pv) begin
-        if (pe5_0_pl) begin
-          \$790  = \$193 ;
-        end
-      end
+    \$790  = pe5_1_pl_d1;
+    if (out_buffer_en) begin
+      \$790  = pe5_1_pl_d0;
     end
     if (rst) begin
-      \$790  = 32'd0;
+      \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$791  = pe5_1_a;
-    if (en) begin
-      \$791  = pe5_0_a;
+    \$791  = pe5_2_a_in;
+    if (out_buffer_en) begin
+      \$791  = pe5_1_a_in;
     end
     if (rst) begin
       \$791  = 8'h00;
@@ -10052,9 +11798,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$792  = pe5_1_b;
-    if (en) begin
-      \$792  = pe4_1_b;
+    \$792  = pe6_1_b_in;
+    if (out_buffer_en) begin
+      \$792  = pe5_1_b_in;
     end
     if (rst) begin
       \$792  = 8'h00;
@@ -10063,7 +11809,7 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$793  = pe5_1_v;
-    if (en) begin
+    if (out_buffer_en) begin
       \$793  = pe5_0_v;
     end
     if (rst) begin
@@ -10073,7 +11819,7 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$794  = pe5_1_l;
-    if (en) begin
+    if (out_buffer_en) begin
       \$794  = pe5_0_l;
     end
     if (rst) begin
@@ -10082,92 +11828,92 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$795  = pe5_1_prod;
-    if (en) begin
-      \$795  = \$194 ;
-    end
-    if (rst) begin
-      \$795  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$796  = pe5_1_pv;
-    if (en) begin
-      \$796  = pe5_1_v;
-    end
-    if (rst) begin
-      \$796  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$797  = pe5_1_pl;
-    if (en) begin
-      \$797  = \$195 ;
-    end
-    if (rst) begin
-      \$797  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$798  = pe5_1_fresh;
-    if (en) begin
-      if (pe5_1_pv) begin
-        \$798  = pe5_1_pl;
+    \$795  = pe5_1_fresh;
+    if (out_buffer_en) begin
+      if (pe5_1_pv_d1) begin
+        \$795  = pe5_1_pl_d1;
       end
     end
     if (rst) begin
-      \$798  = 1'h1;
+      \$795  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$799  = pe5_1_acc;
-    if (en) begin
-      if (pe5_1_pv) begin
+    \$796  = pe5_1_acc;
+    if (out_buffer_en) begin
+      if (pe5_1_pv_d1) begin
         (* full_case = 32'd1 *)
         if (pe5_1_fresh) begin
-          \$799  = { pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod[15], pe5_1_prod };
+          \$796  = { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p };
         end else begin
-          \$799  = \$45 [31:0];
+          \$796  = \$46 [31:0];
         end
       end
     end
     if (rst) begin
-      \$799  = 32'd0;
+      \$796  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$800  = pe5_1_res;
-    if (en) begin
-      if (pe5_1_pv) begin
-        if (pe5_1_pl) begin
-          \$800  = \$196 ;
+    \$797  = pe5_1_res;
+    if (out_buffer_en) begin
+      if (pe5_1_pv_d1) begin
+        if (pe5_1_pl_d1) begin
+          \$797  = \$156 ;
         end
       end
     end
     if (rst) begin
-      \$800  = 32'd0;
+      \$797  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$801  = pe5_2_a;
-    if (en) begin
-      \$801  = pe5_1_a;
+    \$798  = pe5_2_pv_d0;
+    if (out_buffer_en) begin
+      \$798  = pe5_2_v;
     end
     if (rst) begin
-      \$801  = 8'h00;
+      \$798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$802  = pe5_2_b;
-    if (en) begin
-      \$802  = pe4_2_b;
+    \$799  = pe5_2_pv_d1;
+    if (out_buffer_en) begin
+      \$799  = pe5_2_pv_d0;
+    end
+    if (rst) begin
+      \$799  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$800  = pe5_2_pl_d0;
+    if (out_buffer_en) begin
+      \$800  = \$157 ;
+    end
+    if (rst) begin
+      \$800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$801  = pe5_2_pl_d1;
+    if (out_buffer_en) begin
+      \$801  = pe5_2_pl_d0;
+    end
+    if (rst) begin
+      \$801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$802  = pe5_3_a_in;
+    if (out_buffer_en) begin
+      \$802  = pe5_2_a_in;
     end
     if (rst) begin
       \$802  = 8'h00;
@@ -10175,19 +11921,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$803  = pe5_2_v;
-    if (en) begin
-      \$803  = pe5_1_v;
+    \$803  = pe6_2_b_in;
+    if (out_buffer_en) begin
+      \$803  = pe5_2_b_in;
     end
     if (rst) begin
-      \$803  = 1'h0;
+      \$803  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$804  = pe5_2_l;
-    if (en) begin
-      \$804  = pe5_1_l;
+    \$804  = pe5_2_v;
+    if (out_buffer_en) begin
+      \$804  = pe5_1_v;
     end
     if (rst) begin
       \$804  = 1'h0;
@@ -10195,132 +11941,132 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$805  = pe5_2_prod;
-    if (en) begin
-      \$805  = \$197 ;
+    \$805  = pe5_2_l;
+    if (out_buffer_en) begin
+      \$805  = pe5_1_l;
     end
     if (rst) begin
-      \$805  = 16'h0000;
+      \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$806  = pe5_2_pv;
-    if (en) begin
-      \$806  = pe5_2_v;
-    end
-    if (rst) begin
-      \$806  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$807  = pe5_2_pl;
-    if (en) begin
-      \$807  = \$198 ;
-    end
-    if (rst) begin
-      \$807  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$808  = pe5_2_fresh;
-    if (en) begin
-      if (pe5_2_pv) begin
-        \$808  = pe5_2_pl;
+    \$806  = pe5_2_fresh;
+    if (out_buffer_en) begin
+      if (pe5_2_pv_d1) begin
+        \$806  = pe5_2_pl_d1;
       end
     end
     if (rst) begin
-      \$808  = 1'h1;
+      \$806  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$809  = pe5_2_acc;
-    if (en) begin
-      if (pe5_2_pv) begin
+    \$807  = pe5_2_acc;
+    if (out_buffer_en) begin
+      if (pe5_2_pv_d1) begin
         (* full_case = 32'd1 *)
         if (pe5_2_fresh) begin
-          \$809  = { pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod[15], pe5_2_prod };
+          \$807  = { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p };
         end else begin
-          \$809  = \$46 [31:0];
+          \$807  = \$47 [31:0];
         end
       end
     end
     if (rst) begin
-      \$809  = 32'd0;
+      \$807  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$810  = pe5_2_res;
-    if (en) begin
-      if (pe5_2_pv) begin
-        if (pe5_2_pl) begin
-          \$810  = \$199 ;
+    \$808  = pe5_2_res;
+    if (out_buffer_en) begin
+      if (pe5_2_pv_d1) begin
+        if (pe5_2_pl_d1) begin
+          \$808  = \$158 ;
         end
       end
     end
     if (rst) begin
-      \$810  = 32'd0;
+      \$808  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$811  = pe5_3_a;
-    if (en) begin
-      \$811  = pe5_2_a;
+    \$809  = pe5_3_pv_d0;
+    if (out_buffer_en) begin
+      \$809  = pe5_3_v;
     end
     if (rst) begin
-      \$811  = 8'h00;
+      \$809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$812  = pe5_3_b;
-    if (en) begin
-      \$812  = pe4_3_b;
+    \$810  = pe5_3_pv_d1;
+    if (out_buffer_en) begin
+      \$810  = pe5_3_pv_d0;
     end
     if (rst) begin
-      \$812  = 8'h00;
+      \$810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$813  = pe5_3_v;
-    if (en) begin
-      \$813  = pe5_2_v;
+    \$811  = pe5_3_pl_d0;
+    if (out_buffer_en) begin
+      \$811  = \$159 ;
     end
     if (rst) begin
-      \$813  = 1'h0;
+      \$811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$814  = pe5_3_l;
-    if (en) begin
-      \$814  = pe5_2_l;
+    \$812  = pe5_3_pl_d1;
+    if (out_buffer_en) begin
+      \$812  = pe5_3_pl_d0;
     end
     if (rst) begin
-      \$814  = 1'h0;
+      \$812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$815  = pe5_3_prod;
-    if (en) begin
-      \$815  = \$200 ;
+    \$813  = pe5_4_a_in;
+    if (out_buffer_en) begin
+      \$813  = pe5_3_a_in;
     end
     if (rst) begin
-      \$815  = 16'h0000;
+      \$813  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$816  = pe5_3_pv;
-    if (en) begin
-      \$816  = pe5_3_v;
+    \$814  = pe6_3_b_in;
+    if (out_buffer_en) begin
+      \$814  = pe5_3_b_in;
+    end
+    if (rst) begin
+      \$814  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$815  = pe5_3_v;
+    if (out_buffer_en) begin
+      \$815  = pe5_2_v;
+    end
+    if (rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$816  = pe5_3_l;
+    if (out_buffer_en) begin
+      \$816  = pe5_2_l;
     end
     if (rst) begin
       \$816  = 1'h0;
@@ -10328,36 +12074,40 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$817  = pe5_3_pl;
-    if (en) begin
-      \$817  = \$201 ;
-    end
-    if (rst) begin
-      \$817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$818  = pe5_3_fresh;
-    if (en) begin
-      if (pe5_3_pv) begin
-        \$818  = pe5_3_pl;
+    \$817  = pe5_3_fresh;
+    if (out_buffer_en) begin
+      if (pe5_3_pv_d1) begin
+        \$817  = pe5_3_pl_d1;
       end
     end
     if (rst) begin
-      \$818  = 1'h1;
+      \$817  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$819  = pe5_3_acc;
-    if (en) begin
-      if (pe5_3_pv) begin
+    \$818  = pe5_3_acc;
+    if (out_buffer_en) begin
+      if (pe5_3_pv_d1) begin
         (* full_case = 32'd1 *)
         if (pe5_3_fresh) begin
-          \$819  = { pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod[15], pe5_3_prod };
+          \$818  = { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p };
         end else begin
-          \$819  = \$47 [31:0];
+          \$818  = \$48 [31:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$818  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$819  = pe5_3_res;
+    if (out_buffer_en) begin
+      if (pe5_3_pv_d1) begin
+        if (pe5_3_pl_d1) begin
+          \$819  = \$160 ;
         end
       end
     end
@@ -10367,43 +12117,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$820  = pe5_3_res;
-    if (en) begin
-      if (pe5_3_pv) begin
-        if (pe5_3_pl) begin
-          \$820  = \$202 ;
-        end
-      end
+    \$820  = pe5_4_pv_d0;
+    if (out_buffer_en) begin
+      \$820  = pe5_4_v;
     end
     if (rst) begin
-      \$820  = 32'd0;
+      \$820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$821  = pe5_4_a;
-    if (en) begin
-      \$821  = pe5_3_a;
+    \$821  = pe5_4_pv_d1;
+    if (out_buffer_en) begin
+      \$821  = pe5_4_pv_d0;
     end
     if (rst) begin
-      \$821  = 8'h00;
+      \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$822  = pe5_4_b;
-    if (en) begin
-      \$822  = pe4_4_b;
+    \$822  = pe5_4_pl_d0;
+    if (out_buffer_en) begin
+      \$822  = \$161 ;
     end
     if (rst) begin
-      \$822  = 8'h00;
+      \$822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$823  = pe5_4_v;
-    if (en) begin
-      \$823  = pe5_3_v;
+    \$823  = pe5_4_pl_d1;
+    if (out_buffer_en) begin
+      \$823  = pe5_4_pl_d0;
     end
     if (rst) begin
       \$823  = 1'h0;
@@ -10411,29 +12157,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$824  = pe5_4_l;
-    if (en) begin
-      \$824  = pe5_3_l;
+    \$824  = pe5_5_a_in;
+    if (out_buffer_en) begin
+      \$824  = pe5_4_a_in;
     end
     if (rst) begin
-      \$824  = 1'h0;
+      \$824  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$825  = pe5_4_prod;
-    if (en) begin
-      \$825  = \$203 ;
+    \$825  = pe6_4_b_in;
+    if (out_buffer_en) begin
+      \$825  = pe5_4_b_in;
     end
     if (rst) begin
-      \$825  = 16'h0000;
+      \$825  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$826  = pe5_4_pv;
-    if (en) begin
-      \$826  = pe5_4_v;
+    \$826  = pe5_4_v;
+    if (out_buffer_en) begin
+      \$826  = pe5_3_v;
     end
     if (rst) begin
       \$826  = 1'h0;
@@ -10441,9 +12187,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$827  = pe5_4_pl;
-    if (en) begin
-      \$827  = \$204 ;
+    \$827  = pe5_4_l;
+    if (out_buffer_en) begin
+      \$827  = pe5_3_l;
     end
     if (rst) begin
       \$827  = 1'h0;
@@ -10452,9 +12198,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$828  = pe5_4_fresh;
-    if (en) begin
-      if (pe5_4_pv) begin
-        \$828  = pe5_4_pl;
+    if (out_buffer_en) begin
+      if (pe5_4_pv_d1) begin
+        \$828  = pe5_4_pl_d1;
       end
     end
     if (rst) begin
@@ -10464,13 +12210,13 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$829  = pe5_4_acc;
-    if (en) begin
-      if (pe5_4_pv) begin
+    if (out_buffer_en) begin
+      if (pe5_4_pv_d1) begin
         (* full_case = 32'd1 *)
         if (pe5_4_fresh) begin
-          \$829  = { pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod[15], pe5_4_prod };
+          \$829  = { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p };
         end else begin
-          \$829  = \$48 [31:0];
+          \$829  = \$49 [31:0];
         end
       end
     end
@@ -10481,10 +12227,10 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$830  = pe5_4_res;
-    if (en) begin
-      if (pe5_4_pv) begin
-        if (pe5_4_pl) begin
-          \$830  = \$205 ;
+    if (out_buffer_en) begin
+      if (pe5_4_pv_d1) begin
+        if (pe5_4_pl_d1) begin
+          \$830  = \$162 ;
         end
       end
     end
@@ -10494,29 +12240,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$831  = pe5_5_a;
-    if (en) begin
-      \$831  = pe5_4_a;
+    \$831  = pe5_5_pv_d0;
+    if (out_buffer_en) begin
+      \$831  = pe5_5_v;
     end
     if (rst) begin
-      \$831  = 8'h00;
+      \$831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$832  = pe5_5_b;
-    if (en) begin
-      \$832  = pe4_5_b;
+    \$832  = pe5_5_pv_d1;
+    if (out_buffer_en) begin
+      \$832  = pe5_5_pv_d0;
     end
     if (rst) begin
-      \$832  = 8'h00;
+      \$832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$833  = pe5_5_v;
-    if (en) begin
-      \$833  = pe5_4_v;
+    \$833  = pe5_5_pl_d0;
+    if (out_buffer_en) begin
+      \$833  = \$163 ;
     end
     if (rst) begin
       \$833  = 1'h0;
@@ -10524,9 +12270,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$834  = pe5_5_l;
-    if (en) begin
-      \$834  = pe5_4_l;
+    \$834  = pe5_5_pl_d1;
+    if (out_buffer_en) begin
+      \$834  = pe5_5_pl_d0;
     end
     if (rst) begin
       \$834  = 1'h0;
@@ -10534,29 +12280,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$835  = pe5_5_prod;
-    if (en) begin
-      \$835  = \$206 ;
+    \$835  = pe5_6_a_in;
+    if (out_buffer_en) begin
+      \$835  = pe5_5_a_in;
     end
     if (rst) begin
-      \$835  = 16'h0000;
+      \$835  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$836  = pe5_5_pv;
-    if (en) begin
-      \$836  = pe5_5_v;
+    \$836  = pe6_5_b_in;
+    if (out_buffer_en) begin
+      \$836  = pe5_5_b_in;
     end
     if (rst) begin
-      \$836  = 1'h0;
+      \$836  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$837  = pe5_5_pl;
-    if (en) begin
-      \$837  = \$207 ;
+    \$837  = pe5_5_v;
+    if (out_buffer_en) begin
+      \$837  = pe5_4_v;
     end
     if (rst) begin
       \$837  = 1'h0;
@@ -10564,40 +12310,36 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$838  = pe5_5_fresh;
-    if (en) begin
-      if (pe5_5_pv) begin
-        \$838  = pe5_5_pl;
-      end
+    \$838  = pe5_5_l;
+    if (out_buffer_en) begin
+      \$838  = pe5_4_l;
     end
     if (rst) begin
-      \$838  = 1'h1;
+      \$838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$839  = pe5_5_acc;
-    if (en) begin
-      if (pe5_5_pv) begin
+    \$839  = pe5_5_fresh;
+    if (out_buffer_en) begin
+      if (pe5_5_pv_d1) begin
+        \$839  = pe5_5_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$839  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$840  = pe5_5_acc;
+    if (out_buffer_en) begin
+      if (pe5_5_pv_d1) begin
         (* full_case = 32'd1 *)
         if (pe5_5_fresh) begin
-          \$839  = { pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod[15], pe5_5_prod };
+          \$840  = { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p };
         end else begin
-          \$839  = \$49 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$839  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$840  = pe5_5_res;
-    if (en) begin
-      if (pe5_5_pv) begin
-        if (pe5_5_pl) begin
-          \$840  = \$208 ;
+          \$840  = \$50 [31:0];
         end
       end
     end
@@ -10607,29 +12349,33 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$841  = pe5_6_a;
-    if (en) begin
-      \$841  = pe5_5_a;
+    \$841  = pe5_5_res;
+    if (out_buffer_en) begin
+      if (pe5_5_pv_d1) begin
+        if (pe5_5_pl_d1) begin
+          \$841  = \$164 ;
+        end
+      end
     end
     if (rst) begin
-      \$841  = 8'h00;
+      \$841  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$842  = pe5_6_b;
-    if (en) begin
-      \$842  = pe4_6_b;
+    \$842  = pe5_6_pv_d0;
+    if (out_buffer_en) begin
+      \$842  = pe5_6_v;
     end
     if (rst) begin
-      \$842  = 8'h00;
+      \$842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$843  = pe5_6_v;
-    if (en) begin
-      \$843  = pe5_5_v;
+    \$843  = pe5_6_pv_d1;
+    if (out_buffer_en) begin
+      \$843  = pe5_6_pv_d0;
     end
     if (rst) begin
       \$843  = 1'h0;
@@ -10637,9 +12383,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$844  = pe5_6_l;
-    if (en) begin
-      \$844  = pe5_5_l;
+    \$844  = pe5_6_pl_d0;
+    if (out_buffer_en) begin
+      \$844  = \$165 ;
     end
     if (rst) begin
       \$844  = 1'h0;
@@ -10647,102 +12393,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$845  = pe5_6_prod;
-    if (en) begin
-      \$845  = \$209 ;
+    \$845  = pe5_6_pl_d1;
+    if (out_buffer_en) begin
+      \$845  = pe5_6_pl_d0;
     end
     if (rst) begin
-      \$845  = 16'h0000;
+      \$845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$846  = pe5_6_pv;
-    if (en) begin
-      \$846  = pe5_6_v;
+    \$846  = pe5_7_a_in;
+    if (out_buffer_en) begin
+      \$846  = pe5_6_a_in;
     end
     if (rst) begin
-      \$846  = 1'h0;
+      \$846  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$847  = pe5_6_pl;
-    if (en) begin
-      \$847  = \$210 ;
+    \$847  = pe6_6_b_in;
+    if (out_buffer_en) begin
+      \$847  = pe5_6_b_in;
     end
     if (rst) begin
-      \$847  = 1'h0;
+      \$847  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$848  = pe5_6_fresh;
-    if (en) begin
-      if (pe5_6_pv) begin
-        \$848  = pe5_6_pl;
+    \$848  = pe5_6_v;
+    if (out_buffer_en) begin
+      \$848  = pe5_5_v;
+    end
+    if (rst) begin
+      \$848  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$849  = pe5_6_l;
+    if (out_buffer_en) begin
+      \$849  = pe5_5_l;
+    end
+    if (rst) begin
+      \$849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$850  = pe5_6_fresh;
+    if (out_buffer_en) begin
+      if (pe5_6_pv_d1) begin
+        \$850  = pe5_6_pl_d1;
       end
     end
     if (rst) begin
-      \$848  = 1'h1;
+      \$850  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$849  = pe5_6_acc;
-    if (en) begin
-      if (pe5_6_pv) begin
+    \$851  = pe5_6_acc;
+    if (out_buffer_en) begin
+      if (pe5_6_pv_d1) begin
         (* full_case = 32'd1 *)
         if (pe5_6_fresh) begin
-          \$849  = { pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod[15], pe5_6_prod };
+          \$851  = { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p };
         end else begin
-          \$849  = \$50 [31:0];
+          \$851  = \$51 [31:0];
         end
       end
     end
     if (rst) begin
-      \$849  = 32'd0;
+      \$851  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$850  = pe5_6_res;
-    if (en) begin
-      if (pe5_6_pv) begin
-        if (pe5_6_pl) begin
-          \$850  = \$211 ;
+    \$852  = pe5_6_res;
+    if (out_buffer_en) begin
+      if (pe5_6_pv_d1) begin
+        if (pe5_6_pl_d1) begin
+          \$852  = \$166 ;
         end
       end
     end
     if (rst) begin
-      \$850  = 32'd0;
+      \$852  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$851  = pe5_7_a;
-    if (en) begin
-      \$851  = pe5_6_a;
-    end
-    if (rst) begin
-      \$851  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$852  = pe5_7_b;
-    if (en) begin
-      \$852  = pe4_7_b;
-    end
-    if (rst) begin
-      \$852  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$853  = pe5_7_v;
-    if (en) begin
-      \$853  = pe5_6_v;
+    \$853  = pe5_7_pv_d0;
+    if (out_buffer_en) begin
+      \$853  = pe5_7_v;
     end
     if (rst) begin
       \$853  = 1'h0;
@@ -10750,9 +12496,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$854  = pe5_7_l;
-    if (en) begin
-      \$854  = pe5_6_l;
+    \$854  = pe5_7_pv_d1;
+    if (out_buffer_en) begin
+      \$854  = pe5_7_pv_d0;
     end
     if (rst) begin
       \$854  = 1'h0;
@@ -10760,19 +12506,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$855  = pe5_7_prod;
-    if (en) begin
-      \$855  = \$212 ;
+    \$855  = pe5_7_pl_d0;
+    if (out_buffer_en) begin
+      \$855  = \$167 ;
     end
     if (rst) begin
-      \$855  = 16'h0000;
+      \$855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$856  = pe5_7_pv;
-    if (en) begin
-      \$856  = pe5_7_v;
+    \$856  = pe5_7_pl_d1;
+    if (out_buffer_en) begin
+      \$856  = pe5_7_pl_d0;
     end
     if (rst) begin
       \$856  = 1'h0;
@@ -10780,92 +12526,92 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$857  = pe5_7_pl;
-    if (en) begin
-      \$857  = \$213 ;
+    \$857  = pe5_7_a;
+    if (out_buffer_en) begin
+      \$857  = pe5_7_a_in;
     end
     if (rst) begin
-      \$857  = 1'h0;
+      \$857  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$858  = pe5_7_fresh;
-    if (en) begin
-      if (pe5_7_pv) begin
-        \$858  = pe5_7_pl;
+    \$858  = pe6_7_b_in;
+    if (out_buffer_en) begin
+      \$858  = pe5_7_b_in;
+    end
+    if (rst) begin
+      \$858  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$859  = pe5_7_v;
+    if (out_buffer_en) begin
+      \$859  = pe5_6_v;
+    end
+    if (rst) begin
+      \$859  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$860  = pe5_7_l;
+    if (out_buffer_en) begin
+      \$860  = pe5_6_l;
+    end
+    if (rst) begin
+      \$860  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$861  = pe5_7_fresh;
+    if (out_buffer_en) begin
+      if (pe5_7_pv_d1) begin
+        \$861  = pe5_7_pl_d1;
       end
     end
     if (rst) begin
-      \$858  = 1'h1;
+      \$861  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$859  = pe5_7_acc;
-    if (en) begin
-      if (pe5_7_pv) begin
+    \$862  = pe5_7_acc;
+    if (out_buffer_en) begin
+      if (pe5_7_pv_d1) begin
         (* full_case = 32'd1 *)
         if (pe5_7_fresh) begin
-          \$859  = { pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod[15], pe5_7_prod };
+          \$862  = { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p };
         end else begin
-          \$859  = \$51 [31:0];
+          \$862  = \$52 [31:0];
         end
       end
     end
     if (rst) begin
-      \$859  = 32'd0;
+      \$862  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$860  = pe5_7_res;
-    if (en) begin
-      if (pe5_7_pv) begin
-        if (pe5_7_pl) begin
-          \$860  = \$214 ;
+    \$863  = pe5_7_res;
+    if (out_buffer_en) begin
+      if (pe5_7_pv_d1) begin
+        if (pe5_7_pl_d1) begin
+          \$863  = \$168 ;
         end
       end
     end
     if (rst) begin
-      \$860  = 32'd0;
+      \$863  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$861  = row5_done;
-    if (en) begin
-      \$861  = pe5_7_pl;
-    end
-    if (rst) begin
-      \$861  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$862  = pe6_0_a;
-    if (en) begin
-      \$862  = skew_a6_d5;
-    end
-    if (rst) begin
-      \$862  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$863  = pe6_0_b;
-    if (en) begin
-      \$863  = pe5_0_b;
-    end
-    if (rst) begin
-      \$863  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$864  = pe6_0_v;
-    if (en) begin
-      \$864  = skew_v6_d5;
+    \$864  = row5_done;
+    if (out_buffer_en) begin
+      \$864  = pe5_7_pl_d1;
     end
     if (rst) begin
       \$864  = 1'h0;
@@ -10873,9 +12619,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$865  = pe6_0_l;
-    if (en) begin
-      \$865  = skew_l6_d5;
+    \$865  = pe6_0_pv_d0;
+    if (out_buffer_en) begin
+      \$865  = pe6_0_v;
     end
     if (rst) begin
       \$865  = 1'h0;
@@ -10883,19 +12629,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$866  = pe6_0_prod;
-    if (en) begin
-      \$866  = \$215 ;
+    \$866  = pe6_0_pv_d1;
+    if (out_buffer_en) begin
+      \$866  = pe6_0_pv_d0;
     end
     if (rst) begin
-      \$866  = 16'h0000;
+      \$866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$867  = pe6_0_pv;
-    if (en) begin
-      \$867  = pe6_0_v;
+    \$867  = pe6_0_pl_d0;
+    if (out_buffer_en) begin
+      \$867  = \$169 ;
     end
     if (rst) begin
       \$867  = 1'h0;
@@ -10903,9 +12649,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$868  = pe6_0_pl;
-    if (en) begin
-      \$868  = \$216 ;
+    \$868  = pe6_0_pl_d1;
+    if (out_buffer_en) begin
+      \$868  = pe6_0_pl_d0;
     end
     if (rst) begin
       \$868  = 1'h0;
@@ -10913,102 +12659,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$869  = pe6_0_fresh;
-    if (en) begin
-      if (pe6_0_pv) begin
-        \$869  = pe6_0_pl;
-      end
+    \$869  = pe6_1_a_in;
+    if (out_buffer_en) begin
+      \$869  = pe6_0_a_in;
     end
     if (rst) begin
-      \$869  = 1'h1;
+      \$869  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$870  = pe6_0_acc;
-    if (en) begin
-      if (pe6_0_pv) begin
+    \$870  = pe7_0_b_in;
+    if (out_buffer_en) begin
+      \$870  = pe6_0_b_in;
+    end
+    if (rst) begin
+      \$870  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$871  = pe6_0_v;
+    if (out_buffer_en) begin
+      \$871  = skew_v6_d5;
+    end
+    if (rst) begin
+      \$871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$872  = pe6_0_l;
+    if (out_buffer_en) begin
+      \$872  = skew_l6_d5;
+    end
+    if (rst) begin
+      \$872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$873  = pe6_0_fresh;
+    if (out_buffer_en) begin
+      if (pe6_0_pv_d1) begin
+        \$873  = pe6_0_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$873  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$874  = pe6_0_acc;
+    if (out_buffer_en) begin
+      if (pe6_0_pv_d1) begin
         (* full_case = 32'd1 *)
         if (pe6_0_fresh) begin
-          \$870  = { pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod[15], pe6_0_prod };
+          \$874  = { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p };
         end else begin
-          \$870  = \$52 [31:0];
+          \$874  = \$53 [31:0];
         end
       end
     end
     if (rst) begin
-      \$870  = 32'd0;
+      \$874  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$871  = pe6_0_res;
-    if (en) begin
-      if (pe6_0_pv) begin
-        if (pe6_0_pl) begin
-          \$871  = \$217 ;
+    \$875  = pe6_0_res;
+    if (out_buffer_en) begin
+      if (pe6_0_pv_d1) begin
+        if (pe6_0_pl_d1) begin
+          \$875  = \$170 ;
         end
       end
     end
     if (rst) begin
-      \$871  = 32'd0;
+      \$875  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$872  = pe6_1_a;
-    if (en) begin
-      \$872  = pe6_0_a;
+    \$876  = pe6_1_pv_d0;
+    if (out_buffer_en) begin
+      \$876  = pe6_1_v;
     end
     if (rst) begin
-      \$872  = 8'h00;
+      \$876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$873  = pe6_1_b;
-    if (en) begin
-      \$873  = pe5_1_b;
-    end
-    if (rst) begin
-      \$873  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$874  = pe6_1_v;
-    if (en) begin
-      \$874  = pe6_0_v;
-    end
-    if (rst) begin
-      \$874  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$875  = pe6_1_l;
-    if (en) begin
-      \$875  = pe6_0_l;
-    end
-    if (rst) begin
-      \$875  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$876  = pe6_1_prod;
-    if (en) begin
-      \$876  = \$218 ;
-    end
-    if (rst) begin
-      \$876  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$877  = pe6_1_pv;
-    if (en) begin
-      \$877  = pe6_1_v;
+    \$877  = pe6_1_pv_d1;
+    if (out_buffer_en) begin
+      \$877  = pe6_1_pv_d0;
     end
     if (rst) begin
       \$877  = 1'h0;
@@ -11016,9 +12762,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$878  = pe6_1_pl;
-    if (en) begin
-      \$878  = \$219 ;
+    \$878  = pe6_1_pl_d0;
+    if (out_buffer_en) begin
+      \$878  = \$171 ;
     end
     if (rst) begin
       \$878  = 1'h0;
@@ -11026,101 +12772,101 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$879  = pe6_1_fresh;
-    if (en) begin
-      if (pe6_1_pv) begin
-        \$879  = pe6_1_pl;
-      end
+    \$879  = pe6_1_pl_d1;
+    if (out_buffer_en) begin
+      \$879  = pe6_1_pl_d0;
     end
     if (rst) begin
-      \$879  = 1'h1;
+      \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$880  = pe6_1_acc;
-    if (en) begin
-      if (pe6_1_pv) begin
+    \$880  = pe6_2_a_in;
+    if (out_buffer_en) begin
+      \$880  = pe6_1_a_in;
+    end
+    if (rst) begin
+      \$880  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$881  = pe7_1_b_in;
+    if (out_buffer_en) begin
+      \$881  = pe6_1_b_in;
+    end
+    if (rst) begin
+      \$881  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$882  = pe6_1_v;
+    if (out_buffer_en) begin
+      \$882  = pe6_0_v;
+    end
+    if (rst) begin
+      \$882  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$883  = pe6_1_l;
+    if (out_buffer_en) begin
+      \$883  = pe6_0_l;
+    end
+    if (rst) begin
+      \$883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$884  = pe6_1_fresh;
+    if (out_buffer_en) begin
+      if (pe6_1_pv_d1) begin
+        \$884  = pe6_1_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$884  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$885  = pe6_1_acc;
+    if (out_buffer_en) begin
+      if (pe6_1_pv_d1) begin
         (* full_case = 32'd1 *)
         if (pe6_1_fresh) begin
-          \$880  = { pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod[15], pe6_1_prod };
+          \$885  = { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p };
         end else begin
-          \$880  = \$53 [31:0];
+          \$885  = \$54 [31:0];
         end
       end
     end
     if (rst) begin
-      \$880  = 32'd0;
+      \$885  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$881  = pe6_1_res;
-    if (en) begin
-      if (pe6_1_pv) begin
-        if (pe6_1_pl) begin
-          \$881  = \$220 ;
+    \$886  = pe6_1_res;
+    if (out_buffer_en) begin
+      if (pe6_1_pv_d1) begin
+        if (pe6_1_pl_d1) begin
+          \$886  = \$172 ;
         end
       end
     end
     if (rst) begin
-      \$881  = 32'd0;
+      \$886  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$882  = pe6_2_a;
-    if (en) begin
-      \$882  = pe6_1_a;
-    end
-    if (rst) begin
-      \$882  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$883  = pe6_2_b;
-    if (en) begin
-      \$883  = pe5_2_b;
-    end
-    if (rst) begin
-      \$883  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$884  = pe6_2_v;
-    if (en) begin
-      \$884  = pe6_1_v;
-    end
-    if (rst) begin
-      \$884  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$885  = pe6_2_l;
-    if (en) begin
-      \$885  = pe6_1_l;
-    end
-    if (rst) begin
-      \$885  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$886  = pe6_2_prod;
-    if (en) begin
-      \$886  = \$221 ;
-    end
-    if (rst) begin
-      \$886  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$887  = pe6_2_pv;
-    if (en) begin
+    \$887  = pe6_2_pv_d0;
+    if (out_buffer_en) begin
       \$887  = pe6_2_v;
     end
     if (rst) begin
@@ -11129,9 +12875,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$888  = pe6_2_pl;
-    if (en) begin
-      \$888  = \$222 ;
+    \$888  = pe6_2_pv_d1;
+    if (out_buffer_en) begin
+      \$888  = pe6_2_pv_d0;
     end
     if (rst) begin
       \$888  = 1'h0;
@@ -11139,52 +12885,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$889  = pe6_2_fresh;
-    if (en) begin
-      if (pe6_2_pv) begin
-        \$889  = pe6_2_pl;
-      end
+    \$889  = pe6_2_pl_d0;
+    if (out_buffer_en) begin
+      \$889  = \$173 ;
     end
     if (rst) begin
-      \$889  = 1'h1;
+      \$889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$890  = pe6_2_acc;
-    if (en) begin
-      if (pe6_2_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe6_2_fresh) begin
-          \$890  = { pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod[15], pe6_2_prod };
-        end else begin
-          \$890  = \$54 [31:0];
-        end
-      end
+    \$890  = pe6_2_pl_d1;
+    if (out_buffer_en) begin
+      \$890  = pe6_2_pl_d0;
     end
     if (rst) begin
-      \$890  = 32'd0;
+      \$890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$891  = pe6_2_res;
-    if (en) begin
-      if (pe6_2_pv) begin
-        if (pe6_2_pl) begin
-          \$891  = \$223 ;
-        end
-      end
+    \$891  = pe6_3_a_in;
+    if (out_buffer_en) begin
+      \$891  = pe6_2_a_in;
     end
     if (rst) begin
-      \$891  = 32'd0;
+      \$891  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$892  = pe6_3_a;
-    if (en) begin
-      \$892  = pe6_2_a;
+    \$892  = pe7_2_b_in;
+    if (out_buffer_en) begin
+      \$892  = pe6_2_b_in;
     end
     if (rst) begin
       \$892  = 8'h00;
@@ -11192,19 +12925,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$893  = pe6_3_b;
-    if (en) begin
-      \$893  = pe5_3_b;
+    \$893  = pe6_2_v;
+    if (out_buffer_en) begin
+      \$893  = pe6_1_v;
     end
     if (rst) begin
-      \$893  = 8'h00;
+      \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$894  = pe6_3_v;
-    if (en) begin
-      \$894  = pe6_2_v;
+    \$894  = pe6_2_l;
+    if (out_buffer_en) begin
+      \$894  = pe6_1_l;
     end
     if (rst) begin
       \$894  = 1'h0;
@@ -11212,39 +12945,52 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$895  = pe6_3_l;
-    if (en) begin
-      \$895  = pe6_2_l;
+    \$895  = pe6_2_fresh;
+    if (out_buffer_en) begin
+      if (pe6_2_pv_d1) begin
+        \$895  = pe6_2_pl_d1;
+      end
     end
     if (rst) begin
-      \$895  = 1'h0;
+      \$895  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$896  = pe6_3_prod;
-    if (en) begin
-      \$896  = \$224 ;
+    \$896  = pe6_2_acc;
+    if (out_buffer_en) begin
+      if (pe6_2_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe6_2_fresh) begin
+          \$896  = { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p };
+        end else begin
+          \$896  = \$55 [31:0];
+        end
+      end
     end
     if (rst) begin
-      \$896  = 16'h0000;
+      \$896  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$897  = pe6_3_pv;
-    if (en) begin
-      \$897  = pe6_3_v;
+    \$897  = pe6_2_res;
+    if (out_buffer_en) begin
+      if (pe6_2_pv_d1) begin
+        if (pe6_2_pl_d1) begin
+          \$897  = \$174 ;
+        end
+      end
     end
     if (rst) begin
-      \$897  = 1'h0;
+      \$897  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$898  = pe6_3_pl;
-    if (en) begin
-      \$898  = \$225 ;
+    \$898  = pe6_3_pv_d0;
+    if (out_buffer_en) begin
+      \$898  = pe6_3_v;
     end
     if (rst) begin
       \$898  = 1'h0;
@@ -11252,52 +12998,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$899  = pe6_3_fresh;
-    if (en) begin
-      if (pe6_3_pv) begin
-        \$899  = pe6_3_pl;
-      end
+    \$899  = pe6_3_pv_d1;
+    if (out_buffer_en) begin
+      \$899  = pe6_3_pv_d0;
     end
     if (rst) begin
-      \$899  = 1'h1;
+      \$899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$900  = pe6_3_acc;
-    if (en) begin
-      if (pe6_3_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe6_3_fresh) begin
-          \$900  = { pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod[15], pe6_3_prod };
-        end else begin
-          \$900  = \$55 [31:0];
-        end
-      end
+    \$900  = pe6_3_pl_d0;
+    if (out_buffer_en) begin
+      \$900  = \$175 ;
     end
     if (rst) begin
-      \$900  = 32'd0;
+      \$900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$901  = pe6_3_res;
-    if (en) begin
-      if (pe6_3_pv) begin
-        if (pe6_3_pl) begin
-          \$901  = \$226 ;
-        end
-      end
+    \$901  = pe6_3_pl_d1;
+    if (out_buffer_en) begin
+      \$901  = pe6_3_pl_d0;
     end
     if (rst) begin
-      \$901  = 32'd0;
+      \$901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$902  = pe6_4_a;
-    if (en) begin
-      \$902  = pe6_3_a;
+    \$902  = pe6_4_a_in;
+    if (out_buffer_en) begin
+      \$902  = pe6_3_a_in;
     end
     if (rst) begin
       \$902  = 8'h00;
@@ -11305,9 +13038,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$903  = pe6_4_b;
-    if (en) begin
-      \$903  = pe5_4_b;
+    \$903  = pe7_3_b_in;
+    if (out_buffer_en) begin
+      \$903  = pe6_3_b_in;
     end
     if (rst) begin
       \$903  = 8'h00;
@@ -11315,9 +13048,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$904  = pe6_4_v;
-    if (en) begin
-      \$904  = pe6_3_v;
+    \$904  = pe6_3_v;
+    if (out_buffer_en) begin
+      \$904  = pe6_2_v;
     end
     if (rst) begin
       \$904  = 1'h0;
@@ -11325,9 +13058,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$905  = pe6_4_l;
-    if (en) begin
-      \$905  = pe6_3_l;
+    \$905  = pe6_3_l;
+    if (out_buffer_en) begin
+      \$905  = pe6_2_l;
     end
     if (rst) begin
       \$905  = 1'h0;
@@ -11335,92 +13068,92 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$906  = pe6_4_prod;
-    if (en) begin
-      \$906  = \$227 ;
-    end
-    if (rst) begin
-      \$906  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$907  = pe6_4_pv;
-    if (en) begin
-      \$907  = pe6_4_v;
-    end
-    if (rst) begin
-      \$907  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$908  = pe6_4_pl;
-    if (en) begin
-      \$908  = \$228 ;
-    end
-    if (rst) begin
-      \$908  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$909  = pe6_4_fresh;
-    if (en) begin
-      if (pe6_4_pv) begin
-        \$909  = pe6_4_pl;
+    \$906  = pe6_3_fresh;
+    if (out_buffer_en) begin
+      if (pe6_3_pv_d1) begin
+        \$906  = pe6_3_pl_d1;
       end
     end
     if (rst) begin
-      \$909  = 1'h1;
+      \$906  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$910  = pe6_4_acc;
-    if (en) begin
-      if (pe6_4_pv) begin
+    \$907  = pe6_3_acc;
+    if (out_buffer_en) begin
+      if (pe6_3_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe6_4_fresh) begin
-          \$910  = { pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod[15], pe6_4_prod };
+        if (pe6_3_fresh) begin
+          \$907  = { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p };
         end else begin
-          \$910  = \$56 [31:0];
+          \$907  = \$56 [31:0];
         end
       end
     end
     if (rst) begin
-      \$910  = 32'd0;
+      \$907  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$911  = pe6_4_res;
-    if (en) begin
-      if (pe6_4_pv) begin
-        if (pe6_4_pl) begin
-          \$911  = \$229 ;
+    \$908  = pe6_3_res;
+    if (out_buffer_en) begin
+      if (pe6_3_pv_d1) begin
+        if (pe6_3_pl_d1) begin
+          \$908  = \$176 ;
         end
       end
     end
     if (rst) begin
-      \$911  = 32'd0;
+      \$908  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$912  = pe6_5_a;
-    if (en) begin
-      \$912  = pe6_4_a;
+    \$909  = pe6_4_pv_d0;
+    if (out_buffer_en) begin
+      \$909  = pe6_4_v;
     end
     if (rst) begin
-      \$912  = 8'h00;
+      \$909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$913  = pe6_5_b;
-    if (en) begin
-      \$913  = pe5_5_b;
+    \$910  = pe6_4_pv_d1;
+    if (out_buffer_en) begin
+      \$910  = pe6_4_pv_d0;
+    end
+    if (rst) begin
+      \$910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$911  = pe6_4_pl_d0;
+    if (out_buffer_en) begin
+      \$911  = \$177 ;
+    end
+    if (rst) begin
+      \$911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$912  = pe6_4_pl_d1;
+    if (out_buffer_en) begin
+      \$912  = pe6_4_pl_d0;
+    end
+    if (rst) begin
+      \$912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$913  = pe6_5_a_in;
+    if (out_buffer_en) begin
+      \$913  = pe6_4_a_in;
     end
     if (rst) begin
       \$913  = 8'h00;
@@ -11428,19 +13161,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$914  = pe6_5_v;
-    if (en) begin
-      \$914  = pe6_4_v;
+    \$914  = pe7_4_b_in;
+    if (out_buffer_en) begin
+      \$914  = pe6_4_b_in;
     end
     if (rst) begin
-      \$914  = 1'h0;
+      \$914  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$915  = pe6_5_l;
-    if (en) begin
-      \$915  = pe6_4_l;
+    \$915  = pe6_4_v;
+    if (out_buffer_en) begin
+      \$915  = pe6_3_v;
     end
     if (rst) begin
       \$915  = 1'h0;
@@ -11448,132 +13181,132 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$916  = pe6_5_prod;
-    if (en) begin
-      \$916  = \$230 ;
+    \$916  = pe6_4_l;
+    if (out_buffer_en) begin
+      \$916  = pe6_3_l;
     end
     if (rst) begin
-      \$916  = 16'h0000;
+      \$916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$917  = pe6_5_pv;
-    if (en) begin
-      \$917  = pe6_5_v;
-    end
-    if (rst) begin
-      \$917  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$918  = pe6_5_pl;
-    if (en) begin
-      \$918  = \$231 ;
-    end
-    if (rst) begin
-      \$918  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$919  = pe6_5_fresh;
-    if (en) begin
-      if (pe6_5_pv) begin
-        \$919  = pe6_5_pl;
+    \$917  = pe6_4_fresh;
+    if (out_buffer_en) begin
+      if (pe6_4_pv_d1) begin
+        \$917  = pe6_4_pl_d1;
       end
     end
     if (rst) begin
-      \$919  = 1'h1;
+      \$917  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$920  = pe6_5_acc;
-    if (en) begin
-      if (pe6_5_pv) begin
+    \$918  = pe6_4_acc;
+    if (out_buffer_en) begin
+      if (pe6_4_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe6_5_fresh) begin
-          \$920  = { pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod[15], pe6_5_prod };
+        if (pe6_4_fresh) begin
+          \$918  = { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p };
         end else begin
-          \$920  = \$57 [31:0];
+          \$918  = \$57 [31:0];
         end
       end
     end
     if (rst) begin
-      \$920  = 32'd0;
+      \$918  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$921  = pe6_5_res;
-    if (en) begin
-      if (pe6_5_pv) begin
-        if (pe6_5_pl) begin
-          \$921  = \$232 ;
+    \$919  = pe6_4_res;
+    if (out_buffer_en) begin
+      if (pe6_4_pv_d1) begin
+        if (pe6_4_pl_d1) begin
+          \$919  = \$178 ;
         end
       end
     end
     if (rst) begin
-      \$921  = 32'd0;
+      \$919  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$922  = pe6_6_a;
-    if (en) begin
-      \$922  = pe6_5_a;
+    \$920  = pe6_5_pv_d0;
+    if (out_buffer_en) begin
+      \$920  = pe6_5_v;
     end
     if (rst) begin
-      \$922  = 8'h00;
+      \$920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$923  = pe6_6_b;
-    if (en) begin
-      \$923  = pe5_6_b;
+    \$921  = pe6_5_pv_d1;
+    if (out_buffer_en) begin
+      \$921  = pe6_5_pv_d0;
     end
     if (rst) begin
-      \$923  = 8'h00;
+      \$921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$924  = pe6_6_v;
-    if (en) begin
-      \$924  = pe6_5_v;
+    \$922  = pe6_5_pl_d0;
+    if (out_buffer_en) begin
+      \$922  = \$179 ;
     end
     if (rst) begin
-      \$924  = 1'h0;
+      \$922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$925  = pe6_6_l;
-    if (en) begin
-      \$925  = pe6_5_l;
+    \$923  = pe6_5_pl_d1;
+    if (out_buffer_en) begin
+      \$923  = pe6_5_pl_d0;
     end
     if (rst) begin
-      \$925  = 1'h0;
+      \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$926  = pe6_6_prod;
-    if (en) begin
-      \$926  = \$233 ;
+    \$924  = pe6_6_a_in;
+    if (out_buffer_en) begin
+      \$924  = pe6_5_a_in;
     end
     if (rst) begin
-      \$926  = 16'h0000;
+      \$924  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$927  = pe6_6_pv;
-    if (en) begin
-      \$927  = pe6_6_v;
+    \$925  = pe7_5_b_in;
+    if (out_buffer_en) begin
+      \$925  = pe6_5_b_in;
+    end
+    if (rst) begin
+      \$925  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$926  = pe6_5_v;
+    if (out_buffer_en) begin
+      \$926  = pe6_4_v;
+    end
+    if (rst) begin
+      \$926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$927  = pe6_5_l;
+    if (out_buffer_en) begin
+      \$927  = pe6_4_l;
     end
     if (rst) begin
       \$927  = 1'h0;
@@ -11581,36 +13314,40 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$928  = pe6_6_pl;
-    if (en) begin
-      \$928  = \$234 ;
-    end
-    if (rst) begin
-      \$928  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$929  = pe6_6_fresh;
-    if (en) begin
-      if (pe6_6_pv) begin
-        \$929  = pe6_6_pl;
+    \$928  = pe6_5_fresh;
+    if (out_buffer_en) begin
+      if (pe6_5_pv_d1) begin
+        \$928  = pe6_5_pl_d1;
       end
     end
     if (rst) begin
-      \$929  = 1'h1;
+      \$928  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$930  = pe6_6_acc;
-    if (en) begin
-      if (pe6_6_pv) begin
+    \$929  = pe6_5_acc;
+    if (out_buffer_en) begin
+      if (pe6_5_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe6_6_fresh) begin
-          \$930  = { pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod[15], pe6_6_prod };
+        if (pe6_5_fresh) begin
+          \$929  = { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p };
         end else begin
-          \$930  = \$58 [31:0];
+          \$929  = \$58 [31:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$929  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$930  = pe6_5_res;
+    if (out_buffer_en) begin
+      if (pe6_5_pv_d1) begin
+        if (pe6_5_pl_d1) begin
+          \$930  = \$180 ;
         end
       end
     end
@@ -11620,43 +13357,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$931  = pe6_6_res;
-    if (en) begin
-      if (pe6_6_pv) begin
-        if (pe6_6_pl) begin
-          \$931  = \$235 ;
-        end
-      end
+    \$931  = pe6_6_pv_d0;
+    if (out_buffer_en) begin
+      \$931  = pe6_6_v;
     end
     if (rst) begin
-      \$931  = 32'd0;
+      \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$932  = pe6_7_a;
-    if (en) begin
-      \$932  = pe6_6_a;
+    \$932  = pe6_6_pv_d1;
+    if (out_buffer_en) begin
+      \$932  = pe6_6_pv_d0;
     end
     if (rst) begin
-      \$932  = 8'h00;
+      \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$933  = pe6_7_b;
-    if (en) begin
-      \$933  = pe5_7_b;
+    \$933  = pe6_6_pl_d0;
+    if (out_buffer_en) begin
+      \$933  = \$181 ;
     end
     if (rst) begin
-      \$933  = 8'h00;
+      \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$934  = pe6_7_v;
-    if (en) begin
-      \$934  = pe6_6_v;
+    \$934  = pe6_6_pl_d1;
+    if (out_buffer_en) begin
+      \$934  = pe6_6_pl_d0;
     end
     if (rst) begin
       \$934  = 1'h0;
@@ -11664,29 +13397,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$935  = pe6_7_l;
-    if (en) begin
-      \$935  = pe6_6_l;
+    \$935  = pe6_7_a_in;
+    if (out_buffer_en) begin
+      \$935  = pe6_6_a_in;
     end
     if (rst) begin
-      \$935  = 1'h0;
+      \$935  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$936  = pe6_7_prod;
-    if (en) begin
-      \$936  = \$236 ;
+    \$936  = pe7_6_b_in;
+    if (out_buffer_en) begin
+      \$936  = pe6_6_b_in;
     end
     if (rst) begin
-      \$936  = 16'h0000;
+      \$936  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$937  = pe6_7_pv;
-    if (en) begin
-      \$937  = pe6_7_v;
+    \$937  = pe6_6_v;
+    if (out_buffer_en) begin
+      \$937  = pe6_5_v;
     end
     if (rst) begin
       \$937  = 1'h0;
@@ -11694,9 +13427,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$938  = pe6_7_pl;
-    if (en) begin
-      \$938  = \$237 ;
+    \$938  = pe6_6_l;
+    if (out_buffer_en) begin
+      \$938  = pe6_5_l;
     end
     if (rst) begin
       \$938  = 1'h0;
@@ -11704,10 +13437,10 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$939  = pe6_7_fresh;
-    if (en) begin
-      if (pe6_7_pv) begin
-        \$939  = pe6_7_pl;
+    \$939  = pe6_6_fresh;
+    if (out_buffer_en) begin
+      if (pe6_6_pv_d1) begin
+        \$939  = pe6_6_pl_d1;
       end
     end
     if (rst) begin
@@ -11716,12 +13449,12 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$940  = pe6_7_acc;
-    if (en) begin
-      if (pe6_7_pv) begin
+    \$940  = pe6_6_acc;
+    if (out_buffer_en) begin
+      if (pe6_6_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe6_7_fresh) begin
-          \$940  = { pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod[15], pe6_7_prod };
+        if (pe6_6_fresh) begin
+          \$940  = { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p };
         end else begin
           \$940  = \$59 [31:0];
         end
@@ -11733,11 +13466,11 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$941  = pe6_7_res;
-    if (en) begin
-      if (pe6_7_pv) begin
-        if (pe6_7_pl) begin
-          \$941  = \$238 ;
+    \$941  = pe6_6_res;
+    if (out_buffer_en) begin
+      if (pe6_6_pv_d1) begin
+        if (pe6_6_pl_d1) begin
+          \$941  = \$182 ;
         end
       end
     end
@@ -11747,9 +13480,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$942  = row6_done;
-    if (en) begin
-      \$942  = pe6_7_pl;
+    \$942  = pe6_7_pv_d0;
+    if (out_buffer_en) begin
+      \$942  = pe6_7_v;
     end
     if (rst) begin
       \$942  = 1'h0;
@@ -11757,29 +13490,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$943  = pe7_0_a;
-    if (en) begin
-      \$943  = skew_a7_d6;
+    \$943  = pe6_7_pv_d1;
+    if (out_buffer_en) begin
+      \$943  = pe6_7_pv_d0;
     end
     if (rst) begin
-      \$943  = 8'h00;
+      \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$944  = pe7_0_b;
-    if (en) begin
-      \$944  = pe6_0_b;
+    \$944  = pe6_7_pl_d0;
+    if (out_buffer_en) begin
+      \$944  = \$183 ;
     end
     if (rst) begin
-      \$944  = 8'h00;
+      \$944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$945  = pe7_0_v;
-    if (en) begin
-      \$945  = skew_v7_d6;
+    \$945  = pe6_7_pl_d1;
+    if (out_buffer_en) begin
+      \$945  = pe6_7_pl_d0;
     end
     if (rst) begin
       \$945  = 1'h0;
@@ -11787,29 +13520,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$946  = pe7_0_l;
-    if (en) begin
-      \$946  = skew_l7_d6;
+    \$946  = pe6_7_a;
+    if (out_buffer_en) begin
+      \$946  = pe6_7_a_in;
     end
     if (rst) begin
-      \$946  = 1'h0;
+      \$946  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$947  = pe7_0_prod;
-    if (en) begin
-      \$947  = \$239 ;
+    \$947  = pe7_7_b_in;
+    if (out_buffer_en) begin
+      \$947  = pe6_7_b_in;
     end
     if (rst) begin
-      \$947  = 16'h0000;
+      \$947  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$948  = pe7_0_pv;
-    if (en) begin
-      \$948  = pe7_0_v;
+    \$948  = pe6_7_v;
+    if (out_buffer_en) begin
+      \$948  = pe6_6_v;
     end
     if (rst) begin
       \$948  = 1'h0;
@@ -11817,9 +13550,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$949  = pe7_0_pl;
-    if (en) begin
-      \$949  = \$240 ;
+    \$949  = pe6_7_l;
+    if (out_buffer_en) begin
+      \$949  = pe6_6_l;
     end
     if (rst) begin
       \$949  = 1'h0;
@@ -11827,10 +13560,10 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$950  = pe7_0_fresh;
-    if (en) begin
-      if (pe7_0_pv) begin
-        \$950  = pe7_0_pl;
+    \$950  = pe6_7_fresh;
+    if (out_buffer_en) begin
+      if (pe6_7_pv_d1) begin
+        \$950  = pe6_7_pl_d1;
       end
     end
     if (rst) begin
@@ -11839,12 +13572,12 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$951  = pe7_0_acc;
-    if (en) begin
-      if (pe7_0_pv) begin
+    \$951  = pe6_7_acc;
+    if (out_buffer_en) begin
+      if (pe6_7_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe7_0_fresh) begin
-          \$951  = { pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod[15], pe7_0_prod };
+        if (pe6_7_fresh) begin
+          \$951  = { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p };
         end else begin
           \$951  = \$60 [31:0];
         end
@@ -11856,11 +13589,11 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$952  = pe7_0_res;
-    if (en) begin
-      if (pe7_0_pv) begin
-        if (pe7_0_pl) begin
-          \$952  = \$241 ;
+    \$952  = pe6_7_res;
+    if (out_buffer_en) begin
+      if (pe6_7_pv_d1) begin
+        if (pe6_7_pl_d1) begin
+          \$952  = \$184 ;
         end
       end
     end
@@ -11870,29 +13603,29 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$953  = pe7_1_a;
-    if (en) begin
-      \$953  = pe7_0_a;
+    \$953  = row6_done;
+    if (out_buffer_en) begin
+      \$953  = pe6_7_pl_d1;
     end
     if (rst) begin
-      \$953  = 8'h00;
+      \$953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$954  = pe7_1_b;
-    if (en) begin
-      \$954  = pe6_1_b;
+    \$954  = pe7_0_pv_d0;
+    if (out_buffer_en) begin
+      \$954  = pe7_0_v;
     end
     if (rst) begin
-      \$954  = 8'h00;
+      \$954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$955  = pe7_1_v;
-    if (en) begin
-      \$955  = pe7_0_v;
+    \$955  = pe7_0_pv_d1;
+    if (out_buffer_en) begin
+      \$955  = pe7_0_pv_d0;
     end
     if (rst) begin
       \$955  = 1'h0;
@@ -11900,9 +13633,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$956  = pe7_1_l;
-    if (en) begin
-      \$956  = pe7_0_l;
+    \$956  = pe7_0_pl_d0;
+    if (out_buffer_en) begin
+      \$956  = \$185 ;
     end
     if (rst) begin
       \$956  = 1'h0;
@@ -11910,101 +13643,101 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$957  = pe7_1_prod;
-    if (en) begin
-      \$957  = \$242 ;
+    \$957  = pe7_0_pl_d1;
+    if (out_buffer_en) begin
+      \$957  = pe7_0_pl_d0;
     end
     if (rst) begin
-      \$957  = 16'h0000;
+      \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$958  = pe7_1_pv;
-    if (en) begin
-      \$958  = pe7_1_v;
+    \$958  = pe7_1_a_in;
+    if (out_buffer_en) begin
+      \$958  = pe7_0_a_in;
     end
     if (rst) begin
-      \$958  = 1'h0;
+      \$958  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$959  = pe7_1_pl;
-    if (en) begin
-      \$959  = \$243 ;
+    \$959  = pe7_0_b;
+    if (out_buffer_en) begin
+      \$959  = pe7_0_b_in;
     end
     if (rst) begin
-      \$959  = 1'h0;
+      \$959  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$960  = pe7_1_fresh;
-    if (en) begin
-      if (pe7_1_pv) begin
-        \$960  = pe7_1_pl;
+    \$960  = pe7_0_v;
+    if (out_buffer_en) begin
+      \$960  = skew_v7_d6;
+    end
+    if (rst) begin
+      \$960  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$961  = pe7_0_l;
+    if (out_buffer_en) begin
+      \$961  = skew_l7_d6;
+    end
+    if (rst) begin
+      \$961  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$962  = pe7_0_fresh;
+    if (out_buffer_en) begin
+      if (pe7_0_pv_d1) begin
+        \$962  = pe7_0_pl_d1;
       end
     end
     if (rst) begin
-      \$960  = 1'h1;
+      \$962  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$961  = pe7_1_acc;
-    if (en) begin
-      if (pe7_1_pv) begin
+    \$963  = pe7_0_acc;
+    if (out_buffer_en) begin
+      if (pe7_0_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe7_1_fresh) begin
-          \$961  = { pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod[15], pe7_1_prod };
+        if (pe7_0_fresh) begin
+          \$963  = { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p };
         end else begin
-          \$961  = \$61 [31:0];
+          \$963  = \$61 [31:0];
         end
       end
     end
     if (rst) begin
-      \$961  = 32'd0;
+      \$963  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$962  = pe7_1_res;
-    if (en) begin
-      if (pe7_1_pv) begin
-        if (pe7_1_pl) begin
-          \$962  = \$244 ;
+    \$964  = pe7_0_res;
+    if (out_buffer_en) begin
+      if (pe7_0_pv_d1) begin
+        if (pe7_0_pl_d1) begin
+          \$964  = \$186 ;
         end
       end
     end
     if (rst) begin
-      \$962  = 32'd0;
+      \$964  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$963  = pe7_2_a;
-    if (en) begin
-      \$963  = pe7_1_a;
-    end
-    if (rst) begin
-      \$963  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$964  = pe7_2_b;
-    if (en) begin
-      \$964  = pe6_2_b;
-    end
-    if (rst) begin
-      \$964  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$965  = pe7_2_v;
-    if (en) begin
+    \$965  = pe7_1_pv_d0;
+    if (out_buffer_en) begin
       \$965  = pe7_1_v;
     end
     if (rst) begin
@@ -12013,9 +13746,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$966  = pe7_2_l;
-    if (en) begin
-      \$966  = pe7_1_l;
+    \$966  = pe7_1_pv_d1;
+    if (out_buffer_en) begin
+      \$966  = pe7_1_pv_d0;
     end
     if (rst) begin
       \$966  = 1'h0;
@@ -12023,19 +13756,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$967  = pe7_2_prod;
-    if (en) begin
-      \$967  = \$245 ;
+    \$967  = pe7_1_pl_d0;
+    if (out_buffer_en) begin
+      \$967  = \$187 ;
     end
     if (rst) begin
-      \$967  = 16'h0000;
+      \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$968  = pe7_2_pv;
-    if (en) begin
-      \$968  = pe7_2_v;
+    \$968  = pe7_1_pl_d1;
+    if (out_buffer_en) begin
+      \$968  = pe7_1_pl_d0;
     end
     if (rst) begin
       \$968  = 1'h0;
@@ -12043,92 +13776,92 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$969  = pe7_2_pl;
-    if (en) begin
-      \$969  = \$246 ;
+    \$969  = pe7_2_a_in;
+    if (out_buffer_en) begin
+      \$969  = pe7_1_a_in;
     end
     if (rst) begin
-      \$969  = 1'h0;
+      \$969  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$970  = pe7_2_fresh;
-    if (en) begin
-      if (pe7_2_pv) begin
-        \$970  = pe7_2_pl;
+    \$970  = pe7_1_b;
+    if (out_buffer_en) begin
+      \$970  = pe7_1_b_in;
+    end
+    if (rst) begin
+      \$970  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$971  = pe7_1_v;
+    if (out_buffer_en) begin
+      \$971  = pe7_0_v;
+    end
+    if (rst) begin
+      \$971  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$972  = pe7_1_l;
+    if (out_buffer_en) begin
+      \$972  = pe7_0_l;
+    end
+    if (rst) begin
+      \$972  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$973  = pe7_1_fresh;
+    if (out_buffer_en) begin
+      if (pe7_1_pv_d1) begin
+        \$973  = pe7_1_pl_d1;
       end
     end
     if (rst) begin
-      \$970  = 1'h1;
+      \$973  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$971  = pe7_2_acc;
-    if (en) begin
-      if (pe7_2_pv) begin
+    \$974  = pe7_1_acc;
+    if (out_buffer_en) begin
+      if (pe7_1_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe7_2_fresh) begin
-          \$971  = { pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod[15], pe7_2_prod };
+        if (pe7_1_fresh) begin
+          \$974  = { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p };
         end else begin
-          \$971  = \$62 [31:0];
+          \$974  = \$62 [31:0];
         end
       end
     end
     if (rst) begin
-      \$971  = 32'd0;
+      \$974  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$972  = pe7_2_res;
-    if (en) begin
-      if (pe7_2_pv) begin
-        if (pe7_2_pl) begin
-          \$972  = \$247 ;
+    \$975  = pe7_1_res;
+    if (out_buffer_en) begin
+      if (pe7_1_pv_d1) begin
+        if (pe7_1_pl_d1) begin
+          \$975  = \$188 ;
         end
       end
     end
     if (rst) begin
-      \$972  = 32'd0;
+      \$975  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$973  = pe7_3_a;
-    if (en) begin
-      \$973  = pe7_2_a;
-    end
-    if (rst) begin
-      \$973  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$974  = pe7_3_b;
-    if (en) begin
-      \$974  = pe6_3_b;
-    end
-    if (rst) begin
-      \$974  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$975  = pe7_3_v;
-    if (en) begin
-      \$975  = pe7_2_v;
-    end
-    if (rst) begin
-      \$975  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$976  = pe7_3_l;
-    if (en) begin
-      \$976  = pe7_2_l;
+    \$976  = pe7_2_pv_d0;
+    if (out_buffer_en) begin
+      \$976  = pe7_2_v;
     end
     if (rst) begin
       \$976  = 1'h0;
@@ -12136,19 +13869,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$977  = pe7_3_prod;
-    if (en) begin
-      \$977  = \$248 ;
+    \$977  = pe7_2_pv_d1;
+    if (out_buffer_en) begin
+      \$977  = pe7_2_pv_d0;
     end
     if (rst) begin
-      \$977  = 16'h0000;
+      \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$978  = pe7_3_pv;
-    if (en) begin
-      \$978  = pe7_3_v;
+    \$978  = pe7_2_pl_d0;
+    if (out_buffer_en) begin
+      \$978  = \$189 ;
     end
     if (rst) begin
       \$978  = 1'h0;
@@ -12156,9 +13889,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$979  = pe7_3_pl;
-    if (en) begin
-      \$979  = \$249 ;
+    \$979  = pe7_2_pl_d1;
+    if (out_buffer_en) begin
+      \$979  = pe7_2_pl_d0;
     end
     if (rst) begin
       \$979  = 1'h0;
@@ -12166,102 +13899,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$980  = pe7_3_fresh;
-    if (en) begin
-      if (pe7_3_pv) begin
-        \$980  = pe7_3_pl;
-      end
+    \$980  = pe7_3_a_in;
+    if (out_buffer_en) begin
+      \$980  = pe7_2_a_in;
     end
     if (rst) begin
-      \$980  = 1'h1;
+      \$980  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$981  = pe7_3_acc;
-    if (en) begin
-      if (pe7_3_pv) begin
+    \$981  = pe7_2_b;
+    if (out_buffer_en) begin
+      \$981  = pe7_2_b_in;
+    end
+    if (rst) begin
+      \$981  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$982  = pe7_2_v;
+    if (out_buffer_en) begin
+      \$982  = pe7_1_v;
+    end
+    if (rst) begin
+      \$982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$983  = pe7_2_l;
+    if (out_buffer_en) begin
+      \$983  = pe7_1_l;
+    end
+    if (rst) begin
+      \$983  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$984  = pe7_2_fresh;
+    if (out_buffer_en) begin
+      if (pe7_2_pv_d1) begin
+        \$984  = pe7_2_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$984  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$985  = pe7_2_acc;
+    if (out_buffer_en) begin
+      if (pe7_2_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe7_3_fresh) begin
-          \$981  = { pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod[15], pe7_3_prod };
+        if (pe7_2_fresh) begin
+          \$985  = { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p };
         end else begin
-          \$981  = \$63 [31:0];
+          \$985  = \$63 [31:0];
         end
       end
     end
     if (rst) begin
-      \$981  = 32'd0;
+      \$985  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$982  = pe7_3_res;
-    if (en) begin
-      if (pe7_3_pv) begin
-        if (pe7_3_pl) begin
-          \$982  = \$250 ;
+    \$986  = pe7_2_res;
+    if (out_buffer_en) begin
+      if (pe7_2_pv_d1) begin
+        if (pe7_2_pl_d1) begin
+          \$986  = \$190 ;
         end
       end
     end
     if (rst) begin
-      \$982  = 32'd0;
+      \$986  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$983  = pe7_4_a;
-    if (en) begin
-      \$983  = pe7_3_a;
+    \$987  = pe7_3_pv_d0;
+    if (out_buffer_en) begin
+      \$987  = pe7_3_v;
     end
     if (rst) begin
-      \$983  = 8'h00;
+      \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$984  = pe7_4_b;
-    if (en) begin
-      \$984  = pe6_4_b;
-    end
-    if (rst) begin
-      \$984  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$985  = pe7_4_v;
-    if (en) begin
-      \$985  = pe7_3_v;
-    end
-    if (rst) begin
-      \$985  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$986  = pe7_4_l;
-    if (en) begin
-      \$986  = pe7_3_l;
-    end
-    if (rst) begin
-      \$986  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$987  = pe7_4_prod;
-    if (en) begin
-      \$987  = \$251 ;
-    end
-    if (rst) begin
-      \$987  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$988  = pe7_4_pv;
-    if (en) begin
-      \$988  = pe7_4_v;
+    \$988  = pe7_3_pv_d1;
+    if (out_buffer_en) begin
+      \$988  = pe7_3_pv_d0;
     end
     if (rst) begin
       \$988  = 1'h0;
@@ -12269,9 +14002,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$989  = pe7_4_pl;
-    if (en) begin
-      \$989  = \$252 ;
+    \$989  = pe7_3_pl_d0;
+    if (out_buffer_en) begin
+      \$989  = \$191 ;
     end
     if (rst) begin
       \$989  = 1'h0;
@@ -12279,102 +14012,102 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$990  = pe7_4_fresh;
-    if (en) begin
-      if (pe7_4_pv) begin
-        \$990  = pe7_4_pl;
-      end
+    \$990  = pe7_3_pl_d1;
+    if (out_buffer_en) begin
+      \$990  = pe7_3_pl_d0;
     end
     if (rst) begin
-      \$990  = 1'h1;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$991  = pe7_4_acc;
-    if (en) begin
-      if (pe7_4_pv) begin
+    \$991  = pe7_4_a_in;
+    if (out_buffer_en) begin
+      \$991  = pe7_3_a_in;
+    end
+    if (rst) begin
+      \$991  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$992  = pe7_3_b;
+    if (out_buffer_en) begin
+      \$992  = pe7_3_b_in;
+    end
+    if (rst) begin
+      \$992  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$993  = pe7_3_v;
+    if (out_buffer_en) begin
+      \$993  = pe7_2_v;
+    end
+    if (rst) begin
+      \$993  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$994  = pe7_3_l;
+    if (out_buffer_en) begin
+      \$994  = pe7_2_l;
+    end
+    if (rst) begin
+      \$994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$995  = pe7_3_fresh;
+    if (out_buffer_en) begin
+      if (pe7_3_pv_d1) begin
+        \$995  = pe7_3_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$995  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$996  = pe7_3_acc;
+    if (out_buffer_en) begin
+      if (pe7_3_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe7_4_fresh) begin
-          \$991  = { pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod[15], pe7_4_prod };
+        if (pe7_3_fresh) begin
+          \$996  = { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p };
         end else begin
-          \$991  = \$64 [31:0];
+          \$996  = \$64 [31:0];
         end
       end
     end
     if (rst) begin
-      \$991  = 32'd0;
+      \$996  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$992  = pe7_4_res;
-    if (en) begin
-      if (pe7_4_pv) begin
-        if (pe7_4_pl) begin
-          \$992  = \$253 ;
+    \$997  = pe7_3_res;
+    if (out_buffer_en) begin
+      if (pe7_3_pv_d1) begin
+        if (pe7_3_pl_d1) begin
+          \$997  = \$192 ;
         end
       end
     end
     if (rst) begin
-      \$992  = 32'd0;
+      \$997  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$993  = pe7_5_a;
-    if (en) begin
-      \$993  = pe7_4_a;
-    end
-    if (rst) begin
-      \$993  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$994  = pe7_5_b;
-    if (en) begin
-      \$994  = pe6_5_b;
-    end
-    if (rst) begin
-      \$994  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$995  = pe7_5_v;
-    if (en) begin
-      \$995  = pe7_4_v;
-    end
-    if (rst) begin
-      \$995  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$996  = pe7_5_l;
-    if (en) begin
-      \$996  = pe7_4_l;
-    end
-    if (rst) begin
-      \$996  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$997  = pe7_5_prod;
-    if (en) begin
-      \$997  = \$254 ;
-    end
-    if (rst) begin
-      \$997  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$998  = pe7_5_pv;
-    if (en) begin
-      \$998  = pe7_5_v;
+    \$998  = pe7_4_pv_d0;
+    if (out_buffer_en) begin
+      \$998  = pe7_4_v;
     end
     if (rst) begin
       \$998  = 1'h0;
@@ -12382,9 +14115,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$999  = pe7_5_pl;
-    if (en) begin
-      \$999  = \$255 ;
+    \$999  = pe7_4_pv_d1;
+    if (out_buffer_en) begin
+      \$999  = pe7_4_pv_d0;
     end
     if (rst) begin
       \$999  = 1'h0;
@@ -12392,52 +14125,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1000  = pe7_5_fresh;
-    if (en) begin
-      if (pe7_5_pv) begin
-        \$1000  = pe7_5_pl;
-      end
+    \$1000  = pe7_4_pl_d0;
+    if (out_buffer_en) begin
+      \$1000  = \$193 ;
     end
     if (rst) begin
-      \$1000  = 1'h1;
+      \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1001  = pe7_5_acc;
-    if (en) begin
-      if (pe7_5_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe7_5_fresh) begin
-          \$1001  = { pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod[15], pe7_5_prod };
-        end else begin
-          \$1001  = \$65 [31:0];
-        end
-      end
+    \$1001  = pe7_4_pl_d1;
+    if (out_buffer_en) begin
+      \$1001  = pe7_4_pl_d0;
     end
     if (rst) begin
-      \$1001  = 32'd0;
+      \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1002  = pe7_5_res;
-    if (en) begin
-      if (pe7_5_pv) begin
-        if (pe7_5_pl) begin
-          \$1002  = \$256 ;
-        end
-      end
+    \$1002  = pe7_5_a_in;
+    if (out_buffer_en) begin
+      \$1002  = pe7_4_a_in;
     end
     if (rst) begin
-      \$1002  = 32'd0;
+      \$1002  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1003  = pe7_6_a;
-    if (en) begin
-      \$1003  = pe7_5_a;
+    \$1003  = pe7_4_b;
+    if (out_buffer_en) begin
+      \$1003  = pe7_4_b_in;
     end
     if (rst) begin
       \$1003  = 8'h00;
@@ -12445,19 +14165,19 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1004  = pe7_6_b;
-    if (en) begin
-      \$1004  = pe6_6_b;
+    \$1004  = pe7_4_v;
+    if (out_buffer_en) begin
+      \$1004  = pe7_3_v;
     end
     if (rst) begin
-      \$1004  = 8'h00;
+      \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1005  = pe7_6_v;
-    if (en) begin
-      \$1005  = pe7_5_v;
+    \$1005  = pe7_4_l;
+    if (out_buffer_en) begin
+      \$1005  = pe7_3_l;
     end
     if (rst) begin
       \$1005  = 1'h0;
@@ -12465,39 +14185,52 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1006  = pe7_6_l;
-    if (en) begin
-      \$1006  = pe7_5_l;
+    \$1006  = pe7_4_fresh;
+    if (out_buffer_en) begin
+      if (pe7_4_pv_d1) begin
+        \$1006  = pe7_4_pl_d1;
+      end
     end
     if (rst) begin
-      \$1006  = 1'h0;
+      \$1006  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1007  = pe7_6_prod;
-    if (en) begin
-      \$1007  = \$257 ;
+    \$1007  = pe7_4_acc;
+    if (out_buffer_en) begin
+      if (pe7_4_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe7_4_fresh) begin
+          \$1007  = { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p };
+        end else begin
+          \$1007  = \$65 [31:0];
+        end
+      end
     end
     if (rst) begin
-      \$1007  = 16'h0000;
+      \$1007  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1008  = pe7_6_pv;
-    if (en) begin
-      \$1008  = pe7_6_v;
+    \$1008  = pe7_4_res;
+    if (out_buffer_en) begin
+      if (pe7_4_pv_d1) begin
+        if (pe7_4_pl_d1) begin
+          \$1008  = \$194 ;
+        end
+      end
     end
     if (rst) begin
-      \$1008  = 1'h0;
+      \$1008  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1009  = pe7_6_pl;
-    if (en) begin
-      \$1009  = \$258 ;
+    \$1009  = pe7_5_pv_d0;
+    if (out_buffer_en) begin
+      \$1009  = pe7_5_v;
     end
     if (rst) begin
       \$1009  = 1'h0;
@@ -12505,52 +14238,39 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1010  = pe7_6_fresh;
-    if (en) begin
-      if (pe7_6_pv) begin
-        \$1010  = pe7_6_pl;
-      end
+    \$1010  = pe7_5_pv_d1;
+    if (out_buffer_en) begin
+      \$1010  = pe7_5_pv_d0;
     end
     if (rst) begin
-      \$1010  = 1'h1;
+      \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1011  = pe7_6_acc;
-    if (en) begin
-      if (pe7_6_pv) begin
-        (* full_case = 32'd1 *)
-        if (pe7_6_fresh) begin
-          \$1011  = { pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod[15], pe7_6_prod };
-        end else begin
-          \$1011  = \$66 [31:0];
-        end
-      end
+    \$1011  = pe7_5_pl_d0;
+    if (out_buffer_en) begin
+      \$1011  = \$195 ;
     end
     if (rst) begin
-      \$1011  = 32'd0;
+      \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1012  = pe7_6_res;
-    if (en) begin
-      if (pe7_6_pv) begin
-        if (pe7_6_pl) begin
-          \$1012  = \$259 ;
-        end
-      end
+    \$1012  = pe7_5_pl_d1;
+    if (out_buffer_en) begin
+      \$1012  = pe7_5_pl_d0;
     end
     if (rst) begin
-      \$1012  = 32'd0;
+      \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1013  = pe7_7_a;
-    if (en) begin
-      \$1013  = pe7_6_a;
+    \$1013  = pe7_6_a_in;
+    if (out_buffer_en) begin
+      \$1013  = pe7_5_a_in;
     end
     if (rst) begin
       \$1013  = 8'h00;
@@ -12558,9 +14278,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1014  = pe7_7_b;
-    if (en) begin
-      \$1014  = pe6_7_b;
+    \$1014  = pe7_5_b;
+    if (out_buffer_en) begin
+      \$1014  = pe7_5_b_in;
     end
     if (rst) begin
       \$1014  = 8'h00;
@@ -12568,9 +14288,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1015  = pe7_7_v;
-    if (en) begin
-      \$1015  = pe7_6_v;
+    \$1015  = pe7_5_v;
+    if (out_buffer_en) begin
+      \$1015  = pe7_4_v;
     end
     if (rst) begin
       \$1015  = 1'h0;
@@ -12578,9 +14298,9 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1016  = pe7_7_l;
-    if (en) begin
-      \$1016  = pe7_6_l;
+    \$1016  = pe7_5_l;
+    if (out_buffer_en) begin
+      \$1016  = pe7_4_l;
     end
     if (rst) begin
       \$1016  = 1'h0;
@@ -12588,82 +14308,82 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1017  = pe7_7_prod;
-    if (en) begin
-      \$1017  = \$260 ;
-    end
-    if (rst) begin
-      \$1017  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1018  = pe7_7_pv;
-    if (en) begin
-      \$1018  = pe7_7_v;
-    end
-    if (rst) begin
-      \$1018  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1019  = pe7_7_pl;
-    if (en) begin
-      \$1019  = \$261 ;
-    end
-    if (rst) begin
-      \$1019  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1020  = pe7_7_fresh;
-    if (en) begin
-      if (pe7_7_pv) begin
-        \$1020  = pe7_7_pl;
+    \$1017  = pe7_5_fresh;
+    if (out_buffer_en) begin
+      if (pe7_5_pv_d1) begin
+        \$1017  = pe7_5_pl_d1;
       end
     end
     if (rst) begin
-      \$1020  = 1'h1;
+      \$1017  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1021  = pe7_7_acc;
-    if (en) begin
-      if (pe7_7_pv) begin
+    \$1018  = pe7_5_acc;
+    if (out_buffer_en) begin
+      if (pe7_5_pv_d1) begin
         (* full_case = 32'd1 *)
-        if (pe7_7_fresh) begin
-          \$1021  = { pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod[15], pe7_7_prod };
+        if (pe7_5_fresh) begin
+          \$1018  = { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p };
         end else begin
-          \$1021  = \$67 [31:0];
+          \$1018  = \$66 [31:0];
         end
       end
     end
     if (rst) begin
-      \$1021  = 32'd0;
+      \$1018  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1022  = pe7_7_res;
-    if (en) begin
-      if (pe7_7_pv) begin
-        if (pe7_7_pl) begin
-          \$1022  = \$262 ;
+    \$1019  = pe7_5_res;
+    if (out_buffer_en) begin
+      if (pe7_5_pv_d1) begin
+        if (pe7_5_pl_d1) begin
+          \$1019  = \$196 ;
         end
       end
     end
     if (rst) begin
-      \$1022  = 32'd0;
+      \$1019  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1023  = row7_done;
-    if (en) begin
-      \$1023  = pe7_7_pl;
+    \$1020  = pe7_6_pv_d0;
+    if (out_buffer_en) begin
+      \$1020  = pe7_6_v;
+    end
+    if (rst) begin
+      \$1020  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1021  = pe7_6_pv_d1;
+    if (out_buffer_en) begin
+      \$1021  = pe7_6_pv_d0;
+    end
+    if (rst) begin
+      \$1021  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1022  = pe7_6_pl_d0;
+    if (out_buffer_en) begin
+      \$1022  = \$197 ;
+    end
+    if (rst) begin
+      \$1022  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1023  = pe7_6_pl_d1;
+    if (out_buffer_en) begin
+      \$1023  = pe7_6_pl_d0;
     end
     if (rst) begin
       \$1023  = 1'h0;
@@ -12671,199 +14391,523 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1024  = o__valid;
-    if (en) begin
-      \$1024  = 1'h0;
-      if (row0_done) begin
-        \$1024  = 1'h1;
-      end
-      if (row1_done) begin
-        \$1024  = 1'h1;
-      end
-      if (row2_done) begin
-        \$1024  = 1'h1;
-      end
-      if (row3_done) begin
-        \$1024  = 1'h1;
-      end
-      if (row4_done) begin
-        \$1024  = 1'h1;
-      end
-      if (row5_done) begin
-        \$1024  = 1'h1;
-      end
-      if (row6_done) begin
-        \$1024  = 1'h1;
-      end
-      if (row7_done) begin
-        \$1024  = 1'h1;
-      end
+    \$1024  = pe7_7_a_in;
+    if (out_buffer_en) begin
+      \$1024  = pe7_6_a_in;
     end
     if (rst) begin
-      \$1024  = 1'h0;
+      \$1024  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1025  = o__payload;
-    if (en) begin
-      if (row0_done) begin
-        \$1025 [256] = 1'h0;
-        \$1025 [31:0] = pe0_0_res;
-        \$1025 [63:32] = pe0_1_res;
-        \$1025 [95:64] = pe0_2_res;
-        \$1025 [127:96] = pe0_3_res;
-        \$1025 [159:128] = pe0_4_res;
-        \$1025 [191:160] = pe0_5_res;
-        \$1025 [223:192] = pe0_6_res;
-        \$1025 [255:224] = pe0_7_res;
-      end
-      if (row1_done) begin
-        \$1025 [256] = 1'h0;
-        \$1025 [31:0] = pe1_0_res;
-        \$1025 [63:32] = pe1_1_res;
-        \$1025 [95:64] = pe1_2_res;
-        \$1025 [127:96] = pe1_3_res;
-        \$1025 [159:128] = pe1_4_res;
-        \$1025 [191:160] = pe1_5_res;
-        \$1025 [223:192] = pe1_6_res;
-        \$1025 [255:224] = pe1_7_res;
-      end
-      if (row2_done) begin
-        \$1025 [256] = 1'h0;
-        \$1025 [31:0] = pe2_0_res;
-        \$1025 [63:32] = pe2_1_res;
-        \$1025 [95:64] = pe2_2_res;
-        \$1025 [127:96] = pe2_3_res;
-        \$1025 [159:128] = pe2_4_res;
-        \$1025 [191:160] = pe2_5_res;
-        \$1025 [223:192] = pe2_6_res;
-        \$1025 [255:224] = pe2_7_res;
-      end
-      if (row3_done) begin
-        \$1025 [256] = 1'h0;
-        \$1025 [31:0] = pe3_0_res;
-        \$1025 [63:32] = pe3_1_res;
-        \$1025 [95:64] = pe3_2_res;
-        \$1025 [127:96] = pe3_3_res;
-        \$1025 [159:128] = pe3_4_res;
-        \$1025 [191:160] = pe3_5_res;
-        \$1025 [223:192] = pe3_6_res;
-        \$1025 [255:224] = pe3_7_res;
-      end
-      if (row4_done) begin
-        \$1025 [256] = 1'h0;
-        \$1025 [31:0] = pe4_0_res;
-        \$1025 [63:32] = pe4_1_res;
-        \$1025 [95:64] = pe4_2_res;
-        \$1025 [127:96] = pe4_3_res;
-        \$1025 [159:128] = pe4_4_res;
-        \$1025 [191:160] = pe4_5_res;
-        \$1025 [223:192] = pe4_6_res;
-        \$1025 [255:224] = pe4_7_res;
-      end
-      if (row5_done) begin
-        \$1025 [256] = 1'h0;
-        \$1025 [31:0] = pe5_0_res;
-        \$1025 [63:32] = pe5_1_res;
-        \$1025 [95:64] = pe5_2_res;
-        \$1025 [127:96] = pe5_3_res;
-        \$1025 [159:128] = pe5_4_res;
-        \$1025 [191:160] = pe5_5_res;
-        \$1025 [223:192] = pe5_6_res;
-        \$1025 [255:224] = pe5_7_res;
-      end
-      if (row6_done) begin
-        \$1025 [256] = 1'h0;
-        \$1025 [31:0] = pe6_0_res;
-        \$1025 [63:32] = pe6_1_res;
-        \$1025 [95:64] = pe6_2_res;
-        \$1025 [127:96] = pe6_3_res;
-        \$1025 [159:128] = pe6_4_res;
-        \$1025 [191:160] = pe6_5_res;
-        \$1025 [223:192] = pe6_6_res;
-        \$1025 [255:224] = pe6_7_res;
-      end
-      if (row7_done) begin
-        \$1025 [256] = 1'h1;
-        \$1025 [31:0] = pe7_0_res;
-        \$1025 [63:32] = pe7_1_res;
-        \$1025 [95:64] = pe7_2_res;
-        \$1025 [127:96] = pe7_3_res;
-        \$1025 [159:128] = pe7_4_res;
-        \$1025 [191:160] = pe7_5_res;
-        \$1025 [223:192] = pe7_6_res;
-        \$1025 [255:224] = pe7_7_res;
+    \$1025  = pe7_6_b;
+    if (out_buffer_en) begin
+      \$1025  = pe7_6_b_in;
+    end
+    if (rst) begin
+      \$1025  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1026  = pe7_6_v;
+    if (out_buffer_en) begin
+      \$1026  = pe7_5_v;
+    end
+    if (rst) begin
+      \$1026  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1027  = pe7_6_l;
+    if (out_buffer_en) begin
+      \$1027  = pe7_5_l;
+    end
+    if (rst) begin
+      \$1027  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1028  = pe7_6_fresh;
+    if (out_buffer_en) begin
+      if (pe7_6_pv_d1) begin
+        \$1028  = pe7_6_pl_d1;
       end
     end
     if (rst) begin
-      \$1025  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$1028  = 1'h1;
     end
   end
-  assign pe0_0_sum = \$4 [31:0];
-  assign pe0_1_sum = \$5 [31:0];
-  assign pe0_2_sum = \$6 [31:0];
-  assign pe0_3_sum = \$7 [31:0];
-  assign pe0_4_sum = \$8 [31:0];
-  assign pe0_5_sum = \$9 [31:0];
-  assign pe0_6_sum = \$10 [31:0];
-  assign pe0_7_sum = \$11 [31:0];
-  assign pe1_0_sum = \$12 [31:0];
-  assign pe1_1_sum = \$13 [31:0];
-  assign pe1_2_sum = \$14 [31:0];
-  assign pe1_3_sum = \$15 [31:0];
-  assign pe1_4_sum = \$16 [31:0];
-  assign pe1_5_sum = \$17 [31:0];
-  assign pe1_6_sum = \$18 [31:0];
-  assign pe1_7_sum = \$19 [31:0];
-  assign pe2_0_sum = \$20 [31:0];
-  assign pe2_1_sum = \$21 [31:0];
-  assign pe2_2_sum = \$22 [31:0];
-  assign pe2_3_sum = \$23 [31:0];
-  assign pe2_4_sum = \$24 [31:0];
-  assign pe2_5_sum = \$25 [31:0];
-  assign pe2_6_sum = \$26 [31:0];
-  assign pe2_7_sum = \$27 [31:0];
-  assign pe3_0_sum = \$28 [31:0];
-  assign pe3_1_sum = \$29 [31:0];
-  assign pe3_2_sum = \$30 [31:0];
-  assign pe3_3_sum = \$31 [31:0];
-  assign pe3_4_sum = \$32 [31:0];
-  assign pe3_5_sum = \$33 [31:0];
-  assign pe3_6_sum = \$34 [31:0];
-  assign pe3_7_sum = \$35 [31:0];
-  assign pe4_0_sum = \$36 [31:0];
-  assign pe4_1_sum = \$37 [31:0];
-  assign pe4_2_sum = \$38 [31:0];
-  assign pe4_3_sum = \$39 [31:0];
-  assign pe4_4_sum = \$40 [31:0];
-  assign pe4_5_sum = \$41 [31:0];
-  assign pe4_6_sum = \$42 [31:0];
-  assign pe4_7_sum = \$43 [31:0];
-  assign pe5_0_sum = \$44 [31:0];
-  assign pe5_1_sum = \$45 [31:0];
-  assign pe5_2_sum = \$46 [31:0];
-  assign pe5_3_sum = \$47 [31:0];
-  assign pe5_4_sum = \$48 [31:0];
-  assign pe5_5_sum = \$49 [31:0];
-  assign pe5_6_sum = \$50 [31:0];
-  assign pe5_7_sum = \$51 [31:0];
-  assign pe6_0_sum = \$52 [31:0];
-  assign pe6_1_sum = \$53 [31:0];
-  assign pe6_2_sum = \$54 [31:0];
-  assign pe6_3_sum = \$55 [31:0];
-  assign pe6_4_sum = \$56 [31:0];
-  assign pe6_5_sum = \$57 [31:0];
-  assign pe6_6_sum = \$58 [31:0];
-  assign pe6_7_sum = \$59 [31:0];
-  assign pe7_0_sum = \$60 [31:0];
-  assign pe7_1_sum = \$61 [31:0];
-  assign pe7_2_sum = \$62 [31:0];
-  assign pe7_3_sum = \$63 [31:0];
-  assign pe7_4_sum = \$64 [31:0];
-  assign pe7_5_sum = \$65 [31:0];
-  assign pe7_6_sum = \$66 [31:0];
-  assign pe7_7_sum = \$67 [31:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1029  = pe7_6_acc;
+    if (out_buffer_en) begin
+      if (pe7_6_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe7_6_fresh) begin
+          \$1029  = { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p };
+        end else begin
+          \$1029  = \$67 [31:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1029  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1030  = pe7_6_res;
+    if (out_buffer_en) begin
+      if (pe7_6_pv_d1) begin
+        if (pe7_6_pl_d1) begin
+          \$1030  = \$198 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1030  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1031  = pe7_7_pv_d0;
+    if (out_buffer_en) begin
+      \$1031  = pe7_7_v;
+    end
+    if (rst) begin
+      \$1031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1032  = pe7_7_pv_d1;
+    if (out_buffer_en) begin
+      \$1032  = pe7_7_pv_d0;
+    end
+    if (rst) begin
+      \$1032  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1033  = pe7_7_pl_d0;
+    if (out_buffer_en) begin
+      \$1033  = \$199 ;
+    end
+    if (rst) begin
+      \$1033  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1034  = pe7_7_pl_d1;
+    if (out_buffer_en) begin
+      \$1034  = pe7_7_pl_d0;
+    end
+    if (rst) begin
+      \$1034  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1035  = pe7_7_a;
+    if (out_buffer_en) begin
+      \$1035  = pe7_7_a_in;
+    end
+    if (rst) begin
+      \$1035  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1036  = pe7_7_b;
+    if (out_buffer_en) begin
+      \$1036  = pe7_7_b_in;
+    end
+    if (rst) begin
+      \$1036  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1037  = pe7_7_v;
+    if (out_buffer_en) begin
+      \$1037  = pe7_6_v;
+    end
+    if (rst) begin
+      \$1037  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1038  = pe7_7_l;
+    if (out_buffer_en) begin
+      \$1038  = pe7_6_l;
+    end
+    if (rst) begin
+      \$1038  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1039  = pe7_7_fresh;
+    if (out_buffer_en) begin
+      if (pe7_7_pv_d1) begin
+        \$1039  = pe7_7_pl_d1;
+      end
+    end
+    if (rst) begin
+      \$1039  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1040  = pe7_7_acc;
+    if (out_buffer_en) begin
+      if (pe7_7_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe7_7_fresh) begin
+          \$1040  = { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p };
+        end else begin
+          \$1040  = \$68 [31:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$1040  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1041  = pe7_7_res;
+    if (out_buffer_en) begin
+      if (pe7_7_pv_d1) begin
+        if (pe7_7_pl_d1) begin
+          \$1041  = \$200 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$1041  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1042  = row7_done;
+    if (out_buffer_en) begin
+      \$1042  = pe7_7_pl_d1;
+    end
+    if (rst) begin
+      \$1042  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1043  = w_data;
+    if (out_buffer_en) begin
+      \$1043  = \$215 ;
+    end
+    if (rst) begin
+      \$1043  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1044  = drain_valid;
+    if (out_buffer_en) begin
+      \$1044  = \$216 ;
+    end
+    if (rst) begin
+      \$1044  = 1'h0;
+    end
+  end
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign o__ready = r_en;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign pe0_0_a_in = i__payload[7:0];
+  assign pe0_0_b_in = i__payload[71:64];
+  assign pe0_0_en = out_buffer_en;
+  assign pe0_0_sum = \$5 [31:0];
+  assign pe0_0_a = pe0_1_a_in;
+  assign skew_b1_d0 = pe0_1_b_in;
+  assign pe0_1_en = out_buffer_en;
+  assign pe0_1_sum = \$6 [31:0];
+  assign pe0_1_a = pe0_2_a_in;
+  assign skew_b2_d1 = pe0_2_b_in;
+  assign pe0_2_en = out_buffer_en;
+  assign pe0_2_sum = \$7 [31:0];
+  assign pe0_2_a = pe0_3_a_in;
+  assign skew_b3_d2 = pe0_3_b_in;
+  assign pe0_3_en = out_buffer_en;
+  assign pe0_3_sum = \$8 [31:0];
+  assign pe0_3_a = pe0_4_a_in;
+  assign skew_b4_d3 = pe0_4_b_in;
+  assign pe0_4_en = out_buffer_en;
+  assign pe0_4_sum = \$9 [31:0];
+  assign pe0_4_a = pe0_5_a_in;
+  assign skew_b5_d4 = pe0_5_b_in;
+  assign pe0_5_en = out_buffer_en;
+  assign pe0_5_sum = \$10 [31:0];
+  assign pe0_5_a = pe0_6_a_in;
+  assign skew_b6_d5 = pe0_6_b_in;
+  assign pe0_6_en = out_buffer_en;
+  assign pe0_6_sum = \$11 [31:0];
+  assign pe0_6_a = pe0_7_a_in;
+  assign skew_b7_d6 = pe0_7_b_in;
+  assign pe0_7_en = out_buffer_en;
+  assign pe0_7_sum = \$12 [31:0];
+  assign skew_a1_d0 = pe1_0_a_in;
+  assign pe0_0_b = pe1_0_b_in;
+  assign pe1_0_en = out_buffer_en;
+  assign pe1_0_sum = \$13 [31:0];
+  assign pe1_0_a = pe1_1_a_in;
+  assign pe0_1_b = pe1_1_b_in;
+  assign pe1_1_en = out_buffer_en;
+  assign pe1_1_sum = \$14 [31:0];
+  assign pe1_1_a = pe1_2_a_in;
+  assign pe0_2_b = pe1_2_b_in;
+  assign pe1_2_en = out_buffer_en;
+  assign pe1_2_sum = \$15 [31:0];
+  assign pe1_2_a = pe1_3_a_in;
+  assign pe0_3_b = pe1_3_b_in;
+  assign pe1_3_en = out_buffer_en;
+  assign pe1_3_sum = \$16 [31:0];
+  assign pe1_3_a = pe1_4_a_in;
+  assign pe0_4_b = pe1_4_b_in;
+  assign pe1_4_en = out_buffer_en;
+  assign pe1_4_sum = \$17 [31:0];
+  assign pe1_4_a = pe1_5_a_in;
+  assign pe0_5_b = pe1_5_b_in;
+  assign pe1_5_en = out_buffer_en;
+  assign pe1_5_sum = \$18 [31:0];
+  assign pe1_5_a = pe1_6_a_in;
+  assign pe0_6_b = pe1_6_b_in;
+  assign pe1_6_en = out_buffer_en;
+  assign pe1_6_sum = \$19 [31:0];
+  assign pe1_6_a = pe1_7_a_in;
+  assign pe0_7_b = pe1_7_b_in;
+  assign pe1_7_en = out_buffer_en;
+  assign pe1_7_sum = \$20 [31:0];
+  assign skew_a2_d1 = pe2_0_a_in;
+  assign pe1_0_b = pe2_0_b_in;
+  assign pe2_0_en = out_buffer_en;
+  assign pe2_0_sum = \$21 [31:0];
+  assign pe2_0_a = pe2_1_a_in;
+  assign pe1_1_b = pe2_1_b_in;
+  assign pe2_1_en = out_buffer_en;
+  assign pe2_1_sum = \$22 [31:0];
+  assign pe2_1_a = pe2_2_a_in;
+  assign pe1_2_b = pe2_2_b_in;
+  assign pe2_2_en = out_buffer_en;
+  assign pe2_2_sum = \$23 [31:0];
+  assign pe2_2_a = pe2_3_a_in;
+  assign pe1_3_b = pe2_3_b_in;
+  assign pe2_3_en = out_buffer_en;
+  assign pe2_3_sum = \$24 [31:0];
+  assign pe2_3_a = pe2_4_a_in;
+  assign pe1_4_b = pe2_4_b_in;
+  assign pe2_4_en = out_buffer_en;
+  assign pe2_4_sum = \$25 [31:0];
+  assign pe2_4_a = pe2_5_a_in;
+  assign pe1_5_b = pe2_5_b_in;
+  assign pe2_5_en = out_buffer_en;
+  assign pe2_5_sum = \$26 [31:0];
+  assign pe2_5_a = pe2_6_a_in;
+  assign pe1_6_b = pe2_6_b_in;
+  assign pe2_6_en = out_buffer_en;
+  assign pe2_6_sum = \$27 [31:0];
+  assign pe2_6_a = pe2_7_a_in;
+  assign pe1_7_b = pe2_7_b_in;
+  assign pe2_7_en = out_buffer_en;
+  assign pe2_7_sum = \$28 [31:0];
+  assign skew_a3_d2 = pe3_0_a_in;
+  assign pe2_0_b = pe3_0_b_in;
+  assign pe3_0_en = out_buffer_en;
+  assign pe3_0_sum = \$29 [31:0];
+  assign pe3_0_a = pe3_1_a_in;
+  assign pe2_1_b = pe3_1_b_in;
+  assign pe3_1_en = out_buffer_en;
+  assign pe3_1_sum = \$30 [31:0];
+  assign pe3_1_a = pe3_2_a_in;
+  assign pe2_2_b = pe3_2_b_in;
+  assign pe3_2_en = out_buffer_en;
+  assign pe3_2_sum = \$31 [31:0];
+  assign pe3_2_a = pe3_3_a_in;
+  assign pe2_3_b = pe3_3_b_in;
+  assign pe3_3_en = out_buffer_en;
+  assign pe3_3_sum = \$32 [31:0];
+  assign pe3_3_a = pe3_4_a_in;
+  assign pe2_4_b = pe3_4_b_in;
+  assign pe3_4_en = out_buffer_en;
+  assign pe3_4_sum = \$33 [31:0];
+  assign pe3_4_a = pe3_5_a_in;
+  assign pe2_5_b = pe3_5_b_in;
+  assign pe3_5_en = out_buffer_en;
+  assign pe3_5_sum = \$34 [31:0];
+  assign pe3_5_a = pe3_6_a_in;
+  assign pe2_6_b = pe3_6_b_in;
+  assign pe3_6_en = out_buffer_en;
+  assign pe3_6_sum = \$35 [31:0];
+  assign pe3_6_a = pe3_7_a_in;
+  assign pe2_7_b = pe3_7_b_in;
+  assign pe3_7_en = out_buffer_en;
+  assign pe3_7_sum = \$36 [31:0];
+  assign skew_a4_d3 = pe4_0_a_in;
+  assign pe3_0_b = pe4_0_b_in;
+  assign pe4_0_en = out_buffer_en;
+  assign pe4_0_sum = \$37 [31:0];
+  assign pe4_0_a = pe4_1_a_in;
+  assign pe3_1_b = pe4_1_b_in;
+  assign pe4_1_en = out_buffer_en;
+  assign pe4_1_sum = \$38 [31:0];
+  assign pe4_1_a = pe4_2_a_in;
+  assign pe3_2_b = pe4_2_b_in;
+  assign pe4_2_en = out_buffer_en;
+  assign pe4_2_sum = \$39 [31:0];
+  assign pe4_2_a = pe4_3_a_in;
+  assign pe3_3_b = pe4_3_b_in;
+  assign pe4_3_en = out_buffer_en;
+  assign pe4_3_sum = \$40 [31:0];
+  assign pe4_3_a = pe4_4_a_in;
+  assign pe3_4_b = pe4_4_b_in;
+  assign pe4_4_en = out_buffer_en;
+  assign pe4_4_sum = \$41 [31:0];
+  assign pe4_4_a = pe4_5_a_in;
+  assign pe3_5_b = pe4_5_b_in;
+  assign pe4_5_en = out_buffer_en;
+  assign pe4_5_sum = \$42 [31:0];
+  assign pe4_5_a = pe4_6_a_in;
+  assign pe3_6_b = pe4_6_b_in;
+  assign pe4_6_en = out_buffer_en;
+  assign pe4_6_sum = \$43 [31:0];
+  assign pe4_6_a = pe4_7_a_in;
+  assign pe3_7_b = pe4_7_b_in;
+  assign pe4_7_en = out_buffer_en;
+  assign pe4_7_sum = \$44 [31:0];
+  assign skew_a5_d4 = pe5_0_a_in;
+  assign pe4_0_b = pe5_0_b_in;
+  assign pe5_0_en = out_buffer_en;
+  assign pe5_0_sum = \$45 [31:0];
+  assign pe5_0_a = pe5_1_a_in;
+  assign pe4_1_b = pe5_1_b_in;
+  assign pe5_1_en = out_buffer_en;
+  assign pe5_1_sum = \$46 [31:0];
+  assign pe5_1_a = pe5_2_a_in;
+  assign pe4_2_b = pe5_2_b_in;
+  assign pe5_2_en = out_buffer_en;
+  assign pe5_2_sum = \$47 [31:0];
+  assign pe5_2_a = pe5_3_a_in;
+  assign pe4_3_b = pe5_3_b_in;
+  assign pe5_3_en = out_buffer_en;
+  assign pe5_3_sum = \$48 [31:0];
+  assign pe5_3_a = pe5_4_a_in;
+  assign pe4_4_b = pe5_4_b_in;
+  assign pe5_4_en = out_buffer_en;
+  assign pe5_4_sum = \$49 [31:0];
+  assign pe5_4_a = pe5_5_a_in;
+  assign pe4_5_b = pe5_5_b_in;
+  assign pe5_5_en = out_buffer_en;
+  assign pe5_5_sum = \$50 [31:0];
+  assign pe5_5_a = pe5_6_a_in;
+  assign pe4_6_b = pe5_6_b_in;
+  assign pe5_6_en = out_buffer_en;
+  assign pe5_6_sum = \$51 [31:0];
+  assign pe5_6_a = pe5_7_a_in;
+  assign pe4_7_b = pe5_7_b_in;
+  assign pe5_7_en = out_buffer_en;
+  assign pe5_7_sum = \$52 [31:0];
+  assign skew_a6_d5 = pe6_0_a_in;
+  assign pe5_0_b = pe6_0_b_in;
+  assign pe6_0_en = out_buffer_en;
+  assign pe6_0_sum = \$53 [31:0];
+  assign pe6_0_a = pe6_1_a_in;
+  assign pe5_1_b = pe6_1_b_in;
+  assign pe6_1_en = out_buffer_en;
+  assign pe6_1_sum = \$54 [31:0];
+  assign pe6_1_a = pe6_2_a_in;
+  assign pe5_2_b = pe6_2_b_in;
+  assign pe6_2_en = out_buffer_en;
+  assign pe6_2_sum = \$55 [31:0];
+  assign pe6_2_a = pe6_3_a_in;
+  assign pe5_3_b = pe6_3_b_in;
+  assign pe6_3_en = out_buffer_en;
+  assign pe6_3_sum = \$56 [31:0];
+  assign pe6_3_a = pe6_4_a_in;
+  assign pe5_4_b = pe6_4_b_in;
+  assign pe6_4_en = out_buffer_en;
+  assign pe6_4_sum = \$57 [31:0];
+  assign pe6_4_a = pe6_5_a_in;
+  assign pe5_5_b = pe6_5_b_in;
+  assign pe6_5_en = out_buffer_en;
+  assign pe6_5_sum = \$58 [31:0];
+  assign pe6_5_a = pe6_6_a_in;
+  assign pe5_6_b = pe6_6_b_in;
+  assign pe6_6_en = out_buffer_en;
+  assign pe6_6_sum = \$59 [31:0];
+  assign pe6_6_a = pe6_7_a_in;
+  assign pe5_7_b = pe6_7_b_in;
+  assign pe6_7_en = out_buffer_en;
+  assign pe6_7_sum = \$60 [31:0];
+  assign skew_a7_d6 = pe7_0_a_in;
+  assign pe6_0_b = pe7_0_b_in;
+  assign pe7_0_en = out_buffer_en;
+  assign pe7_0_sum = \$61 [31:0];
+  assign pe7_0_a = pe7_1_a_in;
+  assign pe6_1_b = pe7_1_b_in;
+  assign pe7_1_en = out_buffer_en;
+  assign pe7_1_sum = \$62 [31:0];
+  assign pe7_1_a = pe7_2_a_in;
+  assign pe6_2_b = pe7_2_b_in;
+  assign pe7_2_en = out_buffer_en;
+  assign pe7_2_sum = \$63 [31:0];
+  assign pe7_2_a = pe7_3_a_in;
+  assign pe6_3_b = pe7_3_b_in;
+  assign pe7_3_en = out_buffer_en;
+  assign pe7_3_sum = \$64 [31:0];
+  assign pe7_3_a = pe7_4_a_in;
+  assign pe6_4_b = pe7_4_b_in;
+  assign pe7_4_en = out_buffer_en;
+  assign pe7_4_sum = \$65 [31:0];
+  assign pe7_4_a = pe7_5_a_in;
+  assign pe6_5_b = pe7_5_b_in;
+  assign pe7_5_en = out_buffer_en;
+  assign pe7_5_sum = \$66 [31:0];
+  assign pe7_5_a = pe7_6_a_in;
+  assign pe6_6_b = pe7_6_b_in;
+  assign pe7_6_en = out_buffer_en;
+  assign pe7_6_sum = \$67 [31:0];
+  assign pe7_6_a = pe7_7_a_in;
+  assign pe6_7_b = pe7_7_b_in;
+  assign pe7_7_en = out_buffer_en;
+  assign pe7_7_sum = \$68 [31:0];
+  assign drain_row = w_data;
+  assign \out_buffer_data.c  = w_data[255:0];
+  assign \out_buffer_data.c[0]  = w_data[31:0];
+  assign \out_buffer_data.c[1]  = w_data[63:32];
+  assign \out_buffer_data.c[2]  = w_data[95:64];
+  assign \out_buffer_data.c[3]  = w_data[127:96];
+  assign \out_buffer_data.c[4]  = w_data[159:128];
+  assign \out_buffer_data.c[5]  = w_data[191:160];
+  assign \out_buffer_data.c[6]  = w_data[223:192];
+  assign \out_buffer_data.c[7]  = w_data[255:224];
+  assign \out_buffer_data.last  = w_data[256];
+  assign \o__payload.c  = o__payload[255:0];
+  assign \o__payload.c[0]  = o__payload[31:0];
+  assign \o__payload.c[1]  = o__payload[63:32];
+  assign \o__payload.c[2]  = o__payload[95:64];
+  assign \o__payload.c[3]  = o__payload[127:96];
+  assign \o__payload.c[4]  = o__payload[159:128];
+  assign \o__payload.c[5]  = o__payload[191:160];
+  assign \o__payload.c[6]  = o__payload[223:192];
+  assign \o__payload.c[7]  = o__payload[255:224];
+  assign \o__payload.last  = o__payload[256];
   assign \i__payload.a  = i__payload[63:0];
   assign \i__payload.a[0]  = i__payload[7:0];
   assign \i__payload.a[1]  = i__payload[15:8];
@@ -12883,21 +14927,4506 @@ module \datapath.array (i__valid, clk, rst, o__ready, i__ready, o__valid, o__pay
   assign \i__payload.b[6]  = i__payload[119:112];
   assign \i__payload.b[7]  = i__payload[127:120];
   assign \i__payload.last  = i__payload[128];
-  assign \o__payload.c  = o__payload[255:0];
-  assign \o__payload.c[0]  = o__payload[31:0];
-  assign \o__payload.c[1]  = o__payload[63:32];
-  assign \o__payload.c[2]  = o__payload[95:64];
-  assign \o__payload.c[3]  = o__payload[127:96];
-  assign \o__payload.c[4]  = o__payload[159:128];
-  assign \o__payload.c[5]  = o__payload[191:160];
-  assign \o__payload.c[6]  = o__payload[223:192];
-  assign \o__payload.c[7]  = o__payload[255:224];
-  assign \o__payload.last  = o__payload[256];
+  assign \drain_row.c  = w_data[255:0];
+  assign \drain_row.c[0]  = w_data[31:0];
+  assign \drain_row.c[1]  = w_data[63:32];
+  assign \drain_row.c[2]  = w_data[95:64];
+  assign \drain_row.c[3]  = w_data[127:96];
+  assign \drain_row.c[4]  = w_data[159:128];
+  assign \drain_row.c[5]  = w_data[191:160];
+  assign \drain_row.c[6]  = w_data[223:192];
+  assign \drain_row.c[7]  = w_data[255:224];
+  assign \drain_row.last  = w_data[256];
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.out_buffer (rst, r_en, w_en, r_rdy, r_data, w_port__data, level, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [256:0] r_data;
+  wire [256:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [256:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [256:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [256:0] w_port__data;
+  wire [256:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [256:0] storage [2:0];
+  initial begin
+    storage[0] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[1] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    storage[2] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe0_0_mul (pe0_0_b_in, clk, rst, pe0_0_en, pe0_0_p, pe0_0_a_in);
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe0_0_a_in;
+  wire [7:0] pe0_0_a_in;
+  reg [7:0] pe0_0_a_r = 8'h00;
+  input [7:0] pe0_0_b_in;
+  wire [7:0] pe0_0_b_in;
+  reg [7:0] pe0_0_b_r = 8'h00;
+  input pe0_0_en;
+  wire pe0_0_en;
+  output [15:0] pe0_0_p;
+  reg [15:0] pe0_0_p = 16'h0000;
+  reg [15:0] pe0_0_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe0_0_b_r <= \$3 ;
+  always @(posedge clk)
+    pe0_0_prod <= \$4 ;
+  always @(posedge clk)
+    pe0_0_p <= \$5 ;
+  assign \$1  = $signed(pe0_0_a_r) * $signed(pe0_0_b_r);
+  always @(posedge clk)
+    pe0_0_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$4  = pe0_0_prod;
+    if (pe0_0_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$5  = pe0_0_p;
+    if (pe0_0_en) begin
+      \$5  = pe0_0_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$2  = pe0_0_a_r;
+    if (pe0_0_en) begin
+      \$2  = pe0_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$3  = pe0_0_b_r;
+    if (pe0_0_en) begin
+      \$3  = pe0_0_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe0_1_mul (rst, pe0_1_en, pe0_1_b_in, pe0_1_a_in, pe0_1_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe0_1_a_in;
+  wire [7:0] pe0_1_a_in;
+  reg [7:0] pe0_1_a_r = 8'h00;
+  input [7:0] pe0_1_b_in;
+  wire [7:0] pe0_1_b_in;
+  reg [7:0] pe0_1_b_r = 8'h00;
+  input pe0_1_en;
+  wire pe0_1_en;
+  output [15:0] pe0_1_p;
+  reg [15:0] pe0_1_p = 16'h0000;
+  reg [15:0] pe0_1_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe0_1_b_r <= \$3 ;
+  always @(posedge clk)
+    pe0_1_prod <= \$4 ;
+  always @(posedge clk)
+    pe0_1_p <= \$5 ;
+  assign \$1  = $signed(pe0_1_a_r) * $signed(pe0_1_b_r);
+  always @(posedge clk)
+    pe0_1_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$4  = pe0_1_prod;
+    if (pe0_1_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$5  = pe0_1_p;
+    if (pe0_1_en) begin
+      \$5  = pe0_1_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$2  = pe0_1_a_r;
+    if (pe0_1_en) begin
+      \$2  = pe0_1_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$3  = pe0_1_b_r;
+    if (pe0_1_en) begin
+      \$3  = pe0_1_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe0_2_mul (rst, pe0_2_en, pe0_2_b_in, pe0_2_a_in, pe0_2_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe0_2_a_in;
+  wire [7:0] pe0_2_a_in;
+  reg [7:0] pe0_2_a_r = 8'h00;
+  input [7:0] pe0_2_b_in;
+  wire [7:0] pe0_2_b_in;
+  reg [7:0] pe0_2_b_r = 8'h00;
+  input pe0_2_en;
+  wire pe0_2_en;
+  output [15:0] pe0_2_p;
+  reg [15:0] pe0_2_p = 16'h0000;
+  reg [15:0] pe0_2_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe0_2_b_r <= \$3 ;
+  always @(posedge clk)
+    pe0_2_prod <= \$4 ;
+  always @(posedge clk)
+    pe0_2_p <= \$5 ;
+  assign \$1  = $signed(pe0_2_a_r) * $signed(pe0_2_b_r);
+  always @(posedge clk)
+    pe0_2_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$4  = pe0_2_prod;
+    if (pe0_2_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$5  = pe0_2_p;
+    if (pe0_2_en) begin
+      \$5  = pe0_2_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$2  = pe0_2_a_r;
+    if (pe0_2_en) begin
+      \$2  = pe0_2_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$3  = pe0_2_b_r;
+    if (pe0_2_en) begin
+      \$3  = pe0_2_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe0_3_mul (rst, pe0_3_en, pe0_3_b_in, pe0_3_a_in, pe0_3_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe0_3_a_in;
+  wire [7:0] pe0_3_a_in;
+  reg [7:0] pe0_3_a_r = 8'h00;
+  input [7:0] pe0_3_b_in;
+  wire [7:0] pe0_3_b_in;
+  reg [7:0] pe0_3_b_r = 8'h00;
+  input pe0_3_en;
+  wire pe0_3_en;
+  output [15:0] pe0_3_p;
+  reg [15:0] pe0_3_p = 16'h0000;
+  reg [15:0] pe0_3_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe0_3_b_r <= \$3 ;
+  always @(posedge clk)
+    pe0_3_prod <= \$4 ;
+  always @(posedge clk)
+    pe0_3_p <= \$5 ;
+  assign \$1  = $signed(pe0_3_a_r) * $signed(pe0_3_b_r);
+  always @(posedge clk)
+    pe0_3_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$4  = pe0_3_prod;
+    if (pe0_3_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$5  = pe0_3_p;
+    if (pe0_3_en) begin
+      \$5  = pe0_3_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$2  = pe0_3_a_r;
+    if (pe0_3_en) begin
+      \$2  = pe0_3_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$3  = pe0_3_b_r;
+    if (pe0_3_en) begin
+      \$3  = pe0_3_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe0_4_mul (rst, pe0_4_en, pe0_4_b_in, pe0_4_a_in, pe0_4_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe0_4_a_in;
+  wire [7:0] pe0_4_a_in;
+  reg [7:0] pe0_4_a_r = 8'h00;
+  input [7:0] pe0_4_b_in;
+  wire [7:0] pe0_4_b_in;
+  reg [7:0] pe0_4_b_r = 8'h00;
+  input pe0_4_en;
+  wire pe0_4_en;
+  output [15:0] pe0_4_p;
+  reg [15:0] pe0_4_p = 16'h0000;
+  reg [15:0] pe0_4_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe0_4_b_r <= \$3 ;
+  always @(posedge clk)
+    pe0_4_prod <= \$4 ;
+  always @(posedge clk)
+    pe0_4_p <= \$5 ;
+  assign \$1  = $signed(pe0_4_a_r) * $signed(pe0_4_b_r);
+  always @(posedge clk)
+    pe0_4_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$4  = pe0_4_prod;
+    if (pe0_4_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$5  = pe0_4_p;
+    if (pe0_4_en) begin
+      \$5  = pe0_4_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$2  = pe0_4_a_r;
+    if (pe0_4_en) begin
+      \$2  = pe0_4_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$3  = pe0_4_b_r;
+    if (pe0_4_en) begin
+      \$3  = pe0_4_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe0_5_mul (rst, pe0_5_en, pe0_5_b_in, pe0_5_a_in, pe0_5_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe0_5_a_in;
+  wire [7:0] pe0_5_a_in;
+  reg [7:0] pe0_5_a_r = 8'h00;
+  input [7:0] pe0_5_b_in;
+  wire [7:0] pe0_5_b_in;
+  reg [7:0] pe0_5_b_r = 8'h00;
+  input pe0_5_en;
+  wire pe0_5_en;
+  output [15:0] pe0_5_p;
+  reg [15:0] pe0_5_p = 16'h0000;
+  reg [15:0] pe0_5_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe0_5_b_r <= \$3 ;
+  always @(posedge clk)
+    pe0_5_prod <= \$4 ;
+  always @(posedge clk)
+    pe0_5_p <= \$5 ;
+  assign \$1  = $signed(pe0_5_a_r) * $signed(pe0_5_b_r);
+  always @(posedge clk)
+    pe0_5_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$4  = pe0_5_prod;
+    if (pe0_5_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$5  = pe0_5_p;
+    if (pe0_5_en) begin
+      \$5  = pe0_5_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$2  = pe0_5_a_r;
+    if (pe0_5_en) begin
+      \$2  = pe0_5_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$3  = pe0_5_b_r;
+    if (pe0_5_en) begin
+      \$3  = pe0_5_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe0_6_mul (rst, pe0_6_en, pe0_6_b_in, pe0_6_a_in, pe0_6_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe0_6_a_in;
+  wire [7:0] pe0_6_a_in;
+  reg [7:0] pe0_6_a_r = 8'h00;
+  input [7:0] pe0_6_b_in;
+  wire [7:0] pe0_6_b_in;
+  reg [7:0] pe0_6_b_r = 8'h00;
+  input pe0_6_en;
+  wire pe0_6_en;
+  output [15:0] pe0_6_p;
+  reg [15:0] pe0_6_p = 16'h0000;
+  reg [15:0] pe0_6_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe0_6_b_r <= \$3 ;
+  always @(posedge clk)
+    pe0_6_prod <= \$4 ;
+  always @(posedge clk)
+    pe0_6_p <= \$5 ;
+  assign \$1  = $signed(pe0_6_a_r) * $signed(pe0_6_b_r);
+  always @(posedge clk)
+    pe0_6_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$4  = pe0_6_prod;
+    if (pe0_6_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$5  = pe0_6_p;
+    if (pe0_6_en) begin
+      \$5  = pe0_6_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$2  = pe0_6_a_r;
+    if (pe0_6_en) begin
+      \$2  = pe0_6_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$3  = pe0_6_b_r;
+    if (pe0_6_en) begin
+      \$3  = pe0_6_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe0_7_mul (rst, pe0_7_en, pe0_7_b_in, pe0_7_a_in, pe0_7_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe0_7_a_in;
+  wire [7:0] pe0_7_a_in;
+  reg [7:0] pe0_7_a_r = 8'h00;
+  input [7:0] pe0_7_b_in;
+  wire [7:0] pe0_7_b_in;
+  reg [7:0] pe0_7_b_r = 8'h00;
+  input pe0_7_en;
+  wire pe0_7_en;
+  output [15:0] pe0_7_p;
+  reg [15:0] pe0_7_p = 16'h0000;
+  reg [15:0] pe0_7_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe0_7_b_r <= \$3 ;
+  always @(posedge clk)
+    pe0_7_prod <= \$4 ;
+  always @(posedge clk)
+    pe0_7_p <= \$5 ;
+  assign \$1  = $signed(pe0_7_a_r) * $signed(pe0_7_b_r);
+  always @(posedge clk)
+    pe0_7_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$4  = pe0_7_prod;
+    if (pe0_7_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$5  = pe0_7_p;
+    if (pe0_7_en) begin
+      \$5  = pe0_7_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$2  = pe0_7_a_r;
+    if (pe0_7_en) begin
+      \$2  = pe0_7_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$3  = pe0_7_b_r;
+    if (pe0_7_en) begin
+      \$3  = pe0_7_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe1_0_mul (rst, pe1_0_en, pe1_0_a_in, pe1_0_b_in, pe1_0_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe1_0_a_in;
+  wire [7:0] pe1_0_a_in;
+  reg [7:0] pe1_0_a_r = 8'h00;
+  input [7:0] pe1_0_b_in;
+  wire [7:0] pe1_0_b_in;
+  reg [7:0] pe1_0_b_r = 8'h00;
+  input pe1_0_en;
+  wire pe1_0_en;
+  output [15:0] pe1_0_p;
+  reg [15:0] pe1_0_p = 16'h0000;
+  reg [15:0] pe1_0_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe1_0_b_r <= \$3 ;
+  always @(posedge clk)
+    pe1_0_prod <= \$4 ;
+  always @(posedge clk)
+    pe1_0_p <= \$5 ;
+  assign \$1  = $signed(pe1_0_a_r) * $signed(pe1_0_b_r);
+  always @(posedge clk)
+    pe1_0_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$4  = pe1_0_prod;
+    if (pe1_0_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$5  = pe1_0_p;
+    if (pe1_0_en) begin
+      \$5  = pe1_0_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$2  = pe1_0_a_r;
+    if (pe1_0_en) begin
+      \$2  = pe1_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$3  = pe1_0_b_r;
+    if (pe1_0_en) begin
+      \$3  = pe1_0_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe1_1_mul (rst, pe1_1_en, pe1_1_b_in, pe1_1_a_in, pe1_1_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe1_1_a_in;
+  wire [7:0] pe1_1_a_in;
+  reg [7:0] pe1_1_a_r = 8'h00;
+  input [7:0] pe1_1_b_in;
+  wire [7:0] pe1_1_b_in;
+  reg [7:0] pe1_1_b_r = 8'h00;
+  input pe1_1_en;
+  wire pe1_1_en;
+  output [15:0] pe1_1_p;
+  reg [15:0] pe1_1_p = 16'h0000;
+  reg [15:0] pe1_1_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe1_1_b_r <= \$3 ;
+  always @(posedge clk)
+    pe1_1_prod <= \$4 ;
+  always @(posedge clk)
+    pe1_1_p <= \$5 ;
+  assign \$1  = $signed(pe1_1_a_r) * $signed(pe1_1_b_r);
+  always @(posedge clk)
+    pe1_1_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$4  = pe1_1_prod;
+    if (pe1_1_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$5  = pe1_1_p;
+    if (pe1_1_en) begin
+      \$5  = pe1_1_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$2  = pe1_1_a_r;
+    if (pe1_1_en) begin
+      \$2  = pe1_1_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$3  = pe1_1_b_r;
+    if (pe1_1_en) begin
+      \$3  = pe1_1_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe1_2_mul (rst, pe1_2_en, pe1_2_b_in, pe1_2_a_in, pe1_2_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe1_2_a_in;
+  wire [7:0] pe1_2_a_in;
+  reg [7:0] pe1_2_a_r = 8'h00;
+  input [7:0] pe1_2_b_in;
+  wire [7:0] pe1_2_b_in;
+  reg [7:0] pe1_2_b_r = 8'h00;
+  input pe1_2_en;
+  wire pe1_2_en;
+  output [15:0] pe1_2_p;
+  reg [15:0] pe1_2_p = 16'h0000;
+  reg [15:0] pe1_2_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe1_2_b_r <= \$3 ;
+  always @(posedge clk)
+    pe1_2_prod <= \$4 ;
+  always @(posedge clk)
+    pe1_2_p <= \$5 ;
+  assign \$1  = $signed(pe1_2_a_r) * $signed(pe1_2_b_r);
+  always @(posedge clk)
+    pe1_2_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$4  = pe1_2_prod;
+    if (pe1_2_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$5  = pe1_2_p;
+    if (pe1_2_en) begin
+      \$5  = pe1_2_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$2  = pe1_2_a_r;
+    if (pe1_2_en) begin
+      \$2  = pe1_2_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$3  = pe1_2_b_r;
+    if (pe1_2_en) begin
+      \$3  = pe1_2_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe1_3_mul (rst, pe1_3_en, pe1_3_b_in, pe1_3_a_in, pe1_3_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe1_3_a_in;
+  wire [7:0] pe1_3_a_in;
+  reg [7:0] pe1_3_a_r = 8'h00;
+  input [7:0] pe1_3_b_in;
+  wire [7:0] pe1_3_b_in;
+  reg [7:0] pe1_3_b_r = 8'h00;
+  input pe1_3_en;
+  wire pe1_3_en;
+  output [15:0] pe1_3_p;
+  reg [15:0] pe1_3_p = 16'h0000;
+  reg [15:0] pe1_3_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe1_3_b_r <= \$3 ;
+  always @(posedge clk)
+    pe1_3_prod <= \$4 ;
+  always @(posedge clk)
+    pe1_3_p <= \$5 ;
+  assign \$1  = $signed(pe1_3_a_r) * $signed(pe1_3_b_r);
+  always @(posedge clk)
+    pe1_3_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$4  = pe1_3_prod;
+    if (pe1_3_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$5  = pe1_3_p;
+    if (pe1_3_en) begin
+      \$5  = pe1_3_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$2  = pe1_3_a_r;
+    if (pe1_3_en) begin
+      \$2  = pe1_3_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$3  = pe1_3_b_r;
+    if (pe1_3_en) begin
+      \$3  = pe1_3_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe1_4_mul (rst, pe1_4_en, pe1_4_b_in, pe1_4_a_in, pe1_4_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe1_4_a_in;
+  wire [7:0] pe1_4_a_in;
+  reg [7:0] pe1_4_a_r = 8'h00;
+  input [7:0] pe1_4_b_in;
+  wire [7:0] pe1_4_b_in;
+  reg [7:0] pe1_4_b_r = 8'h00;
+  input pe1_4_en;
+  wire pe1_4_en;
+  output [15:0] pe1_4_p;
+  reg [15:0] pe1_4_p = 16'h0000;
+  reg [15:0] pe1_4_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe1_4_b_r <= \$3 ;
+  always @(posedge clk)
+    pe1_4_prod <= \$4 ;
+  always @(posedge clk)
+    pe1_4_p <= \$5 ;
+  assign \$1  = $signed(pe1_4_a_r) * $signed(pe1_4_b_r);
+  always @(posedge clk)
+    pe1_4_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$4  = pe1_4_prod;
+    if (pe1_4_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$5  = pe1_4_p;
+    if (pe1_4_en) begin
+      \$5  = pe1_4_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$2  = pe1_4_a_r;
+    if (pe1_4_en) begin
+      \$2  = pe1_4_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$3  = pe1_4_b_r;
+    if (pe1_4_en) begin
+      \$3  = pe1_4_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe1_5_mul (rst, pe1_5_en, pe1_5_b_in, pe1_5_a_in, pe1_5_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe1_5_a_in;
+  wire [7:0] pe1_5_a_in;
+  reg [7:0] pe1_5_a_r = 8'h00;
+  input [7:0] pe1_5_b_in;
+  wire [7:0] pe1_5_b_in;
+  reg [7:0] pe1_5_b_r = 8'h00;
+  input pe1_5_en;
+  wire pe1_5_en;
+  output [15:0] pe1_5_p;
+  reg [15:0] pe1_5_p = 16'h0000;
+  reg [15:0] pe1_5_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe1_5_b_r <= \$3 ;
+  always @(posedge clk)
+    pe1_5_prod <= \$4 ;
+  always @(posedge clk)
+    pe1_5_p <= \$5 ;
+  assign \$1  = $signed(pe1_5_a_r) * $signed(pe1_5_b_r);
+  always @(posedge clk)
+    pe1_5_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$4  = pe1_5_prod;
+    if (pe1_5_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$5  = pe1_5_p;
+    if (pe1_5_en) begin
+      \$5  = pe1_5_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$2  = pe1_5_a_r;
+    if (pe1_5_en) begin
+      \$2  = pe1_5_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$3  = pe1_5_b_r;
+    if (pe1_5_en) begin
+      \$3  = pe1_5_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe1_6_mul (rst, pe1_6_en, pe1_6_b_in, pe1_6_a_in, pe1_6_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe1_6_a_in;
+  wire [7:0] pe1_6_a_in;
+  reg [7:0] pe1_6_a_r = 8'h00;
+  input [7:0] pe1_6_b_in;
+  wire [7:0] pe1_6_b_in;
+  reg [7:0] pe1_6_b_r = 8'h00;
+  input pe1_6_en;
+  wire pe1_6_en;
+  output [15:0] pe1_6_p;
+  reg [15:0] pe1_6_p = 16'h0000;
+  reg [15:0] pe1_6_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe1_6_b_r <= \$3 ;
+  always @(posedge clk)
+    pe1_6_prod <= \$4 ;
+  always @(posedge clk)
+    pe1_6_p <= \$5 ;
+  assign \$1  = $signed(pe1_6_a_r) * $signed(pe1_6_b_r);
+  always @(posedge clk)
+    pe1_6_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$4  = pe1_6_prod;
+    if (pe1_6_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$5  = pe1_6_p;
+    if (pe1_6_en) begin
+      \$5  = pe1_6_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$2  = pe1_6_a_r;
+    if (pe1_6_en) begin
+      \$2  = pe1_6_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$3  = pe1_6_b_r;
+    if (pe1_6_en) begin
+      \$3  = pe1_6_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe1_7_mul (rst, pe1_7_en, pe1_7_b_in, pe1_7_a_in, pe1_7_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe1_7_a_in;
+  wire [7:0] pe1_7_a_in;
+  reg [7:0] pe1_7_a_r = 8'h00;
+  input [7:0] pe1_7_b_in;
+  wire [7:0] pe1_7_b_in;
+  reg [7:0] pe1_7_b_r = 8'h00;
+  input pe1_7_en;
+  wire pe1_7_en;
+  output [15:0] pe1_7_p;
+  reg [15:0] pe1_7_p = 16'h0000;
+  reg [15:0] pe1_7_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe1_7_b_r <= \$3 ;
+  always @(posedge clk)
+    pe1_7_prod <= \$4 ;
+  always @(posedge clk)
+    pe1_7_p <= \$5 ;
+  assign \$1  = $signed(pe1_7_a_r) * $signed(pe1_7_b_r);
+  always @(posedge clk)
+    pe1_7_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$4  = pe1_7_prod;
+    if (pe1_7_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$5  = pe1_7_p;
+    if (pe1_7_en) begin
+      \$5  = pe1_7_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$2  = pe1_7_a_r;
+    if (pe1_7_en) begin
+      \$2  = pe1_7_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    \$3  = pe1_7_b_r;
+    if (pe1_7_en) begin
+      \$3  = pe1_7_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe2_0_mul (rst, pe2_0_en, pe2_0_a_in, pe2_0_b_in, pe2_0_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe2_0_a_in;
+  wire [7:0] pe2_0_a_in;
+  reg [7:0] pe2_0_a_r = 8'h00;
+  input [7:0] pe2_0_b_in;
+  wire [7:0] pe2_0_b_in;
+  reg [7:0] pe2_0_b_r = 8'h00;
+  input pe2_0_en;
+  wire pe2_0_en;
+  output [15:0] pe2_0_p;
+  reg [15:0] pe2_0_p = 16'h0000;
+  reg [15:0] pe2_0_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe2_0_b_r <= \$3 ;
+  always @(posedge clk)
+    pe2_0_prod <= \$4 ;
+  always @(posedge clk)
+    pe2_0_p <= \$5 ;
+  assign \$1  = $signed(pe2_0_a_r) * $signed(pe2_0_b_r);
+  always @(posedge clk)
+    pe2_0_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$4  = pe2_0_prod;
+    if (pe2_0_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$5  = pe2_0_p;
+    if (pe2_0_en) begin
+      \$5  = pe2_0_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$2  = pe2_0_a_r;
+    if (pe2_0_en) begin
+      \$2  = pe2_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    \$3  = pe2_0_b_r;
+    if (pe2_0_en) begin
+      \$3  = pe2_0_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe2_1_mul (rst, pe2_1_en, pe2_1_b_in, pe2_1_a_in, pe2_1_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe2_1_a_in;
+  wire [7:0] pe2_1_a_in;
+  reg [7:0] pe2_1_a_r = 8'h00;
+  input [7:0] pe2_1_b_in;
+  wire [7:0] pe2_1_b_in;
+  reg [7:0] pe2_1_b_r = 8'h00;
+  input pe2_1_en;
+  wire pe2_1_en;
+  output [15:0] pe2_1_p;
+  reg [15:0] pe2_1_p = 16'h0000;
+  reg [15:0] pe2_1_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe2_1_b_r <= \$3 ;
+  always @(posedge clk)
+    pe2_1_prod <= \$4 ;
+  always @(posedge clk)
+    pe2_1_p <= \$5 ;
+  assign \$1  = $signed(pe2_1_a_r) * $signed(pe2_1_b_r);
+  always @(posedge clk)
+    pe2_1_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$4  = pe2_1_prod;
+    if (pe2_1_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$5  = pe2_1_p;
+    if (pe2_1_en) begin
+      \$5  = pe2_1_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$2  = pe2_1_a_r;
+    if (pe2_1_en) begin
+      \$2  = pe2_1_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    \$3  = pe2_1_b_r;
+    if (pe2_1_en) begin
+      \$3  = pe2_1_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe2_2_mul (rst, pe2_2_en, pe2_2_b_in, pe2_2_a_in, pe2_2_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe2_2_a_in;
+  wire [7:0] pe2_2_a_in;
+  reg [7:0] pe2_2_a_r = 8'h00;
+  input [7:0] pe2_2_b_in;
+  wire [7:0] pe2_2_b_in;
+  reg [7:0] pe2_2_b_r = 8'h00;
+  input pe2_2_en;
+  wire pe2_2_en;
+  output [15:0] pe2_2_p;
+  reg [15:0] pe2_2_p = 16'h0000;
+  reg [15:0] pe2_2_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe2_2_b_r <= \$3 ;
+  always @(posedge clk)
+    pe2_2_prod <= \$4 ;
+  always @(posedge clk)
+    pe2_2_p <= \$5 ;
+  assign \$1  = $signed(pe2_2_a_r) * $signed(pe2_2_b_r);
+  always @(posedge clk)
+    pe2_2_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$4  = pe2_2_prod;
+    if (pe2_2_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$5  = pe2_2_p;
+    if (pe2_2_en) begin
+      \$5  = pe2_2_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$2  = pe2_2_a_r;
+    if (pe2_2_en) begin
+      \$2  = pe2_2_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    \$3  = pe2_2_b_r;
+    if (pe2_2_en) begin
+      \$3  = pe2_2_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe2_3_mul (rst, pe2_3_en, pe2_3_b_in, pe2_3_a_in, pe2_3_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe2_3_a_in;
+  wire [7:0] pe2_3_a_in;
+  reg [7:0] pe2_3_a_r = 8'h00;
+  input [7:0] pe2_3_b_in;
+  wire [7:0] pe2_3_b_in;
+  reg [7:0] pe2_3_b_r = 8'h00;
+  input pe2_3_en;
+  wire pe2_3_en;
+  output [15:0] pe2_3_p;
+  reg [15:0] pe2_3_p = 16'h0000;
+  reg [15:0] pe2_3_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe2_3_b_r <= \$3 ;
+  always @(posedge clk)
+    pe2_3_prod <= \$4 ;
+  always @(posedge clk)
+    pe2_3_p <= \$5 ;
+  assign \$1  = $signed(pe2_3_a_r) * $signed(pe2_3_b_r);
+  always @(posedge clk)
+    pe2_3_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$4  = pe2_3_prod;
+    if (pe2_3_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$5  = pe2_3_p;
+    if (pe2_3_en) begin
+      \$5  = pe2_3_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$2  = pe2_3_a_r;
+    if (pe2_3_en) begin
+      \$2  = pe2_3_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    \$3  = pe2_3_b_r;
+    if (pe2_3_en) begin
+      \$3  = pe2_3_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe2_4_mul (rst, pe2_4_en, pe2_4_b_in, pe2_4_a_in, pe2_4_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe2_4_a_in;
+  wire [7:0] pe2_4_a_in;
+  reg [7:0] pe2_4_a_r = 8'h00;
+  input [7:0] pe2_4_b_in;
+  wire [7:0] pe2_4_b_in;
+  reg [7:0] pe2_4_b_r = 8'h00;
+  input pe2_4_en;
+  wire pe2_4_en;
+  output [15:0] pe2_4_p;
+  reg [15:0] pe2_4_p = 16'h0000;
+  reg [15:0] pe2_4_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe2_4_b_r <= \$3 ;
+  always @(posedge clk)
+    pe2_4_prod <= \$4 ;
+  always @(posedge clk)
+    pe2_4_p <= \$5 ;
+  assign \$1  = $signed(pe2_4_a_r) * $signed(pe2_4_b_r);
+  always @(posedge clk)
+    pe2_4_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$4  = pe2_4_prod;
+    if (pe2_4_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$5  = pe2_4_p;
+    if (pe2_4_en) begin
+      \$5  = pe2_4_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$2  = pe2_4_a_r;
+    if (pe2_4_en) begin
+      \$2  = pe2_4_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    \$3  = pe2_4_b_r;
+    if (pe2_4_en) begin
+      \$3  = pe2_4_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe2_5_mul (rst, pe2_5_en, pe2_5_b_in, pe2_5_a_in, pe2_5_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe2_5_a_in;
+  wire [7:0] pe2_5_a_in;
+  reg [7:0] pe2_5_a_r = 8'h00;
+  input [7:0] pe2_5_b_in;
+  wire [7:0] pe2_5_b_in;
+  reg [7:0] pe2_5_b_r = 8'h00;
+  input pe2_5_en;
+  wire pe2_5_en;
+  output [15:0] pe2_5_p;
+  reg [15:0] pe2_5_p = 16'h0000;
+  reg [15:0] pe2_5_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe2_5_b_r <= \$3 ;
+  always @(posedge clk)
+    pe2_5_prod <= \$4 ;
+  always @(posedge clk)
+    pe2_5_p <= \$5 ;
+  assign \$1  = $signed(pe2_5_a_r) * $signed(pe2_5_b_r);
+  always @(posedge clk)
+    pe2_5_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$4  = pe2_5_prod;
+    if (pe2_5_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$5  = pe2_5_p;
+    if (pe2_5_en) begin
+      \$5  = pe2_5_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$2  = pe2_5_a_r;
+    if (pe2_5_en) begin
+      \$2  = pe2_5_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    \$3  = pe2_5_b_r;
+    if (pe2_5_en) begin
+      \$3  = pe2_5_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe2_6_mul (rst, pe2_6_en, pe2_6_b_in, pe2_6_a_in, pe2_6_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe2_6_a_in;
+  wire [7:0] pe2_6_a_in;
+  reg [7:0] pe2_6_a_r = 8'h00;
+  input [7:0] pe2_6_b_in;
+  wire [7:0] pe2_6_b_in;
+  reg [7:0] pe2_6_b_r = 8'h00;
+  input pe2_6_en;
+  wire pe2_6_en;
+  output [15:0] pe2_6_p;
+  reg [15:0] pe2_6_p = 16'h0000;
+  reg [15:0] pe2_6_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe2_6_b_r <= \$3 ;
+  always @(posedge clk)
+    pe2_6_prod <= \$4 ;
+  always @(posedge clk)
+    pe2_6_p <= \$5 ;
+  assign \$1  = $signed(pe2_6_a_r) * $signed(pe2_6_b_r);
+  always @(posedge clk)
+    pe2_6_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$4  = pe2_6_prod;
+    if (pe2_6_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$5  = pe2_6_p;
+    if (pe2_6_en) begin
+      \$5  = pe2_6_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$2  = pe2_6_a_r;
+    if (pe2_6_en) begin
+      \$2  = pe2_6_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    \$3  = pe2_6_b_r;
+    if (pe2_6_en) begin
+      \$3  = pe2_6_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe2_7_mul (rst, pe2_7_en, pe2_7_b_in, pe2_7_a_in, pe2_7_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$27  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe2_7_a_in;
+  wire [7:0] pe2_7_a_in;
+  reg [7:0] pe2_7_a_r = 8'h00;
+  input [7:0] pe2_7_b_in;
+  wire [7:0] pe2_7_b_in;
+  reg [7:0] pe2_7_b_r = 8'h00;
+  input pe2_7_en;
+  wire pe2_7_en;
+  output [15:0] pe2_7_p;
+  reg [15:0] pe2_7_p = 16'h0000;
+  reg [15:0] pe2_7_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe2_7_b_r <= \$3 ;
+  always @(posedge clk)
+    pe2_7_prod <= \$4 ;
+  always @(posedge clk)
+    pe2_7_p <= \$5 ;
+  assign \$1  = $signed(pe2_7_a_r) * $signed(pe2_7_b_r);
+  always @(posedge clk)
+    pe2_7_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$4  = pe2_7_prod;
+    if (pe2_7_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$5  = pe2_7_p;
+    if (pe2_7_en) begin
+      \$5  = pe2_7_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$2  = pe2_7_a_r;
+    if (pe2_7_en) begin
+      \$2  = pe2_7_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    \$3  = pe2_7_b_r;
+    if (pe2_7_en) begin
+      \$3  = pe2_7_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe3_0_mul (rst, pe3_0_en, pe3_0_a_in, pe3_0_b_in, pe3_0_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe3_0_a_in;
+  wire [7:0] pe3_0_a_in;
+  reg [7:0] pe3_0_a_r = 8'h00;
+  input [7:0] pe3_0_b_in;
+  wire [7:0] pe3_0_b_in;
+  reg [7:0] pe3_0_b_r = 8'h00;
+  input pe3_0_en;
+  wire pe3_0_en;
+  output [15:0] pe3_0_p;
+  reg [15:0] pe3_0_p = 16'h0000;
+  reg [15:0] pe3_0_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe3_0_b_r <= \$3 ;
+  always @(posedge clk)
+    pe3_0_prod <= \$4 ;
+  always @(posedge clk)
+    pe3_0_p <= \$5 ;
+  assign \$1  = $signed(pe3_0_a_r) * $signed(pe3_0_b_r);
+  always @(posedge clk)
+    pe3_0_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$4  = pe3_0_prod;
+    if (pe3_0_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$5  = pe3_0_p;
+    if (pe3_0_en) begin
+      \$5  = pe3_0_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$2  = pe3_0_a_r;
+    if (pe3_0_en) begin
+      \$2  = pe3_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    \$3  = pe3_0_b_r;
+    if (pe3_0_en) begin
+      \$3  = pe3_0_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe3_1_mul (rst, pe3_1_en, pe3_1_b_in, pe3_1_a_in, pe3_1_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe3_1_a_in;
+  wire [7:0] pe3_1_a_in;
+  reg [7:0] pe3_1_a_r = 8'h00;
+  input [7:0] pe3_1_b_in;
+  wire [7:0] pe3_1_b_in;
+  reg [7:0] pe3_1_b_r = 8'h00;
+  input pe3_1_en;
+  wire pe3_1_en;
+  output [15:0] pe3_1_p;
+  reg [15:0] pe3_1_p = 16'h0000;
+  reg [15:0] pe3_1_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe3_1_b_r <= \$3 ;
+  always @(posedge clk)
+    pe3_1_prod <= \$4 ;
+  always @(posedge clk)
+    pe3_1_p <= \$5 ;
+  assign \$1  = $signed(pe3_1_a_r) * $signed(pe3_1_b_r);
+  always @(posedge clk)
+    pe3_1_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$4  = pe3_1_prod;
+    if (pe3_1_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$5  = pe3_1_p;
+    if (pe3_1_en) begin
+      \$5  = pe3_1_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$2  = pe3_1_a_r;
+    if (pe3_1_en) begin
+      \$2  = pe3_1_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    \$3  = pe3_1_b_r;
+    if (pe3_1_en) begin
+      \$3  = pe3_1_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe3_2_mul (rst, pe3_2_en, pe3_2_b_in, pe3_2_a_in, pe3_2_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe3_2_a_in;
+  wire [7:0] pe3_2_a_in;
+  reg [7:0] pe3_2_a_r = 8'h00;
+  input [7:0] pe3_2_b_in;
+  wire [7:0] pe3_2_b_in;
+  reg [7:0] pe3_2_b_r = 8'h00;
+  input pe3_2_en;
+  wire pe3_2_en;
+  output [15:0] pe3_2_p;
+  reg [15:0] pe3_2_p = 16'h0000;
+  reg [15:0] pe3_2_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe3_2_b_r <= \$3 ;
+  always @(posedge clk)
+    pe3_2_prod <= \$4 ;
+  always @(posedge clk)
+    pe3_2_p <= \$5 ;
+  assign \$1  = $signed(pe3_2_a_r) * $signed(pe3_2_b_r);
+  always @(posedge clk)
+    pe3_2_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$4  = pe3_2_prod;
+    if (pe3_2_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$5  = pe3_2_p;
+    if (pe3_2_en) begin
+      \$5  = pe3_2_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$2  = pe3_2_a_r;
+    if (pe3_2_en) begin
+      \$2  = pe3_2_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    \$3  = pe3_2_b_r;
+    if (pe3_2_en) begin
+      \$3  = pe3_2_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe3_3_mul (rst, pe3_3_en, pe3_3_b_in, pe3_3_a_in, pe3_3_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe3_3_a_in;
+  wire [7:0] pe3_3_a_in;
+  reg [7:0] pe3_3_a_r = 8'h00;
+  input [7:0] pe3_3_b_in;
+  wire [7:0] pe3_3_b_in;
+  reg [7:0] pe3_3_b_r = 8'h00;
+  input pe3_3_en;
+  wire pe3_3_en;
+  output [15:0] pe3_3_p;
+  reg [15:0] pe3_3_p = 16'h0000;
+  reg [15:0] pe3_3_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe3_3_b_r <= \$3 ;
+  always @(posedge clk)
+    pe3_3_prod <= \$4 ;
+  always @(posedge clk)
+    pe3_3_p <= \$5 ;
+  assign \$1  = $signed(pe3_3_a_r) * $signed(pe3_3_b_r);
+  always @(posedge clk)
+    pe3_3_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$4  = pe3_3_prod;
+    if (pe3_3_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$5  = pe3_3_p;
+    if (pe3_3_en) begin
+      \$5  = pe3_3_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$2  = pe3_3_a_r;
+    if (pe3_3_en) begin
+      \$2  = pe3_3_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    \$3  = pe3_3_b_r;
+    if (pe3_3_en) begin
+      \$3  = pe3_3_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe3_4_mul (rst, pe3_4_en, pe3_4_b_in, pe3_4_a_in, pe3_4_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe3_4_a_in;
+  wire [7:0] pe3_4_a_in;
+  reg [7:0] pe3_4_a_r = 8'h00;
+  input [7:0] pe3_4_b_in;
+  wire [7:0] pe3_4_b_in;
+  reg [7:0] pe3_4_b_r = 8'h00;
+  input pe3_4_en;
+  wire pe3_4_en;
+  output [15:0] pe3_4_p;
+  reg [15:0] pe3_4_p = 16'h0000;
+  reg [15:0] pe3_4_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe3_4_b_r <= \$3 ;
+  always @(posedge clk)
+    pe3_4_prod <= \$4 ;
+  always @(posedge clk)
+    pe3_4_p <= \$5 ;
+  assign \$1  = $signed(pe3_4_a_r) * $signed(pe3_4_b_r);
+  always @(posedge clk)
+    pe3_4_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$4  = pe3_4_prod;
+    if (pe3_4_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$5  = pe3_4_p;
+    if (pe3_4_en) begin
+      \$5  = pe3_4_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$2  = pe3_4_a_r;
+    if (pe3_4_en) begin
+      \$2  = pe3_4_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    \$3  = pe3_4_b_r;
+    if (pe3_4_en) begin
+      \$3  = pe3_4_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe3_5_mul (rst, pe3_5_en, pe3_5_b_in, pe3_5_a_in, pe3_5_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe3_5_a_in;
+  wire [7:0] pe3_5_a_in;
+  reg [7:0] pe3_5_a_r = 8'h00;
+  input [7:0] pe3_5_b_in;
+  wire [7:0] pe3_5_b_in;
+  reg [7:0] pe3_5_b_r = 8'h00;
+  input pe3_5_en;
+  wire pe3_5_en;
+  output [15:0] pe3_5_p;
+  reg [15:0] pe3_5_p = 16'h0000;
+  reg [15:0] pe3_5_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe3_5_b_r <= \$3 ;
+  always @(posedge clk)
+    pe3_5_prod <= \$4 ;
+  always @(posedge clk)
+    pe3_5_p <= \$5 ;
+  assign \$1  = $signed(pe3_5_a_r) * $signed(pe3_5_b_r);
+  always @(posedge clk)
+    pe3_5_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$4  = pe3_5_prod;
+    if (pe3_5_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$5  = pe3_5_p;
+    if (pe3_5_en) begin
+      \$5  = pe3_5_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$2  = pe3_5_a_r;
+    if (pe3_5_en) begin
+      \$2  = pe3_5_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    \$3  = pe3_5_b_r;
+    if (pe3_5_en) begin
+      \$3  = pe3_5_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe3_6_mul (rst, pe3_6_en, pe3_6_b_in, pe3_6_a_in, pe3_6_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe3_6_a_in;
+  wire [7:0] pe3_6_a_in;
+  reg [7:0] pe3_6_a_r = 8'h00;
+  input [7:0] pe3_6_b_in;
+  wire [7:0] pe3_6_b_in;
+  reg [7:0] pe3_6_b_r = 8'h00;
+  input pe3_6_en;
+  wire pe3_6_en;
+  output [15:0] pe3_6_p;
+  reg [15:0] pe3_6_p = 16'h0000;
+  reg [15:0] pe3_6_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe3_6_b_r <= \$3 ;
+  always @(posedge clk)
+    pe3_6_prod <= \$4 ;
+  always @(posedge clk)
+    pe3_6_p <= \$5 ;
+  assign \$1  = $signed(pe3_6_a_r) * $signed(pe3_6_b_r);
+  always @(posedge clk)
+    pe3_6_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$4  = pe3_6_prod;
+    if (pe3_6_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$5  = pe3_6_p;
+    if (pe3_6_en) begin
+      \$5  = pe3_6_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$2  = pe3_6_a_r;
+    if (pe3_6_en) begin
+      \$2  = pe3_6_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    \$3  = pe3_6_b_r;
+    if (pe3_6_en) begin
+      \$3  = pe3_6_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe3_7_mul (rst, pe3_7_en, pe3_7_b_in, pe3_7_a_in, pe3_7_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe3_7_a_in;
+  wire [7:0] pe3_7_a_in;
+  reg [7:0] pe3_7_a_r = 8'h00;
+  input [7:0] pe3_7_b_in;
+  wire [7:0] pe3_7_b_in;
+  reg [7:0] pe3_7_b_r = 8'h00;
+  input pe3_7_en;
+  wire pe3_7_en;
+  output [15:0] pe3_7_p;
+  reg [15:0] pe3_7_p = 16'h0000;
+  reg [15:0] pe3_7_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe3_7_b_r <= \$3 ;
+  always @(posedge clk)
+    pe3_7_prod <= \$4 ;
+  always @(posedge clk)
+    pe3_7_p <= \$5 ;
+  assign \$1  = $signed(pe3_7_a_r) * $signed(pe3_7_b_r);
+  always @(posedge clk)
+    pe3_7_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$4  = pe3_7_prod;
+    if (pe3_7_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$5  = pe3_7_p;
+    if (pe3_7_en) begin
+      \$5  = pe3_7_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$2  = pe3_7_a_r;
+    if (pe3_7_en) begin
+      \$2  = pe3_7_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    \$3  = pe3_7_b_r;
+    if (pe3_7_en) begin
+      \$3  = pe3_7_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe4_0_mul (rst, pe4_0_en, pe4_0_a_in, pe4_0_b_in, pe4_0_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe4_0_a_in;
+  wire [7:0] pe4_0_a_in;
+  reg [7:0] pe4_0_a_r = 8'h00;
+  input [7:0] pe4_0_b_in;
+  wire [7:0] pe4_0_b_in;
+  reg [7:0] pe4_0_b_r = 8'h00;
+  input pe4_0_en;
+  wire pe4_0_en;
+  output [15:0] pe4_0_p;
+  reg [15:0] pe4_0_p = 16'h0000;
+  reg [15:0] pe4_0_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe4_0_b_r <= \$3 ;
+  always @(posedge clk)
+    pe4_0_prod <= \$4 ;
+  always @(posedge clk)
+    pe4_0_p <= \$5 ;
+  assign \$1  = $signed(pe4_0_a_r) * $signed(pe4_0_b_r);
+  always @(posedge clk)
+    pe4_0_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$4  = pe4_0_prod;
+    if (pe4_0_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$5  = pe4_0_p;
+    if (pe4_0_en) begin
+      \$5  = pe4_0_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$2  = pe4_0_a_r;
+    if (pe4_0_en) begin
+      \$2  = pe4_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    \$3  = pe4_0_b_r;
+    if (pe4_0_en) begin
+      \$3  = pe4_0_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe4_1_mul (rst, pe4_1_en, pe4_1_b_in, pe4_1_a_in, pe4_1_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe4_1_a_in;
+  wire [7:0] pe4_1_a_in;
+  reg [7:0] pe4_1_a_r = 8'h00;
+  input [7:0] pe4_1_b_in;
+  wire [7:0] pe4_1_b_in;
+  reg [7:0] pe4_1_b_r = 8'h00;
+  input pe4_1_en;
+  wire pe4_1_en;
+  output [15:0] pe4_1_p;
+  reg [15:0] pe4_1_p = 16'h0000;
+  reg [15:0] pe4_1_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe4_1_b_r <= \$3 ;
+  always @(posedge clk)
+    pe4_1_prod <= \$4 ;
+  always @(posedge clk)
+    pe4_1_p <= \$5 ;
+  assign \$1  = $signed(pe4_1_a_r) * $signed(pe4_1_b_r);
+  always @(posedge clk)
+    pe4_1_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$4  = pe4_1_prod;
+    if (pe4_1_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$5  = pe4_1_p;
+    if (pe4_1_en) begin
+      \$5  = pe4_1_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$2  = pe4_1_a_r;
+    if (pe4_1_en) begin
+      \$2  = pe4_1_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    \$3  = pe4_1_b_r;
+    if (pe4_1_en) begin
+      \$3  = pe4_1_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe4_2_mul (rst, pe4_2_en, pe4_2_b_in, pe4_2_a_in, pe4_2_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe4_2_a_in;
+  wire [7:0] pe4_2_a_in;
+  reg [7:0] pe4_2_a_r = 8'h00;
+  input [7:0] pe4_2_b_in;
+  wire [7:0] pe4_2_b_in;
+  reg [7:0] pe4_2_b_r = 8'h00;
+  input pe4_2_en;
+  wire pe4_2_en;
+  output [15:0] pe4_2_p;
+  reg [15:0] pe4_2_p = 16'h0000;
+  reg [15:0] pe4_2_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe4_2_b_r <= \$3 ;
+  always @(posedge clk)
+    pe4_2_prod <= \$4 ;
+  always @(posedge clk)
+    pe4_2_p <= \$5 ;
+  assign \$1  = $signed(pe4_2_a_r) * $signed(pe4_2_b_r);
+  always @(posedge clk)
+    pe4_2_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$4  = pe4_2_prod;
+    if (pe4_2_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$5  = pe4_2_p;
+    if (pe4_2_en) begin
+      \$5  = pe4_2_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$2  = pe4_2_a_r;
+    if (pe4_2_en) begin
+      \$2  = pe4_2_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    \$3  = pe4_2_b_r;
+    if (pe4_2_en) begin
+      \$3  = pe4_2_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe4_3_mul (rst, pe4_3_en, pe4_3_b_in, pe4_3_a_in, pe4_3_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe4_3_a_in;
+  wire [7:0] pe4_3_a_in;
+  reg [7:0] pe4_3_a_r = 8'h00;
+  input [7:0] pe4_3_b_in;
+  wire [7:0] pe4_3_b_in;
+  reg [7:0] pe4_3_b_r = 8'h00;
+  input pe4_3_en;
+  wire pe4_3_en;
+  output [15:0] pe4_3_p;
+  reg [15:0] pe4_3_p = 16'h0000;
+  reg [15:0] pe4_3_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe4_3_b_r <= \$3 ;
+  always @(posedge clk)
+    pe4_3_prod <= \$4 ;
+  always @(posedge clk)
+    pe4_3_p <= \$5 ;
+  assign \$1  = $signed(pe4_3_a_r) * $signed(pe4_3_b_r);
+  always @(posedge clk)
+    pe4_3_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$4  = pe4_3_prod;
+    if (pe4_3_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$5  = pe4_3_p;
+    if (pe4_3_en) begin
+      \$5  = pe4_3_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$2  = pe4_3_a_r;
+    if (pe4_3_en) begin
+      \$2  = pe4_3_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    \$3  = pe4_3_b_r;
+    if (pe4_3_en) begin
+      \$3  = pe4_3_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe4_4_mul (rst, pe4_4_en, pe4_4_b_in, pe4_4_a_in, pe4_4_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe4_4_a_in;
+  wire [7:0] pe4_4_a_in;
+  reg [7:0] pe4_4_a_r = 8'h00;
+  input [7:0] pe4_4_b_in;
+  wire [7:0] pe4_4_b_in;
+  reg [7:0] pe4_4_b_r = 8'h00;
+  input pe4_4_en;
+  wire pe4_4_en;
+  output [15:0] pe4_4_p;
+  reg [15:0] pe4_4_p = 16'h0000;
+  reg [15:0] pe4_4_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe4_4_b_r <= \$3 ;
+  always @(posedge clk)
+    pe4_4_prod <= \$4 ;
+  always @(posedge clk)
+    pe4_4_p <= \$5 ;
+  assign \$1  = $signed(pe4_4_a_r) * $signed(pe4_4_b_r);
+  always @(posedge clk)
+    pe4_4_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$4  = pe4_4_prod;
+    if (pe4_4_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$5  = pe4_4_p;
+    if (pe4_4_en) begin
+      \$5  = pe4_4_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$2  = pe4_4_a_r;
+    if (pe4_4_en) begin
+      \$2  = pe4_4_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    \$3  = pe4_4_b_r;
+    if (pe4_4_en) begin
+      \$3  = pe4_4_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe4_5_mul (rst, pe4_5_en, pe4_5_b_in, pe4_5_a_in, pe4_5_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe4_5_a_in;
+  wire [7:0] pe4_5_a_in;
+  reg [7:0] pe4_5_a_r = 8'h00;
+  input [7:0] pe4_5_b_in;
+  wire [7:0] pe4_5_b_in;
+  reg [7:0] pe4_5_b_r = 8'h00;
+  input pe4_5_en;
+  wire pe4_5_en;
+  output [15:0] pe4_5_p;
+  reg [15:0] pe4_5_p = 16'h0000;
+  reg [15:0] pe4_5_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe4_5_b_r <= \$3 ;
+  always @(posedge clk)
+    pe4_5_prod <= \$4 ;
+  always @(posedge clk)
+    pe4_5_p <= \$5 ;
+  assign \$1  = $signed(pe4_5_a_r) * $signed(pe4_5_b_r);
+  always @(posedge clk)
+    pe4_5_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$4  = pe4_5_prod;
+    if (pe4_5_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$5  = pe4_5_p;
+    if (pe4_5_en) begin
+      \$5  = pe4_5_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$2  = pe4_5_a_r;
+    if (pe4_5_en) begin
+      \$2  = pe4_5_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    \$3  = pe4_5_b_r;
+    if (pe4_5_en) begin
+      \$3  = pe4_5_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe4_6_mul (rst, pe4_6_en, pe4_6_b_in, pe4_6_a_in, pe4_6_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe4_6_a_in;
+  wire [7:0] pe4_6_a_in;
+  reg [7:0] pe4_6_a_r = 8'h00;
+  input [7:0] pe4_6_b_in;
+  wire [7:0] pe4_6_b_in;
+  reg [7:0] pe4_6_b_r = 8'h00;
+  input pe4_6_en;
+  wire pe4_6_en;
+  output [15:0] pe4_6_p;
+  reg [15:0] pe4_6_p = 16'h0000;
+  reg [15:0] pe4_6_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe4_6_b_r <= \$3 ;
+  always @(posedge clk)
+    pe4_6_prod <= \$4 ;
+  always @(posedge clk)
+    pe4_6_p <= \$5 ;
+  assign \$1  = $signed(pe4_6_a_r) * $signed(pe4_6_b_r);
+  always @(posedge clk)
+    pe4_6_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$4  = pe4_6_prod;
+    if (pe4_6_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$5  = pe4_6_p;
+    if (pe4_6_en) begin
+      \$5  = pe4_6_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$2  = pe4_6_a_r;
+    if (pe4_6_en) begin
+      \$2  = pe4_6_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    \$3  = pe4_6_b_r;
+    if (pe4_6_en) begin
+      \$3  = pe4_6_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe4_7_mul (rst, pe4_7_en, pe4_7_b_in, pe4_7_a_in, pe4_7_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe4_7_a_in;
+  wire [7:0] pe4_7_a_in;
+  reg [7:0] pe4_7_a_r = 8'h00;
+  input [7:0] pe4_7_b_in;
+  wire [7:0] pe4_7_b_in;
+  reg [7:0] pe4_7_b_r = 8'h00;
+  input pe4_7_en;
+  wire pe4_7_en;
+  output [15:0] pe4_7_p;
+  reg [15:0] pe4_7_p = 16'h0000;
+  reg [15:0] pe4_7_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe4_7_b_r <= \$3 ;
+  always @(posedge clk)
+    pe4_7_prod <= \$4 ;
+  always @(posedge clk)
+    pe4_7_p <= \$5 ;
+  assign \$1  = $signed(pe4_7_a_r) * $signed(pe4_7_b_r);
+  always @(posedge clk)
+    pe4_7_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$4  = pe4_7_prod;
+    if (pe4_7_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$5  = pe4_7_p;
+    if (pe4_7_en) begin
+      \$5  = pe4_7_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$2  = pe4_7_a_r;
+    if (pe4_7_en) begin
+      \$2  = pe4_7_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    \$3  = pe4_7_b_r;
+    if (pe4_7_en) begin
+      \$3  = pe4_7_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe5_0_mul (rst, pe5_0_en, pe5_0_a_in, pe5_0_b_in, pe5_0_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe5_0_a_in;
+  wire [7:0] pe5_0_a_in;
+  reg [7:0] pe5_0_a_r = 8'h00;
+  input [7:0] pe5_0_b_in;
+  wire [7:0] pe5_0_b_in;
+  reg [7:0] pe5_0_b_r = 8'h00;
+  input pe5_0_en;
+  wire pe5_0_en;
+  output [15:0] pe5_0_p;
+  reg [15:0] pe5_0_p = 16'h0000;
+  reg [15:0] pe5_0_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe5_0_b_r <= \$3 ;
+  always @(posedge clk)
+    pe5_0_prod <= \$4 ;
+  always @(posedge clk)
+    pe5_0_p <= \$5 ;
+  assign \$1  = $signed(pe5_0_a_r) * $signed(pe5_0_b_r);
+  always @(posedge clk)
+    pe5_0_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$4  = pe5_0_prod;
+    if (pe5_0_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$5  = pe5_0_p;
+    if (pe5_0_en) begin
+      \$5  = pe5_0_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$2  = pe5_0_a_r;
+    if (pe5_0_en) begin
+      \$2  = pe5_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    \$3  = pe5_0_b_r;
+    if (pe5_0_en) begin
+      \$3  = pe5_0_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe5_1_mul (rst, pe5_1_en, pe5_1_b_in, pe5_1_a_in, pe5_1_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe5_1_a_in;
+  wire [7:0] pe5_1_a_in;
+  reg [7:0] pe5_1_a_r = 8'h00;
+  input [7:0] pe5_1_b_in;
+  wire [7:0] pe5_1_b_in;
+  reg [7:0] pe5_1_b_r = 8'h00;
+  input pe5_1_en;
+  wire pe5_1_en;
+  output [15:0] pe5_1_p;
+  reg [15:0] pe5_1_p = 16'h0000;
+  reg [15:0] pe5_1_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe5_1_b_r <= \$3 ;
+  always @(posedge clk)
+    pe5_1_prod <= \$4 ;
+  always @(posedge clk)
+    pe5_1_p <= \$5 ;
+  assign \$1  = $signed(pe5_1_a_r) * $signed(pe5_1_b_r);
+  always @(posedge clk)
+    pe5_1_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$4  = pe5_1_prod;
+    if (pe5_1_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$5  = pe5_1_p;
+    if (pe5_1_en) begin
+      \$5  = pe5_1_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$2  = pe5_1_a_r;
+    if (pe5_1_en) begin
+      \$2  = pe5_1_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    \$3  = pe5_1_b_r;
+    if (pe5_1_en) begin
+      \$3  = pe5_1_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe5_2_mul (rst, pe5_2_en, pe5_2_b_in, pe5_2_a_in, pe5_2_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe5_2_a_in;
+  wire [7:0] pe5_2_a_in;
+  reg [7:0] pe5_2_a_r = 8'h00;
+  input [7:0] pe5_2_b_in;
+  wire [7:0] pe5_2_b_in;
+  reg [7:0] pe5_2_b_r = 8'h00;
+  input pe5_2_en;
+  wire pe5_2_en;
+  output [15:0] pe5_2_p;
+  reg [15:0] pe5_2_p = 16'h0000;
+  reg [15:0] pe5_2_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe5_2_b_r <= \$3 ;
+  always @(posedge clk)
+    pe5_2_prod <= \$4 ;
+  always @(posedge clk)
+    pe5_2_p <= \$5 ;
+  assign \$1  = $signed(pe5_2_a_r) * $signed(pe5_2_b_r);
+  always @(posedge clk)
+    pe5_2_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$4  = pe5_2_prod;
+    if (pe5_2_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$5  = pe5_2_p;
+    if (pe5_2_en) begin
+      \$5  = pe5_2_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$2  = pe5_2_a_r;
+    if (pe5_2_en) begin
+      \$2  = pe5_2_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    \$3  = pe5_2_b_r;
+    if (pe5_2_en) begin
+      \$3  = pe5_2_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe5_3_mul (rst, pe5_3_en, pe5_3_b_in, pe5_3_a_in, pe5_3_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe5_3_a_in;
+  wire [7:0] pe5_3_a_in;
+  reg [7:0] pe5_3_a_r = 8'h00;
+  input [7:0] pe5_3_b_in;
+  wire [7:0] pe5_3_b_in;
+  reg [7:0] pe5_3_b_r = 8'h00;
+  input pe5_3_en;
+  wire pe5_3_en;
+  output [15:0] pe5_3_p;
+  reg [15:0] pe5_3_p = 16'h0000;
+  reg [15:0] pe5_3_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe5_3_b_r <= \$3 ;
+  always @(posedge clk)
+    pe5_3_prod <= \$4 ;
+  always @(posedge clk)
+    pe5_3_p <= \$5 ;
+  assign \$1  = $signed(pe5_3_a_r) * $signed(pe5_3_b_r);
+  always @(posedge clk)
+    pe5_3_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$4  = pe5_3_prod;
+    if (pe5_3_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$5  = pe5_3_p;
+    if (pe5_3_en) begin
+      \$5  = pe5_3_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$2  = pe5_3_a_r;
+    if (pe5_3_en) begin
+      \$2  = pe5_3_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    \$3  = pe5_3_b_r;
+    if (pe5_3_en) begin
+      \$3  = pe5_3_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe5_4_mul (rst, pe5_4_en, pe5_4_b_in, pe5_4_a_in, pe5_4_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe5_4_a_in;
+  wire [7:0] pe5_4_a_in;
+  reg [7:0] pe5_4_a_r = 8'h00;
+  input [7:0] pe5_4_b_in;
+  wire [7:0] pe5_4_b_in;
+  reg [7:0] pe5_4_b_r = 8'h00;
+  input pe5_4_en;
+  wire pe5_4_en;
+  output [15:0] pe5_4_p;
+  reg [15:0] pe5_4_p = 16'h0000;
+  reg [15:0] pe5_4_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe5_4_b_r <= \$3 ;
+  always @(posedge clk)
+    pe5_4_prod <= \$4 ;
+  always @(posedge clk)
+    pe5_4_p <= \$5 ;
+  assign \$1  = $signed(pe5_4_a_r) * $signed(pe5_4_b_r);
+  always @(posedge clk)
+    pe5_4_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$4  = pe5_4_prod;
+    if (pe5_4_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$5  = pe5_4_p;
+    if (pe5_4_en) begin
+      \$5  = pe5_4_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$2  = pe5_4_a_r;
+    if (pe5_4_en) begin
+      \$2  = pe5_4_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    \$3  = pe5_4_b_r;
+    if (pe5_4_en) begin
+      \$3  = pe5_4_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe5_5_mul (rst, pe5_5_en, pe5_5_b_in, pe5_5_a_in, pe5_5_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$49  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe5_5_a_in;
+  wire [7:0] pe5_5_a_in;
+  reg [7:0] pe5_5_a_r = 8'h00;
+  input [7:0] pe5_5_b_in;
+  wire [7:0] pe5_5_b_in;
+  reg [7:0] pe5_5_b_r = 8'h00;
+  input pe5_5_en;
+  wire pe5_5_en;
+  output [15:0] pe5_5_p;
+  reg [15:0] pe5_5_p = 16'h0000;
+  reg [15:0] pe5_5_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe5_5_b_r <= \$3 ;
+  always @(posedge clk)
+    pe5_5_prod <= \$4 ;
+  always @(posedge clk)
+    pe5_5_p <= \$5 ;
+  assign \$1  = $signed(pe5_5_a_r) * $signed(pe5_5_b_r);
+  always @(posedge clk)
+    pe5_5_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$4  = pe5_5_prod;
+    if (pe5_5_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$5  = pe5_5_p;
+    if (pe5_5_en) begin
+      \$5  = pe5_5_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$2  = pe5_5_a_r;
+    if (pe5_5_en) begin
+      \$2  = pe5_5_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    \$3  = pe5_5_b_r;
+    if (pe5_5_en) begin
+      \$3  = pe5_5_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe5_6_mul (rst, pe5_6_en, pe5_6_b_in, pe5_6_a_in, pe5_6_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$50  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe5_6_a_in;
+  wire [7:0] pe5_6_a_in;
+  reg [7:0] pe5_6_a_r = 8'h00;
+  input [7:0] pe5_6_b_in;
+  wire [7:0] pe5_6_b_in;
+  reg [7:0] pe5_6_b_r = 8'h00;
+  input pe5_6_en;
+  wire pe5_6_en;
+  output [15:0] pe5_6_p;
+  reg [15:0] pe5_6_p = 16'h0000;
+  reg [15:0] pe5_6_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe5_6_b_r <= \$3 ;
+  always @(posedge clk)
+    pe5_6_prod <= \$4 ;
+  always @(posedge clk)
+    pe5_6_p <= \$5 ;
+  assign \$1  = $signed(pe5_6_a_r) * $signed(pe5_6_b_r);
+  always @(posedge clk)
+    pe5_6_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    \$4  = pe5_6_prod;
+    if (pe5_6_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    \$5  = pe5_6_p;
+    if (pe5_6_en) begin
+      \$5  = pe5_6_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    \$2  = pe5_6_a_r;
+    if (pe5_6_en) begin
+      \$2  = pe5_6_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    \$3  = pe5_6_b_r;
+    if (pe5_6_en) begin
+      \$3  = pe5_6_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe5_7_mul (rst, pe5_7_en, pe5_7_b_in, pe5_7_a_in, pe5_7_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$51  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe5_7_a_in;
+  wire [7:0] pe5_7_a_in;
+  reg [7:0] pe5_7_a_r = 8'h00;
+  input [7:0] pe5_7_b_in;
+  wire [7:0] pe5_7_b_in;
+  reg [7:0] pe5_7_b_r = 8'h00;
+  input pe5_7_en;
+  wire pe5_7_en;
+  output [15:0] pe5_7_p;
+  reg [15:0] pe5_7_p = 16'h0000;
+  reg [15:0] pe5_7_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe5_7_b_r <= \$3 ;
+  always @(posedge clk)
+    pe5_7_prod <= \$4 ;
+  always @(posedge clk)
+    pe5_7_p <= \$5 ;
+  assign \$1  = $signed(pe5_7_a_r) * $signed(pe5_7_b_r);
+  always @(posedge clk)
+    pe5_7_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$4  = pe5_7_prod;
+    if (pe5_7_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$5  = pe5_7_p;
+    if (pe5_7_en) begin
+      \$5  = pe5_7_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$2  = pe5_7_a_r;
+    if (pe5_7_en) begin
+      \$2  = pe5_7_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    \$3  = pe5_7_b_r;
+    if (pe5_7_en) begin
+      \$3  = pe5_7_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe6_0_mul (rst, pe6_0_en, pe6_0_a_in, pe6_0_b_in, pe6_0_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$52  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe6_0_a_in;
+  wire [7:0] pe6_0_a_in;
+  reg [7:0] pe6_0_a_r = 8'h00;
+  input [7:0] pe6_0_b_in;
+  wire [7:0] pe6_0_b_in;
+  reg [7:0] pe6_0_b_r = 8'h00;
+  input pe6_0_en;
+  wire pe6_0_en;
+  output [15:0] pe6_0_p;
+  reg [15:0] pe6_0_p = 16'h0000;
+  reg [15:0] pe6_0_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe6_0_b_r <= \$3 ;
+  always @(posedge clk)
+    pe6_0_prod <= \$4 ;
+  always @(posedge clk)
+    pe6_0_p <= \$5 ;
+  assign \$1  = $signed(pe6_0_a_r) * $signed(pe6_0_b_r);
+  always @(posedge clk)
+    pe6_0_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$4  = pe6_0_prod;
+    if (pe6_0_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$5  = pe6_0_p;
+    if (pe6_0_en) begin
+      \$5  = pe6_0_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$2  = pe6_0_a_r;
+    if (pe6_0_en) begin
+      \$2  = pe6_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    \$3  = pe6_0_b_r;
+    if (pe6_0_en) begin
+      \$3  = pe6_0_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe6_1_mul (rst, pe6_1_en, pe6_1_b_in, pe6_1_a_in, pe6_1_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$53  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe6_1_a_in;
+  wire [7:0] pe6_1_a_in;
+  reg [7:0] pe6_1_a_r = 8'h00;
+  input [7:0] pe6_1_b_in;
+  wire [7:0] pe6_1_b_in;
+  reg [7:0] pe6_1_b_r = 8'h00;
+  input pe6_1_en;
+  wire pe6_1_en;
+  output [15:0] pe6_1_p;
+  reg [15:0] pe6_1_p = 16'h0000;
+  reg [15:0] pe6_1_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe6_1_b_r <= \$3 ;
+  always @(posedge clk)
+    pe6_1_prod <= \$4 ;
+  always @(posedge clk)
+    pe6_1_p <= \$5 ;
+  assign \$1  = $signed(pe6_1_a_r) * $signed(pe6_1_b_r);
+  always @(posedge clk)
+    pe6_1_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
+    \$4  = pe6_1_prod;
+    if (pe6_1_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
+    \$5  = pe6_1_p;
+    if (pe6_1_en) begin
+      \$5  = pe6_1_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
+    \$2  = pe6_1_a_r;
+    if (pe6_1_en) begin
+      \$2  = pe6_1_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
+    \$3  = pe6_1_b_r;
+    if (pe6_1_en) begin
+      \$3  = pe6_1_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe6_2_mul (rst, pe6_2_en, pe6_2_b_in, pe6_2_a_in, pe6_2_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$54  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe6_2_a_in;
+  wire [7:0] pe6_2_a_in;
+  reg [7:0] pe6_2_a_r = 8'h00;
+  input [7:0] pe6_2_b_in;
+  wire [7:0] pe6_2_b_in;
+  reg [7:0] pe6_2_b_r = 8'h00;
+  input pe6_2_en;
+  wire pe6_2_en;
+  output [15:0] pe6_2_p;
+  reg [15:0] pe6_2_p = 16'h0000;
+  reg [15:0] pe6_2_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe6_2_b_r <= \$3 ;
+  always @(posedge clk)
+    pe6_2_prod <= \$4 ;
+  always @(posedge clk)
+    pe6_2_p <= \$5 ;
+  assign \$1  = $signed(pe6_2_a_r) * $signed(pe6_2_b_r);
+  always @(posedge clk)
+    pe6_2_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
+    \$4  = pe6_2_prod;
+    if (pe6_2_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
+    \$5  = pe6_2_p;
+    if (pe6_2_en) begin
+      \$5  = pe6_2_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
+    \$2  = pe6_2_a_r;
+    if (pe6_2_en) begin
+      \$2  = pe6_2_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
+    \$3  = pe6_2_b_r;
+    if (pe6_2_en) begin
+      \$3  = pe6_2_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe6_3_mul (rst, pe6_3_en, pe6_3_b_in, pe6_3_a_in, pe6_3_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$55  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe6_3_a_in;
+  wire [7:0] pe6_3_a_in;
+  reg [7:0] pe6_3_a_r = 8'h00;
+  input [7:0] pe6_3_b_in;
+  wire [7:0] pe6_3_b_in;
+  reg [7:0] pe6_3_b_r = 8'h00;
+  input pe6_3_en;
+  wire pe6_3_en;
+  output [15:0] pe6_3_p;
+  reg [15:0] pe6_3_p = 16'h0000;
+  reg [15:0] pe6_3_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe6_3_b_r <= \$3 ;
+  always @(posedge clk)
+    pe6_3_prod <= \$4 ;
+  always @(posedge clk)
+    pe6_3_p <= \$5 ;
+  assign \$1  = $signed(pe6_3_a_r) * $signed(pe6_3_b_r);
+  always @(posedge clk)
+    pe6_3_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
+    \$4  = pe6_3_prod;
+    if (pe6_3_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
+    \$5  = pe6_3_p;
+    if (pe6_3_en) begin
+      \$5  = pe6_3_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
+    \$2  = pe6_3_a_r;
+    if (pe6_3_en) begin
+      \$2  = pe6_3_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
+    \$3  = pe6_3_b_r;
+    if (pe6_3_en) begin
+      \$3  = pe6_3_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe6_4_mul (rst, pe6_4_en, pe6_4_b_in, pe6_4_a_in, pe6_4_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$56  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe6_4_a_in;
+  wire [7:0] pe6_4_a_in;
+  reg [7:0] pe6_4_a_r = 8'h00;
+  input [7:0] pe6_4_b_in;
+  wire [7:0] pe6_4_b_in;
+  reg [7:0] pe6_4_b_r = 8'h00;
+  input pe6_4_en;
+  wire pe6_4_en;
+  output [15:0] pe6_4_p;
+  reg [15:0] pe6_4_p = 16'h0000;
+  reg [15:0] pe6_4_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe6_4_b_r <= \$3 ;
+  always @(posedge clk)
+    pe6_4_prod <= \$4 ;
+  always @(posedge clk)
+    pe6_4_p <= \$5 ;
+  assign \$1  = $signed(pe6_4_a_r) * $signed(pe6_4_b_r);
+  always @(posedge clk)
+    pe6_4_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
+    \$4  = pe6_4_prod;
+    if (pe6_4_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
+    \$5  = pe6_4_p;
+    if (pe6_4_en) begin
+      \$5  = pe6_4_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
+    \$2  = pe6_4_a_r;
+    if (pe6_4_en) begin
+      \$2  = pe6_4_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
+    \$3  = pe6_4_b_r;
+    if (pe6_4_en) begin
+      \$3  = pe6_4_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe6_5_mul (rst, pe6_5_en, pe6_5_b_in, pe6_5_a_in, pe6_5_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$57  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe6_5_a_in;
+  wire [7:0] pe6_5_a_in;
+  reg [7:0] pe6_5_a_r = 8'h00;
+  input [7:0] pe6_5_b_in;
+  wire [7:0] pe6_5_b_in;
+  reg [7:0] pe6_5_b_r = 8'h00;
+  input pe6_5_en;
+  wire pe6_5_en;
+  output [15:0] pe6_5_p;
+  reg [15:0] pe6_5_p = 16'h0000;
+  reg [15:0] pe6_5_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe6_5_b_r <= \$3 ;
+  always @(posedge clk)
+    pe6_5_prod <= \$4 ;
+  always @(posedge clk)
+    pe6_5_p <= \$5 ;
+  assign \$1  = $signed(pe6_5_a_r) * $signed(pe6_5_b_r);
+  always @(posedge clk)
+    pe6_5_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    \$4  = pe6_5_prod;
+    if (pe6_5_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    \$5  = pe6_5_p;
+    if (pe6_5_en) begin
+      \$5  = pe6_5_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    \$2  = pe6_5_a_r;
+    if (pe6_5_en) begin
+      \$2  = pe6_5_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    \$3  = pe6_5_b_r;
+    if (pe6_5_en) begin
+      \$3  = pe6_5_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe6_6_mul (rst, pe6_6_en, pe6_6_b_in, pe6_6_a_in, pe6_6_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$58  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe6_6_a_in;
+  wire [7:0] pe6_6_a_in;
+  reg [7:0] pe6_6_a_r = 8'h00;
+  input [7:0] pe6_6_b_in;
+  wire [7:0] pe6_6_b_in;
+  reg [7:0] pe6_6_b_r = 8'h00;
+  input pe6_6_en;
+  wire pe6_6_en;
+  output [15:0] pe6_6_p;
+  reg [15:0] pe6_6_p = 16'h0000;
+  reg [15:0] pe6_6_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe6_6_b_r <= \$3 ;
+  always @(posedge clk)
+    pe6_6_prod <= \$4 ;
+  always @(posedge clk)
+    pe6_6_p <= \$5 ;
+  assign \$1  = $signed(pe6_6_a_r) * $signed(pe6_6_b_r);
+  always @(posedge clk)
+    pe6_6_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    \$4  = pe6_6_prod;
+    if (pe6_6_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    \$5  = pe6_6_p;
+    if (pe6_6_en) begin
+      \$5  = pe6_6_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    \$2  = pe6_6_a_r;
+    if (pe6_6_en) begin
+      \$2  = pe6_6_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    \$3  = pe6_6_b_r;
+    if (pe6_6_en) begin
+      \$3  = pe6_6_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe6_7_mul (rst, pe6_7_en, pe6_7_b_in, pe6_7_a_in, pe6_7_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$59  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe6_7_a_in;
+  wire [7:0] pe6_7_a_in;
+  reg [7:0] pe6_7_a_r = 8'h00;
+  input [7:0] pe6_7_b_in;
+  wire [7:0] pe6_7_b_in;
+  reg [7:0] pe6_7_b_r = 8'h00;
+  input pe6_7_en;
+  wire pe6_7_en;
+  output [15:0] pe6_7_p;
+  reg [15:0] pe6_7_p = 16'h0000;
+  reg [15:0] pe6_7_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe6_7_b_r <= \$3 ;
+  always @(posedge clk)
+    pe6_7_prod <= \$4 ;
+  always @(posedge clk)
+    pe6_7_p <= \$5 ;
+  assign \$1  = $signed(pe6_7_a_r) * $signed(pe6_7_b_r);
+  always @(posedge clk)
+    pe6_7_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
+    \$4  = pe6_7_prod;
+    if (pe6_7_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
+    \$5  = pe6_7_p;
+    if (pe6_7_en) begin
+      \$5  = pe6_7_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
+    \$2  = pe6_7_a_r;
+    if (pe6_7_en) begin
+      \$2  = pe6_7_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
+    \$3  = pe6_7_b_r;
+    if (pe6_7_en) begin
+      \$3  = pe6_7_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe7_0_mul (rst, pe7_0_en, pe7_0_a_in, pe7_0_b_in, pe7_0_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$60  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe7_0_a_in;
+  wire [7:0] pe7_0_a_in;
+  reg [7:0] pe7_0_a_r = 8'h00;
+  input [7:0] pe7_0_b_in;
+  wire [7:0] pe7_0_b_in;
+  reg [7:0] pe7_0_b_r = 8'h00;
+  input pe7_0_en;
+  wire pe7_0_en;
+  output [15:0] pe7_0_p;
+  reg [15:0] pe7_0_p = 16'h0000;
+  reg [15:0] pe7_0_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe7_0_b_r <= \$3 ;
+  always @(posedge clk)
+    pe7_0_prod <= \$4 ;
+  always @(posedge clk)
+    pe7_0_p <= \$5 ;
+  assign \$1  = $signed(pe7_0_a_r) * $signed(pe7_0_b_r);
+  always @(posedge clk)
+    pe7_0_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
+    \$4  = pe7_0_prod;
+    if (pe7_0_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
+    \$5  = pe7_0_p;
+    if (pe7_0_en) begin
+      \$5  = pe7_0_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
+    \$2  = pe7_0_a_r;
+    if (pe7_0_en) begin
+      \$2  = pe7_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
+    \$3  = pe7_0_b_r;
+    if (pe7_0_en) begin
+      \$3  = pe7_0_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe7_1_mul (rst, pe7_1_en, pe7_1_b_in, pe7_1_a_in, pe7_1_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$61  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe7_1_a_in;
+  wire [7:0] pe7_1_a_in;
+  reg [7:0] pe7_1_a_r = 8'h00;
+  input [7:0] pe7_1_b_in;
+  wire [7:0] pe7_1_b_in;
+  reg [7:0] pe7_1_b_r = 8'h00;
+  input pe7_1_en;
+  wire pe7_1_en;
+  output [15:0] pe7_1_p;
+  reg [15:0] pe7_1_p = 16'h0000;
+  reg [15:0] pe7_1_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe7_1_b_r <= \$3 ;
+  always @(posedge clk)
+    pe7_1_prod <= \$4 ;
+  always @(posedge clk)
+    pe7_1_p <= \$5 ;
+  assign \$1  = $signed(pe7_1_a_r) * $signed(pe7_1_b_r);
+  always @(posedge clk)
+    pe7_1_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
+    \$4  = pe7_1_prod;
+    if (pe7_1_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
+    \$5  = pe7_1_p;
+    if (pe7_1_en) begin
+      \$5  = pe7_1_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
+    \$2  = pe7_1_a_r;
+    if (pe7_1_en) begin
+      \$2  = pe7_1_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
+    \$3  = pe7_1_b_r;
+    if (pe7_1_en) begin
+      \$3  = pe7_1_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe7_2_mul (rst, pe7_2_en, pe7_2_b_in, pe7_2_a_in, pe7_2_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$62  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe7_2_a_in;
+  wire [7:0] pe7_2_a_in;
+  reg [7:0] pe7_2_a_r = 8'h00;
+  input [7:0] pe7_2_b_in;
+  wire [7:0] pe7_2_b_in;
+  reg [7:0] pe7_2_b_r = 8'h00;
+  input pe7_2_en;
+  wire pe7_2_en;
+  output [15:0] pe7_2_p;
+  reg [15:0] pe7_2_p = 16'h0000;
+  reg [15:0] pe7_2_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe7_2_b_r <= \$3 ;
+  always @(posedge clk)
+    pe7_2_prod <= \$4 ;
+  always @(posedge clk)
+    pe7_2_p <= \$5 ;
+  assign \$1  = $signed(pe7_2_a_r) * $signed(pe7_2_b_r);
+  always @(posedge clk)
+    pe7_2_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
+    \$4  = pe7_2_prod;
+    if (pe7_2_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
+    \$5  = pe7_2_p;
+    if (pe7_2_en) begin
+      \$5  = pe7_2_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
+    \$2  = pe7_2_a_r;
+    if (pe7_2_en) begin
+      \$2  = pe7_2_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
+    \$3  = pe7_2_b_r;
+    if (pe7_2_en) begin
+      \$3  = pe7_2_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe7_3_mul (rst, pe7_3_en, pe7_3_b_in, pe7_3_a_in, pe7_3_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$63  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe7_3_a_in;
+  wire [7:0] pe7_3_a_in;
+  reg [7:0] pe7_3_a_r = 8'h00;
+  input [7:0] pe7_3_b_in;
+  wire [7:0] pe7_3_b_in;
+  reg [7:0] pe7_3_b_r = 8'h00;
+  input pe7_3_en;
+  wire pe7_3_en;
+  output [15:0] pe7_3_p;
+  reg [15:0] pe7_3_p = 16'h0000;
+  reg [15:0] pe7_3_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe7_3_b_r <= \$3 ;
+  always @(posedge clk)
+    pe7_3_prod <= \$4 ;
+  always @(posedge clk)
+    pe7_3_p <= \$5 ;
+  assign \$1  = $signed(pe7_3_a_r) * $signed(pe7_3_b_r);
+  always @(posedge clk)
+    pe7_3_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
+    \$4  = pe7_3_prod;
+    if (pe7_3_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
+    \$5  = pe7_3_p;
+    if (pe7_3_en) begin
+      \$5  = pe7_3_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
+    \$2  = pe7_3_a_r;
+    if (pe7_3_en) begin
+      \$2  = pe7_3_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
+    \$3  = pe7_3_b_r;
+    if (pe7_3_en) begin
+      \$3  = pe7_3_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe7_4_mul (rst, pe7_4_en, pe7_4_b_in, pe7_4_a_in, pe7_4_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$64  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe7_4_a_in;
+  wire [7:0] pe7_4_a_in;
+  reg [7:0] pe7_4_a_r = 8'h00;
+  input [7:0] pe7_4_b_in;
+  wire [7:0] pe7_4_b_in;
+  reg [7:0] pe7_4_b_r = 8'h00;
+  input pe7_4_en;
+  wire pe7_4_en;
+  output [15:0] pe7_4_p;
+  reg [15:0] pe7_4_p = 16'h0000;
+  reg [15:0] pe7_4_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe7_4_b_r <= \$3 ;
+  always @(posedge clk)
+    pe7_4_prod <= \$4 ;
+  always @(posedge clk)
+    pe7_4_p <= \$5 ;
+  assign \$1  = $signed(pe7_4_a_r) * $signed(pe7_4_b_r);
+  always @(posedge clk)
+    pe7_4_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
+    \$4  = pe7_4_prod;
+    if (pe7_4_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
+    \$5  = pe7_4_p;
+    if (pe7_4_en) begin
+      \$5  = pe7_4_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
+    \$2  = pe7_4_a_r;
+    if (pe7_4_en) begin
+      \$2  = pe7_4_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
+    \$3  = pe7_4_b_r;
+    if (pe7_4_en) begin
+      \$3  = pe7_4_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe7_5_mul (rst, pe7_5_en, pe7_5_b_in, pe7_5_a_in, pe7_5_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$65  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe7_5_a_in;
+  wire [7:0] pe7_5_a_in;
+  reg [7:0] pe7_5_a_r = 8'h00;
+  input [7:0] pe7_5_b_in;
+  wire [7:0] pe7_5_b_in;
+  reg [7:0] pe7_5_b_r = 8'h00;
+  input pe7_5_en;
+  wire pe7_5_en;
+  output [15:0] pe7_5_p;
+  reg [15:0] pe7_5_p = 16'h0000;
+  reg [15:0] pe7_5_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe7_5_b_r <= \$3 ;
+  always @(posedge clk)
+    pe7_5_prod <= \$4 ;
+  always @(posedge clk)
+    pe7_5_p <= \$5 ;
+  assign \$1  = $signed(pe7_5_a_r) * $signed(pe7_5_b_r);
+  always @(posedge clk)
+    pe7_5_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
+    \$4  = pe7_5_prod;
+    if (pe7_5_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
+    \$5  = pe7_5_p;
+    if (pe7_5_en) begin
+      \$5  = pe7_5_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
+    \$2  = pe7_5_a_r;
+    if (pe7_5_en) begin
+      \$2  = pe7_5_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
+    \$3  = pe7_5_b_r;
+    if (pe7_5_en) begin
+      \$3  = pe7_5_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe7_6_mul (rst, pe7_6_en, pe7_6_b_in, pe7_6_a_in, pe7_6_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$66  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe7_6_a_in;
+  wire [7:0] pe7_6_a_in;
+  reg [7:0] pe7_6_a_r = 8'h00;
+  input [7:0] pe7_6_b_in;
+  wire [7:0] pe7_6_b_in;
+  reg [7:0] pe7_6_b_r = 8'h00;
+  input pe7_6_en;
+  wire pe7_6_en;
+  output [15:0] pe7_6_p;
+  reg [15:0] pe7_6_p = 16'h0000;
+  reg [15:0] pe7_6_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe7_6_b_r <= \$3 ;
+  always @(posedge clk)
+    pe7_6_prod <= \$4 ;
+  always @(posedge clk)
+    pe7_6_p <= \$5 ;
+  assign \$1  = $signed(pe7_6_a_r) * $signed(pe7_6_b_r);
+  always @(posedge clk)
+    pe7_6_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    \$4  = pe7_6_prod;
+    if (pe7_6_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    \$5  = pe7_6_p;
+    if (pe7_6_en) begin
+      \$5  = pe7_6_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    \$2  = pe7_6_a_r;
+    if (pe7_6_en) begin
+      \$2  = pe7_6_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    \$3  = pe7_6_b_r;
+    if (pe7_6_en) begin
+      \$3  = pe7_6_b_in;
+    end
+  end
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.array.pe7_7_mul (rst, pe7_7_en, pe7_7_b_in, pe7_7_a_in, pe7_7_p, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$67  = 0;
+  wire [15:0] \$1 ;
+  reg [7:0] \$2 ;
+  reg [7:0] \$3 ;
+  reg [15:0] \$4 ;
+  reg [15:0] \$5 ;
+  input clk;
+  wire clk;
+  input [7:0] pe7_7_a_in;
+  wire [7:0] pe7_7_a_in;
+  reg [7:0] pe7_7_a_r = 8'h00;
+  input [7:0] pe7_7_b_in;
+  wire [7:0] pe7_7_b_in;
+  reg [7:0] pe7_7_b_r = 8'h00;
+  input pe7_7_en;
+  wire pe7_7_en;
+  output [15:0] pe7_7_p;
+  reg [15:0] pe7_7_p = 16'h0000;
+  reg [15:0] pe7_7_prod = 16'h0000;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    pe7_7_b_r <= \$3 ;
+  always @(posedge clk)
+    pe7_7_prod <= \$4 ;
+  always @(posedge clk)
+    pe7_7_p <= \$5 ;
+  assign \$1  = $signed(pe7_7_a_r) * $signed(pe7_7_b_r);
+  always @(posedge clk)
+    pe7_7_a_r <= \$2 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$4  = pe7_7_prod;
+    if (pe7_7_en) begin
+      \$4  = \$1 ;
+    end
+    if (rst) begin
+      \$4  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$5  = pe7_7_p;
+    if (pe7_7_en) begin
+      \$5  = pe7_7_prod;
+    end
+    if (rst) begin
+      \$5  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$2  = pe7_7_a_r;
+    if (pe7_7_en) begin
+      \$2  = pe7_7_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$3  = pe7_7_b_r;
+    if (pe7_7_en) begin
+      \$3  = pe7_7_b_in;
+    end
+  end
 endmodule
 
 (* generator = "Amaranth" *)
 module \datapath.detector (rst, i__valid, i__payload, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   wire \$11 ;
@@ -12909,39 +19438,45 @@ module \datapath.detector (rst, i__valid, i__payload, o__valid, o__payload, clk)
   wire \$17 ;
   wire [32:0] \$18 ;
   wire [32:0] \$19 ;
-  wire \$2 ;
+  wire [31:0] \$2 ;
   wire \$20 ;
   wire [32:0] \$21 ;
   wire [32:0] \$22 ;
   wire \$23 ;
   wire [32:0] \$24 ;
   wire [32:0] \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [31:0] \$28 ;
-  wire [31:0] \$29 ;
-  wire [32:0] \$3 ;
-  wire [31:0] \$30 ;
-  wire [31:0] \$31 ;
+  wire \$26 ;
+  wire [32:0] \$27 ;
+  wire [32:0] \$28 ;
+  wire \$29 ;
+  wire [31:0] \$3 ;
+  wire [32:0] \$30 ;
+  wire [32:0] \$31 ;
   wire \$32 ;
   wire [31:0] \$33 ;
   wire [31:0] \$34 ;
   reg [31:0] \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg \$38 ;
+  reg [31:0] \$36 ;
+  reg [31:0] \$37 ;
+  reg [31:0] \$38 ;
   reg [31:0] \$39 ;
-  wire [32:0] \$4 ;
+  wire [31:0] \$4 ;
   reg [31:0] \$40 ;
-  reg \$41 ;
-  reg [5:0] \$42 ;
-  wire \$5 ;
-  wire [32:0] \$6 ;
-  wire [32:0] \$7 ;
+  reg [31:0] \$41 ;
+  reg [31:0] \$42 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg [31:0] \$46 ;
+  reg [31:0] \$47 ;
+  reg \$48 ;
+  reg [5:0] \$49 ;
+  wire [31:0] \$5 ;
+  wire [31:0] \$6 ;
+  wire [31:0] \$7 ;
   wire \$8 ;
   wire [32:0] \$9 ;
   reg [31:0] acc = 32'd0;
-  wire [31:0] beat_or;
   input clk;
   wire clk;
   wire en;
@@ -12960,14 +19495,6 @@ module \datapath.detector (rst, i__valid, i__payload, o__valid, o__payload, clk)
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [31:0] mag0;
-  wire [31:0] mag1;
-  wire [31:0] mag2;
-  wire [31:0] mag3;
-  wire [31:0] mag4;
-  wire [31:0] mag5;
-  wire [31:0] mag6;
-  wire [31:0] mag7;
   output [5:0] o__payload;
   reg [5:0] o__payload = 6'h00;
   wire o__ready;
@@ -12976,259 +19503,343 @@ module \datapath.detector (rst, i__valid, i__payload, o__valid, o__payload, clk)
   input rst;
   wire rst;
   reg s1_last = 1'h0;
-  reg [31:0] s1_or = 32'd0;
+  reg [31:0] s1_mag0 = 32'd0;
+  reg [31:0] s1_mag1 = 32'd0;
+  reg [31:0] s1_mag2 = 32'd0;
+  reg [31:0] s1_mag3 = 32'd0;
+  reg [31:0] s1_mag4 = 32'd0;
+  reg [31:0] s1_mag5 = 32'd0;
+  reg [31:0] s1_mag6 = 32'd0;
+  reg [31:0] s1_mag7 = 32'd0;
+  wire [31:0] s1_or;
   reg s1_valid = 1'h0;
   wire take;
   reg [31:0] total = 32'd0;
   reg total_valid = 1'h0;
+  always @(posedge clk)
+    s1_mag6 <= \$41 ;
+  always @(posedge clk)
+    s1_mag7 <= \$42 ;
+  always @(posedge clk)
+    s1_valid <= \$43 ;
+  always @(posedge clk)
+    s1_last <= \$44 ;
+  always @(posedge clk)
+    total_valid <= \$45 ;
+  always @(posedge clk)
+    acc <= \$46 ;
+  always @(posedge clk)
+    total <= \$47 ;
+  always @(posedge clk)
+    o__valid <= \$48 ;
+  always @(posedge clk)
+    o__payload <= \$49 ;
   assign \$1  = ~ o__valid;
-  assign \$2  = $signed(i__payload[31:0]) < $signed(1'h0);
-  assign \$3  = - $signed(i__payload[31:0]);
-  assign \$4  = \$2  ? \$3  : { i__payload[31], i__payload[31:0] };
-  assign \$5  = $signed(i__payload[63:32]) < $signed(1'h0);
-  assign \$6  = - $signed(i__payload[63:32]);
-  assign \$7  = \$5  ? \$6  : { i__payload[63], i__payload[63:32] };
-  assign \$8  = $signed(i__payload[95:64]) < $signed(1'h0);
-  assign \$9  = - $signed(i__payload[95:64]);
-  assign \$10  = \$8  ? \$9  : { i__payload[95], i__payload[95:64] };
-  assign \$11  = $signed(i__payload[127:96]) < $signed(1'h0);
-  assign \$12  = - $signed(i__payload[127:96]);
-  assign \$13  = \$11  ? \$12  : { i__payload[127], i__payload[127:96] };
-  assign \$14  = $signed(i__payload[159:128]) < $signed(1'h0);
-  assign \$15  = - $signed(i__payload[159:128]);
-  assign \$16  = \$14  ? \$15  : { i__payload[159], i__payload[159:128] };
-  assign \$17  = $signed(i__payload[191:160]) < $signed(1'h0);
-  assign \$18  = - $signed(i__payload[191:160]);
-  assign \$19  = \$17  ? \$18  : { i__payload[191], i__payload[191:160] };
-  assign \$20  = $signed(i__payload[223:192]) < $signed(1'h0);
-  assign \$21  = - $signed(i__payload[223:192]);
-  assign \$22  = \$20  ? \$21  : { i__payload[223], i__payload[223:192] };
-  assign \$23  = $signed(i__payload[255:224]) < $signed(1'h0);
-  assign \$24  = - $signed(i__payload[255:224]);
-  assign \$25  = \$23  ? \$24  : { i__payload[255], i__payload[255:224] };
-  assign \$26  = \$4 [31:0] | \$7 [31:0];
-  assign \$27  = \$26  | \$10 [31:0];
-  assign \$28  = \$27  | \$13 [31:0];
-  assign \$29  = \$28  | \$16 [31:0];
-  assign \$30  = \$29  | \$19 [31:0];
-  assign \$31  = \$30  | \$22 [31:0];
-  assign beat_or = \$31  | \$25 [31:0];
+  assign \$2  = s1_mag0 | s1_mag1;
+  assign \$3  = \$2  | s1_mag2;
+  assign \$4  = \$3  | s1_mag3;
+  assign \$5  = \$4  | s1_mag4;
+  assign \$6  = \$5  | s1_mag5;
+  assign \$7  = \$6  | s1_mag6;
+  assign s1_or = \$7  | s1_mag7;
+  assign \$8  = $signed(i__payload[31:0]) < $signed(1'h0);
+  assign \$9  = - $signed(i__payload[31:0]);
+  assign \$10  = \$8  ? \$9  : { i__payload[31], i__payload[31:0] };
+  assign \$11  = $signed(i__payload[63:32]) < $signed(1'h0);
+  assign \$12  = - $signed(i__payload[63:32]);
+  assign \$13  = \$11  ? \$12  : { i__payload[63], i__payload[63:32] };
+  assign \$14  = $signed(i__payload[95:64]) < $signed(1'h0);
+  assign \$15  = - $signed(i__payload[95:64]);
+  assign \$16  = \$14  ? \$15  : { i__payload[95], i__payload[95:64] };
+  assign \$17  = $signed(i__payload[127:96]) < $signed(1'h0);
+  assign \$18  = - $signed(i__payload[127:96]);
+  assign \$19  = \$17  ? \$18  : { i__payload[127], i__payload[127:96] };
+  assign \$20  = $signed(i__payload[159:128]) < $signed(1'h0);
+  assign \$21  = - $signed(i__payload[159:128]);
+  assign \$22  = \$20  ? \$21  : { i__payload[159], i__payload[159:128] };
+  assign \$23  = $signed(i__payload[191:160]) < $signed(1'h0);
+  assign \$24  = - $signed(i__payload[191:160]);
+  assign \$25  = \$23  ? \$24  : { i__payload[191], i__payload[191:160] };
+  assign \$26  = $signed(i__payload[223:192]) < $signed(1'h0);
+  assign \$27  = - $signed(i__payload[223:192]);
+  assign \$28  = \$26  ? \$27  : { i__payload[223], i__payload[223:192] };
+  assign \$29  = $signed(i__payload[255:224]) < $signed(1'h0);
+  assign \$30  = - $signed(i__payload[255:224]);
+  assign \$31  = \$29  ? \$30  : { i__payload[255], i__payload[255:224] };
   assign \$32  = s1_valid & s1_last;
   assign \$33  = acc | s1_or;
   assign \$34  = acc | s1_or;
   always @(posedge clk)
-    s1_or <= \$35 ;
+    s1_mag0 <= \$35 ;
   always @(posedge clk)
-    s1_valid <= \$36 ;
+    s1_mag1 <= \$36 ;
   always @(posedge clk)
-    s1_last <= \$37 ;
+    s1_mag2 <= \$37 ;
   always @(posedge clk)
-    total_valid <= \$38 ;
+    s1_mag3 <= \$38 ;
   always @(posedge clk)
-    acc <= \$39 ;
+    s1_mag4 <= \$39 ;
   always @(posedge clk)
-    total <= \$40 ;
-  always @(posedge clk)
-    o__valid <= \$41 ;
-  always @(posedge clk)
-    o__payload <= \$42 ;
+    s1_mag5 <= \$40 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = s1_or;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$42  = s1_mag7;
     if (en) begin
-      \$35  = beat_or;
+      \$42  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$42  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$43  = s1_valid;
+    if (en) begin
+      \$43  = take;
+    end
+    if (rst) begin
+      \$43  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$44  = s1_last;
+    if (en) begin
+      \$44  = i__payload[256];
+    end
+    if (rst) begin
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$45  = total_valid;
+    if (en) begin
+      \$45  = \$32 ;
+    end
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$46  = acc;
+    if (en) begin
+      if (s1_valid) begin
+        (* full_case = 32'd1 *)
+        if (s1_last) begin
+          \$46  = 32'd0;
+        end else begin
+          \$46  = \$34 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$46  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$47  = total;
+    if (en) begin
+      if (s1_valid) begin
+        if (s1_last) begin
+          \$47  = \$33 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$47  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$48  = o__valid;
+    if (en) begin
+      \$48  = total_valid;
+    end
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$49  = o__payload;
+    if (en) begin
+      \$49  = 6'h00;
+      if (total[0]) begin
+        \$49  = 6'h01;
+      end
+      if (total[1]) begin
+        \$49  = 6'h02;
+      end
+      if (total[2]) begin
+        \$49  = 6'h03;
+      end
+      if (total[3]) begin
+        \$49  = 6'h04;
+      end
+      if (total[4]) begin
+        \$49  = 6'h05;
+      end
+      if (total[5]) begin
+        \$49  = 6'h06;
+      end
+      if (total[6]) begin
+        \$49  = 6'h07;
+      end
+      if (total[7]) begin
+        \$49  = 6'h08;
+      end
+      if (total[8]) begin
+        \$49  = 6'h09;
+      end
+      if (total[9]) begin
+        \$49  = 6'h0a;
+      end
+      if (total[10]) begin
+        \$49  = 6'h0b;
+      end
+      if (total[11]) begin
+        \$49  = 6'h0c;
+      end
+      if (total[12]) begin
+        \$49  = 6'h0d;
+      end
+      if (total[13]) begin
+        \$49  = 6'h0e;
+      end
+      if (total[14]) begin
+        \$49  = 6'h0f;
+      end
+      if (total[15]) begin
+        \$49  = 6'h10;
+      end
+      if (total[16]) begin
+        \$49  = 6'h11;
+      end
+      if (total[17]) begin
+        \$49  = 6'h12;
+      end
+      if (total[18]) begin
+        \$49  = 6'h13;
+      end
+      if (total[19]) begin
+        \$49  = 6'h14;
+      end
+      if (total[20]) begin
+        \$49  = 6'h15;
+      end
+      if (total[21]) begin
+        \$49  = 6'h16;
+      end
+      if (total[22]) begin
+        \$49  = 6'h17;
+      end
+      if (total[23]) begin
+        \$49  = 6'h18;
+      end
+      if (total[24]) begin
+        \$49  = 6'h19;
+      end
+      if (total[25]) begin
+        \$49  = 6'h1a;
+      end
+      if (total[26]) begin
+        \$49  = 6'h1b;
+      end
+      if (total[27]) begin
+        \$49  = 6'h1c;
+      end
+      if (total[28]) begin
+        \$49  = 6'h1d;
+      end
+      if (total[29]) begin
+        \$49  = 6'h1e;
+      end
+      if (total[30]) begin
+        \$49  = 6'h1f;
+      end
+      if (total[31]) begin
+        \$49  = 6'h20;
+      end
+    end
+    if (rst) begin
+      \$49  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$35  = s1_mag0;
+    if (en) begin
+      \$35  = \$10 [31:0];
     end
     if (rst) begin
       \$35  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = s1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$36  = s1_mag1;
     if (en) begin
-      \$36  = take;
+      \$36  = \$13 [31:0];
     end
     if (rst) begin
-      \$36  = 1'h0;
+      \$36  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = s1_last;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$37  = s1_mag2;
     if (en) begin
-      \$37  = i__payload[256];
+      \$37  = \$16 [31:0];
     end
     if (rst) begin
-      \$37  = 1'h0;
+      \$37  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = total_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$38  = s1_mag3;
     if (en) begin
-      \$38  = \$32 ;
+      \$38  = \$19 [31:0];
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$38  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = acc;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$39  = s1_mag4;
     if (en) begin
-      if (s1_valid) begin
-        (* full_case = 32'd1 *)
-        if (s1_last) begin
-          \$39  = 32'd0;
-        end else begin
-          \$39  = \$34 ;
-        end
-      end
+      \$39  = \$22 [31:0];
     end
     if (rst) begin
       \$39  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = total;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$40  = s1_mag5;
     if (en) begin
-      if (s1_valid) begin
-        if (s1_last) begin
-          \$40  = \$33 ;
-        end
-      end
+      \$40  = \$25 [31:0];
     end
     if (rst) begin
       \$40  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$41  = o__valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$41  = s1_mag6;
     if (en) begin
-      \$41  = total_valid;
+      \$41  = \$28 [31:0];
     end
     if (rst) begin
-      \$41  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$42  = o__payload;
-    if (en) begin
-      \$42  = 6'h00;
-      if (total[0]) begin
-        \$42  = 6'h01;
-      end
-      if (total[1]) begin
-        \$42  = 6'h02;
-      end
-      if (total[2]) begin
-        \$42  = 6'h03;
-      end
-      if (total[3]) begin
-        \$42  = 6'h04;
-      end
-      if (total[4]) begin
-        \$42  = 6'h05;
-      end
-      if (total[5]) begin
-        \$42  = 6'h06;
-      end
-      if (total[6]) begin
-        \$42  = 6'h07;
-      end
-      if (total[7]) begin
-        \$42  = 6'h08;
-      end
-      if (total[8]) begin
-        \$42  = 6'h09;
-      end
-      if (total[9]) begin
-        \$42  = 6'h0a;
-      end
-      if (total[10]) begin
-        \$42  = 6'h0b;
-      end
-      if (total[11]) begin
-        \$42  = 6'h0c;
-      end
-      if (total[12]) begin
-        \$42  = 6'h0d;
-      end
-      if (total[13]) begin
-        \$42  = 6'h0e;
-      end
-      if (total[14]) begin
-        \$42  = 6'h0f;
-      end
-      if (total[15]) begin
-        \$42  = 6'h10;
-      end
-      if (total[16]) begin
-        \$42  = 6'h11;
-      end
-      if (total[17]) begin
-        \$42  = 6'h12;
-      end
-      if (total[18]) begin
-        \$42  = 6'h13;
-      end
-      if (total[19]) begin
-        \$42  = 6'h14;
-      end
-      if (total[20]) begin
-        \$42  = 6'h15;
-      end
-      if (total[21]) begin
-        \$42  = 6'h16;
-      end
-      if (total[22]) begin
-        \$42  = 6'h17;
-      end
-      if (total[23]) begin
-        \$42  = 6'h18;
-      end
-      if (total[24]) begin
-        \$42  = 6'h19;
-      end
-      if (total[25]) begin
-        \$42  = 6'h1a;
-      end
-      if (total[26]) begin
-        \$42  = 6'h1b;
-      end
-      if (total[27]) begin
-        \$42  = 6'h1c;
-      end
-      if (total[28]) begin
-        \$42  = 6'h1d;
-      end
-      if (total[29]) begin
-        \$42  = 6'h1e;
-      end
-      if (total[30]) begin
-        \$42  = 6'h1f;
-      end
-      if (total[31]) begin
-        \$42  = 6'h20;
-      end
-    end
-    if (rst) begin
-      \$42  = 6'h00;
+      \$41  = 32'd0;
     end
   end
   assign o__ready = 1'h1;
   assign i__ready = en;
-  assign mag0 = \$4 [31:0];
-  assign mag1 = \$7 [31:0];
-  assign mag2 = \$10 [31:0];
-  assign mag3 = \$13 [31:0];
-  assign mag4 = \$16 [31:0];
-  assign mag5 = \$19 [31:0];
-  assign mag6 = \$22 [31:0];
-  assign mag7 = \$25 [31:0];
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -13244,338 +19855,661 @@ module \datapath.detector (rst, i__valid, i__payload, o__valid, o__payload, clk)
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.rounder (clk, rst, en, i__payload, i__valid, o__valid, o__payload, o__ready);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire \$1 ;
-  wire [32:0] \$10 ;
-  wire [31:0] \$100 ;
-  wire [31:0] \$101 ;
-  wire [32:0] \$102 ;
+module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, i__ready, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$69  = 0;
+  wire [2:0] \$1 ;
+  wire [7:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
   wire \$103 ;
-  wire [6:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire [31:0] \$107 ;
-  wire [31:0] \$108 ;
+  wire [7:0] \$106 ;
+  wire [7:0] \$107 ;
+  wire \$108 ;
   wire \$109 ;
-  wire [32:0] \$11 ;
-  wire [31:0] \$110 ;
-  wire [31:0] \$111 ;
-  wire [31:0] \$112 ;
-  wire [6:0] \$113 ;
-  wire [31:0] \$114 ;
+  wire [7:0] \$11 ;
+  wire [32:0] \$110 ;
+  wire [32:0] \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
-  wire [31:0] \$116 ;
-  wire [31:0] \$117 ;
-  wire [31:0] \$118 ;
-  wire [6:0] \$119 ;
-  wire \$12 ;
-  wire [31:0] \$120 ;
-  wire \$121 ;
-  wire [31:0] \$122 ;
-  wire [31:0] \$123 ;
-  wire [31:0] \$124 ;
-  wire [6:0] \$125 ;
-  wire [31:0] \$126 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [7:0] \$12 ;
+  wire [7:0] \$120 ;
+  wire [7:0] \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire [32:0] \$124 ;
+  wire [32:0] \$125 ;
+  wire \$126 ;
   wire \$127 ;
-  wire [31:0] \$128 ;
-  wire [31:0] \$129 ;
-  wire [32:0] \$13 ;
-  wire [31:0] \$130 ;
-  wire [6:0] \$131 ;
-  wire [31:0] \$132 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [7:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
   wire \$133 ;
-  wire [31:0] \$134 ;
-  wire [31:0] \$135 ;
-  wire [31:0] \$136 ;
-  wire [6:0] \$137 ;
-  wire [31:0] \$138 ;
-  wire \$139 ;
-  wire [32:0] \$14 ;
-  wire [31:0] \$140 ;
-  wire [31:0] \$141 ;
-  wire [31:0] \$142 ;
-  wire [6:0] \$143 ;
-  wire [31:0] \$144 ;
+  wire [7:0] \$134 ;
+  wire [7:0] \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire [32:0] \$138 ;
+  wire [32:0] \$139 ;
+  wire [7:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
-  wire [31:0] \$146 ;
-  wire [31:0] \$147 ;
-  wire [31:0] \$148 ;
-  wire [6:0] \$149 ;
-  wire \$15 ;
-  wire [31:0] \$150 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire [7:0] \$148 ;
+  wire [7:0] \$149 ;
+  wire [7:0] \$15 ;
+  wire \$150 ;
   wire \$151 ;
-  wire [31:0] \$152 ;
-  wire [31:0] \$153 ;
-  wire [31:0] \$154 ;
-  wire [6:0] \$155 ;
-  wire [31:0] \$156 ;
-  wire [33:0] \$157 ;
-  wire [33:0] \$158 ;
-  wire [33:0] \$159 ;
-  wire [32:0] \$16 ;
-  wire [33:0] \$160 ;
-  wire [33:0] \$161 ;
-  wire [33:0] \$162 ;
-  wire [33:0] \$163 ;
-  wire [33:0] \$164 ;
-  wire [33:0] \$165 ;
-  wire [33:0] \$166 ;
-  wire [33:0] \$167 ;
-  wire [33:0] \$168 ;
-  wire [33:0] \$169 ;
-  wire [32:0] \$17 ;
-  wire [33:0] \$170 ;
-  wire [33:0] \$171 ;
-  wire [33:0] \$172 ;
+  wire [32:0] \$152 ;
+  wire [32:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire [7:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire [7:0] \$162 ;
+  wire [7:0] \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire [32:0] \$166 ;
+  wire [32:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire [7:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
   wire \$173 ;
-  wire [7:0] \$174 ;
-  wire [7:0] \$175 ;
+  wire \$174 ;
+  wire \$175 ;
   wire [7:0] \$176 ;
-  wire \$177 ;
-  wire [7:0] \$178 ;
-  wire [7:0] \$179 ;
-  wire \$18 ;
-  wire [7:0] \$180 ;
-  wire \$181 ;
-  wire [7:0] \$182 ;
-  wire [7:0] \$183 ;
-  wire [7:0] \$184 ;
+  wire [7:0] \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire [7:0] \$18 ;
+  wire [32:0] \$180 ;
+  wire [32:0] \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
   wire \$185 ;
-  wire [7:0] \$186 ;
-  wire [7:0] \$187 ;
-  wire [7:0] \$188 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
   wire \$189 ;
-  wire [32:0] \$19 ;
+  wire [7:0] \$19 ;
   wire [7:0] \$190 ;
   wire [7:0] \$191 ;
-  wire [7:0] \$192 ;
+  wire \$192 ;
   wire \$193 ;
-  wire [7:0] \$194 ;
-  wire [7:0] \$195 ;
-  wire [7:0] \$196 ;
+  wire [32:0] \$194 ;
+  wire [32:0] \$195 ;
+  wire \$196 ;
   wire \$197 ;
-  wire [7:0] \$198 ;
-  wire [7:0] \$199 ;
-  wire [94:0] \$2 ;
-  wire [32:0] \$20 ;
-  wire [7:0] \$200 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire [3:0] \$2 ;
+  wire [7:0] \$20 ;
+  wire \$200 ;
   wire \$201 ;
-  wire [7:0] \$202 ;
-  wire [7:0] \$203 ;
+  wire \$202 ;
+  wire \$203 ;
   wire [7:0] \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg [5:0] \$207 ;
-  reg [7:0] \$208 ;
-  reg [31:0] \$209 ;
-  wire \$21 ;
-  reg [31:0] \$210 ;
-  reg [31:0] \$211 ;
-  reg [31:0] \$212 ;
-  reg [31:0] \$213 ;
-  reg [31:0] \$214 ;
-  reg [31:0] \$215 ;
-  reg [31:0] \$216 ;
-  reg [31:0] \$217 ;
-  reg \$218 ;
-  reg [31:0] \$219 ;
-  wire [32:0] \$22 ;
-  reg [31:0] \$220 ;
-  reg [31:0] \$221 ;
-  reg [32:0] \$222 ;
-  reg [31:0] \$223 ;
-  reg \$224 ;
-  reg [31:0] \$225 ;
-  reg [31:0] \$226 ;
-  reg [31:0] \$227 ;
-  reg [32:0] \$228 ;
-  reg [31:0] \$229 ;
-  wire [32:0] \$23 ;
-  reg \$230 ;
-  reg [31:0] \$231 ;
-  reg [31:0] \$232 ;
-  reg [31:0] \$233 ;
-  reg [32:0] \$234 ;
-  reg [31:0] \$235 ;
-  reg \$236 ;
-  reg [31:0] \$237 ;
-  reg [31:0] \$238 ;
-  reg [31:0] \$239 ;
-  wire \$24 ;
-  reg [32:0] \$240 ;
-  reg [31:0] \$241 ;
-  reg \$242 ;
-  reg [31:0] \$243 ;
-  reg [31:0] \$244 ;
-  reg [31:0] \$245 ;
-  reg [32:0] \$246 ;
-  reg [31:0] \$247 ;
-  reg \$248 ;
-  reg [31:0] \$249 ;
-  wire [32:0] \$25 ;
-  reg [31:0] \$250 ;
-  reg [31:0] \$251 ;
-  reg [32:0] \$252 ;
-  reg [31:0] \$253 ;
-  reg \$254 ;
-  reg [31:0] \$255 ;
-  reg [31:0] \$256 ;
-  reg [31:0] \$257 ;
-  reg [32:0] \$258 ;
-  reg [31:0] \$259 ;
-  wire [32:0] \$26 ;
-  reg \$260 ;
-  reg [31:0] \$261 ;
-  reg [31:0] \$262 ;
-  reg [31:0] \$263 ;
-  reg [32:0] \$264 ;
-  reg \$265 ;
-  reg \$266 ;
-  reg [5:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [31:0] \$269 ;
-  wire [5:0] \$27 ;
-  reg \$270 ;
-  reg [31:0] \$271 ;
-  reg \$272 ;
-  reg [32:0] \$273 ;
-  reg [31:0] \$274 ;
-  reg \$275 ;
-  reg [31:0] \$276 ;
-  reg \$277 ;
-  reg [32:0] \$278 ;
-  reg [31:0] \$279 ;
-  wire [62:0] \$28 ;
-  reg \$280 ;
-  reg [31:0] \$281 ;
-  reg \$282 ;
-  reg [32:0] \$283 ;
-  reg [31:0] \$284 ;
-  reg \$285 ;
-  reg [31:0] \$286 ;
-  reg \$287 ;
-  reg [32:0] \$288 ;
-  reg [31:0] \$289 ;
-  wire [31:0] \$29 ;
-  reg \$290 ;
-  reg [31:0] \$291 ;
-  reg \$292 ;
-  reg [32:0] \$293 ;
-  reg [31:0] \$294 ;
-  reg \$295 ;
-  reg [31:0] \$296 ;
-  reg \$297 ;
-  reg [32:0] \$298 ;
-  reg [31:0] \$299 ;
-  wire \$3 ;
-  wire [31:0] \$30 ;
-  reg \$300 ;
-  reg [31:0] \$301 ;
-  reg \$302 ;
-  reg [32:0] \$303 ;
-  reg [31:0] \$304 ;
-  reg \$305 ;
-  reg [31:0] \$306 ;
-  reg \$307 ;
-  reg [32:0] \$308 ;
-  reg \$309 ;
-  wire [31:0] \$31 ;
-  reg \$310 ;
-  reg [5:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg \$313 ;
-  reg [72:0] \$314 ;
-  wire [31:0] \$32 ;
-  wire [31:0] \$33 ;
-  wire [31:0] \$34 ;
-  wire [31:0] \$35 ;
-  wire [31:0] \$36 ;
-  wire [31:0] \$37 ;
-  wire [31:0] \$38 ;
-  wire [31:0] \$39 ;
-  wire [32:0] \$4 ;
-  wire [31:0] \$40 ;
-  wire [31:0] \$41 ;
-  wire [31:0] \$42 ;
-  wire [31:0] \$43 ;
-  wire [31:0] \$44 ;
-  wire [31:0] \$45 ;
-  wire [31:0] \$46 ;
-  wire [31:0] \$47 ;
-  wire [31:0] \$48 ;
-  wire [31:0] \$49 ;
-  wire [32:0] \$5 ;
-  wire [31:0] \$50 ;
-  wire [31:0] \$51 ;
-  wire [31:0] \$52 ;
-  wire [32:0] \$53 ;
+  wire [7:0] \$205 ;
+  wire \$206 ;
+  wire [31:0] \$207 ;
+  wire [31:0] \$208 ;
+  wire [31:0] \$209 ;
+  wire [7:0] \$21 ;
+  wire [31:0] \$210 ;
+  wire [31:0] \$211 ;
+  wire [31:0] \$212 ;
+  wire [31:0] \$213 ;
+  wire [31:0] \$214 ;
+  wire [31:0] \$215 ;
+  wire [31:0] \$216 ;
+  wire [31:0] \$217 ;
+  wire [31:0] \$218 ;
+  wire [31:0] \$219 ;
+  wire [7:0] \$22 ;
+  wire [31:0] \$220 ;
+  wire [31:0] \$221 ;
+  wire [31:0] \$222 ;
+  wire [31:0] \$223 ;
+  wire [31:0] \$224 ;
+  wire [31:0] \$225 ;
+  wire [31:0] \$226 ;
+  wire [31:0] \$227 ;
+  wire [31:0] \$228 ;
+  wire [31:0] \$229 ;
+  wire [7:0] \$23 ;
+  wire [31:0] \$230 ;
+  wire [31:0] \$231 ;
+  wire [31:0] \$232 ;
+  wire [31:0] \$233 ;
+  wire [31:0] \$234 ;
+  wire [31:0] \$235 ;
+  wire [31:0] \$236 ;
+  wire [31:0] \$237 ;
+  wire [31:0] \$238 ;
+  wire [31:0] \$239 ;
+  wire [7:0] \$24 ;
+  wire [31:0] \$240 ;
+  wire [31:0] \$241 ;
+  wire [31:0] \$242 ;
+  wire [31:0] \$243 ;
+  wire [31:0] \$244 ;
+  wire [31:0] \$245 ;
+  wire [31:0] \$246 ;
+  wire \$247 ;
+  wire [31:0] \$248 ;
+  wire [15:0] \$249 ;
+  wire [7:0] \$25 ;
+  wire \$250 ;
+  wire [31:0] \$251 ;
+  wire [15:0] \$252 ;
+  wire \$253 ;
+  wire [31:0] \$254 ;
+  wire [15:0] \$255 ;
+  wire \$256 ;
+  wire [31:0] \$257 ;
+  wire [15:0] \$258 ;
+  wire \$259 ;
+  wire [7:0] \$26 ;
+  wire [31:0] \$260 ;
+  wire [15:0] \$261 ;
+  wire \$262 ;
+  wire [31:0] \$263 ;
+  wire [15:0] \$264 ;
+  wire \$265 ;
+  wire [31:0] \$266 ;
+  wire [15:0] \$267 ;
+  wire \$268 ;
+  wire [31:0] \$269 ;
+  wire \$27 ;
+  wire [15:0] \$270 ;
+  wire [23:0] \$271 ;
+  wire \$272 ;
+  wire [23:0] \$273 ;
+  wire \$274 ;
+  wire [23:0] \$275 ;
+  wire \$276 ;
+  wire [23:0] \$277 ;
+  wire \$278 ;
+  wire [23:0] \$279 ;
+  wire [6:0] \$28 ;
+  wire \$280 ;
+  wire [23:0] \$281 ;
+  wire \$282 ;
+  wire [23:0] \$283 ;
+  wire \$284 ;
+  wire [23:0] \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire [7:0] \$290 ;
+  wire [7:0] \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire [7:0] \$295 ;
+  wire [7:0] \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [7:0] \$3 ;
+  wire \$30 ;
+  wire [7:0] \$300 ;
+  wire [7:0] \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire [7:0] \$305 ;
+  wire [7:0] \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire [7:0] \$310 ;
+  wire [7:0] \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire [7:0] \$315 ;
+  wire [7:0] \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire [7:0] \$320 ;
+  wire [7:0] \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire [7:0] \$325 ;
+  wire [7:0] \$326 ;
+  reg \$327 ;
+  reg [5:0] \$328 ;
+  reg [4:0] \$329 ;
+  wire \$33 ;
+  reg [31:0] \$330 ;
+  reg [31:0] \$331 ;
+  reg [31:0] \$332 ;
+  reg [31:0] \$333 ;
+  reg [31:0] \$334 ;
+  reg [31:0] \$335 ;
+  reg [31:0] \$336 ;
+  reg [31:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [31:0] \$339 ;
+  wire \$34 ;
+  reg [4:0] \$340 ;
+  reg [15:0] \$341 ;
+  reg [4:0] \$342 ;
+  reg \$343 ;
+  reg \$344 ;
+  reg \$345 ;
+  reg \$346 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg \$349 ;
+  wire \$35 ;
+  reg [31:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg [7:0] \$359 ;
+  wire \$36 ;
+  reg [7:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [31:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg \$367 ;
+  reg \$368 ;
+  reg \$369 ;
+  wire \$37 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg \$373 ;
+  reg [7:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [7:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg [7:0] \$379 ;
+  wire \$38 ;
+  reg [31:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg \$382 ;
+  reg \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg [7:0] \$389 ;
+  wire \$39 ;
+  reg [7:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg [7:0] \$392 ;
+  reg [7:0] \$393 ;
+  reg [7:0] \$394 ;
+  reg [31:0] \$395 ;
+  reg [7:0] \$396 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg \$399 ;
+  wire [7:0] \$4 ;
+  wire \$40 ;
+  reg \$400 ;
+  reg \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg [7:0] \$404 ;
+  reg [7:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg [7:0] \$408 ;
+  reg [7:0] \$409 ;
+  wire \$41 ;
+  reg [31:0] \$410 ;
+  reg [7:0] \$411 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg \$415 ;
+  reg \$416 ;
+  reg \$417 ;
+  reg \$418 ;
+  reg [7:0] \$419 ;
+  wire \$42 ;
+  reg [7:0] \$420 ;
+  reg [7:0] \$421 ;
+  reg [7:0] \$422 ;
+  reg [7:0] \$423 ;
+  reg [7:0] \$424 ;
+  reg [31:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg \$429 ;
+  wire \$43 ;
+  reg \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg [7:0] \$434 ;
+  reg [7:0] \$435 ;
+  reg [7:0] \$436 ;
+  reg [7:0] \$437 ;
+  reg [7:0] \$438 ;
+  reg [7:0] \$439 ;
+  wire \$44 ;
+  reg [31:0] \$440 ;
+  reg [7:0] \$441 ;
+  reg \$442 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg \$447 ;
+  reg \$448 ;
+  reg [7:0] \$449 ;
+  wire \$45 ;
+  reg [7:0] \$450 ;
+  reg [7:0] \$451 ;
+  reg [7:0] \$452 ;
+  reg [7:0] \$453 ;
+  reg [7:0] \$454 ;
+  reg [31:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg \$459 ;
+  wire \$46 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg \$463 ;
+  reg [7:0] \$464 ;
+  reg [7:0] \$465 ;
+  reg [7:0] \$466 ;
+  reg [7:0] \$467 ;
+  reg [7:0] \$468 ;
+  reg [7:0] \$469 ;
+  wire \$47 ;
+  reg [2:0] \$470 ;
+  reg [31:0] \$471 ;
+  reg [31:0] \$472 ;
+  reg [31:0] \$473 ;
+  reg [31:0] \$474 ;
+  reg [31:0] \$475 ;
+  reg [31:0] \$476 ;
+  reg [31:0] \$477 ;
+  reg [31:0] \$478 ;
+  reg [31:0] \$479 ;
+  wire \$48 ;
+  reg [31:0] \$480 ;
+  reg [31:0] \$481 ;
+  reg [31:0] \$482 ;
+  reg [31:0] \$483 ;
+  reg [31:0] \$484 ;
+  reg [31:0] \$485 ;
+  reg [31:0] \$486 ;
+  reg [2:0] \$487 ;
+  reg [4:0] \$488 ;
+  reg \$489 ;
+  wire \$49 ;
+  reg [15:0] \$490 ;
+  reg [4:0] \$491 ;
+  reg [15:0] \$492 ;
+  reg [31:0] \$493 ;
+  reg [31:0] \$494 ;
+  reg [31:0] \$495 ;
+  reg [31:0] \$496 ;
+  reg [31:0] \$497 ;
+  reg [31:0] \$498 ;
+  reg [31:0] \$499 ;
+  wire [7:0] \$5 ;
+  wire \$50 ;
+  reg [31:0] \$500 ;
+  reg [31:0] \$501 ;
+  reg [31:0] \$502 ;
+  reg [31:0] \$503 ;
+  reg [31:0] \$504 ;
+  reg [31:0] \$505 ;
+  reg [31:0] \$506 ;
+  reg [31:0] \$507 ;
+  reg [31:0] \$508 ;
+  reg [2:0] \$509 ;
+  wire \$51 ;
+  reg \$510 ;
+  reg [6:0] \$511 ;
+  reg [23:0] \$512 ;
+  reg [15:0] \$513 ;
+  reg \$514 ;
+  reg [6:0] \$515 ;
+  reg [23:0] \$516 ;
+  reg [15:0] \$517 ;
+  reg \$518 ;
+  reg [6:0] \$519 ;
+  wire \$52 ;
+  reg [23:0] \$520 ;
+  reg [15:0] \$521 ;
+  reg \$522 ;
+  reg [6:0] \$523 ;
+  reg [23:0] \$524 ;
+  reg [15:0] \$525 ;
+  reg \$526 ;
+  reg [6:0] \$527 ;
+  reg [23:0] \$528 ;
+  reg [15:0] \$529 ;
+  wire \$53 ;
+  reg \$530 ;
+  reg [6:0] \$531 ;
+  reg [23:0] \$532 ;
+  reg [15:0] \$533 ;
+  reg \$534 ;
+  reg [6:0] \$535 ;
+  reg [23:0] \$536 ;
+  reg [15:0] \$537 ;
+  reg \$538 ;
+  reg [6:0] \$539 ;
   wire \$54 ;
-  wire [6:0] \$55 ;
+  reg [23:0] \$540 ;
+  reg [15:0] \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg [6:0] \$544 ;
+  reg [6:0] \$545 ;
+  reg [15:0] \$546 ;
+  reg [15:0] \$547 ;
+  reg \$548 ;
+  reg \$549 ;
+  wire \$55 ;
+  reg \$550 ;
+  reg [6:0] \$551 ;
+  reg [6:0] \$552 ;
+  reg [15:0] \$553 ;
+  reg [15:0] \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg [6:0] \$558 ;
+  reg [6:0] \$559 ;
   wire \$56 ;
+  reg [15:0] \$560 ;
+  reg [15:0] \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg [6:0] \$565 ;
+  reg [6:0] \$566 ;
+  reg [15:0] \$567 ;
+  reg [15:0] \$568 ;
+  reg \$569 ;
   wire \$57 ;
-  wire [31:0] \$58 ;
-  wire [31:0] \$59 ;
-  wire \$6 ;
-  wire [32:0] \$60 ;
-  wire \$61 ;
-  wire [6:0] \$62 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg [6:0] \$572 ;
+  reg [6:0] \$573 ;
+  reg [15:0] \$574 ;
+  reg [15:0] \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg [6:0] \$579 ;
+  wire \$58 ;
+  reg [6:0] \$580 ;
+  reg [15:0] \$581 ;
+  reg [15:0] \$582 ;
+  reg \$583 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg [6:0] \$586 ;
+  reg [6:0] \$587 ;
+  reg [15:0] \$588 ;
+  reg [15:0] \$589 ;
+  wire \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg [6:0] \$593 ;
+  reg [6:0] \$594 ;
+  reg [15:0] \$595 ;
+  reg [15:0] \$596 ;
+  reg \$597 ;
+  reg [6:0] \$598 ;
+  reg [6:0] \$599 ;
+  wire [7:0] \$6 ;
+  wire \$60 ;
+  reg [6:0] \$600 ;
+  reg [6:0] \$601 ;
+  reg [6:0] \$602 ;
+  reg [6:0] \$603 ;
+  reg [6:0] \$604 ;
+  reg [6:0] \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg \$609 ;
+  wire [5:0] \$61 ;
+  reg \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg \$619 ;
+  wire [5:0] \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  reg [7:0] \$622 ;
+  reg [7:0] \$623 ;
+  reg [7:0] \$624 ;
+  reg [7:0] \$625 ;
+  reg [7:0] \$626 ;
+  reg [7:0] \$627 ;
+  reg [7:0] \$628 ;
+  reg [7:0] \$629 ;
   wire \$63 ;
-  wire \$64 ;
-  wire [31:0] \$65 ;
-  wire [31:0] \$66 ;
-  wire [32:0] \$67 ;
-  wire \$68 ;
-  wire [6:0] \$69 ;
-  wire [32:0] \$7 ;
-  wire \$70 ;
+  reg [5:0] \$630 ;
+  reg [5:0] \$631 ;
+  reg [5:0] \$632 ;
+  reg [5:0] \$633 ;
+  reg [5:0] \$634 ;
+  reg [5:0] \$635 ;
+  wire [5:0] \$64 ;
+  wire \$65 ;
+  wire [5:0] \$66 ;
+  wire \$67 ;
+  wire [5:0] \$68 ;
+  wire \$69 ;
+  wire [7:0] \$7 ;
+  wire [5:0] \$70 ;
   wire \$71 ;
-  wire [31:0] \$72 ;
-  wire [31:0] \$73 ;
-  wire [32:0] \$74 ;
+  wire [5:0] \$72 ;
+  wire \$73 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
-  wire [6:0] \$76 ;
+  wire [5:0] \$76 ;
   wire \$77 ;
-  wire \$78 ;
-  wire [31:0] \$79 ;
-  wire [32:0] \$8 ;
-  wire [31:0] \$80 ;
-  wire [32:0] \$81 ;
-  wire \$82 ;
-  wire [6:0] \$83 ;
-  wire \$84 ;
+  wire [5:0] \$78 ;
+  wire \$79 ;
+  wire [7:0] \$8 ;
+  wire [5:0] \$80 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire [5:0] \$84 ;
   wire \$85 ;
-  wire [31:0] \$86 ;
-  wire [31:0] \$87 ;
-  wire [32:0] \$88 ;
+  wire [5:0] \$86 ;
+  wire \$87 ;
+  wire [5:0] \$88 ;
   wire \$89 ;
-  wire \$9 ;
-  wire [6:0] \$90 ;
+  wire [7:0] \$9 ;
+  wire [5:0] \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire [31:0] \$93 ;
-  wire [31:0] \$94 ;
-  wire [32:0] \$95 ;
-  wire \$96 ;
-  wire [6:0] \$97 ;
+  wire [5:0] \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [32:0] \$96 ;
+  wire [32:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
-  reg \$signal$153  = 1'h0;
-  reg \$signal$172  = 1'h0;
+  reg big0_d0 = 1'h0;
+  reg big0_d1 = 1'h0;
+  reg big1_d0 = 1'h0;
+  reg big1_d1 = 1'h0;
+  reg big2_d0 = 1'h0;
+  reg big2_d1 = 1'h0;
+  reg big3_d0 = 1'h0;
+  reg big3_d1 = 1'h0;
+  reg big4_d0 = 1'h0;
+  reg big4_d1 = 1'h0;
+  reg big5_d0 = 1'h0;
+  reg big5_d1 = 1'h0;
+  reg big6_d0 = 1'h0;
+  reg big6_d1 = 1'h0;
+  reg big7_d0 = 1'h0;
+  reg big7_d1 = 1'h0;
   input clk;
   wire clk;
-  output en;
-  wire en;
-  wire [31:0] f2_0;
-  wire [31:0] f2_1;
-  wire [31:0] f2_2;
-  wire [31:0] f2_3;
-  wire [31:0] f2_4;
-  wire [31:0] f2_5;
-  wire [31:0] f2_6;
-  wire [31:0] f2_7;
-  wire [4:0] h;
   input [270:0] i__payload;
   wire [270:0] i__payload;
   wire [255:0] \i__payload.data ;
@@ -13590,29 +20524,89 @@ module \datapath.rounder (clk, rst, en, i__payload, i__valid, o__valid, o__paylo
   wire [5:0] \i__payload.k ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
-  wire i__ready;
+  output i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
-  wire inc0;
-  wire inc1;
-  wire inc2;
-  wire inc3;
-  wire inc4;
-  wire inc5;
-  wire inc6;
-  wire inc7;
-  wire [31:0] mag0;
-  wire [31:0] mag1;
-  wire [31:0] mag2;
-  wire [31:0] mag3;
-  wire [31:0] mag4;
-  wire [31:0] mag5;
-  wire [31:0] mag6;
-  wire [31:0] mag7;
-  wire [31:0] mask_h;
-  wire [31:0] mask_k;
-  output [72:0] o__payload;
-  reg [72:0] o__payload = 73'h0000000000000000000;
+  reg [5:0] k_out_d0 = 6'h00;
+  reg [5:0] k_out_d1 = 6'h00;
+  reg [5:0] k_out_d2 = 6'h00;
+  reg [5:0] k_out_d3 = 6'h00;
+  reg [5:0] k_out_d4 = 6'h00;
+  reg [5:0] k_out_d5 = 6'h00;
+  reg [7:0] keep_d0 = 8'h00;
+  reg [7:0] keep_d1 = 8'h00;
+  reg [7:0] keep_d2 = 8'h00;
+  reg [7:0] keep_d3 = 8'h00;
+  reg [7:0] keep_d4 = 8'h00;
+  reg [7:0] keep_d5 = 8'h00;
+  reg [7:0] keep_d6 = 8'h00;
+  reg [7:0] keep_d7 = 8'h00;
+  reg kz_d0 = 1'h0;
+  reg kz_d1 = 1'h0;
+  reg kz_d2 = 1'h0;
+  reg kz_d3 = 1'h0;
+  reg kz_d4 = 1'h0;
+  reg kz_d5 = 1'h0;
+  reg last_d0 = 1'h0;
+  reg last_d1 = 1'h0;
+  reg last_d2 = 1'h0;
+  reg last_d3 = 1'h0;
+  reg last_d4 = 1'h0;
+  reg last_d5 = 1'h0;
+  reg last_d6 = 1'h0;
+  reg last_d7 = 1'h0;
+  wire [1:0] level;
+  reg neg0_d0 = 1'h0;
+  reg neg0_d1 = 1'h0;
+  reg neg0_d2 = 1'h0;
+  reg neg0_d3 = 1'h0;
+  reg neg0_d4 = 1'h0;
+  reg neg0_d5 = 1'h0;
+  reg neg1_d0 = 1'h0;
+  reg neg1_d1 = 1'h0;
+  reg neg1_d2 = 1'h0;
+  reg neg1_d3 = 1'h0;
+  reg neg1_d4 = 1'h0;
+  reg neg1_d5 = 1'h0;
+  reg neg2_d0 = 1'h0;
+  reg neg2_d1 = 1'h0;
+  reg neg2_d2 = 1'h0;
+  reg neg2_d3 = 1'h0;
+  reg neg2_d4 = 1'h0;
+  reg neg2_d5 = 1'h0;
+  reg neg3_d0 = 1'h0;
+  reg neg3_d1 = 1'h0;
+  reg neg3_d2 = 1'h0;
+  reg neg3_d3 = 1'h0;
+  reg neg3_d4 = 1'h0;
+  reg neg3_d5 = 1'h0;
+  reg neg4_d0 = 1'h0;
+  reg neg4_d1 = 1'h0;
+  reg neg4_d2 = 1'h0;
+  reg neg4_d3 = 1'h0;
+  reg neg4_d4 = 1'h0;
+  reg neg4_d5 = 1'h0;
+  reg neg5_d0 = 1'h0;
+  reg neg5_d1 = 1'h0;
+  reg neg5_d2 = 1'h0;
+  reg neg5_d3 = 1'h0;
+  reg neg5_d4 = 1'h0;
+  reg neg5_d5 = 1'h0;
+  reg neg6_d0 = 1'h0;
+  reg neg6_d1 = 1'h0;
+  reg neg6_d2 = 1'h0;
+  reg neg6_d3 = 1'h0;
+  reg neg6_d4 = 1'h0;
+  reg neg6_d5 = 1'h0;
+  reg neg7_d0 = 1'h0;
+  reg neg7_d1 = 1'h0;
+  reg neg7_d2 = 1'h0;
+  reg neg7_d3 = 1'h0;
+  reg neg7_d4 = 1'h0;
+  reg neg7_d5 = 1'h0;
+  output [78:0] o__payload;
+  wire [78:0] o__payload;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -13622,41 +20616,54 @@ module \datapath.rounder (clk, rst, en, i__payload, i__valid, o__valid, o__paylo
   wire [7:0] \o__payload.data[5] ;
   wire [7:0] \o__payload.data[6] ;
   wire [7:0] \o__payload.data[7] ;
+  wire [5:0] \o__payload.k ;
   wire [7:0] \o__payload.keep ;
   wire \o__payload.last ;
-  input o__ready;
   wire o__ready;
   output o__valid;
-  reg o__valid = 1'h0;
-  reg [32:0] qinc0;
-  reg [32:0] qinc1;
-  reg [32:0] qinc2;
-  reg [32:0] qinc3;
-  reg [32:0] qinc4;
-  reg [32:0] qinc5;
-  reg [32:0] qinc6;
-  reg [32:0] qinc7;
-  reg [6:0] qsat0;
-  reg [6:0] qsat1;
-  reg [6:0] qsat2;
-  reg [6:0] qsat3;
-  reg [6:0] qsat4;
-  reg [6:0] qsat5;
-  reg [6:0] qsat6;
-  reg [6:0] qsat7;
+  wire o__valid;
+  wire [78:0] out_buffer_data;
+  wire [63:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire [7:0] \out_buffer_data.data[1] ;
+  wire [7:0] \out_buffer_data.data[2] ;
+  wire [7:0] \out_buffer_data.data[3] ;
+  wire [7:0] \out_buffer_data.data[4] ;
+  wire [7:0] \out_buffer_data.data[5] ;
+  wire [7:0] \out_buffer_data.data[6] ;
+  wire [7:0] \out_buffer_data.data[7] ;
+  wire [5:0] \out_buffer_data.k ;
+  wire [7:0] \out_buffer_data.keep ;
+  wire \out_buffer_data.last ;
+  (* init = 1'h1 *)
+  wire out_buffer_en;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  reg [6:0] q7_0_d0 = 7'h00;
+  reg [6:0] q7_0_d1 = 7'h00;
+  reg [6:0] q7_1_d0 = 7'h00;
+  reg [6:0] q7_1_d1 = 7'h00;
+  reg [6:0] q7_2_d0 = 7'h00;
+  reg [6:0] q7_2_d1 = 7'h00;
+  reg [6:0] q7_3_d0 = 7'h00;
+  reg [6:0] q7_3_d1 = 7'h00;
+  reg [6:0] q7_4_d0 = 7'h00;
+  reg [6:0] q7_4_d1 = 7'h00;
+  reg [6:0] q7_5_d0 = 7'h00;
+  reg [6:0] q7_5_d1 = 7'h00;
+  reg [6:0] q7_6_d0 = 7'h00;
+  reg [6:0] q7_6_d1 = 7'h00;
+  reg [6:0] q7_7_d0 = 7'h00;
+  reg [6:0] q7_7_d1 = 7'h00;
+  wire [78:0] r_data;
+  input r_en;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
-  reg [7:0] s1_keep = 8'h00;
-  reg s1_last = 1'h0;
-  wire [31:0] s1_r0;
-  wire [31:0] s1_r1;
-  wire [31:0] s1_r2;
-  wire [31:0] s1_r3;
-  wire [31:0] s1_r4;
-  wire [31:0] s1_r5;
-  wire [31:0] s1_r6;
-  wire [31:0] s1_r7;
+  reg [4:0] s1_km1 = 5'h00;
   reg [31:0] s1_x0 = 32'd0;
   reg [31:0] s1_x1 = 32'd0;
   reg [31:0] s1_x2 = 32'd0;
@@ -13665,25 +20672,20 @@ module \datapath.rounder (clk, rst, en, i__payload, i__valid, o__valid, o__paylo
   reg [31:0] s1_x5 = 32'd0;
   reg [31:0] s1_x6 = 32'd0;
   reg [31:0] s1_x7 = 32'd0;
-  reg [31:0] s2_f0 = 32'd0;
-  reg [31:0] s2_f1 = 32'd0;
-  reg [31:0] s2_f2 = 32'd0;
-  reg [31:0] s2_f3 = 32'd0;
-  reg [31:0] s2_f4 = 32'd0;
-  reg [31:0] s2_f5 = 32'd0;
-  reg [31:0] s2_f6 = 32'd0;
-  reg [31:0] s2_f7 = 32'd0;
-  reg [32:0] s2_half0 = 33'h000000000;
-  reg [32:0] s2_half1 = 33'h000000000;
-  reg [32:0] s2_half2 = 33'h000000000;
-  reg [32:0] s2_half3 = 33'h000000000;
-  reg [32:0] s2_half4 = 33'h000000000;
-  reg [32:0] s2_half5 = 33'h000000000;
-  reg [32:0] s2_half6 = 33'h000000000;
-  reg [32:0] s2_half7 = 33'h000000000;
+  reg [4:0] s2_h = 5'h00;
   reg [5:0] s2_k = 6'h00;
-  reg [7:0] s2_keep = 8'h00;
-  reg s2_last = 1'h0;
+  reg [4:0] s2_km1 = 5'h00;
+  reg s2_kz = 1'h0;
+  reg [31:0] s2_mag0 = 32'd0;
+  reg [31:0] s2_mag1 = 32'd0;
+  reg [31:0] s2_mag2 = 32'd0;
+  reg [31:0] s2_mag3 = 32'd0;
+  reg [31:0] s2_mag4 = 32'd0;
+  reg [31:0] s2_mag5 = 32'd0;
+  reg [31:0] s2_mag6 = 32'd0;
+  reg [31:0] s2_mag7 = 32'd0;
+  reg [31:0] s2_mask = 32'd0;
+  reg [15:0] s2_mask_h = 16'h0000;
   reg s2_neg0 = 1'h0;
   reg s2_neg1 = 1'h0;
   reg s2_neg2 = 1'h0;
@@ -13692,1796 +20694,4227 @@ module \datapath.rounder (clk, rst, en, i__payload, i__valid, o__valid, o__paylo
   reg s2_neg5 = 1'h0;
   reg s2_neg6 = 1'h0;
   reg s2_neg7 = 1'h0;
-  reg [31:0] s2_q0 = 32'd0;
-  reg [31:0] s2_q1 = 32'd0;
-  reg [31:0] s2_q2 = 32'd0;
-  reg [31:0] s2_q3 = 32'd0;
-  reg [31:0] s2_q4 = 32'd0;
-  reg [31:0] s2_q5 = 32'd0;
-  reg [31:0] s2_q6 = 32'd0;
-  reg [31:0] s2_q7 = 32'd0;
-  reg [31:0] s2_r0 = 32'd0;
-  reg [31:0] s2_r1 = 32'd0;
-  reg [31:0] s2_r2 = 32'd0;
-  reg [31:0] s2_r3 = 32'd0;
-  reg [31:0] s2_r4 = 32'd0;
-  reg [31:0] s2_r5 = 32'd0;
-  reg [31:0] s2_r6 = 32'd0;
-  reg [31:0] s2_r7 = 32'd0;
-  reg [31:0] s2_x0 = 32'd0;
-  reg [31:0] s2_x1 = 32'd0;
-  reg [31:0] s2_x2 = 32'd0;
-  reg [31:0] s2_x3 = 32'd0;
-  reg [31:0] s2_x4 = 32'd0;
-  reg [31:0] s2_x5 = 32'd0;
-  reg [31:0] s2_x6 = 32'd0;
-  reg [31:0] s2_x7 = 32'd0;
-  reg s3_inc0 = 1'h0;
-  reg s3_inc1 = 1'h0;
-  reg s3_inc2 = 1'h0;
-  reg s3_inc3 = 1'h0;
-  reg s3_inc4 = 1'h0;
-  reg s3_inc5 = 1'h0;
-  reg s3_inc6 = 1'h0;
-  reg s3_inc7 = 1'h0;
-  reg [5:0] s3_k = 6'h00;
-  reg [7:0] s3_keep = 8'h00;
-  reg s3_last = 1'h0;
-  reg [32:0] s3_near0 = 33'h000000000;
-  reg [32:0] s3_near1 = 33'h000000000;
-  reg [32:0] s3_near2 = 33'h000000000;
-  reg [32:0] s3_near3 = 33'h000000000;
-  reg [32:0] s3_near4 = 33'h000000000;
-  reg [32:0] s3_near5 = 33'h000000000;
-  reg [32:0] s3_near6 = 33'h000000000;
-  reg [32:0] s3_near7 = 33'h000000000;
-  reg s3_neg0 = 1'h0;
-  reg s3_neg1 = 1'h0;
-  reg s3_neg2 = 1'h0;
-  reg s3_neg3 = 1'h0;
-  reg s3_neg4 = 1'h0;
-  reg s3_neg5 = 1'h0;
-  reg s3_neg6 = 1'h0;
-  reg s3_neg7 = 1'h0;
-  reg [31:0] s3_q0 = 32'd0;
-  reg [31:0] s3_q1 = 32'd0;
-  reg [31:0] s3_q2 = 32'd0;
-  reg [31:0] s3_q3 = 32'd0;
-  reg [31:0] s3_q4 = 32'd0;
-  reg [31:0] s3_q5 = 32'd0;
-  reg [31:0] s3_q6 = 32'd0;
-  reg [31:0] s3_q7 = 32'd0;
-  reg [31:0] s3_x0 = 32'd0;
-  reg [31:0] s3_x1 = 32'd0;
-  reg [31:0] s3_x2 = 32'd0;
-  reg [31:0] s3_x3 = 32'd0;
-  reg [31:0] s3_x4 = 32'd0;
-  reg [31:0] s3_x5 = 32'd0;
-  reg [31:0] s3_x6 = 32'd0;
-  reg [31:0] s3_x7 = 32'd0;
-  reg [7:0] sat0;
-  reg [7:0] sat1;
-  reg [7:0] sat2;
-  reg [7:0] sat3;
-  reg [7:0] sat4;
-  reg [7:0] sat5;
-  reg [7:0] sat6;
-  reg [7:0] sat7;
+  reg [7:0] s2_xsat0 = 8'h00;
+  reg [7:0] s2_xsat1 = 8'h00;
+  reg [7:0] s2_xsat2 = 8'h00;
+  reg [7:0] s2_xsat3 = 8'h00;
+  reg [7:0] s2_xsat4 = 8'h00;
+  reg [7:0] s2_xsat5 = 8'h00;
+  reg [7:0] s2_xsat6 = 8'h00;
+  reg [7:0] s2_xsat7 = 8'h00;
+  reg [31:0] s3_f0 = 32'd0;
+  reg [31:0] s3_f1 = 32'd0;
+  reg [31:0] s3_f2 = 32'd0;
+  reg [31:0] s3_f3 = 32'd0;
+  reg [31:0] s3_f4 = 32'd0;
+  reg [31:0] s3_f5 = 32'd0;
+  reg [31:0] s3_f6 = 32'd0;
+  reg [31:0] s3_f7 = 32'd0;
+  reg [4:0] s3_h = 5'h00;
+  reg [2:0] s3_k = 3'h0;
+  reg [2:0] s3_km1 = 3'h0;
+  reg [15:0] s3_mask_h = 16'h0000;
+  reg s3_odd = 1'h0;
+  reg [31:0] s3_qc0 = 32'd0;
+  reg [31:0] s3_qc1 = 32'd0;
+  reg [31:0] s3_qc2 = 32'd0;
+  reg [31:0] s3_qc3 = 32'd0;
+  reg [31:0] s3_qc4 = 32'd0;
+  reg [31:0] s3_qc5 = 32'd0;
+  reg [31:0] s3_qc6 = 32'd0;
+  reg [31:0] s3_qc7 = 32'd0;
+  reg [31:0] s4_f20 = 32'd0;
+  reg [31:0] s4_f21 = 32'd0;
+  reg [31:0] s4_f22 = 32'd0;
+  reg [31:0] s4_f23 = 32'd0;
+  reg [31:0] s4_f24 = 32'd0;
+  reg [31:0] s4_f25 = 32'd0;
+  reg [31:0] s4_f26 = 32'd0;
+  reg [31:0] s4_f27 = 32'd0;
+  reg [4:0] s4_h = 5'h00;
+  reg [15:0] s4_mask_h = 16'h0000;
+  reg [31:0] s4_q0 = 32'd0;
+  reg [31:0] s4_q1 = 32'd0;
+  reg [31:0] s4_q2 = 32'd0;
+  reg [31:0] s4_q3 = 32'd0;
+  reg [31:0] s4_q4 = 32'd0;
+  reg [31:0] s4_q5 = 32'd0;
+  reg [31:0] s4_q6 = 32'd0;
+  reg [31:0] s4_q7 = 32'd0;
+  reg s5_big0 = 1'h0;
+  reg s5_big1 = 1'h0;
+  reg s5_big2 = 1'h0;
+  reg s5_big3 = 1'h0;
+  reg s5_big4 = 1'h0;
+  reg s5_big5 = 1'h0;
+  reg s5_big6 = 1'h0;
+  reg s5_big7 = 1'h0;
+  reg [23:0] s5_fc0 = 24'h000000;
+  reg [23:0] s5_fc1 = 24'h000000;
+  reg [23:0] s5_fc2 = 24'h000000;
+  reg [23:0] s5_fc3 = 24'h000000;
+  reg [23:0] s5_fc4 = 24'h000000;
+  reg [23:0] s5_fc5 = 24'h000000;
+  reg [23:0] s5_fc6 = 24'h000000;
+  reg [23:0] s5_fc7 = 24'h000000;
+  reg [2:0] s5_h = 3'h0;
+  reg [15:0] s5_lo0 = 16'h0000;
+  reg [15:0] s5_lo1 = 16'h0000;
+  reg [15:0] s5_lo2 = 16'h0000;
+  reg [15:0] s5_lo3 = 16'h0000;
+  reg [15:0] s5_lo4 = 16'h0000;
+  reg [15:0] s5_lo5 = 16'h0000;
+  reg [15:0] s5_lo6 = 16'h0000;
+  reg [15:0] s5_lo7 = 16'h0000;
+  reg [6:0] s5_q7_0 = 7'h00;
+  reg [6:0] s5_q7_1 = 7'h00;
+  reg [6:0] s5_q7_2 = 7'h00;
+  reg [6:0] s5_q7_3 = 7'h00;
+  reg [6:0] s5_q7_4 = 7'h00;
+  reg [6:0] s5_q7_5 = 7'h00;
+  reg [6:0] s5_q7_6 = 7'h00;
+  reg [6:0] s5_q7_7 = 7'h00;
+  reg [15:0] s6_hi0 = 16'h0000;
+  reg [15:0] s6_hi1 = 16'h0000;
+  reg [15:0] s6_hi2 = 16'h0000;
+  reg [15:0] s6_hi3 = 16'h0000;
+  reg [15:0] s6_hi4 = 16'h0000;
+  reg [15:0] s6_hi5 = 16'h0000;
+  reg [15:0] s6_hi6 = 16'h0000;
+  reg [15:0] s6_hi7 = 16'h0000;
+  reg [15:0] s6_lo0 = 16'h0000;
+  reg [15:0] s6_lo1 = 16'h0000;
+  reg [15:0] s6_lo2 = 16'h0000;
+  reg [15:0] s6_lo3 = 16'h0000;
+  reg [15:0] s6_lo4 = 16'h0000;
+  reg [15:0] s6_lo5 = 16'h0000;
+  reg [15:0] s6_lo6 = 16'h0000;
+  reg [15:0] s6_lo7 = 16'h0000;
+  reg s7_inc0 = 1'h0;
+  reg s7_inc1 = 1'h0;
+  reg s7_inc2 = 1'h0;
+  reg s7_inc3 = 1'h0;
+  reg s7_inc4 = 1'h0;
+  reg s7_inc5 = 1'h0;
+  reg s7_inc6 = 1'h0;
+  reg s7_inc7 = 1'h0;
+  reg [6:0] s8_small0 = 7'h00;
+  reg [6:0] s8_small1 = 7'h00;
+  reg [6:0] s8_small2 = 7'h00;
+  reg [6:0] s8_small3 = 7'h00;
+  reg [6:0] s8_small4 = 7'h00;
+  reg [6:0] s8_small5 = 7'h00;
+  reg [6:0] s8_small6 = 7'h00;
+  reg [6:0] s8_small7 = 7'h00;
   wire take;
-  assign \$1  = ~ o__valid;
-  assign en = \$1  | o__ready;
-  assign take = i__valid & en;
-  assign \$2  = 32'd4294967295 << s1_k;
-  assign mask_k = ~ \$2 [31:0];
-  assign \$3  = $signed(s1_x0) < $signed(1'h0);
-  assign \$4  = - $signed(s1_x0);
-  assign \$5  = \$3  ? \$4  : { s1_x0[31], s1_x0 };
-  assign \$6  = $signed(s1_x1) < $signed(1'h0);
-  assign \$7  = - $signed(s1_x1);
-  assign \$8  = \$6  ? \$7  : { s1_x1[31], s1_x1 };
-  assign \$9  = $signed(s1_x2) < $signed(1'h0);
-  assign \$10  = - $signed(s1_x2);
-  assign \$11  = \$9  ? \$10  : { s1_x2[31], s1_x2 };
-  assign \$12  = $signed(s1_x3) < $signed(1'h0);
-  assign \$13  = - $signed(s1_x3);
-  assign \$14  = \$12  ? \$13  : { s1_x3[31], s1_x3 };
-  assign \$15  = $signed(s1_x4) < $signed(1'h0);
-  assign \$16  = - $signed(s1_x4);
-  assign \$17  = \$15  ? \$16  : { s1_x4[31], s1_x4 };
-  assign \$18  = $signed(s1_x5) < $signed(1'h0);
-  assign \$19  = - $signed(s1_x5);
-  assign \$20  = \$18  ? \$19  : { s1_x5[31], s1_x5 };
-  assign \$21  = $signed(s1_x6) < $signed(1'h0);
-  assign \$22  = - $signed(s1_x6);
-  assign \$23  = \$21  ? \$22  : { s1_x6[31], s1_x6 };
-  assign \$24  = $signed(s1_x7) < $signed(1'h0);
-  assign \$25  = - $signed(s1_x7);
-  assign \$26  = \$24  ? \$25  : { s1_x7[31], s1_x7 };
-  assign \$28  = 32'd4294967295 << \$27 [4:0];
-  assign mask_h = ~ \$28 [31:0];
-  assign f2_0 = s2_k[0] ? \$29  : s2_f0;
-  assign \$30  = f2_0 >> \$27 [4:0];
-  assign \$31  = f2_0 & mask_h;
-  assign inc0 = \$30  > \$31 ;
-  assign f2_1 = s2_k[0] ? \$32  : s2_f1;
-  assign \$33  = f2_1 >> \$27 [4:0];
-  assign \$34  = f2_1 & mask_h;
-  assign inc1 = \$33  > \$34 ;
-  assign f2_2 = s2_k[0] ? \$35  : s2_f2;
-  assign \$36  = f2_2 >> \$27 [4:0];
-  assign \$37  = f2_2 & mask_h;
-  assign inc2 = \$36  > \$37 ;
-  assign f2_3 = s2_k[0] ? \$38  : s2_f3;
-  assign \$39  = f2_3 >> \$27 [4:0];
-  assign \$40  = f2_3 & mask_h;
-  assign inc3 = \$39  > \$40 ;
-  assign f2_4 = s2_k[0] ? \$41  : s2_f4;
-  assign \$42  = f2_4 >> \$27 [4:0];
-  assign \$43  = f2_4 & mask_h;
-  assign inc4 = \$42  > \$43 ;
-  assign f2_5 = s2_k[0] ? \$44  : s2_f5;
-  assign \$45  = f2_5 >> \$27 [4:0];
-  assign \$46  = f2_5 & mask_h;
-  assign inc5 = \$45  > \$46 ;
-  assign f2_6 = s2_k[0] ? \$47  : s2_f6;
-  assign \$48  = f2_6 >> \$27 [4:0];
-  assign \$49  = f2_6 & mask_h;
-  assign inc6 = \$48  > \$49 ;
-  assign f2_7 = s2_k[0] ? \$50  : s2_f7;
-  assign \$51  = f2_7 >> \$27 [4:0];
-  assign \$52  = f2_7 & mask_h;
-  assign inc7 = \$51  > \$52 ;
-  assign \$53  = s3_q0 + s3_inc0;
-  assign \$54  = qinc0 > 7'h7f;
-  assign \$55  = \$54  ? 7'h7f : qinc0[6:0];
-  assign \$56  = $signed(s3_x0) > $signed(8'h7f);
-  assign \$57  = $signed(s3_x0) < $signed(8'h81);
-  assign \$58  = \$57  ? 32'd4294967169 : s3_x0;
-  assign \$59  = \$56  ? 32'd127 : \$58 ;
-  assign \$60  = s3_q1 + s3_inc1;
-  assign \$61  = qinc1 > 7'h7f;
-  assign \$62  = \$61  ? 7'h7f : qinc1[6:0];
-  assign \$63  = $signed(s3_x1) > $signed(8'h7f);
-  assign \$64  = $signed(s3_x1) < $signed(8'h81);
-  assign \$65  = \$64  ? 32'd4294967169 : s3_x1;
-  assign \$66  = \$63  ? 32'd127 : \$65 ;
-  assign \$67  = s3_q2 + s3_inc2;
-  assign \$68  = qinc2 > 7'h7f;
-  assign \$69  = \$68  ? 7'h7f : qinc2[6:0];
-  assign \$70  = $signed(s3_x2) > $signed(8'h7f);
-  assign \$71  = $signed(s3_x2) < $signed(8'h81);
-  assign \$72  = \$71  ? 32'd4294967169 : s3_x2;
-  assign \$73  = \$70  ? 32'd127 : \$72 ;
-  assign \$74  = s3_q3 + s3_inc3;
-  assign \$75  = qinc3 > 7'h7f;
-  assign \$76  = \$75  ? 7'h7f : qinc3[6:0];
-  assign \$77  = $signed(s3_x3) > $signed(8'h7f);
-  assign \$78  = $signed(s3_x3) < $signed(8'h81);
-  assign \$79  = \$78  ? 32'd4294967169 : s3_x3;
-  assign \$80  = \$77  ? 32'd127 : \$79 ;
-  assign \$81  = s3_q4 + s3_inc4;
-  assign \$82  = qinc4 > 7'h7f;
-  assign \$83  = \$82  ? 7'h7f : qinc4[6:0];
-  assign \$84  = $signed(s3_x4) > $signed(8'h7f);
-  assign \$85  = $signed(s3_x4) < $signed(8'h81);
-  assign \$86  = \$85  ? 32'd4294967169 : s3_x4;
-  assign \$87  = \$84  ? 32'd127 : \$86 ;
-  assign \$88  = s3_q5 + s3_inc5;
-  assign \$89  = qinc5 > 7'h7f;
-  assign \$90  = \$89  ? 7'h7f : qinc5[6:0];
-  assign \$91  = $signed(s3_x5) > $signed(8'h7f);
-  assign \$92  = $signed(s3_x5) < $signed(8'h81);
-  assign \$93  = \$92  ? 32'd4294967169 : s3_x5;
-  assign \$94  = \$91  ? 32'd127 : \$93 ;
-  assign \$95  = s3_q6 + s3_inc6;
-  assign \$96  = qinc6 > 7'h7f;
-  assign \$97  = \$96  ? 7'h7f : qinc6[6:0];
-  assign \$98  = $signed(s3_x6) > $signed(8'h7f);
-  assign \$99  = $signed(s3_x6) < $signed(8'h81);
-  assign \$100  = \$99  ? 32'd4294967169 : s3_x6;
-  assign \$101  = \$98  ? 32'd127 : \$100 ;
-  assign \$102  = s3_q7 + s3_inc7;
-  assign \$103  = qinc7 > 7'h7f;
-  assign \$104  = \$103  ? 7'h7f : qinc7[6:0];
-  assign \$105  = $signed(s3_x7) > $signed(8'h7f);
-  assign \$106  = $signed(s3_x7) < $signed(8'h81);
-  assign \$107  = \$106  ? 32'd4294967169 : s3_x7;
-  assign \$108  = \$105  ? 32'd127 : \$107 ;
-  assign \$109  = $signed(s1_x0) < $signed(1'h0);
-  assign \$110  = \$5 [31:0] >> s1_k;
-  assign \$111  = \$5 [31:0] & mask_k;
-  assign \$113  = s1_k - 1'h1;
-  assign \$114  = $signed(s1_x0) >>> \$113 [4:0];
-  assign \$115  = $signed(s1_x1) < $signed(1'h0);
-  assign \$116  = \$8 [31:0] >> s1_k;
-  assign \$117  = \$8 [31:0] & mask_k;
-  assign \$119  = s1_k - 1'h1;
-  assign \$120  = $signed(s1_x1) >>> \$119 [4:0];
-  assign \$121  = $signed(s1_x2) < $signed(1'h0);
-  assign \$122  = \$11 [31:0] >> s1_k;
-  assign \$123  = \$11 [31:0] & mask_k;
-  assign \$125  = s1_k - 1'h1;
-  assign \$126  = $signed(s1_x2) >>> \$125 [4:0];
-  assign \$127  = $signed(s1_x3) < $signed(1'h0);
-  assign \$128  = \$14 [31:0] >> s1_k;
-  assign \$129  = \$14 [31:0] & mask_k;
-  assign \$131  = s1_k - 1'h1;
-  assign \$132  = $signed(s1_x3) >>> \$131 [4:0];
-  assign \$133  = $signed(s1_x4) < $signed(1'h0);
-  assign \$134  = \$17 [31:0] >> s1_k;
-  assign \$135  = \$17 [31:0] & mask_k;
-  assign \$137  = s1_k - 1'h1;
-  assign \$138  = $signed(s1_x4) >>> \$137 [4:0];
-  assign \$139  = $signed(s1_x5) < $signed(1'h0);
-  assign \$140  = \$20 [31:0] >> s1_k;
-  assign \$141  = \$20 [31:0] & mask_k;
-  assign \$143  = s1_k - 1'h1;
-  assign \$144  = $signed(s1_x5) >>> \$143 [4:0];
-  assign \$145  = $signed(s1_x6) < $signed(1'h0);
-  assign \$146  = \$23 [31:0] >> s1_k;
-  assign \$147  = \$23 [31:0] & mask_k;
-  assign \$149  = s1_k - 1'h1;
-  assign \$150  = $signed(s1_x6) >>> \$149 [4:0];
-  assign \$151  = $signed(s1_x7) < $signed(1'h0);
-  assign \$152  = \$26 [31:0] >> s1_k;
-  assign \$153  = \$26 [31:0] & mask_k;
-  assign \$155  = s1_k - 1'h1;
-  assign \$156  = $signed(s1_x7) >>> \$155 [4:0];
-  assign \$157  = $signed(s2_half0) + $signed(2'h1);
-  assign \$159  = $signed(s2_half1) + $signed(2'h1);
-  assign \$161  = $signed(s2_half2) + $signed(2'h1);
-  assign \$163  = $signed(s2_half3) + $signed(2'h1);
-  assign \$165  = $signed(s2_half4) + $signed(2'h1);
-  assign \$167  = $signed(s2_half5) + $signed(2'h1);
-  assign \$169  = $signed(s2_half6) + $signed(2'h1);
-  assign \$171  = $signed(s2_half7) + $signed(2'h1);
-  assign \$173  = ! s3_k;
-  assign \$174  = - qsat0;
-  assign \$175  = s3_neg0 ? \$174  : { 1'h0, qsat0 };
-  assign \$176  = \$173  ? sat0 : \$175 ;
-  assign \$177  = ! s3_k;
-  assign \$178  = - qsat1;
-  assign \$179  = s3_neg1 ? \$178  : { 1'h0, qsat1 };
-  assign \$180  = \$177  ? sat1 : \$179 ;
-  assign \$181  = ! s3_k;
-  assign \$182  = - qsat2;
-  assign \$183  = s3_neg2 ? \$182  : { 1'h0, qsat2 };
-  assign \$184  = \$181  ? sat2 : \$183 ;
-  assign \$185  = ! s3_k;
-  assign \$186  = - qsat3;
-  assign \$187  = s3_neg3 ? \$186  : { 1'h0, qsat3 };
-  assign \$188  = \$185  ? sat3 : \$187 ;
-  assign \$189  = ! s3_k;
-  assign \$190  = - qsat4;
-  assign \$191  = s3_neg4 ? \$190  : { 1'h0, qsat4 };
-  assign \$192  = \$189  ? sat4 : \$191 ;
-  assign \$193  = ! s3_k;
-  assign \$194  = - qsat5;
-  assign \$195  = s3_neg5 ? \$194  : { 1'h0, qsat5 };
-  assign \$196  = \$193  ? sat5 : \$195 ;
-  assign \$197  = ! s3_k;
-  assign \$198  = - qsat6;
-  assign \$199  = s3_neg6 ? \$198  : { 1'h0, qsat6 };
-  assign \$200  = \$197  ? sat6 : \$199 ;
-  assign \$201  = ! s3_k;
-  assign \$202  = - qsat7;
-  assign \$203  = s3_neg7 ? \$202  : { 1'h0, qsat7 };
-  assign \$204  = \$201  ? sat7 : \$203 ;
+  reg valid_d0 = 1'h0;
+  reg valid_d1 = 1'h0;
+  reg valid_d2 = 1'h0;
+  reg valid_d3 = 1'h0;
+  reg valid_d4 = 1'h0;
+  reg valid_d5 = 1'h0;
+  reg valid_d6 = 1'h0;
+  reg valid_d7 = 1'h0;
+  wire [78:0] w_data;
+  wire w_en;
+  reg [7:0] xsat0_d0 = 8'h00;
+  reg [7:0] xsat0_d1 = 8'h00;
+  reg [7:0] xsat0_d2 = 8'h00;
+  reg [7:0] xsat0_d3 = 8'h00;
+  reg [7:0] xsat0_d4 = 8'h00;
+  reg [7:0] xsat0_d5 = 8'h00;
+  reg [7:0] xsat1_d0 = 8'h00;
+  reg [7:0] xsat1_d1 = 8'h00;
+  reg [7:0] xsat1_d2 = 8'h00;
+  reg [7:0] xsat1_d3 = 8'h00;
+  reg [7:0] xsat1_d4 = 8'h00;
+  reg [7:0] xsat1_d5 = 8'h00;
+  reg [7:0] xsat2_d0 = 8'h00;
+  reg [7:0] xsat2_d1 = 8'h00;
+  reg [7:0] xsat2_d2 = 8'h00;
+  reg [7:0] xsat2_d3 = 8'h00;
+  reg [7:0] xsat2_d4 = 8'h00;
+  reg [7:0] xsat2_d5 = 8'h00;
+  reg [7:0] xsat3_d0 = 8'h00;
+  reg [7:0] xsat3_d1 = 8'h00;
+  reg [7:0] xsat3_d2 = 8'h00;
+  reg [7:0] xsat3_d3 = 8'h00;
+  reg [7:0] xsat3_d4 = 8'h00;
+  reg [7:0] xsat3_d5 = 8'h00;
+  reg [7:0] xsat4_d0 = 8'h00;
+  reg [7:0] xsat4_d1 = 8'h00;
+  reg [7:0] xsat4_d2 = 8'h00;
+  reg [7:0] xsat4_d3 = 8'h00;
+  reg [7:0] xsat4_d4 = 8'h00;
+  reg [7:0] xsat4_d5 = 8'h00;
+  reg [7:0] xsat5_d0 = 8'h00;
+  reg [7:0] xsat5_d1 = 8'h00;
+  reg [7:0] xsat5_d2 = 8'h00;
+  reg [7:0] xsat5_d3 = 8'h00;
+  reg [7:0] xsat5_d4 = 8'h00;
+  reg [7:0] xsat5_d5 = 8'h00;
+  reg [7:0] xsat6_d0 = 8'h00;
+  reg [7:0] xsat6_d1 = 8'h00;
+  reg [7:0] xsat6_d2 = 8'h00;
+  reg [7:0] xsat6_d3 = 8'h00;
+  reg [7:0] xsat6_d4 = 8'h00;
+  reg [7:0] xsat6_d5 = 8'h00;
+  reg [7:0] xsat7_d0 = 8'h00;
+  reg [7:0] xsat7_d1 = 8'h00;
+  reg [7:0] xsat7_d2 = 8'h00;
+  reg [7:0] xsat7_d3 = 8'h00;
+  reg [7:0] xsat7_d4 = 8'h00;
+  reg [7:0] xsat7_d5 = 8'h00;
   always @(posedge clk)
-    \$signal  <= \$205 ;
+    kz_d0 <= \$344 ;
   always @(posedge clk)
-    s1_last <= \$206 ;
+    kz_d1 <= \$345 ;
   always @(posedge clk)
-    s1_k <= \$207 ;
+    kz_d2 <= \$346 ;
   always @(posedge clk)
-    s1_keep <= \$208 ;
+    kz_d3 <= \$347 ;
   always @(posedge clk)
-    s1_x0 <= \$209 ;
+    kz_d4 <= \$348 ;
   always @(posedge clk)
-    s1_x1 <= \$210 ;
+    kz_d5 <= \$349 ;
   always @(posedge clk)
-    s1_x2 <= \$211 ;
+    s2_mag0 <= \$350 ;
   always @(posedge clk)
-    s1_x3 <= \$212 ;
+    s2_xsat0 <= \$351 ;
   always @(posedge clk)
-    s1_x4 <= \$213 ;
+    s2_neg0 <= \$352 ;
   always @(posedge clk)
-    s1_x5 <= \$214 ;
+    neg0_d0 <= \$353 ;
   always @(posedge clk)
-    s1_x6 <= \$215 ;
+    neg0_d1 <= \$354 ;
   always @(posedge clk)
-    s1_x7 <= \$216 ;
+    neg0_d2 <= \$355 ;
   always @(posedge clk)
-    s2_x0 <= \$217 ;
+    neg0_d3 <= \$356 ;
   always @(posedge clk)
-    s2_neg0 <= \$218 ;
+    neg0_d4 <= \$357 ;
   always @(posedge clk)
-    s2_q0 <= \$219 ;
+    neg0_d5 <= \$358 ;
   always @(posedge clk)
-    s2_f0 <= \$220 ;
+    xsat0_d0 <= \$359 ;
   always @(posedge clk)
-    s2_r0 <= \$221 ;
+    xsat0_d1 <= \$360 ;
   always @(posedge clk)
-    s2_half0 <= \$222 ;
+    xsat0_d2 <= \$361 ;
   always @(posedge clk)
-    s2_x1 <= \$223 ;
+    xsat0_d3 <= \$362 ;
   always @(posedge clk)
-    s2_neg1 <= \$224 ;
+    xsat0_d4 <= \$363 ;
   always @(posedge clk)
-    s2_q1 <= \$225 ;
+    xsat0_d5 <= \$364 ;
   always @(posedge clk)
-    s2_f1 <= \$226 ;
+    s2_mag1 <= \$365 ;
   always @(posedge clk)
-    s2_r1 <= \$227 ;
+    s2_xsat1 <= \$366 ;
   always @(posedge clk)
-    s2_half1 <= \$228 ;
+    s2_neg1 <= \$367 ;
   always @(posedge clk)
-    s2_x2 <= \$229 ;
+    neg1_d0 <= \$368 ;
   always @(posedge clk)
-    s2_neg2 <= \$230 ;
+    neg1_d1 <= \$369 ;
   always @(posedge clk)
-    s2_q2 <= \$231 ;
+    neg1_d2 <= \$370 ;
   always @(posedge clk)
-    s2_f2 <= \$232 ;
+    neg1_d3 <= \$371 ;
   always @(posedge clk)
-    s2_r2 <= \$233 ;
+    neg1_d4 <= \$372 ;
   always @(posedge clk)
-    s2_half2 <= \$234 ;
+    neg1_d5 <= \$373 ;
   always @(posedge clk)
-    s2_x3 <= \$235 ;
+    xsat1_d0 <= \$374 ;
   always @(posedge clk)
-    s2_neg3 <= \$236 ;
+    xsat1_d1 <= \$375 ;
   always @(posedge clk)
-    s2_q3 <= \$237 ;
+    xsat1_d2 <= \$376 ;
   always @(posedge clk)
-    s2_f3 <= \$238 ;
+    xsat1_d3 <= \$377 ;
   always @(posedge clk)
-    s2_r3 <= \$239 ;
+    xsat1_d4 <= \$378 ;
   always @(posedge clk)
-    s2_half3 <= \$240 ;
+    xsat1_d5 <= \$379 ;
   always @(posedge clk)
-    s2_x4 <= \$241 ;
+    s2_mag2 <= \$380 ;
   always @(posedge clk)
-    s2_neg4 <= \$242 ;
+    s2_xsat2 <= \$381 ;
   always @(posedge clk)
-    s2_q4 <= \$243 ;
+    s2_neg2 <= \$382 ;
   always @(posedge clk)
-    s2_f4 <= \$244 ;
+    neg2_d0 <= \$383 ;
   always @(posedge clk)
-    s2_r4 <= \$245 ;
+    neg2_d1 <= \$384 ;
   always @(posedge clk)
-    s2_half4 <= \$246 ;
+    neg2_d2 <= \$385 ;
   always @(posedge clk)
-    s2_x5 <= \$247 ;
+    neg2_d3 <= \$386 ;
   always @(posedge clk)
-    s2_neg5 <= \$248 ;
+    neg2_d4 <= \$387 ;
   always @(posedge clk)
-    s2_q5 <= \$249 ;
+    neg2_d5 <= \$388 ;
   always @(posedge clk)
-    s2_f5 <= \$250 ;
+    xsat2_d0 <= \$389 ;
   always @(posedge clk)
-    s2_r5 <= \$251 ;
+    xsat2_d1 <= \$390 ;
   always @(posedge clk)
-    s2_half5 <= \$252 ;
+    xsat2_d2 <= \$391 ;
   always @(posedge clk)
-    s2_x6 <= \$253 ;
+    xsat2_d3 <= \$392 ;
   always @(posedge clk)
-    s2_neg6 <= \$254 ;
+    xsat2_d4 <= \$393 ;
   always @(posedge clk)
-    s2_q6 <= \$255 ;
+    xsat2_d5 <= \$394 ;
   always @(posedge clk)
-    s2_f6 <= \$256 ;
+    s2_mag3 <= \$395 ;
   always @(posedge clk)
-    s2_r6 <= \$257 ;
+    s2_xsat3 <= \$396 ;
   always @(posedge clk)
-    s2_half6 <= \$258 ;
+    s2_neg3 <= \$397 ;
   always @(posedge clk)
-    s2_x7 <= \$259 ;
+    neg3_d0 <= \$398 ;
   always @(posedge clk)
-    s2_neg7 <= \$260 ;
+    neg3_d1 <= \$399 ;
   always @(posedge clk)
-    s2_q7 <= \$261 ;
+    neg3_d2 <= \$400 ;
   always @(posedge clk)
-    s2_f7 <= \$262 ;
+    neg3_d3 <= \$401 ;
   always @(posedge clk)
-    s2_r7 <= \$263 ;
+    neg3_d4 <= \$402 ;
   always @(posedge clk)
-    s2_half7 <= \$264 ;
+    neg3_d5 <= \$403 ;
   always @(posedge clk)
-    \$signal$153  <= \$265 ;
+    xsat3_d0 <= \$404 ;
   always @(posedge clk)
-    s2_last <= \$266 ;
+    xsat3_d1 <= \$405 ;
   always @(posedge clk)
-    s2_k <= \$267 ;
+    xsat3_d2 <= \$406 ;
   always @(posedge clk)
-    s2_keep <= \$268 ;
+    xsat3_d3 <= \$407 ;
   always @(posedge clk)
-    s3_x0 <= \$269 ;
+    xsat3_d4 <= \$408 ;
   always @(posedge clk)
-    s3_neg0 <= \$270 ;
+    xsat3_d5 <= \$409 ;
   always @(posedge clk)
-    s3_q0 <= \$271 ;
+    s2_mag4 <= \$410 ;
   always @(posedge clk)
-    s3_inc0 <= \$272 ;
+    s2_xsat4 <= \$411 ;
   always @(posedge clk)
-    s3_near0 <= \$273 ;
+    s2_neg4 <= \$412 ;
   always @(posedge clk)
-    s3_x1 <= \$274 ;
+    neg4_d0 <= \$413 ;
   always @(posedge clk)
-    s3_neg1 <= \$275 ;
+    neg4_d1 <= \$414 ;
   always @(posedge clk)
-    s3_q1 <= \$276 ;
+    neg4_d2 <= \$415 ;
   always @(posedge clk)
-    s3_inc1 <= \$277 ;
+    neg4_d3 <= \$416 ;
   always @(posedge clk)
-    s3_near1 <= \$278 ;
+    neg4_d4 <= \$417 ;
   always @(posedge clk)
-    s3_x2 <= \$279 ;
+    neg4_d5 <= \$418 ;
   always @(posedge clk)
-    s3_neg2 <= \$280 ;
+    xsat4_d0 <= \$419 ;
   always @(posedge clk)
-    s3_q2 <= \$281 ;
+    xsat4_d1 <= \$420 ;
   always @(posedge clk)
-    s3_inc2 <= \$282 ;
+    xsat4_d2 <= \$421 ;
   always @(posedge clk)
-    s3_near2 <= \$283 ;
+    xsat4_d3 <= \$422 ;
   always @(posedge clk)
-    s3_x3 <= \$284 ;
+    xsat4_d4 <= \$423 ;
   always @(posedge clk)
-    s3_neg3 <= \$285 ;
+    xsat4_d5 <= \$424 ;
   always @(posedge clk)
-    s3_q3 <= \$286 ;
+    s2_mag5 <= \$425 ;
   always @(posedge clk)
-    s3_inc3 <= \$287 ;
+    s2_xsat5 <= \$426 ;
   always @(posedge clk)
-    s3_near3 <= \$288 ;
+    s2_neg5 <= \$427 ;
   always @(posedge clk)
-    s3_x4 <= \$289 ;
+    neg5_d0 <= \$428 ;
   always @(posedge clk)
-    s3_neg4 <= \$290 ;
+    neg5_d1 <= \$429 ;
   always @(posedge clk)
-    s3_q4 <= \$291 ;
+    neg5_d2 <= \$430 ;
   always @(posedge clk)
-    s3_inc4 <= \$292 ;
+    neg5_d3 <= \$431 ;
   always @(posedge clk)
-    s3_near4 <= \$293 ;
+    neg5_d4 <= \$432 ;
   always @(posedge clk)
-    s3_x5 <= \$294 ;
+    neg5_d5 <= \$433 ;
   always @(posedge clk)
-    s3_neg5 <= \$295 ;
+    xsat5_d0 <= \$434 ;
   always @(posedge clk)
-    s3_q5 <= \$296 ;
+    xsat5_d1 <= \$435 ;
   always @(posedge clk)
-    s3_inc5 <= \$297 ;
+    xsat5_d2 <= \$436 ;
   always @(posedge clk)
-    s3_near5 <= \$298 ;
+    xsat5_d3 <= \$437 ;
   always @(posedge clk)
-    s3_x6 <= \$299 ;
+    xsat5_d4 <= \$438 ;
   always @(posedge clk)
-    s3_neg6 <= \$300 ;
+    xsat5_d5 <= \$439 ;
   always @(posedge clk)
-    s3_q6 <= \$301 ;
+    s2_mag6 <= \$440 ;
   always @(posedge clk)
-    s3_inc6 <= \$302 ;
+    s2_xsat6 <= \$441 ;
   always @(posedge clk)
-    s3_near6 <= \$303 ;
+    s2_neg6 <= \$442 ;
   always @(posedge clk)
-    s3_x7 <= \$304 ;
+    neg6_d0 <= \$443 ;
   always @(posedge clk)
-    s3_neg7 <= \$305 ;
+    neg6_d1 <= \$444 ;
   always @(posedge clk)
-    s3_q7 <= \$306 ;
+    neg6_d2 <= \$445 ;
   always @(posedge clk)
-    s3_inc7 <= \$307 ;
+    neg6_d3 <= \$446 ;
   always @(posedge clk)
-    s3_near7 <= \$308 ;
+    neg6_d4 <= \$447 ;
   always @(posedge clk)
-    \$signal$172  <= \$309 ;
+    neg6_d5 <= \$448 ;
   always @(posedge clk)
-    s3_last <= \$310 ;
+    xsat6_d0 <= \$449 ;
   always @(posedge clk)
-    s3_k <= \$311 ;
+    xsat6_d1 <= \$450 ;
   always @(posedge clk)
-    s3_keep <= \$312 ;
+    xsat6_d2 <= \$451 ;
   always @(posedge clk)
-    o__valid <= \$313 ;
+    xsat6_d3 <= \$452 ;
   always @(posedge clk)
-    o__payload <= \$314 ;
+    xsat6_d4 <= \$453 ;
+  always @(posedge clk)
+    xsat6_d5 <= \$454 ;
+  always @(posedge clk)
+    s2_mag7 <= \$455 ;
+  always @(posedge clk)
+    s2_xsat7 <= \$456 ;
+  always @(posedge clk)
+    s2_neg7 <= \$457 ;
+  always @(posedge clk)
+    neg7_d0 <= \$458 ;
+  always @(posedge clk)
+    neg7_d1 <= \$459 ;
+  always @(posedge clk)
+    neg7_d2 <= \$460 ;
+  always @(posedge clk)
+    neg7_d3 <= \$461 ;
+  always @(posedge clk)
+    neg7_d4 <= \$462 ;
+  always @(posedge clk)
+    neg7_d5 <= \$463 ;
+  always @(posedge clk)
+    xsat7_d0 <= \$464 ;
+  always @(posedge clk)
+    xsat7_d1 <= \$465 ;
+  always @(posedge clk)
+    xsat7_d2 <= \$466 ;
+  always @(posedge clk)
+    xsat7_d3 <= \$467 ;
+  always @(posedge clk)
+    xsat7_d4 <= \$468 ;
+  always @(posedge clk)
+    xsat7_d5 <= \$469 ;
+  always @(posedge clk)
+    s3_k <= \$470 ;
+  always @(posedge clk)
+    s3_qc0 <= \$471 ;
+  always @(posedge clk)
+    s3_f0 <= \$472 ;
+  always @(posedge clk)
+    s3_qc1 <= \$473 ;
+  always @(posedge clk)
+    s3_f1 <= \$474 ;
+  always @(posedge clk)
+    s3_qc2 <= \$475 ;
+  always @(posedge clk)
+    s3_f2 <= \$476 ;
+  always @(posedge clk)
+    s3_qc3 <= \$477 ;
+  always @(posedge clk)
+    s3_f3 <= \$478 ;
+  always @(posedge clk)
+    s3_qc4 <= \$479 ;
+  always @(posedge clk)
+    s3_f4 <= \$480 ;
+  always @(posedge clk)
+    s3_qc5 <= \$481 ;
+  always @(posedge clk)
+    s3_f5 <= \$482 ;
+  always @(posedge clk)
+    s3_qc6 <= \$483 ;
+  always @(posedge clk)
+    s3_f6 <= \$484 ;
+  always @(posedge clk)
+    s3_qc7 <= \$485 ;
+  always @(posedge clk)
+    s3_f7 <= \$486 ;
+  always @(posedge clk)
+    s3_km1 <= \$487 ;
+  always @(posedge clk)
+    s3_h <= \$488 ;
+  always @(posedge clk)
+    s3_odd <= \$489 ;
+  always @(posedge clk)
+    s3_mask_h <= \$490 ;
+  always @(posedge clk)
+    s4_h <= \$491 ;
+  always @(posedge clk)
+    s4_mask_h <= \$492 ;
+  always @(posedge clk)
+    s4_q0 <= \$493 ;
+  always @(posedge clk)
+    s4_f20 <= \$494 ;
+  always @(posedge clk)
+    s4_q1 <= \$495 ;
+  always @(posedge clk)
+    s4_f21 <= \$496 ;
+  always @(posedge clk)
+    s4_q2 <= \$497 ;
+  always @(posedge clk)
+    s4_f22 <= \$498 ;
+  always @(posedge clk)
+    s4_q3 <= \$499 ;
+  always @(posedge clk)
+    s4_f23 <= \$500 ;
+  always @(posedge clk)
+    s4_q4 <= \$501 ;
+  always @(posedge clk)
+    s4_f24 <= \$502 ;
+  always @(posedge clk)
+    s4_q5 <= \$503 ;
+  always @(posedge clk)
+    s4_f25 <= \$504 ;
+  always @(posedge clk)
+    s4_q6 <= \$505 ;
+  always @(posedge clk)
+    s4_f26 <= \$506 ;
+  always @(posedge clk)
+    s4_q7 <= \$507 ;
+  always @(posedge clk)
+    s4_f27 <= \$508 ;
+  always @(posedge clk)
+    s5_h <= \$509 ;
+  always @(posedge clk)
+    s5_big0 <= \$510 ;
+  always @(posedge clk)
+    s5_q7_0 <= \$511 ;
+  always @(posedge clk)
+    s5_fc0 <= \$512 ;
+  always @(posedge clk)
+    s5_lo0 <= \$513 ;
+  always @(posedge clk)
+    s5_big1 <= \$514 ;
+  always @(posedge clk)
+    s5_q7_1 <= \$515 ;
+  always @(posedge clk)
+    s5_fc1 <= \$516 ;
+  always @(posedge clk)
+    s5_lo1 <= \$517 ;
+  always @(posedge clk)
+    s5_big2 <= \$518 ;
+  always @(posedge clk)
+    s5_q7_2 <= \$519 ;
+  always @(posedge clk)
+    s5_fc2 <= \$520 ;
+  always @(posedge clk)
+    s5_lo2 <= \$521 ;
+  always @(posedge clk)
+    s5_big3 <= \$522 ;
+  always @(posedge clk)
+    s5_q7_3 <= \$523 ;
+  always @(posedge clk)
+    s5_fc3 <= \$524 ;
+  always @(posedge clk)
+    s5_lo3 <= \$525 ;
+  always @(posedge clk)
+    s5_big4 <= \$526 ;
+  always @(posedge clk)
+    s5_q7_4 <= \$527 ;
+  always @(posedge clk)
+    s5_fc4 <= \$528 ;
+  always @(posedge clk)
+    s5_lo4 <= \$529 ;
+  always @(posedge clk)
+    s5_big5 <= \$530 ;
+  always @(posedge clk)
+    s5_q7_5 <= \$531 ;
+  always @(posedge clk)
+    s5_fc5 <= \$532 ;
+  always @(posedge clk)
+    s5_lo5 <= \$533 ;
+  always @(posedge clk)
+    s5_big6 <= \$534 ;
+  always @(posedge clk)
+    s5_q7_6 <= \$535 ;
+  always @(posedge clk)
+    s5_fc6 <= \$536 ;
+  always @(posedge clk)
+    s5_lo6 <= \$537 ;
+  always @(posedge clk)
+    s5_big7 <= \$538 ;
+  always @(posedge clk)
+    s5_q7_7 <= \$539 ;
+  always @(posedge clk)
+    s5_fc7 <= \$540 ;
+  always @(posedge clk)
+    s5_lo7 <= \$541 ;
+  always @(posedge clk)
+    big0_d0 <= \$542 ;
+  always @(posedge clk)
+    big0_d1 <= \$543 ;
+  always @(posedge clk)
+    q7_0_d0 <= \$544 ;
+  always @(posedge clk)
+    q7_0_d1 <= \$545 ;
+  always @(posedge clk)
+    s6_hi0 <= \$546 ;
+  always @(posedge clk)
+    s6_lo0 <= \$547 ;
+  always @(posedge clk)
+    s7_inc0 <= \$548 ;
+  always @(posedge clk)
+    big1_d0 <= \$549 ;
+  always @(posedge clk)
+    big1_d1 <= \$550 ;
+  always @(posedge clk)
+    q7_1_d0 <= \$551 ;
+  always @(posedge clk)
+    q7_1_d1 <= \$552 ;
+  always @(posedge clk)
+    s6_hi1 <= \$553 ;
+  always @(posedge clk)
+    s6_lo1 <= \$554 ;
+  always @(posedge clk)
+    s7_inc1 <= \$555 ;
+  always @(posedge clk)
+    big2_d0 <= \$556 ;
+  always @(posedge clk)
+    big2_d1 <= \$557 ;
+  always @(posedge clk)
+    q7_2_d0 <= \$558 ;
+  always @(posedge clk)
+    q7_2_d1 <= \$559 ;
+  always @(posedge clk)
+    s6_hi2 <= \$560 ;
+  always @(posedge clk)
+    s6_lo2 <= \$561 ;
+  always @(posedge clk)
+    s7_inc2 <= \$562 ;
+  always @(posedge clk)
+    big3_d0 <= \$563 ;
+  always @(posedge clk)
+    big3_d1 <= \$564 ;
+  always @(posedge clk)
+    q7_3_d0 <= \$565 ;
+  always @(posedge clk)
+    q7_3_d1 <= \$566 ;
+  always @(posedge clk)
+    s6_hi3 <= \$567 ;
+  always @(posedge clk)
+    s6_lo3 <= \$568 ;
+  always @(posedge clk)
+    s7_inc3 <= \$569 ;
+  always @(posedge clk)
+    big4_d0 <= \$570 ;
+  always @(posedge clk)
+    big4_d1 <= \$571 ;
+  always @(posedge clk)
+    q7_4_d0 <= \$572 ;
+  always @(posedge clk)
+    q7_4_d1 <= \$573 ;
+  always @(posedge clk)
+    s6_hi4 <= \$574 ;
+  always @(posedge clk)
+    s6_lo4 <= \$575 ;
+  always @(posedge clk)
+    s7_inc4 <= \$576 ;
+  always @(posedge clk)
+    big5_d0 <= \$577 ;
+  always @(posedge clk)
+    big5_d1 <= \$578 ;
+  always @(posedge clk)
+    q7_5_d0 <= \$579 ;
+  always @(posedge clk)
+    q7_5_d1 <= \$580 ;
+  always @(posedge clk)
+    s6_hi5 <= \$581 ;
+  always @(posedge clk)
+    s6_lo5 <= \$582 ;
+  always @(posedge clk)
+    s7_inc5 <= \$583 ;
+  always @(posedge clk)
+    big6_d0 <= \$584 ;
+  always @(posedge clk)
+    big6_d1 <= \$585 ;
+  always @(posedge clk)
+    q7_6_d0 <= \$586 ;
+  always @(posedge clk)
+    q7_6_d1 <= \$587 ;
+  always @(posedge clk)
+    s6_hi6 <= \$588 ;
+  always @(posedge clk)
+    s6_lo6 <= \$589 ;
+  always @(posedge clk)
+    s7_inc6 <= \$590 ;
+  always @(posedge clk)
+    big7_d0 <= \$591 ;
+  always @(posedge clk)
+    big7_d1 <= \$592 ;
+  always @(posedge clk)
+    q7_7_d0 <= \$593 ;
+  always @(posedge clk)
+    q7_7_d1 <= \$594 ;
+  always @(posedge clk)
+    s6_hi7 <= \$595 ;
+  always @(posedge clk)
+    s6_lo7 <= \$596 ;
+  always @(posedge clk)
+    s7_inc7 <= \$597 ;
+  always @(posedge clk)
+    s8_small0 <= \$598 ;
+  always @(posedge clk)
+    s8_small1 <= \$599 ;
+  always @(posedge clk)
+    s8_small2 <= \$600 ;
+  always @(posedge clk)
+    s8_small3 <= \$601 ;
+  always @(posedge clk)
+    s8_small4 <= \$602 ;
+  always @(posedge clk)
+    s8_small5 <= \$603 ;
+  always @(posedge clk)
+    s8_small6 <= \$604 ;
+  always @(posedge clk)
+    s8_small7 <= \$605 ;
+  always @(posedge clk)
+    valid_d0 <= \$606 ;
+  always @(posedge clk)
+    valid_d1 <= \$607 ;
+  always @(posedge clk)
+    valid_d2 <= \$608 ;
+  always @(posedge clk)
+    valid_d3 <= \$609 ;
+  always @(posedge clk)
+    valid_d4 <= \$610 ;
+  always @(posedge clk)
+    valid_d5 <= \$611 ;
+  always @(posedge clk)
+    valid_d6 <= \$612 ;
+  always @(posedge clk)
+    valid_d7 <= \$613 ;
+  always @(posedge clk)
+    last_d0 <= \$614 ;
+  always @(posedge clk)
+    last_d1 <= \$615 ;
+  always @(posedge clk)
+    last_d2 <= \$616 ;
+  always @(posedge clk)
+    last_d3 <= \$617 ;
+  always @(posedge clk)
+    last_d4 <= \$618 ;
+  always @(posedge clk)
+    last_d5 <= \$619 ;
+  always @(posedge clk)
+    last_d6 <= \$620 ;
+  always @(posedge clk)
+    last_d7 <= \$621 ;
+  always @(posedge clk)
+    keep_d0 <= \$622 ;
+  always @(posedge clk)
+    keep_d1 <= \$623 ;
+  always @(posedge clk)
+    keep_d2 <= \$624 ;
+  always @(posedge clk)
+    keep_d3 <= \$625 ;
+  always @(posedge clk)
+    keep_d4 <= \$626 ;
+  always @(posedge clk)
+    keep_d5 <= \$627 ;
+  always @(posedge clk)
+    keep_d6 <= \$628 ;
+  always @(posedge clk)
+    keep_d7 <= \$629 ;
+  always @(posedge clk)
+    k_out_d0 <= \$630 ;
+  always @(posedge clk)
+    k_out_d1 <= \$631 ;
+  always @(posedge clk)
+    k_out_d2 <= \$632 ;
+  always @(posedge clk)
+    k_out_d3 <= \$633 ;
+  always @(posedge clk)
+    k_out_d4 <= \$634 ;
+  always @(posedge clk)
+    k_out_d5 <= \$635 ;
+  assign out_buffer_pop = o__valid & r_en;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
+  assign take = i__valid & i__ready;
+  assign w_en = i__ready & valid_d7;
+  assign \$3  = - s8_small0;
+  assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_small0 };
+  assign \$5  = kz_d5 ? xsat0_d5 : \$4 ;
+  assign \$6  = - s8_small1;
+  assign \$7  = neg1_d5 ? \$6  : { 1'h0, s8_small1 };
+  assign \$8  = kz_d5 ? xsat1_d5 : \$7 ;
+  assign \$9  = - s8_small2;
+  assign \$10  = neg2_d5 ? \$9  : { 1'h0, s8_small2 };
+  assign \$11  = kz_d5 ? xsat2_d5 : \$10 ;
+  assign \$12  = - s8_small3;
+  assign \$13  = neg3_d5 ? \$12  : { 1'h0, s8_small3 };
+  assign \$14  = kz_d5 ? xsat3_d5 : \$13 ;
+  assign \$15  = - s8_small4;
+  assign \$16  = neg4_d5 ? \$15  : { 1'h0, s8_small4 };
+  assign \$17  = kz_d5 ? xsat4_d5 : \$16 ;
+  assign \$18  = - s8_small5;
+  assign \$19  = neg5_d5 ? \$18  : { 1'h0, s8_small5 };
+  assign \$20  = kz_d5 ? xsat5_d5 : \$19 ;
+  assign \$21  = - s8_small6;
+  assign \$22  = neg6_d5 ? \$21  : { 1'h0, s8_small6 };
+  assign \$23  = kz_d5 ? xsat6_d5 : \$22 ;
+  assign \$24  = - s8_small7;
+  assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_small7 };
+  assign \$26  = kz_d5 ? xsat7_d5 : \$25 ;
+  assign \$27  = \$2 [2:0] <= 1'h1;
+  assign \$28  = i__payload[261:256] - 1'h1;
+  assign \$29  = s1_k > 1'h0;
+  assign \$30  = s1_k > 1'h1;
+  assign \$31  = s1_k > 2'h2;
+  assign \$32  = s1_k > 2'h3;
+  assign \$33  = s1_k > 3'h4;
+  assign \$34  = s1_k > 3'h5;
+  assign \$35  = s1_k > 3'h6;
+  assign \$36  = s1_k > 3'h7;
+  assign \$37  = s1_k > 4'h8;
+  assign \$38  = s1_k > 4'h9;
+  assign \$39  = s1_k > 4'ha;
+  assign \$40  = s1_k > 4'hb;
+  assign \$41  = s1_k > 4'hc;
+  assign \$42  = s1_k > 4'hd;
+  assign \$43  = s1_k > 4'he;
+  assign \$44  = s1_k > 4'hf;
+  assign \$45  = s1_k > 5'h10;
+  assign \$46  = s1_k > 5'h11;
+  assign \$47  = s1_k > 5'h12;
+  assign \$48  = s1_k > 5'h13;
+  assign \$49  = s1_k > 5'h14;
+  assign \$50  = s1_k > 5'h15;
+  assign \$51  = s1_k > 5'h16;
+  assign \$52  = s1_k > 5'h17;
+  assign \$53  = s1_k > 5'h18;
+  assign \$54  = s1_k > 5'h19;
+  assign \$55  = s1_k > 5'h1a;
+  assign \$56  = s1_k > 5'h1b;
+  assign \$57  = s1_k > 5'h1c;
+  assign \$58  = s1_k > 5'h1d;
+  assign \$59  = s1_k > 5'h1e;
+  assign \$60  = s1_k > 5'h1f;
+  assign \$63  = \$62  > 1'h0;
+  assign \$65  = \$64  > 1'h1;
+  assign \$67  = \$66  > 2'h2;
+  assign \$69  = \$68  > 2'h3;
+  assign \$71  = \$70  > 3'h4;
+  assign \$73  = \$72  > 3'h5;
+  assign \$75  = \$74  > 3'h6;
+  assign \$77  = \$76  > 3'h7;
+  assign \$79  = \$78  > 4'h8;
+  assign \$81  = \$80  > 4'h9;
+  assign \$83  = \$82  > 4'ha;
+  assign \$85  = \$84  > 4'hb;
+  assign \$87  = \$86  > 4'hc;
+  assign \$89  = \$88  > 4'hd;
+  assign \$91  = \$90  > 4'he;
+  assign \$93  = \$92  > 4'hf;
+  assign \$94  = ! s1_k;
+  assign \$95  = $signed(s1_x0) < $signed(1'h0);
+  assign \$96  = - $signed(s1_x0);
+  assign \$97  = \$95  ? \$96  : { s1_x0[31], s1_x0 };
+  assign \$98  = ~ s1_x0[31];
+  assign \$99  = | s1_x0[31:7];
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = & s1_x0[31:7];
+  assign \$102  = | s1_x0[6:0];
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = s1_x0[31] & \$104 ;
+  assign \$106  = \$105  ? 8'h81 : s1_x0[7:0];
+  assign \$107  = \$100  ? 8'h7f : \$106 ;
+  assign \$108  = $signed(s1_x0) < $signed(1'h0);
+  assign \$109  = $signed(s1_x1) < $signed(1'h0);
+  assign \$110  = - $signed(s1_x1);
+  assign \$111  = \$109  ? \$110  : { s1_x1[31], s1_x1 };
+  assign \$112  = ~ s1_x1[31];
+  assign \$113  = | s1_x1[31:7];
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = & s1_x1[31:7];
+  assign \$116  = | s1_x1[6:0];
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = s1_x1[31] & \$118 ;
+  assign \$120  = \$119  ? 8'h81 : s1_x1[7:0];
+  assign \$121  = \$114  ? 8'h7f : \$120 ;
+  assign \$122  = $signed(s1_x1) < $signed(1'h0);
+  assign \$123  = $signed(s1_x2) < $signed(1'h0);
+  assign \$124  = - $signed(s1_x2);
+  assign \$125  = \$123  ? \$124  : { s1_x2[31], s1_x2 };
+  assign \$126  = ~ s1_x2[31];
+  assign \$127  = | s1_x2[31:7];
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = & s1_x2[31:7];
+  assign \$130  = | s1_x2[6:0];
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = s1_x2[31] & \$132 ;
+  assign \$134  = \$133  ? 8'h81 : s1_x2[7:0];
+  assign \$135  = \$128  ? 8'h7f : \$134 ;
+  assign \$136  = $signed(s1_x2) < $signed(1'h0);
+  assign \$137  = $signed(s1_x3) < $signed(1'h0);
+  assign \$138  = - $signed(s1_x3);
+  assign \$139  = \$137  ? \$138  : { s1_x3[31], s1_x3 };
+  assign \$140  = ~ s1_x3[31];
+  assign \$141  = | s1_x3[31:7];
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = & s1_x3[31:7];
+  assign \$144  = | s1_x3[6:0];
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = ~ \$145 ;
+  assign \$147  = s1_x3[31] & \$146 ;
+  assign \$148  = \$147  ? 8'h81 : s1_x3[7:0];
+  assign \$149  = \$142  ? 8'h7f : \$148 ;
+  assign \$150  = $signed(s1_x3) < $signed(1'h0);
+  assign \$151  = $signed(s1_x4) < $signed(1'h0);
+  assign \$152  = - $signed(s1_x4);
+  assign \$153  = \$151  ? \$152  : { s1_x4[31], s1_x4 };
+  assign \$154  = ~ s1_x4[31];
+  assign \$155  = | s1_x4[31:7];
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = & s1_x4[31:7];
+  assign \$158  = | s1_x4[6:0];
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = ~ \$159 ;
+  assign \$161  = s1_x4[31] & \$160 ;
+  assign \$162  = \$161  ? 8'h81 : s1_x4[7:0];
+  assign \$163  = \$156  ? 8'h7f : \$162 ;
+  assign \$164  = $signed(s1_x4) < $signed(1'h0);
+  assign \$165  = $signed(s1_x5) < $signed(1'h0);
+  assign \$166  = - $signed(s1_x5);
+  assign \$167  = \$165  ? \$166  : { s1_x5[31], s1_x5 };
+  assign \$168  = ~ s1_x5[31];
+  assign \$169  = | s1_x5[31:7];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = & s1_x5[31:7];
+  assign \$172  = | s1_x5[6:0];
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = s1_x5[31] & \$174 ;
+  assign \$176  = \$175  ? 8'h81 : s1_x5[7:0];
+  assign \$177  = \$170  ? 8'h7f : \$176 ;
+  assign \$178  = $signed(s1_x5) < $signed(1'h0);
+  assign \$179  = $signed(s1_x6) < $signed(1'h0);
+  assign \$180  = - $signed(s1_x6);
+  assign \$181  = \$179  ? \$180  : { s1_x6[31], s1_x6 };
+  assign \$182  = ~ s1_x6[31];
+  assign \$183  = | s1_x6[31:7];
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = & s1_x6[31:7];
+  assign \$186  = | s1_x6[6:0];
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = s1_x6[31] & \$188 ;
+  assign \$190  = \$189  ? 8'h81 : s1_x6[7:0];
+  assign \$191  = \$184  ? 8'h7f : \$190 ;
+  assign \$192  = $signed(s1_x6) < $signed(1'h0);
+  assign \$193  = $signed(s1_x7) < $signed(1'h0);
+  assign \$194  = - $signed(s1_x7);
+  assign \$195  = \$193  ? \$194  : { s1_x7[31], s1_x7 };
+  assign \$196  = ~ s1_x7[31];
+  assign \$197  = | s1_x7[31:7];
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = & s1_x7[31:7];
+  assign \$200  = | s1_x7[6:0];
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = ~ \$201 ;
+  assign \$203  = s1_x7[31] & \$202 ;
+  assign \$204  = \$203  ? 8'h81 : s1_x7[7:0];
+  assign \$205  = \$198  ? 8'h7f : \$204 ;
+  assign \$206  = $signed(s1_x7) < $signed(1'h0);
+  assign \$207  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$208  = s2_mag0 & s2_mask;
+  assign \$209  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$210  = s2_mag1 & s2_mask;
+  assign \$211  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$212  = s2_mag2 & s2_mask;
+  assign \$213  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$214  = s2_mag3 & s2_mask;
+  assign \$215  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$216  = s2_mag4 & s2_mask;
+  assign \$217  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$218  = s2_mag5 & s2_mask;
+  assign \$219  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$220  = s2_mag6 & s2_mask;
+  assign \$221  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$222  = s2_mag7 & s2_mask;
+  assign \$223  = s3_qc0 >> s3_k;
+  assign \$225  = s3_odd ? \$224  : s3_f0;
+  assign \$226  = s3_qc1 >> s3_k;
+  assign \$228  = s3_odd ? \$227  : s3_f1;
+  assign \$229  = s3_qc2 >> s3_k;
+  assign \$231  = s3_odd ? \$230  : s3_f2;
+  assign \$232  = s3_qc3 >> s3_k;
+  assign \$234  = s3_odd ? \$233  : s3_f3;
+  assign \$235  = s3_qc4 >> s3_k;
+  assign \$237  = s3_odd ? \$236  : s3_f4;
+  assign \$238  = s3_qc5 >> s3_k;
+  assign \$240  = s3_odd ? \$239  : s3_f5;
+  assign \$241  = s3_qc6 >> s3_k;
+  assign \$243  = s3_odd ? \$242  : s3_f6;
+  assign \$244  = s3_qc7 >> s3_k;
+  assign \$246  = s3_odd ? \$245  : s3_f7;
+  assign \$247  = | s4_q0[31:7];
+  assign \$248  = s4_f20 >> { s4_h[4:3], 3'h0 };
+  assign \$249  = s4_f20[15:0] & s4_mask_h;
+  assign \$250  = | s4_q1[31:7];
+  assign \$251  = s4_f21 >> { s4_h[4:3], 3'h0 };
+  assign \$252  = s4_f21[15:0] & s4_mask_h;
+  assign \$253  = | s4_q2[31:7];
+  assign \$254  = s4_f22 >> { s4_h[4:3], 3'h0 };
+  assign \$255  = s4_f22[15:0] & s4_mask_h;
+  assign \$256  = | s4_q3[31:7];
+  assign \$257  = s4_f23 >> { s4_h[4:3], 3'h0 };
+  assign \$258  = s4_f23[15:0] & s4_mask_h;
+  assign \$259  = | s4_q4[31:7];
+  assign \$260  = s4_f24 >> { s4_h[4:3], 3'h0 };
+  assign \$261  = s4_f24[15:0] & s4_mask_h;
+  assign \$262  = | s4_q5[31:7];
+  assign \$263  = s4_f25 >> { s4_h[4:3], 3'h0 };
+  assign \$264  = s4_f25[15:0] & s4_mask_h;
+  assign \$265  = | s4_q6[31:7];
+  assign \$266  = s4_f26 >> { s4_h[4:3], 3'h0 };
+  assign \$267  = s4_f26[15:0] & s4_mask_h;
+  assign \$268  = | s4_q7[31:7];
+  assign \$269  = s4_f27 >> { s4_h[4:3], 3'h0 };
+  assign \$270  = s4_f27[15:0] & s4_mask_h;
+  assign \$271  = s5_fc0 >> s5_h;
+  assign \$272  = s6_hi0 > s6_lo0;
+  assign \$273  = s5_fc1 >> s5_h;
+  assign \$274  = s6_hi1 > s6_lo1;
+  assign \$275  = s5_fc2 >> s5_h;
+  assign \$276  = s6_hi2 > s6_lo2;
+  assign \$277  = s5_fc3 >> s5_h;
+  assign \$278  = s6_hi3 > s6_lo3;
+  assign \$279  = s5_fc4 >> s5_h;
+  assign \$280  = s6_hi4 > s6_lo4;
+  assign \$281  = s5_fc5 >> s5_h;
+  assign \$282  = s6_hi5 > s6_lo5;
+  assign \$283  = s5_fc6 >> s5_h;
+  assign \$284  = s6_hi6 > s6_lo6;
+  assign \$285  = s5_fc7 >> s5_h;
+  assign \$286  = s6_hi7 > s6_lo7;
+  assign \$287  = q7_0_d1 == 7'h7f;
+  assign \$288  = \$287  & s7_inc0;
+  assign \$289  = big0_d1 | \$288 ;
+  assign \$290  = q7_0_d1 + s7_inc0;
+  assign \$291  = \$289  ? 8'h7f : \$290 ;
+  assign \$292  = q7_1_d1 == 7'h7f;
+  assign \$293  = \$292  & s7_inc1;
+  assign \$294  = big1_d1 | \$293 ;
+  assign \$295  = q7_1_d1 + s7_inc1;
+  assign \$296  = \$294  ? 8'h7f : \$295 ;
+  assign \$297  = q7_2_d1 == 7'h7f;
+  assign \$298  = \$297  & s7_inc2;
+  assign \$299  = big2_d1 | \$298 ;
+  assign \$300  = q7_2_d1 + s7_inc2;
+  assign \$301  = \$299  ? 8'h7f : \$300 ;
+  assign \$302  = q7_3_d1 == 7'h7f;
+  assign \$303  = \$302  & s7_inc3;
+  assign \$304  = big3_d1 | \$303 ;
+  assign \$305  = q7_3_d1 + s7_inc3;
+  assign \$306  = \$304  ? 8'h7f : \$305 ;
+  assign \$307  = q7_4_d1 == 7'h7f;
+  assign \$308  = \$307  & s7_inc4;
+  assign \$309  = big4_d1 | \$308 ;
+  assign \$310  = q7_4_d1 + s7_inc4;
+  assign \$311  = \$309  ? 8'h7f : \$310 ;
+  assign \$312  = q7_5_d1 == 7'h7f;
+  assign \$313  = \$312  & s7_inc5;
+  assign \$314  = big5_d1 | \$313 ;
+  assign \$315  = q7_5_d1 + s7_inc5;
+  assign \$316  = \$314  ? 8'h7f : \$315 ;
+  assign \$317  = q7_6_d1 == 7'h7f;
+  assign \$318  = \$317  & s7_inc6;
+  assign \$319  = big6_d1 | \$318 ;
+  assign \$320  = q7_6_d1 + s7_inc6;
+  assign \$321  = \$319  ? 8'h7f : \$320 ;
+  assign \$322  = q7_7_d1 == 7'h7f;
+  assign \$323  = \$322  & s7_inc7;
+  assign \$324  = big7_d1 | \$323 ;
+  assign \$325  = q7_7_d1 + s7_inc7;
+  assign \$326  = \$324  ? 8'h7f : \$325 ;
+  always @(posedge clk)
+    i__ready <= \$327 ;
+  always @(posedge clk)
+    s1_k <= \$328 ;
+  always @(posedge clk)
+    s1_km1 <= \$329 ;
+  always @(posedge clk)
+    s1_x0 <= \$330 ;
+  always @(posedge clk)
+    s1_x1 <= \$331 ;
+  always @(posedge clk)
+    s1_x2 <= \$332 ;
+  always @(posedge clk)
+    s1_x3 <= \$333 ;
+  always @(posedge clk)
+    s1_x4 <= \$334 ;
+  always @(posedge clk)
+    s1_x5 <= \$335 ;
+  always @(posedge clk)
+    s1_x6 <= \$336 ;
+  always @(posedge clk)
+    s1_x7 <= \$337 ;
+  always @(posedge clk)
+    s2_k <= \$338 ;
+  always @(posedge clk)
+    s2_mask <= \$339 ;
+  always @(posedge clk)
+    s2_h <= \$340 ;
+  always @(posedge clk)
+    s2_mask_h <= \$341 ;
+  always @(posedge clk)
+    s2_km1 <= \$342 ;
+  always @(posedge clk)
+    s2_kz <= \$343 ;
+  \datapath.rounder.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_en(r_en),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$344  = kz_d0;
+    if (i__ready) begin
+      \$344  = s2_kz;
+    end
+    if (rst) begin
+      \$344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$345  = kz_d1;
+    if (i__ready) begin
+      \$345  = kz_d0;
+    end
+    if (rst) begin
+      \$345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$346  = kz_d2;
+    if (i__ready) begin
+      \$346  = kz_d1;
+    end
+    if (rst) begin
+      \$346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$347  = kz_d3;
+    if (i__ready) begin
+      \$347  = kz_d2;
+    end
+    if (rst) begin
+      \$347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$348  = kz_d4;
+    if (i__ready) begin
+      \$348  = kz_d3;
+    end
+    if (rst) begin
+      \$348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$349  = kz_d5;
+    if (i__ready) begin
+      \$349  = kz_d4;
+    end
+    if (rst) begin
+      \$349  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$350  = s2_mag0;
+    if (i__ready) begin
+      \$350  = \$97 [31:0];
+    end
+    if (rst) begin
+      \$350  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$351  = s2_xsat0;
+    if (i__ready) begin
+      \$351  = \$107 ;
+    end
+    if (rst) begin
+      \$351  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$352  = s2_neg0;
+    if (i__ready) begin
+      \$352  = \$108 ;
+    end
+    if (rst) begin
+      \$352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$353  = neg0_d0;
+    if (i__ready) begin
+      \$353  = s2_neg0;
+    end
+    if (rst) begin
+      \$353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$354  = neg0_d1;
+    if (i__ready) begin
+      \$354  = neg0_d0;
+    end
+    if (rst) begin
+      \$354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$355  = neg0_d2;
+    if (i__ready) begin
+      \$355  = neg0_d1;
+    end
+    if (rst) begin
+      \$355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$356  = neg0_d3;
+    if (i__ready) begin
+      \$356  = neg0_d2;
+    end
+    if (rst) begin
+      \$356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$357  = neg0_d4;
+    if (i__ready) begin
+      \$357  = neg0_d3;
+    end
+    if (rst) begin
+      \$357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$358  = neg0_d5;
+    if (i__ready) begin
+      \$358  = neg0_d4;
+    end
+    if (rst) begin
+      \$358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$359  = xsat0_d0;
+    if (i__ready) begin
+      \$359  = s2_xsat0;
+    end
+    if (rst) begin
+      \$359  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$360  = xsat0_d1;
+    if (i__ready) begin
+      \$360  = xsat0_d0;
+    end
+    if (rst) begin
+      \$360  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$361  = xsat0_d2;
+    if (i__ready) begin
+      \$361  = xsat0_d1;
+    end
+    if (rst) begin
+      \$361  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$362  = xsat0_d3;
+    if (i__ready) begin
+      \$362  = xsat0_d2;
+    end
+    if (rst) begin
+      \$362  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$363  = xsat0_d4;
+    if (i__ready) begin
+      \$363  = xsat0_d3;
+    end
+    if (rst) begin
+      \$363  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$364  = xsat0_d5;
+    if (i__ready) begin
+      \$364  = xsat0_d4;
+    end
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$365  = s2_mag1;
+    if (i__ready) begin
+      \$365  = \$111 [31:0];
+    end
+    if (rst) begin
+      \$365  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$366  = s2_xsat1;
+    if (i__ready) begin
+      \$366  = \$121 ;
+    end
+    if (rst) begin
+      \$366  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$367  = s2_neg1;
+    if (i__ready) begin
+      \$367  = \$122 ;
+    end
+    if (rst) begin
+      \$367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$368  = neg1_d0;
+    if (i__ready) begin
+      \$368  = s2_neg1;
+    end
+    if (rst) begin
+      \$368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$369  = neg1_d1;
+    if (i__ready) begin
+      \$369  = neg1_d0;
+    end
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$370  = neg1_d2;
+    if (i__ready) begin
+      \$370  = neg1_d1;
+    end
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$371  = neg1_d3;
+    if (i__ready) begin
+      \$371  = neg1_d2;
+    end
+    if (rst) begin
+      \$371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$372  = neg1_d4;
+    if (i__ready) begin
+      \$372  = neg1_d3;
+    end
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$373  = neg1_d5;
+    if (i__ready) begin
+      \$373  = neg1_d4;
+    end
+    if (rst) begin
+      \$373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$374  = xsat1_d0;
+    if (i__ready) begin
+      \$374  = s2_xsat1;
+    end
+    if (rst) begin
+      \$374  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$375  = xsat1_d1;
+    if (i__ready) begin
+      \$375  = xsat1_d0;
+    end
+    if (rst) begin
+      \$375  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$376  = xsat1_d2;
+    if (i__ready) begin
+      \$376  = xsat1_d1;
+    end
+    if (rst) begin
+      \$376  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$377  = xsat1_d3;
+    if (i__ready) begin
+      \$377  = xsat1_d2;
+    end
+    if (rst) begin
+      \$377  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$378  = xsat1_d4;
+    if (i__ready) begin
+      \$378  = xsat1_d3;
+    end
+    if (rst) begin
+      \$378  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$379  = xsat1_d5;
+    if (i__ready) begin
+      \$379  = xsat1_d4;
+    end
+    if (rst) begin
+      \$379  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$380  = s2_mag2;
+    if (i__ready) begin
+      \$380  = \$125 [31:0];
+    end
+    if (rst) begin
+      \$380  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$381  = s2_xsat2;
+    if (i__ready) begin
+      \$381  = \$135 ;
+    end
+    if (rst) begin
+      \$381  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$382  = s2_neg2;
+    if (i__ready) begin
+      \$382  = \$136 ;
+    end
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$383  = neg2_d0;
+    if (i__ready) begin
+      \$383  = s2_neg2;
+    end
+    if (rst) begin
+      \$383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$384  = neg2_d1;
+    if (i__ready) begin
+      \$384  = neg2_d0;
+    end
+    if (rst) begin
+      \$384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$385  = neg2_d2;
+    if (i__ready) begin
+      \$385  = neg2_d1;
+    end
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$386  = neg2_d3;
+    if (i__ready) begin
+      \$386  = neg2_d2;
+    end
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$387  = neg2_d4;
+    if (i__ready) begin
+      \$387  = neg2_d3;
+    end
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$388  = neg2_d5;
+    if (i__ready) begin
+      \$388  = neg2_d4;
+    end
+    if (rst) begin
+      \$388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$389  = xsat2_d0;
+    if (i__ready) begin
+      \$389  = s2_xsat2;
+    end
+    if (rst) begin
+      \$389  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$390  = xsat2_d1;
+    if (i__ready) begin
+      \$390  = xsat2_d0;
+    end
+    if (rst) begin
+      \$390  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$391  = xsat2_d2;
+    if (i__ready) begin
+      \$391  = xsat2_d1;
+    end
+    if (rst) begin
+      \$391  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$392  = xsat2_d3;
+    if (i__ready) begin
+      \$392  = xsat2_d2;
+    end
+    if (rst) begin
+      \$392  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$393  = xsat2_d4;
+    if (i__ready) begin
+      \$393  = xsat2_d3;
+    end
+    if (rst) begin
+      \$393  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$394  = xsat2_d5;
+    if (i__ready) begin
+      \$394  = xsat2_d4;
+    end
+    if (rst) begin
+      \$394  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$395  = s2_mag3;
+    if (i__ready) begin
+      \$395  = \$139 [31:0];
+    end
+    if (rst) begin
+      \$395  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$396  = s2_xsat3;
+    if (i__ready) begin
+      \$396  = \$149 ;
+    end
+    if (rst) begin
+      \$396  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$397  = s2_neg3;
+    if (i__ready) begin
+      \$397  = \$150 ;
+    end
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$398  = neg3_d0;
+    if (i__ready) begin
+      \$398  = s2_neg3;
+    end
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$399  = neg3_d1;
+    if (i__ready) begin
+      \$399  = neg3_d0;
+    end
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$400  = neg3_d2;
+    if (i__ready) begin
+      \$400  = neg3_d1;
+    end
+    if (rst) begin
+      \$400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$401  = neg3_d3;
+    if (i__ready) begin
+      \$401  = neg3_d2;
+    end
+    if (rst) begin
+      \$401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$402  = neg3_d4;
+    if (i__ready) begin
+      \$402  = neg3_d3;
+    end
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$403  = neg3_d5;
+    if (i__ready) begin
+      \$403  = neg3_d4;
+    end
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$404  = xsat3_d0;
+    if (i__ready) begin
+      \$404  = s2_xsat3;
+    end
+    if (rst) begin
+      \$404  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$405  = xsat3_d1;
+    if (i__ready) begin
+      \$405  = xsat3_d0;
+    end
+    if (rst) begin
+      \$405  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$406  = xsat3_d2;
+    if (i__ready) begin
+      \$406  = xsat3_d1;
+    end
+    if (rst) begin
+      \$406  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$407  = xsat3_d3;
+    if (i__ready) begin
+      \$407  = xsat3_d2;
+    end
+    if (rst) begin
+      \$407  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$408  = xsat3_d4;
+    if (i__ready) begin
+      \$408  = xsat3_d3;
+    end
+    if (rst) begin
+      \$408  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$409  = xsat3_d5;
+    if (i__ready) begin
+      \$409  = xsat3_d4;
+    end
+    if (rst) begin
+      \$409  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$410  = s2_mag4;
+    if (i__ready) begin
+      \$410  = \$153 [31:0];
+    end
+    if (rst) begin
+      \$410  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$411  = s2_xsat4;
+    if (i__ready) begin
+      \$411  = \$163 ;
+    end
+    if (rst) begin
+      \$411  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$412  = s2_neg4;
+    if (i__ready) begin
+      \$412  = \$164 ;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$413  = neg4_d0;
+    if (i__ready) begin
+      \$413  = s2_neg4;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$414  = neg4_d1;
+    if (i__ready) begin
+      \$414  = neg4_d0;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$415  = neg4_d2;
+    if (i__ready) begin
+      \$415  = neg4_d1;
+    end
+    if (rst) begin
+      \$415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$416  = neg4_d3;
+    if (i__ready) begin
+      \$416  = neg4_d2;
+    end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$417  = neg4_d4;
+    if (i__ready) begin
+      \$417  = neg4_d3;
+    end
+    if (rst) begin
+      \$417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$418  = neg4_d5;
+    if (i__ready) begin
+      \$418  = neg4_d4;
+    end
+    if (rst) begin
+      \$418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$419  = xsat4_d0;
+    if (i__ready) begin
+      \$419  = s2_xsat4;
+    end
+    if (rst) begin
+      \$419  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$420  = xsat4_d1;
+    if (i__ready) begin
+      \$420  = xsat4_d0;
+    end
+    if (rst) begin
+      \$420  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$421  = xsat4_d2;
+    if (i__ready) begin
+      \$421  = xsat4_d1;
+    end
+    if (rst) begin
+      \$421  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$422  = xsat4_d3;
+    if (i__ready) begin
+      \$422  = xsat4_d2;
+    end
+    if (rst) begin
+      \$422  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$423  = xsat4_d4;
+    if (i__ready) begin
+      \$423  = xsat4_d3;
+    end
+    if (rst) begin
+      \$423  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$424  = xsat4_d5;
+    if (i__ready) begin
+      \$424  = xsat4_d4;
+    end
+    if (rst) begin
+      \$424  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$425  = s2_mag5;
+    if (i__ready) begin
+      \$425  = \$167 [31:0];
+    end
+    if (rst) begin
+      \$425  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$426  = s2_xsat5;
+    if (i__ready) begin
+      \$426  = \$177 ;
+    end
+    if (rst) begin
+      \$426  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$427  = s2_neg5;
+    if (i__ready) begin
+      \$427  = \$178 ;
+    end
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$428  = neg5_d0;
+    if (i__ready) begin
+      \$428  = s2_neg5;
+    end
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$429  = neg5_d1;
+    if (i__ready) begin
+      \$429  = neg5_d0;
+    end
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$430  = neg5_d2;
+    if (i__ready) begin
+      \$430  = neg5_d1;
+    end
+    if (rst) begin
+      \$430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$431  = neg5_d3;
+    if (i__ready) begin
+      \$431  = neg5_d2;
+    end
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$432  = neg5_d4;
+    if (i__ready) begin
+      \$432  = neg5_d3;
+    end
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$433  = neg5_d5;
+    if (i__ready) begin
+      \$433  = neg5_d4;
+    end
+    if (rst) begin
+      \$433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$434  = xsat5_d0;
+    if (i__ready) begin
+      \$434  = s2_xsat5;
+    end
+    if (rst) begin
+      \$434  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$435  = xsat5_d1;
+    if (i__ready) begin
+      \$435  = xsat5_d0;
+    end
+    if (rst) begin
+      \$435  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$436  = xsat5_d2;
+    if (i__ready) begin
+      \$436  = xsat5_d1;
+    end
+    if (rst) begin
+      \$436  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$437  = xsat5_d3;
+    if (i__ready) begin
+      \$437  = xsat5_d2;
+    end
+    if (rst) begin
+      \$437  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$438  = xsat5_d4;
+    if (i__ready) begin
+      \$438  = xsat5_d3;
+    end
+    if (rst) begin
+      \$438  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$439  = xsat5_d5;
+    if (i__ready) begin
+      \$439  = xsat5_d4;
+    end
+    if (rst) begin
+      \$439  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$440  = s2_mag6;
+    if (i__ready) begin
+      \$440  = \$181 [31:0];
+    end
+    if (rst) begin
+      \$440  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$441  = s2_xsat6;
+    if (i__ready) begin
+      \$441  = \$191 ;
+    end
+    if (rst) begin
+      \$441  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$442  = s2_neg6;
+    if (i__ready) begin
+      \$442  = \$192 ;
+    end
+    if (rst) begin
+      \$442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$443  = neg6_d0;
+    if (i__ready) begin
+      \$443  = s2_neg6;
+    end
+    if (rst) begin
+      \$443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$444  = neg6_d1;
+    if (i__ready) begin
+      \$444  = neg6_d0;
+    end
+    if (rst) begin
+      \$444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$445  = neg6_d2;
+    if (i__ready) begin
+      \$445  = neg6_d1;
+    end
+    if (rst) begin
+      \$445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$446  = neg6_d3;
+    if (i__ready) begin
+      \$446  = neg6_d2;
+    end
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$447  = neg6_d4;
+    if (i__ready) begin
+      \$447  = neg6_d3;
+    end
+    if (rst) begin
+      \$447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$448  = neg6_d5;
+    if (i__ready) begin
+      \$448  = neg6_d4;
+    end
+    if (rst) begin
+      \$448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$449  = xsat6_d0;
+    if (i__ready) begin
+      \$449  = s2_xsat6;
+    end
+    if (rst) begin
+      \$449  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$450  = xsat6_d1;
+    if (i__ready) begin
+      \$450  = xsat6_d0;
+    end
+    if (rst) begin
+      \$450  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$451  = xsat6_d2;
+    if (i__ready) begin
+      \$451  = xsat6_d1;
+    end
+    if (rst) begin
+      \$451  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$452  = xsat6_d3;
+    if (i__ready) begin
+      \$452  = xsat6_d2;
+    end
+    if (rst) begin
+      \$452  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$453  = xsat6_d4;
+    if (i__ready) begin
+      \$453  = xsat6_d3;
+    end
+    if (rst) begin
+      \$453  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$454  = xsat6_d5;
+    if (i__ready) begin
+      \$454  = xsat6_d4;
+    end
+    if (rst) begin
+      \$454  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$455  = s2_mag7;
+    if (i__ready) begin
+      \$455  = \$195 [31:0];
+    end
+    if (rst) begin
+      \$455  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$456  = s2_xsat7;
+    if (i__ready) begin
+      \$456  = \$205 ;
+    end
+    if (rst) begin
+      \$456  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$457  = s2_neg7;
+    if (i__ready) begin
+      \$457  = \$206 ;
+    end
+    if (rst) begin
+      \$457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$458  = neg7_d0;
+    if (i__ready) begin
+      \$458  = s2_neg7;
+    end
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$459  = neg7_d1;
+    if (i__ready) begin
+      \$459  = neg7_d0;
+    end
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$460  = neg7_d2;
+    if (i__ready) begin
+      \$460  = neg7_d1;
+    end
+    if (rst) begin
+      \$460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$461  = neg7_d3;
+    if (i__ready) begin
+      \$461  = neg7_d2;
+    end
+    if (rst) begin
+      \$461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$462  = neg7_d4;
+    if (i__ready) begin
+      \$462  = neg7_d3;
+    end
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$463  = neg7_d5;
+    if (i__ready) begin
+      \$463  = neg7_d4;
+    end
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$464  = xsat7_d0;
+    if (i__ready) begin
+      \$464  = s2_xsat7;
+    end
+    if (rst) begin
+      \$464  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$465  = xsat7_d1;
+    if (i__ready) begin
+      \$465  = xsat7_d0;
+    end
+    if (rst) begin
+      \$465  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$466  = xsat7_d2;
+    if (i__ready) begin
+      \$466  = xsat7_d1;
+    end
+    if (rst) begin
+      \$466  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$467  = xsat7_d3;
+    if (i__ready) begin
+      \$467  = xsat7_d2;
+    end
+    if (rst) begin
+      \$467  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$468  = xsat7_d4;
+    if (i__ready) begin
+      \$468  = xsat7_d3;
+    end
+    if (rst) begin
+      \$468  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$469  = xsat7_d5;
+    if (i__ready) begin
+      \$469  = xsat7_d4;
+    end
+    if (rst) begin
+      \$469  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$470  = s3_k;
+    if (i__ready) begin
+      \$470  = s2_k[2:0];
+    end
+    if (rst) begin
+      \$470  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$471  = s3_qc0;
+    if (i__ready) begin
+      \$471  = \$207 ;
+    end
+    if (rst) begin
+      \$471  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$472  = s3_f0;
+    if (i__ready) begin
+      \$472  = \$208 ;
+    end
+    if (rst) begin
+      \$472  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$473  = s3_qc1;
+    if (i__ready) begin
+      \$473  = \$209 ;
+    end
+    if (rst) begin
+      \$473  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$474  = s3_f1;
+    if (i__ready) begin
+      \$474  = \$210 ;
+    end
+    if (rst) begin
+      \$474  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$475  = s3_qc2;
+    if (i__ready) begin
+      \$475  = \$211 ;
+    end
+    if (rst) begin
+      \$475  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$476  = s3_f2;
+    if (i__ready) begin
+      \$476  = \$212 ;
+    end
+    if (rst) begin
+      \$476  = 32'd0;
+    end
+  end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qinc0 = 33'h000000000;
-    if (en) begin
-      qinc0 = \$53 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$477  = s3_qc3;
+    if (i__ready) begin
+      \$477  = \$213 ;
     end
+    if (rst) begin
+      \$477  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$478  = s3_f3;
+    if (i__ready) begin
+      \$478  = \$214 ;
+    end
+    if (rst) begin
+      \$478  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$479  = s3_qc4;
+    if (i__ready) begin
+      \$479  = \$215 ;
+    end
+    if (rst) begin
+      \$479  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$480  = s3_f4;
+    if (i__ready) begin
+      \$480  = \$216 ;
+    end
+    if (rst) begin
+      \$480  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$481  = s3_qc5;
+    if (i__ready) begin
+      \$481  = \$217 ;
+    end
+    if (rst) begin
+      \$481  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$482  = s3_f5;
+    if (i__ready) begin
+      \$482  = \$218 ;
+    end
+    if (rst) begin
+      \$482  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$483  = s3_qc6;
+    if (i__ready) begin
+      \$483  = \$219 ;
+    end
+    if (rst) begin
+      \$483  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$484  = s3_f6;
+    if (i__ready) begin
+      \$484  = \$220 ;
+    end
+    if (rst) begin
+      \$484  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$485  = s3_qc7;
+    if (i__ready) begin
+      \$485  = \$221 ;
+    end
+    if (rst) begin
+      \$485  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$486  = s3_f7;
+    if (i__ready) begin
+      \$486  = \$222 ;
+    end
+    if (rst) begin
+      \$486  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$487  = s3_km1;
+    if (i__ready) begin
+      \$487  = s2_km1[2:0];
+    end
+    if (rst) begin
+      \$487  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$488  = s3_h;
+    if (i__ready) begin
+      \$488  = s2_h;
+    end
+    if (rst) begin
+      \$488  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$489  = s3_odd;
+    if (i__ready) begin
+      \$489  = s2_k[0];
+    end
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$490  = s3_mask_h;
+    if (i__ready) begin
+      \$490  = s2_mask_h;
+    end
+    if (rst) begin
+      \$490  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$491  = s4_h;
+    if (i__ready) begin
+      \$491  = s3_h;
+    end
+    if (rst) begin
+      \$491  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$492  = s4_mask_h;
+    if (i__ready) begin
+      \$492  = s3_mask_h;
+    end
+    if (rst) begin
+      \$492  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$493  = s4_q0;
+    if (i__ready) begin
+      \$493  = \$223 ;
+    end
+    if (rst) begin
+      \$493  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$494  = s4_f20;
+    if (i__ready) begin
+      \$494  = \$225 ;
+    end
+    if (rst) begin
+      \$494  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$495  = s4_q1;
+    if (i__ready) begin
+      \$495  = \$226 ;
+    end
+    if (rst) begin
+      \$495  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$496  = s4_f21;
+    if (i__ready) begin
+      \$496  = \$228 ;
+    end
+    if (rst) begin
+      \$496  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$497  = s4_q2;
+    if (i__ready) begin
+      \$497  = \$229 ;
+    end
+    if (rst) begin
+      \$497  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$498  = s4_f22;
+    if (i__ready) begin
+      \$498  = \$231 ;
+    end
+    if (rst) begin
+      \$498  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$499  = s4_q3;
+    if (i__ready) begin
+      \$499  = \$232 ;
+    end
+    if (rst) begin
+      \$499  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$500  = s4_f23;
+    if (i__ready) begin
+      \$500  = \$234 ;
+    end
+    if (rst) begin
+      \$500  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$501  = s4_q4;
+    if (i__ready) begin
+      \$501  = \$235 ;
+    end
+    if (rst) begin
+      \$501  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$502  = s4_f24;
+    if (i__ready) begin
+      \$502  = \$237 ;
+    end
+    if (rst) begin
+      \$502  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$503  = s4_q5;
+    if (i__ready) begin
+      \$503  = \$238 ;
+    end
+    if (rst) begin
+      \$503  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$504  = s4_f25;
+    if (i__ready) begin
+      \$504  = \$240 ;
+    end
+    if (rst) begin
+      \$504  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$505  = s4_q6;
+    if (i__ready) begin
+      \$505  = \$241 ;
+    end
+    if (rst) begin
+      \$505  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$506  = s4_f26;
+    if (i__ready) begin
+      \$506  = \$243 ;
+    end
+    if (rst) begin
+      \$506  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$507  = s4_q7;
+    if (i__ready) begin
+      \$507  = \$244 ;
+    end
+    if (rst) begin
+      \$507  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$508  = s4_f27;
+    if (i__ready) begin
+      \$508  = \$246 ;
+    end
+    if (rst) begin
+      \$508  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$509  = s5_h;
+    if (i__ready) begin
+      \$509  = s4_h[2:0];
+    end
+    if (rst) begin
+      \$509  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$510  = s5_big0;
+    if (i__ready) begin
+      \$510  = \$247 ;
+    end
+    if (rst) begin
+      \$510  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$511  = s5_q7_0;
+    if (i__ready) begin
+      \$511  = s4_q0[6:0];
+    end
+    if (rst) begin
+      \$511  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$512  = s5_fc0;
+    if (i__ready) begin
+      \$512  = \$248 [23:0];
+    end
+    if (rst) begin
+      \$512  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$513  = s5_lo0;
+    if (i__ready) begin
+      \$513  = \$249 ;
+    end
+    if (rst) begin
+      \$513  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$514  = s5_big1;
+    if (i__ready) begin
+      \$514  = \$250 ;
+    end
+    if (rst) begin
+      \$514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$515  = s5_q7_1;
+    if (i__ready) begin
+      \$515  = s4_q1[6:0];
+    end
+    if (rst) begin
+      \$515  = 7'h00;
+    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qsat0 = 7'h00;
-    if (en) begin
-      qsat0 = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$516  = s5_fc1;
+    if (i__ready) begin
+      \$516  = \$251 [23:0];
     end
+    if (rst) begin
+      \$516  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$517  = s5_lo1;
+    if (i__ready) begin
+      \$517  = \$252 ;
+    end
+    if (rst) begin
+      \$517  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$518  = s5_big2;
+    if (i__ready) begin
+      \$518  = \$253 ;
+    end
+    if (rst) begin
+      \$518  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$519  = s5_q7_2;
+    if (i__ready) begin
+      \$519  = s4_q2[6:0];
+    end
+    if (rst) begin
+      \$519  = 7'h00;
+    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    sat0 = 8'h00;
-    if (en) begin
-      sat0 = \$59 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$520  = s5_fc2;
+    if (i__ready) begin
+      \$520  = \$254 [23:0];
+    end
+    if (rst) begin
+      \$520  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qinc1 = 33'h000000000;
-    if (en) begin
-      qinc1 = \$60 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$521  = s5_lo2;
+    if (i__ready) begin
+      \$521  = \$255 ;
+    end
+    if (rst) begin
+      \$521  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qsat1 = 7'h00;
-    if (en) begin
-      qsat1 = \$62 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$522  = s5_big3;
+    if (i__ready) begin
+      \$522  = \$256 ;
+    end
+    if (rst) begin
+      \$522  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    sat1 = 8'h00;
-    if (en) begin
-      sat1 = \$66 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$523  = s5_q7_3;
+    if (i__ready) begin
+      \$523  = s4_q3[6:0];
+    end
+    if (rst) begin
+      \$523  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qinc2 = 33'h000000000;
-    if (en) begin
-      qinc2 = \$67 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$524  = s5_fc3;
+    if (i__ready) begin
+      \$524  = \$257 [23:0];
+    end
+    if (rst) begin
+      \$524  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qsat2 = 7'h00;
-    if (en) begin
-      qsat2 = \$69 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$525  = s5_lo3;
+    if (i__ready) begin
+      \$525  = \$258 ;
+    end
+    if (rst) begin
+      \$525  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    sat2 = 8'h00;
-    if (en) begin
-      sat2 = \$73 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$526  = s5_big4;
+    if (i__ready) begin
+      \$526  = \$259 ;
+    end
+    if (rst) begin
+      \$526  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qinc3 = 33'h000000000;
-    if (en) begin
-      qinc3 = \$74 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$527  = s5_q7_4;
+    if (i__ready) begin
+      \$527  = s4_q4[6:0];
+    end
+    if (rst) begin
+      \$527  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qsat3 = 7'h00;
-    if (en) begin
-      qsat3 = \$76 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$528  = s5_fc4;
+    if (i__ready) begin
+      \$528  = \$260 [23:0];
+    end
+    if (rst) begin
+      \$528  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    sat3 = 8'h00;
-    if (en) begin
-      sat3 = \$80 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$529  = s5_lo4;
+    if (i__ready) begin
+      \$529  = \$261 ;
+    end
+    if (rst) begin
+      \$529  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qinc4 = 33'h000000000;
-    if (en) begin
-      qinc4 = \$81 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$530  = s5_big5;
+    if (i__ready) begin
+      \$530  = \$262 ;
+    end
+    if (rst) begin
+      \$530  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qsat4 = 7'h00;
-    if (en) begin
-      qsat4 = \$83 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$531  = s5_q7_5;
+    if (i__ready) begin
+      \$531  = s4_q5[6:0];
+    end
+    if (rst) begin
+      \$531  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    sat4 = 8'h00;
-    if (en) begin
-      sat4 = \$87 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$532  = s5_fc5;
+    if (i__ready) begin
+      \$532  = \$263 [23:0];
+    end
+    if (rst) begin
+      \$532  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qinc5 = 33'h000000000;
-    if (en) begin
-      qinc5 = \$88 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$533  = s5_lo5;
+    if (i__ready) begin
+      \$533  = \$264 ;
+    end
+    if (rst) begin
+      \$533  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qsat5 = 7'h00;
-    if (en) begin
-      qsat5 = \$90 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$534  = s5_big6;
+    if (i__ready) begin
+      \$534  = \$265 ;
+    end
+    if (rst) begin
+      \$534  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    sat5 = 8'h00;
-    if (en) begin
-      sat5 = \$94 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$535  = s5_q7_6;
+    if (i__ready) begin
+      \$535  = s4_q6[6:0];
+    end
+    if (rst) begin
+      \$535  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qinc6 = 33'h000000000;
-    if (en) begin
-      qinc6 = \$95 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$536  = s5_fc6;
+    if (i__ready) begin
+      \$536  = \$266 [23:0];
+    end
+    if (rst) begin
+      \$536  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qsat6 = 7'h00;
-    if (en) begin
-      qsat6 = \$97 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$537  = s5_lo6;
+    if (i__ready) begin
+      \$537  = \$267 ;
+    end
+    if (rst) begin
+      \$537  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    sat6 = 8'h00;
-    if (en) begin
-      sat6 = \$101 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$538  = s5_big7;
+    if (i__ready) begin
+      \$538  = \$268 ;
+    end
+    if (rst) begin
+      \$538  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qinc7 = 33'h000000000;
-    if (en) begin
-      qinc7 = \$102 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$539  = s5_q7_7;
+    if (i__ready) begin
+      \$539  = s4_q7[6:0];
+    end
+    if (rst) begin
+      \$539  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    qsat7 = 7'h00;
-    if (en) begin
-      qsat7 = \$104 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$540  = s5_fc7;
+    if (i__ready) begin
+      \$540  = \$269 [23:0];
+    end
+    if (rst) begin
+      \$540  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    sat7 = 8'h00;
-    if (en) begin
-      sat7 = \$108 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$541  = s5_lo7;
+    if (i__ready) begin
+      \$541  = \$270 ;
+    end
+    if (rst) begin
+      \$541  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$205  = \$signal ;
-    if (en) begin
-      \$205  = take;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$542  = big0_d0;
+    if (i__ready) begin
+      \$542  = s5_big0;
     end
     if (rst) begin
-      \$205  = 1'h0;
+      \$542  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$206  = s1_last;
-    if (en) begin
-      \$206  = i__payload[270];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$543  = big0_d1;
+    if (i__ready) begin
+      \$543  = big0_d0;
     end
     if (rst) begin
-      \$206  = 1'h0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$207  = s1_k;
-    if (en) begin
-      \$207  = i__payload[261:256];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$544  = q7_0_d0;
+    if (i__ready) begin
+      \$544  = s5_q7_0;
     end
     if (rst) begin
-      \$207  = 6'h00;
+      \$544  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$208  = s1_keep;
-    if (en) begin
-      \$208  = i__payload[269:262];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$545  = q7_0_d1;
+    if (i__ready) begin
+      \$545  = q7_0_d0;
     end
     if (rst) begin
-      \$208  = 8'h00;
+      \$545  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$209  = s1_x0;
-    if (en) begin
-      \$209  = i__payload[31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$546  = s6_hi0;
+    if (i__ready) begin
+      \$546  = \$271 [15:0];
     end
     if (rst) begin
-      \$209  = 32'd0;
+      \$546  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$210  = s1_x1;
-    if (en) begin
-      \$210  = i__payload[63:32];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$547  = s6_lo0;
+    if (i__ready) begin
+      \$547  = s5_lo0;
     end
     if (rst) begin
-      \$210  = 32'd0;
+      \$547  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$211  = s1_x2;
-    if (en) begin
-      \$211  = i__payload[95:64];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$548  = s7_inc0;
+    if (i__ready) begin
+      \$548  = \$272 ;
     end
     if (rst) begin
-      \$211  = 32'd0;
+      \$548  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$212  = s1_x3;
-    if (en) begin
-      \$212  = i__payload[127:96];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$549  = big1_d0;
+    if (i__ready) begin
+      \$549  = s5_big1;
     end
     if (rst) begin
-      \$212  = 32'd0;
+      \$549  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$213  = s1_x4;
-    if (en) begin
-      \$213  = i__payload[159:128];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$550  = big1_d1;
+    if (i__ready) begin
+      \$550  = big1_d0;
     end
     if (rst) begin
-      \$213  = 32'd0;
+      \$550  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$214  = s1_x5;
-    if (en) begin
-      \$214  = i__payload[191:160];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$551  = q7_1_d0;
+    if (i__ready) begin
+      \$551  = s5_q7_1;
     end
     if (rst) begin
-      \$214  = 32'd0;
+      \$551  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$215  = s1_x6;
-    if (en) begin
-      \$215  = i__payload[223:192];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$552  = q7_1_d1;
+    if (i__ready) begin
+      \$552  = q7_1_d0;
     end
     if (rst) begin
-      \$215  = 32'd0;
+      \$552  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$216  = s1_x7;
-    if (en) begin
-      \$216  = i__payload[255:224];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$553  = s6_hi1;
+    if (i__ready) begin
+      \$553  = \$273 [15:0];
     end
     if (rst) begin
-      \$216  = 32'd0;
+      \$553  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$217  = s2_x0;
-    if (en) begin
-      \$217  = s1_x0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$554  = s6_lo1;
+    if (i__ready) begin
+      \$554  = s5_lo1;
     end
     if (rst) begin
-      \$217  = 32'd0;
+      \$554  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$218  = s2_neg0;
-    if (en) begin
-      \$218  = \$109 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$555  = s7_inc1;
+    if (i__ready) begin
+      \$555  = \$274 ;
     end
     if (rst) begin
-      \$218  = 1'h0;
+      \$555  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$219  = s2_q0;
-    if (en) begin
-      \$219  = \$110 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$556  = big2_d0;
+    if (i__ready) begin
+      \$556  = s5_big2;
     end
     if (rst) begin
-      \$219  = 32'd0;
+      \$556  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$220  = s2_f0;
-    if (en) begin
-      \$220  = \$111 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$557  = big2_d1;
+    if (i__ready) begin
+      \$557  = big2_d0;
     end
     if (rst) begin
-      \$220  = 32'd0;
+      \$557  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$221  = s2_r0;
-    if (en) begin
-      \$221  = \$112 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$558  = q7_2_d0;
+    if (i__ready) begin
+      \$558  = s5_q7_2;
     end
     if (rst) begin
-      \$221  = 32'd0;
+      \$558  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$222  = s2_half0;
-    if (en) begin
-      \$222  = { \$114 [31], \$114  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$559  = q7_2_d1;
+    if (i__ready) begin
+      \$559  = q7_2_d0;
     end
     if (rst) begin
-      \$222  = 33'h000000000;
+      \$559  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$223  = s2_x1;
-    if (en) begin
-      \$223  = s1_x1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$560  = s6_hi2;
+    if (i__ready) begin
+      \$560  = \$275 [15:0];
     end
     if (rst) begin
-      \$223  = 32'd0;
+      \$560  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$224  = s2_neg1;
-    if (en) begin
-      \$224  = \$115 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$561  = s6_lo2;
+    if (i__ready) begin
+      \$561  = s5_lo2;
     end
     if (rst) begin
-      \$224  = 1'h0;
+      \$561  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$225  = s2_q1;
-    if (en) begin
-      \$225  = \$116 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$562  = s7_inc2;
+    if (i__ready) begin
+      \$562  = \$276 ;
     end
     if (rst) begin
-      \$225  = 32'd0;
+      \$562  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$226  = s2_f1;
-    if (en) begin
-      \$226  = \$117 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$563  = big3_d0;
+    if (i__ready) begin
+      \$563  = s5_big3;
     end
     if (rst) begin
-      \$226  = 32'd0;
+      \$563  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$227  = s2_r1;
-    if (en) begin
-      \$227  = \$118 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$564  = big3_d1;
+    if (i__ready) begin
+      \$564  = big3_d0;
     end
     if (rst) begin
-      \$227  = 32'd0;
+      \$564  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$228  = s2_half1;
-    if (en) begin
-      \$228  = { \$120 [31], \$120  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$565  = q7_3_d0;
+    if (i__ready) begin
+      \$565  = s5_q7_3;
     end
     if (rst) begin
-      \$228  = 33'h000000000;
+      \$565  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$229  = s2_x2;
-    if (en) begin
-      \$229  = s1_x2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$566  = q7_3_d1;
+    if (i__ready) begin
+      \$566  = q7_3_d0;
     end
     if (rst) begin
-      \$229  = 32'd0;
+      \$566  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$230  = s2_neg2;
-    if (en) begin
-      \$230  = \$121 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$567  = s6_hi3;
+    if (i__ready) begin
+      \$567  = \$277 [15:0];
     end
     if (rst) begin
-      \$230  = 1'h0;
+      \$567  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$231  = s2_q2;
-    if (en) begin
-      \$231  = \$122 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$568  = s6_lo3;
+    if (i__ready) begin
+      \$568  = s5_lo3;
     end
     if (rst) begin
-      \$231  = 32'd0;
+      \$568  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$232  = s2_f2;
-    if (en) begin
-      \$232  = \$123 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$569  = s7_inc3;
+    if (i__ready) begin
+      \$569  = \$278 ;
     end
     if (rst) begin
-      \$232  = 32'd0;
+      \$569  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$233  = s2_r2;
-    if (en) begin
-      \$233  = \$124 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$570  = big4_d0;
+    if (i__ready) begin
+      \$570  = s5_big4;
     end
     if (rst) begin
-      \$233  = 32'd0;
+      \$570  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$234  = s2_half2;
-    if (en) begin
-      \$234  = { \$126 [31], \$126  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$571  = big4_d1;
+    if (i__ready) begin
+      \$571  = big4_d0;
     end
     if (rst) begin
-      \$234  = 33'h000000000;
+      \$571  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$235  = s2_x3;
-    if (en) begin
-      \$235  = s1_x3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$572  = q7_4_d0;
+    if (i__ready) begin
+      \$572  = s5_q7_4;
     end
     if (rst) begin
-      \$235  = 32'd0;
+      \$572  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$236  = s2_neg3;
-    if (en) begin
-      \$236  = \$127 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$573  = q7_4_d1;
+    if (i__ready) begin
+      \$573  = q7_4_d0;
     end
     if (rst) begin
-      \$236  = 1'h0;
+      \$573  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$237  = s2_q3;
-    if (en) begin
-      \$237  = \$128 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$574  = s6_hi4;
+    if (i__ready) begin
+      \$574  = \$279 [15:0];
     end
     if (rst) begin
-      \$237  = 32'd0;
+      \$574  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$238  = s2_f3;
-    if (en) begin
-      \$238  = \$129 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$575  = s6_lo4;
+    if (i__ready) begin
+      \$575  = s5_lo4;
     end
     if (rst) begin
-      \$238  = 32'd0;
+      \$575  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$239  = s2_r3;
-    if (en) begin
-      \$239  = \$130 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$576  = s7_inc4;
+    if (i__ready) begin
+      \$576  = \$280 ;
     end
     if (rst) begin
-      \$239  = 32'd0;
+      \$576  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$240  = s2_half3;
-    if (en) begin
-      \$240  = { \$132 [31], \$132  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$577  = big5_d0;
+    if (i__ready) begin
+      \$577  = s5_big5;
     end
     if (rst) begin
-      \$240  = 33'h000000000;
+      \$577  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$241  = s2_x4;
-    if (en) begin
-      \$241  = s1_x4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$578  = big5_d1;
+    if (i__ready) begin
+      \$578  = big5_d0;
     end
     if (rst) begin
-      \$241  = 32'd0;
+      \$578  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$242  = s2_neg4;
-    if (en) begin
-      \$242  = \$133 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$579  = q7_5_d0;
+    if (i__ready) begin
+      \$579  = s5_q7_5;
     end
     if (rst) begin
-      \$242  = 1'h0;
+      \$579  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$243  = s2_q4;
-    if (en) begin
-      \$243  = \$134 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$580  = q7_5_d1;
+    if (i__ready) begin
+      \$580  = q7_5_d0;
     end
     if (rst) begin
-      \$243  = 32'd0;
+      \$580  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$244  = s2_f4;
-    if (en) begin
-      \$244  = \$135 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$581  = s6_hi5;
+    if (i__ready) begin
+      \$581  = \$281 [15:0];
     end
     if (rst) begin
-      \$244  = 32'd0;
+      \$581  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$245  = s2_r4;
-    if (en) begin
-      \$245  = \$136 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$582  = s6_lo5;
+    if (i__ready) begin
+      \$582  = s5_lo5;
     end
     if (rst) begin
-      \$245  = 32'd0;
+      \$582  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$246  = s2_half4;
-    if (en) begin
-      \$246  = { \$138 [31], \$138  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$583  = s7_inc5;
+    if (i__ready) begin
+      \$583  = \$282 ;
     end
     if (rst) begin
-      \$246  = 33'h000000000;
+      \$583  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$247  = s2_x5;
-    if (en) begin
-      \$247  = s1_x5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$584  = big6_d0;
+    if (i__ready) begin
+      \$584  = s5_big6;
     end
     if (rst) begin
-      \$247  = 32'd0;
+      \$584  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$248  = s2_neg5;
-    if (en) begin
-      \$248  = \$139 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$585  = big6_d1;
+    if (i__ready) begin
+      \$585  = big6_d0;
     end
     if (rst) begin
-      \$248  = 1'h0;
+      \$585  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$249  = s2_q5;
-    if (en) begin
-      \$249  = \$140 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$586  = q7_6_d0;
+    if (i__ready) begin
+      \$586  = s5_q7_6;
     end
     if (rst) begin
-      \$249  = 32'd0;
+      \$586  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$250  = s2_f5;
-    if (en) begin
-      \$250  = \$141 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$587  = q7_6_d1;
+    if (i__ready) begin
+      \$587  = q7_6_d0;
     end
     if (rst) begin
-      \$250  = 32'd0;
+      \$587  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$251  = s2_r5;
-    if (en) begin
-      \$251  = \$142 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$588  = s6_hi6;
+    if (i__ready) begin
+      \$588  = \$283 [15:0];
     end
     if (rst) begin
-      \$251  = 32'd0;
+      \$588  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$252  = s2_half5;
-    if (en) begin
-      \$252  = { \$144 [31], \$144  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$589  = s6_lo6;
+    if (i__ready) begin
+      \$589  = s5_lo6;
     end
     if (rst) begin
-      \$252  = 33'h000000000;
+      \$589  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$253  = s2_x6;
-    if (en) begin
-      \$253  = s1_x6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$590  = s7_inc6;
+    if (i__ready) begin
+      \$590  = \$284 ;
     end
     if (rst) begin
-      \$253  = 32'd0;
+      \$590  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$254  = s2_neg6;
-    if (en) begin
-      \$254  = \$145 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$591  = big7_d0;
+    if (i__ready) begin
+      \$591  = s5_big7;
     end
     if (rst) begin
-      \$254  = 1'h0;
+      \$591  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$255  = s2_q6;
-    if (en) begin
-      \$255  = \$146 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$592  = big7_d1;
+    if (i__ready) begin
+      \$592  = big7_d0;
     end
     if (rst) begin
-      \$255  = 32'd0;
+      \$592  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$256  = s2_f6;
-    if (en) begin
-      \$256  = \$147 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$593  = q7_7_d0;
+    if (i__ready) begin
+      \$593  = s5_q7_7;
     end
     if (rst) begin
-      \$256  = 32'd0;
+      \$593  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$257  = s2_r6;
-    if (en) begin
-      \$257  = \$148 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$594  = q7_7_d1;
+    if (i__ready) begin
+      \$594  = q7_7_d0;
     end
     if (rst) begin
-      \$257  = 32'd0;
+      \$594  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$258  = s2_half6;
-    if (en) begin
-      \$258  = { \$150 [31], \$150  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$595  = s6_hi7;
+    if (i__ready) begin
+      \$595  = \$285 [15:0];
     end
     if (rst) begin
-      \$258  = 33'h000000000;
+      \$595  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$259  = s2_x7;
-    if (en) begin
-      \$259  = s1_x7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$596  = s6_lo7;
+    if (i__ready) begin
+      \$596  = s5_lo7;
     end
     if (rst) begin
-      \$259  = 32'd0;
+      \$596  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$260  = s2_neg7;
-    if (en) begin
-      \$260  = \$151 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$597  = s7_inc7;
+    if (i__ready) begin
+      \$597  = \$286 ;
     end
     if (rst) begin
-      \$260  = 1'h0;
+      \$597  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$261  = s2_q7;
-    if (en) begin
-      \$261  = \$152 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$598  = s8_small0;
+    if (i__ready) begin
+      \$598  = \$291 [6:0];
     end
     if (rst) begin
-      \$261  = 32'd0;
+      \$598  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$262  = s2_f7;
-    if (en) begin
-      \$262  = \$153 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$599  = s8_small1;
+    if (i__ready) begin
+      \$599  = \$296 [6:0];
     end
     if (rst) begin
-      \$262  = 32'd0;
+      \$599  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$263  = s2_r7;
-    if (en) begin
-      \$263  = \$154 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$600  = s8_small2;
+    if (i__ready) begin
+      \$600  = \$301 [6:0];
     end
     if (rst) begin
-      \$263  = 32'd0;
+      \$600  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$264  = s2_half7;
-    if (en) begin
-      \$264  = { \$156 [31], \$156  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$601  = s8_small3;
+    if (i__ready) begin
+      \$601  = \$306 [6:0];
     end
     if (rst) begin
-      \$264  = 33'h000000000;
+      \$601  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$265  = \$signal$153 ;
-    if (en) begin
-      \$265  = \$signal ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$602  = s8_small4;
+    if (i__ready) begin
+      \$602  = \$311 [6:0];
     end
     if (rst) begin
-      \$265  = 1'h0;
+      \$602  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$266  = s2_last;
-    if (en) begin
-      \$266  = s1_last;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$603  = s8_small5;
+    if (i__ready) begin
+      \$603  = \$316 [6:0];
     end
     if (rst) begin
-      \$266  = 1'h0;
+      \$603  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$267  = s2_k;
-    if (en) begin
-      \$267  = s1_k;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$604  = s8_small6;
+    if (i__ready) begin
+      \$604  = \$321 [6:0];
     end
     if (rst) begin
-      \$267  = 6'h00;
+      \$604  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$268  = s2_keep;
-    if (en) begin
-      \$268  = s1_keep;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$605  = s8_small7;
+    if (i__ready) begin
+      \$605  = \$326 [6:0];
     end
     if (rst) begin
-      \$268  = 8'h00;
+      \$605  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$269  = s3_x0;
-    if (en) begin
-      \$269  = s2_x0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$606  = valid_d0;
+    if (i__ready) begin
+      \$606  = take;
     end
     if (rst) begin
-      \$269  = 32'd0;
+      \$606  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$270  = s3_neg0;
-    if (en) begin
-      \$270  = s2_neg0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$607  = valid_d1;
+    if (i__ready) begin
+      \$607  = valid_d0;
     end
     if (rst) begin
-      \$270  = 1'h0;
+      \$607  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$271  = s3_q0;
-    if (en) begin
-      \$271  = s2_q0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$608  = valid_d2;
+    if (i__ready) begin
+      \$608  = valid_d1;
     end
     if (rst) begin
-      \$271  = 32'd0;
+      \$608  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$272  = s3_inc0;
-    if (en) begin
-      \$272  = inc0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$609  = valid_d3;
+    if (i__ready) begin
+      \$609  = valid_d2;
     end
     if (rst) begin
-      \$272  = 1'h0;
+      \$609  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$273  = s3_near0;
-    if (en) begin
-      \$273  = \$158 [32:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$610  = valid_d4;
+    if (i__ready) begin
+      \$610  = valid_d3;
     end
     if (rst) begin
-      \$273  = 33'h000000000;
+      \$610  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$274  = s3_x1;
-    if (en) begin
-      \$274  = s2_x1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$611  = valid_d5;
+    if (i__ready) begin
+      \$611  = valid_d4;
     end
     if (rst) begin
-      \$274  = 32'd0;
+      \$611  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$275  = s3_neg1;
-    if (en) begin
-      \$275  = s2_neg1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$612  = valid_d6;
+    if (i__ready) begin
+      \$612  = valid_d5;
     end
     if (rst) begin
-      \$275  = 1'h0;
+      \$612  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$276  = s3_q1;
-    if (en) begin
-      \$276  = s2_q1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$613  = valid_d7;
+    if (i__ready) begin
+      \$613  = valid_d6;
     end
     if (rst) begin
-      \$276  = 32'd0;
+      \$613  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$277  = s3_inc1;
-    if (en) begin
-      \$277  = inc1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$614  = last_d0;
+    if (i__ready) begin
+      \$614  = i__payload[270];
     end
     if (rst) begin
-      \$277  = 1'h0;
+      \$614  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$278  = s3_near1;
-    if (en) begin
-      \$278  = \$160 [32:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$615  = last_d1;
+    if (i__ready) begin
+      \$615  = last_d0;
     end
     if (rst) begin
-      \$278  = 33'h000000000;
+      \$615  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$279  = s3_x2;
-    if (en) begin
-      \$279  = s2_x2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$616  = last_d2;
+    if (i__ready) begin
+      \$616  = last_d1;
     end
     if (rst) begin
-      \$279  = 32'd0;
+      \$616  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$280  = s3_neg2;
-    if (en) begin
-      \$280  = s2_neg2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$617  = last_d3;
+    if (i__ready) begin
+      \$617  = last_d2;
     end
     if (rst) begin
-      \$280  = 1'h0;
+      \$617  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$281  = s3_q2;
-    if (en) begin
-      \$281  = s2_q2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$618  = last_d4;
+    if (i__ready) begin
+      \$618  = last_d3;
     end
     if (rst) begin
-      \$281  = 32'd0;
+      \$618  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$282  = s3_inc2;
-    if (en) begin
-      \$282  = inc2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$619  = last_d5;
+    if (i__ready) begin
+      \$619  = last_d4;
     end
     if (rst) begin
-      \$282  = 1'h0;
+      \$619  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$283  = s3_near2;
-    if (en) begin
-      \$283  = \$162 [32:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$620  = last_d6;
+    if (i__ready) begin
+      \$620  = last_d5;
     end
     if (rst) begin
-      \$283  = 33'h000000000;
+      \$620  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$284  = s3_x3;
-    if (en) begin
-      \$284  = s2_x3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$621  = last_d7;
+    if (i__ready) begin
+      \$621  = last_d6;
     end
     if (rst) begin
-      \$284  = 32'd0;
+      \$621  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$285  = s3_neg3;
-    if (en) begin
-      \$285  = s2_neg3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$622  = keep_d0;
+    if (i__ready) begin
+      \$622  = i__payload[269:262];
     end
     if (rst) begin
-      \$285  = 1'h0;
+      \$622  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$286  = s3_q3;
-    if (en) begin
-      \$286  = s2_q3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$623  = keep_d1;
+    if (i__ready) begin
+      \$623  = keep_d0;
     end
     if (rst) begin
-      \$286  = 32'd0;
+      \$623  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$287  = s3_inc3;
-    if (en) begin
-      \$287  = inc3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$624  = keep_d2;
+    if (i__ready) begin
+      \$624  = keep_d1;
     end
     if (rst) begin
-      \$287  = 1'h0;
+      \$624  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$288  = s3_near3;
-    if (en) begin
-      \$288  = \$164 [32:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$625  = keep_d3;
+    if (i__ready) begin
+      \$625  = keep_d2;
     end
     if (rst) begin
-      \$288  = 33'h000000000;
+      \$625  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$289  = s3_x4;
-    if (en) begin
-      \$289  = s2_x4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$626  = keep_d4;
+    if (i__ready) begin
+      \$626  = keep_d3;
     end
     if (rst) begin
-      \$289  = 32'd0;
+      \$626  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$290  = s3_neg4;
-    if (en) begin
-      \$290  = s2_neg4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$627  = keep_d5;
+    if (i__ready) begin
+      \$627  = keep_d4;
     end
     if (rst) begin
-      \$290  = 1'h0;
+      \$627  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$291  = s3_q4;
-    if (en) begin
-      \$291  = s2_q4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$628  = keep_d6;
+    if (i__ready) begin
+      \$628  = keep_d5;
     end
     if (rst) begin
-      \$291  = 32'd0;
+      \$628  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$292  = s3_inc4;
-    if (en) begin
-      \$292  = inc4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$629  = keep_d7;
+    if (i__ready) begin
+      \$629  = keep_d6;
     end
     if (rst) begin
-      \$292  = 1'h0;
+      \$629  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$293  = s3_near4;
-    if (en) begin
-      \$293  = \$166 [32:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$630  = k_out_d0;
+    if (i__ready) begin
+      \$630  = s2_k;
     end
     if (rst) begin
-      \$293  = 33'h000000000;
+      \$630  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$294  = s3_x5;
-    if (en) begin
-      \$294  = s2_x5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$631  = k_out_d1;
+    if (i__ready) begin
+      \$631  = k_out_d0;
     end
     if (rst) begin
-      \$294  = 32'd0;
+      \$631  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$295  = s3_neg5;
-    if (en) begin
-      \$295  = s2_neg5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$632  = k_out_d2;
+    if (i__ready) begin
+      \$632  = k_out_d1;
     end
     if (rst) begin
-      \$295  = 1'h0;
+      \$632  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$296  = s3_q5;
-    if (en) begin
-      \$296  = s2_q5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$633  = k_out_d3;
+    if (i__ready) begin
+      \$633  = k_out_d2;
     end
     if (rst) begin
-      \$296  = 32'd0;
+      \$633  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$297  = s3_inc5;
-    if (en) begin
-      \$297  = inc5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$634  = k_out_d4;
+    if (i__ready) begin
+      \$634  = k_out_d3;
     end
     if (rst) begin
-      \$297  = 1'h0;
+      \$634  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$298  = s3_near5;
-    if (en) begin
-      \$298  = \$168 [32:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$635  = k_out_d5;
+    if (i__ready) begin
+      \$635  = k_out_d4;
+    end
+    if (rst) begin
+      \$635  = 6'h00;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$327  = \$27 ;
     if (rst) begin
-      \$298  = 33'h000000000;
+      \$327  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$299  = s3_x6;
-    if (en) begin
-      \$299  = s2_x6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$328  = s1_k;
+    if (i__ready) begin
+      \$328  = i__payload[261:256];
     end
     if (rst) begin
-      \$299  = 32'd0;
+      \$328  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$300  = s3_neg6;
-    if (en) begin
-      \$300  = s2_neg6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$329  = s1_km1;
+    if (i__ready) begin
+      \$329  = \$28 [4:0];
     end
     if (rst) begin
-      \$300  = 1'h0;
+      \$329  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$301  = s3_q6;
-    if (en) begin
-      \$301  = s2_q6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$330  = s1_x0;
+    if (i__ready) begin
+      \$330  = i__payload[31:0];
     end
     if (rst) begin
-      \$301  = 32'd0;
+      \$330  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$302  = s3_inc6;
-    if (en) begin
-      \$302  = inc6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$331  = s1_x1;
+    if (i__ready) begin
+      \$331  = i__payload[63:32];
     end
     if (rst) begin
-      \$302  = 1'h0;
+      \$331  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$303  = s3_near6;
-    if (en) begin
-      \$303  = \$170 [32:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$332  = s1_x2;
+    if (i__ready) begin
+      \$332  = i__payload[95:64];
     end
     if (rst) begin
-      \$303  = 33'h000000000;
+      \$332  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$304  = s3_x7;
-    if (en) begin
-      \$304  = s2_x7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$333  = s1_x3;
+    if (i__ready) begin
+      \$333  = i__payload[127:96];
     end
     if (rst) begin
-      \$304  = 32'd0;
+      \$333  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$305  = s3_neg7;
-    if (en) begin
-      \$305  = s2_neg7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$334  = s1_x4;
+    if (i__ready) begin
+      \$334  = i__payload[159:128];
     end
     if (rst) begin
-      \$305  = 1'h0;
+      \$334  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$306  = s3_q7;
-    if (en) begin
-      \$306  = s2_q7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$335  = s1_x5;
+    if (i__ready) begin
+      \$335  = i__payload[191:160];
     end
     if (rst) begin
-      \$306  = 32'd0;
+      \$335  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$307  = s3_inc7;
-    if (en) begin
-      \$307  = inc7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$336  = s1_x6;
+    if (i__ready) begin
+      \$336  = i__payload[223:192];
     end
     if (rst) begin
-      \$307  = 1'h0;
+      \$336  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$308  = s3_near7;
-    if (en) begin
-      \$308  = \$172 [32:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$337  = s1_x7;
+    if (i__ready) begin
+      \$337  = i__payload[255:224];
     end
     if (rst) begin
-      \$308  = 33'h000000000;
+      \$337  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$309  = \$signal$172 ;
-    if (en) begin
-      \$309  = \$signal$153 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$338  = s2_k;
+    if (i__ready) begin
+      \$338  = s1_k;
     end
     if (rst) begin
-      \$309  = 1'h0;
+      \$338  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$310  = s3_last;
-    if (en) begin
-      \$310  = s2_last;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$339  = s2_mask;
+    if (i__ready) begin
+      \$339  = { \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29  };
     end
     if (rst) begin
-      \$310  = 1'h0;
+      \$339  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$311  = s3_k;
-    if (en) begin
-      \$311  = s2_k;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$340  = s2_h;
+    if (i__ready) begin
+      \$340  = \$61 [4:0];
     end
     if (rst) begin
-      \$311  = 6'h00;
+      \$340  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$312  = s3_keep;
-    if (en) begin
-      \$312  = s2_keep;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$341  = s2_mask_h;
+    if (i__ready) begin
+      \$341  = { \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69 , \$67 , \$65 , \$63  };
     end
     if (rst) begin
-      \$312  = 8'h00;
+      \$341  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$313  = o__valid;
-    if (en) begin
-      \$313  = \$signal$172 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$342  = s2_km1;
+    if (i__ready) begin
+      \$342  = s1_km1;
     end
     if (rst) begin
-      \$313  = 1'h0;
+      \$342  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$314  = o__payload;
-    if (en) begin
-      \$314 [72] = s3_last;
-      \$314 [71:64] = s3_keep;
-      \$314 [7:0] = \$176 ;
-      \$314 [15:8] = \$180 ;
-      \$314 [23:16] = \$184 ;
-      \$314 [31:24] = \$188 ;
-      \$314 [39:32] = \$192 ;
-      \$314 [47:40] = \$196 ;
-      \$314 [55:48] = \$200 ;
-      \$314 [63:56] = \$204 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$343  = s2_kz;
+    if (i__ready) begin
+      \$343  = \$94 ;
     end
     if (rst) begin
-      \$314  = 73'h0000000000000000000;
+      \$343  = 1'h0;
     end
   end
-  assign i__ready = en;
-  assign mag0 = \$5 [31:0];
-  assign mag1 = \$8 [31:0];
-  assign mag2 = \$11 [31:0];
-  assign mag3 = \$14 [31:0];
-  assign mag4 = \$17 [31:0];
-  assign mag5 = \$20 [31:0];
-  assign mag6 = \$23 [31:0];
-  assign mag7 = \$26 [31:0];
-  assign h = \$27 [4:0];
-  assign s1_r0 = 32'd0;
-  assign s1_r1 = 32'd0;
-  assign s1_r2 = 32'd0;
-  assign s1_r3 = 32'd0;
-  assign s1_r4 = 32'd0;
-  assign s1_r5 = 32'd0;
-  assign s1_r6 = 32'd0;
-  assign s1_r7 = 32'd0;
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign o__ready = r_en;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_en = i__ready;
+  assign \out_buffer_data.data  = w_data[63:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.data[1]  = w_data[15:8];
+  assign \out_buffer_data.data[2]  = w_data[23:16];
+  assign \out_buffer_data.data[3]  = w_data[31:24];
+  assign \out_buffer_data.data[4]  = w_data[39:32];
+  assign \out_buffer_data.data[5]  = w_data[47:40];
+  assign \out_buffer_data.data[6]  = w_data[55:48];
+  assign \out_buffer_data.data[7]  = w_data[63:56];
+  assign \out_buffer_data.keep  = w_data[71:64];
+  assign \out_buffer_data.last  = w_data[72];
+  assign \out_buffer_data.k  = w_data[78:73];
+  assign \o__payload.data  = o__payload[63:0];
+  assign \o__payload.data[0]  = o__payload[7:0];
+  assign \o__payload.data[1]  = o__payload[15:8];
+  assign \o__payload.data[2]  = o__payload[23:16];
+  assign \o__payload.data[3]  = o__payload[31:24];
+  assign \o__payload.data[4]  = o__payload[39:32];
+  assign \o__payload.data[5]  = o__payload[47:40];
+  assign \o__payload.data[6]  = o__payload[55:48];
+  assign \o__payload.data[7]  = o__payload[63:56];
+  assign \o__payload.keep  = o__payload[71:64];
+  assign \o__payload.last  = o__payload[72];
+  assign \o__payload.k  = o__payload[78:73];
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -15494,40 +24927,173 @@ module \datapath.rounder (clk, rst, en, i__payload, i__valid, o__valid, o__paylo
   assign \i__payload.k  = i__payload[261:256];
   assign \i__payload.keep  = i__payload[269:262];
   assign \i__payload.last  = i__payload[270];
-  assign \o__payload.data  = o__payload[63:0];
-  assign \o__payload.data[0]  = o__payload[7:0];
-  assign \o__payload.data[1]  = o__payload[15:8];
-  assign \o__payload.data[2]  = o__payload[23:16];
-  assign \o__payload.data[3]  = o__payload[31:24];
-  assign \o__payload.data[4]  = o__payload[39:32];
-  assign \o__payload.data[5]  = o__payload[47:40];
-  assign \o__payload.data[6]  = o__payload[55:48];
-  assign \o__payload.data[7]  = o__payload[63:56];
-  assign \o__payload.keep  = o__payload[71:64];
-  assign \o__payload.last  = o__payload[72];
-  assign \$27  = { 1'h0, s2_k[5:1] };
-  assign \$29  = { 1'h0, s2_f0[31:1] };
-  assign \$32  = { 1'h0, s2_f1[31:1] };
-  assign \$35  = { 1'h0, s2_f2[31:1] };
-  assign \$38  = { 1'h0, s2_f3[31:1] };
-  assign \$41  = { 1'h0, s2_f4[31:1] };
-  assign \$44  = { 1'h0, s2_f5[31:1] };
-  assign \$47  = { 1'h0, s2_f6[31:1] };
-  assign \$50  = { 1'h0, s2_f7[31:1] };
-  assign \$112  = 32'd0;
-  assign \$118  = 32'd0;
-  assign \$124  = 32'd0;
-  assign \$130  = 32'd0;
-  assign \$136  = 32'd0;
-  assign \$142  = 32'd0;
-  assign \$148  = 32'd0;
-  assign \$154  = 32'd0;
-  assign \$158  = { \$157 [33], \$157 [33:1] };
-  assign \$160  = { \$159 [33], \$159 [33:1] };
-  assign \$162  = { \$161 [33], \$161 [33:1] };
-  assign \$164  = { \$163 [33], \$163 [33:1] };
-  assign \$166  = { \$165 [33], \$165 [33:1] };
-  assign \$168  = { \$167 [33], \$167 [33:1] };
-  assign \$170  = { \$169 [33], \$169 [33:1] };
-  assign \$172  = { \$171 [33], \$171 [33:1] };
+  assign w_data[63:56] = \$26 ;
+  assign w_data[55:48] = \$23 ;
+  assign w_data[47:40] = \$20 ;
+  assign w_data[39:32] = \$17 ;
+  assign w_data[31:24] = \$14 ;
+  assign w_data[23:16] = \$11 ;
+  assign w_data[15:8] = \$8 ;
+  assign w_data[7:0] = \$5 ;
+  assign w_data[78:73] = k_out_d5;
+  assign w_data[71:64] = keep_d7;
+  assign w_data[72] = last_d7;
+  assign \$61  = { 1'h0, s1_k[5:1] };
+  assign \$62  = { 1'h0, s1_k[5:1] };
+  assign \$64  = { 1'h0, s1_k[5:1] };
+  assign \$66  = { 1'h0, s1_k[5:1] };
+  assign \$68  = { 1'h0, s1_k[5:1] };
+  assign \$70  = { 1'h0, s1_k[5:1] };
+  assign \$72  = { 1'h0, s1_k[5:1] };
+  assign \$74  = { 1'h0, s1_k[5:1] };
+  assign \$76  = { 1'h0, s1_k[5:1] };
+  assign \$78  = { 1'h0, s1_k[5:1] };
+  assign \$80  = { 1'h0, s1_k[5:1] };
+  assign \$82  = { 1'h0, s1_k[5:1] };
+  assign \$84  = { 1'h0, s1_k[5:1] };
+  assign \$86  = { 1'h0, s1_k[5:1] };
+  assign \$88  = { 1'h0, s1_k[5:1] };
+  assign \$90  = { 1'h0, s1_k[5:1] };
+  assign \$92  = { 1'h0, s1_k[5:1] };
+  assign \$224  = { 1'h0, s3_f0[31:1] };
+  assign \$227  = { 1'h0, s3_f1[31:1] };
+  assign \$230  = { 1'h0, s3_f2[31:1] };
+  assign \$233  = { 1'h0, s3_f3[31:1] };
+  assign \$236  = { 1'h0, s3_f4[31:1] };
+  assign \$239  = { 1'h0, s3_f5[31:1] };
+  assign \$242  = { 1'h0, s3_f6[31:1] };
+  assign \$245  = { 1'h0, s3_f7[31:1] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.rounder.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$70  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [78:0] r_data;
+  wire [78:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [78:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [78:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [78:0] w_port__data;
+  wire [78:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [78:0] storage [2:0];
+  initial begin
+    storage[0] = 79'h00000000000000000000;
+    storage[1] = 79'h00000000000000000000;
+    storage[2] = 79'h00000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule

@@ -7,295 +7,667 @@
 (* generator = "Amaranth" *)
 module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
-  wire [32:0] \$10 ;
-  wire [32:0] \$100 ;
+  wire [2:0] \$1 ;
+  wire [7:0] \$10 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [32:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [32:0] \$106 ;
-  wire [32:0] \$107 ;
+  wire \$103 ;
+  wire [7:0] \$104 ;
+  wire [7:0] \$105 ;
+  wire \$106 ;
+  wire \$107 ;
   wire [32:0] \$108 ;
-  wire \$109 ;
-  wire [32:0] \$11 ;
-  wire [31:0] \$110 ;
-  wire [31:0] \$111 ;
-  wire [31:0] \$112 ;
-  wire [6:0] \$113 ;
-  wire [31:0] \$114 ;
+  wire [32:0] \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
-  wire [31:0] \$116 ;
-  wire [31:0] \$117 ;
-  wire [31:0] \$118 ;
-  wire [6:0] \$119 ;
-  wire \$12 ;
-  wire [31:0] \$120 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [7:0] \$118 ;
+  wire [7:0] \$119 ;
+  wire [6:0] \$12 ;
+  wire \$120 ;
   wire \$121 ;
-  wire [31:0] \$122 ;
-  wire [31:0] \$123 ;
-  wire [31:0] \$124 ;
-  wire [6:0] \$125 ;
-  wire [31:0] \$126 ;
+  wire [32:0] \$122 ;
+  wire [32:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
   wire \$127 ;
-  wire [31:0] \$128 ;
-  wire [31:0] \$129 ;
-  wire [32:0] \$13 ;
-  wire [31:0] \$130 ;
-  wire [6:0] \$131 ;
-  wire [31:0] \$132 ;
-  wire \$133 ;
-  wire [31:0] \$134 ;
-  wire [31:0] \$135 ;
-  wire [31:0] \$136 ;
-  wire [6:0] \$137 ;
-  wire [31:0] \$138 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire [7:0] \$132 ;
+  wire [7:0] \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [32:0] \$136 ;
+  wire [32:0] \$137 ;
+  wire \$138 ;
   wire \$139 ;
-  wire [32:0] \$14 ;
-  wire [31:0] \$140 ;
-  wire [31:0] \$141 ;
-  wire [31:0] \$142 ;
-  wire [6:0] \$143 ;
-  wire [31:0] \$144 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
-  wire [31:0] \$146 ;
-  wire [31:0] \$147 ;
-  wire [31:0] \$148 ;
-  wire [6:0] \$149 ;
+  wire [7:0] \$146 ;
+  wire [7:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [31:0] \$150 ;
-  wire \$151 ;
-  wire [31:0] \$152 ;
-  wire [31:0] \$153 ;
-  wire [31:0] \$154 ;
-  wire [6:0] \$155 ;
-  wire [31:0] \$156 ;
-  wire [33:0] \$157 ;
-  wire [33:0] \$158 ;
-  wire [33:0] \$159 ;
-  wire [32:0] \$16 ;
-  wire [33:0] \$160 ;
-  wire [33:0] \$161 ;
-  wire [33:0] \$162 ;
-  wire [33:0] \$163 ;
-  wire [33:0] \$164 ;
-  wire [33:0] \$165 ;
-  wire [33:0] \$166 ;
-  wire [33:0] \$167 ;
-  wire [33:0] \$168 ;
-  wire [33:0] \$169 ;
-  wire [32:0] \$17 ;
-  wire [33:0] \$170 ;
-  wire [33:0] \$171 ;
-  wire [33:0] \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg [5:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [31:0] \$177 ;
-  reg [31:0] \$178 ;
-  reg [31:0] \$179 ;
+  wire [32:0] \$150 ;
+  wire [32:0] \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [7:0] \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [32:0] \$164 ;
+  wire [32:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [7:0] \$174 ;
+  wire [7:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire [32:0] \$178 ;
+  wire [32:0] \$179 ;
   wire \$18 ;
-  reg [31:0] \$180 ;
-  reg [31:0] \$181 ;
-  reg [31:0] \$182 ;
-  reg [31:0] \$183 ;
-  reg [31:0] \$184 ;
-  reg [31:0] \$185 ;
-  reg \$186 ;
-  reg [31:0] \$187 ;
-  reg [31:0] \$188 ;
-  reg [31:0] \$189 ;
-  wire [32:0] \$19 ;
-  reg [32:0] \$190 ;
-  reg [31:0] \$191 ;
-  reg \$192 ;
-  reg [31:0] \$193 ;
-  reg [31:0] \$194 ;
-  reg [31:0] \$195 ;
-  reg [32:0] \$196 ;
-  reg [31:0] \$197 ;
-  reg \$198 ;
-  reg [31:0] \$199 ;
-  wire [94:0] \$2 ;
-  wire [32:0] \$20 ;
-  reg [31:0] \$200 ;
-  reg [31:0] \$201 ;
-  reg [32:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg \$204 ;
-  reg [31:0] \$205 ;
-  reg [31:0] \$206 ;
-  reg [31:0] \$207 ;
-  reg [32:0] \$208 ;
-  reg [31:0] \$209 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire [7:0] \$188 ;
+  wire [7:0] \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire [31:0] \$191 ;
+  wire [31:0] \$192 ;
+  wire [31:0] \$193 ;
+  wire [31:0] \$194 ;
+  wire [31:0] \$195 ;
+  wire [31:0] \$196 ;
+  wire [31:0] \$197 ;
+  wire [31:0] \$198 ;
+  wire [31:0] \$199 ;
+  wire [3:0] \$2 ;
+  wire \$20 ;
+  wire [31:0] \$200 ;
+  wire [31:0] \$201 ;
+  wire [31:0] \$202 ;
+  wire [31:0] \$203 ;
+  wire [31:0] \$204 ;
+  wire [31:0] \$205 ;
+  wire [31:0] \$206 ;
+  wire [31:0] \$207 ;
+  wire [31:0] \$208 ;
+  wire [31:0] \$209 ;
   wire \$21 ;
-  reg \$210 ;
-  reg [31:0] \$211 ;
-  reg [31:0] \$212 ;
-  reg [31:0] \$213 ;
-  reg [32:0] \$214 ;
-  reg [31:0] \$215 ;
-  reg \$216 ;
-  reg [31:0] \$217 ;
-  reg [31:0] \$218 ;
-  reg [31:0] \$219 ;
-  wire [32:0] \$22 ;
-  reg [32:0] \$220 ;
-  reg [31:0] \$221 ;
-  reg \$222 ;
-  reg [31:0] \$223 ;
-  reg [31:0] \$224 ;
-  reg [31:0] \$225 ;
-  reg [32:0] \$226 ;
-  reg [31:0] \$227 ;
-  reg \$228 ;
-  reg [31:0] \$229 ;
-  wire [32:0] \$23 ;
-  reg [31:0] \$230 ;
-  reg [31:0] \$231 ;
-  reg [32:0] \$232 ;
-  reg \$233 ;
-  reg \$234 ;
-  reg [5:0] \$235 ;
-  reg [7:0] \$236 ;
-  reg [31:0] \$237 ;
-  reg \$238 ;
-  reg [31:0] \$239 ;
+  wire [31:0] \$210 ;
+  wire [31:0] \$211 ;
+  wire [31:0] \$212 ;
+  wire [31:0] \$213 ;
+  wire [31:0] \$214 ;
+  wire [31:0] \$215 ;
+  wire [31:0] \$216 ;
+  wire [31:0] \$217 ;
+  wire [31:0] \$218 ;
+  wire [31:0] \$219 ;
+  wire \$22 ;
+  wire [31:0] \$220 ;
+  wire [31:0] \$221 ;
+  wire [31:0] \$222 ;
+  wire [31:0] \$223 ;
+  wire [31:0] \$224 ;
+  wire [31:0] \$225 ;
+  wire [31:0] \$226 ;
+  wire [31:0] \$227 ;
+  wire [31:0] \$228 ;
+  wire [31:0] \$229 ;
+  wire \$23 ;
+  wire [31:0] \$230 ;
+  wire \$231 ;
+  wire [32:0] \$232 ;
+  wire [32:0] \$233 ;
+  wire \$234 ;
+  wire [32:0] \$235 ;
+  wire [32:0] \$236 ;
+  wire \$237 ;
+  wire [32:0] \$238 ;
+  wire [32:0] \$239 ;
   wire \$24 ;
-  reg \$240 ;
-  reg [32:0] \$241 ;
-  reg [31:0] \$242 ;
-  reg \$243 ;
-  reg [31:0] \$244 ;
-  reg \$245 ;
-  reg [32:0] \$246 ;
-  reg [31:0] \$247 ;
-  reg \$248 ;
-  reg [31:0] \$249 ;
-  wire [32:0] \$25 ;
-  reg \$250 ;
-  reg [32:0] \$251 ;
-  reg [31:0] \$252 ;
-  reg \$253 ;
-  reg [31:0] \$254 ;
-  reg \$255 ;
-  reg [32:0] \$256 ;
-  reg [31:0] \$257 ;
-  reg \$258 ;
-  reg [31:0] \$259 ;
-  wire [32:0] \$26 ;
-  reg \$260 ;
-  reg [32:0] \$261 ;
-  reg [31:0] \$262 ;
-  reg \$263 ;
-  reg [31:0] \$264 ;
-  reg \$265 ;
-  reg [32:0] \$266 ;
-  reg [31:0] \$267 ;
-  reg \$268 ;
-  reg [31:0] \$269 ;
-  wire [5:0] \$27 ;
-  reg \$270 ;
-  reg [32:0] \$271 ;
-  reg [31:0] \$272 ;
-  reg \$273 ;
-  reg [31:0] \$274 ;
-  reg \$275 ;
-  reg [32:0] \$276 ;
-  reg \$277 ;
-  reg \$278 ;
-  reg [5:0] \$279 ;
-  wire [62:0] \$28 ;
-  reg [7:0] \$280 ;
-  reg \$281 ;
-  reg [72:0] \$282 ;
+  wire \$240 ;
+  wire [32:0] \$241 ;
+  wire [32:0] \$242 ;
+  wire \$243 ;
+  wire [32:0] \$244 ;
+  wire [32:0] \$245 ;
+  wire \$246 ;
+  wire [32:0] \$247 ;
+  wire [32:0] \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire [32:0] \$250 ;
+  wire [32:0] \$251 ;
+  wire \$252 ;
+  wire [32:0] \$253 ;
+  wire [32:0] \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire [7:0] \$263 ;
+  wire [7:0] \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire [7:0] \$273 ;
+  wire [7:0] \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire [7:0] \$283 ;
+  wire [7:0] \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire \$3 ;
-  wire [32:0] \$30 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire [7:0] \$293 ;
+  wire [7:0] \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [7:0] \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire [7:0] \$303 ;
+  wire [7:0] \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire [7:0] \$313 ;
+  wire [7:0] \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [32:0] \$33 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire [7:0] \$323 ;
+  wire [7:0] \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire [7:0] \$333 ;
+  wire [7:0] \$334 ;
+  reg \$335 ;
+  reg [5:0] \$336 ;
+  reg [4:0] \$337 ;
+  reg [31:0] \$338 ;
+  reg [31:0] \$339 ;
   wire \$34 ;
+  reg [31:0] \$340 ;
+  reg [31:0] \$341 ;
+  reg [31:0] \$342 ;
+  reg [31:0] \$343 ;
+  reg [31:0] \$344 ;
+  reg [31:0] \$345 ;
+  reg [5:0] \$346 ;
+  reg [31:0] \$347 ;
+  reg [4:0] \$348 ;
+  reg [15:0] \$349 ;
   wire \$35 ;
-  wire [32:0] \$36 ;
-  wire [32:0] \$37 ;
-  wire [32:0] \$38 ;
+  reg [4:0] \$350 ;
+  reg \$351 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg [31:0] \$358 ;
+  reg [7:0] \$359 ;
+  wire \$36 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [7:0] \$367 ;
+  reg [7:0] \$368 ;
+  reg [7:0] \$369 ;
+  wire \$37 ;
+  reg [7:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [7:0] \$372 ;
+  reg [31:0] \$373 ;
+  reg [31:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg \$379 ;
+  wire \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg [7:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [7:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg [7:0] \$388 ;
+  reg [31:0] \$389 ;
   wire \$39 ;
-  wire [32:0] \$4 ;
-  wire [32:0] \$40 ;
+  reg [31:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg \$392 ;
+  reg \$393 ;
+  reg \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg [7:0] \$399 ;
+  wire [7:0] \$4 ;
+  wire \$40 ;
+  reg [7:0] \$400 ;
+  reg [7:0] \$401 ;
+  reg [7:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg [7:0] \$404 ;
+  reg [31:0] \$405 ;
+  reg [31:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire \$41 ;
+  reg \$410 ;
+  reg \$411 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg [7:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [7:0] \$417 ;
+  reg [7:0] \$418 ;
+  reg [7:0] \$419 ;
   wire \$42 ;
-  wire [32:0] \$43 ;
+  reg [7:0] \$420 ;
+  reg [31:0] \$421 ;
+  reg [31:0] \$422 ;
+  reg [7:0] \$423 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg \$429 ;
+  wire \$43 ;
+  reg \$430 ;
+  reg [7:0] \$431 ;
+  reg [7:0] \$432 ;
+  reg [7:0] \$433 ;
+  reg [7:0] \$434 ;
+  reg [7:0] \$435 ;
+  reg [7:0] \$436 ;
+  reg [31:0] \$437 ;
+  reg [31:0] \$438 ;
+  reg [7:0] \$439 ;
   wire \$44 ;
-  wire \$45 ;
-  wire [32:0] \$46 ;
-  wire [32:0] \$47 ;
-  wire [32:0] \$48 ;
+  reg \$440 ;
+  reg \$441 ;
+  reg \$442 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg [7:0] \$447 ;
+  reg [7:0] \$448 ;
+  reg [7:0] \$449 ;
+  wire [5:0] \$45 ;
+  reg [7:0] \$450 ;
+  reg [7:0] \$451 ;
+  reg [7:0] \$452 ;
+  reg [31:0] \$453 ;
+  reg [31:0] \$454 ;
+  reg [7:0] \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg \$459 ;
+  wire [5:0] \$46 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg [7:0] \$463 ;
+  reg [7:0] \$464 ;
+  reg [7:0] \$465 ;
+  reg [7:0] \$466 ;
+  reg [7:0] \$467 ;
+  reg [7:0] \$468 ;
+  reg [31:0] \$469 ;
+  wire \$47 ;
+  reg [31:0] \$470 ;
+  reg [7:0] \$471 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg \$475 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg \$478 ;
+  reg [7:0] \$479 ;
+  wire [5:0] \$48 ;
+  reg [7:0] \$480 ;
+  reg [7:0] \$481 ;
+  reg [7:0] \$482 ;
+  reg [7:0] \$483 ;
+  reg [7:0] \$484 ;
+  reg [31:0] \$485 ;
+  reg [2:0] \$486 ;
+  reg [31:0] \$487 ;
+  reg [31:0] \$488 ;
+  reg [31:0] \$489 ;
   wire \$49 ;
-  wire [32:0] \$5 ;
-  wire [32:0] \$50 ;
+  reg [31:0] \$490 ;
+  reg [31:0] \$491 ;
+  reg [31:0] \$492 ;
+  reg [31:0] \$493 ;
+  reg [31:0] \$494 ;
+  reg [31:0] \$495 ;
+  reg [31:0] \$496 ;
+  reg [31:0] \$497 ;
+  reg [31:0] \$498 ;
+  reg [31:0] \$499 ;
+  wire [7:0] \$5 ;
+  wire [5:0] \$50 ;
+  reg [31:0] \$500 ;
+  reg [31:0] \$501 ;
+  reg [31:0] \$502 ;
+  reg [31:0] \$503 ;
+  reg [31:0] \$504 ;
+  reg [31:0] \$505 ;
+  reg [31:0] \$506 ;
+  reg [31:0] \$507 ;
+  reg [31:0] \$508 ;
+  reg [31:0] \$509 ;
   wire \$51 ;
-  wire \$52 ;
-  wire [32:0] \$53 ;
-  wire \$54 ;
+  reg [31:0] \$510 ;
+  reg [2:0] \$511 ;
+  reg [4:0] \$512 ;
+  reg \$513 ;
+  reg [15:0] \$514 ;
+  reg [4:0] \$515 ;
+  reg [15:0] \$516 ;
+  reg [31:0] \$517 ;
+  reg [31:0] \$518 ;
+  reg [31:0] \$519 ;
+  wire [5:0] \$52 ;
+  reg [31:0] \$520 ;
+  reg [31:0] \$521 ;
+  reg [31:0] \$522 ;
+  reg [31:0] \$523 ;
+  reg [31:0] \$524 ;
+  reg [31:0] \$525 ;
+  reg [31:0] \$526 ;
+  reg [31:0] \$527 ;
+  reg [31:0] \$528 ;
+  reg [31:0] \$529 ;
+  wire \$53 ;
+  reg [31:0] \$530 ;
+  reg [31:0] \$531 ;
+  reg [31:0] \$532 ;
+  reg [2:0] \$533 ;
+  reg \$534 ;
+  reg [6:0] \$535 ;
+  reg [32:0] \$536 ;
+  reg \$537 ;
+  reg [6:0] \$538 ;
+  reg [32:0] \$539 ;
+  wire [5:0] \$54 ;
+  reg \$540 ;
+  reg [6:0] \$541 ;
+  reg [32:0] \$542 ;
+  reg \$543 ;
+  reg [6:0] \$544 ;
+  reg [32:0] \$545 ;
+  reg \$546 ;
+  reg [6:0] \$547 ;
+  reg [32:0] \$548 ;
+  reg \$549 ;
   wire \$55 ;
-  wire [32:0] \$56 ;
-  wire [32:0] \$57 ;
-  wire [32:0] \$58 ;
+  reg [6:0] \$550 ;
+  reg [32:0] \$551 ;
+  reg \$552 ;
+  reg [6:0] \$553 ;
+  reg [32:0] \$554 ;
+  reg \$555 ;
+  reg [6:0] \$556 ;
+  reg [32:0] \$557 ;
+  reg \$558 ;
+  reg \$559 ;
+  wire [5:0] \$56 ;
+  reg [6:0] \$560 ;
+  reg [6:0] \$561 ;
+  reg [7:0] \$562 ;
+  reg [7:0] \$563 ;
+  reg \$564 ;
+  reg \$565 ;
+  reg [6:0] \$566 ;
+  reg [6:0] \$567 ;
+  reg [7:0] \$568 ;
+  reg [7:0] \$569 ;
+  wire \$57 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg [6:0] \$572 ;
+  reg [6:0] \$573 ;
+  reg [7:0] \$574 ;
+  reg [7:0] \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg [6:0] \$578 ;
+  reg [6:0] \$579 ;
+  wire [5:0] \$58 ;
+  reg [7:0] \$580 ;
+  reg [7:0] \$581 ;
+  reg \$582 ;
+  reg \$583 ;
+  reg [6:0] \$584 ;
+  reg [6:0] \$585 ;
+  reg [7:0] \$586 ;
+  reg [7:0] \$587 ;
+  reg \$588 ;
+  reg \$589 ;
   wire \$59 ;
-  wire \$6 ;
-  wire [32:0] \$60 ;
+  reg [6:0] \$590 ;
+  reg [6:0] \$591 ;
+  reg [7:0] \$592 ;
+  reg [7:0] \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg [6:0] \$596 ;
+  reg [6:0] \$597 ;
+  reg [7:0] \$598 ;
+  reg [7:0] \$599 ;
+  wire [7:0] \$6 ;
+  wire [5:0] \$60 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg [6:0] \$602 ;
+  reg [6:0] \$603 ;
+  reg [7:0] \$604 ;
+  reg [7:0] \$605 ;
+  reg [7:0] \$606 ;
+  reg [7:0] \$607 ;
+  reg [7:0] \$608 ;
+  reg [7:0] \$609 ;
   wire \$61 ;
-  wire \$62 ;
-  wire [32:0] \$63 ;
-  wire \$64 ;
+  reg [7:0] \$610 ;
+  reg [7:0] \$611 ;
+  reg [7:0] \$612 ;
+  reg [7:0] \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg \$619 ;
+  wire [5:0] \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg \$629 ;
+  wire \$63 ;
+  reg [7:0] \$630 ;
+  reg [7:0] \$631 ;
+  reg [7:0] \$632 ;
+  reg [7:0] \$633 ;
+  reg [7:0] \$634 ;
+  reg [7:0] \$635 ;
+  reg [7:0] \$636 ;
+  reg [7:0] \$637 ;
+  reg [5:0] \$638 ;
+  reg [5:0] \$639 ;
+  wire [5:0] \$64 ;
+  reg [5:0] \$640 ;
+  reg [5:0] \$641 ;
+  reg [5:0] \$642 ;
+  reg [5:0] \$643 ;
   wire \$65 ;
-  wire [32:0] \$66 ;
-  wire [32:0] \$67 ;
-  wire [32:0] \$68 ;
+  wire [5:0] \$66 ;
+  wire \$67 ;
+  wire [5:0] \$68 ;
   wire \$69 ;
-  wire [32:0] \$7 ;
-  wire [32:0] \$70 ;
+  wire [7:0] \$7 ;
+  wire [5:0] \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire [32:0] \$73 ;
-  wire \$74 ;
+  wire [5:0] \$72 ;
+  wire \$73 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
-  wire [32:0] \$76 ;
-  wire [32:0] \$77 ;
-  wire [32:0] \$78 ;
+  wire [5:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
-  wire [32:0] \$8 ;
+  wire [7:0] \$8 ;
   wire [32:0] \$80 ;
-  wire \$81 ;
+  wire [32:0] \$81 ;
   wire \$82 ;
-  wire [32:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [32:0] \$86 ;
-  wire [32:0] \$87 ;
-  wire [32:0] \$88 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
   wire \$89 ;
-  wire \$9 ;
-  wire [32:0] \$90 ;
-  wire \$91 ;
+  wire [7:0] \$9 ;
+  wire [7:0] \$90 ;
+  wire [7:0] \$91 ;
   wire \$92 ;
-  wire [32:0] \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire [32:0] \$96 ;
-  wire [32:0] \$97 ;
-  wire [32:0] \$98 ;
+  wire \$93 ;
+  wire [32:0] \$94 ;
+  wire [32:0] \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
-  reg \$signal$115  = 1'h0;
-  reg \$signal$150  = 1'h0;
+  reg big0_d0 = 1'h0;
+  reg big0_d1 = 1'h0;
+  reg big1_d0 = 1'h0;
+  reg big1_d1 = 1'h0;
+  reg big2_d0 = 1'h0;
+  reg big2_d1 = 1'h0;
+  reg big3_d0 = 1'h0;
+  reg big3_d1 = 1'h0;
+  reg big4_d0 = 1'h0;
+  reg big4_d1 = 1'h0;
+  reg big5_d0 = 1'h0;
+  reg big5_d1 = 1'h0;
+  reg big6_d0 = 1'h0;
+  reg big6_d1 = 1'h0;
+  reg big7_d0 = 1'h0;
+  reg big7_d1 = 1'h0;
   input clk;
   wire clk;
-  wire en;
-  wire [4:0] h;
   input [270:0] i__payload;
   wire [270:0] i__payload;
   wire [255:0] \i__payload.data ;
@@ -311,29 +683,96 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
   output i__ready;
-  wire i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
-  wire inc0;
-  wire inc1;
-  wire inc2;
-  wire inc3;
-  wire inc4;
-  wire inc5;
-  wire inc6;
-  wire inc7;
-  wire [31:0] mag0;
-  wire [31:0] mag1;
-  wire [31:0] mag2;
-  wire [31:0] mag3;
-  wire [31:0] mag4;
-  wire [31:0] mag5;
-  wire [31:0] mag6;
-  wire [31:0] mag7;
-  wire [31:0] mask_h;
-  wire [31:0] mask_k;
-  output [72:0] o__payload;
-  reg [72:0] o__payload = 73'h0000000000000000000;
+  reg [5:0] k_out_d0 = 6'h00;
+  reg [5:0] k_out_d1 = 6'h00;
+  reg [5:0] k_out_d2 = 6'h00;
+  reg [5:0] k_out_d3 = 6'h00;
+  reg [5:0] k_out_d4 = 6'h00;
+  reg [5:0] k_out_d5 = 6'h00;
+  reg [7:0] keep_d0 = 8'h00;
+  reg [7:0] keep_d1 = 8'h00;
+  reg [7:0] keep_d2 = 8'h00;
+  reg [7:0] keep_d3 = 8'h00;
+  reg [7:0] keep_d4 = 8'h00;
+  reg [7:0] keep_d5 = 8'h00;
+  reg [7:0] keep_d6 = 8'h00;
+  reg [7:0] keep_d7 = 8'h00;
+  reg kz_d0 = 1'h0;
+  reg kz_d1 = 1'h0;
+  reg kz_d2 = 1'h0;
+  reg kz_d3 = 1'h0;
+  reg kz_d4 = 1'h0;
+  reg kz_d5 = 1'h0;
+  reg last_d0 = 1'h0;
+  reg last_d1 = 1'h0;
+  reg last_d2 = 1'h0;
+  reg last_d3 = 1'h0;
+  reg last_d4 = 1'h0;
+  reg last_d5 = 1'h0;
+  reg last_d6 = 1'h0;
+  reg last_d7 = 1'h0;
+  wire [1:0] level;
+  reg [7:0] near0_d0 = 8'h00;
+  reg [7:0] near1_d0 = 8'h00;
+  reg [7:0] near2_d0 = 8'h00;
+  reg [7:0] near3_d0 = 8'h00;
+  reg [7:0] near4_d0 = 8'h00;
+  reg [7:0] near5_d0 = 8'h00;
+  reg [7:0] near6_d0 = 8'h00;
+  reg [7:0] near7_d0 = 8'h00;
+  reg neg0_d0 = 1'h0;
+  reg neg0_d1 = 1'h0;
+  reg neg0_d2 = 1'h0;
+  reg neg0_d3 = 1'h0;
+  reg neg0_d4 = 1'h0;
+  reg neg0_d5 = 1'h0;
+  reg neg1_d0 = 1'h0;
+  reg neg1_d1 = 1'h0;
+  reg neg1_d2 = 1'h0;
+  reg neg1_d3 = 1'h0;
+  reg neg1_d4 = 1'h0;
+  reg neg1_d5 = 1'h0;
+  reg neg2_d0 = 1'h0;
+  reg neg2_d1 = 1'h0;
+  reg neg2_d2 = 1'h0;
+  reg neg2_d3 = 1'h0;
+  reg neg2_d4 = 1'h0;
+  reg neg2_d5 = 1'h0;
+  reg neg3_d0 = 1'h0;
+  reg neg3_d1 = 1'h0;
+  reg neg3_d2 = 1'h0;
+  reg neg3_d3 = 1'h0;
+  reg neg3_d4 = 1'h0;
+  reg neg3_d5 = 1'h0;
+  reg neg4_d0 = 1'h0;
+  reg neg4_d1 = 1'h0;
+  reg neg4_d2 = 1'h0;
+  reg neg4_d3 = 1'h0;
+  reg neg4_d4 = 1'h0;
+  reg neg4_d5 = 1'h0;
+  reg neg5_d0 = 1'h0;
+  reg neg5_d1 = 1'h0;
+  reg neg5_d2 = 1'h0;
+  reg neg5_d3 = 1'h0;
+  reg neg5_d4 = 1'h0;
+  reg neg5_d5 = 1'h0;
+  reg neg6_d0 = 1'h0;
+  reg neg6_d1 = 1'h0;
+  reg neg6_d2 = 1'h0;
+  reg neg6_d3 = 1'h0;
+  reg neg6_d4 = 1'h0;
+  reg neg6_d5 = 1'h0;
+  reg neg7_d0 = 1'h0;
+  reg neg7_d1 = 1'h0;
+  reg neg7_d2 = 1'h0;
+  reg neg7_d3 = 1'h0;
+  reg neg7_d4 = 1'h0;
+  reg neg7_d5 = 1'h0;
+  output [78:0] o__payload;
+  wire [78:0] o__payload;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -343,25 +782,54 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [7:0] \o__payload.data[5] ;
   wire [7:0] \o__payload.data[6] ;
   wire [7:0] \o__payload.data[7] ;
+  wire [5:0] \o__payload.k ;
   wire [7:0] \o__payload.keep ;
   wire \o__payload.last ;
   input o__ready;
   wire o__ready;
   output o__valid;
-  reg o__valid = 1'h0;
+  wire o__valid;
+  wire [78:0] out_buffer_data;
+  wire [63:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire [7:0] \out_buffer_data.data[1] ;
+  wire [7:0] \out_buffer_data.data[2] ;
+  wire [7:0] \out_buffer_data.data[3] ;
+  wire [7:0] \out_buffer_data.data[4] ;
+  wire [7:0] \out_buffer_data.data[5] ;
+  wire [7:0] \out_buffer_data.data[6] ;
+  wire [7:0] \out_buffer_data.data[7] ;
+  wire [5:0] \out_buffer_data.k ;
+  wire [7:0] \out_buffer_data.keep ;
+  wire \out_buffer_data.last ;
+  (* init = 1'h1 *)
+  wire out_buffer_en;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  reg [6:0] q7_0_d0 = 7'h00;
+  reg [6:0] q7_0_d1 = 7'h00;
+  reg [6:0] q7_1_d0 = 7'h00;
+  reg [6:0] q7_1_d1 = 7'h00;
+  reg [6:0] q7_2_d0 = 7'h00;
+  reg [6:0] q7_2_d1 = 7'h00;
+  reg [6:0] q7_3_d0 = 7'h00;
+  reg [6:0] q7_3_d1 = 7'h00;
+  reg [6:0] q7_4_d0 = 7'h00;
+  reg [6:0] q7_4_d1 = 7'h00;
+  reg [6:0] q7_5_d0 = 7'h00;
+  reg [6:0] q7_5_d1 = 7'h00;
+  reg [6:0] q7_6_d0 = 7'h00;
+  reg [6:0] q7_6_d1 = 7'h00;
+  reg [6:0] q7_7_d0 = 7'h00;
+  reg [6:0] q7_7_d1 = 7'h00;
+  wire [78:0] r_data;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
-  reg [7:0] s1_keep = 8'h00;
-  reg s1_last = 1'h0;
-  wire [31:0] s1_r0;
-  wire [31:0] s1_r1;
-  wire [31:0] s1_r2;
-  wire [31:0] s1_r3;
-  wire [31:0] s1_r4;
-  wire [31:0] s1_r5;
-  wire [31:0] s1_r6;
-  wire [31:0] s1_r7;
+  reg [4:0] s1_km1 = 5'h00;
   reg [31:0] s1_x0 = 32'd0;
   reg [31:0] s1_x1 = 32'd0;
   reg [31:0] s1_x2 = 32'd0;
@@ -370,25 +838,20 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [31:0] s1_x5 = 32'd0;
   reg [31:0] s1_x6 = 32'd0;
   reg [31:0] s1_x7 = 32'd0;
-  reg [31:0] s2_f0 = 32'd0;
-  reg [31:0] s2_f1 = 32'd0;
-  reg [31:0] s2_f2 = 32'd0;
-  reg [31:0] s2_f3 = 32'd0;
-  reg [31:0] s2_f4 = 32'd0;
-  reg [31:0] s2_f5 = 32'd0;
-  reg [31:0] s2_f6 = 32'd0;
-  reg [31:0] s2_f7 = 32'd0;
-  reg [32:0] s2_half0 = 33'h000000000;
-  reg [32:0] s2_half1 = 33'h000000000;
-  reg [32:0] s2_half2 = 33'h000000000;
-  reg [32:0] s2_half3 = 33'h000000000;
-  reg [32:0] s2_half4 = 33'h000000000;
-  reg [32:0] s2_half5 = 33'h000000000;
-  reg [32:0] s2_half6 = 33'h000000000;
-  reg [32:0] s2_half7 = 33'h000000000;
+  reg [4:0] s2_h = 5'h00;
   reg [5:0] s2_k = 6'h00;
-  reg [7:0] s2_keep = 8'h00;
-  reg s2_last = 1'h0;
+  reg [4:0] s2_km1 = 5'h00;
+  reg s2_kz = 1'h0;
+  reg [31:0] s2_mag0 = 32'd0;
+  reg [31:0] s2_mag1 = 32'd0;
+  reg [31:0] s2_mag2 = 32'd0;
+  reg [31:0] s2_mag3 = 32'd0;
+  reg [31:0] s2_mag4 = 32'd0;
+  reg [31:0] s2_mag5 = 32'd0;
+  reg [31:0] s2_mag6 = 32'd0;
+  reg [31:0] s2_mag7 = 32'd0;
+  reg [31:0] s2_mask = 32'd0;
+  reg [15:0] s2_mask_h = 16'h0000;
   reg s2_neg0 = 1'h0;
   reg s2_neg1 = 1'h0;
   reg s2_neg2 = 1'h0;
@@ -397,22 +860,6 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg s2_neg5 = 1'h0;
   reg s2_neg6 = 1'h0;
   reg s2_neg7 = 1'h0;
-  reg [31:0] s2_q0 = 32'd0;
-  reg [31:0] s2_q1 = 32'd0;
-  reg [31:0] s2_q2 = 32'd0;
-  reg [31:0] s2_q3 = 32'd0;
-  reg [31:0] s2_q4 = 32'd0;
-  reg [31:0] s2_q5 = 32'd0;
-  reg [31:0] s2_q6 = 32'd0;
-  reg [31:0] s2_q7 = 32'd0;
-  reg [31:0] s2_r0 = 32'd0;
-  reg [31:0] s2_r1 = 32'd0;
-  reg [31:0] s2_r2 = 32'd0;
-  reg [31:0] s2_r3 = 32'd0;
-  reg [31:0] s2_r4 = 32'd0;
-  reg [31:0] s2_r5 = 32'd0;
-  reg [31:0] s2_r6 = 32'd0;
-  reg [31:0] s2_r7 = 32'd0;
   reg [31:0] s2_x0 = 32'd0;
   reg [31:0] s2_x1 = 32'd0;
   reg [31:0] s2_x2 = 32'd0;
@@ -421,1628 +868,4195 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [31:0] s2_x5 = 32'd0;
   reg [31:0] s2_x6 = 32'd0;
   reg [31:0] s2_x7 = 32'd0;
-  reg s3_inc0 = 1'h0;
-  reg s3_inc1 = 1'h0;
-  reg s3_inc2 = 1'h0;
-  reg s3_inc3 = 1'h0;
-  reg s3_inc4 = 1'h0;
-  reg s3_inc5 = 1'h0;
-  reg s3_inc6 = 1'h0;
-  reg s3_inc7 = 1'h0;
-  reg [5:0] s3_k = 6'h00;
-  reg [7:0] s3_keep = 8'h00;
-  reg s3_last = 1'h0;
-  reg [32:0] s3_near0 = 33'h000000000;
-  reg [32:0] s3_near1 = 33'h000000000;
-  reg [32:0] s3_near2 = 33'h000000000;
-  reg [32:0] s3_near3 = 33'h000000000;
-  reg [32:0] s3_near4 = 33'h000000000;
-  reg [32:0] s3_near5 = 33'h000000000;
-  reg [32:0] s3_near6 = 33'h000000000;
-  reg [32:0] s3_near7 = 33'h000000000;
-  reg s3_neg0 = 1'h0;
-  reg s3_neg1 = 1'h0;
-  reg s3_neg2 = 1'h0;
-  reg s3_neg3 = 1'h0;
-  reg s3_neg4 = 1'h0;
-  reg s3_neg5 = 1'h0;
-  reg s3_neg6 = 1'h0;
-  reg s3_neg7 = 1'h0;
-  reg [31:0] s3_q0 = 32'd0;
-  reg [31:0] s3_q1 = 32'd0;
-  reg [31:0] s3_q2 = 32'd0;
-  reg [31:0] s3_q3 = 32'd0;
-  reg [31:0] s3_q4 = 32'd0;
-  reg [31:0] s3_q5 = 32'd0;
-  reg [31:0] s3_q6 = 32'd0;
-  reg [31:0] s3_q7 = 32'd0;
-  reg [31:0] s3_x0 = 32'd0;
-  reg [31:0] s3_x1 = 32'd0;
-  reg [31:0] s3_x2 = 32'd0;
-  reg [31:0] s3_x3 = 32'd0;
-  reg [31:0] s3_x4 = 32'd0;
-  reg [31:0] s3_x5 = 32'd0;
-  reg [31:0] s3_x6 = 32'd0;
-  reg [31:0] s3_x7 = 32'd0;
-  reg [7:0] sat0;
-  reg [7:0] sat1;
-  reg [7:0] sat2;
-  reg [7:0] sat3;
-  reg [7:0] sat4;
-  reg [7:0] sat5;
-  reg [7:0] sat6;
-  reg [7:0] sat7;
+  reg [7:0] s2_xsat0 = 8'h00;
+  reg [7:0] s2_xsat1 = 8'h00;
+  reg [7:0] s2_xsat2 = 8'h00;
+  reg [7:0] s2_xsat3 = 8'h00;
+  reg [7:0] s2_xsat4 = 8'h00;
+  reg [7:0] s2_xsat5 = 8'h00;
+  reg [7:0] s2_xsat6 = 8'h00;
+  reg [7:0] s2_xsat7 = 8'h00;
+  reg [31:0] s3_f0 = 32'd0;
+  reg [31:0] s3_f1 = 32'd0;
+  reg [31:0] s3_f2 = 32'd0;
+  reg [31:0] s3_f3 = 32'd0;
+  reg [31:0] s3_f4 = 32'd0;
+  reg [31:0] s3_f5 = 32'd0;
+  reg [31:0] s3_f6 = 32'd0;
+  reg [31:0] s3_f7 = 32'd0;
+  reg [4:0] s3_h = 5'h00;
+  reg [31:0] s3_hc0 = 32'd0;
+  reg [31:0] s3_hc1 = 32'd0;
+  reg [31:0] s3_hc2 = 32'd0;
+  reg [31:0] s3_hc3 = 32'd0;
+  reg [31:0] s3_hc4 = 32'd0;
+  reg [31:0] s3_hc5 = 32'd0;
+  reg [31:0] s3_hc6 = 32'd0;
+  reg [31:0] s3_hc7 = 32'd0;
+  reg [2:0] s3_k = 3'h0;
+  reg [2:0] s3_km1 = 3'h0;
+  reg [15:0] s3_mask_h = 16'h0000;
+  reg s3_odd = 1'h0;
+  reg [31:0] s3_qc0 = 32'd0;
+  reg [31:0] s3_qc1 = 32'd0;
+  reg [31:0] s3_qc2 = 32'd0;
+  reg [31:0] s3_qc3 = 32'd0;
+  reg [31:0] s3_qc4 = 32'd0;
+  reg [31:0] s3_qc5 = 32'd0;
+  reg [31:0] s3_qc6 = 32'd0;
+  reg [31:0] s3_qc7 = 32'd0;
+  reg [4:0] s4_h = 5'h00;
+  reg [31:0] s4_half0 = 32'd0;
+  reg [31:0] s4_half1 = 32'd0;
+  reg [31:0] s4_half2 = 32'd0;
+  reg [31:0] s4_half3 = 32'd0;
+  reg [31:0] s4_half4 = 32'd0;
+  reg [31:0] s4_half5 = 32'd0;
+  reg [31:0] s4_half6 = 32'd0;
+  reg [31:0] s4_half7 = 32'd0;
+  reg [15:0] s4_mask_h = 16'h0000;
+  reg [31:0] s4_q0 = 32'd0;
+  reg [31:0] s4_q1 = 32'd0;
+  reg [31:0] s4_q2 = 32'd0;
+  reg [31:0] s4_q3 = 32'd0;
+  reg [31:0] s4_q4 = 32'd0;
+  reg [31:0] s4_q5 = 32'd0;
+  reg [31:0] s4_q6 = 32'd0;
+  reg [31:0] s4_q7 = 32'd0;
+  reg s5_big0 = 1'h0;
+  reg s5_big1 = 1'h0;
+  reg s5_big2 = 1'h0;
+  reg s5_big3 = 1'h0;
+  reg s5_big4 = 1'h0;
+  reg s5_big5 = 1'h0;
+  reg s5_big6 = 1'h0;
+  reg s5_big7 = 1'h0;
+  reg [2:0] s5_h = 3'h0;
+  reg [32:0] s5_near0 = 33'h000000000;
+  reg [32:0] s5_near1 = 33'h000000000;
+  reg [32:0] s5_near2 = 33'h000000000;
+  reg [32:0] s5_near3 = 33'h000000000;
+  reg [32:0] s5_near4 = 33'h000000000;
+  reg [32:0] s5_near5 = 33'h000000000;
+  reg [32:0] s5_near6 = 33'h000000000;
+  reg [32:0] s5_near7 = 33'h000000000;
+  reg [6:0] s5_q7_0 = 7'h00;
+  reg [6:0] s5_q7_1 = 7'h00;
+  reg [6:0] s5_q7_2 = 7'h00;
+  reg [6:0] s5_q7_3 = 7'h00;
+  reg [6:0] s5_q7_4 = 7'h00;
+  reg [6:0] s5_q7_5 = 7'h00;
+  reg [6:0] s5_q7_6 = 7'h00;
+  reg [6:0] s5_q7_7 = 7'h00;
+  reg [7:0] s6_near0 = 8'h00;
+  reg [7:0] s6_near1 = 8'h00;
+  reg [7:0] s6_near2 = 8'h00;
+  reg [7:0] s6_near3 = 8'h00;
+  reg [7:0] s6_near4 = 8'h00;
+  reg [7:0] s6_near5 = 8'h00;
+  reg [7:0] s6_near6 = 8'h00;
+  reg [7:0] s6_near7 = 8'h00;
+  reg [7:0] s8_near0 = 8'h00;
+  reg [7:0] s8_near1 = 8'h00;
+  reg [7:0] s8_near2 = 8'h00;
+  reg [7:0] s8_near3 = 8'h00;
+  reg [7:0] s8_near4 = 8'h00;
+  reg [7:0] s8_near5 = 8'h00;
+  reg [7:0] s8_near6 = 8'h00;
+  reg [7:0] s8_near7 = 8'h00;
   wire take;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  reg valid_d0 = 1'h0;
+  reg valid_d1 = 1'h0;
+  reg valid_d2 = 1'h0;
+  reg valid_d3 = 1'h0;
+  reg valid_d4 = 1'h0;
+  reg valid_d5 = 1'h0;
+  reg valid_d6 = 1'h0;
+  reg valid_d7 = 1'h0;
+  wire [78:0] w_data;
+  wire w_en;
+  reg [7:0] xsat0_d0 = 8'h00;
+  reg [7:0] xsat0_d1 = 8'h00;
+  reg [7:0] xsat0_d2 = 8'h00;
+  reg [7:0] xsat0_d3 = 8'h00;
+  reg [7:0] xsat0_d4 = 8'h00;
+  reg [7:0] xsat0_d5 = 8'h00;
+  reg [7:0] xsat1_d0 = 8'h00;
+  reg [7:0] xsat1_d1 = 8'h00;
+  reg [7:0] xsat1_d2 = 8'h00;
+  reg [7:0] xsat1_d3 = 8'h00;
+  reg [7:0] xsat1_d4 = 8'h00;
+  reg [7:0] xsat1_d5 = 8'h00;
+  reg [7:0] xsat2_d0 = 8'h00;
+  reg [7:0] xsat2_d1 = 8'h00;
+  reg [7:0] xsat2_d2 = 8'h00;
+  reg [7:0] xsat2_d3 = 8'h00;
+  reg [7:0] xsat2_d4 = 8'h00;
+  reg [7:0] xsat2_d5 = 8'h00;
+  reg [7:0] xsat3_d0 = 8'h00;
+  reg [7:0] xsat3_d1 = 8'h00;
+  reg [7:0] xsat3_d2 = 8'h00;
+  reg [7:0] xsat3_d3 = 8'h00;
+  reg [7:0] xsat3_d4 = 8'h00;
+  reg [7:0] xsat3_d5 = 8'h00;
+  reg [7:0] xsat4_d0 = 8'h00;
+  reg [7:0] xsat4_d1 = 8'h00;
+  reg [7:0] xsat4_d2 = 8'h00;
+  reg [7:0] xsat4_d3 = 8'h00;
+  reg [7:0] xsat4_d4 = 8'h00;
+  reg [7:0] xsat4_d5 = 8'h00;
+  reg [7:0] xsat5_d0 = 8'h00;
+  reg [7:0] xsat5_d1 = 8'h00;
+  reg [7:0] xsat5_d2 = 8'h00;
+  reg [7:0] xsat5_d3 = 8'h00;
+  reg [7:0] xsat5_d4 = 8'h00;
+  reg [7:0] xsat5_d5 = 8'h00;
+  reg [7:0] xsat6_d0 = 8'h00;
+  reg [7:0] xsat6_d1 = 8'h00;
+  reg [7:0] xsat6_d2 = 8'h00;
+  reg [7:0] xsat6_d3 = 8'h00;
+  reg [7:0] xsat6_d4 = 8'h00;
+  reg [7:0] xsat6_d5 = 8'h00;
+  reg [7:0] xsat7_d0 = 8'h00;
+  reg [7:0] xsat7_d1 = 8'h00;
+  reg [7:0] xsat7_d2 = 8'h00;
+  reg [7:0] xsat7_d3 = 8'h00;
+  reg [7:0] xsat7_d4 = 8'h00;
+  reg [7:0] xsat7_d5 = 8'h00;
+  always @(posedge clk)
+    s1_x6 <= \$344 ;
+  always @(posedge clk)
+    s1_x7 <= \$345 ;
+  always @(posedge clk)
+    s2_k <= \$346 ;
+  always @(posedge clk)
+    s2_mask <= \$347 ;
+  always @(posedge clk)
+    s2_h <= \$348 ;
+  always @(posedge clk)
+    s2_mask_h <= \$349 ;
+  always @(posedge clk)
+    s2_km1 <= \$350 ;
+  always @(posedge clk)
+    s2_kz <= \$351 ;
+  always @(posedge clk)
+    kz_d0 <= \$352 ;
+  always @(posedge clk)
+    kz_d1 <= \$353 ;
+  always @(posedge clk)
+    kz_d2 <= \$354 ;
+  always @(posedge clk)
+    kz_d3 <= \$355 ;
+  always @(posedge clk)
+    kz_d4 <= \$356 ;
+  always @(posedge clk)
+    kz_d5 <= \$357 ;
+  always @(posedge clk)
+    s2_mag0 <= \$358 ;
+  always @(posedge clk)
+    s2_xsat0 <= \$359 ;
+  always @(posedge clk)
+    s2_neg0 <= \$360 ;
+  always @(posedge clk)
+    neg0_d0 <= \$361 ;
+  always @(posedge clk)
+    neg0_d1 <= \$362 ;
+  always @(posedge clk)
+    neg0_d2 <= \$363 ;
+  always @(posedge clk)
+    neg0_d3 <= \$364 ;
+  always @(posedge clk)
+    neg0_d4 <= \$365 ;
+  always @(posedge clk)
+    neg0_d5 <= \$366 ;
+  always @(posedge clk)
+    xsat0_d0 <= \$367 ;
+  always @(posedge clk)
+    xsat0_d1 <= \$368 ;
+  always @(posedge clk)
+    xsat0_d2 <= \$369 ;
+  always @(posedge clk)
+    xsat0_d3 <= \$370 ;
+  always @(posedge clk)
+    xsat0_d4 <= \$371 ;
+  always @(posedge clk)
+    xsat0_d5 <= \$372 ;
+  always @(posedge clk)
+    s2_x0 <= \$373 ;
+  always @(posedge clk)
+    s2_mag1 <= \$374 ;
+  always @(posedge clk)
+    s2_xsat1 <= \$375 ;
+  always @(posedge clk)
+    s2_neg1 <= \$376 ;
+  always @(posedge clk)
+    neg1_d0 <= \$377 ;
+  always @(posedge clk)
+    neg1_d1 <= \$378 ;
+  always @(posedge clk)
+    neg1_d2 <= \$379 ;
+  always @(posedge clk)
+    neg1_d3 <= \$380 ;
+  always @(posedge clk)
+    neg1_d4 <= \$381 ;
+  always @(posedge clk)
+    neg1_d5 <= \$382 ;
+  always @(posedge clk)
+    xsat1_d0 <= \$383 ;
+  always @(posedge clk)
+    xsat1_d1 <= \$384 ;
+  always @(posedge clk)
+    xsat1_d2 <= \$385 ;
+  always @(posedge clk)
+    xsat1_d3 <= \$386 ;
+  always @(posedge clk)
+    xsat1_d4 <= \$387 ;
+  always @(posedge clk)
+    xsat1_d5 <= \$388 ;
+  always @(posedge clk)
+    s2_x1 <= \$389 ;
+  always @(posedge clk)
+    s2_mag2 <= \$390 ;
+  always @(posedge clk)
+    s2_xsat2 <= \$391 ;
+  always @(posedge clk)
+    s2_neg2 <= \$392 ;
+  always @(posedge clk)
+    neg2_d0 <= \$393 ;
+  always @(posedge clk)
+    neg2_d1 <= \$394 ;
+  always @(posedge clk)
+    neg2_d2 <= \$395 ;
+  always @(posedge clk)
+    neg2_d3 <= \$396 ;
+  always @(posedge clk)
+    neg2_d4 <= \$397 ;
+  always @(posedge clk)
+    neg2_d5 <= \$398 ;
+  always @(posedge clk)
+    xsat2_d0 <= \$399 ;
+  always @(posedge clk)
+    xsat2_d1 <= \$400 ;
+  always @(posedge clk)
+    xsat2_d2 <= \$401 ;
+  always @(posedge clk)
+    xsat2_d3 <= \$402 ;
+  always @(posedge clk)
+    xsat2_d4 <= \$403 ;
+  always @(posedge clk)
+    xsat2_d5 <= \$404 ;
+  always @(posedge clk)
+    s2_x2 <= \$405 ;
+  always @(posedge clk)
+    s2_mag3 <= \$406 ;
+  always @(posedge clk)
+    s2_xsat3 <= \$407 ;
+  always @(posedge clk)
+    s2_neg3 <= \$408 ;
+  always @(posedge clk)
+    neg3_d0 <= \$409 ;
+  always @(posedge clk)
+    neg3_d1 <= \$410 ;
+  always @(posedge clk)
+    neg3_d2 <= \$411 ;
+  always @(posedge clk)
+    neg3_d3 <= \$412 ;
+  always @(posedge clk)
+    neg3_d4 <= \$413 ;
+  always @(posedge clk)
+    neg3_d5 <= \$414 ;
+  always @(posedge clk)
+    xsat3_d0 <= \$415 ;
+  always @(posedge clk)
+    xsat3_d1 <= \$416 ;
+  always @(posedge clk)
+    xsat3_d2 <= \$417 ;
+  always @(posedge clk)
+    xsat3_d3 <= \$418 ;
+  always @(posedge clk)
+    xsat3_d4 <= \$419 ;
+  always @(posedge clk)
+    xsat3_d5 <= \$420 ;
+  always @(posedge clk)
+    s2_x3 <= \$421 ;
+  always @(posedge clk)
+    s2_mag4 <= \$422 ;
+  always @(posedge clk)
+    s2_xsat4 <= \$423 ;
+  always @(posedge clk)
+    s2_neg4 <= \$424 ;
+  always @(posedge clk)
+    neg4_d0 <= \$425 ;
+  always @(posedge clk)
+    neg4_d1 <= \$426 ;
+  always @(posedge clk)
+    neg4_d2 <= \$427 ;
+  always @(posedge clk)
+    neg4_d3 <= \$428 ;
+  always @(posedge clk)
+    neg4_d4 <= \$429 ;
+  always @(posedge clk)
+    neg4_d5 <= \$430 ;
+  always @(posedge clk)
+    xsat4_d0 <= \$431 ;
+  always @(posedge clk)
+    xsat4_d1 <= \$432 ;
+  always @(posedge clk)
+    xsat4_d2 <= \$433 ;
+  always @(posedge clk)
+    xsat4_d3 <= \$434 ;
+  always @(posedge clk)
+    xsat4_d4 <= \$435 ;
+  always @(posedge clk)
+    xsat4_d5 <= \$436 ;
+  always @(posedge clk)
+    s2_x4 <= \$437 ;
+  always @(posedge clk)
+    s2_mag5 <= \$438 ;
+  always @(posedge clk)
+    s2_xsat5 <= \$439 ;
+  always @(posedge clk)
+    s2_neg5 <= \$440 ;
+  always @(posedge clk)
+    neg5_d0 <= \$441 ;
+  always @(posedge clk)
+    neg5_d1 <= \$442 ;
+  always @(posedge clk)
+    neg5_d2 <= \$443 ;
+  always @(posedge clk)
+    neg5_d3 <= \$444 ;
+  always @(posedge clk)
+    neg5_d4 <= \$445 ;
+  always @(posedge clk)
+    neg5_d5 <= \$446 ;
+  always @(posedge clk)
+    xsat5_d0 <= \$447 ;
+  always @(posedge clk)
+    xsat5_d1 <= \$448 ;
+  always @(posedge clk)
+    xsat5_d2 <= \$449 ;
+  always @(posedge clk)
+    xsat5_d3 <= \$450 ;
+  always @(posedge clk)
+    xsat5_d4 <= \$451 ;
+  always @(posedge clk)
+    xsat5_d5 <= \$452 ;
+  always @(posedge clk)
+    s2_x5 <= \$453 ;
+  always @(posedge clk)
+    s2_mag6 <= \$454 ;
+  always @(posedge clk)
+    s2_xsat6 <= \$455 ;
+  always @(posedge clk)
+    s2_neg6 <= \$456 ;
+  always @(posedge clk)
+    neg6_d0 <= \$457 ;
+  always @(posedge clk)
+    neg6_d1 <= \$458 ;
+  always @(posedge clk)
+    neg6_d2 <= \$459 ;
+  always @(posedge clk)
+    neg6_d3 <= \$460 ;
+  always @(posedge clk)
+    neg6_d4 <= \$461 ;
+  always @(posedge clk)
+    neg6_d5 <= \$462 ;
+  always @(posedge clk)
+    xsat6_d0 <= \$463 ;
+  always @(posedge clk)
+    xsat6_d1 <= \$464 ;
+  always @(posedge clk)
+    xsat6_d2 <= \$465 ;
+  always @(posedge clk)
+    xsat6_d3 <= \$466 ;
+  always @(posedge clk)
+    xsat6_d4 <= \$467 ;
+  always @(posedge clk)
+    xsat6_d5 <= \$468 ;
+  always @(posedge clk)
+    s2_x6 <= \$469 ;
+  always @(posedge clk)
+    s2_mag7 <= \$470 ;
+  always @(posedge clk)
+    s2_xsat7 <= \$471 ;
+  always @(posedge clk)
+    s2_neg7 <= \$472 ;
+  always @(posedge clk)
+    neg7_d0 <= \$473 ;
+  always @(posedge clk)
+    neg7_d1 <= \$474 ;
+  always @(posedge clk)
+    neg7_d2 <= \$475 ;
+  always @(posedge clk)
+    neg7_d3 <= \$476 ;
+  always @(posedge clk)
+    neg7_d4 <= \$477 ;
+  always @(posedge clk)
+    neg7_d5 <= \$478 ;
+  always @(posedge clk)
+    xsat7_d0 <= \$479 ;
+  always @(posedge clk)
+    xsat7_d1 <= \$480 ;
+  always @(posedge clk)
+    xsat7_d2 <= \$481 ;
+  always @(posedge clk)
+    xsat7_d3 <= \$482 ;
+  always @(posedge clk)
+    xsat7_d4 <= \$483 ;
+  always @(posedge clk)
+    xsat7_d5 <= \$484 ;
+  always @(posedge clk)
+    s2_x7 <= \$485 ;
+  always @(posedge clk)
+    s3_k <= \$486 ;
+  always @(posedge clk)
+    s3_qc0 <= \$487 ;
+  always @(posedge clk)
+    s3_f0 <= \$488 ;
+  always @(posedge clk)
+    s3_hc0 <= \$489 ;
+  always @(posedge clk)
+    s3_qc1 <= \$490 ;
+  always @(posedge clk)
+    s3_f1 <= \$491 ;
+  always @(posedge clk)
+    s3_hc1 <= \$492 ;
+  always @(posedge clk)
+    s3_qc2 <= \$493 ;
+  always @(posedge clk)
+    s3_f2 <= \$494 ;
+  always @(posedge clk)
+    s3_hc2 <= \$495 ;
+  always @(posedge clk)
+    s3_qc3 <= \$496 ;
+  always @(posedge clk)
+    s3_f3 <= \$497 ;
+  always @(posedge clk)
+    s3_hc3 <= \$498 ;
+  always @(posedge clk)
+    s3_qc4 <= \$499 ;
+  always @(posedge clk)
+    s3_f4 <= \$500 ;
+  always @(posedge clk)
+    s3_hc4 <= \$501 ;
+  always @(posedge clk)
+    s3_qc5 <= \$502 ;
+  always @(posedge clk)
+    s3_f5 <= \$503 ;
+  always @(posedge clk)
+    s3_hc5 <= \$504 ;
+  always @(posedge clk)
+    s3_qc6 <= \$505 ;
+  always @(posedge clk)
+    s3_f6 <= \$506 ;
+  always @(posedge clk)
+    s3_hc6 <= \$507 ;
+  always @(posedge clk)
+    s3_qc7 <= \$508 ;
+  always @(posedge clk)
+    s3_f7 <= \$509 ;
+  always @(posedge clk)
+    s3_hc7 <= \$510 ;
+  always @(posedge clk)
+    s3_km1 <= \$511 ;
+  always @(posedge clk)
+    s3_h <= \$512 ;
+  always @(posedge clk)
+    s3_odd <= \$513 ;
+  always @(posedge clk)
+    s3_mask_h <= \$514 ;
+  always @(posedge clk)
+    s4_h <= \$515 ;
+  always @(posedge clk)
+    s4_mask_h <= \$516 ;
+  always @(posedge clk)
+    s4_q0 <= \$517 ;
+  always @(posedge clk)
+    s4_half0 <= \$518 ;
+  always @(posedge clk)
+    s4_q1 <= \$519 ;
+  always @(posedge clk)
+    s4_half1 <= \$520 ;
+  always @(posedge clk)
+    s4_q2 <= \$521 ;
+  always @(posedge clk)
+    s4_half2 <= \$522 ;
+  always @(posedge clk)
+    s4_q3 <= \$523 ;
+  always @(posedge clk)
+    s4_half3 <= \$524 ;
+  always @(posedge clk)
+    s4_q4 <= \$525 ;
+  always @(posedge clk)
+    s4_half4 <= \$526 ;
+  always @(posedge clk)
+    s4_q5 <= \$527 ;
+  always @(posedge clk)
+    s4_half5 <= \$528 ;
+  always @(posedge clk)
+    s4_q6 <= \$529 ;
+  always @(posedge clk)
+    s4_half6 <= \$530 ;
+  always @(posedge clk)
+    s4_q7 <= \$531 ;
+  always @(posedge clk)
+    s4_half7 <= \$532 ;
+  always @(posedge clk)
+    s5_h <= \$533 ;
+  always @(posedge clk)
+    s5_big0 <= \$534 ;
+  always @(posedge clk)
+    s5_q7_0 <= \$535 ;
+  always @(posedge clk)
+    s5_near0 <= \$536 ;
+  always @(posedge clk)
+    s5_big1 <= \$537 ;
+  always @(posedge clk)
+    s5_q7_1 <= \$538 ;
+  always @(posedge clk)
+    s5_near1 <= \$539 ;
+  always @(posedge clk)
+    s5_big2 <= \$540 ;
+  always @(posedge clk)
+    s5_q7_2 <= \$541 ;
+  always @(posedge clk)
+    s5_near2 <= \$542 ;
+  always @(posedge clk)
+    s5_big3 <= \$543 ;
+  always @(posedge clk)
+    s5_q7_3 <= \$544 ;
+  always @(posedge clk)
+    s5_near3 <= \$545 ;
+  always @(posedge clk)
+    s5_big4 <= \$546 ;
+  always @(posedge clk)
+    s5_q7_4 <= \$547 ;
+  always @(posedge clk)
+    s5_near4 <= \$548 ;
+  always @(posedge clk)
+    s5_big5 <= \$549 ;
+  always @(posedge clk)
+    s5_q7_5 <= \$550 ;
+  always @(posedge clk)
+    s5_near5 <= \$551 ;
+  always @(posedge clk)
+    s5_big6 <= \$552 ;
+  always @(posedge clk)
+    s5_q7_6 <= \$553 ;
+  always @(posedge clk)
+    s5_near6 <= \$554 ;
+  always @(posedge clk)
+    s5_big7 <= \$555 ;
+  always @(posedge clk)
+    s5_q7_7 <= \$556 ;
+  always @(posedge clk)
+    s5_near7 <= \$557 ;
+  always @(posedge clk)
+    big0_d0 <= \$558 ;
+  always @(posedge clk)
+    big0_d1 <= \$559 ;
+  always @(posedge clk)
+    q7_0_d0 <= \$560 ;
+  always @(posedge clk)
+    q7_0_d1 <= \$561 ;
+  always @(posedge clk)
+    s6_near0 <= \$562 ;
+  always @(posedge clk)
+    near0_d0 <= \$563 ;
+  always @(posedge clk)
+    big1_d0 <= \$564 ;
+  always @(posedge clk)
+    big1_d1 <= \$565 ;
+  always @(posedge clk)
+    q7_1_d0 <= \$566 ;
+  always @(posedge clk)
+    q7_1_d1 <= \$567 ;
+  always @(posedge clk)
+    s6_near1 <= \$568 ;
+  always @(posedge clk)
+    near1_d0 <= \$569 ;
+  always @(posedge clk)
+    big2_d0 <= \$570 ;
+  always @(posedge clk)
+    big2_d1 <= \$571 ;
+  always @(posedge clk)
+    q7_2_d0 <= \$572 ;
+  always @(posedge clk)
+    q7_2_d1 <= \$573 ;
+  always @(posedge clk)
+    s6_near2 <= \$574 ;
+  always @(posedge clk)
+    near2_d0 <= \$575 ;
+  always @(posedge clk)
+    big3_d0 <= \$576 ;
+  always @(posedge clk)
+    big3_d1 <= \$577 ;
+  always @(posedge clk)
+    q7_3_d0 <= \$578 ;
+  always @(posedge clk)
+    q7_3_d1 <= \$579 ;
+  always @(posedge clk)
+    s6_near3 <= \$580 ;
+  always @(posedge clk)
+    near3_d0 <= \$581 ;
+  always @(posedge clk)
+    big4_d0 <= \$582 ;
+  always @(posedge clk)
+    big4_d1 <= \$583 ;
+  always @(posedge clk)
+    q7_4_d0 <= \$584 ;
+  always @(posedge clk)
+    q7_4_d1 <= \$585 ;
+  always @(posedge clk)
+    s6_near4 <= \$586 ;
+  always @(posedge clk)
+    near4_d0 <= \$587 ;
+  always @(posedge clk)
+    big5_d0 <= \$588 ;
+  always @(posedge clk)
+    big5_d1 <= \$589 ;
+  always @(posedge clk)
+    q7_5_d0 <= \$590 ;
+  always @(posedge clk)
+    q7_5_d1 <= \$591 ;
+  always @(posedge clk)
+    s6_near5 <= \$592 ;
+  always @(posedge clk)
+    near5_d0 <= \$593 ;
+  always @(posedge clk)
+    big6_d0 <= \$594 ;
+  always @(posedge clk)
+    big6_d1 <= \$595 ;
+  always @(posedge clk)
+    q7_6_d0 <= \$596 ;
+  always @(posedge clk)
+    q7_6_d1 <= \$597 ;
+  always @(posedge clk)
+    s6_near6 <= \$598 ;
+  always @(posedge clk)
+    near6_d0 <= \$599 ;
+  always @(posedge clk)
+    big7_d0 <= \$600 ;
+  always @(posedge clk)
+    big7_d1 <= \$601 ;
+  always @(posedge clk)
+    q7_7_d0 <= \$602 ;
+  always @(posedge clk)
+    q7_7_d1 <= \$603 ;
+  always @(posedge clk)
+    s6_near7 <= \$604 ;
+  always @(posedge clk)
+    near7_d0 <= \$605 ;
+  always @(posedge clk)
+    s8_near0 <= \$606 ;
+  always @(posedge clk)
+    s8_near1 <= \$607 ;
+  always @(posedge clk)
+    s8_near2 <= \$608 ;
+  always @(posedge clk)
+    s8_near3 <= \$609 ;
+  always @(posedge clk)
+    s8_near4 <= \$610 ;
+  always @(posedge clk)
+    s8_near5 <= \$611 ;
+  always @(posedge clk)
+    s8_near6 <= \$612 ;
+  always @(posedge clk)
+    s8_near7 <= \$613 ;
+  always @(posedge clk)
+    valid_d0 <= \$614 ;
+  always @(posedge clk)
+    valid_d1 <= \$615 ;
+  always @(posedge clk)
+    valid_d2 <= \$616 ;
+  always @(posedge clk)
+    valid_d3 <= \$617 ;
+  always @(posedge clk)
+    valid_d4 <= \$618 ;
+  always @(posedge clk)
+    valid_d5 <= \$619 ;
+  always @(posedge clk)
+    valid_d6 <= \$620 ;
+  always @(posedge clk)
+    valid_d7 <= \$621 ;
+  always @(posedge clk)
+    last_d0 <= \$622 ;
+  always @(posedge clk)
+    last_d1 <= \$623 ;
+  always @(posedge clk)
+    last_d2 <= \$624 ;
+  always @(posedge clk)
+    last_d3 <= \$625 ;
+  always @(posedge clk)
+    last_d4 <= \$626 ;
+  always @(posedge clk)
+    last_d5 <= \$627 ;
+  always @(posedge clk)
+    last_d6 <= \$628 ;
+  always @(posedge clk)
+    last_d7 <= \$629 ;
+  always @(posedge clk)
+    keep_d0 <= \$630 ;
+  always @(posedge clk)
+    keep_d1 <= \$631 ;
+  always @(posedge clk)
+    keep_d2 <= \$632 ;
+  always @(posedge clk)
+    keep_d3 <= \$633 ;
+  always @(posedge clk)
+    keep_d4 <= \$634 ;
+  always @(posedge clk)
+    keep_d5 <= \$635 ;
+  always @(posedge clk)
+    keep_d6 <= \$636 ;
+  always @(posedge clk)
+    keep_d7 <= \$637 ;
+  always @(posedge clk)
+    k_out_d0 <= \$638 ;
+  always @(posedge clk)
+    k_out_d1 <= \$639 ;
+  always @(posedge clk)
+    k_out_d2 <= \$640 ;
+  always @(posedge clk)
+    k_out_d3 <= \$641 ;
+  always @(posedge clk)
+    k_out_d4 <= \$642 ;
+  always @(posedge clk)
+    k_out_d5 <= \$643 ;
+  assign out_buffer_pop = o__valid & o__ready;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & i__ready;
-  assign \$2  = 32'd4294967295 << s1_k;
-  assign mask_k = ~ \$2 [31:0];
-  assign \$3  = $signed(s1_x0) < $signed(1'h0);
-  assign \$4  = - $signed(s1_x0);
-  assign \$5  = \$3  ? \$4  : { s1_x0[31], s1_x0 };
-  assign \$6  = $signed(s1_x1) < $signed(1'h0);
-  assign \$7  = - $signed(s1_x1);
-  assign \$8  = \$6  ? \$7  : { s1_x1[31], s1_x1 };
-  assign \$9  = $signed(s1_x2) < $signed(1'h0);
-  assign \$10  = - $signed(s1_x2);
-  assign \$11  = \$9  ? \$10  : { s1_x2[31], s1_x2 };
-  assign \$12  = $signed(s1_x3) < $signed(1'h0);
-  assign \$13  = - $signed(s1_x3);
-  assign \$14  = \$12  ? \$13  : { s1_x3[31], s1_x3 };
-  assign \$15  = $signed(s1_x4) < $signed(1'h0);
-  assign \$16  = - $signed(s1_x4);
-  assign \$17  = \$15  ? \$16  : { s1_x4[31], s1_x4 };
-  assign \$18  = $signed(s1_x5) < $signed(1'h0);
-  assign \$19  = - $signed(s1_x5);
-  assign \$20  = \$18  ? \$19  : { s1_x5[31], s1_x5 };
-  assign \$21  = $signed(s1_x6) < $signed(1'h0);
-  assign \$22  = - $signed(s1_x6);
-  assign \$23  = \$21  ? \$22  : { s1_x6[31], s1_x6 };
-  assign \$24  = $signed(s1_x7) < $signed(1'h0);
-  assign \$25  = - $signed(s1_x7);
-  assign \$26  = \$24  ? \$25  : { s1_x7[31], s1_x7 };
-  assign \$28  = 32'd4294967295 << \$27 [4:0];
-  assign mask_h = ~ \$28 [31:0];
-  assign \$29  = ! s3_k;
-  assign \$30  = \$29  ? { s3_x0[31], s3_x0 } : s3_near0;
-  assign \$31  = $signed(\$30 ) > $signed(8'h7f);
-  assign \$32  = ! s3_k;
-  assign \$33  = \$32  ? { s3_x0[31], s3_x0 } : s3_near0;
-  assign \$34  = $signed(\$33 ) < $signed(8'h81);
-  assign \$35  = ! s3_k;
-  assign \$36  = \$35  ? { s3_x0[31], s3_x0 } : s3_near0;
-  assign \$37  = \$34  ? 33'h1ffffff81 : \$36 ;
-  assign \$38  = \$31  ? 33'h00000007f : \$37 ;
-  assign \$39  = ! s3_k;
-  assign \$40  = \$39  ? { s3_x1[31], s3_x1 } : s3_near1;
-  assign \$41  = $signed(\$40 ) > $signed(8'h7f);
-  assign \$42  = ! s3_k;
-  assign \$43  = \$42  ? { s3_x1[31], s3_x1 } : s3_near1;
-  assign \$44  = $signed(\$43 ) < $signed(8'h81);
-  assign \$45  = ! s3_k;
-  assign \$46  = \$45  ? { s3_x1[31], s3_x1 } : s3_near1;
-  assign \$47  = \$44  ? 33'h1ffffff81 : \$46 ;
-  assign \$48  = \$41  ? 33'h00000007f : \$47 ;
-  assign \$49  = ! s3_k;
-  assign \$50  = \$49  ? { s3_x2[31], s3_x2 } : s3_near2;
-  assign \$51  = $signed(\$50 ) > $signed(8'h7f);
-  assign \$52  = ! s3_k;
-  assign \$53  = \$52  ? { s3_x2[31], s3_x2 } : s3_near2;
-  assign \$54  = $signed(\$53 ) < $signed(8'h81);
-  assign \$55  = ! s3_k;
-  assign \$56  = \$55  ? { s3_x2[31], s3_x2 } : s3_near2;
-  assign \$57  = \$54  ? 33'h1ffffff81 : \$56 ;
-  assign \$58  = \$51  ? 33'h00000007f : \$57 ;
-  assign \$59  = ! s3_k;
-  assign \$60  = \$59  ? { s3_x3[31], s3_x3 } : s3_near3;
-  assign \$61  = $signed(\$60 ) > $signed(8'h7f);
-  assign \$62  = ! s3_k;
-  assign \$63  = \$62  ? { s3_x3[31], s3_x3 } : s3_near3;
-  assign \$64  = $signed(\$63 ) < $signed(8'h81);
-  assign \$65  = ! s3_k;
-  assign \$66  = \$65  ? { s3_x3[31], s3_x3 } : s3_near3;
-  assign \$67  = \$64  ? 33'h1ffffff81 : \$66 ;
-  assign \$68  = \$61  ? 33'h00000007f : \$67 ;
-  assign \$69  = ! s3_k;
-  assign \$70  = \$69  ? { s3_x4[31], s3_x4 } : s3_near4;
-  assign \$71  = $signed(\$70 ) > $signed(8'h7f);
-  assign \$72  = ! s3_k;
-  assign \$73  = \$72  ? { s3_x4[31], s3_x4 } : s3_near4;
-  assign \$74  = $signed(\$73 ) < $signed(8'h81);
-  assign \$75  = ! s3_k;
-  assign \$76  = \$75  ? { s3_x4[31], s3_x4 } : s3_near4;
-  assign \$77  = \$74  ? 33'h1ffffff81 : \$76 ;
-  assign \$78  = \$71  ? 33'h00000007f : \$77 ;
-  assign \$79  = ! s3_k;
-  assign \$80  = \$79  ? { s3_x5[31], s3_x5 } : s3_near5;
-  assign \$81  = $signed(\$80 ) > $signed(8'h7f);
-  assign \$82  = ! s3_k;
-  assign \$83  = \$82  ? { s3_x5[31], s3_x5 } : s3_near5;
-  assign \$84  = $signed(\$83 ) < $signed(8'h81);
-  assign \$85  = ! s3_k;
-  assign \$86  = \$85  ? { s3_x5[31], s3_x5 } : s3_near5;
-  assign \$87  = \$84  ? 33'h1ffffff81 : \$86 ;
-  assign \$88  = \$81  ? 33'h00000007f : \$87 ;
-  assign \$89  = ! s3_k;
-  assign \$90  = \$89  ? { s3_x6[31], s3_x6 } : s3_near6;
-  assign \$91  = $signed(\$90 ) > $signed(8'h7f);
-  assign \$92  = ! s3_k;
-  assign \$93  = \$92  ? { s3_x6[31], s3_x6 } : s3_near6;
-  assign \$94  = $signed(\$93 ) < $signed(8'h81);
-  assign \$95  = ! s3_k;
-  assign \$96  = \$95  ? { s3_x6[31], s3_x6 } : s3_near6;
-  assign \$97  = \$94  ? 33'h1ffffff81 : \$96 ;
-  assign \$98  = \$91  ? 33'h00000007f : \$97 ;
-  assign \$99  = ! s3_k;
-  assign \$100  = \$99  ? { s3_x7[31], s3_x7 } : s3_near7;
-  assign \$101  = $signed(\$100 ) > $signed(8'h7f);
-  assign \$102  = ! s3_k;
-  assign \$103  = \$102  ? { s3_x7[31], s3_x7 } : s3_near7;
-  assign \$104  = $signed(\$103 ) < $signed(8'h81);
-  assign \$105  = ! s3_k;
-  assign \$106  = \$105  ? { s3_x7[31], s3_x7 } : s3_near7;
-  assign \$107  = \$104  ? 33'h1ffffff81 : \$106 ;
-  assign \$108  = \$101  ? 33'h00000007f : \$107 ;
-  assign \$109  = $signed(s1_x0) < $signed(1'h0);
-  assign \$110  = \$5 [31:0] >> s1_k;
-  assign \$111  = \$5 [31:0] & mask_k;
-  assign \$113  = s1_k - 1'h1;
-  assign \$114  = $signed(s1_x0) >>> \$113 [4:0];
-  assign \$115  = $signed(s1_x1) < $signed(1'h0);
-  assign \$116  = \$8 [31:0] >> s1_k;
-  assign \$117  = \$8 [31:0] & mask_k;
-  assign \$119  = s1_k - 1'h1;
-  assign \$120  = $signed(s1_x1) >>> \$119 [4:0];
-  assign \$121  = $signed(s1_x2) < $signed(1'h0);
-  assign \$122  = \$11 [31:0] >> s1_k;
-  assign \$123  = \$11 [31:0] & mask_k;
-  assign \$125  = s1_k - 1'h1;
-  assign \$126  = $signed(s1_x2) >>> \$125 [4:0];
-  assign \$127  = $signed(s1_x3) < $signed(1'h0);
-  assign \$128  = \$14 [31:0] >> s1_k;
-  assign \$129  = \$14 [31:0] & mask_k;
-  assign \$131  = s1_k - 1'h1;
-  assign \$132  = $signed(s1_x3) >>> \$131 [4:0];
-  assign \$133  = $signed(s1_x4) < $signed(1'h0);
-  assign \$134  = \$17 [31:0] >> s1_k;
-  assign \$135  = \$17 [31:0] & mask_k;
-  assign \$137  = s1_k - 1'h1;
-  assign \$138  = $signed(s1_x4) >>> \$137 [4:0];
-  assign \$139  = $signed(s1_x5) < $signed(1'h0);
-  assign \$140  = \$20 [31:0] >> s1_k;
-  assign \$141  = \$20 [31:0] & mask_k;
-  assign \$143  = s1_k - 1'h1;
-  assign \$144  = $signed(s1_x5) >>> \$143 [4:0];
-  assign \$145  = $signed(s1_x6) < $signed(1'h0);
-  assign \$146  = \$23 [31:0] >> s1_k;
-  assign \$147  = \$23 [31:0] & mask_k;
-  assign \$149  = s1_k - 1'h1;
-  assign \$150  = $signed(s1_x6) >>> \$149 [4:0];
-  assign \$151  = $signed(s1_x7) < $signed(1'h0);
-  assign \$152  = \$26 [31:0] >> s1_k;
-  assign \$153  = \$26 [31:0] & mask_k;
-  assign \$155  = s1_k - 1'h1;
-  assign \$156  = $signed(s1_x7) >>> \$155 [4:0];
-  assign \$157  = $signed(s2_half0) + $signed(2'h1);
-  assign \$159  = $signed(s2_half1) + $signed(2'h1);
-  assign \$161  = $signed(s2_half2) + $signed(2'h1);
-  assign \$163  = $signed(s2_half3) + $signed(2'h1);
-  assign \$165  = $signed(s2_half4) + $signed(2'h1);
-  assign \$167  = $signed(s2_half5) + $signed(2'h1);
-  assign \$169  = $signed(s2_half6) + $signed(2'h1);
-  assign \$171  = $signed(s2_half7) + $signed(2'h1);
-  always @(posedge clk)
-    \$signal  <= \$173 ;
-  always @(posedge clk)
-    s1_last <= \$174 ;
-  always @(posedge clk)
-    s1_k <= \$175 ;
-  always @(posedge clk)
-    s1_keep <= \$176 ;
-  always @(posedge clk)
-    s1_x0 <= \$177 ;
-  always @(posedge clk)
-    s1_x1 <= \$178 ;
-  always @(posedge clk)
-    s1_x2 <= \$179 ;
-  always @(posedge clk)
-    s1_x3 <= \$180 ;
-  always @(posedge clk)
-    s1_x4 <= \$181 ;
-  always @(posedge clk)
-    s1_x5 <= \$182 ;
-  always @(posedge clk)
-    s1_x6 <= \$183 ;
-  always @(posedge clk)
-    s1_x7 <= \$184 ;
-  always @(posedge clk)
-    s2_x0 <= \$185 ;
-  always @(posedge clk)
-    s2_neg0 <= \$186 ;
-  always @(posedge clk)
-    s2_q0 <= \$187 ;
-  always @(posedge clk)
-    s2_f0 <= \$188 ;
-  always @(posedge clk)
-    s2_r0 <= \$189 ;
-  always @(posedge clk)
-    s2_half0 <= \$190 ;
-  always @(posedge clk)
-    s2_x1 <= \$191 ;
-  always @(posedge clk)
-    s2_neg1 <= \$192 ;
-  always @(posedge clk)
-    s2_q1 <= \$193 ;
-  always @(posedge clk)
-    s2_f1 <= \$194 ;
-  always @(posedge clk)
-    s2_r1 <= \$195 ;
-  always @(posedge clk)
-    s2_half1 <= \$196 ;
-  always @(posedge clk)
-    s2_x2 <= \$197 ;
-  always @(posedge clk)
-    s2_neg2 <= \$198 ;
-  always @(posedge clk)
-    s2_q2 <= \$199 ;
-  always @(posedge clk)
-    s2_f2 <= \$200 ;
-  always @(posedge clk)
-    s2_r2 <= \$201 ;
-  always @(posedge clk)
-    s2_half2 <= \$202 ;
-  always @(posedge clk)
-    s2_x3 <= \$203 ;
-  always @(posedge clk)
-    s2_neg3 <= \$204 ;
-  always @(posedge clk)
-    s2_q3 <= \$205 ;
-  always @(posedge clk)
-    s2_f3 <= \$206 ;
-  always @(posedge clk)
-    s2_r3 <= \$207 ;
-  always @(posedge clk)
-    s2_half3 <= \$208 ;
-  always @(posedge clk)
-    s2_x4 <= \$209 ;
-  always @(posedge clk)
-    s2_neg4 <= \$210 ;
-  always @(posedge clk)
-    s2_q4 <= \$211 ;
-  always @(posedge clk)
-    s2_f4 <= \$212 ;
-  always @(posedge clk)
-    s2_r4 <= \$213 ;
-  always @(posedge clk)
-    s2_half4 <= \$214 ;
-  always @(posedge clk)
-    s2_x5 <= \$215 ;
-  always @(posedge clk)
-    s2_neg5 <= \$216 ;
-  always @(posedge clk)
-    s2_q5 <= \$217 ;
-  always @(posedge clk)
-    s2_f5 <= \$218 ;
-  always @(posedge clk)
-    s2_r5 <= \$219 ;
-  always @(posedge clk)
-    s2_half5 <= \$220 ;
-  always @(posedge clk)
-    s2_x6 <= \$221 ;
-  always @(posedge clk)
-    s2_neg6 <= \$222 ;
-  always @(posedge clk)
-    s2_q6 <= \$223 ;
-  always @(posedge clk)
-    s2_f6 <= \$224 ;
-  always @(posedge clk)
-    s2_r6 <= \$225 ;
-  always @(posedge clk)
-    s2_half6 <= \$226 ;
-  always @(posedge clk)
-    s2_x7 <= \$227 ;
-  always @(posedge clk)
-    s2_neg7 <= \$228 ;
-  always @(posedge clk)
-    s2_q7 <= \$229 ;
-  always @(posedge clk)
-    s2_f7 <= \$230 ;
-  always @(posedge clk)
-    s2_r7 <= \$231 ;
-  always @(posedge clk)
-    s2_half7 <= \$232 ;
-  always @(posedge clk)
-    \$signal$115  <= \$233 ;
-  always @(posedge clk)
-    s2_last <= \$234 ;
-  always @(posedge clk)
-    s2_k <= \$235 ;
-  always @(posedge clk)
-    s2_keep <= \$236 ;
-  always @(posedge clk)
-    s3_x0 <= \$237 ;
-  always @(posedge clk)
-    s3_neg0 <= \$238 ;
-  always @(posedge clk)
-    s3_q0 <= \$239 ;
-  always @(posedge clk)
-    s3_inc0 <= \$240 ;
-  always @(posedge clk)
-    s3_near0 <= \$241 ;
-  always @(posedge clk)
-    s3_x1 <= \$242 ;
-  always @(posedge clk)
-    s3_neg1 <= \$243 ;
-  always @(posedge clk)
-    s3_q1 <= \$244 ;
-  always @(posedge clk)
-    s3_inc1 <= \$245 ;
-  always @(posedge clk)
-    s3_near1 <= \$246 ;
-  always @(posedge clk)
-    s3_x2 <= \$247 ;
-  always @(posedge clk)
-    s3_neg2 <= \$248 ;
-  always @(posedge clk)
-    s3_q2 <= \$249 ;
-  always @(posedge clk)
-    s3_inc2 <= \$250 ;
-  always @(posedge clk)
-    s3_near2 <= \$251 ;
-  always @(posedge clk)
-    s3_x3 <= \$252 ;
-  always @(posedge clk)
-    s3_neg3 <= \$253 ;
-  always @(posedge clk)
-    s3_q3 <= \$254 ;
-  always @(posedge clk)
-    s3_inc3 <= \$255 ;
-  always @(posedge clk)
-    s3_near3 <= \$256 ;
-  always @(posedge clk)
-    s3_x4 <= \$257 ;
-  always @(posedge clk)
-    s3_neg4 <= \$258 ;
-  always @(posedge clk)
-    s3_q4 <= \$259 ;
-  always @(posedge clk)
-    s3_inc4 <= \$260 ;
-  always @(posedge clk)
-    s3_near4 <= \$261 ;
-  always @(posedge clk)
-    s3_x5 <= \$262 ;
-  always @(posedge clk)
-    s3_neg5 <= \$263 ;
-  always @(posedge clk)
-    s3_q5 <= \$264 ;
-  always @(posedge clk)
-    s3_inc5 <= \$265 ;
-  always @(posedge clk)
-    s3_near5 <= \$266 ;
-  always @(posedge clk)
-    s3_x6 <= \$267 ;
-  always @(posedge clk)
-    s3_neg6 <= \$268 ;
-  always @(posedge clk)
-    s3_q6 <= \$269 ;
-  always @(posedge clk)
-    s3_inc6 <= \$270 ;
-  always @(posedge clk)
-    s3_near6 <= \$271 ;
-  always @(posedge clk)
-    s3_x7 <= \$272 ;
-  always @(posedge clk)
-    s3_neg7 <= \$273 ;
-  always @(posedge clk)
-    s3_q7 <= \$274 ;
-  always @(posedge clk)
-    s3_inc7 <= \$275 ;
-  always @(posedge clk)
-    s3_near7 <= \$276 ;
-  always @(posedge clk)
-    \$signal$150  <= \$277 ;
-  always @(posedge clk)
-    s3_last <= \$278 ;
-  always @(posedge clk)
-    s3_k <= \$279 ;
-  always @(posedge clk)
-    s3_keep <= \$280 ;
-  always @(posedge clk)
-    o__valid <= \$281 ;
-  always @(posedge clk)
-    o__payload <= \$282 ;
+  assign w_en = i__ready & valid_d7;
+  assign \$3  = kz_d5 ? xsat0_d5 : s8_near0;
+  assign \$4  = kz_d5 ? xsat1_d5 : s8_near1;
+  assign \$5  = kz_d5 ? xsat2_d5 : s8_near2;
+  assign \$6  = kz_d5 ? xsat3_d5 : s8_near3;
+  assign \$7  = kz_d5 ? xsat4_d5 : s8_near4;
+  assign \$8  = kz_d5 ? xsat5_d5 : s8_near5;
+  assign \$9  = kz_d5 ? xsat6_d5 : s8_near6;
+  assign \$10  = kz_d5 ? xsat7_d5 : s8_near7;
+  assign \$11  = \$2 [2:0] <= 1'h1;
+  assign \$12  = i__payload[261:256] - 1'h1;
+  assign \$13  = s1_k > 1'h0;
+  assign \$14  = s1_k > 1'h1;
+  assign \$15  = s1_k > 2'h2;
+  assign \$16  = s1_k > 2'h3;
+  assign \$17  = s1_k > 3'h4;
+  assign \$18  = s1_k > 3'h5;
+  assign \$19  = s1_k > 3'h6;
+  assign \$20  = s1_k > 3'h7;
+  assign \$21  = s1_k > 4'h8;
+  assign \$22  = s1_k > 4'h9;
+  assign \$23  = s1_k > 4'ha;
+  assign \$24  = s1_k > 4'hb;
+  assign \$25  = s1_k > 4'hc;
+  assign \$26  = s1_k > 4'hd;
+  assign \$27  = s1_k > 4'he;
+  assign \$28  = s1_k > 4'hf;
+  assign \$29  = s1_k > 5'h10;
+  assign \$30  = s1_k > 5'h11;
+  assign \$31  = s1_k > 5'h12;
+  assign \$32  = s1_k > 5'h13;
+  assign \$33  = s1_k > 5'h14;
+  assign \$34  = s1_k > 5'h15;
+  assign \$35  = s1_k > 5'h16;
+  assign \$36  = s1_k > 5'h17;
+  assign \$37  = s1_k > 5'h18;
+  assign \$38  = s1_k > 5'h19;
+  assign \$39  = s1_k > 5'h1a;
+  assign \$40  = s1_k > 5'h1b;
+  assign \$41  = s1_k > 5'h1c;
+  assign \$42  = s1_k > 5'h1d;
+  assign \$43  = s1_k > 5'h1e;
+  assign \$44  = s1_k > 5'h1f;
+  assign \$47  = \$46  > 1'h0;
+  assign \$49  = \$48  > 1'h1;
+  assign \$51  = \$50  > 2'h2;
+  assign \$53  = \$52  > 2'h3;
+  assign \$55  = \$54  > 3'h4;
+  assign \$57  = \$56  > 3'h5;
+  assign \$59  = \$58  > 3'h6;
+  assign \$61  = \$60  > 3'h7;
+  assign \$63  = \$62  > 4'h8;
+  assign \$65  = \$64  > 4'h9;
+  assign \$67  = \$66  > 4'ha;
+  assign \$69  = \$68  > 4'hb;
+  assign \$71  = \$70  > 4'hc;
+  assign \$73  = \$72  > 4'hd;
+  assign \$75  = \$74  > 4'he;
+  assign \$77  = \$76  > 4'hf;
+  assign \$78  = ! s1_k;
+  assign \$79  = $signed(s1_x0) < $signed(1'h0);
+  assign \$80  = - $signed(s1_x0);
+  assign \$81  = \$79  ? \$80  : { s1_x0[31], s1_x0 };
+  assign \$82  = ~ s1_x0[31];
+  assign \$83  = | s1_x0[31:7];
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = & s1_x0[31:7];
+  assign \$86  = | s1_x0[6:0];
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = ~ \$87 ;
+  assign \$89  = s1_x0[31] & \$88 ;
+  assign \$90  = \$89  ? 8'h81 : s1_x0[7:0];
+  assign \$91  = \$84  ? 8'h7f : \$90 ;
+  assign \$92  = $signed(s1_x0) < $signed(1'h0);
+  assign \$93  = $signed(s1_x1) < $signed(1'h0);
+  assign \$94  = - $signed(s1_x1);
+  assign \$95  = \$93  ? \$94  : { s1_x1[31], s1_x1 };
+  assign \$96  = ~ s1_x1[31];
+  assign \$97  = | s1_x1[31:7];
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = & s1_x1[31:7];
+  assign \$100  = | s1_x1[6:0];
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = ~ \$101 ;
+  assign \$103  = s1_x1[31] & \$102 ;
+  assign \$104  = \$103  ? 8'h81 : s1_x1[7:0];
+  assign \$105  = \$98  ? 8'h7f : \$104 ;
+  assign \$106  = $signed(s1_x1) < $signed(1'h0);
+  assign \$107  = $signed(s1_x2) < $signed(1'h0);
+  assign \$108  = - $signed(s1_x2);
+  assign \$109  = \$107  ? \$108  : { s1_x2[31], s1_x2 };
+  assign \$110  = ~ s1_x2[31];
+  assign \$111  = | s1_x2[31:7];
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = & s1_x2[31:7];
+  assign \$114  = | s1_x2[6:0];
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = s1_x2[31] & \$116 ;
+  assign \$118  = \$117  ? 8'h81 : s1_x2[7:0];
+  assign \$119  = \$112  ? 8'h7f : \$118 ;
+  assign \$120  = $signed(s1_x2) < $signed(1'h0);
+  assign \$121  = $signed(s1_x3) < $signed(1'h0);
+  assign \$122  = - $signed(s1_x3);
+  assign \$123  = \$121  ? \$122  : { s1_x3[31], s1_x3 };
+  assign \$124  = ~ s1_x3[31];
+  assign \$125  = | s1_x3[31:7];
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = & s1_x3[31:7];
+  assign \$128  = | s1_x3[6:0];
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = ~ \$129 ;
+  assign \$131  = s1_x3[31] & \$130 ;
+  assign \$132  = \$131  ? 8'h81 : s1_x3[7:0];
+  assign \$133  = \$126  ? 8'h7f : \$132 ;
+  assign \$134  = $signed(s1_x3) < $signed(1'h0);
+  assign \$135  = $signed(s1_x4) < $signed(1'h0);
+  assign \$136  = - $signed(s1_x4);
+  assign \$137  = \$135  ? \$136  : { s1_x4[31], s1_x4 };
+  assign \$138  = ~ s1_x4[31];
+  assign \$139  = | s1_x4[31:7];
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = & s1_x4[31:7];
+  assign \$142  = | s1_x4[6:0];
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = s1_x4[31] & \$144 ;
+  assign \$146  = \$145  ? 8'h81 : s1_x4[7:0];
+  assign \$147  = \$140  ? 8'h7f : \$146 ;
+  assign \$148  = $signed(s1_x4) < $signed(1'h0);
+  assign \$149  = $signed(s1_x5) < $signed(1'h0);
+  assign \$150  = - $signed(s1_x5);
+  assign \$151  = \$149  ? \$150  : { s1_x5[31], s1_x5 };
+  assign \$152  = ~ s1_x5[31];
+  assign \$153  = | s1_x5[31:7];
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = & s1_x5[31:7];
+  assign \$156  = | s1_x5[6:0];
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = s1_x5[31] & \$158 ;
+  assign \$160  = \$159  ? 8'h81 : s1_x5[7:0];
+  assign \$161  = \$154  ? 8'h7f : \$160 ;
+  assign \$162  = $signed(s1_x5) < $signed(1'h0);
+  assign \$163  = $signed(s1_x6) < $signed(1'h0);
+  assign \$164  = - $signed(s1_x6);
+  assign \$165  = \$163  ? \$164  : { s1_x6[31], s1_x6 };
+  assign \$166  = ~ s1_x6[31];
+  assign \$167  = | s1_x6[31:7];
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = & s1_x6[31:7];
+  assign \$170  = | s1_x6[6:0];
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = s1_x6[31] & \$172 ;
+  assign \$174  = \$173  ? 8'h81 : s1_x6[7:0];
+  assign \$175  = \$168  ? 8'h7f : \$174 ;
+  assign \$176  = $signed(s1_x6) < $signed(1'h0);
+  assign \$177  = $signed(s1_x7) < $signed(1'h0);
+  assign \$178  = - $signed(s1_x7);
+  assign \$179  = \$177  ? \$178  : { s1_x7[31], s1_x7 };
+  assign \$180  = ~ s1_x7[31];
+  assign \$181  = | s1_x7[31:7];
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = & s1_x7[31:7];
+  assign \$184  = | s1_x7[6:0];
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = ~ \$185 ;
+  assign \$187  = s1_x7[31] & \$186 ;
+  assign \$188  = \$187  ? 8'h81 : s1_x7[7:0];
+  assign \$189  = \$182  ? 8'h7f : \$188 ;
+  assign \$190  = $signed(s1_x7) < $signed(1'h0);
+  assign \$191  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$192  = s2_mag0 & s2_mask;
+  assign \$193  = $signed(s2_x0) >>> { s2_km1[4:3], 3'h0 };
+  assign \$194  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$195  = s2_mag1 & s2_mask;
+  assign \$196  = $signed(s2_x1) >>> { s2_km1[4:3], 3'h0 };
+  assign \$197  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$198  = s2_mag2 & s2_mask;
+  assign \$199  = $signed(s2_x2) >>> { s2_km1[4:3], 3'h0 };
+  assign \$200  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$201  = s2_mag3 & s2_mask;
+  assign \$202  = $signed(s2_x3) >>> { s2_km1[4:3], 3'h0 };
+  assign \$203  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$204  = s2_mag4 & s2_mask;
+  assign \$205  = $signed(s2_x4) >>> { s2_km1[4:3], 3'h0 };
+  assign \$206  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$207  = s2_mag5 & s2_mask;
+  assign \$208  = $signed(s2_x5) >>> { s2_km1[4:3], 3'h0 };
+  assign \$209  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$210  = s2_mag6 & s2_mask;
+  assign \$211  = $signed(s2_x6) >>> { s2_km1[4:3], 3'h0 };
+  assign \$212  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$213  = s2_mag7 & s2_mask;
+  assign \$214  = $signed(s2_x7) >>> { s2_km1[4:3], 3'h0 };
+  assign \$215  = s3_qc0 >> s3_k;
+  assign \$216  = $signed(s3_hc0) >>> s3_km1;
+  assign \$217  = s3_qc1 >> s3_k;
+  assign \$218  = $signed(s3_hc1) >>> s3_km1;
+  assign \$219  = s3_qc2 >> s3_k;
+  assign \$220  = $signed(s3_hc2) >>> s3_km1;
+  assign \$221  = s3_qc3 >> s3_k;
+  assign \$222  = $signed(s3_hc3) >>> s3_km1;
+  assign \$223  = s3_qc4 >> s3_k;
+  assign \$224  = $signed(s3_hc4) >>> s3_km1;
+  assign \$225  = s3_qc5 >> s3_k;
+  assign \$226  = $signed(s3_hc5) >>> s3_km1;
+  assign \$227  = s3_qc6 >> s3_k;
+  assign \$228  = $signed(s3_hc6) >>> s3_km1;
+  assign \$229  = s3_qc7 >> s3_k;
+  assign \$230  = $signed(s3_hc7) >>> s3_km1;
+  assign \$231  = | s4_q0[31:7];
+  assign \$232  = $signed(s4_half0) + $signed(2'h1);
+  assign \$234  = | s4_q1[31:7];
+  assign \$235  = $signed(s4_half1) + $signed(2'h1);
+  assign \$237  = | s4_q2[31:7];
+  assign \$238  = $signed(s4_half2) + $signed(2'h1);
+  assign \$240  = | s4_q3[31:7];
+  assign \$241  = $signed(s4_half3) + $signed(2'h1);
+  assign \$243  = | s4_q4[31:7];
+  assign \$244  = $signed(s4_half4) + $signed(2'h1);
+  assign \$246  = | s4_q5[31:7];
+  assign \$247  = $signed(s4_half5) + $signed(2'h1);
+  assign \$249  = | s4_q6[31:7];
+  assign \$250  = $signed(s4_half6) + $signed(2'h1);
+  assign \$252  = | s4_q7[31:7];
+  assign \$253  = $signed(s4_half7) + $signed(2'h1);
+  assign \$255  = ~ s5_near0[32];
+  assign \$256  = | s5_near0[32:7];
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = & s5_near0[32:7];
+  assign \$259  = | s5_near0[6:0];
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = ~ \$260 ;
+  assign \$262  = s5_near0[32] & \$261 ;
+  assign \$263  = \$262  ? 8'h81 : s5_near0[7:0];
+  assign \$264  = \$257  ? 8'h7f : \$263 ;
+  assign \$265  = ~ s5_near1[32];
+  assign \$266  = | s5_near1[32:7];
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = & s5_near1[32:7];
+  assign \$269  = | s5_near1[6:0];
+  assign \$270  = \$268  & \$269 ;
+  assign \$271  = ~ \$270 ;
+  assign \$272  = s5_near1[32] & \$271 ;
+  assign \$273  = \$272  ? 8'h81 : s5_near1[7:0];
+  assign \$274  = \$267  ? 8'h7f : \$273 ;
+  assign \$275  = ~ s5_near2[32];
+  assign \$276  = | s5_near2[32:7];
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = & s5_near2[32:7];
+  assign \$279  = | s5_near2[6:0];
+  assign \$280  = \$278  & \$279 ;
+  assign \$281  = ~ \$280 ;
+  assign \$282  = s5_near2[32] & \$281 ;
+  assign \$283  = \$282  ? 8'h81 : s5_near2[7:0];
+  assign \$284  = \$277  ? 8'h7f : \$283 ;
+  assign \$285  = ~ s5_near3[32];
+  assign \$286  = | s5_near3[32:7];
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = & s5_near3[32:7];
+  assign \$289  = | s5_near3[6:0];
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = s5_near3[32] & \$291 ;
+  assign \$293  = \$292  ? 8'h81 : s5_near3[7:0];
+  assign \$294  = \$287  ? 8'h7f : \$293 ;
+  assign \$295  = ~ s5_near4[32];
+  assign \$296  = | s5_near4[32:7];
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = & s5_near4[32:7];
+  assign \$299  = | s5_near4[6:0];
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = s5_near4[32] & \$301 ;
+  assign \$303  = \$302  ? 8'h81 : s5_near4[7:0];
+  assign \$304  = \$297  ? 8'h7f : \$303 ;
+  assign \$305  = ~ s5_near5[32];
+  assign \$306  = | s5_near5[32:7];
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = & s5_near5[32:7];
+  assign \$309  = | s5_near5[6:0];
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = ~ \$310 ;
+  assign \$312  = s5_near5[32] & \$311 ;
+  assign \$313  = \$312  ? 8'h81 : s5_near5[7:0];
+  assign \$314  = \$307  ? 8'h7f : \$313 ;
+  assign \$315  = ~ s5_near6[32];
+  assign \$316  = | s5_near6[32:7];
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = & s5_near6[32:7];
+  assign \$319  = | s5_near6[6:0];
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = ~ \$320 ;
+  assign \$322  = s5_near6[32] & \$321 ;
+  assign \$323  = \$322  ? 8'h81 : s5_near6[7:0];
+  assign \$324  = \$317  ? 8'h7f : \$323 ;
+  assign \$325  = ~ s5_near7[32];
+  assign \$326  = | s5_near7[32:7];
+  assign \$327  = \$325  & \$326 ;
+  assign \$328  = & s5_near7[32:7];
+  assign \$329  = | s5_near7[6:0];
+  assign \$330  = \$328  & \$329 ;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = s5_near7[32] & \$331 ;
+  assign \$333  = \$332  ? 8'h81 : s5_near7[7:0];
+  assign \$334  = \$327  ? 8'h7f : \$333 ;
+  always @(posedge clk)
+    i__ready <= \$335 ;
+  always @(posedge clk)
+    s1_k <= \$336 ;
+  always @(posedge clk)
+    s1_km1 <= \$337 ;
+  always @(posedge clk)
+    s1_x0 <= \$338 ;
+  always @(posedge clk)
+    s1_x1 <= \$339 ;
+  always @(posedge clk)
+    s1_x2 <= \$340 ;
+  always @(posedge clk)
+    s1_x3 <= \$341 ;
+  always @(posedge clk)
+    s1_x4 <= \$342 ;
+  always @(posedge clk)
+    s1_x5 <= \$343 ;
+  \shift_round_nearest.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = s1_x6;
+    if (i__ready) begin
+      \$344  = i__payload[223:192];
+    end
+    if (rst) begin
+      \$344  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = s1_x7;
+    if (i__ready) begin
+      \$345  = i__payload[255:224];
+    end
+    if (rst) begin
+      \$345  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = s2_k;
+    if (i__ready) begin
+      \$346  = s1_k;
+    end
+    if (rst) begin
+      \$346  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = s2_mask;
+    if (i__ready) begin
+      \$347  = { \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+    end
+    if (rst) begin
+      \$347  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = s2_h;
+    if (i__ready) begin
+      \$348  = \$45 [4:0];
+    end
+    if (rst) begin
+      \$348  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$349  = s2_mask_h;
+    if (i__ready) begin
+      \$349  = { \$77 , \$75 , \$73 , \$71 , \$69 , \$67 , \$65 , \$63 , \$61 , \$59 , \$57 , \$55 , \$53 , \$51 , \$49 , \$47  };
+    end
+    if (rst) begin
+      \$349  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$350  = s2_km1;
+    if (i__ready) begin
+      \$350  = s1_km1;
+    end
+    if (rst) begin
+      \$350  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$351  = s2_kz;
+    if (i__ready) begin
+      \$351  = \$78 ;
+    end
+    if (rst) begin
+      \$351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$352  = kz_d0;
+    if (i__ready) begin
+      \$352  = s2_kz;
+    end
+    if (rst) begin
+      \$352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$353  = kz_d1;
+    if (i__ready) begin
+      \$353  = kz_d0;
+    end
+    if (rst) begin
+      \$353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$354  = kz_d2;
+    if (i__ready) begin
+      \$354  = kz_d1;
+    end
+    if (rst) begin
+      \$354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$355  = kz_d3;
+    if (i__ready) begin
+      \$355  = kz_d2;
+    end
+    if (rst) begin
+      \$355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$356  = kz_d4;
+    if (i__ready) begin
+      \$356  = kz_d3;
+    end
+    if (rst) begin
+      \$356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$357  = kz_d5;
+    if (i__ready) begin
+      \$357  = kz_d4;
+    end
+    if (rst) begin
+      \$357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$358  = s2_mag0;
+    if (i__ready) begin
+      \$358  = \$81 [31:0];
+    end
+    if (rst) begin
+      \$358  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$359  = s2_xsat0;
+    if (i__ready) begin
+      \$359  = \$91 ;
+    end
+    if (rst) begin
+      \$359  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$360  = s2_neg0;
+    if (i__ready) begin
+      \$360  = \$92 ;
+    end
+    if (rst) begin
+      \$360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$361  = neg0_d0;
+    if (i__ready) begin
+      \$361  = s2_neg0;
+    end
+    if (rst) begin
+      \$361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$362  = neg0_d1;
+    if (i__ready) begin
+      \$362  = neg0_d0;
+    end
+    if (rst) begin
+      \$362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$363  = neg0_d2;
+    if (i__ready) begin
+      \$363  = neg0_d1;
+    end
+    if (rst) begin
+      \$363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$364  = neg0_d3;
+    if (i__ready) begin
+      \$364  = neg0_d2;
+    end
+    if (rst) begin
+      \$364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$365  = neg0_d4;
+    if (i__ready) begin
+      \$365  = neg0_d3;
+    end
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$366  = neg0_d5;
+    if (i__ready) begin
+      \$366  = neg0_d4;
+    end
+    if (rst) begin
+      \$366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$367  = xsat0_d0;
+    if (i__ready) begin
+      \$367  = s2_xsat0;
+    end
+    if (rst) begin
+      \$367  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$368  = xsat0_d1;
+    if (i__ready) begin
+      \$368  = xsat0_d0;
+    end
+    if (rst) begin
+      \$368  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = xsat0_d2;
+    if (i__ready) begin
+      \$369  = xsat0_d1;
+    end
+    if (rst) begin
+      \$369  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = xsat0_d3;
+    if (i__ready) begin
+      \$370  = xsat0_d2;
+    end
+    if (rst) begin
+      \$370  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = xsat0_d4;
+    if (i__ready) begin
+      \$371  = xsat0_d3;
+    end
+    if (rst) begin
+      \$371  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = xsat0_d5;
+    if (i__ready) begin
+      \$372  = xsat0_d4;
+    end
+    if (rst) begin
+      \$372  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = s2_x0;
+    if (i__ready) begin
+      \$373  = s1_x0;
+    end
+    if (rst) begin
+      \$373  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = s2_mag1;
+    if (i__ready) begin
+      \$374  = \$95 [31:0];
+    end
+    if (rst) begin
+      \$374  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$375  = s2_xsat1;
+    if (i__ready) begin
+      \$375  = \$105 ;
+    end
+    if (rst) begin
+      \$375  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = s2_neg1;
+    if (i__ready) begin
+      \$376  = \$106 ;
+    end
+    if (rst) begin
+      \$376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = neg1_d0;
+    if (i__ready) begin
+      \$377  = s2_neg1;
+    end
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = neg1_d1;
+    if (i__ready) begin
+      \$378  = neg1_d0;
+    end
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = neg1_d2;
+    if (i__ready) begin
+      \$379  = neg1_d1;
+    end
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = neg1_d3;
+    if (i__ready) begin
+      \$380  = neg1_d2;
+    end
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = neg1_d4;
+    if (i__ready) begin
+      \$381  = neg1_d3;
+    end
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = neg1_d5;
+    if (i__ready) begin
+      \$382  = neg1_d4;
+    end
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = xsat1_d0;
+    if (i__ready) begin
+      \$383  = s2_xsat1;
+    end
+    if (rst) begin
+      \$383  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = xsat1_d1;
+    if (i__ready) begin
+      \$384  = xsat1_d0;
+    end
+    if (rst) begin
+      \$384  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = xsat1_d2;
+    if (i__ready) begin
+      \$385  = xsat1_d1;
+    end
+    if (rst) begin
+      \$385  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = xsat1_d3;
+    if (i__ready) begin
+      \$386  = xsat1_d2;
+    end
+    if (rst) begin
+      \$386  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = xsat1_d4;
+    if (i__ready) begin
+      \$387  = xsat1_d3;
+    end
+    if (rst) begin
+      \$387  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = xsat1_d5;
+    if (i__ready) begin
+      \$388  = xsat1_d4;
+    end
+    if (rst) begin
+      \$388  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = s2_x1;
+    if (i__ready) begin
+      \$389  = s1_x1;
+    end
+    if (rst) begin
+      \$389  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = s2_mag2;
+    if (i__ready) begin
+      \$390  = \$109 [31:0];
+    end
+    if (rst) begin
+      \$390  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = s2_xsat2;
+    if (i__ready) begin
+      \$391  = \$119 ;
+    end
+    if (rst) begin
+      \$391  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = s2_neg2;
+    if (i__ready) begin
+      \$392  = \$120 ;
+    end
+    if (rst) begin
+      \$392  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = neg2_d0;
+    if (i__ready) begin
+      \$393  = s2_neg2;
+    end
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = neg2_d1;
+    if (i__ready) begin
+      \$394  = neg2_d0;
+    end
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = neg2_d2;
+    if (i__ready) begin
+      \$395  = neg2_d1;
+    end
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = neg2_d3;
+    if (i__ready) begin
+      \$396  = neg2_d2;
+    end
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = neg2_d4;
+    if (i__ready) begin
+      \$397  = neg2_d3;
+    end
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = neg2_d5;
+    if (i__ready) begin
+      \$398  = neg2_d4;
+    end
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = xsat2_d0;
+    if (i__ready) begin
+      \$399  = s2_xsat2;
+    end
+    if (rst) begin
+      \$399  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = xsat2_d1;
+    if (i__ready) begin
+      \$400  = xsat2_d0;
+    end
+    if (rst) begin
+      \$400  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = xsat2_d2;
+    if (i__ready) begin
+      \$401  = xsat2_d1;
+    end
+    if (rst) begin
+      \$401  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = xsat2_d3;
+    if (i__ready) begin
+      \$402  = xsat2_d2;
+    end
+    if (rst) begin
+      \$402  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = xsat2_d4;
+    if (i__ready) begin
+      \$403  = xsat2_d3;
+    end
+    if (rst) begin
+      \$403  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$404  = xsat2_d5;
+    if (i__ready) begin
+      \$404  = xsat2_d4;
+    end
+    if (rst) begin
+      \$404  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = s2_x2;
+    if (i__ready) begin
+      \$405  = s1_x2;
+    end
+    if (rst) begin
+      \$405  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$406  = s2_mag3;
+    if (i__ready) begin
+      \$406  = \$123 [31:0];
+    end
+    if (rst) begin
+      \$406  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$407  = s2_xsat3;
+    if (i__ready) begin
+      \$407  = \$133 ;
+    end
+    if (rst) begin
+      \$407  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$408  = s2_neg3;
+    if (i__ready) begin
+      \$408  = \$134 ;
+    end
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = neg3_d0;
+    if (i__ready) begin
+      \$409  = s2_neg3;
+    end
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = neg3_d1;
+    if (i__ready) begin
+      \$410  = neg3_d0;
+    end
+    if (rst) begin
+      \$410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$411  = neg3_d2;
+    if (i__ready) begin
+      \$411  = neg3_d1;
+    end
+    if (rst) begin
+      \$411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = neg3_d3;
+    if (i__ready) begin
+      \$412  = neg3_d2;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = neg3_d4;
+    if (i__ready) begin
+      \$413  = neg3_d3;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$414  = neg3_d5;
+    if (i__ready) begin
+      \$414  = neg3_d4;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$415  = xsat3_d0;
+    if (i__ready) begin
+      \$415  = s2_xsat3;
+    end
+    if (rst) begin
+      \$415  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$416  = xsat3_d1;
+    if (i__ready) begin
+      \$416  = xsat3_d0;
+    end
+    if (rst) begin
+      \$416  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$417  = xsat3_d2;
+    if (i__ready) begin
+      \$417  = xsat3_d1;
+    end
+    if (rst) begin
+      \$417  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$418  = xsat3_d3;
+    if (i__ready) begin
+      \$418  = xsat3_d2;
+    end
+    if (rst) begin
+      \$418  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$419  = xsat3_d4;
+    if (i__ready) begin
+      \$419  = xsat3_d3;
+    end
+    if (rst) begin
+      \$419  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = xsat3_d5;
+    if (i__ready) begin
+      \$420  = xsat3_d4;
+    end
+    if (rst) begin
+      \$420  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$421  = s2_x3;
+    if (i__ready) begin
+      \$421  = s1_x3;
+    end
+    if (rst) begin
+      \$421  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = s2_mag4;
+    if (i__ready) begin
+      \$422  = \$137 [31:0];
+    end
+    if (rst) begin
+      \$422  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = s2_xsat4;
+    if (i__ready) begin
+      \$423  = \$147 ;
+    end
+    if (rst) begin
+      \$423  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = s2_neg4;
+    if (i__ready) begin
+      \$424  = \$148 ;
+    end
+    if (rst) begin
+      \$424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = neg4_d0;
+    if (i__ready) begin
+      \$425  = s2_neg4;
+    end
+    if (rst) begin
+      \$425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = neg4_d1;
+    if (i__ready) begin
+      \$426  = neg4_d0;
+    end
+    if (rst) begin
+      \$426  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = neg4_d2;
+    if (i__ready) begin
+      \$427  = neg4_d1;
+    end
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = neg4_d3;
+    if (i__ready) begin
+      \$428  = neg4_d2;
+    end
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = neg4_d4;
+    if (i__ready) begin
+      \$429  = neg4_d3;
+    end
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = neg4_d5;
+    if (i__ready) begin
+      \$430  = neg4_d4;
+    end
+    if (rst) begin
+      \$430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = xsat4_d0;
+    if (i__ready) begin
+      \$431  = s2_xsat4;
+    end
+    if (rst) begin
+      \$431  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = xsat4_d1;
+    if (i__ready) begin
+      \$432  = xsat4_d0;
+    end
+    if (rst) begin
+      \$432  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = xsat4_d2;
+    if (i__ready) begin
+      \$433  = xsat4_d1;
+    end
+    if (rst) begin
+      \$433  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = xsat4_d3;
+    if (i__ready) begin
+      \$434  = xsat4_d2;
+    end
+    if (rst) begin
+      \$434  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$435  = xsat4_d4;
+    if (i__ready) begin
+      \$435  = xsat4_d3;
+    end
+    if (rst) begin
+      \$435  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = xsat4_d5;
+    if (i__ready) begin
+      \$436  = xsat4_d4;
+    end
+    if (rst) begin
+      \$436  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = s2_x4;
+    if (i__ready) begin
+      \$437  = s1_x4;
+    end
+    if (rst) begin
+      \$437  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = s2_mag5;
+    if (i__ready) begin
+      \$438  = \$151 [31:0];
+    end
+    if (rst) begin
+      \$438  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$439  = s2_xsat5;
+    if (i__ready) begin
+      \$439  = \$161 ;
+    end
+    if (rst) begin
+      \$439  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = s2_neg5;
+    if (i__ready) begin
+      \$440  = \$162 ;
+    end
+    if (rst) begin
+      \$440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = neg5_d0;
+    if (i__ready) begin
+      \$441  = s2_neg5;
+    end
+    if (rst) begin
+      \$441  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = neg5_d1;
+    if (i__ready) begin
+      \$442  = neg5_d0;
+    end
+    if (rst) begin
+      \$442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = neg5_d2;
+    if (i__ready) begin
+      \$443  = neg5_d1;
+    end
+    if (rst) begin
+      \$443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = neg5_d3;
+    if (i__ready) begin
+      \$444  = neg5_d2;
+    end
+    if (rst) begin
+      \$444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = neg5_d4;
+    if (i__ready) begin
+      \$445  = neg5_d3;
+    end
+    if (rst) begin
+      \$445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = neg5_d5;
+    if (i__ready) begin
+      \$446  = neg5_d4;
+    end
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = xsat5_d0;
+    if (i__ready) begin
+      \$447  = s2_xsat5;
+    end
+    if (rst) begin
+      \$447  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = xsat5_d1;
+    if (i__ready) begin
+      \$448  = xsat5_d0;
+    end
+    if (rst) begin
+      \$448  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = xsat5_d2;
+    if (i__ready) begin
+      \$449  = xsat5_d1;
+    end
+    if (rst) begin
+      \$449  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = xsat5_d3;
+    if (i__ready) begin
+      \$450  = xsat5_d2;
+    end
+    if (rst) begin
+      \$450  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = xsat5_d4;
+    if (i__ready) begin
+      \$451  = xsat5_d3;
+    end
+    if (rst) begin
+      \$451  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = xsat5_d5;
+    if (i__ready) begin
+      \$452  = xsat5_d4;
+    end
+    if (rst) begin
+      \$452  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = s2_x5;
+    if (i__ready) begin
+      \$453  = s1_x5;
+    end
+    if (rst) begin
+      \$453  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = s2_mag6;
+    if (i__ready) begin
+      \$454  = \$165 [31:0];
+    end
+    if (rst) begin
+      \$454  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = s2_xsat6;
+    if (i__ready) begin
+      \$455  = \$175 ;
+    end
+    if (rst) begin
+      \$455  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = s2_neg6;
+    if (i__ready) begin
+      \$456  = \$176 ;
+    end
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = neg6_d0;
+    if (i__ready) begin
+      \$457  = s2_neg6;
+    end
+    if (rst) begin
+      \$457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = neg6_d1;
+    if (i__ready) begin
+      \$458  = neg6_d0;
+    end
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = neg6_d2;
+    if (i__ready) begin
+      \$459  = neg6_d1;
+    end
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = neg6_d3;
+    if (i__ready) begin
+      \$460  = neg6_d2;
+    end
+    if (rst) begin
+      \$460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = neg6_d4;
+    if (i__ready) begin
+      \$461  = neg6_d3;
+    end
+    if (rst) begin
+      \$461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = neg6_d5;
+    if (i__ready) begin
+      \$462  = neg6_d4;
+    end
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = xsat6_d0;
+    if (i__ready) begin
+      \$463  = s2_xsat6;
+    end
+    if (rst) begin
+      \$463  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = xsat6_d1;
+    if (i__ready) begin
+      \$464  = xsat6_d0;
+    end
+    if (rst) begin
+      \$464  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = xsat6_d2;
+    if (i__ready) begin
+      \$465  = xsat6_d1;
+    end
+    if (rst) begin
+      \$465  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = xsat6_d3;
+    if (i__ready) begin
+      \$466  = xsat6_d2;
+    end
+    if (rst) begin
+      \$466  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = xsat6_d4;
+    if (i__ready) begin
+      \$467  = xsat6_d3;
+    end
+    if (rst) begin
+      \$467  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = xsat6_d5;
+    if (i__ready) begin
+      \$468  = xsat6_d4;
+    end
+    if (rst) begin
+      \$468  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = s2_x6;
+    if (i__ready) begin
+      \$469  = s1_x6;
+    end
+    if (rst) begin
+      \$469  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$470  = s2_mag7;
+    if (i__ready) begin
+      \$470  = \$179 [31:0];
+    end
+    if (rst) begin
+      \$470  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$471  = s2_xsat7;
+    if (i__ready) begin
+      \$471  = \$189 ;
+    end
+    if (rst) begin
+      \$471  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = s2_neg7;
+    if (i__ready) begin
+      \$472  = \$190 ;
+    end
+    if (rst) begin
+      \$472  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$473  = neg7_d0;
+    if (i__ready) begin
+      \$473  = s2_neg7;
+    end
+    if (rst) begin
+      \$473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$474  = neg7_d1;
+    if (i__ready) begin
+      \$474  = neg7_d0;
+    end
+    if (rst) begin
+      \$474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$475  = neg7_d2;
+    if (i__ready) begin
+      \$475  = neg7_d1;
+    end
+    if (rst) begin
+      \$475  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$476  = neg7_d3;
+    if (i__ready) begin
+      \$476  = neg7_d2;
+    end
+    if (rst) begin
+      \$476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$477  = neg7_d4;
+    if (i__ready) begin
+      \$477  = neg7_d3;
+    end
+    if (rst) begin
+      \$477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$478  = neg7_d5;
+    if (i__ready) begin
+      \$478  = neg7_d4;
+    end
+    if (rst) begin
+      \$478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$479  = xsat7_d0;
+    if (i__ready) begin
+      \$479  = s2_xsat7;
+    end
+    if (rst) begin
+      \$479  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$480  = xsat7_d1;
+    if (i__ready) begin
+      \$480  = xsat7_d0;
+    end
+    if (rst) begin
+      \$480  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$481  = xsat7_d2;
+    if (i__ready) begin
+      \$481  = xsat7_d1;
+    end
+    if (rst) begin
+      \$481  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$482  = xsat7_d3;
+    if (i__ready) begin
+      \$482  = xsat7_d2;
+    end
+    if (rst) begin
+      \$482  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$483  = xsat7_d4;
+    if (i__ready) begin
+      \$483  = xsat7_d3;
+    end
+    if (rst) begin
+      \$483  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$484  = xsat7_d5;
+    if (i__ready) begin
+      \$484  = xsat7_d4;
+    end
+    if (rst) begin
+      \$484  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$485  = s2_x7;
+    if (i__ready) begin
+      \$485  = s1_x7;
+    end
+    if (rst) begin
+      \$485  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = s3_k;
+    if (i__ready) begin
+      \$486  = s2_k[2:0];
+    end
+    if (rst) begin
+      \$486  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$487  = s3_qc0;
+    if (i__ready) begin
+      \$487  = \$191 ;
+    end
+    if (rst) begin
+      \$487  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$488  = s3_f0;
+    if (i__ready) begin
+      \$488  = \$192 ;
+    end
+    if (rst) begin
+      \$488  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$489  = s3_hc0;
+    if (i__ready) begin
+      \$489  = \$193 ;
+    end
+    if (rst) begin
+      \$489  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$490  = s3_qc1;
+    if (i__ready) begin
+      \$490  = \$194 ;
+    end
+    if (rst) begin
+      \$490  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$491  = s3_f1;
+    if (i__ready) begin
+      \$491  = \$195 ;
+    end
+    if (rst) begin
+      \$491  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$492  = s3_hc1;
+    if (i__ready) begin
+      \$492  = \$196 ;
+    end
+    if (rst) begin
+      \$492  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$493  = s3_qc2;
+    if (i__ready) begin
+      \$493  = \$197 ;
+    end
+    if (rst) begin
+      \$493  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$494  = s3_f2;
+    if (i__ready) begin
+      \$494  = \$198 ;
+    end
+    if (rst) begin
+      \$494  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$495  = s3_hc2;
+    if (i__ready) begin
+      \$495  = \$199 ;
+    end
+    if (rst) begin
+      \$495  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$496  = s3_qc3;
+    if (i__ready) begin
+      \$496  = \$200 ;
+    end
+    if (rst) begin
+      \$496  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$497  = s3_f3;
+    if (i__ready) begin
+      \$497  = \$201 ;
+    end
+    if (rst) begin
+      \$497  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$498  = s3_hc3;
+    if (i__ready) begin
+      \$498  = \$202 ;
+    end
+    if (rst) begin
+      \$498  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = s3_qc4;
+    if (i__ready) begin
+      \$499  = \$203 ;
+    end
+    if (rst) begin
+      \$499  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = s3_f4;
+    if (i__ready) begin
+      \$500  = \$204 ;
+    end
+    if (rst) begin
+      \$500  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$501  = s3_hc4;
+    if (i__ready) begin
+      \$501  = \$205 ;
+    end
+    if (rst) begin
+      \$501  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$502  = s3_qc5;
+    if (i__ready) begin
+      \$502  = \$206 ;
+    end
+    if (rst) begin
+      \$502  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$503  = s3_f5;
+    if (i__ready) begin
+      \$503  = \$207 ;
+    end
+    if (rst) begin
+      \$503  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$504  = s3_hc5;
+    if (i__ready) begin
+      \$504  = \$208 ;
+    end
+    if (rst) begin
+      \$504  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$505  = s3_qc6;
+    if (i__ready) begin
+      \$505  = \$209 ;
+    end
+    if (rst) begin
+      \$505  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$506  = s3_f6;
+    if (i__ready) begin
+      \$506  = \$210 ;
+    end
+    if (rst) begin
+      \$506  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$507  = s3_hc6;
+    if (i__ready) begin
+      \$507  = \$211 ;
+    end
+    if (rst) begin
+      \$507  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$508  = s3_qc7;
+    if (i__ready) begin
+      \$508  = \$212 ;
+    end
+    if (rst) begin
+      \$508  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$509  = s3_f7;
+    if (i__ready) begin
+      \$509  = \$213 ;
+    end
+    if (rst) begin
+      \$509  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$510  = s3_hc7;
+    if (i__ready) begin
+      \$510  = \$214 ;
+    end
+    if (rst) begin
+      \$510  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$511  = s3_km1;
+    if (i__ready) begin
+      \$511  = s2_km1[2:0];
+    end
+    if (rst) begin
+      \$511  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$512  = s3_h;
+    if (i__ready) begin
+      \$512  = s2_h;
+    end
+    if (rst) begin
+      \$512  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$513  = s3_odd;
+    if (i__ready) begin
+      \$513  = s2_k[0];
+    end
+    if (rst) begin
+      \$513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$514  = s3_mask_h;
+    if (i__ready) begin
+      \$514  = s2_mask_h;
+    end
+    if (rst) begin
+      \$514  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$515  = s4_h;
+    if (i__ready) begin
+      \$515  = s3_h;
+    end
+    if (rst) begin
+      \$515  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$516  = s4_mask_h;
+    if (i__ready) begin
+      \$516  = s3_mask_h;
+    end
+    if (rst) begin
+      \$516  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$517  = s4_q0;
+    if (i__ready) begin
+      \$517  = \$215 ;
+    end
+    if (rst) begin
+      \$517  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$518  = s4_half0;
+    if (i__ready) begin
+      \$518  = \$216 ;
+    end
+    if (rst) begin
+      \$518  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$519  = s4_q1;
+    if (i__ready) begin
+      \$519  = \$217 ;
+    end
+    if (rst) begin
+      \$519  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$520  = s4_half1;
+    if (i__ready) begin
+      \$520  = \$218 ;
+    end
+    if (rst) begin
+      \$520  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$521  = s4_q2;
+    if (i__ready) begin
+      \$521  = \$219 ;
+    end
+    if (rst) begin
+      \$521  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$522  = s4_half2;
+    if (i__ready) begin
+      \$522  = \$220 ;
+    end
+    if (rst) begin
+      \$522  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$523  = s4_q3;
+    if (i__ready) begin
+      \$523  = \$221 ;
+    end
+    if (rst) begin
+      \$523  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$524  = s4_half3;
+    if (i__ready) begin
+      \$524  = \$222 ;
+    end
+    if (rst) begin
+      \$524  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$525  = s4_q4;
+    if (i__ready) begin
+      \$525  = \$223 ;
+    end
+    if (rst) begin
+      \$525  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$526  = s4_half4;
+    if (i__ready) begin
+      \$526  = \$224 ;
+    end
+    if (rst) begin
+      \$526  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$527  = s4_q5;
+    if (i__ready) begin
+      \$527  = \$225 ;
+    end
+    if (rst) begin
+      \$527  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$528  = s4_half5;
+    if (i__ready) begin
+      \$528  = \$226 ;
+    end
+    if (rst) begin
+      \$528  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$529  = s4_q6;
+    if (i__ready) begin
+      \$529  = \$227 ;
+    end
+    if (rst) begin
+      \$529  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$530  = s4_half6;
+    if (i__ready) begin
+      \$530  = \$228 ;
+    end
+    if (rst) begin
+      \$530  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$531  = s4_q7;
+    if (i__ready) begin
+      \$531  = \$229 ;
+    end
+    if (rst) begin
+      \$531  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$532  = s4_half7;
+    if (i__ready) begin
+      \$532  = \$230 ;
+    end
+    if (rst) begin
+      \$532  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$533  = s5_h;
+    if (i__ready) begin
+      \$533  = s4_h[2:0];
+    end
+    if (rst) begin
+      \$533  = 3'h0;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat0 = 8'h00;
+    \$534  = s5_big0;
     if (i__ready) begin
-      sat0 = \$38 [7:0];
+      \$534  = \$231 ;
     end
+    if (rst) begin
+      \$534  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat1 = 8'h00;
+    \$535  = s5_q7_0;
     if (i__ready) begin
-      sat1 = \$48 [7:0];
+      \$535  = s4_q0[6:0];
+    end
+    if (rst) begin
+      \$535  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat2 = 8'h00;
+    \$536  = s5_near0;
     if (i__ready) begin
-      sat2 = \$58 [7:0];
+      \$536  = \$233 ;
     end
+    if (rst) begin
+      \$536  = 33'h000000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat3 = 8'h00;
+    \$537  = s5_big1;
     if (i__ready) begin
-      sat3 = \$68 [7:0];
+      \$537  = \$234 ;
+    end
+    if (rst) begin
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat4 = 8'h00;
+    \$538  = s5_q7_1;
     if (i__ready) begin
-      sat4 = \$78 [7:0];
+      \$538  = s4_q1[6:0];
     end
+    if (rst) begin
+      \$538  = 7'h00;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat5 = 8'h00;
+    \$539  = s5_near1;
     if (i__ready) begin
-      sat5 = \$88 [7:0];
+      \$539  = \$236 ;
+    end
+    if (rst) begin
+      \$539  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat6 = 8'h00;
+    \$540  = s5_big2;
     if (i__ready) begin
-      sat6 = \$98 [7:0];
+      \$540  = \$237 ;
     end
+    if (rst) begin
+      \$540  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat7 = 8'h00;
+    \$541  = s5_q7_2;
     if (i__ready) begin
-      sat7 = \$108 [7:0];
+      \$541  = s4_q2[6:0];
+    end
+    if (rst) begin
+      \$541  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \$signal ;
+    \$542  = s5_near2;
     if (i__ready) begin
-      \$173  = take;
+      \$542  = \$239 ;
     end
     if (rst) begin
-      \$173  = 1'h0;
+      \$542  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = s1_last;
+    \$543  = s5_big3;
     if (i__ready) begin
-      \$174  = i__payload[270];
+      \$543  = \$240 ;
     end
     if (rst) begin
-      \$174  = 1'h0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = s1_k;
+    \$544  = s5_q7_3;
     if (i__ready) begin
-      \$175  = i__payload[261:256];
+      \$544  = s4_q3[6:0];
     end
     if (rst) begin
-      \$175  = 6'h00;
+      \$544  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = s1_keep;
+    \$545  = s5_near3;
     if (i__ready) begin
-      \$176  = i__payload[269:262];
+      \$545  = \$242 ;
     end
     if (rst) begin
-      \$176  = 8'h00;
+      \$545  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = s1_x0;
+    \$546  = s5_big4;
     if (i__ready) begin
-      \$177  = i__payload[31:0];
+      \$546  = \$243 ;
     end
     if (rst) begin
-      \$177  = 32'd0;
+      \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = s1_x1;
+    \$547  = s5_q7_4;
     if (i__ready) begin
-      \$178  = i__payload[63:32];
+      \$547  = s4_q4[6:0];
     end
     if (rst) begin
-      \$178  = 32'd0;
+      \$547  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = s1_x2;
+    \$548  = s5_near4;
     if (i__ready) begin
-      \$179  = i__payload[95:64];
+      \$548  = \$245 ;
     end
     if (rst) begin
-      \$179  = 32'd0;
+      \$548  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = s1_x3;
+    \$549  = s5_big5;
     if (i__ready) begin
-      \$180  = i__payload[127:96];
+      \$549  = \$246 ;
     end
     if (rst) begin
-      \$180  = 32'd0;
+      \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = s1_x4;
+    \$550  = s5_q7_5;
     if (i__ready) begin
-      \$181  = i__payload[159:128];
+      \$550  = s4_q5[6:0];
     end
     if (rst) begin
-      \$181  = 32'd0;
+      \$550  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = s1_x5;
+    \$551  = s5_near5;
     if (i__ready) begin
-      \$182  = i__payload[191:160];
+      \$551  = \$248 ;
     end
     if (rst) begin
-      \$182  = 32'd0;
+      \$551  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = s1_x6;
+    \$552  = s5_big6;
     if (i__ready) begin
-      \$183  = i__payload[223:192];
+      \$552  = \$249 ;
     end
     if (rst) begin
-      \$183  = 32'd0;
+      \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = s1_x7;
+    \$553  = s5_q7_6;
     if (i__ready) begin
-      \$184  = i__payload[255:224];
+      \$553  = s4_q6[6:0];
     end
     if (rst) begin
-      \$184  = 32'd0;
+      \$553  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = s2_x0;
+    \$554  = s5_near6;
     if (i__ready) begin
-      \$185  = s1_x0;
+      \$554  = \$251 ;
     end
     if (rst) begin
-      \$185  = 32'd0;
+      \$554  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = s2_neg0;
+    \$555  = s5_big7;
     if (i__ready) begin
-      \$186  = \$109 ;
+      \$555  = \$252 ;
     end
     if (rst) begin
-      \$186  = 1'h0;
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = s2_q0;
+    \$556  = s5_q7_7;
     if (i__ready) begin
-      \$187  = \$110 ;
+      \$556  = s4_q7[6:0];
     end
     if (rst) begin
-      \$187  = 32'd0;
+      \$556  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = s2_f0;
+    \$557  = s5_near7;
     if (i__ready) begin
-      \$188  = \$111 ;
+      \$557  = \$254 ;
     end
     if (rst) begin
-      \$188  = 32'd0;
+      \$557  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = s2_r0;
+    \$558  = big0_d0;
     if (i__ready) begin
-      \$189  = \$112 ;
+      \$558  = s5_big0;
     end
     if (rst) begin
-      \$189  = 32'd0;
+      \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = s2_half0;
+    \$559  = big0_d1;
     if (i__ready) begin
-      \$190  = { \$114 [31], \$114  };
+      \$559  = big0_d0;
     end
     if (rst) begin
-      \$190  = 33'h000000000;
+      \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = s2_x1;
+    \$560  = q7_0_d0;
     if (i__ready) begin
-      \$191  = s1_x1;
+      \$560  = s5_q7_0;
     end
     if (rst) begin
-      \$191  = 32'd0;
+      \$560  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = s2_neg1;
+    \$561  = q7_0_d1;
     if (i__ready) begin
-      \$192  = \$115 ;
+      \$561  = q7_0_d0;
     end
     if (rst) begin
-      \$192  = 1'h0;
+      \$561  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = s2_q1;
+    \$562  = s6_near0;
     if (i__ready) begin
-      \$193  = \$116 ;
+      \$562  = \$264 ;
     end
     if (rst) begin
-      \$193  = 32'd0;
+      \$562  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = s2_f1;
+    \$563  = near0_d0;
     if (i__ready) begin
-      \$194  = \$117 ;
+      \$563  = s6_near0;
     end
     if (rst) begin
-      \$194  = 32'd0;
+      \$563  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = s2_r1;
+    \$564  = big1_d0;
     if (i__ready) begin
-      \$195  = \$118 ;
+      \$564  = s5_big1;
     end
     if (rst) begin
-      \$195  = 32'd0;
+      \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = s2_half1;
+    \$565  = big1_d1;
     if (i__ready) begin
-      \$196  = { \$120 [31], \$120  };
+      \$565  = big1_d0;
     end
     if (rst) begin
-      \$196  = 33'h000000000;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = s2_x2;
+    \$566  = q7_1_d0;
     if (i__ready) begin
-      \$197  = s1_x2;
+      \$566  = s5_q7_1;
     end
     if (rst) begin
-      \$197  = 32'd0;
+      \$566  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = s2_neg2;
+    \$567  = q7_1_d1;
     if (i__ready) begin
-      \$198  = \$121 ;
+      \$567  = q7_1_d0;
     end
     if (rst) begin
-      \$198  = 1'h0;
+      \$567  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = s2_q2;
+    \$568  = s6_near1;
     if (i__ready) begin
-      \$199  = \$122 ;
+      \$568  = \$274 ;
     end
     if (rst) begin
-      \$199  = 32'd0;
+      \$568  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = s2_f2;
+    \$569  = near1_d0;
     if (i__ready) begin
-      \$200  = \$123 ;
+      \$569  = s6_near1;
     end
     if (rst) begin
-      \$200  = 32'd0;
+      \$569  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = s2_r2;
+    \$570  = big2_d0;
     if (i__ready) begin
-      \$201  = \$124 ;
+      \$570  = s5_big2;
     end
     if (rst) begin
-      \$201  = 32'd0;
+      \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = s2_half2;
+    \$571  = big2_d1;
     if (i__ready) begin
-      \$202  = { \$126 [31], \$126  };
+      \$571  = big2_d0;
     end
     if (rst) begin
-      \$202  = 33'h000000000;
+      \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = s2_x3;
+    \$572  = q7_2_d0;
     if (i__ready) begin
-      \$203  = s1_x3;
+      \$572  = s5_q7_2;
     end
     if (rst) begin
-      \$203  = 32'd0;
+      \$572  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = s2_neg3;
+    \$573  = q7_2_d1;
     if (i__ready) begin
-      \$204  = \$127 ;
+      \$573  = q7_2_d0;
     end
     if (rst) begin
-      \$204  = 1'h0;
+      \$573  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = s2_q3;
+    \$574  = s6_near2;
     if (i__ready) begin
-      \$205  = \$128 ;
+      \$574  = \$284 ;
     end
     if (rst) begin
-      \$205  = 32'd0;
+      \$574  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = s2_f3;
+    \$575  = near2_d0;
     if (i__ready) begin
-      \$206  = \$129 ;
+      \$575  = s6_near2;
     end
     if (rst) begin
-      \$206  = 32'd0;
+      \$575  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = s2_r3;
+    \$576  = big3_d0;
     if (i__ready) begin
-      \$207  = \$130 ;
+      \$576  = s5_big3;
     end
     if (rst) begin
-      \$207  = 32'd0;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = s2_half3;
+    \$577  = big3_d1;
     if (i__ready) begin
-      \$208  = { \$132 [31], \$132  };
+      \$577  = big3_d0;
     end
     if (rst) begin
-      \$208  = 33'h000000000;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = s2_x4;
+    \$578  = q7_3_d0;
     if (i__ready) begin
-      \$209  = s1_x4;
+      \$578  = s5_q7_3;
     end
     if (rst) begin
-      \$209  = 32'd0;
+      \$578  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = s2_neg4;
+    \$579  = q7_3_d1;
     if (i__ready) begin
-      \$210  = \$133 ;
+      \$579  = q7_3_d0;
     end
     if (rst) begin
-      \$210  = 1'h0;
+      \$579  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = s2_q4;
+    \$580  = s6_near3;
     if (i__ready) begin
-      \$211  = \$134 ;
+      \$580  = \$294 ;
     end
     if (rst) begin
-      \$211  = 32'd0;
+      \$580  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = s2_f4;
+    \$581  = near3_d0;
     if (i__ready) begin
-      \$212  = \$135 ;
+      \$581  = s6_near3;
     end
     if (rst) begin
-      \$212  = 32'd0;
+      \$581  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = s2_r4;
+    \$582  = big4_d0;
     if (i__ready) begin
-      \$213  = \$136 ;
+      \$582  = s5_big4;
     end
     if (rst) begin
-      \$213  = 32'd0;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = s2_half4;
+    \$583  = big4_d1;
     if (i__ready) begin
-      \$214  = { \$138 [31], \$138  };
+      \$583  = big4_d0;
     end
     if (rst) begin
-      \$214  = 33'h000000000;
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = s2_x5;
+    \$584  = q7_4_d0;
     if (i__ready) begin
-      \$215  = s1_x5;
+      \$584  = s5_q7_4;
     end
     if (rst) begin
-      \$215  = 32'd0;
+      \$584  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = s2_neg5;
+    \$585  = q7_4_d1;
     if (i__ready) begin
-      \$216  = \$139 ;
+      \$585  = q7_4_d0;
     end
     if (rst) begin
-      \$216  = 1'h0;
+      \$585  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = s2_q5;
+    \$586  = s6_near4;
     if (i__ready) begin
-      \$217  = \$140 ;
+      \$586  = \$304 ;
     end
     if (rst) begin
-      \$217  = 32'd0;
+      \$586  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = s2_f5;
+    \$587  = near4_d0;
     if (i__ready) begin
-      \$218  = \$141 ;
+      \$587  = s6_near4;
     end
     if (rst) begin
-      \$218  = 32'd0;
+      \$587  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = s2_r5;
+    \$588  = big5_d0;
     if (i__ready) begin
-      \$219  = \$142 ;
+      \$588  = s5_big5;
     end
     if (rst) begin
-      \$219  = 32'd0;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = s2_half5;
+    \$589  = big5_d1;
     if (i__ready) begin
-      \$220  = { \$144 [31], \$144  };
+      \$589  = big5_d0;
     end
     if (rst) begin
-      \$220  = 33'h000000000;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = s2_x6;
+    \$590  = q7_5_d0;
     if (i__ready) begin
-      \$221  = s1_x6;
+      \$590  = s5_q7_5;
     end
     if (rst) begin
-      \$221  = 32'd0;
+      \$590  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = s2_neg6;
+    \$591  = q7_5_d1;
     if (i__ready) begin
-      \$222  = \$145 ;
+      \$591  = q7_5_d0;
     end
     if (rst) begin
-      \$222  = 1'h0;
+      \$591  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = s2_q6;
+    \$592  = s6_near5;
     if (i__ready) begin
-      \$223  = \$146 ;
+      \$592  = \$314 ;
     end
     if (rst) begin
-      \$223  = 32'd0;
+      \$592  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = s2_f6;
+    \$593  = near5_d0;
     if (i__ready) begin
-      \$224  = \$147 ;
+      \$593  = s6_near5;
     end
     if (rst) begin
-      \$224  = 32'd0;
+      \$593  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = s2_r6;
+    \$594  = big6_d0;
     if (i__ready) begin
-      \$225  = \$148 ;
+      \$594  = s5_big6;
     end
     if (rst) begin
-      \$225  = 32'd0;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = s2_half6;
+    \$595  = big6_d1;
     if (i__ready) begin
-      \$226  = { \$150 [31], \$150  };
+      \$595  = big6_d0;
     end
     if (rst) begin
-      \$226  = 33'h000000000;
+      \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = s2_x7;
+    \$596  = q7_6_d0;
     if (i__ready) begin
-      \$227  = s1_x7;
+      \$596  = s5_q7_6;
     end
     if (rst) begin
-      \$227  = 32'd0;
+      \$596  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = s2_neg7;
+    \$597  = q7_6_d1;
     if (i__ready) begin
-      \$228  = \$151 ;
+      \$597  = q7_6_d0;
     end
     if (rst) begin
-      \$228  = 1'h0;
+      \$597  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = s2_q7;
+    \$598  = s6_near6;
     if (i__ready) begin
-      \$229  = \$152 ;
+      \$598  = \$324 ;
     end
     if (rst) begin
-      \$229  = 32'd0;
+      \$598  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = s2_f7;
+    \$599  = near6_d0;
     if (i__ready) begin
-      \$230  = \$153 ;
+      \$599  = s6_near6;
     end
     if (rst) begin
-      \$230  = 32'd0;
+      \$599  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = s2_r7;
+    \$600  = big7_d0;
     if (i__ready) begin
-      \$231  = \$154 ;
+      \$600  = s5_big7;
     end
     if (rst) begin
-      \$231  = 32'd0;
+      \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = s2_half7;
+    \$601  = big7_d1;
     if (i__ready) begin
-      \$232  = { \$156 [31], \$156  };
+      \$601  = big7_d0;
     end
     if (rst) begin
-      \$232  = 33'h000000000;
+      \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \$signal$115 ;
+    \$602  = q7_7_d0;
     if (i__ready) begin
-      \$233  = \$signal ;
+      \$602  = s5_q7_7;
     end
     if (rst) begin
-      \$233  = 1'h0;
+      \$602  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = s2_last;
+    \$603  = q7_7_d1;
     if (i__ready) begin
-      \$234  = s1_last;
+      \$603  = q7_7_d0;
     end
     if (rst) begin
-      \$234  = 1'h0;
+      \$603  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = s2_k;
+    \$604  = s6_near7;
     if (i__ready) begin
-      \$235  = s1_k;
+      \$604  = \$334 ;
     end
     if (rst) begin
-      \$235  = 6'h00;
+      \$604  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = s2_keep;
+    \$605  = near7_d0;
     if (i__ready) begin
-      \$236  = s1_keep;
+      \$605  = s6_near7;
     end
     if (rst) begin
-      \$236  = 8'h00;
+      \$605  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = s3_x0;
+    \$606  = s8_near0;
     if (i__ready) begin
-      \$237  = s2_x0;
+      \$606  = near0_d0;
     end
     if (rst) begin
-      \$237  = 32'd0;
+      \$606  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = s3_neg0;
+    \$607  = s8_near1;
     if (i__ready) begin
-      \$238  = s2_neg0;
+      \$607  = near1_d0;
     end
     if (rst) begin
-      \$238  = 1'h0;
+      \$607  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = s3_q0;
+    \$608  = s8_near2;
     if (i__ready) begin
-      \$239  = s2_q0;
+      \$608  = near2_d0;
     end
     if (rst) begin
-      \$239  = 32'd0;
+      \$608  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = s3_inc0;
+    \$609  = s8_near3;
     if (i__ready) begin
-      \$240  = 1'h0;
+      \$609  = near3_d0;
     end
     if (rst) begin
-      \$240  = 1'h0;
+      \$609  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = s3_near0;
+    \$610  = s8_near4;
     if (i__ready) begin
-      \$241  = \$158 [32:0];
+      \$610  = near4_d0;
     end
     if (rst) begin
-      \$241  = 33'h000000000;
+      \$610  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = s3_x1;
+    \$611  = s8_near5;
     if (i__ready) begin
-      \$242  = s2_x1;
+      \$611  = near5_d0;
     end
     if (rst) begin
-      \$242  = 32'd0;
+      \$611  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = s3_neg1;
+    \$612  = s8_near6;
     if (i__ready) begin
-      \$243  = s2_neg1;
+      \$612  = near6_d0;
     end
     if (rst) begin
-      \$243  = 1'h0;
+      \$612  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = s3_q1;
+    \$613  = s8_near7;
     if (i__ready) begin
-      \$244  = s2_q1;
+      \$613  = near7_d0;
     end
     if (rst) begin
-      \$244  = 32'd0;
+      \$613  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = s3_inc1;
+    \$614  = valid_d0;
     if (i__ready) begin
-      \$245  = 1'h0;
+      \$614  = take;
     end
     if (rst) begin
-      \$245  = 1'h0;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = s3_near1;
+    \$615  = valid_d1;
     if (i__ready) begin
-      \$246  = \$160 [32:0];
+      \$615  = valid_d0;
     end
     if (rst) begin
-      \$246  = 33'h000000000;
+      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = s3_x2;
+    \$616  = valid_d2;
     if (i__ready) begin
-      \$247  = s2_x2;
+      \$616  = valid_d1;
     end
     if (rst) begin
-      \$247  = 32'd0;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = s3_neg2;
+    \$617  = valid_d3;
     if (i__ready) begin
-      \$248  = s2_neg2;
+      \$617  = valid_d2;
     end
     if (rst) begin
-      \$248  = 1'h0;
+      \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = s3_q2;
+    \$618  = valid_d4;
     if (i__ready) begin
-      \$249  = s2_q2;
+      \$618  = valid_d3;
     end
     if (rst) begin
-      \$249  = 32'd0;
+      \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = s3_inc2;
+    \$619  = valid_d5;
     if (i__ready) begin
-      \$250  = 1'h0;
+      \$619  = valid_d4;
     end
     if (rst) begin
-      \$250  = 1'h0;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = s3_near2;
+    \$620  = valid_d6;
     if (i__ready) begin
-      \$251  = \$162 [32:0];
+      \$620  = valid_d5;
     end
     if (rst) begin
-      \$251  = 33'h000000000;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = s3_x3;
+    \$621  = valid_d7;
     if (i__ready) begin
-      \$252  = s2_x3;
+      \$621  = valid_d6;
     end
     if (rst) begin
-      \$252  = 32'd0;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = s3_neg3;
+    \$622  = last_d0;
     if (i__ready) begin
-      \$253  = s2_neg3;
+      \$622  = i__payload[270];
     end
     if (rst) begin
-      \$253  = 1'h0;
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = s3_q3;
+    \$623  = last_d1;
     if (i__ready) begin
-      \$254  = s2_q3;
+      \$623  = last_d0;
     end
     if (rst) begin
-      \$254  = 32'd0;
+      \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = s3_inc3;
+    \$624  = last_d2;
     if (i__ready) begin
-      \$255  = 1'h0;
+      \$624  = last_d1;
     end
     if (rst) begin
-      \$255  = 1'h0;
+      \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = s3_near3;
+    \$625  = last_d3;
     if (i__ready) begin
-      \$256  = \$164 [32:0];
+      \$625  = last_d2;
     end
     if (rst) begin
-      \$256  = 33'h000000000;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = s3_x4;
+    \$626  = last_d4;
     if (i__ready) begin
-      \$257  = s2_x4;
+      \$626  = last_d3;
     end
     if (rst) begin
-      \$257  = 32'd0;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = s3_neg4;
+    \$627  = last_d5;
     if (i__ready) begin
-      \$258  = s2_neg4;
+      \$627  = last_d4;
     end
     if (rst) begin
-      \$258  = 1'h0;
+      \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = s3_q4;
+    \$628  = last_d6;
     if (i__ready) begin
-      \$259  = s2_q4;
+      \$628  = last_d5;
     end
     if (rst) begin
-      \$259  = 32'd0;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = s3_inc4;
+    \$629  = last_d7;
     if (i__ready) begin
-      \$260  = 1'h0;
+      \$629  = last_d6;
     end
     if (rst) begin
-      \$260  = 1'h0;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = s3_near4;
+    \$630  = keep_d0;
     if (i__ready) begin
-      \$261  = \$166 [32:0];
+      \$630  = i__payload[269:262];
     end
     if (rst) begin
-      \$261  = 33'h000000000;
+      \$630  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = s3_x5;
+    \$631  = keep_d1;
     if (i__ready) begin
-      \$262  = s2_x5;
+      \$631  = keep_d0;
     end
     if (rst) begin
-      \$262  = 32'd0;
+      \$631  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = s3_neg5;
+    \$632  = keep_d2;
     if (i__ready) begin
-      \$263  = s2_neg5;
+      \$632  = keep_d1;
     end
     if (rst) begin
-      \$263  = 1'h0;
+      \$632  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = s3_q5;
+    \$633  = keep_d3;
     if (i__ready) begin
-      \$264  = s2_q5;
+      \$633  = keep_d2;
     end
     if (rst) begin
-      \$264  = 32'd0;
+      \$633  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = s3_inc5;
+    \$634  = keep_d4;
     if (i__ready) begin
-      \$265  = 1'h0;
+      \$634  = keep_d3;
     end
     if (rst) begin
-      \$265  = 1'h0;
+      \$634  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = s3_near5;
+    \$635  = keep_d5;
     if (i__ready) begin
-      \$266  = \$168 [32:0];
+      \$635  = keep_d4;
     end
     if (rst) begin
-      \$266  = 33'h000000000;
+      \$635  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = s3_x6;
+    \$636  = keep_d6;
     if (i__ready) begin
-      \$267  = s2_x6;
+      \$636  = keep_d5;
     end
     if (rst) begin
-      \$267  = 32'd0;
+      \$636  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = s3_neg6;
+    \$637  = keep_d7;
     if (i__ready) begin
-      \$268  = s2_neg6;
+      \$637  = keep_d6;
     end
     if (rst) begin
-      \$268  = 1'h0;
+      \$637  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = s3_q6;
+    \$638  = k_out_d0;
     if (i__ready) begin
-      \$269  = s2_q6;
+      \$638  = s2_k;
     end
     if (rst) begin
-      \$269  = 32'd0;
+      \$638  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = s3_inc6;
+    \$639  = k_out_d1;
     if (i__ready) begin
-      \$270  = 1'h0;
+      \$639  = k_out_d0;
     end
     if (rst) begin
-      \$270  = 1'h0;
+      \$639  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = s3_near6;
+    \$640  = k_out_d2;
     if (i__ready) begin
-      \$271  = \$170 [32:0];
+      \$640  = k_out_d1;
     end
     if (rst) begin
-      \$271  = 33'h000000000;
+      \$640  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = s3_x7;
+    \$641  = k_out_d3;
     if (i__ready) begin
-      \$272  = s2_x7;
+      \$641  = k_out_d2;
     end
     if (rst) begin
-      \$272  = 32'd0;
+      \$641  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = s3_neg7;
+    \$642  = k_out_d4;
     if (i__ready) begin
-      \$273  = s2_neg7;
+      \$642  = k_out_d3;
     end
     if (rst) begin
-      \$273  = 1'h0;
+      \$642  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = s3_q7;
+    \$643  = k_out_d5;
     if (i__ready) begin
-      \$274  = s2_q7;
+      \$643  = k_out_d4;
     end
+    if (rst) begin
+      \$643  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = \$11 ;
     if (rst) begin
-      \$274  = 32'd0;
+      \$335  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = s3_inc7;
+    \$336  = s1_k;
     if (i__ready) begin
-      \$275  = 1'h0;
+      \$336  = i__payload[261:256];
     end
     if (rst) begin
-      \$275  = 1'h0;
+      \$336  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = s3_near7;
+    \$337  = s1_km1;
     if (i__ready) begin
-      \$276  = \$172 [32:0];
+      \$337  = \$12 [4:0];
     end
     if (rst) begin
-      \$276  = 33'h000000000;
+      \$337  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \$signal$150 ;
+    \$338  = s1_x0;
     if (i__ready) begin
-      \$277  = \$signal$115 ;
+      \$338  = i__payload[31:0];
     end
     if (rst) begin
-      \$277  = 1'h0;
+      \$338  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = s3_last;
+    \$339  = s1_x1;
     if (i__ready) begin
-      \$278  = s2_last;
+      \$339  = i__payload[63:32];
     end
     if (rst) begin
-      \$278  = 1'h0;
+      \$339  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = s3_k;
+    \$340  = s1_x2;
     if (i__ready) begin
-      \$279  = s2_k;
+      \$340  = i__payload[95:64];
     end
     if (rst) begin
-      \$279  = 6'h00;
+      \$340  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = s3_keep;
+    \$341  = s1_x3;
     if (i__ready) begin
-      \$280  = s2_keep;
+      \$341  = i__payload[127:96];
     end
     if (rst) begin
-      \$280  = 8'h00;
+      \$341  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = o__valid;
+    \$342  = s1_x4;
     if (i__ready) begin
-      \$281  = \$signal$150 ;
+      \$342  = i__payload[159:128];
     end
     if (rst) begin
-      \$281  = 1'h0;
+      \$342  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = o__payload;
+    \$343  = s1_x5;
     if (i__ready) begin
-      \$282 [72] = s3_last;
-      \$282 [71:64] = s3_keep;
-      \$282 [7:0] = sat0;
-      \$282 [15:8] = sat1;
-      \$282 [23:16] = sat2;
-      \$282 [31:24] = sat3;
-      \$282 [39:32] = sat4;
-      \$282 [47:40] = sat5;
-      \$282 [55:48] = sat6;
-      \$282 [63:56] = sat7;
+      \$343  = i__payload[191:160];
     end
     if (rst) begin
-      \$282  = 73'h0000000000000000000;
+      \$343  = 32'd0;
     end
   end
-  assign en = i__ready;
-  assign mag0 = \$5 [31:0];
-  assign mag1 = \$8 [31:0];
-  assign mag2 = \$11 [31:0];
-  assign mag3 = \$14 [31:0];
-  assign mag4 = \$17 [31:0];
-  assign mag5 = \$20 [31:0];
-  assign mag6 = \$23 [31:0];
-  assign mag7 = \$26 [31:0];
-  assign h = \$27 [4:0];
-  assign s1_r0 = 32'd0;
-  assign s1_r1 = 32'd0;
-  assign s1_r2 = 32'd0;
-  assign s1_r3 = 32'd0;
-  assign s1_r4 = 32'd0;
-  assign s1_r5 = 32'd0;
-  assign s1_r6 = 32'd0;
-  assign s1_r7 = 32'd0;
-  assign inc0 = 1'h0;
-  assign inc1 = 1'h0;
-  assign inc2 = 1'h0;
-  assign inc3 = 1'h0;
-  assign inc4 = 1'h0;
-  assign inc5 = 1'h0;
-  assign inc6 = 1'h0;
-  assign inc7 = 1'h0;
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_en = i__ready;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -2066,21 +5080,186 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \o__payload.data[7]  = o__payload[63:56];
   assign \o__payload.keep  = o__payload[71:64];
   assign \o__payload.last  = o__payload[72];
-  assign \$27  = { 1'h0, s2_k[5:1] };
-  assign \$112  = 32'd0;
-  assign \$118  = 32'd0;
-  assign \$124  = 32'd0;
-  assign \$130  = 32'd0;
-  assign \$136  = 32'd0;
-  assign \$142  = 32'd0;
-  assign \$148  = 32'd0;
-  assign \$154  = 32'd0;
-  assign \$158  = { \$157 [33], \$157 [33:1] };
-  assign \$160  = { \$159 [33], \$159 [33:1] };
-  assign \$162  = { \$161 [33], \$161 [33:1] };
-  assign \$164  = { \$163 [33], \$163 [33:1] };
-  assign \$166  = { \$165 [33], \$165 [33:1] };
-  assign \$168  = { \$167 [33], \$167 [33:1] };
-  assign \$170  = { \$169 [33], \$169 [33:1] };
-  assign \$172  = { \$171 [33], \$171 [33:1] };
+  assign \o__payload.k  = o__payload[78:73];
+  assign \out_buffer_data.data  = w_data[63:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.data[1]  = w_data[15:8];
+  assign \out_buffer_data.data[2]  = w_data[23:16];
+  assign \out_buffer_data.data[3]  = w_data[31:24];
+  assign \out_buffer_data.data[4]  = w_data[39:32];
+  assign \out_buffer_data.data[5]  = w_data[47:40];
+  assign \out_buffer_data.data[6]  = w_data[55:48];
+  assign \out_buffer_data.data[7]  = w_data[63:56];
+  assign \out_buffer_data.keep  = w_data[71:64];
+  assign \out_buffer_data.last  = w_data[72];
+  assign \out_buffer_data.k  = w_data[78:73];
+  assign w_data[63:56] = \$10 ;
+  assign w_data[55:48] = \$9 ;
+  assign w_data[47:40] = \$8 ;
+  assign w_data[39:32] = \$7 ;
+  assign w_data[31:24] = \$6 ;
+  assign w_data[23:16] = \$5 ;
+  assign w_data[15:8] = \$4 ;
+  assign w_data[7:0] = \$3 ;
+  assign w_data[78:73] = k_out_d5;
+  assign w_data[71:64] = keep_d7;
+  assign w_data[72] = last_d7;
+  assign \$45  = { 1'h0, s1_k[5:1] };
+  assign \$46  = { 1'h0, s1_k[5:1] };
+  assign \$48  = { 1'h0, s1_k[5:1] };
+  assign \$50  = { 1'h0, s1_k[5:1] };
+  assign \$52  = { 1'h0, s1_k[5:1] };
+  assign \$54  = { 1'h0, s1_k[5:1] };
+  assign \$56  = { 1'h0, s1_k[5:1] };
+  assign \$58  = { 1'h0, s1_k[5:1] };
+  assign \$60  = { 1'h0, s1_k[5:1] };
+  assign \$62  = { 1'h0, s1_k[5:1] };
+  assign \$64  = { 1'h0, s1_k[5:1] };
+  assign \$66  = { 1'h0, s1_k[5:1] };
+  assign \$68  = { 1'h0, s1_k[5:1] };
+  assign \$70  = { 1'h0, s1_k[5:1] };
+  assign \$72  = { 1'h0, s1_k[5:1] };
+  assign \$74  = { 1'h0, s1_k[5:1] };
+  assign \$76  = { 1'h0, s1_k[5:1] };
+  assign \$233  = { \$232 [32], \$232 [32:1] };
+  assign \$236  = { \$235 [32], \$235 [32:1] };
+  assign \$239  = { \$238 [32], \$238 [32:1] };
+  assign \$242  = { \$241 [32], \$241 [32:1] };
+  assign \$245  = { \$244 [32], \$244 [32:1] };
+  assign \$248  = { \$247 [32], \$247 [32:1] };
+  assign \$251  = { \$250 [32], \$250 [32:1] };
+  assign \$254  = { \$253 [32], \$253 [32:1] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \shift_round_nearest.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [78:0] r_data;
+  wire [78:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [78:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [78:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [78:0] w_port__data;
+  wire [78:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [78:0] storage [2:0];
+  initial begin
+    storage[0] = 79'h00000000000000000000;
+    storage[1] = 79'h00000000000000000000;
+    storage[2] = 79'h00000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule

@@ -7,335 +7,659 @@
 (* generator = "Amaranth" *)
 module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
-  wire [32:0] \$10 ;
-  wire [31:0] \$100 ;
-  wire [31:0] \$101 ;
-  wire [32:0] \$102 ;
+  wire [2:0] \$1 ;
+  wire [7:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
   wire \$103 ;
-  wire [6:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire [31:0] \$107 ;
-  wire [31:0] \$108 ;
+  wire [7:0] \$106 ;
+  wire [7:0] \$107 ;
+  wire \$108 ;
   wire \$109 ;
-  wire [32:0] \$11 ;
-  wire [31:0] \$110 ;
-  wire [31:0] \$111 ;
-  wire [31:0] \$112 ;
-  wire [6:0] \$113 ;
-  wire [31:0] \$114 ;
+  wire [7:0] \$11 ;
+  wire [32:0] \$110 ;
+  wire [32:0] \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
-  wire [31:0] \$116 ;
-  wire [31:0] \$117 ;
-  wire [31:0] \$118 ;
-  wire [6:0] \$119 ;
-  wire \$12 ;
-  wire [31:0] \$120 ;
-  wire \$121 ;
-  wire [31:0] \$122 ;
-  wire [31:0] \$123 ;
-  wire [31:0] \$124 ;
-  wire [6:0] \$125 ;
-  wire [31:0] \$126 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [7:0] \$12 ;
+  wire [7:0] \$120 ;
+  wire [7:0] \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire [32:0] \$124 ;
+  wire [32:0] \$125 ;
+  wire \$126 ;
   wire \$127 ;
-  wire [31:0] \$128 ;
-  wire [31:0] \$129 ;
-  wire [32:0] \$13 ;
-  wire [31:0] \$130 ;
-  wire [6:0] \$131 ;
-  wire [31:0] \$132 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [7:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
   wire \$133 ;
-  wire [31:0] \$134 ;
-  wire [31:0] \$135 ;
-  wire [31:0] \$136 ;
-  wire [6:0] \$137 ;
-  wire [31:0] \$138 ;
-  wire \$139 ;
-  wire [32:0] \$14 ;
-  wire [31:0] \$140 ;
-  wire [31:0] \$141 ;
-  wire [31:0] \$142 ;
-  wire [6:0] \$143 ;
-  wire [31:0] \$144 ;
+  wire [7:0] \$134 ;
+  wire [7:0] \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire [32:0] \$138 ;
+  wire [32:0] \$139 ;
+  wire [7:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
-  wire [31:0] \$146 ;
-  wire [31:0] \$147 ;
-  wire [31:0] \$148 ;
-  wire [6:0] \$149 ;
-  wire \$15 ;
-  wire [31:0] \$150 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire [7:0] \$148 ;
+  wire [7:0] \$149 ;
+  wire [7:0] \$15 ;
+  wire \$150 ;
   wire \$151 ;
-  wire [31:0] \$152 ;
-  wire [31:0] \$153 ;
-  wire [31:0] \$154 ;
-  wire [6:0] \$155 ;
-  wire [31:0] \$156 ;
-  wire [33:0] \$157 ;
-  wire [33:0] \$158 ;
-  wire [33:0] \$159 ;
-  wire [32:0] \$16 ;
-  wire [33:0] \$160 ;
-  wire [33:0] \$161 ;
-  wire [33:0] \$162 ;
-  wire [33:0] \$163 ;
-  wire [33:0] \$164 ;
-  wire [33:0] \$165 ;
-  wire [33:0] \$166 ;
-  wire [33:0] \$167 ;
-  wire [33:0] \$168 ;
-  wire [33:0] \$169 ;
-  wire [32:0] \$17 ;
-  wire [33:0] \$170 ;
-  wire [33:0] \$171 ;
-  wire [33:0] \$172 ;
+  wire [32:0] \$152 ;
+  wire [32:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire [7:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire [7:0] \$162 ;
+  wire [7:0] \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire [32:0] \$166 ;
+  wire [32:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire [7:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
   wire \$173 ;
-  wire [7:0] \$174 ;
-  wire [7:0] \$175 ;
+  wire \$174 ;
+  wire \$175 ;
   wire [7:0] \$176 ;
-  wire \$177 ;
-  wire [7:0] \$178 ;
-  wire [7:0] \$179 ;
-  wire \$18 ;
-  wire [7:0] \$180 ;
-  wire \$181 ;
-  wire [7:0] \$182 ;
-  wire [7:0] \$183 ;
-  wire [7:0] \$184 ;
+  wire [7:0] \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire [7:0] \$18 ;
+  wire [32:0] \$180 ;
+  wire [32:0] \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
   wire \$185 ;
-  wire [7:0] \$186 ;
-  wire [7:0] \$187 ;
-  wire [7:0] \$188 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
   wire \$189 ;
-  wire [32:0] \$19 ;
+  wire [7:0] \$19 ;
   wire [7:0] \$190 ;
   wire [7:0] \$191 ;
-  wire [7:0] \$192 ;
+  wire \$192 ;
   wire \$193 ;
-  wire [7:0] \$194 ;
-  wire [7:0] \$195 ;
-  wire [7:0] \$196 ;
+  wire [32:0] \$194 ;
+  wire [32:0] \$195 ;
+  wire \$196 ;
   wire \$197 ;
-  wire [7:0] \$198 ;
-  wire [7:0] \$199 ;
-  wire [94:0] \$2 ;
-  wire [32:0] \$20 ;
-  wire [7:0] \$200 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire [3:0] \$2 ;
+  wire [7:0] \$20 ;
+  wire \$200 ;
   wire \$201 ;
-  wire [7:0] \$202 ;
-  wire [7:0] \$203 ;
+  wire \$202 ;
+  wire \$203 ;
   wire [7:0] \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg [5:0] \$207 ;
-  reg [7:0] \$208 ;
-  reg [31:0] \$209 ;
-  wire \$21 ;
-  reg [31:0] \$210 ;
-  reg [31:0] \$211 ;
-  reg [31:0] \$212 ;
-  reg [31:0] \$213 ;
-  reg [31:0] \$214 ;
-  reg [31:0] \$215 ;
-  reg [31:0] \$216 ;
-  reg [31:0] \$217 ;
-  reg \$218 ;
-  reg [31:0] \$219 ;
-  wire [32:0] \$22 ;
-  reg [31:0] \$220 ;
-  reg [31:0] \$221 ;
-  reg [32:0] \$222 ;
-  reg [31:0] \$223 ;
-  reg \$224 ;
-  reg [31:0] \$225 ;
-  reg [31:0] \$226 ;
-  reg [31:0] \$227 ;
-  reg [32:0] \$228 ;
-  reg [31:0] \$229 ;
-  wire [32:0] \$23 ;
-  reg \$230 ;
-  reg [31:0] \$231 ;
-  reg [31:0] \$232 ;
-  reg [31:0] \$233 ;
-  reg [32:0] \$234 ;
-  reg [31:0] \$235 ;
-  reg \$236 ;
-  reg [31:0] \$237 ;
-  reg [31:0] \$238 ;
-  reg [31:0] \$239 ;
-  wire \$24 ;
-  reg [32:0] \$240 ;
-  reg [31:0] \$241 ;
-  reg \$242 ;
-  reg [31:0] \$243 ;
-  reg [31:0] \$244 ;
-  reg [31:0] \$245 ;
-  reg [32:0] \$246 ;
-  reg [31:0] \$247 ;
-  reg \$248 ;
-  reg [31:0] \$249 ;
-  wire [32:0] \$25 ;
-  reg [31:0] \$250 ;
-  reg [31:0] \$251 ;
-  reg [32:0] \$252 ;
-  reg [31:0] \$253 ;
-  reg \$254 ;
-  reg [31:0] \$255 ;
-  reg [31:0] \$256 ;
-  reg [31:0] \$257 ;
-  reg [32:0] \$258 ;
-  reg [31:0] \$259 ;
-  wire [32:0] \$26 ;
-  reg \$260 ;
-  reg [31:0] \$261 ;
-  reg [31:0] \$262 ;
-  reg [31:0] \$263 ;
-  reg [32:0] \$264 ;
-  reg \$265 ;
-  reg \$266 ;
-  reg [5:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [31:0] \$269 ;
-  wire [5:0] \$27 ;
-  reg \$270 ;
-  reg [31:0] \$271 ;
-  reg \$272 ;
-  reg [32:0] \$273 ;
-  reg [31:0] \$274 ;
-  reg \$275 ;
-  reg [31:0] \$276 ;
-  reg \$277 ;
-  reg [32:0] \$278 ;
-  reg [31:0] \$279 ;
-  wire [62:0] \$28 ;
-  reg \$280 ;
-  reg [31:0] \$281 ;
-  reg \$282 ;
-  reg [32:0] \$283 ;
-  reg [31:0] \$284 ;
-  reg \$285 ;
-  reg [31:0] \$286 ;
-  reg \$287 ;
-  reg [32:0] \$288 ;
-  reg [31:0] \$289 ;
-  wire [31:0] \$29 ;
-  reg \$290 ;
-  reg [31:0] \$291 ;
-  reg \$292 ;
-  reg [32:0] \$293 ;
-  reg [31:0] \$294 ;
-  reg \$295 ;
-  reg [31:0] \$296 ;
-  reg \$297 ;
-  reg [32:0] \$298 ;
-  reg [31:0] \$299 ;
-  wire \$3 ;
-  wire [31:0] \$30 ;
-  reg \$300 ;
-  reg [31:0] \$301 ;
-  reg \$302 ;
-  reg [32:0] \$303 ;
-  reg [31:0] \$304 ;
-  reg \$305 ;
-  reg [31:0] \$306 ;
-  reg \$307 ;
-  reg [32:0] \$308 ;
-  reg \$309 ;
-  wire [31:0] \$31 ;
-  reg \$310 ;
-  reg [5:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg \$313 ;
-  reg [72:0] \$314 ;
-  wire [31:0] \$32 ;
-  wire [31:0] \$33 ;
-  wire [31:0] \$34 ;
-  wire [31:0] \$35 ;
-  wire [31:0] \$36 ;
-  wire [31:0] \$37 ;
-  wire [31:0] \$38 ;
-  wire [31:0] \$39 ;
-  wire [32:0] \$4 ;
-  wire [31:0] \$40 ;
-  wire [31:0] \$41 ;
-  wire [31:0] \$42 ;
-  wire [31:0] \$43 ;
-  wire [31:0] \$44 ;
-  wire [31:0] \$45 ;
-  wire [31:0] \$46 ;
-  wire [31:0] \$47 ;
-  wire [31:0] \$48 ;
-  wire [31:0] \$49 ;
-  wire [32:0] \$5 ;
-  wire [31:0] \$50 ;
-  wire [31:0] \$51 ;
-  wire [31:0] \$52 ;
-  wire [32:0] \$53 ;
+  wire [7:0] \$205 ;
+  wire \$206 ;
+  wire [31:0] \$207 ;
+  wire [31:0] \$208 ;
+  wire [31:0] \$209 ;
+  wire [7:0] \$21 ;
+  wire [31:0] \$210 ;
+  wire [31:0] \$211 ;
+  wire [31:0] \$212 ;
+  wire [31:0] \$213 ;
+  wire [31:0] \$214 ;
+  wire [31:0] \$215 ;
+  wire [31:0] \$216 ;
+  wire [31:0] \$217 ;
+  wire [31:0] \$218 ;
+  wire [31:0] \$219 ;
+  wire [7:0] \$22 ;
+  wire [31:0] \$220 ;
+  wire [31:0] \$221 ;
+  wire [31:0] \$222 ;
+  wire [31:0] \$223 ;
+  wire [31:0] \$224 ;
+  wire [31:0] \$225 ;
+  wire [31:0] \$226 ;
+  wire [31:0] \$227 ;
+  wire [31:0] \$228 ;
+  wire [31:0] \$229 ;
+  wire [7:0] \$23 ;
+  wire [31:0] \$230 ;
+  wire [31:0] \$231 ;
+  wire [31:0] \$232 ;
+  wire [31:0] \$233 ;
+  wire [31:0] \$234 ;
+  wire [31:0] \$235 ;
+  wire [31:0] \$236 ;
+  wire [31:0] \$237 ;
+  wire [31:0] \$238 ;
+  wire [31:0] \$239 ;
+  wire [7:0] \$24 ;
+  wire [31:0] \$240 ;
+  wire [31:0] \$241 ;
+  wire [31:0] \$242 ;
+  wire [31:0] \$243 ;
+  wire [31:0] \$244 ;
+  wire [31:0] \$245 ;
+  wire [31:0] \$246 ;
+  wire \$247 ;
+  wire [31:0] \$248 ;
+  wire [15:0] \$249 ;
+  wire [7:0] \$25 ;
+  wire \$250 ;
+  wire [31:0] \$251 ;
+  wire [15:0] \$252 ;
+  wire \$253 ;
+  wire [31:0] \$254 ;
+  wire [15:0] \$255 ;
+  wire \$256 ;
+  wire [31:0] \$257 ;
+  wire [15:0] \$258 ;
+  wire \$259 ;
+  wire [7:0] \$26 ;
+  wire [31:0] \$260 ;
+  wire [15:0] \$261 ;
+  wire \$262 ;
+  wire [31:0] \$263 ;
+  wire [15:0] \$264 ;
+  wire \$265 ;
+  wire [31:0] \$266 ;
+  wire [15:0] \$267 ;
+  wire \$268 ;
+  wire [31:0] \$269 ;
+  wire \$27 ;
+  wire [15:0] \$270 ;
+  wire [23:0] \$271 ;
+  wire \$272 ;
+  wire [23:0] \$273 ;
+  wire \$274 ;
+  wire [23:0] \$275 ;
+  wire \$276 ;
+  wire [23:0] \$277 ;
+  wire \$278 ;
+  wire [23:0] \$279 ;
+  wire [6:0] \$28 ;
+  wire \$280 ;
+  wire [23:0] \$281 ;
+  wire \$282 ;
+  wire [23:0] \$283 ;
+  wire \$284 ;
+  wire [23:0] \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire [7:0] \$290 ;
+  wire [7:0] \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire [7:0] \$295 ;
+  wire [7:0] \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [7:0] \$3 ;
+  wire \$30 ;
+  wire [7:0] \$300 ;
+  wire [7:0] \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire [7:0] \$305 ;
+  wire [7:0] \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire [7:0] \$310 ;
+  wire [7:0] \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire [7:0] \$315 ;
+  wire [7:0] \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire [7:0] \$320 ;
+  wire [7:0] \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire [7:0] \$325 ;
+  wire [7:0] \$326 ;
+  reg \$327 ;
+  reg [5:0] \$328 ;
+  reg [4:0] \$329 ;
+  wire \$33 ;
+  reg [31:0] \$330 ;
+  reg [31:0] \$331 ;
+  reg [31:0] \$332 ;
+  reg [31:0] \$333 ;
+  reg [31:0] \$334 ;
+  reg [31:0] \$335 ;
+  reg [31:0] \$336 ;
+  reg [31:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg [31:0] \$339 ;
+  wire \$34 ;
+  reg [4:0] \$340 ;
+  reg [15:0] \$341 ;
+  reg [4:0] \$342 ;
+  reg \$343 ;
+  reg \$344 ;
+  reg \$345 ;
+  reg \$346 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg \$349 ;
+  wire \$35 ;
+  reg [31:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg [7:0] \$359 ;
+  wire \$36 ;
+  reg [7:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [31:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg \$367 ;
+  reg \$368 ;
+  reg \$369 ;
+  wire \$37 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg \$373 ;
+  reg [7:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [7:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg [7:0] \$379 ;
+  wire \$38 ;
+  reg [31:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg \$382 ;
+  reg \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg [7:0] \$389 ;
+  wire \$39 ;
+  reg [7:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg [7:0] \$392 ;
+  reg [7:0] \$393 ;
+  reg [7:0] \$394 ;
+  reg [31:0] \$395 ;
+  reg [7:0] \$396 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg \$399 ;
+  wire [7:0] \$4 ;
+  wire \$40 ;
+  reg \$400 ;
+  reg \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg [7:0] \$404 ;
+  reg [7:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg [7:0] \$408 ;
+  reg [7:0] \$409 ;
+  wire \$41 ;
+  reg [31:0] \$410 ;
+  reg [7:0] \$411 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg \$415 ;
+  reg \$416 ;
+  reg \$417 ;
+  reg \$418 ;
+  reg [7:0] \$419 ;
+  wire \$42 ;
+  reg [7:0] \$420 ;
+  reg [7:0] \$421 ;
+  reg [7:0] \$422 ;
+  reg [7:0] \$423 ;
+  reg [7:0] \$424 ;
+  reg [31:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg \$429 ;
+  wire \$43 ;
+  reg \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg [7:0] \$434 ;
+  reg [7:0] \$435 ;
+  reg [7:0] \$436 ;
+  reg [7:0] \$437 ;
+  reg [7:0] \$438 ;
+  reg [7:0] \$439 ;
+  wire \$44 ;
+  reg [31:0] \$440 ;
+  reg [7:0] \$441 ;
+  reg \$442 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg \$447 ;
+  reg \$448 ;
+  reg [7:0] \$449 ;
+  wire \$45 ;
+  reg [7:0] \$450 ;
+  reg [7:0] \$451 ;
+  reg [7:0] \$452 ;
+  reg [7:0] \$453 ;
+  reg [7:0] \$454 ;
+  reg [31:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg \$459 ;
+  wire \$46 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg \$463 ;
+  reg [7:0] \$464 ;
+  reg [7:0] \$465 ;
+  reg [7:0] \$466 ;
+  reg [7:0] \$467 ;
+  reg [7:0] \$468 ;
+  reg [7:0] \$469 ;
+  wire \$47 ;
+  reg [2:0] \$470 ;
+  reg [31:0] \$471 ;
+  reg [31:0] \$472 ;
+  reg [31:0] \$473 ;
+  reg [31:0] \$474 ;
+  reg [31:0] \$475 ;
+  reg [31:0] \$476 ;
+  reg [31:0] \$477 ;
+  reg [31:0] \$478 ;
+  reg [31:0] \$479 ;
+  wire \$48 ;
+  reg [31:0] \$480 ;
+  reg [31:0] \$481 ;
+  reg [31:0] \$482 ;
+  reg [31:0] \$483 ;
+  reg [31:0] \$484 ;
+  reg [31:0] \$485 ;
+  reg [31:0] \$486 ;
+  reg [2:0] \$487 ;
+  reg [4:0] \$488 ;
+  reg \$489 ;
+  wire \$49 ;
+  reg [15:0] \$490 ;
+  reg [4:0] \$491 ;
+  reg [15:0] \$492 ;
+  reg [31:0] \$493 ;
+  reg [31:0] \$494 ;
+  reg [31:0] \$495 ;
+  reg [31:0] \$496 ;
+  reg [31:0] \$497 ;
+  reg [31:0] \$498 ;
+  reg [31:0] \$499 ;
+  wire [7:0] \$5 ;
+  wire \$50 ;
+  reg [31:0] \$500 ;
+  reg [31:0] \$501 ;
+  reg [31:0] \$502 ;
+  reg [31:0] \$503 ;
+  reg [31:0] \$504 ;
+  reg [31:0] \$505 ;
+  reg [31:0] \$506 ;
+  reg [31:0] \$507 ;
+  reg [31:0] \$508 ;
+  reg [2:0] \$509 ;
+  wire \$51 ;
+  reg \$510 ;
+  reg [6:0] \$511 ;
+  reg [23:0] \$512 ;
+  reg [15:0] \$513 ;
+  reg \$514 ;
+  reg [6:0] \$515 ;
+  reg [23:0] \$516 ;
+  reg [15:0] \$517 ;
+  reg \$518 ;
+  reg [6:0] \$519 ;
+  wire \$52 ;
+  reg [23:0] \$520 ;
+  reg [15:0] \$521 ;
+  reg \$522 ;
+  reg [6:0] \$523 ;
+  reg [23:0] \$524 ;
+  reg [15:0] \$525 ;
+  reg \$526 ;
+  reg [6:0] \$527 ;
+  reg [23:0] \$528 ;
+  reg [15:0] \$529 ;
+  wire \$53 ;
+  reg \$530 ;
+  reg [6:0] \$531 ;
+  reg [23:0] \$532 ;
+  reg [15:0] \$533 ;
+  reg \$534 ;
+  reg [6:0] \$535 ;
+  reg [23:0] \$536 ;
+  reg [15:0] \$537 ;
+  reg \$538 ;
+  reg [6:0] \$539 ;
   wire \$54 ;
-  wire [6:0] \$55 ;
+  reg [23:0] \$540 ;
+  reg [15:0] \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg [6:0] \$544 ;
+  reg [6:0] \$545 ;
+  reg [15:0] \$546 ;
+  reg [15:0] \$547 ;
+  reg \$548 ;
+  reg \$549 ;
+  wire \$55 ;
+  reg \$550 ;
+  reg [6:0] \$551 ;
+  reg [6:0] \$552 ;
+  reg [15:0] \$553 ;
+  reg [15:0] \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg [6:0] \$558 ;
+  reg [6:0] \$559 ;
   wire \$56 ;
+  reg [15:0] \$560 ;
+  reg [15:0] \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg [6:0] \$565 ;
+  reg [6:0] \$566 ;
+  reg [15:0] \$567 ;
+  reg [15:0] \$568 ;
+  reg \$569 ;
   wire \$57 ;
-  wire [31:0] \$58 ;
-  wire [31:0] \$59 ;
-  wire \$6 ;
-  wire [32:0] \$60 ;
-  wire \$61 ;
-  wire [6:0] \$62 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg [6:0] \$572 ;
+  reg [6:0] \$573 ;
+  reg [15:0] \$574 ;
+  reg [15:0] \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg [6:0] \$579 ;
+  wire \$58 ;
+  reg [6:0] \$580 ;
+  reg [15:0] \$581 ;
+  reg [15:0] \$582 ;
+  reg \$583 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg [6:0] \$586 ;
+  reg [6:0] \$587 ;
+  reg [15:0] \$588 ;
+  reg [15:0] \$589 ;
+  wire \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg [6:0] \$593 ;
+  reg [6:0] \$594 ;
+  reg [15:0] \$595 ;
+  reg [15:0] \$596 ;
+  reg \$597 ;
+  reg [6:0] \$598 ;
+  reg [6:0] \$599 ;
+  wire [7:0] \$6 ;
+  wire \$60 ;
+  reg [6:0] \$600 ;
+  reg [6:0] \$601 ;
+  reg [6:0] \$602 ;
+  reg [6:0] \$603 ;
+  reg [6:0] \$604 ;
+  reg [6:0] \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg \$609 ;
+  wire [5:0] \$61 ;
+  reg \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg \$619 ;
+  wire [5:0] \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  reg [7:0] \$622 ;
+  reg [7:0] \$623 ;
+  reg [7:0] \$624 ;
+  reg [7:0] \$625 ;
+  reg [7:0] \$626 ;
+  reg [7:0] \$627 ;
+  reg [7:0] \$628 ;
+  reg [7:0] \$629 ;
   wire \$63 ;
-  wire \$64 ;
-  wire [31:0] \$65 ;
-  wire [31:0] \$66 ;
-  wire [32:0] \$67 ;
-  wire \$68 ;
-  wire [6:0] \$69 ;
-  wire [32:0] \$7 ;
-  wire \$70 ;
+  reg [5:0] \$630 ;
+  reg [5:0] \$631 ;
+  reg [5:0] \$632 ;
+  reg [5:0] \$633 ;
+  reg [5:0] \$634 ;
+  reg [5:0] \$635 ;
+  wire [5:0] \$64 ;
+  wire \$65 ;
+  wire [5:0] \$66 ;
+  wire \$67 ;
+  wire [5:0] \$68 ;
+  wire \$69 ;
+  wire [7:0] \$7 ;
+  wire [5:0] \$70 ;
   wire \$71 ;
-  wire [31:0] \$72 ;
-  wire [31:0] \$73 ;
-  wire [32:0] \$74 ;
+  wire [5:0] \$72 ;
+  wire \$73 ;
+  wire [5:0] \$74 ;
   wire \$75 ;
-  wire [6:0] \$76 ;
+  wire [5:0] \$76 ;
   wire \$77 ;
-  wire \$78 ;
-  wire [31:0] \$79 ;
-  wire [32:0] \$8 ;
-  wire [31:0] \$80 ;
-  wire [32:0] \$81 ;
-  wire \$82 ;
-  wire [6:0] \$83 ;
-  wire \$84 ;
+  wire [5:0] \$78 ;
+  wire \$79 ;
+  wire [7:0] \$8 ;
+  wire [5:0] \$80 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire [5:0] \$84 ;
   wire \$85 ;
-  wire [31:0] \$86 ;
-  wire [31:0] \$87 ;
-  wire [32:0] \$88 ;
+  wire [5:0] \$86 ;
+  wire \$87 ;
+  wire [5:0] \$88 ;
   wire \$89 ;
-  wire \$9 ;
-  wire [6:0] \$90 ;
+  wire [7:0] \$9 ;
+  wire [5:0] \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire [31:0] \$93 ;
-  wire [31:0] \$94 ;
-  wire [32:0] \$95 ;
-  wire \$96 ;
-  wire [6:0] \$97 ;
+  wire [5:0] \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [32:0] \$96 ;
+  wire [32:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
-  reg \$signal$154  = 1'h0;
-  reg \$signal$173  = 1'h0;
+  reg big0_d0 = 1'h0;
+  reg big0_d1 = 1'h0;
+  reg big1_d0 = 1'h0;
+  reg big1_d1 = 1'h0;
+  reg big2_d0 = 1'h0;
+  reg big2_d1 = 1'h0;
+  reg big3_d0 = 1'h0;
+  reg big3_d1 = 1'h0;
+  reg big4_d0 = 1'h0;
+  reg big4_d1 = 1'h0;
+  reg big5_d0 = 1'h0;
+  reg big5_d1 = 1'h0;
+  reg big6_d0 = 1'h0;
+  reg big6_d1 = 1'h0;
+  reg big7_d0 = 1'h0;
+  reg big7_d1 = 1'h0;
   input clk;
   wire clk;
-  wire en;
-  wire [31:0] f2_0;
-  wire [31:0] f2_1;
-  wire [31:0] f2_2;
-  wire [31:0] f2_3;
-  wire [31:0] f2_4;
-  wire [31:0] f2_5;
-  wire [31:0] f2_6;
-  wire [31:0] f2_7;
-  wire [4:0] h;
   input [270:0] i__payload;
   wire [270:0] i__payload;
   wire [255:0] \i__payload.data ;
@@ -351,29 +675,88 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
   output i__ready;
-  wire i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
-  wire inc0;
-  wire inc1;
-  wire inc2;
-  wire inc3;
-  wire inc4;
-  wire inc5;
-  wire inc6;
-  wire inc7;
-  wire [31:0] mag0;
-  wire [31:0] mag1;
-  wire [31:0] mag2;
-  wire [31:0] mag3;
-  wire [31:0] mag4;
-  wire [31:0] mag5;
-  wire [31:0] mag6;
-  wire [31:0] mag7;
-  wire [31:0] mask_h;
-  wire [31:0] mask_k;
-  output [72:0] o__payload;
-  reg [72:0] o__payload = 73'h0000000000000000000;
+  reg [5:0] k_out_d0 = 6'h00;
+  reg [5:0] k_out_d1 = 6'h00;
+  reg [5:0] k_out_d2 = 6'h00;
+  reg [5:0] k_out_d3 = 6'h00;
+  reg [5:0] k_out_d4 = 6'h00;
+  reg [5:0] k_out_d5 = 6'h00;
+  reg [7:0] keep_d0 = 8'h00;
+  reg [7:0] keep_d1 = 8'h00;
+  reg [7:0] keep_d2 = 8'h00;
+  reg [7:0] keep_d3 = 8'h00;
+  reg [7:0] keep_d4 = 8'h00;
+  reg [7:0] keep_d5 = 8'h00;
+  reg [7:0] keep_d6 = 8'h00;
+  reg [7:0] keep_d7 = 8'h00;
+  reg kz_d0 = 1'h0;
+  reg kz_d1 = 1'h0;
+  reg kz_d2 = 1'h0;
+  reg kz_d3 = 1'h0;
+  reg kz_d4 = 1'h0;
+  reg kz_d5 = 1'h0;
+  reg last_d0 = 1'h0;
+  reg last_d1 = 1'h0;
+  reg last_d2 = 1'h0;
+  reg last_d3 = 1'h0;
+  reg last_d4 = 1'h0;
+  reg last_d5 = 1'h0;
+  reg last_d6 = 1'h0;
+  reg last_d7 = 1'h0;
+  wire [1:0] level;
+  reg neg0_d0 = 1'h0;
+  reg neg0_d1 = 1'h0;
+  reg neg0_d2 = 1'h0;
+  reg neg0_d3 = 1'h0;
+  reg neg0_d4 = 1'h0;
+  reg neg0_d5 = 1'h0;
+  reg neg1_d0 = 1'h0;
+  reg neg1_d1 = 1'h0;
+  reg neg1_d2 = 1'h0;
+  reg neg1_d3 = 1'h0;
+  reg neg1_d4 = 1'h0;
+  reg neg1_d5 = 1'h0;
+  reg neg2_d0 = 1'h0;
+  reg neg2_d1 = 1'h0;
+  reg neg2_d2 = 1'h0;
+  reg neg2_d3 = 1'h0;
+  reg neg2_d4 = 1'h0;
+  reg neg2_d5 = 1'h0;
+  reg neg3_d0 = 1'h0;
+  reg neg3_d1 = 1'h0;
+  reg neg3_d2 = 1'h0;
+  reg neg3_d3 = 1'h0;
+  reg neg3_d4 = 1'h0;
+  reg neg3_d5 = 1'h0;
+  reg neg4_d0 = 1'h0;
+  reg neg4_d1 = 1'h0;
+  reg neg4_d2 = 1'h0;
+  reg neg4_d3 = 1'h0;
+  reg neg4_d4 = 1'h0;
+  reg neg4_d5 = 1'h0;
+  reg neg5_d0 = 1'h0;
+  reg neg5_d1 = 1'h0;
+  reg neg5_d2 = 1'h0;
+  reg neg5_d3 = 1'h0;
+  reg neg5_d4 = 1'h0;
+  reg neg5_d5 = 1'h0;
+  reg neg6_d0 = 1'h0;
+  reg neg6_d1 = 1'h0;
+  reg neg6_d2 = 1'h0;
+  reg neg6_d3 = 1'h0;
+  reg neg6_d4 = 1'h0;
+  reg neg6_d5 = 1'h0;
+  reg neg7_d0 = 1'h0;
+  reg neg7_d1 = 1'h0;
+  reg neg7_d2 = 1'h0;
+  reg neg7_d3 = 1'h0;
+  reg neg7_d4 = 1'h0;
+  reg neg7_d5 = 1'h0;
+  output [78:0] o__payload;
+  wire [78:0] o__payload;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -383,41 +766,54 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire [7:0] \o__payload.data[5] ;
   wire [7:0] \o__payload.data[6] ;
   wire [7:0] \o__payload.data[7] ;
+  wire [5:0] \o__payload.k ;
   wire [7:0] \o__payload.keep ;
   wire \o__payload.last ;
   input o__ready;
   wire o__ready;
   output o__valid;
-  reg o__valid = 1'h0;
-  reg [32:0] qinc0;
-  reg [32:0] qinc1;
-  reg [32:0] qinc2;
-  reg [32:0] qinc3;
-  reg [32:0] qinc4;
-  reg [32:0] qinc5;
-  reg [32:0] qinc6;
-  reg [32:0] qinc7;
-  reg [6:0] qsat0;
-  reg [6:0] qsat1;
-  reg [6:0] qsat2;
-  reg [6:0] qsat3;
-  reg [6:0] qsat4;
-  reg [6:0] qsat5;
-  reg [6:0] qsat6;
-  reg [6:0] qsat7;
+  wire o__valid;
+  wire [78:0] out_buffer_data;
+  wire [63:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire [7:0] \out_buffer_data.data[1] ;
+  wire [7:0] \out_buffer_data.data[2] ;
+  wire [7:0] \out_buffer_data.data[3] ;
+  wire [7:0] \out_buffer_data.data[4] ;
+  wire [7:0] \out_buffer_data.data[5] ;
+  wire [7:0] \out_buffer_data.data[6] ;
+  wire [7:0] \out_buffer_data.data[7] ;
+  wire [5:0] \out_buffer_data.k ;
+  wire [7:0] \out_buffer_data.keep ;
+  wire \out_buffer_data.last ;
+  (* init = 1'h1 *)
+  wire out_buffer_en;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  reg [6:0] q7_0_d0 = 7'h00;
+  reg [6:0] q7_0_d1 = 7'h00;
+  reg [6:0] q7_1_d0 = 7'h00;
+  reg [6:0] q7_1_d1 = 7'h00;
+  reg [6:0] q7_2_d0 = 7'h00;
+  reg [6:0] q7_2_d1 = 7'h00;
+  reg [6:0] q7_3_d0 = 7'h00;
+  reg [6:0] q7_3_d1 = 7'h00;
+  reg [6:0] q7_4_d0 = 7'h00;
+  reg [6:0] q7_4_d1 = 7'h00;
+  reg [6:0] q7_5_d0 = 7'h00;
+  reg [6:0] q7_5_d1 = 7'h00;
+  reg [6:0] q7_6_d0 = 7'h00;
+  reg [6:0] q7_6_d1 = 7'h00;
+  reg [6:0] q7_7_d0 = 7'h00;
+  reg [6:0] q7_7_d1 = 7'h00;
+  wire [78:0] r_data;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
-  reg [7:0] s1_keep = 8'h00;
-  reg s1_last = 1'h0;
-  wire [31:0] s1_r0;
-  wire [31:0] s1_r1;
-  wire [31:0] s1_r2;
-  wire [31:0] s1_r3;
-  wire [31:0] s1_r4;
-  wire [31:0] s1_r5;
-  wire [31:0] s1_r6;
-  wire [31:0] s1_r7;
+  reg [4:0] s1_km1 = 5'h00;
   reg [31:0] s1_x0 = 32'd0;
   reg [31:0] s1_x1 = 32'd0;
   reg [31:0] s1_x2 = 32'd0;
@@ -426,25 +822,20 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [31:0] s1_x5 = 32'd0;
   reg [31:0] s1_x6 = 32'd0;
   reg [31:0] s1_x7 = 32'd0;
-  reg [31:0] s2_f0 = 32'd0;
-  reg [31:0] s2_f1 = 32'd0;
-  reg [31:0] s2_f2 = 32'd0;
-  reg [31:0] s2_f3 = 32'd0;
-  reg [31:0] s2_f4 = 32'd0;
-  reg [31:0] s2_f5 = 32'd0;
-  reg [31:0] s2_f6 = 32'd0;
-  reg [31:0] s2_f7 = 32'd0;
-  reg [32:0] s2_half0 = 33'h000000000;
-  reg [32:0] s2_half1 = 33'h000000000;
-  reg [32:0] s2_half2 = 33'h000000000;
-  reg [32:0] s2_half3 = 33'h000000000;
-  reg [32:0] s2_half4 = 33'h000000000;
-  reg [32:0] s2_half5 = 33'h000000000;
-  reg [32:0] s2_half6 = 33'h000000000;
-  reg [32:0] s2_half7 = 33'h000000000;
+  reg [4:0] s2_h = 5'h00;
   reg [5:0] s2_k = 6'h00;
-  reg [7:0] s2_keep = 8'h00;
-  reg s2_last = 1'h0;
+  reg [4:0] s2_km1 = 5'h00;
+  reg s2_kz = 1'h0;
+  reg [31:0] s2_mag0 = 32'd0;
+  reg [31:0] s2_mag1 = 32'd0;
+  reg [31:0] s2_mag2 = 32'd0;
+  reg [31:0] s2_mag3 = 32'd0;
+  reg [31:0] s2_mag4 = 32'd0;
+  reg [31:0] s2_mag5 = 32'd0;
+  reg [31:0] s2_mag6 = 32'd0;
+  reg [31:0] s2_mag7 = 32'd0;
+  reg [31:0] s2_mask = 32'd0;
+  reg [15:0] s2_mask_h = 16'h0000;
   reg s2_neg0 = 1'h0;
   reg s2_neg1 = 1'h0;
   reg s2_neg2 = 1'h0;
@@ -453,1796 +844,4203 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg s2_neg5 = 1'h0;
   reg s2_neg6 = 1'h0;
   reg s2_neg7 = 1'h0;
-  reg [31:0] s2_q0 = 32'd0;
-  reg [31:0] s2_q1 = 32'd0;
-  reg [31:0] s2_q2 = 32'd0;
-  reg [31:0] s2_q3 = 32'd0;
-  reg [31:0] s2_q4 = 32'd0;
-  reg [31:0] s2_q5 = 32'd0;
-  reg [31:0] s2_q6 = 32'd0;
-  reg [31:0] s2_q7 = 32'd0;
-  reg [31:0] s2_r0 = 32'd0;
-  reg [31:0] s2_r1 = 32'd0;
-  reg [31:0] s2_r2 = 32'd0;
-  reg [31:0] s2_r3 = 32'd0;
-  reg [31:0] s2_r4 = 32'd0;
-  reg [31:0] s2_r5 = 32'd0;
-  reg [31:0] s2_r6 = 32'd0;
-  reg [31:0] s2_r7 = 32'd0;
-  reg [31:0] s2_x0 = 32'd0;
-  reg [31:0] s2_x1 = 32'd0;
-  reg [31:0] s2_x2 = 32'd0;
-  reg [31:0] s2_x3 = 32'd0;
-  reg [31:0] s2_x4 = 32'd0;
-  reg [31:0] s2_x5 = 32'd0;
-  reg [31:0] s2_x6 = 32'd0;
-  reg [31:0] s2_x7 = 32'd0;
-  reg s3_inc0 = 1'h0;
-  reg s3_inc1 = 1'h0;
-  reg s3_inc2 = 1'h0;
-  reg s3_inc3 = 1'h0;
-  reg s3_inc4 = 1'h0;
-  reg s3_inc5 = 1'h0;
-  reg s3_inc6 = 1'h0;
-  reg s3_inc7 = 1'h0;
-  reg [5:0] s3_k = 6'h00;
-  reg [7:0] s3_keep = 8'h00;
-  reg s3_last = 1'h0;
-  reg [32:0] s3_near0 = 33'h000000000;
-  reg [32:0] s3_near1 = 33'h000000000;
-  reg [32:0] s3_near2 = 33'h000000000;
-  reg [32:0] s3_near3 = 33'h000000000;
-  reg [32:0] s3_near4 = 33'h000000000;
-  reg [32:0] s3_near5 = 33'h000000000;
-  reg [32:0] s3_near6 = 33'h000000000;
-  reg [32:0] s3_near7 = 33'h000000000;
-  reg s3_neg0 = 1'h0;
-  reg s3_neg1 = 1'h0;
-  reg s3_neg2 = 1'h0;
-  reg s3_neg3 = 1'h0;
-  reg s3_neg4 = 1'h0;
-  reg s3_neg5 = 1'h0;
-  reg s3_neg6 = 1'h0;
-  reg s3_neg7 = 1'h0;
-  reg [31:0] s3_q0 = 32'd0;
-  reg [31:0] s3_q1 = 32'd0;
-  reg [31:0] s3_q2 = 32'd0;
-  reg [31:0] s3_q3 = 32'd0;
-  reg [31:0] s3_q4 = 32'd0;
-  reg [31:0] s3_q5 = 32'd0;
-  reg [31:0] s3_q6 = 32'd0;
-  reg [31:0] s3_q7 = 32'd0;
-  reg [31:0] s3_x0 = 32'd0;
-  reg [31:0] s3_x1 = 32'd0;
-  reg [31:0] s3_x2 = 32'd0;
-  reg [31:0] s3_x3 = 32'd0;
-  reg [31:0] s3_x4 = 32'd0;
-  reg [31:0] s3_x5 = 32'd0;
-  reg [31:0] s3_x6 = 32'd0;
-  reg [31:0] s3_x7 = 32'd0;
-  reg [7:0] sat0;
-  reg [7:0] sat1;
-  reg [7:0] sat2;
-  reg [7:0] sat3;
-  reg [7:0] sat4;
-  reg [7:0] sat5;
-  reg [7:0] sat6;
-  reg [7:0] sat7;
+  reg [7:0] s2_xsat0 = 8'h00;
+  reg [7:0] s2_xsat1 = 8'h00;
+  reg [7:0] s2_xsat2 = 8'h00;
+  reg [7:0] s2_xsat3 = 8'h00;
+  reg [7:0] s2_xsat4 = 8'h00;
+  reg [7:0] s2_xsat5 = 8'h00;
+  reg [7:0] s2_xsat6 = 8'h00;
+  reg [7:0] s2_xsat7 = 8'h00;
+  reg [31:0] s3_f0 = 32'd0;
+  reg [31:0] s3_f1 = 32'd0;
+  reg [31:0] s3_f2 = 32'd0;
+  reg [31:0] s3_f3 = 32'd0;
+  reg [31:0] s3_f4 = 32'd0;
+  reg [31:0] s3_f5 = 32'd0;
+  reg [31:0] s3_f6 = 32'd0;
+  reg [31:0] s3_f7 = 32'd0;
+  reg [4:0] s3_h = 5'h00;
+  reg [2:0] s3_k = 3'h0;
+  reg [2:0] s3_km1 = 3'h0;
+  reg [15:0] s3_mask_h = 16'h0000;
+  reg s3_odd = 1'h0;
+  reg [31:0] s3_qc0 = 32'd0;
+  reg [31:0] s3_qc1 = 32'd0;
+  reg [31:0] s3_qc2 = 32'd0;
+  reg [31:0] s3_qc3 = 32'd0;
+  reg [31:0] s3_qc4 = 32'd0;
+  reg [31:0] s3_qc5 = 32'd0;
+  reg [31:0] s3_qc6 = 32'd0;
+  reg [31:0] s3_qc7 = 32'd0;
+  reg [31:0] s4_f20 = 32'd0;
+  reg [31:0] s4_f21 = 32'd0;
+  reg [31:0] s4_f22 = 32'd0;
+  reg [31:0] s4_f23 = 32'd0;
+  reg [31:0] s4_f24 = 32'd0;
+  reg [31:0] s4_f25 = 32'd0;
+  reg [31:0] s4_f26 = 32'd0;
+  reg [31:0] s4_f27 = 32'd0;
+  reg [4:0] s4_h = 5'h00;
+  reg [15:0] s4_mask_h = 16'h0000;
+  reg [31:0] s4_q0 = 32'd0;
+  reg [31:0] s4_q1 = 32'd0;
+  reg [31:0] s4_q2 = 32'd0;
+  reg [31:0] s4_q3 = 32'd0;
+  reg [31:0] s4_q4 = 32'd0;
+  reg [31:0] s4_q5 = 32'd0;
+  reg [31:0] s4_q6 = 32'd0;
+  reg [31:0] s4_q7 = 32'd0;
+  reg s5_big0 = 1'h0;
+  reg s5_big1 = 1'h0;
+  reg s5_big2 = 1'h0;
+  reg s5_big3 = 1'h0;
+  reg s5_big4 = 1'h0;
+  reg s5_big5 = 1'h0;
+  reg s5_big6 = 1'h0;
+  reg s5_big7 = 1'h0;
+  reg [23:0] s5_fc0 = 24'h000000;
+  reg [23:0] s5_fc1 = 24'h000000;
+  reg [23:0] s5_fc2 = 24'h000000;
+  reg [23:0] s5_fc3 = 24'h000000;
+  reg [23:0] s5_fc4 = 24'h000000;
+  reg [23:0] s5_fc5 = 24'h000000;
+  reg [23:0] s5_fc6 = 24'h000000;
+  reg [23:0] s5_fc7 = 24'h000000;
+  reg [2:0] s5_h = 3'h0;
+  reg [15:0] s5_lo0 = 16'h0000;
+  reg [15:0] s5_lo1 = 16'h0000;
+  reg [15:0] s5_lo2 = 16'h0000;
+  reg [15:0] s5_lo3 = 16'h0000;
+  reg [15:0] s5_lo4 = 16'h0000;
+  reg [15:0] s5_lo5 = 16'h0000;
+  reg [15:0] s5_lo6 = 16'h0000;
+  reg [15:0] s5_lo7 = 16'h0000;
+  reg [6:0] s5_q7_0 = 7'h00;
+  reg [6:0] s5_q7_1 = 7'h00;
+  reg [6:0] s5_q7_2 = 7'h00;
+  reg [6:0] s5_q7_3 = 7'h00;
+  reg [6:0] s5_q7_4 = 7'h00;
+  reg [6:0] s5_q7_5 = 7'h00;
+  reg [6:0] s5_q7_6 = 7'h00;
+  reg [6:0] s5_q7_7 = 7'h00;
+  reg [15:0] s6_hi0 = 16'h0000;
+  reg [15:0] s6_hi1 = 16'h0000;
+  reg [15:0] s6_hi2 = 16'h0000;
+  reg [15:0] s6_hi3 = 16'h0000;
+  reg [15:0] s6_hi4 = 16'h0000;
+  reg [15:0] s6_hi5 = 16'h0000;
+  reg [15:0] s6_hi6 = 16'h0000;
+  reg [15:0] s6_hi7 = 16'h0000;
+  reg [15:0] s6_lo0 = 16'h0000;
+  reg [15:0] s6_lo1 = 16'h0000;
+  reg [15:0] s6_lo2 = 16'h0000;
+  reg [15:0] s6_lo3 = 16'h0000;
+  reg [15:0] s6_lo4 = 16'h0000;
+  reg [15:0] s6_lo5 = 16'h0000;
+  reg [15:0] s6_lo6 = 16'h0000;
+  reg [15:0] s6_lo7 = 16'h0000;
+  reg s7_inc0 = 1'h0;
+  reg s7_inc1 = 1'h0;
+  reg s7_inc2 = 1'h0;
+  reg s7_inc3 = 1'h0;
+  reg s7_inc4 = 1'h0;
+  reg s7_inc5 = 1'h0;
+  reg s7_inc6 = 1'h0;
+  reg s7_inc7 = 1'h0;
+  reg [6:0] s8_small0 = 7'h00;
+  reg [6:0] s8_small1 = 7'h00;
+  reg [6:0] s8_small2 = 7'h00;
+  reg [6:0] s8_small3 = 7'h00;
+  reg [6:0] s8_small4 = 7'h00;
+  reg [6:0] s8_small5 = 7'h00;
+  reg [6:0] s8_small6 = 7'h00;
+  reg [6:0] s8_small7 = 7'h00;
   wire take;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  reg valid_d0 = 1'h0;
+  reg valid_d1 = 1'h0;
+  reg valid_d2 = 1'h0;
+  reg valid_d3 = 1'h0;
+  reg valid_d4 = 1'h0;
+  reg valid_d5 = 1'h0;
+  reg valid_d6 = 1'h0;
+  reg valid_d7 = 1'h0;
+  wire [78:0] w_data;
+  wire w_en;
+  reg [7:0] xsat0_d0 = 8'h00;
+  reg [7:0] xsat0_d1 = 8'h00;
+  reg [7:0] xsat0_d2 = 8'h00;
+  reg [7:0] xsat0_d3 = 8'h00;
+  reg [7:0] xsat0_d4 = 8'h00;
+  reg [7:0] xsat0_d5 = 8'h00;
+  reg [7:0] xsat1_d0 = 8'h00;
+  reg [7:0] xsat1_d1 = 8'h00;
+  reg [7:0] xsat1_d2 = 8'h00;
+  reg [7:0] xsat1_d3 = 8'h00;
+  reg [7:0] xsat1_d4 = 8'h00;
+  reg [7:0] xsat1_d5 = 8'h00;
+  reg [7:0] xsat2_d0 = 8'h00;
+  reg [7:0] xsat2_d1 = 8'h00;
+  reg [7:0] xsat2_d2 = 8'h00;
+  reg [7:0] xsat2_d3 = 8'h00;
+  reg [7:0] xsat2_d4 = 8'h00;
+  reg [7:0] xsat2_d5 = 8'h00;
+  reg [7:0] xsat3_d0 = 8'h00;
+  reg [7:0] xsat3_d1 = 8'h00;
+  reg [7:0] xsat3_d2 = 8'h00;
+  reg [7:0] xsat3_d3 = 8'h00;
+  reg [7:0] xsat3_d4 = 8'h00;
+  reg [7:0] xsat3_d5 = 8'h00;
+  reg [7:0] xsat4_d0 = 8'h00;
+  reg [7:0] xsat4_d1 = 8'h00;
+  reg [7:0] xsat4_d2 = 8'h00;
+  reg [7:0] xsat4_d3 = 8'h00;
+  reg [7:0] xsat4_d4 = 8'h00;
+  reg [7:0] xsat4_d5 = 8'h00;
+  reg [7:0] xsat5_d0 = 8'h00;
+  reg [7:0] xsat5_d1 = 8'h00;
+  reg [7:0] xsat5_d2 = 8'h00;
+  reg [7:0] xsat5_d3 = 8'h00;
+  reg [7:0] xsat5_d4 = 8'h00;
+  reg [7:0] xsat5_d5 = 8'h00;
+  reg [7:0] xsat6_d0 = 8'h00;
+  reg [7:0] xsat6_d1 = 8'h00;
+  reg [7:0] xsat6_d2 = 8'h00;
+  reg [7:0] xsat6_d3 = 8'h00;
+  reg [7:0] xsat6_d4 = 8'h00;
+  reg [7:0] xsat6_d5 = 8'h00;
+  reg [7:0] xsat7_d0 = 8'h00;
+  reg [7:0] xsat7_d1 = 8'h00;
+  reg [7:0] xsat7_d2 = 8'h00;
+  reg [7:0] xsat7_d3 = 8'h00;
+  reg [7:0] xsat7_d4 = 8'h00;
+  reg [7:0] xsat7_d5 = 8'h00;
+  always @(posedge clk)
+    kz_d0 <= \$344 ;
+  always @(posedge clk)
+    kz_d1 <= \$345 ;
+  always @(posedge clk)
+    kz_d2 <= \$346 ;
+  always @(posedge clk)
+    kz_d3 <= \$347 ;
+  always @(posedge clk)
+    kz_d4 <= \$348 ;
+  always @(posedge clk)
+    kz_d5 <= \$349 ;
+  always @(posedge clk)
+    s2_mag0 <= \$350 ;
+  always @(posedge clk)
+    s2_xsat0 <= \$351 ;
+  always @(posedge clk)
+    s2_neg0 <= \$352 ;
+  always @(posedge clk)
+    neg0_d0 <= \$353 ;
+  always @(posedge clk)
+    neg0_d1 <= \$354 ;
+  always @(posedge clk)
+    neg0_d2 <= \$355 ;
+  always @(posedge clk)
+    neg0_d3 <= \$356 ;
+  always @(posedge clk)
+    neg0_d4 <= \$357 ;
+  always @(posedge clk)
+    neg0_d5 <= \$358 ;
+  always @(posedge clk)
+    xsat0_d0 <= \$359 ;
+  always @(posedge clk)
+    xsat0_d1 <= \$360 ;
+  always @(posedge clk)
+    xsat0_d2 <= \$361 ;
+  always @(posedge clk)
+    xsat0_d3 <= \$362 ;
+  always @(posedge clk)
+    xsat0_d4 <= \$363 ;
+  always @(posedge clk)
+    xsat0_d5 <= \$364 ;
+  always @(posedge clk)
+    s2_mag1 <= \$365 ;
+  always @(posedge clk)
+    s2_xsat1 <= \$366 ;
+  always @(posedge clk)
+    s2_neg1 <= \$367 ;
+  always @(posedge clk)
+    neg1_d0 <= \$368 ;
+  always @(posedge clk)
+    neg1_d1 <= \$369 ;
+  always @(posedge clk)
+    neg1_d2 <= \$370 ;
+  always @(posedge clk)
+    neg1_d3 <= \$371 ;
+  always @(posedge clk)
+    neg1_d4 <= \$372 ;
+  always @(posedge clk)
+    neg1_d5 <= \$373 ;
+  always @(posedge clk)
+    xsat1_d0 <= \$374 ;
+  always @(posedge clk)
+    xsat1_d1 <= \$375 ;
+  always @(posedge clk)
+    xsat1_d2 <= \$376 ;
+  always @(posedge clk)
+    xsat1_d3 <= \$377 ;
+  always @(posedge clk)
+    xsat1_d4 <= \$378 ;
+  always @(posedge clk)
+    xsat1_d5 <= \$379 ;
+  always @(posedge clk)
+    s2_mag2 <= \$380 ;
+  always @(posedge clk)
+    s2_xsat2 <= \$381 ;
+  always @(posedge clk)
+    s2_neg2 <= \$382 ;
+  always @(posedge clk)
+    neg2_d0 <= \$383 ;
+  always @(posedge clk)
+    neg2_d1 <= \$384 ;
+  always @(posedge clk)
+    neg2_d2 <= \$385 ;
+  always @(posedge clk)
+    neg2_d3 <= \$386 ;
+  always @(posedge clk)
+    neg2_d4 <= \$387 ;
+  always @(posedge clk)
+    neg2_d5 <= \$388 ;
+  always @(posedge clk)
+    xsat2_d0 <= \$389 ;
+  always @(posedge clk)
+    xsat2_d1 <= \$390 ;
+  always @(posedge clk)
+    xsat2_d2 <= \$391 ;
+  always @(posedge clk)
+    xsat2_d3 <= \$392 ;
+  always @(posedge clk)
+    xsat2_d4 <= \$393 ;
+  always @(posedge clk)
+    xsat2_d5 <= \$394 ;
+  always @(posedge clk)
+    s2_mag3 <= \$395 ;
+  always @(posedge clk)
+    s2_xsat3 <= \$396 ;
+  always @(posedge clk)
+    s2_neg3 <= \$397 ;
+  always @(posedge clk)
+    neg3_d0 <= \$398 ;
+  always @(posedge clk)
+    neg3_d1 <= \$399 ;
+  always @(posedge clk)
+    neg3_d2 <= \$400 ;
+  always @(posedge clk)
+    neg3_d3 <= \$401 ;
+  always @(posedge clk)
+    neg3_d4 <= \$402 ;
+  always @(posedge clk)
+    neg3_d5 <= \$403 ;
+  always @(posedge clk)
+    xsat3_d0 <= \$404 ;
+  always @(posedge clk)
+    xsat3_d1 <= \$405 ;
+  always @(posedge clk)
+    xsat3_d2 <= \$406 ;
+  always @(posedge clk)
+    xsat3_d3 <= \$407 ;
+  always @(posedge clk)
+    xsat3_d4 <= \$408 ;
+  always @(posedge clk)
+    xsat3_d5 <= \$409 ;
+  always @(posedge clk)
+    s2_mag4 <= \$410 ;
+  always @(posedge clk)
+    s2_xsat4 <= \$411 ;
+  always @(posedge clk)
+    s2_neg4 <= \$412 ;
+  always @(posedge clk)
+    neg4_d0 <= \$413 ;
+  always @(posedge clk)
+    neg4_d1 <= \$414 ;
+  always @(posedge clk)
+    neg4_d2 <= \$415 ;
+  always @(posedge clk)
+    neg4_d3 <= \$416 ;
+  always @(posedge clk)
+    neg4_d4 <= \$417 ;
+  always @(posedge clk)
+    neg4_d5 <= \$418 ;
+  always @(posedge clk)
+    xsat4_d0 <= \$419 ;
+  always @(posedge clk)
+    xsat4_d1 <= \$420 ;
+  always @(posedge clk)
+    xsat4_d2 <= \$421 ;
+  always @(posedge clk)
+    xsat4_d3 <= \$422 ;
+  always @(posedge clk)
+    xsat4_d4 <= \$423 ;
+  always @(posedge clk)
+    xsat4_d5 <= \$424 ;
+  always @(posedge clk)
+    s2_mag5 <= \$425 ;
+  always @(posedge clk)
+    s2_xsat5 <= \$426 ;
+  always @(posedge clk)
+    s2_neg5 <= \$427 ;
+  always @(posedge clk)
+    neg5_d0 <= \$428 ;
+  always @(posedge clk)
+    neg5_d1 <= \$429 ;
+  always @(posedge clk)
+    neg5_d2 <= \$430 ;
+  always @(posedge clk)
+    neg5_d3 <= \$431 ;
+  always @(posedge clk)
+    neg5_d4 <= \$432 ;
+  always @(posedge clk)
+    neg5_d5 <= \$433 ;
+  always @(posedge clk)
+    xsat5_d0 <= \$434 ;
+  always @(posedge clk)
+    xsat5_d1 <= \$435 ;
+  always @(posedge clk)
+    xsat5_d2 <= \$436 ;
+  always @(posedge clk)
+    xsat5_d3 <= \$437 ;
+  always @(posedge clk)
+    xsat5_d4 <= \$438 ;
+  always @(posedge clk)
+    xsat5_d5 <= \$439 ;
+  always @(posedge clk)
+    s2_mag6 <= \$440 ;
+  always @(posedge clk)
+    s2_xsat6 <= \$441 ;
+  always @(posedge clk)
+    s2_neg6 <= \$442 ;
+  always @(posedge clk)
+    neg6_d0 <= \$443 ;
+  always @(posedge clk)
+    neg6_d1 <= \$444 ;
+  always @(posedge clk)
+    neg6_d2 <= \$445 ;
+  always @(posedge clk)
+    neg6_d3 <= \$446 ;
+  always @(posedge clk)
+    neg6_d4 <= \$447 ;
+  always @(posedge clk)
+    neg6_d5 <= \$448 ;
+  always @(posedge clk)
+    xsat6_d0 <= \$449 ;
+  always @(posedge clk)
+    xsat6_d1 <= \$450 ;
+  always @(posedge clk)
+    xsat6_d2 <= \$451 ;
+  always @(posedge clk)
+    xsat6_d3 <= \$452 ;
+  always @(posedge clk)
+    xsat6_d4 <= \$453 ;
+  always @(posedge clk)
+    xsat6_d5 <= \$454 ;
+  always @(posedge clk)
+    s2_mag7 <= \$455 ;
+  always @(posedge clk)
+    s2_xsat7 <= \$456 ;
+  always @(posedge clk)
+    s2_neg7 <= \$457 ;
+  always @(posedge clk)
+    neg7_d0 <= \$458 ;
+  always @(posedge clk)
+    neg7_d1 <= \$459 ;
+  always @(posedge clk)
+    neg7_d2 <= \$460 ;
+  always @(posedge clk)
+    neg7_d3 <= \$461 ;
+  always @(posedge clk)
+    neg7_d4 <= \$462 ;
+  always @(posedge clk)
+    neg7_d5 <= \$463 ;
+  always @(posedge clk)
+    xsat7_d0 <= \$464 ;
+  always @(posedge clk)
+    xsat7_d1 <= \$465 ;
+  always @(posedge clk)
+    xsat7_d2 <= \$466 ;
+  always @(posedge clk)
+    xsat7_d3 <= \$467 ;
+  always @(posedge clk)
+    xsat7_d4 <= \$468 ;
+  always @(posedge clk)
+    xsat7_d5 <= \$469 ;
+  always @(posedge clk)
+    s3_k <= \$470 ;
+  always @(posedge clk)
+    s3_qc0 <= \$471 ;
+  always @(posedge clk)
+    s3_f0 <= \$472 ;
+  always @(posedge clk)
+    s3_qc1 <= \$473 ;
+  always @(posedge clk)
+    s3_f1 <= \$474 ;
+  always @(posedge clk)
+    s3_qc2 <= \$475 ;
+  always @(posedge clk)
+    s3_f2 <= \$476 ;
+  always @(posedge clk)
+    s3_qc3 <= \$477 ;
+  always @(posedge clk)
+    s3_f3 <= \$478 ;
+  always @(posedge clk)
+    s3_qc4 <= \$479 ;
+  always @(posedge clk)
+    s3_f4 <= \$480 ;
+  always @(posedge clk)
+    s3_qc5 <= \$481 ;
+  always @(posedge clk)
+    s3_f5 <= \$482 ;
+  always @(posedge clk)
+    s3_qc6 <= \$483 ;
+  always @(posedge clk)
+    s3_f6 <= \$484 ;
+  always @(posedge clk)
+    s3_qc7 <= \$485 ;
+  always @(posedge clk)
+    s3_f7 <= \$486 ;
+  always @(posedge clk)
+    s3_km1 <= \$487 ;
+  always @(posedge clk)
+    s3_h <= \$488 ;
+  always @(posedge clk)
+    s3_odd <= \$489 ;
+  always @(posedge clk)
+    s3_mask_h <= \$490 ;
+  always @(posedge clk)
+    s4_h <= \$491 ;
+  always @(posedge clk)
+    s4_mask_h <= \$492 ;
+  always @(posedge clk)
+    s4_q0 <= \$493 ;
+  always @(posedge clk)
+    s4_f20 <= \$494 ;
+  always @(posedge clk)
+    s4_q1 <= \$495 ;
+  always @(posedge clk)
+    s4_f21 <= \$496 ;
+  always @(posedge clk)
+    s4_q2 <= \$497 ;
+  always @(posedge clk)
+    s4_f22 <= \$498 ;
+  always @(posedge clk)
+    s4_q3 <= \$499 ;
+  always @(posedge clk)
+    s4_f23 <= \$500 ;
+  always @(posedge clk)
+    s4_q4 <= \$501 ;
+  always @(posedge clk)
+    s4_f24 <= \$502 ;
+  always @(posedge clk)
+    s4_q5 <= \$503 ;
+  always @(posedge clk)
+    s4_f25 <= \$504 ;
+  always @(posedge clk)
+    s4_q6 <= \$505 ;
+  always @(posedge clk)
+    s4_f26 <= \$506 ;
+  always @(posedge clk)
+    s4_q7 <= \$507 ;
+  always @(posedge clk)
+    s4_f27 <= \$508 ;
+  always @(posedge clk)
+    s5_h <= \$509 ;
+  always @(posedge clk)
+    s5_big0 <= \$510 ;
+  always @(posedge clk)
+    s5_q7_0 <= \$511 ;
+  always @(posedge clk)
+    s5_fc0 <= \$512 ;
+  always @(posedge clk)
+    s5_lo0 <= \$513 ;
+  always @(posedge clk)
+    s5_big1 <= \$514 ;
+  always @(posedge clk)
+    s5_q7_1 <= \$515 ;
+  always @(posedge clk)
+    s5_fc1 <= \$516 ;
+  always @(posedge clk)
+    s5_lo1 <= \$517 ;
+  always @(posedge clk)
+    s5_big2 <= \$518 ;
+  always @(posedge clk)
+    s5_q7_2 <= \$519 ;
+  always @(posedge clk)
+    s5_fc2 <= \$520 ;
+  always @(posedge clk)
+    s5_lo2 <= \$521 ;
+  always @(posedge clk)
+    s5_big3 <= \$522 ;
+  always @(posedge clk)
+    s5_q7_3 <= \$523 ;
+  always @(posedge clk)
+    s5_fc3 <= \$524 ;
+  always @(posedge clk)
+    s5_lo3 <= \$525 ;
+  always @(posedge clk)
+    s5_big4 <= \$526 ;
+  always @(posedge clk)
+    s5_q7_4 <= \$527 ;
+  always @(posedge clk)
+    s5_fc4 <= \$528 ;
+  always @(posedge clk)
+    s5_lo4 <= \$529 ;
+  always @(posedge clk)
+    s5_big5 <= \$530 ;
+  always @(posedge clk)
+    s5_q7_5 <= \$531 ;
+  always @(posedge clk)
+    s5_fc5 <= \$532 ;
+  always @(posedge clk)
+    s5_lo5 <= \$533 ;
+  always @(posedge clk)
+    s5_big6 <= \$534 ;
+  always @(posedge clk)
+    s5_q7_6 <= \$535 ;
+  always @(posedge clk)
+    s5_fc6 <= \$536 ;
+  always @(posedge clk)
+    s5_lo6 <= \$537 ;
+  always @(posedge clk)
+    s5_big7 <= \$538 ;
+  always @(posedge clk)
+    s5_q7_7 <= \$539 ;
+  always @(posedge clk)
+    s5_fc7 <= \$540 ;
+  always @(posedge clk)
+    s5_lo7 <= \$541 ;
+  always @(posedge clk)
+    big0_d0 <= \$542 ;
+  always @(posedge clk)
+    big0_d1 <= \$543 ;
+  always @(posedge clk)
+    q7_0_d0 <= \$544 ;
+  always @(posedge clk)
+    q7_0_d1 <= \$545 ;
+  always @(posedge clk)
+    s6_hi0 <= \$546 ;
+  always @(posedge clk)
+    s6_lo0 <= \$547 ;
+  always @(posedge clk)
+    s7_inc0 <= \$548 ;
+  always @(posedge clk)
+    big1_d0 <= \$549 ;
+  always @(posedge clk)
+    big1_d1 <= \$550 ;
+  always @(posedge clk)
+    q7_1_d0 <= \$551 ;
+  always @(posedge clk)
+    q7_1_d1 <= \$552 ;
+  always @(posedge clk)
+    s6_hi1 <= \$553 ;
+  always @(posedge clk)
+    s6_lo1 <= \$554 ;
+  always @(posedge clk)
+    s7_inc1 <= \$555 ;
+  always @(posedge clk)
+    big2_d0 <= \$556 ;
+  always @(posedge clk)
+    big2_d1 <= \$557 ;
+  always @(posedge clk)
+    q7_2_d0 <= \$558 ;
+  always @(posedge clk)
+    q7_2_d1 <= \$559 ;
+  always @(posedge clk)
+    s6_hi2 <= \$560 ;
+  always @(posedge clk)
+    s6_lo2 <= \$561 ;
+  always @(posedge clk)
+    s7_inc2 <= \$562 ;
+  always @(posedge clk)
+    big3_d0 <= \$563 ;
+  always @(posedge clk)
+    big3_d1 <= \$564 ;
+  always @(posedge clk)
+    q7_3_d0 <= \$565 ;
+  always @(posedge clk)
+    q7_3_d1 <= \$566 ;
+  always @(posedge clk)
+    s6_hi3 <= \$567 ;
+  always @(posedge clk)
+    s6_lo3 <= \$568 ;
+  always @(posedge clk)
+    s7_inc3 <= \$569 ;
+  always @(posedge clk)
+    big4_d0 <= \$570 ;
+  always @(posedge clk)
+    big4_d1 <= \$571 ;
+  always @(posedge clk)
+    q7_4_d0 <= \$572 ;
+  always @(posedge clk)
+    q7_4_d1 <= \$573 ;
+  always @(posedge clk)
+    s6_hi4 <= \$574 ;
+  always @(posedge clk)
+    s6_lo4 <= \$575 ;
+  always @(posedge clk)
+    s7_inc4 <= \$576 ;
+  always @(posedge clk)
+    big5_d0 <= \$577 ;
+  always @(posedge clk)
+    big5_d1 <= \$578 ;
+  always @(posedge clk)
+    q7_5_d0 <= \$579 ;
+  always @(posedge clk)
+    q7_5_d1 <= \$580 ;
+  always @(posedge clk)
+    s6_hi5 <= \$581 ;
+  always @(posedge clk)
+    s6_lo5 <= \$582 ;
+  always @(posedge clk)
+    s7_inc5 <= \$583 ;
+  always @(posedge clk)
+    big6_d0 <= \$584 ;
+  always @(posedge clk)
+    big6_d1 <= \$585 ;
+  always @(posedge clk)
+    q7_6_d0 <= \$586 ;
+  always @(posedge clk)
+    q7_6_d1 <= \$587 ;
+  always @(posedge clk)
+    s6_hi6 <= \$588 ;
+  always @(posedge clk)
+    s6_lo6 <= \$589 ;
+  always @(posedge clk)
+    s7_inc6 <= \$590 ;
+  always @(posedge clk)
+    big7_d0 <= \$591 ;
+  always @(posedge clk)
+    big7_d1 <= \$592 ;
+  always @(posedge clk)
+    q7_7_d0 <= \$593 ;
+  always @(posedge clk)
+    q7_7_d1 <= \$594 ;
+  always @(posedge clk)
+    s6_hi7 <= \$595 ;
+  always @(posedge clk)
+    s6_lo7 <= \$596 ;
+  always @(posedge clk)
+    s7_inc7 <= \$597 ;
+  always @(posedge clk)
+    s8_small0 <= \$598 ;
+  always @(posedge clk)
+    s8_small1 <= \$599 ;
+  always @(posedge clk)
+    s8_small2 <= \$600 ;
+  always @(posedge clk)
+    s8_small3 <= \$601 ;
+  always @(posedge clk)
+    s8_small4 <= \$602 ;
+  always @(posedge clk)
+    s8_small5 <= \$603 ;
+  always @(posedge clk)
+    s8_small6 <= \$604 ;
+  always @(posedge clk)
+    s8_small7 <= \$605 ;
+  always @(posedge clk)
+    valid_d0 <= \$606 ;
+  always @(posedge clk)
+    valid_d1 <= \$607 ;
+  always @(posedge clk)
+    valid_d2 <= \$608 ;
+  always @(posedge clk)
+    valid_d3 <= \$609 ;
+  always @(posedge clk)
+    valid_d4 <= \$610 ;
+  always @(posedge clk)
+    valid_d5 <= \$611 ;
+  always @(posedge clk)
+    valid_d6 <= \$612 ;
+  always @(posedge clk)
+    valid_d7 <= \$613 ;
+  always @(posedge clk)
+    last_d0 <= \$614 ;
+  always @(posedge clk)
+    last_d1 <= \$615 ;
+  always @(posedge clk)
+    last_d2 <= \$616 ;
+  always @(posedge clk)
+    last_d3 <= \$617 ;
+  always @(posedge clk)
+    last_d4 <= \$618 ;
+  always @(posedge clk)
+    last_d5 <= \$619 ;
+  always @(posedge clk)
+    last_d6 <= \$620 ;
+  always @(posedge clk)
+    last_d7 <= \$621 ;
+  always @(posedge clk)
+    keep_d0 <= \$622 ;
+  always @(posedge clk)
+    keep_d1 <= \$623 ;
+  always @(posedge clk)
+    keep_d2 <= \$624 ;
+  always @(posedge clk)
+    keep_d3 <= \$625 ;
+  always @(posedge clk)
+    keep_d4 <= \$626 ;
+  always @(posedge clk)
+    keep_d5 <= \$627 ;
+  always @(posedge clk)
+    keep_d6 <= \$628 ;
+  always @(posedge clk)
+    keep_d7 <= \$629 ;
+  always @(posedge clk)
+    k_out_d0 <= \$630 ;
+  always @(posedge clk)
+    k_out_d1 <= \$631 ;
+  always @(posedge clk)
+    k_out_d2 <= \$632 ;
+  always @(posedge clk)
+    k_out_d3 <= \$633 ;
+  always @(posedge clk)
+    k_out_d4 <= \$634 ;
+  always @(posedge clk)
+    k_out_d5 <= \$635 ;
+  assign out_buffer_pop = o__valid & o__ready;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & i__ready;
-  assign \$2  = 32'd4294967295 << s1_k;
-  assign mask_k = ~ \$2 [31:0];
-  assign \$3  = $signed(s1_x0) < $signed(1'h0);
-  assign \$4  = - $signed(s1_x0);
-  assign \$5  = \$3  ? \$4  : { s1_x0[31], s1_x0 };
-  assign \$6  = $signed(s1_x1) < $signed(1'h0);
-  assign \$7  = - $signed(s1_x1);
-  assign \$8  = \$6  ? \$7  : { s1_x1[31], s1_x1 };
-  assign \$9  = $signed(s1_x2) < $signed(1'h0);
-  assign \$10  = - $signed(s1_x2);
-  assign \$11  = \$9  ? \$10  : { s1_x2[31], s1_x2 };
-  assign \$12  = $signed(s1_x3) < $signed(1'h0);
-  assign \$13  = - $signed(s1_x3);
-  assign \$14  = \$12  ? \$13  : { s1_x3[31], s1_x3 };
-  assign \$15  = $signed(s1_x4) < $signed(1'h0);
-  assign \$16  = - $signed(s1_x4);
-  assign \$17  = \$15  ? \$16  : { s1_x4[31], s1_x4 };
-  assign \$18  = $signed(s1_x5) < $signed(1'h0);
-  assign \$19  = - $signed(s1_x5);
-  assign \$20  = \$18  ? \$19  : { s1_x5[31], s1_x5 };
-  assign \$21  = $signed(s1_x6) < $signed(1'h0);
-  assign \$22  = - $signed(s1_x6);
-  assign \$23  = \$21  ? \$22  : { s1_x6[31], s1_x6 };
-  assign \$24  = $signed(s1_x7) < $signed(1'h0);
-  assign \$25  = - $signed(s1_x7);
-  assign \$26  = \$24  ? \$25  : { s1_x7[31], s1_x7 };
-  assign \$28  = 32'd4294967295 << \$27 [4:0];
-  assign mask_h = ~ \$28 [31:0];
-  assign f2_0 = s2_k[0] ? \$29  : s2_f0;
-  assign \$30  = f2_0 >> \$27 [4:0];
-  assign \$31  = f2_0 & mask_h;
-  assign inc0 = \$30  > \$31 ;
-  assign f2_1 = s2_k[0] ? \$32  : s2_f1;
-  assign \$33  = f2_1 >> \$27 [4:0];
-  assign \$34  = f2_1 & mask_h;
-  assign inc1 = \$33  > \$34 ;
-  assign f2_2 = s2_k[0] ? \$35  : s2_f2;
-  assign \$36  = f2_2 >> \$27 [4:0];
-  assign \$37  = f2_2 & mask_h;
-  assign inc2 = \$36  > \$37 ;
-  assign f2_3 = s2_k[0] ? \$38  : s2_f3;
-  assign \$39  = f2_3 >> \$27 [4:0];
-  assign \$40  = f2_3 & mask_h;
-  assign inc3 = \$39  > \$40 ;
-  assign f2_4 = s2_k[0] ? \$41  : s2_f4;
-  assign \$42  = f2_4 >> \$27 [4:0];
-  assign \$43  = f2_4 & mask_h;
-  assign inc4 = \$42  > \$43 ;
-  assign f2_5 = s2_k[0] ? \$44  : s2_f5;
-  assign \$45  = f2_5 >> \$27 [4:0];
-  assign \$46  = f2_5 & mask_h;
-  assign inc5 = \$45  > \$46 ;
-  assign f2_6 = s2_k[0] ? \$47  : s2_f6;
-  assign \$48  = f2_6 >> \$27 [4:0];
-  assign \$49  = f2_6 & mask_h;
-  assign inc6 = \$48  > \$49 ;
-  assign f2_7 = s2_k[0] ? \$50  : s2_f7;
-  assign \$51  = f2_7 >> \$27 [4:0];
-  assign \$52  = f2_7 & mask_h;
-  assign inc7 = \$51  > \$52 ;
-  assign \$53  = s3_q0 + s3_inc0;
-  assign \$54  = qinc0 > 7'h7f;
-  assign \$55  = \$54  ? 7'h7f : qinc0[6:0];
-  assign \$56  = $signed(s3_x0) > $signed(8'h7f);
-  assign \$57  = $signed(s3_x0) < $signed(8'h81);
-  assign \$58  = \$57  ? 32'd4294967169 : s3_x0;
-  assign \$59  = \$56  ? 32'd127 : \$58 ;
-  assign \$60  = s3_q1 + s3_inc1;
-  assign \$61  = qinc1 > 7'h7f;
-  assign \$62  = \$61  ? 7'h7f : qinc1[6:0];
-  assign \$63  = $signed(s3_x1) > $signed(8'h7f);
-  assign \$64  = $signed(s3_x1) < $signed(8'h81);
-  assign \$65  = \$64  ? 32'd4294967169 : s3_x1;
-  assign \$66  = \$63  ? 32'd127 : \$65 ;
-  assign \$67  = s3_q2 + s3_inc2;
-  assign \$68  = qinc2 > 7'h7f;
-  assign \$69  = \$68  ? 7'h7f : qinc2[6:0];
-  assign \$70  = $signed(s3_x2) > $signed(8'h7f);
-  assign \$71  = $signed(s3_x2) < $signed(8'h81);
-  assign \$72  = \$71  ? 32'd4294967169 : s3_x2;
-  assign \$73  = \$70  ? 32'd127 : \$72 ;
-  assign \$74  = s3_q3 + s3_inc3;
-  assign \$75  = qinc3 > 7'h7f;
-  assign \$76  = \$75  ? 7'h7f : qinc3[6:0];
-  assign \$77  = $signed(s3_x3) > $signed(8'h7f);
-  assign \$78  = $signed(s3_x3) < $signed(8'h81);
-  assign \$79  = \$78  ? 32'd4294967169 : s3_x3;
-  assign \$80  = \$77  ? 32'd127 : \$79 ;
-  assign \$81  = s3_q4 + s3_inc4;
-  assign \$82  = qinc4 > 7'h7f;
-  assign \$83  = \$82  ? 7'h7f : qinc4[6:0];
-  assign \$84  = $signed(s3_x4) > $signed(8'h7f);
-  assign \$85  = $signed(s3_x4) < $signed(8'h81);
-  assign \$86  = \$85  ? 32'd4294967169 : s3_x4;
-  assign \$87  = \$84  ? 32'd127 : \$86 ;
-  assign \$88  = s3_q5 + s3_inc5;
-  assign \$89  = qinc5 > 7'h7f;
-  assign \$90  = \$89  ? 7'h7f : qinc5[6:0];
-  assign \$91  = $signed(s3_x5) > $signed(8'h7f);
-  assign \$92  = $signed(s3_x5) < $signed(8'h81);
-  assign \$93  = \$92  ? 32'd4294967169 : s3_x5;
-  assign \$94  = \$91  ? 32'd127 : \$93 ;
-  assign \$95  = s3_q6 + s3_inc6;
-  assign \$96  = qinc6 > 7'h7f;
-  assign \$97  = \$96  ? 7'h7f : qinc6[6:0];
-  assign \$98  = $signed(s3_x6) > $signed(8'h7f);
-  assign \$99  = $signed(s3_x6) < $signed(8'h81);
-  assign \$100  = \$99  ? 32'd4294967169 : s3_x6;
-  assign \$101  = \$98  ? 32'd127 : \$100 ;
-  assign \$102  = s3_q7 + s3_inc7;
-  assign \$103  = qinc7 > 7'h7f;
-  assign \$104  = \$103  ? 7'h7f : qinc7[6:0];
-  assign \$105  = $signed(s3_x7) > $signed(8'h7f);
-  assign \$106  = $signed(s3_x7) < $signed(8'h81);
-  assign \$107  = \$106  ? 32'd4294967169 : s3_x7;
-  assign \$108  = \$105  ? 32'd127 : \$107 ;
-  assign \$109  = $signed(s1_x0) < $signed(1'h0);
-  assign \$110  = \$5 [31:0] >> s1_k;
-  assign \$111  = \$5 [31:0] & mask_k;
-  assign \$113  = s1_k - 1'h1;
-  assign \$114  = $signed(s1_x0) >>> \$113 [4:0];
-  assign \$115  = $signed(s1_x1) < $signed(1'h0);
-  assign \$116  = \$8 [31:0] >> s1_k;
-  assign \$117  = \$8 [31:0] & mask_k;
-  assign \$119  = s1_k - 1'h1;
-  assign \$120  = $signed(s1_x1) >>> \$119 [4:0];
-  assign \$121  = $signed(s1_x2) < $signed(1'h0);
-  assign \$122  = \$11 [31:0] >> s1_k;
-  assign \$123  = \$11 [31:0] & mask_k;
-  assign \$125  = s1_k - 1'h1;
-  assign \$126  = $signed(s1_x2) >>> \$125 [4:0];
-  assign \$127  = $signed(s1_x3) < $signed(1'h0);
-  assign \$128  = \$14 [31:0] >> s1_k;
-  assign \$129  = \$14 [31:0] & mask_k;
-  assign \$131  = s1_k - 1'h1;
-  assign \$132  = $signed(s1_x3) >>> \$131 [4:0];
-  assign \$133  = $signed(s1_x4) < $signed(1'h0);
-  assign \$134  = \$17 [31:0] >> s1_k;
-  assign \$135  = \$17 [31:0] & mask_k;
-  assign \$137  = s1_k - 1'h1;
-  assign \$138  = $signed(s1_x4) >>> \$137 [4:0];
-  assign \$139  = $signed(s1_x5) < $signed(1'h0);
-  assign \$140  = \$20 [31:0] >> s1_k;
-  assign \$141  = \$20 [31:0] & mask_k;
-  assign \$143  = s1_k - 1'h1;
-  assign \$144  = $signed(s1_x5) >>> \$143 [4:0];
-  assign \$145  = $signed(s1_x6) < $signed(1'h0);
-  assign \$146  = \$23 [31:0] >> s1_k;
-  assign \$147  = \$23 [31:0] & mask_k;
-  assign \$149  = s1_k - 1'h1;
-  assign \$150  = $signed(s1_x6) >>> \$149 [4:0];
-  assign \$151  = $signed(s1_x7) < $signed(1'h0);
-  assign \$152  = \$26 [31:0] >> s1_k;
-  assign \$153  = \$26 [31:0] & mask_k;
-  assign \$155  = s1_k - 1'h1;
-  assign \$156  = $signed(s1_x7) >>> \$155 [4:0];
-  assign \$157  = $signed(s2_half0) + $signed(2'h1);
-  assign \$159  = $signed(s2_half1) + $signed(2'h1);
-  assign \$161  = $signed(s2_half2) + $signed(2'h1);
-  assign \$163  = $signed(s2_half3) + $signed(2'h1);
-  assign \$165  = $signed(s2_half4) + $signed(2'h1);
-  assign \$167  = $signed(s2_half5) + $signed(2'h1);
-  assign \$169  = $signed(s2_half6) + $signed(2'h1);
-  assign \$171  = $signed(s2_half7) + $signed(2'h1);
-  assign \$173  = ! s3_k;
-  assign \$174  = - qsat0;
-  assign \$175  = s3_neg0 ? \$174  : { 1'h0, qsat0 };
-  assign \$176  = \$173  ? sat0 : \$175 ;
-  assign \$177  = ! s3_k;
-  assign \$178  = - qsat1;
-  assign \$179  = s3_neg1 ? \$178  : { 1'h0, qsat1 };
-  assign \$180  = \$177  ? sat1 : \$179 ;
-  assign \$181  = ! s3_k;
-  assign \$182  = - qsat2;
-  assign \$183  = s3_neg2 ? \$182  : { 1'h0, qsat2 };
-  assign \$184  = \$181  ? sat2 : \$183 ;
-  assign \$185  = ! s3_k;
-  assign \$186  = - qsat3;
-  assign \$187  = s3_neg3 ? \$186  : { 1'h0, qsat3 };
-  assign \$188  = \$185  ? sat3 : \$187 ;
-  assign \$189  = ! s3_k;
-  assign \$190  = - qsat4;
-  assign \$191  = s3_neg4 ? \$190  : { 1'h0, qsat4 };
-  assign \$192  = \$189  ? sat4 : \$191 ;
-  assign \$193  = ! s3_k;
-  assign \$194  = - qsat5;
-  assign \$195  = s3_neg5 ? \$194  : { 1'h0, qsat5 };
-  assign \$196  = \$193  ? sat5 : \$195 ;
-  assign \$197  = ! s3_k;
-  assign \$198  = - qsat6;
-  assign \$199  = s3_neg6 ? \$198  : { 1'h0, qsat6 };
-  assign \$200  = \$197  ? sat6 : \$199 ;
-  assign \$201  = ! s3_k;
-  assign \$202  = - qsat7;
-  assign \$203  = s3_neg7 ? \$202  : { 1'h0, qsat7 };
-  assign \$204  = \$201  ? sat7 : \$203 ;
-  always @(posedge clk)
-    \$signal  <= \$205 ;
-  always @(posedge clk)
-    s1_last <= \$206 ;
-  always @(posedge clk)
-    s1_k <= \$207 ;
-  always @(posedge clk)
-    s1_keep <= \$208 ;
-  always @(posedge clk)
-    s1_x0 <= \$209 ;
-  always @(posedge clk)
-    s1_x1 <= \$210 ;
-  always @(posedge clk)
-    s1_x2 <= \$211 ;
-  always @(posedge clk)
-    s1_x3 <= \$212 ;
-  always @(posedge clk)
-    s1_x4 <= \$213 ;
-  always @(posedge clk)
-    s1_x5 <= \$214 ;
-  always @(posedge clk)
-    s1_x6 <= \$215 ;
-  always @(posedge clk)
-    s1_x7 <= \$216 ;
-  always @(posedge clk)
-    s2_x0 <= \$217 ;
-  always @(posedge clk)
-    s2_neg0 <= \$218 ;
-  always @(posedge clk)
-    s2_q0 <= \$219 ;
-  always @(posedge clk)
-    s2_f0 <= \$220 ;
-  always @(posedge clk)
-    s2_r0 <= \$221 ;
-  always @(posedge clk)
-    s2_half0 <= \$222 ;
-  always @(posedge clk)
-    s2_x1 <= \$223 ;
-  always @(posedge clk)
-    s2_neg1 <= \$224 ;
-  always @(posedge clk)
-    s2_q1 <= \$225 ;
-  always @(posedge clk)
-    s2_f1 <= \$226 ;
-  always @(posedge clk)
-    s2_r1 <= \$227 ;
-  always @(posedge clk)
-    s2_half1 <= \$228 ;
-  always @(posedge clk)
-    s2_x2 <= \$229 ;
-  always @(posedge clk)
-    s2_neg2 <= \$230 ;
-  always @(posedge clk)
-    s2_q2 <= \$231 ;
-  always @(posedge clk)
-    s2_f2 <= \$232 ;
-  always @(posedge clk)
-    s2_r2 <= \$233 ;
-  always @(posedge clk)
-    s2_half2 <= \$234 ;
-  always @(posedge clk)
-    s2_x3 <= \$235 ;
-  always @(posedge clk)
-    s2_neg3 <= \$236 ;
-  always @(posedge clk)
-    s2_q3 <= \$237 ;
-  always @(posedge clk)
-    s2_f3 <= \$238 ;
-  always @(posedge clk)
-    s2_r3 <= \$239 ;
-  always @(posedge clk)
-    s2_half3 <= \$240 ;
-  always @(posedge clk)
-    s2_x4 <= \$241 ;
-  always @(posedge clk)
-    s2_neg4 <= \$242 ;
-  always @(posedge clk)
-    s2_q4 <= \$243 ;
-  always @(posedge clk)
-    s2_f4 <= \$244 ;
-  always @(posedge clk)
-    s2_r4 <= \$245 ;
-  always @(posedge clk)
-    s2_half4 <= \$246 ;
-  always @(posedge clk)
-    s2_x5 <= \$247 ;
-  always @(posedge clk)
-    s2_neg5 <= \$248 ;
-  always @(posedge clk)
-    s2_q5 <= \$249 ;
-  always @(posedge clk)
-    s2_f5 <= \$250 ;
-  always @(posedge clk)
-    s2_r5 <= \$251 ;
-  always @(posedge clk)
-    s2_half5 <= \$252 ;
-  always @(posedge clk)
-    s2_x6 <= \$253 ;
-  always @(posedge clk)
-    s2_neg6 <= \$254 ;
-  always @(posedge clk)
-    s2_q6 <= \$255 ;
-  always @(posedge clk)
-    s2_f6 <= \$256 ;
-  always @(posedge clk)
-    s2_r6 <= \$257 ;
-  always @(posedge clk)
-    s2_half6 <= \$258 ;
-  always @(posedge clk)
-    s2_x7 <= \$259 ;
-  always @(posedge clk)
-    s2_neg7 <= \$260 ;
-  always @(posedge clk)
-    s2_q7 <= \$261 ;
-  always @(posedge clk)
-    s2_f7 <= \$262 ;
-  always @(posedge clk)
-    s2_r7 <= \$263 ;
-  always @(posedge clk)
-    s2_half7 <= \$264 ;
-  always @(posedge clk)
-    \$signal$154  <= \$265 ;
-  always @(posedge clk)
-    s2_last <= \$266 ;
-  always @(posedge clk)
-    s2_k <= \$267 ;
-  always @(posedge clk)
-    s2_keep <= \$268 ;
-  always @(posedge clk)
-    s3_x0 <= \$269 ;
-  always @(posedge clk)
-    s3_neg0 <= \$270 ;
-  always @(posedge clk)
-    s3_q0 <= \$271 ;
-  always @(posedge clk)
-    s3_inc0 <= \$272 ;
-  always @(posedge clk)
-    s3_near0 <= \$273 ;
-  always @(posedge clk)
-    s3_x1 <= \$274 ;
-  always @(posedge clk)
-    s3_neg1 <= \$275 ;
-  always @(posedge clk)
-    s3_q1 <= \$276 ;
-  always @(posedge clk)
-    s3_inc1 <= \$277 ;
-  always @(posedge clk)
-    s3_near1 <= \$278 ;
-  always @(posedge clk)
-    s3_x2 <= \$279 ;
-  always @(posedge clk)
-    s3_neg2 <= \$280 ;
-  always @(posedge clk)
-    s3_q2 <= \$281 ;
-  always @(posedge clk)
-    s3_inc2 <= \$282 ;
-  always @(posedge clk)
-    s3_near2 <= \$283 ;
-  always @(posedge clk)
-    s3_x3 <= \$284 ;
-  always @(posedge clk)
-    s3_neg3 <= \$285 ;
-  always @(posedge clk)
-    s3_q3 <= \$286 ;
-  always @(posedge clk)
-    s3_inc3 <= \$287 ;
-  always @(posedge clk)
-    s3_near3 <= \$288 ;
-  always @(posedge clk)
-    s3_x4 <= \$289 ;
-  always @(posedge clk)
-    s3_neg4 <= \$290 ;
-  always @(posedge clk)
-    s3_q4 <= \$291 ;
-  always @(posedge clk)
-    s3_inc4 <= \$292 ;
-  always @(posedge clk)
-    s3_near4 <= \$293 ;
-  always @(posedge clk)
-    s3_x5 <= \$294 ;
-  always @(posedge clk)
-    s3_neg5 <= \$295 ;
-  always @(posedge clk)
-    s3_q5 <= \$296 ;
-  always @(posedge clk)
-    s3_inc5 <= \$297 ;
-  always @(posedge clk)
-    s3_near5 <= \$298 ;
-  always @(posedge clk)
-    s3_x6 <= \$299 ;
-  always @(posedge clk)
-    s3_neg6 <= \$300 ;
-  always @(posedge clk)
-    s3_q6 <= \$301 ;
-  always @(posedge clk)
-    s3_inc6 <= \$302 ;
-  always @(posedge clk)
-    s3_near6 <= \$303 ;
-  always @(posedge clk)
-    s3_x7 <= \$304 ;
-  always @(posedge clk)
-    s3_neg7 <= \$305 ;
-  always @(posedge clk)
-    s3_q7 <= \$306 ;
-  always @(posedge clk)
-    s3_inc7 <= \$307 ;
-  always @(posedge clk)
-    s3_near7 <= \$308 ;
-  always @(posedge clk)
-    \$signal$173  <= \$309 ;
-  always @(posedge clk)
-    s3_last <= \$310 ;
-  always @(posedge clk)
-    s3_k <= \$311 ;
-  always @(posedge clk)
-    s3_keep <= \$312 ;
-  always @(posedge clk)
-    o__valid <= \$313 ;
-  always @(posedge clk)
-    o__payload <= \$314 ;
+  assign w_en = i__ready & valid_d7;
+  assign \$3  = - s8_small0;
+  assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_small0 };
+  assign \$5  = kz_d5 ? xsat0_d5 : \$4 ;
+  assign \$6  = - s8_small1;
+  assign \$7  = neg1_d5 ? \$6  : { 1'h0, s8_small1 };
+  assign \$8  = kz_d5 ? xsat1_d5 : \$7 ;
+  assign \$9  = - s8_small2;
+  assign \$10  = neg2_d5 ? \$9  : { 1'h0, s8_small2 };
+  assign \$11  = kz_d5 ? xsat2_d5 : \$10 ;
+  assign \$12  = - s8_small3;
+  assign \$13  = neg3_d5 ? \$12  : { 1'h0, s8_small3 };
+  assign \$14  = kz_d5 ? xsat3_d5 : \$13 ;
+  assign \$15  = - s8_small4;
+  assign \$16  = neg4_d5 ? \$15  : { 1'h0, s8_small4 };
+  assign \$17  = kz_d5 ? xsat4_d5 : \$16 ;
+  assign \$18  = - s8_small5;
+  assign \$19  = neg5_d5 ? \$18  : { 1'h0, s8_small5 };
+  assign \$20  = kz_d5 ? xsat5_d5 : \$19 ;
+  assign \$21  = - s8_small6;
+  assign \$22  = neg6_d5 ? \$21  : { 1'h0, s8_small6 };
+  assign \$23  = kz_d5 ? xsat6_d5 : \$22 ;
+  assign \$24  = - s8_small7;
+  assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_small7 };
+  assign \$26  = kz_d5 ? xsat7_d5 : \$25 ;
+  assign \$27  = \$2 [2:0] <= 1'h1;
+  assign \$28  = i__payload[261:256] - 1'h1;
+  assign \$29  = s1_k > 1'h0;
+  assign \$30  = s1_k > 1'h1;
+  assign \$31  = s1_k > 2'h2;
+  assign \$32  = s1_k > 2'h3;
+  assign \$33  = s1_k > 3'h4;
+  assign \$34  = s1_k > 3'h5;
+  assign \$35  = s1_k > 3'h6;
+  assign \$36  = s1_k > 3'h7;
+  assign \$37  = s1_k > 4'h8;
+  assign \$38  = s1_k > 4'h9;
+  assign \$39  = s1_k > 4'ha;
+  assign \$40  = s1_k > 4'hb;
+  assign \$41  = s1_k > 4'hc;
+  assign \$42  = s1_k > 4'hd;
+  assign \$43  = s1_k > 4'he;
+  assign \$44  = s1_k > 4'hf;
+  assign \$45  = s1_k > 5'h10;
+  assign \$46  = s1_k > 5'h11;
+  assign \$47  = s1_k > 5'h12;
+  assign \$48  = s1_k > 5'h13;
+  assign \$49  = s1_k > 5'h14;
+  assign \$50  = s1_k > 5'h15;
+  assign \$51  = s1_k > 5'h16;
+  assign \$52  = s1_k > 5'h17;
+  assign \$53  = s1_k > 5'h18;
+  assign \$54  = s1_k > 5'h19;
+  assign \$55  = s1_k > 5'h1a;
+  assign \$56  = s1_k > 5'h1b;
+  assign \$57  = s1_k > 5'h1c;
+  assign \$58  = s1_k > 5'h1d;
+  assign \$59  = s1_k > 5'h1e;
+  assign \$60  = s1_k > 5'h1f;
+  assign \$63  = \$62  > 1'h0;
+  assign \$65  = \$64  > 1'h1;
+  assign \$67  = \$66  > 2'h2;
+  assign \$69  = \$68  > 2'h3;
+  assign \$71  = \$70  > 3'h4;
+  assign \$73  = \$72  > 3'h5;
+  assign \$75  = \$74  > 3'h6;
+  assign \$77  = \$76  > 3'h7;
+  assign \$79  = \$78  > 4'h8;
+  assign \$81  = \$80  > 4'h9;
+  assign \$83  = \$82  > 4'ha;
+  assign \$85  = \$84  > 4'hb;
+  assign \$87  = \$86  > 4'hc;
+  assign \$89  = \$88  > 4'hd;
+  assign \$91  = \$90  > 4'he;
+  assign \$93  = \$92  > 4'hf;
+  assign \$94  = ! s1_k;
+  assign \$95  = $signed(s1_x0) < $signed(1'h0);
+  assign \$96  = - $signed(s1_x0);
+  assign \$97  = \$95  ? \$96  : { s1_x0[31], s1_x0 };
+  assign \$98  = ~ s1_x0[31];
+  assign \$99  = | s1_x0[31:7];
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = & s1_x0[31:7];
+  assign \$102  = | s1_x0[6:0];
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = s1_x0[31] & \$104 ;
+  assign \$106  = \$105  ? 8'h81 : s1_x0[7:0];
+  assign \$107  = \$100  ? 8'h7f : \$106 ;
+  assign \$108  = $signed(s1_x0) < $signed(1'h0);
+  assign \$109  = $signed(s1_x1) < $signed(1'h0);
+  assign \$110  = - $signed(s1_x1);
+  assign \$111  = \$109  ? \$110  : { s1_x1[31], s1_x1 };
+  assign \$112  = ~ s1_x1[31];
+  assign \$113  = | s1_x1[31:7];
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = & s1_x1[31:7];
+  assign \$116  = | s1_x1[6:0];
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = s1_x1[31] & \$118 ;
+  assign \$120  = \$119  ? 8'h81 : s1_x1[7:0];
+  assign \$121  = \$114  ? 8'h7f : \$120 ;
+  assign \$122  = $signed(s1_x1) < $signed(1'h0);
+  assign \$123  = $signed(s1_x2) < $signed(1'h0);
+  assign \$124  = - $signed(s1_x2);
+  assign \$125  = \$123  ? \$124  : { s1_x2[31], s1_x2 };
+  assign \$126  = ~ s1_x2[31];
+  assign \$127  = | s1_x2[31:7];
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = & s1_x2[31:7];
+  assign \$130  = | s1_x2[6:0];
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = s1_x2[31] & \$132 ;
+  assign \$134  = \$133  ? 8'h81 : s1_x2[7:0];
+  assign \$135  = \$128  ? 8'h7f : \$134 ;
+  assign \$136  = $signed(s1_x2) < $signed(1'h0);
+  assign \$137  = $signed(s1_x3) < $signed(1'h0);
+  assign \$138  = - $signed(s1_x3);
+  assign \$139  = \$137  ? \$138  : { s1_x3[31], s1_x3 };
+  assign \$140  = ~ s1_x3[31];
+  assign \$141  = | s1_x3[31:7];
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = & s1_x3[31:7];
+  assign \$144  = | s1_x3[6:0];
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = ~ \$145 ;
+  assign \$147  = s1_x3[31] & \$146 ;
+  assign \$148  = \$147  ? 8'h81 : s1_x3[7:0];
+  assign \$149  = \$142  ? 8'h7f : \$148 ;
+  assign \$150  = $signed(s1_x3) < $signed(1'h0);
+  assign \$151  = $signed(s1_x4) < $signed(1'h0);
+  assign \$152  = - $signed(s1_x4);
+  assign \$153  = \$151  ? \$152  : { s1_x4[31], s1_x4 };
+  assign \$154  = ~ s1_x4[31];
+  assign \$155  = | s1_x4[31:7];
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = & s1_x4[31:7];
+  assign \$158  = | s1_x4[6:0];
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = ~ \$159 ;
+  assign \$161  = s1_x4[31] & \$160 ;
+  assign \$162  = \$161  ? 8'h81 : s1_x4[7:0];
+  assign \$163  = \$156  ? 8'h7f : \$162 ;
+  assign \$164  = $signed(s1_x4) < $signed(1'h0);
+  assign \$165  = $signed(s1_x5) < $signed(1'h0);
+  assign \$166  = - $signed(s1_x5);
+  assign \$167  = \$165  ? \$166  : { s1_x5[31], s1_x5 };
+  assign \$168  = ~ s1_x5[31];
+  assign \$169  = | s1_x5[31:7];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = & s1_x5[31:7];
+  assign \$172  = | s1_x5[6:0];
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = ~ \$173 ;
+  assign \$175  = s1_x5[31] & \$174 ;
+  assign \$176  = \$175  ? 8'h81 : s1_x5[7:0];
+  assign \$177  = \$170  ? 8'h7f : \$176 ;
+  assign \$178  = $signed(s1_x5) < $signed(1'h0);
+  assign \$179  = $signed(s1_x6) < $signed(1'h0);
+  assign \$180  = - $signed(s1_x6);
+  assign \$181  = \$179  ? \$180  : { s1_x6[31], s1_x6 };
+  assign \$182  = ~ s1_x6[31];
+  assign \$183  = | s1_x6[31:7];
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = & s1_x6[31:7];
+  assign \$186  = | s1_x6[6:0];
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = s1_x6[31] & \$188 ;
+  assign \$190  = \$189  ? 8'h81 : s1_x6[7:0];
+  assign \$191  = \$184  ? 8'h7f : \$190 ;
+  assign \$192  = $signed(s1_x6) < $signed(1'h0);
+  assign \$193  = $signed(s1_x7) < $signed(1'h0);
+  assign \$194  = - $signed(s1_x7);
+  assign \$195  = \$193  ? \$194  : { s1_x7[31], s1_x7 };
+  assign \$196  = ~ s1_x7[31];
+  assign \$197  = | s1_x7[31:7];
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = & s1_x7[31:7];
+  assign \$200  = | s1_x7[6:0];
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = ~ \$201 ;
+  assign \$203  = s1_x7[31] & \$202 ;
+  assign \$204  = \$203  ? 8'h81 : s1_x7[7:0];
+  assign \$205  = \$198  ? 8'h7f : \$204 ;
+  assign \$206  = $signed(s1_x7) < $signed(1'h0);
+  assign \$207  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$208  = s2_mag0 & s2_mask;
+  assign \$209  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$210  = s2_mag1 & s2_mask;
+  assign \$211  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$212  = s2_mag2 & s2_mask;
+  assign \$213  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$214  = s2_mag3 & s2_mask;
+  assign \$215  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$216  = s2_mag4 & s2_mask;
+  assign \$217  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$218  = s2_mag5 & s2_mask;
+  assign \$219  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$220  = s2_mag6 & s2_mask;
+  assign \$221  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$222  = s2_mag7 & s2_mask;
+  assign \$223  = s3_qc0 >> s3_k;
+  assign \$225  = s3_odd ? \$224  : s3_f0;
+  assign \$226  = s3_qc1 >> s3_k;
+  assign \$228  = s3_odd ? \$227  : s3_f1;
+  assign \$229  = s3_qc2 >> s3_k;
+  assign \$231  = s3_odd ? \$230  : s3_f2;
+  assign \$232  = s3_qc3 >> s3_k;
+  assign \$234  = s3_odd ? \$233  : s3_f3;
+  assign \$235  = s3_qc4 >> s3_k;
+  assign \$237  = s3_odd ? \$236  : s3_f4;
+  assign \$238  = s3_qc5 >> s3_k;
+  assign \$240  = s3_odd ? \$239  : s3_f5;
+  assign \$241  = s3_qc6 >> s3_k;
+  assign \$243  = s3_odd ? \$242  : s3_f6;
+  assign \$244  = s3_qc7 >> s3_k;
+  assign \$246  = s3_odd ? \$245  : s3_f7;
+  assign \$247  = | s4_q0[31:7];
+  assign \$248  = s4_f20 >> { s4_h[4:3], 3'h0 };
+  assign \$249  = s4_f20[15:0] & s4_mask_h;
+  assign \$250  = | s4_q1[31:7];
+  assign \$251  = s4_f21 >> { s4_h[4:3], 3'h0 };
+  assign \$252  = s4_f21[15:0] & s4_mask_h;
+  assign \$253  = | s4_q2[31:7];
+  assign \$254  = s4_f22 >> { s4_h[4:3], 3'h0 };
+  assign \$255  = s4_f22[15:0] & s4_mask_h;
+  assign \$256  = | s4_q3[31:7];
+  assign \$257  = s4_f23 >> { s4_h[4:3], 3'h0 };
+  assign \$258  = s4_f23[15:0] & s4_mask_h;
+  assign \$259  = | s4_q4[31:7];
+  assign \$260  = s4_f24 >> { s4_h[4:3], 3'h0 };
+  assign \$261  = s4_f24[15:0] & s4_mask_h;
+  assign \$262  = | s4_q5[31:7];
+  assign \$263  = s4_f25 >> { s4_h[4:3], 3'h0 };
+  assign \$264  = s4_f25[15:0] & s4_mask_h;
+  assign \$265  = | s4_q6[31:7];
+  assign \$266  = s4_f26 >> { s4_h[4:3], 3'h0 };
+  assign \$267  = s4_f26[15:0] & s4_mask_h;
+  assign \$268  = | s4_q7[31:7];
+  assign \$269  = s4_f27 >> { s4_h[4:3], 3'h0 };
+  assign \$270  = s4_f27[15:0] & s4_mask_h;
+  assign \$271  = s5_fc0 >> s5_h;
+  assign \$272  = s6_hi0 > s6_lo0;
+  assign \$273  = s5_fc1 >> s5_h;
+  assign \$274  = s6_hi1 > s6_lo1;
+  assign \$275  = s5_fc2 >> s5_h;
+  assign \$276  = s6_hi2 > s6_lo2;
+  assign \$277  = s5_fc3 >> s5_h;
+  assign \$278  = s6_hi3 > s6_lo3;
+  assign \$279  = s5_fc4 >> s5_h;
+  assign \$280  = s6_hi4 > s6_lo4;
+  assign \$281  = s5_fc5 >> s5_h;
+  assign \$282  = s6_hi5 > s6_lo5;
+  assign \$283  = s5_fc6 >> s5_h;
+  assign \$284  = s6_hi6 > s6_lo6;
+  assign \$285  = s5_fc7 >> s5_h;
+  assign \$286  = s6_hi7 > s6_lo7;
+  assign \$287  = q7_0_d1 == 7'h7f;
+  assign \$288  = \$287  & s7_inc0;
+  assign \$289  = big0_d1 | \$288 ;
+  assign \$290  = q7_0_d1 + s7_inc0;
+  assign \$291  = \$289  ? 8'h7f : \$290 ;
+  assign \$292  = q7_1_d1 == 7'h7f;
+  assign \$293  = \$292  & s7_inc1;
+  assign \$294  = big1_d1 | \$293 ;
+  assign \$295  = q7_1_d1 + s7_inc1;
+  assign \$296  = \$294  ? 8'h7f : \$295 ;
+  assign \$297  = q7_2_d1 == 7'h7f;
+  assign \$298  = \$297  & s7_inc2;
+  assign \$299  = big2_d1 | \$298 ;
+  assign \$300  = q7_2_d1 + s7_inc2;
+  assign \$301  = \$299  ? 8'h7f : \$300 ;
+  assign \$302  = q7_3_d1 == 7'h7f;
+  assign \$303  = \$302  & s7_inc3;
+  assign \$304  = big3_d1 | \$303 ;
+  assign \$305  = q7_3_d1 + s7_inc3;
+  assign \$306  = \$304  ? 8'h7f : \$305 ;
+  assign \$307  = q7_4_d1 == 7'h7f;
+  assign \$308  = \$307  & s7_inc4;
+  assign \$309  = big4_d1 | \$308 ;
+  assign \$310  = q7_4_d1 + s7_inc4;
+  assign \$311  = \$309  ? 8'h7f : \$310 ;
+  assign \$312  = q7_5_d1 == 7'h7f;
+  assign \$313  = \$312  & s7_inc5;
+  assign \$314  = big5_d1 | \$313 ;
+  assign \$315  = q7_5_d1 + s7_inc5;
+  assign \$316  = \$314  ? 8'h7f : \$315 ;
+  assign \$317  = q7_6_d1 == 7'h7f;
+  assign \$318  = \$317  & s7_inc6;
+  assign \$319  = big6_d1 | \$318 ;
+  assign \$320  = q7_6_d1 + s7_inc6;
+  assign \$321  = \$319  ? 8'h7f : \$320 ;
+  assign \$322  = q7_7_d1 == 7'h7f;
+  assign \$323  = \$322  & s7_inc7;
+  assign \$324  = big7_d1 | \$323 ;
+  assign \$325  = q7_7_d1 + s7_inc7;
+  assign \$326  = \$324  ? 8'h7f : \$325 ;
+  always @(posedge clk)
+    i__ready <= \$327 ;
+  always @(posedge clk)
+    s1_k <= \$328 ;
+  always @(posedge clk)
+    s1_km1 <= \$329 ;
+  always @(posedge clk)
+    s1_x0 <= \$330 ;
+  always @(posedge clk)
+    s1_x1 <= \$331 ;
+  always @(posedge clk)
+    s1_x2 <= \$332 ;
+  always @(posedge clk)
+    s1_x3 <= \$333 ;
+  always @(posedge clk)
+    s1_x4 <= \$334 ;
+  always @(posedge clk)
+    s1_x5 <= \$335 ;
+  always @(posedge clk)
+    s1_x6 <= \$336 ;
+  always @(posedge clk)
+    s1_x7 <= \$337 ;
+  always @(posedge clk)
+    s2_k <= \$338 ;
+  always @(posedge clk)
+    s2_mask <= \$339 ;
+  always @(posedge clk)
+    s2_h <= \$340 ;
+  always @(posedge clk)
+    s2_mask_h <= \$341 ;
+  always @(posedge clk)
+    s2_km1 <= \$342 ;
+  always @(posedge clk)
+    s2_kz <= \$343 ;
+  \shift_round_pseudo.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = kz_d0;
+    if (i__ready) begin
+      \$344  = s2_kz;
+    end
+    if (rst) begin
+      \$344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = kz_d1;
+    if (i__ready) begin
+      \$345  = kz_d0;
+    end
+    if (rst) begin
+      \$345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = kz_d2;
+    if (i__ready) begin
+      \$346  = kz_d1;
+    end
+    if (rst) begin
+      \$346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = kz_d3;
+    if (i__ready) begin
+      \$347  = kz_d2;
+    end
+    if (rst) begin
+      \$347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = kz_d4;
+    if (i__ready) begin
+      \$348  = kz_d3;
+    end
+    if (rst) begin
+      \$348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$349  = kz_d5;
+    if (i__ready) begin
+      \$349  = kz_d4;
+    end
+    if (rst) begin
+      \$349  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$350  = s2_mag0;
+    if (i__ready) begin
+      \$350  = \$97 [31:0];
+    end
+    if (rst) begin
+      \$350  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$351  = s2_xsat0;
+    if (i__ready) begin
+      \$351  = \$107 ;
+    end
+    if (rst) begin
+      \$351  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$352  = s2_neg0;
+    if (i__ready) begin
+      \$352  = \$108 ;
+    end
+    if (rst) begin
+      \$352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$353  = neg0_d0;
+    if (i__ready) begin
+      \$353  = s2_neg0;
+    end
+    if (rst) begin
+      \$353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$354  = neg0_d1;
+    if (i__ready) begin
+      \$354  = neg0_d0;
+    end
+    if (rst) begin
+      \$354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$355  = neg0_d2;
+    if (i__ready) begin
+      \$355  = neg0_d1;
+    end
+    if (rst) begin
+      \$355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$356  = neg0_d3;
+    if (i__ready) begin
+      \$356  = neg0_d2;
+    end
+    if (rst) begin
+      \$356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$357  = neg0_d4;
+    if (i__ready) begin
+      \$357  = neg0_d3;
+    end
+    if (rst) begin
+      \$357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$358  = neg0_d5;
+    if (i__ready) begin
+      \$358  = neg0_d4;
+    end
+    if (rst) begin
+      \$358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$359  = xsat0_d0;
+    if (i__ready) begin
+      \$359  = s2_xsat0;
+    end
+    if (rst) begin
+      \$359  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$360  = xsat0_d1;
+    if (i__ready) begin
+      \$360  = xsat0_d0;
+    end
+    if (rst) begin
+      \$360  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$361  = xsat0_d2;
+    if (i__ready) begin
+      \$361  = xsat0_d1;
+    end
+    if (rst) begin
+      \$361  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$362  = xsat0_d3;
+    if (i__ready) begin
+      \$362  = xsat0_d2;
+    end
+    if (rst) begin
+      \$362  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$363  = xsat0_d4;
+    if (i__ready) begin
+      \$363  = xsat0_d3;
+    end
+    if (rst) begin
+      \$363  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$364  = xsat0_d5;
+    if (i__ready) begin
+      \$364  = xsat0_d4;
+    end
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$365  = s2_mag1;
+    if (i__ready) begin
+      \$365  = \$111 [31:0];
+    end
+    if (rst) begin
+      \$365  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$366  = s2_xsat1;
+    if (i__ready) begin
+      \$366  = \$121 ;
+    end
+    if (rst) begin
+      \$366  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$367  = s2_neg1;
+    if (i__ready) begin
+      \$367  = \$122 ;
+    end
+    if (rst) begin
+      \$367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$368  = neg1_d0;
+    if (i__ready) begin
+      \$368  = s2_neg1;
+    end
+    if (rst) begin
+      \$368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = neg1_d1;
+    if (i__ready) begin
+      \$369  = neg1_d0;
+    end
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = neg1_d2;
+    if (i__ready) begin
+      \$370  = neg1_d1;
+    end
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = neg1_d3;
+    if (i__ready) begin
+      \$371  = neg1_d2;
+    end
+    if (rst) begin
+      \$371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = neg1_d4;
+    if (i__ready) begin
+      \$372  = neg1_d3;
+    end
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = neg1_d5;
+    if (i__ready) begin
+      \$373  = neg1_d4;
+    end
+    if (rst) begin
+      \$373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = xsat1_d0;
+    if (i__ready) begin
+      \$374  = s2_xsat1;
+    end
+    if (rst) begin
+      \$374  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$375  = xsat1_d1;
+    if (i__ready) begin
+      \$375  = xsat1_d0;
+    end
+    if (rst) begin
+      \$375  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = xsat1_d2;
+    if (i__ready) begin
+      \$376  = xsat1_d1;
+    end
+    if (rst) begin
+      \$376  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = xsat1_d3;
+    if (i__ready) begin
+      \$377  = xsat1_d2;
+    end
+    if (rst) begin
+      \$377  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = xsat1_d4;
+    if (i__ready) begin
+      \$378  = xsat1_d3;
+    end
+    if (rst) begin
+      \$378  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = xsat1_d5;
+    if (i__ready) begin
+      \$379  = xsat1_d4;
+    end
+    if (rst) begin
+      \$379  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = s2_mag2;
+    if (i__ready) begin
+      \$380  = \$125 [31:0];
+    end
+    if (rst) begin
+      \$380  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = s2_xsat2;
+    if (i__ready) begin
+      \$381  = \$135 ;
+    end
+    if (rst) begin
+      \$381  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = s2_neg2;
+    if (i__ready) begin
+      \$382  = \$136 ;
+    end
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = neg2_d0;
+    if (i__ready) begin
+      \$383  = s2_neg2;
+    end
+    if (rst) begin
+      \$383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = neg2_d1;
+    if (i__ready) begin
+      \$384  = neg2_d0;
+    end
+    if (rst) begin
+      \$384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = neg2_d2;
+    if (i__ready) begin
+      \$385  = neg2_d1;
+    end
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = neg2_d3;
+    if (i__ready) begin
+      \$386  = neg2_d2;
+    end
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = neg2_d4;
+    if (i__ready) begin
+      \$387  = neg2_d3;
+    end
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = neg2_d5;
+    if (i__ready) begin
+      \$388  = neg2_d4;
+    end
+    if (rst) begin
+      \$388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = xsat2_d0;
+    if (i__ready) begin
+      \$389  = s2_xsat2;
+    end
+    if (rst) begin
+      \$389  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = xsat2_d1;
+    if (i__ready) begin
+      \$390  = xsat2_d0;
+    end
+    if (rst) begin
+      \$390  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = xsat2_d2;
+    if (i__ready) begin
+      \$391  = xsat2_d1;
+    end
+    if (rst) begin
+      \$391  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = xsat2_d3;
+    if (i__ready) begin
+      \$392  = xsat2_d2;
+    end
+    if (rst) begin
+      \$392  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = xsat2_d4;
+    if (i__ready) begin
+      \$393  = xsat2_d3;
+    end
+    if (rst) begin
+      \$393  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = xsat2_d5;
+    if (i__ready) begin
+      \$394  = xsat2_d4;
+    end
+    if (rst) begin
+      \$394  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = s2_mag3;
+    if (i__ready) begin
+      \$395  = \$139 [31:0];
+    end
+    if (rst) begin
+      \$395  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = s2_xsat3;
+    if (i__ready) begin
+      \$396  = \$149 ;
+    end
+    if (rst) begin
+      \$396  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = s2_neg3;
+    if (i__ready) begin
+      \$397  = \$150 ;
+    end
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = neg3_d0;
+    if (i__ready) begin
+      \$398  = s2_neg3;
+    end
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = neg3_d1;
+    if (i__ready) begin
+      \$399  = neg3_d0;
+    end
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = neg3_d2;
+    if (i__ready) begin
+      \$400  = neg3_d1;
+    end
+    if (rst) begin
+      \$400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = neg3_d3;
+    if (i__ready) begin
+      \$401  = neg3_d2;
+    end
+    if (rst) begin
+      \$401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = neg3_d4;
+    if (i__ready) begin
+      \$402  = neg3_d3;
+    end
+    if (rst) begin
+      \$402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = neg3_d5;
+    if (i__ready) begin
+      \$403  = neg3_d4;
+    end
+    if (rst) begin
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$404  = xsat3_d0;
+    if (i__ready) begin
+      \$404  = s2_xsat3;
+    end
+    if (rst) begin
+      \$404  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = xsat3_d1;
+    if (i__ready) begin
+      \$405  = xsat3_d0;
+    end
+    if (rst) begin
+      \$405  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$406  = xsat3_d2;
+    if (i__ready) begin
+      \$406  = xsat3_d1;
+    end
+    if (rst) begin
+      \$406  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$407  = xsat3_d3;
+    if (i__ready) begin
+      \$407  = xsat3_d2;
+    end
+    if (rst) begin
+      \$407  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$408  = xsat3_d4;
+    if (i__ready) begin
+      \$408  = xsat3_d3;
+    end
+    if (rst) begin
+      \$408  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = xsat3_d5;
+    if (i__ready) begin
+      \$409  = xsat3_d4;
+    end
+    if (rst) begin
+      \$409  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = s2_mag4;
+    if (i__ready) begin
+      \$410  = \$153 [31:0];
+    end
+    if (rst) begin
+      \$410  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$411  = s2_xsat4;
+    if (i__ready) begin
+      \$411  = \$163 ;
+    end
+    if (rst) begin
+      \$411  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = s2_neg4;
+    if (i__ready) begin
+      \$412  = \$164 ;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = neg4_d0;
+    if (i__ready) begin
+      \$413  = s2_neg4;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$414  = neg4_d1;
+    if (i__ready) begin
+      \$414  = neg4_d0;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$415  = neg4_d2;
+    if (i__ready) begin
+      \$415  = neg4_d1;
+    end
+    if (rst) begin
+      \$415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$416  = neg4_d3;
+    if (i__ready) begin
+      \$416  = neg4_d2;
+    end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$417  = neg4_d4;
+    if (i__ready) begin
+      \$417  = neg4_d3;
+    end
+    if (rst) begin
+      \$417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$418  = neg4_d5;
+    if (i__ready) begin
+      \$418  = neg4_d4;
+    end
+    if (rst) begin
+      \$418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$419  = xsat4_d0;
+    if (i__ready) begin
+      \$419  = s2_xsat4;
+    end
+    if (rst) begin
+      \$419  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = xsat4_d1;
+    if (i__ready) begin
+      \$420  = xsat4_d0;
+    end
+    if (rst) begin
+      \$420  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$421  = xsat4_d2;
+    if (i__ready) begin
+      \$421  = xsat4_d1;
+    end
+    if (rst) begin
+      \$421  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = xsat4_d3;
+    if (i__ready) begin
+      \$422  = xsat4_d2;
+    end
+    if (rst) begin
+      \$422  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = xsat4_d4;
+    if (i__ready) begin
+      \$423  = xsat4_d3;
+    end
+    if (rst) begin
+      \$423  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = xsat4_d5;
+    if (i__ready) begin
+      \$424  = xsat4_d4;
+    end
+    if (rst) begin
+      \$424  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = s2_mag5;
+    if (i__ready) begin
+      \$425  = \$167 [31:0];
+    end
+    if (rst) begin
+      \$425  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = s2_xsat5;
+    if (i__ready) begin
+      \$426  = \$177 ;
+    end
+    if (rst) begin
+      \$426  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = s2_neg5;
+    if (i__ready) begin
+      \$427  = \$178 ;
+    end
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = neg5_d0;
+    if (i__ready) begin
+      \$428  = s2_neg5;
+    end
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = neg5_d1;
+    if (i__ready) begin
+      \$429  = neg5_d0;
+    end
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = neg5_d2;
+    if (i__ready) begin
+      \$430  = neg5_d1;
+    end
+    if (rst) begin
+      \$430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = neg5_d3;
+    if (i__ready) begin
+      \$431  = neg5_d2;
+    end
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = neg5_d4;
+    if (i__ready) begin
+      \$432  = neg5_d3;
+    end
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = neg5_d5;
+    if (i__ready) begin
+      \$433  = neg5_d4;
+    end
+    if (rst) begin
+      \$433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = xsat5_d0;
+    if (i__ready) begin
+      \$434  = s2_xsat5;
+    end
+    if (rst) begin
+      \$434  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$435  = xsat5_d1;
+    if (i__ready) begin
+      \$435  = xsat5_d0;
+    end
+    if (rst) begin
+      \$435  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = xsat5_d2;
+    if (i__ready) begin
+      \$436  = xsat5_d1;
+    end
+    if (rst) begin
+      \$436  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = xsat5_d3;
+    if (i__ready) begin
+      \$437  = xsat5_d2;
+    end
+    if (rst) begin
+      \$437  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = xsat5_d4;
+    if (i__ready) begin
+      \$438  = xsat5_d3;
+    end
+    if (rst) begin
+      \$438  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$439  = xsat5_d5;
+    if (i__ready) begin
+      \$439  = xsat5_d4;
+    end
+    if (rst) begin
+      \$439  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = s2_mag6;
+    if (i__ready) begin
+      \$440  = \$181 [31:0];
+    end
+    if (rst) begin
+      \$440  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = s2_xsat6;
+    if (i__ready) begin
+      \$441  = \$191 ;
+    end
+    if (rst) begin
+      \$441  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = s2_neg6;
+    if (i__ready) begin
+      \$442  = \$192 ;
+    end
+    if (rst) begin
+      \$442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = neg6_d0;
+    if (i__ready) begin
+      \$443  = s2_neg6;
+    end
+    if (rst) begin
+      \$443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = neg6_d1;
+    if (i__ready) begin
+      \$444  = neg6_d0;
+    end
+    if (rst) begin
+      \$444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = neg6_d2;
+    if (i__ready) begin
+      \$445  = neg6_d1;
+    end
+    if (rst) begin
+      \$445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = neg6_d3;
+    if (i__ready) begin
+      \$446  = neg6_d2;
+    end
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = neg6_d4;
+    if (i__ready) begin
+      \$447  = neg6_d3;
+    end
+    if (rst) begin
+      \$447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = neg6_d5;
+    if (i__ready) begin
+      \$448  = neg6_d4;
+    end
+    if (rst) begin
+      \$448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = xsat6_d0;
+    if (i__ready) begin
+      \$449  = s2_xsat6;
+    end
+    if (rst) begin
+      \$449  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = xsat6_d1;
+    if (i__ready) begin
+      \$450  = xsat6_d0;
+    end
+    if (rst) begin
+      \$450  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = xsat6_d2;
+    if (i__ready) begin
+      \$451  = xsat6_d1;
+    end
+    if (rst) begin
+      \$451  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = xsat6_d3;
+    if (i__ready) begin
+      \$452  = xsat6_d2;
+    end
+    if (rst) begin
+      \$452  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = xsat6_d4;
+    if (i__ready) begin
+      \$453  = xsat6_d3;
+    end
+    if (rst) begin
+      \$453  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = xsat6_d5;
+    if (i__ready) begin
+      \$454  = xsat6_d4;
+    end
+    if (rst) begin
+      \$454  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = s2_mag7;
+    if (i__ready) begin
+      \$455  = \$195 [31:0];
+    end
+    if (rst) begin
+      \$455  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = s2_xsat7;
+    if (i__ready) begin
+      \$456  = \$205 ;
+    end
+    if (rst) begin
+      \$456  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = s2_neg7;
+    if (i__ready) begin
+      \$457  = \$206 ;
+    end
+    if (rst) begin
+      \$457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = neg7_d0;
+    if (i__ready) begin
+      \$458  = s2_neg7;
+    end
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = neg7_d1;
+    if (i__ready) begin
+      \$459  = neg7_d0;
+    end
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = neg7_d2;
+    if (i__ready) begin
+      \$460  = neg7_d1;
+    end
+    if (rst) begin
+      \$460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = neg7_d3;
+    if (i__ready) begin
+      \$461  = neg7_d2;
+    end
+    if (rst) begin
+      \$461  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = neg7_d4;
+    if (i__ready) begin
+      \$462  = neg7_d3;
+    end
+    if (rst) begin
+      \$462  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = neg7_d5;
+    if (i__ready) begin
+      \$463  = neg7_d4;
+    end
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = xsat7_d0;
+    if (i__ready) begin
+      \$464  = s2_xsat7;
+    end
+    if (rst) begin
+      \$464  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = xsat7_d1;
+    if (i__ready) begin
+      \$465  = xsat7_d0;
+    end
+    if (rst) begin
+      \$465  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = xsat7_d2;
+    if (i__ready) begin
+      \$466  = xsat7_d1;
+    end
+    if (rst) begin
+      \$466  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = xsat7_d3;
+    if (i__ready) begin
+      \$467  = xsat7_d2;
+    end
+    if (rst) begin
+      \$467  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = xsat7_d4;
+    if (i__ready) begin
+      \$468  = xsat7_d3;
+    end
+    if (rst) begin
+      \$468  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = xsat7_d5;
+    if (i__ready) begin
+      \$469  = xsat7_d4;
+    end
+    if (rst) begin
+      \$469  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$470  = s3_k;
+    if (i__ready) begin
+      \$470  = s2_k[2:0];
+    end
+    if (rst) begin
+      \$470  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$471  = s3_qc0;
+    if (i__ready) begin
+      \$471  = \$207 ;
+    end
+    if (rst) begin
+      \$471  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = s3_f0;
+    if (i__ready) begin
+      \$472  = \$208 ;
+    end
+    if (rst) begin
+      \$472  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$473  = s3_qc1;
+    if (i__ready) begin
+      \$473  = \$209 ;
+    end
+    if (rst) begin
+      \$473  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$474  = s3_f1;
+    if (i__ready) begin
+      \$474  = \$210 ;
+    end
+    if (rst) begin
+      \$474  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$475  = s3_qc2;
+    if (i__ready) begin
+      \$475  = \$211 ;
+    end
+    if (rst) begin
+      \$475  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$476  = s3_f2;
+    if (i__ready) begin
+      \$476  = \$212 ;
+    end
+    if (rst) begin
+      \$476  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$477  = s3_qc3;
+    if (i__ready) begin
+      \$477  = \$213 ;
+    end
+    if (rst) begin
+      \$477  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$478  = s3_f3;
+    if (i__ready) begin
+      \$478  = \$214 ;
+    end
+    if (rst) begin
+      \$478  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$479  = s3_qc4;
+    if (i__ready) begin
+      \$479  = \$215 ;
+    end
+    if (rst) begin
+      \$479  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$480  = s3_f4;
+    if (i__ready) begin
+      \$480  = \$216 ;
+    end
+    if (rst) begin
+      \$480  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$481  = s3_qc5;
+    if (i__ready) begin
+      \$481  = \$217 ;
+    end
+    if (rst) begin
+      \$481  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$482  = s3_f5;
+    if (i__ready) begin
+      \$482  = \$218 ;
+    end
+    if (rst) begin
+      \$482  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$483  = s3_qc6;
+    if (i__ready) begin
+      \$483  = \$219 ;
+    end
+    if (rst) begin
+      \$483  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$484  = s3_f6;
+    if (i__ready) begin
+      \$484  = \$220 ;
+    end
+    if (rst) begin
+      \$484  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$485  = s3_qc7;
+    if (i__ready) begin
+      \$485  = \$221 ;
+    end
+    if (rst) begin
+      \$485  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = s3_f7;
+    if (i__ready) begin
+      \$486  = \$222 ;
+    end
+    if (rst) begin
+      \$486  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$487  = s3_km1;
+    if (i__ready) begin
+      \$487  = s2_km1[2:0];
+    end
+    if (rst) begin
+      \$487  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$488  = s3_h;
+    if (i__ready) begin
+      \$488  = s2_h;
+    end
+    if (rst) begin
+      \$488  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$489  = s3_odd;
+    if (i__ready) begin
+      \$489  = s2_k[0];
+    end
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$490  = s3_mask_h;
+    if (i__ready) begin
+      \$490  = s2_mask_h;
+    end
+    if (rst) begin
+      \$490  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$491  = s4_h;
+    if (i__ready) begin
+      \$491  = s3_h;
+    end
+    if (rst) begin
+      \$491  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$492  = s4_mask_h;
+    if (i__ready) begin
+      \$492  = s3_mask_h;
+    end
+    if (rst) begin
+      \$492  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$493  = s4_q0;
+    if (i__ready) begin
+      \$493  = \$223 ;
+    end
+    if (rst) begin
+      \$493  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$494  = s4_f20;
+    if (i__ready) begin
+      \$494  = \$225 ;
+    end
+    if (rst) begin
+      \$494  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$495  = s4_q1;
+    if (i__ready) begin
+      \$495  = \$226 ;
+    end
+    if (rst) begin
+      \$495  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$496  = s4_f21;
+    if (i__ready) begin
+      \$496  = \$228 ;
+    end
+    if (rst) begin
+      \$496  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$497  = s4_q2;
+    if (i__ready) begin
+      \$497  = \$229 ;
+    end
+    if (rst) begin
+      \$497  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$498  = s4_f22;
+    if (i__ready) begin
+      \$498  = \$231 ;
+    end
+    if (rst) begin
+      \$498  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = s4_q3;
+    if (i__ready) begin
+      \$499  = \$232 ;
+    end
+    if (rst) begin
+      \$499  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = s4_f23;
+    if (i__ready) begin
+      \$500  = \$234 ;
+    end
+    if (rst) begin
+      \$500  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$501  = s4_q4;
+    if (i__ready) begin
+      \$501  = \$235 ;
+    end
+    if (rst) begin
+      \$501  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$502  = s4_f24;
+    if (i__ready) begin
+      \$502  = \$237 ;
+    end
+    if (rst) begin
+      \$502  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$503  = s4_q5;
+    if (i__ready) begin
+      \$503  = \$238 ;
+    end
+    if (rst) begin
+      \$503  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$504  = s4_f25;
+    if (i__ready) begin
+      \$504  = \$240 ;
+    end
+    if (rst) begin
+      \$504  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$505  = s4_q6;
+    if (i__ready) begin
+      \$505  = \$241 ;
+    end
+    if (rst) begin
+      \$505  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$506  = s4_f26;
+    if (i__ready) begin
+      \$506  = \$243 ;
+    end
+    if (rst) begin
+      \$506  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$507  = s4_q7;
+    if (i__ready) begin
+      \$507  = \$244 ;
+    end
+    if (rst) begin
+      \$507  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$508  = s4_f27;
+    if (i__ready) begin
+      \$508  = \$246 ;
+    end
+    if (rst) begin
+      \$508  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$509  = s5_h;
+    if (i__ready) begin
+      \$509  = s4_h[2:0];
+    end
+    if (rst) begin
+      \$509  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$510  = s5_big0;
+    if (i__ready) begin
+      \$510  = \$247 ;
+    end
+    if (rst) begin
+      \$510  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$511  = s5_q7_0;
+    if (i__ready) begin
+      \$511  = s4_q0[6:0];
+    end
+    if (rst) begin
+      \$511  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$512  = s5_fc0;
+    if (i__ready) begin
+      \$512  = \$248 [23:0];
+    end
+    if (rst) begin
+      \$512  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$513  = s5_lo0;
+    if (i__ready) begin
+      \$513  = \$249 ;
+    end
+    if (rst) begin
+      \$513  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$514  = s5_big1;
+    if (i__ready) begin
+      \$514  = \$250 ;
+    end
+    if (rst) begin
+      \$514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$515  = s5_q7_1;
+    if (i__ready) begin
+      \$515  = s4_q1[6:0];
+    end
+    if (rst) begin
+      \$515  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$516  = s5_fc1;
+    if (i__ready) begin
+      \$516  = \$251 [23:0];
+    end
+    if (rst) begin
+      \$516  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$517  = s5_lo1;
+    if (i__ready) begin
+      \$517  = \$252 ;
+    end
+    if (rst) begin
+      \$517  = 16'h0000;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc0 = 33'h000000000;
+    \$518  = s5_big2;
     if (i__ready) begin
-      qinc0 = \$53 ;
+      \$518  = \$253 ;
     end
+    if (rst) begin
+      \$518  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat0 = 7'h00;
+    \$519  = s5_q7_2;
     if (i__ready) begin
-      qsat0 = \$55 ;
+      \$519  = s4_q2[6:0];
+    end
+    if (rst) begin
+      \$519  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat0 = 8'h00;
+    \$520  = s5_fc2;
     if (i__ready) begin
-      sat0 = \$59 [7:0];
+      \$520  = \$254 [23:0];
     end
+    if (rst) begin
+      \$520  = 24'h000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc1 = 33'h000000000;
+    \$521  = s5_lo2;
     if (i__ready) begin
-      qinc1 = \$60 ;
+      \$521  = \$255 ;
+    end
+    if (rst) begin
+      \$521  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat1 = 7'h00;
+    \$522  = s5_big3;
     if (i__ready) begin
-      qsat1 = \$62 ;
+      \$522  = \$256 ;
     end
+    if (rst) begin
+      \$522  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat1 = 8'h00;
+    \$523  = s5_q7_3;
     if (i__ready) begin
-      sat1 = \$66 [7:0];
+      \$523  = s4_q3[6:0];
+    end
+    if (rst) begin
+      \$523  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc2 = 33'h000000000;
+    \$524  = s5_fc3;
     if (i__ready) begin
-      qinc2 = \$67 ;
+      \$524  = \$257 [23:0];
     end
+    if (rst) begin
+      \$524  = 24'h000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat2 = 7'h00;
+    \$525  = s5_lo3;
     if (i__ready) begin
-      qsat2 = \$69 ;
+      \$525  = \$258 ;
+    end
+    if (rst) begin
+      \$525  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat2 = 8'h00;
+    \$526  = s5_big4;
     if (i__ready) begin
-      sat2 = \$73 [7:0];
+      \$526  = \$259 ;
     end
+    if (rst) begin
+      \$526  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc3 = 33'h000000000;
+    \$527  = s5_q7_4;
     if (i__ready) begin
-      qinc3 = \$74 ;
+      \$527  = s4_q4[6:0];
+    end
+    if (rst) begin
+      \$527  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat3 = 7'h00;
+    \$528  = s5_fc4;
     if (i__ready) begin
-      qsat3 = \$76 ;
+      \$528  = \$260 [23:0];
     end
+    if (rst) begin
+      \$528  = 24'h000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat3 = 8'h00;
+    \$529  = s5_lo4;
     if (i__ready) begin
-      sat3 = \$80 [7:0];
+      \$529  = \$261 ;
+    end
+    if (rst) begin
+      \$529  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc4 = 33'h000000000;
+    \$530  = s5_big5;
     if (i__ready) begin
-      qinc4 = \$81 ;
+      \$530  = \$262 ;
     end
+    if (rst) begin
+      \$530  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat4 = 7'h00;
+    \$531  = s5_q7_5;
     if (i__ready) begin
-      qsat4 = \$83 ;
+      \$531  = s4_q5[6:0];
+    end
+    if (rst) begin
+      \$531  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat4 = 8'h00;
+    \$532  = s5_fc5;
     if (i__ready) begin
-      sat4 = \$87 [7:0];
+      \$532  = \$263 [23:0];
     end
+    if (rst) begin
+      \$532  = 24'h000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc5 = 33'h000000000;
+    \$533  = s5_lo5;
     if (i__ready) begin
-      qinc5 = \$88 ;
+      \$533  = \$264 ;
+    end
+    if (rst) begin
+      \$533  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat5 = 7'h00;
+    \$534  = s5_big6;
     if (i__ready) begin
-      qsat5 = \$90 ;
+      \$534  = \$265 ;
     end
+    if (rst) begin
+      \$534  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat5 = 8'h00;
+    \$535  = s5_q7_6;
     if (i__ready) begin
-      sat5 = \$94 [7:0];
+      \$535  = s4_q6[6:0];
+    end
+    if (rst) begin
+      \$535  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc6 = 33'h000000000;
+    \$536  = s5_fc6;
     if (i__ready) begin
-      qinc6 = \$95 ;
+      \$536  = \$266 [23:0];
     end
+    if (rst) begin
+      \$536  = 24'h000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat6 = 7'h00;
+    \$537  = s5_lo6;
     if (i__ready) begin
-      qsat6 = \$97 ;
+      \$537  = \$267 ;
+    end
+    if (rst) begin
+      \$537  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat6 = 8'h00;
+    \$538  = s5_big7;
     if (i__ready) begin
-      sat6 = \$101 [7:0];
+      \$538  = \$268 ;
     end
+    if (rst) begin
+      \$538  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc7 = 33'h000000000;
+    \$539  = s5_q7_7;
     if (i__ready) begin
-      qinc7 = \$102 ;
+      \$539  = s4_q7[6:0];
+    end
+    if (rst) begin
+      \$539  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat7 = 7'h00;
+    \$540  = s5_fc7;
     if (i__ready) begin
-      qsat7 = \$104 ;
+      \$540  = \$269 [23:0];
     end
+    if (rst) begin
+      \$540  = 24'h000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat7 = 8'h00;
+    \$541  = s5_lo7;
     if (i__ready) begin
-      sat7 = \$108 [7:0];
+      \$541  = \$270 ;
+    end
+    if (rst) begin
+      \$541  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \$signal ;
+    \$542  = big0_d0;
     if (i__ready) begin
-      \$205  = take;
+      \$542  = s5_big0;
     end
     if (rst) begin
-      \$205  = 1'h0;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = s1_last;
+    \$543  = big0_d1;
     if (i__ready) begin
-      \$206  = i__payload[270];
+      \$543  = big0_d0;
     end
     if (rst) begin
-      \$206  = 1'h0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = s1_k;
+    \$544  = q7_0_d0;
     if (i__ready) begin
-      \$207  = i__payload[261:256];
+      \$544  = s5_q7_0;
     end
     if (rst) begin
-      \$207  = 6'h00;
+      \$544  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = s1_keep;
+    \$545  = q7_0_d1;
     if (i__ready) begin
-      \$208  = i__payload[269:262];
+      \$545  = q7_0_d0;
     end
     if (rst) begin
-      \$208  = 8'h00;
+      \$545  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = s1_x0;
+    \$546  = s6_hi0;
     if (i__ready) begin
-      \$209  = i__payload[31:0];
+      \$546  = \$271 [15:0];
     end
     if (rst) begin
-      \$209  = 32'd0;
+      \$546  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = s1_x1;
+    \$547  = s6_lo0;
     if (i__ready) begin
-      \$210  = i__payload[63:32];
+      \$547  = s5_lo0;
     end
     if (rst) begin
-      \$210  = 32'd0;
+      \$547  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = s1_x2;
+    \$548  = s7_inc0;
     if (i__ready) begin
-      \$211  = i__payload[95:64];
+      \$548  = \$272 ;
     end
     if (rst) begin
-      \$211  = 32'd0;
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = s1_x3;
+    \$549  = big1_d0;
     if (i__ready) begin
-      \$212  = i__payload[127:96];
+      \$549  = s5_big1;
     end
     if (rst) begin
-      \$212  = 32'd0;
+      \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = s1_x4;
+    \$550  = big1_d1;
     if (i__ready) begin
-      \$213  = i__payload[159:128];
+      \$550  = big1_d0;
     end
     if (rst) begin
-      \$213  = 32'd0;
+      \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = s1_x5;
+    \$551  = q7_1_d0;
     if (i__ready) begin
-      \$214  = i__payload[191:160];
+      \$551  = s5_q7_1;
     end
     if (rst) begin
-      \$214  = 32'd0;
+      \$551  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = s1_x6;
+    \$552  = q7_1_d1;
     if (i__ready) begin
-      \$215  = i__payload[223:192];
+      \$552  = q7_1_d0;
     end
     if (rst) begin
-      \$215  = 32'd0;
+      \$552  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = s1_x7;
+    \$553  = s6_hi1;
     if (i__ready) begin
-      \$216  = i__payload[255:224];
+      \$553  = \$273 [15:0];
     end
     if (rst) begin
-      \$216  = 32'd0;
+      \$553  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = s2_x0;
+    \$554  = s6_lo1;
     if (i__ready) begin
-      \$217  = s1_x0;
+      \$554  = s5_lo1;
     end
     if (rst) begin
-      \$217  = 32'd0;
+      \$554  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = s2_neg0;
+    \$555  = s7_inc1;
     if (i__ready) begin
-      \$218  = \$109 ;
+      \$555  = \$274 ;
     end
     if (rst) begin
-      \$218  = 1'h0;
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = s2_q0;
+    \$556  = big2_d0;
     if (i__ready) begin
-      \$219  = \$110 ;
+      \$556  = s5_big2;
     end
     if (rst) begin
-      \$219  = 32'd0;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = s2_f0;
+    \$557  = big2_d1;
     if (i__ready) begin
-      \$220  = \$111 ;
+      \$557  = big2_d0;
     end
     if (rst) begin
-      \$220  = 32'd0;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = s2_r0;
+    \$558  = q7_2_d0;
     if (i__ready) begin
-      \$221  = \$112 ;
+      \$558  = s5_q7_2;
     end
     if (rst) begin
-      \$221  = 32'd0;
+      \$558  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = s2_half0;
+    \$559  = q7_2_d1;
     if (i__ready) begin
-      \$222  = { \$114 [31], \$114  };
+      \$559  = q7_2_d0;
     end
     if (rst) begin
-      \$222  = 33'h000000000;
+      \$559  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = s2_x1;
+    \$560  = s6_hi2;
     if (i__ready) begin
-      \$223  = s1_x1;
+      \$560  = \$275 [15:0];
     end
     if (rst) begin
-      \$223  = 32'd0;
+      \$560  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = s2_neg1;
+    \$561  = s6_lo2;
     if (i__ready) begin
-      \$224  = \$115 ;
+      \$561  = s5_lo2;
     end
     if (rst) begin
-      \$224  = 1'h0;
+      \$561  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = s2_q1;
+    \$562  = s7_inc2;
     if (i__ready) begin
-      \$225  = \$116 ;
+      \$562  = \$276 ;
     end
     if (rst) begin
-      \$225  = 32'd0;
+      \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = s2_f1;
+    \$563  = big3_d0;
     if (i__ready) begin
-      \$226  = \$117 ;
+      \$563  = s5_big3;
     end
     if (rst) begin
-      \$226  = 32'd0;
+      \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = s2_r1;
+    \$564  = big3_d1;
     if (i__ready) begin
-      \$227  = \$118 ;
+      \$564  = big3_d0;
     end
     if (rst) begin
-      \$227  = 32'd0;
+      \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = s2_half1;
+    \$565  = q7_3_d0;
     if (i__ready) begin
-      \$228  = { \$120 [31], \$120  };
+      \$565  = s5_q7_3;
     end
     if (rst) begin
-      \$228  = 33'h000000000;
+      \$565  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = s2_x2;
+    \$566  = q7_3_d1;
     if (i__ready) begin
-      \$229  = s1_x2;
+      \$566  = q7_3_d0;
     end
     if (rst) begin
-      \$229  = 32'd0;
+      \$566  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = s2_neg2;
+    \$567  = s6_hi3;
     if (i__ready) begin
-      \$230  = \$121 ;
+      \$567  = \$277 [15:0];
     end
     if (rst) begin
-      \$230  = 1'h0;
+      \$567  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = s2_q2;
+    \$568  = s6_lo3;
     if (i__ready) begin
-      \$231  = \$122 ;
+      \$568  = s5_lo3;
     end
     if (rst) begin
-      \$231  = 32'd0;
+      \$568  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = s2_f2;
+    \$569  = s7_inc3;
     if (i__ready) begin
-      \$232  = \$123 ;
+      \$569  = \$278 ;
     end
     if (rst) begin
-      \$232  = 32'd0;
+      \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = s2_r2;
+    \$570  = big4_d0;
     if (i__ready) begin
-      \$233  = \$124 ;
+      \$570  = s5_big4;
     end
     if (rst) begin
-      \$233  = 32'd0;
+      \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = s2_half2;
+    \$571  = big4_d1;
     if (i__ready) begin
-      \$234  = { \$126 [31], \$126  };
+      \$571  = big4_d0;
     end
     if (rst) begin
-      \$234  = 33'h000000000;
+      \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = s2_x3;
+    \$572  = q7_4_d0;
     if (i__ready) begin
-      \$235  = s1_x3;
+      \$572  = s5_q7_4;
     end
     if (rst) begin
-      \$235  = 32'd0;
+      \$572  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = s2_neg3;
+    \$573  = q7_4_d1;
     if (i__ready) begin
-      \$236  = \$127 ;
+      \$573  = q7_4_d0;
     end
     if (rst) begin
-      \$236  = 1'h0;
+      \$573  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = s2_q3;
+    \$574  = s6_hi4;
     if (i__ready) begin
-      \$237  = \$128 ;
+      \$574  = \$279 [15:0];
     end
     if (rst) begin
-      \$237  = 32'd0;
+      \$574  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = s2_f3;
+    \$575  = s6_lo4;
     if (i__ready) begin
-      \$238  = \$129 ;
+      \$575  = s5_lo4;
     end
     if (rst) begin
-      \$238  = 32'd0;
+      \$575  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = s2_r3;
+    \$576  = s7_inc4;
     if (i__ready) begin
-      \$239  = \$130 ;
+      \$576  = \$280 ;
     end
     if (rst) begin
-      \$239  = 32'd0;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = s2_half3;
+    \$577  = big5_d0;
     if (i__ready) begin
-      \$240  = { \$132 [31], \$132  };
+      \$577  = s5_big5;
     end
     if (rst) begin
-      \$240  = 33'h000000000;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = s2_x4;
+    \$578  = big5_d1;
     if (i__ready) begin
-      \$241  = s1_x4;
+      \$578  = big5_d0;
     end
     if (rst) begin
-      \$241  = 32'd0;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = s2_neg4;
+    \$579  = q7_5_d0;
     if (i__ready) begin
-      \$242  = \$133 ;
+      \$579  = s5_q7_5;
     end
     if (rst) begin
-      \$242  = 1'h0;
+      \$579  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = s2_q4;
+    \$580  = q7_5_d1;
     if (i__ready) begin
-      \$243  = \$134 ;
+      \$580  = q7_5_d0;
     end
     if (rst) begin
-      \$243  = 32'd0;
+      \$580  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = s2_f4;
+    \$581  = s6_hi5;
     if (i__ready) begin
-      \$244  = \$135 ;
+      \$581  = \$281 [15:0];
     end
     if (rst) begin
-      \$244  = 32'd0;
+      \$581  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = s2_r4;
+    \$582  = s6_lo5;
     if (i__ready) begin
-      \$245  = \$136 ;
+      \$582  = s5_lo5;
     end
     if (rst) begin
-      \$245  = 32'd0;
+      \$582  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = s2_half4;
+    \$583  = s7_inc5;
     if (i__ready) begin
-      \$246  = { \$138 [31], \$138  };
+      \$583  = \$282 ;
     end
     if (rst) begin
-      \$246  = 33'h000000000;
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = s2_x5;
+    \$584  = big6_d0;
     if (i__ready) begin
-      \$247  = s1_x5;
+      \$584  = s5_big6;
     end
     if (rst) begin
-      \$247  = 32'd0;
+      \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = s2_neg5;
+    \$585  = big6_d1;
     if (i__ready) begin
-      \$248  = \$139 ;
+      \$585  = big6_d0;
     end
     if (rst) begin
-      \$248  = 1'h0;
+      \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = s2_q5;
+    \$586  = q7_6_d0;
     if (i__ready) begin
-      \$249  = \$140 ;
+      \$586  = s5_q7_6;
     end
     if (rst) begin
-      \$249  = 32'd0;
+      \$586  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = s2_f5;
+    \$587  = q7_6_d1;
     if (i__ready) begin
-      \$250  = \$141 ;
+      \$587  = q7_6_d0;
     end
     if (rst) begin
-      \$250  = 32'd0;
+      \$587  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = s2_r5;
+    \$588  = s6_hi6;
     if (i__ready) begin
-      \$251  = \$142 ;
+      \$588  = \$283 [15:0];
     end
     if (rst) begin
-      \$251  = 32'd0;
+      \$588  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = s2_half5;
+    \$589  = s6_lo6;
     if (i__ready) begin
-      \$252  = { \$144 [31], \$144  };
+      \$589  = s5_lo6;
     end
     if (rst) begin
-      \$252  = 33'h000000000;
+      \$589  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = s2_x6;
+    \$590  = s7_inc6;
     if (i__ready) begin
-      \$253  = s1_x6;
+      \$590  = \$284 ;
     end
     if (rst) begin
-      \$253  = 32'd0;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = s2_neg6;
+    \$591  = big7_d0;
     if (i__ready) begin
-      \$254  = \$145 ;
+      \$591  = s5_big7;
     end
     if (rst) begin
-      \$254  = 1'h0;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = s2_q6;
+    \$592  = big7_d1;
     if (i__ready) begin
-      \$255  = \$146 ;
+      \$592  = big7_d0;
     end
     if (rst) begin
-      \$255  = 32'd0;
+      \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = s2_f6;
+    \$593  = q7_7_d0;
     if (i__ready) begin
-      \$256  = \$147 ;
+      \$593  = s5_q7_7;
     end
     if (rst) begin
-      \$256  = 32'd0;
+      \$593  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = s2_r6;
+    \$594  = q7_7_d1;
     if (i__ready) begin
-      \$257  = \$148 ;
+      \$594  = q7_7_d0;
     end
     if (rst) begin
-      \$257  = 32'd0;
+      \$594  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = s2_half6;
+    \$595  = s6_hi7;
     if (i__ready) begin
-      \$258  = { \$150 [31], \$150  };
+      \$595  = \$285 [15:0];
     end
     if (rst) begin
-      \$258  = 33'h000000000;
+      \$595  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = s2_x7;
+    \$596  = s6_lo7;
     if (i__ready) begin
-      \$259  = s1_x7;
+      \$596  = s5_lo7;
     end
     if (rst) begin
-      \$259  = 32'd0;
+      \$596  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = s2_neg7;
+    \$597  = s7_inc7;
     if (i__ready) begin
-      \$260  = \$151 ;
+      \$597  = \$286 ;
     end
     if (rst) begin
-      \$260  = 1'h0;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = s2_q7;
+    \$598  = s8_small0;
     if (i__ready) begin
-      \$261  = \$152 ;
+      \$598  = \$291 [6:0];
     end
     if (rst) begin
-      \$261  = 32'd0;
+      \$598  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = s2_f7;
+    \$599  = s8_small1;
     if (i__ready) begin
-      \$262  = \$153 ;
+      \$599  = \$296 [6:0];
     end
     if (rst) begin
-      \$262  = 32'd0;
+      \$599  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = s2_r7;
+    \$600  = s8_small2;
     if (i__ready) begin
-      \$263  = \$154 ;
+      \$600  = \$301 [6:0];
     end
     if (rst) begin
-      \$263  = 32'd0;
+      \$600  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = s2_half7;
+    \$601  = s8_small3;
     if (i__ready) begin
-      \$264  = { \$156 [31], \$156  };
+      \$601  = \$306 [6:0];
     end
     if (rst) begin
-      \$264  = 33'h000000000;
+      \$601  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \$signal$154 ;
+    \$602  = s8_small4;
     if (i__ready) begin
-      \$265  = \$signal ;
+      \$602  = \$311 [6:0];
     end
     if (rst) begin
-      \$265  = 1'h0;
+      \$602  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = s2_last;
+    \$603  = s8_small5;
     if (i__ready) begin
-      \$266  = s1_last;
+      \$603  = \$316 [6:0];
     end
     if (rst) begin
-      \$266  = 1'h0;
+      \$603  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = s2_k;
+    \$604  = s8_small6;
     if (i__ready) begin
-      \$267  = s1_k;
+      \$604  = \$321 [6:0];
     end
     if (rst) begin
-      \$267  = 6'h00;
+      \$604  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = s2_keep;
+    \$605  = s8_small7;
     if (i__ready) begin
-      \$268  = s1_keep;
+      \$605  = \$326 [6:0];
     end
     if (rst) begin
-      \$268  = 8'h00;
+      \$605  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = s3_x0;
+    \$606  = valid_d0;
     if (i__ready) begin
-      \$269  = s2_x0;
+      \$606  = take;
     end
     if (rst) begin
-      \$269  = 32'd0;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = s3_neg0;
+    \$607  = valid_d1;
     if (i__ready) begin
-      \$270  = s2_neg0;
+      \$607  = valid_d0;
     end
     if (rst) begin
-      \$270  = 1'h0;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = s3_q0;
+    \$608  = valid_d2;
     if (i__ready) begin
-      \$271  = s2_q0;
+      \$608  = valid_d1;
     end
     if (rst) begin
-      \$271  = 32'd0;
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = s3_inc0;
+    \$609  = valid_d3;
     if (i__ready) begin
-      \$272  = inc0;
+      \$609  = valid_d2;
     end
     if (rst) begin
-      \$272  = 1'h0;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = s3_near0;
+    \$610  = valid_d4;
     if (i__ready) begin
-      \$273  = \$158 [32:0];
+      \$610  = valid_d3;
     end
     if (rst) begin
-      \$273  = 33'h000000000;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = s3_x1;
+    \$611  = valid_d5;
     if (i__ready) begin
-      \$274  = s2_x1;
+      \$611  = valid_d4;
     end
     if (rst) begin
-      \$274  = 32'd0;
+      \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = s3_neg1;
+    \$612  = valid_d6;
     if (i__ready) begin
-      \$275  = s2_neg1;
+      \$612  = valid_d5;
     end
     if (rst) begin
-      \$275  = 1'h0;
+      \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = s3_q1;
+    \$613  = valid_d7;
     if (i__ready) begin
-      \$276  = s2_q1;
+      \$613  = valid_d6;
     end
     if (rst) begin
-      \$276  = 32'd0;
+      \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = s3_inc1;
+    \$614  = last_d0;
     if (i__ready) begin
-      \$277  = inc1;
+      \$614  = i__payload[270];
     end
     if (rst) begin
-      \$277  = 1'h0;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = s3_near1;
+    \$615  = last_d1;
     if (i__ready) begin
-      \$278  = \$160 [32:0];
+      \$615  = last_d0;
     end
     if (rst) begin
-      \$278  = 33'h000000000;
+      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = s3_x2;
+    \$616  = last_d2;
     if (i__ready) begin
-      \$279  = s2_x2;
+      \$616  = last_d1;
     end
     if (rst) begin
-      \$279  = 32'd0;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = s3_neg2;
+    \$617  = last_d3;
     if (i__ready) begin
-      \$280  = s2_neg2;
+      \$617  = last_d2;
     end
     if (rst) begin
-      \$280  = 1'h0;
+      \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = s3_q2;
+    \$618  = last_d4;
     if (i__ready) begin
-      \$281  = s2_q2;
+      \$618  = last_d3;
     end
     if (rst) begin
-      \$281  = 32'd0;
+      \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = s3_inc2;
+    \$619  = last_d5;
     if (i__ready) begin
-      \$282  = inc2;
+      \$619  = last_d4;
     end
     if (rst) begin
-      \$282  = 1'h0;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = s3_near2;
+    \$620  = last_d6;
     if (i__ready) begin
-      \$283  = \$162 [32:0];
+      \$620  = last_d5;
     end
     if (rst) begin
-      \$283  = 33'h000000000;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = s3_x3;
+    \$621  = last_d7;
     if (i__ready) begin
-      \$284  = s2_x3;
+      \$621  = last_d6;
     end
     if (rst) begin
-      \$284  = 32'd0;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = s3_neg3;
+    \$622  = keep_d0;
     if (i__ready) begin
-      \$285  = s2_neg3;
+      \$622  = i__payload[269:262];
     end
     if (rst) begin
-      \$285  = 1'h0;
+      \$622  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = s3_q3;
+    \$623  = keep_d1;
     if (i__ready) begin
-      \$286  = s2_q3;
+      \$623  = keep_d0;
     end
     if (rst) begin
-      \$286  = 32'd0;
+      \$623  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = s3_inc3;
+    \$624  = keep_d2;
     if (i__ready) begin
-      \$287  = inc3;
+      \$624  = keep_d1;
     end
     if (rst) begin
-      \$287  = 1'h0;
+      \$624  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = s3_near3;
+    \$625  = keep_d3;
     if (i__ready) begin
-      \$288  = \$164 [32:0];
+      \$625  = keep_d2;
     end
     if (rst) begin
-      \$288  = 33'h000000000;
+      \$625  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = s3_x4;
+    \$626  = keep_d4;
     if (i__ready) begin
-      \$289  = s2_x4;
+      \$626  = keep_d3;
     end
     if (rst) begin
-      \$289  = 32'd0;
+      \$626  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = s3_neg4;
+    \$627  = keep_d5;
     if (i__ready) begin
-      \$290  = s2_neg4;
+      \$627  = keep_d4;
     end
     if (rst) begin
-      \$290  = 1'h0;
+      \$627  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = s3_q4;
+    \$628  = keep_d6;
     if (i__ready) begin
-      \$291  = s2_q4;
+      \$628  = keep_d5;
     end
     if (rst) begin
-      \$291  = 32'd0;
+      \$628  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = s3_inc4;
+    \$629  = keep_d7;
     if (i__ready) begin
-      \$292  = inc4;
+      \$629  = keep_d6;
     end
     if (rst) begin
-      \$292  = 1'h0;
+      \$629  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = s3_near4;
+    \$630  = k_out_d0;
     if (i__ready) begin
-      \$293  = \$166 [32:0];
+      \$630  = s2_k;
     end
     if (rst) begin
-      \$293  = 33'h000000000;
+      \$630  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = s3_x5;
+    \$631  = k_out_d1;
     if (i__ready) begin
-      \$294  = s2_x5;
+      \$631  = k_out_d0;
     end
     if (rst) begin
-      \$294  = 32'd0;
+      \$631  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = s3_neg5;
+    \$632  = k_out_d2;
     if (i__ready) begin
-      \$295  = s2_neg5;
+      \$632  = k_out_d1;
     end
     if (rst) begin
-      \$295  = 1'h0;
+      \$632  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = s3_q5;
+    \$633  = k_out_d3;
     if (i__ready) begin
-      \$296  = s2_q5;
+      \$633  = k_out_d2;
     end
     if (rst) begin
-      \$296  = 32'd0;
+      \$633  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = s3_inc5;
+    \$634  = k_out_d4;
     if (i__ready) begin
-      \$297  = inc5;
+      \$634  = k_out_d3;
     end
     if (rst) begin
-      \$297  = 1'h0;
+      \$634  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = s3_near5;
+    \$635  = k_out_d5;
     if (i__ready) begin
-      \$298  = \$168 [32:0];
+      \$635  = k_out_d4;
     end
+    if (rst) begin
+      \$635  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$327  = \$27 ;
     if (rst) begin
-      \$298  = 33'h000000000;
+      \$327  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = s3_x6;
+    \$328  = s1_k;
     if (i__ready) begin
-      \$299  = s2_x6;
+      \$328  = i__payload[261:256];
     end
     if (rst) begin
-      \$299  = 32'd0;
+      \$328  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = s3_neg6;
+    \$329  = s1_km1;
     if (i__ready) begin
-      \$300  = s2_neg6;
+      \$329  = \$28 [4:0];
     end
     if (rst) begin
-      \$300  = 1'h0;
+      \$329  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = s3_q6;
+    \$330  = s1_x0;
     if (i__ready) begin
-      \$301  = s2_q6;
+      \$330  = i__payload[31:0];
     end
     if (rst) begin
-      \$301  = 32'd0;
+      \$330  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = s3_inc6;
+    \$331  = s1_x1;
     if (i__ready) begin
-      \$302  = inc6;
+      \$331  = i__payload[63:32];
     end
     if (rst) begin
-      \$302  = 1'h0;
+      \$331  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = s3_near6;
+    \$332  = s1_x2;
     if (i__ready) begin
-      \$303  = \$170 [32:0];
+      \$332  = i__payload[95:64];
     end
     if (rst) begin
-      \$303  = 33'h000000000;
+      \$332  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = s3_x7;
+    \$333  = s1_x3;
     if (i__ready) begin
-      \$304  = s2_x7;
+      \$333  = i__payload[127:96];
     end
     if (rst) begin
-      \$304  = 32'd0;
+      \$333  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = s3_neg7;
+    \$334  = s1_x4;
     if (i__ready) begin
-      \$305  = s2_neg7;
+      \$334  = i__payload[159:128];
     end
     if (rst) begin
-      \$305  = 1'h0;
+      \$334  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = s3_q7;
+    \$335  = s1_x5;
     if (i__ready) begin
-      \$306  = s2_q7;
+      \$335  = i__payload[191:160];
     end
     if (rst) begin
-      \$306  = 32'd0;
+      \$335  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = s3_inc7;
+    \$336  = s1_x6;
     if (i__ready) begin
-      \$307  = inc7;
+      \$336  = i__payload[223:192];
     end
     if (rst) begin
-      \$307  = 1'h0;
+      \$336  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = s3_near7;
+    \$337  = s1_x7;
     if (i__ready) begin
-      \$308  = \$172 [32:0];
+      \$337  = i__payload[255:224];
     end
     if (rst) begin
-      \$308  = 33'h000000000;
+      \$337  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = \$signal$173 ;
+    \$338  = s2_k;
     if (i__ready) begin
-      \$309  = \$signal$154 ;
+      \$338  = s1_k;
     end
     if (rst) begin
-      \$309  = 1'h0;
+      \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = s3_last;
+    \$339  = s2_mask;
     if (i__ready) begin
-      \$310  = s2_last;
+      \$339  = { \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29  };
     end
     if (rst) begin
-      \$310  = 1'h0;
+      \$339  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = s3_k;
+    \$340  = s2_h;
     if (i__ready) begin
-      \$311  = s2_k;
+      \$340  = \$61 [4:0];
     end
     if (rst) begin
-      \$311  = 6'h00;
+      \$340  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = s3_keep;
+    \$341  = s2_mask_h;
     if (i__ready) begin
-      \$312  = s2_keep;
+      \$341  = { \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69 , \$67 , \$65 , \$63  };
     end
     if (rst) begin
-      \$312  = 8'h00;
+      \$341  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = o__valid;
+    \$342  = s2_km1;
     if (i__ready) begin
-      \$313  = \$signal$173 ;
+      \$342  = s1_km1;
     end
     if (rst) begin
-      \$313  = 1'h0;
+      \$342  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = o__payload;
+    \$343  = s2_kz;
     if (i__ready) begin
-      \$314 [72] = s3_last;
-      \$314 [71:64] = s3_keep;
-      \$314 [7:0] = \$176 ;
-      \$314 [15:8] = \$180 ;
-      \$314 [23:16] = \$184 ;
-      \$314 [31:24] = \$188 ;
-      \$314 [39:32] = \$192 ;
-      \$314 [47:40] = \$196 ;
-      \$314 [55:48] = \$200 ;
-      \$314 [63:56] = \$204 ;
+      \$343  = \$94 ;
     end
     if (rst) begin
-      \$314  = 73'h0000000000000000000;
+      \$343  = 1'h0;
     end
   end
-  assign en = i__ready;
-  assign mag0 = \$5 [31:0];
-  assign mag1 = \$8 [31:0];
-  assign mag2 = \$11 [31:0];
-  assign mag3 = \$14 [31:0];
-  assign mag4 = \$17 [31:0];
-  assign mag5 = \$20 [31:0];
-  assign mag6 = \$23 [31:0];
-  assign mag7 = \$26 [31:0];
-  assign h = \$27 [4:0];
-  assign s1_r0 = 32'd0;
-  assign s1_r1 = 32'd0;
-  assign s1_r2 = 32'd0;
-  assign s1_r3 = 32'd0;
-  assign s1_r4 = 32'd0;
-  assign s1_r5 = 32'd0;
-  assign s1_r6 = 32'd0;
-  assign s1_r7 = 32'd0;
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_en = i__ready;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -2266,29 +5064,186 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign \o__payload.data[7]  = o__payload[63:56];
   assign \o__payload.keep  = o__payload[71:64];
   assign \o__payload.last  = o__payload[72];
-  assign \$27  = { 1'h0, s2_k[5:1] };
-  assign \$29  = { 1'h0, s2_f0[31:1] };
-  assign \$32  = { 1'h0, s2_f1[31:1] };
-  assign \$35  = { 1'h0, s2_f2[31:1] };
-  assign \$38  = { 1'h0, s2_f3[31:1] };
-  assign \$41  = { 1'h0, s2_f4[31:1] };
-  assign \$44  = { 1'h0, s2_f5[31:1] };
-  assign \$47  = { 1'h0, s2_f6[31:1] };
-  assign \$50  = { 1'h0, s2_f7[31:1] };
-  assign \$112  = 32'd0;
-  assign \$118  = 32'd0;
-  assign \$124  = 32'd0;
-  assign \$130  = 32'd0;
-  assign \$136  = 32'd0;
-  assign \$142  = 32'd0;
-  assign \$148  = 32'd0;
-  assign \$154  = 32'd0;
-  assign \$158  = { \$157 [33], \$157 [33:1] };
-  assign \$160  = { \$159 [33], \$159 [33:1] };
-  assign \$162  = { \$161 [33], \$161 [33:1] };
-  assign \$164  = { \$163 [33], \$163 [33:1] };
-  assign \$166  = { \$165 [33], \$165 [33:1] };
-  assign \$168  = { \$167 [33], \$167 [33:1] };
-  assign \$170  = { \$169 [33], \$169 [33:1] };
-  assign \$172  = { \$171 [33], \$171 [33:1] };
+  assign \o__payload.k  = o__payload[78:73];
+  assign \out_buffer_data.data  = w_data[63:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.data[1]  = w_data[15:8];
+  assign \out_buffer_data.data[2]  = w_data[23:16];
+  assign \out_buffer_data.data[3]  = w_data[31:24];
+  assign \out_buffer_data.data[4]  = w_data[39:32];
+  assign \out_buffer_data.data[5]  = w_data[47:40];
+  assign \out_buffer_data.data[6]  = w_data[55:48];
+  assign \out_buffer_data.data[7]  = w_data[63:56];
+  assign \out_buffer_data.keep  = w_data[71:64];
+  assign \out_buffer_data.last  = w_data[72];
+  assign \out_buffer_data.k  = w_data[78:73];
+  assign w_data[63:56] = \$26 ;
+  assign w_data[55:48] = \$23 ;
+  assign w_data[47:40] = \$20 ;
+  assign w_data[39:32] = \$17 ;
+  assign w_data[31:24] = \$14 ;
+  assign w_data[23:16] = \$11 ;
+  assign w_data[15:8] = \$8 ;
+  assign w_data[7:0] = \$5 ;
+  assign w_data[78:73] = k_out_d5;
+  assign w_data[71:64] = keep_d7;
+  assign w_data[72] = last_d7;
+  assign \$61  = { 1'h0, s1_k[5:1] };
+  assign \$62  = { 1'h0, s1_k[5:1] };
+  assign \$64  = { 1'h0, s1_k[5:1] };
+  assign \$66  = { 1'h0, s1_k[5:1] };
+  assign \$68  = { 1'h0, s1_k[5:1] };
+  assign \$70  = { 1'h0, s1_k[5:1] };
+  assign \$72  = { 1'h0, s1_k[5:1] };
+  assign \$74  = { 1'h0, s1_k[5:1] };
+  assign \$76  = { 1'h0, s1_k[5:1] };
+  assign \$78  = { 1'h0, s1_k[5:1] };
+  assign \$80  = { 1'h0, s1_k[5:1] };
+  assign \$82  = { 1'h0, s1_k[5:1] };
+  assign \$84  = { 1'h0, s1_k[5:1] };
+  assign \$86  = { 1'h0, s1_k[5:1] };
+  assign \$88  = { 1'h0, s1_k[5:1] };
+  assign \$90  = { 1'h0, s1_k[5:1] };
+  assign \$92  = { 1'h0, s1_k[5:1] };
+  assign \$224  = { 1'h0, s3_f0[31:1] };
+  assign \$227  = { 1'h0, s3_f1[31:1] };
+  assign \$230  = { 1'h0, s3_f2[31:1] };
+  assign \$233  = { 1'h0, s3_f3[31:1] };
+  assign \$236  = { 1'h0, s3_f4[31:1] };
+  assign \$239  = { 1'h0, s3_f5[31:1] };
+  assign \$242  = { 1'h0, s3_f6[31:1] };
+  assign \$245  = { 1'h0, s3_f7[31:1] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \shift_round_pseudo.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [78:0] r_data;
+  wire [78:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [78:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [78:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [78:0] w_port__data;
+  wire [78:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [78:0] storage [2:0];
+  initial begin
+    storage[0] = 79'h00000000000000000000;
+    storage[1] = 79'h00000000000000000000;
+    storage[2] = 79'h00000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule

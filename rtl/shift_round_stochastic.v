@@ -7,31 +7,232 @@
 (* generator = "Amaranth" *)
 module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire \$1 ;
+  wire [2:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
+  reg \$1000 ;
+  reg \$1001 ;
+  reg \$1002 ;
+  reg \$1003 ;
+  reg [7:0] \$1004 ;
+  reg [7:0] \$1005 ;
+  reg [7:0] \$1006 ;
+  reg [7:0] \$1007 ;
+  reg [7:0] \$1008 ;
+  reg [7:0] \$1009 ;
   wire \$101 ;
-  wire [31:0] \$102 ;
-  wire \$103 ;
+  reg [31:0] \$1010 ;
+  reg [31:0] \$1011 ;
+  reg [7:0] \$1012 ;
+  reg \$1013 ;
+  reg \$1014 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg \$1017 ;
+  reg \$1018 ;
+  reg \$1019 ;
+  wire \$102 ;
+  reg [7:0] \$1020 ;
+  reg [7:0] \$1021 ;
+  reg [7:0] \$1022 ;
+  reg [7:0] \$1023 ;
+  reg [7:0] \$1024 ;
+  reg [7:0] \$1025 ;
+  reg [31:0] \$1026 ;
+  reg [31:0] \$1027 ;
+  reg [7:0] \$1028 ;
+  reg \$1029 ;
+  wire [31:0] \$103 ;
+  reg \$1030 ;
+  reg \$1031 ;
+  reg \$1032 ;
+  reg \$1033 ;
+  reg \$1034 ;
+  reg \$1035 ;
+  reg [7:0] \$1036 ;
+  reg [7:0] \$1037 ;
+  reg [7:0] \$1038 ;
+  reg [7:0] \$1039 ;
   wire \$104 ;
+  reg [7:0] \$1040 ;
+  reg [7:0] \$1041 ;
+  reg [31:0] \$1042 ;
+  reg [2:0] \$1043 ;
+  reg [31:0] \$1044 ;
+  reg [31:0] \$1045 ;
+  reg [31:0] \$1046 ;
+  reg [31:0] \$1047 ;
+  reg [31:0] \$1048 ;
+  reg [31:0] \$1049 ;
   wire \$105 ;
+  reg [31:0] \$1050 ;
+  reg [31:0] \$1051 ;
+  reg [31:0] \$1052 ;
+  reg [31:0] \$1053 ;
+  reg [31:0] \$1054 ;
+  reg [31:0] \$1055 ;
+  reg [31:0] \$1056 ;
+  reg [31:0] \$1057 ;
+  reg [31:0] \$1058 ;
+  reg [31:0] \$1059 ;
   wire \$106 ;
+  reg [31:0] \$1060 ;
+  reg [31:0] \$1061 ;
+  reg [31:0] \$1062 ;
+  reg [31:0] \$1063 ;
+  reg [31:0] \$1064 ;
+  reg [31:0] \$1065 ;
+  reg [31:0] \$1066 ;
+  reg [31:0] \$1067 ;
+  reg [2:0] \$1068 ;
+  reg [4:0] \$1069 ;
   wire \$107 ;
+  reg \$1070 ;
+  reg [15:0] \$1071 ;
+  reg [4:0] \$1072 ;
+  reg [15:0] \$1073 ;
+  reg [31:0] \$1074 ;
+  reg \$1075 ;
+  reg [31:0] \$1076 ;
+  reg \$1077 ;
+  reg [31:0] \$1078 ;
+  reg \$1079 ;
   wire \$108 ;
+  reg [31:0] \$1080 ;
+  reg \$1081 ;
+  reg [31:0] \$1082 ;
+  reg \$1083 ;
+  reg [31:0] \$1084 ;
+  reg \$1085 ;
+  reg [31:0] \$1086 ;
+  reg \$1087 ;
+  reg [31:0] \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
+  reg [2:0] \$1090 ;
+  reg \$1091 ;
+  reg [6:0] \$1092 ;
+  reg \$1093 ;
+  reg \$1094 ;
+  reg [6:0] \$1095 ;
+  reg \$1096 ;
+  reg \$1097 ;
+  reg [6:0] \$1098 ;
+  reg \$1099 ;
   wire \$11 ;
   wire \$110 ;
+  reg \$1100 ;
+  reg [6:0] \$1101 ;
+  reg \$1102 ;
+  reg \$1103 ;
+  reg [6:0] \$1104 ;
+  reg \$1105 ;
+  reg \$1106 ;
+  reg [6:0] \$1107 ;
+  reg \$1108 ;
+  reg \$1109 ;
   wire \$111 ;
+  reg [6:0] \$1110 ;
+  reg \$1111 ;
+  reg \$1112 ;
+  reg [6:0] \$1113 ;
+  reg \$1114 ;
+  reg \$1115 ;
+  reg \$1116 ;
+  reg [6:0] \$1117 ;
+  reg [6:0] \$1118 ;
+  reg \$1119 ;
   wire \$112 ;
+  reg \$1120 ;
+  reg \$1121 ;
+  reg \$1122 ;
+  reg [6:0] \$1123 ;
+  reg [6:0] \$1124 ;
+  reg \$1125 ;
+  reg \$1126 ;
+  reg \$1127 ;
+  reg \$1128 ;
+  reg [6:0] \$1129 ;
   wire \$113 ;
+  reg [6:0] \$1130 ;
+  reg \$1131 ;
+  reg \$1132 ;
+  reg \$1133 ;
+  reg \$1134 ;
+  reg [6:0] \$1135 ;
+  reg [6:0] \$1136 ;
+  reg \$1137 ;
+  reg \$1138 ;
+  reg \$1139 ;
   wire \$114 ;
+  reg \$1140 ;
+  reg [6:0] \$1141 ;
+  reg [6:0] \$1142 ;
+  reg \$1143 ;
+  reg \$1144 ;
+  reg \$1145 ;
+  reg \$1146 ;
+  reg [6:0] \$1147 ;
+  reg [6:0] \$1148 ;
+  reg \$1149 ;
   wire \$115 ;
+  reg \$1150 ;
+  reg \$1151 ;
+  reg \$1152 ;
+  reg [6:0] \$1153 ;
+  reg [6:0] \$1154 ;
+  reg \$1155 ;
+  reg \$1156 ;
+  reg \$1157 ;
+  reg \$1158 ;
+  reg [6:0] \$1159 ;
   wire \$116 ;
+  reg [6:0] \$1160 ;
+  reg \$1161 ;
+  reg \$1162 ;
+  reg [6:0] \$1163 ;
+  reg [6:0] \$1164 ;
+  reg [6:0] \$1165 ;
+  reg [6:0] \$1166 ;
+  reg [6:0] \$1167 ;
+  reg [6:0] \$1168 ;
+  reg [6:0] \$1169 ;
   wire \$117 ;
+  reg [6:0] \$1170 ;
+  reg \$1171 ;
+  reg \$1172 ;
+  reg \$1173 ;
+  reg \$1174 ;
+  reg \$1175 ;
+  reg \$1176 ;
+  reg \$1177 ;
+  reg \$1178 ;
+  reg \$1179 ;
   wire \$118 ;
+  reg \$1180 ;
+  reg \$1181 ;
+  reg \$1182 ;
+  reg \$1183 ;
+  reg \$1184 ;
+  reg \$1185 ;
+  reg \$1186 ;
+  reg [7:0] \$1187 ;
+  reg [7:0] \$1188 ;
+  reg [7:0] \$1189 ;
   wire \$119 ;
+  reg [7:0] \$1190 ;
+  reg [7:0] \$1191 ;
+  reg [7:0] \$1192 ;
+  reg [7:0] \$1193 ;
+  reg [7:0] \$1194 ;
+  reg [5:0] \$1195 ;
+  reg [5:0] \$1196 ;
+  reg [5:0] \$1197 ;
+  reg [5:0] \$1198 ;
+  reg [5:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
+  reg [5:0] \$1200 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -47,10 +248,10 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [31:0] \$135 ;
+  wire \$135 ;
   wire [31:0] \$136 ;
   wire [31:0] \$137 ;
-  wire \$138 ;
+  wire [31:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
@@ -86,8 +287,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
-  wire [31:0] \$170 ;
-  wire \$171 ;
+  wire \$170 ;
+  wire [31:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
@@ -118,15 +319,15 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
-  wire \$2 ;
+  wire [3:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [31:0] \$203 ;
+  wire \$203 ;
   wire [31:0] \$204 ;
   wire [31:0] \$205 ;
-  wire \$206 ;
+  wire [31:0] \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
@@ -161,8 +362,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [31:0] \$238 ;
-  wire \$239 ;
+  wire \$238 ;
+  wire [31:0] \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
@@ -198,10 +399,10 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire [31:0] \$271 ;
+  wire \$271 ;
   wire [31:0] \$272 ;
   wire [31:0] \$273 ;
-  wire \$274 ;
+  wire [31:0] \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
@@ -237,8 +438,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [31:0] \$306 ;
-  wire \$307 ;
+  wire \$306 ;
+  wire [31:0] \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
@@ -273,11 +474,11 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire [31:0] \$339 ;
-  wire [31:0] \$34 ;
+  wire \$339 ;
+  wire \$34 ;
   wire [31:0] \$340 ;
   wire [31:0] \$341 ;
-  wire \$342 ;
+  wire [31:0] \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
@@ -285,7 +486,7 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire \$35 ;
+  wire [31:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -312,8 +513,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$371 ;
   wire \$372 ;
   wire \$373 ;
-  wire [31:0] \$374 ;
-  wire \$375 ;
+  wire \$374 ;
+  wire [31:0] \$375 ;
   wire \$376 ;
   wire \$377 ;
   wire \$378 ;
@@ -349,11 +550,11 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire [31:0] \$407 ;
+  wire \$407 ;
   wire [31:0] \$408 ;
   wire [31:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
+  wire [31:0] \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
@@ -388,8 +589,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
-  wire [31:0] \$442 ;
-  wire \$443 ;
+  wire \$442 ;
+  wire [31:0] \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
@@ -424,10 +625,10 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
-  wire [31:0] \$475 ;
+  wire \$475 ;
   wire [31:0] \$476 ;
   wire [31:0] \$477 ;
-  wire \$478 ;
+  wire [31:0] \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
@@ -464,8 +665,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire [31:0] \$510 ;
-  wire \$511 ;
+  wire \$510 ;
+  wire [31:0] \$511 ;
   wire \$512 ;
   wire \$513 ;
   wire \$514 ;
@@ -500,408 +701,531 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
-  wire [31:0] \$543 ;
+  wire \$543 ;
   wire [31:0] \$544 ;
   wire [31:0] \$545 ;
-  wire [94:0] \$546 ;
-  wire \$547 ;
-  wire [32:0] \$548 ;
-  wire [32:0] \$549 ;
+  wire [31:0] \$546 ;
+  wire [7:0] \$547 ;
+  wire [7:0] \$548 ;
+  wire [7:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire [32:0] \$551 ;
-  wire [32:0] \$552 ;
-  wire \$553 ;
-  wire [32:0] \$554 ;
-  wire [32:0] \$555 ;
-  wire \$556 ;
-  wire [32:0] \$557 ;
-  wire [32:0] \$558 ;
-  wire \$559 ;
+  wire [7:0] \$550 ;
+  wire [7:0] \$551 ;
+  wire [7:0] \$552 ;
+  wire [7:0] \$553 ;
+  wire [7:0] \$554 ;
+  wire [7:0] \$555 ;
+  wire [7:0] \$556 ;
+  wire [7:0] \$557 ;
+  wire [7:0] \$558 ;
+  wire [7:0] \$559 ;
   wire \$56 ;
-  wire [32:0] \$560 ;
-  wire [32:0] \$561 ;
-  wire \$562 ;
-  wire [32:0] \$563 ;
-  wire [32:0] \$564 ;
-  wire \$565 ;
-  wire [32:0] \$566 ;
-  wire [32:0] \$567 ;
-  wire \$568 ;
-  wire [32:0] \$569 ;
+  wire [7:0] \$560 ;
+  wire [7:0] \$561 ;
+  wire [7:0] \$562 ;
+  wire [7:0] \$563 ;
+  wire [7:0] \$564 ;
+  wire [7:0] \$565 ;
+  wire [7:0] \$566 ;
+  wire [7:0] \$567 ;
+  wire [7:0] \$568 ;
+  wire [7:0] \$569 ;
   wire \$57 ;
-  wire [32:0] \$570 ;
-  wire [5:0] \$571 ;
-  wire [62:0] \$572 ;
-  wire [32:0] \$573 ;
+  wire [7:0] \$570 ;
+  wire \$571 ;
+  wire [6:0] \$572 ;
+  wire \$573 ;
   wire \$574 ;
-  wire [6:0] \$575 ;
-  wire \$576 ;
+  wire [1:0] \$575 ;
+  wire [1:0] \$576 ;
   wire \$577 ;
-  wire [31:0] \$578 ;
-  wire [31:0] \$579 ;
+  wire \$578 ;
+  wire \$579 ;
   wire \$58 ;
-  wire [32:0] \$580 ;
+  wire \$580 ;
   wire \$581 ;
-  wire [6:0] \$582 ;
+  wire \$582 ;
   wire \$583 ;
   wire \$584 ;
-  wire [31:0] \$585 ;
-  wire [31:0] \$586 ;
-  wire [32:0] \$587 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
   wire \$588 ;
-  wire [6:0] \$589 ;
+  wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
-  wire [31:0] \$592 ;
-  wire [31:0] \$593 ;
-  wire [32:0] \$594 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
   wire \$595 ;
-  wire [6:0] \$596 ;
+  wire \$596 ;
   wire \$597 ;
   wire \$598 ;
-  wire [31:0] \$599 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [31:0] \$600 ;
-  wire [32:0] \$601 ;
+  wire \$600 ;
+  wire \$601 ;
   wire \$602 ;
-  wire [6:0] \$603 ;
+  wire \$603 ;
   wire \$604 ;
   wire \$605 ;
-  wire [31:0] \$606 ;
-  wire [31:0] \$607 ;
-  wire [32:0] \$608 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
   wire \$609 ;
   wire \$61 ;
-  wire [6:0] \$610 ;
+  wire \$610 ;
   wire \$611 ;
   wire \$612 ;
-  wire [31:0] \$613 ;
-  wire [31:0] \$614 ;
-  wire [32:0] \$615 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
   wire \$616 ;
-  wire [6:0] \$617 ;
+  wire \$617 ;
   wire \$618 ;
   wire \$619 ;
   wire \$62 ;
-  wire [31:0] \$620 ;
-  wire [31:0] \$621 ;
-  wire [32:0] \$622 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
   wire \$623 ;
-  wire [6:0] \$624 ;
+  wire \$624 ;
   wire \$625 ;
   wire \$626 ;
-  wire [31:0] \$627 ;
-  wire [31:0] \$628 ;
+  wire \$627 ;
+  wire \$628 ;
   wire \$629 ;
   wire \$63 ;
   wire \$630 ;
-  wire [1:0] \$631 ;
-  wire [1:0] \$632 ;
-  wire \$633 ;
-  wire \$634 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire [5:0] \$633 ;
+  wire [5:0] \$634 ;
   wire \$635 ;
-  wire \$636 ;
+  wire [5:0] \$636 ;
   wire \$637 ;
-  wire \$638 ;
+  wire [5:0] \$638 ;
   wire \$639 ;
   wire \$64 ;
-  wire \$640 ;
+  wire [5:0] \$640 ;
   wire \$641 ;
-  wire \$642 ;
+  wire [5:0] \$642 ;
   wire \$643 ;
-  wire \$644 ;
+  wire [5:0] \$644 ;
   wire \$645 ;
-  wire \$646 ;
+  wire [5:0] \$646 ;
   wire \$647 ;
-  wire \$648 ;
+  wire [5:0] \$648 ;
   wire \$649 ;
   wire \$65 ;
-  wire \$650 ;
+  wire [5:0] \$650 ;
   wire \$651 ;
-  wire \$652 ;
+  wire [5:0] \$652 ;
   wire \$653 ;
-  wire \$654 ;
+  wire [5:0] \$654 ;
   wire \$655 ;
-  wire \$656 ;
+  wire [5:0] \$656 ;
   wire \$657 ;
-  wire [31:0] \$658 ;
-  wire [31:0] \$659 ;
+  wire [5:0] \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire [31:0] \$660 ;
-  wire [6:0] \$661 ;
-  wire [31:0] \$662 ;
+  wire [5:0] \$660 ;
+  wire \$661 ;
+  wire [5:0] \$662 ;
   wire \$663 ;
-  wire [31:0] \$664 ;
-  wire [31:0] \$665 ;
-  wire [31:0] \$666 ;
-  wire [6:0] \$667 ;
-  wire [31:0] \$668 ;
-  wire \$669 ;
-  wire [31:0] \$67 ;
-  wire [31:0] \$670 ;
-  wire [31:0] \$671 ;
-  wire [31:0] \$672 ;
-  wire [6:0] \$673 ;
-  wire [31:0] \$674 ;
+  wire [5:0] \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire [32:0] \$668 ;
+  wire [32:0] \$669 ;
+  wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
   wire \$675 ;
-  wire [31:0] \$676 ;
-  wire [31:0] \$677 ;
-  wire [31:0] \$678 ;
-  wire [6:0] \$679 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire [7:0] \$678 ;
+  wire [7:0] \$679 ;
   wire [31:0] \$68 ;
-  wire [31:0] \$680 ;
+  wire \$680 ;
   wire \$681 ;
-  wire [31:0] \$682 ;
-  wire [31:0] \$683 ;
-  wire [31:0] \$684 ;
-  wire [6:0] \$685 ;
-  wire [31:0] \$686 ;
+  wire [32:0] \$682 ;
+  wire [32:0] \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
   wire \$687 ;
-  wire [31:0] \$688 ;
-  wire [31:0] \$689 ;
+  wire \$688 ;
+  wire \$689 ;
   wire [31:0] \$69 ;
-  wire [31:0] \$690 ;
-  wire [6:0] \$691 ;
-  wire [31:0] \$692 ;
-  wire \$693 ;
-  wire [31:0] \$694 ;
-  wire [31:0] \$695 ;
-  wire [31:0] \$696 ;
-  wire [6:0] \$697 ;
-  wire [31:0] \$698 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire [7:0] \$692 ;
+  wire [7:0] \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire [32:0] \$696 ;
+  wire [32:0] \$697 ;
+  wire \$698 ;
   wire \$699 ;
   wire \$7 ;
-  wire \$70 ;
-  wire [31:0] \$700 ;
-  wire [31:0] \$701 ;
-  wire [31:0] \$702 ;
-  wire [6:0] \$703 ;
-  wire [31:0] \$704 ;
-  wire [33:0] \$705 ;
-  wire [33:0] \$706 ;
-  wire [33:0] \$707 ;
-  wire [33:0] \$708 ;
-  wire [33:0] \$709 ;
+  wire [31:0] \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire [7:0] \$706 ;
+  wire [7:0] \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire \$71 ;
-  wire [33:0] \$710 ;
-  wire [33:0] \$711 ;
-  wire [33:0] \$712 ;
-  wire [33:0] \$713 ;
-  wire [33:0] \$714 ;
-  wire [33:0] \$715 ;
-  wire [33:0] \$716 ;
-  wire [33:0] \$717 ;
-  wire [33:0] \$718 ;
-  wire [33:0] \$719 ;
+  wire [32:0] \$710 ;
+  wire [32:0] \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
-  wire [33:0] \$720 ;
-  wire \$721 ;
-  wire [7:0] \$722 ;
-  wire [7:0] \$723 ;
-  wire [7:0] \$724 ;
-  wire \$725 ;
-  wire [7:0] \$726 ;
-  wire [7:0] \$727 ;
-  wire [7:0] \$728 ;
+  wire [7:0] \$720 ;
+  wire [7:0] \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire [32:0] \$724 ;
+  wire [32:0] \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
   wire \$729 ;
   wire \$73 ;
-  wire [7:0] \$730 ;
-  wire [7:0] \$731 ;
-  wire [7:0] \$732 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
   wire \$733 ;
   wire [7:0] \$734 ;
   wire [7:0] \$735 ;
-  wire [7:0] \$736 ;
+  wire \$736 ;
   wire \$737 ;
-  wire [7:0] \$738 ;
-  wire [7:0] \$739 ;
+  wire [32:0] \$738 ;
+  wire [32:0] \$739 ;
   wire \$74 ;
-  wire [7:0] \$740 ;
+  wire \$740 ;
   wire \$741 ;
-  wire [7:0] \$742 ;
-  wire [7:0] \$743 ;
-  wire [7:0] \$744 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
   wire \$745 ;
-  wire [7:0] \$746 ;
-  wire [7:0] \$747 ;
+  wire \$746 ;
+  wire \$747 ;
   wire [7:0] \$748 ;
-  wire \$749 ;
+  wire [7:0] \$749 ;
   wire \$75 ;
-  wire [7:0] \$750 ;
-  wire [7:0] \$751 ;
-  wire [7:0] \$752 ;
-  reg \$753 ;
-  reg \$754 ;
-  reg [5:0] \$755 ;
-  reg [7:0] \$756 ;
-  reg [31:0] \$757 ;
-  reg [31:0] \$758 ;
-  reg [31:0] \$759 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire [32:0] \$752 ;
+  wire [32:0] \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
-  reg [31:0] \$760 ;
-  reg [31:0] \$761 ;
-  reg [31:0] \$762 ;
-  reg [31:0] \$763 ;
-  reg [31:0] \$764 ;
-  reg \$765 ;
-  reg [31:0] \$766 ;
-  reg [31:0] \$767 ;
-  reg [31:0] \$768 ;
-  reg [31:0] \$769 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire [7:0] \$762 ;
+  wire [7:0] \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire [32:0] \$766 ;
+  wire [32:0] \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  reg [31:0] \$770 ;
-  reg [31:0] \$771 ;
-  reg [31:0] \$772 ;
-  reg [31:0] \$773 ;
-  reg [31:0] \$774 ;
-  reg [31:0] \$775 ;
-  reg [31:0] \$776 ;
-  reg [31:0] \$777 ;
-  reg [31:0] \$778 ;
-  reg [31:0] \$779 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire [7:0] \$776 ;
+  wire [7:0] \$777 ;
+  wire \$778 ;
+  wire [31:0] \$779 ;
   wire \$78 ;
-  reg [31:0] \$780 ;
-  reg [31:0] \$781 ;
-  reg [31:0] \$782 ;
-  reg [31:0] \$783 ;
-  reg [31:0] \$784 ;
-  reg [31:0] \$785 ;
-  reg [31:0] \$786 ;
-  reg [31:0] \$787 ;
-  reg [31:0] \$788 ;
-  reg [31:0] \$789 ;
+  wire [31:0] \$780 ;
+  wire [31:0] \$781 ;
+  wire [31:0] \$782 ;
+  wire [31:0] \$783 ;
+  wire [31:0] \$784 ;
+  wire [31:0] \$785 ;
+  wire [31:0] \$786 ;
+  wire [31:0] \$787 ;
+  wire [31:0] \$788 ;
+  wire [31:0] \$789 ;
   wire \$79 ;
-  reg [31:0] \$790 ;
-  reg \$791 ;
-  reg [31:0] \$792 ;
-  reg [31:0] \$793 ;
-  reg [31:0] \$794 ;
-  reg [32:0] \$795 ;
-  reg [31:0] \$796 ;
-  reg \$797 ;
-  reg [31:0] \$798 ;
-  reg [31:0] \$799 ;
+  wire [31:0] \$790 ;
+  wire [31:0] \$791 ;
+  wire [31:0] \$792 ;
+  wire [31:0] \$793 ;
+  wire [31:0] \$794 ;
+  wire [31:0] \$795 ;
+  wire [31:0] \$796 ;
+  wire [31:0] \$797 ;
+  wire [31:0] \$798 ;
+  wire [31:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  reg [31:0] \$800 ;
-  reg [32:0] \$801 ;
-  reg [31:0] \$802 ;
-  reg \$803 ;
-  reg [31:0] \$804 ;
-  reg [31:0] \$805 ;
-  reg [31:0] \$806 ;
-  reg [32:0] \$807 ;
-  reg [31:0] \$808 ;
-  reg \$809 ;
+  wire [31:0] \$800 ;
+  wire [31:0] \$801 ;
+  wire [31:0] \$802 ;
+  wire [31:0] \$803 ;
+  wire \$804 ;
+  wire [31:0] \$805 ;
+  wire \$806 ;
+  wire [31:0] \$807 ;
+  wire \$808 ;
+  wire [31:0] \$809 ;
   wire \$81 ;
-  reg [31:0] \$810 ;
-  reg [31:0] \$811 ;
-  reg [31:0] \$812 ;
-  reg [32:0] \$813 ;
-  reg [31:0] \$814 ;
-  reg \$815 ;
-  reg [31:0] \$816 ;
-  reg [31:0] \$817 ;
-  reg [31:0] \$818 ;
-  reg [32:0] \$819 ;
+  wire \$810 ;
+  wire [31:0] \$811 ;
+  wire \$812 ;
+  wire [31:0] \$813 ;
+  wire \$814 ;
+  wire [31:0] \$815 ;
+  wire \$816 ;
+  wire [31:0] \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
-  reg [31:0] \$820 ;
-  reg \$821 ;
-  reg [31:0] \$822 ;
-  reg [31:0] \$823 ;
-  reg [31:0] \$824 ;
-  reg [32:0] \$825 ;
-  reg [31:0] \$826 ;
-  reg \$827 ;
-  reg [31:0] \$828 ;
-  reg [31:0] \$829 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
-  reg [31:0] \$830 ;
-  reg [32:0] \$831 ;
-  reg [31:0] \$832 ;
-  reg \$833 ;
-  reg [31:0] \$834 ;
-  reg [31:0] \$835 ;
-  reg [31:0] \$836 ;
-  reg [32:0] \$837 ;
-  reg \$838 ;
-  reg \$839 ;
+  wire [7:0] \$830 ;
+  wire [7:0] \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire [7:0] \$835 ;
+  wire [7:0] \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
-  reg [5:0] \$840 ;
-  reg [7:0] \$841 ;
-  reg [31:0] \$842 ;
-  reg \$843 ;
-  reg [31:0] \$844 ;
-  reg \$845 ;
-  reg [32:0] \$846 ;
-  reg [31:0] \$847 ;
-  reg \$848 ;
-  reg [31:0] \$849 ;
+  wire [7:0] \$840 ;
+  wire [7:0] \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire [7:0] \$845 ;
+  wire [7:0] \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
-  reg \$850 ;
-  reg [32:0] \$851 ;
-  reg [31:0] \$852 ;
-  reg \$853 ;
-  reg [31:0] \$854 ;
-  reg \$855 ;
-  reg [32:0] \$856 ;
-  reg [31:0] \$857 ;
-  reg \$858 ;
-  reg [31:0] \$859 ;
+  wire [7:0] \$850 ;
+  wire [7:0] \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire [7:0] \$855 ;
+  wire [7:0] \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
-  reg \$860 ;
-  reg [32:0] \$861 ;
-  reg [31:0] \$862 ;
-  reg \$863 ;
-  reg [31:0] \$864 ;
-  reg \$865 ;
-  reg [32:0] \$866 ;
-  reg [31:0] \$867 ;
-  reg \$868 ;
-  reg [31:0] \$869 ;
+  wire [7:0] \$860 ;
+  wire [7:0] \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire [7:0] \$865 ;
+  wire [7:0] \$866 ;
+  reg \$867 ;
+  reg [5:0] \$868 ;
+  reg [4:0] \$869 ;
   wire \$87 ;
-  reg \$870 ;
-  reg [32:0] \$871 ;
+  reg [31:0] \$870 ;
+  reg [31:0] \$871 ;
   reg [31:0] \$872 ;
-  reg \$873 ;
+  reg [31:0] \$873 ;
   reg [31:0] \$874 ;
-  reg \$875 ;
-  reg [32:0] \$876 ;
+  reg [31:0] \$875 ;
+  reg [31:0] \$876 ;
   reg [31:0] \$877 ;
   reg \$878 ;
   reg [31:0] \$879 ;
   wire \$88 ;
-  reg \$880 ;
-  reg [32:0] \$881 ;
-  reg \$882 ;
-  reg \$883 ;
-  reg [5:0] \$884 ;
-  reg [7:0] \$885 ;
-  reg \$886 ;
-  reg [72:0] \$887 ;
+  reg [31:0] \$880 ;
+  reg [31:0] \$881 ;
+  reg [31:0] \$882 ;
+  reg [31:0] \$883 ;
+  reg [31:0] \$884 ;
+  reg [31:0] \$885 ;
+  reg [31:0] \$886 ;
+  reg [31:0] \$887 ;
+  reg [31:0] \$888 ;
+  reg [31:0] \$889 ;
   wire \$89 ;
+  reg [31:0] \$890 ;
+  reg [31:0] \$891 ;
+  reg [31:0] \$892 ;
+  reg [31:0] \$893 ;
+  reg [31:0] \$894 ;
+  reg [31:0] \$895 ;
+  reg [31:0] \$896 ;
+  reg [31:0] \$897 ;
+  reg [31:0] \$898 ;
+  reg [31:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
+  reg [31:0] \$900 ;
+  reg [31:0] \$901 ;
+  reg [31:0] \$902 ;
+  reg [5:0] \$903 ;
+  reg [31:0] \$904 ;
+  reg [4:0] \$905 ;
+  reg [15:0] \$906 ;
+  reg [4:0] \$907 ;
+  reg \$908 ;
+  reg \$909 ;
   wire \$91 ;
+  reg \$910 ;
+  reg \$911 ;
+  reg \$912 ;
+  reg \$913 ;
+  reg \$914 ;
+  reg [31:0] \$915 ;
+  reg [7:0] \$916 ;
+  reg \$917 ;
+  reg \$918 ;
+  reg \$919 ;
   wire \$92 ;
+  reg \$920 ;
+  reg \$921 ;
+  reg \$922 ;
+  reg \$923 ;
+  reg [7:0] \$924 ;
+  reg [7:0] \$925 ;
+  reg [7:0] \$926 ;
+  reg [7:0] \$927 ;
+  reg [7:0] \$928 ;
+  reg [7:0] \$929 ;
   wire \$93 ;
+  reg [31:0] \$930 ;
+  reg [31:0] \$931 ;
+  reg [7:0] \$932 ;
+  reg \$933 ;
+  reg \$934 ;
+  reg \$935 ;
+  reg \$936 ;
+  reg \$937 ;
+  reg \$938 ;
+  reg \$939 ;
   wire \$94 ;
+  reg [7:0] \$940 ;
+  reg [7:0] \$941 ;
+  reg [7:0] \$942 ;
+  reg [7:0] \$943 ;
+  reg [7:0] \$944 ;
+  reg [7:0] \$945 ;
+  reg [31:0] \$946 ;
+  reg [31:0] \$947 ;
+  reg [7:0] \$948 ;
+  reg \$949 ;
   wire \$95 ;
+  reg \$950 ;
+  reg \$951 ;
+  reg \$952 ;
+  reg \$953 ;
+  reg \$954 ;
+  reg \$955 ;
+  reg [7:0] \$956 ;
+  reg [7:0] \$957 ;
+  reg [7:0] \$958 ;
+  reg [7:0] \$959 ;
   wire \$96 ;
+  reg [7:0] \$960 ;
+  reg [7:0] \$961 ;
+  reg [31:0] \$962 ;
+  reg [31:0] \$963 ;
+  reg [7:0] \$964 ;
+  reg \$965 ;
+  reg \$966 ;
+  reg \$967 ;
+  reg \$968 ;
+  reg \$969 ;
   wire \$97 ;
+  reg \$970 ;
+  reg \$971 ;
+  reg [7:0] \$972 ;
+  reg [7:0] \$973 ;
+  reg [7:0] \$974 ;
+  reg [7:0] \$975 ;
+  reg [7:0] \$976 ;
+  reg [7:0] \$977 ;
+  reg [31:0] \$978 ;
+  reg [31:0] \$979 ;
   wire \$98 ;
+  reg [7:0] \$980 ;
+  reg \$981 ;
+  reg \$982 ;
+  reg \$983 ;
+  reg \$984 ;
+  reg \$985 ;
+  reg \$986 ;
+  reg \$987 ;
+  reg [7:0] \$988 ;
+  reg [7:0] \$989 ;
   wire \$99 ;
-  reg \$signal  = 1'h0;
-  reg \$signal$179  = 1'h0;
-  reg \$signal$198  = 1'h0;
+  reg [7:0] \$990 ;
+  reg [7:0] \$991 ;
+  reg [7:0] \$992 ;
+  reg [7:0] \$993 ;
+  reg [31:0] \$994 ;
+  reg [31:0] \$995 ;
+  reg [7:0] \$996 ;
+  reg \$997 ;
+  reg \$998 ;
+  reg \$999 ;
+  reg big0_d0 = 1'h0;
+  reg big0_d1 = 1'h0;
+  reg big1_d0 = 1'h0;
+  reg big1_d1 = 1'h0;
+  reg big2_d0 = 1'h0;
+  reg big2_d1 = 1'h0;
+  reg big3_d0 = 1'h0;
+  reg big3_d1 = 1'h0;
+  reg big4_d0 = 1'h0;
+  reg big4_d1 = 1'h0;
+  reg big5_d0 = 1'h0;
+  reg big5_d1 = 1'h0;
+  reg big6_d0 = 1'h0;
+  reg big6_d1 = 1'h0;
+  reg big7_d0 = 1'h0;
+  reg big7_d1 = 1'h0;
   input clk;
   wire clk;
-  wire en;
   reg group = 1'h0;
-  wire [4:0] h;
   input [270:0] i__payload;
   wire [270:0] i__payload;
   wire [255:0] \i__payload.data ;
@@ -917,17 +1241,54 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
   output i__ready;
-  wire i__ready;
+  reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
-  wire inc0;
-  wire inc1;
-  wire inc2;
-  wire inc3;
-  wire inc4;
-  wire inc5;
-  wire inc6;
-  wire inc7;
+  reg inc0_d0 = 1'h0;
+  reg inc0_d1 = 1'h0;
+  reg inc1_d0 = 1'h0;
+  reg inc1_d1 = 1'h0;
+  reg inc2_d0 = 1'h0;
+  reg inc2_d1 = 1'h0;
+  reg inc3_d0 = 1'h0;
+  reg inc3_d1 = 1'h0;
+  reg inc4_d0 = 1'h0;
+  reg inc4_d1 = 1'h0;
+  reg inc5_d0 = 1'h0;
+  reg inc5_d1 = 1'h0;
+  reg inc6_d0 = 1'h0;
+  reg inc6_d1 = 1'h0;
+  reg inc7_d0 = 1'h0;
+  reg inc7_d1 = 1'h0;
+  reg [5:0] k_out_d0 = 6'h00;
+  reg [5:0] k_out_d1 = 6'h00;
+  reg [5:0] k_out_d2 = 6'h00;
+  reg [5:0] k_out_d3 = 6'h00;
+  reg [5:0] k_out_d4 = 6'h00;
+  reg [5:0] k_out_d5 = 6'h00;
+  reg [7:0] keep_d0 = 8'h00;
+  reg [7:0] keep_d1 = 8'h00;
+  reg [7:0] keep_d2 = 8'h00;
+  reg [7:0] keep_d3 = 8'h00;
+  reg [7:0] keep_d4 = 8'h00;
+  reg [7:0] keep_d5 = 8'h00;
+  reg [7:0] keep_d6 = 8'h00;
+  reg [7:0] keep_d7 = 8'h00;
+  reg kz_d0 = 1'h0;
+  reg kz_d1 = 1'h0;
+  reg kz_d2 = 1'h0;
+  reg kz_d3 = 1'h0;
+  reg kz_d4 = 1'h0;
+  reg kz_d5 = 1'h0;
+  reg last_d0 = 1'h0;
+  reg last_d1 = 1'h0;
+  reg last_d2 = 1'h0;
+  reg last_d3 = 1'h0;
+  reg last_d4 = 1'h0;
+  reg last_d5 = 1'h0;
+  reg last_d6 = 1'h0;
+  reg last_d7 = 1'h0;
+  wire [1:0] level;
   reg [31:0] lfsr0 = 32'd1;
   reg [31:0] lfsr1 = 32'd2;
   reg [31:0] lfsr10 = 32'd11;
@@ -960,18 +1321,56 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [31:0] lfsr_next5;
   wire [31:0] lfsr_next6;
   wire [31:0] lfsr_next7;
-  wire [31:0] mag0;
-  wire [31:0] mag1;
-  wire [31:0] mag2;
-  wire [31:0] mag3;
-  wire [31:0] mag4;
-  wire [31:0] mag5;
-  wire [31:0] mag6;
-  wire [31:0] mag7;
-  wire [31:0] mask_h;
-  wire [31:0] mask_k;
-  output [72:0] o__payload;
-  reg [72:0] o__payload = 73'h0000000000000000000;
+  reg neg0_d0 = 1'h0;
+  reg neg0_d1 = 1'h0;
+  reg neg0_d2 = 1'h0;
+  reg neg0_d3 = 1'h0;
+  reg neg0_d4 = 1'h0;
+  reg neg0_d5 = 1'h0;
+  reg neg1_d0 = 1'h0;
+  reg neg1_d1 = 1'h0;
+  reg neg1_d2 = 1'h0;
+  reg neg1_d3 = 1'h0;
+  reg neg1_d4 = 1'h0;
+  reg neg1_d5 = 1'h0;
+  reg neg2_d0 = 1'h0;
+  reg neg2_d1 = 1'h0;
+  reg neg2_d2 = 1'h0;
+  reg neg2_d3 = 1'h0;
+  reg neg2_d4 = 1'h0;
+  reg neg2_d5 = 1'h0;
+  reg neg3_d0 = 1'h0;
+  reg neg3_d1 = 1'h0;
+  reg neg3_d2 = 1'h0;
+  reg neg3_d3 = 1'h0;
+  reg neg3_d4 = 1'h0;
+  reg neg3_d5 = 1'h0;
+  reg neg4_d0 = 1'h0;
+  reg neg4_d1 = 1'h0;
+  reg neg4_d2 = 1'h0;
+  reg neg4_d3 = 1'h0;
+  reg neg4_d4 = 1'h0;
+  reg neg4_d5 = 1'h0;
+  reg neg5_d0 = 1'h0;
+  reg neg5_d1 = 1'h0;
+  reg neg5_d2 = 1'h0;
+  reg neg5_d3 = 1'h0;
+  reg neg5_d4 = 1'h0;
+  reg neg5_d5 = 1'h0;
+  reg neg6_d0 = 1'h0;
+  reg neg6_d1 = 1'h0;
+  reg neg6_d2 = 1'h0;
+  reg neg6_d3 = 1'h0;
+  reg neg6_d4 = 1'h0;
+  reg neg6_d5 = 1'h0;
+  reg neg7_d0 = 1'h0;
+  reg neg7_d1 = 1'h0;
+  reg neg7_d2 = 1'h0;
+  reg neg7_d3 = 1'h0;
+  reg neg7_d4 = 1'h0;
+  reg neg7_d5 = 1'h0;
+  output [78:0] o__payload;
+  wire [78:0] o__payload;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -981,33 +1380,54 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] \o__payload.data[5] ;
   wire [7:0] \o__payload.data[6] ;
   wire [7:0] \o__payload.data[7] ;
+  wire [5:0] \o__payload.k ;
   wire [7:0] \o__payload.keep ;
   wire \o__payload.last ;
   input o__ready;
   wire o__ready;
   output o__valid;
-  reg o__valid = 1'h0;
-  reg [32:0] qinc0;
-  reg [32:0] qinc1;
-  reg [32:0] qinc2;
-  reg [32:0] qinc3;
-  reg [32:0] qinc4;
-  reg [32:0] qinc5;
-  reg [32:0] qinc6;
-  reg [32:0] qinc7;
-  reg [6:0] qsat0;
-  reg [6:0] qsat1;
-  reg [6:0] qsat2;
-  reg [6:0] qsat3;
-  reg [6:0] qsat4;
-  reg [6:0] qsat5;
-  reg [6:0] qsat6;
-  reg [6:0] qsat7;
+  wire o__valid;
+  wire [78:0] out_buffer_data;
+  wire [63:0] \out_buffer_data.data ;
+  wire [7:0] \out_buffer_data.data[0] ;
+  wire [7:0] \out_buffer_data.data[1] ;
+  wire [7:0] \out_buffer_data.data[2] ;
+  wire [7:0] \out_buffer_data.data[3] ;
+  wire [7:0] \out_buffer_data.data[4] ;
+  wire [7:0] \out_buffer_data.data[5] ;
+  wire [7:0] \out_buffer_data.data[6] ;
+  wire [7:0] \out_buffer_data.data[7] ;
+  wire [5:0] \out_buffer_data.k ;
+  wire [7:0] \out_buffer_data.keep ;
+  wire \out_buffer_data.last ;
+  (* init = 1'h1 *)
+  wire out_buffer_en;
+  wire [2:0] out_buffer_level_next;
+  wire out_buffer_pop;
+  wire out_buffer_push;
+  reg [6:0] q7_0_d0 = 7'h00;
+  reg [6:0] q7_0_d1 = 7'h00;
+  reg [6:0] q7_1_d0 = 7'h00;
+  reg [6:0] q7_1_d1 = 7'h00;
+  reg [6:0] q7_2_d0 = 7'h00;
+  reg [6:0] q7_2_d1 = 7'h00;
+  reg [6:0] q7_3_d0 = 7'h00;
+  reg [6:0] q7_3_d1 = 7'h00;
+  reg [6:0] q7_4_d0 = 7'h00;
+  reg [6:0] q7_4_d1 = 7'h00;
+  reg [6:0] q7_5_d0 = 7'h00;
+  reg [6:0] q7_5_d1 = 7'h00;
+  reg [6:0] q7_6_d0 = 7'h00;
+  reg [6:0] q7_6_d1 = 7'h00;
+  reg [6:0] q7_7_d0 = 7'h00;
+  reg [6:0] q7_7_d1 = 7'h00;
+  wire [78:0] r_data;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
-  reg [7:0] s1_keep = 8'h00;
-  reg s1_last = 1'h0;
+  reg [4:0] s1_km1 = 5'h00;
   reg [31:0] s1_r0 = 32'd0;
   reg [31:0] s1_r1 = 32'd0;
   reg [31:0] s1_r2 = 32'd0;
@@ -1024,25 +1444,20 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] s1_x5 = 32'd0;
   reg [31:0] s1_x6 = 32'd0;
   reg [31:0] s1_x7 = 32'd0;
-  reg [31:0] s2_f0 = 32'd0;
-  reg [31:0] s2_f1 = 32'd0;
-  reg [31:0] s2_f2 = 32'd0;
-  reg [31:0] s2_f3 = 32'd0;
-  reg [31:0] s2_f4 = 32'd0;
-  reg [31:0] s2_f5 = 32'd0;
-  reg [31:0] s2_f6 = 32'd0;
-  reg [31:0] s2_f7 = 32'd0;
-  reg [32:0] s2_half0 = 33'h000000000;
-  reg [32:0] s2_half1 = 33'h000000000;
-  reg [32:0] s2_half2 = 33'h000000000;
-  reg [32:0] s2_half3 = 33'h000000000;
-  reg [32:0] s2_half4 = 33'h000000000;
-  reg [32:0] s2_half5 = 33'h000000000;
-  reg [32:0] s2_half6 = 33'h000000000;
-  reg [32:0] s2_half7 = 33'h000000000;
+  reg [4:0] s2_h = 5'h00;
   reg [5:0] s2_k = 6'h00;
-  reg [7:0] s2_keep = 8'h00;
-  reg s2_last = 1'h0;
+  reg [4:0] s2_km1 = 5'h00;
+  reg s2_kz = 1'h0;
+  reg [31:0] s2_mag0 = 32'd0;
+  reg [31:0] s2_mag1 = 32'd0;
+  reg [31:0] s2_mag2 = 32'd0;
+  reg [31:0] s2_mag3 = 32'd0;
+  reg [31:0] s2_mag4 = 32'd0;
+  reg [31:0] s2_mag5 = 32'd0;
+  reg [31:0] s2_mag6 = 32'd0;
+  reg [31:0] s2_mag7 = 32'd0;
+  reg [31:0] s2_mask = 32'd0;
+  reg [15:0] s2_mask_h = 16'h0000;
   reg s2_neg0 = 1'h0;
   reg s2_neg1 = 1'h0;
   reg s2_neg2 = 1'h0;
@@ -1051,14 +1466,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg s2_neg5 = 1'h0;
   reg s2_neg6 = 1'h0;
   reg s2_neg7 = 1'h0;
-  reg [31:0] s2_q0 = 32'd0;
-  reg [31:0] s2_q1 = 32'd0;
-  reg [31:0] s2_q2 = 32'd0;
-  reg [31:0] s2_q3 = 32'd0;
-  reg [31:0] s2_q4 = 32'd0;
-  reg [31:0] s2_q5 = 32'd0;
-  reg [31:0] s2_q6 = 32'd0;
-  reg [31:0] s2_q7 = 32'd0;
   reg [31:0] s2_r0 = 32'd0;
   reg [31:0] s2_r1 = 32'd0;
   reg [31:0] s2_r2 = 32'd0;
@@ -1067,773 +1474,157 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] s2_r5 = 32'd0;
   reg [31:0] s2_r6 = 32'd0;
   reg [31:0] s2_r7 = 32'd0;
-  reg [31:0] s2_x0 = 32'd0;
-  reg [31:0] s2_x1 = 32'd0;
-  reg [31:0] s2_x2 = 32'd0;
-  reg [31:0] s2_x3 = 32'd0;
-  reg [31:0] s2_x4 = 32'd0;
-  reg [31:0] s2_x5 = 32'd0;
-  reg [31:0] s2_x6 = 32'd0;
-  reg [31:0] s2_x7 = 32'd0;
-  reg s3_inc0 = 1'h0;
-  reg s3_inc1 = 1'h0;
-  reg s3_inc2 = 1'h0;
-  reg s3_inc3 = 1'h0;
-  reg s3_inc4 = 1'h0;
-  reg s3_inc5 = 1'h0;
-  reg s3_inc6 = 1'h0;
-  reg s3_inc7 = 1'h0;
-  reg [5:0] s3_k = 6'h00;
-  reg [7:0] s3_keep = 8'h00;
-  reg s3_last = 1'h0;
-  reg [32:0] s3_near0 = 33'h000000000;
-  reg [32:0] s3_near1 = 33'h000000000;
-  reg [32:0] s3_near2 = 33'h000000000;
-  reg [32:0] s3_near3 = 33'h000000000;
-  reg [32:0] s3_near4 = 33'h000000000;
-  reg [32:0] s3_near5 = 33'h000000000;
-  reg [32:0] s3_near6 = 33'h000000000;
-  reg [32:0] s3_near7 = 33'h000000000;
-  reg s3_neg0 = 1'h0;
-  reg s3_neg1 = 1'h0;
-  reg s3_neg2 = 1'h0;
-  reg s3_neg3 = 1'h0;
-  reg s3_neg4 = 1'h0;
-  reg s3_neg5 = 1'h0;
-  reg s3_neg6 = 1'h0;
-  reg s3_neg7 = 1'h0;
-  reg [31:0] s3_q0 = 32'd0;
-  reg [31:0] s3_q1 = 32'd0;
-  reg [31:0] s3_q2 = 32'd0;
-  reg [31:0] s3_q3 = 32'd0;
-  reg [31:0] s3_q4 = 32'd0;
-  reg [31:0] s3_q5 = 32'd0;
-  reg [31:0] s3_q6 = 32'd0;
-  reg [31:0] s3_q7 = 32'd0;
-  reg [31:0] s3_x0 = 32'd0;
-  reg [31:0] s3_x1 = 32'd0;
-  reg [31:0] s3_x2 = 32'd0;
-  reg [31:0] s3_x3 = 32'd0;
-  reg [31:0] s3_x4 = 32'd0;
-  reg [31:0] s3_x5 = 32'd0;
-  reg [31:0] s3_x6 = 32'd0;
-  reg [31:0] s3_x7 = 32'd0;
-  reg [7:0] sat0;
-  reg [7:0] sat1;
-  reg [7:0] sat2;
-  reg [7:0] sat3;
-  reg [7:0] sat4;
-  reg [7:0] sat5;
-  reg [7:0] sat6;
-  reg [7:0] sat7;
+  reg [7:0] s2_xsat0 = 8'h00;
+  reg [7:0] s2_xsat1 = 8'h00;
+  reg [7:0] s2_xsat2 = 8'h00;
+  reg [7:0] s2_xsat3 = 8'h00;
+  reg [7:0] s2_xsat4 = 8'h00;
+  reg [7:0] s2_xsat5 = 8'h00;
+  reg [7:0] s2_xsat6 = 8'h00;
+  reg [7:0] s2_xsat7 = 8'h00;
+  reg [31:0] s3_f0 = 32'd0;
+  reg [31:0] s3_f1 = 32'd0;
+  reg [31:0] s3_f2 = 32'd0;
+  reg [31:0] s3_f3 = 32'd0;
+  reg [31:0] s3_f4 = 32'd0;
+  reg [31:0] s3_f5 = 32'd0;
+  reg [31:0] s3_f6 = 32'd0;
+  reg [31:0] s3_f7 = 32'd0;
+  reg [4:0] s3_h = 5'h00;
+  reg [2:0] s3_k = 3'h0;
+  reg [2:0] s3_km1 = 3'h0;
+  reg [15:0] s3_mask_h = 16'h0000;
+  reg s3_odd = 1'h0;
+  reg [31:0] s3_qc0 = 32'd0;
+  reg [31:0] s3_qc1 = 32'd0;
+  reg [31:0] s3_qc2 = 32'd0;
+  reg [31:0] s3_qc3 = 32'd0;
+  reg [31:0] s3_qc4 = 32'd0;
+  reg [31:0] s3_qc5 = 32'd0;
+  reg [31:0] s3_qc6 = 32'd0;
+  reg [31:0] s3_qc7 = 32'd0;
+  reg [31:0] s3_r0 = 32'd0;
+  reg [31:0] s3_r1 = 32'd0;
+  reg [31:0] s3_r2 = 32'd0;
+  reg [31:0] s3_r3 = 32'd0;
+  reg [31:0] s3_r4 = 32'd0;
+  reg [31:0] s3_r5 = 32'd0;
+  reg [31:0] s3_r6 = 32'd0;
+  reg [31:0] s3_r7 = 32'd0;
+  reg [4:0] s4_h = 5'h00;
+  reg s4_inc0 = 1'h0;
+  reg s4_inc1 = 1'h0;
+  reg s4_inc2 = 1'h0;
+  reg s4_inc3 = 1'h0;
+  reg s4_inc4 = 1'h0;
+  reg s4_inc5 = 1'h0;
+  reg s4_inc6 = 1'h0;
+  reg s4_inc7 = 1'h0;
+  reg [15:0] s4_mask_h = 16'h0000;
+  reg [31:0] s4_q0 = 32'd0;
+  reg [31:0] s4_q1 = 32'd0;
+  reg [31:0] s4_q2 = 32'd0;
+  reg [31:0] s4_q3 = 32'd0;
+  reg [31:0] s4_q4 = 32'd0;
+  reg [31:0] s4_q5 = 32'd0;
+  reg [31:0] s4_q6 = 32'd0;
+  reg [31:0] s4_q7 = 32'd0;
+  reg s5_big0 = 1'h0;
+  reg s5_big1 = 1'h0;
+  reg s5_big2 = 1'h0;
+  reg s5_big3 = 1'h0;
+  reg s5_big4 = 1'h0;
+  reg s5_big5 = 1'h0;
+  reg s5_big6 = 1'h0;
+  reg s5_big7 = 1'h0;
+  reg [2:0] s5_h = 3'h0;
+  reg s5_inc0 = 1'h0;
+  reg s5_inc1 = 1'h0;
+  reg s5_inc2 = 1'h0;
+  reg s5_inc3 = 1'h0;
+  reg s5_inc4 = 1'h0;
+  reg s5_inc5 = 1'h0;
+  reg s5_inc6 = 1'h0;
+  reg s5_inc7 = 1'h0;
+  reg [6:0] s5_q7_0 = 7'h00;
+  reg [6:0] s5_q7_1 = 7'h00;
+  reg [6:0] s5_q7_2 = 7'h00;
+  reg [6:0] s5_q7_3 = 7'h00;
+  reg [6:0] s5_q7_4 = 7'h00;
+  reg [6:0] s5_q7_5 = 7'h00;
+  reg [6:0] s5_q7_6 = 7'h00;
+  reg [6:0] s5_q7_7 = 7'h00;
+  reg [6:0] s8_small0 = 7'h00;
+  reg [6:0] s8_small1 = 7'h00;
+  reg [6:0] s8_small2 = 7'h00;
+  reg [6:0] s8_small3 = 7'h00;
+  reg [6:0] s8_small4 = 7'h00;
+  reg [6:0] s8_small5 = 7'h00;
+  reg [6:0] s8_small6 = 7'h00;
+  reg [6:0] s8_small7 = 7'h00;
   wire take;
-  assign \$135  = lfsr9 & { \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103  };
-  assign lfsr_cur1 = \$102  | \$135 ;
-  assign \$137  = lfsr_cur1[0] ? 32'd2149580803 : 32'd0;
-  assign lfsr_next1 = \$136  ^ \$137 ;
-  assign \$138  = ! group;
-  assign \$139  = ! group;
-  assign \$140  = ! group;
-  assign \$141  = ! group;
-  assign \$142  = ! group;
-  assign \$143  = ! group;
-  assign \$144  = ! group;
-  assign \$145  = ! group;
-  assign \$146  = ! group;
-  assign \$147  = ! group;
-  assign \$148  = ! group;
-  assign \$149  = ! group;
-  assign \$150  = ! group;
-  assign \$151  = ! group;
-  assign \$152  = ! group;
-  assign \$153  = ! group;
-  assign \$154  = ! group;
-  assign \$155  = ! group;
-  assign \$156  = ! group;
-  assign \$157  = ! group;
-  assign \$158  = ! group;
-  assign \$159  = ! group;
-  assign \$160  = ! group;
-  assign \$161  = ! group;
-  assign \$162  = ! group;
-  assign \$163  = ! group;
-  assign \$164  = ! group;
-  assign \$165  = ! group;
-  assign \$166  = ! group;
-  assign \$167  = ! group;
-  assign \$168  = ! group;
-  assign \$169  = ! group;
-  assign \$170  = lfsr2 & { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138  };
-  assign \$203  = lfsr10 & { \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171  };
-  assign lfsr_cur2 = \$170  | \$203 ;
-  assign \$205  = lfsr_cur2[0] ? 32'd2149580803 : 32'd0;
-  assign lfsr_next2 = \$204  ^ \$205 ;
-  assign \$206  = ! group;
-  assign \$207  = ! group;
-  assign \$208  = ! group;
-  assign \$209  = ! group;
-  assign \$210  = ! group;
-  assign \$211  = ! group;
-  assign \$212  = ! group;
-  assign \$213  = ! group;
-  assign \$214  = ! group;
-  assign \$215  = ! group;
-  assign \$216  = ! group;
-  assign \$217  = ! group;
-  assign \$218  = ! group;
-  assign \$219  = ! group;
-  assign \$220  = ! group;
-  assign \$221  = ! group;
-  assign \$222  = ! group;
-  assign \$223  = ! group;
-  assign \$224  = ! group;
-  assign \$225  = ! group;
-  assign \$226  = ! group;
-  assign \$227  = ! group;
-  assign \$228  = ! group;
-  assign \$229  = ! group;
-  assign \$230  = ! group;
-  assign \$231  = ! group;
-  assign \$232  = ! group;
-  assign \$233  = ! group;
-  assign \$234  = ! group;
-  assign \$235  = ! group;
-  assign \$236  = ! group;
-  assign \$237  = ! group;
-  assign \$238  = lfsr3 & { \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206  };
-  assign \$271  = lfsr11 & { \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253 , \$252 , \$251 , \$250 , \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239  };
-  assign lfsr_cur3 = \$238  | \$271 ;
-  assign \$273  = lfsr_cur3[0] ? 32'd2149580803 : 32'd0;
-  assign lfsr_next3 = \$272  ^ \$273 ;
-  assign \$274  = ! group;
-  assign \$275  = ! group;
-  assign \$276  = ! group;
-  assign \$277  = ! group;
-  assign \$278  = ! group;
-  assign \$279  = ! group;
-  assign \$280  = ! group;
-  assign \$281  = ! group;
-  assign \$282  = ! group;
-  assign \$283  = ! group;
-  assign \$284  = ! group;
-  assign \$285  = ! group;
-  assign \$286  = ! group;
-  assign \$287  = ! group;
-  assign \$288  = ! group;
-  assign \$289  = ! group;
-  assign \$290  = ! group;
-  assign \$291  = ! group;
-  assign \$292  = ! group;
-  assign \$293  = ! group;
-  assign \$294  = ! group;
-  assign \$295  = ! group;
-  assign \$296  = ! group;
-  assign \$297  = ! group;
-  assign \$298  = ! group;
-  assign \$299  = ! group;
-  assign \$300  = ! group;
-  assign \$301  = ! group;
-  assign \$302  = ! group;
-  assign \$303  = ! group;
-  assign \$304  = ! group;
-  assign \$305  = ! group;
-  assign \$306  = lfsr4 & { \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274  };
-  assign \$339  = lfsr12 & { \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307  };
-  assign lfsr_cur4 = \$306  | \$339 ;
-  assign \$341  = lfsr_cur4[0] ? 32'd2149580803 : 32'd0;
-  assign lfsr_next4 = \$340  ^ \$341 ;
-  assign \$342  = ! group;
-  assign \$343  = ! group;
-  assign \$344  = ! group;
-  assign \$345  = ! group;
-  assign \$346  = ! group;
-  assign \$347  = ! group;
-  assign \$348  = ! group;
-  assign \$349  = ! group;
-  assign \$350  = ! group;
-  assign \$351  = ! group;
-  assign \$352  = ! group;
-  assign \$353  = ! group;
-  assign \$354  = ! group;
-  assign \$355  = ! group;
-  assign \$356  = ! group;
-  assign \$357  = ! group;
-  assign \$358  = ! group;
-  assign \$359  = ! group;
-  assign \$360  = ! group;
-  assign \$361  = ! group;
-  assign \$362  = ! group;
-  assign \$363  = ! group;
-  assign \$364  = ! group;
-  assign \$365  = ! group;
-  assign \$366  = ! group;
-  assign \$367  = ! group;
-  assign \$368  = ! group;
-  assign \$369  = ! group;
-  assign \$370  = ! group;
-  assign \$371  = ! group;
-  assign \$372  = ! group;
-  assign \$373  = ! group;
-  assign \$374  = lfsr5 & { \$373 , \$372 , \$371 , \$370 , \$369 , \$368 , \$367 , \$366 , \$365 , \$364 , \$363 , \$362 , \$361 , \$360 , \$359 , \$358 , \$357 , \$356 , \$355 , \$354 , \$353 , \$352 , \$351 , \$350 , \$349 , \$348 , \$347 , \$346 , \$345 , \$344 , \$343 , \$342  };
-  assign \$407  = lfsr13 & { \$406 , \$405 , \$404 , \$403 , \$402 , \$401 , \$400 , \$399 , \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392 , \$391 , \$390 , \$389 , \$388 , \$387 , \$386 , \$385 , \$384 , \$383 , \$382 , \$381 , \$380 , \$379 , \$378 , \$377 , \$376 , \$375  };
-  assign lfsr_cur5 = \$374  | \$407 ;
-  assign \$409  = lfsr_cur5[0] ? 32'd2149580803 : 32'd0;
-  assign lfsr_next5 = \$408  ^ \$409 ;
-  assign \$410  = ! group;
-  assign \$411  = ! group;
-  assign \$412  = ! group;
-  assign \$413  = ! group;
-  assign \$414  = ! group;
-  assign \$415  = ! group;
-  assign \$416  = ! group;
-  assign \$417  = ! group;
-  assign \$418  = ! group;
-  assign \$419  = ! group;
-  assign \$420  = ! group;
-  assign \$421  = ! group;
-  assign \$422  = ! group;
-  assign \$423  = ! group;
-  assign \$424  = ! group;
-  assign \$425  = ! group;
-  assign \$426  = ! group;
-  assign \$427  = ! group;
-  assign \$428  = ! group;
-  assign \$429  = ! group;
-  assign \$430  = ! group;
-  assign \$431  = ! group;
-  assign \$432  = ! group;
-  assign \$433  = ! group;
-  assign \$434  = ! group;
-  assign \$435  = ! group;
-  assign \$436  = ! group;
-  assign \$437  = ! group;
-  assign \$438  = ! group;
-  assign \$439  = ! group;
-  assign \$440  = ! group;
-  assign \$441  = ! group;
-  assign \$442  = lfsr6 & { \$441 , \$440 , \$439 , \$438 , \$437 , \$436 , \$435 , \$434 , \$433 , \$432 , \$431 , \$430 , \$429 , \$428 , \$427 , \$426 , \$425 , \$424 , \$423 , \$422 , \$421 , \$420 , \$419 , \$418 , \$417 , \$416 , \$415 , \$414 , \$413 , \$412 , \$411 , \$410  };
-  assign \$475  = lfsr14 & { \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461 , \$460 , \$459 , \$458 , \$457 , \$456 , \$455 , \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447 , \$446 , \$445 , \$444 , \$443  };
-  assign lfsr_cur6 = \$442  | \$475 ;
-  assign \$477  = lfsr_cur6[0] ? 32'd2149580803 : 32'd0;
-  assign lfsr_next6 = \$476  ^ \$477 ;
-  assign \$478  = ! group;
-  assign \$479  = ! group;
-  assign \$480  = ! group;
-  assign \$481  = ! group;
-  assign \$482  = ! group;
-  assign \$483  = ! group;
-  assign \$484  = ! group;
-  assign \$485  = ! group;
-  assign \$486  = ! group;
-  assign \$487  = ! group;
-  assign \$488  = ! group;
-  assign \$489  = ! group;
-  assign \$490  = ! group;
-  assign \$491  = ! group;
-  assign \$492  = ! group;
-  assign \$493  = ! group;
-  assign \$494  = ! group;
-  assign \$495  = ! group;
-  assign \$496  = ! group;
-  assign \$497  = ! group;
-  assign \$498  = ! group;
-  assign \$499  = ! group;
-  assign \$500  = ! group;
-  assign \$501  = ! group;
-  assign \$502  = ! group;
-  assign \$503  = ! group;
-  assign \$504  = ! group;
-  assign \$505  = ! group;
-  assign \$506  = ! group;
-  assign \$507  = ! group;
-  assign \$508  = ! group;
-  assign \$509  = ! group;
-  assign \$510  = lfsr7 & { \$509 , \$508 , \$507 , \$506 , \$505 , \$504 , \$503 , \$502 , \$501 , \$500 , \$499 , \$498 , \$497 , \$496 , \$495 , \$494 , \$493 , \$492 , \$491 , \$490 , \$489 , \$488 , \$487 , \$486 , \$485 , \$484 , \$483 , \$482 , \$481 , \$480 , \$479 , \$478  };
-  assign \$543  = lfsr15 & { \$542 , \$541 , \$540 , \$539 , \$538 , \$537 , \$536 , \$535 , \$534 , \$533 , \$532 , \$531 , \$530 , \$529 , \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517 , \$516 , \$515 , \$514 , \$513 , \$512 , \$511  };
-  assign lfsr_cur7 = \$510  | \$543 ;
-  assign \$545  = lfsr_cur7[0] ? 32'd2149580803 : 32'd0;
-  assign lfsr_next7 = \$544  ^ \$545 ;
-  assign \$546  = 32'd4294967295 << s1_k;
-  assign mask_k = ~ \$546 [31:0];
-  assign \$547  = $signed(s1_x0) < $signed(1'h0);
-  assign \$548  = - $signed(s1_x0);
-  assign \$549  = \$547  ? \$548  : { s1_x0[31], s1_x0 };
-  assign \$550  = $signed(s1_x1) < $signed(1'h0);
-  assign \$551  = - $signed(s1_x1);
-  assign \$552  = \$550  ? \$551  : { s1_x1[31], s1_x1 };
-  assign \$553  = $signed(s1_x2) < $signed(1'h0);
-  assign \$554  = - $signed(s1_x2);
-  assign \$555  = \$553  ? \$554  : { s1_x2[31], s1_x2 };
-  assign \$556  = $signed(s1_x3) < $signed(1'h0);
-  assign \$557  = - $signed(s1_x3);
-  assign \$558  = \$556  ? \$557  : { s1_x3[31], s1_x3 };
-  assign \$559  = $signed(s1_x4) < $signed(1'h0);
-  assign \$560  = - $signed(s1_x4);
-  assign \$561  = \$559  ? \$560  : { s1_x4[31], s1_x4 };
-  assign \$562  = $signed(s1_x5) < $signed(1'h0);
-  assign \$563  = - $signed(s1_x5);
-  assign \$564  = \$562  ? \$563  : { s1_x5[31], s1_x5 };
-  assign \$565  = $signed(s1_x6) < $signed(1'h0);
-  assign \$566  = - $signed(s1_x6);
-  assign \$567  = \$565  ? \$566  : { s1_x6[31], s1_x6 };
-  assign \$568  = $signed(s1_x7) < $signed(1'h0);
-  assign \$569  = - $signed(s1_x7);
-  assign \$570  = \$568  ? \$569  : { s1_x7[31], s1_x7 };
-  assign \$572  = 32'd4294967295 << \$571 [4:0];
-  assign mask_h = ~ \$572 [31:0];
-  assign inc0 = s2_f0 > s2_r0;
-  assign inc1 = s2_f1 > s2_r1;
-  assign inc2 = s2_f2 > s2_r2;
-  assign inc3 = s2_f3 > s2_r3;
-  assign inc4 = s2_f4 > s2_r4;
-  assign inc5 = s2_f5 > s2_r5;
-  assign inc6 = s2_f6 > s2_r6;
-  assign inc7 = s2_f7 > s2_r7;
-  assign \$573  = s3_q0 + s3_inc0;
-  assign \$574  = qinc0 > 7'h7f;
-  assign \$575  = \$574  ? 7'h7f : qinc0[6:0];
-  assign \$576  = $signed(s3_x0) > $signed(8'h7f);
-  assign \$577  = $signed(s3_x0) < $signed(8'h81);
-  assign \$578  = \$577  ? 32'd4294967169 : s3_x0;
-  assign \$579  = \$576  ? 32'd127 : \$578 ;
-  assign \$580  = s3_q1 + s3_inc1;
-  assign \$581  = qinc1 > 7'h7f;
-  assign \$582  = \$581  ? 7'h7f : qinc1[6:0];
-  assign \$583  = $signed(s3_x1) > $signed(8'h7f);
-  assign \$584  = $signed(s3_x1) < $signed(8'h81);
-  assign \$585  = \$584  ? 32'd4294967169 : s3_x1;
-  assign \$586  = \$583  ? 32'd127 : \$585 ;
-  assign \$587  = s3_q2 + s3_inc2;
-  assign \$588  = qinc2 > 7'h7f;
-  assign \$589  = \$588  ? 7'h7f : qinc2[6:0];
-  assign \$590  = $signed(s3_x2) > $signed(8'h7f);
-  assign \$591  = $signed(s3_x2) < $signed(8'h81);
-  assign \$592  = \$591  ? 32'd4294967169 : s3_x2;
-  assign \$593  = \$590  ? 32'd127 : \$592 ;
-  assign \$594  = s3_q3 + s3_inc3;
-  assign \$595  = qinc3 > 7'h7f;
-  assign \$596  = \$595  ? 7'h7f : qinc3[6:0];
-  assign \$597  = $signed(s3_x3) > $signed(8'h7f);
-  assign \$598  = $signed(s3_x3) < $signed(8'h81);
-  assign \$599  = \$598  ? 32'd4294967169 : s3_x3;
-  assign \$600  = \$597  ? 32'd127 : \$599 ;
-  assign \$601  = s3_q4 + s3_inc4;
-  assign \$602  = qinc4 > 7'h7f;
-  assign \$603  = \$602  ? 7'h7f : qinc4[6:0];
-  assign \$604  = $signed(s3_x4) > $signed(8'h7f);
-  assign \$605  = $signed(s3_x4) < $signed(8'h81);
-  assign \$606  = \$605  ? 32'd4294967169 : s3_x4;
-  assign \$607  = \$604  ? 32'd127 : \$606 ;
-  assign \$608  = s3_q5 + s3_inc5;
-  assign \$609  = qinc5 > 7'h7f;
-  assign \$610  = \$609  ? 7'h7f : qinc5[6:0];
-  assign \$611  = $signed(s3_x5) > $signed(8'h7f);
-  assign \$612  = $signed(s3_x5) < $signed(8'h81);
-  assign \$613  = \$612  ? 32'd4294967169 : s3_x5;
-  assign \$614  = \$611  ? 32'd127 : \$613 ;
-  assign \$615  = s3_q6 + s3_inc6;
-  assign \$616  = qinc6 > 7'h7f;
-  assign \$617  = \$616  ? 7'h7f : qinc6[6:0];
-  assign \$618  = $signed(s3_x6) > $signed(8'h7f);
-  assign \$619  = $signed(s3_x6) < $signed(8'h81);
-  assign \$620  = \$619  ? 32'd4294967169 : s3_x6;
-  assign \$621  = \$618  ? 32'd127 : \$620 ;
-  assign \$622  = s3_q7 + s3_inc7;
-  assign \$623  = qinc7 > 7'h7f;
-  assign \$624  = \$623  ? 7'h7f : qinc7[6:0];
-  assign \$625  = $signed(s3_x7) > $signed(8'h7f);
-  assign \$626  = $signed(s3_x7) < $signed(8'h81);
-  assign \$627  = \$626  ? 32'd4294967169 : s3_x7;
-  assign \$628  = \$625  ? 32'd127 : \$627 ;
-  assign \$630  = i__payload[270] | \$629 ;
-  assign \$631  = group + 1'h1;
-  assign \$632  = \$630  ? 2'h0 : \$631 ;
-  assign \$633  = | i__payload[261:256];
-  assign \$634  = take & \$633 ;
-  assign \$635  = \$634  & i__payload[262];
-  assign \$636  = | i__payload[261:256];
-  assign \$637  = take & \$636 ;
-  assign \$638  = \$637  & i__payload[263];
-  assign \$639  = | i__payload[261:256];
-  assign \$640  = take & \$639 ;
-  assign \$641  = \$640  & i__payload[264];
-  assign \$642  = | i__payload[261:256];
-  assign \$643  = take & \$642 ;
-  assign \$644  = \$643  & i__payload[265];
-  assign \$645  = | i__payload[261:256];
-  assign \$646  = take & \$645 ;
-  assign \$647  = \$646  & i__payload[266];
-  assign \$648  = | i__payload[261:256];
-  assign \$649  = take & \$648 ;
-  assign \$650  = \$649  & i__payload[267];
-  assign \$651  = | i__payload[261:256];
-  assign \$652  = take & \$651 ;
-  assign \$653  = \$652  & i__payload[268];
-  assign \$654  = | i__payload[261:256];
-  assign \$655  = take & \$654 ;
-  assign \$656  = \$655  & i__payload[269];
-  assign \$657  = $signed(s1_x0) < $signed(1'h0);
-  assign \$658  = \$549 [31:0] >> s1_k;
-  assign \$659  = \$549 [31:0] & mask_k;
-  assign \$660  = s1_r0 & mask_k;
-  assign \$661  = s1_k - 1'h1;
-  assign \$662  = $signed(s1_x0) >>> \$661 [4:0];
-  assign \$663  = $signed(s1_x1) < $signed(1'h0);
-  assign \$664  = \$552 [31:0] >> s1_k;
-  assign \$665  = \$552 [31:0] & mask_k;
-  assign \$666  = s1_r1 & mask_k;
-  assign \$667  = s1_k - 1'h1;
-  assign \$668  = $signed(s1_x1) >>> \$667 [4:0];
-  assign \$669  = $signed(s1_x2) < $signed(1'h0);
-  assign \$670  = \$555 [31:0] >> s1_k;
-  assign \$671  = \$555 [31:0] & mask_k;
-  assign \$672  = s1_r2 & mask_k;
-  assign \$673  = s1_k - 1'h1;
-  assign \$674  = $signed(s1_x2) >>> \$673 [4:0];
-  assign \$675  = $signed(s1_x3) < $signed(1'h0);
-  assign \$676  = \$558 [31:0] >> s1_k;
-  assign \$677  = \$558 [31:0] & mask_k;
-  assign \$678  = s1_r3 & mask_k;
-  assign \$679  = s1_k - 1'h1;
-  assign \$680  = $signed(s1_x3) >>> \$679 [4:0];
-  assign \$681  = $signed(s1_x4) < $signed(1'h0);
-  assign \$682  = \$561 [31:0] >> s1_k;
-  assign \$683  = \$561 [31:0] & mask_k;
-  assign \$684  = s1_r4 & mask_k;
-  assign \$685  = s1_k - 1'h1;
-  assign \$686  = $signed(s1_x4) >>> \$685 [4:0];
-  assign \$687  = $signed(s1_x5) < $signed(1'h0);
-  assign \$688  = \$564 [31:0] >> s1_k;
-  assign \$689  = \$564 [31:0] & mask_k;
-  assign \$690  = s1_r5 & mask_k;
-  assign \$691  = s1_k - 1'h1;
-  assign \$692  = $signed(s1_x5) >>> \$691 [4:0];
-  assign \$693  = $signed(s1_x6) < $signed(1'h0);
-  assign \$694  = \$567 [31:0] >> s1_k;
-  assign \$695  = \$567 [31:0] & mask_k;
-  assign \$696  = s1_r6 & mask_k;
-  assign \$697  = s1_k - 1'h1;
-  assign \$698  = $signed(s1_x6) >>> \$697 [4:0];
-  assign \$699  = $signed(s1_x7) < $signed(1'h0);
-  assign \$700  = \$570 [31:0] >> s1_k;
-  assign \$701  = \$570 [31:0] & mask_k;
-  assign \$702  = s1_r7 & mask_k;
-  assign \$703  = s1_k - 1'h1;
-  assign \$704  = $signed(s1_x7) >>> \$703 [4:0];
-  assign \$705  = $signed(s2_half0) + $signed(2'h1);
-  assign \$707  = $signed(s2_half1) + $signed(2'h1);
-  assign \$709  = $signed(s2_half2) + $signed(2'h1);
-  assign \$711  = $signed(s2_half3) + $signed(2'h1);
-  assign \$713  = $signed(s2_half4) + $signed(2'h1);
-  assign \$715  = $signed(s2_half5) + $signed(2'h1);
-  assign \$717  = $signed(s2_half6) + $signed(2'h1);
-  assign \$719  = $signed(s2_half7) + $signed(2'h1);
-  assign \$721  = ! s3_k;
-  assign \$722  = - qsat0;
-  assign \$723  = s3_neg0 ? \$722  : { 1'h0, qsat0 };
-  assign \$724  = \$721  ? sat0 : \$723 ;
-  assign \$725  = ! s3_k;
-  assign \$726  = - qsat1;
-  assign \$727  = s3_neg1 ? \$726  : { 1'h0, qsat1 };
-  assign \$728  = \$725  ? sat1 : \$727 ;
-  assign \$729  = ! s3_k;
-  assign \$730  = - qsat2;
-  assign \$731  = s3_neg2 ? \$730  : { 1'h0, qsat2 };
-  assign \$732  = \$729  ? sat2 : \$731 ;
-  assign \$733  = ! s3_k;
-  assign \$734  = - qsat3;
-  assign \$735  = s3_neg3 ? \$734  : { 1'h0, qsat3 };
-  assign \$736  = \$733  ? sat3 : \$735 ;
-  assign \$737  = ! s3_k;
-  assign \$738  = - qsat4;
-  assign \$739  = s3_neg4 ? \$738  : { 1'h0, qsat4 };
-  assign \$740  = \$737  ? sat4 : \$739 ;
-  assign \$741  = ! s3_k;
-  assign \$742  = - qsat5;
-  assign \$743  = s3_neg5 ? \$742  : { 1'h0, qsat5 };
-  assign \$744  = \$741  ? sat5 : \$743 ;
-  assign \$745  = ! s3_k;
-  assign \$746  = - qsat6;
-  assign \$747  = s3_neg6 ? \$746  : { 1'h0, qsat6 };
-  assign \$748  = \$745  ? sat6 : \$747 ;
-  assign \$749  = ! s3_k;
-  assign \$750  = - qsat7;
-  assign \$751  = s3_neg7 ? \$750  : { 1'h0, qsat7 };
-  assign \$752  = \$749  ? sat7 : \$751 ;
-  always @(posedge clk)
-    \$signal  <= \$753 ;
-  always @(posedge clk)
-    s1_last <= \$754 ;
-  always @(posedge clk)
-    s1_k <= \$755 ;
-  always @(posedge clk)
-    s1_keep <= \$756 ;
-  always @(posedge clk)
-    s1_x0 <= \$757 ;
-  always @(posedge clk)
-    s1_x1 <= \$758 ;
-  always @(posedge clk)
-    s1_x2 <= \$759 ;
-  always @(posedge clk)
-    s1_x3 <= \$760 ;
-  always @(posedge clk)
-    s1_x4 <= \$761 ;
-  always @(posedge clk)
-    s1_x5 <= \$762 ;
-  always @(posedge clk)
-    s1_x6 <= \$763 ;
-  always @(posedge clk)
-    s1_x7 <= \$764 ;
-  always @(posedge clk)
-    group <= \$765 ;
-  always @(posedge clk)
-    s1_r0 <= \$766 ;
-  always @(posedge clk)
-    lfsr0 <= \$767 ;
-  always @(posedge clk)
-    lfsr8 <= \$768 ;
-  always @(posedge clk)
-    s1_r1 <= \$769 ;
-  always @(posedge clk)
-    lfsr1 <= \$770 ;
-  always @(posedge clk)
-    lfsr9 <= \$771 ;
-  always @(posedge clk)
-    s1_r2 <= \$772 ;
-  always @(posedge clk)
-    lfsr2 <= \$773 ;
-  always @(posedge clk)
-    lfsr10 <= \$774 ;
-  always @(posedge clk)
-    s1_r3 <= \$775 ;
-  always @(posedge clk)
-    lfsr3 <= \$776 ;
-  always @(posedge clk)
-    lfsr11 <= \$777 ;
-  always @(posedge clk)
-    s1_r4 <= \$778 ;
-  always @(posedge clk)
-    lfsr4 <= \$779 ;
-  always @(posedge clk)
-    lfsr12 <= \$780 ;
-  always @(posedge clk)
-    s1_r5 <= \$781 ;
-  always @(posedge clk)
-    lfsr5 <= \$782 ;
-  always @(posedge clk)
-    lfsr13 <= \$783 ;
-  always @(posedge clk)
-    s1_r6 <= \$784 ;
-  always @(posedge clk)
-    lfsr6 <= \$785 ;
-  always @(posedge clk)
-    lfsr14 <= \$786 ;
-  always @(posedge clk)
-    s1_r7 <= \$787 ;
-  always @(posedge clk)
-    lfsr7 <= \$788 ;
-  always @(posedge clk)
-    lfsr15 <= \$789 ;
-  always @(posedge clk)
-    s2_x0 <= \$790 ;
-  always @(posedge clk)
-    s2_neg0 <= \$791 ;
-  always @(posedge clk)
-    s2_q0 <= \$792 ;
-  always @(posedge clk)
-    s2_f0 <= \$793 ;
-  always @(posedge clk)
-    s2_r0 <= \$794 ;
-  always @(posedge clk)
-    s2_half0 <= \$795 ;
-  always @(posedge clk)
-    s2_x1 <= \$796 ;
-  always @(posedge clk)
-    s2_neg1 <= \$797 ;
-  always @(posedge clk)
-    s2_q1 <= \$798 ;
-  always @(posedge clk)
-    s2_f1 <= \$799 ;
-  always @(posedge clk)
-    s2_r1 <= \$800 ;
-  always @(posedge clk)
-    s2_half1 <= \$801 ;
-  always @(posedge clk)
-    s2_x2 <= \$802 ;
-  always @(posedge clk)
-    s2_neg2 <= \$803 ;
-  always @(posedge clk)
-    s2_q2 <= \$804 ;
-  always @(posedge clk)
-    s2_f2 <= \$805 ;
-  always @(posedge clk)
-    s2_r2 <= \$806 ;
-  always @(posedge clk)
-    s2_half2 <= \$807 ;
-  always @(posedge clk)
-    s2_x3 <= \$808 ;
-  always @(posedge clk)
-    s2_neg3 <= \$809 ;
-  always @(posedge clk)
-    s2_q3 <= \$810 ;
-  always @(posedge clk)
-    s2_f3 <= \$811 ;
-  always @(posedge clk)
-    s2_r3 <= \$812 ;
-  always @(posedge clk)
-    s2_half3 <= \$813 ;
-  always @(posedge clk)
-    s2_x4 <= \$814 ;
-  always @(posedge clk)
-    s2_neg4 <= \$815 ;
-  always @(posedge clk)
-    s2_q4 <= \$816 ;
-  always @(posedge clk)
-    s2_f4 <= \$817 ;
-  always @(posedge clk)
-    s2_r4 <= \$818 ;
-  always @(posedge clk)
-    s2_half4 <= \$819 ;
-  always @(posedge clk)
-    s2_x5 <= \$820 ;
-  always @(posedge clk)
-    s2_neg5 <= \$821 ;
-  always @(posedge clk)
-    s2_q5 <= \$822 ;
-  always @(posedge clk)
-    s2_f5 <= \$823 ;
-  always @(posedge clk)
-    s2_r5 <= \$824 ;
-  always @(posedge clk)
-    s2_half5 <= \$825 ;
-  always @(posedge clk)
-    s2_x6 <= \$826 ;
-  always @(posedge clk)
-    s2_neg6 <= \$827 ;
-  always @(posedge clk)
-    s2_q6 <= \$828 ;
-  always @(posedge clk)
-    s2_f6 <= \$829 ;
-  always @(posedge clk)
-    s2_r6 <= \$830 ;
-  always @(posedge clk)
-    s2_half6 <= \$831 ;
-  always @(posedge clk)
-    s2_x7 <= \$832 ;
-  always @(posedge clk)
-    s2_neg7 <= \$833 ;
-  always @(posedge clk)
-    s2_q7 <= \$834 ;
-  always @(posedge clk)
-    s2_f7 <= \$835 ;
-  always @(posedge clk)
-    s2_r7 <= \$836 ;
-  always @(posedge clk)
-    s2_half7 <= \$837 ;
-  always @(posedge clk)
-    \$signal$179  <= \$838 ;
-  always @(posedge clk)
-    s2_last <= \$839 ;
-  always @(posedge clk)
-    s2_k <= \$840 ;
-  always @(posedge clk)
-    s2_keep <= \$841 ;
-  always @(posedge clk)
-    s3_x0 <= \$842 ;
-  always @(posedge clk)
-    s3_neg0 <= \$843 ;
-  always @(posedge clk)
-    s3_q0 <= \$844 ;
-  always @(posedge clk)
-    s3_inc0 <= \$845 ;
-  always @(posedge clk)
-    s3_near0 <= \$846 ;
-  always @(posedge clk)
-    s3_x1 <= \$847 ;
-  always @(posedge clk)
-    s3_neg1 <= \$848 ;
-  always @(posedge clk)
-    s3_q1 <= \$849 ;
-  always @(posedge clk)
-    s3_inc1 <= \$850 ;
-  always @(posedge clk)
-    s3_near1 <= \$851 ;
-  always @(posedge clk)
-    s3_x2 <= \$852 ;
-  always @(posedge clk)
-    s3_neg2 <= \$853 ;
-  always @(posedge clk)
-    s3_q2 <= \$854 ;
-  always @(posedge clk)
-    s3_inc2 <= \$855 ;
-  always @(posedge clk)
-    s3_near2 <= \$856 ;
-  always @(posedge clk)
-    s3_x3 <= \$857 ;
-  always @(posedge clk)
-    s3_neg3 <= \$858 ;
-  always @(posedge clk)
-    s3_q3 <= \$859 ;
-  always @(posedge clk)
-    s3_inc3 <= \$860 ;
-  always @(posedge clk)
-    s3_near3 <= \$861 ;
-  always @(posedge clk)
-    s3_x4 <= \$862 ;
-  always @(posedge clk)
-    s3_neg4 <= \$863 ;
-  always @(posedge clk)
-    s3_q4 <= \$864 ;
-  always @(posedge clk)
-    s3_inc4 <= \$865 ;
-  always @(posedge clk)
-    s3_near4 <= \$866 ;
-  always @(posedge clk)
-    s3_x5 <= \$867 ;
-  always @(posedge clk)
-    s3_neg5 <= \$868 ;
-  always @(posedge clk)
-    s3_q5 <= \$869 ;
-  always @(posedge clk)
-    s3_inc5 <= \$870 ;
-  always @(posedge clk)
-    s3_near5 <= \$871 ;
-  always @(posedge clk)
-    s3_x6 <= \$872 ;
-  always @(posedge clk)
-    s3_neg6 <= \$873 ;
-  always @(posedge clk)
-    s3_q6 <= \$874 ;
-  always @(posedge clk)
-    s3_inc6 <= \$875 ;
-  always @(posedge clk)
-    s3_near6 <= \$876 ;
-  always @(posedge clk)
-    s3_x7 <= \$877 ;
-  always @(posedge clk)
-    s3_neg7 <= \$878 ;
-  always @(posedge clk)
-    s3_q7 <= \$879 ;
-  always @(posedge clk)
-    s3_inc7 <= \$880 ;
-  always @(posedge clk)
-    s3_near7 <= \$881 ;
-  always @(posedge clk)
-    \$signal$198  <= \$882 ;
-  always @(posedge clk)
-    s3_last <= \$883 ;
-  always @(posedge clk)
-    s3_k <= \$884 ;
-  always @(posedge clk)
-    s3_keep <= \$885 ;
-  always @(posedge clk)
-    o__valid <= \$886 ;
-  always @(posedge clk)
-    o__payload <= \$887 ;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
+  reg valid_d0 = 1'h0;
+  reg valid_d1 = 1'h0;
+  reg valid_d2 = 1'h0;
+  reg valid_d3 = 1'h0;
+  reg valid_d4 = 1'h0;
+  reg valid_d5 = 1'h0;
+  reg valid_d6 = 1'h0;
+  reg valid_d7 = 1'h0;
+  wire [78:0] w_data;
+  wire w_en;
+  reg [7:0] xsat0_d0 = 8'h00;
+  reg [7:0] xsat0_d1 = 8'h00;
+  reg [7:0] xsat0_d2 = 8'h00;
+  reg [7:0] xsat0_d3 = 8'h00;
+  reg [7:0] xsat0_d4 = 8'h00;
+  reg [7:0] xsat0_d5 = 8'h00;
+  reg [7:0] xsat1_d0 = 8'h00;
+  reg [7:0] xsat1_d1 = 8'h00;
+  reg [7:0] xsat1_d2 = 8'h00;
+  reg [7:0] xsat1_d3 = 8'h00;
+  reg [7:0] xsat1_d4 = 8'h00;
+  reg [7:0] xsat1_d5 = 8'h00;
+  reg [7:0] xsat2_d0 = 8'h00;
+  reg [7:0] xsat2_d1 = 8'h00;
+  reg [7:0] xsat2_d2 = 8'h00;
+  reg [7:0] xsat2_d3 = 8'h00;
+  reg [7:0] xsat2_d4 = 8'h00;
+  reg [7:0] xsat2_d5 = 8'h00;
+  reg [7:0] xsat3_d0 = 8'h00;
+  reg [7:0] xsat3_d1 = 8'h00;
+  reg [7:0] xsat3_d2 = 8'h00;
+  reg [7:0] xsat3_d3 = 8'h00;
+  reg [7:0] xsat3_d4 = 8'h00;
+  reg [7:0] xsat3_d5 = 8'h00;
+  reg [7:0] xsat4_d0 = 8'h00;
+  reg [7:0] xsat4_d1 = 8'h00;
+  reg [7:0] xsat4_d2 = 8'h00;
+  reg [7:0] xsat4_d3 = 8'h00;
+  reg [7:0] xsat4_d4 = 8'h00;
+  reg [7:0] xsat4_d5 = 8'h00;
+  reg [7:0] xsat5_d0 = 8'h00;
+  reg [7:0] xsat5_d1 = 8'h00;
+  reg [7:0] xsat5_d2 = 8'h00;
+  reg [7:0] xsat5_d3 = 8'h00;
+  reg [7:0] xsat5_d4 = 8'h00;
+  reg [7:0] xsat5_d5 = 8'h00;
+  reg [7:0] xsat6_d0 = 8'h00;
+  reg [7:0] xsat6_d1 = 8'h00;
+  reg [7:0] xsat6_d2 = 8'h00;
+  reg [7:0] xsat6_d3 = 8'h00;
+  reg [7:0] xsat6_d4 = 8'h00;
+  reg [7:0] xsat6_d5 = 8'h00;
+  reg [7:0] xsat7_d0 = 8'h00;
+  reg [7:0] xsat7_d1 = 8'h00;
+  reg [7:0] xsat7_d2 = 8'h00;
+  reg [7:0] xsat7_d3 = 8'h00;
+  reg [7:0] xsat7_d4 = 8'h00;
+  reg [7:0] xsat7_d5 = 8'h00;
+  assign out_buffer_pop = o__valid & o__ready;
+  assign \$1  = level + w_en;
+  assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & i__ready;
-  assign \$2  = ! group;
   assign \$3  = ! group;
   assign \$4  = ! group;
   assign \$5  = ! group;
@@ -1865,12 +1656,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$31  = ! group;
   assign \$32  = ! group;
   assign \$33  = ! group;
-  assign \$34  = lfsr0 & { \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
-  assign \$67  = lfsr8 & { \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35  };
-  assign lfsr_cur0 = \$34  | \$67 ;
-  assign \$69  = lfsr_cur0[0] ? 32'd2149580803 : 32'd0;
-  assign lfsr_next0 = \$68  ^ \$69 ;
-  assign \$70  = ! group;
+  assign \$34  = ! group;
+  assign \$35  = lfsr0 & { \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
+  assign \$68  = lfsr8 & { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36  };
+  assign lfsr_cur0 = \$35  | \$68 ;
+  assign \$70  = lfsr_cur0[0] ? 32'd2149580803 : 32'd0;
+  assign lfsr_next0 = \$69  ^ \$70 ;
   assign \$71  = ! group;
   assign \$72  = ! group;
   assign \$73  = ! group;
@@ -1902,1442 +1693,1267 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$99  = ! group;
   assign \$100  = ! group;
   assign \$101  = ! group;
-  assign \$102  = lfsr1 & { \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70  };
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc0 = 33'h000000000;
-    if (i__ready) begin
-      qinc0 = \$573 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat0 = 7'h00;
-    if (i__ready) begin
-      qsat0 = \$575 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat0 = 8'h00;
-    if (i__ready) begin
-      sat0 = \$579 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc1 = 33'h000000000;
-    if (i__ready) begin
-      qinc1 = \$580 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat1 = 7'h00;
-    if (i__ready) begin
-      qsat1 = \$582 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat1 = 8'h00;
-    if (i__ready) begin
-      sat1 = \$586 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc2 = 33'h000000000;
-    if (i__ready) begin
-      qinc2 = \$587 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat2 = 7'h00;
-    if (i__ready) begin
-      qsat2 = \$589 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat2 = 8'h00;
-    if (i__ready) begin
-      sat2 = \$593 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc3 = 33'h000000000;
-    if (i__ready) begin
-      qinc3 = \$594 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat3 = 7'h00;
-    if (i__ready) begin
-      qsat3 = \$596 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat3 = 8'h00;
-    if (i__ready) begin
-      sat3 = \$600 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc4 = 33'h000000000;
-    if (i__ready) begin
-      qinc4 = \$601 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat4 = 7'h00;
-    if (i__ready) begin
-      qsat4 = \$603 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat4 = 8'h00;
-    if (i__ready) begin
-      sat4 = \$607 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc5 = 33'h000000000;
-    if (i__ready) begin
-      qinc5 = \$608 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat5 = 7'h00;
-    if (i__ready) begin
-      qsat5 = \$610 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat5 = 8'h00;
-    if (i__ready) begin
-      sat5 = \$614 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc6 = 33'h000000000;
-    if (i__ready) begin
-      qinc6 = \$615 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat6 = 7'h00;
-    if (i__ready) begin
-      qsat6 = \$617 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat6 = 8'h00;
-    if (i__ready) begin
-      sat6 = \$621 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qinc7 = 33'h000000000;
-    if (i__ready) begin
-      qinc7 = \$622 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    qsat7 = 7'h00;
-    if (i__ready) begin
-      qsat7 = \$624 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    sat7 = 8'h00;
-    if (i__ready) begin
-      sat7 = \$628 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = \$signal ;
-    if (i__ready) begin
-      \$753  = take;
-    end
-    if (rst) begin
-      \$753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = s1_last;
-    if (i__ready) begin
-      \$754  = i__payload[270];
-    end
-    if (rst) begin
-      \$754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = s1_k;
-    if (i__ready) begin
-      \$755  = i__payload[261:256];
-    end
-    if (rst) begin
-      \$755  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = s1_keep;
-    if (i__ready) begin
-      \$756  = i__payload[269:262];
-    end
-    if (rst) begin
-      \$756  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = s1_x0;
-    if (i__ready) begin
-      \$757  = i__payload[31:0];
-    end
-    if (rst) begin
-      \$757  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = s1_x1;
-    if (i__ready) begin
-      \$758  = i__payload[63:32];
-    end
-    if (rst) begin
-      \$758  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = s1_x2;
-    if (i__ready) begin
-      \$759  = i__payload[95:64];
-    end
-    if (rst) begin
-      \$759  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = s1_x3;
-    if (i__ready) begin
-      \$760  = i__payload[127:96];
-    end
-    if (rst) begin
-      \$760  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = s1_x4;
-    if (i__ready) begin
-      \$761  = i__payload[159:128];
-    end
-    if (rst) begin
-      \$761  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = s1_x5;
-    if (i__ready) begin
-      \$762  = i__payload[191:160];
-    end
-    if (rst) begin
-      \$762  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = s1_x6;
-    if (i__ready) begin
-      \$763  = i__payload[223:192];
-    end
-    if (rst) begin
-      \$763  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = s1_x7;
-    if (i__ready) begin
-      \$764  = i__payload[255:224];
-    end
-    if (rst) begin
-      \$764  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = group;
-    if (take) begin
-      \$765  = \$632 [0];
-    end
-    if (rst) begin
-      \$765  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = s1_r0;
-    if (i__ready) begin
-      \$766  = lfsr_next0;
-    end
-    if (rst) begin
-      \$766  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = lfsr0;
-    if (\$635 ) begin
-      casez (group)
-        1'h0:
-            \$767  = lfsr_next0;
-      endcase
-    end
-    if (rst) begin
-      \$767  = 32'd1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = lfsr8;
-    if (\$635 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$768  = lfsr_next0;
-      endcase
-    end
-    if (rst) begin
-      \$768  = 32'd9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = s1_r1;
-    if (i__ready) begin
-      \$769  = lfsr_next1;
-    end
-    if (rst) begin
-      \$769  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = lfsr1;
-    if (\$638 ) begin
-      casez (group)
-        1'h0:
-            \$770  = lfsr_next1;
-      endcase
-    end
-    if (rst) begin
-      \$770  = 32'd2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = lfsr9;
-    if (\$638 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$771  = lfsr_next1;
-      endcase
-    end
-    if (rst) begin
-      \$771  = 32'd10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = s1_r2;
-    if (i__ready) begin
-      \$772  = lfsr_next2;
-    end
-    if (rst) begin
-      \$772  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = lfsr2;
-    if (\$641 ) begin
-      casez (group)
-        1'h0:
-            \$773  = lfsr_next2;
-      endcase
-    end
-    if (rst) begin
-      \$773  = 32'd3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = lfsr10;
-    if (\$641 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$774  = lfsr_next2;
-      endcase
-    end
-    if (rst) begin
-      \$774  = 32'd11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = s1_r3;
-    if (i__ready) begin
-      \$775  = lfsr_next3;
-    end
-    if (rst) begin
-      \$775  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = lfsr3;
-    if (\$644 ) begin
-      casez (group)
-        1'h0:
-            \$776  = lfsr_next3;
-      endcase
-    end
-    if (rst) begin
-      \$776  = 32'd4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = lfsr11;
-    if (\$644 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$777  = lfsr_next3;
-      endcase
-    end
-    if (rst) begin
-      \$777  = 32'd12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = s1_r4;
-    if (i__ready) begin
-      \$778  = lfsr_next4;
-    end
-    if (rst) begin
-      \$778  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = lfsr4;
-    if (\$647 ) begin
-      casez (group)
-        1'h0:
-            \$779  = lfsr_next4;
-      endcase
-    end
-    if (rst) begin
-      \$779  = 32'd5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = lfsr12;
-    if (\$647 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$780  = lfsr_next4;
-      endcase
-    end
-    if (rst) begin
-      \$780  = 32'd13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = s1_r5;
-    if (i__ready) begin
-      \$781  = lfsr_next5;
-    end
-    if (rst) begin
-      \$781  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = lfsr5;
-    if (\$650 ) begin
-      casez (group)
-        1'h0:
-            \$782  = lfsr_next5;
-      endcase
-    end
-    if (rst) begin
-      \$782  = 32'd6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = lfsr13;
-    if (\$650 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$783  = lfsr_next5;
-      endcase
-    end
-    if (rst) begin
-      \$783  = 32'd14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = s1_r6;
-    if (i__ready) begin
-      \$784  = lfsr_next6;
-    end
-    if (rst) begin
-      \$784  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = lfsr6;
-    if (\$653 ) begin
-      casez (group)
-        1'h0:
-            \$785  = lfsr_next6;
-      endcase
-    end
-    if (rst) begin
-      \$785  = 32'd7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = lfsr14;
-    if (\$653 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$786  = lfsr_next6;
-      endcase
-    end
-    if (rst) begin
-      \$786  = 32'd15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = s1_r7;
-    if (i__ready) begin
-      \$787  = lfsr_next7;
-    end
-    if (rst) begin
-      \$787  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = lfsr7;
-    if (\$656 ) begin
-      casez (group)
-        1'h0:
-            \$788  = lfsr_next7;
-      endcase
-    end
-    if (rst) begin
-      \$788  = 32'd8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = lfsr15;
-    if (\$656 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$789  = lfsr_next7;
-      endcase
-    end
-    if (rst) begin
-      \$789  = 32'd16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = s2_x0;
-    if (i__ready) begin
-      \$790  = s1_x0;
-    end
-    if (rst) begin
-      \$790  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = s2_neg0;
-    if (i__ready) begin
-      \$791  = \$657 ;
-    end
-    if (rst) begin
-      \$791  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = s2_q0;
-    if (i__ready) begin
-      \$792  = \$658 ;
-    end
-    if (rst) begin
-      \$792  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = s2_f0;
-    if (i__ready) begin
-      \$793  = \$659 ;
-    end
-    if (rst) begin
-      \$793  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = s2_r0;
-    if (i__ready) begin
-      \$794  = \$660 ;
-    end
-    if (rst) begin
-      \$794  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = s2_half0;
-    if (i__ready) begin
-      \$795  = { \$662 [31], \$662  };
-    end
-    if (rst) begin
-      \$795  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = s2_x1;
-    if (i__ready) begin
-      \$796  = s1_x1;
-    end
-    if (rst) begin
-      \$796  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = s2_neg1;
-    if (i__ready) begin
-      \$797  = \$663 ;
-    end
-    if (rst) begin
-      \$797  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = s2_q1;
-    if (i__ready) begin
-      \$798  = \$664 ;
-    end
-    if (rst) begin
-      \$798  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = s2_f1;
-    if (i__ready) begin
-      \$799  = \$665 ;
-    end
-    if (rst) begin
-      \$799  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = s2_r1;
-    if (i__ready) begin
-      \$800  = \$666 ;
-    end
-    if (rst) begin
-      \$800  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = s2_half1;
-    if (i__ready) begin
-      \$801  = { \$668 [31], \$668  };
-    end
-    if (rst) begin
-      \$801  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = s2_x2;
-    if (i__ready) begin
-      \$802  = s1_x2;
-    end
-    if (rst) begin
-      \$802  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = s2_neg2;
-    if (i__ready) begin
-      \$803  = \$669 ;
-    end
-    if (rst) begin
-      \$803  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = s2_q2;
-    if (i__ready) begin
-      \$804  = \$670 ;
-    end
-    if (rst) begin
-      \$804  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = s2_f2;
-    if (i__ready) begin
-      \$805  = \$671 ;
-    end
-    if (rst) begin
-      \$805  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = s2_r2;
-    if (i__ready) begin
-      \$806  = \$672 ;
-    end
-    if (rst) begin
-      \$806  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = s2_half2;
-    if (i__ready) begin
-      \$807  = { \$674 [31], \$674  };
-    end
-    if (rst) begin
-      \$807  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = s2_x3;
-    if (i__ready) begin
-      \$808  = s1_x3;
-    end
-    if (rst) begin
-      \$808  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = s2_neg3;
-    if (i__ready) begin
-      \$809  = \$675 ;
-    end
-    if (rst) begin
-      \$809  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = s2_q3;
-    if (i__ready) begin
-      \$810  = \$676 ;
-    end
-    if (rst) begin
-      \$810  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = s2_f3;
-    if (i__ready) begin
-      \$811  = \$677 ;
-    end
-    if (rst) begin
-      \$811  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = s2_r3;
-    if (i__ready) begin
-      \$812  = \$678 ;
-    end
-    if (rst) begin
-      \$812  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = s2_half3;
-    if (i__ready) begin
-      \$813  = { \$680 [31], \$680  };
-    end
-    if (rst) begin
-      \$813  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = s2_x4;
-    if (i__ready) begin
-      \$814  = s1_x4;
-    end
-    if (rst) begin
-      \$814  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = s2_neg4;
-    if (i__ready) begin
-      \$815  = \$681 ;
-    end
-    if (rst) begin
-      \$815  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = s2_q4;
-    if (i__ready) begin
-      \$816  = \$682 ;
-    end
-    if (rst) begin
-      \$816  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = s2_f4;
-    if (i__ready) begin
-      \$817  = \$683 ;
-    end
-    if (rst) begin
-      \$817  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = s2_r4;
-    if (i__ready) begin
-      \$818  = \$684 ;
-    end
-    if (rst) begin
-      \$818  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = s2_half4;
-    if (i__ready) begin
-      \$819  = { \$686 [31], \$686  };
-    end
-    if (rst) begin
-      \$819  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = s2_x5;
-    if (i__ready) begin
-      \$820  = s1_x5;
-    end
-    if (rst) begin
-      \$820  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = s2_neg5;
-    if (i__ready) begin
-      \$821  = \$687 ;
-    end
-    if (rst) begin
-      \$821  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = s2_q5;
-    if (i__ready) begin
-      \$822  = \$688 ;
-    end
-    if (rst) begin
-      \$822  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = s2_f5;
-    if (i__ready) begin
-      \$823  = \$689 ;
-    end
-    if (rst) begin
-      \$823  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = s2_r5;
-    if (i__ready) begin
-      \$824  = \$690 ;
-    end
-    if (rst) begin
-      \$824  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = s2_half5;
-    if (i__ready) begin
-      \$825  = { \$692 [31], \$692  };
-    end
-    if (rst) begin
-      \$825  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = s2_x6;
-    if (i__ready) begin
-      \$826  = s1_x6;
-    end
-    if (rst) begin
-      \$826  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = s2_neg6;
-    if (i__ready) begin
-      \$827  = \$693 ;
-    end
-    if (rst) begin
-      \$827  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = s2_q6;
-    if (i__ready) begin
-      \$828  = \$694 ;
-    end
-    if (rst) begin
-      \$828  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = s2_f6;
-    if (i__ready) begin
-      \$829  = \$695 ;
-    end
-    if (rst) begin
-      \$829  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = s2_r6;
-    if (i__ready) begin
-      \$830  = \$696 ;
-    end
-    if (rst) begin
-      \$830  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = s2_half6;
-    if (i__ready) begin
-      \$831  = { \$698 [31], \$698  };
-    end
-    if (rst) begin
-      \$831  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = s2_x7;
-    if (i__ready) begin
-      \$832  = s1_x7;
-    end
-    if (rst) begin
-      \$832  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = s2_neg7;
-    if (i__ready) begin
-      \$833  = \$699 ;
-    end
-    if (rst) begin
-      \$833  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = s2_q7;
-    if (i__ready) begin
-      \$834  = \$700 ;
-    end
-    if (rst) begin
-      \$834  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = s2_f7;
-    if (i__ready) begin
-      \$835  = \$701 ;
-    end
-    if (rst) begin
-      \$835  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = s2_r7;
-    if (i__ready) begin
-      \$836  = \$702 ;
-    end
-    if (rst) begin
-      \$836  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = s2_half7;
-    if (i__ready) begin
-      \$837  = { \$704 [31], \$704  };
-    end
-    if (rst) begin
-      \$837  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = \$signal$179 ;
-    if (i__ready) begin
-      \$838  = \$signal ;
-    end
-    if (rst) begin
-      \$838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = s2_last;
-    if (i__ready) begin
-      \$839  = s1_last;
-    end
-    if (rst) begin
-      \$839  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = s2_k;
-    if (i__ready) begin
-      \$840  = s1_k;
-    end
-    if (rst) begin
-      \$840  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = s2_keep;
-    if (i__ready) begin
-      \$841  = s1_keep;
-    end
-    if (rst) begin
-      \$841  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = s3_x0;
-    if (i__ready) begin
-      \$842  = s2_x0;
-    end
-    if (rst) begin
-      \$842  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = s3_neg0;
-    if (i__ready) begin
-      \$843  = s2_neg0;
-    end
-    if (rst) begin
-      \$843  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = s3_q0;
-    if (i__ready) begin
-      \$844  = s2_q0;
-    end
-    if (rst) begin
-      \$844  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = s3_inc0;
-    if (i__ready) begin
-      \$845  = inc0;
-    end
-    if (rst) begin
-      \$845  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = s3_near0;
-    if (i__ready) begin
-      \$846  = \$706 [32:0];
-    end
-    if (rst) begin
-      \$846  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = s3_x1;
-    if (i__ready) begin
-      \$847  = s2_x1;
-    end
-    if (rst) begin
-      \$847  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = s3_neg1;
-    if (i__ready) begin
-      \$848  = s2_neg1;
-    end
-    if (rst) begin
-      \$848  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = s3_q1;
-    if (i__ready) begin
-      \$849  = s2_q1;
-    end
-    if (rst) begin
-      \$849  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = s3_inc1;
-    if (i__ready) begin
-      \$850  = inc1;
-    end
-    if (rst) begin
-      \$850  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = s3_near1;
-    if (i__ready) begin
-      \$851  = \$708 [32:0];
-    end
-    if (rst) begin
-      \$851  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = s3_x2;
-    if (i__ready) begin
-      \$852  = s2_x2;
-    end
-    if (rst) begin
-      \$852  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = s3_neg2;
-    if (i__ready) begin
-      \$853  = s2_neg2;
-    end
-    if (rst) begin
-      \$853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = s3_q2;
-    if (i__ready) begin
-      \$854  = s2_q2;
-    end
-    if (rst) begin
-      \$854  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = s3_inc2;
-    if (i__ready) begin
-      \$855  = inc2;
-    end
-    if (rst) begin
-      \$855  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = s3_near2;
-    if (i__ready) begin
-      \$856  = \$710 [32:0];
-    end
-    if (rst) begin
-      \$856  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = s3_x3;
-    if (i__ready) begin
-      \$857  = s2_x3;
-    end
-    if (rst) begin
-      \$857  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = s3_neg3;
-    if (i__ready) begin
-      \$858  = s2_neg3;
-    end
-    if (rst) begin
-      \$858  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = s3_q3;
-    if (i__ready) begin
-      \$859  = s2_q3;
-    end
-    if (rst) begin
-      \$859  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = s3_inc3;
-    if (i__ready) begin
-      \$860  = inc3;
-    end
-    if (rst) begin
-      \$860  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = s3_near3;
-    if (i__ready) begin
-      \$861  = \$712 [32:0];
-    end
-    if (rst) begin
-      \$861  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = s3_x4;
-    if (i__ready) begin
-      \$862  = s2_x4;
-    end
-    if (rst) begin
-      \$862  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = s3_neg4;
-    if (i__ready) begin
-      \$863  = s2_neg4;
-    end
-    if (rst) begin
-      \$863  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = s3_q4;
-    if (i__ready) begin
-      \$864  = s2_q4;
-    end
-    if (rst) begin
-      \$864  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = s3_inc4;
-    if (i__ready) begin
-      \$865  = inc4;
-    end
-    if (rst) begin
-      \$865  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = s3_near4;
-    if (i__ready) begin
-      \$866  = \$714 [32:0];
-    end
-    if (rst) begin
-      \$866  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = s3_x5;
-    if (i__ready) begin
-      \$867  = s2_x5;
-    end
-    if (rst) begin
-      \$867  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = s3_neg5;
-    if (i__ready) begin
-      \$868  = s2_neg5;
-    end
-    if (rst) begin
-      \$868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = s3_q5;
-    if (i__ready) begin
-      \$869  = s2_q5;
-    end
-    if (rst) begin
-      \$869  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = s3_inc5;
-    if (i__ready) begin
-      \$870  = inc5;
-    end
-    if (rst) begin
-      \$870  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = s3_near5;
-    if (i__ready) begin
-      \$871  = \$716 [32:0];
-    end
-    if (rst) begin
-      \$871  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = s3_x6;
-    if (i__ready) begin
-      \$872  = s2_x6;
+  assign \$102  = ! group;
+  assign \$103  = lfsr1 & { \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71  };
+  assign \$136  = lfsr9 & { \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104  };
+  assign lfsr_cur1 = \$103  | \$136 ;
+  assign \$138  = lfsr_cur1[0] ? 32'd2149580803 : 32'd0;
+  assign lfsr_next1 = \$137  ^ \$138 ;
+  assign \$139  = ! group;
+  assign \$140  = ! group;
+  assign \$141  = ! group;
+  assign \$142  = ! group;
+  assign \$143  = ! group;
+  assign \$144  = ! group;
+  assign \$145  = ! group;
+  assign \$146  = ! group;
+  assign \$147  = ! group;
+  assign \$148  = ! group;
+  assign \$149  = ! group;
+  assign \$150  = ! group;
+  assign \$151  = ! group;
+  assign \$152  = ! group;
+  assign \$153  = ! group;
+  assign \$154  = ! group;
+  assign \$155  = ! group;
+  assign \$156  = ! group;
+  assign \$157  = ! group;
+  assign \$158  = ! group;
+  assign \$159  = ! group;
+  assign \$160  = ! group;
+  assign \$161  = ! group;
+  assign \$162  = ! group;
+  assign \$163  = ! group;
+  assign \$164  = ! group;
+  assign \$165  = ! group;
+  assign \$166  = ! group;
+  assign \$167  = ! group;
+  assign \$168  = ! group;
+  assign \$169  = ! group;
+  assign \$170  = ! group;
+  assign \$171  = lfsr2 & { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139  };
+  assign \$204  = lfsr10 & { \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172  };
+  assign lfsr_cur2 = \$171  | \$204 ;
+  assign \$206  = lfsr_cur2[0] ? 32'd2149580803 : 32'd0;
+  assign lfsr_next2 = \$205  ^ \$206 ;
+  assign \$207  = ! group;
+  assign \$208  = ! group;
+  assign \$209  = ! group;
+  assign \$210  = ! group;
+  assign \$211  = ! group;
+  assign \$212  = ! group;
+  assign \$213  = ! group;
+  assign \$214  = ! group;
+  assign \$215  = ! group;
+  assign \$216  = ! group;
+  assign \$217  = ! group;
+  assign \$218  = ! group;
+  assign \$219  = ! group;
+  assign \$220  = ! group;
+  assign \$221  = ! group;
+  assign \$222  = ! group;
+  assign \$223  = ! group;
+  assign \$224  = ! group;
+  assign \$225  = ! group;
+  assign \$226  = ! group;
+  assign \$227  = ! group;
+  assign \$228  = ! group;
+  assign \$229  = ! group;
+  assign \$230  = ! group;
+  assign \$231  = ! group;
+  assign \$232  = ! group;
+  assign \$233  = ! group;
+  assign \$234  = ! group;
+  assign \$235  = ! group;
+  assign \$236  = ! group;
+  assign \$237  = ! group;
+  assign \$238  = ! group;
+  assign \$239  = lfsr3 & { \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207  };
+  assign \$272  = lfsr11 & { \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253 , \$252 , \$251 , \$250 , \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240  };
+  assign lfsr_cur3 = \$239  | \$272 ;
+  assign \$274  = lfsr_cur3[0] ? 32'd2149580803 : 32'd0;
+  assign lfsr_next3 = \$273  ^ \$274 ;
+  assign \$275  = ! group;
+  assign \$276  = ! group;
+  assign \$277  = ! group;
+  assign \$278  = ! group;
+  assign \$279  = ! group;
+  assign \$280  = ! group;
+  assign \$281  = ! group;
+  assign \$282  = ! group;
+  assign \$283  = ! group;
+  assign \$284  = ! group;
+  assign \$285  = ! group;
+  assign \$286  = ! group;
+  assign \$287  = ! group;
+  assign \$288  = ! group;
+  assign \$289  = ! group;
+  assign \$290  = ! group;
+  assign \$291  = ! group;
+  assign \$292  = ! group;
+  assign \$293  = ! group;
+  assign \$294  = ! group;
+  assign \$295  = ! group;
+  assign \$296  = ! group;
+  assign \$297  = ! group;
+  assign \$298  = ! group;
+  assign \$299  = ! group;
+  assign \$300  = ! group;
+  assign \$301  = ! group;
+  assign \$302  = ! group;
+  assign \$303  = ! group;
+  assign \$304  = ! group;
+  assign \$305  = ! group;
+  assign \$306  = ! group;
+  assign \$307  = lfsr4 & { \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275  };
+  assign \$340  = lfsr12 & { \$339 , \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308  };
+  assign lfsr_cur4 = \$307  | \$340 ;
+  assign \$342  = lfsr_cur4[0] ? 32'd2149580803 : 32'd0;
+  assign lfsr_next4 = \$341  ^ \$342 ;
+  assign \$343  = ! group;
+  assign \$344  = ! group;
+  assign \$345  = ! group;
+  assign \$346  = ! group;
+  assign \$347  = ! group;
+  assign \$348  = ! group;
+  assign \$349  = ! group;
+  assign \$350  = ! group;
+  assign \$351  = ! group;
+  assign \$352  = ! group;
+  assign \$353  = ! group;
+  assign \$354  = ! group;
+  assign \$355  = ! group;
+  assign \$356  = ! group;
+  assign \$357  = ! group;
+  assign \$358  = ! group;
+  assign \$359  = ! group;
+  assign \$360  = ! group;
+  assign \$361  = ! group;
+  assign \$362  = ! group;
+  assign \$363  = ! group;
+  assign \$364  = ! group;
+  assign \$365  = ! group;
+  assign \$366  = ! group;
+  assign \$367  = ! group;
+  assign \$368  = ! group;
+  assign \$369  = ! group;
+  assign \$370  = ! group;
+  assign \$371  = ! group;
+  assign \$372  = ! group;
+  assign \$373  = ! group;
+  assign \$374  = ! group;
+  assign \$375  = lfsr5 & { \$374 , \$373 , \$372 , \$371 , \$370 , \$369 , \$368 , \$367 , \$366 , \$365 , \$364 , \$363 , \$362 , \$361 , \$360 , \$359 , \$358 , \$357 , \$356 , \$355 , \$354 , \$353 , \$352 , \$351 , \$350 , \$349 , \$348 , \$347 , \$346 , \$345 , \$344 , \$343  };
+  assign \$408  = lfsr13 & { \$407 , \$406 , \$405 , \$404 , \$403 , \$402 , \$401 , \$400 , \$399 , \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392 , \$391 , \$390 , \$389 , \$388 , \$387 , \$386 , \$385 , \$384 , \$383 , \$382 , \$381 , \$380 , \$379 , \$378 , \$377 , \$376  };
+  assign lfsr_cur5 = \$375  | \$408 ;
+  assign \$410  = lfsr_cur5[0] ? 32'd2149580803 : 32'd0;
+  assign lfsr_next5 = \$409  ^ \$410 ;
+  assign \$411  = ! group;
+  assign \$412  = ! group;
+  assign \$413  = ! group;
+  assign \$414  = ! group;
+  assign \$415  = ! group;
+  assign \$416  = ! group;
+  assign \$417  = ! group;
+  assign \$418  = ! group;
+  assign \$419  = ! group;
+  assign \$420  = ! group;
+  assign \$421  = ! group;
+  assign \$422  = ! group;
+  assign \$423  = ! group;
+  assign \$424  = ! group;
+  assign \$425  = ! group;
+  assign \$426  = ! group;
+  assign \$427  = ! group;
+  assign \$428  = ! group;
+  assign \$429  = ! group;
+  assign \$430  = ! group;
+  assign \$431  = ! group;
+  assign \$432  = ! group;
+  assign \$433  = ! group;
+  assign \$434  = ! group;
+  assign \$435  = ! group;
+  assign \$436  = ! group;
+  assign \$437  = ! group;
+  assign \$438  = ! group;
+  assign \$439  = ! group;
+  assign \$440  = ! group;
+  assign \$441  = ! group;
+  assign \$442  = ! group;
+  assign \$443  = lfsr6 & { \$442 , \$441 , \$440 , \$439 , \$438 , \$437 , \$436 , \$435 , \$434 , \$433 , \$432 , \$431 , \$430 , \$429 , \$428 , \$427 , \$426 , \$425 , \$424 , \$423 , \$422 , \$421 , \$420 , \$419 , \$418 , \$417 , \$416 , \$415 , \$414 , \$413 , \$412 , \$411  };
+  assign \$476  = lfsr14 & { \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461 , \$460 , \$459 , \$458 , \$457 , \$456 , \$455 , \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447 , \$446 , \$445 , \$444  };
+  assign lfsr_cur6 = \$443  | \$476 ;
+  assign \$478  = lfsr_cur6[0] ? 32'd2149580803 : 32'd0;
+  assign lfsr_next6 = \$477  ^ \$478 ;
+  assign \$479  = ! group;
+  assign \$480  = ! group;
+  assign \$481  = ! group;
+  assign \$482  = ! group;
+  assign \$483  = ! group;
+  assign \$484  = ! group;
+  assign \$485  = ! group;
+  assign \$486  = ! group;
+  assign \$487  = ! group;
+  assign \$488  = ! group;
+  assign \$489  = ! group;
+  assign \$490  = ! group;
+  assign \$491  = ! group;
+  assign \$492  = ! group;
+  assign \$493  = ! group;
+  assign \$494  = ! group;
+  assign \$495  = ! group;
+  assign \$496  = ! group;
+  assign \$497  = ! group;
+  assign \$498  = ! group;
+  assign \$499  = ! group;
+  assign \$500  = ! group;
+  assign \$501  = ! group;
+  assign \$502  = ! group;
+  assign \$503  = ! group;
+  assign \$504  = ! group;
+  assign \$505  = ! group;
+  assign \$506  = ! group;
+  assign \$507  = ! group;
+  assign \$508  = ! group;
+  assign \$509  = ! group;
+  assign \$510  = ! group;
+  assign \$511  = lfsr7 & { \$510 , \$509 , \$508 , \$507 , \$506 , \$505 , \$504 , \$503 , \$502 , \$501 , \$500 , \$499 , \$498 , \$497 , \$496 , \$495 , \$494 , \$493 , \$492 , \$491 , \$490 , \$489 , \$488 , \$487 , \$486 , \$485 , \$484 , \$483 , \$482 , \$481 , \$480 , \$479  };
+  assign \$544  = lfsr15 & { \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537 , \$536 , \$535 , \$534 , \$533 , \$532 , \$531 , \$530 , \$529 , \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517 , \$516 , \$515 , \$514 , \$513 , \$512  };
+  assign lfsr_cur7 = \$511  | \$544 ;
+  assign \$546  = lfsr_cur7[0] ? 32'd2149580803 : 32'd0;
+  assign lfsr_next7 = \$545  ^ \$546 ;
+  assign w_en = i__ready & valid_d7;
+  assign \$547  = - s8_small0;
+  assign \$548  = neg0_d5 ? \$547  : { 1'h0, s8_small0 };
+  assign \$549  = kz_d5 ? xsat0_d5 : \$548 ;
+  assign \$550  = - s8_small1;
+  assign \$551  = neg1_d5 ? \$550  : { 1'h0, s8_small1 };
+  assign \$552  = kz_d5 ? xsat1_d5 : \$551 ;
+  assign \$553  = - s8_small2;
+  assign \$554  = neg2_d5 ? \$553  : { 1'h0, s8_small2 };
+  assign \$555  = kz_d5 ? xsat2_d5 : \$554 ;
+  assign \$556  = - s8_small3;
+  assign \$557  = neg3_d5 ? \$556  : { 1'h0, s8_small3 };
+  assign \$558  = kz_d5 ? xsat3_d5 : \$557 ;
+  assign \$559  = - s8_small4;
+  assign \$560  = neg4_d5 ? \$559  : { 1'h0, s8_small4 };
+  assign \$561  = kz_d5 ? xsat4_d5 : \$560 ;
+  assign \$562  = - s8_small5;
+  assign \$563  = neg5_d5 ? \$562  : { 1'h0, s8_small5 };
+  assign \$564  = kz_d5 ? xsat5_d5 : \$563 ;
+  assign \$565  = - s8_small6;
+  assign \$566  = neg6_d5 ? \$565  : { 1'h0, s8_small6 };
+  assign \$567  = kz_d5 ? xsat6_d5 : \$566 ;
+  assign \$568  = - s8_small7;
+  assign \$569  = neg7_d5 ? \$568  : { 1'h0, s8_small7 };
+  assign \$570  = kz_d5 ? xsat7_d5 : \$569 ;
+  assign \$571  = \$2 [2:0] <= 1'h1;
+  assign \$572  = i__payload[261:256] - 1'h1;
+  assign \$574  = i__payload[270] | \$573 ;
+  assign \$575  = group + 1'h1;
+  assign \$576  = \$574  ? 2'h0 : \$575 ;
+  assign \$577  = | i__payload[261:256];
+  assign \$578  = take & \$577 ;
+  assign \$579  = \$578  & i__payload[262];
+  assign \$580  = | i__payload[261:256];
+  assign \$581  = take & \$580 ;
+  assign \$582  = \$581  & i__payload[263];
+  assign \$583  = | i__payload[261:256];
+  assign \$584  = take & \$583 ;
+  assign \$585  = \$584  & i__payload[264];
+  assign \$586  = | i__payload[261:256];
+  assign \$587  = take & \$586 ;
+  assign \$588  = \$587  & i__payload[265];
+  assign \$589  = | i__payload[261:256];
+  assign \$590  = take & \$589 ;
+  assign \$591  = \$590  & i__payload[266];
+  assign \$592  = | i__payload[261:256];
+  assign \$593  = take & \$592 ;
+  assign \$594  = \$593  & i__payload[267];
+  assign \$595  = | i__payload[261:256];
+  assign \$596  = take & \$595 ;
+  assign \$597  = \$596  & i__payload[268];
+  assign \$598  = | i__payload[261:256];
+  assign \$599  = take & \$598 ;
+  assign \$600  = \$599  & i__payload[269];
+  assign \$601  = s1_k > 1'h0;
+  assign \$602  = s1_k > 1'h1;
+  assign \$603  = s1_k > 2'h2;
+  assign \$604  = s1_k > 2'h3;
+  assign \$605  = s1_k > 3'h4;
+  assign \$606  = s1_k > 3'h5;
+  assign \$607  = s1_k > 3'h6;
+  assign \$608  = s1_k > 3'h7;
+  assign \$609  = s1_k > 4'h8;
+  assign \$610  = s1_k > 4'h9;
+  assign \$611  = s1_k > 4'ha;
+  assign \$612  = s1_k > 4'hb;
+  assign \$613  = s1_k > 4'hc;
+  assign \$614  = s1_k > 4'hd;
+  assign \$615  = s1_k > 4'he;
+  assign \$616  = s1_k > 4'hf;
+  assign \$617  = s1_k > 5'h10;
+  assign \$618  = s1_k > 5'h11;
+  assign \$619  = s1_k > 5'h12;
+  assign \$620  = s1_k > 5'h13;
+  assign \$621  = s1_k > 5'h14;
+  assign \$622  = s1_k > 5'h15;
+  assign \$623  = s1_k > 5'h16;
+  assign \$624  = s1_k > 5'h17;
+  assign \$625  = s1_k > 5'h18;
+  assign \$626  = s1_k > 5'h19;
+  assign \$627  = s1_k > 5'h1a;
+  assign \$628  = s1_k > 5'h1b;
+  assign \$629  = s1_k > 5'h1c;
+  assign \$630  = s1_k > 5'h1d;
+  assign \$631  = s1_k > 5'h1e;
+  assign \$632  = s1_k > 5'h1f;
+  assign \$635  = \$634  > 1'h0;
+  assign \$637  = \$636  > 1'h1;
+  assign \$639  = \$638  > 2'h2;
+  assign \$641  = \$640  > 2'h3;
+  assign \$643  = \$642  > 3'h4;
+  assign \$645  = \$644  > 3'h5;
+  assign \$647  = \$646  > 3'h6;
+  assign \$649  = \$648  > 3'h7;
+  assign \$651  = \$650  > 4'h8;
+  assign \$653  = \$652  > 4'h9;
+  assign \$655  = \$654  > 4'ha;
+  assign \$657  = \$656  > 4'hb;
+  assign \$659  = \$658  > 4'hc;
+  assign \$661  = \$660  > 4'hd;
+  assign \$663  = \$662  > 4'he;
+  assign \$665  = \$664  > 4'hf;
+  assign \$666  = ! s1_k;
+  assign \$667  = $signed(s1_x0) < $signed(1'h0);
+  assign \$668  = - $signed(s1_x0);
+  assign \$669  = \$667  ? \$668  : { s1_x0[31], s1_x0 };
+  assign \$670  = ~ s1_x0[31];
+  assign \$671  = | s1_x0[31:7];
+  assign \$672  = \$670  & \$671 ;
+  assign \$673  = & s1_x0[31:7];
+  assign \$674  = | s1_x0[6:0];
+  assign \$675  = \$673  & \$674 ;
+  assign \$676  = ~ \$675 ;
+  assign \$677  = s1_x0[31] & \$676 ;
+  assign \$678  = \$677  ? 8'h81 : s1_x0[7:0];
+  assign \$679  = \$672  ? 8'h7f : \$678 ;
+  assign \$680  = $signed(s1_x0) < $signed(1'h0);
+  assign \$681  = $signed(s1_x1) < $signed(1'h0);
+  assign \$682  = - $signed(s1_x1);
+  assign \$683  = \$681  ? \$682  : { s1_x1[31], s1_x1 };
+  assign \$684  = ~ s1_x1[31];
+  assign \$685  = | s1_x1[31:7];
+  assign \$686  = \$684  & \$685 ;
+  assign \$687  = & s1_x1[31:7];
+  assign \$688  = | s1_x1[6:0];
+  assign \$689  = \$687  & \$688 ;
+  assign \$690  = ~ \$689 ;
+  assign \$691  = s1_x1[31] & \$690 ;
+  assign \$692  = \$691  ? 8'h81 : s1_x1[7:0];
+  assign \$693  = \$686  ? 8'h7f : \$692 ;
+  assign \$694  = $signed(s1_x1) < $signed(1'h0);
+  assign \$695  = $signed(s1_x2) < $signed(1'h0);
+  assign \$696  = - $signed(s1_x2);
+  assign \$697  = \$695  ? \$696  : { s1_x2[31], s1_x2 };
+  assign \$698  = ~ s1_x2[31];
+  assign \$699  = | s1_x2[31:7];
+  assign \$700  = \$698  & \$699 ;
+  assign \$701  = & s1_x2[31:7];
+  assign \$702  = | s1_x2[6:0];
+  assign \$703  = \$701  & \$702 ;
+  assign \$704  = ~ \$703 ;
+  assign \$705  = s1_x2[31] & \$704 ;
+  assign \$706  = \$705  ? 8'h81 : s1_x2[7:0];
+  assign \$707  = \$700  ? 8'h7f : \$706 ;
+  assign \$708  = $signed(s1_x2) < $signed(1'h0);
+  assign \$709  = $signed(s1_x3) < $signed(1'h0);
+  assign \$710  = - $signed(s1_x3);
+  assign \$711  = \$709  ? \$710  : { s1_x3[31], s1_x3 };
+  assign \$712  = ~ s1_x3[31];
+  assign \$713  = | s1_x3[31:7];
+  assign \$714  = \$712  & \$713 ;
+  assign \$715  = & s1_x3[31:7];
+  assign \$716  = | s1_x3[6:0];
+  assign \$717  = \$715  & \$716 ;
+  assign \$718  = ~ \$717 ;
+  assign \$719  = s1_x3[31] & \$718 ;
+  assign \$720  = \$719  ? 8'h81 : s1_x3[7:0];
+  assign \$721  = \$714  ? 8'h7f : \$720 ;
+  assign \$722  = $signed(s1_x3) < $signed(1'h0);
+  assign \$723  = $signed(s1_x4) < $signed(1'h0);
+  assign \$724  = - $signed(s1_x4);
+  assign \$725  = \$723  ? \$724  : { s1_x4[31], s1_x4 };
+  assign \$726  = ~ s1_x4[31];
+  assign \$727  = | s1_x4[31:7];
+  assign \$728  = \$726  & \$727 ;
+  assign \$729  = & s1_x4[31:7];
+  assign \$730  = | s1_x4[6:0];
+  assign \$731  = \$729  & \$730 ;
+  assign \$732  = ~ \$731 ;
+  assign \$733  = s1_x4[31] & \$732 ;
+  assign \$734  = \$733  ? 8'h81 : s1_x4[7:0];
+  assign \$735  = \$728  ? 8'h7f : \$734 ;
+  assign \$736  = $signed(s1_x4) < $signed(1'h0);
+  assign \$737  = $signed(s1_x5) < $signed(1'h0);
+  assign \$738  = - $signed(s1_x5);
+  assign \$739  = \$737  ? \$738  : { s1_x5[31], s1_x5 };
+  assign \$740  = ~ s1_x5[31];
+  assign \$741  = | s1_x5[31:7];
+  assign \$742  = \$740  & \$741 ;
+  assign \$743  = & s1_x5[31:7];
+  assign \$744  = | s1_x5[6:0];
+  assign \$745  = \$743  & \$744 ;
+  assign \$746  = ~ \$745 ;
+  assign \$747  = s1_x5[31] & \$746 ;
+  assign \$748  = \$747  ? 8'h81 : s1_x5[7:0];
+  assign \$749  = \$742  ? 8'h7f : \$748 ;
+  assign \$750  = $signed(s1_x5) < $signed(1'h0);
+  assign \$751  = $signed(s1_x6) < $signed(1'h0);
+  assign \$752  = - $signed(s1_x6);
+  assign \$753  = \$751  ? \$752  : { s1_x6[31], s1_x6 };
+  assign \$754  = ~ s1_x6[31];
+  assign \$755  = | s1_x6[31:7];
+  assign \$756  = \$754  & \$755 ;
+  assign \$757  = & s1_x6[31:7];
+  assign \$758  = | s1_x6[6:0];
+  assign \$759  = \$757  & \$758 ;
+  assign \$760  = ~ \$759 ;
+  assign \$761  = s1_x6[31] & \$760 ;
+  assign \$762  = \$761  ? 8'h81 : s1_x6[7:0];
+  assign \$763  = \$756  ? 8'h7f : \$762 ;
+  assign \$764  = $signed(s1_x6) < $signed(1'h0);
+  assign \$765  = $signed(s1_x7) < $signed(1'h0);
+  assign \$766  = - $signed(s1_x7);
+  assign \$767  = \$765  ? \$766  : { s1_x7[31], s1_x7 };
+  assign \$768  = ~ s1_x7[31];
+  assign \$769  = | s1_x7[31:7];
+  assign \$770  = \$768  & \$769 ;
+  assign \$771  = & s1_x7[31:7];
+  assign \$772  = | s1_x7[6:0];
+  assign \$773  = \$771  & \$772 ;
+  assign \$774  = ~ \$773 ;
+  assign \$775  = s1_x7[31] & \$774 ;
+  assign \$776  = \$775  ? 8'h81 : s1_x7[7:0];
+  assign \$777  = \$770  ? 8'h7f : \$776 ;
+  assign \$778  = $signed(s1_x7) < $signed(1'h0);
+  assign \$779  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$780  = s2_mag0 & s2_mask;
+  assign \$781  = s2_r0 & s2_mask;
+  assign \$782  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$783  = s2_mag1 & s2_mask;
+  assign \$784  = s2_r1 & s2_mask;
+  assign \$785  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$786  = s2_mag2 & s2_mask;
+  assign \$787  = s2_r2 & s2_mask;
+  assign \$788  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$789  = s2_mag3 & s2_mask;
+  assign \$790  = s2_r3 & s2_mask;
+  assign \$791  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$792  = s2_mag4 & s2_mask;
+  assign \$793  = s2_r4 & s2_mask;
+  assign \$794  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$795  = s2_mag5 & s2_mask;
+  assign \$796  = s2_r5 & s2_mask;
+  assign \$797  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$798  = s2_mag6 & s2_mask;
+  assign \$799  = s2_r6 & s2_mask;
+  assign \$800  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$801  = s2_mag7 & s2_mask;
+  assign \$802  = s2_r7 & s2_mask;
+  assign \$803  = s3_qc0 >> s3_k;
+  assign \$804  = s3_f0 > s3_r0;
+  assign \$805  = s3_qc1 >> s3_k;
+  assign \$806  = s3_f1 > s3_r1;
+  assign \$807  = s3_qc2 >> s3_k;
+  assign \$808  = s3_f2 > s3_r2;
+  assign \$809  = s3_qc3 >> s3_k;
+  assign \$810  = s3_f3 > s3_r3;
+  assign \$811  = s3_qc4 >> s3_k;
+  assign \$812  = s3_f4 > s3_r4;
+  assign \$813  = s3_qc5 >> s3_k;
+  assign \$814  = s3_f5 > s3_r5;
+  assign \$815  = s3_qc6 >> s3_k;
+  assign \$816  = s3_f6 > s3_r6;
+  assign \$817  = s3_qc7 >> s3_k;
+  assign \$818  = s3_f7 > s3_r7;
+  assign \$819  = | s4_q0[31:7];
+  assign \$820  = | s4_q1[31:7];
+  assign \$821  = | s4_q2[31:7];
+  assign \$822  = | s4_q3[31:7];
+  assign \$823  = | s4_q4[31:7];
+  assign \$824  = | s4_q5[31:7];
+  assign \$825  = | s4_q6[31:7];
+  assign \$826  = | s4_q7[31:7];
+  assign \$827  = q7_0_d1 == 7'h7f;
+  assign \$828  = \$827  & inc0_d1;
+  assign \$829  = big0_d1 | \$828 ;
+  assign \$830  = q7_0_d1 + inc0_d1;
+  assign \$831  = \$829  ? 8'h7f : \$830 ;
+  assign \$832  = q7_1_d1 == 7'h7f;
+  assign \$833  = \$832  & inc1_d1;
+  assign \$834  = big1_d1 | \$833 ;
+  assign \$835  = q7_1_d1 + inc1_d1;
+  assign \$836  = \$834  ? 8'h7f : \$835 ;
+  assign \$837  = q7_2_d1 == 7'h7f;
+  assign \$838  = \$837  & inc2_d1;
+  assign \$839  = big2_d1 | \$838 ;
+  assign \$840  = q7_2_d1 + inc2_d1;
+  assign \$841  = \$839  ? 8'h7f : \$840 ;
+  assign \$842  = q7_3_d1 == 7'h7f;
+  assign \$843  = \$842  & inc3_d1;
+  assign \$844  = big3_d1 | \$843 ;
+  assign \$845  = q7_3_d1 + inc3_d1;
+  assign \$846  = \$844  ? 8'h7f : \$845 ;
+  assign \$847  = q7_4_d1 == 7'h7f;
+  assign \$848  = \$847  & inc4_d1;
+  assign \$849  = big4_d1 | \$848 ;
+  assign \$850  = q7_4_d1 + inc4_d1;
+  assign \$851  = \$849  ? 8'h7f : \$850 ;
+  assign \$852  = q7_5_d1 == 7'h7f;
+  assign \$853  = \$852  & inc5_d1;
+  assign \$854  = big5_d1 | \$853 ;
+  assign \$855  = q7_5_d1 + inc5_d1;
+  assign \$856  = \$854  ? 8'h7f : \$855 ;
+  assign \$857  = q7_6_d1 == 7'h7f;
+  assign \$858  = \$857  & inc6_d1;
+  assign \$859  = big6_d1 | \$858 ;
+  assign \$860  = q7_6_d1 + inc6_d1;
+  assign \$861  = \$859  ? 8'h7f : \$860 ;
+  assign \$862  = q7_7_d1 == 7'h7f;
+  assign \$863  = \$862  & inc7_d1;
+  assign \$864  = big7_d1 | \$863 ;
+  assign \$865  = q7_7_d1 + inc7_d1;
+  assign \$866  = \$864  ? 8'h7f : \$865 ;
+  always @(posedge clk)
+    i__ready <= \$867 ;
+  always @(posedge clk)
+    s1_k <= \$868 ;
+  always @(posedge clk)
+    s1_km1 <= \$869 ;
+  always @(posedge clk)
+    s1_x0 <= \$870 ;
+  always @(posedge clk)
+    s1_x1 <= \$871 ;
+  always @(posedge clk)
+    s1_x2 <= \$872 ;
+  always @(posedge clk)
+    s1_x3 <= \$873 ;
+  always @(posedge clk)
+    s1_x4 <= \$874 ;
+  always @(posedge clk)
+    s1_x5 <= \$875 ;
+  always @(posedge clk)
+    s1_x6 <= \$876 ;
+  always @(posedge clk)
+    s1_x7 <= \$877 ;
+  always @(posedge clk)
+    group <= \$878 ;
+  always @(posedge clk)
+    s1_r0 <= \$879 ;
+  always @(posedge clk)
+    lfsr0 <= \$880 ;
+  always @(posedge clk)
+    lfsr8 <= \$881 ;
+  always @(posedge clk)
+    s1_r1 <= \$882 ;
+  always @(posedge clk)
+    lfsr1 <= \$883 ;
+  always @(posedge clk)
+    lfsr9 <= \$884 ;
+  always @(posedge clk)
+    s1_r2 <= \$885 ;
+  always @(posedge clk)
+    lfsr2 <= \$886 ;
+  always @(posedge clk)
+    lfsr10 <= \$887 ;
+  always @(posedge clk)
+    s1_r3 <= \$888 ;
+  always @(posedge clk)
+    lfsr3 <= \$889 ;
+  always @(posedge clk)
+    lfsr11 <= \$890 ;
+  always @(posedge clk)
+    s1_r4 <= \$891 ;
+  always @(posedge clk)
+    lfsr4 <= \$892 ;
+  always @(posedge clk)
+    lfsr12 <= \$893 ;
+  always @(posedge clk)
+    s1_r5 <= \$894 ;
+  always @(posedge clk)
+    lfsr5 <= \$895 ;
+  always @(posedge clk)
+    lfsr13 <= \$896 ;
+  always @(posedge clk)
+    s1_r6 <= \$897 ;
+  always @(posedge clk)
+    lfsr6 <= \$898 ;
+  always @(posedge clk)
+    lfsr14 <= \$899 ;
+  always @(posedge clk)
+    s1_r7 <= \$900 ;
+  always @(posedge clk)
+    lfsr7 <= \$901 ;
+  always @(posedge clk)
+    lfsr15 <= \$902 ;
+  always @(posedge clk)
+    s2_k <= \$903 ;
+  always @(posedge clk)
+    s2_mask <= \$904 ;
+  always @(posedge clk)
+    s2_h <= \$905 ;
+  always @(posedge clk)
+    s2_mask_h <= \$906 ;
+  always @(posedge clk)
+    s2_km1 <= \$907 ;
+  always @(posedge clk)
+    s2_kz <= \$908 ;
+  always @(posedge clk)
+    kz_d0 <= \$909 ;
+  always @(posedge clk)
+    kz_d1 <= \$910 ;
+  always @(posedge clk)
+    kz_d2 <= \$911 ;
+  always @(posedge clk)
+    kz_d3 <= \$912 ;
+  always @(posedge clk)
+    kz_d4 <= \$913 ;
+  always @(posedge clk)
+    kz_d5 <= \$914 ;
+  always @(posedge clk)
+    s2_mag0 <= \$915 ;
+  always @(posedge clk)
+    s2_xsat0 <= \$916 ;
+  always @(posedge clk)
+    s2_neg0 <= \$917 ;
+  always @(posedge clk)
+    neg0_d0 <= \$918 ;
+  always @(posedge clk)
+    neg0_d1 <= \$919 ;
+  always @(posedge clk)
+    neg0_d2 <= \$920 ;
+  always @(posedge clk)
+    neg0_d3 <= \$921 ;
+  always @(posedge clk)
+    neg0_d4 <= \$922 ;
+  always @(posedge clk)
+    neg0_d5 <= \$923 ;
+  always @(posedge clk)
+    xsat0_d0 <= \$924 ;
+  always @(posedge clk)
+    xsat0_d1 <= \$925 ;
+  always @(posedge clk)
+    xsat0_d2 <= \$926 ;
+  always @(posedge clk)
+    xsat0_d3 <= \$927 ;
+  always @(posedge clk)
+    xsat0_d4 <= \$928 ;
+  always @(posedge clk)
+    xsat0_d5 <= \$929 ;
+  always @(posedge clk)
+    s2_r0 <= \$930 ;
+  always @(posedge clk)
+    s2_mag1 <= \$931 ;
+  always @(posedge clk)
+    s2_xsat1 <= \$932 ;
+  always @(posedge clk)
+    s2_neg1 <= \$933 ;
+  always @(posedge clk)
+    neg1_d0 <= \$934 ;
+  always @(posedge clk)
+    neg1_d1 <= \$935 ;
+  always @(posedge clk)
+    neg1_d2 <= \$936 ;
+  always @(posedge clk)
+    neg1_d3 <= \$937 ;
+  always @(posedge clk)
+    neg1_d4 <= \$938 ;
+  always @(posedge clk)
+    neg1_d5 <= \$939 ;
+  always @(posedge clk)
+    xsat1_d0 <= \$940 ;
+  always @(posedge clk)
+    xsat1_d1 <= \$941 ;
+  always @(posedge clk)
+    xsat1_d2 <= \$942 ;
+  always @(posedge clk)
+    xsat1_d3 <= \$943 ;
+  always @(posedge clk)
+    xsat1_d4 <= \$944 ;
+  always @(posedge clk)
+    xsat1_d5 <= \$945 ;
+  always @(posedge clk)
+    s2_r1 <= \$946 ;
+  always @(posedge clk)
+    s2_mag2 <= \$947 ;
+  always @(posedge clk)
+    s2_xsat2 <= \$948 ;
+  always @(posedge clk)
+    s2_neg2 <= \$949 ;
+  always @(posedge clk)
+    neg2_d0 <= \$950 ;
+  always @(posedge clk)
+    neg2_d1 <= \$951 ;
+  always @(posedge clk)
+    neg2_d2 <= \$952 ;
+  always @(posedge clk)
+    neg2_d3 <= \$953 ;
+  always @(posedge clk)
+    neg2_d4 <= \$954 ;
+  always @(posedge clk)
+    neg2_d5 <= \$955 ;
+  always @(posedge clk)
+    xsat2_d0 <= \$956 ;
+  always @(posedge clk)
+    xsat2_d1 <= \$957 ;
+  always @(posedge clk)
+    xsat2_d2 <= \$958 ;
+  always @(posedge clk)
+    xsat2_d3 <= \$959 ;
+  always @(posedge clk)
+    xsat2_d4 <= \$960 ;
+  always @(posedge clk)
+    xsat2_d5 <= \$961 ;
+  always @(posedge clk)
+    s2_r2 <= \$962 ;
+  always @(posedge clk)
+    s2_mag3 <= \$963 ;
+  always @(posedge clk)
+    s2_xsat3 <= \$964 ;
+  always @(posedge clk)
+    s2_neg3 <= \$965 ;
+  always @(posedge clk)
+    neg3_d0 <= \$966 ;
+  always @(posedge clk)
+    neg3_d1 <= \$967 ;
+  always @(posedge clk)
+    neg3_d2 <= \$968 ;
+  always @(posedge clk)
+    neg3_d3 <= \$969 ;
+  always @(posedge clk)
+    neg3_d4 <= \$970 ;
+  always @(posedge clk)
+    neg3_d5 <= \$971 ;
+  always @(posedge clk)
+    xsat3_d0 <= \$972 ;
+  always @(posedge clk)
+    xsat3_d1 <= \$973 ;
+  always @(posedge clk)
+    xsat3_d2 <= \$974 ;
+  always @(posedge clk)
+    xsat3_d3 <= \$975 ;
+  always @(posedge clk)
+    xsat3_d4 <= \$976 ;
+  always @(posedge clk)
+    xsat3_d5 <= \$977 ;
+  always @(posedge clk)
+    s2_r3 <= \$978 ;
+  always @(posedge clk)
+    s2_mag4 <= \$979 ;
+  always @(posedge clk)
+    s2_xsat4 <= \$980 ;
+  always @(posedge clk)
+    s2_neg4 <= \$981 ;
+  always @(posedge clk)
+    neg4_d0 <= \$982 ;
+  always @(posedge clk)
+    neg4_d1 <= \$983 ;
+  always @(posedge clk)
+    neg4_d2 <= \$984 ;
+  always @(posedge clk)
+    neg4_d3 <= \$985 ;
+  always @(posedge clk)
+    neg4_d4 <= \$986 ;
+  always @(posedge clk)
+    neg4_d5 <= \$987 ;
+  always @(posedge clk)
+    xsat4_d0 <= \$988 ;
+  always @(posedge clk)
+    xsat4_d1 <= \$989 ;
+  always @(posedge clk)
+    xsat4_d2 <= \$990 ;
+  always @(posedge clk)
+    xsat4_d3 <= \$991 ;
+  always @(posedge clk)
+    xsat4_d4 <= \$992 ;
+  always @(posedge clk)
+    xsat4_d5 <= \$993 ;
+  always @(posedge clk)
+    s2_r4 <= \$994 ;
+  always @(posedge clk)
+    s2_mag5 <= \$995 ;
+  always @(posedge clk)
+    s2_xsat5 <= \$996 ;
+  always @(posedge clk)
+    s2_neg5 <= \$997 ;
+  always @(posedge clk)
+    neg5_d0 <= \$998 ;
+  always @(posedge clk)
+    neg5_d1 <= \$999 ;
+  always @(posedge clk)
+    neg5_d2 <= \$1000 ;
+  always @(posedge clk)
+    neg5_d3 <= \$1001 ;
+  always @(posedge clk)
+    neg5_d4 <= \$1002 ;
+  always @(posedge clk)
+    neg5_d5 <= \$1003 ;
+  always @(posedge clk)
+    xsat5_d0 <= \$1004 ;
+  always @(posedge clk)
+    xsat5_d1 <= \$1005 ;
+  always @(posedge clk)
+    xsat5_d2 <= \$1006 ;
+  always @(posedge clk)
+    xsat5_d3 <= \$1007 ;
+  always @(posedge clk)
+    xsat5_d4 <= \$1008 ;
+  always @(posedge clk)
+    xsat5_d5 <= \$1009 ;
+  always @(posedge clk)
+    s2_r5 <= \$1010 ;
+  always @(posedge clk)
+    s2_mag6 <= \$1011 ;
+  always @(posedge clk)
+    s2_xsat6 <= \$1012 ;
+  always @(posedge clk)
+    s2_neg6 <= \$1013 ;
+  always @(posedge clk)
+    neg6_d0 <= \$1014 ;
+  always @(posedge clk)
+    neg6_d1 <= \$1015 ;
+  always @(posedge clk)
+    neg6_d2 <= \$1016 ;
+  always @(posedge clk)
+    neg6_d3 <= \$1017 ;
+  always @(posedge clk)
+    neg6_d4 <= \$1018 ;
+  always @(posedge clk)
+    neg6_d5 <= \$1019 ;
+  always @(posedge clk)
+    xsat6_d0 <= \$1020 ;
+  always @(posedge clk)
+    xsat6_d1 <= \$1021 ;
+  always @(posedge clk)
+    xsat6_d2 <= \$1022 ;
+  always @(posedge clk)
+    xsat6_d3 <= \$1023 ;
+  always @(posedge clk)
+    xsat6_d4 <= \$1024 ;
+  always @(posedge clk)
+    xsat6_d5 <= \$1025 ;
+  always @(posedge clk)
+    s2_r6 <= \$1026 ;
+  always @(posedge clk)
+    s2_mag7 <= \$1027 ;
+  always @(posedge clk)
+    s2_xsat7 <= \$1028 ;
+  always @(posedge clk)
+    s2_neg7 <= \$1029 ;
+  always @(posedge clk)
+    neg7_d0 <= \$1030 ;
+  always @(posedge clk)
+    neg7_d1 <= \$1031 ;
+  always @(posedge clk)
+    neg7_d2 <= \$1032 ;
+  always @(posedge clk)
+    neg7_d3 <= \$1033 ;
+  always @(posedge clk)
+    neg7_d4 <= \$1034 ;
+  always @(posedge clk)
+    neg7_d5 <= \$1035 ;
+  always @(posedge clk)
+    xsat7_d0 <= \$1036 ;
+  always @(posedge clk)
+    xsat7_d1 <= \$1037 ;
+  always @(posedge clk)
+    xsat7_d2 <= \$1038 ;
+  always @(posedge clk)
+    xsat7_d3 <= \$1039 ;
+  always @(posedge clk)
+    xsat7_d4 <= \$1040 ;
+  always @(posedge clk)
+    xsat7_d5 <= \$1041 ;
+  always @(posedge clk)
+    s2_r7 <= \$1042 ;
+  always @(posedge clk)
+    s3_k <= \$1043 ;
+  always @(posedge clk)
+    s3_qc0 <= \$1044 ;
+  always @(posedge clk)
+    s3_f0 <= \$1045 ;
+  always @(posedge clk)
+    s3_r0 <= \$1046 ;
+  always @(posedge clk)
+    s3_qc1 <= \$1047 ;
+  always @(posedge clk)
+    s3_f1 <= \$1048 ;
+  always @(posedge clk)
+    s3_r1 <= \$1049 ;
+  always @(posedge clk)
+    s3_qc2 <= \$1050 ;
+  always @(posedge clk)
+    s3_f2 <= \$1051 ;
+  always @(posedge clk)
+    s3_r2 <= \$1052 ;
+  always @(posedge clk)
+    s3_qc3 <= \$1053 ;
+  always @(posedge clk)
+    s3_f3 <= \$1054 ;
+  always @(posedge clk)
+    s3_r3 <= \$1055 ;
+  always @(posedge clk)
+    s3_qc4 <= \$1056 ;
+  always @(posedge clk)
+    s3_f4 <= \$1057 ;
+  always @(posedge clk)
+    s3_r4 <= \$1058 ;
+  always @(posedge clk)
+    s3_qc5 <= \$1059 ;
+  always @(posedge clk)
+    s3_f5 <= \$1060 ;
+  always @(posedge clk)
+    s3_r5 <= \$1061 ;
+  always @(posedge clk)
+    s3_qc6 <= \$1062 ;
+  always @(posedge clk)
+    s3_f6 <= \$1063 ;
+  always @(posedge clk)
+    s3_r6 <= \$1064 ;
+  always @(posedge clk)
+    s3_qc7 <= \$1065 ;
+  always @(posedge clk)
+    s3_f7 <= \$1066 ;
+  always @(posedge clk)
+    s3_r7 <= \$1067 ;
+  always @(posedge clk)
+    s3_km1 <= \$1068 ;
+  always @(posedge clk)
+    s3_h <= \$1069 ;
+  always @(posedge clk)
+    s3_odd <= \$1070 ;
+  always @(posedge clk)
+    s3_mask_h <= \$1071 ;
+  always @(posedge clk)
+    s4_h <= \$1072 ;
+  always @(posedge clk)
+    s4_mask_h <= \$1073 ;
+  always @(posedge clk)
+    s4_q0 <= \$1074 ;
+  always @(posedge clk)
+    s4_inc0 <= \$1075 ;
+  always @(posedge clk)
+    s4_q1 <= \$1076 ;
+  always @(posedge clk)
+    s4_inc1 <= \$1077 ;
+  always @(posedge clk)
+    s4_q2 <= \$1078 ;
+  always @(posedge clk)
+    s4_inc2 <= \$1079 ;
+  always @(posedge clk)
+    s4_q3 <= \$1080 ;
+  always @(posedge clk)
+    s4_inc3 <= \$1081 ;
+  always @(posedge clk)
+    s4_q4 <= \$1082 ;
+  always @(posedge clk)
+    s4_inc4 <= \$1083 ;
+  always @(posedge clk)
+    s4_q5 <= \$1084 ;
+  always @(posedge clk)
+    s4_inc5 <= \$1085 ;
+  always @(posedge clk)
+    s4_q6 <= \$1086 ;
+  always @(posedge clk)
+    s4_inc6 <= \$1087 ;
+  always @(posedge clk)
+    s4_q7 <= \$1088 ;
+  always @(posedge clk)
+    s4_inc7 <= \$1089 ;
+  always @(posedge clk)
+    s5_h <= \$1090 ;
+  always @(posedge clk)
+    s5_big0 <= \$1091 ;
+  always @(posedge clk)
+    s5_q7_0 <= \$1092 ;
+  always @(posedge clk)
+    s5_inc0 <= \$1093 ;
+  always @(posedge clk)
+    s5_big1 <= \$1094 ;
+  always @(posedge clk)
+    s5_q7_1 <= \$1095 ;
+  always @(posedge clk)
+    s5_inc1 <= \$1096 ;
+  always @(posedge clk)
+    s5_big2 <= \$1097 ;
+  always @(posedge clk)
+    s5_q7_2 <= \$1098 ;
+  always @(posedge clk)
+    s5_inc2 <= \$1099 ;
+  always @(posedge clk)
+    s5_big3 <= \$1100 ;
+  always @(posedge clk)
+    s5_q7_3 <= \$1101 ;
+  always @(posedge clk)
+    s5_inc3 <= \$1102 ;
+  always @(posedge clk)
+    s5_big4 <= \$1103 ;
+  always @(posedge clk)
+    s5_q7_4 <= \$1104 ;
+  always @(posedge clk)
+    s5_inc4 <= \$1105 ;
+  always @(posedge clk)
+    s5_big5 <= \$1106 ;
+  always @(posedge clk)
+    s5_q7_5 <= \$1107 ;
+  always @(posedge clk)
+    s5_inc5 <= \$1108 ;
+  always @(posedge clk)
+    s5_big6 <= \$1109 ;
+  always @(posedge clk)
+    s5_q7_6 <= \$1110 ;
+  always @(posedge clk)
+    s5_inc6 <= \$1111 ;
+  always @(posedge clk)
+    s5_big7 <= \$1112 ;
+  always @(posedge clk)
+    s5_q7_7 <= \$1113 ;
+  always @(posedge clk)
+    s5_inc7 <= \$1114 ;
+  always @(posedge clk)
+    big0_d0 <= \$1115 ;
+  always @(posedge clk)
+    big0_d1 <= \$1116 ;
+  always @(posedge clk)
+    q7_0_d0 <= \$1117 ;
+  always @(posedge clk)
+    q7_0_d1 <= \$1118 ;
+  always @(posedge clk)
+    inc0_d0 <= \$1119 ;
+  always @(posedge clk)
+    inc0_d1 <= \$1120 ;
+  always @(posedge clk)
+    big1_d0 <= \$1121 ;
+  always @(posedge clk)
+    big1_d1 <= \$1122 ;
+  always @(posedge clk)
+    q7_1_d0 <= \$1123 ;
+  always @(posedge clk)
+    q7_1_d1 <= \$1124 ;
+  always @(posedge clk)
+    inc1_d0 <= \$1125 ;
+  always @(posedge clk)
+    inc1_d1 <= \$1126 ;
+  always @(posedge clk)
+    big2_d0 <= \$1127 ;
+  always @(posedge clk)
+    big2_d1 <= \$1128 ;
+  always @(posedge clk)
+    q7_2_d0 <= \$1129 ;
+  always @(posedge clk)
+    q7_2_d1 <= \$1130 ;
+  always @(posedge clk)
+    inc2_d0 <= \$1131 ;
+  always @(posedge clk)
+    inc2_d1 <= \$1132 ;
+  always @(posedge clk)
+    big3_d0 <= \$1133 ;
+  always @(posedge clk)
+    big3_d1 <= \$1134 ;
+  always @(posedge clk)
+    q7_3_d0 <= \$1135 ;
+  always @(posedge clk)
+    q7_3_d1 <= \$1136 ;
+  always @(posedge clk)
+    inc3_d0 <= \$1137 ;
+  always @(posedge clk)
+    inc3_d1 <= \$1138 ;
+  always @(posedge clk)
+    big4_d0 <= \$1139 ;
+  always @(posedge clk)
+    big4_d1 <= \$1140 ;
+  always @(posedge clk)
+    q7_4_d0 <= \$1141 ;
+  always @(posedge clk)
+    q7_4_d1 <= \$1142 ;
+  always @(posedge clk)
+    inc4_d0 <= \$1143 ;
+  always @(posedge clk)
+    inc4_d1 <= \$1144 ;
+  always @(posedge clk)
+    big5_d0 <= \$1145 ;
+  always @(posedge clk)
+    big5_d1 <= \$1146 ;
+  always @(posedge clk)
+    q7_5_d0 <= \$1147 ;
+  always @(posedge clk)
+    q7_5_d1 <= \$1148 ;
+  always @(posedge clk)
+    inc5_d0 <= \$1149 ;
+  always @(posedge clk)
+    inc5_d1 <= \$1150 ;
+  always @(posedge clk)
+    big6_d0 <= \$1151 ;
+  always @(posedge clk)
+    big6_d1 <= \$1152 ;
+  always @(posedge clk)
+    q7_6_d0 <= \$1153 ;
+  always @(posedge clk)
+    q7_6_d1 <= \$1154 ;
+  always @(posedge clk)
+    inc6_d0 <= \$1155 ;
+  always @(posedge clk)
+    inc6_d1 <= \$1156 ;
+  always @(posedge clk)
+    big7_d0 <= \$1157 ;
+  always @(posedge clk)
+    big7_d1 <= \$1158 ;
+  always @(posedge clk)
+    q7_7_d0 <= \$1159 ;
+  always @(posedge clk)
+    q7_7_d1 <= \$1160 ;
+  always @(posedge clk)
+    inc7_d0 <= \$1161 ;
+  always @(posedge clk)
+    inc7_d1 <= \$1162 ;
+  always @(posedge clk)
+    s8_small0 <= \$1163 ;
+  always @(posedge clk)
+    s8_small1 <= \$1164 ;
+  always @(posedge clk)
+    s8_small2 <= \$1165 ;
+  always @(posedge clk)
+    s8_small3 <= \$1166 ;
+  always @(posedge clk)
+    s8_small4 <= \$1167 ;
+  always @(posedge clk)
+    s8_small5 <= \$1168 ;
+  always @(posedge clk)
+    s8_small6 <= \$1169 ;
+  always @(posedge clk)
+    s8_small7 <= \$1170 ;
+  always @(posedge clk)
+    valid_d0 <= \$1171 ;
+  always @(posedge clk)
+    valid_d1 <= \$1172 ;
+  always @(posedge clk)
+    valid_d2 <= \$1173 ;
+  always @(posedge clk)
+    valid_d3 <= \$1174 ;
+  always @(posedge clk)
+    valid_d4 <= \$1175 ;
+  always @(posedge clk)
+    valid_d5 <= \$1176 ;
+  always @(posedge clk)
+    valid_d6 <= \$1177 ;
+  always @(posedge clk)
+    valid_d7 <= \$1178 ;
+  always @(posedge clk)
+    last_d0 <= \$1179 ;
+  always @(posedge clk)
+    last_d1 <= \$1180 ;
+  always @(posedge clk)
+    last_d2 <= \$1181 ;
+  always @(posedge clk)
+    last_d3 <= \$1182 ;
+  always @(posedge clk)
+    last_d4 <= \$1183 ;
+  always @(posedge clk)
+    last_d5 <= \$1184 ;
+  always @(posedge clk)
+    last_d6 <= \$1185 ;
+  always @(posedge clk)
+    last_d7 <= \$1186 ;
+  always @(posedge clk)
+    keep_d0 <= \$1187 ;
+  always @(posedge clk)
+    keep_d1 <= \$1188 ;
+  always @(posedge clk)
+    keep_d2 <= \$1189 ;
+  always @(posedge clk)
+    keep_d3 <= \$1190 ;
+  always @(posedge clk)
+    keep_d4 <= \$1191 ;
+  always @(posedge clk)
+    keep_d5 <= \$1192 ;
+  always @(posedge clk)
+    keep_d6 <= \$1193 ;
+  always @(posedge clk)
+    keep_d7 <= \$1194 ;
+  always @(posedge clk)
+    k_out_d0 <= \$1195 ;
+  always @(posedge clk)
+    k_out_d1 <= \$1196 ;
+  always @(posedge clk)
+    k_out_d2 <= \$1197 ;
+  always @(posedge clk)
+    k_out_d3 <= \$1198 ;
+  always @(posedge clk)
+    k_out_d4 <= \$1199 ;
+  always @(posedge clk)
+    k_out_d5 <= \$1200 ;
+  \shift_round_stochastic.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$867  = \$571 ;
+    if (rst) begin
+      \$867  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$868  = s1_k;
+    if (i__ready) begin
+      \$868  = i__payload[261:256];
+    end
+    if (rst) begin
+      \$868  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$869  = s1_km1;
+    if (i__ready) begin
+      \$869  = \$572 [4:0];
+    end
+    if (rst) begin
+      \$869  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$870  = s1_x0;
+    if (i__ready) begin
+      \$870  = i__payload[31:0];
+    end
+    if (rst) begin
+      \$870  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$871  = s1_x1;
+    if (i__ready) begin
+      \$871  = i__payload[63:32];
+    end
+    if (rst) begin
+      \$871  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$872  = s1_x2;
+    if (i__ready) begin
+      \$872  = i__payload[95:64];
     end
     if (rst) begin
       \$872  = 32'd0;
@@ -3345,19 +2961,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = s3_neg6;
+    \$873  = s1_x3;
     if (i__ready) begin
-      \$873  = s2_neg6;
+      \$873  = i__payload[127:96];
     end
     if (rst) begin
-      \$873  = 1'h0;
+      \$873  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = s3_q6;
+    \$874  = s1_x4;
     if (i__ready) begin
-      \$874  = s2_q6;
+      \$874  = i__payload[159:128];
     end
     if (rst) begin
       \$874  = 32'd0;
@@ -3365,29 +2981,29 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = s3_inc6;
+    \$875  = s1_x5;
     if (i__ready) begin
-      \$875  = inc6;
+      \$875  = i__payload[191:160];
     end
     if (rst) begin
-      \$875  = 1'h0;
+      \$875  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = s3_near6;
+    \$876  = s1_x6;
     if (i__ready) begin
-      \$876  = \$718 [32:0];
+      \$876  = i__payload[223:192];
     end
     if (rst) begin
-      \$876  = 33'h000000000;
+      \$876  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = s3_x7;
+    \$877  = s1_x7;
     if (i__ready) begin
-      \$877  = s2_x7;
+      \$877  = i__payload[255:224];
     end
     if (rst) begin
       \$877  = 32'd0;
@@ -3395,9 +3011,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = s3_neg7;
-    if (i__ready) begin
-      \$878  = s2_neg7;
+    \$878  = group;
+    if (take) begin
+      \$878  = \$576 [0];
     end
     if (rst) begin
       \$878  = 1'h0;
@@ -3405,9 +3021,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = s3_q7;
+    \$879  = s1_r0;
     if (i__ready) begin
-      \$879  = s2_q7;
+      \$879  = lfsr_next0;
     end
     if (rst) begin
       \$879  = 32'd0;
@@ -3415,103 +3031,3293 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = s3_inc7;
-    if (i__ready) begin
-      \$880  = inc7;
+    \$880  = lfsr0;
+    if (\$579 ) begin
+      casez (group)
+        1'h0:
+            \$880  = lfsr_next0;
+      endcase
     end
     if (rst) begin
-      \$880  = 1'h0;
+      \$880  = 32'd1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = s3_near7;
-    if (i__ready) begin
-      \$881  = \$720 [32:0];
+    \$881  = lfsr8;
+    if (\$579 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$881  = lfsr_next0;
+      endcase
     end
     if (rst) begin
-      \$881  = 33'h000000000;
+      \$881  = 32'd9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = \$signal$198 ;
+    \$882  = s1_r1;
     if (i__ready) begin
-      \$882  = \$signal$179 ;
+      \$882  = lfsr_next1;
     end
     if (rst) begin
-      \$882  = 1'h0;
+      \$882  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = s3_last;
-    if (i__ready) begin
-      \$883  = s2_last;
+    \$883  = lfsr1;
+    if (\$582 ) begin
+      casez (group)
+        1'h0:
+            \$883  = lfsr_next1;
+      endcase
     end
     if (rst) begin
-      \$883  = 1'h0;
+      \$883  = 32'd2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = s3_k;
-    if (i__ready) begin
-      \$884  = s2_k;
+    \$884  = lfsr9;
+    if (\$582 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$884  = lfsr_next1;
+      endcase
     end
     if (rst) begin
-      \$884  = 6'h00;
+      \$884  = 32'd10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = s3_keep;
+    \$885  = s1_r2;
     if (i__ready) begin
-      \$885  = s2_keep;
+      \$885  = lfsr_next2;
     end
     if (rst) begin
-      \$885  = 8'h00;
+      \$885  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = o__valid;
-    if (i__ready) begin
-      \$886  = \$signal$198 ;
+    \$886  = lfsr2;
+    if (\$585 ) begin
+      casez (group)
+        1'h0:
+            \$886  = lfsr_next2;
+      endcase
     end
     if (rst) begin
-      \$886  = 1'h0;
+      \$886  = 32'd3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = o__payload;
-    if (i__ready) begin
-      \$887 [72] = s3_last;
-      \$887 [71:64] = s3_keep;
-      \$887 [7:0] = \$724 ;
-      \$887 [15:8] = \$728 ;
-      \$887 [23:16] = \$732 ;
-      \$887 [31:24] = \$736 ;
-      \$887 [39:32] = \$740 ;
-      \$887 [47:40] = \$744 ;
-      \$887 [55:48] = \$748 ;
-      \$887 [63:56] = \$752 ;
+    \$887  = lfsr10;
+    if (\$585 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$887  = lfsr_next2;
+      endcase
     end
     if (rst) begin
-      \$887  = 73'h0000000000000000000;
+      \$887  = 32'd11;
     end
   end
-  assign en = i__ready;
-  assign mag0 = \$549 [31:0];
-  assign mag1 = \$552 [31:0];
-  assign mag2 = \$555 [31:0];
-  assign mag3 = \$558 [31:0];
-  assign mag4 = \$561 [31:0];
-  assign mag5 = \$564 [31:0];
-  assign mag6 = \$567 [31:0];
-  assign mag7 = \$570 [31:0];
-  assign h = \$571 [4:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$888  = s1_r3;
+    if (i__ready) begin
+      \$888  = lfsr_next3;
+    end
+    if (rst) begin
+      \$888  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$889  = lfsr3;
+    if (\$588 ) begin
+      casez (group)
+        1'h0:
+            \$889  = lfsr_next3;
+      endcase
+    end
+    if (rst) begin
+      \$889  = 32'd4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$890  = lfsr11;
+    if (\$588 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$890  = lfsr_next3;
+      endcase
+    end
+    if (rst) begin
+      \$890  = 32'd12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$891  = s1_r4;
+    if (i__ready) begin
+      \$891  = lfsr_next4;
+    end
+    if (rst) begin
+      \$891  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = lfsr4;
+    if (\$591 ) begin
+      casez (group)
+        1'h0:
+            \$892  = lfsr_next4;
+      endcase
+    end
+    if (rst) begin
+      \$892  = 32'd5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = lfsr12;
+    if (\$591 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$893  = lfsr_next4;
+      endcase
+    end
+    if (rst) begin
+      \$893  = 32'd13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = s1_r5;
+    if (i__ready) begin
+      \$894  = lfsr_next5;
+    end
+    if (rst) begin
+      \$894  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$895  = lfsr5;
+    if (\$594 ) begin
+      casez (group)
+        1'h0:
+            \$895  = lfsr_next5;
+      endcase
+    end
+    if (rst) begin
+      \$895  = 32'd6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$896  = lfsr13;
+    if (\$594 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$896  = lfsr_next5;
+      endcase
+    end
+    if (rst) begin
+      \$896  = 32'd14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = s1_r6;
+    if (i__ready) begin
+      \$897  = lfsr_next6;
+    end
+    if (rst) begin
+      \$897  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = lfsr6;
+    if (\$597 ) begin
+      casez (group)
+        1'h0:
+            \$898  = lfsr_next6;
+      endcase
+    end
+    if (rst) begin
+      \$898  = 32'd7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = lfsr14;
+    if (\$597 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$899  = lfsr_next6;
+      endcase
+    end
+    if (rst) begin
+      \$899  = 32'd15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = s1_r7;
+    if (i__ready) begin
+      \$900  = lfsr_next7;
+    end
+    if (rst) begin
+      \$900  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = lfsr7;
+    if (\$600 ) begin
+      casez (group)
+        1'h0:
+            \$901  = lfsr_next7;
+      endcase
+    end
+    if (rst) begin
+      \$901  = 32'd8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = lfsr15;
+    if (\$600 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$902  = lfsr_next7;
+      endcase
+    end
+    if (rst) begin
+      \$902  = 32'd16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = s2_k;
+    if (i__ready) begin
+      \$903  = s1_k;
+    end
+    if (rst) begin
+      \$903  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = s2_mask;
+    if (i__ready) begin
+      \$904  = { \$632 , \$631 , \$630 , \$629 , \$628 , \$627 , \$626 , \$625 , \$624 , \$623 , \$622 , \$621 , \$620 , \$619 , \$618 , \$617 , \$616 , \$615 , \$614 , \$613 , \$612 , \$611 , \$610 , \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601  };
+    end
+    if (rst) begin
+      \$904  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = s2_h;
+    if (i__ready) begin
+      \$905  = \$633 [4:0];
+    end
+    if (rst) begin
+      \$905  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = s2_mask_h;
+    if (i__ready) begin
+      \$906  = { \$665 , \$663 , \$661 , \$659 , \$657 , \$655 , \$653 , \$651 , \$649 , \$647 , \$645 , \$643 , \$641 , \$639 , \$637 , \$635  };
+    end
+    if (rst) begin
+      \$906  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = s2_km1;
+    if (i__ready) begin
+      \$907  = s1_km1;
+    end
+    if (rst) begin
+      \$907  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = s2_kz;
+    if (i__ready) begin
+      \$908  = \$666 ;
+    end
+    if (rst) begin
+      \$908  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = kz_d0;
+    if (i__ready) begin
+      \$909  = s2_kz;
+    end
+    if (rst) begin
+      \$909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = kz_d1;
+    if (i__ready) begin
+      \$910  = kz_d0;
+    end
+    if (rst) begin
+      \$910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$911  = kz_d2;
+    if (i__ready) begin
+      \$911  = kz_d1;
+    end
+    if (rst) begin
+      \$911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = kz_d3;
+    if (i__ready) begin
+      \$912  = kz_d2;
+    end
+    if (rst) begin
+      \$912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$913  = kz_d4;
+    if (i__ready) begin
+      \$913  = kz_d3;
+    end
+    if (rst) begin
+      \$913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$914  = kz_d5;
+    if (i__ready) begin
+      \$914  = kz_d4;
+    end
+    if (rst) begin
+      \$914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$915  = s2_mag0;
+    if (i__ready) begin
+      \$915  = \$669 [31:0];
+    end
+    if (rst) begin
+      \$915  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$916  = s2_xsat0;
+    if (i__ready) begin
+      \$916  = \$679 ;
+    end
+    if (rst) begin
+      \$916  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = s2_neg0;
+    if (i__ready) begin
+      \$917  = \$680 ;
+    end
+    if (rst) begin
+      \$917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$918  = neg0_d0;
+    if (i__ready) begin
+      \$918  = s2_neg0;
+    end
+    if (rst) begin
+      \$918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$919  = neg0_d1;
+    if (i__ready) begin
+      \$919  = neg0_d0;
+    end
+    if (rst) begin
+      \$919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$920  = neg0_d2;
+    if (i__ready) begin
+      \$920  = neg0_d1;
+    end
+    if (rst) begin
+      \$920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = neg0_d3;
+    if (i__ready) begin
+      \$921  = neg0_d2;
+    end
+    if (rst) begin
+      \$921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = neg0_d4;
+    if (i__ready) begin
+      \$922  = neg0_d3;
+    end
+    if (rst) begin
+      \$922  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = neg0_d5;
+    if (i__ready) begin
+      \$923  = neg0_d4;
+    end
+    if (rst) begin
+      \$923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = xsat0_d0;
+    if (i__ready) begin
+      \$924  = s2_xsat0;
+    end
+    if (rst) begin
+      \$924  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$925  = xsat0_d1;
+    if (i__ready) begin
+      \$925  = xsat0_d0;
+    end
+    if (rst) begin
+      \$925  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$926  = xsat0_d2;
+    if (i__ready) begin
+      \$926  = xsat0_d1;
+    end
+    if (rst) begin
+      \$926  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$927  = xsat0_d3;
+    if (i__ready) begin
+      \$927  = xsat0_d2;
+    end
+    if (rst) begin
+      \$927  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$928  = xsat0_d4;
+    if (i__ready) begin
+      \$928  = xsat0_d3;
+    end
+    if (rst) begin
+      \$928  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = xsat0_d5;
+    if (i__ready) begin
+      \$929  = xsat0_d4;
+    end
+    if (rst) begin
+      \$929  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$930  = s2_r0;
+    if (i__ready) begin
+      \$930  = s1_r0;
+    end
+    if (rst) begin
+      \$930  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$931  = s2_mag1;
+    if (i__ready) begin
+      \$931  = \$683 [31:0];
+    end
+    if (rst) begin
+      \$931  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$932  = s2_xsat1;
+    if (i__ready) begin
+      \$932  = \$693 ;
+    end
+    if (rst) begin
+      \$932  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$933  = s2_neg1;
+    if (i__ready) begin
+      \$933  = \$694 ;
+    end
+    if (rst) begin
+      \$933  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$934  = neg1_d0;
+    if (i__ready) begin
+      \$934  = s2_neg1;
+    end
+    if (rst) begin
+      \$934  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$935  = neg1_d1;
+    if (i__ready) begin
+      \$935  = neg1_d0;
+    end
+    if (rst) begin
+      \$935  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$936  = neg1_d2;
+    if (i__ready) begin
+      \$936  = neg1_d1;
+    end
+    if (rst) begin
+      \$936  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$937  = neg1_d3;
+    if (i__ready) begin
+      \$937  = neg1_d2;
+    end
+    if (rst) begin
+      \$937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = neg1_d4;
+    if (i__ready) begin
+      \$938  = neg1_d3;
+    end
+    if (rst) begin
+      \$938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$939  = neg1_d5;
+    if (i__ready) begin
+      \$939  = neg1_d4;
+    end
+    if (rst) begin
+      \$939  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = xsat1_d0;
+    if (i__ready) begin
+      \$940  = s2_xsat1;
+    end
+    if (rst) begin
+      \$940  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = xsat1_d1;
+    if (i__ready) begin
+      \$941  = xsat1_d0;
+    end
+    if (rst) begin
+      \$941  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = xsat1_d2;
+    if (i__ready) begin
+      \$942  = xsat1_d1;
+    end
+    if (rst) begin
+      \$942  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = xsat1_d3;
+    if (i__ready) begin
+      \$943  = xsat1_d2;
+    end
+    if (rst) begin
+      \$943  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$944  = xsat1_d4;
+    if (i__ready) begin
+      \$944  = xsat1_d3;
+    end
+    if (rst) begin
+      \$944  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$945  = xsat1_d5;
+    if (i__ready) begin
+      \$945  = xsat1_d4;
+    end
+    if (rst) begin
+      \$945  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = s2_r1;
+    if (i__ready) begin
+      \$946  = s1_r1;
+    end
+    if (rst) begin
+      \$946  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = s2_mag2;
+    if (i__ready) begin
+      \$947  = \$697 [31:0];
+    end
+    if (rst) begin
+      \$947  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = s2_xsat2;
+    if (i__ready) begin
+      \$948  = \$707 ;
+    end
+    if (rst) begin
+      \$948  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = s2_neg2;
+    if (i__ready) begin
+      \$949  = \$708 ;
+    end
+    if (rst) begin
+      \$949  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = neg2_d0;
+    if (i__ready) begin
+      \$950  = s2_neg2;
+    end
+    if (rst) begin
+      \$950  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = neg2_d1;
+    if (i__ready) begin
+      \$951  = neg2_d0;
+    end
+    if (rst) begin
+      \$951  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = neg2_d2;
+    if (i__ready) begin
+      \$952  = neg2_d1;
+    end
+    if (rst) begin
+      \$952  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = neg2_d3;
+    if (i__ready) begin
+      \$953  = neg2_d2;
+    end
+    if (rst) begin
+      \$953  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = neg2_d4;
+    if (i__ready) begin
+      \$954  = neg2_d3;
+    end
+    if (rst) begin
+      \$954  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = neg2_d5;
+    if (i__ready) begin
+      \$955  = neg2_d4;
+    end
+    if (rst) begin
+      \$955  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = xsat2_d0;
+    if (i__ready) begin
+      \$956  = s2_xsat2;
+    end
+    if (rst) begin
+      \$956  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = xsat2_d1;
+    if (i__ready) begin
+      \$957  = xsat2_d0;
+    end
+    if (rst) begin
+      \$957  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$958  = xsat2_d2;
+    if (i__ready) begin
+      \$958  = xsat2_d1;
+    end
+    if (rst) begin
+      \$958  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$959  = xsat2_d3;
+    if (i__ready) begin
+      \$959  = xsat2_d2;
+    end
+    if (rst) begin
+      \$959  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = xsat2_d4;
+    if (i__ready) begin
+      \$960  = xsat2_d3;
+    end
+    if (rst) begin
+      \$960  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$961  = xsat2_d5;
+    if (i__ready) begin
+      \$961  = xsat2_d4;
+    end
+    if (rst) begin
+      \$961  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$962  = s2_r2;
+    if (i__ready) begin
+      \$962  = s1_r2;
+    end
+    if (rst) begin
+      \$962  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$963  = s2_mag3;
+    if (i__ready) begin
+      \$963  = \$711 [31:0];
+    end
+    if (rst) begin
+      \$963  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$964  = s2_xsat3;
+    if (i__ready) begin
+      \$964  = \$721 ;
+    end
+    if (rst) begin
+      \$964  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$965  = s2_neg3;
+    if (i__ready) begin
+      \$965  = \$722 ;
+    end
+    if (rst) begin
+      \$965  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$966  = neg3_d0;
+    if (i__ready) begin
+      \$966  = s2_neg3;
+    end
+    if (rst) begin
+      \$966  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$967  = neg3_d1;
+    if (i__ready) begin
+      \$967  = neg3_d0;
+    end
+    if (rst) begin
+      \$967  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$968  = neg3_d2;
+    if (i__ready) begin
+      \$968  = neg3_d1;
+    end
+    if (rst) begin
+      \$968  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$969  = neg3_d3;
+    if (i__ready) begin
+      \$969  = neg3_d2;
+    end
+    if (rst) begin
+      \$969  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$970  = neg3_d4;
+    if (i__ready) begin
+      \$970  = neg3_d3;
+    end
+    if (rst) begin
+      \$970  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$971  = neg3_d5;
+    if (i__ready) begin
+      \$971  = neg3_d4;
+    end
+    if (rst) begin
+      \$971  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$972  = xsat3_d0;
+    if (i__ready) begin
+      \$972  = s2_xsat3;
+    end
+    if (rst) begin
+      \$972  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$973  = xsat3_d1;
+    if (i__ready) begin
+      \$973  = xsat3_d0;
+    end
+    if (rst) begin
+      \$973  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$974  = xsat3_d2;
+    if (i__ready) begin
+      \$974  = xsat3_d1;
+    end
+    if (rst) begin
+      \$974  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$975  = xsat3_d3;
+    if (i__ready) begin
+      \$975  = xsat3_d2;
+    end
+    if (rst) begin
+      \$975  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$976  = xsat3_d4;
+    if (i__ready) begin
+      \$976  = xsat3_d3;
+    end
+    if (rst) begin
+      \$976  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$977  = xsat3_d5;
+    if (i__ready) begin
+      \$977  = xsat3_d4;
+    end
+    if (rst) begin
+      \$977  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$978  = s2_r3;
+    if (i__ready) begin
+      \$978  = s1_r3;
+    end
+    if (rst) begin
+      \$978  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$979  = s2_mag4;
+    if (i__ready) begin
+      \$979  = \$725 [31:0];
+    end
+    if (rst) begin
+      \$979  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$980  = s2_xsat4;
+    if (i__ready) begin
+      \$980  = \$735 ;
+    end
+    if (rst) begin
+      \$980  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$981  = s2_neg4;
+    if (i__ready) begin
+      \$981  = \$736 ;
+    end
+    if (rst) begin
+      \$981  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$982  = neg4_d0;
+    if (i__ready) begin
+      \$982  = s2_neg4;
+    end
+    if (rst) begin
+      \$982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$983  = neg4_d1;
+    if (i__ready) begin
+      \$983  = neg4_d0;
+    end
+    if (rst) begin
+      \$983  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$984  = neg4_d2;
+    if (i__ready) begin
+      \$984  = neg4_d1;
+    end
+    if (rst) begin
+      \$984  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$985  = neg4_d3;
+    if (i__ready) begin
+      \$985  = neg4_d2;
+    end
+    if (rst) begin
+      \$985  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$986  = neg4_d4;
+    if (i__ready) begin
+      \$986  = neg4_d3;
+    end
+    if (rst) begin
+      \$986  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = neg4_d5;
+    if (i__ready) begin
+      \$987  = neg4_d4;
+    end
+    if (rst) begin
+      \$987  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = xsat4_d0;
+    if (i__ready) begin
+      \$988  = s2_xsat4;
+    end
+    if (rst) begin
+      \$988  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = xsat4_d1;
+    if (i__ready) begin
+      \$989  = xsat4_d0;
+    end
+    if (rst) begin
+      \$989  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = xsat4_d2;
+    if (i__ready) begin
+      \$990  = xsat4_d1;
+    end
+    if (rst) begin
+      \$990  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = xsat4_d3;
+    if (i__ready) begin
+      \$991  = xsat4_d2;
+    end
+    if (rst) begin
+      \$991  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = xsat4_d4;
+    if (i__ready) begin
+      \$992  = xsat4_d3;
+    end
+    if (rst) begin
+      \$992  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = xsat4_d5;
+    if (i__ready) begin
+      \$993  = xsat4_d4;
+    end
+    if (rst) begin
+      \$993  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = s2_r4;
+    if (i__ready) begin
+      \$994  = s1_r4;
+    end
+    if (rst) begin
+      \$994  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = s2_mag5;
+    if (i__ready) begin
+      \$995  = \$739 [31:0];
+    end
+    if (rst) begin
+      \$995  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = s2_xsat5;
+    if (i__ready) begin
+      \$996  = \$749 ;
+    end
+    if (rst) begin
+      \$996  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = s2_neg5;
+    if (i__ready) begin
+      \$997  = \$750 ;
+    end
+    if (rst) begin
+      \$997  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = neg5_d0;
+    if (i__ready) begin
+      \$998  = s2_neg5;
+    end
+    if (rst) begin
+      \$998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = neg5_d1;
+    if (i__ready) begin
+      \$999  = neg5_d0;
+    end
+    if (rst) begin
+      \$999  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = neg5_d2;
+    if (i__ready) begin
+      \$1000  = neg5_d1;
+    end
+    if (rst) begin
+      \$1000  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = neg5_d3;
+    if (i__ready) begin
+      \$1001  = neg5_d2;
+    end
+    if (rst) begin
+      \$1001  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1002  = neg5_d4;
+    if (i__ready) begin
+      \$1002  = neg5_d3;
+    end
+    if (rst) begin
+      \$1002  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = neg5_d5;
+    if (i__ready) begin
+      \$1003  = neg5_d4;
+    end
+    if (rst) begin
+      \$1003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1004  = xsat5_d0;
+    if (i__ready) begin
+      \$1004  = s2_xsat5;
+    end
+    if (rst) begin
+      \$1004  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1005  = xsat5_d1;
+    if (i__ready) begin
+      \$1005  = xsat5_d0;
+    end
+    if (rst) begin
+      \$1005  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1006  = xsat5_d2;
+    if (i__ready) begin
+      \$1006  = xsat5_d1;
+    end
+    if (rst) begin
+      \$1006  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1007  = xsat5_d3;
+    if (i__ready) begin
+      \$1007  = xsat5_d2;
+    end
+    if (rst) begin
+      \$1007  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1008  = xsat5_d4;
+    if (i__ready) begin
+      \$1008  = xsat5_d3;
+    end
+    if (rst) begin
+      \$1008  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1009  = xsat5_d5;
+    if (i__ready) begin
+      \$1009  = xsat5_d4;
+    end
+    if (rst) begin
+      \$1009  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1010  = s2_r5;
+    if (i__ready) begin
+      \$1010  = s1_r5;
+    end
+    if (rst) begin
+      \$1010  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1011  = s2_mag6;
+    if (i__ready) begin
+      \$1011  = \$753 [31:0];
+    end
+    if (rst) begin
+      \$1011  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1012  = s2_xsat6;
+    if (i__ready) begin
+      \$1012  = \$763 ;
+    end
+    if (rst) begin
+      \$1012  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1013  = s2_neg6;
+    if (i__ready) begin
+      \$1013  = \$764 ;
+    end
+    if (rst) begin
+      \$1013  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1014  = neg6_d0;
+    if (i__ready) begin
+      \$1014  = s2_neg6;
+    end
+    if (rst) begin
+      \$1014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1015  = neg6_d1;
+    if (i__ready) begin
+      \$1015  = neg6_d0;
+    end
+    if (rst) begin
+      \$1015  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1016  = neg6_d2;
+    if (i__ready) begin
+      \$1016  = neg6_d1;
+    end
+    if (rst) begin
+      \$1016  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1017  = neg6_d3;
+    if (i__ready) begin
+      \$1017  = neg6_d2;
+    end
+    if (rst) begin
+      \$1017  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1018  = neg6_d4;
+    if (i__ready) begin
+      \$1018  = neg6_d3;
+    end
+    if (rst) begin
+      \$1018  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1019  = neg6_d5;
+    if (i__ready) begin
+      \$1019  = neg6_d4;
+    end
+    if (rst) begin
+      \$1019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1020  = xsat6_d0;
+    if (i__ready) begin
+      \$1020  = s2_xsat6;
+    end
+    if (rst) begin
+      \$1020  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1021  = xsat6_d1;
+    if (i__ready) begin
+      \$1021  = xsat6_d0;
+    end
+    if (rst) begin
+      \$1021  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = xsat6_d2;
+    if (i__ready) begin
+      \$1022  = xsat6_d1;
+    end
+    if (rst) begin
+      \$1022  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1023  = xsat6_d3;
+    if (i__ready) begin
+      \$1023  = xsat6_d2;
+    end
+    if (rst) begin
+      \$1023  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1024  = xsat6_d4;
+    if (i__ready) begin
+      \$1024  = xsat6_d3;
+    end
+    if (rst) begin
+      \$1024  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1025  = xsat6_d5;
+    if (i__ready) begin
+      \$1025  = xsat6_d4;
+    end
+    if (rst) begin
+      \$1025  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = s2_r6;
+    if (i__ready) begin
+      \$1026  = s1_r6;
+    end
+    if (rst) begin
+      \$1026  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1027  = s2_mag7;
+    if (i__ready) begin
+      \$1027  = \$767 [31:0];
+    end
+    if (rst) begin
+      \$1027  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = s2_xsat7;
+    if (i__ready) begin
+      \$1028  = \$777 ;
+    end
+    if (rst) begin
+      \$1028  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = s2_neg7;
+    if (i__ready) begin
+      \$1029  = \$778 ;
+    end
+    if (rst) begin
+      \$1029  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1030  = neg7_d0;
+    if (i__ready) begin
+      \$1030  = s2_neg7;
+    end
+    if (rst) begin
+      \$1030  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1031  = neg7_d1;
+    if (i__ready) begin
+      \$1031  = neg7_d0;
+    end
+    if (rst) begin
+      \$1031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1032  = neg7_d2;
+    if (i__ready) begin
+      \$1032  = neg7_d1;
+    end
+    if (rst) begin
+      \$1032  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1033  = neg7_d3;
+    if (i__ready) begin
+      \$1033  = neg7_d2;
+    end
+    if (rst) begin
+      \$1033  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = neg7_d4;
+    if (i__ready) begin
+      \$1034  = neg7_d3;
+    end
+    if (rst) begin
+      \$1034  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = neg7_d5;
+    if (i__ready) begin
+      \$1035  = neg7_d4;
+    end
+    if (rst) begin
+      \$1035  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1036  = xsat7_d0;
+    if (i__ready) begin
+      \$1036  = s2_xsat7;
+    end
+    if (rst) begin
+      \$1036  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1037  = xsat7_d1;
+    if (i__ready) begin
+      \$1037  = xsat7_d0;
+    end
+    if (rst) begin
+      \$1037  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1038  = xsat7_d2;
+    if (i__ready) begin
+      \$1038  = xsat7_d1;
+    end
+    if (rst) begin
+      \$1038  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1039  = xsat7_d3;
+    if (i__ready) begin
+      \$1039  = xsat7_d2;
+    end
+    if (rst) begin
+      \$1039  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1040  = xsat7_d4;
+    if (i__ready) begin
+      \$1040  = xsat7_d3;
+    end
+    if (rst) begin
+      \$1040  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1041  = xsat7_d5;
+    if (i__ready) begin
+      \$1041  = xsat7_d4;
+    end
+    if (rst) begin
+      \$1041  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = s2_r7;
+    if (i__ready) begin
+      \$1042  = s1_r7;
+    end
+    if (rst) begin
+      \$1042  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1043  = s3_k;
+    if (i__ready) begin
+      \$1043  = s2_k[2:0];
+    end
+    if (rst) begin
+      \$1043  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1044  = s3_qc0;
+    if (i__ready) begin
+      \$1044  = \$779 ;
+    end
+    if (rst) begin
+      \$1044  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = s3_f0;
+    if (i__ready) begin
+      \$1045  = \$780 ;
+    end
+    if (rst) begin
+      \$1045  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = s3_r0;
+    if (i__ready) begin
+      \$1046  = \$781 ;
+    end
+    if (rst) begin
+      \$1046  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1047  = s3_qc1;
+    if (i__ready) begin
+      \$1047  = \$782 ;
+    end
+    if (rst) begin
+      \$1047  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1048  = s3_f1;
+    if (i__ready) begin
+      \$1048  = \$783 ;
+    end
+    if (rst) begin
+      \$1048  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1049  = s3_r1;
+    if (i__ready) begin
+      \$1049  = \$784 ;
+    end
+    if (rst) begin
+      \$1049  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1050  = s3_qc2;
+    if (i__ready) begin
+      \$1050  = \$785 ;
+    end
+    if (rst) begin
+      \$1050  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1051  = s3_f2;
+    if (i__ready) begin
+      \$1051  = \$786 ;
+    end
+    if (rst) begin
+      \$1051  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = s3_r2;
+    if (i__ready) begin
+      \$1052  = \$787 ;
+    end
+    if (rst) begin
+      \$1052  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1053  = s3_qc3;
+    if (i__ready) begin
+      \$1053  = \$788 ;
+    end
+    if (rst) begin
+      \$1053  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1054  = s3_f3;
+    if (i__ready) begin
+      \$1054  = \$789 ;
+    end
+    if (rst) begin
+      \$1054  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1055  = s3_r3;
+    if (i__ready) begin
+      \$1055  = \$790 ;
+    end
+    if (rst) begin
+      \$1055  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1056  = s3_qc4;
+    if (i__ready) begin
+      \$1056  = \$791 ;
+    end
+    if (rst) begin
+      \$1056  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1057  = s3_f4;
+    if (i__ready) begin
+      \$1057  = \$792 ;
+    end
+    if (rst) begin
+      \$1057  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1058  = s3_r4;
+    if (i__ready) begin
+      \$1058  = \$793 ;
+    end
+    if (rst) begin
+      \$1058  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1059  = s3_qc5;
+    if (i__ready) begin
+      \$1059  = \$794 ;
+    end
+    if (rst) begin
+      \$1059  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1060  = s3_f5;
+    if (i__ready) begin
+      \$1060  = \$795 ;
+    end
+    if (rst) begin
+      \$1060  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1061  = s3_r5;
+    if (i__ready) begin
+      \$1061  = \$796 ;
+    end
+    if (rst) begin
+      \$1061  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1062  = s3_qc6;
+    if (i__ready) begin
+      \$1062  = \$797 ;
+    end
+    if (rst) begin
+      \$1062  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1063  = s3_f6;
+    if (i__ready) begin
+      \$1063  = \$798 ;
+    end
+    if (rst) begin
+      \$1063  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1064  = s3_r6;
+    if (i__ready) begin
+      \$1064  = \$799 ;
+    end
+    if (rst) begin
+      \$1064  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1065  = s3_qc7;
+    if (i__ready) begin
+      \$1065  = \$800 ;
+    end
+    if (rst) begin
+      \$1065  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1066  = s3_f7;
+    if (i__ready) begin
+      \$1066  = \$801 ;
+    end
+    if (rst) begin
+      \$1066  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1067  = s3_r7;
+    if (i__ready) begin
+      \$1067  = \$802 ;
+    end
+    if (rst) begin
+      \$1067  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1068  = s3_km1;
+    if (i__ready) begin
+      \$1068  = s2_km1[2:0];
+    end
+    if (rst) begin
+      \$1068  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1069  = s3_h;
+    if (i__ready) begin
+      \$1069  = s2_h;
+    end
+    if (rst) begin
+      \$1069  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1070  = s3_odd;
+    if (i__ready) begin
+      \$1070  = s2_k[0];
+    end
+    if (rst) begin
+      \$1070  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1071  = s3_mask_h;
+    if (i__ready) begin
+      \$1071  = s2_mask_h;
+    end
+    if (rst) begin
+      \$1071  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1072  = s4_h;
+    if (i__ready) begin
+      \$1072  = s3_h;
+    end
+    if (rst) begin
+      \$1072  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1073  = s4_mask_h;
+    if (i__ready) begin
+      \$1073  = s3_mask_h;
+    end
+    if (rst) begin
+      \$1073  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1074  = s4_q0;
+    if (i__ready) begin
+      \$1074  = \$803 ;
+    end
+    if (rst) begin
+      \$1074  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1075  = s4_inc0;
+    if (i__ready) begin
+      \$1075  = \$804 ;
+    end
+    if (rst) begin
+      \$1075  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1076  = s4_q1;
+    if (i__ready) begin
+      \$1076  = \$805 ;
+    end
+    if (rst) begin
+      \$1076  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1077  = s4_inc1;
+    if (i__ready) begin
+      \$1077  = \$806 ;
+    end
+    if (rst) begin
+      \$1077  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = s4_q2;
+    if (i__ready) begin
+      \$1078  = \$807 ;
+    end
+    if (rst) begin
+      \$1078  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1079  = s4_inc2;
+    if (i__ready) begin
+      \$1079  = \$808 ;
+    end
+    if (rst) begin
+      \$1079  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1080  = s4_q3;
+    if (i__ready) begin
+      \$1080  = \$809 ;
+    end
+    if (rst) begin
+      \$1080  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1081  = s4_inc3;
+    if (i__ready) begin
+      \$1081  = \$810 ;
+    end
+    if (rst) begin
+      \$1081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1082  = s4_q4;
+    if (i__ready) begin
+      \$1082  = \$811 ;
+    end
+    if (rst) begin
+      \$1082  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = s4_inc4;
+    if (i__ready) begin
+      \$1083  = \$812 ;
+    end
+    if (rst) begin
+      \$1083  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1084  = s4_q5;
+    if (i__ready) begin
+      \$1084  = \$813 ;
+    end
+    if (rst) begin
+      \$1084  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1085  = s4_inc5;
+    if (i__ready) begin
+      \$1085  = \$814 ;
+    end
+    if (rst) begin
+      \$1085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = s4_q6;
+    if (i__ready) begin
+      \$1086  = \$815 ;
+    end
+    if (rst) begin
+      \$1086  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1087  = s4_inc6;
+    if (i__ready) begin
+      \$1087  = \$816 ;
+    end
+    if (rst) begin
+      \$1087  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1088  = s4_q7;
+    if (i__ready) begin
+      \$1088  = \$817 ;
+    end
+    if (rst) begin
+      \$1088  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1089  = s4_inc7;
+    if (i__ready) begin
+      \$1089  = \$818 ;
+    end
+    if (rst) begin
+      \$1089  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1090  = s5_h;
+    if (i__ready) begin
+      \$1090  = s4_h[2:0];
+    end
+    if (rst) begin
+      \$1090  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1091  = s5_big0;
+    if (i__ready) begin
+      \$1091  = \$819 ;
+    end
+    if (rst) begin
+      \$1091  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1092  = s5_q7_0;
+    if (i__ready) begin
+      \$1092  = s4_q0[6:0];
+    end
+    if (rst) begin
+      \$1092  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1093  = s5_inc0;
+    if (i__ready) begin
+      \$1093  = s4_inc0;
+    end
+    if (rst) begin
+      \$1093  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1094  = s5_big1;
+    if (i__ready) begin
+      \$1094  = \$820 ;
+    end
+    if (rst) begin
+      \$1094  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1095  = s5_q7_1;
+    if (i__ready) begin
+      \$1095  = s4_q1[6:0];
+    end
+    if (rst) begin
+      \$1095  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1096  = s5_inc1;
+    if (i__ready) begin
+      \$1096  = s4_inc1;
+    end
+    if (rst) begin
+      \$1096  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1097  = s5_big2;
+    if (i__ready) begin
+      \$1097  = \$821 ;
+    end
+    if (rst) begin
+      \$1097  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1098  = s5_q7_2;
+    if (i__ready) begin
+      \$1098  = s4_q2[6:0];
+    end
+    if (rst) begin
+      \$1098  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1099  = s5_inc2;
+    if (i__ready) begin
+      \$1099  = s4_inc2;
+    end
+    if (rst) begin
+      \$1099  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1100  = s5_big3;
+    if (i__ready) begin
+      \$1100  = \$822 ;
+    end
+    if (rst) begin
+      \$1100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1101  = s5_q7_3;
+    if (i__ready) begin
+      \$1101  = s4_q3[6:0];
+    end
+    if (rst) begin
+      \$1101  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1102  = s5_inc3;
+    if (i__ready) begin
+      \$1102  = s4_inc3;
+    end
+    if (rst) begin
+      \$1102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1103  = s5_big4;
+    if (i__ready) begin
+      \$1103  = \$823 ;
+    end
+    if (rst) begin
+      \$1103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1104  = s5_q7_4;
+    if (i__ready) begin
+      \$1104  = s4_q4[6:0];
+    end
+    if (rst) begin
+      \$1104  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1105  = s5_inc4;
+    if (i__ready) begin
+      \$1105  = s4_inc4;
+    end
+    if (rst) begin
+      \$1105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1106  = s5_big5;
+    if (i__ready) begin
+      \$1106  = \$824 ;
+    end
+    if (rst) begin
+      \$1106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1107  = s5_q7_5;
+    if (i__ready) begin
+      \$1107  = s4_q5[6:0];
+    end
+    if (rst) begin
+      \$1107  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1108  = s5_inc5;
+    if (i__ready) begin
+      \$1108  = s4_inc5;
+    end
+    if (rst) begin
+      \$1108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1109  = s5_big6;
+    if (i__ready) begin
+      \$1109  = \$825 ;
+    end
+    if (rst) begin
+      \$1109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1110  = s5_q7_6;
+    if (i__ready) begin
+      \$1110  = s4_q6[6:0];
+    end
+    if (rst) begin
+      \$1110  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1111  = s5_inc6;
+    if (i__ready) begin
+      \$1111  = s4_inc6;
+    end
+    if (rst) begin
+      \$1111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1112  = s5_big7;
+    if (i__ready) begin
+      \$1112  = \$826 ;
+    end
+    if (rst) begin
+      \$1112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1113  = s5_q7_7;
+    if (i__ready) begin
+      \$1113  = s4_q7[6:0];
+    end
+    if (rst) begin
+      \$1113  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1114  = s5_inc7;
+    if (i__ready) begin
+      \$1114  = s4_inc7;
+    end
+    if (rst) begin
+      \$1114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1115  = big0_d0;
+    if (i__ready) begin
+      \$1115  = s5_big0;
+    end
+    if (rst) begin
+      \$1115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1116  = big0_d1;
+    if (i__ready) begin
+      \$1116  = big0_d0;
+    end
+    if (rst) begin
+      \$1116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1117  = q7_0_d0;
+    if (i__ready) begin
+      \$1117  = s5_q7_0;
+    end
+    if (rst) begin
+      \$1117  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1118  = q7_0_d1;
+    if (i__ready) begin
+      \$1118  = q7_0_d0;
+    end
+    if (rst) begin
+      \$1118  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1119  = inc0_d0;
+    if (i__ready) begin
+      \$1119  = s5_inc0;
+    end
+    if (rst) begin
+      \$1119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1120  = inc0_d1;
+    if (i__ready) begin
+      \$1120  = inc0_d0;
+    end
+    if (rst) begin
+      \$1120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1121  = big1_d0;
+    if (i__ready) begin
+      \$1121  = s5_big1;
+    end
+    if (rst) begin
+      \$1121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1122  = big1_d1;
+    if (i__ready) begin
+      \$1122  = big1_d0;
+    end
+    if (rst) begin
+      \$1122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1123  = q7_1_d0;
+    if (i__ready) begin
+      \$1123  = s5_q7_1;
+    end
+    if (rst) begin
+      \$1123  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1124  = q7_1_d1;
+    if (i__ready) begin
+      \$1124  = q7_1_d0;
+    end
+    if (rst) begin
+      \$1124  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1125  = inc1_d0;
+    if (i__ready) begin
+      \$1125  = s5_inc1;
+    end
+    if (rst) begin
+      \$1125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1126  = inc1_d1;
+    if (i__ready) begin
+      \$1126  = inc1_d0;
+    end
+    if (rst) begin
+      \$1126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1127  = big2_d0;
+    if (i__ready) begin
+      \$1127  = s5_big2;
+    end
+    if (rst) begin
+      \$1127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1128  = big2_d1;
+    if (i__ready) begin
+      \$1128  = big2_d0;
+    end
+    if (rst) begin
+      \$1128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1129  = q7_2_d0;
+    if (i__ready) begin
+      \$1129  = s5_q7_2;
+    end
+    if (rst) begin
+      \$1129  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1130  = q7_2_d1;
+    if (i__ready) begin
+      \$1130  = q7_2_d0;
+    end
+    if (rst) begin
+      \$1130  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1131  = inc2_d0;
+    if (i__ready) begin
+      \$1131  = s5_inc2;
+    end
+    if (rst) begin
+      \$1131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1132  = inc2_d1;
+    if (i__ready) begin
+      \$1132  = inc2_d0;
+    end
+    if (rst) begin
+      \$1132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1133  = big3_d0;
+    if (i__ready) begin
+      \$1133  = s5_big3;
+    end
+    if (rst) begin
+      \$1133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1134  = big3_d1;
+    if (i__ready) begin
+      \$1134  = big3_d0;
+    end
+    if (rst) begin
+      \$1134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1135  = q7_3_d0;
+    if (i__ready) begin
+      \$1135  = s5_q7_3;
+    end
+    if (rst) begin
+      \$1135  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1136  = q7_3_d1;
+    if (i__ready) begin
+      \$1136  = q7_3_d0;
+    end
+    if (rst) begin
+      \$1136  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1137  = inc3_d0;
+    if (i__ready) begin
+      \$1137  = s5_inc3;
+    end
+    if (rst) begin
+      \$1137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1138  = inc3_d1;
+    if (i__ready) begin
+      \$1138  = inc3_d0;
+    end
+    if (rst) begin
+      \$1138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1139  = big4_d0;
+    if (i__ready) begin
+      \$1139  = s5_big4;
+    end
+    if (rst) begin
+      \$1139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1140  = big4_d1;
+    if (i__ready) begin
+      \$1140  = big4_d0;
+    end
+    if (rst) begin
+      \$1140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1141  = q7_4_d0;
+    if (i__ready) begin
+      \$1141  = s5_q7_4;
+    end
+    if (rst) begin
+      \$1141  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1142  = q7_4_d1;
+    if (i__ready) begin
+      \$1142  = q7_4_d0;
+    end
+    if (rst) begin
+      \$1142  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1143  = inc4_d0;
+    if (i__ready) begin
+      \$1143  = s5_inc4;
+    end
+    if (rst) begin
+      \$1143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1144  = inc4_d1;
+    if (i__ready) begin
+      \$1144  = inc4_d0;
+    end
+    if (rst) begin
+      \$1144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1145  = big5_d0;
+    if (i__ready) begin
+      \$1145  = s5_big5;
+    end
+    if (rst) begin
+      \$1145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1146  = big5_d1;
+    if (i__ready) begin
+      \$1146  = big5_d0;
+    end
+    if (rst) begin
+      \$1146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1147  = q7_5_d0;
+    if (i__ready) begin
+      \$1147  = s5_q7_5;
+    end
+    if (rst) begin
+      \$1147  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1148  = q7_5_d1;
+    if (i__ready) begin
+      \$1148  = q7_5_d0;
+    end
+    if (rst) begin
+      \$1148  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1149  = inc5_d0;
+    if (i__ready) begin
+      \$1149  = s5_inc5;
+    end
+    if (rst) begin
+      \$1149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1150  = inc5_d1;
+    if (i__ready) begin
+      \$1150  = inc5_d0;
+    end
+    if (rst) begin
+      \$1150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1151  = big6_d0;
+    if (i__ready) begin
+      \$1151  = s5_big6;
+    end
+    if (rst) begin
+      \$1151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1152  = big6_d1;
+    if (i__ready) begin
+      \$1152  = big6_d0;
+    end
+    if (rst) begin
+      \$1152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1153  = q7_6_d0;
+    if (i__ready) begin
+      \$1153  = s5_q7_6;
+    end
+    if (rst) begin
+      \$1153  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1154  = q7_6_d1;
+    if (i__ready) begin
+      \$1154  = q7_6_d0;
+    end
+    if (rst) begin
+      \$1154  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1155  = inc6_d0;
+    if (i__ready) begin
+      \$1155  = s5_inc6;
+    end
+    if (rst) begin
+      \$1155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1156  = inc6_d1;
+    if (i__ready) begin
+      \$1156  = inc6_d0;
+    end
+    if (rst) begin
+      \$1156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1157  = big7_d0;
+    if (i__ready) begin
+      \$1157  = s5_big7;
+    end
+    if (rst) begin
+      \$1157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1158  = big7_d1;
+    if (i__ready) begin
+      \$1158  = big7_d0;
+    end
+    if (rst) begin
+      \$1158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1159  = q7_7_d0;
+    if (i__ready) begin
+      \$1159  = s5_q7_7;
+    end
+    if (rst) begin
+      \$1159  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1160  = q7_7_d1;
+    if (i__ready) begin
+      \$1160  = q7_7_d0;
+    end
+    if (rst) begin
+      \$1160  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1161  = inc7_d0;
+    if (i__ready) begin
+      \$1161  = s5_inc7;
+    end
+    if (rst) begin
+      \$1161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1162  = inc7_d1;
+    if (i__ready) begin
+      \$1162  = inc7_d0;
+    end
+    if (rst) begin
+      \$1162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1163  = s8_small0;
+    if (i__ready) begin
+      \$1163  = \$831 [6:0];
+    end
+    if (rst) begin
+      \$1163  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1164  = s8_small1;
+    if (i__ready) begin
+      \$1164  = \$836 [6:0];
+    end
+    if (rst) begin
+      \$1164  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1165  = s8_small2;
+    if (i__ready) begin
+      \$1165  = \$841 [6:0];
+    end
+    if (rst) begin
+      \$1165  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1166  = s8_small3;
+    if (i__ready) begin
+      \$1166  = \$846 [6:0];
+    end
+    if (rst) begin
+      \$1166  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1167  = s8_small4;
+    if (i__ready) begin
+      \$1167  = \$851 [6:0];
+    end
+    if (rst) begin
+      \$1167  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1168  = s8_small5;
+    if (i__ready) begin
+      \$1168  = \$856 [6:0];
+    end
+    if (rst) begin
+      \$1168  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1169  = s8_small6;
+    if (i__ready) begin
+      \$1169  = \$861 [6:0];
+    end
+    if (rst) begin
+      \$1169  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1170  = s8_small7;
+    if (i__ready) begin
+      \$1170  = \$866 [6:0];
+    end
+    if (rst) begin
+      \$1170  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1171  = valid_d0;
+    if (i__ready) begin
+      \$1171  = take;
+    end
+    if (rst) begin
+      \$1171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1172  = valid_d1;
+    if (i__ready) begin
+      \$1172  = valid_d0;
+    end
+    if (rst) begin
+      \$1172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1173  = valid_d2;
+    if (i__ready) begin
+      \$1173  = valid_d1;
+    end
+    if (rst) begin
+      \$1173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1174  = valid_d3;
+    if (i__ready) begin
+      \$1174  = valid_d2;
+    end
+    if (rst) begin
+      \$1174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1175  = valid_d4;
+    if (i__ready) begin
+      \$1175  = valid_d3;
+    end
+    if (rst) begin
+      \$1175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1176  = valid_d5;
+    if (i__ready) begin
+      \$1176  = valid_d4;
+    end
+    if (rst) begin
+      \$1176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1177  = valid_d6;
+    if (i__ready) begin
+      \$1177  = valid_d5;
+    end
+    if (rst) begin
+      \$1177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1178  = valid_d7;
+    if (i__ready) begin
+      \$1178  = valid_d6;
+    end
+    if (rst) begin
+      \$1178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1179  = last_d0;
+    if (i__ready) begin
+      \$1179  = i__payload[270];
+    end
+    if (rst) begin
+      \$1179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1180  = last_d1;
+    if (i__ready) begin
+      \$1180  = last_d0;
+    end
+    if (rst) begin
+      \$1180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1181  = last_d2;
+    if (i__ready) begin
+      \$1181  = last_d1;
+    end
+    if (rst) begin
+      \$1181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1182  = last_d3;
+    if (i__ready) begin
+      \$1182  = last_d2;
+    end
+    if (rst) begin
+      \$1182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1183  = last_d4;
+    if (i__ready) begin
+      \$1183  = last_d3;
+    end
+    if (rst) begin
+      \$1183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1184  = last_d5;
+    if (i__ready) begin
+      \$1184  = last_d4;
+    end
+    if (rst) begin
+      \$1184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1185  = last_d6;
+    if (i__ready) begin
+      \$1185  = last_d5;
+    end
+    if (rst) begin
+      \$1185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1186  = last_d7;
+    if (i__ready) begin
+      \$1186  = last_d6;
+    end
+    if (rst) begin
+      \$1186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1187  = keep_d0;
+    if (i__ready) begin
+      \$1187  = i__payload[269:262];
+    end
+    if (rst) begin
+      \$1187  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1188  = keep_d1;
+    if (i__ready) begin
+      \$1188  = keep_d0;
+    end
+    if (rst) begin
+      \$1188  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1189  = keep_d2;
+    if (i__ready) begin
+      \$1189  = keep_d1;
+    end
+    if (rst) begin
+      \$1189  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1190  = keep_d3;
+    if (i__ready) begin
+      \$1190  = keep_d2;
+    end
+    if (rst) begin
+      \$1190  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1191  = keep_d4;
+    if (i__ready) begin
+      \$1191  = keep_d3;
+    end
+    if (rst) begin
+      \$1191  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1192  = keep_d5;
+    if (i__ready) begin
+      \$1192  = keep_d4;
+    end
+    if (rst) begin
+      \$1192  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1193  = keep_d6;
+    if (i__ready) begin
+      \$1193  = keep_d5;
+    end
+    if (rst) begin
+      \$1193  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1194  = keep_d7;
+    if (i__ready) begin
+      \$1194  = keep_d6;
+    end
+    if (rst) begin
+      \$1194  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1195  = k_out_d0;
+    if (i__ready) begin
+      \$1195  = s2_k;
+    end
+    if (rst) begin
+      \$1195  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1196  = k_out_d1;
+    if (i__ready) begin
+      \$1196  = k_out_d0;
+    end
+    if (rst) begin
+      \$1196  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1197  = k_out_d2;
+    if (i__ready) begin
+      \$1197  = k_out_d1;
+    end
+    if (rst) begin
+      \$1197  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1198  = k_out_d3;
+    if (i__ready) begin
+      \$1198  = k_out_d2;
+    end
+    if (rst) begin
+      \$1198  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1199  = k_out_d4;
+    if (i__ready) begin
+      \$1199  = k_out_d3;
+    end
+    if (rst) begin
+      \$1199  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1200  = k_out_d5;
+    if (i__ready) begin
+      \$1200  = k_out_d4;
+    end
+    if (rst) begin
+      \$1200  = 6'h00;
+    end
+  end
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign r_data = o__payload;
+  assign out_buffer_level_next = \$2 [2:0];
+  assign out_buffer_en = i__ready;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -3535,7 +6341,30 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \o__payload.data[7]  = o__payload[63:56];
   assign \o__payload.keep  = o__payload[71:64];
   assign \o__payload.last  = o__payload[72];
-  assign \$35  = group;
+  assign \o__payload.k  = o__payload[78:73];
+  assign \out_buffer_data.data  = w_data[63:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.data[1]  = w_data[15:8];
+  assign \out_buffer_data.data[2]  = w_data[23:16];
+  assign \out_buffer_data.data[3]  = w_data[31:24];
+  assign \out_buffer_data.data[4]  = w_data[39:32];
+  assign \out_buffer_data.data[5]  = w_data[47:40];
+  assign \out_buffer_data.data[6]  = w_data[55:48];
+  assign \out_buffer_data.data[7]  = w_data[63:56];
+  assign \out_buffer_data.keep  = w_data[71:64];
+  assign \out_buffer_data.last  = w_data[72];
+  assign \out_buffer_data.k  = w_data[78:73];
+  assign w_data[63:56] = \$570 ;
+  assign w_data[55:48] = \$567 ;
+  assign w_data[47:40] = \$564 ;
+  assign w_data[39:32] = \$561 ;
+  assign w_data[31:24] = \$558 ;
+  assign w_data[23:16] = \$555 ;
+  assign w_data[15:8] = \$552 ;
+  assign w_data[7:0] = \$549 ;
+  assign w_data[78:73] = k_out_d5;
+  assign w_data[71:64] = keep_d7;
+  assign w_data[72] = last_d7;
   assign \$36  = group;
   assign \$37  = group;
   assign \$38  = group;
@@ -3567,8 +6396,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$64  = group;
   assign \$65  = group;
   assign \$66  = group;
-  assign \$68  = { 1'h0, lfsr_cur0[31:1] };
-  assign \$103  = group;
+  assign \$67  = group;
+  assign \$69  = { 1'h0, lfsr_cur0[31:1] };
   assign \$104  = group;
   assign \$105  = group;
   assign \$106  = group;
@@ -3600,8 +6429,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$132  = group;
   assign \$133  = group;
   assign \$134  = group;
-  assign \$136  = { 1'h0, lfsr_cur1[31:1] };
-  assign \$171  = group;
+  assign \$135  = group;
+  assign \$137  = { 1'h0, lfsr_cur1[31:1] };
   assign \$172  = group;
   assign \$173  = group;
   assign \$174  = group;
@@ -3633,8 +6462,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$200  = group;
   assign \$201  = group;
   assign \$202  = group;
-  assign \$204  = { 1'h0, lfsr_cur2[31:1] };
-  assign \$239  = group;
+  assign \$203  = group;
+  assign \$205  = { 1'h0, lfsr_cur2[31:1] };
   assign \$240  = group;
   assign \$241  = group;
   assign \$242  = group;
@@ -3666,8 +6495,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$268  = group;
   assign \$269  = group;
   assign \$270  = group;
-  assign \$272  = { 1'h0, lfsr_cur3[31:1] };
-  assign \$307  = group;
+  assign \$271  = group;
+  assign \$273  = { 1'h0, lfsr_cur3[31:1] };
   assign \$308  = group;
   assign \$309  = group;
   assign \$310  = group;
@@ -3699,8 +6528,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$336  = group;
   assign \$337  = group;
   assign \$338  = group;
-  assign \$340  = { 1'h0, lfsr_cur4[31:1] };
-  assign \$375  = group;
+  assign \$339  = group;
+  assign \$341  = { 1'h0, lfsr_cur4[31:1] };
   assign \$376  = group;
   assign \$377  = group;
   assign \$378  = group;
@@ -3732,8 +6561,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$404  = group;
   assign \$405  = group;
   assign \$406  = group;
-  assign \$408  = { 1'h0, lfsr_cur5[31:1] };
-  assign \$443  = group;
+  assign \$407  = group;
+  assign \$409  = { 1'h0, lfsr_cur5[31:1] };
   assign \$444  = group;
   assign \$445  = group;
   assign \$446  = group;
@@ -3765,8 +6594,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$472  = group;
   assign \$473  = group;
   assign \$474  = group;
-  assign \$476  = { 1'h0, lfsr_cur6[31:1] };
-  assign \$511  = group;
+  assign \$475  = group;
+  assign \$477  = { 1'h0, lfsr_cur6[31:1] };
   assign \$512  = group;
   assign \$513  = group;
   assign \$514  = group;
@@ -3798,15 +6627,157 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$540  = group;
   assign \$541  = group;
   assign \$542  = group;
-  assign \$544  = { 1'h0, lfsr_cur7[31:1] };
-  assign \$571  = { 1'h0, s2_k[5:1] };
-  assign \$629  = group;
-  assign \$706  = { \$705 [33], \$705 [33:1] };
-  assign \$708  = { \$707 [33], \$707 [33:1] };
-  assign \$710  = { \$709 [33], \$709 [33:1] };
-  assign \$712  = { \$711 [33], \$711 [33:1] };
-  assign \$714  = { \$713 [33], \$713 [33:1] };
-  assign \$716  = { \$715 [33], \$715 [33:1] };
-  assign \$718  = { \$717 [33], \$717 [33:1] };
-  assign \$720  = { \$719 [33], \$719 [33:1] };
+  assign \$543  = group;
+  assign \$545  = { 1'h0, lfsr_cur7[31:1] };
+  assign \$573  = group;
+  assign \$633  = { 1'h0, s1_k[5:1] };
+  assign \$634  = { 1'h0, s1_k[5:1] };
+  assign \$636  = { 1'h0, s1_k[5:1] };
+  assign \$638  = { 1'h0, s1_k[5:1] };
+  assign \$640  = { 1'h0, s1_k[5:1] };
+  assign \$642  = { 1'h0, s1_k[5:1] };
+  assign \$644  = { 1'h0, s1_k[5:1] };
+  assign \$646  = { 1'h0, s1_k[5:1] };
+  assign \$648  = { 1'h0, s1_k[5:1] };
+  assign \$650  = { 1'h0, s1_k[5:1] };
+  assign \$652  = { 1'h0, s1_k[5:1] };
+  assign \$654  = { 1'h0, s1_k[5:1] };
+  assign \$656  = { 1'h0, s1_k[5:1] };
+  assign \$658  = { 1'h0, s1_k[5:1] };
+  assign \$660  = { 1'h0, s1_k[5:1] };
+  assign \$662  = { 1'h0, s1_k[5:1] };
+  assign \$664  = { 1'h0, s1_k[5:1] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \shift_round_stochastic.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [78:0] r_data;
+  wire [78:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [78:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [78:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [78:0] w_port__data;
+  wire [78:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [78:0] storage [2:0];
+  initial begin
+    storage[0] = 79'h00000000000000000000;
+    storage[1] = 79'h00000000000000000000;
+    storage[2] = 79'h00000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule

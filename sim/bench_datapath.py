@@ -1,7 +1,7 @@
 """Datapath bench: one tile through array -> B -> k = max(0, B - 7) -> R(acc, k), against golden.
 
 Each tile is a full rows x cols output (the tensor of the top), K random (short tiles included); the
-golden chain is int8_matmul, bitwidth, shift_round in the top's mode with one persistent LfsrLanes.
+golden chain is int8_matmul then RoundingPolicy.narrow in the top's mode (one persistent policy).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from harness import Scoreboard, bench_int, bench_params, record, start, stream_through
 from stimulus import int8_matrix
 
-from niti_hw.golden import INT8_MAX, LfsrLanes, bitwidth, int8_matmul, shift_round
+from niti_hw.golden import RoundingPolicy, int8_matmul
 from niti_hw.rtl.datapath import beats_per_tile, first_out_latency
 from niti_hw.rtl.layouts import datapath_out_layout, operand_layout
 from niti_hw.rtl.protocol import operand_beats
@@ -20,7 +20,7 @@ from niti_hw.rtl.protocol import operand_beats
 KINDS = ("random", "mixed", "extremes", "zeros")
 
 
-async def check(dut, lanes, gap, stall, tiles, seed):
+async def check(dut, policy, gap, stall, tiles, seed):
     p = bench_params()
     rng = np.random.default_rng(seed)
     problems, beats = [], []
@@ -37,9 +37,7 @@ async def check(dut, lanes, gap, stall, tiles, seed):
     for n, (a, b) in enumerate(problems):
         out = monitor.beats[n * per_tile:(n + 1) * per_tile]
         acc = int8_matmul(a.astype(np.int8), b.astype(np.int8))
-        shift = max(0, bitwidth(acc) - INT8_MAX.bit_length())
-        expected = shift_round(acc, shift, p.round_mode,
-                               lanes=lanes if p.round_mode == "stochastic" else None)
+        expected, shift = policy.narrow(acc, "activation")
         board.compare(f"k of tile {n}", [int(beat.k) for beat in out], [shift] * per_tile)
         board.compare(f"values of tile {n}", [v for beat in out for v in list(beat.data)],
                       expected.reshape(-1).astype(int).tolist())
@@ -52,14 +50,15 @@ async def check(dut, lanes, gap, stall, tiles, seed):
 @cocotb.test()
 async def random_tiles(dut):
     p = bench_params()
-    lanes = LfsrLanes(p.lfsr_seed, p.lfsr_lanes)
+    # The golden forward step: k = max(0, B(acc) - 7), R(acc, k); one policy keeps the LFSRs.
+    policy = RoundingPolicy(activation=p.round_mode, seed=p.lfsr_seed, n_lanes=p.lfsr_lanes)
     await start(dut)
     seed = bench_int("NITI_HW_SEED", 1)
-    driver, _, _ = await check(dut, lanes, 0.3, 0.3, bench_int("NITI_HW_TILES", 20), seed)
+    driver, _, _ = await check(dut, policy, 0.3, 0.3, bench_int("NITI_HW_TILES", 20), seed)
     vectors = len(driver.accepted_at)
     # Then without gaps or stalls, from idle: the first tile's first rounded beat comes at the
     # documented latency; later tiles wait for the replay of the one before, never less.
-    driver, monitor, beats = await check(dut, lanes, 0.0, 0.0, 4, seed + 1)
+    driver, monitor, beats = await check(dut, policy, 0.0, 0.0, 4, seed + 1)
     lasts = [t for t, beat in zip(driver.accepted_at, beats) if beat["last"]]
     firsts = monitor.received_at[::beats_per_tile(p)]
     measured = [f - t for f, t in zip(firsts, lasts)]

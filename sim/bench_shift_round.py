@@ -60,6 +60,7 @@ async def check(dut, mode, lanes, gap, stall, budget, seed):
         board.compare(f"R(x, k={k}) of {len(values)} values", got, expected.astype(int).tolist())
         flat.append(len(values))
     board.compare("lanes flagged `keep`", len(keeps), sum(flat))
+    board.compare("k passed along", [int(beat.k) for beat in monitor.beats], [b["k"] for b in beats])
     board.report()
     return driver, monitor
 

@@ -21,3 +21,14 @@ def test_small_unit_synthesises_and_places(tmp_path):
 def test_markdown_table():
     table = pd.DataFrame([{"unit": "a", "fmax": 1.5, "dsp": None}])
     assert to_markdown(table).splitlines() == ["| unit | fmax | dsp |", "|---|---|---|", "| a | 1.5 |  |"]
+
+
+def test_ecp5_build_uses_registered_dsps(tmp_path):
+    """The ECP5 netlist takes one MULT18X18D per PE with its registers; other targets keep `*`."""
+    from niti_hw.rtl.synth import write_design
+
+    job = SynthJob("systolic_array", DEFAULT.replace(rows=2, cols=2, lanes=1))
+    ecp5 = write_design(job, tmp_path, "ecp5").read_text()
+    ice40 = write_design(job, tmp_path, "ice40").read_text()
+    assert ecp5.count("MULT18X18D ") == 4 and "REG_OUTPUT_CLK" in ecp5
+    assert "MULT18X18D" not in ice40

@@ -27,14 +27,20 @@ def register(subparsers) -> None:
     parser.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax column)")
     parser.add_argument("--no-ice40", action="store_true", help="skip synth_ice40")
     parser.add_argument("--csv", type=Path, help="also write the table as CSV")
+    parser.add_argument("--jobs", type=int, default=1, help="units built at once (default 1)")
+    parser.add_argument("--units", nargs="+", metavar="UNIT",
+                        help="only these units (systolic_array, bitwidth_detector, shift_round_<mode>)")
     add_params_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     params = params_from_args(args)
-    table = run_jobs(default_jobs(params, args.sizes), args.work.resolve(),
-                     ice40=not args.no_ice40, pnr=not args.no_pnr)
+    jobs = [job for job in default_jobs(params, args.sizes) if not args.units or job.unit in args.units]
+    if not jobs:
+        raise SystemExit(f"no unit matches --units {' '.join(args.units)}")
+    table = run_jobs(jobs, args.work.resolve(),
+                     ice40=not args.no_ice40, pnr=not args.no_pnr, parallel=args.jobs)
     print(to_markdown(table))
     if args.csv:
         table.to_csv(args.csv, index=False)

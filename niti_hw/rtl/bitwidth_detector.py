@@ -31,8 +31,8 @@ class BitwidthDetector(wiring.Component):
     beat with zeros). Output `o`: one beat per tensor carrying B in 0..32 (32 for -2**31).
 
     Throughput: one beat per cycle, tensors back to back. Latency: B is valid 3 cycles after the
-    tensor's last beat is accepted (magnitude+OR, accumulate, leading-one). Backpressure on `o`
-    freezes the pipeline.
+    tensor's last beat is accepted (magnitude, OR into the accumulator, leading-one). Backpressure
+    on `o` freezes the pipeline.
     """
 
     def __init__(self, params: HardwareParams):
@@ -53,24 +53,24 @@ class BitwidthDetector(wiring.Component):
             take.eq(self.i.valid & en),
         ]
 
-        # Stage 1: |v| per lane (32 bits hold 2**31), OR across lanes.
+        # Stage 1: |v| per lane (32 bits hold 2**31), registered: the negation's carry chain alone.
         mags = []
         for lane in range(p.lanes):
             v = self.i.p.data[lane]
-            mag = Signal(unsigned(32), name=f"mag{lane}")
-            m.d.comb += mag.eq(Mux(v < 0, -v, v)[:32])
+            mag = Signal(unsigned(32), name=f"s1_mag{lane}")
+            with m.If(en):
+                m.d.sync += mag.eq(Mux(v < 0, -v, v)[:32])
             mags.append(mag)
-        beat_or = Signal(unsigned(32))
-        m.d.comb += beat_or.eq(_or_all(mags))
         s1_or = Signal(unsigned(32))
+        m.d.comb += s1_or.eq(_or_all(mags))
         s1_valid = Signal()
         s1_last = Signal()
-        # Stage 2: accumulate over the tensor; hand the total on at its last beat.
+        # Stage 2: OR across lanes into the tensor's accumulator; hand the total on at its last beat.
         acc = Signal(unsigned(32))
         total = Signal(unsigned(32))
         total_valid = Signal()
         with m.If(en):
-            m.d.sync += [s1_or.eq(beat_or), s1_valid.eq(take), s1_last.eq(self.i.p.last)]
+            m.d.sync += [s1_valid.eq(take), s1_last.eq(self.i.p.last)]
             m.d.sync += total_valid.eq(s1_valid & s1_last)
             with m.If(s1_valid):
                 with m.If(s1_last):

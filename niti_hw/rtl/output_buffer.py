@@ -1,0 +1,40 @@
+"""Output buffer that lets a pipeline stall on a registered clock enable.
+
+A pipeline whose every register is gated by `~o.valid | o.ready` has the consumer's ready in a
+combinational path to its whole clock-enable net; on ECP5 that net, not the datapath, set Fmax.
+Here the pipeline writes its output stage into a small FIFO instead, and its enable `en` is a
+register that drops as soon as the FIFO could fill: backpressure reaches the pipeline one cycle
+late, which one spare slot absorbs. A third slot keeps a stream without backpressure at one beat
+per cycle. Latency is unchanged (a beat written in cycle t is valid on `o` in t + 1, as an output
+register would be); throughput one beat per cycle.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, Value
+from amaranth.lib import fifo
+
+SLOTS = 3
+
+
+class OutputBuffer:
+    """Attach to `m`: drive `push` (only while `en`) and `data`; `o` is the stream it feeds."""
+
+    def __init__(self, m: Module, o, name: str = "out_buffer"):
+        width = len(Value.cast(o.payload))
+        m.submodules[name] = buf = fifo.SyncFIFO(width=width, depth=SLOTS)
+        self.en = Signal(init=1, name=f"{name}_en")
+        self.push = Signal(name=f"{name}_push")
+        self.data = Signal(o.payload.shape(), name=f"{name}_data")
+        pop = Signal(name=f"{name}_pop")
+        level_next = Signal(range(SLOTS + 2), name=f"{name}_level_next")
+        m.d.comb += [
+            buf.w_en.eq(self.push),
+            buf.w_data.eq(self.data),
+            o.valid.eq(buf.r_rdy),
+            buf.r_en.eq(o.ready),
+            o.payload.eq(buf.r_data),
+            pop.eq(buf.r_rdy & buf.r_en),
+            level_next.eq(buf.level + self.push - pop),
+        ]
+        m.d.sync += self.en.eq(level_next <= SLOTS - 2)
