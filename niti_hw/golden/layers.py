@@ -11,7 +11,7 @@ import numpy as np
 
 from .gemm import check_reduction_length, int8_matmul
 from .init import IntegerWeights
-from .numbers import INT8_MAX, as_int_array, bitwidth, saturate, saturate_int8
+from .numbers import INT8_MAX, bitwidth, saturate, saturate_int8
 from .tensor import QTensor, RoundingPolicy
 
 

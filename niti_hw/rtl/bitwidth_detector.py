@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -62,7 +65,7 @@ class BitwidthDetector(wiring.Component):
                 m.d.sync += mag.eq(Mux(v < 0, -v, v)[:32])
             mags.append(mag)
         s1_or = Signal(unsigned(32))
-        m.d.comb += s1_or.eq(_or_all(mags))
+        m.d.comb += s1_or.eq(reduce(operator.or_, mags))
         s1_valid = Signal()
         s1_last = Signal()
         # Stage 2: OR across lanes into the tensor's accumulator; hand the total on at its last beat.
@@ -81,12 +84,3 @@ class BitwidthDetector(wiring.Component):
             m.d.sync += self.o.valid.eq(total_valid)
             register_bit_length(m, self.o.payload, total, 32)
         return m
-
-
-def _or_all(values):
-    result = values[0]
-    for value in values[1:]:
-        result = result | value
-    return result
-
-

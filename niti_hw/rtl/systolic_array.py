@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -150,14 +153,6 @@ class SystolicArray(wiring.Component):
         drain = Signal(out.data.shape(), name="drain_row")
         drain_valid = Signal(name="drain_valid")
         with m.If(en):
-            m.d.sync += [drain.eq(_or_all(picked)), drain_valid.eq(Cat(*done).any())]
+            m.d.sync += [drain.eq(reduce(operator.or_, picked)), drain_valid.eq(Cat(*done).any())]
         m.d.comb += [push.eq(en & drain_valid), out.data.eq(drain)]
         return m
-
-
-
-def _or_all(values):
-    result = values[0]
-    for value in values[1:]:
-        result = result | value
-    return result
