@@ -6,6 +6,8 @@ golden chain is int8_matmul then RoundingPolicy.narrow in the top's mode (one pe
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import cocotb
 import numpy as np
 
@@ -20,12 +22,13 @@ from niti_hw.rtl.protocol import operand_beats
 KINDS = ("random", "mixed", "extremes", "zeros")
 
 
-async def check(dut, policy, gap, stall, tiles, seed):
+async def check(dut, policy, gap, stall, tiles, seed, depth=None):
+    """Stream `tiles` tiles (K random, or `depth` for all) and compare every beat with golden."""
     p = bench_params()
     rng = np.random.default_rng(seed)
     problems, beats = [], []
     for n in range(tiles):
-        k = int(rng.choice([1, int(rng.integers(1, 40)), int(rng.integers(1, 300))]))
+        k = depth or int(rng.choice([1, int(rng.integers(1, 40)), int(rng.integers(1, 300))]))
         kind = KINDS[n % len(KINDS)]
         a, b = int8_matrix(rng, (p.rows, k), kind), int8_matrix(rng, (k, p.cols), kind)
         problems.append((a, b))
@@ -65,3 +68,41 @@ async def random_tiles(dut):
     assert measured[0] == first_out_latency(p) and min(measured) >= first_out_latency(p), \
         f"latencies {measured}, documented {first_out_latency(p)} from idle"
     record({"vectors": vectors + len(driver.accepted_at), "latency": first_out_latency(p)})
+
+
+def drain_stall(p) -> int:
+    """Array cycles lost per tile when the serialiser takes cols/lanes cycles per row (measured)."""
+    return max(0, p.rows - 2) * (p.cols // p.lanes - 1)
+
+
+def tile_pair_cycles(p, depth: int) -> int:
+    """Steady-state cycles for two back-to-back tiles of K = depth (no gaps, no backpressure).
+
+    a = max(K, rows, cols) + drain_stall, at least rows*cols/lanes (the replay). From
+    a >= replay + 2 one tile per a cycles; below that the banks turn round too slowly and tiles
+    alternate replay + 3 and a cycles (see the Datapath docstring).
+    """
+    replay = beats_per_tile(p)
+    a = max(max(depth, p.min_tile_cycles) + drain_stall(p), replay)
+    return 2 * a if a >= replay + 2 else replay + 3 + a
+
+
+@cocotb.test()
+async def throughput(dut):
+    """Back-to-back tiles of one K, no gaps, no backpressure: spacing of consecutive tiles' last
+    rounded beats (after the first two) against tile_pair_cycles, every beat against golden."""
+    p = bench_params()
+    policy = RoundingPolicy(activation=p.round_mode, seed=p.lfsr_seed, n_lanes=p.lfsr_lanes)
+    await start(dut)
+    per_tile, tiles = beats_per_tile(p), bench_int("NITI_HW_THROUGHPUT_TILES", 10)
+    measured = {}
+    for n, depth in enumerate((64, p.min_tile_cycles)):  # array-bound, then replay-bound
+        _, monitor, _ = await check(dut, policy, 0.0, 0.0, tiles, 100 + n, depth)
+        ends = monitor.received_at[per_tile - 1::per_tile]
+        spacing = [b - a for a, b in pairwise(ends[1:])]
+        pairs = {a + b for a, b in pairwise(spacing)}
+        documented = tile_pair_cycles(p, depth)
+        assert pairs == {documented}, \
+            f"K={depth}: tile spacing {spacing}, documented {documented} cycles per two tiles"
+        measured[str(depth)] = {"spacing": spacing, "cycles_per_tile": sum(spacing[:2]) / 2}
+    record({"throughput": measured})

@@ -41,8 +41,17 @@ class Datapath(wiring.Component):
     A tile is buffered (rows*cols int32) while the detector computes B, then replayed through the
     rounding unit. The buffer has two banks, so the array drains the next tile into one bank while
     the other is replayed; it is held (backpressure) only when both banks are taken. Latency: first
-    rounded beat `first_out_latency(params)` cycles after the tile's last operand beat from idle;
-    throughput: one tile per max(K, rows, cols, rows*cols/lanes) cycles plus a fixed overhead.
+    rounded beat `first_out_latency(params)` cycles after the tile's last operand beat from idle.
+
+    Throughput (back-to-back tiles of one K >= max(rows, cols), no gaps, no backpressure; measured
+    by sim/bench_datapath.py `throughput`): with D = rows*cols/lanes (replay beats) and
+    a = max(K + max(0, rows - 2) * (cols/lanes - 1), D), one tile per a cycles when a >= D + 2;
+    otherwise tile spacing alternates D + 3 and a cycles (two tiles per D + 3 + a). The
+    (rows - 2) * (cols/lanes - 1) term is array stall: the serialiser takes cols/lanes cycles per
+    drained row and the array's output buffer absorbs two rows. The 3 is the bank turnaround, the
+    same in every configuration tried (a bank is refilled only after its replay ends, and its next
+    replay waits for the detector's B). So the banks overlap (K = 64 on 8x8, lanes 8: 64 cycles per
+    tile, not K + D), but the overhead is not a constant.
     """
 
     def __init__(self, params: HardwareParams):
