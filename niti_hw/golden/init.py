@@ -65,10 +65,15 @@ class IntegerWeights:
         self.exp = int(exp)
 
     @classmethod
-    def xavier(cls, shape, fan_in: int, fan_out: int, rng, acc_bits: int = 8):
+    def from_float(cls, floats: np.ndarray, acc_bits: int = 8) -> "IntegerWeights":
+        """Quantise float initial weights by SPEC's rule with acc_bits - 1 in place of 7."""
         acc_bits = _check_acc_bits(acc_bits)
-        q = quantise_float(xavier_uniform(shape, fan_in, fan_out, rng), bits=acc_bits)
+        q = quantise_float(floats, bits=acc_bits)
         return cls(q.values, q.exp, acc_bits)
+
+    @classmethod
+    def xavier(cls, shape, fan_in: int, fan_out: int, rng, acc_bits: int = 8):
+        return cls.from_float(xavier_uniform(shape, fan_in, fan_out, rng), acc_bits)
 
     def as_int8(self) -> QTensor:
         """w = R(W, acc_bits - 8, nearest) with exponent s_W + acc_bits - 8."""

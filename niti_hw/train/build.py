@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..golden import Conv2d, Flatten, IntegerWeights, Linear, MaxPool2d, ReLU, Sequential
-from ..golden.init import quantise_float, xavier_uniform
+from ..golden.init import xavier_uniform
 from ..models import Conv, Fc, Flat, ModelSpec, Pool, Relu
 
 
@@ -55,14 +55,14 @@ def _make_layer(item, shape, classes, rng, acc_bits):
         fan_in, fan_out = item.kernel**2 * cin, item.kernel**2 * item.out_channels
         floats = xavier_uniform((item.kernel, item.kernel, cin, item.out_channels), fan_in,
                                 fan_out, rng)
-        weights = _quantised(floats, acc_bits)
+        weights = IntegerWeights.from_float(floats, acc_bits)
         return Conv2d(weights, item.stride, item.padding), floats
     if isinstance(item, Fc):
         if len(shape) != 2:
             raise ValueError("a linear layer needs a flat input (add Flat before it)")
         out = classes or item.out_features
         floats = xavier_uniform((shape[1], out), shape[1], out, rng)
-        return Linear(_quantised(floats, acc_bits)), floats
+        return Linear(IntegerWeights.from_float(floats, acc_bits)), floats
     if isinstance(item, Pool):
         return MaxPool2d(item.kernel, item.stride), None
     if isinstance(item, Relu):
@@ -70,8 +70,3 @@ def _make_layer(item, shape, classes, rng, acc_bits):
     if isinstance(item, Flat):
         return Flatten(), None
     raise TypeError(f"unknown layer description {item!r}")
-
-
-def _quantised(floats: np.ndarray, acc_bits: int) -> IntegerWeights:
-    q = quantise_float(floats, bits=acc_bits)
-    return IntegerWeights(q.values, q.exp, acc_bits)
