@@ -200,7 +200,7 @@ class Scoreboard:
                     continue
                 if got_fields.get(path) != want:
                     raise AssertionError(
-                        f"{self.name}: {what}, beat {index}, `{path}`: RTL gave "
+                        f"{self.name}: {what}, beat {index}, `{path or 'value'}`: RTL gave "
                         f"{got_fields.get(path)!r}, golden model {want!r}")
                 self.values += 1
             self.vectors += 1
