@@ -49,7 +49,9 @@ def test_lenet5_gemms_are_the_golden_networks(monkeypatch):
     rounded = [(op.phase, op.elements) for op in ops if op.op == "round" and op.phase != "update"]
     assert [("activation" if phase == "forward" else "error", size) for phase, size in rounded] \
         == narrowed
-    assert [op.elements for op in ops if op.op == "round" and op.phase == "update"] == gradients
+    # Updates follow each layer's gradient GEMM (last layer first); golden applies them at the end.
+    assert [op.elements for op in ops if op.op == "round" and op.phase == "update"] \
+        == gradients[::-1]
     # The first layer propagates no error.
     assert [op.layer for op in ops if op.is_gemm and op.phase == "error"][-1] == "conv2"
 
@@ -63,8 +65,8 @@ def test_step_structure_and_wide_weights():
     ops = lower("lenet5", (1, 28, 28), 64, weight_bits=16)
     assert [op.phase for op in ops if op.phase == "loss"] == ["loss"]
     weighted = ["conv1", "conv2", "fc1", "fc2"]
-    assert [op.layer for op in ops if op.op == "weight_update"] == weighted
-    assert [op.layer for op in ops if op.op == "weight_narrow"] == weighted
+    assert [op.layer for op in ops if op.op == "weight_update"] == weighted[::-1]
+    assert [op.layer for op in ops if op.op == "weight_narrow"] == weighted[::-1]
     assert not [op for op in lower("lenet5", (1, 28, 28), 64) if op.op == "weight_narrow"]
     assert {op.phase for op in ops} == {"forward", "loss", "error", "gradient", "update"}
     # conv1 forward output at batch 64: 64 * 24 * 24 * 20 int32 values (the 737,280).
