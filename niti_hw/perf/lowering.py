@@ -358,6 +358,15 @@ def _make(item, shape: _Shape, name, classes):
     raise TypeError(f"unknown layer description {item!r}")
 
 
+def conv_inputs(spec_or_name, input_shape) -> list[tuple[str, Conv, tuple[int, int, int]]]:
+    """(name, Conv, input (H, W, C)) of each convolution, for tools that take conv layers
+    (SCALE-Sim's topology files)."""
+    spec = parse_model(spec_or_name)
+    c, h, w = input_shape
+    return [(layer.name, layer.spec, layer.inp.dims)
+            for layer in _resolve(spec, (h, w, c), None, input_shape) if isinstance(layer, _Conv)]
+
+
 def gemm_op(m: int, n: int, k: int) -> list[Op]:
     """A single GEMM (C[m x n] = A[m x k] @ B[k x n]) with its NITI narrowing, as `--gemm` lowers it."""
     for label, value in (("M", m), ("N", n), ("K", k)):
