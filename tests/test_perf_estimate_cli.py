@@ -115,3 +115,14 @@ def test_estimate_runs_without_amaranth():
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
                             text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
     assert result.returncode == 0, result.stderr
+
+
+def test_bench_estimate_prints_its_table(capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_estimate", REPO / "sw" / "bench_estimate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.main(["--repeat", "1", "--array", "4x4", "--in-process-only"])
+    assert (table.seconds > 0).all()
+    assert "VGG16 CIFAR-10 training step, batch 128, 4x4 array" in capsys.readouterr().out
