@@ -17,13 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from niti_hw.params import HardwareParams
 from niti_hw.perf.cost import estimate
-from niti_hw.perf.lowering import Op, conv_inputs, lower
+from niti_hw.perf.lowering import Op, conv_inputs, gemm_op, lower
 from niti_hw.perf.timing import SCALESIM_DATAFLOWS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -110,8 +111,7 @@ def conv_layers(name: str, chw) -> list[tuple[str, tuple, Op]]:
 def workloads(quick: bool, params: HardwareParams):
     """(workload name, SCALE-Sim input type, topology rows, ops) for each run. VGG16 runs on
     arrays of 1024 PEs or more only: SCALE-Sim takes minutes per dataflow on smaller ones."""
-    gemms = [Op(f"g{m}x{n}x{k}", "forward", "gemm", m, n, k, reads=((None, 0), (None, 0)))
-             for m, n, k in EDGE_GEMMS]
+    gemms = [replace(gemm_op(m, n, k)[0], layer=f"g{m}x{n}x{k}") for m, n, k in EDGE_GEMMS]
     runs = [("edge GEMMs", "gemm", [(op.layer, (op.m, op.n, op.k)) for op in gemms], gemms)]
     lenet = model_gemms("lenet5", (1, 28, 28), 1)
     runs.append(("lenet5 training step, batch 1", "gemm",

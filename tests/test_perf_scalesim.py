@@ -2,12 +2,13 @@
 NITI_HW_SCALESIM=1); the recorded known answers in test_perf_timing.py run everywhere."""
 
 import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from niti_hw.params import HardwareParams
-from niti_hw.perf.lowering import Op
+from niti_hw.perf.lowering import gemm_op
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv-scalesim" / "bin" / "python"
@@ -30,8 +31,7 @@ def test_model_equals_scalesim_on_small_gemms(tmp_path, dataflow):
     compare = compare_module()
     params = HardwareParams(rows=3, cols=4, lanes=1, dataflow=compare.DATAFLOWS[dataflow])
     shapes = [(1, 1, 1), (5, 9, 2), (13, 6, 11)]
-    ops = [Op(f"g{i}", "forward", "gemm", m, n, k, reads=(("act", 0), ("act", 0)))
-           for i, (m, n, k) in enumerate(shapes)]
+    ops = [replace(gemm_op(m, n, k)[0], layer=f"g{i}") for i, (m, n, k) in enumerate(shapes)]
     sim = compare.run_scalesim(str(PYTHON), tmp_path, params, dataflow, "gemm",
                                [(op.layer, (op.m, op.n, op.k)) for op in ops])
     ours, _ = compare.model_time(ops, params, repeat=1)

@@ -19,7 +19,8 @@
 - Every op overlaps its DRAM traffic with its compute: stall = DRAM cycles beyond compute cycles at
   `dram_bytes_per_cycle`.
 - Datapath "fp32": the same array with fp32 MACs and 4-byte values everywhere; no bitwidth or
-  rounding passes, no tensor buffer (results go to DRAM), the update reads the fp32 gradient.
+  rounding passes, no tensor buffer (results go to DRAM), the update reads the fp32 gradient. The
+  streaming ops keep the int32 ALU energy (they are a small share; the MACs and bytes dominate).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _gemm_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: in
         refetch_b = 1 if k * n * bi <= half_filter else row_folds
         t.read("ifmap", m * k * col_folds * bi)
         t.read("filter", k * n * row_folds * bi)
-        partials = 0
+        partials, spill_partials = 0, False
     elif df == "weight_stationary":  # B stationary, fold by fold; A streamed per column fold
         refetch_a = 1 if m * k * bi <= half_ifmap else col_folds
         refetch_b = 1

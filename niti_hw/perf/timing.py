@@ -173,7 +173,7 @@ def detect_tail_cycles() -> int:
 # (rows cycles) behind the current fold, partial sums of K folds added in the output buffer.
 # ---------------------------------------------------------------------------------------------
 
-def stationary_folds(stream: int, k: int, across: int, p: HardwareParams) -> int:
+def stationary_folds(k: int, across: int, p: HardwareParams) -> int:
     """Folds of a stationary dataflow: K over the array's rows, `across` over its columns."""
     return ceil(k / p.rows) * ceil(across / p.cols)
 
@@ -181,7 +181,7 @@ def stationary_folds(stream: int, k: int, across: int, p: HardwareParams) -> int
 def stationary_gemm_cycles(stream: int, k: int, across: int, p: HardwareParams) -> int:
     """Cycles of a WS GEMM (stream = M, across = N) or an IS GEMM (stream = N, across = M): the first
     stationary load, one period of max(stream, rows) per fold, then skew and multiplier drain."""
-    folds = stationary_folds(stream, k, across, p)
+    folds = stationary_folds(k, across, p)
     return p.rows + folds * max(stream, p.rows) + p.rows + p.cols - 2 + MULTIPLIER_LATENCY + 1
 
 
