@@ -27,6 +27,13 @@ CIFAR_SAMPLES = 50000
 # Options that change the modelled hardware beyond what SCALE-Sim's compute cycles depend on.
 NOT_IN_SCALESIM = ("lanes", "acc_bits", "tensor_buffer_words", "dram_bytes_per_cycle", "energy",
                    "weight_bits", "clock_mhz")
+MEMORY_HELP = {
+    "tensor_buffer_words": "int32 entries of the buffer holding a layer's output until B is known",
+    "ifmap_sram_kib": "input-operand SRAM",
+    "filter_sram_kib": "weight-operand SRAM",
+    "ofmap_sram_kib": "partial-sum SRAM (WS, IS)",
+    "dram_bytes_per_cycle": "off-chip bandwidth at the array clock",
+}
 MEMORY_FIELDS = ("tensor_buffer_words", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib",
                  "dram_bytes_per_cycle", "clock_mhz", "acc_bits")
 
@@ -51,9 +58,10 @@ def register(subparsers) -> None:
                                              "(default: gcd(cols, 16))")
     p.add_argument("--acc-bits", type=int, help=f"accumulator bits (default {DEFAULT.acc_bits})")
     p.add_argument("--weight-bits", type=int, help="stored weight bits, 8..24 (default 8)")
-    for name in MEMORY_FIELDS[:-2]:
+    for name, what in MEMORY_HELP.items():
         default = getattr(DEFAULT, name)
-        p.add_argument(f"--{name.replace('_', '-')}", type=type(default), help=f"(default {default})")
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(default),
+                       help=f"{what} (default {default})")
     p.add_argument("--clock-mhz", type=float,
                    help="array clock (default: the Fmax in rtl/synth_report.csv)")
     p.add_argument("--energy", type=Path, metavar="FILE.toml", help="energy per action (pJ)")

@@ -2,12 +2,13 @@
 
 The list follows the golden training step (`niti_hw.golden.network.Sequential.train_step`): forward
 through every layer, the integer loss gradient, backward from the last layer to the first (the first
-layer propagates no error). Each layer's weight update follows its gradient GEMM, so the int32
-gradient is still in the tensor buffer: its weights are not read again in the step, so the values
-equal golden's updates-at-the-end (only the order of stochastic-rounding LFSR draws differs). Each int32 tensor a GEMM
-produces is narrowed to int8 the NITI way: one bitwidth pass over the whole tensor (B), then one
-rounding pass by k = max(0, B - 7) (SPEC). Shapes follow the golden layers (NHWC, im2col columns in
-(kh, kw, cin) order); `niti-hw estimate` and `--backend sim` share this one lowering.
+layer propagates no error). Each layer's weight update follows its gradient GEMM, while the int32
+gradient is still in the tensor buffer; its weights are not read again in the step, so the values
+equal golden's updates-at-the-end (only the order of stochastic-rounding LFSR draws differs). Each
+int32 tensor a GEMM produces is narrowed to int8 the NITI way: one bitwidth pass over the whole
+tensor (B), then one rounding pass by k = max(0, B - 7) (SPEC). Shapes follow the golden layers
+(NHWC, im2col columns in (kh, kw, cin) order); `niti-hw estimate` and `--backend sim` share this
+one lowering.
 
 GEMMs are C[m x n] = A[m x k] @ B[k x n]:
 - Conv forward: cols (N*OH*OW x KH*KW*Cin) @ W (KH*KW*Cin x Cout)
