@@ -168,10 +168,14 @@ class Datapath(wiring.Component):
 
         keep_bits = Mux(rule, mu, INT8_BITS)
         b = detector.o.payload
+        # `idle` mirrors the IDLE state as a register: a comb decode of a state that has not yet
+        # changed is never evaluated by Icarus and would read as X.
+        idle = Signal(init=1)
+        m.d.comb += self.cfg.ready.eq(idle)
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.cfg.ready.eq(1)
                 with m.If(self.cfg.valid):
+                    m.d.sync += idle.eq(0)
                     m.d.sync += [cm.eq(self.cfg.p.m), cn.eq(self.cfg.p.n), rule.eq(self.cfg.p.rule),
                                  mu.eq(self.cfg.p.m_u), status.eq(0)]
                     m.next = "SIZE"
@@ -180,7 +184,7 @@ class Datapath(wiring.Component):
                 m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If((cm == 0) | (cn == 0) | (size > p.tensor_buffer_words)):
-                    m.d.sync += status.refused.eq(1)
+                    m.d.sync += [status.refused.eq(1), idle.eq(1)]
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += [
@@ -203,6 +207,7 @@ class Datapath(wiring.Component):
             with m.State("REPLAY"):
                 m.d.comb += replay.eq(1)
                 with m.If(issue & (rd_beat == beats - 1)):
+                    m.d.sync += idle.eq(1)
                     m.next = "IDLE"
         return m
 
