@@ -44,3 +44,18 @@ def test_datapath(tmp_path, sim, params, vectors):
                              NITI_HW_VECTORS=vectors, NITI_HW_SEED=params.rows * 10 + params.cols)
     assert random_run["vectors"] >= vectors
     assert timing["timed_tensors"] >= 3
+
+
+UPDATES = [  # (simulator, weight bits, lanes, compared weights)
+    ("icarus", 8, 4, 2500), ("icarus", 12, 8, 2500), ("icarus", 16, 2, 2500), ("icarus", 24, 8, 2500),
+    ("verilator", 8, 8, 2500), ("verilator", 13, 4, 2500), ("verilator", 16, 8, 2500),
+    ("verilator", 24, 1, 2500),
+]
+
+
+@pytest.mark.parametrize("sim, bits, lanes, vectors", UPDATES)
+def test_update_unit(tmp_path, sim, bits, lanes, vectors):
+    params = DEFAULT.replace(lanes=lanes)
+    (result,) = run(tmp_path, f"update_unit_w{bits}", params, "bench_update_unit", sim,
+                    NITI_HW_VECTORS=vectors, NITI_HW_WEIGHT_BITS=bits, NITI_HW_SEED=bits)
+    assert result["vectors"] >= vectors and result["weight_bits"] == bits and result["timed"] >= 3
