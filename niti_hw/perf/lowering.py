@@ -242,19 +242,16 @@ class _Linear(_Layer):
 
 
 def _update(name: str, weights: int, weight_bits: int) -> list[Op]:
-    """SPEC 3.2: B of the int32 gradient, round it to m_u bits, W = sat(W - g); wide weights are
-    then narrowed to the int8 copy the next forward pass reads."""
-    ops = [
+    """SPEC 3.2: B of the int32 gradient, round it to m_u bits, then the update unit: W = sat(W - g)
+    and, for weights wider than int8, the int8 copy the next forward pass reads (same pass)."""
+    wide = weight_bits > 8
+    alu = ALU_PER_ELEMENT["weight_update"] + (ALU_PER_ELEMENT["weight_narrow"] if wide else 0)
+    return [
         *_narrow(name, "update", weights, stored=False),
-        Op(name, "update", "weight_update", elements=weights,
-           alu_ops=weights * ALU_PER_ELEMENT["weight_update"],
-           reads=((WEIGHT, weights),), writes=((WEIGHT, weights),)),
+        Op(name, "update", "weight_update", elements=weights, alu_ops=weights * alu,
+           reads=((WEIGHT, weights),),
+           writes=((WEIGHT, weights),) + (((ACT, weights),) if wide else ())),
     ]
-    if weight_bits > 8:
-        ops.append(Op(name, "update", "weight_narrow", elements=weights,
-                      alu_ops=weights * ALU_PER_ELEMENT["weight_narrow"],
-                      reads=((WEIGHT, weights),), writes=((ACT, weights),)))
-    return ops
 
 
 @dataclass
