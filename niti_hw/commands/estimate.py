@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import numbers
 import os
 import re
 import sys
@@ -223,12 +224,10 @@ def _pes(header) -> int:
 
 def _format(frame) -> str:
     def cell(value):
-        if isinstance(value, float):
-            if value.is_integer():
-                return f"{int(value):,}"
-            return f"{value:,.3f}"
-        if isinstance(value, int):
-            return f"{value:,}"
+        if isinstance(value, numbers.Integral):
+            return f"{int(value):,}"
+        if isinstance(value, numbers.Real):
+            return f"{int(value):,}" if float(value).is_integer() else f"{value:,.3f}"
         return str(value)
 
     return frame.to_string(index=False, formatters={c: cell for c in frame.columns})
