@@ -15,9 +15,9 @@ from harness import (BENCH_TIMEOUT, Scoreboard, bench_int, bench_params, record,
                      stream_through)
 from stimulus import array_rows, int8_matrix
 
+from niti_hw.perf.tiling import operand_beats, tile_grid
+from niti_hw.perf.timing import first_row_latency, min_tile_cycles
 from niti_hw.rtl.layouts import operand_layout, result_row_layout
-from niti_hw.rtl.protocol import operand_beats, tile_grid
-from niti_hw.rtl.systolic_array import first_row_latency
 
 KINDS = ("random", "mixed", "extremes", "zeros")
 
@@ -28,7 +28,7 @@ async def run_gemms(dut, p, gemms, gap, stall, seed, board):
     expected = [row for a, b in gemms for row in array_rows(a, b, p)]
     driver, monitor = await stream_through(dut, operand_layout(p), result_row_layout(p), beats,
                                            len(expected), gap, stall, seed, unit=board.name,
-                                           drain=4 * p.min_tile_cycles + 20)
+                                           drain=4 * min_tile_cycles(p) + 20)
     board.compare_beats(f"result rows of {len(gemms)} GEMMs", monitor.beats, expected)
     return driver, monitor
 
@@ -43,7 +43,7 @@ async def random_gemms(dut):
     board = Scoreboard(f"systolic array {p.name}", dut._log)
     budget = bench_int("NITI_HW_VECTORS", 2000)
     gemms, rows = [], 0
-    span = 3 * p.min_tile_cycles
+    span = 3 * min_tile_cycles(p)
     while rows < budget:
         m = int(rng.integers(1, 2 * p.rows + 2))
         n = int(rng.integers(1, 2 * p.cols + 2))

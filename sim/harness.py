@@ -205,8 +205,13 @@ class Scoreboard:
                 self.values += 1
             self.vectors += 1
 
+    @property
+    def checked(self) -> int:
+        """Values compared so far (benches that compare item by item count these)."""
+        return self.values
+
     def compare(self, what: str, got, expected) -> None:
-        """Compare one whole item (any ==-comparable value); counts values, not beats."""
+        """Compare one whole item (any ==-comparable value); counts one value, no beat."""
         if got != expected:
             raise AssertionError(f"{self.name}: {what}: RTL gave {got!r}, golden model {expected!r}")
         self.values += 1

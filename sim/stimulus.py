@@ -11,7 +11,7 @@ import numpy as np
 
 from niti_hw.golden import MAX_SHIFT, bitwidth, int8_matmul, shift_round
 from niti_hw.rtl.layouts import SHIFT
-from niti_hw.rtl.protocol import tile_grid
+from niti_hw.perf.tiling import tile_grid
 
 INT8_EXTREMES = np.array([-127, 127, 0, 1, -1])
 INT32_EXTREMES = np.array([-2**31, 2**31 - 1, -2**31 + 1, 0, 1, -1, 127, -127, 128, -128, 255, -255])

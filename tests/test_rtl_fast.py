@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from niti_hw.golden import MAX_SHIFT, LfsrLanes, RoundingPolicy, int8_matmul
+from niti_hw.golden import MAX_SHIFT, LfsrLanes, RoundingPolicy, bitwidth, int8_matmul
+from niti_hw.golden.layers import weight_gradient
 from niti_hw.params import HardwareParams
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector
-from niti_hw.rtl.datapath import Datapath, beats_per_tile
-from niti_hw.rtl.protocol import operand_beats
+from niti_hw.perf.tiling import operand_beats
+from niti_hw.rtl.datapath import Datapath
 from niti_hw.rtl.shift_round import ShiftRound
 from niti_hw.rtl.systolic_array import SystolicArray
 
@@ -71,20 +72,29 @@ def test_shift_round_matches_golden(mode):
     assert any(0 < beat["keep"] < 3 for beat in beats)
 
 
-def test_datapath_matches_golden():
-    """The top as it is: array -> B -> k = max(0, B - 7) -> R, one tile as the tensor."""
-    p = SMALL.replace(round_mode="stochastic")
-    policy = RoundingPolicy(activation=p.round_mode, seed=p.lfsr_seed, n_lanes=p.lfsr_lanes)
+def test_tensor_datapath_matches_golden():
+    """The top: multi-tile tensors with edge tiles, B over the whole tensor, k by the narrow or
+    the gradient rule, R replayed in row-major order (stochastic lanes as the golden model's)."""
+    p = SMALL.replace(round_mode="stochastic", tensor_buffer_words=256)
+    policy = RoundingPolicy(*[p.round_mode] * 4, seed=p.lfsr_seed, n_lanes=p.lfsr_lanes)
     rng = np.random.default_rng(6)
     beats, expected = [], []
-    for n, k in enumerate([1, 5, 9, 3, 20]):
-        a = int8_matrix(rng, (p.rows, k), ("random", "extremes", "mixed")[n % 3])
-        b = int8_matrix(rng, (k, p.cols), "random")
+    for n, (m, cols, depth) in enumerate([(5, 7, 3), (3, 9, 1), (2, 4, 12), (7, 3, 5)]):
+        a = int8_matrix(rng, (m, depth), ("random", "extremes", "mixed", "random")[n])
+        b = int8_matrix(rng, (depth, cols), "random")
+        acc = int8_matmul(a.astype(np.int8), b.astype(np.int8))
+        gradient = n == 3
+        if gradient:  # B > m_u here, so SPEC's R(g32, B - m_u)
+            values, k = weight_gradient(acc, 3, policy), bitwidth(acc) - 3
+        else:
+            values, k = policy.narrow(acc, "activation")
+        beats += [("cfg", {"m": m, "n": cols, "rule": int(gradient), "m_u": 3})]
         beats += operand_beats(a, b, p)
-        values, shift = policy.narrow(int8_matmul(a.astype(np.int8), b.astype(np.int8)),
-                                      "activation")
-        flat = values.reshape(-1, p.lanes).astype(int).tolist()
-        expected += [{"data": row, "k": shift, "last": int(r == len(flat) - 1)}
-                     for r, row in enumerate(flat)]
+        flat = values.reshape(-1).astype(int).tolist()
+        for start in range(0, len(flat), p.lanes):
+            part = flat[start:start + p.lanes]
+            expected.append({"data": part + [None] * (p.lanes - len(part)),
+                             "keep": (1 << len(part)) - 1, "last": int(start + p.lanes >= len(flat)),
+                             "k": k})
     got = run_stream(Datapath(p), beats, len(expected), "datapath", gap=0.2, stall=0.2, seed=4)
-    assert scoreboard("datapath", got, expected) == 5 * beats_per_tile(p)
+    assert scoreboard("datapath", got, expected) == len(expected) == 18 + 14 + 4 + 11

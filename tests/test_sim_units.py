@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from niti_hw.params import DEFAULT, HardwareParams
+from niti_hw.params import DEFAULT
 from niti_hw.sim_runner import run_bench
 
 pytestmark = pytest.mark.sim
@@ -74,24 +74,3 @@ def test_shift_round(tmp_path, sim, vectors, mode):
     # keep, last and k of every beat, and data of every kept lane (all lanes of a refused beat)
     assert 3 * result["vectors"] < result["values"] <= (3 + DEFAULT.lanes) * result["vectors"]
     assert result["refused"] > 0
-
-
-DATAPATHS = [  # (simulator, params, tiles, steady cycles per tile at K = 64 and K = max(rows, cols))
-    ("icarus", HardwareParams(rows=4, cols=4, lanes=2), 12, {"64": 66, "4": 9.5}),
-    ("icarus", HardwareParams(rows=2, cols=4, lanes=4, round_mode="stochastic"), 16,
-     {"64": 64, "4": 4}),
-    ("verilator", DEFAULT, 16, {"64": 64, "8": 9.5}),
-    ("verilator", HardwareParams(rows=4, cols=4, lanes=4, round_mode="nearest"), 16,
-     {"64": 64, "4": 5.5}),
-]
-
-
-@pytest.mark.parametrize("sim, params, tiles, per_tile", DATAPATHS,
-                         ids=lambda v: v.name if isinstance(v, HardwareParams) else None)
-def test_datapath(tmp_path, sim, params, tiles, per_tile):
-    result, timing = run(tmp_path, "datapath", params, "bench_datapath", sim, NITI_HW_TILES=tiles)
-    assert result["vectors"] > tiles
-    # Banks overlap: K = 64 runs at the array's rate, not K + replay; short K at the replay's.
-    measured = {k: v["cycles_per_tile"] for k, v in timing["throughput"].items()}
-    assert measured == per_tile, f"steady cycles per tile {measured}, expected {per_tile}"
-    assert all(len(v["spacing"]) >= 6 for v in timing["throughput"].values())

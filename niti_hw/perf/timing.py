@@ -1,0 +1,216 @@
+"""Cycle timing of every hardware unit: the one place that states latencies and throughput.
+
+The Amaranth modules in `niti_hw.rtl` build their pipelines from these constants, the cocotb benches
+assert that the simulated cycle counts equal these formulas, and the cost model (`niti_hw.perf.cost`)
+sums them over a training step. Pure Python: nothing here imports Amaranth.
+
+One section per unit, in dataflow order; a new unit appends its own section (constants, then
+functions taking a `HardwareParams`), so two people can extend the file without touching each
+other's formulas. "Cycles" are enabled clock cycles with no input gaps and no backpressure.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+from niti_hw.params import HardwareParams
+
+# ---------------------------------------------------------------------------------------------
+# Int8Multiplier (rtl/multiplier.py): operand register, product register, transport register.
+# ---------------------------------------------------------------------------------------------
+
+MULTIPLIER_LATENCY = 3
+"""Enabled cycles from operands to product; one product per cycle."""
+
+
+# ---------------------------------------------------------------------------------------------
+# SystolicArray (rtl/systolic_array.py): output stationary, skew inside, row-wise drain.
+# ---------------------------------------------------------------------------------------------
+
+DRAIN_EXTRA = MULTIPLIER_LATENCY + 3
+"""Cycles from a tile's last operand beat to its row 0, on top of the skew to the last column
+(cols - 1): the multiplier's registers, the capture register, the drain register (the row select
+gathers from the whole array, so it gets a cycle of its own) and the output buffer slot."""
+
+
+def min_tile_cycles(p: HardwareParams) -> int:
+    """Cycles between the last beats of consecutive tiles; shorter tiles get bubbles.
+
+    Each PE copies its final sum into one result register, and rows drain one per cycle, so a tile
+    cannot end before the previous one has drained (rows) nor before the skew has passed (cols).
+    """
+    return max(p.rows, p.cols)
+
+
+def first_row_latency(p: HardwareParams) -> int:
+    """Enabled cycles from accepting a tile's last operand beat to its row 0 being valid."""
+    return p.cols - 1 + DRAIN_EXTRA
+
+
+def tile_count(m: int, n: int, p: HardwareParams) -> int:
+    """Output tiles of an M x N result: rows x cols blocks, edge blocks zero-padded."""
+    return ceil(m / p.rows) * ceil(n / p.cols)
+
+
+def tile_period(k: int, p: HardwareParams) -> int:
+    """Cycles between consecutive tiles' last beats on the array alone: K beats, or the bubble rule."""
+    return max(k, min_tile_cycles(p))
+
+
+def array_gemm_cycles(m: int, n: int, k: int, p: HardwareParams) -> int:
+    """Cycles of one M x N x K GEMM on the SystolicArray alone, from the first operand beat accepted
+    to the last result row valid (inclusive), from idle, no gaps and no backpressure.
+
+    Tile t's last beat is accepted at (K - 1) + t * tile_period; the last tile's row `rows - 1`
+    follows first_row_latency + rows - 1 cycles later.
+    """
+    tiles = tile_count(m, n, p)
+    last_beat = (k - 1) + (tiles - 1) * tile_period(k, p)
+    return last_beat + first_row_latency(p) + p.rows - 1 + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# BitwidthDetector (rtl/bitwidth_detector.py): B = bit_length(max |v|), `lanes` values per beat.
+# ---------------------------------------------------------------------------------------------
+
+DETECTOR_LATENCY = 3
+"""Cycles from a tensor's last beat accepted to B valid (magnitude, OR, leading one); one beat per
+cycle, tensors back to back."""
+
+
+def detector_cycles(values: int, p: HardwareParams) -> int:
+    """Cycles to find B of a tensor of `values` int32 entries streamed `lanes` per beat."""
+    return ceil(values / p.lanes) + DETECTOR_LATENCY
+
+
+# ---------------------------------------------------------------------------------------------
+# ShiftRound (rtl/shift_round.py): R(x, k, mode), `lanes` values per beat.
+# ---------------------------------------------------------------------------------------------
+
+ROUND_LATENCY = 9
+"""Register stages from acceptance to the output register, the same in every rounding mode; one
+beat per cycle."""
+
+
+def round_cycles(values: int, p: HardwareParams) -> int:
+    """Cycles to round a tensor of `values` int32 entries streamed `lanes` per beat."""
+    return ceil(values / p.lanes) + ROUND_LATENCY
+
+
+# ---------------------------------------------------------------------------------------------
+# Datapath (rtl/datapath.py): the tensor datapath. Array -> scratchpad + BitwidthDetector over the
+# whole GEMM output -> k by the tensor's rule -> replay of the tensor in row-major order through
+# ShiftRound. The scratchpad takes a whole array row per cycle, so the array never stalls.
+# ---------------------------------------------------------------------------------------------
+
+TENSOR_CONFIG_CYCLES = 3
+"""Cycles from a tensor's cfg beat accepted to its first operand beat accepted: the cfg register,
+m * n, and the size check."""
+
+ROW_WRITE_LATENCY = 1
+"""A drained row is registered once before it is written to the scratchpad and the detector."""
+
+K_LATCH = 1
+"""Cycle from the detector's B to the k register and the first scratchpad read."""
+
+SCRATCHPAD_READ_LATENCY = 1
+"""Synchronous (block-RAM) read: a beat's data one cycle after its address."""
+
+
+def replay_beats(m: int, n: int, p: HardwareParams) -> int:
+    """`lanes`-wide beats of an M x N tensor in row-major order (the final beat may be partial)."""
+    return ceil(m * n / p.lanes)
+
+
+def tensor_operand_cycles(m: int, n: int, k: int, p: HardwareParams) -> int:
+    """From the first operand beat accepted to the last one accepted (inclusive)."""
+    return (tile_count(m, n, p) - 1) * tile_period(k, p) + k
+
+
+def tensor_detect_cycles(p: HardwareParams) -> int:
+    """From the last operand beat accepted to the first scratchpad read of the replay: the last
+    tile's drain to its final row, the row register, the detector, the k latch."""
+    return (first_row_latency(p) + p.rows - 1 + ROW_WRITE_LATENCY + DETECTOR_LATENCY + K_LATCH)
+
+
+def tensor_replay_cycles(m: int, n: int, p: HardwareParams) -> int:
+    """From the first scratchpad read to the last rounded beat valid (inclusive)."""
+    return replay_beats(m, n, p) + SCRATCHPAD_READ_LATENCY + ROUND_LATENCY
+
+
+def tensor_gemm_cycles(m: int, n: int, k: int, p: HardwareParams) -> int:
+    """One M x N x K GEMM on the tensor datapath, every tile, B over the whole tensor and the
+    rounded replay: from the first operand beat accepted to the last rounded beat (inclusive), no
+    gaps, no backpressure. The next tensor's cfg may be taken once the replay's reads end."""
+    return (tensor_operand_cycles(m, n, k, p) - 1 + tensor_detect_cycles(p)
+            + tensor_replay_cycles(m, n, p))
+
+
+def tensor_cycles(m: int, n: int, k: int, p: HardwareParams) -> int:
+    """tensor_gemm_cycles plus the cfg beat ahead of it: from the cfg accepted to the last beat."""
+    return TENSOR_CONFIG_CYCLES + tensor_gemm_cycles(m, n, k, p)
+
+
+# ---------------------------------------------------------------------------------------------
+# WeightUpdate (rtl/update_unit.py): W = sat(W - g), read-out R(W, weight_bits - 8, nearest).
+# ---------------------------------------------------------------------------------------------
+
+UPDATE_LATENCY = 4
+"""Cycles from acceptance to a valid output: subtract; saturate; add half; shift and clamp into
+the output buffer. One beat of `lanes` weights per cycle."""
+
+
+def update_cycles(weights: int, p: HardwareParams) -> int:
+    """From the first beat accepted to the last updated beat valid (inclusive) for `weights`
+    weights streamed `lanes` per beat."""
+    return ceil(weights / p.lanes) + UPDATE_LATENCY
+
+
+# ---------------------------------------------------------------------------------------------
+# Weight- and input-stationary arrays (cost model only; the RTL is output stationary). Built like
+# the OS array: skew inside, MULTIPLIER_LATENCY-deep PEs, the next fold's stationary operand loaded
+# (rows cycles) behind the current fold, partial sums of K folds added in the output buffer.
+# ---------------------------------------------------------------------------------------------
+
+def stationary_folds(k: int, across: int, p: HardwareParams) -> int:
+    """Folds of a stationary dataflow: K over the array's rows, `across` over its columns."""
+    return ceil(k / p.rows) * ceil(across / p.cols)
+
+
+def stationary_gemm_cycles(stream: int, k: int, across: int, p: HardwareParams) -> int:
+    """Cycles of a WS GEMM (stream = M, across = N) or an IS GEMM (stream = N, across = M): the first
+    stationary load, one period of max(stream, rows) per fold, then skew and multiplier drain."""
+    folds = stationary_folds(k, across, p)
+    return p.rows + folds * max(stream, p.rows) + p.rows + p.cols - 2 + MULTIPLIER_LATENCY + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# SCALE-Sim 3.0.0 compute cycles ("Total Cycles" of its COMPUTE_REPORT, bandwidth mode CALC, so no
+# stalls). Each fold runs on its own: operands skew in, outputs drain, then the next fold starts
+# (scalesim/compute/systolic_compute_{os,ws,is}.py build one demand row per cycle; the report gives
+# the index of the last row, hence the - 1).
+# ---------------------------------------------------------------------------------------------
+
+SCALESIM_DATAFLOWS = {"output_stationary": "os", "weight_stationary": "ws",
+                      "input_stationary": "is"}
+
+
+def scalesim_folds(m: int, n: int, k: int, dataflow: str, p: HardwareParams) -> int:
+    """Folds SCALE-Sim maps an M x N x K GEMM onto: OS tiles M x N, WS K x N, IS K x M."""
+    rows, cols = {"output_stationary": (m, n), "weight_stationary": (k, n),
+                  "input_stationary": (k, m)}[dataflow]
+    return ceil(rows / p.rows) * ceil(cols / p.cols)
+
+
+def scalesim_fold_cycles(m: int, n: int, k: int, dataflow: str, p: HardwareParams) -> int:
+    """Demand rows of one fold: OS streams K beats, WS M and IS N, plus fill and drain (WS/IS also
+    load the stationary operand, `rows` cycles)."""
+    if dataflow == "output_stationary":
+        return k + p.rows + p.cols - 2
+    stream = m if dataflow == "weight_stationary" else n
+    return stream + 2 * p.rows + p.cols - 2
+
+
+def scalesim_gemm_cycles(m: int, n: int, k: int, dataflow: str, p: HardwareParams) -> int:
+    """SCALE-Sim 3.0.0's "Total Cycles" of one GEMM layer (C[M x N] = A[M x K] @ B[K x N])."""
+    return scalesim_folds(m, n, k, dataflow, p) * scalesim_fold_cycles(m, n, k, dataflow, p) - 1
