@@ -27,12 +27,14 @@ class StreamFault(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.inner = inner = self.inner
-        for name, member in self.signature.members.items():
-            if name in ("i", "o"):
-                continue
+        for name, member in self.signature.members.items():  # every other port passes through
             ours, theirs = getattr(self, name), getattr(inner, name)
-            m.d.comb += ours.eq(theirs) if member.flow == Out else theirs.eq(ours)
-        wiring.connect(m, wiring.flipped(self.i), inner.i)
+            if name == "o":
+                continue
+            if member.is_signature:
+                wiring.connect(m, wiring.flipped(ours), theirs)
+            else:
+                m.d.comb += ours.eq(theirs) if member.flow == Out else theirs.eq(ours)
 
         count = Signal(range(self.at + 2))  # inner output beats taken so far, saturating
         repeated = Signal()
