@@ -62,8 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     command = "niti-hw"
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
         command = f"niti-hw {args.command}"
+        if unknown:  # argparse would blame the top-level parser; name the subcommand
+            raise UsageError(f"unrecognized arguments: {' '.join(unknown)} "
+                             f"(see {command} --help)")
         return int(args.func(args) or 0)
     except UsageError as error:
         print(f"{error.prog or command}: error: {_one_line(error)}", file=sys.stderr)

@@ -16,8 +16,9 @@ def cross_entropy(values: np.ndarray, exp: int, labels: np.ndarray) -> float:
     return float(-log_p[np.arange(len(labels)), labels].mean())
 
 
-def plot_curves(metrics: pd.DataFrame, path: Path) -> None:
-    """Test accuracy and training loss per epoch, one line per run, written to a PNG."""
+def plot_curves(metrics: pd.DataFrame, path: Path):
+    """Test accuracy and training loss per epoch, one line per run, written to a PNG; returns
+    the (closed) figure so its axes can be checked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -41,3 +42,4 @@ def plot_curves(metrics: pd.DataFrame, path: Path) -> None:
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(path)
+    return fig

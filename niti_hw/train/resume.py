@@ -100,12 +100,16 @@ def plan_resume(checkpoint: Path, overrides: dict | None = None, out_dir: Path |
     config = dataclasses.replace(old, epochs=epochs, mu_schedule=schedule)
     out_dir = Path(out_dir) if out_dir is not None else checkpoint.parent
     _check_target(checkpoint, out_dir, done, saved)
-    changed = {name: [_show(name, getattr(old, name)), _show(name, getattr(config, name))]
+    changed = {name: [_recorded(name, getattr(old, name)), _recorded(name, getattr(config, name))]
                for name in CHANGEABLE if getattr(old, name) != getattr(config, name)}
     history = list(meta.get("resumes", [])) + [
         {"from": str(checkpoint), "at_epoch": done, "changed": changed}]
     return ResumePlan(config, saved_baseline, done, arrays, meta, out_dir,
                       _earlier_metrics(meta, checkpoint, done), history)
+
+
+def _recorded(name: str, value):
+    return _show(name, value) if name == "mu_schedule" else value
 
 
 def _normal(name: str, value):

@@ -57,7 +57,10 @@ class Trainer:
         The rules (what may change, where results go) are in `resume.py`; a refused resume
         raises before any data is loaded, and nothing is written until `fit`.
         """
-        plan = plan_resume(checkpoint, {**(overrides or {}), "epochs": epochs}, out_dir, baseline)
+        overrides = dict(overrides or {})
+        if epochs is not None:
+            overrides["epochs"] = epochs
+        plan = plan_resume(checkpoint, overrides, out_dir, baseline)
         trainer = cls(plan.config, plan.out_dir, plan.baseline, progress, data, plan.history)
         expected = (plan.meta.get("pixel_mean"), plan.meta.get("input_exp"))
         if expected != (None, None) and expected != (trainer.data.mean, trainer.data.exp):
@@ -75,12 +78,7 @@ class Trainer:
         return trainer
 
     def check_fresh_output(self) -> None:
-        """Refuse to overwrite an earlier run's checkpoint (no data is ever lost)."""
-        if (self.out_dir / CHECKPOINT).exists():
-            raise ValueError(
-                f"{self.out_dir} already holds a run ({CHECKPOINT}); resume it with "
-                f"--resume {self.out_dir / CHECKPOINT} or choose another --out"
-            )
+        check_fresh_output(self.out_dir)
 
     @property
     def settings(self) -> dict:
@@ -135,6 +133,15 @@ class Trainer:
         self.metrics.to_csv(tmp, index=False)
         tmp.replace(self.out_dir / METRICS)
         plot_curves(self.metrics, self.out_dir / CURVES)
+
+
+def check_fresh_output(out_dir: Path) -> None:
+    """Refuse to overwrite an earlier run's checkpoint (no data is ever lost)."""
+    if (Path(out_dir) / CHECKPOINT).exists():
+        raise ValueError(
+            f"{out_dir} already holds a run ({CHECKPOINT}); resume it with "
+            f"--resume {Path(out_dir) / CHECKPOINT} or choose another --out"
+        )
 
 
 def _records(metrics: pd.DataFrame) -> list[dict]:
