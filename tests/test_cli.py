@@ -195,3 +195,22 @@ def test_missing_extra_names_the_extra(guarded, capsys, monkeypatch):
         line = assert_refused([command], guarded, capsys)
         assert line == (f"niti-hw {command}: error: niti-hw {command} needs the rtl extra "
                         "(amaranth is not installed): pip install 'niti-hw[rtl]'")
+
+
+def test_a_command_whose_module_needs_a_missing_extra_says_which(guarded, capsys, monkeypatch):
+    import niti_hw.cli as cli
+
+    real = cli.importlib.import_module
+
+    def fake(name, *args):
+        if name == "niti_hw.commands.synth":
+            raise ModuleNotFoundError("No module named 'amaranth'", name="amaranth")
+        if name == "niti_hw.commands.generate":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real(name, *args)
+
+    monkeypatch.setattr(cli.importlib, "import_module", fake)
+    line = assert_refused(["synth", "--jobs", "2"], guarded, capsys)
+    assert line.endswith("niti-hw synth needs the rtl extra (amaranth is not installed): "
+                         "pip install 'niti-hw[rtl]'")
+    assert_refused(["generate"], guarded, capsys, command="", match="invalid choice: 'generate'")
