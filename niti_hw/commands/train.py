@@ -48,7 +48,9 @@ def register(subparsers) -> None:
                    help=f"one of: {', '.join(MODELS)} (default lenet5)")
     p.add_argument("--dataset", choices=list(DATASETS), metavar="NAME",
                    help=f"one of: {', '.join(DATASETS)} (default mnist)")
-    p.add_argument("--data-root", help="folder of the dataset files (idx, cifar10)")
+    p.add_argument("--data-root", help="folder of the dataset files (needed by idx and cifar10; "
+                                       "parsed MNIST is cached in $NITI_HW_CACHE, default "
+                                       "~/.cache/niti-hw, safe to delete)")
     p.add_argument("--epochs", type=int_at_least(1),
                    help="total epochs, counting those already done on --resume (default 1)")
     p.add_argument("--batch-size", type=int_at_least(1), help="(default 64)")
