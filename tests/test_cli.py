@@ -231,3 +231,15 @@ def test_every_command_refuses_an_unknown_flag_in_one_line(guarded, capsys, comm
     line = assert_refused([command, *positional, "--no-such-flag=1"], guarded, capsys)
     assert line == (f"niti-hw {command}: error: unrecognized arguments: --no-such-flag=1 "
                     f"(see niti-hw {command} --help)")
+
+
+def test_help_states_the_accepted_acc_bits_and_the_cache(capsys):
+    from niti_hw.train import TrainConfig
+
+    for argv in (["train", "--help"], ["--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "weight accumulation bits, 8..24" in text
+    assert "~/.cache/niti-hw" in text and "NITI_HW_CACHE" in text
+    assert TrainConfig(acc_bits=10).acc_bits == 10  # within 8..24, as the help says
