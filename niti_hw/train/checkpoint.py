@@ -39,10 +39,11 @@ def load_checkpoint(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         meta = json.loads(str(arrays.pop("__meta__")))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        # numpy's own messages (e.g. its allow_pickle hint) would mislead here: never unpickle.
         raise ValueError(
-            f"{path} is damaged or not a niti-hw checkpoint ({type(error).__name__}: {error}); "
-            "nothing was changed"
+            f"{path} is damaged or not a niti-hw checkpoint (not a readable .npz archive with "
+            "its settings); nothing was changed"
         ) from None
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} has format {meta.get('format')!r}; expected {FORMAT!r}")
