@@ -15,7 +15,6 @@ through `torch._int_mm` there, laid out as CUDA's kernel requires (see `int_mm_l
 from __future__ import annotations
 
 import functools
-import importlib.util
 import time
 
 import numpy as np
@@ -109,28 +108,32 @@ def tensor_matmul(a, b, engine: str = "torch", layout: bool | None = None):
 @functools.cache
 def int_mm_is_fast() -> bool:
     """Whether this CPU's torch._int_mm is a real int8 kernel (oneDNN needs VNNI-class CPUs; on
-    others torch falls back to a plain loop hundreds of times slower than float BLAS)."""
-    import torch
-
+    others torch falls back to a plain loop hundreds of times slower than float BLAS). False
+    without torch."""
+    try:
+        import torch
+    except ImportError:
+        return False
     a = (torch.arange(192 * 192) % 255 - 127).to(torch.int8).reshape(192, 192)
     seconds, threads = {}, torch.get_num_threads()
     torch.set_num_threads(1)  # one thread: an oversubscribed pool would blur the comparison
-    for name, function, operand in (("int8", torch._int_mm, a), ("float", torch.mm, a.float())):
-        function(operand, operand)
-        times = []
-        for _ in range(2):
-            start = time.perf_counter()
+    try:
+        for name, function, operand in (("int8", torch._int_mm, a), ("float", torch.mm, a.float())):
             function(operand, operand)
-            times.append(time.perf_counter() - start)
-        seconds[name] = min(times)
-    torch.set_num_threads(threads)
+            times = []
+            for _ in range(2):
+                start = time.perf_counter()
+                function(operand, operand)
+                times.append(time.perf_counter() - start)
+            seconds[name] = min(times)
+    finally:
+        torch.set_num_threads(threads)
     return seconds["int8"] < 2 * seconds["float"]
 
 
 def auto_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The faster exact engine here: torch._int_mm where it is a real int8 kernel, else BLAS."""
-    fast = importlib.util.find_spec("torch") is not None and int_mm_is_fast()
-    return torch_matmul(a, b) if fast else blas_matmul(a, b)
+    return torch_matmul(a, b) if int_mm_is_fast() else blas_matmul(a, b)
 
 
 ENGINES = {"auto": auto_matmul, "blas": blas_matmul, "torch": torch_matmul}

@@ -2,9 +2,10 @@
 
 No arithmetic is defined here. The golden network itself runs, with its weights, the images and
 every intermediate held as torch integer tensors on the device: the golden functions take numpy
-arrays or tensors alike, and its GEMMs go to `torch._int_mm` there. So the step is bit-exact
-with `--backend golden` by construction (and by test), and only the batch's int8 logits come
-back to the host, for the float loss display.
+arrays or tensors alike, and its GEMMs run there on `torch._int_mm` (on a CPU whose `_int_mm` is
+torch's slow fallback loop, on the exact float32 carrier of `golden.gemm`). So the step is
+bit-exact with `--backend golden` by construction (and by test), and only the batch's int8
+logits come back to the host, for the float loss display.
 """
 
 from __future__ import annotations
@@ -13,32 +14,20 @@ import copy
 
 import numpy as np
 
+from ..extras import import_extra
 from ..golden import QTensor
 from .build import BuiltNetwork
-from .config import TrainConfig
+from .config import DEVICES, TrainConfig
 from .integer_run import IntegerRun, _score
 from .prepared import PreparedData
 
-DEVICES = ("cpu", "cuda")
-
-
-def import_torch():
-    """torch, or a one-line RuntimeError saying how to install the optional extra."""
-    try:
-        import torch
-    except ImportError:
-        raise RuntimeError(
-            "the torch backend needs PyTorch: pip install 'niti-hw[torch]' (torch==2.13.0), "
-            "or train with --backend golden"
-        ) from None
-    return torch
+torch = import_extra("torch", "the torch backend")
 
 
 def torch_device(name: str):
-    """The torch.device for `cpu` or `cuda`; a clear error when CUDA is not there."""
-    torch = import_torch()
+    """The torch.device for `cpu` or `cuda`, with a one-line error when CUDA is not there."""
     if name not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {name!r}")
+        raise ValueError(f"--device must be one of {', '.join(DEVICES)}; got {name!r}")
     if name == "cuda" and not torch.cuda.is_available():
         build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
         raise RuntimeError(f"--device cuda: no CUDA GPU is visible to PyTorch {torch.__version__} "
@@ -52,8 +41,7 @@ class TorchBackend(IntegerRun):
     label = "niti-int8"
 
     def __init__(self, built: BuiltNetwork, data: PreparedData, config: TrainConfig):
-        torch = self.torch = import_torch()
-        self.device = torch_device(getattr(config, "device", "cpu"))
+        self.device = torch_device(config.device)
         super().__init__(built, data, config)
         self.net = copy.deepcopy(built.net)  # the golden run may share `built`
         for layer in self.net.weighted_layers:
@@ -62,7 +50,7 @@ class TorchBackend(IntegerRun):
         self.train_labels = self._upload(data.train_labels.astype(np.int64))
 
     def _upload(self, array: np.ndarray):
-        return self.torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     def train_batch(self, index: np.ndarray, epoch: int) -> tuple[float, int]:
         rows = self._upload(np.asarray(index, dtype=np.int64))
@@ -83,7 +71,7 @@ class TorchBackend(IntegerRun):
         return loss / len(images), correct / len(images)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        return {name: value.cpu().numpy() if isinstance(value, self.torch.Tensor) else value
+        return {name: value.cpu().numpy() if isinstance(value, torch.Tensor) else value
                 for name, value in super().state_arrays().items()}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
