@@ -116,7 +116,7 @@ def test_cuda_without_a_gpu_says_so_in_one_line(monkeypatch):
     data = random_data(SMALL_INPUT["lenet5"], 2)
     config = TrainConfig(backend="torch", device="cuda")
     built = build_network(get_model("lenet5"), data.image_shape, 10, seed=0)
-    with pytest.raises(RuntimeError, match=r"^--device cuda: no CUDA GPU is visible to PyTorch "
+    with pytest.raises(ValueError, match=r"^--device cuda: no CUDA GPU is visible to PyTorch "
                                            r"[^\n]*; use --device cpu$"):
         TorchBackend(built, data, config)
 

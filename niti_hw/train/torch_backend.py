@@ -30,7 +30,7 @@ def torch_device(name: str):
         raise ValueError(f"--device must be one of {', '.join(DEVICES)}; got {name!r}")
     if name == "cuda" and not torch.cuda.is_available():
         build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-        raise RuntimeError(f"--device cuda: no CUDA GPU is visible to PyTorch {torch.__version__} "
+        raise ValueError(f"--device cuda: no CUDA GPU is visible to PyTorch {torch.__version__} "
                            f"({build}); use --device cpu")
     return torch.device(name)
 
