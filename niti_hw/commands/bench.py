@@ -89,7 +89,7 @@ def gemm_table(sizes, device, repeat: int = 3) -> pd.DataFrame:
     """TOPS of n x n x n products: the exact int8 engines, fp32 and bf16 matmul."""
     import torch
 
-    from niti_hw.golden.gemm import int_mm_is_fast, tensor_matmul
+    from niti_hw.golden.gemm import int_mm_is_fast, int_mm_layout, tensor_matmul
 
     measure = _timer(device)
     slow_int_mm = device.type == "cpu" and not int_mm_is_fast()
@@ -103,7 +103,9 @@ def gemm_table(sizes, device, repeat: int = 3) -> pd.DataFrame:
             "bf16 matmul": (lambda x, y: lambda: x @ y)(a.bfloat16(), b.bfloat16()),
         }
         if not slow_int_mm or n <= 256:  # torch's CPU fallback loop takes minutes beyond
-            kinds["int8 torch._int_mm"] = lambda: tensor_matmul(a, b, "torch")
+            # the bare kernel, operands laid out beforehand (B column-major on CUDA)
+            pa, pb = int_mm_layout(a, b) if device.type == "cuda" else (a, b)
+            kinds["int8 torch._int_mm"] = (lambda x, y: lambda: torch._int_mm(x, y))(pa, pb)
         for kind, function in kinds.items():
             seconds = best_of(function, measure, repeat)
             rows.append({"device": device.type, "n": n, "kind": kind, "seconds": seconds,
