@@ -21,13 +21,20 @@ MAX_SHIFT = 32
 """Largest shift `shift_round` accepts: B(int32) <= 32."""
 
 
+_NUMPY_INPUTS = (np.ndarray, np.generic, int, list, tuple)
+
+
 def namespace(*arrays):
-    """The array namespace of the arguments: numpy itself for numpy input (no wrapper cost)."""
-    if all(isinstance(a, (np.ndarray, np.generic, int, list, tuple)) for a in arrays):
+    """The array namespace of the arguments: numpy itself for numpy input (no wrapper cost), the
+    array-API view of torch for tensors."""
+    if all(isinstance(a, _NUMPY_INPUTS) for a in arrays):
         return np
     from array_api_compat import array_namespace
 
-    return array_namespace(*(a for a in arrays if not isinstance(a, (int, list, tuple))))
+    try:
+        return array_namespace(*(a for a in arrays if not isinstance(a, _NUMPY_INPUTS)))
+    except TypeError:  # not an array library: anything numpy can convert (pandas, ...)
+        return np
 
 
 def count(x) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numbers import INT8_MAX, as_int_array, check_shift, count, minimum_in_place, namespace, saturate_int8
+from .numbers import (
+    INT8_MAX, as_int_array, check_shift, count, minimum_in_place, namespace, saturate_int8,
+)
 
 ROUNDING_MODES = ("nearest", "stochastic", "pseudo")
 LFSR_TAPS = 0x80200003
