@@ -14,9 +14,11 @@ import sys
 
 from niti_hw import __version__
 from niti_hw.commands import EXPECTED_ERRORS, UsageError
+from niti_hw.extras import MissingExtra, extra_of
 
 # Each module defines `register(subparsers)`; its parser sets `func(args) -> int`. A module that
-# is absent from this build (a command added by an optional part) is skipped.
+# is absent from this build (a command added by an optional part) is skipped; one that needs a
+# missing extra at import is listed, and running it says which extra to install.
 COMMAND_MODULES = (
     "niti_hw.commands.train",
     "niti_hw.commands.evaluate",
@@ -40,7 +42,10 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(
         prog="niti-hw",
-        description="NITI integer-only training, RTL generation and FPGA synthesis.")
+        description="NITI integer-only training, RTL generation and FPGA synthesis.",
+        epilog="Parsed MNIST is cached in $NITI_HW_CACHE (default ~/.cache/niti-hw); delete "
+               f"that folder to clear the cache. {DEBUG_VARIABLE}=1 shows the traceback of an "
+               "internal error.")
     parser.add_argument("--version", action="version", version=f"niti-hw {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -49,9 +54,24 @@ def build_parser() -> Parser:
         except ModuleNotFoundError as error:
             if error.name == name:
                 continue
-            raise
+            package = (error.name or "").split(".")[0]
+            if extra_of(package) is None:
+                raise
+            _register_unavailable(subparsers, name.rsplit(".", 1)[1], package)
+            continue
         module.register(subparsers)
     return parser
+
+
+def _register_unavailable(subparsers, command: str, package: str) -> None:
+    missing = MissingExtra(f"niti-hw {command}", extra_of(package), package)
+    parser = subparsers.add_parser(command, help=f"(needs the {missing.extra} extra)",
+                                   add_help=False)
+
+    def run(args):
+        raise missing
+
+    parser.set_defaults(func=run, any_arguments=True)
 
 
 def _one_line(error: BaseException) -> str:
@@ -59,12 +79,12 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     command = "niti-hw"
     try:
+        parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
         command = f"niti-hw {args.command}"
-        if unknown:  # argparse would blame the top-level parser; name the subcommand
+        if unknown and not getattr(args, "any_arguments", False):  # argparse would blame the top-level parser; name the subcommand
             raise UsageError(f"unrecognized arguments: {' '.join(unknown)} "
                              f"(see {command} --help)")
         return int(args.func(args) or 0)

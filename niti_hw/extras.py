@@ -21,13 +21,18 @@ class MissingExtra(RuntimeError):
         self.extra, self.package = extra, package
 
 
+def extra_of(package: str) -> str | None:
+    """The extra that installs top-level package `package`, if any."""
+    return next((extra for extra, packages in EXTRA_PACKAGES.items() if package in packages), None)
+
+
 def import_extra(module: str, what: str) -> ModuleType:
     """Import `module`; if a package of an extra is missing, raise MissingExtra naming it."""
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as error:
         top = (error.name or "").split(".")[0]
-        for extra, packages in EXTRA_PACKAGES.items():
-            if top in packages:
-                raise MissingExtra(what, extra, top) from None
-        raise
+        extra = extra_of(top)
+        if extra is None:
+            raise
+        raise MissingExtra(what, extra, top) from None

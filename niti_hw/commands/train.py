@@ -15,7 +15,7 @@ from pathlib import Path
 from niti_hw.commands import check_output_dir, int_at_least
 from niti_hw.data import DATASETS
 from niti_hw.golden import ROUNDING_MODES
-from niti_hw.golden.gemm import ENGINES
+from niti_hw.golden.gemm import DEFAULT_ENGINE, ENGINES
 from niti_hw.golden.init import ACC_BITS_RANGE
 from niti_hw.models import MODELS
 from niti_hw.train.backend import BACKENDS
@@ -35,8 +35,8 @@ def add_engine_arguments(p) -> None:
                         "datapath model, with a cycle and energy report), torch (GPU path)")
     p.add_argument("--device", choices=DEVICES, help="device of --backend torch (default cpu)")
     p.add_argument("--gemm-engine", choices=sorted(ENGINES),
-                   help="exact int8 GEMM of the golden model (default torch when installed, "
-                        "else blas; both give the same integers)")
+                   help=f"exact int8 GEMM of the golden model (default {DEFAULT_ENGINE}; all "
+                        "give the same integers, so a resumed run may change it)")
     p.add_argument("--format", choices=FORMATS, default="table",
                    help="results as a table (default) or one JSON document on stdout")
 
@@ -48,7 +48,9 @@ def register(subparsers) -> None:
                    help=f"one of: {', '.join(MODELS)} (default lenet5)")
     p.add_argument("--dataset", choices=list(DATASETS), metavar="NAME",
                    help=f"one of: {', '.join(DATASETS)} (default mnist)")
-    p.add_argument("--data-root", help="folder of the dataset files (idx, cifar10)")
+    p.add_argument("--data-root", help="folder of the dataset files (needed by idx and cifar10; "
+                                       "parsed MNIST is cached in $NITI_HW_CACHE, default "
+                                       "~/.cache/niti-hw, safe to delete)")
     p.add_argument("--epochs", type=int_at_least(1),
                    help="total epochs, counting those already done on --resume (default 1)")
     p.add_argument("--batch-size", type=int_at_least(1), help="(default 64)")

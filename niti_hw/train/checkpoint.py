@@ -36,7 +36,10 @@ def load_checkpoint(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with path.open("rb") as handle:  # our handle: np.load leaks its own on a bad zip
+            archive = np.load(handle, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
             arrays = {name: archive[name] for name in archive.files}
         meta = json.loads(str(arrays.pop("__meta__")))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):

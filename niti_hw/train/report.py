@@ -35,7 +35,10 @@ def plot_curves(metrics: pd.DataFrame, path: Path):
     for axis in (left, right):
         axis.grid(alpha=0.3)
         axis.set_xlim(0.5, last + 0.5)  # whole epochs, also for a one-epoch run
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(last, 10)))
+        if last <= 10:
+            axis.set_xticks(range(1, last + 1))
+        else:
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend()
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
