@@ -15,7 +15,9 @@ from niti_hw.golden import (
     Conv2d, Flatten, IntegerWeights, Linear, LfsrLanes, MaxPool2d, QTensor, ReLU, RoundingPolicy,
     Sequential, bitwidth, ce_gradient, shift_round,
 )
-from niti_hw.golden.gemm import FLOAT32_EXACT_K, int8_matmul, int_mm_layout, tensor_matmul
+from niti_hw.golden.gemm import (
+    ENGINES, FLOAT32_EXACT_K, int8_matmul, int_mm_layout, tensor_matmul,
+)
 
 torch = pytest.importorskip("torch")
 DEVICES = device_params()
@@ -61,19 +63,22 @@ def test_ce_gradient_matches_numpy_on_every_path(device, s):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("engine", ["auto", "blas", "torch"])
+@pytest.mark.parametrize("engine", ["blas", "torch", "int_mm", "float32"])
 @pytest.mark.parametrize("m, k, n", [(1, 1, 1), (5, 7, 3), (17, 8, 8), (40, FLOAT32_EXACT_K, 9),
                                      (3, FLOAT32_EXACT_K + 1, 2), (2, 2500, 20)])
-def test_tensor_gemm_engines_are_exact_at_the_extremes(device, engine, m, k, n):
+def test_tensor_gemm_engines_and_kernels_are_exact_at_the_extremes(device, engine, m, k, n):
     """All-127 rows reach K * 127**2, beyond float32's exact range when K > 1024 (chunked)."""
     rng = np.random.default_rng(m * k + n)
     a = rng.integers(-127, 128, (m, k), dtype=np.int8)
     b = rng.integers(-127, 128, (k, n), dtype=np.int8)
     a[0], b[:, 0] = 127, 127
     expected = a.astype(np.int64) @ b.astype(np.int64)
-    got = int8_matmul(on(device, a), on(device, b), engine)
-    assert same(got.to(torch.int64), expected)
-    assert same(int8_matmul(on(device, a), on(device, b.T).T, engine).to(torch.int64), expected)
+    if engine in ENGINES:  # through the golden entry point
+        product = lambda x, y: int8_matmul(x, y, engine)  # noqa: E731
+    else:  # one tensor kernel, whatever `auto` would pick on this machine
+        product = lambda x, y: tensor_matmul(x, y, engine)  # noqa: E731
+    assert same(product(on(device, a), on(device, b)).to(torch.int64), expected)
+    assert same(product(on(device, a), on(device, b.T).T).to(torch.int64), expected)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -87,7 +92,8 @@ def test_cuda_layout_pads_with_zeros_and_stays_exact(device, m, k, n):
     assert pa.shape[0] > 16 and pa.shape[1] % 8 == 0 and pb.shape[1] % 8 == 0
     assert pb.t().is_contiguous() and pa.is_contiguous()
     expected = a.cpu().numpy().astype(np.int64) @ b.cpu().numpy().astype(np.int64)
-    assert same(tensor_matmul(a, b, "torch", layout=True).to(torch.int64), expected)
+    assert same(tensor_matmul(a, b, "int_mm", layout=True).to(torch.int64), expected)
+    assert same(tensor_matmul(a, b, "float32").to(torch.int64), expected)
 
 
 def small_network(rng):

@@ -98,7 +98,7 @@ def gemm_table(sizes, device, repeat: int = 3) -> pd.DataFrame:
         a = torch.randint(-127, 128, (n, n), dtype=torch.int8, device=device)
         b = torch.randint(-127, 128, (n, n), dtype=torch.int8, device=device)
         kinds = {
-            "int8 exact (torch backend's engine)": lambda: tensor_matmul(a, b, "auto"),
+            "int8 exact (torch backend's engine)": lambda: tensor_matmul(a, b),
             "fp32 matmul": (lambda x, y: lambda: x @ y)(a.float(), b.float()),
             "bf16 matmul": (lambda x, y: lambda: x @ y)(a.bfloat16(), b.bfloat16()),
         }

@@ -1,20 +1,23 @@
 """Exact int8 x int8 -> int32 matrix product, the one GEMM every layer of the golden model uses.
 
-Two engines compute the same exact integers; `auto` (the default) uses the faster one here:
-- `torch._int_mm` (the optional torch extra; on VNNI-class CPUs a true int8 -> int32 GEMM, on
-  others a plain loop, which `auto` then avoids);
+Two engines compute the same exact integers; `torch` is the default where torch is installed:
+- torch (the optional extra): `torch._int_mm` where it is a true int8 -> int32 GEMM (VNNI-class
+  CPUs, CUDA); on other CPUs it is a plain loop, so torch's float32 GEMM carries the integers
+  instead, exactly, as below (`float32_carrier_matmul`);
 - float64 BLAS, which is exact here: every operand is an integer of magnitude <= 127, so every
   product and partial sum is an integer of magnitude <= K * 127**2 < 2**31 (K is checked), far
   below 2**53, where float64 holds all integers exactly, whatever the order of the additions.
 numpy's own integer matmul is exact too but has no BLAS and runs 10-30x slower than either.
 
 torch tensors (the torch backend runs this golden code on them) stay on their device and go
-through `torch._int_mm` there, laid out as CUDA's kernel requires (see `int_mm_layout`).
+through `torch._int_mm` there, laid out as CUDA's kernel requires (see `int_mm_layout`), or the
+float32 carrier on a CPU without a real int8 kernel.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import time
 
 import numpy as np
@@ -38,14 +41,14 @@ def blas_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def torch_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """torch._int_mm on the CPU: int8 operands, int32 accumulation, any shape."""
+    """torch on the CPU: `_int_mm` where it is a real int8 kernel, else torch's float32 carrier."""
     import torch
 
     # Fresh copies: numpy calls a (1, K) view of a transposed column "contiguous" while its row
     # stride is 1, and _int_mm then reads the wrong elements. A copy has canonical strides.
     a8 = torch.from_numpy(np.array(a, dtype=np.int8, order="C"))
     b8 = torch.from_numpy(np.array(b, dtype=np.int8, order="C"))
-    return torch._int_mm(a8, b8).numpy()
+    return tensor_matmul(a8, b8).numpy()
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -85,18 +88,21 @@ def float32_carrier_matmul(a, b):
     return total
 
 
-def tensor_matmul(a, b, engine: str = "torch", layout: bool | None = None):
+KERNELS = ("auto", "int_mm", "float32")
+
+
+def tensor_matmul(a, b, kernel: str = "auto", layout: bool | None = None):
     """Exact int8 product of torch tensors on their own device, as int32.
 
-    `torch` runs `_int_mm` (on CUDA laid out by `int_mm_layout`, or when `layout` says so);
-    `blas` the float32 carrier; `auto` picks `_int_mm` unless it is the CPU's slow fallback.
+    `int_mm` runs `torch._int_mm` (on CUDA laid out by `int_mm_layout`, or when `layout` says
+    so), `float32` the float32 carrier, `auto` `_int_mm` unless it is the CPU's slow fallback.
     """
     import torch
 
     cuda = a.device.type == "cuda"
-    if engine == "auto":
-        engine = "torch" if cuda or int_mm_is_fast() else "blas"
-    if engine == "blas":
+    if kernel == "auto":
+        kernel = "int_mm" if cuda or int_mm_is_fast() else "float32"
+    if kernel == "float32":
         return float32_carrier_matmul(a, b)
     a8, b8 = a.to(torch.int8), b.to(torch.int8)
     if not (cuda if layout is None else layout):
@@ -131,13 +137,10 @@ def int_mm_is_fast() -> bool:
     return seconds["int8"] < 2 * seconds["float"]
 
 
-def auto_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The faster exact engine here: torch._int_mm where it is a real int8 kernel, else BLAS."""
-    return torch_matmul(a, b) if int_mm_is_fast() else blas_matmul(a, b)
-
-
-ENGINES = {"auto": auto_matmul, "blas": blas_matmul, "torch": torch_matmul}
-DEFAULT_ENGINE = "auto"
+ENGINES = {"blas": blas_matmul, "torch": torch_matmul}
+DEFAULT_ENGINE = "torch" if importlib.util.find_spec("torch") else "blas"
+TENSOR_KERNELS = {"blas": "float32", "torch": "auto"}
+"""What each engine runs on torch tensors: BLAS means the float carrier there too."""
 
 
 def int8_matmul(a, b, engine: str | None = None):
@@ -161,5 +164,5 @@ def int8_matmul(a, b, engine: str | None = None):
     if engine not in ENGINES:
         raise ValueError(f"GEMM engine must be one of {sorted(ENGINES)}; got {engine!r}")
     if namespace(a, b) is not np:
-        return tensor_matmul(a, b, engine)
+        return tensor_matmul(a, b, TENSOR_KERNELS[engine])
     return ENGINES[engine](a, b)
