@@ -38,10 +38,9 @@ def measure(args, threads: int):
     from niti_hw.commands.bench import train_table
 
     torch.set_num_threads(threads)
+    twins = ("fp32", "bf16") if args.bf16 else ("fp32",)
     table = train_table(args.models, ["golden", "torch"], torch.device("cpu"), args.batch_size,
-                        args.batches)
-    if not args.bf16:
-        table = table[~table.run.str.startswith("bf16")]
+                        args.batches, twins)
     table.insert(1, "threads", threads)
     return table
 

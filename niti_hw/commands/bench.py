@@ -157,7 +157,8 @@ class TwinStep:
         self.optimiser.step()
 
 
-def train_table(models, backends, device, batch_size: int, batches: int) -> pd.DataFrame:
+def train_table(models, backends, device, batch_size: int, batches: int,
+                twins=("fp32", "bf16")) -> pd.DataFrame:
     """images/s of one training step per backend and of the fp32 / bf16 twins, per model."""
     from niti_hw.train import TrainConfig
     from niti_hw.train.backend import backend_factory
@@ -175,7 +176,8 @@ def train_table(models, backends, device, batch_size: int, batches: int) -> pd.D
             config = TrainConfig(model=model, batch_size=batch_size, backend=name, device=on)
             runs[f"niti int8 {name} ({on})"] = backend_factory(name)(built, data, config)
         runs[f"fp32 ({device.type})"] = TwinStep(built, data, device, bf16=False)
-        runs[f"bf16 autocast ({device.type})"] = TwinStep(built, data, device, bf16=True)
+        if "bf16" in twins:
+            runs[f"bf16 autocast ({device.type})"] = TwinStep(built, data, device, bf16=True)
         for label, run in runs.items():
             run.train_batch(index[0], 0)  # warm-up
             seconds = measure(lambda: [run.train_batch(batch, 0) for batch in index[1:]])
