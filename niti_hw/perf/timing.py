@@ -164,3 +164,53 @@ def update_cycles(weights: int, p: HardwareParams) -> int:
     """From the first beat accepted to the last updated beat valid (inclusive) for `weights`
     weights streamed `lanes` per beat."""
     return ceil(weights / p.lanes) + UPDATE_LATENCY
+
+
+# ---------------------------------------------------------------------------------------------
+# Weight- and input-stationary arrays (cost model only; the RTL is output stationary). Built like
+# the OS array: skew inside, MULTIPLIER_LATENCY-deep PEs, the next fold's stationary operand loaded
+# (rows cycles) behind the current fold, partial sums of K folds added in the output buffer.
+# ---------------------------------------------------------------------------------------------
+
+def stationary_folds(k: int, across: int, p: HardwareParams) -> int:
+    """Folds of a stationary dataflow: K over the array's rows, `across` over its columns."""
+    return ceil(k / p.rows) * ceil(across / p.cols)
+
+
+def stationary_gemm_cycles(stream: int, k: int, across: int, p: HardwareParams) -> int:
+    """Cycles of a WS GEMM (stream = M, across = N) or an IS GEMM (stream = N, across = M): the first
+    stationary load, one period of max(stream, rows) per fold, then skew and multiplier drain."""
+    folds = stationary_folds(k, across, p)
+    return p.rows + folds * max(stream, p.rows) + p.rows + p.cols - 2 + MULTIPLIER_LATENCY + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# SCALE-Sim 3.0.0 compute cycles ("Total Cycles" of its COMPUTE_REPORT, bandwidth mode CALC, so no
+# stalls). Each fold runs on its own: operands skew in, outputs drain, then the next fold starts
+# (scalesim/compute/systolic_compute_{os,ws,is}.py build one demand row per cycle; the report gives
+# the index of the last row, hence the - 1).
+# ---------------------------------------------------------------------------------------------
+
+SCALESIM_DATAFLOWS = {"output_stationary": "os", "weight_stationary": "ws",
+                      "input_stationary": "is"}
+
+
+def scalesim_folds(m: int, n: int, k: int, dataflow: str, p: HardwareParams) -> int:
+    """Folds SCALE-Sim maps an M x N x K GEMM onto: OS tiles M x N, WS K x N, IS K x M."""
+    rows, cols = {"output_stationary": (m, n), "weight_stationary": (k, n),
+                  "input_stationary": (k, m)}[dataflow]
+    return ceil(rows / p.rows) * ceil(cols / p.cols)
+
+
+def scalesim_fold_cycles(m: int, n: int, k: int, dataflow: str, p: HardwareParams) -> int:
+    """Demand rows of one fold: OS streams K beats, WS M and IS N, plus fill and drain (WS/IS also
+    load the stationary operand, `rows` cycles)."""
+    if dataflow == "output_stationary":
+        return k + p.rows + p.cols - 2
+    stream = m if dataflow == "weight_stationary" else n
+    return stream + 2 * p.rows + p.cols - 2
+
+
+def scalesim_gemm_cycles(m: int, n: int, k: int, dataflow: str, p: HardwareParams) -> int:
+    """SCALE-Sim 3.0.0's "Total Cycles" of one GEMM layer (C[M x N] = A[M x K] @ B[K x N])."""
+    return scalesim_folds(m, n, k, dataflow, p) * scalesim_fold_cycles(m, n, k, dataflow, p) - 1
