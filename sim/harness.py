@@ -75,13 +75,13 @@ class StreamDriver:
     """Sends payloads (dicts for the Amaranth layout) on `<prefix>__valid/payload/ready`."""
 
     def __init__(self, dut, prefix: str, layout, rng: random.Random, gap: float = 0.0,
-                 unit: str = "DUT", patience: int = PATIENCE):
+                 unit: str | None = None, patience: int = PATIENCE):
         self.clk = dut.clk
         self.valid = getattr(dut, f"{prefix}__valid")
         self.ready = getattr(dut, f"{prefix}__ready")
         self.payload = getattr(dut, f"{prefix}__payload")
         self.layout, self.rng, self.gap = layout, rng, gap
-        self.unit, self.prefix, self.patience = unit, prefix, patience
+        self.unit, self.prefix, self.patience = unit or dut._name, prefix, patience
         self.accepted_at: list[int] = []
 
     async def send(self, beats) -> None:
@@ -119,13 +119,13 @@ class StreamMonitor:
     """
 
     def __init__(self, dut, prefix: str, layout, rng: random.Random, stall: float = 0.0,
-                 unit: str = "DUT", patience: int = PATIENCE):
+                 unit: str | None = None, patience: int = PATIENCE):
         self.clk = dut.clk
         self.valid = getattr(dut, f"{prefix}__valid")
         self.ready = getattr(dut, f"{prefix}__ready")
         self.payload = getattr(dut, f"{prefix}__payload")
         self.layout, self.rng, self.stall = layout, rng, stall
-        self.unit, self.prefix, self.patience = unit, prefix, patience
+        self.unit, self.prefix, self.patience = unit or dut._name, prefix, patience
         self.beats: list = []
         self.received_at: list[int] = []
 
@@ -200,13 +200,18 @@ class Scoreboard:
                     continue
                 if got_fields.get(path) != want:
                     raise AssertionError(
-                        f"{self.name}: {what}, beat {index}, `{path}`: RTL gave "
+                        f"{self.name}: {what}, beat {index}, `{path or 'value'}`: RTL gave "
                         f"{got_fields.get(path)!r}, golden model {want!r}")
                 self.values += 1
             self.vectors += 1
 
+    @property
+    def checked(self) -> int:
+        """Values compared so far (benches that compare item by item count these)."""
+        return self.values
+
     def compare(self, what: str, got, expected) -> None:
-        """Compare one whole item (any ==-comparable value); counts values, not beats."""
+        """Compare one whole item (any ==-comparable value); counts one value, no beat."""
         if got != expected:
             raise AssertionError(f"{self.name}: {what}: RTL gave {got!r}, golden model {expected!r}")
         self.values += 1
@@ -226,7 +231,7 @@ def record(values: dict) -> None:
 
 
 async def stream_through(dut, in_layout, out_layout, beats, out_count, gap, stall, seed,
-                         unit: str = "DUT", drain: int = DRAIN, patience: int = PATIENCE):
+                         unit: str | None = None, drain: int = DRAIN, patience: int = PATIENCE):
     """Drive `beats` into `i`, collect `out_count` beats from `o`, then watch `drain` cycles for
     extra ones. Fails (never hangs) when the unit drops, withholds or adds beats."""
     rng = random.Random(seed)

@@ -18,7 +18,11 @@ from harness import DRAIN, PATIENCE, to_python
 def run_stream(dut, beats: list, count: int, unit: str, gap: float = 0.0, stall: float = 0.0,
                seed: int = 0, drain: int = DRAIN, patience: int = PATIENCE) -> list:
     """Output beats of `dut` (as Python values) for input `beats`; raises AssertionError on a
-    stuck stream or an extra beat."""
+    stuck stream or an extra beat.
+
+    A beat is a payload for `i`, or a `(port, payload)` pair for another input stream (a config
+    beat on `cfg`, say); beats are sent one after another in the order given.
+    """
     rng = random.Random(seed)
     got: list = []
     failures: list[str] = []
@@ -26,22 +30,23 @@ def run_stream(dut, beats: list, count: int, unit: str, gap: float = 0.0, stall:
     async def producer(ctx):
         waited = 0
         for index, beat in enumerate(beats):
+            port = getattr(dut, beat[0]) if isinstance(beat, tuple) else dut.i
+            payload = beat[1] if isinstance(beat, tuple) else beat
             while rng.random() < gap:
                 await ctx.tick()
-            ctx.set(dut.i.payload, beat)
-            ctx.set(dut.i.valid, 1)
+            ctx.set(port.payload, payload)
+            ctx.set(port.valid, 1)
             while True:
-                _, _, ready = await ctx.tick().sample(dut.i.ready)
+                _, _, ready = await ctx.tick().sample(port.ready)
                 if ready:
                     waited = 0
                     break
                 waited += 1
                 if waited >= patience:
-                    failures.append(f"{unit}: input `i` not ready for {patience} cycles; "
+                    failures.append(f"{unit}: input not ready for {patience} cycles; "
                                     f"{index} of {len(beats)} beats accepted")
                     return
-            ctx.set(dut.i.valid, 0)
-        ctx.set(dut.i.valid, 0)
+            ctx.set(port.valid, 0)
 
     async def consumer(ctx):
         idle = 0

@@ -74,4 +74,3 @@ def test_shift_round(tmp_path, sim, vectors, mode):
     # keep, last and k of every beat, and data of every kept lane (all lanes of a refused beat)
     assert 3 * result["vectors"] < result["values"] <= (3 + DEFAULT.lanes) * result["vectors"]
     assert result["refused"] > 0
-
