@@ -26,6 +26,17 @@ DRAIN = 40
 """Cycles watched for an extra beat after a tensor's last expected one: longer than any pipeline."""
 
 
+@dataclass
+class TensorResult:
+    values: np.ndarray  # int8 results, m x n
+    k: int  # the shift carried by every beat
+    status: object  # status_layout view: refused, no_update, b, k
+    cfg_at: int  # cycle the cfg beat was accepted
+    first_operand_at: int
+    last_operand_at: int
+    last_out_at: int
+
+
 class TensorHost:
     """Drives `cfg`/`i` and collects `o` of a tensor Datapath (or of the TrainingCore)."""
 
