@@ -39,10 +39,10 @@ def numpy_int32_matmul(a, b):
 
 
 @contextmanager
-def gemm_engine(name: str):
+def gemm_engine(policy, name: str):
     """Run the golden layers on another GEMM engine (the numpy int32 peer included)."""
     engines = {**gemm.ENGINES, "numpy-int32": numpy_int32_matmul}
-    with mock.patch.dict(gemm.ENGINES, engines), mock.patch.object(gemm, "DEFAULT_ENGINE", name):
+    with mock.patch.dict(gemm.ENGINES, engines), mock.patch.object(policy, "engine", name):
         yield
 
 
@@ -85,7 +85,7 @@ def conv_rows(repeat, rng, batch=32, size=16, cin=32, cout=64):
     name = f"conv3x3 {batch}x{size}x{size}x{cin}->{cout} fwd+bwd+update"
     def with_engine(name):
         def step():
-            with gemm_engine(name):
+            with gemm_engine(policy, name):
                 golden_step()
         return step
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gemm import check_reduction_length, int8_matmul
+from .gemm import check_reduction_length
 from .init import IntegerWeights
 from .numbers import INT8_MAX, bitwidth, saturate, saturate_int8
 from .tensor import QTensor, RoundingPolicy
@@ -70,7 +70,7 @@ class Linear(WeightedLayer):
         _check_input(x, 2, "Linear", self.in_features)
         w = self.weights.as_int8()
         self._input = x
-        acc = int8_matmul(x.values, w.values)
+        acc = policy.matmul(x.values, w.values)
         values, k = policy.narrow(acc, "activation")
         return QTensor(values, x.exp + w.exp + k)
 
@@ -79,9 +79,9 @@ class Linear(WeightedLayer):
         w = self.weights.as_int8()
         previous = None
         if propagate:
-            values, k = policy.narrow(int8_matmul(e.values, w.values.T), "error")
+            values, k = policy.narrow(policy.matmul(e.values, w.values.T), "error")
             previous = QTensor(values, e.exp + w.exp + k)
-        self.g32 = int8_matmul(self._input.values.T, e.values)
+        self.g32 = policy.matmul(self._input.values.T, e.values)
         return previous
 
 
@@ -152,7 +152,7 @@ class Conv2d(WeightedLayer):
         w = self.weights.as_int8()
         self._input_shape = x.values.shape
         self._cols = self._columns(x.values)
-        acc = int8_matmul(self._cols, w.values.reshape(-1, self.cout))
+        acc = policy.matmul(self._cols, w.values.reshape(-1, self.cout))
         values, k = policy.narrow(acc, "activation")
         return QTensor(values.reshape(n, oh, ow, self.cout), x.exp + w.exp + k)
 
@@ -164,11 +164,11 @@ class Conv2d(WeightedLayer):
         if propagate:
             overlap = -(-self.kh // self.stride) * -(-self.kw // self.stride)
             check_reduction_length(self.cout * overlap, "Conv2d transposed convolution")
-            cols = int8_matmul(e2d, w.values.reshape(-1, self.cout).T)
+            cols = policy.matmul(e2d, w.values.reshape(-1, self.cout).T)
             acc = self._fold(cols, self._input_shape)
             values, k = policy.narrow(acc, "error")
             previous = QTensor(values, e.exp + w.exp + k)
-        self.g32 = int8_matmul(self._cols.T, e2d)
+        self.g32 = policy.matmul(self._cols.T, e2d)
         return previous
 
 
