@@ -12,7 +12,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
-from harness import Scoreboard, bench_int, bench_params, record, start
+from harness import BENCH_TIMEOUT, Scoreboard, bench_int, bench_params, record, start
 from stimulus import int8_matrix
 from tensor_host import TensorHost
 
@@ -53,7 +53,7 @@ def random_shape(p, rng, n):
 async def check(dut, host, policy, rng, board, budget, p):
     """Random tensors until `budget` values were compared; returns the results."""
     results, n = [], 0
-    while board.checked < budget:
+    while board.values < budget:
         m, cols, depth = random_shape(p, rng, n)
         kind = KINDS[n % len(KINDS)]
         a, b = int8_matrix(rng, (m, depth), kind), int8_matrix(rng, (depth, cols), kind)
@@ -72,11 +72,12 @@ async def check(dut, host, policy, rng, board, budget, p):
                 board.compare(f"value [{row}, {col}] of {what}", int(got.values[row, col]),
                               int(values[row, col]))
         results.append((m, cols, depth, got))
+        board.vectors += -(-m * cols // p.lanes)  # output beats, each compared whole
         n += 1
     return results
 
 
-@cocotb.test()
+@cocotb.test(**BENCH_TIMEOUT)
 async def random_tensors(dut):
     """Random shapes, modes of k, gaps and backpressure; every value against golden."""
     p = bench_params()
@@ -88,10 +89,10 @@ async def random_tensors(dut):
     results = await check(dut, host, golden_policy(p), rng, board,
                           bench_int("NITI_HW_VECTORS", 3000), p)
     board.report()
-    record({"vectors": board.checked, "tensors": len(results)})
+    record({"values": board.values, "vectors": board.vectors, "tensors": len(results)})
 
 
-@cocotb.test()
+@cocotb.test(**BENCH_TIMEOUT)
 async def cycles_and_refusal(dut):
     """No gaps, no backpressure: cfg-to-operand and operand-to-last-beat cycles equal the model for
     random shapes; then a tensor above the scratchpad is refused and takes no operand."""
@@ -121,6 +122,6 @@ async def cycles_and_refusal(dut):
     dut.i__valid.value = 0
     assert int(host.status().refused) == 1, "datapath: a tensor above the scratchpad was not refused"
     # ... and the unit goes on with the next tensor.
-    await check(dut, host, golden_policy(p), rng, board, board.checked + 50, p)
+    await check(dut, host, golden_policy(p), rng, board, board.values + 50, p)
     assert int(host.status().refused) == 0
-    record({"timed_tensors": len(results), "vectors": board.checked})
+    record({"timed_tensors": len(results), "values": board.values, "vectors": board.vectors})

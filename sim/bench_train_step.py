@@ -19,7 +19,7 @@ import copy
 
 import cocotb
 import numpy as np
-from harness import bench_int, bench_params, record, start
+from harness import BENCH_TIMEOUT, bench_int, bench_params, record, start
 from tensor_host import TensorHost, UpdateHost
 
 from niti_hw.golden import QTensor, RoundingPolicy
@@ -120,7 +120,7 @@ class RtlTrainer:
         return logits.values
 
 
-@cocotb.test()
+@cocotb.test(**BENCH_TIMEOUT)
 async def training_steps(dut):
     p = bench_params()
     weight_bits = bench_int("NITI_HW_WEIGHT_BITS", 16)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from harness import Scoreboard, bench_int, bench_params, record, start
+from harness import BENCH_TIMEOUT, Scoreboard, bench_int, bench_params, record, start
 from tensor_host import UpdateHost
 
 from niti_hw.golden import INT8_MAX
@@ -30,7 +30,7 @@ def random_weights(rng, size, bits):
 async def check(dut, host, rng, bits, board, budget):
     """Random tensors until `budget` weights were compared (each W' and q counts once)."""
     timings = []
-    while board.checked < budget:
+    while board.values < budget:
         size = int(rng.integers(1, 200))
         w, g = random_weights(rng, size, bits)
         golden = IntegerWeights(w, 0, bits)
@@ -42,10 +42,11 @@ async def check(dut, host, rng, bits, board, budget):
         board.compare(f"read-out of {size} weights", q.tolist(),
                       golden.as_int8().values.astype(int).tolist())
         timings.append((size, last - first + 1))
+        board.vectors += -(-size // host.p.lanes)
     return timings
 
 
-@cocotb.test()
+@cocotb.test(**BENCH_TIMEOUT)
 async def random_updates(dut):
     p = bench_params()
     bits = bench_int("NITI_HW_WEIGHT_BITS", 16)
@@ -54,10 +55,11 @@ async def random_updates(dut):
     board = Scoreboard(f"update_unit w{bits} lanes={p.lanes}", dut._log)
     await check(dut, UpdateHost(dut, p, bits, rng, gap=0.3, stall=0.3), rng, bits, board,
                 bench_int("NITI_HW_VECTORS", 2000))
-    vectors = board.checked
-    timings = await check(dut, UpdateHost(dut, p, bits, rng), rng, bits, board, vectors + 300)
+    values = board.values
+    timings = await check(dut, UpdateHost(dut, p, bits, rng), rng, bits, board, values + 300)
     for size, measured in timings:
         assert measured == update_cycles(size, p), \
             f"{size} weights: {measured} cycles, model update_cycles {update_cycles(size, p)}"
     board.report()
-    record({"vectors": board.checked, "timed": len(timings), "weight_bits": bits})
+    record({"values": board.values, "vectors": board.vectors, "timed": len(timings),
+            "weight_bits": bits})

@@ -11,8 +11,8 @@ from niti_hw.sim_runner import run_bench
 pytestmark = pytest.mark.sim
 
 CASES = [  # (params, stored weight bits)
-    (DEFAULT, 16),
-    (HardwareParams(rows=4, cols=4, lanes=4, round_mode="stochastic"), 8),
+    (DEFAULT.replace(tensor_buffer_words=2048), 16),  # the largest tensor is 64 x 32
+    (HardwareParams(rows=4, cols=4, lanes=4, round_mode="stochastic", tensor_buffer_words=2048), 8),
 ]
 
 
