@@ -27,6 +27,7 @@ class TrainConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     eval_batch_size: int = 500
+    hardware: dict | None = None  # sim backend: HardwareParams fields that differ from the defaults
 
     def __post_init__(self):
         spec = get_model(self.model)
@@ -46,6 +47,13 @@ class TrainConfig:
                 f"m_u schedule must start at epoch 0 with m_u in 1..8; got {schedule}"
             )
         object.__setattr__(self, "mu_schedule", schedule)
+        self.hardware_params()  # refuse bad hardware settings now, with HardwareParams' message
+
+    def hardware_params(self):
+        """The hardware the `sim` backend models (niti_hw.params.HardwareParams)."""
+        from ..params import HardwareParams
+
+        return HardwareParams(**(self.hardware or {}))
 
     def mu_at(self, epoch: int) -> int:
         """m_u of the last schedule entry at or before `epoch`."""
