@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from niti_hw.golden import DEFAULT_LFSR_LANES, INT8_MAX, INT32_SAFE_K, ROUNDING_MODES
 
 DATAFLOWS = ("output_stationary",)
+EXPONENTS = ("tensor", "tile", "predicted")
+"""Where a narrowing's shift comes from: B of the whole int32 tensor (SPEC), of each rows x cols
+tile (the RTL Datapath), or the same layer's B at the previous step (no int32 tensor buffer)."""
 ROUND_MODES = tuple(ROUNDING_MODES)
 
 # An int8 x int8 product with |operand| <= 127 needs 15 bits plus sign; the accumulator holds at least
@@ -27,7 +30,7 @@ MAX_LFSR_LANES = 256
 
 @dataclass(frozen=True)
 class HardwareParams:
-    """Array shape, post-processing lanes, accumulator width, dataflow and LFSR lanes.
+    """Array shape, post-processing lanes, accumulator width, dataflow, LFSR lanes, exponent source.
 
     `lanes` int32 values per beat flow through the bitwidth detector and the rounding unit; it must
     divide `cols` (an array row is cut into cols/lanes beats) and `lfsr_lanes` (element j of a
@@ -42,6 +45,7 @@ class HardwareParams:
     lfsr_lanes: int = DEFAULT_LFSR_LANES
     lfsr_seed: int = 1
     round_mode: str = "pseudo"
+    exponent: str = "tensor"
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, MAX_ARRAY_DIM)
@@ -62,6 +66,8 @@ class HardwareParams:
                 f"{_divisors(self.lfsr_lanes)}")
         if self.dataflow not in DATAFLOWS:
             raise ValueError(f"dataflow must be one of {DATAFLOWS}; got {self.dataflow!r}")
+        if self.exponent not in EXPONENTS:
+            raise ValueError(f"exponent must be one of {EXPONENTS}; got {self.exponent!r}")
         if self.round_mode not in ROUND_MODES:
             raise ValueError(f"round_mode must be one of {ROUND_MODES}; got {self.round_mode!r}")
 
