@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "niti_hw.commands.train",
     "niti_hw.commands.generate",
     "niti_hw.commands.synth",
+    "niti_hw.commands.estimate",
 )
 
 

@@ -15,9 +15,9 @@ from harness import Scoreboard, bench_int, bench_params, record, start, stream_t
 from stimulus import int8_matrix
 
 from niti_hw.golden import RoundingPolicy, int8_matmul
-from niti_hw.rtl.datapath import beats_per_tile, first_out_latency
+from niti_hw.perf.tiling import operand_beats
+from niti_hw.perf.timing import beats_per_tile, first_out_latency, min_tile_cycles, tile_pair_cycles
 from niti_hw.rtl.layouts import datapath_out_layout, operand_layout
-from niti_hw.rtl.protocol import operand_beats
 
 KINDS = ("random", "mixed", "extremes", "zeros")
 
@@ -70,23 +70,6 @@ async def random_tiles(dut):
     record({"vectors": vectors + len(driver.accepted_at), "latency": first_out_latency(p)})
 
 
-def drain_stall(p) -> int:
-    """Array cycles lost per tile when the serialiser takes cols/lanes cycles per row (measured)."""
-    return max(0, p.rows - 2) * (p.cols // p.lanes - 1)
-
-
-def tile_pair_cycles(p, depth: int) -> int:
-    """Steady-state cycles for two back-to-back tiles of K = depth (no gaps, no backpressure).
-
-    a = max(K, rows, cols) + drain_stall, at least rows*cols/lanes (the replay). From
-    a >= replay + 2 one tile per a cycles; below that the banks turn round too slowly and tiles
-    alternate replay + 3 and a cycles (see the Datapath docstring).
-    """
-    replay = beats_per_tile(p)
-    a = max(max(depth, p.min_tile_cycles) + drain_stall(p), replay)
-    return 2 * a if a >= replay + 2 else replay + 3 + a
-
-
 @cocotb.test()
 async def throughput(dut):
     """Back-to-back tiles of one K, no gaps, no backpressure: spacing of consecutive tiles' last
@@ -96,7 +79,7 @@ async def throughput(dut):
     await start(dut)
     per_tile, tiles = beats_per_tile(p), bench_int("NITI_HW_THROUGHPUT_TILES", 10)
     measured = {}
-    for n, depth in enumerate((64, p.min_tile_cycles)):  # array-bound, then replay-bound
+    for n, depth in enumerate((64, min_tile_cycles(p))):  # array-bound, then replay-bound
         _, monitor, _ = await check(dut, policy, 0.0, 0.0, tiles, 100 + n, depth)
         ends = monitor.received_at[per_tile - 1::per_tile]
         spacing = [b - a for a, b in pairwise(ends[1:])]

@@ -16,9 +16,9 @@ from harness import Scoreboard, StreamDriver, StreamMonitor, bench_int, bench_pa
 from stimulus import int8_matrix
 
 from niti_hw.golden import int8_matmul
+from niti_hw.perf.tiling import assemble, operand_beats, tile_grid
+from niti_hw.perf.timing import first_row_latency, min_tile_cycles
 from niti_hw.rtl.layouts import operand_layout, result_row_layout
-from niti_hw.rtl.protocol import assemble, operand_beats, tile_grid
-from niti_hw.rtl.systolic_array import first_row_latency
 
 KINDS = ("random", "mixed", "extremes", "zeros")
 
@@ -60,7 +60,7 @@ async def random_gemms(dut):
     board = Scoreboard(f"array {p.name}", dut._log)
     budget = bench_int("NITI_HW_VECTORS", 2000)
     gemms, beats = [], 0
-    span = 3 * p.min_tile_cycles
+    span = 3 * min_tile_cycles(p)
     while beats < budget:
         m = int(rng.integers(1, 2 * p.rows + 2))
         n = int(rng.integers(1, 2 * p.cols + 2))

@@ -12,6 +12,18 @@ def test_default_is_valid_and_round_trips_through_json():
     assert DEFAULT.lfsr_groups == DEFAULT.lfsr_lanes // DEFAULT.lanes
 
 
+def test_memory_and_clock_fields_round_trip_through_json():
+    params = DEFAULT.replace(dataflow="weight_stationary", tensor_buffer_words=4096,
+                             ifmap_sram_kib=128, dram_bytes_per_cycle=2.5, clock_mhz=150.0)
+    assert HardwareParams.from_json(params.to_json()) == params
+
+
+def test_rtl_json_holds_only_what_the_generators_read():
+    """The Verilog header: memory sizes and the clock do not change the RTL."""
+    assert DEFAULT.rtl_json() == DEFAULT.replace(dram_bytes_per_cycle=1.0, clock_mhz=99.0).rtl_json()
+    assert DEFAULT.rtl_json() != DEFAULT.replace(rows=4).rtl_json()
+
+
 def test_frozen():
     with pytest.raises(AttributeError):
         DEFAULT.rows = 4
@@ -23,7 +35,15 @@ def test_frozen():
     ({"acc_bits": 12}, r"acc_bits must be in 16\.\.32 \(an int8 x int8 product needs 16 bits"),
     ({"lanes": 3}, r"lanes must divide cols.*got lanes=3, valid choices: \[1, 2, 4, 8\]"),
     ({"lanes": 8, "lfsr_lanes": 12}, r"lanes must divide lfsr_lanes=12.*valid choices: \[1, 2, 3, 4, 6, 12\]"),
-    ({"dataflow": "weight_stationary"}, r"dataflow must be one of \('output_stationary',\)"),
+    ({"dataflow": "row_stationary"},
+     r"dataflow must be one of \('output_stationary', 'weight_stationary', 'input_stationary'\)"),
+    ({"tensor_buffer_words": 63},
+     r"tensor_buffer_words must be in 64\.\.\d+ \(it must hold at least one 8x8 tile\); got 63"),
+    ({"ifmap_sram_kib": 0}, r"ifmap_sram_kib must be in 1\.\.1048576; got 0"),
+    ({"ofmap_sram_kib": 1.5}, r"ofmap_sram_kib must be an int in 1\.\.1048576; got 1\.5"),
+    ({"dram_bytes_per_cycle": 0}, r"dram_bytes_per_cycle must be a number > 0 \(bytes per cycle\); got 0"),
+    ({"dram_bytes_per_cycle": float("inf")}, r"dram_bytes_per_cycle must be a number > 0"),
+    ({"clock_mhz": -5.0}, r"clock_mhz must be a number > 0 \(MHz, or None"),
     ({"round_mode": "floor"}, r"round_mode must be one of"),
     ({"rows": 2.0}, r"rows must be an int in 1\.\.64; got 2\.0"),
     ({"lfsr_seed": -1}, r"lfsr_seed must be in 0\.\.4294967295"),

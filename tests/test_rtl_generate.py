@@ -8,7 +8,7 @@ import pytest
 from niti_hw.cli import main
 from niti_hw.golden import int8_matmul
 from niti_hw.params import DEFAULT, HardwareParams
-from niti_hw.rtl.protocol import assemble, operand_beats, tile_grid
+from niti_hw.perf.tiling import assemble, operand_beats, tile_grid
 from niti_hw.rtl.shift_round import ShiftRound
 from niti_hw.rtl.verilog import UNIT_NAMES, generate
 

@@ -10,9 +10,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.params import HardwareParams
+from niti_hw.perf.timing import DETECTOR_LATENCY as LATENCY
 from niti_hw.rtl.layouts import BITWIDTH, lanes_layout
-
-LATENCY = 3
 
 
 def register_bit_length(m: Module, target, value, width: int) -> None:

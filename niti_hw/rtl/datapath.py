@@ -8,27 +8,13 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden import INT8_MAX
 from niti_hw.params import HardwareParams
-from niti_hw.rtl.bitwidth_detector import LATENCY as DETECTOR_LATENCY
+from niti_hw.perf.timing import beats_per_tile
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector
 from niti_hw.rtl.layouts import INT32, datapath_out_layout, operand_layout
-from niti_hw.rtl.shift_round import LATENCY as ROUND_LATENCY
 from niti_hw.rtl.shift_round import ShiftRound
-from niti_hw.rtl.systolic_array import SystolicArray, first_row_latency
+from niti_hw.rtl.systolic_array import SystolicArray
 
 INT8_BITS = INT8_MAX.bit_length()  # k = max(0, B - 7) keeps 7 magnitude bits
-
-
-def beats_per_tile(p: HardwareParams) -> int:
-    return p.rows * p.cols // p.lanes
-
-
-def first_out_latency(p: HardwareParams) -> int:
-    """Cycles from a tile's last operand beat to its first rounded beat (no gaps, no backpressure).
-
-    Array drain to row 0, then every row serialised into `lanes`-wide beats and buffered while the
-    detector sees them, the detector result, one cycle to latch k, then the rounding pipeline.
-    """
-    return (first_row_latency(p) + beats_per_tile(p) + DETECTOR_LATENCY + 1 + ROUND_LATENCY)
 
 
 class Datapath(wiring.Component):
@@ -41,17 +27,12 @@ class Datapath(wiring.Component):
     A tile is buffered (rows*cols int32) while the detector computes B, then replayed through the
     rounding unit. The buffer has two banks, so the array drains the next tile into one bank while
     the other is replayed; it is held (backpressure) only when both banks are taken. Latency: first
-    rounded beat `first_out_latency(params)` cycles after the tile's last operand beat from idle.
+    rounded beat `niti_hw.perf.timing.first_out_latency(params)` cycles after the tile's last operand beat from idle.
 
-    Throughput (back-to-back tiles of one K >= max(rows, cols), no gaps, no backpressure; measured
-    by sim/bench_datapath.py `throughput`): with D = rows*cols/lanes (replay beats) and
-    a = max(K + max(0, rows - 2) * (cols/lanes - 1), D), one tile per a cycles when a >= D + 2;
-    otherwise tile spacing alternates D + 3 and a cycles (two tiles per D + 3 + a). The
-    (rows - 2) * (cols/lanes - 1) term is array stall: the serialiser takes cols/lanes cycles per
-    drained row and the array's output buffer absorbs two rows. The 3 is the bank turnaround, the
-    same in every configuration tried (a bank is refilled only after its replay ends, and its next
-    replay waits for the detector's B). So the banks overlap (K = 64 on 8x8, lanes 8: 64 cycles per
-    tile, not K + D), but the overhead is not a constant.
+    Throughput (back-to-back tiles, no gaps, no backpressure; measured by sim/bench_datapath.py
+    `throughput`): `niti_hw.perf.timing.tile_pair_cycles`. The banks overlap (K = 64 on 8x8, lanes
+    8: 64 cycles per tile, not K + D); the array stalls while the serialiser takes cols/lanes cycles
+    per drained row (`drain_stall`), and a bank turns round in `BANK_TURNAROUND` cycles.
     """
 
     def __init__(self, params: HardwareParams):

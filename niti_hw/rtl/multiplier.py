@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Signal, signed
 
+from niti_hw.perf.timing import MULTIPLIER_LATENCY
+
 ECP5 = "ecp5"
 DSP_WIDTH = 18
 
@@ -25,7 +27,7 @@ def target_family(platform) -> str | None:
 class Int8Multiplier(Elaboratable):
     """p <= a * b: operand register, product register, transport register, all gated by `en`."""
 
-    LATENCY = 3
+    LATENCY = MULTIPLIER_LATENCY
 
     def __init__(self, name: str = "mul"):
         self.a = Signal(signed(8), name=f"{name}_a_in")

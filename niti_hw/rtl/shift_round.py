@@ -8,11 +8,10 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden import INT8_MAX, LFSR_TAPS, LfsrLanes
 from niti_hw.params import ROUND_MODES, HardwareParams
+from niti_hw.perf.timing import ROUND_LATENCY as LATENCY
 from niti_hw.rtl.layouts import round_in_layout, round_out_layout
 from niti_hw.rtl.output_buffer import OutputBuffer
 
-# Register stages from acceptance to the output register, the same in every mode (see ShiftRound).
-LATENCY = 9
 # Pseudo rounding compares (f2 >> h) with f2 mod 2**h where f2 < 2**(2h) and h <= 16, so both sides
 # fit in 16 bits.
 PSEUDO_BITS = 16

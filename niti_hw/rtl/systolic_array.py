@@ -10,20 +10,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.params import HardwareParams
+from niti_hw.perf.timing import min_tile_cycles
 from niti_hw.rtl.layouts import operand_layout, result_row_layout
 from niti_hw.rtl.multiplier import Int8Multiplier
 from niti_hw.rtl.output_buffer import OutputBuffer
-
-# Cycles from a tile's last operand beat being accepted to its first result row being valid, on top
-# of `cols`: skew to the last column (cols - 1), the multiplier's Int8Multiplier.LATENCY registers,
-# the capture register, the drain register (the row select gathers from the whole array, so it gets
-# a cycle of its own), the output buffer slot.
-DRAIN_EXTRA = Int8Multiplier.LATENCY + 3
-
-
-def first_row_latency(p: HardwareParams) -> int:
-    """Enabled cycles from accepting a tile's last operand beat to its row 0 being valid."""
-    return p.cols - 1 + DRAIN_EXTRA
 
 
 class SystolicArray(wiring.Component):
@@ -44,7 +34,7 @@ class SystolicArray(wiring.Component):
     A tile's `last` beat is accepted only `max(rows, cols)` cycles after the previous tile's one, so
     shorter tiles get that many cycles (bubbles are inserted through `i.ready`).
 
-    Latency: row 0 of a tile is valid `cols + 5` cycles after its last beat is accepted; row r
+    Latency: row 0 of a tile is valid `cols + 5` cycles (`niti_hw.perf.timing.first_row_latency`) after its last beat is accepted; row r
     follows r cycles later (cycles where the array is not stalled). Rows leave through an
     `OutputBuffer`: the array's clock enable is a register that drops when the buffer could fill, so
     backpressure on `o` stalls the array one cycle later instead of through a combinational global
@@ -52,6 +42,9 @@ class SystolicArray(wiring.Component):
     """
 
     def __init__(self, params: HardwareParams):
+        if params.dataflow != "output_stationary":
+            raise ValueError(f"the RTL array is output stationary; got dataflow={params.dataflow!r} "
+                             "(weight/input stationary exist only in the cost model: niti-hw estimate)")
         self.params = params
         super().__init__({
             "i": In(stream.Signature(operand_layout(params))),
@@ -68,7 +61,7 @@ class SystolicArray(wiring.Component):
         en, push = out.en, out.push
 
         # Spacing of tile ends: `since_last` counts enabled cycles since the previous last beat.
-        spacing = p.min_tile_cycles
+        spacing = min_tile_cycles(p)
         since_last = Signal(range(spacing + 1), init=spacing)
         last_ok = Signal()
         m.d.comb += [

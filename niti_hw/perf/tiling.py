@@ -1,4 +1,6 @@
-"""Host side of the SystolicArray tile protocol: cut a GEMM into operand beats, reassemble results.
+"""Tiling of a GEMM for the output-stationary array: cut into operand beats, reassemble results.
+
+The host side of the SystolicArray tile protocol; the cost model counts the same tiles.
 
 The array computes rows x cols output tiles; A is zero-padded to whole row blocks and B to whole
 column blocks, tiles go row block by row block, and each tile is K beats (A[:, k], B[k, :]) with

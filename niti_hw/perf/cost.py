@@ -1,0 +1,269 @@
+"""Cycles, memory traffic and energy of a lowered training step on a `HardwareParams` array.
+
+`estimate(ops, params)` gives one row per operation. The model, in one place:
+
+- GEMMs run on the rows x cols array in `params.dataflow`. Timing "rtl": output stationary is the
+  RTL exactly (`timing.tensor_gemm_cycles`: tiles back to back, drained through the `lanes`-wide
+  serialiser into the tensor buffer; `timing.array_gemm_cycles` for the fp32 datapath, which drains
+  straight out); weight and input stationary use `timing.stationary_gemm_cycles`. Timing
+  "scalesim": SCALE-Sim 3.0.0's cycle count for the dataflow (`timing.scalesim_gemm_cycles`).
+- Operands come from DRAM into the ifmap (A) and filter (B) SRAMs, half of each SRAM holding the
+  working set (double buffering): an operand is fetched once when its reused block fits, else once
+  per fold that needs it. SRAM reads feed the array fold by fold. WS/IS add K-fold partial sums in
+  the ofmap SRAM (spilled to DRAM when a column block's partials do not fit).
+- int32 results ("acc") go to the tensor buffer of `tensor_buffer_words` entries; what does not fit
+  spills to DRAM and is read back by the rounding pass. B is taken on the drain (a few cycles of
+  tail) unless col2im still adds into the values, then it is a pass of its own.
+- Streaming ops (bitwidth, round, ReLU, pooling, col2im, loss, update) move `lanes` values per cycle;
+  their int8/mask/index/weight inputs and outputs are DRAM traffic (no fusion across ops).
+- Every op overlaps its DRAM traffic with its compute: stall = DRAM cycles beyond compute cycles at
+  `dram_bytes_per_cycle`.
+- Datapath "fp32": the same array with fp32 MACs and 4-byte values everywhere; no bitwidth or
+  rounding passes, no tensor buffer (results go to DRAM), the update reads the fp32 gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from math import ceil
+
+import pandas as pd
+
+from niti_hw.params import HardwareParams
+from niti_hw.perf import timing
+from niti_hw.perf.energy import DEFAULT_PJ, check_energy, sram_class
+from niti_hw.perf.lowering import ACC, ACT, INDEX, MASK, WEIGHT, Op
+
+TIMINGS = ("rtl", "scalesim")
+DATAPATHS = ("int8", "fp32")
+COLUMNS = ["layer", "phase", "op", "m", "n", "k", "macs", "elements", "compute_cycles",
+           "stall_cycles", "cycles", "utilisation", "sram_read_bytes", "sram_write_bytes",
+           "dram_read_bytes", "dram_write_bytes", "spill_bytes", "energy_pj"]
+ENERGY_PARTS = ("mac", "alu", "register", "sram", "dram")
+
+
+def value_bits(kind: str, datapath: str, params: HardwareParams, weight_bits: int) -> int:
+    """Stored bits of one value of `kind` on `datapath`."""
+    if kind == MASK:
+        return 1
+    if kind == INDEX:
+        return 8
+    if datapath == "fp32":
+        return 32
+    return {ACT: 8, ACC: 8 * ceil(params.acc_bits / 8), WEIGHT: 8 * ceil(weight_bits / 8)}[kind]
+
+
+def nbytes(kind: str, count: int, datapath: str, params: HardwareParams, weight_bits: int) -> int:
+    return ceil(count * value_bits(kind, datapath, params, weight_bits) / 8)
+
+
+class _Traffic:
+    """Bytes per buffer ('ifmap', 'filter', 'ofmap', 'tensor') and DRAM, for one op."""
+
+    def __init__(self):
+        self.sram_read: dict[str, int] = {}
+        self.sram_write: dict[str, int] = {}
+        self.dram_read = 0
+        self.dram_write = 0
+        self.spill = 0
+
+    def read(self, buffer: str, count: int) -> None:
+        self.sram_read[buffer] = self.sram_read.get(buffer, 0) + count
+
+    def write(self, buffer: str, count: int) -> None:
+        self.sram_write[buffer] = self.sram_write.get(buffer, 0) + count
+
+
+def gemm_cycles(m: int, n: int, k: int, params: HardwareParams, timing_model: str = "rtl",
+                datapath: str = "int8") -> int:
+    """Cycles of one M x N x K GEMM on the array (the function the RTL benches compare against for
+    output stationary: int8 drains into the tensor buffer, fp32 and the bare array drain out)."""
+    df = params.dataflow
+    if timing_model == "scalesim":
+        return timing.scalesim_gemm_cycles(m, n, k, df, params)
+    if df == "output_stationary":
+        if datapath == "int8":
+            return timing.tensor_gemm_cycles(m, n, k, params)
+        return timing.array_gemm_cycles(m, n, k, params)
+    if df == "weight_stationary":
+        return timing.stationary_gemm_cycles(m, k, n, params)
+    return timing.stationary_gemm_cycles(n, k, m, params)
+
+
+def _gemm_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: int,
+                  t: _Traffic) -> None:
+    m, n, k = op.m, op.n, op.k
+    (_, a_src), (_, b_src) = op.reads
+    bi = value_bits(ACT, datapath, params, weight_bits) // 8
+    bo = value_bits(ACC, datapath, params, weight_bits) // 8
+    half_ifmap = params.ifmap_sram_kib * 1024 // 2
+    half_filter = params.filter_sram_kib * 1024 // 2
+    half_ofmap = params.ofmap_sram_kib * 1024 // 2
+    row_folds, col_folds = ceil(m / params.rows), ceil(n / params.cols)
+    k_folds = ceil(k / params.rows)
+    df = params.dataflow
+    if df == "output_stationary":  # row block of A reused across column tiles; B across row blocks
+        refetch_a = 1 if params.rows * k * bi <= half_ifmap else col_folds
+        refetch_b = 1 if k * n * bi <= half_filter else row_folds
+        t.read("ifmap", m * k * col_folds * bi)
+        t.read("filter", k * n * row_folds * bi)
+        partials = 0
+    elif df == "weight_stationary":  # B stationary, fold by fold; A streamed per column fold
+        refetch_a = 1 if m * k * bi <= half_ifmap else col_folds
+        refetch_b = 1
+        t.read("ifmap", m * k * col_folds * bi)
+        t.read("filter", k * n * bi)
+        partials = (k_folds - 1) * m * n
+        spill_partials = m * params.cols * bo > half_ofmap
+    else:  # input stationary: A stationary; B streamed per fold of M
+        m_folds = ceil(m / params.cols)
+        refetch_a = 1
+        refetch_b = 1 if k * n * bi <= half_filter else m_folds
+        t.read("ifmap", m * k * bi)
+        t.read("filter", k * n * m_folds * bi)
+        partials = (k_folds - 1) * m * n
+        spill_partials = n * params.cols * bo > half_ofmap
+    fetched_a, fetched_b = a_src * refetch_a * bi, b_src * refetch_b * bi
+    t.dram_read += fetched_a + fetched_b
+    t.write("ifmap", fetched_a)
+    t.write("filter", fetched_b)
+    if partials:
+        t.read("ofmap", partials * bo)
+        t.write("ofmap", partials * bo)
+        if spill_partials:
+            t.dram_read += partials * bo
+            t.dram_write += partials * bo
+
+
+def _stored(t: _Traffic, kind: str, count: int, write: bool, params: HardwareParams,
+            datapath: str, weight_bits: int) -> None:
+    """Values an op reads or writes: int32 ones in the tensor buffer (spilling), others in DRAM."""
+    size = nbytes(kind, count, datapath, params, weight_bits)
+    if kind == ACC and datapath == "int8":
+        kept = min(count, params.tensor_buffer_words)
+        on_chip = nbytes(ACC, kept, datapath, params, weight_bits)
+        spilled = size - on_chip
+        (t.write if write else t.read)("tensor", on_chip)
+        if write:
+            t.dram_write += spilled
+            t.spill += spilled
+        else:
+            t.dram_read += spilled
+        return
+    if write:
+        t.dram_write += size
+    else:
+        t.dram_read += size
+
+
+def _stream_cycles(op: Op, params: HardwareParams) -> int:
+    if op.op == "bitwidth":
+        if not op.reads:  # on the GEMM's drain
+            return timing.detect_tail_cycles()
+        return timing.detector_cycles(op.elements, params) + timing.K_LATCH
+    if op.op in ("round", "weight_narrow"):
+        return timing.round_cycles(op.elements, params)
+    return ceil(op.elements / params.lanes)
+
+
+def _buffer_kib(buffer: str, params: HardwareParams) -> float:
+    if buffer == "tensor":
+        return params.tensor_buffer_words * 4 / 1024
+    return getattr(params, f"{buffer}_sram_kib")
+
+
+def fp32_ops(ops: list[Op]) -> list[Op]:
+    """The same step on an fp32 datapath: no narrowing passes; the update reads the gradient."""
+    out = []
+    for op in ops:
+        if op.op in ("bitwidth", "round", "weight_narrow"):
+            continue
+        if op.op == "weight_update":
+            op = replace(op, reads=op.reads + ((ACC, op.elements),))
+        out.append(op)
+    return out
+
+
+def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
+             timing_model: str = "rtl", datapath: str = "int8",
+             weight_bits: int = 8) -> pd.DataFrame:
+    """One row per op: cycles (compute, DRAM stall), utilisation, SRAM/DRAM bytes, energy (pJ).
+
+    Timing "scalesim" keeps the GEMM rows only (SCALE-Sim models nothing else) and counts no stalls.
+    """
+    if timing_model not in TIMINGS:
+        raise ValueError(f"timing must be one of {TIMINGS}; got {timing_model!r}")
+    if datapath not in DATAPATHS:
+        raise ValueError(f"datapath must be one of {DATAPATHS}; got {datapath!r}")
+    pj = check_energy(energy) if energy is not None else dict(DEFAULT_PJ)
+    if datapath == "fp32":
+        ops = fp32_ops(ops)
+    if timing_model == "scalesim":
+        ops = [op for op in ops if op.is_gemm]
+    pes = params.rows * params.cols
+    mac_pj = pj["int8_mac" if datapath == "int8" else "fp32_mac"]
+    operand_bytes = value_bits(ACT, datapath, params, weight_bits) // 8
+    sram_pj = {buffer: (pj[f"sram_read_{sram_class(_buffer_kib(buffer, params))}kib_byte"],
+                        pj[f"sram_write_{sram_class(_buffer_kib(buffer, params))}kib_byte"])
+               for buffer in ("ifmap", "filter", "ofmap", "tensor")}
+    rows = []
+    for op in ops:
+        t = _Traffic()
+        if op.is_gemm:
+            compute = gemm_cycles(op.m, op.n, op.k, params, timing_model, datapath)
+            _gemm_traffic(op, params, datapath, weight_bits, t)
+        else:
+            compute = _stream_cycles(op, params)
+            for kind, count in op.reads:
+                _stored(t, kind, count, False, params, datapath, weight_bits)
+        for kind, count in op.writes:
+            _stored(t, kind, count, True, params, datapath, weight_bits)
+        dram = t.dram_read + t.dram_write
+        stall = 0 if timing_model == "scalesim" else \
+            max(0, ceil(dram / params.dram_bytes_per_cycle) - compute)
+        cycles = compute + stall
+        macs = op.macs
+        sram_energy = sum(b * sram_pj[name][0] for name, b in t.sram_read.items()) + \
+            sum(b * sram_pj[name][1] for name, b in t.sram_write.items())
+        parts = {
+            "mac": macs * mac_pj,
+            "alu": op.alu_ops * pj["int32_alu"],
+            "register": macs * 2 * operand_bytes * pj["register_byte"],
+            "sram": sram_energy,
+            "dram": t.dram_read * pj["dram_read_byte"] + t.dram_write * pj["dram_write_byte"],
+        }
+        rows.append({
+            "layer": op.layer, "phase": op.phase, "op": op.op, "m": op.m, "n": op.n, "k": op.k,
+            "macs": macs, "elements": op.elements, "compute_cycles": compute,
+            "stall_cycles": stall, "cycles": cycles,
+            "utilisation": macs / (pes * cycles) if cycles else 0.0,
+            "sram_read_bytes": sum(t.sram_read.values()),
+            "sram_write_bytes": sum(t.sram_write.values()),
+            "dram_read_bytes": t.dram_read, "dram_write_bytes": t.dram_write,
+            "spill_bytes": t.spill, "energy_pj": sum(parts.values()),
+            **{f"energy_{name}_pj": value for name, value in parts.items()},
+        })
+    return pd.DataFrame(rows, columns=COLUMNS + [f"energy_{n}_pj" for n in ENERGY_PARTS])
+
+
+SUMMED = ["macs", "compute_cycles", "stall_cycles", "cycles", "sram_read_bytes",
+          "sram_write_bytes", "dram_read_bytes", "dram_write_bytes", "spill_bytes", "energy_pj",
+          *[f"energy_{n}_pj" for n in ENERGY_PARTS]]
+
+
+def totals(table: pd.DataFrame, params: HardwareParams, clock_mhz: float,
+           by: str | None = "phase", steps_per_epoch: int | None = None) -> pd.DataFrame:
+    """Sums per `by` (phase, layer, op; None: one row) plus a 'step' row, with time (ms), average
+    power and utilisation at `clock_mhz`; with `steps_per_epoch` also an 'epoch' row."""
+    summed = table.groupby(by, sort=False)[SUMMED].sum() if by else pd.DataFrame()
+    step = table[SUMMED].sum().to_frame("step").T
+    parts = [summed, step]
+    if steps_per_epoch:
+        parts.append((step * steps_per_epoch).rename(index={"step": "epoch"}))
+    out = pd.concat(parts)
+    out.index.name = by or "total"
+    pes = params.rows * params.cols
+    out["utilisation"] = out["macs"] / (pes * out["cycles"]).where(out["cycles"] > 0)
+    out["time_ms"] = out["cycles"] / (clock_mhz * 1e3)
+    out["energy_uj"] = out["energy_pj"] / 1e6
+    return out.fillna(0.0)

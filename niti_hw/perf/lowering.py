@@ -1,0 +1,367 @@
+"""Lower a model, input shape and batch to the operations of one NITI training step.
+
+The list follows the golden training step (`niti_hw.golden.network.Sequential.train_step`): forward
+through every layer, the integer loss gradient, backward from the last layer to the first (the first
+layer propagates no error). Each layer's weight update follows its gradient GEMM, so the int32
+gradient is still in the tensor buffer: its weights are not read again in the step, so the values
+equal golden's updates-at-the-end (only the order of stochastic-rounding LFSR draws differs). Each int32 tensor a GEMM
+produces is narrowed to int8 the NITI way: one bitwidth pass over the whole tensor (B), then one
+rounding pass by k = max(0, B - 7) (SPEC). Shapes follow the golden layers (NHWC, im2col columns in
+(kh, kw, cin) order); `niti-hw estimate` and `--backend sim` share this one lowering.
+
+GEMMs are C[m x n] = A[m x k] @ B[k x n]:
+- Conv forward: cols (N*OH*OW x KH*KW*Cin) @ W (KH*KW*Cin x Cout)
+- Conv error: E (N*OH*OW x Cout) @ W^T (Cout x KH*KW*Cin), then col2im onto the input shape
+- Conv gradient: cols^T (KH*KW*Cin x N*OH*OW) @ E (N*OH*OW x Cout)
+- Linear forward x @ W, error E @ W^T, gradient x^T @ E.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from niti_hw.models import Conv, Fc, Flat, ModelSpec, Pool, Relu, get_model
+
+PHASES = ("forward", "loss", "error", "gradient", "update")
+ACT, ACC, WEIGHT, MASK, INDEX = "act", "acc", "weight", "mask", "index"
+"""Kinds of stored values: int8 activation/error/gradient, int32 accumulator, weight of
+`weight_bits`, a ReLU mask bit, a max-pool winner index. `niti_hw.perf.cost` turns them into bytes."""
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation of a training step.
+
+    GEMMs set m, n, k (C[m x n] = A[m x k] @ B[k x n]); their `reads` are the stored values A and B
+    are gathered from (A of an im2col convolution: its input tensor, not the m x k columns), their
+    `writes` the int32 result (none when col2im consumes the drain). Streaming ops set `elements`
+    (values through the `lanes`-wide post-processing units) and `alu_ops` (int32 operations);
+    `reads`/`writes` list (kind, count) of the values taken from and left in memory. int32 ("acc")
+    values live in the tensor buffer; a bitwidth pass with no reads runs on the GEMM's drain.
+    """
+
+    layer: str
+    phase: str
+    op: str
+    m: int = 0
+    n: int = 0
+    k: int = 0
+    elements: int = 0
+    alu_ops: int = 0
+    reads: tuple[tuple[str, int], ...] = ()
+    writes: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def is_gemm(self) -> bool:
+        return self.op == "gemm"
+
+    @property
+    def macs(self) -> int:
+        return self.m * self.n * self.k
+
+
+# ALU operations per element of the streaming ops (int32 adds/compares/shifts), for the energy table.
+ALU_PER_ELEMENT = {
+    "bitwidth": 1,   # |v| OR into the accumulator
+    "round": 3,      # shift, round increment, saturate
+    "relu": 1,       # compare
+    "relu_backward": 1,
+    "pool_backward": 1,  # route (select) per input position
+    "col2im": 1,     # one add per column entry
+    "loss_gradient": 6,  # scale, exp2 by shift, row sum, divide, subtract, round
+    "weight_update": 2,  # subtract, saturate
+    "weight_narrow": 3,  # nearest rounding of wide weights to int8
+}
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """An activation shape without the batch: (H, W, C) maps or (features,) vectors."""
+
+    dims: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        total = 1
+        for d in self.dims:
+            total *= d
+        return total
+
+
+def parse_model(spec_or_name) -> ModelSpec:
+    return spec_or_name if isinstance(spec_or_name, ModelSpec) else get_model(spec_or_name)
+
+
+def lower(spec_or_name, input_shape, batch: int, classes: int | None = None,
+          weight_bits: int = 8) -> list[Op]:
+    """Operations of one training step of `spec_or_name` on a batch of `batch` inputs.
+
+    `input_shape` is (C, H, W); `classes` sizes the last linear layer (default: the spec's);
+    `weight_bits` is the stored weight width (`IntegerWeights.acc_bits`, 8..24): wider weights are
+    narrowed to int8 before use and updated in full width.
+    """
+    spec = parse_model(spec_or_name)
+    _check_positive_int("batch", batch)
+    if len(input_shape) != 3 or any(not isinstance(d, int) or d < 1 for d in input_shape):
+        raise ValueError(f"input shape must be C x H x W positive ints, e.g. 3x32x32; got {input_shape}")
+    if not isinstance(weight_bits, int) or not 8 <= weight_bits <= 24:
+        raise ValueError(f"weight_bits must be in 8..24 (stored weight width); got {weight_bits!r}")
+    c, h, w = input_shape
+    layers = _resolve(spec, (h, w, c), classes, input_shape)
+    ops: list[Op] = []
+    for layer in layers:
+        ops += layer.forward(batch)
+    ops += _loss(layers[-1], batch)
+    for index in range(len(layers) - 1, -1, -1):
+        ops += layers[index].backward(batch, propagate=index > 0)
+        ops += layers[index].update(weight_bits)
+    return ops
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value!r}")
+
+
+def _narrow(name: str, phase: str, values: int, detect_pass: bool = False,
+            stored: bool = True) -> list[Op]:
+    """NITI narrowing of an int32 tensor in the tensor buffer: B over the whole tensor (on the GEMM's
+    drain, or a pass of its own when col2im still adds into the values), then R(x, k) with
+    k = max(0, B - 7) for activations and errors; the int8 result is stored unless the next unit
+    takes it (the weight update)."""
+    return [
+        Op(name, phase, "bitwidth", elements=values, alu_ops=values * ALU_PER_ELEMENT["bitwidth"],
+           reads=((ACC, values),) if detect_pass else ()),
+        Op(name, phase, "round", elements=values, alu_ops=values * ALU_PER_ELEMENT["round"],
+           reads=((ACC, values),), writes=((ACT, values),) if stored else ()),
+    ]
+
+
+class _Layer:
+    name: str
+    weighted = False
+
+    def forward(self, batch: int) -> list[Op]:
+        return []
+
+    def backward(self, batch: int, propagate: bool) -> list[Op]:
+        return []
+
+    def update(self, weight_bits: int) -> list[Op]:
+        return []
+
+
+@dataclass
+class _Conv(_Layer):
+    name: str
+    spec: Conv
+    inp: _Shape
+    out: _Shape
+    weighted = True
+
+    @property
+    def depth(self) -> int:  # KH * KW * Cin
+        return self.spec.kernel ** 2 * self.inp.dims[2]
+
+    @property
+    def cout(self) -> int:
+        return self.spec.out_channels
+
+    @property
+    def weights(self) -> int:
+        return self.depth * self.cout
+
+    def forward(self, batch):
+        m = batch * self.out.dims[0] * self.out.dims[1]
+        source = batch * self.inp.size
+        return [
+            Op(self.name, "forward", "gemm", m, self.cout, self.depth,
+               reads=((ACT, source), (ACT, self.weights)), writes=((ACC, m * self.cout),)),
+            *_narrow(self.name, "forward", m * self.cout),
+        ]
+
+    def backward(self, batch, propagate):
+        m = batch * self.out.dims[0] * self.out.dims[1]
+        source = batch * self.inp.size
+        ops = []
+        if propagate:
+            cols = m * self.depth
+            ops += [
+                Op(self.name, "error", "gemm", m, self.depth, self.cout,
+                   reads=((ACT, m * self.cout), (ACT, self.weights))),
+                Op(self.name, "error", "col2im", elements=cols,
+                   alu_ops=cols * ALU_PER_ELEMENT["col2im"], writes=((ACC, source),)),
+                *_narrow(self.name, "error", source,
+                         detect_pass=self.spec.kernel > self.spec.stride),
+            ]
+        ops.append(Op(self.name, "gradient", "gemm", self.depth, self.cout, m,
+                      reads=((ACT, source), (ACT, m * self.cout)),
+                      writes=((ACC, self.weights),)))
+        return ops
+
+    def update(self, weight_bits):
+        return _update(self.name, self.weights, weight_bits)
+
+
+@dataclass
+class _Linear(_Layer):
+    name: str
+    inp: _Shape
+    out_features: int
+    weighted = True
+
+    @property
+    def weights(self) -> int:
+        return self.inp.size * self.out_features
+
+    def forward(self, batch):
+        fin, fout = self.inp.size, self.out_features
+        return [
+            Op(self.name, "forward", "gemm", batch, fout, fin,
+               reads=((ACT, batch * fin), (ACT, self.weights)), writes=((ACC, batch * fout),)),
+            *_narrow(self.name, "forward", batch * fout),
+        ]
+
+    def backward(self, batch, propagate):
+        fin, fout = self.inp.size, self.out_features
+        ops = []
+        if propagate:
+            ops += [
+                Op(self.name, "error", "gemm", batch, fin, fout,
+                   reads=((ACT, batch * fout), (ACT, self.weights)), writes=((ACC, batch * fin),)),
+                *_narrow(self.name, "error", batch * fin),
+            ]
+        ops.append(Op(self.name, "gradient", "gemm", fin, fout, batch,
+                      reads=((ACT, batch * fin), (ACT, batch * fout)),
+                      writes=((ACC, self.weights),)))
+        return ops
+
+    def update(self, weight_bits):
+        return _update(self.name, self.weights, weight_bits)
+
+
+def _update(name: str, weights: int, weight_bits: int) -> list[Op]:
+    """SPEC 3.2: B of the int32 gradient, round it to m_u bits, W = sat(W - g); wide weights are
+    then narrowed to the int8 copy the next forward pass reads."""
+    ops = [
+        *_narrow(name, "update", weights, stored=False),
+        Op(name, "update", "weight_update", elements=weights,
+           alu_ops=weights * ALU_PER_ELEMENT["weight_update"],
+           reads=((WEIGHT, weights),), writes=((WEIGHT, weights),)),
+    ]
+    if weight_bits > 8:
+        ops.append(Op(name, "update", "weight_narrow", elements=weights,
+                      alu_ops=weights * ALU_PER_ELEMENT["weight_narrow"],
+                      reads=((WEIGHT, weights),), writes=((ACT, weights),)))
+    return ops
+
+
+@dataclass
+class _Relu(_Layer):
+    name: str
+    shape: _Shape
+
+    def forward(self, batch):
+        n = batch * self.shape.size
+        return [Op(self.name, "forward", "relu", elements=n, alu_ops=n * ALU_PER_ELEMENT["relu"],
+                   reads=((ACT, n),), writes=((ACT, n), (MASK, n)))]
+
+    def backward(self, batch, propagate):
+        n = batch * self.shape.size
+        return [Op(self.name, "error", "relu_backward", elements=n,
+                   alu_ops=n * ALU_PER_ELEMENT["relu_backward"],
+                   reads=((ACT, n), (MASK, n)), writes=((ACT, n),))]
+
+
+@dataclass
+class _Pool(_Layer):
+    name: str
+    spec: Pool
+    inp: _Shape
+    out: _Shape
+
+    def forward(self, batch):
+        n_in, n_out = batch * self.inp.size, batch * self.out.size
+        window = self.spec.kernel ** 2
+        return [Op(self.name, "forward", "pool", elements=n_in, alu_ops=n_out * (window - 1),
+                   reads=((ACT, n_in),), writes=((ACT, n_out), (INDEX, n_out)))]
+
+    def backward(self, batch, propagate):
+        n_in, n_out = batch * self.inp.size, batch * self.out.size
+        return [Op(self.name, "error", "pool_backward", elements=n_in,
+                   alu_ops=n_in * ALU_PER_ELEMENT["pool_backward"],
+                   reads=((ACT, n_out), (INDEX, n_out)), writes=((ACT, n_in),))]
+
+
+def _loss(last: _Layer, batch: int) -> list[Op]:
+    if not isinstance(last, _Linear):
+        raise ValueError(f"the loss needs a linear last layer; got {type(last).__name__}")
+    n = batch * last.out_features
+    return [Op("loss", "loss", "loss_gradient", elements=n, alu_ops=n * ALU_PER_ELEMENT["loss_gradient"],
+               reads=((ACT, n),), writes=((ACT, n),))]
+
+
+def _resolve(spec: ModelSpec, hwc, classes, chw) -> list[_Layer]:
+    """Walk the spec, shape by shape, as the network builder does; a misfit names the layer."""
+    shape = _Shape(tuple(hwc))
+    last_fc = max(i for i, item in enumerate(spec.layers) if isinstance(item, Fc))
+    counts: dict[str, int] = {}
+    layers: list[_Layer] = []
+
+    def name(kind):
+        counts[kind] = counts.get(kind, 0) + 1
+        return f"{kind}{counts[kind]}"
+
+    for index, item in enumerate(spec.layers):
+        try:
+            layer, shape = _make(item, shape, name, classes if index == last_fc else None)
+        except ValueError as error:
+            raise ValueError(
+                f"{spec.name} does not fit a {chw[0]}x{chw[1]}x{chw[2]} (CxHxW) input: layer "
+                f"{index} {repr(item).replace('()', '')} fails on shape {shape.dims}: {error}"
+            ) from None
+        if layer is not None:
+            layers.append(layer)
+    return layers
+
+
+def _make(item, shape: _Shape, name, classes):
+    if isinstance(item, Conv):
+        if len(shape.dims) != 3:
+            raise ValueError("a convolution needs an (H, W, C) input")
+        h, w, _ = shape.dims
+        k, s, p = item.kernel, item.stride, item.padding
+        oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        if oh < 1 or ow < 1:
+            raise ValueError(f"Conv2d {k}x{k} (stride {s}, padding {p}) does not fit a {h}x{w} input")
+        out = _Shape((oh, ow, item.out_channels))
+        return _Conv(name("conv"), item, shape, out), out
+    if isinstance(item, Pool):
+        if len(shape.dims) != 3:
+            raise ValueError("max-pooling needs an (H, W, C) input")
+        h, w, c = shape.dims
+        k, s = item.kernel, item.stride or item.kernel
+        oh, ow = (h - k) // s + 1, (w - k) // s + 1
+        if oh < 1 or ow < 1:
+            raise ValueError(f"MaxPool2d({k}) does not fit a {h}x{w} input")
+        out = _Shape((oh, ow, c))
+        return _Pool(name("pool"), item, shape, out), out
+    if isinstance(item, Relu):
+        return _Relu(name("relu"), shape), shape
+    if isinstance(item, Flat):
+        return None, _Shape((shape.size,))
+    if isinstance(item, Fc):
+        if len(shape.dims) != 1:
+            raise ValueError("a linear layer needs a flat input (add Flat before it)")
+        out = classes or item.out_features
+        return _Linear(name("fc"), shape, out), _Shape((out,))
+    raise TypeError(f"unknown layer description {item!r}")
+
+
+def gemm_op(m: int, n: int, k: int) -> list[Op]:
+    """A single GEMM (C[m x n] = A[m x k] @ B[k x n]) with its NITI narrowing, as `--gemm` lowers it."""
+    for label, value in (("M", m), ("N", n), ("K", k)):
+        _check_positive_int(label, value)
+    return [Op("gemm", "forward", "gemm", m, n, k,
+               reads=((ACT, m * k), (ACT, k * n)), writes=((ACC, m * n),)),
+            *_narrow("gemm", "forward", m * n)]

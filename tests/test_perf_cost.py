@@ -1,0 +1,118 @@
+"""perf.cost: a small GEMM costed by hand, spills, stalls, the fp32 twin, and conservation properties."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from niti_hw.params import DEFAULT, HardwareParams
+from niti_hw.perf import timing
+from niti_hw.perf.clock import clock_mhz
+from niti_hw.perf.cost import estimate, totals
+from niti_hw.perf.energy import DEFAULT_PJ
+from niti_hw.perf.lowering import gemm_op, lower
+
+
+def rows_of(table):
+    return {op: row for op, row in zip(table["op"], table.to_dict("records"))}
+
+
+def test_8x8x8_gemm_by_hand():
+    table = estimate(gemm_op(8, 8, 8), DEFAULT)
+    rows = rows_of(table)
+    gemm, detect, rounding = rows["gemm"], rows["bitwidth"], rows["round"]
+    # Last beat at 7, row 0 13 cycles later, 8 beats of 8 lanes into the tensor buffer.
+    assert gemm["compute_cycles"] == 7 + 13 + 8 == 28
+    assert (gemm["dram_read_bytes"], gemm["dram_write_bytes"]) == (64 + 64, 0)
+    assert gemm["sram_read_bytes"] == 64 + 64  # A and B once each into the array
+    assert gemm["sram_write_bytes"] == 128 + 64 * 4  # operands in, int32 results into the buffer
+    assert gemm["stall_cycles"] == 0 and gemm["utilisation"] == 512 / (64 * 28)
+    assert detect["cycles"] == timing.DETECTOR_LATENCY + timing.K_LATCH  # on the drain
+    assert rounding["cycles"] == 64 // 8 + timing.ROUND_LATENCY
+    assert (rounding["sram_read_bytes"], rounding["dram_write_bytes"]) == (256, 64)
+    # Every buffer is 64 KiB: the 1 MiB class of the table (the smallest that holds it).
+    sram = DEFAULT_PJ["sram_read_1024kib_byte"]
+    expected = 512 * DEFAULT_PJ["int8_mac"] + 512 * 2 * DEFAULT_PJ["register_byte"] \
+        + (128 + 128 + 256) * sram + 128 * DEFAULT_PJ["dram_read_byte"]
+    assert gemm["energy_pj"] == pytest.approx(expected)
+
+
+def test_a_tensor_larger_than_the_buffer_spills_and_is_read_back():
+    params = DEFAULT.replace(tensor_buffer_words=64)
+    rows = rows_of(estimate(gemm_op(16, 8, 8), params))
+    assert rows["gemm"]["spill_bytes"] == rows["gemm"]["dram_write_bytes"] == 64 * 4
+    assert rows["round"]["dram_read_bytes"] == 64 * 4
+    assert rows["round"]["sram_read_bytes"] == 64 * 4
+
+
+def test_dram_bandwidth_bounds_an_op():
+    rows = rows_of(estimate(gemm_op(8, 8, 8), DEFAULT.replace(dram_bytes_per_cycle=0.5)))
+    assert rows["gemm"]["stall_cycles"] == 128 * 2 - 28
+    assert rows["gemm"]["cycles"] == 256
+
+
+def test_fp32_datapath_drops_the_narrowing_and_moves_four_bytes():
+    table = estimate(gemm_op(8, 8, 8), DEFAULT, datapath="fp32")
+    assert list(table["op"]) == ["gemm"]
+    gemm = table.iloc[0]
+    assert gemm["compute_cycles"] == timing.array_gemm_cycles(8, 8, 8, DEFAULT)
+    assert (gemm["dram_read_bytes"], gemm["dram_write_bytes"]) == (4 * 128, 4 * 64)
+    assert gemm["energy_mac_pj"] == pytest.approx(512 * DEFAULT_PJ["fp32_mac"])
+
+
+def test_weight_and_input_stationary_gemms():
+    ws = rows_of(estimate(gemm_op(8, 8, 8), DEFAULT.replace(dataflow="weight_stationary")))
+    assert ws["gemm"]["compute_cycles"] == timing.stationary_gemm_cycles(8, 8, 8, DEFAULT) == 34
+    # K = 20 over 8 rows: three K folds, two rounds of partial sums through the ofmap SRAM.
+    ws = rows_of(estimate(gemm_op(8, 8, 20), DEFAULT.replace(dataflow="weight_stationary")))
+    is_ = rows_of(estimate(gemm_op(8, 8, 20), DEFAULT.replace(dataflow="input_stationary")))
+    assert ws["gemm"]["sram_read_bytes"] == 160 + 160 + 2 * 64 * 4
+    assert is_["gemm"]["sram_read_bytes"] == 160 + 160 + 2 * 64 * 4
+
+
+def test_scalesim_timing_keeps_gemms_only():
+    table = estimate(lower("lenet5", (1, 28, 28), 4), DEFAULT, timing_model="scalesim")
+    assert set(table["op"]) == {"gemm"} and table["stall_cycles"].sum() == 0
+    first = table.iloc[0]
+    assert first["cycles"] == timing.scalesim_gemm_cycles(
+        first["m"], first["n"], first["k"], "output_stationary", DEFAULT)
+
+
+@given(st.sampled_from(["lenet5", "vgg-small-7"]), st.integers(1, 8),
+       st.integers(64, 40000), st.sampled_from(["output_stationary", "weight_stationary",
+                                                "input_stationary"]))
+@settings(max_examples=25)
+def test_bytes_are_conserved_over_a_step(model, batch, words, dataflow):
+    """What spills is read back exactly once; utilisation never exceeds 1; totals add up."""
+    shape = (1, 28, 28) if model == "lenet5" else (3, 16, 16)
+    params = DEFAULT.replace(tensor_buffer_words=words, dataflow=dataflow)
+    table = estimate(lower(model, shape, batch), params)
+    records = table.to_dict("records")
+    for index, row in enumerate(records):
+        if row["op"] == "round":
+            producer = records[index - 2]  # gemm or col2im, then bitwidth, then round
+            detect = records[index - 1]
+            assert producer["op"] in ("gemm", "col2im") and detect["op"] == "bitwidth"
+            assert row["dram_read_bytes"] == producer["spill_bytes"]
+            assert detect["dram_read_bytes"] in (0, producer["spill_bytes"])
+    assert (table["utilisation"] <= 1).all()
+    step = totals(table, params, 100.0).loc["step"]
+    assert step["cycles"] == table["cycles"].sum()
+    assert step["energy_pj"] == pytest.approx(table[[c for c in table if c.startswith("energy_")
+                                                     and c != "energy_pj"]].to_numpy().sum())
+
+
+def test_totals_per_epoch_and_time():
+    table = estimate(gemm_op(8, 8, 8), DEFAULT)
+    summary = totals(table, DEFAULT, 100.0, steps_per_epoch=10)
+    assert summary.loc["epoch", "cycles"] == 10 * summary.loc["step", "cycles"]
+    assert summary.loc["step", "time_ms"] == pytest.approx(summary.loc["step", "cycles"] / 1e5)
+
+
+def test_clock_from_the_synthesis_report(tmp_path):
+    assert clock_mhz(DEFAULT) == (154.3, "synth_report.csv systolic_array 8x8")
+    assert clock_mhz(DEFAULT.replace(clock_mhz=99.5))[0] == 99.5
+    mhz, source = clock_mhz(HardwareParams(rows=16, cols=16, lanes=16))
+    assert mhz == 154.3 and "largest synthesised" in source
+    with pytest.raises(ValueError, match=r"no synthesis report at .*; give the clock with "
+                                         r"--clock-mhz"):
+        clock_mhz(DEFAULT, tmp_path / "missing.csv")

@@ -1,0 +1,117 @@
+"""`niti-hw estimate`: output forms, the SCALE-Sim mode, and one-line refusals that write nothing."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from niti_hw.cli import main
+from niti_hw.params import HardwareParams
+from niti_hw.perf import timing
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def estimate(capsys, *args):
+    code = main(["estimate", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_table_has_every_layer_phase_and_the_fp32_ratio(capsys):
+    code, out, _ = estimate(capsys, "--model", "lenet5", "--batch", "8")
+    assert code == 0
+    for needle in ("conv1  forward", "conv2    error", "fc2 gradient", "conv1   update",
+                   "loss     loss", "step", "epoch", "int8/fp32: cycles"):
+        assert needle in out, needle
+    assert "conv1    error" not in out  # the first layer propagates no error
+
+
+def test_json_total_cycles_is_the_sum_of_the_rows(capsys, tmp_path):
+    out_file = tmp_path / "step.json"
+    code, _, err = estimate(capsys, "--model", "lenet5", "--batch", "4", "--array", "4x4",
+                            "--dataflow", "ws", "--format", "json", "--out", str(out_file))
+    assert code == 0 and "wrote" in err
+    document = json.loads(out_file.read_text())
+    assert isinstance(document["total_cycles"], int)
+    assert document["total_cycles"] == sum(row["cycles"] for row in document["rows"])
+    assert document["params"]["dataflow"] == "weight_stationary"
+    assert 0 < document["int8_over_fp32"]["energy"] < 1
+
+
+def test_scalesim_gemm_gives_scalesims_count(capsys):
+    code, out, _ = estimate(capsys, "--gemm", "33x17x70", "--array", "4x4", "--dataflow", "is",
+                            "--timing", "scalesim", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["total_cycles"] == 4373  # recorded SCALE-Sim 3.0.0 run
+
+
+def test_csv_has_one_row_per_op(capsys, tmp_path):
+    out_file = tmp_path / "gemm.csv"
+    assert main(["estimate", "--gemm", "64x64x64", "--format", "csv", "--out", str(out_file)]) == 0
+    table = pd.read_csv(out_file)
+    assert list(table["op"]) == ["gemm", "bitwidth", "round"]
+    p = HardwareParams()
+    assert table["compute_cycles"][0] == timing.tensor_gemm_cycles(64, 64, 64, p)
+
+
+def test_energy_defaults_round_trip_through_the_option(capsys, tmp_path):
+    energy = tmp_path / "e.toml"
+    assert main(["estimate", "--energy-defaults", "--out", str(energy)]) == 0
+    capsys.readouterr()
+    _, default_out, _ = estimate(capsys, "--gemm", "8x8x8", "--format", "json")
+    _, file_out, _ = estimate(capsys, "--gemm", "8x8x8", "--format", "json", "--energy", str(energy))
+    assert json.loads(default_out)["rows"] == json.loads(file_out)["rows"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gemm", "8x8"], r"--gemm must be MxNxK with positive integers, e.g. 64x64x64; got '8x8'"),
+    (["--gemm", "8x0x8"], r"--gemm must be MxNxK with positive integers"),
+    (["--array", "8by8"], r"--array must be ROWSxCOLS with positive integers, e.g. 16x16; got '8by8'"),
+    (["--array", "65x8"], r"--array 65x8: rows must be in 1\.\.64; got 65"),
+    (["--array", "8x8", "--lanes", "3"], r"lanes must divide cols"),
+    (["--tensor-buffer-words", "10"],
+     r"tensor_buffer_words must be in 64\.\.\d+ \(it must hold at least one 8x8 tile\); got 10"),
+    (["--dram-bytes-per-cycle", "0"], r"dram_bytes_per_cycle must be a number > 0 \(bytes per cycle\)"),
+    (["--model", "lenet5", "--input", "1x8x8"], r"lenet5 does not fit a 1x8x8 \(CxHxW\) input: layer 3"),
+    (["--model", "lenet5", "--input", "28x28"], r"--input must be CxHxW with positive integers"),
+    (["--gemm", "8x8x8", "--timing", "scalesim", "--lanes", "4", "--dram-bytes-per-cycle", "2"],
+     r"--timing scalesim models compute cycles only; it has no --lanes, --dram-bytes-per-cycle"),
+    (["--model", "lenet5", "--batch", "0"], r"--batch must be a positive integer; got 0"),
+])
+def test_bad_input_gets_one_line_and_writes_nothing(capsys, tmp_path, args, message):
+    out_file = tmp_path / "never.csv"
+    code, out, err = estimate(capsys, *args, "--format", "csv", "--out", str(out_file))
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_energy_file_writes_nothing(capsys, tmp_path):
+    energy = tmp_path / "e.toml"
+    energy.write_text("[energy_pj]\nint8_mac = 0.3\n")
+    out_file = tmp_path / "never.json"
+    code, _, err = estimate(capsys, "--gemm", "8x8x8", "--energy", str(energy), "--out", str(out_file))
+    assert code == 2 and "missing action(s) fp32_mac" in err and not out_file.exists()
+
+
+def test_estimate_runs_without_amaranth():
+    """perf and the estimate command never import the RTL (Amaranth blocked in a fresh process)."""
+    script = (
+        "import sys, argparse\n"
+        "sys.modules['amaranth'] = None\n"
+        "from niti_hw.commands import estimate\n"
+        "parser = argparse.ArgumentParser(); estimate.register(parser.add_subparsers())\n"
+        "args = parser.parse_args(['estimate', '--model', 'lenet5', '--batch', '2', "
+        "'--format', 'csv'])\n"
+        "assert args.func(args) == 0\n"
+        "assert not [m for m in sys.modules if m.startswith(('niti_hw.rtl', 'niti_hw.train'))]\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
+    assert result.returncode == 0, result.stderr

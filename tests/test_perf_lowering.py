@@ -1,0 +1,104 @@
+"""perf.lowering against what the golden network actually computes in one training step."""
+
+import numpy as np
+import pytest
+
+from niti_hw.golden import QTensor, RoundingPolicy
+from niti_hw.models import MODELS
+from niti_hw.perf.lowering import ACC, gemm_op, lower
+from niti_hw.train.build import build_network
+
+
+def golden_step_record(monkeypatch, name, chw, batch):
+    """Run one golden train_step, recording every GEMM (m, n, k) and every narrowed tensor size."""
+    import niti_hw.golden.layers as layers
+
+    gemms, narrowed, gradients = [], [], []
+    matmul = layers.int8_matmul
+    narrow = RoundingPolicy.narrow
+    weight_gradient = layers.weight_gradient
+
+    def recording_matmul(a, b):
+        gemms.append((a.shape[0], b.shape[1], a.shape[1]))
+        return matmul(a, b)
+
+    def recording_narrow(self, acc, kind):
+        narrowed.append((kind, int(np.asarray(acc).size)))
+        return narrow(self, acc, kind)
+
+    def recording_gradient(g32, m_u, policy):
+        gradients.append(int(g32.size))
+        return weight_gradient(g32, m_u, policy)
+
+    monkeypatch.setattr(layers, "int8_matmul", recording_matmul)
+    monkeypatch.setattr(RoundingPolicy, "narrow", recording_narrow)
+    monkeypatch.setattr(layers, "weight_gradient", recording_gradient)
+    c, h, w = chw
+    built = build_network(MODELS[name], (h, w, c), classes=10, seed=0)
+    rng = np.random.default_rng(0)
+    x = QTensor(rng.integers(-127, 128, (batch, h, w, c)).astype(np.int8), -7)
+    built.net.train_step(x, rng.integers(0, 10, batch), 3, RoundingPolicy(seed=1))
+    return gemms, narrowed, gradients
+
+
+def test_lenet5_gemms_are_the_golden_networks(monkeypatch):
+    gemms, narrowed, gradients = golden_step_record(monkeypatch, "lenet5", (1, 28, 28), 3)
+    ops = lower("lenet5", (1, 28, 28), 3, classes=10)
+    assert [(op.m, op.n, op.k) for op in ops if op.is_gemm] == gemms
+    # Every int32 tensor narrowed with a whole-tensor B: forward activations, then errors.
+    rounded = [(op.phase, op.elements) for op in ops if op.op == "round" and op.phase != "update"]
+    assert [("activation" if phase == "forward" else "error", size) for phase, size in rounded] \
+        == narrowed
+    # Updates follow each layer's gradient GEMM (last layer first); golden applies them at the end.
+    assert [op.elements for op in ops if op.op == "round" and op.phase == "update"] \
+        == gradients[::-1]
+    # The first layer propagates no error.
+    assert [op.layer for op in ops if op.is_gemm and op.phase == "error"][-1] == "conv2"
+
+
+def test_vgg_small_on_a_small_input_matches_the_golden_network(monkeypatch):
+    gemms, _, _ = golden_step_record(monkeypatch, "vgg-small-7", (3, 8, 8), 2)
+    assert [(op.m, op.n, op.k) for op in lower("vgg-small-7", (3, 8, 8), 2) if op.is_gemm] == gemms
+
+
+def test_step_structure_and_wide_weights():
+    ops = lower("lenet5", (1, 28, 28), 64, weight_bits=16)
+    assert [op.phase for op in ops if op.phase == "loss"] == ["loss"]
+    weighted = ["conv1", "conv2", "fc1", "fc2"]
+    assert [op.layer for op in ops if op.op == "weight_update"] == weighted[::-1]
+    assert [op.layer for op in ops if op.op == "weight_narrow"] == weighted[::-1]
+    assert not [op for op in lower("lenet5", (1, 28, 28), 64) if op.op == "weight_narrow"]
+    assert {op.phase for op in ops} == {"forward", "loss", "error", "gradient", "update"}
+    # conv1 forward output at batch 64: 64 * 24 * 24 * 20 int32 values (the issue's 737,280).
+    (conv1,) = [op for op in ops if op.layer == "conv1" and op.op == "round" and op.phase == "forward"]
+    assert conv1.elements == 737_280
+    assert dict(conv1.reads) == {ACC: 737_280}
+
+
+def test_overlapping_conv_error_takes_a_detect_pass_of_its_own():
+    ops = lower("vgg-small-7", (3, 8, 8), 2)
+    detect = [op for op in ops if op.op == "bitwidth" and op.layer == "conv2" and op.phase == "error"]
+    assert len(detect) == 1 and detect[0].reads  # 3x3 stride 1: col2im adds after the drain
+    forward = [op for op in ops if op.op == "bitwidth" and op.phase == "forward"]
+    assert all(not op.reads for op in forward)  # B taken on the GEMM's drain
+
+
+@pytest.mark.parametrize("args, message", [
+    (("lenet5", (1, 8, 8), 4),
+     r"lenet5 does not fit a 1x8x8 \(CxHxW\) input: layer 3 Conv\(out_channels=50, kernel=5, "
+     r"stride=1, padding=0\) fails on shape \(2, 2, 20\)"),
+    (("lenet5", (1, 28), 4), r"input shape must be C x H x W positive ints"),
+    (("lenet5", (1, 28, 28), 0), r"batch must be a positive int; got 0"),
+    (("resnet", (3, 32, 32), 1), r"unknown model 'resnet'; valid models: lenet5"),
+])
+def test_bad_input_is_refused_by_name(args, message):
+    with pytest.raises(ValueError, match=message):
+        lower(*args)
+
+
+def test_single_gemm():
+    ops = gemm_op(5, 6, 7)
+    assert [(op.op, op.m, op.n, op.k) for op in ops][0] == ("gemm", 5, 6, 7)
+    assert [op.op for op in ops] == ["gemm", "bitwidth", "round"]
+    with pytest.raises(ValueError, match=r"K must be a positive int; got 0"):
+        gemm_op(1, 1, 0)

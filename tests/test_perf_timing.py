@@ -1,0 +1,102 @@
+"""perf.timing and perf.tiling: known answers measured on the RTL, and properties of the formulas."""
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from niti_hw.params import DATAFLOWS, DEFAULT, HardwareParams
+from niti_hw.perf import timing
+from niti_hw.perf.cost import gemm_cycles
+from niti_hw.perf.tiling import tile_grid
+
+arrays = st.builds(lambda r, c: HardwareParams(rows=r, cols=c, lanes=1),
+                   st.integers(1, 32), st.integers(1, 32))
+dims = st.integers(1, 300)
+
+
+@pytest.mark.parametrize("rows, cols, m, n, k, measured", [
+    # Long GEMM of sim/bench_systolic_array.py (m = 2 rows, n = 2 cols, K = 256), cycles from the
+    # first operand beat accepted to the last result row, measured on Icarus.
+    (3, 5, 6, 10, 256, 1036),
+    (8, 8, 16, 16, 256, 1044),
+])
+def test_array_gemm_cycles_match_the_rtl_bench(rows, cols, m, n, k, measured):
+    p = HardwareParams(rows=rows, cols=cols, lanes=1)
+    assert timing.array_gemm_cycles(m, n, k, p) == measured
+
+
+def test_array_gemm_cycles_by_hand():
+    p = HardwareParams(rows=4, cols=4, lanes=4)
+    # One tile, K = 1: last beat at cycle 0, row 0 after cols - 1 + 6 = 9, row 3 three later.
+    assert timing.array_gemm_cycles(1, 1, 1, p) == 0 + 9 + 3 + 1
+    # Two tiles of K = 2 < max(rows, cols) = 4: the second last beat waits for the bubble rule.
+    assert timing.array_gemm_cycles(5, 4, 2, p) == 1 + 4 + 9 + 3 + 1
+
+
+def test_datapath_formulas_keep_their_documented_values():
+    """The numbers the datapath bench asserts (tests/test_sim_units.py DATAPATHS)."""
+    assert timing.tile_pair_cycles(HardwareParams(rows=4, cols=4, lanes=2), 64) == 2 * 66
+    assert timing.tile_pair_cycles(HardwareParams(rows=4, cols=4, lanes=2), 4) == 19
+    assert timing.tile_pair_cycles(DEFAULT, 64) == 128
+    assert timing.tile_pair_cycles(DEFAULT, 8) == 19
+    assert timing.first_out_latency(DEFAULT) == 13 + 8 + 3 + 1 + 9
+
+
+@given(arrays, dims, dims, dims)
+@settings(max_examples=60)
+def test_tiles_cover_the_output_exactly_once(p, m, n, k):
+    covered = {}
+    for i0, j0 in tile_grid(m, n, p):
+        for i, j in itertools.product(range(i0, min(i0 + p.rows, m)), range(j0, min(j0 + p.cols, n))):
+            covered[(i, j)] = covered.get((i, j), 0) + 1
+    assert len(covered) == m * n and set(covered.values()) == {1}
+    assert len(tile_grid(m, n, p)) == timing.tile_count(m, n, p)
+
+
+@given(arrays, st.sampled_from(DATAFLOWS), st.sampled_from(["rtl", "scalesim"]), dims, dims, dims)
+@settings(max_examples=150)
+def test_cycles_grow_with_k_and_utilisation_is_at_most_one(p, dataflow, model, m, n, k):
+    p = p.replace(dataflow=dataflow)
+    # SCALE-Sim reports the index of its last cycle, one less than the count.
+    counted = 1 if model == "scalesim" else 0
+    for datapath in ("int8", "fp32"):
+        cycles = gemm_cycles(m, n, k, p, model, datapath)
+        assert gemm_cycles(m, n, k + 1, p, model, datapath) >= cycles
+        assert m * n * k <= p.rows * p.cols * (cycles + counted)
+
+
+@given(arrays, dims, dims, dims)
+@settings(max_examples=60)
+def test_tensor_flow_is_never_faster_than_the_bare_array(p, m, n, k):
+    assert timing.tensor_gemm_cycles(m, n, k, p) >= timing.array_gemm_cycles(m, n, k, p)
+
+
+# SCALE-Sim 3.0.0 "Total Cycles" (COMPUTE_REPORT.csv), recorded by running scalesim 3.0.0 from PyPI
+# (numpy 2.2.6, InterfaceBandwidth CALC, GEMM topology) on these shapes; sw/compare_scalesim.py
+# reruns them. (rows, cols, dataflow, M, N, K, cycles)
+SCALESIM_RECORDED = [
+    (4, 4, "os", 10, 7, 5, 65), (4, 4, "os", 4, 4, 4, 9), (4, 4, "os", 33, 17, 70, 3419),
+    (4, 4, "ws", 10, 7, 5, 79), (4, 4, "ws", 4, 4, 4, 13), (4, 4, "ws", 33, 17, 70, 3869),
+    (4, 4, "is", 10, 7, 5, 101), (4, 4, "is", 4, 4, 4, 13), (4, 4, "is", 33, 17, 70, 4373),
+    (3, 8, "os", 10, 7, 5, 55), (3, 8, "os", 4, 4, 4, 25), (3, 8, "os", 33, 17, 70, 2606),
+    (3, 8, "ws", 10, 7, 5, 43), (3, 8, "ws", 4, 4, 4, 31), (3, 8, "ws", 33, 17, 70, 3239),
+    (3, 8, "is", 10, 7, 5, 75), (3, 8, "is", 4, 4, 4, 31), (3, 8, "is", 33, 17, 70, 3479),
+]
+SHORT = {"os": "output_stationary", "ws": "weight_stationary", "is": "input_stationary"}
+
+
+@pytest.mark.parametrize("rows, cols, dataflow, m, n, k, cycles", SCALESIM_RECORDED)
+def test_scalesim_formulas_reproduce_recorded_runs(rows, cols, dataflow, m, n, k, cycles):
+    p = HardwareParams(rows=rows, cols=cols, lanes=1)
+    assert timing.scalesim_gemm_cycles(m, n, k, SHORT[dataflow], p) == cycles
+
+
+def test_rtl_generator_refuses_other_dataflows():
+    pytest.importorskip("amaranth")
+    from niti_hw.rtl.systolic_array import SystolicArray
+
+    with pytest.raises(ValueError, match=r"the RTL array is output stationary; got "
+                                         r"dataflow='weight_stationary'"):
+        SystolicArray(DEFAULT.replace(dataflow="weight_stationary"))
