@@ -41,6 +41,8 @@ class SiteLayer:
 
 
 def with_sites(net: Sequential) -> Sequential:
-    """The same layers (shared, not copied), weighted ones wrapped; index = position in `net`."""
-    return Sequential([SiteLayer(layer, i) if hasattr(layer, "weights") else layer
-                       for i, layer in enumerate(net.layers)])
+    """The same layers (shared, not copied), weighted ones wrapped; index = 0, 1, ... among the
+    weighted layers."""
+    weighted = iter(range(len(net.layers)))
+    return Sequential([SiteLayer(layer, next(weighted)) if hasattr(layer, "weights") else layer
+                       for layer in net.layers])
