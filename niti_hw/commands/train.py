@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 from ..data import DATASETS
 from ..golden import ROUNDING_MODES
 from ..models import MODELS
+from ..params import DEFAULT, EXPONENTS
+from ._params_args import parse_array
 
 
 def register(subparsers) -> None:
@@ -27,6 +30,13 @@ def register(subparsers) -> None:
         p.add_argument(f"--{kind}-mode", default="pseudo", choices=ROUNDING_MODES)
     p.add_argument("--acc-bits", type=int, default=8,
                    help="weight accumulation bits: 8 (plain), 12 or 16 (the paper's ImageNet)")
+    hw = p.add_argument_group("datapath model (--backend sim)")
+    hw.add_argument("--array", metavar="ROWSxCOLS", help="systolic array (default 8x8)")
+    hw.add_argument("--accumulator-bits", type=int, metavar="N",
+                    help="array accumulator width, 16..32; narrower ones saturate (default 32)")
+    hw.add_argument("--exponent", choices=EXPONENTS,
+                    help="shift of each narrowing from B of the whole tensor (default, SPEC), of "
+                         "each array tile (the RTL Datapath), or of the previous step (predicted)")
     p.add_argument("--limit-train", type=int, help="use only the first N training images")
     p.add_argument("--limit-test", type=int, help="use only the first N test images")
     p.add_argument("--baseline", choices=["fp32"], help="also train the fp32 PyTorch twin")
@@ -53,6 +63,7 @@ def run(args) -> int:
             activation_mode=args.activation_mode, error_mode=args.error_mode,
             gradient_mode=args.gradient_mode, loss_mode=args.loss_mode, acc_bits=args.acc_bits,
             limit_train=args.limit_train, limit_test=args.limit_test,
+            hardware=hardware_from_args(args),
         )
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = args.out or Path("runs") / f"{config.model}-{config.dataset}-{stamp}"
@@ -64,6 +75,19 @@ def run(args) -> int:
     print(f"\nmetrics: {trainer.out_dir / 'metrics.csv'}  curves: {trainer.out_dir / 'curves.png'}"
           f"  checkpoint: {trainer.out_dir / 'checkpoint.npz'}")
     return 0
+
+
+def hardware_from_args(args) -> dict | None:
+    """The datapath flags as HardwareParams fields (None when none is given)."""
+    hardware = {}
+    if args.array:
+        hardware["rows"], hardware["cols"] = parse_array(args.array)
+        hardware["lanes"] = math.gcd(hardware["cols"], DEFAULT.lfsr_lanes)  # as `estimate`
+    if args.accumulator_bits is not None:
+        hardware["acc_bits"] = args.accumulator_bits
+    if args.exponent:
+        hardware["exponent"] = args.exponent
+    return hardware or None
 
 
 def summary(metrics):

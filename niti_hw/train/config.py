@@ -53,7 +53,16 @@ class TrainConfig:
         """The hardware the `sim` backend models (niti_hw.params.HardwareParams)."""
         from ..params import HardwareParams
 
-        return HardwareParams(**(self.hardware or {}))
+        fields = {f.name for f in dataclasses.fields(HardwareParams)}
+        unknown = sorted(set(self.hardware or {}) - fields)
+        if unknown:
+            raise ValueError(f"unknown hardware settings {unknown}; valid: {sorted(fields)}")
+        try:
+            return HardwareParams(**(self.hardware or {}))
+        except ValueError as error:
+            flag = {"rows": "--array", "cols": "--array", "acc_bits": "--accumulator-bits",
+                    "exponent": "--exponent"}.get(str(error).split()[0])
+            raise ValueError(f"{flag}: {error}" if flag else str(error)) from None
 
     def mu_at(self, epoch: int) -> int:
         """m_u of the last schedule entry at or before `epoch`."""
