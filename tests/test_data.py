@@ -353,5 +353,5 @@ def test_unknown_dataset_lists_valid_names():
 
 @pytest.mark.parametrize("name", ["idx", "cifar10"])
 def test_datasets_without_default_location_need_root(name):
-    with pytest.raises(ValueError, match=f"dataset '{name}' needs its folder \(--data-root or root=\)"):
+    with pytest.raises(ValueError, match=rf"dataset '{name}' needs its folder: pass --data-root \("):
         load_dataset(name)
