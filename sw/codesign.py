@@ -42,16 +42,6 @@ VARIANTS = {
 """Hardware variants trained for accuracy: HardwareParams fields that differ from the defaults."""
 
 
-class BlasSimBackend(SimBackend):
-    """The sim backend on the float64 BLAS GEMM engine (exact; ~10x faster than torch._int_mm
-    on LeNet-5's shapes on the 2-core machine this was recorded on)."""
-
-    def _policy(self, seed: int):
-        policy = super()._policy(seed)
-        policy.engine = "blas"
-        return policy
-
-
 def train_variant(name: str, hardware: dict, data, args, log) -> list[dict]:
     """Train one variant on the sim backend; one row per epoch."""
     epochs = args.short_epochs if hardware.get("acc_bits") == 16 else args.epochs
@@ -59,9 +49,9 @@ def train_variant(name: str, hardware: dict, data, args, log) -> list[dict]:
         data = dataclasses.replace(data, train_images=data.train_images[:args.short_limit_train],
                                    train_labels=data.train_labels[:args.short_limit_train])
     config = TrainConfig(model="lenet5", dataset="mnist", epochs=epochs, seed=args.seed,
-                         hardware=hardware or None)
+                         backend="sim", gemm_engine="blas", hardware=hardware or None)
     built = build_network(get_model("lenet5"), data.image_shape, data.classes, config.seed)
-    run = BlasSimBackend(built, data, config)
+    run = SimBackend(built, data, config)
     rows = []
     for epoch in range(epochs):
         start = time.perf_counter()

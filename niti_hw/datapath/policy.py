@@ -92,6 +92,10 @@ class DatapathPolicy(RoundingPolicy):
         return values
 
     def _narrow_by_strategy(self, acc, kind: str, keep_bits: int) -> tuple[np.ndarray, int]:
+        """Narrow to `keep_bits` magnitude bits (7 for int8, m_u for a gradient) by tile or
+        predicted exponent; what a predicted k leaves wider saturates at the golden result's
+        largest magnitude (127, or 2**m_u that rounding up can reach), so an exact prediction
+        gives the golden integers."""
         def golden_round(values, k):
             return RoundingPolicy.round(self, values, k, kind)
 
@@ -102,11 +106,13 @@ class DatapathPolicy(RoundingPolicy):
                                         golden_round)
             return values.reshape(shape), k
         actual = bitwidth(acc)
-        predicted = self.predicted_bits.get((self._layer, self._phase), actual)
-        self.predicted_bits[(self._layer, self._phase)] = actual
+        key = (self._layer, self._phase)
+        predicted = self.predicted_bits.get(key, actual)
+        self.predicted_bits[key] = actual
         k = max(0, predicted - keep_bits)
-        self._site().beyond_exponent += beyond_range(acc, k, INT8_MAX)
-        return golden_round(acc, k), k
+        limit = min(INT8_MAX, 2 ** keep_bits)
+        self._site().beyond_exponent += beyond_range(acc, k, limit)
+        return saturate(golden_round(acc, k), limit), k
 
     def finish_update(self, applied: bool) -> None:
         site = self._site()
