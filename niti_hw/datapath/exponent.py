@@ -7,7 +7,9 @@
   with k_t from that tile's own B. A NITI tensor has one exponent, so the tiles are then brought to
   the largest k of the layer: each tile's int8 values are rounded again by k_max - k_t (the same
   rounding unit, a second pass over an int8 buffer, a quarter of the int32 one). k_max equals the
-  whole-tensor k, so only the double rounding of the smaller tiles differs from SPEC.
+  whole-tensor k, so only the double rounding of the smaller tiles differs from SPEC. A
+  convolution's error is col2im's int32 sum of GEMM outputs, stored whole anyway, so it takes
+  its own whole-tensor B.
 - `predicted`: k comes from the B that the same layer and phase had at the previous step, so the
   values are rounded while they drain, in one pass, with no int32 buffer. Values that no longer
   fit saturate at +-127 (counted). The detector still measures this step's B for the next one; a
