@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,11 @@ import pandas as pd
 
 from niti_hw.data import load_dataset
 from niti_hw.models import get_model
+from niti_hw.params import DEFAULT, EXPONENTS
+from niti_hw.perf.clock import clock_mhz
+from niti_hw.perf.cost import estimate
+from niti_hw.perf.exponent import exponent_ops, int32_buffer_words
+from niti_hw.perf.lowering import lower
 from niti_hw.train import TrainConfig
 from niti_hw.train.build import build_network
 from niti_hw.train.prepared import batches, epoch_order, prepare
@@ -96,6 +102,143 @@ def accuracy(args) -> pd.DataFrame:
     return done
 
 
+WORKLOADS = {  # model: (input C x H x W, batch) of one training step
+    "lenet5": ((1, 28, 28), 64),
+    "vgg-small-7": ((3, 32, 32), 128),
+    "vgg16": ((3, 32, 32), 128),
+}
+ARRAYS = (4, 8, 16, 32, 64)
+ACC_WIDTHS = (16, 20, 24, 32)
+
+
+def hardware(rows: int = DEFAULT.rows, cols: int = DEFAULT.cols, **changes):
+    """The default hardware at another array size (lanes as `niti-hw estimate` picks them)."""
+    return DEFAULT.replace(rows=rows, cols=cols, lanes=math.gcd(cols, DEFAULT.lfsr_lanes),
+                           **changes)
+
+
+def step_totals(ops, params, datapath: str = "int8") -> dict:
+    table = estimate(ops, params, datapath=datapath)
+    macs, cycles = int(table.macs.sum()), int(table.cycles.sum())
+    return {"macs": macs, "cycles": cycles,
+            "utilisation": round(macs / (params.rows * params.cols * cycles), 4),
+            "time_ms": round(cycles / (clock_mhz(params)[0] * 1e3), 3),
+            "dram_MB": round((table.dram_read_bytes.sum() + table.dram_write_bytes.sum()) / 1e6, 3),
+            "spill_MB": round(table.spill_bytes.sum() / 1e6, 3),
+            "energy_mJ": round(table.energy_pj.sum() / 1e9, 4)}
+
+
+def costs(args) -> dict[str, pd.DataFrame]:
+    """Every shape-only table of the study, from perf's one lowering."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tables = {name: [] for name in ("int32_buffer", "exponent_costs", "accumulator_costs",
+                                    "int8_vs_fp32", "array_utilisation")}
+    for model, (shape, batch) in WORKLOADS.items():
+        ops = lower(model, shape, batch)
+        workload = {"model": model, "input": "x".join(map(str, shape)), "batch": batch}
+        kept = {e: int32_buffer_words(exponent_ops(ops, e)) for e in EXPONENTS}
+        for (layer, phase), words in kept["tensor"].items():
+            tables["int32_buffer"].append({
+                **workload, "layer": layer, "phase": phase, "tensor_int32_words": words,
+                "tensor_MB": round(words * 4 / 1e6, 3),
+                "spills_default_buffer": words > DEFAULT.tensor_buffer_words,
+                "predicted_int32_words": kept["predicted"].get((layer, phase), 0)})
+        for exponent in EXPONENTS:
+            tables["exponent_costs"].append({**workload, "exponent": exponent, **step_totals(
+                exponent_ops(ops, exponent), hardware(exponent=exponent))})
+        for bits in ACC_WIDTHS:
+            tables["accumulator_costs"].append({**workload, "acc_bits": bits,
+                                                **step_totals(ops, hardware(acc_bits=bits))})
+        int8, fp32 = step_totals(ops, hardware()), step_totals(ops, hardware(), "fp32")
+        for name, row in (("int8 (NITI)", int8), ("fp32", fp32)):
+            tables["int8_vs_fp32"].append({**workload, "datapath": name, **row})
+        tables["int8_vs_fp32"].append({
+            **workload, "datapath": "int8 / fp32",
+            **{k: round(int8[k] / fp32[k], 4) for k in ("cycles", "energy_mJ", "dram_MB")}})
+        for size in ARRAYS:
+            tables["array_utilisation"].append({**workload, "array": f"{size}x{size}",
+                                                **step_totals(ops, hardware(size, size))})
+    frames = {name: pd.DataFrame(rows) for name, rows in tables.items()}
+    for name, frame in frames.items():
+        frame.to_csv(RESULTS / f"{name}.csv", index=False)
+    return frames
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, name: str) -> None:
+    fig.tight_layout()
+    fig.savefig(RESULTS / name, dpi=110)
+    print(f"wrote {RESULTS / name}")
+
+
+def plots(args) -> None:
+    """One PNG per question, from the CSVs `accuracy` and `costs` wrote."""
+    plt = _pyplot()
+    buffers = pd.read_csv(RESULTS / "int32_buffer.csv")
+    fig, axes = plt.subplots(len(WORKLOADS), 1, figsize=(12, 9))
+    for ax, (model, rows) in zip(axes, buffers.groupby("model", sort=False)):
+        labels = rows.layer + " " + rows.phase.str[:4]
+        x = range(len(rows))
+        ax.bar([i - 0.2 for i in x], rows.tensor_int32_words * 4 / 1e6, 0.4,
+               label="whole-tensor exponent (SPEC)")
+        ax.bar([i + 0.2 for i in x], rows.predicted_int32_words * 4 / 1e6, 0.4,
+               label="predicted exponent")
+        ax.axhline(DEFAULT.tensor_buffer_words * 4 / 1e6, color="k", lw=0.8, ls="--",
+                   label=f"default tensor buffer ({DEFAULT.tensor_buffer_words * 4 // 1024} KiB)")
+        ax.set_xticks(list(x), labels, rotation=90, fontsize=7)
+        ax.set_ylabel("int32 buffer (MB)")
+        batch = rows.batch.iloc[0]
+        ax.set_title(f"{model}, {rows.input.iloc[0]}, batch {batch}", fontsize=9)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("int32 tensor buffer each layer needs to take B over its whole output")
+    _save(fig, "int32_buffer.png")
+
+    accuracy = pd.read_csv(RESULTS / "accuracy_epochs.csv")
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, rows in accuracy.groupby("variant", sort=False):
+        ax.plot(rows.epoch, rows.test_accuracy_pct, marker="o",
+                label=f"{name} ({rows.train_images.iloc[0]} images)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xticks(sorted(accuracy.epoch.unique()))
+    first = accuracy.iloc[0]
+    ax.set_title(f"LeNet-5 on MNIST through the datapath model: first {first.train_images} "
+                 f"training images, first {first.test_images} test images, batch 64", fontsize=9)
+    ax.legend(fontsize=8)
+    _save(fig, "accuracy.png")
+
+    ratio = pd.read_csv(RESULTS / "int8_vs_fp32.csv")
+    ratio = ratio[ratio.datapath != "int8 / fp32"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, column, label in ((axes[0], "cycles", "cycles per step"),
+                              (axes[1], "energy_mJ", "energy per step (mJ)")):
+        wide = ratio.pivot(index="model", columns="datapath", values=column)
+        wide.loc[list(WORKLOADS)].plot.bar(ax=ax, logy=True, rot=0)
+        ax.set_ylabel(label)
+        ax.set_xlabel("")
+    fig.suptitle(f"One training step on the same {DEFAULT.name} array: NITI int8 against fp32")
+    _save(fig, "int8_vs_fp32.png")
+
+    arrays = pd.read_csv(RESULTS / "array_utilisation.csv")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for model, rows in arrays.groupby("model", sort=False):
+        ax.plot(rows.array, rows.utilisation * 100, marker="o", label=model)
+    ax.set_xlabel("array (rows x cols)")
+    ax.set_ylabel("MAC utilisation over the step (%)")
+    ax.set_title("Array size against utilisation (output stationary, default memories)",
+                 fontsize=9)
+    ax.legend()
+    _save(fig, "array_utilisation.png")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -111,9 +254,16 @@ def main(argv=None) -> int:
                      help="training images of the 16-bit variant")
     acc.add_argument("--seed", type=int, default=0)
     acc.add_argument("--keep", action="store_true", help="skip variants already in the CSV")
+    sub.add_parser("costs", help="cycles, bytes and energy per step from shapes alone")
+    sub.add_parser("plots", help="the PNGs, from the CSVs of accuracy and costs")
     args = parser.parse_args(argv)
     if args.step == "accuracy":
         print(accuracy(args).to_string(index=False))
+    elif args.step == "costs":
+        for name, frame in costs(args).items():
+            print(f"\n{name}\n{frame.to_string(index=False)}")
+    else:
+        plots(args)
     return 0
 
 
