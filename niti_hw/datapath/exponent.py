@@ -28,43 +28,55 @@ from niti_hw.params import EXPONENTS
 __all__ = ["EXPONENTS", "beyond_range", "narrow_per_tile", "tile_bitwidths"]
 
 
-def _tile_maxima(x2d: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """max |x| of every rows x cols tile (edge tiles padded with zeros), shape (M/rows, N/cols)."""
+_STEPS = np.array([1 << (b - 1) for b in range(1, 34)], dtype=np.int64)
+"""The magnitudes where golden's B steps up (B(2**(b-1)) = b): B of many maxima by one lookup."""
+assert all(bitwidth(np.array([t])) == b and bitwidth(np.array([t - 1])) == b - 1
+           for b, t in enumerate(_STEPS.tolist(), start=1))
+
+
+def _tiles(x2d: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """(tiles, rows*cols): each rows x cols output tile in drain order, edges padded with zeros."""
     m, n = x2d.shape
     tm, tn = -(-m // rows), -(-n // cols)
-    padded = np.zeros((tm * rows, tn * cols), dtype=np.int64)
-    padded[:m, :n] = np.abs(x2d)
-    return padded.reshape(tm, rows, tn, cols).max(axis=(1, 3))
+    padded = np.zeros((tm * rows, tn * cols), dtype=x2d.dtype)
+    padded[:m, :n] = x2d
+    return padded.reshape(tm, rows, tn, cols).transpose(0, 2, 1, 3).reshape(tm * tn, rows * cols)
+
+
+def _untile(tiles: np.ndarray, shape: tuple[int, int], rows: int, cols: int) -> np.ndarray:
+    m, n = shape
+    tm, tn = -(-m // rows), -(-n // cols)
+    grid = tiles.reshape(tm, tn, rows, cols).transpose(0, 2, 1, 3).reshape(tm * rows, tn * cols)
+    return grid[:m, :n]
 
 
 def tile_bitwidths(x2d: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """B of every output tile, each by the golden `bitwidth` (as the RTL detector sees a tile)."""
-    maxima = _tile_maxima(x2d, rows, cols)
-    values, where = np.unique(maxima, return_inverse=True)
-    bits = np.array([bitwidth(np.array([v])) for v in values.tolist()], dtype=np.int64)
-    return bits[where].reshape(maxima.shape)
+    """B of every output tile (drain order), as the RTL detector sees a tile."""
+    maxima = np.abs(_tiles(x2d, rows, cols).astype(np.int64)).max(axis=1)
+    return np.searchsorted(_STEPS, maxima, side="right")
 
 
 def narrow_per_tile(x2d: np.ndarray, rows: int, cols: int, keep_bits: int,
                     round_fn: Callable[[np.ndarray, int], np.ndarray]) -> tuple[np.ndarray, int]:
     """Round each tile by k_t = max(0, B_t - keep_bits), then every tile by k_max - k_t.
 
-    `round_fn(values, k)` is the golden R(values, k, mode) of the tensor's kind. Tiles are rounded
-    grouped by their shift, in row-major element order within a group. Returns (int8 values, k_max).
+    `round_fn(values, k)` is the golden R(values, k, mode) of the tensor's kind. Tiles sharing a
+    shift are rounded together, tile after tile in drain order, each in row-major order (the order
+    LFSR lanes are drawn in). Returns (int8 values, k_max).
     """
-    m, n = x2d.shape
+    tiles = _tiles(x2d, rows, cols)
     tile_k = np.maximum(0, tile_bitwidths(x2d, rows, cols) - keep_bits)
     k_max = int(tile_k.max(initial=0))
-    element_k = np.repeat(np.repeat(tile_k, rows, axis=0), cols, axis=1)[:m, :n]
-    values = np.empty((m, n), dtype=np.int8)
-    for k in np.unique(tile_k).tolist():
-        mask = element_k == k
-        values[mask] = round_fn(x2d[mask], k)
-    for k in np.unique(tile_k).tolist():
+    values = np.empty(tiles.shape, dtype=np.int8)
+    shifts = np.unique(tile_k).tolist()
+    for k in shifts:
+        chosen = tile_k == k
+        values[chosen] = round_fn(tiles[chosen], k)
+    for k in shifts:
         if k < k_max:
-            mask = element_k == k
-            values[mask] = round_fn(values[mask], k_max - k)
-    return values, k_max
+            chosen = tile_k == k
+            values[chosen] = round_fn(values[chosen], k_max - k)
+    return _untile(values, x2d.shape, rows, cols), k_max
 
 
 def beyond_range(x: np.ndarray, k: int, limit: int) -> int:
