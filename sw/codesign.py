@@ -5,10 +5,11 @@ to accuracy. Tables (CSV) and plots (PNG) go to sw/results/codesign/.
     python sw/codesign.py costs      # cycles, bytes, energy from shapes alone (seconds)
     python sw/codesign.py plots      # the plots, from the CSVs of the two steps above
 
-`accuracy` trains LeNet-5 on an MNIST subset once per hardware variant (accumulator width 16/20/24/32
-bits, per-tile and predicted exponents) on the `sim` backend and records the test accuracy after
-every epoch, with what the values did (saturated accumulator outputs, values beyond a predicted
-exponent). The int32 / whole-tensor variant is bit-identical to the golden model.
+`accuracy` trains LeNet-5 on an MNIST subset once per hardware variant (accumulator width
+16/20/24/32 bits, per-tile and predicted exponents) on the `sim` backend and records the test
+accuracy after every epoch, with what the values did (saturated accumulator outputs, values beyond
+a predicted exponent). The int32 / whole-tensor variant is bit-identical to the golden model.
+`costs` lowers LeNet-5 (MNIST), VGG-small-7 and VGG16 (CIFAR-10 shapes) with niti_hw.perf.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def train_variant(name: str, hardware: dict, data, args, log) -> list[dict]:
 def accuracy(args) -> pd.DataFrame:
     RESULTS.mkdir(parents=True, exist_ok=True)
     data = prepare(load_dataset("mnist", limit_train=args.limit_train, limit_test=args.limit_test))
-    target = RESULTS / "accuracy_epochs.csv"
+    target = RESULTS / args.csv
     done = pd.read_csv(target) if target.exists() and args.keep else pd.DataFrame()
 
     def log(text):
@@ -254,6 +255,7 @@ def main(argv=None) -> int:
                      help="training images of the 16-bit variant")
     acc.add_argument("--seed", type=int, default=0)
     acc.add_argument("--keep", action="store_true", help="skip variants already in the CSV")
+    acc.add_argument("--csv", default="accuracy_epochs.csv", help="file name in the results")
     sub.add_parser("costs", help="cycles, bytes and energy per step from shapes alone")
     sub.add_parser("plots", help="the PNGs, from the CSVs of accuracy and costs")
     args = parser.parse_args(argv)

@@ -135,7 +135,8 @@ def test_exponent_flows_change_where_int32_results_are_kept():
         kept = int32_buffer_words(exponent_ops(ops, strategy))
         assert kept == {("conv2", "error"): 64 * 12 * 12 * 20}  # col2im still adds in int32
     tile = exponent_ops(ops, "tile")
-    gemm_rounds = [op for op in ops if op.op == "round" and (op.layer, op.phase) != ("conv2", "error")]
+    gemm_rounds = [op for op in ops
+                   if op.op == "round" and (op.layer, op.phase) != ("conv2", "error")]
     assert sum(op.op == "realign" for op in tile) == len(gemm_rounds)
     assert all(kind != ACC for op in exponent_ops(ops, "predicted") if op.op == "round"
                and op.phase != "error" for kind, _ in op.reads)

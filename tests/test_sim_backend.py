@@ -140,4 +140,5 @@ def test_a_skipped_update_takes_its_weight_pass_off_the_report():
         full.loc[("fc1", "update"), "energy_pj"] - pass_cost / 2)
     assert part.loc[("fc1", "update"), "skipped_updates"] == 1
     unchanged = part.drop(index=[("fc1", "update")])
-    pd.testing.assert_frame_equal(unchanged[COST_COLUMNS], full.drop(index=[("fc1", "update")])[COST_COLUMNS])
+    pd.testing.assert_frame_equal(unchanged[COST_COLUMNS],
+                                  full.drop(index=[("fc1", "update")])[COST_COLUMNS])

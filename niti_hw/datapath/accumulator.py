@@ -22,7 +22,7 @@ BLOCK_MIN, BLOCKS_MAX = 64, 128
 
 
 def accumulator_limit(acc_bits: int) -> int:
-    """Largest magnitude a signed `acc_bits` accumulator holds, symmetric as every NITI narrowing."""
+    """Largest magnitude a signed `acc_bits` accumulator holds (symmetric, as every narrowing)."""
     return 2 ** (acc_bits - 1) - 1
 
 

@@ -1,4 +1,4 @@
-"""A golden RoundingPolicy whose GEMMs and narrowings are computed as a given datapath computes them.
+"""A golden RoundingPolicy whose GEMMs and narrowings are computed as a given datapath does.
 
 The golden layers call `policy.matmul`, `policy.narrow` and `policy.round`; this subclass answers
 with the accumulator width and exponent strategy of the hardware, and counts what the values did
@@ -43,7 +43,7 @@ class SiteStats:
 class DatapathPolicy(RoundingPolicy):
     """RoundingPolicy + `hardware`: accumulator width, array tile and exponent strategy.
 
-    With a 32-bit accumulator and `hardware.exponent == "tensor"` every integer equals the golden policy's,
+    With a 32-bit accumulator and the "tensor" exponent every integer equals the golden policy's,
     LFSR draws included. A narrower accumulator saturates in k order; the conv transposed fold
     (int32 sums of GEMM outputs) saturates once more to the accumulator range before narrowing.
     """

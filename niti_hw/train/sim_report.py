@@ -133,7 +133,8 @@ def text(report: pd.DataFrame, totals: pd.DataFrame, hardware: HardwareParams) -
     total = totals.assign(dram_MB=totals.dram_bytes / 1e6, energy_uJ=totals.energy_pj / 1e6)
     total = total[["macs", "cycles", "utilisation", "time_ms", "dram_MB", "energy_uJ"]]
     head = (f"Datapath model: {hardware.name} array, {hardware.acc_bits}-bit accumulator, "
-            f"{hardware.exponent} exponent, {mhz:g} MHz ({source}); last epoch, per layer and phase")
+            f"{hardware.exponent} exponent, {mhz:g} MHz ({source}); last epoch, per layer "
+            "and phase")
     return "\n".join([head, _format(shown), "", "Totals per phase, per step and per epoch",
                       _format(total.reset_index())])
 
