@@ -42,7 +42,10 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(
         prog="niti-hw",
-        description="NITI integer-only training, RTL generation and FPGA synthesis.")
+        description="NITI integer-only training, RTL generation and FPGA synthesis.",
+        epilog="Parsed MNIST is cached in $NITI_HW_CACHE (default ~/.cache/niti-hw); delete "
+               f"that folder to clear the cache. {DEBUG_VARIABLE}=1 shows the traceback of an "
+               "internal error.")
     parser.add_argument("--version", action="version", version=f"niti-hw {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -76,9 +79,9 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     command = "niti-hw"
     try:
+        parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
         command = f"niti-hw {args.command}"
         if unknown and not getattr(args, "any_arguments", False):  # argparse would blame the top-level parser; name the subcommand

@@ -214,3 +214,32 @@ def test_a_command_whose_module_needs_a_missing_extra_says_which(guarded, capsys
     assert line.endswith("niti-hw synth needs the rtl extra (amaranth is not installed): "
                          "pip install 'niti-hw[rtl]'")
     assert_refused(["generate"], guarded, capsys, command="", match="invalid choice: 'generate'")
+
+
+def registered_commands():
+    from niti_hw.cli import build_parser
+
+    [subparsers] = [action for action in build_parser()._actions
+                    if action.dest == "command"]
+    return sorted(subparsers.choices)
+
+
+@pytest.mark.parametrize("command", registered_commands())
+def test_every_command_refuses_an_unknown_flag_in_one_line(guarded, capsys, command):
+    assert {"train", "evaluate", "generate", "synth"} <= set(registered_commands())
+    positional = ["run.npz"] if command == "evaluate" else []
+    line = assert_refused([command, *positional, "--no-such-flag=1"], guarded, capsys)
+    assert line == (f"niti-hw {command}: error: unrecognized arguments: --no-such-flag=1 "
+                    f"(see niti-hw {command} --help)")
+
+
+def test_help_states_the_accepted_acc_bits_and_the_cache(capsys):
+    from niti_hw.train import TrainConfig
+
+    for argv in (["train", "--help"], ["--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "weight accumulation bits, 8..24" in text
+    assert "~/.cache/niti-hw" in text and "NITI_HW_CACHE" in text
+    assert TrainConfig(acc_bits=10).acc_bits == 10  # within 8..24, as the help says

@@ -106,3 +106,7 @@ def test_base_install_trains_and_names_missing_extras(tmp_path):
         assert f"needs the {extra} extra ({package} is not installed): " \
                f"pip install 'niti-hw[{extra}]'" in refused.stderr
     assert not (tmp_path / "verilog").exists() and not (tmp_path / "twin").exists()
+    if (ROOT / "niti_hw" / "commands" / "estimate.py").exists():
+        estimated = cli("estimate", "--model", "lenet5", "--format", "json")
+        assert estimated.returncode == 0, estimated.stderr
+        assert estimated.stdout.lstrip().startswith(("{", "["))

@@ -17,7 +17,7 @@ from niti_hw.commands import check_output_dir, int_at_least
 from niti_hw.commands._params_args import parse_array
 from niti_hw.data import DATASETS
 from niti_hw.golden import ROUNDING_MODES
-from niti_hw.golden.gemm import ENGINES
+from niti_hw.golden.gemm import DEFAULT_ENGINE, ENGINES
 from niti_hw.golden.init import ACC_BITS_RANGE
 from niti_hw.models import MODELS
 from niti_hw.params import DEFAULT, EXPONENTS
@@ -38,8 +38,8 @@ def add_engine_arguments(p) -> None:
                         "datapath model, with a cycle and energy report), torch (GPU path)")
     p.add_argument("--device", choices=DEVICES, help="device of --backend torch (default cpu)")
     p.add_argument("--gemm-engine", choices=sorted(ENGINES),
-                   help="exact int8 GEMM of the golden model (default torch when installed, "
-                        "else blas; both give the same integers)")
+                   help=f"exact int8 GEMM of the golden model (default {DEFAULT_ENGINE}; all "
+                        "give the same integers, so a resumed run may change it)")
     p.add_argument("--format", choices=FORMATS, default="table",
                    help="results as a table (default) or one JSON document on stdout")
 

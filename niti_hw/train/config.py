@@ -34,16 +34,28 @@ class TrainConfig:
     eval_batch_size: int = 500
     backend: str = "golden"
     device: str = "cpu"
-    gemm_engine: str | None = None  # None: picked once here (torch when installed, else blas)
+    gemm_engine: str | None = None  # None: the golden model's default, fixed and recorded here
     hardware: dict | None = None  # sim backend: HardwareParams fields that differ from the defaults
 
     def __post_init__(self):
-        from .backend import BACKENDS
-
         spec = get_model(self.model)
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; valid datasets: "
                              f"{', '.join(DATASETS)}")
+        self._check_numbers()
+        self._check_engine()
+        self._check_hardware()
+        for kind in ("activation", "error", "gradient", "loss"):
+            if getattr(self, f"{kind}_mode") not in ROUNDING_MODES:
+                raise ValueError(f"{kind} rounding mode must be one of {ROUNDING_MODES}")
+        schedule = self.mu_schedule or spec.mu_schedule
+        schedule = tuple(sorted((int(epoch), int(m_u)) for epoch, m_u in schedule))
+        if not schedule or schedule[0][0] != 0 or any(not 1 <= m_u <= 8 for _, m_u in schedule):
+            text = ",".join(f"{epoch}:{m_u}" for epoch, m_u in schedule)
+            raise ValueError(f"--mu-schedule must start at epoch 0 with m_u in 1..8; got {text!r}")
+        object.__setattr__(self, "mu_schedule", schedule)
+
+    def _check_numbers(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "limit_train", "limit_test"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -54,6 +66,11 @@ class TrainConfig:
         if not low <= self.acc_bits <= high:
             raise ValueError(f"--acc-bits must be in {low}..{high} (8 is plain int8; the paper "
                              f"uses 12 or 16); got {self.acc_bits}")
+
+    def _check_engine(self) -> None:
+        """Backend, device and GEMM engine; the engine's default is fixed (and recorded) here."""
+        from .backend import BACKENDS
+
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; valid backends: "
                              f"{', '.join(BACKENDS)}")
@@ -70,19 +87,13 @@ class TrainConfig:
             raise ValueError("--gemm-engine torch needs the torch extra: "
                              "pip install 'niti-hw[torch]', or pass --gemm-engine blas")
         object.__setattr__(self, "gemm_engine", engine)
-        for kind in ("activation", "error", "gradient", "loss"):
-            if getattr(self, f"{kind}_mode") not in ROUNDING_MODES:
-                raise ValueError(f"{kind} rounding mode must be one of {ROUNDING_MODES}")
-        schedule = self.mu_schedule or spec.mu_schedule
-        schedule = tuple(sorted((int(epoch), int(m_u)) for epoch, m_u in schedule))
-        if not schedule or schedule[0][0] != 0 or any(not 1 <= m_u <= 8 for _, m_u in schedule):
-            text = ",".join(f"{epoch}:{m_u}" for epoch, m_u in schedule)
-            raise ValueError(f"--mu-schedule must start at epoch 0 with m_u in 1..8; got {text!r}")
-        object.__setattr__(self, "mu_schedule", schedule)
+
+    def _check_hardware(self) -> None:
+        """The datapath model's settings: only for the sim backend, and a valid HardwareParams."""
         if self.hardware and self.backend != "sim":
             raise ValueError("--array, --accumulator-bits and --exponent describe the datapath "
                              f"model: they need --backend sim, not {self.backend}")
-        self.hardware_params()  # refuse bad hardware settings now, with HardwareParams' message
+        self.hardware_params()
 
     def hardware_params(self):
         """The hardware the `sim` backend models (niti_hw.params.HardwareParams)."""

@@ -24,6 +24,10 @@ CHANGEABLE = ("epochs", "mu_schedule", "gemm_engine")
 """Settings a resumed run may change; every other one must match the checkpoint."""
 
 
+OLDER_DEFAULTS = {"backend": "golden", "device": "cpu"}
+"""Settings that checkpoints written before they existed lack, and what those runs used."""
+
+
 class NothingToDo(Exception):
     """The checkpoint already holds the epochs asked for; nothing is changed."""
 
@@ -60,10 +64,11 @@ def merge_schedule(old, new, epoch: int) -> tuple[tuple[int, int], ...]:
 
 
 def read_meta(checkpoint: Path):
+    """(meta, arrays, epochs done, settings, has an fp32 twin) of a checkpoint, checked."""
     meta, arrays = load_checkpoint(checkpoint)
     try:
-        epoch, saved = int(meta["epoch"]), dict(meta["config"])
-        baseline = bool(meta["baseline"])
+        epoch, baseline = int(meta["epoch"]), bool(meta["baseline"])
+        saved = {**OLDER_DEFAULTS, **meta["config"]}
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{checkpoint} lacks {error}: not a complete niti-hw checkpoint; "
                          "nothing was changed") from None
@@ -76,8 +81,6 @@ def plan_resume(checkpoint: Path, overrides: dict | None = None, out_dir: Path |
     checkpoint = Path(checkpoint)
     overrides = {name: value for name, value in (overrides or {}).items() if value is not None}
     meta, arrays, done, saved, saved_baseline = read_meta(checkpoint)
-    saved.setdefault("backend", "golden")
-    saved.setdefault("device", "cpu")
     conflicts = [f"{_flag(name)} {_show(name, value)} (checkpoint: {_show(name, saved.get(name))})"
                  for name, value in overrides.items()
                  if name not in CHANGEABLE and _normal(name, value) != _normal(name, saved.get(name))]
