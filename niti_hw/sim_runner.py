@@ -8,6 +8,8 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Callable
+from xml.etree import ElementTree
 
 from niti_hw.params import HardwareParams
 
@@ -22,6 +24,17 @@ VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 
 class SimulatorMissing(RuntimeError):
     """The requested simulator cannot run here; the message names what to install."""
+
+
+class BenchFailed(AssertionError):
+    """A cocotb bench failed; the message names each failing test and the bench's reason."""
+
+
+def bench_failures(results: Path) -> list[str]:
+    """`test: reason` for every failed or errored test case in a cocotb results XML."""
+    return [f"{case.get('name')}: {item.get('message')}"
+            for case in ElementTree.parse(results).iter("testcase")
+            for item in case if item.tag in ("failure", "error")]
 
 
 def _prepend_path(directory: Path) -> None:
@@ -66,20 +79,27 @@ def _build_environment(sim: str):
 
 
 def run_bench(unit: str, params: HardwareParams, bench: str, sim: str, build_dir: Path,
-              env: dict[str, str] | None = None) -> Path:
+              env: dict[str, str] | None = None, wrap: Callable | None = None) -> Path:
     """Generate `unit` for `params`, build it with `sim` in `build_dir`, run sim/`bench`.py on it.
 
-    Raises (under pytest) when any cocotb test fails; returns the results XML path.
+    `wrap` (component -> component with the same ports) replaces the unit, for fault injection.
+    Raises BenchFailed, naming each failing test and its reason, when any cocotb test fails;
+    returns the results XML path.
     """
     prepare_simulator(sim)
+    from amaranth.back import verilog as amaranth_verilog
     from cocotb_tools.runner import get_runner
 
-    from niti_hw.rtl.verilog import generate
+    from niti_hw.rtl.verilog import build_unit, header
 
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{unit}.v"
-    source.write_text(generate(unit, params))
+    component = build_unit(unit, params)
+    if wrap is not None:
+        component = wrap(component)
+    source.write_text(header(unit, params) +
+                      amaranth_verilog.convert(component, name=unit, emit_src=False))
     if str(SIM_DIR) not in sys.path:
         sys.path.insert(0, str(SIM_DIR))
     runner = get_runner(sim)
@@ -89,8 +109,16 @@ def run_bench(unit: str, params: HardwareParams, bench: str, sim: str, build_dir
             build_args=VERILATOR_ARGS if sim == "verilator" else [], always=True,
             log_file=build_dir / "build.log",
         )
+    results = build_dir / "results.xml"
     extra_env = {"NITI_HW_PARAMS": params.to_json(), **(env or {})}
-    return runner.test(
-        test_module=bench, hdl_toplevel=unit, build_dir=build_dir, test_dir=build_dir,
-        extra_env=extra_env, timescale=TIMESCALE,
-    )
+    try:
+        runner.test(
+            test_module=bench, hdl_toplevel=unit, build_dir=build_dir, test_dir=build_dir,
+            extra_env=extra_env, timescale=TIMESCALE, results_xml=str(results),
+        )
+    except SystemExit:  # how the runner reports failed tests under pytest
+        pass
+    failures = bench_failures(results) if results.exists() else ["the simulator left no results"]
+    if failures:
+        raise BenchFailed(f"{bench} on {sim}: " + "; ".join(failures))
+    return results

@@ -5,122 +5,212 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready, i__ready, o__payload, o__valid, status, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [4:0] \$10 ;
-  wire [1:0] \$11 ;
-  wire [3:0] \$12 ;
-  wire [4:0] \$13 ;
-  wire [5:0] \$14 ;
+  wire \$10 ;
+  reg [255:0] \$100 ;
+  reg [31:0] \$101 ;
+  reg [3:0] \$102 ;
+  reg \$103 ;
+  reg [15:0] \$104 ;
+  reg [31:0] \$105 ;
+  reg [15:0] \$106 ;
+  reg [15:0] \$107 ;
+  reg [15:0] \$108 ;
+  reg [31:0] \$109 ;
+  wire \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg [14:0] \$112 ;
+  reg \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg \$116 ;
+  reg [3:0] \$117 ;
+  reg [13:0] \$118 ;
+  reg [2:0] \$119 ;
+  wire \$12 ;
+  reg [31:0] \$120 ;
+  reg [31:0] \$121 ;
+  reg [14:0] \$122 ;
+  reg [7:0] \$123 ;
+  reg [5:0] \$124 ;
+  wire \$13 ;
+  wire [16:0] \$14 ;
   wire \$15 ;
-  wire \$16 ;
-  wire [255:0] \$17 ;
-  wire [1:0] \$18 ;
-  wire [3:0] \$19 ;
+  wire [16:0] \$16 ;
+  wire \$17 ;
+  wire [16:0] \$18 ;
+  wire [16:0] \$19 ;
   wire \$2 ;
-  wire [3:0] \$20 ;
+  wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire [6:0] \$25 ;
-  wire [6:0] \$26 ;
+  wire [15:0] \$22 ;
+  wire [15:0] \$23 ;
+  wire [16:0] \$24 ;
+  wire \$25 ;
+  wire [16:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire [6:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [6:0] \$30 ;
-  wire \$31 ;
-  wire [3:0] \$32 ;
-  wire [3:0] \$33 ;
-  wire \$34 ;
-  wire [1:0] \$35 ;
-  wire [1:0] \$36 ;
-  wire [1:0] \$37 ;
-  wire [1:0] \$38 ;
-  wire [1:0] \$39 ;
+  wire \$30 ;
+  wire [16:0] \$31 ;
+  wire \$32 ;
+  wire [16:0] \$33 ;
+  wire [32:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
+  wire [32:0] \$37 ;
+  wire [32:0] \$38 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire [1:0] \$40 ;
-  wire [1:0] \$41 ;
-  wire [1:0] \$42 ;
-  wire [1:0] \$43 ;
-  wire [1:0] \$44 ;
-  wire [1:0] \$45 ;
-  wire [1:0] \$46 ;
-  reg [255:0] \$47 ;
-  reg \$48 ;
-  reg \$49 ;
+  wire [16:0] \$40 ;
+  wire [32:0] \$41 ;
+  wire [33:0] \$42 ;
+  wire [15:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire [15:0] \$46 ;
+  wire [31:0] \$47 ;
+  wire [19:0] \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg [2:0] \$50 ;
-  reg \$51 ;
-  reg \$52 ;
-  reg [5:0] \$53 ;
-  reg [5:0] \$54 ;
-  reg [2:0] \$55 ;
-  reg \$56 ;
-  reg [1:0] \$57 ;
-  reg [1:0] \$58 ;
-  wire \$6 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [32:0] \$54 ;
+  wire [33:0] \$55 ;
+  wire [33:0] \$56 ;
+  wire [32:0] \$57 ;
+  wire [3:0] \$58 ;
+  wire \$59 ;
+  wire [7:0] \$6 ;
+  wire [32:0] \$60 ;
+  wire [3:0] \$61 ;
+  wire \$62 ;
+  wire [32:0] \$63 ;
+  wire [3:0] \$64 ;
+  wire \$65 ;
+  wire [32:0] \$66 ;
+  wire [3:0] \$67 ;
+  wire \$68 ;
+  wire [32:0] \$69 ;
   wire \$7 ;
+  wire [3:0] \$70 ;
+  wire \$71 ;
+  wire [32:0] \$72 ;
+  wire [3:0] \$73 ;
+  wire \$74 ;
+  wire [32:0] \$75 ;
+  wire [3:0] \$76 ;
+  wire \$77 ;
+  wire [32:0] \$78 ;
+  wire [3:0] \$79 ;
   wire \$8 ;
-  wire [3:0] \$9 ;
-  reg [1:0] \$signal  = 2'h0;
-  reg \$signal$13  = 1'h0;
-  reg \$signal$33  = 1'h0;
-  wire beat_go;
+  wire \$80 ;
+  wire [3:0] \$81 ;
+  wire \$82 ;
+  wire [3:0] \$83 ;
+  wire [6:0] \$84 ;
+  wire [6:0] \$85 ;
+  wire [3:0] \$86 ;
+  wire \$87 ;
+  wire [3:0] \$88 ;
+  wire [6:0] \$89 ;
+  wire \$9 ;
+  wire [6:0] \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [15:0] \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  reg [15:0] \$96 ;
+  reg \$97 ;
+  reg [15:0] \$98 ;
+  reg \$99 ;
+  (* init = 1'h0 *)
+  wire \$signal ;
+  reg \$signal$28  = 1'h0;
+  reg \$signal$31  = 1'h0;
+  reg \$signal$34 ;
+  (* init = 15'h0000 *)
+  wire [14:0] \$signal$37 ;
+  reg \$signal$42  = 1'h0;
+  reg [15:0] \$signal$49  = 16'h0000;
+  reg [15:0] \$signal$51  = 16'h0000;
+  reg [15:0] \$signal$52  = 16'h0000;
+  reg [15:0] \$signal$58  = 16'h0000;
+  reg [15:0] \$signal$59  = 16'h0000;
+  reg [31:0] \$signal$60  = 32'd0;
+  reg \$signal$63  = 1'h0;
+  wire advance;
+  reg [14:0] beats = 15'h0000;
+  reg [31:0] block_step = 32'd0;
+  input [36:0] cfg__payload;
+  wire [36:0] cfg__payload;
+  wire [15:0] \cfg__payload.m ;
+  wire [3:0] \cfg__payload.m_u ;
+  wire [15:0] \cfg__payload.n ;
+  wire \cfg__payload.rule ;
+  output cfg__ready;
+  reg cfg__ready = 1'h1;
+  input cfg__valid;
+  wire cfg__valid;
   input clk;
   wire clk;
-  reg dbank = 1'h0;
-  wire done;
-  wire fill;
-  wire \final ;
+  reg [15:0] cn = 16'h0000;
+  reg [7:0] final_keep = 8'h00;
+  reg [2:0] fsm_state = 3'h0;
+  reg gemm;
   input [128:0] i__payload;
   wire [128:0] i__payload;
-  wire [256:0] \i__payload$26 ;
-  wire [255:0] \i__payload$26.data ;
-  wire [31:0] \i__payload$26.data[0] ;
-  wire [31:0] \i__payload$26.data[1] ;
-  wire [31:0] \i__payload$26.data[2] ;
-  wire [31:0] \i__payload$26.data[3] ;
-  wire [31:0] \i__payload$26.data[4] ;
-  wire [31:0] \i__payload$26.data[5] ;
-  wire [31:0] \i__payload$26.data[6] ;
-  wire [31:0] \i__payload$26.data[7] ;
-  wire \i__payload$26.last ;
-  wire [270:0] \i__payload$36 ;
-  wire [255:0] \i__payload$36.data ;
-  wire [31:0] \i__payload$36.data[0] ;
-  wire [31:0] \i__payload$36.data[1] ;
-  wire [31:0] \i__payload$36.data[2] ;
-  wire [31:0] \i__payload$36.data[3] ;
-  wire [31:0] \i__payload$36.data[4] ;
-  wire [31:0] \i__payload$36.data[5] ;
-  wire [31:0] \i__payload$36.data[6] ;
-  wire [31:0] \i__payload$36.data[7] ;
-  wire [5:0] \i__payload$36.k ;
-  wire [7:0] \i__payload$36.keep ;
-  wire \i__payload$36.last ;
-  wire [128:0] \i__payload$8 ;
-  wire [63:0] \i__payload$8.a ;
-  wire [7:0] \i__payload$8.a[0] ;
-  wire [7:0] \i__payload$8.a[1] ;
-  wire [7:0] \i__payload$8.a[2] ;
-  wire [7:0] \i__payload$8.a[3] ;
-  wire [7:0] \i__payload$8.a[4] ;
-  wire [7:0] \i__payload$8.a[5] ;
-  wire [7:0] \i__payload$8.a[6] ;
-  wire [7:0] \i__payload$8.a[7] ;
-  wire [63:0] \i__payload$8.b ;
-  wire [7:0] \i__payload$8.b[0] ;
-  wire [7:0] \i__payload$8.b[1] ;
-  wire [7:0] \i__payload$8.b[2] ;
-  wire [7:0] \i__payload$8.b[3] ;
-  wire [7:0] \i__payload$8.b[4] ;
-  wire [7:0] \i__payload$8.b[5] ;
-  wire [7:0] \i__payload$8.b[6] ;
-  wire [7:0] \i__payload$8.b[7] ;
-  wire \i__payload$8.last ;
+  wire [128:0] \i__payload$15 ;
+  wire [63:0] \i__payload$15.a ;
+  wire [7:0] \i__payload$15.a[0] ;
+  wire [7:0] \i__payload$15.a[1] ;
+  wire [7:0] \i__payload$15.a[2] ;
+  wire [7:0] \i__payload$15.a[3] ;
+  wire [7:0] \i__payload$15.a[4] ;
+  wire [7:0] \i__payload$15.a[5] ;
+  wire [7:0] \i__payload$15.a[6] ;
+  wire [7:0] \i__payload$15.a[7] ;
+  wire [63:0] \i__payload$15.b ;
+  wire [7:0] \i__payload$15.b[0] ;
+  wire [7:0] \i__payload$15.b[1] ;
+  wire [7:0] \i__payload$15.b[2] ;
+  wire [7:0] \i__payload$15.b[3] ;
+  wire [7:0] \i__payload$15.b[4] ;
+  wire [7:0] \i__payload$15.b[5] ;
+  wire [7:0] \i__payload$15.b[6] ;
+  wire [7:0] \i__payload$15.b[7] ;
+  wire \i__payload$15.last ;
+  wire [256:0] \i__payload$27 ;
+  wire [255:0] \i__payload$27.data ;
+  wire [31:0] \i__payload$27.data[0] ;
+  wire [31:0] \i__payload$27.data[1] ;
+  wire [31:0] \i__payload$27.data[2] ;
+  wire [31:0] \i__payload$27.data[3] ;
+  wire [31:0] \i__payload$27.data[4] ;
+  wire [31:0] \i__payload$27.data[5] ;
+  wire [31:0] \i__payload$27.data[6] ;
+  wire [31:0] \i__payload$27.data[7] ;
+  wire \i__payload$27.last ;
+  wire [270:0] \i__payload$39 ;
+  wire [255:0] \i__payload$39.data ;
+  wire [31:0] \i__payload$39.data[0] ;
+  wire [31:0] \i__payload$39.data[1] ;
+  wire [31:0] \i__payload$39.data[2] ;
+  wire [31:0] \i__payload$39.data[3] ;
+  wire [31:0] \i__payload$39.data[4] ;
+  wire [31:0] \i__payload$39.data[5] ;
+  wire [31:0] \i__payload$39.data[6] ;
+  wire [31:0] \i__payload$39.data[7] ;
+  wire [5:0] \i__payload$39.k ;
+  wire [7:0] \i__payload$39.keep ;
+  wire \i__payload$39.last ;
   wire [63:0] \i__payload.a ;
   wire [7:0] \i__payload.a[0] ;
   wire [7:0] \i__payload.a[1] ;
@@ -142,18 +232,24 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   wire \i__payload.last ;
   output i__ready;
   wire i__ready;
-  wire \i__ready$41 ;
-  wire \i__ready$9 ;
+  wire \i__ready$16 ;
+  wire \i__ready$32 ;
   input i__valid;
   wire i__valid;
-  wire \i__valid$10 ;
-  wire \i__valid$22 ;
-  wire \i__valid$34 ;
-  reg [5:0] k_bank0 = 6'h00;
-  reg [5:0] k_bank1 = 6'h00;
-  reg left = 1'h0;
-  output [70:0] o__payload;
-  wire [70:0] o__payload;
+  wire \i__valid$12 ;
+  (* init = 1'h0 *)
+  wire \i__valid$26 ;
+  (* init = 1'h0 *)
+  wire \i__valid$38 ;
+  (* init = 1'h1 *)
+  wire idle;
+  reg in_done = 1'h0;
+  wire issue;
+  reg [5:0] k = 6'h00;
+  reg [3:0] mu = 4'h0;
+  reg [15:0] n_left = 16'h0000;
+  output [78:0] o__payload;
+  wire [78:0] o__payload;
   wire [78:0] \o__payload$44 ;
   wire [63:0] \o__payload$44.data ;
   wire [7:0] \o__payload$44.data[0] ;
@@ -167,18 +263,18 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   wire [5:0] \o__payload$44.k ;
   wire [7:0] \o__payload$44.keep ;
   wire \o__payload$44.last ;
-  wire [256:0] \o__payload$46 ;
-  wire [255:0] \o__payload$46.c ;
-  wire [31:0] \o__payload$46.c[0] ;
-  wire [31:0] \o__payload$46.c[1] ;
-  wire [31:0] \o__payload$46.c[2] ;
-  wire [31:0] \o__payload$46.c[3] ;
-  wire [31:0] \o__payload$46.c[4] ;
-  wire [31:0] \o__payload$46.c[5] ;
-  wire [31:0] \o__payload$46.c[6] ;
-  wire [31:0] \o__payload$46.c[7] ;
-  wire \o__payload$46.last ;
-  wire [5:0] \o__payload$47 ;
+  wire [256:0] \o__payload$54 ;
+  wire [255:0] \o__payload$54.c ;
+  wire [31:0] \o__payload$54.c[0] ;
+  wire [31:0] \o__payload$54.c[1] ;
+  wire [31:0] \o__payload$54.c[2] ;
+  wire [31:0] \o__payload$54.c[3] ;
+  wire [31:0] \o__payload$54.c[4] ;
+  wire [31:0] \o__payload$54.c[5] ;
+  wire [31:0] \o__payload$54.c[6] ;
+  wire [31:0] \o__payload$54.c[7] ;
+  wire \o__payload$54.last ;
+  wire [5:0] \o__payload$67 ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -189,318 +285,857 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   wire [7:0] \o__payload.data[6] ;
   wire [7:0] \o__payload.data[7] ;
   wire [5:0] \o__payload.k ;
+  wire [7:0] \o__payload.keep ;
   wire \o__payload.last ;
   input o__ready;
   wire o__ready;
-  wire \o__ready$16 ;
-  wire \o__ready$23 ;
-  wire \o__ready$43 ;
+  wire \o__ready$17 ;
+  wire \o__ready$29 ;
+  wire \o__ready$45 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$27 ;
-  wire \o__valid$42 ;
-  wire \o__valid$45 ;
-  wire [3:0] rd__addr;
-  wire [255:0] rd__data;
-  wire [31:0] \rd__data[0] ;
-  wire [31:0] \rd__data[1] ;
-  wire [31:0] \rd__data[2] ;
-  wire [31:0] \rd__data[3] ;
-  wire [31:0] \rd__data[4] ;
-  wire [31:0] \rd__data[5] ;
-  wire [31:0] \rd__data[6] ;
-  wire [31:0] \rd__data[7] ;
-  reg [2:0] rd_addr = 3'h0;
-  reg [1:0] ready = 2'h0;
-  reg [255:0] row = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire [31:0] \row[0] ;
-  wire [31:0] \row[1] ;
-  wire [31:0] \row[2] ;
-  wire [31:0] \row[3] ;
-  wire [31:0] \row[4] ;
-  wire [31:0] \row[5] ;
-  wire [31:0] \row[6] ;
-  wire [31:0] \row[7] ;
-  reg row_last = 1'h0;
+  wire \o__valid$46 ;
+  wire \o__valid$53 ;
+  wire \o__valid$66 ;
+  reg [14:0] rd_beat = 15'h0000;
+  wire [255:0] rd_data;
+  wire [31:0] \rd_data[0] ;
+  wire [31:0] \rd_data[1] ;
+  wire [31:0] \rd_data[2] ;
+  wire [31:0] \rd_data[3] ;
+  wire [31:0] \rd_data[4] ;
+  wire [31:0] \rd_data[5] ;
+  wire [31:0] \rd_data[6] ;
+  wire [31:0] \rd_data[7] ;
+  wire rd_en;
+  reg [31:0] row_e = 32'd0;
+  reg [15:0] row_i = 16'h0000;
   input rst;
   wire rst;
-  reg [1:0] set_ready;
-  wire tile_end;
-  wire [3:0] wr__addr;
-  wire [255:0] wr__data;
-  wire [31:0] \wr__data[0] ;
-  wire [31:0] \wr__data[1] ;
-  wire [31:0] \wr__data[2] ;
-  wire [31:0] \wr__data[3] ;
-  wire [31:0] \wr__data[4] ;
-  wire [31:0] \wr__data[5] ;
-  wire [31:0] \wr__data[6] ;
-  wire [31:0] \wr__data[7] ;
-  wire wr__en;
-  reg [2:0] wr_addr = 3'h0;
-  reg [255:0] buffer [15:0];
-  initial begin
-    buffer[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    buffer[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (beat_go)
-      buffer[\$10 [3:0]] <= wr__data;
-  end
-  assign rd__data = buffer[\$13 [3:0]];
-  assign \$35  = ready | set_ready;
-  assign \$36  = \$signal$33  ? 2'h2 : 2'h1;
-  assign \$37  = done ? \$36  : 2'h0;
-  assign \$38  = ~ \$37 ;
-  assign \$39  = \$35  & \$38 ;
-  assign \$40  = \$signal$13  ? 2'h2 : 2'h1;
-  assign \$41  = tile_end ? \$40  : 2'h0;
-  assign \$42  = \$signal  | \$41 ;
-  assign \$43  = \$signal$33  ? 2'h2 : 2'h1;
-  assign \$44  = done ? \$43  : 2'h0;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$42  & \$45 ;
+  reg [31:0] size = 32'd0;
+  output [13:0] status;
+  reg [13:0] status = 14'h0000;
+  wire [5:0] \status.b ;
+  wire [5:0] \status.k ;
+  wire \status.no_update ;
+  wire \status.refused ;
+  (* init = 4'h0 *)
+  wire [3:0] w_count;
+  reg [31:0] w_e0 = 32'd0;
+  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [255:0] w_row;
+  wire [31:0] \w_row[0] ;
+  wire [31:0] \w_row[1] ;
+  wire [31:0] \w_row[2] ;
+  wire [31:0] \w_row[3] ;
+  wire [31:0] \w_row[4] ;
+  wire [31:0] \w_row[5] ;
+  wire [31:0] \w_row[6] ;
+  wire [31:0] \w_row[7] ;
+  reg [3:0] wr_count = 4'h0;
+  wire [14:0] wr_e0;
+  reg wr_en = 1'h0;
+  reg [255:0] wr_row = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [31:0] \wr_row[0] ;
+  wire [31:0] \wr_row[1] ;
+  wire [31:0] \wr_row[2] ;
+  wire [31:0] \wr_row[3] ;
+  wire [31:0] \wr_row[4] ;
+  wire [31:0] \wr_row[5] ;
+  wire [31:0] \wr_row[6] ;
+  wire [31:0] \wr_row[7] ;
+  assign \$1  = i__valid & gemm;
+  assign \$2  = ~ in_done;
+  assign \i__valid$12  = \$1  & \$2 ;
+  assign \$3  = \i__ready$16  & gemm;
+  assign \$4  = ~ in_done;
+  assign i__ready = \$3  & \$4 ;
+  assign \$5  = ~ \$signal$31 ;
+  assign advance = \$5  | \i__ready$32 ;
+  assign issue = \$signal$34  & advance;
+  assign \$6  = \$signal$42  ? final_keep : 8'hff;
+  assign \$7  = ! fsm_state;
+  assign \$8  = fsm_state == 1'h1;
+  assign \$9  = fsm_state == 2'h2;
+  assign \$10  = fsm_state == 2'h3;
+  assign \$11  = fsm_state == 3'h4;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = \$12  & i__payload[128];
+  assign \$14  = \$signal$49  + 4'h8;
+  assign \$15  = \$14  >= cn;
+  assign \$16  = \$signal$51  + 4'h8;
+  assign \$17  = \$16  >= \$signal$52 ;
+  assign \$18  = \$signal$51  + 4'h8;
+  assign \$19  = \$signal$49  + 4'h8;
+  assign \$20  = row_i < \$signal$52 ;
+  assign \$21  = n_left >= 4'h8;
+  assign \$22  = \$21  ? 16'h0008 : n_left;
+  assign \$23  = \$20  ? \$22  : 16'h0000;
+  assign \$24  = \$signal$58  + 4'h8;
+  assign \$25  = \$24  >= cn;
+  assign \$26  = \$signal$59  + 4'h8;
+  assign \$27  = \$26  >= \$signal$52 ;
+  assign \$28  = \$25  & \$27 ;
+  assign \$29  = \o__payload$54 [256] & \$28 ;
+  assign \$30  = ~ \o__payload$54 [256];
+  assign \$31  = \$signal$58  + 4'h8;
+  assign \$32  = \$31  >= cn;
+  assign \$33  = row_i + 1'h1;
+  assign \$34  = row_e + cn;
+  assign \$35  = \$signal$59  + 4'h8;
+  assign \$36  = \$signal$59  + 4'h8;
+  assign \$37  = \$signal$60  + block_step;
+  assign \$38  = \$signal$60  + block_step;
+  assign \$39  = \$signal$58  + 4'h8;
+  assign \$40  = n_left - 4'h8;
+  assign \$41  = \$signal$60  + \$signal$58 ;
+  assign \$42  = \$41  + 4'h8;
+  assign \$43  = beats - 1'h1;
+  assign \$44  = rd_beat == \$43 ;
+  assign \$45  = issue & \$44 ;
+  assign \$46  = rd_beat + 1'h1;
+  assign \$47  = \$signal$52  * cn;
+  assign \$48  = cn * 4'h8;
+  assign \$49  = ! \$signal$52 ;
+  assign \$50  = ! cn;
+  assign \$51  = \$49  | \$50 ;
+  assign \$52  = size > 15'h4000;
+  assign \$53  = \$51  | \$52 ;
+  assign \$54  = size + 4'h8;
+  assign \$55  = \$54  - 1'h1;
+  assign \$57  = size - 1'h1;
+  assign \$58  = \$57 [2:0] + 1'h1;
+  assign \$59  = \$58  > 1'h0;
+  assign \$60  = size - 1'h1;
+  assign \$61  = \$60 [2:0] + 1'h1;
+  assign \$62  = \$61  > 1'h1;
+  assign \$63  = size - 1'h1;
+  assign \$64  = \$63 [2:0] + 1'h1;
+  assign \$65  = \$64  > 2'h2;
+  assign \$66  = size - 1'h1;
+  assign \$67  = \$66 [2:0] + 1'h1;
+  assign \$68  = \$67  > 2'h3;
+  assign \$69  = size - 1'h1;
+  assign \$70  = \$69 [2:0] + 1'h1;
+  assign \$71  = \$70  > 3'h4;
+  assign \$72  = size - 1'h1;
+  assign \$73  = \$72 [2:0] + 1'h1;
+  assign \$74  = \$73  > 3'h5;
+  assign \$75  = size - 1'h1;
+  assign \$76  = \$75 [2:0] + 1'h1;
+  assign \$77  = \$76  > 3'h6;
+  assign \$78  = size - 1'h1;
+  assign \$79  = \$78 [2:0] + 1'h1;
+  assign \$80  = \$79  > 3'h7;
+  assign \$81  = \$signal$63  ? mu : 4'h7;
+  assign \$82  = \o__payload$67  > \$81 ;
+  assign \$83  = \$signal$63  ? mu : 4'h7;
+  assign \$84  = \o__payload$67  - \$83 ;
+  assign \$85  = \$82  ? \$84  : 7'h00;
+  assign \$86  = \$signal$63  ? mu : 4'h7;
+  assign \$87  = \o__payload$67  > \$86 ;
+  assign \$88  = \$signal$63  ? mu : 4'h7;
+  assign \$89  = \o__payload$67  - \$88 ;
+  assign \$90  = \$87  ? \$89  : 7'h00;
+  assign \$91  = ! \o__payload$67 ;
+  assign \$92  = \$signal$63  & \$91 ;
+  assign \$93  = beats - 1'h1;
+  assign \$94  = rd_beat == \$93 ;
+  assign \$95  = issue & \$94 ;
   always @(posedge clk)
-    row <= \$47 ;
+    \$signal$49  <= \$96 ;
   always @(posedge clk)
-    row_last <= \$48 ;
+    in_done <= \$97 ;
   always @(posedge clk)
-    left <= \$49 ;
+    \$signal$51  <= \$98 ;
   always @(posedge clk)
-    wr_addr <= \$50 ;
+    wr_en <= \$99 ;
   always @(posedge clk)
-    \$signal$13  <= \$51 ;
+    wr_row <= \$100 ;
   always @(posedge clk)
-    dbank <= \$52 ;
+    w_e0 <= \$101 ;
   always @(posedge clk)
-    k_bank0 <= \$53 ;
+    wr_count <= \$102 ;
   always @(posedge clk)
-    k_bank1 <= \$54 ;
+    \$signal$28  <= \$103 ;
   always @(posedge clk)
-    rd_addr <= \$55 ;
+    row_i <= \$104 ;
   always @(posedge clk)
-    \$signal$33  <= \$56 ;
+    row_e <= \$105 ;
   always @(posedge clk)
-    ready <= \$57 ;
+    \$signal$58  <= \$106 ;
   always @(posedge clk)
-    \$signal  <= \$58 ;
-  assign \$1  = \$signal  >> \$signal$13 ;
-  assign fill = ~ \$1 ;
-  assign beat_go = fill & \$2 ;
-  assign \$3  = ! left;
-  assign \$5  = \$4  & beat_go;
-  assign \$6  = \$3  | \$5 ;
-  assign \o__ready$16  = fill & \$6 ;
-  assign \$7  = beat_go & row_last;
-  assign tile_end = \$7  & \$8 ;
-  assign \$9  = \$signal$13  ? 4'h8 : 4'h0;
-  assign \$10  = wr_addr + \$9 ;
-  assign \$11  = dbank ? 2'h2 : 2'h1;
-  assign \final  = rd_addr == 3'h7;
-  assign \$12  = \$signal$33  ? 4'h8 : 4'h0;
-  assign \$13  = rd_addr + \$12 ;
-  assign \i__valid$34  = ready >> \$signal$33 ;
-  assign \$14  = \$signal$33  ? k_bank1 : k_bank0;
-  assign \$15  = \i__valid$34  & \i__ready$41 ;
-  assign done = \$15  & \final ;
-  assign \$16  = \o__valid$45  & \o__ready$16 ;
-  assign \$18  = left - 1'h1;
-  assign \$19  = wr_addr + 1'h1;
-  assign \$20  = tile_end ? 4'h0 : \$19 ;
-  assign \$21  = ~ \$signal$13 ;
-  assign \$22  = ~ dbank;
-  assign \$23  = ! dbank;
-  assign \$24  = \o__payload$47  > 3'h7;
-  assign \$25  = \o__payload$47  - 3'h7;
-  assign \$26  = \$24  ? \$25  : 7'h00;
-  assign \$28  = \o__payload$47  > 3'h7;
-  assign \$29  = \o__payload$47  - 3'h7;
-  assign \$30  = \$28  ? \$29  : 7'h00;
-  assign \$31  = \i__valid$34  & \i__ready$41 ;
-  assign \$32  = rd_addr + 1'h1;
-  assign \$33  = \final  ? 4'h0 : \$32 ;
-  assign \$34  = ~ \$signal$33 ;
+    \$signal$59  <= \$107 ;
+  always @(posedge clk)
+    n_left <= \$108 ;
+  always @(posedge clk)
+    \$signal$60  <= \$109 ;
+  always @(posedge clk)
+    \$signal$31  <= \$110 ;
+  always @(posedge clk)
+    \$signal$42  <= \$111 ;
+  always @(posedge clk)
+    rd_beat <= \$112 ;
+  always @(posedge clk)
+    cfg__ready <= \$113 ;
+  always @(posedge clk)
+    \$signal$52  <= \$114 ;
+  always @(posedge clk)
+    cn <= \$115 ;
+  always @(posedge clk)
+    \$signal$63  <= \$116 ;
+  always @(posedge clk)
+    mu <= \$117 ;
+  always @(posedge clk)
+    status <= \$118 ;
+  always @(posedge clk)
+    fsm_state <= \$119 ;
+  always @(posedge clk)
+    size <= \$120 ;
+  always @(posedge clk)
+    block_step <= \$121 ;
+  always @(posedge clk)
+    beats <= \$122 ;
+  always @(posedge clk)
+    final_keep <= \$123 ;
+  always @(posedge clk)
+    k <= \$124 ;
   \datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
-    .i__ready(i__ready),
-    .i__valid(i__valid),
-    .o__payload(\o__payload$46 ),
-    .o__valid(\o__valid$45 ),
-    .r_en(\o__ready$16 ),
+    .i__ready(\i__ready$16 ),
+    .i__valid(\i__valid$12 ),
+    .o__payload(\o__payload$54 ),
+    .o__valid(\o__valid$53 ),
     .rst(rst)
   );
   \datapath.detector  detector (
     .clk(clk),
-    .i__payload(\i__payload$26 ),
-    .i__valid(beat_go),
-    .o__payload(\o__payload$47 ),
-    .o__valid(\o__valid$27 ),
+    .i__payload(\i__payload$27 ),
+    .i__valid(wr_en),
+    .o__payload(\o__payload$67 ),
+    .o__valid(\o__valid$66 ),
     .rst(rst)
+  );
+  \datapath.pad  pad (
+    .clk(clk),
+    .rd_beat(rd_beat),
+    .rd_data(rd_data),
+    .rd_en(advance),
+    .rst(rst),
+    .wr_count(wr_count),
+    .wr_e0(w_e0[14:0]),
+    .wr_en(wr_en),
+    .wr_row(wr_row)
   );
   \datapath.rounder  rounder (
     .clk(clk),
-    .i__payload(\i__payload$36 ),
-    .i__ready(\i__ready$41 ),
-    .i__valid(\i__valid$34 ),
-    .o__payload(\o__payload$44 ),
+    .i__payload(\i__payload$39 ),
+    .i__ready(\i__ready$32 ),
+    .i__valid(\$signal$31 ),
+    .o__payload(o__payload),
     .o__valid(o__valid),
     .r_en(o__ready),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    set_ready = 2'h0;
-    if (\o__valid$27 ) begin
-      set_ready = \$11 ;
-    end
+    gemm = 1'h0;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          gemm = 1'h1;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = row;
-    if (\$16 ) begin
-      \$47  = \o__payload$46 [255:0];
-    end else if (beat_go) begin
-      \$47  = \$17 ;
-    end
-    if (rst) begin
-      \$47  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
+    \$signal$34  = 1'h0;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          \$signal$34  = 1'h1;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = row_last;
-    if (\$16 ) begin
-      \$48  = \o__payload$46 [256];
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = left;
-    if (\$16 ) begin
-      \$49  = 1'h1;
-    end else if (beat_go) begin
-      \$49  = \$18 [0];
-    end
-    if (rst) begin
-      \$49  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = wr_addr;
-    if (beat_go) begin
-      \$50  = \$20 [2:0];
-    end
-    if (rst) begin
-      \$50  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \$signal$13 ;
-    if (tile_end) begin
-      \$51  = \$21 ;
-    end
-    if (rst) begin
-      \$51  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = dbank;
-    if (\o__valid$27 ) begin
-      \$52  = \$22 ;
-    end
-    if (rst) begin
-      \$52  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = k_bank0;
-    if (\o__valid$27 ) begin
-      if (\$23 ) begin
-        \$53  = \$26 [5:0];
+    \$96  = \$signal$49 ;
+    if (\$13 ) begin
+      (* full_case = 32'd1 *)
+      if (\$15 ) begin
+        \$96  = 16'h0000;
+      end else begin
+        \$96  = \$19 [15:0];
       end
     end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$96  = 16'h0000;
+          end
+    endcase
     if (rst) begin
-      \$53  = 6'h00;
+      \$96  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = k_bank1;
-    if (\o__valid$27 ) begin
-      if (\$27 ) begin
-        \$54  = \$30 [5:0];
+    \$97  = in_done;
+    if (\$13 ) begin
+      if (\$15 ) begin
+        if (\$17 ) begin
+          \$97  = 1'h1;
+        end
       end
     end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$97  = 1'h0;
+          end
+    endcase
     if (rst) begin
-      \$54  = 6'h00;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = rd_addr;
-    if (\$31 ) begin
-      \$55  = \$33 [2:0];
+    \$98  = \$signal$51 ;
+    if (\$13 ) begin
+      if (\$15 ) begin
+        (* full_case = 32'd1 *)
+        if (\$17 ) begin
+        end else begin
+          \$98  = \$18 [15:0];
+        end
+      end
     end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$98  = 16'h0000;
+          end
+    endcase
     if (rst) begin
-      \$55  = 3'h0;
+      \$98  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \$signal$33 ;
-    if (done) begin
-      \$56  = \$34 ;
-    end
+    \$99  = \o__valid$53 ;
     if (rst) begin
-      \$56  = 1'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \$39 ;
+    \$100  = wr_row;
+    if (\o__valid$53 ) begin
+      \$100  = \o__payload$54 [255:0];
+    end
     if (rst) begin
-      \$57  = 2'h0;
+      \$100  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \$46 ;
+    \$101  = w_e0;
+    if (\o__valid$53 ) begin
+      \$101  = row_e;
+    end
     if (rst) begin
-      \$58  = 2'h0;
+      \$101  = 32'd0;
     end
   end
-  assign \i__payload$8  = i__payload;
-  assign \i__ready$9  = i__ready;
-  assign \i__valid$10  = i__valid;
-  assign wr__addr = \$10 [3:0];
-  assign wr__en = beat_go;
-  assign \i__valid$22  = beat_go;
-  assign \o__ready$23  = 1'h1;
-  assign rd__addr = \$13 [3:0];
-  assign \o__valid$42  = o__valid;
-  assign \o__ready$43  = o__ready;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = wr_count;
+    if (\o__valid$53 ) begin
+      \$102  = \$23 [3:0];
+    end
+    if (rst) begin
+      \$102  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = \$signal$28 ;
+    if (\o__valid$53 ) begin
+      \$103  = \$29 ;
+    end
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = row_i;
+    if (\o__valid$53 ) begin
+      (* full_case = 32'd1 *)
+      if (\$30 ) begin
+        \$104  = \$33 [15:0];
+      end else if (\$32 ) begin
+        \$104  = \$36 [15:0];
+      end else begin
+        \$104  = \$signal$59 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$104  = 16'h0000;
+          end
+    endcase
+    if (rst) begin
+      \$104  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = row_e;
+    if (\o__valid$53 ) begin
+      (* full_case = 32'd1 *)
+      if (\$30 ) begin
+        \$105  = \$34 [31:0];
+      end else if (\$32 ) begin
+        \$105  = \$38 [31:0];
+      end else begin
+        \$105  = \$42 [31:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$105  = 32'd0;
+          end
+    endcase
+    if (rst) begin
+      \$105  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = \$signal$58 ;
+    if (\o__valid$53 ) begin
+      (* full_case = 32'd1 *)
+      if (\$30 ) begin
+      end else if (\$32 ) begin
+        \$106  = 16'h0000;
+      end else begin
+        \$106  = \$39 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$106  = 16'h0000;
+          end
+    endcase
+    if (rst) begin
+      \$106  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = \$signal$59 ;
+    if (\o__valid$53 ) begin
+      if (\$30 ) begin
+      end else if (\$32 ) begin
+        \$107  = \$35 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$107  = 16'h0000;
+          end
+    endcase
+    if (rst) begin
+      \$107  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = n_left;
+    if (\o__valid$53 ) begin
+      (* full_case = 32'd1 *)
+      if (\$30 ) begin
+      end else if (\$32 ) begin
+        \$108  = cn;
+      end else begin
+        \$108  = \$40 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$108  = cn;
+          end
+    endcase
+    if (rst) begin
+      \$108  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = \$signal$60 ;
+    if (\o__valid$53 ) begin
+      if (\$30 ) begin
+      end else if (\$32 ) begin
+        \$109  = \$37 [31:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$109  = 32'd0;
+          end
+    endcase
+    if (rst) begin
+      \$109  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = \$signal$31 ;
+    if (advance) begin
+      \$110  = issue;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = \$signal$42 ;
+    if (advance) begin
+      \$111  = \$45 ;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = rd_beat;
+    if (issue) begin
+      \$112  = \$46 [14:0];
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$112  = 15'h0000;
+          end
+    endcase
+    if (rst) begin
+      \$112  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = cfg__ready;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$113  = 1'h0;
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$53 ) begin
+            \$113  = 1'h1;
+          end
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$95 ) begin
+            \$113  = 1'h1;
+          end
+    endcase
+    if (rst) begin
+      \$113  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = \$signal$52 ;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$114  = cfg__payload[15:0];
+          end
+    endcase
+    if (rst) begin
+      \$114  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = cn;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$115  = cfg__payload[31:16];
+          end
+    endcase
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \$signal$63 ;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$116  = cfg__payload[32];
+          end
+    endcase
+    if (rst) begin
+      \$116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = mu;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$117  = cfg__payload[36:33];
+          end
+    endcase
+    if (rst) begin
+      \$117  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = status;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$118  = 14'h0000;
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$53 ) begin
+            \$118 [0] = 1'h1;
+          end
+      3'h3:
+          if (\o__valid$66 ) begin
+            \$118 [7:2] = \o__payload$67 ;
+            \$118 [13:8] = \$90 [5:0];
+            \$118 [1] = \$92 ;
+          end
+    endcase
+    if (rst) begin
+      \$118  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$119  = 3'h1;
+          end
+      3'h1:
+          \$119  = 3'h2;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+            \$119  = 3'h0;
+          end else begin
+            \$119  = 3'h3;
+          end
+      3'h3:
+          if (\o__valid$66 ) begin
+            \$119  = 3'h4;
+          end
+      3'h4:
+          if (\$95 ) begin
+            \$119  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$119  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = size;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$120  = \$47 ;
+    endcase
+    if (rst) begin
+      \$120  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = block_step;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$121  = { 12'h000, \$48  };
+    endcase
+    if (rst) begin
+      \$121  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = beats;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$122  = \$56 [14:0];
+          end
+    endcase
+    if (rst) begin
+      \$122  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = final_keep;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$123  = { \$80 , \$77 , \$74 , \$71 , \$68 , \$65 , \$62 , \$59  };
+          end
+    endcase
+    if (rst) begin
+      \$123  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = k;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          if (\o__valid$66 ) begin
+            \$124  = \$85 [5:0];
+          end
+    endcase
+    if (rst) begin
+      \$124  = 6'h00;
+    end
+  end
+  assign \i__payload$15  = i__payload;
+  assign \o__ready$17  = 1'h1;
+  assign \$signal  = wr_en;
+  assign wr_e0 = w_e0[14:0];
+  assign w_count = wr_count;
+  assign w_row = wr_row;
+  assign \i__valid$26  = wr_en;
+  assign \o__ready$29  = 1'h1;
+  assign rd_en = advance;
+  assign \$signal$37  = rd_beat;
+  assign \i__valid$38  = \$signal$31 ;
+  assign \o__payload$44  = o__payload;
+  assign \o__ready$45  = o__ready;
+  assign \o__valid$46  = o__valid;
+  assign idle = cfg__ready;
+  assign \cfg__payload.m  = cfg__payload[15:0];
+  assign \cfg__payload.n  = cfg__payload[31:16];
+  assign \cfg__payload.rule  = cfg__payload[32];
+  assign \cfg__payload.m_u  = cfg__payload[36:33];
   assign \i__payload.a  = i__payload[63:0];
   assign \i__payload.a[0]  = i__payload[7:0];
   assign \i__payload.a[1]  = i__payload[15:8];
@@ -529,128 +1164,118 @@ module datapath(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i_
   assign \o__payload.data[5]  = o__payload[47:40];
   assign \o__payload.data[6]  = o__payload[55:48];
   assign \o__payload.data[7]  = o__payload[63:56];
-  assign \o__payload.k  = o__payload[69:64];
-  assign \o__payload.last  = o__payload[70];
-  assign \i__payload$8.a  = i__payload[63:0];
-  assign \i__payload$8.a[0]  = i__payload[7:0];
-  assign \i__payload$8.a[1]  = i__payload[15:8];
-  assign \i__payload$8.a[2]  = i__payload[23:16];
-  assign \i__payload$8.a[3]  = i__payload[31:24];
-  assign \i__payload$8.a[4]  = i__payload[39:32];
-  assign \i__payload$8.a[5]  = i__payload[47:40];
-  assign \i__payload$8.a[6]  = i__payload[55:48];
-  assign \i__payload$8.a[7]  = i__payload[63:56];
-  assign \i__payload$8.b  = i__payload[127:64];
-  assign \i__payload$8.b[0]  = i__payload[71:64];
-  assign \i__payload$8.b[1]  = i__payload[79:72];
-  assign \i__payload$8.b[2]  = i__payload[87:80];
-  assign \i__payload$8.b[3]  = i__payload[95:88];
-  assign \i__payload$8.b[4]  = i__payload[103:96];
-  assign \i__payload$8.b[5]  = i__payload[111:104];
-  assign \i__payload$8.b[6]  = i__payload[119:112];
-  assign \i__payload$8.b[7]  = i__payload[127:120];
-  assign \i__payload$8.last  = i__payload[128];
-  assign \wr__data[0]  = wr__data[31:0];
-  assign \wr__data[1]  = wr__data[63:32];
-  assign \wr__data[2]  = wr__data[95:64];
-  assign \wr__data[3]  = wr__data[127:96];
-  assign \wr__data[4]  = wr__data[159:128];
-  assign \wr__data[5]  = wr__data[191:160];
-  assign \wr__data[6]  = wr__data[223:192];
-  assign \wr__data[7]  = wr__data[255:224];
-  assign \row[0]  = row[31:0];
-  assign \row[1]  = row[63:32];
-  assign \row[2]  = row[95:64];
-  assign \row[3]  = row[127:96];
-  assign \row[4]  = row[159:128];
-  assign \row[5]  = row[191:160];
-  assign \row[6]  = row[223:192];
-  assign \row[7]  = row[255:224];
-  assign \i__payload$26.data  = \i__payload$26 [255:0];
-  assign \i__payload$26.data[0]  = \i__payload$26 [31:0];
-  assign \i__payload$26.data[1]  = \i__payload$26 [63:32];
-  assign \i__payload$26.data[2]  = \i__payload$26 [95:64];
-  assign \i__payload$26.data[3]  = \i__payload$26 [127:96];
-  assign \i__payload$26.data[4]  = \i__payload$26 [159:128];
-  assign \i__payload$26.data[5]  = \i__payload$26 [191:160];
-  assign \i__payload$26.data[6]  = \i__payload$26 [223:192];
-  assign \i__payload$26.data[7]  = \i__payload$26 [255:224];
-  assign \i__payload$26.last  = \i__payload$26 [256];
-  assign \i__payload$36.data  = \i__payload$36 [255:0];
-  assign \i__payload$36.data[0]  = \i__payload$36 [31:0];
-  assign \i__payload$36.data[1]  = \i__payload$36 [63:32];
-  assign \i__payload$36.data[2]  = \i__payload$36 [95:64];
-  assign \i__payload$36.data[3]  = \i__payload$36 [127:96];
-  assign \i__payload$36.data[4]  = \i__payload$36 [159:128];
-  assign \i__payload$36.data[5]  = \i__payload$36 [191:160];
-  assign \i__payload$36.data[6]  = \i__payload$36 [223:192];
-  assign \i__payload$36.data[7]  = \i__payload$36 [255:224];
-  assign \i__payload$36.k  = \i__payload$36 [261:256];
-  assign \i__payload$36.keep  = \i__payload$36 [269:262];
-  assign \i__payload$36.last  = \i__payload$36 [270];
-  assign \rd__data[0]  = rd__data[31:0];
-  assign \rd__data[1]  = rd__data[63:32];
-  assign \rd__data[2]  = rd__data[95:64];
-  assign \rd__data[3]  = rd__data[127:96];
-  assign \rd__data[4]  = rd__data[159:128];
-  assign \rd__data[5]  = rd__data[191:160];
-  assign \rd__data[6]  = rd__data[223:192];
-  assign \rd__data[7]  = rd__data[255:224];
-  assign \o__payload$44.data  = \o__payload$44 [63:0];
-  assign \o__payload$44.data[0]  = \o__payload$44 [7:0];
-  assign \o__payload$44.data[1]  = \o__payload$44 [15:8];
-  assign \o__payload$44.data[2]  = \o__payload$44 [23:16];
-  assign \o__payload$44.data[3]  = \o__payload$44 [31:24];
-  assign \o__payload$44.data[4]  = \o__payload$44 [39:32];
-  assign \o__payload$44.data[5]  = \o__payload$44 [47:40];
-  assign \o__payload$44.data[6]  = \o__payload$44 [55:48];
-  assign \o__payload$44.data[7]  = \o__payload$44 [63:56];
-  assign \o__payload$44.keep  = \o__payload$44 [71:64];
-  assign \o__payload$44.last  = \o__payload$44 [72];
-  assign \o__payload$44.k  = \o__payload$44 [78:73];
-  assign \o__payload$46.c  = \o__payload$46 [255:0];
-  assign \o__payload$46.c[0]  = \o__payload$46 [31:0];
-  assign \o__payload$46.c[1]  = \o__payload$46 [63:32];
-  assign \o__payload$46.c[2]  = \o__payload$46 [95:64];
-  assign \o__payload$46.c[3]  = \o__payload$46 [127:96];
-  assign \o__payload$46.c[4]  = \o__payload$46 [159:128];
-  assign \o__payload$46.c[5]  = \o__payload$46 [191:160];
-  assign \o__payload$46.c[6]  = \o__payload$46 [223:192];
-  assign \o__payload$46.c[7]  = \o__payload$46 [255:224];
-  assign \o__payload$46.last  = \o__payload$46 [256];
-  assign o__payload[69:64] = \o__payload$44 [78:73];
-  assign o__payload[70] = \o__payload$44 [72];
-  assign o__payload[63:0] = \o__payload$44 [63:0];
-  assign \i__payload$36 [270] = \final ;
-  assign \i__payload$36 [269:262] = 8'hff;
-  assign \i__payload$36 [261:256] = \$14 ;
-  assign \i__payload$36 [255:0] = rd__data;
-  assign \i__payload$26 [256] = tile_end;
-  assign \i__payload$26 [255:224] = row[255:224];
-  assign \i__payload$26 [223:192] = row[223:192];
-  assign \i__payload$26 [191:160] = row[191:160];
-  assign \i__payload$26 [159:128] = row[159:128];
-  assign \i__payload$26 [127:96] = row[127:96];
-  assign \i__payload$26 [95:64] = row[95:64];
-  assign \i__payload$26 [63:32] = row[63:32];
-  assign \i__payload$26 [31:0] = row[31:0];
-  assign wr__data[255:224] = row[255:224];
-  assign wr__data[223:192] = row[223:192];
-  assign wr__data[191:160] = row[191:160];
-  assign wr__data[159:128] = row[159:128];
-  assign wr__data[127:96] = row[127:96];
-  assign wr__data[95:64] = row[95:64];
-  assign wr__data[63:32] = row[63:32];
-  assign wr__data[31:0] = row[31:0];
-  assign \$4  = left;
-  assign \$8  = left;
-  assign \$17  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  assign \$27  = dbank;
-  assign \$2  = left;
+  assign \o__payload.keep  = o__payload[71:64];
+  assign \o__payload.last  = o__payload[72];
+  assign \o__payload.k  = o__payload[78:73];
+  assign \status.refused  = status[0];
+  assign \status.no_update  = status[1];
+  assign \status.b  = status[7:2];
+  assign \status.k  = status[13:8];
+  assign \i__payload$15.a  = i__payload[63:0];
+  assign \i__payload$15.a[0]  = i__payload[7:0];
+  assign \i__payload$15.a[1]  = i__payload[15:8];
+  assign \i__payload$15.a[2]  = i__payload[23:16];
+  assign \i__payload$15.a[3]  = i__payload[31:24];
+  assign \i__payload$15.a[4]  = i__payload[39:32];
+  assign \i__payload$15.a[5]  = i__payload[47:40];
+  assign \i__payload$15.a[6]  = i__payload[55:48];
+  assign \i__payload$15.a[7]  = i__payload[63:56];
+  assign \i__payload$15.b  = i__payload[127:64];
+  assign \i__payload$15.b[0]  = i__payload[71:64];
+  assign \i__payload$15.b[1]  = i__payload[79:72];
+  assign \i__payload$15.b[2]  = i__payload[87:80];
+  assign \i__payload$15.b[3]  = i__payload[95:88];
+  assign \i__payload$15.b[4]  = i__payload[103:96];
+  assign \i__payload$15.b[5]  = i__payload[111:104];
+  assign \i__payload$15.b[6]  = i__payload[119:112];
+  assign \i__payload$15.b[7]  = i__payload[127:120];
+  assign \i__payload$15.last  = i__payload[128];
+  assign \wr_row[0]  = wr_row[31:0];
+  assign \wr_row[1]  = wr_row[63:32];
+  assign \wr_row[2]  = wr_row[95:64];
+  assign \wr_row[3]  = wr_row[127:96];
+  assign \wr_row[4]  = wr_row[159:128];
+  assign \wr_row[5]  = wr_row[191:160];
+  assign \wr_row[6]  = wr_row[223:192];
+  assign \wr_row[7]  = wr_row[255:224];
+  assign \w_row[0]  = wr_row[31:0];
+  assign \w_row[1]  = wr_row[63:32];
+  assign \w_row[2]  = wr_row[95:64];
+  assign \w_row[3]  = wr_row[127:96];
+  assign \w_row[4]  = wr_row[159:128];
+  assign \w_row[5]  = wr_row[191:160];
+  assign \w_row[6]  = wr_row[223:192];
+  assign \w_row[7]  = wr_row[255:224];
+  assign \i__payload$27.data  = \i__payload$27 [255:0];
+  assign \i__payload$27.data[0]  = \i__payload$27 [31:0];
+  assign \i__payload$27.data[1]  = \i__payload$27 [63:32];
+  assign \i__payload$27.data[2]  = \i__payload$27 [95:64];
+  assign \i__payload$27.data[3]  = \i__payload$27 [127:96];
+  assign \i__payload$27.data[4]  = \i__payload$27 [159:128];
+  assign \i__payload$27.data[5]  = \i__payload$27 [191:160];
+  assign \i__payload$27.data[6]  = \i__payload$27 [223:192];
+  assign \i__payload$27.data[7]  = \i__payload$27 [255:224];
+  assign \i__payload$27.last  = \i__payload$27 [256];
+  assign \i__payload$39.data  = \i__payload$39 [255:0];
+  assign \i__payload$39.data[0]  = \i__payload$39 [31:0];
+  assign \i__payload$39.data[1]  = \i__payload$39 [63:32];
+  assign \i__payload$39.data[2]  = \i__payload$39 [95:64];
+  assign \i__payload$39.data[3]  = \i__payload$39 [127:96];
+  assign \i__payload$39.data[4]  = \i__payload$39 [159:128];
+  assign \i__payload$39.data[5]  = \i__payload$39 [191:160];
+  assign \i__payload$39.data[6]  = \i__payload$39 [223:192];
+  assign \i__payload$39.data[7]  = \i__payload$39 [255:224];
+  assign \i__payload$39.k  = \i__payload$39 [261:256];
+  assign \i__payload$39.keep  = \i__payload$39 [269:262];
+  assign \i__payload$39.last  = \i__payload$39 [270];
+  assign \rd_data[0]  = rd_data[31:0];
+  assign \rd_data[1]  = rd_data[63:32];
+  assign \rd_data[2]  = rd_data[95:64];
+  assign \rd_data[3]  = rd_data[127:96];
+  assign \rd_data[4]  = rd_data[159:128];
+  assign \rd_data[5]  = rd_data[191:160];
+  assign \rd_data[6]  = rd_data[223:192];
+  assign \rd_data[7]  = rd_data[255:224];
+  assign \o__payload$44.data  = o__payload[63:0];
+  assign \o__payload$44.data[0]  = o__payload[7:0];
+  assign \o__payload$44.data[1]  = o__payload[15:8];
+  assign \o__payload$44.data[2]  = o__payload[23:16];
+  assign \o__payload$44.data[3]  = o__payload[31:24];
+  assign \o__payload$44.data[4]  = o__payload[39:32];
+  assign \o__payload$44.data[5]  = o__payload[47:40];
+  assign \o__payload$44.data[6]  = o__payload[55:48];
+  assign \o__payload$44.data[7]  = o__payload[63:56];
+  assign \o__payload$44.keep  = o__payload[71:64];
+  assign \o__payload$44.last  = o__payload[72];
+  assign \o__payload$44.k  = o__payload[78:73];
+  assign \o__payload$54.c  = \o__payload$54 [255:0];
+  assign \o__payload$54.c[0]  = \o__payload$54 [31:0];
+  assign \o__payload$54.c[1]  = \o__payload$54 [63:32];
+  assign \o__payload$54.c[2]  = \o__payload$54 [95:64];
+  assign \o__payload$54.c[3]  = \o__payload$54 [127:96];
+  assign \o__payload$54.c[4]  = \o__payload$54 [159:128];
+  assign \o__payload$54.c[5]  = \o__payload$54 [191:160];
+  assign \o__payload$54.c[6]  = \o__payload$54 [223:192];
+  assign \o__payload$54.c[7]  = \o__payload$54 [255:224];
+  assign \o__payload$54.last  = \o__payload$54 [256];
+  assign \i__payload$39 [270] = \$signal$42 ;
+  assign \i__payload$39 [269:262] = \$6 ;
+  assign \i__payload$39 [261:256] = k;
+  assign \i__payload$39 [255:0] = rd_data;
+  assign \i__payload$27 [255:224] = wr_row[255:224];
+  assign \i__payload$27 [223:192] = wr_row[223:192];
+  assign \i__payload$27 [191:160] = wr_row[191:160];
+  assign \i__payload$27 [159:128] = wr_row[159:128];
+  assign \i__payload$27 [127:96] = wr_row[127:96];
+  assign \i__payload$27 [95:64] = wr_row[95:64];
+  assign \i__payload$27 [63:32] = wr_row[63:32];
+  assign \i__payload$27 [31:0] = wr_row[31:0];
+  assign \i__payload$27 [256] = \$signal$28 ;
+  assign \$56  = { \$55 [33], \$55 [33], \$55 [33], \$55 [33:3] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array (i__valid, clk, rst, r_en, i__ready, o__valid, o__payload, i__payload);
+module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [2:0] \$1 ;
   wire [32:0] \$10 ;
@@ -2970,7 +3595,6 @@ module \datapath.array (i__valid, clk, rst, r_en, i__ready, o__valid, o__payload
   wire [31:0] pe7_7_sum;
   reg pe7_7_v = 1'h0;
   wire [256:0] r_data;
-  input r_en;
   wire r_en;
   wire r_rdy;
   reg row0_done = 1'h0;
@@ -3113,7 +3737,6 @@ module \datapath.array (i__valid, clk, rst, r_en, i__ready, o__valid, o__payload
   wire take;
   reg [256:0] w_data = 257'h00000000000000000000000000000000000000000000000000000000000000000;
   wire w_en;
-  assign out_buffer_pop = o__valid & r_en;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign last_ok = since_last >= 4'h8;
@@ -4994,7 +5617,6 @@ module \datapath.array (i__valid, clk, rst, r_en, i__ready, o__valid, o__payload
     .clk(clk),
     .level(level),
     .r_data(o__payload),
-    .r_en(r_en),
     .r_rdy(o__valid),
     .rst(rst),
     .w_en(w_en),
@@ -14628,7 +15250,8 @@ module \datapath.array (i__valid, clk, rst, r_en, i__ready, o__valid, o__payload
   assign out_buffer_push = w_en;
   assign out_buffer_data = w_data;
   assign r_rdy = o__valid;
-  assign o__ready = r_en;
+  assign r_en = 1'h1;
+  assign o__ready = 1'h1;
   assign r_data = o__payload;
   assign out_buffer_level_next = \$2 [2:0];
   assign pe0_0_a_in = i__payload[7:0];
@@ -14937,10 +15560,11 @@ module \datapath.array (i__valid, clk, rst, r_en, i__ready, o__valid, o__payload
   assign \drain_row.c[6]  = w_data[223:192];
   assign \drain_row.c[7]  = w_data[255:224];
   assign \drain_row.last  = w_data[256];
+  assign out_buffer_pop = o__valid;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.out_buffer (rst, r_en, w_en, r_rdy, r_data, w_port__data, level, clk);
+module \datapath.array.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -14973,7 +15597,6 @@ module \datapath.array.out_buffer (rst, r_en, w_en, r_rdy, r_data, w_port__data,
   wire [1:0] produce;
   output [256:0] r_data;
   wire [256:0] r_data;
-  input r_en;
   wire r_en;
   (* init = 2'h0 *)
   wire [1:0] r_level;
@@ -15011,16 +15634,13 @@ module \datapath.array.out_buffer (rst, r_en, w_en, r_rdy, r_data, w_port__data,
   assign \$2  = w_port__addr == 2'h2;
   assign \$3  = w_port__addr + 1'h1;
   assign \$4  = \$2  ? 3'h0 : \$3 ;
-  assign \$5  = r_rdy & r_en;
   assign \$6  = r_port__addr == 2'h2;
   assign \$7  = r_port__addr + 1'h1;
   assign \$8  = \$6  ? 3'h0 : \$7 ;
   assign \$9  = w_rdy & w_en;
-  assign \$10  = r_rdy & r_en;
   assign \$11  = ~ \$10 ;
   assign \$12  = \$9  & \$11 ;
   assign \$13  = level + 1'h1;
-  assign \$14  = r_rdy & r_en;
   assign \$15  = w_rdy & w_en;
   assign \$16  = ~ \$15 ;
   assign \$17  = \$14  & \$16 ;
@@ -15070,6 +15690,10 @@ module \datapath.array.out_buffer (rst, r_en, w_en, r_rdy, r_data, w_port__data,
   assign w_data = w_port__data;
   assign consume = r_port__addr;
   assign r_port__data = r_data;
+  assign r_en = 1'h1;
+  assign \$5  = r_rdy;
+  assign \$10  = r_rdy;
+  assign \$14  = r_rdy;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -19425,7 +20049,7 @@ module \datapath.array.pe7_7_mul (rst, pe7_7_en, pe7_7_b_in, pe7_7_a_in, pe7_7_p
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.detector (rst, i__valid, i__payload, o__valid, o__payload, clk);
+module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
@@ -19855,227 +20479,17009 @@ module \datapath.detector (rst, i__valid, i__payload, o__valid, o__payload, clk)
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, i__ready, r_en);
+module \datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_data, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$69  = 0;
+  wire [3:0] \$1 ;
+  wire [14:0] \$10 ;
+  wire [8:0] \$108 ;
+  wire [3:0] \$11 ;
+  wire \$12 ;
+  wire [12:0] \$13 ;
+  wire \$14 ;
+  wire [14:0] \$15 ;
+  wire [3:0] \$16 ;
+  wire \$17 ;
+  wire [12:0] \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [14:0] \$20 ;
+  wire [3:0] \$21 ;
+  wire \$22 ;
+  wire [12:0] \$23 ;
+  wire \$24 ;
+  wire [14:0] \$25 ;
+  wire [3:0] \$26 ;
+  wire \$27 ;
+  wire [12:0] \$28 ;
+  wire \$29 ;
+  wire [12:0] \$3 ;
+  wire [14:0] \$30 ;
+  wire [3:0] \$31 ;
+  wire \$32 ;
+  wire [12:0] \$33 ;
+  wire \$34 ;
+  wire [14:0] \$35 ;
+  wire [3:0] \$36 ;
+  wire \$37 ;
+  wire [12:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [14:0] \$40 ;
+  reg \$41 ;
+  wire [8:0] \$45 ;
+  wire [14:0] \$5 ;
+  wire [8:0] \$54 ;
+  wire [3:0] \$6 ;
+  wire [8:0] \$63 ;
+  wire \$7 ;
+  wire [8:0] \$72 ;
+  wire [12:0] \$8 ;
+  wire [8:0] \$81 ;
+  wire \$9 ;
+  wire [8:0] \$90 ;
+  wire [8:0] \$99 ;
+  wire [10:0] \$signature__addr ;
+  wire [10:0] \$signature__addr$16 ;
+  wire [10:0] \$signature__addr$22 ;
+  wire [10:0] \$signature__addr$28 ;
+  wire [10:0] \$signature__addr$34 ;
+  wire [10:0] \$signature__addr$40 ;
+  wire [10:0] \$signature__addr$46 ;
+  wire [10:0] \$signature__addr$52 ;
+  wire [31:0] \$signature__data ;
+  wire [31:0] \$signature__data$17 ;
+  wire [31:0] \$signature__data$23 ;
+  wire [31:0] \$signature__data$29 ;
+  wire [31:0] \$signature__data$35 ;
+  wire [31:0] \$signature__data$41 ;
+  wire [31:0] \$signature__data$47 ;
+  wire [31:0] \$signature__data$53 ;
+  wire \$signature__en ;
+  wire \$signature__en$18 ;
+  wire \$signature__en$24 ;
+  wire \$signature__en$30 ;
+  wire \$signature__en$36 ;
+  wire \$signature__en$42 ;
+  wire \$signature__en$48 ;
+  wire \$signature__en$54 ;
+  input clk;
+  wire clk;
+  wire [2:0] column0;
+  wire [2:0] column1;
+  wire [2:0] column2;
+  wire [2:0] column3;
+  wire [2:0] column4;
+  wire [2:0] column5;
+  wire [2:0] column6;
+  wire [2:0] column7;
+  reg group = 1'h0;
+  wire [10:0] rd__addr;
+  wire [10:0] \rd__addr$19 ;
+  wire [10:0] \rd__addr$25 ;
+  wire [10:0] \rd__addr$31 ;
+  wire [10:0] \rd__addr$37 ;
+  wire [10:0] \rd__addr$43 ;
+  wire [10:0] \rd__addr$49 ;
+  wire [10:0] \rd__addr$55 ;
+  wire [31:0] rd__data;
+  wire [31:0] \rd__data$59 ;
+  wire [31:0] \rd__data$60 ;
+  wire [31:0] \rd__data$61 ;
+  wire [31:0] \rd__data$62 ;
+  wire [31:0] \rd__data$63 ;
+  wire [31:0] \rd__data$64 ;
+  wire [31:0] \rd__data$65 ;
+  wire rd__en;
+  wire \rd__en$20 ;
+  wire \rd__en$26 ;
+  wire \rd__en$32 ;
+  wire \rd__en$38 ;
+  wire \rd__en$44 ;
+  wire \rd__en$50 ;
+  wire \rd__en$56 ;
+  input [14:0] rd_beat;
+  wire [14:0] rd_beat;
+  output [255:0] rd_data;
+  reg [255:0] rd_data;
+  wire [31:0] \rd_data[0] ;
+  wire [31:0] \rd_data[1] ;
+  wire [31:0] \rd_data[2] ;
+  wire [31:0] \rd_data[3] ;
+  wire [31:0] \rd_data[4] ;
+  wire [31:0] \rd_data[5] ;
+  wire [31:0] \rd_data[6] ;
+  wire [31:0] \rd_data[7] ;
+  input rd_en;
+  wire rd_en;
+  input rst;
+  wire rst;
+  input [3:0] wr_count;
+  wire [3:0] wr_count;
+  input [14:0] wr_e0;
+  wire [14:0] wr_e0;
+  input wr_en;
+  wire wr_en;
+  input [255:0] wr_row;
+  wire [255:0] wr_row;
+  wire [31:0] \wr_row[0] ;
+  wire [31:0] \wr_row[1] ;
+  wire [31:0] \wr_row[2] ;
+  wire [31:0] \wr_row[3] ;
+  wire [31:0] \wr_row[4] ;
+  wire [31:0] \wr_row[5] ;
+  wire [31:0] \wr_row[6] ;
+  wire [31:0] \wr_row[7] ;
+  reg [31:0] bank0 [2047:0];
+  initial begin
+    bank0[0] = 32'd0;
+    bank0[1] = 32'd0;
+    bank0[2] = 32'd0;
+    bank0[3] = 32'd0;
+    bank0[4] = 32'd0;
+    bank0[5] = 32'd0;
+    bank0[6] = 32'd0;
+    bank0[7] = 32'd0;
+    bank0[8] = 32'd0;
+    bank0[9] = 32'd0;
+    bank0[10] = 32'd0;
+    bank0[11] = 32'd0;
+    bank0[12] = 32'd0;
+    bank0[13] = 32'd0;
+    bank0[14] = 32'd0;
+    bank0[15] = 32'd0;
+    bank0[16] = 32'd0;
+    bank0[17] = 32'd0;
+    bank0[18] = 32'd0;
+    bank0[19] = 32'd0;
+    bank0[20] = 32'd0;
+    bank0[21] = 32'd0;
+    bank0[22] = 32'd0;
+    bank0[23] = 32'd0;
+    bank0[24] = 32'd0;
+    bank0[25] = 32'd0;
+    bank0[26] = 32'd0;
+    bank0[27] = 32'd0;
+    bank0[28] = 32'd0;
+    bank0[29] = 32'd0;
+    bank0[30] = 32'd0;
+    bank0[31] = 32'd0;
+    bank0[32] = 32'd0;
+    bank0[33] = 32'd0;
+    bank0[34] = 32'd0;
+    bank0[35] = 32'd0;
+    bank0[36] = 32'd0;
+    bank0[37] = 32'd0;
+    bank0[38] = 32'd0;
+    bank0[39] = 32'd0;
+    bank0[40] = 32'd0;
+    bank0[41] = 32'd0;
+    bank0[42] = 32'd0;
+    bank0[43] = 32'd0;
+    bank0[44] = 32'd0;
+    bank0[45] = 32'd0;
+    bank0[46] = 32'd0;
+    bank0[47] = 32'd0;
+    bank0[48] = 32'd0;
+    bank0[49] = 32'd0;
+    bank0[50] = 32'd0;
+    bank0[51] = 32'd0;
+    bank0[52] = 32'd0;
+    bank0[53] = 32'd0;
+    bank0[54] = 32'd0;
+    bank0[55] = 32'd0;
+    bank0[56] = 32'd0;
+    bank0[57] = 32'd0;
+    bank0[58] = 32'd0;
+    bank0[59] = 32'd0;
+    bank0[60] = 32'd0;
+    bank0[61] = 32'd0;
+    bank0[62] = 32'd0;
+    bank0[63] = 32'd0;
+    bank0[64] = 32'd0;
+    bank0[65] = 32'd0;
+    bank0[66] = 32'd0;
+    bank0[67] = 32'd0;
+    bank0[68] = 32'd0;
+    bank0[69] = 32'd0;
+    bank0[70] = 32'd0;
+    bank0[71] = 32'd0;
+    bank0[72] = 32'd0;
+    bank0[73] = 32'd0;
+    bank0[74] = 32'd0;
+    bank0[75] = 32'd0;
+    bank0[76] = 32'd0;
+    bank0[77] = 32'd0;
+    bank0[78] = 32'd0;
+    bank0[79] = 32'd0;
+    bank0[80] = 32'd0;
+    bank0[81] = 32'd0;
+    bank0[82] = 32'd0;
+    bank0[83] = 32'd0;
+    bank0[84] = 32'd0;
+    bank0[85] = 32'd0;
+    bank0[86] = 32'd0;
+    bank0[87] = 32'd0;
+    bank0[88] = 32'd0;
+    bank0[89] = 32'd0;
+    bank0[90] = 32'd0;
+    bank0[91] = 32'd0;
+    bank0[92] = 32'd0;
+    bank0[93] = 32'd0;
+    bank0[94] = 32'd0;
+    bank0[95] = 32'd0;
+    bank0[96] = 32'd0;
+    bank0[97] = 32'd0;
+    bank0[98] = 32'd0;
+    bank0[99] = 32'd0;
+    bank0[100] = 32'd0;
+    bank0[101] = 32'd0;
+    bank0[102] = 32'd0;
+    bank0[103] = 32'd0;
+    bank0[104] = 32'd0;
+    bank0[105] = 32'd0;
+    bank0[106] = 32'd0;
+    bank0[107] = 32'd0;
+    bank0[108] = 32'd0;
+    bank0[109] = 32'd0;
+    bank0[110] = 32'd0;
+    bank0[111] = 32'd0;
+    bank0[112] = 32'd0;
+    bank0[113] = 32'd0;
+    bank0[114] = 32'd0;
+    bank0[115] = 32'd0;
+    bank0[116] = 32'd0;
+    bank0[117] = 32'd0;
+    bank0[118] = 32'd0;
+    bank0[119] = 32'd0;
+    bank0[120] = 32'd0;
+    bank0[121] = 32'd0;
+    bank0[122] = 32'd0;
+    bank0[123] = 32'd0;
+    bank0[124] = 32'd0;
+    bank0[125] = 32'd0;
+    bank0[126] = 32'd0;
+    bank0[127] = 32'd0;
+    bank0[128] = 32'd0;
+    bank0[129] = 32'd0;
+    bank0[130] = 32'd0;
+    bank0[131] = 32'd0;
+    bank0[132] = 32'd0;
+    bank0[133] = 32'd0;
+    bank0[134] = 32'd0;
+    bank0[135] = 32'd0;
+    bank0[136] = 32'd0;
+    bank0[137] = 32'd0;
+    bank0[138] = 32'd0;
+    bank0[139] = 32'd0;
+    bank0[140] = 32'd0;
+    bank0[141] = 32'd0;
+    bank0[142] = 32'd0;
+    bank0[143] = 32'd0;
+    bank0[144] = 32'd0;
+    bank0[145] = 32'd0;
+    bank0[146] = 32'd0;
+    bank0[147] = 32'd0;
+    bank0[148] = 32'd0;
+    bank0[149] = 32'd0;
+    bank0[150] = 32'd0;
+    bank0[151] = 32'd0;
+    bank0[152] = 32'd0;
+    bank0[153] = 32'd0;
+    bank0[154] = 32'd0;
+    bank0[155] = 32'd0;
+    bank0[156] = 32'd0;
+    bank0[157] = 32'd0;
+    bank0[158] = 32'd0;
+    bank0[159] = 32'd0;
+    bank0[160] = 32'd0;
+    bank0[161] = 32'd0;
+    bank0[162] = 32'd0;
+    bank0[163] = 32'd0;
+    bank0[164] = 32'd0;
+    bank0[165] = 32'd0;
+    bank0[166] = 32'd0;
+    bank0[167] = 32'd0;
+    bank0[168] = 32'd0;
+    bank0[169] = 32'd0;
+    bank0[170] = 32'd0;
+    bank0[171] = 32'd0;
+    bank0[172] = 32'd0;
+    bank0[173] = 32'd0;
+    bank0[174] = 32'd0;
+    bank0[175] = 32'd0;
+    bank0[176] = 32'd0;
+    bank0[177] = 32'd0;
+    bank0[178] = 32'd0;
+    bank0[179] = 32'd0;
+    bank0[180] = 32'd0;
+    bank0[181] = 32'd0;
+    bank0[182] = 32'd0;
+    bank0[183] = 32'd0;
+    bank0[184] = 32'd0;
+    bank0[185] = 32'd0;
+    bank0[186] = 32'd0;
+    bank0[187] = 32'd0;
+    bank0[188] = 32'd0;
+    bank0[189] = 32'd0;
+    bank0[190] = 32'd0;
+    bank0[191] = 32'd0;
+    bank0[192] = 32'd0;
+    bank0[193] = 32'd0;
+    bank0[194] = 32'd0;
+    bank0[195] = 32'd0;
+    bank0[196] = 32'd0;
+    bank0[197] = 32'd0;
+    bank0[198] = 32'd0;
+    bank0[199] = 32'd0;
+    bank0[200] = 32'd0;
+    bank0[201] = 32'd0;
+    bank0[202] = 32'd0;
+    bank0[203] = 32'd0;
+    bank0[204] = 32'd0;
+    bank0[205] = 32'd0;
+    bank0[206] = 32'd0;
+    bank0[207] = 32'd0;
+    bank0[208] = 32'd0;
+    bank0[209] = 32'd0;
+    bank0[210] = 32'd0;
+    bank0[211] = 32'd0;
+    bank0[212] = 32'd0;
+    bank0[213] = 32'd0;
+    bank0[214] = 32'd0;
+    bank0[215] = 32'd0;
+    bank0[216] = 32'd0;
+    bank0[217] = 32'd0;
+    bank0[218] = 32'd0;
+    bank0[219] = 32'd0;
+    bank0[220] = 32'd0;
+    bank0[221] = 32'd0;
+    bank0[222] = 32'd0;
+    bank0[223] = 32'd0;
+    bank0[224] = 32'd0;
+    bank0[225] = 32'd0;
+    bank0[226] = 32'd0;
+    bank0[227] = 32'd0;
+    bank0[228] = 32'd0;
+    bank0[229] = 32'd0;
+    bank0[230] = 32'd0;
+    bank0[231] = 32'd0;
+    bank0[232] = 32'd0;
+    bank0[233] = 32'd0;
+    bank0[234] = 32'd0;
+    bank0[235] = 32'd0;
+    bank0[236] = 32'd0;
+    bank0[237] = 32'd0;
+    bank0[238] = 32'd0;
+    bank0[239] = 32'd0;
+    bank0[240] = 32'd0;
+    bank0[241] = 32'd0;
+    bank0[242] = 32'd0;
+    bank0[243] = 32'd0;
+    bank0[244] = 32'd0;
+    bank0[245] = 32'd0;
+    bank0[246] = 32'd0;
+    bank0[247] = 32'd0;
+    bank0[248] = 32'd0;
+    bank0[249] = 32'd0;
+    bank0[250] = 32'd0;
+    bank0[251] = 32'd0;
+    bank0[252] = 32'd0;
+    bank0[253] = 32'd0;
+    bank0[254] = 32'd0;
+    bank0[255] = 32'd0;
+    bank0[256] = 32'd0;
+    bank0[257] = 32'd0;
+    bank0[258] = 32'd0;
+    bank0[259] = 32'd0;
+    bank0[260] = 32'd0;
+    bank0[261] = 32'd0;
+    bank0[262] = 32'd0;
+    bank0[263] = 32'd0;
+    bank0[264] = 32'd0;
+    bank0[265] = 32'd0;
+    bank0[266] = 32'd0;
+    bank0[267] = 32'd0;
+    bank0[268] = 32'd0;
+    bank0[269] = 32'd0;
+    bank0[270] = 32'd0;
+    bank0[271] = 32'd0;
+    bank0[272] = 32'd0;
+    bank0[273] = 32'd0;
+    bank0[274] = 32'd0;
+    bank0[275] = 32'd0;
+    bank0[276] = 32'd0;
+    bank0[277] = 32'd0;
+    bank0[278] = 32'd0;
+    bank0[279] = 32'd0;
+    bank0[280] = 32'd0;
+    bank0[281] = 32'd0;
+    bank0[282] = 32'd0;
+    bank0[283] = 32'd0;
+    bank0[284] = 32'd0;
+    bank0[285] = 32'd0;
+    bank0[286] = 32'd0;
+    bank0[287] = 32'd0;
+    bank0[288] = 32'd0;
+    bank0[289] = 32'd0;
+    bank0[290] = 32'd0;
+    bank0[291] = 32'd0;
+    bank0[292] = 32'd0;
+    bank0[293] = 32'd0;
+    bank0[294] = 32'd0;
+    bank0[295] = 32'd0;
+    bank0[296] = 32'd0;
+    bank0[297] = 32'd0;
+    bank0[298] = 32'd0;
+    bank0[299] = 32'd0;
+    bank0[300] = 32'd0;
+    bank0[301] = 32'd0;
+    bank0[302] = 32'd0;
+    bank0[303] = 32'd0;
+    bank0[304] = 32'd0;
+    bank0[305] = 32'd0;
+    bank0[306] = 32'd0;
+    bank0[307] = 32'd0;
+    bank0[308] = 32'd0;
+    bank0[309] = 32'd0;
+    bank0[310] = 32'd0;
+    bank0[311] = 32'd0;
+    bank0[312] = 32'd0;
+    bank0[313] = 32'd0;
+    bank0[314] = 32'd0;
+    bank0[315] = 32'd0;
+    bank0[316] = 32'd0;
+    bank0[317] = 32'd0;
+    bank0[318] = 32'd0;
+    bank0[319] = 32'd0;
+    bank0[320] = 32'd0;
+    bank0[321] = 32'd0;
+    bank0[322] = 32'd0;
+    bank0[323] = 32'd0;
+    bank0[324] = 32'd0;
+    bank0[325] = 32'd0;
+    bank0[326] = 32'd0;
+    bank0[327] = 32'd0;
+    bank0[328] = 32'd0;
+    bank0[329] = 32'd0;
+    bank0[330] = 32'd0;
+    bank0[331] = 32'd0;
+    bank0[332] = 32'd0;
+    bank0[333] = 32'd0;
+    bank0[334] = 32'd0;
+    bank0[335] = 32'd0;
+    bank0[336] = 32'd0;
+    bank0[337] = 32'd0;
+    bank0[338] = 32'd0;
+    bank0[339] = 32'd0;
+    bank0[340] = 32'd0;
+    bank0[341] = 32'd0;
+    bank0[342] = 32'd0;
+    bank0[343] = 32'd0;
+    bank0[344] = 32'd0;
+    bank0[345] = 32'd0;
+    bank0[346] = 32'd0;
+    bank0[347] = 32'd0;
+    bank0[348] = 32'd0;
+    bank0[349] = 32'd0;
+    bank0[350] = 32'd0;
+    bank0[351] = 32'd0;
+    bank0[352] = 32'd0;
+    bank0[353] = 32'd0;
+    bank0[354] = 32'd0;
+    bank0[355] = 32'd0;
+    bank0[356] = 32'd0;
+    bank0[357] = 32'd0;
+    bank0[358] = 32'd0;
+    bank0[359] = 32'd0;
+    bank0[360] = 32'd0;
+    bank0[361] = 32'd0;
+    bank0[362] = 32'd0;
+    bank0[363] = 32'd0;
+    bank0[364] = 32'd0;
+    bank0[365] = 32'd0;
+    bank0[366] = 32'd0;
+    bank0[367] = 32'd0;
+    bank0[368] = 32'd0;
+    bank0[369] = 32'd0;
+    bank0[370] = 32'd0;
+    bank0[371] = 32'd0;
+    bank0[372] = 32'd0;
+    bank0[373] = 32'd0;
+    bank0[374] = 32'd0;
+    bank0[375] = 32'd0;
+    bank0[376] = 32'd0;
+    bank0[377] = 32'd0;
+    bank0[378] = 32'd0;
+    bank0[379] = 32'd0;
+    bank0[380] = 32'd0;
+    bank0[381] = 32'd0;
+    bank0[382] = 32'd0;
+    bank0[383] = 32'd0;
+    bank0[384] = 32'd0;
+    bank0[385] = 32'd0;
+    bank0[386] = 32'd0;
+    bank0[387] = 32'd0;
+    bank0[388] = 32'd0;
+    bank0[389] = 32'd0;
+    bank0[390] = 32'd0;
+    bank0[391] = 32'd0;
+    bank0[392] = 32'd0;
+    bank0[393] = 32'd0;
+    bank0[394] = 32'd0;
+    bank0[395] = 32'd0;
+    bank0[396] = 32'd0;
+    bank0[397] = 32'd0;
+    bank0[398] = 32'd0;
+    bank0[399] = 32'd0;
+    bank0[400] = 32'd0;
+    bank0[401] = 32'd0;
+    bank0[402] = 32'd0;
+    bank0[403] = 32'd0;
+    bank0[404] = 32'd0;
+    bank0[405] = 32'd0;
+    bank0[406] = 32'd0;
+    bank0[407] = 32'd0;
+    bank0[408] = 32'd0;
+    bank0[409] = 32'd0;
+    bank0[410] = 32'd0;
+    bank0[411] = 32'd0;
+    bank0[412] = 32'd0;
+    bank0[413] = 32'd0;
+    bank0[414] = 32'd0;
+    bank0[415] = 32'd0;
+    bank0[416] = 32'd0;
+    bank0[417] = 32'd0;
+    bank0[418] = 32'd0;
+    bank0[419] = 32'd0;
+    bank0[420] = 32'd0;
+    bank0[421] = 32'd0;
+    bank0[422] = 32'd0;
+    bank0[423] = 32'd0;
+    bank0[424] = 32'd0;
+    bank0[425] = 32'd0;
+    bank0[426] = 32'd0;
+    bank0[427] = 32'd0;
+    bank0[428] = 32'd0;
+    bank0[429] = 32'd0;
+    bank0[430] = 32'd0;
+    bank0[431] = 32'd0;
+    bank0[432] = 32'd0;
+    bank0[433] = 32'd0;
+    bank0[434] = 32'd0;
+    bank0[435] = 32'd0;
+    bank0[436] = 32'd0;
+    bank0[437] = 32'd0;
+    bank0[438] = 32'd0;
+    bank0[439] = 32'd0;
+    bank0[440] = 32'd0;
+    bank0[441] = 32'd0;
+    bank0[442] = 32'd0;
+    bank0[443] = 32'd0;
+    bank0[444] = 32'd0;
+    bank0[445] = 32'd0;
+    bank0[446] = 32'd0;
+    bank0[447] = 32'd0;
+    bank0[448] = 32'd0;
+    bank0[449] = 32'd0;
+    bank0[450] = 32'd0;
+    bank0[451] = 32'd0;
+    bank0[452] = 32'd0;
+    bank0[453] = 32'd0;
+    bank0[454] = 32'd0;
+    bank0[455] = 32'd0;
+    bank0[456] = 32'd0;
+    bank0[457] = 32'd0;
+    bank0[458] = 32'd0;
+    bank0[459] = 32'd0;
+    bank0[460] = 32'd0;
+    bank0[461] = 32'd0;
+    bank0[462] = 32'd0;
+    bank0[463] = 32'd0;
+    bank0[464] = 32'd0;
+    bank0[465] = 32'd0;
+    bank0[466] = 32'd0;
+    bank0[467] = 32'd0;
+    bank0[468] = 32'd0;
+    bank0[469] = 32'd0;
+    bank0[470] = 32'd0;
+    bank0[471] = 32'd0;
+    bank0[472] = 32'd0;
+    bank0[473] = 32'd0;
+    bank0[474] = 32'd0;
+    bank0[475] = 32'd0;
+    bank0[476] = 32'd0;
+    bank0[477] = 32'd0;
+    bank0[478] = 32'd0;
+    bank0[479] = 32'd0;
+    bank0[480] = 32'd0;
+    bank0[481] = 32'd0;
+    bank0[482] = 32'd0;
+    bank0[483] = 32'd0;
+    bank0[484] = 32'd0;
+    bank0[485] = 32'd0;
+    bank0[486] = 32'd0;
+    bank0[487] = 32'd0;
+    bank0[488] = 32'd0;
+    bank0[489] = 32'd0;
+    bank0[490] = 32'd0;
+    bank0[491] = 32'd0;
+    bank0[492] = 32'd0;
+    bank0[493] = 32'd0;
+    bank0[494] = 32'd0;
+    bank0[495] = 32'd0;
+    bank0[496] = 32'd0;
+    bank0[497] = 32'd0;
+    bank0[498] = 32'd0;
+    bank0[499] = 32'd0;
+    bank0[500] = 32'd0;
+    bank0[501] = 32'd0;
+    bank0[502] = 32'd0;
+    bank0[503] = 32'd0;
+    bank0[504] = 32'd0;
+    bank0[505] = 32'd0;
+    bank0[506] = 32'd0;
+    bank0[507] = 32'd0;
+    bank0[508] = 32'd0;
+    bank0[509] = 32'd0;
+    bank0[510] = 32'd0;
+    bank0[511] = 32'd0;
+    bank0[512] = 32'd0;
+    bank0[513] = 32'd0;
+    bank0[514] = 32'd0;
+    bank0[515] = 32'd0;
+    bank0[516] = 32'd0;
+    bank0[517] = 32'd0;
+    bank0[518] = 32'd0;
+    bank0[519] = 32'd0;
+    bank0[520] = 32'd0;
+    bank0[521] = 32'd0;
+    bank0[522] = 32'd0;
+    bank0[523] = 32'd0;
+    bank0[524] = 32'd0;
+    bank0[525] = 32'd0;
+    bank0[526] = 32'd0;
+    bank0[527] = 32'd0;
+    bank0[528] = 32'd0;
+    bank0[529] = 32'd0;
+    bank0[530] = 32'd0;
+    bank0[531] = 32'd0;
+    bank0[532] = 32'd0;
+    bank0[533] = 32'd0;
+    bank0[534] = 32'd0;
+    bank0[535] = 32'd0;
+    bank0[536] = 32'd0;
+    bank0[537] = 32'd0;
+    bank0[538] = 32'd0;
+    bank0[539] = 32'd0;
+    bank0[540] = 32'd0;
+    bank0[541] = 32'd0;
+    bank0[542] = 32'd0;
+    bank0[543] = 32'd0;
+    bank0[544] = 32'd0;
+    bank0[545] = 32'd0;
+    bank0[546] = 32'd0;
+    bank0[547] = 32'd0;
+    bank0[548] = 32'd0;
+    bank0[549] = 32'd0;
+    bank0[550] = 32'd0;
+    bank0[551] = 32'd0;
+    bank0[552] = 32'd0;
+    bank0[553] = 32'd0;
+    bank0[554] = 32'd0;
+    bank0[555] = 32'd0;
+    bank0[556] = 32'd0;
+    bank0[557] = 32'd0;
+    bank0[558] = 32'd0;
+    bank0[559] = 32'd0;
+    bank0[560] = 32'd0;
+    bank0[561] = 32'd0;
+    bank0[562] = 32'd0;
+    bank0[563] = 32'd0;
+    bank0[564] = 32'd0;
+    bank0[565] = 32'd0;
+    bank0[566] = 32'd0;
+    bank0[567] = 32'd0;
+    bank0[568] = 32'd0;
+    bank0[569] = 32'd0;
+    bank0[570] = 32'd0;
+    bank0[571] = 32'd0;
+    bank0[572] = 32'd0;
+    bank0[573] = 32'd0;
+    bank0[574] = 32'd0;
+    bank0[575] = 32'd0;
+    bank0[576] = 32'd0;
+    bank0[577] = 32'd0;
+    bank0[578] = 32'd0;
+    bank0[579] = 32'd0;
+    bank0[580] = 32'd0;
+    bank0[581] = 32'd0;
+    bank0[582] = 32'd0;
+    bank0[583] = 32'd0;
+    bank0[584] = 32'd0;
+    bank0[585] = 32'd0;
+    bank0[586] = 32'd0;
+    bank0[587] = 32'd0;
+    bank0[588] = 32'd0;
+    bank0[589] = 32'd0;
+    bank0[590] = 32'd0;
+    bank0[591] = 32'd0;
+    bank0[592] = 32'd0;
+    bank0[593] = 32'd0;
+    bank0[594] = 32'd0;
+    bank0[595] = 32'd0;
+    bank0[596] = 32'd0;
+    bank0[597] = 32'd0;
+    bank0[598] = 32'd0;
+    bank0[599] = 32'd0;
+    bank0[600] = 32'd0;
+    bank0[601] = 32'd0;
+    bank0[602] = 32'd0;
+    bank0[603] = 32'd0;
+    bank0[604] = 32'd0;
+    bank0[605] = 32'd0;
+    bank0[606] = 32'd0;
+    bank0[607] = 32'd0;
+    bank0[608] = 32'd0;
+    bank0[609] = 32'd0;
+    bank0[610] = 32'd0;
+    bank0[611] = 32'd0;
+    bank0[612] = 32'd0;
+    bank0[613] = 32'd0;
+    bank0[614] = 32'd0;
+    bank0[615] = 32'd0;
+    bank0[616] = 32'd0;
+    bank0[617] = 32'd0;
+    bank0[618] = 32'd0;
+    bank0[619] = 32'd0;
+    bank0[620] = 32'd0;
+    bank0[621] = 32'd0;
+    bank0[622] = 32'd0;
+    bank0[623] = 32'd0;
+    bank0[624] = 32'd0;
+    bank0[625] = 32'd0;
+    bank0[626] = 32'd0;
+    bank0[627] = 32'd0;
+    bank0[628] = 32'd0;
+    bank0[629] = 32'd0;
+    bank0[630] = 32'd0;
+    bank0[631] = 32'd0;
+    bank0[632] = 32'd0;
+    bank0[633] = 32'd0;
+    bank0[634] = 32'd0;
+    bank0[635] = 32'd0;
+    bank0[636] = 32'd0;
+    bank0[637] = 32'd0;
+    bank0[638] = 32'd0;
+    bank0[639] = 32'd0;
+    bank0[640] = 32'd0;
+    bank0[641] = 32'd0;
+    bank0[642] = 32'd0;
+    bank0[643] = 32'd0;
+    bank0[644] = 32'd0;
+    bank0[645] = 32'd0;
+    bank0[646] = 32'd0;
+    bank0[647] = 32'd0;
+    bank0[648] = 32'd0;
+    bank0[649] = 32'd0;
+    bank0[650] = 32'd0;
+    bank0[651] = 32'd0;
+    bank0[652] = 32'd0;
+    bank0[653] = 32'd0;
+    bank0[654] = 32'd0;
+    bank0[655] = 32'd0;
+    bank0[656] = 32'd0;
+    bank0[657] = 32'd0;
+    bank0[658] = 32'd0;
+    bank0[659] = 32'd0;
+    bank0[660] = 32'd0;
+    bank0[661] = 32'd0;
+    bank0[662] = 32'd0;
+    bank0[663] = 32'd0;
+    bank0[664] = 32'd0;
+    bank0[665] = 32'd0;
+    bank0[666] = 32'd0;
+    bank0[667] = 32'd0;
+    bank0[668] = 32'd0;
+    bank0[669] = 32'd0;
+    bank0[670] = 32'd0;
+    bank0[671] = 32'd0;
+    bank0[672] = 32'd0;
+    bank0[673] = 32'd0;
+    bank0[674] = 32'd0;
+    bank0[675] = 32'd0;
+    bank0[676] = 32'd0;
+    bank0[677] = 32'd0;
+    bank0[678] = 32'd0;
+    bank0[679] = 32'd0;
+    bank0[680] = 32'd0;
+    bank0[681] = 32'd0;
+    bank0[682] = 32'd0;
+    bank0[683] = 32'd0;
+    bank0[684] = 32'd0;
+    bank0[685] = 32'd0;
+    bank0[686] = 32'd0;
+    bank0[687] = 32'd0;
+    bank0[688] = 32'd0;
+    bank0[689] = 32'd0;
+    bank0[690] = 32'd0;
+    bank0[691] = 32'd0;
+    bank0[692] = 32'd0;
+    bank0[693] = 32'd0;
+    bank0[694] = 32'd0;
+    bank0[695] = 32'd0;
+    bank0[696] = 32'd0;
+    bank0[697] = 32'd0;
+    bank0[698] = 32'd0;
+    bank0[699] = 32'd0;
+    bank0[700] = 32'd0;
+    bank0[701] = 32'd0;
+    bank0[702] = 32'd0;
+    bank0[703] = 32'd0;
+    bank0[704] = 32'd0;
+    bank0[705] = 32'd0;
+    bank0[706] = 32'd0;
+    bank0[707] = 32'd0;
+    bank0[708] = 32'd0;
+    bank0[709] = 32'd0;
+    bank0[710] = 32'd0;
+    bank0[711] = 32'd0;
+    bank0[712] = 32'd0;
+    bank0[713] = 32'd0;
+    bank0[714] = 32'd0;
+    bank0[715] = 32'd0;
+    bank0[716] = 32'd0;
+    bank0[717] = 32'd0;
+    bank0[718] = 32'd0;
+    bank0[719] = 32'd0;
+    bank0[720] = 32'd0;
+    bank0[721] = 32'd0;
+    bank0[722] = 32'd0;
+    bank0[723] = 32'd0;
+    bank0[724] = 32'd0;
+    bank0[725] = 32'd0;
+    bank0[726] = 32'd0;
+    bank0[727] = 32'd0;
+    bank0[728] = 32'd0;
+    bank0[729] = 32'd0;
+    bank0[730] = 32'd0;
+    bank0[731] = 32'd0;
+    bank0[732] = 32'd0;
+    bank0[733] = 32'd0;
+    bank0[734] = 32'd0;
+    bank0[735] = 32'd0;
+    bank0[736] = 32'd0;
+    bank0[737] = 32'd0;
+    bank0[738] = 32'd0;
+    bank0[739] = 32'd0;
+    bank0[740] = 32'd0;
+    bank0[741] = 32'd0;
+    bank0[742] = 32'd0;
+    bank0[743] = 32'd0;
+    bank0[744] = 32'd0;
+    bank0[745] = 32'd0;
+    bank0[746] = 32'd0;
+    bank0[747] = 32'd0;
+    bank0[748] = 32'd0;
+    bank0[749] = 32'd0;
+    bank0[750] = 32'd0;
+    bank0[751] = 32'd0;
+    bank0[752] = 32'd0;
+    bank0[753] = 32'd0;
+    bank0[754] = 32'd0;
+    bank0[755] = 32'd0;
+    bank0[756] = 32'd0;
+    bank0[757] = 32'd0;
+    bank0[758] = 32'd0;
+    bank0[759] = 32'd0;
+    bank0[760] = 32'd0;
+    bank0[761] = 32'd0;
+    bank0[762] = 32'd0;
+    bank0[763] = 32'd0;
+    bank0[764] = 32'd0;
+    bank0[765] = 32'd0;
+    bank0[766] = 32'd0;
+    bank0[767] = 32'd0;
+    bank0[768] = 32'd0;
+    bank0[769] = 32'd0;
+    bank0[770] = 32'd0;
+    bank0[771] = 32'd0;
+    bank0[772] = 32'd0;
+    bank0[773] = 32'd0;
+    bank0[774] = 32'd0;
+    bank0[775] = 32'd0;
+    bank0[776] = 32'd0;
+    bank0[777] = 32'd0;
+    bank0[778] = 32'd0;
+    bank0[779] = 32'd0;
+    bank0[780] = 32'd0;
+    bank0[781] = 32'd0;
+    bank0[782] = 32'd0;
+    bank0[783] = 32'd0;
+    bank0[784] = 32'd0;
+    bank0[785] = 32'd0;
+    bank0[786] = 32'd0;
+    bank0[787] = 32'd0;
+    bank0[788] = 32'd0;
+    bank0[789] = 32'd0;
+    bank0[790] = 32'd0;
+    bank0[791] = 32'd0;
+    bank0[792] = 32'd0;
+    bank0[793] = 32'd0;
+    bank0[794] = 32'd0;
+    bank0[795] = 32'd0;
+    bank0[796] = 32'd0;
+    bank0[797] = 32'd0;
+    bank0[798] = 32'd0;
+    bank0[799] = 32'd0;
+    bank0[800] = 32'd0;
+    bank0[801] = 32'd0;
+    bank0[802] = 32'd0;
+    bank0[803] = 32'd0;
+    bank0[804] = 32'd0;
+    bank0[805] = 32'd0;
+    bank0[806] = 32'd0;
+    bank0[807] = 32'd0;
+    bank0[808] = 32'd0;
+    bank0[809] = 32'd0;
+    bank0[810] = 32'd0;
+    bank0[811] = 32'd0;
+    bank0[812] = 32'd0;
+    bank0[813] = 32'd0;
+    bank0[814] = 32'd0;
+    bank0[815] = 32'd0;
+    bank0[816] = 32'd0;
+    bank0[817] = 32'd0;
+    bank0[818] = 32'd0;
+    bank0[819] = 32'd0;
+    bank0[820] = 32'd0;
+    bank0[821] = 32'd0;
+    bank0[822] = 32'd0;
+    bank0[823] = 32'd0;
+    bank0[824] = 32'd0;
+    bank0[825] = 32'd0;
+    bank0[826] = 32'd0;
+    bank0[827] = 32'd0;
+    bank0[828] = 32'd0;
+    bank0[829] = 32'd0;
+    bank0[830] = 32'd0;
+    bank0[831] = 32'd0;
+    bank0[832] = 32'd0;
+    bank0[833] = 32'd0;
+    bank0[834] = 32'd0;
+    bank0[835] = 32'd0;
+    bank0[836] = 32'd0;
+    bank0[837] = 32'd0;
+    bank0[838] = 32'd0;
+    bank0[839] = 32'd0;
+    bank0[840] = 32'd0;
+    bank0[841] = 32'd0;
+    bank0[842] = 32'd0;
+    bank0[843] = 32'd0;
+    bank0[844] = 32'd0;
+    bank0[845] = 32'd0;
+    bank0[846] = 32'd0;
+    bank0[847] = 32'd0;
+    bank0[848] = 32'd0;
+    bank0[849] = 32'd0;
+    bank0[850] = 32'd0;
+    bank0[851] = 32'd0;
+    bank0[852] = 32'd0;
+    bank0[853] = 32'd0;
+    bank0[854] = 32'd0;
+    bank0[855] = 32'd0;
+    bank0[856] = 32'd0;
+    bank0[857] = 32'd0;
+    bank0[858] = 32'd0;
+    bank0[859] = 32'd0;
+    bank0[860] = 32'd0;
+    bank0[861] = 32'd0;
+    bank0[862] = 32'd0;
+    bank0[863] = 32'd0;
+    bank0[864] = 32'd0;
+    bank0[865] = 32'd0;
+    bank0[866] = 32'd0;
+    bank0[867] = 32'd0;
+    bank0[868] = 32'd0;
+    bank0[869] = 32'd0;
+    bank0[870] = 32'd0;
+    bank0[871] = 32'd0;
+    bank0[872] = 32'd0;
+    bank0[873] = 32'd0;
+    bank0[874] = 32'd0;
+    bank0[875] = 32'd0;
+    bank0[876] = 32'd0;
+    bank0[877] = 32'd0;
+    bank0[878] = 32'd0;
+    bank0[879] = 32'd0;
+    bank0[880] = 32'd0;
+    bank0[881] = 32'd0;
+    bank0[882] = 32'd0;
+    bank0[883] = 32'd0;
+    bank0[884] = 32'd0;
+    bank0[885] = 32'd0;
+    bank0[886] = 32'd0;
+    bank0[887] = 32'd0;
+    bank0[888] = 32'd0;
+    bank0[889] = 32'd0;
+    bank0[890] = 32'd0;
+    bank0[891] = 32'd0;
+    bank0[892] = 32'd0;
+    bank0[893] = 32'd0;
+    bank0[894] = 32'd0;
+    bank0[895] = 32'd0;
+    bank0[896] = 32'd0;
+    bank0[897] = 32'd0;
+    bank0[898] = 32'd0;
+    bank0[899] = 32'd0;
+    bank0[900] = 32'd0;
+    bank0[901] = 32'd0;
+    bank0[902] = 32'd0;
+    bank0[903] = 32'd0;
+    bank0[904] = 32'd0;
+    bank0[905] = 32'd0;
+    bank0[906] = 32'd0;
+    bank0[907] = 32'd0;
+    bank0[908] = 32'd0;
+    bank0[909] = 32'd0;
+    bank0[910] = 32'd0;
+    bank0[911] = 32'd0;
+    bank0[912] = 32'd0;
+    bank0[913] = 32'd0;
+    bank0[914] = 32'd0;
+    bank0[915] = 32'd0;
+    bank0[916] = 32'd0;
+    bank0[917] = 32'd0;
+    bank0[918] = 32'd0;
+    bank0[919] = 32'd0;
+    bank0[920] = 32'd0;
+    bank0[921] = 32'd0;
+    bank0[922] = 32'd0;
+    bank0[923] = 32'd0;
+    bank0[924] = 32'd0;
+    bank0[925] = 32'd0;
+    bank0[926] = 32'd0;
+    bank0[927] = 32'd0;
+    bank0[928] = 32'd0;
+    bank0[929] = 32'd0;
+    bank0[930] = 32'd0;
+    bank0[931] = 32'd0;
+    bank0[932] = 32'd0;
+    bank0[933] = 32'd0;
+    bank0[934] = 32'd0;
+    bank0[935] = 32'd0;
+    bank0[936] = 32'd0;
+    bank0[937] = 32'd0;
+    bank0[938] = 32'd0;
+    bank0[939] = 32'd0;
+    bank0[940] = 32'd0;
+    bank0[941] = 32'd0;
+    bank0[942] = 32'd0;
+    bank0[943] = 32'd0;
+    bank0[944] = 32'd0;
+    bank0[945] = 32'd0;
+    bank0[946] = 32'd0;
+    bank0[947] = 32'd0;
+    bank0[948] = 32'd0;
+    bank0[949] = 32'd0;
+    bank0[950] = 32'd0;
+    bank0[951] = 32'd0;
+    bank0[952] = 32'd0;
+    bank0[953] = 32'd0;
+    bank0[954] = 32'd0;
+    bank0[955] = 32'd0;
+    bank0[956] = 32'd0;
+    bank0[957] = 32'd0;
+    bank0[958] = 32'd0;
+    bank0[959] = 32'd0;
+    bank0[960] = 32'd0;
+    bank0[961] = 32'd0;
+    bank0[962] = 32'd0;
+    bank0[963] = 32'd0;
+    bank0[964] = 32'd0;
+    bank0[965] = 32'd0;
+    bank0[966] = 32'd0;
+    bank0[967] = 32'd0;
+    bank0[968] = 32'd0;
+    bank0[969] = 32'd0;
+    bank0[970] = 32'd0;
+    bank0[971] = 32'd0;
+    bank0[972] = 32'd0;
+    bank0[973] = 32'd0;
+    bank0[974] = 32'd0;
+    bank0[975] = 32'd0;
+    bank0[976] = 32'd0;
+    bank0[977] = 32'd0;
+    bank0[978] = 32'd0;
+    bank0[979] = 32'd0;
+    bank0[980] = 32'd0;
+    bank0[981] = 32'd0;
+    bank0[982] = 32'd0;
+    bank0[983] = 32'd0;
+    bank0[984] = 32'd0;
+    bank0[985] = 32'd0;
+    bank0[986] = 32'd0;
+    bank0[987] = 32'd0;
+    bank0[988] = 32'd0;
+    bank0[989] = 32'd0;
+    bank0[990] = 32'd0;
+    bank0[991] = 32'd0;
+    bank0[992] = 32'd0;
+    bank0[993] = 32'd0;
+    bank0[994] = 32'd0;
+    bank0[995] = 32'd0;
+    bank0[996] = 32'd0;
+    bank0[997] = 32'd0;
+    bank0[998] = 32'd0;
+    bank0[999] = 32'd0;
+    bank0[1000] = 32'd0;
+    bank0[1001] = 32'd0;
+    bank0[1002] = 32'd0;
+    bank0[1003] = 32'd0;
+    bank0[1004] = 32'd0;
+    bank0[1005] = 32'd0;
+    bank0[1006] = 32'd0;
+    bank0[1007] = 32'd0;
+    bank0[1008] = 32'd0;
+    bank0[1009] = 32'd0;
+    bank0[1010] = 32'd0;
+    bank0[1011] = 32'd0;
+    bank0[1012] = 32'd0;
+    bank0[1013] = 32'd0;
+    bank0[1014] = 32'd0;
+    bank0[1015] = 32'd0;
+    bank0[1016] = 32'd0;
+    bank0[1017] = 32'd0;
+    bank0[1018] = 32'd0;
+    bank0[1019] = 32'd0;
+    bank0[1020] = 32'd0;
+    bank0[1021] = 32'd0;
+    bank0[1022] = 32'd0;
+    bank0[1023] = 32'd0;
+    bank0[1024] = 32'd0;
+    bank0[1025] = 32'd0;
+    bank0[1026] = 32'd0;
+    bank0[1027] = 32'd0;
+    bank0[1028] = 32'd0;
+    bank0[1029] = 32'd0;
+    bank0[1030] = 32'd0;
+    bank0[1031] = 32'd0;
+    bank0[1032] = 32'd0;
+    bank0[1033] = 32'd0;
+    bank0[1034] = 32'd0;
+    bank0[1035] = 32'd0;
+    bank0[1036] = 32'd0;
+    bank0[1037] = 32'd0;
+    bank0[1038] = 32'd0;
+    bank0[1039] = 32'd0;
+    bank0[1040] = 32'd0;
+    bank0[1041] = 32'd0;
+    bank0[1042] = 32'd0;
+    bank0[1043] = 32'd0;
+    bank0[1044] = 32'd0;
+    bank0[1045] = 32'd0;
+    bank0[1046] = 32'd0;
+    bank0[1047] = 32'd0;
+    bank0[1048] = 32'd0;
+    bank0[1049] = 32'd0;
+    bank0[1050] = 32'd0;
+    bank0[1051] = 32'd0;
+    bank0[1052] = 32'd0;
+    bank0[1053] = 32'd0;
+    bank0[1054] = 32'd0;
+    bank0[1055] = 32'd0;
+    bank0[1056] = 32'd0;
+    bank0[1057] = 32'd0;
+    bank0[1058] = 32'd0;
+    bank0[1059] = 32'd0;
+    bank0[1060] = 32'd0;
+    bank0[1061] = 32'd0;
+    bank0[1062] = 32'd0;
+    bank0[1063] = 32'd0;
+    bank0[1064] = 32'd0;
+    bank0[1065] = 32'd0;
+    bank0[1066] = 32'd0;
+    bank0[1067] = 32'd0;
+    bank0[1068] = 32'd0;
+    bank0[1069] = 32'd0;
+    bank0[1070] = 32'd0;
+    bank0[1071] = 32'd0;
+    bank0[1072] = 32'd0;
+    bank0[1073] = 32'd0;
+    bank0[1074] = 32'd0;
+    bank0[1075] = 32'd0;
+    bank0[1076] = 32'd0;
+    bank0[1077] = 32'd0;
+    bank0[1078] = 32'd0;
+    bank0[1079] = 32'd0;
+    bank0[1080] = 32'd0;
+    bank0[1081] = 32'd0;
+    bank0[1082] = 32'd0;
+    bank0[1083] = 32'd0;
+    bank0[1084] = 32'd0;
+    bank0[1085] = 32'd0;
+    bank0[1086] = 32'd0;
+    bank0[1087] = 32'd0;
+    bank0[1088] = 32'd0;
+    bank0[1089] = 32'd0;
+    bank0[1090] = 32'd0;
+    bank0[1091] = 32'd0;
+    bank0[1092] = 32'd0;
+    bank0[1093] = 32'd0;
+    bank0[1094] = 32'd0;
+    bank0[1095] = 32'd0;
+    bank0[1096] = 32'd0;
+    bank0[1097] = 32'd0;
+    bank0[1098] = 32'd0;
+    bank0[1099] = 32'd0;
+    bank0[1100] = 32'd0;
+    bank0[1101] = 32'd0;
+    bank0[1102] = 32'd0;
+    bank0[1103] = 32'd0;
+    bank0[1104] = 32'd0;
+    bank0[1105] = 32'd0;
+    bank0[1106] = 32'd0;
+    bank0[1107] = 32'd0;
+    bank0[1108] = 32'd0;
+    bank0[1109] = 32'd0;
+    bank0[1110] = 32'd0;
+    bank0[1111] = 32'd0;
+    bank0[1112] = 32'd0;
+    bank0[1113] = 32'd0;
+    bank0[1114] = 32'd0;
+    bank0[1115] = 32'd0;
+    bank0[1116] = 32'd0;
+    bank0[1117] = 32'd0;
+    bank0[1118] = 32'd0;
+    bank0[1119] = 32'd0;
+    bank0[1120] = 32'd0;
+    bank0[1121] = 32'd0;
+    bank0[1122] = 32'd0;
+    bank0[1123] = 32'd0;
+    bank0[1124] = 32'd0;
+    bank0[1125] = 32'd0;
+    bank0[1126] = 32'd0;
+    bank0[1127] = 32'd0;
+    bank0[1128] = 32'd0;
+    bank0[1129] = 32'd0;
+    bank0[1130] = 32'd0;
+    bank0[1131] = 32'd0;
+    bank0[1132] = 32'd0;
+    bank0[1133] = 32'd0;
+    bank0[1134] = 32'd0;
+    bank0[1135] = 32'd0;
+    bank0[1136] = 32'd0;
+    bank0[1137] = 32'd0;
+    bank0[1138] = 32'd0;
+    bank0[1139] = 32'd0;
+    bank0[1140] = 32'd0;
+    bank0[1141] = 32'd0;
+    bank0[1142] = 32'd0;
+    bank0[1143] = 32'd0;
+    bank0[1144] = 32'd0;
+    bank0[1145] = 32'd0;
+    bank0[1146] = 32'd0;
+    bank0[1147] = 32'd0;
+    bank0[1148] = 32'd0;
+    bank0[1149] = 32'd0;
+    bank0[1150] = 32'd0;
+    bank0[1151] = 32'd0;
+    bank0[1152] = 32'd0;
+    bank0[1153] = 32'd0;
+    bank0[1154] = 32'd0;
+    bank0[1155] = 32'd0;
+    bank0[1156] = 32'd0;
+    bank0[1157] = 32'd0;
+    bank0[1158] = 32'd0;
+    bank0[1159] = 32'd0;
+    bank0[1160] = 32'd0;
+    bank0[1161] = 32'd0;
+    bank0[1162] = 32'd0;
+    bank0[1163] = 32'd0;
+    bank0[1164] = 32'd0;
+    bank0[1165] = 32'd0;
+    bank0[1166] = 32'd0;
+    bank0[1167] = 32'd0;
+    bank0[1168] = 32'd0;
+    bank0[1169] = 32'd0;
+    bank0[1170] = 32'd0;
+    bank0[1171] = 32'd0;
+    bank0[1172] = 32'd0;
+    bank0[1173] = 32'd0;
+    bank0[1174] = 32'd0;
+    bank0[1175] = 32'd0;
+    bank0[1176] = 32'd0;
+    bank0[1177] = 32'd0;
+    bank0[1178] = 32'd0;
+    bank0[1179] = 32'd0;
+    bank0[1180] = 32'd0;
+    bank0[1181] = 32'd0;
+    bank0[1182] = 32'd0;
+    bank0[1183] = 32'd0;
+    bank0[1184] = 32'd0;
+    bank0[1185] = 32'd0;
+    bank0[1186] = 32'd0;
+    bank0[1187] = 32'd0;
+    bank0[1188] = 32'd0;
+    bank0[1189] = 32'd0;
+    bank0[1190] = 32'd0;
+    bank0[1191] = 32'd0;
+    bank0[1192] = 32'd0;
+    bank0[1193] = 32'd0;
+    bank0[1194] = 32'd0;
+    bank0[1195] = 32'd0;
+    bank0[1196] = 32'd0;
+    bank0[1197] = 32'd0;
+    bank0[1198] = 32'd0;
+    bank0[1199] = 32'd0;
+    bank0[1200] = 32'd0;
+    bank0[1201] = 32'd0;
+    bank0[1202] = 32'd0;
+    bank0[1203] = 32'd0;
+    bank0[1204] = 32'd0;
+    bank0[1205] = 32'd0;
+    bank0[1206] = 32'd0;
+    bank0[1207] = 32'd0;
+    bank0[1208] = 32'd0;
+    bank0[1209] = 32'd0;
+    bank0[1210] = 32'd0;
+    bank0[1211] = 32'd0;
+    bank0[1212] = 32'd0;
+    bank0[1213] = 32'd0;
+    bank0[1214] = 32'd0;
+    bank0[1215] = 32'd0;
+    bank0[1216] = 32'd0;
+    bank0[1217] = 32'd0;
+    bank0[1218] = 32'd0;
+    bank0[1219] = 32'd0;
+    bank0[1220] = 32'd0;
+    bank0[1221] = 32'd0;
+    bank0[1222] = 32'd0;
+    bank0[1223] = 32'd0;
+    bank0[1224] = 32'd0;
+    bank0[1225] = 32'd0;
+    bank0[1226] = 32'd0;
+    bank0[1227] = 32'd0;
+    bank0[1228] = 32'd0;
+    bank0[1229] = 32'd0;
+    bank0[1230] = 32'd0;
+    bank0[1231] = 32'd0;
+    bank0[1232] = 32'd0;
+    bank0[1233] = 32'd0;
+    bank0[1234] = 32'd0;
+    bank0[1235] = 32'd0;
+    bank0[1236] = 32'd0;
+    bank0[1237] = 32'd0;
+    bank0[1238] = 32'd0;
+    bank0[1239] = 32'd0;
+    bank0[1240] = 32'd0;
+    bank0[1241] = 32'd0;
+    bank0[1242] = 32'd0;
+    bank0[1243] = 32'd0;
+    bank0[1244] = 32'd0;
+    bank0[1245] = 32'd0;
+    bank0[1246] = 32'd0;
+    bank0[1247] = 32'd0;
+    bank0[1248] = 32'd0;
+    bank0[1249] = 32'd0;
+    bank0[1250] = 32'd0;
+    bank0[1251] = 32'd0;
+    bank0[1252] = 32'd0;
+    bank0[1253] = 32'd0;
+    bank0[1254] = 32'd0;
+    bank0[1255] = 32'd0;
+    bank0[1256] = 32'd0;
+    bank0[1257] = 32'd0;
+    bank0[1258] = 32'd0;
+    bank0[1259] = 32'd0;
+    bank0[1260] = 32'd0;
+    bank0[1261] = 32'd0;
+    bank0[1262] = 32'd0;
+    bank0[1263] = 32'd0;
+    bank0[1264] = 32'd0;
+    bank0[1265] = 32'd0;
+    bank0[1266] = 32'd0;
+    bank0[1267] = 32'd0;
+    bank0[1268] = 32'd0;
+    bank0[1269] = 32'd0;
+    bank0[1270] = 32'd0;
+    bank0[1271] = 32'd0;
+    bank0[1272] = 32'd0;
+    bank0[1273] = 32'd0;
+    bank0[1274] = 32'd0;
+    bank0[1275] = 32'd0;
+    bank0[1276] = 32'd0;
+    bank0[1277] = 32'd0;
+    bank0[1278] = 32'd0;
+    bank0[1279] = 32'd0;
+    bank0[1280] = 32'd0;
+    bank0[1281] = 32'd0;
+    bank0[1282] = 32'd0;
+    bank0[1283] = 32'd0;
+    bank0[1284] = 32'd0;
+    bank0[1285] = 32'd0;
+    bank0[1286] = 32'd0;
+    bank0[1287] = 32'd0;
+    bank0[1288] = 32'd0;
+    bank0[1289] = 32'd0;
+    bank0[1290] = 32'd0;
+    bank0[1291] = 32'd0;
+    bank0[1292] = 32'd0;
+    bank0[1293] = 32'd0;
+    bank0[1294] = 32'd0;
+    bank0[1295] = 32'd0;
+    bank0[1296] = 32'd0;
+    bank0[1297] = 32'd0;
+    bank0[1298] = 32'd0;
+    bank0[1299] = 32'd0;
+    bank0[1300] = 32'd0;
+    bank0[1301] = 32'd0;
+    bank0[1302] = 32'd0;
+    bank0[1303] = 32'd0;
+    bank0[1304] = 32'd0;
+    bank0[1305] = 32'd0;
+    bank0[1306] = 32'd0;
+    bank0[1307] = 32'd0;
+    bank0[1308] = 32'd0;
+    bank0[1309] = 32'd0;
+    bank0[1310] = 32'd0;
+    bank0[1311] = 32'd0;
+    bank0[1312] = 32'd0;
+    bank0[1313] = 32'd0;
+    bank0[1314] = 32'd0;
+    bank0[1315] = 32'd0;
+    bank0[1316] = 32'd0;
+    bank0[1317] = 32'd0;
+    bank0[1318] = 32'd0;
+    bank0[1319] = 32'd0;
+    bank0[1320] = 32'd0;
+    bank0[1321] = 32'd0;
+    bank0[1322] = 32'd0;
+    bank0[1323] = 32'd0;
+    bank0[1324] = 32'd0;
+    bank0[1325] = 32'd0;
+    bank0[1326] = 32'd0;
+    bank0[1327] = 32'd0;
+    bank0[1328] = 32'd0;
+    bank0[1329] = 32'd0;
+    bank0[1330] = 32'd0;
+    bank0[1331] = 32'd0;
+    bank0[1332] = 32'd0;
+    bank0[1333] = 32'd0;
+    bank0[1334] = 32'd0;
+    bank0[1335] = 32'd0;
+    bank0[1336] = 32'd0;
+    bank0[1337] = 32'd0;
+    bank0[1338] = 32'd0;
+    bank0[1339] = 32'd0;
+    bank0[1340] = 32'd0;
+    bank0[1341] = 32'd0;
+    bank0[1342] = 32'd0;
+    bank0[1343] = 32'd0;
+    bank0[1344] = 32'd0;
+    bank0[1345] = 32'd0;
+    bank0[1346] = 32'd0;
+    bank0[1347] = 32'd0;
+    bank0[1348] = 32'd0;
+    bank0[1349] = 32'd0;
+    bank0[1350] = 32'd0;
+    bank0[1351] = 32'd0;
+    bank0[1352] = 32'd0;
+    bank0[1353] = 32'd0;
+    bank0[1354] = 32'd0;
+    bank0[1355] = 32'd0;
+    bank0[1356] = 32'd0;
+    bank0[1357] = 32'd0;
+    bank0[1358] = 32'd0;
+    bank0[1359] = 32'd0;
+    bank0[1360] = 32'd0;
+    bank0[1361] = 32'd0;
+    bank0[1362] = 32'd0;
+    bank0[1363] = 32'd0;
+    bank0[1364] = 32'd0;
+    bank0[1365] = 32'd0;
+    bank0[1366] = 32'd0;
+    bank0[1367] = 32'd0;
+    bank0[1368] = 32'd0;
+    bank0[1369] = 32'd0;
+    bank0[1370] = 32'd0;
+    bank0[1371] = 32'd0;
+    bank0[1372] = 32'd0;
+    bank0[1373] = 32'd0;
+    bank0[1374] = 32'd0;
+    bank0[1375] = 32'd0;
+    bank0[1376] = 32'd0;
+    bank0[1377] = 32'd0;
+    bank0[1378] = 32'd0;
+    bank0[1379] = 32'd0;
+    bank0[1380] = 32'd0;
+    bank0[1381] = 32'd0;
+    bank0[1382] = 32'd0;
+    bank0[1383] = 32'd0;
+    bank0[1384] = 32'd0;
+    bank0[1385] = 32'd0;
+    bank0[1386] = 32'd0;
+    bank0[1387] = 32'd0;
+    bank0[1388] = 32'd0;
+    bank0[1389] = 32'd0;
+    bank0[1390] = 32'd0;
+    bank0[1391] = 32'd0;
+    bank0[1392] = 32'd0;
+    bank0[1393] = 32'd0;
+    bank0[1394] = 32'd0;
+    bank0[1395] = 32'd0;
+    bank0[1396] = 32'd0;
+    bank0[1397] = 32'd0;
+    bank0[1398] = 32'd0;
+    bank0[1399] = 32'd0;
+    bank0[1400] = 32'd0;
+    bank0[1401] = 32'd0;
+    bank0[1402] = 32'd0;
+    bank0[1403] = 32'd0;
+    bank0[1404] = 32'd0;
+    bank0[1405] = 32'd0;
+    bank0[1406] = 32'd0;
+    bank0[1407] = 32'd0;
+    bank0[1408] = 32'd0;
+    bank0[1409] = 32'd0;
+    bank0[1410] = 32'd0;
+    bank0[1411] = 32'd0;
+    bank0[1412] = 32'd0;
+    bank0[1413] = 32'd0;
+    bank0[1414] = 32'd0;
+    bank0[1415] = 32'd0;
+    bank0[1416] = 32'd0;
+    bank0[1417] = 32'd0;
+    bank0[1418] = 32'd0;
+    bank0[1419] = 32'd0;
+    bank0[1420] = 32'd0;
+    bank0[1421] = 32'd0;
+    bank0[1422] = 32'd0;
+    bank0[1423] = 32'd0;
+    bank0[1424] = 32'd0;
+    bank0[1425] = 32'd0;
+    bank0[1426] = 32'd0;
+    bank0[1427] = 32'd0;
+    bank0[1428] = 32'd0;
+    bank0[1429] = 32'd0;
+    bank0[1430] = 32'd0;
+    bank0[1431] = 32'd0;
+    bank0[1432] = 32'd0;
+    bank0[1433] = 32'd0;
+    bank0[1434] = 32'd0;
+    bank0[1435] = 32'd0;
+    bank0[1436] = 32'd0;
+    bank0[1437] = 32'd0;
+    bank0[1438] = 32'd0;
+    bank0[1439] = 32'd0;
+    bank0[1440] = 32'd0;
+    bank0[1441] = 32'd0;
+    bank0[1442] = 32'd0;
+    bank0[1443] = 32'd0;
+    bank0[1444] = 32'd0;
+    bank0[1445] = 32'd0;
+    bank0[1446] = 32'd0;
+    bank0[1447] = 32'd0;
+    bank0[1448] = 32'd0;
+    bank0[1449] = 32'd0;
+    bank0[1450] = 32'd0;
+    bank0[1451] = 32'd0;
+    bank0[1452] = 32'd0;
+    bank0[1453] = 32'd0;
+    bank0[1454] = 32'd0;
+    bank0[1455] = 32'd0;
+    bank0[1456] = 32'd0;
+    bank0[1457] = 32'd0;
+    bank0[1458] = 32'd0;
+    bank0[1459] = 32'd0;
+    bank0[1460] = 32'd0;
+    bank0[1461] = 32'd0;
+    bank0[1462] = 32'd0;
+    bank0[1463] = 32'd0;
+    bank0[1464] = 32'd0;
+    bank0[1465] = 32'd0;
+    bank0[1466] = 32'd0;
+    bank0[1467] = 32'd0;
+    bank0[1468] = 32'd0;
+    bank0[1469] = 32'd0;
+    bank0[1470] = 32'd0;
+    bank0[1471] = 32'd0;
+    bank0[1472] = 32'd0;
+    bank0[1473] = 32'd0;
+    bank0[1474] = 32'd0;
+    bank0[1475] = 32'd0;
+    bank0[1476] = 32'd0;
+    bank0[1477] = 32'd0;
+    bank0[1478] = 32'd0;
+    bank0[1479] = 32'd0;
+    bank0[1480] = 32'd0;
+    bank0[1481] = 32'd0;
+    bank0[1482] = 32'd0;
+    bank0[1483] = 32'd0;
+    bank0[1484] = 32'd0;
+    bank0[1485] = 32'd0;
+    bank0[1486] = 32'd0;
+    bank0[1487] = 32'd0;
+    bank0[1488] = 32'd0;
+    bank0[1489] = 32'd0;
+    bank0[1490] = 32'd0;
+    bank0[1491] = 32'd0;
+    bank0[1492] = 32'd0;
+    bank0[1493] = 32'd0;
+    bank0[1494] = 32'd0;
+    bank0[1495] = 32'd0;
+    bank0[1496] = 32'd0;
+    bank0[1497] = 32'd0;
+    bank0[1498] = 32'd0;
+    bank0[1499] = 32'd0;
+    bank0[1500] = 32'd0;
+    bank0[1501] = 32'd0;
+    bank0[1502] = 32'd0;
+    bank0[1503] = 32'd0;
+    bank0[1504] = 32'd0;
+    bank0[1505] = 32'd0;
+    bank0[1506] = 32'd0;
+    bank0[1507] = 32'd0;
+    bank0[1508] = 32'd0;
+    bank0[1509] = 32'd0;
+    bank0[1510] = 32'd0;
+    bank0[1511] = 32'd0;
+    bank0[1512] = 32'd0;
+    bank0[1513] = 32'd0;
+    bank0[1514] = 32'd0;
+    bank0[1515] = 32'd0;
+    bank0[1516] = 32'd0;
+    bank0[1517] = 32'd0;
+    bank0[1518] = 32'd0;
+    bank0[1519] = 32'd0;
+    bank0[1520] = 32'd0;
+    bank0[1521] = 32'd0;
+    bank0[1522] = 32'd0;
+    bank0[1523] = 32'd0;
+    bank0[1524] = 32'd0;
+    bank0[1525] = 32'd0;
+    bank0[1526] = 32'd0;
+    bank0[1527] = 32'd0;
+    bank0[1528] = 32'd0;
+    bank0[1529] = 32'd0;
+    bank0[1530] = 32'd0;
+    bank0[1531] = 32'd0;
+    bank0[1532] = 32'd0;
+    bank0[1533] = 32'd0;
+    bank0[1534] = 32'd0;
+    bank0[1535] = 32'd0;
+    bank0[1536] = 32'd0;
+    bank0[1537] = 32'd0;
+    bank0[1538] = 32'd0;
+    bank0[1539] = 32'd0;
+    bank0[1540] = 32'd0;
+    bank0[1541] = 32'd0;
+    bank0[1542] = 32'd0;
+    bank0[1543] = 32'd0;
+    bank0[1544] = 32'd0;
+    bank0[1545] = 32'd0;
+    bank0[1546] = 32'd0;
+    bank0[1547] = 32'd0;
+    bank0[1548] = 32'd0;
+    bank0[1549] = 32'd0;
+    bank0[1550] = 32'd0;
+    bank0[1551] = 32'd0;
+    bank0[1552] = 32'd0;
+    bank0[1553] = 32'd0;
+    bank0[1554] = 32'd0;
+    bank0[1555] = 32'd0;
+    bank0[1556] = 32'd0;
+    bank0[1557] = 32'd0;
+    bank0[1558] = 32'd0;
+    bank0[1559] = 32'd0;
+    bank0[1560] = 32'd0;
+    bank0[1561] = 32'd0;
+    bank0[1562] = 32'd0;
+    bank0[1563] = 32'd0;
+    bank0[1564] = 32'd0;
+    bank0[1565] = 32'd0;
+    bank0[1566] = 32'd0;
+    bank0[1567] = 32'd0;
+    bank0[1568] = 32'd0;
+    bank0[1569] = 32'd0;
+    bank0[1570] = 32'd0;
+    bank0[1571] = 32'd0;
+    bank0[1572] = 32'd0;
+    bank0[1573] = 32'd0;
+    bank0[1574] = 32'd0;
+    bank0[1575] = 32'd0;
+    bank0[1576] = 32'd0;
+    bank0[1577] = 32'd0;
+    bank0[1578] = 32'd0;
+    bank0[1579] = 32'd0;
+    bank0[1580] = 32'd0;
+    bank0[1581] = 32'd0;
+    bank0[1582] = 32'd0;
+    bank0[1583] = 32'd0;
+    bank0[1584] = 32'd0;
+    bank0[1585] = 32'd0;
+    bank0[1586] = 32'd0;
+    bank0[1587] = 32'd0;
+    bank0[1588] = 32'd0;
+    bank0[1589] = 32'd0;
+    bank0[1590] = 32'd0;
+    bank0[1591] = 32'd0;
+    bank0[1592] = 32'd0;
+    bank0[1593] = 32'd0;
+    bank0[1594] = 32'd0;
+    bank0[1595] = 32'd0;
+    bank0[1596] = 32'd0;
+    bank0[1597] = 32'd0;
+    bank0[1598] = 32'd0;
+    bank0[1599] = 32'd0;
+    bank0[1600] = 32'd0;
+    bank0[1601] = 32'd0;
+    bank0[1602] = 32'd0;
+    bank0[1603] = 32'd0;
+    bank0[1604] = 32'd0;
+    bank0[1605] = 32'd0;
+    bank0[1606] = 32'd0;
+    bank0[1607] = 32'd0;
+    bank0[1608] = 32'd0;
+    bank0[1609] = 32'd0;
+    bank0[1610] = 32'd0;
+    bank0[1611] = 32'd0;
+    bank0[1612] = 32'd0;
+    bank0[1613] = 32'd0;
+    bank0[1614] = 32'd0;
+    bank0[1615] = 32'd0;
+    bank0[1616] = 32'd0;
+    bank0[1617] = 32'd0;
+    bank0[1618] = 32'd0;
+    bank0[1619] = 32'd0;
+    bank0[1620] = 32'd0;
+    bank0[1621] = 32'd0;
+    bank0[1622] = 32'd0;
+    bank0[1623] = 32'd0;
+    bank0[1624] = 32'd0;
+    bank0[1625] = 32'd0;
+    bank0[1626] = 32'd0;
+    bank0[1627] = 32'd0;
+    bank0[1628] = 32'd0;
+    bank0[1629] = 32'd0;
+    bank0[1630] = 32'd0;
+    bank0[1631] = 32'd0;
+    bank0[1632] = 32'd0;
+    bank0[1633] = 32'd0;
+    bank0[1634] = 32'd0;
+    bank0[1635] = 32'd0;
+    bank0[1636] = 32'd0;
+    bank0[1637] = 32'd0;
+    bank0[1638] = 32'd0;
+    bank0[1639] = 32'd0;
+    bank0[1640] = 32'd0;
+    bank0[1641] = 32'd0;
+    bank0[1642] = 32'd0;
+    bank0[1643] = 32'd0;
+    bank0[1644] = 32'd0;
+    bank0[1645] = 32'd0;
+    bank0[1646] = 32'd0;
+    bank0[1647] = 32'd0;
+    bank0[1648] = 32'd0;
+    bank0[1649] = 32'd0;
+    bank0[1650] = 32'd0;
+    bank0[1651] = 32'd0;
+    bank0[1652] = 32'd0;
+    bank0[1653] = 32'd0;
+    bank0[1654] = 32'd0;
+    bank0[1655] = 32'd0;
+    bank0[1656] = 32'd0;
+    bank0[1657] = 32'd0;
+    bank0[1658] = 32'd0;
+    bank0[1659] = 32'd0;
+    bank0[1660] = 32'd0;
+    bank0[1661] = 32'd0;
+    bank0[1662] = 32'd0;
+    bank0[1663] = 32'd0;
+    bank0[1664] = 32'd0;
+    bank0[1665] = 32'd0;
+    bank0[1666] = 32'd0;
+    bank0[1667] = 32'd0;
+    bank0[1668] = 32'd0;
+    bank0[1669] = 32'd0;
+    bank0[1670] = 32'd0;
+    bank0[1671] = 32'd0;
+    bank0[1672] = 32'd0;
+    bank0[1673] = 32'd0;
+    bank0[1674] = 32'd0;
+    bank0[1675] = 32'd0;
+    bank0[1676] = 32'd0;
+    bank0[1677] = 32'd0;
+    bank0[1678] = 32'd0;
+    bank0[1679] = 32'd0;
+    bank0[1680] = 32'd0;
+    bank0[1681] = 32'd0;
+    bank0[1682] = 32'd0;
+    bank0[1683] = 32'd0;
+    bank0[1684] = 32'd0;
+    bank0[1685] = 32'd0;
+    bank0[1686] = 32'd0;
+    bank0[1687] = 32'd0;
+    bank0[1688] = 32'd0;
+    bank0[1689] = 32'd0;
+    bank0[1690] = 32'd0;
+    bank0[1691] = 32'd0;
+    bank0[1692] = 32'd0;
+    bank0[1693] = 32'd0;
+    bank0[1694] = 32'd0;
+    bank0[1695] = 32'd0;
+    bank0[1696] = 32'd0;
+    bank0[1697] = 32'd0;
+    bank0[1698] = 32'd0;
+    bank0[1699] = 32'd0;
+    bank0[1700] = 32'd0;
+    bank0[1701] = 32'd0;
+    bank0[1702] = 32'd0;
+    bank0[1703] = 32'd0;
+    bank0[1704] = 32'd0;
+    bank0[1705] = 32'd0;
+    bank0[1706] = 32'd0;
+    bank0[1707] = 32'd0;
+    bank0[1708] = 32'd0;
+    bank0[1709] = 32'd0;
+    bank0[1710] = 32'd0;
+    bank0[1711] = 32'd0;
+    bank0[1712] = 32'd0;
+    bank0[1713] = 32'd0;
+    bank0[1714] = 32'd0;
+    bank0[1715] = 32'd0;
+    bank0[1716] = 32'd0;
+    bank0[1717] = 32'd0;
+    bank0[1718] = 32'd0;
+    bank0[1719] = 32'd0;
+    bank0[1720] = 32'd0;
+    bank0[1721] = 32'd0;
+    bank0[1722] = 32'd0;
+    bank0[1723] = 32'd0;
+    bank0[1724] = 32'd0;
+    bank0[1725] = 32'd0;
+    bank0[1726] = 32'd0;
+    bank0[1727] = 32'd0;
+    bank0[1728] = 32'd0;
+    bank0[1729] = 32'd0;
+    bank0[1730] = 32'd0;
+    bank0[1731] = 32'd0;
+    bank0[1732] = 32'd0;
+    bank0[1733] = 32'd0;
+    bank0[1734] = 32'd0;
+    bank0[1735] = 32'd0;
+    bank0[1736] = 32'd0;
+    bank0[1737] = 32'd0;
+    bank0[1738] = 32'd0;
+    bank0[1739] = 32'd0;
+    bank0[1740] = 32'd0;
+    bank0[1741] = 32'd0;
+    bank0[1742] = 32'd0;
+    bank0[1743] = 32'd0;
+    bank0[1744] = 32'd0;
+    bank0[1745] = 32'd0;
+    bank0[1746] = 32'd0;
+    bank0[1747] = 32'd0;
+    bank0[1748] = 32'd0;
+    bank0[1749] = 32'd0;
+    bank0[1750] = 32'd0;
+    bank0[1751] = 32'd0;
+    bank0[1752] = 32'd0;
+    bank0[1753] = 32'd0;
+    bank0[1754] = 32'd0;
+    bank0[1755] = 32'd0;
+    bank0[1756] = 32'd0;
+    bank0[1757] = 32'd0;
+    bank0[1758] = 32'd0;
+    bank0[1759] = 32'd0;
+    bank0[1760] = 32'd0;
+    bank0[1761] = 32'd0;
+    bank0[1762] = 32'd0;
+    bank0[1763] = 32'd0;
+    bank0[1764] = 32'd0;
+    bank0[1765] = 32'd0;
+    bank0[1766] = 32'd0;
+    bank0[1767] = 32'd0;
+    bank0[1768] = 32'd0;
+    bank0[1769] = 32'd0;
+    bank0[1770] = 32'd0;
+    bank0[1771] = 32'd0;
+    bank0[1772] = 32'd0;
+    bank0[1773] = 32'd0;
+    bank0[1774] = 32'd0;
+    bank0[1775] = 32'd0;
+    bank0[1776] = 32'd0;
+    bank0[1777] = 32'd0;
+    bank0[1778] = 32'd0;
+    bank0[1779] = 32'd0;
+    bank0[1780] = 32'd0;
+    bank0[1781] = 32'd0;
+    bank0[1782] = 32'd0;
+    bank0[1783] = 32'd0;
+    bank0[1784] = 32'd0;
+    bank0[1785] = 32'd0;
+    bank0[1786] = 32'd0;
+    bank0[1787] = 32'd0;
+    bank0[1788] = 32'd0;
+    bank0[1789] = 32'd0;
+    bank0[1790] = 32'd0;
+    bank0[1791] = 32'd0;
+    bank0[1792] = 32'd0;
+    bank0[1793] = 32'd0;
+    bank0[1794] = 32'd0;
+    bank0[1795] = 32'd0;
+    bank0[1796] = 32'd0;
+    bank0[1797] = 32'd0;
+    bank0[1798] = 32'd0;
+    bank0[1799] = 32'd0;
+    bank0[1800] = 32'd0;
+    bank0[1801] = 32'd0;
+    bank0[1802] = 32'd0;
+    bank0[1803] = 32'd0;
+    bank0[1804] = 32'd0;
+    bank0[1805] = 32'd0;
+    bank0[1806] = 32'd0;
+    bank0[1807] = 32'd0;
+    bank0[1808] = 32'd0;
+    bank0[1809] = 32'd0;
+    bank0[1810] = 32'd0;
+    bank0[1811] = 32'd0;
+    bank0[1812] = 32'd0;
+    bank0[1813] = 32'd0;
+    bank0[1814] = 32'd0;
+    bank0[1815] = 32'd0;
+    bank0[1816] = 32'd0;
+    bank0[1817] = 32'd0;
+    bank0[1818] = 32'd0;
+    bank0[1819] = 32'd0;
+    bank0[1820] = 32'd0;
+    bank0[1821] = 32'd0;
+    bank0[1822] = 32'd0;
+    bank0[1823] = 32'd0;
+    bank0[1824] = 32'd0;
+    bank0[1825] = 32'd0;
+    bank0[1826] = 32'd0;
+    bank0[1827] = 32'd0;
+    bank0[1828] = 32'd0;
+    bank0[1829] = 32'd0;
+    bank0[1830] = 32'd0;
+    bank0[1831] = 32'd0;
+    bank0[1832] = 32'd0;
+    bank0[1833] = 32'd0;
+    bank0[1834] = 32'd0;
+    bank0[1835] = 32'd0;
+    bank0[1836] = 32'd0;
+    bank0[1837] = 32'd0;
+    bank0[1838] = 32'd0;
+    bank0[1839] = 32'd0;
+    bank0[1840] = 32'd0;
+    bank0[1841] = 32'd0;
+    bank0[1842] = 32'd0;
+    bank0[1843] = 32'd0;
+    bank0[1844] = 32'd0;
+    bank0[1845] = 32'd0;
+    bank0[1846] = 32'd0;
+    bank0[1847] = 32'd0;
+    bank0[1848] = 32'd0;
+    bank0[1849] = 32'd0;
+    bank0[1850] = 32'd0;
+    bank0[1851] = 32'd0;
+    bank0[1852] = 32'd0;
+    bank0[1853] = 32'd0;
+    bank0[1854] = 32'd0;
+    bank0[1855] = 32'd0;
+    bank0[1856] = 32'd0;
+    bank0[1857] = 32'd0;
+    bank0[1858] = 32'd0;
+    bank0[1859] = 32'd0;
+    bank0[1860] = 32'd0;
+    bank0[1861] = 32'd0;
+    bank0[1862] = 32'd0;
+    bank0[1863] = 32'd0;
+    bank0[1864] = 32'd0;
+    bank0[1865] = 32'd0;
+    bank0[1866] = 32'd0;
+    bank0[1867] = 32'd0;
+    bank0[1868] = 32'd0;
+    bank0[1869] = 32'd0;
+    bank0[1870] = 32'd0;
+    bank0[1871] = 32'd0;
+    bank0[1872] = 32'd0;
+    bank0[1873] = 32'd0;
+    bank0[1874] = 32'd0;
+    bank0[1875] = 32'd0;
+    bank0[1876] = 32'd0;
+    bank0[1877] = 32'd0;
+    bank0[1878] = 32'd0;
+    bank0[1879] = 32'd0;
+    bank0[1880] = 32'd0;
+    bank0[1881] = 32'd0;
+    bank0[1882] = 32'd0;
+    bank0[1883] = 32'd0;
+    bank0[1884] = 32'd0;
+    bank0[1885] = 32'd0;
+    bank0[1886] = 32'd0;
+    bank0[1887] = 32'd0;
+    bank0[1888] = 32'd0;
+    bank0[1889] = 32'd0;
+    bank0[1890] = 32'd0;
+    bank0[1891] = 32'd0;
+    bank0[1892] = 32'd0;
+    bank0[1893] = 32'd0;
+    bank0[1894] = 32'd0;
+    bank0[1895] = 32'd0;
+    bank0[1896] = 32'd0;
+    bank0[1897] = 32'd0;
+    bank0[1898] = 32'd0;
+    bank0[1899] = 32'd0;
+    bank0[1900] = 32'd0;
+    bank0[1901] = 32'd0;
+    bank0[1902] = 32'd0;
+    bank0[1903] = 32'd0;
+    bank0[1904] = 32'd0;
+    bank0[1905] = 32'd0;
+    bank0[1906] = 32'd0;
+    bank0[1907] = 32'd0;
+    bank0[1908] = 32'd0;
+    bank0[1909] = 32'd0;
+    bank0[1910] = 32'd0;
+    bank0[1911] = 32'd0;
+    bank0[1912] = 32'd0;
+    bank0[1913] = 32'd0;
+    bank0[1914] = 32'd0;
+    bank0[1915] = 32'd0;
+    bank0[1916] = 32'd0;
+    bank0[1917] = 32'd0;
+    bank0[1918] = 32'd0;
+    bank0[1919] = 32'd0;
+    bank0[1920] = 32'd0;
+    bank0[1921] = 32'd0;
+    bank0[1922] = 32'd0;
+    bank0[1923] = 32'd0;
+    bank0[1924] = 32'd0;
+    bank0[1925] = 32'd0;
+    bank0[1926] = 32'd0;
+    bank0[1927] = 32'd0;
+    bank0[1928] = 32'd0;
+    bank0[1929] = 32'd0;
+    bank0[1930] = 32'd0;
+    bank0[1931] = 32'd0;
+    bank0[1932] = 32'd0;
+    bank0[1933] = 32'd0;
+    bank0[1934] = 32'd0;
+    bank0[1935] = 32'd0;
+    bank0[1936] = 32'd0;
+    bank0[1937] = 32'd0;
+    bank0[1938] = 32'd0;
+    bank0[1939] = 32'd0;
+    bank0[1940] = 32'd0;
+    bank0[1941] = 32'd0;
+    bank0[1942] = 32'd0;
+    bank0[1943] = 32'd0;
+    bank0[1944] = 32'd0;
+    bank0[1945] = 32'd0;
+    bank0[1946] = 32'd0;
+    bank0[1947] = 32'd0;
+    bank0[1948] = 32'd0;
+    bank0[1949] = 32'd0;
+    bank0[1950] = 32'd0;
+    bank0[1951] = 32'd0;
+    bank0[1952] = 32'd0;
+    bank0[1953] = 32'd0;
+    bank0[1954] = 32'd0;
+    bank0[1955] = 32'd0;
+    bank0[1956] = 32'd0;
+    bank0[1957] = 32'd0;
+    bank0[1958] = 32'd0;
+    bank0[1959] = 32'd0;
+    bank0[1960] = 32'd0;
+    bank0[1961] = 32'd0;
+    bank0[1962] = 32'd0;
+    bank0[1963] = 32'd0;
+    bank0[1964] = 32'd0;
+    bank0[1965] = 32'd0;
+    bank0[1966] = 32'd0;
+    bank0[1967] = 32'd0;
+    bank0[1968] = 32'd0;
+    bank0[1969] = 32'd0;
+    bank0[1970] = 32'd0;
+    bank0[1971] = 32'd0;
+    bank0[1972] = 32'd0;
+    bank0[1973] = 32'd0;
+    bank0[1974] = 32'd0;
+    bank0[1975] = 32'd0;
+    bank0[1976] = 32'd0;
+    bank0[1977] = 32'd0;
+    bank0[1978] = 32'd0;
+    bank0[1979] = 32'd0;
+    bank0[1980] = 32'd0;
+    bank0[1981] = 32'd0;
+    bank0[1982] = 32'd0;
+    bank0[1983] = 32'd0;
+    bank0[1984] = 32'd0;
+    bank0[1985] = 32'd0;
+    bank0[1986] = 32'd0;
+    bank0[1987] = 32'd0;
+    bank0[1988] = 32'd0;
+    bank0[1989] = 32'd0;
+    bank0[1990] = 32'd0;
+    bank0[1991] = 32'd0;
+    bank0[1992] = 32'd0;
+    bank0[1993] = 32'd0;
+    bank0[1994] = 32'd0;
+    bank0[1995] = 32'd0;
+    bank0[1996] = 32'd0;
+    bank0[1997] = 32'd0;
+    bank0[1998] = 32'd0;
+    bank0[1999] = 32'd0;
+    bank0[2000] = 32'd0;
+    bank0[2001] = 32'd0;
+    bank0[2002] = 32'd0;
+    bank0[2003] = 32'd0;
+    bank0[2004] = 32'd0;
+    bank0[2005] = 32'd0;
+    bank0[2006] = 32'd0;
+    bank0[2007] = 32'd0;
+    bank0[2008] = 32'd0;
+    bank0[2009] = 32'd0;
+    bank0[2010] = 32'd0;
+    bank0[2011] = 32'd0;
+    bank0[2012] = 32'd0;
+    bank0[2013] = 32'd0;
+    bank0[2014] = 32'd0;
+    bank0[2015] = 32'd0;
+    bank0[2016] = 32'd0;
+    bank0[2017] = 32'd0;
+    bank0[2018] = 32'd0;
+    bank0[2019] = 32'd0;
+    bank0[2020] = 32'd0;
+    bank0[2021] = 32'd0;
+    bank0[2022] = 32'd0;
+    bank0[2023] = 32'd0;
+    bank0[2024] = 32'd0;
+    bank0[2025] = 32'd0;
+    bank0[2026] = 32'd0;
+    bank0[2027] = 32'd0;
+    bank0[2028] = 32'd0;
+    bank0[2029] = 32'd0;
+    bank0[2030] = 32'd0;
+    bank0[2031] = 32'd0;
+    bank0[2032] = 32'd0;
+    bank0[2033] = 32'd0;
+    bank0[2034] = 32'd0;
+    bank0[2035] = 32'd0;
+    bank0[2036] = 32'd0;
+    bank0[2037] = 32'd0;
+    bank0[2038] = 32'd0;
+    bank0[2039] = 32'd0;
+    bank0[2040] = 32'd0;
+    bank0[2041] = 32'd0;
+    bank0[2042] = 32'd0;
+    bank0[2043] = 32'd0;
+    bank0[2044] = 32'd0;
+    bank0[2045] = 32'd0;
+    bank0[2046] = 32'd0;
+    bank0[2047] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      bank0[\$3 [10:0]] <= \$signature__data ;
+  end
+  reg [31:0] _0_;
+  always @(posedge clk) begin
+    if (rd_en) begin
+      _0_ <= bank0[\$5 [10:0]];
+    end
+  end
+  assign rd__data = _0_;
+  reg [31:0] bank1 [2047:0];
+  initial begin
+    bank1[0] = 32'd0;
+    bank1[1] = 32'd0;
+    bank1[2] = 32'd0;
+    bank1[3] = 32'd0;
+    bank1[4] = 32'd0;
+    bank1[5] = 32'd0;
+    bank1[6] = 32'd0;
+    bank1[7] = 32'd0;
+    bank1[8] = 32'd0;
+    bank1[9] = 32'd0;
+    bank1[10] = 32'd0;
+    bank1[11] = 32'd0;
+    bank1[12] = 32'd0;
+    bank1[13] = 32'd0;
+    bank1[14] = 32'd0;
+    bank1[15] = 32'd0;
+    bank1[16] = 32'd0;
+    bank1[17] = 32'd0;
+    bank1[18] = 32'd0;
+    bank1[19] = 32'd0;
+    bank1[20] = 32'd0;
+    bank1[21] = 32'd0;
+    bank1[22] = 32'd0;
+    bank1[23] = 32'd0;
+    bank1[24] = 32'd0;
+    bank1[25] = 32'd0;
+    bank1[26] = 32'd0;
+    bank1[27] = 32'd0;
+    bank1[28] = 32'd0;
+    bank1[29] = 32'd0;
+    bank1[30] = 32'd0;
+    bank1[31] = 32'd0;
+    bank1[32] = 32'd0;
+    bank1[33] = 32'd0;
+    bank1[34] = 32'd0;
+    bank1[35] = 32'd0;
+    bank1[36] = 32'd0;
+    bank1[37] = 32'd0;
+    bank1[38] = 32'd0;
+    bank1[39] = 32'd0;
+    bank1[40] = 32'd0;
+    bank1[41] = 32'd0;
+    bank1[42] = 32'd0;
+    bank1[43] = 32'd0;
+    bank1[44] = 32'd0;
+    bank1[45] = 32'd0;
+    bank1[46] = 32'd0;
+    bank1[47] = 32'd0;
+    bank1[48] = 32'd0;
+    bank1[49] = 32'd0;
+    bank1[50] = 32'd0;
+    bank1[51] = 32'd0;
+    bank1[52] = 32'd0;
+    bank1[53] = 32'd0;
+    bank1[54] = 32'd0;
+    bank1[55] = 32'd0;
+    bank1[56] = 32'd0;
+    bank1[57] = 32'd0;
+    bank1[58] = 32'd0;
+    bank1[59] = 32'd0;
+    bank1[60] = 32'd0;
+    bank1[61] = 32'd0;
+    bank1[62] = 32'd0;
+    bank1[63] = 32'd0;
+    bank1[64] = 32'd0;
+    bank1[65] = 32'd0;
+    bank1[66] = 32'd0;
+    bank1[67] = 32'd0;
+    bank1[68] = 32'd0;
+    bank1[69] = 32'd0;
+    bank1[70] = 32'd0;
+    bank1[71] = 32'd0;
+    bank1[72] = 32'd0;
+    bank1[73] = 32'd0;
+    bank1[74] = 32'd0;
+    bank1[75] = 32'd0;
+    bank1[76] = 32'd0;
+    bank1[77] = 32'd0;
+    bank1[78] = 32'd0;
+    bank1[79] = 32'd0;
+    bank1[80] = 32'd0;
+    bank1[81] = 32'd0;
+    bank1[82] = 32'd0;
+    bank1[83] = 32'd0;
+    bank1[84] = 32'd0;
+    bank1[85] = 32'd0;
+    bank1[86] = 32'd0;
+    bank1[87] = 32'd0;
+    bank1[88] = 32'd0;
+    bank1[89] = 32'd0;
+    bank1[90] = 32'd0;
+    bank1[91] = 32'd0;
+    bank1[92] = 32'd0;
+    bank1[93] = 32'd0;
+    bank1[94] = 32'd0;
+    bank1[95] = 32'd0;
+    bank1[96] = 32'd0;
+    bank1[97] = 32'd0;
+    bank1[98] = 32'd0;
+    bank1[99] = 32'd0;
+    bank1[100] = 32'd0;
+    bank1[101] = 32'd0;
+    bank1[102] = 32'd0;
+    bank1[103] = 32'd0;
+    bank1[104] = 32'd0;
+    bank1[105] = 32'd0;
+    bank1[106] = 32'd0;
+    bank1[107] = 32'd0;
+    bank1[108] = 32'd0;
+    bank1[109] = 32'd0;
+    bank1[110] = 32'd0;
+    bank1[111] = 32'd0;
+    bank1[112] = 32'd0;
+    bank1[113] = 32'd0;
+    bank1[114] = 32'd0;
+    bank1[115] = 32'd0;
+    bank1[116] = 32'd0;
+    bank1[117] = 32'd0;
+    bank1[118] = 32'd0;
+    bank1[119] = 32'd0;
+    bank1[120] = 32'd0;
+    bank1[121] = 32'd0;
+    bank1[122] = 32'd0;
+    bank1[123] = 32'd0;
+    bank1[124] = 32'd0;
+    bank1[125] = 32'd0;
+    bank1[126] = 32'd0;
+    bank1[127] = 32'd0;
+    bank1[128] = 32'd0;
+    bank1[129] = 32'd0;
+    bank1[130] = 32'd0;
+    bank1[131] = 32'd0;
+    bank1[132] = 32'd0;
+    bank1[133] = 32'd0;
+    bank1[134] = 32'd0;
+    bank1[135] = 32'd0;
+    bank1[136] = 32'd0;
+    bank1[137] = 32'd0;
+    bank1[138] = 32'd0;
+    bank1[139] = 32'd0;
+    bank1[140] = 32'd0;
+    bank1[141] = 32'd0;
+    bank1[142] = 32'd0;
+    bank1[143] = 32'd0;
+    bank1[144] = 32'd0;
+    bank1[145] = 32'd0;
+    bank1[146] = 32'd0;
+    bank1[147] = 32'd0;
+    bank1[148] = 32'd0;
+    bank1[149] = 32'd0;
+    bank1[150] = 32'd0;
+    bank1[151] = 32'd0;
+    bank1[152] = 32'd0;
+    bank1[153] = 32'd0;
+    bank1[154] = 32'd0;
+    bank1[155] = 32'd0;
+    bank1[156] = 32'd0;
+    bank1[157] = 32'd0;
+    bank1[158] = 32'd0;
+    bank1[159] = 32'd0;
+    bank1[160] = 32'd0;
+    bank1[161] = 32'd0;
+    bank1[162] = 32'd0;
+    bank1[163] = 32'd0;
+    bank1[164] = 32'd0;
+    bank1[165] = 32'd0;
+    bank1[166] = 32'd0;
+    bank1[167] = 32'd0;
+    bank1[168] = 32'd0;
+    bank1[169] = 32'd0;
+    bank1[170] = 32'd0;
+    bank1[171] = 32'd0;
+    bank1[172] = 32'd0;
+    bank1[173] = 32'd0;
+    bank1[174] = 32'd0;
+    bank1[175] = 32'd0;
+    bank1[176] = 32'd0;
+    bank1[177] = 32'd0;
+    bank1[178] = 32'd0;
+    bank1[179] = 32'd0;
+    bank1[180] = 32'd0;
+    bank1[181] = 32'd0;
+    bank1[182] = 32'd0;
+    bank1[183] = 32'd0;
+    bank1[184] = 32'd0;
+    bank1[185] = 32'd0;
+    bank1[186] = 32'd0;
+    bank1[187] = 32'd0;
+    bank1[188] = 32'd0;
+    bank1[189] = 32'd0;
+    bank1[190] = 32'd0;
+    bank1[191] = 32'd0;
+    bank1[192] = 32'd0;
+    bank1[193] = 32'd0;
+    bank1[194] = 32'd0;
+    bank1[195] = 32'd0;
+    bank1[196] = 32'd0;
+    bank1[197] = 32'd0;
+    bank1[198] = 32'd0;
+    bank1[199] = 32'd0;
+    bank1[200] = 32'd0;
+    bank1[201] = 32'd0;
+    bank1[202] = 32'd0;
+    bank1[203] = 32'd0;
+    bank1[204] = 32'd0;
+    bank1[205] = 32'd0;
+    bank1[206] = 32'd0;
+    bank1[207] = 32'd0;
+    bank1[208] = 32'd0;
+    bank1[209] = 32'd0;
+    bank1[210] = 32'd0;
+    bank1[211] = 32'd0;
+    bank1[212] = 32'd0;
+    bank1[213] = 32'd0;
+    bank1[214] = 32'd0;
+    bank1[215] = 32'd0;
+    bank1[216] = 32'd0;
+    bank1[217] = 32'd0;
+    bank1[218] = 32'd0;
+    bank1[219] = 32'd0;
+    bank1[220] = 32'd0;
+    bank1[221] = 32'd0;
+    bank1[222] = 32'd0;
+    bank1[223] = 32'd0;
+    bank1[224] = 32'd0;
+    bank1[225] = 32'd0;
+    bank1[226] = 32'd0;
+    bank1[227] = 32'd0;
+    bank1[228] = 32'd0;
+    bank1[229] = 32'd0;
+    bank1[230] = 32'd0;
+    bank1[231] = 32'd0;
+    bank1[232] = 32'd0;
+    bank1[233] = 32'd0;
+    bank1[234] = 32'd0;
+    bank1[235] = 32'd0;
+    bank1[236] = 32'd0;
+    bank1[237] = 32'd0;
+    bank1[238] = 32'd0;
+    bank1[239] = 32'd0;
+    bank1[240] = 32'd0;
+    bank1[241] = 32'd0;
+    bank1[242] = 32'd0;
+    bank1[243] = 32'd0;
+    bank1[244] = 32'd0;
+    bank1[245] = 32'd0;
+    bank1[246] = 32'd0;
+    bank1[247] = 32'd0;
+    bank1[248] = 32'd0;
+    bank1[249] = 32'd0;
+    bank1[250] = 32'd0;
+    bank1[251] = 32'd0;
+    bank1[252] = 32'd0;
+    bank1[253] = 32'd0;
+    bank1[254] = 32'd0;
+    bank1[255] = 32'd0;
+    bank1[256] = 32'd0;
+    bank1[257] = 32'd0;
+    bank1[258] = 32'd0;
+    bank1[259] = 32'd0;
+    bank1[260] = 32'd0;
+    bank1[261] = 32'd0;
+    bank1[262] = 32'd0;
+    bank1[263] = 32'd0;
+    bank1[264] = 32'd0;
+    bank1[265] = 32'd0;
+    bank1[266] = 32'd0;
+    bank1[267] = 32'd0;
+    bank1[268] = 32'd0;
+    bank1[269] = 32'd0;
+    bank1[270] = 32'd0;
+    bank1[271] = 32'd0;
+    bank1[272] = 32'd0;
+    bank1[273] = 32'd0;
+    bank1[274] = 32'd0;
+    bank1[275] = 32'd0;
+    bank1[276] = 32'd0;
+    bank1[277] = 32'd0;
+    bank1[278] = 32'd0;
+    bank1[279] = 32'd0;
+    bank1[280] = 32'd0;
+    bank1[281] = 32'd0;
+    bank1[282] = 32'd0;
+    bank1[283] = 32'd0;
+    bank1[284] = 32'd0;
+    bank1[285] = 32'd0;
+    bank1[286] = 32'd0;
+    bank1[287] = 32'd0;
+    bank1[288] = 32'd0;
+    bank1[289] = 32'd0;
+    bank1[290] = 32'd0;
+    bank1[291] = 32'd0;
+    bank1[292] = 32'd0;
+    bank1[293] = 32'd0;
+    bank1[294] = 32'd0;
+    bank1[295] = 32'd0;
+    bank1[296] = 32'd0;
+    bank1[297] = 32'd0;
+    bank1[298] = 32'd0;
+    bank1[299] = 32'd0;
+    bank1[300] = 32'd0;
+    bank1[301] = 32'd0;
+    bank1[302] = 32'd0;
+    bank1[303] = 32'd0;
+    bank1[304] = 32'd0;
+    bank1[305] = 32'd0;
+    bank1[306] = 32'd0;
+    bank1[307] = 32'd0;
+    bank1[308] = 32'd0;
+    bank1[309] = 32'd0;
+    bank1[310] = 32'd0;
+    bank1[311] = 32'd0;
+    bank1[312] = 32'd0;
+    bank1[313] = 32'd0;
+    bank1[314] = 32'd0;
+    bank1[315] = 32'd0;
+    bank1[316] = 32'd0;
+    bank1[317] = 32'd0;
+    bank1[318] = 32'd0;
+    bank1[319] = 32'd0;
+    bank1[320] = 32'd0;
+    bank1[321] = 32'd0;
+    bank1[322] = 32'd0;
+    bank1[323] = 32'd0;
+    bank1[324] = 32'd0;
+    bank1[325] = 32'd0;
+    bank1[326] = 32'd0;
+    bank1[327] = 32'd0;
+    bank1[328] = 32'd0;
+    bank1[329] = 32'd0;
+    bank1[330] = 32'd0;
+    bank1[331] = 32'd0;
+    bank1[332] = 32'd0;
+    bank1[333] = 32'd0;
+    bank1[334] = 32'd0;
+    bank1[335] = 32'd0;
+    bank1[336] = 32'd0;
+    bank1[337] = 32'd0;
+    bank1[338] = 32'd0;
+    bank1[339] = 32'd0;
+    bank1[340] = 32'd0;
+    bank1[341] = 32'd0;
+    bank1[342] = 32'd0;
+    bank1[343] = 32'd0;
+    bank1[344] = 32'd0;
+    bank1[345] = 32'd0;
+    bank1[346] = 32'd0;
+    bank1[347] = 32'd0;
+    bank1[348] = 32'd0;
+    bank1[349] = 32'd0;
+    bank1[350] = 32'd0;
+    bank1[351] = 32'd0;
+    bank1[352] = 32'd0;
+    bank1[353] = 32'd0;
+    bank1[354] = 32'd0;
+    bank1[355] = 32'd0;
+    bank1[356] = 32'd0;
+    bank1[357] = 32'd0;
+    bank1[358] = 32'd0;
+    bank1[359] = 32'd0;
+    bank1[360] = 32'd0;
+    bank1[361] = 32'd0;
+    bank1[362] = 32'd0;
+    bank1[363] = 32'd0;
+    bank1[364] = 32'd0;
+    bank1[365] = 32'd0;
+    bank1[366] = 32'd0;
+    bank1[367] = 32'd0;
+    bank1[368] = 32'd0;
+    bank1[369] = 32'd0;
+    bank1[370] = 32'd0;
+    bank1[371] = 32'd0;
+    bank1[372] = 32'd0;
+    bank1[373] = 32'd0;
+    bank1[374] = 32'd0;
+    bank1[375] = 32'd0;
+    bank1[376] = 32'd0;
+    bank1[377] = 32'd0;
+    bank1[378] = 32'd0;
+    bank1[379] = 32'd0;
+    bank1[380] = 32'd0;
+    bank1[381] = 32'd0;
+    bank1[382] = 32'd0;
+    bank1[383] = 32'd0;
+    bank1[384] = 32'd0;
+    bank1[385] = 32'd0;
+    bank1[386] = 32'd0;
+    bank1[387] = 32'd0;
+    bank1[388] = 32'd0;
+    bank1[389] = 32'd0;
+    bank1[390] = 32'd0;
+    bank1[391] = 32'd0;
+    bank1[392] = 32'd0;
+    bank1[393] = 32'd0;
+    bank1[394] = 32'd0;
+    bank1[395] = 32'd0;
+    bank1[396] = 32'd0;
+    bank1[397] = 32'd0;
+    bank1[398] = 32'd0;
+    bank1[399] = 32'd0;
+    bank1[400] = 32'd0;
+    bank1[401] = 32'd0;
+    bank1[402] = 32'd0;
+    bank1[403] = 32'd0;
+    bank1[404] = 32'd0;
+    bank1[405] = 32'd0;
+    bank1[406] = 32'd0;
+    bank1[407] = 32'd0;
+    bank1[408] = 32'd0;
+    bank1[409] = 32'd0;
+    bank1[410] = 32'd0;
+    bank1[411] = 32'd0;
+    bank1[412] = 32'd0;
+    bank1[413] = 32'd0;
+    bank1[414] = 32'd0;
+    bank1[415] = 32'd0;
+    bank1[416] = 32'd0;
+    bank1[417] = 32'd0;
+    bank1[418] = 32'd0;
+    bank1[419] = 32'd0;
+    bank1[420] = 32'd0;
+    bank1[421] = 32'd0;
+    bank1[422] = 32'd0;
+    bank1[423] = 32'd0;
+    bank1[424] = 32'd0;
+    bank1[425] = 32'd0;
+    bank1[426] = 32'd0;
+    bank1[427] = 32'd0;
+    bank1[428] = 32'd0;
+    bank1[429] = 32'd0;
+    bank1[430] = 32'd0;
+    bank1[431] = 32'd0;
+    bank1[432] = 32'd0;
+    bank1[433] = 32'd0;
+    bank1[434] = 32'd0;
+    bank1[435] = 32'd0;
+    bank1[436] = 32'd0;
+    bank1[437] = 32'd0;
+    bank1[438] = 32'd0;
+    bank1[439] = 32'd0;
+    bank1[440] = 32'd0;
+    bank1[441] = 32'd0;
+    bank1[442] = 32'd0;
+    bank1[443] = 32'd0;
+    bank1[444] = 32'd0;
+    bank1[445] = 32'd0;
+    bank1[446] = 32'd0;
+    bank1[447] = 32'd0;
+    bank1[448] = 32'd0;
+    bank1[449] = 32'd0;
+    bank1[450] = 32'd0;
+    bank1[451] = 32'd0;
+    bank1[452] = 32'd0;
+    bank1[453] = 32'd0;
+    bank1[454] = 32'd0;
+    bank1[455] = 32'd0;
+    bank1[456] = 32'd0;
+    bank1[457] = 32'd0;
+    bank1[458] = 32'd0;
+    bank1[459] = 32'd0;
+    bank1[460] = 32'd0;
+    bank1[461] = 32'd0;
+    bank1[462] = 32'd0;
+    bank1[463] = 32'd0;
+    bank1[464] = 32'd0;
+    bank1[465] = 32'd0;
+    bank1[466] = 32'd0;
+    bank1[467] = 32'd0;
+    bank1[468] = 32'd0;
+    bank1[469] = 32'd0;
+    bank1[470] = 32'd0;
+    bank1[471] = 32'd0;
+    bank1[472] = 32'd0;
+    bank1[473] = 32'd0;
+    bank1[474] = 32'd0;
+    bank1[475] = 32'd0;
+    bank1[476] = 32'd0;
+    bank1[477] = 32'd0;
+    bank1[478] = 32'd0;
+    bank1[479] = 32'd0;
+    bank1[480] = 32'd0;
+    bank1[481] = 32'd0;
+    bank1[482] = 32'd0;
+    bank1[483] = 32'd0;
+    bank1[484] = 32'd0;
+    bank1[485] = 32'd0;
+    bank1[486] = 32'd0;
+    bank1[487] = 32'd0;
+    bank1[488] = 32'd0;
+    bank1[489] = 32'd0;
+    bank1[490] = 32'd0;
+    bank1[491] = 32'd0;
+    bank1[492] = 32'd0;
+    bank1[493] = 32'd0;
+    bank1[494] = 32'd0;
+    bank1[495] = 32'd0;
+    bank1[496] = 32'd0;
+    bank1[497] = 32'd0;
+    bank1[498] = 32'd0;
+    bank1[499] = 32'd0;
+    bank1[500] = 32'd0;
+    bank1[501] = 32'd0;
+    bank1[502] = 32'd0;
+    bank1[503] = 32'd0;
+    bank1[504] = 32'd0;
+    bank1[505] = 32'd0;
+    bank1[506] = 32'd0;
+    bank1[507] = 32'd0;
+    bank1[508] = 32'd0;
+    bank1[509] = 32'd0;
+    bank1[510] = 32'd0;
+    bank1[511] = 32'd0;
+    bank1[512] = 32'd0;
+    bank1[513] = 32'd0;
+    bank1[514] = 32'd0;
+    bank1[515] = 32'd0;
+    bank1[516] = 32'd0;
+    bank1[517] = 32'd0;
+    bank1[518] = 32'd0;
+    bank1[519] = 32'd0;
+    bank1[520] = 32'd0;
+    bank1[521] = 32'd0;
+    bank1[522] = 32'd0;
+    bank1[523] = 32'd0;
+    bank1[524] = 32'd0;
+    bank1[525] = 32'd0;
+    bank1[526] = 32'd0;
+    bank1[527] = 32'd0;
+    bank1[528] = 32'd0;
+    bank1[529] = 32'd0;
+    bank1[530] = 32'd0;
+    bank1[531] = 32'd0;
+    bank1[532] = 32'd0;
+    bank1[533] = 32'd0;
+    bank1[534] = 32'd0;
+    bank1[535] = 32'd0;
+    bank1[536] = 32'd0;
+    bank1[537] = 32'd0;
+    bank1[538] = 32'd0;
+    bank1[539] = 32'd0;
+    bank1[540] = 32'd0;
+    bank1[541] = 32'd0;
+    bank1[542] = 32'd0;
+    bank1[543] = 32'd0;
+    bank1[544] = 32'd0;
+    bank1[545] = 32'd0;
+    bank1[546] = 32'd0;
+    bank1[547] = 32'd0;
+    bank1[548] = 32'd0;
+    bank1[549] = 32'd0;
+    bank1[550] = 32'd0;
+    bank1[551] = 32'd0;
+    bank1[552] = 32'd0;
+    bank1[553] = 32'd0;
+    bank1[554] = 32'd0;
+    bank1[555] = 32'd0;
+    bank1[556] = 32'd0;
+    bank1[557] = 32'd0;
+    bank1[558] = 32'd0;
+    bank1[559] = 32'd0;
+    bank1[560] = 32'd0;
+    bank1[561] = 32'd0;
+    bank1[562] = 32'd0;
+    bank1[563] = 32'd0;
+    bank1[564] = 32'd0;
+    bank1[565] = 32'd0;
+    bank1[566] = 32'd0;
+    bank1[567] = 32'd0;
+    bank1[568] = 32'd0;
+    bank1[569] = 32'd0;
+    bank1[570] = 32'd0;
+    bank1[571] = 32'd0;
+    bank1[572] = 32'd0;
+    bank1[573] = 32'd0;
+    bank1[574] = 32'd0;
+    bank1[575] = 32'd0;
+    bank1[576] = 32'd0;
+    bank1[577] = 32'd0;
+    bank1[578] = 32'd0;
+    bank1[579] = 32'd0;
+    bank1[580] = 32'd0;
+    bank1[581] = 32'd0;
+    bank1[582] = 32'd0;
+    bank1[583] = 32'd0;
+    bank1[584] = 32'd0;
+    bank1[585] = 32'd0;
+    bank1[586] = 32'd0;
+    bank1[587] = 32'd0;
+    bank1[588] = 32'd0;
+    bank1[589] = 32'd0;
+    bank1[590] = 32'd0;
+    bank1[591] = 32'd0;
+    bank1[592] = 32'd0;
+    bank1[593] = 32'd0;
+    bank1[594] = 32'd0;
+    bank1[595] = 32'd0;
+    bank1[596] = 32'd0;
+    bank1[597] = 32'd0;
+    bank1[598] = 32'd0;
+    bank1[599] = 32'd0;
+    bank1[600] = 32'd0;
+    bank1[601] = 32'd0;
+    bank1[602] = 32'd0;
+    bank1[603] = 32'd0;
+    bank1[604] = 32'd0;
+    bank1[605] = 32'd0;
+    bank1[606] = 32'd0;
+    bank1[607] = 32'd0;
+    bank1[608] = 32'd0;
+    bank1[609] = 32'd0;
+    bank1[610] = 32'd0;
+    bank1[611] = 32'd0;
+    bank1[612] = 32'd0;
+    bank1[613] = 32'd0;
+    bank1[614] = 32'd0;
+    bank1[615] = 32'd0;
+    bank1[616] = 32'd0;
+    bank1[617] = 32'd0;
+    bank1[618] = 32'd0;
+    bank1[619] = 32'd0;
+    bank1[620] = 32'd0;
+    bank1[621] = 32'd0;
+    bank1[622] = 32'd0;
+    bank1[623] = 32'd0;
+    bank1[624] = 32'd0;
+    bank1[625] = 32'd0;
+    bank1[626] = 32'd0;
+    bank1[627] = 32'd0;
+    bank1[628] = 32'd0;
+    bank1[629] = 32'd0;
+    bank1[630] = 32'd0;
+    bank1[631] = 32'd0;
+    bank1[632] = 32'd0;
+    bank1[633] = 32'd0;
+    bank1[634] = 32'd0;
+    bank1[635] = 32'd0;
+    bank1[636] = 32'd0;
+    bank1[637] = 32'd0;
+    bank1[638] = 32'd0;
+    bank1[639] = 32'd0;
+    bank1[640] = 32'd0;
+    bank1[641] = 32'd0;
+    bank1[642] = 32'd0;
+    bank1[643] = 32'd0;
+    bank1[644] = 32'd0;
+    bank1[645] = 32'd0;
+    bank1[646] = 32'd0;
+    bank1[647] = 32'd0;
+    bank1[648] = 32'd0;
+    bank1[649] = 32'd0;
+    bank1[650] = 32'd0;
+    bank1[651] = 32'd0;
+    bank1[652] = 32'd0;
+    bank1[653] = 32'd0;
+    bank1[654] = 32'd0;
+    bank1[655] = 32'd0;
+    bank1[656] = 32'd0;
+    bank1[657] = 32'd0;
+    bank1[658] = 32'd0;
+    bank1[659] = 32'd0;
+    bank1[660] = 32'd0;
+    bank1[661] = 32'd0;
+    bank1[662] = 32'd0;
+    bank1[663] = 32'd0;
+    bank1[664] = 32'd0;
+    bank1[665] = 32'd0;
+    bank1[666] = 32'd0;
+    bank1[667] = 32'd0;
+    bank1[668] = 32'd0;
+    bank1[669] = 32'd0;
+    bank1[670] = 32'd0;
+    bank1[671] = 32'd0;
+    bank1[672] = 32'd0;
+    bank1[673] = 32'd0;
+    bank1[674] = 32'd0;
+    bank1[675] = 32'd0;
+    bank1[676] = 32'd0;
+    bank1[677] = 32'd0;
+    bank1[678] = 32'd0;
+    bank1[679] = 32'd0;
+    bank1[680] = 32'd0;
+    bank1[681] = 32'd0;
+    bank1[682] = 32'd0;
+    bank1[683] = 32'd0;
+    bank1[684] = 32'd0;
+    bank1[685] = 32'd0;
+    bank1[686] = 32'd0;
+    bank1[687] = 32'd0;
+    bank1[688] = 32'd0;
+    bank1[689] = 32'd0;
+    bank1[690] = 32'd0;
+    bank1[691] = 32'd0;
+    bank1[692] = 32'd0;
+    bank1[693] = 32'd0;
+    bank1[694] = 32'd0;
+    bank1[695] = 32'd0;
+    bank1[696] = 32'd0;
+    bank1[697] = 32'd0;
+    bank1[698] = 32'd0;
+    bank1[699] = 32'd0;
+    bank1[700] = 32'd0;
+    bank1[701] = 32'd0;
+    bank1[702] = 32'd0;
+    bank1[703] = 32'd0;
+    bank1[704] = 32'd0;
+    bank1[705] = 32'd0;
+    bank1[706] = 32'd0;
+    bank1[707] = 32'd0;
+    bank1[708] = 32'd0;
+    bank1[709] = 32'd0;
+    bank1[710] = 32'd0;
+    bank1[711] = 32'd0;
+    bank1[712] = 32'd0;
+    bank1[713] = 32'd0;
+    bank1[714] = 32'd0;
+    bank1[715] = 32'd0;
+    bank1[716] = 32'd0;
+    bank1[717] = 32'd0;
+    bank1[718] = 32'd0;
+    bank1[719] = 32'd0;
+    bank1[720] = 32'd0;
+    bank1[721] = 32'd0;
+    bank1[722] = 32'd0;
+    bank1[723] = 32'd0;
+    bank1[724] = 32'd0;
+    bank1[725] = 32'd0;
+    bank1[726] = 32'd0;
+    bank1[727] = 32'd0;
+    bank1[728] = 32'd0;
+    bank1[729] = 32'd0;
+    bank1[730] = 32'd0;
+    bank1[731] = 32'd0;
+    bank1[732] = 32'd0;
+    bank1[733] = 32'd0;
+    bank1[734] = 32'd0;
+    bank1[735] = 32'd0;
+    bank1[736] = 32'd0;
+    bank1[737] = 32'd0;
+    bank1[738] = 32'd0;
+    bank1[739] = 32'd0;
+    bank1[740] = 32'd0;
+    bank1[741] = 32'd0;
+    bank1[742] = 32'd0;
+    bank1[743] = 32'd0;
+    bank1[744] = 32'd0;
+    bank1[745] = 32'd0;
+    bank1[746] = 32'd0;
+    bank1[747] = 32'd0;
+    bank1[748] = 32'd0;
+    bank1[749] = 32'd0;
+    bank1[750] = 32'd0;
+    bank1[751] = 32'd0;
+    bank1[752] = 32'd0;
+    bank1[753] = 32'd0;
+    bank1[754] = 32'd0;
+    bank1[755] = 32'd0;
+    bank1[756] = 32'd0;
+    bank1[757] = 32'd0;
+    bank1[758] = 32'd0;
+    bank1[759] = 32'd0;
+    bank1[760] = 32'd0;
+    bank1[761] = 32'd0;
+    bank1[762] = 32'd0;
+    bank1[763] = 32'd0;
+    bank1[764] = 32'd0;
+    bank1[765] = 32'd0;
+    bank1[766] = 32'd0;
+    bank1[767] = 32'd0;
+    bank1[768] = 32'd0;
+    bank1[769] = 32'd0;
+    bank1[770] = 32'd0;
+    bank1[771] = 32'd0;
+    bank1[772] = 32'd0;
+    bank1[773] = 32'd0;
+    bank1[774] = 32'd0;
+    bank1[775] = 32'd0;
+    bank1[776] = 32'd0;
+    bank1[777] = 32'd0;
+    bank1[778] = 32'd0;
+    bank1[779] = 32'd0;
+    bank1[780] = 32'd0;
+    bank1[781] = 32'd0;
+    bank1[782] = 32'd0;
+    bank1[783] = 32'd0;
+    bank1[784] = 32'd0;
+    bank1[785] = 32'd0;
+    bank1[786] = 32'd0;
+    bank1[787] = 32'd0;
+    bank1[788] = 32'd0;
+    bank1[789] = 32'd0;
+    bank1[790] = 32'd0;
+    bank1[791] = 32'd0;
+    bank1[792] = 32'd0;
+    bank1[793] = 32'd0;
+    bank1[794] = 32'd0;
+    bank1[795] = 32'd0;
+    bank1[796] = 32'd0;
+    bank1[797] = 32'd0;
+    bank1[798] = 32'd0;
+    bank1[799] = 32'd0;
+    bank1[800] = 32'd0;
+    bank1[801] = 32'd0;
+    bank1[802] = 32'd0;
+    bank1[803] = 32'd0;
+    bank1[804] = 32'd0;
+    bank1[805] = 32'd0;
+    bank1[806] = 32'd0;
+    bank1[807] = 32'd0;
+    bank1[808] = 32'd0;
+    bank1[809] = 32'd0;
+    bank1[810] = 32'd0;
+    bank1[811] = 32'd0;
+    bank1[812] = 32'd0;
+    bank1[813] = 32'd0;
+    bank1[814] = 32'd0;
+    bank1[815] = 32'd0;
+    bank1[816] = 32'd0;
+    bank1[817] = 32'd0;
+    bank1[818] = 32'd0;
+    bank1[819] = 32'd0;
+    bank1[820] = 32'd0;
+    bank1[821] = 32'd0;
+    bank1[822] = 32'd0;
+    bank1[823] = 32'd0;
+    bank1[824] = 32'd0;
+    bank1[825] = 32'd0;
+    bank1[826] = 32'd0;
+    bank1[827] = 32'd0;
+    bank1[828] = 32'd0;
+    bank1[829] = 32'd0;
+    bank1[830] = 32'd0;
+    bank1[831] = 32'd0;
+    bank1[832] = 32'd0;
+    bank1[833] = 32'd0;
+    bank1[834] = 32'd0;
+    bank1[835] = 32'd0;
+    bank1[836] = 32'd0;
+    bank1[837] = 32'd0;
+    bank1[838] = 32'd0;
+    bank1[839] = 32'd0;
+    bank1[840] = 32'd0;
+    bank1[841] = 32'd0;
+    bank1[842] = 32'd0;
+    bank1[843] = 32'd0;
+    bank1[844] = 32'd0;
+    bank1[845] = 32'd0;
+    bank1[846] = 32'd0;
+    bank1[847] = 32'd0;
+    bank1[848] = 32'd0;
+    bank1[849] = 32'd0;
+    bank1[850] = 32'd0;
+    bank1[851] = 32'd0;
+    bank1[852] = 32'd0;
+    bank1[853] = 32'd0;
+    bank1[854] = 32'd0;
+    bank1[855] = 32'd0;
+    bank1[856] = 32'd0;
+    bank1[857] = 32'd0;
+    bank1[858] = 32'd0;
+    bank1[859] = 32'd0;
+    bank1[860] = 32'd0;
+    bank1[861] = 32'd0;
+    bank1[862] = 32'd0;
+    bank1[863] = 32'd0;
+    bank1[864] = 32'd0;
+    bank1[865] = 32'd0;
+    bank1[866] = 32'd0;
+    bank1[867] = 32'd0;
+    bank1[868] = 32'd0;
+    bank1[869] = 32'd0;
+    bank1[870] = 32'd0;
+    bank1[871] = 32'd0;
+    bank1[872] = 32'd0;
+    bank1[873] = 32'd0;
+    bank1[874] = 32'd0;
+    bank1[875] = 32'd0;
+    bank1[876] = 32'd0;
+    bank1[877] = 32'd0;
+    bank1[878] = 32'd0;
+    bank1[879] = 32'd0;
+    bank1[880] = 32'd0;
+    bank1[881] = 32'd0;
+    bank1[882] = 32'd0;
+    bank1[883] = 32'd0;
+    bank1[884] = 32'd0;
+    bank1[885] = 32'd0;
+    bank1[886] = 32'd0;
+    bank1[887] = 32'd0;
+    bank1[888] = 32'd0;
+    bank1[889] = 32'd0;
+    bank1[890] = 32'd0;
+    bank1[891] = 32'd0;
+    bank1[892] = 32'd0;
+    bank1[893] = 32'd0;
+    bank1[894] = 32'd0;
+    bank1[895] = 32'd0;
+    bank1[896] = 32'd0;
+    bank1[897] = 32'd0;
+    bank1[898] = 32'd0;
+    bank1[899] = 32'd0;
+    bank1[900] = 32'd0;
+    bank1[901] = 32'd0;
+    bank1[902] = 32'd0;
+    bank1[903] = 32'd0;
+    bank1[904] = 32'd0;
+    bank1[905] = 32'd0;
+    bank1[906] = 32'd0;
+    bank1[907] = 32'd0;
+    bank1[908] = 32'd0;
+    bank1[909] = 32'd0;
+    bank1[910] = 32'd0;
+    bank1[911] = 32'd0;
+    bank1[912] = 32'd0;
+    bank1[913] = 32'd0;
+    bank1[914] = 32'd0;
+    bank1[915] = 32'd0;
+    bank1[916] = 32'd0;
+    bank1[917] = 32'd0;
+    bank1[918] = 32'd0;
+    bank1[919] = 32'd0;
+    bank1[920] = 32'd0;
+    bank1[921] = 32'd0;
+    bank1[922] = 32'd0;
+    bank1[923] = 32'd0;
+    bank1[924] = 32'd0;
+    bank1[925] = 32'd0;
+    bank1[926] = 32'd0;
+    bank1[927] = 32'd0;
+    bank1[928] = 32'd0;
+    bank1[929] = 32'd0;
+    bank1[930] = 32'd0;
+    bank1[931] = 32'd0;
+    bank1[932] = 32'd0;
+    bank1[933] = 32'd0;
+    bank1[934] = 32'd0;
+    bank1[935] = 32'd0;
+    bank1[936] = 32'd0;
+    bank1[937] = 32'd0;
+    bank1[938] = 32'd0;
+    bank1[939] = 32'd0;
+    bank1[940] = 32'd0;
+    bank1[941] = 32'd0;
+    bank1[942] = 32'd0;
+    bank1[943] = 32'd0;
+    bank1[944] = 32'd0;
+    bank1[945] = 32'd0;
+    bank1[946] = 32'd0;
+    bank1[947] = 32'd0;
+    bank1[948] = 32'd0;
+    bank1[949] = 32'd0;
+    bank1[950] = 32'd0;
+    bank1[951] = 32'd0;
+    bank1[952] = 32'd0;
+    bank1[953] = 32'd0;
+    bank1[954] = 32'd0;
+    bank1[955] = 32'd0;
+    bank1[956] = 32'd0;
+    bank1[957] = 32'd0;
+    bank1[958] = 32'd0;
+    bank1[959] = 32'd0;
+    bank1[960] = 32'd0;
+    bank1[961] = 32'd0;
+    bank1[962] = 32'd0;
+    bank1[963] = 32'd0;
+    bank1[964] = 32'd0;
+    bank1[965] = 32'd0;
+    bank1[966] = 32'd0;
+    bank1[967] = 32'd0;
+    bank1[968] = 32'd0;
+    bank1[969] = 32'd0;
+    bank1[970] = 32'd0;
+    bank1[971] = 32'd0;
+    bank1[972] = 32'd0;
+    bank1[973] = 32'd0;
+    bank1[974] = 32'd0;
+    bank1[975] = 32'd0;
+    bank1[976] = 32'd0;
+    bank1[977] = 32'd0;
+    bank1[978] = 32'd0;
+    bank1[979] = 32'd0;
+    bank1[980] = 32'd0;
+    bank1[981] = 32'd0;
+    bank1[982] = 32'd0;
+    bank1[983] = 32'd0;
+    bank1[984] = 32'd0;
+    bank1[985] = 32'd0;
+    bank1[986] = 32'd0;
+    bank1[987] = 32'd0;
+    bank1[988] = 32'd0;
+    bank1[989] = 32'd0;
+    bank1[990] = 32'd0;
+    bank1[991] = 32'd0;
+    bank1[992] = 32'd0;
+    bank1[993] = 32'd0;
+    bank1[994] = 32'd0;
+    bank1[995] = 32'd0;
+    bank1[996] = 32'd0;
+    bank1[997] = 32'd0;
+    bank1[998] = 32'd0;
+    bank1[999] = 32'd0;
+    bank1[1000] = 32'd0;
+    bank1[1001] = 32'd0;
+    bank1[1002] = 32'd0;
+    bank1[1003] = 32'd0;
+    bank1[1004] = 32'd0;
+    bank1[1005] = 32'd0;
+    bank1[1006] = 32'd0;
+    bank1[1007] = 32'd0;
+    bank1[1008] = 32'd0;
+    bank1[1009] = 32'd0;
+    bank1[1010] = 32'd0;
+    bank1[1011] = 32'd0;
+    bank1[1012] = 32'd0;
+    bank1[1013] = 32'd0;
+    bank1[1014] = 32'd0;
+    bank1[1015] = 32'd0;
+    bank1[1016] = 32'd0;
+    bank1[1017] = 32'd0;
+    bank1[1018] = 32'd0;
+    bank1[1019] = 32'd0;
+    bank1[1020] = 32'd0;
+    bank1[1021] = 32'd0;
+    bank1[1022] = 32'd0;
+    bank1[1023] = 32'd0;
+    bank1[1024] = 32'd0;
+    bank1[1025] = 32'd0;
+    bank1[1026] = 32'd0;
+    bank1[1027] = 32'd0;
+    bank1[1028] = 32'd0;
+    bank1[1029] = 32'd0;
+    bank1[1030] = 32'd0;
+    bank1[1031] = 32'd0;
+    bank1[1032] = 32'd0;
+    bank1[1033] = 32'd0;
+    bank1[1034] = 32'd0;
+    bank1[1035] = 32'd0;
+    bank1[1036] = 32'd0;
+    bank1[1037] = 32'd0;
+    bank1[1038] = 32'd0;
+    bank1[1039] = 32'd0;
+    bank1[1040] = 32'd0;
+    bank1[1041] = 32'd0;
+    bank1[1042] = 32'd0;
+    bank1[1043] = 32'd0;
+    bank1[1044] = 32'd0;
+    bank1[1045] = 32'd0;
+    bank1[1046] = 32'd0;
+    bank1[1047] = 32'd0;
+    bank1[1048] = 32'd0;
+    bank1[1049] = 32'd0;
+    bank1[1050] = 32'd0;
+    bank1[1051] = 32'd0;
+    bank1[1052] = 32'd0;
+    bank1[1053] = 32'd0;
+    bank1[1054] = 32'd0;
+    bank1[1055] = 32'd0;
+    bank1[1056] = 32'd0;
+    bank1[1057] = 32'd0;
+    bank1[1058] = 32'd0;
+    bank1[1059] = 32'd0;
+    bank1[1060] = 32'd0;
+    bank1[1061] = 32'd0;
+    bank1[1062] = 32'd0;
+    bank1[1063] = 32'd0;
+    bank1[1064] = 32'd0;
+    bank1[1065] = 32'd0;
+    bank1[1066] = 32'd0;
+    bank1[1067] = 32'd0;
+    bank1[1068] = 32'd0;
+    bank1[1069] = 32'd0;
+    bank1[1070] = 32'd0;
+    bank1[1071] = 32'd0;
+    bank1[1072] = 32'd0;
+    bank1[1073] = 32'd0;
+    bank1[1074] = 32'd0;
+    bank1[1075] = 32'd0;
+    bank1[1076] = 32'd0;
+    bank1[1077] = 32'd0;
+    bank1[1078] = 32'd0;
+    bank1[1079] = 32'd0;
+    bank1[1080] = 32'd0;
+    bank1[1081] = 32'd0;
+    bank1[1082] = 32'd0;
+    bank1[1083] = 32'd0;
+    bank1[1084] = 32'd0;
+    bank1[1085] = 32'd0;
+    bank1[1086] = 32'd0;
+    bank1[1087] = 32'd0;
+    bank1[1088] = 32'd0;
+    bank1[1089] = 32'd0;
+    bank1[1090] = 32'd0;
+    bank1[1091] = 32'd0;
+    bank1[1092] = 32'd0;
+    bank1[1093] = 32'd0;
+    bank1[1094] = 32'd0;
+    bank1[1095] = 32'd0;
+    bank1[1096] = 32'd0;
+    bank1[1097] = 32'd0;
+    bank1[1098] = 32'd0;
+    bank1[1099] = 32'd0;
+    bank1[1100] = 32'd0;
+    bank1[1101] = 32'd0;
+    bank1[1102] = 32'd0;
+    bank1[1103] = 32'd0;
+    bank1[1104] = 32'd0;
+    bank1[1105] = 32'd0;
+    bank1[1106] = 32'd0;
+    bank1[1107] = 32'd0;
+    bank1[1108] = 32'd0;
+    bank1[1109] = 32'd0;
+    bank1[1110] = 32'd0;
+    bank1[1111] = 32'd0;
+    bank1[1112] = 32'd0;
+    bank1[1113] = 32'd0;
+    bank1[1114] = 32'd0;
+    bank1[1115] = 32'd0;
+    bank1[1116] = 32'd0;
+    bank1[1117] = 32'd0;
+    bank1[1118] = 32'd0;
+    bank1[1119] = 32'd0;
+    bank1[1120] = 32'd0;
+    bank1[1121] = 32'd0;
+    bank1[1122] = 32'd0;
+    bank1[1123] = 32'd0;
+    bank1[1124] = 32'd0;
+    bank1[1125] = 32'd0;
+    bank1[1126] = 32'd0;
+    bank1[1127] = 32'd0;
+    bank1[1128] = 32'd0;
+    bank1[1129] = 32'd0;
+    bank1[1130] = 32'd0;
+    bank1[1131] = 32'd0;
+    bank1[1132] = 32'd0;
+    bank1[1133] = 32'd0;
+    bank1[1134] = 32'd0;
+    bank1[1135] = 32'd0;
+    bank1[1136] = 32'd0;
+    bank1[1137] = 32'd0;
+    bank1[1138] = 32'd0;
+    bank1[1139] = 32'd0;
+    bank1[1140] = 32'd0;
+    bank1[1141] = 32'd0;
+    bank1[1142] = 32'd0;
+    bank1[1143] = 32'd0;
+    bank1[1144] = 32'd0;
+    bank1[1145] = 32'd0;
+    bank1[1146] = 32'd0;
+    bank1[1147] = 32'd0;
+    bank1[1148] = 32'd0;
+    bank1[1149] = 32'd0;
+    bank1[1150] = 32'd0;
+    bank1[1151] = 32'd0;
+    bank1[1152] = 32'd0;
+    bank1[1153] = 32'd0;
+    bank1[1154] = 32'd0;
+    bank1[1155] = 32'd0;
+    bank1[1156] = 32'd0;
+    bank1[1157] = 32'd0;
+    bank1[1158] = 32'd0;
+    bank1[1159] = 32'd0;
+    bank1[1160] = 32'd0;
+    bank1[1161] = 32'd0;
+    bank1[1162] = 32'd0;
+    bank1[1163] = 32'd0;
+    bank1[1164] = 32'd0;
+    bank1[1165] = 32'd0;
+    bank1[1166] = 32'd0;
+    bank1[1167] = 32'd0;
+    bank1[1168] = 32'd0;
+    bank1[1169] = 32'd0;
+    bank1[1170] = 32'd0;
+    bank1[1171] = 32'd0;
+    bank1[1172] = 32'd0;
+    bank1[1173] = 32'd0;
+    bank1[1174] = 32'd0;
+    bank1[1175] = 32'd0;
+    bank1[1176] = 32'd0;
+    bank1[1177] = 32'd0;
+    bank1[1178] = 32'd0;
+    bank1[1179] = 32'd0;
+    bank1[1180] = 32'd0;
+    bank1[1181] = 32'd0;
+    bank1[1182] = 32'd0;
+    bank1[1183] = 32'd0;
+    bank1[1184] = 32'd0;
+    bank1[1185] = 32'd0;
+    bank1[1186] = 32'd0;
+    bank1[1187] = 32'd0;
+    bank1[1188] = 32'd0;
+    bank1[1189] = 32'd0;
+    bank1[1190] = 32'd0;
+    bank1[1191] = 32'd0;
+    bank1[1192] = 32'd0;
+    bank1[1193] = 32'd0;
+    bank1[1194] = 32'd0;
+    bank1[1195] = 32'd0;
+    bank1[1196] = 32'd0;
+    bank1[1197] = 32'd0;
+    bank1[1198] = 32'd0;
+    bank1[1199] = 32'd0;
+    bank1[1200] = 32'd0;
+    bank1[1201] = 32'd0;
+    bank1[1202] = 32'd0;
+    bank1[1203] = 32'd0;
+    bank1[1204] = 32'd0;
+    bank1[1205] = 32'd0;
+    bank1[1206] = 32'd0;
+    bank1[1207] = 32'd0;
+    bank1[1208] = 32'd0;
+    bank1[1209] = 32'd0;
+    bank1[1210] = 32'd0;
+    bank1[1211] = 32'd0;
+    bank1[1212] = 32'd0;
+    bank1[1213] = 32'd0;
+    bank1[1214] = 32'd0;
+    bank1[1215] = 32'd0;
+    bank1[1216] = 32'd0;
+    bank1[1217] = 32'd0;
+    bank1[1218] = 32'd0;
+    bank1[1219] = 32'd0;
+    bank1[1220] = 32'd0;
+    bank1[1221] = 32'd0;
+    bank1[1222] = 32'd0;
+    bank1[1223] = 32'd0;
+    bank1[1224] = 32'd0;
+    bank1[1225] = 32'd0;
+    bank1[1226] = 32'd0;
+    bank1[1227] = 32'd0;
+    bank1[1228] = 32'd0;
+    bank1[1229] = 32'd0;
+    bank1[1230] = 32'd0;
+    bank1[1231] = 32'd0;
+    bank1[1232] = 32'd0;
+    bank1[1233] = 32'd0;
+    bank1[1234] = 32'd0;
+    bank1[1235] = 32'd0;
+    bank1[1236] = 32'd0;
+    bank1[1237] = 32'd0;
+    bank1[1238] = 32'd0;
+    bank1[1239] = 32'd0;
+    bank1[1240] = 32'd0;
+    bank1[1241] = 32'd0;
+    bank1[1242] = 32'd0;
+    bank1[1243] = 32'd0;
+    bank1[1244] = 32'd0;
+    bank1[1245] = 32'd0;
+    bank1[1246] = 32'd0;
+    bank1[1247] = 32'd0;
+    bank1[1248] = 32'd0;
+    bank1[1249] = 32'd0;
+    bank1[1250] = 32'd0;
+    bank1[1251] = 32'd0;
+    bank1[1252] = 32'd0;
+    bank1[1253] = 32'd0;
+    bank1[1254] = 32'd0;
+    bank1[1255] = 32'd0;
+    bank1[1256] = 32'd0;
+    bank1[1257] = 32'd0;
+    bank1[1258] = 32'd0;
+    bank1[1259] = 32'd0;
+    bank1[1260] = 32'd0;
+    bank1[1261] = 32'd0;
+    bank1[1262] = 32'd0;
+    bank1[1263] = 32'd0;
+    bank1[1264] = 32'd0;
+    bank1[1265] = 32'd0;
+    bank1[1266] = 32'd0;
+    bank1[1267] = 32'd0;
+    bank1[1268] = 32'd0;
+    bank1[1269] = 32'd0;
+    bank1[1270] = 32'd0;
+    bank1[1271] = 32'd0;
+    bank1[1272] = 32'd0;
+    bank1[1273] = 32'd0;
+    bank1[1274] = 32'd0;
+    bank1[1275] = 32'd0;
+    bank1[1276] = 32'd0;
+    bank1[1277] = 32'd0;
+    bank1[1278] = 32'd0;
+    bank1[1279] = 32'd0;
+    bank1[1280] = 32'd0;
+    bank1[1281] = 32'd0;
+    bank1[1282] = 32'd0;
+    bank1[1283] = 32'd0;
+    bank1[1284] = 32'd0;
+    bank1[1285] = 32'd0;
+    bank1[1286] = 32'd0;
+    bank1[1287] = 32'd0;
+    bank1[1288] = 32'd0;
+    bank1[1289] = 32'd0;
+    bank1[1290] = 32'd0;
+    bank1[1291] = 32'd0;
+    bank1[1292] = 32'd0;
+    bank1[1293] = 32'd0;
+    bank1[1294] = 32'd0;
+    bank1[1295] = 32'd0;
+    bank1[1296] = 32'd0;
+    bank1[1297] = 32'd0;
+    bank1[1298] = 32'd0;
+    bank1[1299] = 32'd0;
+    bank1[1300] = 32'd0;
+    bank1[1301] = 32'd0;
+    bank1[1302] = 32'd0;
+    bank1[1303] = 32'd0;
+    bank1[1304] = 32'd0;
+    bank1[1305] = 32'd0;
+    bank1[1306] = 32'd0;
+    bank1[1307] = 32'd0;
+    bank1[1308] = 32'd0;
+    bank1[1309] = 32'd0;
+    bank1[1310] = 32'd0;
+    bank1[1311] = 32'd0;
+    bank1[1312] = 32'd0;
+    bank1[1313] = 32'd0;
+    bank1[1314] = 32'd0;
+    bank1[1315] = 32'd0;
+    bank1[1316] = 32'd0;
+    bank1[1317] = 32'd0;
+    bank1[1318] = 32'd0;
+    bank1[1319] = 32'd0;
+    bank1[1320] = 32'd0;
+    bank1[1321] = 32'd0;
+    bank1[1322] = 32'd0;
+    bank1[1323] = 32'd0;
+    bank1[1324] = 32'd0;
+    bank1[1325] = 32'd0;
+    bank1[1326] = 32'd0;
+    bank1[1327] = 32'd0;
+    bank1[1328] = 32'd0;
+    bank1[1329] = 32'd0;
+    bank1[1330] = 32'd0;
+    bank1[1331] = 32'd0;
+    bank1[1332] = 32'd0;
+    bank1[1333] = 32'd0;
+    bank1[1334] = 32'd0;
+    bank1[1335] = 32'd0;
+    bank1[1336] = 32'd0;
+    bank1[1337] = 32'd0;
+    bank1[1338] = 32'd0;
+    bank1[1339] = 32'd0;
+    bank1[1340] = 32'd0;
+    bank1[1341] = 32'd0;
+    bank1[1342] = 32'd0;
+    bank1[1343] = 32'd0;
+    bank1[1344] = 32'd0;
+    bank1[1345] = 32'd0;
+    bank1[1346] = 32'd0;
+    bank1[1347] = 32'd0;
+    bank1[1348] = 32'd0;
+    bank1[1349] = 32'd0;
+    bank1[1350] = 32'd0;
+    bank1[1351] = 32'd0;
+    bank1[1352] = 32'd0;
+    bank1[1353] = 32'd0;
+    bank1[1354] = 32'd0;
+    bank1[1355] = 32'd0;
+    bank1[1356] = 32'd0;
+    bank1[1357] = 32'd0;
+    bank1[1358] = 32'd0;
+    bank1[1359] = 32'd0;
+    bank1[1360] = 32'd0;
+    bank1[1361] = 32'd0;
+    bank1[1362] = 32'd0;
+    bank1[1363] = 32'd0;
+    bank1[1364] = 32'd0;
+    bank1[1365] = 32'd0;
+    bank1[1366] = 32'd0;
+    bank1[1367] = 32'd0;
+    bank1[1368] = 32'd0;
+    bank1[1369] = 32'd0;
+    bank1[1370] = 32'd0;
+    bank1[1371] = 32'd0;
+    bank1[1372] = 32'd0;
+    bank1[1373] = 32'd0;
+    bank1[1374] = 32'd0;
+    bank1[1375] = 32'd0;
+    bank1[1376] = 32'd0;
+    bank1[1377] = 32'd0;
+    bank1[1378] = 32'd0;
+    bank1[1379] = 32'd0;
+    bank1[1380] = 32'd0;
+    bank1[1381] = 32'd0;
+    bank1[1382] = 32'd0;
+    bank1[1383] = 32'd0;
+    bank1[1384] = 32'd0;
+    bank1[1385] = 32'd0;
+    bank1[1386] = 32'd0;
+    bank1[1387] = 32'd0;
+    bank1[1388] = 32'd0;
+    bank1[1389] = 32'd0;
+    bank1[1390] = 32'd0;
+    bank1[1391] = 32'd0;
+    bank1[1392] = 32'd0;
+    bank1[1393] = 32'd0;
+    bank1[1394] = 32'd0;
+    bank1[1395] = 32'd0;
+    bank1[1396] = 32'd0;
+    bank1[1397] = 32'd0;
+    bank1[1398] = 32'd0;
+    bank1[1399] = 32'd0;
+    bank1[1400] = 32'd0;
+    bank1[1401] = 32'd0;
+    bank1[1402] = 32'd0;
+    bank1[1403] = 32'd0;
+    bank1[1404] = 32'd0;
+    bank1[1405] = 32'd0;
+    bank1[1406] = 32'd0;
+    bank1[1407] = 32'd0;
+    bank1[1408] = 32'd0;
+    bank1[1409] = 32'd0;
+    bank1[1410] = 32'd0;
+    bank1[1411] = 32'd0;
+    bank1[1412] = 32'd0;
+    bank1[1413] = 32'd0;
+    bank1[1414] = 32'd0;
+    bank1[1415] = 32'd0;
+    bank1[1416] = 32'd0;
+    bank1[1417] = 32'd0;
+    bank1[1418] = 32'd0;
+    bank1[1419] = 32'd0;
+    bank1[1420] = 32'd0;
+    bank1[1421] = 32'd0;
+    bank1[1422] = 32'd0;
+    bank1[1423] = 32'd0;
+    bank1[1424] = 32'd0;
+    bank1[1425] = 32'd0;
+    bank1[1426] = 32'd0;
+    bank1[1427] = 32'd0;
+    bank1[1428] = 32'd0;
+    bank1[1429] = 32'd0;
+    bank1[1430] = 32'd0;
+    bank1[1431] = 32'd0;
+    bank1[1432] = 32'd0;
+    bank1[1433] = 32'd0;
+    bank1[1434] = 32'd0;
+    bank1[1435] = 32'd0;
+    bank1[1436] = 32'd0;
+    bank1[1437] = 32'd0;
+    bank1[1438] = 32'd0;
+    bank1[1439] = 32'd0;
+    bank1[1440] = 32'd0;
+    bank1[1441] = 32'd0;
+    bank1[1442] = 32'd0;
+    bank1[1443] = 32'd0;
+    bank1[1444] = 32'd0;
+    bank1[1445] = 32'd0;
+    bank1[1446] = 32'd0;
+    bank1[1447] = 32'd0;
+    bank1[1448] = 32'd0;
+    bank1[1449] = 32'd0;
+    bank1[1450] = 32'd0;
+    bank1[1451] = 32'd0;
+    bank1[1452] = 32'd0;
+    bank1[1453] = 32'd0;
+    bank1[1454] = 32'd0;
+    bank1[1455] = 32'd0;
+    bank1[1456] = 32'd0;
+    bank1[1457] = 32'd0;
+    bank1[1458] = 32'd0;
+    bank1[1459] = 32'd0;
+    bank1[1460] = 32'd0;
+    bank1[1461] = 32'd0;
+    bank1[1462] = 32'd0;
+    bank1[1463] = 32'd0;
+    bank1[1464] = 32'd0;
+    bank1[1465] = 32'd0;
+    bank1[1466] = 32'd0;
+    bank1[1467] = 32'd0;
+    bank1[1468] = 32'd0;
+    bank1[1469] = 32'd0;
+    bank1[1470] = 32'd0;
+    bank1[1471] = 32'd0;
+    bank1[1472] = 32'd0;
+    bank1[1473] = 32'd0;
+    bank1[1474] = 32'd0;
+    bank1[1475] = 32'd0;
+    bank1[1476] = 32'd0;
+    bank1[1477] = 32'd0;
+    bank1[1478] = 32'd0;
+    bank1[1479] = 32'd0;
+    bank1[1480] = 32'd0;
+    bank1[1481] = 32'd0;
+    bank1[1482] = 32'd0;
+    bank1[1483] = 32'd0;
+    bank1[1484] = 32'd0;
+    bank1[1485] = 32'd0;
+    bank1[1486] = 32'd0;
+    bank1[1487] = 32'd0;
+    bank1[1488] = 32'd0;
+    bank1[1489] = 32'd0;
+    bank1[1490] = 32'd0;
+    bank1[1491] = 32'd0;
+    bank1[1492] = 32'd0;
+    bank1[1493] = 32'd0;
+    bank1[1494] = 32'd0;
+    bank1[1495] = 32'd0;
+    bank1[1496] = 32'd0;
+    bank1[1497] = 32'd0;
+    bank1[1498] = 32'd0;
+    bank1[1499] = 32'd0;
+    bank1[1500] = 32'd0;
+    bank1[1501] = 32'd0;
+    bank1[1502] = 32'd0;
+    bank1[1503] = 32'd0;
+    bank1[1504] = 32'd0;
+    bank1[1505] = 32'd0;
+    bank1[1506] = 32'd0;
+    bank1[1507] = 32'd0;
+    bank1[1508] = 32'd0;
+    bank1[1509] = 32'd0;
+    bank1[1510] = 32'd0;
+    bank1[1511] = 32'd0;
+    bank1[1512] = 32'd0;
+    bank1[1513] = 32'd0;
+    bank1[1514] = 32'd0;
+    bank1[1515] = 32'd0;
+    bank1[1516] = 32'd0;
+    bank1[1517] = 32'd0;
+    bank1[1518] = 32'd0;
+    bank1[1519] = 32'd0;
+    bank1[1520] = 32'd0;
+    bank1[1521] = 32'd0;
+    bank1[1522] = 32'd0;
+    bank1[1523] = 32'd0;
+    bank1[1524] = 32'd0;
+    bank1[1525] = 32'd0;
+    bank1[1526] = 32'd0;
+    bank1[1527] = 32'd0;
+    bank1[1528] = 32'd0;
+    bank1[1529] = 32'd0;
+    bank1[1530] = 32'd0;
+    bank1[1531] = 32'd0;
+    bank1[1532] = 32'd0;
+    bank1[1533] = 32'd0;
+    bank1[1534] = 32'd0;
+    bank1[1535] = 32'd0;
+    bank1[1536] = 32'd0;
+    bank1[1537] = 32'd0;
+    bank1[1538] = 32'd0;
+    bank1[1539] = 32'd0;
+    bank1[1540] = 32'd0;
+    bank1[1541] = 32'd0;
+    bank1[1542] = 32'd0;
+    bank1[1543] = 32'd0;
+    bank1[1544] = 32'd0;
+    bank1[1545] = 32'd0;
+    bank1[1546] = 32'd0;
+    bank1[1547] = 32'd0;
+    bank1[1548] = 32'd0;
+    bank1[1549] = 32'd0;
+    bank1[1550] = 32'd0;
+    bank1[1551] = 32'd0;
+    bank1[1552] = 32'd0;
+    bank1[1553] = 32'd0;
+    bank1[1554] = 32'd0;
+    bank1[1555] = 32'd0;
+    bank1[1556] = 32'd0;
+    bank1[1557] = 32'd0;
+    bank1[1558] = 32'd0;
+    bank1[1559] = 32'd0;
+    bank1[1560] = 32'd0;
+    bank1[1561] = 32'd0;
+    bank1[1562] = 32'd0;
+    bank1[1563] = 32'd0;
+    bank1[1564] = 32'd0;
+    bank1[1565] = 32'd0;
+    bank1[1566] = 32'd0;
+    bank1[1567] = 32'd0;
+    bank1[1568] = 32'd0;
+    bank1[1569] = 32'd0;
+    bank1[1570] = 32'd0;
+    bank1[1571] = 32'd0;
+    bank1[1572] = 32'd0;
+    bank1[1573] = 32'd0;
+    bank1[1574] = 32'd0;
+    bank1[1575] = 32'd0;
+    bank1[1576] = 32'd0;
+    bank1[1577] = 32'd0;
+    bank1[1578] = 32'd0;
+    bank1[1579] = 32'd0;
+    bank1[1580] = 32'd0;
+    bank1[1581] = 32'd0;
+    bank1[1582] = 32'd0;
+    bank1[1583] = 32'd0;
+    bank1[1584] = 32'd0;
+    bank1[1585] = 32'd0;
+    bank1[1586] = 32'd0;
+    bank1[1587] = 32'd0;
+    bank1[1588] = 32'd0;
+    bank1[1589] = 32'd0;
+    bank1[1590] = 32'd0;
+    bank1[1591] = 32'd0;
+    bank1[1592] = 32'd0;
+    bank1[1593] = 32'd0;
+    bank1[1594] = 32'd0;
+    bank1[1595] = 32'd0;
+    bank1[1596] = 32'd0;
+    bank1[1597] = 32'd0;
+    bank1[1598] = 32'd0;
+    bank1[1599] = 32'd0;
+    bank1[1600] = 32'd0;
+    bank1[1601] = 32'd0;
+    bank1[1602] = 32'd0;
+    bank1[1603] = 32'd0;
+    bank1[1604] = 32'd0;
+    bank1[1605] = 32'd0;
+    bank1[1606] = 32'd0;
+    bank1[1607] = 32'd0;
+    bank1[1608] = 32'd0;
+    bank1[1609] = 32'd0;
+    bank1[1610] = 32'd0;
+    bank1[1611] = 32'd0;
+    bank1[1612] = 32'd0;
+    bank1[1613] = 32'd0;
+    bank1[1614] = 32'd0;
+    bank1[1615] = 32'd0;
+    bank1[1616] = 32'd0;
+    bank1[1617] = 32'd0;
+    bank1[1618] = 32'd0;
+    bank1[1619] = 32'd0;
+    bank1[1620] = 32'd0;
+    bank1[1621] = 32'd0;
+    bank1[1622] = 32'd0;
+    bank1[1623] = 32'd0;
+    bank1[1624] = 32'd0;
+    bank1[1625] = 32'd0;
+    bank1[1626] = 32'd0;
+    bank1[1627] = 32'd0;
+    bank1[1628] = 32'd0;
+    bank1[1629] = 32'd0;
+    bank1[1630] = 32'd0;
+    bank1[1631] = 32'd0;
+    bank1[1632] = 32'd0;
+    bank1[1633] = 32'd0;
+    bank1[1634] = 32'd0;
+    bank1[1635] = 32'd0;
+    bank1[1636] = 32'd0;
+    bank1[1637] = 32'd0;
+    bank1[1638] = 32'd0;
+    bank1[1639] = 32'd0;
+    bank1[1640] = 32'd0;
+    bank1[1641] = 32'd0;
+    bank1[1642] = 32'd0;
+    bank1[1643] = 32'd0;
+    bank1[1644] = 32'd0;
+    bank1[1645] = 32'd0;
+    bank1[1646] = 32'd0;
+    bank1[1647] = 32'd0;
+    bank1[1648] = 32'd0;
+    bank1[1649] = 32'd0;
+    bank1[1650] = 32'd0;
+    bank1[1651] = 32'd0;
+    bank1[1652] = 32'd0;
+    bank1[1653] = 32'd0;
+    bank1[1654] = 32'd0;
+    bank1[1655] = 32'd0;
+    bank1[1656] = 32'd0;
+    bank1[1657] = 32'd0;
+    bank1[1658] = 32'd0;
+    bank1[1659] = 32'd0;
+    bank1[1660] = 32'd0;
+    bank1[1661] = 32'd0;
+    bank1[1662] = 32'd0;
+    bank1[1663] = 32'd0;
+    bank1[1664] = 32'd0;
+    bank1[1665] = 32'd0;
+    bank1[1666] = 32'd0;
+    bank1[1667] = 32'd0;
+    bank1[1668] = 32'd0;
+    bank1[1669] = 32'd0;
+    bank1[1670] = 32'd0;
+    bank1[1671] = 32'd0;
+    bank1[1672] = 32'd0;
+    bank1[1673] = 32'd0;
+    bank1[1674] = 32'd0;
+    bank1[1675] = 32'd0;
+    bank1[1676] = 32'd0;
+    bank1[1677] = 32'd0;
+    bank1[1678] = 32'd0;
+    bank1[1679] = 32'd0;
+    bank1[1680] = 32'd0;
+    bank1[1681] = 32'd0;
+    bank1[1682] = 32'd0;
+    bank1[1683] = 32'd0;
+    bank1[1684] = 32'd0;
+    bank1[1685] = 32'd0;
+    bank1[1686] = 32'd0;
+    bank1[1687] = 32'd0;
+    bank1[1688] = 32'd0;
+    bank1[1689] = 32'd0;
+    bank1[1690] = 32'd0;
+    bank1[1691] = 32'd0;
+    bank1[1692] = 32'd0;
+    bank1[1693] = 32'd0;
+    bank1[1694] = 32'd0;
+    bank1[1695] = 32'd0;
+    bank1[1696] = 32'd0;
+    bank1[1697] = 32'd0;
+    bank1[1698] = 32'd0;
+    bank1[1699] = 32'd0;
+    bank1[1700] = 32'd0;
+    bank1[1701] = 32'd0;
+    bank1[1702] = 32'd0;
+    bank1[1703] = 32'd0;
+    bank1[1704] = 32'd0;
+    bank1[1705] = 32'd0;
+    bank1[1706] = 32'd0;
+    bank1[1707] = 32'd0;
+    bank1[1708] = 32'd0;
+    bank1[1709] = 32'd0;
+    bank1[1710] = 32'd0;
+    bank1[1711] = 32'd0;
+    bank1[1712] = 32'd0;
+    bank1[1713] = 32'd0;
+    bank1[1714] = 32'd0;
+    bank1[1715] = 32'd0;
+    bank1[1716] = 32'd0;
+    bank1[1717] = 32'd0;
+    bank1[1718] = 32'd0;
+    bank1[1719] = 32'd0;
+    bank1[1720] = 32'd0;
+    bank1[1721] = 32'd0;
+    bank1[1722] = 32'd0;
+    bank1[1723] = 32'd0;
+    bank1[1724] = 32'd0;
+    bank1[1725] = 32'd0;
+    bank1[1726] = 32'd0;
+    bank1[1727] = 32'd0;
+    bank1[1728] = 32'd0;
+    bank1[1729] = 32'd0;
+    bank1[1730] = 32'd0;
+    bank1[1731] = 32'd0;
+    bank1[1732] = 32'd0;
+    bank1[1733] = 32'd0;
+    bank1[1734] = 32'd0;
+    bank1[1735] = 32'd0;
+    bank1[1736] = 32'd0;
+    bank1[1737] = 32'd0;
+    bank1[1738] = 32'd0;
+    bank1[1739] = 32'd0;
+    bank1[1740] = 32'd0;
+    bank1[1741] = 32'd0;
+    bank1[1742] = 32'd0;
+    bank1[1743] = 32'd0;
+    bank1[1744] = 32'd0;
+    bank1[1745] = 32'd0;
+    bank1[1746] = 32'd0;
+    bank1[1747] = 32'd0;
+    bank1[1748] = 32'd0;
+    bank1[1749] = 32'd0;
+    bank1[1750] = 32'd0;
+    bank1[1751] = 32'd0;
+    bank1[1752] = 32'd0;
+    bank1[1753] = 32'd0;
+    bank1[1754] = 32'd0;
+    bank1[1755] = 32'd0;
+    bank1[1756] = 32'd0;
+    bank1[1757] = 32'd0;
+    bank1[1758] = 32'd0;
+    bank1[1759] = 32'd0;
+    bank1[1760] = 32'd0;
+    bank1[1761] = 32'd0;
+    bank1[1762] = 32'd0;
+    bank1[1763] = 32'd0;
+    bank1[1764] = 32'd0;
+    bank1[1765] = 32'd0;
+    bank1[1766] = 32'd0;
+    bank1[1767] = 32'd0;
+    bank1[1768] = 32'd0;
+    bank1[1769] = 32'd0;
+    bank1[1770] = 32'd0;
+    bank1[1771] = 32'd0;
+    bank1[1772] = 32'd0;
+    bank1[1773] = 32'd0;
+    bank1[1774] = 32'd0;
+    bank1[1775] = 32'd0;
+    bank1[1776] = 32'd0;
+    bank1[1777] = 32'd0;
+    bank1[1778] = 32'd0;
+    bank1[1779] = 32'd0;
+    bank1[1780] = 32'd0;
+    bank1[1781] = 32'd0;
+    bank1[1782] = 32'd0;
+    bank1[1783] = 32'd0;
+    bank1[1784] = 32'd0;
+    bank1[1785] = 32'd0;
+    bank1[1786] = 32'd0;
+    bank1[1787] = 32'd0;
+    bank1[1788] = 32'd0;
+    bank1[1789] = 32'd0;
+    bank1[1790] = 32'd0;
+    bank1[1791] = 32'd0;
+    bank1[1792] = 32'd0;
+    bank1[1793] = 32'd0;
+    bank1[1794] = 32'd0;
+    bank1[1795] = 32'd0;
+    bank1[1796] = 32'd0;
+    bank1[1797] = 32'd0;
+    bank1[1798] = 32'd0;
+    bank1[1799] = 32'd0;
+    bank1[1800] = 32'd0;
+    bank1[1801] = 32'd0;
+    bank1[1802] = 32'd0;
+    bank1[1803] = 32'd0;
+    bank1[1804] = 32'd0;
+    bank1[1805] = 32'd0;
+    bank1[1806] = 32'd0;
+    bank1[1807] = 32'd0;
+    bank1[1808] = 32'd0;
+    bank1[1809] = 32'd0;
+    bank1[1810] = 32'd0;
+    bank1[1811] = 32'd0;
+    bank1[1812] = 32'd0;
+    bank1[1813] = 32'd0;
+    bank1[1814] = 32'd0;
+    bank1[1815] = 32'd0;
+    bank1[1816] = 32'd0;
+    bank1[1817] = 32'd0;
+    bank1[1818] = 32'd0;
+    bank1[1819] = 32'd0;
+    bank1[1820] = 32'd0;
+    bank1[1821] = 32'd0;
+    bank1[1822] = 32'd0;
+    bank1[1823] = 32'd0;
+    bank1[1824] = 32'd0;
+    bank1[1825] = 32'd0;
+    bank1[1826] = 32'd0;
+    bank1[1827] = 32'd0;
+    bank1[1828] = 32'd0;
+    bank1[1829] = 32'd0;
+    bank1[1830] = 32'd0;
+    bank1[1831] = 32'd0;
+    bank1[1832] = 32'd0;
+    bank1[1833] = 32'd0;
+    bank1[1834] = 32'd0;
+    bank1[1835] = 32'd0;
+    bank1[1836] = 32'd0;
+    bank1[1837] = 32'd0;
+    bank1[1838] = 32'd0;
+    bank1[1839] = 32'd0;
+    bank1[1840] = 32'd0;
+    bank1[1841] = 32'd0;
+    bank1[1842] = 32'd0;
+    bank1[1843] = 32'd0;
+    bank1[1844] = 32'd0;
+    bank1[1845] = 32'd0;
+    bank1[1846] = 32'd0;
+    bank1[1847] = 32'd0;
+    bank1[1848] = 32'd0;
+    bank1[1849] = 32'd0;
+    bank1[1850] = 32'd0;
+    bank1[1851] = 32'd0;
+    bank1[1852] = 32'd0;
+    bank1[1853] = 32'd0;
+    bank1[1854] = 32'd0;
+    bank1[1855] = 32'd0;
+    bank1[1856] = 32'd0;
+    bank1[1857] = 32'd0;
+    bank1[1858] = 32'd0;
+    bank1[1859] = 32'd0;
+    bank1[1860] = 32'd0;
+    bank1[1861] = 32'd0;
+    bank1[1862] = 32'd0;
+    bank1[1863] = 32'd0;
+    bank1[1864] = 32'd0;
+    bank1[1865] = 32'd0;
+    bank1[1866] = 32'd0;
+    bank1[1867] = 32'd0;
+    bank1[1868] = 32'd0;
+    bank1[1869] = 32'd0;
+    bank1[1870] = 32'd0;
+    bank1[1871] = 32'd0;
+    bank1[1872] = 32'd0;
+    bank1[1873] = 32'd0;
+    bank1[1874] = 32'd0;
+    bank1[1875] = 32'd0;
+    bank1[1876] = 32'd0;
+    bank1[1877] = 32'd0;
+    bank1[1878] = 32'd0;
+    bank1[1879] = 32'd0;
+    bank1[1880] = 32'd0;
+    bank1[1881] = 32'd0;
+    bank1[1882] = 32'd0;
+    bank1[1883] = 32'd0;
+    bank1[1884] = 32'd0;
+    bank1[1885] = 32'd0;
+    bank1[1886] = 32'd0;
+    bank1[1887] = 32'd0;
+    bank1[1888] = 32'd0;
+    bank1[1889] = 32'd0;
+    bank1[1890] = 32'd0;
+    bank1[1891] = 32'd0;
+    bank1[1892] = 32'd0;
+    bank1[1893] = 32'd0;
+    bank1[1894] = 32'd0;
+    bank1[1895] = 32'd0;
+    bank1[1896] = 32'd0;
+    bank1[1897] = 32'd0;
+    bank1[1898] = 32'd0;
+    bank1[1899] = 32'd0;
+    bank1[1900] = 32'd0;
+    bank1[1901] = 32'd0;
+    bank1[1902] = 32'd0;
+    bank1[1903] = 32'd0;
+    bank1[1904] = 32'd0;
+    bank1[1905] = 32'd0;
+    bank1[1906] = 32'd0;
+    bank1[1907] = 32'd0;
+    bank1[1908] = 32'd0;
+    bank1[1909] = 32'd0;
+    bank1[1910] = 32'd0;
+    bank1[1911] = 32'd0;
+    bank1[1912] = 32'd0;
+    bank1[1913] = 32'd0;
+    bank1[1914] = 32'd0;
+    bank1[1915] = 32'd0;
+    bank1[1916] = 32'd0;
+    bank1[1917] = 32'd0;
+    bank1[1918] = 32'd0;
+    bank1[1919] = 32'd0;
+    bank1[1920] = 32'd0;
+    bank1[1921] = 32'd0;
+    bank1[1922] = 32'd0;
+    bank1[1923] = 32'd0;
+    bank1[1924] = 32'd0;
+    bank1[1925] = 32'd0;
+    bank1[1926] = 32'd0;
+    bank1[1927] = 32'd0;
+    bank1[1928] = 32'd0;
+    bank1[1929] = 32'd0;
+    bank1[1930] = 32'd0;
+    bank1[1931] = 32'd0;
+    bank1[1932] = 32'd0;
+    bank1[1933] = 32'd0;
+    bank1[1934] = 32'd0;
+    bank1[1935] = 32'd0;
+    bank1[1936] = 32'd0;
+    bank1[1937] = 32'd0;
+    bank1[1938] = 32'd0;
+    bank1[1939] = 32'd0;
+    bank1[1940] = 32'd0;
+    bank1[1941] = 32'd0;
+    bank1[1942] = 32'd0;
+    bank1[1943] = 32'd0;
+    bank1[1944] = 32'd0;
+    bank1[1945] = 32'd0;
+    bank1[1946] = 32'd0;
+    bank1[1947] = 32'd0;
+    bank1[1948] = 32'd0;
+    bank1[1949] = 32'd0;
+    bank1[1950] = 32'd0;
+    bank1[1951] = 32'd0;
+    bank1[1952] = 32'd0;
+    bank1[1953] = 32'd0;
+    bank1[1954] = 32'd0;
+    bank1[1955] = 32'd0;
+    bank1[1956] = 32'd0;
+    bank1[1957] = 32'd0;
+    bank1[1958] = 32'd0;
+    bank1[1959] = 32'd0;
+    bank1[1960] = 32'd0;
+    bank1[1961] = 32'd0;
+    bank1[1962] = 32'd0;
+    bank1[1963] = 32'd0;
+    bank1[1964] = 32'd0;
+    bank1[1965] = 32'd0;
+    bank1[1966] = 32'd0;
+    bank1[1967] = 32'd0;
+    bank1[1968] = 32'd0;
+    bank1[1969] = 32'd0;
+    bank1[1970] = 32'd0;
+    bank1[1971] = 32'd0;
+    bank1[1972] = 32'd0;
+    bank1[1973] = 32'd0;
+    bank1[1974] = 32'd0;
+    bank1[1975] = 32'd0;
+    bank1[1976] = 32'd0;
+    bank1[1977] = 32'd0;
+    bank1[1978] = 32'd0;
+    bank1[1979] = 32'd0;
+    bank1[1980] = 32'd0;
+    bank1[1981] = 32'd0;
+    bank1[1982] = 32'd0;
+    bank1[1983] = 32'd0;
+    bank1[1984] = 32'd0;
+    bank1[1985] = 32'd0;
+    bank1[1986] = 32'd0;
+    bank1[1987] = 32'd0;
+    bank1[1988] = 32'd0;
+    bank1[1989] = 32'd0;
+    bank1[1990] = 32'd0;
+    bank1[1991] = 32'd0;
+    bank1[1992] = 32'd0;
+    bank1[1993] = 32'd0;
+    bank1[1994] = 32'd0;
+    bank1[1995] = 32'd0;
+    bank1[1996] = 32'd0;
+    bank1[1997] = 32'd0;
+    bank1[1998] = 32'd0;
+    bank1[1999] = 32'd0;
+    bank1[2000] = 32'd0;
+    bank1[2001] = 32'd0;
+    bank1[2002] = 32'd0;
+    bank1[2003] = 32'd0;
+    bank1[2004] = 32'd0;
+    bank1[2005] = 32'd0;
+    bank1[2006] = 32'd0;
+    bank1[2007] = 32'd0;
+    bank1[2008] = 32'd0;
+    bank1[2009] = 32'd0;
+    bank1[2010] = 32'd0;
+    bank1[2011] = 32'd0;
+    bank1[2012] = 32'd0;
+    bank1[2013] = 32'd0;
+    bank1[2014] = 32'd0;
+    bank1[2015] = 32'd0;
+    bank1[2016] = 32'd0;
+    bank1[2017] = 32'd0;
+    bank1[2018] = 32'd0;
+    bank1[2019] = 32'd0;
+    bank1[2020] = 32'd0;
+    bank1[2021] = 32'd0;
+    bank1[2022] = 32'd0;
+    bank1[2023] = 32'd0;
+    bank1[2024] = 32'd0;
+    bank1[2025] = 32'd0;
+    bank1[2026] = 32'd0;
+    bank1[2027] = 32'd0;
+    bank1[2028] = 32'd0;
+    bank1[2029] = 32'd0;
+    bank1[2030] = 32'd0;
+    bank1[2031] = 32'd0;
+    bank1[2032] = 32'd0;
+    bank1[2033] = 32'd0;
+    bank1[2034] = 32'd0;
+    bank1[2035] = 32'd0;
+    bank1[2036] = 32'd0;
+    bank1[2037] = 32'd0;
+    bank1[2038] = 32'd0;
+    bank1[2039] = 32'd0;
+    bank1[2040] = 32'd0;
+    bank1[2041] = 32'd0;
+    bank1[2042] = 32'd0;
+    bank1[2043] = 32'd0;
+    bank1[2044] = 32'd0;
+    bank1[2045] = 32'd0;
+    bank1[2046] = 32'd0;
+    bank1[2047] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$18 )
+      bank1[\$8 [10:0]] <= \$signature__data$17 ;
+  end
+  reg [31:0] _1_;
+  always @(posedge clk) begin
+    if (rd_en) begin
+      _1_ <= bank1[\$10 [10:0]];
+    end
+  end
+  assign \rd__data$59  = _1_;
+  reg [31:0] bank2 [2047:0];
+  initial begin
+    bank2[0] = 32'd0;
+    bank2[1] = 32'd0;
+    bank2[2] = 32'd0;
+    bank2[3] = 32'd0;
+    bank2[4] = 32'd0;
+    bank2[5] = 32'd0;
+    bank2[6] = 32'd0;
+    bank2[7] = 32'd0;
+    bank2[8] = 32'd0;
+    bank2[9] = 32'd0;
+    bank2[10] = 32'd0;
+    bank2[11] = 32'd0;
+    bank2[12] = 32'd0;
+    bank2[13] = 32'd0;
+    bank2[14] = 32'd0;
+    bank2[15] = 32'd0;
+    bank2[16] = 32'd0;
+    bank2[17] = 32'd0;
+    bank2[18] = 32'd0;
+    bank2[19] = 32'd0;
+    bank2[20] = 32'd0;
+    bank2[21] = 32'd0;
+    bank2[22] = 32'd0;
+    bank2[23] = 32'd0;
+    bank2[24] = 32'd0;
+    bank2[25] = 32'd0;
+    bank2[26] = 32'd0;
+    bank2[27] = 32'd0;
+    bank2[28] = 32'd0;
+    bank2[29] = 32'd0;
+    bank2[30] = 32'd0;
+    bank2[31] = 32'd0;
+    bank2[32] = 32'd0;
+    bank2[33] = 32'd0;
+    bank2[34] = 32'd0;
+    bank2[35] = 32'd0;
+    bank2[36] = 32'd0;
+    bank2[37] = 32'd0;
+    bank2[38] = 32'd0;
+    bank2[39] = 32'd0;
+    bank2[40] = 32'd0;
+    bank2[41] = 32'd0;
+    bank2[42] = 32'd0;
+    bank2[43] = 32'd0;
+    bank2[44] = 32'd0;
+    bank2[45] = 32'd0;
+    bank2[46] = 32'd0;
+    bank2[47] = 32'd0;
+    bank2[48] = 32'd0;
+    bank2[49] = 32'd0;
+    bank2[50] = 32'd0;
+    bank2[51] = 32'd0;
+    bank2[52] = 32'd0;
+    bank2[53] = 32'd0;
+    bank2[54] = 32'd0;
+    bank2[55] = 32'd0;
+    bank2[56] = 32'd0;
+    bank2[57] = 32'd0;
+    bank2[58] = 32'd0;
+    bank2[59] = 32'd0;
+    bank2[60] = 32'd0;
+    bank2[61] = 32'd0;
+    bank2[62] = 32'd0;
+    bank2[63] = 32'd0;
+    bank2[64] = 32'd0;
+    bank2[65] = 32'd0;
+    bank2[66] = 32'd0;
+    bank2[67] = 32'd0;
+    bank2[68] = 32'd0;
+    bank2[69] = 32'd0;
+    bank2[70] = 32'd0;
+    bank2[71] = 32'd0;
+    bank2[72] = 32'd0;
+    bank2[73] = 32'd0;
+    bank2[74] = 32'd0;
+    bank2[75] = 32'd0;
+    bank2[76] = 32'd0;
+    bank2[77] = 32'd0;
+    bank2[78] = 32'd0;
+    bank2[79] = 32'd0;
+    bank2[80] = 32'd0;
+    bank2[81] = 32'd0;
+    bank2[82] = 32'd0;
+    bank2[83] = 32'd0;
+    bank2[84] = 32'd0;
+    bank2[85] = 32'd0;
+    bank2[86] = 32'd0;
+    bank2[87] = 32'd0;
+    bank2[88] = 32'd0;
+    bank2[89] = 32'd0;
+    bank2[90] = 32'd0;
+    bank2[91] = 32'd0;
+    bank2[92] = 32'd0;
+    bank2[93] = 32'd0;
+    bank2[94] = 32'd0;
+    bank2[95] = 32'd0;
+    bank2[96] = 32'd0;
+    bank2[97] = 32'd0;
+    bank2[98] = 32'd0;
+    bank2[99] = 32'd0;
+    bank2[100] = 32'd0;
+    bank2[101] = 32'd0;
+    bank2[102] = 32'd0;
+    bank2[103] = 32'd0;
+    bank2[104] = 32'd0;
+    bank2[105] = 32'd0;
+    bank2[106] = 32'd0;
+    bank2[107] = 32'd0;
+    bank2[108] = 32'd0;
+    bank2[109] = 32'd0;
+    bank2[110] = 32'd0;
+    bank2[111] = 32'd0;
+    bank2[112] = 32'd0;
+    bank2[113] = 32'd0;
+    bank2[114] = 32'd0;
+    bank2[115] = 32'd0;
+    bank2[116] = 32'd0;
+    bank2[117] = 32'd0;
+    bank2[118] = 32'd0;
+    bank2[119] = 32'd0;
+    bank2[120] = 32'd0;
+    bank2[121] = 32'd0;
+    bank2[122] = 32'd0;
+    bank2[123] = 32'd0;
+    bank2[124] = 32'd0;
+    bank2[125] = 32'd0;
+    bank2[126] = 32'd0;
+    bank2[127] = 32'd0;
+    bank2[128] = 32'd0;
+    bank2[129] = 32'd0;
+    bank2[130] = 32'd0;
+    bank2[131] = 32'd0;
+    bank2[132] = 32'd0;
+    bank2[133] = 32'd0;
+    bank2[134] = 32'd0;
+    bank2[135] = 32'd0;
+    bank2[136] = 32'd0;
+    bank2[137] = 32'd0;
+    bank2[138] = 32'd0;
+    bank2[139] = 32'd0;
+    bank2[140] = 32'd0;
+    bank2[141] = 32'd0;
+    bank2[142] = 32'd0;
+    bank2[143] = 32'd0;
+    bank2[144] = 32'd0;
+    bank2[145] = 32'd0;
+    bank2[146] = 32'd0;
+    bank2[147] = 32'd0;
+    bank2[148] = 32'd0;
+    bank2[149] = 32'd0;
+    bank2[150] = 32'd0;
+    bank2[151] = 32'd0;
+    bank2[152] = 32'd0;
+    bank2[153] = 32'd0;
+    bank2[154] = 32'd0;
+    bank2[155] = 32'd0;
+    bank2[156] = 32'd0;
+    bank2[157] = 32'd0;
+    bank2[158] = 32'd0;
+    bank2[159] = 32'd0;
+    bank2[160] = 32'd0;
+    bank2[161] = 32'd0;
+    bank2[162] = 32'd0;
+    bank2[163] = 32'd0;
+    bank2[164] = 32'd0;
+    bank2[165] = 32'd0;
+    bank2[166] = 32'd0;
+    bank2[167] = 32'd0;
+    bank2[168] = 32'd0;
+    bank2[169] = 32'd0;
+    bank2[170] = 32'd0;
+    bank2[171] = 32'd0;
+    bank2[172] = 32'd0;
+    bank2[173] = 32'd0;
+    bank2[174] = 32'd0;
+    bank2[175] = 32'd0;
+    bank2[176] = 32'd0;
+    bank2[177] = 32'd0;
+    bank2[178] = 32'd0;
+    bank2[179] = 32'd0;
+    bank2[180] = 32'd0;
+    bank2[181] = 32'd0;
+    bank2[182] = 32'd0;
+    bank2[183] = 32'd0;
+    bank2[184] = 32'd0;
+    bank2[185] = 32'd0;
+    bank2[186] = 32'd0;
+    bank2[187] = 32'd0;
+    bank2[188] = 32'd0;
+    bank2[189] = 32'd0;
+    bank2[190] = 32'd0;
+    bank2[191] = 32'd0;
+    bank2[192] = 32'd0;
+    bank2[193] = 32'd0;
+    bank2[194] = 32'd0;
+    bank2[195] = 32'd0;
+    bank2[196] = 32'd0;
+    bank2[197] = 32'd0;
+    bank2[198] = 32'd0;
+    bank2[199] = 32'd0;
+    bank2[200] = 32'd0;
+    bank2[201] = 32'd0;
+    bank2[202] = 32'd0;
+    bank2[203] = 32'd0;
+    bank2[204] = 32'd0;
+    bank2[205] = 32'd0;
+    bank2[206] = 32'd0;
+    bank2[207] = 32'd0;
+    bank2[208] = 32'd0;
+    bank2[209] = 32'd0;
+    bank2[210] = 32'd0;
+    bank2[211] = 32'd0;
+    bank2[212] = 32'd0;
+    bank2[213] = 32'd0;
+    bank2[214] = 32'd0;
+    bank2[215] = 32'd0;
+    bank2[216] = 32'd0;
+    bank2[217] = 32'd0;
+    bank2[218] = 32'd0;
+    bank2[219] = 32'd0;
+    bank2[220] = 32'd0;
+    bank2[221] = 32'd0;
+    bank2[222] = 32'd0;
+    bank2[223] = 32'd0;
+    bank2[224] = 32'd0;
+    bank2[225] = 32'd0;
+    bank2[226] = 32'd0;
+    bank2[227] = 32'd0;
+    bank2[228] = 32'd0;
+    bank2[229] = 32'd0;
+    bank2[230] = 32'd0;
+    bank2[231] = 32'd0;
+    bank2[232] = 32'd0;
+    bank2[233] = 32'd0;
+    bank2[234] = 32'd0;
+    bank2[235] = 32'd0;
+    bank2[236] = 32'd0;
+    bank2[237] = 32'd0;
+    bank2[238] = 32'd0;
+    bank2[239] = 32'd0;
+    bank2[240] = 32'd0;
+    bank2[241] = 32'd0;
+    bank2[242] = 32'd0;
+    bank2[243] = 32'd0;
+    bank2[244] = 32'd0;
+    bank2[245] = 32'd0;
+    bank2[246] = 32'd0;
+    bank2[247] = 32'd0;
+    bank2[248] = 32'd0;
+    bank2[249] = 32'd0;
+    bank2[250] = 32'd0;
+    bank2[251] = 32'd0;
+    bank2[252] = 32'd0;
+    bank2[253] = 32'd0;
+    bank2[254] = 32'd0;
+    bank2[255] = 32'd0;
+    bank2[256] = 32'd0;
+    bank2[257] = 32'd0;
+    bank2[258] = 32'd0;
+    bank2[259] = 32'd0;
+    bank2[260] = 32'd0;
+    bank2[261] = 32'd0;
+    bank2[262] = 32'd0;
+    bank2[263] = 32'd0;
+    bank2[264] = 32'd0;
+    bank2[265] = 32'd0;
+    bank2[266] = 32'd0;
+    bank2[267] = 32'd0;
+    bank2[268] = 32'd0;
+    bank2[269] = 32'd0;
+    bank2[270] = 32'd0;
+    bank2[271] = 32'd0;
+    bank2[272] = 32'd0;
+    bank2[273] = 32'd0;
+    bank2[274] = 32'd0;
+    bank2[275] = 32'd0;
+    bank2[276] = 32'd0;
+    bank2[277] = 32'd0;
+    bank2[278] = 32'd0;
+    bank2[279] = 32'd0;
+    bank2[280] = 32'd0;
+    bank2[281] = 32'd0;
+    bank2[282] = 32'd0;
+    bank2[283] = 32'd0;
+    bank2[284] = 32'd0;
+    bank2[285] = 32'd0;
+    bank2[286] = 32'd0;
+    bank2[287] = 32'd0;
+    bank2[288] = 32'd0;
+    bank2[289] = 32'd0;
+    bank2[290] = 32'd0;
+    bank2[291] = 32'd0;
+    bank2[292] = 32'd0;
+    bank2[293] = 32'd0;
+    bank2[294] = 32'd0;
+    bank2[295] = 32'd0;
+    bank2[296] = 32'd0;
+    bank2[297] = 32'd0;
+    bank2[298] = 32'd0;
+    bank2[299] = 32'd0;
+    bank2[300] = 32'd0;
+    bank2[301] = 32'd0;
+    bank2[302] = 32'd0;
+    bank2[303] = 32'd0;
+    bank2[304] = 32'd0;
+    bank2[305] = 32'd0;
+    bank2[306] = 32'd0;
+    bank2[307] = 32'd0;
+    bank2[308] = 32'd0;
+    bank2[309] = 32'd0;
+    bank2[310] = 32'd0;
+    bank2[311] = 32'd0;
+    bank2[312] = 32'd0;
+    bank2[313] = 32'd0;
+    bank2[314] = 32'd0;
+    bank2[315] = 32'd0;
+    bank2[316] = 32'd0;
+    bank2[317] = 32'd0;
+    bank2[318] = 32'd0;
+    bank2[319] = 32'd0;
+    bank2[320] = 32'd0;
+    bank2[321] = 32'd0;
+    bank2[322] = 32'd0;
+    bank2[323] = 32'd0;
+    bank2[324] = 32'd0;
+    bank2[325] = 32'd0;
+    bank2[326] = 32'd0;
+    bank2[327] = 32'd0;
+    bank2[328] = 32'd0;
+    bank2[329] = 32'd0;
+    bank2[330] = 32'd0;
+    bank2[331] = 32'd0;
+    bank2[332] = 32'd0;
+    bank2[333] = 32'd0;
+    bank2[334] = 32'd0;
+    bank2[335] = 32'd0;
+    bank2[336] = 32'd0;
+    bank2[337] = 32'd0;
+    bank2[338] = 32'd0;
+    bank2[339] = 32'd0;
+    bank2[340] = 32'd0;
+    bank2[341] = 32'd0;
+    bank2[342] = 32'd0;
+    bank2[343] = 32'd0;
+    bank2[344] = 32'd0;
+    bank2[345] = 32'd0;
+    bank2[346] = 32'd0;
+    bank2[347] = 32'd0;
+    bank2[348] = 32'd0;
+    bank2[349] = 32'd0;
+    bank2[350] = 32'd0;
+    bank2[351] = 32'd0;
+    bank2[352] = 32'd0;
+    bank2[353] = 32'd0;
+    bank2[354] = 32'd0;
+    bank2[355] = 32'd0;
+    bank2[356] = 32'd0;
+    bank2[357] = 32'd0;
+    bank2[358] = 32'd0;
+    bank2[359] = 32'd0;
+    bank2[360] = 32'd0;
+    bank2[361] = 32'd0;
+    bank2[362] = 32'd0;
+    bank2[363] = 32'd0;
+    bank2[364] = 32'd0;
+    bank2[365] = 32'd0;
+    bank2[366] = 32'd0;
+    bank2[367] = 32'd0;
+    bank2[368] = 32'd0;
+    bank2[369] = 32'd0;
+    bank2[370] = 32'd0;
+    bank2[371] = 32'd0;
+    bank2[372] = 32'd0;
+    bank2[373] = 32'd0;
+    bank2[374] = 32'd0;
+    bank2[375] = 32'd0;
+    bank2[376] = 32'd0;
+    bank2[377] = 32'd0;
+    bank2[378] = 32'd0;
+    bank2[379] = 32'd0;
+    bank2[380] = 32'd0;
+    bank2[381] = 32'd0;
+    bank2[382] = 32'd0;
+    bank2[383] = 32'd0;
+    bank2[384] = 32'd0;
+    bank2[385] = 32'd0;
+    bank2[386] = 32'd0;
+    bank2[387] = 32'd0;
+    bank2[388] = 32'd0;
+    bank2[389] = 32'd0;
+    bank2[390] = 32'd0;
+    bank2[391] = 32'd0;
+    bank2[392] = 32'd0;
+    bank2[393] = 32'd0;
+    bank2[394] = 32'd0;
+    bank2[395] = 32'd0;
+    bank2[396] = 32'd0;
+    bank2[397] = 32'd0;
+    bank2[398] = 32'd0;
+    bank2[399] = 32'd0;
+    bank2[400] = 32'd0;
+    bank2[401] = 32'd0;
+    bank2[402] = 32'd0;
+    bank2[403] = 32'd0;
+    bank2[404] = 32'd0;
+    bank2[405] = 32'd0;
+    bank2[406] = 32'd0;
+    bank2[407] = 32'd0;
+    bank2[408] = 32'd0;
+    bank2[409] = 32'd0;
+    bank2[410] = 32'd0;
+    bank2[411] = 32'd0;
+    bank2[412] = 32'd0;
+    bank2[413] = 32'd0;
+    bank2[414] = 32'd0;
+    bank2[415] = 32'd0;
+    bank2[416] = 32'd0;
+    bank2[417] = 32'd0;
+    bank2[418] = 32'd0;
+    bank2[419] = 32'd0;
+    bank2[420] = 32'd0;
+    bank2[421] = 32'd0;
+    bank2[422] = 32'd0;
+    bank2[423] = 32'd0;
+    bank2[424] = 32'd0;
+    bank2[425] = 32'd0;
+    bank2[426] = 32'd0;
+    bank2[427] = 32'd0;
+    bank2[428] = 32'd0;
+    bank2[429] = 32'd0;
+    bank2[430] = 32'd0;
+    bank2[431] = 32'd0;
+    bank2[432] = 32'd0;
+    bank2[433] = 32'd0;
+    bank2[434] = 32'd0;
+    bank2[435] = 32'd0;
+    bank2[436] = 32'd0;
+    bank2[437] = 32'd0;
+    bank2[438] = 32'd0;
+    bank2[439] = 32'd0;
+    bank2[440] = 32'd0;
+    bank2[441] = 32'd0;
+    bank2[442] = 32'd0;
+    bank2[443] = 32'd0;
+    bank2[444] = 32'd0;
+    bank2[445] = 32'd0;
+    bank2[446] = 32'd0;
+    bank2[447] = 32'd0;
+    bank2[448] = 32'd0;
+    bank2[449] = 32'd0;
+    bank2[450] = 32'd0;
+    bank2[451] = 32'd0;
+    bank2[452] = 32'd0;
+    bank2[453] = 32'd0;
+    bank2[454] = 32'd0;
+    bank2[455] = 32'd0;
+    bank2[456] = 32'd0;
+    bank2[457] = 32'd0;
+    bank2[458] = 32'd0;
+    bank2[459] = 32'd0;
+    bank2[460] = 32'd0;
+    bank2[461] = 32'd0;
+    bank2[462] = 32'd0;
+    bank2[463] = 32'd0;
+    bank2[464] = 32'd0;
+    bank2[465] = 32'd0;
+    bank2[466] = 32'd0;
+    bank2[467] = 32'd0;
+    bank2[468] = 32'd0;
+    bank2[469] = 32'd0;
+    bank2[470] = 32'd0;
+    bank2[471] = 32'd0;
+    bank2[472] = 32'd0;
+    bank2[473] = 32'd0;
+    bank2[474] = 32'd0;
+    bank2[475] = 32'd0;
+    bank2[476] = 32'd0;
+    bank2[477] = 32'd0;
+    bank2[478] = 32'd0;
+    bank2[479] = 32'd0;
+    bank2[480] = 32'd0;
+    bank2[481] = 32'd0;
+    bank2[482] = 32'd0;
+    bank2[483] = 32'd0;
+    bank2[484] = 32'd0;
+    bank2[485] = 32'd0;
+    bank2[486] = 32'd0;
+    bank2[487] = 32'd0;
+    bank2[488] = 32'd0;
+    bank2[489] = 32'd0;
+    bank2[490] = 32'd0;
+    bank2[491] = 32'd0;
+    bank2[492] = 32'd0;
+    bank2[493] = 32'd0;
+    bank2[494] = 32'd0;
+    bank2[495] = 32'd0;
+    bank2[496] = 32'd0;
+    bank2[497] = 32'd0;
+    bank2[498] = 32'd0;
+    bank2[499] = 32'd0;
+    bank2[500] = 32'd0;
+    bank2[501] = 32'd0;
+    bank2[502] = 32'd0;
+    bank2[503] = 32'd0;
+    bank2[504] = 32'd0;
+    bank2[505] = 32'd0;
+    bank2[506] = 32'd0;
+    bank2[507] = 32'd0;
+    bank2[508] = 32'd0;
+    bank2[509] = 32'd0;
+    bank2[510] = 32'd0;
+    bank2[511] = 32'd0;
+    bank2[512] = 32'd0;
+    bank2[513] = 32'd0;
+    bank2[514] = 32'd0;
+    bank2[515] = 32'd0;
+    bank2[516] = 32'd0;
+    bank2[517] = 32'd0;
+    bank2[518] = 32'd0;
+    bank2[519] = 32'd0;
+    bank2[520] = 32'd0;
+    bank2[521] = 32'd0;
+    bank2[522] = 32'd0;
+    bank2[523] = 32'd0;
+    bank2[524] = 32'd0;
+    bank2[525] = 32'd0;
+    bank2[526] = 32'd0;
+    bank2[527] = 32'd0;
+    bank2[528] = 32'd0;
+    bank2[529] = 32'd0;
+    bank2[530] = 32'd0;
+    bank2[531] = 32'd0;
+    bank2[532] = 32'd0;
+    bank2[533] = 32'd0;
+    bank2[534] = 32'd0;
+    bank2[535] = 32'd0;
+    bank2[536] = 32'd0;
+    bank2[537] = 32'd0;
+    bank2[538] = 32'd0;
+    bank2[539] = 32'd0;
+    bank2[540] = 32'd0;
+    bank2[541] = 32'd0;
+    bank2[542] = 32'd0;
+    bank2[543] = 32'd0;
+    bank2[544] = 32'd0;
+    bank2[545] = 32'd0;
+    bank2[546] = 32'd0;
+    bank2[547] = 32'd0;
+    bank2[548] = 32'd0;
+    bank2[549] = 32'd0;
+    bank2[550] = 32'd0;
+    bank2[551] = 32'd0;
+    bank2[552] = 32'd0;
+    bank2[553] = 32'd0;
+    bank2[554] = 32'd0;
+    bank2[555] = 32'd0;
+    bank2[556] = 32'd0;
+    bank2[557] = 32'd0;
+    bank2[558] = 32'd0;
+    bank2[559] = 32'd0;
+    bank2[560] = 32'd0;
+    bank2[561] = 32'd0;
+    bank2[562] = 32'd0;
+    bank2[563] = 32'd0;
+    bank2[564] = 32'd0;
+    bank2[565] = 32'd0;
+    bank2[566] = 32'd0;
+    bank2[567] = 32'd0;
+    bank2[568] = 32'd0;
+    bank2[569] = 32'd0;
+    bank2[570] = 32'd0;
+    bank2[571] = 32'd0;
+    bank2[572] = 32'd0;
+    bank2[573] = 32'd0;
+    bank2[574] = 32'd0;
+    bank2[575] = 32'd0;
+    bank2[576] = 32'd0;
+    bank2[577] = 32'd0;
+    bank2[578] = 32'd0;
+    bank2[579] = 32'd0;
+    bank2[580] = 32'd0;
+    bank2[581] = 32'd0;
+    bank2[582] = 32'd0;
+    bank2[583] = 32'd0;
+    bank2[584] = 32'd0;
+    bank2[585] = 32'd0;
+    bank2[586] = 32'd0;
+    bank2[587] = 32'd0;
+    bank2[588] = 32'd0;
+    bank2[589] = 32'd0;
+    bank2[590] = 32'd0;
+    bank2[591] = 32'd0;
+    bank2[592] = 32'd0;
+    bank2[593] = 32'd0;
+    bank2[594] = 32'd0;
+    bank2[595] = 32'd0;
+    bank2[596] = 32'd0;
+    bank2[597] = 32'd0;
+    bank2[598] = 32'd0;
+    bank2[599] = 32'd0;
+    bank2[600] = 32'd0;
+    bank2[601] = 32'd0;
+    bank2[602] = 32'd0;
+    bank2[603] = 32'd0;
+    bank2[604] = 32'd0;
+    bank2[605] = 32'd0;
+    bank2[606] = 32'd0;
+    bank2[607] = 32'd0;
+    bank2[608] = 32'd0;
+    bank2[609] = 32'd0;
+    bank2[610] = 32'd0;
+    bank2[611] = 32'd0;
+    bank2[612] = 32'd0;
+    bank2[613] = 32'd0;
+    bank2[614] = 32'd0;
+    bank2[615] = 32'd0;
+    bank2[616] = 32'd0;
+    bank2[617] = 32'd0;
+    bank2[618] = 32'd0;
+    bank2[619] = 32'd0;
+    bank2[620] = 32'd0;
+    bank2[621] = 32'd0;
+    bank2[622] = 32'd0;
+    bank2[623] = 32'd0;
+    bank2[624] = 32'd0;
+    bank2[625] = 32'd0;
+    bank2[626] = 32'd0;
+    bank2[627] = 32'd0;
+    bank2[628] = 32'd0;
+    bank2[629] = 32'd0;
+    bank2[630] = 32'd0;
+    bank2[631] = 32'd0;
+    bank2[632] = 32'd0;
+    bank2[633] = 32'd0;
+    bank2[634] = 32'd0;
+    bank2[635] = 32'd0;
+    bank2[636] = 32'd0;
+    bank2[637] = 32'd0;
+    bank2[638] = 32'd0;
+    bank2[639] = 32'd0;
+    bank2[640] = 32'd0;
+    bank2[641] = 32'd0;
+    bank2[642] = 32'd0;
+    bank2[643] = 32'd0;
+    bank2[644] = 32'd0;
+    bank2[645] = 32'd0;
+    bank2[646] = 32'd0;
+    bank2[647] = 32'd0;
+    bank2[648] = 32'd0;
+    bank2[649] = 32'd0;
+    bank2[650] = 32'd0;
+    bank2[651] = 32'd0;
+    bank2[652] = 32'd0;
+    bank2[653] = 32'd0;
+    bank2[654] = 32'd0;
+    bank2[655] = 32'd0;
+    bank2[656] = 32'd0;
+    bank2[657] = 32'd0;
+    bank2[658] = 32'd0;
+    bank2[659] = 32'd0;
+    bank2[660] = 32'd0;
+    bank2[661] = 32'd0;
+    bank2[662] = 32'd0;
+    bank2[663] = 32'd0;
+    bank2[664] = 32'd0;
+    bank2[665] = 32'd0;
+    bank2[666] = 32'd0;
+    bank2[667] = 32'd0;
+    bank2[668] = 32'd0;
+    bank2[669] = 32'd0;
+    bank2[670] = 32'd0;
+    bank2[671] = 32'd0;
+    bank2[672] = 32'd0;
+    bank2[673] = 32'd0;
+    bank2[674] = 32'd0;
+    bank2[675] = 32'd0;
+    bank2[676] = 32'd0;
+    bank2[677] = 32'd0;
+    bank2[678] = 32'd0;
+    bank2[679] = 32'd0;
+    bank2[680] = 32'd0;
+    bank2[681] = 32'd0;
+    bank2[682] = 32'd0;
+    bank2[683] = 32'd0;
+    bank2[684] = 32'd0;
+    bank2[685] = 32'd0;
+    bank2[686] = 32'd0;
+    bank2[687] = 32'd0;
+    bank2[688] = 32'd0;
+    bank2[689] = 32'd0;
+    bank2[690] = 32'd0;
+    bank2[691] = 32'd0;
+    bank2[692] = 32'd0;
+    bank2[693] = 32'd0;
+    bank2[694] = 32'd0;
+    bank2[695] = 32'd0;
+    bank2[696] = 32'd0;
+    bank2[697] = 32'd0;
+    bank2[698] = 32'd0;
+    bank2[699] = 32'd0;
+    bank2[700] = 32'd0;
+    bank2[701] = 32'd0;
+    bank2[702] = 32'd0;
+    bank2[703] = 32'd0;
+    bank2[704] = 32'd0;
+    bank2[705] = 32'd0;
+    bank2[706] = 32'd0;
+    bank2[707] = 32'd0;
+    bank2[708] = 32'd0;
+    bank2[709] = 32'd0;
+    bank2[710] = 32'd0;
+    bank2[711] = 32'd0;
+    bank2[712] = 32'd0;
+    bank2[713] = 32'd0;
+    bank2[714] = 32'd0;
+    bank2[715] = 32'd0;
+    bank2[716] = 32'd0;
+    bank2[717] = 32'd0;
+    bank2[718] = 32'd0;
+    bank2[719] = 32'd0;
+    bank2[720] = 32'd0;
+    bank2[721] = 32'd0;
+    bank2[722] = 32'd0;
+    bank2[723] = 32'd0;
+    bank2[724] = 32'd0;
+    bank2[725] = 32'd0;
+    bank2[726] = 32'd0;
+    bank2[727] = 32'd0;
+    bank2[728] = 32'd0;
+    bank2[729] = 32'd0;
+    bank2[730] = 32'd0;
+    bank2[731] = 32'd0;
+    bank2[732] = 32'd0;
+    bank2[733] = 32'd0;
+    bank2[734] = 32'd0;
+    bank2[735] = 32'd0;
+    bank2[736] = 32'd0;
+    bank2[737] = 32'd0;
+    bank2[738] = 32'd0;
+    bank2[739] = 32'd0;
+    bank2[740] = 32'd0;
+    bank2[741] = 32'd0;
+    bank2[742] = 32'd0;
+    bank2[743] = 32'd0;
+    bank2[744] = 32'd0;
+    bank2[745] = 32'd0;
+    bank2[746] = 32'd0;
+    bank2[747] = 32'd0;
+    bank2[748] = 32'd0;
+    bank2[749] = 32'd0;
+    bank2[750] = 32'd0;
+    bank2[751] = 32'd0;
+    bank2[752] = 32'd0;
+    bank2[753] = 32'd0;
+    bank2[754] = 32'd0;
+    bank2[755] = 32'd0;
+    bank2[756] = 32'd0;
+    bank2[757] = 32'd0;
+    bank2[758] = 32'd0;
+    bank2[759] = 32'd0;
+    bank2[760] = 32'd0;
+    bank2[761] = 32'd0;
+    bank2[762] = 32'd0;
+    bank2[763] = 32'd0;
+    bank2[764] = 32'd0;
+    bank2[765] = 32'd0;
+    bank2[766] = 32'd0;
+    bank2[767] = 32'd0;
+    bank2[768] = 32'd0;
+    bank2[769] = 32'd0;
+    bank2[770] = 32'd0;
+    bank2[771] = 32'd0;
+    bank2[772] = 32'd0;
+    bank2[773] = 32'd0;
+    bank2[774] = 32'd0;
+    bank2[775] = 32'd0;
+    bank2[776] = 32'd0;
+    bank2[777] = 32'd0;
+    bank2[778] = 32'd0;
+    bank2[779] = 32'd0;
+    bank2[780] = 32'd0;
+    bank2[781] = 32'd0;
+    bank2[782] = 32'd0;
+    bank2[783] = 32'd0;
+    bank2[784] = 32'd0;
+    bank2[785] = 32'd0;
+    bank2[786] = 32'd0;
+    bank2[787] = 32'd0;
+    bank2[788] = 32'd0;
+    bank2[789] = 32'd0;
+    bank2[790] = 32'd0;
+    bank2[791] = 32'd0;
+    bank2[792] = 32'd0;
+    bank2[793] = 32'd0;
+    bank2[794] = 32'd0;
+    bank2[795] = 32'd0;
+    bank2[796] = 32'd0;
+    bank2[797] = 32'd0;
+    bank2[798] = 32'd0;
+    bank2[799] = 32'd0;
+    bank2[800] = 32'd0;
+    bank2[801] = 32'd0;
+    bank2[802] = 32'd0;
+    bank2[803] = 32'd0;
+    bank2[804] = 32'd0;
+    bank2[805] = 32'd0;
+    bank2[806] = 32'd0;
+    bank2[807] = 32'd0;
+    bank2[808] = 32'd0;
+    bank2[809] = 32'd0;
+    bank2[810] = 32'd0;
+    bank2[811] = 32'd0;
+    bank2[812] = 32'd0;
+    bank2[813] = 32'd0;
+    bank2[814] = 32'd0;
+    bank2[815] = 32'd0;
+    bank2[816] = 32'd0;
+    bank2[817] = 32'd0;
+    bank2[818] = 32'd0;
+    bank2[819] = 32'd0;
+    bank2[820] = 32'd0;
+    bank2[821] = 32'd0;
+    bank2[822] = 32'd0;
+    bank2[823] = 32'd0;
+    bank2[824] = 32'd0;
+    bank2[825] = 32'd0;
+    bank2[826] = 32'd0;
+    bank2[827] = 32'd0;
+    bank2[828] = 32'd0;
+    bank2[829] = 32'd0;
+    bank2[830] = 32'd0;
+    bank2[831] = 32'd0;
+    bank2[832] = 32'd0;
+    bank2[833] = 32'd0;
+    bank2[834] = 32'd0;
+    bank2[835] = 32'd0;
+    bank2[836] = 32'd0;
+    bank2[837] = 32'd0;
+    bank2[838] = 32'd0;
+    bank2[839] = 32'd0;
+    bank2[840] = 32'd0;
+    bank2[841] = 32'd0;
+    bank2[842] = 32'd0;
+    bank2[843] = 32'd0;
+    bank2[844] = 32'd0;
+    bank2[845] = 32'd0;
+    bank2[846] = 32'd0;
+    bank2[847] = 32'd0;
+    bank2[848] = 32'd0;
+    bank2[849] = 32'd0;
+    bank2[850] = 32'd0;
+    bank2[851] = 32'd0;
+    bank2[852] = 32'd0;
+    bank2[853] = 32'd0;
+    bank2[854] = 32'd0;
+    bank2[855] = 32'd0;
+    bank2[856] = 32'd0;
+    bank2[857] = 32'd0;
+    bank2[858] = 32'd0;
+    bank2[859] = 32'd0;
+    bank2[860] = 32'd0;
+    bank2[861] = 32'd0;
+    bank2[862] = 32'd0;
+    bank2[863] = 32'd0;
+    bank2[864] = 32'd0;
+    bank2[865] = 32'd0;
+    bank2[866] = 32'd0;
+    bank2[867] = 32'd0;
+    bank2[868] = 32'd0;
+    bank2[869] = 32'd0;
+    bank2[870] = 32'd0;
+    bank2[871] = 32'd0;
+    bank2[872] = 32'd0;
+    bank2[873] = 32'd0;
+    bank2[874] = 32'd0;
+    bank2[875] = 32'd0;
+    bank2[876] = 32'd0;
+    bank2[877] = 32'd0;
+    bank2[878] = 32'd0;
+    bank2[879] = 32'd0;
+    bank2[880] = 32'd0;
+    bank2[881] = 32'd0;
+    bank2[882] = 32'd0;
+    bank2[883] = 32'd0;
+    bank2[884] = 32'd0;
+    bank2[885] = 32'd0;
+    bank2[886] = 32'd0;
+    bank2[887] = 32'd0;
+    bank2[888] = 32'd0;
+    bank2[889] = 32'd0;
+    bank2[890] = 32'd0;
+    bank2[891] = 32'd0;
+    bank2[892] = 32'd0;
+    bank2[893] = 32'd0;
+    bank2[894] = 32'd0;
+    bank2[895] = 32'd0;
+    bank2[896] = 32'd0;
+    bank2[897] = 32'd0;
+    bank2[898] = 32'd0;
+    bank2[899] = 32'd0;
+    bank2[900] = 32'd0;
+    bank2[901] = 32'd0;
+    bank2[902] = 32'd0;
+    bank2[903] = 32'd0;
+    bank2[904] = 32'd0;
+    bank2[905] = 32'd0;
+    bank2[906] = 32'd0;
+    bank2[907] = 32'd0;
+    bank2[908] = 32'd0;
+    bank2[909] = 32'd0;
+    bank2[910] = 32'd0;
+    bank2[911] = 32'd0;
+    bank2[912] = 32'd0;
+    bank2[913] = 32'd0;
+    bank2[914] = 32'd0;
+    bank2[915] = 32'd0;
+    bank2[916] = 32'd0;
+    bank2[917] = 32'd0;
+    bank2[918] = 32'd0;
+    bank2[919] = 32'd0;
+    bank2[920] = 32'd0;
+    bank2[921] = 32'd0;
+    bank2[922] = 32'd0;
+    bank2[923] = 32'd0;
+    bank2[924] = 32'd0;
+    bank2[925] = 32'd0;
+    bank2[926] = 32'd0;
+    bank2[927] = 32'd0;
+    bank2[928] = 32'd0;
+    bank2[929] = 32'd0;
+    bank2[930] = 32'd0;
+    bank2[931] = 32'd0;
+    bank2[932] = 32'd0;
+    bank2[933] = 32'd0;
+    bank2[934] = 32'd0;
+    bank2[935] = 32'd0;
+    bank2[936] = 32'd0;
+    bank2[937] = 32'd0;
+    bank2[938] = 32'd0;
+    bank2[939] = 32'd0;
+    bank2[940] = 32'd0;
+    bank2[941] = 32'd0;
+    bank2[942] = 32'd0;
+    bank2[943] = 32'd0;
+    bank2[944] = 32'd0;
+    bank2[945] = 32'd0;
+    bank2[946] = 32'd0;
+    bank2[947] = 32'd0;
+    bank2[948] = 32'd0;
+    bank2[949] = 32'd0;
+    bank2[950] = 32'd0;
+    bank2[951] = 32'd0;
+    bank2[952] = 32'd0;
+    bank2[953] = 32'd0;
+    bank2[954] = 32'd0;
+    bank2[955] = 32'd0;
+    bank2[956] = 32'd0;
+    bank2[957] = 32'd0;
+    bank2[958] = 32'd0;
+    bank2[959] = 32'd0;
+    bank2[960] = 32'd0;
+    bank2[961] = 32'd0;
+    bank2[962] = 32'd0;
+    bank2[963] = 32'd0;
+    bank2[964] = 32'd0;
+    bank2[965] = 32'd0;
+    bank2[966] = 32'd0;
+    bank2[967] = 32'd0;
+    bank2[968] = 32'd0;
+    bank2[969] = 32'd0;
+    bank2[970] = 32'd0;
+    bank2[971] = 32'd0;
+    bank2[972] = 32'd0;
+    bank2[973] = 32'd0;
+    bank2[974] = 32'd0;
+    bank2[975] = 32'd0;
+    bank2[976] = 32'd0;
+    bank2[977] = 32'd0;
+    bank2[978] = 32'd0;
+    bank2[979] = 32'd0;
+    bank2[980] = 32'd0;
+    bank2[981] = 32'd0;
+    bank2[982] = 32'd0;
+    bank2[983] = 32'd0;
+    bank2[984] = 32'd0;
+    bank2[985] = 32'd0;
+    bank2[986] = 32'd0;
+    bank2[987] = 32'd0;
+    bank2[988] = 32'd0;
+    bank2[989] = 32'd0;
+    bank2[990] = 32'd0;
+    bank2[991] = 32'd0;
+    bank2[992] = 32'd0;
+    bank2[993] = 32'd0;
+    bank2[994] = 32'd0;
+    bank2[995] = 32'd0;
+    bank2[996] = 32'd0;
+    bank2[997] = 32'd0;
+    bank2[998] = 32'd0;
+    bank2[999] = 32'd0;
+    bank2[1000] = 32'd0;
+    bank2[1001] = 32'd0;
+    bank2[1002] = 32'd0;
+    bank2[1003] = 32'd0;
+    bank2[1004] = 32'd0;
+    bank2[1005] = 32'd0;
+    bank2[1006] = 32'd0;
+    bank2[1007] = 32'd0;
+    bank2[1008] = 32'd0;
+    bank2[1009] = 32'd0;
+    bank2[1010] = 32'd0;
+    bank2[1011] = 32'd0;
+    bank2[1012] = 32'd0;
+    bank2[1013] = 32'd0;
+    bank2[1014] = 32'd0;
+    bank2[1015] = 32'd0;
+    bank2[1016] = 32'd0;
+    bank2[1017] = 32'd0;
+    bank2[1018] = 32'd0;
+    bank2[1019] = 32'd0;
+    bank2[1020] = 32'd0;
+    bank2[1021] = 32'd0;
+    bank2[1022] = 32'd0;
+    bank2[1023] = 32'd0;
+    bank2[1024] = 32'd0;
+    bank2[1025] = 32'd0;
+    bank2[1026] = 32'd0;
+    bank2[1027] = 32'd0;
+    bank2[1028] = 32'd0;
+    bank2[1029] = 32'd0;
+    bank2[1030] = 32'd0;
+    bank2[1031] = 32'd0;
+    bank2[1032] = 32'd0;
+    bank2[1033] = 32'd0;
+    bank2[1034] = 32'd0;
+    bank2[1035] = 32'd0;
+    bank2[1036] = 32'd0;
+    bank2[1037] = 32'd0;
+    bank2[1038] = 32'd0;
+    bank2[1039] = 32'd0;
+    bank2[1040] = 32'd0;
+    bank2[1041] = 32'd0;
+    bank2[1042] = 32'd0;
+    bank2[1043] = 32'd0;
+    bank2[1044] = 32'd0;
+    bank2[1045] = 32'd0;
+    bank2[1046] = 32'd0;
+    bank2[1047] = 32'd0;
+    bank2[1048] = 32'd0;
+    bank2[1049] = 32'd0;
+    bank2[1050] = 32'd0;
+    bank2[1051] = 32'd0;
+    bank2[1052] = 32'd0;
+    bank2[1053] = 32'd0;
+    bank2[1054] = 32'd0;
+    bank2[1055] = 32'd0;
+    bank2[1056] = 32'd0;
+    bank2[1057] = 32'd0;
+    bank2[1058] = 32'd0;
+    bank2[1059] = 32'd0;
+    bank2[1060] = 32'd0;
+    bank2[1061] = 32'd0;
+    bank2[1062] = 32'd0;
+    bank2[1063] = 32'd0;
+    bank2[1064] = 32'd0;
+    bank2[1065] = 32'd0;
+    bank2[1066] = 32'd0;
+    bank2[1067] = 32'd0;
+    bank2[1068] = 32'd0;
+    bank2[1069] = 32'd0;
+    bank2[1070] = 32'd0;
+    bank2[1071] = 32'd0;
+    bank2[1072] = 32'd0;
+    bank2[1073] = 32'd0;
+    bank2[1074] = 32'd0;
+    bank2[1075] = 32'd0;
+    bank2[1076] = 32'd0;
+    bank2[1077] = 32'd0;
+    bank2[1078] = 32'd0;
+    bank2[1079] = 32'd0;
+    bank2[1080] = 32'd0;
+    bank2[1081] = 32'd0;
+    bank2[1082] = 32'd0;
+    bank2[1083] = 32'd0;
+    bank2[1084] = 32'd0;
+    bank2[1085] = 32'd0;
+    bank2[1086] = 32'd0;
+    bank2[1087] = 32'd0;
+    bank2[1088] = 32'd0;
+    bank2[1089] = 32'd0;
+    bank2[1090] = 32'd0;
+    bank2[1091] = 32'd0;
+    bank2[1092] = 32'd0;
+    bank2[1093] = 32'd0;
+    bank2[1094] = 32'd0;
+    bank2[1095] = 32'd0;
+    bank2[1096] = 32'd0;
+    bank2[1097] = 32'd0;
+    bank2[1098] = 32'd0;
+    bank2[1099] = 32'd0;
+    bank2[1100] = 32'd0;
+    bank2[1101] = 32'd0;
+    bank2[1102] = 32'd0;
+    bank2[1103] = 32'd0;
+    bank2[1104] = 32'd0;
+    bank2[1105] = 32'd0;
+    bank2[1106] = 32'd0;
+    bank2[1107] = 32'd0;
+    bank2[1108] = 32'd0;
+    bank2[1109] = 32'd0;
+    bank2[1110] = 32'd0;
+    bank2[1111] = 32'd0;
+    bank2[1112] = 32'd0;
+    bank2[1113] = 32'd0;
+    bank2[1114] = 32'd0;
+    bank2[1115] = 32'd0;
+    bank2[1116] = 32'd0;
+    bank2[1117] = 32'd0;
+    bank2[1118] = 32'd0;
+    bank2[1119] = 32'd0;
+    bank2[1120] = 32'd0;
+    bank2[1121] = 32'd0;
+    bank2[1122] = 32'd0;
+    bank2[1123] = 32'd0;
+    bank2[1124] = 32'd0;
+    bank2[1125] = 32'd0;
+    bank2[1126] = 32'd0;
+    bank2[1127] = 32'd0;
+    bank2[1128] = 32'd0;
+    bank2[1129] = 32'd0;
+    bank2[1130] = 32'd0;
+    bank2[1131] = 32'd0;
+    bank2[1132] = 32'd0;
+    bank2[1133] = 32'd0;
+    bank2[1134] = 32'd0;
+    bank2[1135] = 32'd0;
+    bank2[1136] = 32'd0;
+    bank2[1137] = 32'd0;
+    bank2[1138] = 32'd0;
+    bank2[1139] = 32'd0;
+    bank2[1140] = 32'd0;
+    bank2[1141] = 32'd0;
+    bank2[1142] = 32'd0;
+    bank2[1143] = 32'd0;
+    bank2[1144] = 32'd0;
+    bank2[1145] = 32'd0;
+    bank2[1146] = 32'd0;
+    bank2[1147] = 32'd0;
+    bank2[1148] = 32'd0;
+    bank2[1149] = 32'd0;
+    bank2[1150] = 32'd0;
+    bank2[1151] = 32'd0;
+    bank2[1152] = 32'd0;
+    bank2[1153] = 32'd0;
+    bank2[1154] = 32'd0;
+    bank2[1155] = 32'd0;
+    bank2[1156] = 32'd0;
+    bank2[1157] = 32'd0;
+    bank2[1158] = 32'd0;
+    bank2[1159] = 32'd0;
+    bank2[1160] = 32'd0;
+    bank2[1161] = 32'd0;
+    bank2[1162] = 32'd0;
+    bank2[1163] = 32'd0;
+    bank2[1164] = 32'd0;
+    bank2[1165] = 32'd0;
+    bank2[1166] = 32'd0;
+    bank2[1167] = 32'd0;
+    bank2[1168] = 32'd0;
+    bank2[1169] = 32'd0;
+    bank2[1170] = 32'd0;
+    bank2[1171] = 32'd0;
+    bank2[1172] = 32'd0;
+    bank2[1173] = 32'd0;
+    bank2[1174] = 32'd0;
+    bank2[1175] = 32'd0;
+    bank2[1176] = 32'd0;
+    bank2[1177] = 32'd0;
+    bank2[1178] = 32'd0;
+    bank2[1179] = 32'd0;
+    bank2[1180] = 32'd0;
+    bank2[1181] = 32'd0;
+    bank2[1182] = 32'd0;
+    bank2[1183] = 32'd0;
+    bank2[1184] = 32'd0;
+    bank2[1185] = 32'd0;
+    bank2[1186] = 32'd0;
+    bank2[1187] = 32'd0;
+    bank2[1188] = 32'd0;
+    bank2[1189] = 32'd0;
+    bank2[1190] = 32'd0;
+    bank2[1191] = 32'd0;
+    bank2[1192] = 32'd0;
+    bank2[1193] = 32'd0;
+    bank2[1194] = 32'd0;
+    bank2[1195] = 32'd0;
+    bank2[1196] = 32'd0;
+    bank2[1197] = 32'd0;
+    bank2[1198] = 32'd0;
+    bank2[1199] = 32'd0;
+    bank2[1200] = 32'd0;
+    bank2[1201] = 32'd0;
+    bank2[1202] = 32'd0;
+    bank2[1203] = 32'd0;
+    bank2[1204] = 32'd0;
+    bank2[1205] = 32'd0;
+    bank2[1206] = 32'd0;
+    bank2[1207] = 32'd0;
+    bank2[1208] = 32'd0;
+    bank2[1209] = 32'd0;
+    bank2[1210] = 32'd0;
+    bank2[1211] = 32'd0;
+    bank2[1212] = 32'd0;
+    bank2[1213] = 32'd0;
+    bank2[1214] = 32'd0;
+    bank2[1215] = 32'd0;
+    bank2[1216] = 32'd0;
+    bank2[1217] = 32'd0;
+    bank2[1218] = 32'd0;
+    bank2[1219] = 32'd0;
+    bank2[1220] = 32'd0;
+    bank2[1221] = 32'd0;
+    bank2[1222] = 32'd0;
+    bank2[1223] = 32'd0;
+    bank2[1224] = 32'd0;
+    bank2[1225] = 32'd0;
+    bank2[1226] = 32'd0;
+    bank2[1227] = 32'd0;
+    bank2[1228] = 32'd0;
+    bank2[1229] = 32'd0;
+    bank2[1230] = 32'd0;
+    bank2[1231] = 32'd0;
+    bank2[1232] = 32'd0;
+    bank2[1233] = 32'd0;
+    bank2[1234] = 32'd0;
+    bank2[1235] = 32'd0;
+    bank2[1236] = 32'd0;
+    bank2[1237] = 32'd0;
+    bank2[1238] = 32'd0;
+    bank2[1239] = 32'd0;
+    bank2[1240] = 32'd0;
+    bank2[1241] = 32'd0;
+    bank2[1242] = 32'd0;
+    bank2[1243] = 32'd0;
+    bank2[1244] = 32'd0;
+    bank2[1245] = 32'd0;
+    bank2[1246] = 32'd0;
+    bank2[1247] = 32'd0;
+    bank2[1248] = 32'd0;
+    bank2[1249] = 32'd0;
+    bank2[1250] = 32'd0;
+    bank2[1251] = 32'd0;
+    bank2[1252] = 32'd0;
+    bank2[1253] = 32'd0;
+    bank2[1254] = 32'd0;
+    bank2[1255] = 32'd0;
+    bank2[1256] = 32'd0;
+    bank2[1257] = 32'd0;
+    bank2[1258] = 32'd0;
+    bank2[1259] = 32'd0;
+    bank2[1260] = 32'd0;
+    bank2[1261] = 32'd0;
+    bank2[1262] = 32'd0;
+    bank2[1263] = 32'd0;
+    bank2[1264] = 32'd0;
+    bank2[1265] = 32'd0;
+    bank2[1266] = 32'd0;
+    bank2[1267] = 32'd0;
+    bank2[1268] = 32'd0;
+    bank2[1269] = 32'd0;
+    bank2[1270] = 32'd0;
+    bank2[1271] = 32'd0;
+    bank2[1272] = 32'd0;
+    bank2[1273] = 32'd0;
+    bank2[1274] = 32'd0;
+    bank2[1275] = 32'd0;
+    bank2[1276] = 32'd0;
+    bank2[1277] = 32'd0;
+    bank2[1278] = 32'd0;
+    bank2[1279] = 32'd0;
+    bank2[1280] = 32'd0;
+    bank2[1281] = 32'd0;
+    bank2[1282] = 32'd0;
+    bank2[1283] = 32'd0;
+    bank2[1284] = 32'd0;
+    bank2[1285] = 32'd0;
+    bank2[1286] = 32'd0;
+    bank2[1287] = 32'd0;
+    bank2[1288] = 32'd0;
+    bank2[1289] = 32'd0;
+    bank2[1290] = 32'd0;
+    bank2[1291] = 32'd0;
+    bank2[1292] = 32'd0;
+    bank2[1293] = 32'd0;
+    bank2[1294] = 32'd0;
+    bank2[1295] = 32'd0;
+    bank2[1296] = 32'd0;
+    bank2[1297] = 32'd0;
+    bank2[1298] = 32'd0;
+    bank2[1299] = 32'd0;
+    bank2[1300] = 32'd0;
+    bank2[1301] = 32'd0;
+    bank2[1302] = 32'd0;
+    bank2[1303] = 32'd0;
+    bank2[1304] = 32'd0;
+    bank2[1305] = 32'd0;
+    bank2[1306] = 32'd0;
+    bank2[1307] = 32'd0;
+    bank2[1308] = 32'd0;
+    bank2[1309] = 32'd0;
+    bank2[1310] = 32'd0;
+    bank2[1311] = 32'd0;
+    bank2[1312] = 32'd0;
+    bank2[1313] = 32'd0;
+    bank2[1314] = 32'd0;
+    bank2[1315] = 32'd0;
+    bank2[1316] = 32'd0;
+    bank2[1317] = 32'd0;
+    bank2[1318] = 32'd0;
+    bank2[1319] = 32'd0;
+    bank2[1320] = 32'd0;
+    bank2[1321] = 32'd0;
+    bank2[1322] = 32'd0;
+    bank2[1323] = 32'd0;
+    bank2[1324] = 32'd0;
+    bank2[1325] = 32'd0;
+    bank2[1326] = 32'd0;
+    bank2[1327] = 32'd0;
+    bank2[1328] = 32'd0;
+    bank2[1329] = 32'd0;
+    bank2[1330] = 32'd0;
+    bank2[1331] = 32'd0;
+    bank2[1332] = 32'd0;
+    bank2[1333] = 32'd0;
+    bank2[1334] = 32'd0;
+    bank2[1335] = 32'd0;
+    bank2[1336] = 32'd0;
+    bank2[1337] = 32'd0;
+    bank2[1338] = 32'd0;
+    bank2[1339] = 32'd0;
+    bank2[1340] = 32'd0;
+    bank2[1341] = 32'd0;
+    bank2[1342] = 32'd0;
+    bank2[1343] = 32'd0;
+    bank2[1344] = 32'd0;
+    bank2[1345] = 32'd0;
+    bank2[1346] = 32'd0;
+    bank2[1347] = 32'd0;
+    bank2[1348] = 32'd0;
+    bank2[1349] = 32'd0;
+    bank2[1350] = 32'd0;
+    bank2[1351] = 32'd0;
+    bank2[1352] = 32'd0;
+    bank2[1353] = 32'd0;
+    bank2[1354] = 32'd0;
+    bank2[1355] = 32'd0;
+    bank2[1356] = 32'd0;
+    bank2[1357] = 32'd0;
+    bank2[1358] = 32'd0;
+    bank2[1359] = 32'd0;
+    bank2[1360] = 32'd0;
+    bank2[1361] = 32'd0;
+    bank2[1362] = 32'd0;
+    bank2[1363] = 32'd0;
+    bank2[1364] = 32'd0;
+    bank2[1365] = 32'd0;
+    bank2[1366] = 32'd0;
+    bank2[1367] = 32'd0;
+    bank2[1368] = 32'd0;
+    bank2[1369] = 32'd0;
+    bank2[1370] = 32'd0;
+    bank2[1371] = 32'd0;
+    bank2[1372] = 32'd0;
+    bank2[1373] = 32'd0;
+    bank2[1374] = 32'd0;
+    bank2[1375] = 32'd0;
+    bank2[1376] = 32'd0;
+    bank2[1377] = 32'd0;
+    bank2[1378] = 32'd0;
+    bank2[1379] = 32'd0;
+    bank2[1380] = 32'd0;
+    bank2[1381] = 32'd0;
+    bank2[1382] = 32'd0;
+    bank2[1383] = 32'd0;
+    bank2[1384] = 32'd0;
+    bank2[1385] = 32'd0;
+    bank2[1386] = 32'd0;
+    bank2[1387] = 32'd0;
+    bank2[1388] = 32'd0;
+    bank2[1389] = 32'd0;
+    bank2[1390] = 32'd0;
+    bank2[1391] = 32'd0;
+    bank2[1392] = 32'd0;
+    bank2[1393] = 32'd0;
+    bank2[1394] = 32'd0;
+    bank2[1395] = 32'd0;
+    bank2[1396] = 32'd0;
+    bank2[1397] = 32'd0;
+    bank2[1398] = 32'd0;
+    bank2[1399] = 32'd0;
+    bank2[1400] = 32'd0;
+    bank2[1401] = 32'd0;
+    bank2[1402] = 32'd0;
+    bank2[1403] = 32'd0;
+    bank2[1404] = 32'd0;
+    bank2[1405] = 32'd0;
+    bank2[1406] = 32'd0;
+    bank2[1407] = 32'd0;
+    bank2[1408] = 32'd0;
+    bank2[1409] = 32'd0;
+    bank2[1410] = 32'd0;
+    bank2[1411] = 32'd0;
+    bank2[1412] = 32'd0;
+    bank2[1413] = 32'd0;
+    bank2[1414] = 32'd0;
+    bank2[1415] = 32'd0;
+    bank2[1416] = 32'd0;
+    bank2[1417] = 32'd0;
+    bank2[1418] = 32'd0;
+    bank2[1419] = 32'd0;
+    bank2[1420] = 32'd0;
+    bank2[1421] = 32'd0;
+    bank2[1422] = 32'd0;
+    bank2[1423] = 32'd0;
+    bank2[1424] = 32'd0;
+    bank2[1425] = 32'd0;
+    bank2[1426] = 32'd0;
+    bank2[1427] = 32'd0;
+    bank2[1428] = 32'd0;
+    bank2[1429] = 32'd0;
+    bank2[1430] = 32'd0;
+    bank2[1431] = 32'd0;
+    bank2[1432] = 32'd0;
+    bank2[1433] = 32'd0;
+    bank2[1434] = 32'd0;
+    bank2[1435] = 32'd0;
+    bank2[1436] = 32'd0;
+    bank2[1437] = 32'd0;
+    bank2[1438] = 32'd0;
+    bank2[1439] = 32'd0;
+    bank2[1440] = 32'd0;
+    bank2[1441] = 32'd0;
+    bank2[1442] = 32'd0;
+    bank2[1443] = 32'd0;
+    bank2[1444] = 32'd0;
+    bank2[1445] = 32'd0;
+    bank2[1446] = 32'd0;
+    bank2[1447] = 32'd0;
+    bank2[1448] = 32'd0;
+    bank2[1449] = 32'd0;
+    bank2[1450] = 32'd0;
+    bank2[1451] = 32'd0;
+    bank2[1452] = 32'd0;
+    bank2[1453] = 32'd0;
+    bank2[1454] = 32'd0;
+    bank2[1455] = 32'd0;
+    bank2[1456] = 32'd0;
+    bank2[1457] = 32'd0;
+    bank2[1458] = 32'd0;
+    bank2[1459] = 32'd0;
+    bank2[1460] = 32'd0;
+    bank2[1461] = 32'd0;
+    bank2[1462] = 32'd0;
+    bank2[1463] = 32'd0;
+    bank2[1464] = 32'd0;
+    bank2[1465] = 32'd0;
+    bank2[1466] = 32'd0;
+    bank2[1467] = 32'd0;
+    bank2[1468] = 32'd0;
+    bank2[1469] = 32'd0;
+    bank2[1470] = 32'd0;
+    bank2[1471] = 32'd0;
+    bank2[1472] = 32'd0;
+    bank2[1473] = 32'd0;
+    bank2[1474] = 32'd0;
+    bank2[1475] = 32'd0;
+    bank2[1476] = 32'd0;
+    bank2[1477] = 32'd0;
+    bank2[1478] = 32'd0;
+    bank2[1479] = 32'd0;
+    bank2[1480] = 32'd0;
+    bank2[1481] = 32'd0;
+    bank2[1482] = 32'd0;
+    bank2[1483] = 32'd0;
+    bank2[1484] = 32'd0;
+    bank2[1485] = 32'd0;
+    bank2[1486] = 32'd0;
+    bank2[1487] = 32'd0;
+    bank2[1488] = 32'd0;
+    bank2[1489] = 32'd0;
+    bank2[1490] = 32'd0;
+    bank2[1491] = 32'd0;
+    bank2[1492] = 32'd0;
+    bank2[1493] = 32'd0;
+    bank2[1494] = 32'd0;
+    bank2[1495] = 32'd0;
+    bank2[1496] = 32'd0;
+    bank2[1497] = 32'd0;
+    bank2[1498] = 32'd0;
+    bank2[1499] = 32'd0;
+    bank2[1500] = 32'd0;
+    bank2[1501] = 32'd0;
+    bank2[1502] = 32'd0;
+    bank2[1503] = 32'd0;
+    bank2[1504] = 32'd0;
+    bank2[1505] = 32'd0;
+    bank2[1506] = 32'd0;
+    bank2[1507] = 32'd0;
+    bank2[1508] = 32'd0;
+    bank2[1509] = 32'd0;
+    bank2[1510] = 32'd0;
+    bank2[1511] = 32'd0;
+    bank2[1512] = 32'd0;
+    bank2[1513] = 32'd0;
+    bank2[1514] = 32'd0;
+    bank2[1515] = 32'd0;
+    bank2[1516] = 32'd0;
+    bank2[1517] = 32'd0;
+    bank2[1518] = 32'd0;
+    bank2[1519] = 32'd0;
+    bank2[1520] = 32'd0;
+    bank2[1521] = 32'd0;
+    bank2[1522] = 32'd0;
+    bank2[1523] = 32'd0;
+    bank2[1524] = 32'd0;
+    bank2[1525] = 32'd0;
+    bank2[1526] = 32'd0;
+    bank2[1527] = 32'd0;
+    bank2[1528] = 32'd0;
+    bank2[1529] = 32'd0;
+    bank2[1530] = 32'd0;
+    bank2[1531] = 32'd0;
+    bank2[1532] = 32'd0;
+    bank2[1533] = 32'd0;
+    bank2[1534] = 32'd0;
+    bank2[1535] = 32'd0;
+    bank2[1536] = 32'd0;
+    bank2[1537] = 32'd0;
+    bank2[1538] = 32'd0;
+    bank2[1539] = 32'd0;
+    bank2[1540] = 32'd0;
+    bank2[1541] = 32'd0;
+    bank2[1542] = 32'd0;
+    bank2[1543] = 32'd0;
+    bank2[1544] = 32'd0;
+    bank2[1545] = 32'd0;
+    bank2[1546] = 32'd0;
+    bank2[1547] = 32'd0;
+    bank2[1548] = 32'd0;
+    bank2[1549] = 32'd0;
+    bank2[1550] = 32'd0;
+    bank2[1551] = 32'd0;
+    bank2[1552] = 32'd0;
+    bank2[1553] = 32'd0;
+    bank2[1554] = 32'd0;
+    bank2[1555] = 32'd0;
+    bank2[1556] = 32'd0;
+    bank2[1557] = 32'd0;
+    bank2[1558] = 32'd0;
+    bank2[1559] = 32'd0;
+    bank2[1560] = 32'd0;
+    bank2[1561] = 32'd0;
+    bank2[1562] = 32'd0;
+    bank2[1563] = 32'd0;
+    bank2[1564] = 32'd0;
+    bank2[1565] = 32'd0;
+    bank2[1566] = 32'd0;
+    bank2[1567] = 32'd0;
+    bank2[1568] = 32'd0;
+    bank2[1569] = 32'd0;
+    bank2[1570] = 32'd0;
+    bank2[1571] = 32'd0;
+    bank2[1572] = 32'd0;
+    bank2[1573] = 32'd0;
+    bank2[1574] = 32'd0;
+    bank2[1575] = 32'd0;
+    bank2[1576] = 32'd0;
+    bank2[1577] = 32'd0;
+    bank2[1578] = 32'd0;
+    bank2[1579] = 32'd0;
+    bank2[1580] = 32'd0;
+    bank2[1581] = 32'd0;
+    bank2[1582] = 32'd0;
+    bank2[1583] = 32'd0;
+    bank2[1584] = 32'd0;
+    bank2[1585] = 32'd0;
+    bank2[1586] = 32'd0;
+    bank2[1587] = 32'd0;
+    bank2[1588] = 32'd0;
+    bank2[1589] = 32'd0;
+    bank2[1590] = 32'd0;
+    bank2[1591] = 32'd0;
+    bank2[1592] = 32'd0;
+    bank2[1593] = 32'd0;
+    bank2[1594] = 32'd0;
+    bank2[1595] = 32'd0;
+    bank2[1596] = 32'd0;
+    bank2[1597] = 32'd0;
+    bank2[1598] = 32'd0;
+    bank2[1599] = 32'd0;
+    bank2[1600] = 32'd0;
+    bank2[1601] = 32'd0;
+    bank2[1602] = 32'd0;
+    bank2[1603] = 32'd0;
+    bank2[1604] = 32'd0;
+    bank2[1605] = 32'd0;
+    bank2[1606] = 32'd0;
+    bank2[1607] = 32'd0;
+    bank2[1608] = 32'd0;
+    bank2[1609] = 32'd0;
+    bank2[1610] = 32'd0;
+    bank2[1611] = 32'd0;
+    bank2[1612] = 32'd0;
+    bank2[1613] = 32'd0;
+    bank2[1614] = 32'd0;
+    bank2[1615] = 32'd0;
+    bank2[1616] = 32'd0;
+    bank2[1617] = 32'd0;
+    bank2[1618] = 32'd0;
+    bank2[1619] = 32'd0;
+    bank2[1620] = 32'd0;
+    bank2[1621] = 32'd0;
+    bank2[1622] = 32'd0;
+    bank2[1623] = 32'd0;
+    bank2[1624] = 32'd0;
+    bank2[1625] = 32'd0;
+    bank2[1626] = 32'd0;
+    bank2[1627] = 32'd0;
+    bank2[1628] = 32'd0;
+    bank2[1629] = 32'd0;
+    bank2[1630] = 32'd0;
+    bank2[1631] = 32'd0;
+    bank2[1632] = 32'd0;
+    bank2[1633] = 32'd0;
+    bank2[1634] = 32'd0;
+    bank2[1635] = 32'd0;
+    bank2[1636] = 32'd0;
+    bank2[1637] = 32'd0;
+    bank2[1638] = 32'd0;
+    bank2[1639] = 32'd0;
+    bank2[1640] = 32'd0;
+    bank2[1641] = 32'd0;
+    bank2[1642] = 32'd0;
+    bank2[1643] = 32'd0;
+    bank2[1644] = 32'd0;
+    bank2[1645] = 32'd0;
+    bank2[1646] = 32'd0;
+    bank2[1647] = 32'd0;
+    bank2[1648] = 32'd0;
+    bank2[1649] = 32'd0;
+    bank2[1650] = 32'd0;
+    bank2[1651] = 32'd0;
+    bank2[1652] = 32'd0;
+    bank2[1653] = 32'd0;
+    bank2[1654] = 32'd0;
+    bank2[1655] = 32'd0;
+    bank2[1656] = 32'd0;
+    bank2[1657] = 32'd0;
+    bank2[1658] = 32'd0;
+    bank2[1659] = 32'd0;
+    bank2[1660] = 32'd0;
+    bank2[1661] = 32'd0;
+    bank2[1662] = 32'd0;
+    bank2[1663] = 32'd0;
+    bank2[1664] = 32'd0;
+    bank2[1665] = 32'd0;
+    bank2[1666] = 32'd0;
+    bank2[1667] = 32'd0;
+    bank2[1668] = 32'd0;
+    bank2[1669] = 32'd0;
+    bank2[1670] = 32'd0;
+    bank2[1671] = 32'd0;
+    bank2[1672] = 32'd0;
+    bank2[1673] = 32'd0;
+    bank2[1674] = 32'd0;
+    bank2[1675] = 32'd0;
+    bank2[1676] = 32'd0;
+    bank2[1677] = 32'd0;
+    bank2[1678] = 32'd0;
+    bank2[1679] = 32'd0;
+    bank2[1680] = 32'd0;
+    bank2[1681] = 32'd0;
+    bank2[1682] = 32'd0;
+    bank2[1683] = 32'd0;
+    bank2[1684] = 32'd0;
+    bank2[1685] = 32'd0;
+    bank2[1686] = 32'd0;
+    bank2[1687] = 32'd0;
+    bank2[1688] = 32'd0;
+    bank2[1689] = 32'd0;
+    bank2[1690] = 32'd0;
+    bank2[1691] = 32'd0;
+    bank2[1692] = 32'd0;
+    bank2[1693] = 32'd0;
+    bank2[1694] = 32'd0;
+    bank2[1695] = 32'd0;
+    bank2[1696] = 32'd0;
+    bank2[1697] = 32'd0;
+    bank2[1698] = 32'd0;
+    bank2[1699] = 32'd0;
+    bank2[1700] = 32'd0;
+    bank2[1701] = 32'd0;
+    bank2[1702] = 32'd0;
+    bank2[1703] = 32'd0;
+    bank2[1704] = 32'd0;
+    bank2[1705] = 32'd0;
+    bank2[1706] = 32'd0;
+    bank2[1707] = 32'd0;
+    bank2[1708] = 32'd0;
+    bank2[1709] = 32'd0;
+    bank2[1710] = 32'd0;
+    bank2[1711] = 32'd0;
+    bank2[1712] = 32'd0;
+    bank2[1713] = 32'd0;
+    bank2[1714] = 32'd0;
+    bank2[1715] = 32'd0;
+    bank2[1716] = 32'd0;
+    bank2[1717] = 32'd0;
+    bank2[1718] = 32'd0;
+    bank2[1719] = 32'd0;
+    bank2[1720] = 32'd0;
+    bank2[1721] = 32'd0;
+    bank2[1722] = 32'd0;
+    bank2[1723] = 32'd0;
+    bank2[1724] = 32'd0;
+    bank2[1725] = 32'd0;
+    bank2[1726] = 32'd0;
+    bank2[1727] = 32'd0;
+    bank2[1728] = 32'd0;
+    bank2[1729] = 32'd0;
+    bank2[1730] = 32'd0;
+    bank2[1731] = 32'd0;
+    bank2[1732] = 32'd0;
+    bank2[1733] = 32'd0;
+    bank2[1734] = 32'd0;
+    bank2[1735] = 32'd0;
+    bank2[1736] = 32'd0;
+    bank2[1737] = 32'd0;
+    bank2[1738] = 32'd0;
+    bank2[1739] = 32'd0;
+    bank2[1740] = 32'd0;
+    bank2[1741] = 32'd0;
+    bank2[1742] = 32'd0;
+    bank2[1743] = 32'd0;
+    bank2[1744] = 32'd0;
+    bank2[1745] = 32'd0;
+    bank2[1746] = 32'd0;
+    bank2[1747] = 32'd0;
+    bank2[1748] = 32'd0;
+    bank2[1749] = 32'd0;
+    bank2[1750] = 32'd0;
+    bank2[1751] = 32'd0;
+    bank2[1752] = 32'd0;
+    bank2[1753] = 32'd0;
+    bank2[1754] = 32'd0;
+    bank2[1755] = 32'd0;
+    bank2[1756] = 32'd0;
+    bank2[1757] = 32'd0;
+    bank2[1758] = 32'd0;
+    bank2[1759] = 32'd0;
+    bank2[1760] = 32'd0;
+    bank2[1761] = 32'd0;
+    bank2[1762] = 32'd0;
+    bank2[1763] = 32'd0;
+    bank2[1764] = 32'd0;
+    bank2[1765] = 32'd0;
+    bank2[1766] = 32'd0;
+    bank2[1767] = 32'd0;
+    bank2[1768] = 32'd0;
+    bank2[1769] = 32'd0;
+    bank2[1770] = 32'd0;
+    bank2[1771] = 32'd0;
+    bank2[1772] = 32'd0;
+    bank2[1773] = 32'd0;
+    bank2[1774] = 32'd0;
+    bank2[1775] = 32'd0;
+    bank2[1776] = 32'd0;
+    bank2[1777] = 32'd0;
+    bank2[1778] = 32'd0;
+    bank2[1779] = 32'd0;
+    bank2[1780] = 32'd0;
+    bank2[1781] = 32'd0;
+    bank2[1782] = 32'd0;
+    bank2[1783] = 32'd0;
+    bank2[1784] = 32'd0;
+    bank2[1785] = 32'd0;
+    bank2[1786] = 32'd0;
+    bank2[1787] = 32'd0;
+    bank2[1788] = 32'd0;
+    bank2[1789] = 32'd0;
+    bank2[1790] = 32'd0;
+    bank2[1791] = 32'd0;
+    bank2[1792] = 32'd0;
+    bank2[1793] = 32'd0;
+    bank2[1794] = 32'd0;
+    bank2[1795] = 32'd0;
+    bank2[1796] = 32'd0;
+    bank2[1797] = 32'd0;
+    bank2[1798] = 32'd0;
+    bank2[1799] = 32'd0;
+    bank2[1800] = 32'd0;
+    bank2[1801] = 32'd0;
+    bank2[1802] = 32'd0;
+    bank2[1803] = 32'd0;
+    bank2[1804] = 32'd0;
+    bank2[1805] = 32'd0;
+    bank2[1806] = 32'd0;
+    bank2[1807] = 32'd0;
+    bank2[1808] = 32'd0;
+    bank2[1809] = 32'd0;
+    bank2[1810] = 32'd0;
+    bank2[1811] = 32'd0;
+    bank2[1812] = 32'd0;
+    bank2[1813] = 32'd0;
+    bank2[1814] = 32'd0;
+    bank2[1815] = 32'd0;
+    bank2[1816] = 32'd0;
+    bank2[1817] = 32'd0;
+    bank2[1818] = 32'd0;
+    bank2[1819] = 32'd0;
+    bank2[1820] = 32'd0;
+    bank2[1821] = 32'd0;
+    bank2[1822] = 32'd0;
+    bank2[1823] = 32'd0;
+    bank2[1824] = 32'd0;
+    bank2[1825] = 32'd0;
+    bank2[1826] = 32'd0;
+    bank2[1827] = 32'd0;
+    bank2[1828] = 32'd0;
+    bank2[1829] = 32'd0;
+    bank2[1830] = 32'd0;
+    bank2[1831] = 32'd0;
+    bank2[1832] = 32'd0;
+    bank2[1833] = 32'd0;
+    bank2[1834] = 32'd0;
+    bank2[1835] = 32'd0;
+    bank2[1836] = 32'd0;
+    bank2[1837] = 32'd0;
+    bank2[1838] = 32'd0;
+    bank2[1839] = 32'd0;
+    bank2[1840] = 32'd0;
+    bank2[1841] = 32'd0;
+    bank2[1842] = 32'd0;
+    bank2[1843] = 32'd0;
+    bank2[1844] = 32'd0;
+    bank2[1845] = 32'd0;
+    bank2[1846] = 32'd0;
+    bank2[1847] = 32'd0;
+    bank2[1848] = 32'd0;
+    bank2[1849] = 32'd0;
+    bank2[1850] = 32'd0;
+    bank2[1851] = 32'd0;
+    bank2[1852] = 32'd0;
+    bank2[1853] = 32'd0;
+    bank2[1854] = 32'd0;
+    bank2[1855] = 32'd0;
+    bank2[1856] = 32'd0;
+    bank2[1857] = 32'd0;
+    bank2[1858] = 32'd0;
+    bank2[1859] = 32'd0;
+    bank2[1860] = 32'd0;
+    bank2[1861] = 32'd0;
+    bank2[1862] = 32'd0;
+    bank2[1863] = 32'd0;
+    bank2[1864] = 32'd0;
+    bank2[1865] = 32'd0;
+    bank2[1866] = 32'd0;
+    bank2[1867] = 32'd0;
+    bank2[1868] = 32'd0;
+    bank2[1869] = 32'd0;
+    bank2[1870] = 32'd0;
+    bank2[1871] = 32'd0;
+    bank2[1872] = 32'd0;
+    bank2[1873] = 32'd0;
+    bank2[1874] = 32'd0;
+    bank2[1875] = 32'd0;
+    bank2[1876] = 32'd0;
+    bank2[1877] = 32'd0;
+    bank2[1878] = 32'd0;
+    bank2[1879] = 32'd0;
+    bank2[1880] = 32'd0;
+    bank2[1881] = 32'd0;
+    bank2[1882] = 32'd0;
+    bank2[1883] = 32'd0;
+    bank2[1884] = 32'd0;
+    bank2[1885] = 32'd0;
+    bank2[1886] = 32'd0;
+    bank2[1887] = 32'd0;
+    bank2[1888] = 32'd0;
+    bank2[1889] = 32'd0;
+    bank2[1890] = 32'd0;
+    bank2[1891] = 32'd0;
+    bank2[1892] = 32'd0;
+    bank2[1893] = 32'd0;
+    bank2[1894] = 32'd0;
+    bank2[1895] = 32'd0;
+    bank2[1896] = 32'd0;
+    bank2[1897] = 32'd0;
+    bank2[1898] = 32'd0;
+    bank2[1899] = 32'd0;
+    bank2[1900] = 32'd0;
+    bank2[1901] = 32'd0;
+    bank2[1902] = 32'd0;
+    bank2[1903] = 32'd0;
+    bank2[1904] = 32'd0;
+    bank2[1905] = 32'd0;
+    bank2[1906] = 32'd0;
+    bank2[1907] = 32'd0;
+    bank2[1908] = 32'd0;
+    bank2[1909] = 32'd0;
+    bank2[1910] = 32'd0;
+    bank2[1911] = 32'd0;
+    bank2[1912] = 32'd0;
+    bank2[1913] = 32'd0;
+    bank2[1914] = 32'd0;
+    bank2[1915] = 32'd0;
+    bank2[1916] = 32'd0;
+    bank2[1917] = 32'd0;
+    bank2[1918] = 32'd0;
+    bank2[1919] = 32'd0;
+    bank2[1920] = 32'd0;
+    bank2[1921] = 32'd0;
+    bank2[1922] = 32'd0;
+    bank2[1923] = 32'd0;
+    bank2[1924] = 32'd0;
+    bank2[1925] = 32'd0;
+    bank2[1926] = 32'd0;
+    bank2[1927] = 32'd0;
+    bank2[1928] = 32'd0;
+    bank2[1929] = 32'd0;
+    bank2[1930] = 32'd0;
+    bank2[1931] = 32'd0;
+    bank2[1932] = 32'd0;
+    bank2[1933] = 32'd0;
+    bank2[1934] = 32'd0;
+    bank2[1935] = 32'd0;
+    bank2[1936] = 32'd0;
+    bank2[1937] = 32'd0;
+    bank2[1938] = 32'd0;
+    bank2[1939] = 32'd0;
+    bank2[1940] = 32'd0;
+    bank2[1941] = 32'd0;
+    bank2[1942] = 32'd0;
+    bank2[1943] = 32'd0;
+    bank2[1944] = 32'd0;
+    bank2[1945] = 32'd0;
+    bank2[1946] = 32'd0;
+    bank2[1947] = 32'd0;
+    bank2[1948] = 32'd0;
+    bank2[1949] = 32'd0;
+    bank2[1950] = 32'd0;
+    bank2[1951] = 32'd0;
+    bank2[1952] = 32'd0;
+    bank2[1953] = 32'd0;
+    bank2[1954] = 32'd0;
+    bank2[1955] = 32'd0;
+    bank2[1956] = 32'd0;
+    bank2[1957] = 32'd0;
+    bank2[1958] = 32'd0;
+    bank2[1959] = 32'd0;
+    bank2[1960] = 32'd0;
+    bank2[1961] = 32'd0;
+    bank2[1962] = 32'd0;
+    bank2[1963] = 32'd0;
+    bank2[1964] = 32'd0;
+    bank2[1965] = 32'd0;
+    bank2[1966] = 32'd0;
+    bank2[1967] = 32'd0;
+    bank2[1968] = 32'd0;
+    bank2[1969] = 32'd0;
+    bank2[1970] = 32'd0;
+    bank2[1971] = 32'd0;
+    bank2[1972] = 32'd0;
+    bank2[1973] = 32'd0;
+    bank2[1974] = 32'd0;
+    bank2[1975] = 32'd0;
+    bank2[1976] = 32'd0;
+    bank2[1977] = 32'd0;
+    bank2[1978] = 32'd0;
+    bank2[1979] = 32'd0;
+    bank2[1980] = 32'd0;
+    bank2[1981] = 32'd0;
+    bank2[1982] = 32'd0;
+    bank2[1983] = 32'd0;
+    bank2[1984] = 32'd0;
+    bank2[1985] = 32'd0;
+    bank2[1986] = 32'd0;
+    bank2[1987] = 32'd0;
+    bank2[1988] = 32'd0;
+    bank2[1989] = 32'd0;
+    bank2[1990] = 32'd0;
+    bank2[1991] = 32'd0;
+    bank2[1992] = 32'd0;
+    bank2[1993] = 32'd0;
+    bank2[1994] = 32'd0;
+    bank2[1995] = 32'd0;
+    bank2[1996] = 32'd0;
+    bank2[1997] = 32'd0;
+    bank2[1998] = 32'd0;
+    bank2[1999] = 32'd0;
+    bank2[2000] = 32'd0;
+    bank2[2001] = 32'd0;
+    bank2[2002] = 32'd0;
+    bank2[2003] = 32'd0;
+    bank2[2004] = 32'd0;
+    bank2[2005] = 32'd0;
+    bank2[2006] = 32'd0;
+    bank2[2007] = 32'd0;
+    bank2[2008] = 32'd0;
+    bank2[2009] = 32'd0;
+    bank2[2010] = 32'd0;
+    bank2[2011] = 32'd0;
+    bank2[2012] = 32'd0;
+    bank2[2013] = 32'd0;
+    bank2[2014] = 32'd0;
+    bank2[2015] = 32'd0;
+    bank2[2016] = 32'd0;
+    bank2[2017] = 32'd0;
+    bank2[2018] = 32'd0;
+    bank2[2019] = 32'd0;
+    bank2[2020] = 32'd0;
+    bank2[2021] = 32'd0;
+    bank2[2022] = 32'd0;
+    bank2[2023] = 32'd0;
+    bank2[2024] = 32'd0;
+    bank2[2025] = 32'd0;
+    bank2[2026] = 32'd0;
+    bank2[2027] = 32'd0;
+    bank2[2028] = 32'd0;
+    bank2[2029] = 32'd0;
+    bank2[2030] = 32'd0;
+    bank2[2031] = 32'd0;
+    bank2[2032] = 32'd0;
+    bank2[2033] = 32'd0;
+    bank2[2034] = 32'd0;
+    bank2[2035] = 32'd0;
+    bank2[2036] = 32'd0;
+    bank2[2037] = 32'd0;
+    bank2[2038] = 32'd0;
+    bank2[2039] = 32'd0;
+    bank2[2040] = 32'd0;
+    bank2[2041] = 32'd0;
+    bank2[2042] = 32'd0;
+    bank2[2043] = 32'd0;
+    bank2[2044] = 32'd0;
+    bank2[2045] = 32'd0;
+    bank2[2046] = 32'd0;
+    bank2[2047] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$24 )
+      bank2[\$13 [10:0]] <= \$signature__data$23 ;
+  end
+  reg [31:0] _2_;
+  always @(posedge clk) begin
+    if (rd_en) begin
+      _2_ <= bank2[\$15 [10:0]];
+    end
+  end
+  assign \rd__data$60  = _2_;
+  reg [31:0] bank3 [2047:0];
+  initial begin
+    bank3[0] = 32'd0;
+    bank3[1] = 32'd0;
+    bank3[2] = 32'd0;
+    bank3[3] = 32'd0;
+    bank3[4] = 32'd0;
+    bank3[5] = 32'd0;
+    bank3[6] = 32'd0;
+    bank3[7] = 32'd0;
+    bank3[8] = 32'd0;
+    bank3[9] = 32'd0;
+    bank3[10] = 32'd0;
+    bank3[11] = 32'd0;
+    bank3[12] = 32'd0;
+    bank3[13] = 32'd0;
+    bank3[14] = 32'd0;
+    bank3[15] = 32'd0;
+    bank3[16] = 32'd0;
+    bank3[17] = 32'd0;
+    bank3[18] = 32'd0;
+    bank3[19] = 32'd0;
+    bank3[20] = 32'd0;
+    bank3[21] = 32'd0;
+    bank3[22] = 32'd0;
+    bank3[23] = 32'd0;
+    bank3[24] = 32'd0;
+    bank3[25] = 32'd0;
+    bank3[26] = 32'd0;
+    bank3[27] = 32'd0;
+    bank3[28] = 32'd0;
+    bank3[29] = 32'd0;
+    bank3[30] = 32'd0;
+    bank3[31] = 32'd0;
+    bank3[32] = 32'd0;
+    bank3[33] = 32'd0;
+    bank3[34] = 32'd0;
+    bank3[35] = 32'd0;
+    bank3[36] = 32'd0;
+    bank3[37] = 32'd0;
+    bank3[38] = 32'd0;
+    bank3[39] = 32'd0;
+    bank3[40] = 32'd0;
+    bank3[41] = 32'd0;
+    bank3[42] = 32'd0;
+    bank3[43] = 32'd0;
+    bank3[44] = 32'd0;
+    bank3[45] = 32'd0;
+    bank3[46] = 32'd0;
+    bank3[47] = 32'd0;
+    bank3[48] = 32'd0;
+    bank3[49] = 32'd0;
+    bank3[50] = 32'd0;
+    bank3[51] = 32'd0;
+    bank3[52] = 32'd0;
+    bank3[53] = 32'd0;
+    bank3[54] = 32'd0;
+    bank3[55] = 32'd0;
+    bank3[56] = 32'd0;
+    bank3[57] = 32'd0;
+    bank3[58] = 32'd0;
+    bank3[59] = 32'd0;
+    bank3[60] = 32'd0;
+    bank3[61] = 32'd0;
+    bank3[62] = 32'd0;
+    bank3[63] = 32'd0;
+    bank3[64] = 32'd0;
+    bank3[65] = 32'd0;
+    bank3[66] = 32'd0;
+    bank3[67] = 32'd0;
+    bank3[68] = 32'd0;
+    bank3[69] = 32'd0;
+    bank3[70] = 32'd0;
+    bank3[71] = 32'd0;
+    bank3[72] = 32'd0;
+    bank3[73] = 32'd0;
+    bank3[74] = 32'd0;
+    bank3[75] = 32'd0;
+    bank3[76] = 32'd0;
+    bank3[77] = 32'd0;
+    bank3[78] = 32'd0;
+    bank3[79] = 32'd0;
+    bank3[80] = 32'd0;
+    bank3[81] = 32'd0;
+    bank3[82] = 32'd0;
+    bank3[83] = 32'd0;
+    bank3[84] = 32'd0;
+    bank3[85] = 32'd0;
+    bank3[86] = 32'd0;
+    bank3[87] = 32'd0;
+    bank3[88] = 32'd0;
+    bank3[89] = 32'd0;
+    bank3[90] = 32'd0;
+    bank3[91] = 32'd0;
+    bank3[92] = 32'd0;
+    bank3[93] = 32'd0;
+    bank3[94] = 32'd0;
+    bank3[95] = 32'd0;
+    bank3[96] = 32'd0;
+    bank3[97] = 32'd0;
+    bank3[98] = 32'd0;
+    bank3[99] = 32'd0;
+    bank3[100] = 32'd0;
+    bank3[101] = 32'd0;
+    bank3[102] = 32'd0;
+    bank3[103] = 32'd0;
+    bank3[104] = 32'd0;
+    bank3[105] = 32'd0;
+    bank3[106] = 32'd0;
+    bank3[107] = 32'd0;
+    bank3[108] = 32'd0;
+    bank3[109] = 32'd0;
+    bank3[110] = 32'd0;
+    bank3[111] = 32'd0;
+    bank3[112] = 32'd0;
+    bank3[113] = 32'd0;
+    bank3[114] = 32'd0;
+    bank3[115] = 32'd0;
+    bank3[116] = 32'd0;
+    bank3[117] = 32'd0;
+    bank3[118] = 32'd0;
+    bank3[119] = 32'd0;
+    bank3[120] = 32'd0;
+    bank3[121] = 32'd0;
+    bank3[122] = 32'd0;
+    bank3[123] = 32'd0;
+    bank3[124] = 32'd0;
+    bank3[125] = 32'd0;
+    bank3[126] = 32'd0;
+    bank3[127] = 32'd0;
+    bank3[128] = 32'd0;
+    bank3[129] = 32'd0;
+    bank3[130] = 32'd0;
+    bank3[131] = 32'd0;
+    bank3[132] = 32'd0;
+    bank3[133] = 32'd0;
+    bank3[134] = 32'd0;
+    bank3[135] = 32'd0;
+    bank3[136] = 32'd0;
+    bank3[137] = 32'd0;
+    bank3[138] = 32'd0;
+    bank3[139] = 32'd0;
+    bank3[140] = 32'd0;
+    bank3[141] = 32'd0;
+    bank3[142] = 32'd0;
+    bank3[143] = 32'd0;
+    bank3[144] = 32'd0;
+    bank3[145] = 32'd0;
+    bank3[146] = 32'd0;
+    bank3[147] = 32'd0;
+    bank3[148] = 32'd0;
+    bank3[149] = 32'd0;
+    bank3[150] = 32'd0;
+    bank3[151] = 32'd0;
+    bank3[152] = 32'd0;
+    bank3[153] = 32'd0;
+    bank3[154] = 32'd0;
+    bank3[155] = 32'd0;
+    bank3[156] = 32'd0;
+    bank3[157] = 32'd0;
+    bank3[158] = 32'd0;
+    bank3[159] = 32'd0;
+    bank3[160] = 32'd0;
+    bank3[161] = 32'd0;
+    bank3[162] = 32'd0;
+    bank3[163] = 32'd0;
+    bank3[164] = 32'd0;
+    bank3[165] = 32'd0;
+    bank3[166] = 32'd0;
+    bank3[167] = 32'd0;
+    bank3[168] = 32'd0;
+    bank3[169] = 32'd0;
+    bank3[170] = 32'd0;
+    bank3[171] = 32'd0;
+    bank3[172] = 32'd0;
+    bank3[173] = 32'd0;
+    bank3[174] = 32'd0;
+    bank3[175] = 32'd0;
+    bank3[176] = 32'd0;
+    bank3[177] = 32'd0;
+    bank3[178] = 32'd0;
+    bank3[179] = 32'd0;
+    bank3[180] = 32'd0;
+    bank3[181] = 32'd0;
+    bank3[182] = 32'd0;
+    bank3[183] = 32'd0;
+    bank3[184] = 32'd0;
+    bank3[185] = 32'd0;
+    bank3[186] = 32'd0;
+    bank3[187] = 32'd0;
+    bank3[188] = 32'd0;
+    bank3[189] = 32'd0;
+    bank3[190] = 32'd0;
+    bank3[191] = 32'd0;
+    bank3[192] = 32'd0;
+    bank3[193] = 32'd0;
+    bank3[194] = 32'd0;
+    bank3[195] = 32'd0;
+    bank3[196] = 32'd0;
+    bank3[197] = 32'd0;
+    bank3[198] = 32'd0;
+    bank3[199] = 32'd0;
+    bank3[200] = 32'd0;
+    bank3[201] = 32'd0;
+    bank3[202] = 32'd0;
+    bank3[203] = 32'd0;
+    bank3[204] = 32'd0;
+    bank3[205] = 32'd0;
+    bank3[206] = 32'd0;
+    bank3[207] = 32'd0;
+    bank3[208] = 32'd0;
+    bank3[209] = 32'd0;
+    bank3[210] = 32'd0;
+    bank3[211] = 32'd0;
+    bank3[212] = 32'd0;
+    bank3[213] = 32'd0;
+    bank3[214] = 32'd0;
+    bank3[215] = 32'd0;
+    bank3[216] = 32'd0;
+    bank3[217] = 32'd0;
+    bank3[218] = 32'd0;
+    bank3[219] = 32'd0;
+    bank3[220] = 32'd0;
+    bank3[221] = 32'd0;
+    bank3[222] = 32'd0;
+    bank3[223] = 32'd0;
+    bank3[224] = 32'd0;
+    bank3[225] = 32'd0;
+    bank3[226] = 32'd0;
+    bank3[227] = 32'd0;
+    bank3[228] = 32'd0;
+    bank3[229] = 32'd0;
+    bank3[230] = 32'd0;
+    bank3[231] = 32'd0;
+    bank3[232] = 32'd0;
+    bank3[233] = 32'd0;
+    bank3[234] = 32'd0;
+    bank3[235] = 32'd0;
+    bank3[236] = 32'd0;
+    bank3[237] = 32'd0;
+    bank3[238] = 32'd0;
+    bank3[239] = 32'd0;
+    bank3[240] = 32'd0;
+    bank3[241] = 32'd0;
+    bank3[242] = 32'd0;
+    bank3[243] = 32'd0;
+    bank3[244] = 32'd0;
+    bank3[245] = 32'd0;
+    bank3[246] = 32'd0;
+    bank3[247] = 32'd0;
+    bank3[248] = 32'd0;
+    bank3[249] = 32'd0;
+    bank3[250] = 32'd0;
+    bank3[251] = 32'd0;
+    bank3[252] = 32'd0;
+    bank3[253] = 32'd0;
+    bank3[254] = 32'd0;
+    bank3[255] = 32'd0;
+    bank3[256] = 32'd0;
+    bank3[257] = 32'd0;
+    bank3[258] = 32'd0;
+    bank3[259] = 32'd0;
+    bank3[260] = 32'd0;
+    bank3[261] = 32'd0;
+    bank3[262] = 32'd0;
+    bank3[263] = 32'd0;
+    bank3[264] = 32'd0;
+    bank3[265] = 32'd0;
+    bank3[266] = 32'd0;
+    bank3[267] = 32'd0;
+    bank3[268] = 32'd0;
+    bank3[269] = 32'd0;
+    bank3[270] = 32'd0;
+    bank3[271] = 32'd0;
+    bank3[272] = 32'd0;
+    bank3[273] = 32'd0;
+    bank3[274] = 32'd0;
+    bank3[275] = 32'd0;
+    bank3[276] = 32'd0;
+    bank3[277] = 32'd0;
+    bank3[278] = 32'd0;
+    bank3[279] = 32'd0;
+    bank3[280] = 32'd0;
+    bank3[281] = 32'd0;
+    bank3[282] = 32'd0;
+    bank3[283] = 32'd0;
+    bank3[284] = 32'd0;
+    bank3[285] = 32'd0;
+    bank3[286] = 32'd0;
+    bank3[287] = 32'd0;
+    bank3[288] = 32'd0;
+    bank3[289] = 32'd0;
+    bank3[290] = 32'd0;
+    bank3[291] = 32'd0;
+    bank3[292] = 32'd0;
+    bank3[293] = 32'd0;
+    bank3[294] = 32'd0;
+    bank3[295] = 32'd0;
+    bank3[296] = 32'd0;
+    bank3[297] = 32'd0;
+    bank3[298] = 32'd0;
+    bank3[299] = 32'd0;
+    bank3[300] = 32'd0;
+    bank3[301] = 32'd0;
+    bank3[302] = 32'd0;
+    bank3[303] = 32'd0;
+    bank3[304] = 32'd0;
+    bank3[305] = 32'd0;
+    bank3[306] = 32'd0;
+    bank3[307] = 32'd0;
+    bank3[308] = 32'd0;
+    bank3[309] = 32'd0;
+    bank3[310] = 32'd0;
+    bank3[311] = 32'd0;
+    bank3[312] = 32'd0;
+    bank3[313] = 32'd0;
+    bank3[314] = 32'd0;
+    bank3[315] = 32'd0;
+    bank3[316] = 32'd0;
+    bank3[317] = 32'd0;
+    bank3[318] = 32'd0;
+    bank3[319] = 32'd0;
+    bank3[320] = 32'd0;
+    bank3[321] = 32'd0;
+    bank3[322] = 32'd0;
+    bank3[323] = 32'd0;
+    bank3[324] = 32'd0;
+    bank3[325] = 32'd0;
+    bank3[326] = 32'd0;
+    bank3[327] = 32'd0;
+    bank3[328] = 32'd0;
+    bank3[329] = 32'd0;
+    bank3[330] = 32'd0;
+    bank3[331] = 32'd0;
+    bank3[332] = 32'd0;
+    bank3[333] = 32'd0;
+    bank3[334] = 32'd0;
+    bank3[335] = 32'd0;
+    bank3[336] = 32'd0;
+    bank3[337] = 32'd0;
+    bank3[338] = 32'd0;
+    bank3[339] = 32'd0;
+    bank3[340] = 32'd0;
+    bank3[341] = 32'd0;
+    bank3[342] = 32'd0;
+    bank3[343] = 32'd0;
+    bank3[344] = 32'd0;
+    bank3[345] = 32'd0;
+    bank3[346] = 32'd0;
+    bank3[347] = 32'd0;
+    bank3[348] = 32'd0;
+    bank3[349] = 32'd0;
+    bank3[350] = 32'd0;
+    bank3[351] = 32'd0;
+    bank3[352] = 32'd0;
+    bank3[353] = 32'd0;
+    bank3[354] = 32'd0;
+    bank3[355] = 32'd0;
+    bank3[356] = 32'd0;
+    bank3[357] = 32'd0;
+    bank3[358] = 32'd0;
+    bank3[359] = 32'd0;
+    bank3[360] = 32'd0;
+    bank3[361] = 32'd0;
+    bank3[362] = 32'd0;
+    bank3[363] = 32'd0;
+    bank3[364] = 32'd0;
+    bank3[365] = 32'd0;
+    bank3[366] = 32'd0;
+    bank3[367] = 32'd0;
+    bank3[368] = 32'd0;
+    bank3[369] = 32'd0;
+    bank3[370] = 32'd0;
+    bank3[371] = 32'd0;
+    bank3[372] = 32'd0;
+    bank3[373] = 32'd0;
+    bank3[374] = 32'd0;
+    bank3[375] = 32'd0;
+    bank3[376] = 32'd0;
+    bank3[377] = 32'd0;
+    bank3[378] = 32'd0;
+    bank3[379] = 32'd0;
+    bank3[380] = 32'd0;
+    bank3[381] = 32'd0;
+    bank3[382] = 32'd0;
+    bank3[383] = 32'd0;
+    bank3[384] = 32'd0;
+    bank3[385] = 32'd0;
+    bank3[386] = 32'd0;
+    bank3[387] = 32'd0;
+    bank3[388] = 32'd0;
+    bank3[389] = 32'd0;
+    bank3[390] = 32'd0;
+    bank3[391] = 32'd0;
+    bank3[392] = 32'd0;
+    bank3[393] = 32'd0;
+    bank3[394] = 32'd0;
+    bank3[395] = 32'd0;
+    bank3[396] = 32'd0;
+    bank3[397] = 32'd0;
+    bank3[398] = 32'd0;
+    bank3[399] = 32'd0;
+    bank3[400] = 32'd0;
+    bank3[401] = 32'd0;
+    bank3[402] = 32'd0;
+    bank3[403] = 32'd0;
+    bank3[404] = 32'd0;
+    bank3[405] = 32'd0;
+    bank3[406] = 32'd0;
+    bank3[407] = 32'd0;
+    bank3[408] = 32'd0;
+    bank3[409] = 32'd0;
+    bank3[410] = 32'd0;
+    bank3[411] = 32'd0;
+    bank3[412] = 32'd0;
+    bank3[413] = 32'd0;
+    bank3[414] = 32'd0;
+    bank3[415] = 32'd0;
+    bank3[416] = 32'd0;
+    bank3[417] = 32'd0;
+    bank3[418] = 32'd0;
+    bank3[419] = 32'd0;
+    bank3[420] = 32'd0;
+    bank3[421] = 32'd0;
+    bank3[422] = 32'd0;
+    bank3[423] = 32'd0;
+    bank3[424] = 32'd0;
+    bank3[425] = 32'd0;
+    bank3[426] = 32'd0;
+    bank3[427] = 32'd0;
+    bank3[428] = 32'd0;
+    bank3[429] = 32'd0;
+    bank3[430] = 32'd0;
+    bank3[431] = 32'd0;
+    bank3[432] = 32'd0;
+    bank3[433] = 32'd0;
+    bank3[434] = 32'd0;
+    bank3[435] = 32'd0;
+    bank3[436] = 32'd0;
+    bank3[437] = 32'd0;
+    bank3[438] = 32'd0;
+    bank3[439] = 32'd0;
+    bank3[440] = 32'd0;
+    bank3[441] = 32'd0;
+    bank3[442] = 32'd0;
+    bank3[443] = 32'd0;
+    bank3[444] = 32'd0;
+    bank3[445] = 32'd0;
+    bank3[446] = 32'd0;
+    bank3[447] = 32'd0;
+    bank3[448] = 32'd0;
+    bank3[449] = 32'd0;
+    bank3[450] = 32'd0;
+    bank3[451] = 32'd0;
+    bank3[452] = 32'd0;
+    bank3[453] = 32'd0;
+    bank3[454] = 32'd0;
+    bank3[455] = 32'd0;
+    bank3[456] = 32'd0;
+    bank3[457] = 32'd0;
+    bank3[458] = 32'd0;
+    bank3[459] = 32'd0;
+    bank3[460] = 32'd0;
+    bank3[461] = 32'd0;
+    bank3[462] = 32'd0;
+    bank3[463] = 32'd0;
+    bank3[464] = 32'd0;
+    bank3[465] = 32'd0;
+    bank3[466] = 32'd0;
+    bank3[467] = 32'd0;
+    bank3[468] = 32'd0;
+    bank3[469] = 32'd0;
+    bank3[470] = 32'd0;
+    bank3[471] = 32'd0;
+    bank3[472] = 32'd0;
+    bank3[473] = 32'd0;
+    bank3[474] = 32'd0;
+    bank3[475] = 32'd0;
+    bank3[476] = 32'd0;
+    bank3[477] = 32'd0;
+    bank3[478] = 32'd0;
+    bank3[479] = 32'd0;
+    bank3[480] = 32'd0;
+    bank3[481] = 32'd0;
+    bank3[482] = 32'd0;
+    bank3[483] = 32'd0;
+    bank3[484] = 32'd0;
+    bank3[485] = 32'd0;
+    bank3[486] = 32'd0;
+    bank3[487] = 32'd0;
+    bank3[488] = 32'd0;
+    bank3[489] = 32'd0;
+    bank3[490] = 32'd0;
+    bank3[491] = 32'd0;
+    bank3[492] = 32'd0;
+    bank3[493] = 32'd0;
+    bank3[494] = 32'd0;
+    bank3[495] = 32'd0;
+    bank3[496] = 32'd0;
+    bank3[497] = 32'd0;
+    bank3[498] = 32'd0;
+    bank3[499] = 32'd0;
+    bank3[500] = 32'd0;
+    bank3[501] = 32'd0;
+    bank3[502] = 32'd0;
+    bank3[503] = 32'd0;
+    bank3[504] = 32'd0;
+    bank3[505] = 32'd0;
+    bank3[506] = 32'd0;
+    bank3[507] = 32'd0;
+    bank3[508] = 32'd0;
+    bank3[509] = 32'd0;
+    bank3[510] = 32'd0;
+    bank3[511] = 32'd0;
+    bank3[512] = 32'd0;
+    bank3[513] = 32'd0;
+    bank3[514] = 32'd0;
+    bank3[515] = 32'd0;
+    bank3[516] = 32'd0;
+    bank3[517] = 32'd0;
+    bank3[518] = 32'd0;
+    bank3[519] = 32'd0;
+    bank3[520] = 32'd0;
+    bank3[521] = 32'd0;
+    bank3[522] = 32'd0;
+    bank3[523] = 32'd0;
+    bank3[524] = 32'd0;
+    bank3[525] = 32'd0;
+    bank3[526] = 32'd0;
+    bank3[527] = 32'd0;
+    bank3[528] = 32'd0;
+    bank3[529] = 32'd0;
+    bank3[530] = 32'd0;
+    bank3[531] = 32'd0;
+    bank3[532] = 32'd0;
+    bank3[533] = 32'd0;
+    bank3[534] = 32'd0;
+    bank3[535] = 32'd0;
+    bank3[536] = 32'd0;
+    bank3[537] = 32'd0;
+    bank3[538] = 32'd0;
+    bank3[539] = 32'd0;
+    bank3[540] = 32'd0;
+    bank3[541] = 32'd0;
+    bank3[542] = 32'd0;
+    bank3[543] = 32'd0;
+    bank3[544] = 32'd0;
+    bank3[545] = 32'd0;
+    bank3[546] = 32'd0;
+    bank3[547] = 32'd0;
+    bank3[548] = 32'd0;
+    bank3[549] = 32'd0;
+    bank3[550] = 32'd0;
+    bank3[551] = 32'd0;
+    bank3[552] = 32'd0;
+    bank3[553] = 32'd0;
+    bank3[554] = 32'd0;
+    bank3[555] = 32'd0;
+    bank3[556] = 32'd0;
+    bank3[557] = 32'd0;
+    bank3[558] = 32'd0;
+    bank3[559] = 32'd0;
+    bank3[560] = 32'd0;
+    bank3[561] = 32'd0;
+    bank3[562] = 32'd0;
+    bank3[563] = 32'd0;
+    bank3[564] = 32'd0;
+    bank3[565] = 32'd0;
+    bank3[566] = 32'd0;
+    bank3[567] = 32'd0;
+    bank3[568] = 32'd0;
+    bank3[569] = 32'd0;
+    bank3[570] = 32'd0;
+    bank3[571] = 32'd0;
+    bank3[572] = 32'd0;
+    bank3[573] = 32'd0;
+    bank3[574] = 32'd0;
+    bank3[575] = 32'd0;
+    bank3[576] = 32'd0;
+    bank3[577] = 32'd0;
+    bank3[578] = 32'd0;
+    bank3[579] = 32'd0;
+    bank3[580] = 32'd0;
+    bank3[581] = 32'd0;
+    bank3[582] = 32'd0;
+    bank3[583] = 32'd0;
+    bank3[584] = 32'd0;
+    bank3[585] = 32'd0;
+    bank3[586] = 32'd0;
+    bank3[587] = 32'd0;
+    bank3[588] = 32'd0;
+    bank3[589] = 32'd0;
+    bank3[590] = 32'd0;
+    bank3[591] = 32'd0;
+    bank3[592] = 32'd0;
+    bank3[593] = 32'd0;
+    bank3[594] = 32'd0;
+    bank3[595] = 32'd0;
+    bank3[596] = 32'd0;
+    bank3[597] = 32'd0;
+    bank3[598] = 32'd0;
+    bank3[599] = 32'd0;
+    bank3[600] = 32'd0;
+    bank3[601] = 32'd0;
+    bank3[602] = 32'd0;
+    bank3[603] = 32'd0;
+    bank3[604] = 32'd0;
+    bank3[605] = 32'd0;
+    bank3[606] = 32'd0;
+    bank3[607] = 32'd0;
+    bank3[608] = 32'd0;
+    bank3[609] = 32'd0;
+    bank3[610] = 32'd0;
+    bank3[611] = 32'd0;
+    bank3[612] = 32'd0;
+    bank3[613] = 32'd0;
+    bank3[614] = 32'd0;
+    bank3[615] = 32'd0;
+    bank3[616] = 32'd0;
+    bank3[617] = 32'd0;
+    bank3[618] = 32'd0;
+    bank3[619] = 32'd0;
+    bank3[620] = 32'd0;
+    bank3[621] = 32'd0;
+    bank3[622] = 32'd0;
+    bank3[623] = 32'd0;
+    bank3[624] = 32'd0;
+    bank3[625] = 32'd0;
+    bank3[626] = 32'd0;
+    bank3[627] = 32'd0;
+    bank3[628] = 32'd0;
+    bank3[629] = 32'd0;
+    bank3[630] = 32'd0;
+    bank3[631] = 32'd0;
+    bank3[632] = 32'd0;
+    bank3[633] = 32'd0;
+    bank3[634] = 32'd0;
+    bank3[635] = 32'd0;
+    bank3[636] = 32'd0;
+    bank3[637] = 32'd0;
+    bank3[638] = 32'd0;
+    bank3[639] = 32'd0;
+    bank3[640] = 32'd0;
+    bank3[641] = 32'd0;
+    bank3[642] = 32'd0;
+    bank3[643] = 32'd0;
+    bank3[644] = 32'd0;
+    bank3[645] = 32'd0;
+    bank3[646] = 32'd0;
+    bank3[647] = 32'd0;
+    bank3[648] = 32'd0;
+    bank3[649] = 32'd0;
+    bank3[650] = 32'd0;
+    bank3[651] = 32'd0;
+    bank3[652] = 32'd0;
+    bank3[653] = 32'd0;
+    bank3[654] = 32'd0;
+    bank3[655] = 32'd0;
+    bank3[656] = 32'd0;
+    bank3[657] = 32'd0;
+    bank3[658] = 32'd0;
+    bank3[659] = 32'd0;
+    bank3[660] = 32'd0;
+    bank3[661] = 32'd0;
+    bank3[662] = 32'd0;
+    bank3[663] = 32'd0;
+    bank3[664] = 32'd0;
+    bank3[665] = 32'd0;
+    bank3[666] = 32'd0;
+    bank3[667] = 32'd0;
+    bank3[668] = 32'd0;
+    bank3[669] = 32'd0;
+    bank3[670] = 32'd0;
+    bank3[671] = 32'd0;
+    bank3[672] = 32'd0;
+    bank3[673] = 32'd0;
+    bank3[674] = 32'd0;
+    bank3[675] = 32'd0;
+    bank3[676] = 32'd0;
+    bank3[677] = 32'd0;
+    bank3[678] = 32'd0;
+    bank3[679] = 32'd0;
+    bank3[680] = 32'd0;
+    bank3[681] = 32'd0;
+    bank3[682] = 32'd0;
+    bank3[683] = 32'd0;
+    bank3[684] = 32'd0;
+    bank3[685] = 32'd0;
+    bank3[686] = 32'd0;
+    bank3[687] = 32'd0;
+    bank3[688] = 32'd0;
+    bank3[689] = 32'd0;
+    bank3[690] = 32'd0;
+    bank3[691] = 32'd0;
+    bank3[692] = 32'd0;
+    bank3[693] = 32'd0;
+    bank3[694] = 32'd0;
+    bank3[695] = 32'd0;
+    bank3[696] = 32'd0;
+    bank3[697] = 32'd0;
+    bank3[698] = 32'd0;
+    bank3[699] = 32'd0;
+    bank3[700] = 32'd0;
+    bank3[701] = 32'd0;
+    bank3[702] = 32'd0;
+    bank3[703] = 32'd0;
+    bank3[704] = 32'd0;
+    bank3[705] = 32'd0;
+    bank3[706] = 32'd0;
+    bank3[707] = 32'd0;
+    bank3[708] = 32'd0;
+    bank3[709] = 32'd0;
+    bank3[710] = 32'd0;
+    bank3[711] = 32'd0;
+    bank3[712] = 32'd0;
+    bank3[713] = 32'd0;
+    bank3[714] = 32'd0;
+    bank3[715] = 32'd0;
+    bank3[716] = 32'd0;
+    bank3[717] = 32'd0;
+    bank3[718] = 32'd0;
+    bank3[719] = 32'd0;
+    bank3[720] = 32'd0;
+    bank3[721] = 32'd0;
+    bank3[722] = 32'd0;
+    bank3[723] = 32'd0;
+    bank3[724] = 32'd0;
+    bank3[725] = 32'd0;
+    bank3[726] = 32'd0;
+    bank3[727] = 32'd0;
+    bank3[728] = 32'd0;
+    bank3[729] = 32'd0;
+    bank3[730] = 32'd0;
+    bank3[731] = 32'd0;
+    bank3[732] = 32'd0;
+    bank3[733] = 32'd0;
+    bank3[734] = 32'd0;
+    bank3[735] = 32'd0;
+    bank3[736] = 32'd0;
+    bank3[737] = 32'd0;
+    bank3[738] = 32'd0;
+    bank3[739] = 32'd0;
+    bank3[740] = 32'd0;
+    bank3[741] = 32'd0;
+    bank3[742] = 32'd0;
+    bank3[743] = 32'd0;
+    bank3[744] = 32'd0;
+    bank3[745] = 32'd0;
+    bank3[746] = 32'd0;
+    bank3[747] = 32'd0;
+    bank3[748] = 32'd0;
+    bank3[749] = 32'd0;
+    bank3[750] = 32'd0;
+    bank3[751] = 32'd0;
+    bank3[752] = 32'd0;
+    bank3[753] = 32'd0;
+    bank3[754] = 32'd0;
+    bank3[755] = 32'd0;
+    bank3[756] = 32'd0;
+    bank3[757] = 32'd0;
+    bank3[758] = 32'd0;
+    bank3[759] = 32'd0;
+    bank3[760] = 32'd0;
+    bank3[761] = 32'd0;
+    bank3[762] = 32'd0;
+    bank3[763] = 32'd0;
+    bank3[764] = 32'd0;
+    bank3[765] = 32'd0;
+    bank3[766] = 32'd0;
+    bank3[767] = 32'd0;
+    bank3[768] = 32'd0;
+    bank3[769] = 32'd0;
+    bank3[770] = 32'd0;
+    bank3[771] = 32'd0;
+    bank3[772] = 32'd0;
+    bank3[773] = 32'd0;
+    bank3[774] = 32'd0;
+    bank3[775] = 32'd0;
+    bank3[776] = 32'd0;
+    bank3[777] = 32'd0;
+    bank3[778] = 32'd0;
+    bank3[779] = 32'd0;
+    bank3[780] = 32'd0;
+    bank3[781] = 32'd0;
+    bank3[782] = 32'd0;
+    bank3[783] = 32'd0;
+    bank3[784] = 32'd0;
+    bank3[785] = 32'd0;
+    bank3[786] = 32'd0;
+    bank3[787] = 32'd0;
+    bank3[788] = 32'd0;
+    bank3[789] = 32'd0;
+    bank3[790] = 32'd0;
+    bank3[791] = 32'd0;
+    bank3[792] = 32'd0;
+    bank3[793] = 32'd0;
+    bank3[794] = 32'd0;
+    bank3[795] = 32'd0;
+    bank3[796] = 32'd0;
+    bank3[797] = 32'd0;
+    bank3[798] = 32'd0;
+    bank3[799] = 32'd0;
+    bank3[800] = 32'd0;
+    bank3[801] = 32'd0;
+    bank3[802] = 32'd0;
+    bank3[803] = 32'd0;
+    bank3[804] = 32'd0;
+    bank3[805] = 32'd0;
+    bank3[806] = 32'd0;
+    bank3[807] = 32'd0;
+    bank3[808] = 32'd0;
+    bank3[809] = 32'd0;
+    bank3[810] = 32'd0;
+    bank3[811] = 32'd0;
+    bank3[812] = 32'd0;
+    bank3[813] = 32'd0;
+    bank3[814] = 32'd0;
+    bank3[815] = 32'd0;
+    bank3[816] = 32'd0;
+    bank3[817] = 32'd0;
+    bank3[818] = 32'd0;
+    bank3[819] = 32'd0;
+    bank3[820] = 32'd0;
+    bank3[821] = 32'd0;
+    bank3[822] = 32'd0;
+    bank3[823] = 32'd0;
+    bank3[824] = 32'd0;
+    bank3[825] = 32'd0;
+    bank3[826] = 32'd0;
+    bank3[827] = 32'd0;
+    bank3[828] = 32'd0;
+    bank3[829] = 32'd0;
+    bank3[830] = 32'd0;
+    bank3[831] = 32'd0;
+    bank3[832] = 32'd0;
+    bank3[833] = 32'd0;
+    bank3[834] = 32'd0;
+    bank3[835] = 32'd0;
+    bank3[836] = 32'd0;
+    bank3[837] = 32'd0;
+    bank3[838] = 32'd0;
+    bank3[839] = 32'd0;
+    bank3[840] = 32'd0;
+    bank3[841] = 32'd0;
+    bank3[842] = 32'd0;
+    bank3[843] = 32'd0;
+    bank3[844] = 32'd0;
+    bank3[845] = 32'd0;
+    bank3[846] = 32'd0;
+    bank3[847] = 32'd0;
+    bank3[848] = 32'd0;
+    bank3[849] = 32'd0;
+    bank3[850] = 32'd0;
+    bank3[851] = 32'd0;
+    bank3[852] = 32'd0;
+    bank3[853] = 32'd0;
+    bank3[854] = 32'd0;
+    bank3[855] = 32'd0;
+    bank3[856] = 32'd0;
+    bank3[857] = 32'd0;
+    bank3[858] = 32'd0;
+    bank3[859] = 32'd0;
+    bank3[860] = 32'd0;
+    bank3[861] = 32'd0;
+    bank3[862] = 32'd0;
+    bank3[863] = 32'd0;
+    bank3[864] = 32'd0;
+    bank3[865] = 32'd0;
+    bank3[866] = 32'd0;
+    bank3[867] = 32'd0;
+    bank3[868] = 32'd0;
+    bank3[869] = 32'd0;
+    bank3[870] = 32'd0;
+    bank3[871] = 32'd0;
+    bank3[872] = 32'd0;
+    bank3[873] = 32'd0;
+    bank3[874] = 32'd0;
+    bank3[875] = 32'd0;
+    bank3[876] = 32'd0;
+    bank3[877] = 32'd0;
+    bank3[878] = 32'd0;
+    bank3[879] = 32'd0;
+    bank3[880] = 32'd0;
+    bank3[881] = 32'd0;
+    bank3[882] = 32'd0;
+    bank3[883] = 32'd0;
+    bank3[884] = 32'd0;
+    bank3[885] = 32'd0;
+    bank3[886] = 32'd0;
+    bank3[887] = 32'd0;
+    bank3[888] = 32'd0;
+    bank3[889] = 32'd0;
+    bank3[890] = 32'd0;
+    bank3[891] = 32'd0;
+    bank3[892] = 32'd0;
+    bank3[893] = 32'd0;
+    bank3[894] = 32'd0;
+    bank3[895] = 32'd0;
+    bank3[896] = 32'd0;
+    bank3[897] = 32'd0;
+    bank3[898] = 32'd0;
+    bank3[899] = 32'd0;
+    bank3[900] = 32'd0;
+    bank3[901] = 32'd0;
+    bank3[902] = 32'd0;
+    bank3[903] = 32'd0;
+    bank3[904] = 32'd0;
+    bank3[905] = 32'd0;
+    bank3[906] = 32'd0;
+    bank3[907] = 32'd0;
+    bank3[908] = 32'd0;
+    bank3[909] = 32'd0;
+    bank3[910] = 32'd0;
+    bank3[911] = 32'd0;
+    bank3[912] = 32'd0;
+    bank3[913] = 32'd0;
+    bank3[914] = 32'd0;
+    bank3[915] = 32'd0;
+    bank3[916] = 32'd0;
+    bank3[917] = 32'd0;
+    bank3[918] = 32'd0;
+    bank3[919] = 32'd0;
+    bank3[920] = 32'd0;
+    bank3[921] = 32'd0;
+    bank3[922] = 32'd0;
+    bank3[923] = 32'd0;
+    bank3[924] = 32'd0;
+    bank3[925] = 32'd0;
+    bank3[926] = 32'd0;
+    bank3[927] = 32'd0;
+    bank3[928] = 32'd0;
+    bank3[929] = 32'd0;
+    bank3[930] = 32'd0;
+    bank3[931] = 32'd0;
+    bank3[932] = 32'd0;
+    bank3[933] = 32'd0;
+    bank3[934] = 32'd0;
+    bank3[935] = 32'd0;
+    bank3[936] = 32'd0;
+    bank3[937] = 32'd0;
+    bank3[938] = 32'd0;
+    bank3[939] = 32'd0;
+    bank3[940] = 32'd0;
+    bank3[941] = 32'd0;
+    bank3[942] = 32'd0;
+    bank3[943] = 32'd0;
+    bank3[944] = 32'd0;
+    bank3[945] = 32'd0;
+    bank3[946] = 32'd0;
+    bank3[947] = 32'd0;
+    bank3[948] = 32'd0;
+    bank3[949] = 32'd0;
+    bank3[950] = 32'd0;
+    bank3[951] = 32'd0;
+    bank3[952] = 32'd0;
+    bank3[953] = 32'd0;
+    bank3[954] = 32'd0;
+    bank3[955] = 32'd0;
+    bank3[956] = 32'd0;
+    bank3[957] = 32'd0;
+    bank3[958] = 32'd0;
+    bank3[959] = 32'd0;
+    bank3[960] = 32'd0;
+    bank3[961] = 32'd0;
+    bank3[962] = 32'd0;
+    bank3[963] = 32'd0;
+    bank3[964] = 32'd0;
+    bank3[965] = 32'd0;
+    bank3[966] = 32'd0;
+    bank3[967] = 32'd0;
+    bank3[968] = 32'd0;
+    bank3[969] = 32'd0;
+    bank3[970] = 32'd0;
+    bank3[971] = 32'd0;
+    bank3[972] = 32'd0;
+    bank3[973] = 32'd0;
+    bank3[974] = 32'd0;
+    bank3[975] = 32'd0;
+    bank3[976] = 32'd0;
+    bank3[977] = 32'd0;
+    bank3[978] = 32'd0;
+    bank3[979] = 32'd0;
+    bank3[980] = 32'd0;
+    bank3[981] = 32'd0;
+    bank3[982] = 32'd0;
+    bank3[983] = 32'd0;
+    bank3[984] = 32'd0;
+    bank3[985] = 32'd0;
+    bank3[986] = 32'd0;
+    bank3[987] = 32'd0;
+    bank3[988] = 32'd0;
+    bank3[989] = 32'd0;
+    bank3[990] = 32'd0;
+    bank3[991] = 32'd0;
+    bank3[992] = 32'd0;
+    bank3[993] = 32'd0;
+    bank3[994] = 32'd0;
+    bank3[995] = 32'd0;
+    bank3[996] = 32'd0;
+    bank3[997] = 32'd0;
+    bank3[998] = 32'd0;
+    bank3[999] = 32'd0;
+    bank3[1000] = 32'd0;
+    bank3[1001] = 32'd0;
+    bank3[1002] = 32'd0;
+    bank3[1003] = 32'd0;
+    bank3[1004] = 32'd0;
+    bank3[1005] = 32'd0;
+    bank3[1006] = 32'd0;
+    bank3[1007] = 32'd0;
+    bank3[1008] = 32'd0;
+    bank3[1009] = 32'd0;
+    bank3[1010] = 32'd0;
+    bank3[1011] = 32'd0;
+    bank3[1012] = 32'd0;
+    bank3[1013] = 32'd0;
+    bank3[1014] = 32'd0;
+    bank3[1015] = 32'd0;
+    bank3[1016] = 32'd0;
+    bank3[1017] = 32'd0;
+    bank3[1018] = 32'd0;
+    bank3[1019] = 32'd0;
+    bank3[1020] = 32'd0;
+    bank3[1021] = 32'd0;
+    bank3[1022] = 32'd0;
+    bank3[1023] = 32'd0;
+    bank3[1024] = 32'd0;
+    bank3[1025] = 32'd0;
+    bank3[1026] = 32'd0;
+    bank3[1027] = 32'd0;
+    bank3[1028] = 32'd0;
+    bank3[1029] = 32'd0;
+    bank3[1030] = 32'd0;
+    bank3[1031] = 32'd0;
+    bank3[1032] = 32'd0;
+    bank3[1033] = 32'd0;
+    bank3[1034] = 32'd0;
+    bank3[1035] = 32'd0;
+    bank3[1036] = 32'd0;
+    bank3[1037] = 32'd0;
+    bank3[1038] = 32'd0;
+    bank3[1039] = 32'd0;
+    bank3[1040] = 32'd0;
+    bank3[1041] = 32'd0;
+    bank3[1042] = 32'd0;
+    bank3[1043] = 32'd0;
+    bank3[1044] = 32'd0;
+    bank3[1045] = 32'd0;
+    bank3[1046] = 32'd0;
+    bank3[1047] = 32'd0;
+    bank3[1048] = 32'd0;
+    bank3[1049] = 32'd0;
+    bank3[1050] = 32'd0;
+    bank3[1051] = 32'd0;
+    bank3[1052] = 32'd0;
+    bank3[1053] = 32'd0;
+    bank3[1054] = 32'd0;
+    bank3[1055] = 32'd0;
+    bank3[1056] = 32'd0;
+    bank3[1057] = 32'd0;
+    bank3[1058] = 32'd0;
+    bank3[1059] = 32'd0;
+    bank3[1060] = 32'd0;
+    bank3[1061] = 32'd0;
+    bank3[1062] = 32'd0;
+    bank3[1063] = 32'd0;
+    bank3[1064] = 32'd0;
+    bank3[1065] = 32'd0;
+    bank3[1066] = 32'd0;
+    bank3[1067] = 32'd0;
+    bank3[1068] = 32'd0;
+    bank3[1069] = 32'd0;
+    bank3[1070] = 32'd0;
+    bank3[1071] = 32'd0;
+    bank3[1072] = 32'd0;
+    bank3[1073] = 32'd0;
+    bank3[1074] = 32'd0;
+    bank3[1075] = 32'd0;
+    bank3[1076] = 32'd0;
+    bank3[1077] = 32'd0;
+    bank3[1078] = 32'd0;
+    bank3[1079] = 32'd0;
+    bank3[1080] = 32'd0;
+    bank3[1081] = 32'd0;
+    bank3[1082] = 32'd0;
+    bank3[1083] = 32'd0;
+    bank3[1084] = 32'd0;
+    bank3[1085] = 32'd0;
+    bank3[1086] = 32'd0;
+    bank3[1087] = 32'd0;
+    bank3[1088] = 32'd0;
+    bank3[1089] = 32'd0;
+    bank3[1090] = 32'd0;
+    bank3[1091] = 32'd0;
+    bank3[1092] = 32'd0;
+    bank3[1093] = 32'd0;
+    bank3[1094] = 32'd0;
+    bank3[1095] = 32'd0;
+    bank3[1096] = 32'd0;
+    bank3[1097] = 32'd0;
+    bank3[1098] = 32'd0;
+    bank3[1099] = 32'd0;
+    bank3[1100] = 32'd0;
+    bank3[1101] = 32'd0;
+    bank3[1102] = 32'd0;
+    bank3[1103] = 32'd0;
+    bank3[1104] = 32'd0;
+    bank3[1105] = 32'd0;
+    bank3[1106] = 32'd0;
+    bank3[1107] = 32'd0;
+    bank3[1108] = 32'd0;
+    bank3[1109] = 32'd0;
+    bank3[1110] = 32'd0;
+    bank3[1111] = 32'd0;
+    bank3[1112] = 32'd0;
+    bank3[1113] = 32'd0;
+    bank3[1114] = 32'd0;
+    bank3[1115] = 32'd0;
+    bank3[1116] = 32'd0;
+    bank3[1117] = 32'd0;
+    bank3[1118] = 32'd0;
+    bank3[1119] = 32'd0;
+    bank3[1120] = 32'd0;
+    bank3[1121] = 32'd0;
+    bank3[1122] = 32'd0;
+    bank3[1123] = 32'd0;
+    bank3[1124] = 32'd0;
+    bank3[1125] = 32'd0;
+    bank3[1126] = 32'd0;
+    bank3[1127] = 32'd0;
+    bank3[1128] = 32'd0;
+    bank3[1129] = 32'd0;
+    bank3[1130] = 32'd0;
+    bank3[1131] = 32'd0;
+    bank3[1132] = 32'd0;
+    bank3[1133] = 32'd0;
+    bank3[1134] = 32'd0;
+    bank3[1135] = 32'd0;
+    bank3[1136] = 32'd0;
+    bank3[1137] = 32'd0;
+    bank3[1138] = 32'd0;
+    bank3[1139] = 32'd0;
+    bank3[1140] = 32'd0;
+    bank3[1141] = 32'd0;
+    bank3[1142] = 32'd0;
+    bank3[1143] = 32'd0;
+    bank3[1144] = 32'd0;
+    bank3[1145] = 32'd0;
+    bank3[1146] = 32'd0;
+    bank3[1147] = 32'd0;
+    bank3[1148] = 32'd0;
+    bank3[1149] = 32'd0;
+    bank3[1150] = 32'd0;
+    bank3[1151] = 32'd0;
+    bank3[1152] = 32'd0;
+    bank3[1153] = 32'd0;
+    bank3[1154] = 32'd0;
+    bank3[1155] = 32'd0;
+    bank3[1156] = 32'd0;
+    bank3[1157] = 32'd0;
+    bank3[1158] = 32'd0;
+    bank3[1159] = 32'd0;
+    bank3[1160] = 32'd0;
+    bank3[1161] = 32'd0;
+    bank3[1162] = 32'd0;
+    bank3[1163] = 32'd0;
+    bank3[1164] = 32'd0;
+    bank3[1165] = 32'd0;
+    bank3[1166] = 32'd0;
+    bank3[1167] = 32'd0;
+    bank3[1168] = 32'd0;
+    bank3[1169] = 32'd0;
+    bank3[1170] = 32'd0;
+    bank3[1171] = 32'd0;
+    bank3[1172] = 32'd0;
+    bank3[1173] = 32'd0;
+    bank3[1174] = 32'd0;
+    bank3[1175] = 32'd0;
+    bank3[1176] = 32'd0;
+    bank3[1177] = 32'd0;
+    bank3[1178] = 32'd0;
+    bank3[1179] = 32'd0;
+    bank3[1180] = 32'd0;
+    bank3[1181] = 32'd0;
+    bank3[1182] = 32'd0;
+    bank3[1183] = 32'd0;
+    bank3[1184] = 32'd0;
+    bank3[1185] = 32'd0;
+    bank3[1186] = 32'd0;
+    bank3[1187] = 32'd0;
+    bank3[1188] = 32'd0;
+    bank3[1189] = 32'd0;
+    bank3[1190] = 32'd0;
+    bank3[1191] = 32'd0;
+    bank3[1192] = 32'd0;
+    bank3[1193] = 32'd0;
+    bank3[1194] = 32'd0;
+    bank3[1195] = 32'd0;
+    bank3[1196] = 32'd0;
+    bank3[1197] = 32'd0;
+    bank3[1198] = 32'd0;
+    bank3[1199] = 32'd0;
+    bank3[1200] = 32'd0;
+    bank3[1201] = 32'd0;
+    bank3[1202] = 32'd0;
+    bank3[1203] = 32'd0;
+    bank3[1204] = 32'd0;
+    bank3[1205] = 32'd0;
+    bank3[1206] = 32'd0;
+    bank3[1207] = 32'd0;
+    bank3[1208] = 32'd0;
+    bank3[1209] = 32'd0;
+    bank3[1210] = 32'd0;
+    bank3[1211] = 32'd0;
+    bank3[1212] = 32'd0;
+    bank3[1213] = 32'd0;
+    bank3[1214] = 32'd0;
+    bank3[1215] = 32'd0;
+    bank3[1216] = 32'd0;
+    bank3[1217] = 32'd0;
+    bank3[1218] = 32'd0;
+    bank3[1219] = 32'd0;
+    bank3[1220] = 32'd0;
+    bank3[1221] = 32'd0;
+    bank3[1222] = 32'd0;
+    bank3[1223] = 32'd0;
+    bank3[1224] = 32'd0;
+    bank3[1225] = 32'd0;
+    bank3[1226] = 32'd0;
+    bank3[1227] = 32'd0;
+    bank3[1228] = 32'd0;
+    bank3[1229] = 32'd0;
+    bank3[1230] = 32'd0;
+    bank3[1231] = 32'd0;
+    bank3[1232] = 32'd0;
+    bank3[1233] = 32'd0;
+    bank3[1234] = 32'd0;
+    bank3[1235] = 32'd0;
+    bank3[1236] = 32'd0;
+    bank3[1237] = 32'd0;
+    bank3[1238] = 32'd0;
+    bank3[1239] = 32'd0;
+    bank3[1240] = 32'd0;
+    bank3[1241] = 32'd0;
+    bank3[1242] = 32'd0;
+    bank3[1243] = 32'd0;
+    bank3[1244] = 32'd0;
+    bank3[1245] = 32'd0;
+    bank3[1246] = 32'd0;
+    bank3[1247] = 32'd0;
+    bank3[1248] = 32'd0;
+    bank3[1249] = 32'd0;
+    bank3[1250] = 32'd0;
+    bank3[1251] = 32'd0;
+    bank3[1252] = 32'd0;
+    bank3[1253] = 32'd0;
+    bank3[1254] = 32'd0;
+    bank3[1255] = 32'd0;
+    bank3[1256] = 32'd0;
+    bank3[1257] = 32'd0;
+    bank3[1258] = 32'd0;
+    bank3[1259] = 32'd0;
+    bank3[1260] = 32'd0;
+    bank3[1261] = 32'd0;
+    bank3[1262] = 32'd0;
+    bank3[1263] = 32'd0;
+    bank3[1264] = 32'd0;
+    bank3[1265] = 32'd0;
+    bank3[1266] = 32'd0;
+    bank3[1267] = 32'd0;
+    bank3[1268] = 32'd0;
+    bank3[1269] = 32'd0;
+    bank3[1270] = 32'd0;
+    bank3[1271] = 32'd0;
+    bank3[1272] = 32'd0;
+    bank3[1273] = 32'd0;
+    bank3[1274] = 32'd0;
+    bank3[1275] = 32'd0;
+    bank3[1276] = 32'd0;
+    bank3[1277] = 32'd0;
+    bank3[1278] = 32'd0;
+    bank3[1279] = 32'd0;
+    bank3[1280] = 32'd0;
+    bank3[1281] = 32'd0;
+    bank3[1282] = 32'd0;
+    bank3[1283] = 32'd0;
+    bank3[1284] = 32'd0;
+    bank3[1285] = 32'd0;
+    bank3[1286] = 32'd0;
+    bank3[1287] = 32'd0;
+    bank3[1288] = 32'd0;
+    bank3[1289] = 32'd0;
+    bank3[1290] = 32'd0;
+    bank3[1291] = 32'd0;
+    bank3[1292] = 32'd0;
+    bank3[1293] = 32'd0;
+    bank3[1294] = 32'd0;
+    bank3[1295] = 32'd0;
+    bank3[1296] = 32'd0;
+    bank3[1297] = 32'd0;
+    bank3[1298] = 32'd0;
+    bank3[1299] = 32'd0;
+    bank3[1300] = 32'd0;
+    bank3[1301] = 32'd0;
+    bank3[1302] = 32'd0;
+    bank3[1303] = 32'd0;
+    bank3[1304] = 32'd0;
+    bank3[1305] = 32'd0;
+    bank3[1306] = 32'd0;
+    bank3[1307] = 32'd0;
+    bank3[1308] = 32'd0;
+    bank3[1309] = 32'd0;
+    bank3[1310] = 32'd0;
+    bank3[1311] = 32'd0;
+    bank3[1312] = 32'd0;
+    bank3[1313] = 32'd0;
+    bank3[1314] = 32'd0;
+    bank3[1315] = 32'd0;
+    bank3[1316] = 32'd0;
+    bank3[1317] = 32'd0;
+    bank3[1318] = 32'd0;
+    bank3[1319] = 32'd0;
+    bank3[1320] = 32'd0;
+    bank3[1321] = 32'd0;
+    bank3[1322] = 32'd0;
+    bank3[1323] = 32'd0;
+    bank3[1324] = 32'd0;
+    bank3[1325] = 32'd0;
+    bank3[1326] = 32'd0;
+    bank3[1327] = 32'd0;
+    bank3[1328] = 32'd0;
+    bank3[1329] = 32'd0;
+    bank3[1330] = 32'd0;
+    bank3[1331] = 32'd0;
+    bank3[1332] = 32'd0;
+    bank3[1333] = 32'd0;
+    bank3[1334] = 32'd0;
+    bank3[1335] = 32'd0;
+    bank3[1336] = 32'd0;
+    bank3[1337] = 32'd0;
+    bank3[1338] = 32'd0;
+    bank3[1339] = 32'd0;
+    bank3[1340] = 32'd0;
+    bank3[1341] = 32'd0;
+    bank3[1342] = 32'd0;
+    bank3[1343] = 32'd0;
+    bank3[1344] = 32'd0;
+    bank3[1345] = 32'd0;
+    bank3[1346] = 32'd0;
+    bank3[1347] = 32'd0;
+    bank3[1348] = 32'd0;
+    bank3[1349] = 32'd0;
+    bank3[1350] = 32'd0;
+    bank3[1351] = 32'd0;
+    bank3[1352] = 32'd0;
+    bank3[1353] = 32'd0;
+    bank3[1354] = 32'd0;
+    bank3[1355] = 32'd0;
+    bank3[1356] = 32'd0;
+    bank3[1357] = 32'd0;
+    bank3[1358] = 32'd0;
+    bank3[1359] = 32'd0;
+    bank3[1360] = 32'd0;
+    bank3[1361] = 32'd0;
+    bank3[1362] = 32'd0;
+    bank3[1363] = 32'd0;
+    bank3[1364] = 32'd0;
+    bank3[1365] = 32'd0;
+    bank3[1366] = 32'd0;
+    bank3[1367] = 32'd0;
+    bank3[1368] = 32'd0;
+    bank3[1369] = 32'd0;
+    bank3[1370] = 32'd0;
+    bank3[1371] = 32'd0;
+    bank3[1372] = 32'd0;
+    bank3[1373] = 32'd0;
+    bank3[1374] = 32'd0;
+    bank3[1375] = 32'd0;
+    bank3[1376] = 32'd0;
+    bank3[1377] = 32'd0;
+    bank3[1378] = 32'd0;
+    bank3[1379] = 32'd0;
+    bank3[1380] = 32'd0;
+    bank3[1381] = 32'd0;
+    bank3[1382] = 32'd0;
+    bank3[1383] = 32'd0;
+    bank3[1384] = 32'd0;
+    bank3[1385] = 32'd0;
+    bank3[1386] = 32'd0;
+    bank3[1387] = 32'd0;
+    bank3[1388] = 32'd0;
+    bank3[1389] = 32'd0;
+    bank3[1390] = 32'd0;
+    bank3[1391] = 32'd0;
+    bank3[1392] = 32'd0;
+    bank3[1393] = 32'd0;
+    bank3[1394] = 32'd0;
+    bank3[1395] = 32'd0;
+    bank3[1396] = 32'd0;
+    bank3[1397] = 32'd0;
+    bank3[1398] = 32'd0;
+    bank3[1399] = 32'd0;
+    bank3[1400] = 32'd0;
+    bank3[1401] = 32'd0;
+    bank3[1402] = 32'd0;
+    bank3[1403] = 32'd0;
+    bank3[1404] = 32'd0;
+    bank3[1405] = 32'd0;
+    bank3[1406] = 32'd0;
+    bank3[1407] = 32'd0;
+    bank3[1408] = 32'd0;
+    bank3[1409] = 32'd0;
+    bank3[1410] = 32'd0;
+    bank3[1411] = 32'd0;
+    bank3[1412] = 32'd0;
+    bank3[1413] = 32'd0;
+    bank3[1414] = 32'd0;
+    bank3[1415] = 32'd0;
+    bank3[1416] = 32'd0;
+    bank3[1417] = 32'd0;
+    bank3[1418] = 32'd0;
+    bank3[1419] = 32'd0;
+    bank3[1420] = 32'd0;
+    bank3[1421] = 32'd0;
+    bank3[1422] = 32'd0;
+    bank3[1423] = 32'd0;
+    bank3[1424] = 32'd0;
+    bank3[1425] = 32'd0;
+    bank3[1426] = 32'd0;
+    bank3[1427] = 32'd0;
+    bank3[1428] = 32'd0;
+    bank3[1429] = 32'd0;
+    bank3[1430] = 32'd0;
+    bank3[1431] = 32'd0;
+    bank3[1432] = 32'd0;
+    bank3[1433] = 32'd0;
+    bank3[1434] = 32'd0;
+    bank3[1435] = 32'd0;
+    bank3[1436] = 32'd0;
+    bank3[1437] = 32'd0;
+    bank3[1438] = 32'd0;
+    bank3[1439] = 32'd0;
+    bank3[1440] = 32'd0;
+    bank3[1441] = 32'd0;
+    bank3[1442] = 32'd0;
+    bank3[1443] = 32'd0;
+    bank3[1444] = 32'd0;
+    bank3[1445] = 32'd0;
+    bank3[1446] = 32'd0;
+    bank3[1447] = 32'd0;
+    bank3[1448] = 32'd0;
+    bank3[1449] = 32'd0;
+    bank3[1450] = 32'd0;
+    bank3[1451] = 32'd0;
+    bank3[1452] = 32'd0;
+    bank3[1453] = 32'd0;
+    bank3[1454] = 32'd0;
+    bank3[1455] = 32'd0;
+    bank3[1456] = 32'd0;
+    bank3[1457] = 32'd0;
+    bank3[1458] = 32'd0;
+    bank3[1459] = 32'd0;
+    bank3[1460] = 32'd0;
+    bank3[1461] = 32'd0;
+    bank3[1462] = 32'd0;
+    bank3[1463] = 32'd0;
+    bank3[1464] = 32'd0;
+    bank3[1465] = 32'd0;
+    bank3[1466] = 32'd0;
+    bank3[1467] = 32'd0;
+    bank3[1468] = 32'd0;
+    bank3[1469] = 32'd0;
+    bank3[1470] = 32'd0;
+    bank3[1471] = 32'd0;
+    bank3[1472] = 32'd0;
+    bank3[1473] = 32'd0;
+    bank3[1474] = 32'd0;
+    bank3[1475] = 32'd0;
+    bank3[1476] = 32'd0;
+    bank3[1477] = 32'd0;
+    bank3[1478] = 32'd0;
+    bank3[1479] = 32'd0;
+    bank3[1480] = 32'd0;
+    bank3[1481] = 32'd0;
+    bank3[1482] = 32'd0;
+    bank3[1483] = 32'd0;
+    bank3[1484] = 32'd0;
+    bank3[1485] = 32'd0;
+    bank3[1486] = 32'd0;
+    bank3[1487] = 32'd0;
+    bank3[1488] = 32'd0;
+    bank3[1489] = 32'd0;
+    bank3[1490] = 32'd0;
+    bank3[1491] = 32'd0;
+    bank3[1492] = 32'd0;
+    bank3[1493] = 32'd0;
+    bank3[1494] = 32'd0;
+    bank3[1495] = 32'd0;
+    bank3[1496] = 32'd0;
+    bank3[1497] = 32'd0;
+    bank3[1498] = 32'd0;
+    bank3[1499] = 32'd0;
+    bank3[1500] = 32'd0;
+    bank3[1501] = 32'd0;
+    bank3[1502] = 32'd0;
+    bank3[1503] = 32'd0;
+    bank3[1504] = 32'd0;
+    bank3[1505] = 32'd0;
+    bank3[1506] = 32'd0;
+    bank3[1507] = 32'd0;
+    bank3[1508] = 32'd0;
+    bank3[1509] = 32'd0;
+    bank3[1510] = 32'd0;
+    bank3[1511] = 32'd0;
+    bank3[1512] = 32'd0;
+    bank3[1513] = 32'd0;
+    bank3[1514] = 32'd0;
+    bank3[1515] = 32'd0;
+    bank3[1516] = 32'd0;
+    bank3[1517] = 32'd0;
+    bank3[1518] = 32'd0;
+    bank3[1519] = 32'd0;
+    bank3[1520] = 32'd0;
+    bank3[1521] = 32'd0;
+    bank3[1522] = 32'd0;
+    bank3[1523] = 32'd0;
+    bank3[1524] = 32'd0;
+    bank3[1525] = 32'd0;
+    bank3[1526] = 32'd0;
+    bank3[1527] = 32'd0;
+    bank3[1528] = 32'd0;
+    bank3[1529] = 32'd0;
+    bank3[1530] = 32'd0;
+    bank3[1531] = 32'd0;
+    bank3[1532] = 32'd0;
+    bank3[1533] = 32'd0;
+    bank3[1534] = 32'd0;
+    bank3[1535] = 32'd0;
+    bank3[1536] = 32'd0;
+    bank3[1537] = 32'd0;
+    bank3[1538] = 32'd0;
+    bank3[1539] = 32'd0;
+    bank3[1540] = 32'd0;
+    bank3[1541] = 32'd0;
+    bank3[1542] = 32'd0;
+    bank3[1543] = 32'd0;
+    bank3[1544] = 32'd0;
+    bank3[1545] = 32'd0;
+    bank3[1546] = 32'd0;
+    bank3[1547] = 32'd0;
+    bank3[1548] = 32'd0;
+    bank3[1549] = 32'd0;
+    bank3[1550] = 32'd0;
+    bank3[1551] = 32'd0;
+    bank3[1552] = 32'd0;
+    bank3[1553] = 32'd0;
+    bank3[1554] = 32'd0;
+    bank3[1555] = 32'd0;
+    bank3[1556] = 32'd0;
+    bank3[1557] = 32'd0;
+    bank3[1558] = 32'd0;
+    bank3[1559] = 32'd0;
+    bank3[1560] = 32'd0;
+    bank3[1561] = 32'd0;
+    bank3[1562] = 32'd0;
+    bank3[1563] = 32'd0;
+    bank3[1564] = 32'd0;
+    bank3[1565] = 32'd0;
+    bank3[1566] = 32'd0;
+    bank3[1567] = 32'd0;
+    bank3[1568] = 32'd0;
+    bank3[1569] = 32'd0;
+    bank3[1570] = 32'd0;
+    bank3[1571] = 32'd0;
+    bank3[1572] = 32'd0;
+    bank3[1573] = 32'd0;
+    bank3[1574] = 32'd0;
+    bank3[1575] = 32'd0;
+    bank3[1576] = 32'd0;
+    bank3[1577] = 32'd0;
+    bank3[1578] = 32'd0;
+    bank3[1579] = 32'd0;
+    bank3[1580] = 32'd0;
+    bank3[1581] = 32'd0;
+    bank3[1582] = 32'd0;
+    bank3[1583] = 32'd0;
+    bank3[1584] = 32'd0;
+    bank3[1585] = 32'd0;
+    bank3[1586] = 32'd0;
+    bank3[1587] = 32'd0;
+    bank3[1588] = 32'd0;
+    bank3[1589] = 32'd0;
+    bank3[1590] = 32'd0;
+    bank3[1591] = 32'd0;
+    bank3[1592] = 32'd0;
+    bank3[1593] = 32'd0;
+    bank3[1594] = 32'd0;
+    bank3[1595] = 32'd0;
+    bank3[1596] = 32'd0;
+    bank3[1597] = 32'd0;
+    bank3[1598] = 32'd0;
+    bank3[1599] = 32'd0;
+    bank3[1600] = 32'd0;
+    bank3[1601] = 32'd0;
+    bank3[1602] = 32'd0;
+    bank3[1603] = 32'd0;
+    bank3[1604] = 32'd0;
+    bank3[1605] = 32'd0;
+    bank3[1606] = 32'd0;
+    bank3[1607] = 32'd0;
+    bank3[1608] = 32'd0;
+    bank3[1609] = 32'd0;
+    bank3[1610] = 32'd0;
+    bank3[1611] = 32'd0;
+    bank3[1612] = 32'd0;
+    bank3[1613] = 32'd0;
+    bank3[1614] = 32'd0;
+    bank3[1615] = 32'd0;
+    bank3[1616] = 32'd0;
+    bank3[1617] = 32'd0;
+    bank3[1618] = 32'd0;
+    bank3[1619] = 32'd0;
+    bank3[1620] = 32'd0;
+    bank3[1621] = 32'd0;
+    bank3[1622] = 32'd0;
+    bank3[1623] = 32'd0;
+    bank3[1624] = 32'd0;
+    bank3[1625] = 32'd0;
+    bank3[1626] = 32'd0;
+    bank3[1627] = 32'd0;
+    bank3[1628] = 32'd0;
+    bank3[1629] = 32'd0;
+    bank3[1630] = 32'd0;
+    bank3[1631] = 32'd0;
+    bank3[1632] = 32'd0;
+    bank3[1633] = 32'd0;
+    bank3[1634] = 32'd0;
+    bank3[1635] = 32'd0;
+    bank3[1636] = 32'd0;
+    bank3[1637] = 32'd0;
+    bank3[1638] = 32'd0;
+    bank3[1639] = 32'd0;
+    bank3[1640] = 32'd0;
+    bank3[1641] = 32'd0;
+    bank3[1642] = 32'd0;
+    bank3[1643] = 32'd0;
+    bank3[1644] = 32'd0;
+    bank3[1645] = 32'd0;
+    bank3[1646] = 32'd0;
+    bank3[1647] = 32'd0;
+    bank3[1648] = 32'd0;
+    bank3[1649] = 32'd0;
+    bank3[1650] = 32'd0;
+    bank3[1651] = 32'd0;
+    bank3[1652] = 32'd0;
+    bank3[1653] = 32'd0;
+    bank3[1654] = 32'd0;
+    bank3[1655] = 32'd0;
+    bank3[1656] = 32'd0;
+    bank3[1657] = 32'd0;
+    bank3[1658] = 32'd0;
+    bank3[1659] = 32'd0;
+    bank3[1660] = 32'd0;
+    bank3[1661] = 32'd0;
+    bank3[1662] = 32'd0;
+    bank3[1663] = 32'd0;
+    bank3[1664] = 32'd0;
+    bank3[1665] = 32'd0;
+    bank3[1666] = 32'd0;
+    bank3[1667] = 32'd0;
+    bank3[1668] = 32'd0;
+    bank3[1669] = 32'd0;
+    bank3[1670] = 32'd0;
+    bank3[1671] = 32'd0;
+    bank3[1672] = 32'd0;
+    bank3[1673] = 32'd0;
+    bank3[1674] = 32'd0;
+    bank3[1675] = 32'd0;
+    bank3[1676] = 32'd0;
+    bank3[1677] = 32'd0;
+    bank3[1678] = 32'd0;
+    bank3[1679] = 32'd0;
+    bank3[1680] = 32'd0;
+    bank3[1681] = 32'd0;
+    bank3[1682] = 32'd0;
+    bank3[1683] = 32'd0;
+    bank3[1684] = 32'd0;
+    bank3[1685] = 32'd0;
+    bank3[1686] = 32'd0;
+    bank3[1687] = 32'd0;
+    bank3[1688] = 32'd0;
+    bank3[1689] = 32'd0;
+    bank3[1690] = 32'd0;
+    bank3[1691] = 32'd0;
+    bank3[1692] = 32'd0;
+    bank3[1693] = 32'd0;
+    bank3[1694] = 32'd0;
+    bank3[1695] = 32'd0;
+    bank3[1696] = 32'd0;
+    bank3[1697] = 32'd0;
+    bank3[1698] = 32'd0;
+    bank3[1699] = 32'd0;
+    bank3[1700] = 32'd0;
+    bank3[1701] = 32'd0;
+    bank3[1702] = 32'd0;
+    bank3[1703] = 32'd0;
+    bank3[1704] = 32'd0;
+    bank3[1705] = 32'd0;
+    bank3[1706] = 32'd0;
+    bank3[1707] = 32'd0;
+    bank3[1708] = 32'd0;
+    bank3[1709] = 32'd0;
+    bank3[1710] = 32'd0;
+    bank3[1711] = 32'd0;
+    bank3[1712] = 32'd0;
+    bank3[1713] = 32'd0;
+    bank3[1714] = 32'd0;
+    bank3[1715] = 32'd0;
+    bank3[1716] = 32'd0;
+    bank3[1717] = 32'd0;
+    bank3[1718] = 32'd0;
+    bank3[1719] = 32'd0;
+    bank3[1720] = 32'd0;
+    bank3[1721] = 32'd0;
+    bank3[1722] = 32'd0;
+    bank3[1723] = 32'd0;
+    bank3[1724] = 32'd0;
+    bank3[1725] = 32'd0;
+    bank3[1726] = 32'd0;
+    bank3[1727] = 32'd0;
+    bank3[1728] = 32'd0;
+    bank3[1729] = 32'd0;
+    bank3[1730] = 32'd0;
+    bank3[1731] = 32'd0;
+    bank3[1732] = 32'd0;
+    bank3[1733] = 32'd0;
+    bank3[1734] = 32'd0;
+    bank3[1735] = 32'd0;
+    bank3[1736] = 32'd0;
+    bank3[1737] = 32'd0;
+    bank3[1738] = 32'd0;
+    bank3[1739] = 32'd0;
+    bank3[1740] = 32'd0;
+    bank3[1741] = 32'd0;
+    bank3[1742] = 32'd0;
+    bank3[1743] = 32'd0;
+    bank3[1744] = 32'd0;
+    bank3[1745] = 32'd0;
+    bank3[1746] = 32'd0;
+    bank3[1747] = 32'd0;
+    bank3[1748] = 32'd0;
+    bank3[1749] = 32'd0;
+    bank3[1750] = 32'd0;
+    bank3[1751] = 32'd0;
+    bank3[1752] = 32'd0;
+    bank3[1753] = 32'd0;
+    bank3[1754] = 32'd0;
+    bank3[1755] = 32'd0;
+    bank3[1756] = 32'd0;
+    bank3[1757] = 32'd0;
+    bank3[1758] = 32'd0;
+    bank3[1759] = 32'd0;
+    bank3[1760] = 32'd0;
+    bank3[1761] = 32'd0;
+    bank3[1762] = 32'd0;
+    bank3[1763] = 32'd0;
+    bank3[1764] = 32'd0;
+    bank3[1765] = 32'd0;
+    bank3[1766] = 32'd0;
+    bank3[1767] = 32'd0;
+    bank3[1768] = 32'd0;
+    bank3[1769] = 32'd0;
+    bank3[1770] = 32'd0;
+    bank3[1771] = 32'd0;
+    bank3[1772] = 32'd0;
+    bank3[1773] = 32'd0;
+    bank3[1774] = 32'd0;
+    bank3[1775] = 32'd0;
+    bank3[1776] = 32'd0;
+    bank3[1777] = 32'd0;
+    bank3[1778] = 32'd0;
+    bank3[1779] = 32'd0;
+    bank3[1780] = 32'd0;
+    bank3[1781] = 32'd0;
+    bank3[1782] = 32'd0;
+    bank3[1783] = 32'd0;
+    bank3[1784] = 32'd0;
+    bank3[1785] = 32'd0;
+    bank3[1786] = 32'd0;
+    bank3[1787] = 32'd0;
+    bank3[1788] = 32'd0;
+    bank3[1789] = 32'd0;
+    bank3[1790] = 32'd0;
+    bank3[1791] = 32'd0;
+    bank3[1792] = 32'd0;
+    bank3[1793] = 32'd0;
+    bank3[1794] = 32'd0;
+    bank3[1795] = 32'd0;
+    bank3[1796] = 32'd0;
+    bank3[1797] = 32'd0;
+    bank3[1798] = 32'd0;
+    bank3[1799] = 32'd0;
+    bank3[1800] = 32'd0;
+    bank3[1801] = 32'd0;
+    bank3[1802] = 32'd0;
+    bank3[1803] = 32'd0;
+    bank3[1804] = 32'd0;
+    bank3[1805] = 32'd0;
+    bank3[1806] = 32'd0;
+    bank3[1807] = 32'd0;
+    bank3[1808] = 32'd0;
+    bank3[1809] = 32'd0;
+    bank3[1810] = 32'd0;
+    bank3[1811] = 32'd0;
+    bank3[1812] = 32'd0;
+    bank3[1813] = 32'd0;
+    bank3[1814] = 32'd0;
+    bank3[1815] = 32'd0;
+    bank3[1816] = 32'd0;
+    bank3[1817] = 32'd0;
+    bank3[1818] = 32'd0;
+    bank3[1819] = 32'd0;
+    bank3[1820] = 32'd0;
+    bank3[1821] = 32'd0;
+    bank3[1822] = 32'd0;
+    bank3[1823] = 32'd0;
+    bank3[1824] = 32'd0;
+    bank3[1825] = 32'd0;
+    bank3[1826] = 32'd0;
+    bank3[1827] = 32'd0;
+    bank3[1828] = 32'd0;
+    bank3[1829] = 32'd0;
+    bank3[1830] = 32'd0;
+    bank3[1831] = 32'd0;
+    bank3[1832] = 32'd0;
+    bank3[1833] = 32'd0;
+    bank3[1834] = 32'd0;
+    bank3[1835] = 32'd0;
+    bank3[1836] = 32'd0;
+    bank3[1837] = 32'd0;
+    bank3[1838] = 32'd0;
+    bank3[1839] = 32'd0;
+    bank3[1840] = 32'd0;
+    bank3[1841] = 32'd0;
+    bank3[1842] = 32'd0;
+    bank3[1843] = 32'd0;
+    bank3[1844] = 32'd0;
+    bank3[1845] = 32'd0;
+    bank3[1846] = 32'd0;
+    bank3[1847] = 32'd0;
+    bank3[1848] = 32'd0;
+    bank3[1849] = 32'd0;
+    bank3[1850] = 32'd0;
+    bank3[1851] = 32'd0;
+    bank3[1852] = 32'd0;
+    bank3[1853] = 32'd0;
+    bank3[1854] = 32'd0;
+    bank3[1855] = 32'd0;
+    bank3[1856] = 32'd0;
+    bank3[1857] = 32'd0;
+    bank3[1858] = 32'd0;
+    bank3[1859] = 32'd0;
+    bank3[1860] = 32'd0;
+    bank3[1861] = 32'd0;
+    bank3[1862] = 32'd0;
+    bank3[1863] = 32'd0;
+    bank3[1864] = 32'd0;
+    bank3[1865] = 32'd0;
+    bank3[1866] = 32'd0;
+    bank3[1867] = 32'd0;
+    bank3[1868] = 32'd0;
+    bank3[1869] = 32'd0;
+    bank3[1870] = 32'd0;
+    bank3[1871] = 32'd0;
+    bank3[1872] = 32'd0;
+    bank3[1873] = 32'd0;
+    bank3[1874] = 32'd0;
+    bank3[1875] = 32'd0;
+    bank3[1876] = 32'd0;
+    bank3[1877] = 32'd0;
+    bank3[1878] = 32'd0;
+    bank3[1879] = 32'd0;
+    bank3[1880] = 32'd0;
+    bank3[1881] = 32'd0;
+    bank3[1882] = 32'd0;
+    bank3[1883] = 32'd0;
+    bank3[1884] = 32'd0;
+    bank3[1885] = 32'd0;
+    bank3[1886] = 32'd0;
+    bank3[1887] = 32'd0;
+    bank3[1888] = 32'd0;
+    bank3[1889] = 32'd0;
+    bank3[1890] = 32'd0;
+    bank3[1891] = 32'd0;
+    bank3[1892] = 32'd0;
+    bank3[1893] = 32'd0;
+    bank3[1894] = 32'd0;
+    bank3[1895] = 32'd0;
+    bank3[1896] = 32'd0;
+    bank3[1897] = 32'd0;
+    bank3[1898] = 32'd0;
+    bank3[1899] = 32'd0;
+    bank3[1900] = 32'd0;
+    bank3[1901] = 32'd0;
+    bank3[1902] = 32'd0;
+    bank3[1903] = 32'd0;
+    bank3[1904] = 32'd0;
+    bank3[1905] = 32'd0;
+    bank3[1906] = 32'd0;
+    bank3[1907] = 32'd0;
+    bank3[1908] = 32'd0;
+    bank3[1909] = 32'd0;
+    bank3[1910] = 32'd0;
+    bank3[1911] = 32'd0;
+    bank3[1912] = 32'd0;
+    bank3[1913] = 32'd0;
+    bank3[1914] = 32'd0;
+    bank3[1915] = 32'd0;
+    bank3[1916] = 32'd0;
+    bank3[1917] = 32'd0;
+    bank3[1918] = 32'd0;
+    bank3[1919] = 32'd0;
+    bank3[1920] = 32'd0;
+    bank3[1921] = 32'd0;
+    bank3[1922] = 32'd0;
+    bank3[1923] = 32'd0;
+    bank3[1924] = 32'd0;
+    bank3[1925] = 32'd0;
+    bank3[1926] = 32'd0;
+    bank3[1927] = 32'd0;
+    bank3[1928] = 32'd0;
+    bank3[1929] = 32'd0;
+    bank3[1930] = 32'd0;
+    bank3[1931] = 32'd0;
+    bank3[1932] = 32'd0;
+    bank3[1933] = 32'd0;
+    bank3[1934] = 32'd0;
+    bank3[1935] = 32'd0;
+    bank3[1936] = 32'd0;
+    bank3[1937] = 32'd0;
+    bank3[1938] = 32'd0;
+    bank3[1939] = 32'd0;
+    bank3[1940] = 32'd0;
+    bank3[1941] = 32'd0;
+    bank3[1942] = 32'd0;
+    bank3[1943] = 32'd0;
+    bank3[1944] = 32'd0;
+    bank3[1945] = 32'd0;
+    bank3[1946] = 32'd0;
+    bank3[1947] = 32'd0;
+    bank3[1948] = 32'd0;
+    bank3[1949] = 32'd0;
+    bank3[1950] = 32'd0;
+    bank3[1951] = 32'd0;
+    bank3[1952] = 32'd0;
+    bank3[1953] = 32'd0;
+    bank3[1954] = 32'd0;
+    bank3[1955] = 32'd0;
+    bank3[1956] = 32'd0;
+    bank3[1957] = 32'd0;
+    bank3[1958] = 32'd0;
+    bank3[1959] = 32'd0;
+    bank3[1960] = 32'd0;
+    bank3[1961] = 32'd0;
+    bank3[1962] = 32'd0;
+    bank3[1963] = 32'd0;
+    bank3[1964] = 32'd0;
+    bank3[1965] = 32'd0;
+    bank3[1966] = 32'd0;
+    bank3[1967] = 32'd0;
+    bank3[1968] = 32'd0;
+    bank3[1969] = 32'd0;
+    bank3[1970] = 32'd0;
+    bank3[1971] = 32'd0;
+    bank3[1972] = 32'd0;
+    bank3[1973] = 32'd0;
+    bank3[1974] = 32'd0;
+    bank3[1975] = 32'd0;
+    bank3[1976] = 32'd0;
+    bank3[1977] = 32'd0;
+    bank3[1978] = 32'd0;
+    bank3[1979] = 32'd0;
+    bank3[1980] = 32'd0;
+    bank3[1981] = 32'd0;
+    bank3[1982] = 32'd0;
+    bank3[1983] = 32'd0;
+    bank3[1984] = 32'd0;
+    bank3[1985] = 32'd0;
+    bank3[1986] = 32'd0;
+    bank3[1987] = 32'd0;
+    bank3[1988] = 32'd0;
+    bank3[1989] = 32'd0;
+    bank3[1990] = 32'd0;
+    bank3[1991] = 32'd0;
+    bank3[1992] = 32'd0;
+    bank3[1993] = 32'd0;
+    bank3[1994] = 32'd0;
+    bank3[1995] = 32'd0;
+    bank3[1996] = 32'd0;
+    bank3[1997] = 32'd0;
+    bank3[1998] = 32'd0;
+    bank3[1999] = 32'd0;
+    bank3[2000] = 32'd0;
+    bank3[2001] = 32'd0;
+    bank3[2002] = 32'd0;
+    bank3[2003] = 32'd0;
+    bank3[2004] = 32'd0;
+    bank3[2005] = 32'd0;
+    bank3[2006] = 32'd0;
+    bank3[2007] = 32'd0;
+    bank3[2008] = 32'd0;
+    bank3[2009] = 32'd0;
+    bank3[2010] = 32'd0;
+    bank3[2011] = 32'd0;
+    bank3[2012] = 32'd0;
+    bank3[2013] = 32'd0;
+    bank3[2014] = 32'd0;
+    bank3[2015] = 32'd0;
+    bank3[2016] = 32'd0;
+    bank3[2017] = 32'd0;
+    bank3[2018] = 32'd0;
+    bank3[2019] = 32'd0;
+    bank3[2020] = 32'd0;
+    bank3[2021] = 32'd0;
+    bank3[2022] = 32'd0;
+    bank3[2023] = 32'd0;
+    bank3[2024] = 32'd0;
+    bank3[2025] = 32'd0;
+    bank3[2026] = 32'd0;
+    bank3[2027] = 32'd0;
+    bank3[2028] = 32'd0;
+    bank3[2029] = 32'd0;
+    bank3[2030] = 32'd0;
+    bank3[2031] = 32'd0;
+    bank3[2032] = 32'd0;
+    bank3[2033] = 32'd0;
+    bank3[2034] = 32'd0;
+    bank3[2035] = 32'd0;
+    bank3[2036] = 32'd0;
+    bank3[2037] = 32'd0;
+    bank3[2038] = 32'd0;
+    bank3[2039] = 32'd0;
+    bank3[2040] = 32'd0;
+    bank3[2041] = 32'd0;
+    bank3[2042] = 32'd0;
+    bank3[2043] = 32'd0;
+    bank3[2044] = 32'd0;
+    bank3[2045] = 32'd0;
+    bank3[2046] = 32'd0;
+    bank3[2047] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$30 )
+      bank3[\$18 [10:0]] <= \$signature__data$29 ;
+  end
+  reg [31:0] _3_;
+  always @(posedge clk) begin
+    if (rd_en) begin
+      _3_ <= bank3[\$20 [10:0]];
+    end
+  end
+  assign \rd__data$61  = _3_;
+  reg [31:0] bank4 [2047:0];
+  initial begin
+    bank4[0] = 32'd0;
+    bank4[1] = 32'd0;
+    bank4[2] = 32'd0;
+    bank4[3] = 32'd0;
+    bank4[4] = 32'd0;
+    bank4[5] = 32'd0;
+    bank4[6] = 32'd0;
+    bank4[7] = 32'd0;
+    bank4[8] = 32'd0;
+    bank4[9] = 32'd0;
+    bank4[10] = 32'd0;
+    bank4[11] = 32'd0;
+    bank4[12] = 32'd0;
+    bank4[13] = 32'd0;
+    bank4[14] = 32'd0;
+    bank4[15] = 32'd0;
+    bank4[16] = 32'd0;
+    bank4[17] = 32'd0;
+    bank4[18] = 32'd0;
+    bank4[19] = 32'd0;
+    bank4[20] = 32'd0;
+    bank4[21] = 32'd0;
+    bank4[22] = 32'd0;
+    bank4[23] = 32'd0;
+    bank4[24] = 32'd0;
+    bank4[25] = 32'd0;
+    bank4[26] = 32'd0;
+    bank4[27] = 32'd0;
+    bank4[28] = 32'd0;
+    bank4[29] = 32'd0;
+    bank4[30] = 32'd0;
+    bank4[31] = 32'd0;
+    bank4[32] = 32'd0;
+    bank4[33] = 32'd0;
+    bank4[34] = 32'd0;
+    bank4[35] = 32'd0;
+    bank4[36] = 32'd0;
+    bank4[37] = 32'd0;
+    bank4[38] = 32'd0;
+    bank4[39] = 32'd0;
+    bank4[40] = 32'd0;
+    bank4[41] = 32'd0;
+    bank4[42] = 32'd0;
+    bank4[43] = 32'd0;
+    bank4[44] = 32'd0;
+    bank4[45] = 32'd0;
+    bank4[46] = 32'd0;
+    bank4[47] = 32'd0;
+    bank4[48] = 32'd0;
+    bank4[49] = 32'd0;
+    bank4[50] = 32'd0;
+    bank4[51] = 32'd0;
+    bank4[52] = 32'd0;
+    bank4[53] = 32'd0;
+    bank4[54] = 32'd0;
+    bank4[55] = 32'd0;
+    bank4[56] = 32'd0;
+    bank4[57] = 32'd0;
+    bank4[58] = 32'd0;
+    bank4[59] = 32'd0;
+    bank4[60] = 32'd0;
+    bank4[61] = 32'd0;
+    bank4[62] = 32'd0;
+    bank4[63] = 32'd0;
+    bank4[64] = 32'd0;
+    bank4[65] = 32'd0;
+    bank4[66] = 32'd0;
+    bank4[67] = 32'd0;
+    bank4[68] = 32'd0;
+    bank4[69] = 32'd0;
+    bank4[70] = 32'd0;
+    bank4[71] = 32'd0;
+    bank4[72] = 32'd0;
+    bank4[73] = 32'd0;
+    bank4[74] = 32'd0;
+    bank4[75] = 32'd0;
+    bank4[76] = 32'd0;
+    bank4[77] = 32'd0;
+    bank4[78] = 32'd0;
+    bank4[79] = 32'd0;
+    bank4[80] = 32'd0;
+    bank4[81] = 32'd0;
+    bank4[82] = 32'd0;
+    bank4[83] = 32'd0;
+    bank4[84] = 32'd0;
+    bank4[85] = 32'd0;
+    bank4[86] = 32'd0;
+    bank4[87] = 32'd0;
+    bank4[88] = 32'd0;
+    bank4[89] = 32'd0;
+    bank4[90] = 32'd0;
+    bank4[91] = 32'd0;
+    bank4[92] = 32'd0;
+    bank4[93] = 32'd0;
+    bank4[94] = 32'd0;
+    bank4[95] = 32'd0;
+    bank4[96] = 32'd0;
+    bank4[97] = 32'd0;
+    bank4[98] = 32'd0;
+    bank4[99] = 32'd0;
+    bank4[100] = 32'd0;
+    bank4[101] = 32'd0;
+    bank4[102] = 32'd0;
+    bank4[103] = 32'd0;
+    bank4[104] = 32'd0;
+    bank4[105] = 32'd0;
+    bank4[106] = 32'd0;
+    bank4[107] = 32'd0;
+    bank4[108] = 32'd0;
+    bank4[109] = 32'd0;
+    bank4[110] = 32'd0;
+    bank4[111] = 32'd0;
+    bank4[112] = 32'd0;
+    bank4[113] = 32'd0;
+    bank4[114] = 32'd0;
+    bank4[115] = 32'd0;
+    bank4[116] = 32'd0;
+    bank4[117] = 32'd0;
+    bank4[118] = 32'd0;
+    bank4[119] = 32'd0;
+    bank4[120] = 32'd0;
+    bank4[121] = 32'd0;
+    bank4[122] = 32'd0;
+    bank4[123] = 32'd0;
+    bank4[124] = 32'd0;
+    bank4[125] = 32'd0;
+    bank4[126] = 32'd0;
+    bank4[127] = 32'd0;
+    bank4[128] = 32'd0;
+    bank4[129] = 32'd0;
+    bank4[130] = 32'd0;
+    bank4[131] = 32'd0;
+    bank4[132] = 32'd0;
+    bank4[133] = 32'd0;
+    bank4[134] = 32'd0;
+    bank4[135] = 32'd0;
+    bank4[136] = 32'd0;
+    bank4[137] = 32'd0;
+    bank4[138] = 32'd0;
+    bank4[139] = 32'd0;
+    bank4[140] = 32'd0;
+    bank4[141] = 32'd0;
+    bank4[142] = 32'd0;
+    bank4[143] = 32'd0;
+    bank4[144] = 32'd0;
+    bank4[145] = 32'd0;
+    bank4[146] = 32'd0;
+    bank4[147] = 32'd0;
+    bank4[148] = 32'd0;
+    bank4[149] = 32'd0;
+    bank4[150] = 32'd0;
+    bank4[151] = 32'd0;
+    bank4[152] = 32'd0;
+    bank4[153] = 32'd0;
+    bank4[154] = 32'd0;
+    bank4[155] = 32'd0;
+    bank4[156] = 32'd0;
+    bank4[157] = 32'd0;
+    bank4[158] = 32'd0;
+    bank4[159] = 32'd0;
+    bank4[160] = 32'd0;
+    bank4[161] = 32'd0;
+    bank4[162] = 32'd0;
+    bank4[163] = 32'd0;
+    bank4[164] = 32'd0;
+    bank4[165] = 32'd0;
+    bank4[166] = 32'd0;
+    bank4[167] = 32'd0;
+    bank4[168] = 32'd0;
+    bank4[169] = 32'd0;
+    bank4[170] = 32'd0;
+    bank4[171] = 32'd0;
+    bank4[172] = 32'd0;
+    bank4[173] = 32'd0;
+    bank4[174] = 32'd0;
+    bank4[175] = 32'd0;
+    bank4[176] = 32'd0;
+    bank4[177] = 32'd0;
+    bank4[178] = 32'd0;
+    bank4[179] = 32'd0;
+    bank4[180] = 32'd0;
+    bank4[181] = 32'd0;
+    bank4[182] = 32'd0;
+    bank4[183] = 32'd0;
+    bank4[184] = 32'd0;
+    bank4[185] = 32'd0;
+    bank4[186] = 32'd0;
+    bank4[187] = 32'd0;
+    bank4[188] = 32'd0;
+    bank4[189] = 32'd0;
+    bank4[190] = 32'd0;
+    bank4[191] = 32'd0;
+    bank4[192] = 32'd0;
+    bank4[193] = 32'd0;
+    bank4[194] = 32'd0;
+    bank4[195] = 32'd0;
+    bank4[196] = 32'd0;
+    bank4[197] = 32'd0;
+    bank4[198] = 32'd0;
+    bank4[199] = 32'd0;
+    bank4[200] = 32'd0;
+    bank4[201] = 32'd0;
+    bank4[202] = 32'd0;
+    bank4[203] = 32'd0;
+    bank4[204] = 32'd0;
+    bank4[205] = 32'd0;
+    bank4[206] = 32'd0;
+    bank4[207] = 32'd0;
+    bank4[208] = 32'd0;
+    bank4[209] = 32'd0;
+    bank4[210] = 32'd0;
+    bank4[211] = 32'd0;
+    bank4[212] = 32'd0;
+    bank4[213] = 32'd0;
+    bank4[214] = 32'd0;
+    bank4[215] = 32'd0;
+    bank4[216] = 32'd0;
+    bank4[217] = 32'd0;
+    bank4[218] = 32'd0;
+    bank4[219] = 32'd0;
+    bank4[220] = 32'd0;
+    bank4[221] = 32'd0;
+    bank4[222] = 32'd0;
+    bank4[223] = 32'd0;
+    bank4[224] = 32'd0;
+    bank4[225] = 32'd0;
+    bank4[226] = 32'd0;
+    bank4[227] = 32'd0;
+    bank4[228] = 32'd0;
+    bank4[229] = 32'd0;
+    bank4[230] = 32'd0;
+    bank4[231] = 32'd0;
+    bank4[232] = 32'd0;
+    bank4[233] = 32'd0;
+    bank4[234] = 32'd0;
+    bank4[235] = 32'd0;
+    bank4[236] = 32'd0;
+    bank4[237] = 32'd0;
+    bank4[238] = 32'd0;
+    bank4[239] = 32'd0;
+    bank4[240] = 32'd0;
+    bank4[241] = 32'd0;
+    bank4[242] = 32'd0;
+    bank4[243] = 32'd0;
+    bank4[244] = 32'd0;
+    bank4[245] = 32'd0;
+    bank4[246] = 32'd0;
+    bank4[247] = 32'd0;
+    bank4[248] = 32'd0;
+    bank4[249] = 32'd0;
+    bank4[250] = 32'd0;
+    bank4[251] = 32'd0;
+    bank4[252] = 32'd0;
+    bank4[253] = 32'd0;
+    bank4[254] = 32'd0;
+    bank4[255] = 32'd0;
+    bank4[256] = 32'd0;
+    bank4[257] = 32'd0;
+    bank4[258] = 32'd0;
+    bank4[259] = 32'd0;
+    bank4[260] = 32'd0;
+    bank4[261] = 32'd0;
+    bank4[262] = 32'd0;
+    bank4[263] = 32'd0;
+    bank4[264] = 32'd0;
+    bank4[265] = 32'd0;
+    bank4[266] = 32'd0;
+    bank4[267] = 32'd0;
+    bank4[268] = 32'd0;
+    bank4[269] = 32'd0;
+    bank4[270] = 32'd0;
+    bank4[271] = 32'd0;
+    bank4[272] = 32'd0;
+    bank4[273] = 32'd0;
+    bank4[274] = 32'd0;
+    bank4[275] = 32'd0;
+    bank4[276] = 32'd0;
+    bank4[277] = 32'd0;
+    bank4[278] = 32'd0;
+    bank4[279] = 32'd0;
+    bank4[280] = 32'd0;
+    bank4[281] = 32'd0;
+    bank4[282] = 32'd0;
+    bank4[283] = 32'd0;
+    bank4[284] = 32'd0;
+    bank4[285] = 32'd0;
+    bank4[286] = 32'd0;
+    bank4[287] = 32'd0;
+    bank4[288] = 32'd0;
+    bank4[289] = 32'd0;
+    bank4[290] = 32'd0;
+    bank4[291] = 32'd0;
+    bank4[292] = 32'd0;
+    bank4[293] = 32'd0;
+    bank4[294] = 32'd0;
+    bank4[295] = 32'd0;
+    bank4[296] = 32'd0;
+    bank4[297] = 32'd0;
+    bank4[298] = 32'd0;
+    bank4[299] = 32'd0;
+    bank4[300] = 32'd0;
+    bank4[301] = 32'd0;
+    bank4[302] = 32'd0;
+    bank4[303] = 32'd0;
+    bank4[304] = 32'd0;
+    bank4[305] = 32'd0;
+    bank4[306] = 32'd0;
+    bank4[307] = 32'd0;
+    bank4[308] = 32'd0;
+    bank4[309] = 32'd0;
+    bank4[310] = 32'd0;
+    bank4[311] = 32'd0;
+    bank4[312] = 32'd0;
+    bank4[313] = 32'd0;
+    bank4[314] = 32'd0;
+    bank4[315] = 32'd0;
+    bank4[316] = 32'd0;
+    bank4[317] = 32'd0;
+    bank4[318] = 32'd0;
+    bank4[319] = 32'd0;
+    bank4[320] = 32'd0;
+    bank4[321] = 32'd0;
+    bank4[322] = 32'd0;
+    bank4[323] = 32'd0;
+    bank4[324] = 32'd0;
+    bank4[325] = 32'd0;
+    bank4[326] = 32'd0;
+    bank4[327] = 32'd0;
+    bank4[328] = 32'd0;
+    bank4[329] = 32'd0;
+    bank4[330] = 32'd0;
+    bank4[331] = 32'd0;
+    bank4[332] = 32'd0;
+    bank4[333] = 32'd0;
+    bank4[334] = 32'd0;
+    bank4[335] = 32'd0;
+    bank4[336] = 32'd0;
+    bank4[337] = 32'd0;
+    bank4[338] = 32'd0;
+    bank4[339] = 32'd0;
+    bank4[340] = 32'd0;
+    bank4[341] = 32'd0;
+    bank4[342] = 32'd0;
+    bank4[343] = 32'd0;
+    bank4[344] = 32'd0;
+    bank4[345] = 32'd0;
+    bank4[346] = 32'd0;
+    bank4[347] = 32'd0;
+    bank4[348] = 32'd0;
+    bank4[349] = 32'd0;
+    bank4[350] = 32'd0;
+    bank4[351] = 32'd0;
+    bank4[352] = 32'd0;
+    bank4[353] = 32'd0;
+    bank4[354] = 32'd0;
+    bank4[355] = 32'd0;
+    bank4[356] = 32'd0;
+    bank4[357] = 32'd0;
+    bank4[358] = 32'd0;
+    bank4[359] = 32'd0;
+    bank4[360] = 32'd0;
+    bank4[361] = 32'd0;
+    bank4[362] = 32'd0;
+    bank4[363] = 32'd0;
+    bank4[364] = 32'd0;
+    bank4[365] = 32'd0;
+    bank4[366] = 32'd0;
+    bank4[367] = 32'd0;
+    bank4[368] = 32'd0;
+    bank4[369] = 32'd0;
+    bank4[370] = 32'd0;
+    bank4[371] = 32'd0;
+    bank4[372] = 32'd0;
+    bank4[373] = 32'd0;
+    bank4[374] = 32'd0;
+    bank4[375] = 32'd0;
+    bank4[376] = 32'd0;
+    bank4[377] = 32'd0;
+    bank4[378] = 32'd0;
+    bank4[379] = 32'd0;
+    bank4[380] = 32'd0;
+    bank4[381] = 32'd0;
+    bank4[382] = 32'd0;
+    bank4[383] = 32'd0;
+    bank4[384] = 32'd0;
+    bank4[385] = 32'd0;
+    bank4[386] = 32'd0;
+    bank4[387] = 32'd0;
+    bank4[388] = 32'd0;
+    bank4[389] = 32'd0;
+    bank4[390] = 32'd0;
+    bank4[391] = 32'd0;
+    bank4[392] = 32'd0;
+    bank4[393] = 32'd0;
+    bank4[394] = 32'd0;
+    bank4[395] = 32'd0;
+    bank4[396] = 32'd0;
+    bank4[397] = 32'd0;
+    bank4[398] = 32'd0;
+    bank4[399] = 32'd0;
+    bank4[400] = 32'd0;
+    bank4[401] = 32'd0;
+    bank4[402] = 32'd0;
+    bank4[403] = 32'd0;
+    bank4[404] = 32'd0;
+    bank4[405] = 32'd0;
+    bank4[406] = 32'd0;
+    bank4[407] = 32'd0;
+    bank4[408] = 32'd0;
+    bank4[409] = 32'd0;
+    bank4[410] = 32'd0;
+    bank4[411] = 32'd0;
+    bank4[412] = 32'd0;
+    bank4[413] = 32'd0;
+    bank4[414] = 32'd0;
+    bank4[415] = 32'd0;
+    bank4[416] = 32'd0;
+    bank4[417] = 32'd0;
+    bank4[418] = 32'd0;
+    bank4[419] = 32'd0;
+    bank4[420] = 32'd0;
+    bank4[421] = 32'd0;
+    bank4[422] = 32'd0;
+    bank4[423] = 32'd0;
+    bank4[424] = 32'd0;
+    bank4[425] = 32'd0;
+    bank4[426] = 32'd0;
+    bank4[427] = 32'd0;
+    bank4[428] = 32'd0;
+    bank4[429] = 32'd0;
+    bank4[430] = 32'd0;
+    bank4[431] = 32'd0;
+    bank4[432] = 32'd0;
+    bank4[433] = 32'd0;
+    bank4[434] = 32'd0;
+    bank4[435] = 32'd0;
+    bank4[436] = 32'd0;
+    bank4[437] = 32'd0;
+    bank4[438] = 32'd0;
+    bank4[439] = 32'd0;
+    bank4[440] = 32'd0;
+    bank4[441] = 32'd0;
+    bank4[442] = 32'd0;
+    bank4[443] = 32'd0;
+    bank4[444] = 32'd0;
+    bank4[445] = 32'd0;
+    bank4[446] = 32'd0;
+    bank4[447] = 32'd0;
+    bank4[448] = 32'd0;
+    bank4[449] = 32'd0;
+    bank4[450] = 32'd0;
+    bank4[451] = 32'd0;
+    bank4[452] = 32'd0;
+    bank4[453] = 32'd0;
+    bank4[454] = 32'd0;
+    bank4[455] = 32'd0;
+    bank4[456] = 32'd0;
+    bank4[457] = 32'd0;
+    bank4[458] = 32'd0;
+    bank4[459] = 32'd0;
+    bank4[460] = 32'd0;
+    bank4[461] = 32'd0;
+    bank4[462] = 32'd0;
+    bank4[463] = 32'd0;
+    bank4[464] = 32'd0;
+    bank4[465] = 32'd0;
+    bank4[466] = 32'd0;
+    bank4[467] = 32'd0;
+    bank4[468] = 32'd0;
+    bank4[469] = 32'd0;
+    bank4[470] = 32'd0;
+    bank4[471] = 32'd0;
+    bank4[472] = 32'd0;
+    bank4[473] = 32'd0;
+    bank4[474] = 32'd0;
+    bank4[475] = 32'd0;
+    bank4[476] = 32'd0;
+    bank4[477] = 32'd0;
+    bank4[478] = 32'd0;
+    bank4[479] = 32'd0;
+    bank4[480] = 32'd0;
+    bank4[481] = 32'd0;
+    bank4[482] = 32'd0;
+    bank4[483] = 32'd0;
+    bank4[484] = 32'd0;
+    bank4[485] = 32'd0;
+    bank4[486] = 32'd0;
+    bank4[487] = 32'd0;
+    bank4[488] = 32'd0;
+    bank4[489] = 32'd0;
+    bank4[490] = 32'd0;
+    bank4[491] = 32'd0;
+    bank4[492] = 32'd0;
+    bank4[493] = 32'd0;
+    bank4[494] = 32'd0;
+    bank4[495] = 32'd0;
+    bank4[496] = 32'd0;
+    bank4[497] = 32'd0;
+    bank4[498] = 32'd0;
+    bank4[499] = 32'd0;
+    bank4[500] = 32'd0;
+    bank4[501] = 32'd0;
+    bank4[502] = 32'd0;
+    bank4[503] = 32'd0;
+    bank4[504] = 32'd0;
+    bank4[505] = 32'd0;
+    bank4[506] = 32'd0;
+    bank4[507] = 32'd0;
+    bank4[508] = 32'd0;
+    bank4[509] = 32'd0;
+    bank4[510] = 32'd0;
+    bank4[511] = 32'd0;
+    bank4[512] = 32'd0;
+    bank4[513] = 32'd0;
+    bank4[514] = 32'd0;
+    bank4[515] = 32'd0;
+    bank4[516] = 32'd0;
+    bank4[517] = 32'd0;
+    bank4[518] = 32'd0;
+    bank4[519] = 32'd0;
+    bank4[520] = 32'd0;
+    bank4[521] = 32'd0;
+    bank4[522] = 32'd0;
+    bank4[523] = 32'd0;
+    bank4[524] = 32'd0;
+    bank4[525] = 32'd0;
+    bank4[526] = 32'd0;
+    bank4[527] = 32'd0;
+    bank4[528] = 32'd0;
+    bank4[529] = 32'd0;
+    bank4[530] = 32'd0;
+    bank4[531] = 32'd0;
+    bank4[532] = 32'd0;
+    bank4[533] = 32'd0;
+    bank4[534] = 32'd0;
+    bank4[535] = 32'd0;
+    bank4[536] = 32'd0;
+    bank4[537] = 32'd0;
+    bank4[538] = 32'd0;
+    bank4[539] = 32'd0;
+    bank4[540] = 32'd0;
+    bank4[541] = 32'd0;
+    bank4[542] = 32'd0;
+    bank4[543] = 32'd0;
+    bank4[544] = 32'd0;
+    bank4[545] = 32'd0;
+    bank4[546] = 32'd0;
+    bank4[547] = 32'd0;
+    bank4[548] = 32'd0;
+    bank4[549] = 32'd0;
+    bank4[550] = 32'd0;
+    bank4[551] = 32'd0;
+    bank4[552] = 32'd0;
+    bank4[553] = 32'd0;
+    bank4[554] = 32'd0;
+    bank4[555] = 32'd0;
+    bank4[556] = 32'd0;
+    bank4[557] = 32'd0;
+    bank4[558] = 32'd0;
+    bank4[559] = 32'd0;
+    bank4[560] = 32'd0;
+    bank4[561] = 32'd0;
+    bank4[562] = 32'd0;
+    bank4[563] = 32'd0;
+    bank4[564] = 32'd0;
+    bank4[565] = 32'd0;
+    bank4[566] = 32'd0;
+    bank4[567] = 32'd0;
+    bank4[568] = 32'd0;
+    bank4[569] = 32'd0;
+    bank4[570] = 32'd0;
+    bank4[571] = 32'd0;
+    bank4[572] = 32'd0;
+    bank4[573] = 32'd0;
+    bank4[574] = 32'd0;
+    bank4[575] = 32'd0;
+    bank4[576] = 32'd0;
+    bank4[577] = 32'd0;
+    bank4[578] = 32'd0;
+    bank4[579] = 32'd0;
+    bank4[580] = 32'd0;
+    bank4[581] = 32'd0;
+    bank4[582] = 32'd0;
+    bank4[583] = 32'd0;
+    bank4[584] = 32'd0;
+    bank4[585] = 32'd0;
+    bank4[586] = 32'd0;
+    bank4[587] = 32'd0;
+    bank4[588] = 32'd0;
+    bank4[589] = 32'd0;
+    bank4[590] = 32'd0;
+    bank4[591] = 32'd0;
+    bank4[592] = 32'd0;
+    bank4[593] = 32'd0;
+    bank4[594] = 32'd0;
+    bank4[595] = 32'd0;
+    bank4[596] = 32'd0;
+    bank4[597] = 32'd0;
+    bank4[598] = 32'd0;
+    bank4[599] = 32'd0;
+    bank4[600] = 32'd0;
+    bank4[601] = 32'd0;
+    bank4[602] = 32'd0;
+    bank4[603] = 32'd0;
+    bank4[604] = 32'd0;
+    bank4[605] = 32'd0;
+    bank4[606] = 32'd0;
+    bank4[607] = 32'd0;
+    bank4[608] = 32'd0;
+    bank4[609] = 32'd0;
+    bank4[610] = 32'd0;
+    bank4[611] = 32'd0;
+    bank4[612] = 32'd0;
+    bank4[613] = 32'd0;
+    bank4[614] = 32'd0;
+    bank4[615] = 32'd0;
+    bank4[616] = 32'd0;
+    bank4[617] = 32'd0;
+    bank4[618] = 32'd0;
+    bank4[619] = 32'd0;
+    bank4[620] = 32'd0;
+    bank4[621] = 32'd0;
+    bank4[622] = 32'd0;
+    bank4[623] = 32'd0;
+    bank4[624] = 32'd0;
+    bank4[625] = 32'd0;
+    bank4[626] = 32'd0;
+    bank4[627] = 32'd0;
+    bank4[628] = 32'd0;
+    bank4[629] = 32'd0;
+    bank4[630] = 32'd0;
+    bank4[631] = 32'd0;
+    bank4[632] = 32'd0;
+    bank4[633] = 32'd0;
+    bank4[634] = 32'd0;
+    bank4[635] = 32'd0;
+    bank4[636] = 32'd0;
+    bank4[637] = 32'd0;
+    bank4[638] = 32'd0;
+    bank4[639] = 32'd0;
+    bank4[640] = 32'd0;
+    bank4[641] = 32'd0;
+    bank4[642] = 32'd0;
+    bank4[643] = 32'd0;
+    bank4[644] = 32'd0;
+    bank4[645] = 32'd0;
+    bank4[646] = 32'd0;
+    bank4[647] = 32'd0;
+    bank4[648] = 32'd0;
+    bank4[649] = 32'd0;
+    bank4[650] = 32'd0;
+    bank4[651] = 32'd0;
+    bank4[652] = 32'd0;
+    bank4[653] = 32'd0;
+    bank4[654] = 32'd0;
+    bank4[655] = 32'd0;
+    bank4[656] = 32'd0;
+    bank4[657] = 32'd0;
+    bank4[658] = 32'd0;
+    bank4[659] = 32'd0;
+    bank4[660] = 32'd0;
+    bank4[661] = 32'd0;
+    bank4[662] = 32'd0;
+    bank4[663] = 32'd0;
+    bank4[664] = 32'd0;
+    bank4[665] = 32'd0;
+    bank4[666] = 32'd0;
+    bank4[667] = 32'd0;
+    bank4[668] = 32'd0;
+    bank4[669] = 32'd0;
+    bank4[670] = 32'd0;
+    bank4[671] = 32'd0;
+    bank4[672] = 32'd0;
+    bank4[673] = 32'd0;
+    bank4[674] = 32'd0;
+    bank4[675] = 32'd0;
+    bank4[676] = 32'd0;
+    bank4[677] = 32'd0;
+    bank4[678] = 32'd0;
+    bank4[679] = 32'd0;
+    bank4[680] = 32'd0;
+    bank4[681] = 32'd0;
+    bank4[682] = 32'd0;
+    bank4[683] = 32'd0;
+    bank4[684] = 32'd0;
+    bank4[685] = 32'd0;
+    bank4[686] = 32'd0;
+    bank4[687] = 32'd0;
+    bank4[688] = 32'd0;
+    bank4[689] = 32'd0;
+    bank4[690] = 32'd0;
+    bank4[691] = 32'd0;
+    bank4[692] = 32'd0;
+    bank4[693] = 32'd0;
+    bank4[694] = 32'd0;
+    bank4[695] = 32'd0;
+    bank4[696] = 32'd0;
+    bank4[697] = 32'd0;
+    bank4[698] = 32'd0;
+    bank4[699] = 32'd0;
+    bank4[700] = 32'd0;
+    bank4[701] = 32'd0;
+    bank4[702] = 32'd0;
+    bank4[703] = 32'd0;
+    bank4[704] = 32'd0;
+    bank4[705] = 32'd0;
+    bank4[706] = 32'd0;
+    bank4[707] = 32'd0;
+    bank4[708] = 32'd0;
+    bank4[709] = 32'd0;
+    bank4[710] = 32'd0;
+    bank4[711] = 32'd0;
+    bank4[712] = 32'd0;
+    bank4[713] = 32'd0;
+    bank4[714] = 32'd0;
+    bank4[715] = 32'd0;
+    bank4[716] = 32'd0;
+    bank4[717] = 32'd0;
+    bank4[718] = 32'd0;
+    bank4[719] = 32'd0;
+    bank4[720] = 32'd0;
+    bank4[721] = 32'd0;
+    bank4[722] = 32'd0;
+    bank4[723] = 32'd0;
+    bank4[724] = 32'd0;
+    bank4[725] = 32'd0;
+    bank4[726] = 32'd0;
+    bank4[727] = 32'd0;
+    bank4[728] = 32'd0;
+    bank4[729] = 32'd0;
+    bank4[730] = 32'd0;
+    bank4[731] = 32'd0;
+    bank4[732] = 32'd0;
+    bank4[733] = 32'd0;
+    bank4[734] = 32'd0;
+    bank4[735] = 32'd0;
+    bank4[736] = 32'd0;
+    bank4[737] = 32'd0;
+    bank4[738] = 32'd0;
+    bank4[739] = 32'd0;
+    bank4[740] = 32'd0;
+    bank4[741] = 32'd0;
+    bank4[742] = 32'd0;
+    bank4[743] = 32'd0;
+    bank4[744] = 32'd0;
+    bank4[745] = 32'd0;
+    bank4[746] = 32'd0;
+    bank4[747] = 32'd0;
+    bank4[748] = 32'd0;
+    bank4[749] = 32'd0;
+    bank4[750] = 32'd0;
+    bank4[751] = 32'd0;
+    bank4[752] = 32'd0;
+    bank4[753] = 32'd0;
+    bank4[754] = 32'd0;
+    bank4[755] = 32'd0;
+    bank4[756] = 32'd0;
+    bank4[757] = 32'd0;
+    bank4[758] = 32'd0;
+    bank4[759] = 32'd0;
+    bank4[760] = 32'd0;
+    bank4[761] = 32'd0;
+    bank4[762] = 32'd0;
+    bank4[763] = 32'd0;
+    bank4[764] = 32'd0;
+    bank4[765] = 32'd0;
+    bank4[766] = 32'd0;
+    bank4[767] = 32'd0;
+    bank4[768] = 32'd0;
+    bank4[769] = 32'd0;
+    bank4[770] = 32'd0;
+    bank4[771] = 32'd0;
+    bank4[772] = 32'd0;
+    bank4[773] = 32'd0;
+    bank4[774] = 32'd0;
+    bank4[775] = 32'd0;
+    bank4[776] = 32'd0;
+    bank4[777] = 32'd0;
+    bank4[778] = 32'd0;
+    bank4[779] = 32'd0;
+    bank4[780] = 32'd0;
+    bank4[781] = 32'd0;
+    bank4[782] = 32'd0;
+    bank4[783] = 32'd0;
+    bank4[784] = 32'd0;
+    bank4[785] = 32'd0;
+    bank4[786] = 32'd0;
+    bank4[787] = 32'd0;
+    bank4[788] = 32'd0;
+    bank4[789] = 32'd0;
+    bank4[790] = 32'd0;
+    bank4[791] = 32'd0;
+    bank4[792] = 32'd0;
+    bank4[793] = 32'd0;
+    bank4[794] = 32'd0;
+    bank4[795] = 32'd0;
+    bank4[796] = 32'd0;
+    bank4[797] = 32'd0;
+    bank4[798] = 32'd0;
+    bank4[799] = 32'd0;
+    bank4[800] = 32'd0;
+    bank4[801] = 32'd0;
+    bank4[802] = 32'd0;
+    bank4[803] = 32'd0;
+    bank4[804] = 32'd0;
+    bank4[805] = 32'd0;
+    bank4[806] = 32'd0;
+    bank4[807] = 32'd0;
+    bank4[808] = 32'd0;
+    bank4[809] = 32'd0;
+    bank4[810] = 32'd0;
+    bank4[811] = 32'd0;
+    bank4[812] = 32'd0;
+    bank4[813] = 32'd0;
+    bank4[814] = 32'd0;
+    bank4[815] = 32'd0;
+    bank4[816] = 32'd0;
+    bank4[817] = 32'd0;
+    bank4[818] = 32'd0;
+    bank4[819] = 32'd0;
+    bank4[820] = 32'd0;
+    bank4[821] = 32'd0;
+    bank4[822] = 32'd0;
+    bank4[823] = 32'd0;
+    bank4[824] = 32'd0;
+    bank4[825] = 32'd0;
+    bank4[826] = 32'd0;
+    bank4[827] = 32'd0;
+    bank4[828] = 32'd0;
+    bank4[829] = 32'd0;
+    bank4[830] = 32'd0;
+    bank4[831] = 32'd0;
+    bank4[832] = 32'd0;
+    bank4[833] = 32'd0;
+    bank4[834] = 32'd0;
+    bank4[835] = 32'd0;
+    bank4[836] = 32'd0;
+    bank4[837] = 32'd0;
+    bank4[838] = 32'd0;
+    bank4[839] = 32'd0;
+    bank4[840] = 32'd0;
+    bank4[841] = 32'd0;
+    bank4[842] = 32'd0;
+    bank4[843] = 32'd0;
+    bank4[844] = 32'd0;
+    bank4[845] = 32'd0;
+    bank4[846] = 32'd0;
+    bank4[847] = 32'd0;
+    bank4[848] = 32'd0;
+    bank4[849] = 32'd0;
+    bank4[850] = 32'd0;
+    bank4[851] = 32'd0;
+    bank4[852] = 32'd0;
+    bank4[853] = 32'd0;
+    bank4[854] = 32'd0;
+    bank4[855] = 32'd0;
+    bank4[856] = 32'd0;
+    bank4[857] = 32'd0;
+    bank4[858] = 32'd0;
+    bank4[859] = 32'd0;
+    bank4[860] = 32'd0;
+    bank4[861] = 32'd0;
+    bank4[862] = 32'd0;
+    bank4[863] = 32'd0;
+    bank4[864] = 32'd0;
+    bank4[865] = 32'd0;
+    bank4[866] = 32'd0;
+    bank4[867] = 32'd0;
+    bank4[868] = 32'd0;
+    bank4[869] = 32'd0;
+    bank4[870] = 32'd0;
+    bank4[871] = 32'd0;
+    bank4[872] = 32'd0;
+    bank4[873] = 32'd0;
+    bank4[874] = 32'd0;
+    bank4[875] = 32'd0;
+    bank4[876] = 32'd0;
+    bank4[877] = 32'd0;
+    bank4[878] = 32'd0;
+    bank4[879] = 32'd0;
+    bank4[880] = 32'd0;
+    bank4[881] = 32'd0;
+    bank4[882] = 32'd0;
+    bank4[883] = 32'd0;
+    bank4[884] = 32'd0;
+    bank4[885] = 32'd0;
+    bank4[886] = 32'd0;
+    bank4[887] = 32'd0;
+    bank4[888] = 32'd0;
+    bank4[889] = 32'd0;
+    bank4[890] = 32'd0;
+    bank4[891] = 32'd0;
+    bank4[892] = 32'd0;
+    bank4[893] = 32'd0;
+    bank4[894] = 32'd0;
+    bank4[895] = 32'd0;
+    bank4[896] = 32'd0;
+    bank4[897] = 32'd0;
+    bank4[898] = 32'd0;
+    bank4[899] = 32'd0;
+    bank4[900] = 32'd0;
+    bank4[901] = 32'd0;
+    bank4[902] = 32'd0;
+    bank4[903] = 32'd0;
+    bank4[904] = 32'd0;
+    bank4[905] = 32'd0;
+    bank4[906] = 32'd0;
+    bank4[907] = 32'd0;
+    bank4[908] = 32'd0;
+    bank4[909] = 32'd0;
+    bank4[910] = 32'd0;
+    bank4[911] = 32'd0;
+    bank4[912] = 32'd0;
+    bank4[913] = 32'd0;
+    bank4[914] = 32'd0;
+    bank4[915] = 32'd0;
+    bank4[916] = 32'd0;
+    bank4[917] = 32'd0;
+    bank4[918] = 32'd0;
+    bank4[919] = 32'd0;
+    bank4[920] = 32'd0;
+    bank4[921] = 32'd0;
+    bank4[922] = 32'd0;
+    bank4[923] = 32'd0;
+    bank4[924] = 32'd0;
+    bank4[925] = 32'd0;
+    bank4[926] = 32'd0;
+    bank4[927] = 32'd0;
+    bank4[928] = 32'd0;
+    bank4[929] = 32'd0;
+    bank4[930] = 32'd0;
+    bank4[931] = 32'd0;
+    bank4[932] = 32'd0;
+    bank4[933] = 32'd0;
+    bank4[934] = 32'd0;
+    bank4[935] = 32'd0;
+    bank4[936] = 32'd0;
+    bank4[937] = 32'd0;
+    bank4[938] = 32'd0;
+    bank4[939] = 32'd0;
+    bank4[940] = 32'd0;
+    bank4[941] = 32'd0;
+    bank4[942] = 32'd0;
+    bank4[943] = 32'd0;
+    bank4[944] = 32'd0;
+    bank4[945] = 32'd0;
+    bank4[946] = 32'd0;
+    bank4[947] = 32'd0;
+    bank4[948] = 32'd0;
+    bank4[949] = 32'd0;
+    bank4[950] = 32'd0;
+    bank4[951] = 32'd0;
+    bank4[952] = 32'd0;
+    bank4[953] = 32'd0;
+    bank4[954] = 32'd0;
+    bank4[955] = 32'd0;
+    bank4[956] = 32'd0;
+    bank4[957] = 32'd0;
+    bank4[958] = 32'd0;
+    bank4[959] = 32'd0;
+    bank4[960] = 32'd0;
+    bank4[961] = 32'd0;
+    bank4[962] = 32'd0;
+    bank4[963] = 32'd0;
+    bank4[964] = 32'd0;
+    bank4[965] = 32'd0;
+    bank4[966] = 32'd0;
+    bank4[967] = 32'd0;
+    bank4[968] = 32'd0;
+    bank4[969] = 32'd0;
+    bank4[970] = 32'd0;
+    bank4[971] = 32'd0;
+    bank4[972] = 32'd0;
+    bank4[973] = 32'd0;
+    bank4[974] = 32'd0;
+    bank4[975] = 32'd0;
+    bank4[976] = 32'd0;
+    bank4[977] = 32'd0;
+    bank4[978] = 32'd0;
+    bank4[979] = 32'd0;
+    bank4[980] = 32'd0;
+    bank4[981] = 32'd0;
+    bank4[982] = 32'd0;
+    bank4[983] = 32'd0;
+    bank4[984] = 32'd0;
+    bank4[985] = 32'd0;
+    bank4[986] = 32'd0;
+    bank4[987] = 32'd0;
+    bank4[988] = 32'd0;
+    bank4[989] = 32'd0;
+    bank4[990] = 32'd0;
+    bank4[991] = 32'd0;
+    bank4[992] = 32'd0;
+    bank4[993] = 32'd0;
+    bank4[994] = 32'd0;
+    bank4[995] = 32'd0;
+    bank4[996] = 32'd0;
+    bank4[997] = 32'd0;
+    bank4[998] = 32'd0;
+    bank4[999] = 32'd0;
+    bank4[1000] = 32'd0;
+    bank4[1001] = 32'd0;
+    bank4[1002] = 32'd0;
+    bank4[1003] = 32'd0;
+    bank4[1004] = 32'd0;
+    bank4[1005] = 32'd0;
+    bank4[1006] = 32'd0;
+    bank4[1007] = 32'd0;
+    bank4[1008] = 32'd0;
+    bank4[1009] = 32'd0;
+    bank4[1010] = 32'd0;
+    bank4[1011] = 32'd0;
+    bank4[1012] = 32'd0;
+    bank4[1013] = 32'd0;
+    bank4[1014] = 32'd0;
+    bank4[1015] = 32'd0;
+    bank4[1016] = 32'd0;
+    bank4[1017] = 32'd0;
+    bank4[1018] = 32'd0;
+    bank4[1019] = 32'd0;
+    bank4[1020] = 32'd0;
+    bank4[1021] = 32'd0;
+    bank4[1022] = 32'd0;
+    bank4[1023] = 32'd0;
+    bank4[1024] = 32'd0;
+    bank4[1025] = 32'd0;
+    bank4[1026] = 32'd0;
+    bank4[1027] = 32'd0;
+    bank4[1028] = 32'd0;
+    bank4[1029] = 32'd0;
+    bank4[1030] = 32'd0;
+    bank4[1031] = 32'd0;
+    bank4[1032] = 32'd0;
+    bank4[1033] = 32'd0;
+    bank4[1034] = 32'd0;
+    bank4[1035] = 32'd0;
+    bank4[1036] = 32'd0;
+    bank4[1037] = 32'd0;
+    bank4[1038] = 32'd0;
+    bank4[1039] = 32'd0;
+    bank4[1040] = 32'd0;
+    bank4[1041] = 32'd0;
+    bank4[1042] = 32'd0;
+    bank4[1043] = 32'd0;
+    bank4[1044] = 32'd0;
+    bank4[1045] = 32'd0;
+    bank4[1046] = 32'd0;
+    bank4[1047] = 32'd0;
+    bank4[1048] = 32'd0;
+    bank4[1049] = 32'd0;
+    bank4[1050] = 32'd0;
+    bank4[1051] = 32'd0;
+    bank4[1052] = 32'd0;
+    bank4[1053] = 32'd0;
+    bank4[1054] = 32'd0;
+    bank4[1055] = 32'd0;
+    bank4[1056] = 32'd0;
+    bank4[1057] = 32'd0;
+    bank4[1058] = 32'd0;
+    bank4[1059] = 32'd0;
+    bank4[1060] = 32'd0;
+    bank4[1061] = 32'd0;
+    bank4[1062] = 32'd0;
+    bank4[1063] = 32'd0;
+    bank4[1064] = 32'd0;
+    bank4[1065] = 32'd0;
+    bank4[1066] = 32'd0;
+    bank4[1067] = 32'd0;
+    bank4[1068] = 32'd0;
+    bank4[1069] = 32'd0;
+    bank4[1070] = 32'd0;
+    bank4[1071] = 32'd0;
+    bank4[1072] = 32'd0;
+    bank4[1073] = 32'd0;
+    bank4[1074] = 32'd0;
+    bank4[1075] = 32'd0;
+    bank4[1076] = 32'd0;
+    bank4[1077] = 32'd0;
+    bank4[1078] = 32'd0;
+    bank4[1079] = 32'd0;
+    bank4[1080] = 32'd0;
+    bank4[1081] = 32'd0;
+    bank4[1082] = 32'd0;
+    bank4[1083] = 32'd0;
+    bank4[1084] = 32'd0;
+    bank4[1085] = 32'd0;
+    bank4[1086] = 32'd0;
+    bank4[1087] = 32'd0;
+    bank4[1088] = 32'd0;
+    bank4[1089] = 32'd0;
+    bank4[1090] = 32'd0;
+    bank4[1091] = 32'd0;
+    bank4[1092] = 32'd0;
+    bank4[1093] = 32'd0;
+    bank4[1094] = 32'd0;
+    bank4[1095] = 32'd0;
+    bank4[1096] = 32'd0;
+    bank4[1097] = 32'd0;
+    bank4[1098] = 32'd0;
+    bank4[1099] = 32'd0;
+    bank4[1100] = 32'd0;
+    bank4[1101] = 32'd0;
+    bank4[1102] = 32'd0;
+    bank4[1103] = 32'd0;
+    bank4[1104] = 32'd0;
+    bank4[1105] = 32'd0;
+    bank4[1106] = 32'd0;
+    bank4[1107] = 32'd0;
+    bank4[1108] = 32'd0;
+    bank4[1109] = 32'd0;
+    bank4[1110] = 32'd0;
+    bank4[1111] = 32'd0;
+    bank4[1112] = 32'd0;
+    bank4[1113] = 32'd0;
+    bank4[1114] = 32'd0;
+    bank4[1115] = 32'd0;
+    bank4[1116] = 32'd0;
+    bank4[1117] = 32'd0;
+    bank4[1118] = 32'd0;
+    bank4[1119] = 32'd0;
+    bank4[1120] = 32'd0;
+    bank4[1121] = 32'd0;
+    bank4[1122] = 32'd0;
+    bank4[1123] = 32'd0;
+    bank4[1124] = 32'd0;
+    bank4[1125] = 32'd0;
+    bank4[1126] = 32'd0;
+    bank4[1127] = 32'd0;
+    bank4[1128] = 32'd0;
+    bank4[1129] = 32'd0;
+    bank4[1130] = 32'd0;
+    bank4[1131] = 32'd0;
+    bank4[1132] = 32'd0;
+    bank4[1133] = 32'd0;
+    bank4[1134] = 32'd0;
+    bank4[1135] = 32'd0;
+    bank4[1136] = 32'd0;
+    bank4[1137] = 32'd0;
+    bank4[1138] = 32'd0;
+    bank4[1139] = 32'd0;
+    bank4[1140] = 32'd0;
+    bank4[1141] = 32'd0;
+    bank4[1142] = 32'd0;
+    bank4[1143] = 32'd0;
+    bank4[1144] = 32'd0;
+    bank4[1145] = 32'd0;
+    bank4[1146] = 32'd0;
+    bank4[1147] = 32'd0;
+    bank4[1148] = 32'd0;
+    bank4[1149] = 32'd0;
+    bank4[1150] = 32'd0;
+    bank4[1151] = 32'd0;
+    bank4[1152] = 32'd0;
+    bank4[1153] = 32'd0;
+    bank4[1154] = 32'd0;
+    bank4[1155] = 32'd0;
+    bank4[1156] = 32'd0;
+    bank4[1157] = 32'd0;
+    bank4[1158] = 32'd0;
+    bank4[1159] = 32'd0;
+    bank4[1160] = 32'd0;
+    bank4[1161] = 32'd0;
+    bank4[1162] = 32'd0;
+    bank4[1163] = 32'd0;
+    bank4[1164] = 32'd0;
+    bank4[1165] = 32'd0;
+    bank4[1166] = 32'd0;
+    bank4[1167] = 32'd0;
+    bank4[1168] = 32'd0;
+    bank4[1169] = 32'd0;
+    bank4[1170] = 32'd0;
+    bank4[1171] = 32'd0;
+    bank4[1172] = 32'd0;
+    bank4[1173] = 32'd0;
+    bank4[1174] = 32'd0;
+    bank4[1175] = 32'd0;
+    bank4[1176] = 32'd0;
+    bank4[1177] = 32'd0;
+    bank4[1178] = 32'd0;
+    bank4[1179] = 32'd0;
+    bank4[1180] = 32'd0;
+    bank4[1181] = 32'd0;
+    bank4[1182] = 32'd0;
+    bank4[1183] = 32'd0;
+    bank4[1184] = 32'd0;
+    bank4[1185] = 32'd0;
+    bank4[1186] = 32'd0;
+    bank4[1187] = 32'd0;
+    bank4[1188] = 32'd0;
+    bank4[1189] = 32'd0;
+    bank4[1190] = 32'd0;
+    bank4[1191] = 32'd0;
+    bank4[1192] = 32'd0;
+    bank4[1193] = 32'd0;
+    bank4[1194] = 32'd0;
+    bank4[1195] = 32'd0;
+    bank4[1196] = 32'd0;
+    bank4[1197] = 32'd0;
+    bank4[1198] = 32'd0;
+    bank4[1199] = 32'd0;
+    bank4[1200] = 32'd0;
+    bank4[1201] = 32'd0;
+    bank4[1202] = 32'd0;
+    bank4[1203] = 32'd0;
+    bank4[1204] = 32'd0;
+    bank4[1205] = 32'd0;
+    bank4[1206] = 32'd0;
+    bank4[1207] = 32'd0;
+    bank4[1208] = 32'd0;
+    bank4[1209] = 32'd0;
+    bank4[1210] = 32'd0;
+    bank4[1211] = 32'd0;
+    bank4[1212] = 32'd0;
+    bank4[1213] = 32'd0;
+    bank4[1214] = 32'd0;
+    bank4[1215] = 32'd0;
+    bank4[1216] = 32'd0;
+    bank4[1217] = 32'd0;
+    bank4[1218] = 32'd0;
+    bank4[1219] = 32'd0;
+    bank4[1220] = 32'd0;
+    bank4[1221] = 32'd0;
+    bank4[1222] = 32'd0;
+    bank4[1223] = 32'd0;
+    bank4[1224] = 32'd0;
+    bank4[1225] = 32'd0;
+    bank4[1226] = 32'd0;
+    bank4[1227] = 32'd0;
+    bank4[1228] = 32'd0;
+    bank4[1229] = 32'd0;
+    bank4[1230] = 32'd0;
+    bank4[1231] = 32'd0;
+    bank4[1232] = 32'd0;
+    bank4[1233] = 32'd0;
+    bank4[1234] = 32'd0;
+    bank4[1235] = 32'd0;
+    bank4[1236] = 32'd0;
+    bank4[1237] = 32'd0;
+    bank4[1238] = 32'd0;
+    bank4[1239] = 32'd0;
+    bank4[1240] = 32'd0;
+    bank4[1241] = 32'd0;
+    bank4[1242] = 32'd0;
+    bank4[1243] = 32'd0;
+    bank4[1244] = 32'd0;
+    bank4[1245] = 32'd0;
+    bank4[1246] = 32'd0;
+    bank4[1247] = 32'd0;
+    bank4[1248] = 32'd0;
+    bank4[1249] = 32'd0;
+    bank4[1250] = 32'd0;
+    bank4[1251] = 32'd0;
+    bank4[1252] = 32'd0;
+    bank4[1253] = 32'd0;
+    bank4[1254] = 32'd0;
+    bank4[1255] = 32'd0;
+    bank4[1256] = 32'd0;
+    bank4[1257] = 32'd0;
+    bank4[1258] = 32'd0;
+    bank4[1259] = 32'd0;
+    bank4[1260] = 32'd0;
+    bank4[1261] = 32'd0;
+    bank4[1262] = 32'd0;
+    bank4[1263] = 32'd0;
+    bank4[1264] = 32'd0;
+    bank4[1265] = 32'd0;
+    bank4[1266] = 32'd0;
+    bank4[1267] = 32'd0;
+    bank4[1268] = 32'd0;
+    bank4[1269] = 32'd0;
+    bank4[1270] = 32'd0;
+    bank4[1271] = 32'd0;
+    bank4[1272] = 32'd0;
+    bank4[1273] = 32'd0;
+    bank4[1274] = 32'd0;
+    bank4[1275] = 32'd0;
+    bank4[1276] = 32'd0;
+    bank4[1277] = 32'd0;
+    bank4[1278] = 32'd0;
+    bank4[1279] = 32'd0;
+    bank4[1280] = 32'd0;
+    bank4[1281] = 32'd0;
+    bank4[1282] = 32'd0;
+    bank4[1283] = 32'd0;
+    bank4[1284] = 32'd0;
+    bank4[1285] = 32'd0;
+    bank4[1286] = 32'd0;
+    bank4[1287] = 32'd0;
+    bank4[1288] = 32'd0;
+    bank4[1289] = 32'd0;
+    bank4[1290] = 32'd0;
+    bank4[1291] = 32'd0;
+    bank4[1292] = 32'd0;
+    bank4[1293] = 32'd0;
+    bank4[1294] = 32'd0;
+    bank4[1295] = 32'd0;
+    bank4[1296] = 32'd0;
+    bank4[1297] = 32'd0;
+    bank4[1298] = 32'd0;
+    bank4[1299] = 32'd0;
+    bank4[1300] = 32'd0;
+    bank4[1301] = 32'd0;
+    bank4[1302] = 32'd0;
+    bank4[1303] = 32'd0;
+    bank4[1304] = 32'd0;
+    bank4[1305] = 32'd0;
+    bank4[1306] = 32'd0;
+    bank4[1307] = 32'd0;
+    bank4[1308] = 32'd0;
+    bank4[1309] = 32'd0;
+    bank4[1310] = 32'd0;
+    bank4[1311] = 32'd0;
+    bank4[1312] = 32'd0;
+    bank4[1313] = 32'd0;
+    bank4[1314] = 32'd0;
+    bank4[1315] = 32'd0;
+    bank4[1316] = 32'd0;
+    bank4[1317] = 32'd0;
+    bank4[1318] = 32'd0;
+    bank4[1319] = 32'd0;
+    bank4[1320] = 32'd0;
+    bank4[1321] = 32'd0;
+    bank4[1322] = 32'd0;
+    bank4[1323] = 32'd0;
+    bank4[1324] = 32'd0;
+    bank4[1325] = 32'd0;
+    bank4[1326] = 32'd0;
+    bank4[1327] = 32'd0;
+    bank4[1328] = 32'd0;
+    bank4[1329] = 32'd0;
+    bank4[1330] = 32'd0;
+    bank4[1331] = 32'd0;
+    bank4[1332] = 32'd0;
+    bank4[1333] = 32'd0;
+    bank4[1334] = 32'd0;
+    bank4[1335] = 32'd0;
+    bank4[1336] = 32'd0;
+    bank4[1337] = 32'd0;
+    bank4[1338] = 32'd0;
+    bank4[1339] = 32'd0;
+    bank4[1340] = 32'd0;
+    bank4[1341] = 32'd0;
+    bank4[1342] = 32'd0;
+    bank4[1343] = 32'd0;
+    bank4[1344] = 32'd0;
+    bank4[1345] = 32'd0;
+    bank4[1346] = 32'd0;
+    bank4[1347] = 32'd0;
+    bank4[1348] = 32'd0;
+    bank4[1349] = 32'd0;
+    bank4[1350] = 32'd0;
+    bank4[1351] = 32'd0;
+    bank4[1352] = 32'd0;
+    bank4[1353] = 32'd0;
+    bank4[1354] = 32'd0;
+    bank4[1355] = 32'd0;
+    bank4[1356] = 32'd0;
+    bank4[1357] = 32'd0;
+    bank4[1358] = 32'd0;
+    bank4[1359] = 32'd0;
+    bank4[1360] = 32'd0;
+    bank4[1361] = 32'd0;
+    bank4[1362] = 32'd0;
+    bank4[1363] = 32'd0;
+    bank4[1364] = 32'd0;
+    bank4[1365] = 32'd0;
+    bank4[1366] = 32'd0;
+    bank4[1367] = 32'd0;
+    bank4[1368] = 32'd0;
+    bank4[1369] = 32'd0;
+    bank4[1370] = 32'd0;
+    bank4[1371] = 32'd0;
+    bank4[1372] = 32'd0;
+    bank4[1373] = 32'd0;
+    bank4[1374] = 32'd0;
+    bank4[1375] = 32'd0;
+    bank4[1376] = 32'd0;
+    bank4[1377] = 32'd0;
+    bank4[1378] = 32'd0;
+    bank4[1379] = 32'd0;
+    bank4[1380] = 32'd0;
+    bank4[1381] = 32'd0;
+    bank4[1382] = 32'd0;
+    bank4[1383] = 32'd0;
+    bank4[1384] = 32'd0;
+    bank4[1385] = 32'd0;
+    bank4[1386] = 32'd0;
+    bank4[1387] = 32'd0;
+    bank4[1388] = 32'd0;
+    bank4[1389] = 32'd0;
+    bank4[1390] = 32'd0;
+    bank4[1391] = 32'd0;
+    bank4[1392] = 32'd0;
+    bank4[1393] = 32'd0;
+    bank4[1394] = 32'd0;
+    bank4[1395] = 32'd0;
+    bank4[1396] = 32'd0;
+    bank4[1397] = 32'd0;
+    bank4[1398] = 32'd0;
+    bank4[1399] = 32'd0;
+    bank4[1400] = 32'd0;
+    bank4[1401] = 32'd0;
+    bank4[1402] = 32'd0;
+    bank4[1403] = 32'd0;
+    bank4[1404] = 32'd0;
+    bank4[1405] = 32'd0;
+    bank4[1406] = 32'd0;
+    bank4[1407] = 32'd0;
+    bank4[1408] = 32'd0;
+    bank4[1409] = 32'd0;
+    bank4[1410] = 32'd0;
+    bank4[1411] = 32'd0;
+    bank4[1412] = 32'd0;
+    bank4[1413] = 32'd0;
+    bank4[1414] = 32'd0;
+    bank4[1415] = 32'd0;
+    bank4[1416] = 32'd0;
+    bank4[1417] = 32'd0;
+    bank4[1418] = 32'd0;
+    bank4[1419] = 32'd0;
+    bank4[1420] = 32'd0;
+    bank4[1421] = 32'd0;
+    bank4[1422] = 32'd0;
+    bank4[1423] = 32'd0;
+    bank4[1424] = 32'd0;
+    bank4[1425] = 32'd0;
+    bank4[1426] = 32'd0;
+    bank4[1427] = 32'd0;
+    bank4[1428] = 32'd0;
+    bank4[1429] = 32'd0;
+    bank4[1430] = 32'd0;
+    bank4[1431] = 32'd0;
+    bank4[1432] = 32'd0;
+    bank4[1433] = 32'd0;
+    bank4[1434] = 32'd0;
+    bank4[1435] = 32'd0;
+    bank4[1436] = 32'd0;
+    bank4[1437] = 32'd0;
+    bank4[1438] = 32'd0;
+    bank4[1439] = 32'd0;
+    bank4[1440] = 32'd0;
+    bank4[1441] = 32'd0;
+    bank4[1442] = 32'd0;
+    bank4[1443] = 32'd0;
+    bank4[1444] = 32'd0;
+    bank4[1445] = 32'd0;
+    bank4[1446] = 32'd0;
+    bank4[1447] = 32'd0;
+    bank4[1448] = 32'd0;
+    bank4[1449] = 32'd0;
+    bank4[1450] = 32'd0;
+    bank4[1451] = 32'd0;
+    bank4[1452] = 32'd0;
+    bank4[1453] = 32'd0;
+    bank4[1454] = 32'd0;
+    bank4[1455] = 32'd0;
+    bank4[1456] = 32'd0;
+    bank4[1457] = 32'd0;
+    bank4[1458] = 32'd0;
+    bank4[1459] = 32'd0;
+    bank4[1460] = 32'd0;
+    bank4[1461] = 32'd0;
+    bank4[1462] = 32'd0;
+    bank4[1463] = 32'd0;
+    bank4[1464] = 32'd0;
+    bank4[1465] = 32'd0;
+    bank4[1466] = 32'd0;
+    bank4[1467] = 32'd0;
+    bank4[1468] = 32'd0;
+    bank4[1469] = 32'd0;
+    bank4[1470] = 32'd0;
+    bank4[1471] = 32'd0;
+    bank4[1472] = 32'd0;
+    bank4[1473] = 32'd0;
+    bank4[1474] = 32'd0;
+    bank4[1475] = 32'd0;
+    bank4[1476] = 32'd0;
+    bank4[1477] = 32'd0;
+    bank4[1478] = 32'd0;
+    bank4[1479] = 32'd0;
+    bank4[1480] = 32'd0;
+    bank4[1481] = 32'd0;
+    bank4[1482] = 32'd0;
+    bank4[1483] = 32'd0;
+    bank4[1484] = 32'd0;
+    bank4[1485] = 32'd0;
+    bank4[1486] = 32'd0;
+    bank4[1487] = 32'd0;
+    bank4[1488] = 32'd0;
+    bank4[1489] = 32'd0;
+    bank4[1490] = 32'd0;
+    bank4[1491] = 32'd0;
+    bank4[1492] = 32'd0;
+    bank4[1493] = 32'd0;
+    bank4[1494] = 32'd0;
+    bank4[1495] = 32'd0;
+    bank4[1496] = 32'd0;
+    bank4[1497] = 32'd0;
+    bank4[1498] = 32'd0;
+    bank4[1499] = 32'd0;
+    bank4[1500] = 32'd0;
+    bank4[1501] = 32'd0;
+    bank4[1502] = 32'd0;
+    bank4[1503] = 32'd0;
+    bank4[1504] = 32'd0;
+    bank4[1505] = 32'd0;
+    bank4[1506] = 32'd0;
+    bank4[1507] = 32'd0;
+    bank4[1508] = 32'd0;
+    bank4[1509] = 32'd0;
+    bank4[1510] = 32'd0;
+    bank4[1511] = 32'd0;
+    bank4[1512] = 32'd0;
+    bank4[1513] = 32'd0;
+    bank4[1514] = 32'd0;
+    bank4[1515] = 32'd0;
+    bank4[1516] = 32'd0;
+    bank4[1517] = 32'd0;
+    bank4[1518] = 32'd0;
+    bank4[1519] = 32'd0;
+    bank4[1520] = 32'd0;
+    bank4[1521] = 32'd0;
+    bank4[1522] = 32'd0;
+    bank4[1523] = 32'd0;
+    bank4[1524] = 32'd0;
+    bank4[1525] = 32'd0;
+    bank4[1526] = 32'd0;
+    bank4[1527] = 32'd0;
+    bank4[1528] = 32'd0;
+    bank4[1529] = 32'd0;
+    bank4[1530] = 32'd0;
+    bank4[1531] = 32'd0;
+    bank4[1532] = 32'd0;
+    bank4[1533] = 32'd0;
+    bank4[1534] = 32'd0;
+    bank4[1535] = 32'd0;
+    bank4[1536] = 32'd0;
+    bank4[1537] = 32'd0;
+    bank4[1538] = 32'd0;
+    bank4[1539] = 32'd0;
+    bank4[1540] = 32'd0;
+    bank4[1541] = 32'd0;
+    bank4[1542] = 32'd0;
+    bank4[1543] = 32'd0;
+    bank4[1544] = 32'd0;
+    bank4[1545] = 32'd0;
+    bank4[1546] = 32'd0;
+    bank4[1547] = 32'd0;
+    bank4[1548] = 32'd0;
+    bank4[1549] = 32'd0;
+    bank4[1550] = 32'd0;
+    bank4[1551] = 32'd0;
+    bank4[1552] = 32'd0;
+    bank4[1553] = 32'd0;
+    bank4[1554] = 32'd0;
+    bank4[1555] = 32'd0;
+    bank4[1556] = 32'd0;
+    bank4[1557] = 32'd0;
+    bank4[1558] = 32'd0;
+    bank4[1559] = 32'd0;
+    bank4[1560] = 32'd0;
+    bank4[1561] = 32'd0;
+    bank4[1562] = 32'd0;
+    bank4[1563] = 32'd0;
+    bank4[1564] = 32'd0;
+    bank4[1565] = 32'd0;
+    bank4[1566] = 32'd0;
+    bank4[1567] = 32'd0;
+    bank4[1568] = 32'd0;
+    bank4[1569] = 32'd0;
+    bank4[1570] = 32'd0;
+    bank4[1571] = 32'd0;
+    bank4[1572] = 32'd0;
+    bank4[1573] = 32'd0;
+    bank4[1574] = 32'd0;
+    bank4[1575] = 32'd0;
+    bank4[1576] = 32'd0;
+    bank4[1577] = 32'd0;
+    bank4[1578] = 32'd0;
+    bank4[1579] = 32'd0;
+    bank4[1580] = 32'd0;
+    bank4[1581] = 32'd0;
+    bank4[1582] = 32'd0;
+    bank4[1583] = 32'd0;
+    bank4[1584] = 32'd0;
+    bank4[1585] = 32'd0;
+    bank4[1586] = 32'd0;
+    bank4[1587] = 32'd0;
+    bank4[1588] = 32'd0;
+    bank4[1589] = 32'd0;
+    bank4[1590] = 32'd0;
+    bank4[1591] = 32'd0;
+    bank4[1592] = 32'd0;
+    bank4[1593] = 32'd0;
+    bank4[1594] = 32'd0;
+    bank4[1595] = 32'd0;
+    bank4[1596] = 32'd0;
+    bank4[1597] = 32'd0;
+    bank4[1598] = 32'd0;
+    bank4[1599] = 32'd0;
+    bank4[1600] = 32'd0;
+    bank4[1601] = 32'd0;
+    bank4[1602] = 32'd0;
+    bank4[1603] = 32'd0;
+    bank4[1604] = 32'd0;
+    bank4[1605] = 32'd0;
+    bank4[1606] = 32'd0;
+    bank4[1607] = 32'd0;
+    bank4[1608] = 32'd0;
+    bank4[1609] = 32'd0;
+    bank4[1610] = 32'd0;
+    bank4[1611] = 32'd0;
+    bank4[1612] = 32'd0;
+    bank4[1613] = 32'd0;
+    bank4[1614] = 32'd0;
+    bank4[1615] = 32'd0;
+    bank4[1616] = 32'd0;
+    bank4[1617] = 32'd0;
+    bank4[1618] = 32'd0;
+    bank4[1619] = 32'd0;
+    bank4[1620] = 32'd0;
+    bank4[1621] = 32'd0;
+    bank4[1622] = 32'd0;
+    bank4[1623] = 32'd0;
+    bank4[1624] = 32'd0;
+    bank4[1625] = 32'd0;
+    bank4[1626] = 32'd0;
+    bank4[1627] = 32'd0;
+    bank4[1628] = 32'd0;
+    bank4[1629] = 32'd0;
+    bank4[1630] = 32'd0;
+    bank4[1631] = 32'd0;
+    bank4[1632] = 32'd0;
+    bank4[1633] = 32'd0;
+    bank4[1634] = 32'd0;
+    bank4[1635] = 32'd0;
+    bank4[1636] = 32'd0;
+    bank4[1637] = 32'd0;
+    bank4[1638] = 32'd0;
+    bank4[1639] = 32'd0;
+    bank4[1640] = 32'd0;
+    bank4[1641] = 32'd0;
+    bank4[1642] = 32'd0;
+    bank4[1643] = 32'd0;
+    bank4[1644] = 32'd0;
+    bank4[1645] = 32'd0;
+    bank4[1646] = 32'd0;
+    bank4[1647] = 32'd0;
+    bank4[1648] = 32'd0;
+    bank4[1649] = 32'd0;
+    bank4[1650] = 32'd0;
+    bank4[1651] = 32'd0;
+    bank4[1652] = 32'd0;
+    bank4[1653] = 32'd0;
+    bank4[1654] = 32'd0;
+    bank4[1655] = 32'd0;
+    bank4[1656] = 32'd0;
+    bank4[1657] = 32'd0;
+    bank4[1658] = 32'd0;
+    bank4[1659] = 32'd0;
+    bank4[1660] = 32'd0;
+    bank4[1661] = 32'd0;
+    bank4[1662] = 32'd0;
+    bank4[1663] = 32'd0;
+    bank4[1664] = 32'd0;
+    bank4[1665] = 32'd0;
+    bank4[1666] = 32'd0;
+    bank4[1667] = 32'd0;
+    bank4[1668] = 32'd0;
+    bank4[1669] = 32'd0;
+    bank4[1670] = 32'd0;
+    bank4[1671] = 32'd0;
+    bank4[1672] = 32'd0;
+    bank4[1673] = 32'd0;
+    bank4[1674] = 32'd0;
+    bank4[1675] = 32'd0;
+    bank4[1676] = 32'd0;
+    bank4[1677] = 32'd0;
+    bank4[1678] = 32'd0;
+    bank4[1679] = 32'd0;
+    bank4[1680] = 32'd0;
+    bank4[1681] = 32'd0;
+    bank4[1682] = 32'd0;
+    bank4[1683] = 32'd0;
+    bank4[1684] = 32'd0;
+    bank4[1685] = 32'd0;
+    bank4[1686] = 32'd0;
+    bank4[1687] = 32'd0;
+    bank4[1688] = 32'd0;
+    bank4[1689] = 32'd0;
+    bank4[1690] = 32'd0;
+    bank4[1691] = 32'd0;
+    bank4[1692] = 32'd0;
+    bank4[1693] = 32'd0;
+    bank4[1694] = 32'd0;
+    bank4[1695] = 32'd0;
+    bank4[1696] = 32'd0;
+    bank4[1697] = 32'd0;
+    bank4[1698] = 32'd0;
+    bank4[1699] = 32'd0;
+    bank4[1700] = 32'd0;
+    bank4[1701] = 32'd0;
+    bank4[1702] = 32'd0;
+    bank4[1703] = 32'd0;
+    bank4[1704] = 32'd0;
+    bank4[1705] = 32'd0;
+    bank4[1706] = 32'd0;
+    bank4[1707] = 32'd0;
+    bank4[1708] = 32'd0;
+    bank4[1709] = 32'd0;
+    bank4[1710] = 32'd0;
+    bank4[1711] = 32'd0;
+    bank4[1712] = 32'd0;
+    bank4[1713] = 32'd0;
+    bank4[1714] = 32'd0;
+    bank4[1715] = 32'd0;
+    bank4[1716] = 32'd0;
+    bank4[1717] = 32'd0;
+    bank4[1718] = 32'd0;
+    bank4[1719] = 32'd0;
+    bank4[1720] = 32'd0;
+    bank4[1721] = 32'd0;
+    bank4[1722] = 32'd0;
+    bank4[1723] = 32'd0;
+    bank4[1724] = 32'd0;
+    bank4[1725] = 32'd0;
+    bank4[1726] = 32'd0;
+    bank4[1727] = 32'd0;
+    bank4[1728] = 32'd0;
+    bank4[1729] = 32'd0;
+    bank4[1730] = 32'd0;
+    bank4[1731] = 32'd0;
+    bank4[1732] = 32'd0;
+    bank4[1733] = 32'd0;
+    bank4[1734] = 32'd0;
+    bank4[1735] = 32'd0;
+    bank4[1736] = 32'd0;
+    bank4[1737] = 32'd0;
+    bank4[1738] = 32'd0;
+    bank4[1739] = 32'd0;
+    bank4[1740] = 32'd0;
+    bank4[1741] = 32'd0;
+    bank4[1742] = 32'd0;
+    bank4[1743] = 32'd0;
+    bank4[1744] = 32'd0;
+    bank4[1745] = 32'd0;
+    bank4[1746] = 32'd0;
+    bank4[1747] = 32'd0;
+    bank4[1748] = 32'd0;
+    bank4[1749] = 32'd0;
+    bank4[1750] = 32'd0;
+    bank4[1751] = 32'd0;
+    bank4[1752] = 32'd0;
+    bank4[1753] = 32'd0;
+    bank4[1754] = 32'd0;
+    bank4[1755] = 32'd0;
+    bank4[1756] = 32'd0;
+    bank4[1757] = 32'd0;
+    bank4[1758] = 32'd0;
+    bank4[1759] = 32'd0;
+    bank4[1760] = 32'd0;
+    bank4[1761] = 32'd0;
+    bank4[1762] = 32'd0;
+    bank4[1763] = 32'd0;
+    bank4[1764] = 32'd0;
+    bank4[1765] = 32'd0;
+    bank4[1766] = 32'd0;
+    bank4[1767] = 32'd0;
+    bank4[1768] = 32'd0;
+    bank4[1769] = 32'd0;
+    bank4[1770] = 32'd0;
+    bank4[1771] = 32'd0;
+    bank4[1772] = 32'd0;
+    bank4[1773] = 32'd0;
+    bank4[1774] = 32'd0;
+    bank4[1775] = 32'd0;
+    bank4[1776] = 32'd0;
+    bank4[1777] = 32'd0;
+    bank4[1778] = 32'd0;
+    bank4[1779] = 32'd0;
+    bank4[1780] = 32'd0;
+    bank4[1781] = 32'd0;
+    bank4[1782] = 32'd0;
+    bank4[1783] = 32'd0;
+    bank4[1784] = 32'd0;
+    bank4[1785] = 32'd0;
+    bank4[1786] = 32'd0;
+    bank4[1787] = 32'd0;
+    bank4[1788] = 32'd0;
+    bank4[1789] = 32'd0;
+    bank4[1790] = 32'd0;
+    bank4[1791] = 32'd0;
+    bank4[1792] = 32'd0;
+    bank4[1793] = 32'd0;
+    bank4[1794] = 32'd0;
+    bank4[1795] = 32'd0;
+    bank4[1796] = 32'd0;
+    bank4[1797] = 32'd0;
+    bank4[1798] = 32'd0;
+    bank4[1799] = 32'd0;
+    bank4[1800] = 32'd0;
+    bank4[1801] = 32'd0;
+    bank4[1802] = 32'd0;
+    bank4[1803] = 32'd0;
+    bank4[1804] = 32'd0;
+    bank4[1805] = 32'd0;
+    bank4[1806] = 32'd0;
+    bank4[1807] = 32'd0;
+    bank4[1808] = 32'd0;
+    bank4[1809] = 32'd0;
+    bank4[1810] = 32'd0;
+    bank4[1811] = 32'd0;
+    bank4[1812] = 32'd0;
+    bank4[1813] = 32'd0;
+    bank4[1814] = 32'd0;
+    bank4[1815] = 32'd0;
+    bank4[1816] = 32'd0;
+    bank4[1817] = 32'd0;
+    bank4[1818] = 32'd0;
+    bank4[1819] = 32'd0;
+    bank4[1820] = 32'd0;
+    bank4[1821] = 32'd0;
+    bank4[1822] = 32'd0;
+    bank4[1823] = 32'd0;
+    bank4[1824] = 32'd0;
+    bank4[1825] = 32'd0;
+    bank4[1826] = 32'd0;
+    bank4[1827] = 32'd0;
+    bank4[1828] = 32'd0;
+    bank4[1829] = 32'd0;
+    bank4[1830] = 32'd0;
+    bank4[1831] = 32'd0;
+    bank4[1832] = 32'd0;
+    bank4[1833] = 32'd0;
+    bank4[1834] = 32'd0;
+    bank4[1835] = 32'd0;
+    bank4[1836] = 32'd0;
+    bank4[1837] = 32'd0;
+    bank4[1838] = 32'd0;
+    bank4[1839] = 32'd0;
+    bank4[1840] = 32'd0;
+    bank4[1841] = 32'd0;
+    bank4[1842] = 32'd0;
+    bank4[1843] = 32'd0;
+    bank4[1844] = 32'd0;
+    bank4[1845] = 32'd0;
+    bank4[1846] = 32'd0;
+    bank4[1847] = 32'd0;
+    bank4[1848] = 32'd0;
+    bank4[1849] = 32'd0;
+    bank4[1850] = 32'd0;
+    bank4[1851] = 32'd0;
+    bank4[1852] = 32'd0;
+    bank4[1853] = 32'd0;
+    bank4[1854] = 32'd0;
+    bank4[1855] = 32'd0;
+    bank4[1856] = 32'd0;
+    bank4[1857] = 32'd0;
+    bank4[1858] = 32'd0;
+    bank4[1859] = 32'd0;
+    bank4[1860] = 32'd0;
+    bank4[1861] = 32'd0;
+    bank4[1862] = 32'd0;
+    bank4[1863] = 32'd0;
+    bank4[1864] = 32'd0;
+    bank4[1865] = 32'd0;
+    bank4[1866] = 32'd0;
+    bank4[1867] = 32'd0;
+    bank4[1868] = 32'd0;
+    bank4[1869] = 32'd0;
+    bank4[1870] = 32'd0;
+    bank4[1871] = 32'd0;
+    bank4[1872] = 32'd0;
+    bank4[1873] = 32'd0;
+    bank4[1874] = 32'd0;
+    bank4[1875] = 32'd0;
+    bank4[1876] = 32'd0;
+    bank4[1877] = 32'd0;
+    bank4[1878] = 32'd0;
+    bank4[1879] = 32'd0;
+    bank4[1880] = 32'd0;
+    bank4[1881] = 32'd0;
+    bank4[1882] = 32'd0;
+    bank4[1883] = 32'd0;
+    bank4[1884] = 32'd0;
+    bank4[1885] = 32'd0;
+    bank4[1886] = 32'd0;
+    bank4[1887] = 32'd0;
+    bank4[1888] = 32'd0;
+    bank4[1889] = 32'd0;
+    bank4[1890] = 32'd0;
+    bank4[1891] = 32'd0;
+    bank4[1892] = 32'd0;
+    bank4[1893] = 32'd0;
+    bank4[1894] = 32'd0;
+    bank4[1895] = 32'd0;
+    bank4[1896] = 32'd0;
+    bank4[1897] = 32'd0;
+    bank4[1898] = 32'd0;
+    bank4[1899] = 32'd0;
+    bank4[1900] = 32'd0;
+    bank4[1901] = 32'd0;
+    bank4[1902] = 32'd0;
+    bank4[1903] = 32'd0;
+    bank4[1904] = 32'd0;
+    bank4[1905] = 32'd0;
+    bank4[1906] = 32'd0;
+    bank4[1907] = 32'd0;
+    bank4[1908] = 32'd0;
+    bank4[1909] = 32'd0;
+    bank4[1910] = 32'd0;
+    bank4[1911] = 32'd0;
+    bank4[1912] = 32'd0;
+    bank4[1913] = 32'd0;
+    bank4[1914] = 32'd0;
+    bank4[1915] = 32'd0;
+    bank4[1916] = 32'd0;
+    bank4[1917] = 32'd0;
+    bank4[1918] = 32'd0;
+    bank4[1919] = 32'd0;
+    bank4[1920] = 32'd0;
+    bank4[1921] = 32'd0;
+    bank4[1922] = 32'd0;
+    bank4[1923] = 32'd0;
+    bank4[1924] = 32'd0;
+    bank4[1925] = 32'd0;
+    bank4[1926] = 32'd0;
+    bank4[1927] = 32'd0;
+    bank4[1928] = 32'd0;
+    bank4[1929] = 32'd0;
+    bank4[1930] = 32'd0;
+    bank4[1931] = 32'd0;
+    bank4[1932] = 32'd0;
+    bank4[1933] = 32'd0;
+    bank4[1934] = 32'd0;
+    bank4[1935] = 32'd0;
+    bank4[1936] = 32'd0;
+    bank4[1937] = 32'd0;
+    bank4[1938] = 32'd0;
+    bank4[1939] = 32'd0;
+    bank4[1940] = 32'd0;
+    bank4[1941] = 32'd0;
+    bank4[1942] = 32'd0;
+    bank4[1943] = 32'd0;
+    bank4[1944] = 32'd0;
+    bank4[1945] = 32'd0;
+    bank4[1946] = 32'd0;
+    bank4[1947] = 32'd0;
+    bank4[1948] = 32'd0;
+    bank4[1949] = 32'd0;
+    bank4[1950] = 32'd0;
+    bank4[1951] = 32'd0;
+    bank4[1952] = 32'd0;
+    bank4[1953] = 32'd0;
+    bank4[1954] = 32'd0;
+    bank4[1955] = 32'd0;
+    bank4[1956] = 32'd0;
+    bank4[1957] = 32'd0;
+    bank4[1958] = 32'd0;
+    bank4[1959] = 32'd0;
+    bank4[1960] = 32'd0;
+    bank4[1961] = 32'd0;
+    bank4[1962] = 32'd0;
+    bank4[1963] = 32'd0;
+    bank4[1964] = 32'd0;
+    bank4[1965] = 32'd0;
+    bank4[1966] = 32'd0;
+    bank4[1967] = 32'd0;
+    bank4[1968] = 32'd0;
+    bank4[1969] = 32'd0;
+    bank4[1970] = 32'd0;
+    bank4[1971] = 32'd0;
+    bank4[1972] = 32'd0;
+    bank4[1973] = 32'd0;
+    bank4[1974] = 32'd0;
+    bank4[1975] = 32'd0;
+    bank4[1976] = 32'd0;
+    bank4[1977] = 32'd0;
+    bank4[1978] = 32'd0;
+    bank4[1979] = 32'd0;
+    bank4[1980] = 32'd0;
+    bank4[1981] = 32'd0;
+    bank4[1982] = 32'd0;
+    bank4[1983] = 32'd0;
+    bank4[1984] = 32'd0;
+    bank4[1985] = 32'd0;
+    bank4[1986] = 32'd0;
+    bank4[1987] = 32'd0;
+    bank4[1988] = 32'd0;
+    bank4[1989] = 32'd0;
+    bank4[1990] = 32'd0;
+    bank4[1991] = 32'd0;
+    bank4[1992] = 32'd0;
+    bank4[1993] = 32'd0;
+    bank4[1994] = 32'd0;
+    bank4[1995] = 32'd0;
+    bank4[1996] = 32'd0;
+    bank4[1997] = 32'd0;
+    bank4[1998] = 32'd0;
+    bank4[1999] = 32'd0;
+    bank4[2000] = 32'd0;
+    bank4[2001] = 32'd0;
+    bank4[2002] = 32'd0;
+    bank4[2003] = 32'd0;
+    bank4[2004] = 32'd0;
+    bank4[2005] = 32'd0;
+    bank4[2006] = 32'd0;
+    bank4[2007] = 32'd0;
+    bank4[2008] = 32'd0;
+    bank4[2009] = 32'd0;
+    bank4[2010] = 32'd0;
+    bank4[2011] = 32'd0;
+    bank4[2012] = 32'd0;
+    bank4[2013] = 32'd0;
+    bank4[2014] = 32'd0;
+    bank4[2015] = 32'd0;
+    bank4[2016] = 32'd0;
+    bank4[2017] = 32'd0;
+    bank4[2018] = 32'd0;
+    bank4[2019] = 32'd0;
+    bank4[2020] = 32'd0;
+    bank4[2021] = 32'd0;
+    bank4[2022] = 32'd0;
+    bank4[2023] = 32'd0;
+    bank4[2024] = 32'd0;
+    bank4[2025] = 32'd0;
+    bank4[2026] = 32'd0;
+    bank4[2027] = 32'd0;
+    bank4[2028] = 32'd0;
+    bank4[2029] = 32'd0;
+    bank4[2030] = 32'd0;
+    bank4[2031] = 32'd0;
+    bank4[2032] = 32'd0;
+    bank4[2033] = 32'd0;
+    bank4[2034] = 32'd0;
+    bank4[2035] = 32'd0;
+    bank4[2036] = 32'd0;
+    bank4[2037] = 32'd0;
+    bank4[2038] = 32'd0;
+    bank4[2039] = 32'd0;
+    bank4[2040] = 32'd0;
+    bank4[2041] = 32'd0;
+    bank4[2042] = 32'd0;
+    bank4[2043] = 32'd0;
+    bank4[2044] = 32'd0;
+    bank4[2045] = 32'd0;
+    bank4[2046] = 32'd0;
+    bank4[2047] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$36 )
+      bank4[\$23 [10:0]] <= \$signature__data$35 ;
+  end
+  reg [31:0] _4_;
+  always @(posedge clk) begin
+    if (rd_en) begin
+      _4_ <= bank4[\$25 [10:0]];
+    end
+  end
+  assign \rd__data$62  = _4_;
+  reg [31:0] bank5 [2047:0];
+  initial begin
+    bank5[0] = 32'd0;
+    bank5[1] = 32'd0;
+    bank5[2] = 32'd0;
+    bank5[3] = 32'd0;
+    bank5[4] = 32'd0;
+    bank5[5] = 32'd0;
+    bank5[6] = 32'd0;
+    bank5[7] = 32'd0;
+    bank5[8] = 32'd0;
+    bank5[9] = 32'd0;
+    bank5[10] = 32'd0;
+    bank5[11] = 32'd0;
+    bank5[12] = 32'd0;
+    bank5[13] = 32'd0;
+    bank5[14] = 32'd0;
+    bank5[15] = 32'd0;
+    bank5[16] = 32'd0;
+    bank5[17] = 32'd0;
+    bank5[18] = 32'd0;
+    bank5[19] = 32'd0;
+    bank5[20] = 32'd0;
+    bank5[21] = 32'd0;
+    bank5[22] = 32'd0;
+    bank5[23] = 32'd0;
+    bank5[24] = 32'd0;
+    bank5[25] = 32'd0;
+    bank5[26] = 32'd0;
+    bank5[27] = 32'd0;
+    bank5[28] = 32'd0;
+    bank5[29] = 32'd0;
+    bank5[30] = 32'd0;
+    bank5[31] = 32'd0;
+    bank5[32] = 32'd0;
+    bank5[33] = 32'd0;
+    bank5[34] = 32'd0;
+    bank5[35] = 32'd0;
+    bank5[36] = 32'd0;
+    bank5[37] = 32'd0;
+    bank5[38] = 32'd0;
+    bank5[39] = 32'd0;
+    bank5[40] = 32'd0;
+    bank5[41] = 32'd0;
+    bank5[42] = 32'd0;
+    bank5[43] = 32'd0;
+    bank5[44] = 32'd0;
+    bank5[45] = 32'd0;
+    bank5[46] = 32'd0;
+    bank5[47] = 32'd0;
+    bank5[48] = 32'd0;
+    bank5[49] = 32'd0;
+    bank5[50] = 32'd0;
+    bank5[51] = 32'd0;
+    bank5[52] = 32'd0;
+    bank5[53] = 32'd0;
+    bank5[54] = 32'd0;
+    bank5[55] = 32'd0;
+    bank5[56] = 32'd0;
+    bank5[57] = 32'd0;
+    bank5[58] = 32'd0;
+    bank5[59] = 32'd0;
+    bank5[60] = 32'd0;
+    bank5[61] = 32'd0;
+    bank5[62] = 32'd0;
+    bank5[63] = 32'd0;
+    bank5[64] = 32'd0;
+    bank5[65] = 32'd0;
+    bank5[66] = 32'd0;
+    bank5[67] = 32'd0;
+    bank5[68] = 32'd0;
+    bank5[69] = 32'd0;
+    bank5[70] = 32'd0;
+    bank5[71] = 32'd0;
+    bank5[72] = 32'd0;
+    bank5[73] = 32'd0;
+    bank5[74] = 32'd0;
+    bank5[75] = 32'd0;
+    bank5[76] = 32'd0;
+    bank5[77] = 32'd0;
+    bank5[78] = 32'd0;
+    bank5[79] = 32'd0;
+    bank5[80] = 32'd0;
+    bank5[81] = 32'd0;
+    bank5[82] = 32'd0;
+    bank5[83] = 32'd0;
+    bank5[84] = 32'd0;
+    bank5[85] = 32'd0;
+    bank5[86] = 32'd0;
+    bank5[87] = 32'd0;
+    bank5[88] = 32'd0;
+    bank5[89] = 32'd0;
+    bank5[90] = 32'd0;
+    bank5[91] = 32'd0;
+    bank5[92] = 32'd0;
+    bank5[93] = 32'd0;
+    bank5[94] = 32'd0;
+    bank5[95] = 32'd0;
+    bank5[96] = 32'd0;
+    bank5[97] = 32'd0;
+    bank5[98] = 32'd0;
+    bank5[99] = 32'd0;
+    bank5[100] = 32'd0;
+    bank5[101] = 32'd0;
+    bank5[102] = 32'd0;
+    bank5[103] = 32'd0;
+    bank5[104] = 32'd0;
+    bank5[105] = 32'd0;
+    bank5[106] = 32'd0;
+    bank5[107] = 32'd0;
+    bank5[108] = 32'd0;
+    bank5[109] = 32'd0;
+    bank5[110] = 32'd0;
+    bank5[111] = 32'd0;
+    bank5[112] = 32'd0;
+    bank5[113] = 32'd0;
+    bank5[114] = 32'd0;
+    bank5[115] = 32'd0;
+    bank5[116] = 32'd0;
+    bank5[117] = 32'd0;
+    bank5[118] = 32'd0;
+    bank5[119] = 32'd0;
+    bank5[120] = 32'd0;
+    bank5[121] = 32'd0;
+    bank5[122] = 32'd0;
+    bank5[123] = 32'd0;
+    bank5[124] = 32'd0;
+    bank5[125] = 32'd0;
+    bank5[126] = 32'd0;
+    bank5[127] = 32'd0;
+    bank5[128] = 32'd0;
+    bank5[129] = 32'd0;
+    bank5[130] = 32'd0;
+    bank5[131] = 32'd0;
+    bank5[132] = 32'd0;
+    bank5[133] = 32'd0;
+    bank5[134] = 32'd0;
+    bank5[135] = 32'd0;
+    bank5[136] = 32'd0;
+    bank5[137] = 32'd0;
+    bank5[138] = 32'd0;
+    bank5[139] = 32'd0;
+    bank5[140] = 32'd0;
+    bank5[141] = 32'd0;
+    bank5[142] = 32'd0;
+    bank5[143] = 32'd0;
+    bank5[144] = 32'd0;
+    bank5[145] = 32'd0;
+    bank5[146] = 32'd0;
+    bank5[147] = 32'd0;
+    bank5[148] = 32'd0;
+    bank5[149] = 32'd0;
+    bank5[150] = 32'd0;
+    bank5[151] = 32'd0;
+    bank5[152] = 32'd0;
+    bank5[153] = 32'd0;
+    bank5[154] = 32'd0;
+    bank5[155] = 32'd0;
+    bank5[156] = 32'd0;
+    bank5[157] = 32'd0;
+    bank5[158] = 32'd0;
+    bank5[159] = 32'd0;
+    bank5[160] = 32'd0;
+    bank5[161] = 32'd0;
+    bank5[162] = 32'd0;
+    bank5[163] = 32'd0;
+    bank5[164] = 32'd0;
+    bank5[165] = 32'd0;
+    bank5[166] = 32'd0;
+    bank5[167] = 32'd0;
+    bank5[168] = 32'd0;
+    bank5[169] = 32'd0;
+    bank5[170] = 32'd0;
+    bank5[171] = 32'd0;
+    bank5[172] = 32'd0;
+    bank5[173] = 32'd0;
+    bank5[174] = 32'd0;
+    bank5[175] = 32'd0;
+    bank5[176] = 32'd0;
+    bank5[177] = 32'd0;
+    bank5[178] = 32'd0;
+    bank5[179] = 32'd0;
+    bank5[180] = 32'd0;
+    bank5[181] = 32'd0;
+    bank5[182] = 32'd0;
+    bank5[183] = 32'd0;
+    bank5[184] = 32'd0;
+    bank5[185] = 32'd0;
+    bank5[186] = 32'd0;
+    bank5[187] = 32'd0;
+    bank5[188] = 32'd0;
+    bank5[189] = 32'd0;
+    bank5[190] = 32'd0;
+    bank5[191] = 32'd0;
+    bank5[192] = 32'd0;
+    bank5[193] = 32'd0;
+    bank5[194] = 32'd0;
+    bank5[195] = 32'd0;
+    bank5[196] = 32'd0;
+    bank5[197] = 32'd0;
+    bank5[198] = 32'd0;
+    bank5[199] = 32'd0;
+    bank5[200] = 32'd0;
+    bank5[201] = 32'd0;
+    bank5[202] = 32'd0;
+    bank5[203] = 32'd0;
+    bank5[204] = 32'd0;
+    bank5[205] = 32'd0;
+    bank5[206] = 32'd0;
+    bank5[207] = 32'd0;
+    bank5[208] = 32'd0;
+    bank5[209] = 32'd0;
+    bank5[210] = 32'd0;
+    bank5[211] = 32'd0;
+    bank5[212] = 32'd0;
+    bank5[213] = 32'd0;
+    bank5[214] = 32'd0;
+    bank5[215] = 32'd0;
+    bank5[216] = 32'd0;
+    bank5[217] = 32'd0;
+    bank5[218] = 32'd0;
+    bank5[219] = 32'd0;
+    bank5[220] = 32'd0;
+    bank5[221] = 32'd0;
+    bank5[222] = 32'd0;
+    bank5[223] = 32'd0;
+    bank5[224] = 32'd0;
+    bank5[225] = 32'd0;
+    bank5[226] = 32'd0;
+    bank5[227] = 32'd0;
+    bank5[228] = 32'd0;
+    bank5[229] = 32'd0;
+    bank5[230] = 32'd0;
+    bank5[231] = 32'd0;
+    bank5[232] = 32'd0;
+    bank5[233] = 32'd0;
+    bank5[234] = 32'd0;
+    bank5[235] = 32'd0;
+    bank5[236] = 32'd0;
+    bank5[237] = 32'd0;
+    bank5[238] = 32'd0;
+    bank5[239] = 32'd0;
+    bank5[240] = 32'd0;
+    bank5[241] = 32'd0;
+    bank5[242] = 32'd0;
+    bank5[243] = 32'd0;
+    bank5[244] = 32'd0;
+    bank5[245] = 32'd0;
+    bank5[246] = 32'd0;
+    bank5[247] = 32'd0;
+    bank5[248] = 32'd0;
+    bank5[249] = 32'd0;
+    bank5[250] = 32'd0;
+    bank5[251] = 32'd0;
+    bank5[252] = 32'd0;
+    bank5[253] = 32'd0;
+    bank5[254] = 32'd0;
+    bank5[255] = 32'd0;
+    bank5[256] = 32'd0;
+    bank5[257] = 32'd0;
+    bank5[258] = 32'd0;
+    bank5[259] = 32'd0;
+    bank5[260] = 32'd0;
+    bank5[261] = 32'd0;
+    bank5[262] = 32'd0;
+    bank5[263] = 32'd0;
+    bank5[264] = 32'd0;
+    bank5[265] = 32'd0;
+    bank5[266] = 32'd0;
+    bank5[267] = 32'd0;
+    bank5[268] = 32'd0;
+    bank5[269] = 32'd0;
+    bank5[270] = 32'd0;
+    bank5[271] = 32'd0;
+    bank5[272] = 32'd0;
+    bank5[273] = 32'd0;
+    bank5[274] = 32'd0;
+    bank5[275] = 32'd0;
+    bank5[276] = 32'd0;
+    bank5[277] = 32'd0;
+    bank5[278] = 32'd0;
+    bank5[279] = 32'd0;
+    bank5[280] = 32'd0;
+    bank5[281] = 32'd0;
+    bank5[282] = 32'd0;
+    bank5[283] = 32'd0;
+    bank5[284] = 32'd0;
+    bank5[285] = 32'd0;
+    bank5[286] = 32'd0;
+    bank5[287] = 32'd0;
+    bank5[288] = 32'd0;
+    bank5[289] = 32'd0;
+    bank5[290] = 32'd0;
+    bank5[291] = 32'd0;
+    bank5[292] = 32'd0;
+    bank5[293] = 32'd0;
+    bank5[294] = 32'd0;
+    bank5[295] = 32'd0;
+    bank5[296] = 32'd0;
+    bank5[297] = 32'd0;
+    bank5[298] = 32'd0;
+    bank5[299] = 32'd0;
+    bank5[300] = 32'd0;
+    bank5[301] = 32'd0;
+    bank5[302] = 32'd0;
+    bank5[303] = 32'd0;
+    bank5[304] = 32'd0;
+    bank5[305] = 32'd0;
+    bank5[306] = 32'd0;
+    bank5[307] = 32'd0;
+    bank5[308] = 32'd0;
+    bank5[309] = 32'd0;
+    bank5[310] = 32'd0;
+    bank5[311] = 32'd0;
+    bank5[312] = 32'd0;
+    bank5[313] = 32'd0;
+    bank5[314] = 32'd0;
+    bank5[315] = 32'd0;
+    bank5[316] = 32'd0;
+    bank5[317] = 32'd0;
+    bank5[318] = 32'd0;
+    bank5[319] = 32'd0;
+    bank5[320] = 32'd0;
+    bank5[321] = 32'd0;
+    bank5[322] = 32'd0;
+    bank5[323] = 32'd0;
+    bank5[324] = 32'd0;
+    bank5[325] = 32'd0;
+    bank5[326] = 32'd0;
+    bank5[327] = 32'd0;
+    bank5[328] = 32'd0;
+    bank5[329] = 32'd0;
+    bank5[330] = 32'd0;
+    bank5[331] = 32'd0;
+    bank5[332] = 32'd0;
+    bank5[333] = 32'd0;
+    bank5[334] = 32'd0;
+    bank5[335] = 32'd0;
+    bank5[336] = 32'd0;
+    bank5[337] = 32'd0;
+    bank5[338] = 32'd0;
+    bank5[339] = 32'd0;
+    bank5[340] = 32'd0;
+    bank5[341] = 32'd0;
+    bank5[342] = 32'd0;
+    bank5[343] = 32'd0;
+    bank5[344] = 32'd0;
+    bank5[345] = 32'd0;
+    bank5[346] = 32'd0;
+    bank5[347] = 32'd0;
+    bank5[348] = 32'd0;
+    bank5[349] = 32'd0;
+    bank5[350] = 32'd0;
+    bank5[351] = 32'd0;
+    bank5[352] = 32'd0;
+    bank5[353] = 32'd0;
+    bank5[354] = 32'd0;
+    bank5[355] = 32'd0;
+    bank5[356] = 32'd0;
+    bank5[357] = 32'd0;
+    bank5[358] = 32'd0;
+    bank5[359] = 32'd0;
+    bank5[360] = 32'd0;
+    bank5[361] = 32'd0;
+    bank5[362] = 32'd0;
+    bank5[363] = 32'd0;
+    bank5[364] = 32'd0;
+    bank5[365] = 32'd0;
+    bank5[366] = 32'd0;
+    bank5[367] = 32'd0;
+    bank5[368] = 32'd0;
+    bank5[369] = 32'd0;
+    bank5[370] = 32'd0;
+    bank5[371] = 32'd0;
+    bank5[372] = 32'd0;
+    bank5[373] = 32'd0;
+    bank5[374] = 32'd0;
+    bank5[375] = 32'd0;
+    bank5[376] = 32'd0;
+    bank5[377] = 32'd0;
+    bank5[378] = 32'd0;
+    bank5[379] = 32'd0;
+    bank5[380] = 32'd0;
+    bank5[381] = 32'd0;
+    bank5[382] = 32'd0;
+    bank5[383] = 32'd0;
+    bank5[384] = 32'd0;
+    bank5[385] = 32'd0;
+    bank5[386] = 32'd0;
+    bank5[387] = 32'd0;
+    bank5[388] = 32'd0;
+    bank5[389] = 32'd0;
+    bank5[390] = 32'd0;
+    bank5[391] = 32'd0;
+    bank5[392] = 32'd0;
+    bank5[393] = 32'd0;
+    bank5[394] = 32'd0;
+    bank5[395] = 32'd0;
+    bank5[396] = 32'd0;
+    bank5[397] = 32'd0;
+    bank5[398] = 32'd0;
+    bank5[399] = 32'd0;
+    bank5[400] = 32'd0;
+    bank5[401] = 32'd0;
+    bank5[402] = 32'd0;
+    bank5[403] = 32'd0;
+    bank5[404] = 32'd0;
+    bank5[405] = 32'd0;
+    bank5[406] = 32'd0;
+    bank5[407] = 32'd0;
+    bank5[408] = 32'd0;
+    bank5[409] = 32'd0;
+    bank5[410] = 32'd0;
+    bank5[411] = 32'd0;
+    bank5[412] = 32'd0;
+    bank5[413] = 32'd0;
+    bank5[414] = 32'd0;
+    bank5[415] = 32'd0;
+    bank5[416] = 32'd0;
+    bank5[417] = 32'd0;
+    bank5[418] = 32'd0;
+    bank5[419] = 32'd0;
+    bank5[420] = 32'd0;
+    bank5[421] = 32'd0;
+    bank5[422] = 32'd0;
+    bank5[423] = 32'd0;
+    bank5[424] = 32'd0;
+    bank5[425] = 32'd0;
+    bank5[426] = 32'd0;
+    bank5[427] = 32'd0;
+    bank5[428] = 32'd0;
+    bank5[429] = 32'd0;
+    bank5[430] = 32'd0;
+    bank5[431] = 32'd0;
+    bank5[432] = 32'd0;
+    bank5[433] = 32'd0;
+    bank5[434] = 32'd0;
+    bank5[435] = 32'd0;
+    bank5[436] = 32'd0;
+    bank5[437] = 32'd0;
+    bank5[438] = 32'd0;
+    bank5[439] = 32'd0;
+    bank5[440] = 32'd0;
+    bank5[441] = 32'd0;
+    bank5[442] = 32'd0;
+    bank5[443] = 32'd0;
+    bank5[444] = 32'd0;
+    bank5[445] = 32'd0;
+    bank5[446] = 32'd0;
+    bank5[447] = 32'd0;
+    bank5[448] = 32'd0;
+    bank5[449] = 32'd0;
+    bank5[450] = 32'd0;
+    bank5[451] = 32'd0;
+    bank5[452] = 32'd0;
+    bank5[453] = 32'd0;
+    bank5[454] = 32'd0;
+    bank5[455] = 32'd0;
+    bank5[456] = 32'd0;
+    bank5[457] = 32'd0;
+    bank5[458] = 32'd0;
+    bank5[459] = 32'd0;
+    bank5[460] = 32'd0;
+    bank5[461] = 32'd0;
+    bank5[462] = 32'd0;
+    bank5[463] = 32'd0;
+    bank5[464] = 32'd0;
+    bank5[465] = 32'd0;
+    bank5[466] = 32'd0;
+    bank5[467] = 32'd0;
+    bank5[468] = 32'd0;
+    bank5[469] = 32'd0;
+    bank5[470] = 32'd0;
+    bank5[471] = 32'd0;
+    bank5[472] = 32'd0;
+    bank5[473] = 32'd0;
+    bank5[474] = 32'd0;
+    bank5[475] = 32'd0;
+    bank5[476] = 32'd0;
+    bank5[477] = 32'd0;
+    bank5[478] = 32'd0;
+    bank5[479] = 32'd0;
+    bank5[480] = 32'd0;
+    bank5[481] = 32'd0;
+    bank5[482] = 32'd0;
+    bank5[483] = 32'd0;
+    bank5[484] = 32'd0;
+    bank5[485] = 32'd0;
+    bank5[486] = 32'd0;
+    bank5[487] = 32'd0;
+    bank5[488] = 32'd0;
+    bank5[489] = 32'd0;
+    bank5[490] = 32'd0;
+    bank5[491] = 32'd0;
+    bank5[492] = 32'd0;
+    bank5[493] = 32'd0;
+    bank5[494] = 32'd0;
+    bank5[495] = 32'd0;
+    bank5[496] = 32'd0;
+    bank5[497] = 32'd0;
+    bank5[498] = 32'd0;
+    bank5[499] = 32'd0;
+    bank5[500] = 32'd0;
+    bank5[501] = 32'd0;
+    bank5[502] = 32'd0;
+    bank5[503] = 32'd0;
+    bank5[504] = 32'd0;
+    bank5[505] = 32'd0;
+    bank5[506] = 32'd0;
+    bank5[507] = 32'd0;
+    bank5[508] = 32'd0;
+    bank5[509] = 32'd0;
+    bank5[510] = 32'd0;
+    bank5[511] = 32'd0;
+    bank5[512] = 32'd0;
+    bank5[513] = 32'd0;
+    bank5[514] = 32'd0;
+    bank5[515] = 32'd0;
+    bank5[516] = 32'd0;
+    bank5[517] = 32'd0;
+    bank5[518] = 32'd0;
+    bank5[519] = 32'd0;
+    bank5[520] = 32'd0;
+    bank5[521] = 32'd0;
+    bank5[522] = 32'd0;
+    bank5[523] = 32'd0;
+    bank5[524] = 32'd0;
+    bank5[525] = 32'd0;
+    bank5[526] = 32'd0;
+    bank5[527] = 32'd0;
+    bank5[528] = 32'd0;
+    bank5[529] = 32'd0;
+    bank5[530] = 32'd0;
+    bank5[531] = 32'd0;
+    bank5[532] = 32'd0;
+    bank5[533] = 32'd0;
+    bank5[534] = 32'd0;
+    bank5[535] = 32'd0;
+    bank5[536] = 32'd0;
+    bank5[537] = 32'd0;
+    bank5[538] = 32'd0;
+    bank5[539] = 32'd0;
+    bank5[540] = 32'd0;
+    bank5[541] = 32'd0;
+    bank5[542] = 32'd0;
+    bank5[543] = 32'd0;
+    bank5[544] = 32'd0;
+    bank5[545] = 32'd0;
+    bank5[546] = 32'd0;
+    bank5[547] = 32'd0;
+    bank5[548] = 32'd0;
+    bank5[549] = 32'd0;
+    bank5[550] = 32'd0;
+    bank5[551] = 32'd0;
+    bank5[552] = 32'd0;
+    bank5[553] = 32'd0;
+    bank5[554] = 32'd0;
+    bank5[555] = 32'd0;
+    bank5[556] = 32'd0;
+    bank5[557] = 32'd0;
+    bank5[558] = 32'd0;
+    bank5[559] = 32'd0;
+    bank5[560] = 32'd0;
+    bank5[561] = 32'd0;
+    bank5[562] = 32'd0;
+    bank5[563] = 32'd0;
+    bank5[564] = 32'd0;
+    bank5[565] = 32'd0;
+    bank5[566] = 32'd0;
+    bank5[567] = 32'd0;
+    bank5[568] = 32'd0;
+    bank5[569] = 32'd0;
+    bank5[570] = 32'd0;
+    bank5[571] = 32'd0;
+    bank5[572] = 32'd0;
+    bank5[573] = 32'd0;
+    bank5[574] = 32'd0;
+    bank5[575] = 32'd0;
+    bank5[576] = 32'd0;
+    bank5[577] = 32'd0;
+    bank5[578] = 32'd0;
+    bank5[579] = 32'd0;
+    bank5[580] = 32'd0;
+    bank5[581] = 32'd0;
+    bank5[582] = 32'd0;
+    bank5[583] = 32'd0;
+    bank5[584] = 32'd0;
+    bank5[585] = 32'd0;
+    bank5[586] = 32'd0;
+    bank5[587] = 32'd0;
+    bank5[588] = 32'd0;
+    bank5[589] = 32'd0;
+    bank5[590] = 32'd0;
+    bank5[591] = 32'd0;
+    bank5[592] = 32'd0;
+    bank5[593] = 32'd0;
+    bank5[594] = 32'd0;
+    bank5[595] = 32'd0;
+    bank5[596] = 32'd0;
+    bank5[597] = 32'd0;
+    bank5[598] = 32'd0;
+    bank5[599] = 32'd0;
+    bank5[600] = 32'd0;
+    bank5[601] = 32'd0;
+    bank5[602] = 32'd0;
+    bank5[603] = 32'd0;
+    bank5[604] = 32'd0;
+    bank5[605] = 32'd0;
+    bank5[606] = 32'd0;
+    bank5[607] = 32'd0;
+    bank5[608] = 32'd0;
+    bank5[609] = 32'd0;
+    bank5[610] = 32'd0;
+    bank5[611] = 32'd0;
+    bank5[612] = 32'd0;
+    bank5[613] = 32'd0;
+    bank5[614] = 32'd0;
+    bank5[615] = 32'd0;
+    bank5[616] = 32'd0;
+    bank5[617] = 32'd0;
+    bank5[618] = 32'd0;
+    bank5[619] = 32'd0;
+    bank5[620] = 32'd0;
+    bank5[621] = 32'd0;
+    bank5[622] = 32'd0;
+    bank5[623] = 32'd0;
+    bank5[624] = 32'd0;
+    bank5[625] = 32'd0;
+    bank5[626] = 32'd0;
+    bank5[627] = 32'd0;
+    bank5[628] = 32'd0;
+    bank5[629] = 32'd0;
+    bank5[630] = 32'd0;
+    bank5[631] = 32'd0;
+    bank5[632] = 32'd0;
+    bank5[633] = 32'd0;
+    bank5[634] = 32'd0;
+    bank5[635] = 32'd0;
+    bank5[636] = 32'd0;
+    bank5[637] = 32'd0;
+    bank5[638] = 32'd0;
+    bank5[639] = 32'd0;
+    bank5[640] = 32'd0;
+    bank5[641] = 32'd0;
+    bank5[642] = 32'd0;
+    bank5[643] = 32'd0;
+    bank5[644] = 32'd0;
+    bank5[645] = 32'd0;
+    bank5[646] = 32'd0;
+    bank5[647] = 32'd0;
+    bank5[648] = 32'd0;
+    bank5[649] = 32'd0;
+    bank5[650] = 32'd0;
+    bank5[651] = 32'd0;
+    bank5[652] = 32'd0;
+    bank5[653] = 32'd0;
+    bank5[654] = 32'd0;
+    bank5[655] = 32'd0;
+    bank5[656] = 32'd0;
+    bank5[657] = 32'd0;
+    bank5[658] = 32'd0;
+    bank5[659] = 32'd0;
+    bank5[660] = 32'd0;
+    bank5[661] = 32'd0;
+    bank5[662] = 32'd0;
+    bank5[663] = 32'd0;
+    bank5[664] = 32'd0;
+    bank5[665] = 32'd0;
+    bank5[666] = 32'd0;
+    bank5[667] = 32'd0;
+    bank5[668] = 32'd0;
+    bank5[669] = 32'd0;
+    bank5[670] = 32'd0;
+    bank5[671] = 32'd0;
+    bank5[672] = 32'd0;
+    bank5[673] = 32'd0;
+    bank5[674] = 32'd0;
+    bank5[675] = 32'd0;
+    bank5[676] = 32'd0;
+    bank5[677] = 32'd0;
+    bank5[678] = 32'd0;
+    bank5[679] = 32'd0;
+    bank5[680] = 32'd0;
+    bank5[681] = 32'd0;
+    bank5[682] = 32'd0;
+    bank5[683] = 32'd0;
+    bank5[684] = 32'd0;
+    bank5[685] = 32'd0;
+    bank5[686] = 32'd0;
+    bank5[687] = 32'd0;
+    bank5[688] = 32'd0;
+    bank5[689] = 32'd0;
+    bank5[690] = 32'd0;
+    bank5[691] = 32'd0;
+    bank5[692] = 32'd0;
+    bank5[693] = 32'd0;
+    bank5[694] = 32'd0;
+    bank5[695] = 32'd0;
+    bank5[696] = 32'd0;
+    bank5[697] = 32'd0;
+    bank5[698] = 32'd0;
+    bank5[699] = 32'd0;
+    bank5[700] = 32'd0;
+    bank5[701] = 32'd0;
+    bank5[702] = 32'd0;
+    bank5[703] = 32'd0;
+    bank5[704] = 32'd0;
+    bank5[705] = 32'd0;
+    bank5[706] = 32'd0;
+    bank5[707] = 32'd0;
+    bank5[708] = 32'd0;
+    bank5[709] = 32'd0;
+    bank5[710] = 32'd0;
+    bank5[711] = 32'd0;
+    bank5[712] = 32'd0;
+    bank5[713] = 32'd0;
+    bank5[714] = 32'd0;
+    bank5[715] = 32'd0;
+    bank5[716] = 32'd0;
+    bank5[717] = 32'd0;
+    bank5[718] = 32'd0;
+    bank5[719] = 32'd0;
+    bank5[720] = 32'd0;
+    bank5[721] = 32'd0;
+    bank5[722] = 32'd0;
+    bank5[723] = 32'd0;
+    bank5[724] = 32'd0;
+    bank5[725] = 32'd0;
+    bank5[726] = 32'd0;
+    bank5[727] = 32'd0;
+    bank5[728] = 32'd0;
+    bank5[729] = 32'd0;
+    bank5[730] = 32'd0;
+    bank5[731] = 32'd0;
+    bank5[732] = 32'd0;
+    bank5[733] = 32'd0;
+    bank5[734] = 32'd0;
+    bank5[735] = 32'd0;
+    bank5[736] = 32'd0;
+    bank5[737] = 32'd0;
+    bank5[738] = 32'd0;
+    bank5[739] = 32'd0;
+    bank5[740] = 32'd0;
+    bank5[741] = 32'd0;
+    bank5[742] = 32'd0;
+    bank5[743] = 32'd0;
+    bank5[744] = 32'd0;
+    bank5[745] = 32'd0;
+    bank5[746] = 32'd0;
+    bank5[747] = 32'd0;
+    bank5[748] = 32'd0;
+    bank5[749] = 32'd0;
+    bank5[750] = 32'd0;
+    bank5[751] = 32'd0;
+    bank5[752] = 32'd0;
+    bank5[753] = 32'd0;
+    bank5[754] = 32'd0;
+    bank5[755] = 32'd0;
+    bank5[756] = 32'd0;
+    bank5[757] = 32'd0;
+    bank5[758] = 32'd0;
+    bank5[759] = 32'd0;
+    bank5[760] = 32'd0;
+    bank5[761] = 32'd0;
+    bank5[762] = 32'd0;
+    bank5[763] = 32'd0;
+    bank5[764] = 32'd0;
+    bank5[765] = 32'd0;
+    bank5[766] = 32'd0;
+    bank5[767] = 32'd0;
+    bank5[768] = 32'd0;
+    bank5[769] = 32'd0;
+    bank5[770] = 32'd0;
+    bank5[771] = 32'd0;
+    bank5[772] = 32'd0;
+    bank5[773] = 32'd0;
+    bank5[774] = 32'd0;
+    bank5[775] = 32'd0;
+    bank5[776] = 32'd0;
+    bank5[777] = 32'd0;
+    bank5[778] = 32'd0;
+    bank5[779] = 32'd0;
+    bank5[780] = 32'd0;
+    bank5[781] = 32'd0;
+    bank5[782] = 32'd0;
+    bank5[783] = 32'd0;
+    bank5[784] = 32'd0;
+    bank5[785] = 32'd0;
+    bank5[786] = 32'd0;
+    bank5[787] = 32'd0;
+    bank5[788] = 32'd0;
+    bank5[789] = 32'd0;
+    bank5[790] = 32'd0;
+    bank5[791] = 32'd0;
+    bank5[792] = 32'd0;
+    bank5[793] = 32'd0;
+    bank5[794] = 32'd0;
+    bank5[795] = 32'd0;
+    bank5[796] = 32'd0;
+    bank5[797] = 32'd0;
+    bank5[798] = 32'd0;
+    bank5[799] = 32'd0;
+    bank5[800] = 32'd0;
+    bank5[801] = 32'd0;
+    bank5[802] = 32'd0;
+    bank5[803] = 32'd0;
+    bank5[804] = 32'd0;
+    bank5[805] = 32'd0;
+    bank5[806] = 32'd0;
+    bank5[807] = 32'd0;
+    bank5[808] = 32'd0;
+    bank5[809] = 32'd0;
+    bank5[810] = 32'd0;
+    bank5[811] = 32'd0;
+    bank5[812] = 32'd0;
+    bank5[813] = 32'd0;
+    bank5[814] = 32'd0;
+    bank5[815] = 32'd0;
+    bank5[816] = 32'd0;
+    bank5[817] = 32'd0;
+    bank5[818] = 32'd0;
+    bank5[819] = 32'd0;
+    bank5[820] = 32'd0;
+    bank5[821] = 32'd0;
+    bank5[822] = 32'd0;
+    bank5[823] = 32'd0;
+    bank5[824] = 32'd0;
+    bank5[825] = 32'd0;
+    bank5[826] = 32'd0;
+    bank5[827] = 32'd0;
+    bank5[828] = 32'd0;
+    bank5[829] = 32'd0;
+    bank5[830] = 32'd0;
+    bank5[831] = 32'd0;
+    bank5[832] = 32'd0;
+    bank5[833] = 32'd0;
+    bank5[834] = 32'd0;
+    bank5[835] = 32'd0;
+    bank5[836] = 32'd0;
+    bank5[837] = 32'd0;
+    bank5[838] = 32'd0;
+    bank5[839] = 32'd0;
+    bank5[840] = 32'd0;
+    bank5[841] = 32'd0;
+    bank5[842] = 32'd0;
+    bank5[843] = 32'd0;
+    bank5[844] = 32'd0;
+    bank5[845] = 32'd0;
+    bank5[846] = 32'd0;
+    bank5[847] = 32'd0;
+    bank5[848] = 32'd0;
+    bank5[849] = 32'd0;
+    bank5[850] = 32'd0;
+    bank5[851] = 32'd0;
+    bank5[852] = 32'd0;
+    bank5[853] = 32'd0;
+    bank5[854] = 32'd0;
+    bank5[855] = 32'd0;
+    bank5[856] = 32'd0;
+    bank5[857] = 32'd0;
+    bank5[858] = 32'd0;
+    bank5[859] = 32'd0;
+    bank5[860] = 32'd0;
+    bank5[861] = 32'd0;
+    bank5[862] = 32'd0;
+    bank5[863] = 32'd0;
+    bank5[864] = 32'd0;
+    bank5[865] = 32'd0;
+    bank5[866] = 32'd0;
+    bank5[867] = 32'd0;
+    bank5[868] = 32'd0;
+    bank5[869] = 32'd0;
+    bank5[870] = 32'd0;
+    bank5[871] = 32'd0;
+    bank5[872] = 32'd0;
+    bank5[873] = 32'd0;
+    bank5[874] = 32'd0;
+    bank5[875] = 32'd0;
+    bank5[876] = 32'd0;
+    bank5[877] = 32'd0;
+    bank5[878] = 32'd0;
+    bank5[879] = 32'd0;
+    bank5[880] = 32'd0;
+    bank5[881] = 32'd0;
+    bank5[882] = 32'd0;
+    bank5[883] = 32'd0;
+    bank5[884] = 32'd0;
+    bank5[885] = 32'd0;
+    bank5[886] = 32'd0;
+    bank5[887] = 32'd0;
+    bank5[888] = 32'd0;
+    bank5[889] = 32'd0;
+    bank5[890] = 32'd0;
+    bank5[891] = 32'd0;
+    bank5[892] = 32'd0;
+    bank5[893] = 32'd0;
+    bank5[894] = 32'd0;
+    bank5[895] = 32'd0;
+    bank5[896] = 32'd0;
+    bank5[897] = 32'd0;
+    bank5[898] = 32'd0;
+    bank5[899] = 32'd0;
+    bank5[900] = 32'd0;
+    bank5[901] = 32'd0;
+    bank5[902] = 32'd0;
+    bank5[903] = 32'd0;
+    bank5[904] = 32'd0;
+    bank5[905] = 32'd0;
+    bank5[906] = 32'd0;
+    bank5[907] = 32'd0;
+    bank5[908] = 32'd0;
+    bank5[909] = 32'd0;
+    bank5[910] = 32'd0;
+    bank5[911] = 32'd0;
+    bank5[912] = 32'd0;
+    bank5[913] = 32'd0;
+    bank5[914] = 32'd0;
+    bank5[915] = 32'd0;
+    bank5[916] = 32'd0;
+    bank5[917] = 32'd0;
+    bank5[918] = 32'd0;
+    bank5[919] = 32'd0;
+    bank5[920] = 32'd0;
+    bank5[921] = 32'd0;
+    bank5[922] = 32'd0;
+    bank5[923] = 32'd0;
+    bank5[924] = 32'd0;
+    bank5[925] = 32'd0;
+    bank5[926] = 32'd0;
+    bank5[927] = 32'd0;
+    bank5[928] = 32'd0;
+    bank5[929] = 32'd0;
+    bank5[930] = 32'd0;
+    bank5[931] = 32'd0;
+    bank5[932] = 32'd0;
+    bank5[933] = 32'd0;
+    bank5[934] = 32'd0;
+    bank5[935] = 32'd0;
+    bank5[936] = 32'd0;
+    bank5[937] = 32'd0;
+    bank5[938] = 32'd0;
+    bank5[939] = 32'd0;
+    bank5[940] = 32'd0;
+    bank5[941] = 32'd0;
+    bank5[942] = 32'd0;
+    bank5[943] = 32'd0;
+    bank5[944] = 32'd0;
+    bank5[945] = 32'd0;
+    bank5[946] = 32'd0;
+    bank5[947] = 32'd0;
+    bank5[948] = 32'd0;
+    bank5[949] = 32'd0;
+    bank5[950] = 32'd0;
+    bank5[951] = 32'd0;
+    bank5[952] = 32'd0;
+    bank5[953] = 32'd0;
+    bank5[954] = 32'd0;
+    bank5[955] = 32'd0;
+    bank5[956] = 32'd0;
+    bank5[957] = 32'd0;
+    bank5[958] = 32'd0;
+    bank5[959] = 32'd0;
+    bank5[960] = 32'd0;
+    bank5[961] = 32'd0;
+    bank5[962] = 32'd0;
+    bank5[963] = 32'd0;
+    bank5[964] = 32'd0;
+    bank5[965] = 32'd0;
+    bank5[966] = 32'd0;
+    bank5[967] = 32'd0;
+    bank5[968] = 32'd0;
+    bank5[969] = 32'd0;
+    bank5[970] = 32'd0;
+    bank5[971] = 32'd0;
+    bank5[972] = 32'd0;
+    bank5[973] = 32'd0;
+    bank5[974] = 32'd0;
+    bank5[975] = 32'd0;
+    bank5[976] = 32'd0;
+    bank5[977] = 32'd0;
+    bank5[978] = 32'd0;
+    bank5[979] = 32'd0;
+    bank5[980] = 32'd0;
+    bank5[981] = 32'd0;
+    bank5[982] = 32'd0;
+    bank5[983] = 32'd0;
+    bank5[984] = 32'd0;
+    bank5[985] = 32'd0;
+    bank5[986] = 32'd0;
+    bank5[987] = 32'd0;
+    bank5[988] = 32'd0;
+    bank5[989] = 32'd0;
+    bank5[990] = 32'd0;
+    bank5[991] = 32'd0;
+    bank5[992] = 32'd0;
+    bank5[993] = 32'd0;
+    bank5[994] = 32'd0;
+    bank5[995] = 32'd0;
+    bank5[996] = 32'd0;
+    bank5[997] = 32'd0;
+    bank5[998] = 32'd0;
+    bank5[999] = 32'd0;
+    bank5[1000] = 32'd0;
+    bank5[1001] = 32'd0;
+    bank5[1002] = 32'd0;
+    bank5[1003] = 32'd0;
+    bank5[1004] = 32'd0;
+    bank5[1005] = 32'd0;
+    bank5[1006] = 32'd0;
+    bank5[1007] = 32'd0;
+    bank5[1008] = 32'd0;
+    bank5[1009] = 32'd0;
+    bank5[1010] = 32'd0;
+    bank5[1011] = 32'd0;
+    bank5[1012] = 32'd0;
+    bank5[1013] = 32'd0;
+    bank5[1014] = 32'd0;
+    bank5[1015] = 32'd0;
+    bank5[1016] = 32'd0;
+    bank5[1017] = 32'd0;
+    bank5[1018] = 32'd0;
+    bank5[1019] = 32'd0;
+    bank5[1020] = 32'd0;
+    bank5[1021] = 32'd0;
+    bank5[1022] = 32'd0;
+    bank5[1023] = 32'd0;
+    bank5[1024] = 32'd0;
+    bank5[1025] = 32'd0;
+    bank5[1026] = 32'd0;
+    bank5[1027] = 32'd0;
+    bank5[1028] = 32'd0;
+    bank5[1029] = 32'd0;
+    bank5[1030] = 32'd0;
+    bank5[1031] = 32'd0;
+    bank5[1032] = 32'd0;
+    bank5[1033] = 32'd0;
+    bank5[1034] = 32'd0;
+    bank5[1035] = 32'd0;
+    bank5[1036] = 32'd0;
+    bank5[1037] = 32'd0;
+    bank5[1038] = 32'd0;
+    bank5[1039] = 32'd0;
+    bank5[1040] = 32'd0;
+    bank5[1041] = 32'd0;
+    bank5[1042] = 32'd0;
+    bank5[1043] = 32'd0;
+    bank5[1044] = 32'd0;
+    bank5[1045] = 32'd0;
+    bank5[1046] = 32'd0;
+    bank5[1047] = 32'd0;
+    bank5[1048] = 32'd0;
+    bank5[1049] = 32'd0;
+    bank5[1050] = 32'd0;
+    bank5[1051] = 32'd0;
+    bank5[1052] = 32'd0;
+    bank5[1053] = 32'd0;
+    bank5[1054] = 32'd0;
+    bank5[1055] = 32'd0;
+    bank5[1056] = 32'd0;
+    bank5[1057] = 32'd0;
+    bank5[1058] = 32'd0;
+    bank5[1059] = 32'd0;
+    bank5[1060] = 32'd0;
+    bank5[1061] = 32'd0;
+    bank5[1062] = 32'd0;
+    bank5[1063] = 32'd0;
+    bank5[1064] = 32'd0;
+    bank5[1065] = 32'd0;
+    bank5[1066] = 32'd0;
+    bank5[1067] = 32'd0;
+    bank5[1068] = 32'd0;
+    bank5[1069] = 32'd0;
+    bank5[1070] = 32'd0;
+    bank5[1071] = 32'd0;
+    bank5[1072] = 32'd0;
+    bank5[1073] = 32'd0;
+    bank5[1074] = 32'd0;
+    bank5[1075] = 32'd0;
+    bank5[1076] = 32'd0;
+    bank5[1077] = 32'd0;
+    bank5[1078] = 32'd0;
+    bank5[1079] = 32'd0;
+    bank5[1080] = 32'd0;
+    bank5[1081] = 32'd0;
+    bank5[1082] = 32'd0;
+    bank5[1083] = 32'd0;
+    bank5[1084] = 32'd0;
+    bank5[1085] = 32'd0;
+    bank5[1086] = 32'd0;
+    bank5[1087] = 32'd0;
+    bank5[1088] = 32'd0;
+    bank5[1089] = 32'd0;
+    bank5[1090] = 32'd0;
+    bank5[1091] = 32'd0;
+    bank5[1092] = 32'd0;
+    bank5[1093] = 32'd0;
+    bank5[1094] = 32'd0;
+    bank5[1095] = 32'd0;
+    bank5[1096] = 32'd0;
+    bank5[1097] = 32'd0;
+    bank5[1098] = 32'd0;
+    bank5[1099] = 32'd0;
+    bank5[1100] = 32'd0;
+    bank5[1101] = 32'd0;
+    bank5[1102] = 32'd0;
+    bank5[1103] = 32'd0;
+    bank5[1104] = 32'd0;
+    bank5[1105] = 32'd0;
+    bank5[1106] = 32'd0;
+    bank5[1107] = 32'd0;
+    bank5[1108] = 32'd0;
+    bank5[1109] = 32'd0;
+    bank5[1110] = 32'd0;
+    bank5[1111] = 32'd0;
+    bank5[1112] = 32'd0;
+    bank5[1113] = 32'd0;
+    bank5[1114] = 32'd0;
+    bank5[1115] = 32'd0;
+    bank5[1116] = 32'd0;
+    bank5[1117] = 32'd0;
+    bank5[1118] = 32'd0;
+    bank5[1119] = 32'd0;
+    bank5[1120] = 32'd0;
+    bank5[1121] = 32'd0;
+    bank5[1122] = 32'd0;
+    bank5[1123] = 32'd0;
+    bank5[1124] = 32'd0;
+    bank5[1125] = 32'd0;
+    bank5[1126] = 32'd0;
+    bank5[1127] = 32'd0;
+    bank5[1128] = 32'd0;
+    bank5[1129] = 32'd0;
+    bank5[1130] = 32'd0;
+    bank5[1131] = 32'd0;
+    bank5[1132] = 32'd0;
+    bank5[1133] = 32'd0;
+    bank5[1134] = 32'd0;
+    bank5[1135] = 32'd0;
+    bank5[1136] = 32'd0;
+    bank5[1137] = 32'd0;
+    bank5[1138] = 32'd0;
+    bank5[1139] = 32'd0;
+    bank5[1140] = 32'd0;
+    bank5[1141] = 32'd0;
+    bank5[1142] = 32'd0;
+    bank5[1143] = 32'd0;
+    bank5[1144] = 32'd0;
+    bank5[1145] = 32'd0;
+    bank5[1146] = 32'd0;
+    bank5[1147] = 32'd0;
+    bank5[1148] = 32'd0;
+    bank5[1149] = 32'd0;
+    bank5[1150] = 32'd0;
+    bank5[1151] = 32'd0;
+    bank5[1152] = 32'd0;
+    bank5[1153] = 32'd0;
+    bank5[1154] = 32'd0;
+    bank5[1155] = 32'd0;
+    bank5[1156] = 32'd0;
+    bank5[1157] = 32'd0;
+    bank5[1158] = 32'd0;
+    bank5[1159] = 32'd0;
+    bank5[1160] = 32'd0;
+    bank5[1161] = 32'd0;
+    bank5[1162] = 32'd0;
+    bank5[1163] = 32'd0;
+    bank5[1164] = 32'd0;
+    bank5[1165] = 32'd0;
+    bank5[1166] = 32'd0;
+    bank5[1167] = 32'd0;
+    bank5[1168] = 32'd0;
+    bank5[1169] = 32'd0;
+    bank5[1170] = 32'd0;
+    bank5[1171] = 32'd0;
+    bank5[1172] = 32'd0;
+    bank5[1173] = 32'd0;
+    bank5[1174] = 32'd0;
+    bank5[1175] = 32'd0;
+    bank5[1176] = 32'd0;
+    bank5[1177] = 32'd0;
+    bank5[1178] = 32'd0;
+    bank5[1179] = 32'd0;
+    bank5[1180] = 32'd0;
+    bank5[1181] = 32'd0;
+    bank5[1182] = 32'd0;
+    bank5[1183] = 32'd0;
+    bank5[1184] = 32'd0;
+    bank5[1185] = 32'd0;
+    bank5[1186] = 32'd0;
+    bank5[1187] = 32'd0;
+    bank5[1188] = 32'd0;
+    bank5[1189] = 32'd0;
+    bank5[1190] = 32'd0;
+    bank5[1191] = 32'd0;
+    bank5[1192] = 32'd0;
+    bank5[1193] = 32'd0;
+    bank5[1194] = 32'd0;
+    bank5[1195] = 32'd0;
+    bank5[1196] = 32'd0;
+    bank5[1197] = 32'd0;
+    bank5[1198] = 32'd0;
+    bank5[1199] = 32'd0;
+    bank5[1200] = 32'd0;
+    bank5[1201] = 32'd0;
+    bank5[1202] = 32'd0;
+    bank5[1203] = 32'd0;
+    bank5[1204] = 32'd0;
+    bank5[1205] = 32'd0;
+    bank5[1206] = 32'd0;
+    bank5[1207] = 32'd0;
+    bank5[1208] = 32'd0;
+    bank5[1209] = 32'd0;
+    bank5[1210] = 32'd0;
+    bank5[1211] = 32'd0;
+    bank5[1212] = 32'd0;
+    bank5[1213] = 32'd0;
+    bank5[1214] = 32'd0;
+    bank5[1215] = 32'd0;
+    bank5[1216] = 32'd0;
+    bank5[1217] = 32'd0;
+    bank5[1218] = 32'd0;
+    bank5[1219] = 32'd0;
+    bank5[1220] = 32'd0;
+    bank5[1221] = 32'd0;
+    bank5[1222] = 32'd0;
+    bank5[1223] = 32'd0;
+    bank5[1224] = 32'd0;
+    bank5[1225] = 32'd0;
+    bank5[1226] = 32'd0;
+    bank5[1227] = 32'd0;
+    bank5[1228] = 32'd0;
+    bank5[1229] = 32'd0;
+    bank5[1230] = 32'd0;
+    bank5[1231] = 32'd0;
+    bank5[1232] = 32'd0;
+    bank5[1233] = 32'd0;
+    bank5[1234] = 32'd0;
+    bank5[1235] = 32'd0;
+    bank5[1236] = 32'd0;
+    bank5[1237] = 32'd0;
+    bank5[1238] = 32'd0;
+    bank5[1239] = 32'd0;
+    bank5[1240] = 32'd0;
+    bank5[1241] = 32'd0;
+    bank5[1242] = 32'd0;
+    bank5[1243] = 32'd0;
+    bank5[1244] = 32'd0;
+    bank5[1245] = 32'd0;
+    bank5[1246] = 32'd0;
+    bank5[1247] = 32'd0;
+    bank5[1248] = 32'd0;
+    bank5[1249] = 32'd0;
+    bank5[1250] = 32'd0;
+    bank5[1251] = 32'd0;
+    bank5[1252] = 32'd0;
+    bank5[1253] = 32'd0;
+    bank5[1254] = 32'd0;
+    bank5[1255] = 32'd0;
+    bank5[1256] = 32'd0;
+    bank5[1257] = 32'd0;
+    bank5[1258] = 32'd0;
+    bank5[1259] = 32'd0;
+    bank5[1260] = 32'd0;
+    bank5[1261] = 32'd0;
+    bank5[1262] = 32'd0;
+    bank5[1263] = 32'd0;
+    bank5[1264] = 32'd0;
+    bank5[1265] = 32'd0;
+    bank5[1266] = 32'd0;
+    bank5[1267] = 32'd0;
+    bank5[1268] = 32'd0;
+    bank5[1269] = 32'd0;
+    bank5[1270] = 32'd0;
+    bank5[1271] = 32'd0;
+    bank5[1272] = 32'd0;
+    bank5[1273] = 32'd0;
+    bank5[1274] = 32'd0;
+    bank5[1275] = 32'd0;
+    bank5[1276] = 32'd0;
+    bank5[1277] = 32'd0;
+    bank5[1278] = 32'd0;
+    bank5[1279] = 32'd0;
+    bank5[1280] = 32'd0;
+    bank5[1281] = 32'd0;
+    bank5[1282] = 32'd0;
+    bank5[1283] = 32'd0;
+    bank5[1284] = 32'd0;
+    bank5[1285] = 32'd0;
+    bank5[1286] = 32'd0;
+    bank5[1287] = 32'd0;
+    bank5[1288] = 32'd0;
+    bank5[1289] = 32'd0;
+    bank5[1290] = 32'd0;
+    bank5[1291] = 32'd0;
+    bank5[1292] = 32'd0;
+    bank5[1293] = 32'd0;
+    bank5[1294] = 32'd0;
+    bank5[1295] = 32'd0;
+    bank5[1296] = 32'd0;
+    bank5[1297] = 32'd0;
+    bank5[1298] = 32'd0;
+    bank5[1299] = 32'd0;
+    bank5[1300] = 32'd0;
+    bank5[1301] = 32'd0;
+    bank5[1302] = 32'd0;
+    bank5[1303] = 32'd0;
+    bank5[1304] = 32'd0;
+    bank5[1305] = 32'd0;
+    bank5[1306] = 32'd0;
+    bank5[1307] = 32'd0;
+    bank5[1308] = 32'd0;
+    bank5[1309] = 32'd0;
+    bank5[1310] = 32'd0;
+    bank5[1311] = 32'd0;
+    bank5[1312] = 32'd0;
+    bank5[1313] = 32'd0;
+    bank5[1314] = 32'd0;
+    bank5[1315] = 32'd0;
+    bank5[1316] = 32'd0;
+    bank5[1317] = 32'd0;
+    bank5[1318] = 32'd0;
+    bank5[1319] = 32'd0;
+    bank5[1320] = 32'd0;
+    bank5[1321] = 32'd0;
+    bank5[1322] = 32'd0;
+    bank5[1323] = 32'd0;
+    bank5[1324] = 32'd0;
+    bank5[1325] = 32'd0;
+    bank5[1326] = 32'd0;
+    bank5[1327] = 32'd0;
+    bank5[1328] = 32'd0;
+    bank5[1329] = 32'd0;
+    bank5[1330] = 32'd0;
+    bank5[1331] = 32'd0;
+    bank5[1332] = 32'd0;
+    bank5[1333] = 32'd0;
+    bank5[1334] = 32'd0;
+    bank5[1335] = 32'd0;
+    bank5[1336] = 32'd0;
+    bank5[1337] = 32'd0;
+    bank5[1338] = 32'd0;
+    bank5[1339] = 32'd0;
+    bank5[1340] = 32'd0;
+    bank5[1341] = 32'd0;
+    bank5[1342] = 32'd0;
+    bank5[1343] = 32'd0;
+    bank5[1344] = 32'd0;
+    bank5[1345] = 32'd0;
+    bank5[1346] = 32'd0;
+    bank5[1347] = 32'd0;
+    bank5[1348] = 32'd0;
+    bank5[1349] = 32'd0;
+    bank5[1350] = 32'd0;
+    bank5[1351] = 32'd0;
+    bank5[1352] = 32'd0;
+    bank5[1353] = 32'd0;
+    bank5[1354] = 32'd0;
+    bank5[1355] = 32'd0;
+    bank5[1356] = 32'd0;
+    bank5[1357] = 32'd0;
+    bank5[1358] = 32'd0;
+    bank5[1359] = 32'd0;
+    bank5[1360] = 32'd0;
+    bank5[1361] = 32'd0;
+    bank5[1362] = 32'd0;
+    bank5[1363] = 32'd0;
+    bank5[1364] = 32'd0;
+    bank5[1365] = 32'd0;
+    bank5[1366] = 32'd0;
+    bank5[1367] = 32'd0;
+    bank5[1368] = 32'd0;
+    bank5[1369] = 32'd0;
+    bank5[1370] = 32'd0;
+    bank5[1371] = 32'd0;
+    bank5[1372] = 32'd0;
+    bank5[1373] = 32'd0;
+    bank5[1374] = 32'd0;
+    bank5[1375] = 32'd0;
+    bank5[1376] = 32'd0;
+    bank5[1377] = 32'd0;
+    bank5[1378] = 32'd0;
+    bank5[1379] = 32'd0;
+    bank5[1380] = 32'd0;
+    bank5[1381] = 32'd0;
+    bank5[1382] = 32'd0;
+    bank5[1383] = 32'd0;
+    bank5[1384] = 32'd0;
+    bank5[1385] = 32'd0;
+    bank5[1386] = 32'd0;
+    bank5[1387] = 32'd0;
+    bank5[1388] = 32'd0;
+    bank5[1389] = 32'd0;
+    bank5[1390] = 32'd0;
+    bank5[1391] = 32'd0;
+    bank5[1392] = 32'd0;
+    bank5[1393] = 32'd0;
+    bank5[1394] = 32'd0;
+    bank5[1395] = 32'd0;
+    bank5[1396] = 32'd0;
+    bank5[1397] = 32'd0;
+    bank5[1398] = 32'd0;
+    bank5[1399] = 32'd0;
+    bank5[1400] = 32'd0;
+    bank5[1401] = 32'd0;
+    bank5[1402] = 32'd0;
+    bank5[1403] = 32'd0;
+    bank5[1404] = 32'd0;
+    bank5[1405] = 32'd0;
+    bank5[1406] = 32'd0;
+    bank5[1407] = 32'd0;
+    bank5[1408] = 32'd0;
+    bank5[1409] = 32'd0;
+    bank5[1410] = 32'd0;
+    bank5[1411] = 32'd0;
+    bank5[1412] = 32'd0;
+    bank5[1413] = 32'd0;
+    bank5[1414] = 32'd0;
+    bank5[1415] = 32'd0;
+    bank5[1416] = 32'd0;
+    bank5[1417] = 32'd0;
+    bank5[1418] = 32'd0;
+    bank5[1419] = 32'd0;
+    bank5[1420] = 32'd0;
+    bank5[1421] = 32'd0;
+    bank5[1422] = 32'd0;
+    bank5[1423] = 32'd0;
+    bank5[1424] = 32'd0;
+    bank5[1425] = 32'd0;
+    bank5[1426] = 32'd0;
+    bank5[1427] = 32'd0;
+    bank5[1428] = 32'd0;
+    bank5[1429] = 32'd0;
+    bank5[1430] = 32'd0;
+    bank5[1431] = 32'd0;
+    bank5[1432] = 32'd0;
+    bank5[1433] = 32'd0;
+    bank5[1434] = 32'd0;
+    bank5[1435] = 32'd0;
+    bank5[1436] = 32'd0;
+    bank5[1437] = 32'd0;
+    bank5[1438] = 32'd0;
+    bank5[1439] = 32'd0;
+    bank5[1440] = 32'd0;
+    bank5[1441] = 32'd0;
+    bank5[1442] = 32'd0;
+    bank5[1443] = 32'd0;
+    bank5[1444] = 32'd0;
+    bank5[1445] = 32'd0;
+    bank5[1446] = 32'd0;
+    bank5[1447] = 32'd0;
+    bank5[1448] = 32'd0;
+    bank5[1449] = 32'd0;
+    bank5[1450] = 32'd0;
+    bank5[1451] = 32'd0;
+    bank5[1452] = 32'd0;
+    bank5[1453] = 32'd0;
+    bank5[1454] = 32'd0;
+    bank5[1455] = 32'd0;
+    bank5[1456] = 32'd0;
+    bank5[1457] = 32'd0;
+    bank5[1458] = 32'd0;
+    bank5[1459] = 32'd0;
+    bank5[1460] = 32'd0;
+    bank5[1461] = 32'd0;
+    bank5[1462] = 32'd0;
+    bank5[1463] = 32'd0;
+    bank5[1464] = 32'd0;
+    bank5[1465] = 32'd0;
+    bank5[1466] = 32'd0;
+    bank5[1467] = 32'd0;
+    bank5[1468] = 32'd0;
+    bank5[1469] = 32'd0;
+    bank5[1470] = 32'd0;
+    bank5[1471] = 32'd0;
+    bank5[1472] = 32'd0;
+    bank5[1473] = 32'd0;
+    bank5[1474] = 32'd0;
+    bank5[1475] = 32'd0;
+    bank5[1476] = 32'd0;
+    bank5[1477] = 32'd0;
+    bank5[1478] = 32'd0;
+    bank5[1479] = 32'd0;
+    bank5[1480] = 32'd0;
+    bank5[1481] = 32'd0;
+    bank5[1482] = 32'd0;
+    bank5[1483] = 32'd0;
+    bank5[1484] = 32'd0;
+    bank5[1485] = 32'd0;
+    bank5[1486] = 32'd0;
+    bank5[1487] = 32'd0;
+    bank5[1488] = 32'd0;
+    bank5[1489] = 32'd0;
+    bank5[1490] = 32'd0;
+    bank5[1491] = 32'd0;
+    bank5[1492] = 32'd0;
+    bank5[1493] = 32'd0;
+    bank5[1494] = 32'd0;
+    bank5[1495] = 32'd0;
+    bank5[1496] = 32'd0;
+    bank5[1497] = 32'd0;
+    bank5[1498] = 32'd0;
+    bank5[1499] = 32'd0;
+    bank5[1500] = 32'd0;
+    bank5[1501] = 32'd0;
+    bank5[1502] = 32'd0;
+    bank5[1503] = 32'd0;
+    bank5[1504] = 32'd0;
+    bank5[1505] = 32'd0;
+    bank5[1506] = 32'd0;
+    bank5[1507] = 32'd0;
+    bank5[1508] = 32'd0;
+    bank5[1509] = 32'd0;
+    bank5[1510] = 32'd0;
+    bank5[1511] = 32'd0;
+    bank5[1512] = 32'd0;
+    bank5[1513] = 32'd0;
+    bank5[1514] = 32'd0;
+    bank5[1515] = 32'd0;
+    bank5[1516] = 32'd0;
+    bank5[1517] = 32'd0;
+    bank5[1518] = 32'd0;
+    bank5[1519] = 32'd0;
+    bank5[1520] = 32'd0;
+    bank5[1521] = 32'd0;
+    bank5[1522] = 32'd0;
+    bank5[1523] = 32'd0;
+    bank5[1524] = 32'd0;
+    bank5[1525] = 32'd0;
+    bank5[1526] = 32'd0;
+    bank5[1527] = 32'd0;
+    bank5[1528] = 32'd0;
+    bank5[1529] = 32'd0;
+    bank5[1530] = 32'd0;
+    bank5[1531] = 32'd0;
+    bank5[1532] = 32'd0;
+    bank5[1533] = 32'd0;
+    bank5[1534] = 32'd0;
+    bank5[1535] = 32'd0;
+    bank5[1536] = 32'd0;
+    bank5[1537] = 32'd0;
+    bank5[1538] = 32'd0;
+    bank5[1539] = 32'd0;
+    bank5[1540] = 32'd0;
+    bank5[1541] = 32'd0;
+    bank5[1542] = 32'd0;
+    bank5[1543] = 32'd0;
+    bank5[1544] = 32'd0;
+    bank5[1545] = 32'd0;
+    bank5[1546] = 32'd0;
+    bank5[1547] = 32'd0;
+    bank5[1548] = 32'd0;
+    bank5[1549] = 32'd0;
+    bank5[1550] = 32'd0;
+    bank5[1551] = 32'd0;
+    bank5[1552] = 32'd0;
+    bank5[1553] = 32'd0;
+    bank5[1554] = 32'd0;
+    bank5[1555] = 32'd0;
+    bank5[1556] = 32'd0;
+    bank5[1557] = 32'd0;
+    bank5[1558] = 32'd0;
+    bank5[1559] = 32'd0;
+    bank5[1560] = 32'd0;
+    bank5[1561] = 32'd0;
+    bank5[1562] = 32'd0;
+    bank5[1563] = 32'd0;
+    bank5[1564] = 32'd0;
+    bank5[1565] = 32'd0;
+    bank5[1566] = 32'd0;
+    bank5[1567] = 32'd0;
+    bank5[1568] = 32'd0;
+    bank5[1569] = 32'd0;
+    bank5[1570] = 32'd0;
+    bank5[1571] = 32'd0;
+    bank5[1572] = 32'd0;
+    bank5[1573] = 32'd0;
+    bank5[1574] = 32'd0;
+    bank5[1575] = 32'd0;
+    bank5[1576] = 32'd0;
+    bank5[1577] = 32'd0;
+    bank5[1578] = 32'd0;
+    bank5[1579] = 32'd0;
+    bank5[1580] = 32'd0;
+    bank5[1581] = 32'd0;
+    bank5[1582] = 32'd0;
+    bank5[1583] = 32'd0;
+    bank5[1584] = 32'd0;
+    bank5[1585] = 32'd0;
+    bank5[1586] = 32'd0;
+    bank5[1587] = 32'd0;
+    bank5[1588] = 32'd0;
+    bank5[1589] = 32'd0;
+    bank5[1590] = 32'd0;
+    bank5[1591] = 32'd0;
+    bank5[1592] = 32'd0;
+    bank5[1593] = 32'd0;
+    bank5[1594] = 32'd0;
+    bank5[1595] = 32'd0;
+    bank5[1596] = 32'd0;
+    bank5[1597] = 32'd0;
+    bank5[1598] = 32'd0;
+    bank5[1599] = 32'd0;
+    bank5[1600] = 32'd0;
+    bank5[1601] = 32'd0;
+    bank5[1602] = 32'd0;
+    bank5[1603] = 32'd0;
+    bank5[1604] = 32'd0;
+    bank5[1605] = 32'd0;
+    bank5[1606] = 32'd0;
+    bank5[1607] = 32'd0;
+    bank5[1608] = 32'd0;
+    bank5[1609] = 32'd0;
+    bank5[1610] = 32'd0;
+    bank5[1611] = 32'd0;
+    bank5[1612] = 32'd0;
+    bank5[1613] = 32'd0;
+    bank5[1614] = 32'd0;
+    bank5[1615] = 32'd0;
+    bank5[1616] = 32'd0;
+    bank5[1617] = 32'd0;
+    bank5[1618] = 32'd0;
+    bank5[1619] = 32'd0;
+    bank5[1620] = 32'd0;
+    bank5[1621] = 32'd0;
+    bank5[1622] = 32'd0;
+    bank5[1623] = 32'd0;
+    bank5[1624] = 32'd0;
+    bank5[1625] = 32'd0;
+    bank5[1626] = 32'd0;
+    bank5[1627] = 32'd0;
+    bank5[1628] = 32'd0;
+    bank5[1629] = 32'd0;
+    bank5[1630] = 32'd0;
+    bank5[1631] = 32'd0;
+    bank5[1632] = 32'd0;
+    bank5[1633] = 32'd0;
+    bank5[1634] = 32'd0;
+    bank5[1635] = 32'd0;
+    bank5[1636] = 32'd0;
+    bank5[1637] = 32'd0;
+    bank5[1638] = 32'd0;
+    bank5[1639] = 32'd0;
+    bank5[1640] = 32'd0;
+    bank5[1641] = 32'd0;
+    bank5[1642] = 32'd0;
+    bank5[1643] = 32'd0;
+    bank5[1644] = 32'd0;
+    bank5[1645] = 32'd0;
+    bank5[1646] = 32'd0;
+    bank5[1647] = 32'd0;
+    bank5[1648] = 32'd0;
+    bank5[1649] = 32'd0;
+    bank5[1650] = 32'd0;
+    bank5[1651] = 32'd0;
+    bank5[1652] = 32'd0;
+    bank5[1653] = 32'd0;
+    bank5[1654] = 32'd0;
+    bank5[1655] = 32'd0;
+    bank5[1656] = 32'd0;
+    bank5[1657] = 32'd0;
+    bank5[1658] = 32'd0;
+    bank5[1659] = 32'd0;
+    bank5[1660] = 32'd0;
+    bank5[1661] = 32'd0;
+    bank5[1662] = 32'd0;
+    bank5[1663] = 32'd0;
+    bank5[1664] = 32'd0;
+    bank5[1665] = 32'd0;
+    bank5[1666] = 32'd0;
+    bank5[1667] = 32'd0;
+    bank5[1668] = 32'd0;
+    bank5[1669] = 32'd0;
+    bank5[1670] = 32'd0;
+    bank5[1671] = 32'd0;
+    bank5[1672] = 32'd0;
+    bank5[1673] = 32'd0;
+    bank5[1674] = 32'd0;
+    bank5[1675] = 32'd0;
+    bank5[1676] = 32'd0;
+    bank5[1677] = 32'd0;
+    bank5[1678] = 32'd0;
+    bank5[1679] = 32'd0;
+    bank5[1680] = 32'd0;
+    bank5[1681] = 32'd0;
+    bank5[1682] = 32'd0;
+    bank5[1683] = 32'd0;
+    bank5[1684] = 32'd0;
+    bank5[1685] = 32'd0;
+    bank5[1686] = 32'd0;
+    bank5[1687] = 32'd0;
+    bank5[1688] = 32'd0;
+    bank5[1689] = 32'd0;
+    bank5[1690] = 32'd0;
+    bank5[1691] = 32'd0;
+    bank5[1692] = 32'd0;
+    bank5[1693] = 32'd0;
+    bank5[1694] = 32'd0;
+    bank5[1695] = 32'd0;
+    bank5[1696] = 32'd0;
+    bank5[1697] = 32'd0;
+    bank5[1698] = 32'd0;
+    bank5[1699] = 32'd0;
+    bank5[1700] = 32'd0;
+    bank5[1701] = 32'd0;
+    bank5[1702] = 32'd0;
+    bank5[1703] = 32'd0;
+    bank5[1704] = 32'd0;
+    bank5[1705] = 32'd0;
+    bank5[1706] = 32'd0;
+    bank5[1707] = 32'd0;
+    bank5[1708] = 32'd0;
+    bank5[1709] = 32'd0;
+    bank5[1710] = 32'd0;
+    bank5[1711] = 32'd0;
+    bank5[1712] = 32'd0;
+    bank5[1713] = 32'd0;
+    bank5[1714] = 32'd0;
+    bank5[1715] = 32'd0;
+    bank5[1716] = 32'd0;
+    bank5[1717] = 32'd0;
+    bank5[1718] = 32'd0;
+    bank5[1719] = 32'd0;
+    bank5[1720] = 32'd0;
+    bank5[1721] = 32'd0;
+    bank5[1722] = 32'd0;
+    bank5[1723] = 32'd0;
+    bank5[1724] = 32'd0;
+    bank5[1725] = 32'd0;
+    bank5[1726] = 32'd0;
+    bank5[1727] = 32'd0;
+    bank5[1728] = 32'd0;
+    bank5[1729] = 32'd0;
+    bank5[1730] = 32'd0;
+    bank5[1731] = 32'd0;
+    bank5[1732] = 32'd0;
+    bank5[1733] = 32'd0;
+    bank5[1734] = 32'd0;
+    bank5[1735] = 32'd0;
+    bank5[1736] = 32'd0;
+    bank5[1737] = 32'd0;
+    bank5[1738] = 32'd0;
+    bank5[1739] = 32'd0;
+    bank5[1740] = 32'd0;
+    bank5[1741] = 32'd0;
+    bank5[1742] = 32'd0;
+    bank5[1743] = 32'd0;
+    bank5[1744] = 32'd0;
+    bank5[1745] = 32'd0;
+    bank5[1746] = 32'd0;
+    bank5[1747] = 32'd0;
+    bank5[1748] = 32'd0;
+    bank5[1749] = 32'd0;
+    bank5[1750] = 32'd0;
+    bank5[1751] = 32'd0;
+    bank5[1752] = 32'd0;
+    bank5[1753] = 32'd0;
+    bank5[1754] = 32'd0;
+    bank5[1755] = 32'd0;
+    bank5[1756] = 32'd0;
+    bank5[1757] = 32'd0;
+    bank5[1758] = 32'd0;
+    bank5[1759] = 32'd0;
+    bank5[1760] = 32'd0;
+    bank5[1761] = 32'd0;
+    bank5[1762] = 32'd0;
+    bank5[1763] = 32'd0;
+    bank5[1764] = 32'd0;
+    bank5[1765] = 32'd0;
+    bank5[1766] = 32'd0;
+    bank5[1767] = 32'd0;
+    bank5[1768] = 32'd0;
+    bank5[1769] = 32'd0;
+    bank5[1770] = 32'd0;
+    bank5[1771] = 32'd0;
+    bank5[1772] = 32'd0;
+    bank5[1773] = 32'd0;
+    bank5[1774] = 32'd0;
+    bank5[1775] = 32'd0;
+    bank5[1776] = 32'd0;
+    bank5[1777] = 32'd0;
+    bank5[1778] = 32'd0;
+    bank5[1779] = 32'd0;
+    bank5[1780] = 32'd0;
+    bank5[1781] = 32'd0;
+    bank5[1782] = 32'd0;
+    bank5[1783] = 32'd0;
+    bank5[1784] = 32'd0;
+    bank5[1785] = 32'd0;
+    bank5[1786] = 32'd0;
+    bank5[1787] = 32'd0;
+    bank5[1788] = 32'd0;
+    bank5[1789] = 32'd0;
+    bank5[1790] = 32'd0;
+    bank5[1791] = 32'd0;
+    bank5[1792] = 32'd0;
+    bank5[1793] = 32'd0;
+    bank5[1794] = 32'd0;
+    bank5[1795] = 32'd0;
+    bank5[1796] = 32'd0;
+    bank5[1797] = 32'd0;
+    bank5[1798] = 32'd0;
+    bank5[1799] = 32'd0;
+    bank5[1800] = 32'd0;
+    bank5[1801] = 32'd0;
+    bank5[1802] = 32'd0;
+    bank5[1803] = 32'd0;
+    bank5[1804] = 32'd0;
+    bank5[1805] = 32'd0;
+    bank5[1806] = 32'd0;
+    bank5[1807] = 32'd0;
+    bank5[1808] = 32'd0;
+    bank5[1809] = 32'd0;
+    bank5[1810] = 32'd0;
+    bank5[1811] = 32'd0;
+    bank5[1812] = 32'd0;
+    bank5[1813] = 32'd0;
+    bank5[1814] = 32'd0;
+    bank5[1815] = 32'd0;
+    bank5[1816] = 32'd0;
+    bank5[1817] = 32'd0;
+    bank5[1818] = 32'd0;
+    bank5[1819] = 32'd0;
+    bank5[1820] = 32'd0;
+    bank5[1821] = 32'd0;
+    bank5[1822] = 32'd0;
+    bank5[1823] = 32'd0;
+    bank5[1824] = 32'd0;
+    bank5[1825] = 32'd0;
+    bank5[1826] = 32'd0;
+    bank5[1827] = 32'd0;
+    bank5[1828] = 32'd0;
+    bank5[1829] = 32'd0;
+    bank5[1830] = 32'd0;
+    bank5[1831] = 32'd0;
+    bank5[1832] = 32'd0;
+    bank5[1833] = 32'd0;
+    bank5[1834] = 32'd0;
+    bank5[1835] = 32'd0;
+    bank5[1836] = 32'd0;
+    bank5[1837] = 32'd0;
+    bank5[1838] = 32'd0;
+    bank5[1839] = 32'd0;
+    bank5[1840] = 32'd0;
+    bank5[1841] = 32'd0;
+    bank5[1842] = 32'd0;
+    bank5[1843] = 32'd0;
+    bank5[1844] = 32'd0;
+    bank5[1845] = 32'd0;
+    bank5[1846] = 32'd0;
+    bank5[1847] = 32'd0;
+    bank5[1848] = 32'd0;
+    bank5[1849] = 32'd0;
+    bank5[1850] = 32'd0;
+    bank5[1851] = 32'd0;
+    bank5[1852] = 32'd0;
+    bank5[1853] = 32'd0;
+    bank5[1854] = 32'd0;
+    bank5[1855] = 32'd0;
+    bank5[1856] = 32'd0;
+    bank5[1857] = 32'd0;
+    bank5[1858] = 32'd0;
+    bank5[1859] = 32'd0;
+    bank5[1860] = 32'd0;
+    bank5[1861] = 32'd0;
+    bank5[1862] = 32'd0;
+    bank5[1863] = 32'd0;
+    bank5[1864] = 32'd0;
+    bank5[1865] = 32'd0;
+    bank5[1866] = 32'd0;
+    bank5[1867] = 32'd0;
+    bank5[1868] = 32'd0;
+    bank5[1869] = 32'd0;
+    bank5[1870] = 32'd0;
+    bank5[1871] = 32'd0;
+    bank5[1872] = 32'd0;
+    bank5[1873] = 32'd0;
+    bank5[1874] = 32'd0;
+    bank5[1875] = 32'd0;
+    bank5[1876] = 32'd0;
+    bank5[1877] = 32'd0;
+    bank5[1878] = 32'd0;
+    bank5[1879] = 32'd0;
+    bank5[1880] = 32'd0;
+    bank5[1881] = 32'd0;
+    bank5[1882] = 32'd0;
+    bank5[1883] = 32'd0;
+    bank5[1884] = 32'd0;
+    bank5[1885] = 32'd0;
+    bank5[1886] = 32'd0;
+    bank5[1887] = 32'd0;
+    bank5[1888] = 32'd0;
+    bank5[1889] = 32'd0;
+    bank5[1890] = 32'd0;
+    bank5[1891] = 32'd0;
+    bank5[1892] = 32'd0;
+    bank5[1893] = 32'd0;
+    bank5[1894] = 32'd0;
+    bank5[1895] = 32'd0;
+    bank5[1896] = 32'd0;
+    bank5[1897] = 32'd0;
+    bank5[1898] = 32'd0;
+    bank5[1899] = 32'd0;
+    bank5[1900] = 32'd0;
+    bank5[1901] = 32'd0;
+    bank5[1902] = 32'd0;
+    bank5[1903] = 32'd0;
+    bank5[1904] = 32'd0;
+    bank5[1905] = 32'd0;
+    bank5[1906] = 32'd0;
+    bank5[1907] = 32'd0;
+    bank5[1908] = 32'd0;
+    bank5[1909] = 32'd0;
+    bank5[1910] = 32'd0;
+    bank5[1911] = 32'd0;
+    bank5[1912] = 32'd0;
+    bank5[1913] = 32'd0;
+    bank5[1914] = 32'd0;
+    bank5[1915] = 32'd0;
+    bank5[1916] = 32'd0;
+    bank5[1917] = 32'd0;
+    bank5[1918] = 32'd0;
+    bank5[1919] = 32'd0;
+    bank5[1920] = 32'd0;
+    bank5[1921] = 32'd0;
+    bank5[1922] = 32'd0;
+    bank5[1923] = 32'd0;
+    bank5[1924] = 32'd0;
+    bank5[1925] = 32'd0;
+    bank5[1926] = 32'd0;
+    bank5[1927] = 32'd0;
+    bank5[1928] = 32'd0;
+    bank5[1929] = 32'd0;
+    bank5[1930] = 32'd0;
+    bank5[1931] = 32'd0;
+    bank5[1932] = 32'd0;
+    bank5[1933] = 32'd0;
+    bank5[1934] = 32'd0;
+    bank5[1935] = 32'd0;
+    bank5[1936] = 32'd0;
+    bank5[1937] = 32'd0;
+    bank5[1938] = 32'd0;
+    bank5[1939] = 32'd0;
+    bank5[1940] = 32'd0;
+    bank5[1941] = 32'd0;
+    bank5[1942] = 32'd0;
+    bank5[1943] = 32'd0;
+    bank5[1944] = 32'd0;
+    bank5[1945] = 32'd0;
+    bank5[1946] = 32'd0;
+    bank5[1947] = 32'd0;
+    bank5[1948] = 32'd0;
+    bank5[1949] = 32'd0;
+    bank5[1950] = 32'd0;
+    bank5[1951] = 32'd0;
+    bank5[1952] = 32'd0;
+    bank5[1953] = 32'd0;
+    bank5[1954] = 32'd0;
+    bank5[1955] = 32'd0;
+    bank5[1956] = 32'd0;
+    bank5[1957] = 32'd0;
+    bank5[1958] = 32'd0;
+    bank5[1959] = 32'd0;
+    bank5[1960] = 32'd0;
+    bank5[1961] = 32'd0;
+    bank5[1962] = 32'd0;
+    bank5[1963] = 32'd0;
+    bank5[1964] = 32'd0;
+    bank5[1965] = 32'd0;
+    bank5[1966] = 32'd0;
+    bank5[1967] = 32'd0;
+    bank5[1968] = 32'd0;
+    bank5[1969] = 32'd0;
+    bank5[1970] = 32'd0;
+    bank5[1971] = 32'd0;
+    bank5[1972] = 32'd0;
+    bank5[1973] = 32'd0;
+    bank5[1974] = 32'd0;
+    bank5[1975] = 32'd0;
+    bank5[1976] = 32'd0;
+    bank5[1977] = 32'd0;
+    bank5[1978] = 32'd0;
+    bank5[1979] = 32'd0;
+    bank5[1980] = 32'd0;
+    bank5[1981] = 32'd0;
+    bank5[1982] = 32'd0;
+    bank5[1983] = 32'd0;
+    bank5[1984] = 32'd0;
+    bank5[1985] = 32'd0;
+    bank5[1986] = 32'd0;
+    bank5[1987] = 32'd0;
+    bank5[1988] = 32'd0;
+    bank5[1989] = 32'd0;
+    bank5[1990] = 32'd0;
+    bank5[1991] = 32'd0;
+    bank5[1992] = 32'd0;
+    bank5[1993] = 32'd0;
+    bank5[1994] = 32'd0;
+    bank5[1995] = 32'd0;
+    bank5[1996] = 32'd0;
+    bank5[1997] = 32'd0;
+    bank5[1998] = 32'd0;
+    bank5[1999] = 32'd0;
+    bank5[2000] = 32'd0;
+    bank5[2001] = 32'd0;
+    bank5[2002] = 32'd0;
+    bank5[2003] = 32'd0;
+    bank5[2004] = 32'd0;
+    bank5[2005] = 32'd0;
+    bank5[2006] = 32'd0;
+    bank5[2007] = 32'd0;
+    bank5[2008] = 32'd0;
+    bank5[2009] = 32'd0;
+    bank5[2010] = 32'd0;
+    bank5[2011] = 32'd0;
+    bank5[2012] = 32'd0;
+    bank5[2013] = 32'd0;
+    bank5[2014] = 32'd0;
+    bank5[2015] = 32'd0;
+    bank5[2016] = 32'd0;
+    bank5[2017] = 32'd0;
+    bank5[2018] = 32'd0;
+    bank5[2019] = 32'd0;
+    bank5[2020] = 32'd0;
+    bank5[2021] = 32'd0;
+    bank5[2022] = 32'd0;
+    bank5[2023] = 32'd0;
+    bank5[2024] = 32'd0;
+    bank5[2025] = 32'd0;
+    bank5[2026] = 32'd0;
+    bank5[2027] = 32'd0;
+    bank5[2028] = 32'd0;
+    bank5[2029] = 32'd0;
+    bank5[2030] = 32'd0;
+    bank5[2031] = 32'd0;
+    bank5[2032] = 32'd0;
+    bank5[2033] = 32'd0;
+    bank5[2034] = 32'd0;
+    bank5[2035] = 32'd0;
+    bank5[2036] = 32'd0;
+    bank5[2037] = 32'd0;
+    bank5[2038] = 32'd0;
+    bank5[2039] = 32'd0;
+    bank5[2040] = 32'd0;
+    bank5[2041] = 32'd0;
+    bank5[2042] = 32'd0;
+    bank5[2043] = 32'd0;
+    bank5[2044] = 32'd0;
+    bank5[2045] = 32'd0;
+    bank5[2046] = 32'd0;
+    bank5[2047] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$42 )
+      bank5[\$28 [10:0]] <= \$signature__data$41 ;
+  end
+  reg [31:0] _5_;
+  always @(posedge clk) begin
+    if (rd_en) begin
+      _5_ <= bank5[\$30 [10:0]];
+    end
+  end
+  assign \rd__data$63  = _5_;
+  reg [31:0] bank6 [2047:0];
+  initial begin
+    bank6[0] = 32'd0;
+    bank6[1] = 32'd0;
+    bank6[2] = 32'd0;
+    bank6[3] = 32'd0;
+    bank6[4] = 32'd0;
+    bank6[5] = 32'd0;
+    bank6[6] = 32'd0;
+    bank6[7] = 32'd0;
+    bank6[8] = 32'd0;
+    bank6[9] = 32'd0;
+    bank6[10] = 32'd0;
+    bank6[11] = 32'd0;
+    bank6[12] = 32'd0;
+    bank6[13] = 32'd0;
+    bank6[14] = 32'd0;
+    bank6[15] = 32'd0;
+    bank6[16] = 32'd0;
+    bank6[17] = 32'd0;
+    bank6[18] = 32'd0;
+    bank6[19] = 32'd0;
+    bank6[20] = 32'd0;
+    bank6[21] = 32'd0;
+    bank6[22] = 32'd0;
+    bank6[23] = 32'd0;
+    bank6[24] = 32'd0;
+    bank6[25] = 32'd0;
+    bank6[26] = 32'd0;
+    bank6[27] = 32'd0;
+    bank6[28] = 32'd0;
+    bank6[29] = 32'd0;
+    bank6[30] = 32'd0;
+    bank6[31] = 32'd0;
+    bank6[32] = 32'd0;
+    bank6[33] = 32'd0;
+    bank6[34] = 32'd0;
+    bank6[35] = 32'd0;
+    bank6[36] = 32'd0;
+    bank6[37] = 32'd0;
+    bank6[38] = 32'd0;
+    bank6[39] = 32'd0;
+    bank6[40] = 32'd0;
+    bank6[41] = 32'd0;
+    bank6[42] = 32'd0;
+    bank6[43] = 32'd0;
+    bank6[44] = 32'd0;
+    bank6[45] = 32'd0;
+    bank6[46] = 32'd0;
+    bank6[47] = 32'd0;
+    bank6[48] = 32'd0;
+    bank6[49] = 32'd0;
+    bank6[50] = 32'd0;
+    bank6[51] = 32'd0;
+    bank6[52] = 32'd0;
+    bank6[53] = 32'd0;
+    bank6[54] = 32'd0;
+    bank6[55] = 32'd0;
+    bank6[56] = 32'd0;
+    bank6[57] = 32'd0;
+    bank6[58] = 32'd0;
+    bank6[59] = 32'd0;
+    bank6[60] = 32'd0;
+    bank6[61] = 32'd0;
+    bank6[62] = 32'd0;
+    bank6[63] = 32'd0;
+    bank6[64] = 32'd0;
+    bank6[65] = 32'd0;
+    bank6[66] = 32'd0;
+    bank6[67] = 32'd0;
+    bank6[68] = 32'd0;
+    bank6[69] = 32'd0;
+    bank6[70] = 32'd0;
+    bank6[71] = 32'd0;
+    bank6[72] = 32'd0;
+    bank6[73] = 32'd0;
+    bank6[74] = 32'd0;
+    bank6[75] = 32'd0;
+    bank6[76] = 32'd0;
+    bank6[77] = 32'd0;
+    bank6[78] = 32'd0;
+    bank6[79] = 32'd0;
+    bank6[80] = 32'd0;
+    bank6[81] = 32'd0;
+    bank6[82] = 32'd0;
+    bank6[83] = 32'd0;
+    bank6[84] = 32'd0;
+    bank6[85] = 32'd0;
+    bank6[86] = 32'd0;
+    bank6[87] = 32'd0;
+    bank6[88] = 32'd0;
+    bank6[89] = 32'd0;
+    bank6[90] = 32'd0;
+    bank6[91] = 32'd0;
+    bank6[92] = 32'd0;
+    bank6[93] = 32'd0;
+    bank6[94] = 32'd0;
+    bank6[95] = 32'd0;
+    bank6[96] = 32'd0;
+    bank6[97] = 32'd0;
+    bank6[98] = 32'd0;
+    bank6[99] = 32'd0;
+    bank6[100] = 32'd0;
+    bank6[101] = 32'd0;
+    bank6[102] = 32'd0;
+    bank6[103] = 32'd0;
+    bank6[104] = 32'd0;
+    bank6[105] = 32'd0;
+    bank6[106] = 32'd0;
+    bank6[107] = 32'd0;
+    bank6[108] = 32'd0;
+    bank6[109] = 32'd0;
+    bank6[110] = 32'd0;
+    bank6[111] = 32'd0;
+    bank6[112] = 32'd0;
+    bank6[113] = 32'd0;
+    bank6[114] = 32'd0;
+    bank6[115] = 32'd0;
+    bank6[116] = 32'd0;
+    bank6[117] = 32'd0;
+    bank6[118] = 32'd0;
+    bank6[119] = 32'd0;
+    bank6[120] = 32'd0;
+    bank6[121] = 32'd0;
+    bank6[122] = 32'd0;
+    bank6[123] = 32'd0;
+    bank6[124] = 32'd0;
+    bank6[125] = 32'd0;
+    bank6[126] = 32'd0;
+    bank6[127] = 32'd0;
+    bank6[128] = 32'd0;
+    bank6[129] = 32'd0;
+    bank6[130] = 32'd0;
+    bank6[131] = 32'd0;
+    bank6[132] = 32'd0;
+    bank6[133] = 32'd0;
+    bank6[134] = 32'd0;
+    bank6[135] = 32'd0;
+    bank6[136] = 32'd0;
+    bank6[137] = 32'd0;
+    bank6[138] = 32'd0;
+    bank6[139] = 32'd0;
+    bank6[140] = 32'd0;
+    bank6[141] = 32'd0;
+    bank6[142] = 32'd0;
+    bank6[143] = 32'd0;
+    bank6[144] = 32'd0;
+    bank6[145] = 32'd0;
+    bank6[146] = 32'd0;
+    bank6[147] = 32'd0;
+    bank6[148] = 32'd0;
+    bank6[149] = 32'd0;
+    bank6[150] = 32'd0;
+    bank6[151] = 32'd0;
+    bank6[152] = 32'd0;
+    bank6[153] = 32'd0;
+    bank6[154] = 32'd0;
+    bank6[155] = 32'd0;
+    bank6[156] = 32'd0;
+    bank6[157] = 32'd0;
+    bank6[158] = 32'd0;
+    bank6[159] = 32'd0;
+    bank6[160] = 32'd0;
+    bank6[161] = 32'd0;
+    bank6[162] = 32'd0;
+    bank6[163] = 32'd0;
+    bank6[164] = 32'd0;
+    bank6[165] = 32'd0;
+    bank6[166] = 32'd0;
+    bank6[167] = 32'd0;
+    bank6[168] = 32'd0;
+    bank6[169] = 32'd0;
+    bank6[170] = 32'd0;
+    bank6[171] = 32'd0;
+    bank6[172] = 32'd0;
+    bank6[173] = 32'd0;
+    bank6[174] = 32'd0;
+    bank6[175] = 32'd0;
+    bank6[176] = 32'd0;
+    bank6[177] = 32'd0;
+    bank6[178] = 32'd0;
+    bank6[179] = 32'd0;
+    bank6[180] = 32'd0;
+    bank6[181] = 32'd0;
+    bank6[182] = 32'd0;
+    bank6[183] = 32'd0;
+    bank6[184] = 32'd0;
+    bank6[185] = 32'd0;
+    bank6[186] = 32'd0;
+    bank6[187] = 32'd0;
+    bank6[188] = 32'd0;
+    bank6[189] = 32'd0;
+    bank6[190] = 32'd0;
+    bank6[191] = 32'd0;
+    bank6[192] = 32'd0;
+    bank6[193] = 32'd0;
+    bank6[194] = 32'd0;
+    bank6[195] = 32'd0;
+    bank6[196] = 32'd0;
+    bank6[197] = 32'd0;
+    bank6[198] = 32'd0;
+    bank6[199] = 32'd0;
+    bank6[200] = 32'd0;
+    bank6[201] = 32'd0;
+    bank6[202] = 32'd0;
+    bank6[203] = 32'd0;
+    bank6[204] = 32'd0;
+    bank6[205] = 32'd0;
+    bank6[206] = 32'd0;
+    bank6[207] = 32'd0;
+    bank6[208] = 32'd0;
+    bank6[209] = 32'd0;
+    bank6[210] = 32'd0;
+    bank6[211] = 32'd0;
+    bank6[212] = 32'd0;
+    bank6[213] = 32'd0;
+    bank6[214] = 32'd0;
+    bank6[215] = 32'd0;
+    bank6[216] = 32'd0;
+    bank6[217] = 32'd0;
+    bank6[218] = 32'd0;
+    bank6[219] = 32'd0;
+    bank6[220] = 32'd0;
+    bank6[221] = 32'd0;
+    bank6[222] = 32'd0;
+    bank6[223] = 32'd0;
+    bank6[224] = 32'd0;
+    bank6[225] = 32'd0;
+    bank6[226] = 32'd0;
+    bank6[227] = 32'd0;
+    bank6[228] = 32'd0;
+    bank6[229] = 32'd0;
+    bank6[230] = 32'd0;
+    bank6[231] = 32'd0;
+    bank6[232] = 32'd0;
+    bank6[233] = 32'd0;
+    bank6[234] = 32'd0;
+    bank6[235] = 32'd0;
+    bank6[236] = 32'd0;
+    bank6[237] = 32'd0;
+    bank6[238] = 32'd0;
+    bank6[239] = 32'd0;
+    bank6[240] = 32'd0;
+    bank6[241] = 32'd0;
+    bank6[242] = 32'd0;
+    bank6[243] = 32'd0;
+    bank6[244] = 32'd0;
+    bank6[245] = 32'd0;
+    bank6[246] = 32'd0;
+    bank6[247] = 32'd0;
+    bank6[248] = 32'd0;
+    bank6[249] = 32'd0;
+    bank6[250] = 32'd0;
+    bank6[251] = 32'd0;
+    bank6[252] = 32'd0;
+    bank6[253] = 32'd0;
+    bank6[254] = 32'd0;
+    bank6[255] = 32'd0;
+    bank6[256] = 32'd0;
+    bank6[257] = 32'd0;
+    bank6[258] = 32'd0;
+    bank6[259] = 32'd0;
+    bank6[260] = 32'd0;
+    bank6[261] = 32'd0;
+    bank6[262] = 32'd0;
+    bank6[263] = 32'd0;
+    bank6[264] = 32'd0;
+    bank6[265] = 32'd0;
+    bank6[266] = 32'd0;
+    bank6[267] = 32'd0;
+    bank6[268] = 32'd0;
+    bank6[269] = 32'd0;
+    bank6[270] = 32'd0;
+    bank6[271] = 32'd0;
+    bank6[272] = 32'd0;
+    bank6[273] = 32'd0;
+    bank6[274] = 32'd0;
+    bank6[275] = 32'd0;
+    bank6[276] = 32'd0;
+    bank6[277] = 32'd0;
+    bank6[278] = 32'd0;
+    bank6[279] = 32'd0;
+    bank6[280] = 32'd0;
+    bank6[281] = 32'd0;
+    bank6[282] = 32'd0;
+    bank6[283] = 32'd0;
+    bank6[284] = 32'd0;
+    bank6[285] = 32'd0;
+    bank6[286] = 32'd0;
+    bank6[287] = 32'd0;
+    bank6[288] = 32'd0;
+    bank6[289] = 32'd0;
+    bank6[290] = 32'd0;
+    bank6[291] = 32'd0;
+    bank6[292] = 32'd0;
+    bank6[293] = 32'd0;
+    bank6[294] = 32'd0;
+    bank6[295] = 32'd0;
+    bank6[296] = 32'd0;
+    bank6[297] = 32'd0;
+    bank6[298] = 32'd0;
+    bank6[299] = 32'd0;
+    bank6[300] = 32'd0;
+    bank6[301] = 32'd0;
+    bank6[302] = 32'd0;
+    bank6[303] = 32'd0;
+    bank6[304] = 32'd0;
+    bank6[305] = 32'd0;
+    bank6[306] = 32'd0;
+    bank6[307] = 32'd0;
+    bank6[308] = 32'd0;
+    bank6[309] = 32'd0;
+    bank6[310] = 32'd0;
+    bank6[311] = 32'd0;
+    bank6[312] = 32'd0;
+    bank6[313] = 32'd0;
+    bank6[314] = 32'd0;
+    bank6[315] = 32'd0;
+    bank6[316] = 32'd0;
+    bank6[317] = 32'd0;
+    bank6[318] = 32'd0;
+    bank6[319] = 32'd0;
+    bank6[320] = 32'd0;
+    bank6[321] = 32'd0;
+    bank6[322] = 32'd0;
+    bank6[323] = 32'd0;
+    bank6[324] = 32'd0;
+    bank6[325] = 32'd0;
+    bank6[326] = 32'd0;
+    bank6[327] = 32'd0;
+    bank6[328] = 32'd0;
+    bank6[329] = 32'd0;
+    bank6[330] = 32'd0;
+    bank6[331] = 32'd0;
+    bank6[332] = 32'd0;
+    bank6[333] = 32'd0;
+    bank6[334] = 32'd0;
+    bank6[335] = 32'd0;
+    bank6[336] = 32'd0;
+    bank6[337] = 32'd0;
+    bank6[338] = 32'd0;
+    bank6[339] = 32'd0;
+    bank6[340] = 32'd0;
+    bank6[341] = 32'd0;
+    bank6[342] = 32'd0;
+    bank6[343] = 32'd0;
+    bank6[344] = 32'd0;
+    bank6[345] = 32'd0;
+    bank6[346] = 32'd0;
+    bank6[347] = 32'd0;
+    bank6[348] = 32'd0;
+    bank6[349] = 32'd0;
+    bank6[350] = 32'd0;
+    bank6[351] = 32'd0;
+    bank6[352] = 32'd0;
+    bank6[353] = 32'd0;
+    bank6[354] = 32'd0;
+    bank6[355] = 32'd0;
+    bank6[356] = 32'd0;
+    bank6[357] = 32'd0;
+    bank6[358] = 32'd0;
+    bank6[359] = 32'd0;
+    bank6[360] = 32'd0;
+    bank6[361] = 32'd0;
+    bank6[362] = 32'd0;
+    bank6[363] = 32'd0;
+    bank6[364] = 32'd0;
+    bank6[365] = 32'd0;
+    bank6[366] = 32'd0;
+    bank6[367] = 32'd0;
+    bank6[368] = 32'd0;
+    bank6[369] = 32'd0;
+    bank6[370] = 32'd0;
+    bank6[371] = 32'd0;
+    bank6[372] = 32'd0;
+    bank6[373] = 32'd0;
+    bank6[374] = 32'd0;
+    bank6[375] = 32'd0;
+    bank6[376] = 32'd0;
+    bank6[377] = 32'd0;
+    bank6[378] = 32'd0;
+    bank6[379] = 32'd0;
+    bank6[380] = 32'd0;
+    bank6[381] = 32'd0;
+    bank6[382] = 32'd0;
+    bank6[383] = 32'd0;
+    bank6[384] = 32'd0;
+    bank6[385] = 32'd0;
+    bank6[386] = 32'd0;
+    bank6[387] = 32'd0;
+    bank6[388] = 32'd0;
+    bank6[389] = 32'd0;
+    bank6[390] = 32'd0;
+    bank6[391] = 32'd0;
+    bank6[392] = 32'd0;
+    bank6[393] = 32'd0;
+    bank6[394] = 32'd0;
+    bank6[395] = 32'd0;
+    bank6[396] = 32'd0;
+    bank6[397] = 32'd0;
+    bank6[398] = 32'd0;
+    bank6[399] = 32'd0;
+    bank6[400] = 32'd0;
+    bank6[401] = 32'd0;
+    bank6[402] = 32'd0;
+    bank6[403] = 32'd0;
+    bank6[404] = 32'd0;
+    bank6[405] = 32'd0;
+    bank6[406] = 32'd0;
+    bank6[407] = 32'd0;
+    bank6[408] = 32'd0;
+    bank6[409] = 32'd0;
+    bank6[410] = 32'd0;
+    bank6[411] = 32'd0;
+    bank6[412] = 32'd0;
+    bank6[413] = 32'd0;
+    bank6[414] = 32'd0;
+    bank6[415] = 32'd0;
+    bank6[416] = 32'd0;
+    bank6[417] = 32'd0;
+    bank6[418] = 32'd0;
+    bank6[419] = 32'd0;
+    bank6[420] = 32'd0;
+    bank6[421] = 32'd0;
+    bank6[422] = 32'd0;
+    bank6[423] = 32'd0;
+    bank6[424] = 32'd0;
+    bank6[425] = 32'd0;
+    bank6[426] = 32'd0;
+    bank6[427] = 32'd0;
+    bank6[428] = 32'd0;
+    bank6[429] = 32'd0;
+    bank6[430] = 32'd0;
+    bank6[431] = 32'd0;
+    bank6[432] = 32'd0;
+    bank6[433] = 32'd0;
+    bank6[434] = 32'd0;
+    bank6[435] = 32'd0;
+    bank6[436] = 32'd0;
+    bank6[437] = 32'd0;
+    bank6[438] = 32'd0;
+    bank6[439] = 32'd0;
+    bank6[440] = 32'd0;
+    bank6[441] = 32'd0;
+    bank6[442] = 32'd0;
+    bank6[443] = 32'd0;
+    bank6[444] = 32'd0;
+    bank6[445] = 32'd0;
+    bank6[446] = 32'd0;
+    bank6[447] = 32'd0;
+    bank6[448] = 32'd0;
+    bank6[449] = 32'd0;
+    bank6[450] = 32'd0;
+    bank6[451] = 32'd0;
+    bank6[452] = 32'd0;
+    bank6[453] = 32'd0;
+    bank6[454] = 32'd0;
+    bank6[455] = 32'd0;
+    bank6[456] = 32'd0;
+    bank6[457] = 32'd0;
+    bank6[458] = 32'd0;
+    bank6[459] = 32'd0;
+    bank6[460] = 32'd0;
+    bank6[461] = 32'd0;
+    bank6[462] = 32'd0;
+    bank6[463] = 32'd0;
+    bank6[464] = 32'd0;
+    bank6[465] = 32'd0;
+    bank6[466] = 32'd0;
+    bank6[467] = 32'd0;
+    bank6[468] = 32'd0;
+    bank6[469] = 32'd0;
+    bank6[470] = 32'd0;
+    bank6[471] = 32'd0;
+    bank6[472] = 32'd0;
+    bank6[473] = 32'd0;
+    bank6[474] = 32'd0;
+    bank6[475] = 32'd0;
+    bank6[476] = 32'd0;
+    bank6[477] = 32'd0;
+    bank6[478] = 32'd0;
+    bank6[479] = 32'd0;
+    bank6[480] = 32'd0;
+    bank6[481] = 32'd0;
+    bank6[482] = 32'd0;
+    bank6[483] = 32'd0;
+    bank6[484] = 32'd0;
+    bank6[485] = 32'd0;
+    bank6[486] = 32'd0;
+    bank6[487] = 32'd0;
+    bank6[488] = 32'd0;
+    bank6[489] = 32'd0;
+    bank6[490] = 32'd0;
+    bank6[491] = 32'd0;
+    bank6[492] = 32'd0;
+    bank6[493] = 32'd0;
+    bank6[494] = 32'd0;
+    bank6[495] = 32'd0;
+    bank6[496] = 32'd0;
+    bank6[497] = 32'd0;
+    bank6[498] = 32'd0;
+    bank6[499] = 32'd0;
+    bank6[500] = 32'd0;
+    bank6[501] = 32'd0;
+    bank6[502] = 32'd0;
+    bank6[503] = 32'd0;
+    bank6[504] = 32'd0;
+    bank6[505] = 32'd0;
+    bank6[506] = 32'd0;
+    bank6[507] = 32'd0;
+    bank6[508] = 32'd0;
+    bank6[509] = 32'd0;
+    bank6[510] = 32'd0;
+    bank6[511] = 32'd0;
+    bank6[512] = 32'd0;
+    bank6[513] = 32'd0;
+    bank6[514] = 32'd0;
+    bank6[515] = 32'd0;
+    bank6[516] = 32'd0;
+    bank6[517] = 32'd0;
+    bank6[518] = 32'd0;
+    bank6[519] = 32'd0;
+    bank6[520] = 32'd0;
+    bank6[521] = 32'd0;
+    bank6[522] = 32'd0;
+    bank6[523] = 32'd0;
+    bank6[524] = 32'd0;
+    bank6[525] = 32'd0;
+    bank6[526] = 32'd0;
+    bank6[527] = 32'd0;
+    bank6[528] = 32'd0;
+    bank6[529] = 32'd0;
+    bank6[530] = 32'd0;
+    bank6[531] = 32'd0;
+    bank6[532] = 32'd0;
+    bank6[533] = 32'd0;
+    bank6[534] = 32'd0;
+    bank6[535] = 32'd0;
+    bank6[536] = 32'd0;
+    bank6[537] = 32'd0;
+    bank6[538] = 32'd0;
+    bank6[539] = 32'd0;
+    bank6[540] = 32'd0;
+    bank6[541] = 32'd0;
+    bank6[542] = 32'd0;
+    bank6[543] = 32'd0;
+    bank6[544] = 32'd0;
+    bank6[545] = 32'd0;
+    bank6[546] = 32'd0;
+    bank6[547] = 32'd0;
+    bank6[548] = 32'd0;
+    bank6[549] = 32'd0;
+    bank6[550] = 32'd0;
+    bank6[551] = 32'd0;
+    bank6[552] = 32'd0;
+    bank6[553] = 32'd0;
+    bank6[554] = 32'd0;
+    bank6[555] = 32'd0;
+    bank6[556] = 32'd0;
+    bank6[557] = 32'd0;
+    bank6[558] = 32'd0;
+    bank6[559] = 32'd0;
+    bank6[560] = 32'd0;
+    bank6[561] = 32'd0;
+    bank6[562] = 32'd0;
+    bank6[563] = 32'd0;
+    bank6[564] = 32'd0;
+    bank6[565] = 32'd0;
+    bank6[566] = 32'd0;
+    bank6[567] = 32'd0;
+    bank6[568] = 32'd0;
+    bank6[569] = 32'd0;
+    bank6[570] = 32'd0;
+    bank6[571] = 32'd0;
+    bank6[572] = 32'd0;
+    bank6[573] = 32'd0;
+    bank6[574] = 32'd0;
+    bank6[575] = 32'd0;
+    bank6[576] = 32'd0;
+    bank6[577] = 32'd0;
+    bank6[578] = 32'd0;
+    bank6[579] = 32'd0;
+    bank6[580] = 32'd0;
+    bank6[581] = 32'd0;
+    bank6[582] = 32'd0;
+    bank6[583] = 32'd0;
+    bank6[584] = 32'd0;
+    bank6[585] = 32'd0;
+    bank6[586] = 32'd0;
+    bank6[587] = 32'd0;
+    bank6[588] = 32'd0;
+    bank6[589] = 32'd0;
+    bank6[590] = 32'd0;
+    bank6[591] = 32'd0;
+    bank6[592] = 32'd0;
+    bank6[593] = 32'd0;
+    bank6[594] = 32'd0;
+    bank6[595] = 32'd0;
+    bank6[596] = 32'd0;
+    bank6[597] = 32'd0;
+    bank6[598] = 32'd0;
+    bank6[599] = 32'd0;
+    bank6[600] = 32'd0;
+    bank6[601] = 32'd0;
+    bank6[602] = 32'd0;
+    bank6[603] = 32'd0;
+    bank6[604] = 32'd0;
+    bank6[605] = 32'd0;
+    bank6[606] = 32'd0;
+    bank6[607] = 32'd0;
+    bank6[608] = 32'd0;
+    bank6[609] = 32'd0;
+    bank6[610] = 32'd0;
+    bank6[611] = 32'd0;
+    bank6[612] = 32'd0;
+    bank6[613] = 32'd0;
+    bank6[614] = 32'd0;
+    bank6[615] = 32'd0;
+    bank6[616] = 32'd0;
+    bank6[617] = 32'd0;
+    bank6[618] = 32'd0;
+    bank6[619] = 32'd0;
+    bank6[620] = 32'd0;
+    bank6[621] = 32'd0;
+    bank6[622] = 32'd0;
+    bank6[623] = 32'd0;
+    bank6[624] = 32'd0;
+    bank6[625] = 32'd0;
+    bank6[626] = 32'd0;
+    bank6[627] = 32'd0;
+    bank6[628] = 32'd0;
+    bank6[629] = 32'd0;
+    bank6[630] = 32'd0;
+    bank6[631] = 32'd0;
+    bank6[632] = 32'd0;
+    bank6[633] = 32'd0;
+    bank6[634] = 32'd0;
+    bank6[635] = 32'd0;
+    bank6[636] = 32'd0;
+    bank6[637] = 32'd0;
+    bank6[638] = 32'd0;
+    bank6[639] = 32'd0;
+    bank6[640] = 32'd0;
+    bank6[641] = 32'd0;
+    bank6[642] = 32'd0;
+    bank6[643] = 32'd0;
+    bank6[644] = 32'd0;
+    bank6[645] = 32'd0;
+    bank6[646] = 32'd0;
+    bank6[647] = 32'd0;
+    bank6[648] = 32'd0;
+    bank6[649] = 32'd0;
+    bank6[650] = 32'd0;
+    bank6[651] = 32'd0;
+    bank6[652] = 32'd0;
+    bank6[653] = 32'd0;
+    bank6[654] = 32'd0;
+    bank6[655] = 32'd0;
+    bank6[656] = 32'd0;
+    bank6[657] = 32'd0;
+    bank6[658] = 32'd0;
+    bank6[659] = 32'd0;
+    bank6[660] = 32'd0;
+    bank6[661] = 32'd0;
+    bank6[662] = 32'd0;
+    bank6[663] = 32'd0;
+    bank6[664] = 32'd0;
+    bank6[665] = 32'd0;
+    bank6[666] = 32'd0;
+    bank6[667] = 32'd0;
+    bank6[668] = 32'd0;
+    bank6[669] = 32'd0;
+    bank6[670] = 32'd0;
+    bank6[671] = 32'd0;
+    bank6[672] = 32'd0;
+    bank6[673] = 32'd0;
+    bank6[674] = 32'd0;
+    bank6[675] = 32'd0;
+    bank6[676] = 32'd0;
+    bank6[677] = 32'd0;
+    bank6[678] = 32'd0;
+    bank6[679] = 32'd0;
+    bank6[680] = 32'd0;
+    bank6[681] = 32'd0;
+    bank6[682] = 32'd0;
+    bank6[683] = 32'd0;
+    bank6[684] = 32'd0;
+    bank6[685] = 32'd0;
+    bank6[686] = 32'd0;
+    bank6[687] = 32'd0;
+    bank6[688] = 32'd0;
+    bank6[689] = 32'd0;
+    bank6[690] = 32'd0;
+    bank6[691] = 32'd0;
+    bank6[692] = 32'd0;
+    bank6[693] = 32'd0;
+    bank6[694] = 32'd0;
+    bank6[695] = 32'd0;
+    bank6[696] = 32'd0;
+    bank6[697] = 32'd0;
+    bank6[698] = 32'd0;
+    bank6[699] = 32'd0;
+    bank6[700] = 32'd0;
+    bank6[701] = 32'd0;
+    bank6[702] = 32'd0;
+    bank6[703] = 32'd0;
+    bank6[704] = 32'd0;
+    bank6[705] = 32'd0;
+    bank6[706] = 32'd0;
+    bank6[707] = 32'd0;
+    bank6[708] = 32'd0;
+    bank6[709] = 32'd0;
+    bank6[710] = 32'd0;
+    bank6[711] = 32'd0;
+    bank6[712] = 32'd0;
+    bank6[713] = 32'd0;
+    bank6[714] = 32'd0;
+    bank6[715] = 32'd0;
+    bank6[716] = 32'd0;
+    bank6[717] = 32'd0;
+    bank6[718] = 32'd0;
+    bank6[719] = 32'd0;
+    bank6[720] = 32'd0;
+    bank6[721] = 32'd0;
+    bank6[722] = 32'd0;
+    bank6[723] = 32'd0;
+    bank6[724] = 32'd0;
+    bank6[725] = 32'd0;
+    bank6[726] = 32'd0;
+    bank6[727] = 32'd0;
+    bank6[728] = 32'd0;
+    bank6[729] = 32'd0;
+    bank6[730] = 32'd0;
+    bank6[731] = 32'd0;
+    bank6[732] = 32'd0;
+    bank6[733] = 32'd0;
+    bank6[734] = 32'd0;
+    bank6[735] = 32'd0;
+    bank6[736] = 32'd0;
+    bank6[737] = 32'd0;
+    bank6[738] = 32'd0;
+    bank6[739] = 32'd0;
+    bank6[740] = 32'd0;
+    bank6[741] = 32'd0;
+    bank6[742] = 32'd0;
+    bank6[743] = 32'd0;
+    bank6[744] = 32'd0;
+    bank6[745] = 32'd0;
+    bank6[746] = 32'd0;
+    bank6[747] = 32'd0;
+    bank6[748] = 32'd0;
+    bank6[749] = 32'd0;
+    bank6[750] = 32'd0;
+    bank6[751] = 32'd0;
+    bank6[752] = 32'd0;
+    bank6[753] = 32'd0;
+    bank6[754] = 32'd0;
+    bank6[755] = 32'd0;
+    bank6[756] = 32'd0;
+    bank6[757] = 32'd0;
+    bank6[758] = 32'd0;
+    bank6[759] = 32'd0;
+    bank6[760] = 32'd0;
+    bank6[761] = 32'd0;
+    bank6[762] = 32'd0;
+    bank6[763] = 32'd0;
+    bank6[764] = 32'd0;
+    bank6[765] = 32'd0;
+    bank6[766] = 32'd0;
+    bank6[767] = 32'd0;
+    bank6[768] = 32'd0;
+    bank6[769] = 32'd0;
+    bank6[770] = 32'd0;
+    bank6[771] = 32'd0;
+    bank6[772] = 32'd0;
+    bank6[773] = 32'd0;
+    bank6[774] = 32'd0;
+    bank6[775] = 32'd0;
+    bank6[776] = 32'd0;
+    bank6[777] = 32'd0;
+    bank6[778] = 32'd0;
+    bank6[779] = 32'd0;
+    bank6[780] = 32'd0;
+    bank6[781] = 32'd0;
+    bank6[782] = 32'd0;
+    bank6[783] = 32'd0;
+    bank6[784] = 32'd0;
+    bank6[785] = 32'd0;
+    bank6[786] = 32'd0;
+    bank6[787] = 32'd0;
+    bank6[788] = 32'd0;
+    bank6[789] = 32'd0;
+    bank6[790] = 32'd0;
+    bank6[791] = 32'd0;
+    bank6[792] = 32'd0;
+    bank6[793] = 32'd0;
+    bank6[794] = 32'd0;
+    bank6[795] = 32'd0;
+    bank6[796] = 32'd0;
+    bank6[797] = 32'd0;
+    bank6[798] = 32'd0;
+    bank6[799] = 32'd0;
+    bank6[800] = 32'd0;
+    bank6[801] = 32'd0;
+    bank6[802] = 32'd0;
+    bank6[803] = 32'd0;
+    bank6[804] = 32'd0;
+    bank6[805] = 32'd0;
+    bank6[806] = 32'd0;
+    bank6[807] = 32'd0;
+    bank6[808] = 32'd0;
+    bank6[809] = 32'd0;
+    bank6[810] = 32'd0;
+    bank6[811] = 32'd0;
+    bank6[812] = 32'd0;
+    bank6[813] = 32'd0;
+    bank6[814] = 32'd0;
+    bank6[815] = 32'd0;
+    bank6[816] = 32'd0;
+    bank6[817] = 32'd0;
+    bank6[818] = 32'd0;
+    bank6[819] = 32'd0;
+    bank6[820] = 32'd0;
+    bank6[821] = 32'd0;
+    bank6[822] = 32'd0;
+    bank6[823] = 32'd0;
+    bank6[824] = 32'd0;
+    bank6[825] = 32'd0;
+    bank6[826] = 32'd0;
+    bank6[827] = 32'd0;
+    bank6[828] = 32'd0;
+    bank6[829] = 32'd0;
+    bank6[830] = 32'd0;
+    bank6[831] = 32'd0;
+    bank6[832] = 32'd0;
+    bank6[833] = 32'd0;
+    bank6[834] = 32'd0;
+    bank6[835] = 32'd0;
+    bank6[836] = 32'd0;
+    bank6[837] = 32'd0;
+    bank6[838] = 32'd0;
+    bank6[839] = 32'd0;
+    bank6[840] = 32'd0;
+    bank6[841] = 32'd0;
+    bank6[842] = 32'd0;
+    bank6[843] = 32'd0;
+    bank6[844] = 32'd0;
+    bank6[845] = 32'd0;
+    bank6[846] = 32'd0;
+    bank6[847] = 32'd0;
+    bank6[848] = 32'd0;
+    bank6[849] = 32'd0;
+    bank6[850] = 32'd0;
+    bank6[851] = 32'd0;
+    bank6[852] = 32'd0;
+    bank6[853] = 32'd0;
+    bank6[854] = 32'd0;
+    bank6[855] = 32'd0;
+    bank6[856] = 32'd0;
+    bank6[857] = 32'd0;
+    bank6[858] = 32'd0;
+    bank6[859] = 32'd0;
+    bank6[860] = 32'd0;
+    bank6[861] = 32'd0;
+    bank6[862] = 32'd0;
+    bank6[863] = 32'd0;
+    bank6[864] = 32'd0;
+    bank6[865] = 32'd0;
+    bank6[866] = 32'd0;
+    bank6[867] = 32'd0;
+    bank6[868] = 32'd0;
+    bank6[869] = 32'd0;
+    bank6[870] = 32'd0;
+    bank6[871] = 32'd0;
+    bank6[872] = 32'd0;
+    bank6[873] = 32'd0;
+    bank6[874] = 32'd0;
+    bank6[875] = 32'd0;
+    bank6[876] = 32'd0;
+    bank6[877] = 32'd0;
+    bank6[878] = 32'd0;
+    bank6[879] = 32'd0;
+    bank6[880] = 32'd0;
+    bank6[881] = 32'd0;
+    bank6[882] = 32'd0;
+    bank6[883] = 32'd0;
+    bank6[884] = 32'd0;
+    bank6[885] = 32'd0;
+    bank6[886] = 32'd0;
+    bank6[887] = 32'd0;
+    bank6[888] = 32'd0;
+    bank6[889] = 32'd0;
+    bank6[890] = 32'd0;
+    bank6[891] = 32'd0;
+    bank6[892] = 32'd0;
+    bank6[893] = 32'd0;
+    bank6[894] = 32'd0;
+    bank6[895] = 32'd0;
+    bank6[896] = 32'd0;
+    bank6[897] = 32'd0;
+    bank6[898] = 32'd0;
+    bank6[899] = 32'd0;
+    bank6[900] = 32'd0;
+    bank6[901] = 32'd0;
+    bank6[902] = 32'd0;
+    bank6[903] = 32'd0;
+    bank6[904] = 32'd0;
+    bank6[905] = 32'd0;
+    bank6[906] = 32'd0;
+    bank6[907] = 32'd0;
+    bank6[908] = 32'd0;
+    bank6[909] = 32'd0;
+    bank6[910] = 32'd0;
+    bank6[911] = 32'd0;
+    bank6[912] = 32'd0;
+    bank6[913] = 32'd0;
+    bank6[914] = 32'd0;
+    bank6[915] = 32'd0;
+    bank6[916] = 32'd0;
+    bank6[917] = 32'd0;
+    bank6[918] = 32'd0;
+    bank6[919] = 32'd0;
+    bank6[920] = 32'd0;
+    bank6[921] = 32'd0;
+    bank6[922] = 32'd0;
+    bank6[923] = 32'd0;
+    bank6[924] = 32'd0;
+    bank6[925] = 32'd0;
+    bank6[926] = 32'd0;
+    bank6[927] = 32'd0;
+    bank6[928] = 32'd0;
+    bank6[929] = 32'd0;
+    bank6[930] = 32'd0;
+    bank6[931] = 32'd0;
+    bank6[932] = 32'd0;
+    bank6[933] = 32'd0;
+    bank6[934] = 32'd0;
+    bank6[935] = 32'd0;
+    bank6[936] = 32'd0;
+    bank6[937] = 32'd0;
+    bank6[938] = 32'd0;
+    bank6[939] = 32'd0;
+    bank6[940] = 32'd0;
+    bank6[941] = 32'd0;
+    bank6[942] = 32'd0;
+    bank6[943] = 32'd0;
+    bank6[944] = 32'd0;
+    bank6[945] = 32'd0;
+    bank6[946] = 32'd0;
+    bank6[947] = 32'd0;
+    bank6[948] = 32'd0;
+    bank6[949] = 32'd0;
+    bank6[950] = 32'd0;
+    bank6[951] = 32'd0;
+    bank6[952] = 32'd0;
+    bank6[953] = 32'd0;
+    bank6[954] = 32'd0;
+    bank6[955] = 32'd0;
+    bank6[956] = 32'd0;
+    bank6[957] = 32'd0;
+    bank6[958] = 32'd0;
+    bank6[959] = 32'd0;
+    bank6[960] = 32'd0;
+    bank6[961] = 32'd0;
+    bank6[962] = 32'd0;
+    bank6[963] = 32'd0;
+    bank6[964] = 32'd0;
+    bank6[965] = 32'd0;
+    bank6[966] = 32'd0;
+    bank6[967] = 32'd0;
+    bank6[968] = 32'd0;
+    bank6[969] = 32'd0;
+    bank6[970] = 32'd0;
+    bank6[971] = 32'd0;
+    bank6[972] = 32'd0;
+    bank6[973] = 32'd0;
+    bank6[974] = 32'd0;
+    bank6[975] = 32'd0;
+    bank6[976] = 32'd0;
+    bank6[977] = 32'd0;
+    bank6[978] = 32'd0;
+    bank6[979] = 32'd0;
+    bank6[980] = 32'd0;
+    bank6[981] = 32'd0;
+    bank6[982] = 32'd0;
+    bank6[983] = 32'd0;
+    bank6[984] = 32'd0;
+    bank6[985] = 32'd0;
+    bank6[986] = 32'd0;
+    bank6[987] = 32'd0;
+    bank6[988] = 32'd0;
+    bank6[989] = 32'd0;
+    bank6[990] = 32'd0;
+    bank6[991] = 32'd0;
+    bank6[992] = 32'd0;
+    bank6[993] = 32'd0;
+    bank6[994] = 32'd0;
+    bank6[995] = 32'd0;
+    bank6[996] = 32'd0;
+    bank6[997] = 32'd0;
+    bank6[998] = 32'd0;
+    bank6[999] = 32'd0;
+    bank6[1000] = 32'd0;
+    bank6[1001] = 32'd0;
+    bank6[1002] = 32'd0;
+    bank6[1003] = 32'd0;
+    bank6[1004] = 32'd0;
+    bank6[1005] = 32'd0;
+    bank6[1006] = 32'd0;
+    bank6[1007] = 32'd0;
+    bank6[1008] = 32'd0;
+    bank6[1009] = 32'd0;
+    bank6[1010] = 32'd0;
+    bank6[1011] = 32'd0;
+    bank6[1012] = 32'd0;
+    bank6[1013] = 32'd0;
+    bank6[1014] = 32'd0;
+    bank6[1015] = 32'd0;
+    bank6[1016] = 32'd0;
+    bank6[1017] = 32'd0;
+    bank6[1018] = 32'd0;
+    bank6[1019] = 32'd0;
+    bank6[1020] = 32'd0;
+    bank6[1021] = 32'd0;
+    bank6[1022] = 32'd0;
+    bank6[1023] = 32'd0;
+    bank6[1024] = 32'd0;
+    bank6[1025] = 32'd0;
+    bank6[1026] = 32'd0;
+    bank6[1027] = 32'd0;
+    bank6[1028] = 32'd0;
+    bank6[1029] = 32'd0;
+    bank6[1030] = 32'd0;
+    bank6[1031] = 32'd0;
+    bank6[1032] = 32'd0;
+    bank6[1033] = 32'd0;
+    bank6[1034] = 32'd0;
+    bank6[1035] = 32'd0;
+    bank6[1036] = 32'd0;
+    bank6[1037] = 32'd0;
+    bank6[1038] = 32'd0;
+    bank6[1039] = 32'd0;
+    bank6[1040] = 32'd0;
+    bank6[1041] = 32'd0;
+    bank6[1042] = 32'd0;
+    bank6[1043] = 32'd0;
+    bank6[1044] = 32'd0;
+    bank6[1045] = 32'd0;
+    bank6[1046] = 32'd0;
+    bank6[1047] = 32'd0;
+    bank6[1048] = 32'd0;
+    bank6[1049] = 32'd0;
+    bank6[1050] = 32'd0;
+    bank6[1051] = 32'd0;
+    bank6[1052] = 32'd0;
+    bank6[1053] = 32'd0;
+    bank6[1054] = 32'd0;
+    bank6[1055] = 32'd0;
+    bank6[1056] = 32'd0;
+    bank6[1057] = 32'd0;
+    bank6[1058] = 32'd0;
+    bank6[1059] = 32'd0;
+    bank6[1060] = 32'd0;
+    bank6[1061] = 32'd0;
+    bank6[1062] = 32'd0;
+    bank6[1063] = 32'd0;
+    bank6[1064] = 32'd0;
+    bank6[1065] = 32'd0;
+    bank6[1066] = 32'd0;
+    bank6[1067] = 32'd0;
+    bank6[1068] = 32'd0;
+    bank6[1069] = 32'd0;
+    bank6[1070] = 32'd0;
+    bank6[1071] = 32'd0;
+    bank6[1072] = 32'd0;
+    bank6[1073] = 32'd0;
+    bank6[1074] = 32'd0;
+    bank6[1075] = 32'd0;
+    bank6[1076] = 32'd0;
+    bank6[1077] = 32'd0;
+    bank6[1078] = 32'd0;
+    bank6[1079] = 32'd0;
+    bank6[1080] = 32'd0;
+    bank6[1081] = 32'd0;
+    bank6[1082] = 32'd0;
+    bank6[1083] = 32'd0;
+    bank6[1084] = 32'd0;
+    bank6[1085] = 32'd0;
+    bank6[1086] = 32'd0;
+    bank6[1087] = 32'd0;
+    bank6[1088] = 32'd0;
+    bank6[1089] = 32'd0;
+    bank6[1090] = 32'd0;
+    bank6[1091] = 32'd0;
+    bank6[1092] = 32'd0;
+    bank6[1093] = 32'd0;
+    bank6[1094] = 32'd0;
+    bank6[1095] = 32'd0;
+    bank6[1096] = 32'd0;
+    bank6[1097] = 32'd0;
+    bank6[1098] = 32'd0;
+    bank6[1099] = 32'd0;
+    bank6[1100] = 32'd0;
+    bank6[1101] = 32'd0;
+    bank6[1102] = 32'd0;
+    bank6[1103] = 32'd0;
+    bank6[1104] = 32'd0;
+    bank6[1105] = 32'd0;
+    bank6[1106] = 32'd0;
+    bank6[1107] = 32'd0;
+    bank6[1108] = 32'd0;
+    bank6[1109] = 32'd0;
+    bank6[1110] = 32'd0;
+    bank6[1111] = 32'd0;
+    bank6[1112] = 32'd0;
+    bank6[1113] = 32'd0;
+    bank6[1114] = 32'd0;
+    bank6[1115] = 32'd0;
+    bank6[1116] = 32'd0;
+    bank6[1117] = 32'd0;
+    bank6[1118] = 32'd0;
+    bank6[1119] = 32'd0;
+    bank6[1120] = 32'd0;
+    bank6[1121] = 32'd0;
+    bank6[1122] = 32'd0;
+    bank6[1123] = 32'd0;
+    bank6[1124] = 32'd0;
+    bank6[1125] = 32'd0;
+    bank6[1126] = 32'd0;
+    bank6[1127] = 32'd0;
+    bank6[1128] = 32'd0;
+    bank6[1129] = 32'd0;
+    bank6[1130] = 32'd0;
+    bank6[1131] = 32'd0;
+    bank6[1132] = 32'd0;
+    bank6[1133] = 32'd0;
+    bank6[1134] = 32'd0;
+    bank6[1135] = 32'd0;
+    bank6[1136] = 32'd0;
+    bank6[1137] = 32'd0;
+    bank6[1138] = 32'd0;
+    bank6[1139] = 32'd0;
+    bank6[1140] = 32'd0;
+    bank6[1141] = 32'd0;
+    bank6[1142] = 32'd0;
+    bank6[1143] = 32'd0;
+    bank6[1144] = 32'd0;
+    bank6[1145] = 32'd0;
+    bank6[1146] = 32'd0;
+    bank6[1147] = 32'd0;
+    bank6[1148] = 32'd0;
+    bank6[1149] = 32'd0;
+    bank6[1150] = 32'd0;
+    bank6[1151] = 32'd0;
+    bank6[1152] = 32'd0;
+    bank6[1153] = 32'd0;
+    bank6[1154] = 32'd0;
+    bank6[1155] = 32'd0;
+    bank6[1156] = 32'd0;
+    bank6[1157] = 32'd0;
+    bank6[1158] = 32'd0;
+    bank6[1159] = 32'd0;
+    bank6[1160] = 32'd0;
+    bank6[1161] = 32'd0;
+    bank6[1162] = 32'd0;
+    bank6[1163] = 32'd0;
+    bank6[1164] = 32'd0;
+    bank6[1165] = 32'd0;
+    bank6[1166] = 32'd0;
+    bank6[1167] = 32'd0;
+    bank6[1168] = 32'd0;
+    bank6[1169] = 32'd0;
+    bank6[1170] = 32'd0;
+    bank6[1171] = 32'd0;
+    bank6[1172] = 32'd0;
+    bank6[1173] = 32'd0;
+    bank6[1174] = 32'd0;
+    bank6[1175] = 32'd0;
+    bank6[1176] = 32'd0;
+    bank6[1177] = 32'd0;
+    bank6[1178] = 32'd0;
+    bank6[1179] = 32'd0;
+    bank6[1180] = 32'd0;
+    bank6[1181] = 32'd0;
+    bank6[1182] = 32'd0;
+    bank6[1183] = 32'd0;
+    bank6[1184] = 32'd0;
+    bank6[1185] = 32'd0;
+    bank6[1186] = 32'd0;
+    bank6[1187] = 32'd0;
+    bank6[1188] = 32'd0;
+    bank6[1189] = 32'd0;
+    bank6[1190] = 32'd0;
+    bank6[1191] = 32'd0;
+    bank6[1192] = 32'd0;
+    bank6[1193] = 32'd0;
+    bank6[1194] = 32'd0;
+    bank6[1195] = 32'd0;
+    bank6[1196] = 32'd0;
+    bank6[1197] = 32'd0;
+    bank6[1198] = 32'd0;
+    bank6[1199] = 32'd0;
+    bank6[1200] = 32'd0;
+    bank6[1201] = 32'd0;
+    bank6[1202] = 32'd0;
+    bank6[1203] = 32'd0;
+    bank6[1204] = 32'd0;
+    bank6[1205] = 32'd0;
+    bank6[1206] = 32'd0;
+    bank6[1207] = 32'd0;
+    bank6[1208] = 32'd0;
+    bank6[1209] = 32'd0;
+    bank6[1210] = 32'd0;
+    bank6[1211] = 32'd0;
+    bank6[1212] = 32'd0;
+    bank6[1213] = 32'd0;
+    bank6[1214] = 32'd0;
+    bank6[1215] = 32'd0;
+    bank6[1216] = 32'd0;
+    bank6[1217] = 32'd0;
+    bank6[1218] = 32'd0;
+    bank6[1219] = 32'd0;
+    bank6[1220] = 32'd0;
+    bank6[1221] = 32'd0;
+    bank6[1222] = 32'd0;
+    bank6[1223] = 32'd0;
+    bank6[1224] = 32'd0;
+    bank6[1225] = 32'd0;
+    bank6[1226] = 32'd0;
+    bank6[1227] = 32'd0;
+    bank6[1228] = 32'd0;
+    bank6[1229] = 32'd0;
+    bank6[1230] = 32'd0;
+    bank6[1231] = 32'd0;
+    bank6[1232] = 32'd0;
+    bank6[1233] = 32'd0;
+    bank6[1234] = 32'd0;
+    bank6[1235] = 32'd0;
+    bank6[1236] = 32'd0;
+    bank6[1237] = 32'd0;
+    bank6[1238] = 32'd0;
+    bank6[1239] = 32'd0;
+    bank6[1240] = 32'd0;
+    bank6[1241] = 32'd0;
+    bank6[1242] = 32'd0;
+    bank6[1243] = 32'd0;
+    bank6[1244] = 32'd0;
+    bank6[1245] = 32'd0;
+    bank6[1246] = 32'd0;
+    bank6[1247] = 32'd0;
+    bank6[1248] = 32'd0;
+    bank6[1249] = 32'd0;
+    bank6[1250] = 32'd0;
+    bank6[1251] = 32'd0;
+    bank6[1252] = 32'd0;
+    bank6[1253] = 32'd0;
+    bank6[1254] = 32'd0;
+    bank6[1255] = 32'd0;
+    bank6[1256] = 32'd0;
+    bank6[1257] = 32'd0;
+    bank6[1258] = 32'd0;
+    bank6[1259] = 32'd0;
+    bank6[1260] = 32'd0;
+    bank6[1261] = 32'd0;
+    bank6[1262] = 32'd0;
+    bank6[1263] = 32'd0;
+    bank6[1264] = 32'd0;
+    bank6[1265] = 32'd0;
+    bank6[1266] = 32'd0;
+    bank6[1267] = 32'd0;
+    bank6[1268] = 32'd0;
+    bank6[1269] = 32'd0;
+    bank6[1270] = 32'd0;
+    bank6[1271] = 32'd0;
+    bank6[1272] = 32'd0;
+    bank6[1273] = 32'd0;
+    bank6[1274] = 32'd0;
+    bank6[1275] = 32'd0;
+    bank6[1276] = 32'd0;
+    bank6[1277] = 32'd0;
+    bank6[1278] = 32'd0;
+    bank6[1279] = 32'd0;
+    bank6[1280] = 32'd0;
+    bank6[1281] = 32'd0;
+    bank6[1282] = 32'd0;
+    bank6[1283] = 32'd0;
+    bank6[1284] = 32'd0;
+    bank6[1285] = 32'd0;
+    bank6[1286] = 32'd0;
+    bank6[1287] = 32'd0;
+    bank6[1288] = 32'd0;
+    bank6[1289] = 32'd0;
+    bank6[1290] = 32'd0;
+    bank6[1291] = 32'd0;
+    bank6[1292] = 32'd0;
+    bank6[1293] = 32'd0;
+    bank6[1294] = 32'd0;
+    bank6[1295] = 32'd0;
+    bank6[1296] = 32'd0;
+    bank6[1297] = 32'd0;
+    bank6[1298] = 32'd0;
+    bank6[1299] = 32'd0;
+    bank6[1300] = 32'd0;
+    bank6[1301] = 32'd0;
+    bank6[1302] = 32'd0;
+    bank6[1303] = 32'd0;
+    bank6[1304] = 32'd0;
+    bank6[1305] = 32'd0;
+    bank6[1306] = 32'd0;
+    bank6[1307] = 32'd0;
+    bank6[1308] = 32'd0;
+    bank6[1309] = 32'd0;
+    bank6[1310] = 32'd0;
+    bank6[1311] = 32'd0;
+    bank6[1312] = 32'd0;
+    bank6[1313] = 32'd0;
+    bank6[1314] = 32'd0;
+    bank6[1315] = 32'd0;
+    bank6[1316] = 32'd0;
+    bank6[1317] = 32'd0;
+    bank6[1318] = 32'd0;
+    bank6[1319] = 32'd0;
+    bank6[1320] = 32'd0;
+    bank6[1321] = 32'd0;
+    bank6[1322] = 32'd0;
+    bank6[1323] = 32'd0;
+    bank6[1324] = 32'd0;
+    bank6[1325] = 32'd0;
+    bank6[1326] = 32'd0;
+    bank6[1327] = 32'd0;
+    bank6[1328] = 32'd0;
+    bank6[1329] = 32'd0;
+    bank6[1330] = 32'd0;
+    bank6[1331] = 32'd0;
+    bank6[1332] = 32'd0;
+    bank6[1333] = 32'd0;
+    bank6[1334] = 32'd0;
+    bank6[1335] = 32'd0;
+    bank6[1336] = 32'd0;
+    bank6[1337] = 32'd0;
+    bank6[1338] = 32'd0;
+    bank6[1339] = 32'd0;
+    bank6[1340] = 32'd0;
+    bank6[1341] = 32'd0;
+    bank6[1342] = 32'd0;
+    bank6[1343] = 32'd0;
+    bank6[1344] = 32'd0;
+    bank6[1345] = 32'd0;
+    bank6[1346] = 32'd0;
+    bank6[1347] = 32'd0;
+    bank6[1348] = 32'd0;
+    bank6[1349] = 32'd0;
+    bank6[1350] = 32'd0;
+    bank6[1351] = 32'd0;
+    bank6[1352] = 32'd0;
+    bank6[1353] = 32'd0;
+    bank6[1354] = 32'd0;
+    bank6[1355] = 32'd0;
+    bank6[1356] = 32'd0;
+    bank6[1357] = 32'd0;
+    bank6[1358] = 32'd0;
+    bank6[1359] = 32'd0;
+    bank6[1360] = 32'd0;
+    bank6[1361] = 32'd0;
+    bank6[1362] = 32'd0;
+    bank6[1363] = 32'd0;
+    bank6[1364] = 32'd0;
+    bank6[1365] = 32'd0;
+    bank6[1366] = 32'd0;
+    bank6[1367] = 32'd0;
+    bank6[1368] = 32'd0;
+    bank6[1369] = 32'd0;
+    bank6[1370] = 32'd0;
+    bank6[1371] = 32'd0;
+    bank6[1372] = 32'd0;
+    bank6[1373] = 32'd0;
+    bank6[1374] = 32'd0;
+    bank6[1375] = 32'd0;
+    bank6[1376] = 32'd0;
+    bank6[1377] = 32'd0;
+    bank6[1378] = 32'd0;
+    bank6[1379] = 32'd0;
+    bank6[1380] = 32'd0;
+    bank6[1381] = 32'd0;
+    bank6[1382] = 32'd0;
+    bank6[1383] = 32'd0;
+    bank6[1384] = 32'd0;
+    bank6[1385] = 32'd0;
+    bank6[1386] = 32'd0;
+    bank6[1387] = 32'd0;
+    bank6[1388] = 32'd0;
+    bank6[1389] = 32'd0;
+    bank6[1390] = 32'd0;
+    bank6[1391] = 32'd0;
+    bank6[1392] = 32'd0;
+    bank6[1393] = 32'd0;
+    bank6[1394] = 32'd0;
+    bank6[1395] = 32'd0;
+    bank6[1396] = 32'd0;
+    bank6[1397] = 32'd0;
+    bank6[1398] = 32'd0;
+    bank6[1399] = 32'd0;
+    bank6[1400] = 32'd0;
+    bank6[1401] = 32'd0;
+    bank6[1402] = 32'd0;
+    bank6[1403] = 32'd0;
+    bank6[1404] = 32'd0;
+    bank6[1405] = 32'd0;
+    bank6[1406] = 32'd0;
+    bank6[1407] = 32'd0;
+    bank6[1408] = 32'd0;
+    bank6[1409] = 32'd0;
+    bank6[1410] = 32'd0;
+    bank6[1411] = 32'd0;
+    bank6[1412] = 32'd0;
+    bank6[1413] = 32'd0;
+    bank6[1414] = 32'd0;
+    bank6[1415] = 32'd0;
+    bank6[1416] = 32'd0;
+    bank6[1417] = 32'd0;
+    bank6[1418] = 32'd0;
+    bank6[1419] = 32'd0;
+    bank6[1420] = 32'd0;
+    bank6[1421] = 32'd0;
+    bank6[1422] = 32'd0;
+    bank6[1423] = 32'd0;
+    bank6[1424] = 32'd0;
+    bank6[1425] = 32'd0;
+    bank6[1426] = 32'd0;
+    bank6[1427] = 32'd0;
+    bank6[1428] = 32'd0;
+    bank6[1429] = 32'd0;
+    bank6[1430] = 32'd0;
+    bank6[1431] = 32'd0;
+    bank6[1432] = 32'd0;
+    bank6[1433] = 32'd0;
+    bank6[1434] = 32'd0;
+    bank6[1435] = 32'd0;
+    bank6[1436] = 32'd0;
+    bank6[1437] = 32'd0;
+    bank6[1438] = 32'd0;
+    bank6[1439] = 32'd0;
+    bank6[1440] = 32'd0;
+    bank6[1441] = 32'd0;
+    bank6[1442] = 32'd0;
+    bank6[1443] = 32'd0;
+    bank6[1444] = 32'd0;
+    bank6[1445] = 32'd0;
+    bank6[1446] = 32'd0;
+    bank6[1447] = 32'd0;
+    bank6[1448] = 32'd0;
+    bank6[1449] = 32'd0;
+    bank6[1450] = 32'd0;
+    bank6[1451] = 32'd0;
+    bank6[1452] = 32'd0;
+    bank6[1453] = 32'd0;
+    bank6[1454] = 32'd0;
+    bank6[1455] = 32'd0;
+    bank6[1456] = 32'd0;
+    bank6[1457] = 32'd0;
+    bank6[1458] = 32'd0;
+    bank6[1459] = 32'd0;
+    bank6[1460] = 32'd0;
+    bank6[1461] = 32'd0;
+    bank6[1462] = 32'd0;
+    bank6[1463] = 32'd0;
+    bank6[1464] = 32'd0;
+    bank6[1465] = 32'd0;
+    bank6[1466] = 32'd0;
+    bank6[1467] = 32'd0;
+    bank6[1468] = 32'd0;
+    bank6[1469] = 32'd0;
+    bank6[1470] = 32'd0;
+    bank6[1471] = 32'd0;
+    bank6[1472] = 32'd0;
+    bank6[1473] = 32'd0;
+    bank6[1474] = 32'd0;
+    bank6[1475] = 32'd0;
+    bank6[1476] = 32'd0;
+    bank6[1477] = 32'd0;
+    bank6[1478] = 32'd0;
+    bank6[1479] = 32'd0;
+    bank6[1480] = 32'd0;
+    bank6[1481] = 32'd0;
+    bank6[1482] = 32'd0;
+    bank6[1483] = 32'd0;
+    bank6[1484] = 32'd0;
+    bank6[1485] = 32'd0;
+    bank6[1486] = 32'd0;
+    bank6[1487] = 32'd0;
+    bank6[1488] = 32'd0;
+    bank6[1489] = 32'd0;
+    bank6[1490] = 32'd0;
+    bank6[1491] = 32'd0;
+    bank6[1492] = 32'd0;
+    bank6[1493] = 32'd0;
+    bank6[1494] = 32'd0;
+    bank6[1495] = 32'd0;
+    bank6[1496] = 32'd0;
+    bank6[1497] = 32'd0;
+    bank6[1498] = 32'd0;
+    bank6[1499] = 32'd0;
+    bank6[1500] = 32'd0;
+    bank6[1501] = 32'd0;
+    bank6[1502] = 32'd0;
+    bank6[1503] = 32'd0;
+    bank6[1504] = 32'd0;
+    bank6[1505] = 32'd0;
+    bank6[1506] = 32'd0;
+    bank6[1507] = 32'd0;
+    bank6[1508] = 32'd0;
+    bank6[1509] = 32'd0;
+    bank6[1510] = 32'd0;
+    bank6[1511] = 32'd0;
+    bank6[1512] = 32'd0;
+    bank6[1513] = 32'd0;
+    bank6[1514] = 32'd0;
+    bank6[1515] = 32'd0;
+    bank6[1516] = 32'd0;
+    bank6[1517] = 32'd0;
+    bank6[1518] = 32'd0;
+    bank6[1519] = 32'd0;
+    bank6[1520] = 32'd0;
+    bank6[1521] = 32'd0;
+    bank6[1522] = 32'd0;
+    bank6[1523] = 32'd0;
+    bank6[1524] = 32'd0;
+    bank6[1525] = 32'd0;
+    bank6[1526] = 32'd0;
+    bank6[1527] = 32'd0;
+    bank6[1528] = 32'd0;
+    bank6[1529] = 32'd0;
+    bank6[1530] = 32'd0;
+    bank6[1531] = 32'd0;
+    bank6[1532] = 32'd0;
+    bank6[1533] = 32'd0;
+    bank6[1534] = 32'd0;
+    bank6[1535] = 32'd0;
+    bank6[1536] = 32'd0;
+    bank6[1537] = 32'd0;
+    bank6[1538] = 32'd0;
+    bank6[1539] = 32'd0;
+    bank6[1540] = 32'd0;
+    bank6[1541] = 32'd0;
+    bank6[1542] = 32'd0;
+    bank6[1543] = 32'd0;
+    bank6[1544] = 32'd0;
+    bank6[1545] = 32'd0;
+    bank6[1546] = 32'd0;
+    bank6[1547] = 32'd0;
+    bank6[1548] = 32'd0;
+    bank6[1549] = 32'd0;
+    bank6[1550] = 32'd0;
+    bank6[1551] = 32'd0;
+    bank6[1552] = 32'd0;
+    bank6[1553] = 32'd0;
+    bank6[1554] = 32'd0;
+    bank6[1555] = 32'd0;
+    bank6[1556] = 32'd0;
+    bank6[1557] = 32'd0;
+    bank6[1558] = 32'd0;
+    bank6[1559] = 32'd0;
+    bank6[1560] = 32'd0;
+    bank6[1561] = 32'd0;
+    bank6[1562] = 32'd0;
+    bank6[1563] = 32'd0;
+    bank6[1564] = 32'd0;
+    bank6[1565] = 32'd0;
+    bank6[1566] = 32'd0;
+    bank6[1567] = 32'd0;
+    bank6[1568] = 32'd0;
+    bank6[1569] = 32'd0;
+    bank6[1570] = 32'd0;
+    bank6[1571] = 32'd0;
+    bank6[1572] = 32'd0;
+    bank6[1573] = 32'd0;
+    bank6[1574] = 32'd0;
+    bank6[1575] = 32'd0;
+    bank6[1576] = 32'd0;
+    bank6[1577] = 32'd0;
+    bank6[1578] = 32'd0;
+    bank6[1579] = 32'd0;
+    bank6[1580] = 32'd0;
+    bank6[1581] = 32'd0;
+    bank6[1582] = 32'd0;
+    bank6[1583] = 32'd0;
+    bank6[1584] = 32'd0;
+    bank6[1585] = 32'd0;
+    bank6[1586] = 32'd0;
+    bank6[1587] = 32'd0;
+    bank6[1588] = 32'd0;
+    bank6[1589] = 32'd0;
+    bank6[1590] = 32'd0;
+    bank6[1591] = 32'd0;
+    bank6[1592] = 32'd0;
+    bank6[1593] = 32'd0;
+    bank6[1594] = 32'd0;
+    bank6[1595] = 32'd0;
+    bank6[1596] = 32'd0;
+    bank6[1597] = 32'd0;
+    bank6[1598] = 32'd0;
+    bank6[1599] = 32'd0;
+    bank6[1600] = 32'd0;
+    bank6[1601] = 32'd0;
+    bank6[1602] = 32'd0;
+    bank6[1603] = 32'd0;
+    bank6[1604] = 32'd0;
+    bank6[1605] = 32'd0;
+    bank6[1606] = 32'd0;
+    bank6[1607] = 32'd0;
+    bank6[1608] = 32'd0;
+    bank6[1609] = 32'd0;
+    bank6[1610] = 32'd0;
+    bank6[1611] = 32'd0;
+    bank6[1612] = 32'd0;
+    bank6[1613] = 32'd0;
+    bank6[1614] = 32'd0;
+    bank6[1615] = 32'd0;
+    bank6[1616] = 32'd0;
+    bank6[1617] = 32'd0;
+    bank6[1618] = 32'd0;
+    bank6[1619] = 32'd0;
+    bank6[1620] = 32'd0;
+    bank6[1621] = 32'd0;
+    bank6[1622] = 32'd0;
+    bank6[1623] = 32'd0;
+    bank6[1624] = 32'd0;
+    bank6[1625] = 32'd0;
+    bank6[1626] = 32'd0;
+    bank6[1627] = 32'd0;
+    bank6[1628] = 32'd0;
+    bank6[1629] = 32'd0;
+    bank6[1630] = 32'd0;
+    bank6[1631] = 32'd0;
+    bank6[1632] = 32'd0;
+    bank6[1633] = 32'd0;
+    bank6[1634] = 32'd0;
+    bank6[1635] = 32'd0;
+    bank6[1636] = 32'd0;
+    bank6[1637] = 32'd0;
+    bank6[1638] = 32'd0;
+    bank6[1639] = 32'd0;
+    bank6[1640] = 32'd0;
+    bank6[1641] = 32'd0;
+    bank6[1642] = 32'd0;
+    bank6[1643] = 32'd0;
+    bank6[1644] = 32'd0;
+    bank6[1645] = 32'd0;
+    bank6[1646] = 32'd0;
+    bank6[1647] = 32'd0;
+    bank6[1648] = 32'd0;
+    bank6[1649] = 32'd0;
+    bank6[1650] = 32'd0;
+    bank6[1651] = 32'd0;
+    bank6[1652] = 32'd0;
+    bank6[1653] = 32'd0;
+    bank6[1654] = 32'd0;
+    bank6[1655] = 32'd0;
+    bank6[1656] = 32'd0;
+    bank6[1657] = 32'd0;
+    bank6[1658] = 32'd0;
+    bank6[1659] = 32'd0;
+    bank6[1660] = 32'd0;
+    bank6[1661] = 32'd0;
+    bank6[1662] = 32'd0;
+    bank6[1663] = 32'd0;
+    bank6[1664] = 32'd0;
+    bank6[1665] = 32'd0;
+    bank6[1666] = 32'd0;
+    bank6[1667] = 32'd0;
+    bank6[1668] = 32'd0;
+    bank6[1669] = 32'd0;
+    bank6[1670] = 32'd0;
+    bank6[1671] = 32'd0;
+    bank6[1672] = 32'd0;
+    bank6[1673] = 32'd0;
+    bank6[1674] = 32'd0;
+    bank6[1675] = 32'd0;
+    bank6[1676] = 32'd0;
+    bank6[1677] = 32'd0;
+    bank6[1678] = 32'd0;
+    bank6[1679] = 32'd0;
+    bank6[1680] = 32'd0;
+    bank6[1681] = 32'd0;
+    bank6[1682] = 32'd0;
+    bank6[1683] = 32'd0;
+    bank6[1684] = 32'd0;
+    bank6[1685] = 32'd0;
+    bank6[1686] = 32'd0;
+    bank6[1687] = 32'd0;
+    bank6[1688] = 32'd0;
+    bank6[1689] = 32'd0;
+    bank6[1690] = 32'd0;
+    bank6[1691] = 32'd0;
+    bank6[1692] = 32'd0;
+    bank6[1693] = 32'd0;
+    bank6[1694] = 32'd0;
+    bank6[1695] = 32'd0;
+    bank6[1696] = 32'd0;
+    bank6[1697] = 32'd0;
+    bank6[1698] = 32'd0;
+    bank6[1699] = 32'd0;
+    bank6[1700] = 32'd0;
+    bank6[1701] = 32'd0;
+    bank6[1702] = 32'd0;
+    bank6[1703] = 32'd0;
+    bank6[1704] = 32'd0;
+    bank6[1705] = 32'd0;
+    bank6[1706] = 32'd0;
+    bank6[1707] = 32'd0;
+    bank6[1708] = 32'd0;
+    bank6[1709] = 32'd0;
+    bank6[1710] = 32'd0;
+    bank6[1711] = 32'd0;
+    bank6[1712] = 32'd0;
+    bank6[1713] = 32'd0;
+    bank6[1714] = 32'd0;
+    bank6[1715] = 32'd0;
+    bank6[1716] = 32'd0;
+    bank6[1717] = 32'd0;
+    bank6[1718] = 32'd0;
+    bank6[1719] = 32'd0;
+    bank6[1720] = 32'd0;
+    bank6[1721] = 32'd0;
+    bank6[1722] = 32'd0;
+    bank6[1723] = 32'd0;
+    bank6[1724] = 32'd0;
+    bank6[1725] = 32'd0;
+    bank6[1726] = 32'd0;
+    bank6[1727] = 32'd0;
+    bank6[1728] = 32'd0;
+    bank6[1729] = 32'd0;
+    bank6[1730] = 32'd0;
+    bank6[1731] = 32'd0;
+    bank6[1732] = 32'd0;
+    bank6[1733] = 32'd0;
+    bank6[1734] = 32'd0;
+    bank6[1735] = 32'd0;
+    bank6[1736] = 32'd0;
+    bank6[1737] = 32'd0;
+    bank6[1738] = 32'd0;
+    bank6[1739] = 32'd0;
+    bank6[1740] = 32'd0;
+    bank6[1741] = 32'd0;
+    bank6[1742] = 32'd0;
+    bank6[1743] = 32'd0;
+    bank6[1744] = 32'd0;
+    bank6[1745] = 32'd0;
+    bank6[1746] = 32'd0;
+    bank6[1747] = 32'd0;
+    bank6[1748] = 32'd0;
+    bank6[1749] = 32'd0;
+    bank6[1750] = 32'd0;
+    bank6[1751] = 32'd0;
+    bank6[1752] = 32'd0;
+    bank6[1753] = 32'd0;
+    bank6[1754] = 32'd0;
+    bank6[1755] = 32'd0;
+    bank6[1756] = 32'd0;
+    bank6[1757] = 32'd0;
+    bank6[1758] = 32'd0;
+    bank6[1759] = 32'd0;
+    bank6[1760] = 32'd0;
+    bank6[1761] = 32'd0;
+    bank6[1762] = 32'd0;
+    bank6[1763] = 32'd0;
+    bank6[1764] = 32'd0;
+    bank6[1765] = 32'd0;
+    bank6[1766] = 32'd0;
+    bank6[1767] = 32'd0;
+    bank6[1768] = 32'd0;
+    bank6[1769] = 32'd0;
+    bank6[1770] = 32'd0;
+    bank6[1771] = 32'd0;
+    bank6[1772] = 32'd0;
+    bank6[1773] = 32'd0;
+    bank6[1774] = 32'd0;
+    bank6[1775] = 32'd0;
+    bank6[1776] = 32'd0;
+    bank6[1777] = 32'd0;
+    bank6[1778] = 32'd0;
+    bank6[1779] = 32'd0;
+    bank6[1780] = 32'd0;
+    bank6[1781] = 32'd0;
+    bank6[1782] = 32'd0;
+    bank6[1783] = 32'd0;
+    bank6[1784] = 32'd0;
+    bank6[1785] = 32'd0;
+    bank6[1786] = 32'd0;
+    bank6[1787] = 32'd0;
+    bank6[1788] = 32'd0;
+    bank6[1789] = 32'd0;
+    bank6[1790] = 32'd0;
+    bank6[1791] = 32'd0;
+    bank6[1792] = 32'd0;
+    bank6[1793] = 32'd0;
+    bank6[1794] = 32'd0;
+    bank6[1795] = 32'd0;
+    bank6[1796] = 32'd0;
+    bank6[1797] = 32'd0;
+    bank6[1798] = 32'd0;
+    bank6[1799] = 32'd0;
+    bank6[1800] = 32'd0;
+    bank6[1801] = 32'd0;
+    bank6[1802] = 32'd0;
+    bank6[1803] = 32'd0;
+    bank6[1804] = 32'd0;
+    bank6[1805] = 32'd0;
+    bank6[1806] = 32'd0;
+    bank6[1807] = 32'd0;
+    bank6[1808] = 32'd0;
+    bank6[1809] = 32'd0;
+    bank6[1810] = 32'd0;
+    bank6[1811] = 32'd0;
+    bank6[1812] = 32'd0;
+    bank6[1813] = 32'd0;
+    bank6[1814] = 32'd0;
+    bank6[1815] = 32'd0;
+    bank6[1816] = 32'd0;
+    bank6[1817] = 32'd0;
+    bank6[1818] = 32'd0;
+    bank6[1819] = 32'd0;
+    bank6[1820] = 32'd0;
+    bank6[1821] = 32'd0;
+    bank6[1822] = 32'd0;
+    bank6[1823] = 32'd0;
+    bank6[1824] = 32'd0;
+    bank6[1825] = 32'd0;
+    bank6[1826] = 32'd0;
+    bank6[1827] = 32'd0;
+    bank6[1828] = 32'd0;
+    bank6[1829] = 32'd0;
+    bank6[1830] = 32'd0;
+    bank6[1831] = 32'd0;
+    bank6[1832] = 32'd0;
+    bank6[1833] = 32'd0;
+    bank6[1834] = 32'd0;
+    bank6[1835] = 32'd0;
+    bank6[1836] = 32'd0;
+    bank6[1837] = 32'd0;
+    bank6[1838] = 32'd0;
+    bank6[1839] = 32'd0;
+    bank6[1840] = 32'd0;
+    bank6[1841] = 32'd0;
+    bank6[1842] = 32'd0;
+    bank6[1843] = 32'd0;
+    bank6[1844] = 32'd0;
+    bank6[1845] = 32'd0;
+    bank6[1846] = 32'd0;
+    bank6[1847] = 32'd0;
+    bank6[1848] = 32'd0;
+    bank6[1849] = 32'd0;
+    bank6[1850] = 32'd0;
+    bank6[1851] = 32'd0;
+    bank6[1852] = 32'd0;
+    bank6[1853] = 32'd0;
+    bank6[1854] = 32'd0;
+    bank6[1855] = 32'd0;
+    bank6[1856] = 32'd0;
+    bank6[1857] = 32'd0;
+    bank6[1858] = 32'd0;
+    bank6[1859] = 32'd0;
+    bank6[1860] = 32'd0;
+    bank6[1861] = 32'd0;
+    bank6[1862] = 32'd0;
+    bank6[1863] = 32'd0;
+    bank6[1864] = 32'd0;
+    bank6[1865] = 32'd0;
+    bank6[1866] = 32'd0;
+    bank6[1867] = 32'd0;
+    bank6[1868] = 32'd0;
+    bank6[1869] = 32'd0;
+    bank6[1870] = 32'd0;
+    bank6[1871] = 32'd0;
+    bank6[1872] = 32'd0;
+    bank6[1873] = 32'd0;
+    bank6[1874] = 32'd0;
+    bank6[1875] = 32'd0;
+    bank6[1876] = 32'd0;
+    bank6[1877] = 32'd0;
+    bank6[1878] = 32'd0;
+    bank6[1879] = 32'd0;
+    bank6[1880] = 32'd0;
+    bank6[1881] = 32'd0;
+    bank6[1882] = 32'd0;
+    bank6[1883] = 32'd0;
+    bank6[1884] = 32'd0;
+    bank6[1885] = 32'd0;
+    bank6[1886] = 32'd0;
+    bank6[1887] = 32'd0;
+    bank6[1888] = 32'd0;
+    bank6[1889] = 32'd0;
+    bank6[1890] = 32'd0;
+    bank6[1891] = 32'd0;
+    bank6[1892] = 32'd0;
+    bank6[1893] = 32'd0;
+    bank6[1894] = 32'd0;
+    bank6[1895] = 32'd0;
+    bank6[1896] = 32'd0;
+    bank6[1897] = 32'd0;
+    bank6[1898] = 32'd0;
+    bank6[1899] = 32'd0;
+    bank6[1900] = 32'd0;
+    bank6[1901] = 32'd0;
+    bank6[1902] = 32'd0;
+    bank6[1903] = 32'd0;
+    bank6[1904] = 32'd0;
+    bank6[1905] = 32'd0;
+    bank6[1906] = 32'd0;
+    bank6[1907] = 32'd0;
+    bank6[1908] = 32'd0;
+    bank6[1909] = 32'd0;
+    bank6[1910] = 32'd0;
+    bank6[1911] = 32'd0;
+    bank6[1912] = 32'd0;
+    bank6[1913] = 32'd0;
+    bank6[1914] = 32'd0;
+    bank6[1915] = 32'd0;
+    bank6[1916] = 32'd0;
+    bank6[1917] = 32'd0;
+    bank6[1918] = 32'd0;
+    bank6[1919] = 32'd0;
+    bank6[1920] = 32'd0;
+    bank6[1921] = 32'd0;
+    bank6[1922] = 32'd0;
+    bank6[1923] = 32'd0;
+    bank6[1924] = 32'd0;
+    bank6[1925] = 32'd0;
+    bank6[1926] = 32'd0;
+    bank6[1927] = 32'd0;
+    bank6[1928] = 32'd0;
+    bank6[1929] = 32'd0;
+    bank6[1930] = 32'd0;
+    bank6[1931] = 32'd0;
+    bank6[1932] = 32'd0;
+    bank6[1933] = 32'd0;
+    bank6[1934] = 32'd0;
+    bank6[1935] = 32'd0;
+    bank6[1936] = 32'd0;
+    bank6[1937] = 32'd0;
+    bank6[1938] = 32'd0;
+    bank6[1939] = 32'd0;
+    bank6[1940] = 32'd0;
+    bank6[1941] = 32'd0;
+    bank6[1942] = 32'd0;
+    bank6[1943] = 32'd0;
+    bank6[1944] = 32'd0;
+    bank6[1945] = 32'd0;
+    bank6[1946] = 32'd0;
+    bank6[1947] = 32'd0;
+    bank6[1948] = 32'd0;
+    bank6[1949] = 32'd0;
+    bank6[1950] = 32'd0;
+    bank6[1951] = 32'd0;
+    bank6[1952] = 32'd0;
+    bank6[1953] = 32'd0;
+    bank6[1954] = 32'd0;
+    bank6[1955] = 32'd0;
+    bank6[1956] = 32'd0;
+    bank6[1957] = 32'd0;
+    bank6[1958] = 32'd0;
+    bank6[1959] = 32'd0;
+    bank6[1960] = 32'd0;
+    bank6[1961] = 32'd0;
+    bank6[1962] = 32'd0;
+    bank6[1963] = 32'd0;
+    bank6[1964] = 32'd0;
+    bank6[1965] = 32'd0;
+    bank6[1966] = 32'd0;
+    bank6[1967] = 32'd0;
+    bank6[1968] = 32'd0;
+    bank6[1969] = 32'd0;
+    bank6[1970] = 32'd0;
+    bank6[1971] = 32'd0;
+    bank6[1972] = 32'd0;
+    bank6[1973] = 32'd0;
+    bank6[1974] = 32'd0;
+    bank6[1975] = 32'd0;
+    bank6[1976] = 32'd0;
+    bank6[1977] = 32'd0;
+    bank6[1978] = 32'd0;
+    bank6[1979] = 32'd0;
+    bank6[1980] = 32'd0;
+    bank6[1981] = 32'd0;
+    bank6[1982] = 32'd0;
+    bank6[1983] = 32'd0;
+    bank6[1984] = 32'd0;
+    bank6[1985] = 32'd0;
+    bank6[1986] = 32'd0;
+    bank6[1987] = 32'd0;
+    bank6[1988] = 32'd0;
+    bank6[1989] = 32'd0;
+    bank6[1990] = 32'd0;
+    bank6[1991] = 32'd0;
+    bank6[1992] = 32'd0;
+    bank6[1993] = 32'd0;
+    bank6[1994] = 32'd0;
+    bank6[1995] = 32'd0;
+    bank6[1996] = 32'd0;
+    bank6[1997] = 32'd0;
+    bank6[1998] = 32'd0;
+    bank6[1999] = 32'd0;
+    bank6[2000] = 32'd0;
+    bank6[2001] = 32'd0;
+    bank6[2002] = 32'd0;
+    bank6[2003] = 32'd0;
+    bank6[2004] = 32'd0;
+    bank6[2005] = 32'd0;
+    bank6[2006] = 32'd0;
+    bank6[2007] = 32'd0;
+    bank6[2008] = 32'd0;
+    bank6[2009] = 32'd0;
+    bank6[2010] = 32'd0;
+    bank6[2011] = 32'd0;
+    bank6[2012] = 32'd0;
+    bank6[2013] = 32'd0;
+    bank6[2014] = 32'd0;
+    bank6[2015] = 32'd0;
+    bank6[2016] = 32'd0;
+    bank6[2017] = 32'd0;
+    bank6[2018] = 32'd0;
+    bank6[2019] = 32'd0;
+    bank6[2020] = 32'd0;
+    bank6[2021] = 32'd0;
+    bank6[2022] = 32'd0;
+    bank6[2023] = 32'd0;
+    bank6[2024] = 32'd0;
+    bank6[2025] = 32'd0;
+    bank6[2026] = 32'd0;
+    bank6[2027] = 32'd0;
+    bank6[2028] = 32'd0;
+    bank6[2029] = 32'd0;
+    bank6[2030] = 32'd0;
+    bank6[2031] = 32'd0;
+    bank6[2032] = 32'd0;
+    bank6[2033] = 32'd0;
+    bank6[2034] = 32'd0;
+    bank6[2035] = 32'd0;
+    bank6[2036] = 32'd0;
+    bank6[2037] = 32'd0;
+    bank6[2038] = 32'd0;
+    bank6[2039] = 32'd0;
+    bank6[2040] = 32'd0;
+    bank6[2041] = 32'd0;
+    bank6[2042] = 32'd0;
+    bank6[2043] = 32'd0;
+    bank6[2044] = 32'd0;
+    bank6[2045] = 32'd0;
+    bank6[2046] = 32'd0;
+    bank6[2047] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$48 )
+      bank6[\$33 [10:0]] <= \$signature__data$47 ;
+  end
+  reg [31:0] _6_;
+  always @(posedge clk) begin
+    if (rd_en) begin
+      _6_ <= bank6[\$35 [10:0]];
+    end
+  end
+  assign \rd__data$64  = _6_;
+  reg [31:0] bank7 [2047:0];
+  initial begin
+    bank7[0] = 32'd0;
+    bank7[1] = 32'd0;
+    bank7[2] = 32'd0;
+    bank7[3] = 32'd0;
+    bank7[4] = 32'd0;
+    bank7[5] = 32'd0;
+    bank7[6] = 32'd0;
+    bank7[7] = 32'd0;
+    bank7[8] = 32'd0;
+    bank7[9] = 32'd0;
+    bank7[10] = 32'd0;
+    bank7[11] = 32'd0;
+    bank7[12] = 32'd0;
+    bank7[13] = 32'd0;
+    bank7[14] = 32'd0;
+    bank7[15] = 32'd0;
+    bank7[16] = 32'd0;
+    bank7[17] = 32'd0;
+    bank7[18] = 32'd0;
+    bank7[19] = 32'd0;
+    bank7[20] = 32'd0;
+    bank7[21] = 32'd0;
+    bank7[22] = 32'd0;
+    bank7[23] = 32'd0;
+    bank7[24] = 32'd0;
+    bank7[25] = 32'd0;
+    bank7[26] = 32'd0;
+    bank7[27] = 32'd0;
+    bank7[28] = 32'd0;
+    bank7[29] = 32'd0;
+    bank7[30] = 32'd0;
+    bank7[31] = 32'd0;
+    bank7[32] = 32'd0;
+    bank7[33] = 32'd0;
+    bank7[34] = 32'd0;
+    bank7[35] = 32'd0;
+    bank7[36] = 32'd0;
+    bank7[37] = 32'd0;
+    bank7[38] = 32'd0;
+    bank7[39] = 32'd0;
+    bank7[40] = 32'd0;
+    bank7[41] = 32'd0;
+    bank7[42] = 32'd0;
+    bank7[43] = 32'd0;
+    bank7[44] = 32'd0;
+    bank7[45] = 32'd0;
+    bank7[46] = 32'd0;
+    bank7[47] = 32'd0;
+    bank7[48] = 32'd0;
+    bank7[49] = 32'd0;
+    bank7[50] = 32'd0;
+    bank7[51] = 32'd0;
+    bank7[52] = 32'd0;
+    bank7[53] = 32'd0;
+    bank7[54] = 32'd0;
+    bank7[55] = 32'd0;
+    bank7[56] = 32'd0;
+    bank7[57] = 32'd0;
+    bank7[58] = 32'd0;
+    bank7[59] = 32'd0;
+    bank7[60] = 32'd0;
+    bank7[61] = 32'd0;
+    bank7[62] = 32'd0;
+    bank7[63] = 32'd0;
+    bank7[64] = 32'd0;
+    bank7[65] = 32'd0;
+    bank7[66] = 32'd0;
+    bank7[67] = 32'd0;
+    bank7[68] = 32'd0;
+    bank7[69] = 32'd0;
+    bank7[70] = 32'd0;
+    bank7[71] = 32'd0;
+    bank7[72] = 32'd0;
+    bank7[73] = 32'd0;
+    bank7[74] = 32'd0;
+    bank7[75] = 32'd0;
+    bank7[76] = 32'd0;
+    bank7[77] = 32'd0;
+    bank7[78] = 32'd0;
+    bank7[79] = 32'd0;
+    bank7[80] = 32'd0;
+    bank7[81] = 32'd0;
+    bank7[82] = 32'd0;
+    bank7[83] = 32'd0;
+    bank7[84] = 32'd0;
+    bank7[85] = 32'd0;
+    bank7[86] = 32'd0;
+    bank7[87] = 32'd0;
+    bank7[88] = 32'd0;
+    bank7[89] = 32'd0;
+    bank7[90] = 32'd0;
+    bank7[91] = 32'd0;
+    bank7[92] = 32'd0;
+    bank7[93] = 32'd0;
+    bank7[94] = 32'd0;
+    bank7[95] = 32'd0;
+    bank7[96] = 32'd0;
+    bank7[97] = 32'd0;
+    bank7[98] = 32'd0;
+    bank7[99] = 32'd0;
+    bank7[100] = 32'd0;
+    bank7[101] = 32'd0;
+    bank7[102] = 32'd0;
+    bank7[103] = 32'd0;
+    bank7[104] = 32'd0;
+    bank7[105] = 32'd0;
+    bank7[106] = 32'd0;
+    bank7[107] = 32'd0;
+    bank7[108] = 32'd0;
+    bank7[109] = 32'd0;
+    bank7[110] = 32'd0;
+    bank7[111] = 32'd0;
+    bank7[112] = 32'd0;
+    bank7[113] = 32'd0;
+    bank7[114] = 32'd0;
+    bank7[115] = 32'd0;
+    bank7[116] = 32'd0;
+    bank7[117] = 32'd0;
+    bank7[118] = 32'd0;
+    bank7[119] = 32'd0;
+    bank7[120] = 32'd0;
+    bank7[121] = 32'd0;
+    bank7[122] = 32'd0;
+    bank7[123] = 32'd0;
+    bank7[124] = 32'd0;
+    bank7[125] = 32'd0;
+    bank7[126] = 32'd0;
+    bank7[127] = 32'd0;
+    bank7[128] = 32'd0;
+    bank7[129] = 32'd0;
+    bank7[130] = 32'd0;
+    bank7[131] = 32'd0;
+    bank7[132] = 32'd0;
+    bank7[133] = 32'd0;
+    bank7[134] = 32'd0;
+    bank7[135] = 32'd0;
+    bank7[136] = 32'd0;
+    bank7[137] = 32'd0;
+    bank7[138] = 32'd0;
+    bank7[139] = 32'd0;
+    bank7[140] = 32'd0;
+    bank7[141] = 32'd0;
+    bank7[142] = 32'd0;
+    bank7[143] = 32'd0;
+    bank7[144] = 32'd0;
+    bank7[145] = 32'd0;
+    bank7[146] = 32'd0;
+    bank7[147] = 32'd0;
+    bank7[148] = 32'd0;
+    bank7[149] = 32'd0;
+    bank7[150] = 32'd0;
+    bank7[151] = 32'd0;
+    bank7[152] = 32'd0;
+    bank7[153] = 32'd0;
+    bank7[154] = 32'd0;
+    bank7[155] = 32'd0;
+    bank7[156] = 32'd0;
+    bank7[157] = 32'd0;
+    bank7[158] = 32'd0;
+    bank7[159] = 32'd0;
+    bank7[160] = 32'd0;
+    bank7[161] = 32'd0;
+    bank7[162] = 32'd0;
+    bank7[163] = 32'd0;
+    bank7[164] = 32'd0;
+    bank7[165] = 32'd0;
+    bank7[166] = 32'd0;
+    bank7[167] = 32'd0;
+    bank7[168] = 32'd0;
+    bank7[169] = 32'd0;
+    bank7[170] = 32'd0;
+    bank7[171] = 32'd0;
+    bank7[172] = 32'd0;
+    bank7[173] = 32'd0;
+    bank7[174] = 32'd0;
+    bank7[175] = 32'd0;
+    bank7[176] = 32'd0;
+    bank7[177] = 32'd0;
+    bank7[178] = 32'd0;
+    bank7[179] = 32'd0;
+    bank7[180] = 32'd0;
+    bank7[181] = 32'd0;
+    bank7[182] = 32'd0;
+    bank7[183] = 32'd0;
+    bank7[184] = 32'd0;
+    bank7[185] = 32'd0;
+    bank7[186] = 32'd0;
+    bank7[187] = 32'd0;
+    bank7[188] = 32'd0;
+    bank7[189] = 32'd0;
+    bank7[190] = 32'd0;
+    bank7[191] = 32'd0;
+    bank7[192] = 32'd0;
+    bank7[193] = 32'd0;
+    bank7[194] = 32'd0;
+    bank7[195] = 32'd0;
+    bank7[196] = 32'd0;
+    bank7[197] = 32'd0;
+    bank7[198] = 32'd0;
+    bank7[199] = 32'd0;
+    bank7[200] = 32'd0;
+    bank7[201] = 32'd0;
+    bank7[202] = 32'd0;
+    bank7[203] = 32'd0;
+    bank7[204] = 32'd0;
+    bank7[205] = 32'd0;
+    bank7[206] = 32'd0;
+    bank7[207] = 32'd0;
+    bank7[208] = 32'd0;
+    bank7[209] = 32'd0;
+    bank7[210] = 32'd0;
+    bank7[211] = 32'd0;
+    bank7[212] = 32'd0;
+    bank7[213] = 32'd0;
+    bank7[214] = 32'd0;
+    bank7[215] = 32'd0;
+    bank7[216] = 32'd0;
+    bank7[217] = 32'd0;
+    bank7[218] = 32'd0;
+    bank7[219] = 32'd0;
+    bank7[220] = 32'd0;
+    bank7[221] = 32'd0;
+    bank7[222] = 32'd0;
+    bank7[223] = 32'd0;
+    bank7[224] = 32'd0;
+    bank7[225] = 32'd0;
+    bank7[226] = 32'd0;
+    bank7[227] = 32'd0;
+    bank7[228] = 32'd0;
+    bank7[229] = 32'd0;
+    bank7[230] = 32'd0;
+    bank7[231] = 32'd0;
+    bank7[232] = 32'd0;
+    bank7[233] = 32'd0;
+    bank7[234] = 32'd0;
+    bank7[235] = 32'd0;
+    bank7[236] = 32'd0;
+    bank7[237] = 32'd0;
+    bank7[238] = 32'd0;
+    bank7[239] = 32'd0;
+    bank7[240] = 32'd0;
+    bank7[241] = 32'd0;
+    bank7[242] = 32'd0;
+    bank7[243] = 32'd0;
+    bank7[244] = 32'd0;
+    bank7[245] = 32'd0;
+    bank7[246] = 32'd0;
+    bank7[247] = 32'd0;
+    bank7[248] = 32'd0;
+    bank7[249] = 32'd0;
+    bank7[250] = 32'd0;
+    bank7[251] = 32'd0;
+    bank7[252] = 32'd0;
+    bank7[253] = 32'd0;
+    bank7[254] = 32'd0;
+    bank7[255] = 32'd0;
+    bank7[256] = 32'd0;
+    bank7[257] = 32'd0;
+    bank7[258] = 32'd0;
+    bank7[259] = 32'd0;
+    bank7[260] = 32'd0;
+    bank7[261] = 32'd0;
+    bank7[262] = 32'd0;
+    bank7[263] = 32'd0;
+    bank7[264] = 32'd0;
+    bank7[265] = 32'd0;
+    bank7[266] = 32'd0;
+    bank7[267] = 32'd0;
+    bank7[268] = 32'd0;
+    bank7[269] = 32'd0;
+    bank7[270] = 32'd0;
+    bank7[271] = 32'd0;
+    bank7[272] = 32'd0;
+    bank7[273] = 32'd0;
+    bank7[274] = 32'd0;
+    bank7[275] = 32'd0;
+    bank7[276] = 32'd0;
+    bank7[277] = 32'd0;
+    bank7[278] = 32'd0;
+    bank7[279] = 32'd0;
+    bank7[280] = 32'd0;
+    bank7[281] = 32'd0;
+    bank7[282] = 32'd0;
+    bank7[283] = 32'd0;
+    bank7[284] = 32'd0;
+    bank7[285] = 32'd0;
+    bank7[286] = 32'd0;
+    bank7[287] = 32'd0;
+    bank7[288] = 32'd0;
+    bank7[289] = 32'd0;
+    bank7[290] = 32'd0;
+    bank7[291] = 32'd0;
+    bank7[292] = 32'd0;
+    bank7[293] = 32'd0;
+    bank7[294] = 32'd0;
+    bank7[295] = 32'd0;
+    bank7[296] = 32'd0;
+    bank7[297] = 32'd0;
+    bank7[298] = 32'd0;
+    bank7[299] = 32'd0;
+    bank7[300] = 32'd0;
+    bank7[301] = 32'd0;
+    bank7[302] = 32'd0;
+    bank7[303] = 32'd0;
+    bank7[304] = 32'd0;
+    bank7[305] = 32'd0;
+    bank7[306] = 32'd0;
+    bank7[307] = 32'd0;
+    bank7[308] = 32'd0;
+    bank7[309] = 32'd0;
+    bank7[310] = 32'd0;
+    bank7[311] = 32'd0;
+    bank7[312] = 32'd0;
+    bank7[313] = 32'd0;
+    bank7[314] = 32'd0;
+    bank7[315] = 32'd0;
+    bank7[316] = 32'd0;
+    bank7[317] = 32'd0;
+    bank7[318] = 32'd0;
+    bank7[319] = 32'd0;
+    bank7[320] = 32'd0;
+    bank7[321] = 32'd0;
+    bank7[322] = 32'd0;
+    bank7[323] = 32'd0;
+    bank7[324] = 32'd0;
+    bank7[325] = 32'd0;
+    bank7[326] = 32'd0;
+    bank7[327] = 32'd0;
+    bank7[328] = 32'd0;
+    bank7[329] = 32'd0;
+    bank7[330] = 32'd0;
+    bank7[331] = 32'd0;
+    bank7[332] = 32'd0;
+    bank7[333] = 32'd0;
+    bank7[334] = 32'd0;
+    bank7[335] = 32'd0;
+    bank7[336] = 32'd0;
+    bank7[337] = 32'd0;
+    bank7[338] = 32'd0;
+    bank7[339] = 32'd0;
+    bank7[340] = 32'd0;
+    bank7[341] = 32'd0;
+    bank7[342] = 32'd0;
+    bank7[343] = 32'd0;
+    bank7[344] = 32'd0;
+    bank7[345] = 32'd0;
+    bank7[346] = 32'd0;
+    bank7[347] = 32'd0;
+    bank7[348] = 32'd0;
+    bank7[349] = 32'd0;
+    bank7[350] = 32'd0;
+    bank7[351] = 32'd0;
+    bank7[352] = 32'd0;
+    bank7[353] = 32'd0;
+    bank7[354] = 32'd0;
+    bank7[355] = 32'd0;
+    bank7[356] = 32'd0;
+    bank7[357] = 32'd0;
+    bank7[358] = 32'd0;
+    bank7[359] = 32'd0;
+    bank7[360] = 32'd0;
+    bank7[361] = 32'd0;
+    bank7[362] = 32'd0;
+    bank7[363] = 32'd0;
+    bank7[364] = 32'd0;
+    bank7[365] = 32'd0;
+    bank7[366] = 32'd0;
+    bank7[367] = 32'd0;
+    bank7[368] = 32'd0;
+    bank7[369] = 32'd0;
+    bank7[370] = 32'd0;
+    bank7[371] = 32'd0;
+    bank7[372] = 32'd0;
+    bank7[373] = 32'd0;
+    bank7[374] = 32'd0;
+    bank7[375] = 32'd0;
+    bank7[376] = 32'd0;
+    bank7[377] = 32'd0;
+    bank7[378] = 32'd0;
+    bank7[379] = 32'd0;
+    bank7[380] = 32'd0;
+    bank7[381] = 32'd0;
+    bank7[382] = 32'd0;
+    bank7[383] = 32'd0;
+    bank7[384] = 32'd0;
+    bank7[385] = 32'd0;
+    bank7[386] = 32'd0;
+    bank7[387] = 32'd0;
+    bank7[388] = 32'd0;
+    bank7[389] = 32'd0;
+    bank7[390] = 32'd0;
+    bank7[391] = 32'd0;
+    bank7[392] = 32'd0;
+    bank7[393] = 32'd0;
+    bank7[394] = 32'd0;
+    bank7[395] = 32'd0;
+    bank7[396] = 32'd0;
+    bank7[397] = 32'd0;
+    bank7[398] = 32'd0;
+    bank7[399] = 32'd0;
+    bank7[400] = 32'd0;
+    bank7[401] = 32'd0;
+    bank7[402] = 32'd0;
+    bank7[403] = 32'd0;
+    bank7[404] = 32'd0;
+    bank7[405] = 32'd0;
+    bank7[406] = 32'd0;
+    bank7[407] = 32'd0;
+    bank7[408] = 32'd0;
+    bank7[409] = 32'd0;
+    bank7[410] = 32'd0;
+    bank7[411] = 32'd0;
+    bank7[412] = 32'd0;
+    bank7[413] = 32'd0;
+    bank7[414] = 32'd0;
+    bank7[415] = 32'd0;
+    bank7[416] = 32'd0;
+    bank7[417] = 32'd0;
+    bank7[418] = 32'd0;
+    bank7[419] = 32'd0;
+    bank7[420] = 32'd0;
+    bank7[421] = 32'd0;
+    bank7[422] = 32'd0;
+    bank7[423] = 32'd0;
+    bank7[424] = 32'd0;
+    bank7[425] = 32'd0;
+    bank7[426] = 32'd0;
+    bank7[427] = 32'd0;
+    bank7[428] = 32'd0;
+    bank7[429] = 32'd0;
+    bank7[430] = 32'd0;
+    bank7[431] = 32'd0;
+    bank7[432] = 32'd0;
+    bank7[433] = 32'd0;
+    bank7[434] = 32'd0;
+    bank7[435] = 32'd0;
+    bank7[436] = 32'd0;
+    bank7[437] = 32'd0;
+    bank7[438] = 32'd0;
+    bank7[439] = 32'd0;
+    bank7[440] = 32'd0;
+    bank7[441] = 32'd0;
+    bank7[442] = 32'd0;
+    bank7[443] = 32'd0;
+    bank7[444] = 32'd0;
+    bank7[445] = 32'd0;
+    bank7[446] = 32'd0;
+    bank7[447] = 32'd0;
+    bank7[448] = 32'd0;
+    bank7[449] = 32'd0;
+    bank7[450] = 32'd0;
+    bank7[451] = 32'd0;
+    bank7[452] = 32'd0;
+    bank7[453] = 32'd0;
+    bank7[454] = 32'd0;
+    bank7[455] = 32'd0;
+    bank7[456] = 32'd0;
+    bank7[457] = 32'd0;
+    bank7[458] = 32'd0;
+    bank7[459] = 32'd0;
+    bank7[460] = 32'd0;
+    bank7[461] = 32'd0;
+    bank7[462] = 32'd0;
+    bank7[463] = 32'd0;
+    bank7[464] = 32'd0;
+    bank7[465] = 32'd0;
+    bank7[466] = 32'd0;
+    bank7[467] = 32'd0;
+    bank7[468] = 32'd0;
+    bank7[469] = 32'd0;
+    bank7[470] = 32'd0;
+    bank7[471] = 32'd0;
+    bank7[472] = 32'd0;
+    bank7[473] = 32'd0;
+    bank7[474] = 32'd0;
+    bank7[475] = 32'd0;
+    bank7[476] = 32'd0;
+    bank7[477] = 32'd0;
+    bank7[478] = 32'd0;
+    bank7[479] = 32'd0;
+    bank7[480] = 32'd0;
+    bank7[481] = 32'd0;
+    bank7[482] = 32'd0;
+    bank7[483] = 32'd0;
+    bank7[484] = 32'd0;
+    bank7[485] = 32'd0;
+    bank7[486] = 32'd0;
+    bank7[487] = 32'd0;
+    bank7[488] = 32'd0;
+    bank7[489] = 32'd0;
+    bank7[490] = 32'd0;
+    bank7[491] = 32'd0;
+    bank7[492] = 32'd0;
+    bank7[493] = 32'd0;
+    bank7[494] = 32'd0;
+    bank7[495] = 32'd0;
+    bank7[496] = 32'd0;
+    bank7[497] = 32'd0;
+    bank7[498] = 32'd0;
+    bank7[499] = 32'd0;
+    bank7[500] = 32'd0;
+    bank7[501] = 32'd0;
+    bank7[502] = 32'd0;
+    bank7[503] = 32'd0;
+    bank7[504] = 32'd0;
+    bank7[505] = 32'd0;
+    bank7[506] = 32'd0;
+    bank7[507] = 32'd0;
+    bank7[508] = 32'd0;
+    bank7[509] = 32'd0;
+    bank7[510] = 32'd0;
+    bank7[511] = 32'd0;
+    bank7[512] = 32'd0;
+    bank7[513] = 32'd0;
+    bank7[514] = 32'd0;
+    bank7[515] = 32'd0;
+    bank7[516] = 32'd0;
+    bank7[517] = 32'd0;
+    bank7[518] = 32'd0;
+    bank7[519] = 32'd0;
+    bank7[520] = 32'd0;
+    bank7[521] = 32'd0;
+    bank7[522] = 32'd0;
+    bank7[523] = 32'd0;
+    bank7[524] = 32'd0;
+    bank7[525] = 32'd0;
+    bank7[526] = 32'd0;
+    bank7[527] = 32'd0;
+    bank7[528] = 32'd0;
+    bank7[529] = 32'd0;
+    bank7[530] = 32'd0;
+    bank7[531] = 32'd0;
+    bank7[532] = 32'd0;
+    bank7[533] = 32'd0;
+    bank7[534] = 32'd0;
+    bank7[535] = 32'd0;
+    bank7[536] = 32'd0;
+    bank7[537] = 32'd0;
+    bank7[538] = 32'd0;
+    bank7[539] = 32'd0;
+    bank7[540] = 32'd0;
+    bank7[541] = 32'd0;
+    bank7[542] = 32'd0;
+    bank7[543] = 32'd0;
+    bank7[544] = 32'd0;
+    bank7[545] = 32'd0;
+    bank7[546] = 32'd0;
+    bank7[547] = 32'd0;
+    bank7[548] = 32'd0;
+    bank7[549] = 32'd0;
+    bank7[550] = 32'd0;
+    bank7[551] = 32'd0;
+    bank7[552] = 32'd0;
+    bank7[553] = 32'd0;
+    bank7[554] = 32'd0;
+    bank7[555] = 32'd0;
+    bank7[556] = 32'd0;
+    bank7[557] = 32'd0;
+    bank7[558] = 32'd0;
+    bank7[559] = 32'd0;
+    bank7[560] = 32'd0;
+    bank7[561] = 32'd0;
+    bank7[562] = 32'd0;
+    bank7[563] = 32'd0;
+    bank7[564] = 32'd0;
+    bank7[565] = 32'd0;
+    bank7[566] = 32'd0;
+    bank7[567] = 32'd0;
+    bank7[568] = 32'd0;
+    bank7[569] = 32'd0;
+    bank7[570] = 32'd0;
+    bank7[571] = 32'd0;
+    bank7[572] = 32'd0;
+    bank7[573] = 32'd0;
+    bank7[574] = 32'd0;
+    bank7[575] = 32'd0;
+    bank7[576] = 32'd0;
+    bank7[577] = 32'd0;
+    bank7[578] = 32'd0;
+    bank7[579] = 32'd0;
+    bank7[580] = 32'd0;
+    bank7[581] = 32'd0;
+    bank7[582] = 32'd0;
+    bank7[583] = 32'd0;
+    bank7[584] = 32'd0;
+    bank7[585] = 32'd0;
+    bank7[586] = 32'd0;
+    bank7[587] = 32'd0;
+    bank7[588] = 32'd0;
+    bank7[589] = 32'd0;
+    bank7[590] = 32'd0;
+    bank7[591] = 32'd0;
+    bank7[592] = 32'd0;
+    bank7[593] = 32'd0;
+    bank7[594] = 32'd0;
+    bank7[595] = 32'd0;
+    bank7[596] = 32'd0;
+    bank7[597] = 32'd0;
+    bank7[598] = 32'd0;
+    bank7[599] = 32'd0;
+    bank7[600] = 32'd0;
+    bank7[601] = 32'd0;
+    bank7[602] = 32'd0;
+    bank7[603] = 32'd0;
+    bank7[604] = 32'd0;
+    bank7[605] = 32'd0;
+    bank7[606] = 32'd0;
+    bank7[607] = 32'd0;
+    bank7[608] = 32'd0;
+    bank7[609] = 32'd0;
+    bank7[610] = 32'd0;
+    bank7[611] = 32'd0;
+    bank7[612] = 32'd0;
+    bank7[613] = 32'd0;
+    bank7[614] = 32'd0;
+    bank7[615] = 32'd0;
+    bank7[616] = 32'd0;
+    bank7[617] = 32'd0;
+    bank7[618] = 32'd0;
+    bank7[619] = 32'd0;
+    bank7[620] = 32'd0;
+    bank7[621] = 32'd0;
+    bank7[622] = 32'd0;
+    bank7[623] = 32'd0;
+    bank7[624] = 32'd0;
+    bank7[625] = 32'd0;
+    bank7[626] = 32'd0;
+    bank7[627] = 32'd0;
+    bank7[628] = 32'd0;
+    bank7[629] = 32'd0;
+    bank7[630] = 32'd0;
+    bank7[631] = 32'd0;
+    bank7[632] = 32'd0;
+    bank7[633] = 32'd0;
+    bank7[634] = 32'd0;
+    bank7[635] = 32'd0;
+    bank7[636] = 32'd0;
+    bank7[637] = 32'd0;
+    bank7[638] = 32'd0;
+    bank7[639] = 32'd0;
+    bank7[640] = 32'd0;
+    bank7[641] = 32'd0;
+    bank7[642] = 32'd0;
+    bank7[643] = 32'd0;
+    bank7[644] = 32'd0;
+    bank7[645] = 32'd0;
+    bank7[646] = 32'd0;
+    bank7[647] = 32'd0;
+    bank7[648] = 32'd0;
+    bank7[649] = 32'd0;
+    bank7[650] = 32'd0;
+    bank7[651] = 32'd0;
+    bank7[652] = 32'd0;
+    bank7[653] = 32'd0;
+    bank7[654] = 32'd0;
+    bank7[655] = 32'd0;
+    bank7[656] = 32'd0;
+    bank7[657] = 32'd0;
+    bank7[658] = 32'd0;
+    bank7[659] = 32'd0;
+    bank7[660] = 32'd0;
+    bank7[661] = 32'd0;
+    bank7[662] = 32'd0;
+    bank7[663] = 32'd0;
+    bank7[664] = 32'd0;
+    bank7[665] = 32'd0;
+    bank7[666] = 32'd0;
+    bank7[667] = 32'd0;
+    bank7[668] = 32'd0;
+    bank7[669] = 32'd0;
+    bank7[670] = 32'd0;
+    bank7[671] = 32'd0;
+    bank7[672] = 32'd0;
+    bank7[673] = 32'd0;
+    bank7[674] = 32'd0;
+    bank7[675] = 32'd0;
+    bank7[676] = 32'd0;
+    bank7[677] = 32'd0;
+    bank7[678] = 32'd0;
+    bank7[679] = 32'd0;
+    bank7[680] = 32'd0;
+    bank7[681] = 32'd0;
+    bank7[682] = 32'd0;
+    bank7[683] = 32'd0;
+    bank7[684] = 32'd0;
+    bank7[685] = 32'd0;
+    bank7[686] = 32'd0;
+    bank7[687] = 32'd0;
+    bank7[688] = 32'd0;
+    bank7[689] = 32'd0;
+    bank7[690] = 32'd0;
+    bank7[691] = 32'd0;
+    bank7[692] = 32'd0;
+    bank7[693] = 32'd0;
+    bank7[694] = 32'd0;
+    bank7[695] = 32'd0;
+    bank7[696] = 32'd0;
+    bank7[697] = 32'd0;
+    bank7[698] = 32'd0;
+    bank7[699] = 32'd0;
+    bank7[700] = 32'd0;
+    bank7[701] = 32'd0;
+    bank7[702] = 32'd0;
+    bank7[703] = 32'd0;
+    bank7[704] = 32'd0;
+    bank7[705] = 32'd0;
+    bank7[706] = 32'd0;
+    bank7[707] = 32'd0;
+    bank7[708] = 32'd0;
+    bank7[709] = 32'd0;
+    bank7[710] = 32'd0;
+    bank7[711] = 32'd0;
+    bank7[712] = 32'd0;
+    bank7[713] = 32'd0;
+    bank7[714] = 32'd0;
+    bank7[715] = 32'd0;
+    bank7[716] = 32'd0;
+    bank7[717] = 32'd0;
+    bank7[718] = 32'd0;
+    bank7[719] = 32'd0;
+    bank7[720] = 32'd0;
+    bank7[721] = 32'd0;
+    bank7[722] = 32'd0;
+    bank7[723] = 32'd0;
+    bank7[724] = 32'd0;
+    bank7[725] = 32'd0;
+    bank7[726] = 32'd0;
+    bank7[727] = 32'd0;
+    bank7[728] = 32'd0;
+    bank7[729] = 32'd0;
+    bank7[730] = 32'd0;
+    bank7[731] = 32'd0;
+    bank7[732] = 32'd0;
+    bank7[733] = 32'd0;
+    bank7[734] = 32'd0;
+    bank7[735] = 32'd0;
+    bank7[736] = 32'd0;
+    bank7[737] = 32'd0;
+    bank7[738] = 32'd0;
+    bank7[739] = 32'd0;
+    bank7[740] = 32'd0;
+    bank7[741] = 32'd0;
+    bank7[742] = 32'd0;
+    bank7[743] = 32'd0;
+    bank7[744] = 32'd0;
+    bank7[745] = 32'd0;
+    bank7[746] = 32'd0;
+    bank7[747] = 32'd0;
+    bank7[748] = 32'd0;
+    bank7[749] = 32'd0;
+    bank7[750] = 32'd0;
+    bank7[751] = 32'd0;
+    bank7[752] = 32'd0;
+    bank7[753] = 32'd0;
+    bank7[754] = 32'd0;
+    bank7[755] = 32'd0;
+    bank7[756] = 32'd0;
+    bank7[757] = 32'd0;
+    bank7[758] = 32'd0;
+    bank7[759] = 32'd0;
+    bank7[760] = 32'd0;
+    bank7[761] = 32'd0;
+    bank7[762] = 32'd0;
+    bank7[763] = 32'd0;
+    bank7[764] = 32'd0;
+    bank7[765] = 32'd0;
+    bank7[766] = 32'd0;
+    bank7[767] = 32'd0;
+    bank7[768] = 32'd0;
+    bank7[769] = 32'd0;
+    bank7[770] = 32'd0;
+    bank7[771] = 32'd0;
+    bank7[772] = 32'd0;
+    bank7[773] = 32'd0;
+    bank7[774] = 32'd0;
+    bank7[775] = 32'd0;
+    bank7[776] = 32'd0;
+    bank7[777] = 32'd0;
+    bank7[778] = 32'd0;
+    bank7[779] = 32'd0;
+    bank7[780] = 32'd0;
+    bank7[781] = 32'd0;
+    bank7[782] = 32'd0;
+    bank7[783] = 32'd0;
+    bank7[784] = 32'd0;
+    bank7[785] = 32'd0;
+    bank7[786] = 32'd0;
+    bank7[787] = 32'd0;
+    bank7[788] = 32'd0;
+    bank7[789] = 32'd0;
+    bank7[790] = 32'd0;
+    bank7[791] = 32'd0;
+    bank7[792] = 32'd0;
+    bank7[793] = 32'd0;
+    bank7[794] = 32'd0;
+    bank7[795] = 32'd0;
+    bank7[796] = 32'd0;
+    bank7[797] = 32'd0;
+    bank7[798] = 32'd0;
+    bank7[799] = 32'd0;
+    bank7[800] = 32'd0;
+    bank7[801] = 32'd0;
+    bank7[802] = 32'd0;
+    bank7[803] = 32'd0;
+    bank7[804] = 32'd0;
+    bank7[805] = 32'd0;
+    bank7[806] = 32'd0;
+    bank7[807] = 32'd0;
+    bank7[808] = 32'd0;
+    bank7[809] = 32'd0;
+    bank7[810] = 32'd0;
+    bank7[811] = 32'd0;
+    bank7[812] = 32'd0;
+    bank7[813] = 32'd0;
+    bank7[814] = 32'd0;
+    bank7[815] = 32'd0;
+    bank7[816] = 32'd0;
+    bank7[817] = 32'd0;
+    bank7[818] = 32'd0;
+    bank7[819] = 32'd0;
+    bank7[820] = 32'd0;
+    bank7[821] = 32'd0;
+    bank7[822] = 32'd0;
+    bank7[823] = 32'd0;
+    bank7[824] = 32'd0;
+    bank7[825] = 32'd0;
+    bank7[826] = 32'd0;
+    bank7[827] = 32'd0;
+    bank7[828] = 32'd0;
+    bank7[829] = 32'd0;
+    bank7[830] = 32'd0;
+    bank7[831] = 32'd0;
+    bank7[832] = 32'd0;
+    bank7[833] = 32'd0;
+    bank7[834] = 32'd0;
+    bank7[835] = 32'd0;
+    bank7[836] = 32'd0;
+    bank7[837] = 32'd0;
+    bank7[838] = 32'd0;
+    bank7[839] = 32'd0;
+    bank7[840] = 32'd0;
+    bank7[841] = 32'd0;
+    bank7[842] = 32'd0;
+    bank7[843] = 32'd0;
+    bank7[844] = 32'd0;
+    bank7[845] = 32'd0;
+    bank7[846] = 32'd0;
+    bank7[847] = 32'd0;
+    bank7[848] = 32'd0;
+    bank7[849] = 32'd0;
+    bank7[850] = 32'd0;
+    bank7[851] = 32'd0;
+    bank7[852] = 32'd0;
+    bank7[853] = 32'd0;
+    bank7[854] = 32'd0;
+    bank7[855] = 32'd0;
+    bank7[856] = 32'd0;
+    bank7[857] = 32'd0;
+    bank7[858] = 32'd0;
+    bank7[859] = 32'd0;
+    bank7[860] = 32'd0;
+    bank7[861] = 32'd0;
+    bank7[862] = 32'd0;
+    bank7[863] = 32'd0;
+    bank7[864] = 32'd0;
+    bank7[865] = 32'd0;
+    bank7[866] = 32'd0;
+    bank7[867] = 32'd0;
+    bank7[868] = 32'd0;
+    bank7[869] = 32'd0;
+    bank7[870] = 32'd0;
+    bank7[871] = 32'd0;
+    bank7[872] = 32'd0;
+    bank7[873] = 32'd0;
+    bank7[874] = 32'd0;
+    bank7[875] = 32'd0;
+    bank7[876] = 32'd0;
+    bank7[877] = 32'd0;
+    bank7[878] = 32'd0;
+    bank7[879] = 32'd0;
+    bank7[880] = 32'd0;
+    bank7[881] = 32'd0;
+    bank7[882] = 32'd0;
+    bank7[883] = 32'd0;
+    bank7[884] = 32'd0;
+    bank7[885] = 32'd0;
+    bank7[886] = 32'd0;
+    bank7[887] = 32'd0;
+    bank7[888] = 32'd0;
+    bank7[889] = 32'd0;
+    bank7[890] = 32'd0;
+    bank7[891] = 32'd0;
+    bank7[892] = 32'd0;
+    bank7[893] = 32'd0;
+    bank7[894] = 32'd0;
+    bank7[895] = 32'd0;
+    bank7[896] = 32'd0;
+    bank7[897] = 32'd0;
+    bank7[898] = 32'd0;
+    bank7[899] = 32'd0;
+    bank7[900] = 32'd0;
+    bank7[901] = 32'd0;
+    bank7[902] = 32'd0;
+    bank7[903] = 32'd0;
+    bank7[904] = 32'd0;
+    bank7[905] = 32'd0;
+    bank7[906] = 32'd0;
+    bank7[907] = 32'd0;
+    bank7[908] = 32'd0;
+    bank7[909] = 32'd0;
+    bank7[910] = 32'd0;
+    bank7[911] = 32'd0;
+    bank7[912] = 32'd0;
+    bank7[913] = 32'd0;
+    bank7[914] = 32'd0;
+    bank7[915] = 32'd0;
+    bank7[916] = 32'd0;
+    bank7[917] = 32'd0;
+    bank7[918] = 32'd0;
+    bank7[919] = 32'd0;
+    bank7[920] = 32'd0;
+    bank7[921] = 32'd0;
+    bank7[922] = 32'd0;
+    bank7[923] = 32'd0;
+    bank7[924] = 32'd0;
+    bank7[925] = 32'd0;
+    bank7[926] = 32'd0;
+    bank7[927] = 32'd0;
+    bank7[928] = 32'd0;
+    bank7[929] = 32'd0;
+    bank7[930] = 32'd0;
+    bank7[931] = 32'd0;
+    bank7[932] = 32'd0;
+    bank7[933] = 32'd0;
+    bank7[934] = 32'd0;
+    bank7[935] = 32'd0;
+    bank7[936] = 32'd0;
+    bank7[937] = 32'd0;
+    bank7[938] = 32'd0;
+    bank7[939] = 32'd0;
+    bank7[940] = 32'd0;
+    bank7[941] = 32'd0;
+    bank7[942] = 32'd0;
+    bank7[943] = 32'd0;
+    bank7[944] = 32'd0;
+    bank7[945] = 32'd0;
+    bank7[946] = 32'd0;
+    bank7[947] = 32'd0;
+    bank7[948] = 32'd0;
+    bank7[949] = 32'd0;
+    bank7[950] = 32'd0;
+    bank7[951] = 32'd0;
+    bank7[952] = 32'd0;
+    bank7[953] = 32'd0;
+    bank7[954] = 32'd0;
+    bank7[955] = 32'd0;
+    bank7[956] = 32'd0;
+    bank7[957] = 32'd0;
+    bank7[958] = 32'd0;
+    bank7[959] = 32'd0;
+    bank7[960] = 32'd0;
+    bank7[961] = 32'd0;
+    bank7[962] = 32'd0;
+    bank7[963] = 32'd0;
+    bank7[964] = 32'd0;
+    bank7[965] = 32'd0;
+    bank7[966] = 32'd0;
+    bank7[967] = 32'd0;
+    bank7[968] = 32'd0;
+    bank7[969] = 32'd0;
+    bank7[970] = 32'd0;
+    bank7[971] = 32'd0;
+    bank7[972] = 32'd0;
+    bank7[973] = 32'd0;
+    bank7[974] = 32'd0;
+    bank7[975] = 32'd0;
+    bank7[976] = 32'd0;
+    bank7[977] = 32'd0;
+    bank7[978] = 32'd0;
+    bank7[979] = 32'd0;
+    bank7[980] = 32'd0;
+    bank7[981] = 32'd0;
+    bank7[982] = 32'd0;
+    bank7[983] = 32'd0;
+    bank7[984] = 32'd0;
+    bank7[985] = 32'd0;
+    bank7[986] = 32'd0;
+    bank7[987] = 32'd0;
+    bank7[988] = 32'd0;
+    bank7[989] = 32'd0;
+    bank7[990] = 32'd0;
+    bank7[991] = 32'd0;
+    bank7[992] = 32'd0;
+    bank7[993] = 32'd0;
+    bank7[994] = 32'd0;
+    bank7[995] = 32'd0;
+    bank7[996] = 32'd0;
+    bank7[997] = 32'd0;
+    bank7[998] = 32'd0;
+    bank7[999] = 32'd0;
+    bank7[1000] = 32'd0;
+    bank7[1001] = 32'd0;
+    bank7[1002] = 32'd0;
+    bank7[1003] = 32'd0;
+    bank7[1004] = 32'd0;
+    bank7[1005] = 32'd0;
+    bank7[1006] = 32'd0;
+    bank7[1007] = 32'd0;
+    bank7[1008] = 32'd0;
+    bank7[1009] = 32'd0;
+    bank7[1010] = 32'd0;
+    bank7[1011] = 32'd0;
+    bank7[1012] = 32'd0;
+    bank7[1013] = 32'd0;
+    bank7[1014] = 32'd0;
+    bank7[1015] = 32'd0;
+    bank7[1016] = 32'd0;
+    bank7[1017] = 32'd0;
+    bank7[1018] = 32'd0;
+    bank7[1019] = 32'd0;
+    bank7[1020] = 32'd0;
+    bank7[1021] = 32'd0;
+    bank7[1022] = 32'd0;
+    bank7[1023] = 32'd0;
+    bank7[1024] = 32'd0;
+    bank7[1025] = 32'd0;
+    bank7[1026] = 32'd0;
+    bank7[1027] = 32'd0;
+    bank7[1028] = 32'd0;
+    bank7[1029] = 32'd0;
+    bank7[1030] = 32'd0;
+    bank7[1031] = 32'd0;
+    bank7[1032] = 32'd0;
+    bank7[1033] = 32'd0;
+    bank7[1034] = 32'd0;
+    bank7[1035] = 32'd0;
+    bank7[1036] = 32'd0;
+    bank7[1037] = 32'd0;
+    bank7[1038] = 32'd0;
+    bank7[1039] = 32'd0;
+    bank7[1040] = 32'd0;
+    bank7[1041] = 32'd0;
+    bank7[1042] = 32'd0;
+    bank7[1043] = 32'd0;
+    bank7[1044] = 32'd0;
+    bank7[1045] = 32'd0;
+    bank7[1046] = 32'd0;
+    bank7[1047] = 32'd0;
+    bank7[1048] = 32'd0;
+    bank7[1049] = 32'd0;
+    bank7[1050] = 32'd0;
+    bank7[1051] = 32'd0;
+    bank7[1052] = 32'd0;
+    bank7[1053] = 32'd0;
+    bank7[1054] = 32'd0;
+    bank7[1055] = 32'd0;
+    bank7[1056] = 32'd0;
+    bank7[1057] = 32'd0;
+    bank7[1058] = 32'd0;
+    bank7[1059] = 32'd0;
+    bank7[1060] = 32'd0;
+    bank7[1061] = 32'd0;
+    bank7[1062] = 32'd0;
+    bank7[1063] = 32'd0;
+    bank7[1064] = 32'd0;
+    bank7[1065] = 32'd0;
+    bank7[1066] = 32'd0;
+    bank7[1067] = 32'd0;
+    bank7[1068] = 32'd0;
+    bank7[1069] = 32'd0;
+    bank7[1070] = 32'd0;
+    bank7[1071] = 32'd0;
+    bank7[1072] = 32'd0;
+    bank7[1073] = 32'd0;
+    bank7[1074] = 32'd0;
+    bank7[1075] = 32'd0;
+    bank7[1076] = 32'd0;
+    bank7[1077] = 32'd0;
+    bank7[1078] = 32'd0;
+    bank7[1079] = 32'd0;
+    bank7[1080] = 32'd0;
+    bank7[1081] = 32'd0;
+    bank7[1082] = 32'd0;
+    bank7[1083] = 32'd0;
+    bank7[1084] = 32'd0;
+    bank7[1085] = 32'd0;
+    bank7[1086] = 32'd0;
+    bank7[1087] = 32'd0;
+    bank7[1088] = 32'd0;
+    bank7[1089] = 32'd0;
+    bank7[1090] = 32'd0;
+    bank7[1091] = 32'd0;
+    bank7[1092] = 32'd0;
+    bank7[1093] = 32'd0;
+    bank7[1094] = 32'd0;
+    bank7[1095] = 32'd0;
+    bank7[1096] = 32'd0;
+    bank7[1097] = 32'd0;
+    bank7[1098] = 32'd0;
+    bank7[1099] = 32'd0;
+    bank7[1100] = 32'd0;
+    bank7[1101] = 32'd0;
+    bank7[1102] = 32'd0;
+    bank7[1103] = 32'd0;
+    bank7[1104] = 32'd0;
+    bank7[1105] = 32'd0;
+    bank7[1106] = 32'd0;
+    bank7[1107] = 32'd0;
+    bank7[1108] = 32'd0;
+    bank7[1109] = 32'd0;
+    bank7[1110] = 32'd0;
+    bank7[1111] = 32'd0;
+    bank7[1112] = 32'd0;
+    bank7[1113] = 32'd0;
+    bank7[1114] = 32'd0;
+    bank7[1115] = 32'd0;
+    bank7[1116] = 32'd0;
+    bank7[1117] = 32'd0;
+    bank7[1118] = 32'd0;
+    bank7[1119] = 32'd0;
+    bank7[1120] = 32'd0;
+    bank7[1121] = 32'd0;
+    bank7[1122] = 32'd0;
+    bank7[1123] = 32'd0;
+    bank7[1124] = 32'd0;
+    bank7[1125] = 32'd0;
+    bank7[1126] = 32'd0;
+    bank7[1127] = 32'd0;
+    bank7[1128] = 32'd0;
+    bank7[1129] = 32'd0;
+    bank7[1130] = 32'd0;
+    bank7[1131] = 32'd0;
+    bank7[1132] = 32'd0;
+    bank7[1133] = 32'd0;
+    bank7[1134] = 32'd0;
+    bank7[1135] = 32'd0;
+    bank7[1136] = 32'd0;
+    bank7[1137] = 32'd0;
+    bank7[1138] = 32'd0;
+    bank7[1139] = 32'd0;
+    bank7[1140] = 32'd0;
+    bank7[1141] = 32'd0;
+    bank7[1142] = 32'd0;
+    bank7[1143] = 32'd0;
+    bank7[1144] = 32'd0;
+    bank7[1145] = 32'd0;
+    bank7[1146] = 32'd0;
+    bank7[1147] = 32'd0;
+    bank7[1148] = 32'd0;
+    bank7[1149] = 32'd0;
+    bank7[1150] = 32'd0;
+    bank7[1151] = 32'd0;
+    bank7[1152] = 32'd0;
+    bank7[1153] = 32'd0;
+    bank7[1154] = 32'd0;
+    bank7[1155] = 32'd0;
+    bank7[1156] = 32'd0;
+    bank7[1157] = 32'd0;
+    bank7[1158] = 32'd0;
+    bank7[1159] = 32'd0;
+    bank7[1160] = 32'd0;
+    bank7[1161] = 32'd0;
+    bank7[1162] = 32'd0;
+    bank7[1163] = 32'd0;
+    bank7[1164] = 32'd0;
+    bank7[1165] = 32'd0;
+    bank7[1166] = 32'd0;
+    bank7[1167] = 32'd0;
+    bank7[1168] = 32'd0;
+    bank7[1169] = 32'd0;
+    bank7[1170] = 32'd0;
+    bank7[1171] = 32'd0;
+    bank7[1172] = 32'd0;
+    bank7[1173] = 32'd0;
+    bank7[1174] = 32'd0;
+    bank7[1175] = 32'd0;
+    bank7[1176] = 32'd0;
+    bank7[1177] = 32'd0;
+    bank7[1178] = 32'd0;
+    bank7[1179] = 32'd0;
+    bank7[1180] = 32'd0;
+    bank7[1181] = 32'd0;
+    bank7[1182] = 32'd0;
+    bank7[1183] = 32'd0;
+    bank7[1184] = 32'd0;
+    bank7[1185] = 32'd0;
+    bank7[1186] = 32'd0;
+    bank7[1187] = 32'd0;
+    bank7[1188] = 32'd0;
+    bank7[1189] = 32'd0;
+    bank7[1190] = 32'd0;
+    bank7[1191] = 32'd0;
+    bank7[1192] = 32'd0;
+    bank7[1193] = 32'd0;
+    bank7[1194] = 32'd0;
+    bank7[1195] = 32'd0;
+    bank7[1196] = 32'd0;
+    bank7[1197] = 32'd0;
+    bank7[1198] = 32'd0;
+    bank7[1199] = 32'd0;
+    bank7[1200] = 32'd0;
+    bank7[1201] = 32'd0;
+    bank7[1202] = 32'd0;
+    bank7[1203] = 32'd0;
+    bank7[1204] = 32'd0;
+    bank7[1205] = 32'd0;
+    bank7[1206] = 32'd0;
+    bank7[1207] = 32'd0;
+    bank7[1208] = 32'd0;
+    bank7[1209] = 32'd0;
+    bank7[1210] = 32'd0;
+    bank7[1211] = 32'd0;
+    bank7[1212] = 32'd0;
+    bank7[1213] = 32'd0;
+    bank7[1214] = 32'd0;
+    bank7[1215] = 32'd0;
+    bank7[1216] = 32'd0;
+    bank7[1217] = 32'd0;
+    bank7[1218] = 32'd0;
+    bank7[1219] = 32'd0;
+    bank7[1220] = 32'd0;
+    bank7[1221] = 32'd0;
+    bank7[1222] = 32'd0;
+    bank7[1223] = 32'd0;
+    bank7[1224] = 32'd0;
+    bank7[1225] = 32'd0;
+    bank7[1226] = 32'd0;
+    bank7[1227] = 32'd0;
+    bank7[1228] = 32'd0;
+    bank7[1229] = 32'd0;
+    bank7[1230] = 32'd0;
+    bank7[1231] = 32'd0;
+    bank7[1232] = 32'd0;
+    bank7[1233] = 32'd0;
+    bank7[1234] = 32'd0;
+    bank7[1235] = 32'd0;
+    bank7[1236] = 32'd0;
+    bank7[1237] = 32'd0;
+    bank7[1238] = 32'd0;
+    bank7[1239] = 32'd0;
+    bank7[1240] = 32'd0;
+    bank7[1241] = 32'd0;
+    bank7[1242] = 32'd0;
+    bank7[1243] = 32'd0;
+    bank7[1244] = 32'd0;
+    bank7[1245] = 32'd0;
+    bank7[1246] = 32'd0;
+    bank7[1247] = 32'd0;
+    bank7[1248] = 32'd0;
+    bank7[1249] = 32'd0;
+    bank7[1250] = 32'd0;
+    bank7[1251] = 32'd0;
+    bank7[1252] = 32'd0;
+    bank7[1253] = 32'd0;
+    bank7[1254] = 32'd0;
+    bank7[1255] = 32'd0;
+    bank7[1256] = 32'd0;
+    bank7[1257] = 32'd0;
+    bank7[1258] = 32'd0;
+    bank7[1259] = 32'd0;
+    bank7[1260] = 32'd0;
+    bank7[1261] = 32'd0;
+    bank7[1262] = 32'd0;
+    bank7[1263] = 32'd0;
+    bank7[1264] = 32'd0;
+    bank7[1265] = 32'd0;
+    bank7[1266] = 32'd0;
+    bank7[1267] = 32'd0;
+    bank7[1268] = 32'd0;
+    bank7[1269] = 32'd0;
+    bank7[1270] = 32'd0;
+    bank7[1271] = 32'd0;
+    bank7[1272] = 32'd0;
+    bank7[1273] = 32'd0;
+    bank7[1274] = 32'd0;
+    bank7[1275] = 32'd0;
+    bank7[1276] = 32'd0;
+    bank7[1277] = 32'd0;
+    bank7[1278] = 32'd0;
+    bank7[1279] = 32'd0;
+    bank7[1280] = 32'd0;
+    bank7[1281] = 32'd0;
+    bank7[1282] = 32'd0;
+    bank7[1283] = 32'd0;
+    bank7[1284] = 32'd0;
+    bank7[1285] = 32'd0;
+    bank7[1286] = 32'd0;
+    bank7[1287] = 32'd0;
+    bank7[1288] = 32'd0;
+    bank7[1289] = 32'd0;
+    bank7[1290] = 32'd0;
+    bank7[1291] = 32'd0;
+    bank7[1292] = 32'd0;
+    bank7[1293] = 32'd0;
+    bank7[1294] = 32'd0;
+    bank7[1295] = 32'd0;
+    bank7[1296] = 32'd0;
+    bank7[1297] = 32'd0;
+    bank7[1298] = 32'd0;
+    bank7[1299] = 32'd0;
+    bank7[1300] = 32'd0;
+    bank7[1301] = 32'd0;
+    bank7[1302] = 32'd0;
+    bank7[1303] = 32'd0;
+    bank7[1304] = 32'd0;
+    bank7[1305] = 32'd0;
+    bank7[1306] = 32'd0;
+    bank7[1307] = 32'd0;
+    bank7[1308] = 32'd0;
+    bank7[1309] = 32'd0;
+    bank7[1310] = 32'd0;
+    bank7[1311] = 32'd0;
+    bank7[1312] = 32'd0;
+    bank7[1313] = 32'd0;
+    bank7[1314] = 32'd0;
+    bank7[1315] = 32'd0;
+    bank7[1316] = 32'd0;
+    bank7[1317] = 32'd0;
+    bank7[1318] = 32'd0;
+    bank7[1319] = 32'd0;
+    bank7[1320] = 32'd0;
+    bank7[1321] = 32'd0;
+    bank7[1322] = 32'd0;
+    bank7[1323] = 32'd0;
+    bank7[1324] = 32'd0;
+    bank7[1325] = 32'd0;
+    bank7[1326] = 32'd0;
+    bank7[1327] = 32'd0;
+    bank7[1328] = 32'd0;
+    bank7[1329] = 32'd0;
+    bank7[1330] = 32'd0;
+    bank7[1331] = 32'd0;
+    bank7[1332] = 32'd0;
+    bank7[1333] = 32'd0;
+    bank7[1334] = 32'd0;
+    bank7[1335] = 32'd0;
+    bank7[1336] = 32'd0;
+    bank7[1337] = 32'd0;
+    bank7[1338] = 32'd0;
+    bank7[1339] = 32'd0;
+    bank7[1340] = 32'd0;
+    bank7[1341] = 32'd0;
+    bank7[1342] = 32'd0;
+    bank7[1343] = 32'd0;
+    bank7[1344] = 32'd0;
+    bank7[1345] = 32'd0;
+    bank7[1346] = 32'd0;
+    bank7[1347] = 32'd0;
+    bank7[1348] = 32'd0;
+    bank7[1349] = 32'd0;
+    bank7[1350] = 32'd0;
+    bank7[1351] = 32'd0;
+    bank7[1352] = 32'd0;
+    bank7[1353] = 32'd0;
+    bank7[1354] = 32'd0;
+    bank7[1355] = 32'd0;
+    bank7[1356] = 32'd0;
+    bank7[1357] = 32'd0;
+    bank7[1358] = 32'd0;
+    bank7[1359] = 32'd0;
+    bank7[1360] = 32'd0;
+    bank7[1361] = 32'd0;
+    bank7[1362] = 32'd0;
+    bank7[1363] = 32'd0;
+    bank7[1364] = 32'd0;
+    bank7[1365] = 32'd0;
+    bank7[1366] = 32'd0;
+    bank7[1367] = 32'd0;
+    bank7[1368] = 32'd0;
+    bank7[1369] = 32'd0;
+    bank7[1370] = 32'd0;
+    bank7[1371] = 32'd0;
+    bank7[1372] = 32'd0;
+    bank7[1373] = 32'd0;
+    bank7[1374] = 32'd0;
+    bank7[1375] = 32'd0;
+    bank7[1376] = 32'd0;
+    bank7[1377] = 32'd0;
+    bank7[1378] = 32'd0;
+    bank7[1379] = 32'd0;
+    bank7[1380] = 32'd0;
+    bank7[1381] = 32'd0;
+    bank7[1382] = 32'd0;
+    bank7[1383] = 32'd0;
+    bank7[1384] = 32'd0;
+    bank7[1385] = 32'd0;
+    bank7[1386] = 32'd0;
+    bank7[1387] = 32'd0;
+    bank7[1388] = 32'd0;
+    bank7[1389] = 32'd0;
+    bank7[1390] = 32'd0;
+    bank7[1391] = 32'd0;
+    bank7[1392] = 32'd0;
+    bank7[1393] = 32'd0;
+    bank7[1394] = 32'd0;
+    bank7[1395] = 32'd0;
+    bank7[1396] = 32'd0;
+    bank7[1397] = 32'd0;
+    bank7[1398] = 32'd0;
+    bank7[1399] = 32'd0;
+    bank7[1400] = 32'd0;
+    bank7[1401] = 32'd0;
+    bank7[1402] = 32'd0;
+    bank7[1403] = 32'd0;
+    bank7[1404] = 32'd0;
+    bank7[1405] = 32'd0;
+    bank7[1406] = 32'd0;
+    bank7[1407] = 32'd0;
+    bank7[1408] = 32'd0;
+    bank7[1409] = 32'd0;
+    bank7[1410] = 32'd0;
+    bank7[1411] = 32'd0;
+    bank7[1412] = 32'd0;
+    bank7[1413] = 32'd0;
+    bank7[1414] = 32'd0;
+    bank7[1415] = 32'd0;
+    bank7[1416] = 32'd0;
+    bank7[1417] = 32'd0;
+    bank7[1418] = 32'd0;
+    bank7[1419] = 32'd0;
+    bank7[1420] = 32'd0;
+    bank7[1421] = 32'd0;
+    bank7[1422] = 32'd0;
+    bank7[1423] = 32'd0;
+    bank7[1424] = 32'd0;
+    bank7[1425] = 32'd0;
+    bank7[1426] = 32'd0;
+    bank7[1427] = 32'd0;
+    bank7[1428] = 32'd0;
+    bank7[1429] = 32'd0;
+    bank7[1430] = 32'd0;
+    bank7[1431] = 32'd0;
+    bank7[1432] = 32'd0;
+    bank7[1433] = 32'd0;
+    bank7[1434] = 32'd0;
+    bank7[1435] = 32'd0;
+    bank7[1436] = 32'd0;
+    bank7[1437] = 32'd0;
+    bank7[1438] = 32'd0;
+    bank7[1439] = 32'd0;
+    bank7[1440] = 32'd0;
+    bank7[1441] = 32'd0;
+    bank7[1442] = 32'd0;
+    bank7[1443] = 32'd0;
+    bank7[1444] = 32'd0;
+    bank7[1445] = 32'd0;
+    bank7[1446] = 32'd0;
+    bank7[1447] = 32'd0;
+    bank7[1448] = 32'd0;
+    bank7[1449] = 32'd0;
+    bank7[1450] = 32'd0;
+    bank7[1451] = 32'd0;
+    bank7[1452] = 32'd0;
+    bank7[1453] = 32'd0;
+    bank7[1454] = 32'd0;
+    bank7[1455] = 32'd0;
+    bank7[1456] = 32'd0;
+    bank7[1457] = 32'd0;
+    bank7[1458] = 32'd0;
+    bank7[1459] = 32'd0;
+    bank7[1460] = 32'd0;
+    bank7[1461] = 32'd0;
+    bank7[1462] = 32'd0;
+    bank7[1463] = 32'd0;
+    bank7[1464] = 32'd0;
+    bank7[1465] = 32'd0;
+    bank7[1466] = 32'd0;
+    bank7[1467] = 32'd0;
+    bank7[1468] = 32'd0;
+    bank7[1469] = 32'd0;
+    bank7[1470] = 32'd0;
+    bank7[1471] = 32'd0;
+    bank7[1472] = 32'd0;
+    bank7[1473] = 32'd0;
+    bank7[1474] = 32'd0;
+    bank7[1475] = 32'd0;
+    bank7[1476] = 32'd0;
+    bank7[1477] = 32'd0;
+    bank7[1478] = 32'd0;
+    bank7[1479] = 32'd0;
+    bank7[1480] = 32'd0;
+    bank7[1481] = 32'd0;
+    bank7[1482] = 32'd0;
+    bank7[1483] = 32'd0;
+    bank7[1484] = 32'd0;
+    bank7[1485] = 32'd0;
+    bank7[1486] = 32'd0;
+    bank7[1487] = 32'd0;
+    bank7[1488] = 32'd0;
+    bank7[1489] = 32'd0;
+    bank7[1490] = 32'd0;
+    bank7[1491] = 32'd0;
+    bank7[1492] = 32'd0;
+    bank7[1493] = 32'd0;
+    bank7[1494] = 32'd0;
+    bank7[1495] = 32'd0;
+    bank7[1496] = 32'd0;
+    bank7[1497] = 32'd0;
+    bank7[1498] = 32'd0;
+    bank7[1499] = 32'd0;
+    bank7[1500] = 32'd0;
+    bank7[1501] = 32'd0;
+    bank7[1502] = 32'd0;
+    bank7[1503] = 32'd0;
+    bank7[1504] = 32'd0;
+    bank7[1505] = 32'd0;
+    bank7[1506] = 32'd0;
+    bank7[1507] = 32'd0;
+    bank7[1508] = 32'd0;
+    bank7[1509] = 32'd0;
+    bank7[1510] = 32'd0;
+    bank7[1511] = 32'd0;
+    bank7[1512] = 32'd0;
+    bank7[1513] = 32'd0;
+    bank7[1514] = 32'd0;
+    bank7[1515] = 32'd0;
+    bank7[1516] = 32'd0;
+    bank7[1517] = 32'd0;
+    bank7[1518] = 32'd0;
+    bank7[1519] = 32'd0;
+    bank7[1520] = 32'd0;
+    bank7[1521] = 32'd0;
+    bank7[1522] = 32'd0;
+    bank7[1523] = 32'd0;
+    bank7[1524] = 32'd0;
+    bank7[1525] = 32'd0;
+    bank7[1526] = 32'd0;
+    bank7[1527] = 32'd0;
+    bank7[1528] = 32'd0;
+    bank7[1529] = 32'd0;
+    bank7[1530] = 32'd0;
+    bank7[1531] = 32'd0;
+    bank7[1532] = 32'd0;
+    bank7[1533] = 32'd0;
+    bank7[1534] = 32'd0;
+    bank7[1535] = 32'd0;
+    bank7[1536] = 32'd0;
+    bank7[1537] = 32'd0;
+    bank7[1538] = 32'd0;
+    bank7[1539] = 32'd0;
+    bank7[1540] = 32'd0;
+    bank7[1541] = 32'd0;
+    bank7[1542] = 32'd0;
+    bank7[1543] = 32'd0;
+    bank7[1544] = 32'd0;
+    bank7[1545] = 32'd0;
+    bank7[1546] = 32'd0;
+    bank7[1547] = 32'd0;
+    bank7[1548] = 32'd0;
+    bank7[1549] = 32'd0;
+    bank7[1550] = 32'd0;
+    bank7[1551] = 32'd0;
+    bank7[1552] = 32'd0;
+    bank7[1553] = 32'd0;
+    bank7[1554] = 32'd0;
+    bank7[1555] = 32'd0;
+    bank7[1556] = 32'd0;
+    bank7[1557] = 32'd0;
+    bank7[1558] = 32'd0;
+    bank7[1559] = 32'd0;
+    bank7[1560] = 32'd0;
+    bank7[1561] = 32'd0;
+    bank7[1562] = 32'd0;
+    bank7[1563] = 32'd0;
+    bank7[1564] = 32'd0;
+    bank7[1565] = 32'd0;
+    bank7[1566] = 32'd0;
+    bank7[1567] = 32'd0;
+    bank7[1568] = 32'd0;
+    bank7[1569] = 32'd0;
+    bank7[1570] = 32'd0;
+    bank7[1571] = 32'd0;
+    bank7[1572] = 32'd0;
+    bank7[1573] = 32'd0;
+    bank7[1574] = 32'd0;
+    bank7[1575] = 32'd0;
+    bank7[1576] = 32'd0;
+    bank7[1577] = 32'd0;
+    bank7[1578] = 32'd0;
+    bank7[1579] = 32'd0;
+    bank7[1580] = 32'd0;
+    bank7[1581] = 32'd0;
+    bank7[1582] = 32'd0;
+    bank7[1583] = 32'd0;
+    bank7[1584] = 32'd0;
+    bank7[1585] = 32'd0;
+    bank7[1586] = 32'd0;
+    bank7[1587] = 32'd0;
+    bank7[1588] = 32'd0;
+    bank7[1589] = 32'd0;
+    bank7[1590] = 32'd0;
+    bank7[1591] = 32'd0;
+    bank7[1592] = 32'd0;
+    bank7[1593] = 32'd0;
+    bank7[1594] = 32'd0;
+    bank7[1595] = 32'd0;
+    bank7[1596] = 32'd0;
+    bank7[1597] = 32'd0;
+    bank7[1598] = 32'd0;
+    bank7[1599] = 32'd0;
+    bank7[1600] = 32'd0;
+    bank7[1601] = 32'd0;
+    bank7[1602] = 32'd0;
+    bank7[1603] = 32'd0;
+    bank7[1604] = 32'd0;
+    bank7[1605] = 32'd0;
+    bank7[1606] = 32'd0;
+    bank7[1607] = 32'd0;
+    bank7[1608] = 32'd0;
+    bank7[1609] = 32'd0;
+    bank7[1610] = 32'd0;
+    bank7[1611] = 32'd0;
+    bank7[1612] = 32'd0;
+    bank7[1613] = 32'd0;
+    bank7[1614] = 32'd0;
+    bank7[1615] = 32'd0;
+    bank7[1616] = 32'd0;
+    bank7[1617] = 32'd0;
+    bank7[1618] = 32'd0;
+    bank7[1619] = 32'd0;
+    bank7[1620] = 32'd0;
+    bank7[1621] = 32'd0;
+    bank7[1622] = 32'd0;
+    bank7[1623] = 32'd0;
+    bank7[1624] = 32'd0;
+    bank7[1625] = 32'd0;
+    bank7[1626] = 32'd0;
+    bank7[1627] = 32'd0;
+    bank7[1628] = 32'd0;
+    bank7[1629] = 32'd0;
+    bank7[1630] = 32'd0;
+    bank7[1631] = 32'd0;
+    bank7[1632] = 32'd0;
+    bank7[1633] = 32'd0;
+    bank7[1634] = 32'd0;
+    bank7[1635] = 32'd0;
+    bank7[1636] = 32'd0;
+    bank7[1637] = 32'd0;
+    bank7[1638] = 32'd0;
+    bank7[1639] = 32'd0;
+    bank7[1640] = 32'd0;
+    bank7[1641] = 32'd0;
+    bank7[1642] = 32'd0;
+    bank7[1643] = 32'd0;
+    bank7[1644] = 32'd0;
+    bank7[1645] = 32'd0;
+    bank7[1646] = 32'd0;
+    bank7[1647] = 32'd0;
+    bank7[1648] = 32'd0;
+    bank7[1649] = 32'd0;
+    bank7[1650] = 32'd0;
+    bank7[1651] = 32'd0;
+    bank7[1652] = 32'd0;
+    bank7[1653] = 32'd0;
+    bank7[1654] = 32'd0;
+    bank7[1655] = 32'd0;
+    bank7[1656] = 32'd0;
+    bank7[1657] = 32'd0;
+    bank7[1658] = 32'd0;
+    bank7[1659] = 32'd0;
+    bank7[1660] = 32'd0;
+    bank7[1661] = 32'd0;
+    bank7[1662] = 32'd0;
+    bank7[1663] = 32'd0;
+    bank7[1664] = 32'd0;
+    bank7[1665] = 32'd0;
+    bank7[1666] = 32'd0;
+    bank7[1667] = 32'd0;
+    bank7[1668] = 32'd0;
+    bank7[1669] = 32'd0;
+    bank7[1670] = 32'd0;
+    bank7[1671] = 32'd0;
+    bank7[1672] = 32'd0;
+    bank7[1673] = 32'd0;
+    bank7[1674] = 32'd0;
+    bank7[1675] = 32'd0;
+    bank7[1676] = 32'd0;
+    bank7[1677] = 32'd0;
+    bank7[1678] = 32'd0;
+    bank7[1679] = 32'd0;
+    bank7[1680] = 32'd0;
+    bank7[1681] = 32'd0;
+    bank7[1682] = 32'd0;
+    bank7[1683] = 32'd0;
+    bank7[1684] = 32'd0;
+    bank7[1685] = 32'd0;
+    bank7[1686] = 32'd0;
+    bank7[1687] = 32'd0;
+    bank7[1688] = 32'd0;
+    bank7[1689] = 32'd0;
+    bank7[1690] = 32'd0;
+    bank7[1691] = 32'd0;
+    bank7[1692] = 32'd0;
+    bank7[1693] = 32'd0;
+    bank7[1694] = 32'd0;
+    bank7[1695] = 32'd0;
+    bank7[1696] = 32'd0;
+    bank7[1697] = 32'd0;
+    bank7[1698] = 32'd0;
+    bank7[1699] = 32'd0;
+    bank7[1700] = 32'd0;
+    bank7[1701] = 32'd0;
+    bank7[1702] = 32'd0;
+    bank7[1703] = 32'd0;
+    bank7[1704] = 32'd0;
+    bank7[1705] = 32'd0;
+    bank7[1706] = 32'd0;
+    bank7[1707] = 32'd0;
+    bank7[1708] = 32'd0;
+    bank7[1709] = 32'd0;
+    bank7[1710] = 32'd0;
+    bank7[1711] = 32'd0;
+    bank7[1712] = 32'd0;
+    bank7[1713] = 32'd0;
+    bank7[1714] = 32'd0;
+    bank7[1715] = 32'd0;
+    bank7[1716] = 32'd0;
+    bank7[1717] = 32'd0;
+    bank7[1718] = 32'd0;
+    bank7[1719] = 32'd0;
+    bank7[1720] = 32'd0;
+    bank7[1721] = 32'd0;
+    bank7[1722] = 32'd0;
+    bank7[1723] = 32'd0;
+    bank7[1724] = 32'd0;
+    bank7[1725] = 32'd0;
+    bank7[1726] = 32'd0;
+    bank7[1727] = 32'd0;
+    bank7[1728] = 32'd0;
+    bank7[1729] = 32'd0;
+    bank7[1730] = 32'd0;
+    bank7[1731] = 32'd0;
+    bank7[1732] = 32'd0;
+    bank7[1733] = 32'd0;
+    bank7[1734] = 32'd0;
+    bank7[1735] = 32'd0;
+    bank7[1736] = 32'd0;
+    bank7[1737] = 32'd0;
+    bank7[1738] = 32'd0;
+    bank7[1739] = 32'd0;
+    bank7[1740] = 32'd0;
+    bank7[1741] = 32'd0;
+    bank7[1742] = 32'd0;
+    bank7[1743] = 32'd0;
+    bank7[1744] = 32'd0;
+    bank7[1745] = 32'd0;
+    bank7[1746] = 32'd0;
+    bank7[1747] = 32'd0;
+    bank7[1748] = 32'd0;
+    bank7[1749] = 32'd0;
+    bank7[1750] = 32'd0;
+    bank7[1751] = 32'd0;
+    bank7[1752] = 32'd0;
+    bank7[1753] = 32'd0;
+    bank7[1754] = 32'd0;
+    bank7[1755] = 32'd0;
+    bank7[1756] = 32'd0;
+    bank7[1757] = 32'd0;
+    bank7[1758] = 32'd0;
+    bank7[1759] = 32'd0;
+    bank7[1760] = 32'd0;
+    bank7[1761] = 32'd0;
+    bank7[1762] = 32'd0;
+    bank7[1763] = 32'd0;
+    bank7[1764] = 32'd0;
+    bank7[1765] = 32'd0;
+    bank7[1766] = 32'd0;
+    bank7[1767] = 32'd0;
+    bank7[1768] = 32'd0;
+    bank7[1769] = 32'd0;
+    bank7[1770] = 32'd0;
+    bank7[1771] = 32'd0;
+    bank7[1772] = 32'd0;
+    bank7[1773] = 32'd0;
+    bank7[1774] = 32'd0;
+    bank7[1775] = 32'd0;
+    bank7[1776] = 32'd0;
+    bank7[1777] = 32'd0;
+    bank7[1778] = 32'd0;
+    bank7[1779] = 32'd0;
+    bank7[1780] = 32'd0;
+    bank7[1781] = 32'd0;
+    bank7[1782] = 32'd0;
+    bank7[1783] = 32'd0;
+    bank7[1784] = 32'd0;
+    bank7[1785] = 32'd0;
+    bank7[1786] = 32'd0;
+    bank7[1787] = 32'd0;
+    bank7[1788] = 32'd0;
+    bank7[1789] = 32'd0;
+    bank7[1790] = 32'd0;
+    bank7[1791] = 32'd0;
+    bank7[1792] = 32'd0;
+    bank7[1793] = 32'd0;
+    bank7[1794] = 32'd0;
+    bank7[1795] = 32'd0;
+    bank7[1796] = 32'd0;
+    bank7[1797] = 32'd0;
+    bank7[1798] = 32'd0;
+    bank7[1799] = 32'd0;
+    bank7[1800] = 32'd0;
+    bank7[1801] = 32'd0;
+    bank7[1802] = 32'd0;
+    bank7[1803] = 32'd0;
+    bank7[1804] = 32'd0;
+    bank7[1805] = 32'd0;
+    bank7[1806] = 32'd0;
+    bank7[1807] = 32'd0;
+    bank7[1808] = 32'd0;
+    bank7[1809] = 32'd0;
+    bank7[1810] = 32'd0;
+    bank7[1811] = 32'd0;
+    bank7[1812] = 32'd0;
+    bank7[1813] = 32'd0;
+    bank7[1814] = 32'd0;
+    bank7[1815] = 32'd0;
+    bank7[1816] = 32'd0;
+    bank7[1817] = 32'd0;
+    bank7[1818] = 32'd0;
+    bank7[1819] = 32'd0;
+    bank7[1820] = 32'd0;
+    bank7[1821] = 32'd0;
+    bank7[1822] = 32'd0;
+    bank7[1823] = 32'd0;
+    bank7[1824] = 32'd0;
+    bank7[1825] = 32'd0;
+    bank7[1826] = 32'd0;
+    bank7[1827] = 32'd0;
+    bank7[1828] = 32'd0;
+    bank7[1829] = 32'd0;
+    bank7[1830] = 32'd0;
+    bank7[1831] = 32'd0;
+    bank7[1832] = 32'd0;
+    bank7[1833] = 32'd0;
+    bank7[1834] = 32'd0;
+    bank7[1835] = 32'd0;
+    bank7[1836] = 32'd0;
+    bank7[1837] = 32'd0;
+    bank7[1838] = 32'd0;
+    bank7[1839] = 32'd0;
+    bank7[1840] = 32'd0;
+    bank7[1841] = 32'd0;
+    bank7[1842] = 32'd0;
+    bank7[1843] = 32'd0;
+    bank7[1844] = 32'd0;
+    bank7[1845] = 32'd0;
+    bank7[1846] = 32'd0;
+    bank7[1847] = 32'd0;
+    bank7[1848] = 32'd0;
+    bank7[1849] = 32'd0;
+    bank7[1850] = 32'd0;
+    bank7[1851] = 32'd0;
+    bank7[1852] = 32'd0;
+    bank7[1853] = 32'd0;
+    bank7[1854] = 32'd0;
+    bank7[1855] = 32'd0;
+    bank7[1856] = 32'd0;
+    bank7[1857] = 32'd0;
+    bank7[1858] = 32'd0;
+    bank7[1859] = 32'd0;
+    bank7[1860] = 32'd0;
+    bank7[1861] = 32'd0;
+    bank7[1862] = 32'd0;
+    bank7[1863] = 32'd0;
+    bank7[1864] = 32'd0;
+    bank7[1865] = 32'd0;
+    bank7[1866] = 32'd0;
+    bank7[1867] = 32'd0;
+    bank7[1868] = 32'd0;
+    bank7[1869] = 32'd0;
+    bank7[1870] = 32'd0;
+    bank7[1871] = 32'd0;
+    bank7[1872] = 32'd0;
+    bank7[1873] = 32'd0;
+    bank7[1874] = 32'd0;
+    bank7[1875] = 32'd0;
+    bank7[1876] = 32'd0;
+    bank7[1877] = 32'd0;
+    bank7[1878] = 32'd0;
+    bank7[1879] = 32'd0;
+    bank7[1880] = 32'd0;
+    bank7[1881] = 32'd0;
+    bank7[1882] = 32'd0;
+    bank7[1883] = 32'd0;
+    bank7[1884] = 32'd0;
+    bank7[1885] = 32'd0;
+    bank7[1886] = 32'd0;
+    bank7[1887] = 32'd0;
+    bank7[1888] = 32'd0;
+    bank7[1889] = 32'd0;
+    bank7[1890] = 32'd0;
+    bank7[1891] = 32'd0;
+    bank7[1892] = 32'd0;
+    bank7[1893] = 32'd0;
+    bank7[1894] = 32'd0;
+    bank7[1895] = 32'd0;
+    bank7[1896] = 32'd0;
+    bank7[1897] = 32'd0;
+    bank7[1898] = 32'd0;
+    bank7[1899] = 32'd0;
+    bank7[1900] = 32'd0;
+    bank7[1901] = 32'd0;
+    bank7[1902] = 32'd0;
+    bank7[1903] = 32'd0;
+    bank7[1904] = 32'd0;
+    bank7[1905] = 32'd0;
+    bank7[1906] = 32'd0;
+    bank7[1907] = 32'd0;
+    bank7[1908] = 32'd0;
+    bank7[1909] = 32'd0;
+    bank7[1910] = 32'd0;
+    bank7[1911] = 32'd0;
+    bank7[1912] = 32'd0;
+    bank7[1913] = 32'd0;
+    bank7[1914] = 32'd0;
+    bank7[1915] = 32'd0;
+    bank7[1916] = 32'd0;
+    bank7[1917] = 32'd0;
+    bank7[1918] = 32'd0;
+    bank7[1919] = 32'd0;
+    bank7[1920] = 32'd0;
+    bank7[1921] = 32'd0;
+    bank7[1922] = 32'd0;
+    bank7[1923] = 32'd0;
+    bank7[1924] = 32'd0;
+    bank7[1925] = 32'd0;
+    bank7[1926] = 32'd0;
+    bank7[1927] = 32'd0;
+    bank7[1928] = 32'd0;
+    bank7[1929] = 32'd0;
+    bank7[1930] = 32'd0;
+    bank7[1931] = 32'd0;
+    bank7[1932] = 32'd0;
+    bank7[1933] = 32'd0;
+    bank7[1934] = 32'd0;
+    bank7[1935] = 32'd0;
+    bank7[1936] = 32'd0;
+    bank7[1937] = 32'd0;
+    bank7[1938] = 32'd0;
+    bank7[1939] = 32'd0;
+    bank7[1940] = 32'd0;
+    bank7[1941] = 32'd0;
+    bank7[1942] = 32'd0;
+    bank7[1943] = 32'd0;
+    bank7[1944] = 32'd0;
+    bank7[1945] = 32'd0;
+    bank7[1946] = 32'd0;
+    bank7[1947] = 32'd0;
+    bank7[1948] = 32'd0;
+    bank7[1949] = 32'd0;
+    bank7[1950] = 32'd0;
+    bank7[1951] = 32'd0;
+    bank7[1952] = 32'd0;
+    bank7[1953] = 32'd0;
+    bank7[1954] = 32'd0;
+    bank7[1955] = 32'd0;
+    bank7[1956] = 32'd0;
+    bank7[1957] = 32'd0;
+    bank7[1958] = 32'd0;
+    bank7[1959] = 32'd0;
+    bank7[1960] = 32'd0;
+    bank7[1961] = 32'd0;
+    bank7[1962] = 32'd0;
+    bank7[1963] = 32'd0;
+    bank7[1964] = 32'd0;
+    bank7[1965] = 32'd0;
+    bank7[1966] = 32'd0;
+    bank7[1967] = 32'd0;
+    bank7[1968] = 32'd0;
+    bank7[1969] = 32'd0;
+    bank7[1970] = 32'd0;
+    bank7[1971] = 32'd0;
+    bank7[1972] = 32'd0;
+    bank7[1973] = 32'd0;
+    bank7[1974] = 32'd0;
+    bank7[1975] = 32'd0;
+    bank7[1976] = 32'd0;
+    bank7[1977] = 32'd0;
+    bank7[1978] = 32'd0;
+    bank7[1979] = 32'd0;
+    bank7[1980] = 32'd0;
+    bank7[1981] = 32'd0;
+    bank7[1982] = 32'd0;
+    bank7[1983] = 32'd0;
+    bank7[1984] = 32'd0;
+    bank7[1985] = 32'd0;
+    bank7[1986] = 32'd0;
+    bank7[1987] = 32'd0;
+    bank7[1988] = 32'd0;
+    bank7[1989] = 32'd0;
+    bank7[1990] = 32'd0;
+    bank7[1991] = 32'd0;
+    bank7[1992] = 32'd0;
+    bank7[1993] = 32'd0;
+    bank7[1994] = 32'd0;
+    bank7[1995] = 32'd0;
+    bank7[1996] = 32'd0;
+    bank7[1997] = 32'd0;
+    bank7[1998] = 32'd0;
+    bank7[1999] = 32'd0;
+    bank7[2000] = 32'd0;
+    bank7[2001] = 32'd0;
+    bank7[2002] = 32'd0;
+    bank7[2003] = 32'd0;
+    bank7[2004] = 32'd0;
+    bank7[2005] = 32'd0;
+    bank7[2006] = 32'd0;
+    bank7[2007] = 32'd0;
+    bank7[2008] = 32'd0;
+    bank7[2009] = 32'd0;
+    bank7[2010] = 32'd0;
+    bank7[2011] = 32'd0;
+    bank7[2012] = 32'd0;
+    bank7[2013] = 32'd0;
+    bank7[2014] = 32'd0;
+    bank7[2015] = 32'd0;
+    bank7[2016] = 32'd0;
+    bank7[2017] = 32'd0;
+    bank7[2018] = 32'd0;
+    bank7[2019] = 32'd0;
+    bank7[2020] = 32'd0;
+    bank7[2021] = 32'd0;
+    bank7[2022] = 32'd0;
+    bank7[2023] = 32'd0;
+    bank7[2024] = 32'd0;
+    bank7[2025] = 32'd0;
+    bank7[2026] = 32'd0;
+    bank7[2027] = 32'd0;
+    bank7[2028] = 32'd0;
+    bank7[2029] = 32'd0;
+    bank7[2030] = 32'd0;
+    bank7[2031] = 32'd0;
+    bank7[2032] = 32'd0;
+    bank7[2033] = 32'd0;
+    bank7[2034] = 32'd0;
+    bank7[2035] = 32'd0;
+    bank7[2036] = 32'd0;
+    bank7[2037] = 32'd0;
+    bank7[2038] = 32'd0;
+    bank7[2039] = 32'd0;
+    bank7[2040] = 32'd0;
+    bank7[2041] = 32'd0;
+    bank7[2042] = 32'd0;
+    bank7[2043] = 32'd0;
+    bank7[2044] = 32'd0;
+    bank7[2045] = 32'd0;
+    bank7[2046] = 32'd0;
+    bank7[2047] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$54 )
+      bank7[\$38 [10:0]] <= \$signature__data$53 ;
+  end
+  reg [31:0] _7_;
+  always @(posedge clk) begin
+    if (rd_en) begin
+      _7_ <= bank7[\$40 [10:0]];
+    end
+  end
+  assign \rd__data$65  = _7_;
+  assign \$99  = \$31 [2:0] * 6'h20;
+  assign \$signature__data$47  = wr_row >> \$99 ;
+  assign \$34  = \$31 [2:0] < wr_count;
+  assign \$signature__en$48  = wr_en & \$34 ;
+  assign \$36  = 3'h7 - wr_e0[2:0];
+  assign \$37  = wr_e0[2:0] > 3'h7;
+  assign \$38  = wr_e0[14:3] + \$37 ;
+  assign \$108  = \$36 [2:0] * 6'h20;
+  assign \$signature__data$53  = wr_row >> \$108 ;
+  assign \$39  = \$36 [2:0] < wr_count;
+  assign \$signature__en$54  = wr_en & \$39 ;
+  always @(posedge clk)
+    group <= \$41 ;
+  assign \$1  = 1'h0 - wr_e0[2:0];
+  assign \$2  = wr_e0[2:0] > 1'h0;
+  assign \$3  = wr_e0[14:3] + \$2 ;
+  assign \$45  = \$1 [2:0] * 6'h20;
+  assign \$signature__data  = wr_row >> \$45 ;
+  assign \$4  = \$1 [2:0] < wr_count;
+  assign \$signature__en  = wr_en & \$4 ;
+  assign \$6  = 1'h1 - wr_e0[2:0];
+  assign \$7  = wr_e0[2:0] > 1'h1;
+  assign \$8  = wr_e0[14:3] + \$7 ;
+  assign \$54  = \$6 [2:0] * 6'h20;
+  assign \$signature__data$17  = wr_row >> \$54 ;
+  assign \$9  = \$6 [2:0] < wr_count;
+  assign \$signature__en$18  = wr_en & \$9 ;
+  assign \$11  = 2'h2 - wr_e0[2:0];
+  assign \$12  = wr_e0[2:0] > 2'h2;
+  assign \$13  = wr_e0[14:3] + \$12 ;
+  assign \$63  = \$11 [2:0] * 6'h20;
+  assign \$signature__data$23  = wr_row >> \$63 ;
+  assign \$14  = \$11 [2:0] < wr_count;
+  assign \$signature__en$24  = wr_en & \$14 ;
+  assign \$16  = 2'h3 - wr_e0[2:0];
+  assign \$17  = wr_e0[2:0] > 2'h3;
+  assign \$18  = wr_e0[14:3] + \$17 ;
+  assign \$72  = \$16 [2:0] * 6'h20;
+  assign \$signature__data$29  = wr_row >> \$72 ;
+  assign \$19  = \$16 [2:0] < wr_count;
+  assign \$signature__en$30  = wr_en & \$19 ;
+  assign \$21  = 3'h4 - wr_e0[2:0];
+  assign \$22  = wr_e0[2:0] > 3'h4;
+  assign \$23  = wr_e0[14:3] + \$22 ;
+  assign \$81  = \$21 [2:0] * 6'h20;
+  assign \$signature__data$35  = wr_row >> \$81 ;
+  assign \$24  = \$21 [2:0] < wr_count;
+  assign \$signature__en$36  = wr_en & \$24 ;
+  assign \$26  = 3'h5 - wr_e0[2:0];
+  assign \$27  = wr_e0[2:0] > 3'h5;
+  assign \$28  = wr_e0[14:3] + \$27 ;
+  assign \$90  = \$26 [2:0] * 6'h20;
+  assign \$signature__data$41  = wr_row >> \$90 ;
+  assign \$29  = \$26 [2:0] < wr_count;
+  assign \$signature__en$42  = wr_en & \$29 ;
+  assign \$31  = 3'h6 - wr_e0[2:0];
+  assign \$32  = wr_e0[2:0] > 3'h6;
+  assign \$33  = wr_e0[14:3] + \$32 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$41  = group;
+    if (rd_en) begin
+      \$41  = 1'h0;
+    end
+    if (rst) begin
+      \$41  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    rd_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    casez (group)
+      1'h0:
+        begin
+          rd_data[31:0] = rd__data;
+          rd_data[63:32] = \rd__data$59 ;
+          rd_data[95:64] = \rd__data$60 ;
+          rd_data[127:96] = \rd__data$61 ;
+          rd_data[159:128] = \rd__data$62 ;
+          rd_data[191:160] = \rd__data$63 ;
+          rd_data[223:192] = \rd__data$64 ;
+          rd_data[255:224] = \rd__data$65 ;
+        end
+    endcase
+  end
+  assign column0 = \$1 [2:0];
+  assign \$signature__addr  = \$3 [10:0];
+  assign rd__addr = \$5 [10:0];
+  assign rd__en = rd_en;
+  assign column1 = \$6 [2:0];
+  assign \$signature__addr$16  = \$8 [10:0];
+  assign \rd__addr$19  = \$10 [10:0];
+  assign \rd__en$20  = rd_en;
+  assign column2 = \$11 [2:0];
+  assign \$signature__addr$22  = \$13 [10:0];
+  assign \rd__addr$25  = \$15 [10:0];
+  assign \rd__en$26  = rd_en;
+  assign column3 = \$16 [2:0];
+  assign \$signature__addr$28  = \$18 [10:0];
+  assign \rd__addr$31  = \$20 [10:0];
+  assign \rd__en$32  = rd_en;
+  assign column4 = \$21 [2:0];
+  assign \$signature__addr$34  = \$23 [10:0];
+  assign \rd__addr$37  = \$25 [10:0];
+  assign \rd__en$38  = rd_en;
+  assign column5 = \$26 [2:0];
+  assign \$signature__addr$40  = \$28 [10:0];
+  assign \rd__addr$43  = \$30 [10:0];
+  assign \rd__en$44  = rd_en;
+  assign column6 = \$31 [2:0];
+  assign \$signature__addr$46  = \$33 [10:0];
+  assign \rd__addr$49  = \$35 [10:0];
+  assign \rd__en$50  = rd_en;
+  assign column7 = \$36 [2:0];
+  assign \$signature__addr$52  = \$38 [10:0];
+  assign \rd__addr$55  = \$40 [10:0];
+  assign \rd__en$56  = rd_en;
+  assign \wr_row[0]  = wr_row[31:0];
+  assign \wr_row[1]  = wr_row[63:32];
+  assign \wr_row[2]  = wr_row[95:64];
+  assign \wr_row[3]  = wr_row[127:96];
+  assign \wr_row[4]  = wr_row[159:128];
+  assign \wr_row[5]  = wr_row[191:160];
+  assign \wr_row[6]  = wr_row[223:192];
+  assign \wr_row[7]  = wr_row[255:224];
+  assign \rd_data[0]  = rd_data[31:0];
+  assign \rd_data[1]  = rd_data[63:32];
+  assign \rd_data[2]  = rd_data[95:64];
+  assign \rd_data[3]  = rd_data[127:96];
+  assign \rd_data[4]  = rd_data[159:128];
+  assign \rd_data[5]  = rd_data[191:160];
+  assign \rd_data[6]  = rd_data[223:192];
+  assign \rd_data[7]  = rd_data[255:224];
+  assign \$5  = rd_beat;
+  assign \$10  = rd_beat;
+  assign \$15  = rd_beat;
+  assign \$20  = rd_beat;
+  assign \$25  = rd_beat;
+  assign \$30  = rd_beat;
+  assign \$35  = rd_beat;
+  assign \$40  = rd_beat;
+endmodule
+
+(* generator = "Amaranth" *)
+module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, i__ready, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$70  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
-  wire \$100 ;
+  wire [5:0] \$100 ;
   wire \$101 ;
-  wire \$102 ;
+  wire [5:0] \$102 ;
   wire \$103 ;
-  wire \$104 ;
+  wire [5:0] \$104 ;
   wire \$105 ;
-  wire [7:0] \$106 ;
-  wire [7:0] \$107 ;
-  wire \$108 ;
+  wire [5:0] \$106 ;
+  wire \$107 ;
+  wire [5:0] \$108 ;
   wire \$109 ;
   wire [7:0] \$11 ;
-  wire [32:0] \$110 ;
-  wire [32:0] \$111 ;
-  wire \$112 ;
+  wire [5:0] \$110 ;
+  wire \$111 ;
+  wire [5:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
+  wire [32:0] \$115 ;
+  wire [32:0] \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [7:0] \$12 ;
-  wire [7:0] \$120 ;
-  wire [7:0] \$121 ;
+  wire \$120 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire [32:0] \$124 ;
-  wire [32:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [7:0] \$126 ;
+  wire [7:0] \$127 ;
+  wire [31:0] \$128 ;
+  wire [31:0] \$129 ;
   wire [7:0] \$13 ;
-  wire \$130 ;
+  wire [31:0] \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [7:0] \$134 ;
-  wire [7:0] \$135 ;
-  wire \$136 ;
+  wire [31:0] \$132 ;
+  wire [31:0] \$133 ;
+  wire [31:0] \$134 ;
+  wire [15:0] \$135 ;
+  wire [23:0] \$136 ;
   wire \$137 ;
-  wire [32:0] \$138 ;
-  wire [32:0] \$139 ;
+  wire \$138 ;
+  wire \$139 ;
   wire [7:0] \$14 ;
   wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
+  wire [7:0] \$141 ;
+  wire [7:0] \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
+  wire [32:0] \$144 ;
+  wire [32:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [7:0] \$148 ;
-  wire [7:0] \$149 ;
+  wire \$148 ;
+  wire \$149 ;
   wire [7:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [32:0] \$152 ;
-  wire [32:0] \$153 ;
+  wire \$152 ;
+  wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [7:0] \$155 ;
+  wire [7:0] \$156 ;
+  wire [31:0] \$157 ;
+  wire [31:0] \$158 ;
+  wire [31:0] \$159 ;
   wire [7:0] \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire [7:0] \$162 ;
-  wire [7:0] \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire [32:0] \$166 ;
-  wire [32:0] \$167 ;
+  wire [31:0] \$161 ;
+  wire [31:0] \$162 ;
+  wire [31:0] \$163 ;
+  wire [15:0] \$164 ;
+  wire [23:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire [7:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
+  wire [7:0] \$170 ;
+  wire [7:0] \$171 ;
   wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
+  wire [32:0] \$173 ;
+  wire [32:0] \$174 ;
   wire \$175 ;
-  wire [7:0] \$176 ;
-  wire [7:0] \$177 ;
+  wire \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire [7:0] \$18 ;
-  wire [32:0] \$180 ;
-  wire [32:0] \$181 ;
+  wire \$180 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
+  wire [7:0] \$184 ;
+  wire [7:0] \$185 ;
+  wire [31:0] \$186 ;
+  wire [31:0] \$187 ;
+  wire [31:0] \$188 ;
   wire \$189 ;
   wire [7:0] \$19 ;
-  wire [7:0] \$190 ;
-  wire [7:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [32:0] \$194 ;
-  wire [32:0] \$195 ;
+  wire [31:0] \$190 ;
+  wire [31:0] \$191 ;
+  wire [31:0] \$192 ;
+  wire [15:0] \$193 ;
+  wire [23:0] \$194 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [7:0] \$199 ;
   wire [3:0] \$2 ;
   wire [7:0] \$20 ;
-  wire \$200 ;
+  wire [7:0] \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire [7:0] \$204 ;
-  wire [7:0] \$205 ;
+  wire [32:0] \$202 ;
+  wire [32:0] \$203 ;
+  wire \$204 ;
+  wire \$205 ;
   wire \$206 ;
-  wire [31:0] \$207 ;
-  wire [31:0] \$208 ;
-  wire [31:0] \$209 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [7:0] \$21 ;
-  wire [31:0] \$210 ;
-  wire [31:0] \$211 ;
-  wire [31:0] \$212 ;
-  wire [31:0] \$213 ;
-  wire [31:0] \$214 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire [7:0] \$213 ;
+  wire [7:0] \$214 ;
   wire [31:0] \$215 ;
   wire [31:0] \$216 ;
   wire [31:0] \$217 ;
-  wire [31:0] \$218 ;
+  wire \$218 ;
   wire [31:0] \$219 ;
   wire [7:0] \$22 ;
   wire [31:0] \$220 ;
   wire [31:0] \$221 ;
-  wire [31:0] \$222 ;
-  wire [31:0] \$223 ;
-  wire [31:0] \$224 ;
-  wire [31:0] \$225 ;
-  wire [31:0] \$226 ;
-  wire [31:0] \$227 ;
-  wire [31:0] \$228 ;
-  wire [31:0] \$229 ;
+  wire [15:0] \$222 ;
+  wire [23:0] \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire [7:0] \$228 ;
+  wire [7:0] \$229 ;
   wire [7:0] \$23 ;
-  wire [31:0] \$230 ;
-  wire [31:0] \$231 ;
-  wire [31:0] \$232 ;
-  wire [31:0] \$233 ;
-  wire [31:0] \$234 ;
-  wire [31:0] \$235 ;
-  wire [31:0] \$236 ;
-  wire [31:0] \$237 ;
-  wire [31:0] \$238 ;
-  wire [31:0] \$239 ;
+  wire \$230 ;
+  wire [32:0] \$231 ;
+  wire [32:0] \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire [7:0] \$24 ;
-  wire [31:0] \$240 ;
-  wire [31:0] \$241 ;
-  wire [31:0] \$242 ;
-  wire [31:0] \$243 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire [7:0] \$242 ;
+  wire [7:0] \$243 ;
   wire [31:0] \$244 ;
   wire [31:0] \$245 ;
   wire [31:0] \$246 ;
   wire \$247 ;
   wire [31:0] \$248 ;
-  wire [15:0] \$249 ;
+  wire [31:0] \$249 ;
   wire [7:0] \$25 ;
-  wire \$250 ;
-  wire [31:0] \$251 ;
-  wire [15:0] \$252 ;
+  wire [31:0] \$250 ;
+  wire [15:0] \$251 ;
+  wire [23:0] \$252 ;
   wire \$253 ;
-  wire [31:0] \$254 ;
-  wire [15:0] \$255 ;
+  wire \$254 ;
+  wire \$255 ;
   wire \$256 ;
-  wire [31:0] \$257 ;
-  wire [15:0] \$258 ;
+  wire [7:0] \$257 ;
+  wire [7:0] \$258 ;
   wire \$259 ;
   wire [7:0] \$26 ;
-  wire [31:0] \$260 ;
-  wire [15:0] \$261 ;
+  wire [32:0] \$260 ;
+  wire [32:0] \$261 ;
   wire \$262 ;
-  wire [31:0] \$263 ;
-  wire [15:0] \$264 ;
+  wire \$263 ;
+  wire \$264 ;
   wire \$265 ;
-  wire [31:0] \$266 ;
-  wire [15:0] \$267 ;
+  wire \$266 ;
+  wire \$267 ;
   wire \$268 ;
-  wire [31:0] \$269 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [15:0] \$270 ;
-  wire [23:0] \$271 ;
-  wire \$272 ;
-  wire [23:0] \$273 ;
-  wire \$274 ;
-  wire [23:0] \$275 ;
+  wire \$270 ;
+  wire [7:0] \$271 ;
+  wire [7:0] \$272 ;
+  wire [31:0] \$273 ;
+  wire [31:0] \$274 ;
+  wire [31:0] \$275 ;
   wire \$276 ;
-  wire [23:0] \$277 ;
-  wire \$278 ;
-  wire [23:0] \$279 ;
-  wire [6:0] \$28 ;
-  wire \$280 ;
+  wire [31:0] \$277 ;
+  wire [31:0] \$278 ;
+  wire [31:0] \$279 ;
+  wire \$28 ;
+  wire [15:0] \$280 ;
   wire [23:0] \$281 ;
   wire \$282 ;
-  wire [23:0] \$283 ;
+  wire \$283 ;
   wire \$284 ;
-  wire [23:0] \$285 ;
-  wire \$286 ;
-  wire \$287 ;
+  wire \$285 ;
+  wire [7:0] \$286 ;
+  wire [7:0] \$287 ;
   wire \$288 ;
-  wire \$289 ;
+  wire [32:0] \$289 ;
   wire \$29 ;
-  wire [7:0] \$290 ;
-  wire [7:0] \$291 ;
+  wire [32:0] \$290 ;
+  wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [7:0] \$295 ;
-  wire [7:0] \$296 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
@@ -20083,396 +37489,422 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   wire \$30 ;
   wire [7:0] \$300 ;
   wire [7:0] \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire [7:0] \$305 ;
-  wire [7:0] \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire [7:0] \$310 ;
-  wire [7:0] \$311 ;
+  wire [31:0] \$302 ;
+  wire [31:0] \$303 ;
+  wire [31:0] \$304 ;
+  wire \$305 ;
+  wire [31:0] \$306 ;
+  wire [31:0] \$307 ;
+  wire [31:0] \$308 ;
+  wire [15:0] \$309 ;
+  wire [31:0] \$31 ;
+  wire [23:0] \$310 ;
+  wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire [7:0] \$315 ;
   wire [7:0] \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [32:0] \$318 ;
+  wire [32:0] \$319 ;
   wire \$32 ;
-  wire [7:0] \$320 ;
-  wire [7:0] \$321 ;
+  wire \$320 ;
+  wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire [7:0] \$325 ;
-  wire [7:0] \$326 ;
-  reg \$327 ;
-  reg [5:0] \$328 ;
-  reg [4:0] \$329 ;
-  wire \$33 ;
-  reg [31:0] \$330 ;
-  reg [31:0] \$331 ;
-  reg [31:0] \$332 ;
-  reg [31:0] \$333 ;
-  reg [31:0] \$334 ;
-  reg [31:0] \$335 ;
-  reg [31:0] \$336 ;
-  reg [31:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [31:0] \$339 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire [7:0] \$329 ;
+  wire [31:0] \$33 ;
+  wire [7:0] \$330 ;
+  wire [31:0] \$331 ;
+  wire [31:0] \$332 ;
+  wire [31:0] \$333 ;
+  wire \$334 ;
+  wire [31:0] \$335 ;
+  wire [31:0] \$336 ;
+  wire [31:0] \$337 ;
+  wire [15:0] \$338 ;
+  wire [23:0] \$339 ;
   wire \$34 ;
-  reg [4:0] \$340 ;
-  reg [15:0] \$341 ;
-  reg [4:0] \$342 ;
-  reg \$343 ;
-  reg \$344 ;
-  reg \$345 ;
-  reg \$346 ;
-  reg \$347 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire [7:0] \$344 ;
+  wire [7:0] \$345 ;
+  wire \$346 ;
+  wire [7:0] \$347 ;
   reg \$348 ;
   reg \$349 ;
-  wire \$35 ;
-  reg [31:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg \$352 ;
-  reg \$353 ;
-  reg \$354 ;
-  reg \$355 ;
-  reg \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg [7:0] \$359 ;
+  wire [31:0] \$35 ;
+  reg [5:0] \$350 ;
+  reg [31:0] \$351 ;
+  reg [31:0] \$352 ;
+  reg [31:0] \$353 ;
+  reg [31:0] \$354 ;
+  reg [31:0] \$355 ;
+  reg [31:0] \$356 ;
+  reg [31:0] \$357 ;
+  reg [31:0] \$358 ;
+  reg \$359 ;
   wire \$36 ;
-  reg [7:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [31:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg \$367 ;
-  reg \$368 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [5:0] \$367 ;
+  reg [31:0] \$368 ;
   reg \$369 ;
-  wire \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg \$373 ;
-  reg [7:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [7:0] \$376 ;
-  reg [7:0] \$377 ;
+  wire [31:0] \$37 ;
+  reg [5:0] \$370 ;
+  reg [5:0] \$371 ;
+  reg [15:0] \$372 ;
+  reg [15:0] \$373 ;
+  reg [15:0] \$374 ;
+  reg [2:0] \$375 ;
+  reg [31:0] \$376 ;
+  reg \$377 ;
   reg [7:0] \$378 ;
   reg [7:0] \$379 ;
   wire \$38 ;
-  reg [31:0] \$380 ;
+  reg [7:0] \$380 ;
   reg [7:0] \$381 ;
-  reg \$382 ;
-  reg \$383 ;
-  reg \$384 ;
-  reg \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg \$388 ;
-  reg [7:0] \$389 ;
-  wire \$39 ;
-  reg [7:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg [7:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg [7:0] \$394 ;
+  reg [7:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [31:0] \$385 ;
+  reg [31:0] \$386 ;
+  reg [2:0] \$387 ;
+  reg [31:0] \$388 ;
+  reg \$389 ;
+  wire [31:0] \$39 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg [6:0] \$392 ;
+  reg [6:0] \$393 ;
+  reg [6:0] \$394 ;
   reg [31:0] \$395 ;
-  reg [7:0] \$396 ;
-  reg \$397 ;
-  reg \$398 ;
-  reg \$399 ;
+  reg [23:0] \$396 ;
+  reg [15:0] \$397 ;
+  reg [15:0] \$398 ;
+  reg [15:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
   reg \$400 ;
-  reg \$401 ;
+  reg [6:0] \$401 ;
   reg \$402 ;
   reg \$403 ;
-  reg [7:0] \$404 ;
-  reg [7:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg [7:0] \$408 ;
-  reg [7:0] \$409 ;
-  wire \$41 ;
-  reg [31:0] \$410 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg \$407 ;
+  reg [31:0] \$408 ;
+  reg \$409 ;
+  wire [31:0] \$41 ;
+  reg [7:0] \$410 ;
   reg [7:0] \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg \$416 ;
-  reg \$417 ;
-  reg \$418 ;
-  reg [7:0] \$419 ;
+  reg [7:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [7:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [31:0] \$417 ;
+  reg [31:0] \$418 ;
+  reg [2:0] \$419 ;
   wire \$42 ;
-  reg [7:0] \$420 ;
-  reg [7:0] \$421 ;
-  reg [7:0] \$422 ;
-  reg [7:0] \$423 ;
-  reg [7:0] \$424 ;
-  reg [31:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg \$427 ;
-  reg \$428 ;
-  reg \$429 ;
-  wire \$43 ;
-  reg \$430 ;
-  reg \$431 ;
+  reg [31:0] \$420 ;
+  reg \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg [6:0] \$424 ;
+  reg [6:0] \$425 ;
+  reg [6:0] \$426 ;
+  reg [31:0] \$427 ;
+  reg [23:0] \$428 ;
+  reg [15:0] \$429 ;
+  wire [31:0] \$43 ;
+  reg [15:0] \$430 ;
+  reg [15:0] \$431 ;
   reg \$432 ;
-  reg \$433 ;
-  reg [7:0] \$434 ;
-  reg [7:0] \$435 ;
-  reg [7:0] \$436 ;
-  reg [7:0] \$437 ;
-  reg [7:0] \$438 ;
-  reg [7:0] \$439 ;
+  reg [6:0] \$433 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg \$439 ;
   wire \$44 ;
   reg [31:0] \$440 ;
-  reg [7:0] \$441 ;
-  reg \$442 ;
-  reg \$443 ;
-  reg \$444 ;
-  reg \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg \$448 ;
-  reg [7:0] \$449 ;
-  wire \$45 ;
-  reg [7:0] \$450 ;
-  reg [7:0] \$451 ;
-  reg [7:0] \$452 ;
-  reg [7:0] \$453 ;
-  reg [7:0] \$454 ;
-  reg [31:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg \$459 ;
+  reg \$441 ;
+  reg [7:0] \$442 ;
+  reg [7:0] \$443 ;
+  reg [7:0] \$444 ;
+  reg [7:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [7:0] \$448 ;
+  reg [31:0] \$449 ;
+  wire [31:0] \$45 ;
+  reg [31:0] \$450 ;
+  reg [2:0] \$451 ;
+  reg [31:0] \$452 ;
+  reg \$453 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg [6:0] \$456 ;
+  reg [6:0] \$457 ;
+  reg [6:0] \$458 ;
+  reg [31:0] \$459 ;
   wire \$46 ;
-  reg \$460 ;
-  reg \$461 ;
-  reg \$462 ;
-  reg \$463 ;
-  reg [7:0] \$464 ;
-  reg [7:0] \$465 ;
-  reg [7:0] \$466 ;
-  reg [7:0] \$467 ;
-  reg [7:0] \$468 ;
-  reg [7:0] \$469 ;
+  reg [23:0] \$460 ;
+  reg [15:0] \$461 ;
+  reg [15:0] \$462 ;
+  reg [15:0] \$463 ;
+  reg \$464 ;
+  reg [6:0] \$465 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  reg [2:0] \$470 ;
-  reg [31:0] \$471 ;
+  reg \$470 ;
+  reg \$471 ;
   reg [31:0] \$472 ;
-  reg [31:0] \$473 ;
-  reg [31:0] \$474 ;
-  reg [31:0] \$475 ;
-  reg [31:0] \$476 ;
-  reg [31:0] \$477 ;
-  reg [31:0] \$478 ;
-  reg [31:0] \$479 ;
+  reg \$473 ;
+  reg [7:0] \$474 ;
+  reg [7:0] \$475 ;
+  reg [7:0] \$476 ;
+  reg [7:0] \$477 ;
+  reg [7:0] \$478 ;
+  reg [7:0] \$479 ;
   wire \$48 ;
-  reg [31:0] \$480 ;
+  reg [7:0] \$480 ;
   reg [31:0] \$481 ;
   reg [31:0] \$482 ;
-  reg [31:0] \$483 ;
+  reg [2:0] \$483 ;
   reg [31:0] \$484 ;
-  reg [31:0] \$485 ;
-  reg [31:0] \$486 ;
-  reg [2:0] \$487 ;
-  reg [4:0] \$488 ;
-  reg \$489 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg [6:0] \$488 ;
+  reg [6:0] \$489 ;
   wire \$49 ;
-  reg [15:0] \$490 ;
-  reg [4:0] \$491 ;
-  reg [15:0] \$492 ;
-  reg [31:0] \$493 ;
-  reg [31:0] \$494 ;
-  reg [31:0] \$495 ;
-  reg [31:0] \$496 ;
-  reg [31:0] \$497 ;
-  reg [31:0] \$498 ;
-  reg [31:0] \$499 ;
+  reg [6:0] \$490 ;
+  reg [31:0] \$491 ;
+  reg [23:0] \$492 ;
+  reg [15:0] \$493 ;
+  reg [15:0] \$494 ;
+  reg [15:0] \$495 ;
+  reg \$496 ;
+  reg [6:0] \$497 ;
+  reg \$498 ;
+  reg \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [31:0] \$500 ;
-  reg [31:0] \$501 ;
-  reg [31:0] \$502 ;
-  reg [31:0] \$503 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg \$503 ;
   reg [31:0] \$504 ;
-  reg [31:0] \$505 ;
-  reg [31:0] \$506 ;
-  reg [31:0] \$507 ;
-  reg [31:0] \$508 ;
-  reg [2:0] \$509 ;
+  reg \$505 ;
+  reg [7:0] \$506 ;
+  reg [7:0] \$507 ;
+  reg [7:0] \$508 ;
+  reg [7:0] \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg [6:0] \$511 ;
-  reg [23:0] \$512 ;
-  reg [15:0] \$513 ;
-  reg \$514 ;
-  reg [6:0] \$515 ;
-  reg [23:0] \$516 ;
-  reg [15:0] \$517 ;
+  reg [7:0] \$510 ;
+  reg [7:0] \$511 ;
+  reg [7:0] \$512 ;
+  reg [31:0] \$513 ;
+  reg [31:0] \$514 ;
+  reg [2:0] \$515 ;
+  reg [31:0] \$516 ;
+  reg \$517 ;
   reg \$518 ;
-  reg [6:0] \$519 ;
+  reg \$519 ;
   wire \$52 ;
-  reg [23:0] \$520 ;
-  reg [15:0] \$521 ;
-  reg \$522 ;
-  reg [6:0] \$523 ;
+  reg [6:0] \$520 ;
+  reg [6:0] \$521 ;
+  reg [6:0] \$522 ;
+  reg [31:0] \$523 ;
   reg [23:0] \$524 ;
   reg [15:0] \$525 ;
-  reg \$526 ;
-  reg [6:0] \$527 ;
-  reg [23:0] \$528 ;
-  reg [15:0] \$529 ;
+  reg [15:0] \$526 ;
+  reg [15:0] \$527 ;
+  reg \$528 ;
+  reg [6:0] \$529 ;
   wire \$53 ;
   reg \$530 ;
-  reg [6:0] \$531 ;
-  reg [23:0] \$532 ;
-  reg [15:0] \$533 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg \$533 ;
   reg \$534 ;
-  reg [6:0] \$535 ;
-  reg [23:0] \$536 ;
-  reg [15:0] \$537 ;
-  reg \$538 ;
-  reg [6:0] \$539 ;
+  reg \$535 ;
+  reg [31:0] \$536 ;
+  reg \$537 ;
+  reg [7:0] \$538 ;
+  reg [7:0] \$539 ;
   wire \$54 ;
-  reg [23:0] \$540 ;
-  reg [15:0] \$541 ;
-  reg \$542 ;
-  reg \$543 ;
-  reg [6:0] \$544 ;
-  reg [6:0] \$545 ;
-  reg [15:0] \$546 ;
-  reg [15:0] \$547 ;
-  reg \$548 ;
+  reg [7:0] \$540 ;
+  reg [7:0] \$541 ;
+  reg [7:0] \$542 ;
+  reg [7:0] \$543 ;
+  reg [7:0] \$544 ;
+  reg [31:0] \$545 ;
+  reg [31:0] \$546 ;
+  reg [2:0] \$547 ;
+  reg [31:0] \$548 ;
   reg \$549 ;
   wire \$55 ;
   reg \$550 ;
-  reg [6:0] \$551 ;
+  reg \$551 ;
   reg [6:0] \$552 ;
-  reg [15:0] \$553 ;
-  reg [15:0] \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg \$557 ;
-  reg [6:0] \$558 ;
-  reg [6:0] \$559 ;
+  reg [6:0] \$553 ;
+  reg [6:0] \$554 ;
+  reg [31:0] \$555 ;
+  reg [23:0] \$556 ;
+  reg [15:0] \$557 ;
+  reg [15:0] \$558 ;
+  reg [15:0] \$559 ;
   wire \$56 ;
-  reg [15:0] \$560 ;
-  reg [15:0] \$561 ;
+  reg \$560 ;
+  reg [6:0] \$561 ;
   reg \$562 ;
   reg \$563 ;
   reg \$564 ;
-  reg [6:0] \$565 ;
-  reg [6:0] \$566 ;
-  reg [15:0] \$567 ;
-  reg [15:0] \$568 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg [31:0] \$568 ;
   reg \$569 ;
   wire \$57 ;
-  reg \$570 ;
-  reg \$571 ;
-  reg [6:0] \$572 ;
-  reg [6:0] \$573 ;
-  reg [15:0] \$574 ;
-  reg [15:0] \$575 ;
-  reg \$576 ;
-  reg \$577 ;
-  reg \$578 ;
-  reg [6:0] \$579 ;
+  reg [7:0] \$570 ;
+  reg [7:0] \$571 ;
+  reg [7:0] \$572 ;
+  reg [7:0] \$573 ;
+  reg [7:0] \$574 ;
+  reg [7:0] \$575 ;
+  reg [7:0] \$576 ;
+  reg [31:0] \$577 ;
+  reg [31:0] \$578 ;
+  reg [2:0] \$579 ;
   wire \$58 ;
-  reg [6:0] \$580 ;
-  reg [15:0] \$581 ;
-  reg [15:0] \$582 ;
+  reg [31:0] \$580 ;
+  reg \$581 ;
+  reg \$582 ;
   reg \$583 ;
-  reg \$584 ;
-  reg \$585 ;
+  reg [6:0] \$584 ;
+  reg [6:0] \$585 ;
   reg [6:0] \$586 ;
-  reg [6:0] \$587 ;
-  reg [15:0] \$588 ;
+  reg [31:0] \$587 ;
+  reg [23:0] \$588 ;
   reg [15:0] \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg \$591 ;
+  reg [15:0] \$590 ;
+  reg [15:0] \$591 ;
   reg \$592 ;
   reg [6:0] \$593 ;
-  reg [6:0] \$594 ;
-  reg [15:0] \$595 ;
-  reg [15:0] \$596 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg \$596 ;
   reg \$597 ;
-  reg [6:0] \$598 ;
-  reg [6:0] \$599 ;
+  reg \$598 ;
+  reg \$599 ;
   wire [7:0] \$6 ;
   wire \$60 ;
-  reg [6:0] \$600 ;
-  reg [6:0] \$601 ;
-  reg [6:0] \$602 ;
-  reg [6:0] \$603 ;
-  reg [6:0] \$604 ;
-  reg [6:0] \$605 ;
-  reg \$606 ;
-  reg \$607 ;
-  reg \$608 ;
-  reg \$609 ;
-  wire [5:0] \$61 ;
-  reg \$610 ;
-  reg \$611 ;
-  reg \$612 ;
+  reg [31:0] \$600 ;
+  reg \$601 ;
+  reg [7:0] \$602 ;
+  reg [7:0] \$603 ;
+  reg [7:0] \$604 ;
+  reg [7:0] \$605 ;
+  reg [7:0] \$606 ;
+  reg [7:0] \$607 ;
+  reg [7:0] \$608 ;
+  reg [31:0] \$609 ;
+  wire \$61 ;
+  reg [31:0] \$610 ;
+  reg [2:0] \$611 ;
+  reg [31:0] \$612 ;
   reg \$613 ;
   reg \$614 ;
   reg \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg \$618 ;
-  reg \$619 ;
-  wire [5:0] \$62 ;
-  reg \$620 ;
-  reg \$621 ;
-  reg [7:0] \$622 ;
-  reg [7:0] \$623 ;
-  reg [7:0] \$624 ;
-  reg [7:0] \$625 ;
-  reg [7:0] \$626 ;
-  reg [7:0] \$627 ;
-  reg [7:0] \$628 ;
-  reg [7:0] \$629 ;
+  reg [6:0] \$616 ;
+  reg [6:0] \$617 ;
+  reg [6:0] \$618 ;
+  reg [31:0] \$619 ;
+  wire \$62 ;
+  reg [23:0] \$620 ;
+  reg [15:0] \$621 ;
+  reg [15:0] \$622 ;
+  reg [15:0] \$623 ;
+  reg \$624 ;
+  reg [6:0] \$625 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg \$629 ;
   wire \$63 ;
-  reg [5:0] \$630 ;
-  reg [5:0] \$631 ;
-  reg [5:0] \$632 ;
-  reg [5:0] \$633 ;
-  reg [5:0] \$634 ;
-  reg [5:0] \$635 ;
-  wire [5:0] \$64 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg \$637 ;
+  reg \$638 ;
+  reg \$639 ;
+  wire \$64 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg [7:0] \$648 ;
+  reg [7:0] \$649 ;
   wire \$65 ;
-  wire [5:0] \$66 ;
+  reg [7:0] \$650 ;
+  reg [7:0] \$651 ;
+  reg [7:0] \$652 ;
+  reg [7:0] \$653 ;
+  reg [7:0] \$654 ;
+  reg [7:0] \$655 ;
+  reg [5:0] \$656 ;
+  reg [5:0] \$657 ;
+  reg [5:0] \$658 ;
+  reg [5:0] \$659 ;
+  wire \$66 ;
+  reg [5:0] \$660 ;
+  reg [5:0] \$661 ;
   wire \$67 ;
-  wire [5:0] \$68 ;
+  wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
-  wire [5:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire [5:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
-  wire [5:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
-  wire [5:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
-  wire [5:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
-  wire [5:0] \$80 ;
-  wire \$81 ;
+  wire \$80 ;
+  wire [5:0] \$81 ;
   wire [5:0] \$82 ;
   wire \$83 ;
   wire [5:0] \$84 ;
@@ -20486,12 +37918,13 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   wire \$91 ;
   wire [5:0] \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [5:0] \$94 ;
   wire \$95 ;
-  wire [32:0] \$96 ;
-  wire [32:0] \$97 ;
-  wire \$98 ;
+  wire [5:0] \$96 ;
+  wire \$97 ;
+  wire [5:0] \$98 ;
   wire \$99 ;
+  reg bad_shift = 1'h0;
   reg big0_d0 = 1'h0;
   reg big0_d1 = 1'h0;
   reg big1_d0 = 1'h0;
@@ -20542,12 +37975,6 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   reg [7:0] keep_d5 = 8'h00;
   reg [7:0] keep_d6 = 8'h00;
   reg [7:0] keep_d7 = 8'h00;
-  reg kz_d0 = 1'h0;
-  reg kz_d1 = 1'h0;
-  reg kz_d2 = 1'h0;
-  reg kz_d3 = 1'h0;
-  reg kz_d4 = 1'h0;
-  reg kz_d5 = 1'h0;
   reg last_d0 = 1'h0;
   reg last_d1 = 1'h0;
   reg last_d2 = 1'h0;
@@ -20622,6 +38049,14 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   wire o__ready;
   output o__valid;
   wire o__valid;
+  reg only_saturate_d0 = 1'h0;
+  reg only_saturate_d1 = 1'h0;
+  reg only_saturate_d2 = 1'h0;
+  reg only_saturate_d3 = 1'h0;
+  reg only_saturate_d4 = 1'h0;
+  reg only_saturate_d5 = 1'h0;
+  reg only_saturate_d6 = 1'h0;
+  reg only_saturate_d7 = 1'h0;
   wire [78:0] out_buffer_data;
   wire [63:0] \out_buffer_data.data ;
   wire [7:0] \out_buffer_data.data[0] ;
@@ -20663,7 +38098,6 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
-  reg [4:0] s1_km1 = 5'h00;
   reg [31:0] s1_x0 = 32'd0;
   reg [31:0] s1_x1 = 32'd0;
   reg [31:0] s1_x2 = 32'd0;
@@ -20672,10 +38106,7 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   reg [31:0] s1_x5 = 32'd0;
   reg [31:0] s1_x6 = 32'd0;
   reg [31:0] s1_x7 = 32'd0;
-  reg [4:0] s2_h = 5'h00;
   reg [5:0] s2_k = 6'h00;
-  reg [4:0] s2_km1 = 5'h00;
-  reg s2_kz = 1'h0;
   reg [31:0] s2_mag0 = 32'd0;
   reg [31:0] s2_mag1 = 32'd0;
   reg [31:0] s2_mag2 = 32'd0;
@@ -20685,7 +38116,6 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   reg [31:0] s2_mag6 = 32'd0;
   reg [31:0] s2_mag7 = 32'd0;
   reg [31:0] s2_mask = 32'd0;
-  reg [15:0] s2_mask_h = 16'h0000;
   reg s2_neg0 = 1'h0;
   reg s2_neg1 = 1'h0;
   reg s2_neg2 = 1'h0;
@@ -20694,14 +38124,6 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   reg s2_neg5 = 1'h0;
   reg s2_neg6 = 1'h0;
   reg s2_neg7 = 1'h0;
-  reg [7:0] s2_xsat0 = 8'h00;
-  reg [7:0] s2_xsat1 = 8'h00;
-  reg [7:0] s2_xsat2 = 8'h00;
-  reg [7:0] s2_xsat3 = 8'h00;
-  reg [7:0] s2_xsat4 = 8'h00;
-  reg [7:0] s2_xsat5 = 8'h00;
-  reg [7:0] s2_xsat6 = 8'h00;
-  reg [7:0] s2_xsat7 = 8'h00;
   reg [31:0] s3_f0 = 32'd0;
   reg [31:0] s3_f1 = 32'd0;
   reg [31:0] s3_f2 = 32'd0;
@@ -20710,10 +38132,14 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   reg [31:0] s3_f5 = 32'd0;
   reg [31:0] s3_f6 = 32'd0;
   reg [31:0] s3_f7 = 32'd0;
-  reg [4:0] s3_h = 5'h00;
-  reg [2:0] s3_k = 3'h0;
-  reg [2:0] s3_km1 = 3'h0;
-  reg [15:0] s3_mask_h = 16'h0000;
+  reg [2:0] s3_k0 = 3'h0;
+  reg [2:0] s3_k1 = 3'h0;
+  reg [2:0] s3_k2 = 3'h0;
+  reg [2:0] s3_k3 = 3'h0;
+  reg [2:0] s3_k4 = 3'h0;
+  reg [2:0] s3_k5 = 3'h0;
+  reg [2:0] s3_k6 = 3'h0;
+  reg [2:0] s3_k7 = 3'h0;
   reg s3_odd = 1'h0;
   reg [31:0] s3_qc0 = 32'd0;
   reg [31:0] s3_qc1 = 32'd0;
@@ -20731,8 +38157,11 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   reg [31:0] s4_f25 = 32'd0;
   reg [31:0] s4_f26 = 32'd0;
   reg [31:0] s4_f27 = 32'd0;
-  reg [4:0] s4_h = 5'h00;
-  reg [15:0] s4_mask_h = 16'h0000;
+  reg [5:0] s4_h_d0 = 6'h00;
+  reg [5:0] s4_h_d1 = 6'h00;
+  reg [15:0] s4_mask_h_d0 = 16'h0000;
+  reg [15:0] s4_mask_h_d1 = 16'h0000;
+  reg [15:0] s4_mask_h_d2 = 16'h0000;
   reg [31:0] s4_q0 = 32'd0;
   reg [31:0] s4_q1 = 32'd0;
   reg [31:0] s4_q2 = 32'd0;
@@ -20790,22 +38219,22 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   reg [15:0] s6_lo5 = 16'h0000;
   reg [15:0] s6_lo6 = 16'h0000;
   reg [15:0] s6_lo7 = 16'h0000;
-  reg s7_inc0 = 1'h0;
-  reg s7_inc1 = 1'h0;
-  reg s7_inc2 = 1'h0;
-  reg s7_inc3 = 1'h0;
-  reg s7_inc4 = 1'h0;
-  reg s7_inc5 = 1'h0;
-  reg s7_inc6 = 1'h0;
-  reg s7_inc7 = 1'h0;
-  reg [6:0] s8_small0 = 7'h00;
-  reg [6:0] s8_small1 = 7'h00;
-  reg [6:0] s8_small2 = 7'h00;
-  reg [6:0] s8_small3 = 7'h00;
-  reg [6:0] s8_small4 = 7'h00;
-  reg [6:0] s8_small5 = 7'h00;
-  reg [6:0] s8_small6 = 7'h00;
-  reg [6:0] s8_small7 = 7'h00;
+  reg s7_up0 = 1'h0;
+  reg s7_up1 = 1'h0;
+  reg s7_up2 = 1'h0;
+  reg s7_up3 = 1'h0;
+  reg s7_up4 = 1'h0;
+  reg s7_up5 = 1'h0;
+  reg s7_up6 = 1'h0;
+  reg s7_up7 = 1'h0;
+  reg [6:0] s8_mag0 = 7'h00;
+  reg [6:0] s8_mag1 = 7'h00;
+  reg [6:0] s8_mag2 = 7'h00;
+  reg [6:0] s8_mag3 = 7'h00;
+  reg [6:0] s8_mag4 = 7'h00;
+  reg [6:0] s8_mag5 = 7'h00;
+  reg [6:0] s8_mag6 = 7'h00;
+  reg [6:0] s8_mag7 = 7'h00;
   wire take;
   reg valid_d0 = 1'h0;
   reg valid_d1 = 1'h0;
@@ -20823,970 +38252,1009 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   reg [7:0] xsat0_d3 = 8'h00;
   reg [7:0] xsat0_d4 = 8'h00;
   reg [7:0] xsat0_d5 = 8'h00;
+  reg [7:0] xsat0_d6 = 8'h00;
   reg [7:0] xsat1_d0 = 8'h00;
   reg [7:0] xsat1_d1 = 8'h00;
   reg [7:0] xsat1_d2 = 8'h00;
   reg [7:0] xsat1_d3 = 8'h00;
   reg [7:0] xsat1_d4 = 8'h00;
   reg [7:0] xsat1_d5 = 8'h00;
+  reg [7:0] xsat1_d6 = 8'h00;
   reg [7:0] xsat2_d0 = 8'h00;
   reg [7:0] xsat2_d1 = 8'h00;
   reg [7:0] xsat2_d2 = 8'h00;
   reg [7:0] xsat2_d3 = 8'h00;
   reg [7:0] xsat2_d4 = 8'h00;
   reg [7:0] xsat2_d5 = 8'h00;
+  reg [7:0] xsat2_d6 = 8'h00;
   reg [7:0] xsat3_d0 = 8'h00;
   reg [7:0] xsat3_d1 = 8'h00;
   reg [7:0] xsat3_d2 = 8'h00;
   reg [7:0] xsat3_d3 = 8'h00;
   reg [7:0] xsat3_d4 = 8'h00;
   reg [7:0] xsat3_d5 = 8'h00;
+  reg [7:0] xsat3_d6 = 8'h00;
   reg [7:0] xsat4_d0 = 8'h00;
   reg [7:0] xsat4_d1 = 8'h00;
   reg [7:0] xsat4_d2 = 8'h00;
   reg [7:0] xsat4_d3 = 8'h00;
   reg [7:0] xsat4_d4 = 8'h00;
   reg [7:0] xsat4_d5 = 8'h00;
+  reg [7:0] xsat4_d6 = 8'h00;
   reg [7:0] xsat5_d0 = 8'h00;
   reg [7:0] xsat5_d1 = 8'h00;
   reg [7:0] xsat5_d2 = 8'h00;
   reg [7:0] xsat5_d3 = 8'h00;
   reg [7:0] xsat5_d4 = 8'h00;
   reg [7:0] xsat5_d5 = 8'h00;
+  reg [7:0] xsat5_d6 = 8'h00;
   reg [7:0] xsat6_d0 = 8'h00;
   reg [7:0] xsat6_d1 = 8'h00;
   reg [7:0] xsat6_d2 = 8'h00;
   reg [7:0] xsat6_d3 = 8'h00;
   reg [7:0] xsat6_d4 = 8'h00;
   reg [7:0] xsat6_d5 = 8'h00;
+  reg [7:0] xsat6_d6 = 8'h00;
   reg [7:0] xsat7_d0 = 8'h00;
   reg [7:0] xsat7_d1 = 8'h00;
   reg [7:0] xsat7_d2 = 8'h00;
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
+  reg [7:0] xsat7_d6 = 8'h00;
+  assign \$336  = s3_odd ? \$335  : s3_f7;
+  assign \$337  = s4_f27 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$338  = s4_f27[15:0] & s4_mask_h_d2;
+  assign \$339  = s5_fc7 >> s5_h;
+  assign \$340  = s6_hi7 > s6_lo7;
+  assign \$341  = q7_7_d1 == 7'h7f;
+  assign \$342  = \$341  & s7_up7;
+  assign \$343  = big7_d1 | \$342 ;
+  assign \$344  = q7_7_d1 + s7_up7;
+  assign \$345  = \$343  ? 8'h7f : \$344 ;
+  assign \$346  = i__payload[261:256] > 6'h20;
+  assign \$347  = \$346  ? 8'h00 : i__payload[269:262];
   always @(posedge clk)
-    kz_d0 <= \$344 ;
+    i__ready <= \$348 ;
   always @(posedge clk)
-    kz_d1 <= \$345 ;
+    bad_shift <= \$349 ;
   always @(posedge clk)
-    kz_d2 <= \$346 ;
+    s1_k <= \$350 ;
   always @(posedge clk)
-    kz_d3 <= \$347 ;
+    s1_x0 <= \$351 ;
   always @(posedge clk)
-    kz_d4 <= \$348 ;
+    s1_x1 <= \$352 ;
   always @(posedge clk)
-    kz_d5 <= \$349 ;
+    s1_x2 <= \$353 ;
   always @(posedge clk)
-    s2_mag0 <= \$350 ;
+    s1_x3 <= \$354 ;
   always @(posedge clk)
-    s2_xsat0 <= \$351 ;
+    s1_x4 <= \$355 ;
   always @(posedge clk)
-    s2_neg0 <= \$352 ;
+    s1_x5 <= \$356 ;
   always @(posedge clk)
-    neg0_d0 <= \$353 ;
+    s1_x6 <= \$357 ;
   always @(posedge clk)
-    neg0_d1 <= \$354 ;
+    s1_x7 <= \$358 ;
   always @(posedge clk)
-    neg0_d2 <= \$355 ;
+    only_saturate_d0 <= \$359 ;
   always @(posedge clk)
-    neg0_d3 <= \$356 ;
+    only_saturate_d1 <= \$360 ;
   always @(posedge clk)
-    neg0_d4 <= \$357 ;
+    only_saturate_d2 <= \$361 ;
   always @(posedge clk)
-    neg0_d5 <= \$358 ;
+    only_saturate_d3 <= \$362 ;
   always @(posedge clk)
-    xsat0_d0 <= \$359 ;
+    only_saturate_d4 <= \$363 ;
   always @(posedge clk)
-    xsat0_d1 <= \$360 ;
+    only_saturate_d5 <= \$364 ;
   always @(posedge clk)
-    xsat0_d2 <= \$361 ;
+    only_saturate_d6 <= \$365 ;
   always @(posedge clk)
-    xsat0_d3 <= \$362 ;
+    only_saturate_d7 <= \$366 ;
   always @(posedge clk)
-    xsat0_d4 <= \$363 ;
+    s2_k <= \$367 ;
   always @(posedge clk)
-    xsat0_d5 <= \$364 ;
+    s2_mask <= \$368 ;
   always @(posedge clk)
-    s2_mag1 <= \$365 ;
+    s3_odd <= \$369 ;
   always @(posedge clk)
-    s2_xsat1 <= \$366 ;
+    s4_h_d0 <= \$370 ;
   always @(posedge clk)
-    s2_neg1 <= \$367 ;
+    s4_h_d1 <= \$371 ;
   always @(posedge clk)
-    neg1_d0 <= \$368 ;
+    s4_mask_h_d0 <= \$372 ;
   always @(posedge clk)
-    neg1_d1 <= \$369 ;
+    s4_mask_h_d1 <= \$373 ;
   always @(posedge clk)
-    neg1_d2 <= \$370 ;
+    s4_mask_h_d2 <= \$374 ;
   always @(posedge clk)
-    neg1_d3 <= \$371 ;
+    s5_h <= \$375 ;
   always @(posedge clk)
-    neg1_d4 <= \$372 ;
+    s2_mag0 <= \$376 ;
   always @(posedge clk)
-    neg1_d5 <= \$373 ;
+    s2_neg0 <= \$377 ;
   always @(posedge clk)
-    xsat1_d0 <= \$374 ;
+    xsat0_d0 <= \$378 ;
   always @(posedge clk)
-    xsat1_d1 <= \$375 ;
+    xsat0_d1 <= \$379 ;
   always @(posedge clk)
-    xsat1_d2 <= \$376 ;
+    xsat0_d2 <= \$380 ;
   always @(posedge clk)
-    xsat1_d3 <= \$377 ;
+    xsat0_d3 <= \$381 ;
   always @(posedge clk)
-    xsat1_d4 <= \$378 ;
+    xsat0_d4 <= \$382 ;
   always @(posedge clk)
-    xsat1_d5 <= \$379 ;
+    xsat0_d5 <= \$383 ;
   always @(posedge clk)
-    s2_mag2 <= \$380 ;
+    xsat0_d6 <= \$384 ;
   always @(posedge clk)
-    s2_xsat2 <= \$381 ;
+    s3_qc0 <= \$385 ;
   always @(posedge clk)
-    s2_neg2 <= \$382 ;
+    s3_f0 <= \$386 ;
   always @(posedge clk)
-    neg2_d0 <= \$383 ;
+    s3_k0 <= \$387 ;
   always @(posedge clk)
-    neg2_d1 <= \$384 ;
+    s4_q0 <= \$388 ;
   always @(posedge clk)
-    neg2_d2 <= \$385 ;
+    s5_big0 <= \$389 ;
   always @(posedge clk)
-    neg2_d3 <= \$386 ;
+    big0_d0 <= \$390 ;
   always @(posedge clk)
-    neg2_d4 <= \$387 ;
+    big0_d1 <= \$391 ;
   always @(posedge clk)
-    neg2_d5 <= \$388 ;
+    s5_q7_0 <= \$392 ;
   always @(posedge clk)
-    xsat2_d0 <= \$389 ;
+    q7_0_d0 <= \$393 ;
   always @(posedge clk)
-    xsat2_d1 <= \$390 ;
+    q7_0_d1 <= \$394 ;
   always @(posedge clk)
-    xsat2_d2 <= \$391 ;
+    s4_f20 <= \$395 ;
   always @(posedge clk)
-    xsat2_d3 <= \$392 ;
+    s5_fc0 <= \$396 ;
   always @(posedge clk)
-    xsat2_d4 <= \$393 ;
+    s5_lo0 <= \$397 ;
   always @(posedge clk)
-    xsat2_d5 <= \$394 ;
+    s6_hi0 <= \$398 ;
   always @(posedge clk)
-    s2_mag3 <= \$395 ;
+    s6_lo0 <= \$399 ;
   always @(posedge clk)
-    s2_xsat3 <= \$396 ;
+    s7_up0 <= \$400 ;
   always @(posedge clk)
-    s2_neg3 <= \$397 ;
+    s8_mag0 <= \$401 ;
   always @(posedge clk)
-    neg3_d0 <= \$398 ;
+    neg0_d0 <= \$402 ;
   always @(posedge clk)
-    neg3_d1 <= \$399 ;
+    neg0_d1 <= \$403 ;
   always @(posedge clk)
-    neg3_d2 <= \$400 ;
+    neg0_d2 <= \$404 ;
   always @(posedge clk)
-    neg3_d3 <= \$401 ;
+    neg0_d3 <= \$405 ;
   always @(posedge clk)
-    neg3_d4 <= \$402 ;
+    neg0_d4 <= \$406 ;
   always @(posedge clk)
-    neg3_d5 <= \$403 ;
+    neg0_d5 <= \$407 ;
   always @(posedge clk)
-    xsat3_d0 <= \$404 ;
+    s2_mag1 <= \$408 ;
   always @(posedge clk)
-    xsat3_d1 <= \$405 ;
+    s2_neg1 <= \$409 ;
   always @(posedge clk)
-    xsat3_d2 <= \$406 ;
+    xsat1_d0 <= \$410 ;
   always @(posedge clk)
-    xsat3_d3 <= \$407 ;
+    xsat1_d1 <= \$411 ;
   always @(posedge clk)
-    xsat3_d4 <= \$408 ;
+    xsat1_d2 <= \$412 ;
   always @(posedge clk)
-    xsat3_d5 <= \$409 ;
+    xsat1_d3 <= \$413 ;
   always @(posedge clk)
-    s2_mag4 <= \$410 ;
+    xsat1_d4 <= \$414 ;
   always @(posedge clk)
-    s2_xsat4 <= \$411 ;
+    xsat1_d5 <= \$415 ;
   always @(posedge clk)
-    s2_neg4 <= \$412 ;
+    xsat1_d6 <= \$416 ;
   always @(posedge clk)
-    neg4_d0 <= \$413 ;
+    s3_qc1 <= \$417 ;
   always @(posedge clk)
-    neg4_d1 <= \$414 ;
+    s3_f1 <= \$418 ;
   always @(posedge clk)
-    neg4_d2 <= \$415 ;
+    s3_k1 <= \$419 ;
   always @(posedge clk)
-    neg4_d3 <= \$416 ;
+    s4_q1 <= \$420 ;
   always @(posedge clk)
-    neg4_d4 <= \$417 ;
+    s5_big1 <= \$421 ;
   always @(posedge clk)
-    neg4_d5 <= \$418 ;
+    big1_d0 <= \$422 ;
   always @(posedge clk)
-    xsat4_d0 <= \$419 ;
+    big1_d1 <= \$423 ;
   always @(posedge clk)
-    xsat4_d1 <= \$420 ;
+    s5_q7_1 <= \$424 ;
   always @(posedge clk)
-    xsat4_d2 <= \$421 ;
+    q7_1_d0 <= \$425 ;
   always @(posedge clk)
-    xsat4_d3 <= \$422 ;
+    q7_1_d1 <= \$426 ;
   always @(posedge clk)
-    xsat4_d4 <= \$423 ;
+    s4_f21 <= \$427 ;
   always @(posedge clk)
-    xsat4_d5 <= \$424 ;
+    s5_fc1 <= \$428 ;
   always @(posedge clk)
-    s2_mag5 <= \$425 ;
+    s5_lo1 <= \$429 ;
   always @(posedge clk)
-    s2_xsat5 <= \$426 ;
+    s6_hi1 <= \$430 ;
   always @(posedge clk)
-    s2_neg5 <= \$427 ;
+    s6_lo1 <= \$431 ;
   always @(posedge clk)
-    neg5_d0 <= \$428 ;
+    s7_up1 <= \$432 ;
   always @(posedge clk)
-    neg5_d1 <= \$429 ;
+    s8_mag1 <= \$433 ;
   always @(posedge clk)
-    neg5_d2 <= \$430 ;
+    neg1_d0 <= \$434 ;
   always @(posedge clk)
-    neg5_d3 <= \$431 ;
+    neg1_d1 <= \$435 ;
   always @(posedge clk)
-    neg5_d4 <= \$432 ;
+    neg1_d2 <= \$436 ;
   always @(posedge clk)
-    neg5_d5 <= \$433 ;
+    neg1_d3 <= \$437 ;
   always @(posedge clk)
-    xsat5_d0 <= \$434 ;
+    neg1_d4 <= \$438 ;
   always @(posedge clk)
-    xsat5_d1 <= \$435 ;
+    neg1_d5 <= \$439 ;
   always @(posedge clk)
-    xsat5_d2 <= \$436 ;
+    s2_mag2 <= \$440 ;
   always @(posedge clk)
-    xsat5_d3 <= \$437 ;
+    s2_neg2 <= \$441 ;
   always @(posedge clk)
-    xsat5_d4 <= \$438 ;
+    xsat2_d0 <= \$442 ;
   always @(posedge clk)
-    xsat5_d5 <= \$439 ;
+    xsat2_d1 <= \$443 ;
   always @(posedge clk)
-    s2_mag6 <= \$440 ;
+    xsat2_d2 <= \$444 ;
   always @(posedge clk)
-    s2_xsat6 <= \$441 ;
+    xsat2_d3 <= \$445 ;
   always @(posedge clk)
-    s2_neg6 <= \$442 ;
+    xsat2_d4 <= \$446 ;
   always @(posedge clk)
-    neg6_d0 <= \$443 ;
+    xsat2_d5 <= \$447 ;
   always @(posedge clk)
-    neg6_d1 <= \$444 ;
+    xsat2_d6 <= \$448 ;
   always @(posedge clk)
-    neg6_d2 <= \$445 ;
+    s3_qc2 <= \$449 ;
   always @(posedge clk)
-    neg6_d3 <= \$446 ;
+    s3_f2 <= \$450 ;
   always @(posedge clk)
-    neg6_d4 <= \$447 ;
+    s3_k2 <= \$451 ;
   always @(posedge clk)
-    neg6_d5 <= \$448 ;
+    s4_q2 <= \$452 ;
   always @(posedge clk)
-    xsat6_d0 <= \$449 ;
+    s5_big2 <= \$453 ;
   always @(posedge clk)
-    xsat6_d1 <= \$450 ;
+    big2_d0 <= \$454 ;
   always @(posedge clk)
-    xsat6_d2 <= \$451 ;
+    big2_d1 <= \$455 ;
   always @(posedge clk)
-    xsat6_d3 <= \$452 ;
+    s5_q7_2 <= \$456 ;
   always @(posedge clk)
-    xsat6_d4 <= \$453 ;
+    q7_2_d0 <= \$457 ;
   always @(posedge clk)
-    xsat6_d5 <= \$454 ;
+    q7_2_d1 <= \$458 ;
   always @(posedge clk)
-    s2_mag7 <= \$455 ;
+    s4_f22 <= \$459 ;
   always @(posedge clk)
-    s2_xsat7 <= \$456 ;
+    s5_fc2 <= \$460 ;
   always @(posedge clk)
-    s2_neg7 <= \$457 ;
+    s5_lo2 <= \$461 ;
   always @(posedge clk)
-    neg7_d0 <= \$458 ;
+    s6_hi2 <= \$462 ;
   always @(posedge clk)
-    neg7_d1 <= \$459 ;
+    s6_lo2 <= \$463 ;
   always @(posedge clk)
-    neg7_d2 <= \$460 ;
+    s7_up2 <= \$464 ;
   always @(posedge clk)
-    neg7_d3 <= \$461 ;
+    s8_mag2 <= \$465 ;
   always @(posedge clk)
-    neg7_d4 <= \$462 ;
+    neg2_d0 <= \$466 ;
   always @(posedge clk)
-    neg7_d5 <= \$463 ;
+    neg2_d1 <= \$467 ;
   always @(posedge clk)
-    xsat7_d0 <= \$464 ;
+    neg2_d2 <= \$468 ;
   always @(posedge clk)
-    xsat7_d1 <= \$465 ;
+    neg2_d3 <= \$469 ;
   always @(posedge clk)
-    xsat7_d2 <= \$466 ;
+    neg2_d4 <= \$470 ;
   always @(posedge clk)
-    xsat7_d3 <= \$467 ;
+    neg2_d5 <= \$471 ;
   always @(posedge clk)
-    xsat7_d4 <= \$468 ;
+    s2_mag3 <= \$472 ;
   always @(posedge clk)
-    xsat7_d5 <= \$469 ;
+    s2_neg3 <= \$473 ;
   always @(posedge clk)
-    s3_k <= \$470 ;
+    xsat3_d0 <= \$474 ;
   always @(posedge clk)
-    s3_qc0 <= \$471 ;
+    xsat3_d1 <= \$475 ;
   always @(posedge clk)
-    s3_f0 <= \$472 ;
+    xsat3_d2 <= \$476 ;
   always @(posedge clk)
-    s3_qc1 <= \$473 ;
+    xsat3_d3 <= \$477 ;
   always @(posedge clk)
-    s3_f1 <= \$474 ;
+    xsat3_d4 <= \$478 ;
   always @(posedge clk)
-    s3_qc2 <= \$475 ;
+    xsat3_d5 <= \$479 ;
   always @(posedge clk)
-    s3_f2 <= \$476 ;
+    xsat3_d6 <= \$480 ;
   always @(posedge clk)
-    s3_qc3 <= \$477 ;
+    s3_qc3 <= \$481 ;
   always @(posedge clk)
-    s3_f3 <= \$478 ;
+    s3_f3 <= \$482 ;
   always @(posedge clk)
-    s3_qc4 <= \$479 ;
+    s3_k3 <= \$483 ;
   always @(posedge clk)
-    s3_f4 <= \$480 ;
+    s4_q3 <= \$484 ;
   always @(posedge clk)
-    s3_qc5 <= \$481 ;
+    s5_big3 <= \$485 ;
   always @(posedge clk)
-    s3_f5 <= \$482 ;
+    big3_d0 <= \$486 ;
   always @(posedge clk)
-    s3_qc6 <= \$483 ;
+    big3_d1 <= \$487 ;
   always @(posedge clk)
-    s3_f6 <= \$484 ;
+    s5_q7_3 <= \$488 ;
   always @(posedge clk)
-    s3_qc7 <= \$485 ;
+    q7_3_d0 <= \$489 ;
   always @(posedge clk)
-    s3_f7 <= \$486 ;
+    q7_3_d1 <= \$490 ;
   always @(posedge clk)
-    s3_km1 <= \$487 ;
+    s4_f23 <= \$491 ;
   always @(posedge clk)
-    s3_h <= \$488 ;
+    s5_fc3 <= \$492 ;
   always @(posedge clk)
-    s3_odd <= \$489 ;
+    s5_lo3 <= \$493 ;
   always @(posedge clk)
-    s3_mask_h <= \$490 ;
+    s6_hi3 <= \$494 ;
   always @(posedge clk)
-    s4_h <= \$491 ;
+    s6_lo3 <= \$495 ;
   always @(posedge clk)
-    s4_mask_h <= \$492 ;
+    s7_up3 <= \$496 ;
   always @(posedge clk)
-    s4_q0 <= \$493 ;
+    s8_mag3 <= \$497 ;
   always @(posedge clk)
-    s4_f20 <= \$494 ;
+    neg3_d0 <= \$498 ;
   always @(posedge clk)
-    s4_q1 <= \$495 ;
+    neg3_d1 <= \$499 ;
   always @(posedge clk)
-    s4_f21 <= \$496 ;
+    neg3_d2 <= \$500 ;
   always @(posedge clk)
-    s4_q2 <= \$497 ;
+    neg3_d3 <= \$501 ;
   always @(posedge clk)
-    s4_f22 <= \$498 ;
+    neg3_d4 <= \$502 ;
   always @(posedge clk)
-    s4_q3 <= \$499 ;
+    neg3_d5 <= \$503 ;
   always @(posedge clk)
-    s4_f23 <= \$500 ;
+    s2_mag4 <= \$504 ;
   always @(posedge clk)
-    s4_q4 <= \$501 ;
+    s2_neg4 <= \$505 ;
   always @(posedge clk)
-    s4_f24 <= \$502 ;
+    xsat4_d0 <= \$506 ;
   always @(posedge clk)
-    s4_q5 <= \$503 ;
+    xsat4_d1 <= \$507 ;
   always @(posedge clk)
-    s4_f25 <= \$504 ;
+    xsat4_d2 <= \$508 ;
   always @(posedge clk)
-    s4_q6 <= \$505 ;
+    xsat4_d3 <= \$509 ;
   always @(posedge clk)
-    s4_f26 <= \$506 ;
+    xsat4_d4 <= \$510 ;
   always @(posedge clk)
-    s4_q7 <= \$507 ;
+    xsat4_d5 <= \$511 ;
   always @(posedge clk)
-    s4_f27 <= \$508 ;
+    xsat4_d6 <= \$512 ;
   always @(posedge clk)
-    s5_h <= \$509 ;
+    s3_qc4 <= \$513 ;
   always @(posedge clk)
-    s5_big0 <= \$510 ;
+    s3_f4 <= \$514 ;
   always @(posedge clk)
-    s5_q7_0 <= \$511 ;
+    s3_k4 <= \$515 ;
   always @(posedge clk)
-    s5_fc0 <= \$512 ;
+    s4_q4 <= \$516 ;
   always @(posedge clk)
-    s5_lo0 <= \$513 ;
+    s5_big4 <= \$517 ;
   always @(posedge clk)
-    s5_big1 <= \$514 ;
+    big4_d0 <= \$518 ;
   always @(posedge clk)
-    s5_q7_1 <= \$515 ;
+    big4_d1 <= \$519 ;
   always @(posedge clk)
-    s5_fc1 <= \$516 ;
+    s5_q7_4 <= \$520 ;
   always @(posedge clk)
-    s5_lo1 <= \$517 ;
+    q7_4_d0 <= \$521 ;
   always @(posedge clk)
-    s5_big2 <= \$518 ;
+    q7_4_d1 <= \$522 ;
   always @(posedge clk)
-    s5_q7_2 <= \$519 ;
+    s4_f24 <= \$523 ;
   always @(posedge clk)
-    s5_fc2 <= \$520 ;
+    s5_fc4 <= \$524 ;
   always @(posedge clk)
-    s5_lo2 <= \$521 ;
+    s5_lo4 <= \$525 ;
   always @(posedge clk)
-    s5_big3 <= \$522 ;
+    s6_hi4 <= \$526 ;
   always @(posedge clk)
-    s5_q7_3 <= \$523 ;
+    s6_lo4 <= \$527 ;
   always @(posedge clk)
-    s5_fc3 <= \$524 ;
+    s7_up4 <= \$528 ;
   always @(posedge clk)
-    s5_lo3 <= \$525 ;
+    s8_mag4 <= \$529 ;
   always @(posedge clk)
-    s5_big4 <= \$526 ;
+    neg4_d0 <= \$530 ;
   always @(posedge clk)
-    s5_q7_4 <= \$527 ;
+    neg4_d1 <= \$531 ;
   always @(posedge clk)
-    s5_fc4 <= \$528 ;
+    neg4_d2 <= \$532 ;
   always @(posedge clk)
-    s5_lo4 <= \$529 ;
+    neg4_d3 <= \$533 ;
   always @(posedge clk)
-    s5_big5 <= \$530 ;
+    neg4_d4 <= \$534 ;
   always @(posedge clk)
-    s5_q7_5 <= \$531 ;
+    neg4_d5 <= \$535 ;
   always @(posedge clk)
-    s5_fc5 <= \$532 ;
+    s2_mag5 <= \$536 ;
   always @(posedge clk)
-    s5_lo5 <= \$533 ;
+    s2_neg5 <= \$537 ;
   always @(posedge clk)
-    s5_big6 <= \$534 ;
+    xsat5_d0 <= \$538 ;
   always @(posedge clk)
-    s5_q7_6 <= \$535 ;
+    xsat5_d1 <= \$539 ;
   always @(posedge clk)
-    s5_fc6 <= \$536 ;
+    xsat5_d2 <= \$540 ;
   always @(posedge clk)
-    s5_lo6 <= \$537 ;
+    xsat5_d3 <= \$541 ;
   always @(posedge clk)
-    s5_big7 <= \$538 ;
+    xsat5_d4 <= \$542 ;
   always @(posedge clk)
-    s5_q7_7 <= \$539 ;
+    xsat5_d5 <= \$543 ;
   always @(posedge clk)
-    s5_fc7 <= \$540 ;
+    xsat5_d6 <= \$544 ;
   always @(posedge clk)
-    s5_lo7 <= \$541 ;
+    s3_qc5 <= \$545 ;
   always @(posedge clk)
-    big0_d0 <= \$542 ;
+    s3_f5 <= \$546 ;
   always @(posedge clk)
-    big0_d1 <= \$543 ;
+    s3_k5 <= \$547 ;
   always @(posedge clk)
-    q7_0_d0 <= \$544 ;
+    s4_q5 <= \$548 ;
   always @(posedge clk)
-    q7_0_d1 <= \$545 ;
+    s5_big5 <= \$549 ;
   always @(posedge clk)
-    s6_hi0 <= \$546 ;
+    big5_d0 <= \$550 ;
   always @(posedge clk)
-    s6_lo0 <= \$547 ;
+    big5_d1 <= \$551 ;
   always @(posedge clk)
-    s7_inc0 <= \$548 ;
+    s5_q7_5 <= \$552 ;
   always @(posedge clk)
-    big1_d0 <= \$549 ;
+    q7_5_d0 <= \$553 ;
   always @(posedge clk)
-    big1_d1 <= \$550 ;
+    q7_5_d1 <= \$554 ;
   always @(posedge clk)
-    q7_1_d0 <= \$551 ;
+    s4_f25 <= \$555 ;
   always @(posedge clk)
-    q7_1_d1 <= \$552 ;
+    s5_fc5 <= \$556 ;
   always @(posedge clk)
-    s6_hi1 <= \$553 ;
+    s5_lo5 <= \$557 ;
   always @(posedge clk)
-    s6_lo1 <= \$554 ;
+    s6_hi5 <= \$558 ;
   always @(posedge clk)
-    s7_inc1 <= \$555 ;
+    s6_lo5 <= \$559 ;
   always @(posedge clk)
-    big2_d0 <= \$556 ;
+    s7_up5 <= \$560 ;
   always @(posedge clk)
-    big2_d1 <= \$557 ;
+    s8_mag5 <= \$561 ;
   always @(posedge clk)
-    q7_2_d0 <= \$558 ;
+    neg5_d0 <= \$562 ;
   always @(posedge clk)
-    q7_2_d1 <= \$559 ;
+    neg5_d1 <= \$563 ;
   always @(posedge clk)
-    s6_hi2 <= \$560 ;
+    neg5_d2 <= \$564 ;
   always @(posedge clk)
-    s6_lo2 <= \$561 ;
+    neg5_d3 <= \$565 ;
   always @(posedge clk)
-    s7_inc2 <= \$562 ;
+    neg5_d4 <= \$566 ;
   always @(posedge clk)
-    big3_d0 <= \$563 ;
+    neg5_d5 <= \$567 ;
   always @(posedge clk)
-    big3_d1 <= \$564 ;
+    s2_mag6 <= \$568 ;
   always @(posedge clk)
-    q7_3_d0 <= \$565 ;
+    s2_neg6 <= \$569 ;
   always @(posedge clk)
-    q7_3_d1 <= \$566 ;
+    xsat6_d0 <= \$570 ;
   always @(posedge clk)
-    s6_hi3 <= \$567 ;
+    xsat6_d1 <= \$571 ;
   always @(posedge clk)
-    s6_lo3 <= \$568 ;
+    xsat6_d2 <= \$572 ;
   always @(posedge clk)
-    s7_inc3 <= \$569 ;
+    xsat6_d3 <= \$573 ;
   always @(posedge clk)
-    big4_d0 <= \$570 ;
+    xsat6_d4 <= \$574 ;
   always @(posedge clk)
-    big4_d1 <= \$571 ;
+    xsat6_d5 <= \$575 ;
   always @(posedge clk)
-    q7_4_d0 <= \$572 ;
+    xsat6_d6 <= \$576 ;
   always @(posedge clk)
-    q7_4_d1 <= \$573 ;
+    s3_qc6 <= \$577 ;
   always @(posedge clk)
-    s6_hi4 <= \$574 ;
+    s3_f6 <= \$578 ;
   always @(posedge clk)
-    s6_lo4 <= \$575 ;
+    s3_k6 <= \$579 ;
   always @(posedge clk)
-    s7_inc4 <= \$576 ;
+    s4_q6 <= \$580 ;
   always @(posedge clk)
-    big5_d0 <= \$577 ;
+    s5_big6 <= \$581 ;
   always @(posedge clk)
-    big5_d1 <= \$578 ;
+    big6_d0 <= \$582 ;
   always @(posedge clk)
-    q7_5_d0 <= \$579 ;
+    big6_d1 <= \$583 ;
   always @(posedge clk)
-    q7_5_d1 <= \$580 ;
+    s5_q7_6 <= \$584 ;
   always @(posedge clk)
-    s6_hi5 <= \$581 ;
+    q7_6_d0 <= \$585 ;
   always @(posedge clk)
-    s6_lo5 <= \$582 ;
+    q7_6_d1 <= \$586 ;
   always @(posedge clk)
-    s7_inc5 <= \$583 ;
+    s4_f26 <= \$587 ;
   always @(posedge clk)
-    big6_d0 <= \$584 ;
+    s5_fc6 <= \$588 ;
   always @(posedge clk)
-    big6_d1 <= \$585 ;
+    s5_lo6 <= \$589 ;
   always @(posedge clk)
-    q7_6_d0 <= \$586 ;
+    s6_hi6 <= \$590 ;
   always @(posedge clk)
-    q7_6_d1 <= \$587 ;
+    s6_lo6 <= \$591 ;
   always @(posedge clk)
-    s6_hi6 <= \$588 ;
+    s7_up6 <= \$592 ;
   always @(posedge clk)
-    s6_lo6 <= \$589 ;
+    s8_mag6 <= \$593 ;
   always @(posedge clk)
-    s7_inc6 <= \$590 ;
+    neg6_d0 <= \$594 ;
   always @(posedge clk)
-    big7_d0 <= \$591 ;
+    neg6_d1 <= \$595 ;
   always @(posedge clk)
-    big7_d1 <= \$592 ;
+    neg6_d2 <= \$596 ;
   always @(posedge clk)
-    q7_7_d0 <= \$593 ;
+    neg6_d3 <= \$597 ;
   always @(posedge clk)
-    q7_7_d1 <= \$594 ;
+    neg6_d4 <= \$598 ;
   always @(posedge clk)
-    s6_hi7 <= \$595 ;
+    neg6_d5 <= \$599 ;
   always @(posedge clk)
-    s6_lo7 <= \$596 ;
+    s2_mag7 <= \$600 ;
   always @(posedge clk)
-    s7_inc7 <= \$597 ;
+    s2_neg7 <= \$601 ;
   always @(posedge clk)
-    s8_small0 <= \$598 ;
+    xsat7_d0 <= \$602 ;
   always @(posedge clk)
-    s8_small1 <= \$599 ;
+    xsat7_d1 <= \$603 ;
   always @(posedge clk)
-    s8_small2 <= \$600 ;
+    xsat7_d2 <= \$604 ;
   always @(posedge clk)
-    s8_small3 <= \$601 ;
+    xsat7_d3 <= \$605 ;
   always @(posedge clk)
-    s8_small4 <= \$602 ;
+    xsat7_d4 <= \$606 ;
   always @(posedge clk)
-    s8_small5 <= \$603 ;
+    xsat7_d5 <= \$607 ;
   always @(posedge clk)
-    s8_small6 <= \$604 ;
+    xsat7_d6 <= \$608 ;
   always @(posedge clk)
-    s8_small7 <= \$605 ;
+    s3_qc7 <= \$609 ;
   always @(posedge clk)
-    valid_d0 <= \$606 ;
+    s3_f7 <= \$610 ;
   always @(posedge clk)
-    valid_d1 <= \$607 ;
+    s3_k7 <= \$611 ;
   always @(posedge clk)
-    valid_d2 <= \$608 ;
+    s4_q7 <= \$612 ;
   always @(posedge clk)
-    valid_d3 <= \$609 ;
+    s5_big7 <= \$613 ;
   always @(posedge clk)
-    valid_d4 <= \$610 ;
+    big7_d0 <= \$614 ;
   always @(posedge clk)
-    valid_d5 <= \$611 ;
+    big7_d1 <= \$615 ;
   always @(posedge clk)
-    valid_d6 <= \$612 ;
+    s5_q7_7 <= \$616 ;
   always @(posedge clk)
-    valid_d7 <= \$613 ;
+    q7_7_d0 <= \$617 ;
   always @(posedge clk)
-    last_d0 <= \$614 ;
+    q7_7_d1 <= \$618 ;
   always @(posedge clk)
-    last_d1 <= \$615 ;
+    s4_f27 <= \$619 ;
   always @(posedge clk)
-    last_d2 <= \$616 ;
+    s5_fc7 <= \$620 ;
   always @(posedge clk)
-    last_d3 <= \$617 ;
+    s5_lo7 <= \$621 ;
   always @(posedge clk)
-    last_d4 <= \$618 ;
+    s6_hi7 <= \$622 ;
   always @(posedge clk)
-    last_d5 <= \$619 ;
+    s6_lo7 <= \$623 ;
   always @(posedge clk)
-    last_d6 <= \$620 ;
+    s7_up7 <= \$624 ;
   always @(posedge clk)
-    last_d7 <= \$621 ;
+    s8_mag7 <= \$625 ;
   always @(posedge clk)
-    keep_d0 <= \$622 ;
+    neg7_d0 <= \$626 ;
   always @(posedge clk)
-    keep_d1 <= \$623 ;
+    neg7_d1 <= \$627 ;
   always @(posedge clk)
-    keep_d2 <= \$624 ;
+    neg7_d2 <= \$628 ;
   always @(posedge clk)
-    keep_d3 <= \$625 ;
+    neg7_d3 <= \$629 ;
   always @(posedge clk)
-    keep_d4 <= \$626 ;
+    neg7_d4 <= \$630 ;
   always @(posedge clk)
-    keep_d5 <= \$627 ;
+    neg7_d5 <= \$631 ;
   always @(posedge clk)
-    keep_d6 <= \$628 ;
+    valid_d0 <= \$632 ;
   always @(posedge clk)
-    keep_d7 <= \$629 ;
+    valid_d1 <= \$633 ;
   always @(posedge clk)
-    k_out_d0 <= \$630 ;
+    valid_d2 <= \$634 ;
   always @(posedge clk)
-    k_out_d1 <= \$631 ;
+    valid_d3 <= \$635 ;
   always @(posedge clk)
-    k_out_d2 <= \$632 ;
+    valid_d4 <= \$636 ;
   always @(posedge clk)
-    k_out_d3 <= \$633 ;
+    valid_d5 <= \$637 ;
   always @(posedge clk)
-    k_out_d4 <= \$634 ;
+    valid_d6 <= \$638 ;
   always @(posedge clk)
-    k_out_d5 <= \$635 ;
+    valid_d7 <= \$639 ;
+  always @(posedge clk)
+    last_d0 <= \$640 ;
+  always @(posedge clk)
+    last_d1 <= \$641 ;
+  always @(posedge clk)
+    last_d2 <= \$642 ;
+  always @(posedge clk)
+    last_d3 <= \$643 ;
+  always @(posedge clk)
+    last_d4 <= \$644 ;
+  always @(posedge clk)
+    last_d5 <= \$645 ;
+  always @(posedge clk)
+    last_d6 <= \$646 ;
+  always @(posedge clk)
+    last_d7 <= \$647 ;
+  always @(posedge clk)
+    keep_d0 <= \$648 ;
+  always @(posedge clk)
+    keep_d1 <= \$649 ;
+  always @(posedge clk)
+    keep_d2 <= \$650 ;
+  always @(posedge clk)
+    keep_d3 <= \$651 ;
+  always @(posedge clk)
+    keep_d4 <= \$652 ;
+  always @(posedge clk)
+    keep_d5 <= \$653 ;
+  always @(posedge clk)
+    keep_d6 <= \$654 ;
+  always @(posedge clk)
+    keep_d7 <= \$655 ;
+  always @(posedge clk)
+    k_out_d0 <= \$656 ;
+  always @(posedge clk)
+    k_out_d1 <= \$657 ;
+  always @(posedge clk)
+    k_out_d2 <= \$658 ;
+  always @(posedge clk)
+    k_out_d3 <= \$659 ;
+  always @(posedge clk)
+    k_out_d4 <= \$660 ;
+  always @(posedge clk)
+    k_out_d5 <= \$661 ;
   assign out_buffer_pop = o__valid & r_en;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & i__ready;
+  assign \$3  = - s8_mag0;
+  assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_mag0 };
+  assign \$5  = only_saturate_d7 ? xsat0_d6 : \$4 ;
+  assign \$6  = - s8_mag1;
+  assign \$7  = neg1_d5 ? \$6  : { 1'h0, s8_mag1 };
+  assign \$8  = only_saturate_d7 ? xsat1_d6 : \$7 ;
+  assign \$9  = - s8_mag2;
+  assign \$10  = neg2_d5 ? \$9  : { 1'h0, s8_mag2 };
+  assign \$11  = only_saturate_d7 ? xsat2_d6 : \$10 ;
+  assign \$12  = - s8_mag3;
+  assign \$13  = neg3_d5 ? \$12  : { 1'h0, s8_mag3 };
+  assign \$14  = only_saturate_d7 ? xsat3_d6 : \$13 ;
+  assign \$15  = - s8_mag4;
+  assign \$16  = neg4_d5 ? \$15  : { 1'h0, s8_mag4 };
+  assign \$17  = only_saturate_d7 ? xsat4_d6 : \$16 ;
+  assign \$18  = - s8_mag5;
+  assign \$19  = neg5_d5 ? \$18  : { 1'h0, s8_mag5 };
+  assign \$20  = only_saturate_d7 ? xsat5_d6 : \$19 ;
+  assign \$21  = - s8_mag6;
+  assign \$22  = neg6_d5 ? \$21  : { 1'h0, s8_mag6 };
+  assign \$23  = only_saturate_d7 ? xsat6_d6 : \$22 ;
+  assign \$24  = - s8_mag7;
+  assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_mag7 };
+  assign \$26  = only_saturate_d7 ? xsat7_d6 : \$25 ;
   assign w_en = i__ready & valid_d7;
-  assign \$3  = - s8_small0;
-  assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_small0 };
-  assign \$5  = kz_d5 ? xsat0_d5 : \$4 ;
-  assign \$6  = - s8_small1;
-  assign \$7  = neg1_d5 ? \$6  : { 1'h0, s8_small1 };
-  assign \$8  = kz_d5 ? xsat1_d5 : \$7 ;
-  assign \$9  = - s8_small2;
-  assign \$10  = neg2_d5 ? \$9  : { 1'h0, s8_small2 };
-  assign \$11  = kz_d5 ? xsat2_d5 : \$10 ;
-  assign \$12  = - s8_small3;
-  assign \$13  = neg3_d5 ? \$12  : { 1'h0, s8_small3 };
-  assign \$14  = kz_d5 ? xsat3_d5 : \$13 ;
-  assign \$15  = - s8_small4;
-  assign \$16  = neg4_d5 ? \$15  : { 1'h0, s8_small4 };
-  assign \$17  = kz_d5 ? xsat4_d5 : \$16 ;
-  assign \$18  = - s8_small5;
-  assign \$19  = neg5_d5 ? \$18  : { 1'h0, s8_small5 };
-  assign \$20  = kz_d5 ? xsat5_d5 : \$19 ;
-  assign \$21  = - s8_small6;
-  assign \$22  = neg6_d5 ? \$21  : { 1'h0, s8_small6 };
-  assign \$23  = kz_d5 ? xsat6_d5 : \$22 ;
-  assign \$24  = - s8_small7;
-  assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_small7 };
-  assign \$26  = kz_d5 ? xsat7_d5 : \$25 ;
   assign \$27  = \$2 [2:0] <= 1'h1;
-  assign \$28  = i__payload[261:256] - 1'h1;
-  assign \$29  = s1_k > 1'h0;
-  assign \$30  = s1_k > 1'h1;
-  assign \$31  = s1_k > 2'h2;
-  assign \$32  = s1_k > 2'h3;
-  assign \$33  = s1_k > 3'h4;
-  assign \$34  = s1_k > 3'h5;
-  assign \$35  = s1_k > 3'h6;
-  assign \$36  = s1_k > 3'h7;
-  assign \$37  = s1_k > 4'h8;
-  assign \$38  = s1_k > 4'h9;
-  assign \$39  = s1_k > 4'ha;
-  assign \$40  = s1_k > 4'hb;
-  assign \$41  = s1_k > 4'hc;
-  assign \$42  = s1_k > 4'hd;
-  assign \$43  = s1_k > 4'he;
-  assign \$44  = s1_k > 4'hf;
-  assign \$45  = s1_k > 5'h10;
-  assign \$46  = s1_k > 5'h11;
-  assign \$47  = s1_k > 5'h12;
-  assign \$48  = s1_k > 5'h13;
-  assign \$49  = s1_k > 5'h14;
-  assign \$50  = s1_k > 5'h15;
-  assign \$51  = s1_k > 5'h16;
-  assign \$52  = s1_k > 5'h17;
-  assign \$53  = s1_k > 5'h18;
-  assign \$54  = s1_k > 5'h19;
-  assign \$55  = s1_k > 5'h1a;
-  assign \$56  = s1_k > 5'h1b;
-  assign \$57  = s1_k > 5'h1c;
-  assign \$58  = s1_k > 5'h1d;
-  assign \$59  = s1_k > 5'h1e;
-  assign \$60  = s1_k > 5'h1f;
-  assign \$63  = \$62  > 1'h0;
-  assign \$65  = \$64  > 1'h1;
-  assign \$67  = \$66  > 2'h2;
-  assign \$69  = \$68  > 2'h3;
-  assign \$71  = \$70  > 3'h4;
-  assign \$73  = \$72  > 3'h5;
-  assign \$75  = \$74  > 3'h6;
-  assign \$77  = \$76  > 3'h7;
-  assign \$79  = \$78  > 4'h8;
-  assign \$81  = \$80  > 4'h9;
-  assign \$83  = \$82  > 4'ha;
-  assign \$85  = \$84  > 4'hb;
-  assign \$87  = \$86  > 4'hc;
-  assign \$89  = \$88  > 4'hd;
-  assign \$91  = \$90  > 4'he;
-  assign \$93  = \$92  > 4'hf;
-  assign \$94  = ! s1_k;
-  assign \$95  = $signed(s1_x0) < $signed(1'h0);
-  assign \$96  = - $signed(s1_x0);
-  assign \$97  = \$95  ? \$96  : { s1_x0[31], s1_x0 };
-  assign \$98  = ~ s1_x0[31];
-  assign \$99  = | s1_x0[31:7];
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = & s1_x0[31:7];
-  assign \$102  = | s1_x0[6:0];
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = s1_x0[31] & \$104 ;
-  assign \$106  = \$105  ? 8'h81 : s1_x0[7:0];
-  assign \$107  = \$100  ? 8'h7f : \$106 ;
-  assign \$108  = $signed(s1_x0) < $signed(1'h0);
-  assign \$109  = $signed(s1_x1) < $signed(1'h0);
-  assign \$110  = - $signed(s1_x1);
-  assign \$111  = \$109  ? \$110  : { s1_x1[31], s1_x1 };
-  assign \$112  = ~ s1_x1[31];
-  assign \$113  = | s1_x1[31:7];
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = & s1_x1[31:7];
-  assign \$116  = | s1_x1[6:0];
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = ~ \$117 ;
-  assign \$119  = s1_x1[31] & \$118 ;
-  assign \$120  = \$119  ? 8'h81 : s1_x1[7:0];
-  assign \$121  = \$114  ? 8'h7f : \$120 ;
-  assign \$122  = $signed(s1_x1) < $signed(1'h0);
-  assign \$123  = $signed(s1_x2) < $signed(1'h0);
-  assign \$124  = - $signed(s1_x2);
-  assign \$125  = \$123  ? \$124  : { s1_x2[31], s1_x2 };
-  assign \$126  = ~ s1_x2[31];
-  assign \$127  = | s1_x2[31:7];
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = & s1_x2[31:7];
-  assign \$130  = | s1_x2[6:0];
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = ~ \$131 ;
-  assign \$133  = s1_x2[31] & \$132 ;
-  assign \$134  = \$133  ? 8'h81 : s1_x2[7:0];
-  assign \$135  = \$128  ? 8'h7f : \$134 ;
-  assign \$136  = $signed(s1_x2) < $signed(1'h0);
-  assign \$137  = $signed(s1_x3) < $signed(1'h0);
-  assign \$138  = - $signed(s1_x3);
-  assign \$139  = \$137  ? \$138  : { s1_x3[31], s1_x3 };
-  assign \$140  = ~ s1_x3[31];
-  assign \$141  = | s1_x3[31:7];
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = & s1_x3[31:7];
-  assign \$144  = | s1_x3[6:0];
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = ~ \$145 ;
-  assign \$147  = s1_x3[31] & \$146 ;
-  assign \$148  = \$147  ? 8'h81 : s1_x3[7:0];
-  assign \$149  = \$142  ? 8'h7f : \$148 ;
-  assign \$150  = $signed(s1_x3) < $signed(1'h0);
-  assign \$151  = $signed(s1_x4) < $signed(1'h0);
-  assign \$152  = - $signed(s1_x4);
-  assign \$153  = \$151  ? \$152  : { s1_x4[31], s1_x4 };
-  assign \$154  = ~ s1_x4[31];
-  assign \$155  = | s1_x4[31:7];
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = & s1_x4[31:7];
-  assign \$158  = | s1_x4[6:0];
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = s1_x4[31] & \$160 ;
-  assign \$162  = \$161  ? 8'h81 : s1_x4[7:0];
-  assign \$163  = \$156  ? 8'h7f : \$162 ;
-  assign \$164  = $signed(s1_x4) < $signed(1'h0);
-  assign \$165  = $signed(s1_x5) < $signed(1'h0);
-  assign \$166  = - $signed(s1_x5);
-  assign \$167  = \$165  ? \$166  : { s1_x5[31], s1_x5 };
-  assign \$168  = ~ s1_x5[31];
-  assign \$169  = | s1_x5[31:7];
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = & s1_x5[31:7];
-  assign \$172  = | s1_x5[6:0];
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = ~ \$173 ;
-  assign \$175  = s1_x5[31] & \$174 ;
-  assign \$176  = \$175  ? 8'h81 : s1_x5[7:0];
-  assign \$177  = \$170  ? 8'h7f : \$176 ;
-  assign \$178  = $signed(s1_x5) < $signed(1'h0);
-  assign \$179  = $signed(s1_x6) < $signed(1'h0);
-  assign \$180  = - $signed(s1_x6);
-  assign \$181  = \$179  ? \$180  : { s1_x6[31], s1_x6 };
-  assign \$182  = ~ s1_x6[31];
-  assign \$183  = | s1_x6[31:7];
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = & s1_x6[31:7];
-  assign \$186  = | s1_x6[6:0];
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = s1_x6[31] & \$188 ;
-  assign \$190  = \$189  ? 8'h81 : s1_x6[7:0];
-  assign \$191  = \$184  ? 8'h7f : \$190 ;
-  assign \$192  = $signed(s1_x6) < $signed(1'h0);
-  assign \$193  = $signed(s1_x7) < $signed(1'h0);
-  assign \$194  = - $signed(s1_x7);
-  assign \$195  = \$193  ? \$194  : { s1_x7[31], s1_x7 };
-  assign \$196  = ~ s1_x7[31];
-  assign \$197  = | s1_x7[31:7];
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = & s1_x7[31:7];
-  assign \$200  = | s1_x7[6:0];
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = ~ \$201 ;
-  assign \$203  = s1_x7[31] & \$202 ;
-  assign \$204  = \$203  ? 8'h81 : s1_x7[7:0];
-  assign \$205  = \$198  ? 8'h7f : \$204 ;
-  assign \$206  = $signed(s1_x7) < $signed(1'h0);
-  assign \$207  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$208  = s2_mag0 & s2_mask;
-  assign \$209  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$210  = s2_mag1 & s2_mask;
-  assign \$211  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$212  = s2_mag2 & s2_mask;
-  assign \$213  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$214  = s2_mag3 & s2_mask;
-  assign \$215  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$216  = s2_mag4 & s2_mask;
-  assign \$217  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$218  = s2_mag5 & s2_mask;
-  assign \$219  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$220  = s2_mag6 & s2_mask;
-  assign \$221  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$222  = s2_mag7 & s2_mask;
-  assign \$223  = s3_qc0 >> s3_k;
-  assign \$225  = s3_odd ? \$224  : s3_f0;
-  assign \$226  = s3_qc1 >> s3_k;
-  assign \$228  = s3_odd ? \$227  : s3_f1;
-  assign \$229  = s3_qc2 >> s3_k;
-  assign \$231  = s3_odd ? \$230  : s3_f2;
-  assign \$232  = s3_qc3 >> s3_k;
-  assign \$234  = s3_odd ? \$233  : s3_f3;
-  assign \$235  = s3_qc4 >> s3_k;
-  assign \$237  = s3_odd ? \$236  : s3_f4;
-  assign \$238  = s3_qc5 >> s3_k;
-  assign \$240  = s3_odd ? \$239  : s3_f5;
-  assign \$241  = s3_qc6 >> s3_k;
-  assign \$243  = s3_odd ? \$242  : s3_f6;
-  assign \$244  = s3_qc7 >> s3_k;
-  assign \$246  = s3_odd ? \$245  : s3_f7;
-  assign \$247  = | s4_q0[31:7];
-  assign \$248  = s4_f20 >> { s4_h[4:3], 3'h0 };
-  assign \$249  = s4_f20[15:0] & s4_mask_h;
-  assign \$250  = | s4_q1[31:7];
-  assign \$251  = s4_f21 >> { s4_h[4:3], 3'h0 };
-  assign \$252  = s4_f21[15:0] & s4_mask_h;
-  assign \$253  = | s4_q2[31:7];
-  assign \$254  = s4_f22 >> { s4_h[4:3], 3'h0 };
-  assign \$255  = s4_f22[15:0] & s4_mask_h;
-  assign \$256  = | s4_q3[31:7];
-  assign \$257  = s4_f23 >> { s4_h[4:3], 3'h0 };
-  assign \$258  = s4_f23[15:0] & s4_mask_h;
-  assign \$259  = | s4_q4[31:7];
-  assign \$260  = s4_f24 >> { s4_h[4:3], 3'h0 };
-  assign \$261  = s4_f24[15:0] & s4_mask_h;
-  assign \$262  = | s4_q5[31:7];
-  assign \$263  = s4_f25 >> { s4_h[4:3], 3'h0 };
-  assign \$264  = s4_f25[15:0] & s4_mask_h;
-  assign \$265  = | s4_q6[31:7];
-  assign \$266  = s4_f26 >> { s4_h[4:3], 3'h0 };
-  assign \$267  = s4_f26[15:0] & s4_mask_h;
-  assign \$268  = | s4_q7[31:7];
-  assign \$269  = s4_f27 >> { s4_h[4:3], 3'h0 };
-  assign \$270  = s4_f27[15:0] & s4_mask_h;
-  assign \$271  = s5_fc0 >> s5_h;
-  assign \$272  = s6_hi0 > s6_lo0;
-  assign \$273  = s5_fc1 >> s5_h;
-  assign \$274  = s6_hi1 > s6_lo1;
-  assign \$275  = s5_fc2 >> s5_h;
-  assign \$276  = s6_hi2 > s6_lo2;
-  assign \$277  = s5_fc3 >> s5_h;
-  assign \$278  = s6_hi3 > s6_lo3;
-  assign \$279  = s5_fc4 >> s5_h;
-  assign \$280  = s6_hi4 > s6_lo4;
+  assign \$28  = i__payload[261:256] > 6'h20;
+  assign \$29  = take & \$28 ;
+  assign \$30  = i__payload[261:256] > 6'h20;
+  assign \$31  = \$30  ? 32'd0 : i__payload[31:0];
+  assign \$32  = i__payload[261:256] > 6'h20;
+  assign \$33  = \$32  ? 32'd0 : i__payload[63:32];
+  assign \$34  = i__payload[261:256] > 6'h20;
+  assign \$35  = \$34  ? 32'd0 : i__payload[95:64];
+  assign \$36  = i__payload[261:256] > 6'h20;
+  assign \$37  = \$36  ? 32'd0 : i__payload[127:96];
+  assign \$38  = i__payload[261:256] > 6'h20;
+  assign \$39  = \$38  ? 32'd0 : i__payload[159:128];
+  assign \$40  = i__payload[261:256] > 6'h20;
+  assign \$41  = \$40  ? 32'd0 : i__payload[191:160];
+  assign \$42  = i__payload[261:256] > 6'h20;
+  assign \$43  = \$42  ? 32'd0 : i__payload[223:192];
+  assign \$44  = i__payload[261:256] > 6'h20;
+  assign \$45  = \$44  ? 32'd0 : i__payload[255:224];
+  assign \$46  = ! i__payload[261:256];
+  assign \$47  = i__payload[261:256] > 6'h20;
+  assign \$48  = \$46  | \$47 ;
+  assign \$49  = s1_k > 1'h0;
+  assign \$50  = s1_k > 1'h1;
+  assign \$51  = s1_k > 2'h2;
+  assign \$52  = s1_k > 2'h3;
+  assign \$53  = s1_k > 3'h4;
+  assign \$54  = s1_k > 3'h5;
+  assign \$55  = s1_k > 3'h6;
+  assign \$56  = s1_k > 3'h7;
+  assign \$57  = s1_k > 4'h8;
+  assign \$58  = s1_k > 4'h9;
+  assign \$59  = s1_k > 4'ha;
+  assign \$60  = s1_k > 4'hb;
+  assign \$61  = s1_k > 4'hc;
+  assign \$62  = s1_k > 4'hd;
+  assign \$63  = s1_k > 4'he;
+  assign \$64  = s1_k > 4'hf;
+  assign \$65  = s1_k > 5'h10;
+  assign \$66  = s1_k > 5'h11;
+  assign \$67  = s1_k > 5'h12;
+  assign \$68  = s1_k > 5'h13;
+  assign \$69  = s1_k > 5'h14;
+  assign \$70  = s1_k > 5'h15;
+  assign \$71  = s1_k > 5'h16;
+  assign \$72  = s1_k > 5'h17;
+  assign \$73  = s1_k > 5'h18;
+  assign \$74  = s1_k > 5'h19;
+  assign \$75  = s1_k > 5'h1a;
+  assign \$76  = s1_k > 5'h1b;
+  assign \$77  = s1_k > 5'h1c;
+  assign \$78  = s1_k > 5'h1d;
+  assign \$79  = s1_k > 5'h1e;
+  assign \$80  = s1_k > 5'h1f;
+  assign \$83  = \$82  > 1'h0;
+  assign \$85  = \$84  > 1'h1;
+  assign \$87  = \$86  > 2'h2;
+  assign \$89  = \$88  > 2'h3;
+  assign \$91  = \$90  > 3'h4;
+  assign \$93  = \$92  > 3'h5;
+  assign \$95  = \$94  > 3'h6;
+  assign \$97  = \$96  > 3'h7;
+  assign \$99  = \$98  > 4'h8;
+  assign \$101  = \$100  > 4'h9;
+  assign \$103  = \$102  > 4'ha;
+  assign \$105  = \$104  > 4'hb;
+  assign \$107  = \$106  > 4'hc;
+  assign \$109  = \$108  > 4'hd;
+  assign \$111  = \$110  > 4'he;
+  assign \$113  = \$112  > 4'hf;
+  assign \$114  = $signed(s1_x0) < $signed(1'h0);
+  assign \$115  = - $signed(s1_x0);
+  assign \$116  = \$114  ? \$115  : { s1_x0[31], s1_x0 };
+  assign \$117  = $signed(s1_x0) < $signed(1'h0);
+  assign \$118  = ~ s1_x0[31];
+  assign \$119  = | s1_x0[31:7];
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = & s1_x0[31:7];
+  assign \$122  = | s1_x0[6:0];
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = s1_x0[31] & \$124 ;
+  assign \$126  = \$125  ? 8'h81 : s1_x0[7:0];
+  assign \$127  = \$120  ? 8'h7f : \$126 ;
+  assign \$128  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$129  = s2_mag0 & s2_mask;
+  assign \$130  = s3_qc0 >> s3_k0;
+  assign \$131  = | s4_q0[31:7];
+  assign \$133  = s3_odd ? \$132  : s3_f0;
+  assign \$134  = s4_f20 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$135  = s4_f20[15:0] & s4_mask_h_d2;
+  assign \$136  = s5_fc0 >> s5_h;
+  assign \$137  = s6_hi0 > s6_lo0;
+  assign \$138  = q7_0_d1 == 7'h7f;
+  assign \$139  = \$138  & s7_up0;
+  assign \$140  = big0_d1 | \$139 ;
+  assign \$141  = q7_0_d1 + s7_up0;
+  assign \$142  = \$140  ? 8'h7f : \$141 ;
+  assign \$143  = $signed(s1_x1) < $signed(1'h0);
+  assign \$144  = - $signed(s1_x1);
+  assign \$145  = \$143  ? \$144  : { s1_x1[31], s1_x1 };
+  assign \$146  = $signed(s1_x1) < $signed(1'h0);
+  assign \$147  = ~ s1_x1[31];
+  assign \$148  = | s1_x1[31:7];
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = & s1_x1[31:7];
+  assign \$151  = | s1_x1[6:0];
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = s1_x1[31] & \$153 ;
+  assign \$155  = \$154  ? 8'h81 : s1_x1[7:0];
+  assign \$156  = \$149  ? 8'h7f : \$155 ;
+  assign \$157  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$158  = s2_mag1 & s2_mask;
+  assign \$159  = s3_qc1 >> s3_k1;
+  assign \$160  = | s4_q1[31:7];
+  assign \$162  = s3_odd ? \$161  : s3_f1;
+  assign \$163  = s4_f21 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$164  = s4_f21[15:0] & s4_mask_h_d2;
+  assign \$165  = s5_fc1 >> s5_h;
+  assign \$166  = s6_hi1 > s6_lo1;
+  assign \$167  = q7_1_d1 == 7'h7f;
+  assign \$168  = \$167  & s7_up1;
+  assign \$169  = big1_d1 | \$168 ;
+  assign \$170  = q7_1_d1 + s7_up1;
+  assign \$171  = \$169  ? 8'h7f : \$170 ;
+  assign \$172  = $signed(s1_x2) < $signed(1'h0);
+  assign \$173  = - $signed(s1_x2);
+  assign \$174  = \$172  ? \$173  : { s1_x2[31], s1_x2 };
+  assign \$175  = $signed(s1_x2) < $signed(1'h0);
+  assign \$176  = ~ s1_x2[31];
+  assign \$177  = | s1_x2[31:7];
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = & s1_x2[31:7];
+  assign \$180  = | s1_x2[6:0];
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = s1_x2[31] & \$182 ;
+  assign \$184  = \$183  ? 8'h81 : s1_x2[7:0];
+  assign \$185  = \$178  ? 8'h7f : \$184 ;
+  assign \$186  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$187  = s2_mag2 & s2_mask;
+  assign \$188  = s3_qc2 >> s3_k2;
+  assign \$189  = | s4_q2[31:7];
+  assign \$191  = s3_odd ? \$190  : s3_f2;
+  assign \$192  = s4_f22 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$193  = s4_f22[15:0] & s4_mask_h_d2;
+  assign \$194  = s5_fc2 >> s5_h;
+  assign \$195  = s6_hi2 > s6_lo2;
+  assign \$196  = q7_2_d1 == 7'h7f;
+  assign \$197  = \$196  & s7_up2;
+  assign \$198  = big2_d1 | \$197 ;
+  assign \$199  = q7_2_d1 + s7_up2;
+  assign \$200  = \$198  ? 8'h7f : \$199 ;
+  assign \$201  = $signed(s1_x3) < $signed(1'h0);
+  assign \$202  = - $signed(s1_x3);
+  assign \$203  = \$201  ? \$202  : { s1_x3[31], s1_x3 };
+  assign \$204  = $signed(s1_x3) < $signed(1'h0);
+  assign \$205  = ~ s1_x3[31];
+  assign \$206  = | s1_x3[31:7];
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = & s1_x3[31:7];
+  assign \$209  = | s1_x3[6:0];
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = ~ \$210 ;
+  assign \$212  = s1_x3[31] & \$211 ;
+  assign \$213  = \$212  ? 8'h81 : s1_x3[7:0];
+  assign \$214  = \$207  ? 8'h7f : \$213 ;
+  assign \$215  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$216  = s2_mag3 & s2_mask;
+  assign \$217  = s3_qc3 >> s3_k3;
+  assign \$218  = | s4_q3[31:7];
+  assign \$220  = s3_odd ? \$219  : s3_f3;
+  assign \$221  = s4_f23 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$222  = s4_f23[15:0] & s4_mask_h_d2;
+  assign \$223  = s5_fc3 >> s5_h;
+  assign \$224  = s6_hi3 > s6_lo3;
+  assign \$225  = q7_3_d1 == 7'h7f;
+  assign \$226  = \$225  & s7_up3;
+  assign \$227  = big3_d1 | \$226 ;
+  assign \$228  = q7_3_d1 + s7_up3;
+  assign \$229  = \$227  ? 8'h7f : \$228 ;
+  assign \$230  = $signed(s1_x4) < $signed(1'h0);
+  assign \$231  = - $signed(s1_x4);
+  assign \$232  = \$230  ? \$231  : { s1_x4[31], s1_x4 };
+  assign \$233  = $signed(s1_x4) < $signed(1'h0);
+  assign \$234  = ~ s1_x4[31];
+  assign \$235  = | s1_x4[31:7];
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = & s1_x4[31:7];
+  assign \$238  = | s1_x4[6:0];
+  assign \$239  = \$237  & \$238 ;
+  assign \$240  = ~ \$239 ;
+  assign \$241  = s1_x4[31] & \$240 ;
+  assign \$242  = \$241  ? 8'h81 : s1_x4[7:0];
+  assign \$243  = \$236  ? 8'h7f : \$242 ;
+  assign \$244  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$245  = s2_mag4 & s2_mask;
+  assign \$246  = s3_qc4 >> s3_k4;
+  assign \$247  = | s4_q4[31:7];
+  assign \$249  = s3_odd ? \$248  : s3_f4;
+  assign \$250  = s4_f24 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$251  = s4_f24[15:0] & s4_mask_h_d2;
+  assign \$252  = s5_fc4 >> s5_h;
+  assign \$253  = s6_hi4 > s6_lo4;
+  assign \$254  = q7_4_d1 == 7'h7f;
+  assign \$255  = \$254  & s7_up4;
+  assign \$256  = big4_d1 | \$255 ;
+  assign \$257  = q7_4_d1 + s7_up4;
+  assign \$258  = \$256  ? 8'h7f : \$257 ;
+  assign \$259  = $signed(s1_x5) < $signed(1'h0);
+  assign \$260  = - $signed(s1_x5);
+  assign \$261  = \$259  ? \$260  : { s1_x5[31], s1_x5 };
+  assign \$262  = $signed(s1_x5) < $signed(1'h0);
+  assign \$263  = ~ s1_x5[31];
+  assign \$264  = | s1_x5[31:7];
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = & s1_x5[31:7];
+  assign \$267  = | s1_x5[6:0];
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = ~ \$268 ;
+  assign \$270  = s1_x5[31] & \$269 ;
+  assign \$271  = \$270  ? 8'h81 : s1_x5[7:0];
+  assign \$272  = \$265  ? 8'h7f : \$271 ;
+  assign \$273  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$274  = s2_mag5 & s2_mask;
+  assign \$275  = s3_qc5 >> s3_k5;
+  assign \$276  = | s4_q5[31:7];
+  assign \$278  = s3_odd ? \$277  : s3_f5;
+  assign \$279  = s4_f25 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$280  = s4_f25[15:0] & s4_mask_h_d2;
   assign \$281  = s5_fc5 >> s5_h;
   assign \$282  = s6_hi5 > s6_lo5;
-  assign \$283  = s5_fc6 >> s5_h;
-  assign \$284  = s6_hi6 > s6_lo6;
-  assign \$285  = s5_fc7 >> s5_h;
-  assign \$286  = s6_hi7 > s6_lo7;
-  assign \$287  = q7_0_d1 == 7'h7f;
-  assign \$288  = \$287  & s7_inc0;
-  assign \$289  = big0_d1 | \$288 ;
-  assign \$290  = q7_0_d1 + s7_inc0;
-  assign \$291  = \$289  ? 8'h7f : \$290 ;
-  assign \$292  = q7_1_d1 == 7'h7f;
-  assign \$293  = \$292  & s7_inc1;
-  assign \$294  = big1_d1 | \$293 ;
-  assign \$295  = q7_1_d1 + s7_inc1;
-  assign \$296  = \$294  ? 8'h7f : \$295 ;
-  assign \$297  = q7_2_d1 == 7'h7f;
-  assign \$298  = \$297  & s7_inc2;
-  assign \$299  = big2_d1 | \$298 ;
-  assign \$300  = q7_2_d1 + s7_inc2;
-  assign \$301  = \$299  ? 8'h7f : \$300 ;
-  assign \$302  = q7_3_d1 == 7'h7f;
-  assign \$303  = \$302  & s7_inc3;
-  assign \$304  = big3_d1 | \$303 ;
-  assign \$305  = q7_3_d1 + s7_inc3;
-  assign \$306  = \$304  ? 8'h7f : \$305 ;
-  assign \$307  = q7_4_d1 == 7'h7f;
-  assign \$308  = \$307  & s7_inc4;
-  assign \$309  = big4_d1 | \$308 ;
-  assign \$310  = q7_4_d1 + s7_inc4;
-  assign \$311  = \$309  ? 8'h7f : \$310 ;
-  assign \$312  = q7_5_d1 == 7'h7f;
-  assign \$313  = \$312  & s7_inc5;
-  assign \$314  = big5_d1 | \$313 ;
-  assign \$315  = q7_5_d1 + s7_inc5;
+  assign \$283  = q7_5_d1 == 7'h7f;
+  assign \$284  = \$283  & s7_up5;
+  assign \$285  = big5_d1 | \$284 ;
+  assign \$286  = q7_5_d1 + s7_up5;
+  assign \$287  = \$285  ? 8'h7f : \$286 ;
+  assign \$288  = $signed(s1_x6) < $signed(1'h0);
+  assign \$289  = - $signed(s1_x6);
+  assign \$290  = \$288  ? \$289  : { s1_x6[31], s1_x6 };
+  assign \$291  = $signed(s1_x6) < $signed(1'h0);
+  assign \$292  = ~ s1_x6[31];
+  assign \$293  = | s1_x6[31:7];
+  assign \$294  = \$292  & \$293 ;
+  assign \$295  = & s1_x6[31:7];
+  assign \$296  = | s1_x6[6:0];
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = ~ \$297 ;
+  assign \$299  = s1_x6[31] & \$298 ;
+  assign \$300  = \$299  ? 8'h81 : s1_x6[7:0];
+  assign \$301  = \$294  ? 8'h7f : \$300 ;
+  assign \$302  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$303  = s2_mag6 & s2_mask;
+  assign \$304  = s3_qc6 >> s3_k6;
+  assign \$305  = | s4_q6[31:7];
+  assign \$307  = s3_odd ? \$306  : s3_f6;
+  assign \$308  = s4_f26 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$309  = s4_f26[15:0] & s4_mask_h_d2;
+  assign \$310  = s5_fc6 >> s5_h;
+  assign \$311  = s6_hi6 > s6_lo6;
+  assign \$312  = q7_6_d1 == 7'h7f;
+  assign \$313  = \$312  & s7_up6;
+  assign \$314  = big6_d1 | \$313 ;
+  assign \$315  = q7_6_d1 + s7_up6;
   assign \$316  = \$314  ? 8'h7f : \$315 ;
-  assign \$317  = q7_6_d1 == 7'h7f;
-  assign \$318  = \$317  & s7_inc6;
-  assign \$319  = big6_d1 | \$318 ;
-  assign \$320  = q7_6_d1 + s7_inc6;
-  assign \$321  = \$319  ? 8'h7f : \$320 ;
-  assign \$322  = q7_7_d1 == 7'h7f;
-  assign \$323  = \$322  & s7_inc7;
-  assign \$324  = big7_d1 | \$323 ;
-  assign \$325  = q7_7_d1 + s7_inc7;
-  assign \$326  = \$324  ? 8'h7f : \$325 ;
-  always @(posedge clk)
-    i__ready <= \$327 ;
-  always @(posedge clk)
-    s1_k <= \$328 ;
-  always @(posedge clk)
-    s1_km1 <= \$329 ;
-  always @(posedge clk)
-    s1_x0 <= \$330 ;
-  always @(posedge clk)
-    s1_x1 <= \$331 ;
-  always @(posedge clk)
-    s1_x2 <= \$332 ;
-  always @(posedge clk)
-    s1_x3 <= \$333 ;
-  always @(posedge clk)
-    s1_x4 <= \$334 ;
-  always @(posedge clk)
-    s1_x5 <= \$335 ;
-  always @(posedge clk)
-    s1_x6 <= \$336 ;
-  always @(posedge clk)
-    s1_x7 <= \$337 ;
-  always @(posedge clk)
-    s2_k <= \$338 ;
-  always @(posedge clk)
-    s2_mask <= \$339 ;
-  always @(posedge clk)
-    s2_h <= \$340 ;
-  always @(posedge clk)
-    s2_mask_h <= \$341 ;
-  always @(posedge clk)
-    s2_km1 <= \$342 ;
-  always @(posedge clk)
-    s2_kz <= \$343 ;
+  assign \$317  = $signed(s1_x7) < $signed(1'h0);
+  assign \$318  = - $signed(s1_x7);
+  assign \$319  = \$317  ? \$318  : { s1_x7[31], s1_x7 };
+  assign \$320  = $signed(s1_x7) < $signed(1'h0);
+  assign \$321  = ~ s1_x7[31];
+  assign \$322  = | s1_x7[31:7];
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = & s1_x7[31:7];
+  assign \$325  = | s1_x7[6:0];
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = ~ \$326 ;
+  assign \$328  = s1_x7[31] & \$327 ;
+  assign \$329  = \$328  ? 8'h81 : s1_x7[7:0];
+  assign \$330  = \$323  ? 8'h7f : \$329 ;
+  assign \$331  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$332  = s2_mag7 & s2_mask;
+  assign \$333  = s3_qc7 >> s3_k7;
+  assign \$334  = | s4_q7[31:7];
   \datapath.rounder.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -21798,3090 +39266,3140 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$344  = kz_d0;
-    if (i__ready) begin
-      \$344  = s2_kz;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$348  = \$27 ;
     if (rst) begin
-      \$344  = 1'h0;
+      \$348  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$345  = kz_d1;
-    if (i__ready) begin
-      \$345  = kz_d0;
-    end
-    if (rst) begin
-      \$345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$346  = kz_d2;
-    if (i__ready) begin
-      \$346  = kz_d1;
-    end
-    if (rst) begin
-      \$346  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$347  = kz_d3;
-    if (i__ready) begin
-      \$347  = kz_d2;
-    end
-    if (rst) begin
-      \$347  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$348  = kz_d4;
-    if (i__ready) begin
-      \$348  = kz_d3;
-    end
-    if (rst) begin
-      \$348  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$349  = kz_d5;
-    if (i__ready) begin
-      \$349  = kz_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$349  = bad_shift;
+    if (\$29 ) begin
+      \$349  = 1'h1;
     end
     if (rst) begin
       \$349  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$350  = s2_mag0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$350  = s1_k;
     if (i__ready) begin
-      \$350  = \$97 [31:0];
+      \$350  = i__payload[261:256];
     end
     if (rst) begin
-      \$350  = 32'd0;
+      \$350  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$351  = s2_xsat0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$351  = s1_x0;
     if (i__ready) begin
-      \$351  = \$107 ;
+      \$351  = \$31 ;
     end
     if (rst) begin
-      \$351  = 8'h00;
+      \$351  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$352  = s2_neg0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$352  = s1_x1;
     if (i__ready) begin
-      \$352  = \$108 ;
+      \$352  = \$33 ;
     end
     if (rst) begin
-      \$352  = 1'h0;
+      \$352  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$353  = neg0_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$353  = s1_x2;
     if (i__ready) begin
-      \$353  = s2_neg0;
+      \$353  = \$35 ;
     end
     if (rst) begin
-      \$353  = 1'h0;
+      \$353  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$354  = neg0_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$354  = s1_x3;
     if (i__ready) begin
-      \$354  = neg0_d0;
+      \$354  = \$37 ;
     end
     if (rst) begin
-      \$354  = 1'h0;
+      \$354  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$355  = neg0_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$355  = s1_x4;
     if (i__ready) begin
-      \$355  = neg0_d1;
+      \$355  = \$39 ;
     end
     if (rst) begin
-      \$355  = 1'h0;
+      \$355  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$356  = neg0_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$356  = s1_x5;
     if (i__ready) begin
-      \$356  = neg0_d2;
+      \$356  = \$41 ;
     end
     if (rst) begin
-      \$356  = 1'h0;
+      \$356  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$357  = neg0_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$357  = s1_x6;
     if (i__ready) begin
-      \$357  = neg0_d3;
+      \$357  = \$43 ;
     end
     if (rst) begin
-      \$357  = 1'h0;
+      \$357  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$358  = neg0_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$358  = s1_x7;
     if (i__ready) begin
-      \$358  = neg0_d4;
+      \$358  = \$45 ;
     end
     if (rst) begin
-      \$358  = 1'h0;
+      \$358  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$359  = xsat0_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$359  = only_saturate_d0;
     if (i__ready) begin
-      \$359  = s2_xsat0;
+      \$359  = \$48 ;
     end
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$360  = xsat0_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$360  = only_saturate_d1;
     if (i__ready) begin
-      \$360  = xsat0_d0;
+      \$360  = only_saturate_d0;
     end
     if (rst) begin
-      \$360  = 8'h00;
+      \$360  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$361  = xsat0_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$361  = only_saturate_d2;
     if (i__ready) begin
-      \$361  = xsat0_d1;
+      \$361  = only_saturate_d1;
     end
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$362  = xsat0_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$362  = only_saturate_d3;
     if (i__ready) begin
-      \$362  = xsat0_d2;
+      \$362  = only_saturate_d2;
     end
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$363  = xsat0_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$363  = only_saturate_d4;
     if (i__ready) begin
-      \$363  = xsat0_d3;
+      \$363  = only_saturate_d3;
     end
     if (rst) begin
-      \$363  = 8'h00;
+      \$363  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$364  = xsat0_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$364  = only_saturate_d5;
     if (i__ready) begin
-      \$364  = xsat0_d4;
+      \$364  = only_saturate_d4;
     end
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$365  = s2_mag1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$365  = only_saturate_d6;
     if (i__ready) begin
-      \$365  = \$111 [31:0];
+      \$365  = only_saturate_d5;
     end
     if (rst) begin
-      \$365  = 32'd0;
+      \$365  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$366  = s2_xsat1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$366  = only_saturate_d7;
     if (i__ready) begin
-      \$366  = \$121 ;
+      \$366  = only_saturate_d6;
     end
     if (rst) begin
-      \$366  = 8'h00;
+      \$366  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$367  = s2_neg1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$367  = s2_k;
     if (i__ready) begin
-      \$367  = \$122 ;
+      \$367  = s1_k;
     end
     if (rst) begin
-      \$367  = 1'h0;
+      \$367  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$368  = neg1_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$368  = s2_mask;
     if (i__ready) begin
-      \$368  = s2_neg1;
+      \$368  = { \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49  };
     end
     if (rst) begin
-      \$368  = 1'h0;
+      \$368  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$369  = neg1_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$369  = s3_odd;
     if (i__ready) begin
-      \$369  = neg1_d0;
+      \$369  = s2_k[0];
     end
     if (rst) begin
       \$369  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$370  = neg1_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$370  = s4_h_d0;
     if (i__ready) begin
-      \$370  = neg1_d1;
+      \$370  = \$81 ;
     end
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$371  = neg1_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$371  = s4_h_d1;
     if (i__ready) begin
-      \$371  = neg1_d2;
+      \$371  = s4_h_d0;
     end
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$372  = neg1_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$372  = s4_mask_h_d0;
     if (i__ready) begin
-      \$372  = neg1_d3;
+      \$372  = { \$113 , \$111 , \$109 , \$107 , \$105 , \$103 , \$101 , \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83  };
     end
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$373  = neg1_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$373  = s4_mask_h_d1;
     if (i__ready) begin
-      \$373  = neg1_d4;
+      \$373  = s4_mask_h_d0;
     end
     if (rst) begin
-      \$373  = 1'h0;
+      \$373  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$374  = xsat1_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$374  = s4_mask_h_d2;
     if (i__ready) begin
-      \$374  = s2_xsat1;
+      \$374  = s4_mask_h_d1;
     end
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$375  = xsat1_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$375  = s5_h;
     if (i__ready) begin
-      \$375  = xsat1_d0;
+      \$375  = s4_h_d1[2:0];
     end
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$376  = xsat1_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$376  = s2_mag0;
     if (i__ready) begin
-      \$376  = xsat1_d1;
+      \$376  = \$116 [31:0];
     end
     if (rst) begin
-      \$376  = 8'h00;
+      \$376  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$377  = xsat1_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$377  = s2_neg0;
     if (i__ready) begin
-      \$377  = xsat1_d2;
+      \$377  = \$117 ;
     end
     if (rst) begin
-      \$377  = 8'h00;
+      \$377  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$378  = xsat1_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$378  = xsat0_d0;
     if (i__ready) begin
-      \$378  = xsat1_d3;
+      \$378  = \$127 ;
     end
     if (rst) begin
       \$378  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$379  = xsat1_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$379  = xsat0_d1;
     if (i__ready) begin
-      \$379  = xsat1_d4;
+      \$379  = xsat0_d0;
     end
     if (rst) begin
       \$379  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$380  = s2_mag2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$380  = xsat0_d2;
     if (i__ready) begin
-      \$380  = \$125 [31:0];
+      \$380  = xsat0_d1;
     end
     if (rst) begin
-      \$380  = 32'd0;
+      \$380  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$381  = s2_xsat2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$381  = xsat0_d3;
     if (i__ready) begin
-      \$381  = \$135 ;
+      \$381  = xsat0_d2;
     end
     if (rst) begin
       \$381  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$382  = s2_neg2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$382  = xsat0_d4;
     if (i__ready) begin
-      \$382  = \$136 ;
+      \$382  = xsat0_d3;
     end
     if (rst) begin
-      \$382  = 1'h0;
+      \$382  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$383  = neg2_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$383  = xsat0_d5;
     if (i__ready) begin
-      \$383  = s2_neg2;
+      \$383  = xsat0_d4;
     end
     if (rst) begin
-      \$383  = 1'h0;
+      \$383  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$384  = neg2_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$384  = xsat0_d6;
     if (i__ready) begin
-      \$384  = neg2_d0;
+      \$384  = xsat0_d5;
     end
     if (rst) begin
-      \$384  = 1'h0;
+      \$384  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$385  = neg2_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$385  = s3_qc0;
     if (i__ready) begin
-      \$385  = neg2_d1;
+      \$385  = \$128 ;
     end
     if (rst) begin
-      \$385  = 1'h0;
+      \$385  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$386  = neg2_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$386  = s3_f0;
     if (i__ready) begin
-      \$386  = neg2_d2;
+      \$386  = \$129 ;
     end
     if (rst) begin
-      \$386  = 1'h0;
+      \$386  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$387  = neg2_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$387  = s3_k0;
     if (i__ready) begin
-      \$387  = neg2_d3;
+      \$387  = s2_k[2:0];
     end
     if (rst) begin
-      \$387  = 1'h0;
+      \$387  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$388  = neg2_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$388  = s4_q0;
     if (i__ready) begin
-      \$388  = neg2_d4;
+      \$388  = \$130 ;
     end
     if (rst) begin
-      \$388  = 1'h0;
+      \$388  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$389  = xsat2_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$389  = s5_big0;
     if (i__ready) begin
-      \$389  = s2_xsat2;
+      \$389  = \$131 ;
     end
     if (rst) begin
-      \$389  = 8'h00;
+      \$389  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$390  = xsat2_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$390  = big0_d0;
     if (i__ready) begin
-      \$390  = xsat2_d0;
+      \$390  = s5_big0;
     end
     if (rst) begin
-      \$390  = 8'h00;
+      \$390  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$391  = xsat2_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$391  = big0_d1;
     if (i__ready) begin
-      \$391  = xsat2_d1;
+      \$391  = big0_d0;
     end
     if (rst) begin
-      \$391  = 8'h00;
+      \$391  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$392  = xsat2_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$392  = s5_q7_0;
     if (i__ready) begin
-      \$392  = xsat2_d2;
+      \$392  = s4_q0[6:0];
     end
     if (rst) begin
-      \$392  = 8'h00;
+      \$392  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$393  = xsat2_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$393  = q7_0_d0;
     if (i__ready) begin
-      \$393  = xsat2_d3;
+      \$393  = s5_q7_0;
     end
     if (rst) begin
-      \$393  = 8'h00;
+      \$393  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$394  = xsat2_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$394  = q7_0_d1;
     if (i__ready) begin
-      \$394  = xsat2_d4;
+      \$394  = q7_0_d0;
     end
     if (rst) begin
-      \$394  = 8'h00;
+      \$394  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$395  = s2_mag3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$395  = s4_f20;
     if (i__ready) begin
-      \$395  = \$139 [31:0];
+      \$395  = \$133 ;
     end
     if (rst) begin
       \$395  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$396  = s2_xsat3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$396  = s5_fc0;
     if (i__ready) begin
-      \$396  = \$149 ;
+      \$396  = \$134 [23:0];
     end
     if (rst) begin
-      \$396  = 8'h00;
+      \$396  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$397  = s2_neg3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$397  = s5_lo0;
     if (i__ready) begin
-      \$397  = \$150 ;
+      \$397  = \$135 ;
     end
     if (rst) begin
-      \$397  = 1'h0;
+      \$397  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$398  = neg3_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$398  = s6_hi0;
     if (i__ready) begin
-      \$398  = s2_neg3;
+      \$398  = \$136 [15:0];
     end
     if (rst) begin
-      \$398  = 1'h0;
+      \$398  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$399  = neg3_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$399  = s6_lo0;
     if (i__ready) begin
-      \$399  = neg3_d0;
+      \$399  = s5_lo0;
     end
     if (rst) begin
-      \$399  = 1'h0;
+      \$399  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$400  = neg3_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$400  = s7_up0;
     if (i__ready) begin
-      \$400  = neg3_d1;
+      \$400  = \$137 ;
     end
     if (rst) begin
       \$400  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$401  = neg3_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$401  = s8_mag0;
     if (i__ready) begin
-      \$401  = neg3_d2;
+      \$401  = \$142 [6:0];
     end
     if (rst) begin
-      \$401  = 1'h0;
+      \$401  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$402  = neg3_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$402  = neg0_d0;
     if (i__ready) begin
-      \$402  = neg3_d3;
+      \$402  = s2_neg0;
     end
     if (rst) begin
       \$402  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$403  = neg3_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$403  = neg0_d1;
     if (i__ready) begin
-      \$403  = neg3_d4;
+      \$403  = neg0_d0;
     end
     if (rst) begin
       \$403  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$404  = xsat3_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$404  = neg0_d2;
     if (i__ready) begin
-      \$404  = s2_xsat3;
+      \$404  = neg0_d1;
     end
     if (rst) begin
-      \$404  = 8'h00;
+      \$404  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$405  = xsat3_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$405  = neg0_d3;
     if (i__ready) begin
-      \$405  = xsat3_d0;
+      \$405  = neg0_d2;
     end
     if (rst) begin
-      \$405  = 8'h00;
+      \$405  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$406  = xsat3_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$406  = neg0_d4;
     if (i__ready) begin
-      \$406  = xsat3_d1;
+      \$406  = neg0_d3;
     end
     if (rst) begin
-      \$406  = 8'h00;
+      \$406  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$407  = xsat3_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$407  = neg0_d5;
     if (i__ready) begin
-      \$407  = xsat3_d2;
+      \$407  = neg0_d4;
     end
     if (rst) begin
-      \$407  = 8'h00;
+      \$407  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$408  = xsat3_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$408  = s2_mag1;
     if (i__ready) begin
-      \$408  = xsat3_d3;
+      \$408  = \$145 [31:0];
     end
     if (rst) begin
-      \$408  = 8'h00;
+      \$408  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$409  = xsat3_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$409  = s2_neg1;
     if (i__ready) begin
-      \$409  = xsat3_d4;
+      \$409  = \$146 ;
     end
     if (rst) begin
-      \$409  = 8'h00;
+      \$409  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$410  = s2_mag4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$410  = xsat1_d0;
     if (i__ready) begin
-      \$410  = \$153 [31:0];
+      \$410  = \$156 ;
     end
     if (rst) begin
-      \$410  = 32'd0;
+      \$410  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$411  = s2_xsat4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$411  = xsat1_d1;
     if (i__ready) begin
-      \$411  = \$163 ;
+      \$411  = xsat1_d0;
     end
     if (rst) begin
       \$411  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$412  = s2_neg4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$412  = xsat1_d2;
     if (i__ready) begin
-      \$412  = \$164 ;
+      \$412  = xsat1_d1;
     end
     if (rst) begin
-      \$412  = 1'h0;
+      \$412  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$413  = neg4_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$413  = xsat1_d3;
     if (i__ready) begin
-      \$413  = s2_neg4;
+      \$413  = xsat1_d2;
     end
     if (rst) begin
-      \$413  = 1'h0;
+      \$413  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$414  = neg4_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$414  = xsat1_d4;
     if (i__ready) begin
-      \$414  = neg4_d0;
+      \$414  = xsat1_d3;
     end
     if (rst) begin
-      \$414  = 1'h0;
+      \$414  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$415  = neg4_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$415  = xsat1_d5;
     if (i__ready) begin
-      \$415  = neg4_d1;
+      \$415  = xsat1_d4;
     end
     if (rst) begin
-      \$415  = 1'h0;
+      \$415  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$416  = neg4_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$416  = xsat1_d6;
     if (i__ready) begin
-      \$416  = neg4_d2;
+      \$416  = xsat1_d5;
     end
     if (rst) begin
-      \$416  = 1'h0;
+      \$416  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$417  = neg4_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$417  = s3_qc1;
     if (i__ready) begin
-      \$417  = neg4_d3;
+      \$417  = \$157 ;
     end
     if (rst) begin
-      \$417  = 1'h0;
+      \$417  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$418  = neg4_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$418  = s3_f1;
     if (i__ready) begin
-      \$418  = neg4_d4;
+      \$418  = \$158 ;
     end
     if (rst) begin
-      \$418  = 1'h0;
+      \$418  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$419  = xsat4_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$419  = s3_k1;
     if (i__ready) begin
-      \$419  = s2_xsat4;
+      \$419  = s2_k[2:0];
     end
     if (rst) begin
-      \$419  = 8'h00;
+      \$419  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$420  = xsat4_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$420  = s4_q1;
     if (i__ready) begin
-      \$420  = xsat4_d0;
+      \$420  = \$159 ;
     end
     if (rst) begin
-      \$420  = 8'h00;
+      \$420  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$421  = xsat4_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$421  = s5_big1;
     if (i__ready) begin
-      \$421  = xsat4_d1;
+      \$421  = \$160 ;
     end
     if (rst) begin
-      \$421  = 8'h00;
+      \$421  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$422  = xsat4_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$422  = big1_d0;
     if (i__ready) begin
-      \$422  = xsat4_d2;
+      \$422  = s5_big1;
     end
     if (rst) begin
-      \$422  = 8'h00;
+      \$422  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$423  = xsat4_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$423  = big1_d1;
     if (i__ready) begin
-      \$423  = xsat4_d3;
+      \$423  = big1_d0;
     end
     if (rst) begin
-      \$423  = 8'h00;
+      \$423  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$424  = xsat4_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$424  = s5_q7_1;
     if (i__ready) begin
-      \$424  = xsat4_d4;
+      \$424  = s4_q1[6:0];
     end
     if (rst) begin
-      \$424  = 8'h00;
+      \$424  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$425  = s2_mag5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$425  = q7_1_d0;
     if (i__ready) begin
-      \$425  = \$167 [31:0];
+      \$425  = s5_q7_1;
     end
     if (rst) begin
-      \$425  = 32'd0;
+      \$425  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$426  = s2_xsat5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$426  = q7_1_d1;
     if (i__ready) begin
-      \$426  = \$177 ;
+      \$426  = q7_1_d0;
     end
     if (rst) begin
-      \$426  = 8'h00;
+      \$426  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$427  = s2_neg5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$427  = s4_f21;
     if (i__ready) begin
-      \$427  = \$178 ;
+      \$427  = \$162 ;
     end
     if (rst) begin
-      \$427  = 1'h0;
+      \$427  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$428  = neg5_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$428  = s5_fc1;
     if (i__ready) begin
-      \$428  = s2_neg5;
+      \$428  = \$163 [23:0];
     end
     if (rst) begin
-      \$428  = 1'h0;
+      \$428  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$429  = neg5_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$429  = s5_lo1;
     if (i__ready) begin
-      \$429  = neg5_d0;
+      \$429  = \$164 ;
     end
     if (rst) begin
-      \$429  = 1'h0;
+      \$429  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$430  = neg5_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$430  = s6_hi1;
     if (i__ready) begin
-      \$430  = neg5_d1;
+      \$430  = \$165 [15:0];
     end
     if (rst) begin
-      \$430  = 1'h0;
+      \$430  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$431  = neg5_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$431  = s6_lo1;
     if (i__ready) begin
-      \$431  = neg5_d2;
+      \$431  = s5_lo1;
     end
     if (rst) begin
-      \$431  = 1'h0;
+      \$431  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$432  = neg5_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$432  = s7_up1;
     if (i__ready) begin
-      \$432  = neg5_d3;
+      \$432  = \$166 ;
     end
     if (rst) begin
       \$432  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$433  = neg5_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$433  = s8_mag1;
     if (i__ready) begin
-      \$433  = neg5_d4;
+      \$433  = \$171 [6:0];
     end
     if (rst) begin
-      \$433  = 1'h0;
+      \$433  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$434  = xsat5_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$434  = neg1_d0;
     if (i__ready) begin
-      \$434  = s2_xsat5;
+      \$434  = s2_neg1;
     end
     if (rst) begin
-      \$434  = 8'h00;
+      \$434  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$435  = xsat5_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$435  = neg1_d1;
     if (i__ready) begin
-      \$435  = xsat5_d0;
+      \$435  = neg1_d0;
     end
     if (rst) begin
-      \$435  = 8'h00;
+      \$435  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$436  = xsat5_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$436  = neg1_d2;
     if (i__ready) begin
-      \$436  = xsat5_d1;
+      \$436  = neg1_d1;
     end
     if (rst) begin
-      \$436  = 8'h00;
+      \$436  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$437  = xsat5_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$437  = neg1_d3;
     if (i__ready) begin
-      \$437  = xsat5_d2;
+      \$437  = neg1_d2;
     end
     if (rst) begin
-      \$437  = 8'h00;
+      \$437  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$438  = xsat5_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$438  = neg1_d4;
     if (i__ready) begin
-      \$438  = xsat5_d3;
+      \$438  = neg1_d3;
     end
     if (rst) begin
-      \$438  = 8'h00;
+      \$438  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$439  = xsat5_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$439  = neg1_d5;
     if (i__ready) begin
-      \$439  = xsat5_d4;
+      \$439  = neg1_d4;
     end
     if (rst) begin
-      \$439  = 8'h00;
+      \$439  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$440  = s2_mag6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$440  = s2_mag2;
     if (i__ready) begin
-      \$440  = \$181 [31:0];
+      \$440  = \$174 [31:0];
     end
     if (rst) begin
       \$440  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$441  = s2_xsat6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$441  = s2_neg2;
     if (i__ready) begin
-      \$441  = \$191 ;
+      \$441  = \$175 ;
     end
     if (rst) begin
-      \$441  = 8'h00;
+      \$441  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$442  = s2_neg6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$442  = xsat2_d0;
     if (i__ready) begin
-      \$442  = \$192 ;
+      \$442  = \$185 ;
     end
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$443  = neg6_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$443  = xsat2_d1;
     if (i__ready) begin
-      \$443  = s2_neg6;
+      \$443  = xsat2_d0;
     end
     if (rst) begin
-      \$443  = 1'h0;
+      \$443  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$444  = neg6_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$444  = xsat2_d2;
     if (i__ready) begin
-      \$444  = neg6_d0;
+      \$444  = xsat2_d1;
     end
     if (rst) begin
-      \$444  = 1'h0;
+      \$444  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$445  = neg6_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$445  = xsat2_d3;
     if (i__ready) begin
-      \$445  = neg6_d1;
+      \$445  = xsat2_d2;
     end
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$446  = neg6_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$446  = xsat2_d4;
     if (i__ready) begin
-      \$446  = neg6_d2;
+      \$446  = xsat2_d3;
     end
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$447  = neg6_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$447  = xsat2_d5;
     if (i__ready) begin
-      \$447  = neg6_d3;
+      \$447  = xsat2_d4;
     end
     if (rst) begin
-      \$447  = 1'h0;
+      \$447  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$448  = neg6_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$448  = xsat2_d6;
     if (i__ready) begin
-      \$448  = neg6_d4;
+      \$448  = xsat2_d5;
     end
     if (rst) begin
-      \$448  = 1'h0;
+      \$448  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$449  = xsat6_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$449  = s3_qc2;
     if (i__ready) begin
-      \$449  = s2_xsat6;
+      \$449  = \$186 ;
     end
     if (rst) begin
-      \$449  = 8'h00;
+      \$449  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$450  = xsat6_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$450  = s3_f2;
     if (i__ready) begin
-      \$450  = xsat6_d0;
+      \$450  = \$187 ;
     end
     if (rst) begin
-      \$450  = 8'h00;
+      \$450  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$451  = xsat6_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$451  = s3_k2;
     if (i__ready) begin
-      \$451  = xsat6_d1;
+      \$451  = s2_k[2:0];
     end
     if (rst) begin
-      \$451  = 8'h00;
+      \$451  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$452  = xsat6_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$452  = s4_q2;
     if (i__ready) begin
-      \$452  = xsat6_d2;
+      \$452  = \$188 ;
     end
     if (rst) begin
-      \$452  = 8'h00;
+      \$452  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$453  = xsat6_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$453  = s5_big2;
     if (i__ready) begin
-      \$453  = xsat6_d3;
+      \$453  = \$189 ;
     end
     if (rst) begin
-      \$453  = 8'h00;
+      \$453  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$454  = xsat6_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$454  = big2_d0;
     if (i__ready) begin
-      \$454  = xsat6_d4;
+      \$454  = s5_big2;
     end
     if (rst) begin
-      \$454  = 8'h00;
+      \$454  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$455  = s2_mag7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$455  = big2_d1;
     if (i__ready) begin
-      \$455  = \$195 [31:0];
+      \$455  = big2_d0;
     end
     if (rst) begin
-      \$455  = 32'd0;
+      \$455  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$456  = s2_xsat7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$456  = s5_q7_2;
     if (i__ready) begin
-      \$456  = \$205 ;
+      \$456  = s4_q2[6:0];
     end
     if (rst) begin
-      \$456  = 8'h00;
+      \$456  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$457  = s2_neg7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$457  = q7_2_d0;
     if (i__ready) begin
-      \$457  = \$206 ;
+      \$457  = s5_q7_2;
     end
     if (rst) begin
-      \$457  = 1'h0;
+      \$457  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$458  = neg7_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$458  = q7_2_d1;
     if (i__ready) begin
-      \$458  = s2_neg7;
+      \$458  = q7_2_d0;
     end
     if (rst) begin
-      \$458  = 1'h0;
+      \$458  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$459  = neg7_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$459  = s4_f22;
     if (i__ready) begin
-      \$459  = neg7_d0;
+      \$459  = \$191 ;
     end
     if (rst) begin
-      \$459  = 1'h0;
+      \$459  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$460  = neg7_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$460  = s5_fc2;
     if (i__ready) begin
-      \$460  = neg7_d1;
+      \$460  = \$192 [23:0];
     end
     if (rst) begin
-      \$460  = 1'h0;
+      \$460  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$461  = neg7_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$461  = s5_lo2;
     if (i__ready) begin
-      \$461  = neg7_d2;
+      \$461  = \$193 ;
     end
     if (rst) begin
-      \$461  = 1'h0;
+      \$461  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$462  = neg7_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$462  = s6_hi2;
     if (i__ready) begin
-      \$462  = neg7_d3;
+      \$462  = \$194 [15:0];
     end
     if (rst) begin
-      \$462  = 1'h0;
+      \$462  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$463  = neg7_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$463  = s6_lo2;
     if (i__ready) begin
-      \$463  = neg7_d4;
+      \$463  = s5_lo2;
     end
     if (rst) begin
-      \$463  = 1'h0;
+      \$463  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$464  = xsat7_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$464  = s7_up2;
     if (i__ready) begin
-      \$464  = s2_xsat7;
+      \$464  = \$195 ;
     end
     if (rst) begin
-      \$464  = 8'h00;
+      \$464  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$465  = xsat7_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$465  = s8_mag2;
     if (i__ready) begin
-      \$465  = xsat7_d0;
+      \$465  = \$200 [6:0];
     end
     if (rst) begin
-      \$465  = 8'h00;
+      \$465  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$466  = xsat7_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$466  = neg2_d0;
     if (i__ready) begin
-      \$466  = xsat7_d1;
+      \$466  = s2_neg2;
     end
     if (rst) begin
-      \$466  = 8'h00;
+      \$466  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$467  = xsat7_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$467  = neg2_d1;
     if (i__ready) begin
-      \$467  = xsat7_d2;
+      \$467  = neg2_d0;
     end
     if (rst) begin
-      \$467  = 8'h00;
+      \$467  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$468  = xsat7_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$468  = neg2_d2;
     if (i__ready) begin
-      \$468  = xsat7_d3;
+      \$468  = neg2_d1;
     end
     if (rst) begin
-      \$468  = 8'h00;
+      \$468  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$469  = xsat7_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$469  = neg2_d3;
     if (i__ready) begin
-      \$469  = xsat7_d4;
+      \$469  = neg2_d2;
     end
     if (rst) begin
-      \$469  = 8'h00;
+      \$469  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$470  = s3_k;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$470  = neg2_d4;
     if (i__ready) begin
-      \$470  = s2_k[2:0];
+      \$470  = neg2_d3;
     end
     if (rst) begin
-      \$470  = 3'h0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$471  = s3_qc0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$471  = neg2_d5;
     if (i__ready) begin
-      \$471  = \$207 ;
+      \$471  = neg2_d4;
     end
     if (rst) begin
-      \$471  = 32'd0;
+      \$471  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$472  = s3_f0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$472  = s2_mag3;
     if (i__ready) begin
-      \$472  = \$208 ;
+      \$472  = \$203 [31:0];
     end
     if (rst) begin
       \$472  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$473  = s3_qc1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$473  = s2_neg3;
     if (i__ready) begin
-      \$473  = \$209 ;
+      \$473  = \$204 ;
     end
     if (rst) begin
-      \$473  = 32'd0;
+      \$473  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$474  = s3_f1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$474  = xsat3_d0;
     if (i__ready) begin
-      \$474  = \$210 ;
+      \$474  = \$214 ;
     end
     if (rst) begin
-      \$474  = 32'd0;
+      \$474  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$475  = s3_qc2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$475  = xsat3_d1;
     if (i__ready) begin
-      \$475  = \$211 ;
+      \$475  = xsat3_d0;
     end
     if (rst) begin
-      \$475  = 32'd0;
+      \$475  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$476  = s3_f2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$476  = xsat3_d2;
     if (i__ready) begin
-      \$476  = \$212 ;
+      \$476  = xsat3_d1;
     end
     if (rst) begin
-      \$476  = 32'd0;
+      \$476  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$477  = s3_qc3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$477  = xsat3_d3;
     if (i__ready) begin
-      \$477  = \$213 ;
+      \$477  = xsat3_d2;
     end
     if (rst) begin
-      \$477  = 32'd0;
+      \$477  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$478  = s3_f3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$478  = xsat3_d4;
     if (i__ready) begin
-      \$478  = \$214 ;
+      \$478  = xsat3_d3;
     end
     if (rst) begin
-      \$478  = 32'd0;
+      \$478  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$479  = s3_qc4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$479  = xsat3_d5;
     if (i__ready) begin
-      \$479  = \$215 ;
+      \$479  = xsat3_d4;
     end
     if (rst) begin
-      \$479  = 32'd0;
+      \$479  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$480  = s3_f4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$480  = xsat3_d6;
     if (i__ready) begin
-      \$480  = \$216 ;
+      \$480  = xsat3_d5;
     end
     if (rst) begin
-      \$480  = 32'd0;
+      \$480  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$481  = s3_qc5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$481  = s3_qc3;
     if (i__ready) begin
-      \$481  = \$217 ;
+      \$481  = \$215 ;
     end
     if (rst) begin
       \$481  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$482  = s3_f5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$482  = s3_f3;
     if (i__ready) begin
-      \$482  = \$218 ;
+      \$482  = \$216 ;
     end
     if (rst) begin
       \$482  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$483  = s3_qc6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$483  = s3_k3;
     if (i__ready) begin
-      \$483  = \$219 ;
+      \$483  = s2_k[2:0];
     end
     if (rst) begin
-      \$483  = 32'd0;
+      \$483  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$484  = s3_f6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$484  = s4_q3;
     if (i__ready) begin
-      \$484  = \$220 ;
+      \$484  = \$217 ;
     end
     if (rst) begin
       \$484  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$485  = s3_qc7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$485  = s5_big3;
     if (i__ready) begin
-      \$485  = \$221 ;
+      \$485  = \$218 ;
     end
     if (rst) begin
-      \$485  = 32'd0;
+      \$485  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$486  = s3_f7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$486  = big3_d0;
     if (i__ready) begin
-      \$486  = \$222 ;
+      \$486  = s5_big3;
     end
     if (rst) begin
-      \$486  = 32'd0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$487  = s3_km1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$487  = big3_d1;
     if (i__ready) begin
-      \$487  = s2_km1[2:0];
+      \$487  = big3_d0;
     end
     if (rst) begin
-      \$487  = 3'h0;
+      \$487  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$488  = s3_h;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$488  = s5_q7_3;
     if (i__ready) begin
-      \$488  = s2_h;
+      \$488  = s4_q3[6:0];
     end
     if (rst) begin
-      \$488  = 5'h00;
+      \$488  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$489  = s3_odd;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$489  = q7_3_d0;
     if (i__ready) begin
-      \$489  = s2_k[0];
+      \$489  = s5_q7_3;
     end
     if (rst) begin
-      \$489  = 1'h0;
+      \$489  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$490  = s3_mask_h;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$490  = q7_3_d1;
     if (i__ready) begin
-      \$490  = s2_mask_h;
+      \$490  = q7_3_d0;
     end
     if (rst) begin
-      \$490  = 16'h0000;
+      \$490  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$491  = s4_h;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$491  = s4_f23;
     if (i__ready) begin
-      \$491  = s3_h;
+      \$491  = \$220 ;
     end
     if (rst) begin
-      \$491  = 5'h00;
+      \$491  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$492  = s4_mask_h;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$492  = s5_fc3;
     if (i__ready) begin
-      \$492  = s3_mask_h;
+      \$492  = \$221 [23:0];
     end
     if (rst) begin
-      \$492  = 16'h0000;
+      \$492  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$493  = s4_q0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$493  = s5_lo3;
     if (i__ready) begin
-      \$493  = \$223 ;
+      \$493  = \$222 ;
     end
     if (rst) begin
-      \$493  = 32'd0;
+      \$493  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$494  = s4_f20;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$494  = s6_hi3;
     if (i__ready) begin
-      \$494  = \$225 ;
+      \$494  = \$223 [15:0];
     end
     if (rst) begin
-      \$494  = 32'd0;
+      \$494  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$495  = s4_q1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$495  = s6_lo3;
     if (i__ready) begin
-      \$495  = \$226 ;
+      \$495  = s5_lo3;
     end
     if (rst) begin
-      \$495  = 32'd0;
+      \$495  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$496  = s4_f21;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$496  = s7_up3;
     if (i__ready) begin
-      \$496  = \$228 ;
+      \$496  = \$224 ;
     end
     if (rst) begin
-      \$496  = 32'd0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$497  = s4_q2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$497  = s8_mag3;
     if (i__ready) begin
-      \$497  = \$229 ;
+      \$497  = \$229 [6:0];
     end
     if (rst) begin
-      \$497  = 32'd0;
+      \$497  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$498  = s4_f22;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$498  = neg3_d0;
     if (i__ready) begin
-      \$498  = \$231 ;
+      \$498  = s2_neg3;
     end
     if (rst) begin
-      \$498  = 32'd0;
+      \$498  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$499  = s4_q3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$499  = neg3_d1;
     if (i__ready) begin
-      \$499  = \$232 ;
+      \$499  = neg3_d0;
     end
     if (rst) begin
-      \$499  = 32'd0;
+      \$499  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$500  = s4_f23;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$500  = neg3_d2;
     if (i__ready) begin
-      \$500  = \$234 ;
+      \$500  = neg3_d1;
     end
     if (rst) begin
-      \$500  = 32'd0;
+      \$500  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$501  = s4_q4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$501  = neg3_d3;
     if (i__ready) begin
-      \$501  = \$235 ;
+      \$501  = neg3_d2;
     end
     if (rst) begin
-      \$501  = 32'd0;
+      \$501  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$502  = s4_f24;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$502  = neg3_d4;
     if (i__ready) begin
-      \$502  = \$237 ;
+      \$502  = neg3_d3;
     end
     if (rst) begin
-      \$502  = 32'd0;
+      \$502  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$503  = s4_q5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$503  = neg3_d5;
     if (i__ready) begin
-      \$503  = \$238 ;
+      \$503  = neg3_d4;
     end
     if (rst) begin
-      \$503  = 32'd0;
+      \$503  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$504  = s4_f25;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$504  = s2_mag4;
     if (i__ready) begin
-      \$504  = \$240 ;
+      \$504  = \$232 [31:0];
     end
     if (rst) begin
       \$504  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$505  = s4_q6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$505  = s2_neg4;
     if (i__ready) begin
-      \$505  = \$241 ;
+      \$505  = \$233 ;
     end
     if (rst) begin
-      \$505  = 32'd0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$506  = s4_f26;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$506  = xsat4_d0;
     if (i__ready) begin
       \$506  = \$243 ;
     end
     if (rst) begin
-      \$506  = 32'd0;
+      \$506  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$507  = s4_q7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$507  = xsat4_d1;
     if (i__ready) begin
-      \$507  = \$244 ;
+      \$507  = xsat4_d0;
     end
     if (rst) begin
-      \$507  = 32'd0;
+      \$507  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$508  = s4_f27;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$508  = xsat4_d2;
     if (i__ready) begin
-      \$508  = \$246 ;
+      \$508  = xsat4_d1;
     end
     if (rst) begin
-      \$508  = 32'd0;
+      \$508  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$509  = s5_h;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$509  = xsat4_d3;
     if (i__ready) begin
-      \$509  = s4_h[2:0];
+      \$509  = xsat4_d2;
     end
     if (rst) begin
-      \$509  = 3'h0;
+      \$509  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$510  = s5_big0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$510  = xsat4_d4;
     if (i__ready) begin
-      \$510  = \$247 ;
+      \$510  = xsat4_d3;
     end
     if (rst) begin
-      \$510  = 1'h0;
+      \$510  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$511  = s5_q7_0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$511  = xsat4_d5;
     if (i__ready) begin
-      \$511  = s4_q0[6:0];
+      \$511  = xsat4_d4;
     end
     if (rst) begin
-      \$511  = 7'h00;
+      \$511  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$512  = s5_fc0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$512  = xsat4_d6;
     if (i__ready) begin
-      \$512  = \$248 [23:0];
+      \$512  = xsat4_d5;
     end
     if (rst) begin
-      \$512  = 24'h000000;
+      \$512  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$513  = s5_lo0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$513  = s3_qc4;
     if (i__ready) begin
-      \$513  = \$249 ;
+      \$513  = \$244 ;
     end
     if (rst) begin
-      \$513  = 16'h0000;
+      \$513  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$514  = s5_big1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$514  = s3_f4;
     if (i__ready) begin
-      \$514  = \$250 ;
+      \$514  = \$245 ;
     end
     if (rst) begin
-      \$514  = 1'h0;
+      \$514  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$515  = s5_q7_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$515  = s3_k4;
     if (i__ready) begin
-      \$515  = s4_q1[6:0];
+      \$515  = s2_k[2:0];
     end
     if (rst) begin
-      \$515  = 7'h00;
+      \$515  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$516  = s5_fc1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$516  = s4_q4;
     if (i__ready) begin
-      \$516  = \$251 [23:0];
+      \$516  = \$246 ;
     end
     if (rst) begin
-      \$516  = 24'h000000;
+      \$516  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$517  = s5_lo1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$517  = s5_big4;
     if (i__ready) begin
-      \$517  = \$252 ;
+      \$517  = \$247 ;
     end
     if (rst) begin
-      \$517  = 16'h0000;
+      \$517  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$518  = s5_big2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$518  = big4_d0;
     if (i__ready) begin
-      \$518  = \$253 ;
+      \$518  = s5_big4;
     end
     if (rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$519  = s5_q7_2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$519  = big4_d1;
     if (i__ready) begin
-      \$519  = s4_q2[6:0];
+      \$519  = big4_d0;
     end
     if (rst) begin
-      \$519  = 7'h00;
+      \$519  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$520  = s5_fc2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$520  = s5_q7_4;
     if (i__ready) begin
-      \$520  = \$254 [23:0];
+      \$520  = s4_q4[6:0];
     end
     if (rst) begin
-      \$520  = 24'h000000;
+      \$520  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$521  = s5_lo2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$521  = q7_4_d0;
     if (i__ready) begin
-      \$521  = \$255 ;
+      \$521  = s5_q7_4;
     end
     if (rst) begin
-      \$521  = 16'h0000;
+      \$521  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$522  = s5_big3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$522  = q7_4_d1;
     if (i__ready) begin
-      \$522  = \$256 ;
+      \$522  = q7_4_d0;
     end
     if (rst) begin
-      \$522  = 1'h0;
+      \$522  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$523  = s5_q7_3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$523  = s4_f24;
     if (i__ready) begin
-      \$523  = s4_q3[6:0];
+      \$523  = \$249 ;
     end
     if (rst) begin
-      \$523  = 7'h00;
+      \$523  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$524  = s5_fc3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$524  = s5_fc4;
     if (i__ready) begin
-      \$524  = \$257 [23:0];
+      \$524  = \$250 [23:0];
     end
     if (rst) begin
       \$524  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$525  = s5_lo3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$525  = s5_lo4;
     if (i__ready) begin
-      \$525  = \$258 ;
+      \$525  = \$251 ;
     end
     if (rst) begin
       \$525  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$526  = s5_big4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$526  = s6_hi4;
     if (i__ready) begin
-      \$526  = \$259 ;
+      \$526  = \$252 [15:0];
     end
     if (rst) begin
-      \$526  = 1'h0;
+      \$526  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$527  = s5_q7_4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$527  = s6_lo4;
     if (i__ready) begin
-      \$527  = s4_q4[6:0];
+      \$527  = s5_lo4;
     end
     if (rst) begin
-      \$527  = 7'h00;
+      \$527  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$528  = s5_fc4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$528  = s7_up4;
     if (i__ready) begin
-      \$528  = \$260 [23:0];
+      \$528  = \$253 ;
     end
     if (rst) begin
-      \$528  = 24'h000000;
+      \$528  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$529  = s5_lo4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$529  = s8_mag4;
     if (i__ready) begin
-      \$529  = \$261 ;
+      \$529  = \$258 [6:0];
     end
     if (rst) begin
-      \$529  = 16'h0000;
+      \$529  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$530  = s5_big5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$530  = neg4_d0;
     if (i__ready) begin
-      \$530  = \$262 ;
+      \$530  = s2_neg4;
     end
     if (rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$531  = s5_q7_5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$531  = neg4_d1;
     if (i__ready) begin
-      \$531  = s4_q5[6:0];
+      \$531  = neg4_d0;
     end
     if (rst) begin
-      \$531  = 7'h00;
+      \$531  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$532  = s5_fc5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$532  = neg4_d2;
     if (i__ready) begin
-      \$532  = \$263 [23:0];
+      \$532  = neg4_d1;
     end
     if (rst) begin
-      \$532  = 24'h000000;
+      \$532  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$533  = s5_lo5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$533  = neg4_d3;
     if (i__ready) begin
-      \$533  = \$264 ;
+      \$533  = neg4_d2;
     end
     if (rst) begin
-      \$533  = 16'h0000;
+      \$533  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$534  = s5_big6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$534  = neg4_d4;
     if (i__ready) begin
-      \$534  = \$265 ;
+      \$534  = neg4_d3;
     end
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$535  = s5_q7_6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$535  = neg4_d5;
     if (i__ready) begin
-      \$535  = s4_q6[6:0];
+      \$535  = neg4_d4;
     end
     if (rst) begin
-      \$535  = 7'h00;
+      \$535  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$536  = s5_fc6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$536  = s2_mag5;
     if (i__ready) begin
-      \$536  = \$266 [23:0];
+      \$536  = \$261 [31:0];
     end
     if (rst) begin
-      \$536  = 24'h000000;
+      \$536  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$537  = s5_lo6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$537  = s2_neg5;
     if (i__ready) begin
-      \$537  = \$267 ;
+      \$537  = \$262 ;
     end
     if (rst) begin
-      \$537  = 16'h0000;
+      \$537  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$538  = s5_big7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$538  = xsat5_d0;
     if (i__ready) begin
-      \$538  = \$268 ;
+      \$538  = \$272 ;
     end
     if (rst) begin
-      \$538  = 1'h0;
+      \$538  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$539  = s5_q7_7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$539  = xsat5_d1;
     if (i__ready) begin
-      \$539  = s4_q7[6:0];
+      \$539  = xsat5_d0;
     end
     if (rst) begin
-      \$539  = 7'h00;
+      \$539  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$540  = s5_fc7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$540  = xsat5_d2;
     if (i__ready) begin
-      \$540  = \$269 [23:0];
+      \$540  = xsat5_d1;
     end
     if (rst) begin
-      \$540  = 24'h000000;
+      \$540  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$541  = s5_lo7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$541  = xsat5_d3;
     if (i__ready) begin
-      \$541  = \$270 ;
+      \$541  = xsat5_d2;
     end
     if (rst) begin
-      \$541  = 16'h0000;
+      \$541  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$542  = big0_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$542  = xsat5_d4;
     if (i__ready) begin
-      \$542  = s5_big0;
+      \$542  = xsat5_d3;
     end
     if (rst) begin
-      \$542  = 1'h0;
+      \$542  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$543  = big0_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$543  = xsat5_d5;
     if (i__ready) begin
-      \$543  = big0_d0;
+      \$543  = xsat5_d4;
     end
     if (rst) begin
-      \$543  = 1'h0;
+      \$543  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$544  = q7_0_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$544  = xsat5_d6;
     if (i__ready) begin
-      \$544  = s5_q7_0;
+      \$544  = xsat5_d5;
     end
     if (rst) begin
-      \$544  = 7'h00;
+      \$544  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$545  = q7_0_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$545  = s3_qc5;
     if (i__ready) begin
-      \$545  = q7_0_d0;
+      \$545  = \$273 ;
     end
     if (rst) begin
-      \$545  = 7'h00;
+      \$545  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$546  = s6_hi0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$546  = s3_f5;
     if (i__ready) begin
-      \$546  = \$271 [15:0];
+      \$546  = \$274 ;
     end
     if (rst) begin
-      \$546  = 16'h0000;
+      \$546  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$547  = s6_lo0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$547  = s3_k5;
     if (i__ready) begin
-      \$547  = s5_lo0;
+      \$547  = s2_k[2:0];
     end
     if (rst) begin
-      \$547  = 16'h0000;
+      \$547  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$548  = s7_inc0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$548  = s4_q5;
     if (i__ready) begin
-      \$548  = \$272 ;
+      \$548  = \$275 ;
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$549  = big1_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$549  = s5_big5;
     if (i__ready) begin
-      \$549  = s5_big1;
+      \$549  = \$276 ;
     end
     if (rst) begin
       \$549  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$550  = big1_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$550  = big5_d0;
     if (i__ready) begin
-      \$550  = big1_d0;
+      \$550  = s5_big5;
     end
     if (rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$551  = q7_1_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$551  = big5_d1;
     if (i__ready) begin
-      \$551  = s5_q7_1;
+      \$551  = big5_d0;
     end
     if (rst) begin
-      \$551  = 7'h00;
+      \$551  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$552  = q7_1_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$552  = s5_q7_5;
     if (i__ready) begin
-      \$552  = q7_1_d0;
+      \$552  = s4_q5[6:0];
     end
     if (rst) begin
       \$552  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$553  = s6_hi1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$553  = q7_5_d0;
     if (i__ready) begin
-      \$553  = \$273 [15:0];
+      \$553  = s5_q7_5;
     end
     if (rst) begin
-      \$553  = 16'h0000;
+      \$553  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$554  = s6_lo1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$554  = q7_5_d1;
     if (i__ready) begin
-      \$554  = s5_lo1;
+      \$554  = q7_5_d0;
     end
     if (rst) begin
-      \$554  = 16'h0000;
+      \$554  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$555  = s7_inc1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$555  = s4_f25;
     if (i__ready) begin
-      \$555  = \$274 ;
+      \$555  = \$278 ;
     end
     if (rst) begin
-      \$555  = 1'h0;
+      \$555  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$556  = big2_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$556  = s5_fc5;
     if (i__ready) begin
-      \$556  = s5_big2;
+      \$556  = \$279 [23:0];
     end
     if (rst) begin
-      \$556  = 1'h0;
+      \$556  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$557  = big2_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$557  = s5_lo5;
     if (i__ready) begin
-      \$557  = big2_d0;
+      \$557  = \$280 ;
     end
     if (rst) begin
-      \$557  = 1'h0;
+      \$557  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$558  = q7_2_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$558  = s6_hi5;
     if (i__ready) begin
-      \$558  = s5_q7_2;
+      \$558  = \$281 [15:0];
     end
     if (rst) begin
-      \$558  = 7'h00;
+      \$558  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$559  = q7_2_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$559  = s6_lo5;
     if (i__ready) begin
-      \$559  = q7_2_d0;
+      \$559  = s5_lo5;
     end
     if (rst) begin
-      \$559  = 7'h00;
+      \$559  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$560  = s6_hi2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$560  = s7_up5;
     if (i__ready) begin
-      \$560  = \$275 [15:0];
+      \$560  = \$282 ;
     end
     if (rst) begin
-      \$560  = 16'h0000;
+      \$560  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$561  = s6_lo2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$561  = s8_mag5;
     if (i__ready) begin
-      \$561  = s5_lo2;
+      \$561  = \$287 [6:0];
     end
     if (rst) begin
-      \$561  = 16'h0000;
+      \$561  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$562  = s7_inc2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$562  = neg5_d0;
     if (i__ready) begin
-      \$562  = \$276 ;
+      \$562  = s2_neg5;
     end
     if (rst) begin
       \$562  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$563  = big3_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$563  = neg5_d1;
     if (i__ready) begin
-      \$563  = s5_big3;
+      \$563  = neg5_d0;
     end
     if (rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$564  = big3_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$564  = neg5_d2;
     if (i__ready) begin
-      \$564  = big3_d0;
+      \$564  = neg5_d1;
     end
     if (rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$565  = q7_3_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$565  = neg5_d3;
     if (i__ready) begin
-      \$565  = s5_q7_3;
+      \$565  = neg5_d2;
     end
     if (rst) begin
-      \$565  = 7'h00;
+      \$565  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$566  = q7_3_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$566  = neg5_d4;
     if (i__ready) begin
-      \$566  = q7_3_d0;
+      \$566  = neg5_d3;
     end
     if (rst) begin
-      \$566  = 7'h00;
+      \$566  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$567  = s6_hi3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$567  = neg5_d5;
     if (i__ready) begin
-      \$567  = \$277 [15:0];
+      \$567  = neg5_d4;
     end
     if (rst) begin
-      \$567  = 16'h0000;
+      \$567  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$568  = s6_lo3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$568  = s2_mag6;
     if (i__ready) begin
-      \$568  = s5_lo3;
+      \$568  = \$290 [31:0];
     end
     if (rst) begin
-      \$568  = 16'h0000;
+      \$568  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$569  = s7_inc3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$569  = s2_neg6;
     if (i__ready) begin
-      \$569  = \$278 ;
+      \$569  = \$291 ;
     end
     if (rst) begin
       \$569  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$570  = big4_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$570  = xsat6_d0;
     if (i__ready) begin
-      \$570  = s5_big4;
+      \$570  = \$301 ;
     end
     if (rst) begin
-      \$570  = 1'h0;
+      \$570  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$571  = big4_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$571  = xsat6_d1;
     if (i__ready) begin
-      \$571  = big4_d0;
+      \$571  = xsat6_d0;
     end
     if (rst) begin
-      \$571  = 1'h0;
+      \$571  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$572  = q7_4_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$572  = xsat6_d2;
     if (i__ready) begin
-      \$572  = s5_q7_4;
+      \$572  = xsat6_d1;
     end
     if (rst) begin
-      \$572  = 7'h00;
+      \$572  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$573  = q7_4_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$573  = xsat6_d3;
     if (i__ready) begin
-      \$573  = q7_4_d0;
+      \$573  = xsat6_d2;
     end
     if (rst) begin
-      \$573  = 7'h00;
+      \$573  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$574  = s6_hi4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$574  = xsat6_d4;
     if (i__ready) begin
-      \$574  = \$279 [15:0];
+      \$574  = xsat6_d3;
     end
     if (rst) begin
-      \$574  = 16'h0000;
+      \$574  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$575  = s6_lo4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$575  = xsat6_d5;
     if (i__ready) begin
-      \$575  = s5_lo4;
+      \$575  = xsat6_d4;
     end
     if (rst) begin
-      \$575  = 16'h0000;
+      \$575  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$576  = s7_inc4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$576  = xsat6_d6;
     if (i__ready) begin
-      \$576  = \$280 ;
+      \$576  = xsat6_d5;
     end
     if (rst) begin
-      \$576  = 1'h0;
+      \$576  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$577  = big5_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$577  = s3_qc6;
     if (i__ready) begin
-      \$577  = s5_big5;
+      \$577  = \$302 ;
     end
     if (rst) begin
-      \$577  = 1'h0;
+      \$577  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$578  = big5_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$578  = s3_f6;
     if (i__ready) begin
-      \$578  = big5_d0;
+      \$578  = \$303 ;
     end
     if (rst) begin
-      \$578  = 1'h0;
+      \$578  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$579  = q7_5_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$579  = s3_k6;
     if (i__ready) begin
-      \$579  = s5_q7_5;
+      \$579  = s2_k[2:0];
     end
     if (rst) begin
-      \$579  = 7'h00;
+      \$579  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$580  = q7_5_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$580  = s4_q6;
     if (i__ready) begin
-      \$580  = q7_5_d0;
+      \$580  = \$304 ;
     end
     if (rst) begin
-      \$580  = 7'h00;
+      \$580  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$581  = s6_hi5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$581  = s5_big6;
     if (i__ready) begin
-      \$581  = \$281 [15:0];
+      \$581  = \$305 ;
     end
     if (rst) begin
-      \$581  = 16'h0000;
+      \$581  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$582  = s6_lo5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$582  = big6_d0;
     if (i__ready) begin
-      \$582  = s5_lo5;
+      \$582  = s5_big6;
     end
     if (rst) begin
-      \$582  = 16'h0000;
+      \$582  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$583  = s7_inc5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$583  = big6_d1;
     if (i__ready) begin
-      \$583  = \$282 ;
+      \$583  = big6_d0;
     end
     if (rst) begin
       \$583  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$584  = big6_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$584  = s5_q7_6;
     if (i__ready) begin
-      \$584  = s5_big6;
+      \$584  = s4_q6[6:0];
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$584  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$585  = big6_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$585  = q7_6_d0;
     if (i__ready) begin
-      \$585  = big6_d0;
+      \$585  = s5_q7_6;
     end
     if (rst) begin
-      \$585  = 1'h0;
+      \$585  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$586  = q7_6_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$586  = q7_6_d1;
     if (i__ready) begin
-      \$586  = s5_q7_6;
+      \$586  = q7_6_d0;
     end
     if (rst) begin
       \$586  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$587  = q7_6_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$587  = s4_f26;
     if (i__ready) begin
-      \$587  = q7_6_d0;
+      \$587  = \$307 ;
     end
     if (rst) begin
-      \$587  = 7'h00;
+      \$587  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$588  = s6_hi6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$588  = s5_fc6;
     if (i__ready) begin
-      \$588  = \$283 [15:0];
+      \$588  = \$308 [23:0];
     end
     if (rst) begin
-      \$588  = 16'h0000;
+      \$588  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$589  = s6_lo6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$589  = s5_lo6;
     if (i__ready) begin
-      \$589  = s5_lo6;
+      \$589  = \$309 ;
     end
     if (rst) begin
       \$589  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$590  = s7_inc6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$590  = s6_hi6;
     if (i__ready) begin
-      \$590  = \$284 ;
+      \$590  = \$310 [15:0];
     end
     if (rst) begin
-      \$590  = 1'h0;
+      \$590  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$591  = big7_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$591  = s6_lo6;
     if (i__ready) begin
-      \$591  = s5_big7;
+      \$591  = s5_lo6;
     end
     if (rst) begin
-      \$591  = 1'h0;
+      \$591  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$592  = big7_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$592  = s7_up6;
     if (i__ready) begin
-      \$592  = big7_d0;
+      \$592  = \$311 ;
     end
     if (rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$593  = q7_7_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$593  = s8_mag6;
     if (i__ready) begin
-      \$593  = s5_q7_7;
+      \$593  = \$316 [6:0];
     end
     if (rst) begin
       \$593  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$594  = q7_7_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$594  = neg6_d0;
     if (i__ready) begin
-      \$594  = q7_7_d0;
+      \$594  = s2_neg6;
     end
     if (rst) begin
-      \$594  = 7'h00;
+      \$594  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$595  = s6_hi7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$595  = neg6_d1;
     if (i__ready) begin
-      \$595  = \$285 [15:0];
+      \$595  = neg6_d0;
     end
     if (rst) begin
-      \$595  = 16'h0000;
+      \$595  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$596  = s6_lo7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$596  = neg6_d2;
     if (i__ready) begin
-      \$596  = s5_lo7;
+      \$596  = neg6_d1;
     end
     if (rst) begin
-      \$596  = 16'h0000;
+      \$596  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$597  = s7_inc7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$597  = neg6_d3;
     if (i__ready) begin
-      \$597  = \$286 ;
+      \$597  = neg6_d2;
     end
     if (rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$598  = s8_small0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$598  = neg6_d4;
     if (i__ready) begin
-      \$598  = \$291 [6:0];
+      \$598  = neg6_d3;
     end
     if (rst) begin
-      \$598  = 7'h00;
+      \$598  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$599  = s8_small1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$599  = neg6_d5;
     if (i__ready) begin
-      \$599  = \$296 [6:0];
+      \$599  = neg6_d4;
     end
     if (rst) begin
-      \$599  = 7'h00;
+      \$599  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$600  = s8_small2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$600  = s2_mag7;
     if (i__ready) begin
-      \$600  = \$301 [6:0];
+      \$600  = \$319 [31:0];
     end
     if (rst) begin
-      \$600  = 7'h00;
+      \$600  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$601  = s8_small3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$601  = s2_neg7;
     if (i__ready) begin
-      \$601  = \$306 [6:0];
+      \$601  = \$320 ;
     end
     if (rst) begin
-      \$601  = 7'h00;
+      \$601  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$602  = s8_small4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$602  = xsat7_d0;
     if (i__ready) begin
-      \$602  = \$311 [6:0];
+      \$602  = \$330 ;
     end
     if (rst) begin
-      \$602  = 7'h00;
+      \$602  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$603  = s8_small5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$603  = xsat7_d1;
     if (i__ready) begin
-      \$603  = \$316 [6:0];
+      \$603  = xsat7_d0;
     end
     if (rst) begin
-      \$603  = 7'h00;
+      \$603  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$604  = s8_small6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$604  = xsat7_d2;
     if (i__ready) begin
-      \$604  = \$321 [6:0];
+      \$604  = xsat7_d1;
     end
     if (rst) begin
-      \$604  = 7'h00;
+      \$604  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$605  = s8_small7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$605  = xsat7_d3;
     if (i__ready) begin
-      \$605  = \$326 [6:0];
+      \$605  = xsat7_d2;
     end
     if (rst) begin
-      \$605  = 7'h00;
+      \$605  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$606  = valid_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$606  = xsat7_d4;
     if (i__ready) begin
-      \$606  = take;
+      \$606  = xsat7_d3;
     end
     if (rst) begin
-      \$606  = 1'h0;
+      \$606  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$607  = valid_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$607  = xsat7_d5;
     if (i__ready) begin
-      \$607  = valid_d0;
+      \$607  = xsat7_d4;
     end
     if (rst) begin
-      \$607  = 1'h0;
+      \$607  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$608  = valid_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$608  = xsat7_d6;
     if (i__ready) begin
-      \$608  = valid_d1;
+      \$608  = xsat7_d5;
     end
     if (rst) begin
-      \$608  = 1'h0;
+      \$608  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$609  = valid_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$609  = s3_qc7;
     if (i__ready) begin
-      \$609  = valid_d2;
+      \$609  = \$331 ;
     end
     if (rst) begin
-      \$609  = 1'h0;
+      \$609  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$610  = valid_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$610  = s3_f7;
     if (i__ready) begin
-      \$610  = valid_d3;
+      \$610  = \$332 ;
     end
     if (rst) begin
-      \$610  = 1'h0;
+      \$610  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$611  = valid_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$611  = s3_k7;
     if (i__ready) begin
-      \$611  = valid_d4;
+      \$611  = s2_k[2:0];
     end
     if (rst) begin
-      \$611  = 1'h0;
+      \$611  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$612  = valid_d6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$612  = s4_q7;
     if (i__ready) begin
-      \$612  = valid_d5;
+      \$612  = \$333 ;
     end
     if (rst) begin
-      \$612  = 1'h0;
+      \$612  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$613  = valid_d7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$613  = s5_big7;
     if (i__ready) begin
-      \$613  = valid_d6;
+      \$613  = \$334 ;
     end
     if (rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$614  = last_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$614  = big7_d0;
     if (i__ready) begin
-      \$614  = i__payload[270];
+      \$614  = s5_big7;
     end
     if (rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$615  = last_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$615  = big7_d1;
     if (i__ready) begin
-      \$615  = last_d0;
+      \$615  = big7_d0;
     end
     if (rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$616  = last_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$616  = s5_q7_7;
     if (i__ready) begin
-      \$616  = last_d1;
+      \$616  = s4_q7[6:0];
     end
     if (rst) begin
-      \$616  = 1'h0;
+      \$616  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$617  = last_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$617  = q7_7_d0;
     if (i__ready) begin
-      \$617  = last_d2;
+      \$617  = s5_q7_7;
     end
     if (rst) begin
-      \$617  = 1'h0;
+      \$617  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$618  = last_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$618  = q7_7_d1;
     if (i__ready) begin
-      \$618  = last_d3;
+      \$618  = q7_7_d0;
     end
     if (rst) begin
-      \$618  = 1'h0;
+      \$618  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$619  = last_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$619  = s4_f27;
     if (i__ready) begin
-      \$619  = last_d4;
+      \$619  = \$336 ;
     end
     if (rst) begin
-      \$619  = 1'h0;
+      \$619  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$620  = last_d6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$620  = s5_fc7;
     if (i__ready) begin
-      \$620  = last_d5;
+      \$620  = \$337 [23:0];
     end
     if (rst) begin
-      \$620  = 1'h0;
+      \$620  = 24'h000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$621  = last_d7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$621  = s5_lo7;
     if (i__ready) begin
-      \$621  = last_d6;
+      \$621  = \$338 ;
     end
     if (rst) begin
-      \$621  = 1'h0;
+      \$621  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$622  = keep_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$622  = s6_hi7;
     if (i__ready) begin
-      \$622  = i__payload[269:262];
+      \$622  = \$339 [15:0];
     end
     if (rst) begin
-      \$622  = 8'h00;
+      \$622  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$623  = keep_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$623  = s6_lo7;
     if (i__ready) begin
-      \$623  = keep_d0;
+      \$623  = s5_lo7;
     end
     if (rst) begin
-      \$623  = 8'h00;
+      \$623  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$624  = keep_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$624  = s7_up7;
     if (i__ready) begin
-      \$624  = keep_d1;
+      \$624  = \$340 ;
     end
     if (rst) begin
-      \$624  = 8'h00;
+      \$624  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$625  = keep_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$625  = s8_mag7;
     if (i__ready) begin
-      \$625  = keep_d2;
+      \$625  = \$345 [6:0];
     end
     if (rst) begin
-      \$625  = 8'h00;
+      \$625  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$626  = keep_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$626  = neg7_d0;
     if (i__ready) begin
-      \$626  = keep_d3;
+      \$626  = s2_neg7;
     end
     if (rst) begin
-      \$626  = 8'h00;
+      \$626  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$627  = keep_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$627  = neg7_d1;
     if (i__ready) begin
-      \$627  = keep_d4;
+      \$627  = neg7_d0;
     end
     if (rst) begin
-      \$627  = 8'h00;
+      \$627  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$628  = keep_d6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$628  = neg7_d2;
     if (i__ready) begin
-      \$628  = keep_d5;
+      \$628  = neg7_d1;
     end
     if (rst) begin
-      \$628  = 8'h00;
+      \$628  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$629  = keep_d7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$629  = neg7_d3;
     if (i__ready) begin
-      \$629  = keep_d6;
+      \$629  = neg7_d2;
     end
     if (rst) begin
-      \$629  = 8'h00;
+      \$629  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$630  = k_out_d0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$630  = neg7_d4;
     if (i__ready) begin
-      \$630  = s2_k;
+      \$630  = neg7_d3;
     end
     if (rst) begin
-      \$630  = 6'h00;
+      \$630  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$631  = k_out_d1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$631  = neg7_d5;
     if (i__ready) begin
-      \$631  = k_out_d0;
+      \$631  = neg7_d4;
     end
     if (rst) begin
-      \$631  = 6'h00;
+      \$631  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$632  = k_out_d2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$632  = valid_d0;
     if (i__ready) begin
-      \$632  = k_out_d1;
+      \$632  = take;
     end
     if (rst) begin
-      \$632  = 6'h00;
+      \$632  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$633  = k_out_d3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$633  = valid_d1;
     if (i__ready) begin
-      \$633  = k_out_d2;
+      \$633  = valid_d0;
     end
     if (rst) begin
-      \$633  = 6'h00;
+      \$633  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$634  = k_out_d4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$634  = valid_d2;
     if (i__ready) begin
-      \$634  = k_out_d3;
+      \$634  = valid_d1;
     end
     if (rst) begin
-      \$634  = 6'h00;
+      \$634  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$635  = k_out_d5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$635  = valid_d3;
     if (i__ready) begin
-      \$635  = k_out_d4;
+      \$635  = valid_d2;
     end
     if (rst) begin
-      \$635  = 6'h00;
+      \$635  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$327  = \$27 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$636  = valid_d4;
+    if (i__ready) begin
+      \$636  = valid_d3;
+    end
     if (rst) begin
-      \$327  = 1'h1;
+      \$636  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$328  = s1_k;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$637  = valid_d5;
     if (i__ready) begin
-      \$328  = i__payload[261:256];
+      \$637  = valid_d4;
     end
     if (rst) begin
-      \$328  = 6'h00;
+      \$637  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$329  = s1_km1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$638  = valid_d6;
     if (i__ready) begin
-      \$329  = \$28 [4:0];
+      \$638  = valid_d5;
     end
     if (rst) begin
-      \$329  = 5'h00;
+      \$638  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$330  = s1_x0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$639  = valid_d7;
     if (i__ready) begin
-      \$330  = i__payload[31:0];
+      \$639  = valid_d6;
     end
     if (rst) begin
-      \$330  = 32'd0;
+      \$639  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$331  = s1_x1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$640  = last_d0;
     if (i__ready) begin
-      \$331  = i__payload[63:32];
+      \$640  = i__payload[270];
     end
     if (rst) begin
-      \$331  = 32'd0;
+      \$640  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$332  = s1_x2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$641  = last_d1;
     if (i__ready) begin
-      \$332  = i__payload[95:64];
+      \$641  = last_d0;
     end
     if (rst) begin
-      \$332  = 32'd0;
+      \$641  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$333  = s1_x3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$642  = last_d2;
     if (i__ready) begin
-      \$333  = i__payload[127:96];
+      \$642  = last_d1;
     end
     if (rst) begin
-      \$333  = 32'd0;
+      \$642  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$334  = s1_x4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$643  = last_d3;
     if (i__ready) begin
-      \$334  = i__payload[159:128];
+      \$643  = last_d2;
     end
     if (rst) begin
-      \$334  = 32'd0;
+      \$643  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$335  = s1_x5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$644  = last_d4;
     if (i__ready) begin
-      \$335  = i__payload[191:160];
+      \$644  = last_d3;
     end
     if (rst) begin
-      \$335  = 32'd0;
+      \$644  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$336  = s1_x6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$645  = last_d5;
     if (i__ready) begin
-      \$336  = i__payload[223:192];
+      \$645  = last_d4;
     end
     if (rst) begin
-      \$336  = 32'd0;
+      \$645  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$337  = s1_x7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$646  = last_d6;
     if (i__ready) begin
-      \$337  = i__payload[255:224];
+      \$646  = last_d5;
     end
     if (rst) begin
-      \$337  = 32'd0;
+      \$646  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$338  = s2_k;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$647  = last_d7;
     if (i__ready) begin
-      \$338  = s1_k;
+      \$647  = last_d6;
     end
     if (rst) begin
-      \$338  = 6'h00;
+      \$647  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$339  = s2_mask;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$648  = keep_d0;
     if (i__ready) begin
-      \$339  = { \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29  };
+      \$648  = \$347 ;
     end
     if (rst) begin
-      \$339  = 32'd0;
+      \$648  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$340  = s2_h;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$649  = keep_d1;
     if (i__ready) begin
-      \$340  = \$61 [4:0];
+      \$649  = keep_d0;
     end
     if (rst) begin
-      \$340  = 5'h00;
+      \$649  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$341  = s2_mask_h;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$650  = keep_d2;
     if (i__ready) begin
-      \$341  = { \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69 , \$67 , \$65 , \$63  };
+      \$650  = keep_d1;
     end
     if (rst) begin
-      \$341  = 16'h0000;
+      \$650  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$342  = s2_km1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$651  = keep_d3;
     if (i__ready) begin
-      \$342  = s1_km1;
+      \$651  = keep_d2;
     end
     if (rst) begin
-      \$342  = 5'h00;
+      \$651  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$343  = s2_kz;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$652  = keep_d4;
     if (i__ready) begin
-      \$343  = \$94 ;
+      \$652  = keep_d3;
     end
     if (rst) begin
-      \$343  = 1'h0;
+      \$652  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$653  = keep_d5;
+    if (i__ready) begin
+      \$653  = keep_d4;
+    end
+    if (rst) begin
+      \$653  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$654  = keep_d6;
+    if (i__ready) begin
+      \$654  = keep_d5;
+    end
+    if (rst) begin
+      \$654  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$655  = keep_d7;
+    if (i__ready) begin
+      \$655  = keep_d6;
+    end
+    if (rst) begin
+      \$655  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$656  = k_out_d0;
+    if (i__ready) begin
+      \$656  = s2_k;
+    end
+    if (rst) begin
+      \$656  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$657  = k_out_d1;
+    if (i__ready) begin
+      \$657  = k_out_d0;
+    end
+    if (rst) begin
+      \$657  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$658  = k_out_d2;
+    if (i__ready) begin
+      \$658  = k_out_d1;
+    end
+    if (rst) begin
+      \$658  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$659  = k_out_d3;
+    if (i__ready) begin
+      \$659  = k_out_d2;
+    end
+    if (rst) begin
+      \$659  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$660  = k_out_d4;
+    if (i__ready) begin
+      \$660  = k_out_d3;
+    end
+    if (rst) begin
+      \$660  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$661  = k_out_d5;
+    if (i__ready) begin
+      \$661  = k_out_d4;
+    end
+    if (rst) begin
+      \$661  = 6'h00;
     end
   end
   assign out_buffer_push = w_en;
@@ -24927,6 +42445,9 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   assign \i__payload.k  = i__payload[261:256];
   assign \i__payload.keep  = i__payload[269:262];
   assign \i__payload.last  = i__payload[270];
+  assign w_data[78:73] = k_out_d5;
+  assign w_data[71:64] = keep_d7;
+  assign w_data[72] = last_d7;
   assign w_data[63:56] = \$26 ;
   assign w_data[55:48] = \$23 ;
   assign w_data[47:40] = \$20 ;
@@ -24935,39 +42456,36 @@ module \datapath.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, 
   assign w_data[23:16] = \$11 ;
   assign w_data[15:8] = \$8 ;
   assign w_data[7:0] = \$5 ;
-  assign w_data[78:73] = k_out_d5;
-  assign w_data[71:64] = keep_d7;
-  assign w_data[72] = last_d7;
-  assign \$61  = { 1'h0, s1_k[5:1] };
-  assign \$62  = { 1'h0, s1_k[5:1] };
-  assign \$64  = { 1'h0, s1_k[5:1] };
-  assign \$66  = { 1'h0, s1_k[5:1] };
-  assign \$68  = { 1'h0, s1_k[5:1] };
-  assign \$70  = { 1'h0, s1_k[5:1] };
-  assign \$72  = { 1'h0, s1_k[5:1] };
-  assign \$74  = { 1'h0, s1_k[5:1] };
-  assign \$76  = { 1'h0, s1_k[5:1] };
-  assign \$78  = { 1'h0, s1_k[5:1] };
-  assign \$80  = { 1'h0, s1_k[5:1] };
+  assign \$81  = { 1'h0, s2_k[5:1] };
   assign \$82  = { 1'h0, s1_k[5:1] };
   assign \$84  = { 1'h0, s1_k[5:1] };
   assign \$86  = { 1'h0, s1_k[5:1] };
   assign \$88  = { 1'h0, s1_k[5:1] };
   assign \$90  = { 1'h0, s1_k[5:1] };
   assign \$92  = { 1'h0, s1_k[5:1] };
-  assign \$224  = { 1'h0, s3_f0[31:1] };
-  assign \$227  = { 1'h0, s3_f1[31:1] };
-  assign \$230  = { 1'h0, s3_f2[31:1] };
-  assign \$233  = { 1'h0, s3_f3[31:1] };
-  assign \$236  = { 1'h0, s3_f4[31:1] };
-  assign \$239  = { 1'h0, s3_f5[31:1] };
-  assign \$242  = { 1'h0, s3_f6[31:1] };
-  assign \$245  = { 1'h0, s3_f7[31:1] };
+  assign \$94  = { 1'h0, s1_k[5:1] };
+  assign \$96  = { 1'h0, s1_k[5:1] };
+  assign \$98  = { 1'h0, s1_k[5:1] };
+  assign \$100  = { 1'h0, s1_k[5:1] };
+  assign \$102  = { 1'h0, s1_k[5:1] };
+  assign \$104  = { 1'h0, s1_k[5:1] };
+  assign \$106  = { 1'h0, s1_k[5:1] };
+  assign \$108  = { 1'h0, s1_k[5:1] };
+  assign \$110  = { 1'h0, s1_k[5:1] };
+  assign \$112  = { 1'h0, s1_k[5:1] };
+  assign \$132  = { 1'h0, s3_f0[31:1] };
+  assign \$161  = { 1'h0, s3_f1[31:1] };
+  assign \$190  = { 1'h0, s3_f2[31:1] };
+  assign \$219  = { 1'h0, s3_f3[31:1] };
+  assign \$248  = { 1'h0, s3_f4[31:1] };
+  assign \$277  = { 1'h0, s3_f5[31:1] };
+  assign \$306  = { 1'h0, s3_f6[31:1] };
+  assign \$335  = { 1'h0, s3_f7[31:1] };
 endmodule
 
 (* generator = "Amaranth" *)
 module \datapath.rounder.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$70  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$71  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -25058,7 +42576,7 @@ module \datapath.rounder.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$71 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -25068,7 +42586,7 @@ module \datapath.rounder.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$71 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -25078,7 +42596,7 @@ module \datapath.rounder.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$71 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];

@@ -5,194 +5,194 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, bad_shift, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
-  wire \$100 ;
+  wire [31:0] \$100 ;
   wire \$101 ;
-  wire \$102 ;
+  wire [31:0] \$102 ;
   wire \$103 ;
-  wire [7:0] \$104 ;
-  wire [7:0] \$105 ;
+  wire [31:0] \$104 ;
+  wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [32:0] \$108 ;
-  wire [32:0] \$109 ;
-  wire \$11 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [7:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [7:0] \$112 ;
+  wire [7:0] \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
+  wire [32:0] \$115 ;
+  wire [32:0] \$116 ;
   wire \$117 ;
-  wire [7:0] \$118 ;
-  wire [7:0] \$119 ;
-  wire [6:0] \$12 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [7:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [32:0] \$122 ;
-  wire [32:0] \$123 ;
+  wire \$122 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
+  wire [7:0] \$126 ;
+  wire [7:0] \$127 ;
+  wire [31:0] \$128 ;
+  wire [31:0] \$129 ;
+  wire [7:0] \$13 ;
+  wire [31:0] \$130 ;
   wire \$131 ;
-  wire [7:0] \$132 ;
-  wire [7:0] \$133 ;
-  wire \$134 ;
+  wire [31:0] \$132 ;
+  wire \$133 ;
+  wire [31:0] \$134 ;
   wire \$135 ;
-  wire [32:0] \$136 ;
-  wire [32:0] \$137 ;
+  wire \$136 ;
+  wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire \$14 ;
+  wire [7:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
+  wire [7:0] \$142 ;
+  wire [7:0] \$143 ;
   wire \$144 ;
-  wire \$145 ;
-  wire [7:0] \$146 ;
-  wire [7:0] \$147 ;
+  wire [32:0] \$145 ;
+  wire [32:0] \$146 ;
+  wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire \$15 ;
-  wire [32:0] \$150 ;
-  wire [32:0] \$151 ;
+  wire [7:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire \$16 ;
-  wire [7:0] \$160 ;
-  wire [7:0] \$161 ;
-  wire \$162 ;
+  wire [7:0] \$156 ;
+  wire [7:0] \$157 ;
+  wire [31:0] \$158 ;
+  wire [31:0] \$159 ;
+  wire [7:0] \$16 ;
+  wire [31:0] \$160 ;
+  wire \$161 ;
+  wire [31:0] \$162 ;
   wire \$163 ;
-  wire [32:0] \$164 ;
-  wire [32:0] \$165 ;
+  wire [31:0] \$164 ;
+  wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire \$17 ;
+  wire [7:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire [7:0] \$174 ;
-  wire [7:0] \$175 ;
-  wire \$176 ;
+  wire [7:0] \$172 ;
+  wire [7:0] \$173 ;
+  wire \$174 ;
+  wire [32:0] \$175 ;
+  wire [32:0] \$176 ;
   wire \$177 ;
-  wire [32:0] \$178 ;
-  wire [32:0] \$179 ;
-  wire \$18 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire [7:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire [7:0] \$188 ;
-  wire [7:0] \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire [31:0] \$191 ;
+  wire [7:0] \$186 ;
+  wire [7:0] \$187 ;
+  wire [31:0] \$188 ;
+  wire [31:0] \$189 ;
+  wire [7:0] \$19 ;
+  wire [31:0] \$190 ;
+  wire \$191 ;
   wire [31:0] \$192 ;
-  wire [31:0] \$193 ;
+  wire \$193 ;
   wire [31:0] \$194 ;
-  wire [31:0] \$195 ;
-  wire [31:0] \$196 ;
-  wire [31:0] \$197 ;
-  wire [31:0] \$198 ;
-  wire [31:0] \$199 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [3:0] \$2 ;
-  wire \$20 ;
-  wire [31:0] \$200 ;
-  wire [31:0] \$201 ;
-  wire [31:0] \$202 ;
-  wire [31:0] \$203 ;
-  wire [31:0] \$204 ;
-  wire [31:0] \$205 ;
-  wire [31:0] \$206 ;
-  wire [31:0] \$207 ;
-  wire [31:0] \$208 ;
-  wire [31:0] \$209 ;
-  wire \$21 ;
-  wire [31:0] \$210 ;
-  wire [31:0] \$211 ;
-  wire [31:0] \$212 ;
-  wire [31:0] \$213 ;
-  wire [31:0] \$214 ;
-  wire [31:0] \$215 ;
-  wire [31:0] \$216 ;
-  wire [31:0] \$217 ;
+  wire [7:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire [7:0] \$202 ;
+  wire [7:0] \$203 ;
+  wire \$204 ;
+  wire [32:0] \$205 ;
+  wire [32:0] \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire [7:0] \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire [7:0] \$216 ;
+  wire [7:0] \$217 ;
   wire [31:0] \$218 ;
   wire [31:0] \$219 ;
-  wire \$22 ;
+  wire [7:0] \$22 ;
   wire [31:0] \$220 ;
-  wire [31:0] \$221 ;
+  wire \$221 ;
   wire [31:0] \$222 ;
-  wire [31:0] \$223 ;
+  wire \$223 ;
   wire [31:0] \$224 ;
-  wire [31:0] \$225 ;
-  wire [31:0] \$226 ;
-  wire [31:0] \$227 ;
-  wire [31:0] \$228 ;
-  wire [31:0] \$229 ;
-  wire \$23 ;
-  wire [31:0] \$230 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire [7:0] \$23 ;
+  wire \$230 ;
   wire \$231 ;
-  wire [32:0] \$232 ;
-  wire [32:0] \$233 ;
+  wire [7:0] \$232 ;
+  wire [7:0] \$233 ;
   wire \$234 ;
   wire [32:0] \$235 ;
   wire [32:0] \$236 ;
   wire \$237 ;
-  wire [32:0] \$238 ;
-  wire [32:0] \$239 ;
-  wire \$24 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire [7:0] \$24 ;
   wire \$240 ;
-  wire [32:0] \$241 ;
-  wire [32:0] \$242 ;
+  wire \$241 ;
+  wire \$242 ;
   wire \$243 ;
-  wire [32:0] \$244 ;
-  wire [32:0] \$245 ;
-  wire \$246 ;
-  wire [32:0] \$247 ;
-  wire [32:0] \$248 ;
-  wire \$249 ;
-  wire \$25 ;
-  wire [32:0] \$250 ;
-  wire [32:0] \$251 ;
-  wire \$252 ;
-  wire [32:0] \$253 ;
-  wire [32:0] \$254 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire [7:0] \$246 ;
+  wire [7:0] \$247 ;
+  wire [31:0] \$248 ;
+  wire [31:0] \$249 ;
+  wire [7:0] \$25 ;
+  wire [31:0] \$250 ;
+  wire \$251 ;
+  wire [31:0] \$252 ;
+  wire \$253 ;
+  wire [31:0] \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire \$26 ;
+  wire [7:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
+  wire [7:0] \$262 ;
   wire [7:0] \$263 ;
-  wire [7:0] \$264 ;
-  wire \$265 ;
-  wire \$266 ;
+  wire \$264 ;
+  wire [32:0] \$265 ;
+  wire [32:0] \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
@@ -200,19 +200,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
-  wire [7:0] \$273 ;
-  wire [7:0] \$274 ;
+  wire \$273 ;
+  wire \$274 ;
   wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [7:0] \$276 ;
+  wire [7:0] \$277 ;
+  wire [31:0] \$278 ;
+  wire [31:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
+  wire [31:0] \$280 ;
   wire \$281 ;
-  wire \$282 ;
-  wire [7:0] \$283 ;
-  wire [7:0] \$284 ;
+  wire [31:0] \$282 ;
+  wire \$283 ;
+  wire [31:0] \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
@@ -221,11 +221,11 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire \$292 ;
+  wire [7:0] \$292 ;
   wire [7:0] \$293 ;
-  wire [7:0] \$294 ;
-  wire \$295 ;
-  wire \$296 ;
+  wire \$294 ;
+  wire [32:0] \$295 ;
+  wire [32:0] \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
@@ -234,19 +234,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire [7:0] \$303 ;
-  wire [7:0] \$304 ;
+  wire \$303 ;
+  wire \$304 ;
   wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire \$310 ;
+  wire [7:0] \$306 ;
+  wire [7:0] \$307 ;
+  wire [31:0] \$308 ;
+  wire [31:0] \$309 ;
+  wire [31:0] \$31 ;
+  wire [31:0] \$310 ;
   wire \$311 ;
-  wire \$312 ;
-  wire [7:0] \$313 ;
-  wire [7:0] \$314 ;
+  wire [31:0] \$312 ;
+  wire \$313 ;
+  wire [31:0] \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
@@ -255,65 +255,65 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
+  wire [7:0] \$322 ;
   wire [7:0] \$323 ;
-  wire [7:0] \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire [7:0] \$333 ;
-  wire [7:0] \$334 ;
-  reg \$335 ;
-  reg [5:0] \$336 ;
-  reg [4:0] \$337 ;
-  reg [31:0] \$338 ;
-  reg [31:0] \$339 ;
+  wire \$324 ;
+  wire [7:0] \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg [5:0] \$328 ;
+  reg [31:0] \$329 ;
+  wire [31:0] \$33 ;
+  reg [31:0] \$330 ;
+  reg [31:0] \$331 ;
+  reg [31:0] \$332 ;
+  reg [31:0] \$333 ;
+  reg [31:0] \$334 ;
+  reg [31:0] \$335 ;
+  reg [31:0] \$336 ;
+  reg \$337 ;
+  reg \$338 ;
+  reg \$339 ;
   wire \$34 ;
-  reg [31:0] \$340 ;
-  reg [31:0] \$341 ;
-  reg [31:0] \$342 ;
-  reg [31:0] \$343 ;
-  reg [31:0] \$344 ;
-  reg [31:0] \$345 ;
-  reg [5:0] \$346 ;
+  reg \$340 ;
+  reg \$341 ;
+  reg \$342 ;
+  reg \$343 ;
+  reg \$344 ;
+  reg [5:0] \$345 ;
+  reg [31:0] \$346 ;
   reg [31:0] \$347 ;
-  reg [4:0] \$348 ;
-  reg [15:0] \$349 ;
-  wire \$35 ;
-  reg [4:0] \$350 ;
-  reg \$351 ;
-  reg \$352 ;
-  reg \$353 ;
-  reg \$354 ;
-  reg \$355 ;
-  reg \$356 ;
-  reg \$357 ;
+  reg [31:0] \$348 ;
+  reg [31:0] \$349 ;
+  wire [31:0] \$35 ;
+  reg \$350 ;
+  reg [7:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg [7:0] \$356 ;
+  reg [7:0] \$357 ;
   reg [31:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [31:0] \$359 ;
   wire \$36 ;
-  reg \$360 ;
-  reg \$361 ;
+  reg [2:0] \$360 ;
+  reg [31:0] \$361 ;
   reg \$362 ;
   reg \$363 ;
   reg \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg [7:0] \$367 ;
-  reg [7:0] \$368 ;
-  reg [7:0] \$369 ;
-  wire \$37 ;
-  reg [7:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [7:0] \$372 ;
-  reg [31:0] \$373 ;
-  reg [31:0] \$374 ;
-  reg [7:0] \$375 ;
+  reg [6:0] \$365 ;
+  reg [6:0] \$366 ;
+  reg [6:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
+  wire [31:0] \$37 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg \$373 ;
+  reg \$374 ;
+  reg [6:0] \$375 ;
   reg \$376 ;
   reg \$377 ;
   reg \$378 ;
@@ -321,271 +321,271 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$38 ;
   reg \$380 ;
   reg \$381 ;
-  reg \$382 ;
-  reg [7:0] \$383 ;
+  reg [31:0] \$382 ;
+  reg \$383 ;
   reg [7:0] \$384 ;
   reg [7:0] \$385 ;
   reg [7:0] \$386 ;
   reg [7:0] \$387 ;
   reg [7:0] \$388 ;
-  reg [31:0] \$389 ;
-  wire \$39 ;
-  reg [31:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg \$392 ;
-  reg \$393 ;
-  reg \$394 ;
+  reg [7:0] \$389 ;
+  wire [31:0] \$39 ;
+  reg [7:0] \$390 ;
+  reg [31:0] \$391 ;
+  reg [31:0] \$392 ;
+  reg [2:0] \$393 ;
+  reg [31:0] \$394 ;
   reg \$395 ;
   reg \$396 ;
   reg \$397 ;
-  reg \$398 ;
-  reg [7:0] \$399 ;
+  reg [6:0] \$398 ;
+  reg [6:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  reg [7:0] \$400 ;
-  reg [7:0] \$401 ;
-  reg [7:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg [7:0] \$404 ;
-  reg [31:0] \$405 ;
-  reg [31:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg \$408 ;
+  reg [6:0] \$400 ;
+  reg \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg \$407 ;
+  reg [6:0] \$408 ;
   reg \$409 ;
-  wire \$41 ;
+  wire [31:0] \$41 ;
   reg \$410 ;
   reg \$411 ;
   reg \$412 ;
   reg \$413 ;
   reg \$414 ;
-  reg [7:0] \$415 ;
-  reg [7:0] \$416 ;
+  reg [31:0] \$415 ;
+  reg \$416 ;
   reg [7:0] \$417 ;
   reg [7:0] \$418 ;
   reg [7:0] \$419 ;
   wire \$42 ;
   reg [7:0] \$420 ;
-  reg [31:0] \$421 ;
-  reg [31:0] \$422 ;
+  reg [7:0] \$421 ;
+  reg [7:0] \$422 ;
   reg [7:0] \$423 ;
-  reg \$424 ;
-  reg \$425 ;
-  reg \$426 ;
-  reg \$427 ;
+  reg [31:0] \$424 ;
+  reg [31:0] \$425 ;
+  reg [2:0] \$426 ;
+  reg [31:0] \$427 ;
   reg \$428 ;
   reg \$429 ;
-  wire \$43 ;
+  wire [31:0] \$43 ;
   reg \$430 ;
-  reg [7:0] \$431 ;
-  reg [7:0] \$432 ;
-  reg [7:0] \$433 ;
-  reg [7:0] \$434 ;
-  reg [7:0] \$435 ;
-  reg [7:0] \$436 ;
-  reg [31:0] \$437 ;
-  reg [31:0] \$438 ;
-  reg [7:0] \$439 ;
+  reg [6:0] \$431 ;
+  reg [6:0] \$432 ;
+  reg [6:0] \$433 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg \$439 ;
   wire \$44 ;
   reg \$440 ;
-  reg \$441 ;
+  reg [6:0] \$441 ;
   reg \$442 ;
   reg \$443 ;
   reg \$444 ;
   reg \$445 ;
   reg \$446 ;
-  reg [7:0] \$447 ;
-  reg [7:0] \$448 ;
-  reg [7:0] \$449 ;
-  wire [5:0] \$45 ;
+  reg \$447 ;
+  reg [31:0] \$448 ;
+  reg \$449 ;
+  wire [31:0] \$45 ;
   reg [7:0] \$450 ;
   reg [7:0] \$451 ;
   reg [7:0] \$452 ;
-  reg [31:0] \$453 ;
-  reg [31:0] \$454 ;
+  reg [7:0] \$453 ;
+  reg [7:0] \$454 ;
   reg [7:0] \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg \$459 ;
-  wire [5:0] \$46 ;
-  reg \$460 ;
+  reg [7:0] \$456 ;
+  reg [31:0] \$457 ;
+  reg [31:0] \$458 ;
+  reg [2:0] \$459 ;
+  wire \$46 ;
+  reg [31:0] \$460 ;
   reg \$461 ;
   reg \$462 ;
-  reg [7:0] \$463 ;
-  reg [7:0] \$464 ;
-  reg [7:0] \$465 ;
-  reg [7:0] \$466 ;
-  reg [7:0] \$467 ;
-  reg [7:0] \$468 ;
-  reg [31:0] \$469 ;
+  reg \$463 ;
+  reg [6:0] \$464 ;
+  reg [6:0] \$465 ;
+  reg [6:0] \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  reg [31:0] \$470 ;
-  reg [7:0] \$471 ;
+  reg \$470 ;
+  reg \$471 ;
   reg \$472 ;
   reg \$473 ;
-  reg \$474 ;
+  reg [6:0] \$474 ;
   reg \$475 ;
   reg \$476 ;
   reg \$477 ;
   reg \$478 ;
-  reg [7:0] \$479 ;
-  wire [5:0] \$48 ;
-  reg [7:0] \$480 ;
-  reg [7:0] \$481 ;
-  reg [7:0] \$482 ;
+  reg \$479 ;
+  wire \$48 ;
+  reg \$480 ;
+  reg [31:0] \$481 ;
+  reg \$482 ;
   reg [7:0] \$483 ;
   reg [7:0] \$484 ;
-  reg [31:0] \$485 ;
-  reg [2:0] \$486 ;
-  reg [31:0] \$487 ;
-  reg [31:0] \$488 ;
-  reg [31:0] \$489 ;
+  reg [7:0] \$485 ;
+  reg [7:0] \$486 ;
+  reg [7:0] \$487 ;
+  reg [7:0] \$488 ;
+  reg [7:0] \$489 ;
   wire \$49 ;
   reg [31:0] \$490 ;
   reg [31:0] \$491 ;
-  reg [31:0] \$492 ;
+  reg [2:0] \$492 ;
   reg [31:0] \$493 ;
-  reg [31:0] \$494 ;
-  reg [31:0] \$495 ;
-  reg [31:0] \$496 ;
-  reg [31:0] \$497 ;
-  reg [31:0] \$498 ;
-  reg [31:0] \$499 ;
+  reg \$494 ;
+  reg \$495 ;
+  reg \$496 ;
+  reg [6:0] \$497 ;
+  reg [6:0] \$498 ;
+  reg [6:0] \$499 ;
   wire [7:0] \$5 ;
-  wire [5:0] \$50 ;
-  reg [31:0] \$500 ;
-  reg [31:0] \$501 ;
-  reg [31:0] \$502 ;
-  reg [31:0] \$503 ;
-  reg [31:0] \$504 ;
-  reg [31:0] \$505 ;
-  reg [31:0] \$506 ;
-  reg [31:0] \$507 ;
-  reg [31:0] \$508 ;
-  reg [31:0] \$509 ;
+  wire \$50 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg [6:0] \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire \$51 ;
-  reg [31:0] \$510 ;
-  reg [2:0] \$511 ;
-  reg [4:0] \$512 ;
+  reg \$510 ;
+  reg \$511 ;
+  reg \$512 ;
   reg \$513 ;
-  reg [15:0] \$514 ;
-  reg [4:0] \$515 ;
-  reg [15:0] \$516 ;
-  reg [31:0] \$517 ;
-  reg [31:0] \$518 ;
-  reg [31:0] \$519 ;
-  wire [5:0] \$52 ;
-  reg [31:0] \$520 ;
-  reg [31:0] \$521 ;
-  reg [31:0] \$522 ;
+  reg [31:0] \$514 ;
+  reg \$515 ;
+  reg [7:0] \$516 ;
+  reg [7:0] \$517 ;
+  reg [7:0] \$518 ;
+  reg [7:0] \$519 ;
+  wire \$52 ;
+  reg [7:0] \$520 ;
+  reg [7:0] \$521 ;
+  reg [7:0] \$522 ;
   reg [31:0] \$523 ;
   reg [31:0] \$524 ;
-  reg [31:0] \$525 ;
+  reg [2:0] \$525 ;
   reg [31:0] \$526 ;
-  reg [31:0] \$527 ;
-  reg [31:0] \$528 ;
-  reg [31:0] \$529 ;
+  reg \$527 ;
+  reg \$528 ;
+  reg \$529 ;
   wire \$53 ;
-  reg [31:0] \$530 ;
-  reg [31:0] \$531 ;
-  reg [31:0] \$532 ;
-  reg [2:0] \$533 ;
+  reg [6:0] \$530 ;
+  reg [6:0] \$531 ;
+  reg [6:0] \$532 ;
+  reg \$533 ;
   reg \$534 ;
-  reg [6:0] \$535 ;
-  reg [32:0] \$536 ;
+  reg \$535 ;
+  reg \$536 ;
   reg \$537 ;
-  reg [6:0] \$538 ;
-  reg [32:0] \$539 ;
-  wire [5:0] \$54 ;
-  reg \$540 ;
-  reg [6:0] \$541 ;
-  reg [32:0] \$542 ;
+  reg \$538 ;
+  reg \$539 ;
+  wire \$54 ;
+  reg [6:0] \$540 ;
+  reg \$541 ;
+  reg \$542 ;
   reg \$543 ;
-  reg [6:0] \$544 ;
-  reg [32:0] \$545 ;
+  reg \$544 ;
+  reg \$545 ;
   reg \$546 ;
-  reg [6:0] \$547 ;
-  reg [32:0] \$548 ;
-  reg \$549 ;
+  reg [31:0] \$547 ;
+  reg \$548 ;
+  reg [7:0] \$549 ;
   wire \$55 ;
-  reg [6:0] \$550 ;
-  reg [32:0] \$551 ;
-  reg \$552 ;
-  reg [6:0] \$553 ;
-  reg [32:0] \$554 ;
-  reg \$555 ;
-  reg [6:0] \$556 ;
-  reg [32:0] \$557 ;
-  reg \$558 ;
-  reg \$559 ;
-  wire [5:0] \$56 ;
-  reg [6:0] \$560 ;
-  reg [6:0] \$561 ;
-  reg [7:0] \$562 ;
-  reg [7:0] \$563 ;
-  reg \$564 ;
-  reg \$565 ;
-  reg [6:0] \$566 ;
-  reg [6:0] \$567 ;
-  reg [7:0] \$568 ;
-  reg [7:0] \$569 ;
+  reg [7:0] \$550 ;
+  reg [7:0] \$551 ;
+  reg [7:0] \$552 ;
+  reg [7:0] \$553 ;
+  reg [7:0] \$554 ;
+  reg [7:0] \$555 ;
+  reg [31:0] \$556 ;
+  reg [31:0] \$557 ;
+  reg [2:0] \$558 ;
+  reg [31:0] \$559 ;
+  wire \$56 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg [6:0] \$563 ;
+  reg [6:0] \$564 ;
+  reg [6:0] \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire \$57 ;
   reg \$570 ;
   reg \$571 ;
-  reg [6:0] \$572 ;
+  reg \$572 ;
   reg [6:0] \$573 ;
-  reg [7:0] \$574 ;
-  reg [7:0] \$575 ;
+  reg \$574 ;
+  reg \$575 ;
   reg \$576 ;
   reg \$577 ;
-  reg [6:0] \$578 ;
-  reg [6:0] \$579 ;
-  wire [5:0] \$58 ;
-  reg [7:0] \$580 ;
-  reg [7:0] \$581 ;
-  reg \$582 ;
-  reg \$583 ;
-  reg [6:0] \$584 ;
-  reg [6:0] \$585 ;
+  reg \$578 ;
+  reg \$579 ;
+  wire \$58 ;
+  reg [31:0] \$580 ;
+  reg \$581 ;
+  reg [7:0] \$582 ;
+  reg [7:0] \$583 ;
+  reg [7:0] \$584 ;
+  reg [7:0] \$585 ;
   reg [7:0] \$586 ;
   reg [7:0] \$587 ;
-  reg \$588 ;
-  reg \$589 ;
+  reg [7:0] \$588 ;
+  reg [31:0] \$589 ;
   wire \$59 ;
-  reg [6:0] \$590 ;
-  reg [6:0] \$591 ;
-  reg [7:0] \$592 ;
-  reg [7:0] \$593 ;
+  reg [31:0] \$590 ;
+  reg [2:0] \$591 ;
+  reg [31:0] \$592 ;
+  reg \$593 ;
   reg \$594 ;
   reg \$595 ;
   reg [6:0] \$596 ;
   reg [6:0] \$597 ;
-  reg [7:0] \$598 ;
-  reg [7:0] \$599 ;
+  reg [6:0] \$598 ;
+  reg \$599 ;
   wire [7:0] \$6 ;
-  wire [5:0] \$60 ;
+  wire \$60 ;
   reg \$600 ;
   reg \$601 ;
-  reg [6:0] \$602 ;
-  reg [6:0] \$603 ;
-  reg [7:0] \$604 ;
-  reg [7:0] \$605 ;
-  reg [7:0] \$606 ;
-  reg [7:0] \$607 ;
-  reg [7:0] \$608 ;
-  reg [7:0] \$609 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg [6:0] \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg \$609 ;
   wire \$61 ;
-  reg [7:0] \$610 ;
-  reg [7:0] \$611 ;
-  reg [7:0] \$612 ;
-  reg [7:0] \$613 ;
+  reg \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg \$613 ;
   reg \$614 ;
   reg \$615 ;
   reg \$616 ;
   reg \$617 ;
   reg \$618 ;
   reg \$619 ;
-  wire [5:0] \$62 ;
+  wire \$62 ;
   reg \$620 ;
   reg \$621 ;
   reg \$622 ;
@@ -595,7 +595,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$626 ;
   reg \$627 ;
   reg \$628 ;
-  reg \$629 ;
+  reg [7:0] \$629 ;
   wire \$63 ;
   reg [7:0] \$630 ;
   reg [7:0] \$631 ;
@@ -604,52 +604,53 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] \$634 ;
   reg [7:0] \$635 ;
   reg [7:0] \$636 ;
-  reg [7:0] \$637 ;
+  reg [5:0] \$637 ;
   reg [5:0] \$638 ;
   reg [5:0] \$639 ;
-  wire [5:0] \$64 ;
+  wire \$64 ;
   reg [5:0] \$640 ;
   reg [5:0] \$641 ;
   reg [5:0] \$642 ;
-  reg [5:0] \$643 ;
   wire \$65 ;
-  wire [5:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
-  wire [5:0] \$68 ;
+  wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
-  wire [5:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire [5:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
-  wire [5:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
-  wire [5:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
-  wire [32:0] \$80 ;
-  wire [32:0] \$81 ;
-  wire \$82 ;
-  wire \$83 ;
+  wire \$80 ;
+  wire [31:0] \$81 ;
+  wire [31:0] \$82 ;
+  wire [31:0] \$83 ;
   wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
+  wire [32:0] \$85 ;
+  wire [32:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire [7:0] \$9 ;
-  wire [7:0] \$90 ;
-  wire [7:0] \$91 ;
+  wire \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [32:0] \$94 ;
-  wire [32:0] \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  wire [7:0] \$97 ;
+  wire [31:0] \$98 ;
+  wire [31:0] \$99 ;
+  output bad_shift;
+  reg bad_shift = 1'h0;
   reg big0_d0 = 1'h0;
   reg big0_d1 = 1'h0;
   reg big1_d0 = 1'h0;
@@ -700,12 +701,6 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] keep_d5 = 8'h00;
   reg [7:0] keep_d6 = 8'h00;
   reg [7:0] keep_d7 = 8'h00;
-  reg kz_d0 = 1'h0;
-  reg kz_d1 = 1'h0;
-  reg kz_d2 = 1'h0;
-  reg kz_d3 = 1'h0;
-  reg kz_d4 = 1'h0;
-  reg kz_d5 = 1'h0;
   reg last_d0 = 1'h0;
   reg last_d1 = 1'h0;
   reg last_d2 = 1'h0;
@@ -715,14 +710,6 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg last_d6 = 1'h0;
   reg last_d7 = 1'h0;
   wire [1:0] level;
-  reg [7:0] near0_d0 = 8'h00;
-  reg [7:0] near1_d0 = 8'h00;
-  reg [7:0] near2_d0 = 8'h00;
-  reg [7:0] near3_d0 = 8'h00;
-  reg [7:0] near4_d0 = 8'h00;
-  reg [7:0] near5_d0 = 8'h00;
-  reg [7:0] near6_d0 = 8'h00;
-  reg [7:0] near7_d0 = 8'h00;
   reg neg0_d0 = 1'h0;
   reg neg0_d1 = 1'h0;
   reg neg0_d2 = 1'h0;
@@ -789,6 +776,14 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire o__ready;
   output o__valid;
   wire o__valid;
+  reg only_saturate_d0 = 1'h0;
+  reg only_saturate_d1 = 1'h0;
+  reg only_saturate_d2 = 1'h0;
+  reg only_saturate_d3 = 1'h0;
+  reg only_saturate_d4 = 1'h0;
+  reg only_saturate_d5 = 1'h0;
+  reg only_saturate_d6 = 1'h0;
+  reg only_saturate_d7 = 1'h0;
   wire [78:0] out_buffer_data;
   wire [63:0] \out_buffer_data.data ;
   wire [7:0] \out_buffer_data.data[0] ;
@@ -829,7 +824,6 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
-  reg [4:0] s1_km1 = 5'h00;
   reg [31:0] s1_x0 = 32'd0;
   reg [31:0] s1_x1 = 32'd0;
   reg [31:0] s1_x2 = 32'd0;
@@ -838,10 +832,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [31:0] s1_x5 = 32'd0;
   reg [31:0] s1_x6 = 32'd0;
   reg [31:0] s1_x7 = 32'd0;
-  reg [4:0] s2_h = 5'h00;
   reg [5:0] s2_k = 6'h00;
-  reg [4:0] s2_km1 = 5'h00;
-  reg s2_kz = 1'h0;
   reg [31:0] s2_mag0 = 32'd0;
   reg [31:0] s2_mag1 = 32'd0;
   reg [31:0] s2_mag2 = 32'd0;
@@ -851,7 +842,6 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [31:0] s2_mag6 = 32'd0;
   reg [31:0] s2_mag7 = 32'd0;
   reg [31:0] s2_mask = 32'd0;
-  reg [15:0] s2_mask_h = 16'h0000;
   reg s2_neg0 = 1'h0;
   reg s2_neg1 = 1'h0;
   reg s2_neg2 = 1'h0;
@@ -860,22 +850,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg s2_neg5 = 1'h0;
   reg s2_neg6 = 1'h0;
   reg s2_neg7 = 1'h0;
-  reg [31:0] s2_x0 = 32'd0;
-  reg [31:0] s2_x1 = 32'd0;
-  reg [31:0] s2_x2 = 32'd0;
-  reg [31:0] s2_x3 = 32'd0;
-  reg [31:0] s2_x4 = 32'd0;
-  reg [31:0] s2_x5 = 32'd0;
-  reg [31:0] s2_x6 = 32'd0;
-  reg [31:0] s2_x7 = 32'd0;
-  reg [7:0] s2_xsat0 = 8'h00;
-  reg [7:0] s2_xsat1 = 8'h00;
-  reg [7:0] s2_xsat2 = 8'h00;
-  reg [7:0] s2_xsat3 = 8'h00;
-  reg [7:0] s2_xsat4 = 8'h00;
-  reg [7:0] s2_xsat5 = 8'h00;
-  reg [7:0] s2_xsat6 = 8'h00;
-  reg [7:0] s2_xsat7 = 8'h00;
+  reg [31:0] s3_below_half = 32'd0;
   reg [31:0] s3_f0 = 32'd0;
   reg [31:0] s3_f1 = 32'd0;
   reg [31:0] s3_f2 = 32'd0;
@@ -884,19 +859,15 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [31:0] s3_f5 = 32'd0;
   reg [31:0] s3_f6 = 32'd0;
   reg [31:0] s3_f7 = 32'd0;
-  reg [4:0] s3_h = 5'h00;
-  reg [31:0] s3_hc0 = 32'd0;
-  reg [31:0] s3_hc1 = 32'd0;
-  reg [31:0] s3_hc2 = 32'd0;
-  reg [31:0] s3_hc3 = 32'd0;
-  reg [31:0] s3_hc4 = 32'd0;
-  reg [31:0] s3_hc5 = 32'd0;
-  reg [31:0] s3_hc6 = 32'd0;
-  reg [31:0] s3_hc7 = 32'd0;
-  reg [2:0] s3_k = 3'h0;
-  reg [2:0] s3_km1 = 3'h0;
-  reg [15:0] s3_mask_h = 16'h0000;
-  reg s3_odd = 1'h0;
+  reg [31:0] s3_half_bit = 32'd0;
+  reg [2:0] s3_k0 = 3'h0;
+  reg [2:0] s3_k1 = 3'h0;
+  reg [2:0] s3_k2 = 3'h0;
+  reg [2:0] s3_k3 = 3'h0;
+  reg [2:0] s3_k4 = 3'h0;
+  reg [2:0] s3_k5 = 3'h0;
+  reg [2:0] s3_k6 = 3'h0;
+  reg [2:0] s3_k7 = 3'h0;
   reg [31:0] s3_qc0 = 32'd0;
   reg [31:0] s3_qc1 = 32'd0;
   reg [31:0] s3_qc2 = 32'd0;
@@ -905,16 +876,38 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [31:0] s3_qc5 = 32'd0;
   reg [31:0] s3_qc6 = 32'd0;
   reg [31:0] s3_qc7 = 32'd0;
-  reg [4:0] s4_h = 5'h00;
-  reg [31:0] s4_half0 = 32'd0;
-  reg [31:0] s4_half1 = 32'd0;
-  reg [31:0] s4_half2 = 32'd0;
-  reg [31:0] s4_half3 = 32'd0;
-  reg [31:0] s4_half4 = 32'd0;
-  reg [31:0] s4_half5 = 32'd0;
-  reg [31:0] s4_half6 = 32'd0;
-  reg [31:0] s4_half7 = 32'd0;
-  reg [15:0] s4_mask_h = 16'h0000;
+  reg s4_at_half0 = 1'h0;
+  reg s4_at_half1 = 1'h0;
+  reg s4_at_half2 = 1'h0;
+  reg s4_at_half3 = 1'h0;
+  reg s4_at_half4 = 1'h0;
+  reg s4_at_half5 = 1'h0;
+  reg s4_at_half6 = 1'h0;
+  reg s4_at_half7 = 1'h0;
+  reg s4_beyond0 = 1'h0;
+  reg s4_beyond1 = 1'h0;
+  reg s4_beyond2 = 1'h0;
+  reg s4_beyond3 = 1'h0;
+  reg s4_beyond4 = 1'h0;
+  reg s4_beyond5 = 1'h0;
+  reg s4_beyond6 = 1'h0;
+  reg s4_beyond7 = 1'h0;
+  reg s4_neg0_d0 = 1'h0;
+  reg s4_neg0_d1 = 1'h0;
+  reg s4_neg1_d0 = 1'h0;
+  reg s4_neg1_d1 = 1'h0;
+  reg s4_neg2_d0 = 1'h0;
+  reg s4_neg2_d1 = 1'h0;
+  reg s4_neg3_d0 = 1'h0;
+  reg s4_neg3_d1 = 1'h0;
+  reg s4_neg4_d0 = 1'h0;
+  reg s4_neg4_d1 = 1'h0;
+  reg s4_neg5_d0 = 1'h0;
+  reg s4_neg5_d1 = 1'h0;
+  reg s4_neg6_d0 = 1'h0;
+  reg s4_neg6_d1 = 1'h0;
+  reg s4_neg7_d0 = 1'h0;
+  reg s4_neg7_d1 = 1'h0;
   reg [31:0] s4_q0 = 32'd0;
   reg [31:0] s4_q1 = 32'd0;
   reg [31:0] s4_q2 = 32'd0;
@@ -931,15 +924,6 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg s5_big5 = 1'h0;
   reg s5_big6 = 1'h0;
   reg s5_big7 = 1'h0;
-  reg [2:0] s5_h = 3'h0;
-  reg [32:0] s5_near0 = 33'h000000000;
-  reg [32:0] s5_near1 = 33'h000000000;
-  reg [32:0] s5_near2 = 33'h000000000;
-  reg [32:0] s5_near3 = 33'h000000000;
-  reg [32:0] s5_near4 = 33'h000000000;
-  reg [32:0] s5_near5 = 33'h000000000;
-  reg [32:0] s5_near6 = 33'h000000000;
-  reg [32:0] s5_near7 = 33'h000000000;
   reg [6:0] s5_q7_0 = 7'h00;
   reg [6:0] s5_q7_1 = 7'h00;
   reg [6:0] s5_q7_2 = 7'h00;
@@ -948,23 +932,39 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [6:0] s5_q7_5 = 7'h00;
   reg [6:0] s5_q7_6 = 7'h00;
   reg [6:0] s5_q7_7 = 7'h00;
-  reg [7:0] s6_near0 = 8'h00;
-  reg [7:0] s6_near1 = 8'h00;
-  reg [7:0] s6_near2 = 8'h00;
-  reg [7:0] s6_near3 = 8'h00;
-  reg [7:0] s6_near4 = 8'h00;
-  reg [7:0] s6_near5 = 8'h00;
-  reg [7:0] s6_near6 = 8'h00;
-  reg [7:0] s6_near7 = 8'h00;
-  reg [7:0] s8_near0 = 8'h00;
-  reg [7:0] s8_near1 = 8'h00;
-  reg [7:0] s8_near2 = 8'h00;
-  reg [7:0] s8_near3 = 8'h00;
-  reg [7:0] s8_near4 = 8'h00;
-  reg [7:0] s8_near5 = 8'h00;
-  reg [7:0] s8_near6 = 8'h00;
-  reg [7:0] s8_near7 = 8'h00;
+  reg s5_up0 = 1'h0;
+  reg s5_up1 = 1'h0;
+  reg s5_up2 = 1'h0;
+  reg s5_up3 = 1'h0;
+  reg s5_up4 = 1'h0;
+  reg s5_up5 = 1'h0;
+  reg s5_up6 = 1'h0;
+  reg s5_up7 = 1'h0;
+  reg [6:0] s8_mag0 = 7'h00;
+  reg [6:0] s8_mag1 = 7'h00;
+  reg [6:0] s8_mag2 = 7'h00;
+  reg [6:0] s8_mag3 = 7'h00;
+  reg [6:0] s8_mag4 = 7'h00;
+  reg [6:0] s8_mag5 = 7'h00;
+  reg [6:0] s8_mag6 = 7'h00;
+  reg [6:0] s8_mag7 = 7'h00;
   wire take;
+  reg up0_d0 = 1'h0;
+  reg up0_d1 = 1'h0;
+  reg up1_d0 = 1'h0;
+  reg up1_d1 = 1'h0;
+  reg up2_d0 = 1'h0;
+  reg up2_d1 = 1'h0;
+  reg up3_d0 = 1'h0;
+  reg up3_d1 = 1'h0;
+  reg up4_d0 = 1'h0;
+  reg up4_d1 = 1'h0;
+  reg up5_d0 = 1'h0;
+  reg up5_d1 = 1'h0;
+  reg up6_d0 = 1'h0;
+  reg up6_d1 = 1'h0;
+  reg up7_d0 = 1'h0;
+  reg up7_d1 = 1'h0;
   reg valid_d0 = 1'h0;
   reg valid_d1 = 1'h0;
   reg valid_d2 = 1'h0;
@@ -981,978 +981,1016 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] xsat0_d3 = 8'h00;
   reg [7:0] xsat0_d4 = 8'h00;
   reg [7:0] xsat0_d5 = 8'h00;
+  reg [7:0] xsat0_d6 = 8'h00;
   reg [7:0] xsat1_d0 = 8'h00;
   reg [7:0] xsat1_d1 = 8'h00;
   reg [7:0] xsat1_d2 = 8'h00;
   reg [7:0] xsat1_d3 = 8'h00;
   reg [7:0] xsat1_d4 = 8'h00;
   reg [7:0] xsat1_d5 = 8'h00;
+  reg [7:0] xsat1_d6 = 8'h00;
   reg [7:0] xsat2_d0 = 8'h00;
   reg [7:0] xsat2_d1 = 8'h00;
   reg [7:0] xsat2_d2 = 8'h00;
   reg [7:0] xsat2_d3 = 8'h00;
   reg [7:0] xsat2_d4 = 8'h00;
   reg [7:0] xsat2_d5 = 8'h00;
+  reg [7:0] xsat2_d6 = 8'h00;
   reg [7:0] xsat3_d0 = 8'h00;
   reg [7:0] xsat3_d1 = 8'h00;
   reg [7:0] xsat3_d2 = 8'h00;
   reg [7:0] xsat3_d3 = 8'h00;
   reg [7:0] xsat3_d4 = 8'h00;
   reg [7:0] xsat3_d5 = 8'h00;
+  reg [7:0] xsat3_d6 = 8'h00;
   reg [7:0] xsat4_d0 = 8'h00;
   reg [7:0] xsat4_d1 = 8'h00;
   reg [7:0] xsat4_d2 = 8'h00;
   reg [7:0] xsat4_d3 = 8'h00;
   reg [7:0] xsat4_d4 = 8'h00;
   reg [7:0] xsat4_d5 = 8'h00;
+  reg [7:0] xsat4_d6 = 8'h00;
   reg [7:0] xsat5_d0 = 8'h00;
   reg [7:0] xsat5_d1 = 8'h00;
   reg [7:0] xsat5_d2 = 8'h00;
   reg [7:0] xsat5_d3 = 8'h00;
   reg [7:0] xsat5_d4 = 8'h00;
   reg [7:0] xsat5_d5 = 8'h00;
+  reg [7:0] xsat5_d6 = 8'h00;
   reg [7:0] xsat6_d0 = 8'h00;
   reg [7:0] xsat6_d1 = 8'h00;
   reg [7:0] xsat6_d2 = 8'h00;
   reg [7:0] xsat6_d3 = 8'h00;
   reg [7:0] xsat6_d4 = 8'h00;
   reg [7:0] xsat6_d5 = 8'h00;
+  reg [7:0] xsat6_d6 = 8'h00;
   reg [7:0] xsat7_d0 = 8'h00;
   reg [7:0] xsat7_d1 = 8'h00;
   reg [7:0] xsat7_d2 = 8'h00;
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
+  reg [7:0] xsat7_d6 = 8'h00;
   always @(posedge clk)
-    s1_x6 <= \$344 ;
+    only_saturate_d3 <= \$340 ;
   always @(posedge clk)
-    s1_x7 <= \$345 ;
+    only_saturate_d4 <= \$341 ;
   always @(posedge clk)
-    s2_k <= \$346 ;
+    only_saturate_d5 <= \$342 ;
   always @(posedge clk)
-    s2_mask <= \$347 ;
+    only_saturate_d6 <= \$343 ;
   always @(posedge clk)
-    s2_h <= \$348 ;
+    only_saturate_d7 <= \$344 ;
   always @(posedge clk)
-    s2_mask_h <= \$349 ;
+    s2_k <= \$345 ;
   always @(posedge clk)
-    s2_km1 <= \$350 ;
+    s2_mask <= \$346 ;
   always @(posedge clk)
-    s2_kz <= \$351 ;
+    s3_half_bit <= \$347 ;
   always @(posedge clk)
-    kz_d0 <= \$352 ;
+    s3_below_half <= \$348 ;
   always @(posedge clk)
-    kz_d1 <= \$353 ;
+    s2_mag0 <= \$349 ;
   always @(posedge clk)
-    kz_d2 <= \$354 ;
+    s2_neg0 <= \$350 ;
   always @(posedge clk)
-    kz_d3 <= \$355 ;
+    xsat0_d0 <= \$351 ;
   always @(posedge clk)
-    kz_d4 <= \$356 ;
+    xsat0_d1 <= \$352 ;
   always @(posedge clk)
-    kz_d5 <= \$357 ;
+    xsat0_d2 <= \$353 ;
   always @(posedge clk)
-    s2_mag0 <= \$358 ;
+    xsat0_d3 <= \$354 ;
   always @(posedge clk)
-    s2_xsat0 <= \$359 ;
+    xsat0_d4 <= \$355 ;
   always @(posedge clk)
-    s2_neg0 <= \$360 ;
+    xsat0_d5 <= \$356 ;
   always @(posedge clk)
-    neg0_d0 <= \$361 ;
+    xsat0_d6 <= \$357 ;
   always @(posedge clk)
-    neg0_d1 <= \$362 ;
+    s3_qc0 <= \$358 ;
   always @(posedge clk)
-    neg0_d2 <= \$363 ;
+    s3_f0 <= \$359 ;
   always @(posedge clk)
-    neg0_d3 <= \$364 ;
+    s3_k0 <= \$360 ;
   always @(posedge clk)
-    neg0_d4 <= \$365 ;
+    s4_q0 <= \$361 ;
   always @(posedge clk)
-    neg0_d5 <= \$366 ;
+    s5_big0 <= \$362 ;
   always @(posedge clk)
-    xsat0_d0 <= \$367 ;
+    big0_d0 <= \$363 ;
   always @(posedge clk)
-    xsat0_d1 <= \$368 ;
+    big0_d1 <= \$364 ;
   always @(posedge clk)
-    xsat0_d2 <= \$369 ;
+    s5_q7_0 <= \$365 ;
   always @(posedge clk)
-    xsat0_d3 <= \$370 ;
+    q7_0_d0 <= \$366 ;
   always @(posedge clk)
-    xsat0_d4 <= \$371 ;
+    q7_0_d1 <= \$367 ;
   always @(posedge clk)
-    xsat0_d5 <= \$372 ;
+    s4_at_half0 <= \$368 ;
   always @(posedge clk)
-    s2_x0 <= \$373 ;
+    s4_beyond0 <= \$369 ;
   always @(posedge clk)
-    s2_mag1 <= \$374 ;
+    s4_neg0_d0 <= \$370 ;
   always @(posedge clk)
-    s2_xsat1 <= \$375 ;
+    s4_neg0_d1 <= \$371 ;
   always @(posedge clk)
-    s2_neg1 <= \$376 ;
+    s5_up0 <= \$372 ;
   always @(posedge clk)
-    neg1_d0 <= \$377 ;
+    up0_d0 <= \$373 ;
   always @(posedge clk)
-    neg1_d1 <= \$378 ;
+    up0_d1 <= \$374 ;
   always @(posedge clk)
-    neg1_d2 <= \$379 ;
+    s8_mag0 <= \$375 ;
   always @(posedge clk)
-    neg1_d3 <= \$380 ;
+    neg0_d0 <= \$376 ;
   always @(posedge clk)
-    neg1_d4 <= \$381 ;
+    neg0_d1 <= \$377 ;
   always @(posedge clk)
-    neg1_d5 <= \$382 ;
+    neg0_d2 <= \$378 ;
   always @(posedge clk)
-    xsat1_d0 <= \$383 ;
+    neg0_d3 <= \$379 ;
   always @(posedge clk)
-    xsat1_d1 <= \$384 ;
+    neg0_d4 <= \$380 ;
   always @(posedge clk)
-    xsat1_d2 <= \$385 ;
+    neg0_d5 <= \$381 ;
   always @(posedge clk)
-    xsat1_d3 <= \$386 ;
+    s2_mag1 <= \$382 ;
   always @(posedge clk)
-    xsat1_d4 <= \$387 ;
+    s2_neg1 <= \$383 ;
   always @(posedge clk)
-    xsat1_d5 <= \$388 ;
+    xsat1_d0 <= \$384 ;
   always @(posedge clk)
-    s2_x1 <= \$389 ;
+    xsat1_d1 <= \$385 ;
   always @(posedge clk)
-    s2_mag2 <= \$390 ;
+    xsat1_d2 <= \$386 ;
   always @(posedge clk)
-    s2_xsat2 <= \$391 ;
+    xsat1_d3 <= \$387 ;
   always @(posedge clk)
-    s2_neg2 <= \$392 ;
+    xsat1_d4 <= \$388 ;
   always @(posedge clk)
-    neg2_d0 <= \$393 ;
+    xsat1_d5 <= \$389 ;
   always @(posedge clk)
-    neg2_d1 <= \$394 ;
+    xsat1_d6 <= \$390 ;
   always @(posedge clk)
-    neg2_d2 <= \$395 ;
+    s3_qc1 <= \$391 ;
   always @(posedge clk)
-    neg2_d3 <= \$396 ;
+    s3_f1 <= \$392 ;
   always @(posedge clk)
-    neg2_d4 <= \$397 ;
+    s3_k1 <= \$393 ;
   always @(posedge clk)
-    neg2_d5 <= \$398 ;
+    s4_q1 <= \$394 ;
   always @(posedge clk)
-    xsat2_d0 <= \$399 ;
+    s5_big1 <= \$395 ;
   always @(posedge clk)
-    xsat2_d1 <= \$400 ;
+    big1_d0 <= \$396 ;
   always @(posedge clk)
-    xsat2_d2 <= \$401 ;
+    big1_d1 <= \$397 ;
   always @(posedge clk)
-    xsat2_d3 <= \$402 ;
+    s5_q7_1 <= \$398 ;
   always @(posedge clk)
-    xsat2_d4 <= \$403 ;
+    q7_1_d0 <= \$399 ;
   always @(posedge clk)
-    xsat2_d5 <= \$404 ;
+    q7_1_d1 <= \$400 ;
   always @(posedge clk)
-    s2_x2 <= \$405 ;
+    s4_at_half1 <= \$401 ;
   always @(posedge clk)
-    s2_mag3 <= \$406 ;
+    s4_beyond1 <= \$402 ;
   always @(posedge clk)
-    s2_xsat3 <= \$407 ;
+    s4_neg1_d0 <= \$403 ;
   always @(posedge clk)
-    s2_neg3 <= \$408 ;
+    s4_neg1_d1 <= \$404 ;
   always @(posedge clk)
-    neg3_d0 <= \$409 ;
+    s5_up1 <= \$405 ;
   always @(posedge clk)
-    neg3_d1 <= \$410 ;
+    up1_d0 <= \$406 ;
   always @(posedge clk)
-    neg3_d2 <= \$411 ;
+    up1_d1 <= \$407 ;
   always @(posedge clk)
-    neg3_d3 <= \$412 ;
+    s8_mag1 <= \$408 ;
   always @(posedge clk)
-    neg3_d4 <= \$413 ;
+    neg1_d0 <= \$409 ;
   always @(posedge clk)
-    neg3_d5 <= \$414 ;
+    neg1_d1 <= \$410 ;
   always @(posedge clk)
-    xsat3_d0 <= \$415 ;
+    neg1_d2 <= \$411 ;
   always @(posedge clk)
-    xsat3_d1 <= \$416 ;
+    neg1_d3 <= \$412 ;
   always @(posedge clk)
-    xsat3_d2 <= \$417 ;
+    neg1_d4 <= \$413 ;
   always @(posedge clk)
-    xsat3_d3 <= \$418 ;
+    neg1_d5 <= \$414 ;
   always @(posedge clk)
-    xsat3_d4 <= \$419 ;
+    s2_mag2 <= \$415 ;
   always @(posedge clk)
-    xsat3_d5 <= \$420 ;
+    s2_neg2 <= \$416 ;
   always @(posedge clk)
-    s2_x3 <= \$421 ;
+    xsat2_d0 <= \$417 ;
   always @(posedge clk)
-    s2_mag4 <= \$422 ;
+    xsat2_d1 <= \$418 ;
   always @(posedge clk)
-    s2_xsat4 <= \$423 ;
+    xsat2_d2 <= \$419 ;
   always @(posedge clk)
-    s2_neg4 <= \$424 ;
+    xsat2_d3 <= \$420 ;
   always @(posedge clk)
-    neg4_d0 <= \$425 ;
+    xsat2_d4 <= \$421 ;
   always @(posedge clk)
-    neg4_d1 <= \$426 ;
+    xsat2_d5 <= \$422 ;
   always @(posedge clk)
-    neg4_d2 <= \$427 ;
+    xsat2_d6 <= \$423 ;
   always @(posedge clk)
-    neg4_d3 <= \$428 ;
+    s3_qc2 <= \$424 ;
   always @(posedge clk)
-    neg4_d4 <= \$429 ;
+    s3_f2 <= \$425 ;
   always @(posedge clk)
-    neg4_d5 <= \$430 ;
+    s3_k2 <= \$426 ;
   always @(posedge clk)
-    xsat4_d0 <= \$431 ;
+    s4_q2 <= \$427 ;
   always @(posedge clk)
-    xsat4_d1 <= \$432 ;
+    s5_big2 <= \$428 ;
   always @(posedge clk)
-    xsat4_d2 <= \$433 ;
+    big2_d0 <= \$429 ;
   always @(posedge clk)
-    xsat4_d3 <= \$434 ;
+    big2_d1 <= \$430 ;
   always @(posedge clk)
-    xsat4_d4 <= \$435 ;
+    s5_q7_2 <= \$431 ;
   always @(posedge clk)
-    xsat4_d5 <= \$436 ;
+    q7_2_d0 <= \$432 ;
   always @(posedge clk)
-    s2_x4 <= \$437 ;
+    q7_2_d1 <= \$433 ;
   always @(posedge clk)
-    s2_mag5 <= \$438 ;
+    s4_at_half2 <= \$434 ;
   always @(posedge clk)
-    s2_xsat5 <= \$439 ;
+    s4_beyond2 <= \$435 ;
   always @(posedge clk)
-    s2_neg5 <= \$440 ;
+    s4_neg2_d0 <= \$436 ;
   always @(posedge clk)
-    neg5_d0 <= \$441 ;
+    s4_neg2_d1 <= \$437 ;
   always @(posedge clk)
-    neg5_d1 <= \$442 ;
+    s5_up2 <= \$438 ;
   always @(posedge clk)
-    neg5_d2 <= \$443 ;
+    up2_d0 <= \$439 ;
   always @(posedge clk)
-    neg5_d3 <= \$444 ;
+    up2_d1 <= \$440 ;
   always @(posedge clk)
-    neg5_d4 <= \$445 ;
+    s8_mag2 <= \$441 ;
   always @(posedge clk)
-    neg5_d5 <= \$446 ;
+    neg2_d0 <= \$442 ;
   always @(posedge clk)
-    xsat5_d0 <= \$447 ;
+    neg2_d1 <= \$443 ;
   always @(posedge clk)
-    xsat5_d1 <= \$448 ;
+    neg2_d2 <= \$444 ;
   always @(posedge clk)
-    xsat5_d2 <= \$449 ;
+    neg2_d3 <= \$445 ;
   always @(posedge clk)
-    xsat5_d3 <= \$450 ;
+    neg2_d4 <= \$446 ;
   always @(posedge clk)
-    xsat5_d4 <= \$451 ;
+    neg2_d5 <= \$447 ;
   always @(posedge clk)
-    xsat5_d5 <= \$452 ;
+    s2_mag3 <= \$448 ;
   always @(posedge clk)
-    s2_x5 <= \$453 ;
+    s2_neg3 <= \$449 ;
   always @(posedge clk)
-    s2_mag6 <= \$454 ;
+    xsat3_d0 <= \$450 ;
   always @(posedge clk)
-    s2_xsat6 <= \$455 ;
+    xsat3_d1 <= \$451 ;
   always @(posedge clk)
-    s2_neg6 <= \$456 ;
+    xsat3_d2 <= \$452 ;
   always @(posedge clk)
-    neg6_d0 <= \$457 ;
+    xsat3_d3 <= \$453 ;
   always @(posedge clk)
-    neg6_d1 <= \$458 ;
+    xsat3_d4 <= \$454 ;
   always @(posedge clk)
-    neg6_d2 <= \$459 ;
+    xsat3_d5 <= \$455 ;
   always @(posedge clk)
-    neg6_d3 <= \$460 ;
+    xsat3_d6 <= \$456 ;
   always @(posedge clk)
-    neg6_d4 <= \$461 ;
+    s3_qc3 <= \$457 ;
   always @(posedge clk)
-    neg6_d5 <= \$462 ;
+    s3_f3 <= \$458 ;
   always @(posedge clk)
-    xsat6_d0 <= \$463 ;
+    s3_k3 <= \$459 ;
   always @(posedge clk)
-    xsat6_d1 <= \$464 ;
+    s4_q3 <= \$460 ;
   always @(posedge clk)
-    xsat6_d2 <= \$465 ;
+    s5_big3 <= \$461 ;
   always @(posedge clk)
-    xsat6_d3 <= \$466 ;
+    big3_d0 <= \$462 ;
   always @(posedge clk)
-    xsat6_d4 <= \$467 ;
+    big3_d1 <= \$463 ;
   always @(posedge clk)
-    xsat6_d5 <= \$468 ;
+    s5_q7_3 <= \$464 ;
   always @(posedge clk)
-    s2_x6 <= \$469 ;
+    q7_3_d0 <= \$465 ;
   always @(posedge clk)
-    s2_mag7 <= \$470 ;
+    q7_3_d1 <= \$466 ;
   always @(posedge clk)
-    s2_xsat7 <= \$471 ;
+    s4_at_half3 <= \$467 ;
   always @(posedge clk)
-    s2_neg7 <= \$472 ;
+    s4_beyond3 <= \$468 ;
   always @(posedge clk)
-    neg7_d0 <= \$473 ;
+    s4_neg3_d0 <= \$469 ;
   always @(posedge clk)
-    neg7_d1 <= \$474 ;
+    s4_neg3_d1 <= \$470 ;
   always @(posedge clk)
-    neg7_d2 <= \$475 ;
+    s5_up3 <= \$471 ;
   always @(posedge clk)
-    neg7_d3 <= \$476 ;
+    up3_d0 <= \$472 ;
   always @(posedge clk)
-    neg7_d4 <= \$477 ;
+    up3_d1 <= \$473 ;
   always @(posedge clk)
-    neg7_d5 <= \$478 ;
+    s8_mag3 <= \$474 ;
   always @(posedge clk)
-    xsat7_d0 <= \$479 ;
+    neg3_d0 <= \$475 ;
   always @(posedge clk)
-    xsat7_d1 <= \$480 ;
+    neg3_d1 <= \$476 ;
   always @(posedge clk)
-    xsat7_d2 <= \$481 ;
+    neg3_d2 <= \$477 ;
   always @(posedge clk)
-    xsat7_d3 <= \$482 ;
+    neg3_d3 <= \$478 ;
   always @(posedge clk)
-    xsat7_d4 <= \$483 ;
+    neg3_d4 <= \$479 ;
   always @(posedge clk)
-    xsat7_d5 <= \$484 ;
+    neg3_d5 <= \$480 ;
   always @(posedge clk)
-    s2_x7 <= \$485 ;
+    s2_mag4 <= \$481 ;
   always @(posedge clk)
-    s3_k <= \$486 ;
+    s2_neg4 <= \$482 ;
   always @(posedge clk)
-    s3_qc0 <= \$487 ;
+    xsat4_d0 <= \$483 ;
   always @(posedge clk)
-    s3_f0 <= \$488 ;
+    xsat4_d1 <= \$484 ;
   always @(posedge clk)
-    s3_hc0 <= \$489 ;
+    xsat4_d2 <= \$485 ;
   always @(posedge clk)
-    s3_qc1 <= \$490 ;
+    xsat4_d3 <= \$486 ;
   always @(posedge clk)
-    s3_f1 <= \$491 ;
+    xsat4_d4 <= \$487 ;
   always @(posedge clk)
-    s3_hc1 <= \$492 ;
+    xsat4_d5 <= \$488 ;
   always @(posedge clk)
-    s3_qc2 <= \$493 ;
+    xsat4_d6 <= \$489 ;
   always @(posedge clk)
-    s3_f2 <= \$494 ;
+    s3_qc4 <= \$490 ;
   always @(posedge clk)
-    s3_hc2 <= \$495 ;
+    s3_f4 <= \$491 ;
   always @(posedge clk)
-    s3_qc3 <= \$496 ;
+    s3_k4 <= \$492 ;
   always @(posedge clk)
-    s3_f3 <= \$497 ;
+    s4_q4 <= \$493 ;
   always @(posedge clk)
-    s3_hc3 <= \$498 ;
+    s5_big4 <= \$494 ;
   always @(posedge clk)
-    s3_qc4 <= \$499 ;
+    big4_d0 <= \$495 ;
   always @(posedge clk)
-    s3_f4 <= \$500 ;
+    big4_d1 <= \$496 ;
   always @(posedge clk)
-    s3_hc4 <= \$501 ;
+    s5_q7_4 <= \$497 ;
   always @(posedge clk)
-    s3_qc5 <= \$502 ;
+    q7_4_d0 <= \$498 ;
   always @(posedge clk)
-    s3_f5 <= \$503 ;
+    q7_4_d1 <= \$499 ;
   always @(posedge clk)
-    s3_hc5 <= \$504 ;
+    s4_at_half4 <= \$500 ;
   always @(posedge clk)
-    s3_qc6 <= \$505 ;
+    s4_beyond4 <= \$501 ;
   always @(posedge clk)
-    s3_f6 <= \$506 ;
+    s4_neg4_d0 <= \$502 ;
   always @(posedge clk)
-    s3_hc6 <= \$507 ;
+    s4_neg4_d1 <= \$503 ;
   always @(posedge clk)
-    s3_qc7 <= \$508 ;
+    s5_up4 <= \$504 ;
   always @(posedge clk)
-    s3_f7 <= \$509 ;
+    up4_d0 <= \$505 ;
   always @(posedge clk)
-    s3_hc7 <= \$510 ;
+    up4_d1 <= \$506 ;
   always @(posedge clk)
-    s3_km1 <= \$511 ;
+    s8_mag4 <= \$507 ;
   always @(posedge clk)
-    s3_h <= \$512 ;
+    neg4_d0 <= \$508 ;
   always @(posedge clk)
-    s3_odd <= \$513 ;
+    neg4_d1 <= \$509 ;
   always @(posedge clk)
-    s3_mask_h <= \$514 ;
+    neg4_d2 <= \$510 ;
   always @(posedge clk)
-    s4_h <= \$515 ;
+    neg4_d3 <= \$511 ;
   always @(posedge clk)
-    s4_mask_h <= \$516 ;
+    neg4_d4 <= \$512 ;
   always @(posedge clk)
-    s4_q0 <= \$517 ;
+    neg4_d5 <= \$513 ;
   always @(posedge clk)
-    s4_half0 <= \$518 ;
+    s2_mag5 <= \$514 ;
   always @(posedge clk)
-    s4_q1 <= \$519 ;
+    s2_neg5 <= \$515 ;
   always @(posedge clk)
-    s4_half1 <= \$520 ;
+    xsat5_d0 <= \$516 ;
   always @(posedge clk)
-    s4_q2 <= \$521 ;
+    xsat5_d1 <= \$517 ;
   always @(posedge clk)
-    s4_half2 <= \$522 ;
+    xsat5_d2 <= \$518 ;
   always @(posedge clk)
-    s4_q3 <= \$523 ;
+    xsat5_d3 <= \$519 ;
   always @(posedge clk)
-    s4_half3 <= \$524 ;
+    xsat5_d4 <= \$520 ;
   always @(posedge clk)
-    s4_q4 <= \$525 ;
+    xsat5_d5 <= \$521 ;
   always @(posedge clk)
-    s4_half4 <= \$526 ;
+    xsat5_d6 <= \$522 ;
   always @(posedge clk)
-    s4_q5 <= \$527 ;
+    s3_qc5 <= \$523 ;
   always @(posedge clk)
-    s4_half5 <= \$528 ;
+    s3_f5 <= \$524 ;
   always @(posedge clk)
-    s4_q6 <= \$529 ;
+    s3_k5 <= \$525 ;
   always @(posedge clk)
-    s4_half6 <= \$530 ;
+    s4_q5 <= \$526 ;
   always @(posedge clk)
-    s4_q7 <= \$531 ;
+    s5_big5 <= \$527 ;
   always @(posedge clk)
-    s4_half7 <= \$532 ;
+    big5_d0 <= \$528 ;
   always @(posedge clk)
-    s5_h <= \$533 ;
+    big5_d1 <= \$529 ;
   always @(posedge clk)
-    s5_big0 <= \$534 ;
+    s5_q7_5 <= \$530 ;
   always @(posedge clk)
-    s5_q7_0 <= \$535 ;
+    q7_5_d0 <= \$531 ;
   always @(posedge clk)
-    s5_near0 <= \$536 ;
+    q7_5_d1 <= \$532 ;
   always @(posedge clk)
-    s5_big1 <= \$537 ;
+    s4_at_half5 <= \$533 ;
   always @(posedge clk)
-    s5_q7_1 <= \$538 ;
+    s4_beyond5 <= \$534 ;
   always @(posedge clk)
-    s5_near1 <= \$539 ;
+    s4_neg5_d0 <= \$535 ;
   always @(posedge clk)
-    s5_big2 <= \$540 ;
+    s4_neg5_d1 <= \$536 ;
   always @(posedge clk)
-    s5_q7_2 <= \$541 ;
+    s5_up5 <= \$537 ;
   always @(posedge clk)
-    s5_near2 <= \$542 ;
+    up5_d0 <= \$538 ;
   always @(posedge clk)
-    s5_big3 <= \$543 ;
+    up5_d1 <= \$539 ;
   always @(posedge clk)
-    s5_q7_3 <= \$544 ;
+    s8_mag5 <= \$540 ;
   always @(posedge clk)
-    s5_near3 <= \$545 ;
+    neg5_d0 <= \$541 ;
   always @(posedge clk)
-    s5_big4 <= \$546 ;
+    neg5_d1 <= \$542 ;
   always @(posedge clk)
-    s5_q7_4 <= \$547 ;
+    neg5_d2 <= \$543 ;
   always @(posedge clk)
-    s5_near4 <= \$548 ;
+    neg5_d3 <= \$544 ;
   always @(posedge clk)
-    s5_big5 <= \$549 ;
+    neg5_d4 <= \$545 ;
   always @(posedge clk)
-    s5_q7_5 <= \$550 ;
+    neg5_d5 <= \$546 ;
   always @(posedge clk)
-    s5_near5 <= \$551 ;
+    s2_mag6 <= \$547 ;
   always @(posedge clk)
-    s5_big6 <= \$552 ;
+    s2_neg6 <= \$548 ;
   always @(posedge clk)
-    s5_q7_6 <= \$553 ;
+    xsat6_d0 <= \$549 ;
   always @(posedge clk)
-    s5_near6 <= \$554 ;
+    xsat6_d1 <= \$550 ;
   always @(posedge clk)
-    s5_big7 <= \$555 ;
+    xsat6_d2 <= \$551 ;
   always @(posedge clk)
-    s5_q7_7 <= \$556 ;
+    xsat6_d3 <= \$552 ;
   always @(posedge clk)
-    s5_near7 <= \$557 ;
+    xsat6_d4 <= \$553 ;
   always @(posedge clk)
-    big0_d0 <= \$558 ;
+    xsat6_d5 <= \$554 ;
   always @(posedge clk)
-    big0_d1 <= \$559 ;
+    xsat6_d6 <= \$555 ;
   always @(posedge clk)
-    q7_0_d0 <= \$560 ;
+    s3_qc6 <= \$556 ;
   always @(posedge clk)
-    q7_0_d1 <= \$561 ;
+    s3_f6 <= \$557 ;
   always @(posedge clk)
-    s6_near0 <= \$562 ;
+    s3_k6 <= \$558 ;
   always @(posedge clk)
-    near0_d0 <= \$563 ;
+    s4_q6 <= \$559 ;
   always @(posedge clk)
-    big1_d0 <= \$564 ;
+    s5_big6 <= \$560 ;
   always @(posedge clk)
-    big1_d1 <= \$565 ;
+    big6_d0 <= \$561 ;
   always @(posedge clk)
-    q7_1_d0 <= \$566 ;
+    big6_d1 <= \$562 ;
   always @(posedge clk)
-    q7_1_d1 <= \$567 ;
+    s5_q7_6 <= \$563 ;
   always @(posedge clk)
-    s6_near1 <= \$568 ;
+    q7_6_d0 <= \$564 ;
   always @(posedge clk)
-    near1_d0 <= \$569 ;
+    q7_6_d1 <= \$565 ;
   always @(posedge clk)
-    big2_d0 <= \$570 ;
+    s4_at_half6 <= \$566 ;
   always @(posedge clk)
-    big2_d1 <= \$571 ;
+    s4_beyond6 <= \$567 ;
   always @(posedge clk)
-    q7_2_d0 <= \$572 ;
+    s4_neg6_d0 <= \$568 ;
   always @(posedge clk)
-    q7_2_d1 <= \$573 ;
+    s4_neg6_d1 <= \$569 ;
   always @(posedge clk)
-    s6_near2 <= \$574 ;
+    s5_up6 <= \$570 ;
   always @(posedge clk)
-    near2_d0 <= \$575 ;
+    up6_d0 <= \$571 ;
   always @(posedge clk)
-    big3_d0 <= \$576 ;
+    up6_d1 <= \$572 ;
   always @(posedge clk)
-    big3_d1 <= \$577 ;
+    s8_mag6 <= \$573 ;
   always @(posedge clk)
-    q7_3_d0 <= \$578 ;
+    neg6_d0 <= \$574 ;
   always @(posedge clk)
-    q7_3_d1 <= \$579 ;
+    neg6_d1 <= \$575 ;
   always @(posedge clk)
-    s6_near3 <= \$580 ;
+    neg6_d2 <= \$576 ;
   always @(posedge clk)
-    near3_d0 <= \$581 ;
+    neg6_d3 <= \$577 ;
   always @(posedge clk)
-    big4_d0 <= \$582 ;
+    neg6_d4 <= \$578 ;
   always @(posedge clk)
-    big4_d1 <= \$583 ;
+    neg6_d5 <= \$579 ;
   always @(posedge clk)
-    q7_4_d0 <= \$584 ;
+    s2_mag7 <= \$580 ;
   always @(posedge clk)
-    q7_4_d1 <= \$585 ;
+    s2_neg7 <= \$581 ;
   always @(posedge clk)
-    s6_near4 <= \$586 ;
+    xsat7_d0 <= \$582 ;
   always @(posedge clk)
-    near4_d0 <= \$587 ;
+    xsat7_d1 <= \$583 ;
   always @(posedge clk)
-    big5_d0 <= \$588 ;
+    xsat7_d2 <= \$584 ;
   always @(posedge clk)
-    big5_d1 <= \$589 ;
+    xsat7_d3 <= \$585 ;
   always @(posedge clk)
-    q7_5_d0 <= \$590 ;
+    xsat7_d4 <= \$586 ;
   always @(posedge clk)
-    q7_5_d1 <= \$591 ;
+    xsat7_d5 <= \$587 ;
   always @(posedge clk)
-    s6_near5 <= \$592 ;
+    xsat7_d6 <= \$588 ;
   always @(posedge clk)
-    near5_d0 <= \$593 ;
+    s3_qc7 <= \$589 ;
   always @(posedge clk)
-    big6_d0 <= \$594 ;
+    s3_f7 <= \$590 ;
   always @(posedge clk)
-    big6_d1 <= \$595 ;
+    s3_k7 <= \$591 ;
   always @(posedge clk)
-    q7_6_d0 <= \$596 ;
+    s4_q7 <= \$592 ;
   always @(posedge clk)
-    q7_6_d1 <= \$597 ;
+    s5_big7 <= \$593 ;
   always @(posedge clk)
-    s6_near6 <= \$598 ;
+    big7_d0 <= \$594 ;
   always @(posedge clk)
-    near6_d0 <= \$599 ;
+    big7_d1 <= \$595 ;
   always @(posedge clk)
-    big7_d0 <= \$600 ;
+    s5_q7_7 <= \$596 ;
   always @(posedge clk)
-    big7_d1 <= \$601 ;
+    q7_7_d0 <= \$597 ;
   always @(posedge clk)
-    q7_7_d0 <= \$602 ;
+    q7_7_d1 <= \$598 ;
   always @(posedge clk)
-    q7_7_d1 <= \$603 ;
+    s4_at_half7 <= \$599 ;
   always @(posedge clk)
-    s6_near7 <= \$604 ;
+    s4_beyond7 <= \$600 ;
   always @(posedge clk)
-    near7_d0 <= \$605 ;
+    s4_neg7_d0 <= \$601 ;
   always @(posedge clk)
-    s8_near0 <= \$606 ;
+    s4_neg7_d1 <= \$602 ;
   always @(posedge clk)
-    s8_near1 <= \$607 ;
+    s5_up7 <= \$603 ;
   always @(posedge clk)
-    s8_near2 <= \$608 ;
+    up7_d0 <= \$604 ;
   always @(posedge clk)
-    s8_near3 <= \$609 ;
+    up7_d1 <= \$605 ;
   always @(posedge clk)
-    s8_near4 <= \$610 ;
+    s8_mag7 <= \$606 ;
   always @(posedge clk)
-    s8_near5 <= \$611 ;
+    neg7_d0 <= \$607 ;
   always @(posedge clk)
-    s8_near6 <= \$612 ;
+    neg7_d1 <= \$608 ;
   always @(posedge clk)
-    s8_near7 <= \$613 ;
+    neg7_d2 <= \$609 ;
   always @(posedge clk)
-    valid_d0 <= \$614 ;
+    neg7_d3 <= \$610 ;
   always @(posedge clk)
-    valid_d1 <= \$615 ;
+    neg7_d4 <= \$611 ;
   always @(posedge clk)
-    valid_d2 <= \$616 ;
+    neg7_d5 <= \$612 ;
   always @(posedge clk)
-    valid_d3 <= \$617 ;
+    valid_d0 <= \$613 ;
   always @(posedge clk)
-    valid_d4 <= \$618 ;
+    valid_d1 <= \$614 ;
   always @(posedge clk)
-    valid_d5 <= \$619 ;
+    valid_d2 <= \$615 ;
   always @(posedge clk)
-    valid_d6 <= \$620 ;
+    valid_d3 <= \$616 ;
   always @(posedge clk)
-    valid_d7 <= \$621 ;
+    valid_d4 <= \$617 ;
   always @(posedge clk)
-    last_d0 <= \$622 ;
+    valid_d5 <= \$618 ;
   always @(posedge clk)
-    last_d1 <= \$623 ;
+    valid_d6 <= \$619 ;
   always @(posedge clk)
-    last_d2 <= \$624 ;
+    valid_d7 <= \$620 ;
   always @(posedge clk)
-    last_d3 <= \$625 ;
+    last_d0 <= \$621 ;
   always @(posedge clk)
-    last_d4 <= \$626 ;
+    last_d1 <= \$622 ;
   always @(posedge clk)
-    last_d5 <= \$627 ;
+    last_d2 <= \$623 ;
   always @(posedge clk)
-    last_d6 <= \$628 ;
+    last_d3 <= \$624 ;
   always @(posedge clk)
-    last_d7 <= \$629 ;
+    last_d4 <= \$625 ;
   always @(posedge clk)
-    keep_d0 <= \$630 ;
+    last_d5 <= \$626 ;
   always @(posedge clk)
-    keep_d1 <= \$631 ;
+    last_d6 <= \$627 ;
   always @(posedge clk)
-    keep_d2 <= \$632 ;
+    last_d7 <= \$628 ;
   always @(posedge clk)
-    keep_d3 <= \$633 ;
+    keep_d0 <= \$629 ;
   always @(posedge clk)
-    keep_d4 <= \$634 ;
+    keep_d1 <= \$630 ;
   always @(posedge clk)
-    keep_d5 <= \$635 ;
+    keep_d2 <= \$631 ;
   always @(posedge clk)
-    keep_d6 <= \$636 ;
+    keep_d3 <= \$632 ;
   always @(posedge clk)
-    keep_d7 <= \$637 ;
+    keep_d4 <= \$633 ;
   always @(posedge clk)
-    k_out_d0 <= \$638 ;
+    keep_d5 <= \$634 ;
   always @(posedge clk)
-    k_out_d1 <= \$639 ;
+    keep_d6 <= \$635 ;
   always @(posedge clk)
-    k_out_d2 <= \$640 ;
+    keep_d7 <= \$636 ;
   always @(posedge clk)
-    k_out_d3 <= \$641 ;
+    k_out_d0 <= \$637 ;
   always @(posedge clk)
-    k_out_d4 <= \$642 ;
+    k_out_d1 <= \$638 ;
   always @(posedge clk)
-    k_out_d5 <= \$643 ;
+    k_out_d2 <= \$639 ;
+  always @(posedge clk)
+    k_out_d3 <= \$640 ;
+  always @(posedge clk)
+    k_out_d4 <= \$641 ;
+  always @(posedge clk)
+    k_out_d5 <= \$642 ;
   assign out_buffer_pop = o__valid & o__ready;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & i__ready;
+  assign \$3  = - s8_mag0;
+  assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_mag0 };
+  assign \$5  = only_saturate_d7 ? xsat0_d6 : \$4 ;
+  assign \$6  = - s8_mag1;
+  assign \$7  = neg1_d5 ? \$6  : { 1'h0, s8_mag1 };
+  assign \$8  = only_saturate_d7 ? xsat1_d6 : \$7 ;
+  assign \$9  = - s8_mag2;
+  assign \$10  = neg2_d5 ? \$9  : { 1'h0, s8_mag2 };
+  assign \$11  = only_saturate_d7 ? xsat2_d6 : \$10 ;
+  assign \$12  = - s8_mag3;
+  assign \$13  = neg3_d5 ? \$12  : { 1'h0, s8_mag3 };
+  assign \$14  = only_saturate_d7 ? xsat3_d6 : \$13 ;
+  assign \$15  = - s8_mag4;
+  assign \$16  = neg4_d5 ? \$15  : { 1'h0, s8_mag4 };
+  assign \$17  = only_saturate_d7 ? xsat4_d6 : \$16 ;
+  assign \$18  = - s8_mag5;
+  assign \$19  = neg5_d5 ? \$18  : { 1'h0, s8_mag5 };
+  assign \$20  = only_saturate_d7 ? xsat5_d6 : \$19 ;
+  assign \$21  = - s8_mag6;
+  assign \$22  = neg6_d5 ? \$21  : { 1'h0, s8_mag6 };
+  assign \$23  = only_saturate_d7 ? xsat6_d6 : \$22 ;
+  assign \$24  = - s8_mag7;
+  assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_mag7 };
+  assign \$26  = only_saturate_d7 ? xsat7_d6 : \$25 ;
   assign w_en = i__ready & valid_d7;
-  assign \$3  = kz_d5 ? xsat0_d5 : s8_near0;
-  assign \$4  = kz_d5 ? xsat1_d5 : s8_near1;
-  assign \$5  = kz_d5 ? xsat2_d5 : s8_near2;
-  assign \$6  = kz_d5 ? xsat3_d5 : s8_near3;
-  assign \$7  = kz_d5 ? xsat4_d5 : s8_near4;
-  assign \$8  = kz_d5 ? xsat5_d5 : s8_near5;
-  assign \$9  = kz_d5 ? xsat6_d5 : s8_near6;
-  assign \$10  = kz_d5 ? xsat7_d5 : s8_near7;
-  assign \$11  = \$2 [2:0] <= 1'h1;
-  assign \$12  = i__payload[261:256] - 1'h1;
-  assign \$13  = s1_k > 1'h0;
-  assign \$14  = s1_k > 1'h1;
-  assign \$15  = s1_k > 2'h2;
-  assign \$16  = s1_k > 2'h3;
-  assign \$17  = s1_k > 3'h4;
-  assign \$18  = s1_k > 3'h5;
-  assign \$19  = s1_k > 3'h6;
-  assign \$20  = s1_k > 3'h7;
-  assign \$21  = s1_k > 4'h8;
-  assign \$22  = s1_k > 4'h9;
-  assign \$23  = s1_k > 4'ha;
-  assign \$24  = s1_k > 4'hb;
-  assign \$25  = s1_k > 4'hc;
-  assign \$26  = s1_k > 4'hd;
-  assign \$27  = s1_k > 4'he;
-  assign \$28  = s1_k > 4'hf;
-  assign \$29  = s1_k > 5'h10;
-  assign \$30  = s1_k > 5'h11;
-  assign \$31  = s1_k > 5'h12;
-  assign \$32  = s1_k > 5'h13;
-  assign \$33  = s1_k > 5'h14;
-  assign \$34  = s1_k > 5'h15;
-  assign \$35  = s1_k > 5'h16;
-  assign \$36  = s1_k > 5'h17;
-  assign \$37  = s1_k > 5'h18;
-  assign \$38  = s1_k > 5'h19;
-  assign \$39  = s1_k > 5'h1a;
-  assign \$40  = s1_k > 5'h1b;
-  assign \$41  = s1_k > 5'h1c;
-  assign \$42  = s1_k > 5'h1d;
-  assign \$43  = s1_k > 5'h1e;
-  assign \$44  = s1_k > 5'h1f;
-  assign \$47  = \$46  > 1'h0;
-  assign \$49  = \$48  > 1'h1;
-  assign \$51  = \$50  > 2'h2;
-  assign \$53  = \$52  > 2'h3;
-  assign \$55  = \$54  > 3'h4;
-  assign \$57  = \$56  > 3'h5;
-  assign \$59  = \$58  > 3'h6;
-  assign \$61  = \$60  > 3'h7;
-  assign \$63  = \$62  > 4'h8;
-  assign \$65  = \$64  > 4'h9;
-  assign \$67  = \$66  > 4'ha;
-  assign \$69  = \$68  > 4'hb;
-  assign \$71  = \$70  > 4'hc;
-  assign \$73  = \$72  > 4'hd;
-  assign \$75  = \$74  > 4'he;
-  assign \$77  = \$76  > 4'hf;
-  assign \$78  = ! s1_k;
-  assign \$79  = $signed(s1_x0) < $signed(1'h0);
-  assign \$80  = - $signed(s1_x0);
-  assign \$81  = \$79  ? \$80  : { s1_x0[31], s1_x0 };
-  assign \$82  = ~ s1_x0[31];
-  assign \$83  = | s1_x0[31:7];
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = & s1_x0[31:7];
-  assign \$86  = | s1_x0[6:0];
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = ~ \$87 ;
-  assign \$89  = s1_x0[31] & \$88 ;
-  assign \$90  = \$89  ? 8'h81 : s1_x0[7:0];
-  assign \$91  = \$84  ? 8'h7f : \$90 ;
-  assign \$92  = $signed(s1_x0) < $signed(1'h0);
-  assign \$93  = $signed(s1_x1) < $signed(1'h0);
-  assign \$94  = - $signed(s1_x1);
-  assign \$95  = \$93  ? \$94  : { s1_x1[31], s1_x1 };
-  assign \$96  = ~ s1_x1[31];
-  assign \$97  = | s1_x1[31:7];
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = & s1_x1[31:7];
-  assign \$100  = | s1_x1[6:0];
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = s1_x1[31] & \$102 ;
-  assign \$104  = \$103  ? 8'h81 : s1_x1[7:0];
-  assign \$105  = \$98  ? 8'h7f : \$104 ;
-  assign \$106  = $signed(s1_x1) < $signed(1'h0);
-  assign \$107  = $signed(s1_x2) < $signed(1'h0);
-  assign \$108  = - $signed(s1_x2);
-  assign \$109  = \$107  ? \$108  : { s1_x2[31], s1_x2 };
-  assign \$110  = ~ s1_x2[31];
-  assign \$111  = | s1_x2[31:7];
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = & s1_x2[31:7];
-  assign \$114  = | s1_x2[6:0];
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = ~ \$115 ;
-  assign \$117  = s1_x2[31] & \$116 ;
-  assign \$118  = \$117  ? 8'h81 : s1_x2[7:0];
-  assign \$119  = \$112  ? 8'h7f : \$118 ;
-  assign \$120  = $signed(s1_x2) < $signed(1'h0);
-  assign \$121  = $signed(s1_x3) < $signed(1'h0);
-  assign \$122  = - $signed(s1_x3);
-  assign \$123  = \$121  ? \$122  : { s1_x3[31], s1_x3 };
-  assign \$124  = ~ s1_x3[31];
-  assign \$125  = | s1_x3[31:7];
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = & s1_x3[31:7];
-  assign \$128  = | s1_x3[6:0];
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = ~ \$129 ;
-  assign \$131  = s1_x3[31] & \$130 ;
-  assign \$132  = \$131  ? 8'h81 : s1_x3[7:0];
-  assign \$133  = \$126  ? 8'h7f : \$132 ;
-  assign \$134  = $signed(s1_x3) < $signed(1'h0);
-  assign \$135  = $signed(s1_x4) < $signed(1'h0);
-  assign \$136  = - $signed(s1_x4);
-  assign \$137  = \$135  ? \$136  : { s1_x4[31], s1_x4 };
-  assign \$138  = ~ s1_x4[31];
-  assign \$139  = | s1_x4[31:7];
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = & s1_x4[31:7];
-  assign \$142  = | s1_x4[6:0];
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = s1_x4[31] & \$144 ;
-  assign \$146  = \$145  ? 8'h81 : s1_x4[7:0];
-  assign \$147  = \$140  ? 8'h7f : \$146 ;
-  assign \$148  = $signed(s1_x4) < $signed(1'h0);
-  assign \$149  = $signed(s1_x5) < $signed(1'h0);
-  assign \$150  = - $signed(s1_x5);
-  assign \$151  = \$149  ? \$150  : { s1_x5[31], s1_x5 };
-  assign \$152  = ~ s1_x5[31];
-  assign \$153  = | s1_x5[31:7];
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = & s1_x5[31:7];
-  assign \$156  = | s1_x5[6:0];
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = ~ \$157 ;
-  assign \$159  = s1_x5[31] & \$158 ;
-  assign \$160  = \$159  ? 8'h81 : s1_x5[7:0];
-  assign \$161  = \$154  ? 8'h7f : \$160 ;
-  assign \$162  = $signed(s1_x5) < $signed(1'h0);
-  assign \$163  = $signed(s1_x6) < $signed(1'h0);
-  assign \$164  = - $signed(s1_x6);
-  assign \$165  = \$163  ? \$164  : { s1_x6[31], s1_x6 };
-  assign \$166  = ~ s1_x6[31];
-  assign \$167  = | s1_x6[31:7];
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = & s1_x6[31:7];
-  assign \$170  = | s1_x6[6:0];
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = s1_x6[31] & \$172 ;
-  assign \$174  = \$173  ? 8'h81 : s1_x6[7:0];
-  assign \$175  = \$168  ? 8'h7f : \$174 ;
-  assign \$176  = $signed(s1_x6) < $signed(1'h0);
-  assign \$177  = $signed(s1_x7) < $signed(1'h0);
-  assign \$178  = - $signed(s1_x7);
-  assign \$179  = \$177  ? \$178  : { s1_x7[31], s1_x7 };
-  assign \$180  = ~ s1_x7[31];
-  assign \$181  = | s1_x7[31:7];
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = & s1_x7[31:7];
-  assign \$184  = | s1_x7[6:0];
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = ~ \$185 ;
-  assign \$187  = s1_x7[31] & \$186 ;
-  assign \$188  = \$187  ? 8'h81 : s1_x7[7:0];
-  assign \$189  = \$182  ? 8'h7f : \$188 ;
-  assign \$190  = $signed(s1_x7) < $signed(1'h0);
-  assign \$191  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$192  = s2_mag0 & s2_mask;
-  assign \$193  = $signed(s2_x0) >>> { s2_km1[4:3], 3'h0 };
-  assign \$194  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$195  = s2_mag1 & s2_mask;
-  assign \$196  = $signed(s2_x1) >>> { s2_km1[4:3], 3'h0 };
-  assign \$197  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$198  = s2_mag2 & s2_mask;
-  assign \$199  = $signed(s2_x2) >>> { s2_km1[4:3], 3'h0 };
-  assign \$200  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$201  = s2_mag3 & s2_mask;
-  assign \$202  = $signed(s2_x3) >>> { s2_km1[4:3], 3'h0 };
-  assign \$203  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$204  = s2_mag4 & s2_mask;
-  assign \$205  = $signed(s2_x4) >>> { s2_km1[4:3], 3'h0 };
-  assign \$206  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$207  = s2_mag5 & s2_mask;
-  assign \$208  = $signed(s2_x5) >>> { s2_km1[4:3], 3'h0 };
-  assign \$209  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$210  = s2_mag6 & s2_mask;
-  assign \$211  = $signed(s2_x6) >>> { s2_km1[4:3], 3'h0 };
-  assign \$212  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$213  = s2_mag7 & s2_mask;
-  assign \$214  = $signed(s2_x7) >>> { s2_km1[4:3], 3'h0 };
-  assign \$215  = s3_qc0 >> s3_k;
-  assign \$216  = $signed(s3_hc0) >>> s3_km1;
-  assign \$217  = s3_qc1 >> s3_k;
-  assign \$218  = $signed(s3_hc1) >>> s3_km1;
-  assign \$219  = s3_qc2 >> s3_k;
-  assign \$220  = $signed(s3_hc2) >>> s3_km1;
-  assign \$221  = s3_qc3 >> s3_k;
-  assign \$222  = $signed(s3_hc3) >>> s3_km1;
-  assign \$223  = s3_qc4 >> s3_k;
-  assign \$224  = $signed(s3_hc4) >>> s3_km1;
-  assign \$225  = s3_qc5 >> s3_k;
-  assign \$226  = $signed(s3_hc5) >>> s3_km1;
-  assign \$227  = s3_qc6 >> s3_k;
-  assign \$228  = $signed(s3_hc6) >>> s3_km1;
-  assign \$229  = s3_qc7 >> s3_k;
-  assign \$230  = $signed(s3_hc7) >>> s3_km1;
-  assign \$231  = | s4_q0[31:7];
-  assign \$232  = $signed(s4_half0) + $signed(2'h1);
-  assign \$234  = | s4_q1[31:7];
-  assign \$235  = $signed(s4_half1) + $signed(2'h1);
-  assign \$237  = | s4_q2[31:7];
-  assign \$238  = $signed(s4_half2) + $signed(2'h1);
-  assign \$240  = | s4_q3[31:7];
-  assign \$241  = $signed(s4_half3) + $signed(2'h1);
-  assign \$243  = | s4_q4[31:7];
-  assign \$244  = $signed(s4_half4) + $signed(2'h1);
-  assign \$246  = | s4_q5[31:7];
-  assign \$247  = $signed(s4_half5) + $signed(2'h1);
-  assign \$249  = | s4_q6[31:7];
-  assign \$250  = $signed(s4_half6) + $signed(2'h1);
-  assign \$252  = | s4_q7[31:7];
-  assign \$253  = $signed(s4_half7) + $signed(2'h1);
-  assign \$255  = ~ s5_near0[32];
-  assign \$256  = | s5_near0[32:7];
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = & s5_near0[32:7];
-  assign \$259  = | s5_near0[6:0];
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = ~ \$260 ;
-  assign \$262  = s5_near0[32] & \$261 ;
-  assign \$263  = \$262  ? 8'h81 : s5_near0[7:0];
-  assign \$264  = \$257  ? 8'h7f : \$263 ;
-  assign \$265  = ~ s5_near1[32];
-  assign \$266  = | s5_near1[32:7];
-  assign \$267  = \$265  & \$266 ;
-  assign \$268  = & s5_near1[32:7];
-  assign \$269  = | s5_near1[6:0];
+  assign \$27  = \$2 [2:0] <= 1'h1;
+  assign \$28  = i__payload[261:256] > 6'h20;
+  assign \$29  = take & \$28 ;
+  assign \$30  = i__payload[261:256] > 6'h20;
+  assign \$31  = \$30  ? 32'd0 : i__payload[31:0];
+  assign \$32  = i__payload[261:256] > 6'h20;
+  assign \$33  = \$32  ? 32'd0 : i__payload[63:32];
+  assign \$34  = i__payload[261:256] > 6'h20;
+  assign \$35  = \$34  ? 32'd0 : i__payload[95:64];
+  assign \$36  = i__payload[261:256] > 6'h20;
+  assign \$37  = \$36  ? 32'd0 : i__payload[127:96];
+  assign \$38  = i__payload[261:256] > 6'h20;
+  assign \$39  = \$38  ? 32'd0 : i__payload[159:128];
+  assign \$40  = i__payload[261:256] > 6'h20;
+  assign \$41  = \$40  ? 32'd0 : i__payload[191:160];
+  assign \$42  = i__payload[261:256] > 6'h20;
+  assign \$43  = \$42  ? 32'd0 : i__payload[223:192];
+  assign \$44  = i__payload[261:256] > 6'h20;
+  assign \$45  = \$44  ? 32'd0 : i__payload[255:224];
+  assign \$46  = ! i__payload[261:256];
+  assign \$47  = i__payload[261:256] > 6'h20;
+  assign \$48  = \$46  | \$47 ;
+  assign \$49  = s1_k > 1'h0;
+  assign \$50  = s1_k > 1'h1;
+  assign \$51  = s1_k > 2'h2;
+  assign \$52  = s1_k > 2'h3;
+  assign \$53  = s1_k > 3'h4;
+  assign \$54  = s1_k > 3'h5;
+  assign \$55  = s1_k > 3'h6;
+  assign \$56  = s1_k > 3'h7;
+  assign \$57  = s1_k > 4'h8;
+  assign \$58  = s1_k > 4'h9;
+  assign \$59  = s1_k > 4'ha;
+  assign \$60  = s1_k > 4'hb;
+  assign \$61  = s1_k > 4'hc;
+  assign \$62  = s1_k > 4'hd;
+  assign \$63  = s1_k > 4'he;
+  assign \$64  = s1_k > 4'hf;
+  assign \$65  = s1_k > 5'h10;
+  assign \$66  = s1_k > 5'h11;
+  assign \$67  = s1_k > 5'h12;
+  assign \$68  = s1_k > 5'h13;
+  assign \$69  = s1_k > 5'h14;
+  assign \$70  = s1_k > 5'h15;
+  assign \$71  = s1_k > 5'h16;
+  assign \$72  = s1_k > 5'h17;
+  assign \$73  = s1_k > 5'h18;
+  assign \$74  = s1_k > 5'h19;
+  assign \$75  = s1_k > 5'h1a;
+  assign \$76  = s1_k > 5'h1b;
+  assign \$77  = s1_k > 5'h1c;
+  assign \$78  = s1_k > 5'h1d;
+  assign \$79  = s1_k > 5'h1e;
+  assign \$80  = s1_k > 5'h1f;
+  assign \$82  = s2_mask ^ \$81 ;
+  assign \$84  = $signed(s1_x0) < $signed(1'h0);
+  assign \$85  = - $signed(s1_x0);
+  assign \$86  = \$84  ? \$85  : { s1_x0[31], s1_x0 };
+  assign \$87  = $signed(s1_x0) < $signed(1'h0);
+  assign \$88  = ~ s1_x0[31];
+  assign \$89  = | s1_x0[31:7];
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = & s1_x0[31:7];
+  assign \$92  = | s1_x0[6:0];
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = ~ \$93 ;
+  assign \$95  = s1_x0[31] & \$94 ;
+  assign \$96  = \$95  ? 8'h81 : s1_x0[7:0];
+  assign \$97  = \$90  ? 8'h7f : \$96 ;
+  assign \$98  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$99  = s2_mag0 & s2_mask;
+  assign \$100  = s3_qc0 >> s3_k0;
+  assign \$101  = | s4_q0[31:7];
+  assign \$102  = s3_f0 & s3_half_bit;
+  assign \$103  = | \$102 ;
+  assign \$104  = s3_f0 & s3_below_half;
+  assign \$105  = | \$104 ;
+  assign \$106  = ~ s4_neg0_d1;
+  assign \$107  = \$106  | s4_beyond0;
+  assign \$108  = s4_at_half0 & \$107 ;
+  assign \$109  = q7_0_d1 == 7'h7f;
+  assign \$110  = \$109  & up0_d1;
+  assign \$111  = big0_d1 | \$110 ;
+  assign \$112  = q7_0_d1 + up0_d1;
+  assign \$113  = \$111  ? 8'h7f : \$112 ;
+  assign \$114  = $signed(s1_x1) < $signed(1'h0);
+  assign \$115  = - $signed(s1_x1);
+  assign \$116  = \$114  ? \$115  : { s1_x1[31], s1_x1 };
+  assign \$117  = $signed(s1_x1) < $signed(1'h0);
+  assign \$118  = ~ s1_x1[31];
+  assign \$119  = | s1_x1[31:7];
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = & s1_x1[31:7];
+  assign \$122  = | s1_x1[6:0];
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = s1_x1[31] & \$124 ;
+  assign \$126  = \$125  ? 8'h81 : s1_x1[7:0];
+  assign \$127  = \$120  ? 8'h7f : \$126 ;
+  assign \$128  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$129  = s2_mag1 & s2_mask;
+  assign \$130  = s3_qc1 >> s3_k1;
+  assign \$131  = | s4_q1[31:7];
+  assign \$132  = s3_f1 & s3_half_bit;
+  assign \$133  = | \$132 ;
+  assign \$134  = s3_f1 & s3_below_half;
+  assign \$135  = | \$134 ;
+  assign \$136  = ~ s4_neg1_d1;
+  assign \$137  = \$136  | s4_beyond1;
+  assign \$138  = s4_at_half1 & \$137 ;
+  assign \$139  = q7_1_d1 == 7'h7f;
+  assign \$140  = \$139  & up1_d1;
+  assign \$141  = big1_d1 | \$140 ;
+  assign \$142  = q7_1_d1 + up1_d1;
+  assign \$143  = \$141  ? 8'h7f : \$142 ;
+  assign \$144  = $signed(s1_x2) < $signed(1'h0);
+  assign \$145  = - $signed(s1_x2);
+  assign \$146  = \$144  ? \$145  : { s1_x2[31], s1_x2 };
+  assign \$147  = $signed(s1_x2) < $signed(1'h0);
+  assign \$148  = ~ s1_x2[31];
+  assign \$149  = | s1_x2[31:7];
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = & s1_x2[31:7];
+  assign \$152  = | s1_x2[6:0];
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = s1_x2[31] & \$154 ;
+  assign \$156  = \$155  ? 8'h81 : s1_x2[7:0];
+  assign \$157  = \$150  ? 8'h7f : \$156 ;
+  assign \$158  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$159  = s2_mag2 & s2_mask;
+  assign \$160  = s3_qc2 >> s3_k2;
+  assign \$161  = | s4_q2[31:7];
+  assign \$162  = s3_f2 & s3_half_bit;
+  assign \$163  = | \$162 ;
+  assign \$164  = s3_f2 & s3_below_half;
+  assign \$165  = | \$164 ;
+  assign \$166  = ~ s4_neg2_d1;
+  assign \$167  = \$166  | s4_beyond2;
+  assign \$168  = s4_at_half2 & \$167 ;
+  assign \$169  = q7_2_d1 == 7'h7f;
+  assign \$170  = \$169  & up2_d1;
+  assign \$171  = big2_d1 | \$170 ;
+  assign \$172  = q7_2_d1 + up2_d1;
+  assign \$173  = \$171  ? 8'h7f : \$172 ;
+  assign \$174  = $signed(s1_x3) < $signed(1'h0);
+  assign \$175  = - $signed(s1_x3);
+  assign \$176  = \$174  ? \$175  : { s1_x3[31], s1_x3 };
+  assign \$177  = $signed(s1_x3) < $signed(1'h0);
+  assign \$178  = ~ s1_x3[31];
+  assign \$179  = | s1_x3[31:7];
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = & s1_x3[31:7];
+  assign \$182  = | s1_x3[6:0];
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = s1_x3[31] & \$184 ;
+  assign \$186  = \$185  ? 8'h81 : s1_x3[7:0];
+  assign \$187  = \$180  ? 8'h7f : \$186 ;
+  assign \$188  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$189  = s2_mag3 & s2_mask;
+  assign \$190  = s3_qc3 >> s3_k3;
+  assign \$191  = | s4_q3[31:7];
+  assign \$192  = s3_f3 & s3_half_bit;
+  assign \$193  = | \$192 ;
+  assign \$194  = s3_f3 & s3_below_half;
+  assign \$195  = | \$194 ;
+  assign \$196  = ~ s4_neg3_d1;
+  assign \$197  = \$196  | s4_beyond3;
+  assign \$198  = s4_at_half3 & \$197 ;
+  assign \$199  = q7_3_d1 == 7'h7f;
+  assign \$200  = \$199  & up3_d1;
+  assign \$201  = big3_d1 | \$200 ;
+  assign \$202  = q7_3_d1 + up3_d1;
+  assign \$203  = \$201  ? 8'h7f : \$202 ;
+  assign \$204  = $signed(s1_x4) < $signed(1'h0);
+  assign \$205  = - $signed(s1_x4);
+  assign \$206  = \$204  ? \$205  : { s1_x4[31], s1_x4 };
+  assign \$207  = $signed(s1_x4) < $signed(1'h0);
+  assign \$208  = ~ s1_x4[31];
+  assign \$209  = | s1_x4[31:7];
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = & s1_x4[31:7];
+  assign \$212  = | s1_x4[6:0];
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = ~ \$213 ;
+  assign \$215  = s1_x4[31] & \$214 ;
+  assign \$216  = \$215  ? 8'h81 : s1_x4[7:0];
+  assign \$217  = \$210  ? 8'h7f : \$216 ;
+  assign \$218  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$219  = s2_mag4 & s2_mask;
+  assign \$220  = s3_qc4 >> s3_k4;
+  assign \$221  = | s4_q4[31:7];
+  assign \$222  = s3_f4 & s3_half_bit;
+  assign \$223  = | \$222 ;
+  assign \$224  = s3_f4 & s3_below_half;
+  assign \$225  = | \$224 ;
+  assign \$226  = ~ s4_neg4_d1;
+  assign \$227  = \$226  | s4_beyond4;
+  assign \$228  = s4_at_half4 & \$227 ;
+  assign \$229  = q7_4_d1 == 7'h7f;
+  assign \$230  = \$229  & up4_d1;
+  assign \$231  = big4_d1 | \$230 ;
+  assign \$232  = q7_4_d1 + up4_d1;
+  assign \$233  = \$231  ? 8'h7f : \$232 ;
+  assign \$234  = $signed(s1_x5) < $signed(1'h0);
+  assign \$235  = - $signed(s1_x5);
+  assign \$236  = \$234  ? \$235  : { s1_x5[31], s1_x5 };
+  assign \$237  = $signed(s1_x5) < $signed(1'h0);
+  assign \$238  = ~ s1_x5[31];
+  assign \$239  = | s1_x5[31:7];
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = & s1_x5[31:7];
+  assign \$242  = | s1_x5[6:0];
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = ~ \$243 ;
+  assign \$245  = s1_x5[31] & \$244 ;
+  assign \$246  = \$245  ? 8'h81 : s1_x5[7:0];
+  assign \$247  = \$240  ? 8'h7f : \$246 ;
+  assign \$248  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$249  = s2_mag5 & s2_mask;
+  assign \$250  = s3_qc5 >> s3_k5;
+  assign \$251  = | s4_q5[31:7];
+  assign \$252  = s3_f5 & s3_half_bit;
+  assign \$253  = | \$252 ;
+  assign \$254  = s3_f5 & s3_below_half;
+  assign \$255  = | \$254 ;
+  assign \$256  = ~ s4_neg5_d1;
+  assign \$257  = \$256  | s4_beyond5;
+  assign \$258  = s4_at_half5 & \$257 ;
+  assign \$259  = q7_5_d1 == 7'h7f;
+  assign \$260  = \$259  & up5_d1;
+  assign \$261  = big5_d1 | \$260 ;
+  assign \$262  = q7_5_d1 + up5_d1;
+  assign \$263  = \$261  ? 8'h7f : \$262 ;
+  assign \$264  = $signed(s1_x6) < $signed(1'h0);
+  assign \$265  = - $signed(s1_x6);
+  assign \$266  = \$264  ? \$265  : { s1_x6[31], s1_x6 };
+  assign \$267  = $signed(s1_x6) < $signed(1'h0);
+  assign \$268  = ~ s1_x6[31];
+  assign \$269  = | s1_x6[31:7];
   assign \$270  = \$268  & \$269 ;
-  assign \$271  = ~ \$270 ;
-  assign \$272  = s5_near1[32] & \$271 ;
-  assign \$273  = \$272  ? 8'h81 : s5_near1[7:0];
-  assign \$274  = \$267  ? 8'h7f : \$273 ;
-  assign \$275  = ~ s5_near2[32];
-  assign \$276  = | s5_near2[32:7];
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = & s5_near2[32:7];
-  assign \$279  = | s5_near2[6:0];
-  assign \$280  = \$278  & \$279 ;
-  assign \$281  = ~ \$280 ;
-  assign \$282  = s5_near2[32] & \$281 ;
-  assign \$283  = \$282  ? 8'h81 : s5_near2[7:0];
-  assign \$284  = \$277  ? 8'h7f : \$283 ;
-  assign \$285  = ~ s5_near3[32];
-  assign \$286  = | s5_near3[32:7];
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = & s5_near3[32:7];
-  assign \$289  = | s5_near3[6:0];
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = ~ \$290 ;
-  assign \$292  = s5_near3[32] & \$291 ;
-  assign \$293  = \$292  ? 8'h81 : s5_near3[7:0];
-  assign \$294  = \$287  ? 8'h7f : \$293 ;
-  assign \$295  = ~ s5_near4[32];
-  assign \$296  = | s5_near4[32:7];
-  assign \$297  = \$295  & \$296 ;
-  assign \$298  = & s5_near4[32:7];
-  assign \$299  = | s5_near4[6:0];
+  assign \$271  = & s1_x6[31:7];
+  assign \$272  = | s1_x6[6:0];
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = ~ \$273 ;
+  assign \$275  = s1_x6[31] & \$274 ;
+  assign \$276  = \$275  ? 8'h81 : s1_x6[7:0];
+  assign \$277  = \$270  ? 8'h7f : \$276 ;
+  assign \$278  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$279  = s2_mag6 & s2_mask;
+  assign \$280  = s3_qc6 >> s3_k6;
+  assign \$281  = | s4_q6[31:7];
+  assign \$282  = s3_f6 & s3_half_bit;
+  assign \$283  = | \$282 ;
+  assign \$284  = s3_f6 & s3_below_half;
+  assign \$285  = | \$284 ;
+  assign \$286  = ~ s4_neg6_d1;
+  assign \$287  = \$286  | s4_beyond6;
+  assign \$288  = s4_at_half6 & \$287 ;
+  assign \$289  = q7_6_d1 == 7'h7f;
+  assign \$290  = \$289  & up6_d1;
+  assign \$291  = big6_d1 | \$290 ;
+  assign \$292  = q7_6_d1 + up6_d1;
+  assign \$293  = \$291  ? 8'h7f : \$292 ;
+  assign \$294  = $signed(s1_x7) < $signed(1'h0);
+  assign \$295  = - $signed(s1_x7);
+  assign \$296  = \$294  ? \$295  : { s1_x7[31], s1_x7 };
+  assign \$297  = $signed(s1_x7) < $signed(1'h0);
+  assign \$298  = ~ s1_x7[31];
+  assign \$299  = | s1_x7[31:7];
   assign \$300  = \$298  & \$299 ;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = s5_near4[32] & \$301 ;
-  assign \$303  = \$302  ? 8'h81 : s5_near4[7:0];
-  assign \$304  = \$297  ? 8'h7f : \$303 ;
-  assign \$305  = ~ s5_near5[32];
-  assign \$306  = | s5_near5[32:7];
-  assign \$307  = \$305  & \$306 ;
-  assign \$308  = & s5_near5[32:7];
-  assign \$309  = | s5_near5[6:0];
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = ~ \$310 ;
-  assign \$312  = s5_near5[32] & \$311 ;
-  assign \$313  = \$312  ? 8'h81 : s5_near5[7:0];
-  assign \$314  = \$307  ? 8'h7f : \$313 ;
-  assign \$315  = ~ s5_near6[32];
-  assign \$316  = | s5_near6[32:7];
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = & s5_near6[32:7];
-  assign \$319  = | s5_near6[6:0];
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = ~ \$320 ;
-  assign \$322  = s5_near6[32] & \$321 ;
-  assign \$323  = \$322  ? 8'h81 : s5_near6[7:0];
-  assign \$324  = \$317  ? 8'h7f : \$323 ;
-  assign \$325  = ~ s5_near7[32];
-  assign \$326  = | s5_near7[32:7];
-  assign \$327  = \$325  & \$326 ;
-  assign \$328  = & s5_near7[32:7];
-  assign \$329  = | s5_near7[6:0];
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = ~ \$330 ;
-  assign \$332  = s5_near7[32] & \$331 ;
-  assign \$333  = \$332  ? 8'h81 : s5_near7[7:0];
-  assign \$334  = \$327  ? 8'h7f : \$333 ;
+  assign \$301  = & s1_x7[31:7];
+  assign \$302  = | s1_x7[6:0];
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = ~ \$303 ;
+  assign \$305  = s1_x7[31] & \$304 ;
+  assign \$306  = \$305  ? 8'h81 : s1_x7[7:0];
+  assign \$307  = \$300  ? 8'h7f : \$306 ;
+  assign \$308  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$309  = s2_mag7 & s2_mask;
+  assign \$310  = s3_qc7 >> s3_k7;
+  assign \$311  = | s4_q7[31:7];
+  assign \$312  = s3_f7 & s3_half_bit;
+  assign \$313  = | \$312 ;
+  assign \$314  = s3_f7 & s3_below_half;
+  assign \$315  = | \$314 ;
+  assign \$316  = ~ s4_neg7_d1;
+  assign \$317  = \$316  | s4_beyond7;
+  assign \$318  = s4_at_half7 & \$317 ;
+  assign \$319  = q7_7_d1 == 7'h7f;
+  assign \$320  = \$319  & up7_d1;
+  assign \$321  = big7_d1 | \$320 ;
+  assign \$322  = q7_7_d1 + up7_d1;
+  assign \$323  = \$321  ? 8'h7f : \$322 ;
+  assign \$324  = i__payload[261:256] > 6'h20;
+  assign \$325  = \$324  ? 8'h00 : i__payload[269:262];
   always @(posedge clk)
-    i__ready <= \$335 ;
+    i__ready <= \$326 ;
   always @(posedge clk)
-    s1_k <= \$336 ;
+    bad_shift <= \$327 ;
   always @(posedge clk)
-    s1_km1 <= \$337 ;
+    s1_k <= \$328 ;
   always @(posedge clk)
-    s1_x0 <= \$338 ;
+    s1_x0 <= \$329 ;
   always @(posedge clk)
-    s1_x1 <= \$339 ;
+    s1_x1 <= \$330 ;
   always @(posedge clk)
-    s1_x2 <= \$340 ;
+    s1_x2 <= \$331 ;
   always @(posedge clk)
-    s1_x3 <= \$341 ;
+    s1_x3 <= \$332 ;
   always @(posedge clk)
-    s1_x4 <= \$342 ;
+    s1_x4 <= \$333 ;
   always @(posedge clk)
-    s1_x5 <= \$343 ;
+    s1_x5 <= \$334 ;
+  always @(posedge clk)
+    s1_x6 <= \$335 ;
+  always @(posedge clk)
+    s1_x7 <= \$336 ;
+  always @(posedge clk)
+    only_saturate_d0 <= \$337 ;
+  always @(posedge clk)
+    only_saturate_d1 <= \$338 ;
+  always @(posedge clk)
+    only_saturate_d2 <= \$339 ;
   \shift_round_nearest.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -1965,39 +2003,79 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = s1_x6;
+    \$340  = only_saturate_d3;
     if (i__ready) begin
-      \$344  = i__payload[223:192];
+      \$340  = only_saturate_d2;
     end
     if (rst) begin
-      \$344  = 32'd0;
+      \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = s1_x7;
+    \$341  = only_saturate_d4;
     if (i__ready) begin
-      \$345  = i__payload[255:224];
+      \$341  = only_saturate_d3;
     end
     if (rst) begin
-      \$345  = 32'd0;
+      \$341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = s2_k;
+    \$342  = only_saturate_d5;
     if (i__ready) begin
-      \$346  = s1_k;
+      \$342  = only_saturate_d4;
     end
     if (rst) begin
-      \$346  = 6'h00;
+      \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = s2_mask;
+    \$343  = only_saturate_d6;
     if (i__ready) begin
-      \$347  = { \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
+      \$343  = only_saturate_d5;
+    end
+    if (rst) begin
+      \$343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = only_saturate_d7;
+    if (i__ready) begin
+      \$344  = only_saturate_d6;
+    end
+    if (rst) begin
+      \$344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = s2_k;
+    if (i__ready) begin
+      \$345  = s1_k;
+    end
+    if (rst) begin
+      \$345  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = s2_mask;
+    if (i__ready) begin
+      \$346  = { \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49  };
+    end
+    if (rst) begin
+      \$346  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = s3_half_bit;
+    if (i__ready) begin
+      \$347  = \$82 ;
     end
     if (rst) begin
       \$347  = 32'd0;
@@ -2005,109 +2083,109 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = s2_h;
+    \$348  = s3_below_half;
     if (i__ready) begin
-      \$348  = \$45 [4:0];
+      \$348  = \$83 ;
     end
     if (rst) begin
-      \$348  = 5'h00;
+      \$348  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = s2_mask_h;
+    \$349  = s2_mag0;
     if (i__ready) begin
-      \$349  = { \$77 , \$75 , \$73 , \$71 , \$69 , \$67 , \$65 , \$63 , \$61 , \$59 , \$57 , \$55 , \$53 , \$51 , \$49 , \$47  };
+      \$349  = \$86 [31:0];
     end
     if (rst) begin
-      \$349  = 16'h0000;
+      \$349  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = s2_km1;
+    \$350  = s2_neg0;
     if (i__ready) begin
-      \$350  = s1_km1;
+      \$350  = \$87 ;
     end
     if (rst) begin
-      \$350  = 5'h00;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = s2_kz;
+    \$351  = xsat0_d0;
     if (i__ready) begin
-      \$351  = \$78 ;
+      \$351  = \$97 ;
     end
     if (rst) begin
-      \$351  = 1'h0;
+      \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = kz_d0;
+    \$352  = xsat0_d1;
     if (i__ready) begin
-      \$352  = s2_kz;
+      \$352  = xsat0_d0;
     end
     if (rst) begin
-      \$352  = 1'h0;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = kz_d1;
+    \$353  = xsat0_d2;
     if (i__ready) begin
-      \$353  = kz_d0;
+      \$353  = xsat0_d1;
     end
     if (rst) begin
-      \$353  = 1'h0;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = kz_d2;
+    \$354  = xsat0_d3;
     if (i__ready) begin
-      \$354  = kz_d1;
+      \$354  = xsat0_d2;
     end
     if (rst) begin
-      \$354  = 1'h0;
+      \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = kz_d3;
+    \$355  = xsat0_d4;
     if (i__ready) begin
-      \$355  = kz_d2;
+      \$355  = xsat0_d3;
     end
     if (rst) begin
-      \$355  = 1'h0;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = kz_d4;
+    \$356  = xsat0_d5;
     if (i__ready) begin
-      \$356  = kz_d3;
+      \$356  = xsat0_d4;
     end
     if (rst) begin
-      \$356  = 1'h0;
+      \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = kz_d5;
+    \$357  = xsat0_d6;
     if (i__ready) begin
-      \$357  = kz_d4;
+      \$357  = xsat0_d5;
     end
     if (rst) begin
-      \$357  = 1'h0;
+      \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = s2_mag0;
+    \$358  = s3_qc0;
     if (i__ready) begin
-      \$358  = \$81 [31:0];
+      \$358  = \$98 ;
     end
     if (rst) begin
       \$358  = 32'd0;
@@ -2115,39 +2193,39 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = s2_xsat0;
+    \$359  = s3_f0;
     if (i__ready) begin
-      \$359  = \$91 ;
+      \$359  = \$99 ;
     end
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = s2_neg0;
+    \$360  = s3_k0;
     if (i__ready) begin
-      \$360  = \$92 ;
+      \$360  = s2_k[2:0];
     end
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = neg0_d0;
+    \$361  = s4_q0;
     if (i__ready) begin
-      \$361  = s2_neg0;
+      \$361  = \$100 ;
     end
     if (rst) begin
-      \$361  = 1'h0;
+      \$361  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = neg0_d1;
+    \$362  = s5_big0;
     if (i__ready) begin
-      \$362  = neg0_d0;
+      \$362  = \$101 ;
     end
     if (rst) begin
       \$362  = 1'h0;
@@ -2155,9 +2233,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = neg0_d2;
+    \$363  = big0_d0;
     if (i__ready) begin
-      \$363  = neg0_d1;
+      \$363  = s5_big0;
     end
     if (rst) begin
       \$363  = 1'h0;
@@ -2165,9 +2243,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = neg0_d3;
+    \$364  = big0_d1;
     if (i__ready) begin
-      \$364  = neg0_d2;
+      \$364  = big0_d0;
     end
     if (rst) begin
       \$364  = 1'h0;
@@ -2175,119 +2253,119 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = neg0_d4;
+    \$365  = s5_q7_0;
     if (i__ready) begin
-      \$365  = neg0_d3;
+      \$365  = s4_q0[6:0];
     end
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = neg0_d5;
+    \$366  = q7_0_d0;
     if (i__ready) begin
-      \$366  = neg0_d4;
+      \$366  = s5_q7_0;
     end
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = xsat0_d0;
+    \$367  = q7_0_d1;
     if (i__ready) begin
-      \$367  = s2_xsat0;
+      \$367  = q7_0_d0;
     end
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = xsat0_d1;
+    \$368  = s4_at_half0;
     if (i__ready) begin
-      \$368  = xsat0_d0;
+      \$368  = \$103 ;
     end
     if (rst) begin
-      \$368  = 8'h00;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = xsat0_d2;
+    \$369  = s4_beyond0;
     if (i__ready) begin
-      \$369  = xsat0_d1;
+      \$369  = \$105 ;
     end
     if (rst) begin
-      \$369  = 8'h00;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = xsat0_d3;
+    \$370  = s4_neg0_d0;
     if (i__ready) begin
-      \$370  = xsat0_d2;
+      \$370  = s2_neg0;
     end
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = xsat0_d4;
+    \$371  = s4_neg0_d1;
     if (i__ready) begin
-      \$371  = xsat0_d3;
+      \$371  = s4_neg0_d0;
     end
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = xsat0_d5;
+    \$372  = s5_up0;
     if (i__ready) begin
-      \$372  = xsat0_d4;
+      \$372  = \$108 ;
     end
     if (rst) begin
-      \$372  = 8'h00;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = s2_x0;
+    \$373  = up0_d0;
     if (i__ready) begin
-      \$373  = s1_x0;
+      \$373  = s5_up0;
     end
     if (rst) begin
-      \$373  = 32'd0;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = s2_mag1;
+    \$374  = up0_d1;
     if (i__ready) begin
-      \$374  = \$95 [31:0];
+      \$374  = up0_d0;
     end
     if (rst) begin
-      \$374  = 32'd0;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = s2_xsat1;
+    \$375  = s8_mag0;
     if (i__ready) begin
-      \$375  = \$105 ;
+      \$375  = \$113 [6:0];
     end
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = s2_neg1;
+    \$376  = neg0_d0;
     if (i__ready) begin
-      \$376  = \$106 ;
+      \$376  = s2_neg0;
     end
     if (rst) begin
       \$376  = 1'h0;
@@ -2295,9 +2373,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = neg1_d0;
+    \$377  = neg0_d1;
     if (i__ready) begin
-      \$377  = s2_neg1;
+      \$377  = neg0_d0;
     end
     if (rst) begin
       \$377  = 1'h0;
@@ -2305,9 +2383,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = neg1_d1;
+    \$378  = neg0_d2;
     if (i__ready) begin
-      \$378  = neg1_d0;
+      \$378  = neg0_d1;
     end
     if (rst) begin
       \$378  = 1'h0;
@@ -2315,9 +2393,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = neg1_d2;
+    \$379  = neg0_d3;
     if (i__ready) begin
-      \$379  = neg1_d1;
+      \$379  = neg0_d2;
     end
     if (rst) begin
       \$379  = 1'h0;
@@ -2325,9 +2403,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = neg1_d3;
+    \$380  = neg0_d4;
     if (i__ready) begin
-      \$380  = neg1_d2;
+      \$380  = neg0_d3;
     end
     if (rst) begin
       \$380  = 1'h0;
@@ -2335,9 +2413,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = neg1_d4;
+    \$381  = neg0_d5;
     if (i__ready) begin
-      \$381  = neg1_d3;
+      \$381  = neg0_d4;
     end
     if (rst) begin
       \$381  = 1'h0;
@@ -2345,29 +2423,29 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = neg1_d5;
+    \$382  = s2_mag1;
     if (i__ready) begin
-      \$382  = neg1_d4;
+      \$382  = \$116 [31:0];
     end
     if (rst) begin
-      \$382  = 1'h0;
+      \$382  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = xsat1_d0;
+    \$383  = s2_neg1;
     if (i__ready) begin
-      \$383  = s2_xsat1;
+      \$383  = \$117 ;
     end
     if (rst) begin
-      \$383  = 8'h00;
+      \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = xsat1_d1;
+    \$384  = xsat1_d0;
     if (i__ready) begin
-      \$384  = xsat1_d0;
+      \$384  = \$127 ;
     end
     if (rst) begin
       \$384  = 8'h00;
@@ -2375,9 +2453,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = xsat1_d2;
+    \$385  = xsat1_d1;
     if (i__ready) begin
-      \$385  = xsat1_d1;
+      \$385  = xsat1_d0;
     end
     if (rst) begin
       \$385  = 8'h00;
@@ -2385,9 +2463,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = xsat1_d3;
+    \$386  = xsat1_d2;
     if (i__ready) begin
-      \$386  = xsat1_d2;
+      \$386  = xsat1_d1;
     end
     if (rst) begin
       \$386  = 8'h00;
@@ -2395,9 +2473,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = xsat1_d4;
+    \$387  = xsat1_d3;
     if (i__ready) begin
-      \$387  = xsat1_d3;
+      \$387  = xsat1_d2;
     end
     if (rst) begin
       \$387  = 8'h00;
@@ -2405,9 +2483,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = xsat1_d5;
+    \$388  = xsat1_d4;
     if (i__ready) begin
-      \$388  = xsat1_d4;
+      \$388  = xsat1_d3;
     end
     if (rst) begin
       \$388  = 8'h00;
@@ -2415,69 +2493,69 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = s2_x1;
+    \$389  = xsat1_d5;
     if (i__ready) begin
-      \$389  = s1_x1;
+      \$389  = xsat1_d4;
     end
     if (rst) begin
-      \$389  = 32'd0;
+      \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = s2_mag2;
+    \$390  = xsat1_d6;
     if (i__ready) begin
-      \$390  = \$109 [31:0];
+      \$390  = xsat1_d5;
     end
     if (rst) begin
-      \$390  = 32'd0;
+      \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = s2_xsat2;
+    \$391  = s3_qc1;
     if (i__ready) begin
-      \$391  = \$119 ;
+      \$391  = \$128 ;
     end
     if (rst) begin
-      \$391  = 8'h00;
+      \$391  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = s2_neg2;
+    \$392  = s3_f1;
     if (i__ready) begin
-      \$392  = \$120 ;
+      \$392  = \$129 ;
     end
     if (rst) begin
-      \$392  = 1'h0;
+      \$392  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = neg2_d0;
+    \$393  = s3_k1;
     if (i__ready) begin
-      \$393  = s2_neg2;
+      \$393  = s2_k[2:0];
     end
     if (rst) begin
-      \$393  = 1'h0;
+      \$393  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = neg2_d1;
+    \$394  = s4_q1;
     if (i__ready) begin
-      \$394  = neg2_d0;
+      \$394  = \$130 ;
     end
     if (rst) begin
-      \$394  = 1'h0;
+      \$394  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = neg2_d2;
+    \$395  = s5_big1;
     if (i__ready) begin
-      \$395  = neg2_d1;
+      \$395  = \$131 ;
     end
     if (rst) begin
       \$395  = 1'h0;
@@ -2485,9 +2563,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = neg2_d3;
+    \$396  = big1_d0;
     if (i__ready) begin
-      \$396  = neg2_d2;
+      \$396  = s5_big1;
     end
     if (rst) begin
       \$396  = 1'h0;
@@ -2495,9 +2573,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = neg2_d4;
+    \$397  = big1_d1;
     if (i__ready) begin
-      \$397  = neg2_d3;
+      \$397  = big1_d0;
     end
     if (rst) begin
       \$397  = 1'h0;
@@ -2505,119 +2583,119 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = neg2_d5;
+    \$398  = s5_q7_1;
     if (i__ready) begin
-      \$398  = neg2_d4;
+      \$398  = s4_q1[6:0];
     end
     if (rst) begin
-      \$398  = 1'h0;
+      \$398  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = xsat2_d0;
+    \$399  = q7_1_d0;
     if (i__ready) begin
-      \$399  = s2_xsat2;
+      \$399  = s5_q7_1;
     end
     if (rst) begin
-      \$399  = 8'h00;
+      \$399  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = xsat2_d1;
+    \$400  = q7_1_d1;
     if (i__ready) begin
-      \$400  = xsat2_d0;
+      \$400  = q7_1_d0;
     end
     if (rst) begin
-      \$400  = 8'h00;
+      \$400  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = xsat2_d2;
+    \$401  = s4_at_half1;
     if (i__ready) begin
-      \$401  = xsat2_d1;
+      \$401  = \$133 ;
     end
     if (rst) begin
-      \$401  = 8'h00;
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = xsat2_d3;
+    \$402  = s4_beyond1;
     if (i__ready) begin
-      \$402  = xsat2_d2;
+      \$402  = \$135 ;
     end
     if (rst) begin
-      \$402  = 8'h00;
+      \$402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = xsat2_d4;
+    \$403  = s4_neg1_d0;
     if (i__ready) begin
-      \$403  = xsat2_d3;
+      \$403  = s2_neg1;
     end
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = xsat2_d5;
+    \$404  = s4_neg1_d1;
     if (i__ready) begin
-      \$404  = xsat2_d4;
+      \$404  = s4_neg1_d0;
     end
     if (rst) begin
-      \$404  = 8'h00;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = s2_x2;
+    \$405  = s5_up1;
     if (i__ready) begin
-      \$405  = s1_x2;
+      \$405  = \$138 ;
     end
     if (rst) begin
-      \$405  = 32'd0;
+      \$405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = s2_mag3;
+    \$406  = up1_d0;
     if (i__ready) begin
-      \$406  = \$123 [31:0];
+      \$406  = s5_up1;
     end
     if (rst) begin
-      \$406  = 32'd0;
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = s2_xsat3;
+    \$407  = up1_d1;
     if (i__ready) begin
-      \$407  = \$133 ;
+      \$407  = up1_d0;
     end
     if (rst) begin
-      \$407  = 8'h00;
+      \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = s2_neg3;
+    \$408  = s8_mag1;
     if (i__ready) begin
-      \$408  = \$134 ;
+      \$408  = \$143 [6:0];
     end
     if (rst) begin
-      \$408  = 1'h0;
+      \$408  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = neg3_d0;
+    \$409  = neg1_d0;
     if (i__ready) begin
-      \$409  = s2_neg3;
+      \$409  = s2_neg1;
     end
     if (rst) begin
       \$409  = 1'h0;
@@ -2625,9 +2703,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = neg3_d1;
+    \$410  = neg1_d1;
     if (i__ready) begin
-      \$410  = neg3_d0;
+      \$410  = neg1_d0;
     end
     if (rst) begin
       \$410  = 1'h0;
@@ -2635,9 +2713,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = neg3_d2;
+    \$411  = neg1_d2;
     if (i__ready) begin
-      \$411  = neg3_d1;
+      \$411  = neg1_d1;
     end
     if (rst) begin
       \$411  = 1'h0;
@@ -2645,9 +2723,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = neg3_d3;
+    \$412  = neg1_d3;
     if (i__ready) begin
-      \$412  = neg3_d2;
+      \$412  = neg1_d2;
     end
     if (rst) begin
       \$412  = 1'h0;
@@ -2655,9 +2733,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = neg3_d4;
+    \$413  = neg1_d4;
     if (i__ready) begin
-      \$413  = neg3_d3;
+      \$413  = neg1_d3;
     end
     if (rst) begin
       \$413  = 1'h0;
@@ -2665,9 +2743,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = neg3_d5;
+    \$414  = neg1_d5;
     if (i__ready) begin
-      \$414  = neg3_d4;
+      \$414  = neg1_d4;
     end
     if (rst) begin
       \$414  = 1'h0;
@@ -2675,29 +2753,29 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = xsat3_d0;
+    \$415  = s2_mag2;
     if (i__ready) begin
-      \$415  = s2_xsat3;
+      \$415  = \$146 [31:0];
     end
     if (rst) begin
-      \$415  = 8'h00;
+      \$415  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = xsat3_d1;
+    \$416  = s2_neg2;
     if (i__ready) begin
-      \$416  = xsat3_d0;
+      \$416  = \$147 ;
     end
     if (rst) begin
-      \$416  = 8'h00;
+      \$416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = xsat3_d2;
+    \$417  = xsat2_d0;
     if (i__ready) begin
-      \$417  = xsat3_d1;
+      \$417  = \$157 ;
     end
     if (rst) begin
       \$417  = 8'h00;
@@ -2705,9 +2783,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = xsat3_d3;
+    \$418  = xsat2_d1;
     if (i__ready) begin
-      \$418  = xsat3_d2;
+      \$418  = xsat2_d0;
     end
     if (rst) begin
       \$418  = 8'h00;
@@ -2715,9 +2793,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = xsat3_d4;
+    \$419  = xsat2_d2;
     if (i__ready) begin
-      \$419  = xsat3_d3;
+      \$419  = xsat2_d1;
     end
     if (rst) begin
       \$419  = 8'h00;
@@ -2725,9 +2803,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = xsat3_d5;
+    \$420  = xsat2_d3;
     if (i__ready) begin
-      \$420  = xsat3_d4;
+      \$420  = xsat2_d2;
     end
     if (rst) begin
       \$420  = 8'h00;
@@ -2735,29 +2813,29 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = s2_x3;
+    \$421  = xsat2_d4;
     if (i__ready) begin
-      \$421  = s1_x3;
+      \$421  = xsat2_d3;
     end
     if (rst) begin
-      \$421  = 32'd0;
+      \$421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = s2_mag4;
+    \$422  = xsat2_d5;
     if (i__ready) begin
-      \$422  = \$137 [31:0];
+      \$422  = xsat2_d4;
     end
     if (rst) begin
-      \$422  = 32'd0;
+      \$422  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = s2_xsat4;
+    \$423  = xsat2_d6;
     if (i__ready) begin
-      \$423  = \$147 ;
+      \$423  = xsat2_d5;
     end
     if (rst) begin
       \$423  = 8'h00;
@@ -2765,49 +2843,49 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = s2_neg4;
+    \$424  = s3_qc2;
     if (i__ready) begin
-      \$424  = \$148 ;
+      \$424  = \$158 ;
     end
     if (rst) begin
-      \$424  = 1'h0;
+      \$424  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = neg4_d0;
+    \$425  = s3_f2;
     if (i__ready) begin
-      \$425  = s2_neg4;
+      \$425  = \$159 ;
     end
     if (rst) begin
-      \$425  = 1'h0;
+      \$425  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = neg4_d1;
+    \$426  = s3_k2;
     if (i__ready) begin
-      \$426  = neg4_d0;
+      \$426  = s2_k[2:0];
     end
     if (rst) begin
-      \$426  = 1'h0;
+      \$426  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = neg4_d2;
+    \$427  = s4_q2;
     if (i__ready) begin
-      \$427  = neg4_d1;
+      \$427  = \$160 ;
     end
     if (rst) begin
-      \$427  = 1'h0;
+      \$427  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = neg4_d3;
+    \$428  = s5_big2;
     if (i__ready) begin
-      \$428  = neg4_d2;
+      \$428  = \$161 ;
     end
     if (rst) begin
       \$428  = 1'h0;
@@ -2815,9 +2893,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = neg4_d4;
+    \$429  = big2_d0;
     if (i__ready) begin
-      \$429  = neg4_d3;
+      \$429  = s5_big2;
     end
     if (rst) begin
       \$429  = 1'h0;
@@ -2825,9 +2903,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = neg4_d5;
+    \$430  = big2_d1;
     if (i__ready) begin
-      \$430  = neg4_d4;
+      \$430  = big2_d0;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -2835,99 +2913,99 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = xsat4_d0;
+    \$431  = s5_q7_2;
     if (i__ready) begin
-      \$431  = s2_xsat4;
+      \$431  = s4_q2[6:0];
     end
     if (rst) begin
-      \$431  = 8'h00;
+      \$431  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = xsat4_d1;
+    \$432  = q7_2_d0;
     if (i__ready) begin
-      \$432  = xsat4_d0;
+      \$432  = s5_q7_2;
     end
     if (rst) begin
-      \$432  = 8'h00;
+      \$432  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = xsat4_d2;
+    \$433  = q7_2_d1;
     if (i__ready) begin
-      \$433  = xsat4_d1;
+      \$433  = q7_2_d0;
     end
     if (rst) begin
-      \$433  = 8'h00;
+      \$433  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = xsat4_d3;
+    \$434  = s4_at_half2;
     if (i__ready) begin
-      \$434  = xsat4_d2;
+      \$434  = \$163 ;
     end
     if (rst) begin
-      \$434  = 8'h00;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = xsat4_d4;
+    \$435  = s4_beyond2;
     if (i__ready) begin
-      \$435  = xsat4_d3;
+      \$435  = \$165 ;
     end
     if (rst) begin
-      \$435  = 8'h00;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = xsat4_d5;
+    \$436  = s4_neg2_d0;
     if (i__ready) begin
-      \$436  = xsat4_d4;
+      \$436  = s2_neg2;
     end
     if (rst) begin
-      \$436  = 8'h00;
+      \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = s2_x4;
+    \$437  = s4_neg2_d1;
     if (i__ready) begin
-      \$437  = s1_x4;
+      \$437  = s4_neg2_d0;
     end
     if (rst) begin
-      \$437  = 32'd0;
+      \$437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = s2_mag5;
+    \$438  = s5_up2;
     if (i__ready) begin
-      \$438  = \$151 [31:0];
+      \$438  = \$168 ;
     end
     if (rst) begin
-      \$438  = 32'd0;
+      \$438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = s2_xsat5;
+    \$439  = up2_d0;
     if (i__ready) begin
-      \$439  = \$161 ;
+      \$439  = s5_up2;
     end
     if (rst) begin
-      \$439  = 8'h00;
+      \$439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = s2_neg5;
+    \$440  = up2_d1;
     if (i__ready) begin
-      \$440  = \$162 ;
+      \$440  = up2_d0;
     end
     if (rst) begin
       \$440  = 1'h0;
@@ -2935,19 +3013,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = neg5_d0;
+    \$441  = s8_mag2;
     if (i__ready) begin
-      \$441  = s2_neg5;
+      \$441  = \$173 [6:0];
     end
     if (rst) begin
-      \$441  = 1'h0;
+      \$441  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = neg5_d1;
+    \$442  = neg2_d0;
     if (i__ready) begin
-      \$442  = neg5_d0;
+      \$442  = s2_neg2;
     end
     if (rst) begin
       \$442  = 1'h0;
@@ -2955,9 +3033,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = neg5_d2;
+    \$443  = neg2_d1;
     if (i__ready) begin
-      \$443  = neg5_d1;
+      \$443  = neg2_d0;
     end
     if (rst) begin
       \$443  = 1'h0;
@@ -2965,9 +3043,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = neg5_d3;
+    \$444  = neg2_d2;
     if (i__ready) begin
-      \$444  = neg5_d2;
+      \$444  = neg2_d1;
     end
     if (rst) begin
       \$444  = 1'h0;
@@ -2975,9 +3053,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = neg5_d4;
+    \$445  = neg2_d3;
     if (i__ready) begin
-      \$445  = neg5_d3;
+      \$445  = neg2_d2;
     end
     if (rst) begin
       \$445  = 1'h0;
@@ -2985,9 +3063,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = neg5_d5;
+    \$446  = neg2_d4;
     if (i__ready) begin
-      \$446  = neg5_d4;
+      \$446  = neg2_d3;
     end
     if (rst) begin
       \$446  = 1'h0;
@@ -2995,39 +3073,39 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = xsat5_d0;
+    \$447  = neg2_d5;
     if (i__ready) begin
-      \$447  = s2_xsat5;
+      \$447  = neg2_d4;
     end
     if (rst) begin
-      \$447  = 8'h00;
+      \$447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = xsat5_d1;
+    \$448  = s2_mag3;
     if (i__ready) begin
-      \$448  = xsat5_d0;
+      \$448  = \$176 [31:0];
     end
     if (rst) begin
-      \$448  = 8'h00;
+      \$448  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = xsat5_d2;
+    \$449  = s2_neg3;
     if (i__ready) begin
-      \$449  = xsat5_d1;
+      \$449  = \$177 ;
     end
     if (rst) begin
-      \$449  = 8'h00;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = xsat5_d3;
+    \$450  = xsat3_d0;
     if (i__ready) begin
-      \$450  = xsat5_d2;
+      \$450  = \$187 ;
     end
     if (rst) begin
       \$450  = 8'h00;
@@ -3035,9 +3113,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = xsat5_d4;
+    \$451  = xsat3_d1;
     if (i__ready) begin
-      \$451  = xsat5_d3;
+      \$451  = xsat3_d0;
     end
     if (rst) begin
       \$451  = 8'h00;
@@ -3045,9 +3123,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = xsat5_d5;
+    \$452  = xsat3_d2;
     if (i__ready) begin
-      \$452  = xsat5_d4;
+      \$452  = xsat3_d1;
     end
     if (rst) begin
       \$452  = 8'h00;
@@ -3055,29 +3133,29 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = s2_x5;
+    \$453  = xsat3_d3;
     if (i__ready) begin
-      \$453  = s1_x5;
+      \$453  = xsat3_d2;
     end
     if (rst) begin
-      \$453  = 32'd0;
+      \$453  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = s2_mag6;
+    \$454  = xsat3_d4;
     if (i__ready) begin
-      \$454  = \$165 [31:0];
+      \$454  = xsat3_d3;
     end
     if (rst) begin
-      \$454  = 32'd0;
+      \$454  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = s2_xsat6;
+    \$455  = xsat3_d5;
     if (i__ready) begin
-      \$455  = \$175 ;
+      \$455  = xsat3_d4;
     end
     if (rst) begin
       \$455  = 8'h00;
@@ -3085,59 +3163,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = s2_neg6;
+    \$456  = xsat3_d6;
     if (i__ready) begin
-      \$456  = \$176 ;
+      \$456  = xsat3_d5;
     end
     if (rst) begin
-      \$456  = 1'h0;
+      \$456  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = neg6_d0;
+    \$457  = s3_qc3;
     if (i__ready) begin
-      \$457  = s2_neg6;
+      \$457  = \$188 ;
     end
     if (rst) begin
-      \$457  = 1'h0;
+      \$457  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = neg6_d1;
+    \$458  = s3_f3;
     if (i__ready) begin
-      \$458  = neg6_d0;
+      \$458  = \$189 ;
     end
     if (rst) begin
-      \$458  = 1'h0;
+      \$458  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = neg6_d2;
+    \$459  = s3_k3;
     if (i__ready) begin
-      \$459  = neg6_d1;
+      \$459  = s2_k[2:0];
     end
     if (rst) begin
-      \$459  = 1'h0;
+      \$459  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = neg6_d3;
+    \$460  = s4_q3;
     if (i__ready) begin
-      \$460  = neg6_d2;
+      \$460  = \$190 ;
     end
     if (rst) begin
-      \$460  = 1'h0;
+      \$460  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = neg6_d4;
+    \$461  = s5_big3;
     if (i__ready) begin
-      \$461  = neg6_d3;
+      \$461  = \$191 ;
     end
     if (rst) begin
       \$461  = 1'h0;
@@ -3145,9 +3223,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = neg6_d5;
+    \$462  = big3_d0;
     if (i__ready) begin
-      \$462  = neg6_d4;
+      \$462  = s5_big3;
     end
     if (rst) begin
       \$462  = 1'h0;
@@ -3155,99 +3233,99 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = xsat6_d0;
+    \$463  = big3_d1;
     if (i__ready) begin
-      \$463  = s2_xsat6;
+      \$463  = big3_d0;
     end
     if (rst) begin
-      \$463  = 8'h00;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = xsat6_d1;
+    \$464  = s5_q7_3;
     if (i__ready) begin
-      \$464  = xsat6_d0;
+      \$464  = s4_q3[6:0];
     end
     if (rst) begin
-      \$464  = 8'h00;
+      \$464  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = xsat6_d2;
+    \$465  = q7_3_d0;
     if (i__ready) begin
-      \$465  = xsat6_d1;
+      \$465  = s5_q7_3;
     end
     if (rst) begin
-      \$465  = 8'h00;
+      \$465  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = xsat6_d3;
+    \$466  = q7_3_d1;
     if (i__ready) begin
-      \$466  = xsat6_d2;
+      \$466  = q7_3_d0;
     end
     if (rst) begin
-      \$466  = 8'h00;
+      \$466  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = xsat6_d4;
+    \$467  = s4_at_half3;
     if (i__ready) begin
-      \$467  = xsat6_d3;
+      \$467  = \$193 ;
     end
     if (rst) begin
-      \$467  = 8'h00;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = xsat6_d5;
+    \$468  = s4_beyond3;
     if (i__ready) begin
-      \$468  = xsat6_d4;
+      \$468  = \$195 ;
     end
     if (rst) begin
-      \$468  = 8'h00;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = s2_x6;
+    \$469  = s4_neg3_d0;
     if (i__ready) begin
-      \$469  = s1_x6;
+      \$469  = s2_neg3;
     end
     if (rst) begin
-      \$469  = 32'd0;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = s2_mag7;
+    \$470  = s4_neg3_d1;
     if (i__ready) begin
-      \$470  = \$179 [31:0];
+      \$470  = s4_neg3_d0;
     end
     if (rst) begin
-      \$470  = 32'd0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = s2_xsat7;
+    \$471  = s5_up3;
     if (i__ready) begin
-      \$471  = \$189 ;
+      \$471  = \$198 ;
     end
     if (rst) begin
-      \$471  = 8'h00;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = s2_neg7;
+    \$472  = up3_d0;
     if (i__ready) begin
-      \$472  = \$190 ;
+      \$472  = s5_up3;
     end
     if (rst) begin
       \$472  = 1'h0;
@@ -3255,9 +3333,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = neg7_d0;
+    \$473  = up3_d1;
     if (i__ready) begin
-      \$473  = s2_neg7;
+      \$473  = up3_d0;
     end
     if (rst) begin
       \$473  = 1'h0;
@@ -3265,19 +3343,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = neg7_d1;
+    \$474  = s8_mag3;
     if (i__ready) begin
-      \$474  = neg7_d0;
+      \$474  = \$203 [6:0];
     end
     if (rst) begin
-      \$474  = 1'h0;
+      \$474  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = neg7_d2;
+    \$475  = neg3_d0;
     if (i__ready) begin
-      \$475  = neg7_d1;
+      \$475  = s2_neg3;
     end
     if (rst) begin
       \$475  = 1'h0;
@@ -3285,9 +3363,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = neg7_d3;
+    \$476  = neg3_d1;
     if (i__ready) begin
-      \$476  = neg7_d2;
+      \$476  = neg3_d0;
     end
     if (rst) begin
       \$476  = 1'h0;
@@ -3295,9 +3373,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = neg7_d4;
+    \$477  = neg3_d2;
     if (i__ready) begin
-      \$477  = neg7_d3;
+      \$477  = neg3_d1;
     end
     if (rst) begin
       \$477  = 1'h0;
@@ -3305,9 +3383,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = neg7_d5;
+    \$478  = neg3_d3;
     if (i__ready) begin
-      \$478  = neg7_d4;
+      \$478  = neg3_d2;
     end
     if (rst) begin
       \$478  = 1'h0;
@@ -3315,49 +3393,49 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = xsat7_d0;
+    \$479  = neg3_d4;
     if (i__ready) begin
-      \$479  = s2_xsat7;
+      \$479  = neg3_d3;
     end
     if (rst) begin
-      \$479  = 8'h00;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = xsat7_d1;
+    \$480  = neg3_d5;
     if (i__ready) begin
-      \$480  = xsat7_d0;
+      \$480  = neg3_d4;
     end
     if (rst) begin
-      \$480  = 8'h00;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = xsat7_d2;
+    \$481  = s2_mag4;
     if (i__ready) begin
-      \$481  = xsat7_d1;
+      \$481  = \$206 [31:0];
     end
     if (rst) begin
-      \$481  = 8'h00;
+      \$481  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = xsat7_d3;
+    \$482  = s2_neg4;
     if (i__ready) begin
-      \$482  = xsat7_d2;
+      \$482  = \$207 ;
     end
     if (rst) begin
-      \$482  = 8'h00;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = xsat7_d4;
+    \$483  = xsat4_d0;
     if (i__ready) begin
-      \$483  = xsat7_d3;
+      \$483  = \$217 ;
     end
     if (rst) begin
       \$483  = 8'h00;
@@ -3365,9 +3443,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = xsat7_d5;
+    \$484  = xsat4_d1;
     if (i__ready) begin
-      \$484  = xsat7_d4;
+      \$484  = xsat4_d0;
     end
     if (rst) begin
       \$484  = 8'h00;
@@ -3375,59 +3453,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = s2_x7;
+    \$485  = xsat4_d2;
     if (i__ready) begin
-      \$485  = s1_x7;
+      \$485  = xsat4_d1;
     end
     if (rst) begin
-      \$485  = 32'd0;
+      \$485  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s3_k;
+    \$486  = xsat4_d3;
     if (i__ready) begin
-      \$486  = s2_k[2:0];
+      \$486  = xsat4_d2;
     end
     if (rst) begin
-      \$486  = 3'h0;
+      \$486  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s3_qc0;
+    \$487  = xsat4_d4;
     if (i__ready) begin
-      \$487  = \$191 ;
+      \$487  = xsat4_d3;
     end
     if (rst) begin
-      \$487  = 32'd0;
+      \$487  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s3_f0;
+    \$488  = xsat4_d5;
     if (i__ready) begin
-      \$488  = \$192 ;
+      \$488  = xsat4_d4;
     end
     if (rst) begin
-      \$488  = 32'd0;
+      \$488  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s3_hc0;
+    \$489  = xsat4_d6;
     if (i__ready) begin
-      \$489  = \$193 ;
+      \$489  = xsat4_d5;
     end
     if (rst) begin
-      \$489  = 32'd0;
+      \$489  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s3_qc1;
+    \$490  = s3_qc4;
     if (i__ready) begin
-      \$490  = \$194 ;
+      \$490  = \$218 ;
     end
     if (rst) begin
       \$490  = 32'd0;
@@ -3435,9 +3513,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s3_f1;
+    \$491  = s3_f4;
     if (i__ready) begin
-      \$491  = \$195 ;
+      \$491  = \$219 ;
     end
     if (rst) begin
       \$491  = 32'd0;
@@ -3445,19 +3523,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s3_hc1;
+    \$492  = s3_k4;
     if (i__ready) begin
-      \$492  = \$196 ;
+      \$492  = s2_k[2:0];
     end
     if (rst) begin
-      \$492  = 32'd0;
+      \$492  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s3_qc2;
+    \$493  = s4_q4;
     if (i__ready) begin
-      \$493  = \$197 ;
+      \$493  = \$220 ;
     end
     if (rst) begin
       \$493  = 32'd0;
@@ -3465,199 +3543,199 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s3_f2;
+    \$494  = s5_big4;
     if (i__ready) begin
-      \$494  = \$198 ;
+      \$494  = \$221 ;
     end
     if (rst) begin
-      \$494  = 32'd0;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s3_hc2;
+    \$495  = big4_d0;
     if (i__ready) begin
-      \$495  = \$199 ;
+      \$495  = s5_big4;
     end
     if (rst) begin
-      \$495  = 32'd0;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s3_qc3;
+    \$496  = big4_d1;
     if (i__ready) begin
-      \$496  = \$200 ;
+      \$496  = big4_d0;
     end
     if (rst) begin
-      \$496  = 32'd0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s3_f3;
+    \$497  = s5_q7_4;
     if (i__ready) begin
-      \$497  = \$201 ;
+      \$497  = s4_q4[6:0];
     end
     if (rst) begin
-      \$497  = 32'd0;
+      \$497  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s3_hc3;
+    \$498  = q7_4_d0;
     if (i__ready) begin
-      \$498  = \$202 ;
+      \$498  = s5_q7_4;
     end
     if (rst) begin
-      \$498  = 32'd0;
+      \$498  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s3_qc4;
+    \$499  = q7_4_d1;
     if (i__ready) begin
-      \$499  = \$203 ;
+      \$499  = q7_4_d0;
     end
     if (rst) begin
-      \$499  = 32'd0;
+      \$499  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s3_f4;
+    \$500  = s4_at_half4;
     if (i__ready) begin
-      \$500  = \$204 ;
+      \$500  = \$223 ;
     end
     if (rst) begin
-      \$500  = 32'd0;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s3_hc4;
+    \$501  = s4_beyond4;
     if (i__ready) begin
-      \$501  = \$205 ;
+      \$501  = \$225 ;
     end
     if (rst) begin
-      \$501  = 32'd0;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s3_qc5;
+    \$502  = s4_neg4_d0;
     if (i__ready) begin
-      \$502  = \$206 ;
+      \$502  = s2_neg4;
     end
     if (rst) begin
-      \$502  = 32'd0;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s3_f5;
+    \$503  = s4_neg4_d1;
     if (i__ready) begin
-      \$503  = \$207 ;
+      \$503  = s4_neg4_d0;
     end
     if (rst) begin
-      \$503  = 32'd0;
+      \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s3_hc5;
+    \$504  = s5_up4;
     if (i__ready) begin
-      \$504  = \$208 ;
+      \$504  = \$228 ;
     end
     if (rst) begin
-      \$504  = 32'd0;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s3_qc6;
+    \$505  = up4_d0;
     if (i__ready) begin
-      \$505  = \$209 ;
+      \$505  = s5_up4;
     end
     if (rst) begin
-      \$505  = 32'd0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s3_f6;
+    \$506  = up4_d1;
     if (i__ready) begin
-      \$506  = \$210 ;
+      \$506  = up4_d0;
     end
     if (rst) begin
-      \$506  = 32'd0;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s3_hc6;
+    \$507  = s8_mag4;
     if (i__ready) begin
-      \$507  = \$211 ;
+      \$507  = \$233 [6:0];
     end
     if (rst) begin
-      \$507  = 32'd0;
+      \$507  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s3_qc7;
+    \$508  = neg4_d0;
     if (i__ready) begin
-      \$508  = \$212 ;
+      \$508  = s2_neg4;
     end
     if (rst) begin
-      \$508  = 32'd0;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s3_f7;
+    \$509  = neg4_d1;
     if (i__ready) begin
-      \$509  = \$213 ;
+      \$509  = neg4_d0;
     end
     if (rst) begin
-      \$509  = 32'd0;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s3_hc7;
+    \$510  = neg4_d2;
     if (i__ready) begin
-      \$510  = \$214 ;
+      \$510  = neg4_d1;
     end
     if (rst) begin
-      \$510  = 32'd0;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s3_km1;
+    \$511  = neg4_d3;
     if (i__ready) begin
-      \$511  = s2_km1[2:0];
+      \$511  = neg4_d2;
     end
     if (rst) begin
-      \$511  = 3'h0;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s3_h;
+    \$512  = neg4_d4;
     if (i__ready) begin
-      \$512  = s2_h;
+      \$512  = neg4_d3;
     end
     if (rst) begin
-      \$512  = 5'h00;
+      \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s3_odd;
+    \$513  = neg4_d5;
     if (i__ready) begin
-      \$513  = s2_k[0];
+      \$513  = neg4_d4;
     end
     if (rst) begin
       \$513  = 1'h0;
@@ -3665,99 +3743,99 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s3_mask_h;
+    \$514  = s2_mag5;
     if (i__ready) begin
-      \$514  = s2_mask_h;
+      \$514  = \$236 [31:0];
     end
     if (rst) begin
-      \$514  = 16'h0000;
+      \$514  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s4_h;
+    \$515  = s2_neg5;
     if (i__ready) begin
-      \$515  = s3_h;
+      \$515  = \$237 ;
     end
     if (rst) begin
-      \$515  = 5'h00;
+      \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = s4_mask_h;
+    \$516  = xsat5_d0;
     if (i__ready) begin
-      \$516  = s3_mask_h;
+      \$516  = \$247 ;
     end
     if (rst) begin
-      \$516  = 16'h0000;
+      \$516  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = s4_q0;
+    \$517  = xsat5_d1;
     if (i__ready) begin
-      \$517  = \$215 ;
+      \$517  = xsat5_d0;
     end
     if (rst) begin
-      \$517  = 32'd0;
+      \$517  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s4_half0;
+    \$518  = xsat5_d2;
     if (i__ready) begin
-      \$518  = \$216 ;
+      \$518  = xsat5_d1;
     end
     if (rst) begin
-      \$518  = 32'd0;
+      \$518  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s4_q1;
+    \$519  = xsat5_d3;
     if (i__ready) begin
-      \$519  = \$217 ;
+      \$519  = xsat5_d2;
     end
     if (rst) begin
-      \$519  = 32'd0;
+      \$519  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s4_half1;
+    \$520  = xsat5_d4;
     if (i__ready) begin
-      \$520  = \$218 ;
+      \$520  = xsat5_d3;
     end
     if (rst) begin
-      \$520  = 32'd0;
+      \$520  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s4_q2;
+    \$521  = xsat5_d5;
     if (i__ready) begin
-      \$521  = \$219 ;
+      \$521  = xsat5_d4;
     end
     if (rst) begin
-      \$521  = 32'd0;
+      \$521  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s4_half2;
+    \$522  = xsat5_d6;
     if (i__ready) begin
-      \$522  = \$220 ;
+      \$522  = xsat5_d5;
     end
     if (rst) begin
-      \$522  = 32'd0;
+      \$522  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s4_q3;
+    \$523  = s3_qc5;
     if (i__ready) begin
-      \$523  = \$221 ;
+      \$523  = \$248 ;
     end
     if (rst) begin
       \$523  = 32'd0;
@@ -3765,9 +3843,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s4_half3;
+    \$524  = s3_f5;
     if (i__ready) begin
-      \$524  = \$222 ;
+      \$524  = \$249 ;
     end
     if (rst) begin
       \$524  = 32'd0;
@@ -3775,19 +3853,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s4_q4;
+    \$525  = s3_k5;
     if (i__ready) begin
-      \$525  = \$223 ;
+      \$525  = s2_k[2:0];
     end
     if (rst) begin
-      \$525  = 32'd0;
+      \$525  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = s4_half4;
+    \$526  = s4_q5;
     if (i__ready) begin
-      \$526  = \$224 ;
+      \$526  = \$250 ;
     end
     if (rst) begin
       \$526  = 32'd0;
@@ -3795,79 +3873,79 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = s4_q5;
+    \$527  = s5_big5;
     if (i__ready) begin
-      \$527  = \$225 ;
+      \$527  = \$251 ;
     end
     if (rst) begin
-      \$527  = 32'd0;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = s4_half5;
+    \$528  = big5_d0;
     if (i__ready) begin
-      \$528  = \$226 ;
+      \$528  = s5_big5;
     end
     if (rst) begin
-      \$528  = 32'd0;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = s4_q6;
+    \$529  = big5_d1;
     if (i__ready) begin
-      \$529  = \$227 ;
+      \$529  = big5_d0;
     end
     if (rst) begin
-      \$529  = 32'd0;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = s4_half6;
+    \$530  = s5_q7_5;
     if (i__ready) begin
-      \$530  = \$228 ;
+      \$530  = s4_q5[6:0];
     end
     if (rst) begin
-      \$530  = 32'd0;
+      \$530  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = s4_q7;
+    \$531  = q7_5_d0;
     if (i__ready) begin
-      \$531  = \$229 ;
+      \$531  = s5_q7_5;
     end
     if (rst) begin
-      \$531  = 32'd0;
+      \$531  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = s4_half7;
+    \$532  = q7_5_d1;
     if (i__ready) begin
-      \$532  = \$230 ;
+      \$532  = q7_5_d0;
     end
     if (rst) begin
-      \$532  = 32'd0;
+      \$532  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = s5_h;
+    \$533  = s4_at_half5;
     if (i__ready) begin
-      \$533  = s4_h[2:0];
+      \$533  = \$253 ;
     end
     if (rst) begin
-      \$533  = 3'h0;
+      \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = s5_big0;
+    \$534  = s4_beyond5;
     if (i__ready) begin
-      \$534  = \$231 ;
+      \$534  = \$255 ;
     end
     if (rst) begin
       \$534  = 1'h0;
@@ -3875,29 +3953,29 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = s5_q7_0;
+    \$535  = s4_neg5_d0;
     if (i__ready) begin
-      \$535  = s4_q0[6:0];
+      \$535  = s2_neg5;
     end
     if (rst) begin
-      \$535  = 7'h00;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = s5_near0;
+    \$536  = s4_neg5_d1;
     if (i__ready) begin
-      \$536  = \$233 ;
+      \$536  = s4_neg5_d0;
     end
     if (rst) begin
-      \$536  = 33'h000000000;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = s5_big1;
+    \$537  = s5_up5;
     if (i__ready) begin
-      \$537  = \$234 ;
+      \$537  = \$258 ;
     end
     if (rst) begin
       \$537  = 1'h0;
@@ -3905,59 +3983,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = s5_q7_1;
+    \$538  = up5_d0;
     if (i__ready) begin
-      \$538  = s4_q1[6:0];
+      \$538  = s5_up5;
     end
     if (rst) begin
-      \$538  = 7'h00;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = s5_near1;
+    \$539  = up5_d1;
     if (i__ready) begin
-      \$539  = \$236 ;
+      \$539  = up5_d0;
     end
     if (rst) begin
-      \$539  = 33'h000000000;
+      \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = s5_big2;
+    \$540  = s8_mag5;
     if (i__ready) begin
-      \$540  = \$237 ;
+      \$540  = \$263 [6:0];
     end
     if (rst) begin
-      \$540  = 1'h0;
+      \$540  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = s5_q7_2;
+    \$541  = neg5_d0;
     if (i__ready) begin
-      \$541  = s4_q2[6:0];
+      \$541  = s2_neg5;
     end
     if (rst) begin
-      \$541  = 7'h00;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = s5_near2;
+    \$542  = neg5_d1;
     if (i__ready) begin
-      \$542  = \$239 ;
+      \$542  = neg5_d0;
     end
     if (rst) begin
-      \$542  = 33'h000000000;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = s5_big3;
+    \$543  = neg5_d2;
     if (i__ready) begin
-      \$543  = \$240 ;
+      \$543  = neg5_d1;
     end
     if (rst) begin
       \$543  = 1'h0;
@@ -3965,29 +4043,29 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = s5_q7_3;
+    \$544  = neg5_d3;
     if (i__ready) begin
-      \$544  = s4_q3[6:0];
+      \$544  = neg5_d2;
     end
     if (rst) begin
-      \$544  = 7'h00;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = s5_near3;
+    \$545  = neg5_d4;
     if (i__ready) begin
-      \$545  = \$242 ;
+      \$545  = neg5_d3;
     end
     if (rst) begin
-      \$545  = 33'h000000000;
+      \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = s5_big4;
+    \$546  = neg5_d5;
     if (i__ready) begin
-      \$546  = \$243 ;
+      \$546  = neg5_d4;
     end
     if (rst) begin
       \$546  = 1'h0;
@@ -3995,239 +4073,239 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = s5_q7_4;
+    \$547  = s2_mag6;
     if (i__ready) begin
-      \$547  = s4_q4[6:0];
+      \$547  = \$266 [31:0];
     end
     if (rst) begin
-      \$547  = 7'h00;
+      \$547  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = s5_near4;
+    \$548  = s2_neg6;
     if (i__ready) begin
-      \$548  = \$245 ;
+      \$548  = \$267 ;
     end
     if (rst) begin
-      \$548  = 33'h000000000;
+      \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = s5_big5;
+    \$549  = xsat6_d0;
     if (i__ready) begin
-      \$549  = \$246 ;
+      \$549  = \$277 ;
     end
     if (rst) begin
-      \$549  = 1'h0;
+      \$549  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = s5_q7_5;
+    \$550  = xsat6_d1;
     if (i__ready) begin
-      \$550  = s4_q5[6:0];
+      \$550  = xsat6_d0;
     end
     if (rst) begin
-      \$550  = 7'h00;
+      \$550  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = s5_near5;
+    \$551  = xsat6_d2;
     if (i__ready) begin
-      \$551  = \$248 ;
+      \$551  = xsat6_d1;
     end
     if (rst) begin
-      \$551  = 33'h000000000;
+      \$551  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = s5_big6;
+    \$552  = xsat6_d3;
     if (i__ready) begin
-      \$552  = \$249 ;
+      \$552  = xsat6_d2;
     end
     if (rst) begin
-      \$552  = 1'h0;
+      \$552  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = s5_q7_6;
+    \$553  = xsat6_d4;
     if (i__ready) begin
-      \$553  = s4_q6[6:0];
+      \$553  = xsat6_d3;
     end
     if (rst) begin
-      \$553  = 7'h00;
+      \$553  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = s5_near6;
+    \$554  = xsat6_d5;
     if (i__ready) begin
-      \$554  = \$251 ;
+      \$554  = xsat6_d4;
     end
     if (rst) begin
-      \$554  = 33'h000000000;
+      \$554  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = s5_big7;
+    \$555  = xsat6_d6;
     if (i__ready) begin
-      \$555  = \$252 ;
+      \$555  = xsat6_d5;
     end
     if (rst) begin
-      \$555  = 1'h0;
+      \$555  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = s5_q7_7;
+    \$556  = s3_qc6;
     if (i__ready) begin
-      \$556  = s4_q7[6:0];
+      \$556  = \$278 ;
     end
     if (rst) begin
-      \$556  = 7'h00;
+      \$556  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = s5_near7;
+    \$557  = s3_f6;
     if (i__ready) begin
-      \$557  = \$254 ;
+      \$557  = \$279 ;
     end
     if (rst) begin
-      \$557  = 33'h000000000;
+      \$557  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = big0_d0;
+    \$558  = s3_k6;
     if (i__ready) begin
-      \$558  = s5_big0;
+      \$558  = s2_k[2:0];
     end
     if (rst) begin
-      \$558  = 1'h0;
+      \$558  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = big0_d1;
+    \$559  = s4_q6;
     if (i__ready) begin
-      \$559  = big0_d0;
+      \$559  = \$280 ;
     end
     if (rst) begin
-      \$559  = 1'h0;
+      \$559  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = q7_0_d0;
+    \$560  = s5_big6;
     if (i__ready) begin
-      \$560  = s5_q7_0;
+      \$560  = \$281 ;
     end
     if (rst) begin
-      \$560  = 7'h00;
+      \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = q7_0_d1;
+    \$561  = big6_d0;
     if (i__ready) begin
-      \$561  = q7_0_d0;
+      \$561  = s5_big6;
     end
     if (rst) begin
-      \$561  = 7'h00;
+      \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = s6_near0;
+    \$562  = big6_d1;
     if (i__ready) begin
-      \$562  = \$264 ;
+      \$562  = big6_d0;
     end
     if (rst) begin
-      \$562  = 8'h00;
+      \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = near0_d0;
+    \$563  = s5_q7_6;
     if (i__ready) begin
-      \$563  = s6_near0;
+      \$563  = s4_q6[6:0];
     end
     if (rst) begin
-      \$563  = 8'h00;
+      \$563  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = big1_d0;
+    \$564  = q7_6_d0;
     if (i__ready) begin
-      \$564  = s5_big1;
+      \$564  = s5_q7_6;
     end
     if (rst) begin
-      \$564  = 1'h0;
+      \$564  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = big1_d1;
+    \$565  = q7_6_d1;
     if (i__ready) begin
-      \$565  = big1_d0;
+      \$565  = q7_6_d0;
     end
     if (rst) begin
-      \$565  = 1'h0;
+      \$565  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = q7_1_d0;
+    \$566  = s4_at_half6;
     if (i__ready) begin
-      \$566  = s5_q7_1;
+      \$566  = \$283 ;
     end
     if (rst) begin
-      \$566  = 7'h00;
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = q7_1_d1;
+    \$567  = s4_beyond6;
     if (i__ready) begin
-      \$567  = q7_1_d0;
+      \$567  = \$285 ;
     end
     if (rst) begin
-      \$567  = 7'h00;
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = s6_near1;
+    \$568  = s4_neg6_d0;
     if (i__ready) begin
-      \$568  = \$274 ;
+      \$568  = s2_neg6;
     end
     if (rst) begin
-      \$568  = 8'h00;
+      \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = near1_d0;
+    \$569  = s4_neg6_d1;
     if (i__ready) begin
-      \$569  = s6_near1;
+      \$569  = s4_neg6_d0;
     end
     if (rst) begin
-      \$569  = 8'h00;
+      \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = big2_d0;
+    \$570  = s5_up6;
     if (i__ready) begin
-      \$570  = s5_big2;
+      \$570  = \$288 ;
     end
     if (rst) begin
       \$570  = 1'h0;
@@ -4235,9 +4313,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = big2_d1;
+    \$571  = up6_d0;
     if (i__ready) begin
-      \$571  = big2_d0;
+      \$571  = s5_up6;
     end
     if (rst) begin
       \$571  = 1'h0;
@@ -4245,19 +4323,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = q7_2_d0;
+    \$572  = up6_d1;
     if (i__ready) begin
-      \$572  = s5_q7_2;
+      \$572  = up6_d0;
     end
     if (rst) begin
-      \$572  = 7'h00;
+      \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = q7_2_d1;
+    \$573  = s8_mag6;
     if (i__ready) begin
-      \$573  = q7_2_d0;
+      \$573  = \$293 [6:0];
     end
     if (rst) begin
       \$573  = 7'h00;
@@ -4265,29 +4343,29 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = s6_near2;
+    \$574  = neg6_d0;
     if (i__ready) begin
-      \$574  = \$284 ;
+      \$574  = s2_neg6;
     end
     if (rst) begin
-      \$574  = 8'h00;
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = near2_d0;
+    \$575  = neg6_d1;
     if (i__ready) begin
-      \$575  = s6_near2;
+      \$575  = neg6_d0;
     end
     if (rst) begin
-      \$575  = 8'h00;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = big3_d0;
+    \$576  = neg6_d2;
     if (i__ready) begin
-      \$576  = s5_big3;
+      \$576  = neg6_d1;
     end
     if (rst) begin
       \$576  = 1'h0;
@@ -4295,9 +4373,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = big3_d1;
+    \$577  = neg6_d3;
     if (i__ready) begin
-      \$577  = big3_d0;
+      \$577  = neg6_d2;
     end
     if (rst) begin
       \$577  = 1'h0;
@@ -4305,89 +4383,89 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = q7_3_d0;
+    \$578  = neg6_d4;
     if (i__ready) begin
-      \$578  = s5_q7_3;
+      \$578  = neg6_d3;
     end
     if (rst) begin
-      \$578  = 7'h00;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = q7_3_d1;
+    \$579  = neg6_d5;
     if (i__ready) begin
-      \$579  = q7_3_d0;
+      \$579  = neg6_d4;
     end
     if (rst) begin
-      \$579  = 7'h00;
+      \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = s6_near3;
+    \$580  = s2_mag7;
     if (i__ready) begin
-      \$580  = \$294 ;
+      \$580  = \$296 [31:0];
     end
     if (rst) begin
-      \$580  = 8'h00;
+      \$580  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = near3_d0;
+    \$581  = s2_neg7;
     if (i__ready) begin
-      \$581  = s6_near3;
+      \$581  = \$297 ;
     end
     if (rst) begin
-      \$581  = 8'h00;
+      \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = big4_d0;
+    \$582  = xsat7_d0;
     if (i__ready) begin
-      \$582  = s5_big4;
+      \$582  = \$307 ;
     end
     if (rst) begin
-      \$582  = 1'h0;
+      \$582  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = big4_d1;
+    \$583  = xsat7_d1;
     if (i__ready) begin
-      \$583  = big4_d0;
+      \$583  = xsat7_d0;
     end
     if (rst) begin
-      \$583  = 1'h0;
+      \$583  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = q7_4_d0;
+    \$584  = xsat7_d2;
     if (i__ready) begin
-      \$584  = s5_q7_4;
+      \$584  = xsat7_d1;
     end
     if (rst) begin
-      \$584  = 7'h00;
+      \$584  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = q7_4_d1;
+    \$585  = xsat7_d3;
     if (i__ready) begin
-      \$585  = q7_4_d0;
+      \$585  = xsat7_d2;
     end
     if (rst) begin
-      \$585  = 7'h00;
+      \$585  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = s6_near4;
+    \$586  = xsat7_d4;
     if (i__ready) begin
-      \$586  = \$304 ;
+      \$586  = xsat7_d3;
     end
     if (rst) begin
       \$586  = 8'h00;
@@ -4395,9 +4473,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = near4_d0;
+    \$587  = xsat7_d5;
     if (i__ready) begin
-      \$587  = s6_near4;
+      \$587  = xsat7_d4;
     end
     if (rst) begin
       \$587  = 8'h00;
@@ -4405,69 +4483,69 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = big5_d0;
+    \$588  = xsat7_d6;
     if (i__ready) begin
-      \$588  = s5_big5;
+      \$588  = xsat7_d5;
     end
     if (rst) begin
-      \$588  = 1'h0;
+      \$588  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = big5_d1;
+    \$589  = s3_qc7;
     if (i__ready) begin
-      \$589  = big5_d0;
+      \$589  = \$308 ;
     end
     if (rst) begin
-      \$589  = 1'h0;
+      \$589  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = q7_5_d0;
+    \$590  = s3_f7;
     if (i__ready) begin
-      \$590  = s5_q7_5;
+      \$590  = \$309 ;
     end
     if (rst) begin
-      \$590  = 7'h00;
+      \$590  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = q7_5_d1;
+    \$591  = s3_k7;
     if (i__ready) begin
-      \$591  = q7_5_d0;
+      \$591  = s2_k[2:0];
     end
     if (rst) begin
-      \$591  = 7'h00;
+      \$591  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = s6_near5;
+    \$592  = s4_q7;
     if (i__ready) begin
-      \$592  = \$314 ;
+      \$592  = \$310 ;
     end
     if (rst) begin
-      \$592  = 8'h00;
+      \$592  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = near5_d0;
+    \$593  = s5_big7;
     if (i__ready) begin
-      \$593  = s6_near5;
+      \$593  = \$311 ;
     end
     if (rst) begin
-      \$593  = 8'h00;
+      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = big6_d0;
+    \$594  = big7_d0;
     if (i__ready) begin
-      \$594  = s5_big6;
+      \$594  = s5_big7;
     end
     if (rst) begin
       \$594  = 1'h0;
@@ -4475,9 +4553,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = big6_d1;
+    \$595  = big7_d1;
     if (i__ready) begin
-      \$595  = big6_d0;
+      \$595  = big7_d0;
     end
     if (rst) begin
       \$595  = 1'h0;
@@ -4485,9 +4563,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = q7_6_d0;
+    \$596  = s5_q7_7;
     if (i__ready) begin
-      \$596  = s5_q7_6;
+      \$596  = s4_q7[6:0];
     end
     if (rst) begin
       \$596  = 7'h00;
@@ -4495,9 +4573,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = q7_6_d1;
+    \$597  = q7_7_d0;
     if (i__ready) begin
-      \$597  = q7_6_d0;
+      \$597  = s5_q7_7;
     end
     if (rst) begin
       \$597  = 7'h00;
@@ -4505,29 +4583,29 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = s6_near6;
+    \$598  = q7_7_d1;
     if (i__ready) begin
-      \$598  = \$324 ;
+      \$598  = q7_7_d0;
     end
     if (rst) begin
-      \$598  = 8'h00;
+      \$598  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = near6_d0;
+    \$599  = s4_at_half7;
     if (i__ready) begin
-      \$599  = s6_near6;
+      \$599  = \$313 ;
     end
     if (rst) begin
-      \$599  = 8'h00;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = big7_d0;
+    \$600  = s4_beyond7;
     if (i__ready) begin
-      \$600  = s5_big7;
+      \$600  = \$315 ;
     end
     if (rst) begin
       \$600  = 1'h0;
@@ -4535,9 +4613,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = big7_d1;
+    \$601  = s4_neg7_d0;
     if (i__ready) begin
-      \$601  = big7_d0;
+      \$601  = s2_neg7;
     end
     if (rst) begin
       \$601  = 1'h0;
@@ -4545,129 +4623,129 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = q7_7_d0;
+    \$602  = s4_neg7_d1;
     if (i__ready) begin
-      \$602  = s5_q7_7;
+      \$602  = s4_neg7_d0;
     end
     if (rst) begin
-      \$602  = 7'h00;
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = q7_7_d1;
+    \$603  = s5_up7;
     if (i__ready) begin
-      \$603  = q7_7_d0;
+      \$603  = \$318 ;
     end
     if (rst) begin
-      \$603  = 7'h00;
+      \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = s6_near7;
+    \$604  = up7_d0;
     if (i__ready) begin
-      \$604  = \$334 ;
+      \$604  = s5_up7;
     end
     if (rst) begin
-      \$604  = 8'h00;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = near7_d0;
+    \$605  = up7_d1;
     if (i__ready) begin
-      \$605  = s6_near7;
+      \$605  = up7_d0;
     end
     if (rst) begin
-      \$605  = 8'h00;
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = s8_near0;
+    \$606  = s8_mag7;
     if (i__ready) begin
-      \$606  = near0_d0;
+      \$606  = \$323 [6:0];
     end
     if (rst) begin
-      \$606  = 8'h00;
+      \$606  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = s8_near1;
+    \$607  = neg7_d0;
     if (i__ready) begin
-      \$607  = near1_d0;
+      \$607  = s2_neg7;
     end
     if (rst) begin
-      \$607  = 8'h00;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = s8_near2;
+    \$608  = neg7_d1;
     if (i__ready) begin
-      \$608  = near2_d0;
+      \$608  = neg7_d0;
     end
     if (rst) begin
-      \$608  = 8'h00;
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = s8_near3;
+    \$609  = neg7_d2;
     if (i__ready) begin
-      \$609  = near3_d0;
+      \$609  = neg7_d1;
     end
     if (rst) begin
-      \$609  = 8'h00;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = s8_near4;
+    \$610  = neg7_d3;
     if (i__ready) begin
-      \$610  = near4_d0;
+      \$610  = neg7_d2;
     end
     if (rst) begin
-      \$610  = 8'h00;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = s8_near5;
+    \$611  = neg7_d4;
     if (i__ready) begin
-      \$611  = near5_d0;
+      \$611  = neg7_d3;
     end
     if (rst) begin
-      \$611  = 8'h00;
+      \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = s8_near6;
+    \$612  = neg7_d5;
     if (i__ready) begin
-      \$612  = near6_d0;
+      \$612  = neg7_d4;
     end
     if (rst) begin
-      \$612  = 8'h00;
+      \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = s8_near7;
+    \$613  = valid_d0;
     if (i__ready) begin
-      \$613  = near7_d0;
+      \$613  = take;
     end
     if (rst) begin
-      \$613  = 8'h00;
+      \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = valid_d0;
+    \$614  = valid_d1;
     if (i__ready) begin
-      \$614  = take;
+      \$614  = valid_d0;
     end
     if (rst) begin
       \$614  = 1'h0;
@@ -4675,9 +4753,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = valid_d1;
+    \$615  = valid_d2;
     if (i__ready) begin
-      \$615  = valid_d0;
+      \$615  = valid_d1;
     end
     if (rst) begin
       \$615  = 1'h0;
@@ -4685,9 +4763,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = valid_d2;
+    \$616  = valid_d3;
     if (i__ready) begin
-      \$616  = valid_d1;
+      \$616  = valid_d2;
     end
     if (rst) begin
       \$616  = 1'h0;
@@ -4695,9 +4773,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = valid_d3;
+    \$617  = valid_d4;
     if (i__ready) begin
-      \$617  = valid_d2;
+      \$617  = valid_d3;
     end
     if (rst) begin
       \$617  = 1'h0;
@@ -4705,9 +4783,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = valid_d4;
+    \$618  = valid_d5;
     if (i__ready) begin
-      \$618  = valid_d3;
+      \$618  = valid_d4;
     end
     if (rst) begin
       \$618  = 1'h0;
@@ -4715,9 +4793,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = valid_d5;
+    \$619  = valid_d6;
     if (i__ready) begin
-      \$619  = valid_d4;
+      \$619  = valid_d5;
     end
     if (rst) begin
       \$619  = 1'h0;
@@ -4725,9 +4803,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = valid_d6;
+    \$620  = valid_d7;
     if (i__ready) begin
-      \$620  = valid_d5;
+      \$620  = valid_d6;
     end
     if (rst) begin
       \$620  = 1'h0;
@@ -4735,9 +4813,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = valid_d7;
+    \$621  = last_d0;
     if (i__ready) begin
-      \$621  = valid_d6;
+      \$621  = i__payload[270];
     end
     if (rst) begin
       \$621  = 1'h0;
@@ -4745,9 +4823,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = last_d0;
+    \$622  = last_d1;
     if (i__ready) begin
-      \$622  = i__payload[270];
+      \$622  = last_d0;
     end
     if (rst) begin
       \$622  = 1'h0;
@@ -4755,9 +4833,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = last_d1;
+    \$623  = last_d2;
     if (i__ready) begin
-      \$623  = last_d0;
+      \$623  = last_d1;
     end
     if (rst) begin
       \$623  = 1'h0;
@@ -4765,9 +4843,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = last_d2;
+    \$624  = last_d3;
     if (i__ready) begin
-      \$624  = last_d1;
+      \$624  = last_d2;
     end
     if (rst) begin
       \$624  = 1'h0;
@@ -4775,9 +4853,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = last_d3;
+    \$625  = last_d4;
     if (i__ready) begin
-      \$625  = last_d2;
+      \$625  = last_d3;
     end
     if (rst) begin
       \$625  = 1'h0;
@@ -4785,9 +4863,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = last_d4;
+    \$626  = last_d5;
     if (i__ready) begin
-      \$626  = last_d3;
+      \$626  = last_d4;
     end
     if (rst) begin
       \$626  = 1'h0;
@@ -4795,9 +4873,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = last_d5;
+    \$627  = last_d6;
     if (i__ready) begin
-      \$627  = last_d4;
+      \$627  = last_d5;
     end
     if (rst) begin
       \$627  = 1'h0;
@@ -4805,9 +4883,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = last_d6;
+    \$628  = last_d7;
     if (i__ready) begin
-      \$628  = last_d5;
+      \$628  = last_d6;
     end
     if (rst) begin
       \$628  = 1'h0;
@@ -4815,19 +4893,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = last_d7;
+    \$629  = keep_d0;
     if (i__ready) begin
-      \$629  = last_d6;
+      \$629  = \$325 ;
     end
     if (rst) begin
-      \$629  = 1'h0;
+      \$629  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = keep_d0;
+    \$630  = keep_d1;
     if (i__ready) begin
-      \$630  = i__payload[269:262];
+      \$630  = keep_d0;
     end
     if (rst) begin
       \$630  = 8'h00;
@@ -4835,9 +4913,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = keep_d1;
+    \$631  = keep_d2;
     if (i__ready) begin
-      \$631  = keep_d0;
+      \$631  = keep_d1;
     end
     if (rst) begin
       \$631  = 8'h00;
@@ -4845,9 +4923,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = keep_d2;
+    \$632  = keep_d3;
     if (i__ready) begin
-      \$632  = keep_d1;
+      \$632  = keep_d2;
     end
     if (rst) begin
       \$632  = 8'h00;
@@ -4855,9 +4933,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = keep_d3;
+    \$633  = keep_d4;
     if (i__ready) begin
-      \$633  = keep_d2;
+      \$633  = keep_d3;
     end
     if (rst) begin
       \$633  = 8'h00;
@@ -4865,9 +4943,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = keep_d4;
+    \$634  = keep_d5;
     if (i__ready) begin
-      \$634  = keep_d3;
+      \$634  = keep_d4;
     end
     if (rst) begin
       \$634  = 8'h00;
@@ -4875,9 +4953,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = keep_d5;
+    \$635  = keep_d6;
     if (i__ready) begin
-      \$635  = keep_d4;
+      \$635  = keep_d5;
     end
     if (rst) begin
       \$635  = 8'h00;
@@ -4885,9 +4963,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = keep_d6;
+    \$636  = keep_d7;
     if (i__ready) begin
-      \$636  = keep_d5;
+      \$636  = keep_d6;
     end
     if (rst) begin
       \$636  = 8'h00;
@@ -4895,19 +4973,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = keep_d7;
+    \$637  = k_out_d0;
     if (i__ready) begin
-      \$637  = keep_d6;
+      \$637  = s2_k;
     end
     if (rst) begin
-      \$637  = 8'h00;
+      \$637  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = k_out_d0;
+    \$638  = k_out_d1;
     if (i__ready) begin
-      \$638  = s2_k;
+      \$638  = k_out_d0;
     end
     if (rst) begin
       \$638  = 6'h00;
@@ -4915,9 +4993,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = k_out_d1;
+    \$639  = k_out_d2;
     if (i__ready) begin
-      \$639  = k_out_d0;
+      \$639  = k_out_d1;
     end
     if (rst) begin
       \$639  = 6'h00;
@@ -4925,9 +5003,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = k_out_d2;
+    \$640  = k_out_d3;
     if (i__ready) begin
-      \$640  = k_out_d1;
+      \$640  = k_out_d2;
     end
     if (rst) begin
       \$640  = 6'h00;
@@ -4935,9 +5013,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = k_out_d3;
+    \$641  = k_out_d4;
     if (i__ready) begin
-      \$641  = k_out_d2;
+      \$641  = k_out_d3;
     end
     if (rst) begin
       \$641  = 6'h00;
@@ -4945,9 +5023,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = k_out_d4;
+    \$642  = k_out_d5;
     if (i__ready) begin
-      \$642  = k_out_d3;
+      \$642  = k_out_d4;
     end
     if (rst) begin
       \$642  = 6'h00;
@@ -4955,99 +5033,139 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = k_out_d5;
-    if (i__ready) begin
-      \$643  = k_out_d4;
-    end
+    \$326  = \$27 ;
     if (rst) begin
-      \$643  = 6'h00;
+      \$326  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = \$11 ;
+    \$327  = bad_shift;
+    if (\$29 ) begin
+      \$327  = 1'h1;
+    end
     if (rst) begin
-      \$335  = 1'h1;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = s1_k;
+    \$328  = s1_k;
     if (i__ready) begin
-      \$336  = i__payload[261:256];
+      \$328  = i__payload[261:256];
     end
     if (rst) begin
-      \$336  = 6'h00;
+      \$328  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = s1_km1;
+    \$329  = s1_x0;
     if (i__ready) begin
-      \$337  = \$12 [4:0];
+      \$329  = \$31 ;
     end
     if (rst) begin
-      \$337  = 5'h00;
+      \$329  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = s1_x0;
+    \$330  = s1_x1;
     if (i__ready) begin
-      \$338  = i__payload[31:0];
+      \$330  = \$33 ;
     end
     if (rst) begin
-      \$338  = 32'd0;
+      \$330  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = s1_x1;
+    \$331  = s1_x2;
     if (i__ready) begin
-      \$339  = i__payload[63:32];
+      \$331  = \$35 ;
     end
     if (rst) begin
-      \$339  = 32'd0;
+      \$331  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = s1_x2;
+    \$332  = s1_x3;
     if (i__ready) begin
-      \$340  = i__payload[95:64];
+      \$332  = \$37 ;
     end
     if (rst) begin
-      \$340  = 32'd0;
+      \$332  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = s1_x3;
+    \$333  = s1_x4;
     if (i__ready) begin
-      \$341  = i__payload[127:96];
+      \$333  = \$39 ;
     end
     if (rst) begin
-      \$341  = 32'd0;
+      \$333  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = s1_x4;
+    \$334  = s1_x5;
     if (i__ready) begin
-      \$342  = i__payload[159:128];
+      \$334  = \$41 ;
     end
     if (rst) begin
-      \$342  = 32'd0;
+      \$334  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = s1_x5;
+    \$335  = s1_x6;
     if (i__ready) begin
-      \$343  = i__payload[191:160];
+      \$335  = \$43 ;
     end
     if (rst) begin
-      \$343  = 32'd0;
+      \$335  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = s1_x7;
+    if (i__ready) begin
+      \$336  = \$45 ;
+    end
+    if (rst) begin
+      \$336  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = only_saturate_d0;
+    if (i__ready) begin
+      \$337  = \$48 ;
+    end
+    if (rst) begin
+      \$337  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = only_saturate_d1;
+    if (i__ready) begin
+      \$338  = only_saturate_d0;
+    end
+    if (rst) begin
+      \$338  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = only_saturate_d2;
+    if (i__ready) begin
+      \$339  = only_saturate_d1;
+    end
+    if (rst) begin
+      \$339  = 1'h0;
     end
   end
   assign out_buffer_push = w_en;
@@ -5093,42 +5211,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \out_buffer_data.keep  = w_data[71:64];
   assign \out_buffer_data.last  = w_data[72];
   assign \out_buffer_data.k  = w_data[78:73];
-  assign w_data[63:56] = \$10 ;
-  assign w_data[55:48] = \$9 ;
-  assign w_data[47:40] = \$8 ;
-  assign w_data[39:32] = \$7 ;
-  assign w_data[31:24] = \$6 ;
-  assign w_data[23:16] = \$5 ;
-  assign w_data[15:8] = \$4 ;
-  assign w_data[7:0] = \$3 ;
   assign w_data[78:73] = k_out_d5;
   assign w_data[71:64] = keep_d7;
   assign w_data[72] = last_d7;
-  assign \$45  = { 1'h0, s1_k[5:1] };
-  assign \$46  = { 1'h0, s1_k[5:1] };
-  assign \$48  = { 1'h0, s1_k[5:1] };
-  assign \$50  = { 1'h0, s1_k[5:1] };
-  assign \$52  = { 1'h0, s1_k[5:1] };
-  assign \$54  = { 1'h0, s1_k[5:1] };
-  assign \$56  = { 1'h0, s1_k[5:1] };
-  assign \$58  = { 1'h0, s1_k[5:1] };
-  assign \$60  = { 1'h0, s1_k[5:1] };
-  assign \$62  = { 1'h0, s1_k[5:1] };
-  assign \$64  = { 1'h0, s1_k[5:1] };
-  assign \$66  = { 1'h0, s1_k[5:1] };
-  assign \$68  = { 1'h0, s1_k[5:1] };
-  assign \$70  = { 1'h0, s1_k[5:1] };
-  assign \$72  = { 1'h0, s1_k[5:1] };
-  assign \$74  = { 1'h0, s1_k[5:1] };
-  assign \$76  = { 1'h0, s1_k[5:1] };
-  assign \$233  = { \$232 [32], \$232 [32:1] };
-  assign \$236  = { \$235 [32], \$235 [32:1] };
-  assign \$239  = { \$238 [32], \$238 [32:1] };
-  assign \$242  = { \$241 [32], \$241 [32:1] };
-  assign \$245  = { \$244 [32], \$244 [32:1] };
-  assign \$248  = { \$247 [32], \$247 [32:1] };
-  assign \$251  = { \$250 [32], \$250 [32:1] };
-  assign \$254  = { \$253 [32], \$253 [32:1] };
+  assign w_data[63:56] = \$26 ;
+  assign w_data[55:48] = \$23 ;
+  assign w_data[47:40] = \$20 ;
+  assign w_data[39:32] = \$17 ;
+  assign w_data[31:24] = \$14 ;
+  assign w_data[23:16] = \$11 ;
+  assign w_data[15:8] = \$8 ;
+  assign w_data[7:0] = \$5 ;
+  assign \$81  = { 1'h0, s2_mask[31:1] };
+  assign \$83  = { 1'h0, s2_mask[31:1] };
 endmodule
 
 (* generator = "Amaranth" *)

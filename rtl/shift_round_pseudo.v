@@ -5,227 +5,227 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, bad_shift, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
-  wire \$100 ;
+  wire [5:0] \$100 ;
   wire \$101 ;
-  wire \$102 ;
+  wire [5:0] \$102 ;
   wire \$103 ;
-  wire \$104 ;
+  wire [5:0] \$104 ;
   wire \$105 ;
-  wire [7:0] \$106 ;
-  wire [7:0] \$107 ;
-  wire \$108 ;
+  wire [5:0] \$106 ;
+  wire \$107 ;
+  wire [5:0] \$108 ;
   wire \$109 ;
   wire [7:0] \$11 ;
-  wire [32:0] \$110 ;
-  wire [32:0] \$111 ;
-  wire \$112 ;
+  wire [5:0] \$110 ;
+  wire \$111 ;
+  wire [5:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
+  wire [32:0] \$115 ;
+  wire [32:0] \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [7:0] \$12 ;
-  wire [7:0] \$120 ;
-  wire [7:0] \$121 ;
+  wire \$120 ;
+  wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire [32:0] \$124 ;
-  wire [32:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [7:0] \$126 ;
+  wire [7:0] \$127 ;
+  wire [31:0] \$128 ;
+  wire [31:0] \$129 ;
   wire [7:0] \$13 ;
-  wire \$130 ;
+  wire [31:0] \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire [7:0] \$134 ;
-  wire [7:0] \$135 ;
-  wire \$136 ;
+  wire [31:0] \$132 ;
+  wire [31:0] \$133 ;
+  wire [31:0] \$134 ;
+  wire [15:0] \$135 ;
+  wire [23:0] \$136 ;
   wire \$137 ;
-  wire [32:0] \$138 ;
-  wire [32:0] \$139 ;
+  wire \$138 ;
+  wire \$139 ;
   wire [7:0] \$14 ;
   wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
+  wire [7:0] \$141 ;
+  wire [7:0] \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
+  wire [32:0] \$144 ;
+  wire [32:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [7:0] \$148 ;
-  wire [7:0] \$149 ;
+  wire \$148 ;
+  wire \$149 ;
   wire [7:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [32:0] \$152 ;
-  wire [32:0] \$153 ;
+  wire \$152 ;
+  wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [7:0] \$155 ;
+  wire [7:0] \$156 ;
+  wire [31:0] \$157 ;
+  wire [31:0] \$158 ;
+  wire [31:0] \$159 ;
   wire [7:0] \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire [7:0] \$162 ;
-  wire [7:0] \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire [32:0] \$166 ;
-  wire [32:0] \$167 ;
+  wire [31:0] \$161 ;
+  wire [31:0] \$162 ;
+  wire [31:0] \$163 ;
+  wire [15:0] \$164 ;
+  wire [23:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire [7:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
+  wire [7:0] \$170 ;
+  wire [7:0] \$171 ;
   wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
+  wire [32:0] \$173 ;
+  wire [32:0] \$174 ;
   wire \$175 ;
-  wire [7:0] \$176 ;
-  wire [7:0] \$177 ;
+  wire \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire [7:0] \$18 ;
-  wire [32:0] \$180 ;
-  wire [32:0] \$181 ;
+  wire \$180 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
+  wire [7:0] \$184 ;
+  wire [7:0] \$185 ;
+  wire [31:0] \$186 ;
+  wire [31:0] \$187 ;
+  wire [31:0] \$188 ;
   wire \$189 ;
   wire [7:0] \$19 ;
-  wire [7:0] \$190 ;
-  wire [7:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [32:0] \$194 ;
-  wire [32:0] \$195 ;
+  wire [31:0] \$190 ;
+  wire [31:0] \$191 ;
+  wire [31:0] \$192 ;
+  wire [15:0] \$193 ;
+  wire [23:0] \$194 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [7:0] \$199 ;
   wire [3:0] \$2 ;
   wire [7:0] \$20 ;
-  wire \$200 ;
+  wire [7:0] \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire [7:0] \$204 ;
-  wire [7:0] \$205 ;
+  wire [32:0] \$202 ;
+  wire [32:0] \$203 ;
+  wire \$204 ;
+  wire \$205 ;
   wire \$206 ;
-  wire [31:0] \$207 ;
-  wire [31:0] \$208 ;
-  wire [31:0] \$209 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [7:0] \$21 ;
-  wire [31:0] \$210 ;
-  wire [31:0] \$211 ;
-  wire [31:0] \$212 ;
-  wire [31:0] \$213 ;
-  wire [31:0] \$214 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire [7:0] \$213 ;
+  wire [7:0] \$214 ;
   wire [31:0] \$215 ;
   wire [31:0] \$216 ;
   wire [31:0] \$217 ;
-  wire [31:0] \$218 ;
+  wire \$218 ;
   wire [31:0] \$219 ;
   wire [7:0] \$22 ;
   wire [31:0] \$220 ;
   wire [31:0] \$221 ;
-  wire [31:0] \$222 ;
-  wire [31:0] \$223 ;
-  wire [31:0] \$224 ;
-  wire [31:0] \$225 ;
-  wire [31:0] \$226 ;
-  wire [31:0] \$227 ;
-  wire [31:0] \$228 ;
-  wire [31:0] \$229 ;
+  wire [15:0] \$222 ;
+  wire [23:0] \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire [7:0] \$228 ;
+  wire [7:0] \$229 ;
   wire [7:0] \$23 ;
-  wire [31:0] \$230 ;
-  wire [31:0] \$231 ;
-  wire [31:0] \$232 ;
-  wire [31:0] \$233 ;
-  wire [31:0] \$234 ;
-  wire [31:0] \$235 ;
-  wire [31:0] \$236 ;
-  wire [31:0] \$237 ;
-  wire [31:0] \$238 ;
-  wire [31:0] \$239 ;
+  wire \$230 ;
+  wire [32:0] \$231 ;
+  wire [32:0] \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire [7:0] \$24 ;
-  wire [31:0] \$240 ;
-  wire [31:0] \$241 ;
-  wire [31:0] \$242 ;
-  wire [31:0] \$243 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire [7:0] \$242 ;
+  wire [7:0] \$243 ;
   wire [31:0] \$244 ;
   wire [31:0] \$245 ;
   wire [31:0] \$246 ;
   wire \$247 ;
   wire [31:0] \$248 ;
-  wire [15:0] \$249 ;
+  wire [31:0] \$249 ;
   wire [7:0] \$25 ;
-  wire \$250 ;
-  wire [31:0] \$251 ;
-  wire [15:0] \$252 ;
+  wire [31:0] \$250 ;
+  wire [15:0] \$251 ;
+  wire [23:0] \$252 ;
   wire \$253 ;
-  wire [31:0] \$254 ;
-  wire [15:0] \$255 ;
+  wire \$254 ;
+  wire \$255 ;
   wire \$256 ;
-  wire [31:0] \$257 ;
-  wire [15:0] \$258 ;
+  wire [7:0] \$257 ;
+  wire [7:0] \$258 ;
   wire \$259 ;
   wire [7:0] \$26 ;
-  wire [31:0] \$260 ;
-  wire [15:0] \$261 ;
+  wire [32:0] \$260 ;
+  wire [32:0] \$261 ;
   wire \$262 ;
-  wire [31:0] \$263 ;
-  wire [15:0] \$264 ;
+  wire \$263 ;
+  wire \$264 ;
   wire \$265 ;
-  wire [31:0] \$266 ;
-  wire [15:0] \$267 ;
+  wire \$266 ;
+  wire \$267 ;
   wire \$268 ;
-  wire [31:0] \$269 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [15:0] \$270 ;
-  wire [23:0] \$271 ;
-  wire \$272 ;
-  wire [23:0] \$273 ;
-  wire \$274 ;
-  wire [23:0] \$275 ;
+  wire \$270 ;
+  wire [7:0] \$271 ;
+  wire [7:0] \$272 ;
+  wire [31:0] \$273 ;
+  wire [31:0] \$274 ;
+  wire [31:0] \$275 ;
   wire \$276 ;
-  wire [23:0] \$277 ;
-  wire \$278 ;
-  wire [23:0] \$279 ;
-  wire [6:0] \$28 ;
-  wire \$280 ;
+  wire [31:0] \$277 ;
+  wire [31:0] \$278 ;
+  wire [31:0] \$279 ;
+  wire \$28 ;
+  wire [15:0] \$280 ;
   wire [23:0] \$281 ;
   wire \$282 ;
-  wire [23:0] \$283 ;
+  wire \$283 ;
   wire \$284 ;
-  wire [23:0] \$285 ;
-  wire \$286 ;
-  wire \$287 ;
+  wire \$285 ;
+  wire [7:0] \$286 ;
+  wire [7:0] \$287 ;
   wire \$288 ;
-  wire \$289 ;
+  wire [32:0] \$289 ;
   wire \$29 ;
-  wire [7:0] \$290 ;
-  wire [7:0] \$291 ;
+  wire [32:0] \$290 ;
+  wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [7:0] \$295 ;
-  wire [7:0] \$296 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
@@ -233,396 +233,422 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$30 ;
   wire [7:0] \$300 ;
   wire [7:0] \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire [7:0] \$305 ;
-  wire [7:0] \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire [7:0] \$310 ;
-  wire [7:0] \$311 ;
+  wire [31:0] \$302 ;
+  wire [31:0] \$303 ;
+  wire [31:0] \$304 ;
+  wire \$305 ;
+  wire [31:0] \$306 ;
+  wire [31:0] \$307 ;
+  wire [31:0] \$308 ;
+  wire [15:0] \$309 ;
+  wire [31:0] \$31 ;
+  wire [23:0] \$310 ;
+  wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire [7:0] \$315 ;
   wire [7:0] \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [32:0] \$318 ;
+  wire [32:0] \$319 ;
   wire \$32 ;
-  wire [7:0] \$320 ;
-  wire [7:0] \$321 ;
+  wire \$320 ;
+  wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire [7:0] \$325 ;
-  wire [7:0] \$326 ;
-  reg \$327 ;
-  reg [5:0] \$328 ;
-  reg [4:0] \$329 ;
-  wire \$33 ;
-  reg [31:0] \$330 ;
-  reg [31:0] \$331 ;
-  reg [31:0] \$332 ;
-  reg [31:0] \$333 ;
-  reg [31:0] \$334 ;
-  reg [31:0] \$335 ;
-  reg [31:0] \$336 ;
-  reg [31:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [31:0] \$339 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire [7:0] \$329 ;
+  wire [31:0] \$33 ;
+  wire [7:0] \$330 ;
+  wire [31:0] \$331 ;
+  wire [31:0] \$332 ;
+  wire [31:0] \$333 ;
+  wire \$334 ;
+  wire [31:0] \$335 ;
+  wire [31:0] \$336 ;
+  wire [31:0] \$337 ;
+  wire [15:0] \$338 ;
+  wire [23:0] \$339 ;
   wire \$34 ;
-  reg [4:0] \$340 ;
-  reg [15:0] \$341 ;
-  reg [4:0] \$342 ;
-  reg \$343 ;
-  reg \$344 ;
-  reg \$345 ;
-  reg \$346 ;
-  reg \$347 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire [7:0] \$344 ;
+  wire [7:0] \$345 ;
+  wire \$346 ;
+  wire [7:0] \$347 ;
   reg \$348 ;
   reg \$349 ;
-  wire \$35 ;
-  reg [31:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg \$352 ;
-  reg \$353 ;
-  reg \$354 ;
-  reg \$355 ;
-  reg \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg [7:0] \$359 ;
+  wire [31:0] \$35 ;
+  reg [5:0] \$350 ;
+  reg [31:0] \$351 ;
+  reg [31:0] \$352 ;
+  reg [31:0] \$353 ;
+  reg [31:0] \$354 ;
+  reg [31:0] \$355 ;
+  reg [31:0] \$356 ;
+  reg [31:0] \$357 ;
+  reg [31:0] \$358 ;
+  reg \$359 ;
   wire \$36 ;
-  reg [7:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg [31:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg \$367 ;
-  reg \$368 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [5:0] \$367 ;
+  reg [31:0] \$368 ;
   reg \$369 ;
-  wire \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg \$373 ;
-  reg [7:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [7:0] \$376 ;
-  reg [7:0] \$377 ;
+  wire [31:0] \$37 ;
+  reg [5:0] \$370 ;
+  reg [5:0] \$371 ;
+  reg [15:0] \$372 ;
+  reg [15:0] \$373 ;
+  reg [15:0] \$374 ;
+  reg [2:0] \$375 ;
+  reg [31:0] \$376 ;
+  reg \$377 ;
   reg [7:0] \$378 ;
   reg [7:0] \$379 ;
   wire \$38 ;
-  reg [31:0] \$380 ;
+  reg [7:0] \$380 ;
   reg [7:0] \$381 ;
-  reg \$382 ;
-  reg \$383 ;
-  reg \$384 ;
-  reg \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg \$388 ;
-  reg [7:0] \$389 ;
-  wire \$39 ;
-  reg [7:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg [7:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg [7:0] \$394 ;
+  reg [7:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [31:0] \$385 ;
+  reg [31:0] \$386 ;
+  reg [2:0] \$387 ;
+  reg [31:0] \$388 ;
+  reg \$389 ;
+  wire [31:0] \$39 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg [6:0] \$392 ;
+  reg [6:0] \$393 ;
+  reg [6:0] \$394 ;
   reg [31:0] \$395 ;
-  reg [7:0] \$396 ;
-  reg \$397 ;
-  reg \$398 ;
-  reg \$399 ;
+  reg [23:0] \$396 ;
+  reg [15:0] \$397 ;
+  reg [15:0] \$398 ;
+  reg [15:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
   reg \$400 ;
-  reg \$401 ;
+  reg [6:0] \$401 ;
   reg \$402 ;
   reg \$403 ;
-  reg [7:0] \$404 ;
-  reg [7:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg [7:0] \$408 ;
-  reg [7:0] \$409 ;
-  wire \$41 ;
-  reg [31:0] \$410 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg \$407 ;
+  reg [31:0] \$408 ;
+  reg \$409 ;
+  wire [31:0] \$41 ;
+  reg [7:0] \$410 ;
   reg [7:0] \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg \$414 ;
-  reg \$415 ;
-  reg \$416 ;
-  reg \$417 ;
-  reg \$418 ;
-  reg [7:0] \$419 ;
+  reg [7:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [7:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [31:0] \$417 ;
+  reg [31:0] \$418 ;
+  reg [2:0] \$419 ;
   wire \$42 ;
-  reg [7:0] \$420 ;
-  reg [7:0] \$421 ;
-  reg [7:0] \$422 ;
-  reg [7:0] \$423 ;
-  reg [7:0] \$424 ;
-  reg [31:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg \$427 ;
-  reg \$428 ;
-  reg \$429 ;
-  wire \$43 ;
-  reg \$430 ;
-  reg \$431 ;
+  reg [31:0] \$420 ;
+  reg \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg [6:0] \$424 ;
+  reg [6:0] \$425 ;
+  reg [6:0] \$426 ;
+  reg [31:0] \$427 ;
+  reg [23:0] \$428 ;
+  reg [15:0] \$429 ;
+  wire [31:0] \$43 ;
+  reg [15:0] \$430 ;
+  reg [15:0] \$431 ;
   reg \$432 ;
-  reg \$433 ;
-  reg [7:0] \$434 ;
-  reg [7:0] \$435 ;
-  reg [7:0] \$436 ;
-  reg [7:0] \$437 ;
-  reg [7:0] \$438 ;
-  reg [7:0] \$439 ;
+  reg [6:0] \$433 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg \$439 ;
   wire \$44 ;
   reg [31:0] \$440 ;
-  reg [7:0] \$441 ;
-  reg \$442 ;
-  reg \$443 ;
-  reg \$444 ;
-  reg \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg \$448 ;
-  reg [7:0] \$449 ;
-  wire \$45 ;
-  reg [7:0] \$450 ;
-  reg [7:0] \$451 ;
-  reg [7:0] \$452 ;
-  reg [7:0] \$453 ;
-  reg [7:0] \$454 ;
-  reg [31:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg \$459 ;
+  reg \$441 ;
+  reg [7:0] \$442 ;
+  reg [7:0] \$443 ;
+  reg [7:0] \$444 ;
+  reg [7:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [7:0] \$448 ;
+  reg [31:0] \$449 ;
+  wire [31:0] \$45 ;
+  reg [31:0] \$450 ;
+  reg [2:0] \$451 ;
+  reg [31:0] \$452 ;
+  reg \$453 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg [6:0] \$456 ;
+  reg [6:0] \$457 ;
+  reg [6:0] \$458 ;
+  reg [31:0] \$459 ;
   wire \$46 ;
-  reg \$460 ;
-  reg \$461 ;
-  reg \$462 ;
-  reg \$463 ;
-  reg [7:0] \$464 ;
-  reg [7:0] \$465 ;
-  reg [7:0] \$466 ;
-  reg [7:0] \$467 ;
-  reg [7:0] \$468 ;
-  reg [7:0] \$469 ;
+  reg [23:0] \$460 ;
+  reg [15:0] \$461 ;
+  reg [15:0] \$462 ;
+  reg [15:0] \$463 ;
+  reg \$464 ;
+  reg [6:0] \$465 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  reg [2:0] \$470 ;
-  reg [31:0] \$471 ;
+  reg \$470 ;
+  reg \$471 ;
   reg [31:0] \$472 ;
-  reg [31:0] \$473 ;
-  reg [31:0] \$474 ;
-  reg [31:0] \$475 ;
-  reg [31:0] \$476 ;
-  reg [31:0] \$477 ;
-  reg [31:0] \$478 ;
-  reg [31:0] \$479 ;
+  reg \$473 ;
+  reg [7:0] \$474 ;
+  reg [7:0] \$475 ;
+  reg [7:0] \$476 ;
+  reg [7:0] \$477 ;
+  reg [7:0] \$478 ;
+  reg [7:0] \$479 ;
   wire \$48 ;
-  reg [31:0] \$480 ;
+  reg [7:0] \$480 ;
   reg [31:0] \$481 ;
   reg [31:0] \$482 ;
-  reg [31:0] \$483 ;
+  reg [2:0] \$483 ;
   reg [31:0] \$484 ;
-  reg [31:0] \$485 ;
-  reg [31:0] \$486 ;
-  reg [2:0] \$487 ;
-  reg [4:0] \$488 ;
-  reg \$489 ;
+  reg \$485 ;
+  reg \$486 ;
+  reg \$487 ;
+  reg [6:0] \$488 ;
+  reg [6:0] \$489 ;
   wire \$49 ;
-  reg [15:0] \$490 ;
-  reg [4:0] \$491 ;
-  reg [15:0] \$492 ;
-  reg [31:0] \$493 ;
-  reg [31:0] \$494 ;
-  reg [31:0] \$495 ;
-  reg [31:0] \$496 ;
-  reg [31:0] \$497 ;
-  reg [31:0] \$498 ;
-  reg [31:0] \$499 ;
+  reg [6:0] \$490 ;
+  reg [31:0] \$491 ;
+  reg [23:0] \$492 ;
+  reg [15:0] \$493 ;
+  reg [15:0] \$494 ;
+  reg [15:0] \$495 ;
+  reg \$496 ;
+  reg [6:0] \$497 ;
+  reg \$498 ;
+  reg \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [31:0] \$500 ;
-  reg [31:0] \$501 ;
-  reg [31:0] \$502 ;
-  reg [31:0] \$503 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg \$503 ;
   reg [31:0] \$504 ;
-  reg [31:0] \$505 ;
-  reg [31:0] \$506 ;
-  reg [31:0] \$507 ;
-  reg [31:0] \$508 ;
-  reg [2:0] \$509 ;
+  reg \$505 ;
+  reg [7:0] \$506 ;
+  reg [7:0] \$507 ;
+  reg [7:0] \$508 ;
+  reg [7:0] \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg [6:0] \$511 ;
-  reg [23:0] \$512 ;
-  reg [15:0] \$513 ;
-  reg \$514 ;
-  reg [6:0] \$515 ;
-  reg [23:0] \$516 ;
-  reg [15:0] \$517 ;
+  reg [7:0] \$510 ;
+  reg [7:0] \$511 ;
+  reg [7:0] \$512 ;
+  reg [31:0] \$513 ;
+  reg [31:0] \$514 ;
+  reg [2:0] \$515 ;
+  reg [31:0] \$516 ;
+  reg \$517 ;
   reg \$518 ;
-  reg [6:0] \$519 ;
+  reg \$519 ;
   wire \$52 ;
-  reg [23:0] \$520 ;
-  reg [15:0] \$521 ;
-  reg \$522 ;
-  reg [6:0] \$523 ;
+  reg [6:0] \$520 ;
+  reg [6:0] \$521 ;
+  reg [6:0] \$522 ;
+  reg [31:0] \$523 ;
   reg [23:0] \$524 ;
   reg [15:0] \$525 ;
-  reg \$526 ;
-  reg [6:0] \$527 ;
-  reg [23:0] \$528 ;
-  reg [15:0] \$529 ;
+  reg [15:0] \$526 ;
+  reg [15:0] \$527 ;
+  reg \$528 ;
+  reg [6:0] \$529 ;
   wire \$53 ;
   reg \$530 ;
-  reg [6:0] \$531 ;
-  reg [23:0] \$532 ;
-  reg [15:0] \$533 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg \$533 ;
   reg \$534 ;
-  reg [6:0] \$535 ;
-  reg [23:0] \$536 ;
-  reg [15:0] \$537 ;
-  reg \$538 ;
-  reg [6:0] \$539 ;
+  reg \$535 ;
+  reg [31:0] \$536 ;
+  reg \$537 ;
+  reg [7:0] \$538 ;
+  reg [7:0] \$539 ;
   wire \$54 ;
-  reg [23:0] \$540 ;
-  reg [15:0] \$541 ;
-  reg \$542 ;
-  reg \$543 ;
-  reg [6:0] \$544 ;
-  reg [6:0] \$545 ;
-  reg [15:0] \$546 ;
-  reg [15:0] \$547 ;
-  reg \$548 ;
+  reg [7:0] \$540 ;
+  reg [7:0] \$541 ;
+  reg [7:0] \$542 ;
+  reg [7:0] \$543 ;
+  reg [7:0] \$544 ;
+  reg [31:0] \$545 ;
+  reg [31:0] \$546 ;
+  reg [2:0] \$547 ;
+  reg [31:0] \$548 ;
   reg \$549 ;
   wire \$55 ;
   reg \$550 ;
-  reg [6:0] \$551 ;
+  reg \$551 ;
   reg [6:0] \$552 ;
-  reg [15:0] \$553 ;
-  reg [15:0] \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg \$557 ;
-  reg [6:0] \$558 ;
-  reg [6:0] \$559 ;
+  reg [6:0] \$553 ;
+  reg [6:0] \$554 ;
+  reg [31:0] \$555 ;
+  reg [23:0] \$556 ;
+  reg [15:0] \$557 ;
+  reg [15:0] \$558 ;
+  reg [15:0] \$559 ;
   wire \$56 ;
-  reg [15:0] \$560 ;
-  reg [15:0] \$561 ;
+  reg \$560 ;
+  reg [6:0] \$561 ;
   reg \$562 ;
   reg \$563 ;
   reg \$564 ;
-  reg [6:0] \$565 ;
-  reg [6:0] \$566 ;
-  reg [15:0] \$567 ;
-  reg [15:0] \$568 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg [31:0] \$568 ;
   reg \$569 ;
   wire \$57 ;
-  reg \$570 ;
-  reg \$571 ;
-  reg [6:0] \$572 ;
-  reg [6:0] \$573 ;
-  reg [15:0] \$574 ;
-  reg [15:0] \$575 ;
-  reg \$576 ;
-  reg \$577 ;
-  reg \$578 ;
-  reg [6:0] \$579 ;
+  reg [7:0] \$570 ;
+  reg [7:0] \$571 ;
+  reg [7:0] \$572 ;
+  reg [7:0] \$573 ;
+  reg [7:0] \$574 ;
+  reg [7:0] \$575 ;
+  reg [7:0] \$576 ;
+  reg [31:0] \$577 ;
+  reg [31:0] \$578 ;
+  reg [2:0] \$579 ;
   wire \$58 ;
-  reg [6:0] \$580 ;
-  reg [15:0] \$581 ;
-  reg [15:0] \$582 ;
+  reg [31:0] \$580 ;
+  reg \$581 ;
+  reg \$582 ;
   reg \$583 ;
-  reg \$584 ;
-  reg \$585 ;
+  reg [6:0] \$584 ;
+  reg [6:0] \$585 ;
   reg [6:0] \$586 ;
-  reg [6:0] \$587 ;
-  reg [15:0] \$588 ;
+  reg [31:0] \$587 ;
+  reg [23:0] \$588 ;
   reg [15:0] \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg \$591 ;
+  reg [15:0] \$590 ;
+  reg [15:0] \$591 ;
   reg \$592 ;
   reg [6:0] \$593 ;
-  reg [6:0] \$594 ;
-  reg [15:0] \$595 ;
-  reg [15:0] \$596 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg \$596 ;
   reg \$597 ;
-  reg [6:0] \$598 ;
-  reg [6:0] \$599 ;
+  reg \$598 ;
+  reg \$599 ;
   wire [7:0] \$6 ;
   wire \$60 ;
-  reg [6:0] \$600 ;
-  reg [6:0] \$601 ;
-  reg [6:0] \$602 ;
-  reg [6:0] \$603 ;
-  reg [6:0] \$604 ;
-  reg [6:0] \$605 ;
-  reg \$606 ;
-  reg \$607 ;
-  reg \$608 ;
-  reg \$609 ;
-  wire [5:0] \$61 ;
-  reg \$610 ;
-  reg \$611 ;
-  reg \$612 ;
+  reg [31:0] \$600 ;
+  reg \$601 ;
+  reg [7:0] \$602 ;
+  reg [7:0] \$603 ;
+  reg [7:0] \$604 ;
+  reg [7:0] \$605 ;
+  reg [7:0] \$606 ;
+  reg [7:0] \$607 ;
+  reg [7:0] \$608 ;
+  reg [31:0] \$609 ;
+  wire \$61 ;
+  reg [31:0] \$610 ;
+  reg [2:0] \$611 ;
+  reg [31:0] \$612 ;
   reg \$613 ;
   reg \$614 ;
   reg \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg \$618 ;
-  reg \$619 ;
-  wire [5:0] \$62 ;
-  reg \$620 ;
-  reg \$621 ;
-  reg [7:0] \$622 ;
-  reg [7:0] \$623 ;
-  reg [7:0] \$624 ;
-  reg [7:0] \$625 ;
-  reg [7:0] \$626 ;
-  reg [7:0] \$627 ;
-  reg [7:0] \$628 ;
-  reg [7:0] \$629 ;
+  reg [6:0] \$616 ;
+  reg [6:0] \$617 ;
+  reg [6:0] \$618 ;
+  reg [31:0] \$619 ;
+  wire \$62 ;
+  reg [23:0] \$620 ;
+  reg [15:0] \$621 ;
+  reg [15:0] \$622 ;
+  reg [15:0] \$623 ;
+  reg \$624 ;
+  reg [6:0] \$625 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg \$629 ;
   wire \$63 ;
-  reg [5:0] \$630 ;
-  reg [5:0] \$631 ;
-  reg [5:0] \$632 ;
-  reg [5:0] \$633 ;
-  reg [5:0] \$634 ;
-  reg [5:0] \$635 ;
-  wire [5:0] \$64 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg \$637 ;
+  reg \$638 ;
+  reg \$639 ;
+  wire \$64 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg [7:0] \$648 ;
+  reg [7:0] \$649 ;
   wire \$65 ;
-  wire [5:0] \$66 ;
+  reg [7:0] \$650 ;
+  reg [7:0] \$651 ;
+  reg [7:0] \$652 ;
+  reg [7:0] \$653 ;
+  reg [7:0] \$654 ;
+  reg [7:0] \$655 ;
+  reg [5:0] \$656 ;
+  reg [5:0] \$657 ;
+  reg [5:0] \$658 ;
+  reg [5:0] \$659 ;
+  wire \$66 ;
+  reg [5:0] \$660 ;
+  reg [5:0] \$661 ;
   wire \$67 ;
-  wire [5:0] \$68 ;
+  wire \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
-  wire [5:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire [5:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
-  wire [5:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
-  wire [5:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
-  wire [5:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire [7:0] \$8 ;
-  wire [5:0] \$80 ;
-  wire \$81 ;
+  wire \$80 ;
+  wire [5:0] \$81 ;
   wire [5:0] \$82 ;
   wire \$83 ;
   wire [5:0] \$84 ;
@@ -636,12 +662,14 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$91 ;
   wire [5:0] \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [5:0] \$94 ;
   wire \$95 ;
-  wire [32:0] \$96 ;
-  wire [32:0] \$97 ;
-  wire \$98 ;
+  wire [5:0] \$96 ;
+  wire \$97 ;
+  wire [5:0] \$98 ;
   wire \$99 ;
+  output bad_shift;
+  reg bad_shift = 1'h0;
   reg big0_d0 = 1'h0;
   reg big0_d1 = 1'h0;
   reg big1_d0 = 1'h0;
@@ -692,12 +720,6 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [7:0] keep_d5 = 8'h00;
   reg [7:0] keep_d6 = 8'h00;
   reg [7:0] keep_d7 = 8'h00;
-  reg kz_d0 = 1'h0;
-  reg kz_d1 = 1'h0;
-  reg kz_d2 = 1'h0;
-  reg kz_d3 = 1'h0;
-  reg kz_d4 = 1'h0;
-  reg kz_d5 = 1'h0;
   reg last_d0 = 1'h0;
   reg last_d1 = 1'h0;
   reg last_d2 = 1'h0;
@@ -773,6 +795,14 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire o__ready;
   output o__valid;
   wire o__valid;
+  reg only_saturate_d0 = 1'h0;
+  reg only_saturate_d1 = 1'h0;
+  reg only_saturate_d2 = 1'h0;
+  reg only_saturate_d3 = 1'h0;
+  reg only_saturate_d4 = 1'h0;
+  reg only_saturate_d5 = 1'h0;
+  reg only_saturate_d6 = 1'h0;
+  reg only_saturate_d7 = 1'h0;
   wire [78:0] out_buffer_data;
   wire [63:0] \out_buffer_data.data ;
   wire [7:0] \out_buffer_data.data[0] ;
@@ -813,7 +843,6 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
-  reg [4:0] s1_km1 = 5'h00;
   reg [31:0] s1_x0 = 32'd0;
   reg [31:0] s1_x1 = 32'd0;
   reg [31:0] s1_x2 = 32'd0;
@@ -822,10 +851,7 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [31:0] s1_x5 = 32'd0;
   reg [31:0] s1_x6 = 32'd0;
   reg [31:0] s1_x7 = 32'd0;
-  reg [4:0] s2_h = 5'h00;
   reg [5:0] s2_k = 6'h00;
-  reg [4:0] s2_km1 = 5'h00;
-  reg s2_kz = 1'h0;
   reg [31:0] s2_mag0 = 32'd0;
   reg [31:0] s2_mag1 = 32'd0;
   reg [31:0] s2_mag2 = 32'd0;
@@ -835,7 +861,6 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [31:0] s2_mag6 = 32'd0;
   reg [31:0] s2_mag7 = 32'd0;
   reg [31:0] s2_mask = 32'd0;
-  reg [15:0] s2_mask_h = 16'h0000;
   reg s2_neg0 = 1'h0;
   reg s2_neg1 = 1'h0;
   reg s2_neg2 = 1'h0;
@@ -844,14 +869,6 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg s2_neg5 = 1'h0;
   reg s2_neg6 = 1'h0;
   reg s2_neg7 = 1'h0;
-  reg [7:0] s2_xsat0 = 8'h00;
-  reg [7:0] s2_xsat1 = 8'h00;
-  reg [7:0] s2_xsat2 = 8'h00;
-  reg [7:0] s2_xsat3 = 8'h00;
-  reg [7:0] s2_xsat4 = 8'h00;
-  reg [7:0] s2_xsat5 = 8'h00;
-  reg [7:0] s2_xsat6 = 8'h00;
-  reg [7:0] s2_xsat7 = 8'h00;
   reg [31:0] s3_f0 = 32'd0;
   reg [31:0] s3_f1 = 32'd0;
   reg [31:0] s3_f2 = 32'd0;
@@ -860,10 +877,14 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [31:0] s3_f5 = 32'd0;
   reg [31:0] s3_f6 = 32'd0;
   reg [31:0] s3_f7 = 32'd0;
-  reg [4:0] s3_h = 5'h00;
-  reg [2:0] s3_k = 3'h0;
-  reg [2:0] s3_km1 = 3'h0;
-  reg [15:0] s3_mask_h = 16'h0000;
+  reg [2:0] s3_k0 = 3'h0;
+  reg [2:0] s3_k1 = 3'h0;
+  reg [2:0] s3_k2 = 3'h0;
+  reg [2:0] s3_k3 = 3'h0;
+  reg [2:0] s3_k4 = 3'h0;
+  reg [2:0] s3_k5 = 3'h0;
+  reg [2:0] s3_k6 = 3'h0;
+  reg [2:0] s3_k7 = 3'h0;
   reg s3_odd = 1'h0;
   reg [31:0] s3_qc0 = 32'd0;
   reg [31:0] s3_qc1 = 32'd0;
@@ -881,8 +902,11 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [31:0] s4_f25 = 32'd0;
   reg [31:0] s4_f26 = 32'd0;
   reg [31:0] s4_f27 = 32'd0;
-  reg [4:0] s4_h = 5'h00;
-  reg [15:0] s4_mask_h = 16'h0000;
+  reg [5:0] s4_h_d0 = 6'h00;
+  reg [5:0] s4_h_d1 = 6'h00;
+  reg [15:0] s4_mask_h_d0 = 16'h0000;
+  reg [15:0] s4_mask_h_d1 = 16'h0000;
+  reg [15:0] s4_mask_h_d2 = 16'h0000;
   reg [31:0] s4_q0 = 32'd0;
   reg [31:0] s4_q1 = 32'd0;
   reg [31:0] s4_q2 = 32'd0;
@@ -940,22 +964,22 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [15:0] s6_lo5 = 16'h0000;
   reg [15:0] s6_lo6 = 16'h0000;
   reg [15:0] s6_lo7 = 16'h0000;
-  reg s7_inc0 = 1'h0;
-  reg s7_inc1 = 1'h0;
-  reg s7_inc2 = 1'h0;
-  reg s7_inc3 = 1'h0;
-  reg s7_inc4 = 1'h0;
-  reg s7_inc5 = 1'h0;
-  reg s7_inc6 = 1'h0;
-  reg s7_inc7 = 1'h0;
-  reg [6:0] s8_small0 = 7'h00;
-  reg [6:0] s8_small1 = 7'h00;
-  reg [6:0] s8_small2 = 7'h00;
-  reg [6:0] s8_small3 = 7'h00;
-  reg [6:0] s8_small4 = 7'h00;
-  reg [6:0] s8_small5 = 7'h00;
-  reg [6:0] s8_small6 = 7'h00;
-  reg [6:0] s8_small7 = 7'h00;
+  reg s7_up0 = 1'h0;
+  reg s7_up1 = 1'h0;
+  reg s7_up2 = 1'h0;
+  reg s7_up3 = 1'h0;
+  reg s7_up4 = 1'h0;
+  reg s7_up5 = 1'h0;
+  reg s7_up6 = 1'h0;
+  reg s7_up7 = 1'h0;
+  reg [6:0] s8_mag0 = 7'h00;
+  reg [6:0] s8_mag1 = 7'h00;
+  reg [6:0] s8_mag2 = 7'h00;
+  reg [6:0] s8_mag3 = 7'h00;
+  reg [6:0] s8_mag4 = 7'h00;
+  reg [6:0] s8_mag5 = 7'h00;
+  reg [6:0] s8_mag6 = 7'h00;
+  reg [6:0] s8_mag7 = 7'h00;
   wire take;
   reg valid_d0 = 1'h0;
   reg valid_d1 = 1'h0;
@@ -973,970 +997,1009 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [7:0] xsat0_d3 = 8'h00;
   reg [7:0] xsat0_d4 = 8'h00;
   reg [7:0] xsat0_d5 = 8'h00;
+  reg [7:0] xsat0_d6 = 8'h00;
   reg [7:0] xsat1_d0 = 8'h00;
   reg [7:0] xsat1_d1 = 8'h00;
   reg [7:0] xsat1_d2 = 8'h00;
   reg [7:0] xsat1_d3 = 8'h00;
   reg [7:0] xsat1_d4 = 8'h00;
   reg [7:0] xsat1_d5 = 8'h00;
+  reg [7:0] xsat1_d6 = 8'h00;
   reg [7:0] xsat2_d0 = 8'h00;
   reg [7:0] xsat2_d1 = 8'h00;
   reg [7:0] xsat2_d2 = 8'h00;
   reg [7:0] xsat2_d3 = 8'h00;
   reg [7:0] xsat2_d4 = 8'h00;
   reg [7:0] xsat2_d5 = 8'h00;
+  reg [7:0] xsat2_d6 = 8'h00;
   reg [7:0] xsat3_d0 = 8'h00;
   reg [7:0] xsat3_d1 = 8'h00;
   reg [7:0] xsat3_d2 = 8'h00;
   reg [7:0] xsat3_d3 = 8'h00;
   reg [7:0] xsat3_d4 = 8'h00;
   reg [7:0] xsat3_d5 = 8'h00;
+  reg [7:0] xsat3_d6 = 8'h00;
   reg [7:0] xsat4_d0 = 8'h00;
   reg [7:0] xsat4_d1 = 8'h00;
   reg [7:0] xsat4_d2 = 8'h00;
   reg [7:0] xsat4_d3 = 8'h00;
   reg [7:0] xsat4_d4 = 8'h00;
   reg [7:0] xsat4_d5 = 8'h00;
+  reg [7:0] xsat4_d6 = 8'h00;
   reg [7:0] xsat5_d0 = 8'h00;
   reg [7:0] xsat5_d1 = 8'h00;
   reg [7:0] xsat5_d2 = 8'h00;
   reg [7:0] xsat5_d3 = 8'h00;
   reg [7:0] xsat5_d4 = 8'h00;
   reg [7:0] xsat5_d5 = 8'h00;
+  reg [7:0] xsat5_d6 = 8'h00;
   reg [7:0] xsat6_d0 = 8'h00;
   reg [7:0] xsat6_d1 = 8'h00;
   reg [7:0] xsat6_d2 = 8'h00;
   reg [7:0] xsat6_d3 = 8'h00;
   reg [7:0] xsat6_d4 = 8'h00;
   reg [7:0] xsat6_d5 = 8'h00;
+  reg [7:0] xsat6_d6 = 8'h00;
   reg [7:0] xsat7_d0 = 8'h00;
   reg [7:0] xsat7_d1 = 8'h00;
   reg [7:0] xsat7_d2 = 8'h00;
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
+  reg [7:0] xsat7_d6 = 8'h00;
+  assign \$336  = s3_odd ? \$335  : s3_f7;
+  assign \$337  = s4_f27 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$338  = s4_f27[15:0] & s4_mask_h_d2;
+  assign \$339  = s5_fc7 >> s5_h;
+  assign \$340  = s6_hi7 > s6_lo7;
+  assign \$341  = q7_7_d1 == 7'h7f;
+  assign \$342  = \$341  & s7_up7;
+  assign \$343  = big7_d1 | \$342 ;
+  assign \$344  = q7_7_d1 + s7_up7;
+  assign \$345  = \$343  ? 8'h7f : \$344 ;
+  assign \$346  = i__payload[261:256] > 6'h20;
+  assign \$347  = \$346  ? 8'h00 : i__payload[269:262];
   always @(posedge clk)
-    kz_d0 <= \$344 ;
+    i__ready <= \$348 ;
   always @(posedge clk)
-    kz_d1 <= \$345 ;
+    bad_shift <= \$349 ;
   always @(posedge clk)
-    kz_d2 <= \$346 ;
+    s1_k <= \$350 ;
   always @(posedge clk)
-    kz_d3 <= \$347 ;
+    s1_x0 <= \$351 ;
   always @(posedge clk)
-    kz_d4 <= \$348 ;
+    s1_x1 <= \$352 ;
   always @(posedge clk)
-    kz_d5 <= \$349 ;
+    s1_x2 <= \$353 ;
   always @(posedge clk)
-    s2_mag0 <= \$350 ;
+    s1_x3 <= \$354 ;
   always @(posedge clk)
-    s2_xsat0 <= \$351 ;
+    s1_x4 <= \$355 ;
   always @(posedge clk)
-    s2_neg0 <= \$352 ;
+    s1_x5 <= \$356 ;
   always @(posedge clk)
-    neg0_d0 <= \$353 ;
+    s1_x6 <= \$357 ;
   always @(posedge clk)
-    neg0_d1 <= \$354 ;
+    s1_x7 <= \$358 ;
   always @(posedge clk)
-    neg0_d2 <= \$355 ;
+    only_saturate_d0 <= \$359 ;
   always @(posedge clk)
-    neg0_d3 <= \$356 ;
+    only_saturate_d1 <= \$360 ;
   always @(posedge clk)
-    neg0_d4 <= \$357 ;
+    only_saturate_d2 <= \$361 ;
   always @(posedge clk)
-    neg0_d5 <= \$358 ;
+    only_saturate_d3 <= \$362 ;
   always @(posedge clk)
-    xsat0_d0 <= \$359 ;
+    only_saturate_d4 <= \$363 ;
   always @(posedge clk)
-    xsat0_d1 <= \$360 ;
+    only_saturate_d5 <= \$364 ;
   always @(posedge clk)
-    xsat0_d2 <= \$361 ;
+    only_saturate_d6 <= \$365 ;
   always @(posedge clk)
-    xsat0_d3 <= \$362 ;
+    only_saturate_d7 <= \$366 ;
   always @(posedge clk)
-    xsat0_d4 <= \$363 ;
+    s2_k <= \$367 ;
   always @(posedge clk)
-    xsat0_d5 <= \$364 ;
+    s2_mask <= \$368 ;
   always @(posedge clk)
-    s2_mag1 <= \$365 ;
+    s3_odd <= \$369 ;
   always @(posedge clk)
-    s2_xsat1 <= \$366 ;
+    s4_h_d0 <= \$370 ;
   always @(posedge clk)
-    s2_neg1 <= \$367 ;
+    s4_h_d1 <= \$371 ;
   always @(posedge clk)
-    neg1_d0 <= \$368 ;
+    s4_mask_h_d0 <= \$372 ;
   always @(posedge clk)
-    neg1_d1 <= \$369 ;
+    s4_mask_h_d1 <= \$373 ;
   always @(posedge clk)
-    neg1_d2 <= \$370 ;
+    s4_mask_h_d2 <= \$374 ;
   always @(posedge clk)
-    neg1_d3 <= \$371 ;
+    s5_h <= \$375 ;
   always @(posedge clk)
-    neg1_d4 <= \$372 ;
+    s2_mag0 <= \$376 ;
   always @(posedge clk)
-    neg1_d5 <= \$373 ;
+    s2_neg0 <= \$377 ;
   always @(posedge clk)
-    xsat1_d0 <= \$374 ;
+    xsat0_d0 <= \$378 ;
   always @(posedge clk)
-    xsat1_d1 <= \$375 ;
+    xsat0_d1 <= \$379 ;
   always @(posedge clk)
-    xsat1_d2 <= \$376 ;
+    xsat0_d2 <= \$380 ;
   always @(posedge clk)
-    xsat1_d3 <= \$377 ;
+    xsat0_d3 <= \$381 ;
   always @(posedge clk)
-    xsat1_d4 <= \$378 ;
+    xsat0_d4 <= \$382 ;
   always @(posedge clk)
-    xsat1_d5 <= \$379 ;
+    xsat0_d5 <= \$383 ;
   always @(posedge clk)
-    s2_mag2 <= \$380 ;
+    xsat0_d6 <= \$384 ;
   always @(posedge clk)
-    s2_xsat2 <= \$381 ;
+    s3_qc0 <= \$385 ;
   always @(posedge clk)
-    s2_neg2 <= \$382 ;
+    s3_f0 <= \$386 ;
   always @(posedge clk)
-    neg2_d0 <= \$383 ;
+    s3_k0 <= \$387 ;
   always @(posedge clk)
-    neg2_d1 <= \$384 ;
+    s4_q0 <= \$388 ;
   always @(posedge clk)
-    neg2_d2 <= \$385 ;
+    s5_big0 <= \$389 ;
   always @(posedge clk)
-    neg2_d3 <= \$386 ;
+    big0_d0 <= \$390 ;
   always @(posedge clk)
-    neg2_d4 <= \$387 ;
+    big0_d1 <= \$391 ;
   always @(posedge clk)
-    neg2_d5 <= \$388 ;
+    s5_q7_0 <= \$392 ;
   always @(posedge clk)
-    xsat2_d0 <= \$389 ;
+    q7_0_d0 <= \$393 ;
   always @(posedge clk)
-    xsat2_d1 <= \$390 ;
+    q7_0_d1 <= \$394 ;
   always @(posedge clk)
-    xsat2_d2 <= \$391 ;
+    s4_f20 <= \$395 ;
   always @(posedge clk)
-    xsat2_d3 <= \$392 ;
+    s5_fc0 <= \$396 ;
   always @(posedge clk)
-    xsat2_d4 <= \$393 ;
+    s5_lo0 <= \$397 ;
   always @(posedge clk)
-    xsat2_d5 <= \$394 ;
+    s6_hi0 <= \$398 ;
   always @(posedge clk)
-    s2_mag3 <= \$395 ;
+    s6_lo0 <= \$399 ;
   always @(posedge clk)
-    s2_xsat3 <= \$396 ;
+    s7_up0 <= \$400 ;
   always @(posedge clk)
-    s2_neg3 <= \$397 ;
+    s8_mag0 <= \$401 ;
   always @(posedge clk)
-    neg3_d0 <= \$398 ;
+    neg0_d0 <= \$402 ;
   always @(posedge clk)
-    neg3_d1 <= \$399 ;
+    neg0_d1 <= \$403 ;
   always @(posedge clk)
-    neg3_d2 <= \$400 ;
+    neg0_d2 <= \$404 ;
   always @(posedge clk)
-    neg3_d3 <= \$401 ;
+    neg0_d3 <= \$405 ;
   always @(posedge clk)
-    neg3_d4 <= \$402 ;
+    neg0_d4 <= \$406 ;
   always @(posedge clk)
-    neg3_d5 <= \$403 ;
+    neg0_d5 <= \$407 ;
   always @(posedge clk)
-    xsat3_d0 <= \$404 ;
+    s2_mag1 <= \$408 ;
   always @(posedge clk)
-    xsat3_d1 <= \$405 ;
+    s2_neg1 <= \$409 ;
   always @(posedge clk)
-    xsat3_d2 <= \$406 ;
+    xsat1_d0 <= \$410 ;
   always @(posedge clk)
-    xsat3_d3 <= \$407 ;
+    xsat1_d1 <= \$411 ;
   always @(posedge clk)
-    xsat3_d4 <= \$408 ;
+    xsat1_d2 <= \$412 ;
   always @(posedge clk)
-    xsat3_d5 <= \$409 ;
+    xsat1_d3 <= \$413 ;
   always @(posedge clk)
-    s2_mag4 <= \$410 ;
+    xsat1_d4 <= \$414 ;
   always @(posedge clk)
-    s2_xsat4 <= \$411 ;
+    xsat1_d5 <= \$415 ;
   always @(posedge clk)
-    s2_neg4 <= \$412 ;
+    xsat1_d6 <= \$416 ;
   always @(posedge clk)
-    neg4_d0 <= \$413 ;
+    s3_qc1 <= \$417 ;
   always @(posedge clk)
-    neg4_d1 <= \$414 ;
+    s3_f1 <= \$418 ;
   always @(posedge clk)
-    neg4_d2 <= \$415 ;
+    s3_k1 <= \$419 ;
   always @(posedge clk)
-    neg4_d3 <= \$416 ;
+    s4_q1 <= \$420 ;
   always @(posedge clk)
-    neg4_d4 <= \$417 ;
+    s5_big1 <= \$421 ;
   always @(posedge clk)
-    neg4_d5 <= \$418 ;
+    big1_d0 <= \$422 ;
   always @(posedge clk)
-    xsat4_d0 <= \$419 ;
+    big1_d1 <= \$423 ;
   always @(posedge clk)
-    xsat4_d1 <= \$420 ;
+    s5_q7_1 <= \$424 ;
   always @(posedge clk)
-    xsat4_d2 <= \$421 ;
+    q7_1_d0 <= \$425 ;
   always @(posedge clk)
-    xsat4_d3 <= \$422 ;
+    q7_1_d1 <= \$426 ;
   always @(posedge clk)
-    xsat4_d4 <= \$423 ;
+    s4_f21 <= \$427 ;
   always @(posedge clk)
-    xsat4_d5 <= \$424 ;
+    s5_fc1 <= \$428 ;
   always @(posedge clk)
-    s2_mag5 <= \$425 ;
+    s5_lo1 <= \$429 ;
   always @(posedge clk)
-    s2_xsat5 <= \$426 ;
+    s6_hi1 <= \$430 ;
   always @(posedge clk)
-    s2_neg5 <= \$427 ;
+    s6_lo1 <= \$431 ;
   always @(posedge clk)
-    neg5_d0 <= \$428 ;
+    s7_up1 <= \$432 ;
   always @(posedge clk)
-    neg5_d1 <= \$429 ;
+    s8_mag1 <= \$433 ;
   always @(posedge clk)
-    neg5_d2 <= \$430 ;
+    neg1_d0 <= \$434 ;
   always @(posedge clk)
-    neg5_d3 <= \$431 ;
+    neg1_d1 <= \$435 ;
   always @(posedge clk)
-    neg5_d4 <= \$432 ;
+    neg1_d2 <= \$436 ;
   always @(posedge clk)
-    neg5_d5 <= \$433 ;
+    neg1_d3 <= \$437 ;
   always @(posedge clk)
-    xsat5_d0 <= \$434 ;
+    neg1_d4 <= \$438 ;
   always @(posedge clk)
-    xsat5_d1 <= \$435 ;
+    neg1_d5 <= \$439 ;
   always @(posedge clk)
-    xsat5_d2 <= \$436 ;
+    s2_mag2 <= \$440 ;
   always @(posedge clk)
-    xsat5_d3 <= \$437 ;
+    s2_neg2 <= \$441 ;
   always @(posedge clk)
-    xsat5_d4 <= \$438 ;
+    xsat2_d0 <= \$442 ;
   always @(posedge clk)
-    xsat5_d5 <= \$439 ;
+    xsat2_d1 <= \$443 ;
   always @(posedge clk)
-    s2_mag6 <= \$440 ;
+    xsat2_d2 <= \$444 ;
   always @(posedge clk)
-    s2_xsat6 <= \$441 ;
+    xsat2_d3 <= \$445 ;
   always @(posedge clk)
-    s2_neg6 <= \$442 ;
+    xsat2_d4 <= \$446 ;
   always @(posedge clk)
-    neg6_d0 <= \$443 ;
+    xsat2_d5 <= \$447 ;
   always @(posedge clk)
-    neg6_d1 <= \$444 ;
+    xsat2_d6 <= \$448 ;
   always @(posedge clk)
-    neg6_d2 <= \$445 ;
+    s3_qc2 <= \$449 ;
   always @(posedge clk)
-    neg6_d3 <= \$446 ;
+    s3_f2 <= \$450 ;
   always @(posedge clk)
-    neg6_d4 <= \$447 ;
+    s3_k2 <= \$451 ;
   always @(posedge clk)
-    neg6_d5 <= \$448 ;
+    s4_q2 <= \$452 ;
   always @(posedge clk)
-    xsat6_d0 <= \$449 ;
+    s5_big2 <= \$453 ;
   always @(posedge clk)
-    xsat6_d1 <= \$450 ;
+    big2_d0 <= \$454 ;
   always @(posedge clk)
-    xsat6_d2 <= \$451 ;
+    big2_d1 <= \$455 ;
   always @(posedge clk)
-    xsat6_d3 <= \$452 ;
+    s5_q7_2 <= \$456 ;
   always @(posedge clk)
-    xsat6_d4 <= \$453 ;
+    q7_2_d0 <= \$457 ;
   always @(posedge clk)
-    xsat6_d5 <= \$454 ;
+    q7_2_d1 <= \$458 ;
   always @(posedge clk)
-    s2_mag7 <= \$455 ;
+    s4_f22 <= \$459 ;
   always @(posedge clk)
-    s2_xsat7 <= \$456 ;
+    s5_fc2 <= \$460 ;
   always @(posedge clk)
-    s2_neg7 <= \$457 ;
+    s5_lo2 <= \$461 ;
   always @(posedge clk)
-    neg7_d0 <= \$458 ;
+    s6_hi2 <= \$462 ;
   always @(posedge clk)
-    neg7_d1 <= \$459 ;
+    s6_lo2 <= \$463 ;
   always @(posedge clk)
-    neg7_d2 <= \$460 ;
+    s7_up2 <= \$464 ;
   always @(posedge clk)
-    neg7_d3 <= \$461 ;
+    s8_mag2 <= \$465 ;
   always @(posedge clk)
-    neg7_d4 <= \$462 ;
+    neg2_d0 <= \$466 ;
   always @(posedge clk)
-    neg7_d5 <= \$463 ;
+    neg2_d1 <= \$467 ;
   always @(posedge clk)
-    xsat7_d0 <= \$464 ;
+    neg2_d2 <= \$468 ;
   always @(posedge clk)
-    xsat7_d1 <= \$465 ;
+    neg2_d3 <= \$469 ;
   always @(posedge clk)
-    xsat7_d2 <= \$466 ;
+    neg2_d4 <= \$470 ;
   always @(posedge clk)
-    xsat7_d3 <= \$467 ;
+    neg2_d5 <= \$471 ;
   always @(posedge clk)
-    xsat7_d4 <= \$468 ;
+    s2_mag3 <= \$472 ;
   always @(posedge clk)
-    xsat7_d5 <= \$469 ;
+    s2_neg3 <= \$473 ;
   always @(posedge clk)
-    s3_k <= \$470 ;
+    xsat3_d0 <= \$474 ;
   always @(posedge clk)
-    s3_qc0 <= \$471 ;
+    xsat3_d1 <= \$475 ;
   always @(posedge clk)
-    s3_f0 <= \$472 ;
+    xsat3_d2 <= \$476 ;
   always @(posedge clk)
-    s3_qc1 <= \$473 ;
+    xsat3_d3 <= \$477 ;
   always @(posedge clk)
-    s3_f1 <= \$474 ;
+    xsat3_d4 <= \$478 ;
   always @(posedge clk)
-    s3_qc2 <= \$475 ;
+    xsat3_d5 <= \$479 ;
   always @(posedge clk)
-    s3_f2 <= \$476 ;
+    xsat3_d6 <= \$480 ;
   always @(posedge clk)
-    s3_qc3 <= \$477 ;
+    s3_qc3 <= \$481 ;
   always @(posedge clk)
-    s3_f3 <= \$478 ;
+    s3_f3 <= \$482 ;
   always @(posedge clk)
-    s3_qc4 <= \$479 ;
+    s3_k3 <= \$483 ;
   always @(posedge clk)
-    s3_f4 <= \$480 ;
+    s4_q3 <= \$484 ;
   always @(posedge clk)
-    s3_qc5 <= \$481 ;
+    s5_big3 <= \$485 ;
   always @(posedge clk)
-    s3_f5 <= \$482 ;
+    big3_d0 <= \$486 ;
   always @(posedge clk)
-    s3_qc6 <= \$483 ;
+    big3_d1 <= \$487 ;
   always @(posedge clk)
-    s3_f6 <= \$484 ;
+    s5_q7_3 <= \$488 ;
   always @(posedge clk)
-    s3_qc7 <= \$485 ;
+    q7_3_d0 <= \$489 ;
   always @(posedge clk)
-    s3_f7 <= \$486 ;
+    q7_3_d1 <= \$490 ;
   always @(posedge clk)
-    s3_km1 <= \$487 ;
+    s4_f23 <= \$491 ;
   always @(posedge clk)
-    s3_h <= \$488 ;
+    s5_fc3 <= \$492 ;
   always @(posedge clk)
-    s3_odd <= \$489 ;
+    s5_lo3 <= \$493 ;
   always @(posedge clk)
-    s3_mask_h <= \$490 ;
+    s6_hi3 <= \$494 ;
   always @(posedge clk)
-    s4_h <= \$491 ;
+    s6_lo3 <= \$495 ;
   always @(posedge clk)
-    s4_mask_h <= \$492 ;
+    s7_up3 <= \$496 ;
   always @(posedge clk)
-    s4_q0 <= \$493 ;
+    s8_mag3 <= \$497 ;
   always @(posedge clk)
-    s4_f20 <= \$494 ;
+    neg3_d0 <= \$498 ;
   always @(posedge clk)
-    s4_q1 <= \$495 ;
+    neg3_d1 <= \$499 ;
   always @(posedge clk)
-    s4_f21 <= \$496 ;
+    neg3_d2 <= \$500 ;
   always @(posedge clk)
-    s4_q2 <= \$497 ;
+    neg3_d3 <= \$501 ;
   always @(posedge clk)
-    s4_f22 <= \$498 ;
+    neg3_d4 <= \$502 ;
   always @(posedge clk)
-    s4_q3 <= \$499 ;
+    neg3_d5 <= \$503 ;
   always @(posedge clk)
-    s4_f23 <= \$500 ;
+    s2_mag4 <= \$504 ;
   always @(posedge clk)
-    s4_q4 <= \$501 ;
+    s2_neg4 <= \$505 ;
   always @(posedge clk)
-    s4_f24 <= \$502 ;
+    xsat4_d0 <= \$506 ;
   always @(posedge clk)
-    s4_q5 <= \$503 ;
+    xsat4_d1 <= \$507 ;
   always @(posedge clk)
-    s4_f25 <= \$504 ;
+    xsat4_d2 <= \$508 ;
   always @(posedge clk)
-    s4_q6 <= \$505 ;
+    xsat4_d3 <= \$509 ;
   always @(posedge clk)
-    s4_f26 <= \$506 ;
+    xsat4_d4 <= \$510 ;
   always @(posedge clk)
-    s4_q7 <= \$507 ;
+    xsat4_d5 <= \$511 ;
   always @(posedge clk)
-    s4_f27 <= \$508 ;
+    xsat4_d6 <= \$512 ;
   always @(posedge clk)
-    s5_h <= \$509 ;
+    s3_qc4 <= \$513 ;
   always @(posedge clk)
-    s5_big0 <= \$510 ;
+    s3_f4 <= \$514 ;
   always @(posedge clk)
-    s5_q7_0 <= \$511 ;
+    s3_k4 <= \$515 ;
   always @(posedge clk)
-    s5_fc0 <= \$512 ;
+    s4_q4 <= \$516 ;
   always @(posedge clk)
-    s5_lo0 <= \$513 ;
+    s5_big4 <= \$517 ;
   always @(posedge clk)
-    s5_big1 <= \$514 ;
+    big4_d0 <= \$518 ;
   always @(posedge clk)
-    s5_q7_1 <= \$515 ;
+    big4_d1 <= \$519 ;
   always @(posedge clk)
-    s5_fc1 <= \$516 ;
+    s5_q7_4 <= \$520 ;
   always @(posedge clk)
-    s5_lo1 <= \$517 ;
+    q7_4_d0 <= \$521 ;
   always @(posedge clk)
-    s5_big2 <= \$518 ;
+    q7_4_d1 <= \$522 ;
   always @(posedge clk)
-    s5_q7_2 <= \$519 ;
+    s4_f24 <= \$523 ;
   always @(posedge clk)
-    s5_fc2 <= \$520 ;
+    s5_fc4 <= \$524 ;
   always @(posedge clk)
-    s5_lo2 <= \$521 ;
+    s5_lo4 <= \$525 ;
   always @(posedge clk)
-    s5_big3 <= \$522 ;
+    s6_hi4 <= \$526 ;
   always @(posedge clk)
-    s5_q7_3 <= \$523 ;
+    s6_lo4 <= \$527 ;
   always @(posedge clk)
-    s5_fc3 <= \$524 ;
+    s7_up4 <= \$528 ;
   always @(posedge clk)
-    s5_lo3 <= \$525 ;
+    s8_mag4 <= \$529 ;
   always @(posedge clk)
-    s5_big4 <= \$526 ;
+    neg4_d0 <= \$530 ;
   always @(posedge clk)
-    s5_q7_4 <= \$527 ;
+    neg4_d1 <= \$531 ;
   always @(posedge clk)
-    s5_fc4 <= \$528 ;
+    neg4_d2 <= \$532 ;
   always @(posedge clk)
-    s5_lo4 <= \$529 ;
+    neg4_d3 <= \$533 ;
   always @(posedge clk)
-    s5_big5 <= \$530 ;
+    neg4_d4 <= \$534 ;
   always @(posedge clk)
-    s5_q7_5 <= \$531 ;
+    neg4_d5 <= \$535 ;
   always @(posedge clk)
-    s5_fc5 <= \$532 ;
+    s2_mag5 <= \$536 ;
   always @(posedge clk)
-    s5_lo5 <= \$533 ;
+    s2_neg5 <= \$537 ;
   always @(posedge clk)
-    s5_big6 <= \$534 ;
+    xsat5_d0 <= \$538 ;
   always @(posedge clk)
-    s5_q7_6 <= \$535 ;
+    xsat5_d1 <= \$539 ;
   always @(posedge clk)
-    s5_fc6 <= \$536 ;
+    xsat5_d2 <= \$540 ;
   always @(posedge clk)
-    s5_lo6 <= \$537 ;
+    xsat5_d3 <= \$541 ;
   always @(posedge clk)
-    s5_big7 <= \$538 ;
+    xsat5_d4 <= \$542 ;
   always @(posedge clk)
-    s5_q7_7 <= \$539 ;
+    xsat5_d5 <= \$543 ;
   always @(posedge clk)
-    s5_fc7 <= \$540 ;
+    xsat5_d6 <= \$544 ;
   always @(posedge clk)
-    s5_lo7 <= \$541 ;
+    s3_qc5 <= \$545 ;
   always @(posedge clk)
-    big0_d0 <= \$542 ;
+    s3_f5 <= \$546 ;
   always @(posedge clk)
-    big0_d1 <= \$543 ;
+    s3_k5 <= \$547 ;
   always @(posedge clk)
-    q7_0_d0 <= \$544 ;
+    s4_q5 <= \$548 ;
   always @(posedge clk)
-    q7_0_d1 <= \$545 ;
+    s5_big5 <= \$549 ;
   always @(posedge clk)
-    s6_hi0 <= \$546 ;
+    big5_d0 <= \$550 ;
   always @(posedge clk)
-    s6_lo0 <= \$547 ;
+    big5_d1 <= \$551 ;
   always @(posedge clk)
-    s7_inc0 <= \$548 ;
+    s5_q7_5 <= \$552 ;
   always @(posedge clk)
-    big1_d0 <= \$549 ;
+    q7_5_d0 <= \$553 ;
   always @(posedge clk)
-    big1_d1 <= \$550 ;
+    q7_5_d1 <= \$554 ;
   always @(posedge clk)
-    q7_1_d0 <= \$551 ;
+    s4_f25 <= \$555 ;
   always @(posedge clk)
-    q7_1_d1 <= \$552 ;
+    s5_fc5 <= \$556 ;
   always @(posedge clk)
-    s6_hi1 <= \$553 ;
+    s5_lo5 <= \$557 ;
   always @(posedge clk)
-    s6_lo1 <= \$554 ;
+    s6_hi5 <= \$558 ;
   always @(posedge clk)
-    s7_inc1 <= \$555 ;
+    s6_lo5 <= \$559 ;
   always @(posedge clk)
-    big2_d0 <= \$556 ;
+    s7_up5 <= \$560 ;
   always @(posedge clk)
-    big2_d1 <= \$557 ;
+    s8_mag5 <= \$561 ;
   always @(posedge clk)
-    q7_2_d0 <= \$558 ;
+    neg5_d0 <= \$562 ;
   always @(posedge clk)
-    q7_2_d1 <= \$559 ;
+    neg5_d1 <= \$563 ;
   always @(posedge clk)
-    s6_hi2 <= \$560 ;
+    neg5_d2 <= \$564 ;
   always @(posedge clk)
-    s6_lo2 <= \$561 ;
+    neg5_d3 <= \$565 ;
   always @(posedge clk)
-    s7_inc2 <= \$562 ;
+    neg5_d4 <= \$566 ;
   always @(posedge clk)
-    big3_d0 <= \$563 ;
+    neg5_d5 <= \$567 ;
   always @(posedge clk)
-    big3_d1 <= \$564 ;
+    s2_mag6 <= \$568 ;
   always @(posedge clk)
-    q7_3_d0 <= \$565 ;
+    s2_neg6 <= \$569 ;
   always @(posedge clk)
-    q7_3_d1 <= \$566 ;
+    xsat6_d0 <= \$570 ;
   always @(posedge clk)
-    s6_hi3 <= \$567 ;
+    xsat6_d1 <= \$571 ;
   always @(posedge clk)
-    s6_lo3 <= \$568 ;
+    xsat6_d2 <= \$572 ;
   always @(posedge clk)
-    s7_inc3 <= \$569 ;
+    xsat6_d3 <= \$573 ;
   always @(posedge clk)
-    big4_d0 <= \$570 ;
+    xsat6_d4 <= \$574 ;
   always @(posedge clk)
-    big4_d1 <= \$571 ;
+    xsat6_d5 <= \$575 ;
   always @(posedge clk)
-    q7_4_d0 <= \$572 ;
+    xsat6_d6 <= \$576 ;
   always @(posedge clk)
-    q7_4_d1 <= \$573 ;
+    s3_qc6 <= \$577 ;
   always @(posedge clk)
-    s6_hi4 <= \$574 ;
+    s3_f6 <= \$578 ;
   always @(posedge clk)
-    s6_lo4 <= \$575 ;
+    s3_k6 <= \$579 ;
   always @(posedge clk)
-    s7_inc4 <= \$576 ;
+    s4_q6 <= \$580 ;
   always @(posedge clk)
-    big5_d0 <= \$577 ;
+    s5_big6 <= \$581 ;
   always @(posedge clk)
-    big5_d1 <= \$578 ;
+    big6_d0 <= \$582 ;
   always @(posedge clk)
-    q7_5_d0 <= \$579 ;
+    big6_d1 <= \$583 ;
   always @(posedge clk)
-    q7_5_d1 <= \$580 ;
+    s5_q7_6 <= \$584 ;
   always @(posedge clk)
-    s6_hi5 <= \$581 ;
+    q7_6_d0 <= \$585 ;
   always @(posedge clk)
-    s6_lo5 <= \$582 ;
+    q7_6_d1 <= \$586 ;
   always @(posedge clk)
-    s7_inc5 <= \$583 ;
+    s4_f26 <= \$587 ;
   always @(posedge clk)
-    big6_d0 <= \$584 ;
+    s5_fc6 <= \$588 ;
   always @(posedge clk)
-    big6_d1 <= \$585 ;
+    s5_lo6 <= \$589 ;
   always @(posedge clk)
-    q7_6_d0 <= \$586 ;
+    s6_hi6 <= \$590 ;
   always @(posedge clk)
-    q7_6_d1 <= \$587 ;
+    s6_lo6 <= \$591 ;
   always @(posedge clk)
-    s6_hi6 <= \$588 ;
+    s7_up6 <= \$592 ;
   always @(posedge clk)
-    s6_lo6 <= \$589 ;
+    s8_mag6 <= \$593 ;
   always @(posedge clk)
-    s7_inc6 <= \$590 ;
+    neg6_d0 <= \$594 ;
   always @(posedge clk)
-    big7_d0 <= \$591 ;
+    neg6_d1 <= \$595 ;
   always @(posedge clk)
-    big7_d1 <= \$592 ;
+    neg6_d2 <= \$596 ;
   always @(posedge clk)
-    q7_7_d0 <= \$593 ;
+    neg6_d3 <= \$597 ;
   always @(posedge clk)
-    q7_7_d1 <= \$594 ;
+    neg6_d4 <= \$598 ;
   always @(posedge clk)
-    s6_hi7 <= \$595 ;
+    neg6_d5 <= \$599 ;
   always @(posedge clk)
-    s6_lo7 <= \$596 ;
+    s2_mag7 <= \$600 ;
   always @(posedge clk)
-    s7_inc7 <= \$597 ;
+    s2_neg7 <= \$601 ;
   always @(posedge clk)
-    s8_small0 <= \$598 ;
+    xsat7_d0 <= \$602 ;
   always @(posedge clk)
-    s8_small1 <= \$599 ;
+    xsat7_d1 <= \$603 ;
   always @(posedge clk)
-    s8_small2 <= \$600 ;
+    xsat7_d2 <= \$604 ;
   always @(posedge clk)
-    s8_small3 <= \$601 ;
+    xsat7_d3 <= \$605 ;
   always @(posedge clk)
-    s8_small4 <= \$602 ;
+    xsat7_d4 <= \$606 ;
   always @(posedge clk)
-    s8_small5 <= \$603 ;
+    xsat7_d5 <= \$607 ;
   always @(posedge clk)
-    s8_small6 <= \$604 ;
+    xsat7_d6 <= \$608 ;
   always @(posedge clk)
-    s8_small7 <= \$605 ;
+    s3_qc7 <= \$609 ;
   always @(posedge clk)
-    valid_d0 <= \$606 ;
+    s3_f7 <= \$610 ;
   always @(posedge clk)
-    valid_d1 <= \$607 ;
+    s3_k7 <= \$611 ;
   always @(posedge clk)
-    valid_d2 <= \$608 ;
+    s4_q7 <= \$612 ;
   always @(posedge clk)
-    valid_d3 <= \$609 ;
+    s5_big7 <= \$613 ;
   always @(posedge clk)
-    valid_d4 <= \$610 ;
+    big7_d0 <= \$614 ;
   always @(posedge clk)
-    valid_d5 <= \$611 ;
+    big7_d1 <= \$615 ;
   always @(posedge clk)
-    valid_d6 <= \$612 ;
+    s5_q7_7 <= \$616 ;
   always @(posedge clk)
-    valid_d7 <= \$613 ;
+    q7_7_d0 <= \$617 ;
   always @(posedge clk)
-    last_d0 <= \$614 ;
+    q7_7_d1 <= \$618 ;
   always @(posedge clk)
-    last_d1 <= \$615 ;
+    s4_f27 <= \$619 ;
   always @(posedge clk)
-    last_d2 <= \$616 ;
+    s5_fc7 <= \$620 ;
   always @(posedge clk)
-    last_d3 <= \$617 ;
+    s5_lo7 <= \$621 ;
   always @(posedge clk)
-    last_d4 <= \$618 ;
+    s6_hi7 <= \$622 ;
   always @(posedge clk)
-    last_d5 <= \$619 ;
+    s6_lo7 <= \$623 ;
   always @(posedge clk)
-    last_d6 <= \$620 ;
+    s7_up7 <= \$624 ;
   always @(posedge clk)
-    last_d7 <= \$621 ;
+    s8_mag7 <= \$625 ;
   always @(posedge clk)
-    keep_d0 <= \$622 ;
+    neg7_d0 <= \$626 ;
   always @(posedge clk)
-    keep_d1 <= \$623 ;
+    neg7_d1 <= \$627 ;
   always @(posedge clk)
-    keep_d2 <= \$624 ;
+    neg7_d2 <= \$628 ;
   always @(posedge clk)
-    keep_d3 <= \$625 ;
+    neg7_d3 <= \$629 ;
   always @(posedge clk)
-    keep_d4 <= \$626 ;
+    neg7_d4 <= \$630 ;
   always @(posedge clk)
-    keep_d5 <= \$627 ;
+    neg7_d5 <= \$631 ;
   always @(posedge clk)
-    keep_d6 <= \$628 ;
+    valid_d0 <= \$632 ;
   always @(posedge clk)
-    keep_d7 <= \$629 ;
+    valid_d1 <= \$633 ;
   always @(posedge clk)
-    k_out_d0 <= \$630 ;
+    valid_d2 <= \$634 ;
   always @(posedge clk)
-    k_out_d1 <= \$631 ;
+    valid_d3 <= \$635 ;
   always @(posedge clk)
-    k_out_d2 <= \$632 ;
+    valid_d4 <= \$636 ;
   always @(posedge clk)
-    k_out_d3 <= \$633 ;
+    valid_d5 <= \$637 ;
   always @(posedge clk)
-    k_out_d4 <= \$634 ;
+    valid_d6 <= \$638 ;
   always @(posedge clk)
-    k_out_d5 <= \$635 ;
+    valid_d7 <= \$639 ;
+  always @(posedge clk)
+    last_d0 <= \$640 ;
+  always @(posedge clk)
+    last_d1 <= \$641 ;
+  always @(posedge clk)
+    last_d2 <= \$642 ;
+  always @(posedge clk)
+    last_d3 <= \$643 ;
+  always @(posedge clk)
+    last_d4 <= \$644 ;
+  always @(posedge clk)
+    last_d5 <= \$645 ;
+  always @(posedge clk)
+    last_d6 <= \$646 ;
+  always @(posedge clk)
+    last_d7 <= \$647 ;
+  always @(posedge clk)
+    keep_d0 <= \$648 ;
+  always @(posedge clk)
+    keep_d1 <= \$649 ;
+  always @(posedge clk)
+    keep_d2 <= \$650 ;
+  always @(posedge clk)
+    keep_d3 <= \$651 ;
+  always @(posedge clk)
+    keep_d4 <= \$652 ;
+  always @(posedge clk)
+    keep_d5 <= \$653 ;
+  always @(posedge clk)
+    keep_d6 <= \$654 ;
+  always @(posedge clk)
+    keep_d7 <= \$655 ;
+  always @(posedge clk)
+    k_out_d0 <= \$656 ;
+  always @(posedge clk)
+    k_out_d1 <= \$657 ;
+  always @(posedge clk)
+    k_out_d2 <= \$658 ;
+  always @(posedge clk)
+    k_out_d3 <= \$659 ;
+  always @(posedge clk)
+    k_out_d4 <= \$660 ;
+  always @(posedge clk)
+    k_out_d5 <= \$661 ;
   assign out_buffer_pop = o__valid & o__ready;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & i__ready;
+  assign \$3  = - s8_mag0;
+  assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_mag0 };
+  assign \$5  = only_saturate_d7 ? xsat0_d6 : \$4 ;
+  assign \$6  = - s8_mag1;
+  assign \$7  = neg1_d5 ? \$6  : { 1'h0, s8_mag1 };
+  assign \$8  = only_saturate_d7 ? xsat1_d6 : \$7 ;
+  assign \$9  = - s8_mag2;
+  assign \$10  = neg2_d5 ? \$9  : { 1'h0, s8_mag2 };
+  assign \$11  = only_saturate_d7 ? xsat2_d6 : \$10 ;
+  assign \$12  = - s8_mag3;
+  assign \$13  = neg3_d5 ? \$12  : { 1'h0, s8_mag3 };
+  assign \$14  = only_saturate_d7 ? xsat3_d6 : \$13 ;
+  assign \$15  = - s8_mag4;
+  assign \$16  = neg4_d5 ? \$15  : { 1'h0, s8_mag4 };
+  assign \$17  = only_saturate_d7 ? xsat4_d6 : \$16 ;
+  assign \$18  = - s8_mag5;
+  assign \$19  = neg5_d5 ? \$18  : { 1'h0, s8_mag5 };
+  assign \$20  = only_saturate_d7 ? xsat5_d6 : \$19 ;
+  assign \$21  = - s8_mag6;
+  assign \$22  = neg6_d5 ? \$21  : { 1'h0, s8_mag6 };
+  assign \$23  = only_saturate_d7 ? xsat6_d6 : \$22 ;
+  assign \$24  = - s8_mag7;
+  assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_mag7 };
+  assign \$26  = only_saturate_d7 ? xsat7_d6 : \$25 ;
   assign w_en = i__ready & valid_d7;
-  assign \$3  = - s8_small0;
-  assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_small0 };
-  assign \$5  = kz_d5 ? xsat0_d5 : \$4 ;
-  assign \$6  = - s8_small1;
-  assign \$7  = neg1_d5 ? \$6  : { 1'h0, s8_small1 };
-  assign \$8  = kz_d5 ? xsat1_d5 : \$7 ;
-  assign \$9  = - s8_small2;
-  assign \$10  = neg2_d5 ? \$9  : { 1'h0, s8_small2 };
-  assign \$11  = kz_d5 ? xsat2_d5 : \$10 ;
-  assign \$12  = - s8_small3;
-  assign \$13  = neg3_d5 ? \$12  : { 1'h0, s8_small3 };
-  assign \$14  = kz_d5 ? xsat3_d5 : \$13 ;
-  assign \$15  = - s8_small4;
-  assign \$16  = neg4_d5 ? \$15  : { 1'h0, s8_small4 };
-  assign \$17  = kz_d5 ? xsat4_d5 : \$16 ;
-  assign \$18  = - s8_small5;
-  assign \$19  = neg5_d5 ? \$18  : { 1'h0, s8_small5 };
-  assign \$20  = kz_d5 ? xsat5_d5 : \$19 ;
-  assign \$21  = - s8_small6;
-  assign \$22  = neg6_d5 ? \$21  : { 1'h0, s8_small6 };
-  assign \$23  = kz_d5 ? xsat6_d5 : \$22 ;
-  assign \$24  = - s8_small7;
-  assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_small7 };
-  assign \$26  = kz_d5 ? xsat7_d5 : \$25 ;
   assign \$27  = \$2 [2:0] <= 1'h1;
-  assign \$28  = i__payload[261:256] - 1'h1;
-  assign \$29  = s1_k > 1'h0;
-  assign \$30  = s1_k > 1'h1;
-  assign \$31  = s1_k > 2'h2;
-  assign \$32  = s1_k > 2'h3;
-  assign \$33  = s1_k > 3'h4;
-  assign \$34  = s1_k > 3'h5;
-  assign \$35  = s1_k > 3'h6;
-  assign \$36  = s1_k > 3'h7;
-  assign \$37  = s1_k > 4'h8;
-  assign \$38  = s1_k > 4'h9;
-  assign \$39  = s1_k > 4'ha;
-  assign \$40  = s1_k > 4'hb;
-  assign \$41  = s1_k > 4'hc;
-  assign \$42  = s1_k > 4'hd;
-  assign \$43  = s1_k > 4'he;
-  assign \$44  = s1_k > 4'hf;
-  assign \$45  = s1_k > 5'h10;
-  assign \$46  = s1_k > 5'h11;
-  assign \$47  = s1_k > 5'h12;
-  assign \$48  = s1_k > 5'h13;
-  assign \$49  = s1_k > 5'h14;
-  assign \$50  = s1_k > 5'h15;
-  assign \$51  = s1_k > 5'h16;
-  assign \$52  = s1_k > 5'h17;
-  assign \$53  = s1_k > 5'h18;
-  assign \$54  = s1_k > 5'h19;
-  assign \$55  = s1_k > 5'h1a;
-  assign \$56  = s1_k > 5'h1b;
-  assign \$57  = s1_k > 5'h1c;
-  assign \$58  = s1_k > 5'h1d;
-  assign \$59  = s1_k > 5'h1e;
-  assign \$60  = s1_k > 5'h1f;
-  assign \$63  = \$62  > 1'h0;
-  assign \$65  = \$64  > 1'h1;
-  assign \$67  = \$66  > 2'h2;
-  assign \$69  = \$68  > 2'h3;
-  assign \$71  = \$70  > 3'h4;
-  assign \$73  = \$72  > 3'h5;
-  assign \$75  = \$74  > 3'h6;
-  assign \$77  = \$76  > 3'h7;
-  assign \$79  = \$78  > 4'h8;
-  assign \$81  = \$80  > 4'h9;
-  assign \$83  = \$82  > 4'ha;
-  assign \$85  = \$84  > 4'hb;
-  assign \$87  = \$86  > 4'hc;
-  assign \$89  = \$88  > 4'hd;
-  assign \$91  = \$90  > 4'he;
-  assign \$93  = \$92  > 4'hf;
-  assign \$94  = ! s1_k;
-  assign \$95  = $signed(s1_x0) < $signed(1'h0);
-  assign \$96  = - $signed(s1_x0);
-  assign \$97  = \$95  ? \$96  : { s1_x0[31], s1_x0 };
-  assign \$98  = ~ s1_x0[31];
-  assign \$99  = | s1_x0[31:7];
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = & s1_x0[31:7];
-  assign \$102  = | s1_x0[6:0];
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = s1_x0[31] & \$104 ;
-  assign \$106  = \$105  ? 8'h81 : s1_x0[7:0];
-  assign \$107  = \$100  ? 8'h7f : \$106 ;
-  assign \$108  = $signed(s1_x0) < $signed(1'h0);
-  assign \$109  = $signed(s1_x1) < $signed(1'h0);
-  assign \$110  = - $signed(s1_x1);
-  assign \$111  = \$109  ? \$110  : { s1_x1[31], s1_x1 };
-  assign \$112  = ~ s1_x1[31];
-  assign \$113  = | s1_x1[31:7];
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = & s1_x1[31:7];
-  assign \$116  = | s1_x1[6:0];
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = ~ \$117 ;
-  assign \$119  = s1_x1[31] & \$118 ;
-  assign \$120  = \$119  ? 8'h81 : s1_x1[7:0];
-  assign \$121  = \$114  ? 8'h7f : \$120 ;
-  assign \$122  = $signed(s1_x1) < $signed(1'h0);
-  assign \$123  = $signed(s1_x2) < $signed(1'h0);
-  assign \$124  = - $signed(s1_x2);
-  assign \$125  = \$123  ? \$124  : { s1_x2[31], s1_x2 };
-  assign \$126  = ~ s1_x2[31];
-  assign \$127  = | s1_x2[31:7];
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = & s1_x2[31:7];
-  assign \$130  = | s1_x2[6:0];
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = ~ \$131 ;
-  assign \$133  = s1_x2[31] & \$132 ;
-  assign \$134  = \$133  ? 8'h81 : s1_x2[7:0];
-  assign \$135  = \$128  ? 8'h7f : \$134 ;
-  assign \$136  = $signed(s1_x2) < $signed(1'h0);
-  assign \$137  = $signed(s1_x3) < $signed(1'h0);
-  assign \$138  = - $signed(s1_x3);
-  assign \$139  = \$137  ? \$138  : { s1_x3[31], s1_x3 };
-  assign \$140  = ~ s1_x3[31];
-  assign \$141  = | s1_x3[31:7];
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = & s1_x3[31:7];
-  assign \$144  = | s1_x3[6:0];
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = ~ \$145 ;
-  assign \$147  = s1_x3[31] & \$146 ;
-  assign \$148  = \$147  ? 8'h81 : s1_x3[7:0];
-  assign \$149  = \$142  ? 8'h7f : \$148 ;
-  assign \$150  = $signed(s1_x3) < $signed(1'h0);
-  assign \$151  = $signed(s1_x4) < $signed(1'h0);
-  assign \$152  = - $signed(s1_x4);
-  assign \$153  = \$151  ? \$152  : { s1_x4[31], s1_x4 };
-  assign \$154  = ~ s1_x4[31];
-  assign \$155  = | s1_x4[31:7];
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = & s1_x4[31:7];
-  assign \$158  = | s1_x4[6:0];
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = s1_x4[31] & \$160 ;
-  assign \$162  = \$161  ? 8'h81 : s1_x4[7:0];
-  assign \$163  = \$156  ? 8'h7f : \$162 ;
-  assign \$164  = $signed(s1_x4) < $signed(1'h0);
-  assign \$165  = $signed(s1_x5) < $signed(1'h0);
-  assign \$166  = - $signed(s1_x5);
-  assign \$167  = \$165  ? \$166  : { s1_x5[31], s1_x5 };
-  assign \$168  = ~ s1_x5[31];
-  assign \$169  = | s1_x5[31:7];
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = & s1_x5[31:7];
-  assign \$172  = | s1_x5[6:0];
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = ~ \$173 ;
-  assign \$175  = s1_x5[31] & \$174 ;
-  assign \$176  = \$175  ? 8'h81 : s1_x5[7:0];
-  assign \$177  = \$170  ? 8'h7f : \$176 ;
-  assign \$178  = $signed(s1_x5) < $signed(1'h0);
-  assign \$179  = $signed(s1_x6) < $signed(1'h0);
-  assign \$180  = - $signed(s1_x6);
-  assign \$181  = \$179  ? \$180  : { s1_x6[31], s1_x6 };
-  assign \$182  = ~ s1_x6[31];
-  assign \$183  = | s1_x6[31:7];
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = & s1_x6[31:7];
-  assign \$186  = | s1_x6[6:0];
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = s1_x6[31] & \$188 ;
-  assign \$190  = \$189  ? 8'h81 : s1_x6[7:0];
-  assign \$191  = \$184  ? 8'h7f : \$190 ;
-  assign \$192  = $signed(s1_x6) < $signed(1'h0);
-  assign \$193  = $signed(s1_x7) < $signed(1'h0);
-  assign \$194  = - $signed(s1_x7);
-  assign \$195  = \$193  ? \$194  : { s1_x7[31], s1_x7 };
-  assign \$196  = ~ s1_x7[31];
-  assign \$197  = | s1_x7[31:7];
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = & s1_x7[31:7];
-  assign \$200  = | s1_x7[6:0];
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = ~ \$201 ;
-  assign \$203  = s1_x7[31] & \$202 ;
-  assign \$204  = \$203  ? 8'h81 : s1_x7[7:0];
-  assign \$205  = \$198  ? 8'h7f : \$204 ;
-  assign \$206  = $signed(s1_x7) < $signed(1'h0);
-  assign \$207  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$208  = s2_mag0 & s2_mask;
-  assign \$209  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$210  = s2_mag1 & s2_mask;
-  assign \$211  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$212  = s2_mag2 & s2_mask;
-  assign \$213  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$214  = s2_mag3 & s2_mask;
-  assign \$215  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$216  = s2_mag4 & s2_mask;
-  assign \$217  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$218  = s2_mag5 & s2_mask;
-  assign \$219  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$220  = s2_mag6 & s2_mask;
-  assign \$221  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$222  = s2_mag7 & s2_mask;
-  assign \$223  = s3_qc0 >> s3_k;
-  assign \$225  = s3_odd ? \$224  : s3_f0;
-  assign \$226  = s3_qc1 >> s3_k;
-  assign \$228  = s3_odd ? \$227  : s3_f1;
-  assign \$229  = s3_qc2 >> s3_k;
-  assign \$231  = s3_odd ? \$230  : s3_f2;
-  assign \$232  = s3_qc3 >> s3_k;
-  assign \$234  = s3_odd ? \$233  : s3_f3;
-  assign \$235  = s3_qc4 >> s3_k;
-  assign \$237  = s3_odd ? \$236  : s3_f4;
-  assign \$238  = s3_qc5 >> s3_k;
-  assign \$240  = s3_odd ? \$239  : s3_f5;
-  assign \$241  = s3_qc6 >> s3_k;
-  assign \$243  = s3_odd ? \$242  : s3_f6;
-  assign \$244  = s3_qc7 >> s3_k;
-  assign \$246  = s3_odd ? \$245  : s3_f7;
-  assign \$247  = | s4_q0[31:7];
-  assign \$248  = s4_f20 >> { s4_h[4:3], 3'h0 };
-  assign \$249  = s4_f20[15:0] & s4_mask_h;
-  assign \$250  = | s4_q1[31:7];
-  assign \$251  = s4_f21 >> { s4_h[4:3], 3'h0 };
-  assign \$252  = s4_f21[15:0] & s4_mask_h;
-  assign \$253  = | s4_q2[31:7];
-  assign \$254  = s4_f22 >> { s4_h[4:3], 3'h0 };
-  assign \$255  = s4_f22[15:0] & s4_mask_h;
-  assign \$256  = | s4_q3[31:7];
-  assign \$257  = s4_f23 >> { s4_h[4:3], 3'h0 };
-  assign \$258  = s4_f23[15:0] & s4_mask_h;
-  assign \$259  = | s4_q4[31:7];
-  assign \$260  = s4_f24 >> { s4_h[4:3], 3'h0 };
-  assign \$261  = s4_f24[15:0] & s4_mask_h;
-  assign \$262  = | s4_q5[31:7];
-  assign \$263  = s4_f25 >> { s4_h[4:3], 3'h0 };
-  assign \$264  = s4_f25[15:0] & s4_mask_h;
-  assign \$265  = | s4_q6[31:7];
-  assign \$266  = s4_f26 >> { s4_h[4:3], 3'h0 };
-  assign \$267  = s4_f26[15:0] & s4_mask_h;
-  assign \$268  = | s4_q7[31:7];
-  assign \$269  = s4_f27 >> { s4_h[4:3], 3'h0 };
-  assign \$270  = s4_f27[15:0] & s4_mask_h;
-  assign \$271  = s5_fc0 >> s5_h;
-  assign \$272  = s6_hi0 > s6_lo0;
-  assign \$273  = s5_fc1 >> s5_h;
-  assign \$274  = s6_hi1 > s6_lo1;
-  assign \$275  = s5_fc2 >> s5_h;
-  assign \$276  = s6_hi2 > s6_lo2;
-  assign \$277  = s5_fc3 >> s5_h;
-  assign \$278  = s6_hi3 > s6_lo3;
-  assign \$279  = s5_fc4 >> s5_h;
-  assign \$280  = s6_hi4 > s6_lo4;
+  assign \$28  = i__payload[261:256] > 6'h20;
+  assign \$29  = take & \$28 ;
+  assign \$30  = i__payload[261:256] > 6'h20;
+  assign \$31  = \$30  ? 32'd0 : i__payload[31:0];
+  assign \$32  = i__payload[261:256] > 6'h20;
+  assign \$33  = \$32  ? 32'd0 : i__payload[63:32];
+  assign \$34  = i__payload[261:256] > 6'h20;
+  assign \$35  = \$34  ? 32'd0 : i__payload[95:64];
+  assign \$36  = i__payload[261:256] > 6'h20;
+  assign \$37  = \$36  ? 32'd0 : i__payload[127:96];
+  assign \$38  = i__payload[261:256] > 6'h20;
+  assign \$39  = \$38  ? 32'd0 : i__payload[159:128];
+  assign \$40  = i__payload[261:256] > 6'h20;
+  assign \$41  = \$40  ? 32'd0 : i__payload[191:160];
+  assign \$42  = i__payload[261:256] > 6'h20;
+  assign \$43  = \$42  ? 32'd0 : i__payload[223:192];
+  assign \$44  = i__payload[261:256] > 6'h20;
+  assign \$45  = \$44  ? 32'd0 : i__payload[255:224];
+  assign \$46  = ! i__payload[261:256];
+  assign \$47  = i__payload[261:256] > 6'h20;
+  assign \$48  = \$46  | \$47 ;
+  assign \$49  = s1_k > 1'h0;
+  assign \$50  = s1_k > 1'h1;
+  assign \$51  = s1_k > 2'h2;
+  assign \$52  = s1_k > 2'h3;
+  assign \$53  = s1_k > 3'h4;
+  assign \$54  = s1_k > 3'h5;
+  assign \$55  = s1_k > 3'h6;
+  assign \$56  = s1_k > 3'h7;
+  assign \$57  = s1_k > 4'h8;
+  assign \$58  = s1_k > 4'h9;
+  assign \$59  = s1_k > 4'ha;
+  assign \$60  = s1_k > 4'hb;
+  assign \$61  = s1_k > 4'hc;
+  assign \$62  = s1_k > 4'hd;
+  assign \$63  = s1_k > 4'he;
+  assign \$64  = s1_k > 4'hf;
+  assign \$65  = s1_k > 5'h10;
+  assign \$66  = s1_k > 5'h11;
+  assign \$67  = s1_k > 5'h12;
+  assign \$68  = s1_k > 5'h13;
+  assign \$69  = s1_k > 5'h14;
+  assign \$70  = s1_k > 5'h15;
+  assign \$71  = s1_k > 5'h16;
+  assign \$72  = s1_k > 5'h17;
+  assign \$73  = s1_k > 5'h18;
+  assign \$74  = s1_k > 5'h19;
+  assign \$75  = s1_k > 5'h1a;
+  assign \$76  = s1_k > 5'h1b;
+  assign \$77  = s1_k > 5'h1c;
+  assign \$78  = s1_k > 5'h1d;
+  assign \$79  = s1_k > 5'h1e;
+  assign \$80  = s1_k > 5'h1f;
+  assign \$83  = \$82  > 1'h0;
+  assign \$85  = \$84  > 1'h1;
+  assign \$87  = \$86  > 2'h2;
+  assign \$89  = \$88  > 2'h3;
+  assign \$91  = \$90  > 3'h4;
+  assign \$93  = \$92  > 3'h5;
+  assign \$95  = \$94  > 3'h6;
+  assign \$97  = \$96  > 3'h7;
+  assign \$99  = \$98  > 4'h8;
+  assign \$101  = \$100  > 4'h9;
+  assign \$103  = \$102  > 4'ha;
+  assign \$105  = \$104  > 4'hb;
+  assign \$107  = \$106  > 4'hc;
+  assign \$109  = \$108  > 4'hd;
+  assign \$111  = \$110  > 4'he;
+  assign \$113  = \$112  > 4'hf;
+  assign \$114  = $signed(s1_x0) < $signed(1'h0);
+  assign \$115  = - $signed(s1_x0);
+  assign \$116  = \$114  ? \$115  : { s1_x0[31], s1_x0 };
+  assign \$117  = $signed(s1_x0) < $signed(1'h0);
+  assign \$118  = ~ s1_x0[31];
+  assign \$119  = | s1_x0[31:7];
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = & s1_x0[31:7];
+  assign \$122  = | s1_x0[6:0];
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = s1_x0[31] & \$124 ;
+  assign \$126  = \$125  ? 8'h81 : s1_x0[7:0];
+  assign \$127  = \$120  ? 8'h7f : \$126 ;
+  assign \$128  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$129  = s2_mag0 & s2_mask;
+  assign \$130  = s3_qc0 >> s3_k0;
+  assign \$131  = | s4_q0[31:7];
+  assign \$133  = s3_odd ? \$132  : s3_f0;
+  assign \$134  = s4_f20 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$135  = s4_f20[15:0] & s4_mask_h_d2;
+  assign \$136  = s5_fc0 >> s5_h;
+  assign \$137  = s6_hi0 > s6_lo0;
+  assign \$138  = q7_0_d1 == 7'h7f;
+  assign \$139  = \$138  & s7_up0;
+  assign \$140  = big0_d1 | \$139 ;
+  assign \$141  = q7_0_d1 + s7_up0;
+  assign \$142  = \$140  ? 8'h7f : \$141 ;
+  assign \$143  = $signed(s1_x1) < $signed(1'h0);
+  assign \$144  = - $signed(s1_x1);
+  assign \$145  = \$143  ? \$144  : { s1_x1[31], s1_x1 };
+  assign \$146  = $signed(s1_x1) < $signed(1'h0);
+  assign \$147  = ~ s1_x1[31];
+  assign \$148  = | s1_x1[31:7];
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = & s1_x1[31:7];
+  assign \$151  = | s1_x1[6:0];
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = s1_x1[31] & \$153 ;
+  assign \$155  = \$154  ? 8'h81 : s1_x1[7:0];
+  assign \$156  = \$149  ? 8'h7f : \$155 ;
+  assign \$157  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$158  = s2_mag1 & s2_mask;
+  assign \$159  = s3_qc1 >> s3_k1;
+  assign \$160  = | s4_q1[31:7];
+  assign \$162  = s3_odd ? \$161  : s3_f1;
+  assign \$163  = s4_f21 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$164  = s4_f21[15:0] & s4_mask_h_d2;
+  assign \$165  = s5_fc1 >> s5_h;
+  assign \$166  = s6_hi1 > s6_lo1;
+  assign \$167  = q7_1_d1 == 7'h7f;
+  assign \$168  = \$167  & s7_up1;
+  assign \$169  = big1_d1 | \$168 ;
+  assign \$170  = q7_1_d1 + s7_up1;
+  assign \$171  = \$169  ? 8'h7f : \$170 ;
+  assign \$172  = $signed(s1_x2) < $signed(1'h0);
+  assign \$173  = - $signed(s1_x2);
+  assign \$174  = \$172  ? \$173  : { s1_x2[31], s1_x2 };
+  assign \$175  = $signed(s1_x2) < $signed(1'h0);
+  assign \$176  = ~ s1_x2[31];
+  assign \$177  = | s1_x2[31:7];
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = & s1_x2[31:7];
+  assign \$180  = | s1_x2[6:0];
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = s1_x2[31] & \$182 ;
+  assign \$184  = \$183  ? 8'h81 : s1_x2[7:0];
+  assign \$185  = \$178  ? 8'h7f : \$184 ;
+  assign \$186  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$187  = s2_mag2 & s2_mask;
+  assign \$188  = s3_qc2 >> s3_k2;
+  assign \$189  = | s4_q2[31:7];
+  assign \$191  = s3_odd ? \$190  : s3_f2;
+  assign \$192  = s4_f22 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$193  = s4_f22[15:0] & s4_mask_h_d2;
+  assign \$194  = s5_fc2 >> s5_h;
+  assign \$195  = s6_hi2 > s6_lo2;
+  assign \$196  = q7_2_d1 == 7'h7f;
+  assign \$197  = \$196  & s7_up2;
+  assign \$198  = big2_d1 | \$197 ;
+  assign \$199  = q7_2_d1 + s7_up2;
+  assign \$200  = \$198  ? 8'h7f : \$199 ;
+  assign \$201  = $signed(s1_x3) < $signed(1'h0);
+  assign \$202  = - $signed(s1_x3);
+  assign \$203  = \$201  ? \$202  : { s1_x3[31], s1_x3 };
+  assign \$204  = $signed(s1_x3) < $signed(1'h0);
+  assign \$205  = ~ s1_x3[31];
+  assign \$206  = | s1_x3[31:7];
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = & s1_x3[31:7];
+  assign \$209  = | s1_x3[6:0];
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = ~ \$210 ;
+  assign \$212  = s1_x3[31] & \$211 ;
+  assign \$213  = \$212  ? 8'h81 : s1_x3[7:0];
+  assign \$214  = \$207  ? 8'h7f : \$213 ;
+  assign \$215  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$216  = s2_mag3 & s2_mask;
+  assign \$217  = s3_qc3 >> s3_k3;
+  assign \$218  = | s4_q3[31:7];
+  assign \$220  = s3_odd ? \$219  : s3_f3;
+  assign \$221  = s4_f23 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$222  = s4_f23[15:0] & s4_mask_h_d2;
+  assign \$223  = s5_fc3 >> s5_h;
+  assign \$224  = s6_hi3 > s6_lo3;
+  assign \$225  = q7_3_d1 == 7'h7f;
+  assign \$226  = \$225  & s7_up3;
+  assign \$227  = big3_d1 | \$226 ;
+  assign \$228  = q7_3_d1 + s7_up3;
+  assign \$229  = \$227  ? 8'h7f : \$228 ;
+  assign \$230  = $signed(s1_x4) < $signed(1'h0);
+  assign \$231  = - $signed(s1_x4);
+  assign \$232  = \$230  ? \$231  : { s1_x4[31], s1_x4 };
+  assign \$233  = $signed(s1_x4) < $signed(1'h0);
+  assign \$234  = ~ s1_x4[31];
+  assign \$235  = | s1_x4[31:7];
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = & s1_x4[31:7];
+  assign \$238  = | s1_x4[6:0];
+  assign \$239  = \$237  & \$238 ;
+  assign \$240  = ~ \$239 ;
+  assign \$241  = s1_x4[31] & \$240 ;
+  assign \$242  = \$241  ? 8'h81 : s1_x4[7:0];
+  assign \$243  = \$236  ? 8'h7f : \$242 ;
+  assign \$244  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$245  = s2_mag4 & s2_mask;
+  assign \$246  = s3_qc4 >> s3_k4;
+  assign \$247  = | s4_q4[31:7];
+  assign \$249  = s3_odd ? \$248  : s3_f4;
+  assign \$250  = s4_f24 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$251  = s4_f24[15:0] & s4_mask_h_d2;
+  assign \$252  = s5_fc4 >> s5_h;
+  assign \$253  = s6_hi4 > s6_lo4;
+  assign \$254  = q7_4_d1 == 7'h7f;
+  assign \$255  = \$254  & s7_up4;
+  assign \$256  = big4_d1 | \$255 ;
+  assign \$257  = q7_4_d1 + s7_up4;
+  assign \$258  = \$256  ? 8'h7f : \$257 ;
+  assign \$259  = $signed(s1_x5) < $signed(1'h0);
+  assign \$260  = - $signed(s1_x5);
+  assign \$261  = \$259  ? \$260  : { s1_x5[31], s1_x5 };
+  assign \$262  = $signed(s1_x5) < $signed(1'h0);
+  assign \$263  = ~ s1_x5[31];
+  assign \$264  = | s1_x5[31:7];
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = & s1_x5[31:7];
+  assign \$267  = | s1_x5[6:0];
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = ~ \$268 ;
+  assign \$270  = s1_x5[31] & \$269 ;
+  assign \$271  = \$270  ? 8'h81 : s1_x5[7:0];
+  assign \$272  = \$265  ? 8'h7f : \$271 ;
+  assign \$273  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$274  = s2_mag5 & s2_mask;
+  assign \$275  = s3_qc5 >> s3_k5;
+  assign \$276  = | s4_q5[31:7];
+  assign \$278  = s3_odd ? \$277  : s3_f5;
+  assign \$279  = s4_f25 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$280  = s4_f25[15:0] & s4_mask_h_d2;
   assign \$281  = s5_fc5 >> s5_h;
   assign \$282  = s6_hi5 > s6_lo5;
-  assign \$283  = s5_fc6 >> s5_h;
-  assign \$284  = s6_hi6 > s6_lo6;
-  assign \$285  = s5_fc7 >> s5_h;
-  assign \$286  = s6_hi7 > s6_lo7;
-  assign \$287  = q7_0_d1 == 7'h7f;
-  assign \$288  = \$287  & s7_inc0;
-  assign \$289  = big0_d1 | \$288 ;
-  assign \$290  = q7_0_d1 + s7_inc0;
-  assign \$291  = \$289  ? 8'h7f : \$290 ;
-  assign \$292  = q7_1_d1 == 7'h7f;
-  assign \$293  = \$292  & s7_inc1;
-  assign \$294  = big1_d1 | \$293 ;
-  assign \$295  = q7_1_d1 + s7_inc1;
-  assign \$296  = \$294  ? 8'h7f : \$295 ;
-  assign \$297  = q7_2_d1 == 7'h7f;
-  assign \$298  = \$297  & s7_inc2;
-  assign \$299  = big2_d1 | \$298 ;
-  assign \$300  = q7_2_d1 + s7_inc2;
-  assign \$301  = \$299  ? 8'h7f : \$300 ;
-  assign \$302  = q7_3_d1 == 7'h7f;
-  assign \$303  = \$302  & s7_inc3;
-  assign \$304  = big3_d1 | \$303 ;
-  assign \$305  = q7_3_d1 + s7_inc3;
-  assign \$306  = \$304  ? 8'h7f : \$305 ;
-  assign \$307  = q7_4_d1 == 7'h7f;
-  assign \$308  = \$307  & s7_inc4;
-  assign \$309  = big4_d1 | \$308 ;
-  assign \$310  = q7_4_d1 + s7_inc4;
-  assign \$311  = \$309  ? 8'h7f : \$310 ;
-  assign \$312  = q7_5_d1 == 7'h7f;
-  assign \$313  = \$312  & s7_inc5;
-  assign \$314  = big5_d1 | \$313 ;
-  assign \$315  = q7_5_d1 + s7_inc5;
+  assign \$283  = q7_5_d1 == 7'h7f;
+  assign \$284  = \$283  & s7_up5;
+  assign \$285  = big5_d1 | \$284 ;
+  assign \$286  = q7_5_d1 + s7_up5;
+  assign \$287  = \$285  ? 8'h7f : \$286 ;
+  assign \$288  = $signed(s1_x6) < $signed(1'h0);
+  assign \$289  = - $signed(s1_x6);
+  assign \$290  = \$288  ? \$289  : { s1_x6[31], s1_x6 };
+  assign \$291  = $signed(s1_x6) < $signed(1'h0);
+  assign \$292  = ~ s1_x6[31];
+  assign \$293  = | s1_x6[31:7];
+  assign \$294  = \$292  & \$293 ;
+  assign \$295  = & s1_x6[31:7];
+  assign \$296  = | s1_x6[6:0];
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = ~ \$297 ;
+  assign \$299  = s1_x6[31] & \$298 ;
+  assign \$300  = \$299  ? 8'h81 : s1_x6[7:0];
+  assign \$301  = \$294  ? 8'h7f : \$300 ;
+  assign \$302  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$303  = s2_mag6 & s2_mask;
+  assign \$304  = s3_qc6 >> s3_k6;
+  assign \$305  = | s4_q6[31:7];
+  assign \$307  = s3_odd ? \$306  : s3_f6;
+  assign \$308  = s4_f26 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$309  = s4_f26[15:0] & s4_mask_h_d2;
+  assign \$310  = s5_fc6 >> s5_h;
+  assign \$311  = s6_hi6 > s6_lo6;
+  assign \$312  = q7_6_d1 == 7'h7f;
+  assign \$313  = \$312  & s7_up6;
+  assign \$314  = big6_d1 | \$313 ;
+  assign \$315  = q7_6_d1 + s7_up6;
   assign \$316  = \$314  ? 8'h7f : \$315 ;
-  assign \$317  = q7_6_d1 == 7'h7f;
-  assign \$318  = \$317  & s7_inc6;
-  assign \$319  = big6_d1 | \$318 ;
-  assign \$320  = q7_6_d1 + s7_inc6;
-  assign \$321  = \$319  ? 8'h7f : \$320 ;
-  assign \$322  = q7_7_d1 == 7'h7f;
-  assign \$323  = \$322  & s7_inc7;
-  assign \$324  = big7_d1 | \$323 ;
-  assign \$325  = q7_7_d1 + s7_inc7;
-  assign \$326  = \$324  ? 8'h7f : \$325 ;
-  always @(posedge clk)
-    i__ready <= \$327 ;
-  always @(posedge clk)
-    s1_k <= \$328 ;
-  always @(posedge clk)
-    s1_km1 <= \$329 ;
-  always @(posedge clk)
-    s1_x0 <= \$330 ;
-  always @(posedge clk)
-    s1_x1 <= \$331 ;
-  always @(posedge clk)
-    s1_x2 <= \$332 ;
-  always @(posedge clk)
-    s1_x3 <= \$333 ;
-  always @(posedge clk)
-    s1_x4 <= \$334 ;
-  always @(posedge clk)
-    s1_x5 <= \$335 ;
-  always @(posedge clk)
-    s1_x6 <= \$336 ;
-  always @(posedge clk)
-    s1_x7 <= \$337 ;
-  always @(posedge clk)
-    s2_k <= \$338 ;
-  always @(posedge clk)
-    s2_mask <= \$339 ;
-  always @(posedge clk)
-    s2_h <= \$340 ;
-  always @(posedge clk)
-    s2_mask_h <= \$341 ;
-  always @(posedge clk)
-    s2_km1 <= \$342 ;
-  always @(posedge clk)
-    s2_kz <= \$343 ;
+  assign \$317  = $signed(s1_x7) < $signed(1'h0);
+  assign \$318  = - $signed(s1_x7);
+  assign \$319  = \$317  ? \$318  : { s1_x7[31], s1_x7 };
+  assign \$320  = $signed(s1_x7) < $signed(1'h0);
+  assign \$321  = ~ s1_x7[31];
+  assign \$322  = | s1_x7[31:7];
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = & s1_x7[31:7];
+  assign \$325  = | s1_x7[6:0];
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = ~ \$326 ;
+  assign \$328  = s1_x7[31] & \$327 ;
+  assign \$329  = \$328  ? 8'h81 : s1_x7[7:0];
+  assign \$330  = \$323  ? 8'h7f : \$329 ;
+  assign \$331  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$332  = s2_mag7 & s2_mask;
+  assign \$333  = s3_qc7 >> s3_k7;
+  assign \$334  = | s4_q7[31:7];
   \shift_round_pseudo.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -1949,59 +2012,16 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = kz_d0;
-    if (i__ready) begin
-      \$344  = s2_kz;
-    end
+    \$348  = \$27 ;
     if (rst) begin
-      \$344  = 1'h0;
+      \$348  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = kz_d1;
-    if (i__ready) begin
-      \$345  = kz_d0;
-    end
-    if (rst) begin
-      \$345  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = kz_d2;
-    if (i__ready) begin
-      \$346  = kz_d1;
-    end
-    if (rst) begin
-      \$346  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = kz_d3;
-    if (i__ready) begin
-      \$347  = kz_d2;
-    end
-    if (rst) begin
-      \$347  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = kz_d4;
-    if (i__ready) begin
-      \$348  = kz_d3;
-    end
-    if (rst) begin
-      \$348  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = kz_d5;
-    if (i__ready) begin
-      \$349  = kz_d4;
+    \$349  = bad_shift;
+    if (\$29 ) begin
+      \$349  = 1'h1;
     end
     if (rst) begin
       \$349  = 1'h0;
@@ -2009,199 +2029,199 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = s2_mag0;
+    \$350  = s1_k;
     if (i__ready) begin
-      \$350  = \$97 [31:0];
+      \$350  = i__payload[261:256];
     end
     if (rst) begin
-      \$350  = 32'd0;
+      \$350  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = s2_xsat0;
+    \$351  = s1_x0;
     if (i__ready) begin
-      \$351  = \$107 ;
+      \$351  = \$31 ;
     end
     if (rst) begin
-      \$351  = 8'h00;
+      \$351  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = s2_neg0;
+    \$352  = s1_x1;
     if (i__ready) begin
-      \$352  = \$108 ;
+      \$352  = \$33 ;
     end
     if (rst) begin
-      \$352  = 1'h0;
+      \$352  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = neg0_d0;
+    \$353  = s1_x2;
     if (i__ready) begin
-      \$353  = s2_neg0;
+      \$353  = \$35 ;
     end
     if (rst) begin
-      \$353  = 1'h0;
+      \$353  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = neg0_d1;
+    \$354  = s1_x3;
     if (i__ready) begin
-      \$354  = neg0_d0;
+      \$354  = \$37 ;
     end
     if (rst) begin
-      \$354  = 1'h0;
+      \$354  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = neg0_d2;
+    \$355  = s1_x4;
     if (i__ready) begin
-      \$355  = neg0_d1;
+      \$355  = \$39 ;
     end
     if (rst) begin
-      \$355  = 1'h0;
+      \$355  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = neg0_d3;
+    \$356  = s1_x5;
     if (i__ready) begin
-      \$356  = neg0_d2;
+      \$356  = \$41 ;
     end
     if (rst) begin
-      \$356  = 1'h0;
+      \$356  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = neg0_d4;
+    \$357  = s1_x6;
     if (i__ready) begin
-      \$357  = neg0_d3;
+      \$357  = \$43 ;
     end
     if (rst) begin
-      \$357  = 1'h0;
+      \$357  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = neg0_d5;
+    \$358  = s1_x7;
     if (i__ready) begin
-      \$358  = neg0_d4;
+      \$358  = \$45 ;
     end
     if (rst) begin
-      \$358  = 1'h0;
+      \$358  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = xsat0_d0;
+    \$359  = only_saturate_d0;
     if (i__ready) begin
-      \$359  = s2_xsat0;
+      \$359  = \$48 ;
     end
     if (rst) begin
-      \$359  = 8'h00;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = xsat0_d1;
+    \$360  = only_saturate_d1;
     if (i__ready) begin
-      \$360  = xsat0_d0;
+      \$360  = only_saturate_d0;
     end
     if (rst) begin
-      \$360  = 8'h00;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = xsat0_d2;
+    \$361  = only_saturate_d2;
     if (i__ready) begin
-      \$361  = xsat0_d1;
+      \$361  = only_saturate_d1;
     end
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = xsat0_d3;
+    \$362  = only_saturate_d3;
     if (i__ready) begin
-      \$362  = xsat0_d2;
+      \$362  = only_saturate_d2;
     end
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = xsat0_d4;
+    \$363  = only_saturate_d4;
     if (i__ready) begin
-      \$363  = xsat0_d3;
+      \$363  = only_saturate_d3;
     end
     if (rst) begin
-      \$363  = 8'h00;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = xsat0_d5;
+    \$364  = only_saturate_d5;
     if (i__ready) begin
-      \$364  = xsat0_d4;
+      \$364  = only_saturate_d4;
     end
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = s2_mag1;
+    \$365  = only_saturate_d6;
     if (i__ready) begin
-      \$365  = \$111 [31:0];
+      \$365  = only_saturate_d5;
     end
     if (rst) begin
-      \$365  = 32'd0;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = s2_xsat1;
+    \$366  = only_saturate_d7;
     if (i__ready) begin
-      \$366  = \$121 ;
+      \$366  = only_saturate_d6;
     end
     if (rst) begin
-      \$366  = 8'h00;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = s2_neg1;
+    \$367  = s2_k;
     if (i__ready) begin
-      \$367  = \$122 ;
+      \$367  = s1_k;
     end
     if (rst) begin
-      \$367  = 1'h0;
+      \$367  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = neg1_d0;
+    \$368  = s2_mask;
     if (i__ready) begin
-      \$368  = s2_neg1;
+      \$368  = { \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49  };
     end
     if (rst) begin
-      \$368  = 1'h0;
+      \$368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = neg1_d1;
+    \$369  = s3_odd;
     if (i__ready) begin
-      \$369  = neg1_d0;
+      \$369  = s2_k[0];
     end
     if (rst) begin
       \$369  = 1'h0;
@@ -2209,89 +2229,89 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = neg1_d2;
+    \$370  = s4_h_d0;
     if (i__ready) begin
-      \$370  = neg1_d1;
+      \$370  = \$81 ;
     end
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = neg1_d3;
+    \$371  = s4_h_d1;
     if (i__ready) begin
-      \$371  = neg1_d2;
+      \$371  = s4_h_d0;
     end
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = neg1_d4;
+    \$372  = s4_mask_h_d0;
     if (i__ready) begin
-      \$372  = neg1_d3;
+      \$372  = { \$113 , \$111 , \$109 , \$107 , \$105 , \$103 , \$101 , \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83  };
     end
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = neg1_d5;
+    \$373  = s4_mask_h_d1;
     if (i__ready) begin
-      \$373  = neg1_d4;
+      \$373  = s4_mask_h_d0;
     end
     if (rst) begin
-      \$373  = 1'h0;
+      \$373  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = xsat1_d0;
+    \$374  = s4_mask_h_d2;
     if (i__ready) begin
-      \$374  = s2_xsat1;
+      \$374  = s4_mask_h_d1;
     end
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = xsat1_d1;
+    \$375  = s5_h;
     if (i__ready) begin
-      \$375  = xsat1_d0;
+      \$375  = s4_h_d1[2:0];
     end
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = xsat1_d2;
+    \$376  = s2_mag0;
     if (i__ready) begin
-      \$376  = xsat1_d1;
+      \$376  = \$116 [31:0];
     end
     if (rst) begin
-      \$376  = 8'h00;
+      \$376  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = xsat1_d3;
+    \$377  = s2_neg0;
     if (i__ready) begin
-      \$377  = xsat1_d2;
+      \$377  = \$117 ;
     end
     if (rst) begin
-      \$377  = 8'h00;
+      \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = xsat1_d4;
+    \$378  = xsat0_d0;
     if (i__ready) begin
-      \$378  = xsat1_d3;
+      \$378  = \$127 ;
     end
     if (rst) begin
       \$378  = 8'h00;
@@ -2299,9 +2319,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = xsat1_d5;
+    \$379  = xsat0_d1;
     if (i__ready) begin
-      \$379  = xsat1_d4;
+      \$379  = xsat0_d0;
     end
     if (rst) begin
       \$379  = 8'h00;
@@ -2309,19 +2329,19 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = s2_mag2;
+    \$380  = xsat0_d2;
     if (i__ready) begin
-      \$380  = \$125 [31:0];
+      \$380  = xsat0_d1;
     end
     if (rst) begin
-      \$380  = 32'd0;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = s2_xsat2;
+    \$381  = xsat0_d3;
     if (i__ready) begin
-      \$381  = \$135 ;
+      \$381  = xsat0_d2;
     end
     if (rst) begin
       \$381  = 8'h00;
@@ -2329,139 +2349,139 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = s2_neg2;
+    \$382  = xsat0_d4;
     if (i__ready) begin
-      \$382  = \$136 ;
+      \$382  = xsat0_d3;
     end
     if (rst) begin
-      \$382  = 1'h0;
+      \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = neg2_d0;
+    \$383  = xsat0_d5;
     if (i__ready) begin
-      \$383  = s2_neg2;
+      \$383  = xsat0_d4;
     end
     if (rst) begin
-      \$383  = 1'h0;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = neg2_d1;
+    \$384  = xsat0_d6;
     if (i__ready) begin
-      \$384  = neg2_d0;
+      \$384  = xsat0_d5;
     end
     if (rst) begin
-      \$384  = 1'h0;
+      \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = neg2_d2;
+    \$385  = s3_qc0;
     if (i__ready) begin
-      \$385  = neg2_d1;
+      \$385  = \$128 ;
     end
     if (rst) begin
-      \$385  = 1'h0;
+      \$385  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = neg2_d3;
+    \$386  = s3_f0;
     if (i__ready) begin
-      \$386  = neg2_d2;
+      \$386  = \$129 ;
     end
     if (rst) begin
-      \$386  = 1'h0;
+      \$386  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = neg2_d4;
+    \$387  = s3_k0;
     if (i__ready) begin
-      \$387  = neg2_d3;
+      \$387  = s2_k[2:0];
     end
     if (rst) begin
-      \$387  = 1'h0;
+      \$387  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = neg2_d5;
+    \$388  = s4_q0;
     if (i__ready) begin
-      \$388  = neg2_d4;
+      \$388  = \$130 ;
     end
     if (rst) begin
-      \$388  = 1'h0;
+      \$388  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = xsat2_d0;
+    \$389  = s5_big0;
     if (i__ready) begin
-      \$389  = s2_xsat2;
+      \$389  = \$131 ;
     end
     if (rst) begin
-      \$389  = 8'h00;
+      \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = xsat2_d1;
+    \$390  = big0_d0;
     if (i__ready) begin
-      \$390  = xsat2_d0;
+      \$390  = s5_big0;
     end
     if (rst) begin
-      \$390  = 8'h00;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = xsat2_d2;
+    \$391  = big0_d1;
     if (i__ready) begin
-      \$391  = xsat2_d1;
+      \$391  = big0_d0;
     end
     if (rst) begin
-      \$391  = 8'h00;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = xsat2_d3;
+    \$392  = s5_q7_0;
     if (i__ready) begin
-      \$392  = xsat2_d2;
+      \$392  = s4_q0[6:0];
     end
     if (rst) begin
-      \$392  = 8'h00;
+      \$392  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = xsat2_d4;
+    \$393  = q7_0_d0;
     if (i__ready) begin
-      \$393  = xsat2_d3;
+      \$393  = s5_q7_0;
     end
     if (rst) begin
-      \$393  = 8'h00;
+      \$393  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = xsat2_d5;
+    \$394  = q7_0_d1;
     if (i__ready) begin
-      \$394  = xsat2_d4;
+      \$394  = q7_0_d0;
     end
     if (rst) begin
-      \$394  = 8'h00;
+      \$394  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = s2_mag3;
+    \$395  = s4_f20;
     if (i__ready) begin
-      \$395  = \$139 [31:0];
+      \$395  = \$133 ;
     end
     if (rst) begin
       \$395  = 32'd0;
@@ -2469,49 +2489,49 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = s2_xsat3;
+    \$396  = s5_fc0;
     if (i__ready) begin
-      \$396  = \$149 ;
+      \$396  = \$134 [23:0];
     end
     if (rst) begin
-      \$396  = 8'h00;
+      \$396  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = s2_neg3;
+    \$397  = s5_lo0;
     if (i__ready) begin
-      \$397  = \$150 ;
+      \$397  = \$135 ;
     end
     if (rst) begin
-      \$397  = 1'h0;
+      \$397  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = neg3_d0;
+    \$398  = s6_hi0;
     if (i__ready) begin
-      \$398  = s2_neg3;
+      \$398  = \$136 [15:0];
     end
     if (rst) begin
-      \$398  = 1'h0;
+      \$398  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = neg3_d1;
+    \$399  = s6_lo0;
     if (i__ready) begin
-      \$399  = neg3_d0;
+      \$399  = s5_lo0;
     end
     if (rst) begin
-      \$399  = 1'h0;
+      \$399  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = neg3_d2;
+    \$400  = s7_up0;
     if (i__ready) begin
-      \$400  = neg3_d1;
+      \$400  = \$137 ;
     end
     if (rst) begin
       \$400  = 1'h0;
@@ -2519,19 +2539,19 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = neg3_d3;
+    \$401  = s8_mag0;
     if (i__ready) begin
-      \$401  = neg3_d2;
+      \$401  = \$142 [6:0];
     end
     if (rst) begin
-      \$401  = 1'h0;
+      \$401  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = neg3_d4;
+    \$402  = neg0_d0;
     if (i__ready) begin
-      \$402  = neg3_d3;
+      \$402  = s2_neg0;
     end
     if (rst) begin
       \$402  = 1'h0;
@@ -2539,9 +2559,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = neg3_d5;
+    \$403  = neg0_d1;
     if (i__ready) begin
-      \$403  = neg3_d4;
+      \$403  = neg0_d0;
     end
     if (rst) begin
       \$403  = 1'h0;
@@ -2549,79 +2569,79 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = xsat3_d0;
+    \$404  = neg0_d2;
     if (i__ready) begin
-      \$404  = s2_xsat3;
+      \$404  = neg0_d1;
     end
     if (rst) begin
-      \$404  = 8'h00;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = xsat3_d1;
+    \$405  = neg0_d3;
     if (i__ready) begin
-      \$405  = xsat3_d0;
+      \$405  = neg0_d2;
     end
     if (rst) begin
-      \$405  = 8'h00;
+      \$405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = xsat3_d2;
+    \$406  = neg0_d4;
     if (i__ready) begin
-      \$406  = xsat3_d1;
+      \$406  = neg0_d3;
     end
     if (rst) begin
-      \$406  = 8'h00;
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = xsat3_d3;
+    \$407  = neg0_d5;
     if (i__ready) begin
-      \$407  = xsat3_d2;
+      \$407  = neg0_d4;
     end
     if (rst) begin
-      \$407  = 8'h00;
+      \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = xsat3_d4;
+    \$408  = s2_mag1;
     if (i__ready) begin
-      \$408  = xsat3_d3;
+      \$408  = \$145 [31:0];
     end
     if (rst) begin
-      \$408  = 8'h00;
+      \$408  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = xsat3_d5;
+    \$409  = s2_neg1;
     if (i__ready) begin
-      \$409  = xsat3_d4;
+      \$409  = \$146 ;
     end
     if (rst) begin
-      \$409  = 8'h00;
+      \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = s2_mag4;
+    \$410  = xsat1_d0;
     if (i__ready) begin
-      \$410  = \$153 [31:0];
+      \$410  = \$156 ;
     end
     if (rst) begin
-      \$410  = 32'd0;
+      \$410  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = s2_xsat4;
+    \$411  = xsat1_d1;
     if (i__ready) begin
-      \$411  = \$163 ;
+      \$411  = xsat1_d0;
     end
     if (rst) begin
       \$411  = 8'h00;
@@ -2629,209 +2649,209 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = s2_neg4;
+    \$412  = xsat1_d2;
     if (i__ready) begin
-      \$412  = \$164 ;
+      \$412  = xsat1_d1;
     end
     if (rst) begin
-      \$412  = 1'h0;
+      \$412  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = neg4_d0;
+    \$413  = xsat1_d3;
     if (i__ready) begin
-      \$413  = s2_neg4;
+      \$413  = xsat1_d2;
     end
     if (rst) begin
-      \$413  = 1'h0;
+      \$413  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = neg4_d1;
+    \$414  = xsat1_d4;
     if (i__ready) begin
-      \$414  = neg4_d0;
+      \$414  = xsat1_d3;
     end
     if (rst) begin
-      \$414  = 1'h0;
+      \$414  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = neg4_d2;
+    \$415  = xsat1_d5;
     if (i__ready) begin
-      \$415  = neg4_d1;
+      \$415  = xsat1_d4;
     end
     if (rst) begin
-      \$415  = 1'h0;
+      \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = neg4_d3;
+    \$416  = xsat1_d6;
     if (i__ready) begin
-      \$416  = neg4_d2;
+      \$416  = xsat1_d5;
     end
     if (rst) begin
-      \$416  = 1'h0;
+      \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = neg4_d4;
+    \$417  = s3_qc1;
     if (i__ready) begin
-      \$417  = neg4_d3;
+      \$417  = \$157 ;
     end
     if (rst) begin
-      \$417  = 1'h0;
+      \$417  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = neg4_d5;
+    \$418  = s3_f1;
     if (i__ready) begin
-      \$418  = neg4_d4;
+      \$418  = \$158 ;
     end
     if (rst) begin
-      \$418  = 1'h0;
+      \$418  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = xsat4_d0;
+    \$419  = s3_k1;
     if (i__ready) begin
-      \$419  = s2_xsat4;
+      \$419  = s2_k[2:0];
     end
     if (rst) begin
-      \$419  = 8'h00;
+      \$419  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = xsat4_d1;
+    \$420  = s4_q1;
     if (i__ready) begin
-      \$420  = xsat4_d0;
+      \$420  = \$159 ;
     end
     if (rst) begin
-      \$420  = 8'h00;
+      \$420  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = xsat4_d2;
+    \$421  = s5_big1;
     if (i__ready) begin
-      \$421  = xsat4_d1;
+      \$421  = \$160 ;
     end
     if (rst) begin
-      \$421  = 8'h00;
+      \$421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = xsat4_d3;
+    \$422  = big1_d0;
     if (i__ready) begin
-      \$422  = xsat4_d2;
+      \$422  = s5_big1;
     end
     if (rst) begin
-      \$422  = 8'h00;
+      \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = xsat4_d4;
+    \$423  = big1_d1;
     if (i__ready) begin
-      \$423  = xsat4_d3;
+      \$423  = big1_d0;
     end
     if (rst) begin
-      \$423  = 8'h00;
+      \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = xsat4_d5;
+    \$424  = s5_q7_1;
     if (i__ready) begin
-      \$424  = xsat4_d4;
+      \$424  = s4_q1[6:0];
     end
     if (rst) begin
-      \$424  = 8'h00;
+      \$424  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = s2_mag5;
+    \$425  = q7_1_d0;
     if (i__ready) begin
-      \$425  = \$167 [31:0];
+      \$425  = s5_q7_1;
     end
     if (rst) begin
-      \$425  = 32'd0;
+      \$425  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = s2_xsat5;
+    \$426  = q7_1_d1;
     if (i__ready) begin
-      \$426  = \$177 ;
+      \$426  = q7_1_d0;
     end
     if (rst) begin
-      \$426  = 8'h00;
+      \$426  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = s2_neg5;
+    \$427  = s4_f21;
     if (i__ready) begin
-      \$427  = \$178 ;
+      \$427  = \$162 ;
     end
     if (rst) begin
-      \$427  = 1'h0;
+      \$427  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = neg5_d0;
+    \$428  = s5_fc1;
     if (i__ready) begin
-      \$428  = s2_neg5;
+      \$428  = \$163 [23:0];
     end
     if (rst) begin
-      \$428  = 1'h0;
+      \$428  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = neg5_d1;
+    \$429  = s5_lo1;
     if (i__ready) begin
-      \$429  = neg5_d0;
+      \$429  = \$164 ;
     end
     if (rst) begin
-      \$429  = 1'h0;
+      \$429  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = neg5_d2;
+    \$430  = s6_hi1;
     if (i__ready) begin
-      \$430  = neg5_d1;
+      \$430  = \$165 [15:0];
     end
     if (rst) begin
-      \$430  = 1'h0;
+      \$430  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = neg5_d3;
+    \$431  = s6_lo1;
     if (i__ready) begin
-      \$431  = neg5_d2;
+      \$431  = s5_lo1;
     end
     if (rst) begin
-      \$431  = 1'h0;
+      \$431  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = neg5_d4;
+    \$432  = s7_up1;
     if (i__ready) begin
-      \$432  = neg5_d3;
+      \$432  = \$166 ;
     end
     if (rst) begin
       \$432  = 1'h0;
@@ -2839,79 +2859,79 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = neg5_d5;
+    \$433  = s8_mag1;
     if (i__ready) begin
-      \$433  = neg5_d4;
+      \$433  = \$171 [6:0];
     end
     if (rst) begin
-      \$433  = 1'h0;
+      \$433  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = xsat5_d0;
+    \$434  = neg1_d0;
     if (i__ready) begin
-      \$434  = s2_xsat5;
+      \$434  = s2_neg1;
     end
     if (rst) begin
-      \$434  = 8'h00;
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = xsat5_d1;
+    \$435  = neg1_d1;
     if (i__ready) begin
-      \$435  = xsat5_d0;
+      \$435  = neg1_d0;
     end
     if (rst) begin
-      \$435  = 8'h00;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = xsat5_d2;
+    \$436  = neg1_d2;
     if (i__ready) begin
-      \$436  = xsat5_d1;
+      \$436  = neg1_d1;
     end
     if (rst) begin
-      \$436  = 8'h00;
+      \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = xsat5_d3;
+    \$437  = neg1_d3;
     if (i__ready) begin
-      \$437  = xsat5_d2;
+      \$437  = neg1_d2;
     end
     if (rst) begin
-      \$437  = 8'h00;
+      \$437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = xsat5_d4;
+    \$438  = neg1_d4;
     if (i__ready) begin
-      \$438  = xsat5_d3;
+      \$438  = neg1_d3;
     end
     if (rst) begin
-      \$438  = 8'h00;
+      \$438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = xsat5_d5;
+    \$439  = neg1_d5;
     if (i__ready) begin
-      \$439  = xsat5_d4;
+      \$439  = neg1_d4;
     end
     if (rst) begin
-      \$439  = 8'h00;
+      \$439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = s2_mag6;
+    \$440  = s2_mag2;
     if (i__ready) begin
-      \$440  = \$181 [31:0];
+      \$440  = \$174 [31:0];
     end
     if (rst) begin
       \$440  = 32'd0;
@@ -2919,319 +2939,319 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = s2_xsat6;
+    \$441  = s2_neg2;
     if (i__ready) begin
-      \$441  = \$191 ;
+      \$441  = \$175 ;
     end
     if (rst) begin
-      \$441  = 8'h00;
+      \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = s2_neg6;
+    \$442  = xsat2_d0;
     if (i__ready) begin
-      \$442  = \$192 ;
+      \$442  = \$185 ;
     end
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = neg6_d0;
+    \$443  = xsat2_d1;
     if (i__ready) begin
-      \$443  = s2_neg6;
+      \$443  = xsat2_d0;
     end
     if (rst) begin
-      \$443  = 1'h0;
+      \$443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = neg6_d1;
+    \$444  = xsat2_d2;
     if (i__ready) begin
-      \$444  = neg6_d0;
+      \$444  = xsat2_d1;
     end
     if (rst) begin
-      \$444  = 1'h0;
+      \$444  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = neg6_d2;
+    \$445  = xsat2_d3;
     if (i__ready) begin
-      \$445  = neg6_d1;
+      \$445  = xsat2_d2;
     end
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = neg6_d3;
+    \$446  = xsat2_d4;
     if (i__ready) begin
-      \$446  = neg6_d2;
+      \$446  = xsat2_d3;
     end
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = neg6_d4;
+    \$447  = xsat2_d5;
     if (i__ready) begin
-      \$447  = neg6_d3;
+      \$447  = xsat2_d4;
     end
     if (rst) begin
-      \$447  = 1'h0;
+      \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = neg6_d5;
+    \$448  = xsat2_d6;
     if (i__ready) begin
-      \$448  = neg6_d4;
+      \$448  = xsat2_d5;
     end
     if (rst) begin
-      \$448  = 1'h0;
+      \$448  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = xsat6_d0;
+    \$449  = s3_qc2;
     if (i__ready) begin
-      \$449  = s2_xsat6;
+      \$449  = \$186 ;
     end
     if (rst) begin
-      \$449  = 8'h00;
+      \$449  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = xsat6_d1;
+    \$450  = s3_f2;
     if (i__ready) begin
-      \$450  = xsat6_d0;
+      \$450  = \$187 ;
     end
     if (rst) begin
-      \$450  = 8'h00;
+      \$450  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = xsat6_d2;
+    \$451  = s3_k2;
     if (i__ready) begin
-      \$451  = xsat6_d1;
+      \$451  = s2_k[2:0];
     end
     if (rst) begin
-      \$451  = 8'h00;
+      \$451  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = xsat6_d3;
+    \$452  = s4_q2;
     if (i__ready) begin
-      \$452  = xsat6_d2;
+      \$452  = \$188 ;
     end
     if (rst) begin
-      \$452  = 8'h00;
+      \$452  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = xsat6_d4;
+    \$453  = s5_big2;
     if (i__ready) begin
-      \$453  = xsat6_d3;
+      \$453  = \$189 ;
     end
     if (rst) begin
-      \$453  = 8'h00;
+      \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = xsat6_d5;
+    \$454  = big2_d0;
     if (i__ready) begin
-      \$454  = xsat6_d4;
+      \$454  = s5_big2;
     end
     if (rst) begin
-      \$454  = 8'h00;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = s2_mag7;
+    \$455  = big2_d1;
     if (i__ready) begin
-      \$455  = \$195 [31:0];
+      \$455  = big2_d0;
     end
     if (rst) begin
-      \$455  = 32'd0;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = s2_xsat7;
+    \$456  = s5_q7_2;
     if (i__ready) begin
-      \$456  = \$205 ;
+      \$456  = s4_q2[6:0];
     end
     if (rst) begin
-      \$456  = 8'h00;
+      \$456  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = s2_neg7;
+    \$457  = q7_2_d0;
     if (i__ready) begin
-      \$457  = \$206 ;
+      \$457  = s5_q7_2;
     end
     if (rst) begin
-      \$457  = 1'h0;
+      \$457  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = neg7_d0;
+    \$458  = q7_2_d1;
     if (i__ready) begin
-      \$458  = s2_neg7;
+      \$458  = q7_2_d0;
     end
     if (rst) begin
-      \$458  = 1'h0;
+      \$458  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = neg7_d1;
+    \$459  = s4_f22;
     if (i__ready) begin
-      \$459  = neg7_d0;
+      \$459  = \$191 ;
     end
     if (rst) begin
-      \$459  = 1'h0;
+      \$459  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = neg7_d2;
+    \$460  = s5_fc2;
     if (i__ready) begin
-      \$460  = neg7_d1;
+      \$460  = \$192 [23:0];
     end
     if (rst) begin
-      \$460  = 1'h0;
+      \$460  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = neg7_d3;
+    \$461  = s5_lo2;
     if (i__ready) begin
-      \$461  = neg7_d2;
+      \$461  = \$193 ;
     end
     if (rst) begin
-      \$461  = 1'h0;
+      \$461  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = neg7_d4;
+    \$462  = s6_hi2;
     if (i__ready) begin
-      \$462  = neg7_d3;
+      \$462  = \$194 [15:0];
     end
     if (rst) begin
-      \$462  = 1'h0;
+      \$462  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = neg7_d5;
+    \$463  = s6_lo2;
     if (i__ready) begin
-      \$463  = neg7_d4;
+      \$463  = s5_lo2;
     end
     if (rst) begin
-      \$463  = 1'h0;
+      \$463  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = xsat7_d0;
+    \$464  = s7_up2;
     if (i__ready) begin
-      \$464  = s2_xsat7;
+      \$464  = \$195 ;
     end
     if (rst) begin
-      \$464  = 8'h00;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = xsat7_d1;
+    \$465  = s8_mag2;
     if (i__ready) begin
-      \$465  = xsat7_d0;
+      \$465  = \$200 [6:0];
     end
     if (rst) begin
-      \$465  = 8'h00;
+      \$465  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = xsat7_d2;
+    \$466  = neg2_d0;
     if (i__ready) begin
-      \$466  = xsat7_d1;
+      \$466  = s2_neg2;
     end
     if (rst) begin
-      \$466  = 8'h00;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = xsat7_d3;
+    \$467  = neg2_d1;
     if (i__ready) begin
-      \$467  = xsat7_d2;
+      \$467  = neg2_d0;
     end
     if (rst) begin
-      \$467  = 8'h00;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = xsat7_d4;
+    \$468  = neg2_d2;
     if (i__ready) begin
-      \$468  = xsat7_d3;
+      \$468  = neg2_d1;
     end
     if (rst) begin
-      \$468  = 8'h00;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = xsat7_d5;
+    \$469  = neg2_d3;
     if (i__ready) begin
-      \$469  = xsat7_d4;
+      \$469  = neg2_d2;
     end
     if (rst) begin
-      \$469  = 8'h00;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = s3_k;
+    \$470  = neg2_d4;
     if (i__ready) begin
-      \$470  = s2_k[2:0];
+      \$470  = neg2_d3;
     end
     if (rst) begin
-      \$470  = 3'h0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = s3_qc0;
+    \$471  = neg2_d5;
     if (i__ready) begin
-      \$471  = \$207 ;
+      \$471  = neg2_d4;
     end
     if (rst) begin
-      \$471  = 32'd0;
+      \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = s3_f0;
+    \$472  = s2_mag3;
     if (i__ready) begin
-      \$472  = \$208 ;
+      \$472  = \$203 [31:0];
     end
     if (rst) begin
       \$472  = 32'd0;
@@ -3239,89 +3259,89 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = s3_qc1;
+    \$473  = s2_neg3;
     if (i__ready) begin
-      \$473  = \$209 ;
+      \$473  = \$204 ;
     end
     if (rst) begin
-      \$473  = 32'd0;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = s3_f1;
+    \$474  = xsat3_d0;
     if (i__ready) begin
-      \$474  = \$210 ;
+      \$474  = \$214 ;
     end
     if (rst) begin
-      \$474  = 32'd0;
+      \$474  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = s3_qc2;
+    \$475  = xsat3_d1;
     if (i__ready) begin
-      \$475  = \$211 ;
+      \$475  = xsat3_d0;
     end
     if (rst) begin
-      \$475  = 32'd0;
+      \$475  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = s3_f2;
+    \$476  = xsat3_d2;
     if (i__ready) begin
-      \$476  = \$212 ;
+      \$476  = xsat3_d1;
     end
     if (rst) begin
-      \$476  = 32'd0;
+      \$476  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = s3_qc3;
+    \$477  = xsat3_d3;
     if (i__ready) begin
-      \$477  = \$213 ;
+      \$477  = xsat3_d2;
     end
     if (rst) begin
-      \$477  = 32'd0;
+      \$477  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = s3_f3;
+    \$478  = xsat3_d4;
     if (i__ready) begin
-      \$478  = \$214 ;
+      \$478  = xsat3_d3;
     end
     if (rst) begin
-      \$478  = 32'd0;
+      \$478  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = s3_qc4;
+    \$479  = xsat3_d5;
     if (i__ready) begin
-      \$479  = \$215 ;
+      \$479  = xsat3_d4;
     end
     if (rst) begin
-      \$479  = 32'd0;
+      \$479  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = s3_f4;
+    \$480  = xsat3_d6;
     if (i__ready) begin
-      \$480  = \$216 ;
+      \$480  = xsat3_d5;
     end
     if (rst) begin
-      \$480  = 32'd0;
+      \$480  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = s3_qc5;
+    \$481  = s3_qc3;
     if (i__ready) begin
-      \$481  = \$217 ;
+      \$481  = \$215 ;
     end
     if (rst) begin
       \$481  = 32'd0;
@@ -3329,9 +3349,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = s3_f5;
+    \$482  = s3_f3;
     if (i__ready) begin
-      \$482  = \$218 ;
+      \$482  = \$216 ;
     end
     if (rst) begin
       \$482  = 32'd0;
@@ -3339,19 +3359,19 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = s3_qc6;
+    \$483  = s3_k3;
     if (i__ready) begin
-      \$483  = \$219 ;
+      \$483  = s2_k[2:0];
     end
     if (rst) begin
-      \$483  = 32'd0;
+      \$483  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = s3_f6;
+    \$484  = s4_q3;
     if (i__ready) begin
-      \$484  = \$220 ;
+      \$484  = \$217 ;
     end
     if (rst) begin
       \$484  = 32'd0;
@@ -3359,199 +3379,199 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = s3_qc7;
+    \$485  = s5_big3;
     if (i__ready) begin
-      \$485  = \$221 ;
+      \$485  = \$218 ;
     end
     if (rst) begin
-      \$485  = 32'd0;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s3_f7;
+    \$486  = big3_d0;
     if (i__ready) begin
-      \$486  = \$222 ;
+      \$486  = s5_big3;
     end
     if (rst) begin
-      \$486  = 32'd0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s3_km1;
+    \$487  = big3_d1;
     if (i__ready) begin
-      \$487  = s2_km1[2:0];
+      \$487  = big3_d0;
     end
     if (rst) begin
-      \$487  = 3'h0;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s3_h;
+    \$488  = s5_q7_3;
     if (i__ready) begin
-      \$488  = s2_h;
+      \$488  = s4_q3[6:0];
     end
     if (rst) begin
-      \$488  = 5'h00;
+      \$488  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s3_odd;
+    \$489  = q7_3_d0;
     if (i__ready) begin
-      \$489  = s2_k[0];
+      \$489  = s5_q7_3;
     end
     if (rst) begin
-      \$489  = 1'h0;
+      \$489  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s3_mask_h;
+    \$490  = q7_3_d1;
     if (i__ready) begin
-      \$490  = s2_mask_h;
+      \$490  = q7_3_d0;
     end
     if (rst) begin
-      \$490  = 16'h0000;
+      \$490  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s4_h;
+    \$491  = s4_f23;
     if (i__ready) begin
-      \$491  = s3_h;
+      \$491  = \$220 ;
     end
     if (rst) begin
-      \$491  = 5'h00;
+      \$491  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s4_mask_h;
+    \$492  = s5_fc3;
     if (i__ready) begin
-      \$492  = s3_mask_h;
+      \$492  = \$221 [23:0];
     end
     if (rst) begin
-      \$492  = 16'h0000;
+      \$492  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s4_q0;
+    \$493  = s5_lo3;
     if (i__ready) begin
-      \$493  = \$223 ;
+      \$493  = \$222 ;
     end
     if (rst) begin
-      \$493  = 32'd0;
+      \$493  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s4_f20;
+    \$494  = s6_hi3;
     if (i__ready) begin
-      \$494  = \$225 ;
+      \$494  = \$223 [15:0];
     end
     if (rst) begin
-      \$494  = 32'd0;
+      \$494  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s4_q1;
+    \$495  = s6_lo3;
     if (i__ready) begin
-      \$495  = \$226 ;
+      \$495  = s5_lo3;
     end
     if (rst) begin
-      \$495  = 32'd0;
+      \$495  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s4_f21;
+    \$496  = s7_up3;
     if (i__ready) begin
-      \$496  = \$228 ;
+      \$496  = \$224 ;
     end
     if (rst) begin
-      \$496  = 32'd0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s4_q2;
+    \$497  = s8_mag3;
     if (i__ready) begin
-      \$497  = \$229 ;
+      \$497  = \$229 [6:0];
     end
     if (rst) begin
-      \$497  = 32'd0;
+      \$497  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s4_f22;
+    \$498  = neg3_d0;
     if (i__ready) begin
-      \$498  = \$231 ;
+      \$498  = s2_neg3;
     end
     if (rst) begin
-      \$498  = 32'd0;
+      \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s4_q3;
+    \$499  = neg3_d1;
     if (i__ready) begin
-      \$499  = \$232 ;
+      \$499  = neg3_d0;
     end
     if (rst) begin
-      \$499  = 32'd0;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s4_f23;
+    \$500  = neg3_d2;
     if (i__ready) begin
-      \$500  = \$234 ;
+      \$500  = neg3_d1;
     end
     if (rst) begin
-      \$500  = 32'd0;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s4_q4;
+    \$501  = neg3_d3;
     if (i__ready) begin
-      \$501  = \$235 ;
+      \$501  = neg3_d2;
     end
     if (rst) begin
-      \$501  = 32'd0;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s4_f24;
+    \$502  = neg3_d4;
     if (i__ready) begin
-      \$502  = \$237 ;
+      \$502  = neg3_d3;
     end
     if (rst) begin
-      \$502  = 32'd0;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s4_q5;
+    \$503  = neg3_d5;
     if (i__ready) begin
-      \$503  = \$238 ;
+      \$503  = neg3_d4;
     end
     if (rst) begin
-      \$503  = 32'd0;
+      \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s4_f25;
+    \$504  = s2_mag4;
     if (i__ready) begin
-      \$504  = \$240 ;
+      \$504  = \$232 [31:0];
     end
     if (rst) begin
       \$504  = 32'd0;
@@ -3559,139 +3579,139 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s4_q6;
+    \$505  = s2_neg4;
     if (i__ready) begin
-      \$505  = \$241 ;
+      \$505  = \$233 ;
     end
     if (rst) begin
-      \$505  = 32'd0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = s4_f26;
+    \$506  = xsat4_d0;
     if (i__ready) begin
       \$506  = \$243 ;
     end
     if (rst) begin
-      \$506  = 32'd0;
+      \$506  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s4_q7;
+    \$507  = xsat4_d1;
     if (i__ready) begin
-      \$507  = \$244 ;
+      \$507  = xsat4_d0;
     end
     if (rst) begin
-      \$507  = 32'd0;
+      \$507  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s4_f27;
+    \$508  = xsat4_d2;
     if (i__ready) begin
-      \$508  = \$246 ;
+      \$508  = xsat4_d1;
     end
     if (rst) begin
-      \$508  = 32'd0;
+      \$508  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s5_h;
+    \$509  = xsat4_d3;
     if (i__ready) begin
-      \$509  = s4_h[2:0];
+      \$509  = xsat4_d2;
     end
     if (rst) begin
-      \$509  = 3'h0;
+      \$509  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s5_big0;
+    \$510  = xsat4_d4;
     if (i__ready) begin
-      \$510  = \$247 ;
+      \$510  = xsat4_d3;
     end
     if (rst) begin
-      \$510  = 1'h0;
+      \$510  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s5_q7_0;
+    \$511  = xsat4_d5;
     if (i__ready) begin
-      \$511  = s4_q0[6:0];
+      \$511  = xsat4_d4;
     end
     if (rst) begin
-      \$511  = 7'h00;
+      \$511  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s5_fc0;
+    \$512  = xsat4_d6;
     if (i__ready) begin
-      \$512  = \$248 [23:0];
+      \$512  = xsat4_d5;
     end
     if (rst) begin
-      \$512  = 24'h000000;
+      \$512  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s5_lo0;
+    \$513  = s3_qc4;
     if (i__ready) begin
-      \$513  = \$249 ;
+      \$513  = \$244 ;
     end
     if (rst) begin
-      \$513  = 16'h0000;
+      \$513  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s5_big1;
+    \$514  = s3_f4;
     if (i__ready) begin
-      \$514  = \$250 ;
+      \$514  = \$245 ;
     end
     if (rst) begin
-      \$514  = 1'h0;
+      \$514  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s5_q7_1;
+    \$515  = s3_k4;
     if (i__ready) begin
-      \$515  = s4_q1[6:0];
+      \$515  = s2_k[2:0];
     end
     if (rst) begin
-      \$515  = 7'h00;
+      \$515  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = s5_fc1;
+    \$516  = s4_q4;
     if (i__ready) begin
-      \$516  = \$251 [23:0];
+      \$516  = \$246 ;
     end
     if (rst) begin
-      \$516  = 24'h000000;
+      \$516  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = s5_lo1;
+    \$517  = s5_big4;
     if (i__ready) begin
-      \$517  = \$252 ;
+      \$517  = \$247 ;
     end
     if (rst) begin
-      \$517  = 16'h0000;
+      \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s5_big2;
+    \$518  = big4_d0;
     if (i__ready) begin
-      \$518  = \$253 ;
+      \$518  = s5_big4;
     end
     if (rst) begin
       \$518  = 1'h0;
@@ -3699,59 +3719,59 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s5_q7_2;
+    \$519  = big4_d1;
     if (i__ready) begin
-      \$519  = s4_q2[6:0];
+      \$519  = big4_d0;
     end
     if (rst) begin
-      \$519  = 7'h00;
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s5_fc2;
+    \$520  = s5_q7_4;
     if (i__ready) begin
-      \$520  = \$254 [23:0];
+      \$520  = s4_q4[6:0];
     end
     if (rst) begin
-      \$520  = 24'h000000;
+      \$520  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s5_lo2;
+    \$521  = q7_4_d0;
     if (i__ready) begin
-      \$521  = \$255 ;
+      \$521  = s5_q7_4;
     end
     if (rst) begin
-      \$521  = 16'h0000;
+      \$521  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s5_big3;
+    \$522  = q7_4_d1;
     if (i__ready) begin
-      \$522  = \$256 ;
+      \$522  = q7_4_d0;
     end
     if (rst) begin
-      \$522  = 1'h0;
+      \$522  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s5_q7_3;
+    \$523  = s4_f24;
     if (i__ready) begin
-      \$523  = s4_q3[6:0];
+      \$523  = \$249 ;
     end
     if (rst) begin
-      \$523  = 7'h00;
+      \$523  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s5_fc3;
+    \$524  = s5_fc4;
     if (i__ready) begin
-      \$524  = \$257 [23:0];
+      \$524  = \$250 [23:0];
     end
     if (rst) begin
       \$524  = 24'h000000;
@@ -3759,9 +3779,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s5_lo3;
+    \$525  = s5_lo4;
     if (i__ready) begin
-      \$525  = \$258 ;
+      \$525  = \$251 ;
     end
     if (rst) begin
       \$525  = 16'h0000;
@@ -3769,49 +3789,49 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = s5_big4;
+    \$526  = s6_hi4;
     if (i__ready) begin
-      \$526  = \$259 ;
+      \$526  = \$252 [15:0];
     end
     if (rst) begin
-      \$526  = 1'h0;
+      \$526  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = s5_q7_4;
+    \$527  = s6_lo4;
     if (i__ready) begin
-      \$527  = s4_q4[6:0];
+      \$527  = s5_lo4;
     end
     if (rst) begin
-      \$527  = 7'h00;
+      \$527  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = s5_fc4;
+    \$528  = s7_up4;
     if (i__ready) begin
-      \$528  = \$260 [23:0];
+      \$528  = \$253 ;
     end
     if (rst) begin
-      \$528  = 24'h000000;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = s5_lo4;
+    \$529  = s8_mag4;
     if (i__ready) begin
-      \$529  = \$261 ;
+      \$529  = \$258 [6:0];
     end
     if (rst) begin
-      \$529  = 16'h0000;
+      \$529  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = s5_big5;
+    \$530  = neg4_d0;
     if (i__ready) begin
-      \$530  = \$262 ;
+      \$530  = s2_neg4;
     end
     if (rst) begin
       \$530  = 1'h0;
@@ -3819,39 +3839,39 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = s5_q7_5;
+    \$531  = neg4_d1;
     if (i__ready) begin
-      \$531  = s4_q5[6:0];
+      \$531  = neg4_d0;
     end
     if (rst) begin
-      \$531  = 7'h00;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = s5_fc5;
+    \$532  = neg4_d2;
     if (i__ready) begin
-      \$532  = \$263 [23:0];
+      \$532  = neg4_d1;
     end
     if (rst) begin
-      \$532  = 24'h000000;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = s5_lo5;
+    \$533  = neg4_d3;
     if (i__ready) begin
-      \$533  = \$264 ;
+      \$533  = neg4_d2;
     end
     if (rst) begin
-      \$533  = 16'h0000;
+      \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = s5_big6;
+    \$534  = neg4_d4;
     if (i__ready) begin
-      \$534  = \$265 ;
+      \$534  = neg4_d3;
     end
     if (rst) begin
       \$534  = 1'h0;
@@ -3859,149 +3879,149 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = s5_q7_6;
+    \$535  = neg4_d5;
     if (i__ready) begin
-      \$535  = s4_q6[6:0];
+      \$535  = neg4_d4;
     end
     if (rst) begin
-      \$535  = 7'h00;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = s5_fc6;
+    \$536  = s2_mag5;
     if (i__ready) begin
-      \$536  = \$266 [23:0];
+      \$536  = \$261 [31:0];
     end
     if (rst) begin
-      \$536  = 24'h000000;
+      \$536  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = s5_lo6;
+    \$537  = s2_neg5;
     if (i__ready) begin
-      \$537  = \$267 ;
+      \$537  = \$262 ;
     end
     if (rst) begin
-      \$537  = 16'h0000;
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = s5_big7;
+    \$538  = xsat5_d0;
     if (i__ready) begin
-      \$538  = \$268 ;
+      \$538  = \$272 ;
     end
     if (rst) begin
-      \$538  = 1'h0;
+      \$538  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = s5_q7_7;
+    \$539  = xsat5_d1;
     if (i__ready) begin
-      \$539  = s4_q7[6:0];
+      \$539  = xsat5_d0;
     end
     if (rst) begin
-      \$539  = 7'h00;
+      \$539  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = s5_fc7;
+    \$540  = xsat5_d2;
     if (i__ready) begin
-      \$540  = \$269 [23:0];
+      \$540  = xsat5_d1;
     end
     if (rst) begin
-      \$540  = 24'h000000;
+      \$540  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = s5_lo7;
+    \$541  = xsat5_d3;
     if (i__ready) begin
-      \$541  = \$270 ;
+      \$541  = xsat5_d2;
     end
     if (rst) begin
-      \$541  = 16'h0000;
+      \$541  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = big0_d0;
+    \$542  = xsat5_d4;
     if (i__ready) begin
-      \$542  = s5_big0;
+      \$542  = xsat5_d3;
     end
     if (rst) begin
-      \$542  = 1'h0;
+      \$542  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = big0_d1;
+    \$543  = xsat5_d5;
     if (i__ready) begin
-      \$543  = big0_d0;
+      \$543  = xsat5_d4;
     end
     if (rst) begin
-      \$543  = 1'h0;
+      \$543  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = q7_0_d0;
+    \$544  = xsat5_d6;
     if (i__ready) begin
-      \$544  = s5_q7_0;
+      \$544  = xsat5_d5;
     end
     if (rst) begin
-      \$544  = 7'h00;
+      \$544  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = q7_0_d1;
+    \$545  = s3_qc5;
     if (i__ready) begin
-      \$545  = q7_0_d0;
+      \$545  = \$273 ;
     end
     if (rst) begin
-      \$545  = 7'h00;
+      \$545  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = s6_hi0;
+    \$546  = s3_f5;
     if (i__ready) begin
-      \$546  = \$271 [15:0];
+      \$546  = \$274 ;
     end
     if (rst) begin
-      \$546  = 16'h0000;
+      \$546  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = s6_lo0;
+    \$547  = s3_k5;
     if (i__ready) begin
-      \$547  = s5_lo0;
+      \$547  = s2_k[2:0];
     end
     if (rst) begin
-      \$547  = 16'h0000;
+      \$547  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = s7_inc0;
+    \$548  = s4_q5;
     if (i__ready) begin
-      \$548  = \$272 ;
+      \$548  = \$275 ;
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = big1_d0;
+    \$549  = s5_big5;
     if (i__ready) begin
-      \$549  = s5_big1;
+      \$549  = \$276 ;
     end
     if (rst) begin
       \$549  = 1'h0;
@@ -4009,9 +4029,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = big1_d1;
+    \$550  = big5_d0;
     if (i__ready) begin
-      \$550  = big1_d0;
+      \$550  = s5_big5;
     end
     if (rst) begin
       \$550  = 1'h0;
@@ -4019,19 +4039,19 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = q7_1_d0;
+    \$551  = big5_d1;
     if (i__ready) begin
-      \$551  = s5_q7_1;
+      \$551  = big5_d0;
     end
     if (rst) begin
-      \$551  = 7'h00;
+      \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = q7_1_d1;
+    \$552  = s5_q7_5;
     if (i__ready) begin
-      \$552  = q7_1_d0;
+      \$552  = s4_q5[6:0];
     end
     if (rst) begin
       \$552  = 7'h00;
@@ -4039,99 +4059,99 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = s6_hi1;
+    \$553  = q7_5_d0;
     if (i__ready) begin
-      \$553  = \$273 [15:0];
+      \$553  = s5_q7_5;
     end
     if (rst) begin
-      \$553  = 16'h0000;
+      \$553  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = s6_lo1;
+    \$554  = q7_5_d1;
     if (i__ready) begin
-      \$554  = s5_lo1;
+      \$554  = q7_5_d0;
     end
     if (rst) begin
-      \$554  = 16'h0000;
+      \$554  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = s7_inc1;
+    \$555  = s4_f25;
     if (i__ready) begin
-      \$555  = \$274 ;
+      \$555  = \$278 ;
     end
     if (rst) begin
-      \$555  = 1'h0;
+      \$555  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = big2_d0;
+    \$556  = s5_fc5;
     if (i__ready) begin
-      \$556  = s5_big2;
+      \$556  = \$279 [23:0];
     end
     if (rst) begin
-      \$556  = 1'h0;
+      \$556  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = big2_d1;
+    \$557  = s5_lo5;
     if (i__ready) begin
-      \$557  = big2_d0;
+      \$557  = \$280 ;
     end
     if (rst) begin
-      \$557  = 1'h0;
+      \$557  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = q7_2_d0;
+    \$558  = s6_hi5;
     if (i__ready) begin
-      \$558  = s5_q7_2;
+      \$558  = \$281 [15:0];
     end
     if (rst) begin
-      \$558  = 7'h00;
+      \$558  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = q7_2_d1;
+    \$559  = s6_lo5;
     if (i__ready) begin
-      \$559  = q7_2_d0;
+      \$559  = s5_lo5;
     end
     if (rst) begin
-      \$559  = 7'h00;
+      \$559  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = s6_hi2;
+    \$560  = s7_up5;
     if (i__ready) begin
-      \$560  = \$275 [15:0];
+      \$560  = \$282 ;
     end
     if (rst) begin
-      \$560  = 16'h0000;
+      \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = s6_lo2;
+    \$561  = s8_mag5;
     if (i__ready) begin
-      \$561  = s5_lo2;
+      \$561  = \$287 [6:0];
     end
     if (rst) begin
-      \$561  = 16'h0000;
+      \$561  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = s7_inc2;
+    \$562  = neg5_d0;
     if (i__ready) begin
-      \$562  = \$276 ;
+      \$562  = s2_neg5;
     end
     if (rst) begin
       \$562  = 1'h0;
@@ -4139,9 +4159,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = big3_d0;
+    \$563  = neg5_d1;
     if (i__ready) begin
-      \$563  = s5_big3;
+      \$563  = neg5_d0;
     end
     if (rst) begin
       \$563  = 1'h0;
@@ -4149,9 +4169,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = big3_d1;
+    \$564  = neg5_d2;
     if (i__ready) begin
-      \$564  = big3_d0;
+      \$564  = neg5_d1;
     end
     if (rst) begin
       \$564  = 1'h0;
@@ -4159,49 +4179,49 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = q7_3_d0;
+    \$565  = neg5_d3;
     if (i__ready) begin
-      \$565  = s5_q7_3;
+      \$565  = neg5_d2;
     end
     if (rst) begin
-      \$565  = 7'h00;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = q7_3_d1;
+    \$566  = neg5_d4;
     if (i__ready) begin
-      \$566  = q7_3_d0;
+      \$566  = neg5_d3;
     end
     if (rst) begin
-      \$566  = 7'h00;
+      \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = s6_hi3;
+    \$567  = neg5_d5;
     if (i__ready) begin
-      \$567  = \$277 [15:0];
+      \$567  = neg5_d4;
     end
     if (rst) begin
-      \$567  = 16'h0000;
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = s6_lo3;
+    \$568  = s2_mag6;
     if (i__ready) begin
-      \$568  = s5_lo3;
+      \$568  = \$290 [31:0];
     end
     if (rst) begin
-      \$568  = 16'h0000;
+      \$568  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = s7_inc3;
+    \$569  = s2_neg6;
     if (i__ready) begin
-      \$569  = \$278 ;
+      \$569  = \$291 ;
     end
     if (rst) begin
       \$569  = 1'h0;
@@ -4209,139 +4229,139 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = big4_d0;
+    \$570  = xsat6_d0;
     if (i__ready) begin
-      \$570  = s5_big4;
+      \$570  = \$301 ;
     end
     if (rst) begin
-      \$570  = 1'h0;
+      \$570  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = big4_d1;
+    \$571  = xsat6_d1;
     if (i__ready) begin
-      \$571  = big4_d0;
+      \$571  = xsat6_d0;
     end
     if (rst) begin
-      \$571  = 1'h0;
+      \$571  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = q7_4_d0;
+    \$572  = xsat6_d2;
     if (i__ready) begin
-      \$572  = s5_q7_4;
+      \$572  = xsat6_d1;
     end
     if (rst) begin
-      \$572  = 7'h00;
+      \$572  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = q7_4_d1;
+    \$573  = xsat6_d3;
     if (i__ready) begin
-      \$573  = q7_4_d0;
+      \$573  = xsat6_d2;
     end
     if (rst) begin
-      \$573  = 7'h00;
+      \$573  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = s6_hi4;
+    \$574  = xsat6_d4;
     if (i__ready) begin
-      \$574  = \$279 [15:0];
+      \$574  = xsat6_d3;
     end
     if (rst) begin
-      \$574  = 16'h0000;
+      \$574  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = s6_lo4;
+    \$575  = xsat6_d5;
     if (i__ready) begin
-      \$575  = s5_lo4;
+      \$575  = xsat6_d4;
     end
     if (rst) begin
-      \$575  = 16'h0000;
+      \$575  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = s7_inc4;
+    \$576  = xsat6_d6;
     if (i__ready) begin
-      \$576  = \$280 ;
+      \$576  = xsat6_d5;
     end
     if (rst) begin
-      \$576  = 1'h0;
+      \$576  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = big5_d0;
+    \$577  = s3_qc6;
     if (i__ready) begin
-      \$577  = s5_big5;
+      \$577  = \$302 ;
     end
     if (rst) begin
-      \$577  = 1'h0;
+      \$577  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = big5_d1;
+    \$578  = s3_f6;
     if (i__ready) begin
-      \$578  = big5_d0;
+      \$578  = \$303 ;
     end
     if (rst) begin
-      \$578  = 1'h0;
+      \$578  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = q7_5_d0;
+    \$579  = s3_k6;
     if (i__ready) begin
-      \$579  = s5_q7_5;
+      \$579  = s2_k[2:0];
     end
     if (rst) begin
-      \$579  = 7'h00;
+      \$579  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = q7_5_d1;
+    \$580  = s4_q6;
     if (i__ready) begin
-      \$580  = q7_5_d0;
+      \$580  = \$304 ;
     end
     if (rst) begin
-      \$580  = 7'h00;
+      \$580  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = s6_hi5;
+    \$581  = s5_big6;
     if (i__ready) begin
-      \$581  = \$281 [15:0];
+      \$581  = \$305 ;
     end
     if (rst) begin
-      \$581  = 16'h0000;
+      \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = s6_lo5;
+    \$582  = big6_d0;
     if (i__ready) begin
-      \$582  = s5_lo5;
+      \$582  = s5_big6;
     end
     if (rst) begin
-      \$582  = 16'h0000;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = s7_inc5;
+    \$583  = big6_d1;
     if (i__ready) begin
-      \$583  = \$282 ;
+      \$583  = big6_d0;
     end
     if (rst) begin
       \$583  = 1'h0;
@@ -4349,29 +4369,29 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = big6_d0;
+    \$584  = s5_q7_6;
     if (i__ready) begin
-      \$584  = s5_big6;
+      \$584  = s4_q6[6:0];
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$584  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = big6_d1;
+    \$585  = q7_6_d0;
     if (i__ready) begin
-      \$585  = big6_d0;
+      \$585  = s5_q7_6;
     end
     if (rst) begin
-      \$585  = 1'h0;
+      \$585  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = q7_6_d0;
+    \$586  = q7_6_d1;
     if (i__ready) begin
-      \$586  = s5_q7_6;
+      \$586  = q7_6_d0;
     end
     if (rst) begin
       \$586  = 7'h00;
@@ -4379,29 +4399,29 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = q7_6_d1;
+    \$587  = s4_f26;
     if (i__ready) begin
-      \$587  = q7_6_d0;
+      \$587  = \$307 ;
     end
     if (rst) begin
-      \$587  = 7'h00;
+      \$587  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = s6_hi6;
+    \$588  = s5_fc6;
     if (i__ready) begin
-      \$588  = \$283 [15:0];
+      \$588  = \$308 [23:0];
     end
     if (rst) begin
-      \$588  = 16'h0000;
+      \$588  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = s6_lo6;
+    \$589  = s5_lo6;
     if (i__ready) begin
-      \$589  = s5_lo6;
+      \$589  = \$309 ;
     end
     if (rst) begin
       \$589  = 16'h0000;
@@ -4409,29 +4429,29 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = s7_inc6;
+    \$590  = s6_hi6;
     if (i__ready) begin
-      \$590  = \$284 ;
+      \$590  = \$310 [15:0];
     end
     if (rst) begin
-      \$590  = 1'h0;
+      \$590  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = big7_d0;
+    \$591  = s6_lo6;
     if (i__ready) begin
-      \$591  = s5_big7;
+      \$591  = s5_lo6;
     end
     if (rst) begin
-      \$591  = 1'h0;
+      \$591  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = big7_d1;
+    \$592  = s7_up6;
     if (i__ready) begin
-      \$592  = big7_d0;
+      \$592  = \$311 ;
     end
     if (rst) begin
       \$592  = 1'h0;
@@ -4439,9 +4459,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = q7_7_d0;
+    \$593  = s8_mag6;
     if (i__ready) begin
-      \$593  = s5_q7_7;
+      \$593  = \$316 [6:0];
     end
     if (rst) begin
       \$593  = 7'h00;
@@ -4449,39 +4469,39 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = q7_7_d1;
+    \$594  = neg6_d0;
     if (i__ready) begin
-      \$594  = q7_7_d0;
+      \$594  = s2_neg6;
     end
     if (rst) begin
-      \$594  = 7'h00;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = s6_hi7;
+    \$595  = neg6_d1;
     if (i__ready) begin
-      \$595  = \$285 [15:0];
+      \$595  = neg6_d0;
     end
     if (rst) begin
-      \$595  = 16'h0000;
+      \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = s6_lo7;
+    \$596  = neg6_d2;
     if (i__ready) begin
-      \$596  = s5_lo7;
+      \$596  = neg6_d1;
     end
     if (rst) begin
-      \$596  = 16'h0000;
+      \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = s7_inc7;
+    \$597  = neg6_d3;
     if (i__ready) begin
-      \$597  = \$286 ;
+      \$597  = neg6_d2;
     end
     if (rst) begin
       \$597  = 1'h0;
@@ -4489,159 +4509,159 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = s8_small0;
+    \$598  = neg6_d4;
     if (i__ready) begin
-      \$598  = \$291 [6:0];
+      \$598  = neg6_d3;
     end
     if (rst) begin
-      \$598  = 7'h00;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = s8_small1;
+    \$599  = neg6_d5;
     if (i__ready) begin
-      \$599  = \$296 [6:0];
+      \$599  = neg6_d4;
     end
     if (rst) begin
-      \$599  = 7'h00;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = s8_small2;
+    \$600  = s2_mag7;
     if (i__ready) begin
-      \$600  = \$301 [6:0];
+      \$600  = \$319 [31:0];
     end
     if (rst) begin
-      \$600  = 7'h00;
+      \$600  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = s8_small3;
+    \$601  = s2_neg7;
     if (i__ready) begin
-      \$601  = \$306 [6:0];
+      \$601  = \$320 ;
     end
     if (rst) begin
-      \$601  = 7'h00;
+      \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = s8_small4;
+    \$602  = xsat7_d0;
     if (i__ready) begin
-      \$602  = \$311 [6:0];
+      \$602  = \$330 ;
     end
     if (rst) begin
-      \$602  = 7'h00;
+      \$602  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = s8_small5;
+    \$603  = xsat7_d1;
     if (i__ready) begin
-      \$603  = \$316 [6:0];
+      \$603  = xsat7_d0;
     end
     if (rst) begin
-      \$603  = 7'h00;
+      \$603  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = s8_small6;
+    \$604  = xsat7_d2;
     if (i__ready) begin
-      \$604  = \$321 [6:0];
+      \$604  = xsat7_d1;
     end
     if (rst) begin
-      \$604  = 7'h00;
+      \$604  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = s8_small7;
+    \$605  = xsat7_d3;
     if (i__ready) begin
-      \$605  = \$326 [6:0];
+      \$605  = xsat7_d2;
     end
     if (rst) begin
-      \$605  = 7'h00;
+      \$605  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = valid_d0;
+    \$606  = xsat7_d4;
     if (i__ready) begin
-      \$606  = take;
+      \$606  = xsat7_d3;
     end
     if (rst) begin
-      \$606  = 1'h0;
+      \$606  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = valid_d1;
+    \$607  = xsat7_d5;
     if (i__ready) begin
-      \$607  = valid_d0;
+      \$607  = xsat7_d4;
     end
     if (rst) begin
-      \$607  = 1'h0;
+      \$607  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = valid_d2;
+    \$608  = xsat7_d6;
     if (i__ready) begin
-      \$608  = valid_d1;
+      \$608  = xsat7_d5;
     end
     if (rst) begin
-      \$608  = 1'h0;
+      \$608  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = valid_d3;
+    \$609  = s3_qc7;
     if (i__ready) begin
-      \$609  = valid_d2;
+      \$609  = \$331 ;
     end
     if (rst) begin
-      \$609  = 1'h0;
+      \$609  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = valid_d4;
+    \$610  = s3_f7;
     if (i__ready) begin
-      \$610  = valid_d3;
+      \$610  = \$332 ;
     end
     if (rst) begin
-      \$610  = 1'h0;
+      \$610  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = valid_d5;
+    \$611  = s3_k7;
     if (i__ready) begin
-      \$611  = valid_d4;
+      \$611  = s2_k[2:0];
     end
     if (rst) begin
-      \$611  = 1'h0;
+      \$611  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = valid_d6;
+    \$612  = s4_q7;
     if (i__ready) begin
-      \$612  = valid_d5;
+      \$612  = \$333 ;
     end
     if (rst) begin
-      \$612  = 1'h0;
+      \$612  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = valid_d7;
+    \$613  = s5_big7;
     if (i__ready) begin
-      \$613  = valid_d6;
+      \$613  = \$334 ;
     end
     if (rst) begin
       \$613  = 1'h0;
@@ -4649,9 +4669,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = last_d0;
+    \$614  = big7_d0;
     if (i__ready) begin
-      \$614  = i__payload[270];
+      \$614  = s5_big7;
     end
     if (rst) begin
       \$614  = 1'h0;
@@ -4659,9 +4679,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = last_d1;
+    \$615  = big7_d1;
     if (i__ready) begin
-      \$615  = last_d0;
+      \$615  = big7_d0;
     end
     if (rst) begin
       \$615  = 1'h0;
@@ -4669,369 +4689,462 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = last_d2;
+    \$616  = s5_q7_7;
     if (i__ready) begin
-      \$616  = last_d1;
+      \$616  = s4_q7[6:0];
     end
     if (rst) begin
-      \$616  = 1'h0;
+      \$616  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = last_d3;
+    \$617  = q7_7_d0;
     if (i__ready) begin
-      \$617  = last_d2;
+      \$617  = s5_q7_7;
     end
     if (rst) begin
-      \$617  = 1'h0;
+      \$617  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = last_d4;
+    \$618  = q7_7_d1;
     if (i__ready) begin
-      \$618  = last_d3;
+      \$618  = q7_7_d0;
     end
     if (rst) begin
-      \$618  = 1'h0;
+      \$618  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = last_d5;
+    \$619  = s4_f27;
     if (i__ready) begin
-      \$619  = last_d4;
+      \$619  = \$336 ;
     end
     if (rst) begin
-      \$619  = 1'h0;
+      \$619  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = last_d6;
+    \$620  = s5_fc7;
     if (i__ready) begin
-      \$620  = last_d5;
+      \$620  = \$337 [23:0];
     end
     if (rst) begin
-      \$620  = 1'h0;
+      \$620  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = last_d7;
+    \$621  = s5_lo7;
     if (i__ready) begin
-      \$621  = last_d6;
+      \$621  = \$338 ;
     end
     if (rst) begin
-      \$621  = 1'h0;
+      \$621  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = keep_d0;
+    \$622  = s6_hi7;
     if (i__ready) begin
-      \$622  = i__payload[269:262];
+      \$622  = \$339 [15:0];
     end
     if (rst) begin
-      \$622  = 8'h00;
+      \$622  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = keep_d1;
+    \$623  = s6_lo7;
     if (i__ready) begin
-      \$623  = keep_d0;
+      \$623  = s5_lo7;
     end
     if (rst) begin
-      \$623  = 8'h00;
+      \$623  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = keep_d2;
+    \$624  = s7_up7;
     if (i__ready) begin
-      \$624  = keep_d1;
+      \$624  = \$340 ;
     end
     if (rst) begin
-      \$624  = 8'h00;
+      \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = keep_d3;
+    \$625  = s8_mag7;
     if (i__ready) begin
-      \$625  = keep_d2;
+      \$625  = \$345 [6:0];
     end
     if (rst) begin
-      \$625  = 8'h00;
+      \$625  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = keep_d4;
+    \$626  = neg7_d0;
     if (i__ready) begin
-      \$626  = keep_d3;
+      \$626  = s2_neg7;
     end
     if (rst) begin
-      \$626  = 8'h00;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = keep_d5;
+    \$627  = neg7_d1;
     if (i__ready) begin
-      \$627  = keep_d4;
+      \$627  = neg7_d0;
     end
     if (rst) begin
-      \$627  = 8'h00;
+      \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = keep_d6;
+    \$628  = neg7_d2;
     if (i__ready) begin
-      \$628  = keep_d5;
+      \$628  = neg7_d1;
     end
     if (rst) begin
-      \$628  = 8'h00;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = keep_d7;
+    \$629  = neg7_d3;
     if (i__ready) begin
-      \$629  = keep_d6;
+      \$629  = neg7_d2;
     end
     if (rst) begin
-      \$629  = 8'h00;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = k_out_d0;
+    \$630  = neg7_d4;
     if (i__ready) begin
-      \$630  = s2_k;
+      \$630  = neg7_d3;
     end
     if (rst) begin
-      \$630  = 6'h00;
+      \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = k_out_d1;
+    \$631  = neg7_d5;
     if (i__ready) begin
-      \$631  = k_out_d0;
+      \$631  = neg7_d4;
     end
     if (rst) begin
-      \$631  = 6'h00;
+      \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = k_out_d2;
+    \$632  = valid_d0;
     if (i__ready) begin
-      \$632  = k_out_d1;
+      \$632  = take;
     end
     if (rst) begin
-      \$632  = 6'h00;
+      \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = k_out_d3;
+    \$633  = valid_d1;
     if (i__ready) begin
-      \$633  = k_out_d2;
+      \$633  = valid_d0;
     end
     if (rst) begin
-      \$633  = 6'h00;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = k_out_d4;
+    \$634  = valid_d2;
     if (i__ready) begin
-      \$634  = k_out_d3;
+      \$634  = valid_d1;
     end
     if (rst) begin
-      \$634  = 6'h00;
+      \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = k_out_d5;
+    \$635  = valid_d3;
     if (i__ready) begin
-      \$635  = k_out_d4;
+      \$635  = valid_d2;
     end
     if (rst) begin
-      \$635  = 6'h00;
+      \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = \$27 ;
+    \$636  = valid_d4;
+    if (i__ready) begin
+      \$636  = valid_d3;
+    end
     if (rst) begin
-      \$327  = 1'h1;
+      \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = s1_k;
+    \$637  = valid_d5;
     if (i__ready) begin
-      \$328  = i__payload[261:256];
+      \$637  = valid_d4;
     end
     if (rst) begin
-      \$328  = 6'h00;
+      \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = s1_km1;
+    \$638  = valid_d6;
     if (i__ready) begin
-      \$329  = \$28 [4:0];
+      \$638  = valid_d5;
     end
     if (rst) begin
-      \$329  = 5'h00;
+      \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = s1_x0;
+    \$639  = valid_d7;
     if (i__ready) begin
-      \$330  = i__payload[31:0];
+      \$639  = valid_d6;
     end
     if (rst) begin
-      \$330  = 32'd0;
+      \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = s1_x1;
+    \$640  = last_d0;
     if (i__ready) begin
-      \$331  = i__payload[63:32];
+      \$640  = i__payload[270];
     end
     if (rst) begin
-      \$331  = 32'd0;
+      \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = s1_x2;
+    \$641  = last_d1;
     if (i__ready) begin
-      \$332  = i__payload[95:64];
+      \$641  = last_d0;
     end
     if (rst) begin
-      \$332  = 32'd0;
+      \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = s1_x3;
+    \$642  = last_d2;
     if (i__ready) begin
-      \$333  = i__payload[127:96];
+      \$642  = last_d1;
     end
     if (rst) begin
-      \$333  = 32'd0;
+      \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = s1_x4;
+    \$643  = last_d3;
     if (i__ready) begin
-      \$334  = i__payload[159:128];
+      \$643  = last_d2;
     end
     if (rst) begin
-      \$334  = 32'd0;
+      \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = s1_x5;
+    \$644  = last_d4;
     if (i__ready) begin
-      \$335  = i__payload[191:160];
+      \$644  = last_d3;
     end
     if (rst) begin
-      \$335  = 32'd0;
+      \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = s1_x6;
+    \$645  = last_d5;
     if (i__ready) begin
-      \$336  = i__payload[223:192];
+      \$645  = last_d4;
     end
     if (rst) begin
-      \$336  = 32'd0;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = s1_x7;
+    \$646  = last_d6;
     if (i__ready) begin
-      \$337  = i__payload[255:224];
+      \$646  = last_d5;
     end
     if (rst) begin
-      \$337  = 32'd0;
+      \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = s2_k;
+    \$647  = last_d7;
     if (i__ready) begin
-      \$338  = s1_k;
+      \$647  = last_d6;
     end
     if (rst) begin
-      \$338  = 6'h00;
+      \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = s2_mask;
+    \$648  = keep_d0;
     if (i__ready) begin
-      \$339  = { \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29  };
+      \$648  = \$347 ;
     end
     if (rst) begin
-      \$339  = 32'd0;
+      \$648  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = s2_h;
+    \$649  = keep_d1;
     if (i__ready) begin
-      \$340  = \$61 [4:0];
+      \$649  = keep_d0;
     end
     if (rst) begin
-      \$340  = 5'h00;
+      \$649  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = s2_mask_h;
+    \$650  = keep_d2;
     if (i__ready) begin
-      \$341  = { \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69 , \$67 , \$65 , \$63  };
+      \$650  = keep_d1;
     end
     if (rst) begin
-      \$341  = 16'h0000;
+      \$650  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = s2_km1;
+    \$651  = keep_d3;
     if (i__ready) begin
-      \$342  = s1_km1;
+      \$651  = keep_d2;
     end
     if (rst) begin
-      \$342  = 5'h00;
+      \$651  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = s2_kz;
+    \$652  = keep_d4;
     if (i__ready) begin
-      \$343  = \$94 ;
+      \$652  = keep_d3;
     end
     if (rst) begin
-      \$343  = 1'h0;
+      \$652  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = keep_d5;
+    if (i__ready) begin
+      \$653  = keep_d4;
+    end
+    if (rst) begin
+      \$653  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = keep_d6;
+    if (i__ready) begin
+      \$654  = keep_d5;
+    end
+    if (rst) begin
+      \$654  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = keep_d7;
+    if (i__ready) begin
+      \$655  = keep_d6;
+    end
+    if (rst) begin
+      \$655  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$656  = k_out_d0;
+    if (i__ready) begin
+      \$656  = s2_k;
+    end
+    if (rst) begin
+      \$656  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = k_out_d1;
+    if (i__ready) begin
+      \$657  = k_out_d0;
+    end
+    if (rst) begin
+      \$657  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$658  = k_out_d2;
+    if (i__ready) begin
+      \$658  = k_out_d1;
+    end
+    if (rst) begin
+      \$658  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$659  = k_out_d3;
+    if (i__ready) begin
+      \$659  = k_out_d2;
+    end
+    if (rst) begin
+      \$659  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$660  = k_out_d4;
+    if (i__ready) begin
+      \$660  = k_out_d3;
+    end
+    if (rst) begin
+      \$660  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$661  = k_out_d5;
+    if (i__ready) begin
+      \$661  = k_out_d4;
+    end
+    if (rst) begin
+      \$661  = 6'h00;
     end
   end
   assign out_buffer_push = w_en;
@@ -5077,6 +5190,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign \out_buffer_data.keep  = w_data[71:64];
   assign \out_buffer_data.last  = w_data[72];
   assign \out_buffer_data.k  = w_data[78:73];
+  assign w_data[78:73] = k_out_d5;
+  assign w_data[71:64] = keep_d7;
+  assign w_data[72] = last_d7;
   assign w_data[63:56] = \$26 ;
   assign w_data[55:48] = \$23 ;
   assign w_data[47:40] = \$20 ;
@@ -5085,34 +5201,31 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign w_data[23:16] = \$11 ;
   assign w_data[15:8] = \$8 ;
   assign w_data[7:0] = \$5 ;
-  assign w_data[78:73] = k_out_d5;
-  assign w_data[71:64] = keep_d7;
-  assign w_data[72] = last_d7;
-  assign \$61  = { 1'h0, s1_k[5:1] };
-  assign \$62  = { 1'h0, s1_k[5:1] };
-  assign \$64  = { 1'h0, s1_k[5:1] };
-  assign \$66  = { 1'h0, s1_k[5:1] };
-  assign \$68  = { 1'h0, s1_k[5:1] };
-  assign \$70  = { 1'h0, s1_k[5:1] };
-  assign \$72  = { 1'h0, s1_k[5:1] };
-  assign \$74  = { 1'h0, s1_k[5:1] };
-  assign \$76  = { 1'h0, s1_k[5:1] };
-  assign \$78  = { 1'h0, s1_k[5:1] };
-  assign \$80  = { 1'h0, s1_k[5:1] };
+  assign \$81  = { 1'h0, s2_k[5:1] };
   assign \$82  = { 1'h0, s1_k[5:1] };
   assign \$84  = { 1'h0, s1_k[5:1] };
   assign \$86  = { 1'h0, s1_k[5:1] };
   assign \$88  = { 1'h0, s1_k[5:1] };
   assign \$90  = { 1'h0, s1_k[5:1] };
   assign \$92  = { 1'h0, s1_k[5:1] };
-  assign \$224  = { 1'h0, s3_f0[31:1] };
-  assign \$227  = { 1'h0, s3_f1[31:1] };
-  assign \$230  = { 1'h0, s3_f2[31:1] };
-  assign \$233  = { 1'h0, s3_f3[31:1] };
-  assign \$236  = { 1'h0, s3_f4[31:1] };
-  assign \$239  = { 1'h0, s3_f5[31:1] };
-  assign \$242  = { 1'h0, s3_f6[31:1] };
-  assign \$245  = { 1'h0, s3_f7[31:1] };
+  assign \$94  = { 1'h0, s1_k[5:1] };
+  assign \$96  = { 1'h0, s1_k[5:1] };
+  assign \$98  = { 1'h0, s1_k[5:1] };
+  assign \$100  = { 1'h0, s1_k[5:1] };
+  assign \$102  = { 1'h0, s1_k[5:1] };
+  assign \$104  = { 1'h0, s1_k[5:1] };
+  assign \$106  = { 1'h0, s1_k[5:1] };
+  assign \$108  = { 1'h0, s1_k[5:1] };
+  assign \$110  = { 1'h0, s1_k[5:1] };
+  assign \$112  = { 1'h0, s1_k[5:1] };
+  assign \$132  = { 1'h0, s3_f0[31:1] };
+  assign \$161  = { 1'h0, s3_f1[31:1] };
+  assign \$190  = { 1'h0, s3_f2[31:1] };
+  assign \$219  = { 1'h0, s3_f3[31:1] };
+  assign \$248  = { 1'h0, s3_f4[31:1] };
+  assign \$277  = { 1'h0, s3_f5[31:1] };
+  assign \$306  = { 1'h0, s3_f6[31:1] };
+  assign \$335  = { 1'h0, s3_f7[31:1] };
 endmodule
 
 (* generator = "Amaranth" *)

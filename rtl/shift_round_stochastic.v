@@ -5,204 +5,204 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, bad_shift, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg \$1000 ;
-  reg \$1001 ;
-  reg \$1002 ;
-  reg \$1003 ;
-  reg [7:0] \$1004 ;
-  reg [7:0] \$1005 ;
-  reg [7:0] \$1006 ;
-  reg [7:0] \$1007 ;
-  reg [7:0] \$1008 ;
-  reg [7:0] \$1009 ;
+  reg [7:0] \$1000 ;
+  reg [7:0] \$1001 ;
+  reg [7:0] \$1002 ;
+  reg [7:0] \$1003 ;
+  reg [31:0] \$1004 ;
+  reg [31:0] \$1005 ;
+  reg [2:0] \$1006 ;
+  reg [31:0] \$1007 ;
+  reg \$1008 ;
+  reg \$1009 ;
   wire \$101 ;
-  reg [31:0] \$1010 ;
-  reg [31:0] \$1011 ;
-  reg [7:0] \$1012 ;
-  reg \$1013 ;
-  reg \$1014 ;
+  reg \$1010 ;
+  reg [6:0] \$1011 ;
+  reg [6:0] \$1012 ;
+  reg [6:0] \$1013 ;
+  reg [31:0] \$1014 ;
   reg \$1015 ;
   reg \$1016 ;
   reg \$1017 ;
   reg \$1018 ;
-  reg \$1019 ;
+  reg [6:0] \$1019 ;
   wire \$102 ;
-  reg [7:0] \$1020 ;
-  reg [7:0] \$1021 ;
-  reg [7:0] \$1022 ;
-  reg [7:0] \$1023 ;
-  reg [7:0] \$1024 ;
-  reg [7:0] \$1025 ;
+  reg \$1020 ;
+  reg \$1021 ;
+  reg \$1022 ;
+  reg \$1023 ;
+  reg \$1024 ;
+  reg \$1025 ;
   reg [31:0] \$1026 ;
-  reg [31:0] \$1027 ;
+  reg \$1027 ;
   reg [7:0] \$1028 ;
-  reg \$1029 ;
+  reg [7:0] \$1029 ;
   wire [31:0] \$103 ;
-  reg \$1030 ;
-  reg \$1031 ;
-  reg \$1032 ;
-  reg \$1033 ;
-  reg \$1034 ;
-  reg \$1035 ;
-  reg [7:0] \$1036 ;
-  reg [7:0] \$1037 ;
-  reg [7:0] \$1038 ;
-  reg [7:0] \$1039 ;
+  reg [7:0] \$1030 ;
+  reg [7:0] \$1031 ;
+  reg [7:0] \$1032 ;
+  reg [7:0] \$1033 ;
+  reg [7:0] \$1034 ;
+  reg [31:0] \$1035 ;
+  reg [31:0] \$1036 ;
+  reg [2:0] \$1037 ;
+  reg [31:0] \$1038 ;
+  reg \$1039 ;
   wire \$104 ;
-  reg [7:0] \$1040 ;
-  reg [7:0] \$1041 ;
-  reg [31:0] \$1042 ;
-  reg [2:0] \$1043 ;
-  reg [31:0] \$1044 ;
+  reg \$1040 ;
+  reg \$1041 ;
+  reg [6:0] \$1042 ;
+  reg [6:0] \$1043 ;
+  reg [6:0] \$1044 ;
   reg [31:0] \$1045 ;
-  reg [31:0] \$1046 ;
-  reg [31:0] \$1047 ;
-  reg [31:0] \$1048 ;
-  reg [31:0] \$1049 ;
+  reg \$1046 ;
+  reg \$1047 ;
+  reg \$1048 ;
+  reg \$1049 ;
   wire \$105 ;
-  reg [31:0] \$1050 ;
-  reg [31:0] \$1051 ;
-  reg [31:0] \$1052 ;
-  reg [31:0] \$1053 ;
-  reg [31:0] \$1054 ;
-  reg [31:0] \$1055 ;
-  reg [31:0] \$1056 ;
+  reg [6:0] \$1050 ;
+  reg \$1051 ;
+  reg \$1052 ;
+  reg \$1053 ;
+  reg \$1054 ;
+  reg \$1055 ;
+  reg \$1056 ;
   reg [31:0] \$1057 ;
-  reg [31:0] \$1058 ;
-  reg [31:0] \$1059 ;
+  reg \$1058 ;
+  reg [7:0] \$1059 ;
   wire \$106 ;
-  reg [31:0] \$1060 ;
-  reg [31:0] \$1061 ;
-  reg [31:0] \$1062 ;
-  reg [31:0] \$1063 ;
-  reg [31:0] \$1064 ;
-  reg [31:0] \$1065 ;
+  reg [7:0] \$1060 ;
+  reg [7:0] \$1061 ;
+  reg [7:0] \$1062 ;
+  reg [7:0] \$1063 ;
+  reg [7:0] \$1064 ;
+  reg [7:0] \$1065 ;
   reg [31:0] \$1066 ;
   reg [31:0] \$1067 ;
   reg [2:0] \$1068 ;
-  reg [4:0] \$1069 ;
+  reg [31:0] \$1069 ;
   wire \$107 ;
   reg \$1070 ;
-  reg [15:0] \$1071 ;
-  reg [4:0] \$1072 ;
-  reg [15:0] \$1073 ;
-  reg [31:0] \$1074 ;
-  reg \$1075 ;
+  reg \$1071 ;
+  reg \$1072 ;
+  reg [6:0] \$1073 ;
+  reg [6:0] \$1074 ;
+  reg [6:0] \$1075 ;
   reg [31:0] \$1076 ;
   reg \$1077 ;
-  reg [31:0] \$1078 ;
+  reg \$1078 ;
   reg \$1079 ;
   wire \$108 ;
-  reg [31:0] \$1080 ;
-  reg \$1081 ;
-  reg [31:0] \$1082 ;
+  reg \$1080 ;
+  reg [6:0] \$1081 ;
+  reg \$1082 ;
   reg \$1083 ;
-  reg [31:0] \$1084 ;
+  reg \$1084 ;
   reg \$1085 ;
-  reg [31:0] \$1086 ;
+  reg \$1086 ;
   reg \$1087 ;
   reg [31:0] \$1088 ;
   reg \$1089 ;
   wire \$109 ;
-  reg [2:0] \$1090 ;
-  reg \$1091 ;
-  reg [6:0] \$1092 ;
-  reg \$1093 ;
-  reg \$1094 ;
-  reg [6:0] \$1095 ;
-  reg \$1096 ;
-  reg \$1097 ;
-  reg [6:0] \$1098 ;
-  reg \$1099 ;
+  reg [7:0] \$1090 ;
+  reg [7:0] \$1091 ;
+  reg [7:0] \$1092 ;
+  reg [7:0] \$1093 ;
+  reg [7:0] \$1094 ;
+  reg [7:0] \$1095 ;
+  reg [7:0] \$1096 ;
+  reg [31:0] \$1097 ;
+  reg [31:0] \$1098 ;
+  reg [2:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg \$1100 ;
-  reg [6:0] \$1101 ;
+  reg [31:0] \$1100 ;
+  reg \$1101 ;
   reg \$1102 ;
   reg \$1103 ;
   reg [6:0] \$1104 ;
-  reg \$1105 ;
-  reg \$1106 ;
-  reg [6:0] \$1107 ;
+  reg [6:0] \$1105 ;
+  reg [6:0] \$1106 ;
+  reg [31:0] \$1107 ;
   reg \$1108 ;
   reg \$1109 ;
   wire \$111 ;
-  reg [6:0] \$1110 ;
+  reg \$1110 ;
   reg \$1111 ;
-  reg \$1112 ;
-  reg [6:0] \$1113 ;
+  reg [6:0] \$1112 ;
+  reg \$1113 ;
   reg \$1114 ;
   reg \$1115 ;
   reg \$1116 ;
-  reg [6:0] \$1117 ;
-  reg [6:0] \$1118 ;
-  reg \$1119 ;
+  reg \$1117 ;
+  reg \$1118 ;
+  reg [31:0] \$1119 ;
   wire \$112 ;
   reg \$1120 ;
-  reg \$1121 ;
-  reg \$1122 ;
-  reg [6:0] \$1123 ;
-  reg [6:0] \$1124 ;
-  reg \$1125 ;
-  reg \$1126 ;
-  reg \$1127 ;
-  reg \$1128 ;
-  reg [6:0] \$1129 ;
+  reg [7:0] \$1121 ;
+  reg [7:0] \$1122 ;
+  reg [7:0] \$1123 ;
+  reg [7:0] \$1124 ;
+  reg [7:0] \$1125 ;
+  reg [7:0] \$1126 ;
+  reg [7:0] \$1127 ;
+  reg [31:0] \$1128 ;
+  reg [31:0] \$1129 ;
   wire \$113 ;
-  reg [6:0] \$1130 ;
-  reg \$1131 ;
+  reg [2:0] \$1130 ;
+  reg [31:0] \$1131 ;
   reg \$1132 ;
   reg \$1133 ;
   reg \$1134 ;
   reg [6:0] \$1135 ;
   reg [6:0] \$1136 ;
-  reg \$1137 ;
-  reg \$1138 ;
+  reg [6:0] \$1137 ;
+  reg [31:0] \$1138 ;
   reg \$1139 ;
   wire \$114 ;
   reg \$1140 ;
-  reg [6:0] \$1141 ;
-  reg [6:0] \$1142 ;
-  reg \$1143 ;
+  reg \$1141 ;
+  reg \$1142 ;
+  reg [6:0] \$1143 ;
   reg \$1144 ;
   reg \$1145 ;
   reg \$1146 ;
-  reg [6:0] \$1147 ;
-  reg [6:0] \$1148 ;
+  reg \$1147 ;
+  reg \$1148 ;
   reg \$1149 ;
   wire \$115 ;
-  reg \$1150 ;
+  reg [31:0] \$1150 ;
   reg \$1151 ;
-  reg \$1152 ;
-  reg [6:0] \$1153 ;
-  reg [6:0] \$1154 ;
-  reg \$1155 ;
-  reg \$1156 ;
-  reg \$1157 ;
-  reg \$1158 ;
-  reg [6:0] \$1159 ;
+  reg [7:0] \$1152 ;
+  reg [7:0] \$1153 ;
+  reg [7:0] \$1154 ;
+  reg [7:0] \$1155 ;
+  reg [7:0] \$1156 ;
+  reg [7:0] \$1157 ;
+  reg [7:0] \$1158 ;
+  reg [31:0] \$1159 ;
   wire \$116 ;
-  reg [6:0] \$1160 ;
-  reg \$1161 ;
-  reg \$1162 ;
-  reg [6:0] \$1163 ;
-  reg [6:0] \$1164 ;
-  reg [6:0] \$1165 ;
+  reg [31:0] \$1160 ;
+  reg [2:0] \$1161 ;
+  reg [31:0] \$1162 ;
+  reg \$1163 ;
+  reg \$1164 ;
+  reg \$1165 ;
   reg [6:0] \$1166 ;
   reg [6:0] \$1167 ;
   reg [6:0] \$1168 ;
-  reg [6:0] \$1169 ;
+  reg [31:0] \$1169 ;
   wire \$117 ;
-  reg [6:0] \$1170 ;
+  reg \$1170 ;
   reg \$1171 ;
   reg \$1172 ;
   reg \$1173 ;
-  reg \$1174 ;
+  reg [6:0] \$1174 ;
   reg \$1175 ;
   reg \$1176 ;
   reg \$1177 ;
@@ -216,24 +216,34 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$1184 ;
   reg \$1185 ;
   reg \$1186 ;
-  reg [7:0] \$1187 ;
-  reg [7:0] \$1188 ;
-  reg [7:0] \$1189 ;
+  reg \$1187 ;
+  reg \$1188 ;
+  reg \$1189 ;
   wire \$119 ;
-  reg [7:0] \$1190 ;
-  reg [7:0] \$1191 ;
-  reg [7:0] \$1192 ;
-  reg [7:0] \$1193 ;
-  reg [7:0] \$1194 ;
-  reg [5:0] \$1195 ;
-  reg [5:0] \$1196 ;
-  reg [5:0] \$1197 ;
-  reg [5:0] \$1198 ;
-  reg [5:0] \$1199 ;
+  reg \$1190 ;
+  reg \$1191 ;
+  reg \$1192 ;
+  reg \$1193 ;
+  reg \$1194 ;
+  reg \$1195 ;
+  reg \$1196 ;
+  reg [7:0] \$1197 ;
+  reg [7:0] \$1198 ;
+  reg [7:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  reg [5:0] \$1200 ;
+  reg [7:0] \$1200 ;
+  reg [7:0] \$1201 ;
+  reg [7:0] \$1202 ;
+  reg [7:0] \$1203 ;
+  reg [7:0] \$1204 ;
+  reg [5:0] \$1205 ;
+  reg [5:0] \$1206 ;
+  reg [5:0] \$1207 ;
+  reg [5:0] \$1208 ;
+  reg [5:0] \$1209 ;
   wire \$121 ;
+  reg [5:0] \$1210 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
@@ -733,25 +743,25 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$57 ;
   wire [7:0] \$570 ;
   wire \$571 ;
-  wire [6:0] \$572 ;
+  wire \$572 ;
   wire \$573 ;
   wire \$574 ;
-  wire [1:0] \$575 ;
-  wire [1:0] \$576 ;
-  wire \$577 ;
+  wire [31:0] \$575 ;
+  wire \$576 ;
+  wire [31:0] \$577 ;
   wire \$578 ;
-  wire \$579 ;
+  wire [31:0] \$579 ;
   wire \$58 ;
   wire \$580 ;
-  wire \$581 ;
+  wire [31:0] \$581 ;
   wire \$582 ;
-  wire \$583 ;
+  wire [31:0] \$583 ;
   wire \$584 ;
-  wire \$585 ;
+  wire [31:0] \$585 ;
   wire \$586 ;
-  wire \$587 ;
+  wire [31:0] \$587 ;
   wire \$588 ;
-  wire \$589 ;
+  wire [31:0] \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
@@ -794,53 +804,53 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$624 ;
   wire \$625 ;
   wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
+  wire [1:0] \$627 ;
+  wire [1:0] \$628 ;
   wire \$629 ;
   wire \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
-  wire [5:0] \$633 ;
-  wire [5:0] \$634 ;
+  wire \$633 ;
+  wire \$634 ;
   wire \$635 ;
-  wire [5:0] \$636 ;
+  wire \$636 ;
   wire \$637 ;
-  wire [5:0] \$638 ;
+  wire \$638 ;
   wire \$639 ;
   wire \$64 ;
-  wire [5:0] \$640 ;
+  wire \$640 ;
   wire \$641 ;
-  wire [5:0] \$642 ;
+  wire \$642 ;
   wire \$643 ;
-  wire [5:0] \$644 ;
+  wire \$644 ;
   wire \$645 ;
-  wire [5:0] \$646 ;
+  wire \$646 ;
   wire \$647 ;
-  wire [5:0] \$648 ;
+  wire \$648 ;
   wire \$649 ;
   wire \$65 ;
-  wire [5:0] \$650 ;
+  wire \$650 ;
   wire \$651 ;
-  wire [5:0] \$652 ;
+  wire \$652 ;
   wire \$653 ;
-  wire [5:0] \$654 ;
+  wire \$654 ;
   wire \$655 ;
-  wire [5:0] \$656 ;
+  wire \$656 ;
   wire \$657 ;
-  wire [5:0] \$658 ;
+  wire \$658 ;
   wire \$659 ;
   wire \$66 ;
-  wire [5:0] \$660 ;
+  wire \$660 ;
   wire \$661 ;
-  wire [5:0] \$662 ;
+  wire \$662 ;
   wire \$663 ;
-  wire [5:0] \$664 ;
+  wire \$664 ;
   wire \$665 ;
   wire \$666 ;
   wire \$667 ;
-  wire [32:0] \$668 ;
-  wire [32:0] \$669 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
@@ -850,92 +860,92 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$675 ;
   wire \$676 ;
   wire \$677 ;
-  wire [7:0] \$678 ;
-  wire [7:0] \$679 ;
+  wire [32:0] \$678 ;
+  wire [32:0] \$679 ;
   wire [31:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire [32:0] \$682 ;
-  wire [32:0] \$683 ;
+  wire \$682 ;
+  wire \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
   wire \$688 ;
-  wire \$689 ;
+  wire [7:0] \$689 ;
   wire [31:0] \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire [7:0] \$692 ;
-  wire [7:0] \$693 ;
+  wire [7:0] \$690 ;
+  wire [31:0] \$691 ;
+  wire [31:0] \$692 ;
+  wire [31:0] \$693 ;
   wire \$694 ;
-  wire \$695 ;
-  wire [32:0] \$696 ;
-  wire [32:0] \$697 ;
+  wire [31:0] \$695 ;
+  wire \$696 ;
+  wire \$697 ;
   wire \$698 ;
   wire \$699 ;
   wire \$7 ;
   wire [31:0] \$70 ;
-  wire \$700 ;
-  wire \$701 ;
+  wire [7:0] \$700 ;
+  wire [7:0] \$701 ;
   wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
+  wire [32:0] \$703 ;
+  wire [32:0] \$704 ;
   wire \$705 ;
-  wire [7:0] \$706 ;
-  wire [7:0] \$707 ;
+  wire \$706 ;
+  wire \$707 ;
   wire \$708 ;
   wire \$709 ;
   wire \$71 ;
-  wire [32:0] \$710 ;
-  wire [32:0] \$711 ;
+  wire \$710 ;
+  wire \$711 ;
   wire \$712 ;
   wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
+  wire [7:0] \$714 ;
+  wire [7:0] \$715 ;
+  wire [31:0] \$716 ;
+  wire [31:0] \$717 ;
+  wire [31:0] \$718 ;
   wire \$719 ;
   wire \$72 ;
-  wire [7:0] \$720 ;
-  wire [7:0] \$721 ;
+  wire [31:0] \$720 ;
+  wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire [32:0] \$724 ;
-  wire [32:0] \$725 ;
-  wire \$726 ;
+  wire \$724 ;
+  wire [7:0] \$725 ;
+  wire [7:0] \$726 ;
   wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
+  wire [32:0] \$728 ;
+  wire [32:0] \$729 ;
   wire \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
   wire \$733 ;
-  wire [7:0] \$734 ;
-  wire [7:0] \$735 ;
+  wire \$734 ;
+  wire \$735 ;
   wire \$736 ;
   wire \$737 ;
-  wire [32:0] \$738 ;
-  wire [32:0] \$739 ;
+  wire \$738 ;
+  wire [7:0] \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
+  wire [7:0] \$740 ;
+  wire [31:0] \$741 ;
+  wire [31:0] \$742 ;
+  wire [31:0] \$743 ;
   wire \$744 ;
-  wire \$745 ;
+  wire [31:0] \$745 ;
   wire \$746 ;
   wire \$747 ;
-  wire [7:0] \$748 ;
-  wire [7:0] \$749 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire [32:0] \$752 ;
+  wire [7:0] \$750 ;
+  wire [7:0] \$751 ;
+  wire \$752 ;
   wire [32:0] \$753 ;
-  wire \$754 ;
+  wire [32:0] \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
@@ -944,100 +954,100 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
-  wire [7:0] \$762 ;
-  wire [7:0] \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire [32:0] \$766 ;
-  wire [32:0] \$767 ;
-  wire \$768 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire [7:0] \$764 ;
+  wire [7:0] \$765 ;
+  wire [31:0] \$766 ;
+  wire [31:0] \$767 ;
+  wire [31:0] \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
+  wire [31:0] \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
-  wire \$775 ;
+  wire [7:0] \$775 ;
   wire [7:0] \$776 ;
-  wire [7:0] \$777 ;
-  wire \$778 ;
-  wire [31:0] \$779 ;
+  wire \$777 ;
+  wire [32:0] \$778 ;
+  wire [32:0] \$779 ;
   wire \$78 ;
-  wire [31:0] \$780 ;
-  wire [31:0] \$781 ;
-  wire [31:0] \$782 ;
-  wire [31:0] \$783 ;
-  wire [31:0] \$784 ;
-  wire [31:0] \$785 ;
-  wire [31:0] \$786 ;
-  wire [31:0] \$787 ;
-  wire [31:0] \$788 ;
-  wire [31:0] \$789 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire [7:0] \$789 ;
   wire \$79 ;
-  wire [31:0] \$790 ;
+  wire [7:0] \$790 ;
   wire [31:0] \$791 ;
   wire [31:0] \$792 ;
   wire [31:0] \$793 ;
-  wire [31:0] \$794 ;
+  wire \$794 ;
   wire [31:0] \$795 ;
-  wire [31:0] \$796 ;
-  wire [31:0] \$797 ;
-  wire [31:0] \$798 ;
-  wire [31:0] \$799 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [31:0] \$800 ;
-  wire [31:0] \$801 ;
-  wire [31:0] \$802 ;
-  wire [31:0] \$803 ;
-  wire \$804 ;
-  wire [31:0] \$805 ;
+  wire [7:0] \$800 ;
+  wire [7:0] \$801 ;
+  wire \$802 ;
+  wire [32:0] \$803 ;
+  wire [32:0] \$804 ;
+  wire \$805 ;
   wire \$806 ;
-  wire [31:0] \$807 ;
+  wire \$807 ;
   wire \$808 ;
-  wire [31:0] \$809 ;
+  wire \$809 ;
   wire \$81 ;
   wire \$810 ;
-  wire [31:0] \$811 ;
+  wire \$811 ;
   wire \$812 ;
-  wire [31:0] \$813 ;
-  wire \$814 ;
-  wire [31:0] \$815 ;
-  wire \$816 ;
+  wire \$813 ;
+  wire [7:0] \$814 ;
+  wire [7:0] \$815 ;
+  wire [31:0] \$816 ;
   wire [31:0] \$817 ;
-  wire \$818 ;
+  wire [31:0] \$818 ;
   wire \$819 ;
   wire \$82 ;
-  wire \$820 ;
+  wire [31:0] \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
   wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
+  wire [7:0] \$825 ;
+  wire [7:0] \$826 ;
   wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  wire [32:0] \$828 ;
+  wire [32:0] \$829 ;
   wire \$83 ;
-  wire [7:0] \$830 ;
-  wire [7:0] \$831 ;
+  wire \$830 ;
+  wire \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
-  wire [7:0] \$835 ;
-  wire [7:0] \$836 ;
+  wire \$835 ;
+  wire \$836 ;
   wire \$837 ;
   wire \$838 ;
-  wire \$839 ;
+  wire [7:0] \$839 ;
   wire \$84 ;
   wire [7:0] \$840 ;
-  wire [7:0] \$841 ;
-  wire \$842 ;
-  wire \$843 ;
+  wire [31:0] \$841 ;
+  wire [31:0] \$842 ;
+  wire [31:0] \$843 ;
   wire \$844 ;
-  wire [7:0] \$845 ;
-  wire [7:0] \$846 ;
+  wire [31:0] \$845 ;
+  wire \$846 ;
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
@@ -1045,38 +1055,38 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] \$850 ;
   wire [7:0] \$851 ;
   wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire [7:0] \$855 ;
-  wire [7:0] \$856 ;
+  wire [32:0] \$853 ;
+  wire [32:0] \$854 ;
+  wire \$855 ;
+  wire \$856 ;
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire [7:0] \$860 ;
-  wire [7:0] \$861 ;
+  wire \$860 ;
+  wire \$861 ;
   wire \$862 ;
   wire \$863 ;
-  wire \$864 ;
+  wire [7:0] \$864 ;
   wire [7:0] \$865 ;
-  wire [7:0] \$866 ;
-  reg \$867 ;
-  reg [5:0] \$868 ;
-  reg [4:0] \$869 ;
+  wire [31:0] \$866 ;
+  wire [31:0] \$867 ;
+  wire [31:0] \$868 ;
+  wire \$869 ;
   wire \$87 ;
-  reg [31:0] \$870 ;
-  reg [31:0] \$871 ;
-  reg [31:0] \$872 ;
-  reg [31:0] \$873 ;
-  reg [31:0] \$874 ;
-  reg [31:0] \$875 ;
-  reg [31:0] \$876 ;
-  reg [31:0] \$877 ;
-  reg \$878 ;
-  reg [31:0] \$879 ;
+  wire [31:0] \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire [7:0] \$875 ;
+  wire [7:0] \$876 ;
+  wire \$877 ;
+  wire [7:0] \$878 ;
+  reg \$879 ;
   wire \$88 ;
-  reg [31:0] \$880 ;
-  reg [31:0] \$881 ;
+  reg \$880 ;
+  reg [5:0] \$881 ;
   reg [31:0] \$882 ;
   reg [31:0] \$883 ;
   reg [31:0] \$884 ;
@@ -1086,127 +1096,129 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] \$888 ;
   reg [31:0] \$889 ;
   wire \$89 ;
-  reg [31:0] \$890 ;
-  reg [31:0] \$891 ;
-  reg [31:0] \$892 ;
-  reg [31:0] \$893 ;
-  reg [31:0] \$894 ;
-  reg [31:0] \$895 ;
-  reg [31:0] \$896 ;
-  reg [31:0] \$897 ;
-  reg [31:0] \$898 ;
+  reg \$890 ;
+  reg \$891 ;
+  reg \$892 ;
+  reg \$893 ;
+  reg \$894 ;
+  reg \$895 ;
+  reg \$896 ;
+  reg \$897 ;
+  reg [5:0] \$898 ;
   reg [31:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg [31:0] \$900 ;
+  reg \$900 ;
   reg [31:0] \$901 ;
   reg [31:0] \$902 ;
-  reg [5:0] \$903 ;
+  reg [31:0] \$903 ;
   reg [31:0] \$904 ;
-  reg [4:0] \$905 ;
-  reg [15:0] \$906 ;
-  reg [4:0] \$907 ;
-  reg \$908 ;
-  reg \$909 ;
+  reg [31:0] \$905 ;
+  reg [31:0] \$906 ;
+  reg [31:0] \$907 ;
+  reg [31:0] \$908 ;
+  reg [31:0] \$909 ;
   wire \$91 ;
-  reg \$910 ;
-  reg \$911 ;
-  reg \$912 ;
-  reg \$913 ;
-  reg \$914 ;
+  reg [31:0] \$910 ;
+  reg [31:0] \$911 ;
+  reg [31:0] \$912 ;
+  reg [31:0] \$913 ;
+  reg [31:0] \$914 ;
   reg [31:0] \$915 ;
-  reg [7:0] \$916 ;
-  reg \$917 ;
-  reg \$918 ;
-  reg \$919 ;
+  reg [31:0] \$916 ;
+  reg [31:0] \$917 ;
+  reg [31:0] \$918 ;
+  reg [31:0] \$919 ;
   wire \$92 ;
-  reg \$920 ;
-  reg \$921 ;
-  reg \$922 ;
-  reg \$923 ;
-  reg [7:0] \$924 ;
-  reg [7:0] \$925 ;
-  reg [7:0] \$926 ;
-  reg [7:0] \$927 ;
-  reg [7:0] \$928 ;
-  reg [7:0] \$929 ;
+  reg [31:0] \$920 ;
+  reg [31:0] \$921 ;
+  reg [31:0] \$922 ;
+  reg [31:0] \$923 ;
+  reg [31:0] \$924 ;
+  reg [31:0] \$925 ;
+  reg [31:0] \$926 ;
+  reg [31:0] \$927 ;
+  reg [31:0] \$928 ;
+  reg [31:0] \$929 ;
   wire \$93 ;
   reg [31:0] \$930 ;
   reg [31:0] \$931 ;
-  reg [7:0] \$932 ;
-  reg \$933 ;
+  reg [31:0] \$932 ;
+  reg [31:0] \$933 ;
   reg \$934 ;
-  reg \$935 ;
-  reg \$936 ;
-  reg \$937 ;
-  reg \$938 ;
-  reg \$939 ;
+  reg [7:0] \$935 ;
+  reg [7:0] \$936 ;
+  reg [7:0] \$937 ;
+  reg [7:0] \$938 ;
+  reg [7:0] \$939 ;
   wire \$94 ;
   reg [7:0] \$940 ;
   reg [7:0] \$941 ;
-  reg [7:0] \$942 ;
-  reg [7:0] \$943 ;
-  reg [7:0] \$944 ;
-  reg [7:0] \$945 ;
-  reg [31:0] \$946 ;
-  reg [31:0] \$947 ;
-  reg [7:0] \$948 ;
-  reg \$949 ;
+  reg [31:0] \$942 ;
+  reg [31:0] \$943 ;
+  reg [2:0] \$944 ;
+  reg [31:0] \$945 ;
+  reg \$946 ;
+  reg \$947 ;
+  reg \$948 ;
+  reg [6:0] \$949 ;
   wire \$95 ;
-  reg \$950 ;
-  reg \$951 ;
-  reg \$952 ;
+  reg [6:0] \$950 ;
+  reg [6:0] \$951 ;
+  reg [31:0] \$952 ;
   reg \$953 ;
   reg \$954 ;
   reg \$955 ;
-  reg [7:0] \$956 ;
-  reg [7:0] \$957 ;
-  reg [7:0] \$958 ;
-  reg [7:0] \$959 ;
+  reg \$956 ;
+  reg [6:0] \$957 ;
+  reg \$958 ;
+  reg \$959 ;
   wire \$96 ;
-  reg [7:0] \$960 ;
-  reg [7:0] \$961 ;
-  reg [31:0] \$962 ;
-  reg [31:0] \$963 ;
-  reg [7:0] \$964 ;
+  reg \$960 ;
+  reg \$961 ;
+  reg \$962 ;
+  reg \$963 ;
+  reg [31:0] \$964 ;
   reg \$965 ;
-  reg \$966 ;
-  reg \$967 ;
-  reg \$968 ;
-  reg \$969 ;
+  reg [7:0] \$966 ;
+  reg [7:0] \$967 ;
+  reg [7:0] \$968 ;
+  reg [7:0] \$969 ;
   wire \$97 ;
-  reg \$970 ;
-  reg \$971 ;
+  reg [7:0] \$970 ;
+  reg [7:0] \$971 ;
   reg [7:0] \$972 ;
-  reg [7:0] \$973 ;
-  reg [7:0] \$974 ;
-  reg [7:0] \$975 ;
-  reg [7:0] \$976 ;
-  reg [7:0] \$977 ;
-  reg [31:0] \$978 ;
-  reg [31:0] \$979 ;
+  reg [31:0] \$973 ;
+  reg [31:0] \$974 ;
+  reg [2:0] \$975 ;
+  reg [31:0] \$976 ;
+  reg \$977 ;
+  reg \$978 ;
+  reg \$979 ;
   wire \$98 ;
-  reg [7:0] \$980 ;
-  reg \$981 ;
-  reg \$982 ;
-  reg \$983 ;
+  reg [6:0] \$980 ;
+  reg [6:0] \$981 ;
+  reg [6:0] \$982 ;
+  reg [31:0] \$983 ;
   reg \$984 ;
   reg \$985 ;
   reg \$986 ;
   reg \$987 ;
-  reg [7:0] \$988 ;
-  reg [7:0] \$989 ;
+  reg [6:0] \$988 ;
+  reg \$989 ;
   wire \$99 ;
-  reg [7:0] \$990 ;
-  reg [7:0] \$991 ;
-  reg [7:0] \$992 ;
-  reg [7:0] \$993 ;
-  reg [31:0] \$994 ;
+  reg \$990 ;
+  reg \$991 ;
+  reg \$992 ;
+  reg \$993 ;
+  reg \$994 ;
   reg [31:0] \$995 ;
-  reg [7:0] \$996 ;
-  reg \$997 ;
-  reg \$998 ;
-  reg \$999 ;
+  reg \$996 ;
+  reg [7:0] \$997 ;
+  reg [7:0] \$998 ;
+  reg [7:0] \$999 ;
+  output bad_shift;
+  reg bad_shift = 1'h0;
   reg big0_d0 = 1'h0;
   reg big0_d1 = 1'h0;
   reg big1_d0 = 1'h0;
@@ -1244,22 +1256,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
-  reg inc0_d0 = 1'h0;
-  reg inc0_d1 = 1'h0;
-  reg inc1_d0 = 1'h0;
-  reg inc1_d1 = 1'h0;
-  reg inc2_d0 = 1'h0;
-  reg inc2_d1 = 1'h0;
-  reg inc3_d0 = 1'h0;
-  reg inc3_d1 = 1'h0;
-  reg inc4_d0 = 1'h0;
-  reg inc4_d1 = 1'h0;
-  reg inc5_d0 = 1'h0;
-  reg inc5_d1 = 1'h0;
-  reg inc6_d0 = 1'h0;
-  reg inc6_d1 = 1'h0;
-  reg inc7_d0 = 1'h0;
-  reg inc7_d1 = 1'h0;
   reg [5:0] k_out_d0 = 6'h00;
   reg [5:0] k_out_d1 = 6'h00;
   reg [5:0] k_out_d2 = 6'h00;
@@ -1274,12 +1270,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] keep_d5 = 8'h00;
   reg [7:0] keep_d6 = 8'h00;
   reg [7:0] keep_d7 = 8'h00;
-  reg kz_d0 = 1'h0;
-  reg kz_d1 = 1'h0;
-  reg kz_d2 = 1'h0;
-  reg kz_d3 = 1'h0;
-  reg kz_d4 = 1'h0;
-  reg kz_d5 = 1'h0;
   reg last_d0 = 1'h0;
   reg last_d1 = 1'h0;
   reg last_d2 = 1'h0;
@@ -1387,6 +1377,14 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire o__ready;
   output o__valid;
   wire o__valid;
+  reg only_saturate_d0 = 1'h0;
+  reg only_saturate_d1 = 1'h0;
+  reg only_saturate_d2 = 1'h0;
+  reg only_saturate_d3 = 1'h0;
+  reg only_saturate_d4 = 1'h0;
+  reg only_saturate_d5 = 1'h0;
+  reg only_saturate_d6 = 1'h0;
+  reg only_saturate_d7 = 1'h0;
   wire [78:0] out_buffer_data;
   wire [63:0] \out_buffer_data.data ;
   wire [7:0] \out_buffer_data.data[0] ;
@@ -1427,7 +1425,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
-  reg [4:0] s1_km1 = 5'h00;
   reg [31:0] s1_r0 = 32'd0;
   reg [31:0] s1_r1 = 32'd0;
   reg [31:0] s1_r2 = 32'd0;
@@ -1444,10 +1441,7 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] s1_x5 = 32'd0;
   reg [31:0] s1_x6 = 32'd0;
   reg [31:0] s1_x7 = 32'd0;
-  reg [4:0] s2_h = 5'h00;
   reg [5:0] s2_k = 6'h00;
-  reg [4:0] s2_km1 = 5'h00;
-  reg s2_kz = 1'h0;
   reg [31:0] s2_mag0 = 32'd0;
   reg [31:0] s2_mag1 = 32'd0;
   reg [31:0] s2_mag2 = 32'd0;
@@ -1457,7 +1451,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] s2_mag6 = 32'd0;
   reg [31:0] s2_mag7 = 32'd0;
   reg [31:0] s2_mask = 32'd0;
-  reg [15:0] s2_mask_h = 16'h0000;
   reg s2_neg0 = 1'h0;
   reg s2_neg1 = 1'h0;
   reg s2_neg2 = 1'h0;
@@ -1474,14 +1467,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] s2_r5 = 32'd0;
   reg [31:0] s2_r6 = 32'd0;
   reg [31:0] s2_r7 = 32'd0;
-  reg [7:0] s2_xsat0 = 8'h00;
-  reg [7:0] s2_xsat1 = 8'h00;
-  reg [7:0] s2_xsat2 = 8'h00;
-  reg [7:0] s2_xsat3 = 8'h00;
-  reg [7:0] s2_xsat4 = 8'h00;
-  reg [7:0] s2_xsat5 = 8'h00;
-  reg [7:0] s2_xsat6 = 8'h00;
-  reg [7:0] s2_xsat7 = 8'h00;
   reg [31:0] s3_f0 = 32'd0;
   reg [31:0] s3_f1 = 32'd0;
   reg [31:0] s3_f2 = 32'd0;
@@ -1490,11 +1475,14 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] s3_f5 = 32'd0;
   reg [31:0] s3_f6 = 32'd0;
   reg [31:0] s3_f7 = 32'd0;
-  reg [4:0] s3_h = 5'h00;
-  reg [2:0] s3_k = 3'h0;
-  reg [2:0] s3_km1 = 3'h0;
-  reg [15:0] s3_mask_h = 16'h0000;
-  reg s3_odd = 1'h0;
+  reg [2:0] s3_k0 = 3'h0;
+  reg [2:0] s3_k1 = 3'h0;
+  reg [2:0] s3_k2 = 3'h0;
+  reg [2:0] s3_k3 = 3'h0;
+  reg [2:0] s3_k4 = 3'h0;
+  reg [2:0] s3_k5 = 3'h0;
+  reg [2:0] s3_k6 = 3'h0;
+  reg [2:0] s3_k7 = 3'h0;
   reg [31:0] s3_qc0 = 32'd0;
   reg [31:0] s3_qc1 = 32'd0;
   reg [31:0] s3_qc2 = 32'd0;
@@ -1511,16 +1499,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] s3_r5 = 32'd0;
   reg [31:0] s3_r6 = 32'd0;
   reg [31:0] s3_r7 = 32'd0;
-  reg [4:0] s4_h = 5'h00;
-  reg s4_inc0 = 1'h0;
-  reg s4_inc1 = 1'h0;
-  reg s4_inc2 = 1'h0;
-  reg s4_inc3 = 1'h0;
-  reg s4_inc4 = 1'h0;
-  reg s4_inc5 = 1'h0;
-  reg s4_inc6 = 1'h0;
-  reg s4_inc7 = 1'h0;
-  reg [15:0] s4_mask_h = 16'h0000;
   reg [31:0] s4_q0 = 32'd0;
   reg [31:0] s4_q1 = 32'd0;
   reg [31:0] s4_q2 = 32'd0;
@@ -1529,6 +1507,14 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] s4_q5 = 32'd0;
   reg [31:0] s4_q6 = 32'd0;
   reg [31:0] s4_q7 = 32'd0;
+  reg s4_up0 = 1'h0;
+  reg s4_up1 = 1'h0;
+  reg s4_up2 = 1'h0;
+  reg s4_up3 = 1'h0;
+  reg s4_up4 = 1'h0;
+  reg s4_up5 = 1'h0;
+  reg s4_up6 = 1'h0;
+  reg s4_up7 = 1'h0;
   reg s5_big0 = 1'h0;
   reg s5_big1 = 1'h0;
   reg s5_big2 = 1'h0;
@@ -1537,15 +1523,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg s5_big5 = 1'h0;
   reg s5_big6 = 1'h0;
   reg s5_big7 = 1'h0;
-  reg [2:0] s5_h = 3'h0;
-  reg s5_inc0 = 1'h0;
-  reg s5_inc1 = 1'h0;
-  reg s5_inc2 = 1'h0;
-  reg s5_inc3 = 1'h0;
-  reg s5_inc4 = 1'h0;
-  reg s5_inc5 = 1'h0;
-  reg s5_inc6 = 1'h0;
-  reg s5_inc7 = 1'h0;
   reg [6:0] s5_q7_0 = 7'h00;
   reg [6:0] s5_q7_1 = 7'h00;
   reg [6:0] s5_q7_2 = 7'h00;
@@ -1554,15 +1531,39 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [6:0] s5_q7_5 = 7'h00;
   reg [6:0] s5_q7_6 = 7'h00;
   reg [6:0] s5_q7_7 = 7'h00;
-  reg [6:0] s8_small0 = 7'h00;
-  reg [6:0] s8_small1 = 7'h00;
-  reg [6:0] s8_small2 = 7'h00;
-  reg [6:0] s8_small3 = 7'h00;
-  reg [6:0] s8_small4 = 7'h00;
-  reg [6:0] s8_small5 = 7'h00;
-  reg [6:0] s8_small6 = 7'h00;
-  reg [6:0] s8_small7 = 7'h00;
+  reg [6:0] s8_mag0 = 7'h00;
+  reg [6:0] s8_mag1 = 7'h00;
+  reg [6:0] s8_mag2 = 7'h00;
+  reg [6:0] s8_mag3 = 7'h00;
+  reg [6:0] s8_mag4 = 7'h00;
+  reg [6:0] s8_mag5 = 7'h00;
+  reg [6:0] s8_mag6 = 7'h00;
+  reg [6:0] s8_mag7 = 7'h00;
   wire take;
+  reg up0_d0 = 1'h0;
+  reg up0_d1 = 1'h0;
+  reg up0_d2 = 1'h0;
+  reg up1_d0 = 1'h0;
+  reg up1_d1 = 1'h0;
+  reg up1_d2 = 1'h0;
+  reg up2_d0 = 1'h0;
+  reg up2_d1 = 1'h0;
+  reg up2_d2 = 1'h0;
+  reg up3_d0 = 1'h0;
+  reg up3_d1 = 1'h0;
+  reg up3_d2 = 1'h0;
+  reg up4_d0 = 1'h0;
+  reg up4_d1 = 1'h0;
+  reg up4_d2 = 1'h0;
+  reg up5_d0 = 1'h0;
+  reg up5_d1 = 1'h0;
+  reg up5_d2 = 1'h0;
+  reg up6_d0 = 1'h0;
+  reg up6_d1 = 1'h0;
+  reg up6_d2 = 1'h0;
+  reg up7_d0 = 1'h0;
+  reg up7_d1 = 1'h0;
+  reg up7_d2 = 1'h0;
   reg valid_d0 = 1'h0;
   reg valid_d1 = 1'h0;
   reg valid_d2 = 1'h0;
@@ -1579,48 +1580,56 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] xsat0_d3 = 8'h00;
   reg [7:0] xsat0_d4 = 8'h00;
   reg [7:0] xsat0_d5 = 8'h00;
+  reg [7:0] xsat0_d6 = 8'h00;
   reg [7:0] xsat1_d0 = 8'h00;
   reg [7:0] xsat1_d1 = 8'h00;
   reg [7:0] xsat1_d2 = 8'h00;
   reg [7:0] xsat1_d3 = 8'h00;
   reg [7:0] xsat1_d4 = 8'h00;
   reg [7:0] xsat1_d5 = 8'h00;
+  reg [7:0] xsat1_d6 = 8'h00;
   reg [7:0] xsat2_d0 = 8'h00;
   reg [7:0] xsat2_d1 = 8'h00;
   reg [7:0] xsat2_d2 = 8'h00;
   reg [7:0] xsat2_d3 = 8'h00;
   reg [7:0] xsat2_d4 = 8'h00;
   reg [7:0] xsat2_d5 = 8'h00;
+  reg [7:0] xsat2_d6 = 8'h00;
   reg [7:0] xsat3_d0 = 8'h00;
   reg [7:0] xsat3_d1 = 8'h00;
   reg [7:0] xsat3_d2 = 8'h00;
   reg [7:0] xsat3_d3 = 8'h00;
   reg [7:0] xsat3_d4 = 8'h00;
   reg [7:0] xsat3_d5 = 8'h00;
+  reg [7:0] xsat3_d6 = 8'h00;
   reg [7:0] xsat4_d0 = 8'h00;
   reg [7:0] xsat4_d1 = 8'h00;
   reg [7:0] xsat4_d2 = 8'h00;
   reg [7:0] xsat4_d3 = 8'h00;
   reg [7:0] xsat4_d4 = 8'h00;
   reg [7:0] xsat4_d5 = 8'h00;
+  reg [7:0] xsat4_d6 = 8'h00;
   reg [7:0] xsat5_d0 = 8'h00;
   reg [7:0] xsat5_d1 = 8'h00;
   reg [7:0] xsat5_d2 = 8'h00;
   reg [7:0] xsat5_d3 = 8'h00;
   reg [7:0] xsat5_d4 = 8'h00;
   reg [7:0] xsat5_d5 = 8'h00;
+  reg [7:0] xsat5_d6 = 8'h00;
   reg [7:0] xsat6_d0 = 8'h00;
   reg [7:0] xsat6_d1 = 8'h00;
   reg [7:0] xsat6_d2 = 8'h00;
   reg [7:0] xsat6_d3 = 8'h00;
   reg [7:0] xsat6_d4 = 8'h00;
   reg [7:0] xsat6_d5 = 8'h00;
+  reg [7:0] xsat6_d6 = 8'h00;
   reg [7:0] xsat7_d0 = 8'h00;
   reg [7:0] xsat7_d1 = 8'h00;
   reg [7:0] xsat7_d2 = 8'h00;
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
+  reg [7:0] xsat7_d6 = 8'h00;
   assign out_buffer_pop = o__valid & o__ready;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
@@ -1921,977 +1930,1002 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign lfsr_cur7 = \$511  | \$544 ;
   assign \$546  = lfsr_cur7[0] ? 32'd2149580803 : 32'd0;
   assign lfsr_next7 = \$545  ^ \$546 ;
+  assign \$547  = - s8_mag0;
+  assign \$548  = neg0_d5 ? \$547  : { 1'h0, s8_mag0 };
+  assign \$549  = only_saturate_d7 ? xsat0_d6 : \$548 ;
+  assign \$550  = - s8_mag1;
+  assign \$551  = neg1_d5 ? \$550  : { 1'h0, s8_mag1 };
+  assign \$552  = only_saturate_d7 ? xsat1_d6 : \$551 ;
+  assign \$553  = - s8_mag2;
+  assign \$554  = neg2_d5 ? \$553  : { 1'h0, s8_mag2 };
+  assign \$555  = only_saturate_d7 ? xsat2_d6 : \$554 ;
+  assign \$556  = - s8_mag3;
+  assign \$557  = neg3_d5 ? \$556  : { 1'h0, s8_mag3 };
+  assign \$558  = only_saturate_d7 ? xsat3_d6 : \$557 ;
+  assign \$559  = - s8_mag4;
+  assign \$560  = neg4_d5 ? \$559  : { 1'h0, s8_mag4 };
+  assign \$561  = only_saturate_d7 ? xsat4_d6 : \$560 ;
+  assign \$562  = - s8_mag5;
+  assign \$563  = neg5_d5 ? \$562  : { 1'h0, s8_mag5 };
+  assign \$564  = only_saturate_d7 ? xsat5_d6 : \$563 ;
+  assign \$565  = - s8_mag6;
+  assign \$566  = neg6_d5 ? \$565  : { 1'h0, s8_mag6 };
+  assign \$567  = only_saturate_d7 ? xsat6_d6 : \$566 ;
+  assign \$568  = - s8_mag7;
+  assign \$569  = neg7_d5 ? \$568  : { 1'h0, s8_mag7 };
+  assign \$570  = only_saturate_d7 ? xsat7_d6 : \$569 ;
   assign w_en = i__ready & valid_d7;
-  assign \$547  = - s8_small0;
-  assign \$548  = neg0_d5 ? \$547  : { 1'h0, s8_small0 };
-  assign \$549  = kz_d5 ? xsat0_d5 : \$548 ;
-  assign \$550  = - s8_small1;
-  assign \$551  = neg1_d5 ? \$550  : { 1'h0, s8_small1 };
-  assign \$552  = kz_d5 ? xsat1_d5 : \$551 ;
-  assign \$553  = - s8_small2;
-  assign \$554  = neg2_d5 ? \$553  : { 1'h0, s8_small2 };
-  assign \$555  = kz_d5 ? xsat2_d5 : \$554 ;
-  assign \$556  = - s8_small3;
-  assign \$557  = neg3_d5 ? \$556  : { 1'h0, s8_small3 };
-  assign \$558  = kz_d5 ? xsat3_d5 : \$557 ;
-  assign \$559  = - s8_small4;
-  assign \$560  = neg4_d5 ? \$559  : { 1'h0, s8_small4 };
-  assign \$561  = kz_d5 ? xsat4_d5 : \$560 ;
-  assign \$562  = - s8_small5;
-  assign \$563  = neg5_d5 ? \$562  : { 1'h0, s8_small5 };
-  assign \$564  = kz_d5 ? xsat5_d5 : \$563 ;
-  assign \$565  = - s8_small6;
-  assign \$566  = neg6_d5 ? \$565  : { 1'h0, s8_small6 };
-  assign \$567  = kz_d5 ? xsat6_d5 : \$566 ;
-  assign \$568  = - s8_small7;
-  assign \$569  = neg7_d5 ? \$568  : { 1'h0, s8_small7 };
-  assign \$570  = kz_d5 ? xsat7_d5 : \$569 ;
   assign \$571  = \$2 [2:0] <= 1'h1;
-  assign \$572  = i__payload[261:256] - 1'h1;
-  assign \$574  = i__payload[270] | \$573 ;
-  assign \$575  = group + 1'h1;
-  assign \$576  = \$574  ? 2'h0 : \$575 ;
-  assign \$577  = | i__payload[261:256];
-  assign \$578  = take & \$577 ;
-  assign \$579  = \$578  & i__payload[262];
-  assign \$580  = | i__payload[261:256];
-  assign \$581  = take & \$580 ;
-  assign \$582  = \$581  & i__payload[263];
-  assign \$583  = | i__payload[261:256];
-  assign \$584  = take & \$583 ;
-  assign \$585  = \$584  & i__payload[264];
-  assign \$586  = | i__payload[261:256];
-  assign \$587  = take & \$586 ;
-  assign \$588  = \$587  & i__payload[265];
-  assign \$589  = | i__payload[261:256];
-  assign \$590  = take & \$589 ;
-  assign \$591  = \$590  & i__payload[266];
-  assign \$592  = | i__payload[261:256];
-  assign \$593  = take & \$592 ;
-  assign \$594  = \$593  & i__payload[267];
-  assign \$595  = | i__payload[261:256];
-  assign \$596  = take & \$595 ;
-  assign \$597  = \$596  & i__payload[268];
-  assign \$598  = | i__payload[261:256];
-  assign \$599  = take & \$598 ;
-  assign \$600  = \$599  & i__payload[269];
-  assign \$601  = s1_k > 1'h0;
-  assign \$602  = s1_k > 1'h1;
-  assign \$603  = s1_k > 2'h2;
-  assign \$604  = s1_k > 2'h3;
-  assign \$605  = s1_k > 3'h4;
-  assign \$606  = s1_k > 3'h5;
-  assign \$607  = s1_k > 3'h6;
-  assign \$608  = s1_k > 3'h7;
-  assign \$609  = s1_k > 4'h8;
-  assign \$610  = s1_k > 4'h9;
-  assign \$611  = s1_k > 4'ha;
-  assign \$612  = s1_k > 4'hb;
-  assign \$613  = s1_k > 4'hc;
-  assign \$614  = s1_k > 4'hd;
-  assign \$615  = s1_k > 4'he;
-  assign \$616  = s1_k > 4'hf;
-  assign \$617  = s1_k > 5'h10;
-  assign \$618  = s1_k > 5'h11;
-  assign \$619  = s1_k > 5'h12;
-  assign \$620  = s1_k > 5'h13;
-  assign \$621  = s1_k > 5'h14;
-  assign \$622  = s1_k > 5'h15;
-  assign \$623  = s1_k > 5'h16;
-  assign \$624  = s1_k > 5'h17;
-  assign \$625  = s1_k > 5'h18;
-  assign \$626  = s1_k > 5'h19;
-  assign \$627  = s1_k > 5'h1a;
-  assign \$628  = s1_k > 5'h1b;
-  assign \$629  = s1_k > 5'h1c;
-  assign \$630  = s1_k > 5'h1d;
-  assign \$631  = s1_k > 5'h1e;
-  assign \$632  = s1_k > 5'h1f;
-  assign \$635  = \$634  > 1'h0;
-  assign \$637  = \$636  > 1'h1;
-  assign \$639  = \$638  > 2'h2;
-  assign \$641  = \$640  > 2'h3;
-  assign \$643  = \$642  > 3'h4;
-  assign \$645  = \$644  > 3'h5;
-  assign \$647  = \$646  > 3'h6;
-  assign \$649  = \$648  > 3'h7;
-  assign \$651  = \$650  > 4'h8;
-  assign \$653  = \$652  > 4'h9;
-  assign \$655  = \$654  > 4'ha;
-  assign \$657  = \$656  > 4'hb;
-  assign \$659  = \$658  > 4'hc;
-  assign \$661  = \$660  > 4'hd;
-  assign \$663  = \$662  > 4'he;
-  assign \$665  = \$664  > 4'hf;
-  assign \$666  = ! s1_k;
-  assign \$667  = $signed(s1_x0) < $signed(1'h0);
-  assign \$668  = - $signed(s1_x0);
-  assign \$669  = \$667  ? \$668  : { s1_x0[31], s1_x0 };
-  assign \$670  = ~ s1_x0[31];
-  assign \$671  = | s1_x0[31:7];
-  assign \$672  = \$670  & \$671 ;
-  assign \$673  = & s1_x0[31:7];
-  assign \$674  = | s1_x0[6:0];
-  assign \$675  = \$673  & \$674 ;
-  assign \$676  = ~ \$675 ;
-  assign \$677  = s1_x0[31] & \$676 ;
-  assign \$678  = \$677  ? 8'h81 : s1_x0[7:0];
-  assign \$679  = \$672  ? 8'h7f : \$678 ;
+  assign \$572  = i__payload[261:256] > 6'h20;
+  assign \$573  = take & \$572 ;
+  assign \$574  = i__payload[261:256] > 6'h20;
+  assign \$575  = \$574  ? 32'd0 : i__payload[31:0];
+  assign \$576  = i__payload[261:256] > 6'h20;
+  assign \$577  = \$576  ? 32'd0 : i__payload[63:32];
+  assign \$578  = i__payload[261:256] > 6'h20;
+  assign \$579  = \$578  ? 32'd0 : i__payload[95:64];
+  assign \$580  = i__payload[261:256] > 6'h20;
+  assign \$581  = \$580  ? 32'd0 : i__payload[127:96];
+  assign \$582  = i__payload[261:256] > 6'h20;
+  assign \$583  = \$582  ? 32'd0 : i__payload[159:128];
+  assign \$584  = i__payload[261:256] > 6'h20;
+  assign \$585  = \$584  ? 32'd0 : i__payload[191:160];
+  assign \$586  = i__payload[261:256] > 6'h20;
+  assign \$587  = \$586  ? 32'd0 : i__payload[223:192];
+  assign \$588  = i__payload[261:256] > 6'h20;
+  assign \$589  = \$588  ? 32'd0 : i__payload[255:224];
+  assign \$590  = ! i__payload[261:256];
+  assign \$591  = i__payload[261:256] > 6'h20;
+  assign \$592  = \$590  | \$591 ;
+  assign \$593  = s1_k > 1'h0;
+  assign \$594  = s1_k > 1'h1;
+  assign \$595  = s1_k > 2'h2;
+  assign \$596  = s1_k > 2'h3;
+  assign \$597  = s1_k > 3'h4;
+  assign \$598  = s1_k > 3'h5;
+  assign \$599  = s1_k > 3'h6;
+  assign \$600  = s1_k > 3'h7;
+  assign \$601  = s1_k > 4'h8;
+  assign \$602  = s1_k > 4'h9;
+  assign \$603  = s1_k > 4'ha;
+  assign \$604  = s1_k > 4'hb;
+  assign \$605  = s1_k > 4'hc;
+  assign \$606  = s1_k > 4'hd;
+  assign \$607  = s1_k > 4'he;
+  assign \$608  = s1_k > 4'hf;
+  assign \$609  = s1_k > 5'h10;
+  assign \$610  = s1_k > 5'h11;
+  assign \$611  = s1_k > 5'h12;
+  assign \$612  = s1_k > 5'h13;
+  assign \$613  = s1_k > 5'h14;
+  assign \$614  = s1_k > 5'h15;
+  assign \$615  = s1_k > 5'h16;
+  assign \$616  = s1_k > 5'h17;
+  assign \$617  = s1_k > 5'h18;
+  assign \$618  = s1_k > 5'h19;
+  assign \$619  = s1_k > 5'h1a;
+  assign \$620  = s1_k > 5'h1b;
+  assign \$621  = s1_k > 5'h1c;
+  assign \$622  = s1_k > 5'h1d;
+  assign \$623  = s1_k > 5'h1e;
+  assign \$624  = s1_k > 5'h1f;
+  assign \$626  = i__payload[270] | \$625 ;
+  assign \$627  = group + 1'h1;
+  assign \$628  = \$626  ? 2'h0 : \$627 ;
+  assign \$629  = | i__payload[261:256];
+  assign \$630  = take & \$629 ;
+  assign \$631  = i__payload[261:256] > 6'h20;
+  assign \$632  = ~ \$631 ;
+  assign \$633  = \$630  & \$632 ;
+  assign \$634  = \$633  & i__payload[262];
+  assign \$635  = | i__payload[261:256];
+  assign \$636  = take & \$635 ;
+  assign \$637  = i__payload[261:256] > 6'h20;
+  assign \$638  = ~ \$637 ;
+  assign \$639  = \$636  & \$638 ;
+  assign \$640  = \$639  & i__payload[263];
+  assign \$641  = | i__payload[261:256];
+  assign \$642  = take & \$641 ;
+  assign \$643  = i__payload[261:256] > 6'h20;
+  assign \$644  = ~ \$643 ;
+  assign \$645  = \$642  & \$644 ;
+  assign \$646  = \$645  & i__payload[264];
+  assign \$647  = | i__payload[261:256];
+  assign \$648  = take & \$647 ;
+  assign \$649  = i__payload[261:256] > 6'h20;
+  assign \$650  = ~ \$649 ;
+  assign \$651  = \$648  & \$650 ;
+  assign \$652  = \$651  & i__payload[265];
+  assign \$653  = | i__payload[261:256];
+  assign \$654  = take & \$653 ;
+  assign \$655  = i__payload[261:256] > 6'h20;
+  assign \$656  = ~ \$655 ;
+  assign \$657  = \$654  & \$656 ;
+  assign \$658  = \$657  & i__payload[266];
+  assign \$659  = | i__payload[261:256];
+  assign \$660  = take & \$659 ;
+  assign \$661  = i__payload[261:256] > 6'h20;
+  assign \$662  = ~ \$661 ;
+  assign \$663  = \$660  & \$662 ;
+  assign \$664  = \$663  & i__payload[267];
+  assign \$665  = | i__payload[261:256];
+  assign \$666  = take & \$665 ;
+  assign \$667  = i__payload[261:256] > 6'h20;
+  assign \$668  = ~ \$667 ;
+  assign \$669  = \$666  & \$668 ;
+  assign \$670  = \$669  & i__payload[268];
+  assign \$671  = | i__payload[261:256];
+  assign \$672  = take & \$671 ;
+  assign \$673  = i__payload[261:256] > 6'h20;
+  assign \$674  = ~ \$673 ;
+  assign \$675  = \$672  & \$674 ;
+  assign \$676  = \$675  & i__payload[269];
+  assign \$677  = $signed(s1_x0) < $signed(1'h0);
+  assign \$678  = - $signed(s1_x0);
+  assign \$679  = \$677  ? \$678  : { s1_x0[31], s1_x0 };
   assign \$680  = $signed(s1_x0) < $signed(1'h0);
-  assign \$681  = $signed(s1_x1) < $signed(1'h0);
-  assign \$682  = - $signed(s1_x1);
-  assign \$683  = \$681  ? \$682  : { s1_x1[31], s1_x1 };
-  assign \$684  = ~ s1_x1[31];
-  assign \$685  = | s1_x1[31:7];
+  assign \$681  = ~ s1_x0[31];
+  assign \$682  = | s1_x0[31:7];
+  assign \$683  = \$681  & \$682 ;
+  assign \$684  = & s1_x0[31:7];
+  assign \$685  = | s1_x0[6:0];
   assign \$686  = \$684  & \$685 ;
-  assign \$687  = & s1_x1[31:7];
-  assign \$688  = | s1_x1[6:0];
-  assign \$689  = \$687  & \$688 ;
-  assign \$690  = ~ \$689 ;
-  assign \$691  = s1_x1[31] & \$690 ;
-  assign \$692  = \$691  ? 8'h81 : s1_x1[7:0];
-  assign \$693  = \$686  ? 8'h7f : \$692 ;
-  assign \$694  = $signed(s1_x1) < $signed(1'h0);
-  assign \$695  = $signed(s1_x2) < $signed(1'h0);
-  assign \$696  = - $signed(s1_x2);
-  assign \$697  = \$695  ? \$696  : { s1_x2[31], s1_x2 };
-  assign \$698  = ~ s1_x2[31];
-  assign \$699  = | s1_x2[31:7];
-  assign \$700  = \$698  & \$699 ;
-  assign \$701  = & s1_x2[31:7];
-  assign \$702  = | s1_x2[6:0];
-  assign \$703  = \$701  & \$702 ;
-  assign \$704  = ~ \$703 ;
-  assign \$705  = s1_x2[31] & \$704 ;
-  assign \$706  = \$705  ? 8'h81 : s1_x2[7:0];
-  assign \$707  = \$700  ? 8'h7f : \$706 ;
-  assign \$708  = $signed(s1_x2) < $signed(1'h0);
-  assign \$709  = $signed(s1_x3) < $signed(1'h0);
-  assign \$710  = - $signed(s1_x3);
-  assign \$711  = \$709  ? \$710  : { s1_x3[31], s1_x3 };
-  assign \$712  = ~ s1_x3[31];
-  assign \$713  = | s1_x3[31:7];
-  assign \$714  = \$712  & \$713 ;
-  assign \$715  = & s1_x3[31:7];
-  assign \$716  = | s1_x3[6:0];
-  assign \$717  = \$715  & \$716 ;
-  assign \$718  = ~ \$717 ;
-  assign \$719  = s1_x3[31] & \$718 ;
-  assign \$720  = \$719  ? 8'h81 : s1_x3[7:0];
-  assign \$721  = \$714  ? 8'h7f : \$720 ;
-  assign \$722  = $signed(s1_x3) < $signed(1'h0);
-  assign \$723  = $signed(s1_x4) < $signed(1'h0);
-  assign \$724  = - $signed(s1_x4);
-  assign \$725  = \$723  ? \$724  : { s1_x4[31], s1_x4 };
-  assign \$726  = ~ s1_x4[31];
-  assign \$727  = | s1_x4[31:7];
-  assign \$728  = \$726  & \$727 ;
-  assign \$729  = & s1_x4[31:7];
-  assign \$730  = | s1_x4[6:0];
-  assign \$731  = \$729  & \$730 ;
-  assign \$732  = ~ \$731 ;
-  assign \$733  = s1_x4[31] & \$732 ;
-  assign \$734  = \$733  ? 8'h81 : s1_x4[7:0];
-  assign \$735  = \$728  ? 8'h7f : \$734 ;
-  assign \$736  = $signed(s1_x4) < $signed(1'h0);
-  assign \$737  = $signed(s1_x5) < $signed(1'h0);
-  assign \$738  = - $signed(s1_x5);
-  assign \$739  = \$737  ? \$738  : { s1_x5[31], s1_x5 };
-  assign \$740  = ~ s1_x5[31];
-  assign \$741  = | s1_x5[31:7];
-  assign \$742  = \$740  & \$741 ;
-  assign \$743  = & s1_x5[31:7];
-  assign \$744  = | s1_x5[6:0];
-  assign \$745  = \$743  & \$744 ;
-  assign \$746  = ~ \$745 ;
-  assign \$747  = s1_x5[31] & \$746 ;
-  assign \$748  = \$747  ? 8'h81 : s1_x5[7:0];
-  assign \$749  = \$742  ? 8'h7f : \$748 ;
-  assign \$750  = $signed(s1_x5) < $signed(1'h0);
-  assign \$751  = $signed(s1_x6) < $signed(1'h0);
-  assign \$752  = - $signed(s1_x6);
-  assign \$753  = \$751  ? \$752  : { s1_x6[31], s1_x6 };
-  assign \$754  = ~ s1_x6[31];
-  assign \$755  = | s1_x6[31:7];
-  assign \$756  = \$754  & \$755 ;
-  assign \$757  = & s1_x6[31:7];
-  assign \$758  = | s1_x6[6:0];
-  assign \$759  = \$757  & \$758 ;
-  assign \$760  = ~ \$759 ;
-  assign \$761  = s1_x6[31] & \$760 ;
-  assign \$762  = \$761  ? 8'h81 : s1_x6[7:0];
-  assign \$763  = \$756  ? 8'h7f : \$762 ;
-  assign \$764  = $signed(s1_x6) < $signed(1'h0);
-  assign \$765  = $signed(s1_x7) < $signed(1'h0);
-  assign \$766  = - $signed(s1_x7);
-  assign \$767  = \$765  ? \$766  : { s1_x7[31], s1_x7 };
-  assign \$768  = ~ s1_x7[31];
-  assign \$769  = | s1_x7[31:7];
-  assign \$770  = \$768  & \$769 ;
-  assign \$771  = & s1_x7[31:7];
-  assign \$772  = | s1_x7[6:0];
-  assign \$773  = \$771  & \$772 ;
-  assign \$774  = ~ \$773 ;
-  assign \$775  = s1_x7[31] & \$774 ;
-  assign \$776  = \$775  ? 8'h81 : s1_x7[7:0];
-  assign \$777  = \$770  ? 8'h7f : \$776 ;
-  assign \$778  = $signed(s1_x7) < $signed(1'h0);
-  assign \$779  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$780  = s2_mag0 & s2_mask;
-  assign \$781  = s2_r0 & s2_mask;
-  assign \$782  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$783  = s2_mag1 & s2_mask;
-  assign \$784  = s2_r1 & s2_mask;
-  assign \$785  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$786  = s2_mag2 & s2_mask;
-  assign \$787  = s2_r2 & s2_mask;
-  assign \$788  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$789  = s2_mag3 & s2_mask;
-  assign \$790  = s2_r3 & s2_mask;
+  assign \$687  = ~ \$686 ;
+  assign \$688  = s1_x0[31] & \$687 ;
+  assign \$689  = \$688  ? 8'h81 : s1_x0[7:0];
+  assign \$690  = \$683  ? 8'h7f : \$689 ;
+  assign \$691  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$692  = s2_mag0 & s2_mask;
+  assign \$693  = s3_qc0 >> s3_k0;
+  assign \$694  = | s4_q0[31:7];
+  assign \$695  = s2_r0 & s2_mask;
+  assign \$696  = s3_f0 > s3_r0;
+  assign \$697  = q7_0_d1 == 7'h7f;
+  assign \$698  = \$697  & up0_d2;
+  assign \$699  = big0_d1 | \$698 ;
+  assign \$700  = q7_0_d1 + up0_d2;
+  assign \$701  = \$699  ? 8'h7f : \$700 ;
+  assign \$702  = $signed(s1_x1) < $signed(1'h0);
+  assign \$703  = - $signed(s1_x1);
+  assign \$704  = \$702  ? \$703  : { s1_x1[31], s1_x1 };
+  assign \$705  = $signed(s1_x1) < $signed(1'h0);
+  assign \$706  = ~ s1_x1[31];
+  assign \$707  = | s1_x1[31:7];
+  assign \$708  = \$706  & \$707 ;
+  assign \$709  = & s1_x1[31:7];
+  assign \$710  = | s1_x1[6:0];
+  assign \$711  = \$709  & \$710 ;
+  assign \$712  = ~ \$711 ;
+  assign \$713  = s1_x1[31] & \$712 ;
+  assign \$714  = \$713  ? 8'h81 : s1_x1[7:0];
+  assign \$715  = \$708  ? 8'h7f : \$714 ;
+  assign \$716  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$717  = s2_mag1 & s2_mask;
+  assign \$718  = s3_qc1 >> s3_k1;
+  assign \$719  = | s4_q1[31:7];
+  assign \$720  = s2_r1 & s2_mask;
+  assign \$721  = s3_f1 > s3_r1;
+  assign \$722  = q7_1_d1 == 7'h7f;
+  assign \$723  = \$722  & up1_d2;
+  assign \$724  = big1_d1 | \$723 ;
+  assign \$725  = q7_1_d1 + up1_d2;
+  assign \$726  = \$724  ? 8'h7f : \$725 ;
+  assign \$727  = $signed(s1_x2) < $signed(1'h0);
+  assign \$728  = - $signed(s1_x2);
+  assign \$729  = \$727  ? \$728  : { s1_x2[31], s1_x2 };
+  assign \$730  = $signed(s1_x2) < $signed(1'h0);
+  assign \$731  = ~ s1_x2[31];
+  assign \$732  = | s1_x2[31:7];
+  assign \$733  = \$731  & \$732 ;
+  assign \$734  = & s1_x2[31:7];
+  assign \$735  = | s1_x2[6:0];
+  assign \$736  = \$734  & \$735 ;
+  assign \$737  = ~ \$736 ;
+  assign \$738  = s1_x2[31] & \$737 ;
+  assign \$739  = \$738  ? 8'h81 : s1_x2[7:0];
+  assign \$740  = \$733  ? 8'h7f : \$739 ;
+  assign \$741  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$742  = s2_mag2 & s2_mask;
+  assign \$743  = s3_qc2 >> s3_k2;
+  assign \$744  = | s4_q2[31:7];
+  assign \$745  = s2_r2 & s2_mask;
+  assign \$746  = s3_f2 > s3_r2;
+  assign \$747  = q7_2_d1 == 7'h7f;
+  assign \$748  = \$747  & up2_d2;
+  assign \$749  = big2_d1 | \$748 ;
+  assign \$750  = q7_2_d1 + up2_d2;
+  assign \$751  = \$749  ? 8'h7f : \$750 ;
+  assign \$752  = $signed(s1_x3) < $signed(1'h0);
+  assign \$753  = - $signed(s1_x3);
+  assign \$754  = \$752  ? \$753  : { s1_x3[31], s1_x3 };
+  assign \$755  = $signed(s1_x3) < $signed(1'h0);
+  assign \$756  = ~ s1_x3[31];
+  assign \$757  = | s1_x3[31:7];
+  assign \$758  = \$756  & \$757 ;
+  assign \$759  = & s1_x3[31:7];
+  assign \$760  = | s1_x3[6:0];
+  assign \$761  = \$759  & \$760 ;
+  assign \$762  = ~ \$761 ;
+  assign \$763  = s1_x3[31] & \$762 ;
+  assign \$764  = \$763  ? 8'h81 : s1_x3[7:0];
+  assign \$765  = \$758  ? 8'h7f : \$764 ;
+  assign \$766  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$767  = s2_mag3 & s2_mask;
+  assign \$768  = s3_qc3 >> s3_k3;
+  assign \$769  = | s4_q3[31:7];
+  assign \$770  = s2_r3 & s2_mask;
+  assign \$771  = s3_f3 > s3_r3;
+  assign \$772  = q7_3_d1 == 7'h7f;
+  assign \$773  = \$772  & up3_d2;
+  assign \$774  = big3_d1 | \$773 ;
+  assign \$775  = q7_3_d1 + up3_d2;
+  assign \$776  = \$774  ? 8'h7f : \$775 ;
+  assign \$777  = $signed(s1_x4) < $signed(1'h0);
+  assign \$778  = - $signed(s1_x4);
+  assign \$779  = \$777  ? \$778  : { s1_x4[31], s1_x4 };
+  assign \$780  = $signed(s1_x4) < $signed(1'h0);
+  assign \$781  = ~ s1_x4[31];
+  assign \$782  = | s1_x4[31:7];
+  assign \$783  = \$781  & \$782 ;
+  assign \$784  = & s1_x4[31:7];
+  assign \$785  = | s1_x4[6:0];
+  assign \$786  = \$784  & \$785 ;
+  assign \$787  = ~ \$786 ;
+  assign \$788  = s1_x4[31] & \$787 ;
+  assign \$789  = \$788  ? 8'h81 : s1_x4[7:0];
+  assign \$790  = \$783  ? 8'h7f : \$789 ;
   assign \$791  = s2_mag4 >> { s2_k[5:3], 3'h0 };
   assign \$792  = s2_mag4 & s2_mask;
-  assign \$793  = s2_r4 & s2_mask;
-  assign \$794  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$795  = s2_mag5 & s2_mask;
-  assign \$796  = s2_r5 & s2_mask;
-  assign \$797  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$798  = s2_mag6 & s2_mask;
-  assign \$799  = s2_r6 & s2_mask;
-  assign \$800  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$801  = s2_mag7 & s2_mask;
-  assign \$802  = s2_r7 & s2_mask;
-  assign \$803  = s3_qc0 >> s3_k;
-  assign \$804  = s3_f0 > s3_r0;
-  assign \$805  = s3_qc1 >> s3_k;
-  assign \$806  = s3_f1 > s3_r1;
-  assign \$807  = s3_qc2 >> s3_k;
-  assign \$808  = s3_f2 > s3_r2;
-  assign \$809  = s3_qc3 >> s3_k;
-  assign \$810  = s3_f3 > s3_r3;
-  assign \$811  = s3_qc4 >> s3_k;
-  assign \$812  = s3_f4 > s3_r4;
-  assign \$813  = s3_qc5 >> s3_k;
-  assign \$814  = s3_f5 > s3_r5;
-  assign \$815  = s3_qc6 >> s3_k;
-  assign \$816  = s3_f6 > s3_r6;
-  assign \$817  = s3_qc7 >> s3_k;
-  assign \$818  = s3_f7 > s3_r7;
-  assign \$819  = | s4_q0[31:7];
-  assign \$820  = | s4_q1[31:7];
-  assign \$821  = | s4_q2[31:7];
-  assign \$822  = | s4_q3[31:7];
-  assign \$823  = | s4_q4[31:7];
-  assign \$824  = | s4_q5[31:7];
-  assign \$825  = | s4_q6[31:7];
-  assign \$826  = | s4_q7[31:7];
-  assign \$827  = q7_0_d1 == 7'h7f;
-  assign \$828  = \$827  & inc0_d1;
-  assign \$829  = big0_d1 | \$828 ;
-  assign \$830  = q7_0_d1 + inc0_d1;
-  assign \$831  = \$829  ? 8'h7f : \$830 ;
-  assign \$832  = q7_1_d1 == 7'h7f;
-  assign \$833  = \$832  & inc1_d1;
-  assign \$834  = big1_d1 | \$833 ;
-  assign \$835  = q7_1_d1 + inc1_d1;
-  assign \$836  = \$834  ? 8'h7f : \$835 ;
-  assign \$837  = q7_2_d1 == 7'h7f;
-  assign \$838  = \$837  & inc2_d1;
-  assign \$839  = big2_d1 | \$838 ;
-  assign \$840  = q7_2_d1 + inc2_d1;
-  assign \$841  = \$839  ? 8'h7f : \$840 ;
-  assign \$842  = q7_3_d1 == 7'h7f;
-  assign \$843  = \$842  & inc3_d1;
-  assign \$844  = big3_d1 | \$843 ;
-  assign \$845  = q7_3_d1 + inc3_d1;
-  assign \$846  = \$844  ? 8'h7f : \$845 ;
-  assign \$847  = q7_4_d1 == 7'h7f;
-  assign \$848  = \$847  & inc4_d1;
-  assign \$849  = big4_d1 | \$848 ;
-  assign \$850  = q7_4_d1 + inc4_d1;
+  assign \$793  = s3_qc4 >> s3_k4;
+  assign \$794  = | s4_q4[31:7];
+  assign \$795  = s2_r4 & s2_mask;
+  assign \$796  = s3_f4 > s3_r4;
+  assign \$797  = q7_4_d1 == 7'h7f;
+  assign \$798  = \$797  & up4_d2;
+  assign \$799  = big4_d1 | \$798 ;
+  assign \$800  = q7_4_d1 + up4_d2;
+  assign \$801  = \$799  ? 8'h7f : \$800 ;
+  assign \$802  = $signed(s1_x5) < $signed(1'h0);
+  assign \$803  = - $signed(s1_x5);
+  assign \$804  = \$802  ? \$803  : { s1_x5[31], s1_x5 };
+  assign \$805  = $signed(s1_x5) < $signed(1'h0);
+  assign \$806  = ~ s1_x5[31];
+  assign \$807  = | s1_x5[31:7];
+  assign \$808  = \$806  & \$807 ;
+  assign \$809  = & s1_x5[31:7];
+  assign \$810  = | s1_x5[6:0];
+  assign \$811  = \$809  & \$810 ;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = s1_x5[31] & \$812 ;
+  assign \$814  = \$813  ? 8'h81 : s1_x5[7:0];
+  assign \$815  = \$808  ? 8'h7f : \$814 ;
+  assign \$816  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$817  = s2_mag5 & s2_mask;
+  assign \$818  = s3_qc5 >> s3_k5;
+  assign \$819  = | s4_q5[31:7];
+  assign \$820  = s2_r5 & s2_mask;
+  assign \$821  = s3_f5 > s3_r5;
+  assign \$822  = q7_5_d1 == 7'h7f;
+  assign \$823  = \$822  & up5_d2;
+  assign \$824  = big5_d1 | \$823 ;
+  assign \$825  = q7_5_d1 + up5_d2;
+  assign \$826  = \$824  ? 8'h7f : \$825 ;
+  assign \$827  = $signed(s1_x6) < $signed(1'h0);
+  assign \$828  = - $signed(s1_x6);
+  assign \$829  = \$827  ? \$828  : { s1_x6[31], s1_x6 };
+  assign \$830  = $signed(s1_x6) < $signed(1'h0);
+  assign \$831  = ~ s1_x6[31];
+  assign \$832  = | s1_x6[31:7];
+  assign \$833  = \$831  & \$832 ;
+  assign \$834  = & s1_x6[31:7];
+  assign \$835  = | s1_x6[6:0];
+  assign \$836  = \$834  & \$835 ;
+  assign \$837  = ~ \$836 ;
+  assign \$838  = s1_x6[31] & \$837 ;
+  assign \$839  = \$838  ? 8'h81 : s1_x6[7:0];
+  assign \$840  = \$833  ? 8'h7f : \$839 ;
+  assign \$841  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$842  = s2_mag6 & s2_mask;
+  assign \$843  = s3_qc6 >> s3_k6;
+  assign \$844  = | s4_q6[31:7];
+  assign \$845  = s2_r6 & s2_mask;
+  assign \$846  = s3_f6 > s3_r6;
+  assign \$847  = q7_6_d1 == 7'h7f;
+  assign \$848  = \$847  & up6_d2;
+  assign \$849  = big6_d1 | \$848 ;
+  assign \$850  = q7_6_d1 + up6_d2;
   assign \$851  = \$849  ? 8'h7f : \$850 ;
-  assign \$852  = q7_5_d1 == 7'h7f;
-  assign \$853  = \$852  & inc5_d1;
-  assign \$854  = big5_d1 | \$853 ;
-  assign \$855  = q7_5_d1 + inc5_d1;
-  assign \$856  = \$854  ? 8'h7f : \$855 ;
-  assign \$857  = q7_6_d1 == 7'h7f;
-  assign \$858  = \$857  & inc6_d1;
-  assign \$859  = big6_d1 | \$858 ;
-  assign \$860  = q7_6_d1 + inc6_d1;
-  assign \$861  = \$859  ? 8'h7f : \$860 ;
-  assign \$862  = q7_7_d1 == 7'h7f;
-  assign \$863  = \$862  & inc7_d1;
-  assign \$864  = big7_d1 | \$863 ;
-  assign \$865  = q7_7_d1 + inc7_d1;
-  assign \$866  = \$864  ? 8'h7f : \$865 ;
+  assign \$852  = $signed(s1_x7) < $signed(1'h0);
+  assign \$853  = - $signed(s1_x7);
+  assign \$854  = \$852  ? \$853  : { s1_x7[31], s1_x7 };
+  assign \$855  = $signed(s1_x7) < $signed(1'h0);
+  assign \$856  = ~ s1_x7[31];
+  assign \$857  = | s1_x7[31:7];
+  assign \$858  = \$856  & \$857 ;
+  assign \$859  = & s1_x7[31:7];
+  assign \$860  = | s1_x7[6:0];
+  assign \$861  = \$859  & \$860 ;
+  assign \$862  = ~ \$861 ;
+  assign \$863  = s1_x7[31] & \$862 ;
+  assign \$864  = \$863  ? 8'h81 : s1_x7[7:0];
+  assign \$865  = \$858  ? 8'h7f : \$864 ;
+  assign \$866  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$867  = s2_mag7 & s2_mask;
+  assign \$868  = s3_qc7 >> s3_k7;
+  assign \$869  = | s4_q7[31:7];
+  assign \$870  = s2_r7 & s2_mask;
+  assign \$871  = s3_f7 > s3_r7;
+  assign \$872  = q7_7_d1 == 7'h7f;
+  assign \$873  = \$872  & up7_d2;
+  assign \$874  = big7_d1 | \$873 ;
+  assign \$875  = q7_7_d1 + up7_d2;
+  assign \$876  = \$874  ? 8'h7f : \$875 ;
+  assign \$877  = i__payload[261:256] > 6'h20;
+  assign \$878  = \$877  ? 8'h00 : i__payload[269:262];
   always @(posedge clk)
-    i__ready <= \$867 ;
+    i__ready <= \$879 ;
   always @(posedge clk)
-    s1_k <= \$868 ;
+    bad_shift <= \$880 ;
   always @(posedge clk)
-    s1_km1 <= \$869 ;
+    s1_k <= \$881 ;
   always @(posedge clk)
-    s1_x0 <= \$870 ;
+    s1_x0 <= \$882 ;
   always @(posedge clk)
-    s1_x1 <= \$871 ;
+    s1_x1 <= \$883 ;
   always @(posedge clk)
-    s1_x2 <= \$872 ;
+    s1_x2 <= \$884 ;
   always @(posedge clk)
-    s1_x3 <= \$873 ;
+    s1_x3 <= \$885 ;
   always @(posedge clk)
-    s1_x4 <= \$874 ;
+    s1_x4 <= \$886 ;
   always @(posedge clk)
-    s1_x5 <= \$875 ;
+    s1_x5 <= \$887 ;
   always @(posedge clk)
-    s1_x6 <= \$876 ;
+    s1_x6 <= \$888 ;
   always @(posedge clk)
-    s1_x7 <= \$877 ;
+    s1_x7 <= \$889 ;
   always @(posedge clk)
-    group <= \$878 ;
+    only_saturate_d0 <= \$890 ;
   always @(posedge clk)
-    s1_r0 <= \$879 ;
+    only_saturate_d1 <= \$891 ;
   always @(posedge clk)
-    lfsr0 <= \$880 ;
+    only_saturate_d2 <= \$892 ;
   always @(posedge clk)
-    lfsr8 <= \$881 ;
+    only_saturate_d3 <= \$893 ;
   always @(posedge clk)
-    s1_r1 <= \$882 ;
+    only_saturate_d4 <= \$894 ;
   always @(posedge clk)
-    lfsr1 <= \$883 ;
+    only_saturate_d5 <= \$895 ;
   always @(posedge clk)
-    lfsr9 <= \$884 ;
+    only_saturate_d6 <= \$896 ;
   always @(posedge clk)
-    s1_r2 <= \$885 ;
+    only_saturate_d7 <= \$897 ;
   always @(posedge clk)
-    lfsr2 <= \$886 ;
+    s2_k <= \$898 ;
   always @(posedge clk)
-    lfsr10 <= \$887 ;
+    s2_mask <= \$899 ;
   always @(posedge clk)
-    s1_r3 <= \$888 ;
+    group <= \$900 ;
   always @(posedge clk)
-    lfsr3 <= \$889 ;
+    s1_r0 <= \$901 ;
   always @(posedge clk)
-    lfsr11 <= \$890 ;
+    lfsr0 <= \$902 ;
   always @(posedge clk)
-    s1_r4 <= \$891 ;
+    lfsr8 <= \$903 ;
   always @(posedge clk)
-    lfsr4 <= \$892 ;
+    s1_r1 <= \$904 ;
   always @(posedge clk)
-    lfsr12 <= \$893 ;
+    lfsr1 <= \$905 ;
   always @(posedge clk)
-    s1_r5 <= \$894 ;
+    lfsr9 <= \$906 ;
   always @(posedge clk)
-    lfsr5 <= \$895 ;
+    s1_r2 <= \$907 ;
   always @(posedge clk)
-    lfsr13 <= \$896 ;
+    lfsr2 <= \$908 ;
   always @(posedge clk)
-    s1_r6 <= \$897 ;
+    lfsr10 <= \$909 ;
   always @(posedge clk)
-    lfsr6 <= \$898 ;
+    s1_r3 <= \$910 ;
   always @(posedge clk)
-    lfsr14 <= \$899 ;
+    lfsr3 <= \$911 ;
   always @(posedge clk)
-    s1_r7 <= \$900 ;
+    lfsr11 <= \$912 ;
   always @(posedge clk)
-    lfsr7 <= \$901 ;
+    s1_r4 <= \$913 ;
   always @(posedge clk)
-    lfsr15 <= \$902 ;
+    lfsr4 <= \$914 ;
   always @(posedge clk)
-    s2_k <= \$903 ;
+    lfsr12 <= \$915 ;
   always @(posedge clk)
-    s2_mask <= \$904 ;
+    s1_r5 <= \$916 ;
   always @(posedge clk)
-    s2_h <= \$905 ;
+    lfsr5 <= \$917 ;
   always @(posedge clk)
-    s2_mask_h <= \$906 ;
+    lfsr13 <= \$918 ;
   always @(posedge clk)
-    s2_km1 <= \$907 ;
+    s1_r6 <= \$919 ;
   always @(posedge clk)
-    s2_kz <= \$908 ;
+    lfsr6 <= \$920 ;
   always @(posedge clk)
-    kz_d0 <= \$909 ;
+    lfsr14 <= \$921 ;
   always @(posedge clk)
-    kz_d1 <= \$910 ;
+    s1_r7 <= \$922 ;
   always @(posedge clk)
-    kz_d2 <= \$911 ;
+    lfsr7 <= \$923 ;
   always @(posedge clk)
-    kz_d3 <= \$912 ;
+    lfsr15 <= \$924 ;
   always @(posedge clk)
-    kz_d4 <= \$913 ;
+    s2_r0 <= \$925 ;
   always @(posedge clk)
-    kz_d5 <= \$914 ;
+    s2_r1 <= \$926 ;
   always @(posedge clk)
-    s2_mag0 <= \$915 ;
+    s2_r2 <= \$927 ;
   always @(posedge clk)
-    s2_xsat0 <= \$916 ;
+    s2_r3 <= \$928 ;
   always @(posedge clk)
-    s2_neg0 <= \$917 ;
+    s2_r4 <= \$929 ;
   always @(posedge clk)
-    neg0_d0 <= \$918 ;
+    s2_r5 <= \$930 ;
   always @(posedge clk)
-    neg0_d1 <= \$919 ;
+    s2_r6 <= \$931 ;
   always @(posedge clk)
-    neg0_d2 <= \$920 ;
+    s2_r7 <= \$932 ;
   always @(posedge clk)
-    neg0_d3 <= \$921 ;
+    s2_mag0 <= \$933 ;
   always @(posedge clk)
-    neg0_d4 <= \$922 ;
+    s2_neg0 <= \$934 ;
   always @(posedge clk)
-    neg0_d5 <= \$923 ;
+    xsat0_d0 <= \$935 ;
   always @(posedge clk)
-    xsat0_d0 <= \$924 ;
+    xsat0_d1 <= \$936 ;
   always @(posedge clk)
-    xsat0_d1 <= \$925 ;
+    xsat0_d2 <= \$937 ;
   always @(posedge clk)
-    xsat0_d2 <= \$926 ;
+    xsat0_d3 <= \$938 ;
   always @(posedge clk)
-    xsat0_d3 <= \$927 ;
+    xsat0_d4 <= \$939 ;
   always @(posedge clk)
-    xsat0_d4 <= \$928 ;
+    xsat0_d5 <= \$940 ;
   always @(posedge clk)
-    xsat0_d5 <= \$929 ;
+    xsat0_d6 <= \$941 ;
   always @(posedge clk)
-    s2_r0 <= \$930 ;
+    s3_qc0 <= \$942 ;
   always @(posedge clk)
-    s2_mag1 <= \$931 ;
+    s3_f0 <= \$943 ;
   always @(posedge clk)
-    s2_xsat1 <= \$932 ;
+    s3_k0 <= \$944 ;
   always @(posedge clk)
-    s2_neg1 <= \$933 ;
+    s4_q0 <= \$945 ;
   always @(posedge clk)
-    neg1_d0 <= \$934 ;
+    s5_big0 <= \$946 ;
   always @(posedge clk)
-    neg1_d1 <= \$935 ;
+    big0_d0 <= \$947 ;
   always @(posedge clk)
-    neg1_d2 <= \$936 ;
+    big0_d1 <= \$948 ;
   always @(posedge clk)
-    neg1_d3 <= \$937 ;
+    s5_q7_0 <= \$949 ;
   always @(posedge clk)
-    neg1_d4 <= \$938 ;
+    q7_0_d0 <= \$950 ;
   always @(posedge clk)
-    neg1_d5 <= \$939 ;
+    q7_0_d1 <= \$951 ;
   always @(posedge clk)
-    xsat1_d0 <= \$940 ;
+    s3_r0 <= \$952 ;
   always @(posedge clk)
-    xsat1_d1 <= \$941 ;
+    s4_up0 <= \$953 ;
   always @(posedge clk)
-    xsat1_d2 <= \$942 ;
+    up0_d0 <= \$954 ;
   always @(posedge clk)
-    xsat1_d3 <= \$943 ;
+    up0_d1 <= \$955 ;
   always @(posedge clk)
-    xsat1_d4 <= \$944 ;
+    up0_d2 <= \$956 ;
   always @(posedge clk)
-    xsat1_d5 <= \$945 ;
+    s8_mag0 <= \$957 ;
   always @(posedge clk)
-    s2_r1 <= \$946 ;
+    neg0_d0 <= \$958 ;
   always @(posedge clk)
-    s2_mag2 <= \$947 ;
+    neg0_d1 <= \$959 ;
   always @(posedge clk)
-    s2_xsat2 <= \$948 ;
+    neg0_d2 <= \$960 ;
   always @(posedge clk)
-    s2_neg2 <= \$949 ;
+    neg0_d3 <= \$961 ;
   always @(posedge clk)
-    neg2_d0 <= \$950 ;
+    neg0_d4 <= \$962 ;
   always @(posedge clk)
-    neg2_d1 <= \$951 ;
+    neg0_d5 <= \$963 ;
   always @(posedge clk)
-    neg2_d2 <= \$952 ;
+    s2_mag1 <= \$964 ;
   always @(posedge clk)
-    neg2_d3 <= \$953 ;
+    s2_neg1 <= \$965 ;
   always @(posedge clk)
-    neg2_d4 <= \$954 ;
+    xsat1_d0 <= \$966 ;
   always @(posedge clk)
-    neg2_d5 <= \$955 ;
+    xsat1_d1 <= \$967 ;
   always @(posedge clk)
-    xsat2_d0 <= \$956 ;
+    xsat1_d2 <= \$968 ;
   always @(posedge clk)
-    xsat2_d1 <= \$957 ;
+    xsat1_d3 <= \$969 ;
   always @(posedge clk)
-    xsat2_d2 <= \$958 ;
+    xsat1_d4 <= \$970 ;
   always @(posedge clk)
-    xsat2_d3 <= \$959 ;
+    xsat1_d5 <= \$971 ;
   always @(posedge clk)
-    xsat2_d4 <= \$960 ;
+    xsat1_d6 <= \$972 ;
   always @(posedge clk)
-    xsat2_d5 <= \$961 ;
+    s3_qc1 <= \$973 ;
   always @(posedge clk)
-    s2_r2 <= \$962 ;
+    s3_f1 <= \$974 ;
   always @(posedge clk)
-    s2_mag3 <= \$963 ;
+    s3_k1 <= \$975 ;
   always @(posedge clk)
-    s2_xsat3 <= \$964 ;
+    s4_q1 <= \$976 ;
   always @(posedge clk)
-    s2_neg3 <= \$965 ;
+    s5_big1 <= \$977 ;
   always @(posedge clk)
-    neg3_d0 <= \$966 ;
+    big1_d0 <= \$978 ;
   always @(posedge clk)
-    neg3_d1 <= \$967 ;
+    big1_d1 <= \$979 ;
   always @(posedge clk)
-    neg3_d2 <= \$968 ;
+    s5_q7_1 <= \$980 ;
   always @(posedge clk)
-    neg3_d3 <= \$969 ;
+    q7_1_d0 <= \$981 ;
   always @(posedge clk)
-    neg3_d4 <= \$970 ;
+    q7_1_d1 <= \$982 ;
   always @(posedge clk)
-    neg3_d5 <= \$971 ;
+    s3_r1 <= \$983 ;
   always @(posedge clk)
-    xsat3_d0 <= \$972 ;
+    s4_up1 <= \$984 ;
   always @(posedge clk)
-    xsat3_d1 <= \$973 ;
+    up1_d0 <= \$985 ;
   always @(posedge clk)
-    xsat3_d2 <= \$974 ;
+    up1_d1 <= \$986 ;
   always @(posedge clk)
-    xsat3_d3 <= \$975 ;
+    up1_d2 <= \$987 ;
   always @(posedge clk)
-    xsat3_d4 <= \$976 ;
+    s8_mag1 <= \$988 ;
   always @(posedge clk)
-    xsat3_d5 <= \$977 ;
+    neg1_d0 <= \$989 ;
   always @(posedge clk)
-    s2_r3 <= \$978 ;
+    neg1_d1 <= \$990 ;
   always @(posedge clk)
-    s2_mag4 <= \$979 ;
+    neg1_d2 <= \$991 ;
   always @(posedge clk)
-    s2_xsat4 <= \$980 ;
+    neg1_d3 <= \$992 ;
   always @(posedge clk)
-    s2_neg4 <= \$981 ;
+    neg1_d4 <= \$993 ;
   always @(posedge clk)
-    neg4_d0 <= \$982 ;
+    neg1_d5 <= \$994 ;
   always @(posedge clk)
-    neg4_d1 <= \$983 ;
+    s2_mag2 <= \$995 ;
   always @(posedge clk)
-    neg4_d2 <= \$984 ;
+    s2_neg2 <= \$996 ;
   always @(posedge clk)
-    neg4_d3 <= \$985 ;
+    xsat2_d0 <= \$997 ;
   always @(posedge clk)
-    neg4_d4 <= \$986 ;
+    xsat2_d1 <= \$998 ;
   always @(posedge clk)
-    neg4_d5 <= \$987 ;
+    xsat2_d2 <= \$999 ;
   always @(posedge clk)
-    xsat4_d0 <= \$988 ;
+    xsat2_d3 <= \$1000 ;
   always @(posedge clk)
-    xsat4_d1 <= \$989 ;
+    xsat2_d4 <= \$1001 ;
   always @(posedge clk)
-    xsat4_d2 <= \$990 ;
+    xsat2_d5 <= \$1002 ;
   always @(posedge clk)
-    xsat4_d3 <= \$991 ;
+    xsat2_d6 <= \$1003 ;
   always @(posedge clk)
-    xsat4_d4 <= \$992 ;
+    s3_qc2 <= \$1004 ;
   always @(posedge clk)
-    xsat4_d5 <= \$993 ;
+    s3_f2 <= \$1005 ;
   always @(posedge clk)
-    s2_r4 <= \$994 ;
+    s3_k2 <= \$1006 ;
   always @(posedge clk)
-    s2_mag5 <= \$995 ;
+    s4_q2 <= \$1007 ;
   always @(posedge clk)
-    s2_xsat5 <= \$996 ;
+    s5_big2 <= \$1008 ;
   always @(posedge clk)
-    s2_neg5 <= \$997 ;
+    big2_d0 <= \$1009 ;
   always @(posedge clk)
-    neg5_d0 <= \$998 ;
+    big2_d1 <= \$1010 ;
   always @(posedge clk)
-    neg5_d1 <= \$999 ;
+    s5_q7_2 <= \$1011 ;
   always @(posedge clk)
-    neg5_d2 <= \$1000 ;
+    q7_2_d0 <= \$1012 ;
   always @(posedge clk)
-    neg5_d3 <= \$1001 ;
+    q7_2_d1 <= \$1013 ;
   always @(posedge clk)
-    neg5_d4 <= \$1002 ;
+    s3_r2 <= \$1014 ;
   always @(posedge clk)
-    neg5_d5 <= \$1003 ;
+    s4_up2 <= \$1015 ;
   always @(posedge clk)
-    xsat5_d0 <= \$1004 ;
+    up2_d0 <= \$1016 ;
   always @(posedge clk)
-    xsat5_d1 <= \$1005 ;
+    up2_d1 <= \$1017 ;
   always @(posedge clk)
-    xsat5_d2 <= \$1006 ;
+    up2_d2 <= \$1018 ;
   always @(posedge clk)
-    xsat5_d3 <= \$1007 ;
+    s8_mag2 <= \$1019 ;
   always @(posedge clk)
-    xsat5_d4 <= \$1008 ;
+    neg2_d0 <= \$1020 ;
   always @(posedge clk)
-    xsat5_d5 <= \$1009 ;
+    neg2_d1 <= \$1021 ;
   always @(posedge clk)
-    s2_r5 <= \$1010 ;
+    neg2_d2 <= \$1022 ;
   always @(posedge clk)
-    s2_mag6 <= \$1011 ;
+    neg2_d3 <= \$1023 ;
   always @(posedge clk)
-    s2_xsat6 <= \$1012 ;
+    neg2_d4 <= \$1024 ;
   always @(posedge clk)
-    s2_neg6 <= \$1013 ;
+    neg2_d5 <= \$1025 ;
   always @(posedge clk)
-    neg6_d0 <= \$1014 ;
+    s2_mag3 <= \$1026 ;
   always @(posedge clk)
-    neg6_d1 <= \$1015 ;
+    s2_neg3 <= \$1027 ;
   always @(posedge clk)
-    neg6_d2 <= \$1016 ;
+    xsat3_d0 <= \$1028 ;
   always @(posedge clk)
-    neg6_d3 <= \$1017 ;
+    xsat3_d1 <= \$1029 ;
   always @(posedge clk)
-    neg6_d4 <= \$1018 ;
+    xsat3_d2 <= \$1030 ;
   always @(posedge clk)
-    neg6_d5 <= \$1019 ;
+    xsat3_d3 <= \$1031 ;
   always @(posedge clk)
-    xsat6_d0 <= \$1020 ;
+    xsat3_d4 <= \$1032 ;
   always @(posedge clk)
-    xsat6_d1 <= \$1021 ;
+    xsat3_d5 <= \$1033 ;
   always @(posedge clk)
-    xsat6_d2 <= \$1022 ;
+    xsat3_d6 <= \$1034 ;
   always @(posedge clk)
-    xsat6_d3 <= \$1023 ;
+    s3_qc3 <= \$1035 ;
   always @(posedge clk)
-    xsat6_d4 <= \$1024 ;
+    s3_f3 <= \$1036 ;
   always @(posedge clk)
-    xsat6_d5 <= \$1025 ;
+    s3_k3 <= \$1037 ;
   always @(posedge clk)
-    s2_r6 <= \$1026 ;
+    s4_q3 <= \$1038 ;
   always @(posedge clk)
-    s2_mag7 <= \$1027 ;
+    s5_big3 <= \$1039 ;
   always @(posedge clk)
-    s2_xsat7 <= \$1028 ;
+    big3_d0 <= \$1040 ;
   always @(posedge clk)
-    s2_neg7 <= \$1029 ;
+    big3_d1 <= \$1041 ;
   always @(posedge clk)
-    neg7_d0 <= \$1030 ;
+    s5_q7_3 <= \$1042 ;
   always @(posedge clk)
-    neg7_d1 <= \$1031 ;
+    q7_3_d0 <= \$1043 ;
   always @(posedge clk)
-    neg7_d2 <= \$1032 ;
+    q7_3_d1 <= \$1044 ;
   always @(posedge clk)
-    neg7_d3 <= \$1033 ;
+    s3_r3 <= \$1045 ;
   always @(posedge clk)
-    neg7_d4 <= \$1034 ;
+    s4_up3 <= \$1046 ;
   always @(posedge clk)
-    neg7_d5 <= \$1035 ;
+    up3_d0 <= \$1047 ;
   always @(posedge clk)
-    xsat7_d0 <= \$1036 ;
+    up3_d1 <= \$1048 ;
   always @(posedge clk)
-    xsat7_d1 <= \$1037 ;
+    up3_d2 <= \$1049 ;
   always @(posedge clk)
-    xsat7_d2 <= \$1038 ;
+    s8_mag3 <= \$1050 ;
   always @(posedge clk)
-    xsat7_d3 <= \$1039 ;
+    neg3_d0 <= \$1051 ;
   always @(posedge clk)
-    xsat7_d4 <= \$1040 ;
+    neg3_d1 <= \$1052 ;
   always @(posedge clk)
-    xsat7_d5 <= \$1041 ;
+    neg3_d2 <= \$1053 ;
   always @(posedge clk)
-    s2_r7 <= \$1042 ;
+    neg3_d3 <= \$1054 ;
   always @(posedge clk)
-    s3_k <= \$1043 ;
+    neg3_d4 <= \$1055 ;
   always @(posedge clk)
-    s3_qc0 <= \$1044 ;
+    neg3_d5 <= \$1056 ;
   always @(posedge clk)
-    s3_f0 <= \$1045 ;
+    s2_mag4 <= \$1057 ;
   always @(posedge clk)
-    s3_r0 <= \$1046 ;
+    s2_neg4 <= \$1058 ;
   always @(posedge clk)
-    s3_qc1 <= \$1047 ;
+    xsat4_d0 <= \$1059 ;
   always @(posedge clk)
-    s3_f1 <= \$1048 ;
+    xsat4_d1 <= \$1060 ;
   always @(posedge clk)
-    s3_r1 <= \$1049 ;
+    xsat4_d2 <= \$1061 ;
   always @(posedge clk)
-    s3_qc2 <= \$1050 ;
+    xsat4_d3 <= \$1062 ;
   always @(posedge clk)
-    s3_f2 <= \$1051 ;
+    xsat4_d4 <= \$1063 ;
   always @(posedge clk)
-    s3_r2 <= \$1052 ;
+    xsat4_d5 <= \$1064 ;
   always @(posedge clk)
-    s3_qc3 <= \$1053 ;
+    xsat4_d6 <= \$1065 ;
   always @(posedge clk)
-    s3_f3 <= \$1054 ;
+    s3_qc4 <= \$1066 ;
   always @(posedge clk)
-    s3_r3 <= \$1055 ;
+    s3_f4 <= \$1067 ;
   always @(posedge clk)
-    s3_qc4 <= \$1056 ;
+    s3_k4 <= \$1068 ;
   always @(posedge clk)
-    s3_f4 <= \$1057 ;
+    s4_q4 <= \$1069 ;
   always @(posedge clk)
-    s3_r4 <= \$1058 ;
+    s5_big4 <= \$1070 ;
   always @(posedge clk)
-    s3_qc5 <= \$1059 ;
+    big4_d0 <= \$1071 ;
   always @(posedge clk)
-    s3_f5 <= \$1060 ;
+    big4_d1 <= \$1072 ;
   always @(posedge clk)
-    s3_r5 <= \$1061 ;
+    s5_q7_4 <= \$1073 ;
   always @(posedge clk)
-    s3_qc6 <= \$1062 ;
+    q7_4_d0 <= \$1074 ;
   always @(posedge clk)
-    s3_f6 <= \$1063 ;
+    q7_4_d1 <= \$1075 ;
   always @(posedge clk)
-    s3_r6 <= \$1064 ;
+    s3_r4 <= \$1076 ;
   always @(posedge clk)
-    s3_qc7 <= \$1065 ;
+    s4_up4 <= \$1077 ;
   always @(posedge clk)
-    s3_f7 <= \$1066 ;
+    up4_d0 <= \$1078 ;
   always @(posedge clk)
-    s3_r7 <= \$1067 ;
+    up4_d1 <= \$1079 ;
   always @(posedge clk)
-    s3_km1 <= \$1068 ;
+    up4_d2 <= \$1080 ;
   always @(posedge clk)
-    s3_h <= \$1069 ;
+    s8_mag4 <= \$1081 ;
   always @(posedge clk)
-    s3_odd <= \$1070 ;
+    neg4_d0 <= \$1082 ;
   always @(posedge clk)
-    s3_mask_h <= \$1071 ;
+    neg4_d1 <= \$1083 ;
   always @(posedge clk)
-    s4_h <= \$1072 ;
+    neg4_d2 <= \$1084 ;
   always @(posedge clk)
-    s4_mask_h <= \$1073 ;
+    neg4_d3 <= \$1085 ;
   always @(posedge clk)
-    s4_q0 <= \$1074 ;
+    neg4_d4 <= \$1086 ;
   always @(posedge clk)
-    s4_inc0 <= \$1075 ;
+    neg4_d5 <= \$1087 ;
   always @(posedge clk)
-    s4_q1 <= \$1076 ;
+    s2_mag5 <= \$1088 ;
   always @(posedge clk)
-    s4_inc1 <= \$1077 ;
+    s2_neg5 <= \$1089 ;
   always @(posedge clk)
-    s4_q2 <= \$1078 ;
+    xsat5_d0 <= \$1090 ;
   always @(posedge clk)
-    s4_inc2 <= \$1079 ;
+    xsat5_d1 <= \$1091 ;
   always @(posedge clk)
-    s4_q3 <= \$1080 ;
+    xsat5_d2 <= \$1092 ;
   always @(posedge clk)
-    s4_inc3 <= \$1081 ;
+    xsat5_d3 <= \$1093 ;
   always @(posedge clk)
-    s4_q4 <= \$1082 ;
+    xsat5_d4 <= \$1094 ;
   always @(posedge clk)
-    s4_inc4 <= \$1083 ;
+    xsat5_d5 <= \$1095 ;
   always @(posedge clk)
-    s4_q5 <= \$1084 ;
+    xsat5_d6 <= \$1096 ;
   always @(posedge clk)
-    s4_inc5 <= \$1085 ;
+    s3_qc5 <= \$1097 ;
   always @(posedge clk)
-    s4_q6 <= \$1086 ;
+    s3_f5 <= \$1098 ;
   always @(posedge clk)
-    s4_inc6 <= \$1087 ;
+    s3_k5 <= \$1099 ;
   always @(posedge clk)
-    s4_q7 <= \$1088 ;
+    s4_q5 <= \$1100 ;
   always @(posedge clk)
-    s4_inc7 <= \$1089 ;
+    s5_big5 <= \$1101 ;
   always @(posedge clk)
-    s5_h <= \$1090 ;
+    big5_d0 <= \$1102 ;
   always @(posedge clk)
-    s5_big0 <= \$1091 ;
+    big5_d1 <= \$1103 ;
   always @(posedge clk)
-    s5_q7_0 <= \$1092 ;
+    s5_q7_5 <= \$1104 ;
   always @(posedge clk)
-    s5_inc0 <= \$1093 ;
+    q7_5_d0 <= \$1105 ;
   always @(posedge clk)
-    s5_big1 <= \$1094 ;
+    q7_5_d1 <= \$1106 ;
   always @(posedge clk)
-    s5_q7_1 <= \$1095 ;
+    s3_r5 <= \$1107 ;
   always @(posedge clk)
-    s5_inc1 <= \$1096 ;
+    s4_up5 <= \$1108 ;
   always @(posedge clk)
-    s5_big2 <= \$1097 ;
+    up5_d0 <= \$1109 ;
   always @(posedge clk)
-    s5_q7_2 <= \$1098 ;
+    up5_d1 <= \$1110 ;
   always @(posedge clk)
-    s5_inc2 <= \$1099 ;
+    up5_d2 <= \$1111 ;
   always @(posedge clk)
-    s5_big3 <= \$1100 ;
+    s8_mag5 <= \$1112 ;
   always @(posedge clk)
-    s5_q7_3 <= \$1101 ;
+    neg5_d0 <= \$1113 ;
   always @(posedge clk)
-    s5_inc3 <= \$1102 ;
+    neg5_d1 <= \$1114 ;
   always @(posedge clk)
-    s5_big4 <= \$1103 ;
+    neg5_d2 <= \$1115 ;
   always @(posedge clk)
-    s5_q7_4 <= \$1104 ;
+    neg5_d3 <= \$1116 ;
   always @(posedge clk)
-    s5_inc4 <= \$1105 ;
+    neg5_d4 <= \$1117 ;
   always @(posedge clk)
-    s5_big5 <= \$1106 ;
+    neg5_d5 <= \$1118 ;
   always @(posedge clk)
-    s5_q7_5 <= \$1107 ;
+    s2_mag6 <= \$1119 ;
   always @(posedge clk)
-    s5_inc5 <= \$1108 ;
+    s2_neg6 <= \$1120 ;
   always @(posedge clk)
-    s5_big6 <= \$1109 ;
+    xsat6_d0 <= \$1121 ;
   always @(posedge clk)
-    s5_q7_6 <= \$1110 ;
+    xsat6_d1 <= \$1122 ;
   always @(posedge clk)
-    s5_inc6 <= \$1111 ;
+    xsat6_d2 <= \$1123 ;
   always @(posedge clk)
-    s5_big7 <= \$1112 ;
+    xsat6_d3 <= \$1124 ;
   always @(posedge clk)
-    s5_q7_7 <= \$1113 ;
+    xsat6_d4 <= \$1125 ;
   always @(posedge clk)
-    s5_inc7 <= \$1114 ;
+    xsat6_d5 <= \$1126 ;
   always @(posedge clk)
-    big0_d0 <= \$1115 ;
+    xsat6_d6 <= \$1127 ;
   always @(posedge clk)
-    big0_d1 <= \$1116 ;
+    s3_qc6 <= \$1128 ;
   always @(posedge clk)
-    q7_0_d0 <= \$1117 ;
+    s3_f6 <= \$1129 ;
   always @(posedge clk)
-    q7_0_d1 <= \$1118 ;
+    s3_k6 <= \$1130 ;
   always @(posedge clk)
-    inc0_d0 <= \$1119 ;
+    s4_q6 <= \$1131 ;
   always @(posedge clk)
-    inc0_d1 <= \$1120 ;
+    s5_big6 <= \$1132 ;
   always @(posedge clk)
-    big1_d0 <= \$1121 ;
+    big6_d0 <= \$1133 ;
   always @(posedge clk)
-    big1_d1 <= \$1122 ;
+    big6_d1 <= \$1134 ;
   always @(posedge clk)
-    q7_1_d0 <= \$1123 ;
+    s5_q7_6 <= \$1135 ;
   always @(posedge clk)
-    q7_1_d1 <= \$1124 ;
+    q7_6_d0 <= \$1136 ;
   always @(posedge clk)
-    inc1_d0 <= \$1125 ;
+    q7_6_d1 <= \$1137 ;
   always @(posedge clk)
-    inc1_d1 <= \$1126 ;
+    s3_r6 <= \$1138 ;
   always @(posedge clk)
-    big2_d0 <= \$1127 ;
+    s4_up6 <= \$1139 ;
   always @(posedge clk)
-    big2_d1 <= \$1128 ;
+    up6_d0 <= \$1140 ;
   always @(posedge clk)
-    q7_2_d0 <= \$1129 ;
+    up6_d1 <= \$1141 ;
   always @(posedge clk)
-    q7_2_d1 <= \$1130 ;
+    up6_d2 <= \$1142 ;
   always @(posedge clk)
-    inc2_d0 <= \$1131 ;
+    s8_mag6 <= \$1143 ;
   always @(posedge clk)
-    inc2_d1 <= \$1132 ;
+    neg6_d0 <= \$1144 ;
   always @(posedge clk)
-    big3_d0 <= \$1133 ;
+    neg6_d1 <= \$1145 ;
   always @(posedge clk)
-    big3_d1 <= \$1134 ;
+    neg6_d2 <= \$1146 ;
   always @(posedge clk)
-    q7_3_d0 <= \$1135 ;
+    neg6_d3 <= \$1147 ;
   always @(posedge clk)
-    q7_3_d1 <= \$1136 ;
+    neg6_d4 <= \$1148 ;
   always @(posedge clk)
-    inc3_d0 <= \$1137 ;
+    neg6_d5 <= \$1149 ;
   always @(posedge clk)
-    inc3_d1 <= \$1138 ;
+    s2_mag7 <= \$1150 ;
   always @(posedge clk)
-    big4_d0 <= \$1139 ;
+    s2_neg7 <= \$1151 ;
   always @(posedge clk)
-    big4_d1 <= \$1140 ;
+    xsat7_d0 <= \$1152 ;
   always @(posedge clk)
-    q7_4_d0 <= \$1141 ;
+    xsat7_d1 <= \$1153 ;
   always @(posedge clk)
-    q7_4_d1 <= \$1142 ;
+    xsat7_d2 <= \$1154 ;
   always @(posedge clk)
-    inc4_d0 <= \$1143 ;
+    xsat7_d3 <= \$1155 ;
   always @(posedge clk)
-    inc4_d1 <= \$1144 ;
+    xsat7_d4 <= \$1156 ;
   always @(posedge clk)
-    big5_d0 <= \$1145 ;
+    xsat7_d5 <= \$1157 ;
   always @(posedge clk)
-    big5_d1 <= \$1146 ;
+    xsat7_d6 <= \$1158 ;
   always @(posedge clk)
-    q7_5_d0 <= \$1147 ;
+    s3_qc7 <= \$1159 ;
   always @(posedge clk)
-    q7_5_d1 <= \$1148 ;
+    s3_f7 <= \$1160 ;
   always @(posedge clk)
-    inc5_d0 <= \$1149 ;
+    s3_k7 <= \$1161 ;
   always @(posedge clk)
-    inc5_d1 <= \$1150 ;
+    s4_q7 <= \$1162 ;
   always @(posedge clk)
-    big6_d0 <= \$1151 ;
+    s5_big7 <= \$1163 ;
   always @(posedge clk)
-    big6_d1 <= \$1152 ;
+    big7_d0 <= \$1164 ;
   always @(posedge clk)
-    q7_6_d0 <= \$1153 ;
+    big7_d1 <= \$1165 ;
   always @(posedge clk)
-    q7_6_d1 <= \$1154 ;
+    s5_q7_7 <= \$1166 ;
   always @(posedge clk)
-    inc6_d0 <= \$1155 ;
+    q7_7_d0 <= \$1167 ;
   always @(posedge clk)
-    inc6_d1 <= \$1156 ;
+    q7_7_d1 <= \$1168 ;
   always @(posedge clk)
-    big7_d0 <= \$1157 ;
+    s3_r7 <= \$1169 ;
   always @(posedge clk)
-    big7_d1 <= \$1158 ;
+    s4_up7 <= \$1170 ;
   always @(posedge clk)
-    q7_7_d0 <= \$1159 ;
+    up7_d0 <= \$1171 ;
   always @(posedge clk)
-    q7_7_d1 <= \$1160 ;
+    up7_d1 <= \$1172 ;
   always @(posedge clk)
-    inc7_d0 <= \$1161 ;
+    up7_d2 <= \$1173 ;
   always @(posedge clk)
-    inc7_d1 <= \$1162 ;
+    s8_mag7 <= \$1174 ;
   always @(posedge clk)
-    s8_small0 <= \$1163 ;
+    neg7_d0 <= \$1175 ;
   always @(posedge clk)
-    s8_small1 <= \$1164 ;
+    neg7_d1 <= \$1176 ;
   always @(posedge clk)
-    s8_small2 <= \$1165 ;
+    neg7_d2 <= \$1177 ;
   always @(posedge clk)
-    s8_small3 <= \$1166 ;
+    neg7_d3 <= \$1178 ;
   always @(posedge clk)
-    s8_small4 <= \$1167 ;
+    neg7_d4 <= \$1179 ;
   always @(posedge clk)
-    s8_small5 <= \$1168 ;
+    neg7_d5 <= \$1180 ;
   always @(posedge clk)
-    s8_small6 <= \$1169 ;
+    valid_d0 <= \$1181 ;
   always @(posedge clk)
-    s8_small7 <= \$1170 ;
+    valid_d1 <= \$1182 ;
   always @(posedge clk)
-    valid_d0 <= \$1171 ;
+    valid_d2 <= \$1183 ;
   always @(posedge clk)
-    valid_d1 <= \$1172 ;
+    valid_d3 <= \$1184 ;
   always @(posedge clk)
-    valid_d2 <= \$1173 ;
+    valid_d4 <= \$1185 ;
   always @(posedge clk)
-    valid_d3 <= \$1174 ;
+    valid_d5 <= \$1186 ;
   always @(posedge clk)
-    valid_d4 <= \$1175 ;
+    valid_d6 <= \$1187 ;
   always @(posedge clk)
-    valid_d5 <= \$1176 ;
+    valid_d7 <= \$1188 ;
   always @(posedge clk)
-    valid_d6 <= \$1177 ;
+    last_d0 <= \$1189 ;
   always @(posedge clk)
-    valid_d7 <= \$1178 ;
+    last_d1 <= \$1190 ;
   always @(posedge clk)
-    last_d0 <= \$1179 ;
+    last_d2 <= \$1191 ;
   always @(posedge clk)
-    last_d1 <= \$1180 ;
+    last_d3 <= \$1192 ;
   always @(posedge clk)
-    last_d2 <= \$1181 ;
+    last_d4 <= \$1193 ;
   always @(posedge clk)
-    last_d3 <= \$1182 ;
+    last_d5 <= \$1194 ;
   always @(posedge clk)
-    last_d4 <= \$1183 ;
+    last_d6 <= \$1195 ;
   always @(posedge clk)
-    last_d5 <= \$1184 ;
+    last_d7 <= \$1196 ;
   always @(posedge clk)
-    last_d6 <= \$1185 ;
+    keep_d0 <= \$1197 ;
   always @(posedge clk)
-    last_d7 <= \$1186 ;
+    keep_d1 <= \$1198 ;
   always @(posedge clk)
-    keep_d0 <= \$1187 ;
+    keep_d2 <= \$1199 ;
   always @(posedge clk)
-    keep_d1 <= \$1188 ;
+    keep_d3 <= \$1200 ;
   always @(posedge clk)
-    keep_d2 <= \$1189 ;
+    keep_d4 <= \$1201 ;
   always @(posedge clk)
-    keep_d3 <= \$1190 ;
+    keep_d5 <= \$1202 ;
   always @(posedge clk)
-    keep_d4 <= \$1191 ;
+    keep_d6 <= \$1203 ;
   always @(posedge clk)
-    keep_d5 <= \$1192 ;
+    keep_d7 <= \$1204 ;
   always @(posedge clk)
-    keep_d6 <= \$1193 ;
+    k_out_d0 <= \$1205 ;
   always @(posedge clk)
-    keep_d7 <= \$1194 ;
+    k_out_d1 <= \$1206 ;
   always @(posedge clk)
-    k_out_d0 <= \$1195 ;
+    k_out_d2 <= \$1207 ;
   always @(posedge clk)
-    k_out_d1 <= \$1196 ;
+    k_out_d3 <= \$1208 ;
   always @(posedge clk)
-    k_out_d2 <= \$1197 ;
+    k_out_d4 <= \$1209 ;
   always @(posedge clk)
-    k_out_d3 <= \$1198 ;
-  always @(posedge clk)
-    k_out_d4 <= \$1199 ;
-  always @(posedge clk)
-    k_out_d5 <= \$1200 ;
+    k_out_d5 <= \$1210 ;
   \shift_round_stochastic.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -2904,165 +2938,36 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = \$571 ;
+    \$879  = \$571 ;
     if (rst) begin
-      \$867  = 1'h1;
+      \$879  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = s1_k;
+    \$880  = bad_shift;
+    if (\$573 ) begin
+      \$880  = 1'h1;
+    end
+    if (rst) begin
+      \$880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$881  = s1_k;
     if (i__ready) begin
-      \$868  = i__payload[261:256];
+      \$881  = i__payload[261:256];
     end
     if (rst) begin
-      \$868  = 6'h00;
+      \$881  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = s1_km1;
+    \$882  = s1_x0;
     if (i__ready) begin
-      \$869  = \$572 [4:0];
-    end
-    if (rst) begin
-      \$869  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = s1_x0;
-    if (i__ready) begin
-      \$870  = i__payload[31:0];
-    end
-    if (rst) begin
-      \$870  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = s1_x1;
-    if (i__ready) begin
-      \$871  = i__payload[63:32];
-    end
-    if (rst) begin
-      \$871  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = s1_x2;
-    if (i__ready) begin
-      \$872  = i__payload[95:64];
-    end
-    if (rst) begin
-      \$872  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = s1_x3;
-    if (i__ready) begin
-      \$873  = i__payload[127:96];
-    end
-    if (rst) begin
-      \$873  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = s1_x4;
-    if (i__ready) begin
-      \$874  = i__payload[159:128];
-    end
-    if (rst) begin
-      \$874  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = s1_x5;
-    if (i__ready) begin
-      \$875  = i__payload[191:160];
-    end
-    if (rst) begin
-      \$875  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = s1_x6;
-    if (i__ready) begin
-      \$876  = i__payload[223:192];
-    end
-    if (rst) begin
-      \$876  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = s1_x7;
-    if (i__ready) begin
-      \$877  = i__payload[255:224];
-    end
-    if (rst) begin
-      \$877  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = group;
-    if (take) begin
-      \$878  = \$576 [0];
-    end
-    if (rst) begin
-      \$878  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = s1_r0;
-    if (i__ready) begin
-      \$879  = lfsr_next0;
-    end
-    if (rst) begin
-      \$879  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = lfsr0;
-    if (\$579 ) begin
-      casez (group)
-        1'h0:
-            \$880  = lfsr_next0;
-      endcase
-    end
-    if (rst) begin
-      \$880  = 32'd1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = lfsr8;
-    if (\$579 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$881  = lfsr_next0;
-      endcase
-    end
-    if (rst) begin
-      \$881  = 32'd9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = s1_r1;
-    if (i__ready) begin
-      \$882  = lfsr_next1;
+      \$882  = \$575 ;
     end
     if (rst) begin
       \$882  = 32'd0;
@@ -3070,38 +2975,29 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = lfsr1;
-    if (\$582 ) begin
-      casez (group)
-        1'h0:
-            \$883  = lfsr_next1;
-      endcase
-    end
-    if (rst) begin
-      \$883  = 32'd2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = lfsr9;
-    if (\$582 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$884  = lfsr_next1;
-      endcase
-    end
-    if (rst) begin
-      \$884  = 32'd10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = s1_r2;
+    \$883  = s1_x1;
     if (i__ready) begin
-      \$885  = lfsr_next2;
+      \$883  = \$577 ;
+    end
+    if (rst) begin
+      \$883  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$884  = s1_x2;
+    if (i__ready) begin
+      \$884  = \$579 ;
+    end
+    if (rst) begin
+      \$884  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$885  = s1_x3;
+    if (i__ready) begin
+      \$885  = \$581 ;
     end
     if (rst) begin
       \$885  = 32'd0;
@@ -3109,38 +3005,29 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = lfsr2;
-    if (\$585 ) begin
-      casez (group)
-        1'h0:
-            \$886  = lfsr_next2;
-      endcase
-    end
-    if (rst) begin
-      \$886  = 32'd3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = lfsr10;
-    if (\$585 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$887  = lfsr_next2;
-      endcase
-    end
-    if (rst) begin
-      \$887  = 32'd11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = s1_r3;
+    \$886  = s1_x4;
     if (i__ready) begin
-      \$888  = lfsr_next3;
+      \$886  = \$583 ;
+    end
+    if (rst) begin
+      \$886  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$887  = s1_x5;
+    if (i__ready) begin
+      \$887  = \$585 ;
+    end
+    if (rst) begin
+      \$887  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$888  = s1_x6;
+    if (i__ready) begin
+      \$888  = \$587 ;
     end
     if (rst) begin
       \$888  = 32'd0;
@@ -3148,204 +3035,168 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = lfsr3;
-    if (\$588 ) begin
-      casez (group)
-        1'h0:
-            \$889  = lfsr_next3;
-      endcase
+    \$889  = s1_x7;
+    if (i__ready) begin
+      \$889  = \$589 ;
     end
     if (rst) begin
-      \$889  = 32'd4;
+      \$889  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = lfsr11;
-    if (\$588 ) begin
+    \$890  = only_saturate_d0;
+    if (i__ready) begin
+      \$890  = \$592 ;
+    end
+    if (rst) begin
+      \$890  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$891  = only_saturate_d1;
+    if (i__ready) begin
+      \$891  = only_saturate_d0;
+    end
+    if (rst) begin
+      \$891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = only_saturate_d2;
+    if (i__ready) begin
+      \$892  = only_saturate_d1;
+    end
+    if (rst) begin
+      \$892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = only_saturate_d3;
+    if (i__ready) begin
+      \$893  = only_saturate_d2;
+    end
+    if (rst) begin
+      \$893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = only_saturate_d4;
+    if (i__ready) begin
+      \$894  = only_saturate_d3;
+    end
+    if (rst) begin
+      \$894  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$895  = only_saturate_d5;
+    if (i__ready) begin
+      \$895  = only_saturate_d4;
+    end
+    if (rst) begin
+      \$895  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$896  = only_saturate_d6;
+    if (i__ready) begin
+      \$896  = only_saturate_d5;
+    end
+    if (rst) begin
+      \$896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = only_saturate_d7;
+    if (i__ready) begin
+      \$897  = only_saturate_d6;
+    end
+    if (rst) begin
+      \$897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = s2_k;
+    if (i__ready) begin
+      \$898  = s1_k;
+    end
+    if (rst) begin
+      \$898  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = s2_mask;
+    if (i__ready) begin
+      \$899  = { \$624 , \$623 , \$622 , \$621 , \$620 , \$619 , \$618 , \$617 , \$616 , \$615 , \$614 , \$613 , \$612 , \$611 , \$610 , \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593  };
+    end
+    if (rst) begin
+      \$899  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = group;
+    if (take) begin
+      \$900  = \$628 [0];
+    end
+    if (rst) begin
+      \$900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = s1_r0;
+    if (i__ready) begin
+      \$901  = lfsr_next0;
+    end
+    if (rst) begin
+      \$901  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = lfsr0;
+    if (\$634 ) begin
+      casez (group)
+        1'h0:
+            \$902  = lfsr_next0;
+      endcase
+    end
+    if (rst) begin
+      \$902  = 32'd1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = lfsr8;
+    if (\$634 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$890  = lfsr_next3;
+            \$903  = lfsr_next0;
       endcase
     end
     if (rst) begin
-      \$890  = 32'd12;
+      \$903  = 32'd9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = s1_r4;
+    \$904  = s1_r1;
     if (i__ready) begin
-      \$891  = lfsr_next4;
-    end
-    if (rst) begin
-      \$891  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = lfsr4;
-    if (\$591 ) begin
-      casez (group)
-        1'h0:
-            \$892  = lfsr_next4;
-      endcase
-    end
-    if (rst) begin
-      \$892  = 32'd5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = lfsr12;
-    if (\$591 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$893  = lfsr_next4;
-      endcase
-    end
-    if (rst) begin
-      \$893  = 32'd13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = s1_r5;
-    if (i__ready) begin
-      \$894  = lfsr_next5;
-    end
-    if (rst) begin
-      \$894  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = lfsr5;
-    if (\$594 ) begin
-      casez (group)
-        1'h0:
-            \$895  = lfsr_next5;
-      endcase
-    end
-    if (rst) begin
-      \$895  = 32'd6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = lfsr13;
-    if (\$594 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$896  = lfsr_next5;
-      endcase
-    end
-    if (rst) begin
-      \$896  = 32'd14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = s1_r6;
-    if (i__ready) begin
-      \$897  = lfsr_next6;
-    end
-    if (rst) begin
-      \$897  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = lfsr6;
-    if (\$597 ) begin
-      casez (group)
-        1'h0:
-            \$898  = lfsr_next6;
-      endcase
-    end
-    if (rst) begin
-      \$898  = 32'd7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = lfsr14;
-    if (\$597 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$899  = lfsr_next6;
-      endcase
-    end
-    if (rst) begin
-      \$899  = 32'd15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = s1_r7;
-    if (i__ready) begin
-      \$900  = lfsr_next7;
-    end
-    if (rst) begin
-      \$900  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = lfsr7;
-    if (\$600 ) begin
-      casez (group)
-        1'h0:
-            \$901  = lfsr_next7;
-      endcase
-    end
-    if (rst) begin
-      \$901  = 32'd8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = lfsr15;
-    if (\$600 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$902  = lfsr_next7;
-      endcase
-    end
-    if (rst) begin
-      \$902  = 32'd16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = s2_k;
-    if (i__ready) begin
-      \$903  = s1_k;
-    end
-    if (rst) begin
-      \$903  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = s2_mask;
-    if (i__ready) begin
-      \$904  = { \$632 , \$631 , \$630 , \$629 , \$628 , \$627 , \$626 , \$625 , \$624 , \$623 , \$622 , \$621 , \$620 , \$619 , \$618 , \$617 , \$616 , \$615 , \$614 , \$613 , \$612 , \$611 , \$610 , \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601  };
+      \$904  = lfsr_next1;
     end
     if (rst) begin
       \$904  = 32'd0;
@@ -3353,259 +3204,322 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = s2_h;
-    if (i__ready) begin
-      \$905  = \$633 [4:0];
+    \$905  = lfsr1;
+    if (\$640 ) begin
+      casez (group)
+        1'h0:
+            \$905  = lfsr_next1;
+      endcase
     end
     if (rst) begin
-      \$905  = 5'h00;
+      \$905  = 32'd2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = s2_mask_h;
-    if (i__ready) begin
-      \$906  = { \$665 , \$663 , \$661 , \$659 , \$657 , \$655 , \$653 , \$651 , \$649 , \$647 , \$645 , \$643 , \$641 , \$639 , \$637 , \$635  };
+    \$906  = lfsr9;
+    if (\$640 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$906  = lfsr_next1;
+      endcase
     end
     if (rst) begin
-      \$906  = 16'h0000;
+      \$906  = 32'd10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = s2_km1;
+    \$907  = s1_r2;
     if (i__ready) begin
-      \$907  = s1_km1;
+      \$907  = lfsr_next2;
     end
     if (rst) begin
-      \$907  = 5'h00;
+      \$907  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = s2_kz;
-    if (i__ready) begin
-      \$908  = \$666 ;
+    \$908  = lfsr2;
+    if (\$646 ) begin
+      casez (group)
+        1'h0:
+            \$908  = lfsr_next2;
+      endcase
     end
     if (rst) begin
-      \$908  = 1'h0;
+      \$908  = 32'd3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = kz_d0;
-    if (i__ready) begin
-      \$909  = s2_kz;
+    \$909  = lfsr10;
+    if (\$646 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$909  = lfsr_next2;
+      endcase
     end
     if (rst) begin
-      \$909  = 1'h0;
+      \$909  = 32'd11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = kz_d1;
+    \$910  = s1_r3;
     if (i__ready) begin
-      \$910  = kz_d0;
+      \$910  = lfsr_next3;
     end
     if (rst) begin
-      \$910  = 1'h0;
+      \$910  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = kz_d2;
-    if (i__ready) begin
-      \$911  = kz_d1;
+    \$911  = lfsr3;
+    if (\$652 ) begin
+      casez (group)
+        1'h0:
+            \$911  = lfsr_next3;
+      endcase
     end
     if (rst) begin
-      \$911  = 1'h0;
+      \$911  = 32'd4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = kz_d3;
-    if (i__ready) begin
-      \$912  = kz_d2;
+    \$912  = lfsr11;
+    if (\$652 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$912  = lfsr_next3;
+      endcase
     end
     if (rst) begin
-      \$912  = 1'h0;
+      \$912  = 32'd12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = kz_d4;
+    \$913  = s1_r4;
     if (i__ready) begin
-      \$913  = kz_d3;
+      \$913  = lfsr_next4;
     end
     if (rst) begin
-      \$913  = 1'h0;
+      \$913  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = kz_d5;
-    if (i__ready) begin
-      \$914  = kz_d4;
+    \$914  = lfsr4;
+    if (\$658 ) begin
+      casez (group)
+        1'h0:
+            \$914  = lfsr_next4;
+      endcase
     end
     if (rst) begin
-      \$914  = 1'h0;
+      \$914  = 32'd5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = s2_mag0;
-    if (i__ready) begin
-      \$915  = \$669 [31:0];
+    \$915  = lfsr12;
+    if (\$658 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$915  = lfsr_next4;
+      endcase
     end
     if (rst) begin
-      \$915  = 32'd0;
+      \$915  = 32'd13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = s2_xsat0;
+    \$916  = s1_r5;
     if (i__ready) begin
-      \$916  = \$679 ;
+      \$916  = lfsr_next5;
     end
     if (rst) begin
-      \$916  = 8'h00;
+      \$916  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = s2_neg0;
-    if (i__ready) begin
-      \$917  = \$680 ;
+    \$917  = lfsr5;
+    if (\$664 ) begin
+      casez (group)
+        1'h0:
+            \$917  = lfsr_next5;
+      endcase
     end
     if (rst) begin
-      \$917  = 1'h0;
+      \$917  = 32'd6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = neg0_d0;
-    if (i__ready) begin
-      \$918  = s2_neg0;
+    \$918  = lfsr13;
+    if (\$664 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$918  = lfsr_next5;
+      endcase
     end
     if (rst) begin
-      \$918  = 1'h0;
+      \$918  = 32'd14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = neg0_d1;
+    \$919  = s1_r6;
     if (i__ready) begin
-      \$919  = neg0_d0;
+      \$919  = lfsr_next6;
     end
     if (rst) begin
-      \$919  = 1'h0;
+      \$919  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = neg0_d2;
-    if (i__ready) begin
-      \$920  = neg0_d1;
+    \$920  = lfsr6;
+    if (\$670 ) begin
+      casez (group)
+        1'h0:
+            \$920  = lfsr_next6;
+      endcase
     end
     if (rst) begin
-      \$920  = 1'h0;
+      \$920  = 32'd7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = neg0_d3;
-    if (i__ready) begin
-      \$921  = neg0_d2;
+    \$921  = lfsr14;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$921  = lfsr_next6;
+      endcase
     end
     if (rst) begin
-      \$921  = 1'h0;
+      \$921  = 32'd15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = neg0_d4;
+    \$922  = s1_r7;
     if (i__ready) begin
-      \$922  = neg0_d3;
+      \$922  = lfsr_next7;
     end
     if (rst) begin
-      \$922  = 1'h0;
+      \$922  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = neg0_d5;
-    if (i__ready) begin
-      \$923  = neg0_d4;
+    \$923  = lfsr7;
+    if (\$676 ) begin
+      casez (group)
+        1'h0:
+            \$923  = lfsr_next7;
+      endcase
     end
     if (rst) begin
-      \$923  = 1'h0;
+      \$923  = 32'd8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = xsat0_d0;
-    if (i__ready) begin
-      \$924  = s2_xsat0;
+    \$924  = lfsr15;
+    if (\$676 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$924  = lfsr_next7;
+      endcase
     end
     if (rst) begin
-      \$924  = 8'h00;
+      \$924  = 32'd16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = xsat0_d1;
+    \$925  = s2_r0;
     if (i__ready) begin
-      \$925  = xsat0_d0;
+      \$925  = s1_r0;
     end
     if (rst) begin
-      \$925  = 8'h00;
+      \$925  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = xsat0_d2;
+    \$926  = s2_r1;
     if (i__ready) begin
-      \$926  = xsat0_d1;
+      \$926  = s1_r1;
     end
     if (rst) begin
-      \$926  = 8'h00;
+      \$926  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = xsat0_d3;
+    \$927  = s2_r2;
     if (i__ready) begin
-      \$927  = xsat0_d2;
+      \$927  = s1_r2;
     end
     if (rst) begin
-      \$927  = 8'h00;
+      \$927  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = xsat0_d4;
+    \$928  = s2_r3;
     if (i__ready) begin
-      \$928  = xsat0_d3;
+      \$928  = s1_r3;
     end
     if (rst) begin
-      \$928  = 8'h00;
+      \$928  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = xsat0_d5;
+    \$929  = s2_r4;
     if (i__ready) begin
-      \$929  = xsat0_d4;
+      \$929  = s1_r4;
     end
     if (rst) begin
-      \$929  = 8'h00;
+      \$929  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = s2_r0;
+    \$930  = s2_r5;
     if (i__ready) begin
-      \$930  = s1_r0;
+      \$930  = s1_r5;
     end
     if (rst) begin
       \$930  = 32'd0;
@@ -3613,9 +3527,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = s2_mag1;
+    \$931  = s2_r6;
     if (i__ready) begin
-      \$931  = \$683 [31:0];
+      \$931  = s1_r6;
     end
     if (rst) begin
       \$931  = 32'd0;
@@ -3623,29 +3537,29 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = s2_xsat1;
+    \$932  = s2_r7;
     if (i__ready) begin
-      \$932  = \$693 ;
+      \$932  = s1_r7;
     end
     if (rst) begin
-      \$932  = 8'h00;
+      \$932  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = s2_neg1;
+    \$933  = s2_mag0;
     if (i__ready) begin
-      \$933  = \$694 ;
+      \$933  = \$679 [31:0];
     end
     if (rst) begin
-      \$933  = 1'h0;
+      \$933  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = neg1_d0;
+    \$934  = s2_neg0;
     if (i__ready) begin
-      \$934  = s2_neg1;
+      \$934  = \$680 ;
     end
     if (rst) begin
       \$934  = 1'h0;
@@ -3653,59 +3567,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = neg1_d1;
+    \$935  = xsat0_d0;
     if (i__ready) begin
-      \$935  = neg1_d0;
+      \$935  = \$690 ;
     end
     if (rst) begin
-      \$935  = 1'h0;
+      \$935  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = neg1_d2;
+    \$936  = xsat0_d1;
     if (i__ready) begin
-      \$936  = neg1_d1;
+      \$936  = xsat0_d0;
     end
     if (rst) begin
-      \$936  = 1'h0;
+      \$936  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = neg1_d3;
+    \$937  = xsat0_d2;
     if (i__ready) begin
-      \$937  = neg1_d2;
+      \$937  = xsat0_d1;
     end
     if (rst) begin
-      \$937  = 1'h0;
+      \$937  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = neg1_d4;
+    \$938  = xsat0_d3;
     if (i__ready) begin
-      \$938  = neg1_d3;
+      \$938  = xsat0_d2;
     end
     if (rst) begin
-      \$938  = 1'h0;
+      \$938  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = neg1_d5;
+    \$939  = xsat0_d4;
     if (i__ready) begin
-      \$939  = neg1_d4;
+      \$939  = xsat0_d3;
     end
     if (rst) begin
-      \$939  = 1'h0;
+      \$939  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = xsat1_d0;
+    \$940  = xsat0_d5;
     if (i__ready) begin
-      \$940  = s2_xsat1;
+      \$940  = xsat0_d4;
     end
     if (rst) begin
       \$940  = 8'h00;
@@ -3713,9 +3627,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = xsat1_d1;
+    \$941  = xsat0_d6;
     if (i__ready) begin
-      \$941  = xsat1_d0;
+      \$941  = xsat0_d5;
     end
     if (rst) begin
       \$941  = 8'h00;
@@ -3723,119 +3637,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = xsat1_d2;
+    \$942  = s3_qc0;
     if (i__ready) begin
-      \$942  = xsat1_d1;
+      \$942  = \$691 ;
     end
     if (rst) begin
-      \$942  = 8'h00;
+      \$942  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = xsat1_d3;
+    \$943  = s3_f0;
     if (i__ready) begin
-      \$943  = xsat1_d2;
+      \$943  = \$692 ;
     end
     if (rst) begin
-      \$943  = 8'h00;
+      \$943  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = xsat1_d4;
+    \$944  = s3_k0;
     if (i__ready) begin
-      \$944  = xsat1_d3;
+      \$944  = s2_k[2:0];
     end
     if (rst) begin
-      \$944  = 8'h00;
+      \$944  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = xsat1_d5;
+    \$945  = s4_q0;
     if (i__ready) begin
-      \$945  = xsat1_d4;
+      \$945  = \$693 ;
     end
     if (rst) begin
-      \$945  = 8'h00;
+      \$945  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = s2_r1;
+    \$946  = s5_big0;
     if (i__ready) begin
-      \$946  = s1_r1;
+      \$946  = \$694 ;
     end
     if (rst) begin
-      \$946  = 32'd0;
+      \$946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = s2_mag2;
+    \$947  = big0_d0;
     if (i__ready) begin
-      \$947  = \$697 [31:0];
+      \$947  = s5_big0;
     end
     if (rst) begin
-      \$947  = 32'd0;
+      \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = s2_xsat2;
+    \$948  = big0_d1;
     if (i__ready) begin
-      \$948  = \$707 ;
+      \$948  = big0_d0;
     end
     if (rst) begin
-      \$948  = 8'h00;
+      \$948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = s2_neg2;
+    \$949  = s5_q7_0;
     if (i__ready) begin
-      \$949  = \$708 ;
+      \$949  = s4_q0[6:0];
     end
     if (rst) begin
-      \$949  = 1'h0;
+      \$949  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = neg2_d0;
+    \$950  = q7_0_d0;
     if (i__ready) begin
-      \$950  = s2_neg2;
+      \$950  = s5_q7_0;
     end
     if (rst) begin
-      \$950  = 1'h0;
+      \$950  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = neg2_d1;
+    \$951  = q7_0_d1;
     if (i__ready) begin
-      \$951  = neg2_d0;
+      \$951  = q7_0_d0;
     end
     if (rst) begin
-      \$951  = 1'h0;
+      \$951  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = neg2_d2;
+    \$952  = s3_r0;
     if (i__ready) begin
-      \$952  = neg2_d1;
+      \$952  = \$695 ;
     end
     if (rst) begin
-      \$952  = 1'h0;
+      \$952  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = neg2_d3;
+    \$953  = s4_up0;
     if (i__ready) begin
-      \$953  = neg2_d2;
+      \$953  = \$696 ;
     end
     if (rst) begin
       \$953  = 1'h0;
@@ -3843,9 +3757,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = neg2_d4;
+    \$954  = up0_d0;
     if (i__ready) begin
-      \$954  = neg2_d3;
+      \$954  = s4_up0;
     end
     if (rst) begin
       \$954  = 1'h0;
@@ -3853,9 +3767,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = neg2_d5;
+    \$955  = up0_d1;
     if (i__ready) begin
-      \$955  = neg2_d4;
+      \$955  = up0_d0;
     end
     if (rst) begin
       \$955  = 1'h0;
@@ -3863,99 +3777,99 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = xsat2_d0;
+    \$956  = up0_d2;
     if (i__ready) begin
-      \$956  = s2_xsat2;
+      \$956  = up0_d1;
     end
     if (rst) begin
-      \$956  = 8'h00;
+      \$956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = xsat2_d1;
+    \$957  = s8_mag0;
     if (i__ready) begin
-      \$957  = xsat2_d0;
+      \$957  = \$701 [6:0];
     end
     if (rst) begin
-      \$957  = 8'h00;
+      \$957  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = xsat2_d2;
+    \$958  = neg0_d0;
     if (i__ready) begin
-      \$958  = xsat2_d1;
+      \$958  = s2_neg0;
     end
     if (rst) begin
-      \$958  = 8'h00;
+      \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = xsat2_d3;
+    \$959  = neg0_d1;
     if (i__ready) begin
-      \$959  = xsat2_d2;
+      \$959  = neg0_d0;
     end
     if (rst) begin
-      \$959  = 8'h00;
+      \$959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = xsat2_d4;
+    \$960  = neg0_d2;
     if (i__ready) begin
-      \$960  = xsat2_d3;
+      \$960  = neg0_d1;
     end
     if (rst) begin
-      \$960  = 8'h00;
+      \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = xsat2_d5;
+    \$961  = neg0_d3;
     if (i__ready) begin
-      \$961  = xsat2_d4;
+      \$961  = neg0_d2;
     end
     if (rst) begin
-      \$961  = 8'h00;
+      \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = s2_r2;
+    \$962  = neg0_d4;
     if (i__ready) begin
-      \$962  = s1_r2;
+      \$962  = neg0_d3;
     end
     if (rst) begin
-      \$962  = 32'd0;
+      \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = s2_mag3;
+    \$963  = neg0_d5;
     if (i__ready) begin
-      \$963  = \$711 [31:0];
+      \$963  = neg0_d4;
     end
     if (rst) begin
-      \$963  = 32'd0;
+      \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = s2_xsat3;
+    \$964  = s2_mag1;
     if (i__ready) begin
-      \$964  = \$721 ;
+      \$964  = \$704 [31:0];
     end
     if (rst) begin
-      \$964  = 8'h00;
+      \$964  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = s2_neg3;
+    \$965  = s2_neg1;
     if (i__ready) begin
-      \$965  = \$722 ;
+      \$965  = \$705 ;
     end
     if (rst) begin
       \$965  = 1'h0;
@@ -3963,69 +3877,69 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = neg3_d0;
+    \$966  = xsat1_d0;
     if (i__ready) begin
-      \$966  = s2_neg3;
+      \$966  = \$715 ;
     end
     if (rst) begin
-      \$966  = 1'h0;
+      \$966  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = neg3_d1;
+    \$967  = xsat1_d1;
     if (i__ready) begin
-      \$967  = neg3_d0;
+      \$967  = xsat1_d0;
     end
     if (rst) begin
-      \$967  = 1'h0;
+      \$967  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = neg3_d2;
+    \$968  = xsat1_d2;
     if (i__ready) begin
-      \$968  = neg3_d1;
+      \$968  = xsat1_d1;
     end
     if (rst) begin
-      \$968  = 1'h0;
+      \$968  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = neg3_d3;
+    \$969  = xsat1_d3;
     if (i__ready) begin
-      \$969  = neg3_d2;
+      \$969  = xsat1_d2;
     end
     if (rst) begin
-      \$969  = 1'h0;
+      \$969  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = neg3_d4;
+    \$970  = xsat1_d4;
     if (i__ready) begin
-      \$970  = neg3_d3;
+      \$970  = xsat1_d3;
     end
     if (rst) begin
-      \$970  = 1'h0;
+      \$970  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = neg3_d5;
+    \$971  = xsat1_d5;
     if (i__ready) begin
-      \$971  = neg3_d4;
+      \$971  = xsat1_d4;
     end
     if (rst) begin
-      \$971  = 1'h0;
+      \$971  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = xsat3_d0;
+    \$972  = xsat1_d6;
     if (i__ready) begin
-      \$972  = s2_xsat3;
+      \$972  = xsat1_d5;
     end
     if (rst) begin
       \$972  = 8'h00;
@@ -4033,119 +3947,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = xsat3_d1;
+    \$973  = s3_qc1;
     if (i__ready) begin
-      \$973  = xsat3_d0;
+      \$973  = \$716 ;
     end
     if (rst) begin
-      \$973  = 8'h00;
+      \$973  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = xsat3_d2;
+    \$974  = s3_f1;
     if (i__ready) begin
-      \$974  = xsat3_d1;
+      \$974  = \$717 ;
     end
     if (rst) begin
-      \$974  = 8'h00;
+      \$974  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = xsat3_d3;
+    \$975  = s3_k1;
     if (i__ready) begin
-      \$975  = xsat3_d2;
+      \$975  = s2_k[2:0];
     end
     if (rst) begin
-      \$975  = 8'h00;
+      \$975  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = xsat3_d4;
+    \$976  = s4_q1;
     if (i__ready) begin
-      \$976  = xsat3_d3;
+      \$976  = \$718 ;
     end
     if (rst) begin
-      \$976  = 8'h00;
+      \$976  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = xsat3_d5;
+    \$977  = s5_big1;
     if (i__ready) begin
-      \$977  = xsat3_d4;
+      \$977  = \$719 ;
     end
     if (rst) begin
-      \$977  = 8'h00;
+      \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = s2_r3;
+    \$978  = big1_d0;
     if (i__ready) begin
-      \$978  = s1_r3;
+      \$978  = s5_big1;
     end
     if (rst) begin
-      \$978  = 32'd0;
+      \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = s2_mag4;
+    \$979  = big1_d1;
     if (i__ready) begin
-      \$979  = \$725 [31:0];
+      \$979  = big1_d0;
     end
     if (rst) begin
-      \$979  = 32'd0;
+      \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = s2_xsat4;
+    \$980  = s5_q7_1;
     if (i__ready) begin
-      \$980  = \$735 ;
+      \$980  = s4_q1[6:0];
     end
     if (rst) begin
-      \$980  = 8'h00;
+      \$980  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = s2_neg4;
+    \$981  = q7_1_d0;
     if (i__ready) begin
-      \$981  = \$736 ;
+      \$981  = s5_q7_1;
     end
     if (rst) begin
-      \$981  = 1'h0;
+      \$981  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = neg4_d0;
+    \$982  = q7_1_d1;
     if (i__ready) begin
-      \$982  = s2_neg4;
+      \$982  = q7_1_d0;
     end
     if (rst) begin
-      \$982  = 1'h0;
+      \$982  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = neg4_d1;
+    \$983  = s3_r1;
     if (i__ready) begin
-      \$983  = neg4_d0;
+      \$983  = \$720 ;
     end
     if (rst) begin
-      \$983  = 1'h0;
+      \$983  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = neg4_d2;
+    \$984  = s4_up1;
     if (i__ready) begin
-      \$984  = neg4_d1;
+      \$984  = \$721 ;
     end
     if (rst) begin
       \$984  = 1'h0;
@@ -4153,9 +4067,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = neg4_d3;
+    \$985  = up1_d0;
     if (i__ready) begin
-      \$985  = neg4_d2;
+      \$985  = s4_up1;
     end
     if (rst) begin
       \$985  = 1'h0;
@@ -4163,9 +4077,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = neg4_d4;
+    \$986  = up1_d1;
     if (i__ready) begin
-      \$986  = neg4_d3;
+      \$986  = up1_d0;
     end
     if (rst) begin
       \$986  = 1'h0;
@@ -4173,9 +4087,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = neg4_d5;
+    \$987  = up1_d2;
     if (i__ready) begin
-      \$987  = neg4_d4;
+      \$987  = up1_d1;
     end
     if (rst) begin
       \$987  = 1'h0;
@@ -4183,79 +4097,79 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = xsat4_d0;
+    \$988  = s8_mag1;
     if (i__ready) begin
-      \$988  = s2_xsat4;
+      \$988  = \$726 [6:0];
     end
     if (rst) begin
-      \$988  = 8'h00;
+      \$988  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = xsat4_d1;
+    \$989  = neg1_d0;
     if (i__ready) begin
-      \$989  = xsat4_d0;
+      \$989  = s2_neg1;
     end
     if (rst) begin
-      \$989  = 8'h00;
+      \$989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = xsat4_d2;
+    \$990  = neg1_d1;
     if (i__ready) begin
-      \$990  = xsat4_d1;
+      \$990  = neg1_d0;
     end
     if (rst) begin
-      \$990  = 8'h00;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = xsat4_d3;
+    \$991  = neg1_d2;
     if (i__ready) begin
-      \$991  = xsat4_d2;
+      \$991  = neg1_d1;
     end
     if (rst) begin
-      \$991  = 8'h00;
+      \$991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = xsat4_d4;
+    \$992  = neg1_d3;
     if (i__ready) begin
-      \$992  = xsat4_d3;
+      \$992  = neg1_d2;
     end
     if (rst) begin
-      \$992  = 8'h00;
+      \$992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = xsat4_d5;
+    \$993  = neg1_d4;
     if (i__ready) begin
-      \$993  = xsat4_d4;
+      \$993  = neg1_d3;
     end
     if (rst) begin
-      \$993  = 8'h00;
+      \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = s2_r4;
+    \$994  = neg1_d5;
     if (i__ready) begin
-      \$994  = s1_r4;
+      \$994  = neg1_d4;
     end
     if (rst) begin
-      \$994  = 32'd0;
+      \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = s2_mag5;
+    \$995  = s2_mag2;
     if (i__ready) begin
-      \$995  = \$739 [31:0];
+      \$995  = \$729 [31:0];
     end
     if (rst) begin
       \$995  = 32'd0;
@@ -4263,199 +4177,199 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = s2_xsat5;
+    \$996  = s2_neg2;
     if (i__ready) begin
-      \$996  = \$749 ;
+      \$996  = \$730 ;
     end
     if (rst) begin
-      \$996  = 8'h00;
+      \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = s2_neg5;
+    \$997  = xsat2_d0;
     if (i__ready) begin
-      \$997  = \$750 ;
+      \$997  = \$740 ;
     end
     if (rst) begin
-      \$997  = 1'h0;
+      \$997  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = neg5_d0;
+    \$998  = xsat2_d1;
     if (i__ready) begin
-      \$998  = s2_neg5;
+      \$998  = xsat2_d0;
     end
     if (rst) begin
-      \$998  = 1'h0;
+      \$998  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = neg5_d1;
+    \$999  = xsat2_d2;
     if (i__ready) begin
-      \$999  = neg5_d0;
+      \$999  = xsat2_d1;
     end
     if (rst) begin
-      \$999  = 1'h0;
+      \$999  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = neg5_d2;
+    \$1000  = xsat2_d3;
     if (i__ready) begin
-      \$1000  = neg5_d1;
+      \$1000  = xsat2_d2;
     end
     if (rst) begin
-      \$1000  = 1'h0;
+      \$1000  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = neg5_d3;
+    \$1001  = xsat2_d4;
     if (i__ready) begin
-      \$1001  = neg5_d2;
+      \$1001  = xsat2_d3;
     end
     if (rst) begin
-      \$1001  = 1'h0;
+      \$1001  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = neg5_d4;
+    \$1002  = xsat2_d5;
     if (i__ready) begin
-      \$1002  = neg5_d3;
+      \$1002  = xsat2_d4;
     end
     if (rst) begin
-      \$1002  = 1'h0;
+      \$1002  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = neg5_d5;
+    \$1003  = xsat2_d6;
     if (i__ready) begin
-      \$1003  = neg5_d4;
+      \$1003  = xsat2_d5;
     end
     if (rst) begin
-      \$1003  = 1'h0;
+      \$1003  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = xsat5_d0;
+    \$1004  = s3_qc2;
     if (i__ready) begin
-      \$1004  = s2_xsat5;
+      \$1004  = \$741 ;
     end
     if (rst) begin
-      \$1004  = 8'h00;
+      \$1004  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = xsat5_d1;
+    \$1005  = s3_f2;
     if (i__ready) begin
-      \$1005  = xsat5_d0;
+      \$1005  = \$742 ;
     end
     if (rst) begin
-      \$1005  = 8'h00;
+      \$1005  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = xsat5_d2;
+    \$1006  = s3_k2;
     if (i__ready) begin
-      \$1006  = xsat5_d1;
+      \$1006  = s2_k[2:0];
     end
     if (rst) begin
-      \$1006  = 8'h00;
+      \$1006  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = xsat5_d3;
+    \$1007  = s4_q2;
     if (i__ready) begin
-      \$1007  = xsat5_d2;
+      \$1007  = \$743 ;
     end
     if (rst) begin
-      \$1007  = 8'h00;
+      \$1007  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = xsat5_d4;
+    \$1008  = s5_big2;
     if (i__ready) begin
-      \$1008  = xsat5_d3;
+      \$1008  = \$744 ;
     end
     if (rst) begin
-      \$1008  = 8'h00;
+      \$1008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = xsat5_d5;
+    \$1009  = big2_d0;
     if (i__ready) begin
-      \$1009  = xsat5_d4;
+      \$1009  = s5_big2;
     end
     if (rst) begin
-      \$1009  = 8'h00;
+      \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = s2_r5;
+    \$1010  = big2_d1;
     if (i__ready) begin
-      \$1010  = s1_r5;
+      \$1010  = big2_d0;
     end
     if (rst) begin
-      \$1010  = 32'd0;
+      \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = s2_mag6;
+    \$1011  = s5_q7_2;
     if (i__ready) begin
-      \$1011  = \$753 [31:0];
+      \$1011  = s4_q2[6:0];
     end
     if (rst) begin
-      \$1011  = 32'd0;
+      \$1011  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = s2_xsat6;
+    \$1012  = q7_2_d0;
     if (i__ready) begin
-      \$1012  = \$763 ;
+      \$1012  = s5_q7_2;
     end
     if (rst) begin
-      \$1012  = 8'h00;
+      \$1012  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = s2_neg6;
+    \$1013  = q7_2_d1;
     if (i__ready) begin
-      \$1013  = \$764 ;
+      \$1013  = q7_2_d0;
     end
     if (rst) begin
-      \$1013  = 1'h0;
+      \$1013  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = neg6_d0;
+    \$1014  = s3_r2;
     if (i__ready) begin
-      \$1014  = s2_neg6;
+      \$1014  = \$745 ;
     end
     if (rst) begin
-      \$1014  = 1'h0;
+      \$1014  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = neg6_d1;
+    \$1015  = s4_up2;
     if (i__ready) begin
-      \$1015  = neg6_d0;
+      \$1015  = \$746 ;
     end
     if (rst) begin
       \$1015  = 1'h0;
@@ -4463,9 +4377,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = neg6_d2;
+    \$1016  = up2_d0;
     if (i__ready) begin
-      \$1016  = neg6_d1;
+      \$1016  = s4_up2;
     end
     if (rst) begin
       \$1016  = 1'h0;
@@ -4473,9 +4387,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = neg6_d3;
+    \$1017  = up2_d1;
     if (i__ready) begin
-      \$1017  = neg6_d2;
+      \$1017  = up2_d0;
     end
     if (rst) begin
       \$1017  = 1'h0;
@@ -4483,9 +4397,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = neg6_d4;
+    \$1018  = up2_d2;
     if (i__ready) begin
-      \$1018  = neg6_d3;
+      \$1018  = up2_d1;
     end
     if (rst) begin
       \$1018  = 1'h0;
@@ -4493,79 +4407,79 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = neg6_d5;
+    \$1019  = s8_mag2;
     if (i__ready) begin
-      \$1019  = neg6_d4;
+      \$1019  = \$751 [6:0];
     end
     if (rst) begin
-      \$1019  = 1'h0;
+      \$1019  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = xsat6_d0;
+    \$1020  = neg2_d0;
     if (i__ready) begin
-      \$1020  = s2_xsat6;
+      \$1020  = s2_neg2;
     end
     if (rst) begin
-      \$1020  = 8'h00;
+      \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = xsat6_d1;
+    \$1021  = neg2_d1;
     if (i__ready) begin
-      \$1021  = xsat6_d0;
+      \$1021  = neg2_d0;
     end
     if (rst) begin
-      \$1021  = 8'h00;
+      \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = xsat6_d2;
+    \$1022  = neg2_d2;
     if (i__ready) begin
-      \$1022  = xsat6_d1;
+      \$1022  = neg2_d1;
     end
     if (rst) begin
-      \$1022  = 8'h00;
+      \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = xsat6_d3;
+    \$1023  = neg2_d3;
     if (i__ready) begin
-      \$1023  = xsat6_d2;
+      \$1023  = neg2_d2;
     end
     if (rst) begin
-      \$1023  = 8'h00;
+      \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = xsat6_d4;
+    \$1024  = neg2_d4;
     if (i__ready) begin
-      \$1024  = xsat6_d3;
+      \$1024  = neg2_d3;
     end
     if (rst) begin
-      \$1024  = 8'h00;
+      \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = xsat6_d5;
+    \$1025  = neg2_d5;
     if (i__ready) begin
-      \$1025  = xsat6_d4;
+      \$1025  = neg2_d4;
     end
     if (rst) begin
-      \$1025  = 8'h00;
+      \$1025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = s2_r6;
+    \$1026  = s2_mag3;
     if (i__ready) begin
-      \$1026  = s1_r6;
+      \$1026  = \$754 [31:0];
     end
     if (rst) begin
       \$1026  = 32'd0;
@@ -4573,19 +4487,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = s2_mag7;
+    \$1027  = s2_neg3;
     if (i__ready) begin
-      \$1027  = \$767 [31:0];
+      \$1027  = \$755 ;
     end
     if (rst) begin
-      \$1027  = 32'd0;
+      \$1027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = s2_xsat7;
+    \$1028  = xsat3_d0;
     if (i__ready) begin
-      \$1028  = \$777 ;
+      \$1028  = \$765 ;
     end
     if (rst) begin
       \$1028  = 8'h00;
@@ -4593,169 +4507,169 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = s2_neg7;
+    \$1029  = xsat3_d1;
     if (i__ready) begin
-      \$1029  = \$778 ;
+      \$1029  = xsat3_d0;
     end
     if (rst) begin
-      \$1029  = 1'h0;
+      \$1029  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = neg7_d0;
+    \$1030  = xsat3_d2;
     if (i__ready) begin
-      \$1030  = s2_neg7;
+      \$1030  = xsat3_d1;
     end
     if (rst) begin
-      \$1030  = 1'h0;
+      \$1030  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = neg7_d1;
+    \$1031  = xsat3_d3;
     if (i__ready) begin
-      \$1031  = neg7_d0;
+      \$1031  = xsat3_d2;
     end
     if (rst) begin
-      \$1031  = 1'h0;
+      \$1031  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = neg7_d2;
+    \$1032  = xsat3_d4;
     if (i__ready) begin
-      \$1032  = neg7_d1;
+      \$1032  = xsat3_d3;
     end
     if (rst) begin
-      \$1032  = 1'h0;
+      \$1032  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = neg7_d3;
+    \$1033  = xsat3_d5;
     if (i__ready) begin
-      \$1033  = neg7_d2;
+      \$1033  = xsat3_d4;
     end
     if (rst) begin
-      \$1033  = 1'h0;
+      \$1033  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = neg7_d4;
+    \$1034  = xsat3_d6;
     if (i__ready) begin
-      \$1034  = neg7_d3;
+      \$1034  = xsat3_d5;
     end
     if (rst) begin
-      \$1034  = 1'h0;
+      \$1034  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = neg7_d5;
+    \$1035  = s3_qc3;
     if (i__ready) begin
-      \$1035  = neg7_d4;
+      \$1035  = \$766 ;
     end
     if (rst) begin
-      \$1035  = 1'h0;
+      \$1035  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = xsat7_d0;
+    \$1036  = s3_f3;
     if (i__ready) begin
-      \$1036  = s2_xsat7;
+      \$1036  = \$767 ;
     end
     if (rst) begin
-      \$1036  = 8'h00;
+      \$1036  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = xsat7_d1;
+    \$1037  = s3_k3;
     if (i__ready) begin
-      \$1037  = xsat7_d0;
+      \$1037  = s2_k[2:0];
     end
     if (rst) begin
-      \$1037  = 8'h00;
+      \$1037  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = xsat7_d2;
+    \$1038  = s4_q3;
     if (i__ready) begin
-      \$1038  = xsat7_d1;
+      \$1038  = \$768 ;
     end
     if (rst) begin
-      \$1038  = 8'h00;
+      \$1038  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = xsat7_d3;
+    \$1039  = s5_big3;
     if (i__ready) begin
-      \$1039  = xsat7_d2;
+      \$1039  = \$769 ;
     end
     if (rst) begin
-      \$1039  = 8'h00;
+      \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = xsat7_d4;
+    \$1040  = big3_d0;
     if (i__ready) begin
-      \$1040  = xsat7_d3;
+      \$1040  = s5_big3;
     end
     if (rst) begin
-      \$1040  = 8'h00;
+      \$1040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = xsat7_d5;
+    \$1041  = big3_d1;
     if (i__ready) begin
-      \$1041  = xsat7_d4;
+      \$1041  = big3_d0;
     end
     if (rst) begin
-      \$1041  = 8'h00;
+      \$1041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = s2_r7;
+    \$1042  = s5_q7_3;
     if (i__ready) begin
-      \$1042  = s1_r7;
+      \$1042  = s4_q3[6:0];
     end
     if (rst) begin
-      \$1042  = 32'd0;
+      \$1042  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = s3_k;
+    \$1043  = q7_3_d0;
     if (i__ready) begin
-      \$1043  = s2_k[2:0];
+      \$1043  = s5_q7_3;
     end
     if (rst) begin
-      \$1043  = 3'h0;
+      \$1043  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = s3_qc0;
+    \$1044  = q7_3_d1;
     if (i__ready) begin
-      \$1044  = \$779 ;
+      \$1044  = q7_3_d0;
     end
     if (rst) begin
-      \$1044  = 32'd0;
+      \$1044  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = s3_f0;
+    \$1045  = s3_r3;
     if (i__ready) begin
-      \$1045  = \$780 ;
+      \$1045  = \$770 ;
     end
     if (rst) begin
       \$1045  = 32'd0;
@@ -4763,119 +4677,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = s3_r0;
+    \$1046  = s4_up3;
     if (i__ready) begin
-      \$1046  = \$781 ;
+      \$1046  = \$771 ;
     end
     if (rst) begin
-      \$1046  = 32'd0;
+      \$1046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = s3_qc1;
+    \$1047  = up3_d0;
     if (i__ready) begin
-      \$1047  = \$782 ;
+      \$1047  = s4_up3;
     end
     if (rst) begin
-      \$1047  = 32'd0;
+      \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = s3_f1;
+    \$1048  = up3_d1;
     if (i__ready) begin
-      \$1048  = \$783 ;
+      \$1048  = up3_d0;
     end
     if (rst) begin
-      \$1048  = 32'd0;
+      \$1048  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = s3_r1;
+    \$1049  = up3_d2;
     if (i__ready) begin
-      \$1049  = \$784 ;
+      \$1049  = up3_d1;
     end
     if (rst) begin
-      \$1049  = 32'd0;
+      \$1049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = s3_qc2;
+    \$1050  = s8_mag3;
     if (i__ready) begin
-      \$1050  = \$785 ;
+      \$1050  = \$776 [6:0];
     end
     if (rst) begin
-      \$1050  = 32'd0;
+      \$1050  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = s3_f2;
+    \$1051  = neg3_d0;
     if (i__ready) begin
-      \$1051  = \$786 ;
+      \$1051  = s2_neg3;
     end
     if (rst) begin
-      \$1051  = 32'd0;
+      \$1051  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = s3_r2;
+    \$1052  = neg3_d1;
     if (i__ready) begin
-      \$1052  = \$787 ;
+      \$1052  = neg3_d0;
     end
     if (rst) begin
-      \$1052  = 32'd0;
+      \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = s3_qc3;
+    \$1053  = neg3_d2;
     if (i__ready) begin
-      \$1053  = \$788 ;
+      \$1053  = neg3_d1;
     end
     if (rst) begin
-      \$1053  = 32'd0;
+      \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = s3_f3;
+    \$1054  = neg3_d3;
     if (i__ready) begin
-      \$1054  = \$789 ;
+      \$1054  = neg3_d2;
     end
     if (rst) begin
-      \$1054  = 32'd0;
+      \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = s3_r3;
+    \$1055  = neg3_d4;
     if (i__ready) begin
-      \$1055  = \$790 ;
+      \$1055  = neg3_d3;
     end
     if (rst) begin
-      \$1055  = 32'd0;
+      \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = s3_qc4;
+    \$1056  = neg3_d5;
     if (i__ready) begin
-      \$1056  = \$791 ;
+      \$1056  = neg3_d4;
     end
     if (rst) begin
-      \$1056  = 32'd0;
+      \$1056  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = s3_f4;
+    \$1057  = s2_mag4;
     if (i__ready) begin
-      \$1057  = \$792 ;
+      \$1057  = \$779 [31:0];
     end
     if (rst) begin
       \$1057  = 32'd0;
@@ -4883,89 +4797,89 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = s3_r4;
+    \$1058  = s2_neg4;
     if (i__ready) begin
-      \$1058  = \$793 ;
+      \$1058  = \$780 ;
     end
     if (rst) begin
-      \$1058  = 32'd0;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = s3_qc5;
+    \$1059  = xsat4_d0;
     if (i__ready) begin
-      \$1059  = \$794 ;
+      \$1059  = \$790 ;
     end
     if (rst) begin
-      \$1059  = 32'd0;
+      \$1059  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = s3_f5;
+    \$1060  = xsat4_d1;
     if (i__ready) begin
-      \$1060  = \$795 ;
+      \$1060  = xsat4_d0;
     end
     if (rst) begin
-      \$1060  = 32'd0;
+      \$1060  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = s3_r5;
+    \$1061  = xsat4_d2;
     if (i__ready) begin
-      \$1061  = \$796 ;
+      \$1061  = xsat4_d1;
     end
     if (rst) begin
-      \$1061  = 32'd0;
+      \$1061  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = s3_qc6;
+    \$1062  = xsat4_d3;
     if (i__ready) begin
-      \$1062  = \$797 ;
+      \$1062  = xsat4_d2;
     end
     if (rst) begin
-      \$1062  = 32'd0;
+      \$1062  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = s3_f6;
+    \$1063  = xsat4_d4;
     if (i__ready) begin
-      \$1063  = \$798 ;
+      \$1063  = xsat4_d3;
     end
     if (rst) begin
-      \$1063  = 32'd0;
+      \$1063  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = s3_r6;
+    \$1064  = xsat4_d5;
     if (i__ready) begin
-      \$1064  = \$799 ;
+      \$1064  = xsat4_d4;
     end
     if (rst) begin
-      \$1064  = 32'd0;
+      \$1064  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = s3_qc7;
+    \$1065  = xsat4_d6;
     if (i__ready) begin
-      \$1065  = \$800 ;
+      \$1065  = xsat4_d5;
     end
     if (rst) begin
-      \$1065  = 32'd0;
+      \$1065  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = s3_f7;
+    \$1066  = s3_qc4;
     if (i__ready) begin
-      \$1066  = \$801 ;
+      \$1066  = \$791 ;
     end
     if (rst) begin
       \$1066  = 32'd0;
@@ -4973,9 +4887,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = s3_r7;
+    \$1067  = s3_f4;
     if (i__ready) begin
-      \$1067  = \$802 ;
+      \$1067  = \$792 ;
     end
     if (rst) begin
       \$1067  = 32'd0;
@@ -4983,9 +4897,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = s3_km1;
+    \$1068  = s3_k4;
     if (i__ready) begin
-      \$1068  = s2_km1[2:0];
+      \$1068  = s2_k[2:0];
     end
     if (rst) begin
       \$1068  = 3'h0;
@@ -4993,19 +4907,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = s3_h;
+    \$1069  = s4_q4;
     if (i__ready) begin
-      \$1069  = s2_h;
+      \$1069  = \$793 ;
     end
     if (rst) begin
-      \$1069  = 5'h00;
+      \$1069  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = s3_odd;
+    \$1070  = s5_big4;
     if (i__ready) begin
-      \$1070  = s2_k[0];
+      \$1070  = \$794 ;
     end
     if (rst) begin
       \$1070  = 1'h0;
@@ -5013,59 +4927,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = s3_mask_h;
+    \$1071  = big4_d0;
     if (i__ready) begin
-      \$1071  = s2_mask_h;
+      \$1071  = s5_big4;
     end
     if (rst) begin
-      \$1071  = 16'h0000;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = s4_h;
+    \$1072  = big4_d1;
     if (i__ready) begin
-      \$1072  = s3_h;
+      \$1072  = big4_d0;
     end
     if (rst) begin
-      \$1072  = 5'h00;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = s4_mask_h;
+    \$1073  = s5_q7_4;
     if (i__ready) begin
-      \$1073  = s3_mask_h;
+      \$1073  = s4_q4[6:0];
     end
     if (rst) begin
-      \$1073  = 16'h0000;
+      \$1073  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = s4_q0;
+    \$1074  = q7_4_d0;
     if (i__ready) begin
-      \$1074  = \$803 ;
+      \$1074  = s5_q7_4;
     end
     if (rst) begin
-      \$1074  = 32'd0;
+      \$1074  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = s4_inc0;
+    \$1075  = q7_4_d1;
     if (i__ready) begin
-      \$1075  = \$804 ;
+      \$1075  = q7_4_d0;
     end
     if (rst) begin
-      \$1075  = 1'h0;
+      \$1075  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = s4_q1;
+    \$1076  = s3_r4;
     if (i__ready) begin
-      \$1076  = \$805 ;
+      \$1076  = \$795 ;
     end
     if (rst) begin
       \$1076  = 32'd0;
@@ -5073,9 +4987,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = s4_inc1;
+    \$1077  = s4_up4;
     if (i__ready) begin
-      \$1077  = \$806 ;
+      \$1077  = \$796 ;
     end
     if (rst) begin
       \$1077  = 1'h0;
@@ -5083,19 +4997,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = s4_q2;
+    \$1078  = up4_d0;
     if (i__ready) begin
-      \$1078  = \$807 ;
+      \$1078  = s4_up4;
     end
     if (rst) begin
-      \$1078  = 32'd0;
+      \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = s4_inc2;
+    \$1079  = up4_d1;
     if (i__ready) begin
-      \$1079  = \$808 ;
+      \$1079  = up4_d0;
     end
     if (rst) begin
       \$1079  = 1'h0;
@@ -5103,39 +5017,39 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = s4_q3;
+    \$1080  = up4_d2;
     if (i__ready) begin
-      \$1080  = \$809 ;
+      \$1080  = up4_d1;
     end
     if (rst) begin
-      \$1080  = 32'd0;
+      \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = s4_inc3;
+    \$1081  = s8_mag4;
     if (i__ready) begin
-      \$1081  = \$810 ;
+      \$1081  = \$801 [6:0];
     end
     if (rst) begin
-      \$1081  = 1'h0;
+      \$1081  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = s4_q4;
+    \$1082  = neg4_d0;
     if (i__ready) begin
-      \$1082  = \$811 ;
+      \$1082  = s2_neg4;
     end
     if (rst) begin
-      \$1082  = 32'd0;
+      \$1082  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = s4_inc4;
+    \$1083  = neg4_d1;
     if (i__ready) begin
-      \$1083  = \$812 ;
+      \$1083  = neg4_d0;
     end
     if (rst) begin
       \$1083  = 1'h0;
@@ -5143,19 +5057,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = s4_q5;
+    \$1084  = neg4_d2;
     if (i__ready) begin
-      \$1084  = \$813 ;
+      \$1084  = neg4_d1;
     end
     if (rst) begin
-      \$1084  = 32'd0;
+      \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = s4_inc5;
+    \$1085  = neg4_d3;
     if (i__ready) begin
-      \$1085  = \$814 ;
+      \$1085  = neg4_d2;
     end
     if (rst) begin
       \$1085  = 1'h0;
@@ -5163,19 +5077,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = s4_q6;
+    \$1086  = neg4_d4;
     if (i__ready) begin
-      \$1086  = \$815 ;
+      \$1086  = neg4_d3;
     end
     if (rst) begin
-      \$1086  = 32'd0;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = s4_inc6;
+    \$1087  = neg4_d5;
     if (i__ready) begin
-      \$1087  = \$816 ;
+      \$1087  = neg4_d4;
     end
     if (rst) begin
       \$1087  = 1'h0;
@@ -5183,9 +5097,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = s4_q7;
+    \$1088  = s2_mag5;
     if (i__ready) begin
-      \$1088  = \$817 ;
+      \$1088  = \$804 [31:0];
     end
     if (rst) begin
       \$1088  = 32'd0;
@@ -5193,9 +5107,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = s4_inc7;
+    \$1089  = s2_neg5;
     if (i__ready) begin
-      \$1089  = \$818 ;
+      \$1089  = \$805 ;
     end
     if (rst) begin
       \$1089  = 1'h0;
@@ -5203,129 +5117,129 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = s5_h;
+    \$1090  = xsat5_d0;
     if (i__ready) begin
-      \$1090  = s4_h[2:0];
+      \$1090  = \$815 ;
     end
     if (rst) begin
-      \$1090  = 3'h0;
+      \$1090  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = s5_big0;
+    \$1091  = xsat5_d1;
     if (i__ready) begin
-      \$1091  = \$819 ;
+      \$1091  = xsat5_d0;
     end
     if (rst) begin
-      \$1091  = 1'h0;
+      \$1091  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = s5_q7_0;
+    \$1092  = xsat5_d2;
     if (i__ready) begin
-      \$1092  = s4_q0[6:0];
+      \$1092  = xsat5_d1;
     end
     if (rst) begin
-      \$1092  = 7'h00;
+      \$1092  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = s5_inc0;
+    \$1093  = xsat5_d3;
     if (i__ready) begin
-      \$1093  = s4_inc0;
+      \$1093  = xsat5_d2;
     end
     if (rst) begin
-      \$1093  = 1'h0;
+      \$1093  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = s5_big1;
+    \$1094  = xsat5_d4;
     if (i__ready) begin
-      \$1094  = \$820 ;
+      \$1094  = xsat5_d3;
     end
     if (rst) begin
-      \$1094  = 1'h0;
+      \$1094  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = s5_q7_1;
+    \$1095  = xsat5_d5;
     if (i__ready) begin
-      \$1095  = s4_q1[6:0];
+      \$1095  = xsat5_d4;
     end
     if (rst) begin
-      \$1095  = 7'h00;
+      \$1095  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = s5_inc1;
+    \$1096  = xsat5_d6;
     if (i__ready) begin
-      \$1096  = s4_inc1;
+      \$1096  = xsat5_d5;
     end
     if (rst) begin
-      \$1096  = 1'h0;
+      \$1096  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = s5_big2;
+    \$1097  = s3_qc5;
     if (i__ready) begin
-      \$1097  = \$821 ;
+      \$1097  = \$816 ;
     end
     if (rst) begin
-      \$1097  = 1'h0;
+      \$1097  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = s5_q7_2;
+    \$1098  = s3_f5;
     if (i__ready) begin
-      \$1098  = s4_q2[6:0];
+      \$1098  = \$817 ;
     end
     if (rst) begin
-      \$1098  = 7'h00;
+      \$1098  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = s5_inc2;
+    \$1099  = s3_k5;
     if (i__ready) begin
-      \$1099  = s4_inc2;
+      \$1099  = s2_k[2:0];
     end
     if (rst) begin
-      \$1099  = 1'h0;
+      \$1099  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = s5_big3;
+    \$1100  = s4_q5;
     if (i__ready) begin
-      \$1100  = \$822 ;
+      \$1100  = \$818 ;
     end
     if (rst) begin
-      \$1100  = 1'h0;
+      \$1100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = s5_q7_3;
+    \$1101  = s5_big5;
     if (i__ready) begin
-      \$1101  = s4_q3[6:0];
+      \$1101  = \$819 ;
     end
     if (rst) begin
-      \$1101  = 7'h00;
+      \$1101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = s5_inc3;
+    \$1102  = big5_d0;
     if (i__ready) begin
-      \$1102  = s4_inc3;
+      \$1102  = s5_big5;
     end
     if (rst) begin
       \$1102  = 1'h0;
@@ -5333,9 +5247,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = s5_big4;
+    \$1103  = big5_d1;
     if (i__ready) begin
-      \$1103  = \$823 ;
+      \$1103  = big5_d0;
     end
     if (rst) begin
       \$1103  = 1'h0;
@@ -5343,9 +5257,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = s5_q7_4;
+    \$1104  = s5_q7_5;
     if (i__ready) begin
-      \$1104  = s4_q4[6:0];
+      \$1104  = s4_q5[6:0];
     end
     if (rst) begin
       \$1104  = 7'h00;
@@ -5353,39 +5267,39 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = s5_inc4;
+    \$1105  = q7_5_d0;
     if (i__ready) begin
-      \$1105  = s4_inc4;
+      \$1105  = s5_q7_5;
     end
     if (rst) begin
-      \$1105  = 1'h0;
+      \$1105  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = s5_big5;
+    \$1106  = q7_5_d1;
     if (i__ready) begin
-      \$1106  = \$824 ;
+      \$1106  = q7_5_d0;
     end
     if (rst) begin
-      \$1106  = 1'h0;
+      \$1106  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = s5_q7_5;
+    \$1107  = s3_r5;
     if (i__ready) begin
-      \$1107  = s4_q5[6:0];
+      \$1107  = \$820 ;
     end
     if (rst) begin
-      \$1107  = 7'h00;
+      \$1107  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = s5_inc5;
+    \$1108  = s4_up5;
     if (i__ready) begin
-      \$1108  = s4_inc5;
+      \$1108  = \$821 ;
     end
     if (rst) begin
       \$1108  = 1'h0;
@@ -5393,9 +5307,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = s5_big6;
+    \$1109  = up5_d0;
     if (i__ready) begin
-      \$1109  = \$825 ;
+      \$1109  = s4_up5;
     end
     if (rst) begin
       \$1109  = 1'h0;
@@ -5403,19 +5317,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = s5_q7_6;
+    \$1110  = up5_d1;
     if (i__ready) begin
-      \$1110  = s4_q6[6:0];
+      \$1110  = up5_d0;
     end
     if (rst) begin
-      \$1110  = 7'h00;
+      \$1110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = s5_inc6;
+    \$1111  = up5_d2;
     if (i__ready) begin
-      \$1111  = s4_inc6;
+      \$1111  = up5_d1;
     end
     if (rst) begin
       \$1111  = 1'h0;
@@ -5423,29 +5337,29 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = s5_big7;
+    \$1112  = s8_mag5;
     if (i__ready) begin
-      \$1112  = \$826 ;
+      \$1112  = \$826 [6:0];
     end
     if (rst) begin
-      \$1112  = 1'h0;
+      \$1112  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = s5_q7_7;
+    \$1113  = neg5_d0;
     if (i__ready) begin
-      \$1113  = s4_q7[6:0];
+      \$1113  = s2_neg5;
     end
     if (rst) begin
-      \$1113  = 7'h00;
+      \$1113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = s5_inc7;
+    \$1114  = neg5_d1;
     if (i__ready) begin
-      \$1114  = s4_inc7;
+      \$1114  = neg5_d0;
     end
     if (rst) begin
       \$1114  = 1'h0;
@@ -5453,9 +5367,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = big0_d0;
+    \$1115  = neg5_d2;
     if (i__ready) begin
-      \$1115  = s5_big0;
+      \$1115  = neg5_d1;
     end
     if (rst) begin
       \$1115  = 1'h0;
@@ -5463,9 +5377,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = big0_d1;
+    \$1116  = neg5_d3;
     if (i__ready) begin
-      \$1116  = big0_d0;
+      \$1116  = neg5_d2;
     end
     if (rst) begin
       \$1116  = 1'h0;
@@ -5473,39 +5387,39 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = q7_0_d0;
+    \$1117  = neg5_d4;
     if (i__ready) begin
-      \$1117  = s5_q7_0;
+      \$1117  = neg5_d3;
     end
     if (rst) begin
-      \$1117  = 7'h00;
+      \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = q7_0_d1;
+    \$1118  = neg5_d5;
     if (i__ready) begin
-      \$1118  = q7_0_d0;
+      \$1118  = neg5_d4;
     end
     if (rst) begin
-      \$1118  = 7'h00;
+      \$1118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = inc0_d0;
+    \$1119  = s2_mag6;
     if (i__ready) begin
-      \$1119  = s5_inc0;
+      \$1119  = \$829 [31:0];
     end
     if (rst) begin
-      \$1119  = 1'h0;
+      \$1119  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = inc0_d1;
+    \$1120  = s2_neg6;
     if (i__ready) begin
-      \$1120  = inc0_d0;
+      \$1120  = \$830 ;
     end
     if (rst) begin
       \$1120  = 1'h0;
@@ -5513,119 +5427,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = big1_d0;
+    \$1121  = xsat6_d0;
     if (i__ready) begin
-      \$1121  = s5_big1;
+      \$1121  = \$840 ;
     end
     if (rst) begin
-      \$1121  = 1'h0;
+      \$1121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = big1_d1;
+    \$1122  = xsat6_d1;
     if (i__ready) begin
-      \$1122  = big1_d0;
+      \$1122  = xsat6_d0;
     end
     if (rst) begin
-      \$1122  = 1'h0;
+      \$1122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = q7_1_d0;
+    \$1123  = xsat6_d2;
     if (i__ready) begin
-      \$1123  = s5_q7_1;
+      \$1123  = xsat6_d1;
     end
     if (rst) begin
-      \$1123  = 7'h00;
+      \$1123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = q7_1_d1;
+    \$1124  = xsat6_d3;
     if (i__ready) begin
-      \$1124  = q7_1_d0;
+      \$1124  = xsat6_d2;
     end
     if (rst) begin
-      \$1124  = 7'h00;
+      \$1124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = inc1_d0;
+    \$1125  = xsat6_d4;
     if (i__ready) begin
-      \$1125  = s5_inc1;
+      \$1125  = xsat6_d3;
     end
     if (rst) begin
-      \$1125  = 1'h0;
+      \$1125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = inc1_d1;
+    \$1126  = xsat6_d5;
     if (i__ready) begin
-      \$1126  = inc1_d0;
+      \$1126  = xsat6_d4;
     end
     if (rst) begin
-      \$1126  = 1'h0;
+      \$1126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = big2_d0;
+    \$1127  = xsat6_d6;
     if (i__ready) begin
-      \$1127  = s5_big2;
+      \$1127  = xsat6_d5;
     end
     if (rst) begin
-      \$1127  = 1'h0;
+      \$1127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = big2_d1;
+    \$1128  = s3_qc6;
     if (i__ready) begin
-      \$1128  = big2_d0;
+      \$1128  = \$841 ;
     end
     if (rst) begin
-      \$1128  = 1'h0;
+      \$1128  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = q7_2_d0;
+    \$1129  = s3_f6;
     if (i__ready) begin
-      \$1129  = s5_q7_2;
+      \$1129  = \$842 ;
     end
     if (rst) begin
-      \$1129  = 7'h00;
+      \$1129  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = q7_2_d1;
+    \$1130  = s3_k6;
     if (i__ready) begin
-      \$1130  = q7_2_d0;
+      \$1130  = s2_k[2:0];
     end
     if (rst) begin
-      \$1130  = 7'h00;
+      \$1130  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = inc2_d0;
+    \$1131  = s4_q6;
     if (i__ready) begin
-      \$1131  = s5_inc2;
+      \$1131  = \$843 ;
     end
     if (rst) begin
-      \$1131  = 1'h0;
+      \$1131  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = inc2_d1;
+    \$1132  = s5_big6;
     if (i__ready) begin
-      \$1132  = inc2_d0;
+      \$1132  = \$844 ;
     end
     if (rst) begin
       \$1132  = 1'h0;
@@ -5633,9 +5547,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = big3_d0;
+    \$1133  = big6_d0;
     if (i__ready) begin
-      \$1133  = s5_big3;
+      \$1133  = s5_big6;
     end
     if (rst) begin
       \$1133  = 1'h0;
@@ -5643,9 +5557,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = big3_d1;
+    \$1134  = big6_d1;
     if (i__ready) begin
-      \$1134  = big3_d0;
+      \$1134  = big6_d0;
     end
     if (rst) begin
       \$1134  = 1'h0;
@@ -5653,9 +5567,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = q7_3_d0;
+    \$1135  = s5_q7_6;
     if (i__ready) begin
-      \$1135  = s5_q7_3;
+      \$1135  = s4_q6[6:0];
     end
     if (rst) begin
       \$1135  = 7'h00;
@@ -5663,9 +5577,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = q7_3_d1;
+    \$1136  = q7_6_d0;
     if (i__ready) begin
-      \$1136  = q7_3_d0;
+      \$1136  = s5_q7_6;
     end
     if (rst) begin
       \$1136  = 7'h00;
@@ -5673,29 +5587,29 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = inc3_d0;
+    \$1137  = q7_6_d1;
     if (i__ready) begin
-      \$1137  = s5_inc3;
+      \$1137  = q7_6_d0;
     end
     if (rst) begin
-      \$1137  = 1'h0;
+      \$1137  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = inc3_d1;
+    \$1138  = s3_r6;
     if (i__ready) begin
-      \$1138  = inc3_d0;
+      \$1138  = \$845 ;
     end
     if (rst) begin
-      \$1138  = 1'h0;
+      \$1138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = big4_d0;
+    \$1139  = s4_up6;
     if (i__ready) begin
-      \$1139  = s5_big4;
+      \$1139  = \$846 ;
     end
     if (rst) begin
       \$1139  = 1'h0;
@@ -5703,9 +5617,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = big4_d1;
+    \$1140  = up6_d0;
     if (i__ready) begin
-      \$1140  = big4_d0;
+      \$1140  = s4_up6;
     end
     if (rst) begin
       \$1140  = 1'h0;
@@ -5713,39 +5627,39 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = q7_4_d0;
+    \$1141  = up6_d1;
     if (i__ready) begin
-      \$1141  = s5_q7_4;
+      \$1141  = up6_d0;
     end
     if (rst) begin
-      \$1141  = 7'h00;
+      \$1141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = q7_4_d1;
+    \$1142  = up6_d2;
     if (i__ready) begin
-      \$1142  = q7_4_d0;
+      \$1142  = up6_d1;
     end
     if (rst) begin
-      \$1142  = 7'h00;
+      \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = inc4_d0;
+    \$1143  = s8_mag6;
     if (i__ready) begin
-      \$1143  = s5_inc4;
+      \$1143  = \$851 [6:0];
     end
     if (rst) begin
-      \$1143  = 1'h0;
+      \$1143  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = inc4_d1;
+    \$1144  = neg6_d0;
     if (i__ready) begin
-      \$1144  = inc4_d0;
+      \$1144  = s2_neg6;
     end
     if (rst) begin
       \$1144  = 1'h0;
@@ -5753,9 +5667,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = big5_d0;
+    \$1145  = neg6_d1;
     if (i__ready) begin
-      \$1145  = s5_big5;
+      \$1145  = neg6_d0;
     end
     if (rst) begin
       \$1145  = 1'h0;
@@ -5763,9 +5677,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = big5_d1;
+    \$1146  = neg6_d2;
     if (i__ready) begin
-      \$1146  = big5_d0;
+      \$1146  = neg6_d1;
     end
     if (rst) begin
       \$1146  = 1'h0;
@@ -5773,29 +5687,29 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = q7_5_d0;
+    \$1147  = neg6_d3;
     if (i__ready) begin
-      \$1147  = s5_q7_5;
+      \$1147  = neg6_d2;
     end
     if (rst) begin
-      \$1147  = 7'h00;
+      \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = q7_5_d1;
+    \$1148  = neg6_d4;
     if (i__ready) begin
-      \$1148  = q7_5_d0;
+      \$1148  = neg6_d3;
     end
     if (rst) begin
-      \$1148  = 7'h00;
+      \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = inc5_d0;
+    \$1149  = neg6_d5;
     if (i__ready) begin
-      \$1149  = s5_inc5;
+      \$1149  = neg6_d4;
     end
     if (rst) begin
       \$1149  = 1'h0;
@@ -5803,19 +5717,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = inc5_d1;
+    \$1150  = s2_mag7;
     if (i__ready) begin
-      \$1150  = inc5_d0;
+      \$1150  = \$854 [31:0];
     end
     if (rst) begin
-      \$1150  = 1'h0;
+      \$1150  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = big6_d0;
+    \$1151  = s2_neg7;
     if (i__ready) begin
-      \$1151  = s5_big6;
+      \$1151  = \$855 ;
     end
     if (rst) begin
       \$1151  = 1'h0;
@@ -5823,149 +5737,149 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = big6_d1;
+    \$1152  = xsat7_d0;
     if (i__ready) begin
-      \$1152  = big6_d0;
+      \$1152  = \$865 ;
     end
     if (rst) begin
-      \$1152  = 1'h0;
+      \$1152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = q7_6_d0;
+    \$1153  = xsat7_d1;
     if (i__ready) begin
-      \$1153  = s5_q7_6;
+      \$1153  = xsat7_d0;
     end
     if (rst) begin
-      \$1153  = 7'h00;
+      \$1153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = q7_6_d1;
+    \$1154  = xsat7_d2;
     if (i__ready) begin
-      \$1154  = q7_6_d0;
+      \$1154  = xsat7_d1;
     end
     if (rst) begin
-      \$1154  = 7'h00;
+      \$1154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = inc6_d0;
+    \$1155  = xsat7_d3;
     if (i__ready) begin
-      \$1155  = s5_inc6;
+      \$1155  = xsat7_d2;
     end
     if (rst) begin
-      \$1155  = 1'h0;
+      \$1155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = inc6_d1;
+    \$1156  = xsat7_d4;
     if (i__ready) begin
-      \$1156  = inc6_d0;
+      \$1156  = xsat7_d3;
     end
     if (rst) begin
-      \$1156  = 1'h0;
+      \$1156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = big7_d0;
+    \$1157  = xsat7_d5;
     if (i__ready) begin
-      \$1157  = s5_big7;
+      \$1157  = xsat7_d4;
     end
     if (rst) begin
-      \$1157  = 1'h0;
+      \$1157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = big7_d1;
+    \$1158  = xsat7_d6;
     if (i__ready) begin
-      \$1158  = big7_d0;
+      \$1158  = xsat7_d5;
     end
     if (rst) begin
-      \$1158  = 1'h0;
+      \$1158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = q7_7_d0;
+    \$1159  = s3_qc7;
     if (i__ready) begin
-      \$1159  = s5_q7_7;
+      \$1159  = \$866 ;
     end
     if (rst) begin
-      \$1159  = 7'h00;
+      \$1159  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = q7_7_d1;
+    \$1160  = s3_f7;
     if (i__ready) begin
-      \$1160  = q7_7_d0;
+      \$1160  = \$867 ;
     end
     if (rst) begin
-      \$1160  = 7'h00;
+      \$1160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = inc7_d0;
+    \$1161  = s3_k7;
     if (i__ready) begin
-      \$1161  = s5_inc7;
+      \$1161  = s2_k[2:0];
     end
     if (rst) begin
-      \$1161  = 1'h0;
+      \$1161  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = inc7_d1;
+    \$1162  = s4_q7;
     if (i__ready) begin
-      \$1162  = inc7_d0;
+      \$1162  = \$868 ;
     end
     if (rst) begin
-      \$1162  = 1'h0;
+      \$1162  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = s8_small0;
+    \$1163  = s5_big7;
     if (i__ready) begin
-      \$1163  = \$831 [6:0];
+      \$1163  = \$869 ;
     end
     if (rst) begin
-      \$1163  = 7'h00;
+      \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = s8_small1;
+    \$1164  = big7_d0;
     if (i__ready) begin
-      \$1164  = \$836 [6:0];
+      \$1164  = s5_big7;
     end
     if (rst) begin
-      \$1164  = 7'h00;
+      \$1164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = s8_small2;
+    \$1165  = big7_d1;
     if (i__ready) begin
-      \$1165  = \$841 [6:0];
+      \$1165  = big7_d0;
     end
     if (rst) begin
-      \$1165  = 7'h00;
+      \$1165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = s8_small3;
+    \$1166  = s5_q7_7;
     if (i__ready) begin
-      \$1166  = \$846 [6:0];
+      \$1166  = s4_q7[6:0];
     end
     if (rst) begin
       \$1166  = 7'h00;
@@ -5973,9 +5887,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = s8_small4;
+    \$1167  = q7_7_d0;
     if (i__ready) begin
-      \$1167  = \$851 [6:0];
+      \$1167  = s5_q7_7;
     end
     if (rst) begin
       \$1167  = 7'h00;
@@ -5983,9 +5897,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = s8_small5;
+    \$1168  = q7_7_d1;
     if (i__ready) begin
-      \$1168  = \$856 [6:0];
+      \$1168  = q7_7_d0;
     end
     if (rst) begin
       \$1168  = 7'h00;
@@ -5993,29 +5907,29 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = s8_small6;
+    \$1169  = s3_r7;
     if (i__ready) begin
-      \$1169  = \$861 [6:0];
+      \$1169  = \$870 ;
     end
     if (rst) begin
-      \$1169  = 7'h00;
+      \$1169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = s8_small7;
+    \$1170  = s4_up7;
     if (i__ready) begin
-      \$1170  = \$866 [6:0];
+      \$1170  = \$871 ;
     end
     if (rst) begin
-      \$1170  = 7'h00;
+      \$1170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = valid_d0;
+    \$1171  = up7_d0;
     if (i__ready) begin
-      \$1171  = take;
+      \$1171  = s4_up7;
     end
     if (rst) begin
       \$1171  = 1'h0;
@@ -6023,9 +5937,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = valid_d1;
+    \$1172  = up7_d1;
     if (i__ready) begin
-      \$1172  = valid_d0;
+      \$1172  = up7_d0;
     end
     if (rst) begin
       \$1172  = 1'h0;
@@ -6033,9 +5947,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = valid_d2;
+    \$1173  = up7_d2;
     if (i__ready) begin
-      \$1173  = valid_d1;
+      \$1173  = up7_d1;
     end
     if (rst) begin
       \$1173  = 1'h0;
@@ -6043,19 +5957,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = valid_d3;
+    \$1174  = s8_mag7;
     if (i__ready) begin
-      \$1174  = valid_d2;
+      \$1174  = \$876 [6:0];
     end
     if (rst) begin
-      \$1174  = 1'h0;
+      \$1174  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = valid_d4;
+    \$1175  = neg7_d0;
     if (i__ready) begin
-      \$1175  = valid_d3;
+      \$1175  = s2_neg7;
     end
     if (rst) begin
       \$1175  = 1'h0;
@@ -6063,9 +5977,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = valid_d5;
+    \$1176  = neg7_d1;
     if (i__ready) begin
-      \$1176  = valid_d4;
+      \$1176  = neg7_d0;
     end
     if (rst) begin
       \$1176  = 1'h0;
@@ -6073,9 +5987,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = valid_d6;
+    \$1177  = neg7_d2;
     if (i__ready) begin
-      \$1177  = valid_d5;
+      \$1177  = neg7_d1;
     end
     if (rst) begin
       \$1177  = 1'h0;
@@ -6083,9 +5997,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = valid_d7;
+    \$1178  = neg7_d3;
     if (i__ready) begin
-      \$1178  = valid_d6;
+      \$1178  = neg7_d2;
     end
     if (rst) begin
       \$1178  = 1'h0;
@@ -6093,9 +6007,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = last_d0;
+    \$1179  = neg7_d4;
     if (i__ready) begin
-      \$1179  = i__payload[270];
+      \$1179  = neg7_d3;
     end
     if (rst) begin
       \$1179  = 1'h0;
@@ -6103,9 +6017,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = last_d1;
+    \$1180  = neg7_d5;
     if (i__ready) begin
-      \$1180  = last_d0;
+      \$1180  = neg7_d4;
     end
     if (rst) begin
       \$1180  = 1'h0;
@@ -6113,9 +6027,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = last_d2;
+    \$1181  = valid_d0;
     if (i__ready) begin
-      \$1181  = last_d1;
+      \$1181  = take;
     end
     if (rst) begin
       \$1181  = 1'h0;
@@ -6123,9 +6037,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = last_d3;
+    \$1182  = valid_d1;
     if (i__ready) begin
-      \$1182  = last_d2;
+      \$1182  = valid_d0;
     end
     if (rst) begin
       \$1182  = 1'h0;
@@ -6133,9 +6047,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = last_d4;
+    \$1183  = valid_d2;
     if (i__ready) begin
-      \$1183  = last_d3;
+      \$1183  = valid_d1;
     end
     if (rst) begin
       \$1183  = 1'h0;
@@ -6143,9 +6057,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = last_d5;
+    \$1184  = valid_d3;
     if (i__ready) begin
-      \$1184  = last_d4;
+      \$1184  = valid_d2;
     end
     if (rst) begin
       \$1184  = 1'h0;
@@ -6153,9 +6067,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = last_d6;
+    \$1185  = valid_d4;
     if (i__ready) begin
-      \$1185  = last_d5;
+      \$1185  = valid_d3;
     end
     if (rst) begin
       \$1185  = 1'h0;
@@ -6163,9 +6077,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = last_d7;
+    \$1186  = valid_d5;
     if (i__ready) begin
-      \$1186  = last_d6;
+      \$1186  = valid_d4;
     end
     if (rst) begin
       \$1186  = 1'h0;
@@ -6173,142 +6087,242 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = keep_d0;
+    \$1187  = valid_d6;
     if (i__ready) begin
-      \$1187  = i__payload[269:262];
+      \$1187  = valid_d5;
     end
     if (rst) begin
-      \$1187  = 8'h00;
+      \$1187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1188  = keep_d1;
+    \$1188  = valid_d7;
     if (i__ready) begin
-      \$1188  = keep_d0;
+      \$1188  = valid_d6;
     end
     if (rst) begin
-      \$1188  = 8'h00;
+      \$1188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1189  = keep_d2;
+    \$1189  = last_d0;
     if (i__ready) begin
-      \$1189  = keep_d1;
+      \$1189  = i__payload[270];
     end
     if (rst) begin
-      \$1189  = 8'h00;
+      \$1189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1190  = keep_d3;
+    \$1190  = last_d1;
     if (i__ready) begin
-      \$1190  = keep_d2;
+      \$1190  = last_d0;
     end
     if (rst) begin
-      \$1190  = 8'h00;
+      \$1190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1191  = keep_d4;
+    \$1191  = last_d2;
     if (i__ready) begin
-      \$1191  = keep_d3;
+      \$1191  = last_d1;
     end
     if (rst) begin
-      \$1191  = 8'h00;
+      \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1192  = keep_d5;
+    \$1192  = last_d3;
     if (i__ready) begin
-      \$1192  = keep_d4;
+      \$1192  = last_d2;
     end
     if (rst) begin
-      \$1192  = 8'h00;
+      \$1192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1193  = keep_d6;
+    \$1193  = last_d4;
     if (i__ready) begin
-      \$1193  = keep_d5;
+      \$1193  = last_d3;
     end
     if (rst) begin
-      \$1193  = 8'h00;
+      \$1193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1194  = keep_d7;
+    \$1194  = last_d5;
     if (i__ready) begin
-      \$1194  = keep_d6;
+      \$1194  = last_d4;
     end
     if (rst) begin
-      \$1194  = 8'h00;
+      \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1195  = k_out_d0;
+    \$1195  = last_d6;
     if (i__ready) begin
-      \$1195  = s2_k;
+      \$1195  = last_d5;
     end
     if (rst) begin
-      \$1195  = 6'h00;
+      \$1195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1196  = k_out_d1;
+    \$1196  = last_d7;
     if (i__ready) begin
-      \$1196  = k_out_d0;
+      \$1196  = last_d6;
     end
     if (rst) begin
-      \$1196  = 6'h00;
+      \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1197  = k_out_d2;
+    \$1197  = keep_d0;
     if (i__ready) begin
-      \$1197  = k_out_d1;
+      \$1197  = \$878 ;
     end
     if (rst) begin
-      \$1197  = 6'h00;
+      \$1197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1198  = k_out_d3;
+    \$1198  = keep_d1;
     if (i__ready) begin
-      \$1198  = k_out_d2;
+      \$1198  = keep_d0;
     end
     if (rst) begin
-      \$1198  = 6'h00;
+      \$1198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1199  = k_out_d4;
+    \$1199  = keep_d2;
     if (i__ready) begin
-      \$1199  = k_out_d3;
+      \$1199  = keep_d1;
     end
     if (rst) begin
-      \$1199  = 6'h00;
+      \$1199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1200  = k_out_d5;
+    \$1200  = keep_d3;
     if (i__ready) begin
-      \$1200  = k_out_d4;
+      \$1200  = keep_d2;
     end
     if (rst) begin
-      \$1200  = 6'h00;
+      \$1200  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1201  = keep_d4;
+    if (i__ready) begin
+      \$1201  = keep_d3;
+    end
+    if (rst) begin
+      \$1201  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1202  = keep_d5;
+    if (i__ready) begin
+      \$1202  = keep_d4;
+    end
+    if (rst) begin
+      \$1202  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1203  = keep_d6;
+    if (i__ready) begin
+      \$1203  = keep_d5;
+    end
+    if (rst) begin
+      \$1203  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1204  = keep_d7;
+    if (i__ready) begin
+      \$1204  = keep_d6;
+    end
+    if (rst) begin
+      \$1204  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1205  = k_out_d0;
+    if (i__ready) begin
+      \$1205  = s2_k;
+    end
+    if (rst) begin
+      \$1205  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1206  = k_out_d1;
+    if (i__ready) begin
+      \$1206  = k_out_d0;
+    end
+    if (rst) begin
+      \$1206  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1207  = k_out_d2;
+    if (i__ready) begin
+      \$1207  = k_out_d1;
+    end
+    if (rst) begin
+      \$1207  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1208  = k_out_d3;
+    if (i__ready) begin
+      \$1208  = k_out_d2;
+    end
+    if (rst) begin
+      \$1208  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1209  = k_out_d4;
+    if (i__ready) begin
+      \$1209  = k_out_d3;
+    end
+    if (rst) begin
+      \$1209  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1210  = k_out_d5;
+    if (i__ready) begin
+      \$1210  = k_out_d4;
+    end
+    if (rst) begin
+      \$1210  = 6'h00;
     end
   end
   assign out_buffer_push = w_en;
@@ -6354,6 +6368,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \out_buffer_data.keep  = w_data[71:64];
   assign \out_buffer_data.last  = w_data[72];
   assign \out_buffer_data.k  = w_data[78:73];
+  assign w_data[78:73] = k_out_d5;
+  assign w_data[71:64] = keep_d7;
+  assign w_data[72] = last_d7;
   assign w_data[63:56] = \$570 ;
   assign w_data[55:48] = \$567 ;
   assign w_data[47:40] = \$564 ;
@@ -6362,9 +6379,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign w_data[23:16] = \$555 ;
   assign w_data[15:8] = \$552 ;
   assign w_data[7:0] = \$549 ;
-  assign w_data[78:73] = k_out_d5;
-  assign w_data[71:64] = keep_d7;
-  assign w_data[72] = last_d7;
   assign \$36  = group;
   assign \$37  = group;
   assign \$38  = group;
@@ -6629,24 +6643,7 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$542  = group;
   assign \$543  = group;
   assign \$545  = { 1'h0, lfsr_cur7[31:1] };
-  assign \$573  = group;
-  assign \$633  = { 1'h0, s1_k[5:1] };
-  assign \$634  = { 1'h0, s1_k[5:1] };
-  assign \$636  = { 1'h0, s1_k[5:1] };
-  assign \$638  = { 1'h0, s1_k[5:1] };
-  assign \$640  = { 1'h0, s1_k[5:1] };
-  assign \$642  = { 1'h0, s1_k[5:1] };
-  assign \$644  = { 1'h0, s1_k[5:1] };
-  assign \$646  = { 1'h0, s1_k[5:1] };
-  assign \$648  = { 1'h0, s1_k[5:1] };
-  assign \$650  = { 1'h0, s1_k[5:1] };
-  assign \$652  = { 1'h0, s1_k[5:1] };
-  assign \$654  = { 1'h0, s1_k[5:1] };
-  assign \$656  = { 1'h0, s1_k[5:1] };
-  assign \$658  = { 1'h0, s1_k[5:1] };
-  assign \$660  = { 1'h0, s1_k[5:1] };
-  assign \$662  = { 1'h0, s1_k[5:1] };
-  assign \$664  = { 1'h0, s1_k[5:1] };
+  assign \$625  = group;
 endmodule
 
 (* generator = "Amaranth" *)

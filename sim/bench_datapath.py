@@ -1,91 +1,127 @@
-"""Datapath bench: one tile through array -> B -> k = max(0, B - 7) -> R(acc, k), against golden.
+"""Tensor datapath bench: whole GEMM outputs through tiles -> B(tensor) -> k by rule -> R in
+row-major order, bit-exact against the golden model, and cycles against niti_hw.perf.timing.
 
-Each tile is a full rows x cols output (the tensor of the top), K random (short tiles included); the
-golden chain is int8_matmul then RoundingPolicy.narrow in the top's mode (one persistent policy).
+Golden: `RoundingPolicy.narrow` (activation/error rule) or `weight_gradient` (gradient rule, m_u
+random) on `int8_matmul` of the whole tensor, with one persistent policy so stochastic LFSR lanes
+carry over from tensor to tensor as the unit's do. Shapes are random: K below `rows`, edge tiles,
+M and N not multiples of the array, and 100 x 30 where the scratchpad holds it.
 """
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import cocotb
 import numpy as np
-
-from harness import Scoreboard, bench_int, bench_params, record, start, stream_through
+from cocotb.triggers import ReadOnly, RisingEdge
+from harness import BENCH_TIMEOUT, Scoreboard, bench_int, bench_params, record, start
 from stimulus import int8_matrix
+from tensor_host import TensorHost
 
-from niti_hw.golden import RoundingPolicy, int8_matmul
-from niti_hw.perf.tiling import operand_beats
-from niti_hw.perf.timing import beats_per_tile, first_out_latency, min_tile_cycles, tile_pair_cycles
-from niti_hw.rtl.layouts import datapath_out_layout, operand_layout
+from niti_hw.golden import RoundingPolicy, bitwidth, int8_matmul
+from niti_hw.golden.layers import weight_gradient
+from niti_hw.perf.timing import TENSOR_CONFIG_CYCLES, tensor_gemm_cycles
+from niti_hw.rtl.datapath import INT8_BITS, RULE_GRADIENT, RULE_NARROW
 
 KINDS = ("random", "mixed", "extremes", "zeros")
 
 
-async def check(dut, policy, gap, stall, tiles, seed, depth=None):
-    """Stream `tiles` tiles (K random, or `depth` for all) and compare every beat with golden."""
-    p = bench_params()
-    rng = np.random.default_rng(seed)
-    problems, beats = [], []
-    for n in range(tiles):
-        k = depth or int(rng.choice([1, int(rng.integers(1, 40)), int(rng.integers(1, 300))]))
+def golden_policy(p) -> RoundingPolicy:
+    mode = p.round_mode
+    return RoundingPolicy(mode, mode, mode, mode, seed=p.lfsr_seed, n_lanes=p.lfsr_lanes)
+
+
+def golden(acc, rule, m_u, policy):
+    """(int8 values, k, no_update) of SPEC for one tensor."""
+    if rule == RULE_NARROW:
+        values, k = policy.narrow(acc, "activation")
+        return values, k, False
+    g = weight_gradient(acc, m_u, policy)
+    b = bitwidth(acc)
+    if g is None:
+        return np.zeros(acc.shape, np.int8), 0, True
+    return g, max(0, b - m_u), False
+
+
+def random_shape(p, rng, n):
+    big = 100 * 30 <= p.tensor_buffer_words and n == 1
+    m = 100 if big else int(rng.integers(1, 3 * p.rows + 4))
+    cols = 30 if big else int(rng.integers(1, 3 * p.cols + 4))
+    depth = int(rng.choice([1, int(rng.integers(1, p.rows + 1)), int(rng.integers(1, 40)),
+                            int(rng.integers(1, 130))]))
+    return m, cols, depth
+
+
+async def check(dut, host, policy, rng, board, budget, p):
+    """Random tensors until `budget` values were compared; returns the results."""
+    results, n = [], 0
+    while board.values < budget:
+        m, cols, depth = random_shape(p, rng, n)
         kind = KINDS[n % len(KINDS)]
-        a, b = int8_matrix(rng, (p.rows, k), kind), int8_matrix(rng, (k, p.cols), kind)
-        problems.append((a, b))
-        beats += operand_beats(a, b, p)
-    per_tile = beats_per_tile(p)
-    driver, monitor = await stream_through(dut, operand_layout(p), datapath_out_layout(p), beats,
-                                           tiles * per_tile, gap, stall, seed)
-    board = Scoreboard(f"datapath {p.name} {p.round_mode}", dut._log)
-    for n, (a, b) in enumerate(problems):
-        out = monitor.beats[n * per_tile:(n + 1) * per_tile]
+        a, b = int8_matrix(rng, (m, depth), kind), int8_matrix(rng, (depth, cols), kind)
+        rule = RULE_GRADIENT if n % 3 == 2 else RULE_NARROW
+        m_u = int(rng.integers(1, 9)) if rule == RULE_GRADIENT else INT8_BITS
+        got = await host.gemm(a, b, rule, m_u)
         acc = int8_matmul(a.astype(np.int8), b.astype(np.int8))
-        expected, shift = policy.narrow(acc, "activation")
-        board.compare(f"k of tile {n}", [int(beat.k) for beat in out], [shift] * per_tile)
-        board.compare(f"values of tile {n}", [v for beat in out for v in list(beat.data)],
-                      expected.reshape(-1).astype(int).tolist())
-        board.compare(f"last of tile {n}", [int(beat.last) for beat in out],
-                      [0] * (per_tile - 1) + [1])
+        values, k, no_update = golden(acc, rule, m_u, policy)
+        what = f"tensor {n} ({m}x{cols}, K={depth}, {'gradient m_u=' + str(m_u) if rule else 'narrow'})"
+        board.compare(f"k of {what}", got.k, k)
+        board.compare(f"status of {what}", (int(got.status.b), int(got.status.k),
+                      int(got.status.no_update), int(got.status.refused)),
+                      (bitwidth(acc), k, int(no_update), 0))
+        for row in range(m):  # each compared value counts once
+            for col in range(cols):
+                board.compare(f"value [{row}, {col}] of {what}", int(got.values[row, col]),
+                              int(values[row, col]))
+        results.append((m, cols, depth, got))
+        board.vectors += -(-m * cols // p.lanes)  # output beats, each compared whole
+        n += 1
+    return results
+
+
+@cocotb.test(**BENCH_TIMEOUT)
+async def random_tensors(dut):
+    """Random shapes, modes of k, gaps and backpressure; every value against golden."""
+    p = bench_params()
+    dut.cfg__valid.value = 0
+    await start(dut)
+    rng = np.random.default_rng(bench_int("NITI_HW_SEED", 1))
+    host = TensorHost(dut, p, rng, gap=0.3, stall=0.3)
+    board = Scoreboard(f"datapath {p.name} {p.round_mode}", dut._log)
+    results = await check(dut, host, golden_policy(p), rng, board,
+                          bench_int("NITI_HW_VECTORS", 3000), p)
     board.report()
-    return driver, monitor, beats
+    record({"values": board.values, "vectors": board.vectors, "tensors": len(results)})
 
 
-@cocotb.test()
-async def random_tiles(dut):
+@cocotb.test(**BENCH_TIMEOUT)
+async def cycles_and_refusal(dut):
+    """No gaps, no backpressure: cfg-to-operand and operand-to-last-beat cycles equal the model for
+    random shapes; then a tensor above the scratchpad is refused and takes no operand."""
     p = bench_params()
-    # The golden forward step: k = max(0, B(acc) - 7), R(acc, k); one policy keeps the LFSRs.
-    policy = RoundingPolicy(activation=p.round_mode, seed=p.lfsr_seed, n_lanes=p.lfsr_lanes)
+    dut.cfg__valid.value = 0
     await start(dut)
-    seed = bench_int("NITI_HW_SEED", 1)
-    driver, _, _ = await check(dut, policy, 0.3, 0.3, bench_int("NITI_HW_TILES", 20), seed)
-    vectors = len(driver.accepted_at)
-    # Then without gaps or stalls, from idle: the first tile's first rounded beat comes at the
-    # documented latency; later tiles wait for the replay of the one before, never less.
-    driver, monitor, beats = await check(dut, policy, 0.0, 0.0, 4, seed + 1)
-    lasts = [t for t, beat in zip(driver.accepted_at, beats) if beat["last"]]
-    firsts = monitor.received_at[::beats_per_tile(p)]
-    measured = [f - t for f, t in zip(firsts, lasts)]
-    assert measured[0] == first_out_latency(p) and min(measured) >= first_out_latency(p), \
-        f"latencies {measured}, documented {first_out_latency(p)} from idle"
-    record({"vectors": vectors + len(driver.accepted_at), "latency": first_out_latency(p)})
-
-
-@cocotb.test()
-async def throughput(dut):
-    """Back-to-back tiles of one K, no gaps, no backpressure: spacing of consecutive tiles' last
-    rounded beats (after the first two) against tile_pair_cycles, every beat against golden."""
-    p = bench_params()
-    policy = RoundingPolicy(activation=p.round_mode, seed=p.lfsr_seed, n_lanes=p.lfsr_lanes)
-    await start(dut)
-    per_tile, tiles = beats_per_tile(p), bench_int("NITI_HW_THROUGHPUT_TILES", 10)
-    measured = {}
-    for n, depth in enumerate((64, min_tile_cycles(p))):  # array-bound, then replay-bound
-        _, monitor, _ = await check(dut, policy, 0.0, 0.0, tiles, 100 + n, depth)
-        ends = monitor.received_at[per_tile - 1::per_tile]
-        spacing = [b - a for a, b in pairwise(ends[1:])]
-        pairs = {a + b for a, b in pairwise(spacing)}
-        documented = tile_pair_cycles(p, depth)
-        assert pairs == {documented}, \
-            f"K={depth}: tile spacing {spacing}, documented {documented} cycles per two tiles"
-        measured[str(depth)] = {"spacing": spacing, "cycles_per_tile": sum(spacing[:2]) / 2}
-    record({"throughput": measured})
+    rng = np.random.default_rng(bench_int("NITI_HW_SEED", 1) + 7)
+    host = TensorHost(dut, p, rng)
+    board = Scoreboard(f"datapath {p.name} {p.round_mode} timing", dut._log)
+    results = await check(dut, host, golden_policy(p), rng, board, 600, p)
+    for m, cols, depth, got in results:
+        shape = f"{m}x{cols}, K={depth}"
+        assert got.first_operand_at - got.cfg_at == TENSOR_CONFIG_CYCLES, \
+            f"cfg to first operand {got.first_operand_at - got.cfg_at} cycles for {shape}, model " \
+            f"{TENSOR_CONFIG_CYCLES}"
+        measured = got.last_out_at - got.first_operand_at + 1
+        assert measured == tensor_gemm_cycles(m, cols, depth, p), \
+            f"{shape}: {measured} cycles, model tensor_gemm_cycles {tensor_gemm_cycles(m, cols, depth, p)}"
+    # Refusal: one element more than the scratchpad holds.
+    words = p.tensor_buffer_words
+    await host.configure(words + 1, 1, RULE_NARROW, INT8_BITS)
+    dut.i__valid.value = 1
+    for _ in range(2 * TENSOR_CONFIG_CYCLES + 10):
+        await ReadOnly()
+        assert not int(dut.i__ready.value), "datapath: took an operand of a refused tensor"
+        await RisingEdge(dut.clk)
+    dut.i__valid.value = 0
+    assert int(host.status().refused) == 1, "datapath: a tensor above the scratchpad was not refused"
+    # ... and the unit goes on with the next tensor.
+    await check(dut, host, golden_policy(p), rng, board, board.values + 50, p)
+    assert int(host.status().refused) == 0
+    record({"timed_tensors": len(results), "values": board.values, "vectors": board.vectors})

@@ -1,8 +1,17 @@
-"""Random stimulus with the corner cases every bench must hit (int8 +-127, int32 extremes, zeros)."""
+"""Random stimulus with the corner cases every bench must hit (int8 +-127, int32 extremes, zeros),
+and the golden model's expected output streams for it.
+
+Simulator-free (numpy and golden only), so the cocotb benches and the in-process Amaranth tier
+build the same stimulus and check it against the same expectations.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from niti_hw.golden import MAX_SHIFT, bitwidth, int8_matmul, shift_round
+from niti_hw.rtl.layouts import SHIFT
+from niti_hw.perf.tiling import tile_grid
 
 INT8_EXTREMES = np.array([-127, 127, 0, 1, -1])
 INT32_EXTREMES = np.array([-2**31, 2**31 - 1, -2**31 + 1, 0, 1, -1, 127, -127, 128, -128, 255, -255])
@@ -33,3 +42,90 @@ def int32_tensor(rng: np.random.Generator, size: int, kind: str) -> np.ndarray:
     if bits == 32 and rng.random() < 0.5:
         out[rng.integers(0, size)] = -2**31
     return out
+
+
+INT32_KINDS = [str(bits) for bits in range(MAX_SHIFT + 1)] + ["zeros", "extremes", "random"]
+
+
+def padded_rows(values: np.ndarray, lanes: int, pad: np.ndarray | None = None) -> np.ndarray:
+    """`values` cut into beats of `lanes`, the last one filled from `pad` (zeros by default)."""
+    width = -(-values.size // lanes) * lanes
+    out = np.zeros(width, dtype=np.int64) if pad is None else pad[:width].copy()
+    out[:values.size] = values
+    return out.reshape(-1, lanes)
+
+
+def detector_stream(p, rng: np.random.Generator, count: int):
+    """`count` tensors (every magnitude profile; most fit one beat, every fourth spans up to four)
+    as input beats, and the golden B of each, one output beat per tensor."""
+    beats, expected = [], []
+    for n in range(count):
+        longest = 4 * p.lanes if n % 4 == 3 else p.lanes
+        values = int32_tensor(rng, int(rng.integers(1, longest + 1)), INT32_KINDS[n % len(INT32_KINDS)])
+        chunks = padded_rows(values, p.lanes)  # the detector has no `keep`: zero padding
+        beats += [{"data": chunk.tolist(), "last": int(c == len(chunks) - 1)}
+                  for c, chunk in enumerate(chunks)]
+        expected.append(bitwidth(values))
+    return beats, expected
+
+
+REFUSED_EVERY = 17  # every 17th rounding tensor gets a shift above MAX_SHIFT
+
+
+def rounding_tensors(p, rng: np.random.Generator, beat_budget: int):
+    """(values, k) per tensor and the input beats, until `beat_budget` beats.
+
+    k runs through 0..32 against every magnitude profile; every REFUSED_EVERY-th tensor gets a k
+    above 32 (up to the field's maximum). Lanes outside a partial final beat's `keep` hold random
+    garbage.
+    """
+    tensors, beats = [], []
+    while len(beats) < beat_budget:
+        n = len(tensors)
+        k = n % (MAX_SHIFT + 1)
+        if n % REFUSED_EVERY == REFUSED_EVERY - 1:
+            k = int(rng.integers(MAX_SHIFT + 1, 2 ** SHIFT.width))
+        values = int32_tensor(rng, int(rng.integers(1, 4 * p.lanes + 1)),
+                              INT32_KINDS[(n // (MAX_SHIFT + 1) + n) % len(INT32_KINDS)])
+        chunks = padded_rows(values, p.lanes, pad=int32_tensor(rng, values.size + p.lanes, "random"))
+        for c, chunk in enumerate(chunks):
+            keep = min(p.lanes, values.size - c * p.lanes)
+            beats.append({"data": chunk.tolist(), "k": k, "keep": (1 << keep) - 1,
+                          "last": int(c == len(chunks) - 1)})
+        tensors.append((values, k))
+    return tensors, beats
+
+
+def rounding_expected(p, mode: str, lanes, tensors) -> list[dict]:
+    """The golden output stream of ShiftRound; lanes outside `keep` are don't-cares (None).
+
+    A tensor the golden model refuses (k > 32) must come back refused: zero data, `keep` = 0.
+    `lanes` (stochastic mode) advances as the unit's LFSRs do.
+    """
+    beats = []
+    for values, k in tensors:
+        try:
+            result = shift_round(values, k, mode, lanes=lanes if mode == "stochastic" else None)
+        except ValueError:
+            if k <= MAX_SHIFT:
+                raise
+            result = None
+        count = -(-values.size // p.lanes)
+        for c in range(count):
+            if result is None:
+                chunk, keep = [0] * p.lanes, 0
+            else:
+                part = result[c * p.lanes:(c + 1) * p.lanes].astype(int).tolist()
+                chunk, keep = part + [None] * (p.lanes - len(part)), (1 << len(part)) - 1
+            beats.append({"data": chunk, "keep": keep, "last": int(c == count - 1), "k": k})
+    return beats
+
+
+def array_rows(a: np.ndarray, b: np.ndarray, p) -> list[dict]:
+    """The golden result rows of one GEMM as the array drains them: tile by tile, zero-padded."""
+    c = int8_matmul(a.astype(np.int8), b.astype(np.int8)).astype(np.int64)
+    grid = tile_grid(*c.shape, p)
+    padded = np.zeros((grid[-1][0] + p.rows, grid[-1][1] + p.cols), dtype=np.int64)
+    padded[:c.shape[0], :c.shape[1]] = c
+    return [{"c": padded[i0 + r, j0:j0 + p.cols].tolist(), "last": int(r == p.rows - 1)}
+            for i0, j0 in grid for r in range(p.rows)]

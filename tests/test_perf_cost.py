@@ -20,20 +20,33 @@ def test_8x8x8_gemm_by_hand():
     table = estimate(gemm_op(8, 8, 8), DEFAULT)
     rows = rows_of(table)
     gemm, detect, rounding = rows["gemm"], rows["bitwidth"], rows["round"]
-    # Last beat at 7, row 0 13 cycles later, 8 beats of 8 lanes into the tensor buffer.
-    assert gemm["compute_cycles"] == 7 + 13 + 8 == 28
+    # Last beat at 7, row 0 13 cycles later, row 7 seven later, one row register.
+    assert gemm["compute_cycles"] == 7 + 13 + 7 + 1 == 28
     assert (gemm["dram_read_bytes"], gemm["dram_write_bytes"]) == (64 + 64, 0)
     assert gemm["sram_read_bytes"] == 64 + 64  # A and B once each into the array
     assert gemm["sram_write_bytes"] == 128 + 64 * 4  # operands in, int32 results into the buffer
     assert gemm["stall_cycles"] == 0 and gemm["utilisation"] == 512 / (64 * 28)
     assert detect["cycles"] == timing.DETECTOR_LATENCY + timing.K_LATCH  # on the drain
-    assert rounding["cycles"] == 64 // 8 + timing.ROUND_LATENCY
+    assert rounding["cycles"] == 64 // 8 + timing.SCRATCHPAD_READ_LATENCY + timing.ROUND_LATENCY
+    assert gemm["cycles"] + detect["cycles"] + rounding["cycles"] \
+        == timing.tensor_gemm_cycles(8, 8, 8, DEFAULT)
     assert (rounding["sram_read_bytes"], rounding["dram_write_bytes"]) == (256, 64)
     # Every buffer is 64 KiB: the 1 MiB class of the table (the smallest that holds it).
     sram = DEFAULT_PJ["sram_read_1024kib_byte"]
     expected = 512 * DEFAULT_PJ["int8_mac"] + 512 * 2 * DEFAULT_PJ["register_byte"] \
         + (128 + 128 + 256) * sram + 128 * DEFAULT_PJ["dram_read_byte"]
     assert gemm["energy_pj"] == pytest.approx(expected)
+
+
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(1, 40), st.integers(1, 300),
+       st.integers(1, 300), st.integers(1, 300))
+@settings(max_examples=60)
+def test_os_rows_of_a_gemm_add_up_to_the_rtl_tensor_datapath(rows, cols, max_lanes, m, n, k):
+    """GEMM, bitwidth and rounding rows together are the RTL tensor datapath's cycle count."""
+    lanes = max(d for d in range(1, cols + 1) if cols % d == 0 and 16 % d == 0 and d <= max_lanes)
+    params = HardwareParams(rows=rows, cols=cols, lanes=lanes)
+    table = estimate(gemm_op(m, n, k), params.replace(dram_bytes_per_cycle=1e9))
+    assert table["cycles"].sum() == timing.tensor_gemm_cycles(m, n, k, params)
 
 
 def test_a_tensor_larger_than_the_buffer_spills_and_is_read_back():

@@ -5,7 +5,7 @@ import pytest
 
 from niti_hw.golden import QTensor, RoundingPolicy
 from niti_hw.models import MODELS
-from niti_hw.perf.lowering import ACC, gemm_op, lower
+from niti_hw.perf.lowering import ACC, ACT, WEIGHT, gemm_op, lower
 from niti_hw.train.build import build_network
 
 
@@ -14,13 +14,13 @@ def golden_step_record(monkeypatch, name, chw, batch):
     import niti_hw.golden.layers as layers
 
     gemms, narrowed, gradients = [], [], []
-    matmul = layers.int8_matmul
+    matmul = RoundingPolicy.matmul
     narrow = RoundingPolicy.narrow
     weight_gradient = layers.weight_gradient
 
-    def recording_matmul(a, b):
+    def recording_matmul(self, a, b):
         gemms.append((a.shape[0], b.shape[1], a.shape[1]))
-        return matmul(a, b)
+        return matmul(self, a, b)
 
     def recording_narrow(self, acc, kind):
         narrowed.append((kind, int(np.asarray(acc).size)))
@@ -30,7 +30,7 @@ def golden_step_record(monkeypatch, name, chw, batch):
         gradients.append(int(g32.size))
         return weight_gradient(g32, m_u, policy)
 
-    monkeypatch.setattr(layers, "int8_matmul", recording_matmul)
+    monkeypatch.setattr(RoundingPolicy, "matmul", recording_matmul)
     monkeypatch.setattr(RoundingPolicy, "narrow", recording_narrow)
     monkeypatch.setattr(layers, "weight_gradient", recording_gradient)
     c, h, w = chw
@@ -65,9 +65,12 @@ def test_step_structure_and_wide_weights():
     ops = lower("lenet5", (1, 28, 28), 64, weight_bits=16)
     assert [op.phase for op in ops if op.phase == "loss"] == ["loss"]
     weighted = ["conv1", "conv2", "fc1", "fc2"]
-    assert [op.layer for op in ops if op.op == "weight_update"] == weighted[::-1]
-    assert [op.layer for op in ops if op.op == "weight_narrow"] == weighted[::-1]
-    assert not [op for op in lower("lenet5", (1, 28, 28), 64) if op.op == "weight_narrow"]
+    updates = [op for op in ops if op.op == "weight_update"]
+    assert [op.layer for op in updates] == weighted[::-1]
+    # 16-bit weights: the update unit also writes the int8 copy the next forward pass reads.
+    assert all(dict(op.writes) == {WEIGHT: op.elements, ACT: op.elements} for op in updates)
+    plain = [op for op in lower("lenet5", (1, 28, 28), 64) if op.op == "weight_update"]
+    assert all(dict(op.writes) == {WEIGHT: op.elements} for op in plain)
     assert {op.phase for op in ops} == {"forward", "loss", "error", "gradient", "update"}
     # conv1 forward output at batch 64: 64 * 24 * 24 * 20 int32 values (the 737,280).
     (conv1,) = [op for op in ops if op.layer == "conv1" and op.op == "round" and op.phase == "forward"]

@@ -35,15 +35,6 @@ def test_array_gemm_cycles_by_hand():
     assert timing.array_gemm_cycles(5, 4, 2, p) == 1 + 4 + 9 + 3 + 1
 
 
-def test_datapath_formulas_keep_their_documented_values():
-    """The numbers the datapath bench asserts (tests/test_sim_units.py DATAPATHS)."""
-    assert timing.tile_pair_cycles(HardwareParams(rows=4, cols=4, lanes=2), 64) == 2 * 66
-    assert timing.tile_pair_cycles(HardwareParams(rows=4, cols=4, lanes=2), 4) == 19
-    assert timing.tile_pair_cycles(DEFAULT, 64) == 128
-    assert timing.tile_pair_cycles(DEFAULT, 8) == 19
-    assert timing.first_out_latency(DEFAULT) == 13 + 8 + 3 + 1 + 9
-
-
 @given(arrays, dims, dims, dims)
 @settings(max_examples=60)
 def test_tiles_cover_the_output_exactly_once(p, m, n, k):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import numbers
 import os
 import re
 import sys
@@ -27,6 +28,13 @@ CIFAR_SAMPLES = 50000
 # Options that change the modelled hardware beyond what SCALE-Sim's compute cycles depend on.
 NOT_IN_SCALESIM = ("lanes", "acc_bits", "tensor_buffer_words", "dram_bytes_per_cycle", "energy",
                    "weight_bits", "clock_mhz")
+MEMORY_HELP = {
+    "tensor_buffer_words": "int32 entries of the buffer holding a layer's output until B is known",
+    "ifmap_sram_kib": "input-operand SRAM",
+    "filter_sram_kib": "weight-operand SRAM",
+    "ofmap_sram_kib": "partial-sum SRAM (WS, IS)",
+    "dram_bytes_per_cycle": "off-chip bandwidth at the array clock",
+}
 MEMORY_FIELDS = ("tensor_buffer_words", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib",
                  "dram_bytes_per_cycle", "clock_mhz", "acc_bits")
 
@@ -51,9 +59,10 @@ def register(subparsers) -> None:
                                              "(default: gcd(cols, 16))")
     p.add_argument("--acc-bits", type=int, help=f"accumulator bits (default {DEFAULT.acc_bits})")
     p.add_argument("--weight-bits", type=int, help="stored weight bits, 8..24 (default 8)")
-    for name in MEMORY_FIELDS[:-2]:
+    for name, what in MEMORY_HELP.items():
         default = getattr(DEFAULT, name)
-        p.add_argument(f"--{name.replace('_', '-')}", type=type(default), help=f"(default {default})")
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(default),
+                       help=f"{what} (default {default})")
     p.add_argument("--clock-mhz", type=float,
                    help="array clock (default: the Fmax in rtl/synth_report.csv)")
     p.add_argument("--energy", type=Path, metavar="FILE.toml", help="energy per action (pJ)")
@@ -215,12 +224,10 @@ def _pes(header) -> int:
 
 def _format(frame) -> str:
     def cell(value):
-        if isinstance(value, float):
-            if value.is_integer():
-                return f"{int(value):,}"
-            return f"{value:,.3f}"
-        if isinstance(value, int):
-            return f"{value:,}"
+        if isinstance(value, numbers.Integral):
+            return f"{int(value):,}"
+        if isinstance(value, numbers.Real):
+            return f"{int(value):,}" if float(value).is_integer() else f"{value:,.3f}"
         return str(value)
 
     return frame.to_string(index=False, formatters={c: cell for c in frame.columns})

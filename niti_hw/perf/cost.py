@@ -3,10 +3,11 @@
 `estimate(ops, params)` gives one row per operation. The model, in one place:
 
 - GEMMs run on the rows x cols array in `params.dataflow`. Timing "rtl": output stationary is the
-  RTL exactly (`timing.tensor_gemm_cycles`: tiles back to back, drained through the `lanes`-wide
-  serialiser into the tensor buffer; `timing.array_gemm_cycles` for the fp32 datapath, which drains
-  straight out); weight and input stationary use `timing.stationary_gemm_cycles`. Timing
-  "scalesim": SCALE-Sim 3.0.0's cycle count for the dataflow (`timing.scalesim_gemm_cycles`).
+  RTL tensor datapath exactly: the GEMM row (operands, drain into the scratchpad), the bitwidth row
+  (detector and k latch) and the rounding row (the replay) add up to `timing.tensor_gemm_cycles`;
+  the fp32 datapath drains the bare array (`timing.array_gemm_cycles`); weight and input
+  stationary use `timing.stationary_gemm_cycles`. Timing "scalesim": SCALE-Sim 3.0.0's cycle count
+  for the dataflow (`timing.scalesim_gemm_cycles`).
 - Operands come from DRAM into the ifmap (A) and filter (B) SRAMs, half of each SRAM holding the
   working set (double buffering): an operand is fetched once when its reused block fits, else once
   per fold that needs it. SRAM reads feed the array fold by fold. WS/IS add K-fold partial sums in
@@ -14,12 +15,14 @@
 - int32 results ("acc") go to the tensor buffer of `tensor_buffer_words` entries; what does not fit
   spills to DRAM and is read back by the rounding pass. B is taken on the drain (a few cycles of
   tail) unless col2im still adds into the values, then it is a pass of its own.
-- Streaming ops (bitwidth, round, ReLU, pooling, col2im, loss, update) move `lanes` values per cycle;
-  their int8/mask/index/weight inputs and outputs are DRAM traffic (no fusion across ops).
+- Streaming ops (bitwidth, round, ReLU, pooling, col2im, loss, update) move `lanes` values per cycle
+  (the update at `timing.update_cycles`); their int8/mask/index/weight inputs and outputs are DRAM
+  traffic (no fusion across ops).
 - Every op overlaps its DRAM traffic with its compute: stall = DRAM cycles beyond compute cycles at
   `dram_bytes_per_cycle`.
 - Datapath "fp32": the same array with fp32 MACs and 4-byte values everywhere; no bitwidth or
-  rounding passes, no tensor buffer (results go to DRAM), the update reads the fp32 gradient.
+  rounding passes, no tensor buffer (results go to DRAM), the update reads the fp32 gradient. The
+  streaming ops keep the int32 ALU energy (they are a small share; the MACs and bytes dominate).
 """
 
 from __future__ import annotations
@@ -74,16 +77,21 @@ class _Traffic:
         self.sram_write[buffer] = self.sram_write.get(buffer, 0) + count
 
 
+DETECT_TAIL = timing.DETECTOR_LATENCY + timing.K_LATCH
+"""Cycles from the last value written to the scratchpad to the replay's first read (B on the drain)."""
+
+
 def gemm_cycles(m: int, n: int, k: int, params: HardwareParams, timing_model: str = "rtl",
                 datapath: str = "int8") -> int:
-    """Cycles of one M x N x K GEMM on the array (the function the RTL benches compare against for
-    output stationary: int8 drains into the tensor buffer, fp32 and the bare array drain out)."""
+    """Cycles of the GEMM row of one M x N x K GEMM. Output stationary int8: the tensor datapath up
+    to the last row written (with DETECT_TAIL and the replay, `timing.tensor_gemm_cycles`)."""
     df = params.dataflow
     if timing_model == "scalesim":
         return timing.scalesim_gemm_cycles(m, n, k, df, params)
     if df == "output_stationary":
         if datapath == "int8":
-            return timing.tensor_gemm_cycles(m, n, k, params)
+            return (timing.tensor_operand_cycles(m, n, k, params) - 1
+                    + timing.tensor_detect_cycles(params) - DETECT_TAIL)
         return timing.array_gemm_cycles(m, n, k, params)
     if df == "weight_stationary":
         return timing.stationary_gemm_cycles(m, k, n, params)
@@ -107,7 +115,7 @@ def _gemm_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: in
         refetch_b = 1 if k * n * bi <= half_filter else row_folds
         t.read("ifmap", m * k * col_folds * bi)
         t.read("filter", k * n * row_folds * bi)
-        partials = 0
+        partials, spill_partials = 0, False
     elif df == "weight_stationary":  # B stationary, fold by fold; A streamed per column fold
         refetch_a = 1 if m * k * bi <= half_ifmap else col_folds
         refetch_b = 1
@@ -159,10 +167,12 @@ def _stored(t: _Traffic, kind: str, count: int, write: bool, params: HardwarePar
 def _stream_cycles(op: Op, params: HardwareParams) -> int:
     if op.op == "bitwidth":
         if not op.reads:  # on the GEMM's drain
-            return timing.detect_tail_cycles()
+            return DETECT_TAIL
         return timing.detector_cycles(op.elements, params) + timing.K_LATCH
-    if op.op in ("round", "weight_narrow"):
-        return timing.round_cycles(op.elements, params)
+    if op.op == "round":  # the replay of the scratchpad through ShiftRound
+        return timing.tensor_replay_cycles(op.elements, 1, params)
+    if op.op == "weight_update":
+        return timing.update_cycles(op.elements, params)
     return ceil(op.elements / params.lanes)
 
 
@@ -176,7 +186,7 @@ def fp32_ops(ops: list[Op]) -> list[Op]:
     """The same step on an fp32 datapath: no narrowing passes; the update reads the gradient."""
     out = []
     for op in ops:
-        if op.op in ("bitwidth", "round", "weight_narrow"):
+        if op.op in ("bitwidth", "round"):
             continue
         if op.op == "weight_update":
             op = replace(op, reads=op.reads + ((ACC, op.elements),))

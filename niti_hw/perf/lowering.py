@@ -2,12 +2,13 @@
 
 The list follows the golden training step (`niti_hw.golden.network.Sequential.train_step`): forward
 through every layer, the integer loss gradient, backward from the last layer to the first (the first
-layer propagates no error). Each layer's weight update follows its gradient GEMM, so the int32
-gradient is still in the tensor buffer: its weights are not read again in the step, so the values
-equal golden's updates-at-the-end (only the order of stochastic-rounding LFSR draws differs). Each int32 tensor a GEMM
-produces is narrowed to int8 the NITI way: one bitwidth pass over the whole tensor (B), then one
-rounding pass by k = max(0, B - 7) (SPEC). Shapes follow the golden layers (NHWC, im2col columns in
-(kh, kw, cin) order); `niti-hw estimate` and `--backend sim` share this one lowering.
+layer propagates no error). Each layer's weight update follows its gradient GEMM, while the int32
+gradient is still in the tensor buffer; its weights are not read again in the step, so the values
+equal golden's updates-at-the-end (only the order of stochastic-rounding LFSR draws differs). Each
+int32 tensor a GEMM produces is narrowed to int8 the NITI way: one bitwidth pass over the whole
+tensor (B), then one rounding pass by k = max(0, B - 7) (SPEC). Shapes follow the golden layers
+(NHWC, im2col columns in (kh, kw, cin) order); `niti-hw estimate` and `--backend sim` share this
+one lowering.
 
 GEMMs are C[m x n] = A[m x k] @ B[k x n]:
 - Conv forward: cols (N*OH*OW x KH*KW*Cin) @ W (KH*KW*Cin x Cout)
@@ -241,19 +242,16 @@ class _Linear(_Layer):
 
 
 def _update(name: str, weights: int, weight_bits: int) -> list[Op]:
-    """SPEC 3.2: B of the int32 gradient, round it to m_u bits, W = sat(W - g); wide weights are
-    then narrowed to the int8 copy the next forward pass reads."""
-    ops = [
+    """SPEC 3.2: B of the int32 gradient, round it to m_u bits, then the update unit: W = sat(W - g)
+    and, for weights wider than int8, the int8 copy the next forward pass reads (same pass)."""
+    wide = weight_bits > 8
+    alu = ALU_PER_ELEMENT["weight_update"] + (ALU_PER_ELEMENT["weight_narrow"] if wide else 0)
+    return [
         *_narrow(name, "update", weights, stored=False),
-        Op(name, "update", "weight_update", elements=weights,
-           alu_ops=weights * ALU_PER_ELEMENT["weight_update"],
-           reads=((WEIGHT, weights),), writes=((WEIGHT, weights),)),
+        Op(name, "update", "weight_update", elements=weights, alu_ops=weights * alu,
+           reads=((WEIGHT, weights),),
+           writes=((WEIGHT, weights),) + (((ACT, weights),) if wide else ())),
     ]
-    if weight_bits > 8:
-        ops.append(Op(name, "update", "weight_narrow", elements=weights,
-                      alu_ops=weights * ALU_PER_ELEMENT["weight_narrow"],
-                      reads=((WEIGHT, weights),), writes=((ACT, weights),)))
-    return ops
 
 
 @dataclass
@@ -356,6 +354,15 @@ def _make(item, shape: _Shape, name, classes):
         out = classes or item.out_features
         return _Linear(name("fc"), shape, out), _Shape((out,))
     raise TypeError(f"unknown layer description {item!r}")
+
+
+def conv_inputs(spec_or_name, input_shape) -> list[tuple[str, Conv, tuple[int, int, int]]]:
+    """(name, Conv, input (H, W, C)) of each convolution, for tools that take conv layers
+    (SCALE-Sim's topology files)."""
+    spec = parse_model(spec_or_name)
+    c, h, w = input_shape
+    return [(layer.name, layer.spec, layer.inp.dims)
+            for layer in _resolve(spec, (h, w, c), None, input_shape) if isinstance(layer, _Conv)]
 
 
 def gemm_op(m: int, n: int, k: int) -> list[Op]:

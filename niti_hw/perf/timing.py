@@ -98,73 +98,72 @@ def round_cycles(values: int, p: HardwareParams) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# Datapath (rtl/datapath.py): array -> serialiser -> BitwidthDetector -> two-bank tile buffer ->
-# ShiftRound, the bitwidth taken per rows x cols tile.
+# Datapath (rtl/datapath.py): the tensor datapath. Array -> scratchpad + BitwidthDetector over the
+# whole GEMM output -> k by the tensor's rule -> replay of the tensor in row-major order through
+# ShiftRound. The scratchpad takes a whole array row per cycle, so the array never stalls.
 # ---------------------------------------------------------------------------------------------
+
+TENSOR_CONFIG_CYCLES = 3
+"""Cycles from a tensor's cfg beat accepted to its first operand beat accepted: the cfg register,
+m * n, and the size check."""
+
+ROW_WRITE_LATENCY = 1
+"""A drained row is registered once before it is written to the scratchpad and the detector."""
 
 K_LATCH = 1
-"""Cycle from the detector's B to the bank's k register."""
+"""Cycle from the detector's B to the k register and the first scratchpad read."""
 
-BANK_TURNAROUND = 3
-"""Cycles a bank is lost between its replay ending and its next replay starting (it is refilled
-only after the replay ends, and the replay waits for the detector's B)."""
-
-
-def beats_per_tile(p: HardwareParams) -> int:
-    """`lanes`-wide beats of one rows x cols tile: the serialiser's and the replay's length."""
-    return p.rows * p.cols // p.lanes
+SCRATCHPAD_READ_LATENCY = 1
+"""Synchronous (block-RAM) read: a beat's data one cycle after its address."""
 
 
-def first_out_latency(p: HardwareParams) -> int:
-    """Cycles from a tile's last operand beat to its first rounded beat (from idle).
-
-    Array drain to row 0, then every row serialised into `lanes`-wide beats and buffered while the
-    detector sees them, the detector result, one cycle to latch k, then the rounding pipeline.
-    """
-    return first_row_latency(p) + beats_per_tile(p) + DETECTOR_LATENCY + K_LATCH + ROUND_LATENCY
+def replay_beats(m: int, n: int, p: HardwareParams) -> int:
+    """`lanes`-wide beats of an M x N tensor in row-major order (the final beat may be partial)."""
+    return ceil(m * n / p.lanes)
 
 
-def drain_stall(p: HardwareParams) -> int:
-    """Array cycles lost per tile when the serialiser takes cols/lanes cycles per row (measured):
-    the array's output buffer absorbs two rows."""
-    return max(0, p.rows - 2) * (p.cols // p.lanes - 1)
+def tensor_operand_cycles(m: int, n: int, k: int, p: HardwareParams) -> int:
+    """From the first operand beat accepted to the last one accepted (inclusive)."""
+    return (tile_count(m, n, p) - 1) * tile_period(k, p) + k
 
 
-def datapath_tile_cycles(k: int, p: HardwareParams) -> int:
-    """Array-side cycles per tile of the Datapath: max(K, min_tile_cycles) + drain_stall, at least
-    the replay of rows*cols/lanes beats."""
-    return max(tile_period(k, p) + drain_stall(p), beats_per_tile(p))
+def tensor_detect_cycles(p: HardwareParams) -> int:
+    """From the last operand beat accepted to the first scratchpad read of the replay: the last
+    tile's drain to its final row, the row register, the detector, the k latch."""
+    return (first_row_latency(p) + p.rows - 1 + ROW_WRITE_LATENCY + DETECTOR_LATENCY + K_LATCH)
 
 
-def tile_pair_cycles(p: HardwareParams, depth: int) -> int:
-    """Steady-state cycles for two back-to-back tiles of K = depth (no gaps, no backpressure).
+def tensor_replay_cycles(m: int, n: int, p: HardwareParams) -> int:
+    """From the first scratchpad read to the last rounded beat valid (inclusive)."""
+    return replay_beats(m, n, p) + SCRATCHPAD_READ_LATENCY + ROUND_LATENCY
 
-    a = datapath_tile_cycles. From a >= replay + 2 one tile per a cycles; below that the banks turn
-    round too slowly and tiles alternate replay + BANK_TURNAROUND and a cycles (see Datapath).
-    """
-    replay = beats_per_tile(p)
-    a = datapath_tile_cycles(depth, p)
-    return 2 * a if a >= replay + 2 else replay + BANK_TURNAROUND + a
-
-
-# ---------------------------------------------------------------------------------------------
-# Whole-tensor NITI flow (cost model): the array drains through the `lanes`-wide serialiser into the
-# int32 tensor buffer while the BitwidthDetector sees every value; a rounding pass then replays the
-# buffer. Until the RTL tensor datapath states its measured formulas here, these reuse the tile
-# Datapath's measured array-side rate (datapath_tile_cycles).
-# ---------------------------------------------------------------------------------------------
 
 def tensor_gemm_cycles(m: int, n: int, k: int, p: HardwareParams) -> int:
-    """Cycles of one GEMM drained into the tensor buffer: tiles at the Datapath's array-side rate,
-    the last tile's rows serialised `lanes` values per cycle."""
-    tiles = tile_count(m, n, p)
-    last_beat = (k - 1) + (tiles - 1) * datapath_tile_cycles(k, p)
-    return last_beat + first_row_latency(p) + beats_per_tile(p) + drain_stall(p)
+    """One M x N x K GEMM on the tensor datapath, every tile, B over the whole tensor and the
+    rounded replay: from the first operand beat accepted to the last rounded beat (inclusive), no
+    gaps, no backpressure. The next tensor's cfg may be taken once the replay's reads end."""
+    return (tensor_operand_cycles(m, n, k, p) - 1 + tensor_detect_cycles(p)
+            + tensor_replay_cycles(m, n, p))
 
 
-def detect_tail_cycles() -> int:
-    """Cycles after a tensor's last value until its k is known, when B is taken on the drain."""
-    return DETECTOR_LATENCY + K_LATCH
+def tensor_cycles(m: int, n: int, k: int, p: HardwareParams) -> int:
+    """tensor_gemm_cycles plus the cfg beat ahead of it: from the cfg accepted to the last beat."""
+    return TENSOR_CONFIG_CYCLES + tensor_gemm_cycles(m, n, k, p)
+
+
+# ---------------------------------------------------------------------------------------------
+# WeightUpdate (rtl/update_unit.py): W = sat(W - g), read-out R(W, weight_bits - 8, nearest).
+# ---------------------------------------------------------------------------------------------
+
+UPDATE_LATENCY = 4
+"""Cycles from acceptance to a valid output: subtract; saturate; add half; shift and clamp into
+the output buffer. One beat of `lanes` weights per cycle."""
+
+
+def update_cycles(weights: int, p: HardwareParams) -> int:
+    """From the first beat accepted to the last updated beat valid (inclusive) for `weights`
+    weights streamed `lanes` per beat."""
+    return ceil(weights / p.lanes) + UPDATE_LATENCY
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +172,7 @@ def detect_tail_cycles() -> int:
 # (rows cycles) behind the current fold, partial sums of K folds added in the output buffer.
 # ---------------------------------------------------------------------------------------------
 
-def stationary_folds(stream: int, k: int, across: int, p: HardwareParams) -> int:
+def stationary_folds(k: int, across: int, p: HardwareParams) -> int:
     """Folds of a stationary dataflow: K over the array's rows, `across` over its columns."""
     return ceil(k / p.rows) * ceil(across / p.cols)
 
@@ -181,7 +180,7 @@ def stationary_folds(stream: int, k: int, across: int, p: HardwareParams) -> int
 def stationary_gemm_cycles(stream: int, k: int, across: int, p: HardwareParams) -> int:
     """Cycles of a WS GEMM (stream = M, across = N) or an IS GEMM (stream = N, across = M): the first
     stationary load, one period of max(stream, rows) per fold, then skew and multiplier drain."""
-    folds = stationary_folds(stream, k, across, p)
+    folds = stationary_folds(k, across, p)
     return p.rows + folds * max(stream, p.rows) + p.rows + p.cols - 2 + MULTIPLIER_LATENCY + 1
 
 

@@ -1,135 +1,239 @@
-"""Forward step of Algorithm 1 on one output tile: GEMM -> B(acc) -> k = max(0, B - 7) -> R(acc, k)."""
+"""NITI on a whole tensor: GEMM -> B(tensor) -> k by the tensor's rule -> R(acc, k) in row-major order.
+
+`Datapath` is the tensor datapath; `TrainingCore` adds the weight-update unit beside it, the top that
+runs a training step and is synthesised.
+"""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden import INT8_MAX
 from niti_hw.params import HardwareParams
-from niti_hw.perf.timing import beats_per_tile
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector
-from niti_hw.rtl.layouts import INT32, datapath_out_layout, operand_layout
-from niti_hw.rtl.shift_round import ShiftRound
+from niti_hw.rtl.layouts import BITWIDTH, SHIFT, operand_layout, round_out_layout
+from niti_hw.rtl.scratchpad import Scratchpad, check_scratchpad_params, element_bits
+from niti_hw.rtl.shift_round import ShiftRound, low_mask
 from niti_hw.rtl.systolic_array import SystolicArray
+from niti_hw.rtl.update_unit import WeightUpdate
 
-INT8_BITS = INT8_MAX.bit_length()  # k = max(0, B - 7) keeps 7 magnitude bits
+INT8_BITS = INT8_MAX.bit_length()  # activations and errors keep 7 magnitude bits: k = max(0, B - 7)
+RULE_NARROW, RULE_GRADIENT = 0, 1
+TENSOR_DIM_BITS = 16  # m and n of a tensor below 2**16
+
+
+def tensor_cfg_layout() -> data.StructLayout:
+    """One tensor: output shape m x n, k rule (narrow: max(0, B - 7); gradient: B - m_u, 0 when
+    B <= m_u) and m_u."""
+    return data.StructLayout({
+        "m": unsigned(TENSOR_DIM_BITS),
+        "n": unsigned(TENSOR_DIM_BITS),
+        "rule": 1,
+        "m_u": unsigned(4),
+    })
+
+
+def status_layout() -> data.StructLayout:
+    """What the host reads after a tensor: refused (too large for the scratchpad, or empty),
+    no_update (gradient rule and B = 0: SPEC skips the update), B and the k applied."""
+    return data.StructLayout({
+        "refused": 1,
+        "no_update": 1,
+        "b": BITWIDTH,
+        "k": SHIFT,
+    })
 
 
 class Datapath(wiring.Component):
-    """SystolicArray -> BitwidthDetector -> ShiftRound, the tensor being one rows x cols tile.
+    """SystolicArray -> Scratchpad + BitwidthDetector over the whole tensor -> ShiftRound replay.
 
-    Input `i`: the SystolicArray operand protocol. Output `o`: the tile's rounded int8 values,
-    `lanes` per beat in row-major order (rows*cols/lanes beats, `last` on the final one) and the shift
-    `k` applied (the tile exponent grows by k). Rounding mode is `params.round_mode`.
+    Per tensor the host sends one `cfg` beat, then the GEMM's operand beats in the SystolicArray
+    protocol (tiles in `rtl/protocol.py` order, edge tiles zero-padded). Every drained row is written,
+    cropped, into the scratchpad at its row-major place and ORed into the detector; after the last
+    tile, k follows from B by the cfg's rule and the whole tensor is replayed in row-major order
+    through one ShiftRound, `lanes` elements per beat (`keep` marks the final partial beat, `last`
+    ends the tensor), so stochastic rounding draws LFSR lanes exactly as the golden model does for
+    any n. Every beat carries the k applied: the tensor's exponent grows by k once.
 
-    A tile is buffered (rows*cols int32) while the detector computes B, then replayed through the
-    rounding unit. The buffer has two banks, so the array drains the next tile into one bank while
-    the other is replayed; it is held (backpressure) only when both banks are taken. Latency: first
-    rounded beat `niti_hw.perf.timing.first_out_latency(params)` cycles after the tile's last operand beat from idle.
-
-    Throughput (back-to-back tiles, no gaps, no backpressure; measured by sim/bench_datapath.py
-    `throughput`): `niti_hw.perf.timing.tile_pair_cycles`. The banks overlap (K = 64 on 8x8, lanes
-    8: 64 cycles per tile, not K + D); the array stalls while the serialiser takes cols/lanes cycles
-    per drained row (`drain_stall`), and a bank turns round in `BANK_TURNAROUND` cycles.
+    A cfg with m*n above `tensor_buffer_words` (or m or n zero) is refused: `status.refused` rises,
+    no operand is taken, and the unit waits for the next cfg. `status` holds B, k and no_update of the
+    last tensor until the next cfg. A cfg is taken only between tensors; operands only during the
+    GEMM phase. Cycle counts (no gaps, no backpressure) are `niti_hw.perf.timing.tensor_gemm_cycles`
+    and its phase pieces; the array is never stalled, as the scratchpad takes a row per cycle.
     """
 
     def __init__(self, params: HardwareParams):
+        check_scratchpad_params(params)
         self.params = params
         super().__init__({
+            "cfg": In(stream.Signature(tensor_cfg_layout())),
             "i": In(stream.Signature(operand_layout(params))),
-            "o": Out(stream.Signature(datapath_out_layout(params))),
+            "o": Out(stream.Signature(round_out_layout(params))),
+            "status": Out(status_layout()),
         })
 
     def elaborate(self, platform):
         p = self.params
-        L, per_row, depth = p.lanes, p.cols // p.lanes, beats_per_tile(p)
+        R, C, L = p.rows, p.cols, p.lanes
         m = Module()
         m.submodules.array = array = SystolicArray(p)
-        m.submodules.detector = detector = BitwidthDetector(p)
+        # The detector sees a whole array row per cycle.
+        m.submodules.detector = detector = BitwidthDetector(p.replace(lanes=C, lfsr_lanes=C))
+        m.submodules.pad = pad = Scratchpad(p)
         m.submodules.rounder = rounder = ShiftRound(p)
-        m.submodules.buffer = buf = memory.Memory(
-            shape=data.ArrayLayout(INT32, L), depth=2 * depth, init=[])
-        wr = buf.write_port()
-        rd = buf.read_port(domain="comb")
-        wiring.connect(m, wiring.flipped(self.i), array.i)
 
-        # Banks: `taken[b]` from a tile's last beat written until its replay ends; `ready[b]` once
-        # its B (and so k) is known. Tiles take banks in turn: written in wbank, replayed from rbank.
-        taken, ready = Signal(2), Signal(2)
-        wbank, rbank, dbank = Signal(), Signal(), Signal()
-        k_bank = [Signal.like(rounder.i.p.k, name=f"k_bank{b}") for b in range(2)]
-        fill = Signal()  # the write bank can take the tile
-        m.d.comb += fill.eq(~taken.bit_select(wbank, 1))
+        dim = TENSOR_DIM_BITS
+        cm, cn = Signal(dim), Signal(dim)
+        rule, mu = Signal(), Signal(4)
+        size = Signal(2 * dim)  # m * n
+        block_step = Signal(2 * dim)  # rows * n: elements from one row block to the next
+        beats = Signal(element_bits(p))  # replay beats, ceil(m * n / lanes)
+        final_keep = Signal(L)
+        k = Signal(SHIFT)
+        status = self.status
 
-        # Serialiser: one array row -> per_row beats of L lanes, lowest columns first.
-        row = Signal(data.ArrayLayout(INT32, p.cols))
-        row_last = Signal()
-        left = Signal(range(per_row + 1))
-        beat_go = Signal()
-        m.d.comb += beat_go.eq(fill & (left != 0))
-        m.d.comb += array.o.ready.eq(fill & ((left == 0) | ((left == 1) & beat_go)))
-        with m.If(array.o.valid & array.o.ready):
-            m.d.sync += [row.eq(array.o.p.c), row_last.eq(array.o.p.last), left.eq(per_row)]
-        with m.Elif(beat_go):
-            m.d.sync += [row.eq(row.as_value() >> (32 * L)), left.eq(left - 1)]
-
-        wr_addr = Signal(range(depth))
-        tile_end = Signal()
+        # Operand side: which tile the incoming beats belong to; stop after the last one.
+        in_i, in_j, in_done = Signal(dim), Signal(dim), Signal()
+        gemm = Signal()
         m.d.comb += [
-            tile_end.eq(beat_go & row_last & (left == 1)),
-            wr.addr.eq(wr_addr + Mux(wbank, depth, 0)),
-            wr.en.eq(beat_go),
-            detector.i.valid.eq(beat_go),
-            detector.o.ready.eq(1),
+            array.i.valid.eq(self.i.valid & gemm & ~in_done),
+            array.i.p.eq(self.i.p),
+            self.i.ready.eq(array.i.ready & gemm & ~in_done),
         ]
-        for lane in range(L):
-            m.d.comb += [wr.data[lane].eq(row[lane]), detector.i.p.data[lane].eq(row[lane])]
-        m.d.comb += detector.i.p.last.eq(tile_end)
-        with m.If(beat_go):
-            m.d.sync += wr_addr.eq(Mux(tile_end, 0, wr_addr + 1))
-        with m.If(tile_end):
-            m.d.sync += wbank.eq(~wbank)
+        with m.If(self.i.valid & self.i.ready & self.i.p.last):
+            with m.If(in_j + C >= cn):
+                m.d.sync += in_j.eq(0)
+                with m.If(in_i + R >= cm):
+                    m.d.sync += in_done.eq(1)
+                with m.Else():
+                    m.d.sync += in_i.eq(in_i + R)
+            with m.Else():
+                m.d.sync += in_j.eq(in_j + C)
 
-        # B arrives in tile order: k = max(0, B - 7) for bank dbank, which may then be replayed.
-        set_ready = Signal(2)
-        with m.If(detector.o.valid):
-            m.d.sync += dbank.eq(~dbank)
-            for b in range(2):
-                with m.If(dbank == b):
-                    m.d.sync += k_bank[b].eq(Mux(detector.o.payload > INT8_BITS,
-                                                 detector.o.payload - INT8_BITS, 0))
-            m.d.comb += set_ready.eq(Mux(dbank, 0b10, 0b01))
-
-        rd_addr = Signal(range(depth))
-        final = Signal()
-        done = Signal()
+        # Drain side: the place of each drained row in the tensor, registered with the row.
+        i0, j0, row_i = Signal(dim), Signal(dim), Signal(dim)
+        block_e, row_e = Signal(2 * dim), Signal(2 * dim)
+        n_left = Signal(dim)  # n - j0: columns of the tensor from this tile on
+        w_row = Signal.like(array.o.p.c)
+        w_valid, w_last, w_e0 = Signal(), Signal(), Signal(2 * dim)
+        w_count = Signal(range(C + 1))
+        last_tile = (j0 + C >= cn) & (i0 + R >= cm)
+        m.d.comb += array.o.ready.eq(1)
+        m.d.sync += w_valid.eq(array.o.valid)
+        with m.If(array.o.valid):
+            m.d.sync += [
+                w_row.eq(array.o.p.c),
+                w_e0.eq(row_e),
+                w_count.eq(Mux(row_i < cm, Mux(n_left >= C, C, n_left), 0)),
+                w_last.eq(array.o.p.last & last_tile),
+            ]
+            with m.If(~array.o.p.last):
+                m.d.sync += [row_i.eq(row_i + 1), row_e.eq(row_e + cn)]
+            with m.Elif(j0 + C >= cn):  # next row block
+                m.d.sync += [j0.eq(0), i0.eq(i0 + R), row_i.eq(i0 + R), n_left.eq(cn),
+                             block_e.eq(block_e + block_step), row_e.eq(block_e + block_step)]
+            with m.Else():
+                m.d.sync += [j0.eq(j0 + C), row_i.eq(i0), n_left.eq(n_left - C),
+                             row_e.eq(block_e + j0 + C)]
         m.d.comb += [
-            final.eq(rd_addr == depth - 1),
-            rd.addr.eq(rd_addr + Mux(rbank, depth, 0)),
-            rounder.i.valid.eq(ready.bit_select(rbank, 1)),
-            rounder.i.p.data.eq(rd.data),
-            rounder.i.p.k.eq(Mux(rbank, k_bank[1], k_bank[0])),
-            rounder.i.p.keep.eq(-1),
-            rounder.i.p.last.eq(final),
-            done.eq(rounder.i.valid & rounder.i.ready & final),
+            pad.wr_en.eq(w_valid), pad.wr_e0.eq(w_e0), pad.wr_count.eq(w_count),
+            pad.wr_row.eq(w_row),
+            detector.i.valid.eq(w_valid), detector.i.p.last.eq(w_last), detector.o.ready.eq(1),
         ]
-        with m.If(rounder.i.valid & rounder.i.ready):
-            m.d.sync += rd_addr.eq(Mux(final, 0, rd_addr + 1))
-        with m.If(done):
-            m.d.sync += rbank.eq(~rbank)
-        cleared = Mux(done, Mux(rbank, 0b10, 0b01), 0)
-        written = Mux(tile_end, Mux(wbank, 0b10, 0b01), 0)
-        m.d.sync += [ready.eq((ready | set_ready) & ~cleared), taken.eq((taken | written) & ~cleared)]
+        for col in range(C):
+            m.d.comb += detector.i.p.data[col].eq(w_row[col])
 
-        # Output: rounded lanes plus the k they were rounded with (it travels through the rounder,
-        # as the next tile's B may arrive while this tile is still in the rounding pipeline).
+        # Replay: synchronous reads, one beat ahead of the rounder's input.
+        rd_beat, rd_valid, rd_last, replay = Signal(element_bits(p)), Signal(), Signal(), Signal()
+        advance = Signal()
+        issue = Signal()
         m.d.comb += [
-            self.o.valid.eq(rounder.o.valid),
-            rounder.o.ready.eq(self.o.ready),
-            self.o.p.data.eq(rounder.o.p.data),
-            self.o.p.last.eq(rounder.o.p.last),
-            self.o.p.k.eq(rounder.o.p.k),
+            advance.eq(~rd_valid | rounder.i.ready),
+            issue.eq(replay & advance),
+            pad.rd_en.eq(advance),
+            pad.rd_beat.eq(rd_beat),
+            rounder.i.valid.eq(rd_valid),
+            rounder.i.p.data.eq(pad.rd_data),
+            rounder.i.p.k.eq(k),
+            rounder.i.p.keep.eq(Mux(rd_last, final_keep, (1 << L) - 1)),
+            rounder.i.p.last.eq(rd_last),
         ]
+        with m.If(advance):
+            m.d.sync += [rd_valid.eq(issue), rd_last.eq(issue & (rd_beat == beats - 1))]
+        with m.If(issue):
+            m.d.sync += rd_beat.eq(rd_beat + 1)
+        wiring.connect(m, rounder.o, wiring.flipped(self.o))
+
+        keep_bits = Mux(rule, mu, INT8_BITS)
+        b = detector.o.payload
+        # `idle` mirrors the IDLE state as a register: a comb decode of a state that has not yet
+        # changed is never evaluated by Icarus and would read as X.
+        idle = Signal(init=1)
+        m.d.comb += self.cfg.ready.eq(idle)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.cfg.valid):
+                    m.d.sync += idle.eq(0)
+                    m.d.sync += [cm.eq(self.cfg.p.m), cn.eq(self.cfg.p.n), rule.eq(self.cfg.p.rule),
+                                 mu.eq(self.cfg.p.m_u), status.eq(0)]
+                    m.next = "SIZE"
+            with m.State("SIZE"):
+                m.d.sync += [size.eq(cm * cn), block_step.eq(cn * R)]
+                m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If((cm == 0) | (cn == 0) | (size > p.tensor_buffer_words)):
+                    m.d.sync += [status.refused.eq(1), idle.eq(1)]
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [
+                        beats.eq((size + L - 1) >> (L.bit_length() - 1)),
+                        final_keep.eq(low_mask((size - 1)[:L.bit_length() - 1] + 1, L)),
+                        in_i.eq(0), in_j.eq(0), in_done.eq(0),
+                        i0.eq(0), j0.eq(0), row_i.eq(0), block_e.eq(0), row_e.eq(0),
+                        n_left.eq(cn), rd_beat.eq(0),
+                    ]
+                    m.next = "GEMM"
+            with m.State("GEMM"):
+                m.d.comb += gemm.eq(1)
+                with m.If(detector.o.valid):
+                    m.d.sync += [
+                        k.eq(Mux(b > keep_bits, b - keep_bits, 0)),
+                        status.b.eq(b), status.k.eq(Mux(b > keep_bits, b - keep_bits, 0)),
+                        status.no_update.eq(rule & (b == 0)),
+                    ]
+                    m.next = "REPLAY"
+            with m.State("REPLAY"):
+                m.d.comb += replay.eq(1)
+                with m.If(issue & (rd_beat == beats - 1)):
+                    m.d.sync += idle.eq(1)
+                    m.next = "IDLE"
         return m
+
+
+class TrainingCore(wiring.Component):
+    """The tensor `Datapath` (cfg, i, o, status) and a `WeightUpdate` of `weight_bits` (u_i, u_o)
+    side by side: every GEMM, rounding and weight update of a NITI training step."""
+
+    def __init__(self, params: HardwareParams, weight_bits: int):
+        self.params, self.weight_bits = params, weight_bits
+        self._datapath = Datapath(params)
+        self._update = WeightUpdate(params, weight_bits)
+        members = dict(self._datapath.signature.members)
+        members["u_i"] = self._update.signature.members["i"]
+        members["u_o"] = self._update.signature.members["o"]
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.datapath = dp = self._datapath
+        m.submodules.update = up = self._update
+        for name in ("cfg", "i"):
+            wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(dp, name))
+        wiring.connect(m, dp.o, wiring.flipped(self.o))
+        m.d.comb += self.status.eq(dp.status)
+        wiring.connect(m, wiring.flipped(self.u_i), up.i)
+        wiring.connect(m, up.o, wiring.flipped(self.u_o))
+        return m
+

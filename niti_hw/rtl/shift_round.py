@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from niti_hw.golden import INT8_MAX, LFSR_TAPS, LfsrLanes
+from niti_hw.golden import INT8_MAX, LFSR_TAPS, MAX_SHIFT, LfsrLanes
 from niti_hw.params import ROUND_MODES, HardwareParams
 from niti_hw.perf.timing import ROUND_LATENCY as LATENCY
 from niti_hw.rtl.layouts import round_in_layout, round_out_layout
 from niti_hw.rtl.output_buffer import OutputBuffer
 
+# The stage whose register holds each mode's round-up decision (the mode-specific part).
+DECISION_STAGE = 7
 # Pseudo rounding compares (f2 >> h) with f2 mod 2**h where f2 < 2**(2h) and h <= 16, so both sides
 # fit in 16 bits.
 PSEUDO_BITS = 16
@@ -52,17 +56,25 @@ class ShiftRound(wiring.Component):
     (lanes that hold an element; only a tensor's final beat may be partial, keeping a prefix) and
     `last` (end of tensor). Output `o`: the int8 results, `keep`, `last` and `k` passed along.
 
+    A shift above 32 is refused, as the golden model refuses it: the beat comes out with zero data
+    and `keep` = 0, no LFSR steps, and `bad_shift` stays high until reset.
+
+    Every mode is one magnitude pipeline: |x| >> k and f = |x| mod 2**k, then a mode-specific
+    round-up decision on f (`_RoundHalfUp`, `_PseudoRoundUp`, `_StochasticRoundUp`), then
+    min(q + up, 127) with the sign of x. (Round half up of x is, on the magnitude, up when
+    f >= 2**(k-1) for x >= 0 and when f > 2**(k-1) for x < 0.)
+
     Stochastic mode holds `lfsr_lanes` Galois LFSRs (taps 0x80200003): element j of a tensor uses
     lane j % lfsr_lanes, which steps once per element rounded with k > 0, and r = low k bits of the
     new state. A tensor restarts at lane 0 after `last`; LFSR states persist across tensors.
 
     Throughput: one beat per cycle. Latency: `LATENCY` (9) cycles from acceptance to a valid output
     in every mode. Each stage holds at most one carry chain or three barrel-shifter levels, so the
-    unit closes timing near the array's clock: input/LFSR register; magnitude and masks; coarse
-    shift (by 8s) and fraction; fine shift and the mode's first step; pseudo's coarse shift by h /
-    nearest's increment; pseudo's fine shift / nearest's clamp; pseudo's compare; increment and
-    clamp of |q|; sign and the k = 0 select (written into an `OutputBuffer`). Backpressure on `o`
-    stalls the pipeline one cycle later, through the buffer's registered clock enable.
+    unit closes timing near the array's clock: input/LFSR register; magnitude and mask; coarse
+    shift (by 8s) and fraction; fine shift; `q >= 128` flag; stages 4-7 also hold the decision;
+    increment and clamp of |q|; sign and the k = 0 select (written into an `OutputBuffer`).
+    Backpressure on `o` stalls the pipeline one cycle later, through the buffer's registered clock
+    enable.
     """
 
     def __init__(self, params: HardwareParams, mode: str | None = None):
@@ -74,160 +86,150 @@ class ShiftRound(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(round_in_layout(params))),
             "o": Out(stream.Signature(round_out_layout(params))),
+            "bad_shift": Out(1),
         })
 
     def elaborate(self, platform):
-        p = self.params
-        L = p.lanes
         m = Module()
         out = OutputBuffer(m, self.o)
-        en = out.en
-        take = Signal()
+        st = _Stages(m, out.en)
+        ip, take = self.i.p, Signal()
+        refused = ip.k > MAX_SHIFT
+        m.d.comb += [self.i.ready.eq(out.en), take.eq(self.i.valid & out.en)]
+        with m.If(take & refused):
+            m.d.sync += self.bad_shift.eq(1)
+
+        # Stage 1: the beat (a refused one as zeros, rounded like k = 0); stage 2: the mask of k.
+        k1 = st.reg(ip.k, "s1_k")
+        x1 = [st.reg(Mux(refused, 0, x), f"s1_x{n}") for n, x in enumerate(ip.data)]
+        only_saturate = st.delay((ip.k == 0) | refused, LATENCY - 1, "only_saturate")
+        k2 = st.reg(k1, "s2_k")
+        shift = SimpleNamespace(m=m, st=st, params=self.params, k1=k1, k2=k2,
+                                mask2=st.reg(low_mask(k1), "s2_mask"),
+                                take=take, step=take & (ip.k != 0) & ~refused, keep=ip.keep,
+                                last=ip.last)
+        decision = _DECISIONS[self.mode](shift)
+        for n, x in enumerate(x1):
+            rounded, saturated = self._lane(n, x, shift, decision)
+            m.d.comb += out.data.data[n].eq(Mux(only_saturate, saturated, rounded))
+
         m.d.comb += [
-            self.i.ready.eq(en),
-            take.eq(self.i.valid & en),
+            out.push.eq(out.en & st.delay(take, LATENCY - 1, "valid")),
+            out.data.last.eq(st.delay(ip.last, LATENCY - 1, "last")),
+            out.data.keep.eq(st.delay(Mux(refused, 0, ip.keep), LATENCY - 1, "keep")),
+            out.data.k.eq(st.delay(k2, LATENCY - 3, "k_out")),
         ]
-        ip = self.i.p
-        st = _Stages(m, en)
-
-        # Stage 1: register the beat and what later stages need of k; step the LFSR lanes.
-        s1_k = st.reg(ip.k, "s1_k")
-        s1_km1 = st.reg((ip.k - 1)[:5], "s1_km1")  # nearest shifts by k - 1 (k >= 1)
-        s1_x = [st.reg(ip.data[n], f"s1_x{n}") for n in range(L)]
-        s1_r = [Signal(unsigned(32), name=f"s1_r{n}") for n in range(L)]
-        if self.mode == "stochastic":
-            self._lfsr_lanes(m, take, s1_r, en)
-        # Stage 2: magnitude, masks 2**k - 1 and 2**h - 1 (h = k >> 1), k = 0 saturation of x.
-        s2_k = st.reg(s1_k, "s2_k")
-        s2_mask = st.reg(low_mask(s1_k), "s2_mask")
-        s2_h = st.reg(s1_k >> 1, "s2_h", unsigned(5))
-        mask_h = st.reg(low_mask(s1_k >> 1, PSEUDO_BITS), "s2_mask_h")
-        s2_km1 = st.reg(s1_km1, "s2_km1")
-        s2_kz = st.reg(s1_k == 0, "s2_kz")
-        kz = st.delay(s2_kz, LATENCY - 3, "kz")  # used by the output register
-        lanes = []
-        for n in range(L):
-            x = s1_x[n]
-            lane = {"mag": st.reg(Mux(x < 0, -x, x)[:32], f"s2_mag{n}", unsigned(32)),
-                    "xsat": st.reg(_clamp(x), f"s2_xsat{n}", signed(8))}
-            lane["neg"] = st.delay(st.reg(x < 0, f"s2_neg{n}"), LATENCY - 3, f"neg{n}")
-            lane["xsat"] = st.delay(lane["xsat"], LATENCY - 3, f"xsat{n}")
-            if self.mode == "stochastic":
-                lane["r"] = st.reg(s1_r[n], f"s2_r{n}")
-            if self.mode == "nearest":
-                lane["x"] = st.reg(x, f"s2_x{n}")
-            lanes.append(lane)
-
-        # Stage 3: coarse shift (multiples of 8) of |x| by k, fraction f = |x| mod 2**k.
-        s3_k = st.reg(s2_k[:3], "s3_k")
-        for n, lane in enumerate(lanes):
-            lane["qc"] = st.reg(lane["mag"] >> Cat(Const(0, 3), s2_k[3:6]), f"s3_qc{n}",
-                                unsigned(32))
-            lane["f"] = st.reg(lane["mag"] & s2_mask, f"s3_f{n}")
-            if self.mode == "stochastic":
-                lane["r"] = st.reg(lane["r"] & s2_mask, f"s3_r{n}")
-            if self.mode == "nearest":
-                lane["hc"] = st.reg(lane["x"] >> Cat(Const(0, 3), s2_km1[3:5]), f"s3_hc{n}",
-                                    signed(32))
-        s3_km1 = st.reg(s2_km1[:3], "s3_km1")
-        s3_h = st.reg(s2_h, "s3_h")
-        s3_odd = st.reg(s2_k[0], "s3_odd")
-        s3_mask_h = st.reg(mask_h, "s3_mask_h")
-
-        # Stage 4: fine shift to q = |x| >> k; the mode's first step on the fraction.
-        s4_h = st.reg(s3_h, "s4_h")
-        s4_mask_h = st.reg(s3_mask_h, "s4_mask_h")
-        for n, lane in enumerate(lanes):
-            lane["q"] = st.reg(lane["qc"] >> s3_k, f"s4_q{n}", unsigned(32))
-            if self.mode == "pseudo":  # f2 = f >> 1 for odd k, so that f2 < 2**(2h)
-                lane["f2"] = st.reg(Mux(s3_odd, lane["f"] >> 1, lane["f"]), f"s4_f2{n}",
-                                    unsigned(32))
-            elif self.mode == "stochastic":
-                lane["inc"] = st.reg(lane["f"] > lane["r"], f"s4_inc{n}")
-            else:  # fine shift to x >> (k-1)
-                lane["half"] = st.reg(lane["hc"] >> s3_km1, f"s4_half{n}", signed(32))
-
-        # Stage 5: |q| >= 128 flag; pseudo: coarse shift of f2 by h and f2 mod 2**h; nearest: the
-        # increment, as (x >> (k-1) + 1) >> 1 equals (x + 2**(k-1)) >> k.
-        s5_h = st.reg(s4_h[:3], "s5_h")
-        for n, lane in enumerate(lanes):
-            lane["big"] = st.reg(lane["q"][7:].any(), f"s5_big{n}")
-            lane["q7"] = st.reg(lane["q"][:7], f"s5_q7_{n}")
-            if self.mode == "pseudo":
-                lane["fc"] = st.reg((lane["f2"] >> Cat(Const(0, 3), s4_h[3:5]))[:PSEUDO_BITS + 8],
-                                    f"s5_fc{n}", unsigned(PSEUDO_BITS + 8))
-                lane["lo"] = st.reg(lane["f2"][:PSEUDO_BITS] & s4_mask_h, f"s5_lo{n}")
-            elif self.mode == "stochastic":
-                lane["inc"] = st.reg(lane["inc"], f"s5_inc{n}")
-            else:
-                lane["near"] = st.reg((lane["half"] + 1) >> 1, f"s5_near{n}", signed(33))
-
-        # Stage 6: pseudo's fine shift, nearest's clamp; stage 7: pseudo's decision
-        # (f2 >> h) > f2 mod 2**h.
-        for n, lane in enumerate(lanes):
-            lane["big"] = st.delay(lane["big"], 2, f"big{n}")
-            lane["q7"] = st.delay(lane["q7"], 2, f"q7_{n}")
-            if self.mode == "pseudo":
-                hi = st.reg((lane["fc"] >> s5_h)[:PSEUDO_BITS], f"s6_hi{n}", unsigned(PSEUDO_BITS))
-                lo = st.reg(lane["lo"], f"s6_lo{n}")
-                lane["inc"] = st.reg(hi > lo, f"s7_inc{n}")
-            elif self.mode == "stochastic":
-                lane["inc"] = st.delay(lane["inc"], 2, f"inc{n}")
-            else:
-                lane["near"] = st.delay(st.reg(_clamp(lane["near"]), f"s6_near{n}", signed(8)), 1,
-                                        f"near{n}")
-
-        # Stage 8: |result| = min(q + inc, 127); nearest passes its clamped value on.
-        for n, lane in enumerate(lanes):
-            if self.mode == "nearest":
-                lane["small"] = st.reg(lane["near"], f"s8_near{n}")
-            else:
-                top = lane["big"] | ((lane["q7"] == INT8_MAX) & lane["inc"])
-                lane["small"] = st.reg(Mux(top, INT8_MAX, lane["q7"] + lane["inc"]),
-                                       f"s8_small{n}", unsigned(7))
-
-        # Stage 9 (the output buffer's slot): apply the sign; k = 0 only saturates x.
-        valid = st.delay(take, LATENCY - 1, "valid")
-        last = st.delay(ip.last, LATENCY - 1, "last")
-        keep = st.delay(ip.keep, LATENCY - 1, "keep")
-        k_out = st.delay(s2_k, LATENCY - 3, "k_out")
-        m.d.comb += [out.push.eq(en & valid), out.data.last.eq(last), out.data.keep.eq(keep),
-                     out.data.k.eq(k_out)]
-        for n, lane in enumerate(lanes):
-            if self.mode == "nearest":
-                rounded = lane["small"]
-            else:
-                rounded = Mux(lane["neg"], -lane["small"], lane["small"])
-            m.d.comb += out.data.data[n].eq(Mux(kz, lane["xsat"], rounded))
         return m
 
-    def _lfsr_lanes(self, m: Module, take, s1_r, en) -> None:
-        """Lane group g serves this beat: position n uses LFSR g*lanes + n; g restarts after `last`."""
-        p = self.params
-        L, G = p.lanes, p.lfsr_groups
-        ip = self.i.p
-        init = lfsr_reset_states(p)
-        states = [Signal(unsigned(32), init=init[j], name=f"lfsr{j}") for j in range(p.lfsr_lanes)]
-        group = Signal(range(G), init=0)
-        if G > 1:
-            with m.If(take):
-                m.d.sync += group.eq(Mux(ip.last | (group == G - 1), 0, group + 1))
-        step = take & (ip.k != 0)
-        for n in range(L):
-            current = Signal(unsigned(32), name=f"lfsr_cur{n}")
-            nxt = Signal(unsigned(32), name=f"lfsr_next{n}")
-            # AND-OR select rather than a comb Switch: a comb process whose inputs sit at their
-            # initial values is never evaluated by Icarus at time 0 and would read as X.
-            picks = [states[g * L + n] & (group == g).replicate(32) for g in range(G)]
-            m.d.comb += current.eq(_or_all(picks))
-            m.d.comb += nxt.eq((current >> 1) ^ Mux(current[0], LFSR_TAPS, 0))
-            with m.If(en):
-                m.d.sync += s1_r[n].eq(nxt)
-            with m.If(step & ip.keep[n]):
-                with m.Switch(group):
-                    for g in range(G):
-                        with m.Case(g):
-                            m.d.sync += states[g * L + n].eq(nxt)
+    @staticmethod
+    def _lane(n: int, x, shift, decision):
+        """One lane from x (stage 1) to R(x, k) and sat(x), both combinational on stage 8."""
+        st = shift.st
+        mag = st.reg(Mux(x < 0, -x, x)[:32], f"s2_mag{n}", unsigned(32))
+        neg = st.reg(x < 0, f"s2_neg{n}")
+        saturated = st.delay(_clamp(x), LATENCY - 2, f"xsat{n}")
+        # Stage 3: coarse shift by the multiple of 8 in k, and the fraction; stage 4: fine shift.
+        coarse = st.reg(mag >> Cat(Const(0, 3), shift.k2[3:6]), f"s3_qc{n}", unsigned(32))
+        fraction = st.reg(mag & shift.mask2, f"s3_f{n}")
+        q = st.reg(coarse >> st.reg(shift.k2[:3], f"s3_k{n}"), f"s4_q{n}", unsigned(32))
+        big = st.delay(st.reg(q[7:].any(), f"s5_big{n}"), DECISION_STAGE - 5, f"big{n}")
+        q7 = st.delay(st.reg(q[:7], f"s5_q7_{n}"), DECISION_STAGE - 5, f"q7_{n}")
+        up = decision.round_up(n, fraction, neg)
+        # Stage 8: |R| = min(q + up, 127); the output buffer's slot applies the sign.
+        top = big | ((q7 == INT8_MAX) & up)
+        magnitude = st.reg(Mux(top, INT8_MAX, q7 + up), f"s8_mag{n}", unsigned(7))
+        negative = st.delay(neg, LATENCY - 3, f"neg{n}")
+        return Mux(negative, -magnitude, magnitude), saturated
+
+
+class _RoundHalfUp:
+    """nearest: up when f >= 2**(k-1) for x >= 0, when f > 2**(k-1) for x < 0 (SPEC's
+    (x + 2**(k-1)) >> k). Bit k-1 of f and the OR of the bits below it, then the sign."""
+
+    def __init__(self, shift):
+        st = shift.st
+        self.st = st
+        self.half = st.reg(shift.mask2 ^ (shift.mask2 >> 1), "s3_half_bit")
+        self.below = st.reg(shift.mask2 >> 1, "s3_below_half")
+
+    def round_up(self, n: int, fraction, neg):
+        st = self.st
+        at_half = st.reg((fraction & self.half).any(), f"s4_at_half{n}")
+        beyond = st.reg((fraction & self.below).any(), f"s4_beyond{n}")
+        negative = st.delay(neg, 2, f"s4_neg{n}")
+        up = st.reg(at_half & (~negative | beyond), f"s5_up{n}")
+        return st.delay(up, DECISION_STAGE - 5, f"up{n}")
+
+
+class _PseudoRoundUp:
+    """pseudo (the paper's Algorithm 2): f2 = f (>> 1 for odd k), h = k >> 1; up when
+    (f2 >> h) > f2 mod 2**h. The shift by h is split in coarse and fine steps like q's."""
+
+    def __init__(self, shift):
+        st = shift.st
+        self.st = st
+        self.odd = st.reg(shift.k2[0], "s3_odd")
+        self.h = st.delay(shift.k2 >> 1, 2, "s4_h")
+        self.mask_h = st.delay(low_mask(shift.k1 >> 1, PSEUDO_BITS), 3, "s4_mask_h")
+        self.h_fine = st.reg(self.h[:3], "s5_h")
+
+    def round_up(self, n: int, fraction, neg):
+        st = self.st
+        f2 = st.reg(Mux(self.odd, fraction >> 1, fraction), f"s4_f2{n}", unsigned(32))
+        coarse = st.reg((f2 >> Cat(Const(0, 3), self.h[3:5]))[:PSEUDO_BITS + 8], f"s5_fc{n}",
+                        unsigned(PSEUDO_BITS + 8))
+        low = st.reg(f2[:PSEUDO_BITS] & self.mask_h, f"s5_lo{n}")
+        high = st.reg((coarse >> self.h_fine)[:PSEUDO_BITS], f"s6_hi{n}", unsigned(PSEUDO_BITS))
+        return st.reg(high > st.reg(low, f"s6_lo{n}"), f"s7_up{n}")
+
+
+class _StochasticRoundUp:
+    """stochastic: up when f > r, r the low k bits of this element's LFSR lane, stepped at stage 1."""
+
+    def __init__(self, shift):
+        st = shift.st
+        self.st = st
+        words = _random_words(shift)
+        self.r2 = [st.reg(word, f"s2_r{n}") for n, word in enumerate(words)]
+        self.mask2 = shift.mask2
+
+    def round_up(self, n: int, fraction, neg):
+        st = self.st
+        r = st.reg(self.r2[n] & self.mask2, f"s3_r{n}")
+        up = st.reg(fraction > r, f"s4_up{n}")
+        return st.delay(up, DECISION_STAGE - 4, f"up{n}")
+
+
+_DECISIONS = {"nearest": _RoundHalfUp, "pseudo": _PseudoRoundUp, "stochastic": _StochasticRoundUp}
+
+
+def _random_words(shift) -> list:
+    """Each beat position's next LFSR state, registered at stage 1 (lane group g serves a beat:
+    position n uses LFSR g*lanes + n; g restarts after `last`). Only kept lanes step."""
+    m, p = shift.m, shift.params
+    L, G = p.lanes, p.lfsr_groups
+    init = lfsr_reset_states(p)
+    states = [Signal(unsigned(32), init=init[j], name=f"lfsr{j}") for j in range(p.lfsr_lanes)]
+    group = Signal(range(G), init=0)
+    if G > 1:
+        with m.If(shift.take):
+            m.d.sync += group.eq(Mux(shift.last | (group == G - 1), 0, group + 1))
+    words = []
+    for n in range(L):
+        current = Signal(unsigned(32), name=f"lfsr_cur{n}")
+        nxt = Signal(unsigned(32), name=f"lfsr_next{n}")
+        # AND-OR select rather than a comb Switch: a comb process whose inputs sit at their
+        # initial values is never evaluated by Icarus at time 0 and would read as X.
+        picks = [states[g * L + n] & (group == g).replicate(32) for g in range(G)]
+        m.d.comb += current.eq(_or_all(picks))
+        m.d.comb += nxt.eq((current >> 1) ^ Mux(current[0], LFSR_TAPS, 0))
+        words.append(shift.st.reg(nxt, f"s1_r{n}"))
+        with m.If(shift.step & shift.keep[n]):
+            with m.Switch(group):
+                for g in range(G):
+                    with m.Case(g):
+                        m.d.sync += states[g * L + n].eq(nxt)
+    return words
 
 
 def _clamp(value):

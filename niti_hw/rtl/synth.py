@@ -69,6 +69,7 @@ class IoWrapper(Elaboratable):
 class SynthJob:
     unit: str
     params: HardwareParams
+    seed: int = NEXTPNR_SEED
 
     @property
     def label(self) -> str:
@@ -83,7 +84,13 @@ def default_jobs(params: HardwareParams, sizes=((2, 2), (4, 4), (8, 8))) -> list
     for unit in ("bitwidth_detector", "shift_round_nearest", "shift_round_pseudo",
                  "shift_round_stochastic"):
         jobs.append(SynthJob(unit, params))
-    return jobs
+    return jobs + top_jobs(params)
+
+
+def top_jobs(params: HardwareParams, seeds=(NEXTPNR_SEED,)) -> list[SynthJob]:
+    """The top: tensor datapath (array, detector, scratchpad of tensor_buffer_words, rounding unit)
+    with the weight-update unit, one job per nextpnr seed (they share one yosys run)."""
+    return [SynthJob("training_core", params, seed) for seed in seeds]
 
 
 def _fit_lanes(params: HardwareParams, cols: int) -> int:
@@ -139,12 +146,13 @@ def synth_yosys(work: Path, family: str) -> dict:
     return cells
 
 
-def place_route_ecp5(work: Path) -> float:
-    """Fmax in MHz of the wrapped design after nextpnr-ecp5 (timing failures allowed)."""
+def place_route_ecp5(work: Path, seed: int = NEXTPNR_SEED) -> float:
+    """Fmax in MHz of the wrapped design after nextpnr-ecp5 with `seed` (timing failures allowed)."""
+    suffix = "" if seed == NEXTPNR_SEED else f"_s{seed}"
     _run([tool("nextpnr-ecp5"), *ECP5_DEVICE, "--json", "design.json", "--freq", str(ECP5_TARGET_MHZ),
-          "--report", "report.json", "--timing-allow-fail", "--seed", str(NEXTPNR_SEED)],
-         work, "nextpnr.log")
-    report = json.loads((work / "report.json").read_text())
+          "--report", f"report{suffix}.json", "--timing-allow-fail", "--seed", str(seed)],
+         work, f"nextpnr{suffix}.log")
+    report = json.loads((work / f"report{suffix}.json").read_text())
     return min(clock["achieved"] for clock in report["fmax"].values())
 
 
@@ -157,7 +165,9 @@ def summarise(job: SynthJob, ecp5: dict, ice40: dict | None, fmax: float | None)
         "ecp5_lut4": count(ecp5, r"LUT4") + 2 * count(ecp5, r"CCU2C"),
         "ecp5_ff": count(ecp5, r"TRELLIS_FF"),
         "ecp5_dsp": count(ecp5, r"MULT18X18D"),
+        "ecp5_bram": count(ecp5, r"DP16KD|PDPW16KD"),
         "ecp5_fmax_mhz": round(fmax, 1) if fmax is not None else None,
+        "seed": job.seed,
     }
     if ice40 is not None:
         row.update({"ice40_lut4": count(ice40, r"SB_LUT4"), "ice40_ff": count(ice40, r"SB_DFF\w*"),
@@ -166,22 +176,35 @@ def summarise(job: SynthJob, ecp5: dict, ice40: dict | None, fmax: float | None)
 
 
 def run_job(job: SynthJob, work_root: Path, ice40: bool = True, pnr: bool = True) -> dict:
+    return run_seeds([job], work_root, ice40, pnr)[0]
+
+
+def run_seeds(jobs: list[SynthJob], work_root: Path, ice40: bool = True, pnr: bool = True,
+              parallel: int = 1) -> list[dict]:
+    """Jobs that differ only in seed: one yosys run, then nextpnr per seed (`parallel` at once)."""
+    job = jobs[0]
     work = Path(work_root) / job.label
     write_design(job, work, ECP5)
     ecp5 = synth_yosys(work, ECP5)
     if ice40:
         write_design(job, work, "ice40")
     ice = synth_yosys(work, "ice40") if ice40 else None
-    fmax = place_route_ecp5(work) if pnr else None
-    return summarise(job, ecp5, ice, fmax)
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        fmax = list(pool.map(lambda j: place_route_ecp5(work, j.seed) if pnr else None, jobs))
+    return [summarise(j, ecp5, ice, f) for j, f in zip(jobs, fmax)]
 
 
 def run_jobs(jobs, work_root: Path, ice40: bool = True, pnr: bool = True,
              parallel: int = 1) -> pd.DataFrame:
-    """One table row per job, in job order; `parallel` jobs at once (the tools are single-threaded)."""
+    """One table row per job, in job order; `parallel` designs at once (the tools are
+    single-threaded). Jobs of one design that differ only in seed share a yosys run."""
+    groups: dict[tuple, list[SynthJob]] = {}
+    for job in jobs:
+        groups.setdefault((job.unit, job.params), []).append(job)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        rows = list(pool.map(lambda job: run_job(job, work_root, ice40, pnr), jobs))
-    return pd.DataFrame(rows)
+        results = list(pool.map(lambda group: run_seeds(group, work_root, ice40, pnr), groups.values()))
+    rows = {(r["unit"], r["size"], r["lanes"], r["seed"]): r for group in results for r in group}
+    return pd.DataFrame([rows[(j.unit, j.params.name, j.params.lanes, j.seed)] for j in jobs])
 
 
 def to_markdown(table: pd.DataFrame) -> str:

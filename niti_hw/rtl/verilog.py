@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -12,9 +13,10 @@ from niti_hw.params import HardwareParams
 
 def _units() -> dict[str, Callable]:
     from niti_hw.rtl.bitwidth_detector import BitwidthDetector
-    from niti_hw.rtl.datapath import Datapath
+    from niti_hw.rtl.datapath import Datapath, TrainingCore
     from niti_hw.rtl.shift_round import ShiftRound
     from niti_hw.rtl.systolic_array import SystolicArray
+    from niti_hw.rtl.update_unit import WeightUpdate
 
     return {
         "systolic_array": SystolicArray,
@@ -23,17 +25,27 @@ def _units() -> dict[str, Callable]:
         "shift_round_pseudo": lambda p: ShiftRound(p, "pseudo"),
         "shift_round_stochastic": lambda p: ShiftRound(p, "stochastic"),
         "datapath": Datapath,
+        "update_unit": lambda p, bits=WEIGHT_BITS: WeightUpdate(p, bits),
+        "training_core": lambda p, bits=WEIGHT_BITS: TrainingCore(p, bits),
     }
 
 
 UNIT_NAMES = ("systolic_array", "bitwidth_detector", "shift_round_nearest", "shift_round_pseudo",
-              "shift_round_stochastic", "datapath")
+              "shift_round_stochastic", "datapath", "update_unit", "training_core")
+WEIGHT_BITS = 16
+"""Stored weight width of the generated update unit and training core (the paper's wider weights);
+`update_unit_w<bits>` / `training_core_w<bits>` name another width (8..24)."""
+_WIDTH_SUFFIX = re.compile(r"(update_unit|training_core)_w(\d+)")
 
 
 def build_unit(unit: str, params: HardwareParams):
     units = _units()
+    width = _WIDTH_SUFFIX.fullmatch(unit)
+    if width:
+        return units[width[1]](params, int(width[2]))
     if unit not in units:
-        raise ValueError(f"unknown unit {unit!r}; choose one of {', '.join(UNIT_NAMES)}")
+        raise ValueError(f"unknown unit {unit!r}; choose one of {', '.join(UNIT_NAMES)} "
+                         "(or update_unit_w<bits>, training_core_w<bits>)")
     return units[unit](params)
 
 

@@ -1,0 +1,210 @@
+"""Benchmark: `niti-hw estimate --timing scalesim` against SCALE-Sim 3.0.0 itself.
+
+Runs SCALE-Sim (in a Python of its own: `python3 -m venv .venv-scalesim && .venv-scalesim/bin/pip
+install scalesim "numpy<2.3"`) on GEMM and CNN topologies for each array and dataflow, and the cost
+model in this process on the same layers. Prints both cycle counts side by side and the wall-time
+ratio (SCALE-Sim's simulation, without its interpreter start-up, over the model's estimate).
+Writes sw/results/scalesim_cycles.csv (per layer) and sw/results/scalesim_speed.csv (per run).
+
+    python sw/compare_scalesim.py --scalesim-python .venv-scalesim/bin/python [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from niti_hw.params import HardwareParams
+from niti_hw.perf.cost import estimate
+from niti_hw.perf.lowering import Op, conv_inputs, gemm_op, lower
+from niti_hw.perf.timing import SCALESIM_DATAFLOWS
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DATAFLOWS = {short: long for long, short in SCALESIM_DATAFLOWS.items()}
+
+CONFIG = """[general]
+run_name = {name}
+
+[architecture_presets]
+ArrayHeight: {rows}
+ArrayWidth: {cols}
+IfmapSramSzkB: 64
+FilterSramSzkB: 64
+OfmapSramSzkB: 64
+IfmapOffset: 0
+FilterOffset: 10000000
+OfmapOffset: 20000000
+Dataflow: {dataflow}
+Bandwidth: 10
+ReadRequestBuffer: 32
+WriteRequestBuffer: 32
+
+[layout]
+IfmapCustomLayout: False
+IfmapSRAMBankBandwidth: 10
+IfmapSRAMBankNum: 10
+IfmapSRAMBankPort: 2
+FilterCustomLayout: False
+FilterSRAMBankBandwidth: 10
+FilterSRAMBankNum: 10
+FilterSRAMBankPort: 2
+
+[sparsity]
+SparsitySupport: false
+SparseRep: ellpack_block
+OptimizedMapping: false
+BlockSize: 8
+RandomNumberGeneratorSeed: 40
+
+[run_presets]
+InterfaceBandwidth: CALC
+UseRamulatorTrace: False
+"""
+
+# Runs inside SCALE-Sim's interpreter: simulate, then report per-layer "Total Cycles" and the time
+# the simulation took.
+RUNNER = """
+import csv, json, sys, time, io, contextlib
+from scalesim.scale_sim import scalesim
+config, topology, layout, out, gemm = sys.argv[1:6]
+start = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    sim = scalesim(save_disk_space=True, verbose=False, config=config, topology=topology,
+                   layout=layout, input_type_gemm=gemm == "gemm")
+    sim.run_scale(top_path=out)
+wall = time.perf_counter() - start
+name = open(config).read().split("run_name = ")[1].split()[0]
+with open(f"{out}/{name}/COMPUTE_REPORT.csv") as handle:
+    rows = list(csv.reader(handle))[1:]
+print(json.dumps({"wall_s": wall, "cycles": [int(row[2]) for row in rows]}))
+"""
+
+VGG_MIN_PES = 1024
+EDGE_GEMMS = [(1, 1, 1), (10, 7, 5), (33, 17, 70), (64, 64, 64), (100, 3, 257), (7, 129, 16)]
+
+
+def model_gemms(name: str, chw, batch: int) -> list[Op]:
+    """The GEMMs of one training step (forward, error, gradient)."""
+    return [op for op in lower(name, chw, batch) if op.is_gemm]
+
+
+def conv_layers(name: str, chw) -> list[tuple[str, tuple, Op]]:
+    """SCALE-Sim conv rows (padding folded into the ifmap size) and the forward GEMM of each."""
+    forward = [op for op in model_gemms(name, chw, 1) if op.phase == "forward"]
+    rows = []
+    for (layer, spec, (h, w, cin)), op in zip(conv_inputs(name, chw), forward):
+        assert op.layer == layer
+        p = spec.padding
+        rows.append((layer, (h + 2 * p, w + 2 * p, spec.kernel, spec.kernel, cin,
+                             spec.out_channels, spec.stride), op))
+    return rows
+
+
+def workloads(quick: bool, params: HardwareParams):
+    """(workload name, SCALE-Sim input type, topology rows, ops) for each run. VGG16 runs on
+    arrays of 1024 PEs or more only: SCALE-Sim takes minutes per dataflow on smaller ones."""
+    gemms = [replace(gemm_op(m, n, k)[0], layer=f"g{m}x{n}x{k}") for m, n, k in EDGE_GEMMS]
+    runs = [("edge GEMMs", "gemm", [(op.layer, (op.m, op.n, op.k)) for op in gemms], gemms)]
+    lenet = model_gemms("lenet5", (1, 28, 28), 1)
+    runs.append(("lenet5 training step, batch 1", "gemm",
+                 [(f"{op.layer}-{op.phase}", (op.m, op.n, op.k)) for op in lenet], lenet))
+    convs = conv_layers("lenet5", (1, 28, 28))
+    runs.append(("lenet5 conv layers", "conv", [(n, row) for n, row, _ in convs],
+                 [op for _, _, op in convs]))
+    if not quick and params.rows * params.cols >= VGG_MIN_PES:
+        convs = conv_layers("vgg16", (3, 32, 32))
+        runs.append(("vgg16 CIFAR conv layers", "conv", [(n, row) for n, row, _ in convs],
+                     [op for _, _, op in convs]))
+    return runs
+
+
+def write_topology(path: Path, kind: str, rows) -> None:
+    if kind == "gemm":
+        lines = ["Layer, M, N, K,"] + [f"{name}, {m}, {n}, {k}," for name, (m, n, k) in rows]
+    else:
+        lines = ["Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                 "Num Filter, Strides,"]
+        lines += [f"{name}, " + ", ".join(map(str, values)) + "," for name, values in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_scalesim(python: str, folder: Path, params: HardwareParams, dataflow: str, kind: str,
+                 rows) -> dict:
+    name = f"run_{params.name}_{dataflow}_{kind}"
+    config, topology, layout = folder / f"{name}.cfg", folder / f"{name}.csv", folder / "layout.csv"
+    config.write_text(CONFIG.format(name=name, rows=params.rows, cols=params.cols,
+                                    dataflow=dataflow))
+    write_topology(topology, kind, rows)
+    layout.write_text("Layer name,\n")
+    result = subprocess.run([python, "-c", RUNNER, str(config), str(topology), str(layout),
+                             str(folder / "out"), kind], capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise RuntimeError(f"SCALE-Sim failed on {name}:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def model_time(ops, params: HardwareParams, repeat: int = 20) -> tuple[list[int], float]:
+    table = estimate(ops, params, timing_model="scalesim")
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        estimate(ops, params, timing_model="scalesim")
+        best = min(best, time.perf_counter() - start)
+    return [int(c) for c in table["cycles"]], best
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--scalesim-python", required=True,
+                        help="Python of a venv with `scalesim` 3.0.0 installed")
+    parser.add_argument("--arrays", default="8x8,16x16,32x32", help="comma-separated ROWSxCOLS")
+    parser.add_argument("--dataflows", default="os,ws,is")
+    parser.add_argument("--quick", action="store_true", help="skip the VGG16 topology")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    arrays = [tuple(int(v) for v in a.split("x")) for a in args.arrays.split(",")]
+    cycles_rows, speed_rows = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows, cols in arrays:
+            for short in args.dataflows.split(","):
+                params = HardwareParams(rows=rows, cols=cols, lanes=1, dataflow=DATAFLOWS[short])
+                for workload, kind, topo_rows, ops in workloads(args.quick, params):
+                    sim = run_scalesim(args.scalesim_python, Path(tmp), params, short, kind,
+                                       topo_rows)
+                    ours, ours_s = model_time(ops, params)
+                    for (name, _), op, theirs, mine in zip(topo_rows, ops, sim["cycles"], ours):
+                        cycles_rows.append({"array": params.name, "dataflow": short,
+                                            "workload": workload, "layer": name, "m": op.m,
+                                            "n": op.n, "k": op.k, "scalesim_cycles": theirs,
+                                            "model_cycles": mine, "equal": theirs == mine})
+                    speed_rows.append({"array": params.name, "dataflow": short,
+                                       "workload": workload, "layers": len(ops),
+                                       "scalesim_cycles": sum(sim["cycles"]),
+                                       "model_cycles": sum(ours), "scalesim_s": sim["wall_s"],
+                                       "model_s": ours_s, "speedup": sim["wall_s"] / ours_s})
+                    last = speed_rows[-1]
+                    print(f"{params.name} {short} {workload}: SCALE-Sim {last['scalesim_cycles']:,} "
+                          f"cycles in {last['scalesim_s']:.2f} s, model {last['model_cycles']:,} in "
+                          f"{last['model_s'] * 1e3:.2f} ms ({last['speedup']:,.0f}x)", flush=True)
+    cycles, speed = pd.DataFrame(cycles_rows), pd.DataFrame(speed_rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cycles.to_csv(args.out / "scalesim_cycles.csv", index=False)
+    speed.to_csv(args.out / "scalesim_speed.csv", index=False)
+    pd.set_option("display.width", 200)
+    print(speed.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+    agree = int(cycles["equal"].sum())
+    print(f"\ncycle counts equal on {agree}/{len(cycles)} layers; speed-up over SCALE-Sim: "
+          f"min {speed['speedup'].min():,.0f}x, median {speed['speedup'].median():,.0f}x")
+    return 0 if agree == len(cycles) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

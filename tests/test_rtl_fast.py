@@ -1,0 +1,100 @@
+"""Fast tier: every RTL unit in `amaranth.sim`, in-process, bit-exact against niti_hw.golden.
+
+No HDL simulator needed (no `sim` marker): the same stimulus and golden expectations as the cocotb
+benches (`sim/stimulus.py`), on small shapes, with random valid gaps and backpressure.
+"""
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from niti_hw.golden import MAX_SHIFT, LfsrLanes, RoundingPolicy, bitwidth, int8_matmul
+from niti_hw.golden.layers import weight_gradient
+from niti_hw.params import HardwareParams
+from niti_hw.rtl.bitwidth_detector import BitwidthDetector
+from niti_hw.perf.tiling import operand_beats
+from niti_hw.rtl.datapath import Datapath
+from niti_hw.rtl.shift_round import ShiftRound
+from niti_hw.rtl.systolic_array import SystolicArray
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sim"))
+from harness import Scoreboard  # noqa: E402
+from inprocess import run_stream  # noqa: E402
+from stimulus import (array_rows, detector_stream, int8_matrix, rounding_expected,  # noqa: E402
+                      rounding_tensors)
+
+SMALL = HardwareParams(rows=2, cols=4, lanes=2, lfsr_lanes=4)
+
+
+def scoreboard(unit: str, got: list, expected: list) -> int:
+    """The benches' scoreboard (None in expected is a don't-care); returns the beats compared."""
+    board = Scoreboard(unit, logging.getLogger(__name__))
+    board.compare_beats("output stream", got, expected)
+    return board.vectors
+
+
+def test_systolic_array_matches_golden():
+    rng = np.random.default_rng(3)
+    beats, expected = [], []
+    for n, (m, k, cols) in enumerate([(3, 1, 5), (2, 7, 4), (1, 2, 3), (4, 12, 8)]):
+        kind = ("random", "extremes", "mixed", "zeros")[n]
+        a, b = int8_matrix(rng, (m, k), kind), int8_matrix(rng, (k, cols), kind)
+        beats += operand_beats(a, b, SMALL)
+        expected += array_rows(a, b, SMALL)
+    got = run_stream(SystolicArray(SMALL), beats, len(expected), "systolic array 2x4",
+                     gap=0.3, stall=0.3, seed=1)
+    assert scoreboard("systolic array", got, expected) == 20  # 10 tiles of 2 rows
+
+
+def test_bitwidth_detector_matches_golden():
+    p = HardwareParams(rows=4, cols=4, lanes=4)
+    beats, expected = detector_stream(p, np.random.default_rng(4), 72)
+    got = run_stream(BitwidthDetector(p), beats, len(expected), "bitwidth detector",
+                     gap=0.3, stall=0.3, seed=2)
+    assert scoreboard("bitwidth detector", got, expected) == 72
+    assert {0, 8, 31, 32} <= set(expected) and len(set(expected)) >= 30  # B across 0..32
+
+
+@pytest.mark.parametrize("mode", ["nearest", "pseudo", "stochastic"])
+def test_shift_round_matches_golden(mode):
+    """Every k in 0..32, partial `keep` over garbage lanes, k > 32 refused; LFSRs persist."""
+    tensors, beats = rounding_tensors(SMALL, np.random.default_rng(5), 240)
+    lanes = LfsrLanes(SMALL.lfsr_seed, SMALL.lfsr_lanes)
+    expected = rounding_expected(SMALL, mode, lanes, tensors)
+    got = run_stream(ShiftRound(SMALL, mode), beats, len(expected), f"shift_round {mode}",
+                     gap=0.3, stall=0.3, seed=3)
+    scoreboard(f"shift_round {mode}", got, expected)
+    assert {k for _, k in tensors} >= set(range(MAX_SHIFT + 1))
+    assert any(k > MAX_SHIFT for _, k in tensors)
+    assert any(0 < beat["keep"] < 3 for beat in beats)
+
+
+def test_tensor_datapath_matches_golden():
+    """The top: multi-tile tensors with edge tiles, B over the whole tensor, k by the narrow or
+    the gradient rule, R replayed in row-major order (stochastic lanes as the golden model's)."""
+    p = SMALL.replace(round_mode="stochastic", tensor_buffer_words=256)
+    policy = RoundingPolicy(*[p.round_mode] * 4, seed=p.lfsr_seed, n_lanes=p.lfsr_lanes)
+    rng = np.random.default_rng(6)
+    beats, expected = [], []
+    for n, (m, cols, depth) in enumerate([(5, 7, 3), (3, 9, 1), (2, 4, 12), (7, 3, 5)]):
+        a = int8_matrix(rng, (m, depth), ("random", "extremes", "mixed", "random")[n])
+        b = int8_matrix(rng, (depth, cols), "random")
+        acc = int8_matmul(a.astype(np.int8), b.astype(np.int8))
+        gradient = n == 3
+        if gradient:  # B > m_u here, so SPEC's R(g32, B - m_u)
+            values, k = weight_gradient(acc, 3, policy), bitwidth(acc) - 3
+        else:
+            values, k = policy.narrow(acc, "activation")
+        beats += [("cfg", {"m": m, "n": cols, "rule": int(gradient), "m_u": 3})]
+        beats += operand_beats(a, b, p)
+        flat = values.reshape(-1).astype(int).tolist()
+        for start in range(0, len(flat), p.lanes):
+            part = flat[start:start + p.lanes]
+            expected.append({"data": part + [None] * (p.lanes - len(part)),
+                             "keep": (1 << len(part)) - 1, "last": int(start + p.lanes >= len(flat)),
+                             "k": k})
+    got = run_stream(Datapath(p), beats, len(expected), "datapath", gap=0.2, stall=0.2, seed=4)
+    assert scoreboard("datapath", got, expected) == len(expected) == 18 + 14 + 4 + 11
