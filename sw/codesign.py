@@ -45,14 +45,18 @@ VARIANTS = {
     "24-bit accumulator": {"acc_bits": 24},
     "20-bit accumulator": {"acc_bits": 20},
     "16-bit accumulator": {"acc_bits": 16},
+    "int32, 16-bit's subset": {},
 }
 """Hardware variants trained for accuracy: HardwareParams fields that differ from the defaults."""
+SHORT = ("16-bit accumulator", "int32, 16-bit's subset")
+"""Variants trained on the short run (--short-limit-train, --short-epochs): every GEMM of a 16-bit
+accumulator saturates, which the model steps through product by product (slow)."""
 
 
 def train_variant(name: str, hardware: dict, data, args, log) -> list[dict]:
     """Train one variant on the sim backend; one row per epoch."""
-    epochs = args.short_epochs if hardware.get("acc_bits") == 16 else args.epochs
-    if hardware.get("acc_bits") == 16:
+    epochs = args.short_epochs if name in SHORT else args.epochs
+    if name in SHORT:
         data = dataclasses.replace(data, train_images=data.train_images[:args.short_limit_train],
                                    train_labels=data.train_labels[:args.short_limit_train])
     config = TrainConfig(model="lenet5", dataset="mnist", epochs=epochs, seed=args.seed,
@@ -71,9 +75,10 @@ def train_variant(name: str, hardware: dict, data, args, log) -> list[dict]:
         _, stats = run.take_epoch()
         _, accuracy = run.evaluate(data.test_images, data.test_labels)
         counts = pd.DataFrame([vars(s) for s in stats.values()]).sum()
-        rows.append({"variant": name, **{k: hardware.get(k, "") for k in
+        hw = config.hardware_params()
+        rows.append({"variant": name, **{k: getattr(hw, k) for k in
                                          ("acc_bits", "exponent", "rows", "cols")},
-                     "epoch": epoch + 1, "m_u": config.mu_at(epoch),
+                     "seed": config.seed, "epoch": epoch + 1, "m_u": config.mu_at(epoch),
                      "test_accuracy_pct": round(100 * accuracy, 2),
                      "train_images": len(data.train_labels), "test_images": len(data.test_labels),
                      "outputs": int(counts.outputs), "saturated_outputs": int(counts.saturated),
@@ -180,6 +185,20 @@ def _save(fig, name: str) -> None:
     print(f"wrote {RESULTS / name}")
 
 
+def accuracy_summary(accuracy: pd.DataFrame) -> pd.DataFrame:
+    """Per variant and seed: test accuracy after the first and the last epoch, and how often the
+    hardware choice bit (saturated accumulator outputs, values beyond a predicted exponent)."""
+    grouped = accuracy.groupby(["variant", "seed"], sort=False)
+    table = grouped.agg(train_images=("train_images", "first"), epochs=("epoch", "max"),
+                        epoch1_pct=("test_accuracy_pct", "first"),
+                        final_pct=("test_accuracy_pct", "last"), outputs=("outputs", "sum"),
+                        saturated=("saturated_outputs", "sum"),
+                        beyond=("beyond_predicted_exponent", "sum"))
+    table["saturated_per_million"] = (1e6 * table.saturated / table.outputs).round(1)
+    table["beyond_exponent_per_million"] = (1e6 * table.beyond / table.outputs).round(1)
+    return table.drop(columns=["outputs", "saturated", "beyond"]).reset_index()
+
+
 def plots(args) -> None:
     """One PNG per question, from the CSVs `accuracy` and `costs` wrote."""
     plt = _pyplot()
@@ -203,16 +222,17 @@ def plots(args) -> None:
     _save(fig, "int32_buffer.png")
 
     accuracy = pd.read_csv(RESULTS / "accuracy_epochs.csv")
+    accuracy_summary(accuracy).to_csv(RESULTS / "accuracy_summary.csv", index=False)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for name, rows in accuracy.groupby("variant", sort=False):
-        ax.plot(rows.epoch, rows.test_accuracy_pct, marker="o",
-                label=f"{name} ({rows.train_images.iloc[0]} images)")
+    for (name, seed), rows in accuracy.groupby(["variant", "seed"], sort=False):
+        ax.plot(rows.epoch, rows.test_accuracy_pct, marker="o", ls="-" if seed == 0 else ":",
+                label=f"{name}, seed {seed} ({rows.train_images.iloc[0]} images)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (%)")
     ax.set_xticks(sorted(accuracy.epoch.unique()))
     first = accuracy.iloc[0]
-    ax.set_title(f"LeNet-5 on MNIST through the datapath model: first {first.train_images} "
-                 f"training images, first {first.test_images} test images, batch 64", fontsize=9)
+    ax.set_title(f"LeNet-5 on MNIST through the datapath model: the first N training images "
+                 f"(legend), first {first.test_images} test images, batch 64", fontsize=9)
     ax.legend(fontsize=8)
     _save(fig, "accuracy.png")
 
@@ -250,9 +270,9 @@ def main(argv=None) -> int:
     acc.add_argument("--limit-test", type=int, default=2000)
     acc.add_argument("--epochs", type=int, default=3)
     acc.add_argument("--short-epochs", type=int, default=1,
-                     help="epochs of the 16-bit variant (every GEMM saturates: slow to model)")
+                     help="epochs of the short variants (SHORT)")
     acc.add_argument("--short-limit-train", type=int, default=2560,
-                     help="training images of the 16-bit variant")
+                     help="training images of the short variants (SHORT)")
     acc.add_argument("--seed", type=int, default=0)
     acc.add_argument("--keep", action="store_true", help="skip variants already in the CSV")
     acc.add_argument("--csv", default="accuracy_epochs.csv", help="file name in the results")
