@@ -1,4 +1,5 @@
-"""Benchmark: the golden GEMM engine (exact float64 BLAS) against numpy int32 and PyTorch.
+"""Benchmark: the golden GEMM engines (float64 BLAS; torch: _int_mm or its float32 carrier)
+against numpy int32 and PyTorch.
 
 Prints one table of times and ratios, all measured in this process. Usage:
     OMP_NUM_THREADS=1 python sw/bench_golden.py [--sizes 128 256 512] [--repeat 5] [--threads 1]
@@ -60,7 +61,7 @@ def gemm_rows(sizes, repeat, rng):
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             fa, fb = ta.float(), tb.float()
             timings["torch fp32 matmul"] = best_time(lambda: fa @ fb, repeat)
-            timings["golden int8_matmul (torch._int_mm)"] = best_time(
+            timings["golden int8_matmul (torch engine)"] = best_time(
                 lambda: int8_matmul(a, b, "torch"), repeat)
         for engine, seconds in timings.items():
             rows.append({"workload": f"GEMM {n}x{n}x{n}", "engine": engine, "seconds": seconds,
@@ -103,7 +104,7 @@ def conv_rows(repeat, rng, batch=32, size=16, cin=32, cout=64):
             conv(xt).backward(et)
             optimiser.step()
 
-        timings["golden (torch._int_mm GEMM)"] = best_time(with_engine("torch"), repeat)
+        timings["golden (torch engine GEMM)"] = best_time(with_engine("torch"), repeat)
         timings["torch fp32 (autograd + SGD)"] = best_time(torch_step, repeat)
     return [{"workload": name, "engine": engine, "seconds": seconds, "GOP/s": ops / seconds / 1e9}
             for engine, seconds in timings.items()]
