@@ -1,4 +1,5 @@
-"""Benchmark: the golden GEMM engine (exact float64 BLAS) against numpy int32 and PyTorch.
+"""Benchmark: the golden GEMM engines (float64 BLAS; torch: _int_mm or its float32 carrier)
+against numpy int32 and PyTorch.
 
 Prints one table of times and ratios, all measured in this process. Usage:
     OMP_NUM_THREADS=1 python sw/bench_golden.py [--sizes 128 256 512] [--repeat 5] [--threads 1]
@@ -39,10 +40,10 @@ def numpy_int32_matmul(a, b):
 
 
 @contextmanager
-def gemm_engine(name: str):
+def gemm_engine(policy, name: str):
     """Run the golden layers on another GEMM engine (the numpy int32 peer included)."""
     engines = {**gemm.ENGINES, "numpy-int32": numpy_int32_matmul}
-    with mock.patch.dict(gemm.ENGINES, engines), mock.patch.object(gemm, "DEFAULT_ENGINE", name):
+    with mock.patch.dict(gemm.ENGINES, engines), mock.patch.object(policy, "engine", name):
         yield
 
 
@@ -60,7 +61,7 @@ def gemm_rows(sizes, repeat, rng):
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             fa, fb = ta.float(), tb.float()
             timings["torch fp32 matmul"] = best_time(lambda: fa @ fb, repeat)
-            timings["golden int8_matmul (torch._int_mm)"] = best_time(
+            timings["golden int8_matmul (torch engine)"] = best_time(
                 lambda: int8_matmul(a, b, "torch"), repeat)
         for engine, seconds in timings.items():
             rows.append({"workload": f"GEMM {n}x{n}x{n}", "engine": engine, "seconds": seconds,
@@ -85,7 +86,7 @@ def conv_rows(repeat, rng, batch=32, size=16, cin=32, cout=64):
     name = f"conv3x3 {batch}x{size}x{size}x{cin}->{cout} fwd+bwd+update"
     def with_engine(name):
         def step():
-            with gemm_engine(name):
+            with gemm_engine(policy, name):
                 golden_step()
         return step
 
@@ -103,7 +104,7 @@ def conv_rows(repeat, rng, batch=32, size=16, cin=32, cout=64):
             conv(xt).backward(et)
             optimiser.step()
 
-        timings["golden (torch._int_mm GEMM)"] = best_time(with_engine("torch"), repeat)
+        timings["golden (torch engine GEMM)"] = best_time(with_engine("torch"), repeat)
         timings["torch fp32 (autograd + SGD)"] = best_time(torch_step, repeat)
     return [{"workload": name, "engine": engine, "seconds": seconds, "GOP/s": ops / seconds / 1e9}
             for engine, seconds in timings.items()]

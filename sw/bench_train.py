@@ -1,17 +1,20 @@
-"""Benchmark: training images/s of NITI int8 (golden model) against the PyTorch fp32 twin.
+"""Benchmark: training images/s of NITI int8 (golden model and torch backend) against PyTorch fp32.
 
-Both runs train the same architecture on the same batches in this one process, one after the
-other, with the thread counts set first: on 2-core machines numpy's BLAS pool and torch's pool
-fight when they interleave, which can slow a GEMM by orders of magnitude.
+All runs train the same architecture on the same batches in one process, one after the other,
+with the thread count set before numpy and torch start their pools (on 2-core machines two pools
+that interleave can slow a GEMM by orders of magnitude). Several thread counts each get a fresh
+process, so every row's ratio compares runs of one process.
 
-    python sw/bench_train.py [--models lenet5 vgg-small-7] [--batches 5] [--threads 2] [--csv f]
+    python sw/bench_train.py [--models lenet5 vgg-small-7] [--batches 5] [--threads 1 2] [--csv f]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
+import subprocess
+import sys
+from io import StringIO
 
 
 def parse_args(argv=None):
@@ -19,58 +22,48 @@ def parse_args(argv=None):
     parser.add_argument("--models", nargs="+", default=["lenet5", "vgg-small-7"])
     parser.add_argument("--batches", type=int, default=5, help="timed batches per run")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2, help="threads for BLAS and torch")
+    parser.add_argument("--threads", type=int, nargs="+", default=[2],
+                        help="thread counts for BLAS and torch, one process each")
+    parser.add_argument("--bf16", action="store_true", help="also time the bf16 autocast twin")
     parser.add_argument("--csv", help="also write the table to this CSV file")
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def measure(args, threads: int):
+    """The table for one thread count, measured in this process."""
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(args.threads)  # before numpy and torch start their pools
-    import numpy as np
-    import pandas as pd
+        os.environ[variable] = str(threads)  # before numpy and torch start their pools
     import torch
 
-    from niti_hw.data import Dataset, load_dataset
-    from niti_hw.models import get_model
-    from niti_hw.train import TrainConfig
-    from niti_hw.train.build import build_network
-    from niti_hw.train.float_run import FloatRun
-    from niti_hw.train.integer_run import IntegerRun
-    from niti_hw.train.prepared import prepare
+    from niti_hw.commands.bench import train_table
 
-    torch.set_num_threads(args.threads)
-    need = args.batch_size * (args.batches + 1)
-    rows = []
-    for name in args.models:
-        spec = get_model(name)
-        if spec.input_shape == (28, 28, 1):
-            dataset = load_dataset("mnist", limit_train=need, limit_test=1)
-        else:  # CIFAR-shaped random images: speed does not depend on the pixels
-            rng = np.random.default_rng(0)
-            images = rng.integers(0, 256, (need, *spec.input_shape), dtype=np.uint8)
-            labels = rng.integers(0, 10, need).astype(np.int64)
-            dataset = Dataset(images, labels, images[:1], labels[:1], "random", 10)
-        data = prepare(dataset)
-        config = TrainConfig(model=name, batch_size=args.batch_size)
-        built = build_network(spec, data.image_shape, data.classes, seed=0)
-        for run in (IntegerRun(built, data, config), FloatRun(built, data, config)):
-            index = [np.arange(i * args.batch_size, (i + 1) * args.batch_size)
-                     for i in range(args.batches + 1)]
-            run.train_batch(index[0], 0)  # warm-up
-            start = time.perf_counter()
-            for batch in index[1:]:
-                run.train_batch(batch, 0)
-            seconds = time.perf_counter() - start
-            rows.append({"model": name, "run": run.label, "batches": args.batches,
-                         "batch_size": args.batch_size, "seconds": seconds,
-                         "images_per_s": args.batches * args.batch_size / seconds})
-    table = pd.DataFrame(rows)
-    fp32 = table[table.run == "fp32"].set_index("model").images_per_s
-    table["int8 / fp32"] = table.images_per_s / table.model.map(fp32)
+    torch.set_num_threads(threads)
+    twins = ("fp32", "bf16") if args.bf16 else ("fp32",)
+    table = train_table(args.models, ["golden", "torch"], torch.device("cpu"), args.batch_size,
+                        args.batches, twins)
+    table.insert(1, "threads", threads)
+    return table
+
+
+def main(argv=None):
+    import pandas as pd
+
+    args = parse_args(argv)
+    if len(args.threads) == 1:
+        table = measure(args, args.threads[0])
+    else:  # one fresh process per thread count: pools cannot be resized once started
+        parts = []
+        for threads in args.threads:
+            command = [sys.executable, __file__, "--threads", str(threads), "--csv", "-",
+                       "--models", *args.models, "--batches", str(args.batches),
+                       "--batch-size", str(args.batch_size)] + (["--bf16"] if args.bf16 else [])
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            parts.append(pd.read_csv(StringIO(out.split("\n\n", 1)[1])))
+        table = pd.concat(parts, ignore_index=True)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    if args.csv:
+    if args.csv == "-":
+        print("\n" + table.to_csv(index=False), end="")
+    elif args.csv:
         table.to_csv(args.csv, index=False)
     return table
 

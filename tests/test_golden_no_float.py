@@ -12,7 +12,7 @@ from niti_hw.golden import (
 )
 
 SPIED = [
-    (layers, "int8_matmul"), (tensor, "shift_round"), (tensor, "bitwidth"),
+    (tensor, "int8_matmul"), (tensor, "shift_round"), (tensor, "bitwidth"),
     (loss, "shift_round"), (network, "ce_gradient"), (layers, "weight_gradient"),
 ]
 

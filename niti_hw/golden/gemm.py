@@ -1,20 +1,28 @@
 """Exact int8 x int8 -> int32 matrix product, the one GEMM every layer of the golden model uses.
 
-Two engines compute the same exact integers; the faster one available is used:
-- `torch._int_mm` (the optional torch extra; its CPU kernel is a true int8 -> int32 GEMM);
+Two engines compute the same exact integers; `torch` is the default where torch is installed:
+- torch (the optional extra): `torch._int_mm` where it is a true int8 -> int32 GEMM (VNNI-class
+  CPUs, CUDA); on other CPUs it is a plain loop, so torch's float32 GEMM carries the integers
+  instead, exactly, as below (`float32_carrier_matmul`);
 - float64 BLAS, which is exact here: every operand is an integer of magnitude <= 127, so every
   product and partial sum is an integer of magnitude <= K * 127**2 < 2**31 (K is checked), far
   below 2**53, where float64 holds all integers exactly, whatever the order of the additions.
 numpy's own integer matmul is exact too but has no BLAS and runs 10-30x slower than either.
+
+torch tensors (the torch backend runs this golden code on them) stay on their device and go
+through `torch._int_mm` there, laid out as CUDA's kernel requires (see `int_mm_layout`), or the
+float32 carrier on a CPU without a real int8 kernel.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import time
 
 import numpy as np
 
-from .numbers import INT32_SAFE_K, as_int_array, check_int8_range
+from .numbers import INT32_SAFE_K, as_int_array, check_int8_range, namespace
 
 
 def check_reduction_length(k: int, what: str = "matrix product") -> None:
@@ -33,22 +41,113 @@ def blas_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def torch_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """torch._int_mm on the CPU: int8 operands, int32 accumulation, any shape."""
+    """torch on the CPU: `_int_mm` where it is a real int8 kernel, else torch's float32 carrier."""
     import torch
 
     # Fresh copies: numpy calls a (1, K) view of a transposed column "contiguous" while its row
     # stride is 1, and _int_mm then reads the wrong elements. A copy has canonical strides.
     a8 = torch.from_numpy(np.array(a, dtype=np.int8, order="C"))
     b8 = torch.from_numpy(np.array(b, dtype=np.int8, order="C"))
-    return torch._int_mm(a8, b8).numpy()
+    return tensor_matmul(a8, b8).numpy()
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def int_mm_layout(a, b):
+    """Operands padded with zeros (which add nothing) so that CUDA's int8 kernel accepts them:
+    M > 16, K and N multiples of 8, A row-major and B column-major (its fast layout)."""
+    import torch.nn.functional as F
+
+    (m, k), n = a.shape, b.shape[1]
+    rows, inner, cols = max(m, 17), _round_up(k, 8), _round_up(n, 8)
+    if (rows, inner) != (m, k):
+        a = F.pad(a, (0, inner - k, 0, rows - m))
+    if (inner, cols) != (k, n):
+        b = F.pad(b, (0, cols - n, 0, inner - k))
+    return a.contiguous(), b.t().contiguous().t()
+
+
+FLOAT32_EXACT_K = 1024
+"""A float32 GEMM is exact on int8-range operands while K * 127**2 < 2**24: at K <= 1024."""
+
+
+def float32_carrier_matmul(a, b):
+    """Exact int8 product on a device's float32 GEMM: K in chunks of 1024, so every product and
+    partial sum is an integer below 2**24 (float32 holds those exactly, in any order), and the
+    chunks' int32 results add exactly (K < INT32_SAFE_K is checked)."""
+    import torch
+
+    total = None
+    for start in range(0, a.shape[1], FLOAT32_EXACT_K):
+        stop = start + FLOAT32_EXACT_K
+        part = torch.mm(a[:, start:stop].to(torch.float32), b[start:stop].to(torch.float32))
+        part = part.to(torch.int32)
+        total = part if total is None else total.add_(part)
+    return total
+
+
+KERNELS = ("auto", "int_mm", "float32")
+
+
+def tensor_matmul(a, b, kernel: str = "auto", layout: bool | None = None):
+    """Exact int8 product of torch tensors on their own device, as int32.
+
+    `int_mm` runs `torch._int_mm` (on CUDA laid out by `int_mm_layout`, or when `layout` says
+    so), `float32` the float32 carrier, `auto` `_int_mm` unless it is the CPU's slow fallback.
+    """
+    import torch
+
+    cuda = a.device.type == "cuda"
+    if kernel == "auto":
+        kernel = "int_mm" if cuda or int_mm_is_fast() else "float32"
+    if kernel == "float32":
+        return float32_carrier_matmul(a, b)
+    a8, b8 = a.to(torch.int8), b.to(torch.int8)
+    if not (cuda if layout is None else layout):
+        return torch._int_mm(a8, b8)
+    m, n = a8.shape[0], b8.shape[1]
+    return torch._int_mm(*int_mm_layout(a8, b8))[:m, :n]
+
+
+@functools.cache
+def int_mm_is_fast() -> bool:
+    """Whether this CPU's torch._int_mm is a real int8 kernel (oneDNN needs VNNI-class CPUs; on
+    others torch falls back to a plain loop hundreds of times slower than float BLAS). False
+    without torch."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    a = (torch.arange(192 * 192) % 255 - 127).to(torch.int8).reshape(192, 192)
+    seconds, threads = {}, torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: an oversubscribed pool would blur the comparison
+    try:
+        for name, function, operand in (("int8", torch._int_mm, a), ("float", torch.mm, a.float())):
+            function(operand, operand)
+            times = []
+            for _ in range(2):
+                start = time.perf_counter()
+                function(operand, operand)
+                times.append(time.perf_counter() - start)
+            seconds[name] = min(times)
+    finally:
+        torch.set_num_threads(threads)
+    return seconds["int8"] < 2 * seconds["float"]
 
 
 ENGINES = {"blas": blas_matmul, "torch": torch_matmul}
 DEFAULT_ENGINE = "torch" if importlib.util.find_spec("torch") else "blas"
+TENSOR_KERNELS = {"blas": "float32", "torch": "auto"}
+"""What each engine runs on torch tensors: BLAS means the float carrier there too."""
 
 
-def int8_matmul(a, b, engine: str | None = None) -> np.ndarray:
-    """a @ b for int8-valued operands, accumulated exactly and returned as int32."""
+def int8_matmul(a, b, engine: str | None = None):
+    """a @ b for int8-valued operands, accumulated exactly and returned as int32.
+
+    numpy operands run on `engine` in numpy; torch tensors on their own device (`tensor_matmul`).
+    """
     a = as_int_array(a, "a")
     b = as_int_array(b, "b")
     if a.ndim != 2 or b.ndim != 2:
@@ -64,4 +163,6 @@ def int8_matmul(a, b, engine: str | None = None) -> np.ndarray:
     engine = engine or DEFAULT_ENGINE
     if engine not in ENGINES:
         raise ValueError(f"GEMM engine must be one of {sorted(ENGINES)}; got {engine!r}")
+    if namespace(a, b) is not np:
+        return tensor_matmul(a, b, TENSOR_KERNELS[engine])
     return ENGINES[engine](a, b)

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .numbers import INT8_MAX, as_int_array, saturate
+from .numbers import INT8_MAX, as_int_array, count, namespace, saturate
 from .rounding import shift_round
 from .tensor import QTensor
 
@@ -57,11 +57,12 @@ class IntegerWeights:
         self.acc_bits = _check_acc_bits(acc_bits)
         self.limit = 2 ** (self.acc_bits - 1) - 1
         values = as_int_array(values, "weights")
-        if values.size and int(np.max(np.abs(values.astype(np.int64)))) > self.limit:
+        xp = namespace(values)
+        if count(values) and max(-int(values.min()), int(values.max())) > self.limit:
             raise ValueError(
                 f"weights of {self.acc_bits} bits must lie in [-{self.limit}, {self.limit}]"
             )
-        self.values = values.astype(np.int32)
+        self.values = xp.astype(values, xp.int32)
         self.exp = int(exp)
 
     @classmethod
@@ -82,8 +83,9 @@ class IntegerWeights:
 
     def apply(self, gradient: np.ndarray) -> None:
         """W = sat(W - g) at +-(2**(acc_bits-1) - 1); the exponent never changes."""
-        updated = self.values.astype(np.int64) - as_int_array(gradient, "gradient")
-        self.values = saturate(updated, self.limit).astype(np.int32)
+        xp = namespace(self.values)
+        updated = xp.astype(self.values, xp.int64) - as_int_array(gradient, "gradient")
+        self.values = xp.astype(saturate(updated, self.limit), xp.int32)
 
 
 def pixel_mean(pixels) -> int:

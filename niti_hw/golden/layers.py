@@ -7,11 +7,13 @@ the int32 weight gradient; `update(m_u)` rounds that gradient and applies it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .gemm import check_reduction_length, int8_matmul
+from .gemm import check_reduction_length
 from .init import IntegerWeights
-from .numbers import INT8_MAX, bitwidth, saturate, saturate_int8
+from .numbers import bitwidth, namespace, saturate_int8
 from .tensor import QTensor, RoundingPolicy
 
 
@@ -70,7 +72,7 @@ class Linear(WeightedLayer):
         _check_input(x, 2, "Linear", self.in_features)
         w = self.weights.as_int8()
         self._input = x
-        acc = int8_matmul(x.values, w.values)
+        acc = policy.matmul(x.values, w.values)
         values, k = policy.narrow(acc, "activation")
         return QTensor(values, x.exp + w.exp + k)
 
@@ -79,15 +81,22 @@ class Linear(WeightedLayer):
         w = self.weights.as_int8()
         previous = None
         if propagate:
-            values, k = policy.narrow(int8_matmul(e.values, w.values.T), "error")
+            values, k = policy.narrow(policy.matmul(e.values, w.values.T), "error")
             previous = QTensor(values, e.exp + w.exp + k)
-        self.g32 = int8_matmul(self._input.values.T, e.values)
+        self.g32 = policy.matmul(self._input.values.T, e.values)
         return previous
 
 
-def _pad(x: np.ndarray, padding: int) -> np.ndarray:
+def _pad(x, padding: int):
+    """Zero border of `padding` pixels around H and W of an NHWC tensor."""
+    if not padding:
+        return x
+    n, h, w, c = x.shape
     p = padding
-    return np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x
+    xp = namespace(x)
+    out = xp.zeros((n, h + 2 * p, w + 2 * p, c), dtype=x.dtype, device=x.device)
+    out[:, p : p + h, p : p + w, :] = x
+    return out
 
 
 class Conv2d(WeightedLayer):
@@ -119,18 +128,19 @@ class Conv2d(WeightedLayer):
             raise ValueError(f"Conv2d expects (N, H, W, {self.cin}) inputs; got {shape}")
         return (shape[0], *self.output_size(shape[1], shape[2]), self.cout)
 
-    def _columns(self, x: np.ndarray) -> np.ndarray:
+    def _columns(self, x):
         """im2col: (N*OH*OW, KH*KW*Cin), column order (kh, kw, cin) matching the weights."""
         n, h, w, c = x.shape
         oh, ow = self.output_size(h, w)
         padded, s = _pad(x, self.padding), self.stride
-        cols = np.empty((n, oh, ow, self.kh, self.kw, c), dtype=x.dtype)
+        cols = namespace(x).empty((n, oh, ow, self.kh, self.kw, c), dtype=x.dtype,
+                                  device=x.device)
         for i in range(self.kh):
             for j in range(self.kw):
                 cols[:, :, :, i, j, :] = padded[:, i : i + s * oh : s, j : j + s * ow : s, :]
         return cols.reshape(n * oh * ow, self.kh * self.kw * c)
 
-    def _fold(self, cols: np.ndarray, input_shape) -> np.ndarray:
+    def _fold(self, cols, input_shape):
         """col2im: sum every column entry back onto its input position, exactly in int32.
 
         Each position sums at most cout * ceil(kh/stride) * ceil(kw/stride) products of int8s,
@@ -140,7 +150,8 @@ class Conv2d(WeightedLayer):
         oh, ow = self.output_size(h, w)
         p, s = self.padding, self.stride
         cols = cols.reshape(n, oh, ow, self.kh, self.kw, c)
-        out = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=np.int32)
+        xp = namespace(cols)
+        out = xp.zeros((n, h + 2 * p, w + 2 * p, c), dtype=xp.int32, device=cols.device)
         for i in range(self.kh):
             for j in range(self.kw):
                 out[:, i : i + s * oh : s, j : j + s * ow : s, :] += cols[:, :, :, i, j, :]
@@ -152,7 +163,7 @@ class Conv2d(WeightedLayer):
         w = self.weights.as_int8()
         self._input_shape = x.values.shape
         self._cols = self._columns(x.values)
-        acc = int8_matmul(self._cols, w.values.reshape(-1, self.cout))
+        acc = policy.matmul(self._cols, w.values.reshape(-1, self.cout))
         values, k = policy.narrow(acc, "activation")
         return QTensor(values.reshape(n, oh, ow, self.cout), x.exp + w.exp + k)
 
@@ -164,11 +175,11 @@ class Conv2d(WeightedLayer):
         if propagate:
             overlap = -(-self.kh // self.stride) * -(-self.kw // self.stride)
             check_reduction_length(self.cout * overlap, "Conv2d transposed convolution")
-            cols = int8_matmul(e2d, w.values.reshape(-1, self.cout).T)
+            cols = policy.matmul(e2d, w.values.reshape(-1, self.cout).T)
             acc = self._fold(cols, self._input_shape)
             values, k = policy.narrow(acc, "error")
             previous = QTensor(values, e.exp + w.exp + k)
-        self.g32 = int8_matmul(self._cols.T, e2d)
+        self.g32 = policy.matmul(self._cols.T, e2d)
         return previous
 
 
@@ -180,10 +191,10 @@ class ReLU:
 
     def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
         self._mask = x.values > 0
-        return QTensor(np.where(self._mask, x.values, 0).astype(x.values.dtype), x.exp)
+        return QTensor(x.values * self._mask, x.exp)  # times a bool: same dtype, 0 or x
 
     def backward(self, e: QTensor, policy: RoundingPolicy, propagate: bool = True):
-        return QTensor(np.where(self._mask, e.values, 0).astype(e.values.dtype), e.exp)
+        return QTensor(e.values * self._mask, e.exp)
 
 
 class MaxPool2d:
@@ -218,29 +229,33 @@ class MaxPool2d:
 
     def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
         _check_input(x, 4, "MaxPool2d")
+        xp = namespace(x.values)
         best = winner = None
         for offset, window in self._windows(x.values.shape):
             candidate = x.values[window]
             if best is None:
-                best, winner = candidate.copy(), np.zeros(candidate.shape, dtype=np.int16)
-            else:
+                best = candidate
+                winner = xp.zeros(candidate.shape, dtype=xp.int16, device=candidate.device)
+            else:  # products with bools: much faster than `where` in numpy and torch alike
                 better = candidate > best
-                best[better], winner[better] = candidate[better], offset
+                best = xp.maximum(best, candidate)
+                winner += better * (offset - winner)
         self._input_shape, self._winner = x.values.shape, winner
         return QTensor(best, x.exp)
 
     def backward(self, e: QTensor, policy: RoundingPolicy, propagate: bool = True):
-        routed = np.zeros(self._input_shape, dtype=np.int32)
+        xp = namespace(e.values)
+        routed = xp.zeros(self._input_shape, dtype=xp.int32, device=e.values.device)
         for offset, window in self._windows(self._input_shape):
-            routed[window] += np.where(self._winner == offset, e.values, 0)
-        return QTensor(saturate(routed, INT8_MAX).astype(np.int8), e.exp)
+            routed[window] += e.values * (self._winner == offset)
+        return QTensor(saturate_int8(routed), e.exp)
 
 
 class Flatten:
     """(N, ...) -> (N, features); changes nothing but the shape."""
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        return (shape[0], int(np.prod(shape[1:])))
+        return (shape[0], math.prod(shape[1:]))
 
     def forward(self, x: QTensor, policy: RoundingPolicy) -> QTensor:
         self._shape = x.values.shape

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numbers import as_int_array, check_int8_range
+from .numbers import as_int_array, check_int8_range, namespace
 from .rounding import LfsrLanes, shift_round
 
 LOG2E_Q15 = 47274
@@ -16,27 +16,27 @@ TAYLOR_MAX_BITS = 40
 ERROR_EXPONENT = -7
 
 
-def _base2_terms(a: np.ndarray, s: int) -> np.ndarray:
-    x = LOG2E_Q15 * a.astype(np.int64)
+def _base2_terms(a, s: int, xp):
+    x = LOG2E_Q15 * xp.astype(a, xp.int64)
     if s >= 15:
         # Every x_i below the row maximum is then >= 47274 under it, so xh_i = 0 for any shift
         # >= 0: capping the shift at 32 changes nothing and keeps x inside int64.
         x = x << min(s - 15, 32)
     else:
         x = x >> (15 - s)
-    top = x.max(axis=1, keepdims=True)
-    exponent = np.maximum(0, x - (top - BASE2_WINDOW))
-    return (np.int64(1) << exponent) - 1
+    top = xp.max(x, axis=1, keepdims=True)
+    exponent = xp.clip(x - (top - BASE2_WINDOW), 0, None)
+    return (1 << exponent) - 1
 
 
-def _taylor_terms(a: np.ndarray, s: int) -> np.ndarray:
+def _taylor_terms(a, s: int, xp):
     # 2**(1-2s) outgrows int64 for s <= -31, so build each term as a Python int first.
     rows = []
     for row in a.tolist():
         terms = [2 ** (1 - 2 * s) + v * 2 ** (1 - s) + v * v for v in row]
         excess = max(terms).bit_length() - TAYLOR_MAX_BITS
         rows.append([t >> excess for t in terms] if excess > 0 else terms)
-    return np.array(rows, dtype=np.int64).reshape(a.shape)
+    return xp.reshape(xp.asarray(rows, dtype=xp.int64, device=a.device), a.shape)
 
 
 def ce_gradient(a, s, y, mode: str = "pseudo", lanes: LfsrLanes | None = None):
@@ -47,13 +47,14 @@ def ce_gradient(a, s, y, mode: str = "pseudo", lanes: LfsrLanes | None = None):
     """
     a = as_int_array(a, "a")
     y = as_int_array(y, "y")
+    xp = namespace(a)
     if a.ndim != 2:
         raise ValueError(f"ce_gradient needs a 2-D a (samples, classes); got shape {a.shape}")
     if y.shape != (a.shape[0],):
         raise ValueError(
             f"ce_gradient needs one label per row: y of shape ({a.shape[0]},); got {y.shape}"
         )
-    if y.size and (int(y.min()) < 0 or int(y.max()) >= a.shape[1]):
+    if y.shape[0] and (int(y.min()) < 0 or int(y.max()) >= a.shape[1]):
         raise ValueError(
             f"labels must lie in 0..{a.shape[1] - 1}; got range [{int(y.min())}, {int(y.max())}]"
         )
@@ -61,9 +62,9 @@ def ce_gradient(a, s, y, mode: str = "pseudo", lanes: LfsrLanes | None = None):
         raise TypeError(f"exponent s must be an integer; got {s!r}")
     check_int8_range(a, "a")
     s = int(s)
-    t = _base2_terms(a, s) if s > -7 else _taylor_terms(a, s)
-    total = t.sum(axis=1, keepdims=True)
+    t = _base2_terms(a, s, xp) if s > -7 else _taylor_terms(a, s, xp)
+    total = xp.sum(t, axis=1, keepdims=True)
     e = (t << 11) // total
-    rows = np.arange(a.shape[0])
-    e[rows, y] -= e.sum(axis=1)
+    rows = xp.arange(a.shape[0], device=a.device)
+    e[rows, y] -= xp.sum(e, axis=1)
     return shift_round(e, 4, mode, lanes), ERROR_EXPONENT

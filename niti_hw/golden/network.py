@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from .loss import ce_gradient
+from .numbers import namespace
 from .tensor import QTensor, RoundingPolicy
 
 
@@ -42,6 +41,7 @@ class Sequential:
         self.update(m_u, policy)
         return logits
 
-    def predict(self, x: QTensor, policy: RoundingPolicy) -> np.ndarray:
+    def predict(self, x: QTensor, policy: RoundingPolicy):
         """Class indices of the largest integer outputs."""
-        return np.argmax(self.forward(x, policy).values, axis=1)
+        values = self.forward(x, policy).values
+        return namespace(values).argmax(values, axis=1)

@@ -1,6 +1,13 @@
-"""Integer number rules of SPEC.md: the int8 range, saturation, input checks and B(V)."""
+"""Integer number rules of SPEC.md: the int8 range, saturation, input checks and B(V).
+
+Every golden function takes numpy arrays or torch tensors alike (the same code, so the GPU path
+is the golden model itself): `namespace(x)` is numpy for numpy input, else the array-API view of
+the tensor's library, and the code below uses only what both offer.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -14,10 +21,42 @@ MAX_SHIFT = 32
 """Largest shift `shift_round` accepts: B(int32) <= 32."""
 
 
-def as_int_array(x, name: str = "x") -> np.ndarray:
-    """Return `x` as a numpy integer array, refusing floats and bools (SPEC: no float in training)."""
-    array = np.asarray(x)
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+_NUMPY_INPUTS = (np.ndarray, np.generic, int, list, tuple)
+
+
+def namespace(*arrays):
+    """The array namespace of the arguments: numpy itself for numpy input (no wrapper cost), the
+    array-API view of torch for tensors."""
+    if all(isinstance(a, _NUMPY_INPUTS) for a in arrays):
+        return np
+    from array_api_compat import array_namespace
+
+    try:
+        return array_namespace(*(a for a in arrays if not isinstance(a, _NUMPY_INPUTS)))
+    except TypeError:  # not an array library: anything numpy can convert (pandas, ...)
+        return np
+
+
+def count(x) -> int:
+    """Number of elements (numpy's `size` is a method on torch tensors)."""
+    return math.prod(x.shape)
+
+
+def minimum_in_place(x, limit: int):
+    """x = min(x, limit) without a new array (a fresh large array costs page faults)."""
+    if isinstance(x, np.ndarray):
+        np.minimum(x, limit, out=x)
+    else:
+        x.clamp_(max=limit)
+    return x
+
+
+def as_int_array(x, name: str = "x"):
+    """Return `x` as an integer array of its own library (numpy unless it is a tensor), refusing
+    floats and bools (SPEC: no float in training)."""
+    xp = namespace(x)
+    array = np.asarray(x) if xp is np else x
+    if not xp.isdtype(array.dtype, "integral"):
         raise TypeError(
             f"{name} must be an integer array (int8/int16/int32/int64); got dtype {array.dtype}. "
             "NITI admits no float or bool values in the training path: quantise data first."
@@ -25,9 +64,9 @@ def as_int_array(x, name: str = "x") -> np.ndarray:
     return array
 
 
-def check_int8_range(x: np.ndarray, name: str) -> None:
+def check_int8_range(x, name: str) -> None:
     """Refuse values outside [-127, 127]: the int32-safety bound of the GEMM relies on it."""
-    if x.size and (int(x.min()) < -INT8_MAX or int(x.max()) > INT8_MAX):
+    if count(x) and (int(x.min()) < -INT8_MAX or int(x.max()) > INT8_MAX):
         raise ValueError(
             f"{name} must hold int8 values in [-127, 127]; got range "
             f"[{int(x.min())}, {int(x.max())}]. Saturate or round it with shift_round first."
@@ -44,14 +83,15 @@ def check_shift(k, name: str = "k") -> int:
     return k
 
 
-def saturate(x: np.ndarray, limit: int = INT8_MAX) -> np.ndarray:
+def saturate(x, limit: int = INT8_MAX):
     """Clip to the symmetric range [-limit, limit], keeping the dtype of `x`."""
-    return np.clip(x, -limit, limit)
+    return namespace(x).clip(x, -limit, limit)
 
 
-def saturate_int8(x: np.ndarray) -> np.ndarray:
+def saturate_int8(x):
     """Clip to [-127, 127] and store as int8."""
-    return np.clip(x, -INT8_MAX, INT8_MAX).astype(np.int8)
+    xp = namespace(x)
+    return xp.astype(xp.clip(x, -INT8_MAX, INT8_MAX), xp.int8)
 
 
 def bitwidth(x) -> int:
@@ -61,7 +101,7 @@ def bitwidth(x) -> int:
     In hardware it is a leading-one detector on the OR of the magnitudes.
     """
     array = as_int_array(x)
-    if array.size == 0:
+    if count(array) == 0:
         return 0
     if array.dtype == np.uint64:
         return int(array.max()).bit_length()

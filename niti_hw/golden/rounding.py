@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numbers import INT8_MAX, as_int_array, check_shift, saturate_int8
+from .numbers import (
+    INT8_MAX, as_int_array, check_shift, count, minimum_in_place, namespace, saturate_int8,
+)
 
 ROUNDING_MODES = ("nearest", "stochastic", "pseudo")
 LFSR_TAPS = 0x80200003
@@ -96,7 +98,7 @@ def _lfsr_sequence(states: np.ndarray, rows: int) -> np.ndarray:
     return sequence
 
 
-def _pseudo_round_up(fraction: np.ndarray, k: int) -> np.ndarray:
+def _pseudo_round_up(fraction, k: int):
     """The paper's Algorithm 2: round up when the top half of f beats its bottom half."""
     bits = k
     if bits % 2:
@@ -106,23 +108,25 @@ def _pseudo_round_up(fraction: np.ndarray, k: int) -> np.ndarray:
     return (fraction >> half) > (fraction & ((1 << half) - 1))
 
 
-def _working_copy(values: np.ndarray, k: int) -> np.ndarray:
+def _working_copy(values, k: int, xp):
     """x as int32 when every step below stays inside int32 (half the memory traffic), else int64."""
-    if values.size == 0:
-        return values.astype(np.int64)
+    if count(values) == 0:
+        return xp.astype(values, xp.int64)
     low, high = int(values.min()), int(values.max())
     bound = 2**31 - (1 << max(k - 1, 0))  # `nearest` adds 2**(k-1); abs(-2**31) would wrap
-    dtype = np.int32 if -bound < low and high < bound else np.int64
-    return values.astype(dtype)
+    dtype = xp.int32 if -bound < low and high < bound else xp.int64
+    return xp.astype(values, dtype)
 
 
-def shift_round(x, k, mode: str = "pseudo", lanes: LfsrLanes | None = None) -> np.ndarray:
+def shift_round(x, k, mode: str = "pseudo", lanes: LfsrLanes | None = None):
     """R(x, k, mode): shift an integer tensor right by k, round by `mode`, saturate to int8.
 
     `nearest` rounds half up with an arithmetic shift; `pseudo` and `stochastic` work on the
     magnitude and restore the sign, so they are unbiased for negative inputs too.
+    Works on numpy arrays and torch tensors alike; stochastic draws come from the numpy lanes.
     """
     x = as_int_array(x)
+    xp = namespace(x)
     k = check_shift(k)
     if mode not in ROUNDING_MODES:
         raise ValueError(f"rounding mode must be one of {ROUNDING_MODES}; got {mode!r}")
@@ -130,20 +134,21 @@ def shift_round(x, k, mode: str = "pseudo", lanes: LfsrLanes | None = None) -> n
         raise ValueError("mode 'stochastic' needs lanes=LfsrLanes(seed) to draw random bits from")
     if k == 0:
         return saturate_int8(x)
-    values = _working_copy(x, k)
+    values = _working_copy(x, k, xp)
     if mode == "nearest":
         values += 1 << (k - 1)
         values >>= k
         return saturate_int8(values)
-    quotient = np.abs(values)
+    quotient = xp.abs(values)
     fraction = quotient & ((1 << k) - 1)
     quotient >>= k
     if mode == "pseudo":
         quotient += _pseudo_round_up(fraction, k)
     else:
-        quotient += fraction > lanes.draw(fraction.size, k).reshape(fraction.shape)
-    np.minimum(quotient, INT8_MAX, out=quotient)
+        draws = lanes.draw(count(fraction), k).reshape(fraction.shape)
+        quotient += fraction > (draws if xp is np else xp.asarray(draws, device=x.device))
+    minimum_in_place(quotient, INT8_MAX)
     sign = values >> (8 * values.itemsize - 1)  # -1 where x < 0, else 0
     quotient ^= sign  # (q ^ -1) - (-1) = -q: restores the sign without a masked pass
     quotient -= sign
-    return quotient.astype(np.int8)
+    return xp.astype(quotient, xp.int8)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .gemm import DEFAULT_ENGINE, ENGINES, int8_matmul
 from .numbers import INT8_MAX, as_int_array, bitwidth
 from .rounding import DEFAULT_LFSR_LANES, ROUNDING_MODES, LfsrLanes, shift_round
 
@@ -33,10 +34,12 @@ TENSOR_KINDS = ("activation", "error", "gradient", "loss")
 
 @dataclass
 class RoundingPolicy:
-    """Which rounding mode each tensor kind uses, and the LFSR lanes shared by `stochastic`.
+    """Which rounding mode each tensor kind uses, the LFSR lanes shared by `stochastic`, and the
+    GEMM engine every layer's int8 product runs on.
 
     Every rounding in training goes through one policy, so the order in which LFSR lanes are
-    consumed is fixed by the training loop alone and every backend reproduces it.
+    consumed is fixed by the training loop alone and every backend reproduces it. The engine is
+    chosen here, explicitly, rather than read from a module global; all engines are exact.
     """
 
     activation: str = "pseudo"
@@ -45,6 +48,7 @@ class RoundingPolicy:
     loss: str = "pseudo"
     seed: int = 0
     n_lanes: int = DEFAULT_LFSR_LANES
+    engine: str = DEFAULT_ENGINE
     lanes: LfsrLanes = field(init=False)
 
     def __post_init__(self):
@@ -54,7 +58,13 @@ class RoundingPolicy:
                 raise ValueError(
                     f"{kind} rounding mode must be one of {ROUNDING_MODES}; got {mode!r}"
                 )
+        if self.engine not in ENGINES:
+            raise ValueError(f"GEMM engine must be one of {sorted(ENGINES)}; got {self.engine!r}")
         self.lanes = LfsrLanes(self.seed, self.n_lanes)
+
+    def matmul(self, a, b) -> np.ndarray:
+        """Exact int8 x int8 -> int32 product on this policy's engine."""
+        return int8_matmul(a, b, engine=self.engine)
 
     def round(self, x, k: int, kind: str) -> np.ndarray:
         """R(x, k, mode of `kind`)."""

@@ -36,13 +36,17 @@ def load_checkpoint(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with path.open("rb") as handle:  # our handle: np.load leaks its own on a bad zip
+            archive = np.load(handle, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
             arrays = {name: archive[name] for name in archive.files}
         meta = json.loads(str(arrays.pop("__meta__")))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        # numpy's own messages (e.g. its allow_pickle hint) would mislead here: never unpickle.
         raise ValueError(
-            f"{path} is damaged or not a niti-hw checkpoint ({type(error).__name__}: {error}); "
-            "nothing was changed"
+            f"{path} is damaged or not a niti-hw checkpoint (not a readable .npz archive with "
+            "its settings); nothing was changed"
         ) from None
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} has format {meta.get('format')!r}; expected {FORMAT!r}")

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass
 
 from ..data import DATASETS
 from ..golden import ROUNDING_MODES
+from ..golden.gemm import DEFAULT_ENGINE, ENGINES
+from ..golden.init import ACC_BITS_RANGE
 from ..models import get_model
+
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -27,25 +32,59 @@ class TrainConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     eval_batch_size: int = 500
+    backend: str = "golden"
+    device: str = "cpu"
+    gemm_engine: str | None = None  # None: the golden model's default, fixed and recorded here
 
     def __post_init__(self):
         spec = get_model(self.model)
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; valid datasets: "
                              f"{', '.join(DATASETS)}")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        self._check_numbers()
+        self._check_engine()
         for kind in ("activation", "error", "gradient", "loss"):
             if getattr(self, f"{kind}_mode") not in ROUNDING_MODES:
                 raise ValueError(f"{kind} rounding mode must be one of {ROUNDING_MODES}")
         schedule = self.mu_schedule or spec.mu_schedule
         schedule = tuple(sorted((int(epoch), int(m_u)) for epoch, m_u in schedule))
-        if schedule[0][0] != 0 or any(not 1 <= m_u <= 8 for _, m_u in schedule):
-            raise ValueError(
-                f"m_u schedule must start at epoch 0 with m_u in 1..8; got {schedule}"
-            )
+        if not schedule or schedule[0][0] != 0 or any(not 1 <= m_u <= 8 for _, m_u in schedule):
+            text = ",".join(f"{epoch}:{m_u}" for epoch, m_u in schedule)
+            raise ValueError(f"--mu-schedule must start at epoch 0 with m_u in 1..8; got {text!r}")
         object.__setattr__(self, "mu_schedule", schedule)
+
+    def _check_numbers(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size", "limit_train", "limit_test"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{_flag(name)} must be >= 1; got {value}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0; got {self.seed}")
+        low, high = ACC_BITS_RANGE
+        if not low <= self.acc_bits <= high:
+            raise ValueError(f"--acc-bits must be in {low}..{high} (8 is plain int8; the paper "
+                             f"uses 12 or 16); got {self.acc_bits}")
+
+    def _check_engine(self) -> None:
+        """Backend, device and GEMM engine; the engine's default is fixed (and recorded) here."""
+        from .backend import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; valid backends: "
+                             f"{', '.join(BACKENDS)}")
+        if self.device not in DEVICES:
+            raise ValueError(f"--device must be one of {', '.join(DEVICES)}; got {self.device!r}")
+        if self.device != "cpu" and self.backend != "torch":
+            raise ValueError(f"--device {self.device} needs --backend torch; the {self.backend} "
+                             "backend runs on the CPU")
+        engine = self.gemm_engine or DEFAULT_ENGINE
+        if engine not in ENGINES:
+            raise ValueError(f"--gemm-engine must be one of {', '.join(sorted(ENGINES))}; "
+                             f"got {engine!r}")
+        if engine == "torch" and importlib.util.find_spec("torch") is None:
+            raise ValueError("--gemm-engine torch needs the torch extra: "
+                             "pip install 'niti-hw[torch]', or pass --gemm-engine blas")
+        object.__setattr__(self, "gemm_engine", engine)
 
     def mu_at(self, epoch: int) -> int:
         """m_u of the last schedule entry at or before `epoch`."""
@@ -56,19 +95,30 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
+        """Read `to_dict()` back (JSON turns the schedule's pairs into lists)."""
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown training settings: {sorted(unknown)}")
+        values = dict(values)
+        if values.get("mu_schedule") is not None:
+            values["mu_schedule"] = tuple(map(tuple, values["mu_schedule"]))
         return cls(**values)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def parse_schedule(text: str) -> tuple[tuple[int, int], ...]:
     """'0:3,5:2' -> ((0, 3), (5, 2)): m_u 3 from epoch 0, 2 from epoch 5."""
     try:
         pairs = [item.split(":") for item in text.split(",") if item.strip()]
-        return tuple((int(epoch), int(m_u)) for epoch, m_u in pairs)
+        schedule = tuple((int(epoch), int(m_u)) for epoch, m_u in pairs)
     except ValueError:
+        schedule = ()
+    if not schedule or any(epoch < 0 for epoch, _ in schedule):
         raise ValueError(
-            f"m_u schedule must look like '0:3,5:2' (epoch:m_u pairs); got {text!r}"
-        ) from None
+            f"--mu-schedule must look like '0:3,5:2' (epoch:m_u pairs); got {text!r}"
+        )
+    return schedule

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..extras import import_extra
 from ..golden import Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from .build import BuiltNetwork
 from .config import TrainConfig
@@ -17,14 +18,7 @@ LEARNING_RATE, MOMENTUM, WEIGHT_DECAY = 0.01, 0.9, 5e-4
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise RuntimeError(
-            "the fp32 baseline needs PyTorch: pip install torch==2.13.0 (the CPU build), "
-            "or run without --baseline"
-        ) from None
-    return torch
+    return import_extra("torch", "the fp32 baseline (--baseline fp32)")
 
 
 def twin_module(built: BuiltNetwork):

@@ -12,6 +12,8 @@ from .report import cross_entropy
 
 
 class IntegerRun:
+    """The `golden` backend (see backend.Backend): the golden model is the training engine."""
+
     label = "niti-int8"
 
     def __init__(self, built: BuiltNetwork, data: PreparedData, config: TrainConfig):
@@ -20,7 +22,8 @@ class IntegerRun:
 
     def _policy(self, seed: int) -> RoundingPolicy:
         c = self.config
-        return RoundingPolicy(c.activation_mode, c.error_mode, c.gradient_mode, c.loss_mode, seed)
+        return RoundingPolicy(c.activation_mode, c.error_mode, c.gradient_mode, c.loss_mode, seed,
+                              engine=c.gemm_engine)
 
     def train_batch(self, index: np.ndarray, epoch: int) -> tuple[float, int]:
         """One NITI step; returns (sum of reported losses, correct predictions) of the batch."""

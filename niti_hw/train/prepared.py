@@ -28,8 +28,11 @@ class PreparedData:
         return tuple(self.train_images.shape[1:])
 
 
-def prepare(dataset: Dataset) -> PreparedData:
-    mean = pixel_mean(dataset.train_images)
+def prepare(dataset: Dataset, mean: int | None = None) -> PreparedData:
+    """Quantise both splits around the training images' mean, or around `mean` when given (a
+    saved run evaluated on new data keeps the mean it was trained with)."""
+    if mean is None:
+        mean = pixel_mean(dataset.train_images)
     train = quantise_pixels(dataset.train_images, mean)
     test = quantise_pixels(dataset.test_images, mean)
     return PreparedData(train.values, dataset.train_labels, test.values, dataset.test_labels,

@@ -16,8 +16,9 @@ def cross_entropy(values: np.ndarray, exp: int, labels: np.ndarray) -> float:
     return float(-log_p[np.arange(len(labels)), labels].mean())
 
 
-def plot_curves(metrics: pd.DataFrame, path: Path) -> None:
-    """Test accuracy and training loss per epoch, one line per run, written to a PNG."""
+def plot_curves(metrics: pd.DataFrame, path: Path):
+    """Test accuracy and training loss per epoch, one line per run, written to a PNG; returns
+    the (closed) figure so its axes can be checked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,12 +31,18 @@ def plot_curves(metrics: pd.DataFrame, path: Path) -> None:
         right.plot(rows.epoch + 1, rows.train_loss, marker="o", label=run)
     left.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
     right.set(xlabel="epoch", ylabel="cross-entropy", title="Training loss")
+    last = int(metrics.epoch.max()) + 1 if len(metrics) else 1
     for axis in (left, right):
         axis.grid(alpha=0.3)
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlim(0.5, last + 0.5)  # whole epochs, also for a one-epoch run
+        if last <= 10:
+            axis.set_xticks(range(1, last + 1))
+        else:
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend()
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(path)
+    return fig

@@ -1,0 +1,112 @@
+"""A base install (no extras) trains, evaluates and prints its version; `generate` and `synth`
+say which extra to install.
+
+The environment is a fresh virtual environment that sees only the project and the base
+dependencies of pyproject.toml (with what they need in turn), linked from the test's own
+environment: no network, a few seconds, and amaranth and torch are provably absent.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.metadata as metadata
+import os
+import struct
+import subprocess
+import sys
+import sysconfig
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def base_distributions() -> set[str]:
+    """pyproject's dependencies and theirs, as installed here (markers evaluated, no extras)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    todo = [Requirement(text) for text in project["dependencies"]]
+    seen: set[str] = set()
+    while todo:
+        requirement = todo.pop()
+        if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        name = requirement.name.lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += [Requirement(text) for text in metadata.distribution(name).requires or ()]
+    return seen
+
+
+def link_site(folder: Path) -> Path:
+    """A folder holding links to the top-level files of every base distribution."""
+    folder.mkdir()
+    for name in base_distributions():
+        distribution = metadata.distribution(name)
+        for top in {Path(file).parts[0] for file in distribution.files or ()}:
+            if top != ".." and not (folder / top).exists():
+                (folder / top).symlink_to(distribution.locate_file(top))
+    return folder
+
+
+def write_idx_dataset(root: Path, n: int = 24) -> Path:
+    rng = np.random.default_rng(0)
+    root.mkdir()
+    for prefix in ("train", "t10k"):
+        for kind, array in (("images-idx3", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)),
+                            ("labels-idx1", rng.integers(0, 10, n, dtype=np.uint8))):
+            header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+            (root / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
+    return root
+
+
+@pytest.mark.slow
+def test_base_install_trains_and_names_missing_extras(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    site = link_site(tmp_path / "site")
+    Path(purelib, "niti_hw_base.pth").write_text(f"{site}\n{ROOT}\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "MPLBACKEND": "Agg",
+           "NITI_HW_CACHE": str(tmp_path / "cache")}
+    assert sysconfig.get_path("purelib") != purelib
+
+    def cli(*argv):
+        return subprocess.run([python, "-m", "niti_hw.cli", *argv], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+
+    probe = subprocess.run([python, "-c", "import importlib.util as u; print([u.find_spec(m) is "
+                            "None for m in ('amaranth', 'torch', 'cocotb', 'numpy', 'niti_hw')])"],
+                           env=env, capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "[True, True, True, False, False]"
+
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("niti-hw ")
+    data = write_idx_dataset(tmp_path / "digits")
+    trained = cli("train", "--dataset", "idx", "--data-root", str(data), "--epochs", "1",
+                  "--batch-size", "8", "--out", "run", "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    assert "niti-int8" in trained.stdout and (tmp_path / "run" / "checkpoint.npz").is_file()
+    evaluated = cli("evaluate", "run/checkpoint.npz", "--format", "json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert '"test_images": 24' in evaluated.stdout
+    for argv, extra, package in ((["generate", "--out", "verilog"], "rtl", "amaranth"),
+                                 (["synth", "--no-pnr"], "rtl", "amaranth"),
+                                 (["train", "--baseline", "fp32", "--dataset", "idx",
+                                   "--data-root", str(data), "--out", "twin"], "torch", "torch")):
+        refused = cli(*argv)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert len(refused.stderr.splitlines()) == 1, refused.stderr
+        assert f"needs the {extra} extra ({package} is not installed): " \
+               f"pip install 'niti-hw[{extra}]'" in refused.stderr
+    assert not (tmp_path / "verilog").exists() and not (tmp_path / "twin").exists()
+    if (ROOT / "niti_hw" / "commands" / "estimate.py").exists():
+        estimated = cli("estimate", "--model", "lenet5", "--format", "json")
+        assert estimated.returncode == 0, estimated.stderr
+        assert estimated.stdout.lstrip().startswith(("{", "["))
