@@ -161,6 +161,14 @@ def model_time(ops, params: HardwareParams, repeat: int = 20) -> tuple[list[int]
     return [int(c) for c in table["cycles"]], best
 
 
+def _write(out: Path, cycles_rows, speed_rows):
+    cycles, speed = pd.DataFrame(cycles_rows), pd.DataFrame(speed_rows)
+    out.mkdir(parents=True, exist_ok=True)
+    cycles.to_csv(out / "scalesim_cycles.csv", index=False)
+    speed.to_csv(out / "scalesim_speed.csv", index=False)
+    return cycles, speed
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--scalesim-python", required=True,
@@ -190,14 +198,12 @@ def main(argv=None) -> int:
                                        "scalesim_cycles": sum(sim["cycles"]),
                                        "model_cycles": sum(ours), "scalesim_s": sim["wall_s"],
                                        "model_s": ours_s, "speedup": sim["wall_s"] / ours_s})
+                    _write(args.out, cycles_rows, speed_rows)  # partial results survive an interrupt
                     last = speed_rows[-1]
                     print(f"{params.name} {short} {workload}: SCALE-Sim {last['scalesim_cycles']:,} "
                           f"cycles in {last['scalesim_s']:.2f} s, model {last['model_cycles']:,} in "
                           f"{last['model_s'] * 1e3:.2f} ms ({last['speedup']:,.0f}x)", flush=True)
-    cycles, speed = pd.DataFrame(cycles_rows), pd.DataFrame(speed_rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    cycles.to_csv(args.out / "scalesim_cycles.csv", index=False)
-    speed.to_csv(args.out / "scalesim_speed.csv", index=False)
+    cycles, speed = _write(args.out, cycles_rows, speed_rows)
     pd.set_option("display.width", 200)
     print(speed.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
     agree = int(cycles["equal"].sum())

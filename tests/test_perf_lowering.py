@@ -14,13 +14,13 @@ def golden_step_record(monkeypatch, name, chw, batch):
     import niti_hw.golden.layers as layers
 
     gemms, narrowed, gradients = [], [], []
-    matmul = layers.int8_matmul
+    matmul = RoundingPolicy.matmul
     narrow = RoundingPolicy.narrow
     weight_gradient = layers.weight_gradient
 
-    def recording_matmul(a, b):
+    def recording_matmul(self, a, b):
         gemms.append((a.shape[0], b.shape[1], a.shape[1]))
-        return matmul(a, b)
+        return matmul(self, a, b)
 
     def recording_narrow(self, acc, kind):
         narrowed.append((kind, int(np.asarray(acc).size)))
@@ -30,7 +30,7 @@ def golden_step_record(monkeypatch, name, chw, batch):
         gradients.append(int(g32.size))
         return weight_gradient(g32, m_u, policy)
 
-    monkeypatch.setattr(layers, "int8_matmul", recording_matmul)
+    monkeypatch.setattr(RoundingPolicy, "matmul", recording_matmul)
     monkeypatch.setattr(RoundingPolicy, "narrow", recording_narrow)
     monkeypatch.setattr(layers, "weight_gradient", recording_gradient)
     c, h, w = chw
