@@ -37265,46 +37265,46 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg \$auto$verilog_backend.cc:2355:dump_module$70  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
-  wire [5:0] \$100 ;
-  wire \$101 ;
-  wire [5:0] \$102 ;
+  wire [32:0] \$100 ;
+  wire [32:0] \$101 ;
+  wire \$102 ;
   wire \$103 ;
-  wire [5:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire [5:0] \$106 ;
+  wire \$106 ;
   wire \$107 ;
-  wire [5:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire [7:0] \$11 ;
-  wire [5:0] \$110 ;
-  wire \$111 ;
-  wire [5:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire [32:0] \$115 ;
-  wire [32:0] \$116 ;
+  wire \$110 ;
+  wire [7:0] \$111 ;
+  wire [7:0] \$112 ;
+  wire [7:0] \$113 ;
+  wire [31:0] \$114 ;
+  wire [31:0] \$115 ;
+  wire [31:0] \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [31:0] \$118 ;
+  wire [31:0] \$119 ;
   wire [7:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
+  wire [31:0] \$120 ;
+  wire [15:0] \$121 ;
+  wire [23:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [7:0] \$126 ;
+  wire \$126 ;
   wire [7:0] \$127 ;
-  wire [31:0] \$128 ;
-  wire [31:0] \$129 ;
+  wire [7:0] \$128 ;
+  wire \$129 ;
   wire [7:0] \$13 ;
-  wire [31:0] \$130 ;
-  wire \$131 ;
-  wire [31:0] \$132 ;
-  wire [31:0] \$133 ;
-  wire [31:0] \$134 ;
-  wire [15:0] \$135 ;
-  wire [23:0] \$136 ;
+  wire [32:0] \$130 ;
+  wire [32:0] \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
@@ -37312,542 +37312,542 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   wire \$140 ;
   wire [7:0] \$141 ;
   wire [7:0] \$142 ;
-  wire \$143 ;
-  wire [32:0] \$144 ;
-  wire [32:0] \$145 ;
-  wire \$146 ;
+  wire [7:0] \$143 ;
+  wire [31:0] \$144 ;
+  wire [31:0] \$145 ;
+  wire [31:0] \$146 ;
   wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [31:0] \$148 ;
+  wire [31:0] \$149 ;
   wire [7:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
+  wire [31:0] \$150 ;
+  wire [15:0] \$151 ;
+  wire [23:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire [7:0] \$155 ;
-  wire [7:0] \$156 ;
-  wire [31:0] \$157 ;
-  wire [31:0] \$158 ;
-  wire [31:0] \$159 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire [7:0] \$157 ;
+  wire [7:0] \$158 ;
+  wire \$159 ;
   wire [7:0] \$16 ;
-  wire \$160 ;
-  wire [31:0] \$161 ;
-  wire [31:0] \$162 ;
-  wire [31:0] \$163 ;
-  wire [15:0] \$164 ;
-  wire [23:0] \$165 ;
+  wire [32:0] \$160 ;
+  wire [32:0] \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire [7:0] \$17 ;
-  wire [7:0] \$170 ;
+  wire \$170 ;
   wire [7:0] \$171 ;
-  wire \$172 ;
-  wire [32:0] \$173 ;
-  wire [32:0] \$174 ;
-  wire \$175 ;
-  wire \$176 ;
+  wire [7:0] \$172 ;
+  wire [7:0] \$173 ;
+  wire [31:0] \$174 ;
+  wire [31:0] \$175 ;
+  wire [31:0] \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [31:0] \$178 ;
+  wire [31:0] \$179 ;
   wire [7:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
+  wire [31:0] \$180 ;
+  wire [15:0] \$181 ;
+  wire [23:0] \$182 ;
   wire \$183 ;
-  wire [7:0] \$184 ;
-  wire [7:0] \$185 ;
-  wire [31:0] \$186 ;
-  wire [31:0] \$187 ;
-  wire [31:0] \$188 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire [7:0] \$187 ;
+  wire [7:0] \$188 ;
   wire \$189 ;
   wire [7:0] \$19 ;
-  wire [31:0] \$190 ;
-  wire [31:0] \$191 ;
-  wire [31:0] \$192 ;
-  wire [15:0] \$193 ;
-  wire [23:0] \$194 ;
+  wire [32:0] \$190 ;
+  wire [32:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire [7:0] \$199 ;
+  wire \$199 ;
   wire [3:0] \$2 ;
   wire [7:0] \$20 ;
-  wire [7:0] \$200 ;
-  wire \$201 ;
-  wire [32:0] \$202 ;
-  wire [32:0] \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
+  wire \$200 ;
+  wire [7:0] \$201 ;
+  wire [7:0] \$202 ;
+  wire [7:0] \$203 ;
+  wire [31:0] \$204 ;
+  wire [31:0] \$205 ;
+  wire [31:0] \$206 ;
   wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [31:0] \$208 ;
+  wire [31:0] \$209 ;
   wire [7:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire [7:0] \$213 ;
-  wire [7:0] \$214 ;
-  wire [31:0] \$215 ;
-  wire [31:0] \$216 ;
-  wire [31:0] \$217 ;
-  wire \$218 ;
-  wire [31:0] \$219 ;
+  wire [31:0] \$210 ;
+  wire [15:0] \$211 ;
+  wire [23:0] \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire [7:0] \$217 ;
+  wire [7:0] \$218 ;
+  wire \$219 ;
   wire [7:0] \$22 ;
-  wire [31:0] \$220 ;
-  wire [31:0] \$221 ;
-  wire [15:0] \$222 ;
-  wire [23:0] \$223 ;
+  wire [32:0] \$220 ;
+  wire [32:0] \$221 ;
+  wire \$222 ;
+  wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [7:0] \$228 ;
-  wire [7:0] \$229 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [7:0] \$23 ;
   wire \$230 ;
-  wire [32:0] \$231 ;
-  wire [32:0] \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
+  wire [7:0] \$231 ;
+  wire [7:0] \$232 ;
+  wire [7:0] \$233 ;
+  wire [31:0] \$234 ;
+  wire [31:0] \$235 ;
+  wire [31:0] \$236 ;
   wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [31:0] \$238 ;
+  wire [31:0] \$239 ;
   wire [7:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire [7:0] \$242 ;
-  wire [7:0] \$243 ;
-  wire [31:0] \$244 ;
-  wire [31:0] \$245 ;
-  wire [31:0] \$246 ;
-  wire \$247 ;
-  wire [31:0] \$248 ;
-  wire [31:0] \$249 ;
+  wire [31:0] \$240 ;
+  wire [15:0] \$241 ;
+  wire [23:0] \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire [7:0] \$247 ;
+  wire [7:0] \$248 ;
+  wire \$249 ;
   wire [7:0] \$25 ;
-  wire [31:0] \$250 ;
-  wire [15:0] \$251 ;
-  wire [23:0] \$252 ;
+  wire [32:0] \$250 ;
+  wire [32:0] \$251 ;
+  wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [7:0] \$257 ;
-  wire [7:0] \$258 ;
+  wire \$257 ;
+  wire \$258 ;
   wire \$259 ;
   wire [7:0] \$26 ;
-  wire [32:0] \$260 ;
-  wire [32:0] \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
+  wire \$260 ;
+  wire [7:0] \$261 ;
+  wire [7:0] \$262 ;
+  wire [7:0] \$263 ;
+  wire [31:0] \$264 ;
+  wire [31:0] \$265 ;
+  wire [31:0] \$266 ;
   wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [31:0] \$268 ;
+  wire [31:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire [7:0] \$271 ;
-  wire [7:0] \$272 ;
-  wire [31:0] \$273 ;
-  wire [31:0] \$274 ;
-  wire [31:0] \$275 ;
+  wire [31:0] \$270 ;
+  wire [15:0] \$271 ;
+  wire [23:0] \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
   wire \$276 ;
-  wire [31:0] \$277 ;
-  wire [31:0] \$278 ;
-  wire [31:0] \$279 ;
+  wire [7:0] \$277 ;
+  wire [7:0] \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [15:0] \$280 ;
-  wire [23:0] \$281 ;
+  wire [32:0] \$280 ;
+  wire [32:0] \$281 ;
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire [7:0] \$286 ;
-  wire [7:0] \$287 ;
+  wire \$286 ;
+  wire \$287 ;
   wire \$288 ;
-  wire [32:0] \$289 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [32:0] \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
+  wire \$290 ;
+  wire [7:0] \$291 ;
+  wire [7:0] \$292 ;
+  wire [7:0] \$293 ;
+  wire [31:0] \$294 ;
+  wire [31:0] \$295 ;
+  wire [31:0] \$296 ;
   wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [31:0] \$298 ;
+  wire [31:0] \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
-  wire [7:0] \$300 ;
-  wire [7:0] \$301 ;
-  wire [31:0] \$302 ;
-  wire [31:0] \$303 ;
-  wire [31:0] \$304 ;
+  wire [31:0] \$300 ;
+  wire [15:0] \$301 ;
+  wire [23:0] \$302 ;
+  wire \$303 ;
+  wire \$304 ;
   wire \$305 ;
-  wire [31:0] \$306 ;
-  wire [31:0] \$307 ;
-  wire [31:0] \$308 ;
-  wire [15:0] \$309 ;
-  wire [31:0] \$31 ;
-  wire [23:0] \$310 ;
-  wire \$311 ;
+  wire \$306 ;
+  wire [7:0] \$307 ;
+  wire [7:0] \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire [32:0] \$310 ;
+  wire [32:0] \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
-  wire [7:0] \$315 ;
-  wire [7:0] \$316 ;
+  wire \$315 ;
+  wire \$316 ;
   wire \$317 ;
-  wire [32:0] \$318 ;
-  wire [32:0] \$319 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
+  wire [7:0] \$321 ;
+  wire [7:0] \$322 ;
+  wire [7:0] \$323 ;
+  wire [31:0] \$324 ;
+  wire [31:0] \$325 ;
+  wire [31:0] \$326 ;
   wire \$327 ;
-  wire \$328 ;
-  wire [7:0] \$329 ;
-  wire [31:0] \$33 ;
-  wire [7:0] \$330 ;
-  wire [31:0] \$331 ;
-  wire [31:0] \$332 ;
-  wire [31:0] \$333 ;
+  wire [31:0] \$328 ;
+  wire [31:0] \$329 ;
+  wire \$33 ;
+  wire [31:0] \$330 ;
+  wire [15:0] \$331 ;
+  wire [23:0] \$332 ;
+  wire \$333 ;
   wire \$334 ;
-  wire [31:0] \$335 ;
-  wire [31:0] \$336 ;
-  wire [31:0] \$337 ;
-  wire [15:0] \$338 ;
-  wire [23:0] \$339 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire [7:0] \$337 ;
+  wire [7:0] \$338 ;
+  wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire [7:0] \$344 ;
-  wire [7:0] \$345 ;
-  wire \$346 ;
-  wire [7:0] \$347 ;
-  reg \$348 ;
-  reg \$349 ;
-  wire [31:0] \$35 ;
-  reg [5:0] \$350 ;
+  wire [7:0] \$340 ;
+  reg \$341 ;
+  reg \$342 ;
+  reg [5:0] \$343 ;
+  reg [31:0] \$344 ;
+  reg [31:0] \$345 ;
+  reg [31:0] \$346 ;
+  reg [31:0] \$347 ;
+  reg [31:0] \$348 ;
+  reg [31:0] \$349 ;
+  wire \$35 ;
+  reg [31:0] \$350 ;
   reg [31:0] \$351 ;
-  reg [31:0] \$352 ;
-  reg [31:0] \$353 ;
-  reg [31:0] \$354 ;
-  reg [31:0] \$355 ;
-  reg [31:0] \$356 ;
-  reg [31:0] \$357 ;
-  reg [31:0] \$358 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg \$358 ;
   reg \$359 ;
   wire \$36 ;
-  reg \$360 ;
-  reg \$361 ;
+  reg [5:0] \$360 ;
+  reg [31:0] \$361 ;
   reg \$362 ;
   reg \$363 ;
   reg \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg [5:0] \$367 ;
-  reg [31:0] \$368 ;
-  reg \$369 ;
-  wire [31:0] \$37 ;
-  reg [5:0] \$370 ;
-  reg [5:0] \$371 ;
-  reg [15:0] \$372 ;
-  reg [15:0] \$373 ;
-  reg [15:0] \$374 ;
-  reg [2:0] \$375 ;
-  reg [31:0] \$376 ;
-  reg \$377 ;
+  reg [5:0] \$365 ;
+  reg [5:0] \$366 ;
+  reg [15:0] \$367 ;
+  reg [15:0] \$368 ;
+  reg [15:0] \$369 ;
+  wire \$37 ;
+  reg [2:0] \$370 ;
+  reg [31:0] \$371 ;
+  reg \$372 ;
+  reg [7:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg [7:0] \$375 ;
+  reg [7:0] \$376 ;
+  reg [7:0] \$377 ;
   reg [7:0] \$378 ;
   reg [7:0] \$379 ;
   wire \$38 ;
-  reg [7:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [31:0] \$385 ;
-  reg [31:0] \$386 ;
-  reg [2:0] \$387 ;
-  reg [31:0] \$388 ;
-  reg \$389 ;
-  wire [31:0] \$39 ;
-  reg \$390 ;
-  reg \$391 ;
-  reg [6:0] \$392 ;
-  reg [6:0] \$393 ;
-  reg [6:0] \$394 ;
-  reg [31:0] \$395 ;
-  reg [23:0] \$396 ;
-  reg [15:0] \$397 ;
-  reg [15:0] \$398 ;
-  reg [15:0] \$399 ;
+  reg [31:0] \$380 ;
+  reg [31:0] \$381 ;
+  reg [2:0] \$382 ;
+  reg [31:0] \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg [6:0] \$387 ;
+  reg [6:0] \$388 ;
+  reg [6:0] \$389 ;
+  wire \$39 ;
+  reg [31:0] \$390 ;
+  reg [23:0] \$391 ;
+  reg [15:0] \$392 ;
+  reg [15:0] \$393 ;
+  reg [15:0] \$394 ;
+  reg \$395 ;
+  reg [6:0] \$396 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
   reg \$400 ;
-  reg [6:0] \$401 ;
+  reg \$401 ;
   reg \$402 ;
-  reg \$403 ;
+  reg [31:0] \$403 ;
   reg \$404 ;
-  reg \$405 ;
-  reg \$406 ;
-  reg \$407 ;
-  reg [31:0] \$408 ;
-  reg \$409 ;
-  wire [31:0] \$41 ;
+  reg [7:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg [7:0] \$408 ;
+  reg [7:0] \$409 ;
+  wire \$41 ;
   reg [7:0] \$410 ;
   reg [7:0] \$411 ;
-  reg [7:0] \$412 ;
-  reg [7:0] \$413 ;
-  reg [7:0] \$414 ;
-  reg [7:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg [31:0] \$417 ;
-  reg [31:0] \$418 ;
-  reg [2:0] \$419 ;
+  reg [31:0] \$412 ;
+  reg [31:0] \$413 ;
+  reg [2:0] \$414 ;
+  reg [31:0] \$415 ;
+  reg \$416 ;
+  reg \$417 ;
+  reg \$418 ;
+  reg [6:0] \$419 ;
   wire \$42 ;
-  reg [31:0] \$420 ;
-  reg \$421 ;
-  reg \$422 ;
-  reg \$423 ;
-  reg [6:0] \$424 ;
-  reg [6:0] \$425 ;
-  reg [6:0] \$426 ;
-  reg [31:0] \$427 ;
-  reg [23:0] \$428 ;
-  reg [15:0] \$429 ;
-  wire [31:0] \$43 ;
-  reg [15:0] \$430 ;
-  reg [15:0] \$431 ;
+  reg [6:0] \$420 ;
+  reg [6:0] \$421 ;
+  reg [31:0] \$422 ;
+  reg [23:0] \$423 ;
+  reg [15:0] \$424 ;
+  reg [15:0] \$425 ;
+  reg [15:0] \$426 ;
+  reg \$427 ;
+  reg [6:0] \$428 ;
+  reg \$429 ;
+  wire \$43 ;
+  reg \$430 ;
+  reg \$431 ;
   reg \$432 ;
-  reg [6:0] \$433 ;
+  reg \$433 ;
   reg \$434 ;
-  reg \$435 ;
+  reg [31:0] \$435 ;
   reg \$436 ;
-  reg \$437 ;
-  reg \$438 ;
-  reg \$439 ;
+  reg [7:0] \$437 ;
+  reg [7:0] \$438 ;
+  reg [7:0] \$439 ;
   wire \$44 ;
-  reg [31:0] \$440 ;
-  reg \$441 ;
+  reg [7:0] \$440 ;
+  reg [7:0] \$441 ;
   reg [7:0] \$442 ;
   reg [7:0] \$443 ;
-  reg [7:0] \$444 ;
-  reg [7:0] \$445 ;
-  reg [7:0] \$446 ;
-  reg [7:0] \$447 ;
-  reg [7:0] \$448 ;
-  reg [31:0] \$449 ;
-  wire [31:0] \$45 ;
-  reg [31:0] \$450 ;
-  reg [2:0] \$451 ;
-  reg [31:0] \$452 ;
-  reg \$453 ;
-  reg \$454 ;
-  reg \$455 ;
-  reg [6:0] \$456 ;
-  reg [6:0] \$457 ;
-  reg [6:0] \$458 ;
-  reg [31:0] \$459 ;
+  reg [31:0] \$444 ;
+  reg [31:0] \$445 ;
+  reg [2:0] \$446 ;
+  reg [31:0] \$447 ;
+  reg \$448 ;
+  reg \$449 ;
+  wire \$45 ;
+  reg \$450 ;
+  reg [6:0] \$451 ;
+  reg [6:0] \$452 ;
+  reg [6:0] \$453 ;
+  reg [31:0] \$454 ;
+  reg [23:0] \$455 ;
+  reg [15:0] \$456 ;
+  reg [15:0] \$457 ;
+  reg [15:0] \$458 ;
+  reg \$459 ;
   wire \$46 ;
-  reg [23:0] \$460 ;
-  reg [15:0] \$461 ;
-  reg [15:0] \$462 ;
-  reg [15:0] \$463 ;
+  reg [6:0] \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg \$463 ;
   reg \$464 ;
-  reg [6:0] \$465 ;
+  reg \$465 ;
   reg \$466 ;
-  reg \$467 ;
+  reg [31:0] \$467 ;
   reg \$468 ;
-  reg \$469 ;
+  reg [7:0] \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg \$471 ;
-  reg [31:0] \$472 ;
-  reg \$473 ;
+  reg [7:0] \$470 ;
+  reg [7:0] \$471 ;
+  reg [7:0] \$472 ;
+  reg [7:0] \$473 ;
   reg [7:0] \$474 ;
   reg [7:0] \$475 ;
-  reg [7:0] \$476 ;
-  reg [7:0] \$477 ;
-  reg [7:0] \$478 ;
-  reg [7:0] \$479 ;
+  reg [31:0] \$476 ;
+  reg [31:0] \$477 ;
+  reg [2:0] \$478 ;
+  reg [31:0] \$479 ;
   wire \$48 ;
-  reg [7:0] \$480 ;
-  reg [31:0] \$481 ;
-  reg [31:0] \$482 ;
-  reg [2:0] \$483 ;
-  reg [31:0] \$484 ;
-  reg \$485 ;
-  reg \$486 ;
-  reg \$487 ;
-  reg [6:0] \$488 ;
-  reg [6:0] \$489 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg \$482 ;
+  reg [6:0] \$483 ;
+  reg [6:0] \$484 ;
+  reg [6:0] \$485 ;
+  reg [31:0] \$486 ;
+  reg [23:0] \$487 ;
+  reg [15:0] \$488 ;
+  reg [15:0] \$489 ;
   wire \$49 ;
-  reg [6:0] \$490 ;
-  reg [31:0] \$491 ;
-  reg [23:0] \$492 ;
-  reg [15:0] \$493 ;
-  reg [15:0] \$494 ;
-  reg [15:0] \$495 ;
+  reg [15:0] \$490 ;
+  reg \$491 ;
+  reg [6:0] \$492 ;
+  reg \$493 ;
+  reg \$494 ;
+  reg \$495 ;
   reg \$496 ;
-  reg [6:0] \$497 ;
+  reg \$497 ;
   reg \$498 ;
-  reg \$499 ;
+  reg [31:0] \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
   reg \$500 ;
-  reg \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg [31:0] \$504 ;
-  reg \$505 ;
+  reg [7:0] \$501 ;
+  reg [7:0] \$502 ;
+  reg [7:0] \$503 ;
+  reg [7:0] \$504 ;
+  reg [7:0] \$505 ;
   reg [7:0] \$506 ;
   reg [7:0] \$507 ;
-  reg [7:0] \$508 ;
-  reg [7:0] \$509 ;
+  reg [31:0] \$508 ;
+  reg [31:0] \$509 ;
   wire \$51 ;
-  reg [7:0] \$510 ;
-  reg [7:0] \$511 ;
-  reg [7:0] \$512 ;
-  reg [31:0] \$513 ;
-  reg [31:0] \$514 ;
-  reg [2:0] \$515 ;
-  reg [31:0] \$516 ;
-  reg \$517 ;
-  reg \$518 ;
-  reg \$519 ;
+  reg [2:0] \$510 ;
+  reg [31:0] \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg [6:0] \$515 ;
+  reg [6:0] \$516 ;
+  reg [6:0] \$517 ;
+  reg [31:0] \$518 ;
+  reg [23:0] \$519 ;
   wire \$52 ;
-  reg [6:0] \$520 ;
-  reg [6:0] \$521 ;
-  reg [6:0] \$522 ;
-  reg [31:0] \$523 ;
-  reg [23:0] \$524 ;
-  reg [15:0] \$525 ;
-  reg [15:0] \$526 ;
-  reg [15:0] \$527 ;
+  reg [15:0] \$520 ;
+  reg [15:0] \$521 ;
+  reg [15:0] \$522 ;
+  reg \$523 ;
+  reg [6:0] \$524 ;
+  reg \$525 ;
+  reg \$526 ;
+  reg \$527 ;
   reg \$528 ;
-  reg [6:0] \$529 ;
+  reg \$529 ;
   wire \$53 ;
   reg \$530 ;
-  reg \$531 ;
+  reg [31:0] \$531 ;
   reg \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg \$535 ;
-  reg [31:0] \$536 ;
-  reg \$537 ;
+  reg [7:0] \$533 ;
+  reg [7:0] \$534 ;
+  reg [7:0] \$535 ;
+  reg [7:0] \$536 ;
+  reg [7:0] \$537 ;
   reg [7:0] \$538 ;
   reg [7:0] \$539 ;
   wire \$54 ;
-  reg [7:0] \$540 ;
-  reg [7:0] \$541 ;
-  reg [7:0] \$542 ;
-  reg [7:0] \$543 ;
-  reg [7:0] \$544 ;
-  reg [31:0] \$545 ;
-  reg [31:0] \$546 ;
-  reg [2:0] \$547 ;
-  reg [31:0] \$548 ;
-  reg \$549 ;
+  reg [31:0] \$540 ;
+  reg [31:0] \$541 ;
+  reg [2:0] \$542 ;
+  reg [31:0] \$543 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg [6:0] \$547 ;
+  reg [6:0] \$548 ;
+  reg [6:0] \$549 ;
   wire \$55 ;
-  reg \$550 ;
-  reg \$551 ;
-  reg [6:0] \$552 ;
-  reg [6:0] \$553 ;
-  reg [6:0] \$554 ;
-  reg [31:0] \$555 ;
-  reg [23:0] \$556 ;
-  reg [15:0] \$557 ;
-  reg [15:0] \$558 ;
-  reg [15:0] \$559 ;
+  reg [31:0] \$550 ;
+  reg [23:0] \$551 ;
+  reg [15:0] \$552 ;
+  reg [15:0] \$553 ;
+  reg [15:0] \$554 ;
+  reg \$555 ;
+  reg [6:0] \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire \$56 ;
   reg \$560 ;
-  reg [6:0] \$561 ;
+  reg \$561 ;
   reg \$562 ;
-  reg \$563 ;
+  reg [31:0] \$563 ;
   reg \$564 ;
-  reg \$565 ;
-  reg \$566 ;
-  reg \$567 ;
-  reg [31:0] \$568 ;
-  reg \$569 ;
+  reg [7:0] \$565 ;
+  reg [7:0] \$566 ;
+  reg [7:0] \$567 ;
+  reg [7:0] \$568 ;
+  reg [7:0] \$569 ;
   wire \$57 ;
   reg [7:0] \$570 ;
   reg [7:0] \$571 ;
-  reg [7:0] \$572 ;
-  reg [7:0] \$573 ;
-  reg [7:0] \$574 ;
-  reg [7:0] \$575 ;
-  reg [7:0] \$576 ;
-  reg [31:0] \$577 ;
-  reg [31:0] \$578 ;
-  reg [2:0] \$579 ;
+  reg [31:0] \$572 ;
+  reg [31:0] \$573 ;
+  reg [2:0] \$574 ;
+  reg [31:0] \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg [6:0] \$579 ;
   wire \$58 ;
-  reg [31:0] \$580 ;
-  reg \$581 ;
-  reg \$582 ;
-  reg \$583 ;
-  reg [6:0] \$584 ;
-  reg [6:0] \$585 ;
-  reg [6:0] \$586 ;
-  reg [31:0] \$587 ;
-  reg [23:0] \$588 ;
-  reg [15:0] \$589 ;
+  reg [6:0] \$580 ;
+  reg [6:0] \$581 ;
+  reg [31:0] \$582 ;
+  reg [23:0] \$583 ;
+  reg [15:0] \$584 ;
+  reg [15:0] \$585 ;
+  reg [15:0] \$586 ;
+  reg \$587 ;
+  reg [6:0] \$588 ;
+  reg \$589 ;
   wire \$59 ;
-  reg [15:0] \$590 ;
-  reg [15:0] \$591 ;
+  reg \$590 ;
+  reg \$591 ;
   reg \$592 ;
-  reg [6:0] \$593 ;
+  reg \$593 ;
   reg \$594 ;
-  reg \$595 ;
+  reg [31:0] \$595 ;
   reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
-  reg \$599 ;
+  reg [7:0] \$597 ;
+  reg [7:0] \$598 ;
+  reg [7:0] \$599 ;
   wire [7:0] \$6 ;
   wire \$60 ;
-  reg [31:0] \$600 ;
-  reg \$601 ;
+  reg [7:0] \$600 ;
+  reg [7:0] \$601 ;
   reg [7:0] \$602 ;
   reg [7:0] \$603 ;
-  reg [7:0] \$604 ;
-  reg [7:0] \$605 ;
-  reg [7:0] \$606 ;
-  reg [7:0] \$607 ;
-  reg [7:0] \$608 ;
-  reg [31:0] \$609 ;
+  reg [31:0] \$604 ;
+  reg [31:0] \$605 ;
+  reg [2:0] \$606 ;
+  reg [31:0] \$607 ;
+  reg \$608 ;
+  reg \$609 ;
   wire \$61 ;
-  reg [31:0] \$610 ;
-  reg [2:0] \$611 ;
-  reg [31:0] \$612 ;
-  reg \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg [6:0] \$616 ;
-  reg [6:0] \$617 ;
-  reg [6:0] \$618 ;
-  reg [31:0] \$619 ;
+  reg \$610 ;
+  reg [6:0] \$611 ;
+  reg [6:0] \$612 ;
+  reg [6:0] \$613 ;
+  reg [31:0] \$614 ;
+  reg [23:0] \$615 ;
+  reg [15:0] \$616 ;
+  reg [15:0] \$617 ;
+  reg [15:0] \$618 ;
+  reg \$619 ;
   wire \$62 ;
-  reg [23:0] \$620 ;
-  reg [15:0] \$621 ;
-  reg [15:0] \$622 ;
-  reg [15:0] \$623 ;
+  reg [6:0] \$620 ;
+  reg \$621 ;
+  reg \$622 ;
+  reg \$623 ;
   reg \$624 ;
-  reg [6:0] \$625 ;
+  reg \$625 ;
   reg \$626 ;
   reg \$627 ;
   reg \$628 ;
@@ -37867,62 +37867,57 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg \$640 ;
   reg \$641 ;
   reg \$642 ;
-  reg \$643 ;
-  reg \$644 ;
-  reg \$645 ;
-  reg \$646 ;
-  reg \$647 ;
+  reg [7:0] \$643 ;
+  reg [7:0] \$644 ;
+  reg [7:0] \$645 ;
+  reg [7:0] \$646 ;
+  reg [7:0] \$647 ;
   reg [7:0] \$648 ;
   reg [7:0] \$649 ;
   wire \$65 ;
   reg [7:0] \$650 ;
-  reg [7:0] \$651 ;
-  reg [7:0] \$652 ;
-  reg [7:0] \$653 ;
-  reg [7:0] \$654 ;
-  reg [7:0] \$655 ;
+  reg [5:0] \$651 ;
+  reg [5:0] \$652 ;
+  reg [5:0] \$653 ;
+  reg [5:0] \$654 ;
+  reg [5:0] \$655 ;
   reg [5:0] \$656 ;
-  reg [5:0] \$657 ;
-  reg [5:0] \$658 ;
-  reg [5:0] \$659 ;
-  wire \$66 ;
-  reg [5:0] \$660 ;
-  reg [5:0] \$661 ;
-  wire \$67 ;
+  wire [5:0] \$66 ;
+  wire [5:0] \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [5:0] \$69 ;
   wire [7:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [5:0] \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [5:0] \$73 ;
   wire \$74 ;
-  wire \$75 ;
+  wire [5:0] \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [5:0] \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [5:0] \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
   wire [5:0] \$81 ;
-  wire [5:0] \$82 ;
-  wire \$83 ;
-  wire [5:0] \$84 ;
-  wire \$85 ;
-  wire [5:0] \$86 ;
-  wire \$87 ;
-  wire [5:0] \$88 ;
-  wire \$89 ;
+  wire \$82 ;
+  wire [5:0] \$83 ;
+  wire \$84 ;
+  wire [5:0] \$85 ;
+  wire \$86 ;
+  wire [5:0] \$87 ;
+  wire \$88 ;
+  wire [5:0] \$89 ;
   wire [7:0] \$9 ;
-  wire [5:0] \$90 ;
-  wire \$91 ;
-  wire [5:0] \$92 ;
-  wire \$93 ;
-  wire [5:0] \$94 ;
-  wire \$95 ;
-  wire [5:0] \$96 ;
-  wire \$97 ;
-  wire [5:0] \$98 ;
+  wire \$90 ;
+  wire [5:0] \$91 ;
+  wire \$92 ;
+  wire [5:0] \$93 ;
+  wire \$94 ;
+  wire [5:0] \$95 ;
+  wire \$96 ;
+  wire [5:0] \$97 ;
+  wire \$98 ;
   wire \$99 ;
   reg bad_shift = 1'h0;
   reg big0_d0 = 1'h0;
@@ -38095,6 +38090,8 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   input r_en;
   wire r_en;
   wire r_rdy;
+  reg refused_d0 = 1'h0;
+  reg refused_d1 = 1'h0;
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
@@ -38124,6 +38121,14 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg s2_neg5 = 1'h0;
   reg s2_neg6 = 1'h0;
   reg s2_neg7 = 1'h0;
+  reg [7:0] s2_xsat0 = 8'h00;
+  reg [7:0] s2_xsat1 = 8'h00;
+  reg [7:0] s2_xsat2 = 8'h00;
+  reg [7:0] s2_xsat3 = 8'h00;
+  reg [7:0] s2_xsat4 = 8'h00;
+  reg [7:0] s2_xsat5 = 8'h00;
+  reg [7:0] s2_xsat6 = 8'h00;
+  reg [7:0] s2_xsat7 = 8'h00;
   reg [31:0] s3_f0 = 32'd0;
   reg [31:0] s3_f1 = 32'd0;
   reg [31:0] s3_f2 = 32'd0;
@@ -38252,1009 +38257,998 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg [7:0] xsat0_d3 = 8'h00;
   reg [7:0] xsat0_d4 = 8'h00;
   reg [7:0] xsat0_d5 = 8'h00;
-  reg [7:0] xsat0_d6 = 8'h00;
   reg [7:0] xsat1_d0 = 8'h00;
   reg [7:0] xsat1_d1 = 8'h00;
   reg [7:0] xsat1_d2 = 8'h00;
   reg [7:0] xsat1_d3 = 8'h00;
   reg [7:0] xsat1_d4 = 8'h00;
   reg [7:0] xsat1_d5 = 8'h00;
-  reg [7:0] xsat1_d6 = 8'h00;
   reg [7:0] xsat2_d0 = 8'h00;
   reg [7:0] xsat2_d1 = 8'h00;
   reg [7:0] xsat2_d2 = 8'h00;
   reg [7:0] xsat2_d3 = 8'h00;
   reg [7:0] xsat2_d4 = 8'h00;
   reg [7:0] xsat2_d5 = 8'h00;
-  reg [7:0] xsat2_d6 = 8'h00;
   reg [7:0] xsat3_d0 = 8'h00;
   reg [7:0] xsat3_d1 = 8'h00;
   reg [7:0] xsat3_d2 = 8'h00;
   reg [7:0] xsat3_d3 = 8'h00;
   reg [7:0] xsat3_d4 = 8'h00;
   reg [7:0] xsat3_d5 = 8'h00;
-  reg [7:0] xsat3_d6 = 8'h00;
   reg [7:0] xsat4_d0 = 8'h00;
   reg [7:0] xsat4_d1 = 8'h00;
   reg [7:0] xsat4_d2 = 8'h00;
   reg [7:0] xsat4_d3 = 8'h00;
   reg [7:0] xsat4_d4 = 8'h00;
   reg [7:0] xsat4_d5 = 8'h00;
-  reg [7:0] xsat4_d6 = 8'h00;
   reg [7:0] xsat5_d0 = 8'h00;
   reg [7:0] xsat5_d1 = 8'h00;
   reg [7:0] xsat5_d2 = 8'h00;
   reg [7:0] xsat5_d3 = 8'h00;
   reg [7:0] xsat5_d4 = 8'h00;
   reg [7:0] xsat5_d5 = 8'h00;
-  reg [7:0] xsat5_d6 = 8'h00;
   reg [7:0] xsat6_d0 = 8'h00;
   reg [7:0] xsat6_d1 = 8'h00;
   reg [7:0] xsat6_d2 = 8'h00;
   reg [7:0] xsat6_d3 = 8'h00;
   reg [7:0] xsat6_d4 = 8'h00;
   reg [7:0] xsat6_d5 = 8'h00;
-  reg [7:0] xsat6_d6 = 8'h00;
   reg [7:0] xsat7_d0 = 8'h00;
   reg [7:0] xsat7_d1 = 8'h00;
   reg [7:0] xsat7_d2 = 8'h00;
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
-  reg [7:0] xsat7_d6 = 8'h00;
-  assign \$336  = s3_odd ? \$335  : s3_f7;
-  assign \$337  = s4_f27 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$338  = s4_f27[15:0] & s4_mask_h_d2;
-  assign \$339  = s5_fc7 >> s5_h;
-  assign \$340  = s6_hi7 > s6_lo7;
-  assign \$341  = q7_7_d1 == 7'h7f;
-  assign \$342  = \$341  & s7_up7;
-  assign \$343  = big7_d1 | \$342 ;
-  assign \$344  = q7_7_d1 + s7_up7;
-  assign \$345  = \$343  ? 8'h7f : \$344 ;
-  assign \$346  = i__payload[261:256] > 6'h20;
-  assign \$347  = \$346  ? 8'h00 : i__payload[269:262];
   always @(posedge clk)
-    i__ready <= \$348 ;
+    i__ready <= \$341 ;
   always @(posedge clk)
-    bad_shift <= \$349 ;
+    bad_shift <= \$342 ;
   always @(posedge clk)
-    s1_k <= \$350 ;
+    s1_k <= \$343 ;
   always @(posedge clk)
-    s1_x0 <= \$351 ;
+    s1_x0 <= \$344 ;
   always @(posedge clk)
-    s1_x1 <= \$352 ;
+    s1_x1 <= \$345 ;
   always @(posedge clk)
-    s1_x2 <= \$353 ;
+    s1_x2 <= \$346 ;
   always @(posedge clk)
-    s1_x3 <= \$354 ;
+    s1_x3 <= \$347 ;
   always @(posedge clk)
-    s1_x4 <= \$355 ;
+    s1_x4 <= \$348 ;
   always @(posedge clk)
-    s1_x5 <= \$356 ;
+    s1_x5 <= \$349 ;
   always @(posedge clk)
-    s1_x6 <= \$357 ;
+    s1_x6 <= \$350 ;
   always @(posedge clk)
-    s1_x7 <= \$358 ;
+    s1_x7 <= \$351 ;
   always @(posedge clk)
-    only_saturate_d0 <= \$359 ;
+    only_saturate_d0 <= \$352 ;
   always @(posedge clk)
-    only_saturate_d1 <= \$360 ;
+    only_saturate_d1 <= \$353 ;
   always @(posedge clk)
-    only_saturate_d2 <= \$361 ;
+    only_saturate_d2 <= \$354 ;
   always @(posedge clk)
-    only_saturate_d3 <= \$362 ;
+    only_saturate_d3 <= \$355 ;
   always @(posedge clk)
-    only_saturate_d4 <= \$363 ;
+    only_saturate_d4 <= \$356 ;
   always @(posedge clk)
-    only_saturate_d5 <= \$364 ;
+    only_saturate_d5 <= \$357 ;
   always @(posedge clk)
-    only_saturate_d6 <= \$365 ;
+    only_saturate_d6 <= \$358 ;
   always @(posedge clk)
-    only_saturate_d7 <= \$366 ;
+    only_saturate_d7 <= \$359 ;
   always @(posedge clk)
-    s2_k <= \$367 ;
+    s2_k <= \$360 ;
   always @(posedge clk)
-    s2_mask <= \$368 ;
+    s2_mask <= \$361 ;
   always @(posedge clk)
-    s3_odd <= \$369 ;
+    refused_d0 <= \$362 ;
   always @(posedge clk)
-    s4_h_d0 <= \$370 ;
+    refused_d1 <= \$363 ;
   always @(posedge clk)
-    s4_h_d1 <= \$371 ;
+    s3_odd <= \$364 ;
   always @(posedge clk)
-    s4_mask_h_d0 <= \$372 ;
+    s4_h_d0 <= \$365 ;
   always @(posedge clk)
-    s4_mask_h_d1 <= \$373 ;
+    s4_h_d1 <= \$366 ;
   always @(posedge clk)
-    s4_mask_h_d2 <= \$374 ;
+    s4_mask_h_d0 <= \$367 ;
   always @(posedge clk)
-    s5_h <= \$375 ;
+    s4_mask_h_d1 <= \$368 ;
   always @(posedge clk)
-    s2_mag0 <= \$376 ;
+    s4_mask_h_d2 <= \$369 ;
   always @(posedge clk)
-    s2_neg0 <= \$377 ;
+    s5_h <= \$370 ;
   always @(posedge clk)
-    xsat0_d0 <= \$378 ;
+    s2_mag0 <= \$371 ;
   always @(posedge clk)
-    xsat0_d1 <= \$379 ;
+    s2_neg0 <= \$372 ;
   always @(posedge clk)
-    xsat0_d2 <= \$380 ;
+    s2_xsat0 <= \$373 ;
   always @(posedge clk)
-    xsat0_d3 <= \$381 ;
+    xsat0_d0 <= \$374 ;
   always @(posedge clk)
-    xsat0_d4 <= \$382 ;
+    xsat0_d1 <= \$375 ;
   always @(posedge clk)
-    xsat0_d5 <= \$383 ;
+    xsat0_d2 <= \$376 ;
   always @(posedge clk)
-    xsat0_d6 <= \$384 ;
+    xsat0_d3 <= \$377 ;
   always @(posedge clk)
-    s3_qc0 <= \$385 ;
+    xsat0_d4 <= \$378 ;
   always @(posedge clk)
-    s3_f0 <= \$386 ;
+    xsat0_d5 <= \$379 ;
   always @(posedge clk)
-    s3_k0 <= \$387 ;
+    s3_qc0 <= \$380 ;
   always @(posedge clk)
-    s4_q0 <= \$388 ;
+    s3_f0 <= \$381 ;
   always @(posedge clk)
-    s5_big0 <= \$389 ;
+    s3_k0 <= \$382 ;
   always @(posedge clk)
-    big0_d0 <= \$390 ;
+    s4_q0 <= \$383 ;
   always @(posedge clk)
-    big0_d1 <= \$391 ;
+    s5_big0 <= \$384 ;
   always @(posedge clk)
-    s5_q7_0 <= \$392 ;
+    big0_d0 <= \$385 ;
   always @(posedge clk)
-    q7_0_d0 <= \$393 ;
+    big0_d1 <= \$386 ;
   always @(posedge clk)
-    q7_0_d1 <= \$394 ;
+    s5_q7_0 <= \$387 ;
   always @(posedge clk)
-    s4_f20 <= \$395 ;
+    q7_0_d0 <= \$388 ;
   always @(posedge clk)
-    s5_fc0 <= \$396 ;
+    q7_0_d1 <= \$389 ;
   always @(posedge clk)
-    s5_lo0 <= \$397 ;
+    s4_f20 <= \$390 ;
   always @(posedge clk)
-    s6_hi0 <= \$398 ;
+    s5_fc0 <= \$391 ;
   always @(posedge clk)
-    s6_lo0 <= \$399 ;
+    s5_lo0 <= \$392 ;
   always @(posedge clk)
-    s7_up0 <= \$400 ;
+    s6_hi0 <= \$393 ;
   always @(posedge clk)
-    s8_mag0 <= \$401 ;
+    s6_lo0 <= \$394 ;
   always @(posedge clk)
-    neg0_d0 <= \$402 ;
+    s7_up0 <= \$395 ;
   always @(posedge clk)
-    neg0_d1 <= \$403 ;
+    s8_mag0 <= \$396 ;
   always @(posedge clk)
-    neg0_d2 <= \$404 ;
+    neg0_d0 <= \$397 ;
   always @(posedge clk)
-    neg0_d3 <= \$405 ;
+    neg0_d1 <= \$398 ;
   always @(posedge clk)
-    neg0_d4 <= \$406 ;
+    neg0_d2 <= \$399 ;
   always @(posedge clk)
-    neg0_d5 <= \$407 ;
+    neg0_d3 <= \$400 ;
   always @(posedge clk)
-    s2_mag1 <= \$408 ;
+    neg0_d4 <= \$401 ;
   always @(posedge clk)
-    s2_neg1 <= \$409 ;
+    neg0_d5 <= \$402 ;
   always @(posedge clk)
-    xsat1_d0 <= \$410 ;
+    s2_mag1 <= \$403 ;
   always @(posedge clk)
-    xsat1_d1 <= \$411 ;
+    s2_neg1 <= \$404 ;
   always @(posedge clk)
-    xsat1_d2 <= \$412 ;
+    s2_xsat1 <= \$405 ;
   always @(posedge clk)
-    xsat1_d3 <= \$413 ;
+    xsat1_d0 <= \$406 ;
   always @(posedge clk)
-    xsat1_d4 <= \$414 ;
+    xsat1_d1 <= \$407 ;
   always @(posedge clk)
-    xsat1_d5 <= \$415 ;
+    xsat1_d2 <= \$408 ;
   always @(posedge clk)
-    xsat1_d6 <= \$416 ;
+    xsat1_d3 <= \$409 ;
   always @(posedge clk)
-    s3_qc1 <= \$417 ;
+    xsat1_d4 <= \$410 ;
   always @(posedge clk)
-    s3_f1 <= \$418 ;
+    xsat1_d5 <= \$411 ;
   always @(posedge clk)
-    s3_k1 <= \$419 ;
+    s3_qc1 <= \$412 ;
   always @(posedge clk)
-    s4_q1 <= \$420 ;
+    s3_f1 <= \$413 ;
   always @(posedge clk)
-    s5_big1 <= \$421 ;
+    s3_k1 <= \$414 ;
   always @(posedge clk)
-    big1_d0 <= \$422 ;
+    s4_q1 <= \$415 ;
   always @(posedge clk)
-    big1_d1 <= \$423 ;
+    s5_big1 <= \$416 ;
   always @(posedge clk)
-    s5_q7_1 <= \$424 ;
+    big1_d0 <= \$417 ;
   always @(posedge clk)
-    q7_1_d0 <= \$425 ;
+    big1_d1 <= \$418 ;
   always @(posedge clk)
-    q7_1_d1 <= \$426 ;
+    s5_q7_1 <= \$419 ;
   always @(posedge clk)
-    s4_f21 <= \$427 ;
+    q7_1_d0 <= \$420 ;
   always @(posedge clk)
-    s5_fc1 <= \$428 ;
+    q7_1_d1 <= \$421 ;
   always @(posedge clk)
-    s5_lo1 <= \$429 ;
+    s4_f21 <= \$422 ;
   always @(posedge clk)
-    s6_hi1 <= \$430 ;
+    s5_fc1 <= \$423 ;
   always @(posedge clk)
-    s6_lo1 <= \$431 ;
+    s5_lo1 <= \$424 ;
   always @(posedge clk)
-    s7_up1 <= \$432 ;
+    s6_hi1 <= \$425 ;
   always @(posedge clk)
-    s8_mag1 <= \$433 ;
+    s6_lo1 <= \$426 ;
   always @(posedge clk)
-    neg1_d0 <= \$434 ;
+    s7_up1 <= \$427 ;
   always @(posedge clk)
-    neg1_d1 <= \$435 ;
+    s8_mag1 <= \$428 ;
   always @(posedge clk)
-    neg1_d2 <= \$436 ;
+    neg1_d0 <= \$429 ;
   always @(posedge clk)
-    neg1_d3 <= \$437 ;
+    neg1_d1 <= \$430 ;
   always @(posedge clk)
-    neg1_d4 <= \$438 ;
+    neg1_d2 <= \$431 ;
   always @(posedge clk)
-    neg1_d5 <= \$439 ;
+    neg1_d3 <= \$432 ;
   always @(posedge clk)
-    s2_mag2 <= \$440 ;
+    neg1_d4 <= \$433 ;
   always @(posedge clk)
-    s2_neg2 <= \$441 ;
+    neg1_d5 <= \$434 ;
   always @(posedge clk)
-    xsat2_d0 <= \$442 ;
+    s2_mag2 <= \$435 ;
   always @(posedge clk)
-    xsat2_d1 <= \$443 ;
+    s2_neg2 <= \$436 ;
   always @(posedge clk)
-    xsat2_d2 <= \$444 ;
+    s2_xsat2 <= \$437 ;
   always @(posedge clk)
-    xsat2_d3 <= \$445 ;
+    xsat2_d0 <= \$438 ;
   always @(posedge clk)
-    xsat2_d4 <= \$446 ;
+    xsat2_d1 <= \$439 ;
   always @(posedge clk)
-    xsat2_d5 <= \$447 ;
+    xsat2_d2 <= \$440 ;
   always @(posedge clk)
-    xsat2_d6 <= \$448 ;
+    xsat2_d3 <= \$441 ;
   always @(posedge clk)
-    s3_qc2 <= \$449 ;
+    xsat2_d4 <= \$442 ;
   always @(posedge clk)
-    s3_f2 <= \$450 ;
+    xsat2_d5 <= \$443 ;
   always @(posedge clk)
-    s3_k2 <= \$451 ;
+    s3_qc2 <= \$444 ;
   always @(posedge clk)
-    s4_q2 <= \$452 ;
+    s3_f2 <= \$445 ;
   always @(posedge clk)
-    s5_big2 <= \$453 ;
+    s3_k2 <= \$446 ;
   always @(posedge clk)
-    big2_d0 <= \$454 ;
+    s4_q2 <= \$447 ;
   always @(posedge clk)
-    big2_d1 <= \$455 ;
+    s5_big2 <= \$448 ;
   always @(posedge clk)
-    s5_q7_2 <= \$456 ;
+    big2_d0 <= \$449 ;
   always @(posedge clk)
-    q7_2_d0 <= \$457 ;
+    big2_d1 <= \$450 ;
   always @(posedge clk)
-    q7_2_d1 <= \$458 ;
+    s5_q7_2 <= \$451 ;
   always @(posedge clk)
-    s4_f22 <= \$459 ;
+    q7_2_d0 <= \$452 ;
   always @(posedge clk)
-    s5_fc2 <= \$460 ;
+    q7_2_d1 <= \$453 ;
   always @(posedge clk)
-    s5_lo2 <= \$461 ;
+    s4_f22 <= \$454 ;
   always @(posedge clk)
-    s6_hi2 <= \$462 ;
+    s5_fc2 <= \$455 ;
   always @(posedge clk)
-    s6_lo2 <= \$463 ;
+    s5_lo2 <= \$456 ;
   always @(posedge clk)
-    s7_up2 <= \$464 ;
+    s6_hi2 <= \$457 ;
   always @(posedge clk)
-    s8_mag2 <= \$465 ;
+    s6_lo2 <= \$458 ;
   always @(posedge clk)
-    neg2_d0 <= \$466 ;
+    s7_up2 <= \$459 ;
   always @(posedge clk)
-    neg2_d1 <= \$467 ;
+    s8_mag2 <= \$460 ;
   always @(posedge clk)
-    neg2_d2 <= \$468 ;
+    neg2_d0 <= \$461 ;
   always @(posedge clk)
-    neg2_d3 <= \$469 ;
+    neg2_d1 <= \$462 ;
   always @(posedge clk)
-    neg2_d4 <= \$470 ;
+    neg2_d2 <= \$463 ;
   always @(posedge clk)
-    neg2_d5 <= \$471 ;
+    neg2_d3 <= \$464 ;
   always @(posedge clk)
-    s2_mag3 <= \$472 ;
+    neg2_d4 <= \$465 ;
   always @(posedge clk)
-    s2_neg3 <= \$473 ;
+    neg2_d5 <= \$466 ;
   always @(posedge clk)
-    xsat3_d0 <= \$474 ;
+    s2_mag3 <= \$467 ;
   always @(posedge clk)
-    xsat3_d1 <= \$475 ;
+    s2_neg3 <= \$468 ;
   always @(posedge clk)
-    xsat3_d2 <= \$476 ;
+    s2_xsat3 <= \$469 ;
   always @(posedge clk)
-    xsat3_d3 <= \$477 ;
+    xsat3_d0 <= \$470 ;
   always @(posedge clk)
-    xsat3_d4 <= \$478 ;
+    xsat3_d1 <= \$471 ;
   always @(posedge clk)
-    xsat3_d5 <= \$479 ;
+    xsat3_d2 <= \$472 ;
   always @(posedge clk)
-    xsat3_d6 <= \$480 ;
+    xsat3_d3 <= \$473 ;
   always @(posedge clk)
-    s3_qc3 <= \$481 ;
+    xsat3_d4 <= \$474 ;
   always @(posedge clk)
-    s3_f3 <= \$482 ;
+    xsat3_d5 <= \$475 ;
   always @(posedge clk)
-    s3_k3 <= \$483 ;
+    s3_qc3 <= \$476 ;
   always @(posedge clk)
-    s4_q3 <= \$484 ;
+    s3_f3 <= \$477 ;
   always @(posedge clk)
-    s5_big3 <= \$485 ;
+    s3_k3 <= \$478 ;
   always @(posedge clk)
-    big3_d0 <= \$486 ;
+    s4_q3 <= \$479 ;
   always @(posedge clk)
-    big3_d1 <= \$487 ;
+    s5_big3 <= \$480 ;
   always @(posedge clk)
-    s5_q7_3 <= \$488 ;
+    big3_d0 <= \$481 ;
   always @(posedge clk)
-    q7_3_d0 <= \$489 ;
+    big3_d1 <= \$482 ;
   always @(posedge clk)
-    q7_3_d1 <= \$490 ;
+    s5_q7_3 <= \$483 ;
   always @(posedge clk)
-    s4_f23 <= \$491 ;
+    q7_3_d0 <= \$484 ;
   always @(posedge clk)
-    s5_fc3 <= \$492 ;
+    q7_3_d1 <= \$485 ;
   always @(posedge clk)
-    s5_lo3 <= \$493 ;
+    s4_f23 <= \$486 ;
   always @(posedge clk)
-    s6_hi3 <= \$494 ;
+    s5_fc3 <= \$487 ;
   always @(posedge clk)
-    s6_lo3 <= \$495 ;
+    s5_lo3 <= \$488 ;
   always @(posedge clk)
-    s7_up3 <= \$496 ;
+    s6_hi3 <= \$489 ;
   always @(posedge clk)
-    s8_mag3 <= \$497 ;
+    s6_lo3 <= \$490 ;
   always @(posedge clk)
-    neg3_d0 <= \$498 ;
+    s7_up3 <= \$491 ;
   always @(posedge clk)
-    neg3_d1 <= \$499 ;
+    s8_mag3 <= \$492 ;
   always @(posedge clk)
-    neg3_d2 <= \$500 ;
+    neg3_d0 <= \$493 ;
   always @(posedge clk)
-    neg3_d3 <= \$501 ;
+    neg3_d1 <= \$494 ;
   always @(posedge clk)
-    neg3_d4 <= \$502 ;
+    neg3_d2 <= \$495 ;
   always @(posedge clk)
-    neg3_d5 <= \$503 ;
+    neg3_d3 <= \$496 ;
   always @(posedge clk)
-    s2_mag4 <= \$504 ;
+    neg3_d4 <= \$497 ;
   always @(posedge clk)
-    s2_neg4 <= \$505 ;
+    neg3_d5 <= \$498 ;
   always @(posedge clk)
-    xsat4_d0 <= \$506 ;
+    s2_mag4 <= \$499 ;
   always @(posedge clk)
-    xsat4_d1 <= \$507 ;
+    s2_neg4 <= \$500 ;
   always @(posedge clk)
-    xsat4_d2 <= \$508 ;
+    s2_xsat4 <= \$501 ;
   always @(posedge clk)
-    xsat4_d3 <= \$509 ;
+    xsat4_d0 <= \$502 ;
   always @(posedge clk)
-    xsat4_d4 <= \$510 ;
+    xsat4_d1 <= \$503 ;
   always @(posedge clk)
-    xsat4_d5 <= \$511 ;
+    xsat4_d2 <= \$504 ;
   always @(posedge clk)
-    xsat4_d6 <= \$512 ;
+    xsat4_d3 <= \$505 ;
   always @(posedge clk)
-    s3_qc4 <= \$513 ;
+    xsat4_d4 <= \$506 ;
   always @(posedge clk)
-    s3_f4 <= \$514 ;
+    xsat4_d5 <= \$507 ;
   always @(posedge clk)
-    s3_k4 <= \$515 ;
+    s3_qc4 <= \$508 ;
   always @(posedge clk)
-    s4_q4 <= \$516 ;
+    s3_f4 <= \$509 ;
   always @(posedge clk)
-    s5_big4 <= \$517 ;
+    s3_k4 <= \$510 ;
   always @(posedge clk)
-    big4_d0 <= \$518 ;
+    s4_q4 <= \$511 ;
   always @(posedge clk)
-    big4_d1 <= \$519 ;
+    s5_big4 <= \$512 ;
   always @(posedge clk)
-    s5_q7_4 <= \$520 ;
+    big4_d0 <= \$513 ;
   always @(posedge clk)
-    q7_4_d0 <= \$521 ;
+    big4_d1 <= \$514 ;
   always @(posedge clk)
-    q7_4_d1 <= \$522 ;
+    s5_q7_4 <= \$515 ;
   always @(posedge clk)
-    s4_f24 <= \$523 ;
+    q7_4_d0 <= \$516 ;
   always @(posedge clk)
-    s5_fc4 <= \$524 ;
+    q7_4_d1 <= \$517 ;
   always @(posedge clk)
-    s5_lo4 <= \$525 ;
+    s4_f24 <= \$518 ;
   always @(posedge clk)
-    s6_hi4 <= \$526 ;
+    s5_fc4 <= \$519 ;
   always @(posedge clk)
-    s6_lo4 <= \$527 ;
+    s5_lo4 <= \$520 ;
   always @(posedge clk)
-    s7_up4 <= \$528 ;
+    s6_hi4 <= \$521 ;
   always @(posedge clk)
-    s8_mag4 <= \$529 ;
+    s6_lo4 <= \$522 ;
   always @(posedge clk)
-    neg4_d0 <= \$530 ;
+    s7_up4 <= \$523 ;
   always @(posedge clk)
-    neg4_d1 <= \$531 ;
+    s8_mag4 <= \$524 ;
   always @(posedge clk)
-    neg4_d2 <= \$532 ;
+    neg4_d0 <= \$525 ;
   always @(posedge clk)
-    neg4_d3 <= \$533 ;
+    neg4_d1 <= \$526 ;
   always @(posedge clk)
-    neg4_d4 <= \$534 ;
+    neg4_d2 <= \$527 ;
   always @(posedge clk)
-    neg4_d5 <= \$535 ;
+    neg4_d3 <= \$528 ;
   always @(posedge clk)
-    s2_mag5 <= \$536 ;
+    neg4_d4 <= \$529 ;
   always @(posedge clk)
-    s2_neg5 <= \$537 ;
+    neg4_d5 <= \$530 ;
   always @(posedge clk)
-    xsat5_d0 <= \$538 ;
+    s2_mag5 <= \$531 ;
   always @(posedge clk)
-    xsat5_d1 <= \$539 ;
+    s2_neg5 <= \$532 ;
   always @(posedge clk)
-    xsat5_d2 <= \$540 ;
+    s2_xsat5 <= \$533 ;
   always @(posedge clk)
-    xsat5_d3 <= \$541 ;
+    xsat5_d0 <= \$534 ;
   always @(posedge clk)
-    xsat5_d4 <= \$542 ;
+    xsat5_d1 <= \$535 ;
   always @(posedge clk)
-    xsat5_d5 <= \$543 ;
+    xsat5_d2 <= \$536 ;
   always @(posedge clk)
-    xsat5_d6 <= \$544 ;
+    xsat5_d3 <= \$537 ;
   always @(posedge clk)
-    s3_qc5 <= \$545 ;
+    xsat5_d4 <= \$538 ;
   always @(posedge clk)
-    s3_f5 <= \$546 ;
+    xsat5_d5 <= \$539 ;
   always @(posedge clk)
-    s3_k5 <= \$547 ;
+    s3_qc5 <= \$540 ;
   always @(posedge clk)
-    s4_q5 <= \$548 ;
+    s3_f5 <= \$541 ;
   always @(posedge clk)
-    s5_big5 <= \$549 ;
+    s3_k5 <= \$542 ;
   always @(posedge clk)
-    big5_d0 <= \$550 ;
+    s4_q5 <= \$543 ;
   always @(posedge clk)
-    big5_d1 <= \$551 ;
+    s5_big5 <= \$544 ;
   always @(posedge clk)
-    s5_q7_5 <= \$552 ;
+    big5_d0 <= \$545 ;
   always @(posedge clk)
-    q7_5_d0 <= \$553 ;
+    big5_d1 <= \$546 ;
   always @(posedge clk)
-    q7_5_d1 <= \$554 ;
+    s5_q7_5 <= \$547 ;
   always @(posedge clk)
-    s4_f25 <= \$555 ;
+    q7_5_d0 <= \$548 ;
   always @(posedge clk)
-    s5_fc5 <= \$556 ;
+    q7_5_d1 <= \$549 ;
   always @(posedge clk)
-    s5_lo5 <= \$557 ;
+    s4_f25 <= \$550 ;
   always @(posedge clk)
-    s6_hi5 <= \$558 ;
+    s5_fc5 <= \$551 ;
   always @(posedge clk)
-    s6_lo5 <= \$559 ;
+    s5_lo5 <= \$552 ;
   always @(posedge clk)
-    s7_up5 <= \$560 ;
+    s6_hi5 <= \$553 ;
   always @(posedge clk)
-    s8_mag5 <= \$561 ;
+    s6_lo5 <= \$554 ;
   always @(posedge clk)
-    neg5_d0 <= \$562 ;
+    s7_up5 <= \$555 ;
   always @(posedge clk)
-    neg5_d1 <= \$563 ;
+    s8_mag5 <= \$556 ;
   always @(posedge clk)
-    neg5_d2 <= \$564 ;
+    neg5_d0 <= \$557 ;
   always @(posedge clk)
-    neg5_d3 <= \$565 ;
+    neg5_d1 <= \$558 ;
   always @(posedge clk)
-    neg5_d4 <= \$566 ;
+    neg5_d2 <= \$559 ;
   always @(posedge clk)
-    neg5_d5 <= \$567 ;
+    neg5_d3 <= \$560 ;
   always @(posedge clk)
-    s2_mag6 <= \$568 ;
+    neg5_d4 <= \$561 ;
   always @(posedge clk)
-    s2_neg6 <= \$569 ;
+    neg5_d5 <= \$562 ;
   always @(posedge clk)
-    xsat6_d0 <= \$570 ;
+    s2_mag6 <= \$563 ;
   always @(posedge clk)
-    xsat6_d1 <= \$571 ;
+    s2_neg6 <= \$564 ;
   always @(posedge clk)
-    xsat6_d2 <= \$572 ;
+    s2_xsat6 <= \$565 ;
   always @(posedge clk)
-    xsat6_d3 <= \$573 ;
+    xsat6_d0 <= \$566 ;
   always @(posedge clk)
-    xsat6_d4 <= \$574 ;
+    xsat6_d1 <= \$567 ;
   always @(posedge clk)
-    xsat6_d5 <= \$575 ;
+    xsat6_d2 <= \$568 ;
   always @(posedge clk)
-    xsat6_d6 <= \$576 ;
+    xsat6_d3 <= \$569 ;
   always @(posedge clk)
-    s3_qc6 <= \$577 ;
+    xsat6_d4 <= \$570 ;
   always @(posedge clk)
-    s3_f6 <= \$578 ;
+    xsat6_d5 <= \$571 ;
   always @(posedge clk)
-    s3_k6 <= \$579 ;
+    s3_qc6 <= \$572 ;
   always @(posedge clk)
-    s4_q6 <= \$580 ;
+    s3_f6 <= \$573 ;
   always @(posedge clk)
-    s5_big6 <= \$581 ;
+    s3_k6 <= \$574 ;
   always @(posedge clk)
-    big6_d0 <= \$582 ;
+    s4_q6 <= \$575 ;
   always @(posedge clk)
-    big6_d1 <= \$583 ;
+    s5_big6 <= \$576 ;
   always @(posedge clk)
-    s5_q7_6 <= \$584 ;
+    big6_d0 <= \$577 ;
   always @(posedge clk)
-    q7_6_d0 <= \$585 ;
+    big6_d1 <= \$578 ;
   always @(posedge clk)
-    q7_6_d1 <= \$586 ;
+    s5_q7_6 <= \$579 ;
   always @(posedge clk)
-    s4_f26 <= \$587 ;
+    q7_6_d0 <= \$580 ;
   always @(posedge clk)
-    s5_fc6 <= \$588 ;
+    q7_6_d1 <= \$581 ;
   always @(posedge clk)
-    s5_lo6 <= \$589 ;
+    s4_f26 <= \$582 ;
   always @(posedge clk)
-    s6_hi6 <= \$590 ;
+    s5_fc6 <= \$583 ;
   always @(posedge clk)
-    s6_lo6 <= \$591 ;
+    s5_lo6 <= \$584 ;
   always @(posedge clk)
-    s7_up6 <= \$592 ;
+    s6_hi6 <= \$585 ;
   always @(posedge clk)
-    s8_mag6 <= \$593 ;
+    s6_lo6 <= \$586 ;
   always @(posedge clk)
-    neg6_d0 <= \$594 ;
+    s7_up6 <= \$587 ;
   always @(posedge clk)
-    neg6_d1 <= \$595 ;
+    s8_mag6 <= \$588 ;
   always @(posedge clk)
-    neg6_d2 <= \$596 ;
+    neg6_d0 <= \$589 ;
   always @(posedge clk)
-    neg6_d3 <= \$597 ;
+    neg6_d1 <= \$590 ;
   always @(posedge clk)
-    neg6_d4 <= \$598 ;
+    neg6_d2 <= \$591 ;
   always @(posedge clk)
-    neg6_d5 <= \$599 ;
+    neg6_d3 <= \$592 ;
   always @(posedge clk)
-    s2_mag7 <= \$600 ;
+    neg6_d4 <= \$593 ;
   always @(posedge clk)
-    s2_neg7 <= \$601 ;
+    neg6_d5 <= \$594 ;
   always @(posedge clk)
-    xsat7_d0 <= \$602 ;
+    s2_mag7 <= \$595 ;
   always @(posedge clk)
-    xsat7_d1 <= \$603 ;
+    s2_neg7 <= \$596 ;
   always @(posedge clk)
-    xsat7_d2 <= \$604 ;
+    s2_xsat7 <= \$597 ;
   always @(posedge clk)
-    xsat7_d3 <= \$605 ;
+    xsat7_d0 <= \$598 ;
   always @(posedge clk)
-    xsat7_d4 <= \$606 ;
+    xsat7_d1 <= \$599 ;
   always @(posedge clk)
-    xsat7_d5 <= \$607 ;
+    xsat7_d2 <= \$600 ;
   always @(posedge clk)
-    xsat7_d6 <= \$608 ;
+    xsat7_d3 <= \$601 ;
   always @(posedge clk)
-    s3_qc7 <= \$609 ;
+    xsat7_d4 <= \$602 ;
   always @(posedge clk)
-    s3_f7 <= \$610 ;
+    xsat7_d5 <= \$603 ;
   always @(posedge clk)
-    s3_k7 <= \$611 ;
+    s3_qc7 <= \$604 ;
   always @(posedge clk)
-    s4_q7 <= \$612 ;
+    s3_f7 <= \$605 ;
   always @(posedge clk)
-    s5_big7 <= \$613 ;
+    s3_k7 <= \$606 ;
   always @(posedge clk)
-    big7_d0 <= \$614 ;
+    s4_q7 <= \$607 ;
   always @(posedge clk)
-    big7_d1 <= \$615 ;
+    s5_big7 <= \$608 ;
   always @(posedge clk)
-    s5_q7_7 <= \$616 ;
+    big7_d0 <= \$609 ;
   always @(posedge clk)
-    q7_7_d0 <= \$617 ;
+    big7_d1 <= \$610 ;
   always @(posedge clk)
-    q7_7_d1 <= \$618 ;
+    s5_q7_7 <= \$611 ;
   always @(posedge clk)
-    s4_f27 <= \$619 ;
+    q7_7_d0 <= \$612 ;
   always @(posedge clk)
-    s5_fc7 <= \$620 ;
+    q7_7_d1 <= \$613 ;
   always @(posedge clk)
-    s5_lo7 <= \$621 ;
+    s4_f27 <= \$614 ;
   always @(posedge clk)
-    s6_hi7 <= \$622 ;
+    s5_fc7 <= \$615 ;
   always @(posedge clk)
-    s6_lo7 <= \$623 ;
+    s5_lo7 <= \$616 ;
   always @(posedge clk)
-    s7_up7 <= \$624 ;
+    s6_hi7 <= \$617 ;
   always @(posedge clk)
-    s8_mag7 <= \$625 ;
+    s6_lo7 <= \$618 ;
   always @(posedge clk)
-    neg7_d0 <= \$626 ;
+    s7_up7 <= \$619 ;
   always @(posedge clk)
-    neg7_d1 <= \$627 ;
+    s8_mag7 <= \$620 ;
   always @(posedge clk)
-    neg7_d2 <= \$628 ;
+    neg7_d0 <= \$621 ;
   always @(posedge clk)
-    neg7_d3 <= \$629 ;
+    neg7_d1 <= \$622 ;
   always @(posedge clk)
-    neg7_d4 <= \$630 ;
+    neg7_d2 <= \$623 ;
   always @(posedge clk)
-    neg7_d5 <= \$631 ;
+    neg7_d3 <= \$624 ;
   always @(posedge clk)
-    valid_d0 <= \$632 ;
+    neg7_d4 <= \$625 ;
   always @(posedge clk)
-    valid_d1 <= \$633 ;
+    neg7_d5 <= \$626 ;
   always @(posedge clk)
-    valid_d2 <= \$634 ;
+    valid_d0 <= \$627 ;
   always @(posedge clk)
-    valid_d3 <= \$635 ;
+    valid_d1 <= \$628 ;
   always @(posedge clk)
-    valid_d4 <= \$636 ;
+    valid_d2 <= \$629 ;
   always @(posedge clk)
-    valid_d5 <= \$637 ;
+    valid_d3 <= \$630 ;
   always @(posedge clk)
-    valid_d6 <= \$638 ;
+    valid_d4 <= \$631 ;
   always @(posedge clk)
-    valid_d7 <= \$639 ;
+    valid_d5 <= \$632 ;
   always @(posedge clk)
-    last_d0 <= \$640 ;
+    valid_d6 <= \$633 ;
   always @(posedge clk)
-    last_d1 <= \$641 ;
+    valid_d7 <= \$634 ;
   always @(posedge clk)
-    last_d2 <= \$642 ;
+    last_d0 <= \$635 ;
   always @(posedge clk)
-    last_d3 <= \$643 ;
+    last_d1 <= \$636 ;
   always @(posedge clk)
-    last_d4 <= \$644 ;
+    last_d2 <= \$637 ;
   always @(posedge clk)
-    last_d5 <= \$645 ;
+    last_d3 <= \$638 ;
   always @(posedge clk)
-    last_d6 <= \$646 ;
+    last_d4 <= \$639 ;
   always @(posedge clk)
-    last_d7 <= \$647 ;
+    last_d5 <= \$640 ;
   always @(posedge clk)
-    keep_d0 <= \$648 ;
+    last_d6 <= \$641 ;
   always @(posedge clk)
-    keep_d1 <= \$649 ;
+    last_d7 <= \$642 ;
   always @(posedge clk)
-    keep_d2 <= \$650 ;
+    keep_d0 <= \$643 ;
   always @(posedge clk)
-    keep_d3 <= \$651 ;
+    keep_d1 <= \$644 ;
   always @(posedge clk)
-    keep_d4 <= \$652 ;
+    keep_d2 <= \$645 ;
   always @(posedge clk)
-    keep_d5 <= \$653 ;
+    keep_d3 <= \$646 ;
   always @(posedge clk)
-    keep_d6 <= \$654 ;
+    keep_d4 <= \$647 ;
   always @(posedge clk)
-    keep_d7 <= \$655 ;
+    keep_d5 <= \$648 ;
   always @(posedge clk)
-    k_out_d0 <= \$656 ;
+    keep_d6 <= \$649 ;
   always @(posedge clk)
-    k_out_d1 <= \$657 ;
+    keep_d7 <= \$650 ;
   always @(posedge clk)
-    k_out_d2 <= \$658 ;
+    k_out_d0 <= \$651 ;
   always @(posedge clk)
-    k_out_d3 <= \$659 ;
+    k_out_d1 <= \$652 ;
   always @(posedge clk)
-    k_out_d4 <= \$660 ;
+    k_out_d2 <= \$653 ;
   always @(posedge clk)
-    k_out_d5 <= \$661 ;
+    k_out_d3 <= \$654 ;
+  always @(posedge clk)
+    k_out_d4 <= \$655 ;
+  always @(posedge clk)
+    k_out_d5 <= \$656 ;
   assign out_buffer_pop = o__valid & r_en;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & i__ready;
   assign \$3  = - s8_mag0;
   assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_mag0 };
-  assign \$5  = only_saturate_d7 ? xsat0_d6 : \$4 ;
+  assign \$5  = only_saturate_d7 ? xsat0_d5 : \$4 ;
   assign \$6  = - s8_mag1;
   assign \$7  = neg1_d5 ? \$6  : { 1'h0, s8_mag1 };
-  assign \$8  = only_saturate_d7 ? xsat1_d6 : \$7 ;
+  assign \$8  = only_saturate_d7 ? xsat1_d5 : \$7 ;
   assign \$9  = - s8_mag2;
   assign \$10  = neg2_d5 ? \$9  : { 1'h0, s8_mag2 };
-  assign \$11  = only_saturate_d7 ? xsat2_d6 : \$10 ;
+  assign \$11  = only_saturate_d7 ? xsat2_d5 : \$10 ;
   assign \$12  = - s8_mag3;
   assign \$13  = neg3_d5 ? \$12  : { 1'h0, s8_mag3 };
-  assign \$14  = only_saturate_d7 ? xsat3_d6 : \$13 ;
+  assign \$14  = only_saturate_d7 ? xsat3_d5 : \$13 ;
   assign \$15  = - s8_mag4;
   assign \$16  = neg4_d5 ? \$15  : { 1'h0, s8_mag4 };
-  assign \$17  = only_saturate_d7 ? xsat4_d6 : \$16 ;
+  assign \$17  = only_saturate_d7 ? xsat4_d5 : \$16 ;
   assign \$18  = - s8_mag5;
   assign \$19  = neg5_d5 ? \$18  : { 1'h0, s8_mag5 };
-  assign \$20  = only_saturate_d7 ? xsat5_d6 : \$19 ;
+  assign \$20  = only_saturate_d7 ? xsat5_d5 : \$19 ;
   assign \$21  = - s8_mag6;
   assign \$22  = neg6_d5 ? \$21  : { 1'h0, s8_mag6 };
-  assign \$23  = only_saturate_d7 ? xsat6_d6 : \$22 ;
+  assign \$23  = only_saturate_d7 ? xsat6_d5 : \$22 ;
   assign \$24  = - s8_mag7;
   assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_mag7 };
-  assign \$26  = only_saturate_d7 ? xsat7_d6 : \$25 ;
+  assign \$26  = only_saturate_d7 ? xsat7_d5 : \$25 ;
   assign w_en = i__ready & valid_d7;
   assign \$27  = \$2 [2:0] <= 1'h1;
   assign \$28  = i__payload[261:256] > 6'h20;
   assign \$29  = take & \$28 ;
-  assign \$30  = i__payload[261:256] > 6'h20;
-  assign \$31  = \$30  ? 32'd0 : i__payload[31:0];
-  assign \$32  = i__payload[261:256] > 6'h20;
-  assign \$33  = \$32  ? 32'd0 : i__payload[63:32];
-  assign \$34  = i__payload[261:256] > 6'h20;
-  assign \$35  = \$34  ? 32'd0 : i__payload[95:64];
-  assign \$36  = i__payload[261:256] > 6'h20;
-  assign \$37  = \$36  ? 32'd0 : i__payload[127:96];
-  assign \$38  = i__payload[261:256] > 6'h20;
-  assign \$39  = \$38  ? 32'd0 : i__payload[159:128];
-  assign \$40  = i__payload[261:256] > 6'h20;
-  assign \$41  = \$40  ? 32'd0 : i__payload[191:160];
-  assign \$42  = i__payload[261:256] > 6'h20;
-  assign \$43  = \$42  ? 32'd0 : i__payload[223:192];
-  assign \$44  = i__payload[261:256] > 6'h20;
-  assign \$45  = \$44  ? 32'd0 : i__payload[255:224];
-  assign \$46  = ! i__payload[261:256];
-  assign \$47  = i__payload[261:256] > 6'h20;
-  assign \$48  = \$46  | \$47 ;
-  assign \$49  = s1_k > 1'h0;
-  assign \$50  = s1_k > 1'h1;
-  assign \$51  = s1_k > 2'h2;
-  assign \$52  = s1_k > 2'h3;
-  assign \$53  = s1_k > 3'h4;
-  assign \$54  = s1_k > 3'h5;
-  assign \$55  = s1_k > 3'h6;
-  assign \$56  = s1_k > 3'h7;
-  assign \$57  = s1_k > 4'h8;
-  assign \$58  = s1_k > 4'h9;
-  assign \$59  = s1_k > 4'ha;
-  assign \$60  = s1_k > 4'hb;
-  assign \$61  = s1_k > 4'hc;
-  assign \$62  = s1_k > 4'hd;
-  assign \$63  = s1_k > 4'he;
-  assign \$64  = s1_k > 4'hf;
-  assign \$65  = s1_k > 5'h10;
-  assign \$66  = s1_k > 5'h11;
-  assign \$67  = s1_k > 5'h12;
-  assign \$68  = s1_k > 5'h13;
-  assign \$69  = s1_k > 5'h14;
-  assign \$70  = s1_k > 5'h15;
-  assign \$71  = s1_k > 5'h16;
-  assign \$72  = s1_k > 5'h17;
-  assign \$73  = s1_k > 5'h18;
-  assign \$74  = s1_k > 5'h19;
-  assign \$75  = s1_k > 5'h1a;
-  assign \$76  = s1_k > 5'h1b;
-  assign \$77  = s1_k > 5'h1c;
-  assign \$78  = s1_k > 5'h1d;
-  assign \$79  = s1_k > 5'h1e;
-  assign \$80  = s1_k > 5'h1f;
-  assign \$83  = \$82  > 1'h0;
-  assign \$85  = \$84  > 1'h1;
-  assign \$87  = \$86  > 2'h2;
-  assign \$89  = \$88  > 2'h3;
-  assign \$91  = \$90  > 3'h4;
-  assign \$93  = \$92  > 3'h5;
-  assign \$95  = \$94  > 3'h6;
-  assign \$97  = \$96  > 3'h7;
-  assign \$99  = \$98  > 4'h8;
-  assign \$101  = \$100  > 4'h9;
-  assign \$103  = \$102  > 4'ha;
-  assign \$105  = \$104  > 4'hb;
-  assign \$107  = \$106  > 4'hc;
-  assign \$109  = \$108  > 4'hd;
-  assign \$111  = \$110  > 4'he;
-  assign \$113  = \$112  > 4'hf;
-  assign \$114  = $signed(s1_x0) < $signed(1'h0);
-  assign \$115  = - $signed(s1_x0);
-  assign \$116  = \$114  ? \$115  : { s1_x0[31], s1_x0 };
-  assign \$117  = $signed(s1_x0) < $signed(1'h0);
-  assign \$118  = ~ s1_x0[31];
-  assign \$119  = | s1_x0[31:7];
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = & s1_x0[31:7];
-  assign \$122  = | s1_x0[6:0];
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = ~ \$123 ;
-  assign \$125  = s1_x0[31] & \$124 ;
-  assign \$126  = \$125  ? 8'h81 : s1_x0[7:0];
-  assign \$127  = \$120  ? 8'h7f : \$126 ;
-  assign \$128  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$129  = s2_mag0 & s2_mask;
-  assign \$130  = s3_qc0 >> s3_k0;
-  assign \$131  = | s4_q0[31:7];
-  assign \$133  = s3_odd ? \$132  : s3_f0;
-  assign \$134  = s4_f20 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$135  = s4_f20[15:0] & s4_mask_h_d2;
-  assign \$136  = s5_fc0 >> s5_h;
-  assign \$137  = s6_hi0 > s6_lo0;
-  assign \$138  = q7_0_d1 == 7'h7f;
-  assign \$139  = \$138  & s7_up0;
-  assign \$140  = big0_d1 | \$139 ;
-  assign \$141  = q7_0_d1 + s7_up0;
-  assign \$142  = \$140  ? 8'h7f : \$141 ;
-  assign \$143  = $signed(s1_x1) < $signed(1'h0);
-  assign \$144  = - $signed(s1_x1);
-  assign \$145  = \$143  ? \$144  : { s1_x1[31], s1_x1 };
-  assign \$146  = $signed(s1_x1) < $signed(1'h0);
-  assign \$147  = ~ s1_x1[31];
-  assign \$148  = | s1_x1[31:7];
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = & s1_x1[31:7];
-  assign \$151  = | s1_x1[6:0];
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = s1_x1[31] & \$153 ;
-  assign \$155  = \$154  ? 8'h81 : s1_x1[7:0];
-  assign \$156  = \$149  ? 8'h7f : \$155 ;
-  assign \$157  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$158  = s2_mag1 & s2_mask;
-  assign \$159  = s3_qc1 >> s3_k1;
-  assign \$160  = | s4_q1[31:7];
-  assign \$162  = s3_odd ? \$161  : s3_f1;
-  assign \$163  = s4_f21 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$164  = s4_f21[15:0] & s4_mask_h_d2;
-  assign \$165  = s5_fc1 >> s5_h;
-  assign \$166  = s6_hi1 > s6_lo1;
-  assign \$167  = q7_1_d1 == 7'h7f;
-  assign \$168  = \$167  & s7_up1;
-  assign \$169  = big1_d1 | \$168 ;
-  assign \$170  = q7_1_d1 + s7_up1;
-  assign \$171  = \$169  ? 8'h7f : \$170 ;
-  assign \$172  = $signed(s1_x2) < $signed(1'h0);
-  assign \$173  = - $signed(s1_x2);
-  assign \$174  = \$172  ? \$173  : { s1_x2[31], s1_x2 };
-  assign \$175  = $signed(s1_x2) < $signed(1'h0);
-  assign \$176  = ~ s1_x2[31];
-  assign \$177  = | s1_x2[31:7];
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = & s1_x2[31:7];
-  assign \$180  = | s1_x2[6:0];
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = s1_x2[31] & \$182 ;
-  assign \$184  = \$183  ? 8'h81 : s1_x2[7:0];
-  assign \$185  = \$178  ? 8'h7f : \$184 ;
-  assign \$186  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$187  = s2_mag2 & s2_mask;
-  assign \$188  = s3_qc2 >> s3_k2;
-  assign \$189  = | s4_q2[31:7];
-  assign \$191  = s3_odd ? \$190  : s3_f2;
-  assign \$192  = s4_f22 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$193  = s4_f22[15:0] & s4_mask_h_d2;
-  assign \$194  = s5_fc2 >> s5_h;
-  assign \$195  = s6_hi2 > s6_lo2;
-  assign \$196  = q7_2_d1 == 7'h7f;
-  assign \$197  = \$196  & s7_up2;
-  assign \$198  = big2_d1 | \$197 ;
-  assign \$199  = q7_2_d1 + s7_up2;
-  assign \$200  = \$198  ? 8'h7f : \$199 ;
-  assign \$201  = $signed(s1_x3) < $signed(1'h0);
-  assign \$202  = - $signed(s1_x3);
-  assign \$203  = \$201  ? \$202  : { s1_x3[31], s1_x3 };
-  assign \$204  = $signed(s1_x3) < $signed(1'h0);
-  assign \$205  = ~ s1_x3[31];
-  assign \$206  = | s1_x3[31:7];
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = & s1_x3[31:7];
-  assign \$209  = | s1_x3[6:0];
-  assign \$210  = \$208  & \$209 ;
-  assign \$211  = ~ \$210 ;
-  assign \$212  = s1_x3[31] & \$211 ;
-  assign \$213  = \$212  ? 8'h81 : s1_x3[7:0];
-  assign \$214  = \$207  ? 8'h7f : \$213 ;
-  assign \$215  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$216  = s2_mag3 & s2_mask;
-  assign \$217  = s3_qc3 >> s3_k3;
-  assign \$218  = | s4_q3[31:7];
-  assign \$220  = s3_odd ? \$219  : s3_f3;
-  assign \$221  = s4_f23 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$222  = s4_f23[15:0] & s4_mask_h_d2;
-  assign \$223  = s5_fc3 >> s5_h;
-  assign \$224  = s6_hi3 > s6_lo3;
-  assign \$225  = q7_3_d1 == 7'h7f;
-  assign \$226  = \$225  & s7_up3;
-  assign \$227  = big3_d1 | \$226 ;
-  assign \$228  = q7_3_d1 + s7_up3;
-  assign \$229  = \$227  ? 8'h7f : \$228 ;
-  assign \$230  = $signed(s1_x4) < $signed(1'h0);
-  assign \$231  = - $signed(s1_x4);
-  assign \$232  = \$230  ? \$231  : { s1_x4[31], s1_x4 };
-  assign \$233  = $signed(s1_x4) < $signed(1'h0);
-  assign \$234  = ~ s1_x4[31];
-  assign \$235  = | s1_x4[31:7];
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = & s1_x4[31:7];
-  assign \$238  = | s1_x4[6:0];
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = ~ \$239 ;
-  assign \$241  = s1_x4[31] & \$240 ;
-  assign \$242  = \$241  ? 8'h81 : s1_x4[7:0];
-  assign \$243  = \$236  ? 8'h7f : \$242 ;
-  assign \$244  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$245  = s2_mag4 & s2_mask;
-  assign \$246  = s3_qc4 >> s3_k4;
-  assign \$247  = | s4_q4[31:7];
-  assign \$249  = s3_odd ? \$248  : s3_f4;
-  assign \$250  = s4_f24 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$251  = s4_f24[15:0] & s4_mask_h_d2;
-  assign \$252  = s5_fc4 >> s5_h;
-  assign \$253  = s6_hi4 > s6_lo4;
-  assign \$254  = q7_4_d1 == 7'h7f;
-  assign \$255  = \$254  & s7_up4;
-  assign \$256  = big4_d1 | \$255 ;
-  assign \$257  = q7_4_d1 + s7_up4;
-  assign \$258  = \$256  ? 8'h7f : \$257 ;
-  assign \$259  = $signed(s1_x5) < $signed(1'h0);
-  assign \$260  = - $signed(s1_x5);
-  assign \$261  = \$259  ? \$260  : { s1_x5[31], s1_x5 };
-  assign \$262  = $signed(s1_x5) < $signed(1'h0);
-  assign \$263  = ~ s1_x5[31];
-  assign \$264  = | s1_x5[31:7];
-  assign \$265  = \$263  & \$264 ;
-  assign \$266  = & s1_x5[31:7];
-  assign \$267  = | s1_x5[6:0];
-  assign \$268  = \$266  & \$267 ;
-  assign \$269  = ~ \$268 ;
-  assign \$270  = s1_x5[31] & \$269 ;
-  assign \$271  = \$270  ? 8'h81 : s1_x5[7:0];
-  assign \$272  = \$265  ? 8'h7f : \$271 ;
-  assign \$273  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$274  = s2_mag5 & s2_mask;
-  assign \$275  = s3_qc5 >> s3_k5;
-  assign \$276  = | s4_q5[31:7];
-  assign \$278  = s3_odd ? \$277  : s3_f5;
-  assign \$279  = s4_f25 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$280  = s4_f25[15:0] & s4_mask_h_d2;
-  assign \$281  = s5_fc5 >> s5_h;
-  assign \$282  = s6_hi5 > s6_lo5;
-  assign \$283  = q7_5_d1 == 7'h7f;
-  assign \$284  = \$283  & s7_up5;
-  assign \$285  = big5_d1 | \$284 ;
-  assign \$286  = q7_5_d1 + s7_up5;
-  assign \$287  = \$285  ? 8'h7f : \$286 ;
-  assign \$288  = $signed(s1_x6) < $signed(1'h0);
-  assign \$289  = - $signed(s1_x6);
-  assign \$290  = \$288  ? \$289  : { s1_x6[31], s1_x6 };
-  assign \$291  = $signed(s1_x6) < $signed(1'h0);
-  assign \$292  = ~ s1_x6[31];
-  assign \$293  = | s1_x6[31:7];
-  assign \$294  = \$292  & \$293 ;
-  assign \$295  = & s1_x6[31:7];
-  assign \$296  = | s1_x6[6:0];
-  assign \$297  = \$295  & \$296 ;
-  assign \$298  = ~ \$297 ;
-  assign \$299  = s1_x6[31] & \$298 ;
-  assign \$300  = \$299  ? 8'h81 : s1_x6[7:0];
-  assign \$301  = \$294  ? 8'h7f : \$300 ;
-  assign \$302  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$303  = s2_mag6 & s2_mask;
-  assign \$304  = s3_qc6 >> s3_k6;
-  assign \$305  = | s4_q6[31:7];
-  assign \$307  = s3_odd ? \$306  : s3_f6;
-  assign \$308  = s4_f26 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$309  = s4_f26[15:0] & s4_mask_h_d2;
-  assign \$310  = s5_fc6 >> s5_h;
-  assign \$311  = s6_hi6 > s6_lo6;
-  assign \$312  = q7_6_d1 == 7'h7f;
-  assign \$313  = \$312  & s7_up6;
-  assign \$314  = big6_d1 | \$313 ;
-  assign \$315  = q7_6_d1 + s7_up6;
-  assign \$316  = \$314  ? 8'h7f : \$315 ;
-  assign \$317  = $signed(s1_x7) < $signed(1'h0);
-  assign \$318  = - $signed(s1_x7);
-  assign \$319  = \$317  ? \$318  : { s1_x7[31], s1_x7 };
-  assign \$320  = $signed(s1_x7) < $signed(1'h0);
-  assign \$321  = ~ s1_x7[31];
-  assign \$322  = | s1_x7[31:7];
-  assign \$323  = \$321  & \$322 ;
-  assign \$324  = & s1_x7[31:7];
-  assign \$325  = | s1_x7[6:0];
-  assign \$326  = \$324  & \$325 ;
-  assign \$327  = ~ \$326 ;
-  assign \$328  = s1_x7[31] & \$327 ;
-  assign \$329  = \$328  ? 8'h81 : s1_x7[7:0];
-  assign \$330  = \$323  ? 8'h7f : \$329 ;
-  assign \$331  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$332  = s2_mag7 & s2_mask;
-  assign \$333  = s3_qc7 >> s3_k7;
-  assign \$334  = | s4_q7[31:7];
+  assign \$30  = ! i__payload[261:256];
+  assign \$31  = i__payload[261:256] > 6'h20;
+  assign \$32  = \$30  | \$31 ;
+  assign \$33  = s1_k > 1'h0;
+  assign \$34  = s1_k > 1'h1;
+  assign \$35  = s1_k > 2'h2;
+  assign \$36  = s1_k > 2'h3;
+  assign \$37  = s1_k > 3'h4;
+  assign \$38  = s1_k > 3'h5;
+  assign \$39  = s1_k > 3'h6;
+  assign \$40  = s1_k > 3'h7;
+  assign \$41  = s1_k > 4'h8;
+  assign \$42  = s1_k > 4'h9;
+  assign \$43  = s1_k > 4'ha;
+  assign \$44  = s1_k > 4'hb;
+  assign \$45  = s1_k > 4'hc;
+  assign \$46  = s1_k > 4'hd;
+  assign \$47  = s1_k > 4'he;
+  assign \$48  = s1_k > 4'hf;
+  assign \$49  = s1_k > 5'h10;
+  assign \$50  = s1_k > 5'h11;
+  assign \$51  = s1_k > 5'h12;
+  assign \$52  = s1_k > 5'h13;
+  assign \$53  = s1_k > 5'h14;
+  assign \$54  = s1_k > 5'h15;
+  assign \$55  = s1_k > 5'h16;
+  assign \$56  = s1_k > 5'h17;
+  assign \$57  = s1_k > 5'h18;
+  assign \$58  = s1_k > 5'h19;
+  assign \$59  = s1_k > 5'h1a;
+  assign \$60  = s1_k > 5'h1b;
+  assign \$61  = s1_k > 5'h1c;
+  assign \$62  = s1_k > 5'h1d;
+  assign \$63  = s1_k > 5'h1e;
+  assign \$64  = s1_k > 5'h1f;
+  assign \$65  = i__payload[261:256] > 6'h20;
+  assign \$68  = \$67  > 1'h0;
+  assign \$70  = \$69  > 1'h1;
+  assign \$72  = \$71  > 2'h2;
+  assign \$74  = \$73  > 2'h3;
+  assign \$76  = \$75  > 3'h4;
+  assign \$78  = \$77  > 3'h5;
+  assign \$80  = \$79  > 3'h6;
+  assign \$82  = \$81  > 3'h7;
+  assign \$84  = \$83  > 4'h8;
+  assign \$86  = \$85  > 4'h9;
+  assign \$88  = \$87  > 4'ha;
+  assign \$90  = \$89  > 4'hb;
+  assign \$92  = \$91  > 4'hc;
+  assign \$94  = \$93  > 4'hd;
+  assign \$96  = \$95  > 4'he;
+  assign \$98  = \$97  > 4'hf;
+  assign \$99  = $signed(s1_x0) < $signed(1'h0);
+  assign \$100  = - $signed(s1_x0);
+  assign \$101  = \$99  ? \$100  : { s1_x0[31], s1_x0 };
+  assign \$102  = $signed(s1_x0) < $signed(1'h0);
+  assign \$103  = ~ s1_x0[31];
+  assign \$104  = | s1_x0[31:7];
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = & s1_x0[31:7];
+  assign \$107  = | s1_x0[6:0];
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = ~ \$108 ;
+  assign \$110  = s1_x0[31] & \$109 ;
+  assign \$111  = \$110  ? 8'h81 : s1_x0[7:0];
+  assign \$112  = \$105  ? 8'h7f : \$111 ;
+  assign \$113  = refused_d1 ? 8'h00 : s2_xsat0;
+  assign \$114  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$115  = s2_mag0 & s2_mask;
+  assign \$116  = s3_qc0 >> s3_k0;
+  assign \$117  = | s4_q0[31:7];
+  assign \$119  = s3_odd ? \$118  : s3_f0;
+  assign \$120  = s4_f20 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$121  = s4_f20[15:0] & s4_mask_h_d2;
+  assign \$122  = s5_fc0 >> s5_h;
+  assign \$123  = s6_hi0 > s6_lo0;
+  assign \$124  = q7_0_d1 == 7'h7f;
+  assign \$125  = \$124  & s7_up0;
+  assign \$126  = big0_d1 | \$125 ;
+  assign \$127  = q7_0_d1 + s7_up0;
+  assign \$128  = \$126  ? 8'h7f : \$127 ;
+  assign \$129  = $signed(s1_x1) < $signed(1'h0);
+  assign \$130  = - $signed(s1_x1);
+  assign \$131  = \$129  ? \$130  : { s1_x1[31], s1_x1 };
+  assign \$132  = $signed(s1_x1) < $signed(1'h0);
+  assign \$133  = ~ s1_x1[31];
+  assign \$134  = | s1_x1[31:7];
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = & s1_x1[31:7];
+  assign \$137  = | s1_x1[6:0];
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = ~ \$138 ;
+  assign \$140  = s1_x1[31] & \$139 ;
+  assign \$141  = \$140  ? 8'h81 : s1_x1[7:0];
+  assign \$142  = \$135  ? 8'h7f : \$141 ;
+  assign \$143  = refused_d1 ? 8'h00 : s2_xsat1;
+  assign \$144  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$145  = s2_mag1 & s2_mask;
+  assign \$146  = s3_qc1 >> s3_k1;
+  assign \$147  = | s4_q1[31:7];
+  assign \$149  = s3_odd ? \$148  : s3_f1;
+  assign \$150  = s4_f21 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$151  = s4_f21[15:0] & s4_mask_h_d2;
+  assign \$152  = s5_fc1 >> s5_h;
+  assign \$153  = s6_hi1 > s6_lo1;
+  assign \$154  = q7_1_d1 == 7'h7f;
+  assign \$155  = \$154  & s7_up1;
+  assign \$156  = big1_d1 | \$155 ;
+  assign \$157  = q7_1_d1 + s7_up1;
+  assign \$158  = \$156  ? 8'h7f : \$157 ;
+  assign \$159  = $signed(s1_x2) < $signed(1'h0);
+  assign \$160  = - $signed(s1_x2);
+  assign \$161  = \$159  ? \$160  : { s1_x2[31], s1_x2 };
+  assign \$162  = $signed(s1_x2) < $signed(1'h0);
+  assign \$163  = ~ s1_x2[31];
+  assign \$164  = | s1_x2[31:7];
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = & s1_x2[31:7];
+  assign \$167  = | s1_x2[6:0];
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = ~ \$168 ;
+  assign \$170  = s1_x2[31] & \$169 ;
+  assign \$171  = \$170  ? 8'h81 : s1_x2[7:0];
+  assign \$172  = \$165  ? 8'h7f : \$171 ;
+  assign \$173  = refused_d1 ? 8'h00 : s2_xsat2;
+  assign \$174  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$175  = s2_mag2 & s2_mask;
+  assign \$176  = s3_qc2 >> s3_k2;
+  assign \$177  = | s4_q2[31:7];
+  assign \$179  = s3_odd ? \$178  : s3_f2;
+  assign \$180  = s4_f22 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$181  = s4_f22[15:0] & s4_mask_h_d2;
+  assign \$182  = s5_fc2 >> s5_h;
+  assign \$183  = s6_hi2 > s6_lo2;
+  assign \$184  = q7_2_d1 == 7'h7f;
+  assign \$185  = \$184  & s7_up2;
+  assign \$186  = big2_d1 | \$185 ;
+  assign \$187  = q7_2_d1 + s7_up2;
+  assign \$188  = \$186  ? 8'h7f : \$187 ;
+  assign \$189  = $signed(s1_x3) < $signed(1'h0);
+  assign \$190  = - $signed(s1_x3);
+  assign \$191  = \$189  ? \$190  : { s1_x3[31], s1_x3 };
+  assign \$192  = $signed(s1_x3) < $signed(1'h0);
+  assign \$193  = ~ s1_x3[31];
+  assign \$194  = | s1_x3[31:7];
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = & s1_x3[31:7];
+  assign \$197  = | s1_x3[6:0];
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = ~ \$198 ;
+  assign \$200  = s1_x3[31] & \$199 ;
+  assign \$201  = \$200  ? 8'h81 : s1_x3[7:0];
+  assign \$202  = \$195  ? 8'h7f : \$201 ;
+  assign \$203  = refused_d1 ? 8'h00 : s2_xsat3;
+  assign \$204  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$205  = s2_mag3 & s2_mask;
+  assign \$206  = s3_qc3 >> s3_k3;
+  assign \$207  = | s4_q3[31:7];
+  assign \$209  = s3_odd ? \$208  : s3_f3;
+  assign \$210  = s4_f23 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$211  = s4_f23[15:0] & s4_mask_h_d2;
+  assign \$212  = s5_fc3 >> s5_h;
+  assign \$213  = s6_hi3 > s6_lo3;
+  assign \$214  = q7_3_d1 == 7'h7f;
+  assign \$215  = \$214  & s7_up3;
+  assign \$216  = big3_d1 | \$215 ;
+  assign \$217  = q7_3_d1 + s7_up3;
+  assign \$218  = \$216  ? 8'h7f : \$217 ;
+  assign \$219  = $signed(s1_x4) < $signed(1'h0);
+  assign \$220  = - $signed(s1_x4);
+  assign \$221  = \$219  ? \$220  : { s1_x4[31], s1_x4 };
+  assign \$222  = $signed(s1_x4) < $signed(1'h0);
+  assign \$223  = ~ s1_x4[31];
+  assign \$224  = | s1_x4[31:7];
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = & s1_x4[31:7];
+  assign \$227  = | s1_x4[6:0];
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = ~ \$228 ;
+  assign \$230  = s1_x4[31] & \$229 ;
+  assign \$231  = \$230  ? 8'h81 : s1_x4[7:0];
+  assign \$232  = \$225  ? 8'h7f : \$231 ;
+  assign \$233  = refused_d1 ? 8'h00 : s2_xsat4;
+  assign \$234  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$235  = s2_mag4 & s2_mask;
+  assign \$236  = s3_qc4 >> s3_k4;
+  assign \$237  = | s4_q4[31:7];
+  assign \$239  = s3_odd ? \$238  : s3_f4;
+  assign \$240  = s4_f24 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$241  = s4_f24[15:0] & s4_mask_h_d2;
+  assign \$242  = s5_fc4 >> s5_h;
+  assign \$243  = s6_hi4 > s6_lo4;
+  assign \$244  = q7_4_d1 == 7'h7f;
+  assign \$245  = \$244  & s7_up4;
+  assign \$246  = big4_d1 | \$245 ;
+  assign \$247  = q7_4_d1 + s7_up4;
+  assign \$248  = \$246  ? 8'h7f : \$247 ;
+  assign \$249  = $signed(s1_x5) < $signed(1'h0);
+  assign \$250  = - $signed(s1_x5);
+  assign \$251  = \$249  ? \$250  : { s1_x5[31], s1_x5 };
+  assign \$252  = $signed(s1_x5) < $signed(1'h0);
+  assign \$253  = ~ s1_x5[31];
+  assign \$254  = | s1_x5[31:7];
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = & s1_x5[31:7];
+  assign \$257  = | s1_x5[6:0];
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = ~ \$258 ;
+  assign \$260  = s1_x5[31] & \$259 ;
+  assign \$261  = \$260  ? 8'h81 : s1_x5[7:0];
+  assign \$262  = \$255  ? 8'h7f : \$261 ;
+  assign \$263  = refused_d1 ? 8'h00 : s2_xsat5;
+  assign \$264  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$265  = s2_mag5 & s2_mask;
+  assign \$266  = s3_qc5 >> s3_k5;
+  assign \$267  = | s4_q5[31:7];
+  assign \$269  = s3_odd ? \$268  : s3_f5;
+  assign \$270  = s4_f25 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$271  = s4_f25[15:0] & s4_mask_h_d2;
+  assign \$272  = s5_fc5 >> s5_h;
+  assign \$273  = s6_hi5 > s6_lo5;
+  assign \$274  = q7_5_d1 == 7'h7f;
+  assign \$275  = \$274  & s7_up5;
+  assign \$276  = big5_d1 | \$275 ;
+  assign \$277  = q7_5_d1 + s7_up5;
+  assign \$278  = \$276  ? 8'h7f : \$277 ;
+  assign \$279  = $signed(s1_x6) < $signed(1'h0);
+  assign \$280  = - $signed(s1_x6);
+  assign \$281  = \$279  ? \$280  : { s1_x6[31], s1_x6 };
+  assign \$282  = $signed(s1_x6) < $signed(1'h0);
+  assign \$283  = ~ s1_x6[31];
+  assign \$284  = | s1_x6[31:7];
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = & s1_x6[31:7];
+  assign \$287  = | s1_x6[6:0];
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = ~ \$288 ;
+  assign \$290  = s1_x6[31] & \$289 ;
+  assign \$291  = \$290  ? 8'h81 : s1_x6[7:0];
+  assign \$292  = \$285  ? 8'h7f : \$291 ;
+  assign \$293  = refused_d1 ? 8'h00 : s2_xsat6;
+  assign \$294  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$295  = s2_mag6 & s2_mask;
+  assign \$296  = s3_qc6 >> s3_k6;
+  assign \$297  = | s4_q6[31:7];
+  assign \$299  = s3_odd ? \$298  : s3_f6;
+  assign \$300  = s4_f26 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$301  = s4_f26[15:0] & s4_mask_h_d2;
+  assign \$302  = s5_fc6 >> s5_h;
+  assign \$303  = s6_hi6 > s6_lo6;
+  assign \$304  = q7_6_d1 == 7'h7f;
+  assign \$305  = \$304  & s7_up6;
+  assign \$306  = big6_d1 | \$305 ;
+  assign \$307  = q7_6_d1 + s7_up6;
+  assign \$308  = \$306  ? 8'h7f : \$307 ;
+  assign \$309  = $signed(s1_x7) < $signed(1'h0);
+  assign \$310  = - $signed(s1_x7);
+  assign \$311  = \$309  ? \$310  : { s1_x7[31], s1_x7 };
+  assign \$312  = $signed(s1_x7) < $signed(1'h0);
+  assign \$313  = ~ s1_x7[31];
+  assign \$314  = | s1_x7[31:7];
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = & s1_x7[31:7];
+  assign \$317  = | s1_x7[6:0];
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = s1_x7[31] & \$319 ;
+  assign \$321  = \$320  ? 8'h81 : s1_x7[7:0];
+  assign \$322  = \$315  ? 8'h7f : \$321 ;
+  assign \$323  = refused_d1 ? 8'h00 : s2_xsat7;
+  assign \$324  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$325  = s2_mag7 & s2_mask;
+  assign \$326  = s3_qc7 >> s3_k7;
+  assign \$327  = | s4_q7[31:7];
+  assign \$329  = s3_odd ? \$328  : s3_f7;
+  assign \$330  = s4_f27 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$331  = s4_f27[15:0] & s4_mask_h_d2;
+  assign \$332  = s5_fc7 >> s5_h;
+  assign \$333  = s6_hi7 > s6_lo7;
+  assign \$334  = q7_7_d1 == 7'h7f;
+  assign \$335  = \$334  & s7_up7;
+  assign \$336  = big7_d1 | \$335 ;
+  assign \$337  = q7_7_d1 + s7_up7;
+  assign \$338  = \$336  ? 8'h7f : \$337 ;
+  assign \$339  = i__payload[261:256] > 6'h20;
+  assign \$340  = \$339  ? 8'h00 : i__payload[269:262];
   \datapath.rounder.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -39267,36 +39261,106 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$348  = \$27 ;
+    \$341  = \$27 ;
     if (rst) begin
-      \$348  = 1'h1;
+      \$341  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$349  = bad_shift;
+    \$342  = bad_shift;
     if (\$29 ) begin
-      \$349  = 1'h1;
+      \$342  = 1'h1;
     end
     if (rst) begin
-      \$349  = 1'h0;
+      \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$350  = s1_k;
+    \$343  = s1_k;
     if (i__ready) begin
-      \$350  = i__payload[261:256];
+      \$343  = i__payload[261:256];
     end
     if (rst) begin
-      \$350  = 6'h00;
+      \$343  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$351  = s1_x0;
+    \$344  = s1_x0;
     if (i__ready) begin
-      \$351  = \$31 ;
+      \$344  = i__payload[31:0];
+    end
+    if (rst) begin
+      \$344  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$345  = s1_x1;
+    if (i__ready) begin
+      \$345  = i__payload[63:32];
+    end
+    if (rst) begin
+      \$345  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$346  = s1_x2;
+    if (i__ready) begin
+      \$346  = i__payload[95:64];
+    end
+    if (rst) begin
+      \$346  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$347  = s1_x3;
+    if (i__ready) begin
+      \$347  = i__payload[127:96];
+    end
+    if (rst) begin
+      \$347  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$348  = s1_x4;
+    if (i__ready) begin
+      \$348  = i__payload[159:128];
+    end
+    if (rst) begin
+      \$348  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$349  = s1_x5;
+    if (i__ready) begin
+      \$349  = i__payload[191:160];
+    end
+    if (rst) begin
+      \$349  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$350  = s1_x6;
+    if (i__ready) begin
+      \$350  = i__payload[223:192];
+    end
+    if (rst) begin
+      \$350  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$351  = s1_x7;
+    if (i__ready) begin
+      \$351  = i__payload[255:224];
     end
     if (rst) begin
       \$351  = 32'd0;
@@ -39304,79 +39368,79 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$352  = s1_x1;
+    \$352  = only_saturate_d0;
     if (i__ready) begin
-      \$352  = \$33 ;
+      \$352  = \$32 ;
     end
     if (rst) begin
-      \$352  = 32'd0;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$353  = s1_x2;
+    \$353  = only_saturate_d1;
     if (i__ready) begin
-      \$353  = \$35 ;
+      \$353  = only_saturate_d0;
     end
     if (rst) begin
-      \$353  = 32'd0;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$354  = s1_x3;
+    \$354  = only_saturate_d2;
     if (i__ready) begin
-      \$354  = \$37 ;
+      \$354  = only_saturate_d1;
     end
     if (rst) begin
-      \$354  = 32'd0;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$355  = s1_x4;
+    \$355  = only_saturate_d3;
     if (i__ready) begin
-      \$355  = \$39 ;
+      \$355  = only_saturate_d2;
     end
     if (rst) begin
-      \$355  = 32'd0;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$356  = s1_x5;
+    \$356  = only_saturate_d4;
     if (i__ready) begin
-      \$356  = \$41 ;
+      \$356  = only_saturate_d3;
     end
     if (rst) begin
-      \$356  = 32'd0;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$357  = s1_x6;
+    \$357  = only_saturate_d5;
     if (i__ready) begin
-      \$357  = \$43 ;
+      \$357  = only_saturate_d4;
     end
     if (rst) begin
-      \$357  = 32'd0;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$358  = s1_x7;
+    \$358  = only_saturate_d6;
     if (i__ready) begin
-      \$358  = \$45 ;
+      \$358  = only_saturate_d5;
     end
     if (rst) begin
-      \$358  = 32'd0;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$359  = only_saturate_d0;
+    \$359  = only_saturate_d7;
     if (i__ready) begin
-      \$359  = \$48 ;
+      \$359  = only_saturate_d6;
     end
     if (rst) begin
       \$359  = 1'h0;
@@ -39384,29 +39448,29 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$360  = only_saturate_d1;
+    \$360  = s2_k;
     if (i__ready) begin
-      \$360  = only_saturate_d0;
+      \$360  = s1_k;
     end
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$361  = only_saturate_d2;
+    \$361  = s2_mask;
     if (i__ready) begin
-      \$361  = only_saturate_d1;
+      \$361  = { \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
     end
     if (rst) begin
-      \$361  = 1'h0;
+      \$361  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$362  = only_saturate_d3;
+    \$362  = refused_d0;
     if (i__ready) begin
-      \$362  = only_saturate_d2;
+      \$362  = \$65 ;
     end
     if (rst) begin
       \$362  = 1'h0;
@@ -39414,9 +39478,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$363  = only_saturate_d4;
+    \$363  = refused_d1;
     if (i__ready) begin
-      \$363  = only_saturate_d3;
+      \$363  = refused_d0;
     end
     if (rst) begin
       \$363  = 1'h0;
@@ -39424,9 +39488,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$364  = only_saturate_d5;
+    \$364  = s3_odd;
     if (i__ready) begin
-      \$364  = only_saturate_d4;
+      \$364  = s2_k[0];
     end
     if (rst) begin
       \$364  = 1'h0;
@@ -39434,139 +39498,139 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$365  = only_saturate_d6;
+    \$365  = s4_h_d0;
     if (i__ready) begin
-      \$365  = only_saturate_d5;
+      \$365  = \$66 ;
     end
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$366  = only_saturate_d7;
+    \$366  = s4_h_d1;
     if (i__ready) begin
-      \$366  = only_saturate_d6;
+      \$366  = s4_h_d0;
     end
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$367  = s2_k;
+    \$367  = s4_mask_h_d0;
     if (i__ready) begin
-      \$367  = s1_k;
+      \$367  = { \$98 , \$96 , \$94 , \$92 , \$90 , \$88 , \$86 , \$84 , \$82 , \$80 , \$78 , \$76 , \$74 , \$72 , \$70 , \$68  };
     end
     if (rst) begin
-      \$367  = 6'h00;
+      \$367  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$368  = s2_mask;
+    \$368  = s4_mask_h_d1;
     if (i__ready) begin
-      \$368  = { \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49  };
+      \$368  = s4_mask_h_d0;
     end
     if (rst) begin
-      \$368  = 32'd0;
+      \$368  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$369  = s3_odd;
+    \$369  = s4_mask_h_d2;
     if (i__ready) begin
-      \$369  = s2_k[0];
+      \$369  = s4_mask_h_d1;
     end
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$370  = s4_h_d0;
+    \$370  = s5_h;
     if (i__ready) begin
-      \$370  = \$81 ;
+      \$370  = s4_h_d1[2:0];
     end
     if (rst) begin
-      \$370  = 6'h00;
+      \$370  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$371  = s4_h_d1;
+    \$371  = s2_mag0;
     if (i__ready) begin
-      \$371  = s4_h_d0;
+      \$371  = \$101 [31:0];
     end
     if (rst) begin
-      \$371  = 6'h00;
+      \$371  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$372  = s4_mask_h_d0;
+    \$372  = s2_neg0;
     if (i__ready) begin
-      \$372  = { \$113 , \$111 , \$109 , \$107 , \$105 , \$103 , \$101 , \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83  };
+      \$372  = \$102 ;
     end
     if (rst) begin
-      \$372  = 16'h0000;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$373  = s4_mask_h_d1;
+    \$373  = s2_xsat0;
     if (i__ready) begin
-      \$373  = s4_mask_h_d0;
+      \$373  = \$112 ;
     end
     if (rst) begin
-      \$373  = 16'h0000;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$374  = s4_mask_h_d2;
+    \$374  = xsat0_d0;
     if (i__ready) begin
-      \$374  = s4_mask_h_d1;
+      \$374  = \$113 ;
     end
     if (rst) begin
-      \$374  = 16'h0000;
+      \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$375  = s5_h;
+    \$375  = xsat0_d1;
     if (i__ready) begin
-      \$375  = s4_h_d1[2:0];
+      \$375  = xsat0_d0;
     end
     if (rst) begin
-      \$375  = 3'h0;
+      \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$376  = s2_mag0;
+    \$376  = xsat0_d2;
     if (i__ready) begin
-      \$376  = \$116 [31:0];
+      \$376  = xsat0_d1;
     end
     if (rst) begin
-      \$376  = 32'd0;
+      \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$377  = s2_neg0;
+    \$377  = xsat0_d3;
     if (i__ready) begin
-      \$377  = \$117 ;
+      \$377  = xsat0_d2;
     end
     if (rst) begin
-      \$377  = 1'h0;
+      \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$378  = xsat0_d0;
+    \$378  = xsat0_d4;
     if (i__ready) begin
-      \$378  = \$127 ;
+      \$378  = xsat0_d3;
     end
     if (rst) begin
       \$378  = 8'h00;
@@ -39574,9 +39638,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$379  = xsat0_d1;
+    \$379  = xsat0_d5;
     if (i__ready) begin
-      \$379  = xsat0_d0;
+      \$379  = xsat0_d4;
     end
     if (rst) begin
       \$379  = 8'h00;
@@ -39584,209 +39648,209 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$380  = xsat0_d2;
+    \$380  = s3_qc0;
     if (i__ready) begin
-      \$380  = xsat0_d1;
+      \$380  = \$114 ;
     end
     if (rst) begin
-      \$380  = 8'h00;
+      \$380  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$381  = xsat0_d3;
+    \$381  = s3_f0;
     if (i__ready) begin
-      \$381  = xsat0_d2;
+      \$381  = \$115 ;
     end
     if (rst) begin
-      \$381  = 8'h00;
+      \$381  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$382  = xsat0_d4;
+    \$382  = s3_k0;
     if (i__ready) begin
-      \$382  = xsat0_d3;
+      \$382  = s2_k[2:0];
     end
     if (rst) begin
-      \$382  = 8'h00;
+      \$382  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$383  = xsat0_d5;
+    \$383  = s4_q0;
     if (i__ready) begin
-      \$383  = xsat0_d4;
+      \$383  = \$116 ;
     end
     if (rst) begin
-      \$383  = 8'h00;
+      \$383  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$384  = xsat0_d6;
+    \$384  = s5_big0;
     if (i__ready) begin
-      \$384  = xsat0_d5;
+      \$384  = \$117 ;
     end
     if (rst) begin
-      \$384  = 8'h00;
+      \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$385  = s3_qc0;
+    \$385  = big0_d0;
     if (i__ready) begin
-      \$385  = \$128 ;
+      \$385  = s5_big0;
     end
     if (rst) begin
-      \$385  = 32'd0;
+      \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$386  = s3_f0;
+    \$386  = big0_d1;
     if (i__ready) begin
-      \$386  = \$129 ;
+      \$386  = big0_d0;
     end
     if (rst) begin
-      \$386  = 32'd0;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$387  = s3_k0;
+    \$387  = s5_q7_0;
     if (i__ready) begin
-      \$387  = s2_k[2:0];
+      \$387  = s4_q0[6:0];
     end
     if (rst) begin
-      \$387  = 3'h0;
+      \$387  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$388  = s4_q0;
+    \$388  = q7_0_d0;
     if (i__ready) begin
-      \$388  = \$130 ;
+      \$388  = s5_q7_0;
     end
     if (rst) begin
-      \$388  = 32'd0;
+      \$388  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$389  = s5_big0;
+    \$389  = q7_0_d1;
     if (i__ready) begin
-      \$389  = \$131 ;
+      \$389  = q7_0_d0;
     end
     if (rst) begin
-      \$389  = 1'h0;
+      \$389  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$390  = big0_d0;
+    \$390  = s4_f20;
     if (i__ready) begin
-      \$390  = s5_big0;
+      \$390  = \$119 ;
     end
     if (rst) begin
-      \$390  = 1'h0;
+      \$390  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$391  = big0_d1;
+    \$391  = s5_fc0;
     if (i__ready) begin
-      \$391  = big0_d0;
+      \$391  = \$120 [23:0];
     end
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$392  = s5_q7_0;
+    \$392  = s5_lo0;
     if (i__ready) begin
-      \$392  = s4_q0[6:0];
+      \$392  = \$121 ;
     end
     if (rst) begin
-      \$392  = 7'h00;
+      \$392  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$393  = q7_0_d0;
+    \$393  = s6_hi0;
     if (i__ready) begin
-      \$393  = s5_q7_0;
+      \$393  = \$122 [15:0];
     end
     if (rst) begin
-      \$393  = 7'h00;
+      \$393  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$394  = q7_0_d1;
+    \$394  = s6_lo0;
     if (i__ready) begin
-      \$394  = q7_0_d0;
+      \$394  = s5_lo0;
     end
     if (rst) begin
-      \$394  = 7'h00;
+      \$394  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$395  = s4_f20;
+    \$395  = s7_up0;
     if (i__ready) begin
-      \$395  = \$133 ;
+      \$395  = \$123 ;
     end
     if (rst) begin
-      \$395  = 32'd0;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$396  = s5_fc0;
+    \$396  = s8_mag0;
     if (i__ready) begin
-      \$396  = \$134 [23:0];
+      \$396  = \$128 [6:0];
     end
     if (rst) begin
-      \$396  = 24'h000000;
+      \$396  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$397  = s5_lo0;
+    \$397  = neg0_d0;
     if (i__ready) begin
-      \$397  = \$135 ;
+      \$397  = s2_neg0;
     end
     if (rst) begin
-      \$397  = 16'h0000;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$398  = s6_hi0;
+    \$398  = neg0_d1;
     if (i__ready) begin
-      \$398  = \$136 [15:0];
+      \$398  = neg0_d0;
     end
     if (rst) begin
-      \$398  = 16'h0000;
+      \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$399  = s6_lo0;
+    \$399  = neg0_d2;
     if (i__ready) begin
-      \$399  = s5_lo0;
+      \$399  = neg0_d1;
     end
     if (rst) begin
-      \$399  = 16'h0000;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$400  = s7_up0;
+    \$400  = neg0_d3;
     if (i__ready) begin
-      \$400  = \$137 ;
+      \$400  = neg0_d2;
     end
     if (rst) begin
       \$400  = 1'h0;
@@ -39794,19 +39858,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$401  = s8_mag0;
+    \$401  = neg0_d4;
     if (i__ready) begin
-      \$401  = \$142 [6:0];
+      \$401  = neg0_d3;
     end
     if (rst) begin
-      \$401  = 7'h00;
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$402  = neg0_d0;
+    \$402  = neg0_d5;
     if (i__ready) begin
-      \$402  = s2_neg0;
+      \$402  = neg0_d4;
     end
     if (rst) begin
       \$402  = 1'h0;
@@ -39814,19 +39878,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$403  = neg0_d1;
+    \$403  = s2_mag1;
     if (i__ready) begin
-      \$403  = neg0_d0;
+      \$403  = \$131 [31:0];
     end
     if (rst) begin
-      \$403  = 1'h0;
+      \$403  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$404  = neg0_d2;
+    \$404  = s2_neg1;
     if (i__ready) begin
-      \$404  = neg0_d1;
+      \$404  = \$132 ;
     end
     if (rst) begin
       \$404  = 1'h0;
@@ -39834,59 +39898,59 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$405  = neg0_d3;
+    \$405  = s2_xsat1;
     if (i__ready) begin
-      \$405  = neg0_d2;
+      \$405  = \$142 ;
     end
     if (rst) begin
-      \$405  = 1'h0;
+      \$405  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$406  = neg0_d4;
+    \$406  = xsat1_d0;
     if (i__ready) begin
-      \$406  = neg0_d3;
+      \$406  = \$143 ;
     end
     if (rst) begin
-      \$406  = 1'h0;
+      \$406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$407  = neg0_d5;
+    \$407  = xsat1_d1;
     if (i__ready) begin
-      \$407  = neg0_d4;
+      \$407  = xsat1_d0;
     end
     if (rst) begin
-      \$407  = 1'h0;
+      \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$408  = s2_mag1;
+    \$408  = xsat1_d2;
     if (i__ready) begin
-      \$408  = \$145 [31:0];
+      \$408  = xsat1_d1;
     end
     if (rst) begin
-      \$408  = 32'd0;
+      \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$409  = s2_neg1;
+    \$409  = xsat1_d3;
     if (i__ready) begin
-      \$409  = \$146 ;
+      \$409  = xsat1_d2;
     end
     if (rst) begin
-      \$409  = 1'h0;
+      \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$410  = xsat1_d0;
+    \$410  = xsat1_d4;
     if (i__ready) begin
-      \$410  = \$156 ;
+      \$410  = xsat1_d3;
     end
     if (rst) begin
       \$410  = 8'h00;
@@ -39894,9 +39958,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$411  = xsat1_d1;
+    \$411  = xsat1_d5;
     if (i__ready) begin
-      \$411  = xsat1_d0;
+      \$411  = xsat1_d4;
     end
     if (rst) begin
       \$411  = 8'h00;
@@ -39904,209 +39968,209 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$412  = xsat1_d2;
+    \$412  = s3_qc1;
     if (i__ready) begin
-      \$412  = xsat1_d1;
+      \$412  = \$144 ;
     end
     if (rst) begin
-      \$412  = 8'h00;
+      \$412  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$413  = xsat1_d3;
+    \$413  = s3_f1;
     if (i__ready) begin
-      \$413  = xsat1_d2;
+      \$413  = \$145 ;
     end
     if (rst) begin
-      \$413  = 8'h00;
+      \$413  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$414  = xsat1_d4;
+    \$414  = s3_k1;
     if (i__ready) begin
-      \$414  = xsat1_d3;
+      \$414  = s2_k[2:0];
     end
     if (rst) begin
-      \$414  = 8'h00;
+      \$414  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$415  = xsat1_d5;
+    \$415  = s4_q1;
     if (i__ready) begin
-      \$415  = xsat1_d4;
+      \$415  = \$146 ;
     end
     if (rst) begin
-      \$415  = 8'h00;
+      \$415  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$416  = xsat1_d6;
+    \$416  = s5_big1;
     if (i__ready) begin
-      \$416  = xsat1_d5;
+      \$416  = \$147 ;
     end
     if (rst) begin
-      \$416  = 8'h00;
+      \$416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$417  = s3_qc1;
+    \$417  = big1_d0;
     if (i__ready) begin
-      \$417  = \$157 ;
+      \$417  = s5_big1;
     end
     if (rst) begin
-      \$417  = 32'd0;
+      \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$418  = s3_f1;
+    \$418  = big1_d1;
     if (i__ready) begin
-      \$418  = \$158 ;
+      \$418  = big1_d0;
     end
     if (rst) begin
-      \$418  = 32'd0;
+      \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$419  = s3_k1;
+    \$419  = s5_q7_1;
     if (i__ready) begin
-      \$419  = s2_k[2:0];
+      \$419  = s4_q1[6:0];
     end
     if (rst) begin
-      \$419  = 3'h0;
+      \$419  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$420  = s4_q1;
+    \$420  = q7_1_d0;
     if (i__ready) begin
-      \$420  = \$159 ;
+      \$420  = s5_q7_1;
     end
     if (rst) begin
-      \$420  = 32'd0;
+      \$420  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$421  = s5_big1;
+    \$421  = q7_1_d1;
     if (i__ready) begin
-      \$421  = \$160 ;
+      \$421  = q7_1_d0;
     end
     if (rst) begin
-      \$421  = 1'h0;
+      \$421  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$422  = big1_d0;
+    \$422  = s4_f21;
     if (i__ready) begin
-      \$422  = s5_big1;
+      \$422  = \$149 ;
     end
     if (rst) begin
-      \$422  = 1'h0;
+      \$422  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$423  = big1_d1;
+    \$423  = s5_fc1;
     if (i__ready) begin
-      \$423  = big1_d0;
+      \$423  = \$150 [23:0];
     end
     if (rst) begin
-      \$423  = 1'h0;
+      \$423  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$424  = s5_q7_1;
+    \$424  = s5_lo1;
     if (i__ready) begin
-      \$424  = s4_q1[6:0];
+      \$424  = \$151 ;
     end
     if (rst) begin
-      \$424  = 7'h00;
+      \$424  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$425  = q7_1_d0;
+    \$425  = s6_hi1;
     if (i__ready) begin
-      \$425  = s5_q7_1;
+      \$425  = \$152 [15:0];
     end
     if (rst) begin
-      \$425  = 7'h00;
+      \$425  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$426  = q7_1_d1;
+    \$426  = s6_lo1;
     if (i__ready) begin
-      \$426  = q7_1_d0;
+      \$426  = s5_lo1;
     end
     if (rst) begin
-      \$426  = 7'h00;
+      \$426  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$427  = s4_f21;
+    \$427  = s7_up1;
     if (i__ready) begin
-      \$427  = \$162 ;
+      \$427  = \$153 ;
     end
     if (rst) begin
-      \$427  = 32'd0;
+      \$427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$428  = s5_fc1;
+    \$428  = s8_mag1;
     if (i__ready) begin
-      \$428  = \$163 [23:0];
+      \$428  = \$158 [6:0];
     end
     if (rst) begin
-      \$428  = 24'h000000;
+      \$428  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$429  = s5_lo1;
+    \$429  = neg1_d0;
     if (i__ready) begin
-      \$429  = \$164 ;
+      \$429  = s2_neg1;
     end
     if (rst) begin
-      \$429  = 16'h0000;
+      \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$430  = s6_hi1;
+    \$430  = neg1_d1;
     if (i__ready) begin
-      \$430  = \$165 [15:0];
+      \$430  = neg1_d0;
     end
     if (rst) begin
-      \$430  = 16'h0000;
+      \$430  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$431  = s6_lo1;
+    \$431  = neg1_d2;
     if (i__ready) begin
-      \$431  = s5_lo1;
+      \$431  = neg1_d1;
     end
     if (rst) begin
-      \$431  = 16'h0000;
+      \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$432  = s7_up1;
+    \$432  = neg1_d3;
     if (i__ready) begin
-      \$432  = \$166 ;
+      \$432  = neg1_d2;
     end
     if (rst) begin
       \$432  = 1'h0;
@@ -40114,19 +40178,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$433  = s8_mag1;
+    \$433  = neg1_d4;
     if (i__ready) begin
-      \$433  = \$171 [6:0];
+      \$433  = neg1_d3;
     end
     if (rst) begin
-      \$433  = 7'h00;
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$434  = neg1_d0;
+    \$434  = neg1_d5;
     if (i__ready) begin
-      \$434  = s2_neg1;
+      \$434  = neg1_d4;
     end
     if (rst) begin
       \$434  = 1'h0;
@@ -40134,19 +40198,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$435  = neg1_d1;
+    \$435  = s2_mag2;
     if (i__ready) begin
-      \$435  = neg1_d0;
+      \$435  = \$161 [31:0];
     end
     if (rst) begin
-      \$435  = 1'h0;
+      \$435  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$436  = neg1_d2;
+    \$436  = s2_neg2;
     if (i__ready) begin
-      \$436  = neg1_d1;
+      \$436  = \$162 ;
     end
     if (rst) begin
       \$436  = 1'h0;
@@ -40154,59 +40218,59 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$437  = neg1_d3;
+    \$437  = s2_xsat2;
     if (i__ready) begin
-      \$437  = neg1_d2;
+      \$437  = \$172 ;
     end
     if (rst) begin
-      \$437  = 1'h0;
+      \$437  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$438  = neg1_d4;
+    \$438  = xsat2_d0;
     if (i__ready) begin
-      \$438  = neg1_d3;
+      \$438  = \$173 ;
     end
     if (rst) begin
-      \$438  = 1'h0;
+      \$438  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$439  = neg1_d5;
+    \$439  = xsat2_d1;
     if (i__ready) begin
-      \$439  = neg1_d4;
+      \$439  = xsat2_d0;
     end
     if (rst) begin
-      \$439  = 1'h0;
+      \$439  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$440  = s2_mag2;
+    \$440  = xsat2_d2;
     if (i__ready) begin
-      \$440  = \$174 [31:0];
+      \$440  = xsat2_d1;
     end
     if (rst) begin
-      \$440  = 32'd0;
+      \$440  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$441  = s2_neg2;
+    \$441  = xsat2_d3;
     if (i__ready) begin
-      \$441  = \$175 ;
+      \$441  = xsat2_d2;
     end
     if (rst) begin
-      \$441  = 1'h0;
+      \$441  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$442  = xsat2_d0;
+    \$442  = xsat2_d4;
     if (i__ready) begin
-      \$442  = \$185 ;
+      \$442  = xsat2_d3;
     end
     if (rst) begin
       \$442  = 8'h00;
@@ -40214,9 +40278,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$443  = xsat2_d1;
+    \$443  = xsat2_d5;
     if (i__ready) begin
-      \$443  = xsat2_d0;
+      \$443  = xsat2_d4;
     end
     if (rst) begin
       \$443  = 8'h00;
@@ -40224,209 +40288,209 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$444  = xsat2_d2;
+    \$444  = s3_qc2;
     if (i__ready) begin
-      \$444  = xsat2_d1;
+      \$444  = \$174 ;
     end
     if (rst) begin
-      \$444  = 8'h00;
+      \$444  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$445  = xsat2_d3;
+    \$445  = s3_f2;
     if (i__ready) begin
-      \$445  = xsat2_d2;
+      \$445  = \$175 ;
     end
     if (rst) begin
-      \$445  = 8'h00;
+      \$445  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$446  = xsat2_d4;
+    \$446  = s3_k2;
     if (i__ready) begin
-      \$446  = xsat2_d3;
+      \$446  = s2_k[2:0];
     end
     if (rst) begin
-      \$446  = 8'h00;
+      \$446  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$447  = xsat2_d5;
+    \$447  = s4_q2;
     if (i__ready) begin
-      \$447  = xsat2_d4;
+      \$447  = \$176 ;
     end
     if (rst) begin
-      \$447  = 8'h00;
+      \$447  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$448  = xsat2_d6;
+    \$448  = s5_big2;
     if (i__ready) begin
-      \$448  = xsat2_d5;
+      \$448  = \$177 ;
     end
     if (rst) begin
-      \$448  = 8'h00;
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$449  = s3_qc2;
+    \$449  = big2_d0;
     if (i__ready) begin
-      \$449  = \$186 ;
+      \$449  = s5_big2;
     end
     if (rst) begin
-      \$449  = 32'd0;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$450  = s3_f2;
+    \$450  = big2_d1;
     if (i__ready) begin
-      \$450  = \$187 ;
+      \$450  = big2_d0;
     end
     if (rst) begin
-      \$450  = 32'd0;
+      \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$451  = s3_k2;
+    \$451  = s5_q7_2;
     if (i__ready) begin
-      \$451  = s2_k[2:0];
+      \$451  = s4_q2[6:0];
     end
     if (rst) begin
-      \$451  = 3'h0;
+      \$451  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$452  = s4_q2;
+    \$452  = q7_2_d0;
     if (i__ready) begin
-      \$452  = \$188 ;
+      \$452  = s5_q7_2;
     end
     if (rst) begin
-      \$452  = 32'd0;
+      \$452  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$453  = s5_big2;
+    \$453  = q7_2_d1;
     if (i__ready) begin
-      \$453  = \$189 ;
+      \$453  = q7_2_d0;
     end
     if (rst) begin
-      \$453  = 1'h0;
+      \$453  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$454  = big2_d0;
+    \$454  = s4_f22;
     if (i__ready) begin
-      \$454  = s5_big2;
+      \$454  = \$179 ;
     end
     if (rst) begin
-      \$454  = 1'h0;
+      \$454  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$455  = big2_d1;
+    \$455  = s5_fc2;
     if (i__ready) begin
-      \$455  = big2_d0;
+      \$455  = \$180 [23:0];
     end
     if (rst) begin
-      \$455  = 1'h0;
+      \$455  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$456  = s5_q7_2;
+    \$456  = s5_lo2;
     if (i__ready) begin
-      \$456  = s4_q2[6:0];
+      \$456  = \$181 ;
     end
     if (rst) begin
-      \$456  = 7'h00;
+      \$456  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$457  = q7_2_d0;
+    \$457  = s6_hi2;
     if (i__ready) begin
-      \$457  = s5_q7_2;
+      \$457  = \$182 [15:0];
     end
     if (rst) begin
-      \$457  = 7'h00;
+      \$457  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$458  = q7_2_d1;
+    \$458  = s6_lo2;
     if (i__ready) begin
-      \$458  = q7_2_d0;
+      \$458  = s5_lo2;
     end
     if (rst) begin
-      \$458  = 7'h00;
+      \$458  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$459  = s4_f22;
+    \$459  = s7_up2;
     if (i__ready) begin
-      \$459  = \$191 ;
+      \$459  = \$183 ;
     end
     if (rst) begin
-      \$459  = 32'd0;
+      \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$460  = s5_fc2;
+    \$460  = s8_mag2;
     if (i__ready) begin
-      \$460  = \$192 [23:0];
+      \$460  = \$188 [6:0];
     end
     if (rst) begin
-      \$460  = 24'h000000;
+      \$460  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$461  = s5_lo2;
+    \$461  = neg2_d0;
     if (i__ready) begin
-      \$461  = \$193 ;
+      \$461  = s2_neg2;
     end
     if (rst) begin
-      \$461  = 16'h0000;
+      \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$462  = s6_hi2;
+    \$462  = neg2_d1;
     if (i__ready) begin
-      \$462  = \$194 [15:0];
+      \$462  = neg2_d0;
     end
     if (rst) begin
-      \$462  = 16'h0000;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$463  = s6_lo2;
+    \$463  = neg2_d2;
     if (i__ready) begin
-      \$463  = s5_lo2;
+      \$463  = neg2_d1;
     end
     if (rst) begin
-      \$463  = 16'h0000;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$464  = s7_up2;
+    \$464  = neg2_d3;
     if (i__ready) begin
-      \$464  = \$195 ;
+      \$464  = neg2_d2;
     end
     if (rst) begin
       \$464  = 1'h0;
@@ -40434,19 +40498,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$465  = s8_mag2;
+    \$465  = neg2_d4;
     if (i__ready) begin
-      \$465  = \$200 [6:0];
+      \$465  = neg2_d3;
     end
     if (rst) begin
-      \$465  = 7'h00;
+      \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$466  = neg2_d0;
+    \$466  = neg2_d5;
     if (i__ready) begin
-      \$466  = s2_neg2;
+      \$466  = neg2_d4;
     end
     if (rst) begin
       \$466  = 1'h0;
@@ -40454,19 +40518,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$467  = neg2_d1;
+    \$467  = s2_mag3;
     if (i__ready) begin
-      \$467  = neg2_d0;
+      \$467  = \$191 [31:0];
     end
     if (rst) begin
-      \$467  = 1'h0;
+      \$467  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$468  = neg2_d2;
+    \$468  = s2_neg3;
     if (i__ready) begin
-      \$468  = neg2_d1;
+      \$468  = \$192 ;
     end
     if (rst) begin
       \$468  = 1'h0;
@@ -40474,59 +40538,59 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$469  = neg2_d3;
+    \$469  = s2_xsat3;
     if (i__ready) begin
-      \$469  = neg2_d2;
+      \$469  = \$202 ;
     end
     if (rst) begin
-      \$469  = 1'h0;
+      \$469  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$470  = neg2_d4;
+    \$470  = xsat3_d0;
     if (i__ready) begin
-      \$470  = neg2_d3;
+      \$470  = \$203 ;
     end
     if (rst) begin
-      \$470  = 1'h0;
+      \$470  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$471  = neg2_d5;
+    \$471  = xsat3_d1;
     if (i__ready) begin
-      \$471  = neg2_d4;
+      \$471  = xsat3_d0;
     end
     if (rst) begin
-      \$471  = 1'h0;
+      \$471  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$472  = s2_mag3;
+    \$472  = xsat3_d2;
     if (i__ready) begin
-      \$472  = \$203 [31:0];
+      \$472  = xsat3_d1;
     end
     if (rst) begin
-      \$472  = 32'd0;
+      \$472  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$473  = s2_neg3;
+    \$473  = xsat3_d3;
     if (i__ready) begin
-      \$473  = \$204 ;
+      \$473  = xsat3_d2;
     end
     if (rst) begin
-      \$473  = 1'h0;
+      \$473  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$474  = xsat3_d0;
+    \$474  = xsat3_d4;
     if (i__ready) begin
-      \$474  = \$214 ;
+      \$474  = xsat3_d3;
     end
     if (rst) begin
       \$474  = 8'h00;
@@ -40534,9 +40598,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$475  = xsat3_d1;
+    \$475  = xsat3_d5;
     if (i__ready) begin
-      \$475  = xsat3_d0;
+      \$475  = xsat3_d4;
     end
     if (rst) begin
       \$475  = 8'h00;
@@ -40544,209 +40608,209 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$476  = xsat3_d2;
+    \$476  = s3_qc3;
     if (i__ready) begin
-      \$476  = xsat3_d1;
+      \$476  = \$204 ;
     end
     if (rst) begin
-      \$476  = 8'h00;
+      \$476  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$477  = xsat3_d3;
+    \$477  = s3_f3;
     if (i__ready) begin
-      \$477  = xsat3_d2;
+      \$477  = \$205 ;
     end
     if (rst) begin
-      \$477  = 8'h00;
+      \$477  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$478  = xsat3_d4;
+    \$478  = s3_k3;
     if (i__ready) begin
-      \$478  = xsat3_d3;
+      \$478  = s2_k[2:0];
     end
     if (rst) begin
-      \$478  = 8'h00;
+      \$478  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$479  = xsat3_d5;
+    \$479  = s4_q3;
     if (i__ready) begin
-      \$479  = xsat3_d4;
+      \$479  = \$206 ;
     end
     if (rst) begin
-      \$479  = 8'h00;
+      \$479  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$480  = xsat3_d6;
+    \$480  = s5_big3;
     if (i__ready) begin
-      \$480  = xsat3_d5;
+      \$480  = \$207 ;
     end
     if (rst) begin
-      \$480  = 8'h00;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$481  = s3_qc3;
+    \$481  = big3_d0;
     if (i__ready) begin
-      \$481  = \$215 ;
+      \$481  = s5_big3;
     end
     if (rst) begin
-      \$481  = 32'd0;
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$482  = s3_f3;
+    \$482  = big3_d1;
     if (i__ready) begin
-      \$482  = \$216 ;
+      \$482  = big3_d0;
     end
     if (rst) begin
-      \$482  = 32'd0;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$483  = s3_k3;
+    \$483  = s5_q7_3;
     if (i__ready) begin
-      \$483  = s2_k[2:0];
+      \$483  = s4_q3[6:0];
     end
     if (rst) begin
-      \$483  = 3'h0;
+      \$483  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$484  = s4_q3;
+    \$484  = q7_3_d0;
     if (i__ready) begin
-      \$484  = \$217 ;
+      \$484  = s5_q7_3;
     end
     if (rst) begin
-      \$484  = 32'd0;
+      \$484  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$485  = s5_big3;
+    \$485  = q7_3_d1;
     if (i__ready) begin
-      \$485  = \$218 ;
+      \$485  = q7_3_d0;
     end
     if (rst) begin
-      \$485  = 1'h0;
+      \$485  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$486  = big3_d0;
+    \$486  = s4_f23;
     if (i__ready) begin
-      \$486  = s5_big3;
+      \$486  = \$209 ;
     end
     if (rst) begin
-      \$486  = 1'h0;
+      \$486  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$487  = big3_d1;
+    \$487  = s5_fc3;
     if (i__ready) begin
-      \$487  = big3_d0;
+      \$487  = \$210 [23:0];
     end
     if (rst) begin
-      \$487  = 1'h0;
+      \$487  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$488  = s5_q7_3;
+    \$488  = s5_lo3;
     if (i__ready) begin
-      \$488  = s4_q3[6:0];
+      \$488  = \$211 ;
     end
     if (rst) begin
-      \$488  = 7'h00;
+      \$488  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$489  = q7_3_d0;
+    \$489  = s6_hi3;
     if (i__ready) begin
-      \$489  = s5_q7_3;
+      \$489  = \$212 [15:0];
     end
     if (rst) begin
-      \$489  = 7'h00;
+      \$489  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$490  = q7_3_d1;
+    \$490  = s6_lo3;
     if (i__ready) begin
-      \$490  = q7_3_d0;
+      \$490  = s5_lo3;
     end
     if (rst) begin
-      \$490  = 7'h00;
+      \$490  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$491  = s4_f23;
+    \$491  = s7_up3;
     if (i__ready) begin
-      \$491  = \$220 ;
+      \$491  = \$213 ;
     end
     if (rst) begin
-      \$491  = 32'd0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$492  = s5_fc3;
+    \$492  = s8_mag3;
     if (i__ready) begin
-      \$492  = \$221 [23:0];
+      \$492  = \$218 [6:0];
     end
     if (rst) begin
-      \$492  = 24'h000000;
+      \$492  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$493  = s5_lo3;
+    \$493  = neg3_d0;
     if (i__ready) begin
-      \$493  = \$222 ;
+      \$493  = s2_neg3;
     end
     if (rst) begin
-      \$493  = 16'h0000;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$494  = s6_hi3;
+    \$494  = neg3_d1;
     if (i__ready) begin
-      \$494  = \$223 [15:0];
+      \$494  = neg3_d0;
     end
     if (rst) begin
-      \$494  = 16'h0000;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$495  = s6_lo3;
+    \$495  = neg3_d2;
     if (i__ready) begin
-      \$495  = s5_lo3;
+      \$495  = neg3_d1;
     end
     if (rst) begin
-      \$495  = 16'h0000;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$496  = s7_up3;
+    \$496  = neg3_d3;
     if (i__ready) begin
-      \$496  = \$224 ;
+      \$496  = neg3_d2;
     end
     if (rst) begin
       \$496  = 1'h0;
@@ -40754,19 +40818,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$497  = s8_mag3;
+    \$497  = neg3_d4;
     if (i__ready) begin
-      \$497  = \$229 [6:0];
+      \$497  = neg3_d3;
     end
     if (rst) begin
-      \$497  = 7'h00;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$498  = neg3_d0;
+    \$498  = neg3_d5;
     if (i__ready) begin
-      \$498  = s2_neg3;
+      \$498  = neg3_d4;
     end
     if (rst) begin
       \$498  = 1'h0;
@@ -40774,19 +40838,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$499  = neg3_d1;
+    \$499  = s2_mag4;
     if (i__ready) begin
-      \$499  = neg3_d0;
+      \$499  = \$221 [31:0];
     end
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$500  = neg3_d2;
+    \$500  = s2_neg4;
     if (i__ready) begin
-      \$500  = neg3_d1;
+      \$500  = \$222 ;
     end
     if (rst) begin
       \$500  = 1'h0;
@@ -40794,59 +40858,59 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$501  = neg3_d3;
+    \$501  = s2_xsat4;
     if (i__ready) begin
-      \$501  = neg3_d2;
+      \$501  = \$232 ;
     end
     if (rst) begin
-      \$501  = 1'h0;
+      \$501  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$502  = neg3_d4;
+    \$502  = xsat4_d0;
     if (i__ready) begin
-      \$502  = neg3_d3;
+      \$502  = \$233 ;
     end
     if (rst) begin
-      \$502  = 1'h0;
+      \$502  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$503  = neg3_d5;
+    \$503  = xsat4_d1;
     if (i__ready) begin
-      \$503  = neg3_d4;
+      \$503  = xsat4_d0;
     end
     if (rst) begin
-      \$503  = 1'h0;
+      \$503  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$504  = s2_mag4;
+    \$504  = xsat4_d2;
     if (i__ready) begin
-      \$504  = \$232 [31:0];
+      \$504  = xsat4_d1;
     end
     if (rst) begin
-      \$504  = 32'd0;
+      \$504  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$505  = s2_neg4;
+    \$505  = xsat4_d3;
     if (i__ready) begin
-      \$505  = \$233 ;
+      \$505  = xsat4_d2;
     end
     if (rst) begin
-      \$505  = 1'h0;
+      \$505  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$506  = xsat4_d0;
+    \$506  = xsat4_d4;
     if (i__ready) begin
-      \$506  = \$243 ;
+      \$506  = xsat4_d3;
     end
     if (rst) begin
       \$506  = 8'h00;
@@ -40854,9 +40918,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$507  = xsat4_d1;
+    \$507  = xsat4_d5;
     if (i__ready) begin
-      \$507  = xsat4_d0;
+      \$507  = xsat4_d4;
     end
     if (rst) begin
       \$507  = 8'h00;
@@ -40864,209 +40928,209 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$508  = xsat4_d2;
+    \$508  = s3_qc4;
     if (i__ready) begin
-      \$508  = xsat4_d1;
+      \$508  = \$234 ;
     end
     if (rst) begin
-      \$508  = 8'h00;
+      \$508  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$509  = xsat4_d3;
+    \$509  = s3_f4;
     if (i__ready) begin
-      \$509  = xsat4_d2;
+      \$509  = \$235 ;
     end
     if (rst) begin
-      \$509  = 8'h00;
+      \$509  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$510  = xsat4_d4;
+    \$510  = s3_k4;
     if (i__ready) begin
-      \$510  = xsat4_d3;
+      \$510  = s2_k[2:0];
     end
     if (rst) begin
-      \$510  = 8'h00;
+      \$510  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$511  = xsat4_d5;
+    \$511  = s4_q4;
     if (i__ready) begin
-      \$511  = xsat4_d4;
+      \$511  = \$236 ;
     end
     if (rst) begin
-      \$511  = 8'h00;
+      \$511  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$512  = xsat4_d6;
+    \$512  = s5_big4;
     if (i__ready) begin
-      \$512  = xsat4_d5;
+      \$512  = \$237 ;
     end
     if (rst) begin
-      \$512  = 8'h00;
+      \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$513  = s3_qc4;
+    \$513  = big4_d0;
     if (i__ready) begin
-      \$513  = \$244 ;
+      \$513  = s5_big4;
     end
     if (rst) begin
-      \$513  = 32'd0;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$514  = s3_f4;
+    \$514  = big4_d1;
     if (i__ready) begin
-      \$514  = \$245 ;
+      \$514  = big4_d0;
     end
     if (rst) begin
-      \$514  = 32'd0;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$515  = s3_k4;
+    \$515  = s5_q7_4;
     if (i__ready) begin
-      \$515  = s2_k[2:0];
+      \$515  = s4_q4[6:0];
     end
     if (rst) begin
-      \$515  = 3'h0;
+      \$515  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$516  = s4_q4;
+    \$516  = q7_4_d0;
     if (i__ready) begin
-      \$516  = \$246 ;
+      \$516  = s5_q7_4;
     end
     if (rst) begin
-      \$516  = 32'd0;
+      \$516  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$517  = s5_big4;
+    \$517  = q7_4_d1;
     if (i__ready) begin
-      \$517  = \$247 ;
+      \$517  = q7_4_d0;
     end
     if (rst) begin
-      \$517  = 1'h0;
+      \$517  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$518  = big4_d0;
+    \$518  = s4_f24;
     if (i__ready) begin
-      \$518  = s5_big4;
+      \$518  = \$239 ;
     end
     if (rst) begin
-      \$518  = 1'h0;
+      \$518  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$519  = big4_d1;
+    \$519  = s5_fc4;
     if (i__ready) begin
-      \$519  = big4_d0;
+      \$519  = \$240 [23:0];
     end
     if (rst) begin
-      \$519  = 1'h0;
+      \$519  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$520  = s5_q7_4;
+    \$520  = s5_lo4;
     if (i__ready) begin
-      \$520  = s4_q4[6:0];
+      \$520  = \$241 ;
     end
     if (rst) begin
-      \$520  = 7'h00;
+      \$520  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$521  = q7_4_d0;
+    \$521  = s6_hi4;
     if (i__ready) begin
-      \$521  = s5_q7_4;
+      \$521  = \$242 [15:0];
     end
     if (rst) begin
-      \$521  = 7'h00;
+      \$521  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$522  = q7_4_d1;
+    \$522  = s6_lo4;
     if (i__ready) begin
-      \$522  = q7_4_d0;
+      \$522  = s5_lo4;
     end
     if (rst) begin
-      \$522  = 7'h00;
+      \$522  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$523  = s4_f24;
+    \$523  = s7_up4;
     if (i__ready) begin
-      \$523  = \$249 ;
+      \$523  = \$243 ;
     end
     if (rst) begin
-      \$523  = 32'd0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$524  = s5_fc4;
+    \$524  = s8_mag4;
     if (i__ready) begin
-      \$524  = \$250 [23:0];
+      \$524  = \$248 [6:0];
     end
     if (rst) begin
-      \$524  = 24'h000000;
+      \$524  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$525  = s5_lo4;
+    \$525  = neg4_d0;
     if (i__ready) begin
-      \$525  = \$251 ;
+      \$525  = s2_neg4;
     end
     if (rst) begin
-      \$525  = 16'h0000;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$526  = s6_hi4;
+    \$526  = neg4_d1;
     if (i__ready) begin
-      \$526  = \$252 [15:0];
+      \$526  = neg4_d0;
     end
     if (rst) begin
-      \$526  = 16'h0000;
+      \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$527  = s6_lo4;
+    \$527  = neg4_d2;
     if (i__ready) begin
-      \$527  = s5_lo4;
+      \$527  = neg4_d1;
     end
     if (rst) begin
-      \$527  = 16'h0000;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$528  = s7_up4;
+    \$528  = neg4_d3;
     if (i__ready) begin
-      \$528  = \$253 ;
+      \$528  = neg4_d2;
     end
     if (rst) begin
       \$528  = 1'h0;
@@ -41074,19 +41138,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$529  = s8_mag4;
+    \$529  = neg4_d4;
     if (i__ready) begin
-      \$529  = \$258 [6:0];
+      \$529  = neg4_d3;
     end
     if (rst) begin
-      \$529  = 7'h00;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$530  = neg4_d0;
+    \$530  = neg4_d5;
     if (i__ready) begin
-      \$530  = s2_neg4;
+      \$530  = neg4_d4;
     end
     if (rst) begin
       \$530  = 1'h0;
@@ -41094,19 +41158,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$531  = neg4_d1;
+    \$531  = s2_mag5;
     if (i__ready) begin
-      \$531  = neg4_d0;
+      \$531  = \$251 [31:0];
     end
     if (rst) begin
-      \$531  = 1'h0;
+      \$531  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$532  = neg4_d2;
+    \$532  = s2_neg5;
     if (i__ready) begin
-      \$532  = neg4_d1;
+      \$532  = \$252 ;
     end
     if (rst) begin
       \$532  = 1'h0;
@@ -41114,59 +41178,59 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$533  = neg4_d3;
+    \$533  = s2_xsat5;
     if (i__ready) begin
-      \$533  = neg4_d2;
+      \$533  = \$262 ;
     end
     if (rst) begin
-      \$533  = 1'h0;
+      \$533  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$534  = neg4_d4;
+    \$534  = xsat5_d0;
     if (i__ready) begin
-      \$534  = neg4_d3;
+      \$534  = \$263 ;
     end
     if (rst) begin
-      \$534  = 1'h0;
+      \$534  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$535  = neg4_d5;
+    \$535  = xsat5_d1;
     if (i__ready) begin
-      \$535  = neg4_d4;
+      \$535  = xsat5_d0;
     end
     if (rst) begin
-      \$535  = 1'h0;
+      \$535  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$536  = s2_mag5;
+    \$536  = xsat5_d2;
     if (i__ready) begin
-      \$536  = \$261 [31:0];
+      \$536  = xsat5_d1;
     end
     if (rst) begin
-      \$536  = 32'd0;
+      \$536  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$537  = s2_neg5;
+    \$537  = xsat5_d3;
     if (i__ready) begin
-      \$537  = \$262 ;
+      \$537  = xsat5_d2;
     end
     if (rst) begin
-      \$537  = 1'h0;
+      \$537  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$538  = xsat5_d0;
+    \$538  = xsat5_d4;
     if (i__ready) begin
-      \$538  = \$272 ;
+      \$538  = xsat5_d3;
     end
     if (rst) begin
       \$538  = 8'h00;
@@ -41174,9 +41238,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$539  = xsat5_d1;
+    \$539  = xsat5_d5;
     if (i__ready) begin
-      \$539  = xsat5_d0;
+      \$539  = xsat5_d4;
     end
     if (rst) begin
       \$539  = 8'h00;
@@ -41184,209 +41248,209 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$540  = xsat5_d2;
+    \$540  = s3_qc5;
     if (i__ready) begin
-      \$540  = xsat5_d1;
+      \$540  = \$264 ;
     end
     if (rst) begin
-      \$540  = 8'h00;
+      \$540  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$541  = xsat5_d3;
+    \$541  = s3_f5;
     if (i__ready) begin
-      \$541  = xsat5_d2;
+      \$541  = \$265 ;
     end
     if (rst) begin
-      \$541  = 8'h00;
+      \$541  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$542  = xsat5_d4;
+    \$542  = s3_k5;
     if (i__ready) begin
-      \$542  = xsat5_d3;
+      \$542  = s2_k[2:0];
     end
     if (rst) begin
-      \$542  = 8'h00;
+      \$542  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$543  = xsat5_d5;
+    \$543  = s4_q5;
     if (i__ready) begin
-      \$543  = xsat5_d4;
+      \$543  = \$266 ;
     end
     if (rst) begin
-      \$543  = 8'h00;
+      \$543  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$544  = xsat5_d6;
+    \$544  = s5_big5;
     if (i__ready) begin
-      \$544  = xsat5_d5;
+      \$544  = \$267 ;
     end
     if (rst) begin
-      \$544  = 8'h00;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$545  = s3_qc5;
+    \$545  = big5_d0;
     if (i__ready) begin
-      \$545  = \$273 ;
+      \$545  = s5_big5;
     end
     if (rst) begin
-      \$545  = 32'd0;
+      \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$546  = s3_f5;
+    \$546  = big5_d1;
     if (i__ready) begin
-      \$546  = \$274 ;
+      \$546  = big5_d0;
     end
     if (rst) begin
-      \$546  = 32'd0;
+      \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$547  = s3_k5;
+    \$547  = s5_q7_5;
     if (i__ready) begin
-      \$547  = s2_k[2:0];
+      \$547  = s4_q5[6:0];
     end
     if (rst) begin
-      \$547  = 3'h0;
+      \$547  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$548  = s4_q5;
+    \$548  = q7_5_d0;
     if (i__ready) begin
-      \$548  = \$275 ;
+      \$548  = s5_q7_5;
     end
     if (rst) begin
-      \$548  = 32'd0;
+      \$548  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$549  = s5_big5;
+    \$549  = q7_5_d1;
     if (i__ready) begin
-      \$549  = \$276 ;
+      \$549  = q7_5_d0;
     end
     if (rst) begin
-      \$549  = 1'h0;
+      \$549  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$550  = big5_d0;
+    \$550  = s4_f25;
     if (i__ready) begin
-      \$550  = s5_big5;
+      \$550  = \$269 ;
     end
     if (rst) begin
-      \$550  = 1'h0;
+      \$550  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$551  = big5_d1;
+    \$551  = s5_fc5;
     if (i__ready) begin
-      \$551  = big5_d0;
+      \$551  = \$270 [23:0];
     end
     if (rst) begin
-      \$551  = 1'h0;
+      \$551  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$552  = s5_q7_5;
+    \$552  = s5_lo5;
     if (i__ready) begin
-      \$552  = s4_q5[6:0];
+      \$552  = \$271 ;
     end
     if (rst) begin
-      \$552  = 7'h00;
+      \$552  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$553  = q7_5_d0;
+    \$553  = s6_hi5;
     if (i__ready) begin
-      \$553  = s5_q7_5;
+      \$553  = \$272 [15:0];
     end
     if (rst) begin
-      \$553  = 7'h00;
+      \$553  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$554  = q7_5_d1;
+    \$554  = s6_lo5;
     if (i__ready) begin
-      \$554  = q7_5_d0;
+      \$554  = s5_lo5;
     end
     if (rst) begin
-      \$554  = 7'h00;
+      \$554  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$555  = s4_f25;
+    \$555  = s7_up5;
     if (i__ready) begin
-      \$555  = \$278 ;
+      \$555  = \$273 ;
     end
     if (rst) begin
-      \$555  = 32'd0;
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$556  = s5_fc5;
+    \$556  = s8_mag5;
     if (i__ready) begin
-      \$556  = \$279 [23:0];
+      \$556  = \$278 [6:0];
     end
     if (rst) begin
-      \$556  = 24'h000000;
+      \$556  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$557  = s5_lo5;
+    \$557  = neg5_d0;
     if (i__ready) begin
-      \$557  = \$280 ;
+      \$557  = s2_neg5;
     end
     if (rst) begin
-      \$557  = 16'h0000;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$558  = s6_hi5;
+    \$558  = neg5_d1;
     if (i__ready) begin
-      \$558  = \$281 [15:0];
+      \$558  = neg5_d0;
     end
     if (rst) begin
-      \$558  = 16'h0000;
+      \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$559  = s6_lo5;
+    \$559  = neg5_d2;
     if (i__ready) begin
-      \$559  = s5_lo5;
+      \$559  = neg5_d1;
     end
     if (rst) begin
-      \$559  = 16'h0000;
+      \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$560  = s7_up5;
+    \$560  = neg5_d3;
     if (i__ready) begin
-      \$560  = \$282 ;
+      \$560  = neg5_d2;
     end
     if (rst) begin
       \$560  = 1'h0;
@@ -41394,19 +41458,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$561  = s8_mag5;
+    \$561  = neg5_d4;
     if (i__ready) begin
-      \$561  = \$287 [6:0];
+      \$561  = neg5_d3;
     end
     if (rst) begin
-      \$561  = 7'h00;
+      \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$562  = neg5_d0;
+    \$562  = neg5_d5;
     if (i__ready) begin
-      \$562  = s2_neg5;
+      \$562  = neg5_d4;
     end
     if (rst) begin
       \$562  = 1'h0;
@@ -41414,19 +41478,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$563  = neg5_d1;
+    \$563  = s2_mag6;
     if (i__ready) begin
-      \$563  = neg5_d0;
+      \$563  = \$281 [31:0];
     end
     if (rst) begin
-      \$563  = 1'h0;
+      \$563  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$564  = neg5_d2;
+    \$564  = s2_neg6;
     if (i__ready) begin
-      \$564  = neg5_d1;
+      \$564  = \$282 ;
     end
     if (rst) begin
       \$564  = 1'h0;
@@ -41434,59 +41498,59 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$565  = neg5_d3;
+    \$565  = s2_xsat6;
     if (i__ready) begin
-      \$565  = neg5_d2;
+      \$565  = \$292 ;
     end
     if (rst) begin
-      \$565  = 1'h0;
+      \$565  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$566  = neg5_d4;
+    \$566  = xsat6_d0;
     if (i__ready) begin
-      \$566  = neg5_d3;
+      \$566  = \$293 ;
     end
     if (rst) begin
-      \$566  = 1'h0;
+      \$566  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$567  = neg5_d5;
+    \$567  = xsat6_d1;
     if (i__ready) begin
-      \$567  = neg5_d4;
+      \$567  = xsat6_d0;
     end
     if (rst) begin
-      \$567  = 1'h0;
+      \$567  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$568  = s2_mag6;
+    \$568  = xsat6_d2;
     if (i__ready) begin
-      \$568  = \$290 [31:0];
+      \$568  = xsat6_d1;
     end
     if (rst) begin
-      \$568  = 32'd0;
+      \$568  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$569  = s2_neg6;
+    \$569  = xsat6_d3;
     if (i__ready) begin
-      \$569  = \$291 ;
+      \$569  = xsat6_d2;
     end
     if (rst) begin
-      \$569  = 1'h0;
+      \$569  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$570  = xsat6_d0;
+    \$570  = xsat6_d4;
     if (i__ready) begin
-      \$570  = \$301 ;
+      \$570  = xsat6_d3;
     end
     if (rst) begin
       \$570  = 8'h00;
@@ -41494,9 +41558,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$571  = xsat6_d1;
+    \$571  = xsat6_d5;
     if (i__ready) begin
-      \$571  = xsat6_d0;
+      \$571  = xsat6_d4;
     end
     if (rst) begin
       \$571  = 8'h00;
@@ -41504,209 +41568,209 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$572  = xsat6_d2;
+    \$572  = s3_qc6;
     if (i__ready) begin
-      \$572  = xsat6_d1;
+      \$572  = \$294 ;
     end
     if (rst) begin
-      \$572  = 8'h00;
+      \$572  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$573  = xsat6_d3;
+    \$573  = s3_f6;
     if (i__ready) begin
-      \$573  = xsat6_d2;
+      \$573  = \$295 ;
     end
     if (rst) begin
-      \$573  = 8'h00;
+      \$573  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$574  = xsat6_d4;
+    \$574  = s3_k6;
     if (i__ready) begin
-      \$574  = xsat6_d3;
+      \$574  = s2_k[2:0];
     end
     if (rst) begin
-      \$574  = 8'h00;
+      \$574  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$575  = xsat6_d5;
+    \$575  = s4_q6;
     if (i__ready) begin
-      \$575  = xsat6_d4;
+      \$575  = \$296 ;
     end
     if (rst) begin
-      \$575  = 8'h00;
+      \$575  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$576  = xsat6_d6;
+    \$576  = s5_big6;
     if (i__ready) begin
-      \$576  = xsat6_d5;
+      \$576  = \$297 ;
     end
     if (rst) begin
-      \$576  = 8'h00;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$577  = s3_qc6;
+    \$577  = big6_d0;
     if (i__ready) begin
-      \$577  = \$302 ;
+      \$577  = s5_big6;
     end
     if (rst) begin
-      \$577  = 32'd0;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$578  = s3_f6;
+    \$578  = big6_d1;
     if (i__ready) begin
-      \$578  = \$303 ;
+      \$578  = big6_d0;
     end
     if (rst) begin
-      \$578  = 32'd0;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$579  = s3_k6;
+    \$579  = s5_q7_6;
     if (i__ready) begin
-      \$579  = s2_k[2:0];
+      \$579  = s4_q6[6:0];
     end
     if (rst) begin
-      \$579  = 3'h0;
+      \$579  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$580  = s4_q6;
+    \$580  = q7_6_d0;
     if (i__ready) begin
-      \$580  = \$304 ;
+      \$580  = s5_q7_6;
     end
     if (rst) begin
-      \$580  = 32'd0;
+      \$580  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$581  = s5_big6;
+    \$581  = q7_6_d1;
     if (i__ready) begin
-      \$581  = \$305 ;
+      \$581  = q7_6_d0;
     end
     if (rst) begin
-      \$581  = 1'h0;
+      \$581  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$582  = big6_d0;
+    \$582  = s4_f26;
     if (i__ready) begin
-      \$582  = s5_big6;
+      \$582  = \$299 ;
     end
     if (rst) begin
-      \$582  = 1'h0;
+      \$582  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$583  = big6_d1;
+    \$583  = s5_fc6;
     if (i__ready) begin
-      \$583  = big6_d0;
+      \$583  = \$300 [23:0];
     end
     if (rst) begin
-      \$583  = 1'h0;
+      \$583  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$584  = s5_q7_6;
+    \$584  = s5_lo6;
     if (i__ready) begin
-      \$584  = s4_q6[6:0];
+      \$584  = \$301 ;
     end
     if (rst) begin
-      \$584  = 7'h00;
+      \$584  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$585  = q7_6_d0;
+    \$585  = s6_hi6;
     if (i__ready) begin
-      \$585  = s5_q7_6;
+      \$585  = \$302 [15:0];
     end
     if (rst) begin
-      \$585  = 7'h00;
+      \$585  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$586  = q7_6_d1;
+    \$586  = s6_lo6;
     if (i__ready) begin
-      \$586  = q7_6_d0;
+      \$586  = s5_lo6;
     end
     if (rst) begin
-      \$586  = 7'h00;
+      \$586  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$587  = s4_f26;
+    \$587  = s7_up6;
     if (i__ready) begin
-      \$587  = \$307 ;
+      \$587  = \$303 ;
     end
     if (rst) begin
-      \$587  = 32'd0;
+      \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$588  = s5_fc6;
+    \$588  = s8_mag6;
     if (i__ready) begin
-      \$588  = \$308 [23:0];
+      \$588  = \$308 [6:0];
     end
     if (rst) begin
-      \$588  = 24'h000000;
+      \$588  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$589  = s5_lo6;
+    \$589  = neg6_d0;
     if (i__ready) begin
-      \$589  = \$309 ;
+      \$589  = s2_neg6;
     end
     if (rst) begin
-      \$589  = 16'h0000;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$590  = s6_hi6;
+    \$590  = neg6_d1;
     if (i__ready) begin
-      \$590  = \$310 [15:0];
+      \$590  = neg6_d0;
     end
     if (rst) begin
-      \$590  = 16'h0000;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$591  = s6_lo6;
+    \$591  = neg6_d2;
     if (i__ready) begin
-      \$591  = s5_lo6;
+      \$591  = neg6_d1;
     end
     if (rst) begin
-      \$591  = 16'h0000;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$592  = s7_up6;
+    \$592  = neg6_d3;
     if (i__ready) begin
-      \$592  = \$311 ;
+      \$592  = neg6_d2;
     end
     if (rst) begin
       \$592  = 1'h0;
@@ -41714,19 +41778,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$593  = s8_mag6;
+    \$593  = neg6_d4;
     if (i__ready) begin
-      \$593  = \$316 [6:0];
+      \$593  = neg6_d3;
     end
     if (rst) begin
-      \$593  = 7'h00;
+      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$594  = neg6_d0;
+    \$594  = neg6_d5;
     if (i__ready) begin
-      \$594  = s2_neg6;
+      \$594  = neg6_d4;
     end
     if (rst) begin
       \$594  = 1'h0;
@@ -41734,19 +41798,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$595  = neg6_d1;
+    \$595  = s2_mag7;
     if (i__ready) begin
-      \$595  = neg6_d0;
+      \$595  = \$311 [31:0];
     end
     if (rst) begin
-      \$595  = 1'h0;
+      \$595  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$596  = neg6_d2;
+    \$596  = s2_neg7;
     if (i__ready) begin
-      \$596  = neg6_d1;
+      \$596  = \$312 ;
     end
     if (rst) begin
       \$596  = 1'h0;
@@ -41754,59 +41818,59 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$597  = neg6_d3;
+    \$597  = s2_xsat7;
     if (i__ready) begin
-      \$597  = neg6_d2;
+      \$597  = \$322 ;
     end
     if (rst) begin
-      \$597  = 1'h0;
+      \$597  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$598  = neg6_d4;
+    \$598  = xsat7_d0;
     if (i__ready) begin
-      \$598  = neg6_d3;
+      \$598  = \$323 ;
     end
     if (rst) begin
-      \$598  = 1'h0;
+      \$598  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$599  = neg6_d5;
+    \$599  = xsat7_d1;
     if (i__ready) begin
-      \$599  = neg6_d4;
+      \$599  = xsat7_d0;
     end
     if (rst) begin
-      \$599  = 1'h0;
+      \$599  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$600  = s2_mag7;
+    \$600  = xsat7_d2;
     if (i__ready) begin
-      \$600  = \$319 [31:0];
+      \$600  = xsat7_d1;
     end
     if (rst) begin
-      \$600  = 32'd0;
+      \$600  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$601  = s2_neg7;
+    \$601  = xsat7_d3;
     if (i__ready) begin
-      \$601  = \$320 ;
+      \$601  = xsat7_d2;
     end
     if (rst) begin
-      \$601  = 1'h0;
+      \$601  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$602  = xsat7_d0;
+    \$602  = xsat7_d4;
     if (i__ready) begin
-      \$602  = \$330 ;
+      \$602  = xsat7_d3;
     end
     if (rst) begin
       \$602  = 8'h00;
@@ -41814,9 +41878,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$603  = xsat7_d1;
+    \$603  = xsat7_d5;
     if (i__ready) begin
-      \$603  = xsat7_d0;
+      \$603  = xsat7_d4;
     end
     if (rst) begin
       \$603  = 8'h00;
@@ -41824,209 +41888,209 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$604  = xsat7_d2;
+    \$604  = s3_qc7;
     if (i__ready) begin
-      \$604  = xsat7_d1;
+      \$604  = \$324 ;
     end
     if (rst) begin
-      \$604  = 8'h00;
+      \$604  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$605  = xsat7_d3;
+    \$605  = s3_f7;
     if (i__ready) begin
-      \$605  = xsat7_d2;
+      \$605  = \$325 ;
     end
     if (rst) begin
-      \$605  = 8'h00;
+      \$605  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$606  = xsat7_d4;
+    \$606  = s3_k7;
     if (i__ready) begin
-      \$606  = xsat7_d3;
+      \$606  = s2_k[2:0];
     end
     if (rst) begin
-      \$606  = 8'h00;
+      \$606  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$607  = xsat7_d5;
+    \$607  = s4_q7;
     if (i__ready) begin
-      \$607  = xsat7_d4;
+      \$607  = \$326 ;
     end
     if (rst) begin
-      \$607  = 8'h00;
+      \$607  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$608  = xsat7_d6;
+    \$608  = s5_big7;
     if (i__ready) begin
-      \$608  = xsat7_d5;
+      \$608  = \$327 ;
     end
     if (rst) begin
-      \$608  = 8'h00;
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$609  = s3_qc7;
+    \$609  = big7_d0;
     if (i__ready) begin
-      \$609  = \$331 ;
+      \$609  = s5_big7;
     end
     if (rst) begin
-      \$609  = 32'd0;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$610  = s3_f7;
+    \$610  = big7_d1;
     if (i__ready) begin
-      \$610  = \$332 ;
+      \$610  = big7_d0;
     end
     if (rst) begin
-      \$610  = 32'd0;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$611  = s3_k7;
+    \$611  = s5_q7_7;
     if (i__ready) begin
-      \$611  = s2_k[2:0];
+      \$611  = s4_q7[6:0];
     end
     if (rst) begin
-      \$611  = 3'h0;
+      \$611  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$612  = s4_q7;
+    \$612  = q7_7_d0;
     if (i__ready) begin
-      \$612  = \$333 ;
+      \$612  = s5_q7_7;
     end
     if (rst) begin
-      \$612  = 32'd0;
+      \$612  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$613  = s5_big7;
+    \$613  = q7_7_d1;
     if (i__ready) begin
-      \$613  = \$334 ;
+      \$613  = q7_7_d0;
     end
     if (rst) begin
-      \$613  = 1'h0;
+      \$613  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$614  = big7_d0;
+    \$614  = s4_f27;
     if (i__ready) begin
-      \$614  = s5_big7;
+      \$614  = \$329 ;
     end
     if (rst) begin
-      \$614  = 1'h0;
+      \$614  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$615  = big7_d1;
+    \$615  = s5_fc7;
     if (i__ready) begin
-      \$615  = big7_d0;
+      \$615  = \$330 [23:0];
     end
     if (rst) begin
-      \$615  = 1'h0;
+      \$615  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$616  = s5_q7_7;
+    \$616  = s5_lo7;
     if (i__ready) begin
-      \$616  = s4_q7[6:0];
+      \$616  = \$331 ;
     end
     if (rst) begin
-      \$616  = 7'h00;
+      \$616  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$617  = q7_7_d0;
+    \$617  = s6_hi7;
     if (i__ready) begin
-      \$617  = s5_q7_7;
+      \$617  = \$332 [15:0];
     end
     if (rst) begin
-      \$617  = 7'h00;
+      \$617  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$618  = q7_7_d1;
+    \$618  = s6_lo7;
     if (i__ready) begin
-      \$618  = q7_7_d0;
+      \$618  = s5_lo7;
     end
     if (rst) begin
-      \$618  = 7'h00;
+      \$618  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$619  = s4_f27;
+    \$619  = s7_up7;
     if (i__ready) begin
-      \$619  = \$336 ;
+      \$619  = \$333 ;
     end
     if (rst) begin
-      \$619  = 32'd0;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$620  = s5_fc7;
+    \$620  = s8_mag7;
     if (i__ready) begin
-      \$620  = \$337 [23:0];
+      \$620  = \$338 [6:0];
     end
     if (rst) begin
-      \$620  = 24'h000000;
+      \$620  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$621  = s5_lo7;
+    \$621  = neg7_d0;
     if (i__ready) begin
-      \$621  = \$338 ;
+      \$621  = s2_neg7;
     end
     if (rst) begin
-      \$621  = 16'h0000;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$622  = s6_hi7;
+    \$622  = neg7_d1;
     if (i__ready) begin
-      \$622  = \$339 [15:0];
+      \$622  = neg7_d0;
     end
     if (rst) begin
-      \$622  = 16'h0000;
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$623  = s6_lo7;
+    \$623  = neg7_d2;
     if (i__ready) begin
-      \$623  = s5_lo7;
+      \$623  = neg7_d1;
     end
     if (rst) begin
-      \$623  = 16'h0000;
+      \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$624  = s7_up7;
+    \$624  = neg7_d3;
     if (i__ready) begin
-      \$624  = \$340 ;
+      \$624  = neg7_d2;
     end
     if (rst) begin
       \$624  = 1'h0;
@@ -42034,19 +42098,19 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$625  = s8_mag7;
+    \$625  = neg7_d4;
     if (i__ready) begin
-      \$625  = \$345 [6:0];
+      \$625  = neg7_d3;
     end
     if (rst) begin
-      \$625  = 7'h00;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$626  = neg7_d0;
+    \$626  = neg7_d5;
     if (i__ready) begin
-      \$626  = s2_neg7;
+      \$626  = neg7_d4;
     end
     if (rst) begin
       \$626  = 1'h0;
@@ -42054,9 +42118,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$627  = neg7_d1;
+    \$627  = valid_d0;
     if (i__ready) begin
-      \$627  = neg7_d0;
+      \$627  = take;
     end
     if (rst) begin
       \$627  = 1'h0;
@@ -42064,9 +42128,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$628  = neg7_d2;
+    \$628  = valid_d1;
     if (i__ready) begin
-      \$628  = neg7_d1;
+      \$628  = valid_d0;
     end
     if (rst) begin
       \$628  = 1'h0;
@@ -42074,9 +42138,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$629  = neg7_d3;
+    \$629  = valid_d2;
     if (i__ready) begin
-      \$629  = neg7_d2;
+      \$629  = valid_d1;
     end
     if (rst) begin
       \$629  = 1'h0;
@@ -42084,9 +42148,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$630  = neg7_d4;
+    \$630  = valid_d3;
     if (i__ready) begin
-      \$630  = neg7_d3;
+      \$630  = valid_d2;
     end
     if (rst) begin
       \$630  = 1'h0;
@@ -42094,9 +42158,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$631  = neg7_d5;
+    \$631  = valid_d4;
     if (i__ready) begin
-      \$631  = neg7_d4;
+      \$631  = valid_d3;
     end
     if (rst) begin
       \$631  = 1'h0;
@@ -42104,9 +42168,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$632  = valid_d0;
+    \$632  = valid_d5;
     if (i__ready) begin
-      \$632  = take;
+      \$632  = valid_d4;
     end
     if (rst) begin
       \$632  = 1'h0;
@@ -42114,9 +42178,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$633  = valid_d1;
+    \$633  = valid_d6;
     if (i__ready) begin
-      \$633  = valid_d0;
+      \$633  = valid_d5;
     end
     if (rst) begin
       \$633  = 1'h0;
@@ -42124,9 +42188,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$634  = valid_d2;
+    \$634  = valid_d7;
     if (i__ready) begin
-      \$634  = valid_d1;
+      \$634  = valid_d6;
     end
     if (rst) begin
       \$634  = 1'h0;
@@ -42134,9 +42198,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$635  = valid_d3;
+    \$635  = last_d0;
     if (i__ready) begin
-      \$635  = valid_d2;
+      \$635  = i__payload[270];
     end
     if (rst) begin
       \$635  = 1'h0;
@@ -42144,9 +42208,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$636  = valid_d4;
+    \$636  = last_d1;
     if (i__ready) begin
-      \$636  = valid_d3;
+      \$636  = last_d0;
     end
     if (rst) begin
       \$636  = 1'h0;
@@ -42154,9 +42218,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$637  = valid_d5;
+    \$637  = last_d2;
     if (i__ready) begin
-      \$637  = valid_d4;
+      \$637  = last_d1;
     end
     if (rst) begin
       \$637  = 1'h0;
@@ -42164,9 +42228,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$638  = valid_d6;
+    \$638  = last_d3;
     if (i__ready) begin
-      \$638  = valid_d5;
+      \$638  = last_d2;
     end
     if (rst) begin
       \$638  = 1'h0;
@@ -42174,9 +42238,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$639  = valid_d7;
+    \$639  = last_d4;
     if (i__ready) begin
-      \$639  = valid_d6;
+      \$639  = last_d3;
     end
     if (rst) begin
       \$639  = 1'h0;
@@ -42184,9 +42248,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$640  = last_d0;
+    \$640  = last_d5;
     if (i__ready) begin
-      \$640  = i__payload[270];
+      \$640  = last_d4;
     end
     if (rst) begin
       \$640  = 1'h0;
@@ -42194,9 +42258,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$641  = last_d1;
+    \$641  = last_d6;
     if (i__ready) begin
-      \$641  = last_d0;
+      \$641  = last_d5;
     end
     if (rst) begin
       \$641  = 1'h0;
@@ -42204,9 +42268,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$642  = last_d2;
+    \$642  = last_d7;
     if (i__ready) begin
-      \$642  = last_d1;
+      \$642  = last_d6;
     end
     if (rst) begin
       \$642  = 1'h0;
@@ -42214,59 +42278,59 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$643  = last_d3;
+    \$643  = keep_d0;
     if (i__ready) begin
-      \$643  = last_d2;
+      \$643  = \$340 ;
     end
     if (rst) begin
-      \$643  = 1'h0;
+      \$643  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$644  = last_d4;
+    \$644  = keep_d1;
     if (i__ready) begin
-      \$644  = last_d3;
+      \$644  = keep_d0;
     end
     if (rst) begin
-      \$644  = 1'h0;
+      \$644  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$645  = last_d5;
+    \$645  = keep_d2;
     if (i__ready) begin
-      \$645  = last_d4;
+      \$645  = keep_d1;
     end
     if (rst) begin
-      \$645  = 1'h0;
+      \$645  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$646  = last_d6;
+    \$646  = keep_d3;
     if (i__ready) begin
-      \$646  = last_d5;
+      \$646  = keep_d2;
     end
     if (rst) begin
-      \$646  = 1'h0;
+      \$646  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$647  = last_d7;
+    \$647  = keep_d4;
     if (i__ready) begin
-      \$647  = last_d6;
+      \$647  = keep_d3;
     end
     if (rst) begin
-      \$647  = 1'h0;
+      \$647  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$648  = keep_d0;
+    \$648  = keep_d5;
     if (i__ready) begin
-      \$648  = \$347 ;
+      \$648  = keep_d4;
     end
     if (rst) begin
       \$648  = 8'h00;
@@ -42274,9 +42338,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$649  = keep_d1;
+    \$649  = keep_d6;
     if (i__ready) begin
-      \$649  = keep_d0;
+      \$649  = keep_d5;
     end
     if (rst) begin
       \$649  = 8'h00;
@@ -42284,9 +42348,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$650  = keep_d2;
+    \$650  = keep_d7;
     if (i__ready) begin
-      \$650  = keep_d1;
+      \$650  = keep_d6;
     end
     if (rst) begin
       \$650  = 8'h00;
@@ -42294,112 +42358,62 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$651  = keep_d3;
+    \$651  = k_out_d0;
     if (i__ready) begin
-      \$651  = keep_d2;
+      \$651  = s2_k;
     end
     if (rst) begin
-      \$651  = 8'h00;
+      \$651  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$652  = keep_d4;
+    \$652  = k_out_d1;
     if (i__ready) begin
-      \$652  = keep_d3;
+      \$652  = k_out_d0;
     end
     if (rst) begin
-      \$652  = 8'h00;
+      \$652  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$653  = keep_d5;
+    \$653  = k_out_d2;
     if (i__ready) begin
-      \$653  = keep_d4;
+      \$653  = k_out_d1;
     end
     if (rst) begin
-      \$653  = 8'h00;
+      \$653  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$654  = keep_d6;
+    \$654  = k_out_d3;
     if (i__ready) begin
-      \$654  = keep_d5;
+      \$654  = k_out_d2;
     end
     if (rst) begin
-      \$654  = 8'h00;
+      \$654  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$655  = keep_d7;
+    \$655  = k_out_d4;
     if (i__ready) begin
-      \$655  = keep_d6;
+      \$655  = k_out_d3;
     end
     if (rst) begin
-      \$655  = 8'h00;
+      \$655  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$656  = k_out_d0;
+    \$656  = k_out_d5;
     if (i__ready) begin
-      \$656  = s2_k;
+      \$656  = k_out_d4;
     end
     if (rst) begin
       \$656  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$657  = k_out_d1;
-    if (i__ready) begin
-      \$657  = k_out_d0;
-    end
-    if (rst) begin
-      \$657  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$658  = k_out_d2;
-    if (i__ready) begin
-      \$658  = k_out_d1;
-    end
-    if (rst) begin
-      \$658  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$659  = k_out_d3;
-    if (i__ready) begin
-      \$659  = k_out_d2;
-    end
-    if (rst) begin
-      \$659  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$660  = k_out_d4;
-    if (i__ready) begin
-      \$660  = k_out_d3;
-    end
-    if (rst) begin
-      \$660  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$661  = k_out_d5;
-    if (i__ready) begin
-      \$661  = k_out_d4;
-    end
-    if (rst) begin
-      \$661  = 6'h00;
     end
   end
   assign out_buffer_push = w_en;
@@ -42456,31 +42470,31 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign w_data[23:16] = \$11 ;
   assign w_data[15:8] = \$8 ;
   assign w_data[7:0] = \$5 ;
-  assign \$81  = { 1'h0, s2_k[5:1] };
-  assign \$82  = { 1'h0, s1_k[5:1] };
-  assign \$84  = { 1'h0, s1_k[5:1] };
-  assign \$86  = { 1'h0, s1_k[5:1] };
-  assign \$88  = { 1'h0, s1_k[5:1] };
-  assign \$90  = { 1'h0, s1_k[5:1] };
-  assign \$92  = { 1'h0, s1_k[5:1] };
-  assign \$94  = { 1'h0, s1_k[5:1] };
-  assign \$96  = { 1'h0, s1_k[5:1] };
-  assign \$98  = { 1'h0, s1_k[5:1] };
-  assign \$100  = { 1'h0, s1_k[5:1] };
-  assign \$102  = { 1'h0, s1_k[5:1] };
-  assign \$104  = { 1'h0, s1_k[5:1] };
-  assign \$106  = { 1'h0, s1_k[5:1] };
-  assign \$108  = { 1'h0, s1_k[5:1] };
-  assign \$110  = { 1'h0, s1_k[5:1] };
-  assign \$112  = { 1'h0, s1_k[5:1] };
-  assign \$132  = { 1'h0, s3_f0[31:1] };
-  assign \$161  = { 1'h0, s3_f1[31:1] };
-  assign \$190  = { 1'h0, s3_f2[31:1] };
-  assign \$219  = { 1'h0, s3_f3[31:1] };
-  assign \$248  = { 1'h0, s3_f4[31:1] };
-  assign \$277  = { 1'h0, s3_f5[31:1] };
-  assign \$306  = { 1'h0, s3_f6[31:1] };
-  assign \$335  = { 1'h0, s3_f7[31:1] };
+  assign \$66  = { 1'h0, s2_k[5:1] };
+  assign \$67  = { 1'h0, s1_k[5:1] };
+  assign \$69  = { 1'h0, s1_k[5:1] };
+  assign \$71  = { 1'h0, s1_k[5:1] };
+  assign \$73  = { 1'h0, s1_k[5:1] };
+  assign \$75  = { 1'h0, s1_k[5:1] };
+  assign \$77  = { 1'h0, s1_k[5:1] };
+  assign \$79  = { 1'h0, s1_k[5:1] };
+  assign \$81  = { 1'h0, s1_k[5:1] };
+  assign \$83  = { 1'h0, s1_k[5:1] };
+  assign \$85  = { 1'h0, s1_k[5:1] };
+  assign \$87  = { 1'h0, s1_k[5:1] };
+  assign \$89  = { 1'h0, s1_k[5:1] };
+  assign \$91  = { 1'h0, s1_k[5:1] };
+  assign \$93  = { 1'h0, s1_k[5:1] };
+  assign \$95  = { 1'h0, s1_k[5:1] };
+  assign \$97  = { 1'h0, s1_k[5:1] };
+  assign \$118  = { 1'h0, s3_f0[31:1] };
+  assign \$148  = { 1'h0, s3_f1[31:1] };
+  assign \$178  = { 1'h0, s3_f2[31:1] };
+  assign \$208  = { 1'h0, s3_f3[31:1] };
+  assign \$238  = { 1'h0, s3_f4[31:1] };
+  assign \$268  = { 1'h0, s3_f5[31:1] };
+  assign \$298  = { 1'h0, s3_f6[31:1] };
+  assign \$328  = { 1'h0, s3_f7[31:1] };
 endmodule
 
 (* generator = "Amaranth" *)

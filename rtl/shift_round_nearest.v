@@ -9,11 +9,11 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
-  wire [31:0] \$100 ;
-  wire \$101 ;
-  wire [31:0] \$102 ;
+  wire \$100 ;
+  wire [32:0] \$101 ;
+  wire [32:0] \$102 ;
   wire \$103 ;
-  wire [31:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
@@ -24,29 +24,29 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$111 ;
   wire [7:0] \$112 ;
   wire [7:0] \$113 ;
-  wire \$114 ;
-  wire [32:0] \$115 ;
-  wire [32:0] \$116 ;
-  wire \$117 ;
+  wire [7:0] \$114 ;
+  wire [31:0] \$115 ;
+  wire [31:0] \$116 ;
+  wire [31:0] \$117 ;
   wire \$118 ;
-  wire \$119 ;
+  wire [31:0] \$119 ;
   wire [7:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [31:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [7:0] \$126 ;
-  wire [7:0] \$127 ;
-  wire [31:0] \$128 ;
-  wire [31:0] \$129 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire [7:0] \$129 ;
   wire [7:0] \$13 ;
-  wire [31:0] \$130 ;
+  wire [7:0] \$130 ;
   wire \$131 ;
-  wire [31:0] \$132 ;
-  wire \$133 ;
-  wire [31:0] \$134 ;
+  wire [32:0] \$132 ;
+  wire [32:0] \$133 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
@@ -55,31 +55,31 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [7:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [7:0] \$142 ;
+  wire \$142 ;
   wire [7:0] \$143 ;
-  wire \$144 ;
-  wire [32:0] \$145 ;
-  wire [32:0] \$146 ;
-  wire \$147 ;
-  wire \$148 ;
+  wire [7:0] \$144 ;
+  wire [7:0] \$145 ;
+  wire [31:0] \$146 ;
+  wire [31:0] \$147 ;
+  wire [31:0] \$148 ;
   wire \$149 ;
   wire [7:0] \$15 ;
-  wire \$150 ;
+  wire [31:0] \$150 ;
   wire \$151 ;
-  wire \$152 ;
+  wire [31:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [7:0] \$156 ;
-  wire [7:0] \$157 ;
-  wire [31:0] \$158 ;
-  wire [31:0] \$159 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire [7:0] \$16 ;
-  wire [31:0] \$160 ;
-  wire \$161 ;
-  wire [31:0] \$162 ;
-  wire \$163 ;
-  wire [31:0] \$164 ;
+  wire [7:0] \$160 ;
+  wire [7:0] \$161 ;
+  wire \$162 ;
+  wire [32:0] \$163 ;
+  wire [32:0] \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
@@ -88,32 +88,32 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [7:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [7:0] \$172 ;
-  wire [7:0] \$173 ;
-  wire \$174 ;
-  wire [32:0] \$175 ;
-  wire [32:0] \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [7:0] \$174 ;
+  wire [7:0] \$175 ;
+  wire [7:0] \$176 ;
+  wire [31:0] \$177 ;
+  wire [31:0] \$178 ;
+  wire [31:0] \$179 ;
   wire [7:0] \$18 ;
   wire \$180 ;
-  wire \$181 ;
+  wire [31:0] \$181 ;
   wire \$182 ;
-  wire \$183 ;
+  wire [31:0] \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire [7:0] \$186 ;
-  wire [7:0] \$187 ;
-  wire [31:0] \$188 ;
-  wire [31:0] \$189 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire [7:0] \$19 ;
-  wire [31:0] \$190 ;
-  wire \$191 ;
-  wire [31:0] \$192 ;
+  wire \$190 ;
+  wire [7:0] \$191 ;
+  wire [7:0] \$192 ;
   wire \$193 ;
-  wire [31:0] \$194 ;
-  wire \$195 ;
+  wire [32:0] \$194 ;
+  wire [32:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -122,455 +122,455 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [7:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [7:0] \$202 ;
-  wire [7:0] \$203 ;
+  wire \$202 ;
+  wire \$203 ;
   wire \$204 ;
-  wire [32:0] \$205 ;
-  wire [32:0] \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [7:0] \$205 ;
+  wire [7:0] \$206 ;
+  wire [7:0] \$207 ;
+  wire [31:0] \$208 ;
+  wire [31:0] \$209 ;
   wire [7:0] \$21 ;
-  wire \$210 ;
+  wire [31:0] \$210 ;
   wire \$211 ;
-  wire \$212 ;
+  wire [31:0] \$212 ;
   wire \$213 ;
-  wire \$214 ;
+  wire [31:0] \$214 ;
   wire \$215 ;
-  wire [7:0] \$216 ;
-  wire [7:0] \$217 ;
-  wire [31:0] \$218 ;
-  wire [31:0] \$219 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire [7:0] \$22 ;
-  wire [31:0] \$220 ;
+  wire \$220 ;
   wire \$221 ;
-  wire [31:0] \$222 ;
-  wire \$223 ;
-  wire [31:0] \$224 ;
-  wire \$225 ;
-  wire \$226 ;
+  wire [7:0] \$222 ;
+  wire [7:0] \$223 ;
+  wire \$224 ;
+  wire [32:0] \$225 ;
+  wire [32:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire [7:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire [7:0] \$232 ;
-  wire [7:0] \$233 ;
+  wire \$232 ;
+  wire \$233 ;
   wire \$234 ;
-  wire [32:0] \$235 ;
-  wire [32:0] \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire \$235 ;
+  wire [7:0] \$236 ;
+  wire [7:0] \$237 ;
+  wire [7:0] \$238 ;
+  wire [31:0] \$239 ;
   wire [7:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
+  wire [31:0] \$240 ;
+  wire [31:0] \$241 ;
   wire \$242 ;
-  wire \$243 ;
+  wire [31:0] \$243 ;
   wire \$244 ;
-  wire \$245 ;
-  wire [7:0] \$246 ;
-  wire [7:0] \$247 ;
-  wire [31:0] \$248 ;
-  wire [31:0] \$249 ;
+  wire [31:0] \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire [7:0] \$25 ;
-  wire [31:0] \$250 ;
+  wire \$250 ;
   wire \$251 ;
-  wire [31:0] \$252 ;
-  wire \$253 ;
-  wire [31:0] \$254 ;
+  wire \$252 ;
+  wire [7:0] \$253 ;
+  wire [7:0] \$254 ;
   wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
+  wire [32:0] \$256 ;
+  wire [32:0] \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire [7:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire [7:0] \$262 ;
-  wire [7:0] \$263 ;
+  wire \$262 ;
+  wire \$263 ;
   wire \$264 ;
-  wire [32:0] \$265 ;
-  wire [32:0] \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire [7:0] \$267 ;
+  wire [7:0] \$268 ;
+  wire [7:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
+  wire [31:0] \$270 ;
+  wire [31:0] \$271 ;
+  wire [31:0] \$272 ;
   wire \$273 ;
-  wire \$274 ;
+  wire [31:0] \$274 ;
   wire \$275 ;
-  wire [7:0] \$276 ;
-  wire [7:0] \$277 ;
-  wire [31:0] \$278 ;
-  wire [31:0] \$279 ;
+  wire [31:0] \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [31:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
-  wire [31:0] \$282 ;
+  wire \$282 ;
   wire \$283 ;
-  wire [31:0] \$284 ;
-  wire \$285 ;
+  wire [7:0] \$284 ;
+  wire [7:0] \$285 ;
   wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
+  wire [32:0] \$287 ;
+  wire [32:0] \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [7:0] \$292 ;
-  wire [7:0] \$293 ;
+  wire \$292 ;
+  wire \$293 ;
   wire \$294 ;
-  wire [32:0] \$295 ;
-  wire [32:0] \$296 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [7:0] \$298 ;
+  wire [7:0] \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
+  wire [7:0] \$300 ;
+  wire [31:0] \$301 ;
+  wire [31:0] \$302 ;
+  wire [31:0] \$303 ;
   wire \$304 ;
-  wire \$305 ;
-  wire [7:0] \$306 ;
-  wire [7:0] \$307 ;
-  wire [31:0] \$308 ;
-  wire [31:0] \$309 ;
-  wire [31:0] \$31 ;
-  wire [31:0] \$310 ;
+  wire [31:0] \$305 ;
+  wire \$306 ;
+  wire [31:0] \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire \$310 ;
   wire \$311 ;
-  wire [31:0] \$312 ;
+  wire \$312 ;
   wire \$313 ;
-  wire [31:0] \$314 ;
-  wire \$315 ;
-  wire \$316 ;
+  wire \$314 ;
+  wire [7:0] \$315 ;
+  wire [7:0] \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [7:0] \$318 ;
+  reg \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire [7:0] \$322 ;
-  wire [7:0] \$323 ;
-  wire \$324 ;
-  wire [7:0] \$325 ;
-  reg \$326 ;
-  reg \$327 ;
-  reg [5:0] \$328 ;
+  reg \$320 ;
+  reg [5:0] \$321 ;
+  reg [31:0] \$322 ;
+  reg [31:0] \$323 ;
+  reg [31:0] \$324 ;
+  reg [31:0] \$325 ;
+  reg [31:0] \$326 ;
+  reg [31:0] \$327 ;
+  reg [31:0] \$328 ;
   reg [31:0] \$329 ;
-  wire [31:0] \$33 ;
-  reg [31:0] \$330 ;
-  reg [31:0] \$331 ;
-  reg [31:0] \$332 ;
-  reg [31:0] \$333 ;
-  reg [31:0] \$334 ;
-  reg [31:0] \$335 ;
-  reg [31:0] \$336 ;
+  wire \$33 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg \$335 ;
+  reg \$336 ;
   reg \$337 ;
-  reg \$338 ;
-  reg \$339 ;
+  reg [5:0] \$338 ;
+  reg [31:0] \$339 ;
   wire \$34 ;
   reg \$340 ;
   reg \$341 ;
-  reg \$342 ;
-  reg \$343 ;
-  reg \$344 ;
-  reg [5:0] \$345 ;
-  reg [31:0] \$346 ;
-  reg [31:0] \$347 ;
-  reg [31:0] \$348 ;
-  reg [31:0] \$349 ;
-  wire [31:0] \$35 ;
-  reg \$350 ;
+  reg [31:0] \$342 ;
+  reg [31:0] \$343 ;
+  reg [31:0] \$344 ;
+  reg \$345 ;
+  reg [7:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [7:0] \$349 ;
+  wire \$35 ;
+  reg [7:0] \$350 ;
   reg [7:0] \$351 ;
   reg [7:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [7:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [31:0] \$358 ;
-  reg [31:0] \$359 ;
+  reg [31:0] \$353 ;
+  reg [31:0] \$354 ;
+  reg [2:0] \$355 ;
+  reg [31:0] \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg \$359 ;
   wire \$36 ;
-  reg [2:0] \$360 ;
-  reg [31:0] \$361 ;
-  reg \$362 ;
+  reg [6:0] \$360 ;
+  reg [6:0] \$361 ;
+  reg [6:0] \$362 ;
   reg \$363 ;
   reg \$364 ;
-  reg [6:0] \$365 ;
-  reg [6:0] \$366 ;
-  reg [6:0] \$367 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg \$367 ;
   reg \$368 ;
   reg \$369 ;
-  wire [31:0] \$37 ;
-  reg \$370 ;
+  wire \$37 ;
+  reg [6:0] \$370 ;
   reg \$371 ;
   reg \$372 ;
   reg \$373 ;
   reg \$374 ;
-  reg [6:0] \$375 ;
+  reg \$375 ;
   reg \$376 ;
-  reg \$377 ;
+  reg [31:0] \$377 ;
   reg \$378 ;
-  reg \$379 ;
+  reg [7:0] \$379 ;
   wire \$38 ;
-  reg \$380 ;
-  reg \$381 ;
-  reg [31:0] \$382 ;
-  reg \$383 ;
+  reg [7:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [7:0] \$383 ;
   reg [7:0] \$384 ;
   reg [7:0] \$385 ;
-  reg [7:0] \$386 ;
-  reg [7:0] \$387 ;
-  reg [7:0] \$388 ;
-  reg [7:0] \$389 ;
-  wire [31:0] \$39 ;
-  reg [7:0] \$390 ;
-  reg [31:0] \$391 ;
-  reg [31:0] \$392 ;
-  reg [2:0] \$393 ;
-  reg [31:0] \$394 ;
-  reg \$395 ;
+  reg [31:0] \$386 ;
+  reg [31:0] \$387 ;
+  reg [2:0] \$388 ;
+  reg [31:0] \$389 ;
+  wire \$39 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg \$392 ;
+  reg [6:0] \$393 ;
+  reg [6:0] \$394 ;
+  reg [6:0] \$395 ;
   reg \$396 ;
   reg \$397 ;
-  reg [6:0] \$398 ;
-  reg [6:0] \$399 ;
+  reg \$398 ;
+  reg \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  reg [6:0] \$400 ;
+  reg \$400 ;
   reg \$401 ;
   reg \$402 ;
-  reg \$403 ;
+  reg [6:0] \$403 ;
   reg \$404 ;
   reg \$405 ;
   reg \$406 ;
   reg \$407 ;
-  reg [6:0] \$408 ;
+  reg \$408 ;
   reg \$409 ;
-  wire [31:0] \$41 ;
-  reg \$410 ;
+  wire \$41 ;
+  reg [31:0] \$410 ;
   reg \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg \$414 ;
-  reg [31:0] \$415 ;
-  reg \$416 ;
+  reg [7:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [7:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg [7:0] \$416 ;
   reg [7:0] \$417 ;
   reg [7:0] \$418 ;
-  reg [7:0] \$419 ;
+  reg [31:0] \$419 ;
   wire \$42 ;
-  reg [7:0] \$420 ;
-  reg [7:0] \$421 ;
-  reg [7:0] \$422 ;
-  reg [7:0] \$423 ;
-  reg [31:0] \$424 ;
-  reg [31:0] \$425 ;
-  reg [2:0] \$426 ;
-  reg [31:0] \$427 ;
-  reg \$428 ;
+  reg [31:0] \$420 ;
+  reg [2:0] \$421 ;
+  reg [31:0] \$422 ;
+  reg \$423 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg [6:0] \$426 ;
+  reg [6:0] \$427 ;
+  reg [6:0] \$428 ;
   reg \$429 ;
-  wire [31:0] \$43 ;
+  wire \$43 ;
   reg \$430 ;
-  reg [6:0] \$431 ;
-  reg [6:0] \$432 ;
-  reg [6:0] \$433 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
   reg \$434 ;
   reg \$435 ;
-  reg \$436 ;
+  reg [6:0] \$436 ;
   reg \$437 ;
   reg \$438 ;
   reg \$439 ;
   wire \$44 ;
   reg \$440 ;
-  reg [6:0] \$441 ;
+  reg \$441 ;
   reg \$442 ;
-  reg \$443 ;
+  reg [31:0] \$443 ;
   reg \$444 ;
-  reg \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg [31:0] \$448 ;
-  reg \$449 ;
-  wire [31:0] \$45 ;
+  reg [7:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [7:0] \$448 ;
+  reg [7:0] \$449 ;
+  wire \$45 ;
   reg [7:0] \$450 ;
   reg [7:0] \$451 ;
-  reg [7:0] \$452 ;
-  reg [7:0] \$453 ;
-  reg [7:0] \$454 ;
-  reg [7:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg [31:0] \$457 ;
-  reg [31:0] \$458 ;
-  reg [2:0] \$459 ;
+  reg [31:0] \$452 ;
+  reg [31:0] \$453 ;
+  reg [2:0] \$454 ;
+  reg [31:0] \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg [6:0] \$459 ;
   wire \$46 ;
-  reg [31:0] \$460 ;
-  reg \$461 ;
+  reg [6:0] \$460 ;
+  reg [6:0] \$461 ;
   reg \$462 ;
   reg \$463 ;
-  reg [6:0] \$464 ;
-  reg [6:0] \$465 ;
-  reg [6:0] \$466 ;
+  reg \$464 ;
+  reg \$465 ;
+  reg \$466 ;
   reg \$467 ;
   reg \$468 ;
-  reg \$469 ;
+  reg [6:0] \$469 ;
   wire \$47 ;
   reg \$470 ;
   reg \$471 ;
   reg \$472 ;
   reg \$473 ;
-  reg [6:0] \$474 ;
+  reg \$474 ;
   reg \$475 ;
-  reg \$476 ;
+  reg [31:0] \$476 ;
   reg \$477 ;
-  reg \$478 ;
-  reg \$479 ;
+  reg [7:0] \$478 ;
+  reg [7:0] \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg [31:0] \$481 ;
-  reg \$482 ;
+  reg [7:0] \$480 ;
+  reg [7:0] \$481 ;
+  reg [7:0] \$482 ;
   reg [7:0] \$483 ;
   reg [7:0] \$484 ;
-  reg [7:0] \$485 ;
-  reg [7:0] \$486 ;
-  reg [7:0] \$487 ;
-  reg [7:0] \$488 ;
-  reg [7:0] \$489 ;
+  reg [31:0] \$485 ;
+  reg [31:0] \$486 ;
+  reg [2:0] \$487 ;
+  reg [31:0] \$488 ;
+  reg \$489 ;
   wire \$49 ;
-  reg [31:0] \$490 ;
-  reg [31:0] \$491 ;
-  reg [2:0] \$492 ;
-  reg [31:0] \$493 ;
-  reg \$494 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg [6:0] \$492 ;
+  reg [6:0] \$493 ;
+  reg [6:0] \$494 ;
   reg \$495 ;
   reg \$496 ;
-  reg [6:0] \$497 ;
-  reg [6:0] \$498 ;
-  reg [6:0] \$499 ;
+  reg \$497 ;
+  reg \$498 ;
+  reg \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
   reg \$500 ;
   reg \$501 ;
-  reg \$502 ;
+  reg [6:0] \$502 ;
   reg \$503 ;
   reg \$504 ;
   reg \$505 ;
   reg \$506 ;
-  reg [6:0] \$507 ;
+  reg \$507 ;
   reg \$508 ;
-  reg \$509 ;
+  reg [31:0] \$509 ;
   wire \$51 ;
   reg \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg [31:0] \$514 ;
-  reg \$515 ;
+  reg [7:0] \$511 ;
+  reg [7:0] \$512 ;
+  reg [7:0] \$513 ;
+  reg [7:0] \$514 ;
+  reg [7:0] \$515 ;
   reg [7:0] \$516 ;
   reg [7:0] \$517 ;
-  reg [7:0] \$518 ;
-  reg [7:0] \$519 ;
+  reg [31:0] \$518 ;
+  reg [31:0] \$519 ;
   wire \$52 ;
-  reg [7:0] \$520 ;
-  reg [7:0] \$521 ;
-  reg [7:0] \$522 ;
-  reg [31:0] \$523 ;
-  reg [31:0] \$524 ;
-  reg [2:0] \$525 ;
-  reg [31:0] \$526 ;
-  reg \$527 ;
+  reg [2:0] \$520 ;
+  reg [31:0] \$521 ;
+  reg \$522 ;
+  reg \$523 ;
+  reg \$524 ;
+  reg [6:0] \$525 ;
+  reg [6:0] \$526 ;
+  reg [6:0] \$527 ;
   reg \$528 ;
   reg \$529 ;
   wire \$53 ;
-  reg [6:0] \$530 ;
-  reg [6:0] \$531 ;
-  reg [6:0] \$532 ;
+  reg \$530 ;
+  reg \$531 ;
+  reg \$532 ;
   reg \$533 ;
   reg \$534 ;
-  reg \$535 ;
+  reg [6:0] \$535 ;
   reg \$536 ;
   reg \$537 ;
   reg \$538 ;
   reg \$539 ;
   wire \$54 ;
-  reg [6:0] \$540 ;
+  reg \$540 ;
   reg \$541 ;
-  reg \$542 ;
+  reg [31:0] \$542 ;
   reg \$543 ;
-  reg \$544 ;
-  reg \$545 ;
-  reg \$546 ;
-  reg [31:0] \$547 ;
-  reg \$548 ;
+  reg [7:0] \$544 ;
+  reg [7:0] \$545 ;
+  reg [7:0] \$546 ;
+  reg [7:0] \$547 ;
+  reg [7:0] \$548 ;
   reg [7:0] \$549 ;
   wire \$55 ;
   reg [7:0] \$550 ;
-  reg [7:0] \$551 ;
-  reg [7:0] \$552 ;
-  reg [7:0] \$553 ;
-  reg [7:0] \$554 ;
-  reg [7:0] \$555 ;
-  reg [31:0] \$556 ;
-  reg [31:0] \$557 ;
-  reg [2:0] \$558 ;
-  reg [31:0] \$559 ;
+  reg [31:0] \$551 ;
+  reg [31:0] \$552 ;
+  reg [2:0] \$553 ;
+  reg [31:0] \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg [6:0] \$558 ;
+  reg [6:0] \$559 ;
   wire \$56 ;
-  reg \$560 ;
+  reg [6:0] \$560 ;
   reg \$561 ;
   reg \$562 ;
-  reg [6:0] \$563 ;
-  reg [6:0] \$564 ;
-  reg [6:0] \$565 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg \$565 ;
   reg \$566 ;
   reg \$567 ;
-  reg \$568 ;
+  reg [6:0] \$568 ;
   reg \$569 ;
   wire \$57 ;
   reg \$570 ;
   reg \$571 ;
   reg \$572 ;
-  reg [6:0] \$573 ;
+  reg \$573 ;
   reg \$574 ;
-  reg \$575 ;
+  reg [31:0] \$575 ;
   reg \$576 ;
-  reg \$577 ;
-  reg \$578 ;
-  reg \$579 ;
+  reg [7:0] \$577 ;
+  reg [7:0] \$578 ;
+  reg [7:0] \$579 ;
   wire \$58 ;
-  reg [31:0] \$580 ;
-  reg \$581 ;
+  reg [7:0] \$580 ;
+  reg [7:0] \$581 ;
   reg [7:0] \$582 ;
   reg [7:0] \$583 ;
-  reg [7:0] \$584 ;
-  reg [7:0] \$585 ;
-  reg [7:0] \$586 ;
-  reg [7:0] \$587 ;
-  reg [7:0] \$588 ;
-  reg [31:0] \$589 ;
+  reg [31:0] \$584 ;
+  reg [31:0] \$585 ;
+  reg [2:0] \$586 ;
+  reg [31:0] \$587 ;
+  reg \$588 ;
+  reg \$589 ;
   wire \$59 ;
-  reg [31:0] \$590 ;
-  reg [2:0] \$591 ;
-  reg [31:0] \$592 ;
-  reg \$593 ;
+  reg \$590 ;
+  reg [6:0] \$591 ;
+  reg [6:0] \$592 ;
+  reg [6:0] \$593 ;
   reg \$594 ;
   reg \$595 ;
-  reg [6:0] \$596 ;
-  reg [6:0] \$597 ;
-  reg [6:0] \$598 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg \$598 ;
   reg \$599 ;
   wire [7:0] \$6 ;
   wire \$60 ;
   reg \$600 ;
-  reg \$601 ;
+  reg [6:0] \$601 ;
   reg \$602 ;
   reg \$603 ;
   reg \$604 ;
   reg \$605 ;
-  reg [6:0] \$606 ;
+  reg \$606 ;
   reg \$607 ;
   reg \$608 ;
   reg \$609 ;
@@ -590,35 +590,30 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$621 ;
   reg \$622 ;
   reg \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg \$626 ;
-  reg \$627 ;
-  reg \$628 ;
+  reg [7:0] \$624 ;
+  reg [7:0] \$625 ;
+  reg [7:0] \$626 ;
+  reg [7:0] \$627 ;
+  reg [7:0] \$628 ;
   reg [7:0] \$629 ;
   wire \$63 ;
   reg [7:0] \$630 ;
   reg [7:0] \$631 ;
-  reg [7:0] \$632 ;
-  reg [7:0] \$633 ;
-  reg [7:0] \$634 ;
-  reg [7:0] \$635 ;
-  reg [7:0] \$636 ;
+  reg [5:0] \$632 ;
+  reg [5:0] \$633 ;
+  reg [5:0] \$634 ;
+  reg [5:0] \$635 ;
+  reg [5:0] \$636 ;
   reg [5:0] \$637 ;
-  reg [5:0] \$638 ;
-  reg [5:0] \$639 ;
   wire \$64 ;
-  reg [5:0] \$640 ;
-  reg [5:0] \$641 ;
-  reg [5:0] \$642 ;
   wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire [31:0] \$66 ;
+  wire [31:0] \$67 ;
+  wire [31:0] \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
+  wire [32:0] \$70 ;
+  wire [32:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
@@ -629,26 +624,26 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
-  wire [31:0] \$81 ;
-  wire [31:0] \$82 ;
-  wire [31:0] \$83 ;
-  wire \$84 ;
-  wire [32:0] \$85 ;
-  wire [32:0] \$86 ;
+  wire [7:0] \$81 ;
+  wire [7:0] \$82 ;
+  wire [7:0] \$83 ;
+  wire [31:0] \$84 ;
+  wire [31:0] \$85 ;
+  wire [31:0] \$86 ;
   wire \$87 ;
-  wire \$88 ;
+  wire [31:0] \$88 ;
   wire \$89 ;
   wire [7:0] \$9 ;
-  wire \$90 ;
+  wire [31:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
-  wire [7:0] \$96 ;
-  wire [7:0] \$97 ;
-  wire [31:0] \$98 ;
-  wire [31:0] \$99 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire [7:0] \$98 ;
+  wire [7:0] \$99 ;
   output bad_shift;
   reg bad_shift = 1'h0;
   reg big0_d0 = 1'h0;
@@ -821,6 +816,8 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [78:0] r_data;
   wire r_en;
   wire r_rdy;
+  reg refused_d0 = 1'h0;
+  reg refused_d1 = 1'h0;
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
@@ -850,6 +847,14 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg s2_neg5 = 1'h0;
   reg s2_neg6 = 1'h0;
   reg s2_neg7 = 1'h0;
+  reg [7:0] s2_xsat0 = 8'h00;
+  reg [7:0] s2_xsat1 = 8'h00;
+  reg [7:0] s2_xsat2 = 8'h00;
+  reg [7:0] s2_xsat3 = 8'h00;
+  reg [7:0] s2_xsat4 = 8'h00;
+  reg [7:0] s2_xsat5 = 8'h00;
+  reg [7:0] s2_xsat6 = 8'h00;
+  reg [7:0] s2_xsat7 = 8'h00;
   reg [31:0] s3_below_half = 32'd0;
   reg [31:0] s3_f0 = 32'd0;
   reg [31:0] s3_f1 = 32'd0;
@@ -981,1016 +986,1005 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] xsat0_d3 = 8'h00;
   reg [7:0] xsat0_d4 = 8'h00;
   reg [7:0] xsat0_d5 = 8'h00;
-  reg [7:0] xsat0_d6 = 8'h00;
   reg [7:0] xsat1_d0 = 8'h00;
   reg [7:0] xsat1_d1 = 8'h00;
   reg [7:0] xsat1_d2 = 8'h00;
   reg [7:0] xsat1_d3 = 8'h00;
   reg [7:0] xsat1_d4 = 8'h00;
   reg [7:0] xsat1_d5 = 8'h00;
-  reg [7:0] xsat1_d6 = 8'h00;
   reg [7:0] xsat2_d0 = 8'h00;
   reg [7:0] xsat2_d1 = 8'h00;
   reg [7:0] xsat2_d2 = 8'h00;
   reg [7:0] xsat2_d3 = 8'h00;
   reg [7:0] xsat2_d4 = 8'h00;
   reg [7:0] xsat2_d5 = 8'h00;
-  reg [7:0] xsat2_d6 = 8'h00;
   reg [7:0] xsat3_d0 = 8'h00;
   reg [7:0] xsat3_d1 = 8'h00;
   reg [7:0] xsat3_d2 = 8'h00;
   reg [7:0] xsat3_d3 = 8'h00;
   reg [7:0] xsat3_d4 = 8'h00;
   reg [7:0] xsat3_d5 = 8'h00;
-  reg [7:0] xsat3_d6 = 8'h00;
   reg [7:0] xsat4_d0 = 8'h00;
   reg [7:0] xsat4_d1 = 8'h00;
   reg [7:0] xsat4_d2 = 8'h00;
   reg [7:0] xsat4_d3 = 8'h00;
   reg [7:0] xsat4_d4 = 8'h00;
   reg [7:0] xsat4_d5 = 8'h00;
-  reg [7:0] xsat4_d6 = 8'h00;
   reg [7:0] xsat5_d0 = 8'h00;
   reg [7:0] xsat5_d1 = 8'h00;
   reg [7:0] xsat5_d2 = 8'h00;
   reg [7:0] xsat5_d3 = 8'h00;
   reg [7:0] xsat5_d4 = 8'h00;
   reg [7:0] xsat5_d5 = 8'h00;
-  reg [7:0] xsat5_d6 = 8'h00;
   reg [7:0] xsat6_d0 = 8'h00;
   reg [7:0] xsat6_d1 = 8'h00;
   reg [7:0] xsat6_d2 = 8'h00;
   reg [7:0] xsat6_d3 = 8'h00;
   reg [7:0] xsat6_d4 = 8'h00;
   reg [7:0] xsat6_d5 = 8'h00;
-  reg [7:0] xsat6_d6 = 8'h00;
   reg [7:0] xsat7_d0 = 8'h00;
   reg [7:0] xsat7_d1 = 8'h00;
   reg [7:0] xsat7_d2 = 8'h00;
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
-  reg [7:0] xsat7_d6 = 8'h00;
   always @(posedge clk)
-    only_saturate_d3 <= \$340 ;
+    s2_mask <= \$339 ;
   always @(posedge clk)
-    only_saturate_d4 <= \$341 ;
+    refused_d0 <= \$340 ;
   always @(posedge clk)
-    only_saturate_d5 <= \$342 ;
+    refused_d1 <= \$341 ;
   always @(posedge clk)
-    only_saturate_d6 <= \$343 ;
+    s3_half_bit <= \$342 ;
   always @(posedge clk)
-    only_saturate_d7 <= \$344 ;
+    s3_below_half <= \$343 ;
   always @(posedge clk)
-    s2_k <= \$345 ;
+    s2_mag0 <= \$344 ;
   always @(posedge clk)
-    s2_mask <= \$346 ;
+    s2_neg0 <= \$345 ;
   always @(posedge clk)
-    s3_half_bit <= \$347 ;
+    s2_xsat0 <= \$346 ;
   always @(posedge clk)
-    s3_below_half <= \$348 ;
+    xsat0_d0 <= \$347 ;
   always @(posedge clk)
-    s2_mag0 <= \$349 ;
+    xsat0_d1 <= \$348 ;
   always @(posedge clk)
-    s2_neg0 <= \$350 ;
+    xsat0_d2 <= \$349 ;
   always @(posedge clk)
-    xsat0_d0 <= \$351 ;
+    xsat0_d3 <= \$350 ;
   always @(posedge clk)
-    xsat0_d1 <= \$352 ;
+    xsat0_d4 <= \$351 ;
   always @(posedge clk)
-    xsat0_d2 <= \$353 ;
+    xsat0_d5 <= \$352 ;
   always @(posedge clk)
-    xsat0_d3 <= \$354 ;
+    s3_qc0 <= \$353 ;
   always @(posedge clk)
-    xsat0_d4 <= \$355 ;
+    s3_f0 <= \$354 ;
   always @(posedge clk)
-    xsat0_d5 <= \$356 ;
+    s3_k0 <= \$355 ;
   always @(posedge clk)
-    xsat0_d6 <= \$357 ;
+    s4_q0 <= \$356 ;
   always @(posedge clk)
-    s3_qc0 <= \$358 ;
+    s5_big0 <= \$357 ;
   always @(posedge clk)
-    s3_f0 <= \$359 ;
+    big0_d0 <= \$358 ;
   always @(posedge clk)
-    s3_k0 <= \$360 ;
+    big0_d1 <= \$359 ;
   always @(posedge clk)
-    s4_q0 <= \$361 ;
+    s5_q7_0 <= \$360 ;
   always @(posedge clk)
-    s5_big0 <= \$362 ;
+    q7_0_d0 <= \$361 ;
   always @(posedge clk)
-    big0_d0 <= \$363 ;
+    q7_0_d1 <= \$362 ;
   always @(posedge clk)
-    big0_d1 <= \$364 ;
+    s4_at_half0 <= \$363 ;
   always @(posedge clk)
-    s5_q7_0 <= \$365 ;
+    s4_beyond0 <= \$364 ;
   always @(posedge clk)
-    q7_0_d0 <= \$366 ;
+    s4_neg0_d0 <= \$365 ;
   always @(posedge clk)
-    q7_0_d1 <= \$367 ;
+    s4_neg0_d1 <= \$366 ;
   always @(posedge clk)
-    s4_at_half0 <= \$368 ;
+    s5_up0 <= \$367 ;
   always @(posedge clk)
-    s4_beyond0 <= \$369 ;
+    up0_d0 <= \$368 ;
   always @(posedge clk)
-    s4_neg0_d0 <= \$370 ;
+    up0_d1 <= \$369 ;
   always @(posedge clk)
-    s4_neg0_d1 <= \$371 ;
+    s8_mag0 <= \$370 ;
   always @(posedge clk)
-    s5_up0 <= \$372 ;
+    neg0_d0 <= \$371 ;
   always @(posedge clk)
-    up0_d0 <= \$373 ;
+    neg0_d1 <= \$372 ;
   always @(posedge clk)
-    up0_d1 <= \$374 ;
+    neg0_d2 <= \$373 ;
   always @(posedge clk)
-    s8_mag0 <= \$375 ;
+    neg0_d3 <= \$374 ;
   always @(posedge clk)
-    neg0_d0 <= \$376 ;
+    neg0_d4 <= \$375 ;
   always @(posedge clk)
-    neg0_d1 <= \$377 ;
+    neg0_d5 <= \$376 ;
   always @(posedge clk)
-    neg0_d2 <= \$378 ;
+    s2_mag1 <= \$377 ;
   always @(posedge clk)
-    neg0_d3 <= \$379 ;
+    s2_neg1 <= \$378 ;
   always @(posedge clk)
-    neg0_d4 <= \$380 ;
+    s2_xsat1 <= \$379 ;
   always @(posedge clk)
-    neg0_d5 <= \$381 ;
+    xsat1_d0 <= \$380 ;
   always @(posedge clk)
-    s2_mag1 <= \$382 ;
+    xsat1_d1 <= \$381 ;
   always @(posedge clk)
-    s2_neg1 <= \$383 ;
+    xsat1_d2 <= \$382 ;
   always @(posedge clk)
-    xsat1_d0 <= \$384 ;
+    xsat1_d3 <= \$383 ;
   always @(posedge clk)
-    xsat1_d1 <= \$385 ;
+    xsat1_d4 <= \$384 ;
   always @(posedge clk)
-    xsat1_d2 <= \$386 ;
+    xsat1_d5 <= \$385 ;
   always @(posedge clk)
-    xsat1_d3 <= \$387 ;
+    s3_qc1 <= \$386 ;
   always @(posedge clk)
-    xsat1_d4 <= \$388 ;
+    s3_f1 <= \$387 ;
   always @(posedge clk)
-    xsat1_d5 <= \$389 ;
+    s3_k1 <= \$388 ;
   always @(posedge clk)
-    xsat1_d6 <= \$390 ;
+    s4_q1 <= \$389 ;
   always @(posedge clk)
-    s3_qc1 <= \$391 ;
+    s5_big1 <= \$390 ;
   always @(posedge clk)
-    s3_f1 <= \$392 ;
+    big1_d0 <= \$391 ;
   always @(posedge clk)
-    s3_k1 <= \$393 ;
+    big1_d1 <= \$392 ;
   always @(posedge clk)
-    s4_q1 <= \$394 ;
+    s5_q7_1 <= \$393 ;
   always @(posedge clk)
-    s5_big1 <= \$395 ;
+    q7_1_d0 <= \$394 ;
   always @(posedge clk)
-    big1_d0 <= \$396 ;
+    q7_1_d1 <= \$395 ;
   always @(posedge clk)
-    big1_d1 <= \$397 ;
+    s4_at_half1 <= \$396 ;
   always @(posedge clk)
-    s5_q7_1 <= \$398 ;
+    s4_beyond1 <= \$397 ;
   always @(posedge clk)
-    q7_1_d0 <= \$399 ;
+    s4_neg1_d0 <= \$398 ;
   always @(posedge clk)
-    q7_1_d1 <= \$400 ;
+    s4_neg1_d1 <= \$399 ;
   always @(posedge clk)
-    s4_at_half1 <= \$401 ;
+    s5_up1 <= \$400 ;
   always @(posedge clk)
-    s4_beyond1 <= \$402 ;
+    up1_d0 <= \$401 ;
   always @(posedge clk)
-    s4_neg1_d0 <= \$403 ;
+    up1_d1 <= \$402 ;
   always @(posedge clk)
-    s4_neg1_d1 <= \$404 ;
+    s8_mag1 <= \$403 ;
   always @(posedge clk)
-    s5_up1 <= \$405 ;
+    neg1_d0 <= \$404 ;
   always @(posedge clk)
-    up1_d0 <= \$406 ;
+    neg1_d1 <= \$405 ;
   always @(posedge clk)
-    up1_d1 <= \$407 ;
+    neg1_d2 <= \$406 ;
   always @(posedge clk)
-    s8_mag1 <= \$408 ;
+    neg1_d3 <= \$407 ;
   always @(posedge clk)
-    neg1_d0 <= \$409 ;
+    neg1_d4 <= \$408 ;
   always @(posedge clk)
-    neg1_d1 <= \$410 ;
+    neg1_d5 <= \$409 ;
   always @(posedge clk)
-    neg1_d2 <= \$411 ;
+    s2_mag2 <= \$410 ;
   always @(posedge clk)
-    neg1_d3 <= \$412 ;
+    s2_neg2 <= \$411 ;
   always @(posedge clk)
-    neg1_d4 <= \$413 ;
+    s2_xsat2 <= \$412 ;
   always @(posedge clk)
-    neg1_d5 <= \$414 ;
+    xsat2_d0 <= \$413 ;
   always @(posedge clk)
-    s2_mag2 <= \$415 ;
+    xsat2_d1 <= \$414 ;
   always @(posedge clk)
-    s2_neg2 <= \$416 ;
+    xsat2_d2 <= \$415 ;
   always @(posedge clk)
-    xsat2_d0 <= \$417 ;
+    xsat2_d3 <= \$416 ;
   always @(posedge clk)
-    xsat2_d1 <= \$418 ;
+    xsat2_d4 <= \$417 ;
   always @(posedge clk)
-    xsat2_d2 <= \$419 ;
+    xsat2_d5 <= \$418 ;
   always @(posedge clk)
-    xsat2_d3 <= \$420 ;
+    s3_qc2 <= \$419 ;
   always @(posedge clk)
-    xsat2_d4 <= \$421 ;
+    s3_f2 <= \$420 ;
   always @(posedge clk)
-    xsat2_d5 <= \$422 ;
+    s3_k2 <= \$421 ;
   always @(posedge clk)
-    xsat2_d6 <= \$423 ;
+    s4_q2 <= \$422 ;
   always @(posedge clk)
-    s3_qc2 <= \$424 ;
+    s5_big2 <= \$423 ;
   always @(posedge clk)
-    s3_f2 <= \$425 ;
+    big2_d0 <= \$424 ;
   always @(posedge clk)
-    s3_k2 <= \$426 ;
+    big2_d1 <= \$425 ;
   always @(posedge clk)
-    s4_q2 <= \$427 ;
+    s5_q7_2 <= \$426 ;
   always @(posedge clk)
-    s5_big2 <= \$428 ;
+    q7_2_d0 <= \$427 ;
   always @(posedge clk)
-    big2_d0 <= \$429 ;
+    q7_2_d1 <= \$428 ;
   always @(posedge clk)
-    big2_d1 <= \$430 ;
+    s4_at_half2 <= \$429 ;
   always @(posedge clk)
-    s5_q7_2 <= \$431 ;
+    s4_beyond2 <= \$430 ;
   always @(posedge clk)
-    q7_2_d0 <= \$432 ;
+    s4_neg2_d0 <= \$431 ;
   always @(posedge clk)
-    q7_2_d1 <= \$433 ;
+    s4_neg2_d1 <= \$432 ;
   always @(posedge clk)
-    s4_at_half2 <= \$434 ;
+    s5_up2 <= \$433 ;
   always @(posedge clk)
-    s4_beyond2 <= \$435 ;
+    up2_d0 <= \$434 ;
   always @(posedge clk)
-    s4_neg2_d0 <= \$436 ;
+    up2_d1 <= \$435 ;
   always @(posedge clk)
-    s4_neg2_d1 <= \$437 ;
+    s8_mag2 <= \$436 ;
   always @(posedge clk)
-    s5_up2 <= \$438 ;
+    neg2_d0 <= \$437 ;
   always @(posedge clk)
-    up2_d0 <= \$439 ;
+    neg2_d1 <= \$438 ;
   always @(posedge clk)
-    up2_d1 <= \$440 ;
+    neg2_d2 <= \$439 ;
   always @(posedge clk)
-    s8_mag2 <= \$441 ;
+    neg2_d3 <= \$440 ;
   always @(posedge clk)
-    neg2_d0 <= \$442 ;
+    neg2_d4 <= \$441 ;
   always @(posedge clk)
-    neg2_d1 <= \$443 ;
+    neg2_d5 <= \$442 ;
   always @(posedge clk)
-    neg2_d2 <= \$444 ;
+    s2_mag3 <= \$443 ;
   always @(posedge clk)
-    neg2_d3 <= \$445 ;
+    s2_neg3 <= \$444 ;
   always @(posedge clk)
-    neg2_d4 <= \$446 ;
+    s2_xsat3 <= \$445 ;
   always @(posedge clk)
-    neg2_d5 <= \$447 ;
+    xsat3_d0 <= \$446 ;
   always @(posedge clk)
-    s2_mag3 <= \$448 ;
+    xsat3_d1 <= \$447 ;
   always @(posedge clk)
-    s2_neg3 <= \$449 ;
+    xsat3_d2 <= \$448 ;
   always @(posedge clk)
-    xsat3_d0 <= \$450 ;
+    xsat3_d3 <= \$449 ;
   always @(posedge clk)
-    xsat3_d1 <= \$451 ;
+    xsat3_d4 <= \$450 ;
   always @(posedge clk)
-    xsat3_d2 <= \$452 ;
+    xsat3_d5 <= \$451 ;
   always @(posedge clk)
-    xsat3_d3 <= \$453 ;
+    s3_qc3 <= \$452 ;
   always @(posedge clk)
-    xsat3_d4 <= \$454 ;
+    s3_f3 <= \$453 ;
   always @(posedge clk)
-    xsat3_d5 <= \$455 ;
+    s3_k3 <= \$454 ;
   always @(posedge clk)
-    xsat3_d6 <= \$456 ;
+    s4_q3 <= \$455 ;
   always @(posedge clk)
-    s3_qc3 <= \$457 ;
+    s5_big3 <= \$456 ;
   always @(posedge clk)
-    s3_f3 <= \$458 ;
+    big3_d0 <= \$457 ;
   always @(posedge clk)
-    s3_k3 <= \$459 ;
+    big3_d1 <= \$458 ;
   always @(posedge clk)
-    s4_q3 <= \$460 ;
+    s5_q7_3 <= \$459 ;
   always @(posedge clk)
-    s5_big3 <= \$461 ;
+    q7_3_d0 <= \$460 ;
   always @(posedge clk)
-    big3_d0 <= \$462 ;
+    q7_3_d1 <= \$461 ;
   always @(posedge clk)
-    big3_d1 <= \$463 ;
+    s4_at_half3 <= \$462 ;
   always @(posedge clk)
-    s5_q7_3 <= \$464 ;
+    s4_beyond3 <= \$463 ;
   always @(posedge clk)
-    q7_3_d0 <= \$465 ;
+    s4_neg3_d0 <= \$464 ;
   always @(posedge clk)
-    q7_3_d1 <= \$466 ;
+    s4_neg3_d1 <= \$465 ;
   always @(posedge clk)
-    s4_at_half3 <= \$467 ;
+    s5_up3 <= \$466 ;
   always @(posedge clk)
-    s4_beyond3 <= \$468 ;
+    up3_d0 <= \$467 ;
   always @(posedge clk)
-    s4_neg3_d0 <= \$469 ;
+    up3_d1 <= \$468 ;
   always @(posedge clk)
-    s4_neg3_d1 <= \$470 ;
+    s8_mag3 <= \$469 ;
   always @(posedge clk)
-    s5_up3 <= \$471 ;
+    neg3_d0 <= \$470 ;
   always @(posedge clk)
-    up3_d0 <= \$472 ;
+    neg3_d1 <= \$471 ;
   always @(posedge clk)
-    up3_d1 <= \$473 ;
+    neg3_d2 <= \$472 ;
   always @(posedge clk)
-    s8_mag3 <= \$474 ;
+    neg3_d3 <= \$473 ;
   always @(posedge clk)
-    neg3_d0 <= \$475 ;
+    neg3_d4 <= \$474 ;
   always @(posedge clk)
-    neg3_d1 <= \$476 ;
+    neg3_d5 <= \$475 ;
   always @(posedge clk)
-    neg3_d2 <= \$477 ;
+    s2_mag4 <= \$476 ;
   always @(posedge clk)
-    neg3_d3 <= \$478 ;
+    s2_neg4 <= \$477 ;
   always @(posedge clk)
-    neg3_d4 <= \$479 ;
+    s2_xsat4 <= \$478 ;
   always @(posedge clk)
-    neg3_d5 <= \$480 ;
+    xsat4_d0 <= \$479 ;
   always @(posedge clk)
-    s2_mag4 <= \$481 ;
+    xsat4_d1 <= \$480 ;
   always @(posedge clk)
-    s2_neg4 <= \$482 ;
+    xsat4_d2 <= \$481 ;
   always @(posedge clk)
-    xsat4_d0 <= \$483 ;
+    xsat4_d3 <= \$482 ;
   always @(posedge clk)
-    xsat4_d1 <= \$484 ;
+    xsat4_d4 <= \$483 ;
   always @(posedge clk)
-    xsat4_d2 <= \$485 ;
+    xsat4_d5 <= \$484 ;
   always @(posedge clk)
-    xsat4_d3 <= \$486 ;
+    s3_qc4 <= \$485 ;
   always @(posedge clk)
-    xsat4_d4 <= \$487 ;
+    s3_f4 <= \$486 ;
   always @(posedge clk)
-    xsat4_d5 <= \$488 ;
+    s3_k4 <= \$487 ;
   always @(posedge clk)
-    xsat4_d6 <= \$489 ;
+    s4_q4 <= \$488 ;
   always @(posedge clk)
-    s3_qc4 <= \$490 ;
+    s5_big4 <= \$489 ;
   always @(posedge clk)
-    s3_f4 <= \$491 ;
+    big4_d0 <= \$490 ;
   always @(posedge clk)
-    s3_k4 <= \$492 ;
+    big4_d1 <= \$491 ;
   always @(posedge clk)
-    s4_q4 <= \$493 ;
+    s5_q7_4 <= \$492 ;
   always @(posedge clk)
-    s5_big4 <= \$494 ;
+    q7_4_d0 <= \$493 ;
   always @(posedge clk)
-    big4_d0 <= \$495 ;
+    q7_4_d1 <= \$494 ;
   always @(posedge clk)
-    big4_d1 <= \$496 ;
+    s4_at_half4 <= \$495 ;
   always @(posedge clk)
-    s5_q7_4 <= \$497 ;
+    s4_beyond4 <= \$496 ;
   always @(posedge clk)
-    q7_4_d0 <= \$498 ;
+    s4_neg4_d0 <= \$497 ;
   always @(posedge clk)
-    q7_4_d1 <= \$499 ;
+    s4_neg4_d1 <= \$498 ;
   always @(posedge clk)
-    s4_at_half4 <= \$500 ;
+    s5_up4 <= \$499 ;
   always @(posedge clk)
-    s4_beyond4 <= \$501 ;
+    up4_d0 <= \$500 ;
   always @(posedge clk)
-    s4_neg4_d0 <= \$502 ;
+    up4_d1 <= \$501 ;
   always @(posedge clk)
-    s4_neg4_d1 <= \$503 ;
+    s8_mag4 <= \$502 ;
   always @(posedge clk)
-    s5_up4 <= \$504 ;
+    neg4_d0 <= \$503 ;
   always @(posedge clk)
-    up4_d0 <= \$505 ;
+    neg4_d1 <= \$504 ;
   always @(posedge clk)
-    up4_d1 <= \$506 ;
+    neg4_d2 <= \$505 ;
   always @(posedge clk)
-    s8_mag4 <= \$507 ;
+    neg4_d3 <= \$506 ;
   always @(posedge clk)
-    neg4_d0 <= \$508 ;
+    neg4_d4 <= \$507 ;
   always @(posedge clk)
-    neg4_d1 <= \$509 ;
+    neg4_d5 <= \$508 ;
   always @(posedge clk)
-    neg4_d2 <= \$510 ;
+    s2_mag5 <= \$509 ;
   always @(posedge clk)
-    neg4_d3 <= \$511 ;
+    s2_neg5 <= \$510 ;
   always @(posedge clk)
-    neg4_d4 <= \$512 ;
+    s2_xsat5 <= \$511 ;
   always @(posedge clk)
-    neg4_d5 <= \$513 ;
+    xsat5_d0 <= \$512 ;
   always @(posedge clk)
-    s2_mag5 <= \$514 ;
+    xsat5_d1 <= \$513 ;
   always @(posedge clk)
-    s2_neg5 <= \$515 ;
+    xsat5_d2 <= \$514 ;
   always @(posedge clk)
-    xsat5_d0 <= \$516 ;
+    xsat5_d3 <= \$515 ;
   always @(posedge clk)
-    xsat5_d1 <= \$517 ;
+    xsat5_d4 <= \$516 ;
   always @(posedge clk)
-    xsat5_d2 <= \$518 ;
+    xsat5_d5 <= \$517 ;
   always @(posedge clk)
-    xsat5_d3 <= \$519 ;
+    s3_qc5 <= \$518 ;
   always @(posedge clk)
-    xsat5_d4 <= \$520 ;
+    s3_f5 <= \$519 ;
   always @(posedge clk)
-    xsat5_d5 <= \$521 ;
+    s3_k5 <= \$520 ;
   always @(posedge clk)
-    xsat5_d6 <= \$522 ;
+    s4_q5 <= \$521 ;
   always @(posedge clk)
-    s3_qc5 <= \$523 ;
+    s5_big5 <= \$522 ;
   always @(posedge clk)
-    s3_f5 <= \$524 ;
+    big5_d0 <= \$523 ;
   always @(posedge clk)
-    s3_k5 <= \$525 ;
+    big5_d1 <= \$524 ;
   always @(posedge clk)
-    s4_q5 <= \$526 ;
+    s5_q7_5 <= \$525 ;
   always @(posedge clk)
-    s5_big5 <= \$527 ;
+    q7_5_d0 <= \$526 ;
   always @(posedge clk)
-    big5_d0 <= \$528 ;
+    q7_5_d1 <= \$527 ;
   always @(posedge clk)
-    big5_d1 <= \$529 ;
+    s4_at_half5 <= \$528 ;
   always @(posedge clk)
-    s5_q7_5 <= \$530 ;
+    s4_beyond5 <= \$529 ;
   always @(posedge clk)
-    q7_5_d0 <= \$531 ;
+    s4_neg5_d0 <= \$530 ;
   always @(posedge clk)
-    q7_5_d1 <= \$532 ;
+    s4_neg5_d1 <= \$531 ;
   always @(posedge clk)
-    s4_at_half5 <= \$533 ;
+    s5_up5 <= \$532 ;
   always @(posedge clk)
-    s4_beyond5 <= \$534 ;
+    up5_d0 <= \$533 ;
   always @(posedge clk)
-    s4_neg5_d0 <= \$535 ;
+    up5_d1 <= \$534 ;
   always @(posedge clk)
-    s4_neg5_d1 <= \$536 ;
+    s8_mag5 <= \$535 ;
   always @(posedge clk)
-    s5_up5 <= \$537 ;
+    neg5_d0 <= \$536 ;
   always @(posedge clk)
-    up5_d0 <= \$538 ;
+    neg5_d1 <= \$537 ;
   always @(posedge clk)
-    up5_d1 <= \$539 ;
+    neg5_d2 <= \$538 ;
   always @(posedge clk)
-    s8_mag5 <= \$540 ;
+    neg5_d3 <= \$539 ;
   always @(posedge clk)
-    neg5_d0 <= \$541 ;
+    neg5_d4 <= \$540 ;
   always @(posedge clk)
-    neg5_d1 <= \$542 ;
+    neg5_d5 <= \$541 ;
   always @(posedge clk)
-    neg5_d2 <= \$543 ;
+    s2_mag6 <= \$542 ;
   always @(posedge clk)
-    neg5_d3 <= \$544 ;
+    s2_neg6 <= \$543 ;
   always @(posedge clk)
-    neg5_d4 <= \$545 ;
+    s2_xsat6 <= \$544 ;
   always @(posedge clk)
-    neg5_d5 <= \$546 ;
+    xsat6_d0 <= \$545 ;
   always @(posedge clk)
-    s2_mag6 <= \$547 ;
+    xsat6_d1 <= \$546 ;
   always @(posedge clk)
-    s2_neg6 <= \$548 ;
+    xsat6_d2 <= \$547 ;
   always @(posedge clk)
-    xsat6_d0 <= \$549 ;
+    xsat6_d3 <= \$548 ;
   always @(posedge clk)
-    xsat6_d1 <= \$550 ;
+    xsat6_d4 <= \$549 ;
   always @(posedge clk)
-    xsat6_d2 <= \$551 ;
+    xsat6_d5 <= \$550 ;
   always @(posedge clk)
-    xsat6_d3 <= \$552 ;
+    s3_qc6 <= \$551 ;
   always @(posedge clk)
-    xsat6_d4 <= \$553 ;
+    s3_f6 <= \$552 ;
   always @(posedge clk)
-    xsat6_d5 <= \$554 ;
+    s3_k6 <= \$553 ;
   always @(posedge clk)
-    xsat6_d6 <= \$555 ;
+    s4_q6 <= \$554 ;
   always @(posedge clk)
-    s3_qc6 <= \$556 ;
+    s5_big6 <= \$555 ;
   always @(posedge clk)
-    s3_f6 <= \$557 ;
+    big6_d0 <= \$556 ;
   always @(posedge clk)
-    s3_k6 <= \$558 ;
+    big6_d1 <= \$557 ;
   always @(posedge clk)
-    s4_q6 <= \$559 ;
+    s5_q7_6 <= \$558 ;
   always @(posedge clk)
-    s5_big6 <= \$560 ;
+    q7_6_d0 <= \$559 ;
   always @(posedge clk)
-    big6_d0 <= \$561 ;
+    q7_6_d1 <= \$560 ;
   always @(posedge clk)
-    big6_d1 <= \$562 ;
+    s4_at_half6 <= \$561 ;
   always @(posedge clk)
-    s5_q7_6 <= \$563 ;
+    s4_beyond6 <= \$562 ;
   always @(posedge clk)
-    q7_6_d0 <= \$564 ;
+    s4_neg6_d0 <= \$563 ;
   always @(posedge clk)
-    q7_6_d1 <= \$565 ;
+    s4_neg6_d1 <= \$564 ;
   always @(posedge clk)
-    s4_at_half6 <= \$566 ;
+    s5_up6 <= \$565 ;
   always @(posedge clk)
-    s4_beyond6 <= \$567 ;
+    up6_d0 <= \$566 ;
   always @(posedge clk)
-    s4_neg6_d0 <= \$568 ;
+    up6_d1 <= \$567 ;
   always @(posedge clk)
-    s4_neg6_d1 <= \$569 ;
+    s8_mag6 <= \$568 ;
   always @(posedge clk)
-    s5_up6 <= \$570 ;
+    neg6_d0 <= \$569 ;
   always @(posedge clk)
-    up6_d0 <= \$571 ;
+    neg6_d1 <= \$570 ;
   always @(posedge clk)
-    up6_d1 <= \$572 ;
+    neg6_d2 <= \$571 ;
   always @(posedge clk)
-    s8_mag6 <= \$573 ;
+    neg6_d3 <= \$572 ;
   always @(posedge clk)
-    neg6_d0 <= \$574 ;
+    neg6_d4 <= \$573 ;
   always @(posedge clk)
-    neg6_d1 <= \$575 ;
+    neg6_d5 <= \$574 ;
   always @(posedge clk)
-    neg6_d2 <= \$576 ;
+    s2_mag7 <= \$575 ;
   always @(posedge clk)
-    neg6_d3 <= \$577 ;
+    s2_neg7 <= \$576 ;
   always @(posedge clk)
-    neg6_d4 <= \$578 ;
+    s2_xsat7 <= \$577 ;
   always @(posedge clk)
-    neg6_d5 <= \$579 ;
+    xsat7_d0 <= \$578 ;
   always @(posedge clk)
-    s2_mag7 <= \$580 ;
+    xsat7_d1 <= \$579 ;
   always @(posedge clk)
-    s2_neg7 <= \$581 ;
+    xsat7_d2 <= \$580 ;
   always @(posedge clk)
-    xsat7_d0 <= \$582 ;
+    xsat7_d3 <= \$581 ;
   always @(posedge clk)
-    xsat7_d1 <= \$583 ;
+    xsat7_d4 <= \$582 ;
   always @(posedge clk)
-    xsat7_d2 <= \$584 ;
+    xsat7_d5 <= \$583 ;
   always @(posedge clk)
-    xsat7_d3 <= \$585 ;
+    s3_qc7 <= \$584 ;
   always @(posedge clk)
-    xsat7_d4 <= \$586 ;
+    s3_f7 <= \$585 ;
   always @(posedge clk)
-    xsat7_d5 <= \$587 ;
+    s3_k7 <= \$586 ;
   always @(posedge clk)
-    xsat7_d6 <= \$588 ;
+    s4_q7 <= \$587 ;
   always @(posedge clk)
-    s3_qc7 <= \$589 ;
+    s5_big7 <= \$588 ;
   always @(posedge clk)
-    s3_f7 <= \$590 ;
+    big7_d0 <= \$589 ;
   always @(posedge clk)
-    s3_k7 <= \$591 ;
+    big7_d1 <= \$590 ;
   always @(posedge clk)
-    s4_q7 <= \$592 ;
+    s5_q7_7 <= \$591 ;
   always @(posedge clk)
-    s5_big7 <= \$593 ;
+    q7_7_d0 <= \$592 ;
   always @(posedge clk)
-    big7_d0 <= \$594 ;
+    q7_7_d1 <= \$593 ;
   always @(posedge clk)
-    big7_d1 <= \$595 ;
+    s4_at_half7 <= \$594 ;
   always @(posedge clk)
-    s5_q7_7 <= \$596 ;
+    s4_beyond7 <= \$595 ;
   always @(posedge clk)
-    q7_7_d0 <= \$597 ;
+    s4_neg7_d0 <= \$596 ;
   always @(posedge clk)
-    q7_7_d1 <= \$598 ;
+    s4_neg7_d1 <= \$597 ;
   always @(posedge clk)
-    s4_at_half7 <= \$599 ;
+    s5_up7 <= \$598 ;
   always @(posedge clk)
-    s4_beyond7 <= \$600 ;
+    up7_d0 <= \$599 ;
   always @(posedge clk)
-    s4_neg7_d0 <= \$601 ;
+    up7_d1 <= \$600 ;
   always @(posedge clk)
-    s4_neg7_d1 <= \$602 ;
+    s8_mag7 <= \$601 ;
   always @(posedge clk)
-    s5_up7 <= \$603 ;
+    neg7_d0 <= \$602 ;
   always @(posedge clk)
-    up7_d0 <= \$604 ;
+    neg7_d1 <= \$603 ;
   always @(posedge clk)
-    up7_d1 <= \$605 ;
+    neg7_d2 <= \$604 ;
   always @(posedge clk)
-    s8_mag7 <= \$606 ;
+    neg7_d3 <= \$605 ;
   always @(posedge clk)
-    neg7_d0 <= \$607 ;
+    neg7_d4 <= \$606 ;
   always @(posedge clk)
-    neg7_d1 <= \$608 ;
+    neg7_d5 <= \$607 ;
   always @(posedge clk)
-    neg7_d2 <= \$609 ;
+    valid_d0 <= \$608 ;
   always @(posedge clk)
-    neg7_d3 <= \$610 ;
+    valid_d1 <= \$609 ;
   always @(posedge clk)
-    neg7_d4 <= \$611 ;
+    valid_d2 <= \$610 ;
   always @(posedge clk)
-    neg7_d5 <= \$612 ;
+    valid_d3 <= \$611 ;
   always @(posedge clk)
-    valid_d0 <= \$613 ;
+    valid_d4 <= \$612 ;
   always @(posedge clk)
-    valid_d1 <= \$614 ;
+    valid_d5 <= \$613 ;
   always @(posedge clk)
-    valid_d2 <= \$615 ;
+    valid_d6 <= \$614 ;
   always @(posedge clk)
-    valid_d3 <= \$616 ;
+    valid_d7 <= \$615 ;
   always @(posedge clk)
-    valid_d4 <= \$617 ;
+    last_d0 <= \$616 ;
   always @(posedge clk)
-    valid_d5 <= \$618 ;
+    last_d1 <= \$617 ;
   always @(posedge clk)
-    valid_d6 <= \$619 ;
+    last_d2 <= \$618 ;
   always @(posedge clk)
-    valid_d7 <= \$620 ;
+    last_d3 <= \$619 ;
   always @(posedge clk)
-    last_d0 <= \$621 ;
+    last_d4 <= \$620 ;
   always @(posedge clk)
-    last_d1 <= \$622 ;
+    last_d5 <= \$621 ;
   always @(posedge clk)
-    last_d2 <= \$623 ;
+    last_d6 <= \$622 ;
   always @(posedge clk)
-    last_d3 <= \$624 ;
+    last_d7 <= \$623 ;
   always @(posedge clk)
-    last_d4 <= \$625 ;
+    keep_d0 <= \$624 ;
   always @(posedge clk)
-    last_d5 <= \$626 ;
+    keep_d1 <= \$625 ;
   always @(posedge clk)
-    last_d6 <= \$627 ;
+    keep_d2 <= \$626 ;
   always @(posedge clk)
-    last_d7 <= \$628 ;
+    keep_d3 <= \$627 ;
   always @(posedge clk)
-    keep_d0 <= \$629 ;
+    keep_d4 <= \$628 ;
   always @(posedge clk)
-    keep_d1 <= \$630 ;
+    keep_d5 <= \$629 ;
   always @(posedge clk)
-    keep_d2 <= \$631 ;
+    keep_d6 <= \$630 ;
   always @(posedge clk)
-    keep_d3 <= \$632 ;
+    keep_d7 <= \$631 ;
   always @(posedge clk)
-    keep_d4 <= \$633 ;
+    k_out_d0 <= \$632 ;
   always @(posedge clk)
-    keep_d5 <= \$634 ;
+    k_out_d1 <= \$633 ;
   always @(posedge clk)
-    keep_d6 <= \$635 ;
+    k_out_d2 <= \$634 ;
   always @(posedge clk)
-    keep_d7 <= \$636 ;
+    k_out_d3 <= \$635 ;
   always @(posedge clk)
-    k_out_d0 <= \$637 ;
+    k_out_d4 <= \$636 ;
   always @(posedge clk)
-    k_out_d1 <= \$638 ;
-  always @(posedge clk)
-    k_out_d2 <= \$639 ;
-  always @(posedge clk)
-    k_out_d3 <= \$640 ;
-  always @(posedge clk)
-    k_out_d4 <= \$641 ;
-  always @(posedge clk)
-    k_out_d5 <= \$642 ;
+    k_out_d5 <= \$637 ;
   assign out_buffer_pop = o__valid & o__ready;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & i__ready;
   assign \$3  = - s8_mag0;
   assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_mag0 };
-  assign \$5  = only_saturate_d7 ? xsat0_d6 : \$4 ;
+  assign \$5  = only_saturate_d7 ? xsat0_d5 : \$4 ;
   assign \$6  = - s8_mag1;
   assign \$7  = neg1_d5 ? \$6  : { 1'h0, s8_mag1 };
-  assign \$8  = only_saturate_d7 ? xsat1_d6 : \$7 ;
+  assign \$8  = only_saturate_d7 ? xsat1_d5 : \$7 ;
   assign \$9  = - s8_mag2;
   assign \$10  = neg2_d5 ? \$9  : { 1'h0, s8_mag2 };
-  assign \$11  = only_saturate_d7 ? xsat2_d6 : \$10 ;
+  assign \$11  = only_saturate_d7 ? xsat2_d5 : \$10 ;
   assign \$12  = - s8_mag3;
   assign \$13  = neg3_d5 ? \$12  : { 1'h0, s8_mag3 };
-  assign \$14  = only_saturate_d7 ? xsat3_d6 : \$13 ;
+  assign \$14  = only_saturate_d7 ? xsat3_d5 : \$13 ;
   assign \$15  = - s8_mag4;
   assign \$16  = neg4_d5 ? \$15  : { 1'h0, s8_mag4 };
-  assign \$17  = only_saturate_d7 ? xsat4_d6 : \$16 ;
+  assign \$17  = only_saturate_d7 ? xsat4_d5 : \$16 ;
   assign \$18  = - s8_mag5;
   assign \$19  = neg5_d5 ? \$18  : { 1'h0, s8_mag5 };
-  assign \$20  = only_saturate_d7 ? xsat5_d6 : \$19 ;
+  assign \$20  = only_saturate_d7 ? xsat5_d5 : \$19 ;
   assign \$21  = - s8_mag6;
   assign \$22  = neg6_d5 ? \$21  : { 1'h0, s8_mag6 };
-  assign \$23  = only_saturate_d7 ? xsat6_d6 : \$22 ;
+  assign \$23  = only_saturate_d7 ? xsat6_d5 : \$22 ;
   assign \$24  = - s8_mag7;
   assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_mag7 };
-  assign \$26  = only_saturate_d7 ? xsat7_d6 : \$25 ;
+  assign \$26  = only_saturate_d7 ? xsat7_d5 : \$25 ;
   assign w_en = i__ready & valid_d7;
   assign \$27  = \$2 [2:0] <= 1'h1;
   assign \$28  = i__payload[261:256] > 6'h20;
   assign \$29  = take & \$28 ;
-  assign \$30  = i__payload[261:256] > 6'h20;
-  assign \$31  = \$30  ? 32'd0 : i__payload[31:0];
-  assign \$32  = i__payload[261:256] > 6'h20;
-  assign \$33  = \$32  ? 32'd0 : i__payload[63:32];
-  assign \$34  = i__payload[261:256] > 6'h20;
-  assign \$35  = \$34  ? 32'd0 : i__payload[95:64];
-  assign \$36  = i__payload[261:256] > 6'h20;
-  assign \$37  = \$36  ? 32'd0 : i__payload[127:96];
-  assign \$38  = i__payload[261:256] > 6'h20;
-  assign \$39  = \$38  ? 32'd0 : i__payload[159:128];
-  assign \$40  = i__payload[261:256] > 6'h20;
-  assign \$41  = \$40  ? 32'd0 : i__payload[191:160];
-  assign \$42  = i__payload[261:256] > 6'h20;
-  assign \$43  = \$42  ? 32'd0 : i__payload[223:192];
-  assign \$44  = i__payload[261:256] > 6'h20;
-  assign \$45  = \$44  ? 32'd0 : i__payload[255:224];
-  assign \$46  = ! i__payload[261:256];
-  assign \$47  = i__payload[261:256] > 6'h20;
-  assign \$48  = \$46  | \$47 ;
-  assign \$49  = s1_k > 1'h0;
-  assign \$50  = s1_k > 1'h1;
-  assign \$51  = s1_k > 2'h2;
-  assign \$52  = s1_k > 2'h3;
-  assign \$53  = s1_k > 3'h4;
-  assign \$54  = s1_k > 3'h5;
-  assign \$55  = s1_k > 3'h6;
-  assign \$56  = s1_k > 3'h7;
-  assign \$57  = s1_k > 4'h8;
-  assign \$58  = s1_k > 4'h9;
-  assign \$59  = s1_k > 4'ha;
-  assign \$60  = s1_k > 4'hb;
-  assign \$61  = s1_k > 4'hc;
-  assign \$62  = s1_k > 4'hd;
-  assign \$63  = s1_k > 4'he;
-  assign \$64  = s1_k > 4'hf;
-  assign \$65  = s1_k > 5'h10;
-  assign \$66  = s1_k > 5'h11;
-  assign \$67  = s1_k > 5'h12;
-  assign \$68  = s1_k > 5'h13;
-  assign \$69  = s1_k > 5'h14;
-  assign \$70  = s1_k > 5'h15;
-  assign \$71  = s1_k > 5'h16;
-  assign \$72  = s1_k > 5'h17;
-  assign \$73  = s1_k > 5'h18;
-  assign \$74  = s1_k > 5'h19;
-  assign \$75  = s1_k > 5'h1a;
-  assign \$76  = s1_k > 5'h1b;
-  assign \$77  = s1_k > 5'h1c;
-  assign \$78  = s1_k > 5'h1d;
-  assign \$79  = s1_k > 5'h1e;
-  assign \$80  = s1_k > 5'h1f;
-  assign \$82  = s2_mask ^ \$81 ;
-  assign \$84  = $signed(s1_x0) < $signed(1'h0);
-  assign \$85  = - $signed(s1_x0);
-  assign \$86  = \$84  ? \$85  : { s1_x0[31], s1_x0 };
-  assign \$87  = $signed(s1_x0) < $signed(1'h0);
-  assign \$88  = ~ s1_x0[31];
-  assign \$89  = | s1_x0[31:7];
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = & s1_x0[31:7];
-  assign \$92  = | s1_x0[6:0];
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = s1_x0[31] & \$94 ;
-  assign \$96  = \$95  ? 8'h81 : s1_x0[7:0];
-  assign \$97  = \$90  ? 8'h7f : \$96 ;
-  assign \$98  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$99  = s2_mag0 & s2_mask;
-  assign \$100  = s3_qc0 >> s3_k0;
-  assign \$101  = | s4_q0[31:7];
-  assign \$102  = s3_f0 & s3_half_bit;
-  assign \$103  = | \$102 ;
-  assign \$104  = s3_f0 & s3_below_half;
-  assign \$105  = | \$104 ;
-  assign \$106  = ~ s4_neg0_d1;
-  assign \$107  = \$106  | s4_beyond0;
-  assign \$108  = s4_at_half0 & \$107 ;
-  assign \$109  = q7_0_d1 == 7'h7f;
-  assign \$110  = \$109  & up0_d1;
-  assign \$111  = big0_d1 | \$110 ;
-  assign \$112  = q7_0_d1 + up0_d1;
-  assign \$113  = \$111  ? 8'h7f : \$112 ;
-  assign \$114  = $signed(s1_x1) < $signed(1'h0);
-  assign \$115  = - $signed(s1_x1);
-  assign \$116  = \$114  ? \$115  : { s1_x1[31], s1_x1 };
-  assign \$117  = $signed(s1_x1) < $signed(1'h0);
-  assign \$118  = ~ s1_x1[31];
-  assign \$119  = | s1_x1[31:7];
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = & s1_x1[31:7];
-  assign \$122  = | s1_x1[6:0];
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = ~ \$123 ;
-  assign \$125  = s1_x1[31] & \$124 ;
-  assign \$126  = \$125  ? 8'h81 : s1_x1[7:0];
-  assign \$127  = \$120  ? 8'h7f : \$126 ;
-  assign \$128  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$129  = s2_mag1 & s2_mask;
-  assign \$130  = s3_qc1 >> s3_k1;
-  assign \$131  = | s4_q1[31:7];
-  assign \$132  = s3_f1 & s3_half_bit;
-  assign \$133  = | \$132 ;
-  assign \$134  = s3_f1 & s3_below_half;
-  assign \$135  = | \$134 ;
-  assign \$136  = ~ s4_neg1_d1;
-  assign \$137  = \$136  | s4_beyond1;
-  assign \$138  = s4_at_half1 & \$137 ;
-  assign \$139  = q7_1_d1 == 7'h7f;
-  assign \$140  = \$139  & up1_d1;
-  assign \$141  = big1_d1 | \$140 ;
-  assign \$142  = q7_1_d1 + up1_d1;
-  assign \$143  = \$141  ? 8'h7f : \$142 ;
-  assign \$144  = $signed(s1_x2) < $signed(1'h0);
-  assign \$145  = - $signed(s1_x2);
-  assign \$146  = \$144  ? \$145  : { s1_x2[31], s1_x2 };
-  assign \$147  = $signed(s1_x2) < $signed(1'h0);
-  assign \$148  = ~ s1_x2[31];
-  assign \$149  = | s1_x2[31:7];
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = & s1_x2[31:7];
-  assign \$152  = | s1_x2[6:0];
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = ~ \$153 ;
-  assign \$155  = s1_x2[31] & \$154 ;
-  assign \$156  = \$155  ? 8'h81 : s1_x2[7:0];
-  assign \$157  = \$150  ? 8'h7f : \$156 ;
-  assign \$158  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$159  = s2_mag2 & s2_mask;
-  assign \$160  = s3_qc2 >> s3_k2;
-  assign \$161  = | s4_q2[31:7];
-  assign \$162  = s3_f2 & s3_half_bit;
-  assign \$163  = | \$162 ;
-  assign \$164  = s3_f2 & s3_below_half;
-  assign \$165  = | \$164 ;
-  assign \$166  = ~ s4_neg2_d1;
-  assign \$167  = \$166  | s4_beyond2;
-  assign \$168  = s4_at_half2 & \$167 ;
-  assign \$169  = q7_2_d1 == 7'h7f;
-  assign \$170  = \$169  & up2_d1;
-  assign \$171  = big2_d1 | \$170 ;
-  assign \$172  = q7_2_d1 + up2_d1;
-  assign \$173  = \$171  ? 8'h7f : \$172 ;
-  assign \$174  = $signed(s1_x3) < $signed(1'h0);
-  assign \$175  = - $signed(s1_x3);
-  assign \$176  = \$174  ? \$175  : { s1_x3[31], s1_x3 };
-  assign \$177  = $signed(s1_x3) < $signed(1'h0);
-  assign \$178  = ~ s1_x3[31];
-  assign \$179  = | s1_x3[31:7];
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = & s1_x3[31:7];
-  assign \$182  = | s1_x3[6:0];
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = s1_x3[31] & \$184 ;
-  assign \$186  = \$185  ? 8'h81 : s1_x3[7:0];
-  assign \$187  = \$180  ? 8'h7f : \$186 ;
-  assign \$188  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$189  = s2_mag3 & s2_mask;
-  assign \$190  = s3_qc3 >> s3_k3;
-  assign \$191  = | s4_q3[31:7];
-  assign \$192  = s3_f3 & s3_half_bit;
-  assign \$193  = | \$192 ;
-  assign \$194  = s3_f3 & s3_below_half;
-  assign \$195  = | \$194 ;
-  assign \$196  = ~ s4_neg3_d1;
-  assign \$197  = \$196  | s4_beyond3;
-  assign \$198  = s4_at_half3 & \$197 ;
-  assign \$199  = q7_3_d1 == 7'h7f;
-  assign \$200  = \$199  & up3_d1;
-  assign \$201  = big3_d1 | \$200 ;
-  assign \$202  = q7_3_d1 + up3_d1;
-  assign \$203  = \$201  ? 8'h7f : \$202 ;
-  assign \$204  = $signed(s1_x4) < $signed(1'h0);
-  assign \$205  = - $signed(s1_x4);
-  assign \$206  = \$204  ? \$205  : { s1_x4[31], s1_x4 };
-  assign \$207  = $signed(s1_x4) < $signed(1'h0);
-  assign \$208  = ~ s1_x4[31];
-  assign \$209  = | s1_x4[31:7];
-  assign \$210  = \$208  & \$209 ;
-  assign \$211  = & s1_x4[31:7];
-  assign \$212  = | s1_x4[6:0];
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = ~ \$213 ;
-  assign \$215  = s1_x4[31] & \$214 ;
-  assign \$216  = \$215  ? 8'h81 : s1_x4[7:0];
-  assign \$217  = \$210  ? 8'h7f : \$216 ;
-  assign \$218  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$219  = s2_mag4 & s2_mask;
-  assign \$220  = s3_qc4 >> s3_k4;
-  assign \$221  = | s4_q4[31:7];
-  assign \$222  = s3_f4 & s3_half_bit;
-  assign \$223  = | \$222 ;
-  assign \$224  = s3_f4 & s3_below_half;
-  assign \$225  = | \$224 ;
-  assign \$226  = ~ s4_neg4_d1;
-  assign \$227  = \$226  | s4_beyond4;
-  assign \$228  = s4_at_half4 & \$227 ;
-  assign \$229  = q7_4_d1 == 7'h7f;
-  assign \$230  = \$229  & up4_d1;
-  assign \$231  = big4_d1 | \$230 ;
-  assign \$232  = q7_4_d1 + up4_d1;
-  assign \$233  = \$231  ? 8'h7f : \$232 ;
-  assign \$234  = $signed(s1_x5) < $signed(1'h0);
-  assign \$235  = - $signed(s1_x5);
-  assign \$236  = \$234  ? \$235  : { s1_x5[31], s1_x5 };
-  assign \$237  = $signed(s1_x5) < $signed(1'h0);
-  assign \$238  = ~ s1_x5[31];
-  assign \$239  = | s1_x5[31:7];
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = & s1_x5[31:7];
-  assign \$242  = | s1_x5[6:0];
-  assign \$243  = \$241  & \$242 ;
-  assign \$244  = ~ \$243 ;
-  assign \$245  = s1_x5[31] & \$244 ;
-  assign \$246  = \$245  ? 8'h81 : s1_x5[7:0];
-  assign \$247  = \$240  ? 8'h7f : \$246 ;
-  assign \$248  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$249  = s2_mag5 & s2_mask;
-  assign \$250  = s3_qc5 >> s3_k5;
-  assign \$251  = | s4_q5[31:7];
-  assign \$252  = s3_f5 & s3_half_bit;
-  assign \$253  = | \$252 ;
-  assign \$254  = s3_f5 & s3_below_half;
-  assign \$255  = | \$254 ;
-  assign \$256  = ~ s4_neg5_d1;
-  assign \$257  = \$256  | s4_beyond5;
-  assign \$258  = s4_at_half5 & \$257 ;
-  assign \$259  = q7_5_d1 == 7'h7f;
-  assign \$260  = \$259  & up5_d1;
-  assign \$261  = big5_d1 | \$260 ;
-  assign \$262  = q7_5_d1 + up5_d1;
-  assign \$263  = \$261  ? 8'h7f : \$262 ;
-  assign \$264  = $signed(s1_x6) < $signed(1'h0);
-  assign \$265  = - $signed(s1_x6);
-  assign \$266  = \$264  ? \$265  : { s1_x6[31], s1_x6 };
-  assign \$267  = $signed(s1_x6) < $signed(1'h0);
-  assign \$268  = ~ s1_x6[31];
-  assign \$269  = | s1_x6[31:7];
-  assign \$270  = \$268  & \$269 ;
-  assign \$271  = & s1_x6[31:7];
-  assign \$272  = | s1_x6[6:0];
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = ~ \$273 ;
-  assign \$275  = s1_x6[31] & \$274 ;
-  assign \$276  = \$275  ? 8'h81 : s1_x6[7:0];
-  assign \$277  = \$270  ? 8'h7f : \$276 ;
-  assign \$278  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$279  = s2_mag6 & s2_mask;
-  assign \$280  = s3_qc6 >> s3_k6;
-  assign \$281  = | s4_q6[31:7];
-  assign \$282  = s3_f6 & s3_half_bit;
-  assign \$283  = | \$282 ;
-  assign \$284  = s3_f6 & s3_below_half;
-  assign \$285  = | \$284 ;
-  assign \$286  = ~ s4_neg6_d1;
-  assign \$287  = \$286  | s4_beyond6;
-  assign \$288  = s4_at_half6 & \$287 ;
-  assign \$289  = q7_6_d1 == 7'h7f;
-  assign \$290  = \$289  & up6_d1;
-  assign \$291  = big6_d1 | \$290 ;
-  assign \$292  = q7_6_d1 + up6_d1;
-  assign \$293  = \$291  ? 8'h7f : \$292 ;
-  assign \$294  = $signed(s1_x7) < $signed(1'h0);
-  assign \$295  = - $signed(s1_x7);
-  assign \$296  = \$294  ? \$295  : { s1_x7[31], s1_x7 };
-  assign \$297  = $signed(s1_x7) < $signed(1'h0);
-  assign \$298  = ~ s1_x7[31];
-  assign \$299  = | s1_x7[31:7];
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = & s1_x7[31:7];
-  assign \$302  = | s1_x7[6:0];
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = ~ \$303 ;
-  assign \$305  = s1_x7[31] & \$304 ;
-  assign \$306  = \$305  ? 8'h81 : s1_x7[7:0];
-  assign \$307  = \$300  ? 8'h7f : \$306 ;
-  assign \$308  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$309  = s2_mag7 & s2_mask;
-  assign \$310  = s3_qc7 >> s3_k7;
-  assign \$311  = | s4_q7[31:7];
-  assign \$312  = s3_f7 & s3_half_bit;
-  assign \$313  = | \$312 ;
-  assign \$314  = s3_f7 & s3_below_half;
-  assign \$315  = | \$314 ;
-  assign \$316  = ~ s4_neg7_d1;
-  assign \$317  = \$316  | s4_beyond7;
-  assign \$318  = s4_at_half7 & \$317 ;
-  assign \$319  = q7_7_d1 == 7'h7f;
-  assign \$320  = \$319  & up7_d1;
-  assign \$321  = big7_d1 | \$320 ;
-  assign \$322  = q7_7_d1 + up7_d1;
-  assign \$323  = \$321  ? 8'h7f : \$322 ;
-  assign \$324  = i__payload[261:256] > 6'h20;
-  assign \$325  = \$324  ? 8'h00 : i__payload[269:262];
+  assign \$30  = ! i__payload[261:256];
+  assign \$31  = i__payload[261:256] > 6'h20;
+  assign \$32  = \$30  | \$31 ;
+  assign \$33  = s1_k > 1'h0;
+  assign \$34  = s1_k > 1'h1;
+  assign \$35  = s1_k > 2'h2;
+  assign \$36  = s1_k > 2'h3;
+  assign \$37  = s1_k > 3'h4;
+  assign \$38  = s1_k > 3'h5;
+  assign \$39  = s1_k > 3'h6;
+  assign \$40  = s1_k > 3'h7;
+  assign \$41  = s1_k > 4'h8;
+  assign \$42  = s1_k > 4'h9;
+  assign \$43  = s1_k > 4'ha;
+  assign \$44  = s1_k > 4'hb;
+  assign \$45  = s1_k > 4'hc;
+  assign \$46  = s1_k > 4'hd;
+  assign \$47  = s1_k > 4'he;
+  assign \$48  = s1_k > 4'hf;
+  assign \$49  = s1_k > 5'h10;
+  assign \$50  = s1_k > 5'h11;
+  assign \$51  = s1_k > 5'h12;
+  assign \$52  = s1_k > 5'h13;
+  assign \$53  = s1_k > 5'h14;
+  assign \$54  = s1_k > 5'h15;
+  assign \$55  = s1_k > 5'h16;
+  assign \$56  = s1_k > 5'h17;
+  assign \$57  = s1_k > 5'h18;
+  assign \$58  = s1_k > 5'h19;
+  assign \$59  = s1_k > 5'h1a;
+  assign \$60  = s1_k > 5'h1b;
+  assign \$61  = s1_k > 5'h1c;
+  assign \$62  = s1_k > 5'h1d;
+  assign \$63  = s1_k > 5'h1e;
+  assign \$64  = s1_k > 5'h1f;
+  assign \$65  = i__payload[261:256] > 6'h20;
+  assign \$67  = s2_mask ^ \$66 ;
+  assign \$69  = $signed(s1_x0) < $signed(1'h0);
+  assign \$70  = - $signed(s1_x0);
+  assign \$71  = \$69  ? \$70  : { s1_x0[31], s1_x0 };
+  assign \$72  = $signed(s1_x0) < $signed(1'h0);
+  assign \$73  = ~ s1_x0[31];
+  assign \$74  = | s1_x0[31:7];
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = & s1_x0[31:7];
+  assign \$77  = | s1_x0[6:0];
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = s1_x0[31] & \$79 ;
+  assign \$81  = \$80  ? 8'h81 : s1_x0[7:0];
+  assign \$82  = \$75  ? 8'h7f : \$81 ;
+  assign \$83  = refused_d1 ? 8'h00 : s2_xsat0;
+  assign \$84  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$85  = s2_mag0 & s2_mask;
+  assign \$86  = s3_qc0 >> s3_k0;
+  assign \$87  = | s4_q0[31:7];
+  assign \$88  = s3_f0 & s3_half_bit;
+  assign \$89  = | \$88 ;
+  assign \$90  = s3_f0 & s3_below_half;
+  assign \$91  = | \$90 ;
+  assign \$92  = ~ s4_neg0_d1;
+  assign \$93  = \$92  | s4_beyond0;
+  assign \$94  = s4_at_half0 & \$93 ;
+  assign \$95  = q7_0_d1 == 7'h7f;
+  assign \$96  = \$95  & up0_d1;
+  assign \$97  = big0_d1 | \$96 ;
+  assign \$98  = q7_0_d1 + up0_d1;
+  assign \$99  = \$97  ? 8'h7f : \$98 ;
+  assign \$100  = $signed(s1_x1) < $signed(1'h0);
+  assign \$101  = - $signed(s1_x1);
+  assign \$102  = \$100  ? \$101  : { s1_x1[31], s1_x1 };
+  assign \$103  = $signed(s1_x1) < $signed(1'h0);
+  assign \$104  = ~ s1_x1[31];
+  assign \$105  = | s1_x1[31:7];
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = & s1_x1[31:7];
+  assign \$108  = | s1_x1[6:0];
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = ~ \$109 ;
+  assign \$111  = s1_x1[31] & \$110 ;
+  assign \$112  = \$111  ? 8'h81 : s1_x1[7:0];
+  assign \$113  = \$106  ? 8'h7f : \$112 ;
+  assign \$114  = refused_d1 ? 8'h00 : s2_xsat1;
+  assign \$115  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$116  = s2_mag1 & s2_mask;
+  assign \$117  = s3_qc1 >> s3_k1;
+  assign \$118  = | s4_q1[31:7];
+  assign \$119  = s3_f1 & s3_half_bit;
+  assign \$120  = | \$119 ;
+  assign \$121  = s3_f1 & s3_below_half;
+  assign \$122  = | \$121 ;
+  assign \$123  = ~ s4_neg1_d1;
+  assign \$124  = \$123  | s4_beyond1;
+  assign \$125  = s4_at_half1 & \$124 ;
+  assign \$126  = q7_1_d1 == 7'h7f;
+  assign \$127  = \$126  & up1_d1;
+  assign \$128  = big1_d1 | \$127 ;
+  assign \$129  = q7_1_d1 + up1_d1;
+  assign \$130  = \$128  ? 8'h7f : \$129 ;
+  assign \$131  = $signed(s1_x2) < $signed(1'h0);
+  assign \$132  = - $signed(s1_x2);
+  assign \$133  = \$131  ? \$132  : { s1_x2[31], s1_x2 };
+  assign \$134  = $signed(s1_x2) < $signed(1'h0);
+  assign \$135  = ~ s1_x2[31];
+  assign \$136  = | s1_x2[31:7];
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = & s1_x2[31:7];
+  assign \$139  = | s1_x2[6:0];
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = s1_x2[31] & \$141 ;
+  assign \$143  = \$142  ? 8'h81 : s1_x2[7:0];
+  assign \$144  = \$137  ? 8'h7f : \$143 ;
+  assign \$145  = refused_d1 ? 8'h00 : s2_xsat2;
+  assign \$146  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$147  = s2_mag2 & s2_mask;
+  assign \$148  = s3_qc2 >> s3_k2;
+  assign \$149  = | s4_q2[31:7];
+  assign \$150  = s3_f2 & s3_half_bit;
+  assign \$151  = | \$150 ;
+  assign \$152  = s3_f2 & s3_below_half;
+  assign \$153  = | \$152 ;
+  assign \$154  = ~ s4_neg2_d1;
+  assign \$155  = \$154  | s4_beyond2;
+  assign \$156  = s4_at_half2 & \$155 ;
+  assign \$157  = q7_2_d1 == 7'h7f;
+  assign \$158  = \$157  & up2_d1;
+  assign \$159  = big2_d1 | \$158 ;
+  assign \$160  = q7_2_d1 + up2_d1;
+  assign \$161  = \$159  ? 8'h7f : \$160 ;
+  assign \$162  = $signed(s1_x3) < $signed(1'h0);
+  assign \$163  = - $signed(s1_x3);
+  assign \$164  = \$162  ? \$163  : { s1_x3[31], s1_x3 };
+  assign \$165  = $signed(s1_x3) < $signed(1'h0);
+  assign \$166  = ~ s1_x3[31];
+  assign \$167  = | s1_x3[31:7];
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = & s1_x3[31:7];
+  assign \$170  = | s1_x3[6:0];
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = s1_x3[31] & \$172 ;
+  assign \$174  = \$173  ? 8'h81 : s1_x3[7:0];
+  assign \$175  = \$168  ? 8'h7f : \$174 ;
+  assign \$176  = refused_d1 ? 8'h00 : s2_xsat3;
+  assign \$177  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$178  = s2_mag3 & s2_mask;
+  assign \$179  = s3_qc3 >> s3_k3;
+  assign \$180  = | s4_q3[31:7];
+  assign \$181  = s3_f3 & s3_half_bit;
+  assign \$182  = | \$181 ;
+  assign \$183  = s3_f3 & s3_below_half;
+  assign \$184  = | \$183 ;
+  assign \$185  = ~ s4_neg3_d1;
+  assign \$186  = \$185  | s4_beyond3;
+  assign \$187  = s4_at_half3 & \$186 ;
+  assign \$188  = q7_3_d1 == 7'h7f;
+  assign \$189  = \$188  & up3_d1;
+  assign \$190  = big3_d1 | \$189 ;
+  assign \$191  = q7_3_d1 + up3_d1;
+  assign \$192  = \$190  ? 8'h7f : \$191 ;
+  assign \$193  = $signed(s1_x4) < $signed(1'h0);
+  assign \$194  = - $signed(s1_x4);
+  assign \$195  = \$193  ? \$194  : { s1_x4[31], s1_x4 };
+  assign \$196  = $signed(s1_x4) < $signed(1'h0);
+  assign \$197  = ~ s1_x4[31];
+  assign \$198  = | s1_x4[31:7];
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = & s1_x4[31:7];
+  assign \$201  = | s1_x4[6:0];
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = ~ \$202 ;
+  assign \$204  = s1_x4[31] & \$203 ;
+  assign \$205  = \$204  ? 8'h81 : s1_x4[7:0];
+  assign \$206  = \$199  ? 8'h7f : \$205 ;
+  assign \$207  = refused_d1 ? 8'h00 : s2_xsat4;
+  assign \$208  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$209  = s2_mag4 & s2_mask;
+  assign \$210  = s3_qc4 >> s3_k4;
+  assign \$211  = | s4_q4[31:7];
+  assign \$212  = s3_f4 & s3_half_bit;
+  assign \$213  = | \$212 ;
+  assign \$214  = s3_f4 & s3_below_half;
+  assign \$215  = | \$214 ;
+  assign \$216  = ~ s4_neg4_d1;
+  assign \$217  = \$216  | s4_beyond4;
+  assign \$218  = s4_at_half4 & \$217 ;
+  assign \$219  = q7_4_d1 == 7'h7f;
+  assign \$220  = \$219  & up4_d1;
+  assign \$221  = big4_d1 | \$220 ;
+  assign \$222  = q7_4_d1 + up4_d1;
+  assign \$223  = \$221  ? 8'h7f : \$222 ;
+  assign \$224  = $signed(s1_x5) < $signed(1'h0);
+  assign \$225  = - $signed(s1_x5);
+  assign \$226  = \$224  ? \$225  : { s1_x5[31], s1_x5 };
+  assign \$227  = $signed(s1_x5) < $signed(1'h0);
+  assign \$228  = ~ s1_x5[31];
+  assign \$229  = | s1_x5[31:7];
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = & s1_x5[31:7];
+  assign \$232  = | s1_x5[6:0];
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = ~ \$233 ;
+  assign \$235  = s1_x5[31] & \$234 ;
+  assign \$236  = \$235  ? 8'h81 : s1_x5[7:0];
+  assign \$237  = \$230  ? 8'h7f : \$236 ;
+  assign \$238  = refused_d1 ? 8'h00 : s2_xsat5;
+  assign \$239  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$240  = s2_mag5 & s2_mask;
+  assign \$241  = s3_qc5 >> s3_k5;
+  assign \$242  = | s4_q5[31:7];
+  assign \$243  = s3_f5 & s3_half_bit;
+  assign \$244  = | \$243 ;
+  assign \$245  = s3_f5 & s3_below_half;
+  assign \$246  = | \$245 ;
+  assign \$247  = ~ s4_neg5_d1;
+  assign \$248  = \$247  | s4_beyond5;
+  assign \$249  = s4_at_half5 & \$248 ;
+  assign \$250  = q7_5_d1 == 7'h7f;
+  assign \$251  = \$250  & up5_d1;
+  assign \$252  = big5_d1 | \$251 ;
+  assign \$253  = q7_5_d1 + up5_d1;
+  assign \$254  = \$252  ? 8'h7f : \$253 ;
+  assign \$255  = $signed(s1_x6) < $signed(1'h0);
+  assign \$256  = - $signed(s1_x6);
+  assign \$257  = \$255  ? \$256  : { s1_x6[31], s1_x6 };
+  assign \$258  = $signed(s1_x6) < $signed(1'h0);
+  assign \$259  = ~ s1_x6[31];
+  assign \$260  = | s1_x6[31:7];
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = & s1_x6[31:7];
+  assign \$263  = | s1_x6[6:0];
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = ~ \$264 ;
+  assign \$266  = s1_x6[31] & \$265 ;
+  assign \$267  = \$266  ? 8'h81 : s1_x6[7:0];
+  assign \$268  = \$261  ? 8'h7f : \$267 ;
+  assign \$269  = refused_d1 ? 8'h00 : s2_xsat6;
+  assign \$270  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$271  = s2_mag6 & s2_mask;
+  assign \$272  = s3_qc6 >> s3_k6;
+  assign \$273  = | s4_q6[31:7];
+  assign \$274  = s3_f6 & s3_half_bit;
+  assign \$275  = | \$274 ;
+  assign \$276  = s3_f6 & s3_below_half;
+  assign \$277  = | \$276 ;
+  assign \$278  = ~ s4_neg6_d1;
+  assign \$279  = \$278  | s4_beyond6;
+  assign \$280  = s4_at_half6 & \$279 ;
+  assign \$281  = q7_6_d1 == 7'h7f;
+  assign \$282  = \$281  & up6_d1;
+  assign \$283  = big6_d1 | \$282 ;
+  assign \$284  = q7_6_d1 + up6_d1;
+  assign \$285  = \$283  ? 8'h7f : \$284 ;
+  assign \$286  = $signed(s1_x7) < $signed(1'h0);
+  assign \$287  = - $signed(s1_x7);
+  assign \$288  = \$286  ? \$287  : { s1_x7[31], s1_x7 };
+  assign \$289  = $signed(s1_x7) < $signed(1'h0);
+  assign \$290  = ~ s1_x7[31];
+  assign \$291  = | s1_x7[31:7];
+  assign \$292  = \$290  & \$291 ;
+  assign \$293  = & s1_x7[31:7];
+  assign \$294  = | s1_x7[6:0];
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = ~ \$295 ;
+  assign \$297  = s1_x7[31] & \$296 ;
+  assign \$298  = \$297  ? 8'h81 : s1_x7[7:0];
+  assign \$299  = \$292  ? 8'h7f : \$298 ;
+  assign \$300  = refused_d1 ? 8'h00 : s2_xsat7;
+  assign \$301  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$302  = s2_mag7 & s2_mask;
+  assign \$303  = s3_qc7 >> s3_k7;
+  assign \$304  = | s4_q7[31:7];
+  assign \$305  = s3_f7 & s3_half_bit;
+  assign \$306  = | \$305 ;
+  assign \$307  = s3_f7 & s3_below_half;
+  assign \$308  = | \$307 ;
+  assign \$309  = ~ s4_neg7_d1;
+  assign \$310  = \$309  | s4_beyond7;
+  assign \$311  = s4_at_half7 & \$310 ;
+  assign \$312  = q7_7_d1 == 7'h7f;
+  assign \$313  = \$312  & up7_d1;
+  assign \$314  = big7_d1 | \$313 ;
+  assign \$315  = q7_7_d1 + up7_d1;
+  assign \$316  = \$314  ? 8'h7f : \$315 ;
+  assign \$317  = i__payload[261:256] > 6'h20;
+  assign \$318  = \$317  ? 8'h00 : i__payload[269:262];
   always @(posedge clk)
-    i__ready <= \$326 ;
+    i__ready <= \$319 ;
   always @(posedge clk)
-    bad_shift <= \$327 ;
+    bad_shift <= \$320 ;
   always @(posedge clk)
-    s1_k <= \$328 ;
+    s1_k <= \$321 ;
   always @(posedge clk)
-    s1_x0 <= \$329 ;
+    s1_x0 <= \$322 ;
   always @(posedge clk)
-    s1_x1 <= \$330 ;
+    s1_x1 <= \$323 ;
   always @(posedge clk)
-    s1_x2 <= \$331 ;
+    s1_x2 <= \$324 ;
   always @(posedge clk)
-    s1_x3 <= \$332 ;
+    s1_x3 <= \$325 ;
   always @(posedge clk)
-    s1_x4 <= \$333 ;
+    s1_x4 <= \$326 ;
   always @(posedge clk)
-    s1_x5 <= \$334 ;
+    s1_x5 <= \$327 ;
   always @(posedge clk)
-    s1_x6 <= \$335 ;
+    s1_x6 <= \$328 ;
   always @(posedge clk)
-    s1_x7 <= \$336 ;
+    s1_x7 <= \$329 ;
   always @(posedge clk)
-    only_saturate_d0 <= \$337 ;
+    only_saturate_d0 <= \$330 ;
   always @(posedge clk)
-    only_saturate_d1 <= \$338 ;
+    only_saturate_d1 <= \$331 ;
   always @(posedge clk)
-    only_saturate_d2 <= \$339 ;
+    only_saturate_d2 <= \$332 ;
+  always @(posedge clk)
+    only_saturate_d3 <= \$333 ;
+  always @(posedge clk)
+    only_saturate_d4 <= \$334 ;
+  always @(posedge clk)
+    only_saturate_d5 <= \$335 ;
+  always @(posedge clk)
+    only_saturate_d6 <= \$336 ;
+  always @(posedge clk)
+    only_saturate_d7 <= \$337 ;
+  always @(posedge clk)
+    s2_k <= \$338 ;
   \shift_round_nearest.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -2003,9 +1997,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = only_saturate_d3;
+    \$339  = s2_mask;
     if (i__ready) begin
-      \$340  = only_saturate_d2;
+      \$339  = { \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+    end
+    if (rst) begin
+      \$339  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = refused_d0;
+    if (i__ready) begin
+      \$340  = \$65 ;
     end
     if (rst) begin
       \$340  = 1'h0;
@@ -2013,9 +2017,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = only_saturate_d4;
+    \$341  = refused_d1;
     if (i__ready) begin
-      \$341  = only_saturate_d3;
+      \$341  = refused_d0;
     end
     if (rst) begin
       \$341  = 1'h0;
@@ -2023,99 +2027,99 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = only_saturate_d5;
+    \$342  = s3_half_bit;
     if (i__ready) begin
-      \$342  = only_saturate_d4;
+      \$342  = \$67 ;
     end
     if (rst) begin
-      \$342  = 1'h0;
+      \$342  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = only_saturate_d6;
+    \$343  = s3_below_half;
     if (i__ready) begin
-      \$343  = only_saturate_d5;
+      \$343  = \$68 ;
     end
     if (rst) begin
-      \$343  = 1'h0;
+      \$343  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = only_saturate_d7;
+    \$344  = s2_mag0;
     if (i__ready) begin
-      \$344  = only_saturate_d6;
+      \$344  = \$71 [31:0];
     end
     if (rst) begin
-      \$344  = 1'h0;
+      \$344  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = s2_k;
+    \$345  = s2_neg0;
     if (i__ready) begin
-      \$345  = s1_k;
+      \$345  = \$72 ;
     end
     if (rst) begin
-      \$345  = 6'h00;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = s2_mask;
+    \$346  = s2_xsat0;
     if (i__ready) begin
-      \$346  = { \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49  };
+      \$346  = \$82 ;
     end
     if (rst) begin
-      \$346  = 32'd0;
+      \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = s3_half_bit;
+    \$347  = xsat0_d0;
     if (i__ready) begin
-      \$347  = \$82 ;
+      \$347  = \$83 ;
     end
     if (rst) begin
-      \$347  = 32'd0;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = s3_below_half;
+    \$348  = xsat0_d1;
     if (i__ready) begin
-      \$348  = \$83 ;
+      \$348  = xsat0_d0;
     end
     if (rst) begin
-      \$348  = 32'd0;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = s2_mag0;
+    \$349  = xsat0_d2;
     if (i__ready) begin
-      \$349  = \$86 [31:0];
+      \$349  = xsat0_d1;
     end
     if (rst) begin
-      \$349  = 32'd0;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = s2_neg0;
+    \$350  = xsat0_d3;
     if (i__ready) begin
-      \$350  = \$87 ;
+      \$350  = xsat0_d2;
     end
     if (rst) begin
-      \$350  = 1'h0;
+      \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = xsat0_d0;
+    \$351  = xsat0_d4;
     if (i__ready) begin
-      \$351  = \$97 ;
+      \$351  = xsat0_d3;
     end
     if (rst) begin
       \$351  = 8'h00;
@@ -2123,9 +2127,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = xsat0_d1;
+    \$352  = xsat0_d5;
     if (i__ready) begin
-      \$352  = xsat0_d0;
+      \$352  = xsat0_d4;
     end
     if (rst) begin
       \$352  = 8'h00;
@@ -2133,109 +2137,109 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = xsat0_d2;
+    \$353  = s3_qc0;
     if (i__ready) begin
-      \$353  = xsat0_d1;
+      \$353  = \$84 ;
     end
     if (rst) begin
-      \$353  = 8'h00;
+      \$353  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = xsat0_d3;
+    \$354  = s3_f0;
     if (i__ready) begin
-      \$354  = xsat0_d2;
+      \$354  = \$85 ;
     end
     if (rst) begin
-      \$354  = 8'h00;
+      \$354  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = xsat0_d4;
+    \$355  = s3_k0;
     if (i__ready) begin
-      \$355  = xsat0_d3;
+      \$355  = s2_k[2:0];
     end
     if (rst) begin
-      \$355  = 8'h00;
+      \$355  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = xsat0_d5;
+    \$356  = s4_q0;
     if (i__ready) begin
-      \$356  = xsat0_d4;
+      \$356  = \$86 ;
     end
     if (rst) begin
-      \$356  = 8'h00;
+      \$356  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = xsat0_d6;
+    \$357  = s5_big0;
     if (i__ready) begin
-      \$357  = xsat0_d5;
+      \$357  = \$87 ;
     end
     if (rst) begin
-      \$357  = 8'h00;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = s3_qc0;
+    \$358  = big0_d0;
     if (i__ready) begin
-      \$358  = \$98 ;
+      \$358  = s5_big0;
     end
     if (rst) begin
-      \$358  = 32'd0;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = s3_f0;
+    \$359  = big0_d1;
     if (i__ready) begin
-      \$359  = \$99 ;
+      \$359  = big0_d0;
     end
     if (rst) begin
-      \$359  = 32'd0;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = s3_k0;
+    \$360  = s5_q7_0;
     if (i__ready) begin
-      \$360  = s2_k[2:0];
+      \$360  = s4_q0[6:0];
     end
     if (rst) begin
-      \$360  = 3'h0;
+      \$360  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = s4_q0;
+    \$361  = q7_0_d0;
     if (i__ready) begin
-      \$361  = \$100 ;
+      \$361  = s5_q7_0;
     end
     if (rst) begin
-      \$361  = 32'd0;
+      \$361  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = s5_big0;
+    \$362  = q7_0_d1;
     if (i__ready) begin
-      \$362  = \$101 ;
+      \$362  = q7_0_d0;
     end
     if (rst) begin
-      \$362  = 1'h0;
+      \$362  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = big0_d0;
+    \$363  = s4_at_half0;
     if (i__ready) begin
-      \$363  = s5_big0;
+      \$363  = \$89 ;
     end
     if (rst) begin
       \$363  = 1'h0;
@@ -2243,9 +2247,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = big0_d1;
+    \$364  = s4_beyond0;
     if (i__ready) begin
-      \$364  = big0_d0;
+      \$364  = \$91 ;
     end
     if (rst) begin
       \$364  = 1'h0;
@@ -2253,39 +2257,39 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = s5_q7_0;
+    \$365  = s4_neg0_d0;
     if (i__ready) begin
-      \$365  = s4_q0[6:0];
+      \$365  = s2_neg0;
     end
     if (rst) begin
-      \$365  = 7'h00;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = q7_0_d0;
+    \$366  = s4_neg0_d1;
     if (i__ready) begin
-      \$366  = s5_q7_0;
+      \$366  = s4_neg0_d0;
     end
     if (rst) begin
-      \$366  = 7'h00;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = q7_0_d1;
+    \$367  = s5_up0;
     if (i__ready) begin
-      \$367  = q7_0_d0;
+      \$367  = \$94 ;
     end
     if (rst) begin
-      \$367  = 7'h00;
+      \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = s4_at_half0;
+    \$368  = up0_d0;
     if (i__ready) begin
-      \$368  = \$103 ;
+      \$368  = s5_up0;
     end
     if (rst) begin
       \$368  = 1'h0;
@@ -2293,9 +2297,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = s4_beyond0;
+    \$369  = up0_d1;
     if (i__ready) begin
-      \$369  = \$105 ;
+      \$369  = up0_d0;
     end
     if (rst) begin
       \$369  = 1'h0;
@@ -2303,19 +2307,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = s4_neg0_d0;
+    \$370  = s8_mag0;
     if (i__ready) begin
-      \$370  = s2_neg0;
+      \$370  = \$99 [6:0];
     end
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = s4_neg0_d1;
+    \$371  = neg0_d0;
     if (i__ready) begin
-      \$371  = s4_neg0_d0;
+      \$371  = s2_neg0;
     end
     if (rst) begin
       \$371  = 1'h0;
@@ -2323,9 +2327,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = s5_up0;
+    \$372  = neg0_d1;
     if (i__ready) begin
-      \$372  = \$108 ;
+      \$372  = neg0_d0;
     end
     if (rst) begin
       \$372  = 1'h0;
@@ -2333,9 +2337,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = up0_d0;
+    \$373  = neg0_d2;
     if (i__ready) begin
-      \$373  = s5_up0;
+      \$373  = neg0_d1;
     end
     if (rst) begin
       \$373  = 1'h0;
@@ -2343,9 +2347,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = up0_d1;
+    \$374  = neg0_d3;
     if (i__ready) begin
-      \$374  = up0_d0;
+      \$374  = neg0_d2;
     end
     if (rst) begin
       \$374  = 1'h0;
@@ -2353,19 +2357,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = s8_mag0;
+    \$375  = neg0_d4;
     if (i__ready) begin
-      \$375  = \$113 [6:0];
+      \$375  = neg0_d3;
     end
     if (rst) begin
-      \$375  = 7'h00;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = neg0_d0;
+    \$376  = neg0_d5;
     if (i__ready) begin
-      \$376  = s2_neg0;
+      \$376  = neg0_d4;
     end
     if (rst) begin
       \$376  = 1'h0;
@@ -2373,19 +2377,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = neg0_d1;
+    \$377  = s2_mag1;
     if (i__ready) begin
-      \$377  = neg0_d0;
+      \$377  = \$102 [31:0];
     end
     if (rst) begin
-      \$377  = 1'h0;
+      \$377  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = neg0_d2;
+    \$378  = s2_neg1;
     if (i__ready) begin
-      \$378  = neg0_d1;
+      \$378  = \$103 ;
     end
     if (rst) begin
       \$378  = 1'h0;
@@ -2393,59 +2397,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = neg0_d3;
+    \$379  = s2_xsat1;
     if (i__ready) begin
-      \$379  = neg0_d2;
+      \$379  = \$113 ;
     end
     if (rst) begin
-      \$379  = 1'h0;
+      \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = neg0_d4;
+    \$380  = xsat1_d0;
     if (i__ready) begin
-      \$380  = neg0_d3;
+      \$380  = \$114 ;
     end
     if (rst) begin
-      \$380  = 1'h0;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = neg0_d5;
+    \$381  = xsat1_d1;
     if (i__ready) begin
-      \$381  = neg0_d4;
+      \$381  = xsat1_d0;
     end
     if (rst) begin
-      \$381  = 1'h0;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = s2_mag1;
+    \$382  = xsat1_d2;
     if (i__ready) begin
-      \$382  = \$116 [31:0];
+      \$382  = xsat1_d1;
     end
     if (rst) begin
-      \$382  = 32'd0;
+      \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = s2_neg1;
+    \$383  = xsat1_d3;
     if (i__ready) begin
-      \$383  = \$117 ;
+      \$383  = xsat1_d2;
     end
     if (rst) begin
-      \$383  = 1'h0;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = xsat1_d0;
+    \$384  = xsat1_d4;
     if (i__ready) begin
-      \$384  = \$127 ;
+      \$384  = xsat1_d3;
     end
     if (rst) begin
       \$384  = 8'h00;
@@ -2453,9 +2457,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = xsat1_d1;
+    \$385  = xsat1_d5;
     if (i__ready) begin
-      \$385  = xsat1_d0;
+      \$385  = xsat1_d4;
     end
     if (rst) begin
       \$385  = 8'h00;
@@ -2463,109 +2467,109 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = xsat1_d2;
+    \$386  = s3_qc1;
     if (i__ready) begin
-      \$386  = xsat1_d1;
+      \$386  = \$115 ;
     end
     if (rst) begin
-      \$386  = 8'h00;
+      \$386  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = xsat1_d3;
+    \$387  = s3_f1;
     if (i__ready) begin
-      \$387  = xsat1_d2;
+      \$387  = \$116 ;
     end
     if (rst) begin
-      \$387  = 8'h00;
+      \$387  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = xsat1_d4;
+    \$388  = s3_k1;
     if (i__ready) begin
-      \$388  = xsat1_d3;
+      \$388  = s2_k[2:0];
     end
     if (rst) begin
-      \$388  = 8'h00;
+      \$388  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = xsat1_d5;
+    \$389  = s4_q1;
     if (i__ready) begin
-      \$389  = xsat1_d4;
+      \$389  = \$117 ;
     end
     if (rst) begin
-      \$389  = 8'h00;
+      \$389  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = xsat1_d6;
+    \$390  = s5_big1;
     if (i__ready) begin
-      \$390  = xsat1_d5;
+      \$390  = \$118 ;
     end
     if (rst) begin
-      \$390  = 8'h00;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = s3_qc1;
+    \$391  = big1_d0;
     if (i__ready) begin
-      \$391  = \$128 ;
+      \$391  = s5_big1;
     end
     if (rst) begin
-      \$391  = 32'd0;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = s3_f1;
+    \$392  = big1_d1;
     if (i__ready) begin
-      \$392  = \$129 ;
+      \$392  = big1_d0;
     end
     if (rst) begin
-      \$392  = 32'd0;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = s3_k1;
+    \$393  = s5_q7_1;
     if (i__ready) begin
-      \$393  = s2_k[2:0];
+      \$393  = s4_q1[6:0];
     end
     if (rst) begin
-      \$393  = 3'h0;
+      \$393  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = s4_q1;
+    \$394  = q7_1_d0;
     if (i__ready) begin
-      \$394  = \$130 ;
+      \$394  = s5_q7_1;
     end
     if (rst) begin
-      \$394  = 32'd0;
+      \$394  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = s5_big1;
+    \$395  = q7_1_d1;
     if (i__ready) begin
-      \$395  = \$131 ;
+      \$395  = q7_1_d0;
     end
     if (rst) begin
-      \$395  = 1'h0;
+      \$395  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = big1_d0;
+    \$396  = s4_at_half1;
     if (i__ready) begin
-      \$396  = s5_big1;
+      \$396  = \$120 ;
     end
     if (rst) begin
       \$396  = 1'h0;
@@ -2573,9 +2577,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = big1_d1;
+    \$397  = s4_beyond1;
     if (i__ready) begin
-      \$397  = big1_d0;
+      \$397  = \$122 ;
     end
     if (rst) begin
       \$397  = 1'h0;
@@ -2583,39 +2587,39 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = s5_q7_1;
+    \$398  = s4_neg1_d0;
     if (i__ready) begin
-      \$398  = s4_q1[6:0];
+      \$398  = s2_neg1;
     end
     if (rst) begin
-      \$398  = 7'h00;
+      \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = q7_1_d0;
+    \$399  = s4_neg1_d1;
     if (i__ready) begin
-      \$399  = s5_q7_1;
+      \$399  = s4_neg1_d0;
     end
     if (rst) begin
-      \$399  = 7'h00;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = q7_1_d1;
+    \$400  = s5_up1;
     if (i__ready) begin
-      \$400  = q7_1_d0;
+      \$400  = \$125 ;
     end
     if (rst) begin
-      \$400  = 7'h00;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = s4_at_half1;
+    \$401  = up1_d0;
     if (i__ready) begin
-      \$401  = \$133 ;
+      \$401  = s5_up1;
     end
     if (rst) begin
       \$401  = 1'h0;
@@ -2623,9 +2627,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = s4_beyond1;
+    \$402  = up1_d1;
     if (i__ready) begin
-      \$402  = \$135 ;
+      \$402  = up1_d0;
     end
     if (rst) begin
       \$402  = 1'h0;
@@ -2633,19 +2637,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = s4_neg1_d0;
+    \$403  = s8_mag1;
     if (i__ready) begin
-      \$403  = s2_neg1;
+      \$403  = \$130 [6:0];
     end
     if (rst) begin
-      \$403  = 1'h0;
+      \$403  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = s4_neg1_d1;
+    \$404  = neg1_d0;
     if (i__ready) begin
-      \$404  = s4_neg1_d0;
+      \$404  = s2_neg1;
     end
     if (rst) begin
       \$404  = 1'h0;
@@ -2653,9 +2657,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = s5_up1;
+    \$405  = neg1_d1;
     if (i__ready) begin
-      \$405  = \$138 ;
+      \$405  = neg1_d0;
     end
     if (rst) begin
       \$405  = 1'h0;
@@ -2663,9 +2667,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = up1_d0;
+    \$406  = neg1_d2;
     if (i__ready) begin
-      \$406  = s5_up1;
+      \$406  = neg1_d1;
     end
     if (rst) begin
       \$406  = 1'h0;
@@ -2673,9 +2677,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = up1_d1;
+    \$407  = neg1_d3;
     if (i__ready) begin
-      \$407  = up1_d0;
+      \$407  = neg1_d2;
     end
     if (rst) begin
       \$407  = 1'h0;
@@ -2683,19 +2687,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = s8_mag1;
+    \$408  = neg1_d4;
     if (i__ready) begin
-      \$408  = \$143 [6:0];
+      \$408  = neg1_d3;
     end
     if (rst) begin
-      \$408  = 7'h00;
+      \$408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = neg1_d0;
+    \$409  = neg1_d5;
     if (i__ready) begin
-      \$409  = s2_neg1;
+      \$409  = neg1_d4;
     end
     if (rst) begin
       \$409  = 1'h0;
@@ -2703,19 +2707,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = neg1_d1;
+    \$410  = s2_mag2;
     if (i__ready) begin
-      \$410  = neg1_d0;
+      \$410  = \$133 [31:0];
     end
     if (rst) begin
-      \$410  = 1'h0;
+      \$410  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = neg1_d2;
+    \$411  = s2_neg2;
     if (i__ready) begin
-      \$411  = neg1_d1;
+      \$411  = \$134 ;
     end
     if (rst) begin
       \$411  = 1'h0;
@@ -2723,59 +2727,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = neg1_d3;
+    \$412  = s2_xsat2;
     if (i__ready) begin
-      \$412  = neg1_d2;
+      \$412  = \$144 ;
     end
     if (rst) begin
-      \$412  = 1'h0;
+      \$412  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = neg1_d4;
+    \$413  = xsat2_d0;
     if (i__ready) begin
-      \$413  = neg1_d3;
+      \$413  = \$145 ;
     end
     if (rst) begin
-      \$413  = 1'h0;
+      \$413  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = neg1_d5;
+    \$414  = xsat2_d1;
     if (i__ready) begin
-      \$414  = neg1_d4;
+      \$414  = xsat2_d0;
     end
     if (rst) begin
-      \$414  = 1'h0;
+      \$414  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = s2_mag2;
+    \$415  = xsat2_d2;
     if (i__ready) begin
-      \$415  = \$146 [31:0];
+      \$415  = xsat2_d1;
     end
     if (rst) begin
-      \$415  = 32'd0;
+      \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = s2_neg2;
+    \$416  = xsat2_d3;
     if (i__ready) begin
-      \$416  = \$147 ;
+      \$416  = xsat2_d2;
     end
     if (rst) begin
-      \$416  = 1'h0;
+      \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = xsat2_d0;
+    \$417  = xsat2_d4;
     if (i__ready) begin
-      \$417  = \$157 ;
+      \$417  = xsat2_d3;
     end
     if (rst) begin
       \$417  = 8'h00;
@@ -2783,9 +2787,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = xsat2_d1;
+    \$418  = xsat2_d5;
     if (i__ready) begin
-      \$418  = xsat2_d0;
+      \$418  = xsat2_d4;
     end
     if (rst) begin
       \$418  = 8'h00;
@@ -2793,109 +2797,109 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = xsat2_d2;
+    \$419  = s3_qc2;
     if (i__ready) begin
-      \$419  = xsat2_d1;
+      \$419  = \$146 ;
     end
     if (rst) begin
-      \$419  = 8'h00;
+      \$419  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = xsat2_d3;
+    \$420  = s3_f2;
     if (i__ready) begin
-      \$420  = xsat2_d2;
+      \$420  = \$147 ;
     end
     if (rst) begin
-      \$420  = 8'h00;
+      \$420  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = xsat2_d4;
+    \$421  = s3_k2;
     if (i__ready) begin
-      \$421  = xsat2_d3;
+      \$421  = s2_k[2:0];
     end
     if (rst) begin
-      \$421  = 8'h00;
+      \$421  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = xsat2_d5;
+    \$422  = s4_q2;
     if (i__ready) begin
-      \$422  = xsat2_d4;
+      \$422  = \$148 ;
     end
     if (rst) begin
-      \$422  = 8'h00;
+      \$422  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = xsat2_d6;
+    \$423  = s5_big2;
     if (i__ready) begin
-      \$423  = xsat2_d5;
+      \$423  = \$149 ;
     end
     if (rst) begin
-      \$423  = 8'h00;
+      \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = s3_qc2;
+    \$424  = big2_d0;
     if (i__ready) begin
-      \$424  = \$158 ;
+      \$424  = s5_big2;
     end
     if (rst) begin
-      \$424  = 32'd0;
+      \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = s3_f2;
+    \$425  = big2_d1;
     if (i__ready) begin
-      \$425  = \$159 ;
+      \$425  = big2_d0;
     end
     if (rst) begin
-      \$425  = 32'd0;
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = s3_k2;
+    \$426  = s5_q7_2;
     if (i__ready) begin
-      \$426  = s2_k[2:0];
+      \$426  = s4_q2[6:0];
     end
     if (rst) begin
-      \$426  = 3'h0;
+      \$426  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = s4_q2;
+    \$427  = q7_2_d0;
     if (i__ready) begin
-      \$427  = \$160 ;
+      \$427  = s5_q7_2;
     end
     if (rst) begin
-      \$427  = 32'd0;
+      \$427  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = s5_big2;
+    \$428  = q7_2_d1;
     if (i__ready) begin
-      \$428  = \$161 ;
+      \$428  = q7_2_d0;
     end
     if (rst) begin
-      \$428  = 1'h0;
+      \$428  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = big2_d0;
+    \$429  = s4_at_half2;
     if (i__ready) begin
-      \$429  = s5_big2;
+      \$429  = \$151 ;
     end
     if (rst) begin
       \$429  = 1'h0;
@@ -2903,9 +2907,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = big2_d1;
+    \$430  = s4_beyond2;
     if (i__ready) begin
-      \$430  = big2_d0;
+      \$430  = \$153 ;
     end
     if (rst) begin
       \$430  = 1'h0;
@@ -2913,39 +2917,39 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = s5_q7_2;
+    \$431  = s4_neg2_d0;
     if (i__ready) begin
-      \$431  = s4_q2[6:0];
+      \$431  = s2_neg2;
     end
     if (rst) begin
-      \$431  = 7'h00;
+      \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = q7_2_d0;
+    \$432  = s4_neg2_d1;
     if (i__ready) begin
-      \$432  = s5_q7_2;
+      \$432  = s4_neg2_d0;
     end
     if (rst) begin
-      \$432  = 7'h00;
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = q7_2_d1;
+    \$433  = s5_up2;
     if (i__ready) begin
-      \$433  = q7_2_d0;
+      \$433  = \$156 ;
     end
     if (rst) begin
-      \$433  = 7'h00;
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = s4_at_half2;
+    \$434  = up2_d0;
     if (i__ready) begin
-      \$434  = \$163 ;
+      \$434  = s5_up2;
     end
     if (rst) begin
       \$434  = 1'h0;
@@ -2953,9 +2957,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = s4_beyond2;
+    \$435  = up2_d1;
     if (i__ready) begin
-      \$435  = \$165 ;
+      \$435  = up2_d0;
     end
     if (rst) begin
       \$435  = 1'h0;
@@ -2963,19 +2967,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = s4_neg2_d0;
+    \$436  = s8_mag2;
     if (i__ready) begin
-      \$436  = s2_neg2;
+      \$436  = \$161 [6:0];
     end
     if (rst) begin
-      \$436  = 1'h0;
+      \$436  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = s4_neg2_d1;
+    \$437  = neg2_d0;
     if (i__ready) begin
-      \$437  = s4_neg2_d0;
+      \$437  = s2_neg2;
     end
     if (rst) begin
       \$437  = 1'h0;
@@ -2983,9 +2987,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = s5_up2;
+    \$438  = neg2_d1;
     if (i__ready) begin
-      \$438  = \$168 ;
+      \$438  = neg2_d0;
     end
     if (rst) begin
       \$438  = 1'h0;
@@ -2993,9 +2997,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = up2_d0;
+    \$439  = neg2_d2;
     if (i__ready) begin
-      \$439  = s5_up2;
+      \$439  = neg2_d1;
     end
     if (rst) begin
       \$439  = 1'h0;
@@ -3003,9 +3007,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = up2_d1;
+    \$440  = neg2_d3;
     if (i__ready) begin
-      \$440  = up2_d0;
+      \$440  = neg2_d2;
     end
     if (rst) begin
       \$440  = 1'h0;
@@ -3013,19 +3017,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = s8_mag2;
+    \$441  = neg2_d4;
     if (i__ready) begin
-      \$441  = \$173 [6:0];
+      \$441  = neg2_d3;
     end
     if (rst) begin
-      \$441  = 7'h00;
+      \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = neg2_d0;
+    \$442  = neg2_d5;
     if (i__ready) begin
-      \$442  = s2_neg2;
+      \$442  = neg2_d4;
     end
     if (rst) begin
       \$442  = 1'h0;
@@ -3033,19 +3037,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = neg2_d1;
+    \$443  = s2_mag3;
     if (i__ready) begin
-      \$443  = neg2_d0;
+      \$443  = \$164 [31:0];
     end
     if (rst) begin
-      \$443  = 1'h0;
+      \$443  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = neg2_d2;
+    \$444  = s2_neg3;
     if (i__ready) begin
-      \$444  = neg2_d1;
+      \$444  = \$165 ;
     end
     if (rst) begin
       \$444  = 1'h0;
@@ -3053,59 +3057,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = neg2_d3;
+    \$445  = s2_xsat3;
     if (i__ready) begin
-      \$445  = neg2_d2;
+      \$445  = \$175 ;
     end
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = neg2_d4;
+    \$446  = xsat3_d0;
     if (i__ready) begin
-      \$446  = neg2_d3;
+      \$446  = \$176 ;
     end
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = neg2_d5;
+    \$447  = xsat3_d1;
     if (i__ready) begin
-      \$447  = neg2_d4;
+      \$447  = xsat3_d0;
     end
     if (rst) begin
-      \$447  = 1'h0;
+      \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = s2_mag3;
+    \$448  = xsat3_d2;
     if (i__ready) begin
-      \$448  = \$176 [31:0];
+      \$448  = xsat3_d1;
     end
     if (rst) begin
-      \$448  = 32'd0;
+      \$448  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = s2_neg3;
+    \$449  = xsat3_d3;
     if (i__ready) begin
-      \$449  = \$177 ;
+      \$449  = xsat3_d2;
     end
     if (rst) begin
-      \$449  = 1'h0;
+      \$449  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = xsat3_d0;
+    \$450  = xsat3_d4;
     if (i__ready) begin
-      \$450  = \$187 ;
+      \$450  = xsat3_d3;
     end
     if (rst) begin
       \$450  = 8'h00;
@@ -3113,9 +3117,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = xsat3_d1;
+    \$451  = xsat3_d5;
     if (i__ready) begin
-      \$451  = xsat3_d0;
+      \$451  = xsat3_d4;
     end
     if (rst) begin
       \$451  = 8'h00;
@@ -3123,109 +3127,109 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = xsat3_d2;
+    \$452  = s3_qc3;
     if (i__ready) begin
-      \$452  = xsat3_d1;
+      \$452  = \$177 ;
     end
     if (rst) begin
-      \$452  = 8'h00;
+      \$452  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = xsat3_d3;
+    \$453  = s3_f3;
     if (i__ready) begin
-      \$453  = xsat3_d2;
+      \$453  = \$178 ;
     end
     if (rst) begin
-      \$453  = 8'h00;
+      \$453  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = xsat3_d4;
+    \$454  = s3_k3;
     if (i__ready) begin
-      \$454  = xsat3_d3;
+      \$454  = s2_k[2:0];
     end
     if (rst) begin
-      \$454  = 8'h00;
+      \$454  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = xsat3_d5;
+    \$455  = s4_q3;
     if (i__ready) begin
-      \$455  = xsat3_d4;
+      \$455  = \$179 ;
     end
     if (rst) begin
-      \$455  = 8'h00;
+      \$455  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = xsat3_d6;
+    \$456  = s5_big3;
     if (i__ready) begin
-      \$456  = xsat3_d5;
+      \$456  = \$180 ;
     end
     if (rst) begin
-      \$456  = 8'h00;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = s3_qc3;
+    \$457  = big3_d0;
     if (i__ready) begin
-      \$457  = \$188 ;
+      \$457  = s5_big3;
     end
     if (rst) begin
-      \$457  = 32'd0;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = s3_f3;
+    \$458  = big3_d1;
     if (i__ready) begin
-      \$458  = \$189 ;
+      \$458  = big3_d0;
     end
     if (rst) begin
-      \$458  = 32'd0;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = s3_k3;
+    \$459  = s5_q7_3;
     if (i__ready) begin
-      \$459  = s2_k[2:0];
+      \$459  = s4_q3[6:0];
     end
     if (rst) begin
-      \$459  = 3'h0;
+      \$459  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = s4_q3;
+    \$460  = q7_3_d0;
     if (i__ready) begin
-      \$460  = \$190 ;
+      \$460  = s5_q7_3;
     end
     if (rst) begin
-      \$460  = 32'd0;
+      \$460  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = s5_big3;
+    \$461  = q7_3_d1;
     if (i__ready) begin
-      \$461  = \$191 ;
+      \$461  = q7_3_d0;
     end
     if (rst) begin
-      \$461  = 1'h0;
+      \$461  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = big3_d0;
+    \$462  = s4_at_half3;
     if (i__ready) begin
-      \$462  = s5_big3;
+      \$462  = \$182 ;
     end
     if (rst) begin
       \$462  = 1'h0;
@@ -3233,9 +3237,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = big3_d1;
+    \$463  = s4_beyond3;
     if (i__ready) begin
-      \$463  = big3_d0;
+      \$463  = \$184 ;
     end
     if (rst) begin
       \$463  = 1'h0;
@@ -3243,39 +3247,39 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = s5_q7_3;
+    \$464  = s4_neg3_d0;
     if (i__ready) begin
-      \$464  = s4_q3[6:0];
+      \$464  = s2_neg3;
     end
     if (rst) begin
-      \$464  = 7'h00;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = q7_3_d0;
+    \$465  = s4_neg3_d1;
     if (i__ready) begin
-      \$465  = s5_q7_3;
+      \$465  = s4_neg3_d0;
     end
     if (rst) begin
-      \$465  = 7'h00;
+      \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = q7_3_d1;
+    \$466  = s5_up3;
     if (i__ready) begin
-      \$466  = q7_3_d0;
+      \$466  = \$187 ;
     end
     if (rst) begin
-      \$466  = 7'h00;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = s4_at_half3;
+    \$467  = up3_d0;
     if (i__ready) begin
-      \$467  = \$193 ;
+      \$467  = s5_up3;
     end
     if (rst) begin
       \$467  = 1'h0;
@@ -3283,9 +3287,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = s4_beyond3;
+    \$468  = up3_d1;
     if (i__ready) begin
-      \$468  = \$195 ;
+      \$468  = up3_d0;
     end
     if (rst) begin
       \$468  = 1'h0;
@@ -3293,19 +3297,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = s4_neg3_d0;
+    \$469  = s8_mag3;
     if (i__ready) begin
-      \$469  = s2_neg3;
+      \$469  = \$192 [6:0];
     end
     if (rst) begin
-      \$469  = 1'h0;
+      \$469  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = s4_neg3_d1;
+    \$470  = neg3_d0;
     if (i__ready) begin
-      \$470  = s4_neg3_d0;
+      \$470  = s2_neg3;
     end
     if (rst) begin
       \$470  = 1'h0;
@@ -3313,9 +3317,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = s5_up3;
+    \$471  = neg3_d1;
     if (i__ready) begin
-      \$471  = \$198 ;
+      \$471  = neg3_d0;
     end
     if (rst) begin
       \$471  = 1'h0;
@@ -3323,9 +3327,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = up3_d0;
+    \$472  = neg3_d2;
     if (i__ready) begin
-      \$472  = s5_up3;
+      \$472  = neg3_d1;
     end
     if (rst) begin
       \$472  = 1'h0;
@@ -3333,9 +3337,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = up3_d1;
+    \$473  = neg3_d3;
     if (i__ready) begin
-      \$473  = up3_d0;
+      \$473  = neg3_d2;
     end
     if (rst) begin
       \$473  = 1'h0;
@@ -3343,19 +3347,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = s8_mag3;
+    \$474  = neg3_d4;
     if (i__ready) begin
-      \$474  = \$203 [6:0];
+      \$474  = neg3_d3;
     end
     if (rst) begin
-      \$474  = 7'h00;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = neg3_d0;
+    \$475  = neg3_d5;
     if (i__ready) begin
-      \$475  = s2_neg3;
+      \$475  = neg3_d4;
     end
     if (rst) begin
       \$475  = 1'h0;
@@ -3363,19 +3367,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = neg3_d1;
+    \$476  = s2_mag4;
     if (i__ready) begin
-      \$476  = neg3_d0;
+      \$476  = \$195 [31:0];
     end
     if (rst) begin
-      \$476  = 1'h0;
+      \$476  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = neg3_d2;
+    \$477  = s2_neg4;
     if (i__ready) begin
-      \$477  = neg3_d1;
+      \$477  = \$196 ;
     end
     if (rst) begin
       \$477  = 1'h0;
@@ -3383,59 +3387,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = neg3_d3;
+    \$478  = s2_xsat4;
     if (i__ready) begin
-      \$478  = neg3_d2;
+      \$478  = \$206 ;
     end
     if (rst) begin
-      \$478  = 1'h0;
+      \$478  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = neg3_d4;
+    \$479  = xsat4_d0;
     if (i__ready) begin
-      \$479  = neg3_d3;
+      \$479  = \$207 ;
     end
     if (rst) begin
-      \$479  = 1'h0;
+      \$479  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = neg3_d5;
+    \$480  = xsat4_d1;
     if (i__ready) begin
-      \$480  = neg3_d4;
+      \$480  = xsat4_d0;
     end
     if (rst) begin
-      \$480  = 1'h0;
+      \$480  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = s2_mag4;
+    \$481  = xsat4_d2;
     if (i__ready) begin
-      \$481  = \$206 [31:0];
+      \$481  = xsat4_d1;
     end
     if (rst) begin
-      \$481  = 32'd0;
+      \$481  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = s2_neg4;
+    \$482  = xsat4_d3;
     if (i__ready) begin
-      \$482  = \$207 ;
+      \$482  = xsat4_d2;
     end
     if (rst) begin
-      \$482  = 1'h0;
+      \$482  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = xsat4_d0;
+    \$483  = xsat4_d4;
     if (i__ready) begin
-      \$483  = \$217 ;
+      \$483  = xsat4_d3;
     end
     if (rst) begin
       \$483  = 8'h00;
@@ -3443,9 +3447,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = xsat4_d1;
+    \$484  = xsat4_d5;
     if (i__ready) begin
-      \$484  = xsat4_d0;
+      \$484  = xsat4_d4;
     end
     if (rst) begin
       \$484  = 8'h00;
@@ -3453,109 +3457,109 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = xsat4_d2;
+    \$485  = s3_qc4;
     if (i__ready) begin
-      \$485  = xsat4_d1;
+      \$485  = \$208 ;
     end
     if (rst) begin
-      \$485  = 8'h00;
+      \$485  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = xsat4_d3;
+    \$486  = s3_f4;
     if (i__ready) begin
-      \$486  = xsat4_d2;
+      \$486  = \$209 ;
     end
     if (rst) begin
-      \$486  = 8'h00;
+      \$486  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = xsat4_d4;
+    \$487  = s3_k4;
     if (i__ready) begin
-      \$487  = xsat4_d3;
+      \$487  = s2_k[2:0];
     end
     if (rst) begin
-      \$487  = 8'h00;
+      \$487  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = xsat4_d5;
+    \$488  = s4_q4;
     if (i__ready) begin
-      \$488  = xsat4_d4;
+      \$488  = \$210 ;
     end
     if (rst) begin
-      \$488  = 8'h00;
+      \$488  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = xsat4_d6;
+    \$489  = s5_big4;
     if (i__ready) begin
-      \$489  = xsat4_d5;
+      \$489  = \$211 ;
     end
     if (rst) begin
-      \$489  = 8'h00;
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s3_qc4;
+    \$490  = big4_d0;
     if (i__ready) begin
-      \$490  = \$218 ;
+      \$490  = s5_big4;
     end
     if (rst) begin
-      \$490  = 32'd0;
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s3_f4;
+    \$491  = big4_d1;
     if (i__ready) begin
-      \$491  = \$219 ;
+      \$491  = big4_d0;
     end
     if (rst) begin
-      \$491  = 32'd0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s3_k4;
+    \$492  = s5_q7_4;
     if (i__ready) begin
-      \$492  = s2_k[2:0];
+      \$492  = s4_q4[6:0];
     end
     if (rst) begin
-      \$492  = 3'h0;
+      \$492  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s4_q4;
+    \$493  = q7_4_d0;
     if (i__ready) begin
-      \$493  = \$220 ;
+      \$493  = s5_q7_4;
     end
     if (rst) begin
-      \$493  = 32'd0;
+      \$493  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s5_big4;
+    \$494  = q7_4_d1;
     if (i__ready) begin
-      \$494  = \$221 ;
+      \$494  = q7_4_d0;
     end
     if (rst) begin
-      \$494  = 1'h0;
+      \$494  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = big4_d0;
+    \$495  = s4_at_half4;
     if (i__ready) begin
-      \$495  = s5_big4;
+      \$495  = \$213 ;
     end
     if (rst) begin
       \$495  = 1'h0;
@@ -3563,9 +3567,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = big4_d1;
+    \$496  = s4_beyond4;
     if (i__ready) begin
-      \$496  = big4_d0;
+      \$496  = \$215 ;
     end
     if (rst) begin
       \$496  = 1'h0;
@@ -3573,39 +3577,39 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s5_q7_4;
+    \$497  = s4_neg4_d0;
     if (i__ready) begin
-      \$497  = s4_q4[6:0];
+      \$497  = s2_neg4;
     end
     if (rst) begin
-      \$497  = 7'h00;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = q7_4_d0;
+    \$498  = s4_neg4_d1;
     if (i__ready) begin
-      \$498  = s5_q7_4;
+      \$498  = s4_neg4_d0;
     end
     if (rst) begin
-      \$498  = 7'h00;
+      \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = q7_4_d1;
+    \$499  = s5_up4;
     if (i__ready) begin
-      \$499  = q7_4_d0;
+      \$499  = \$218 ;
     end
     if (rst) begin
-      \$499  = 7'h00;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s4_at_half4;
+    \$500  = up4_d0;
     if (i__ready) begin
-      \$500  = \$223 ;
+      \$500  = s5_up4;
     end
     if (rst) begin
       \$500  = 1'h0;
@@ -3613,9 +3617,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s4_beyond4;
+    \$501  = up4_d1;
     if (i__ready) begin
-      \$501  = \$225 ;
+      \$501  = up4_d0;
     end
     if (rst) begin
       \$501  = 1'h0;
@@ -3623,19 +3627,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s4_neg4_d0;
+    \$502  = s8_mag4;
     if (i__ready) begin
-      \$502  = s2_neg4;
+      \$502  = \$223 [6:0];
     end
     if (rst) begin
-      \$502  = 1'h0;
+      \$502  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s4_neg4_d1;
+    \$503  = neg4_d0;
     if (i__ready) begin
-      \$503  = s4_neg4_d0;
+      \$503  = s2_neg4;
     end
     if (rst) begin
       \$503  = 1'h0;
@@ -3643,9 +3647,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s5_up4;
+    \$504  = neg4_d1;
     if (i__ready) begin
-      \$504  = \$228 ;
+      \$504  = neg4_d0;
     end
     if (rst) begin
       \$504  = 1'h0;
@@ -3653,9 +3657,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = up4_d0;
+    \$505  = neg4_d2;
     if (i__ready) begin
-      \$505  = s5_up4;
+      \$505  = neg4_d1;
     end
     if (rst) begin
       \$505  = 1'h0;
@@ -3663,9 +3667,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = up4_d1;
+    \$506  = neg4_d3;
     if (i__ready) begin
-      \$506  = up4_d0;
+      \$506  = neg4_d2;
     end
     if (rst) begin
       \$506  = 1'h0;
@@ -3673,19 +3677,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s8_mag4;
+    \$507  = neg4_d4;
     if (i__ready) begin
-      \$507  = \$233 [6:0];
+      \$507  = neg4_d3;
     end
     if (rst) begin
-      \$507  = 7'h00;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = neg4_d0;
+    \$508  = neg4_d5;
     if (i__ready) begin
-      \$508  = s2_neg4;
+      \$508  = neg4_d4;
     end
     if (rst) begin
       \$508  = 1'h0;
@@ -3693,19 +3697,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = neg4_d1;
+    \$509  = s2_mag5;
     if (i__ready) begin
-      \$509  = neg4_d0;
+      \$509  = \$226 [31:0];
     end
     if (rst) begin
-      \$509  = 1'h0;
+      \$509  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = neg4_d2;
+    \$510  = s2_neg5;
     if (i__ready) begin
-      \$510  = neg4_d1;
+      \$510  = \$227 ;
     end
     if (rst) begin
       \$510  = 1'h0;
@@ -3713,59 +3717,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = neg4_d3;
+    \$511  = s2_xsat5;
     if (i__ready) begin
-      \$511  = neg4_d2;
+      \$511  = \$237 ;
     end
     if (rst) begin
-      \$511  = 1'h0;
+      \$511  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = neg4_d4;
+    \$512  = xsat5_d0;
     if (i__ready) begin
-      \$512  = neg4_d3;
+      \$512  = \$238 ;
     end
     if (rst) begin
-      \$512  = 1'h0;
+      \$512  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = neg4_d5;
+    \$513  = xsat5_d1;
     if (i__ready) begin
-      \$513  = neg4_d4;
+      \$513  = xsat5_d0;
     end
     if (rst) begin
-      \$513  = 1'h0;
+      \$513  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s2_mag5;
+    \$514  = xsat5_d2;
     if (i__ready) begin
-      \$514  = \$236 [31:0];
+      \$514  = xsat5_d1;
     end
     if (rst) begin
-      \$514  = 32'd0;
+      \$514  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s2_neg5;
+    \$515  = xsat5_d3;
     if (i__ready) begin
-      \$515  = \$237 ;
+      \$515  = xsat5_d2;
     end
     if (rst) begin
-      \$515  = 1'h0;
+      \$515  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = xsat5_d0;
+    \$516  = xsat5_d4;
     if (i__ready) begin
-      \$516  = \$247 ;
+      \$516  = xsat5_d3;
     end
     if (rst) begin
       \$516  = 8'h00;
@@ -3773,9 +3777,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = xsat5_d1;
+    \$517  = xsat5_d5;
     if (i__ready) begin
-      \$517  = xsat5_d0;
+      \$517  = xsat5_d4;
     end
     if (rst) begin
       \$517  = 8'h00;
@@ -3783,109 +3787,109 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = xsat5_d2;
+    \$518  = s3_qc5;
     if (i__ready) begin
-      \$518  = xsat5_d1;
+      \$518  = \$239 ;
     end
     if (rst) begin
-      \$518  = 8'h00;
+      \$518  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = xsat5_d3;
+    \$519  = s3_f5;
     if (i__ready) begin
-      \$519  = xsat5_d2;
+      \$519  = \$240 ;
     end
     if (rst) begin
-      \$519  = 8'h00;
+      \$519  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = xsat5_d4;
+    \$520  = s3_k5;
     if (i__ready) begin
-      \$520  = xsat5_d3;
+      \$520  = s2_k[2:0];
     end
     if (rst) begin
-      \$520  = 8'h00;
+      \$520  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = xsat5_d5;
+    \$521  = s4_q5;
     if (i__ready) begin
-      \$521  = xsat5_d4;
+      \$521  = \$241 ;
     end
     if (rst) begin
-      \$521  = 8'h00;
+      \$521  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = xsat5_d6;
+    \$522  = s5_big5;
     if (i__ready) begin
-      \$522  = xsat5_d5;
+      \$522  = \$242 ;
     end
     if (rst) begin
-      \$522  = 8'h00;
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s3_qc5;
+    \$523  = big5_d0;
     if (i__ready) begin
-      \$523  = \$248 ;
+      \$523  = s5_big5;
     end
     if (rst) begin
-      \$523  = 32'd0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s3_f5;
+    \$524  = big5_d1;
     if (i__ready) begin
-      \$524  = \$249 ;
+      \$524  = big5_d0;
     end
     if (rst) begin
-      \$524  = 32'd0;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s3_k5;
+    \$525  = s5_q7_5;
     if (i__ready) begin
-      \$525  = s2_k[2:0];
+      \$525  = s4_q5[6:0];
     end
     if (rst) begin
-      \$525  = 3'h0;
+      \$525  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = s4_q5;
+    \$526  = q7_5_d0;
     if (i__ready) begin
-      \$526  = \$250 ;
+      \$526  = s5_q7_5;
     end
     if (rst) begin
-      \$526  = 32'd0;
+      \$526  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = s5_big5;
+    \$527  = q7_5_d1;
     if (i__ready) begin
-      \$527  = \$251 ;
+      \$527  = q7_5_d0;
     end
     if (rst) begin
-      \$527  = 1'h0;
+      \$527  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = big5_d0;
+    \$528  = s4_at_half5;
     if (i__ready) begin
-      \$528  = s5_big5;
+      \$528  = \$244 ;
     end
     if (rst) begin
       \$528  = 1'h0;
@@ -3893,9 +3897,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = big5_d1;
+    \$529  = s4_beyond5;
     if (i__ready) begin
-      \$529  = big5_d0;
+      \$529  = \$246 ;
     end
     if (rst) begin
       \$529  = 1'h0;
@@ -3903,39 +3907,39 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = s5_q7_5;
+    \$530  = s4_neg5_d0;
     if (i__ready) begin
-      \$530  = s4_q5[6:0];
+      \$530  = s2_neg5;
     end
     if (rst) begin
-      \$530  = 7'h00;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = q7_5_d0;
+    \$531  = s4_neg5_d1;
     if (i__ready) begin
-      \$531  = s5_q7_5;
+      \$531  = s4_neg5_d0;
     end
     if (rst) begin
-      \$531  = 7'h00;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = q7_5_d1;
+    \$532  = s5_up5;
     if (i__ready) begin
-      \$532  = q7_5_d0;
+      \$532  = \$249 ;
     end
     if (rst) begin
-      \$532  = 7'h00;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = s4_at_half5;
+    \$533  = up5_d0;
     if (i__ready) begin
-      \$533  = \$253 ;
+      \$533  = s5_up5;
     end
     if (rst) begin
       \$533  = 1'h0;
@@ -3943,9 +3947,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = s4_beyond5;
+    \$534  = up5_d1;
     if (i__ready) begin
-      \$534  = \$255 ;
+      \$534  = up5_d0;
     end
     if (rst) begin
       \$534  = 1'h0;
@@ -3953,19 +3957,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = s4_neg5_d0;
+    \$535  = s8_mag5;
     if (i__ready) begin
-      \$535  = s2_neg5;
+      \$535  = \$254 [6:0];
     end
     if (rst) begin
-      \$535  = 1'h0;
+      \$535  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = s4_neg5_d1;
+    \$536  = neg5_d0;
     if (i__ready) begin
-      \$536  = s4_neg5_d0;
+      \$536  = s2_neg5;
     end
     if (rst) begin
       \$536  = 1'h0;
@@ -3973,9 +3977,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = s5_up5;
+    \$537  = neg5_d1;
     if (i__ready) begin
-      \$537  = \$258 ;
+      \$537  = neg5_d0;
     end
     if (rst) begin
       \$537  = 1'h0;
@@ -3983,9 +3987,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = up5_d0;
+    \$538  = neg5_d2;
     if (i__ready) begin
-      \$538  = s5_up5;
+      \$538  = neg5_d1;
     end
     if (rst) begin
       \$538  = 1'h0;
@@ -3993,9 +3997,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = up5_d1;
+    \$539  = neg5_d3;
     if (i__ready) begin
-      \$539  = up5_d0;
+      \$539  = neg5_d2;
     end
     if (rst) begin
       \$539  = 1'h0;
@@ -4003,19 +4007,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = s8_mag5;
+    \$540  = neg5_d4;
     if (i__ready) begin
-      \$540  = \$263 [6:0];
+      \$540  = neg5_d3;
     end
     if (rst) begin
-      \$540  = 7'h00;
+      \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = neg5_d0;
+    \$541  = neg5_d5;
     if (i__ready) begin
-      \$541  = s2_neg5;
+      \$541  = neg5_d4;
     end
     if (rst) begin
       \$541  = 1'h0;
@@ -4023,19 +4027,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = neg5_d1;
+    \$542  = s2_mag6;
     if (i__ready) begin
-      \$542  = neg5_d0;
+      \$542  = \$257 [31:0];
     end
     if (rst) begin
-      \$542  = 1'h0;
+      \$542  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = neg5_d2;
+    \$543  = s2_neg6;
     if (i__ready) begin
-      \$543  = neg5_d1;
+      \$543  = \$258 ;
     end
     if (rst) begin
       \$543  = 1'h0;
@@ -4043,59 +4047,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = neg5_d3;
+    \$544  = s2_xsat6;
     if (i__ready) begin
-      \$544  = neg5_d2;
+      \$544  = \$268 ;
     end
     if (rst) begin
-      \$544  = 1'h0;
+      \$544  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = neg5_d4;
+    \$545  = xsat6_d0;
     if (i__ready) begin
-      \$545  = neg5_d3;
+      \$545  = \$269 ;
     end
     if (rst) begin
-      \$545  = 1'h0;
+      \$545  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = neg5_d5;
+    \$546  = xsat6_d1;
     if (i__ready) begin
-      \$546  = neg5_d4;
+      \$546  = xsat6_d0;
     end
     if (rst) begin
-      \$546  = 1'h0;
+      \$546  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = s2_mag6;
+    \$547  = xsat6_d2;
     if (i__ready) begin
-      \$547  = \$266 [31:0];
+      \$547  = xsat6_d1;
     end
     if (rst) begin
-      \$547  = 32'd0;
+      \$547  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = s2_neg6;
+    \$548  = xsat6_d3;
     if (i__ready) begin
-      \$548  = \$267 ;
+      \$548  = xsat6_d2;
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = xsat6_d0;
+    \$549  = xsat6_d4;
     if (i__ready) begin
-      \$549  = \$277 ;
+      \$549  = xsat6_d3;
     end
     if (rst) begin
       \$549  = 8'h00;
@@ -4103,9 +4107,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = xsat6_d1;
+    \$550  = xsat6_d5;
     if (i__ready) begin
-      \$550  = xsat6_d0;
+      \$550  = xsat6_d4;
     end
     if (rst) begin
       \$550  = 8'h00;
@@ -4113,109 +4117,109 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = xsat6_d2;
+    \$551  = s3_qc6;
     if (i__ready) begin
-      \$551  = xsat6_d1;
+      \$551  = \$270 ;
     end
     if (rst) begin
-      \$551  = 8'h00;
+      \$551  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = xsat6_d3;
+    \$552  = s3_f6;
     if (i__ready) begin
-      \$552  = xsat6_d2;
+      \$552  = \$271 ;
     end
     if (rst) begin
-      \$552  = 8'h00;
+      \$552  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = xsat6_d4;
+    \$553  = s3_k6;
     if (i__ready) begin
-      \$553  = xsat6_d3;
+      \$553  = s2_k[2:0];
     end
     if (rst) begin
-      \$553  = 8'h00;
+      \$553  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = xsat6_d5;
+    \$554  = s4_q6;
     if (i__ready) begin
-      \$554  = xsat6_d4;
+      \$554  = \$272 ;
     end
     if (rst) begin
-      \$554  = 8'h00;
+      \$554  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = xsat6_d6;
+    \$555  = s5_big6;
     if (i__ready) begin
-      \$555  = xsat6_d5;
+      \$555  = \$273 ;
     end
     if (rst) begin
-      \$555  = 8'h00;
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = s3_qc6;
+    \$556  = big6_d0;
     if (i__ready) begin
-      \$556  = \$278 ;
+      \$556  = s5_big6;
     end
     if (rst) begin
-      \$556  = 32'd0;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = s3_f6;
+    \$557  = big6_d1;
     if (i__ready) begin
-      \$557  = \$279 ;
+      \$557  = big6_d0;
     end
     if (rst) begin
-      \$557  = 32'd0;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = s3_k6;
+    \$558  = s5_q7_6;
     if (i__ready) begin
-      \$558  = s2_k[2:0];
+      \$558  = s4_q6[6:0];
     end
     if (rst) begin
-      \$558  = 3'h0;
+      \$558  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = s4_q6;
+    \$559  = q7_6_d0;
     if (i__ready) begin
-      \$559  = \$280 ;
+      \$559  = s5_q7_6;
     end
     if (rst) begin
-      \$559  = 32'd0;
+      \$559  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = s5_big6;
+    \$560  = q7_6_d1;
     if (i__ready) begin
-      \$560  = \$281 ;
+      \$560  = q7_6_d0;
     end
     if (rst) begin
-      \$560  = 1'h0;
+      \$560  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = big6_d0;
+    \$561  = s4_at_half6;
     if (i__ready) begin
-      \$561  = s5_big6;
+      \$561  = \$275 ;
     end
     if (rst) begin
       \$561  = 1'h0;
@@ -4223,9 +4227,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = big6_d1;
+    \$562  = s4_beyond6;
     if (i__ready) begin
-      \$562  = big6_d0;
+      \$562  = \$277 ;
     end
     if (rst) begin
       \$562  = 1'h0;
@@ -4233,39 +4237,39 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = s5_q7_6;
+    \$563  = s4_neg6_d0;
     if (i__ready) begin
-      \$563  = s4_q6[6:0];
+      \$563  = s2_neg6;
     end
     if (rst) begin
-      \$563  = 7'h00;
+      \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = q7_6_d0;
+    \$564  = s4_neg6_d1;
     if (i__ready) begin
-      \$564  = s5_q7_6;
+      \$564  = s4_neg6_d0;
     end
     if (rst) begin
-      \$564  = 7'h00;
+      \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = q7_6_d1;
+    \$565  = s5_up6;
     if (i__ready) begin
-      \$565  = q7_6_d0;
+      \$565  = \$280 ;
     end
     if (rst) begin
-      \$565  = 7'h00;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = s4_at_half6;
+    \$566  = up6_d0;
     if (i__ready) begin
-      \$566  = \$283 ;
+      \$566  = s5_up6;
     end
     if (rst) begin
       \$566  = 1'h0;
@@ -4273,9 +4277,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = s4_beyond6;
+    \$567  = up6_d1;
     if (i__ready) begin
-      \$567  = \$285 ;
+      \$567  = up6_d0;
     end
     if (rst) begin
       \$567  = 1'h0;
@@ -4283,19 +4287,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = s4_neg6_d0;
+    \$568  = s8_mag6;
     if (i__ready) begin
-      \$568  = s2_neg6;
+      \$568  = \$285 [6:0];
     end
     if (rst) begin
-      \$568  = 1'h0;
+      \$568  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = s4_neg6_d1;
+    \$569  = neg6_d0;
     if (i__ready) begin
-      \$569  = s4_neg6_d0;
+      \$569  = s2_neg6;
     end
     if (rst) begin
       \$569  = 1'h0;
@@ -4303,9 +4307,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = s5_up6;
+    \$570  = neg6_d1;
     if (i__ready) begin
-      \$570  = \$288 ;
+      \$570  = neg6_d0;
     end
     if (rst) begin
       \$570  = 1'h0;
@@ -4313,9 +4317,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = up6_d0;
+    \$571  = neg6_d2;
     if (i__ready) begin
-      \$571  = s5_up6;
+      \$571  = neg6_d1;
     end
     if (rst) begin
       \$571  = 1'h0;
@@ -4323,9 +4327,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = up6_d1;
+    \$572  = neg6_d3;
     if (i__ready) begin
-      \$572  = up6_d0;
+      \$572  = neg6_d2;
     end
     if (rst) begin
       \$572  = 1'h0;
@@ -4333,19 +4337,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = s8_mag6;
+    \$573  = neg6_d4;
     if (i__ready) begin
-      \$573  = \$293 [6:0];
+      \$573  = neg6_d3;
     end
     if (rst) begin
-      \$573  = 7'h00;
+      \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = neg6_d0;
+    \$574  = neg6_d5;
     if (i__ready) begin
-      \$574  = s2_neg6;
+      \$574  = neg6_d4;
     end
     if (rst) begin
       \$574  = 1'h0;
@@ -4353,19 +4357,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = neg6_d1;
+    \$575  = s2_mag7;
     if (i__ready) begin
-      \$575  = neg6_d0;
+      \$575  = \$288 [31:0];
     end
     if (rst) begin
-      \$575  = 1'h0;
+      \$575  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = neg6_d2;
+    \$576  = s2_neg7;
     if (i__ready) begin
-      \$576  = neg6_d1;
+      \$576  = \$289 ;
     end
     if (rst) begin
       \$576  = 1'h0;
@@ -4373,59 +4377,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = neg6_d3;
+    \$577  = s2_xsat7;
     if (i__ready) begin
-      \$577  = neg6_d2;
+      \$577  = \$299 ;
     end
     if (rst) begin
-      \$577  = 1'h0;
+      \$577  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = neg6_d4;
+    \$578  = xsat7_d0;
     if (i__ready) begin
-      \$578  = neg6_d3;
+      \$578  = \$300 ;
     end
     if (rst) begin
-      \$578  = 1'h0;
+      \$578  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = neg6_d5;
+    \$579  = xsat7_d1;
     if (i__ready) begin
-      \$579  = neg6_d4;
+      \$579  = xsat7_d0;
     end
     if (rst) begin
-      \$579  = 1'h0;
+      \$579  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = s2_mag7;
+    \$580  = xsat7_d2;
     if (i__ready) begin
-      \$580  = \$296 [31:0];
+      \$580  = xsat7_d1;
     end
     if (rst) begin
-      \$580  = 32'd0;
+      \$580  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = s2_neg7;
+    \$581  = xsat7_d3;
     if (i__ready) begin
-      \$581  = \$297 ;
+      \$581  = xsat7_d2;
     end
     if (rst) begin
-      \$581  = 1'h0;
+      \$581  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = xsat7_d0;
+    \$582  = xsat7_d4;
     if (i__ready) begin
-      \$582  = \$307 ;
+      \$582  = xsat7_d3;
     end
     if (rst) begin
       \$582  = 8'h00;
@@ -4433,9 +4437,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = xsat7_d1;
+    \$583  = xsat7_d5;
     if (i__ready) begin
-      \$583  = xsat7_d0;
+      \$583  = xsat7_d4;
     end
     if (rst) begin
       \$583  = 8'h00;
@@ -4443,109 +4447,109 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = xsat7_d2;
+    \$584  = s3_qc7;
     if (i__ready) begin
-      \$584  = xsat7_d1;
+      \$584  = \$301 ;
     end
     if (rst) begin
-      \$584  = 8'h00;
+      \$584  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = xsat7_d3;
+    \$585  = s3_f7;
     if (i__ready) begin
-      \$585  = xsat7_d2;
+      \$585  = \$302 ;
     end
     if (rst) begin
-      \$585  = 8'h00;
+      \$585  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = xsat7_d4;
+    \$586  = s3_k7;
     if (i__ready) begin
-      \$586  = xsat7_d3;
+      \$586  = s2_k[2:0];
     end
     if (rst) begin
-      \$586  = 8'h00;
+      \$586  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = xsat7_d5;
+    \$587  = s4_q7;
     if (i__ready) begin
-      \$587  = xsat7_d4;
+      \$587  = \$303 ;
     end
     if (rst) begin
-      \$587  = 8'h00;
+      \$587  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = xsat7_d6;
+    \$588  = s5_big7;
     if (i__ready) begin
-      \$588  = xsat7_d5;
+      \$588  = \$304 ;
     end
     if (rst) begin
-      \$588  = 8'h00;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = s3_qc7;
+    \$589  = big7_d0;
     if (i__ready) begin
-      \$589  = \$308 ;
+      \$589  = s5_big7;
     end
     if (rst) begin
-      \$589  = 32'd0;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = s3_f7;
+    \$590  = big7_d1;
     if (i__ready) begin
-      \$590  = \$309 ;
+      \$590  = big7_d0;
     end
     if (rst) begin
-      \$590  = 32'd0;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = s3_k7;
+    \$591  = s5_q7_7;
     if (i__ready) begin
-      \$591  = s2_k[2:0];
+      \$591  = s4_q7[6:0];
     end
     if (rst) begin
-      \$591  = 3'h0;
+      \$591  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = s4_q7;
+    \$592  = q7_7_d0;
     if (i__ready) begin
-      \$592  = \$310 ;
+      \$592  = s5_q7_7;
     end
     if (rst) begin
-      \$592  = 32'd0;
+      \$592  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = s5_big7;
+    \$593  = q7_7_d1;
     if (i__ready) begin
-      \$593  = \$311 ;
+      \$593  = q7_7_d0;
     end
     if (rst) begin
-      \$593  = 1'h0;
+      \$593  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = big7_d0;
+    \$594  = s4_at_half7;
     if (i__ready) begin
-      \$594  = s5_big7;
+      \$594  = \$306 ;
     end
     if (rst) begin
       \$594  = 1'h0;
@@ -4553,9 +4557,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = big7_d1;
+    \$595  = s4_beyond7;
     if (i__ready) begin
-      \$595  = big7_d0;
+      \$595  = \$308 ;
     end
     if (rst) begin
       \$595  = 1'h0;
@@ -4563,39 +4567,39 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = s5_q7_7;
+    \$596  = s4_neg7_d0;
     if (i__ready) begin
-      \$596  = s4_q7[6:0];
+      \$596  = s2_neg7;
     end
     if (rst) begin
-      \$596  = 7'h00;
+      \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = q7_7_d0;
+    \$597  = s4_neg7_d1;
     if (i__ready) begin
-      \$597  = s5_q7_7;
+      \$597  = s4_neg7_d0;
     end
     if (rst) begin
-      \$597  = 7'h00;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = q7_7_d1;
+    \$598  = s5_up7;
     if (i__ready) begin
-      \$598  = q7_7_d0;
+      \$598  = \$311 ;
     end
     if (rst) begin
-      \$598  = 7'h00;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = s4_at_half7;
+    \$599  = up7_d0;
     if (i__ready) begin
-      \$599  = \$313 ;
+      \$599  = s5_up7;
     end
     if (rst) begin
       \$599  = 1'h0;
@@ -4603,9 +4607,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = s4_beyond7;
+    \$600  = up7_d1;
     if (i__ready) begin
-      \$600  = \$315 ;
+      \$600  = up7_d0;
     end
     if (rst) begin
       \$600  = 1'h0;
@@ -4613,19 +4617,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = s4_neg7_d0;
+    \$601  = s8_mag7;
     if (i__ready) begin
-      \$601  = s2_neg7;
+      \$601  = \$316 [6:0];
     end
     if (rst) begin
-      \$601  = 1'h0;
+      \$601  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = s4_neg7_d1;
+    \$602  = neg7_d0;
     if (i__ready) begin
-      \$602  = s4_neg7_d0;
+      \$602  = s2_neg7;
     end
     if (rst) begin
       \$602  = 1'h0;
@@ -4633,9 +4637,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = s5_up7;
+    \$603  = neg7_d1;
     if (i__ready) begin
-      \$603  = \$318 ;
+      \$603  = neg7_d0;
     end
     if (rst) begin
       \$603  = 1'h0;
@@ -4643,9 +4647,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = up7_d0;
+    \$604  = neg7_d2;
     if (i__ready) begin
-      \$604  = s5_up7;
+      \$604  = neg7_d1;
     end
     if (rst) begin
       \$604  = 1'h0;
@@ -4653,9 +4657,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = up7_d1;
+    \$605  = neg7_d3;
     if (i__ready) begin
-      \$605  = up7_d0;
+      \$605  = neg7_d2;
     end
     if (rst) begin
       \$605  = 1'h0;
@@ -4663,19 +4667,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = s8_mag7;
+    \$606  = neg7_d4;
     if (i__ready) begin
-      \$606  = \$323 [6:0];
+      \$606  = neg7_d3;
     end
     if (rst) begin
-      \$606  = 7'h00;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = neg7_d0;
+    \$607  = neg7_d5;
     if (i__ready) begin
-      \$607  = s2_neg7;
+      \$607  = neg7_d4;
     end
     if (rst) begin
       \$607  = 1'h0;
@@ -4683,9 +4687,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = neg7_d1;
+    \$608  = valid_d0;
     if (i__ready) begin
-      \$608  = neg7_d0;
+      \$608  = take;
     end
     if (rst) begin
       \$608  = 1'h0;
@@ -4693,9 +4697,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = neg7_d2;
+    \$609  = valid_d1;
     if (i__ready) begin
-      \$609  = neg7_d1;
+      \$609  = valid_d0;
     end
     if (rst) begin
       \$609  = 1'h0;
@@ -4703,9 +4707,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = neg7_d3;
+    \$610  = valid_d2;
     if (i__ready) begin
-      \$610  = neg7_d2;
+      \$610  = valid_d1;
     end
     if (rst) begin
       \$610  = 1'h0;
@@ -4713,9 +4717,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = neg7_d4;
+    \$611  = valid_d3;
     if (i__ready) begin
-      \$611  = neg7_d3;
+      \$611  = valid_d2;
     end
     if (rst) begin
       \$611  = 1'h0;
@@ -4723,9 +4727,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = neg7_d5;
+    \$612  = valid_d4;
     if (i__ready) begin
-      \$612  = neg7_d4;
+      \$612  = valid_d3;
     end
     if (rst) begin
       \$612  = 1'h0;
@@ -4733,9 +4737,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = valid_d0;
+    \$613  = valid_d5;
     if (i__ready) begin
-      \$613  = take;
+      \$613  = valid_d4;
     end
     if (rst) begin
       \$613  = 1'h0;
@@ -4743,9 +4747,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = valid_d1;
+    \$614  = valid_d6;
     if (i__ready) begin
-      \$614  = valid_d0;
+      \$614  = valid_d5;
     end
     if (rst) begin
       \$614  = 1'h0;
@@ -4753,9 +4757,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = valid_d2;
+    \$615  = valid_d7;
     if (i__ready) begin
-      \$615  = valid_d1;
+      \$615  = valid_d6;
     end
     if (rst) begin
       \$615  = 1'h0;
@@ -4763,9 +4767,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = valid_d3;
+    \$616  = last_d0;
     if (i__ready) begin
-      \$616  = valid_d2;
+      \$616  = i__payload[270];
     end
     if (rst) begin
       \$616  = 1'h0;
@@ -4773,9 +4777,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = valid_d4;
+    \$617  = last_d1;
     if (i__ready) begin
-      \$617  = valid_d3;
+      \$617  = last_d0;
     end
     if (rst) begin
       \$617  = 1'h0;
@@ -4783,9 +4787,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = valid_d5;
+    \$618  = last_d2;
     if (i__ready) begin
-      \$618  = valid_d4;
+      \$618  = last_d1;
     end
     if (rst) begin
       \$618  = 1'h0;
@@ -4793,9 +4797,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = valid_d6;
+    \$619  = last_d3;
     if (i__ready) begin
-      \$619  = valid_d5;
+      \$619  = last_d2;
     end
     if (rst) begin
       \$619  = 1'h0;
@@ -4803,9 +4807,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = valid_d7;
+    \$620  = last_d4;
     if (i__ready) begin
-      \$620  = valid_d6;
+      \$620  = last_d3;
     end
     if (rst) begin
       \$620  = 1'h0;
@@ -4813,9 +4817,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = last_d0;
+    \$621  = last_d5;
     if (i__ready) begin
-      \$621  = i__payload[270];
+      \$621  = last_d4;
     end
     if (rst) begin
       \$621  = 1'h0;
@@ -4823,9 +4827,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = last_d1;
+    \$622  = last_d6;
     if (i__ready) begin
-      \$622  = last_d0;
+      \$622  = last_d5;
     end
     if (rst) begin
       \$622  = 1'h0;
@@ -4833,9 +4837,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = last_d2;
+    \$623  = last_d7;
     if (i__ready) begin
-      \$623  = last_d1;
+      \$623  = last_d6;
     end
     if (rst) begin
       \$623  = 1'h0;
@@ -4843,59 +4847,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = last_d3;
+    \$624  = keep_d0;
     if (i__ready) begin
-      \$624  = last_d2;
+      \$624  = \$318 ;
     end
     if (rst) begin
-      \$624  = 1'h0;
+      \$624  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = last_d4;
+    \$625  = keep_d1;
     if (i__ready) begin
-      \$625  = last_d3;
+      \$625  = keep_d0;
     end
     if (rst) begin
-      \$625  = 1'h0;
+      \$625  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = last_d5;
+    \$626  = keep_d2;
     if (i__ready) begin
-      \$626  = last_d4;
+      \$626  = keep_d1;
     end
     if (rst) begin
-      \$626  = 1'h0;
+      \$626  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = last_d6;
+    \$627  = keep_d3;
     if (i__ready) begin
-      \$627  = last_d5;
+      \$627  = keep_d2;
     end
     if (rst) begin
-      \$627  = 1'h0;
+      \$627  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = last_d7;
+    \$628  = keep_d4;
     if (i__ready) begin
-      \$628  = last_d6;
+      \$628  = keep_d3;
     end
     if (rst) begin
-      \$628  = 1'h0;
+      \$628  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = keep_d0;
+    \$629  = keep_d5;
     if (i__ready) begin
-      \$629  = \$325 ;
+      \$629  = keep_d4;
     end
     if (rst) begin
       \$629  = 8'h00;
@@ -4903,9 +4907,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = keep_d1;
+    \$630  = keep_d6;
     if (i__ready) begin
-      \$630  = keep_d0;
+      \$630  = keep_d5;
     end
     if (rst) begin
       \$630  = 8'h00;
@@ -4913,9 +4917,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = keep_d2;
+    \$631  = keep_d7;
     if (i__ready) begin
-      \$631  = keep_d1;
+      \$631  = keep_d6;
     end
     if (rst) begin
       \$631  = 8'h00;
@@ -4923,59 +4927,59 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = keep_d3;
+    \$632  = k_out_d0;
     if (i__ready) begin
-      \$632  = keep_d2;
+      \$632  = s2_k;
     end
     if (rst) begin
-      \$632  = 8'h00;
+      \$632  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = keep_d4;
+    \$633  = k_out_d1;
     if (i__ready) begin
-      \$633  = keep_d3;
+      \$633  = k_out_d0;
     end
     if (rst) begin
-      \$633  = 8'h00;
+      \$633  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = keep_d5;
+    \$634  = k_out_d2;
     if (i__ready) begin
-      \$634  = keep_d4;
+      \$634  = k_out_d1;
     end
     if (rst) begin
-      \$634  = 8'h00;
+      \$634  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = keep_d6;
+    \$635  = k_out_d3;
     if (i__ready) begin
-      \$635  = keep_d5;
+      \$635  = k_out_d2;
     end
     if (rst) begin
-      \$635  = 8'h00;
+      \$635  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = keep_d7;
+    \$636  = k_out_d4;
     if (i__ready) begin
-      \$636  = keep_d6;
+      \$636  = k_out_d3;
     end
     if (rst) begin
-      \$636  = 8'h00;
+      \$636  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = k_out_d0;
+    \$637  = k_out_d5;
     if (i__ready) begin
-      \$637  = s2_k;
+      \$637  = k_out_d4;
     end
     if (rst) begin
       \$637  = 6'h00;
@@ -4983,86 +4987,106 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = k_out_d1;
-    if (i__ready) begin
-      \$638  = k_out_d0;
-    end
+    \$319  = \$27 ;
     if (rst) begin
-      \$638  = 6'h00;
+      \$319  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = k_out_d2;
-    if (i__ready) begin
-      \$639  = k_out_d1;
-    end
-    if (rst) begin
-      \$639  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = k_out_d3;
-    if (i__ready) begin
-      \$640  = k_out_d2;
-    end
-    if (rst) begin
-      \$640  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = k_out_d4;
-    if (i__ready) begin
-      \$641  = k_out_d3;
-    end
-    if (rst) begin
-      \$641  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = k_out_d5;
-    if (i__ready) begin
-      \$642  = k_out_d4;
-    end
-    if (rst) begin
-      \$642  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = \$27 ;
-    if (rst) begin
-      \$326  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = bad_shift;
+    \$320  = bad_shift;
     if (\$29 ) begin
-      \$327  = 1'h1;
+      \$320  = 1'h1;
     end
     if (rst) begin
-      \$327  = 1'h0;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = s1_k;
+    \$321  = s1_k;
     if (i__ready) begin
-      \$328  = i__payload[261:256];
+      \$321  = i__payload[261:256];
     end
     if (rst) begin
-      \$328  = 6'h00;
+      \$321  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = s1_x0;
+    \$322  = s1_x0;
     if (i__ready) begin
-      \$329  = \$31 ;
+      \$322  = i__payload[31:0];
+    end
+    if (rst) begin
+      \$322  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = s1_x1;
+    if (i__ready) begin
+      \$323  = i__payload[63:32];
+    end
+    if (rst) begin
+      \$323  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = s1_x2;
+    if (i__ready) begin
+      \$324  = i__payload[95:64];
+    end
+    if (rst) begin
+      \$324  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$325  = s1_x3;
+    if (i__ready) begin
+      \$325  = i__payload[127:96];
+    end
+    if (rst) begin
+      \$325  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$326  = s1_x4;
+    if (i__ready) begin
+      \$326  = i__payload[159:128];
+    end
+    if (rst) begin
+      \$326  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$327  = s1_x5;
+    if (i__ready) begin
+      \$327  = i__payload[191:160];
+    end
+    if (rst) begin
+      \$327  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$328  = s1_x6;
+    if (i__ready) begin
+      \$328  = i__payload[223:192];
+    end
+    if (rst) begin
+      \$328  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$329  = s1_x7;
+    if (i__ready) begin
+      \$329  = i__payload[255:224];
     end
     if (rst) begin
       \$329  = 32'd0;
@@ -5070,79 +5094,79 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = s1_x1;
+    \$330  = only_saturate_d0;
     if (i__ready) begin
-      \$330  = \$33 ;
+      \$330  = \$32 ;
     end
     if (rst) begin
-      \$330  = 32'd0;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = s1_x2;
+    \$331  = only_saturate_d1;
     if (i__ready) begin
-      \$331  = \$35 ;
+      \$331  = only_saturate_d0;
     end
     if (rst) begin
-      \$331  = 32'd0;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = s1_x3;
+    \$332  = only_saturate_d2;
     if (i__ready) begin
-      \$332  = \$37 ;
+      \$332  = only_saturate_d1;
     end
     if (rst) begin
-      \$332  = 32'd0;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = s1_x4;
+    \$333  = only_saturate_d3;
     if (i__ready) begin
-      \$333  = \$39 ;
+      \$333  = only_saturate_d2;
     end
     if (rst) begin
-      \$333  = 32'd0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = s1_x5;
+    \$334  = only_saturate_d4;
     if (i__ready) begin
-      \$334  = \$41 ;
+      \$334  = only_saturate_d3;
     end
     if (rst) begin
-      \$334  = 32'd0;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = s1_x6;
+    \$335  = only_saturate_d5;
     if (i__ready) begin
-      \$335  = \$43 ;
+      \$335  = only_saturate_d4;
     end
     if (rst) begin
-      \$335  = 32'd0;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = s1_x7;
+    \$336  = only_saturate_d6;
     if (i__ready) begin
-      \$336  = \$45 ;
+      \$336  = only_saturate_d5;
     end
     if (rst) begin
-      \$336  = 32'd0;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = only_saturate_d0;
+    \$337  = only_saturate_d7;
     if (i__ready) begin
-      \$337  = \$48 ;
+      \$337  = only_saturate_d6;
     end
     if (rst) begin
       \$337  = 1'h0;
@@ -5150,22 +5174,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = only_saturate_d1;
+    \$338  = s2_k;
     if (i__ready) begin
-      \$338  = only_saturate_d0;
+      \$338  = s1_k;
     end
     if (rst) begin
-      \$338  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = only_saturate_d2;
-    if (i__ready) begin
-      \$339  = only_saturate_d1;
-    end
-    if (rst) begin
-      \$339  = 1'h0;
+      \$338  = 6'h00;
     end
   end
   assign out_buffer_push = w_en;
@@ -5222,8 +5236,8 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign w_data[23:16] = \$11 ;
   assign w_data[15:8] = \$8 ;
   assign w_data[7:0] = \$5 ;
-  assign \$81  = { 1'h0, s2_mask[31:1] };
-  assign \$83  = { 1'h0, s2_mask[31:1] };
+  assign \$66  = { 1'h0, s2_mask[31:1] };
+  assign \$68  = { 1'h0, s2_mask[31:1] };
 endmodule
 
 (* generator = "Amaranth" *)

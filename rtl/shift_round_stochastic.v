@@ -10,199 +10,199 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [2:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [7:0] \$1000 ;
-  reg [7:0] \$1001 ;
-  reg [7:0] \$1002 ;
-  reg [7:0] \$1003 ;
-  reg [31:0] \$1004 ;
-  reg [31:0] \$1005 ;
-  reg [2:0] \$1006 ;
-  reg [31:0] \$1007 ;
-  reg \$1008 ;
-  reg \$1009 ;
+  reg [31:0] \$1000 ;
+  reg [2:0] \$1001 ;
+  reg [31:0] \$1002 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg \$1005 ;
+  reg [6:0] \$1006 ;
+  reg [6:0] \$1007 ;
+  reg [6:0] \$1008 ;
+  reg [31:0] \$1009 ;
   wire \$101 ;
   reg \$1010 ;
-  reg [6:0] \$1011 ;
-  reg [6:0] \$1012 ;
-  reg [6:0] \$1013 ;
-  reg [31:0] \$1014 ;
+  reg \$1011 ;
+  reg \$1012 ;
+  reg \$1013 ;
+  reg [6:0] \$1014 ;
   reg \$1015 ;
   reg \$1016 ;
   reg \$1017 ;
   reg \$1018 ;
-  reg [6:0] \$1019 ;
+  reg \$1019 ;
   wire \$102 ;
   reg \$1020 ;
-  reg \$1021 ;
+  reg [31:0] \$1021 ;
   reg \$1022 ;
-  reg \$1023 ;
-  reg \$1024 ;
-  reg \$1025 ;
-  reg [31:0] \$1026 ;
-  reg \$1027 ;
+  reg [7:0] \$1023 ;
+  reg [7:0] \$1024 ;
+  reg [7:0] \$1025 ;
+  reg [7:0] \$1026 ;
+  reg [7:0] \$1027 ;
   reg [7:0] \$1028 ;
   reg [7:0] \$1029 ;
   wire [31:0] \$103 ;
-  reg [7:0] \$1030 ;
-  reg [7:0] \$1031 ;
-  reg [7:0] \$1032 ;
-  reg [7:0] \$1033 ;
-  reg [7:0] \$1034 ;
-  reg [31:0] \$1035 ;
-  reg [31:0] \$1036 ;
-  reg [2:0] \$1037 ;
-  reg [31:0] \$1038 ;
-  reg \$1039 ;
+  reg [31:0] \$1030 ;
+  reg [31:0] \$1031 ;
+  reg [2:0] \$1032 ;
+  reg [31:0] \$1033 ;
+  reg \$1034 ;
+  reg \$1035 ;
+  reg \$1036 ;
+  reg [6:0] \$1037 ;
+  reg [6:0] \$1038 ;
+  reg [6:0] \$1039 ;
   wire \$104 ;
-  reg \$1040 ;
+  reg [31:0] \$1040 ;
   reg \$1041 ;
-  reg [6:0] \$1042 ;
-  reg [6:0] \$1043 ;
-  reg [6:0] \$1044 ;
-  reg [31:0] \$1045 ;
+  reg \$1042 ;
+  reg \$1043 ;
+  reg \$1044 ;
+  reg [6:0] \$1045 ;
   reg \$1046 ;
   reg \$1047 ;
   reg \$1048 ;
   reg \$1049 ;
   wire \$105 ;
-  reg [6:0] \$1050 ;
+  reg \$1050 ;
   reg \$1051 ;
-  reg \$1052 ;
+  reg [31:0] \$1052 ;
   reg \$1053 ;
-  reg \$1054 ;
-  reg \$1055 ;
-  reg \$1056 ;
-  reg [31:0] \$1057 ;
-  reg \$1058 ;
+  reg [7:0] \$1054 ;
+  reg [7:0] \$1055 ;
+  reg [7:0] \$1056 ;
+  reg [7:0] \$1057 ;
+  reg [7:0] \$1058 ;
   reg [7:0] \$1059 ;
   wire \$106 ;
   reg [7:0] \$1060 ;
-  reg [7:0] \$1061 ;
-  reg [7:0] \$1062 ;
-  reg [7:0] \$1063 ;
-  reg [7:0] \$1064 ;
-  reg [7:0] \$1065 ;
-  reg [31:0] \$1066 ;
-  reg [31:0] \$1067 ;
-  reg [2:0] \$1068 ;
-  reg [31:0] \$1069 ;
+  reg [31:0] \$1061 ;
+  reg [31:0] \$1062 ;
+  reg [2:0] \$1063 ;
+  reg [31:0] \$1064 ;
+  reg \$1065 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg [6:0] \$1068 ;
+  reg [6:0] \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
-  reg \$1071 ;
+  reg [6:0] \$1070 ;
+  reg [31:0] \$1071 ;
   reg \$1072 ;
-  reg [6:0] \$1073 ;
-  reg [6:0] \$1074 ;
-  reg [6:0] \$1075 ;
-  reg [31:0] \$1076 ;
+  reg \$1073 ;
+  reg \$1074 ;
+  reg \$1075 ;
+  reg [6:0] \$1076 ;
   reg \$1077 ;
   reg \$1078 ;
   reg \$1079 ;
   wire \$108 ;
   reg \$1080 ;
-  reg [6:0] \$1081 ;
+  reg \$1081 ;
   reg \$1082 ;
-  reg \$1083 ;
+  reg [31:0] \$1083 ;
   reg \$1084 ;
-  reg \$1085 ;
-  reg \$1086 ;
-  reg \$1087 ;
-  reg [31:0] \$1088 ;
-  reg \$1089 ;
+  reg [7:0] \$1085 ;
+  reg [7:0] \$1086 ;
+  reg [7:0] \$1087 ;
+  reg [7:0] \$1088 ;
+  reg [7:0] \$1089 ;
   wire \$109 ;
   reg [7:0] \$1090 ;
   reg [7:0] \$1091 ;
-  reg [7:0] \$1092 ;
-  reg [7:0] \$1093 ;
-  reg [7:0] \$1094 ;
-  reg [7:0] \$1095 ;
-  reg [7:0] \$1096 ;
-  reg [31:0] \$1097 ;
-  reg [31:0] \$1098 ;
-  reg [2:0] \$1099 ;
+  reg [31:0] \$1092 ;
+  reg [31:0] \$1093 ;
+  reg [2:0] \$1094 ;
+  reg [31:0] \$1095 ;
+  reg \$1096 ;
+  reg \$1097 ;
+  reg \$1098 ;
+  reg [6:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [31:0] \$1100 ;
-  reg \$1101 ;
-  reg \$1102 ;
+  reg [6:0] \$1100 ;
+  reg [6:0] \$1101 ;
+  reg [31:0] \$1102 ;
   reg \$1103 ;
-  reg [6:0] \$1104 ;
-  reg [6:0] \$1105 ;
-  reg [6:0] \$1106 ;
-  reg [31:0] \$1107 ;
+  reg \$1104 ;
+  reg \$1105 ;
+  reg \$1106 ;
+  reg [6:0] \$1107 ;
   reg \$1108 ;
   reg \$1109 ;
   wire \$111 ;
   reg \$1110 ;
   reg \$1111 ;
-  reg [6:0] \$1112 ;
+  reg \$1112 ;
   reg \$1113 ;
-  reg \$1114 ;
+  reg [31:0] \$1114 ;
   reg \$1115 ;
-  reg \$1116 ;
-  reg \$1117 ;
-  reg \$1118 ;
-  reg [31:0] \$1119 ;
+  reg [7:0] \$1116 ;
+  reg [7:0] \$1117 ;
+  reg [7:0] \$1118 ;
+  reg [7:0] \$1119 ;
   wire \$112 ;
-  reg \$1120 ;
+  reg [7:0] \$1120 ;
   reg [7:0] \$1121 ;
   reg [7:0] \$1122 ;
-  reg [7:0] \$1123 ;
-  reg [7:0] \$1124 ;
-  reg [7:0] \$1125 ;
-  reg [7:0] \$1126 ;
-  reg [7:0] \$1127 ;
-  reg [31:0] \$1128 ;
-  reg [31:0] \$1129 ;
+  reg [31:0] \$1123 ;
+  reg [31:0] \$1124 ;
+  reg [2:0] \$1125 ;
+  reg [31:0] \$1126 ;
+  reg \$1127 ;
+  reg \$1128 ;
+  reg \$1129 ;
   wire \$113 ;
-  reg [2:0] \$1130 ;
-  reg [31:0] \$1131 ;
-  reg \$1132 ;
-  reg \$1133 ;
+  reg [6:0] \$1130 ;
+  reg [6:0] \$1131 ;
+  reg [6:0] \$1132 ;
+  reg [31:0] \$1133 ;
   reg \$1134 ;
-  reg [6:0] \$1135 ;
-  reg [6:0] \$1136 ;
-  reg [6:0] \$1137 ;
-  reg [31:0] \$1138 ;
+  reg \$1135 ;
+  reg \$1136 ;
+  reg \$1137 ;
+  reg [6:0] \$1138 ;
   reg \$1139 ;
   wire \$114 ;
   reg \$1140 ;
   reg \$1141 ;
   reg \$1142 ;
-  reg [6:0] \$1143 ;
+  reg \$1143 ;
   reg \$1144 ;
-  reg \$1145 ;
+  reg [31:0] \$1145 ;
   reg \$1146 ;
-  reg \$1147 ;
-  reg \$1148 ;
-  reg \$1149 ;
+  reg [7:0] \$1147 ;
+  reg [7:0] \$1148 ;
+  reg [7:0] \$1149 ;
   wire \$115 ;
-  reg [31:0] \$1150 ;
-  reg \$1151 ;
+  reg [7:0] \$1150 ;
+  reg [7:0] \$1151 ;
   reg [7:0] \$1152 ;
   reg [7:0] \$1153 ;
-  reg [7:0] \$1154 ;
-  reg [7:0] \$1155 ;
-  reg [7:0] \$1156 ;
-  reg [7:0] \$1157 ;
-  reg [7:0] \$1158 ;
-  reg [31:0] \$1159 ;
+  reg [31:0] \$1154 ;
+  reg [31:0] \$1155 ;
+  reg [2:0] \$1156 ;
+  reg [31:0] \$1157 ;
+  reg \$1158 ;
+  reg \$1159 ;
   wire \$116 ;
-  reg [31:0] \$1160 ;
-  reg [2:0] \$1161 ;
-  reg [31:0] \$1162 ;
-  reg \$1163 ;
-  reg \$1164 ;
+  reg \$1160 ;
+  reg [6:0] \$1161 ;
+  reg [6:0] \$1162 ;
+  reg [6:0] \$1163 ;
+  reg [31:0] \$1164 ;
   reg \$1165 ;
-  reg [6:0] \$1166 ;
-  reg [6:0] \$1167 ;
-  reg [6:0] \$1168 ;
-  reg [31:0] \$1169 ;
+  reg \$1166 ;
+  reg \$1167 ;
+  reg \$1168 ;
+  reg [6:0] \$1169 ;
   wire \$117 ;
   reg \$1170 ;
   reg \$1171 ;
   reg \$1172 ;
   reg \$1173 ;
-  reg [6:0] \$1174 ;
+  reg \$1174 ;
   reg \$1175 ;
   reg \$1176 ;
   reg \$1177 ;
@@ -222,28 +222,23 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$119 ;
   reg \$1190 ;
   reg \$1191 ;
-  reg \$1192 ;
-  reg \$1193 ;
-  reg \$1194 ;
-  reg \$1195 ;
-  reg \$1196 ;
+  reg [7:0] \$1192 ;
+  reg [7:0] \$1193 ;
+  reg [7:0] \$1194 ;
+  reg [7:0] \$1195 ;
+  reg [7:0] \$1196 ;
   reg [7:0] \$1197 ;
   reg [7:0] \$1198 ;
   reg [7:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  reg [7:0] \$1200 ;
-  reg [7:0] \$1201 ;
-  reg [7:0] \$1202 ;
-  reg [7:0] \$1203 ;
-  reg [7:0] \$1204 ;
+  reg [5:0] \$1200 ;
+  reg [5:0] \$1201 ;
+  reg [5:0] \$1202 ;
+  reg [5:0] \$1203 ;
+  reg [5:0] \$1204 ;
   reg [5:0] \$1205 ;
-  reg [5:0] \$1206 ;
-  reg [5:0] \$1207 ;
-  reg [5:0] \$1208 ;
-  reg [5:0] \$1209 ;
   wire \$121 ;
-  reg [5:0] \$1210 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
@@ -746,22 +741,22 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$572 ;
   wire \$573 ;
   wire \$574 ;
-  wire [31:0] \$575 ;
+  wire \$575 ;
   wire \$576 ;
-  wire [31:0] \$577 ;
+  wire \$577 ;
   wire \$578 ;
-  wire [31:0] \$579 ;
+  wire \$579 ;
   wire \$58 ;
   wire \$580 ;
-  wire [31:0] \$581 ;
+  wire \$581 ;
   wire \$582 ;
-  wire [31:0] \$583 ;
+  wire \$583 ;
   wire \$584 ;
-  wire [31:0] \$585 ;
+  wire \$585 ;
   wire \$586 ;
-  wire [31:0] \$587 ;
+  wire \$587 ;
   wire \$588 ;
-  wire [31:0] \$589 ;
+  wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
@@ -788,8 +783,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$61 ;
   wire \$610 ;
   wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
+  wire [1:0] \$612 ;
+  wire [1:0] \$613 ;
   wire \$614 ;
   wire \$615 ;
   wire \$616 ;
@@ -804,8 +799,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$624 ;
   wire \$625 ;
   wire \$626 ;
-  wire [1:0] \$627 ;
-  wire [1:0] \$628 ;
+  wire \$627 ;
+  wire \$628 ;
   wire \$629 ;
   wire \$63 ;
   wire \$630 ;
@@ -844,8 +839,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
+  wire [32:0] \$663 ;
+  wire [32:0] \$664 ;
   wire \$665 ;
   wire \$666 ;
   wire \$667 ;
@@ -856,30 +851,30 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire [32:0] \$678 ;
-  wire [32:0] \$679 ;
+  wire [7:0] \$674 ;
+  wire [7:0] \$675 ;
+  wire [7:0] \$676 ;
+  wire [31:0] \$677 ;
+  wire [31:0] \$678 ;
+  wire [31:0] \$679 ;
   wire [31:0] \$68 ;
   wire \$680 ;
-  wire \$681 ;
+  wire [31:0] \$681 ;
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
+  wire [7:0] \$686 ;
+  wire [7:0] \$687 ;
   wire \$688 ;
-  wire [7:0] \$689 ;
+  wire [32:0] \$689 ;
   wire [31:0] \$69 ;
-  wire [7:0] \$690 ;
-  wire [31:0] \$691 ;
-  wire [31:0] \$692 ;
-  wire [31:0] \$693 ;
+  wire [32:0] \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
   wire \$694 ;
-  wire [31:0] \$695 ;
+  wire \$695 ;
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
@@ -888,69 +883,69 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [31:0] \$70 ;
   wire [7:0] \$700 ;
   wire [7:0] \$701 ;
-  wire \$702 ;
-  wire [32:0] \$703 ;
-  wire [32:0] \$704 ;
-  wire \$705 ;
+  wire [7:0] \$702 ;
+  wire [31:0] \$703 ;
+  wire [31:0] \$704 ;
+  wire [31:0] \$705 ;
   wire \$706 ;
-  wire \$707 ;
+  wire [31:0] \$707 ;
   wire \$708 ;
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire [7:0] \$714 ;
-  wire [7:0] \$715 ;
-  wire [31:0] \$716 ;
-  wire [31:0] \$717 ;
-  wire [31:0] \$718 ;
+  wire [7:0] \$712 ;
+  wire [7:0] \$713 ;
+  wire \$714 ;
+  wire [32:0] \$715 ;
+  wire [32:0] \$716 ;
+  wire \$717 ;
+  wire \$718 ;
   wire \$719 ;
   wire \$72 ;
-  wire [31:0] \$720 ;
+  wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
-  wire [7:0] \$725 ;
+  wire \$725 ;
   wire [7:0] \$726 ;
-  wire \$727 ;
-  wire [32:0] \$728 ;
-  wire [32:0] \$729 ;
+  wire [7:0] \$727 ;
+  wire [7:0] \$728 ;
+  wire [31:0] \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
+  wire [31:0] \$730 ;
+  wire [31:0] \$731 ;
   wire \$732 ;
-  wire \$733 ;
+  wire [31:0] \$733 ;
   wire \$734 ;
   wire \$735 ;
   wire \$736 ;
   wire \$737 ;
-  wire \$738 ;
+  wire [7:0] \$738 ;
   wire [7:0] \$739 ;
   wire \$74 ;
-  wire [7:0] \$740 ;
-  wire [31:0] \$741 ;
-  wire [31:0] \$742 ;
-  wire [31:0] \$743 ;
+  wire \$740 ;
+  wire [32:0] \$741 ;
+  wire [32:0] \$742 ;
+  wire \$743 ;
   wire \$744 ;
-  wire [31:0] \$745 ;
+  wire \$745 ;
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
-  wire [7:0] \$750 ;
-  wire [7:0] \$751 ;
-  wire \$752 ;
-  wire [32:0] \$753 ;
-  wire [32:0] \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire [7:0] \$752 ;
+  wire [7:0] \$753 ;
+  wire [7:0] \$754 ;
+  wire [31:0] \$755 ;
+  wire [31:0] \$756 ;
+  wire [31:0] \$757 ;
   wire \$758 ;
-  wire \$759 ;
+  wire [31:0] \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
@@ -958,157 +953,157 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$763 ;
   wire [7:0] \$764 ;
   wire [7:0] \$765 ;
-  wire [31:0] \$766 ;
-  wire [31:0] \$767 ;
-  wire [31:0] \$768 ;
+  wire \$766 ;
+  wire [32:0] \$767 ;
+  wire [32:0] \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire [31:0] \$770 ;
+  wire \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
-  wire [7:0] \$775 ;
-  wire [7:0] \$776 ;
+  wire \$775 ;
+  wire \$776 ;
   wire \$777 ;
-  wire [32:0] \$778 ;
-  wire [32:0] \$779 ;
+  wire [7:0] \$778 ;
+  wire [7:0] \$779 ;
   wire \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
+  wire [7:0] \$780 ;
+  wire [31:0] \$781 ;
+  wire [31:0] \$782 ;
+  wire [31:0] \$783 ;
   wire \$784 ;
-  wire \$785 ;
+  wire [31:0] \$785 ;
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
-  wire [7:0] \$789 ;
+  wire \$789 ;
   wire \$79 ;
   wire [7:0] \$790 ;
-  wire [31:0] \$791 ;
-  wire [31:0] \$792 ;
-  wire [31:0] \$793 ;
-  wire \$794 ;
-  wire [31:0] \$795 ;
+  wire [7:0] \$791 ;
+  wire \$792 ;
+  wire [32:0] \$793 ;
+  wire [32:0] \$794 ;
+  wire \$795 ;
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [7:0] \$800 ;
-  wire [7:0] \$801 ;
+  wire \$800 ;
+  wire \$801 ;
   wire \$802 ;
-  wire [32:0] \$803 ;
-  wire [32:0] \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire \$803 ;
+  wire [7:0] \$804 ;
+  wire [7:0] \$805 ;
+  wire [7:0] \$806 ;
+  wire [31:0] \$807 ;
+  wire [31:0] \$808 ;
+  wire [31:0] \$809 ;
   wire \$81 ;
   wire \$810 ;
-  wire \$811 ;
+  wire [31:0] \$811 ;
   wire \$812 ;
   wire \$813 ;
-  wire [7:0] \$814 ;
-  wire [7:0] \$815 ;
-  wire [31:0] \$816 ;
-  wire [31:0] \$817 ;
-  wire [31:0] \$818 ;
-  wire \$819 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire [7:0] \$816 ;
+  wire [7:0] \$817 ;
+  wire \$818 ;
+  wire [32:0] \$819 ;
   wire \$82 ;
-  wire [31:0] \$820 ;
+  wire [32:0] \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
   wire \$824 ;
-  wire [7:0] \$825 ;
-  wire [7:0] \$826 ;
+  wire \$825 ;
+  wire \$826 ;
   wire \$827 ;
-  wire [32:0] \$828 ;
-  wire [32:0] \$829 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
+  wire [7:0] \$830 ;
+  wire [7:0] \$831 ;
+  wire [7:0] \$832 ;
+  wire [31:0] \$833 ;
+  wire [31:0] \$834 ;
+  wire [31:0] \$835 ;
   wire \$836 ;
-  wire \$837 ;
+  wire [31:0] \$837 ;
   wire \$838 ;
-  wire [7:0] \$839 ;
+  wire \$839 ;
   wire \$84 ;
-  wire [7:0] \$840 ;
-  wire [31:0] \$841 ;
-  wire [31:0] \$842 ;
-  wire [31:0] \$843 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire [7:0] \$842 ;
+  wire [7:0] \$843 ;
   wire \$844 ;
-  wire [31:0] \$845 ;
-  wire \$846 ;
+  wire [32:0] \$845 ;
+  wire [32:0] \$846 ;
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
   wire \$85 ;
-  wire [7:0] \$850 ;
-  wire [7:0] \$851 ;
+  wire \$850 ;
+  wire \$851 ;
   wire \$852 ;
-  wire [32:0] \$853 ;
-  wire [32:0] \$854 ;
+  wire \$853 ;
+  wire \$854 ;
   wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
+  wire [7:0] \$856 ;
+  wire [7:0] \$857 ;
+  wire [7:0] \$858 ;
+  wire [31:0] \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
+  wire [31:0] \$860 ;
+  wire [31:0] \$861 ;
   wire \$862 ;
-  wire \$863 ;
-  wire [7:0] \$864 ;
-  wire [7:0] \$865 ;
-  wire [31:0] \$866 ;
-  wire [31:0] \$867 ;
-  wire [31:0] \$868 ;
-  wire \$869 ;
+  wire [31:0] \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire [7:0] \$868 ;
+  wire [7:0] \$869 ;
   wire \$87 ;
-  wire [31:0] \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire [7:0] \$875 ;
-  wire [7:0] \$876 ;
-  wire \$877 ;
-  wire [7:0] \$878 ;
-  reg \$879 ;
+  wire \$870 ;
+  wire [7:0] \$871 ;
+  reg \$872 ;
+  reg \$873 ;
+  reg [5:0] \$874 ;
+  reg [31:0] \$875 ;
+  reg [31:0] \$876 ;
+  reg [31:0] \$877 ;
+  reg [31:0] \$878 ;
+  reg [31:0] \$879 ;
   wire \$88 ;
-  reg \$880 ;
-  reg [5:0] \$881 ;
+  reg [31:0] \$880 ;
+  reg [31:0] \$881 ;
   reg [31:0] \$882 ;
-  reg [31:0] \$883 ;
-  reg [31:0] \$884 ;
-  reg [31:0] \$885 ;
-  reg [31:0] \$886 ;
-  reg [31:0] \$887 ;
-  reg [31:0] \$888 ;
-  reg [31:0] \$889 ;
+  reg \$883 ;
+  reg \$884 ;
+  reg \$885 ;
+  reg \$886 ;
+  reg \$887 ;
+  reg \$888 ;
+  reg \$889 ;
   wire \$89 ;
   reg \$890 ;
-  reg \$891 ;
-  reg \$892 ;
+  reg [5:0] \$891 ;
+  reg [31:0] \$892 ;
   reg \$893 ;
   reg \$894 ;
   reg \$895 ;
-  reg \$896 ;
-  reg \$897 ;
-  reg [5:0] \$898 ;
+  reg [31:0] \$896 ;
+  reg [31:0] \$897 ;
+  reg [31:0] \$898 ;
   reg [31:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg \$900 ;
+  reg [31:0] \$900 ;
   reg [31:0] \$901 ;
   reg [31:0] \$902 ;
   reg [31:0] \$903 ;
@@ -1139,84 +1134,84 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] \$926 ;
   reg [31:0] \$927 ;
   reg [31:0] \$928 ;
-  reg [31:0] \$929 ;
+  reg \$929 ;
   wire \$93 ;
-  reg [31:0] \$930 ;
-  reg [31:0] \$931 ;
-  reg [31:0] \$932 ;
-  reg [31:0] \$933 ;
-  reg \$934 ;
+  reg [7:0] \$930 ;
+  reg [7:0] \$931 ;
+  reg [7:0] \$932 ;
+  reg [7:0] \$933 ;
+  reg [7:0] \$934 ;
   reg [7:0] \$935 ;
   reg [7:0] \$936 ;
-  reg [7:0] \$937 ;
-  reg [7:0] \$938 ;
-  reg [7:0] \$939 ;
+  reg [31:0] \$937 ;
+  reg [31:0] \$938 ;
+  reg [2:0] \$939 ;
   wire \$94 ;
-  reg [7:0] \$940 ;
-  reg [7:0] \$941 ;
-  reg [31:0] \$942 ;
-  reg [31:0] \$943 ;
-  reg [2:0] \$944 ;
-  reg [31:0] \$945 ;
-  reg \$946 ;
-  reg \$947 ;
+  reg [31:0] \$940 ;
+  reg \$941 ;
+  reg \$942 ;
+  reg \$943 ;
+  reg [6:0] \$944 ;
+  reg [6:0] \$945 ;
+  reg [6:0] \$946 ;
+  reg [31:0] \$947 ;
   reg \$948 ;
-  reg [6:0] \$949 ;
+  reg \$949 ;
   wire \$95 ;
-  reg [6:0] \$950 ;
-  reg [6:0] \$951 ;
-  reg [31:0] \$952 ;
+  reg \$950 ;
+  reg \$951 ;
+  reg [6:0] \$952 ;
   reg \$953 ;
   reg \$954 ;
   reg \$955 ;
   reg \$956 ;
-  reg [6:0] \$957 ;
+  reg \$957 ;
   reg \$958 ;
-  reg \$959 ;
+  reg [31:0] \$959 ;
   wire \$96 ;
   reg \$960 ;
-  reg \$961 ;
-  reg \$962 ;
-  reg \$963 ;
-  reg [31:0] \$964 ;
-  reg \$965 ;
+  reg [7:0] \$961 ;
+  reg [7:0] \$962 ;
+  reg [7:0] \$963 ;
+  reg [7:0] \$964 ;
+  reg [7:0] \$965 ;
   reg [7:0] \$966 ;
   reg [7:0] \$967 ;
-  reg [7:0] \$968 ;
-  reg [7:0] \$969 ;
+  reg [31:0] \$968 ;
+  reg [31:0] \$969 ;
   wire \$97 ;
-  reg [7:0] \$970 ;
-  reg [7:0] \$971 ;
-  reg [7:0] \$972 ;
-  reg [31:0] \$973 ;
-  reg [31:0] \$974 ;
-  reg [2:0] \$975 ;
-  reg [31:0] \$976 ;
-  reg \$977 ;
-  reg \$978 ;
+  reg [2:0] \$970 ;
+  reg [31:0] \$971 ;
+  reg \$972 ;
+  reg \$973 ;
+  reg \$974 ;
+  reg [6:0] \$975 ;
+  reg [6:0] \$976 ;
+  reg [6:0] \$977 ;
+  reg [31:0] \$978 ;
   reg \$979 ;
   wire \$98 ;
-  reg [6:0] \$980 ;
-  reg [6:0] \$981 ;
-  reg [6:0] \$982 ;
-  reg [31:0] \$983 ;
+  reg \$980 ;
+  reg \$981 ;
+  reg \$982 ;
+  reg [6:0] \$983 ;
   reg \$984 ;
   reg \$985 ;
   reg \$986 ;
   reg \$987 ;
-  reg [6:0] \$988 ;
+  reg \$988 ;
   reg \$989 ;
   wire \$99 ;
-  reg \$990 ;
+  reg [31:0] \$990 ;
   reg \$991 ;
-  reg \$992 ;
-  reg \$993 ;
-  reg \$994 ;
-  reg [31:0] \$995 ;
-  reg \$996 ;
+  reg [7:0] \$992 ;
+  reg [7:0] \$993 ;
+  reg [7:0] \$994 ;
+  reg [7:0] \$995 ;
+  reg [7:0] \$996 ;
   reg [7:0] \$997 ;
   reg [7:0] \$998 ;
-  reg [7:0] \$999 ;
+  reg [31:0] \$999 ;
   output bad_shift;
   reg bad_shift = 1'h0;
   reg big0_d0 = 1'h0;
@@ -1422,6 +1417,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [78:0] r_data;
   wire r_en;
   wire r_rdy;
+  reg refused_d0 = 1'h0;
+  reg refused_d1 = 1'h0;
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
@@ -1467,6 +1464,14 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] s2_r5 = 32'd0;
   reg [31:0] s2_r6 = 32'd0;
   reg [31:0] s2_r7 = 32'd0;
+  reg [7:0] s2_xsat0 = 8'h00;
+  reg [7:0] s2_xsat1 = 8'h00;
+  reg [7:0] s2_xsat2 = 8'h00;
+  reg [7:0] s2_xsat3 = 8'h00;
+  reg [7:0] s2_xsat4 = 8'h00;
+  reg [7:0] s2_xsat5 = 8'h00;
+  reg [7:0] s2_xsat6 = 8'h00;
+  reg [7:0] s2_xsat7 = 8'h00;
   reg [31:0] s3_f0 = 32'd0;
   reg [31:0] s3_f1 = 32'd0;
   reg [31:0] s3_f2 = 32'd0;
@@ -1580,56 +1585,48 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] xsat0_d3 = 8'h00;
   reg [7:0] xsat0_d4 = 8'h00;
   reg [7:0] xsat0_d5 = 8'h00;
-  reg [7:0] xsat0_d6 = 8'h00;
   reg [7:0] xsat1_d0 = 8'h00;
   reg [7:0] xsat1_d1 = 8'h00;
   reg [7:0] xsat1_d2 = 8'h00;
   reg [7:0] xsat1_d3 = 8'h00;
   reg [7:0] xsat1_d4 = 8'h00;
   reg [7:0] xsat1_d5 = 8'h00;
-  reg [7:0] xsat1_d6 = 8'h00;
   reg [7:0] xsat2_d0 = 8'h00;
   reg [7:0] xsat2_d1 = 8'h00;
   reg [7:0] xsat2_d2 = 8'h00;
   reg [7:0] xsat2_d3 = 8'h00;
   reg [7:0] xsat2_d4 = 8'h00;
   reg [7:0] xsat2_d5 = 8'h00;
-  reg [7:0] xsat2_d6 = 8'h00;
   reg [7:0] xsat3_d0 = 8'h00;
   reg [7:0] xsat3_d1 = 8'h00;
   reg [7:0] xsat3_d2 = 8'h00;
   reg [7:0] xsat3_d3 = 8'h00;
   reg [7:0] xsat3_d4 = 8'h00;
   reg [7:0] xsat3_d5 = 8'h00;
-  reg [7:0] xsat3_d6 = 8'h00;
   reg [7:0] xsat4_d0 = 8'h00;
   reg [7:0] xsat4_d1 = 8'h00;
   reg [7:0] xsat4_d2 = 8'h00;
   reg [7:0] xsat4_d3 = 8'h00;
   reg [7:0] xsat4_d4 = 8'h00;
   reg [7:0] xsat4_d5 = 8'h00;
-  reg [7:0] xsat4_d6 = 8'h00;
   reg [7:0] xsat5_d0 = 8'h00;
   reg [7:0] xsat5_d1 = 8'h00;
   reg [7:0] xsat5_d2 = 8'h00;
   reg [7:0] xsat5_d3 = 8'h00;
   reg [7:0] xsat5_d4 = 8'h00;
   reg [7:0] xsat5_d5 = 8'h00;
-  reg [7:0] xsat5_d6 = 8'h00;
   reg [7:0] xsat6_d0 = 8'h00;
   reg [7:0] xsat6_d1 = 8'h00;
   reg [7:0] xsat6_d2 = 8'h00;
   reg [7:0] xsat6_d3 = 8'h00;
   reg [7:0] xsat6_d4 = 8'h00;
   reg [7:0] xsat6_d5 = 8'h00;
-  reg [7:0] xsat6_d6 = 8'h00;
   reg [7:0] xsat7_d0 = 8'h00;
   reg [7:0] xsat7_d1 = 8'h00;
   reg [7:0] xsat7_d2 = 8'h00;
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
-  reg [7:0] xsat7_d6 = 8'h00;
   assign out_buffer_pop = o__valid & o__ready;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
@@ -1932,1000 +1929,997 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign lfsr_next7 = \$545  ^ \$546 ;
   assign \$547  = - s8_mag0;
   assign \$548  = neg0_d5 ? \$547  : { 1'h0, s8_mag0 };
-  assign \$549  = only_saturate_d7 ? xsat0_d6 : \$548 ;
+  assign \$549  = only_saturate_d7 ? xsat0_d5 : \$548 ;
   assign \$550  = - s8_mag1;
   assign \$551  = neg1_d5 ? \$550  : { 1'h0, s8_mag1 };
-  assign \$552  = only_saturate_d7 ? xsat1_d6 : \$551 ;
+  assign \$552  = only_saturate_d7 ? xsat1_d5 : \$551 ;
   assign \$553  = - s8_mag2;
   assign \$554  = neg2_d5 ? \$553  : { 1'h0, s8_mag2 };
-  assign \$555  = only_saturate_d7 ? xsat2_d6 : \$554 ;
+  assign \$555  = only_saturate_d7 ? xsat2_d5 : \$554 ;
   assign \$556  = - s8_mag3;
   assign \$557  = neg3_d5 ? \$556  : { 1'h0, s8_mag3 };
-  assign \$558  = only_saturate_d7 ? xsat3_d6 : \$557 ;
+  assign \$558  = only_saturate_d7 ? xsat3_d5 : \$557 ;
   assign \$559  = - s8_mag4;
   assign \$560  = neg4_d5 ? \$559  : { 1'h0, s8_mag4 };
-  assign \$561  = only_saturate_d7 ? xsat4_d6 : \$560 ;
+  assign \$561  = only_saturate_d7 ? xsat4_d5 : \$560 ;
   assign \$562  = - s8_mag5;
   assign \$563  = neg5_d5 ? \$562  : { 1'h0, s8_mag5 };
-  assign \$564  = only_saturate_d7 ? xsat5_d6 : \$563 ;
+  assign \$564  = only_saturate_d7 ? xsat5_d5 : \$563 ;
   assign \$565  = - s8_mag6;
   assign \$566  = neg6_d5 ? \$565  : { 1'h0, s8_mag6 };
-  assign \$567  = only_saturate_d7 ? xsat6_d6 : \$566 ;
+  assign \$567  = only_saturate_d7 ? xsat6_d5 : \$566 ;
   assign \$568  = - s8_mag7;
   assign \$569  = neg7_d5 ? \$568  : { 1'h0, s8_mag7 };
-  assign \$570  = only_saturate_d7 ? xsat7_d6 : \$569 ;
+  assign \$570  = only_saturate_d7 ? xsat7_d5 : \$569 ;
   assign w_en = i__ready & valid_d7;
   assign \$571  = \$2 [2:0] <= 1'h1;
   assign \$572  = i__payload[261:256] > 6'h20;
   assign \$573  = take & \$572 ;
-  assign \$574  = i__payload[261:256] > 6'h20;
-  assign \$575  = \$574  ? 32'd0 : i__payload[31:0];
-  assign \$576  = i__payload[261:256] > 6'h20;
-  assign \$577  = \$576  ? 32'd0 : i__payload[63:32];
-  assign \$578  = i__payload[261:256] > 6'h20;
-  assign \$579  = \$578  ? 32'd0 : i__payload[95:64];
-  assign \$580  = i__payload[261:256] > 6'h20;
-  assign \$581  = \$580  ? 32'd0 : i__payload[127:96];
-  assign \$582  = i__payload[261:256] > 6'h20;
-  assign \$583  = \$582  ? 32'd0 : i__payload[159:128];
-  assign \$584  = i__payload[261:256] > 6'h20;
-  assign \$585  = \$584  ? 32'd0 : i__payload[191:160];
-  assign \$586  = i__payload[261:256] > 6'h20;
-  assign \$587  = \$586  ? 32'd0 : i__payload[223:192];
-  assign \$588  = i__payload[261:256] > 6'h20;
-  assign \$589  = \$588  ? 32'd0 : i__payload[255:224];
-  assign \$590  = ! i__payload[261:256];
-  assign \$591  = i__payload[261:256] > 6'h20;
-  assign \$592  = \$590  | \$591 ;
-  assign \$593  = s1_k > 1'h0;
-  assign \$594  = s1_k > 1'h1;
-  assign \$595  = s1_k > 2'h2;
-  assign \$596  = s1_k > 2'h3;
-  assign \$597  = s1_k > 3'h4;
-  assign \$598  = s1_k > 3'h5;
-  assign \$599  = s1_k > 3'h6;
-  assign \$600  = s1_k > 3'h7;
-  assign \$601  = s1_k > 4'h8;
-  assign \$602  = s1_k > 4'h9;
-  assign \$603  = s1_k > 4'ha;
-  assign \$604  = s1_k > 4'hb;
-  assign \$605  = s1_k > 4'hc;
-  assign \$606  = s1_k > 4'hd;
-  assign \$607  = s1_k > 4'he;
-  assign \$608  = s1_k > 4'hf;
-  assign \$609  = s1_k > 5'h10;
-  assign \$610  = s1_k > 5'h11;
-  assign \$611  = s1_k > 5'h12;
-  assign \$612  = s1_k > 5'h13;
-  assign \$613  = s1_k > 5'h14;
-  assign \$614  = s1_k > 5'h15;
-  assign \$615  = s1_k > 5'h16;
-  assign \$616  = s1_k > 5'h17;
-  assign \$617  = s1_k > 5'h18;
-  assign \$618  = s1_k > 5'h19;
-  assign \$619  = s1_k > 5'h1a;
-  assign \$620  = s1_k > 5'h1b;
-  assign \$621  = s1_k > 5'h1c;
-  assign \$622  = s1_k > 5'h1d;
-  assign \$623  = s1_k > 5'h1e;
-  assign \$624  = s1_k > 5'h1f;
-  assign \$626  = i__payload[270] | \$625 ;
-  assign \$627  = group + 1'h1;
-  assign \$628  = \$626  ? 2'h0 : \$627 ;
-  assign \$629  = | i__payload[261:256];
-  assign \$630  = take & \$629 ;
-  assign \$631  = i__payload[261:256] > 6'h20;
-  assign \$632  = ~ \$631 ;
-  assign \$633  = \$630  & \$632 ;
-  assign \$634  = \$633  & i__payload[262];
-  assign \$635  = | i__payload[261:256];
-  assign \$636  = take & \$635 ;
-  assign \$637  = i__payload[261:256] > 6'h20;
-  assign \$638  = ~ \$637 ;
-  assign \$639  = \$636  & \$638 ;
-  assign \$640  = \$639  & i__payload[263];
-  assign \$641  = | i__payload[261:256];
-  assign \$642  = take & \$641 ;
-  assign \$643  = i__payload[261:256] > 6'h20;
-  assign \$644  = ~ \$643 ;
-  assign \$645  = \$642  & \$644 ;
-  assign \$646  = \$645  & i__payload[264];
-  assign \$647  = | i__payload[261:256];
-  assign \$648  = take & \$647 ;
-  assign \$649  = i__payload[261:256] > 6'h20;
-  assign \$650  = ~ \$649 ;
-  assign \$651  = \$648  & \$650 ;
-  assign \$652  = \$651  & i__payload[265];
-  assign \$653  = | i__payload[261:256];
-  assign \$654  = take & \$653 ;
-  assign \$655  = i__payload[261:256] > 6'h20;
-  assign \$656  = ~ \$655 ;
-  assign \$657  = \$654  & \$656 ;
-  assign \$658  = \$657  & i__payload[266];
-  assign \$659  = | i__payload[261:256];
-  assign \$660  = take & \$659 ;
-  assign \$661  = i__payload[261:256] > 6'h20;
-  assign \$662  = ~ \$661 ;
-  assign \$663  = \$660  & \$662 ;
-  assign \$664  = \$663  & i__payload[267];
-  assign \$665  = | i__payload[261:256];
-  assign \$666  = take & \$665 ;
-  assign \$667  = i__payload[261:256] > 6'h20;
-  assign \$668  = ~ \$667 ;
-  assign \$669  = \$666  & \$668 ;
-  assign \$670  = \$669  & i__payload[268];
-  assign \$671  = | i__payload[261:256];
-  assign \$672  = take & \$671 ;
-  assign \$673  = i__payload[261:256] > 6'h20;
-  assign \$674  = ~ \$673 ;
-  assign \$675  = \$672  & \$674 ;
-  assign \$676  = \$675  & i__payload[269];
-  assign \$677  = $signed(s1_x0) < $signed(1'h0);
-  assign \$678  = - $signed(s1_x0);
-  assign \$679  = \$677  ? \$678  : { s1_x0[31], s1_x0 };
-  assign \$680  = $signed(s1_x0) < $signed(1'h0);
-  assign \$681  = ~ s1_x0[31];
-  assign \$682  = | s1_x0[31:7];
-  assign \$683  = \$681  & \$682 ;
-  assign \$684  = & s1_x0[31:7];
-  assign \$685  = | s1_x0[6:0];
-  assign \$686  = \$684  & \$685 ;
-  assign \$687  = ~ \$686 ;
-  assign \$688  = s1_x0[31] & \$687 ;
-  assign \$689  = \$688  ? 8'h81 : s1_x0[7:0];
-  assign \$690  = \$683  ? 8'h7f : \$689 ;
-  assign \$691  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$692  = s2_mag0 & s2_mask;
-  assign \$693  = s3_qc0 >> s3_k0;
-  assign \$694  = | s4_q0[31:7];
-  assign \$695  = s2_r0 & s2_mask;
-  assign \$696  = s3_f0 > s3_r0;
-  assign \$697  = q7_0_d1 == 7'h7f;
-  assign \$698  = \$697  & up0_d2;
-  assign \$699  = big0_d1 | \$698 ;
-  assign \$700  = q7_0_d1 + up0_d2;
-  assign \$701  = \$699  ? 8'h7f : \$700 ;
-  assign \$702  = $signed(s1_x1) < $signed(1'h0);
-  assign \$703  = - $signed(s1_x1);
-  assign \$704  = \$702  ? \$703  : { s1_x1[31], s1_x1 };
-  assign \$705  = $signed(s1_x1) < $signed(1'h0);
-  assign \$706  = ~ s1_x1[31];
-  assign \$707  = | s1_x1[31:7];
-  assign \$708  = \$706  & \$707 ;
-  assign \$709  = & s1_x1[31:7];
-  assign \$710  = | s1_x1[6:0];
-  assign \$711  = \$709  & \$710 ;
-  assign \$712  = ~ \$711 ;
-  assign \$713  = s1_x1[31] & \$712 ;
-  assign \$714  = \$713  ? 8'h81 : s1_x1[7:0];
-  assign \$715  = \$708  ? 8'h7f : \$714 ;
-  assign \$716  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$717  = s2_mag1 & s2_mask;
-  assign \$718  = s3_qc1 >> s3_k1;
-  assign \$719  = | s4_q1[31:7];
-  assign \$720  = s2_r1 & s2_mask;
-  assign \$721  = s3_f1 > s3_r1;
-  assign \$722  = q7_1_d1 == 7'h7f;
-  assign \$723  = \$722  & up1_d2;
-  assign \$724  = big1_d1 | \$723 ;
-  assign \$725  = q7_1_d1 + up1_d2;
-  assign \$726  = \$724  ? 8'h7f : \$725 ;
-  assign \$727  = $signed(s1_x2) < $signed(1'h0);
-  assign \$728  = - $signed(s1_x2);
-  assign \$729  = \$727  ? \$728  : { s1_x2[31], s1_x2 };
-  assign \$730  = $signed(s1_x2) < $signed(1'h0);
-  assign \$731  = ~ s1_x2[31];
-  assign \$732  = | s1_x2[31:7];
-  assign \$733  = \$731  & \$732 ;
-  assign \$734  = & s1_x2[31:7];
-  assign \$735  = | s1_x2[6:0];
-  assign \$736  = \$734  & \$735 ;
-  assign \$737  = ~ \$736 ;
-  assign \$738  = s1_x2[31] & \$737 ;
-  assign \$739  = \$738  ? 8'h81 : s1_x2[7:0];
-  assign \$740  = \$733  ? 8'h7f : \$739 ;
-  assign \$741  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$742  = s2_mag2 & s2_mask;
-  assign \$743  = s3_qc2 >> s3_k2;
-  assign \$744  = | s4_q2[31:7];
-  assign \$745  = s2_r2 & s2_mask;
-  assign \$746  = s3_f2 > s3_r2;
-  assign \$747  = q7_2_d1 == 7'h7f;
-  assign \$748  = \$747  & up2_d2;
-  assign \$749  = big2_d1 | \$748 ;
-  assign \$750  = q7_2_d1 + up2_d2;
-  assign \$751  = \$749  ? 8'h7f : \$750 ;
-  assign \$752  = $signed(s1_x3) < $signed(1'h0);
-  assign \$753  = - $signed(s1_x3);
-  assign \$754  = \$752  ? \$753  : { s1_x3[31], s1_x3 };
-  assign \$755  = $signed(s1_x3) < $signed(1'h0);
-  assign \$756  = ~ s1_x3[31];
-  assign \$757  = | s1_x3[31:7];
-  assign \$758  = \$756  & \$757 ;
-  assign \$759  = & s1_x3[31:7];
-  assign \$760  = | s1_x3[6:0];
-  assign \$761  = \$759  & \$760 ;
-  assign \$762  = ~ \$761 ;
-  assign \$763  = s1_x3[31] & \$762 ;
-  assign \$764  = \$763  ? 8'h81 : s1_x3[7:0];
-  assign \$765  = \$758  ? 8'h7f : \$764 ;
-  assign \$766  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$767  = s2_mag3 & s2_mask;
-  assign \$768  = s3_qc3 >> s3_k3;
-  assign \$769  = | s4_q3[31:7];
-  assign \$770  = s2_r3 & s2_mask;
-  assign \$771  = s3_f3 > s3_r3;
-  assign \$772  = q7_3_d1 == 7'h7f;
-  assign \$773  = \$772  & up3_d2;
-  assign \$774  = big3_d1 | \$773 ;
-  assign \$775  = q7_3_d1 + up3_d2;
-  assign \$776  = \$774  ? 8'h7f : \$775 ;
-  assign \$777  = $signed(s1_x4) < $signed(1'h0);
-  assign \$778  = - $signed(s1_x4);
-  assign \$779  = \$777  ? \$778  : { s1_x4[31], s1_x4 };
-  assign \$780  = $signed(s1_x4) < $signed(1'h0);
-  assign \$781  = ~ s1_x4[31];
-  assign \$782  = | s1_x4[31:7];
-  assign \$783  = \$781  & \$782 ;
-  assign \$784  = & s1_x4[31:7];
-  assign \$785  = | s1_x4[6:0];
-  assign \$786  = \$784  & \$785 ;
-  assign \$787  = ~ \$786 ;
-  assign \$788  = s1_x4[31] & \$787 ;
-  assign \$789  = \$788  ? 8'h81 : s1_x4[7:0];
-  assign \$790  = \$783  ? 8'h7f : \$789 ;
-  assign \$791  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$792  = s2_mag4 & s2_mask;
-  assign \$793  = s3_qc4 >> s3_k4;
-  assign \$794  = | s4_q4[31:7];
-  assign \$795  = s2_r4 & s2_mask;
-  assign \$796  = s3_f4 > s3_r4;
-  assign \$797  = q7_4_d1 == 7'h7f;
-  assign \$798  = \$797  & up4_d2;
-  assign \$799  = big4_d1 | \$798 ;
-  assign \$800  = q7_4_d1 + up4_d2;
-  assign \$801  = \$799  ? 8'h7f : \$800 ;
-  assign \$802  = $signed(s1_x5) < $signed(1'h0);
-  assign \$803  = - $signed(s1_x5);
-  assign \$804  = \$802  ? \$803  : { s1_x5[31], s1_x5 };
-  assign \$805  = $signed(s1_x5) < $signed(1'h0);
-  assign \$806  = ~ s1_x5[31];
-  assign \$807  = | s1_x5[31:7];
-  assign \$808  = \$806  & \$807 ;
-  assign \$809  = & s1_x5[31:7];
-  assign \$810  = | s1_x5[6:0];
-  assign \$811  = \$809  & \$810 ;
-  assign \$812  = ~ \$811 ;
-  assign \$813  = s1_x5[31] & \$812 ;
-  assign \$814  = \$813  ? 8'h81 : s1_x5[7:0];
-  assign \$815  = \$808  ? 8'h7f : \$814 ;
-  assign \$816  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$817  = s2_mag5 & s2_mask;
-  assign \$818  = s3_qc5 >> s3_k5;
-  assign \$819  = | s4_q5[31:7];
-  assign \$820  = s2_r5 & s2_mask;
-  assign \$821  = s3_f5 > s3_r5;
-  assign \$822  = q7_5_d1 == 7'h7f;
-  assign \$823  = \$822  & up5_d2;
-  assign \$824  = big5_d1 | \$823 ;
-  assign \$825  = q7_5_d1 + up5_d2;
-  assign \$826  = \$824  ? 8'h7f : \$825 ;
-  assign \$827  = $signed(s1_x6) < $signed(1'h0);
-  assign \$828  = - $signed(s1_x6);
-  assign \$829  = \$827  ? \$828  : { s1_x6[31], s1_x6 };
-  assign \$830  = $signed(s1_x6) < $signed(1'h0);
-  assign \$831  = ~ s1_x6[31];
-  assign \$832  = | s1_x6[31:7];
-  assign \$833  = \$831  & \$832 ;
-  assign \$834  = & s1_x6[31:7];
-  assign \$835  = | s1_x6[6:0];
-  assign \$836  = \$834  & \$835 ;
-  assign \$837  = ~ \$836 ;
-  assign \$838  = s1_x6[31] & \$837 ;
-  assign \$839  = \$838  ? 8'h81 : s1_x6[7:0];
-  assign \$840  = \$833  ? 8'h7f : \$839 ;
-  assign \$841  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$842  = s2_mag6 & s2_mask;
-  assign \$843  = s3_qc6 >> s3_k6;
-  assign \$844  = | s4_q6[31:7];
-  assign \$845  = s2_r6 & s2_mask;
-  assign \$846  = s3_f6 > s3_r6;
-  assign \$847  = q7_6_d1 == 7'h7f;
-  assign \$848  = \$847  & up6_d2;
-  assign \$849  = big6_d1 | \$848 ;
-  assign \$850  = q7_6_d1 + up6_d2;
-  assign \$851  = \$849  ? 8'h7f : \$850 ;
-  assign \$852  = $signed(s1_x7) < $signed(1'h0);
-  assign \$853  = - $signed(s1_x7);
-  assign \$854  = \$852  ? \$853  : { s1_x7[31], s1_x7 };
-  assign \$855  = $signed(s1_x7) < $signed(1'h0);
-  assign \$856  = ~ s1_x7[31];
-  assign \$857  = | s1_x7[31:7];
-  assign \$858  = \$856  & \$857 ;
-  assign \$859  = & s1_x7[31:7];
-  assign \$860  = | s1_x7[6:0];
-  assign \$861  = \$859  & \$860 ;
-  assign \$862  = ~ \$861 ;
-  assign \$863  = s1_x7[31] & \$862 ;
-  assign \$864  = \$863  ? 8'h81 : s1_x7[7:0];
-  assign \$865  = \$858  ? 8'h7f : \$864 ;
-  assign \$866  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$867  = s2_mag7 & s2_mask;
-  assign \$868  = s3_qc7 >> s3_k7;
-  assign \$869  = | s4_q7[31:7];
-  assign \$870  = s2_r7 & s2_mask;
-  assign \$871  = s3_f7 > s3_r7;
-  assign \$872  = q7_7_d1 == 7'h7f;
-  assign \$873  = \$872  & up7_d2;
-  assign \$874  = big7_d1 | \$873 ;
-  assign \$875  = q7_7_d1 + up7_d2;
-  assign \$876  = \$874  ? 8'h7f : \$875 ;
-  assign \$877  = i__payload[261:256] > 6'h20;
-  assign \$878  = \$877  ? 8'h00 : i__payload[269:262];
-  always @(posedge clk)
-    i__ready <= \$879 ;
-  always @(posedge clk)
-    bad_shift <= \$880 ;
-  always @(posedge clk)
-    s1_k <= \$881 ;
-  always @(posedge clk)
-    s1_x0 <= \$882 ;
-  always @(posedge clk)
-    s1_x1 <= \$883 ;
-  always @(posedge clk)
-    s1_x2 <= \$884 ;
-  always @(posedge clk)
-    s1_x3 <= \$885 ;
-  always @(posedge clk)
-    s1_x4 <= \$886 ;
-  always @(posedge clk)
-    s1_x5 <= \$887 ;
-  always @(posedge clk)
-    s1_x6 <= \$888 ;
-  always @(posedge clk)
-    s1_x7 <= \$889 ;
-  always @(posedge clk)
-    only_saturate_d0 <= \$890 ;
-  always @(posedge clk)
-    only_saturate_d1 <= \$891 ;
-  always @(posedge clk)
-    only_saturate_d2 <= \$892 ;
-  always @(posedge clk)
-    only_saturate_d3 <= \$893 ;
-  always @(posedge clk)
-    only_saturate_d4 <= \$894 ;
-  always @(posedge clk)
-    only_saturate_d5 <= \$895 ;
-  always @(posedge clk)
-    only_saturate_d6 <= \$896 ;
-  always @(posedge clk)
-    only_saturate_d7 <= \$897 ;
-  always @(posedge clk)
-    s2_k <= \$898 ;
-  always @(posedge clk)
-    s2_mask <= \$899 ;
-  always @(posedge clk)
-    group <= \$900 ;
-  always @(posedge clk)
-    s1_r0 <= \$901 ;
-  always @(posedge clk)
-    lfsr0 <= \$902 ;
-  always @(posedge clk)
-    lfsr8 <= \$903 ;
-  always @(posedge clk)
-    s1_r1 <= \$904 ;
-  always @(posedge clk)
-    lfsr1 <= \$905 ;
-  always @(posedge clk)
-    lfsr9 <= \$906 ;
-  always @(posedge clk)
-    s1_r2 <= \$907 ;
-  always @(posedge clk)
-    lfsr2 <= \$908 ;
-  always @(posedge clk)
-    lfsr10 <= \$909 ;
-  always @(posedge clk)
-    s1_r3 <= \$910 ;
-  always @(posedge clk)
-    lfsr3 <= \$911 ;
-  always @(posedge clk)
-    lfsr11 <= \$912 ;
-  always @(posedge clk)
-    s1_r4 <= \$913 ;
-  always @(posedge clk)
-    lfsr4 <= \$914 ;
-  always @(posedge clk)
-    lfsr12 <= \$915 ;
-  always @(posedge clk)
-    s1_r5 <= \$916 ;
-  always @(posedge clk)
-    lfsr5 <= \$917 ;
-  always @(posedge clk)
-    lfsr13 <= \$918 ;
-  always @(posedge clk)
-    s1_r6 <= \$919 ;
-  always @(posedge clk)
-    lfsr6 <= \$920 ;
-  always @(posedge clk)
-    lfsr14 <= \$921 ;
-  always @(posedge clk)
-    s1_r7 <= \$922 ;
-  always @(posedge clk)
-    lfsr7 <= \$923 ;
-  always @(posedge clk)
-    lfsr15 <= \$924 ;
-  always @(posedge clk)
-    s2_r0 <= \$925 ;
-  always @(posedge clk)
-    s2_r1 <= \$926 ;
-  always @(posedge clk)
-    s2_r2 <= \$927 ;
-  always @(posedge clk)
-    s2_r3 <= \$928 ;
-  always @(posedge clk)
-    s2_r4 <= \$929 ;
-  always @(posedge clk)
-    s2_r5 <= \$930 ;
+  assign \$574  = ! i__payload[261:256];
+  assign \$575  = i__payload[261:256] > 6'h20;
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = s1_k > 1'h0;
+  assign \$578  = s1_k > 1'h1;
+  assign \$579  = s1_k > 2'h2;
+  assign \$580  = s1_k > 2'h3;
+  assign \$581  = s1_k > 3'h4;
+  assign \$582  = s1_k > 3'h5;
+  assign \$583  = s1_k > 3'h6;
+  assign \$584  = s1_k > 3'h7;
+  assign \$585  = s1_k > 4'h8;
+  assign \$586  = s1_k > 4'h9;
+  assign \$587  = s1_k > 4'ha;
+  assign \$588  = s1_k > 4'hb;
+  assign \$589  = s1_k > 4'hc;
+  assign \$590  = s1_k > 4'hd;
+  assign \$591  = s1_k > 4'he;
+  assign \$592  = s1_k > 4'hf;
+  assign \$593  = s1_k > 5'h10;
+  assign \$594  = s1_k > 5'h11;
+  assign \$595  = s1_k > 5'h12;
+  assign \$596  = s1_k > 5'h13;
+  assign \$597  = s1_k > 5'h14;
+  assign \$598  = s1_k > 5'h15;
+  assign \$599  = s1_k > 5'h16;
+  assign \$600  = s1_k > 5'h17;
+  assign \$601  = s1_k > 5'h18;
+  assign \$602  = s1_k > 5'h19;
+  assign \$603  = s1_k > 5'h1a;
+  assign \$604  = s1_k > 5'h1b;
+  assign \$605  = s1_k > 5'h1c;
+  assign \$606  = s1_k > 5'h1d;
+  assign \$607  = s1_k > 5'h1e;
+  assign \$608  = s1_k > 5'h1f;
+  assign \$609  = i__payload[261:256] > 6'h20;
+  assign \$611  = i__payload[270] | \$610 ;
+  assign \$612  = group + 1'h1;
+  assign \$613  = \$611  ? 2'h0 : \$612 ;
+  assign \$614  = | i__payload[261:256];
+  assign \$615  = take & \$614 ;
+  assign \$616  = i__payload[261:256] > 6'h20;
+  assign \$617  = ~ \$616 ;
+  assign \$618  = \$615  & \$617 ;
+  assign \$619  = \$618  & i__payload[262];
+  assign \$620  = | i__payload[261:256];
+  assign \$621  = take & \$620 ;
+  assign \$622  = i__payload[261:256] > 6'h20;
+  assign \$623  = ~ \$622 ;
+  assign \$624  = \$621  & \$623 ;
+  assign \$625  = \$624  & i__payload[263];
+  assign \$626  = | i__payload[261:256];
+  assign \$627  = take & \$626 ;
+  assign \$628  = i__payload[261:256] > 6'h20;
+  assign \$629  = ~ \$628 ;
+  assign \$630  = \$627  & \$629 ;
+  assign \$631  = \$630  & i__payload[264];
+  assign \$632  = | i__payload[261:256];
+  assign \$633  = take & \$632 ;
+  assign \$634  = i__payload[261:256] > 6'h20;
+  assign \$635  = ~ \$634 ;
+  assign \$636  = \$633  & \$635 ;
+  assign \$637  = \$636  & i__payload[265];
+  assign \$638  = | i__payload[261:256];
+  assign \$639  = take & \$638 ;
+  assign \$640  = i__payload[261:256] > 6'h20;
+  assign \$641  = ~ \$640 ;
+  assign \$642  = \$639  & \$641 ;
+  assign \$643  = \$642  & i__payload[266];
+  assign \$644  = | i__payload[261:256];
+  assign \$645  = take & \$644 ;
+  assign \$646  = i__payload[261:256] > 6'h20;
+  assign \$647  = ~ \$646 ;
+  assign \$648  = \$645  & \$647 ;
+  assign \$649  = \$648  & i__payload[267];
+  assign \$650  = | i__payload[261:256];
+  assign \$651  = take & \$650 ;
+  assign \$652  = i__payload[261:256] > 6'h20;
+  assign \$653  = ~ \$652 ;
+  assign \$654  = \$651  & \$653 ;
+  assign \$655  = \$654  & i__payload[268];
+  assign \$656  = | i__payload[261:256];
+  assign \$657  = take & \$656 ;
+  assign \$658  = i__payload[261:256] > 6'h20;
+  assign \$659  = ~ \$658 ;
+  assign \$660  = \$657  & \$659 ;
+  assign \$661  = \$660  & i__payload[269];
+  assign \$662  = $signed(s1_x0) < $signed(1'h0);
+  assign \$663  = - $signed(s1_x0);
+  assign \$664  = \$662  ? \$663  : { s1_x0[31], s1_x0 };
+  assign \$665  = $signed(s1_x0) < $signed(1'h0);
+  assign \$666  = ~ s1_x0[31];
+  assign \$667  = | s1_x0[31:7];
+  assign \$668  = \$666  & \$667 ;
+  assign \$669  = & s1_x0[31:7];
+  assign \$670  = | s1_x0[6:0];
+  assign \$671  = \$669  & \$670 ;
+  assign \$672  = ~ \$671 ;
+  assign \$673  = s1_x0[31] & \$672 ;
+  assign \$674  = \$673  ? 8'h81 : s1_x0[7:0];
+  assign \$675  = \$668  ? 8'h7f : \$674 ;
+  assign \$676  = refused_d1 ? 8'h00 : s2_xsat0;
+  assign \$677  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$678  = s2_mag0 & s2_mask;
+  assign \$679  = s3_qc0 >> s3_k0;
+  assign \$680  = | s4_q0[31:7];
+  assign \$681  = s2_r0 & s2_mask;
+  assign \$682  = s3_f0 > s3_r0;
+  assign \$683  = q7_0_d1 == 7'h7f;
+  assign \$684  = \$683  & up0_d2;
+  assign \$685  = big0_d1 | \$684 ;
+  assign \$686  = q7_0_d1 + up0_d2;
+  assign \$687  = \$685  ? 8'h7f : \$686 ;
+  assign \$688  = $signed(s1_x1) < $signed(1'h0);
+  assign \$689  = - $signed(s1_x1);
+  assign \$690  = \$688  ? \$689  : { s1_x1[31], s1_x1 };
+  assign \$691  = $signed(s1_x1) < $signed(1'h0);
+  assign \$692  = ~ s1_x1[31];
+  assign \$693  = | s1_x1[31:7];
+  assign \$694  = \$692  & \$693 ;
+  assign \$695  = & s1_x1[31:7];
+  assign \$696  = | s1_x1[6:0];
+  assign \$697  = \$695  & \$696 ;
+  assign \$698  = ~ \$697 ;
+  assign \$699  = s1_x1[31] & \$698 ;
+  assign \$700  = \$699  ? 8'h81 : s1_x1[7:0];
+  assign \$701  = \$694  ? 8'h7f : \$700 ;
+  assign \$702  = refused_d1 ? 8'h00 : s2_xsat1;
+  assign \$703  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$704  = s2_mag1 & s2_mask;
+  assign \$705  = s3_qc1 >> s3_k1;
+  assign \$706  = | s4_q1[31:7];
+  assign \$707  = s2_r1 & s2_mask;
+  assign \$708  = s3_f1 > s3_r1;
+  assign \$709  = q7_1_d1 == 7'h7f;
+  assign \$710  = \$709  & up1_d2;
+  assign \$711  = big1_d1 | \$710 ;
+  assign \$712  = q7_1_d1 + up1_d2;
+  assign \$713  = \$711  ? 8'h7f : \$712 ;
+  assign \$714  = $signed(s1_x2) < $signed(1'h0);
+  assign \$715  = - $signed(s1_x2);
+  assign \$716  = \$714  ? \$715  : { s1_x2[31], s1_x2 };
+  assign \$717  = $signed(s1_x2) < $signed(1'h0);
+  assign \$718  = ~ s1_x2[31];
+  assign \$719  = | s1_x2[31:7];
+  assign \$720  = \$718  & \$719 ;
+  assign \$721  = & s1_x2[31:7];
+  assign \$722  = | s1_x2[6:0];
+  assign \$723  = \$721  & \$722 ;
+  assign \$724  = ~ \$723 ;
+  assign \$725  = s1_x2[31] & \$724 ;
+  assign \$726  = \$725  ? 8'h81 : s1_x2[7:0];
+  assign \$727  = \$720  ? 8'h7f : \$726 ;
+  assign \$728  = refused_d1 ? 8'h00 : s2_xsat2;
+  assign \$729  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$730  = s2_mag2 & s2_mask;
+  assign \$731  = s3_qc2 >> s3_k2;
+  assign \$732  = | s4_q2[31:7];
+  assign \$733  = s2_r2 & s2_mask;
+  assign \$734  = s3_f2 > s3_r2;
+  assign \$735  = q7_2_d1 == 7'h7f;
+  assign \$736  = \$735  & up2_d2;
+  assign \$737  = big2_d1 | \$736 ;
+  assign \$738  = q7_2_d1 + up2_d2;
+  assign \$739  = \$737  ? 8'h7f : \$738 ;
+  assign \$740  = $signed(s1_x3) < $signed(1'h0);
+  assign \$741  = - $signed(s1_x3);
+  assign \$742  = \$740  ? \$741  : { s1_x3[31], s1_x3 };
+  assign \$743  = $signed(s1_x3) < $signed(1'h0);
+  assign \$744  = ~ s1_x3[31];
+  assign \$745  = | s1_x3[31:7];
+  assign \$746  = \$744  & \$745 ;
+  assign \$747  = & s1_x3[31:7];
+  assign \$748  = | s1_x3[6:0];
+  assign \$749  = \$747  & \$748 ;
+  assign \$750  = ~ \$749 ;
+  assign \$751  = s1_x3[31] & \$750 ;
+  assign \$752  = \$751  ? 8'h81 : s1_x3[7:0];
+  assign \$753  = \$746  ? 8'h7f : \$752 ;
+  assign \$754  = refused_d1 ? 8'h00 : s2_xsat3;
+  assign \$755  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$756  = s2_mag3 & s2_mask;
+  assign \$757  = s3_qc3 >> s3_k3;
+  assign \$758  = | s4_q3[31:7];
+  assign \$759  = s2_r3 & s2_mask;
+  assign \$760  = s3_f3 > s3_r3;
+  assign \$761  = q7_3_d1 == 7'h7f;
+  assign \$762  = \$761  & up3_d2;
+  assign \$763  = big3_d1 | \$762 ;
+  assign \$764  = q7_3_d1 + up3_d2;
+  assign \$765  = \$763  ? 8'h7f : \$764 ;
+  assign \$766  = $signed(s1_x4) < $signed(1'h0);
+  assign \$767  = - $signed(s1_x4);
+  assign \$768  = \$766  ? \$767  : { s1_x4[31], s1_x4 };
+  assign \$769  = $signed(s1_x4) < $signed(1'h0);
+  assign \$770  = ~ s1_x4[31];
+  assign \$771  = | s1_x4[31:7];
+  assign \$772  = \$770  & \$771 ;
+  assign \$773  = & s1_x4[31:7];
+  assign \$774  = | s1_x4[6:0];
+  assign \$775  = \$773  & \$774 ;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = s1_x4[31] & \$776 ;
+  assign \$778  = \$777  ? 8'h81 : s1_x4[7:0];
+  assign \$779  = \$772  ? 8'h7f : \$778 ;
+  assign \$780  = refused_d1 ? 8'h00 : s2_xsat4;
+  assign \$781  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$782  = s2_mag4 & s2_mask;
+  assign \$783  = s3_qc4 >> s3_k4;
+  assign \$784  = | s4_q4[31:7];
+  assign \$785  = s2_r4 & s2_mask;
+  assign \$786  = s3_f4 > s3_r4;
+  assign \$787  = q7_4_d1 == 7'h7f;
+  assign \$788  = \$787  & up4_d2;
+  assign \$789  = big4_d1 | \$788 ;
+  assign \$790  = q7_4_d1 + up4_d2;
+  assign \$791  = \$789  ? 8'h7f : \$790 ;
+  assign \$792  = $signed(s1_x5) < $signed(1'h0);
+  assign \$793  = - $signed(s1_x5);
+  assign \$794  = \$792  ? \$793  : { s1_x5[31], s1_x5 };
+  assign \$795  = $signed(s1_x5) < $signed(1'h0);
+  assign \$796  = ~ s1_x5[31];
+  assign \$797  = | s1_x5[31:7];
+  assign \$798  = \$796  & \$797 ;
+  assign \$799  = & s1_x5[31:7];
+  assign \$800  = | s1_x5[6:0];
+  assign \$801  = \$799  & \$800 ;
+  assign \$802  = ~ \$801 ;
+  assign \$803  = s1_x5[31] & \$802 ;
+  assign \$804  = \$803  ? 8'h81 : s1_x5[7:0];
+  assign \$805  = \$798  ? 8'h7f : \$804 ;
+  assign \$806  = refused_d1 ? 8'h00 : s2_xsat5;
+  assign \$807  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$808  = s2_mag5 & s2_mask;
+  assign \$809  = s3_qc5 >> s3_k5;
+  assign \$810  = | s4_q5[31:7];
+  assign \$811  = s2_r5 & s2_mask;
+  assign \$812  = s3_f5 > s3_r5;
+  assign \$813  = q7_5_d1 == 7'h7f;
+  assign \$814  = \$813  & up5_d2;
+  assign \$815  = big5_d1 | \$814 ;
+  assign \$816  = q7_5_d1 + up5_d2;
+  assign \$817  = \$815  ? 8'h7f : \$816 ;
+  assign \$818  = $signed(s1_x6) < $signed(1'h0);
+  assign \$819  = - $signed(s1_x6);
+  assign \$820  = \$818  ? \$819  : { s1_x6[31], s1_x6 };
+  assign \$821  = $signed(s1_x6) < $signed(1'h0);
+  assign \$822  = ~ s1_x6[31];
+  assign \$823  = | s1_x6[31:7];
+  assign \$824  = \$822  & \$823 ;
+  assign \$825  = & s1_x6[31:7];
+  assign \$826  = | s1_x6[6:0];
+  assign \$827  = \$825  & \$826 ;
+  assign \$828  = ~ \$827 ;
+  assign \$829  = s1_x6[31] & \$828 ;
+  assign \$830  = \$829  ? 8'h81 : s1_x6[7:0];
+  assign \$831  = \$824  ? 8'h7f : \$830 ;
+  assign \$832  = refused_d1 ? 8'h00 : s2_xsat6;
+  assign \$833  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$834  = s2_mag6 & s2_mask;
+  assign \$835  = s3_qc6 >> s3_k6;
+  assign \$836  = | s4_q6[31:7];
+  assign \$837  = s2_r6 & s2_mask;
+  assign \$838  = s3_f6 > s3_r6;
+  assign \$839  = q7_6_d1 == 7'h7f;
+  assign \$840  = \$839  & up6_d2;
+  assign \$841  = big6_d1 | \$840 ;
+  assign \$842  = q7_6_d1 + up6_d2;
+  assign \$843  = \$841  ? 8'h7f : \$842 ;
+  assign \$844  = $signed(s1_x7) < $signed(1'h0);
+  assign \$845  = - $signed(s1_x7);
+  assign \$846  = \$844  ? \$845  : { s1_x7[31], s1_x7 };
+  assign \$847  = $signed(s1_x7) < $signed(1'h0);
+  assign \$848  = ~ s1_x7[31];
+  assign \$849  = | s1_x7[31:7];
+  assign \$850  = \$848  & \$849 ;
+  assign \$851  = & s1_x7[31:7];
+  assign \$852  = | s1_x7[6:0];
+  assign \$853  = \$851  & \$852 ;
+  assign \$854  = ~ \$853 ;
+  assign \$855  = s1_x7[31] & \$854 ;
+  assign \$856  = \$855  ? 8'h81 : s1_x7[7:0];
+  assign \$857  = \$850  ? 8'h7f : \$856 ;
+  assign \$858  = refused_d1 ? 8'h00 : s2_xsat7;
+  assign \$859  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$860  = s2_mag7 & s2_mask;
+  assign \$861  = s3_qc7 >> s3_k7;
+  assign \$862  = | s4_q7[31:7];
+  assign \$863  = s2_r7 & s2_mask;
+  assign \$864  = s3_f7 > s3_r7;
+  assign \$865  = q7_7_d1 == 7'h7f;
+  assign \$866  = \$865  & up7_d2;
+  assign \$867  = big7_d1 | \$866 ;
+  assign \$868  = q7_7_d1 + up7_d2;
+  assign \$869  = \$867  ? 8'h7f : \$868 ;
+  assign \$870  = i__payload[261:256] > 6'h20;
+  assign \$871  = \$870  ? 8'h00 : i__payload[269:262];
+  always @(posedge clk)
+    i__ready <= \$872 ;
+  always @(posedge clk)
+    bad_shift <= \$873 ;
+  always @(posedge clk)
+    s1_k <= \$874 ;
+  always @(posedge clk)
+    s1_x0 <= \$875 ;
+  always @(posedge clk)
+    s1_x1 <= \$876 ;
+  always @(posedge clk)
+    s1_x2 <= \$877 ;
+  always @(posedge clk)
+    s1_x3 <= \$878 ;
+  always @(posedge clk)
+    s1_x4 <= \$879 ;
+  always @(posedge clk)
+    s1_x5 <= \$880 ;
+  always @(posedge clk)
+    s1_x6 <= \$881 ;
+  always @(posedge clk)
+    s1_x7 <= \$882 ;
+  always @(posedge clk)
+    only_saturate_d0 <= \$883 ;
+  always @(posedge clk)
+    only_saturate_d1 <= \$884 ;
+  always @(posedge clk)
+    only_saturate_d2 <= \$885 ;
+  always @(posedge clk)
+    only_saturate_d3 <= \$886 ;
+  always @(posedge clk)
+    only_saturate_d4 <= \$887 ;
+  always @(posedge clk)
+    only_saturate_d5 <= \$888 ;
+  always @(posedge clk)
+    only_saturate_d6 <= \$889 ;
+  always @(posedge clk)
+    only_saturate_d7 <= \$890 ;
+  always @(posedge clk)
+    s2_k <= \$891 ;
+  always @(posedge clk)
+    s2_mask <= \$892 ;
+  always @(posedge clk)
+    refused_d0 <= \$893 ;
+  always @(posedge clk)
+    refused_d1 <= \$894 ;
+  always @(posedge clk)
+    group <= \$895 ;
+  always @(posedge clk)
+    s1_r0 <= \$896 ;
+  always @(posedge clk)
+    lfsr0 <= \$897 ;
+  always @(posedge clk)
+    lfsr8 <= \$898 ;
+  always @(posedge clk)
+    s1_r1 <= \$899 ;
+  always @(posedge clk)
+    lfsr1 <= \$900 ;
+  always @(posedge clk)
+    lfsr9 <= \$901 ;
+  always @(posedge clk)
+    s1_r2 <= \$902 ;
+  always @(posedge clk)
+    lfsr2 <= \$903 ;
+  always @(posedge clk)
+    lfsr10 <= \$904 ;
+  always @(posedge clk)
+    s1_r3 <= \$905 ;
+  always @(posedge clk)
+    lfsr3 <= \$906 ;
+  always @(posedge clk)
+    lfsr11 <= \$907 ;
+  always @(posedge clk)
+    s1_r4 <= \$908 ;
+  always @(posedge clk)
+    lfsr4 <= \$909 ;
+  always @(posedge clk)
+    lfsr12 <= \$910 ;
+  always @(posedge clk)
+    s1_r5 <= \$911 ;
+  always @(posedge clk)
+    lfsr5 <= \$912 ;
+  always @(posedge clk)
+    lfsr13 <= \$913 ;
+  always @(posedge clk)
+    s1_r6 <= \$914 ;
+  always @(posedge clk)
+    lfsr6 <= \$915 ;
+  always @(posedge clk)
+    lfsr14 <= \$916 ;
+  always @(posedge clk)
+    s1_r7 <= \$917 ;
+  always @(posedge clk)
+    lfsr7 <= \$918 ;
+  always @(posedge clk)
+    lfsr15 <= \$919 ;
+  always @(posedge clk)
+    s2_r0 <= \$920 ;
   always @(posedge clk)
-    s2_r6 <= \$931 ;
+    s2_r1 <= \$921 ;
   always @(posedge clk)
-    s2_r7 <= \$932 ;
+    s2_r2 <= \$922 ;
   always @(posedge clk)
-    s2_mag0 <= \$933 ;
+    s2_r3 <= \$923 ;
   always @(posedge clk)
-    s2_neg0 <= \$934 ;
+    s2_r4 <= \$924 ;
   always @(posedge clk)
-    xsat0_d0 <= \$935 ;
+    s2_r5 <= \$925 ;
   always @(posedge clk)
-    xsat0_d1 <= \$936 ;
+    s2_r6 <= \$926 ;
   always @(posedge clk)
-    xsat0_d2 <= \$937 ;
+    s2_r7 <= \$927 ;
   always @(posedge clk)
-    xsat0_d3 <= \$938 ;
+    s2_mag0 <= \$928 ;
   always @(posedge clk)
-    xsat0_d4 <= \$939 ;
+    s2_neg0 <= \$929 ;
   always @(posedge clk)
-    xsat0_d5 <= \$940 ;
+    s2_xsat0 <= \$930 ;
   always @(posedge clk)
-    xsat0_d6 <= \$941 ;
+    xsat0_d0 <= \$931 ;
   always @(posedge clk)
-    s3_qc0 <= \$942 ;
+    xsat0_d1 <= \$932 ;
   always @(posedge clk)
-    s3_f0 <= \$943 ;
+    xsat0_d2 <= \$933 ;
   always @(posedge clk)
-    s3_k0 <= \$944 ;
+    xsat0_d3 <= \$934 ;
   always @(posedge clk)
-    s4_q0 <= \$945 ;
+    xsat0_d4 <= \$935 ;
   always @(posedge clk)
-    s5_big0 <= \$946 ;
+    xsat0_d5 <= \$936 ;
   always @(posedge clk)
-    big0_d0 <= \$947 ;
+    s3_qc0 <= \$937 ;
   always @(posedge clk)
-    big0_d1 <= \$948 ;
+    s3_f0 <= \$938 ;
   always @(posedge clk)
-    s5_q7_0 <= \$949 ;
+    s3_k0 <= \$939 ;
   always @(posedge clk)
-    q7_0_d0 <= \$950 ;
+    s4_q0 <= \$940 ;
   always @(posedge clk)
-    q7_0_d1 <= \$951 ;
+    s5_big0 <= \$941 ;
   always @(posedge clk)
-    s3_r0 <= \$952 ;
+    big0_d0 <= \$942 ;
   always @(posedge clk)
-    s4_up0 <= \$953 ;
+    big0_d1 <= \$943 ;
   always @(posedge clk)
-    up0_d0 <= \$954 ;
+    s5_q7_0 <= \$944 ;
   always @(posedge clk)
-    up0_d1 <= \$955 ;
+    q7_0_d0 <= \$945 ;
   always @(posedge clk)
-    up0_d2 <= \$956 ;
+    q7_0_d1 <= \$946 ;
   always @(posedge clk)
-    s8_mag0 <= \$957 ;
+    s3_r0 <= \$947 ;
   always @(posedge clk)
-    neg0_d0 <= \$958 ;
+    s4_up0 <= \$948 ;
   always @(posedge clk)
-    neg0_d1 <= \$959 ;
+    up0_d0 <= \$949 ;
   always @(posedge clk)
-    neg0_d2 <= \$960 ;
+    up0_d1 <= \$950 ;
   always @(posedge clk)
-    neg0_d3 <= \$961 ;
+    up0_d2 <= \$951 ;
   always @(posedge clk)
-    neg0_d4 <= \$962 ;
+    s8_mag0 <= \$952 ;
   always @(posedge clk)
-    neg0_d5 <= \$963 ;
+    neg0_d0 <= \$953 ;
   always @(posedge clk)
-    s2_mag1 <= \$964 ;
+    neg0_d1 <= \$954 ;
   always @(posedge clk)
-    s2_neg1 <= \$965 ;
+    neg0_d2 <= \$955 ;
   always @(posedge clk)
-    xsat1_d0 <= \$966 ;
+    neg0_d3 <= \$956 ;
   always @(posedge clk)
-    xsat1_d1 <= \$967 ;
+    neg0_d4 <= \$957 ;
   always @(posedge clk)
-    xsat1_d2 <= \$968 ;
+    neg0_d5 <= \$958 ;
   always @(posedge clk)
-    xsat1_d3 <= \$969 ;
+    s2_mag1 <= \$959 ;
   always @(posedge clk)
-    xsat1_d4 <= \$970 ;
+    s2_neg1 <= \$960 ;
   always @(posedge clk)
-    xsat1_d5 <= \$971 ;
+    s2_xsat1 <= \$961 ;
   always @(posedge clk)
-    xsat1_d6 <= \$972 ;
+    xsat1_d0 <= \$962 ;
   always @(posedge clk)
-    s3_qc1 <= \$973 ;
+    xsat1_d1 <= \$963 ;
   always @(posedge clk)
-    s3_f1 <= \$974 ;
+    xsat1_d2 <= \$964 ;
   always @(posedge clk)
-    s3_k1 <= \$975 ;
+    xsat1_d3 <= \$965 ;
   always @(posedge clk)
-    s4_q1 <= \$976 ;
+    xsat1_d4 <= \$966 ;
   always @(posedge clk)
-    s5_big1 <= \$977 ;
+    xsat1_d5 <= \$967 ;
   always @(posedge clk)
-    big1_d0 <= \$978 ;
+    s3_qc1 <= \$968 ;
   always @(posedge clk)
-    big1_d1 <= \$979 ;
+    s3_f1 <= \$969 ;
   always @(posedge clk)
-    s5_q7_1 <= \$980 ;
+    s3_k1 <= \$970 ;
   always @(posedge clk)
-    q7_1_d0 <= \$981 ;
+    s4_q1 <= \$971 ;
   always @(posedge clk)
-    q7_1_d1 <= \$982 ;
+    s5_big1 <= \$972 ;
   always @(posedge clk)
-    s3_r1 <= \$983 ;
+    big1_d0 <= \$973 ;
   always @(posedge clk)
-    s4_up1 <= \$984 ;
+    big1_d1 <= \$974 ;
   always @(posedge clk)
-    up1_d0 <= \$985 ;
+    s5_q7_1 <= \$975 ;
   always @(posedge clk)
-    up1_d1 <= \$986 ;
+    q7_1_d0 <= \$976 ;
   always @(posedge clk)
-    up1_d2 <= \$987 ;
+    q7_1_d1 <= \$977 ;
   always @(posedge clk)
-    s8_mag1 <= \$988 ;
+    s3_r1 <= \$978 ;
   always @(posedge clk)
-    neg1_d0 <= \$989 ;
+    s4_up1 <= \$979 ;
   always @(posedge clk)
-    neg1_d1 <= \$990 ;
+    up1_d0 <= \$980 ;
   always @(posedge clk)
-    neg1_d2 <= \$991 ;
+    up1_d1 <= \$981 ;
   always @(posedge clk)
-    neg1_d3 <= \$992 ;
+    up1_d2 <= \$982 ;
   always @(posedge clk)
-    neg1_d4 <= \$993 ;
+    s8_mag1 <= \$983 ;
   always @(posedge clk)
-    neg1_d5 <= \$994 ;
+    neg1_d0 <= \$984 ;
   always @(posedge clk)
-    s2_mag2 <= \$995 ;
+    neg1_d1 <= \$985 ;
   always @(posedge clk)
-    s2_neg2 <= \$996 ;
+    neg1_d2 <= \$986 ;
   always @(posedge clk)
-    xsat2_d0 <= \$997 ;
+    neg1_d3 <= \$987 ;
   always @(posedge clk)
-    xsat2_d1 <= \$998 ;
+    neg1_d4 <= \$988 ;
   always @(posedge clk)
-    xsat2_d2 <= \$999 ;
+    neg1_d5 <= \$989 ;
   always @(posedge clk)
-    xsat2_d3 <= \$1000 ;
+    s2_mag2 <= \$990 ;
   always @(posedge clk)
-    xsat2_d4 <= \$1001 ;
+    s2_neg2 <= \$991 ;
   always @(posedge clk)
-    xsat2_d5 <= \$1002 ;
+    s2_xsat2 <= \$992 ;
   always @(posedge clk)
-    xsat2_d6 <= \$1003 ;
+    xsat2_d0 <= \$993 ;
   always @(posedge clk)
-    s3_qc2 <= \$1004 ;
+    xsat2_d1 <= \$994 ;
   always @(posedge clk)
-    s3_f2 <= \$1005 ;
+    xsat2_d2 <= \$995 ;
   always @(posedge clk)
-    s3_k2 <= \$1006 ;
+    xsat2_d3 <= \$996 ;
   always @(posedge clk)
-    s4_q2 <= \$1007 ;
+    xsat2_d4 <= \$997 ;
   always @(posedge clk)
-    s5_big2 <= \$1008 ;
+    xsat2_d5 <= \$998 ;
   always @(posedge clk)
-    big2_d0 <= \$1009 ;
+    s3_qc2 <= \$999 ;
   always @(posedge clk)
-    big2_d1 <= \$1010 ;
+    s3_f2 <= \$1000 ;
   always @(posedge clk)
-    s5_q7_2 <= \$1011 ;
+    s3_k2 <= \$1001 ;
   always @(posedge clk)
-    q7_2_d0 <= \$1012 ;
+    s4_q2 <= \$1002 ;
   always @(posedge clk)
-    q7_2_d1 <= \$1013 ;
+    s5_big2 <= \$1003 ;
   always @(posedge clk)
-    s3_r2 <= \$1014 ;
+    big2_d0 <= \$1004 ;
   always @(posedge clk)
-    s4_up2 <= \$1015 ;
+    big2_d1 <= \$1005 ;
   always @(posedge clk)
-    up2_d0 <= \$1016 ;
+    s5_q7_2 <= \$1006 ;
   always @(posedge clk)
-    up2_d1 <= \$1017 ;
+    q7_2_d0 <= \$1007 ;
   always @(posedge clk)
-    up2_d2 <= \$1018 ;
+    q7_2_d1 <= \$1008 ;
   always @(posedge clk)
-    s8_mag2 <= \$1019 ;
+    s3_r2 <= \$1009 ;
   always @(posedge clk)
-    neg2_d0 <= \$1020 ;
+    s4_up2 <= \$1010 ;
   always @(posedge clk)
-    neg2_d1 <= \$1021 ;
+    up2_d0 <= \$1011 ;
   always @(posedge clk)
-    neg2_d2 <= \$1022 ;
+    up2_d1 <= \$1012 ;
   always @(posedge clk)
-    neg2_d3 <= \$1023 ;
+    up2_d2 <= \$1013 ;
   always @(posedge clk)
-    neg2_d4 <= \$1024 ;
+    s8_mag2 <= \$1014 ;
   always @(posedge clk)
-    neg2_d5 <= \$1025 ;
+    neg2_d0 <= \$1015 ;
   always @(posedge clk)
-    s2_mag3 <= \$1026 ;
+    neg2_d1 <= \$1016 ;
   always @(posedge clk)
-    s2_neg3 <= \$1027 ;
+    neg2_d2 <= \$1017 ;
   always @(posedge clk)
-    xsat3_d0 <= \$1028 ;
+    neg2_d3 <= \$1018 ;
   always @(posedge clk)
-    xsat3_d1 <= \$1029 ;
+    neg2_d4 <= \$1019 ;
   always @(posedge clk)
-    xsat3_d2 <= \$1030 ;
+    neg2_d5 <= \$1020 ;
   always @(posedge clk)
-    xsat3_d3 <= \$1031 ;
+    s2_mag3 <= \$1021 ;
   always @(posedge clk)
-    xsat3_d4 <= \$1032 ;
+    s2_neg3 <= \$1022 ;
   always @(posedge clk)
-    xsat3_d5 <= \$1033 ;
+    s2_xsat3 <= \$1023 ;
   always @(posedge clk)
-    xsat3_d6 <= \$1034 ;
+    xsat3_d0 <= \$1024 ;
   always @(posedge clk)
-    s3_qc3 <= \$1035 ;
+    xsat3_d1 <= \$1025 ;
   always @(posedge clk)
-    s3_f3 <= \$1036 ;
+    xsat3_d2 <= \$1026 ;
   always @(posedge clk)
-    s3_k3 <= \$1037 ;
+    xsat3_d3 <= \$1027 ;
   always @(posedge clk)
-    s4_q3 <= \$1038 ;
+    xsat3_d4 <= \$1028 ;
   always @(posedge clk)
-    s5_big3 <= \$1039 ;
+    xsat3_d5 <= \$1029 ;
   always @(posedge clk)
-    big3_d0 <= \$1040 ;
+    s3_qc3 <= \$1030 ;
   always @(posedge clk)
-    big3_d1 <= \$1041 ;
+    s3_f3 <= \$1031 ;
   always @(posedge clk)
-    s5_q7_3 <= \$1042 ;
+    s3_k3 <= \$1032 ;
   always @(posedge clk)
-    q7_3_d0 <= \$1043 ;
+    s4_q3 <= \$1033 ;
   always @(posedge clk)
-    q7_3_d1 <= \$1044 ;
+    s5_big3 <= \$1034 ;
   always @(posedge clk)
-    s3_r3 <= \$1045 ;
+    big3_d0 <= \$1035 ;
   always @(posedge clk)
-    s4_up3 <= \$1046 ;
+    big3_d1 <= \$1036 ;
   always @(posedge clk)
-    up3_d0 <= \$1047 ;
+    s5_q7_3 <= \$1037 ;
   always @(posedge clk)
-    up3_d1 <= \$1048 ;
+    q7_3_d0 <= \$1038 ;
   always @(posedge clk)
-    up3_d2 <= \$1049 ;
+    q7_3_d1 <= \$1039 ;
   always @(posedge clk)
-    s8_mag3 <= \$1050 ;
+    s3_r3 <= \$1040 ;
   always @(posedge clk)
-    neg3_d0 <= \$1051 ;
+    s4_up3 <= \$1041 ;
   always @(posedge clk)
-    neg3_d1 <= \$1052 ;
+    up3_d0 <= \$1042 ;
   always @(posedge clk)
-    neg3_d2 <= \$1053 ;
+    up3_d1 <= \$1043 ;
   always @(posedge clk)
-    neg3_d3 <= \$1054 ;
+    up3_d2 <= \$1044 ;
   always @(posedge clk)
-    neg3_d4 <= \$1055 ;
+    s8_mag3 <= \$1045 ;
   always @(posedge clk)
-    neg3_d5 <= \$1056 ;
+    neg3_d0 <= \$1046 ;
   always @(posedge clk)
-    s2_mag4 <= \$1057 ;
+    neg3_d1 <= \$1047 ;
   always @(posedge clk)
-    s2_neg4 <= \$1058 ;
+    neg3_d2 <= \$1048 ;
   always @(posedge clk)
-    xsat4_d0 <= \$1059 ;
+    neg3_d3 <= \$1049 ;
   always @(posedge clk)
-    xsat4_d1 <= \$1060 ;
+    neg3_d4 <= \$1050 ;
   always @(posedge clk)
-    xsat4_d2 <= \$1061 ;
+    neg3_d5 <= \$1051 ;
   always @(posedge clk)
-    xsat4_d3 <= \$1062 ;
+    s2_mag4 <= \$1052 ;
   always @(posedge clk)
-    xsat4_d4 <= \$1063 ;
+    s2_neg4 <= \$1053 ;
   always @(posedge clk)
-    xsat4_d5 <= \$1064 ;
+    s2_xsat4 <= \$1054 ;
   always @(posedge clk)
-    xsat4_d6 <= \$1065 ;
+    xsat4_d0 <= \$1055 ;
   always @(posedge clk)
-    s3_qc4 <= \$1066 ;
+    xsat4_d1 <= \$1056 ;
   always @(posedge clk)
-    s3_f4 <= \$1067 ;
+    xsat4_d2 <= \$1057 ;
   always @(posedge clk)
-    s3_k4 <= \$1068 ;
+    xsat4_d3 <= \$1058 ;
   always @(posedge clk)
-    s4_q4 <= \$1069 ;
+    xsat4_d4 <= \$1059 ;
   always @(posedge clk)
-    s5_big4 <= \$1070 ;
+    xsat4_d5 <= \$1060 ;
   always @(posedge clk)
-    big4_d0 <= \$1071 ;
+    s3_qc4 <= \$1061 ;
   always @(posedge clk)
-    big4_d1 <= \$1072 ;
+    s3_f4 <= \$1062 ;
   always @(posedge clk)
-    s5_q7_4 <= \$1073 ;
+    s3_k4 <= \$1063 ;
   always @(posedge clk)
-    q7_4_d0 <= \$1074 ;
+    s4_q4 <= \$1064 ;
   always @(posedge clk)
-    q7_4_d1 <= \$1075 ;
+    s5_big4 <= \$1065 ;
   always @(posedge clk)
-    s3_r4 <= \$1076 ;
+    big4_d0 <= \$1066 ;
   always @(posedge clk)
-    s4_up4 <= \$1077 ;
+    big4_d1 <= \$1067 ;
   always @(posedge clk)
-    up4_d0 <= \$1078 ;
+    s5_q7_4 <= \$1068 ;
   always @(posedge clk)
-    up4_d1 <= \$1079 ;
+    q7_4_d0 <= \$1069 ;
   always @(posedge clk)
-    up4_d2 <= \$1080 ;
+    q7_4_d1 <= \$1070 ;
   always @(posedge clk)
-    s8_mag4 <= \$1081 ;
+    s3_r4 <= \$1071 ;
   always @(posedge clk)
-    neg4_d0 <= \$1082 ;
+    s4_up4 <= \$1072 ;
   always @(posedge clk)
-    neg4_d1 <= \$1083 ;
+    up4_d0 <= \$1073 ;
   always @(posedge clk)
-    neg4_d2 <= \$1084 ;
+    up4_d1 <= \$1074 ;
   always @(posedge clk)
-    neg4_d3 <= \$1085 ;
+    up4_d2 <= \$1075 ;
   always @(posedge clk)
-    neg4_d4 <= \$1086 ;
+    s8_mag4 <= \$1076 ;
   always @(posedge clk)
-    neg4_d5 <= \$1087 ;
+    neg4_d0 <= \$1077 ;
   always @(posedge clk)
-    s2_mag5 <= \$1088 ;
+    neg4_d1 <= \$1078 ;
   always @(posedge clk)
-    s2_neg5 <= \$1089 ;
+    neg4_d2 <= \$1079 ;
   always @(posedge clk)
-    xsat5_d0 <= \$1090 ;
+    neg4_d3 <= \$1080 ;
   always @(posedge clk)
-    xsat5_d1 <= \$1091 ;
+    neg4_d4 <= \$1081 ;
   always @(posedge clk)
-    xsat5_d2 <= \$1092 ;
+    neg4_d5 <= \$1082 ;
   always @(posedge clk)
-    xsat5_d3 <= \$1093 ;
+    s2_mag5 <= \$1083 ;
   always @(posedge clk)
-    xsat5_d4 <= \$1094 ;
+    s2_neg5 <= \$1084 ;
   always @(posedge clk)
-    xsat5_d5 <= \$1095 ;
+    s2_xsat5 <= \$1085 ;
   always @(posedge clk)
-    xsat5_d6 <= \$1096 ;
+    xsat5_d0 <= \$1086 ;
   always @(posedge clk)
-    s3_qc5 <= \$1097 ;
+    xsat5_d1 <= \$1087 ;
   always @(posedge clk)
-    s3_f5 <= \$1098 ;
+    xsat5_d2 <= \$1088 ;
   always @(posedge clk)
-    s3_k5 <= \$1099 ;
+    xsat5_d3 <= \$1089 ;
   always @(posedge clk)
-    s4_q5 <= \$1100 ;
+    xsat5_d4 <= \$1090 ;
   always @(posedge clk)
-    s5_big5 <= \$1101 ;
+    xsat5_d5 <= \$1091 ;
   always @(posedge clk)
-    big5_d0 <= \$1102 ;
+    s3_qc5 <= \$1092 ;
   always @(posedge clk)
-    big5_d1 <= \$1103 ;
+    s3_f5 <= \$1093 ;
   always @(posedge clk)
-    s5_q7_5 <= \$1104 ;
+    s3_k5 <= \$1094 ;
   always @(posedge clk)
-    q7_5_d0 <= \$1105 ;
+    s4_q5 <= \$1095 ;
   always @(posedge clk)
-    q7_5_d1 <= \$1106 ;
+    s5_big5 <= \$1096 ;
   always @(posedge clk)
-    s3_r5 <= \$1107 ;
+    big5_d0 <= \$1097 ;
   always @(posedge clk)
-    s4_up5 <= \$1108 ;
+    big5_d1 <= \$1098 ;
   always @(posedge clk)
-    up5_d0 <= \$1109 ;
+    s5_q7_5 <= \$1099 ;
   always @(posedge clk)
-    up5_d1 <= \$1110 ;
+    q7_5_d0 <= \$1100 ;
   always @(posedge clk)
-    up5_d2 <= \$1111 ;
+    q7_5_d1 <= \$1101 ;
   always @(posedge clk)
-    s8_mag5 <= \$1112 ;
+    s3_r5 <= \$1102 ;
   always @(posedge clk)
-    neg5_d0 <= \$1113 ;
+    s4_up5 <= \$1103 ;
   always @(posedge clk)
-    neg5_d1 <= \$1114 ;
+    up5_d0 <= \$1104 ;
   always @(posedge clk)
-    neg5_d2 <= \$1115 ;
+    up5_d1 <= \$1105 ;
   always @(posedge clk)
-    neg5_d3 <= \$1116 ;
+    up5_d2 <= \$1106 ;
   always @(posedge clk)
-    neg5_d4 <= \$1117 ;
+    s8_mag5 <= \$1107 ;
   always @(posedge clk)
-    neg5_d5 <= \$1118 ;
+    neg5_d0 <= \$1108 ;
   always @(posedge clk)
-    s2_mag6 <= \$1119 ;
+    neg5_d1 <= \$1109 ;
   always @(posedge clk)
-    s2_neg6 <= \$1120 ;
+    neg5_d2 <= \$1110 ;
   always @(posedge clk)
-    xsat6_d0 <= \$1121 ;
+    neg5_d3 <= \$1111 ;
   always @(posedge clk)
-    xsat6_d1 <= \$1122 ;
+    neg5_d4 <= \$1112 ;
   always @(posedge clk)
-    xsat6_d2 <= \$1123 ;
+    neg5_d5 <= \$1113 ;
   always @(posedge clk)
-    xsat6_d3 <= \$1124 ;
+    s2_mag6 <= \$1114 ;
   always @(posedge clk)
-    xsat6_d4 <= \$1125 ;
+    s2_neg6 <= \$1115 ;
   always @(posedge clk)
-    xsat6_d5 <= \$1126 ;
+    s2_xsat6 <= \$1116 ;
   always @(posedge clk)
-    xsat6_d6 <= \$1127 ;
+    xsat6_d0 <= \$1117 ;
   always @(posedge clk)
-    s3_qc6 <= \$1128 ;
+    xsat6_d1 <= \$1118 ;
   always @(posedge clk)
-    s3_f6 <= \$1129 ;
+    xsat6_d2 <= \$1119 ;
   always @(posedge clk)
-    s3_k6 <= \$1130 ;
+    xsat6_d3 <= \$1120 ;
   always @(posedge clk)
-    s4_q6 <= \$1131 ;
+    xsat6_d4 <= \$1121 ;
   always @(posedge clk)
-    s5_big6 <= \$1132 ;
+    xsat6_d5 <= \$1122 ;
   always @(posedge clk)
-    big6_d0 <= \$1133 ;
+    s3_qc6 <= \$1123 ;
   always @(posedge clk)
-    big6_d1 <= \$1134 ;
+    s3_f6 <= \$1124 ;
   always @(posedge clk)
-    s5_q7_6 <= \$1135 ;
+    s3_k6 <= \$1125 ;
   always @(posedge clk)
-    q7_6_d0 <= \$1136 ;
+    s4_q6 <= \$1126 ;
   always @(posedge clk)
-    q7_6_d1 <= \$1137 ;
+    s5_big6 <= \$1127 ;
   always @(posedge clk)
-    s3_r6 <= \$1138 ;
+    big6_d0 <= \$1128 ;
   always @(posedge clk)
-    s4_up6 <= \$1139 ;
+    big6_d1 <= \$1129 ;
   always @(posedge clk)
-    up6_d0 <= \$1140 ;
+    s5_q7_6 <= \$1130 ;
   always @(posedge clk)
-    up6_d1 <= \$1141 ;
+    q7_6_d0 <= \$1131 ;
   always @(posedge clk)
-    up6_d2 <= \$1142 ;
+    q7_6_d1 <= \$1132 ;
   always @(posedge clk)
-    s8_mag6 <= \$1143 ;
+    s3_r6 <= \$1133 ;
   always @(posedge clk)
-    neg6_d0 <= \$1144 ;
+    s4_up6 <= \$1134 ;
   always @(posedge clk)
-    neg6_d1 <= \$1145 ;
+    up6_d0 <= \$1135 ;
   always @(posedge clk)
-    neg6_d2 <= \$1146 ;
+    up6_d1 <= \$1136 ;
   always @(posedge clk)
-    neg6_d3 <= \$1147 ;
+    up6_d2 <= \$1137 ;
   always @(posedge clk)
-    neg6_d4 <= \$1148 ;
+    s8_mag6 <= \$1138 ;
   always @(posedge clk)
-    neg6_d5 <= \$1149 ;
+    neg6_d0 <= \$1139 ;
   always @(posedge clk)
-    s2_mag7 <= \$1150 ;
+    neg6_d1 <= \$1140 ;
   always @(posedge clk)
-    s2_neg7 <= \$1151 ;
+    neg6_d2 <= \$1141 ;
   always @(posedge clk)
-    xsat7_d0 <= \$1152 ;
+    neg6_d3 <= \$1142 ;
   always @(posedge clk)
-    xsat7_d1 <= \$1153 ;
+    neg6_d4 <= \$1143 ;
   always @(posedge clk)
-    xsat7_d2 <= \$1154 ;
+    neg6_d5 <= \$1144 ;
   always @(posedge clk)
-    xsat7_d3 <= \$1155 ;
+    s2_mag7 <= \$1145 ;
   always @(posedge clk)
-    xsat7_d4 <= \$1156 ;
+    s2_neg7 <= \$1146 ;
   always @(posedge clk)
-    xsat7_d5 <= \$1157 ;
+    s2_xsat7 <= \$1147 ;
   always @(posedge clk)
-    xsat7_d6 <= \$1158 ;
+    xsat7_d0 <= \$1148 ;
   always @(posedge clk)
-    s3_qc7 <= \$1159 ;
+    xsat7_d1 <= \$1149 ;
   always @(posedge clk)
-    s3_f7 <= \$1160 ;
+    xsat7_d2 <= \$1150 ;
   always @(posedge clk)
-    s3_k7 <= \$1161 ;
+    xsat7_d3 <= \$1151 ;
   always @(posedge clk)
-    s4_q7 <= \$1162 ;
+    xsat7_d4 <= \$1152 ;
   always @(posedge clk)
-    s5_big7 <= \$1163 ;
+    xsat7_d5 <= \$1153 ;
   always @(posedge clk)
-    big7_d0 <= \$1164 ;
+    s3_qc7 <= \$1154 ;
   always @(posedge clk)
-    big7_d1 <= \$1165 ;
+    s3_f7 <= \$1155 ;
   always @(posedge clk)
-    s5_q7_7 <= \$1166 ;
+    s3_k7 <= \$1156 ;
   always @(posedge clk)
-    q7_7_d0 <= \$1167 ;
+    s4_q7 <= \$1157 ;
   always @(posedge clk)
-    q7_7_d1 <= \$1168 ;
+    s5_big7 <= \$1158 ;
   always @(posedge clk)
-    s3_r7 <= \$1169 ;
+    big7_d0 <= \$1159 ;
   always @(posedge clk)
-    s4_up7 <= \$1170 ;
+    big7_d1 <= \$1160 ;
   always @(posedge clk)
-    up7_d0 <= \$1171 ;
+    s5_q7_7 <= \$1161 ;
   always @(posedge clk)
-    up7_d1 <= \$1172 ;
+    q7_7_d0 <= \$1162 ;
   always @(posedge clk)
-    up7_d2 <= \$1173 ;
+    q7_7_d1 <= \$1163 ;
   always @(posedge clk)
-    s8_mag7 <= \$1174 ;
+    s3_r7 <= \$1164 ;
   always @(posedge clk)
-    neg7_d0 <= \$1175 ;
+    s4_up7 <= \$1165 ;
   always @(posedge clk)
-    neg7_d1 <= \$1176 ;
+    up7_d0 <= \$1166 ;
   always @(posedge clk)
-    neg7_d2 <= \$1177 ;
+    up7_d1 <= \$1167 ;
   always @(posedge clk)
-    neg7_d3 <= \$1178 ;
+    up7_d2 <= \$1168 ;
   always @(posedge clk)
-    neg7_d4 <= \$1179 ;
+    s8_mag7 <= \$1169 ;
   always @(posedge clk)
-    neg7_d5 <= \$1180 ;
+    neg7_d0 <= \$1170 ;
   always @(posedge clk)
-    valid_d0 <= \$1181 ;
+    neg7_d1 <= \$1171 ;
   always @(posedge clk)
-    valid_d1 <= \$1182 ;
+    neg7_d2 <= \$1172 ;
   always @(posedge clk)
-    valid_d2 <= \$1183 ;
+    neg7_d3 <= \$1173 ;
   always @(posedge clk)
-    valid_d3 <= \$1184 ;
+    neg7_d4 <= \$1174 ;
   always @(posedge clk)
-    valid_d4 <= \$1185 ;
+    neg7_d5 <= \$1175 ;
   always @(posedge clk)
-    valid_d5 <= \$1186 ;
+    valid_d0 <= \$1176 ;
   always @(posedge clk)
-    valid_d6 <= \$1187 ;
+    valid_d1 <= \$1177 ;
   always @(posedge clk)
-    valid_d7 <= \$1188 ;
+    valid_d2 <= \$1178 ;
   always @(posedge clk)
-    last_d0 <= \$1189 ;
+    valid_d3 <= \$1179 ;
   always @(posedge clk)
-    last_d1 <= \$1190 ;
+    valid_d4 <= \$1180 ;
   always @(posedge clk)
-    last_d2 <= \$1191 ;
+    valid_d5 <= \$1181 ;
   always @(posedge clk)
-    last_d3 <= \$1192 ;
+    valid_d6 <= \$1182 ;
   always @(posedge clk)
-    last_d4 <= \$1193 ;
+    valid_d7 <= \$1183 ;
   always @(posedge clk)
-    last_d5 <= \$1194 ;
+    last_d0 <= \$1184 ;
   always @(posedge clk)
-    last_d6 <= \$1195 ;
+    last_d1 <= \$1185 ;
   always @(posedge clk)
-    last_d7 <= \$1196 ;
+    last_d2 <= \$1186 ;
   always @(posedge clk)
-    keep_d0 <= \$1197 ;
+    last_d3 <= \$1187 ;
   always @(posedge clk)
-    keep_d1 <= \$1198 ;
+    last_d4 <= \$1188 ;
   always @(posedge clk)
-    keep_d2 <= \$1199 ;
+    last_d5 <= \$1189 ;
   always @(posedge clk)
-    keep_d3 <= \$1200 ;
+    last_d6 <= \$1190 ;
   always @(posedge clk)
-    keep_d4 <= \$1201 ;
+    last_d7 <= \$1191 ;
   always @(posedge clk)
-    keep_d5 <= \$1202 ;
+    keep_d0 <= \$1192 ;
   always @(posedge clk)
-    keep_d6 <= \$1203 ;
+    keep_d1 <= \$1193 ;
   always @(posedge clk)
-    keep_d7 <= \$1204 ;
+    keep_d2 <= \$1194 ;
   always @(posedge clk)
-    k_out_d0 <= \$1205 ;
+    keep_d3 <= \$1195 ;
   always @(posedge clk)
-    k_out_d1 <= \$1206 ;
+    keep_d4 <= \$1196 ;
   always @(posedge clk)
-    k_out_d2 <= \$1207 ;
+    keep_d5 <= \$1197 ;
   always @(posedge clk)
-    k_out_d3 <= \$1208 ;
+    keep_d6 <= \$1198 ;
   always @(posedge clk)
-    k_out_d4 <= \$1209 ;
+    keep_d7 <= \$1199 ;
   always @(posedge clk)
-    k_out_d5 <= \$1210 ;
+    k_out_d0 <= \$1200 ;
+  always @(posedge clk)
+    k_out_d1 <= \$1201 ;
+  always @(posedge clk)
+    k_out_d2 <= \$1202 ;
+  always @(posedge clk)
+    k_out_d3 <= \$1203 ;
+  always @(posedge clk)
+    k_out_d4 <= \$1204 ;
+  always @(posedge clk)
+    k_out_d5 <= \$1205 ;
   \shift_round_stochastic.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -2938,36 +2932,106 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = \$571 ;
+    \$872  = \$571 ;
     if (rst) begin
-      \$879  = 1'h1;
+      \$872  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = bad_shift;
+    \$873  = bad_shift;
     if (\$573 ) begin
-      \$880  = 1'h1;
+      \$873  = 1'h1;
     end
     if (rst) begin
-      \$880  = 1'h0;
+      \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = s1_k;
+    \$874  = s1_k;
     if (i__ready) begin
-      \$881  = i__payload[261:256];
+      \$874  = i__payload[261:256];
     end
     if (rst) begin
-      \$881  = 6'h00;
+      \$874  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = s1_x0;
+    \$875  = s1_x0;
     if (i__ready) begin
-      \$882  = \$575 ;
+      \$875  = i__payload[31:0];
+    end
+    if (rst) begin
+      \$875  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$876  = s1_x1;
+    if (i__ready) begin
+      \$876  = i__payload[63:32];
+    end
+    if (rst) begin
+      \$876  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$877  = s1_x2;
+    if (i__ready) begin
+      \$877  = i__payload[95:64];
+    end
+    if (rst) begin
+      \$877  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$878  = s1_x3;
+    if (i__ready) begin
+      \$878  = i__payload[127:96];
+    end
+    if (rst) begin
+      \$878  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$879  = s1_x4;
+    if (i__ready) begin
+      \$879  = i__payload[159:128];
+    end
+    if (rst) begin
+      \$879  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$880  = s1_x5;
+    if (i__ready) begin
+      \$880  = i__payload[191:160];
+    end
+    if (rst) begin
+      \$880  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$881  = s1_x6;
+    if (i__ready) begin
+      \$881  = i__payload[223:192];
+    end
+    if (rst) begin
+      \$881  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$882  = s1_x7;
+    if (i__ready) begin
+      \$882  = i__payload[255:224];
     end
     if (rst) begin
       \$882  = 32'd0;
@@ -2975,79 +3039,79 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = s1_x1;
+    \$883  = only_saturate_d0;
     if (i__ready) begin
-      \$883  = \$577 ;
+      \$883  = \$576 ;
     end
     if (rst) begin
-      \$883  = 32'd0;
+      \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = s1_x2;
+    \$884  = only_saturate_d1;
     if (i__ready) begin
-      \$884  = \$579 ;
+      \$884  = only_saturate_d0;
     end
     if (rst) begin
-      \$884  = 32'd0;
+      \$884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = s1_x3;
+    \$885  = only_saturate_d2;
     if (i__ready) begin
-      \$885  = \$581 ;
+      \$885  = only_saturate_d1;
     end
     if (rst) begin
-      \$885  = 32'd0;
+      \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = s1_x4;
+    \$886  = only_saturate_d3;
     if (i__ready) begin
-      \$886  = \$583 ;
+      \$886  = only_saturate_d2;
     end
     if (rst) begin
-      \$886  = 32'd0;
+      \$886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = s1_x5;
+    \$887  = only_saturate_d4;
     if (i__ready) begin
-      \$887  = \$585 ;
+      \$887  = only_saturate_d3;
     end
     if (rst) begin
-      \$887  = 32'd0;
+      \$887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = s1_x6;
+    \$888  = only_saturate_d5;
     if (i__ready) begin
-      \$888  = \$587 ;
+      \$888  = only_saturate_d4;
     end
     if (rst) begin
-      \$888  = 32'd0;
+      \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = s1_x7;
+    \$889  = only_saturate_d6;
     if (i__ready) begin
-      \$889  = \$589 ;
+      \$889  = only_saturate_d5;
     end
     if (rst) begin
-      \$889  = 32'd0;
+      \$889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = only_saturate_d0;
+    \$890  = only_saturate_d7;
     if (i__ready) begin
-      \$890  = \$592 ;
+      \$890  = only_saturate_d6;
     end
     if (rst) begin
       \$890  = 1'h0;
@@ -3055,29 +3119,29 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = only_saturate_d1;
+    \$891  = s2_k;
     if (i__ready) begin
-      \$891  = only_saturate_d0;
+      \$891  = s1_k;
     end
     if (rst) begin
-      \$891  = 1'h0;
+      \$891  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = only_saturate_d2;
+    \$892  = s2_mask;
     if (i__ready) begin
-      \$892  = only_saturate_d1;
+      \$892  = { \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577  };
     end
     if (rst) begin
-      \$892  = 1'h0;
+      \$892  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = only_saturate_d3;
+    \$893  = refused_d0;
     if (i__ready) begin
-      \$893  = only_saturate_d2;
+      \$893  = \$609 ;
     end
     if (rst) begin
       \$893  = 1'h0;
@@ -3085,9 +3149,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = only_saturate_d4;
+    \$894  = refused_d1;
     if (i__ready) begin
-      \$894  = only_saturate_d3;
+      \$894  = refused_d0;
     end
     if (rst) begin
       \$894  = 1'h0;
@@ -3095,9 +3159,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = only_saturate_d5;
-    if (i__ready) begin
-      \$895  = only_saturate_d4;
+    \$895  = group;
+    if (take) begin
+      \$895  = \$613 [0];
     end
     if (rst) begin
       \$895  = 1'h0;
@@ -3105,39 +3169,48 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = only_saturate_d6;
+    \$896  = s1_r0;
     if (i__ready) begin
-      \$896  = only_saturate_d5;
+      \$896  = lfsr_next0;
     end
     if (rst) begin
-      \$896  = 1'h0;
+      \$896  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = only_saturate_d7;
-    if (i__ready) begin
-      \$897  = only_saturate_d6;
+    \$897  = lfsr0;
+    if (\$619 ) begin
+      casez (group)
+        1'h0:
+            \$897  = lfsr_next0;
+      endcase
     end
     if (rst) begin
-      \$897  = 1'h0;
+      \$897  = 32'd1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = s2_k;
-    if (i__ready) begin
-      \$898  = s1_k;
+    \$898  = lfsr8;
+    if (\$619 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$898  = lfsr_next0;
+      endcase
     end
     if (rst) begin
-      \$898  = 6'h00;
+      \$898  = 32'd9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = s2_mask;
+    \$899  = s1_r1;
     if (i__ready) begin
-      \$899  = { \$624 , \$623 , \$622 , \$621 , \$620 , \$619 , \$618 , \$617 , \$616 , \$615 , \$614 , \$613 , \$612 , \$611 , \$610 , \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593  };
+      \$899  = lfsr_next1;
     end
     if (rst) begin
       \$899  = 32'd0;
@@ -3145,292 +3218,292 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = group;
-    if (take) begin
-      \$900  = \$628 [0];
-    end
-    if (rst) begin
-      \$900  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = s1_r0;
-    if (i__ready) begin
-      \$901  = lfsr_next0;
-    end
-    if (rst) begin
-      \$901  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = lfsr0;
-    if (\$634 ) begin
+    \$900  = lfsr1;
+    if (\$625 ) begin
       casez (group)
         1'h0:
-            \$902  = lfsr_next0;
+            \$900  = lfsr_next1;
       endcase
     end
     if (rst) begin
-      \$902  = 32'd1;
+      \$900  = 32'd2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = lfsr8;
-    if (\$634 ) begin
+    \$901  = lfsr9;
+    if (\$625 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$903  = lfsr_next0;
+            \$901  = lfsr_next1;
       endcase
     end
     if (rst) begin
-      \$903  = 32'd9;
+      \$901  = 32'd10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = s1_r1;
+    \$902  = s1_r2;
     if (i__ready) begin
-      \$904  = lfsr_next1;
+      \$902  = lfsr_next2;
     end
     if (rst) begin
-      \$904  = 32'd0;
+      \$902  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = lfsr1;
-    if (\$640 ) begin
+    \$903  = lfsr2;
+    if (\$631 ) begin
       casez (group)
         1'h0:
-            \$905  = lfsr_next1;
+            \$903  = lfsr_next2;
       endcase
     end
     if (rst) begin
-      \$905  = 32'd2;
+      \$903  = 32'd3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = lfsr9;
-    if (\$640 ) begin
+    \$904  = lfsr10;
+    if (\$631 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$906  = lfsr_next1;
+            \$904  = lfsr_next2;
       endcase
     end
     if (rst) begin
-      \$906  = 32'd10;
+      \$904  = 32'd11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = s1_r2;
+    \$905  = s1_r3;
     if (i__ready) begin
-      \$907  = lfsr_next2;
+      \$905  = lfsr_next3;
     end
     if (rst) begin
-      \$907  = 32'd0;
+      \$905  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = lfsr2;
-    if (\$646 ) begin
+    \$906  = lfsr3;
+    if (\$637 ) begin
       casez (group)
         1'h0:
-            \$908  = lfsr_next2;
+            \$906  = lfsr_next3;
       endcase
     end
     if (rst) begin
-      \$908  = 32'd3;
+      \$906  = 32'd4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = lfsr10;
-    if (\$646 ) begin
+    \$907  = lfsr11;
+    if (\$637 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$909  = lfsr_next2;
+            \$907  = lfsr_next3;
       endcase
     end
     if (rst) begin
-      \$909  = 32'd11;
+      \$907  = 32'd12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = s1_r3;
+    \$908  = s1_r4;
     if (i__ready) begin
-      \$910  = lfsr_next3;
+      \$908  = lfsr_next4;
     end
     if (rst) begin
-      \$910  = 32'd0;
+      \$908  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = lfsr3;
-    if (\$652 ) begin
+    \$909  = lfsr4;
+    if (\$643 ) begin
       casez (group)
         1'h0:
-            \$911  = lfsr_next3;
+            \$909  = lfsr_next4;
       endcase
     end
     if (rst) begin
-      \$911  = 32'd4;
+      \$909  = 32'd5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = lfsr11;
-    if (\$652 ) begin
+    \$910  = lfsr12;
+    if (\$643 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$912  = lfsr_next3;
+            \$910  = lfsr_next4;
       endcase
     end
     if (rst) begin
-      \$912  = 32'd12;
+      \$910  = 32'd13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = s1_r4;
+    \$911  = s1_r5;
     if (i__ready) begin
-      \$913  = lfsr_next4;
+      \$911  = lfsr_next5;
     end
     if (rst) begin
-      \$913  = 32'd0;
+      \$911  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = lfsr4;
-    if (\$658 ) begin
+    \$912  = lfsr5;
+    if (\$649 ) begin
       casez (group)
         1'h0:
-            \$914  = lfsr_next4;
+            \$912  = lfsr_next5;
       endcase
     end
     if (rst) begin
-      \$914  = 32'd5;
+      \$912  = 32'd6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = lfsr12;
-    if (\$658 ) begin
+    \$913  = lfsr13;
+    if (\$649 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$915  = lfsr_next4;
+            \$913  = lfsr_next5;
       endcase
     end
     if (rst) begin
-      \$915  = 32'd13;
+      \$913  = 32'd14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = s1_r5;
+    \$914  = s1_r6;
     if (i__ready) begin
-      \$916  = lfsr_next5;
+      \$914  = lfsr_next6;
     end
     if (rst) begin
-      \$916  = 32'd0;
+      \$914  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = lfsr5;
-    if (\$664 ) begin
+    \$915  = lfsr6;
+    if (\$655 ) begin
       casez (group)
         1'h0:
-            \$917  = lfsr_next5;
+            \$915  = lfsr_next6;
       endcase
     end
     if (rst) begin
-      \$917  = 32'd6;
+      \$915  = 32'd7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = lfsr13;
-    if (\$664 ) begin
+    \$916  = lfsr14;
+    if (\$655 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$918  = lfsr_next5;
+            \$916  = lfsr_next6;
       endcase
     end
     if (rst) begin
-      \$918  = 32'd14;
+      \$916  = 32'd15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = s1_r6;
+    \$917  = s1_r7;
     if (i__ready) begin
-      \$919  = lfsr_next6;
+      \$917  = lfsr_next7;
     end
     if (rst) begin
-      \$919  = 32'd0;
+      \$917  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = lfsr6;
-    if (\$670 ) begin
+    \$918  = lfsr7;
+    if (\$661 ) begin
       casez (group)
         1'h0:
-            \$920  = lfsr_next6;
+            \$918  = lfsr_next7;
       endcase
     end
     if (rst) begin
-      \$920  = 32'd7;
+      \$918  = 32'd8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = lfsr14;
-    if (\$670 ) begin
+    \$919  = lfsr15;
+    if (\$661 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$921  = lfsr_next6;
+            \$919  = lfsr_next7;
       endcase
     end
     if (rst) begin
-      \$921  = 32'd15;
+      \$919  = 32'd16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = s1_r7;
+    \$920  = s2_r0;
     if (i__ready) begin
-      \$922  = lfsr_next7;
+      \$920  = s1_r0;
+    end
+    if (rst) begin
+      \$920  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = s2_r1;
+    if (i__ready) begin
+      \$921  = s1_r1;
+    end
+    if (rst) begin
+      \$921  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = s2_r2;
+    if (i__ready) begin
+      \$922  = s1_r2;
     end
     if (rst) begin
       \$922  = 32'd0;
@@ -3438,38 +3511,29 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = lfsr7;
-    if (\$676 ) begin
-      casez (group)
-        1'h0:
-            \$923  = lfsr_next7;
-      endcase
-    end
-    if (rst) begin
-      \$923  = 32'd8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = lfsr15;
-    if (\$676 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$924  = lfsr_next7;
-      endcase
-    end
-    if (rst) begin
-      \$924  = 32'd16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = s2_r0;
+    \$923  = s2_r3;
     if (i__ready) begin
-      \$925  = s1_r0;
+      \$923  = s1_r3;
+    end
+    if (rst) begin
+      \$923  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = s2_r4;
+    if (i__ready) begin
+      \$924  = s1_r4;
+    end
+    if (rst) begin
+      \$924  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$925  = s2_r5;
+    if (i__ready) begin
+      \$925  = s1_r5;
     end
     if (rst) begin
       \$925  = 32'd0;
@@ -3477,9 +3541,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = s2_r1;
+    \$926  = s2_r6;
     if (i__ready) begin
-      \$926  = s1_r1;
+      \$926  = s1_r6;
     end
     if (rst) begin
       \$926  = 32'd0;
@@ -3487,9 +3551,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = s2_r2;
+    \$927  = s2_r7;
     if (i__ready) begin
-      \$927  = s1_r2;
+      \$927  = s1_r7;
     end
     if (rst) begin
       \$927  = 32'd0;
@@ -3497,9 +3561,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = s2_r3;
+    \$928  = s2_mag0;
     if (i__ready) begin
-      \$928  = s1_r3;
+      \$928  = \$664 [31:0];
     end
     if (rst) begin
       \$928  = 32'd0;
@@ -3507,69 +3571,69 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = s2_r4;
+    \$929  = s2_neg0;
     if (i__ready) begin
-      \$929  = s1_r4;
+      \$929  = \$665 ;
     end
     if (rst) begin
-      \$929  = 32'd0;
+      \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = s2_r5;
+    \$930  = s2_xsat0;
     if (i__ready) begin
-      \$930  = s1_r5;
+      \$930  = \$675 ;
     end
     if (rst) begin
-      \$930  = 32'd0;
+      \$930  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = s2_r6;
+    \$931  = xsat0_d0;
     if (i__ready) begin
-      \$931  = s1_r6;
+      \$931  = \$676 ;
     end
     if (rst) begin
-      \$931  = 32'd0;
+      \$931  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = s2_r7;
+    \$932  = xsat0_d1;
     if (i__ready) begin
-      \$932  = s1_r7;
+      \$932  = xsat0_d0;
     end
     if (rst) begin
-      \$932  = 32'd0;
+      \$932  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = s2_mag0;
+    \$933  = xsat0_d2;
     if (i__ready) begin
-      \$933  = \$679 [31:0];
+      \$933  = xsat0_d1;
     end
     if (rst) begin
-      \$933  = 32'd0;
+      \$933  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = s2_neg0;
+    \$934  = xsat0_d3;
     if (i__ready) begin
-      \$934  = \$680 ;
+      \$934  = xsat0_d2;
     end
     if (rst) begin
-      \$934  = 1'h0;
+      \$934  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = xsat0_d0;
+    \$935  = xsat0_d4;
     if (i__ready) begin
-      \$935  = \$690 ;
+      \$935  = xsat0_d3;
     end
     if (rst) begin
       \$935  = 8'h00;
@@ -3577,9 +3641,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = xsat0_d1;
+    \$936  = xsat0_d5;
     if (i__ready) begin
-      \$936  = xsat0_d0;
+      \$936  = xsat0_d4;
     end
     if (rst) begin
       \$936  = 8'h00;
@@ -3587,119 +3651,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = xsat0_d2;
+    \$937  = s3_qc0;
     if (i__ready) begin
-      \$937  = xsat0_d1;
+      \$937  = \$677 ;
     end
     if (rst) begin
-      \$937  = 8'h00;
+      \$937  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = xsat0_d3;
+    \$938  = s3_f0;
     if (i__ready) begin
-      \$938  = xsat0_d2;
+      \$938  = \$678 ;
     end
     if (rst) begin
-      \$938  = 8'h00;
+      \$938  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = xsat0_d4;
+    \$939  = s3_k0;
     if (i__ready) begin
-      \$939  = xsat0_d3;
+      \$939  = s2_k[2:0];
     end
     if (rst) begin
-      \$939  = 8'h00;
+      \$939  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = xsat0_d5;
+    \$940  = s4_q0;
     if (i__ready) begin
-      \$940  = xsat0_d4;
+      \$940  = \$679 ;
     end
     if (rst) begin
-      \$940  = 8'h00;
+      \$940  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = xsat0_d6;
+    \$941  = s5_big0;
     if (i__ready) begin
-      \$941  = xsat0_d5;
+      \$941  = \$680 ;
     end
     if (rst) begin
-      \$941  = 8'h00;
+      \$941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = s3_qc0;
+    \$942  = big0_d0;
     if (i__ready) begin
-      \$942  = \$691 ;
+      \$942  = s5_big0;
     end
     if (rst) begin
-      \$942  = 32'd0;
+      \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = s3_f0;
+    \$943  = big0_d1;
     if (i__ready) begin
-      \$943  = \$692 ;
+      \$943  = big0_d0;
     end
     if (rst) begin
-      \$943  = 32'd0;
+      \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = s3_k0;
+    \$944  = s5_q7_0;
     if (i__ready) begin
-      \$944  = s2_k[2:0];
+      \$944  = s4_q0[6:0];
     end
     if (rst) begin
-      \$944  = 3'h0;
+      \$944  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = s4_q0;
+    \$945  = q7_0_d0;
     if (i__ready) begin
-      \$945  = \$693 ;
+      \$945  = s5_q7_0;
     end
     if (rst) begin
-      \$945  = 32'd0;
+      \$945  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = s5_big0;
+    \$946  = q7_0_d1;
     if (i__ready) begin
-      \$946  = \$694 ;
+      \$946  = q7_0_d0;
     end
     if (rst) begin
-      \$946  = 1'h0;
+      \$946  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = big0_d0;
+    \$947  = s3_r0;
     if (i__ready) begin
-      \$947  = s5_big0;
+      \$947  = \$681 ;
     end
     if (rst) begin
-      \$947  = 1'h0;
+      \$947  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = big0_d1;
+    \$948  = s4_up0;
     if (i__ready) begin
-      \$948  = big0_d0;
+      \$948  = \$682 ;
     end
     if (rst) begin
       \$948  = 1'h0;
@@ -3707,49 +3771,49 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = s5_q7_0;
+    \$949  = up0_d0;
     if (i__ready) begin
-      \$949  = s4_q0[6:0];
+      \$949  = s4_up0;
     end
     if (rst) begin
-      \$949  = 7'h00;
+      \$949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = q7_0_d0;
+    \$950  = up0_d1;
     if (i__ready) begin
-      \$950  = s5_q7_0;
+      \$950  = up0_d0;
     end
     if (rst) begin
-      \$950  = 7'h00;
+      \$950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = q7_0_d1;
+    \$951  = up0_d2;
     if (i__ready) begin
-      \$951  = q7_0_d0;
+      \$951  = up0_d1;
     end
     if (rst) begin
-      \$951  = 7'h00;
+      \$951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = s3_r0;
+    \$952  = s8_mag0;
     if (i__ready) begin
-      \$952  = \$695 ;
+      \$952  = \$687 [6:0];
     end
     if (rst) begin
-      \$952  = 32'd0;
+      \$952  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = s4_up0;
+    \$953  = neg0_d0;
     if (i__ready) begin
-      \$953  = \$696 ;
+      \$953  = s2_neg0;
     end
     if (rst) begin
       \$953  = 1'h0;
@@ -3757,9 +3821,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = up0_d0;
+    \$954  = neg0_d1;
     if (i__ready) begin
-      \$954  = s4_up0;
+      \$954  = neg0_d0;
     end
     if (rst) begin
       \$954  = 1'h0;
@@ -3767,9 +3831,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = up0_d1;
+    \$955  = neg0_d2;
     if (i__ready) begin
-      \$955  = up0_d0;
+      \$955  = neg0_d1;
     end
     if (rst) begin
       \$955  = 1'h0;
@@ -3777,9 +3841,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = up0_d2;
+    \$956  = neg0_d3;
     if (i__ready) begin
-      \$956  = up0_d1;
+      \$956  = neg0_d2;
     end
     if (rst) begin
       \$956  = 1'h0;
@@ -3787,19 +3851,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = s8_mag0;
+    \$957  = neg0_d4;
     if (i__ready) begin
-      \$957  = \$701 [6:0];
+      \$957  = neg0_d3;
     end
     if (rst) begin
-      \$957  = 7'h00;
+      \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = neg0_d0;
+    \$958  = neg0_d5;
     if (i__ready) begin
-      \$958  = s2_neg0;
+      \$958  = neg0_d4;
     end
     if (rst) begin
       \$958  = 1'h0;
@@ -3807,19 +3871,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = neg0_d1;
+    \$959  = s2_mag1;
     if (i__ready) begin
-      \$959  = neg0_d0;
+      \$959  = \$690 [31:0];
     end
     if (rst) begin
-      \$959  = 1'h0;
+      \$959  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = neg0_d2;
+    \$960  = s2_neg1;
     if (i__ready) begin
-      \$960  = neg0_d1;
+      \$960  = \$691 ;
     end
     if (rst) begin
       \$960  = 1'h0;
@@ -3827,59 +3891,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = neg0_d3;
+    \$961  = s2_xsat1;
     if (i__ready) begin
-      \$961  = neg0_d2;
+      \$961  = \$701 ;
     end
     if (rst) begin
-      \$961  = 1'h0;
+      \$961  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = neg0_d4;
+    \$962  = xsat1_d0;
     if (i__ready) begin
-      \$962  = neg0_d3;
+      \$962  = \$702 ;
     end
     if (rst) begin
-      \$962  = 1'h0;
+      \$962  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = neg0_d5;
+    \$963  = xsat1_d1;
     if (i__ready) begin
-      \$963  = neg0_d4;
+      \$963  = xsat1_d0;
     end
     if (rst) begin
-      \$963  = 1'h0;
+      \$963  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = s2_mag1;
+    \$964  = xsat1_d2;
     if (i__ready) begin
-      \$964  = \$704 [31:0];
+      \$964  = xsat1_d1;
     end
     if (rst) begin
-      \$964  = 32'd0;
+      \$964  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = s2_neg1;
+    \$965  = xsat1_d3;
     if (i__ready) begin
-      \$965  = \$705 ;
+      \$965  = xsat1_d2;
     end
     if (rst) begin
-      \$965  = 1'h0;
+      \$965  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = xsat1_d0;
+    \$966  = xsat1_d4;
     if (i__ready) begin
-      \$966  = \$715 ;
+      \$966  = xsat1_d3;
     end
     if (rst) begin
       \$966  = 8'h00;
@@ -3887,9 +3951,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = xsat1_d1;
+    \$967  = xsat1_d5;
     if (i__ready) begin
-      \$967  = xsat1_d0;
+      \$967  = xsat1_d4;
     end
     if (rst) begin
       \$967  = 8'h00;
@@ -3897,119 +3961,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = xsat1_d2;
+    \$968  = s3_qc1;
     if (i__ready) begin
-      \$968  = xsat1_d1;
+      \$968  = \$703 ;
     end
     if (rst) begin
-      \$968  = 8'h00;
+      \$968  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = xsat1_d3;
+    \$969  = s3_f1;
     if (i__ready) begin
-      \$969  = xsat1_d2;
+      \$969  = \$704 ;
     end
     if (rst) begin
-      \$969  = 8'h00;
+      \$969  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = xsat1_d4;
+    \$970  = s3_k1;
     if (i__ready) begin
-      \$970  = xsat1_d3;
+      \$970  = s2_k[2:0];
     end
     if (rst) begin
-      \$970  = 8'h00;
+      \$970  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = xsat1_d5;
+    \$971  = s4_q1;
     if (i__ready) begin
-      \$971  = xsat1_d4;
+      \$971  = \$705 ;
     end
     if (rst) begin
-      \$971  = 8'h00;
+      \$971  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = xsat1_d6;
+    \$972  = s5_big1;
     if (i__ready) begin
-      \$972  = xsat1_d5;
+      \$972  = \$706 ;
     end
     if (rst) begin
-      \$972  = 8'h00;
+      \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = s3_qc1;
+    \$973  = big1_d0;
     if (i__ready) begin
-      \$973  = \$716 ;
+      \$973  = s5_big1;
     end
     if (rst) begin
-      \$973  = 32'd0;
+      \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = s3_f1;
+    \$974  = big1_d1;
     if (i__ready) begin
-      \$974  = \$717 ;
+      \$974  = big1_d0;
     end
     if (rst) begin
-      \$974  = 32'd0;
+      \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = s3_k1;
+    \$975  = s5_q7_1;
     if (i__ready) begin
-      \$975  = s2_k[2:0];
+      \$975  = s4_q1[6:0];
     end
     if (rst) begin
-      \$975  = 3'h0;
+      \$975  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = s4_q1;
+    \$976  = q7_1_d0;
     if (i__ready) begin
-      \$976  = \$718 ;
+      \$976  = s5_q7_1;
     end
     if (rst) begin
-      \$976  = 32'd0;
+      \$976  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = s5_big1;
+    \$977  = q7_1_d1;
     if (i__ready) begin
-      \$977  = \$719 ;
+      \$977  = q7_1_d0;
     end
     if (rst) begin
-      \$977  = 1'h0;
+      \$977  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = big1_d0;
+    \$978  = s3_r1;
     if (i__ready) begin
-      \$978  = s5_big1;
+      \$978  = \$707 ;
     end
     if (rst) begin
-      \$978  = 1'h0;
+      \$978  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = big1_d1;
+    \$979  = s4_up1;
     if (i__ready) begin
-      \$979  = big1_d0;
+      \$979  = \$708 ;
     end
     if (rst) begin
       \$979  = 1'h0;
@@ -4017,49 +4081,49 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = s5_q7_1;
+    \$980  = up1_d0;
     if (i__ready) begin
-      \$980  = s4_q1[6:0];
+      \$980  = s4_up1;
     end
     if (rst) begin
-      \$980  = 7'h00;
+      \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = q7_1_d0;
+    \$981  = up1_d1;
     if (i__ready) begin
-      \$981  = s5_q7_1;
+      \$981  = up1_d0;
     end
     if (rst) begin
-      \$981  = 7'h00;
+      \$981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = q7_1_d1;
+    \$982  = up1_d2;
     if (i__ready) begin
-      \$982  = q7_1_d0;
+      \$982  = up1_d1;
     end
     if (rst) begin
-      \$982  = 7'h00;
+      \$982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = s3_r1;
+    \$983  = s8_mag1;
     if (i__ready) begin
-      \$983  = \$720 ;
+      \$983  = \$713 [6:0];
     end
     if (rst) begin
-      \$983  = 32'd0;
+      \$983  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = s4_up1;
+    \$984  = neg1_d0;
     if (i__ready) begin
-      \$984  = \$721 ;
+      \$984  = s2_neg1;
     end
     if (rst) begin
       \$984  = 1'h0;
@@ -4067,9 +4131,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = up1_d0;
+    \$985  = neg1_d1;
     if (i__ready) begin
-      \$985  = s4_up1;
+      \$985  = neg1_d0;
     end
     if (rst) begin
       \$985  = 1'h0;
@@ -4077,9 +4141,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = up1_d1;
+    \$986  = neg1_d2;
     if (i__ready) begin
-      \$986  = up1_d0;
+      \$986  = neg1_d1;
     end
     if (rst) begin
       \$986  = 1'h0;
@@ -4087,9 +4151,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = up1_d2;
+    \$987  = neg1_d3;
     if (i__ready) begin
-      \$987  = up1_d1;
+      \$987  = neg1_d2;
     end
     if (rst) begin
       \$987  = 1'h0;
@@ -4097,19 +4161,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = s8_mag1;
+    \$988  = neg1_d4;
     if (i__ready) begin
-      \$988  = \$726 [6:0];
+      \$988  = neg1_d3;
     end
     if (rst) begin
-      \$988  = 7'h00;
+      \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = neg1_d0;
+    \$989  = neg1_d5;
     if (i__ready) begin
-      \$989  = s2_neg1;
+      \$989  = neg1_d4;
     end
     if (rst) begin
       \$989  = 1'h0;
@@ -4117,19 +4181,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = neg1_d1;
+    \$990  = s2_mag2;
     if (i__ready) begin
-      \$990  = neg1_d0;
+      \$990  = \$716 [31:0];
     end
     if (rst) begin
-      \$990  = 1'h0;
+      \$990  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = neg1_d2;
+    \$991  = s2_neg2;
     if (i__ready) begin
-      \$991  = neg1_d1;
+      \$991  = \$717 ;
     end
     if (rst) begin
       \$991  = 1'h0;
@@ -4137,59 +4201,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = neg1_d3;
+    \$992  = s2_xsat2;
     if (i__ready) begin
-      \$992  = neg1_d2;
+      \$992  = \$727 ;
     end
     if (rst) begin
-      \$992  = 1'h0;
+      \$992  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = neg1_d4;
+    \$993  = xsat2_d0;
     if (i__ready) begin
-      \$993  = neg1_d3;
+      \$993  = \$728 ;
     end
     if (rst) begin
-      \$993  = 1'h0;
+      \$993  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = neg1_d5;
+    \$994  = xsat2_d1;
     if (i__ready) begin
-      \$994  = neg1_d4;
+      \$994  = xsat2_d0;
     end
     if (rst) begin
-      \$994  = 1'h0;
+      \$994  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = s2_mag2;
+    \$995  = xsat2_d2;
     if (i__ready) begin
-      \$995  = \$729 [31:0];
+      \$995  = xsat2_d1;
     end
     if (rst) begin
-      \$995  = 32'd0;
+      \$995  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = s2_neg2;
+    \$996  = xsat2_d3;
     if (i__ready) begin
-      \$996  = \$730 ;
+      \$996  = xsat2_d2;
     end
     if (rst) begin
-      \$996  = 1'h0;
+      \$996  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = xsat2_d0;
+    \$997  = xsat2_d4;
     if (i__ready) begin
-      \$997  = \$740 ;
+      \$997  = xsat2_d3;
     end
     if (rst) begin
       \$997  = 8'h00;
@@ -4197,9 +4261,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = xsat2_d1;
+    \$998  = xsat2_d5;
     if (i__ready) begin
-      \$998  = xsat2_d0;
+      \$998  = xsat2_d4;
     end
     if (rst) begin
       \$998  = 8'h00;
@@ -4207,119 +4271,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = xsat2_d2;
+    \$999  = s3_qc2;
     if (i__ready) begin
-      \$999  = xsat2_d1;
+      \$999  = \$729 ;
     end
     if (rst) begin
-      \$999  = 8'h00;
+      \$999  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = xsat2_d3;
+    \$1000  = s3_f2;
     if (i__ready) begin
-      \$1000  = xsat2_d2;
+      \$1000  = \$730 ;
     end
     if (rst) begin
-      \$1000  = 8'h00;
+      \$1000  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = xsat2_d4;
+    \$1001  = s3_k2;
     if (i__ready) begin
-      \$1001  = xsat2_d3;
+      \$1001  = s2_k[2:0];
     end
     if (rst) begin
-      \$1001  = 8'h00;
+      \$1001  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = xsat2_d5;
+    \$1002  = s4_q2;
     if (i__ready) begin
-      \$1002  = xsat2_d4;
+      \$1002  = \$731 ;
     end
     if (rst) begin
-      \$1002  = 8'h00;
+      \$1002  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = xsat2_d6;
+    \$1003  = s5_big2;
     if (i__ready) begin
-      \$1003  = xsat2_d5;
+      \$1003  = \$732 ;
     end
     if (rst) begin
-      \$1003  = 8'h00;
+      \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = s3_qc2;
+    \$1004  = big2_d0;
     if (i__ready) begin
-      \$1004  = \$741 ;
+      \$1004  = s5_big2;
     end
     if (rst) begin
-      \$1004  = 32'd0;
+      \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = s3_f2;
+    \$1005  = big2_d1;
     if (i__ready) begin
-      \$1005  = \$742 ;
+      \$1005  = big2_d0;
     end
     if (rst) begin
-      \$1005  = 32'd0;
+      \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = s3_k2;
+    \$1006  = s5_q7_2;
     if (i__ready) begin
-      \$1006  = s2_k[2:0];
+      \$1006  = s4_q2[6:0];
     end
     if (rst) begin
-      \$1006  = 3'h0;
+      \$1006  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = s4_q2;
+    \$1007  = q7_2_d0;
     if (i__ready) begin
-      \$1007  = \$743 ;
+      \$1007  = s5_q7_2;
     end
     if (rst) begin
-      \$1007  = 32'd0;
+      \$1007  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = s5_big2;
+    \$1008  = q7_2_d1;
     if (i__ready) begin
-      \$1008  = \$744 ;
+      \$1008  = q7_2_d0;
     end
     if (rst) begin
-      \$1008  = 1'h0;
+      \$1008  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = big2_d0;
+    \$1009  = s3_r2;
     if (i__ready) begin
-      \$1009  = s5_big2;
+      \$1009  = \$733 ;
     end
     if (rst) begin
-      \$1009  = 1'h0;
+      \$1009  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = big2_d1;
+    \$1010  = s4_up2;
     if (i__ready) begin
-      \$1010  = big2_d0;
+      \$1010  = \$734 ;
     end
     if (rst) begin
       \$1010  = 1'h0;
@@ -4327,49 +4391,49 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = s5_q7_2;
+    \$1011  = up2_d0;
     if (i__ready) begin
-      \$1011  = s4_q2[6:0];
+      \$1011  = s4_up2;
     end
     if (rst) begin
-      \$1011  = 7'h00;
+      \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = q7_2_d0;
+    \$1012  = up2_d1;
     if (i__ready) begin
-      \$1012  = s5_q7_2;
+      \$1012  = up2_d0;
     end
     if (rst) begin
-      \$1012  = 7'h00;
+      \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = q7_2_d1;
+    \$1013  = up2_d2;
     if (i__ready) begin
-      \$1013  = q7_2_d0;
+      \$1013  = up2_d1;
     end
     if (rst) begin
-      \$1013  = 7'h00;
+      \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = s3_r2;
+    \$1014  = s8_mag2;
     if (i__ready) begin
-      \$1014  = \$745 ;
+      \$1014  = \$739 [6:0];
     end
     if (rst) begin
-      \$1014  = 32'd0;
+      \$1014  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = s4_up2;
+    \$1015  = neg2_d0;
     if (i__ready) begin
-      \$1015  = \$746 ;
+      \$1015  = s2_neg2;
     end
     if (rst) begin
       \$1015  = 1'h0;
@@ -4377,9 +4441,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = up2_d0;
+    \$1016  = neg2_d1;
     if (i__ready) begin
-      \$1016  = s4_up2;
+      \$1016  = neg2_d0;
     end
     if (rst) begin
       \$1016  = 1'h0;
@@ -4387,9 +4451,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = up2_d1;
+    \$1017  = neg2_d2;
     if (i__ready) begin
-      \$1017  = up2_d0;
+      \$1017  = neg2_d1;
     end
     if (rst) begin
       \$1017  = 1'h0;
@@ -4397,9 +4461,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = up2_d2;
+    \$1018  = neg2_d3;
     if (i__ready) begin
-      \$1018  = up2_d1;
+      \$1018  = neg2_d2;
     end
     if (rst) begin
       \$1018  = 1'h0;
@@ -4407,19 +4471,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = s8_mag2;
+    \$1019  = neg2_d4;
     if (i__ready) begin
-      \$1019  = \$751 [6:0];
+      \$1019  = neg2_d3;
     end
     if (rst) begin
-      \$1019  = 7'h00;
+      \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = neg2_d0;
+    \$1020  = neg2_d5;
     if (i__ready) begin
-      \$1020  = s2_neg2;
+      \$1020  = neg2_d4;
     end
     if (rst) begin
       \$1020  = 1'h0;
@@ -4427,19 +4491,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = neg2_d1;
+    \$1021  = s2_mag3;
     if (i__ready) begin
-      \$1021  = neg2_d0;
+      \$1021  = \$742 [31:0];
     end
     if (rst) begin
-      \$1021  = 1'h0;
+      \$1021  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = neg2_d2;
+    \$1022  = s2_neg3;
     if (i__ready) begin
-      \$1022  = neg2_d1;
+      \$1022  = \$743 ;
     end
     if (rst) begin
       \$1022  = 1'h0;
@@ -4447,59 +4511,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = neg2_d3;
+    \$1023  = s2_xsat3;
     if (i__ready) begin
-      \$1023  = neg2_d2;
+      \$1023  = \$753 ;
     end
     if (rst) begin
-      \$1023  = 1'h0;
+      \$1023  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = neg2_d4;
+    \$1024  = xsat3_d0;
     if (i__ready) begin
-      \$1024  = neg2_d3;
+      \$1024  = \$754 ;
     end
     if (rst) begin
-      \$1024  = 1'h0;
+      \$1024  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = neg2_d5;
+    \$1025  = xsat3_d1;
     if (i__ready) begin
-      \$1025  = neg2_d4;
+      \$1025  = xsat3_d0;
     end
     if (rst) begin
-      \$1025  = 1'h0;
+      \$1025  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = s2_mag3;
+    \$1026  = xsat3_d2;
     if (i__ready) begin
-      \$1026  = \$754 [31:0];
+      \$1026  = xsat3_d1;
     end
     if (rst) begin
-      \$1026  = 32'd0;
+      \$1026  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = s2_neg3;
+    \$1027  = xsat3_d3;
     if (i__ready) begin
-      \$1027  = \$755 ;
+      \$1027  = xsat3_d2;
     end
     if (rst) begin
-      \$1027  = 1'h0;
+      \$1027  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = xsat3_d0;
+    \$1028  = xsat3_d4;
     if (i__ready) begin
-      \$1028  = \$765 ;
+      \$1028  = xsat3_d3;
     end
     if (rst) begin
       \$1028  = 8'h00;
@@ -4507,9 +4571,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = xsat3_d1;
+    \$1029  = xsat3_d5;
     if (i__ready) begin
-      \$1029  = xsat3_d0;
+      \$1029  = xsat3_d4;
     end
     if (rst) begin
       \$1029  = 8'h00;
@@ -4517,119 +4581,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = xsat3_d2;
+    \$1030  = s3_qc3;
     if (i__ready) begin
-      \$1030  = xsat3_d1;
+      \$1030  = \$755 ;
     end
     if (rst) begin
-      \$1030  = 8'h00;
+      \$1030  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = xsat3_d3;
+    \$1031  = s3_f3;
     if (i__ready) begin
-      \$1031  = xsat3_d2;
+      \$1031  = \$756 ;
     end
     if (rst) begin
-      \$1031  = 8'h00;
+      \$1031  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = xsat3_d4;
+    \$1032  = s3_k3;
     if (i__ready) begin
-      \$1032  = xsat3_d3;
+      \$1032  = s2_k[2:0];
     end
     if (rst) begin
-      \$1032  = 8'h00;
+      \$1032  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = xsat3_d5;
+    \$1033  = s4_q3;
     if (i__ready) begin
-      \$1033  = xsat3_d4;
+      \$1033  = \$757 ;
     end
     if (rst) begin
-      \$1033  = 8'h00;
+      \$1033  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = xsat3_d6;
+    \$1034  = s5_big3;
     if (i__ready) begin
-      \$1034  = xsat3_d5;
+      \$1034  = \$758 ;
     end
     if (rst) begin
-      \$1034  = 8'h00;
+      \$1034  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = s3_qc3;
+    \$1035  = big3_d0;
     if (i__ready) begin
-      \$1035  = \$766 ;
+      \$1035  = s5_big3;
     end
     if (rst) begin
-      \$1035  = 32'd0;
+      \$1035  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = s3_f3;
+    \$1036  = big3_d1;
     if (i__ready) begin
-      \$1036  = \$767 ;
+      \$1036  = big3_d0;
     end
     if (rst) begin
-      \$1036  = 32'd0;
+      \$1036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = s3_k3;
+    \$1037  = s5_q7_3;
     if (i__ready) begin
-      \$1037  = s2_k[2:0];
+      \$1037  = s4_q3[6:0];
     end
     if (rst) begin
-      \$1037  = 3'h0;
+      \$1037  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = s4_q3;
+    \$1038  = q7_3_d0;
     if (i__ready) begin
-      \$1038  = \$768 ;
+      \$1038  = s5_q7_3;
     end
     if (rst) begin
-      \$1038  = 32'd0;
+      \$1038  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = s5_big3;
+    \$1039  = q7_3_d1;
     if (i__ready) begin
-      \$1039  = \$769 ;
+      \$1039  = q7_3_d0;
     end
     if (rst) begin
-      \$1039  = 1'h0;
+      \$1039  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = big3_d0;
+    \$1040  = s3_r3;
     if (i__ready) begin
-      \$1040  = s5_big3;
+      \$1040  = \$759 ;
     end
     if (rst) begin
-      \$1040  = 1'h0;
+      \$1040  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = big3_d1;
+    \$1041  = s4_up3;
     if (i__ready) begin
-      \$1041  = big3_d0;
+      \$1041  = \$760 ;
     end
     if (rst) begin
       \$1041  = 1'h0;
@@ -4637,49 +4701,49 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = s5_q7_3;
+    \$1042  = up3_d0;
     if (i__ready) begin
-      \$1042  = s4_q3[6:0];
+      \$1042  = s4_up3;
     end
     if (rst) begin
-      \$1042  = 7'h00;
+      \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = q7_3_d0;
+    \$1043  = up3_d1;
     if (i__ready) begin
-      \$1043  = s5_q7_3;
+      \$1043  = up3_d0;
     end
     if (rst) begin
-      \$1043  = 7'h00;
+      \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = q7_3_d1;
+    \$1044  = up3_d2;
     if (i__ready) begin
-      \$1044  = q7_3_d0;
+      \$1044  = up3_d1;
     end
     if (rst) begin
-      \$1044  = 7'h00;
+      \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = s3_r3;
+    \$1045  = s8_mag3;
     if (i__ready) begin
-      \$1045  = \$770 ;
+      \$1045  = \$765 [6:0];
     end
     if (rst) begin
-      \$1045  = 32'd0;
+      \$1045  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = s4_up3;
+    \$1046  = neg3_d0;
     if (i__ready) begin
-      \$1046  = \$771 ;
+      \$1046  = s2_neg3;
     end
     if (rst) begin
       \$1046  = 1'h0;
@@ -4687,9 +4751,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = up3_d0;
+    \$1047  = neg3_d1;
     if (i__ready) begin
-      \$1047  = s4_up3;
+      \$1047  = neg3_d0;
     end
     if (rst) begin
       \$1047  = 1'h0;
@@ -4697,9 +4761,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = up3_d1;
+    \$1048  = neg3_d2;
     if (i__ready) begin
-      \$1048  = up3_d0;
+      \$1048  = neg3_d1;
     end
     if (rst) begin
       \$1048  = 1'h0;
@@ -4707,9 +4771,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = up3_d2;
+    \$1049  = neg3_d3;
     if (i__ready) begin
-      \$1049  = up3_d1;
+      \$1049  = neg3_d2;
     end
     if (rst) begin
       \$1049  = 1'h0;
@@ -4717,19 +4781,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = s8_mag3;
+    \$1050  = neg3_d4;
     if (i__ready) begin
-      \$1050  = \$776 [6:0];
+      \$1050  = neg3_d3;
     end
     if (rst) begin
-      \$1050  = 7'h00;
+      \$1050  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = neg3_d0;
+    \$1051  = neg3_d5;
     if (i__ready) begin
-      \$1051  = s2_neg3;
+      \$1051  = neg3_d4;
     end
     if (rst) begin
       \$1051  = 1'h0;
@@ -4737,19 +4801,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = neg3_d1;
+    \$1052  = s2_mag4;
     if (i__ready) begin
-      \$1052  = neg3_d0;
+      \$1052  = \$768 [31:0];
     end
     if (rst) begin
-      \$1052  = 1'h0;
+      \$1052  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = neg3_d2;
+    \$1053  = s2_neg4;
     if (i__ready) begin
-      \$1053  = neg3_d1;
+      \$1053  = \$769 ;
     end
     if (rst) begin
       \$1053  = 1'h0;
@@ -4757,59 +4821,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = neg3_d3;
+    \$1054  = s2_xsat4;
     if (i__ready) begin
-      \$1054  = neg3_d2;
+      \$1054  = \$779 ;
     end
     if (rst) begin
-      \$1054  = 1'h0;
+      \$1054  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = neg3_d4;
+    \$1055  = xsat4_d0;
     if (i__ready) begin
-      \$1055  = neg3_d3;
+      \$1055  = \$780 ;
     end
     if (rst) begin
-      \$1055  = 1'h0;
+      \$1055  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = neg3_d5;
+    \$1056  = xsat4_d1;
     if (i__ready) begin
-      \$1056  = neg3_d4;
+      \$1056  = xsat4_d0;
     end
     if (rst) begin
-      \$1056  = 1'h0;
+      \$1056  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = s2_mag4;
+    \$1057  = xsat4_d2;
     if (i__ready) begin
-      \$1057  = \$779 [31:0];
+      \$1057  = xsat4_d1;
     end
     if (rst) begin
-      \$1057  = 32'd0;
+      \$1057  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = s2_neg4;
+    \$1058  = xsat4_d3;
     if (i__ready) begin
-      \$1058  = \$780 ;
+      \$1058  = xsat4_d2;
     end
     if (rst) begin
-      \$1058  = 1'h0;
+      \$1058  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = xsat4_d0;
+    \$1059  = xsat4_d4;
     if (i__ready) begin
-      \$1059  = \$790 ;
+      \$1059  = xsat4_d3;
     end
     if (rst) begin
       \$1059  = 8'h00;
@@ -4817,9 +4881,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = xsat4_d1;
+    \$1060  = xsat4_d5;
     if (i__ready) begin
-      \$1060  = xsat4_d0;
+      \$1060  = xsat4_d4;
     end
     if (rst) begin
       \$1060  = 8'h00;
@@ -4827,119 +4891,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = xsat4_d2;
+    \$1061  = s3_qc4;
     if (i__ready) begin
-      \$1061  = xsat4_d1;
+      \$1061  = \$781 ;
     end
     if (rst) begin
-      \$1061  = 8'h00;
+      \$1061  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = xsat4_d3;
+    \$1062  = s3_f4;
     if (i__ready) begin
-      \$1062  = xsat4_d2;
+      \$1062  = \$782 ;
     end
     if (rst) begin
-      \$1062  = 8'h00;
+      \$1062  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = xsat4_d4;
+    \$1063  = s3_k4;
     if (i__ready) begin
-      \$1063  = xsat4_d3;
+      \$1063  = s2_k[2:0];
     end
     if (rst) begin
-      \$1063  = 8'h00;
+      \$1063  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = xsat4_d5;
+    \$1064  = s4_q4;
     if (i__ready) begin
-      \$1064  = xsat4_d4;
+      \$1064  = \$783 ;
     end
     if (rst) begin
-      \$1064  = 8'h00;
+      \$1064  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = xsat4_d6;
+    \$1065  = s5_big4;
     if (i__ready) begin
-      \$1065  = xsat4_d5;
+      \$1065  = \$784 ;
     end
     if (rst) begin
-      \$1065  = 8'h00;
+      \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = s3_qc4;
+    \$1066  = big4_d0;
     if (i__ready) begin
-      \$1066  = \$791 ;
+      \$1066  = s5_big4;
     end
     if (rst) begin
-      \$1066  = 32'd0;
+      \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = s3_f4;
+    \$1067  = big4_d1;
     if (i__ready) begin
-      \$1067  = \$792 ;
+      \$1067  = big4_d0;
     end
     if (rst) begin
-      \$1067  = 32'd0;
+      \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = s3_k4;
+    \$1068  = s5_q7_4;
     if (i__ready) begin
-      \$1068  = s2_k[2:0];
+      \$1068  = s4_q4[6:0];
     end
     if (rst) begin
-      \$1068  = 3'h0;
+      \$1068  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = s4_q4;
+    \$1069  = q7_4_d0;
     if (i__ready) begin
-      \$1069  = \$793 ;
+      \$1069  = s5_q7_4;
     end
     if (rst) begin
-      \$1069  = 32'd0;
+      \$1069  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = s5_big4;
+    \$1070  = q7_4_d1;
     if (i__ready) begin
-      \$1070  = \$794 ;
+      \$1070  = q7_4_d0;
     end
     if (rst) begin
-      \$1070  = 1'h0;
+      \$1070  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = big4_d0;
+    \$1071  = s3_r4;
     if (i__ready) begin
-      \$1071  = s5_big4;
+      \$1071  = \$785 ;
     end
     if (rst) begin
-      \$1071  = 1'h0;
+      \$1071  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = big4_d1;
+    \$1072  = s4_up4;
     if (i__ready) begin
-      \$1072  = big4_d0;
+      \$1072  = \$786 ;
     end
     if (rst) begin
       \$1072  = 1'h0;
@@ -4947,49 +5011,49 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = s5_q7_4;
+    \$1073  = up4_d0;
     if (i__ready) begin
-      \$1073  = s4_q4[6:0];
+      \$1073  = s4_up4;
     end
     if (rst) begin
-      \$1073  = 7'h00;
+      \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = q7_4_d0;
+    \$1074  = up4_d1;
     if (i__ready) begin
-      \$1074  = s5_q7_4;
+      \$1074  = up4_d0;
     end
     if (rst) begin
-      \$1074  = 7'h00;
+      \$1074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = q7_4_d1;
+    \$1075  = up4_d2;
     if (i__ready) begin
-      \$1075  = q7_4_d0;
+      \$1075  = up4_d1;
     end
     if (rst) begin
-      \$1075  = 7'h00;
+      \$1075  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = s3_r4;
+    \$1076  = s8_mag4;
     if (i__ready) begin
-      \$1076  = \$795 ;
+      \$1076  = \$791 [6:0];
     end
     if (rst) begin
-      \$1076  = 32'd0;
+      \$1076  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = s4_up4;
+    \$1077  = neg4_d0;
     if (i__ready) begin
-      \$1077  = \$796 ;
+      \$1077  = s2_neg4;
     end
     if (rst) begin
       \$1077  = 1'h0;
@@ -4997,9 +5061,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = up4_d0;
+    \$1078  = neg4_d1;
     if (i__ready) begin
-      \$1078  = s4_up4;
+      \$1078  = neg4_d0;
     end
     if (rst) begin
       \$1078  = 1'h0;
@@ -5007,9 +5071,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = up4_d1;
+    \$1079  = neg4_d2;
     if (i__ready) begin
-      \$1079  = up4_d0;
+      \$1079  = neg4_d1;
     end
     if (rst) begin
       \$1079  = 1'h0;
@@ -5017,9 +5081,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = up4_d2;
+    \$1080  = neg4_d3;
     if (i__ready) begin
-      \$1080  = up4_d1;
+      \$1080  = neg4_d2;
     end
     if (rst) begin
       \$1080  = 1'h0;
@@ -5027,19 +5091,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = s8_mag4;
+    \$1081  = neg4_d4;
     if (i__ready) begin
-      \$1081  = \$801 [6:0];
+      \$1081  = neg4_d3;
     end
     if (rst) begin
-      \$1081  = 7'h00;
+      \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = neg4_d0;
+    \$1082  = neg4_d5;
     if (i__ready) begin
-      \$1082  = s2_neg4;
+      \$1082  = neg4_d4;
     end
     if (rst) begin
       \$1082  = 1'h0;
@@ -5047,19 +5111,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = neg4_d1;
+    \$1083  = s2_mag5;
     if (i__ready) begin
-      \$1083  = neg4_d0;
+      \$1083  = \$794 [31:0];
     end
     if (rst) begin
-      \$1083  = 1'h0;
+      \$1083  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = neg4_d2;
+    \$1084  = s2_neg5;
     if (i__ready) begin
-      \$1084  = neg4_d1;
+      \$1084  = \$795 ;
     end
     if (rst) begin
       \$1084  = 1'h0;
@@ -5067,59 +5131,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = neg4_d3;
+    \$1085  = s2_xsat5;
     if (i__ready) begin
-      \$1085  = neg4_d2;
+      \$1085  = \$805 ;
     end
     if (rst) begin
-      \$1085  = 1'h0;
+      \$1085  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = neg4_d4;
+    \$1086  = xsat5_d0;
     if (i__ready) begin
-      \$1086  = neg4_d3;
+      \$1086  = \$806 ;
     end
     if (rst) begin
-      \$1086  = 1'h0;
+      \$1086  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = neg4_d5;
+    \$1087  = xsat5_d1;
     if (i__ready) begin
-      \$1087  = neg4_d4;
+      \$1087  = xsat5_d0;
     end
     if (rst) begin
-      \$1087  = 1'h0;
+      \$1087  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = s2_mag5;
+    \$1088  = xsat5_d2;
     if (i__ready) begin
-      \$1088  = \$804 [31:0];
+      \$1088  = xsat5_d1;
     end
     if (rst) begin
-      \$1088  = 32'd0;
+      \$1088  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = s2_neg5;
+    \$1089  = xsat5_d3;
     if (i__ready) begin
-      \$1089  = \$805 ;
+      \$1089  = xsat5_d2;
     end
     if (rst) begin
-      \$1089  = 1'h0;
+      \$1089  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = xsat5_d0;
+    \$1090  = xsat5_d4;
     if (i__ready) begin
-      \$1090  = \$815 ;
+      \$1090  = xsat5_d3;
     end
     if (rst) begin
       \$1090  = 8'h00;
@@ -5127,9 +5191,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = xsat5_d1;
+    \$1091  = xsat5_d5;
     if (i__ready) begin
-      \$1091  = xsat5_d0;
+      \$1091  = xsat5_d4;
     end
     if (rst) begin
       \$1091  = 8'h00;
@@ -5137,119 +5201,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = xsat5_d2;
+    \$1092  = s3_qc5;
     if (i__ready) begin
-      \$1092  = xsat5_d1;
+      \$1092  = \$807 ;
     end
     if (rst) begin
-      \$1092  = 8'h00;
+      \$1092  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = xsat5_d3;
+    \$1093  = s3_f5;
     if (i__ready) begin
-      \$1093  = xsat5_d2;
+      \$1093  = \$808 ;
     end
     if (rst) begin
-      \$1093  = 8'h00;
+      \$1093  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = xsat5_d4;
+    \$1094  = s3_k5;
     if (i__ready) begin
-      \$1094  = xsat5_d3;
+      \$1094  = s2_k[2:0];
     end
     if (rst) begin
-      \$1094  = 8'h00;
+      \$1094  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = xsat5_d5;
+    \$1095  = s4_q5;
     if (i__ready) begin
-      \$1095  = xsat5_d4;
+      \$1095  = \$809 ;
     end
     if (rst) begin
-      \$1095  = 8'h00;
+      \$1095  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = xsat5_d6;
+    \$1096  = s5_big5;
     if (i__ready) begin
-      \$1096  = xsat5_d5;
+      \$1096  = \$810 ;
     end
     if (rst) begin
-      \$1096  = 8'h00;
+      \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = s3_qc5;
+    \$1097  = big5_d0;
     if (i__ready) begin
-      \$1097  = \$816 ;
+      \$1097  = s5_big5;
     end
     if (rst) begin
-      \$1097  = 32'd0;
+      \$1097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = s3_f5;
+    \$1098  = big5_d1;
     if (i__ready) begin
-      \$1098  = \$817 ;
+      \$1098  = big5_d0;
     end
     if (rst) begin
-      \$1098  = 32'd0;
+      \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = s3_k5;
+    \$1099  = s5_q7_5;
     if (i__ready) begin
-      \$1099  = s2_k[2:0];
+      \$1099  = s4_q5[6:0];
     end
     if (rst) begin
-      \$1099  = 3'h0;
+      \$1099  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = s4_q5;
+    \$1100  = q7_5_d0;
     if (i__ready) begin
-      \$1100  = \$818 ;
+      \$1100  = s5_q7_5;
     end
     if (rst) begin
-      \$1100  = 32'd0;
+      \$1100  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = s5_big5;
+    \$1101  = q7_5_d1;
     if (i__ready) begin
-      \$1101  = \$819 ;
+      \$1101  = q7_5_d0;
     end
     if (rst) begin
-      \$1101  = 1'h0;
+      \$1101  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = big5_d0;
+    \$1102  = s3_r5;
     if (i__ready) begin
-      \$1102  = s5_big5;
+      \$1102  = \$811 ;
     end
     if (rst) begin
-      \$1102  = 1'h0;
+      \$1102  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = big5_d1;
+    \$1103  = s4_up5;
     if (i__ready) begin
-      \$1103  = big5_d0;
+      \$1103  = \$812 ;
     end
     if (rst) begin
       \$1103  = 1'h0;
@@ -5257,49 +5321,49 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = s5_q7_5;
+    \$1104  = up5_d0;
     if (i__ready) begin
-      \$1104  = s4_q5[6:0];
+      \$1104  = s4_up5;
     end
     if (rst) begin
-      \$1104  = 7'h00;
+      \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = q7_5_d0;
+    \$1105  = up5_d1;
     if (i__ready) begin
-      \$1105  = s5_q7_5;
+      \$1105  = up5_d0;
     end
     if (rst) begin
-      \$1105  = 7'h00;
+      \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = q7_5_d1;
+    \$1106  = up5_d2;
     if (i__ready) begin
-      \$1106  = q7_5_d0;
+      \$1106  = up5_d1;
     end
     if (rst) begin
-      \$1106  = 7'h00;
+      \$1106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = s3_r5;
+    \$1107  = s8_mag5;
     if (i__ready) begin
-      \$1107  = \$820 ;
+      \$1107  = \$817 [6:0];
     end
     if (rst) begin
-      \$1107  = 32'd0;
+      \$1107  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = s4_up5;
+    \$1108  = neg5_d0;
     if (i__ready) begin
-      \$1108  = \$821 ;
+      \$1108  = s2_neg5;
     end
     if (rst) begin
       \$1108  = 1'h0;
@@ -5307,9 +5371,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = up5_d0;
+    \$1109  = neg5_d1;
     if (i__ready) begin
-      \$1109  = s4_up5;
+      \$1109  = neg5_d0;
     end
     if (rst) begin
       \$1109  = 1'h0;
@@ -5317,9 +5381,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = up5_d1;
+    \$1110  = neg5_d2;
     if (i__ready) begin
-      \$1110  = up5_d0;
+      \$1110  = neg5_d1;
     end
     if (rst) begin
       \$1110  = 1'h0;
@@ -5327,9 +5391,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = up5_d2;
+    \$1111  = neg5_d3;
     if (i__ready) begin
-      \$1111  = up5_d1;
+      \$1111  = neg5_d2;
     end
     if (rst) begin
       \$1111  = 1'h0;
@@ -5337,19 +5401,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = s8_mag5;
+    \$1112  = neg5_d4;
     if (i__ready) begin
-      \$1112  = \$826 [6:0];
+      \$1112  = neg5_d3;
     end
     if (rst) begin
-      \$1112  = 7'h00;
+      \$1112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = neg5_d0;
+    \$1113  = neg5_d5;
     if (i__ready) begin
-      \$1113  = s2_neg5;
+      \$1113  = neg5_d4;
     end
     if (rst) begin
       \$1113  = 1'h0;
@@ -5357,19 +5421,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = neg5_d1;
+    \$1114  = s2_mag6;
     if (i__ready) begin
-      \$1114  = neg5_d0;
+      \$1114  = \$820 [31:0];
     end
     if (rst) begin
-      \$1114  = 1'h0;
+      \$1114  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = neg5_d2;
+    \$1115  = s2_neg6;
     if (i__ready) begin
-      \$1115  = neg5_d1;
+      \$1115  = \$821 ;
     end
     if (rst) begin
       \$1115  = 1'h0;
@@ -5377,59 +5441,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = neg5_d3;
+    \$1116  = s2_xsat6;
     if (i__ready) begin
-      \$1116  = neg5_d2;
+      \$1116  = \$831 ;
     end
     if (rst) begin
-      \$1116  = 1'h0;
+      \$1116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = neg5_d4;
+    \$1117  = xsat6_d0;
     if (i__ready) begin
-      \$1117  = neg5_d3;
+      \$1117  = \$832 ;
     end
     if (rst) begin
-      \$1117  = 1'h0;
+      \$1117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = neg5_d5;
+    \$1118  = xsat6_d1;
     if (i__ready) begin
-      \$1118  = neg5_d4;
+      \$1118  = xsat6_d0;
     end
     if (rst) begin
-      \$1118  = 1'h0;
+      \$1118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = s2_mag6;
+    \$1119  = xsat6_d2;
     if (i__ready) begin
-      \$1119  = \$829 [31:0];
+      \$1119  = xsat6_d1;
     end
     if (rst) begin
-      \$1119  = 32'd0;
+      \$1119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = s2_neg6;
+    \$1120  = xsat6_d3;
     if (i__ready) begin
-      \$1120  = \$830 ;
+      \$1120  = xsat6_d2;
     end
     if (rst) begin
-      \$1120  = 1'h0;
+      \$1120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = xsat6_d0;
+    \$1121  = xsat6_d4;
     if (i__ready) begin
-      \$1121  = \$840 ;
+      \$1121  = xsat6_d3;
     end
     if (rst) begin
       \$1121  = 8'h00;
@@ -5437,9 +5501,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = xsat6_d1;
+    \$1122  = xsat6_d5;
     if (i__ready) begin
-      \$1122  = xsat6_d0;
+      \$1122  = xsat6_d4;
     end
     if (rst) begin
       \$1122  = 8'h00;
@@ -5447,119 +5511,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = xsat6_d2;
+    \$1123  = s3_qc6;
     if (i__ready) begin
-      \$1123  = xsat6_d1;
+      \$1123  = \$833 ;
     end
     if (rst) begin
-      \$1123  = 8'h00;
+      \$1123  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = xsat6_d3;
+    \$1124  = s3_f6;
     if (i__ready) begin
-      \$1124  = xsat6_d2;
+      \$1124  = \$834 ;
     end
     if (rst) begin
-      \$1124  = 8'h00;
+      \$1124  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = xsat6_d4;
+    \$1125  = s3_k6;
     if (i__ready) begin
-      \$1125  = xsat6_d3;
+      \$1125  = s2_k[2:0];
     end
     if (rst) begin
-      \$1125  = 8'h00;
+      \$1125  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = xsat6_d5;
+    \$1126  = s4_q6;
     if (i__ready) begin
-      \$1126  = xsat6_d4;
+      \$1126  = \$835 ;
     end
     if (rst) begin
-      \$1126  = 8'h00;
+      \$1126  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = xsat6_d6;
+    \$1127  = s5_big6;
     if (i__ready) begin
-      \$1127  = xsat6_d5;
+      \$1127  = \$836 ;
     end
     if (rst) begin
-      \$1127  = 8'h00;
+      \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = s3_qc6;
+    \$1128  = big6_d0;
     if (i__ready) begin
-      \$1128  = \$841 ;
+      \$1128  = s5_big6;
     end
     if (rst) begin
-      \$1128  = 32'd0;
+      \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = s3_f6;
+    \$1129  = big6_d1;
     if (i__ready) begin
-      \$1129  = \$842 ;
+      \$1129  = big6_d0;
     end
     if (rst) begin
-      \$1129  = 32'd0;
+      \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = s3_k6;
+    \$1130  = s5_q7_6;
     if (i__ready) begin
-      \$1130  = s2_k[2:0];
+      \$1130  = s4_q6[6:0];
     end
     if (rst) begin
-      \$1130  = 3'h0;
+      \$1130  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = s4_q6;
+    \$1131  = q7_6_d0;
     if (i__ready) begin
-      \$1131  = \$843 ;
+      \$1131  = s5_q7_6;
     end
     if (rst) begin
-      \$1131  = 32'd0;
+      \$1131  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = s5_big6;
+    \$1132  = q7_6_d1;
     if (i__ready) begin
-      \$1132  = \$844 ;
+      \$1132  = q7_6_d0;
     end
     if (rst) begin
-      \$1132  = 1'h0;
+      \$1132  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = big6_d0;
+    \$1133  = s3_r6;
     if (i__ready) begin
-      \$1133  = s5_big6;
+      \$1133  = \$837 ;
     end
     if (rst) begin
-      \$1133  = 1'h0;
+      \$1133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = big6_d1;
+    \$1134  = s4_up6;
     if (i__ready) begin
-      \$1134  = big6_d0;
+      \$1134  = \$838 ;
     end
     if (rst) begin
       \$1134  = 1'h0;
@@ -5567,49 +5631,49 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = s5_q7_6;
+    \$1135  = up6_d0;
     if (i__ready) begin
-      \$1135  = s4_q6[6:0];
+      \$1135  = s4_up6;
     end
     if (rst) begin
-      \$1135  = 7'h00;
+      \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = q7_6_d0;
+    \$1136  = up6_d1;
     if (i__ready) begin
-      \$1136  = s5_q7_6;
+      \$1136  = up6_d0;
     end
     if (rst) begin
-      \$1136  = 7'h00;
+      \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = q7_6_d1;
+    \$1137  = up6_d2;
     if (i__ready) begin
-      \$1137  = q7_6_d0;
+      \$1137  = up6_d1;
     end
     if (rst) begin
-      \$1137  = 7'h00;
+      \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = s3_r6;
+    \$1138  = s8_mag6;
     if (i__ready) begin
-      \$1138  = \$845 ;
+      \$1138  = \$843 [6:0];
     end
     if (rst) begin
-      \$1138  = 32'd0;
+      \$1138  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = s4_up6;
+    \$1139  = neg6_d0;
     if (i__ready) begin
-      \$1139  = \$846 ;
+      \$1139  = s2_neg6;
     end
     if (rst) begin
       \$1139  = 1'h0;
@@ -5617,9 +5681,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = up6_d0;
+    \$1140  = neg6_d1;
     if (i__ready) begin
-      \$1140  = s4_up6;
+      \$1140  = neg6_d0;
     end
     if (rst) begin
       \$1140  = 1'h0;
@@ -5627,9 +5691,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = up6_d1;
+    \$1141  = neg6_d2;
     if (i__ready) begin
-      \$1141  = up6_d0;
+      \$1141  = neg6_d1;
     end
     if (rst) begin
       \$1141  = 1'h0;
@@ -5637,9 +5701,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = up6_d2;
+    \$1142  = neg6_d3;
     if (i__ready) begin
-      \$1142  = up6_d1;
+      \$1142  = neg6_d2;
     end
     if (rst) begin
       \$1142  = 1'h0;
@@ -5647,19 +5711,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = s8_mag6;
+    \$1143  = neg6_d4;
     if (i__ready) begin
-      \$1143  = \$851 [6:0];
+      \$1143  = neg6_d3;
     end
     if (rst) begin
-      \$1143  = 7'h00;
+      \$1143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = neg6_d0;
+    \$1144  = neg6_d5;
     if (i__ready) begin
-      \$1144  = s2_neg6;
+      \$1144  = neg6_d4;
     end
     if (rst) begin
       \$1144  = 1'h0;
@@ -5667,19 +5731,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = neg6_d1;
+    \$1145  = s2_mag7;
     if (i__ready) begin
-      \$1145  = neg6_d0;
+      \$1145  = \$846 [31:0];
     end
     if (rst) begin
-      \$1145  = 1'h0;
+      \$1145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = neg6_d2;
+    \$1146  = s2_neg7;
     if (i__ready) begin
-      \$1146  = neg6_d1;
+      \$1146  = \$847 ;
     end
     if (rst) begin
       \$1146  = 1'h0;
@@ -5687,59 +5751,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = neg6_d3;
+    \$1147  = s2_xsat7;
     if (i__ready) begin
-      \$1147  = neg6_d2;
+      \$1147  = \$857 ;
     end
     if (rst) begin
-      \$1147  = 1'h0;
+      \$1147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = neg6_d4;
+    \$1148  = xsat7_d0;
     if (i__ready) begin
-      \$1148  = neg6_d3;
+      \$1148  = \$858 ;
     end
     if (rst) begin
-      \$1148  = 1'h0;
+      \$1148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = neg6_d5;
+    \$1149  = xsat7_d1;
     if (i__ready) begin
-      \$1149  = neg6_d4;
+      \$1149  = xsat7_d0;
     end
     if (rst) begin
-      \$1149  = 1'h0;
+      \$1149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = s2_mag7;
+    \$1150  = xsat7_d2;
     if (i__ready) begin
-      \$1150  = \$854 [31:0];
+      \$1150  = xsat7_d1;
     end
     if (rst) begin
-      \$1150  = 32'd0;
+      \$1150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = s2_neg7;
+    \$1151  = xsat7_d3;
     if (i__ready) begin
-      \$1151  = \$855 ;
+      \$1151  = xsat7_d2;
     end
     if (rst) begin
-      \$1151  = 1'h0;
+      \$1151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = xsat7_d0;
+    \$1152  = xsat7_d4;
     if (i__ready) begin
-      \$1152  = \$865 ;
+      \$1152  = xsat7_d3;
     end
     if (rst) begin
       \$1152  = 8'h00;
@@ -5747,9 +5811,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = xsat7_d1;
+    \$1153  = xsat7_d5;
     if (i__ready) begin
-      \$1153  = xsat7_d0;
+      \$1153  = xsat7_d4;
     end
     if (rst) begin
       \$1153  = 8'h00;
@@ -5757,119 +5821,119 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = xsat7_d2;
+    \$1154  = s3_qc7;
     if (i__ready) begin
-      \$1154  = xsat7_d1;
+      \$1154  = \$859 ;
     end
     if (rst) begin
-      \$1154  = 8'h00;
+      \$1154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = xsat7_d3;
+    \$1155  = s3_f7;
     if (i__ready) begin
-      \$1155  = xsat7_d2;
+      \$1155  = \$860 ;
     end
     if (rst) begin
-      \$1155  = 8'h00;
+      \$1155  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = xsat7_d4;
+    \$1156  = s3_k7;
     if (i__ready) begin
-      \$1156  = xsat7_d3;
+      \$1156  = s2_k[2:0];
     end
     if (rst) begin
-      \$1156  = 8'h00;
+      \$1156  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = xsat7_d5;
+    \$1157  = s4_q7;
     if (i__ready) begin
-      \$1157  = xsat7_d4;
+      \$1157  = \$861 ;
     end
     if (rst) begin
-      \$1157  = 8'h00;
+      \$1157  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = xsat7_d6;
+    \$1158  = s5_big7;
     if (i__ready) begin
-      \$1158  = xsat7_d5;
+      \$1158  = \$862 ;
     end
     if (rst) begin
-      \$1158  = 8'h00;
+      \$1158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = s3_qc7;
+    \$1159  = big7_d0;
     if (i__ready) begin
-      \$1159  = \$866 ;
+      \$1159  = s5_big7;
     end
     if (rst) begin
-      \$1159  = 32'd0;
+      \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = s3_f7;
+    \$1160  = big7_d1;
     if (i__ready) begin
-      \$1160  = \$867 ;
+      \$1160  = big7_d0;
     end
     if (rst) begin
-      \$1160  = 32'd0;
+      \$1160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = s3_k7;
+    \$1161  = s5_q7_7;
     if (i__ready) begin
-      \$1161  = s2_k[2:0];
+      \$1161  = s4_q7[6:0];
     end
     if (rst) begin
-      \$1161  = 3'h0;
+      \$1161  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = s4_q7;
+    \$1162  = q7_7_d0;
     if (i__ready) begin
-      \$1162  = \$868 ;
+      \$1162  = s5_q7_7;
     end
     if (rst) begin
-      \$1162  = 32'd0;
+      \$1162  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = s5_big7;
+    \$1163  = q7_7_d1;
     if (i__ready) begin
-      \$1163  = \$869 ;
+      \$1163  = q7_7_d0;
     end
     if (rst) begin
-      \$1163  = 1'h0;
+      \$1163  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = big7_d0;
+    \$1164  = s3_r7;
     if (i__ready) begin
-      \$1164  = s5_big7;
+      \$1164  = \$863 ;
     end
     if (rst) begin
-      \$1164  = 1'h0;
+      \$1164  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = big7_d1;
+    \$1165  = s4_up7;
     if (i__ready) begin
-      \$1165  = big7_d0;
+      \$1165  = \$864 ;
     end
     if (rst) begin
       \$1165  = 1'h0;
@@ -5877,49 +5941,49 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = s5_q7_7;
+    \$1166  = up7_d0;
     if (i__ready) begin
-      \$1166  = s4_q7[6:0];
+      \$1166  = s4_up7;
     end
     if (rst) begin
-      \$1166  = 7'h00;
+      \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = q7_7_d0;
+    \$1167  = up7_d1;
     if (i__ready) begin
-      \$1167  = s5_q7_7;
+      \$1167  = up7_d0;
     end
     if (rst) begin
-      \$1167  = 7'h00;
+      \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = q7_7_d1;
+    \$1168  = up7_d2;
     if (i__ready) begin
-      \$1168  = q7_7_d0;
+      \$1168  = up7_d1;
     end
     if (rst) begin
-      \$1168  = 7'h00;
+      \$1168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = s3_r7;
+    \$1169  = s8_mag7;
     if (i__ready) begin
-      \$1169  = \$870 ;
+      \$1169  = \$869 [6:0];
     end
     if (rst) begin
-      \$1169  = 32'd0;
+      \$1169  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = s4_up7;
+    \$1170  = neg7_d0;
     if (i__ready) begin
-      \$1170  = \$871 ;
+      \$1170  = s2_neg7;
     end
     if (rst) begin
       \$1170  = 1'h0;
@@ -5927,9 +5991,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = up7_d0;
+    \$1171  = neg7_d1;
     if (i__ready) begin
-      \$1171  = s4_up7;
+      \$1171  = neg7_d0;
     end
     if (rst) begin
       \$1171  = 1'h0;
@@ -5937,9 +6001,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = up7_d1;
+    \$1172  = neg7_d2;
     if (i__ready) begin
-      \$1172  = up7_d0;
+      \$1172  = neg7_d1;
     end
     if (rst) begin
       \$1172  = 1'h0;
@@ -5947,9 +6011,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = up7_d2;
+    \$1173  = neg7_d3;
     if (i__ready) begin
-      \$1173  = up7_d1;
+      \$1173  = neg7_d2;
     end
     if (rst) begin
       \$1173  = 1'h0;
@@ -5957,19 +6021,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = s8_mag7;
+    \$1174  = neg7_d4;
     if (i__ready) begin
-      \$1174  = \$876 [6:0];
+      \$1174  = neg7_d3;
     end
     if (rst) begin
-      \$1174  = 7'h00;
+      \$1174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = neg7_d0;
+    \$1175  = neg7_d5;
     if (i__ready) begin
-      \$1175  = s2_neg7;
+      \$1175  = neg7_d4;
     end
     if (rst) begin
       \$1175  = 1'h0;
@@ -5977,9 +6041,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = neg7_d1;
+    \$1176  = valid_d0;
     if (i__ready) begin
-      \$1176  = neg7_d0;
+      \$1176  = take;
     end
     if (rst) begin
       \$1176  = 1'h0;
@@ -5987,9 +6051,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = neg7_d2;
+    \$1177  = valid_d1;
     if (i__ready) begin
-      \$1177  = neg7_d1;
+      \$1177  = valid_d0;
     end
     if (rst) begin
       \$1177  = 1'h0;
@@ -5997,9 +6061,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = neg7_d3;
+    \$1178  = valid_d2;
     if (i__ready) begin
-      \$1178  = neg7_d2;
+      \$1178  = valid_d1;
     end
     if (rst) begin
       \$1178  = 1'h0;
@@ -6007,9 +6071,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = neg7_d4;
+    \$1179  = valid_d3;
     if (i__ready) begin
-      \$1179  = neg7_d3;
+      \$1179  = valid_d2;
     end
     if (rst) begin
       \$1179  = 1'h0;
@@ -6017,9 +6081,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = neg7_d5;
+    \$1180  = valid_d4;
     if (i__ready) begin
-      \$1180  = neg7_d4;
+      \$1180  = valid_d3;
     end
     if (rst) begin
       \$1180  = 1'h0;
@@ -6027,9 +6091,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = valid_d0;
+    \$1181  = valid_d5;
     if (i__ready) begin
-      \$1181  = take;
+      \$1181  = valid_d4;
     end
     if (rst) begin
       \$1181  = 1'h0;
@@ -6037,9 +6101,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = valid_d1;
+    \$1182  = valid_d6;
     if (i__ready) begin
-      \$1182  = valid_d0;
+      \$1182  = valid_d5;
     end
     if (rst) begin
       \$1182  = 1'h0;
@@ -6047,9 +6111,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = valid_d2;
+    \$1183  = valid_d7;
     if (i__ready) begin
-      \$1183  = valid_d1;
+      \$1183  = valid_d6;
     end
     if (rst) begin
       \$1183  = 1'h0;
@@ -6057,9 +6121,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = valid_d3;
+    \$1184  = last_d0;
     if (i__ready) begin
-      \$1184  = valid_d2;
+      \$1184  = i__payload[270];
     end
     if (rst) begin
       \$1184  = 1'h0;
@@ -6067,9 +6131,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = valid_d4;
+    \$1185  = last_d1;
     if (i__ready) begin
-      \$1185  = valid_d3;
+      \$1185  = last_d0;
     end
     if (rst) begin
       \$1185  = 1'h0;
@@ -6077,9 +6141,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = valid_d5;
+    \$1186  = last_d2;
     if (i__ready) begin
-      \$1186  = valid_d4;
+      \$1186  = last_d1;
     end
     if (rst) begin
       \$1186  = 1'h0;
@@ -6087,9 +6151,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = valid_d6;
+    \$1187  = last_d3;
     if (i__ready) begin
-      \$1187  = valid_d5;
+      \$1187  = last_d2;
     end
     if (rst) begin
       \$1187  = 1'h0;
@@ -6097,9 +6161,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1188  = valid_d7;
+    \$1188  = last_d4;
     if (i__ready) begin
-      \$1188  = valid_d6;
+      \$1188  = last_d3;
     end
     if (rst) begin
       \$1188  = 1'h0;
@@ -6107,9 +6171,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1189  = last_d0;
+    \$1189  = last_d5;
     if (i__ready) begin
-      \$1189  = i__payload[270];
+      \$1189  = last_d4;
     end
     if (rst) begin
       \$1189  = 1'h0;
@@ -6117,9 +6181,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1190  = last_d1;
+    \$1190  = last_d6;
     if (i__ready) begin
-      \$1190  = last_d0;
+      \$1190  = last_d5;
     end
     if (rst) begin
       \$1190  = 1'h0;
@@ -6127,9 +6191,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1191  = last_d2;
+    \$1191  = last_d7;
     if (i__ready) begin
-      \$1191  = last_d1;
+      \$1191  = last_d6;
     end
     if (rst) begin
       \$1191  = 1'h0;
@@ -6137,59 +6201,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1192  = last_d3;
+    \$1192  = keep_d0;
     if (i__ready) begin
-      \$1192  = last_d2;
+      \$1192  = \$871 ;
     end
     if (rst) begin
-      \$1192  = 1'h0;
+      \$1192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1193  = last_d4;
+    \$1193  = keep_d1;
     if (i__ready) begin
-      \$1193  = last_d3;
+      \$1193  = keep_d0;
     end
     if (rst) begin
-      \$1193  = 1'h0;
+      \$1193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1194  = last_d5;
+    \$1194  = keep_d2;
     if (i__ready) begin
-      \$1194  = last_d4;
+      \$1194  = keep_d1;
     end
     if (rst) begin
-      \$1194  = 1'h0;
+      \$1194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1195  = last_d6;
+    \$1195  = keep_d3;
     if (i__ready) begin
-      \$1195  = last_d5;
+      \$1195  = keep_d2;
     end
     if (rst) begin
-      \$1195  = 1'h0;
+      \$1195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1196  = last_d7;
+    \$1196  = keep_d4;
     if (i__ready) begin
-      \$1196  = last_d6;
+      \$1196  = keep_d3;
     end
     if (rst) begin
-      \$1196  = 1'h0;
+      \$1196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1197  = keep_d0;
+    \$1197  = keep_d5;
     if (i__ready) begin
-      \$1197  = \$878 ;
+      \$1197  = keep_d4;
     end
     if (rst) begin
       \$1197  = 8'h00;
@@ -6197,9 +6261,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1198  = keep_d1;
+    \$1198  = keep_d6;
     if (i__ready) begin
-      \$1198  = keep_d0;
+      \$1198  = keep_d5;
     end
     if (rst) begin
       \$1198  = 8'h00;
@@ -6207,9 +6271,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1199  = keep_d2;
+    \$1199  = keep_d7;
     if (i__ready) begin
-      \$1199  = keep_d1;
+      \$1199  = keep_d6;
     end
     if (rst) begin
       \$1199  = 8'h00;
@@ -6217,112 +6281,62 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1200  = keep_d3;
+    \$1200  = k_out_d0;
     if (i__ready) begin
-      \$1200  = keep_d2;
+      \$1200  = s2_k;
     end
     if (rst) begin
-      \$1200  = 8'h00;
+      \$1200  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1201  = keep_d4;
+    \$1201  = k_out_d1;
     if (i__ready) begin
-      \$1201  = keep_d3;
+      \$1201  = k_out_d0;
     end
     if (rst) begin
-      \$1201  = 8'h00;
+      \$1201  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1202  = keep_d5;
+    \$1202  = k_out_d2;
     if (i__ready) begin
-      \$1202  = keep_d4;
+      \$1202  = k_out_d1;
     end
     if (rst) begin
-      \$1202  = 8'h00;
+      \$1202  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1203  = keep_d6;
+    \$1203  = k_out_d3;
     if (i__ready) begin
-      \$1203  = keep_d5;
+      \$1203  = k_out_d2;
     end
     if (rst) begin
-      \$1203  = 8'h00;
+      \$1203  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1204  = keep_d7;
+    \$1204  = k_out_d4;
     if (i__ready) begin
-      \$1204  = keep_d6;
+      \$1204  = k_out_d3;
     end
     if (rst) begin
-      \$1204  = 8'h00;
+      \$1204  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1205  = k_out_d0;
+    \$1205  = k_out_d5;
     if (i__ready) begin
-      \$1205  = s2_k;
+      \$1205  = k_out_d4;
     end
     if (rst) begin
       \$1205  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1206  = k_out_d1;
-    if (i__ready) begin
-      \$1206  = k_out_d0;
-    end
-    if (rst) begin
-      \$1206  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1207  = k_out_d2;
-    if (i__ready) begin
-      \$1207  = k_out_d1;
-    end
-    if (rst) begin
-      \$1207  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1208  = k_out_d3;
-    if (i__ready) begin
-      \$1208  = k_out_d2;
-    end
-    if (rst) begin
-      \$1208  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1209  = k_out_d4;
-    if (i__ready) begin
-      \$1209  = k_out_d3;
-    end
-    if (rst) begin
-      \$1209  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1210  = k_out_d5;
-    if (i__ready) begin
-      \$1210  = k_out_d4;
-    end
-    if (rst) begin
-      \$1210  = 6'h00;
     end
   end
   assign out_buffer_push = w_en;
@@ -6643,7 +6657,7 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$542  = group;
   assign \$543  = group;
   assign \$545  = { 1'h0, lfsr_cur7[31:1] };
-  assign \$625  = group;
+  assign \$610  = group;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -99,13 +99,14 @@ class ShiftRound(wiring.Component):
         with m.If(take & refused):
             m.d.sync += self.bad_shift.eq(1)
 
-        # Stage 1: the beat (a refused one as zeros, rounded like k = 0); stage 2: the mask of k.
+        # Stage 1: the beat; stage 2: the mask of k. A refused beat takes the k = 0 path, zeroed.
         k1 = st.reg(ip.k, "s1_k")
-        x1 = [st.reg(Mux(refused, 0, x), f"s1_x{n}") for n, x in enumerate(ip.data)]
+        x1 = [st.reg(x, f"s1_x{n}") for n, x in enumerate(ip.data)]
         only_saturate = st.delay((ip.k == 0) | refused, LATENCY - 1, "only_saturate")
         k2 = st.reg(k1, "s2_k")
         shift = SimpleNamespace(m=m, st=st, params=self.params, k1=k1, k2=k2,
                                 mask2=st.reg(low_mask(k1), "s2_mask"),
+                                refused2=st.delay(refused, 2, "refused"),
                                 take=take, step=take & (ip.k != 0) & ~refused, keep=ip.keep,
                                 last=ip.last)
         decision = _DECISIONS[self.mode](shift)
@@ -127,7 +128,9 @@ class ShiftRound(wiring.Component):
         st = shift.st
         mag = st.reg(Mux(x < 0, -x, x)[:32], f"s2_mag{n}", unsigned(32))
         neg = st.reg(x < 0, f"s2_neg{n}")
-        saturated = st.delay(_clamp(x), LATENCY - 2, f"xsat{n}")
+        # sat(x), zeroed for a refused beat a stage later (off the input's fan-out)
+        saturated = st.reg(_clamp(x), f"s2_xsat{n}", signed(8))
+        saturated = st.delay(Mux(shift.refused2, 0, saturated), LATENCY - 3, f"xsat{n}")
         # Stage 3: coarse shift by the multiple of 8 in k, and the fraction; stage 4: fine shift.
         coarse = st.reg(mag >> Cat(Const(0, 3), shift.k2[3:6]), f"s3_qc{n}", unsigned(32))
         fraction = st.reg(mag & shift.mask2, f"s3_f{n}")
