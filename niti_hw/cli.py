@@ -39,7 +39,9 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)", prog=self.prog)
 
 
-def build_parser() -> Parser:
+def build_parser(only: str | None = None) -> Parser:
+    """The parser of every command, or, with `only`, of that one command alone: each command
+    module imports what it needs (pandas, the training stack), so a run imports only its own."""
     parser = Parser(
         prog="niti-hw",
         description="NITI integer-only training, RTL generation and FPGA synthesis.",
@@ -49,6 +51,8 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"niti-hw {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
+        if only is not None and name.rsplit(".", 1)[1] != only:
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as error:
@@ -74,6 +78,14 @@ def _register_unavailable(subparsers, command: str, package: str) -> None:
     parser.set_defaults(func=run, any_arguments=True)
 
 
+def _requested_command(argv: list[str] | None) -> str | None:
+    """The command named on the command line, if it is one we have; else None (all commands)."""
+    words = sys.argv[1:] if argv is None else argv
+    first = next((word for word in words if not word.startswith("-")), None)
+    names = {name.rsplit(".", 1)[1] for name in COMMAND_MODULES}
+    return first if first in names else None
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -81,7 +93,7 @@ def _one_line(error: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     command = "niti-hw"
     try:
-        parser = build_parser()
+        parser = build_parser(_requested_command(argv))
         args, unknown = parser.parse_known_args(argv)
         command = f"niti-hw {args.command}"
         if unknown and not getattr(args, "any_arguments", False):  # argparse would blame the top-level parser; name the subcommand

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from niti_hw.golden import DEFAULT_LFSR_LANES, INT8_MAX, INT32_SAFE_K, ROUNDING_MODES
 
 DATAFLOWS = ("output_stationary", "weight_stationary", "input_stationary")
+EXPONENTS = ("tensor", "tile", "predicted")
+"""Where a narrowing's shift comes from: B of the whole int32 tensor (SPEC), of each rows x cols
+tile (the RTL Datapath), or the same layer's B at the previous step (no int32 tensor buffer)."""
 ROUND_MODES = tuple(ROUNDING_MODES)
 
 # An int8 x int8 product with |operand| <= 127 needs 15 bits plus sign; the accumulator holds at least
@@ -45,7 +48,8 @@ class HardwareParams:
     output until its bitwidth is known (NITI takes B over the whole tensor); larger tensors spill to
     DRAM. `ifmap_sram_kib`, `filter_sram_kib`, `ofmap_sram_kib`: operand and result SRAMs (as in
     SCALE-Sim). `dram_bytes_per_cycle`: off-chip bandwidth at the array clock. `clock_mhz`: None
-    takes the clock from the synthesis report (`niti_hw.perf.clock`).
+    takes the clock from the synthesis report (`niti_hw.perf.clock`). `exponent`: where the shift
+    of each narrowing comes from (EXPONENTS); the datapath model `niti_hw.datapath` computes it.
     """
 
     rows: int = 8
@@ -62,6 +66,7 @@ class HardwareParams:
     ofmap_sram_kib: int = 64
     dram_bytes_per_cycle: float = 8.0
     clock_mhz: float | None = None
+    exponent: str = "tensor"
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, MAX_ARRAY_DIM)
@@ -90,6 +95,8 @@ class HardwareParams:
                             "MHz, or None to read the synthesis report")
         if self.dataflow not in DATAFLOWS:
             raise ValueError(f"dataflow must be one of {DATAFLOWS}; got {self.dataflow!r}")
+        if self.exponent not in EXPONENTS:
+            raise ValueError(f"exponent must be one of {EXPONENTS}; got {self.exponent!r}")
         if self.round_mode not in ROUND_MODES:
             raise ValueError(f"round_mode must be one of {ROUND_MODES}; got {self.round_mode!r}")
 

@@ -50,10 +50,10 @@ def random_shape(p, rng, n):
     return m, cols, depth
 
 
-async def check(dut, host, policy, rng, board, budget, p):
-    """Random tensors until `budget` values were compared; returns the results."""
+async def check(dut, host, policy, rng, board, budget, p, min_tensors=1):
+    """Random tensors until `budget` values were compared (and at least `min_tensors`)."""
     results, n = [], 0
-    while board.values < budget:
+    while board.values < budget or n < min_tensors:
         m, cols, depth = random_shape(p, rng, n)
         kind = KINDS[n % len(KINDS)]
         a, b = int8_matrix(rng, (m, depth), kind), int8_matrix(rng, (depth, cols), kind)
@@ -102,7 +102,7 @@ async def cycles_and_refusal(dut):
     rng = np.random.default_rng(bench_int("NITI_HW_SEED", 1) + 7)
     host = TensorHost(dut, p, rng)
     board = Scoreboard(f"datapath {p.name} {p.round_mode} timing", dut._log)
-    results = await check(dut, host, golden_policy(p), rng, board, 600, p)
+    results = await check(dut, host, golden_policy(p), rng, board, 600, p, min_tensors=4)
     for m, cols, depth, got in results:
         shape = f"{m}x{cols}, K={depth}"
         assert got.first_operand_at - got.cfg_at == TENSOR_CONFIG_CYCLES, \

@@ -16,15 +16,16 @@ arrays = st.builds(lambda r, c: HardwareParams(rows=r, cols=c, lanes=1),
 dims = st.integers(1, 300)
 
 
-@pytest.mark.parametrize("rows, cols, m, n, k, measured", [
-    # Long GEMM of sim/bench_systolic_array.py (m = 2 rows, n = 2 cols, K = 256), cycles from the
-    # first operand beat accepted to the last result row, measured on Icarus.
-    (3, 5, 6, 10, 256, 1036),
-    (8, 8, 16, 16, 256, 1044),
+@pytest.mark.parametrize("rows, cols, measured", [
+    # Long GEMM of sim/bench_systolic_array.py (M = 2 rows, N = 2 cols, K = 256): cycles from the
+    # first operand beat accepted to the last result row. 3x5 read from the bench's record on
+    # Icarus; the others are the only counts that give the MAC utilisation the README records for
+    # that run to 0.1 % (98.1 % at 8x8, 98.8 % at 4x4, 99.2 % at 2x2).
+    (3, 5, 1036), (8, 8, 1044), (4, 4, 1036), (2, 2, 1032),
 ])
-def test_array_gemm_cycles_match_the_rtl_bench(rows, cols, m, n, k, measured):
+def test_array_gemm_cycles_match_the_rtl_bench(rows, cols, measured):
     p = HardwareParams(rows=rows, cols=cols, lanes=1)
-    assert timing.array_gemm_cycles(m, n, k, p) == measured
+    assert timing.array_gemm_cycles(2 * rows, 2 * cols, 256, p) == measured
 
 
 def test_array_gemm_cycles_by_hand():
@@ -91,3 +92,19 @@ def test_rtl_generator_refuses_other_dataflows():
     with pytest.raises(ValueError, match=r"the RTL array is output stationary; got "
                                          r"dataflow='weight_stationary'"):
         SystolicArray(DEFAULT.replace(dataflow="weight_stationary"))
+
+
+def test_scalesim_formulas_reproduce_every_layer_of_the_recorded_comparison():
+    """sw/results/scalesim_cycles.csv: SCALE-Sim 3.0.0's own counts, written by
+    sw/compare_scalesim.py (GEMM and conv topologies, arrays 8x8 to 32x32, OS/WS/IS)."""
+    import pandas as pd
+    from pathlib import Path
+
+    recorded = pd.read_csv(Path(__file__).resolve().parent.parent / "sw" / "results"
+                           / "scalesim_cycles.csv")
+    assert len(recorded) >= 100
+    for row in recorded.itertuples():
+        rows, cols = (int(v) for v in row.array.split("x"))
+        p = HardwareParams(rows=rows, cols=cols, lanes=1)
+        assert timing.scalesim_gemm_cycles(row.m, row.n, row.k, SHORT[row.dataflow], p) \
+            == row.scalesim_cycles, row

@@ -42,7 +42,7 @@ DATAPATHS = [  # (simulator, params, compared values of the random test)
 def test_datapath(tmp_path, sim, params, vectors):
     random_run, timing = run(tmp_path, "datapath", params, "bench_datapath", sim,
                              NITI_HW_VECTORS=vectors, NITI_HW_SEED=params.rows * 10 + params.cols)
-    assert random_run["values"] >= vectors and random_run["vectors"] * params.lanes >= vectors
+    assert random_run["values"] >= vectors and random_run["vectors"] * params.lanes >= random_run["values"]
     assert timing["timed_tensors"] >= 3
 
 

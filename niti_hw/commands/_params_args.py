@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 
 from niti_hw.params import DEFAULT, HardwareParams
 
@@ -21,3 +22,12 @@ def add_params_arguments(parser: argparse.ArgumentParser) -> None:
 
 def params_from_args(args: argparse.Namespace) -> HardwareParams:
     return HardwareParams(**{name: getattr(args, name) for name in FIELDS})
+
+
+def parse_array(text: str) -> tuple[int, int]:
+    """'16x16' -> (16, 16): rows x cols of the systolic array."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
+    if not match:
+        raise ValueError(f"--array must be ROWSxCOLS with positive integers, e.g. 16x16; "
+                         f"got {text!r}")
+    return int(match.group(1)), int(match.group(2))

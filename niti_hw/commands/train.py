@@ -8,16 +8,19 @@ resumed run (--resume) keeps the checkpoint's settings, and only --epochs, --mu-
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
 from niti_hw.commands import check_output_dir, int_at_least
+from niti_hw.commands._params_args import parse_array
 from niti_hw.data import DATASETS
 from niti_hw.golden import ROUNDING_MODES
 from niti_hw.golden.gemm import DEFAULT_ENGINE, ENGINES
 from niti_hw.golden.init import ACC_BITS_RANGE
 from niti_hw.models import MODELS
+from niti_hw.params import DEFAULT, EXPONENTS
 from niti_hw.train.backend import BACKENDS
 from niti_hw.train.config import DEVICES
 
@@ -64,6 +67,13 @@ def register(subparsers) -> None:
     p.add_argument("--acc-bits", type=int,
                    help=f"weight accumulation bits, {low}..{high}: 8 is plain int8 (default), "
                         "the paper uses 12 or 16 for ImageNet")
+    hw = p.add_argument_group("datapath model (--backend sim)")
+    hw.add_argument("--array", metavar="ROWSxCOLS", help="systolic array (default 8x8)")
+    hw.add_argument("--accumulator-bits", type=int, metavar="N",
+                    help="array accumulator width, 16..32; narrower ones saturate (default 32)")
+    hw.add_argument("--exponent", choices=EXPONENTS,
+                    help="shift of each narrowing from B of the whole tensor (default, SPEC), of "
+                         "each array tile (the RTL Datapath), or of the previous step (predicted)")
     p.add_argument("--limit-train", type=int_at_least(1), help="use only the first N training images")
     p.add_argument("--limit-test", type=int_at_least(1), help="use only the first N test images")
     p.add_argument("--baseline", choices=["fp32"], help="also train the fp32 PyTorch twin")
@@ -85,6 +95,7 @@ def run(args) -> int:
     from niti_hw.train.trainer import check_fresh_output
 
     given = {name: getattr(args, name) for name in SETTINGS}
+    given["hardware"] = hardware_from_args(args)
     if given["mu_schedule"] is not None:
         given["mu_schedule"] = parse_schedule(given["mu_schedule"])
     if args.out is not None:
@@ -117,6 +128,19 @@ def run(args) -> int:
         print(summary(metrics).to_string())
         print("\n" + "  ".join(f"{name.split('.')[0]}: {path}" for name, path in files.items()))
     return 0
+
+
+def hardware_from_args(args) -> dict | None:
+    """The datapath flags as HardwareParams fields (None when none is given)."""
+    hardware = {}
+    if args.array:
+        hardware["rows"], hardware["cols"] = parse_array(args.array)
+        hardware["lanes"] = math.gcd(hardware["cols"], DEFAULT.lfsr_lanes)  # as `estimate`
+    if args.accumulator_bits is not None:
+        hardware["acc_bits"] = args.accumulator_bits
+    if args.exponent:
+        hardware["exponent"] = args.exponent
+    return hardware or None
 
 
 def summary(metrics):

@@ -35,6 +35,7 @@ class TrainConfig:
     backend: str = "golden"
     device: str = "cpu"
     gemm_engine: str | None = None  # None: the golden model's default, fixed and recorded here
+    hardware: dict | None = None  # sim backend: HardwareParams fields that differ from the defaults
 
     def __post_init__(self):
         spec = get_model(self.model)
@@ -43,6 +44,7 @@ class TrainConfig:
                              f"{', '.join(DATASETS)}")
         self._check_numbers()
         self._check_engine()
+        self._check_hardware()
         for kind in ("activation", "error", "gradient", "loss"):
             if getattr(self, f"{kind}_mode") not in ROUNDING_MODES:
                 raise ValueError(f"{kind} rounding mode must be one of {ROUNDING_MODES}")
@@ -85,6 +87,28 @@ class TrainConfig:
             raise ValueError("--gemm-engine torch needs the torch extra: "
                              "pip install 'niti-hw[torch]', or pass --gemm-engine blas")
         object.__setattr__(self, "gemm_engine", engine)
+
+    def _check_hardware(self) -> None:
+        """The datapath model's settings: only for the sim backend, and a valid HardwareParams."""
+        if self.hardware and self.backend != "sim":
+            raise ValueError("--array, --accumulator-bits and --exponent describe the datapath "
+                             f"model: they need --backend sim, not {self.backend}")
+        self.hardware_params()
+
+    def hardware_params(self):
+        """The hardware the `sim` backend models (niti_hw.params.HardwareParams)."""
+        from ..params import HardwareParams
+
+        fields = {f.name for f in dataclasses.fields(HardwareParams)}
+        unknown = sorted(set(self.hardware or {}) - fields)
+        if unknown:
+            raise ValueError(f"unknown hardware settings {unknown}; valid: {sorted(fields)}")
+        try:
+            return HardwareParams(**(self.hardware or {}))
+        except ValueError as error:
+            flag = {"rows": "--array", "cols": "--array", "acc_bits": "--accumulator-bits",
+                    "exponent": "--exponent"}.get(str(error).split()[0])
+            raise ValueError(f"{flag}: {error}" if flag else str(error)) from None
 
     def mu_at(self, epoch: int) -> int:
         """m_u of the last schedule entry at or before `epoch`."""
