@@ -80,6 +80,7 @@ class ShiftRound(wiring.Component):
     def __init__(self, params: HardwareParams, mode: str | None = None):
         mode = params.round_mode if mode is None else mode
         if mode not in ROUND_MODES:
+            self._MustUse__silence = True  # refused, never elaborated: no "unused" warning
             raise ValueError(f"mode must be one of {ROUND_MODES}; got {mode!r}")
         self.params = params
         self.mode = mode
