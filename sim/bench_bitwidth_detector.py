@@ -14,7 +14,7 @@ from harness import (BENCH_TIMEOUT, Scoreboard, bench_int, bench_params, record,
                      stream_through)
 from stimulus import detector_stream
 
-from niti_hw.rtl.bitwidth_detector import LATENCY
+from niti_hw.perf.timing import DETECTOR_LATENCY as LATENCY
 from niti_hw.rtl.layouts import BITWIDTH, lanes_layout
 
 async def check(dut, gap, stall, count, seed):

@@ -237,7 +237,15 @@ async def stream_through(dut, in_layout, out_layout, beats, out_count, gap, stal
     rng = random.Random(seed)
     driver = StreamDriver(dut, "i", in_layout, rng, gap=gap, unit=unit, patience=patience)
     monitor = StreamMonitor(dut, "o", out_layout, rng, stall=stall, unit=unit, patience=patience)
-    collect = cocotb.start_soon(monitor.collect(out_count))
+    await send_and_collect(driver, beats, monitor, out_count, drain)
+    return driver, monitor
+
+
+async def send_and_collect(driver: StreamDriver, beats, monitor: StreamMonitor, total: int,
+                           drain: int = DRAIN) -> None:
+    """Send `beats` while collecting until the monitor has `total` beats, then watch `drain` cycles
+    for extra ones. Every wait is bounded by the streams' patience."""
+    collect = cocotb.start_soon(monitor.collect(total))
     try:
         await driver.send(beats)
     except AssertionError:
@@ -246,4 +254,3 @@ async def stream_through(dut, in_layout, out_layout, beats, out_count, gap, stal
     await collect
     if drain:
         await monitor.drain(drain)
-    return driver, monitor

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cocotb
 import numpy as np
-from harness import StreamDriver, StreamMonitor
+from harness import StreamDriver, StreamMonitor, send_and_collect
 
 from niti_hw.perf.tiling import operand_beats
 from niti_hw.perf.timing import replay_beats, tensor_cycles
@@ -64,7 +63,7 @@ class TensorHost:
         count = replay_beats(m, n, p)
         self.out.patience = PATIENCE + 2 * tensor_cycles(m, n, a.shape[1], p)
         await self.configure(m, n, rule, m_u)
-        await _send_and_collect(self.ops, beats, self.out, before + count)
+        await send_and_collect(self.ops, beats, self.out, before + count, DRAIN)
         out = self.out.beats[before:]
         values = [int(beat.data[lane]) for beat in out for lane in range(p.lanes)
                   if (int(beat.keep) >> lane) & 1]
@@ -103,7 +102,7 @@ class UpdateHost:
         beats = [{"w": flat_w[i:i + L].tolist(), "g": flat_g[i:i + L].tolist(),
                   "last": int(i + L >= size)} for i in range(0, size, L)]
         before, sent_before = len(self.monitor.beats), len(self.driver.accepted_at)
-        await _send_and_collect(self.driver, beats, self.monitor, before + len(beats))
+        await send_and_collect(self.driver, beats, self.monitor, before + len(beats), DRAIN)
         out = self.monitor.beats[before:]
         lasts = [int(beat.last) for beat in out]
         if lasts != [0] * (len(beats) - 1) + [1]:
@@ -112,17 +111,3 @@ class UpdateHost:
         q = np.array([int(beat.q[n]) for beat in out for n in range(L)])[:size]
         return (new_w.reshape(w.shape), q.reshape(w.shape), self.driver.accepted_at[sent_before],
                 self.monitor.received_at[-1])
-
-
-
-async def _send_and_collect(driver: StreamDriver, beats, monitor: StreamMonitor, total: int):
-    """Send `beats` while collecting until `total` beats arrived, then the drain window. Every wait
-    is bounded by the streams' patience: a dropped beat fails naming the unit and the count seen."""
-    collect = cocotb.start_soon(monitor.collect(total))
-    try:
-        await driver.send(beats)
-    except AssertionError:
-        collect.cancel()
-        raise
-    await collect
-    await monitor.drain(DRAIN)

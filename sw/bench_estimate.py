@@ -11,7 +11,7 @@ import argparse
 import math
 import subprocess
 import sys
-import time
+import timeit
 from pathlib import Path
 
 import pandas as pd
@@ -26,12 +26,8 @@ COMMAND = ["estimate", "--model", "vgg16", "--input", "3x32x32", "--batch", "128
 
 
 def best(function, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    """Fastest of `repeat` single runs, in seconds."""
+    return min(timeit.repeat(function, number=1, repeat=repeat))
 
 
 def process_time(code: list[str], repeat: int) -> float:

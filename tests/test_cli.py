@@ -4,7 +4,6 @@ nothing, and it is refused before any data is loaded or any tool runs."""
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -10,7 +10,6 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.params import HardwareParams
-from niti_hw.perf.timing import DETECTOR_LATENCY as LATENCY
 from niti_hw.rtl.layouts import BITWIDTH, lanes_layout
 
 
@@ -32,7 +31,7 @@ class BitwidthDetector(wiring.Component):
     Input `i`: `lanes` int32 values per beat, `last` on the tensor's final beat (pad a short final
     beat with zeros). Output `o`: one beat per tensor carrying B in 0..32 (32 for -2**31).
 
-    Throughput: one beat per cycle, tensors back to back. Latency: B is valid 3 cycles after the
+    Throughput: one beat per cycle, tensors back to back. Latency: B is valid `DETECTOR_LATENCY` (3, in niti_hw.perf.timing) cycles after the
     tensor's last beat is accepted (magnitude, OR into the accumulator, leading-one). Backpressure
     on `o` freezes the pipeline.
     """
