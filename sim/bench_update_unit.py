@@ -27,10 +27,11 @@ def random_weights(rng, size, bits):
     return w, g
 
 
-async def check(dut, host, rng, bits, board, budget):
-    """Random tensors until `budget` weights were compared (each W' and q counts once)."""
+async def check(dut, host, rng, bits, board, budget, min_tensors=1):
+    """Random tensors until `budget` weights were compared (each W' and q counts once), and at
+    least `min_tensors` of them."""
     timings = []
-    while board.values < budget:
+    while board.values < budget or len(timings) < min_tensors:
         size = int(rng.integers(1, 200))
         w, g = random_weights(rng, size, bits)
         golden = IntegerWeights(w, 0, bits)
@@ -56,7 +57,8 @@ async def random_updates(dut):
     await check(dut, UpdateHost(dut, p, bits, rng, gap=0.3, stall=0.3), rng, bits, board,
                 bench_int("NITI_HW_VECTORS", 2000))
     values = board.values
-    timings = await check(dut, UpdateHost(dut, p, bits, rng), rng, bits, board, values + 300)
+    timings = await check(dut, UpdateHost(dut, p, bits, rng), rng, bits, board, values + 300,
+                          min_tensors=3)
     for size, measured in timings:
         assert measured == update_cycles(size, p), \
             f"{size} weights: {measured} cycles, model update_cycles {update_cycles(size, p)}"
