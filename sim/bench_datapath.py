@@ -18,6 +18,7 @@ from tensor_host import TensorHost
 
 from niti_hw.golden import RoundingPolicy, bitwidth, int8_matmul
 from niti_hw.golden.layers import weight_gradient
+from niti_hw.golden.numbers import narrowing_shift
 from niti_hw.perf.timing import TENSOR_CONFIG_CYCLES, tensor_gemm_cycles
 from niti_hw.rtl.datapath import INT8_BITS, RULE_GRADIENT, RULE_NARROW
 
@@ -38,7 +39,7 @@ def golden(acc, rule, m_u, policy):
     b = bitwidth(acc)
     if g is None:
         return np.zeros(acc.shape, np.int8), 0, True
-    return g, max(0, b - m_u), False
+    return g, narrowing_shift(b, m_u), False
 
 
 def random_shape(p, rng, n):

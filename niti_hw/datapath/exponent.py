@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from niti_hw.golden import bitwidth
+from niti_hw.golden.numbers import narrowing_shift
 from niti_hw.params import EXPONENTS
 
 __all__ = ["EXPONENTS", "beyond_range", "narrow_per_tile", "tile_bitwidths"]
@@ -65,7 +66,7 @@ def narrow_per_tile(x2d: np.ndarray, rows: int, cols: int, keep_bits: int,
     LFSR lanes are drawn in). Returns (int8 values, k_max).
     """
     tiles = _tiles(x2d, rows, cols)
-    tile_k = np.maximum(0, tile_bitwidths(x2d, rows, cols) - keep_bits)
+    tile_k = narrowing_shift(tile_bitwidths(x2d, rows, cols), keep_bits)
     k_max = int(tile_k.max(initial=0))
     values = np.empty(tiles.shape, dtype=np.int8)
     shifts = np.unique(tile_k).tolist()

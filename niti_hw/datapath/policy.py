@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from niti_hw.golden import INT8_MAX, RoundingPolicy, bitwidth
-from niti_hw.golden.numbers import saturate
+from niti_hw.golden.numbers import narrowing_shift, saturate
 from niti_hw.params import DEFAULT, HardwareParams
 
 from .accumulator import accumulator_limit, saturating_matmul
@@ -111,7 +111,7 @@ class DatapathPolicy(RoundingPolicy):
         key = (self._layer, self._phase)
         predicted = self.predicted_bits.get(key, actual)
         self.predicted_bits[key] = actual
-        k = max(0, predicted - keep_bits)
+        k = narrowing_shift(predicted, keep_bits)
         limit = min(INT8_MAX, 2 ** keep_bits)
         self._site().beyond_exponent += beyond_range(acc, k, limit)
         return saturate(golden_round(acc, k), limit), k

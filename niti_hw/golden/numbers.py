@@ -94,6 +94,14 @@ def saturate_int8(x):
     return xp.astype(xp.clip(x, -INT8_MAX, INT8_MAX), xp.int8)
 
 
+def narrowing_shift(b, keep_bits: int):
+    """SPEC: the right shift that leaves `keep_bits` magnitude bits of a B-bit value, never
+    negative (k = max(0, B - 7) for int8). Takes an int or an array of B."""
+    if isinstance(b, np.ndarray):
+        return np.maximum(b - keep_bits, 0)
+    return max(0, int(b) - keep_bits)
+
+
 def bitwidth(x) -> int:
     """Effective bitwidth B(V) = bit_length(max |v|) over the whole tensor (0 when all zero).
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .gemm import DEFAULT_ENGINE, ENGINES, int8_matmul
-from .numbers import INT8_MAX, as_int_array, bitwidth
+from .numbers import INT8_MAX, as_int_array, bitwidth, narrowing_shift
 from .rounding import DEFAULT_LFSR_LANES, ROUNDING_MODES, LfsrLanes, shift_round
 
 
@@ -72,5 +72,5 @@ class RoundingPolicy:
 
     def narrow(self, acc, kind: str) -> tuple[np.ndarray, int]:
         """Round an int32 result to int8 by k = max(0, B(acc) - 7); return (values, k)."""
-        k = max(0, bitwidth(acc) - INT8_MAX.bit_length())
+        k = narrowing_shift(bitwidth(acc), INT8_MAX.bit_length())
         return self.round(acc, k, kind), k
