@@ -53,8 +53,8 @@ SHORT = ("16-bit accumulator", "int32, 16-bit's subset")
 accumulator saturates, which the model steps through product by product (slow)."""
 
 
-def train_variant(name: str, hardware: dict, data, args, log) -> list[dict]:
-    """Train one variant on the sim backend; one row per epoch."""
+def train_variant(name: str, hardware: dict, data, args, log):
+    """Train one variant on the sim backend, yielding one row per epoch as it ends."""
     epochs = args.short_epochs if name in SHORT else args.epochs
     if name in SHORT:
         data = dataclasses.replace(data, train_images=data.train_images[:args.short_limit_train],
@@ -63,7 +63,6 @@ def train_variant(name: str, hardware: dict, data, args, log) -> list[dict]:
                          backend="sim", gemm_engine="blas", hardware=hardware or None)
     built = build_network(get_model("lenet5"), data.image_shape, data.classes, config.seed)
     run = SimBackend(built, data, config)
-    rows = []
     for epoch in range(epochs):
         start = time.perf_counter()
         order = epoch_order(config.seed, epoch, len(data.train_labels))
@@ -76,7 +75,7 @@ def train_variant(name: str, hardware: dict, data, args, log) -> list[dict]:
         _, accuracy = run.evaluate(data.test_images, data.test_labels)
         counts = pd.DataFrame([vars(s) for s in stats.values()]).sum()
         hw = config.hardware_params()
-        rows.append({"variant": name, **{k: getattr(hw, k) for k in
+        yield {"variant": name, "epochs": epochs, **{k: getattr(hw, k) for k in
                                          ("acc_bits", "exponent", "rows", "cols")},
                      "seed": config.seed, "epoch": epoch + 1, "m_u": config.mu_at(epoch),
                      "test_accuracy_pct": round(100 * accuracy, 2),
@@ -84,9 +83,8 @@ def train_variant(name: str, hardware: dict, data, args, log) -> list[dict]:
                      "outputs": int(counts.outputs), "saturated_outputs": int(counts.saturated),
                      "beyond_predicted_exponent": int(counts.beyond_exponent),
                      "skipped_updates": int(counts.skipped_updates),
-                     "train_seconds": round(seconds, 1)})
+                     "train_seconds": round(seconds, 1)}
         log(f"{name}: epoch {epoch + 1} test accuracy {100 * accuracy:.2f} %")
-    return rows
 
 
 def accuracy(args) -> pd.DataFrame:
@@ -98,13 +96,16 @@ def accuracy(args) -> pd.DataFrame:
     def log(text):
         print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
 
+    finished = set(done.variant[done.epoch == done.epochs]) if not done.empty else set()
+    if not done.empty:  # a variant cut short is trained again from its first epoch
+        done = done[done.variant.isin(finished)]
     for name in args.variants:
-        if not done.empty and name in set(done.variant):
+        if name in finished:
             continue
-        rows = train_variant(name, VARIANTS[name], data, args, log)
-        done = pd.concat([done, pd.DataFrame(rows)], ignore_index=True)
-        done.to_csv(target.with_suffix(".tmp"), index=False)
-        target.with_suffix(".tmp").replace(target)
+        for row in train_variant(name, VARIANTS[name], data, args, log):
+            done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
+            done.to_csv(target.with_suffix(".tmp"), index=False)  # every epoch, atomically
+            target.with_suffix(".tmp").replace(target)
     return done
 
 
