@@ -10,206 +10,206 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [2:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [31:0] \$1000 ;
-  reg [2:0] \$1001 ;
-  reg [31:0] \$1002 ;
-  reg \$1003 ;
-  reg \$1004 ;
-  reg \$1005 ;
-  reg [6:0] \$1006 ;
-  reg [6:0] \$1007 ;
-  reg [6:0] \$1008 ;
-  reg [31:0] \$1009 ;
+  reg \$1000 ;
+  reg [31:0] \$1001 ;
+  reg \$1002 ;
+  reg [7:0] \$1003 ;
+  reg [7:0] \$1004 ;
+  reg [7:0] \$1005 ;
+  reg [7:0] \$1006 ;
+  reg [7:0] \$1007 ;
+  reg [7:0] \$1008 ;
+  reg [7:0] \$1009 ;
   wire \$101 ;
-  reg \$1010 ;
-  reg \$1011 ;
-  reg \$1012 ;
-  reg \$1013 ;
-  reg [6:0] \$1014 ;
+  reg [31:0] \$1010 ;
+  reg [31:0] \$1011 ;
+  reg [2:0] \$1012 ;
+  reg [31:0] \$1013 ;
+  reg \$1014 ;
   reg \$1015 ;
   reg \$1016 ;
-  reg \$1017 ;
-  reg \$1018 ;
-  reg \$1019 ;
+  reg [6:0] \$1017 ;
+  reg [6:0] \$1018 ;
+  reg [6:0] \$1019 ;
   wire \$102 ;
-  reg \$1020 ;
-  reg [31:0] \$1021 ;
+  reg [31:0] \$1020 ;
+  reg \$1021 ;
   reg \$1022 ;
-  reg [7:0] \$1023 ;
-  reg [7:0] \$1024 ;
-  reg [7:0] \$1025 ;
-  reg [7:0] \$1026 ;
-  reg [7:0] \$1027 ;
-  reg [7:0] \$1028 ;
-  reg [7:0] \$1029 ;
+  reg \$1023 ;
+  reg \$1024 ;
+  reg [6:0] \$1025 ;
+  reg \$1026 ;
+  reg \$1027 ;
+  reg \$1028 ;
+  reg \$1029 ;
   wire [31:0] \$103 ;
-  reg [31:0] \$1030 ;
-  reg [31:0] \$1031 ;
-  reg [2:0] \$1032 ;
-  reg [31:0] \$1033 ;
-  reg \$1034 ;
-  reg \$1035 ;
-  reg \$1036 ;
-  reg [6:0] \$1037 ;
-  reg [6:0] \$1038 ;
-  reg [6:0] \$1039 ;
+  reg \$1030 ;
+  reg \$1031 ;
+  reg [31:0] \$1032 ;
+  reg \$1033 ;
+  reg [7:0] \$1034 ;
+  reg [7:0] \$1035 ;
+  reg [7:0] \$1036 ;
+  reg [7:0] \$1037 ;
+  reg [7:0] \$1038 ;
+  reg [7:0] \$1039 ;
   wire \$104 ;
-  reg [31:0] \$1040 ;
-  reg \$1041 ;
-  reg \$1042 ;
-  reg \$1043 ;
-  reg \$1044 ;
-  reg [6:0] \$1045 ;
+  reg [7:0] \$1040 ;
+  reg [31:0] \$1041 ;
+  reg [31:0] \$1042 ;
+  reg [2:0] \$1043 ;
+  reg [31:0] \$1044 ;
+  reg \$1045 ;
   reg \$1046 ;
   reg \$1047 ;
-  reg \$1048 ;
-  reg \$1049 ;
+  reg [6:0] \$1048 ;
+  reg [6:0] \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
-  reg \$1051 ;
-  reg [31:0] \$1052 ;
+  reg [6:0] \$1050 ;
+  reg [31:0] \$1051 ;
+  reg \$1052 ;
   reg \$1053 ;
-  reg [7:0] \$1054 ;
-  reg [7:0] \$1055 ;
-  reg [7:0] \$1056 ;
-  reg [7:0] \$1057 ;
-  reg [7:0] \$1058 ;
-  reg [7:0] \$1059 ;
+  reg \$1054 ;
+  reg \$1055 ;
+  reg [6:0] \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg \$1059 ;
   wire \$106 ;
-  reg [7:0] \$1060 ;
-  reg [31:0] \$1061 ;
-  reg [31:0] \$1062 ;
-  reg [2:0] \$1063 ;
-  reg [31:0] \$1064 ;
-  reg \$1065 ;
-  reg \$1066 ;
-  reg \$1067 ;
-  reg [6:0] \$1068 ;
-  reg [6:0] \$1069 ;
+  reg \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg [31:0] \$1063 ;
+  reg \$1064 ;
+  reg [7:0] \$1065 ;
+  reg [7:0] \$1066 ;
+  reg [7:0] \$1067 ;
+  reg [7:0] \$1068 ;
+  reg [7:0] \$1069 ;
   wire \$107 ;
-  reg [6:0] \$1070 ;
-  reg [31:0] \$1071 ;
-  reg \$1072 ;
-  reg \$1073 ;
-  reg \$1074 ;
-  reg \$1075 ;
-  reg [6:0] \$1076 ;
+  reg [7:0] \$1070 ;
+  reg [7:0] \$1071 ;
+  reg [31:0] \$1072 ;
+  reg [31:0] \$1073 ;
+  reg [2:0] \$1074 ;
+  reg [31:0] \$1075 ;
+  reg \$1076 ;
   reg \$1077 ;
   reg \$1078 ;
-  reg \$1079 ;
+  reg [6:0] \$1079 ;
   wire \$108 ;
-  reg \$1080 ;
-  reg \$1081 ;
-  reg \$1082 ;
-  reg [31:0] \$1083 ;
+  reg [6:0] \$1080 ;
+  reg [6:0] \$1081 ;
+  reg [31:0] \$1082 ;
+  reg \$1083 ;
   reg \$1084 ;
-  reg [7:0] \$1085 ;
-  reg [7:0] \$1086 ;
-  reg [7:0] \$1087 ;
-  reg [7:0] \$1088 ;
-  reg [7:0] \$1089 ;
+  reg \$1085 ;
+  reg \$1086 ;
+  reg [6:0] \$1087 ;
+  reg \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
-  reg [7:0] \$1090 ;
-  reg [7:0] \$1091 ;
-  reg [31:0] \$1092 ;
-  reg [31:0] \$1093 ;
-  reg [2:0] \$1094 ;
-  reg [31:0] \$1095 ;
-  reg \$1096 ;
-  reg \$1097 ;
-  reg \$1098 ;
-  reg [6:0] \$1099 ;
+  reg \$1090 ;
+  reg \$1091 ;
+  reg \$1092 ;
+  reg \$1093 ;
+  reg [31:0] \$1094 ;
+  reg \$1095 ;
+  reg [7:0] \$1096 ;
+  reg [7:0] \$1097 ;
+  reg [7:0] \$1098 ;
+  reg [7:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [6:0] \$1100 ;
-  reg [6:0] \$1101 ;
-  reg [31:0] \$1102 ;
-  reg \$1103 ;
-  reg \$1104 ;
-  reg \$1105 ;
-  reg \$1106 ;
-  reg [6:0] \$1107 ;
+  reg [7:0] \$1100 ;
+  reg [7:0] \$1101 ;
+  reg [7:0] \$1102 ;
+  reg [31:0] \$1103 ;
+  reg [31:0] \$1104 ;
+  reg [2:0] \$1105 ;
+  reg [31:0] \$1106 ;
+  reg \$1107 ;
   reg \$1108 ;
   reg \$1109 ;
   wire \$111 ;
-  reg \$1110 ;
-  reg \$1111 ;
-  reg \$1112 ;
-  reg \$1113 ;
-  reg [31:0] \$1114 ;
+  reg [6:0] \$1110 ;
+  reg [6:0] \$1111 ;
+  reg [6:0] \$1112 ;
+  reg [31:0] \$1113 ;
+  reg \$1114 ;
   reg \$1115 ;
-  reg [7:0] \$1116 ;
-  reg [7:0] \$1117 ;
-  reg [7:0] \$1118 ;
-  reg [7:0] \$1119 ;
+  reg \$1116 ;
+  reg \$1117 ;
+  reg [6:0] \$1118 ;
+  reg \$1119 ;
   wire \$112 ;
-  reg [7:0] \$1120 ;
-  reg [7:0] \$1121 ;
-  reg [7:0] \$1122 ;
-  reg [31:0] \$1123 ;
-  reg [31:0] \$1124 ;
-  reg [2:0] \$1125 ;
-  reg [31:0] \$1126 ;
-  reg \$1127 ;
-  reg \$1128 ;
-  reg \$1129 ;
+  reg \$1120 ;
+  reg \$1121 ;
+  reg \$1122 ;
+  reg \$1123 ;
+  reg \$1124 ;
+  reg [31:0] \$1125 ;
+  reg \$1126 ;
+  reg [7:0] \$1127 ;
+  reg [7:0] \$1128 ;
+  reg [7:0] \$1129 ;
   wire \$113 ;
-  reg [6:0] \$1130 ;
-  reg [6:0] \$1131 ;
-  reg [6:0] \$1132 ;
-  reg [31:0] \$1133 ;
-  reg \$1134 ;
-  reg \$1135 ;
-  reg \$1136 ;
-  reg \$1137 ;
-  reg [6:0] \$1138 ;
+  reg [7:0] \$1130 ;
+  reg [7:0] \$1131 ;
+  reg [7:0] \$1132 ;
+  reg [7:0] \$1133 ;
+  reg [31:0] \$1134 ;
+  reg [31:0] \$1135 ;
+  reg [2:0] \$1136 ;
+  reg [31:0] \$1137 ;
+  reg \$1138 ;
   reg \$1139 ;
   wire \$114 ;
   reg \$1140 ;
-  reg \$1141 ;
-  reg \$1142 ;
-  reg \$1143 ;
-  reg \$1144 ;
-  reg [31:0] \$1145 ;
+  reg [6:0] \$1141 ;
+  reg [6:0] \$1142 ;
+  reg [6:0] \$1143 ;
+  reg [31:0] \$1144 ;
+  reg \$1145 ;
   reg \$1146 ;
-  reg [7:0] \$1147 ;
-  reg [7:0] \$1148 ;
-  reg [7:0] \$1149 ;
+  reg \$1147 ;
+  reg \$1148 ;
+  reg [6:0] \$1149 ;
   wire \$115 ;
-  reg [7:0] \$1150 ;
-  reg [7:0] \$1151 ;
-  reg [7:0] \$1152 ;
-  reg [7:0] \$1153 ;
-  reg [31:0] \$1154 ;
-  reg [31:0] \$1155 ;
-  reg [2:0] \$1156 ;
-  reg [31:0] \$1157 ;
-  reg \$1158 ;
-  reg \$1159 ;
+  reg \$1150 ;
+  reg \$1151 ;
+  reg \$1152 ;
+  reg \$1153 ;
+  reg \$1154 ;
+  reg \$1155 ;
+  reg [31:0] \$1156 ;
+  reg \$1157 ;
+  reg [7:0] \$1158 ;
+  reg [7:0] \$1159 ;
   wire \$116 ;
-  reg \$1160 ;
-  reg [6:0] \$1161 ;
-  reg [6:0] \$1162 ;
-  reg [6:0] \$1163 ;
-  reg [31:0] \$1164 ;
-  reg \$1165 ;
-  reg \$1166 ;
-  reg \$1167 ;
-  reg \$1168 ;
-  reg [6:0] \$1169 ;
+  reg [7:0] \$1160 ;
+  reg [7:0] \$1161 ;
+  reg [7:0] \$1162 ;
+  reg [7:0] \$1163 ;
+  reg [7:0] \$1164 ;
+  reg [31:0] \$1165 ;
+  reg [31:0] \$1166 ;
+  reg [2:0] \$1167 ;
+  reg [31:0] \$1168 ;
+  reg \$1169 ;
   wire \$117 ;
   reg \$1170 ;
   reg \$1171 ;
-  reg \$1172 ;
-  reg \$1173 ;
-  reg \$1174 ;
-  reg \$1175 ;
+  reg [6:0] \$1172 ;
+  reg [6:0] \$1173 ;
+  reg [6:0] \$1174 ;
+  reg [31:0] \$1175 ;
   reg \$1176 ;
   reg \$1177 ;
   reg \$1178 ;
   reg \$1179 ;
   wire \$118 ;
-  reg \$1180 ;
+  reg [6:0] \$1180 ;
   reg \$1181 ;
   reg \$1182 ;
   reg \$1183 ;
@@ -222,23 +222,34 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$119 ;
   reg \$1190 ;
   reg \$1191 ;
-  reg [7:0] \$1192 ;
-  reg [7:0] \$1193 ;
-  reg [7:0] \$1194 ;
-  reg [7:0] \$1195 ;
-  reg [7:0] \$1196 ;
-  reg [7:0] \$1197 ;
-  reg [7:0] \$1198 ;
-  reg [7:0] \$1199 ;
+  reg \$1192 ;
+  reg \$1193 ;
+  reg \$1194 ;
+  reg \$1195 ;
+  reg \$1196 ;
+  reg \$1197 ;
+  reg \$1198 ;
+  reg \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  reg [5:0] \$1200 ;
-  reg [5:0] \$1201 ;
-  reg [5:0] \$1202 ;
-  reg [5:0] \$1203 ;
-  reg [5:0] \$1204 ;
-  reg [5:0] \$1205 ;
+  reg \$1200 ;
+  reg \$1201 ;
+  reg \$1202 ;
+  reg [7:0] \$1203 ;
+  reg [7:0] \$1204 ;
+  reg [7:0] \$1205 ;
+  reg [7:0] \$1206 ;
+  reg [7:0] \$1207 ;
+  reg [7:0] \$1208 ;
+  reg [7:0] \$1209 ;
   wire \$121 ;
+  reg [7:0] \$1210 ;
+  reg [5:0] \$1211 ;
+  reg [5:0] \$1212 ;
+  reg [5:0] \$1213 ;
+  reg [5:0] \$1214 ;
+  reg [5:0] \$1215 ;
+  reg [5:0] \$1216 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
@@ -783,8 +794,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$61 ;
   wire \$610 ;
   wire \$611 ;
-  wire [1:0] \$612 ;
-  wire [1:0] \$613 ;
+  wire \$612 ;
+  wire \$613 ;
   wire \$614 ;
   wire \$615 ;
   wire \$616 ;
@@ -837,10 +848,10 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire [32:0] \$663 ;
-  wire [32:0] \$664 ;
+  wire [1:0] \$661 ;
+  wire [1:0] \$662 ;
+  wire \$663 ;
+  wire \$664 ;
   wire \$665 ;
   wire \$666 ;
   wire \$667 ;
@@ -849,276 +860,276 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire [7:0] \$674 ;
-  wire [7:0] \$675 ;
-  wire [7:0] \$676 ;
-  wire [31:0] \$677 ;
-  wire [31:0] \$678 ;
-  wire [31:0] \$679 ;
+  wire [32:0] \$672 ;
+  wire [32:0] \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire [31:0] \$68 ;
   wire \$680 ;
-  wire [31:0] \$681 ;
+  wire \$681 ;
   wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire [7:0] \$686 ;
-  wire [7:0] \$687 ;
-  wire \$688 ;
-  wire [32:0] \$689 ;
+  wire [7:0] \$683 ;
+  wire [7:0] \$684 ;
+  wire [7:0] \$685 ;
+  wire [31:0] \$686 ;
+  wire [31:0] \$687 ;
+  wire [31:0] \$688 ;
+  wire \$689 ;
   wire [31:0] \$69 ;
-  wire [32:0] \$690 ;
+  wire [31:0] \$690 ;
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
+  wire [7:0] \$695 ;
+  wire [7:0] \$696 ;
   wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  wire [32:0] \$698 ;
+  wire [32:0] \$699 ;
   wire \$7 ;
   wire [31:0] \$70 ;
-  wire [7:0] \$700 ;
-  wire [7:0] \$701 ;
-  wire [7:0] \$702 ;
-  wire [31:0] \$703 ;
-  wire [31:0] \$704 ;
-  wire [31:0] \$705 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
   wire \$706 ;
-  wire [31:0] \$707 ;
+  wire \$707 ;
   wire \$708 ;
-  wire \$709 ;
+  wire [7:0] \$709 ;
   wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire [7:0] \$712 ;
-  wire [7:0] \$713 ;
-  wire \$714 ;
-  wire [32:0] \$715 ;
-  wire [32:0] \$716 ;
+  wire [7:0] \$710 ;
+  wire [7:0] \$711 ;
+  wire [31:0] \$712 ;
+  wire [31:0] \$713 ;
+  wire [31:0] \$714 ;
+  wire \$715 ;
+  wire [31:0] \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
   wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
+  wire [7:0] \$721 ;
+  wire [7:0] \$722 ;
   wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire [7:0] \$726 ;
-  wire [7:0] \$727 ;
-  wire [7:0] \$728 ;
-  wire [31:0] \$729 ;
+  wire [32:0] \$724 ;
+  wire [32:0] \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
-  wire [31:0] \$730 ;
-  wire [31:0] \$731 ;
+  wire \$730 ;
+  wire \$731 ;
   wire \$732 ;
-  wire [31:0] \$733 ;
+  wire \$733 ;
   wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire [7:0] \$738 ;
-  wire [7:0] \$739 ;
+  wire [7:0] \$735 ;
+  wire [7:0] \$736 ;
+  wire [7:0] \$737 ;
+  wire [31:0] \$738 ;
+  wire [31:0] \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire [32:0] \$741 ;
-  wire [32:0] \$742 ;
+  wire [31:0] \$740 ;
+  wire \$741 ;
+  wire [31:0] \$742 ;
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
+  wire [7:0] \$747 ;
+  wire [7:0] \$748 ;
   wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire [7:0] \$752 ;
-  wire [7:0] \$753 ;
-  wire [7:0] \$754 ;
-  wire [31:0] \$755 ;
-  wire [31:0] \$756 ;
-  wire [31:0] \$757 ;
+  wire [32:0] \$750 ;
+  wire [32:0] \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
   wire \$758 ;
-  wire [31:0] \$759 ;
+  wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire [7:0] \$764 ;
-  wire [7:0] \$765 ;
-  wire \$766 ;
-  wire [32:0] \$767 ;
-  wire [32:0] \$768 ;
+  wire [7:0] \$761 ;
+  wire [7:0] \$762 ;
+  wire [7:0] \$763 ;
+  wire [31:0] \$764 ;
+  wire [31:0] \$765 ;
+  wire [31:0] \$766 ;
+  wire \$767 ;
+  wire [31:0] \$768 ;
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
+  wire [7:0] \$773 ;
+  wire [7:0] \$774 ;
   wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire [7:0] \$778 ;
-  wire [7:0] \$779 ;
+  wire [32:0] \$776 ;
+  wire [32:0] \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
-  wire [7:0] \$780 ;
-  wire [31:0] \$781 ;
-  wire [31:0] \$782 ;
-  wire [31:0] \$783 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
   wire \$784 ;
-  wire [31:0] \$785 ;
+  wire \$785 ;
   wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
+  wire [7:0] \$787 ;
+  wire [7:0] \$788 ;
+  wire [7:0] \$789 ;
   wire \$79 ;
-  wire [7:0] \$790 ;
-  wire [7:0] \$791 ;
-  wire \$792 ;
-  wire [32:0] \$793 ;
-  wire [32:0] \$794 ;
+  wire [31:0] \$790 ;
+  wire [31:0] \$791 ;
+  wire [31:0] \$792 ;
+  wire \$793 ;
+  wire [31:0] \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire \$799 ;
+  wire [7:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
+  wire [7:0] \$800 ;
   wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire [7:0] \$804 ;
-  wire [7:0] \$805 ;
-  wire [7:0] \$806 ;
-  wire [31:0] \$807 ;
-  wire [31:0] \$808 ;
-  wire [31:0] \$809 ;
+  wire [32:0] \$802 ;
+  wire [32:0] \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
   wire \$810 ;
-  wire [31:0] \$811 ;
+  wire \$811 ;
   wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire \$815 ;
-  wire [7:0] \$816 ;
-  wire [7:0] \$817 ;
-  wire \$818 ;
-  wire [32:0] \$819 ;
+  wire [7:0] \$813 ;
+  wire [7:0] \$814 ;
+  wire [7:0] \$815 ;
+  wire [31:0] \$816 ;
+  wire [31:0] \$817 ;
+  wire [31:0] \$818 ;
+  wire \$819 ;
   wire \$82 ;
-  wire [32:0] \$820 ;
+  wire [31:0] \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
   wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
+  wire [7:0] \$825 ;
+  wire [7:0] \$826 ;
   wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  wire [32:0] \$828 ;
+  wire [32:0] \$829 ;
   wire \$83 ;
-  wire [7:0] \$830 ;
-  wire [7:0] \$831 ;
-  wire [7:0] \$832 ;
-  wire [31:0] \$833 ;
-  wire [31:0] \$834 ;
-  wire [31:0] \$835 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
   wire \$836 ;
-  wire [31:0] \$837 ;
+  wire \$837 ;
   wire \$838 ;
-  wire \$839 ;
+  wire [7:0] \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire [7:0] \$842 ;
-  wire [7:0] \$843 ;
-  wire \$844 ;
-  wire [32:0] \$845 ;
-  wire [32:0] \$846 ;
+  wire [7:0] \$840 ;
+  wire [7:0] \$841 ;
+  wire [31:0] \$842 ;
+  wire [31:0] \$843 ;
+  wire [31:0] \$844 ;
+  wire \$845 ;
+  wire [31:0] \$846 ;
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
   wire \$85 ;
   wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
+  wire [7:0] \$851 ;
+  wire [7:0] \$852 ;
   wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire [7:0] \$856 ;
-  wire [7:0] \$857 ;
-  wire [7:0] \$858 ;
-  wire [31:0] \$859 ;
+  wire [32:0] \$854 ;
+  wire [32:0] \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
-  wire [31:0] \$860 ;
-  wire [31:0] \$861 ;
+  wire \$860 ;
+  wire \$861 ;
   wire \$862 ;
-  wire [31:0] \$863 ;
+  wire \$863 ;
   wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire [7:0] \$868 ;
-  wire [7:0] \$869 ;
+  wire [7:0] \$865 ;
+  wire [7:0] \$866 ;
+  wire [7:0] \$867 ;
+  wire [31:0] \$868 ;
+  wire [31:0] \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire [7:0] \$871 ;
-  reg \$872 ;
-  reg \$873 ;
-  reg [5:0] \$874 ;
-  reg [31:0] \$875 ;
-  reg [31:0] \$876 ;
-  reg [31:0] \$877 ;
-  reg [31:0] \$878 ;
-  reg [31:0] \$879 ;
+  wire [31:0] \$870 ;
+  wire \$871 ;
+  wire [31:0] \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire [7:0] \$877 ;
+  wire [7:0] \$878 ;
+  wire \$879 ;
   wire \$88 ;
-  reg [31:0] \$880 ;
-  reg [31:0] \$881 ;
-  reg [31:0] \$882 ;
-  reg \$883 ;
-  reg \$884 ;
-  reg \$885 ;
-  reg \$886 ;
-  reg \$887 ;
-  reg \$888 ;
-  reg \$889 ;
+  wire [7:0] \$880 ;
+  reg \$881 ;
+  reg \$882 ;
+  reg [5:0] \$883 ;
+  reg [31:0] \$884 ;
+  reg [31:0] \$885 ;
+  reg [31:0] \$886 ;
+  reg [31:0] \$887 ;
+  reg [31:0] \$888 ;
+  reg [31:0] \$889 ;
   wire \$89 ;
-  reg \$890 ;
-  reg [5:0] \$891 ;
-  reg [31:0] \$892 ;
+  reg [31:0] \$890 ;
+  reg [31:0] \$891 ;
+  reg \$892 ;
   reg \$893 ;
   reg \$894 ;
   reg \$895 ;
-  reg [31:0] \$896 ;
-  reg [31:0] \$897 ;
-  reg [31:0] \$898 ;
-  reg [31:0] \$899 ;
+  reg \$896 ;
+  reg \$897 ;
+  reg \$898 ;
+  reg \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg [31:0] \$900 ;
+  reg [5:0] \$900 ;
   reg [31:0] \$901 ;
-  reg [31:0] \$902 ;
-  reg [31:0] \$903 ;
-  reg [31:0] \$904 ;
-  reg [31:0] \$905 ;
-  reg [31:0] \$906 ;
-  reg [31:0] \$907 ;
-  reg [31:0] \$908 ;
-  reg [31:0] \$909 ;
+  reg \$902 ;
+  reg \$903 ;
+  reg \$904 ;
+  reg \$905 ;
+  reg \$906 ;
+  reg \$907 ;
+  reg \$908 ;
+  reg \$909 ;
   wire \$91 ;
-  reg [31:0] \$910 ;
-  reg [31:0] \$911 ;
-  reg [31:0] \$912 ;
-  reg [31:0] \$913 ;
-  reg [31:0] \$914 ;
+  reg \$910 ;
+  reg \$911 ;
+  reg \$912 ;
+  reg \$913 ;
+  reg \$914 ;
   reg [31:0] \$915 ;
   reg [31:0] \$916 ;
   reg [31:0] \$917 ;
@@ -1134,84 +1145,84 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] \$926 ;
   reg [31:0] \$927 ;
   reg [31:0] \$928 ;
-  reg \$929 ;
+  reg [31:0] \$929 ;
   wire \$93 ;
-  reg [7:0] \$930 ;
-  reg [7:0] \$931 ;
-  reg [7:0] \$932 ;
-  reg [7:0] \$933 ;
-  reg [7:0] \$934 ;
-  reg [7:0] \$935 ;
-  reg [7:0] \$936 ;
+  reg [31:0] \$930 ;
+  reg [31:0] \$931 ;
+  reg [31:0] \$932 ;
+  reg [31:0] \$933 ;
+  reg [31:0] \$934 ;
+  reg [31:0] \$935 ;
+  reg [31:0] \$936 ;
   reg [31:0] \$937 ;
   reg [31:0] \$938 ;
-  reg [2:0] \$939 ;
+  reg [31:0] \$939 ;
   wire \$94 ;
-  reg [31:0] \$940 ;
-  reg \$941 ;
-  reg \$942 ;
-  reg \$943 ;
-  reg [6:0] \$944 ;
-  reg [6:0] \$945 ;
-  reg [6:0] \$946 ;
-  reg [31:0] \$947 ;
-  reg \$948 ;
-  reg \$949 ;
+  reg \$940 ;
+  reg [7:0] \$941 ;
+  reg [7:0] \$942 ;
+  reg [7:0] \$943 ;
+  reg [7:0] \$944 ;
+  reg [7:0] \$945 ;
+  reg [7:0] \$946 ;
+  reg [7:0] \$947 ;
+  reg [31:0] \$948 ;
+  reg [31:0] \$949 ;
   wire \$95 ;
-  reg \$950 ;
-  reg \$951 ;
-  reg [6:0] \$952 ;
+  reg [2:0] \$950 ;
+  reg [31:0] \$951 ;
+  reg \$952 ;
   reg \$953 ;
   reg \$954 ;
-  reg \$955 ;
-  reg \$956 ;
-  reg \$957 ;
-  reg \$958 ;
-  reg [31:0] \$959 ;
+  reg [6:0] \$955 ;
+  reg [6:0] \$956 ;
+  reg [6:0] \$957 ;
+  reg [31:0] \$958 ;
+  reg \$959 ;
   wire \$96 ;
   reg \$960 ;
-  reg [7:0] \$961 ;
-  reg [7:0] \$962 ;
-  reg [7:0] \$963 ;
-  reg [7:0] \$964 ;
-  reg [7:0] \$965 ;
-  reg [7:0] \$966 ;
-  reg [7:0] \$967 ;
-  reg [31:0] \$968 ;
-  reg [31:0] \$969 ;
+  reg \$961 ;
+  reg \$962 ;
+  reg [6:0] \$963 ;
+  reg \$964 ;
+  reg \$965 ;
+  reg \$966 ;
+  reg \$967 ;
+  reg \$968 ;
+  reg \$969 ;
   wire \$97 ;
-  reg [2:0] \$970 ;
-  reg [31:0] \$971 ;
-  reg \$972 ;
-  reg \$973 ;
-  reg \$974 ;
-  reg [6:0] \$975 ;
-  reg [6:0] \$976 ;
-  reg [6:0] \$977 ;
-  reg [31:0] \$978 ;
-  reg \$979 ;
+  reg [31:0] \$970 ;
+  reg \$971 ;
+  reg [7:0] \$972 ;
+  reg [7:0] \$973 ;
+  reg [7:0] \$974 ;
+  reg [7:0] \$975 ;
+  reg [7:0] \$976 ;
+  reg [7:0] \$977 ;
+  reg [7:0] \$978 ;
+  reg [31:0] \$979 ;
   wire \$98 ;
-  reg \$980 ;
-  reg \$981 ;
-  reg \$982 ;
-  reg [6:0] \$983 ;
+  reg [31:0] \$980 ;
+  reg [2:0] \$981 ;
+  reg [31:0] \$982 ;
+  reg \$983 ;
   reg \$984 ;
   reg \$985 ;
-  reg \$986 ;
-  reg \$987 ;
-  reg \$988 ;
-  reg \$989 ;
+  reg [6:0] \$986 ;
+  reg [6:0] \$987 ;
+  reg [6:0] \$988 ;
+  reg [31:0] \$989 ;
   wire \$99 ;
-  reg [31:0] \$990 ;
+  reg \$990 ;
   reg \$991 ;
-  reg [7:0] \$992 ;
-  reg [7:0] \$993 ;
-  reg [7:0] \$994 ;
-  reg [7:0] \$995 ;
-  reg [7:0] \$996 ;
-  reg [7:0] \$997 ;
-  reg [7:0] \$998 ;
-  reg [31:0] \$999 ;
+  reg \$992 ;
+  reg \$993 ;
+  reg [6:0] \$994 ;
+  reg \$995 ;
+  reg \$996 ;
+  reg \$997 ;
+  reg \$998 ;
+  reg \$999 ;
   output bad_shift;
   reg bad_shift = 1'h0;
   reg big0_d0 = 1'h0;
@@ -1421,15 +1432,17 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg refused_d1 = 1'h0;
   input rst;
   wire rst;
+  reg s1_beat = 1'h0;
   reg [5:0] s1_k = 6'h00;
-  reg [31:0] s1_r0 = 32'd0;
-  reg [31:0] s1_r1 = 32'd0;
-  reg [31:0] s1_r2 = 32'd0;
-  reg [31:0] s1_r3 = 32'd0;
-  reg [31:0] s1_r4 = 32'd0;
-  reg [31:0] s1_r5 = 32'd0;
-  reg [31:0] s1_r6 = 32'd0;
-  reg [31:0] s1_r7 = 32'd0;
+  reg s1_last = 1'h0;
+  reg s1_step0 = 1'h0;
+  reg s1_step1 = 1'h0;
+  reg s1_step2 = 1'h0;
+  reg s1_step3 = 1'h0;
+  reg s1_step4 = 1'h0;
+  reg s1_step5 = 1'h0;
+  reg s1_step6 = 1'h0;
+  reg s1_step7 = 1'h0;
   reg [31:0] s1_x0 = 32'd0;
   reg [31:0] s1_x1 = 32'd0;
   reg [31:0] s1_x2 = 32'd0;
@@ -1991,935 +2004,948 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$607  = s1_k > 5'h1e;
   assign \$608  = s1_k > 5'h1f;
   assign \$609  = i__payload[261:256] > 6'h20;
-  assign \$611  = i__payload[270] | \$610 ;
-  assign \$612  = group + 1'h1;
-  assign \$613  = \$611  ? 2'h0 : \$612 ;
-  assign \$614  = | i__payload[261:256];
-  assign \$615  = take & \$614 ;
-  assign \$616  = i__payload[261:256] > 6'h20;
-  assign \$617  = ~ \$616 ;
-  assign \$618  = \$615  & \$617 ;
-  assign \$619  = \$618  & i__payload[262];
-  assign \$620  = | i__payload[261:256];
-  assign \$621  = take & \$620 ;
-  assign \$622  = i__payload[261:256] > 6'h20;
-  assign \$623  = ~ \$622 ;
-  assign \$624  = \$621  & \$623 ;
-  assign \$625  = \$624  & i__payload[263];
-  assign \$626  = | i__payload[261:256];
-  assign \$627  = take & \$626 ;
-  assign \$628  = i__payload[261:256] > 6'h20;
-  assign \$629  = ~ \$628 ;
-  assign \$630  = \$627  & \$629 ;
-  assign \$631  = \$630  & i__payload[264];
-  assign \$632  = | i__payload[261:256];
-  assign \$633  = take & \$632 ;
-  assign \$634  = i__payload[261:256] > 6'h20;
-  assign \$635  = ~ \$634 ;
-  assign \$636  = \$633  & \$635 ;
-  assign \$637  = \$636  & i__payload[265];
-  assign \$638  = | i__payload[261:256];
-  assign \$639  = take & \$638 ;
-  assign \$640  = i__payload[261:256] > 6'h20;
-  assign \$641  = ~ \$640 ;
-  assign \$642  = \$639  & \$641 ;
-  assign \$643  = \$642  & i__payload[266];
-  assign \$644  = | i__payload[261:256];
-  assign \$645  = take & \$644 ;
-  assign \$646  = i__payload[261:256] > 6'h20;
-  assign \$647  = ~ \$646 ;
-  assign \$648  = \$645  & \$647 ;
-  assign \$649  = \$648  & i__payload[267];
-  assign \$650  = | i__payload[261:256];
-  assign \$651  = take & \$650 ;
-  assign \$652  = i__payload[261:256] > 6'h20;
-  assign \$653  = ~ \$652 ;
-  assign \$654  = \$651  & \$653 ;
-  assign \$655  = \$654  & i__payload[268];
-  assign \$656  = | i__payload[261:256];
-  assign \$657  = take & \$656 ;
-  assign \$658  = i__payload[261:256] > 6'h20;
-  assign \$659  = ~ \$658 ;
-  assign \$660  = \$657  & \$659 ;
-  assign \$661  = \$660  & i__payload[269];
-  assign \$662  = $signed(s1_x0) < $signed(1'h0);
-  assign \$663  = - $signed(s1_x0);
-  assign \$664  = \$662  ? \$663  : { s1_x0[31], s1_x0 };
-  assign \$665  = $signed(s1_x0) < $signed(1'h0);
-  assign \$666  = ~ s1_x0[31];
-  assign \$667  = | s1_x0[31:7];
-  assign \$668  = \$666  & \$667 ;
-  assign \$669  = & s1_x0[31:7];
-  assign \$670  = | s1_x0[6:0];
-  assign \$671  = \$669  & \$670 ;
-  assign \$672  = ~ \$671 ;
-  assign \$673  = s1_x0[31] & \$672 ;
-  assign \$674  = \$673  ? 8'h81 : s1_x0[7:0];
-  assign \$675  = \$668  ? 8'h7f : \$674 ;
-  assign \$676  = refused_d1 ? 8'h00 : s2_xsat0;
-  assign \$677  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$678  = s2_mag0 & s2_mask;
-  assign \$679  = s3_qc0 >> s3_k0;
-  assign \$680  = | s4_q0[31:7];
-  assign \$681  = s2_r0 & s2_mask;
-  assign \$682  = s3_f0 > s3_r0;
-  assign \$683  = q7_0_d1 == 7'h7f;
-  assign \$684  = \$683  & up0_d2;
-  assign \$685  = big0_d1 | \$684 ;
-  assign \$686  = q7_0_d1 + up0_d2;
-  assign \$687  = \$685  ? 8'h7f : \$686 ;
-  assign \$688  = $signed(s1_x1) < $signed(1'h0);
-  assign \$689  = - $signed(s1_x1);
-  assign \$690  = \$688  ? \$689  : { s1_x1[31], s1_x1 };
-  assign \$691  = $signed(s1_x1) < $signed(1'h0);
-  assign \$692  = ~ s1_x1[31];
-  assign \$693  = | s1_x1[31:7];
-  assign \$694  = \$692  & \$693 ;
-  assign \$695  = & s1_x1[31:7];
-  assign \$696  = | s1_x1[6:0];
-  assign \$697  = \$695  & \$696 ;
-  assign \$698  = ~ \$697 ;
-  assign \$699  = s1_x1[31] & \$698 ;
-  assign \$700  = \$699  ? 8'h81 : s1_x1[7:0];
-  assign \$701  = \$694  ? 8'h7f : \$700 ;
-  assign \$702  = refused_d1 ? 8'h00 : s2_xsat1;
-  assign \$703  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$704  = s2_mag1 & s2_mask;
-  assign \$705  = s3_qc1 >> s3_k1;
-  assign \$706  = | s4_q1[31:7];
-  assign \$707  = s2_r1 & s2_mask;
-  assign \$708  = s3_f1 > s3_r1;
-  assign \$709  = q7_1_d1 == 7'h7f;
-  assign \$710  = \$709  & up1_d2;
-  assign \$711  = big1_d1 | \$710 ;
-  assign \$712  = q7_1_d1 + up1_d2;
-  assign \$713  = \$711  ? 8'h7f : \$712 ;
-  assign \$714  = $signed(s1_x2) < $signed(1'h0);
-  assign \$715  = - $signed(s1_x2);
-  assign \$716  = \$714  ? \$715  : { s1_x2[31], s1_x2 };
-  assign \$717  = $signed(s1_x2) < $signed(1'h0);
-  assign \$718  = ~ s1_x2[31];
-  assign \$719  = | s1_x2[31:7];
-  assign \$720  = \$718  & \$719 ;
-  assign \$721  = & s1_x2[31:7];
-  assign \$722  = | s1_x2[6:0];
-  assign \$723  = \$721  & \$722 ;
-  assign \$724  = ~ \$723 ;
-  assign \$725  = s1_x2[31] & \$724 ;
-  assign \$726  = \$725  ? 8'h81 : s1_x2[7:0];
-  assign \$727  = \$720  ? 8'h7f : \$726 ;
-  assign \$728  = refused_d1 ? 8'h00 : s2_xsat2;
-  assign \$729  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$730  = s2_mag2 & s2_mask;
-  assign \$731  = s3_qc2 >> s3_k2;
-  assign \$732  = | s4_q2[31:7];
-  assign \$733  = s2_r2 & s2_mask;
-  assign \$734  = s3_f2 > s3_r2;
-  assign \$735  = q7_2_d1 == 7'h7f;
-  assign \$736  = \$735  & up2_d2;
-  assign \$737  = big2_d1 | \$736 ;
-  assign \$738  = q7_2_d1 + up2_d2;
-  assign \$739  = \$737  ? 8'h7f : \$738 ;
-  assign \$740  = $signed(s1_x3) < $signed(1'h0);
-  assign \$741  = - $signed(s1_x3);
-  assign \$742  = \$740  ? \$741  : { s1_x3[31], s1_x3 };
-  assign \$743  = $signed(s1_x3) < $signed(1'h0);
-  assign \$744  = ~ s1_x3[31];
-  assign \$745  = | s1_x3[31:7];
-  assign \$746  = \$744  & \$745 ;
-  assign \$747  = & s1_x3[31:7];
-  assign \$748  = | s1_x3[6:0];
-  assign \$749  = \$747  & \$748 ;
-  assign \$750  = ~ \$749 ;
-  assign \$751  = s1_x3[31] & \$750 ;
-  assign \$752  = \$751  ? 8'h81 : s1_x3[7:0];
-  assign \$753  = \$746  ? 8'h7f : \$752 ;
-  assign \$754  = refused_d1 ? 8'h00 : s2_xsat3;
-  assign \$755  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$756  = s2_mag3 & s2_mask;
-  assign \$757  = s3_qc3 >> s3_k3;
-  assign \$758  = | s4_q3[31:7];
-  assign \$759  = s2_r3 & s2_mask;
-  assign \$760  = s3_f3 > s3_r3;
-  assign \$761  = q7_3_d1 == 7'h7f;
-  assign \$762  = \$761  & up3_d2;
-  assign \$763  = big3_d1 | \$762 ;
-  assign \$764  = q7_3_d1 + up3_d2;
-  assign \$765  = \$763  ? 8'h7f : \$764 ;
-  assign \$766  = $signed(s1_x4) < $signed(1'h0);
-  assign \$767  = - $signed(s1_x4);
-  assign \$768  = \$766  ? \$767  : { s1_x4[31], s1_x4 };
-  assign \$769  = $signed(s1_x4) < $signed(1'h0);
-  assign \$770  = ~ s1_x4[31];
-  assign \$771  = | s1_x4[31:7];
-  assign \$772  = \$770  & \$771 ;
-  assign \$773  = & s1_x4[31:7];
-  assign \$774  = | s1_x4[6:0];
-  assign \$775  = \$773  & \$774 ;
-  assign \$776  = ~ \$775 ;
-  assign \$777  = s1_x4[31] & \$776 ;
-  assign \$778  = \$777  ? 8'h81 : s1_x4[7:0];
-  assign \$779  = \$772  ? 8'h7f : \$778 ;
-  assign \$780  = refused_d1 ? 8'h00 : s2_xsat4;
-  assign \$781  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$782  = s2_mag4 & s2_mask;
-  assign \$783  = s3_qc4 >> s3_k4;
-  assign \$784  = | s4_q4[31:7];
-  assign \$785  = s2_r4 & s2_mask;
-  assign \$786  = s3_f4 > s3_r4;
-  assign \$787  = q7_4_d1 == 7'h7f;
-  assign \$788  = \$787  & up4_d2;
-  assign \$789  = big4_d1 | \$788 ;
-  assign \$790  = q7_4_d1 + up4_d2;
-  assign \$791  = \$789  ? 8'h7f : \$790 ;
-  assign \$792  = $signed(s1_x5) < $signed(1'h0);
-  assign \$793  = - $signed(s1_x5);
-  assign \$794  = \$792  ? \$793  : { s1_x5[31], s1_x5 };
-  assign \$795  = $signed(s1_x5) < $signed(1'h0);
-  assign \$796  = ~ s1_x5[31];
-  assign \$797  = | s1_x5[31:7];
-  assign \$798  = \$796  & \$797 ;
-  assign \$799  = & s1_x5[31:7];
-  assign \$800  = | s1_x5[6:0];
-  assign \$801  = \$799  & \$800 ;
-  assign \$802  = ~ \$801 ;
-  assign \$803  = s1_x5[31] & \$802 ;
-  assign \$804  = \$803  ? 8'h81 : s1_x5[7:0];
-  assign \$805  = \$798  ? 8'h7f : \$804 ;
-  assign \$806  = refused_d1 ? 8'h00 : s2_xsat5;
-  assign \$807  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$808  = s2_mag5 & s2_mask;
-  assign \$809  = s3_qc5 >> s3_k5;
-  assign \$810  = | s4_q5[31:7];
-  assign \$811  = s2_r5 & s2_mask;
-  assign \$812  = s3_f5 > s3_r5;
-  assign \$813  = q7_5_d1 == 7'h7f;
-  assign \$814  = \$813  & up5_d2;
-  assign \$815  = big5_d1 | \$814 ;
-  assign \$816  = q7_5_d1 + up5_d2;
-  assign \$817  = \$815  ? 8'h7f : \$816 ;
-  assign \$818  = $signed(s1_x6) < $signed(1'h0);
-  assign \$819  = - $signed(s1_x6);
-  assign \$820  = \$818  ? \$819  : { s1_x6[31], s1_x6 };
-  assign \$821  = $signed(s1_x6) < $signed(1'h0);
-  assign \$822  = ~ s1_x6[31];
-  assign \$823  = | s1_x6[31:7];
-  assign \$824  = \$822  & \$823 ;
-  assign \$825  = & s1_x6[31:7];
-  assign \$826  = | s1_x6[6:0];
-  assign \$827  = \$825  & \$826 ;
-  assign \$828  = ~ \$827 ;
-  assign \$829  = s1_x6[31] & \$828 ;
-  assign \$830  = \$829  ? 8'h81 : s1_x6[7:0];
-  assign \$831  = \$824  ? 8'h7f : \$830 ;
-  assign \$832  = refused_d1 ? 8'h00 : s2_xsat6;
-  assign \$833  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$834  = s2_mag6 & s2_mask;
-  assign \$835  = s3_qc6 >> s3_k6;
-  assign \$836  = | s4_q6[31:7];
-  assign \$837  = s2_r6 & s2_mask;
-  assign \$838  = s3_f6 > s3_r6;
-  assign \$839  = q7_6_d1 == 7'h7f;
-  assign \$840  = \$839  & up6_d2;
-  assign \$841  = big6_d1 | \$840 ;
-  assign \$842  = q7_6_d1 + up6_d2;
-  assign \$843  = \$841  ? 8'h7f : \$842 ;
-  assign \$844  = $signed(s1_x7) < $signed(1'h0);
-  assign \$845  = - $signed(s1_x7);
-  assign \$846  = \$844  ? \$845  : { s1_x7[31], s1_x7 };
-  assign \$847  = $signed(s1_x7) < $signed(1'h0);
-  assign \$848  = ~ s1_x7[31];
-  assign \$849  = | s1_x7[31:7];
-  assign \$850  = \$848  & \$849 ;
-  assign \$851  = & s1_x7[31:7];
-  assign \$852  = | s1_x7[6:0];
-  assign \$853  = \$851  & \$852 ;
-  assign \$854  = ~ \$853 ;
-  assign \$855  = s1_x7[31] & \$854 ;
-  assign \$856  = \$855  ? 8'h81 : s1_x7[7:0];
-  assign \$857  = \$850  ? 8'h7f : \$856 ;
-  assign \$858  = refused_d1 ? 8'h00 : s2_xsat7;
-  assign \$859  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$860  = s2_mag7 & s2_mask;
-  assign \$861  = s3_qc7 >> s3_k7;
-  assign \$862  = | s4_q7[31:7];
-  assign \$863  = s2_r7 & s2_mask;
-  assign \$864  = s3_f7 > s3_r7;
-  assign \$865  = q7_7_d1 == 7'h7f;
-  assign \$866  = \$865  & up7_d2;
-  assign \$867  = big7_d1 | \$866 ;
-  assign \$868  = q7_7_d1 + up7_d2;
-  assign \$869  = \$867  ? 8'h7f : \$868 ;
-  assign \$870  = i__payload[261:256] > 6'h20;
-  assign \$871  = \$870  ? 8'h00 : i__payload[269:262];
-  always @(posedge clk)
-    i__ready <= \$872 ;
-  always @(posedge clk)
-    bad_shift <= \$873 ;
-  always @(posedge clk)
-    s1_k <= \$874 ;
-  always @(posedge clk)
-    s1_x0 <= \$875 ;
-  always @(posedge clk)
-    s1_x1 <= \$876 ;
-  always @(posedge clk)
-    s1_x2 <= \$877 ;
-  always @(posedge clk)
-    s1_x3 <= \$878 ;
-  always @(posedge clk)
-    s1_x4 <= \$879 ;
-  always @(posedge clk)
-    s1_x5 <= \$880 ;
-  always @(posedge clk)
-    s1_x6 <= \$881 ;
-  always @(posedge clk)
-    s1_x7 <= \$882 ;
-  always @(posedge clk)
-    only_saturate_d0 <= \$883 ;
-  always @(posedge clk)
-    only_saturate_d1 <= \$884 ;
-  always @(posedge clk)
-    only_saturate_d2 <= \$885 ;
-  always @(posedge clk)
-    only_saturate_d3 <= \$886 ;
-  always @(posedge clk)
-    only_saturate_d4 <= \$887 ;
-  always @(posedge clk)
-    only_saturate_d5 <= \$888 ;
-  always @(posedge clk)
-    only_saturate_d6 <= \$889 ;
-  always @(posedge clk)
-    only_saturate_d7 <= \$890 ;
-  always @(posedge clk)
-    s2_k <= \$891 ;
-  always @(posedge clk)
-    s2_mask <= \$892 ;
-  always @(posedge clk)
-    refused_d0 <= \$893 ;
-  always @(posedge clk)
-    refused_d1 <= \$894 ;
-  always @(posedge clk)
-    group <= \$895 ;
-  always @(posedge clk)
-    s1_r0 <= \$896 ;
-  always @(posedge clk)
-    lfsr0 <= \$897 ;
-  always @(posedge clk)
-    lfsr8 <= \$898 ;
-  always @(posedge clk)
-    s1_r1 <= \$899 ;
-  always @(posedge clk)
-    lfsr1 <= \$900 ;
-  always @(posedge clk)
-    lfsr9 <= \$901 ;
-  always @(posedge clk)
-    s1_r2 <= \$902 ;
+  assign \$610  = | i__payload[261:256];
+  assign \$611  = take & \$610 ;
+  assign \$612  = i__payload[261:256] > 6'h20;
+  assign \$613  = ~ \$612 ;
+  assign \$614  = \$611  & \$613 ;
+  assign \$615  = \$614  & i__payload[262];
+  assign \$616  = | i__payload[261:256];
+  assign \$617  = take & \$616 ;
+  assign \$618  = i__payload[261:256] > 6'h20;
+  assign \$619  = ~ \$618 ;
+  assign \$620  = \$617  & \$619 ;
+  assign \$621  = \$620  & i__payload[263];
+  assign \$622  = | i__payload[261:256];
+  assign \$623  = take & \$622 ;
+  assign \$624  = i__payload[261:256] > 6'h20;
+  assign \$625  = ~ \$624 ;
+  assign \$626  = \$623  & \$625 ;
+  assign \$627  = \$626  & i__payload[264];
+  assign \$628  = | i__payload[261:256];
+  assign \$629  = take & \$628 ;
+  assign \$630  = i__payload[261:256] > 6'h20;
+  assign \$631  = ~ \$630 ;
+  assign \$632  = \$629  & \$631 ;
+  assign \$633  = \$632  & i__payload[265];
+  assign \$634  = | i__payload[261:256];
+  assign \$635  = take & \$634 ;
+  assign \$636  = i__payload[261:256] > 6'h20;
+  assign \$637  = ~ \$636 ;
+  assign \$638  = \$635  & \$637 ;
+  assign \$639  = \$638  & i__payload[266];
+  assign \$640  = | i__payload[261:256];
+  assign \$641  = take & \$640 ;
+  assign \$642  = i__payload[261:256] > 6'h20;
+  assign \$643  = ~ \$642 ;
+  assign \$644  = \$641  & \$643 ;
+  assign \$645  = \$644  & i__payload[267];
+  assign \$646  = | i__payload[261:256];
+  assign \$647  = take & \$646 ;
+  assign \$648  = i__payload[261:256] > 6'h20;
+  assign \$649  = ~ \$648 ;
+  assign \$650  = \$647  & \$649 ;
+  assign \$651  = \$650  & i__payload[268];
+  assign \$652  = | i__payload[261:256];
+  assign \$653  = take & \$652 ;
+  assign \$654  = i__payload[261:256] > 6'h20;
+  assign \$655  = ~ \$654 ;
+  assign \$656  = \$653  & \$655 ;
+  assign \$657  = \$656  & i__payload[269];
+  assign \$658  = i__ready & s1_beat;
+  assign \$660  = s1_last | \$659 ;
+  assign \$661  = group + 1'h1;
+  assign \$662  = \$660  ? 2'h0 : \$661 ;
+  assign \$663  = i__ready & s1_step0;
+  assign \$664  = i__ready & s1_step1;
+  assign \$665  = i__ready & s1_step2;
+  assign \$666  = i__ready & s1_step3;
+  assign \$667  = i__ready & s1_step4;
+  assign \$668  = i__ready & s1_step5;
+  assign \$669  = i__ready & s1_step6;
+  assign \$670  = i__ready & s1_step7;
+  assign \$671  = $signed(s1_x0) < $signed(1'h0);
+  assign \$672  = - $signed(s1_x0);
+  assign \$673  = \$671  ? \$672  : { s1_x0[31], s1_x0 };
+  assign \$674  = $signed(s1_x0) < $signed(1'h0);
+  assign \$675  = ~ s1_x0[31];
+  assign \$676  = | s1_x0[31:7];
+  assign \$677  = \$675  & \$676 ;
+  assign \$678  = & s1_x0[31:7];
+  assign \$679  = | s1_x0[6:0];
+  assign \$680  = \$678  & \$679 ;
+  assign \$681  = ~ \$680 ;
+  assign \$682  = s1_x0[31] & \$681 ;
+  assign \$683  = \$682  ? 8'h81 : s1_x0[7:0];
+  assign \$684  = \$677  ? 8'h7f : \$683 ;
+  assign \$685  = refused_d1 ? 8'h00 : s2_xsat0;
+  assign \$686  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$687  = s2_mag0 & s2_mask;
+  assign \$688  = s3_qc0 >> s3_k0;
+  assign \$689  = | s4_q0[31:7];
+  assign \$690  = s2_r0 & s2_mask;
+  assign \$691  = s3_f0 > s3_r0;
+  assign \$692  = q7_0_d1 == 7'h7f;
+  assign \$693  = \$692  & up0_d2;
+  assign \$694  = big0_d1 | \$693 ;
+  assign \$695  = q7_0_d1 + up0_d2;
+  assign \$696  = \$694  ? 8'h7f : \$695 ;
+  assign \$697  = $signed(s1_x1) < $signed(1'h0);
+  assign \$698  = - $signed(s1_x1);
+  assign \$699  = \$697  ? \$698  : { s1_x1[31], s1_x1 };
+  assign \$700  = $signed(s1_x1) < $signed(1'h0);
+  assign \$701  = ~ s1_x1[31];
+  assign \$702  = | s1_x1[31:7];
+  assign \$703  = \$701  & \$702 ;
+  assign \$704  = & s1_x1[31:7];
+  assign \$705  = | s1_x1[6:0];
+  assign \$706  = \$704  & \$705 ;
+  assign \$707  = ~ \$706 ;
+  assign \$708  = s1_x1[31] & \$707 ;
+  assign \$709  = \$708  ? 8'h81 : s1_x1[7:0];
+  assign \$710  = \$703  ? 8'h7f : \$709 ;
+  assign \$711  = refused_d1 ? 8'h00 : s2_xsat1;
+  assign \$712  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$713  = s2_mag1 & s2_mask;
+  assign \$714  = s3_qc1 >> s3_k1;
+  assign \$715  = | s4_q1[31:7];
+  assign \$716  = s2_r1 & s2_mask;
+  assign \$717  = s3_f1 > s3_r1;
+  assign \$718  = q7_1_d1 == 7'h7f;
+  assign \$719  = \$718  & up1_d2;
+  assign \$720  = big1_d1 | \$719 ;
+  assign \$721  = q7_1_d1 + up1_d2;
+  assign \$722  = \$720  ? 8'h7f : \$721 ;
+  assign \$723  = $signed(s1_x2) < $signed(1'h0);
+  assign \$724  = - $signed(s1_x2);
+  assign \$725  = \$723  ? \$724  : { s1_x2[31], s1_x2 };
+  assign \$726  = $signed(s1_x2) < $signed(1'h0);
+  assign \$727  = ~ s1_x2[31];
+  assign \$728  = | s1_x2[31:7];
+  assign \$729  = \$727  & \$728 ;
+  assign \$730  = & s1_x2[31:7];
+  assign \$731  = | s1_x2[6:0];
+  assign \$732  = \$730  & \$731 ;
+  assign \$733  = ~ \$732 ;
+  assign \$734  = s1_x2[31] & \$733 ;
+  assign \$735  = \$734  ? 8'h81 : s1_x2[7:0];
+  assign \$736  = \$729  ? 8'h7f : \$735 ;
+  assign \$737  = refused_d1 ? 8'h00 : s2_xsat2;
+  assign \$738  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$739  = s2_mag2 & s2_mask;
+  assign \$740  = s3_qc2 >> s3_k2;
+  assign \$741  = | s4_q2[31:7];
+  assign \$742  = s2_r2 & s2_mask;
+  assign \$743  = s3_f2 > s3_r2;
+  assign \$744  = q7_2_d1 == 7'h7f;
+  assign \$745  = \$744  & up2_d2;
+  assign \$746  = big2_d1 | \$745 ;
+  assign \$747  = q7_2_d1 + up2_d2;
+  assign \$748  = \$746  ? 8'h7f : \$747 ;
+  assign \$749  = $signed(s1_x3) < $signed(1'h0);
+  assign \$750  = - $signed(s1_x3);
+  assign \$751  = \$749  ? \$750  : { s1_x3[31], s1_x3 };
+  assign \$752  = $signed(s1_x3) < $signed(1'h0);
+  assign \$753  = ~ s1_x3[31];
+  assign \$754  = | s1_x3[31:7];
+  assign \$755  = \$753  & \$754 ;
+  assign \$756  = & s1_x3[31:7];
+  assign \$757  = | s1_x3[6:0];
+  assign \$758  = \$756  & \$757 ;
+  assign \$759  = ~ \$758 ;
+  assign \$760  = s1_x3[31] & \$759 ;
+  assign \$761  = \$760  ? 8'h81 : s1_x3[7:0];
+  assign \$762  = \$755  ? 8'h7f : \$761 ;
+  assign \$763  = refused_d1 ? 8'h00 : s2_xsat3;
+  assign \$764  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$765  = s2_mag3 & s2_mask;
+  assign \$766  = s3_qc3 >> s3_k3;
+  assign \$767  = | s4_q3[31:7];
+  assign \$768  = s2_r3 & s2_mask;
+  assign \$769  = s3_f3 > s3_r3;
+  assign \$770  = q7_3_d1 == 7'h7f;
+  assign \$771  = \$770  & up3_d2;
+  assign \$772  = big3_d1 | \$771 ;
+  assign \$773  = q7_3_d1 + up3_d2;
+  assign \$774  = \$772  ? 8'h7f : \$773 ;
+  assign \$775  = $signed(s1_x4) < $signed(1'h0);
+  assign \$776  = - $signed(s1_x4);
+  assign \$777  = \$775  ? \$776  : { s1_x4[31], s1_x4 };
+  assign \$778  = $signed(s1_x4) < $signed(1'h0);
+  assign \$779  = ~ s1_x4[31];
+  assign \$780  = | s1_x4[31:7];
+  assign \$781  = \$779  & \$780 ;
+  assign \$782  = & s1_x4[31:7];
+  assign \$783  = | s1_x4[6:0];
+  assign \$784  = \$782  & \$783 ;
+  assign \$785  = ~ \$784 ;
+  assign \$786  = s1_x4[31] & \$785 ;
+  assign \$787  = \$786  ? 8'h81 : s1_x4[7:0];
+  assign \$788  = \$781  ? 8'h7f : \$787 ;
+  assign \$789  = refused_d1 ? 8'h00 : s2_xsat4;
+  assign \$790  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$791  = s2_mag4 & s2_mask;
+  assign \$792  = s3_qc4 >> s3_k4;
+  assign \$793  = | s4_q4[31:7];
+  assign \$794  = s2_r4 & s2_mask;
+  assign \$795  = s3_f4 > s3_r4;
+  assign \$796  = q7_4_d1 == 7'h7f;
+  assign \$797  = \$796  & up4_d2;
+  assign \$798  = big4_d1 | \$797 ;
+  assign \$799  = q7_4_d1 + up4_d2;
+  assign \$800  = \$798  ? 8'h7f : \$799 ;
+  assign \$801  = $signed(s1_x5) < $signed(1'h0);
+  assign \$802  = - $signed(s1_x5);
+  assign \$803  = \$801  ? \$802  : { s1_x5[31], s1_x5 };
+  assign \$804  = $signed(s1_x5) < $signed(1'h0);
+  assign \$805  = ~ s1_x5[31];
+  assign \$806  = | s1_x5[31:7];
+  assign \$807  = \$805  & \$806 ;
+  assign \$808  = & s1_x5[31:7];
+  assign \$809  = | s1_x5[6:0];
+  assign \$810  = \$808  & \$809 ;
+  assign \$811  = ~ \$810 ;
+  assign \$812  = s1_x5[31] & \$811 ;
+  assign \$813  = \$812  ? 8'h81 : s1_x5[7:0];
+  assign \$814  = \$807  ? 8'h7f : \$813 ;
+  assign \$815  = refused_d1 ? 8'h00 : s2_xsat5;
+  assign \$816  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$817  = s2_mag5 & s2_mask;
+  assign \$818  = s3_qc5 >> s3_k5;
+  assign \$819  = | s4_q5[31:7];
+  assign \$820  = s2_r5 & s2_mask;
+  assign \$821  = s3_f5 > s3_r5;
+  assign \$822  = q7_5_d1 == 7'h7f;
+  assign \$823  = \$822  & up5_d2;
+  assign \$824  = big5_d1 | \$823 ;
+  assign \$825  = q7_5_d1 + up5_d2;
+  assign \$826  = \$824  ? 8'h7f : \$825 ;
+  assign \$827  = $signed(s1_x6) < $signed(1'h0);
+  assign \$828  = - $signed(s1_x6);
+  assign \$829  = \$827  ? \$828  : { s1_x6[31], s1_x6 };
+  assign \$830  = $signed(s1_x6) < $signed(1'h0);
+  assign \$831  = ~ s1_x6[31];
+  assign \$832  = | s1_x6[31:7];
+  assign \$833  = \$831  & \$832 ;
+  assign \$834  = & s1_x6[31:7];
+  assign \$835  = | s1_x6[6:0];
+  assign \$836  = \$834  & \$835 ;
+  assign \$837  = ~ \$836 ;
+  assign \$838  = s1_x6[31] & \$837 ;
+  assign \$839  = \$838  ? 8'h81 : s1_x6[7:0];
+  assign \$840  = \$833  ? 8'h7f : \$839 ;
+  assign \$841  = refused_d1 ? 8'h00 : s2_xsat6;
+  assign \$842  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$843  = s2_mag6 & s2_mask;
+  assign \$844  = s3_qc6 >> s3_k6;
+  assign \$845  = | s4_q6[31:7];
+  assign \$846  = s2_r6 & s2_mask;
+  assign \$847  = s3_f6 > s3_r6;
+  assign \$848  = q7_6_d1 == 7'h7f;
+  assign \$849  = \$848  & up6_d2;
+  assign \$850  = big6_d1 | \$849 ;
+  assign \$851  = q7_6_d1 + up6_d2;
+  assign \$852  = \$850  ? 8'h7f : \$851 ;
+  assign \$853  = $signed(s1_x7) < $signed(1'h0);
+  assign \$854  = - $signed(s1_x7);
+  assign \$855  = \$853  ? \$854  : { s1_x7[31], s1_x7 };
+  assign \$856  = $signed(s1_x7) < $signed(1'h0);
+  assign \$857  = ~ s1_x7[31];
+  assign \$858  = | s1_x7[31:7];
+  assign \$859  = \$857  & \$858 ;
+  assign \$860  = & s1_x7[31:7];
+  assign \$861  = | s1_x7[6:0];
+  assign \$862  = \$860  & \$861 ;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = s1_x7[31] & \$863 ;
+  assign \$865  = \$864  ? 8'h81 : s1_x7[7:0];
+  assign \$866  = \$859  ? 8'h7f : \$865 ;
+  assign \$867  = refused_d1 ? 8'h00 : s2_xsat7;
+  assign \$868  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$869  = s2_mag7 & s2_mask;
+  assign \$870  = s3_qc7 >> s3_k7;
+  assign \$871  = | s4_q7[31:7];
+  assign \$872  = s2_r7 & s2_mask;
+  assign \$873  = s3_f7 > s3_r7;
+  assign \$874  = q7_7_d1 == 7'h7f;
+  assign \$875  = \$874  & up7_d2;
+  assign \$876  = big7_d1 | \$875 ;
+  assign \$877  = q7_7_d1 + up7_d2;
+  assign \$878  = \$876  ? 8'h7f : \$877 ;
+  assign \$879  = i__payload[261:256] > 6'h20;
+  assign \$880  = \$879  ? 8'h00 : i__payload[269:262];
+  always @(posedge clk)
+    i__ready <= \$881 ;
+  always @(posedge clk)
+    bad_shift <= \$882 ;
+  always @(posedge clk)
+    s1_k <= \$883 ;
+  always @(posedge clk)
+    s1_x0 <= \$884 ;
+  always @(posedge clk)
+    s1_x1 <= \$885 ;
+  always @(posedge clk)
+    s1_x2 <= \$886 ;
+  always @(posedge clk)
+    s1_x3 <= \$887 ;
+  always @(posedge clk)
+    s1_x4 <= \$888 ;
+  always @(posedge clk)
+    s1_x5 <= \$889 ;
+  always @(posedge clk)
+    s1_x6 <= \$890 ;
+  always @(posedge clk)
+    s1_x7 <= \$891 ;
+  always @(posedge clk)
+    only_saturate_d0 <= \$892 ;
+  always @(posedge clk)
+    only_saturate_d1 <= \$893 ;
+  always @(posedge clk)
+    only_saturate_d2 <= \$894 ;
+  always @(posedge clk)
+    only_saturate_d3 <= \$895 ;
+  always @(posedge clk)
+    only_saturate_d4 <= \$896 ;
+  always @(posedge clk)
+    only_saturate_d5 <= \$897 ;
+  always @(posedge clk)
+    only_saturate_d6 <= \$898 ;
+  always @(posedge clk)
+    only_saturate_d7 <= \$899 ;
+  always @(posedge clk)
+    s2_k <= \$900 ;
+  always @(posedge clk)
+    s2_mask <= \$901 ;
+  always @(posedge clk)
+    refused_d0 <= \$902 ;
+  always @(posedge clk)
+    refused_d1 <= \$903 ;
+  always @(posedge clk)
+    s1_step0 <= \$904 ;
+  always @(posedge clk)
+    s1_step1 <= \$905 ;
+  always @(posedge clk)
+    s1_step2 <= \$906 ;
+  always @(posedge clk)
+    s1_step3 <= \$907 ;
+  always @(posedge clk)
+    s1_step4 <= \$908 ;
+  always @(posedge clk)
+    s1_step5 <= \$909 ;
+  always @(posedge clk)
+    s1_step6 <= \$910 ;
+  always @(posedge clk)
+    s1_step7 <= \$911 ;
+  always @(posedge clk)
+    s1_beat <= \$912 ;
+  always @(posedge clk)
+    s1_last <= \$913 ;
+  always @(posedge clk)
+    group <= \$914 ;
+  always @(posedge clk)
+    s2_r0 <= \$915 ;
   always @(posedge clk)
-    lfsr2 <= \$903 ;
+    lfsr0 <= \$916 ;
   always @(posedge clk)
-    lfsr10 <= \$904 ;
+    lfsr8 <= \$917 ;
   always @(posedge clk)
-    s1_r3 <= \$905 ;
+    s2_r1 <= \$918 ;
   always @(posedge clk)
-    lfsr3 <= \$906 ;
+    lfsr1 <= \$919 ;
   always @(posedge clk)
-    lfsr11 <= \$907 ;
+    lfsr9 <= \$920 ;
   always @(posedge clk)
-    s1_r4 <= \$908 ;
+    s2_r2 <= \$921 ;
   always @(posedge clk)
-    lfsr4 <= \$909 ;
+    lfsr2 <= \$922 ;
   always @(posedge clk)
-    lfsr12 <= \$910 ;
+    lfsr10 <= \$923 ;
   always @(posedge clk)
-    s1_r5 <= \$911 ;
+    s2_r3 <= \$924 ;
   always @(posedge clk)
-    lfsr5 <= \$912 ;
+    lfsr3 <= \$925 ;
   always @(posedge clk)
-    lfsr13 <= \$913 ;
+    lfsr11 <= \$926 ;
   always @(posedge clk)
-    s1_r6 <= \$914 ;
+    s2_r4 <= \$927 ;
   always @(posedge clk)
-    lfsr6 <= \$915 ;
+    lfsr4 <= \$928 ;
   always @(posedge clk)
-    lfsr14 <= \$916 ;
+    lfsr12 <= \$929 ;
   always @(posedge clk)
-    s1_r7 <= \$917 ;
+    s2_r5 <= \$930 ;
   always @(posedge clk)
-    lfsr7 <= \$918 ;
+    lfsr5 <= \$931 ;
   always @(posedge clk)
-    lfsr15 <= \$919 ;
+    lfsr13 <= \$932 ;
   always @(posedge clk)
-    s2_r0 <= \$920 ;
+    s2_r6 <= \$933 ;
   always @(posedge clk)
-    s2_r1 <= \$921 ;
+    lfsr6 <= \$934 ;
   always @(posedge clk)
-    s2_r2 <= \$922 ;
+    lfsr14 <= \$935 ;
   always @(posedge clk)
-    s2_r3 <= \$923 ;
+    s2_r7 <= \$936 ;
   always @(posedge clk)
-    s2_r4 <= \$924 ;
+    lfsr7 <= \$937 ;
   always @(posedge clk)
-    s2_r5 <= \$925 ;
+    lfsr15 <= \$938 ;
   always @(posedge clk)
-    s2_r6 <= \$926 ;
+    s2_mag0 <= \$939 ;
   always @(posedge clk)
-    s2_r7 <= \$927 ;
+    s2_neg0 <= \$940 ;
   always @(posedge clk)
-    s2_mag0 <= \$928 ;
+    s2_xsat0 <= \$941 ;
   always @(posedge clk)
-    s2_neg0 <= \$929 ;
+    xsat0_d0 <= \$942 ;
   always @(posedge clk)
-    s2_xsat0 <= \$930 ;
+    xsat0_d1 <= \$943 ;
   always @(posedge clk)
-    xsat0_d0 <= \$931 ;
+    xsat0_d2 <= \$944 ;
   always @(posedge clk)
-    xsat0_d1 <= \$932 ;
+    xsat0_d3 <= \$945 ;
   always @(posedge clk)
-    xsat0_d2 <= \$933 ;
+    xsat0_d4 <= \$946 ;
   always @(posedge clk)
-    xsat0_d3 <= \$934 ;
+    xsat0_d5 <= \$947 ;
   always @(posedge clk)
-    xsat0_d4 <= \$935 ;
+    s3_qc0 <= \$948 ;
   always @(posedge clk)
-    xsat0_d5 <= \$936 ;
+    s3_f0 <= \$949 ;
   always @(posedge clk)
-    s3_qc0 <= \$937 ;
+    s3_k0 <= \$950 ;
   always @(posedge clk)
-    s3_f0 <= \$938 ;
+    s4_q0 <= \$951 ;
   always @(posedge clk)
-    s3_k0 <= \$939 ;
+    s5_big0 <= \$952 ;
   always @(posedge clk)
-    s4_q0 <= \$940 ;
+    big0_d0 <= \$953 ;
   always @(posedge clk)
-    s5_big0 <= \$941 ;
+    big0_d1 <= \$954 ;
   always @(posedge clk)
-    big0_d0 <= \$942 ;
+    s5_q7_0 <= \$955 ;
   always @(posedge clk)
-    big0_d1 <= \$943 ;
+    q7_0_d0 <= \$956 ;
   always @(posedge clk)
-    s5_q7_0 <= \$944 ;
+    q7_0_d1 <= \$957 ;
   always @(posedge clk)
-    q7_0_d0 <= \$945 ;
+    s3_r0 <= \$958 ;
   always @(posedge clk)
-    q7_0_d1 <= \$946 ;
+    s4_up0 <= \$959 ;
   always @(posedge clk)
-    s3_r0 <= \$947 ;
+    up0_d0 <= \$960 ;
   always @(posedge clk)
-    s4_up0 <= \$948 ;
+    up0_d1 <= \$961 ;
   always @(posedge clk)
-    up0_d0 <= \$949 ;
+    up0_d2 <= \$962 ;
   always @(posedge clk)
-    up0_d1 <= \$950 ;
+    s8_mag0 <= \$963 ;
   always @(posedge clk)
-    up0_d2 <= \$951 ;
+    neg0_d0 <= \$964 ;
   always @(posedge clk)
-    s8_mag0 <= \$952 ;
+    neg0_d1 <= \$965 ;
   always @(posedge clk)
-    neg0_d0 <= \$953 ;
+    neg0_d2 <= \$966 ;
   always @(posedge clk)
-    neg0_d1 <= \$954 ;
+    neg0_d3 <= \$967 ;
   always @(posedge clk)
-    neg0_d2 <= \$955 ;
+    neg0_d4 <= \$968 ;
   always @(posedge clk)
-    neg0_d3 <= \$956 ;
+    neg0_d5 <= \$969 ;
   always @(posedge clk)
-    neg0_d4 <= \$957 ;
+    s2_mag1 <= \$970 ;
   always @(posedge clk)
-    neg0_d5 <= \$958 ;
+    s2_neg1 <= \$971 ;
   always @(posedge clk)
-    s2_mag1 <= \$959 ;
+    s2_xsat1 <= \$972 ;
   always @(posedge clk)
-    s2_neg1 <= \$960 ;
+    xsat1_d0 <= \$973 ;
   always @(posedge clk)
-    s2_xsat1 <= \$961 ;
+    xsat1_d1 <= \$974 ;
   always @(posedge clk)
-    xsat1_d0 <= \$962 ;
+    xsat1_d2 <= \$975 ;
   always @(posedge clk)
-    xsat1_d1 <= \$963 ;
+    xsat1_d3 <= \$976 ;
   always @(posedge clk)
-    xsat1_d2 <= \$964 ;
+    xsat1_d4 <= \$977 ;
   always @(posedge clk)
-    xsat1_d3 <= \$965 ;
+    xsat1_d5 <= \$978 ;
   always @(posedge clk)
-    xsat1_d4 <= \$966 ;
+    s3_qc1 <= \$979 ;
   always @(posedge clk)
-    xsat1_d5 <= \$967 ;
+    s3_f1 <= \$980 ;
   always @(posedge clk)
-    s3_qc1 <= \$968 ;
+    s3_k1 <= \$981 ;
   always @(posedge clk)
-    s3_f1 <= \$969 ;
+    s4_q1 <= \$982 ;
   always @(posedge clk)
-    s3_k1 <= \$970 ;
+    s5_big1 <= \$983 ;
   always @(posedge clk)
-    s4_q1 <= \$971 ;
+    big1_d0 <= \$984 ;
   always @(posedge clk)
-    s5_big1 <= \$972 ;
+    big1_d1 <= \$985 ;
   always @(posedge clk)
-    big1_d0 <= \$973 ;
+    s5_q7_1 <= \$986 ;
   always @(posedge clk)
-    big1_d1 <= \$974 ;
+    q7_1_d0 <= \$987 ;
   always @(posedge clk)
-    s5_q7_1 <= \$975 ;
+    q7_1_d1 <= \$988 ;
   always @(posedge clk)
-    q7_1_d0 <= \$976 ;
+    s3_r1 <= \$989 ;
   always @(posedge clk)
-    q7_1_d1 <= \$977 ;
+    s4_up1 <= \$990 ;
   always @(posedge clk)
-    s3_r1 <= \$978 ;
+    up1_d0 <= \$991 ;
   always @(posedge clk)
-    s4_up1 <= \$979 ;
+    up1_d1 <= \$992 ;
   always @(posedge clk)
-    up1_d0 <= \$980 ;
+    up1_d2 <= \$993 ;
   always @(posedge clk)
-    up1_d1 <= \$981 ;
+    s8_mag1 <= \$994 ;
   always @(posedge clk)
-    up1_d2 <= \$982 ;
+    neg1_d0 <= \$995 ;
   always @(posedge clk)
-    s8_mag1 <= \$983 ;
+    neg1_d1 <= \$996 ;
   always @(posedge clk)
-    neg1_d0 <= \$984 ;
+    neg1_d2 <= \$997 ;
   always @(posedge clk)
-    neg1_d1 <= \$985 ;
+    neg1_d3 <= \$998 ;
   always @(posedge clk)
-    neg1_d2 <= \$986 ;
+    neg1_d4 <= \$999 ;
   always @(posedge clk)
-    neg1_d3 <= \$987 ;
+    neg1_d5 <= \$1000 ;
   always @(posedge clk)
-    neg1_d4 <= \$988 ;
+    s2_mag2 <= \$1001 ;
   always @(posedge clk)
-    neg1_d5 <= \$989 ;
+    s2_neg2 <= \$1002 ;
   always @(posedge clk)
-    s2_mag2 <= \$990 ;
+    s2_xsat2 <= \$1003 ;
   always @(posedge clk)
-    s2_neg2 <= \$991 ;
+    xsat2_d0 <= \$1004 ;
   always @(posedge clk)
-    s2_xsat2 <= \$992 ;
+    xsat2_d1 <= \$1005 ;
   always @(posedge clk)
-    xsat2_d0 <= \$993 ;
+    xsat2_d2 <= \$1006 ;
   always @(posedge clk)
-    xsat2_d1 <= \$994 ;
+    xsat2_d3 <= \$1007 ;
   always @(posedge clk)
-    xsat2_d2 <= \$995 ;
+    xsat2_d4 <= \$1008 ;
   always @(posedge clk)
-    xsat2_d3 <= \$996 ;
+    xsat2_d5 <= \$1009 ;
   always @(posedge clk)
-    xsat2_d4 <= \$997 ;
+    s3_qc2 <= \$1010 ;
   always @(posedge clk)
-    xsat2_d5 <= \$998 ;
+    s3_f2 <= \$1011 ;
   always @(posedge clk)
-    s3_qc2 <= \$999 ;
+    s3_k2 <= \$1012 ;
   always @(posedge clk)
-    s3_f2 <= \$1000 ;
+    s4_q2 <= \$1013 ;
   always @(posedge clk)
-    s3_k2 <= \$1001 ;
+    s5_big2 <= \$1014 ;
   always @(posedge clk)
-    s4_q2 <= \$1002 ;
+    big2_d0 <= \$1015 ;
   always @(posedge clk)
-    s5_big2 <= \$1003 ;
+    big2_d1 <= \$1016 ;
   always @(posedge clk)
-    big2_d0 <= \$1004 ;
+    s5_q7_2 <= \$1017 ;
   always @(posedge clk)
-    big2_d1 <= \$1005 ;
+    q7_2_d0 <= \$1018 ;
   always @(posedge clk)
-    s5_q7_2 <= \$1006 ;
+    q7_2_d1 <= \$1019 ;
   always @(posedge clk)
-    q7_2_d0 <= \$1007 ;
+    s3_r2 <= \$1020 ;
   always @(posedge clk)
-    q7_2_d1 <= \$1008 ;
+    s4_up2 <= \$1021 ;
   always @(posedge clk)
-    s3_r2 <= \$1009 ;
+    up2_d0 <= \$1022 ;
   always @(posedge clk)
-    s4_up2 <= \$1010 ;
+    up2_d1 <= \$1023 ;
   always @(posedge clk)
-    up2_d0 <= \$1011 ;
+    up2_d2 <= \$1024 ;
   always @(posedge clk)
-    up2_d1 <= \$1012 ;
+    s8_mag2 <= \$1025 ;
   always @(posedge clk)
-    up2_d2 <= \$1013 ;
+    neg2_d0 <= \$1026 ;
   always @(posedge clk)
-    s8_mag2 <= \$1014 ;
+    neg2_d1 <= \$1027 ;
   always @(posedge clk)
-    neg2_d0 <= \$1015 ;
+    neg2_d2 <= \$1028 ;
   always @(posedge clk)
-    neg2_d1 <= \$1016 ;
+    neg2_d3 <= \$1029 ;
   always @(posedge clk)
-    neg2_d2 <= \$1017 ;
+    neg2_d4 <= \$1030 ;
   always @(posedge clk)
-    neg2_d3 <= \$1018 ;
+    neg2_d5 <= \$1031 ;
   always @(posedge clk)
-    neg2_d4 <= \$1019 ;
+    s2_mag3 <= \$1032 ;
   always @(posedge clk)
-    neg2_d5 <= \$1020 ;
+    s2_neg3 <= \$1033 ;
   always @(posedge clk)
-    s2_mag3 <= \$1021 ;
+    s2_xsat3 <= \$1034 ;
   always @(posedge clk)
-    s2_neg3 <= \$1022 ;
+    xsat3_d0 <= \$1035 ;
   always @(posedge clk)
-    s2_xsat3 <= \$1023 ;
+    xsat3_d1 <= \$1036 ;
   always @(posedge clk)
-    xsat3_d0 <= \$1024 ;
+    xsat3_d2 <= \$1037 ;
   always @(posedge clk)
-    xsat3_d1 <= \$1025 ;
+    xsat3_d3 <= \$1038 ;
   always @(posedge clk)
-    xsat3_d2 <= \$1026 ;
+    xsat3_d4 <= \$1039 ;
   always @(posedge clk)
-    xsat3_d3 <= \$1027 ;
+    xsat3_d5 <= \$1040 ;
   always @(posedge clk)
-    xsat3_d4 <= \$1028 ;
+    s3_qc3 <= \$1041 ;
   always @(posedge clk)
-    xsat3_d5 <= \$1029 ;
+    s3_f3 <= \$1042 ;
   always @(posedge clk)
-    s3_qc3 <= \$1030 ;
+    s3_k3 <= \$1043 ;
   always @(posedge clk)
-    s3_f3 <= \$1031 ;
+    s4_q3 <= \$1044 ;
   always @(posedge clk)
-    s3_k3 <= \$1032 ;
+    s5_big3 <= \$1045 ;
   always @(posedge clk)
-    s4_q3 <= \$1033 ;
+    big3_d0 <= \$1046 ;
   always @(posedge clk)
-    s5_big3 <= \$1034 ;
+    big3_d1 <= \$1047 ;
   always @(posedge clk)
-    big3_d0 <= \$1035 ;
+    s5_q7_3 <= \$1048 ;
   always @(posedge clk)
-    big3_d1 <= \$1036 ;
+    q7_3_d0 <= \$1049 ;
   always @(posedge clk)
-    s5_q7_3 <= \$1037 ;
+    q7_3_d1 <= \$1050 ;
   always @(posedge clk)
-    q7_3_d0 <= \$1038 ;
+    s3_r3 <= \$1051 ;
   always @(posedge clk)
-    q7_3_d1 <= \$1039 ;
+    s4_up3 <= \$1052 ;
   always @(posedge clk)
-    s3_r3 <= \$1040 ;
+    up3_d0 <= \$1053 ;
   always @(posedge clk)
-    s4_up3 <= \$1041 ;
+    up3_d1 <= \$1054 ;
   always @(posedge clk)
-    up3_d0 <= \$1042 ;
+    up3_d2 <= \$1055 ;
   always @(posedge clk)
-    up3_d1 <= \$1043 ;
+    s8_mag3 <= \$1056 ;
   always @(posedge clk)
-    up3_d2 <= \$1044 ;
+    neg3_d0 <= \$1057 ;
   always @(posedge clk)
-    s8_mag3 <= \$1045 ;
+    neg3_d1 <= \$1058 ;
   always @(posedge clk)
-    neg3_d0 <= \$1046 ;
+    neg3_d2 <= \$1059 ;
   always @(posedge clk)
-    neg3_d1 <= \$1047 ;
+    neg3_d3 <= \$1060 ;
   always @(posedge clk)
-    neg3_d2 <= \$1048 ;
+    neg3_d4 <= \$1061 ;
   always @(posedge clk)
-    neg3_d3 <= \$1049 ;
+    neg3_d5 <= \$1062 ;
   always @(posedge clk)
-    neg3_d4 <= \$1050 ;
+    s2_mag4 <= \$1063 ;
   always @(posedge clk)
-    neg3_d5 <= \$1051 ;
+    s2_neg4 <= \$1064 ;
   always @(posedge clk)
-    s2_mag4 <= \$1052 ;
+    s2_xsat4 <= \$1065 ;
   always @(posedge clk)
-    s2_neg4 <= \$1053 ;
+    xsat4_d0 <= \$1066 ;
   always @(posedge clk)
-    s2_xsat4 <= \$1054 ;
+    xsat4_d1 <= \$1067 ;
   always @(posedge clk)
-    xsat4_d0 <= \$1055 ;
+    xsat4_d2 <= \$1068 ;
   always @(posedge clk)
-    xsat4_d1 <= \$1056 ;
+    xsat4_d3 <= \$1069 ;
   always @(posedge clk)
-    xsat4_d2 <= \$1057 ;
+    xsat4_d4 <= \$1070 ;
   always @(posedge clk)
-    xsat4_d3 <= \$1058 ;
+    xsat4_d5 <= \$1071 ;
   always @(posedge clk)
-    xsat4_d4 <= \$1059 ;
+    s3_qc4 <= \$1072 ;
   always @(posedge clk)
-    xsat4_d5 <= \$1060 ;
+    s3_f4 <= \$1073 ;
   always @(posedge clk)
-    s3_qc4 <= \$1061 ;
+    s3_k4 <= \$1074 ;
   always @(posedge clk)
-    s3_f4 <= \$1062 ;
+    s4_q4 <= \$1075 ;
   always @(posedge clk)
-    s3_k4 <= \$1063 ;
+    s5_big4 <= \$1076 ;
   always @(posedge clk)
-    s4_q4 <= \$1064 ;
+    big4_d0 <= \$1077 ;
   always @(posedge clk)
-    s5_big4 <= \$1065 ;
+    big4_d1 <= \$1078 ;
   always @(posedge clk)
-    big4_d0 <= \$1066 ;
+    s5_q7_4 <= \$1079 ;
   always @(posedge clk)
-    big4_d1 <= \$1067 ;
+    q7_4_d0 <= \$1080 ;
   always @(posedge clk)
-    s5_q7_4 <= \$1068 ;
+    q7_4_d1 <= \$1081 ;
   always @(posedge clk)
-    q7_4_d0 <= \$1069 ;
+    s3_r4 <= \$1082 ;
   always @(posedge clk)
-    q7_4_d1 <= \$1070 ;
+    s4_up4 <= \$1083 ;
   always @(posedge clk)
-    s3_r4 <= \$1071 ;
+    up4_d0 <= \$1084 ;
   always @(posedge clk)
-    s4_up4 <= \$1072 ;
+    up4_d1 <= \$1085 ;
   always @(posedge clk)
-    up4_d0 <= \$1073 ;
+    up4_d2 <= \$1086 ;
   always @(posedge clk)
-    up4_d1 <= \$1074 ;
+    s8_mag4 <= \$1087 ;
   always @(posedge clk)
-    up4_d2 <= \$1075 ;
+    neg4_d0 <= \$1088 ;
   always @(posedge clk)
-    s8_mag4 <= \$1076 ;
+    neg4_d1 <= \$1089 ;
   always @(posedge clk)
-    neg4_d0 <= \$1077 ;
+    neg4_d2 <= \$1090 ;
   always @(posedge clk)
-    neg4_d1 <= \$1078 ;
+    neg4_d3 <= \$1091 ;
   always @(posedge clk)
-    neg4_d2 <= \$1079 ;
+    neg4_d4 <= \$1092 ;
   always @(posedge clk)
-    neg4_d3 <= \$1080 ;
+    neg4_d5 <= \$1093 ;
   always @(posedge clk)
-    neg4_d4 <= \$1081 ;
+    s2_mag5 <= \$1094 ;
   always @(posedge clk)
-    neg4_d5 <= \$1082 ;
+    s2_neg5 <= \$1095 ;
   always @(posedge clk)
-    s2_mag5 <= \$1083 ;
+    s2_xsat5 <= \$1096 ;
   always @(posedge clk)
-    s2_neg5 <= \$1084 ;
+    xsat5_d0 <= \$1097 ;
   always @(posedge clk)
-    s2_xsat5 <= \$1085 ;
+    xsat5_d1 <= \$1098 ;
   always @(posedge clk)
-    xsat5_d0 <= \$1086 ;
+    xsat5_d2 <= \$1099 ;
   always @(posedge clk)
-    xsat5_d1 <= \$1087 ;
+    xsat5_d3 <= \$1100 ;
   always @(posedge clk)
-    xsat5_d2 <= \$1088 ;
+    xsat5_d4 <= \$1101 ;
   always @(posedge clk)
-    xsat5_d3 <= \$1089 ;
+    xsat5_d5 <= \$1102 ;
   always @(posedge clk)
-    xsat5_d4 <= \$1090 ;
+    s3_qc5 <= \$1103 ;
   always @(posedge clk)
-    xsat5_d5 <= \$1091 ;
+    s3_f5 <= \$1104 ;
   always @(posedge clk)
-    s3_qc5 <= \$1092 ;
+    s3_k5 <= \$1105 ;
   always @(posedge clk)
-    s3_f5 <= \$1093 ;
+    s4_q5 <= \$1106 ;
   always @(posedge clk)
-    s3_k5 <= \$1094 ;
+    s5_big5 <= \$1107 ;
   always @(posedge clk)
-    s4_q5 <= \$1095 ;
+    big5_d0 <= \$1108 ;
   always @(posedge clk)
-    s5_big5 <= \$1096 ;
+    big5_d1 <= \$1109 ;
   always @(posedge clk)
-    big5_d0 <= \$1097 ;
+    s5_q7_5 <= \$1110 ;
   always @(posedge clk)
-    big5_d1 <= \$1098 ;
+    q7_5_d0 <= \$1111 ;
   always @(posedge clk)
-    s5_q7_5 <= \$1099 ;
+    q7_5_d1 <= \$1112 ;
   always @(posedge clk)
-    q7_5_d0 <= \$1100 ;
+    s3_r5 <= \$1113 ;
   always @(posedge clk)
-    q7_5_d1 <= \$1101 ;
+    s4_up5 <= \$1114 ;
   always @(posedge clk)
-    s3_r5 <= \$1102 ;
+    up5_d0 <= \$1115 ;
   always @(posedge clk)
-    s4_up5 <= \$1103 ;
+    up5_d1 <= \$1116 ;
   always @(posedge clk)
-    up5_d0 <= \$1104 ;
+    up5_d2 <= \$1117 ;
   always @(posedge clk)
-    up5_d1 <= \$1105 ;
+    s8_mag5 <= \$1118 ;
   always @(posedge clk)
-    up5_d2 <= \$1106 ;
+    neg5_d0 <= \$1119 ;
   always @(posedge clk)
-    s8_mag5 <= \$1107 ;
+    neg5_d1 <= \$1120 ;
   always @(posedge clk)
-    neg5_d0 <= \$1108 ;
+    neg5_d2 <= \$1121 ;
   always @(posedge clk)
-    neg5_d1 <= \$1109 ;
+    neg5_d3 <= \$1122 ;
   always @(posedge clk)
-    neg5_d2 <= \$1110 ;
+    neg5_d4 <= \$1123 ;
   always @(posedge clk)
-    neg5_d3 <= \$1111 ;
+    neg5_d5 <= \$1124 ;
   always @(posedge clk)
-    neg5_d4 <= \$1112 ;
+    s2_mag6 <= \$1125 ;
   always @(posedge clk)
-    neg5_d5 <= \$1113 ;
+    s2_neg6 <= \$1126 ;
   always @(posedge clk)
-    s2_mag6 <= \$1114 ;
+    s2_xsat6 <= \$1127 ;
   always @(posedge clk)
-    s2_neg6 <= \$1115 ;
+    xsat6_d0 <= \$1128 ;
   always @(posedge clk)
-    s2_xsat6 <= \$1116 ;
+    xsat6_d1 <= \$1129 ;
   always @(posedge clk)
-    xsat6_d0 <= \$1117 ;
+    xsat6_d2 <= \$1130 ;
   always @(posedge clk)
-    xsat6_d1 <= \$1118 ;
+    xsat6_d3 <= \$1131 ;
   always @(posedge clk)
-    xsat6_d2 <= \$1119 ;
+    xsat6_d4 <= \$1132 ;
   always @(posedge clk)
-    xsat6_d3 <= \$1120 ;
+    xsat6_d5 <= \$1133 ;
   always @(posedge clk)
-    xsat6_d4 <= \$1121 ;
+    s3_qc6 <= \$1134 ;
   always @(posedge clk)
-    xsat6_d5 <= \$1122 ;
+    s3_f6 <= \$1135 ;
   always @(posedge clk)
-    s3_qc6 <= \$1123 ;
+    s3_k6 <= \$1136 ;
   always @(posedge clk)
-    s3_f6 <= \$1124 ;
+    s4_q6 <= \$1137 ;
   always @(posedge clk)
-    s3_k6 <= \$1125 ;
+    s5_big6 <= \$1138 ;
   always @(posedge clk)
-    s4_q6 <= \$1126 ;
+    big6_d0 <= \$1139 ;
   always @(posedge clk)
-    s5_big6 <= \$1127 ;
+    big6_d1 <= \$1140 ;
   always @(posedge clk)
-    big6_d0 <= \$1128 ;
+    s5_q7_6 <= \$1141 ;
   always @(posedge clk)
-    big6_d1 <= \$1129 ;
+    q7_6_d0 <= \$1142 ;
   always @(posedge clk)
-    s5_q7_6 <= \$1130 ;
+    q7_6_d1 <= \$1143 ;
   always @(posedge clk)
-    q7_6_d0 <= \$1131 ;
+    s3_r6 <= \$1144 ;
   always @(posedge clk)
-    q7_6_d1 <= \$1132 ;
+    s4_up6 <= \$1145 ;
   always @(posedge clk)
-    s3_r6 <= \$1133 ;
+    up6_d0 <= \$1146 ;
   always @(posedge clk)
-    s4_up6 <= \$1134 ;
+    up6_d1 <= \$1147 ;
   always @(posedge clk)
-    up6_d0 <= \$1135 ;
+    up6_d2 <= \$1148 ;
   always @(posedge clk)
-    up6_d1 <= \$1136 ;
+    s8_mag6 <= \$1149 ;
   always @(posedge clk)
-    up6_d2 <= \$1137 ;
+    neg6_d0 <= \$1150 ;
   always @(posedge clk)
-    s8_mag6 <= \$1138 ;
+    neg6_d1 <= \$1151 ;
   always @(posedge clk)
-    neg6_d0 <= \$1139 ;
+    neg6_d2 <= \$1152 ;
   always @(posedge clk)
-    neg6_d1 <= \$1140 ;
+    neg6_d3 <= \$1153 ;
   always @(posedge clk)
-    neg6_d2 <= \$1141 ;
+    neg6_d4 <= \$1154 ;
   always @(posedge clk)
-    neg6_d3 <= \$1142 ;
+    neg6_d5 <= \$1155 ;
   always @(posedge clk)
-    neg6_d4 <= \$1143 ;
+    s2_mag7 <= \$1156 ;
   always @(posedge clk)
-    neg6_d5 <= \$1144 ;
+    s2_neg7 <= \$1157 ;
   always @(posedge clk)
-    s2_mag7 <= \$1145 ;
+    s2_xsat7 <= \$1158 ;
   always @(posedge clk)
-    s2_neg7 <= \$1146 ;
+    xsat7_d0 <= \$1159 ;
   always @(posedge clk)
-    s2_xsat7 <= \$1147 ;
+    xsat7_d1 <= \$1160 ;
   always @(posedge clk)
-    xsat7_d0 <= \$1148 ;
+    xsat7_d2 <= \$1161 ;
   always @(posedge clk)
-    xsat7_d1 <= \$1149 ;
+    xsat7_d3 <= \$1162 ;
   always @(posedge clk)
-    xsat7_d2 <= \$1150 ;
+    xsat7_d4 <= \$1163 ;
   always @(posedge clk)
-    xsat7_d3 <= \$1151 ;
+    xsat7_d5 <= \$1164 ;
   always @(posedge clk)
-    xsat7_d4 <= \$1152 ;
+    s3_qc7 <= \$1165 ;
   always @(posedge clk)
-    xsat7_d5 <= \$1153 ;
+    s3_f7 <= \$1166 ;
   always @(posedge clk)
-    s3_qc7 <= \$1154 ;
+    s3_k7 <= \$1167 ;
   always @(posedge clk)
-    s3_f7 <= \$1155 ;
+    s4_q7 <= \$1168 ;
   always @(posedge clk)
-    s3_k7 <= \$1156 ;
+    s5_big7 <= \$1169 ;
   always @(posedge clk)
-    s4_q7 <= \$1157 ;
+    big7_d0 <= \$1170 ;
   always @(posedge clk)
-    s5_big7 <= \$1158 ;
+    big7_d1 <= \$1171 ;
   always @(posedge clk)
-    big7_d0 <= \$1159 ;
+    s5_q7_7 <= \$1172 ;
   always @(posedge clk)
-    big7_d1 <= \$1160 ;
+    q7_7_d0 <= \$1173 ;
   always @(posedge clk)
-    s5_q7_7 <= \$1161 ;
+    q7_7_d1 <= \$1174 ;
   always @(posedge clk)
-    q7_7_d0 <= \$1162 ;
+    s3_r7 <= \$1175 ;
   always @(posedge clk)
-    q7_7_d1 <= \$1163 ;
+    s4_up7 <= \$1176 ;
   always @(posedge clk)
-    s3_r7 <= \$1164 ;
+    up7_d0 <= \$1177 ;
   always @(posedge clk)
-    s4_up7 <= \$1165 ;
+    up7_d1 <= \$1178 ;
   always @(posedge clk)
-    up7_d0 <= \$1166 ;
+    up7_d2 <= \$1179 ;
   always @(posedge clk)
-    up7_d1 <= \$1167 ;
+    s8_mag7 <= \$1180 ;
   always @(posedge clk)
-    up7_d2 <= \$1168 ;
+    neg7_d0 <= \$1181 ;
   always @(posedge clk)
-    s8_mag7 <= \$1169 ;
+    neg7_d1 <= \$1182 ;
   always @(posedge clk)
-    neg7_d0 <= \$1170 ;
+    neg7_d2 <= \$1183 ;
   always @(posedge clk)
-    neg7_d1 <= \$1171 ;
+    neg7_d3 <= \$1184 ;
   always @(posedge clk)
-    neg7_d2 <= \$1172 ;
+    neg7_d4 <= \$1185 ;
   always @(posedge clk)
-    neg7_d3 <= \$1173 ;
+    neg7_d5 <= \$1186 ;
   always @(posedge clk)
-    neg7_d4 <= \$1174 ;
+    valid_d0 <= \$1187 ;
   always @(posedge clk)
-    neg7_d5 <= \$1175 ;
+    valid_d1 <= \$1188 ;
   always @(posedge clk)
-    valid_d0 <= \$1176 ;
+    valid_d2 <= \$1189 ;
   always @(posedge clk)
-    valid_d1 <= \$1177 ;
+    valid_d3 <= \$1190 ;
   always @(posedge clk)
-    valid_d2 <= \$1178 ;
+    valid_d4 <= \$1191 ;
   always @(posedge clk)
-    valid_d3 <= \$1179 ;
+    valid_d5 <= \$1192 ;
   always @(posedge clk)
-    valid_d4 <= \$1180 ;
+    valid_d6 <= \$1193 ;
   always @(posedge clk)
-    valid_d5 <= \$1181 ;
+    valid_d7 <= \$1194 ;
   always @(posedge clk)
-    valid_d6 <= \$1182 ;
+    last_d0 <= \$1195 ;
   always @(posedge clk)
-    valid_d7 <= \$1183 ;
+    last_d1 <= \$1196 ;
   always @(posedge clk)
-    last_d0 <= \$1184 ;
+    last_d2 <= \$1197 ;
   always @(posedge clk)
-    last_d1 <= \$1185 ;
+    last_d3 <= \$1198 ;
   always @(posedge clk)
-    last_d2 <= \$1186 ;
+    last_d4 <= \$1199 ;
   always @(posedge clk)
-    last_d3 <= \$1187 ;
+    last_d5 <= \$1200 ;
   always @(posedge clk)
-    last_d4 <= \$1188 ;
+    last_d6 <= \$1201 ;
   always @(posedge clk)
-    last_d5 <= \$1189 ;
+    last_d7 <= \$1202 ;
   always @(posedge clk)
-    last_d6 <= \$1190 ;
+    keep_d0 <= \$1203 ;
   always @(posedge clk)
-    last_d7 <= \$1191 ;
+    keep_d1 <= \$1204 ;
   always @(posedge clk)
-    keep_d0 <= \$1192 ;
+    keep_d2 <= \$1205 ;
   always @(posedge clk)
-    keep_d1 <= \$1193 ;
+    keep_d3 <= \$1206 ;
   always @(posedge clk)
-    keep_d2 <= \$1194 ;
+    keep_d4 <= \$1207 ;
   always @(posedge clk)
-    keep_d3 <= \$1195 ;
+    keep_d5 <= \$1208 ;
   always @(posedge clk)
-    keep_d4 <= \$1196 ;
+    keep_d6 <= \$1209 ;
   always @(posedge clk)
-    keep_d5 <= \$1197 ;
+    keep_d7 <= \$1210 ;
   always @(posedge clk)
-    keep_d6 <= \$1198 ;
+    k_out_d0 <= \$1211 ;
   always @(posedge clk)
-    keep_d7 <= \$1199 ;
+    k_out_d1 <= \$1212 ;
   always @(posedge clk)
-    k_out_d0 <= \$1200 ;
+    k_out_d2 <= \$1213 ;
   always @(posedge clk)
-    k_out_d1 <= \$1201 ;
+    k_out_d3 <= \$1214 ;
   always @(posedge clk)
-    k_out_d2 <= \$1202 ;
+    k_out_d4 <= \$1215 ;
   always @(posedge clk)
-    k_out_d3 <= \$1203 ;
-  always @(posedge clk)
-    k_out_d4 <= \$1204 ;
-  always @(posedge clk)
-    k_out_d5 <= \$1205 ;
+    k_out_d5 <= \$1216 ;
   \shift_round_stochastic.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -2932,216 +2958,126 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = \$571 ;
+    \$881  = \$571 ;
     if (rst) begin
-      \$872  = 1'h1;
+      \$881  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = bad_shift;
+    \$882  = bad_shift;
     if (\$573 ) begin
-      \$873  = 1'h1;
+      \$882  = 1'h1;
     end
     if (rst) begin
-      \$873  = 1'h0;
+      \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = s1_k;
+    \$883  = s1_k;
     if (i__ready) begin
-      \$874  = i__payload[261:256];
+      \$883  = i__payload[261:256];
     end
     if (rst) begin
-      \$874  = 6'h00;
+      \$883  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = s1_x0;
+    \$884  = s1_x0;
     if (i__ready) begin
-      \$875  = i__payload[31:0];
+      \$884  = i__payload[31:0];
     end
     if (rst) begin
-      \$875  = 32'd0;
+      \$884  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = s1_x1;
+    \$885  = s1_x1;
     if (i__ready) begin
-      \$876  = i__payload[63:32];
+      \$885  = i__payload[63:32];
     end
     if (rst) begin
-      \$876  = 32'd0;
+      \$885  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = s1_x2;
+    \$886  = s1_x2;
     if (i__ready) begin
-      \$877  = i__payload[95:64];
+      \$886  = i__payload[95:64];
     end
     if (rst) begin
-      \$877  = 32'd0;
+      \$886  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = s1_x3;
+    \$887  = s1_x3;
     if (i__ready) begin
-      \$878  = i__payload[127:96];
+      \$887  = i__payload[127:96];
     end
     if (rst) begin
-      \$878  = 32'd0;
+      \$887  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = s1_x4;
+    \$888  = s1_x4;
     if (i__ready) begin
-      \$879  = i__payload[159:128];
+      \$888  = i__payload[159:128];
     end
     if (rst) begin
-      \$879  = 32'd0;
+      \$888  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = s1_x5;
+    \$889  = s1_x5;
     if (i__ready) begin
-      \$880  = i__payload[191:160];
+      \$889  = i__payload[191:160];
     end
     if (rst) begin
-      \$880  = 32'd0;
+      \$889  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = s1_x6;
+    \$890  = s1_x6;
     if (i__ready) begin
-      \$881  = i__payload[223:192];
+      \$890  = i__payload[223:192];
     end
     if (rst) begin
-      \$881  = 32'd0;
+      \$890  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = s1_x7;
+    \$891  = s1_x7;
     if (i__ready) begin
-      \$882  = i__payload[255:224];
+      \$891  = i__payload[255:224];
     end
     if (rst) begin
-      \$882  = 32'd0;
+      \$891  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = only_saturate_d0;
+    \$892  = only_saturate_d0;
     if (i__ready) begin
-      \$883  = \$576 ;
+      \$892  = \$576 ;
     end
     if (rst) begin
-      \$883  = 1'h0;
+      \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = only_saturate_d1;
+    \$893  = only_saturate_d1;
     if (i__ready) begin
-      \$884  = only_saturate_d0;
-    end
-    if (rst) begin
-      \$884  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = only_saturate_d2;
-    if (i__ready) begin
-      \$885  = only_saturate_d1;
-    end
-    if (rst) begin
-      \$885  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = only_saturate_d3;
-    if (i__ready) begin
-      \$886  = only_saturate_d2;
-    end
-    if (rst) begin
-      \$886  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = only_saturate_d4;
-    if (i__ready) begin
-      \$887  = only_saturate_d3;
-    end
-    if (rst) begin
-      \$887  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = only_saturate_d5;
-    if (i__ready) begin
-      \$888  = only_saturate_d4;
-    end
-    if (rst) begin
-      \$888  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = only_saturate_d6;
-    if (i__ready) begin
-      \$889  = only_saturate_d5;
-    end
-    if (rst) begin
-      \$889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = only_saturate_d7;
-    if (i__ready) begin
-      \$890  = only_saturate_d6;
-    end
-    if (rst) begin
-      \$890  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = s2_k;
-    if (i__ready) begin
-      \$891  = s1_k;
-    end
-    if (rst) begin
-      \$891  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = s2_mask;
-    if (i__ready) begin
-      \$892  = { \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577  };
-    end
-    if (rst) begin
-      \$892  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = refused_d0;
-    if (i__ready) begin
-      \$893  = \$609 ;
+      \$893  = only_saturate_d0;
     end
     if (rst) begin
       \$893  = 1'h0;
@@ -3149,9 +3085,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = refused_d1;
+    \$894  = only_saturate_d2;
     if (i__ready) begin
-      \$894  = refused_d0;
+      \$894  = only_saturate_d1;
     end
     if (rst) begin
       \$894  = 1'h0;
@@ -3159,9 +3095,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = group;
-    if (take) begin
-      \$895  = \$613 [0];
+    \$895  = only_saturate_d3;
+    if (i__ready) begin
+      \$895  = only_saturate_d2;
     end
     if (rst) begin
       \$895  = 1'h0;
@@ -3169,331 +3105,277 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = s1_r0;
+    \$896  = only_saturate_d4;
     if (i__ready) begin
-      \$896  = lfsr_next0;
+      \$896  = only_saturate_d3;
     end
     if (rst) begin
-      \$896  = 32'd0;
+      \$896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = lfsr0;
-    if (\$619 ) begin
+    \$897  = only_saturate_d5;
+    if (i__ready) begin
+      \$897  = only_saturate_d4;
+    end
+    if (rst) begin
+      \$897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = only_saturate_d6;
+    if (i__ready) begin
+      \$898  = only_saturate_d5;
+    end
+    if (rst) begin
+      \$898  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = only_saturate_d7;
+    if (i__ready) begin
+      \$899  = only_saturate_d6;
+    end
+    if (rst) begin
+      \$899  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = s2_k;
+    if (i__ready) begin
+      \$900  = s1_k;
+    end
+    if (rst) begin
+      \$900  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = s2_mask;
+    if (i__ready) begin
+      \$901  = { \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577  };
+    end
+    if (rst) begin
+      \$901  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = refused_d0;
+    if (i__ready) begin
+      \$902  = \$609 ;
+    end
+    if (rst) begin
+      \$902  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = refused_d1;
+    if (i__ready) begin
+      \$903  = refused_d0;
+    end
+    if (rst) begin
+      \$903  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = s1_step0;
+    if (i__ready) begin
+      \$904  = \$615 ;
+    end
+    if (rst) begin
+      \$904  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = s1_step1;
+    if (i__ready) begin
+      \$905  = \$621 ;
+    end
+    if (rst) begin
+      \$905  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = s1_step2;
+    if (i__ready) begin
+      \$906  = \$627 ;
+    end
+    if (rst) begin
+      \$906  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = s1_step3;
+    if (i__ready) begin
+      \$907  = \$633 ;
+    end
+    if (rst) begin
+      \$907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = s1_step4;
+    if (i__ready) begin
+      \$908  = \$639 ;
+    end
+    if (rst) begin
+      \$908  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = s1_step5;
+    if (i__ready) begin
+      \$909  = \$645 ;
+    end
+    if (rst) begin
+      \$909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = s1_step6;
+    if (i__ready) begin
+      \$910  = \$651 ;
+    end
+    if (rst) begin
+      \$910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$911  = s1_step7;
+    if (i__ready) begin
+      \$911  = \$657 ;
+    end
+    if (rst) begin
+      \$911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = s1_beat;
+    if (i__ready) begin
+      \$912  = take;
+    end
+    if (rst) begin
+      \$912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$913  = s1_last;
+    if (i__ready) begin
+      \$913  = i__payload[270];
+    end
+    if (rst) begin
+      \$913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$914  = group;
+    if (\$658 ) begin
+      \$914  = \$662 [0];
+    end
+    if (rst) begin
+      \$914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$915  = s2_r0;
+    if (i__ready) begin
+      \$915  = lfsr_next0;
+    end
+    if (rst) begin
+      \$915  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$916  = lfsr0;
+    if (\$663 ) begin
       casez (group)
         1'h0:
-            \$897  = lfsr_next0;
+            \$916  = lfsr_next0;
       endcase
     end
     if (rst) begin
-      \$897  = 32'd1;
+      \$916  = 32'd1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = lfsr8;
-    if (\$619 ) begin
+    \$917  = lfsr8;
+    if (\$663 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$898  = lfsr_next0;
+            \$917  = lfsr_next0;
       endcase
     end
     if (rst) begin
-      \$898  = 32'd9;
+      \$917  = 32'd9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = s1_r1;
+    \$918  = s2_r1;
     if (i__ready) begin
-      \$899  = lfsr_next1;
+      \$918  = lfsr_next1;
     end
     if (rst) begin
-      \$899  = 32'd0;
+      \$918  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = lfsr1;
-    if (\$625 ) begin
+    \$919  = lfsr1;
+    if (\$664 ) begin
       casez (group)
         1'h0:
-            \$900  = lfsr_next1;
+            \$919  = lfsr_next1;
       endcase
     end
     if (rst) begin
-      \$900  = 32'd2;
+      \$919  = 32'd2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = lfsr9;
-    if (\$625 ) begin
+    \$920  = lfsr9;
+    if (\$664 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$901  = lfsr_next1;
+            \$920  = lfsr_next1;
       endcase
     end
     if (rst) begin
-      \$901  = 32'd10;
+      \$920  = 32'd10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = s1_r2;
+    \$921  = s2_r2;
     if (i__ready) begin
-      \$902  = lfsr_next2;
-    end
-    if (rst) begin
-      \$902  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = lfsr2;
-    if (\$631 ) begin
-      casez (group)
-        1'h0:
-            \$903  = lfsr_next2;
-      endcase
-    end
-    if (rst) begin
-      \$903  = 32'd3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = lfsr10;
-    if (\$631 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$904  = lfsr_next2;
-      endcase
-    end
-    if (rst) begin
-      \$904  = 32'd11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = s1_r3;
-    if (i__ready) begin
-      \$905  = lfsr_next3;
-    end
-    if (rst) begin
-      \$905  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = lfsr3;
-    if (\$637 ) begin
-      casez (group)
-        1'h0:
-            \$906  = lfsr_next3;
-      endcase
-    end
-    if (rst) begin
-      \$906  = 32'd4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = lfsr11;
-    if (\$637 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$907  = lfsr_next3;
-      endcase
-    end
-    if (rst) begin
-      \$907  = 32'd12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = s1_r4;
-    if (i__ready) begin
-      \$908  = lfsr_next4;
-    end
-    if (rst) begin
-      \$908  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = lfsr4;
-    if (\$643 ) begin
-      casez (group)
-        1'h0:
-            \$909  = lfsr_next4;
-      endcase
-    end
-    if (rst) begin
-      \$909  = 32'd5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = lfsr12;
-    if (\$643 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$910  = lfsr_next4;
-      endcase
-    end
-    if (rst) begin
-      \$910  = 32'd13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = s1_r5;
-    if (i__ready) begin
-      \$911  = lfsr_next5;
-    end
-    if (rst) begin
-      \$911  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = lfsr5;
-    if (\$649 ) begin
-      casez (group)
-        1'h0:
-            \$912  = lfsr_next5;
-      endcase
-    end
-    if (rst) begin
-      \$912  = 32'd6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = lfsr13;
-    if (\$649 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$913  = lfsr_next5;
-      endcase
-    end
-    if (rst) begin
-      \$913  = 32'd14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = s1_r6;
-    if (i__ready) begin
-      \$914  = lfsr_next6;
-    end
-    if (rst) begin
-      \$914  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = lfsr6;
-    if (\$655 ) begin
-      casez (group)
-        1'h0:
-            \$915  = lfsr_next6;
-      endcase
-    end
-    if (rst) begin
-      \$915  = 32'd7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = lfsr14;
-    if (\$655 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$916  = lfsr_next6;
-      endcase
-    end
-    if (rst) begin
-      \$916  = 32'd15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = s1_r7;
-    if (i__ready) begin
-      \$917  = lfsr_next7;
-    end
-    if (rst) begin
-      \$917  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = lfsr7;
-    if (\$661 ) begin
-      casez (group)
-        1'h0:
-            \$918  = lfsr_next7;
-      endcase
-    end
-    if (rst) begin
-      \$918  = 32'd8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = lfsr15;
-    if (\$661 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$919  = lfsr_next7;
-      endcase
-    end
-    if (rst) begin
-      \$919  = 32'd16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = s2_r0;
-    if (i__ready) begin
-      \$920  = s1_r0;
-    end
-    if (rst) begin
-      \$920  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = s2_r1;
-    if (i__ready) begin
-      \$921  = s1_r1;
+      \$921  = lfsr_next2;
     end
     if (rst) begin
       \$921  = 32'd0;
@@ -3501,29 +3383,38 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = s2_r2;
-    if (i__ready) begin
-      \$922  = s1_r2;
+    \$922  = lfsr2;
+    if (\$665 ) begin
+      casez (group)
+        1'h0:
+            \$922  = lfsr_next2;
+      endcase
     end
     if (rst) begin
-      \$922  = 32'd0;
+      \$922  = 32'd3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = s2_r3;
-    if (i__ready) begin
-      \$923  = s1_r3;
+    \$923  = lfsr10;
+    if (\$665 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$923  = lfsr_next2;
+      endcase
     end
     if (rst) begin
-      \$923  = 32'd0;
+      \$923  = 32'd11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = s2_r4;
+    \$924  = s2_r3;
     if (i__ready) begin
-      \$924  = s1_r4;
+      \$924  = lfsr_next3;
     end
     if (rst) begin
       \$924  = 32'd0;
@@ -3531,29 +3422,38 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = s2_r5;
-    if (i__ready) begin
-      \$925  = s1_r5;
+    \$925  = lfsr3;
+    if (\$666 ) begin
+      casez (group)
+        1'h0:
+            \$925  = lfsr_next3;
+      endcase
     end
     if (rst) begin
-      \$925  = 32'd0;
+      \$925  = 32'd4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = s2_r6;
-    if (i__ready) begin
-      \$926  = s1_r6;
+    \$926  = lfsr11;
+    if (\$666 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$926  = lfsr_next3;
+      endcase
     end
     if (rst) begin
-      \$926  = 32'd0;
+      \$926  = 32'd12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = s2_r7;
+    \$927  = s2_r4;
     if (i__ready) begin
-      \$927  = s1_r7;
+      \$927  = lfsr_next4;
     end
     if (rst) begin
       \$927  = 32'd0;
@@ -3561,259 +3461,295 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = s2_mag0;
-    if (i__ready) begin
-      \$928  = \$664 [31:0];
+    \$928  = lfsr4;
+    if (\$667 ) begin
+      casez (group)
+        1'h0:
+            \$928  = lfsr_next4;
+      endcase
     end
     if (rst) begin
-      \$928  = 32'd0;
+      \$928  = 32'd5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = s2_neg0;
-    if (i__ready) begin
-      \$929  = \$665 ;
+    \$929  = lfsr12;
+    if (\$667 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$929  = lfsr_next4;
+      endcase
     end
     if (rst) begin
-      \$929  = 1'h0;
+      \$929  = 32'd13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = s2_xsat0;
+    \$930  = s2_r5;
     if (i__ready) begin
-      \$930  = \$675 ;
+      \$930  = lfsr_next5;
     end
     if (rst) begin
-      \$930  = 8'h00;
+      \$930  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = xsat0_d0;
-    if (i__ready) begin
-      \$931  = \$676 ;
+    \$931  = lfsr5;
+    if (\$668 ) begin
+      casez (group)
+        1'h0:
+            \$931  = lfsr_next5;
+      endcase
     end
     if (rst) begin
-      \$931  = 8'h00;
+      \$931  = 32'd6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = xsat0_d1;
-    if (i__ready) begin
-      \$932  = xsat0_d0;
+    \$932  = lfsr13;
+    if (\$668 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$932  = lfsr_next5;
+      endcase
     end
     if (rst) begin
-      \$932  = 8'h00;
+      \$932  = 32'd14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = xsat0_d2;
+    \$933  = s2_r6;
     if (i__ready) begin
-      \$933  = xsat0_d1;
+      \$933  = lfsr_next6;
     end
     if (rst) begin
-      \$933  = 8'h00;
+      \$933  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = xsat0_d3;
-    if (i__ready) begin
-      \$934  = xsat0_d2;
+    \$934  = lfsr6;
+    if (\$669 ) begin
+      casez (group)
+        1'h0:
+            \$934  = lfsr_next6;
+      endcase
     end
     if (rst) begin
-      \$934  = 8'h00;
+      \$934  = 32'd7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = xsat0_d4;
-    if (i__ready) begin
-      \$935  = xsat0_d3;
+    \$935  = lfsr14;
+    if (\$669 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$935  = lfsr_next6;
+      endcase
     end
     if (rst) begin
-      \$935  = 8'h00;
+      \$935  = 32'd15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = xsat0_d5;
+    \$936  = s2_r7;
     if (i__ready) begin
-      \$936  = xsat0_d4;
+      \$936  = lfsr_next7;
     end
     if (rst) begin
-      \$936  = 8'h00;
+      \$936  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = s3_qc0;
-    if (i__ready) begin
-      \$937  = \$677 ;
+    \$937  = lfsr7;
+    if (\$670 ) begin
+      casez (group)
+        1'h0:
+            \$937  = lfsr_next7;
+      endcase
     end
     if (rst) begin
-      \$937  = 32'd0;
+      \$937  = 32'd8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = s3_f0;
-    if (i__ready) begin
-      \$938  = \$678 ;
+    \$938  = lfsr15;
+    if (\$670 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$938  = lfsr_next7;
+      endcase
     end
     if (rst) begin
-      \$938  = 32'd0;
+      \$938  = 32'd16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = s3_k0;
+    \$939  = s2_mag0;
     if (i__ready) begin
-      \$939  = s2_k[2:0];
+      \$939  = \$673 [31:0];
     end
     if (rst) begin
-      \$939  = 3'h0;
+      \$939  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = s4_q0;
+    \$940  = s2_neg0;
     if (i__ready) begin
-      \$940  = \$679 ;
+      \$940  = \$674 ;
     end
     if (rst) begin
-      \$940  = 32'd0;
+      \$940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = s5_big0;
+    \$941  = s2_xsat0;
     if (i__ready) begin
-      \$941  = \$680 ;
+      \$941  = \$684 ;
     end
     if (rst) begin
-      \$941  = 1'h0;
+      \$941  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = big0_d0;
+    \$942  = xsat0_d0;
     if (i__ready) begin
-      \$942  = s5_big0;
+      \$942  = \$685 ;
     end
     if (rst) begin
-      \$942  = 1'h0;
+      \$942  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = big0_d1;
+    \$943  = xsat0_d1;
     if (i__ready) begin
-      \$943  = big0_d0;
+      \$943  = xsat0_d0;
     end
     if (rst) begin
-      \$943  = 1'h0;
+      \$943  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = s5_q7_0;
+    \$944  = xsat0_d2;
     if (i__ready) begin
-      \$944  = s4_q0[6:0];
+      \$944  = xsat0_d1;
     end
     if (rst) begin
-      \$944  = 7'h00;
+      \$944  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = q7_0_d0;
+    \$945  = xsat0_d3;
     if (i__ready) begin
-      \$945  = s5_q7_0;
+      \$945  = xsat0_d2;
     end
     if (rst) begin
-      \$945  = 7'h00;
+      \$945  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = q7_0_d1;
+    \$946  = xsat0_d4;
     if (i__ready) begin
-      \$946  = q7_0_d0;
+      \$946  = xsat0_d3;
     end
     if (rst) begin
-      \$946  = 7'h00;
+      \$946  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = s3_r0;
+    \$947  = xsat0_d5;
     if (i__ready) begin
-      \$947  = \$681 ;
+      \$947  = xsat0_d4;
     end
     if (rst) begin
-      \$947  = 32'd0;
+      \$947  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = s4_up0;
+    \$948  = s3_qc0;
     if (i__ready) begin
-      \$948  = \$682 ;
+      \$948  = \$686 ;
     end
     if (rst) begin
-      \$948  = 1'h0;
+      \$948  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = up0_d0;
+    \$949  = s3_f0;
     if (i__ready) begin
-      \$949  = s4_up0;
+      \$949  = \$687 ;
     end
     if (rst) begin
-      \$949  = 1'h0;
+      \$949  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = up0_d1;
+    \$950  = s3_k0;
     if (i__ready) begin
-      \$950  = up0_d0;
+      \$950  = s2_k[2:0];
     end
     if (rst) begin
-      \$950  = 1'h0;
+      \$950  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = up0_d2;
+    \$951  = s4_q0;
     if (i__ready) begin
-      \$951  = up0_d1;
+      \$951  = \$688 ;
     end
     if (rst) begin
-      \$951  = 1'h0;
+      \$951  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = s8_mag0;
+    \$952  = s5_big0;
     if (i__ready) begin
-      \$952  = \$687 [6:0];
+      \$952  = \$689 ;
     end
     if (rst) begin
-      \$952  = 7'h00;
+      \$952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = neg0_d0;
+    \$953  = big0_d0;
     if (i__ready) begin
-      \$953  = s2_neg0;
+      \$953  = s5_big0;
     end
     if (rst) begin
       \$953  = 1'h0;
@@ -3821,9 +3757,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = neg0_d1;
+    \$954  = big0_d1;
     if (i__ready) begin
-      \$954  = neg0_d0;
+      \$954  = big0_d0;
     end
     if (rst) begin
       \$954  = 1'h0;
@@ -3831,59 +3767,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = neg0_d2;
+    \$955  = s5_q7_0;
     if (i__ready) begin
-      \$955  = neg0_d1;
+      \$955  = s4_q0[6:0];
     end
     if (rst) begin
-      \$955  = 1'h0;
+      \$955  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = neg0_d3;
+    \$956  = q7_0_d0;
     if (i__ready) begin
-      \$956  = neg0_d2;
+      \$956  = s5_q7_0;
     end
     if (rst) begin
-      \$956  = 1'h0;
+      \$956  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = neg0_d4;
+    \$957  = q7_0_d1;
     if (i__ready) begin
-      \$957  = neg0_d3;
+      \$957  = q7_0_d0;
     end
     if (rst) begin
-      \$957  = 1'h0;
+      \$957  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = neg0_d5;
+    \$958  = s3_r0;
     if (i__ready) begin
-      \$958  = neg0_d4;
+      \$958  = \$690 ;
     end
     if (rst) begin
-      \$958  = 1'h0;
+      \$958  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = s2_mag1;
+    \$959  = s4_up0;
     if (i__ready) begin
-      \$959  = \$690 [31:0];
+      \$959  = \$691 ;
     end
     if (rst) begin
-      \$959  = 32'd0;
+      \$959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = s2_neg1;
+    \$960  = up0_d0;
     if (i__ready) begin
-      \$960  = \$691 ;
+      \$960  = s4_up0;
     end
     if (rst) begin
       \$960  = 1'h0;
@@ -3891,239 +3827,239 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = s2_xsat1;
+    \$961  = up0_d1;
     if (i__ready) begin
-      \$961  = \$701 ;
+      \$961  = up0_d0;
     end
     if (rst) begin
-      \$961  = 8'h00;
+      \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = xsat1_d0;
+    \$962  = up0_d2;
     if (i__ready) begin
-      \$962  = \$702 ;
+      \$962  = up0_d1;
     end
     if (rst) begin
-      \$962  = 8'h00;
+      \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = xsat1_d1;
+    \$963  = s8_mag0;
     if (i__ready) begin
-      \$963  = xsat1_d0;
+      \$963  = \$696 [6:0];
     end
     if (rst) begin
-      \$963  = 8'h00;
+      \$963  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = xsat1_d2;
+    \$964  = neg0_d0;
     if (i__ready) begin
-      \$964  = xsat1_d1;
+      \$964  = s2_neg0;
     end
     if (rst) begin
-      \$964  = 8'h00;
+      \$964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = xsat1_d3;
+    \$965  = neg0_d1;
     if (i__ready) begin
-      \$965  = xsat1_d2;
+      \$965  = neg0_d0;
     end
     if (rst) begin
-      \$965  = 8'h00;
+      \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = xsat1_d4;
+    \$966  = neg0_d2;
     if (i__ready) begin
-      \$966  = xsat1_d3;
+      \$966  = neg0_d1;
     end
     if (rst) begin
-      \$966  = 8'h00;
+      \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = xsat1_d5;
+    \$967  = neg0_d3;
     if (i__ready) begin
-      \$967  = xsat1_d4;
+      \$967  = neg0_d2;
     end
     if (rst) begin
-      \$967  = 8'h00;
+      \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = s3_qc1;
+    \$968  = neg0_d4;
     if (i__ready) begin
-      \$968  = \$703 ;
+      \$968  = neg0_d3;
     end
     if (rst) begin
-      \$968  = 32'd0;
+      \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = s3_f1;
+    \$969  = neg0_d5;
     if (i__ready) begin
-      \$969  = \$704 ;
+      \$969  = neg0_d4;
     end
     if (rst) begin
-      \$969  = 32'd0;
+      \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = s3_k1;
+    \$970  = s2_mag1;
     if (i__ready) begin
-      \$970  = s2_k[2:0];
+      \$970  = \$699 [31:0];
     end
     if (rst) begin
-      \$970  = 3'h0;
+      \$970  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = s4_q1;
+    \$971  = s2_neg1;
     if (i__ready) begin
-      \$971  = \$705 ;
+      \$971  = \$700 ;
     end
     if (rst) begin
-      \$971  = 32'd0;
+      \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = s5_big1;
+    \$972  = s2_xsat1;
     if (i__ready) begin
-      \$972  = \$706 ;
+      \$972  = \$710 ;
     end
     if (rst) begin
-      \$972  = 1'h0;
+      \$972  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = big1_d0;
+    \$973  = xsat1_d0;
     if (i__ready) begin
-      \$973  = s5_big1;
+      \$973  = \$711 ;
     end
     if (rst) begin
-      \$973  = 1'h0;
+      \$973  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = big1_d1;
+    \$974  = xsat1_d1;
     if (i__ready) begin
-      \$974  = big1_d0;
+      \$974  = xsat1_d0;
     end
     if (rst) begin
-      \$974  = 1'h0;
+      \$974  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = s5_q7_1;
+    \$975  = xsat1_d2;
     if (i__ready) begin
-      \$975  = s4_q1[6:0];
+      \$975  = xsat1_d1;
     end
     if (rst) begin
-      \$975  = 7'h00;
+      \$975  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = q7_1_d0;
+    \$976  = xsat1_d3;
     if (i__ready) begin
-      \$976  = s5_q7_1;
+      \$976  = xsat1_d2;
     end
     if (rst) begin
-      \$976  = 7'h00;
+      \$976  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = q7_1_d1;
+    \$977  = xsat1_d4;
     if (i__ready) begin
-      \$977  = q7_1_d0;
+      \$977  = xsat1_d3;
     end
     if (rst) begin
-      \$977  = 7'h00;
+      \$977  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = s3_r1;
+    \$978  = xsat1_d5;
     if (i__ready) begin
-      \$978  = \$707 ;
+      \$978  = xsat1_d4;
     end
     if (rst) begin
-      \$978  = 32'd0;
+      \$978  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = s4_up1;
+    \$979  = s3_qc1;
     if (i__ready) begin
-      \$979  = \$708 ;
+      \$979  = \$712 ;
     end
     if (rst) begin
-      \$979  = 1'h0;
+      \$979  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = up1_d0;
+    \$980  = s3_f1;
     if (i__ready) begin
-      \$980  = s4_up1;
+      \$980  = \$713 ;
     end
     if (rst) begin
-      \$980  = 1'h0;
+      \$980  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = up1_d1;
+    \$981  = s3_k1;
     if (i__ready) begin
-      \$981  = up1_d0;
+      \$981  = s2_k[2:0];
     end
     if (rst) begin
-      \$981  = 1'h0;
+      \$981  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = up1_d2;
+    \$982  = s4_q1;
     if (i__ready) begin
-      \$982  = up1_d1;
+      \$982  = \$714 ;
     end
     if (rst) begin
-      \$982  = 1'h0;
+      \$982  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = s8_mag1;
+    \$983  = s5_big1;
     if (i__ready) begin
-      \$983  = \$713 [6:0];
+      \$983  = \$715 ;
     end
     if (rst) begin
-      \$983  = 7'h00;
+      \$983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = neg1_d0;
+    \$984  = big1_d0;
     if (i__ready) begin
-      \$984  = s2_neg1;
+      \$984  = s5_big1;
     end
     if (rst) begin
       \$984  = 1'h0;
@@ -4131,9 +4067,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = neg1_d1;
+    \$985  = big1_d1;
     if (i__ready) begin
-      \$985  = neg1_d0;
+      \$985  = big1_d0;
     end
     if (rst) begin
       \$985  = 1'h0;
@@ -4141,59 +4077,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = neg1_d2;
+    \$986  = s5_q7_1;
     if (i__ready) begin
-      \$986  = neg1_d1;
+      \$986  = s4_q1[6:0];
     end
     if (rst) begin
-      \$986  = 1'h0;
+      \$986  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = neg1_d3;
+    \$987  = q7_1_d0;
     if (i__ready) begin
-      \$987  = neg1_d2;
+      \$987  = s5_q7_1;
     end
     if (rst) begin
-      \$987  = 1'h0;
+      \$987  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = neg1_d4;
+    \$988  = q7_1_d1;
     if (i__ready) begin
-      \$988  = neg1_d3;
+      \$988  = q7_1_d0;
     end
     if (rst) begin
-      \$988  = 1'h0;
+      \$988  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = neg1_d5;
+    \$989  = s3_r1;
     if (i__ready) begin
-      \$989  = neg1_d4;
+      \$989  = \$716 ;
     end
     if (rst) begin
-      \$989  = 1'h0;
+      \$989  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = s2_mag2;
+    \$990  = s4_up1;
     if (i__ready) begin
-      \$990  = \$716 [31:0];
+      \$990  = \$717 ;
     end
     if (rst) begin
-      \$990  = 32'd0;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = s2_neg2;
+    \$991  = up1_d0;
     if (i__ready) begin
-      \$991  = \$717 ;
+      \$991  = s4_up1;
     end
     if (rst) begin
       \$991  = 1'h0;
@@ -4201,239 +4137,239 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = s2_xsat2;
+    \$992  = up1_d1;
     if (i__ready) begin
-      \$992  = \$727 ;
+      \$992  = up1_d0;
     end
     if (rst) begin
-      \$992  = 8'h00;
+      \$992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = xsat2_d0;
+    \$993  = up1_d2;
     if (i__ready) begin
-      \$993  = \$728 ;
+      \$993  = up1_d1;
     end
     if (rst) begin
-      \$993  = 8'h00;
+      \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = xsat2_d1;
+    \$994  = s8_mag1;
     if (i__ready) begin
-      \$994  = xsat2_d0;
+      \$994  = \$722 [6:0];
     end
     if (rst) begin
-      \$994  = 8'h00;
+      \$994  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = xsat2_d2;
+    \$995  = neg1_d0;
     if (i__ready) begin
-      \$995  = xsat2_d1;
+      \$995  = s2_neg1;
     end
     if (rst) begin
-      \$995  = 8'h00;
+      \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = xsat2_d3;
+    \$996  = neg1_d1;
     if (i__ready) begin
-      \$996  = xsat2_d2;
+      \$996  = neg1_d0;
     end
     if (rst) begin
-      \$996  = 8'h00;
+      \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = xsat2_d4;
+    \$997  = neg1_d2;
     if (i__ready) begin
-      \$997  = xsat2_d3;
+      \$997  = neg1_d1;
     end
     if (rst) begin
-      \$997  = 8'h00;
+      \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = xsat2_d5;
+    \$998  = neg1_d3;
     if (i__ready) begin
-      \$998  = xsat2_d4;
+      \$998  = neg1_d2;
     end
     if (rst) begin
-      \$998  = 8'h00;
+      \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = s3_qc2;
+    \$999  = neg1_d4;
     if (i__ready) begin
-      \$999  = \$729 ;
+      \$999  = neg1_d3;
     end
     if (rst) begin
-      \$999  = 32'd0;
+      \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = s3_f2;
+    \$1000  = neg1_d5;
     if (i__ready) begin
-      \$1000  = \$730 ;
+      \$1000  = neg1_d4;
     end
     if (rst) begin
-      \$1000  = 32'd0;
+      \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = s3_k2;
+    \$1001  = s2_mag2;
     if (i__ready) begin
-      \$1001  = s2_k[2:0];
+      \$1001  = \$725 [31:0];
     end
     if (rst) begin
-      \$1001  = 3'h0;
+      \$1001  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = s4_q2;
+    \$1002  = s2_neg2;
     if (i__ready) begin
-      \$1002  = \$731 ;
+      \$1002  = \$726 ;
     end
     if (rst) begin
-      \$1002  = 32'd0;
+      \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = s5_big2;
+    \$1003  = s2_xsat2;
     if (i__ready) begin
-      \$1003  = \$732 ;
+      \$1003  = \$736 ;
     end
     if (rst) begin
-      \$1003  = 1'h0;
+      \$1003  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = big2_d0;
+    \$1004  = xsat2_d0;
     if (i__ready) begin
-      \$1004  = s5_big2;
+      \$1004  = \$737 ;
     end
     if (rst) begin
-      \$1004  = 1'h0;
+      \$1004  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = big2_d1;
+    \$1005  = xsat2_d1;
     if (i__ready) begin
-      \$1005  = big2_d0;
+      \$1005  = xsat2_d0;
     end
     if (rst) begin
-      \$1005  = 1'h0;
+      \$1005  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = s5_q7_2;
+    \$1006  = xsat2_d2;
     if (i__ready) begin
-      \$1006  = s4_q2[6:0];
+      \$1006  = xsat2_d1;
     end
     if (rst) begin
-      \$1006  = 7'h00;
+      \$1006  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = q7_2_d0;
+    \$1007  = xsat2_d3;
     if (i__ready) begin
-      \$1007  = s5_q7_2;
+      \$1007  = xsat2_d2;
     end
     if (rst) begin
-      \$1007  = 7'h00;
+      \$1007  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = q7_2_d1;
+    \$1008  = xsat2_d4;
     if (i__ready) begin
-      \$1008  = q7_2_d0;
+      \$1008  = xsat2_d3;
     end
     if (rst) begin
-      \$1008  = 7'h00;
+      \$1008  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = s3_r2;
+    \$1009  = xsat2_d5;
     if (i__ready) begin
-      \$1009  = \$733 ;
+      \$1009  = xsat2_d4;
     end
     if (rst) begin
-      \$1009  = 32'd0;
+      \$1009  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = s4_up2;
+    \$1010  = s3_qc2;
     if (i__ready) begin
-      \$1010  = \$734 ;
+      \$1010  = \$738 ;
     end
     if (rst) begin
-      \$1010  = 1'h0;
+      \$1010  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = up2_d0;
+    \$1011  = s3_f2;
     if (i__ready) begin
-      \$1011  = s4_up2;
+      \$1011  = \$739 ;
     end
     if (rst) begin
-      \$1011  = 1'h0;
+      \$1011  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = up2_d1;
+    \$1012  = s3_k2;
     if (i__ready) begin
-      \$1012  = up2_d0;
+      \$1012  = s2_k[2:0];
     end
     if (rst) begin
-      \$1012  = 1'h0;
+      \$1012  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = up2_d2;
+    \$1013  = s4_q2;
     if (i__ready) begin
-      \$1013  = up2_d1;
+      \$1013  = \$740 ;
     end
     if (rst) begin
-      \$1013  = 1'h0;
+      \$1013  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = s8_mag2;
+    \$1014  = s5_big2;
     if (i__ready) begin
-      \$1014  = \$739 [6:0];
+      \$1014  = \$741 ;
     end
     if (rst) begin
-      \$1014  = 7'h00;
+      \$1014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = neg2_d0;
+    \$1015  = big2_d0;
     if (i__ready) begin
-      \$1015  = s2_neg2;
+      \$1015  = s5_big2;
     end
     if (rst) begin
       \$1015  = 1'h0;
@@ -4441,9 +4377,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = neg2_d1;
+    \$1016  = big2_d1;
     if (i__ready) begin
-      \$1016  = neg2_d0;
+      \$1016  = big2_d0;
     end
     if (rst) begin
       \$1016  = 1'h0;
@@ -4451,59 +4387,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = neg2_d2;
+    \$1017  = s5_q7_2;
     if (i__ready) begin
-      \$1017  = neg2_d1;
+      \$1017  = s4_q2[6:0];
     end
     if (rst) begin
-      \$1017  = 1'h0;
+      \$1017  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = neg2_d3;
+    \$1018  = q7_2_d0;
     if (i__ready) begin
-      \$1018  = neg2_d2;
+      \$1018  = s5_q7_2;
     end
     if (rst) begin
-      \$1018  = 1'h0;
+      \$1018  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = neg2_d4;
+    \$1019  = q7_2_d1;
     if (i__ready) begin
-      \$1019  = neg2_d3;
+      \$1019  = q7_2_d0;
     end
     if (rst) begin
-      \$1019  = 1'h0;
+      \$1019  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = neg2_d5;
+    \$1020  = s3_r2;
     if (i__ready) begin
-      \$1020  = neg2_d4;
+      \$1020  = \$742 ;
     end
     if (rst) begin
-      \$1020  = 1'h0;
+      \$1020  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = s2_mag3;
+    \$1021  = s4_up2;
     if (i__ready) begin
-      \$1021  = \$742 [31:0];
+      \$1021  = \$743 ;
     end
     if (rst) begin
-      \$1021  = 32'd0;
+      \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = s2_neg3;
+    \$1022  = up2_d0;
     if (i__ready) begin
-      \$1022  = \$743 ;
+      \$1022  = s4_up2;
     end
     if (rst) begin
       \$1022  = 1'h0;
@@ -4511,239 +4447,239 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = s2_xsat3;
+    \$1023  = up2_d1;
     if (i__ready) begin
-      \$1023  = \$753 ;
+      \$1023  = up2_d0;
     end
     if (rst) begin
-      \$1023  = 8'h00;
+      \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = xsat3_d0;
+    \$1024  = up2_d2;
     if (i__ready) begin
-      \$1024  = \$754 ;
+      \$1024  = up2_d1;
     end
     if (rst) begin
-      \$1024  = 8'h00;
+      \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = xsat3_d1;
+    \$1025  = s8_mag2;
     if (i__ready) begin
-      \$1025  = xsat3_d0;
+      \$1025  = \$748 [6:0];
     end
     if (rst) begin
-      \$1025  = 8'h00;
+      \$1025  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = xsat3_d2;
+    \$1026  = neg2_d0;
     if (i__ready) begin
-      \$1026  = xsat3_d1;
+      \$1026  = s2_neg2;
     end
     if (rst) begin
-      \$1026  = 8'h00;
+      \$1026  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = xsat3_d3;
+    \$1027  = neg2_d1;
     if (i__ready) begin
-      \$1027  = xsat3_d2;
+      \$1027  = neg2_d0;
     end
     if (rst) begin
-      \$1027  = 8'h00;
+      \$1027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = xsat3_d4;
+    \$1028  = neg2_d2;
     if (i__ready) begin
-      \$1028  = xsat3_d3;
+      \$1028  = neg2_d1;
     end
     if (rst) begin
-      \$1028  = 8'h00;
+      \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = xsat3_d5;
+    \$1029  = neg2_d3;
     if (i__ready) begin
-      \$1029  = xsat3_d4;
+      \$1029  = neg2_d2;
     end
     if (rst) begin
-      \$1029  = 8'h00;
+      \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = s3_qc3;
+    \$1030  = neg2_d4;
     if (i__ready) begin
-      \$1030  = \$755 ;
+      \$1030  = neg2_d3;
     end
     if (rst) begin
-      \$1030  = 32'd0;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = s3_f3;
+    \$1031  = neg2_d5;
     if (i__ready) begin
-      \$1031  = \$756 ;
+      \$1031  = neg2_d4;
     end
     if (rst) begin
-      \$1031  = 32'd0;
+      \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = s3_k3;
+    \$1032  = s2_mag3;
     if (i__ready) begin
-      \$1032  = s2_k[2:0];
+      \$1032  = \$751 [31:0];
     end
     if (rst) begin
-      \$1032  = 3'h0;
+      \$1032  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = s4_q3;
+    \$1033  = s2_neg3;
     if (i__ready) begin
-      \$1033  = \$757 ;
+      \$1033  = \$752 ;
     end
     if (rst) begin
-      \$1033  = 32'd0;
+      \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = s5_big3;
+    \$1034  = s2_xsat3;
     if (i__ready) begin
-      \$1034  = \$758 ;
+      \$1034  = \$762 ;
     end
     if (rst) begin
-      \$1034  = 1'h0;
+      \$1034  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = big3_d0;
+    \$1035  = xsat3_d0;
     if (i__ready) begin
-      \$1035  = s5_big3;
+      \$1035  = \$763 ;
     end
     if (rst) begin
-      \$1035  = 1'h0;
+      \$1035  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = big3_d1;
+    \$1036  = xsat3_d1;
     if (i__ready) begin
-      \$1036  = big3_d0;
+      \$1036  = xsat3_d0;
     end
     if (rst) begin
-      \$1036  = 1'h0;
+      \$1036  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = s5_q7_3;
+    \$1037  = xsat3_d2;
     if (i__ready) begin
-      \$1037  = s4_q3[6:0];
+      \$1037  = xsat3_d1;
     end
     if (rst) begin
-      \$1037  = 7'h00;
+      \$1037  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = q7_3_d0;
+    \$1038  = xsat3_d3;
     if (i__ready) begin
-      \$1038  = s5_q7_3;
+      \$1038  = xsat3_d2;
     end
     if (rst) begin
-      \$1038  = 7'h00;
+      \$1038  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = q7_3_d1;
+    \$1039  = xsat3_d4;
     if (i__ready) begin
-      \$1039  = q7_3_d0;
+      \$1039  = xsat3_d3;
     end
     if (rst) begin
-      \$1039  = 7'h00;
+      \$1039  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = s3_r3;
+    \$1040  = xsat3_d5;
     if (i__ready) begin
-      \$1040  = \$759 ;
+      \$1040  = xsat3_d4;
     end
     if (rst) begin
-      \$1040  = 32'd0;
+      \$1040  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = s4_up3;
+    \$1041  = s3_qc3;
     if (i__ready) begin
-      \$1041  = \$760 ;
+      \$1041  = \$764 ;
     end
     if (rst) begin
-      \$1041  = 1'h0;
+      \$1041  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = up3_d0;
+    \$1042  = s3_f3;
     if (i__ready) begin
-      \$1042  = s4_up3;
+      \$1042  = \$765 ;
     end
     if (rst) begin
-      \$1042  = 1'h0;
+      \$1042  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = up3_d1;
+    \$1043  = s3_k3;
     if (i__ready) begin
-      \$1043  = up3_d0;
+      \$1043  = s2_k[2:0];
     end
     if (rst) begin
-      \$1043  = 1'h0;
+      \$1043  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = up3_d2;
+    \$1044  = s4_q3;
     if (i__ready) begin
-      \$1044  = up3_d1;
+      \$1044  = \$766 ;
     end
     if (rst) begin
-      \$1044  = 1'h0;
+      \$1044  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = s8_mag3;
+    \$1045  = s5_big3;
     if (i__ready) begin
-      \$1045  = \$765 [6:0];
+      \$1045  = \$767 ;
     end
     if (rst) begin
-      \$1045  = 7'h00;
+      \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = neg3_d0;
+    \$1046  = big3_d0;
     if (i__ready) begin
-      \$1046  = s2_neg3;
+      \$1046  = s5_big3;
     end
     if (rst) begin
       \$1046  = 1'h0;
@@ -4751,9 +4687,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = neg3_d1;
+    \$1047  = big3_d1;
     if (i__ready) begin
-      \$1047  = neg3_d0;
+      \$1047  = big3_d0;
     end
     if (rst) begin
       \$1047  = 1'h0;
@@ -4761,59 +4697,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = neg3_d2;
+    \$1048  = s5_q7_3;
     if (i__ready) begin
-      \$1048  = neg3_d1;
+      \$1048  = s4_q3[6:0];
     end
     if (rst) begin
-      \$1048  = 1'h0;
+      \$1048  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = neg3_d3;
+    \$1049  = q7_3_d0;
     if (i__ready) begin
-      \$1049  = neg3_d2;
+      \$1049  = s5_q7_3;
     end
     if (rst) begin
-      \$1049  = 1'h0;
+      \$1049  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = neg3_d4;
+    \$1050  = q7_3_d1;
     if (i__ready) begin
-      \$1050  = neg3_d3;
+      \$1050  = q7_3_d0;
     end
     if (rst) begin
-      \$1050  = 1'h0;
+      \$1050  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = neg3_d5;
+    \$1051  = s3_r3;
     if (i__ready) begin
-      \$1051  = neg3_d4;
+      \$1051  = \$768 ;
     end
     if (rst) begin
-      \$1051  = 1'h0;
+      \$1051  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = s2_mag4;
+    \$1052  = s4_up3;
     if (i__ready) begin
-      \$1052  = \$768 [31:0];
+      \$1052  = \$769 ;
     end
     if (rst) begin
-      \$1052  = 32'd0;
+      \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = s2_neg4;
+    \$1053  = up3_d0;
     if (i__ready) begin
-      \$1053  = \$769 ;
+      \$1053  = s4_up3;
     end
     if (rst) begin
       \$1053  = 1'h0;
@@ -4821,239 +4757,239 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = s2_xsat4;
+    \$1054  = up3_d1;
     if (i__ready) begin
-      \$1054  = \$779 ;
+      \$1054  = up3_d0;
     end
     if (rst) begin
-      \$1054  = 8'h00;
+      \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = xsat4_d0;
+    \$1055  = up3_d2;
     if (i__ready) begin
-      \$1055  = \$780 ;
+      \$1055  = up3_d1;
     end
     if (rst) begin
-      \$1055  = 8'h00;
+      \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = xsat4_d1;
+    \$1056  = s8_mag3;
     if (i__ready) begin
-      \$1056  = xsat4_d0;
+      \$1056  = \$774 [6:0];
     end
     if (rst) begin
-      \$1056  = 8'h00;
+      \$1056  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = xsat4_d2;
+    \$1057  = neg3_d0;
     if (i__ready) begin
-      \$1057  = xsat4_d1;
+      \$1057  = s2_neg3;
     end
     if (rst) begin
-      \$1057  = 8'h00;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = xsat4_d3;
+    \$1058  = neg3_d1;
     if (i__ready) begin
-      \$1058  = xsat4_d2;
+      \$1058  = neg3_d0;
     end
     if (rst) begin
-      \$1058  = 8'h00;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = xsat4_d4;
+    \$1059  = neg3_d2;
     if (i__ready) begin
-      \$1059  = xsat4_d3;
+      \$1059  = neg3_d1;
     end
     if (rst) begin
-      \$1059  = 8'h00;
+      \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = xsat4_d5;
+    \$1060  = neg3_d3;
     if (i__ready) begin
-      \$1060  = xsat4_d4;
+      \$1060  = neg3_d2;
     end
     if (rst) begin
-      \$1060  = 8'h00;
+      \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = s3_qc4;
+    \$1061  = neg3_d4;
     if (i__ready) begin
-      \$1061  = \$781 ;
+      \$1061  = neg3_d3;
     end
     if (rst) begin
-      \$1061  = 32'd0;
+      \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = s3_f4;
+    \$1062  = neg3_d5;
     if (i__ready) begin
-      \$1062  = \$782 ;
+      \$1062  = neg3_d4;
     end
     if (rst) begin
-      \$1062  = 32'd0;
+      \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = s3_k4;
+    \$1063  = s2_mag4;
     if (i__ready) begin
-      \$1063  = s2_k[2:0];
+      \$1063  = \$777 [31:0];
     end
     if (rst) begin
-      \$1063  = 3'h0;
+      \$1063  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = s4_q4;
+    \$1064  = s2_neg4;
     if (i__ready) begin
-      \$1064  = \$783 ;
+      \$1064  = \$778 ;
     end
     if (rst) begin
-      \$1064  = 32'd0;
+      \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = s5_big4;
+    \$1065  = s2_xsat4;
     if (i__ready) begin
-      \$1065  = \$784 ;
+      \$1065  = \$788 ;
     end
     if (rst) begin
-      \$1065  = 1'h0;
+      \$1065  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = big4_d0;
+    \$1066  = xsat4_d0;
     if (i__ready) begin
-      \$1066  = s5_big4;
+      \$1066  = \$789 ;
     end
     if (rst) begin
-      \$1066  = 1'h0;
+      \$1066  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = big4_d1;
+    \$1067  = xsat4_d1;
     if (i__ready) begin
-      \$1067  = big4_d0;
+      \$1067  = xsat4_d0;
     end
     if (rst) begin
-      \$1067  = 1'h0;
+      \$1067  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = s5_q7_4;
+    \$1068  = xsat4_d2;
     if (i__ready) begin
-      \$1068  = s4_q4[6:0];
+      \$1068  = xsat4_d1;
     end
     if (rst) begin
-      \$1068  = 7'h00;
+      \$1068  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = q7_4_d0;
+    \$1069  = xsat4_d3;
     if (i__ready) begin
-      \$1069  = s5_q7_4;
+      \$1069  = xsat4_d2;
     end
     if (rst) begin
-      \$1069  = 7'h00;
+      \$1069  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = q7_4_d1;
+    \$1070  = xsat4_d4;
     if (i__ready) begin
-      \$1070  = q7_4_d0;
+      \$1070  = xsat4_d3;
     end
     if (rst) begin
-      \$1070  = 7'h00;
+      \$1070  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = s3_r4;
+    \$1071  = xsat4_d5;
     if (i__ready) begin
-      \$1071  = \$785 ;
+      \$1071  = xsat4_d4;
     end
     if (rst) begin
-      \$1071  = 32'd0;
+      \$1071  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = s4_up4;
+    \$1072  = s3_qc4;
     if (i__ready) begin
-      \$1072  = \$786 ;
+      \$1072  = \$790 ;
     end
     if (rst) begin
-      \$1072  = 1'h0;
+      \$1072  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = up4_d0;
+    \$1073  = s3_f4;
     if (i__ready) begin
-      \$1073  = s4_up4;
+      \$1073  = \$791 ;
     end
     if (rst) begin
-      \$1073  = 1'h0;
+      \$1073  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = up4_d1;
+    \$1074  = s3_k4;
     if (i__ready) begin
-      \$1074  = up4_d0;
+      \$1074  = s2_k[2:0];
     end
     if (rst) begin
-      \$1074  = 1'h0;
+      \$1074  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = up4_d2;
+    \$1075  = s4_q4;
     if (i__ready) begin
-      \$1075  = up4_d1;
+      \$1075  = \$792 ;
     end
     if (rst) begin
-      \$1075  = 1'h0;
+      \$1075  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = s8_mag4;
+    \$1076  = s5_big4;
     if (i__ready) begin
-      \$1076  = \$791 [6:0];
+      \$1076  = \$793 ;
     end
     if (rst) begin
-      \$1076  = 7'h00;
+      \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = neg4_d0;
+    \$1077  = big4_d0;
     if (i__ready) begin
-      \$1077  = s2_neg4;
+      \$1077  = s5_big4;
     end
     if (rst) begin
       \$1077  = 1'h0;
@@ -5061,9 +4997,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = neg4_d1;
+    \$1078  = big4_d1;
     if (i__ready) begin
-      \$1078  = neg4_d0;
+      \$1078  = big4_d0;
     end
     if (rst) begin
       \$1078  = 1'h0;
@@ -5071,59 +5007,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = neg4_d2;
+    \$1079  = s5_q7_4;
     if (i__ready) begin
-      \$1079  = neg4_d1;
+      \$1079  = s4_q4[6:0];
     end
     if (rst) begin
-      \$1079  = 1'h0;
+      \$1079  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = neg4_d3;
+    \$1080  = q7_4_d0;
     if (i__ready) begin
-      \$1080  = neg4_d2;
+      \$1080  = s5_q7_4;
     end
     if (rst) begin
-      \$1080  = 1'h0;
+      \$1080  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = neg4_d4;
+    \$1081  = q7_4_d1;
     if (i__ready) begin
-      \$1081  = neg4_d3;
+      \$1081  = q7_4_d0;
     end
     if (rst) begin
-      \$1081  = 1'h0;
+      \$1081  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = neg4_d5;
+    \$1082  = s3_r4;
     if (i__ready) begin
-      \$1082  = neg4_d4;
+      \$1082  = \$794 ;
     end
     if (rst) begin
-      \$1082  = 1'h0;
+      \$1082  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = s2_mag5;
+    \$1083  = s4_up4;
     if (i__ready) begin
-      \$1083  = \$794 [31:0];
+      \$1083  = \$795 ;
     end
     if (rst) begin
-      \$1083  = 32'd0;
+      \$1083  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = s2_neg5;
+    \$1084  = up4_d0;
     if (i__ready) begin
-      \$1084  = \$795 ;
+      \$1084  = s4_up4;
     end
     if (rst) begin
       \$1084  = 1'h0;
@@ -5131,239 +5067,239 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = s2_xsat5;
+    \$1085  = up4_d1;
     if (i__ready) begin
-      \$1085  = \$805 ;
+      \$1085  = up4_d0;
     end
     if (rst) begin
-      \$1085  = 8'h00;
+      \$1085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = xsat5_d0;
+    \$1086  = up4_d2;
     if (i__ready) begin
-      \$1086  = \$806 ;
+      \$1086  = up4_d1;
     end
     if (rst) begin
-      \$1086  = 8'h00;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = xsat5_d1;
+    \$1087  = s8_mag4;
     if (i__ready) begin
-      \$1087  = xsat5_d0;
+      \$1087  = \$800 [6:0];
     end
     if (rst) begin
-      \$1087  = 8'h00;
+      \$1087  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = xsat5_d2;
+    \$1088  = neg4_d0;
     if (i__ready) begin
-      \$1088  = xsat5_d1;
+      \$1088  = s2_neg4;
     end
     if (rst) begin
-      \$1088  = 8'h00;
+      \$1088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = xsat5_d3;
+    \$1089  = neg4_d1;
     if (i__ready) begin
-      \$1089  = xsat5_d2;
+      \$1089  = neg4_d0;
     end
     if (rst) begin
-      \$1089  = 8'h00;
+      \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = xsat5_d4;
+    \$1090  = neg4_d2;
     if (i__ready) begin
-      \$1090  = xsat5_d3;
+      \$1090  = neg4_d1;
     end
     if (rst) begin
-      \$1090  = 8'h00;
+      \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = xsat5_d5;
+    \$1091  = neg4_d3;
     if (i__ready) begin
-      \$1091  = xsat5_d4;
+      \$1091  = neg4_d2;
     end
     if (rst) begin
-      \$1091  = 8'h00;
+      \$1091  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = s3_qc5;
+    \$1092  = neg4_d4;
     if (i__ready) begin
-      \$1092  = \$807 ;
+      \$1092  = neg4_d3;
     end
     if (rst) begin
-      \$1092  = 32'd0;
+      \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = s3_f5;
+    \$1093  = neg4_d5;
     if (i__ready) begin
-      \$1093  = \$808 ;
+      \$1093  = neg4_d4;
     end
     if (rst) begin
-      \$1093  = 32'd0;
+      \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = s3_k5;
+    \$1094  = s2_mag5;
     if (i__ready) begin
-      \$1094  = s2_k[2:0];
+      \$1094  = \$803 [31:0];
     end
     if (rst) begin
-      \$1094  = 3'h0;
+      \$1094  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = s4_q5;
+    \$1095  = s2_neg5;
     if (i__ready) begin
-      \$1095  = \$809 ;
+      \$1095  = \$804 ;
     end
     if (rst) begin
-      \$1095  = 32'd0;
+      \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = s5_big5;
+    \$1096  = s2_xsat5;
     if (i__ready) begin
-      \$1096  = \$810 ;
+      \$1096  = \$814 ;
     end
     if (rst) begin
-      \$1096  = 1'h0;
+      \$1096  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = big5_d0;
+    \$1097  = xsat5_d0;
     if (i__ready) begin
-      \$1097  = s5_big5;
+      \$1097  = \$815 ;
     end
     if (rst) begin
-      \$1097  = 1'h0;
+      \$1097  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = big5_d1;
+    \$1098  = xsat5_d1;
     if (i__ready) begin
-      \$1098  = big5_d0;
+      \$1098  = xsat5_d0;
     end
     if (rst) begin
-      \$1098  = 1'h0;
+      \$1098  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = s5_q7_5;
+    \$1099  = xsat5_d2;
     if (i__ready) begin
-      \$1099  = s4_q5[6:0];
+      \$1099  = xsat5_d1;
     end
     if (rst) begin
-      \$1099  = 7'h00;
+      \$1099  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = q7_5_d0;
+    \$1100  = xsat5_d3;
     if (i__ready) begin
-      \$1100  = s5_q7_5;
+      \$1100  = xsat5_d2;
     end
     if (rst) begin
-      \$1100  = 7'h00;
+      \$1100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = q7_5_d1;
+    \$1101  = xsat5_d4;
     if (i__ready) begin
-      \$1101  = q7_5_d0;
+      \$1101  = xsat5_d3;
     end
     if (rst) begin
-      \$1101  = 7'h00;
+      \$1101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = s3_r5;
+    \$1102  = xsat5_d5;
     if (i__ready) begin
-      \$1102  = \$811 ;
+      \$1102  = xsat5_d4;
     end
     if (rst) begin
-      \$1102  = 32'd0;
+      \$1102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = s4_up5;
+    \$1103  = s3_qc5;
     if (i__ready) begin
-      \$1103  = \$812 ;
+      \$1103  = \$816 ;
     end
     if (rst) begin
-      \$1103  = 1'h0;
+      \$1103  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = up5_d0;
+    \$1104  = s3_f5;
     if (i__ready) begin
-      \$1104  = s4_up5;
+      \$1104  = \$817 ;
     end
     if (rst) begin
-      \$1104  = 1'h0;
+      \$1104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = up5_d1;
+    \$1105  = s3_k5;
     if (i__ready) begin
-      \$1105  = up5_d0;
+      \$1105  = s2_k[2:0];
     end
     if (rst) begin
-      \$1105  = 1'h0;
+      \$1105  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = up5_d2;
+    \$1106  = s4_q5;
     if (i__ready) begin
-      \$1106  = up5_d1;
+      \$1106  = \$818 ;
     end
     if (rst) begin
-      \$1106  = 1'h0;
+      \$1106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = s8_mag5;
+    \$1107  = s5_big5;
     if (i__ready) begin
-      \$1107  = \$817 [6:0];
+      \$1107  = \$819 ;
     end
     if (rst) begin
-      \$1107  = 7'h00;
+      \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = neg5_d0;
+    \$1108  = big5_d0;
     if (i__ready) begin
-      \$1108  = s2_neg5;
+      \$1108  = s5_big5;
     end
     if (rst) begin
       \$1108  = 1'h0;
@@ -5371,9 +5307,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = neg5_d1;
+    \$1109  = big5_d1;
     if (i__ready) begin
-      \$1109  = neg5_d0;
+      \$1109  = big5_d0;
     end
     if (rst) begin
       \$1109  = 1'h0;
@@ -5381,59 +5317,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = neg5_d2;
+    \$1110  = s5_q7_5;
     if (i__ready) begin
-      \$1110  = neg5_d1;
+      \$1110  = s4_q5[6:0];
     end
     if (rst) begin
-      \$1110  = 1'h0;
+      \$1110  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = neg5_d3;
+    \$1111  = q7_5_d0;
     if (i__ready) begin
-      \$1111  = neg5_d2;
+      \$1111  = s5_q7_5;
     end
     if (rst) begin
-      \$1111  = 1'h0;
+      \$1111  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = neg5_d4;
+    \$1112  = q7_5_d1;
     if (i__ready) begin
-      \$1112  = neg5_d3;
+      \$1112  = q7_5_d0;
     end
     if (rst) begin
-      \$1112  = 1'h0;
+      \$1112  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = neg5_d5;
+    \$1113  = s3_r5;
     if (i__ready) begin
-      \$1113  = neg5_d4;
+      \$1113  = \$820 ;
     end
     if (rst) begin
-      \$1113  = 1'h0;
+      \$1113  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = s2_mag6;
+    \$1114  = s4_up5;
     if (i__ready) begin
-      \$1114  = \$820 [31:0];
+      \$1114  = \$821 ;
     end
     if (rst) begin
-      \$1114  = 32'd0;
+      \$1114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = s2_neg6;
+    \$1115  = up5_d0;
     if (i__ready) begin
-      \$1115  = \$821 ;
+      \$1115  = s4_up5;
     end
     if (rst) begin
       \$1115  = 1'h0;
@@ -5441,239 +5377,239 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = s2_xsat6;
+    \$1116  = up5_d1;
     if (i__ready) begin
-      \$1116  = \$831 ;
+      \$1116  = up5_d0;
     end
     if (rst) begin
-      \$1116  = 8'h00;
+      \$1116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = xsat6_d0;
+    \$1117  = up5_d2;
     if (i__ready) begin
-      \$1117  = \$832 ;
+      \$1117  = up5_d1;
     end
     if (rst) begin
-      \$1117  = 8'h00;
+      \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = xsat6_d1;
+    \$1118  = s8_mag5;
     if (i__ready) begin
-      \$1118  = xsat6_d0;
+      \$1118  = \$826 [6:0];
     end
     if (rst) begin
-      \$1118  = 8'h00;
+      \$1118  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = xsat6_d2;
+    \$1119  = neg5_d0;
     if (i__ready) begin
-      \$1119  = xsat6_d1;
+      \$1119  = s2_neg5;
     end
     if (rst) begin
-      \$1119  = 8'h00;
+      \$1119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = xsat6_d3;
+    \$1120  = neg5_d1;
     if (i__ready) begin
-      \$1120  = xsat6_d2;
+      \$1120  = neg5_d0;
     end
     if (rst) begin
-      \$1120  = 8'h00;
+      \$1120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = xsat6_d4;
+    \$1121  = neg5_d2;
     if (i__ready) begin
-      \$1121  = xsat6_d3;
+      \$1121  = neg5_d1;
     end
     if (rst) begin
-      \$1121  = 8'h00;
+      \$1121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = xsat6_d5;
+    \$1122  = neg5_d3;
     if (i__ready) begin
-      \$1122  = xsat6_d4;
+      \$1122  = neg5_d2;
     end
     if (rst) begin
-      \$1122  = 8'h00;
+      \$1122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = s3_qc6;
+    \$1123  = neg5_d4;
     if (i__ready) begin
-      \$1123  = \$833 ;
+      \$1123  = neg5_d3;
     end
     if (rst) begin
-      \$1123  = 32'd0;
+      \$1123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = s3_f6;
+    \$1124  = neg5_d5;
     if (i__ready) begin
-      \$1124  = \$834 ;
+      \$1124  = neg5_d4;
     end
     if (rst) begin
-      \$1124  = 32'd0;
+      \$1124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = s3_k6;
+    \$1125  = s2_mag6;
     if (i__ready) begin
-      \$1125  = s2_k[2:0];
+      \$1125  = \$829 [31:0];
     end
     if (rst) begin
-      \$1125  = 3'h0;
+      \$1125  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = s4_q6;
+    \$1126  = s2_neg6;
     if (i__ready) begin
-      \$1126  = \$835 ;
+      \$1126  = \$830 ;
     end
     if (rst) begin
-      \$1126  = 32'd0;
+      \$1126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = s5_big6;
+    \$1127  = s2_xsat6;
     if (i__ready) begin
-      \$1127  = \$836 ;
+      \$1127  = \$840 ;
     end
     if (rst) begin
-      \$1127  = 1'h0;
+      \$1127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = big6_d0;
+    \$1128  = xsat6_d0;
     if (i__ready) begin
-      \$1128  = s5_big6;
+      \$1128  = \$841 ;
     end
     if (rst) begin
-      \$1128  = 1'h0;
+      \$1128  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = big6_d1;
+    \$1129  = xsat6_d1;
     if (i__ready) begin
-      \$1129  = big6_d0;
+      \$1129  = xsat6_d0;
     end
     if (rst) begin
-      \$1129  = 1'h0;
+      \$1129  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = s5_q7_6;
+    \$1130  = xsat6_d2;
     if (i__ready) begin
-      \$1130  = s4_q6[6:0];
+      \$1130  = xsat6_d1;
     end
     if (rst) begin
-      \$1130  = 7'h00;
+      \$1130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = q7_6_d0;
+    \$1131  = xsat6_d3;
     if (i__ready) begin
-      \$1131  = s5_q7_6;
+      \$1131  = xsat6_d2;
     end
     if (rst) begin
-      \$1131  = 7'h00;
+      \$1131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = q7_6_d1;
+    \$1132  = xsat6_d4;
     if (i__ready) begin
-      \$1132  = q7_6_d0;
+      \$1132  = xsat6_d3;
     end
     if (rst) begin
-      \$1132  = 7'h00;
+      \$1132  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = s3_r6;
+    \$1133  = xsat6_d5;
     if (i__ready) begin
-      \$1133  = \$837 ;
+      \$1133  = xsat6_d4;
     end
     if (rst) begin
-      \$1133  = 32'd0;
+      \$1133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = s4_up6;
+    \$1134  = s3_qc6;
     if (i__ready) begin
-      \$1134  = \$838 ;
+      \$1134  = \$842 ;
     end
     if (rst) begin
-      \$1134  = 1'h0;
+      \$1134  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = up6_d0;
+    \$1135  = s3_f6;
     if (i__ready) begin
-      \$1135  = s4_up6;
+      \$1135  = \$843 ;
     end
     if (rst) begin
-      \$1135  = 1'h0;
+      \$1135  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = up6_d1;
+    \$1136  = s3_k6;
     if (i__ready) begin
-      \$1136  = up6_d0;
+      \$1136  = s2_k[2:0];
     end
     if (rst) begin
-      \$1136  = 1'h0;
+      \$1136  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = up6_d2;
+    \$1137  = s4_q6;
     if (i__ready) begin
-      \$1137  = up6_d1;
+      \$1137  = \$844 ;
     end
     if (rst) begin
-      \$1137  = 1'h0;
+      \$1137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = s8_mag6;
+    \$1138  = s5_big6;
     if (i__ready) begin
-      \$1138  = \$843 [6:0];
+      \$1138  = \$845 ;
     end
     if (rst) begin
-      \$1138  = 7'h00;
+      \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = neg6_d0;
+    \$1139  = big6_d0;
     if (i__ready) begin
-      \$1139  = s2_neg6;
+      \$1139  = s5_big6;
     end
     if (rst) begin
       \$1139  = 1'h0;
@@ -5681,9 +5617,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = neg6_d1;
+    \$1140  = big6_d1;
     if (i__ready) begin
-      \$1140  = neg6_d0;
+      \$1140  = big6_d0;
     end
     if (rst) begin
       \$1140  = 1'h0;
@@ -5691,59 +5627,59 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = neg6_d2;
+    \$1141  = s5_q7_6;
     if (i__ready) begin
-      \$1141  = neg6_d1;
+      \$1141  = s4_q6[6:0];
     end
     if (rst) begin
-      \$1141  = 1'h0;
+      \$1141  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = neg6_d3;
+    \$1142  = q7_6_d0;
     if (i__ready) begin
-      \$1142  = neg6_d2;
+      \$1142  = s5_q7_6;
     end
     if (rst) begin
-      \$1142  = 1'h0;
+      \$1142  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = neg6_d4;
+    \$1143  = q7_6_d1;
     if (i__ready) begin
-      \$1143  = neg6_d3;
+      \$1143  = q7_6_d0;
     end
     if (rst) begin
-      \$1143  = 1'h0;
+      \$1143  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = neg6_d5;
+    \$1144  = s3_r6;
     if (i__ready) begin
-      \$1144  = neg6_d4;
+      \$1144  = \$846 ;
     end
     if (rst) begin
-      \$1144  = 1'h0;
+      \$1144  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = s2_mag7;
+    \$1145  = s4_up6;
     if (i__ready) begin
-      \$1145  = \$846 [31:0];
+      \$1145  = \$847 ;
     end
     if (rst) begin
-      \$1145  = 32'd0;
+      \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = s2_neg7;
+    \$1146  = up6_d0;
     if (i__ready) begin
-      \$1146  = \$847 ;
+      \$1146  = s4_up6;
     end
     if (rst) begin
       \$1146  = 1'h0;
@@ -5751,239 +5687,239 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = s2_xsat7;
+    \$1147  = up6_d1;
     if (i__ready) begin
-      \$1147  = \$857 ;
+      \$1147  = up6_d0;
     end
     if (rst) begin
-      \$1147  = 8'h00;
+      \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = xsat7_d0;
+    \$1148  = up6_d2;
     if (i__ready) begin
-      \$1148  = \$858 ;
+      \$1148  = up6_d1;
     end
     if (rst) begin
-      \$1148  = 8'h00;
+      \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = xsat7_d1;
+    \$1149  = s8_mag6;
     if (i__ready) begin
-      \$1149  = xsat7_d0;
+      \$1149  = \$852 [6:0];
     end
     if (rst) begin
-      \$1149  = 8'h00;
+      \$1149  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = xsat7_d2;
+    \$1150  = neg6_d0;
     if (i__ready) begin
-      \$1150  = xsat7_d1;
+      \$1150  = s2_neg6;
     end
     if (rst) begin
-      \$1150  = 8'h00;
+      \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = xsat7_d3;
+    \$1151  = neg6_d1;
     if (i__ready) begin
-      \$1151  = xsat7_d2;
+      \$1151  = neg6_d0;
     end
     if (rst) begin
-      \$1151  = 8'h00;
+      \$1151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = xsat7_d4;
+    \$1152  = neg6_d2;
     if (i__ready) begin
-      \$1152  = xsat7_d3;
+      \$1152  = neg6_d1;
     end
     if (rst) begin
-      \$1152  = 8'h00;
+      \$1152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = xsat7_d5;
+    \$1153  = neg6_d3;
     if (i__ready) begin
-      \$1153  = xsat7_d4;
+      \$1153  = neg6_d2;
     end
     if (rst) begin
-      \$1153  = 8'h00;
+      \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = s3_qc7;
+    \$1154  = neg6_d4;
     if (i__ready) begin
-      \$1154  = \$859 ;
+      \$1154  = neg6_d3;
     end
     if (rst) begin
-      \$1154  = 32'd0;
+      \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = s3_f7;
+    \$1155  = neg6_d5;
     if (i__ready) begin
-      \$1155  = \$860 ;
+      \$1155  = neg6_d4;
     end
     if (rst) begin
-      \$1155  = 32'd0;
+      \$1155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = s3_k7;
+    \$1156  = s2_mag7;
     if (i__ready) begin
-      \$1156  = s2_k[2:0];
+      \$1156  = \$855 [31:0];
     end
     if (rst) begin
-      \$1156  = 3'h0;
+      \$1156  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = s4_q7;
+    \$1157  = s2_neg7;
     if (i__ready) begin
-      \$1157  = \$861 ;
+      \$1157  = \$856 ;
     end
     if (rst) begin
-      \$1157  = 32'd0;
+      \$1157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = s5_big7;
+    \$1158  = s2_xsat7;
     if (i__ready) begin
-      \$1158  = \$862 ;
+      \$1158  = \$866 ;
     end
     if (rst) begin
-      \$1158  = 1'h0;
+      \$1158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = big7_d0;
+    \$1159  = xsat7_d0;
     if (i__ready) begin
-      \$1159  = s5_big7;
+      \$1159  = \$867 ;
     end
     if (rst) begin
-      \$1159  = 1'h0;
+      \$1159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = big7_d1;
+    \$1160  = xsat7_d1;
     if (i__ready) begin
-      \$1160  = big7_d0;
+      \$1160  = xsat7_d0;
     end
     if (rst) begin
-      \$1160  = 1'h0;
+      \$1160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = s5_q7_7;
+    \$1161  = xsat7_d2;
     if (i__ready) begin
-      \$1161  = s4_q7[6:0];
+      \$1161  = xsat7_d1;
     end
     if (rst) begin
-      \$1161  = 7'h00;
+      \$1161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = q7_7_d0;
+    \$1162  = xsat7_d3;
     if (i__ready) begin
-      \$1162  = s5_q7_7;
+      \$1162  = xsat7_d2;
     end
     if (rst) begin
-      \$1162  = 7'h00;
+      \$1162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = q7_7_d1;
+    \$1163  = xsat7_d4;
     if (i__ready) begin
-      \$1163  = q7_7_d0;
+      \$1163  = xsat7_d3;
     end
     if (rst) begin
-      \$1163  = 7'h00;
+      \$1163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = s3_r7;
+    \$1164  = xsat7_d5;
     if (i__ready) begin
-      \$1164  = \$863 ;
+      \$1164  = xsat7_d4;
     end
     if (rst) begin
-      \$1164  = 32'd0;
+      \$1164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = s4_up7;
+    \$1165  = s3_qc7;
     if (i__ready) begin
-      \$1165  = \$864 ;
+      \$1165  = \$868 ;
     end
     if (rst) begin
-      \$1165  = 1'h0;
+      \$1165  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = up7_d0;
+    \$1166  = s3_f7;
     if (i__ready) begin
-      \$1166  = s4_up7;
+      \$1166  = \$869 ;
     end
     if (rst) begin
-      \$1166  = 1'h0;
+      \$1166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = up7_d1;
+    \$1167  = s3_k7;
     if (i__ready) begin
-      \$1167  = up7_d0;
+      \$1167  = s2_k[2:0];
     end
     if (rst) begin
-      \$1167  = 1'h0;
+      \$1167  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = up7_d2;
+    \$1168  = s4_q7;
     if (i__ready) begin
-      \$1168  = up7_d1;
+      \$1168  = \$870 ;
     end
     if (rst) begin
-      \$1168  = 1'h0;
+      \$1168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = s8_mag7;
+    \$1169  = s5_big7;
     if (i__ready) begin
-      \$1169  = \$869 [6:0];
+      \$1169  = \$871 ;
     end
     if (rst) begin
-      \$1169  = 7'h00;
+      \$1169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = neg7_d0;
+    \$1170  = big7_d0;
     if (i__ready) begin
-      \$1170  = s2_neg7;
+      \$1170  = s5_big7;
     end
     if (rst) begin
       \$1170  = 1'h0;
@@ -5991,9 +5927,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = neg7_d1;
+    \$1171  = big7_d1;
     if (i__ready) begin
-      \$1171  = neg7_d0;
+      \$1171  = big7_d0;
     end
     if (rst) begin
       \$1171  = 1'h0;
@@ -6001,49 +5937,49 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = neg7_d2;
+    \$1172  = s5_q7_7;
     if (i__ready) begin
-      \$1172  = neg7_d1;
+      \$1172  = s4_q7[6:0];
     end
     if (rst) begin
-      \$1172  = 1'h0;
+      \$1172  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = neg7_d3;
+    \$1173  = q7_7_d0;
     if (i__ready) begin
-      \$1173  = neg7_d2;
+      \$1173  = s5_q7_7;
     end
     if (rst) begin
-      \$1173  = 1'h0;
+      \$1173  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = neg7_d4;
+    \$1174  = q7_7_d1;
     if (i__ready) begin
-      \$1174  = neg7_d3;
+      \$1174  = q7_7_d0;
     end
     if (rst) begin
-      \$1174  = 1'h0;
+      \$1174  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = neg7_d5;
+    \$1175  = s3_r7;
     if (i__ready) begin
-      \$1175  = neg7_d4;
+      \$1175  = \$872 ;
     end
     if (rst) begin
-      \$1175  = 1'h0;
+      \$1175  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = valid_d0;
+    \$1176  = s4_up7;
     if (i__ready) begin
-      \$1176  = take;
+      \$1176  = \$873 ;
     end
     if (rst) begin
       \$1176  = 1'h0;
@@ -6051,9 +5987,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = valid_d1;
+    \$1177  = up7_d0;
     if (i__ready) begin
-      \$1177  = valid_d0;
+      \$1177  = s4_up7;
     end
     if (rst) begin
       \$1177  = 1'h0;
@@ -6061,9 +5997,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = valid_d2;
+    \$1178  = up7_d1;
     if (i__ready) begin
-      \$1178  = valid_d1;
+      \$1178  = up7_d0;
     end
     if (rst) begin
       \$1178  = 1'h0;
@@ -6071,9 +6007,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = valid_d3;
+    \$1179  = up7_d2;
     if (i__ready) begin
-      \$1179  = valid_d2;
+      \$1179  = up7_d1;
     end
     if (rst) begin
       \$1179  = 1'h0;
@@ -6081,19 +6017,19 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = valid_d4;
+    \$1180  = s8_mag7;
     if (i__ready) begin
-      \$1180  = valid_d3;
+      \$1180  = \$878 [6:0];
     end
     if (rst) begin
-      \$1180  = 1'h0;
+      \$1180  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = valid_d5;
+    \$1181  = neg7_d0;
     if (i__ready) begin
-      \$1181  = valid_d4;
+      \$1181  = s2_neg7;
     end
     if (rst) begin
       \$1181  = 1'h0;
@@ -6101,9 +6037,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = valid_d6;
+    \$1182  = neg7_d1;
     if (i__ready) begin
-      \$1182  = valid_d5;
+      \$1182  = neg7_d0;
     end
     if (rst) begin
       \$1182  = 1'h0;
@@ -6111,9 +6047,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = valid_d7;
+    \$1183  = neg7_d2;
     if (i__ready) begin
-      \$1183  = valid_d6;
+      \$1183  = neg7_d1;
     end
     if (rst) begin
       \$1183  = 1'h0;
@@ -6121,9 +6057,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = last_d0;
+    \$1184  = neg7_d3;
     if (i__ready) begin
-      \$1184  = i__payload[270];
+      \$1184  = neg7_d2;
     end
     if (rst) begin
       \$1184  = 1'h0;
@@ -6131,9 +6067,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = last_d1;
+    \$1185  = neg7_d4;
     if (i__ready) begin
-      \$1185  = last_d0;
+      \$1185  = neg7_d3;
     end
     if (rst) begin
       \$1185  = 1'h0;
@@ -6141,9 +6077,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = last_d2;
+    \$1186  = neg7_d5;
     if (i__ready) begin
-      \$1186  = last_d1;
+      \$1186  = neg7_d4;
     end
     if (rst) begin
       \$1186  = 1'h0;
@@ -6151,9 +6087,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = last_d3;
+    \$1187  = valid_d0;
     if (i__ready) begin
-      \$1187  = last_d2;
+      \$1187  = take;
     end
     if (rst) begin
       \$1187  = 1'h0;
@@ -6161,9 +6097,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1188  = last_d4;
+    \$1188  = valid_d1;
     if (i__ready) begin
-      \$1188  = last_d3;
+      \$1188  = valid_d0;
     end
     if (rst) begin
       \$1188  = 1'h0;
@@ -6171,9 +6107,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1189  = last_d5;
+    \$1189  = valid_d2;
     if (i__ready) begin
-      \$1189  = last_d4;
+      \$1189  = valid_d1;
     end
     if (rst) begin
       \$1189  = 1'h0;
@@ -6181,9 +6117,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1190  = last_d6;
+    \$1190  = valid_d3;
     if (i__ready) begin
-      \$1190  = last_d5;
+      \$1190  = valid_d2;
     end
     if (rst) begin
       \$1190  = 1'h0;
@@ -6191,9 +6127,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1191  = last_d7;
+    \$1191  = valid_d4;
     if (i__ready) begin
-      \$1191  = last_d6;
+      \$1191  = valid_d3;
     end
     if (rst) begin
       \$1191  = 1'h0;
@@ -6201,142 +6137,252 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1192  = keep_d0;
+    \$1192  = valid_d5;
     if (i__ready) begin
-      \$1192  = \$871 ;
+      \$1192  = valid_d4;
     end
     if (rst) begin
-      \$1192  = 8'h00;
+      \$1192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1193  = keep_d1;
+    \$1193  = valid_d6;
     if (i__ready) begin
-      \$1193  = keep_d0;
+      \$1193  = valid_d5;
     end
     if (rst) begin
-      \$1193  = 8'h00;
+      \$1193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1194  = keep_d2;
+    \$1194  = valid_d7;
     if (i__ready) begin
-      \$1194  = keep_d1;
+      \$1194  = valid_d6;
     end
     if (rst) begin
-      \$1194  = 8'h00;
+      \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1195  = keep_d3;
+    \$1195  = last_d0;
     if (i__ready) begin
-      \$1195  = keep_d2;
+      \$1195  = i__payload[270];
     end
     if (rst) begin
-      \$1195  = 8'h00;
+      \$1195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1196  = keep_d4;
+    \$1196  = last_d1;
     if (i__ready) begin
-      \$1196  = keep_d3;
+      \$1196  = last_d0;
     end
     if (rst) begin
-      \$1196  = 8'h00;
+      \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1197  = keep_d5;
+    \$1197  = last_d2;
     if (i__ready) begin
-      \$1197  = keep_d4;
+      \$1197  = last_d1;
     end
     if (rst) begin
-      \$1197  = 8'h00;
+      \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1198  = keep_d6;
+    \$1198  = last_d3;
     if (i__ready) begin
-      \$1198  = keep_d5;
+      \$1198  = last_d2;
     end
     if (rst) begin
-      \$1198  = 8'h00;
+      \$1198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1199  = keep_d7;
+    \$1199  = last_d4;
     if (i__ready) begin
-      \$1199  = keep_d6;
+      \$1199  = last_d3;
     end
     if (rst) begin
-      \$1199  = 8'h00;
+      \$1199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1200  = k_out_d0;
+    \$1200  = last_d5;
     if (i__ready) begin
-      \$1200  = s2_k;
+      \$1200  = last_d4;
     end
     if (rst) begin
-      \$1200  = 6'h00;
+      \$1200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1201  = k_out_d1;
+    \$1201  = last_d6;
     if (i__ready) begin
-      \$1201  = k_out_d0;
+      \$1201  = last_d5;
     end
     if (rst) begin
-      \$1201  = 6'h00;
+      \$1201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1202  = k_out_d2;
+    \$1202  = last_d7;
     if (i__ready) begin
-      \$1202  = k_out_d1;
+      \$1202  = last_d6;
     end
     if (rst) begin
-      \$1202  = 6'h00;
+      \$1202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1203  = k_out_d3;
+    \$1203  = keep_d0;
     if (i__ready) begin
-      \$1203  = k_out_d2;
+      \$1203  = \$880 ;
     end
     if (rst) begin
-      \$1203  = 6'h00;
+      \$1203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1204  = k_out_d4;
+    \$1204  = keep_d1;
     if (i__ready) begin
-      \$1204  = k_out_d3;
+      \$1204  = keep_d0;
     end
     if (rst) begin
-      \$1204  = 6'h00;
+      \$1204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1205  = k_out_d5;
+    \$1205  = keep_d2;
     if (i__ready) begin
-      \$1205  = k_out_d4;
+      \$1205  = keep_d1;
     end
     if (rst) begin
-      \$1205  = 6'h00;
+      \$1205  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1206  = keep_d3;
+    if (i__ready) begin
+      \$1206  = keep_d2;
+    end
+    if (rst) begin
+      \$1206  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1207  = keep_d4;
+    if (i__ready) begin
+      \$1207  = keep_d3;
+    end
+    if (rst) begin
+      \$1207  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1208  = keep_d5;
+    if (i__ready) begin
+      \$1208  = keep_d4;
+    end
+    if (rst) begin
+      \$1208  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1209  = keep_d6;
+    if (i__ready) begin
+      \$1209  = keep_d5;
+    end
+    if (rst) begin
+      \$1209  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1210  = keep_d7;
+    if (i__ready) begin
+      \$1210  = keep_d6;
+    end
+    if (rst) begin
+      \$1210  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1211  = k_out_d0;
+    if (i__ready) begin
+      \$1211  = s2_k;
+    end
+    if (rst) begin
+      \$1211  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1212  = k_out_d1;
+    if (i__ready) begin
+      \$1212  = k_out_d0;
+    end
+    if (rst) begin
+      \$1212  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1213  = k_out_d2;
+    if (i__ready) begin
+      \$1213  = k_out_d1;
+    end
+    if (rst) begin
+      \$1213  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1214  = k_out_d3;
+    if (i__ready) begin
+      \$1214  = k_out_d2;
+    end
+    if (rst) begin
+      \$1214  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1215  = k_out_d4;
+    if (i__ready) begin
+      \$1215  = k_out_d3;
+    end
+    if (rst) begin
+      \$1215  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1216  = k_out_d5;
+    if (i__ready) begin
+      \$1216  = k_out_d4;
+    end
+    if (rst) begin
+      \$1216  = 6'h00;
     end
   end
   assign out_buffer_push = w_en;
@@ -6657,7 +6703,7 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$542  = group;
   assign \$543  = group;
   assign \$545  = { 1'h0, lfsr_cur7[31:1] };
-  assign \$610  = group;
+  assign \$659  = group;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -36,7 +36,7 @@ TRAIN_GOOD = [["--limit-train", "64"], ["--limit-test", "32"], ["--quiet"], ["--
               ["--error-mode", "nearest"], ["--dataset", "mnist"]]
 EVALUATE_BAD = {"--limit-test": BELOW[1], "--dataset": BAD_NAME, "--backend": BAD_NAME,
                 "--format": BAD_NAME, "--gemm-engine": BAD_NAME}
-SYNTH_BAD = {"--jobs": BELOW[1], "--sizes": st.sampled_from(["0x2", "2y2", "x", "2x0", "-1x2"]),
+SYNTH_BAD = {"--jobs": BELOW[1], "--seeds": BELOW[1], "--sizes": st.sampled_from(["0x2", "2y2", "x", "2x0", "-1x2"]),
              "--units": st.sampled_from(["foo", "datapath_x", "systolic"]),
              "--rows": BELOW[1], "--lanes": BELOW[1], "--round-mode": BAD_NAME}
 GENERATE_BAD = {"--unit": st.sampled_from(["foo", "array"]), "--rows": BELOW[1],
@@ -145,10 +145,32 @@ def test_named_cases_of_the_issue(guarded, capsys):
             (["synth", "--sizes", "2x2", "--units", "bitwidth_detector"],
              "--sizes sizes systolic_array only"),
             (["synth", "--jobs", "0"], "--jobs: expected an integer >= 1; got 0"),
+            (["synth", "--seeds", "1", "0"], "--seeds: expected an integer >= 1; got 0"),
         ]
     for argv, message in cases:
         line = assert_refused(argv, guarded, capsys, match=message)
         assert "allow_pickle" not in line
+
+
+@pytest.mark.skipif(not HAS_RTL, reason="synth needs the rtl extra")
+def test_synth_makes_one_job_per_seed(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    import niti_hw.rtl.synth as synth
+    jobs = []
+
+    def record(given, work, **kwargs):
+        jobs.extend(given)
+        return pd.DataFrame([{"unit": job.unit, "seed": job.seed} for job in given])
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(synth, "run_jobs", record)
+    assert main(["synth", "--units", "shift_round_stochastic", "bitwidth_detector",
+                 "--seeds", "3", "1", "3"]) == 0
+    assert [(job.unit, job.seed) for job in jobs] == [
+        ("bitwidth_detector", 3), ("bitwidth_detector", 1),
+        ("shift_round_stochastic", 3), ("shift_round_stochastic", 1)]
+    assert "| shift_round_stochastic | 1 |" in capsys.readouterr().out
 
 
 def test_data_root_is_named_as_the_flag(guarded, capsys, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from niti_hw.commands import check_output_dir, check_output_file, int_at_least
@@ -36,6 +37,9 @@ def register(subparsers) -> None:
     parser.add_argument("--csv", type=Path, help="also write the table as CSV")
     parser.add_argument("--jobs", type=int_at_least(1), default=1,
                         help="units built at once (default 1)")
+    parser.add_argument("--seeds", type=int_at_least(1), nargs="+", metavar="SEED",
+                        help="nextpnr seeds, one row each; a unit's seeds share one yosys run "
+                             "(default 1)")
     parser.add_argument("--units", nargs="+", metavar="UNIT",
                         help="only these units (systolic_array, bitwidth_detector, shift_round_<mode>)")
     add_params_arguments(parser)
@@ -52,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown unit {unknown[0]!r}; valid units: {', '.join(valid)}")
     if args.units:
         jobs = [job for job in jobs if job.unit in args.units]
+    if args.seeds:
+        jobs = [replace(job, seed=seed) for job in jobs for seed in dict.fromkeys(args.seeds)]
     if args.sizes and ARRAY_UNIT not in {job.unit for job in jobs}:
         raise ValueError(f"--sizes sizes {ARRAY_UNIT} only, which --units leaves out; the other "
                          "units are sized by --lanes (drop --sizes)")

@@ -70,7 +70,7 @@ class ShiftRound(wiring.Component):
 
     Throughput: one beat per cycle. Latency: `LATENCY` (9) cycles from acceptance to a valid output
     in every mode. Each stage holds at most one carry chain or three barrel-shifter levels, so the
-    unit closes timing near the array's clock: input/LFSR register; magnitude and mask; coarse
+    unit closes timing near the array's clock: input register; magnitude, mask and LFSR step; coarse
     shift (by 8s) and fraction; fine shift; `q >= 128` flag; stages 4-7 also hold the decision;
     increment and clamp of |q|; sign and the k = 0 select (written into an `OutputBuffer`).
     Backpressure on `o` stalls the pipeline one cycle later, through the buffer's registered clock
@@ -188,13 +188,11 @@ class _PseudoRoundUp:
 
 
 class _StochasticRoundUp:
-    """stochastic: up when f > r, r the low k bits of this element's LFSR lane, stepped at stage 1."""
+    """stochastic: up when f > r, r the low k bits of this element's LFSR lane, stepped at stage 2."""
 
     def __init__(self, shift):
-        st = shift.st
-        self.st = st
-        words = _random_words(shift)
-        self.r2 = [st.reg(word, f"s2_r{n}") for n, word in enumerate(words)]
+        self.st = shift.st
+        self.r2 = _random_words(shift)
         self.mask2 = shift.mask2
 
     def round_up(self, n: int, fraction, neg):
@@ -208,16 +206,23 @@ _DECISIONS = {"nearest": _RoundHalfUp, "pseudo": _PseudoRoundUp, "stochastic": _
 
 
 def _random_words(shift) -> list:
-    """Each beat position's next LFSR state, registered at stage 1 (lane group g serves a beat:
-    position n uses LFSR g*lanes + n; g restarts after `last`). Only kept lanes step."""
-    m, p = shift.m, shift.params
+    """Each beat position's next LFSR state, registered at stage 2 (lane group g serves a beat:
+    position n uses LFSR g*lanes + n; g restarts after `last`). Only kept lanes step.
+
+    The LFSRs step at stage 2, from flags registered at stage 1, so their clock enables are the
+    pipeline enable and two registers: the input handshake and the k-range test stop at stage 1
+    instead of fanning out to every LFSR flip-flop (that path set the unit's Fmax). Beats step
+    in order, so each still draws the states its predecessors left."""
+    m, st, p = shift.m, shift.st, shift.params
     L, G = p.lanes, p.lfsr_groups
     init = lfsr_reset_states(p)
     states = [Signal(unsigned(32), init=init[j], name=f"lfsr{j}") for j in range(p.lfsr_lanes)]
+    steps = [st.reg(shift.step & shift.keep[n], f"s1_step{n}") for n in range(L)]
+    beat, last = st.reg(shift.take, "s1_beat"), st.reg(shift.last, "s1_last")
     group = Signal(range(G), init=0)
     if G > 1:
-        with m.If(shift.take):
-            m.d.sync += group.eq(Mux(shift.last | (group == G - 1), 0, group + 1))
+        with m.If(st.en & beat):
+            m.d.sync += group.eq(Mux(last | (group == G - 1), 0, group + 1))
     words = []
     for n in range(L):
         current = Signal(unsigned(32), name=f"lfsr_cur{n}")
@@ -227,8 +232,8 @@ def _random_words(shift) -> list:
         picks = [states[g * L + n] & (group == g).replicate(32) for g in range(G)]
         m.d.comb += current.eq(_or_all(picks))
         m.d.comb += nxt.eq((current >> 1) ^ Mux(current[0], LFSR_TAPS, 0))
-        words.append(shift.st.reg(nxt, f"s1_r{n}"))
-        with m.If(shift.step & shift.keep[n]):
+        words.append(st.reg(nxt, f"s2_r{n}"))
+        with m.If(st.en & steps[n]):
             with m.Switch(group):
                 for g in range(G):
                     with m.Case(g):
