@@ -87,10 +87,9 @@ def run_bench(unit: str, params: HardwareParams, bench: str, sim: str, build_dir
     returns the results XML path.
     """
     prepare_simulator(sim)
-    from amaranth.back import verilog as amaranth_verilog
     from cocotb_tools.runner import get_runner
 
-    from niti_hw.rtl.verilog import build_unit, header
+    from niti_hw.rtl.verilog import build_unit, to_verilog
 
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -98,8 +97,7 @@ def run_bench(unit: str, params: HardwareParams, bench: str, sim: str, build_dir
     component = build_unit(unit, params)
     if wrap is not None:
         component = wrap(component)
-    source.write_text(header(unit, params) +
-                      amaranth_verilog.convert(component, name=unit, emit_src=False))
+    source.write_text(to_verilog(component, unit, params))
     if str(SIM_DIR) not in sys.path:
         sys.path.insert(0, str(SIM_DIR))
     runner = get_runner(sim)

@@ -5295,10 +5295,10 @@ module \shift_round_nearest.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__d
   wire w_port__en;
   wire w_rdy;
   reg [78:0] storage [2:0];
-  initial begin
-    storage[0] = 79'h00000000000000000000;
-    storage[1] = 79'h00000000000000000000;
-    storage[2] = 79'h00000000000000000000;
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 79'h00000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)

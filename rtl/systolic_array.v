@@ -14349,10 +14349,10 @@ module \systolic_array.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, 
   wire w_port__en;
   wire w_rdy;
   reg [256:0] storage [2:0];
-  initial begin
-    storage[0] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-    storage[1] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-    storage[2] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)

@@ -968,10 +968,10 @@ module \update_unit.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, lev
   wire w_port__en;
   wire w_rdy;
   reg [192:0] storage [2:0];
-  initial begin
-    storage[0] = 193'h0000000000000000000000000000000000000000000000000;
-    storage[1] = 193'h0000000000000000000000000000000000000000000000000;
-    storage[2] = 193'h0000000000000000000000000000000000000000000000000;
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 193'h0000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)

@@ -4,13 +4,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
 
 from niti_hw.cli import main
 from niti_hw.golden import int8_matmul
 from niti_hw.params import DEFAULT, HardwareParams
 from niti_hw.perf.tiling import assemble, operand_beats, tile_grid
 from niti_hw.rtl.shift_round import ShiftRound
-from niti_hw.rtl.verilog import UNIT_NAMES, generate
+from niti_hw.rtl.verilog import UNIT_NAMES, generate, to_verilog
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
 
@@ -69,3 +72,31 @@ def test_tile_protocol_refuses_too_long_k():
     p = HardwareParams(acc_bits=16)
     with pytest.raises(ValueError, match=r"K must be at most 2 for a 16-bit accumulator; got K=3"):
         operand_beats(np.zeros((1, 3), np.int8), np.zeros((3, 1), np.int8), p)
+
+
+class _Memories(wiring.Component):
+    """Two small memories: `zeros` (uniform init) and `ramp` (init 0, 1, 2, 3)."""
+
+    def __init__(self):
+        super().__init__({"addr": In(2), "zeros": Out(8), "ramp": Out(8)})
+
+    def elaborate(self, platform):
+        m = Module()
+        for name, init in (("zeros", []), ("ramp", [0, 1, 2, 3])):
+            m.submodules[name] = mem = memory.Memory(shape=8, depth=4, init=init)
+            port = mem.read_port()
+            m.d.comb += [port.addr.eq(self.addr), getattr(self, name).eq(port.data)]
+        return m
+
+
+def test_uniform_memory_init_is_a_loop_and_others_stay_word_by_word():
+    text = to_verilog(_Memories(), "memories", DEFAULT)
+    assert text.count("for (i = 0; i < 4; i = i + 1)") == 1 and "[i] = 8'h00;" in text
+    assert all(f"[{n}] = 8'h0{n};" in text for n in range(4))  # the ramp, word by word
+    assert "[1] = 8'h00;" not in text
+
+
+def test_scratchpad_zero_init_is_compact():
+    text = generate("datapath", DEFAULT)
+    assert text.count(f"i < {DEFAULT.tensor_buffer_words // DEFAULT.cols};") == DEFAULT.cols
+    assert "bank0[1] =" not in text and "bank0[i] = 32'd0;" in text

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from niti_hw.params import DEFAULT
-from niti_hw.rtl.synth import SynthJob, run_jobs, to_markdown
+from niti_hw.rtl.synth import SynthJob, run_jobs, synth_yosys, to_markdown, write_design
 
 
 @pytest.mark.synth
@@ -32,3 +32,18 @@ def test_ecp5_build_uses_registered_dsps(tmp_path):
     ice40 = write_design(job, tmp_path, "ice40").read_text()
     assert ecp5.count("MULT18X18D ") == 4 and "REG_OUTPUT_CLK" in ecp5
     assert "MULT18X18D" not in ice40
+
+
+@pytest.mark.synth
+def test_classic_abc_mapping_keeps_registers_and_dsps(tmp_path):
+    """The top's LUT mapper (CLASSIC_ABC_UNITS) maps a unit to the same flip-flops and DSPs as ABC9."""
+    job = SynthJob("systolic_array", DEFAULT.replace(rows=2, cols=2, lanes=1))
+    counts = {}
+    for classic in (False, True):
+        work = tmp_path / f"classic_{classic}"
+        write_design(job, work, "ecp5")
+        counts[classic] = synth_yosys(work, "ecp5", classic_abc=classic)
+        assert (work / "design.json").stat().st_size > 0
+    assert counts[True]["TRELLIS_FF"] == counts[False]["TRELLIS_FF"] >= 4 * 32
+    assert counts[True]["MULT18X18D"] == counts[False]["MULT18X18D"] == 4
+    assert counts[True]["LUT4"] > 0

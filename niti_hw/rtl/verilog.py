@@ -59,9 +59,30 @@ def header(unit: str, params: HardwareParams) -> str:
 
 def generate(unit: str, params: HardwareParams) -> str:
     """Verilog text of one unit; the top module is named after the unit."""
-    component = build_unit(unit, params)
+    return to_verilog(build_unit(unit, params), unit, params)
+
+
+def to_verilog(component, unit: str, params: HardwareParams) -> str:
+    """Header and Verilog of `component` as module `unit`, uniform memory inits written as loops."""
     text = amaranth_verilog.convert(component, name=unit, emit_src=False)
-    return header(unit, params) + text
+    return header(unit, params) + _INIT_BLOCK.sub(_init_loop, text)
+
+
+# Yosys writes a memory's init one word per line (the scratchpad's zeros made the tensor datapath's
+# file 1 MB); a block that sets words 0..n-1 of one memory to one value becomes a loop.
+_INIT_BLOCK = re.compile(r"^  initial begin\n((?:    .*\n)+?)  end\n", re.M)
+_INIT_WORD = re.compile(r"    (\\\S+ |[A-Za-z_][\w$]*)\[(\d+)\] = (\d+'[bdh][0-9a-fA-F]+);")
+
+
+def _init_loop(block: re.Match) -> str:
+    words = [_INIT_WORD.fullmatch(line) for line in block[1].splitlines()]
+    if not all(words) or len({(w[1], w[3]) for w in words}) != 1 \
+            or [int(w[2]) for w in words] != list(range(len(words))):
+        return block[0]
+    name, value = words[0][1], words[0][3]
+    label = "\\" + name.strip().lstrip("\\") + "$init "
+    return (f"  initial begin : {label}\n    integer i;\n"
+            f"    for (i = 0; i < {len(words)}; i = i + 1)\n      {name}[i] = {value};\n  end\n")
 
 
 def write_all(params: HardwareParams, out_dir: Path, units=UNIT_NAMES) -> list[Path]:
