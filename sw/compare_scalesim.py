@@ -36,9 +36,9 @@ run_name = {name}
 [architecture_presets]
 ArrayHeight: {rows}
 ArrayWidth: {cols}
-IfmapSramSzkB: 64
-FilterSramSzkB: 64
-OfmapSramSzkB: 64
+IfmapSramSzkB: {sram_kib}
+FilterSramSzkB: {sram_kib}
+OfmapSramSzkB: {sram_kib}
 IfmapOffset: 0
 FilterOffset: 10000000
 OfmapOffset: 20000000
@@ -69,8 +69,9 @@ InterfaceBandwidth: CALC
 UseRamulatorTrace: False
 """
 
-# Runs inside SCALE-Sim's interpreter: simulate, then report per-layer "Total Cycles" and the time
-# the simulation took.
+# Runs inside SCALE-Sim's interpreter: simulate, then report per layer "Total Cycles"
+# (COMPUTE_REPORT.csv), the SRAM and DRAM access counts (DETAILED_ACCESS_REPORT.csv, in words of
+# one byte) and the time the simulation took.
 RUNNER = """
 import csv, json, sys, time, io, contextlib
 from scalesim.scale_sim import scalesim
@@ -82,12 +83,20 @@ with contextlib.redirect_stdout(io.StringIO()):
     sim.run_scale(top_path=out)
 wall = time.perf_counter() - start
 name = open(config).read().split("run_name = ")[1].split()[0]
-with open(f"{out}/{name}/COMPUTE_REPORT.csv") as handle:
-    rows = list(csv.reader(handle))[1:]
-print(json.dumps({"wall_s": wall, "cycles": [int(row[2]) for row in rows]}))
+def report(file):
+    with open(f"{out}/{name}/{file}") as handle:
+        return list(csv.reader(handle))[1:]
+access = [dict(zip(("ifmap_sram_reads", "filter_sram_reads", "ofmap_sram_writes",
+                    "ifmap_dram_reads", "filter_dram_reads", "ofmap_dram_writes"),
+                   (int(float(row[i])) for i in (3, 6, 9, 12, 15, 18))))
+          for row in report("DETAILED_ACCESS_REPORT.csv")]
+print(json.dumps({"wall_s": wall, "cycles": [int(row[2]) for row in report("COMPUTE_REPORT.csv")],
+                  "access": access}))
 """
 
 VGG_MIN_PES = 1024
+SRAM_KIB = 64
+SMALL_SRAM_KIB = 1
 EDGE_GEMMS = [(1, 1, 1), (10, 7, 5), (33, 17, 70), (64, 64, 64), (100, 3, 257), (7, 129, 16)]
 
 
@@ -109,20 +118,26 @@ def conv_layers(name: str, chw) -> list[tuple[str, tuple, Op]]:
 
 
 def workloads(quick: bool, params: HardwareParams):
-    """(workload name, SCALE-Sim input type, topology rows, ops) for each run. VGG16 runs on
-    arrays of 1024 PEs or more only: SCALE-Sim takes minutes per dataflow on smaller ones."""
+    """(workload name, SCALE-Sim input type, topology rows, ops, SRAM KiB) for each run. GEMM
+    topologies get plain GEMM ops (SCALE-Sim sees distinct A and B values), conv topologies the
+    forward GEMM of the layer (A gathered from the input tensor). The edge GEMMs also run with 1 KiB
+    SRAMs, where operands overflow them. VGG16 runs on arrays of 1024 PEs or more only: SCALE-Sim
+    takes minutes per dataflow on smaller ones."""
     gemms = [replace(gemm_op(m, n, k)[0], layer=f"g{m}x{n}x{k}") for m, n, k in EDGE_GEMMS]
-    runs = [("edge GEMMs", "gemm", [(op.layer, (op.m, op.n, op.k)) for op in gemms], gemms)]
-    lenet = model_gemms("lenet5", (1, 28, 28), 1)
+    edge = [(op.layer, (op.m, op.n, op.k)) for op in gemms]
+    runs = [("edge GEMMs", "gemm", edge, gemms, SRAM_KIB),
+            ("edge GEMMs, 1 KiB SRAMs", "gemm", edge, gemms, SMALL_SRAM_KIB)]
+    lenet = [replace(gemm_op(op.m, op.n, op.k)[0], layer=op.layer, phase=op.phase)
+             for op in model_gemms("lenet5", (1, 28, 28), 1)]
     runs.append(("lenet5 training step, batch 1", "gemm",
-                 [(f"{op.layer}-{op.phase}", (op.m, op.n, op.k)) for op in lenet], lenet))
+                 [(f"{op.layer}-{op.phase}", (op.m, op.n, op.k)) for op in lenet], lenet, SRAM_KIB))
     convs = conv_layers("lenet5", (1, 28, 28))
     runs.append(("lenet5 conv layers", "conv", [(n, row) for n, row, _ in convs],
-                 [op for _, _, op in convs]))
+                 [op for _, _, op in convs], SRAM_KIB))
     if not quick and params.rows * params.cols >= VGG_MIN_PES:
         convs = conv_layers("vgg16", (3, 32, 32))
         runs.append(("vgg16 CIFAR conv layers", "conv", [(n, row) for n, row, _ in convs],
-                     [op for _, _, op in convs]))
+                     [op for _, _, op in convs], SRAM_KIB))
     return runs
 
 
@@ -138,10 +153,11 @@ def write_topology(path: Path, kind: str, rows) -> None:
 
 def run_scalesim(python: str, folder: Path, params: HardwareParams, dataflow: str, kind: str,
                  rows) -> dict:
-    name = f"run_{params.name}_{dataflow}_{kind}"
+    """SCALE-Sim on one topology, its SRAMs all `params.ifmap_sram_kib` KiB."""
+    name = f"run_{params.name}_{dataflow}_{kind}_{params.ifmap_sram_kib}k"
     config, topology, layout = folder / f"{name}.cfg", folder / f"{name}.csv", folder / "layout.csv"
     config.write_text(CONFIG.format(name=name, rows=params.rows, cols=params.cols,
-                                    dataflow=dataflow))
+                                    dataflow=dataflow, sram_kib=params.ifmap_sram_kib))
     write_topology(topology, kind, rows)
     layout.write_text("Layer name,\n")
     result = subprocess.run([python, "-c", RUNNER, str(config), str(topology), str(layout),
