@@ -2,11 +2,16 @@
 
 Runs SCALE-Sim (in a Python of its own: `python3 -m venv .venv-scalesim && .venv-scalesim/bin/pip
 install scalesim "numpy<2.3"`) on GEMM and CNN topologies for each array and dataflow, and the cost
-model in this process on the same layers. Prints both cycle counts side by side and the wall-time
-ratio (SCALE-Sim's simulation, without its interpreter start-up, over the model's estimate).
-Writes sw/results/scalesim_cycles.csv (per layer) and sw/results/scalesim_speed.csv (per run).
+model in this process on the same layers. Prints both cycle counts side by side, the wall-time
+ratio (SCALE-Sim's simulation, without its interpreter start-up, over the model's estimate) and
+SCALE-Sim's SRAM and DRAM access counts (DETAILED_ACCESS_REPORT, words of one byte) beside the
+model's: `--timing scalesim` (should be equal) and the NITI flow's own bytes (`--timing rtl`, where
+results are int32 in the tensor buffer and operands are fetched in the RTL's tile order).
+Writes sw/results/scalesim_cycles.csv (per layer), scalesim_speed.csv (per run) and
+scalesim_bytes.csv (per layer and quantity).
 
     python sw/compare_scalesim.py --scalesim-python .venv-scalesim/bin/python [--quick]
+    python sw/compare_scalesim.py --recompute   # the model's columns of a recorded scalesim_bytes.csv
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from pathlib import Path
 import pandas as pd
 
 from niti_hw.params import HardwareParams
-from niti_hw.perf.cost import estimate
-from niti_hw.perf.lowering import Op, conv_inputs, gemm_op, lower
+from niti_hw.perf.cost import Traffic, estimate, op_traffic
+from niti_hw.perf.lowering import ACC, ACT, Op, conv_inputs, gemm_op, lower
+from niti_hw.perf.scalesim_memory import QUANTITIES
 from niti_hw.perf.timing import SCALESIM_DATAFLOWS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -177,55 +183,143 @@ def model_time(ops, params: HardwareParams, repeat: int = 20) -> tuple[list[int]
     return [int(c) for c in table["cycles"]], best
 
 
-def _write(out: Path, cycles_rows, speed_rows):
-    cycles, speed = pd.DataFrame(cycles_rows), pd.DataFrame(speed_rows)
+def with_srams(params: HardwareParams, kib: int) -> HardwareParams:
+    return params.replace(ifmap_sram_kib=kib, filter_sram_kib=kib, ofmap_sram_kib=kib)
+
+
+def buffer_bytes(t: Traffic) -> dict[str, int]:
+    """A cost-model op's bytes as SCALE-Sim's six quantities: operand reads by the array, results
+    written on chip (ofmap SRAM and tensor buffer), operand fetches, results drained to DRAM."""
+    return {"ifmap_sram_reads": t.sram_read.get("ifmap", 0),
+            "filter_sram_reads": t.sram_read.get("filter", 0),
+            "ofmap_sram_writes": t.sram_write.get("ofmap", 0) + t.sram_write.get("tensor", 0),
+            "ifmap_dram_reads": t.dram_reads.get("ifmap", 0),
+            "filter_dram_reads": t.dram_reads.get("filter", 0),
+            "ofmap_dram_writes": t.dram_writes.get("ofmap", 0) + t.dram_writes.get("tensor", 0)}
+
+
+def byte_row(params: HardwareParams, workload: str, layer: str, m: int, n: int, k: int,
+             a_values: int, theirs: dict[str, int]) -> dict:
+    """One layer: SCALE-Sim's counts (words of one byte), the model's `--timing scalesim` bytes and
+    the NITI flow's own bytes (timing "rtl": int32 results in the tensor buffer)."""
+    op = Op(layer, "forward", "gemm", m, n, k, reads=((ACT, a_values), (ACT, k * n)),
+            writes=((ACC, m * n),))
+    model = buffer_bytes(op_traffic(op, params, "scalesim"))
+    niti = buffer_bytes(op_traffic(op, params, "rtl"))
+    return {"array": params.name, "dataflow": SCALESIM_DATAFLOWS[params.dataflow],
+            "sram_kib": params.ifmap_sram_kib, "workload": workload, "layer": layer, "m": m, "n": n,
+            "k": k, "a_values": a_values,
+            **{f"scalesim_{q}": int(theirs[q]) for q in QUANTITIES},
+            **{f"model_{q}": model[q] for q in QUANTITIES},
+            **{f"niti_{q}": niti[q] for q in QUANTITIES},
+            "equal": all(model[q] == theirs[q] for q in QUANTITIES)}
+
+
+def recompute(recorded: pd.DataFrame) -> pd.DataFrame:
+    """The model's columns again from a recorded comparison's SCALE-Sim columns (no SCALE-Sim)."""
+    rows = []
+    for row in recorded.itertuples():
+        rows_, cols = (int(v) for v in row.array.split("x"))
+        params = with_srams(HardwareParams(rows=rows_, cols=cols, lanes=1,
+                                           dataflow=DATAFLOWS[row.dataflow]), int(row.sram_kib))
+        theirs = {q: getattr(row, f"scalesim_{q}") for q in QUANTITIES}
+        rows.append(byte_row(params, row.workload, row.layer, int(row.m), int(row.n), int(row.k),
+                             int(row.a_values), theirs))
+    return pd.DataFrame(rows)
+
+
+def byte_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per dataflow and quantity: layers where the model equals SCALE-Sim, and the NITI flow's bytes
+    over SCALE-Sim's (min, median, max over layers where SCALE-Sim counts any)."""
+    out = []
+    for dataflow, quantity in ((d, q) for d in table["dataflow"].unique() for q in QUANTITIES):
+        rows = table[table["dataflow"] == dataflow]
+        theirs, niti = rows[f"scalesim_{quantity}"], rows[f"niti_{quantity}"]
+        ratio = (niti / theirs)[theirs > 0]
+        out.append({"dataflow": dataflow, "quantity": quantity, "layers": len(rows),
+                    "model_equal": int((rows[f"model_{quantity}"] == theirs).sum()),
+                    "niti_equal": int((niti == theirs).sum()), "niti_ratio_min": ratio.min(),
+                    "niti_ratio_median": ratio.median(), "niti_ratio_max": ratio.max()})
+    return pd.DataFrame(out)
+
+
+def _write(out: Path, cycles_rows, speed_rows, byte_rows):
+    frames = pd.DataFrame(cycles_rows), pd.DataFrame(speed_rows), pd.DataFrame(byte_rows)
     out.mkdir(parents=True, exist_ok=True)
-    cycles.to_csv(out / "scalesim_cycles.csv", index=False)
-    speed.to_csv(out / "scalesim_speed.csv", index=False)
-    return cycles, speed
+    for frame, name in zip(frames, ("cycles", "speed", "bytes")):
+        frame.to_csv(out / f"scalesim_{name}.csv", index=False)
+    return frames
+
+
+def report_bytes(table: pd.DataFrame) -> bool:
+    pd.set_option("display.width", 200)
+    print(byte_summary(table).to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    agree = int(table["equal"].sum())
+    print(f"\nSRAM and DRAM access counts equal on {agree}/{len(table)} layers (all six quantities)")
+    return agree == len(table)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--scalesim-python", required=True,
+    parser.add_argument("--scalesim-python",
                         help="Python of a venv with `scalesim` 3.0.0 installed")
     parser.add_argument("--arrays", default="8x8,16x16,32x32", help="comma-separated ROWSxCOLS")
     parser.add_argument("--dataflows", default="os,ws,is")
     parser.add_argument("--quick", action="store_true", help="skip the VGG16 topology")
+    parser.add_argument("--recompute", action="store_true",
+                        help="recompute the model's columns of OUT/scalesim_bytes.csv from its "
+                             "recorded SCALE-Sim columns, without running SCALE-Sim")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.recompute:
+        path = args.out / "scalesim_bytes.csv"
+        if not path.exists():
+            parser.error(f"--recompute needs a recorded {path}; run with --scalesim-python first")
+        table = recompute(pd.read_csv(path))
+        table.to_csv(path, index=False)
+        return 0 if report_bytes(table) else 1
+    if not args.scalesim_python:
+        parser.error("--scalesim-python is required (or --recompute)")
     arrays = [tuple(int(v) for v in a.split("x")) for a in args.arrays.split(",")]
-    cycles_rows, speed_rows = [], []
+    cycles_rows, speed_rows, byte_rows = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for rows, cols in arrays:
             for short in args.dataflows.split(","):
-                params = HardwareParams(rows=rows, cols=cols, lanes=1, dataflow=DATAFLOWS[short])
-                for workload, kind, topo_rows, ops in workloads(args.quick, params):
+                array = HardwareParams(rows=rows, cols=cols, lanes=1, dataflow=DATAFLOWS[short])
+                for workload, kind, topo_rows, ops, kib in workloads(args.quick, array):
+                    params = with_srams(array, kib)
                     sim = run_scalesim(args.scalesim_python, Path(tmp), params, short, kind,
                                        topo_rows)
                     ours, ours_s = model_time(ops, params)
-                    for (name, _), op, theirs, mine in zip(topo_rows, ops, sim["cycles"], ours):
+                    for (name, _), op, theirs, mine, access in zip(topo_rows, ops, sim["cycles"],
+                                                                   ours, sim["access"]):
                         cycles_rows.append({"array": params.name, "dataflow": short,
                                             "workload": workload, "layer": name, "m": op.m,
                                             "n": op.n, "k": op.k, "scalesim_cycles": theirs,
                                             "model_cycles": mine, "equal": theirs == mine})
+                        byte_rows.append(byte_row(params, workload, name, op.m, op.n, op.k,
+                                                  op.reads[0][1], access))
                     speed_rows.append({"array": params.name, "dataflow": short,
                                        "workload": workload, "layers": len(ops),
                                        "scalesim_cycles": sum(sim["cycles"]),
                                        "model_cycles": sum(ours), "scalesim_s": sim["wall_s"],
                                        "model_s": ours_s, "speedup": sim["wall_s"] / ours_s})
-                    _write(args.out, cycles_rows, speed_rows)  # partial results survive an interrupt
+                    # partial results survive an interrupt
+                    _write(args.out, cycles_rows, speed_rows, byte_rows)
                     last = speed_rows[-1]
+                    equal = sum(row["equal"] for row in byte_rows[-len(ops):])
                     print(f"{params.name} {short} {workload}: SCALE-Sim {last['scalesim_cycles']:,} "
                           f"cycles in {last['scalesim_s']:.2f} s, model {last['model_cycles']:,} in "
-                          f"{last['model_s'] * 1e3:.2f} ms ({last['speedup']:,.0f}x)", flush=True)
-    cycles, speed = _write(args.out, cycles_rows, speed_rows)
+                          f"{last['model_s'] * 1e3:.2f} ms ({last['speedup']:,.0f}x); access "
+                          f"counts equal on {equal}/{len(ops)} layers", flush=True)
+    cycles, speed, table = _write(args.out, cycles_rows, speed_rows, byte_rows)
     pd.set_option("display.width", 200)
     print(speed.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
     agree = int(cycles["equal"].sum())
     print(f"\ncycle counts equal on {agree}/{len(cycles)} layers; speed-up over SCALE-Sim: "
-          f"min {speed['speedup'].min():,.0f}x, median {speed['speedup'].median():,.0f}x")
-    return 0 if agree == len(cycles) else 1
+          f"min {speed['speedup'].min():,.0f}x, median {speed['speedup'].median():,.0f}x\n")
+    bytes_agree = report_bytes(table)
+    return 0 if agree == len(cycles) and bytes_agree else 1
 
 
 if __name__ == "__main__":
