@@ -80,7 +80,8 @@ def test_energy_defaults_round_trip_through_the_option(capsys, tmp_path):
     (["--model", "lenet5", "--input", "1x8x8"], r"lenet5 does not fit a 1x8x8 \(CxHxW\) input: layer 3"),
     (["--model", "lenet5", "--input", "28x28"], r"--input must be CxHxW with positive integers"),
     (["--gemm", "8x8x8", "--timing", "scalesim", "--lanes", "4", "--dram-bytes-per-cycle", "2"],
-     r"--timing scalesim models compute cycles only; it has no --lanes, --dram-bytes-per-cycle"),
+     r"--timing scalesim models SCALE-Sim.s cycles and accesses only; it has no --lanes, "
+     r"--dram-bytes-per-cycle"),
     (["--model", "lenet5", "--batch", "0"], r"--batch must be a positive integer; got 0"),
 ])
 def test_bad_input_gets_one_line_and_writes_nothing(capsys, tmp_path, args, message):
