@@ -126,9 +126,9 @@ def conv_layers(name: str, chw) -> list[tuple[str, tuple, Op]]:
 def workloads(quick: bool, params: HardwareParams):
     """(workload name, SCALE-Sim input type, topology rows, ops, SRAM KiB) for each run. GEMM
     topologies get plain GEMM ops (SCALE-Sim sees distinct A and B values), conv topologies the
-    forward GEMM of the layer (A gathered from the input tensor). The edge GEMMs also run with 1 KiB
-    SRAMs, where operands overflow them. VGG16 runs on arrays of 1024 PEs or more only: SCALE-Sim
-    takes minutes per dataflow on smaller ones."""
+    forward GEMM of the layer (A gathered from the input tensor). The edge GEMMs and LeNet-5's convs
+    also run with 1 KiB SRAMs, where operands overflow them. VGG16 runs on arrays of 1024 PEs or
+    more only: SCALE-Sim takes minutes per dataflow on smaller ones."""
     gemms = [replace(gemm_op(m, n, k)[0], layer=f"g{m}x{n}x{k}") for m, n, k in EDGE_GEMMS]
     edge = [(op.layer, (op.m, op.n, op.k)) for op in gemms]
     runs = [("edge GEMMs", "gemm", edge, gemms, SRAM_KIB),
@@ -138,8 +138,9 @@ def workloads(quick: bool, params: HardwareParams):
     runs.append(("lenet5 training step, batch 1", "gemm",
                  [(f"{op.layer}-{op.phase}", (op.m, op.n, op.k)) for op in lenet], lenet, SRAM_KIB))
     convs = conv_layers("lenet5", (1, 28, 28))
-    runs.append(("lenet5 conv layers", "conv", [(n, row) for n, row, _ in convs],
-                 [op for _, _, op in convs], SRAM_KIB))
+    for kib, label in ((SRAM_KIB, ""), (SMALL_SRAM_KIB, ", 1 KiB SRAMs")):
+        runs.append((f"lenet5 conv layers{label}", "conv", [(n, row) for n, row, _ in convs],
+                     [op for _, _, op in convs], kib))
     if not quick and params.rows * params.cols >= VGG_MIN_PES:
         convs = conv_layers("vgg16", (3, 32, 32))
         runs.append(("vgg16 CIFAR conv layers", "conv", [(n, row) for n, row, _ in convs],

@@ -62,18 +62,28 @@ def test_filter_fetches_by_hand():
 
 def test_recorded_comparison_is_reproduced_and_current():
     """sw/results/scalesim_bytes.csv (SCALE-Sim's counts beside the model's, written by
-    sw/compare_scalesim.py): the `--timing scalesim` bytes equal SCALE-Sim's on every layer, and
-    the model columns are what the model gives now."""
+    sw/compare_scalesim.py): the `--timing scalesim` bytes equal SCALE-Sim's on every layer, but
+    for a convolution's input fetches when the input overflows a chunk (a lower bound there, as
+    documented), and the model columns are what the model gives now."""
     recorded = pd.read_csv(RECORDED)
     assert len(recorded) > 100 and set(recorded["dataflow"]) == {"os", "ws", "is"}
+    inexact = 0
     for row in recorded.itertuples():
         rows, cols = (int(v) for v in row.array.split("x"))
         p = params(rows, cols, SHORT[row.dataflow], int(row.sram_kib))
         op = Op(row.layer, "forward", "gemm", row.m, row.n, row.k,
                 reads=((ACT, row.a_values), (ACT, row.k * row.n)), writes=((ACC, row.m * row.n),))
         counts = scalesim_accesses(row.m, row.n, row.k, p.dataflow, p, a_values=int(row.a_values))
+        exact = row.a_values == row.m * row.k or row.a_values < chunk_words(p.ifmap_sram_kib, 1)
         for q in QUANTITIES:
-            assert counts[q] == getattr(row, f"scalesim_{q}") == getattr(row, f"model_{q}"), (row, q)
+            assert counts[q] == getattr(row, f"model_{q}"), (row, q)
+            theirs = getattr(row, f"scalesim_{q}")
+            if exact or q != "ifmap_dram_reads":
+                assert counts[q] == theirs, (row, q)
+            else:
+                assert row.a_values <= counts[q] <= theirs, row
+                inexact += counts[q] < theirs
+        assert row.equal == all(counts[q] == getattr(row, f"scalesim_{q}") for q in QUANTITIES)
         niti = op_traffic(op, p, "rtl")
         assert (niti.sram_read["ifmap"], niti.sram_read["filter"], niti.dram_reads["ifmap"],
                 niti.dram_reads["filter"]) == (row.niti_ifmap_sram_reads,
