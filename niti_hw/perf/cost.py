@@ -14,6 +14,14 @@
   working set (double buffering): an operand is fetched once when its reused block fits, else once
   per fold that needs it. SRAM reads feed the array fold by fold. WS/IS add K-fold partial sums in
   the ofmap SRAM (spilled to DRAM when a column block's partials do not fit).
+  Against SCALE-Sim 3.0.0 (`sw/results/scalesim_bytes.csv`, 243 layers, OS/WS/IS, 64 and 1 KiB
+  SRAMs): the array's SRAM operand reads are the same quantity and equal on every layer. Operand
+  fetches equal SCALE-Sim's on 224 (A) and 235 (B) of 243: the output-stationary RTL walks row
+  blocks outer (SCALE-Sim column blocks outer), a block here fits in half the SRAM (there: fewer
+  than 50 sets of floor(words / 100)), and an im2col A is fetched as its input tensor (SCALE-Sim
+  fetches repeated window values again once the input overflows). Results differ by design: int32
+  (4 bytes; SCALE-Sim's words are 1 byte) into the tensor buffer, reaching DRAM only when they
+  spill, where SCALE-Sim drains every result and partial sum.
 - int32 results ("acc") go to the tensor buffer of `tensor_buffer_words` entries; what does not fit
   spills to DRAM and is read back by the rounding pass. B is taken on the drain (a few cycles of
   tail) unless col2im still adds into the values, then it is a pass of its own.
@@ -36,9 +44,9 @@ import pandas as pd
 
 from niti_hw.params import HardwareParams
 from niti_hw.perf import timing
-from niti_hw.perf.scalesim_memory import scalesim_accesses
 from niti_hw.perf.energy import DEFAULT_PJ, check_energy, sram_class
 from niti_hw.perf.lowering import ACC, ACT, INDEX, MASK, WEIGHT, Op
+from niti_hw.perf.scalesim_memory import scalesim_accesses
 
 TIMINGS = ("rtl", "scalesim")
 DATAPATHS = ("int8", "fp32")
@@ -65,8 +73,8 @@ def nbytes(kind: str, count: int, datapath: str, params: HardwareParams, weight_
 
 class Traffic:
     """Bytes one op moves, per on-chip buffer ('ifmap', 'filter', 'ofmap', 'tensor'): SRAM reads and
-    writes, and the DRAM reads and writes made on the buffer's behalf ('stream': a streaming op's
-    inputs and outputs, which live in DRAM)."""
+    writes, and the DRAM reads and writes made on the buffer's behalf ('direct': values an op reads
+    from or writes to DRAM with no buffer between, such as a streaming op's inputs and outputs)."""
 
     def __init__(self):
         self.sram_read: dict[str, int] = {}
@@ -196,9 +204,9 @@ def _stored(t: Traffic, kind: str, count: int, write: bool, params: HardwarePara
             t.fetch("tensor", spilled)
         return
     if write:
-        t.store("stream", size)
+        t.store("direct", size)
     else:
-        t.fetch("stream", size)
+        t.fetch("direct", size)
 
 
 def _stream_cycles(op: Op, params: HardwareParams) -> int:
