@@ -199,6 +199,15 @@ def buffer_bytes(t: Traffic) -> dict[str, int]:
             "ofmap_dram_writes": t.dram_writes.get("ofmap", 0) + t.dram_writes.get("tensor", 0)}
 
 
+def a_values(kind: str, row, op: Op) -> int:
+    """Distinct values SCALE-Sim gathers A from: a conv's input with the padding its topology row
+    folds in (the NITI lowering pads on chip and fetches the bare input), a GEMM's M * K."""
+    if kind == "conv":
+        height, width, _, _, channels, _, _ = row
+        return height * width * channels
+    return op.m * op.k
+
+
 def byte_row(params: HardwareParams, workload: str, layer: str, m: int, n: int, k: int,
              a_values: int, theirs: dict[str, int]) -> dict:
     """One layer: SCALE-Sim's counts (words of one byte), the model's `--timing scalesim` bytes and
@@ -292,14 +301,14 @@ def main(argv=None) -> int:
                     sim = run_scalesim(args.scalesim_python, Path(tmp), params, short, kind,
                                        topo_rows)
                     ours, ours_s = model_time(ops, params)
-                    for (name, _), op, theirs, mine, access in zip(topo_rows, ops, sim["cycles"],
-                                                                   ours, sim["access"]):
+                    for (name, row), op, theirs, mine, access in zip(topo_rows, ops, sim["cycles"],
+                                                                     ours, sim["access"]):
                         cycles_rows.append({"array": params.name, "dataflow": short,
                                             "workload": workload, "layer": name, "m": op.m,
                                             "n": op.n, "k": op.k, "scalesim_cycles": theirs,
                                             "model_cycles": mine, "equal": theirs == mine})
                         byte_rows.append(byte_row(params, workload, name, op.m, op.n, op.k,
-                                                  op.reads[0][1], access))
+                                                  a_values(kind, row, op), access))
                     speed_rows.append({"array": params.name, "dataflow": short,
                                        "workload": workload, "layers": len(ops),
                                        "scalesim_cycles": sum(sim["cycles"]),
