@@ -210,3 +210,15 @@ def test_recompute_reproduces_the_recorded_comparison():
     spec.loader.exec_module(compare)
     recorded = pd.read_csv(RECORDED)
     pd.testing.assert_frame_equal(compare.recompute(recorded), recorded)
+
+
+def test_niti_fetches_an_im2col_input_once_when_it_fits():
+    """VGG16 conv11 at batch 1 on 32x32, output stationary: the 4,608-wide row block of im2col
+    columns (147 KiB) overflows half the 64 KiB ifmap SRAM, but its source, the 2x2x512 input
+    (2 KiB), fits: fetched once, not once per column tile (16)."""
+    op = next(op for op in lower("vgg16", (3, 32, 32), 1)
+              if op.layer == "conv11" and op.phase == "forward" and op.is_gemm)
+    assert (op.m, op.n, op.k, op.reads[0][1]) == (4, 512, 4608, 2048)
+    p = HardwareParams(rows=32, cols=32, lanes=1)
+    assert op_traffic(op, p, "rtl").dram_reads["ifmap"] == 2048
+    assert op_traffic(op, p.replace(ifmap_sram_kib=2), "rtl").dram_reads["ifmap"] == 2048 * 16

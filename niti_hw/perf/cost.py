@@ -14,14 +14,18 @@
   working set (double buffering): an operand is fetched once when its reused block fits, else once
   per fold that needs it. SRAM reads feed the array fold by fold. WS/IS add K-fold partial sums in
   the ofmap SRAM (spilled to DRAM when a column block's partials do not fit).
-  Against SCALE-Sim 3.0.0 (`sw/results/scalesim_bytes.csv`, 243 layers, OS/WS/IS, 64 and 1 KiB
+  The ifmap SRAM holds A's source values (an im2col A: the input tensor, expanded on the way to
+  the array), so a block of A never takes more than the whole source.
+  Against SCALE-Sim 3.0.0 (`sw/results/scalesim_bytes.csv`, 256 layers, OS/WS/IS, 64 and 1 KiB
   SRAMs): the array's SRAM operand reads are the same quantity and equal on every layer. Operand
-  fetches equal SCALE-Sim's on 224 (A) and 235 (B) of 243: the output-stationary RTL walks row
-  blocks outer (SCALE-Sim column blocks outer), a block here fits in half the SRAM (there: fewer
-  than 50 sets of floor(words / 100)), and an im2col A is fetched as its input tensor (SCALE-Sim
-  fetches repeated window values again once the input overflows). Results differ by design: int32
-  (4 bytes; SCALE-Sim's words are 1 byte) into the tensor buffer, reaching DRAM only when they
-  spill, where SCALE-Sim drains every result and partial sum.
+  fetches equal SCALE-Sim's on 235 (A) and 246 (B) of 256, never more A: the output-stationary RTL
+  walks row blocks outer, so B is fetched once per row block unless all of it fits (SCALE-Sim walks
+  column blocks outer and needs one K x cols block to fit: 23x fewer weight bytes on VGG16 conv2,
+  32x32); a block here fits in half the SRAM (there: fewer than 50 sets of floor(words / 100)); an
+  im2col A is fetched as its input tensor (SCALE-Sim fetches repeated window values again once the
+  input overflows). Results differ by design: int32 (4 bytes; SCALE-Sim's words are 1 byte) into
+  the tensor buffer, reaching DRAM only when they spill, where SCALE-Sim drains every result and
+  partial sum.
 - int32 results ("acc") go to the tensor buffer of `tensor_buffer_words` entries; what does not fit
   spills to DRAM and is read back by the rounding pass. B is taken on the drain (a few cycles of
   tail) unless col2im still adds into the values, then it is a pass of its own.
@@ -140,13 +144,13 @@ def _gemm_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: in
     k_folds = ceil(k / params.rows)
     df = params.dataflow
     if df == "output_stationary":  # row block of A reused across column tiles; B across row blocks
-        refetch_a = 1 if params.rows * k * bi <= half_ifmap else col_folds
+        refetch_a = 1 if min(params.rows * k, a_src) * bi <= half_ifmap else col_folds
         refetch_b = 1 if k * n * bi <= half_filter else row_folds
         t.read("ifmap", m * k * col_folds * bi)
         t.read("filter", k * n * row_folds * bi)
         partials, spill_partials = 0, False
     elif df == "weight_stationary":  # B stationary, fold by fold; A streamed per column fold
-        refetch_a = 1 if m * k * bi <= half_ifmap else col_folds
+        refetch_a = 1 if a_src * bi <= half_ifmap else col_folds
         refetch_b = 1
         t.read("ifmap", m * k * col_folds * bi)
         t.read("filter", k * n * bi)
