@@ -5,10 +5,12 @@ install scalesim "numpy<2.3"`) on GEMM and CNN topologies for each array and dat
 model in this process on the same layers. Prints both cycle counts side by side, the wall-time
 ratio (SCALE-Sim's simulation, without its interpreter start-up, over the model's estimate) and
 SCALE-Sim's SRAM and DRAM access counts (DETAILED_ACCESS_REPORT, words of one byte) beside the
-model's: `--timing scalesim` (should be equal) and the NITI flow's own bytes (`--timing rtl`, where
-results are int32 in the tensor buffer and operands are fetched in the RTL's tile order).
-Writes sw/results/scalesim_cycles.csv (per layer), scalesim_speed.csv (per run) and
-scalesim_bytes.csv (per layer and quantity).
+model's: `model_*` columns, `--timing scalesim` (equal, but for the conv inputs that overflow the
+SRAM: a lower bound, see `niti_hw.perf.scalesim_memory`) and `niti_*` columns, the NITI flow's own
+bytes (`--timing rtl`: results int32 in the tensor buffer, operands fetched in the RTL's tile
+order). Writes sw/results/scalesim_cycles.csv (per layer), scalesim_speed.csv (per run) and
+scalesim_bytes.csv (per layer, six quantities, in bytes), and prints a summary per dataflow and
+quantity (layers equal, NITI / SCALE-Sim ratios).
 
     python sw/compare_scalesim.py --scalesim-python .venv-scalesim/bin/python [--quick]
     python sw/compare_scalesim.py --recompute   # the model's columns of a recorded scalesim_bytes.csv
