@@ -13,7 +13,7 @@ scalesim_bytes.csv (per layer, six quantities, in bytes), and prints a summary p
 quantity (layers equal, NITI / SCALE-Sim ratios).
 
     python sw/compare_scalesim.py --scalesim-python .venv-scalesim/bin/python [--quick]
-    python sw/compare_scalesim.py --recompute   # the model's columns of a recorded scalesim_bytes.csv
+    python sw/compare_scalesim.py --recompute   # model columns of a recorded scalesim_bytes.csv
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ def test_scalesim_gemm_gives_scalesims_count(capsys):
 
 def test_scalesim_gemm_gives_scalesims_bytes(capsys):
     """Recorded SCALE-Sim 3.0.0 run with 1 KiB SRAMs (DETAILED_ACCESS_REPORT, 1-byte words): SRAM
-    reads 2,310 ifmap + 10,710 filter, 10,098 ofmap writes; DRAM reads 2,310 + 10,710, 10,101 writes."""
+    reads 2,310 ifmap + 10,710 filter, 10,098 ofmap writes; DRAM reads 2,310 + 10,710, 10,101
+    writes."""
     code, out, _ = estimate(capsys, "--gemm", "33x17x70", "--array", "4x4", "--dataflow", "is",
                             "--timing", "scalesim", "--ifmap-sram-kib", "1", "--filter-sram-kib",
                             "1", "--ofmap-sram-kib", "1", "--format", "json")

@@ -105,7 +105,8 @@ def _check_scalesim_options(args) -> None:
     given = [name for name in NOT_IN_SCALESIM if getattr(args, name) is not None]
     if given:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
-        raise ValueError(f"--timing scalesim models SCALE-Sim's cycles and accesses only; it has no {flags} "
+        raise ValueError(f"--timing scalesim models SCALE-Sim's cycles and accesses only; it has "
+                         f"no {flags} "
                          "(drop them, or use --timing rtl)")
 
 

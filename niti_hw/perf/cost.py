@@ -246,7 +246,8 @@ def fp32_ops(ops: list[Op]) -> list[Op]:
 def op_traffic(op: Op, params: HardwareParams, timing_model: str = "rtl",
                datapath: str = "int8", weight_bits: int = 8) -> Traffic:
     """The bytes one op moves (`estimate` sums them per row). A GEMM's result goes to the int32
-    tensor buffer (timing "rtl") or, as in SCALE-Sim, through the ofmap SRAM to DRAM ("scalesim")."""
+    tensor buffer (timing "rtl") or, as in SCALE-Sim, through the ofmap SRAM to DRAM
+    ("scalesim")."""
     t = Traffic()
     if op.is_gemm and timing_model == "scalesim":
         _scalesim_traffic(op, params, datapath, weight_bits, t)

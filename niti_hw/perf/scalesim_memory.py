@@ -59,11 +59,10 @@ def chunk_words(kib: int, word_bytes: int) -> int | None:
 
 
 def pass_misses(blocks: list[tuple[int, int]], chunk: int | None) -> int:
-    """DRAM fetches of a demand stream made of disjoint blocks, block b = a pass over its `L` distinct
-    values repeated `R` times in the same order, through an SRAM that starts over every `chunk`
-    distinct addresses. A block that fits the chunk (L < chunk) costs its L values once, plus the
-    values that fell into the previous chunk if it crossed a boundary; a larger one costs every pass.
-    """
+    """DRAM fetches of a demand stream of disjoint blocks (L, R): a pass over L distinct values,
+    repeated R times in the same order, through an SRAM that starts over every `chunk` distinct
+    addresses. A block that fits the chunk (L < chunk) costs its L values once, plus the values
+    that fell into the previous chunk if it crossed a boundary; a larger one costs every pass."""
     if chunk is None:
         return sum(length for length, _ in blocks)
     used = total = 0  # addresses in the current chunk, fetches so far
