@@ -10,7 +10,8 @@ SRAM: a lower bound, see `niti_hw.perf.scalesim_memory`) and `niti_*` columns, t
 bytes (`--timing rtl`: results int32 in the tensor buffer, operands fetched in the RTL's tile
 order). Writes sw/results/scalesim_cycles.csv (per layer), scalesim_speed.csv (per run) and
 scalesim_bytes.csv (per layer, six quantities, in bytes), and prints a summary per dataflow and
-quantity (layers equal, NITI / SCALE-Sim ratios).
+quantity (layers equal, NITI / SCALE-Sim ratios). The recorded scalesim_bytes.csv covers every
+topology of a full run (282 layers, VGG16 included).
 
     python sw/compare_scalesim.py --scalesim-python .venv-scalesim/bin/python [--quick]
     python sw/compare_scalesim.py --recompute   # model columns of a recorded scalesim_bytes.csv

@@ -16,9 +16,9 @@
   the ofmap SRAM (spilled to DRAM when a column block's partials do not fit).
   The ifmap SRAM holds A's source values (an im2col A: the input tensor, expanded on the way to
   the array), so a block of A never takes more than the whole source.
-  Against SCALE-Sim 3.0.0 (`sw/results/scalesim_bytes.csv`, 256 layers, OS/WS/IS, 64 and 1 KiB
+  Against SCALE-Sim 3.0.0 (`sw/results/scalesim_bytes.csv`, 282 layers, OS/WS/IS, 64 and 1 KiB
   SRAMs): the array's SRAM operand reads are the same quantity and equal on every layer. Operand
-  fetches equal SCALE-Sim's on 235 (A) and 246 (B) of 256, never more A: the output-stationary RTL
+  fetches equal SCALE-Sim's on 257 (A) and 272 (B) of 282, never more A: the output-stationary RTL
   walks row blocks outer, so B is fetched once per row block unless all of it fits (SCALE-Sim walks
   column blocks outer and needs one K x cols block to fit: 23x fewer weight bytes on VGG16 conv2,
   32x32); a block here fits in half the SRAM (there: fewer than 50 sets of floor(words / 100)); an

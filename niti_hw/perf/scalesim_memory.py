@@ -19,11 +19,11 @@ scratchpads, `scalesim/compute/systolic_compute_{os,ws,is}.py` and `scalesim/mem
   ofmap SRAM fills and that half is a whole number of `cols`-wide lines, one partly filled line is
   drained with its cols - 1 empty slots counted as written.
 
-Exact for GEMM topologies (distinct A and B values): equal to SCALE-Sim on all six counts of 236 of
-256 layers in `sw/results/scalesim_bytes.csv` (GEMMs and convs, 8x8 to 32x32, OS/WS/IS, 64 and 1
+Exact for GEMM topologies (distinct A and B values): equal to SCALE-Sim on all six counts of 258 of
+282 layers in `sw/results/scalesim_bytes.csv` (GEMMs and convs, 8x8 to 32x32, OS/WS/IS, 64 and 1
 KiB SRAMs). A convolution's A (im2col columns gathered from a smaller input) repeats values within
 a pass; when the input does not fit one chunk, which repeats are fetched again depends on the im2col
-order, and this count (each distinct input value once per pass) is a lower bound: on the other 20
+order, and this count (each distinct input value once per pass) is a lower bound: on the other 24
 layers (LeNet-5's convs with 1 KiB SRAMs, VGG16's conv2 and conv4) it is 0.09 to 0.94 of
 SCALE-Sim's A fetches. SCALE-Sim also fetches a convolution's zero padding (its topology folds the
 padding into the input); `a_values` counts what the caller gives (the cost model's lowering: the
