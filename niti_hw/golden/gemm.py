@@ -94,7 +94,7 @@ ONEDNN_U8_MAX = 127
 """AVX2 int8 kernels (vpmaddubsw) add u8 x s8 products in pairs into a saturating int16. SPEC int8
 values lie in -127..127, so a non-negative operand is <= 127 and a pair sums to at most
 2 * 127 * 127 = 32258 < 32767: never saturated (checked on all-extreme operands by the probe and
-tests). Signed values offset into u8 (up to 254) would saturate, hence non-negative operands only."""
+tests). Signed values offset into u8 (up to 254) would saturate: non-negative operands only."""
 
 
 def _onednn_u8s8_chunk(x_u8, wt_s8):
