@@ -6,7 +6,7 @@ to accuracy. Tables (CSV) and plots (PNG) go to sw/results/codesign/.
     python sw/codesign.py plots      # the plots, from the CSVs of the two steps above
 
 `accuracy` trains LeNet-5 on an MNIST subset once per hardware variant (accumulator width
-16/20/24/32 bits, per-tile and predicted exponents) on the `sim` backend and records the test
+16/20/24/32 bits, per-tile and predicted exponents, with and without headroom) on the `sim` backend and records the test
 accuracy after every epoch, with what the values did (saturated accumulator outputs, values beyond
 a predicted exponent). The int32 / whole-tensor variant is bit-identical to the golden model.
 `costs` lowers LeNet-5 (MNIST), VGG-small-7 and VGG16 (CIFAR-10 shapes) with niti_hw.perf.
@@ -40,6 +40,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "codesign"
 VARIANTS = {
     "int32, tensor exponent": {},
     "predicted exponent": {"exponent": "predicted"},
+    "predicted exponent, 1 bit headroom": {"exponent": "predicted", "exponent_headroom": 1},
     "per-tile exponent 8x8": {"exponent": "tile"},
     "per-tile exponent 32x32": {"exponent": "tile", "rows": 32, "cols": 32},
     "24-bit accumulator": {"acc_bits": 24},
@@ -76,7 +77,8 @@ def train_variant(name: str, hardware: dict, data, args, log):
         counts = pd.DataFrame([vars(s) for s in stats.values()]).sum()
         hw = config.hardware_params()
         yield {"variant": name, "epochs": epochs, **{k: getattr(hw, k) for k in
-                                         ("acc_bits", "exponent", "rows", "cols")},
+                                         ("acc_bits", "exponent", "exponent_headroom",
+                                                          "rows", "cols")},
                      "seed": config.seed, "epoch": epoch + 1, "m_u": config.mu_at(epoch),
                      "test_accuracy_pct": round(100 * accuracy, 2),
                      "train_images": len(data.train_labels), "test_images": len(data.test_labels),
