@@ -28,6 +28,7 @@ MAX_LANES = 64
 MAX_LFSR_LANES = 256
 MAX_BUFFER_WORDS = 2**30
 MAX_SRAM_KIB = 2**20  # 1 GiB per buffer
+MAX_EXPONENT_HEADROOM = 8
 
 # The fields the RTL generators read (the generated Verilog's header records them); the others
 # describe the memory system and clock for the cost model only.
@@ -50,6 +51,8 @@ class HardwareParams:
     SCALE-Sim). `dram_bytes_per_cycle`: off-chip bandwidth at the array clock. `clock_mhz`: None
     takes the clock from the synthesis report (`niti_hw.perf.clock`). `exponent`: where the shift
     of each narrowing comes from (EXPONENTS); the datapath model `niti_hw.datapath` computes it.
+    `exponent_headroom`: bits a predicted exponent adds to the previous step's B, so that a tensor
+    that grew by that much still fits (each bit costs one bit of resolution); predicted only.
     """
 
     rows: int = 8
@@ -67,6 +70,7 @@ class HardwareParams:
     dram_bytes_per_cycle: float = 8.0
     clock_mhz: float | None = None
     exponent: str = "tensor"
+    exponent_headroom: int = 0
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, MAX_ARRAY_DIM)
@@ -97,6 +101,12 @@ class HardwareParams:
             raise ValueError(f"dataflow must be one of {DATAFLOWS}; got {self.dataflow!r}")
         if self.exponent not in EXPONENTS:
             raise ValueError(f"exponent must be one of {EXPONENTS}; got {self.exponent!r}")
+        _check_int("exponent_headroom", self.exponent_headroom, 0, MAX_EXPONENT_HEADROOM,
+                   why="bits added to a predicted B")
+        if self.exponent_headroom and self.exponent != "predicted":
+            raise ValueError(f"exponent_headroom applies to exponent='predicted' only; got "
+                             f"exponent={self.exponent!r} with exponent_headroom="
+                             f"{self.exponent_headroom}")
         if self.round_mode not in ROUND_MODES:
             raise ValueError(f"round_mode must be one of {ROUND_MODES}; got {self.round_mode!r}")
 

@@ -51,10 +51,11 @@ def random_shape(p, rng, n):
     return m, cols, depth
 
 
-async def check(dut, host, policy, rng, board, budget, p, min_tensors=1):
-    """Random tensors until `budget` values were compared (and at least `min_tensors`)."""
-    results, n = [], 0
-    while board.values < budget or n < min_tensors:
+async def check(dut, host, policy, rng, board, budget, p, min_tensors=1, first=0):
+    """Random tensors until `budget` values were compared (and at least `min_tensors`); messages
+    number them from `first`."""
+    results, n = [], first
+    while board.values < budget or n - first < min_tensors:
         m, cols, depth = random_shape(p, rng, n)
         kind = KINDS[n % len(KINDS)]
         a, b = int8_matrix(rng, (m, depth), kind), int8_matrix(rng, (depth, cols), kind)
@@ -103,7 +104,8 @@ async def cycles_and_refusal(dut):
     rng = np.random.default_rng(bench_int("NITI_HW_SEED", 1) + 7)
     host = TensorHost(dut, p, rng)
     board = Scoreboard(f"datapath {p.name} {p.round_mode} timing", dut._log)
-    results = await check(dut, host, golden_policy(p), rng, board, 600, p, min_tensors=4)
+    policy = golden_policy(p)  # one for the whole test: the unit's LFSR states persist
+    results = await check(dut, host, policy, rng, board, 600, p, min_tensors=4)
     for m, cols, depth, got in results:
         shape = f"{m}x{cols}, K={depth}"
         assert got.first_operand_at - got.cfg_at == TENSOR_CONFIG_CYCLES, \
@@ -122,7 +124,7 @@ async def cycles_and_refusal(dut):
         await RisingEdge(dut.clk)
     dut.i__valid.value = 0
     assert int(host.status().refused) == 1, "datapath: a tensor above the scratchpad was not refused"
-    # ... and the unit goes on with the next tensor.
-    await check(dut, host, golden_policy(p), rng, board, board.values + 50, p)
+    # ... and the unit goes on with the next tensor, its LFSRs untouched by the refused one.
+    await check(dut, host, policy, rng, board, board.values + 50, p, first=len(results) + 1)
     assert int(host.status().refused) == 0
     record({"timed_tensors": len(results), "values": board.values, "vectors": board.vectors})

@@ -1,14 +1,18 @@
 """Co-design study of a NITI training accelerator: what each hardware choice costs and what it does
 to accuracy. Tables (CSV) and plots (PNG) go to sw/results/codesign/.
 
-    python sw/codesign.py accuracy   # LeNet-5 on MNIST through the datapath model (slow: minutes)
+    python sw/codesign.py accuracy   # LeNet-5 on MNIST through the datapath model (hours)
     python sw/codesign.py costs      # cycles, bytes, energy from shapes alone (seconds)
     python sw/codesign.py plots      # the plots, from the CSVs of the two steps above
 
-`accuracy` trains LeNet-5 on an MNIST subset once per hardware variant (accumulator width
-16/20/24/32 bits, per-tile and predicted exponents) on the `sim` backend and records the test
-accuracy after every epoch, with what the values did (saturated accumulator outputs, values beyond
-a predicted exponent). The int32 / whole-tensor variant is bit-identical to the golden model.
+`accuracy` trains LeNet-5 on MNIST once per hardware variant (accumulator width 16/20/24/32 bits,
+per-tile and predicted exponents, with and without headroom) on the `sim` backend and records the
+test accuracy after every epoch, with what the values did (saturated accumulator outputs, values
+beyond a predicted exponent). Full MNIST for 10 epochs by default; variants can run in parallel
+processes (`--variants`, `--csv accuracy_epochs_a.csv`). The int32 / whole-tensor variant is
+bit-identical to the golden model, so its row is the recorded golden run (`GOLDEN_RUN`). The
+earlier subset study (`--limit-train 10000 --limit-test 2000 --epochs 3 --csv
+accuracy_subset_epochs.csv`) is kept beside it.
 `costs` lowers LeNet-5 (MNIST), VGG-small-7 and VGG16 (CIFAR-10 shapes) with niti_hw.perf.
 """
 
@@ -40,6 +44,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "codesign"
 VARIANTS = {
     "int32, tensor exponent": {},
     "predicted exponent": {"exponent": "predicted"},
+    "predicted exponent, 1 bit headroom": {"exponent": "predicted", "exponent_headroom": 1},
     "per-tile exponent 8x8": {"exponent": "tile"},
     "per-tile exponent 32x32": {"exponent": "tile", "rows": 32, "cols": 32},
     "24-bit accumulator": {"acc_bits": 24},
@@ -76,7 +81,8 @@ def train_variant(name: str, hardware: dict, data, args, log):
         counts = pd.DataFrame([vars(s) for s in stats.values()]).sum()
         hw = config.hardware_params()
         yield {"variant": name, "epochs": epochs, **{k: getattr(hw, k) for k in
-                                         ("acc_bits", "exponent", "rows", "cols")},
+                                         ("acc_bits", "exponent", "exponent_headroom",
+                                                          "rows", "cols")},
                      "seed": config.seed, "epoch": epoch + 1, "m_u": config.mu_at(epoch),
                      "test_accuracy_pct": round(100 * accuracy, 2),
                      "train_images": len(data.train_labels), "test_images": len(data.test_labels),
@@ -200,6 +206,40 @@ def accuracy_summary(accuracy: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=["outputs", "saturated", "beyond"]).reset_index()
 
 
+GOLDEN_RUN = RESULTS.parent / "mnist" / "metrics.csv"
+"""The recorded 10-epoch golden LeNet-5 run: the int32, whole-tensor variant of the full study (the
+sim backend at default hardware is bit-identical to golden, tests/test_sim_backend.py)."""
+
+
+def full_accuracy_runs() -> pd.DataFrame:
+    """Every `accuracy_epochs*.csv` (parallel halves of the full-MNIST study), after the golden run."""
+    golden = pd.read_csv(GOLDEN_RUN)
+    golden = golden[golden.run == "niti-int8"]
+    baseline = pd.DataFrame({
+        "variant": "int32, tensor exponent (golden run)", "epochs": len(golden), "acc_bits": 32,
+        "exponent": "tensor", "exponent_headroom": 0, "rows": DEFAULT.rows, "cols": DEFAULT.cols,
+        "seed": 0, "epoch": golden.epoch + 1, "m_u": golden.m_u,
+        "test_accuracy_pct": (100 * golden.test_accuracy).round(2), "train_images": 60000,
+        "test_images": 10000})
+    parts = [pd.read_csv(path) for path in sorted(RESULTS.glob("accuracy_epochs*.csv"))]
+    return pd.concat([baseline, *parts], ignore_index=True)
+
+
+def _accuracy_plot(plt, accuracy: pd.DataFrame, stem: str) -> None:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for (name, seed), rows in accuracy.groupby(["variant", "seed"], sort=False):
+        ax.plot(rows.epoch, rows.test_accuracy_pct, marker="o", ls="-" if seed == 0 else ":",
+                label=f"{name}, seed {seed} ({rows.train_images.iloc[0]} images)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xticks(sorted(accuracy.epoch.unique()))
+    first = accuracy.iloc[0]
+    ax.set_title(f"LeNet-5 on MNIST through the datapath model: the first N training images "
+                 f"(legend), first {first.test_images} test images, batch 64", fontsize=9)
+    ax.legend(fontsize=8)
+    _save(fig, f"{stem}.png")
+
+
 def plots(args) -> None:
     """One PNG per question, from the CSVs `accuracy` and `costs` wrote."""
     plt = _pyplot()
@@ -222,20 +262,10 @@ def plots(args) -> None:
     fig.suptitle("int32 tensor buffer each layer needs to take B over its whole output")
     _save(fig, "int32_buffer.png")
 
-    accuracy = pd.read_csv(RESULTS / "accuracy_epochs.csv")
-    accuracy_summary(accuracy).to_csv(RESULTS / "accuracy_summary.csv", index=False)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for (name, seed), rows in accuracy.groupby(["variant", "seed"], sort=False):
-        ax.plot(rows.epoch, rows.test_accuracy_pct, marker="o", ls="-" if seed == 0 else ":",
-                label=f"{name}, seed {seed} ({rows.train_images.iloc[0]} images)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_xticks(sorted(accuracy.epoch.unique()))
-    first = accuracy.iloc[0]
-    ax.set_title(f"LeNet-5 on MNIST through the datapath model: the first N training images "
-                 f"(legend), first {first.test_images} test images, batch 64", fontsize=9)
-    ax.legend(fontsize=8)
-    _save(fig, "accuracy.png")
+    for stem, runs in (("accuracy", full_accuracy_runs()),
+                       ("accuracy_subset", pd.read_csv(RESULTS / "accuracy_subset_epochs.csv"))):
+        accuracy_summary(runs).to_csv(RESULTS / f"{stem}_summary.csv", index=False)
+        _accuracy_plot(plt, runs, stem)
 
     ratio = pd.read_csv(RESULTS / "int8_vs_fp32.csv")
     ratio = ratio[ratio.datapath != "int8 / fp32"]
@@ -267,16 +297,17 @@ def main(argv=None) -> int:
     acc = sub.add_parser("accuracy", help="train LeNet-5 on MNIST per hardware variant")
     acc.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
                      metavar="NAME")
-    acc.add_argument("--limit-train", type=int, default=10000)
-    acc.add_argument("--limit-test", type=int, default=2000)
-    acc.add_argument("--epochs", type=int, default=3)
+    acc.add_argument("--limit-train", type=int, default=60000)
+    acc.add_argument("--limit-test", type=int, default=10000)
+    acc.add_argument("--epochs", type=int, default=10)
     acc.add_argument("--short-epochs", type=int, default=1,
                      help="epochs of the short variants (SHORT)")
     acc.add_argument("--short-limit-train", type=int, default=2560,
                      help="training images of the short variants (SHORT)")
     acc.add_argument("--seed", type=int, default=0)
     acc.add_argument("--keep", action="store_true", help="skip variants already in the CSV")
-    acc.add_argument("--csv", default="accuracy_epochs.csv", help="file name in the results")
+    acc.add_argument("--csv", default="accuracy_epochs.csv",
+                     help="file name in the results (accuracy_epochs*.csv: runs split in parallel)")
     sub.add_parser("costs", help="cycles, bytes and energy per step from shapes alone")
     sub.add_parser("plots", help="the PNGs, from the CSVs of accuracy and costs")
     args = parser.parse_args(argv)

@@ -112,6 +112,28 @@ def test_predicted_exponent_uses_the_previous_step_and_saturates():
     assert k3 == 5 and third.tolist() == [[3, 0]]       # B = 12 predicted: (100+16)>>5
 
 
+def test_exponent_headroom_widens_the_prediction():
+    """One bit of headroom: a tensor that grew by one bit fits instead of saturating."""
+    for headroom, expected_k, expected in ((0, 3, [[127, 2]]), (1, 4, [[125, 1]])):
+        policy = DatapathPolicy(activation="nearest", hardware=HardwareParams(
+            exponent="predicted", exponent_headroom=headroom))
+        policy.enter(0, ("forward",))
+        _, k1 = policy.narrow(np.array([[1000, -8]], dtype=np.int32), "activation")
+        assert k1 == 3                                  # the first step takes its own B (10)
+        values, k = policy.narrow(np.array([[2000, 16]], dtype=np.int32), "activation")
+        assert k == expected_k and values.tolist() == expected  # B = 11 now
+        assert policy.stats[(0, "forward")].beyond_exponent == (headroom == 0)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"exponent_headroom": 1}, "exponent_headroom applies to exponent='predicted' only"),
+    ({"exponent": "predicted", "exponent_headroom": 9}, r"exponent_headroom must be in 0\.\.8"),
+])
+def test_exponent_headroom_is_checked(changes, message):
+    with pytest.raises(ValueError, match=message):
+        HardwareParams(**changes)
+
+
 def test_predicted_gradient_saturates_at_m_u_bits():
     policy = DatapathPolicy(gradient="nearest", hardware=HardwareParams(exponent="predicted"))
     policy.enter(0, ("update",))

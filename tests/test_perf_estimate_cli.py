@@ -50,6 +50,19 @@ def test_scalesim_gemm_gives_scalesims_count(capsys):
     assert json.loads(out)["total_cycles"] == 4373  # recorded SCALE-Sim 3.0.0 run
 
 
+def test_scalesim_gemm_gives_scalesims_bytes(capsys):
+    """Recorded SCALE-Sim 3.0.0 run with 1 KiB SRAMs (DETAILED_ACCESS_REPORT, 1-byte words): SRAM
+    reads 2,310 ifmap + 10,710 filter, 10,098 ofmap writes; DRAM reads 2,310 + 10,710, 10,101
+    writes."""
+    code, out, _ = estimate(capsys, "--gemm", "33x17x70", "--array", "4x4", "--dataflow", "is",
+                            "--timing", "scalesim", "--ifmap-sram-kib", "1", "--filter-sram-kib",
+                            "1", "--ofmap-sram-kib", "1", "--format", "json")
+    assert code == 0
+    row = json.loads(out)["rows"][0]
+    assert (row["sram_read_bytes"], row["sram_write_bytes"], row["dram_read_bytes"],
+            row["dram_write_bytes"]) == (13020, 10098, 13020, 10101)
+
+
 def test_csv_has_one_row_per_op(capsys, tmp_path):
     out_file = tmp_path / "gemm.csv"
     assert main(["estimate", "--gemm", "64x64x64", "--format", "csv", "--out", str(out_file)]) == 0
@@ -80,7 +93,8 @@ def test_energy_defaults_round_trip_through_the_option(capsys, tmp_path):
     (["--model", "lenet5", "--input", "1x8x8"], r"lenet5 does not fit a 1x8x8 \(CxHxW\) input: layer 3"),
     (["--model", "lenet5", "--input", "28x28"], r"--input must be CxHxW with positive integers"),
     (["--gemm", "8x8x8", "--timing", "scalesim", "--lanes", "4", "--dram-bytes-per-cycle", "2"],
-     r"--timing scalesim models compute cycles only; it has no --lanes, --dram-bytes-per-cycle"),
+     r"--timing scalesim models SCALE-Sim.s cycles and accesses only; it has no --lanes, "
+     r"--dram-bytes-per-cycle"),
     (["--model", "lenet5", "--batch", "0"], r"--batch must be a positive integer; got 0"),
 ])
 def test_bad_input_gets_one_line_and_writes_nothing(capsys, tmp_path, args, message):

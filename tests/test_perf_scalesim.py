@@ -28,11 +28,17 @@ def compare_module():
 
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
 def test_model_equals_scalesim_on_small_gemms(tmp_path, dataflow):
+    """Cycles and the six access counts; 1 KiB SRAMs (500-word chunks), so the last two GEMMs
+    overflow them and the ofmap SRAM's half (512 words, whole 4-wide lines)."""
     compare = compare_module()
-    params = HardwareParams(rows=3, cols=4, lanes=1, dataflow=compare.DATAFLOWS[dataflow])
-    shapes = [(1, 1, 1), (5, 9, 2), (13, 6, 11)]
+    params = compare.with_srams(
+        HardwareParams(rows=3, cols=4, lanes=1, dataflow=compare.DATAFLOWS[dataflow]), 1)
+    shapes = [(1, 1, 1), (5, 9, 2), (13, 6, 11), (40, 30, 50), (21, 43, 27)]
     ops = [replace(gemm_op(m, n, k)[0], layer=f"g{i}") for i, (m, n, k) in enumerate(shapes)]
     sim = compare.run_scalesim(str(PYTHON), tmp_path, params, dataflow, "gemm",
                                [(op.layer, (op.m, op.n, op.k)) for op in ops])
     ours, _ = compare.model_time(ops, params, repeat=1)
     assert ours == sim["cycles"]
+    rows = [compare.byte_row(params, "test", op.layer, op.m, op.n, op.k, op.m * op.k, access)
+            for op, access in zip(ops, sim["access"])]
+    assert [row["equal"] for row in rows] == [True] * len(ops), rows

@@ -125,6 +125,9 @@ def test_hardware_flags_are_checked_before_anything_is_written(tmp_path, capsys)
     assert "--accumulator-bits: acc_bits must be in 16..32" in capsys.readouterr().err
     assert main(["train", "--backend", "sim", "--array", "8by8", "--out", str(out)]) != 0
     assert "--array must be ROWSxCOLS" in capsys.readouterr().err
+    assert main(["train", "--backend", "sim", "--exponent-headroom", "1", "--out", str(out)]) != 0
+    assert ("--exponent-headroom: exponent_headroom applies to exponent='predicted' only"
+            in capsys.readouterr().err)
     assert not out.exists()
 
 

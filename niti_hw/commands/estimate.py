@@ -3,7 +3,8 @@
 A model, input shape and batch (or one GEMM, C[M x N] = A[M x K] @ B[K x N]) are lowered to the
 operations of a training step and costed on the array `HardwareParams` describes; the same step on
 an fp32 datapath of the same array gives the int8/fp32 ratios. `--timing scalesim` gives SCALE-Sim
-3.0.0's cycle counts instead (GEMMs only, no memory model).
+3.0.0's cycle and SRAM/DRAM access counts instead (GEMMs only, results through the ofmap SRAM to
+DRAM, no tensor buffer, no stalls).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def register(subparsers) -> None:
     p.add_argument("--dataflow", choices=list(DATAFLOW_NAMES), default="os")
     p.add_argument("--timing", choices=["rtl", "scalesim"], default="rtl",
                    help="rtl: the RTL's timing and the memory model (default); scalesim: "
-                        "SCALE-Sim 3.0.0's cycle counts, folds on their own")
+                        "SCALE-Sim 3.0.0's cycle and memory access counts, folds on their own")
     p.add_argument("--lanes", type=int, help="values per beat of the post-processing units "
                                              "(default: gcd(cols, 16))")
     p.add_argument("--acc-bits", type=int, help=f"accumulator bits (default {DEFAULT.acc_bits})")
@@ -104,7 +105,8 @@ def _check_scalesim_options(args) -> None:
     given = [name for name in NOT_IN_SCALESIM if getattr(args, name) is not None]
     if given:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
-        raise ValueError(f"--timing scalesim models compute cycles only; it has no {flags} "
+        raise ValueError(f"--timing scalesim models SCALE-Sim's cycles and accesses only; it has "
+                         f"no {flags} "
                          "(drop them, or use --timing rtl)")
 
 
@@ -165,7 +167,9 @@ def _report(args, params: HardwareParams, energy) -> str:
               "timing": args.timing, "clock_mhz": mhz, "clock_source": clock_source,
               "steps_per_epoch": steps, "params": json.loads(params.to_json())}
     if args.timing == "scalesim":
-        table = table[["layer", "phase", "op", "m", "n", "k", "macs", "cycles", "utilisation"]]
+        table = table[["layer", "phase", "op", "m", "n", "k", "macs", "cycles", "utilisation",
+                       "sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
+                       "dram_write_bytes"]]
     if args.format == "csv":
         return table.to_csv(index=False)
     if args.format == "json":
@@ -196,18 +200,19 @@ def _table_text(header, table, summary, fp32, step, timing_model) -> str:
     if timing_model == "rtl":
         shown["stall"] = per_layer["stall_cycles"].sum()
     shown["util"] = shown["macs"] / (_pes(header) * shown["cycles"])
+    shown["sram_MB"] = (per_layer["sram_read_bytes"].sum()
+                        + per_layer["sram_write_bytes"].sum()) / 1e6
+    shown["dram_MB"] = (per_layer["dram_read_bytes"].sum()
+                        + per_layer["dram_write_bytes"].sum()) / 1e6
     if timing_model == "rtl":
-        shown["sram_MB"] = (per_layer["sram_read_bytes"].sum()
-                            + per_layer["sram_write_bytes"].sum()) / 1e6
-        shown["dram_MB"] = (per_layer["dram_read_bytes"].sum()
-                            + per_layer["dram_write_bytes"].sum()) / 1e6
         shown["spill_MB"] = per_layer["spill_bytes"].sum() / 1e6
         shown["energy_uJ"] = per_layer["energy_pj"].sum() / 1e6
     lines += ["", _format(shown.reset_index()), ""]
     columns = ["macs", "cycles", "stall_cycles", "utilisation", "time_ms", "dram_read_bytes",
                "dram_write_bytes", "spill_bytes", "energy_uj"]
     if timing_model == "scalesim":
-        columns = ["macs", "cycles", "utilisation", "time_ms"]
+        columns = ["macs", "cycles", "utilisation", "time_ms", "dram_read_bytes",
+                   "dram_write_bytes"]
     lines += ["Totals", _format(summary[columns].reset_index())]
     if fp32 is not None:
         ratio = _ratios(step, fp32)

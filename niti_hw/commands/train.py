@@ -74,6 +74,9 @@ def register(subparsers) -> None:
     hw.add_argument("--exponent", choices=EXPONENTS,
                     help="shift of each narrowing from B of the whole tensor (default, SPEC), of "
                          "each array tile (the RTL Datapath), or of the previous step (predicted)")
+    hw.add_argument("--exponent-headroom", type=int, metavar="BITS",
+                    help="bits a predicted exponent adds to the previous step's B, 0..8 "
+                         "(default 0; needs --exponent predicted)")
     p.add_argument("--limit-train", type=int_at_least(1), help="use only the first N training images")
     p.add_argument("--limit-test", type=int_at_least(1), help="use only the first N test images")
     p.add_argument("--baseline", choices=["fp32"], help="also train the fp32 PyTorch twin")
@@ -140,6 +143,8 @@ def hardware_from_args(args) -> dict | None:
         hardware["acc_bits"] = args.accumulator_bits
     if args.exponent:
         hardware["exponent"] = args.exponent
+    if args.exponent_headroom is not None:
+        hardware["exponent_headroom"] = args.exponent_headroom
     return hardware or None
 
 

@@ -13,7 +13,8 @@
 - `predicted`: k comes from the B that the same layer and phase had at the previous step, so the
   values are rounded while they drain, in one pass, with no int32 buffer. Values that no longer
   fit saturate at +-127 (counted). The detector still measures this step's B for the next one; a
-  layer's first step has no prediction and takes the whole-tensor flow once.
+  layer's first step has no prediction and takes the whole-tensor flow once. `exponent_headroom`
+  bits added to the prediction trade resolution for fewer saturated values.
 """
 
 from __future__ import annotations

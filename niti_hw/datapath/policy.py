@@ -109,9 +109,11 @@ class DatapathPolicy(RoundingPolicy):
             return values.reshape(shape), k
         actual = bitwidth(acc)
         key = (self._layer, self._phase)
-        predicted = self.predicted_bits.get(key, actual)
+        predicted = self.predicted_bits.get(key)
         self.predicted_bits[key] = actual
-        k = narrowing_shift(predicted, keep_bits)
+        # A layer's first step has no prediction: it takes this tensor's B (the whole-tensor flow).
+        k = narrowing_shift(actual if predicted is None
+                            else predicted + self.hardware.exponent_headroom, keep_bits)
         limit = min(INT8_MAX, 2 ** keep_bits)
         self._site().beyond_exponent += beyond_range(acc, k, limit)
         return saturate(golden_round(acc, k), limit), k

@@ -7,11 +7,25 @@
   (detector and k latch) and the rounding row (the replay) add up to `timing.tensor_gemm_cycles`;
   the fp32 datapath drains the bare array (`timing.array_gemm_cycles`); weight and input
   stationary use `timing.stationary_gemm_cycles`. Timing "scalesim": SCALE-Sim 3.0.0's cycle count
-  for the dataflow (`timing.scalesim_gemm_cycles`).
+  for the dataflow (`timing.scalesim_gemm_cycles`) and its SRAM and DRAM access counts
+  (`scalesim_memory.scalesim_accesses`, one word per value, the result included): SCALE-Sim has
+  no int32 tensor buffer, every result goes through the ofmap SRAM to DRAM.
 - Operands come from DRAM into the ifmap (A) and filter (B) SRAMs, half of each SRAM holding the
   working set (double buffering): an operand is fetched once when its reused block fits, else once
   per fold that needs it. SRAM reads feed the array fold by fold. WS/IS add K-fold partial sums in
   the ofmap SRAM (spilled to DRAM when a column block's partials do not fit).
+  The ifmap SRAM holds A's source values (an im2col A: the input tensor, expanded on the way to
+  the array), so a block of A never takes more than the whole source.
+  Against SCALE-Sim 3.0.0 (`sw/results/scalesim_bytes.csv`, 282 layers, OS/WS/IS, 64 and 1 KiB
+  SRAMs): the array's SRAM operand reads are the same quantity and equal on every layer. Operand
+  fetches equal SCALE-Sim's on 257 (A) and 272 (B) of 282, never more A: the output-stationary RTL
+  walks row blocks outer, so B is fetched once per row block unless all of it fits (SCALE-Sim walks
+  column blocks outer and needs one K x cols block to fit: 23x fewer weight bytes on VGG16 conv2,
+  32x32); a block here fits in half the SRAM (there: fewer than 50 sets of floor(words / 100)); an
+  im2col A is fetched as its input tensor (SCALE-Sim fetches repeated window values again once the
+  input overflows). Results differ by design: int32 (4 bytes; SCALE-Sim's words are 1 byte) into
+  the tensor buffer, reaching DRAM only when they spill, where SCALE-Sim drains every result and
+  partial sum.
 - int32 results ("acc") go to the tensor buffer of `tensor_buffer_words` entries; what does not fit
   spills to DRAM and is read back by the rounding pass. B is taken on the drain (a few cycles of
   tail) unless col2im still adds into the values, then it is a pass of its own.
@@ -36,6 +50,7 @@ from niti_hw.params import HardwareParams
 from niti_hw.perf import timing
 from niti_hw.perf.energy import DEFAULT_PJ, check_energy, sram_class
 from niti_hw.perf.lowering import ACC, ACT, INDEX, MASK, WEIGHT, Op
+from niti_hw.perf.scalesim_memory import scalesim_accesses
 
 TIMINGS = ("rtl", "scalesim")
 DATAPATHS = ("int8", "fp32")
@@ -60,14 +75,16 @@ def nbytes(kind: str, count: int, datapath: str, params: HardwareParams, weight_
     return ceil(count * value_bits(kind, datapath, params, weight_bits) / 8)
 
 
-class _Traffic:
-    """Bytes per buffer ('ifmap', 'filter', 'ofmap', 'tensor') and DRAM, for one op."""
+class Traffic:
+    """Bytes one op moves, per on-chip buffer ('ifmap', 'filter', 'ofmap', 'tensor'): SRAM reads and
+    writes, and the DRAM reads and writes made on the buffer's behalf ('direct': values an op reads
+    from or writes to DRAM with no buffer between, such as a streaming op's inputs and outputs)."""
 
     def __init__(self):
         self.sram_read: dict[str, int] = {}
         self.sram_write: dict[str, int] = {}
-        self.dram_read = 0
-        self.dram_write = 0
+        self.dram_reads: dict[str, int] = {}
+        self.dram_writes: dict[str, int] = {}
         self.spill = 0
 
     def read(self, buffer: str, count: int) -> None:
@@ -75,6 +92,22 @@ class _Traffic:
 
     def write(self, buffer: str, count: int) -> None:
         self.sram_write[buffer] = self.sram_write.get(buffer, 0) + count
+
+    def fetch(self, buffer: str, count: int) -> None:
+        """DRAM -> chip on behalf of `buffer`."""
+        self.dram_reads[buffer] = self.dram_reads.get(buffer, 0) + count
+
+    def store(self, buffer: str, count: int) -> None:
+        """Chip -> DRAM on behalf of `buffer`."""
+        self.dram_writes[buffer] = self.dram_writes.get(buffer, 0) + count
+
+    @property
+    def dram_read(self) -> int:
+        return sum(self.dram_reads.values())
+
+    @property
+    def dram_write(self) -> int:
+        return sum(self.dram_writes.values())
 
 
 DETECT_TAIL = timing.DETECTOR_LATENCY + timing.K_LATCH
@@ -99,7 +132,7 @@ def gemm_cycles(m: int, n: int, k: int, params: HardwareParams, timing_model: st
 
 
 def _gemm_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: int,
-                  t: _Traffic) -> None:
+                  t: Traffic) -> None:
     m, n, k = op.m, op.n, op.k
     (_, a_src), (_, b_src) = op.reads
     bi = value_bits(ACT, datapath, params, weight_bits) // 8
@@ -111,13 +144,13 @@ def _gemm_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: in
     k_folds = ceil(k / params.rows)
     df = params.dataflow
     if df == "output_stationary":  # row block of A reused across column tiles; B across row blocks
-        refetch_a = 1 if params.rows * k * bi <= half_ifmap else col_folds
+        refetch_a = 1 if min(params.rows * k, a_src) * bi <= half_ifmap else col_folds
         refetch_b = 1 if k * n * bi <= half_filter else row_folds
         t.read("ifmap", m * k * col_folds * bi)
         t.read("filter", k * n * row_folds * bi)
         partials, spill_partials = 0, False
     elif df == "weight_stationary":  # B stationary, fold by fold; A streamed per column fold
-        refetch_a = 1 if m * k * bi <= half_ifmap else col_folds
+        refetch_a = 1 if a_src * bi <= half_ifmap else col_folds
         refetch_b = 1
         t.read("ifmap", m * k * col_folds * bi)
         t.read("filter", k * n * bi)
@@ -132,18 +165,34 @@ def _gemm_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: in
         partials = (k_folds - 1) * m * n
         spill_partials = n * params.cols * bo > half_ofmap
     fetched_a, fetched_b = a_src * refetch_a * bi, b_src * refetch_b * bi
-    t.dram_read += fetched_a + fetched_b
+    t.fetch("ifmap", fetched_a)
+    t.fetch("filter", fetched_b)
     t.write("ifmap", fetched_a)
     t.write("filter", fetched_b)
     if partials:
         t.read("ofmap", partials * bo)
         t.write("ofmap", partials * bo)
         if spill_partials:
-            t.dram_read += partials * bo
-            t.dram_write += partials * bo
+            t.fetch("ofmap", partials * bo)
+            t.store("ofmap", partials * bo)
 
 
-def _stored(t: _Traffic, kind: str, count: int, write: bool, params: HardwareParams,
+def _scalesim_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: int,
+                      t: Traffic) -> None:
+    """SCALE-Sim's counts in words of the operand width: array reads of A (ifmap) and B (filter),
+    result and partial-sum writes to the ofmap SRAM, the DRAM fetches and drains behind them."""
+    word = value_bits(ACT, datapath, params, weight_bits) // 8
+    counts = scalesim_accesses(op.m, op.n, op.k, params.dataflow, params,
+                               a_values=op.reads[0][1], word_bytes=word)
+    t.read("ifmap", counts["ifmap_sram_reads"] * word)
+    t.read("filter", counts["filter_sram_reads"] * word)
+    t.write("ofmap", counts["ofmap_sram_writes"] * word)
+    t.fetch("ifmap", counts["ifmap_dram_reads"] * word)
+    t.fetch("filter", counts["filter_dram_reads"] * word)
+    t.store("ofmap", counts["ofmap_dram_writes"] * word)
+
+
+def _stored(t: Traffic, kind: str, count: int, write: bool, params: HardwareParams,
             datapath: str, weight_bits: int) -> None:
     """Values an op reads or writes: int32 ones in the tensor buffer (spilling), others in DRAM."""
     size = nbytes(kind, count, datapath, params, weight_bits)
@@ -153,15 +202,15 @@ def _stored(t: _Traffic, kind: str, count: int, write: bool, params: HardwarePar
         spilled = size - on_chip
         (t.write if write else t.read)("tensor", on_chip)
         if write:
-            t.dram_write += spilled
+            t.store("tensor", spilled)
             t.spill += spilled
         else:
-            t.dram_read += spilled
+            t.fetch("tensor", spilled)
         return
     if write:
-        t.dram_write += size
+        t.store("direct", size)
     else:
-        t.dram_read += size
+        t.fetch("direct", size)
 
 
 def _stream_cycles(op: Op, params: HardwareParams) -> int:
@@ -194,12 +243,32 @@ def fp32_ops(ops: list[Op]) -> list[Op]:
     return out
 
 
+def op_traffic(op: Op, params: HardwareParams, timing_model: str = "rtl",
+               datapath: str = "int8", weight_bits: int = 8) -> Traffic:
+    """The bytes one op moves (`estimate` sums them per row). A GEMM's result goes to the int32
+    tensor buffer (timing "rtl") or, as in SCALE-Sim, through the ofmap SRAM to DRAM
+    ("scalesim")."""
+    t = Traffic()
+    if op.is_gemm and timing_model == "scalesim":
+        _scalesim_traffic(op, params, datapath, weight_bits, t)
+        return t
+    if op.is_gemm:
+        _gemm_traffic(op, params, datapath, weight_bits, t)
+    else:
+        for kind, count in op.reads:
+            _stored(t, kind, count, False, params, datapath, weight_bits)
+    for kind, count in op.writes:
+        _stored(t, kind, count, True, params, datapath, weight_bits)
+    return t
+
+
 def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
              timing_model: str = "rtl", datapath: str = "int8",
              weight_bits: int = 8) -> pd.DataFrame:
     """One row per op: cycles (compute, DRAM stall), utilisation, SRAM/DRAM bytes, energy (pJ).
 
-    Timing "scalesim" keeps the GEMM rows only (SCALE-Sim models nothing else) and counts no stalls.
+    Timing "scalesim" keeps the GEMM rows only (SCALE-Sim models nothing else), counts their bytes
+    as SCALE-Sim does and no stalls (its bandwidth mode CALC has none).
     """
     if timing_model not in TIMINGS:
         raise ValueError(f"timing must be one of {TIMINGS}; got {timing_model!r}")
@@ -218,16 +287,9 @@ def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
                for buffer in ("ifmap", "filter", "ofmap", "tensor")}
     rows = []
     for op in ops:
-        t = _Traffic()
-        if op.is_gemm:
-            compute = gemm_cycles(op.m, op.n, op.k, params, timing_model, datapath)
-            _gemm_traffic(op, params, datapath, weight_bits, t)
-        else:
-            compute = _stream_cycles(op, params)
-            for kind, count in op.reads:
-                _stored(t, kind, count, False, params, datapath, weight_bits)
-        for kind, count in op.writes:
-            _stored(t, kind, count, True, params, datapath, weight_bits)
+        t = op_traffic(op, params, timing_model, datapath, weight_bits)
+        compute = (gemm_cycles(op.m, op.n, op.k, params, timing_model, datapath) if op.is_gemm
+                   else _stream_cycles(op, params))
         dram = t.dram_read + t.dram_write
         stall = 0 if timing_model == "scalesim" else \
             max(0, ceil(dram / params.dram_bytes_per_cycle) - compute)

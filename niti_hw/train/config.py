@@ -91,7 +91,8 @@ class TrainConfig:
     def _check_hardware(self) -> None:
         """The datapath model's settings: only for the sim backend, and a valid HardwareParams."""
         if self.hardware and self.backend != "sim":
-            raise ValueError("--array, --accumulator-bits and --exponent describe the datapath "
+            raise ValueError("--array, --accumulator-bits, --exponent and --exponent-headroom "
+                             "describe the datapath "
                              f"model: they need --backend sim, not {self.backend}")
         self.hardware_params()
 
@@ -107,7 +108,8 @@ class TrainConfig:
             return HardwareParams(**(self.hardware or {}))
         except ValueError as error:
             flag = {"rows": "--array", "cols": "--array", "acc_bits": "--accumulator-bits",
-                    "exponent": "--exponent"}.get(str(error).split()[0])
+                    "exponent": "--exponent", "exponent_headroom": "--exponent-headroom",
+                    }.get(str(error).split()[0])
             raise ValueError(f"{flag}: {error}" if flag else str(error)) from None
 
     def mu_at(self, epoch: int) -> int:

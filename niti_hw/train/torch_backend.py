@@ -3,9 +3,9 @@
 No arithmetic is defined here. The golden network itself runs, with its weights, the images and
 every intermediate held as torch integer tensors on the device: the golden functions take numpy
 arrays or tensors alike, and its GEMMs run there on `torch._int_mm` (on a CPU whose `_int_mm` is
-torch's slow fallback loop, on the exact float32 carrier of `golden.gemm`). So the step is
-bit-exact with `--backend golden` by construction (and by test), and only the batch's int8
-logits come back to the host, for the float loss display.
+torch's slow fallback loop, on the exact float32 carrier or oneDNN's u8 x s8 kernel of
+`golden.gemm`). So the step is bit-exact with `--backend golden` by construction (and by test), and
+only the batch's int8 logits come back to the host, for the float loss display.
 """
 
 from __future__ import annotations
