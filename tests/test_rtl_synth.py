@@ -1,5 +1,7 @@
 """Synthesis flow on one small unit (the full table comes from `niti-hw synth`, see README)."""
 
+import sys
+
 import pandas as pd
 import pytest
 
@@ -47,3 +49,15 @@ def test_classic_abc_mapping_keeps_registers_and_dsps(tmp_path):
     assert counts[True]["TRELLIS_FF"] == counts[False]["TRELLIS_FF"] >= 4 * 32
     assert counts[True]["MULT18X18D"] == counts[False]["MULT18X18D"] == 4
     assert counts[True]["LUT4"] > 0
+
+
+def test_a_failing_tool_is_reported_as_the_tools_failure(tmp_path):
+    """A tool's non-zero exit is an expected error (one CLI line naming the tool and its log), not
+    a bug of niti-hw."""
+    from niti_hw.commands import EXPECTED_ERRORS
+    from niti_hw.rtl.synth import _run
+
+    with pytest.raises(ChildProcessError, match=r"python\S* failed in .* \(see tool\.log\): boom") as caught:
+        _run([sys.executable, "-c", "import sys; sys.exit('boom')"], tmp_path, "tool.log")
+    assert isinstance(caught.value, EXPECTED_ERRORS)
+    assert "boom" in (tmp_path / "tool.log").read_text()

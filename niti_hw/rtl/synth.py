@@ -129,9 +129,9 @@ def write_design(job: SynthJob, work: Path, family: str) -> Path:
 def _run(args: list[str], cwd: Path, log: str) -> str:
     result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
     (cwd / log).write_text(result.stdout + result.stderr)
-    if result.returncode:
-        raise RuntimeError(f"{Path(args[0]).name} failed in {cwd} (see {log}): "
-                           f"{(result.stderr or result.stdout).strip()[-500:]}")
+    if result.returncode:  # the tool's failure, not ours: the CLI reports it in one line
+        raise ChildProcessError(f"{Path(args[0]).name} failed in {cwd} (see {log}): "
+                                f"{(result.stderr or result.stdout).strip()[-500:]}")
     return result.stdout
 
 
