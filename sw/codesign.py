@@ -19,7 +19,6 @@ accuracy_subset_epochs.csv`) is kept beside it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 import time
@@ -50,20 +49,13 @@ VARIANTS = {
     "24-bit accumulator": {"acc_bits": 24},
     "20-bit accumulator": {"acc_bits": 20},
     "16-bit accumulator": {"acc_bits": 16},
-    "int32, 16-bit's subset": {},
 }
 """Hardware variants trained for accuracy: HardwareParams fields that differ from the defaults."""
-SHORT = ("16-bit accumulator", "int32, 16-bit's subset")
-"""Variants trained on the short run (--short-limit-train, --short-epochs): every GEMM of a 16-bit
-accumulator saturates, which the model steps through product by product (slow)."""
 
 
 def train_variant(name: str, hardware: dict, data, args, log):
     """Train one variant on the sim backend, yielding one row per epoch as it ends."""
-    epochs = args.short_epochs if name in SHORT else args.epochs
-    if name in SHORT:
-        data = dataclasses.replace(data, train_images=data.train_images[:args.short_limit_train],
-                                   train_labels=data.train_labels[:args.short_limit_train])
+    epochs = args.epochs
     config = TrainConfig(model="lenet5", dataset="mnist", epochs=epochs, seed=args.seed,
                          backend="sim", gemm_engine="blas", hardware=hardware or None)
     built = build_network(get_model("lenet5"), data.image_shape, data.classes, config.seed)
@@ -300,10 +292,6 @@ def main(argv=None) -> int:
     acc.add_argument("--limit-train", type=int, default=60000)
     acc.add_argument("--limit-test", type=int, default=10000)
     acc.add_argument("--epochs", type=int, default=10)
-    acc.add_argument("--short-epochs", type=int, default=1,
-                     help="epochs of the short variants (SHORT)")
-    acc.add_argument("--short-limit-train", type=int, default=2560,
-                     help="training images of the short variants (SHORT)")
     acc.add_argument("--seed", type=int, default=0)
     acc.add_argument("--keep", action="store_true", help="skip variants already in the CSV")
     acc.add_argument("--csv", default="accuracy_epochs.csv",

@@ -35,7 +35,7 @@ def int8_matrix(shape, extremes):
 @st.composite
 def gemm_case(draw):
     m, n = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    k = draw(st.integers(1, 200))  # past 64, so the block bound is exercised
+    k = draw(st.integers(1, 200))
     extremes = draw(st.booleans())
     return (draw(int8_matrix((m, k), extremes)), draw(int8_matrix((k, n), extremes)),
             draw(st.integers(16, 31)))

@@ -8,10 +8,10 @@ R(x, k, mode) and saturation is a call into `niti_hw.golden`. With an int32 accu
 whole-tensor exponent it returns the golden integers bit for bit.
 """
 
-from .accumulator import clamped_sums, saturating_matmul
+from .accumulator import clamped_matmul, saturating_matmul
 from .exponent import EXPONENTS, narrow_per_tile, tile_bitwidths
 from .policy import DatapathPolicy, SiteStats
 from .sites import SiteLayer, with_sites
 
-__all__ = ["EXPONENTS", "DatapathPolicy", "SiteLayer", "SiteStats", "clamped_sums",
+__all__ = ["EXPONENTS", "DatapathPolicy", "SiteLayer", "SiteStats", "clamped_matmul",
            "narrow_per_tile", "saturating_matmul", "tile_bitwidths", "with_sites"]
