@@ -424,61 +424,67 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [15:0] \$108 ;
   reg [31:0] \$109 ;
   wire \$11 ;
-  reg \$110 ;
+  reg [31:0] \$110 ;
   reg \$111 ;
-  reg [14:0] \$112 ;
+  reg \$112 ;
   reg \$113 ;
-  reg [15:0] \$114 ;
-  reg [15:0] \$115 ;
+  reg \$114 ;
+  reg [14:0] \$115 ;
   reg \$116 ;
-  reg [3:0] \$117 ;
-  reg [13:0] \$118 ;
-  reg [2:0] \$119 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  reg [31:0] \$120 ;
-  reg [31:0] \$121 ;
-  reg [14:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [5:0] \$124 ;
+  reg [3:0] \$120 ;
+  reg [13:0] \$121 ;
+  reg [31:0] \$122 ;
+  reg [15:0] \$123 ;
+  reg [31:0] \$124 ;
+  reg [3:0] \$125 ;
+  reg [2:0] \$126 ;
+  reg [31:0] \$127 ;
+  reg [14:0] \$128 ;
+  reg [7:0] \$129 ;
   wire \$13 ;
-  wire [16:0] \$14 ;
+  reg [5:0] \$130 ;
+  wire \$14 ;
   wire \$15 ;
   wire [16:0] \$16 ;
-  wire \$17 ;
-  wire [16:0] \$18 ;
-  wire [16:0] \$19 ;
+  wire [16:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [15:0] \$22 ;
-  wire [15:0] \$23 ;
-  wire [16:0] \$24 ;
+  wire [15:0] \$20 ;
+  wire [15:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
   wire \$25 ;
-  wire [16:0] \$26 ;
+  wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [16:0] \$28 ;
+  wire [32:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
+  wire [16:0] \$30 ;
   wire [16:0] \$31 ;
-  wire \$32 ;
-  wire [16:0] \$33 ;
+  wire [16:0] \$32 ;
+  wire [32:0] \$33 ;
   wire [32:0] \$34 ;
-  wire [16:0] \$35 ;
+  wire [32:0] \$35 ;
   wire [16:0] \$36 ;
   wire [32:0] \$37 ;
   wire [32:0] \$38 ;
-  wire [16:0] \$39 ;
+  wire [15:0] \$39 ;
   wire \$4 ;
-  wire [16:0] \$40 ;
-  wire [32:0] \$41 ;
-  wire [33:0] \$42 ;
-  wire [15:0] \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire [15:0] \$46 ;
-  wire [31:0] \$47 ;
-  wire [19:0] \$48 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [15:0] \$42 ;
+  wire [32:0] \$43 ;
+  wire [15:0] \$44 ;
+  wire [32:0] \$45 ;
+  wire [4:0] \$46 ;
+  wire [19:0] \$47 ;
+  wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
@@ -538,18 +544,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   (* init = 1'h0 *)
   wire \$signal ;
   reg \$signal$19  = 1'h0;
-  reg \$signal$22  = 1'h0;
-  reg \$signal$25 ;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$28 ;
-  reg \$signal$33  = 1'h0;
   reg [15:0] \$signal$46  = 16'h0000;
   reg [15:0] \$signal$48  = 16'h0000;
-  reg [15:0] \$signal$49  = 16'h0000;
+  reg [15:0] \$signal$53  = 16'h0000;
   reg [15:0] \$signal$55  = 16'h0000;
   reg [15:0] \$signal$56  = 16'h0000;
   reg [31:0] \$signal$57  = 32'd0;
-  reg \$signal$62  = 1'h0;
+  reg [31:0] \$signal$59  = 32'd0;
+  reg \$signal$65  = 1'h0;
+  reg [15:0] \$signal$69  = 16'h0000;
+  reg [31:0] \$signal$70  = 32'd0;
   wire advance;
   reg [14:0] beats = 15'h0000;
   reg [31:0] block_step = 32'd0;
@@ -651,6 +657,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire issue;
   reg [5:0] k = 6'h00;
   reg [3:0] mu = 4'h0;
+  reg [3:0] mul_step = 4'h0;
   reg [15:0] n_left = 16'h0000;
   output [78:0] o__payload;
   wire [78:0] o__payload;
@@ -667,18 +674,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [5:0] \o__payload$36.k ;
   wire [7:0] \o__payload$36.keep ;
   wire \o__payload$36.last ;
-  wire [256:0] \o__payload$51 ;
-  wire [255:0] \o__payload$51.c ;
-  wire [31:0] \o__payload$51.c[0] ;
-  wire [31:0] \o__payload$51.c[1] ;
-  wire [31:0] \o__payload$51.c[2] ;
-  wire [31:0] \o__payload$51.c[3] ;
-  wire [31:0] \o__payload$51.c[4] ;
-  wire [31:0] \o__payload$51.c[5] ;
-  wire [31:0] \o__payload$51.c[6] ;
-  wire [31:0] \o__payload$51.c[7] ;
-  wire \o__payload$51.last ;
-  wire [5:0] \o__payload$67 ;
+  wire [256:0] \o__payload$50 ;
+  wire [255:0] \o__payload$50.c ;
+  wire [31:0] \o__payload$50.c[0] ;
+  wire [31:0] \o__payload$50.c[1] ;
+  wire [31:0] \o__payload$50.c[2] ;
+  wire [31:0] \o__payload$50.c[3] ;
+  wire [31:0] \o__payload$50.c[4] ;
+  wire [31:0] \o__payload$50.c[5] ;
+  wire [31:0] \o__payload$50.c[6] ;
+  wire [31:0] \o__payload$50.c[7] ;
+  wire \o__payload$50.last ;
+  wire [5:0] \o__payload$73 ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -699,8 +706,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   output o__valid;
   wire o__valid;
   wire \o__valid$40 ;
-  wire \o__valid$50 ;
-  wire \o__valid$66 ;
+  wire \o__valid$49 ;
+  wire \o__valid$72 ;
   reg [14:0] rd_beat = 15'h0000;
   wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
@@ -712,6 +719,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [31:0] \rd_data[6] ;
   wire [31:0] \rd_data[7] ;
   wire rd_en;
+  reg rd_last0 = 1'h0;
+  reg rd_last1 = 1'h0;
+  reg rd_valid0 = 1'h0;
+  reg rd_valid1 = 1'h0;
+  reg replay;
   reg [31:0] row_e = 32'd0;
   reg [15:0] row_i = 16'h0000;
   input rst;
@@ -754,10 +766,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$3  = \i__ready$7  & gemm;
   assign \$4  = ~ in_done;
   assign i__ready = \$3  & \$4 ;
-  assign \$5  = ~ \$signal$22 ;
+  assign \$5  = ~ rd_valid1;
   assign advance = \$5  | \i__ready$23 ;
-  assign issue = \$signal$25  & advance;
-  assign \$6  = \$signal$33  ? final_keep : 8'hff;
+  assign issue = replay & advance;
+  assign \$6  = rd_last1 ? final_keep : 8'hff;
   assign \$7  = ! fsm_state;
   assign \$8  = fsm_state == 1'h1;
   assign \$9  = fsm_state == 2'h2;
@@ -765,42 +777,40 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$11  = fsm_state == 3'h4;
   assign \$12  = \i__valid$1  & i__ready;
   assign \$13  = \$12  & i__payload[128];
-  assign \$14  = \$signal$46  + 4'h8;
-  assign \$15  = \$14  >= cn;
-  assign \$16  = \$signal$48  + 4'h8;
-  assign \$17  = \$16  >= \$signal$49 ;
-  assign \$18  = \$signal$48  + 4'h8;
-  assign \$19  = \$signal$46  + 4'h8;
-  assign \$20  = row_i < \$signal$49 ;
-  assign \$21  = n_left >= 4'h8;
-  assign \$22  = \$21  ? 16'h0008 : n_left;
-  assign \$23  = \$20  ? \$22  : 16'h0000;
-  assign \$24  = \$signal$55  + 4'h8;
-  assign \$25  = \$24  >= cn;
-  assign \$26  = \$signal$56  + 4'h8;
-  assign \$27  = \$26  >= \$signal$49 ;
-  assign \$28  = \$25  & \$27 ;
-  assign \$29  = \o__payload$51 [256] & \$28 ;
-  assign \$30  = ~ \o__payload$51 [256];
-  assign \$31  = \$signal$55  + 4'h8;
-  assign \$32  = \$31  >= cn;
-  assign \$33  = row_i + 1'h1;
-  assign \$34  = row_e + cn;
-  assign \$35  = \$signal$56  + 4'h8;
-  assign \$36  = \$signal$56  + 4'h8;
-  assign \$37  = \$signal$57  + block_step;
-  assign \$38  = \$signal$57  + block_step;
-  assign \$39  = \$signal$55  + 4'h8;
-  assign \$40  = n_left - 4'h8;
-  assign \$41  = \$signal$57  + \$signal$55 ;
-  assign \$42  = \$41  + 4'h8;
-  assign \$43  = beats - 1'h1;
-  assign \$44  = rd_beat == \$43 ;
-  assign \$45  = issue & \$44 ;
-  assign \$46  = rd_beat + 1'h1;
-  assign \$47  = \$signal$49  * cn;
-  assign \$48  = cn * 4'h8;
-  assign \$49  = ! \$signal$49 ;
+  assign \$14  = \$signal$46  <= 4'h8;
+  assign \$15  = \$signal$48  <= 4'h8;
+  assign \$16  = \$signal$48  - 4'h8;
+  assign \$17  = \$signal$46  - 4'h8;
+  assign \$18  = row_i < \$signal$53 ;
+  assign \$19  = n_left <= 4'h8;
+  assign \$20  = \$19  ? n_left : 16'h0008;
+  assign \$21  = \$18  ? \$20  : 16'h0000;
+  assign \$22  = n_left <= 4'h8;
+  assign \$23  = \o__payload$50 [256] & \$22 ;
+  assign \$24  = \$signal$55  <= 4'h8;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = ~ \o__payload$50 [256];
+  assign \$27  = n_left <= 4'h8;
+  assign \$28  = row_i + 1'h1;
+  assign \$29  = row_e + cn;
+  assign \$30  = \$signal$56  + 4'h8;
+  assign \$31  = \$signal$56  + 4'h8;
+  assign \$32  = \$signal$55  - 4'h8;
+  assign \$33  = \$signal$57  + block_step;
+  assign \$34  = \$signal$57  + block_step;
+  assign \$35  = \$signal$57  + block_step;
+  assign \$36  = n_left - 4'h8;
+  assign \$37  = \$signal$59  + 4'h8;
+  assign \$38  = \$signal$59  + 4'h8;
+  assign \$39  = beats - 1'h1;
+  assign \$40  = rd_beat == \$39 ;
+  assign \$41  = issue & \$40 ;
+  assign \$42  = rd_beat + 1'h1;
+  assign \$43  = size + \$signal$70 ;
+  assign \$46  = mul_step + 1'h1;
+  assign \$47  = cn * 4'h8;
+  assign \$48  = mul_step == 4'hf;
+  assign \$49  = ! \$signal$53 ;
   assign \$50  = ! cn;
   assign \$51  = \$49  | \$50 ;
   assign \$52  = size > 15'h4000;
@@ -831,18 +841,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$78  = size - 1'h1;
   assign \$79  = \$78 [2:0] + 1'h1;
   assign \$80  = \$79  > 3'h7;
-  assign \$81  = \$signal$62  ? mu : 4'h7;
-  assign \$82  = \o__payload$67  > \$81 ;
-  assign \$83  = \$signal$62  ? mu : 4'h7;
-  assign \$84  = \o__payload$67  - \$83 ;
+  assign \$81  = \$signal$65  ? mu : 4'h7;
+  assign \$82  = \o__payload$73  > \$81 ;
+  assign \$83  = \$signal$65  ? mu : 4'h7;
+  assign \$84  = \o__payload$73  - \$83 ;
   assign \$85  = \$82  ? \$84  : 7'h00;
-  assign \$86  = \$signal$62  ? mu : 4'h7;
-  assign \$87  = \o__payload$67  > \$86 ;
-  assign \$88  = \$signal$62  ? mu : 4'h7;
-  assign \$89  = \o__payload$67  - \$88 ;
+  assign \$86  = \$signal$65  ? mu : 4'h7;
+  assign \$87  = \o__payload$73  > \$86 ;
+  assign \$88  = \$signal$65  ? mu : 4'h7;
+  assign \$89  = \o__payload$73  - \$88 ;
   assign \$90  = \$87  ? \$89  : 7'h00;
-  assign \$91  = ! \o__payload$67 ;
-  assign \$92  = \$signal$62  & \$91 ;
+  assign \$91  = ! \o__payload$73 ;
+  assign \$92  = \$signal$65  & \$91 ;
   assign \$93  = beats - 1'h1;
   assign \$94  = rd_beat == \$93 ;
   assign \$95  = issue & \$94 ;
@@ -867,65 +877,77 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @(posedge clk)
     row_e <= \$105 ;
   always @(posedge clk)
-    \$signal$55  <= \$106 ;
+    \$signal$56  <= \$106 ;
   always @(posedge clk)
-    \$signal$56  <= \$107 ;
+    n_left <= \$107 ;
   always @(posedge clk)
-    n_left <= \$108 ;
+    \$signal$55  <= \$108 ;
   always @(posedge clk)
     \$signal$57  <= \$109 ;
   always @(posedge clk)
-    \$signal$22  <= \$110 ;
+    \$signal$59  <= \$110 ;
   always @(posedge clk)
-    \$signal$33  <= \$111 ;
+    rd_valid0 <= \$111 ;
   always @(posedge clk)
-    rd_beat <= \$112 ;
+    rd_last0 <= \$112 ;
   always @(posedge clk)
-    cfg__ready <= \$113 ;
+    rd_valid1 <= \$113 ;
   always @(posedge clk)
-    \$signal$49  <= \$114 ;
+    rd_last1 <= \$114 ;
   always @(posedge clk)
-    cn <= \$115 ;
+    rd_beat <= \$115 ;
   always @(posedge clk)
-    \$signal$62  <= \$116 ;
+    cfg__ready <= \$116 ;
   always @(posedge clk)
-    mu <= \$117 ;
+    \$signal$53  <= \$117 ;
   always @(posedge clk)
-    status <= \$118 ;
+    cn <= \$118 ;
   always @(posedge clk)
-    fsm_state <= \$119 ;
+    \$signal$65  <= \$119 ;
   always @(posedge clk)
-    size <= \$120 ;
+    mu <= \$120 ;
   always @(posedge clk)
-    block_step <= \$121 ;
+    status <= \$121 ;
   always @(posedge clk)
-    beats <= \$122 ;
+    size <= \$122 ;
   always @(posedge clk)
-    final_keep <= \$123 ;
+    \$signal$69  <= \$123 ;
   always @(posedge clk)
-    k <= \$124 ;
+    \$signal$70  <= \$124 ;
+  always @(posedge clk)
+    mul_step <= \$125 ;
+  always @(posedge clk)
+    fsm_state <= \$126 ;
+  always @(posedge clk)
+    block_step <= \$127 ;
+  always @(posedge clk)
+    beats <= \$128 ;
+  always @(posedge clk)
+    final_keep <= \$129 ;
+  always @(posedge clk)
+    k <= \$130 ;
   \training_core.datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(\i__ready$7 ),
     .i__valid(i__valid),
-    .o__payload(\o__payload$51 ),
-    .o__valid(\o__valid$50 ),
+    .o__payload(\o__payload$50 ),
+    .o__valid(\o__valid$49 ),
     .rst(rst)
   );
   \training_core.datapath.detector  detector (
     .clk(clk),
     .i__payload(\i__payload$18 ),
     .i__valid(wr_en),
-    .o__payload(\o__payload$67 ),
-    .o__valid(\o__valid$66 ),
+    .o__payload(\o__payload$73 ),
+    .o__valid(\o__valid$72 ),
     .rst(rst)
   );
   \training_core.datapath.pad  pad (
     .clk(clk),
     .rd_beat(rd_beat),
-    .rd_data(rd_data),
     .rd_en(advance),
+    .rd_stage0(rd_data),
     .rst(rst),
     .wr_count(wr_count),
     .wr_e0(w_e0[14:0]),
@@ -936,7 +958,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     .clk(clk),
     .i__payload(\i__payload$30 ),
     .i__ready(\i__ready$23 ),
-    .i__valid(\$signal$22 ),
+    .i__valid(rd_valid1),
     .o__payload(o__payload),
     .o__valid(o__valid),
     .r_en(\o__ready$37 ),
@@ -958,7 +980,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$signal$25  = 1'h0;
+    replay = 1'h0;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -969,7 +991,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h3:
           /* empty */;
       3'h4:
-          \$signal$25  = 1'h1;
+          replay = 1'h1;
     endcase
   end
   always @* begin
@@ -977,10 +999,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     \$96  = \$signal$46 ;
     if (\$13 ) begin
       (* full_case = 32'd1 *)
-      if (\$15 ) begin
-        \$96  = 16'h0000;
+      if (\$14 ) begin
+        \$96  = cn;
       end else begin
-        \$96  = \$19 [15:0];
+        \$96  = \$17 [15:0];
       end
     end
     casez (fsm_state)
@@ -992,7 +1014,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           (* full_case = 32'd1 *)
           if (\$53 ) begin
           end else begin
-            \$96  = 16'h0000;
+            \$96  = cn;
           end
     endcase
     if (rst) begin
@@ -1003,8 +1025,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$97  = in_done;
     if (\$13 ) begin
-      if (\$15 ) begin
-        if (\$17 ) begin
+      if (\$14 ) begin
+        if (\$15 ) begin
           \$97  = 1'h1;
         end
       end
@@ -1029,11 +1051,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$98  = \$signal$48 ;
     if (\$13 ) begin
-      if (\$15 ) begin
+      if (\$14 ) begin
         (* full_case = 32'd1 *)
-        if (\$17 ) begin
+        if (\$15 ) begin
         end else begin
-          \$98  = \$18 [15:0];
+          \$98  = \$16 [15:0];
         end
       end
     end
@@ -1046,7 +1068,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           (* full_case = 32'd1 *)
           if (\$53 ) begin
           end else begin
-            \$98  = 16'h0000;
+            \$98  = \$signal$53 ;
           end
     endcase
     if (rst) begin
@@ -1055,7 +1077,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \o__valid$50 ;
+    \$99  = \o__valid$49 ;
     if (rst) begin
       \$99  = 1'h0;
     end
@@ -1063,8 +1085,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$100  = wr_row;
-    if (\o__valid$50 ) begin
-      \$100  = \o__payload$51 [255:0];
+    if (\o__valid$49 ) begin
+      \$100  = \o__payload$50 [255:0];
     end
     if (rst) begin
       \$100  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -1073,7 +1095,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$101  = w_e0;
-    if (\o__valid$50 ) begin
+    if (\o__valid$49 ) begin
       \$101  = row_e;
     end
     if (rst) begin
@@ -1083,8 +1105,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$102  = wr_count;
-    if (\o__valid$50 ) begin
-      \$102  = \$23 [3:0];
+    if (\o__valid$49 ) begin
+      \$102  = \$21 [3:0];
     end
     if (rst) begin
       \$102  = 4'h0;
@@ -1093,8 +1115,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$103  = \$signal$19 ;
-    if (\o__valid$50 ) begin
-      \$103  = \$29 ;
+    if (\o__valid$49 ) begin
+      \$103  = \$25 ;
     end
     if (rst) begin
       \$103  = 1'h0;
@@ -1103,12 +1125,12 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$104  = row_i;
-    if (\o__valid$50 ) begin
+    if (\o__valid$49 ) begin
       (* full_case = 32'd1 *)
-      if (\$30 ) begin
-        \$104  = \$33 [15:0];
-      end else if (\$32 ) begin
-        \$104  = \$36 [15:0];
+      if (\$26 ) begin
+        \$104  = \$28 [15:0];
+      end else if (\$27 ) begin
+        \$104  = \$31 [15:0];
       end else begin
         \$104  = \$signal$56 ;
       end
@@ -1132,14 +1154,14 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$105  = row_e;
-    if (\o__valid$50 ) begin
+    if (\o__valid$49 ) begin
       (* full_case = 32'd1 *)
-      if (\$30 ) begin
-        \$105  = \$34 [31:0];
-      end else if (\$32 ) begin
-        \$105  = \$38 [31:0];
+      if (\$26 ) begin
+        \$105  = \$29 [31:0];
+      end else if (\$27 ) begin
+        \$105  = \$35 [31:0];
       end else begin
-        \$105  = \$42 [31:0];
+        \$105  = \$38 [31:0];
       end
     end
     casez (fsm_state)
@@ -1160,14 +1182,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \$signal$55 ;
-    if (\o__valid$50 ) begin
-      (* full_case = 32'd1 *)
-      if (\$30 ) begin
-      end else if (\$32 ) begin
-        \$106  = 16'h0000;
-      end else begin
-        \$106  = \$39 [15:0];
+    \$106  = \$signal$56 ;
+    if (\o__valid$49 ) begin
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$106  = \$30 [15:0];
       end
     end
     casez (fsm_state)
@@ -1188,11 +1207,14 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \$signal$56 ;
-    if (\o__valid$50 ) begin
-      if (\$30 ) begin
-      end else if (\$32 ) begin
-        \$107  = \$35 [15:0];
+    \$107  = n_left;
+    if (\o__valid$49 ) begin
+      (* full_case = 32'd1 *)
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$107  = cn;
+      end else begin
+        \$107  = \$36 [15:0];
       end
     end
     casez (fsm_state)
@@ -1204,7 +1226,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           (* full_case = 32'd1 *)
           if (\$53 ) begin
           end else begin
-            \$107  = 16'h0000;
+            \$107  = cn;
           end
     endcase
     if (rst) begin
@@ -1213,14 +1235,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = n_left;
-    if (\o__valid$50 ) begin
-      (* full_case = 32'd1 *)
-      if (\$30 ) begin
-      end else if (\$32 ) begin
-        \$108  = cn;
-      end else begin
-        \$108  = \$40 [15:0];
+    \$108  = \$signal$55 ;
+    if (\o__valid$49 ) begin
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$108  = \$32 [15:0];
       end
     end
     casez (fsm_state)
@@ -1232,7 +1251,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           (* full_case = 32'd1 *)
           if (\$53 ) begin
           end else begin
-            \$108  = cn;
+            \$108  = \$signal$53 ;
           end
     endcase
     if (rst) begin
@@ -1242,10 +1261,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$109  = \$signal$57 ;
-    if (\o__valid$50 ) begin
-      if (\$30 ) begin
-      end else if (\$32 ) begin
-        \$109  = \$37 [31:0];
+    if (\o__valid$49 ) begin
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$109  = \$33 [31:0];
       end
     end
     casez (fsm_state)
@@ -1266,19 +1285,37 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \$signal$22 ;
-    if (advance) begin
-      \$110  = issue;
+    \$110  = \$signal$59 ;
+    if (\o__valid$49 ) begin
+      (* full_case = 32'd1 *)
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$110  = \$34 [31:0];
+      end else begin
+        \$110  = \$37 [31:0];
+      end
     end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else begin
+            \$110  = 32'd0;
+          end
+    endcase
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \$signal$33 ;
+    \$111  = rd_valid0;
     if (advance) begin
-      \$111  = \$45 ;
+      \$111  = issue;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -1286,9 +1323,39 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = rd_beat;
+    \$112  = rd_last0;
+    if (advance) begin
+      \$112  = \$41 ;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = rd_valid1;
+    if (advance) begin
+      \$113  = rd_valid0;
+    end
+    if (rst) begin
+      \$113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = rd_last1;
+    if (advance) begin
+      \$114  = rd_last0;
+    end
+    if (rst) begin
+      \$114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = rd_beat;
     if (issue) begin
-      \$112  = \$46 [14:0];
+      \$115  = \$42 [14:0];
     end
     casez (fsm_state)
       3'h0:
@@ -1299,174 +1366,225 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           (* full_case = 32'd1 *)
           if (\$53 ) begin
           end else begin
-            \$112  = 15'h0000;
+            \$115  = 15'h0000;
           end
     endcase
     if (rst) begin
-      \$112  = 15'h0000;
+      \$115  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = cfg__ready;
+    \$116  = cfg__ready;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$113  = 1'h0;
+            \$116  = 1'h0;
           end
       3'h1:
           /* empty */;
       3'h2:
           if (\$53 ) begin
-            \$113  = 1'h1;
+            \$116  = 1'h1;
           end
       3'h3:
           /* empty */;
       3'h4:
           if (\$95 ) begin
-            \$113  = 1'h1;
+            \$116  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$113  = 1'h1;
+      \$116  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \$signal$49 ;
+    \$117  = \$signal$53 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$114  = cfg__payload[15:0];
+            \$117  = cfg__payload[15:0];
           end
     endcase
     if (rst) begin
-      \$114  = 16'h0000;
+      \$117  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = cn;
+    \$118  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$115  = cfg__payload[31:16];
+            \$118  = cfg__payload[31:16];
           end
     endcase
     if (rst) begin
-      \$115  = 16'h0000;
+      \$118  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \$signal$62 ;
+    \$119  = \$signal$65 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$116  = cfg__payload[32];
+            \$119  = cfg__payload[32];
           end
     endcase
     if (rst) begin
-      \$116  = 1'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = mu;
+    \$120  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$117  = cfg__payload[36:33];
+            \$120  = cfg__payload[36:33];
           end
     endcase
     if (rst) begin
-      \$117  = 4'h0;
+      \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = status;
+    \$121  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$118  = 14'h0000;
+            \$121  = 14'h0000;
           end
       3'h1:
           /* empty */;
       3'h2:
           if (\$53 ) begin
-            \$118 [0] = 1'h1;
+            \$121 [0] = 1'h1;
           end
       3'h3:
-          if (\o__valid$66 ) begin
-            \$118 [7:2] = \o__payload$67 ;
-            \$118 [13:8] = \$90 [5:0];
-            \$118 [1] = \$92 ;
+          if (\o__valid$72 ) begin
+            \$121 [7:2] = \o__payload$73 ;
+            \$121 [13:8] = \$90 [5:0];
+            \$121 [1] = \$92 ;
           end
     endcase
     if (rst) begin
-      \$118  = 14'h0000;
+      \$121  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = fsm_state;
+    \$122  = size;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$119  = 3'h1;
+            \$122  = 32'd0;
           end
       3'h1:
-          \$119  = 3'h2;
+          if (\$signal$69 [0]) begin
+            \$122  = \$43 [31:0];
+          end
+    endcase
+    if (rst) begin
+      \$122  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = \$signal$69 ;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$123  = cfg__payload[15:0];
+          end
+      3'h1:
+          \$123  = \$44 ;
+    endcase
+    if (rst) begin
+      \$123  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = \$signal$70 ;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$124  = { 16'h0000, cfg__payload[31:16] };
+          end
+      3'h1:
+          \$124  = \$45 [31:0];
+    endcase
+    if (rst) begin
+      \$124  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = mul_step;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$125  = 4'h0;
+          end
+      3'h1:
+          \$125  = \$46 [3:0];
+    endcase
+    if (rst) begin
+      \$125  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$126  = 3'h1;
+          end
+      3'h1:
+          if (\$48 ) begin
+            \$126  = 3'h2;
+          end
       3'h2:
           (* full_case = 32'd1 *)
           if (\$53 ) begin
-            \$119  = 3'h0;
+            \$126  = 3'h0;
           end else begin
-            \$119  = 3'h3;
+            \$126  = 3'h3;
           end
       3'h3:
-          if (\o__valid$66 ) begin
-            \$119  = 3'h4;
+          if (\o__valid$72 ) begin
+            \$126  = 3'h4;
           end
       3'h4:
           if (\$95 ) begin
-            \$119  = 3'h0;
+            \$126  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$119  = 3'h0;
+      \$126  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = size;
+    \$127  = block_step;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$120  = \$47 ;
+          \$127  = { 12'h000, \$47  };
     endcase
     if (rst) begin
-      \$120  = 32'd0;
+      \$127  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = block_step;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          \$121  = { 12'h000, \$48  };
-    endcase
-    if (rst) begin
-      \$121  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = beats;
+    \$128  = beats;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1476,16 +1594,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           (* full_case = 32'd1 *)
           if (\$53 ) begin
           end else begin
-            \$122  = \$56 [14:0];
+            \$128  = \$56 [14:0];
           end
     endcase
     if (rst) begin
-      \$122  = 15'h0000;
+      \$128  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = final_keep;
+    \$129  = final_keep;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1495,16 +1613,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           (* full_case = 32'd1 *)
           if (\$53 ) begin
           end else begin
-            \$123  = { \$80 , \$77 , \$74 , \$71 , \$68 , \$65 , \$62 , \$59  };
+            \$129  = { \$80 , \$77 , \$74 , \$71 , \$68 , \$65 , \$62 , \$59  };
           end
     endcase
     if (rst) begin
-      \$123  = 8'h00;
+      \$129  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = k;
+    \$130  = k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1513,12 +1631,12 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h2:
           /* empty */;
       3'h3:
-          if (\o__valid$66 ) begin
-            \$124  = \$85 [5:0];
+          if (\o__valid$72 ) begin
+            \$130  = \$85 [5:0];
           end
     endcase
     if (rst) begin
-      \$124  = 6'h00;
+      \$130  = 6'h00;
     end
   end
   assign \i__payload$5  = i__payload;
@@ -1531,7 +1649,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \o__ready$20  = 1'h1;
   assign rd_en = advance;
   assign \$signal$28  = rd_beat;
-  assign \i__valid$29  = \$signal$22 ;
+  assign \i__valid$29  = rd_valid1;
   assign \o__payload$36  = o__payload;
   assign \o__ready$38  = \o__ready$37 ;
   assign \o__valid$40  = o__valid;
@@ -1644,16 +1762,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \o__payload$36.keep  = o__payload[71:64];
   assign \o__payload$36.last  = o__payload[72];
   assign \o__payload$36.k  = o__payload[78:73];
-  assign \o__payload$51.c  = \o__payload$51 [255:0];
-  assign \o__payload$51.c[0]  = \o__payload$51 [31:0];
-  assign \o__payload$51.c[1]  = \o__payload$51 [63:32];
-  assign \o__payload$51.c[2]  = \o__payload$51 [95:64];
-  assign \o__payload$51.c[3]  = \o__payload$51 [127:96];
-  assign \o__payload$51.c[4]  = \o__payload$51 [159:128];
-  assign \o__payload$51.c[5]  = \o__payload$51 [191:160];
-  assign \o__payload$51.c[6]  = \o__payload$51 [223:192];
-  assign \o__payload$51.c[7]  = \o__payload$51 [255:224];
-  assign \o__payload$51.last  = \o__payload$51 [256];
+  assign \o__payload$50.c  = \o__payload$50 [255:0];
+  assign \o__payload$50.c[0]  = \o__payload$50 [31:0];
+  assign \o__payload$50.c[1]  = \o__payload$50 [63:32];
+  assign \o__payload$50.c[2]  = \o__payload$50 [95:64];
+  assign \o__payload$50.c[3]  = \o__payload$50 [127:96];
+  assign \o__payload$50.c[4]  = \o__payload$50 [159:128];
+  assign \o__payload$50.c[5]  = \o__payload$50 [191:160];
+  assign \o__payload$50.c[6]  = \o__payload$50 [223:192];
+  assign \o__payload$50.c[7]  = \o__payload$50 [255:224];
+  assign \o__payload$50.last  = \o__payload$50 [256];
   assign \cfg__payload.m  = cfg__payload[15:0];
   assign \cfg__payload.n  = cfg__payload[31:16];
   assign \cfg__payload.rule  = cfg__payload[32];
@@ -1662,7 +1780,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \status.no_update  = status[1];
   assign \status.b  = status[7:2];
   assign \status.k  = status[13:8];
-  assign \i__payload$30 [270] = \$signal$33 ;
+  assign \i__payload$30 [270] = rd_last1;
   assign \i__payload$30 [269:262] = \$6 ;
   assign \i__payload$30 [261:256] = k;
   assign \i__payload$30 [255:0] = rd_data;
@@ -1675,6 +1793,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \i__payload$18 [63:32] = wr_row[63:32];
   assign \i__payload$18 [31:0] = wr_row[31:0];
   assign \i__payload$18 [256] = \$signal$19 ;
+  assign \$44  = { 1'h0, \$signal$69 [15:1] };
+  assign \$45  = { \$signal$70 , 1'h0 };
   assign \$56  = { \$55 [33], \$55 [33], \$55 [33], \$55 [33:3] };
 endmodule
 
@@ -20883,81 +21003,122 @@ module \training_core.datapath.detector (rst, i__payload, i__valid, o__valid, o_
 endmodule
 
 (* generator = "Amaranth" *)
-module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_data, clk);
+module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_stage0, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$69  = 0;
-  wire [3:0] \$1 ;
-  wire [14:0] \$10 ;
-  wire [8:0] \$108 ;
-  wire [3:0] \$11 ;
-  wire \$12 ;
-  wire [12:0] \$13 ;
+  wire \$1 ;
+  wire \$10 ;
+  wire [8:0] \$106 ;
+  wire \$11 ;
+  wire [8:0] \$113 ;
+  wire [12:0] \$12 ;
+  wire [8:0] \$120 ;
+  wire [8:0] \$127 ;
+  wire [31:0] \$13 ;
+  wire [8:0] \$134 ;
   wire \$14 ;
-  wire [14:0] \$15 ;
-  wire [3:0] \$16 ;
-  wire \$17 ;
-  wire [12:0] \$18 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire [12:0] \$17 ;
+  wire [31:0] \$18 ;
   wire \$19 ;
-  wire \$2 ;
-  wire [14:0] \$20 ;
-  wire [3:0] \$21 ;
-  wire \$22 ;
-  wire [12:0] \$23 ;
+  wire [12:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [12:0] \$22 ;
+  wire [31:0] \$23 ;
   wire \$24 ;
-  wire [14:0] \$25 ;
-  wire [3:0] \$26 ;
-  wire \$27 ;
-  wire [12:0] \$28 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire [12:0] \$27 ;
+  wire [31:0] \$28 ;
   wire \$29 ;
-  wire [12:0] \$3 ;
-  wire [14:0] \$30 ;
-  wire [3:0] \$31 ;
-  wire \$32 ;
-  wire [12:0] \$33 ;
+  wire [31:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire [12:0] \$32 ;
+  wire [31:0] \$33 ;
   wire \$34 ;
-  wire [14:0] \$35 ;
-  wire [3:0] \$36 ;
-  wire \$37 ;
-  wire [12:0] \$38 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [12:0] \$37 ;
+  wire [31:0] \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [14:0] \$40 ;
-  reg \$41 ;
-  wire [8:0] \$45 ;
-  wire [14:0] \$5 ;
-  wire [8:0] \$54 ;
-  wire [3:0] \$6 ;
-  wire [8:0] \$63 ;
-  wire \$7 ;
-  wire [8:0] \$72 ;
-  wire [12:0] \$8 ;
-  wire [8:0] \$81 ;
+  wire \$40 ;
+  wire [3:0] \$41 ;
+  wire [14:0] \$42 ;
+  wire [3:0] \$43 ;
+  wire [14:0] \$44 ;
+  wire [3:0] \$45 ;
+  wire [14:0] \$46 ;
+  wire [3:0] \$47 ;
+  wire [14:0] \$48 ;
+  wire [3:0] \$49 ;
+  wire \$5 ;
+  wire [14:0] \$50 ;
+  wire [3:0] \$51 ;
+  wire [14:0] \$52 ;
+  wire [3:0] \$53 ;
+  wire [14:0] \$54 ;
+  wire [3:0] \$55 ;
+  wire [14:0] \$56 ;
+  reg \$57 ;
+  reg [10:0] \$58 ;
+  reg [31:0] \$59 ;
+  wire \$6 ;
+  reg \$60 ;
+  reg [10:0] \$61 ;
+  reg [31:0] \$62 ;
+  reg \$63 ;
+  reg [10:0] \$64 ;
+  reg [31:0] \$65 ;
+  reg \$66 ;
+  reg [10:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg \$69 ;
+  wire [12:0] \$7 ;
+  reg [10:0] \$70 ;
+  reg [31:0] \$71 ;
+  reg \$72 ;
+  reg [10:0] \$73 ;
+  reg [31:0] \$74 ;
+  reg \$75 ;
+  reg [10:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg \$78 ;
+  reg [10:0] \$79 ;
+  wire [31:0] \$8 ;
+  reg [31:0] \$80 ;
+  reg \$81 ;
+  reg [255:0] \$82 ;
+  wire [8:0] \$85 ;
   wire \$9 ;
-  wire [8:0] \$90 ;
+  wire [8:0] \$92 ;
   wire [8:0] \$99 ;
-  wire [10:0] \$signature__addr ;
-  wire [10:0] \$signature__addr$16 ;
-  wire [10:0] \$signature__addr$22 ;
-  wire [10:0] \$signature__addr$28 ;
-  wire [10:0] \$signature__addr$34 ;
-  wire [10:0] \$signature__addr$40 ;
-  wire [10:0] \$signature__addr$46 ;
-  wire [10:0] \$signature__addr$52 ;
-  wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$17 ;
-  wire [31:0] \$signature__data$23 ;
-  wire [31:0] \$signature__data$29 ;
-  wire [31:0] \$signature__data$35 ;
-  wire [31:0] \$signature__data$41 ;
-  wire [31:0] \$signature__data$47 ;
-  wire [31:0] \$signature__data$53 ;
-  wire \$signature__en ;
-  wire \$signature__en$18 ;
-  wire \$signature__en$24 ;
-  wire \$signature__en$30 ;
-  wire \$signature__en$36 ;
-  wire \$signature__en$42 ;
-  wire \$signature__en$48 ;
-  wire \$signature__en$54 ;
+  reg [10:0] \$signature__addr  = 11'h000;
+  reg [10:0] \$signature__addr$12  = 11'h000;
+  reg [10:0] \$signature__addr$16  = 11'h000;
+  reg [10:0] \$signature__addr$20  = 11'h000;
+  reg [10:0] \$signature__addr$24  = 11'h000;
+  reg [10:0] \$signature__addr$28  = 11'h000;
+  reg [10:0] \$signature__addr$32  = 11'h000;
+  reg [10:0] \$signature__addr$36  = 11'h000;
+  reg [31:0] \$signature__data  = 32'd0;
+  reg [31:0] \$signature__data$13  = 32'd0;
+  reg [31:0] \$signature__data$17  = 32'd0;
+  reg [31:0] \$signature__data$21  = 32'd0;
+  reg [31:0] \$signature__data$25  = 32'd0;
+  reg [31:0] \$signature__data$29  = 32'd0;
+  reg [31:0] \$signature__data$33  = 32'd0;
+  reg [31:0] \$signature__data$37  = 32'd0;
+  reg \$signature__en  = 1'h0;
+  reg \$signature__en$15  = 1'h0;
+  reg \$signature__en$19  = 1'h0;
+  reg \$signature__en$23  = 1'h0;
+  reg \$signature__en$27  = 1'h0;
+  reg \$signature__en$31  = 1'h0;
+  reg \$signature__en$35  = 1'h0;
+  reg \$signature__en$39  = 1'h0;
   input clk;
   wire clk;
   wire [2:0] column0;
@@ -20970,33 +21131,33 @@ module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, 
   wire [2:0] column7;
   reg group = 1'h0;
   wire [10:0] rd__addr;
-  wire [10:0] \rd__addr$19 ;
-  wire [10:0] \rd__addr$25 ;
-  wire [10:0] \rd__addr$31 ;
-  wire [10:0] \rd__addr$37 ;
-  wire [10:0] \rd__addr$43 ;
+  wire [10:0] \rd__addr$45 ;
+  wire [10:0] \rd__addr$47 ;
   wire [10:0] \rd__addr$49 ;
+  wire [10:0] \rd__addr$51 ;
+  wire [10:0] \rd__addr$53 ;
   wire [10:0] \rd__addr$55 ;
+  wire [10:0] \rd__addr$57 ;
   wire [31:0] rd__data;
-  wire [31:0] \rd__data$59 ;
   wire [31:0] \rd__data$60 ;
   wire [31:0] \rd__data$61 ;
   wire [31:0] \rd__data$62 ;
   wire [31:0] \rd__data$63 ;
   wire [31:0] \rd__data$64 ;
   wire [31:0] \rd__data$65 ;
+  wire [31:0] \rd__data$66 ;
   wire rd__en;
-  wire \rd__en$20 ;
-  wire \rd__en$26 ;
-  wire \rd__en$32 ;
-  wire \rd__en$38 ;
-  wire \rd__en$44 ;
+  wire \rd__en$46 ;
+  wire \rd__en$48 ;
   wire \rd__en$50 ;
+  wire \rd__en$52 ;
+  wire \rd__en$54 ;
   wire \rd__en$56 ;
+  wire \rd__en$58 ;
   input [14:0] rd_beat;
   wire [14:0] rd_beat;
-  output [255:0] rd_data;
-  reg [255:0] rd_data;
+  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
   wire [31:0] \rd_data[1] ;
   wire [31:0] \rd_data[2] ;
@@ -21007,8 +21168,27 @@ module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, 
   wire [31:0] \rd_data[7] ;
   input rd_en;
   wire rd_en;
+  output [255:0] rd_stage0;
+  reg [255:0] rd_stage0 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [31:0] \rd_stage0[0] ;
+  wire [31:0] \rd_stage0[1] ;
+  wire [31:0] \rd_stage0[2] ;
+  wire [31:0] \rd_stage0[3] ;
+  wire [31:0] \rd_stage0[4] ;
+  wire [31:0] \rd_stage0[5] ;
+  wire [31:0] \rd_stage0[6] ;
+  wire [31:0] \rd_stage0[7] ;
   input rst;
   wire rst;
+  reg [255:0] selected;
+  wire [31:0] \selected[0] ;
+  wire [31:0] \selected[1] ;
+  wire [31:0] \selected[2] ;
+  wire [31:0] \selected[3] ;
+  wire [31:0] \selected[4] ;
+  wire [31:0] \selected[5] ;
+  wire [31:0] \selected[6] ;
+  wire [31:0] \selected[7] ;
   input [3:0] wr_count;
   wire [3:0] wr_count;
   input [14:0] wr_e0;
@@ -21033,12 +21213,12 @@ module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, 
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      bank0[\$3 [10:0]] <= \$signature__data ;
+      bank0[\$signature__addr ] <= \$signature__data ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
     if (rd_en) begin
-      _0_ <= bank0[\$5 [10:0]];
+      _0_ <= bank0[\$42 [10:0]];
     end
   end
   assign rd__data = _0_;
@@ -21049,16 +21229,16 @@ module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, 
       bank1[i] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$18 )
-      bank1[\$8 [10:0]] <= \$signature__data$17 ;
+    if (\$signature__en$15 )
+      bank1[\$signature__addr$12 ] <= \$signature__data$13 ;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
     if (rd_en) begin
-      _1_ <= bank1[\$10 [10:0]];
+      _1_ <= bank1[\$44 [10:0]];
     end
   end
-  assign \rd__data$59  = _1_;
+  assign \rd__data$60  = _1_;
   reg [31:0] bank2 [2047:0];
   initial begin : \bank2$init 
     integer i;
@@ -21066,16 +21246,16 @@ module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, 
       bank2[i] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$24 )
-      bank2[\$13 [10:0]] <= \$signature__data$23 ;
+    if (\$signature__en$19 )
+      bank2[\$signature__addr$16 ] <= \$signature__data$17 ;
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     if (rd_en) begin
-      _2_ <= bank2[\$15 [10:0]];
+      _2_ <= bank2[\$46 [10:0]];
     end
   end
-  assign \rd__data$60  = _2_;
+  assign \rd__data$61  = _2_;
   reg [31:0] bank3 [2047:0];
   initial begin : \bank3$init 
     integer i;
@@ -21083,16 +21263,16 @@ module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, 
       bank3[i] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$30 )
-      bank3[\$18 [10:0]] <= \$signature__data$29 ;
+    if (\$signature__en$23 )
+      bank3[\$signature__addr$20 ] <= \$signature__data$21 ;
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     if (rd_en) begin
-      _3_ <= bank3[\$20 [10:0]];
+      _3_ <= bank3[\$48 [10:0]];
     end
   end
-  assign \rd__data$61  = _3_;
+  assign \rd__data$62  = _3_;
   reg [31:0] bank4 [2047:0];
   initial begin : \bank4$init 
     integer i;
@@ -21100,16 +21280,16 @@ module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, 
       bank4[i] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$36 )
-      bank4[\$23 [10:0]] <= \$signature__data$35 ;
+    if (\$signature__en$27 )
+      bank4[\$signature__addr$24 ] <= \$signature__data$25 ;
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     if (rd_en) begin
-      _4_ <= bank4[\$25 [10:0]];
+      _4_ <= bank4[\$50 [10:0]];
     end
   end
-  assign \rd__data$62  = _4_;
+  assign \rd__data$63  = _4_;
   reg [31:0] bank5 [2047:0];
   initial begin : \bank5$init 
     integer i;
@@ -21117,16 +21297,16 @@ module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, 
       bank5[i] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$42 )
-      bank5[\$28 [10:0]] <= \$signature__data$41 ;
+    if (\$signature__en$31 )
+      bank5[\$signature__addr$28 ] <= \$signature__data$29 ;
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     if (rd_en) begin
-      _5_ <= bank5[\$30 [10:0]];
+      _5_ <= bank5[\$52 [10:0]];
     end
   end
-  assign \rd__data$63  = _5_;
+  assign \rd__data$64  = _5_;
   reg [31:0] bank6 [2047:0];
   initial begin : \bank6$init 
     integer i;
@@ -21134,16 +21314,16 @@ module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, 
       bank6[i] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$48 )
-      bank6[\$33 [10:0]] <= \$signature__data$47 ;
+    if (\$signature__en$35 )
+      bank6[\$signature__addr$32 ] <= \$signature__data$33 ;
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     if (rd_en) begin
-      _6_ <= bank6[\$35 [10:0]];
+      _6_ <= bank6[\$54 [10:0]];
     end
   end
-  assign \rd__data$64  = _6_;
+  assign \rd__data$65  = _6_;
   reg [31:0] bank7 [2047:0];
   initial begin : \bank7$init 
     integer i;
@@ -21151,133 +21331,354 @@ module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, 
       bank7[i] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$signature__en$54 )
-      bank7[\$38 [10:0]] <= \$signature__data$53 ;
+    if (\$signature__en$39 )
+      bank7[\$signature__addr$36 ] <= \$signature__data$37 ;
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     if (rd_en) begin
-      _7_ <= bank7[\$40 [10:0]];
+      _7_ <= bank7[\$56 [10:0]];
     end
   end
-  assign \rd__data$65  = _7_;
-  assign \$99  = \$31 [2:0] * 6'h20;
-  assign \$signature__data$47  = wr_row >> \$99 ;
-  assign \$34  = \$31 [2:0] < wr_count;
-  assign \$signature__en$48  = wr_en & \$34 ;
-  assign \$36  = 3'h7 - wr_e0[2:0];
-  assign \$37  = wr_e0[2:0] > 3'h7;
-  assign \$38  = wr_e0[14:3] + \$37 ;
-  assign \$108  = \$36 [2:0] * 6'h20;
-  assign \$signature__data$53  = wr_row >> \$108 ;
-  assign \$39  = \$36 [2:0] < wr_count;
-  assign \$signature__en$54  = wr_en & \$39 ;
+  assign \rd__data$66  = _7_;
+  assign \$99  = \$45 [2:0] * 6'h20;
+  assign \$13  = wr_row >> \$99 ;
+  assign \$14  = \$45 [2:0] < wr_count;
+  assign \$15  = wr_en & \$14 ;
+  assign \$16  = wr_e0[2:0] > 2'h3;
+  assign \$17  = wr_e0[14:3] + \$16 ;
+  assign \$106  = \$47 [2:0] * 6'h20;
+  assign \$18  = wr_row >> \$106 ;
+  assign \$19  = \$47 [2:0] < wr_count;
+  assign \$20  = wr_en & \$19 ;
+  assign \$21  = wr_e0[2:0] > 3'h4;
+  assign \$22  = wr_e0[14:3] + \$21 ;
+  assign \$113  = \$49 [2:0] * 6'h20;
+  assign \$23  = wr_row >> \$113 ;
+  assign \$24  = \$49 [2:0] < wr_count;
+  assign \$25  = wr_en & \$24 ;
+  assign \$26  = wr_e0[2:0] > 3'h5;
+  assign \$27  = wr_e0[14:3] + \$26 ;
+  assign \$120  = \$51 [2:0] * 6'h20;
+  assign \$28  = wr_row >> \$120 ;
+  assign \$29  = \$51 [2:0] < wr_count;
+  assign \$30  = wr_en & \$29 ;
+  assign \$31  = wr_e0[2:0] > 3'h6;
+  assign \$32  = wr_e0[14:3] + \$31 ;
+  assign \$127  = \$53 [2:0] * 6'h20;
+  assign \$33  = wr_row >> \$127 ;
+  assign \$34  = \$53 [2:0] < wr_count;
+  assign \$35  = wr_en & \$34 ;
+  assign \$36  = wr_e0[2:0] > 3'h7;
+  assign \$37  = wr_e0[14:3] + \$36 ;
+  assign \$134  = \$55 [2:0] * 6'h20;
+  assign \$38  = wr_row >> \$134 ;
+  assign \$39  = \$55 [2:0] < wr_count;
+  assign \$40  = wr_en & \$39 ;
+  assign \$41  = 1'h0 - wr_e0[2:0];
+  assign \$43  = 1'h1 - wr_e0[2:0];
+  assign \$45  = 2'h2 - wr_e0[2:0];
+  assign \$47  = 2'h3 - wr_e0[2:0];
+  assign \$49  = 3'h4 - wr_e0[2:0];
+  assign \$51  = 3'h5 - wr_e0[2:0];
+  assign \$53  = 3'h6 - wr_e0[2:0];
+  assign \$55  = 3'h7 - wr_e0[2:0];
   always @(posedge clk)
-    group <= \$41 ;
-  assign \$1  = 1'h0 - wr_e0[2:0];
-  assign \$2  = wr_e0[2:0] > 1'h0;
-  assign \$3  = wr_e0[14:3] + \$2 ;
-  assign \$45  = \$1 [2:0] * 6'h20;
-  assign \$signature__data  = wr_row >> \$45 ;
-  assign \$4  = \$1 [2:0] < wr_count;
-  assign \$signature__en  = wr_en & \$4 ;
-  assign \$6  = 1'h1 - wr_e0[2:0];
-  assign \$7  = wr_e0[2:0] > 1'h1;
-  assign \$8  = wr_e0[14:3] + \$7 ;
-  assign \$54  = \$6 [2:0] * 6'h20;
-  assign \$signature__data$17  = wr_row >> \$54 ;
-  assign \$9  = \$6 [2:0] < wr_count;
-  assign \$signature__en$18  = wr_en & \$9 ;
-  assign \$11  = 2'h2 - wr_e0[2:0];
-  assign \$12  = wr_e0[2:0] > 2'h2;
-  assign \$13  = wr_e0[14:3] + \$12 ;
-  assign \$63  = \$11 [2:0] * 6'h20;
-  assign \$signature__data$23  = wr_row >> \$63 ;
-  assign \$14  = \$11 [2:0] < wr_count;
-  assign \$signature__en$24  = wr_en & \$14 ;
-  assign \$16  = 2'h3 - wr_e0[2:0];
-  assign \$17  = wr_e0[2:0] > 2'h3;
-  assign \$18  = wr_e0[14:3] + \$17 ;
-  assign \$72  = \$16 [2:0] * 6'h20;
-  assign \$signature__data$29  = wr_row >> \$72 ;
-  assign \$19  = \$16 [2:0] < wr_count;
-  assign \$signature__en$30  = wr_en & \$19 ;
-  assign \$21  = 3'h4 - wr_e0[2:0];
-  assign \$22  = wr_e0[2:0] > 3'h4;
-  assign \$23  = wr_e0[14:3] + \$22 ;
-  assign \$81  = \$21 [2:0] * 6'h20;
-  assign \$signature__data$35  = wr_row >> \$81 ;
-  assign \$24  = \$21 [2:0] < wr_count;
-  assign \$signature__en$36  = wr_en & \$24 ;
-  assign \$26  = 3'h5 - wr_e0[2:0];
-  assign \$27  = wr_e0[2:0] > 3'h5;
-  assign \$28  = wr_e0[14:3] + \$27 ;
-  assign \$90  = \$26 [2:0] * 6'h20;
-  assign \$signature__data$41  = wr_row >> \$90 ;
-  assign \$29  = \$26 [2:0] < wr_count;
-  assign \$signature__en$42  = wr_en & \$29 ;
-  assign \$31  = 3'h6 - wr_e0[2:0];
-  assign \$32  = wr_e0[2:0] > 3'h6;
-  assign \$33  = wr_e0[14:3] + \$32 ;
+    group <= \$57 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$58 ;
+  always @(posedge clk)
+    \$signature__data  <= \$59 ;
+  always @(posedge clk)
+    \$signature__en  <= \$60 ;
+  always @(posedge clk)
+    \$signature__addr$12  <= \$61 ;
+  always @(posedge clk)
+    \$signature__data$13  <= \$62 ;
+  always @(posedge clk)
+    \$signature__en$15  <= \$63 ;
+  always @(posedge clk)
+    \$signature__addr$16  <= \$64 ;
+  always @(posedge clk)
+    \$signature__data$17  <= \$65 ;
+  always @(posedge clk)
+    \$signature__en$19  <= \$66 ;
+  always @(posedge clk)
+    \$signature__addr$20  <= \$67 ;
+  always @(posedge clk)
+    \$signature__data$21  <= \$68 ;
+  always @(posedge clk)
+    \$signature__en$23  <= \$69 ;
+  always @(posedge clk)
+    \$signature__addr$24  <= \$70 ;
+  always @(posedge clk)
+    \$signature__data$25  <= \$71 ;
+  always @(posedge clk)
+    \$signature__en$27  <= \$72 ;
+  always @(posedge clk)
+    \$signature__addr$28  <= \$73 ;
+  always @(posedge clk)
+    \$signature__data$29  <= \$74 ;
+  always @(posedge clk)
+    \$signature__en$31  <= \$75 ;
+  always @(posedge clk)
+    \$signature__addr$32  <= \$76 ;
+  always @(posedge clk)
+    \$signature__data$33  <= \$77 ;
+  always @(posedge clk)
+    \$signature__en$35  <= \$78 ;
+  always @(posedge clk)
+    \$signature__addr$36  <= \$79 ;
+  always @(posedge clk)
+    \$signature__data$37  <= \$80 ;
+  always @(posedge clk)
+    \$signature__en$39  <= \$81 ;
+  always @(posedge clk)
+    rd_stage0 <= \$82 ;
+  assign \$1  = wr_e0[2:0] > 1'h0;
+  assign \$2  = wr_e0[14:3] + \$1 ;
+  assign \$85  = \$41 [2:0] * 6'h20;
+  assign \$3  = wr_row >> \$85 ;
+  assign \$4  = \$41 [2:0] < wr_count;
+  assign \$5  = wr_en & \$4 ;
+  assign \$6  = wr_e0[2:0] > 1'h1;
+  assign \$7  = wr_e0[14:3] + \$6 ;
+  assign \$92  = \$43 [2:0] * 6'h20;
+  assign \$8  = wr_row >> \$92 ;
+  assign \$9  = \$43 [2:0] < wr_count;
+  assign \$10  = wr_en & \$9 ;
+  assign \$11  = wr_e0[2:0] > 2'h2;
+  assign \$12  = wr_e0[14:3] + \$11 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$41  = group;
+    \$57  = group;
     if (rd_en) begin
-      \$41  = 1'h0;
+      \$57  = 1'h0;
     end
     if (rst) begin
-      \$41  = 1'h0;
+      \$57  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    rd_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    \$58  = \$2 [10:0];
+    if (rst) begin
+      \$58  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$59  = \$3 ;
+    if (rst) begin
+      \$59  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$60  = \$5 ;
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$61  = \$7 [10:0];
+    if (rst) begin
+      \$61  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$62  = \$8 ;
+    if (rst) begin
+      \$62  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$63  = \$10 ;
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$64  = \$12 [10:0];
+    if (rst) begin
+      \$64  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$65  = \$13 ;
+    if (rst) begin
+      \$65  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$66  = \$15 ;
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$67  = \$17 [10:0];
+    if (rst) begin
+      \$67  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$68  = \$18 ;
+    if (rst) begin
+      \$68  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$69  = \$20 ;
+    if (rst) begin
+      \$69  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$70  = \$22 [10:0];
+    if (rst) begin
+      \$70  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$71  = \$23 ;
+    if (rst) begin
+      \$71  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$72  = \$25 ;
+    if (rst) begin
+      \$72  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$73  = \$27 [10:0];
+    if (rst) begin
+      \$73  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$74  = \$28 ;
+    if (rst) begin
+      \$74  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$75  = \$30 ;
+    if (rst) begin
+      \$75  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$76  = \$32 [10:0];
+    if (rst) begin
+      \$76  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$77  = \$33 ;
+    if (rst) begin
+      \$77  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$78  = \$35 ;
+    if (rst) begin
+      \$78  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$79  = \$37 [10:0];
+    if (rst) begin
+      \$79  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$80  = \$38 ;
+    if (rst) begin
+      \$80  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$81  = \$40 ;
+    if (rst) begin
+      \$81  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$82  = rd_stage0;
+    if (rd_en) begin
+      \$82  = selected;
+    end
+    if (rst) begin
+      \$82  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    selected = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     casez (group)
       1'h0:
         begin
-          rd_data[31:0] = rd__data;
-          rd_data[63:32] = \rd__data$59 ;
-          rd_data[95:64] = \rd__data$60 ;
-          rd_data[127:96] = \rd__data$61 ;
-          rd_data[159:128] = \rd__data$62 ;
-          rd_data[191:160] = \rd__data$63 ;
-          rd_data[223:192] = \rd__data$64 ;
-          rd_data[255:224] = \rd__data$65 ;
+          selected[31:0] = rd__data;
+          selected[63:32] = \rd__data$60 ;
+          selected[95:64] = \rd__data$61 ;
+          selected[127:96] = \rd__data$62 ;
+          selected[159:128] = \rd__data$63 ;
+          selected[191:160] = \rd__data$64 ;
+          selected[223:192] = \rd__data$65 ;
+          selected[255:224] = \rd__data$66 ;
         end
     endcase
   end
-  assign column0 = \$1 [2:0];
-  assign \$signature__addr  = \$3 [10:0];
-  assign rd__addr = \$5 [10:0];
+  assign column0 = \$41 [2:0];
+  assign column1 = \$43 [2:0];
+  assign column2 = \$45 [2:0];
+  assign column3 = \$47 [2:0];
+  assign column4 = \$49 [2:0];
+  assign column5 = \$51 [2:0];
+  assign column6 = \$53 [2:0];
+  assign column7 = \$55 [2:0];
+  assign rd__addr = \$42 [10:0];
   assign rd__en = rd_en;
-  assign column1 = \$6 [2:0];
-  assign \$signature__addr$16  = \$8 [10:0];
-  assign \rd__addr$19  = \$10 [10:0];
-  assign \rd__en$20  = rd_en;
-  assign column2 = \$11 [2:0];
-  assign \$signature__addr$22  = \$13 [10:0];
-  assign \rd__addr$25  = \$15 [10:0];
-  assign \rd__en$26  = rd_en;
-  assign column3 = \$16 [2:0];
-  assign \$signature__addr$28  = \$18 [10:0];
-  assign \rd__addr$31  = \$20 [10:0];
-  assign \rd__en$32  = rd_en;
-  assign column4 = \$21 [2:0];
-  assign \$signature__addr$34  = \$23 [10:0];
-  assign \rd__addr$37  = \$25 [10:0];
-  assign \rd__en$38  = rd_en;
-  assign column5 = \$26 [2:0];
-  assign \$signature__addr$40  = \$28 [10:0];
-  assign \rd__addr$43  = \$30 [10:0];
-  assign \rd__en$44  = rd_en;
-  assign column6 = \$31 [2:0];
-  assign \$signature__addr$46  = \$33 [10:0];
-  assign \rd__addr$49  = \$35 [10:0];
+  assign \rd__addr$45  = \$44 [10:0];
+  assign \rd__en$46  = rd_en;
+  assign \rd__addr$47  = \$46 [10:0];
+  assign \rd__en$48  = rd_en;
+  assign \rd__addr$49  = \$48 [10:0];
   assign \rd__en$50  = rd_en;
-  assign column7 = \$36 [2:0];
-  assign \$signature__addr$52  = \$38 [10:0];
-  assign \rd__addr$55  = \$40 [10:0];
+  assign \rd__addr$51  = \$50 [10:0];
+  assign \rd__en$52  = rd_en;
+  assign \rd__addr$53  = \$52 [10:0];
+  assign \rd__en$54  = rd_en;
+  assign \rd__addr$55  = \$54 [10:0];
   assign \rd__en$56  = rd_en;
+  assign \rd__addr$57  = \$56 [10:0];
+  assign \rd__en$58  = rd_en;
+  assign rd_data = rd_stage0;
   assign \wr_row[0]  = wr_row[31:0];
   assign \wr_row[1]  = wr_row[63:32];
   assign \wr_row[2]  = wr_row[95:64];
@@ -21286,22 +21687,38 @@ module \training_core.datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, 
   assign \wr_row[5]  = wr_row[191:160];
   assign \wr_row[6]  = wr_row[223:192];
   assign \wr_row[7]  = wr_row[255:224];
-  assign \rd_data[0]  = rd_data[31:0];
-  assign \rd_data[1]  = rd_data[63:32];
-  assign \rd_data[2]  = rd_data[95:64];
-  assign \rd_data[3]  = rd_data[127:96];
-  assign \rd_data[4]  = rd_data[159:128];
-  assign \rd_data[5]  = rd_data[191:160];
-  assign \rd_data[6]  = rd_data[223:192];
-  assign \rd_data[7]  = rd_data[255:224];
-  assign \$5  = rd_beat;
-  assign \$10  = rd_beat;
-  assign \$15  = rd_beat;
-  assign \$20  = rd_beat;
-  assign \$25  = rd_beat;
-  assign \$30  = rd_beat;
-  assign \$35  = rd_beat;
-  assign \$40  = rd_beat;
+  assign \rd_stage0[0]  = rd_stage0[31:0];
+  assign \rd_stage0[1]  = rd_stage0[63:32];
+  assign \rd_stage0[2]  = rd_stage0[95:64];
+  assign \rd_stage0[3]  = rd_stage0[127:96];
+  assign \rd_stage0[4]  = rd_stage0[159:128];
+  assign \rd_stage0[5]  = rd_stage0[191:160];
+  assign \rd_stage0[6]  = rd_stage0[223:192];
+  assign \rd_stage0[7]  = rd_stage0[255:224];
+  assign \selected[0]  = selected[31:0];
+  assign \selected[1]  = selected[63:32];
+  assign \selected[2]  = selected[95:64];
+  assign \selected[3]  = selected[127:96];
+  assign \selected[4]  = selected[159:128];
+  assign \selected[5]  = selected[191:160];
+  assign \selected[6]  = selected[223:192];
+  assign \selected[7]  = selected[255:224];
+  assign \rd_data[0]  = rd_stage0[31:0];
+  assign \rd_data[1]  = rd_stage0[63:32];
+  assign \rd_data[2]  = rd_stage0[95:64];
+  assign \rd_data[3]  = rd_stage0[127:96];
+  assign \rd_data[4]  = rd_stage0[159:128];
+  assign \rd_data[5]  = rd_stage0[191:160];
+  assign \rd_data[6]  = rd_stage0[223:192];
+  assign \rd_data[7]  = rd_stage0[255:224];
+  assign \$42  = rd_beat;
+  assign \$44  = rd_beat;
+  assign \$46  = rd_beat;
+  assign \$48  = rd_beat;
+  assign \$50  = rd_beat;
+  assign \$52  = rd_beat;
+  assign \$54  = rd_beat;
+  assign \$56  = rd_beat;
 endmodule
 
 (* generator = "Amaranth" *)

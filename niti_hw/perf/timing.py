@@ -103,9 +103,13 @@ def round_cycles(values: int, p: HardwareParams) -> int:
 # ShiftRound. The scratchpad takes a whole array row per cycle, so the array never stalls.
 # ---------------------------------------------------------------------------------------------
 
-TENSOR_CONFIG_CYCLES = 3
+TENSOR_DIM_BITS = 16
+"""Width of a tensor's m and n in the cfg beat (each below 2**16)."""
+
+TENSOR_CONFIG_CYCLES = 1 + TENSOR_DIM_BITS + 1
 """Cycles from a tensor's cfg beat accepted to its first operand beat accepted: the cfg register,
-m * n, and the size check."""
+m * n by shift and add (one step per bit of m: no multiplier on the control path), the size
+check."""
 
 ROW_WRITE_LATENCY = 1
 """A drained row is registered once before it is written to the scratchpad and the detector."""
@@ -113,8 +117,9 @@ ROW_WRITE_LATENCY = 1
 K_LATCH = 1
 """Cycle from the detector's B to the k register and the first scratchpad read."""
 
-SCRATCHPAD_READ_LATENCY = 1
-"""Synchronous (block-RAM) read: a beat's data one cycle after its address."""
+SCRATCHPAD_READ_LATENCY = 2
+"""A beat's data two cycles after its address: the block RAM's synchronous read, then a register
+(the RAMs sit in fixed columns far from the rounding unit)."""
 
 
 def replay_beats(m: int, n: int, p: HardwareParams) -> int:

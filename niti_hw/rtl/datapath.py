@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden import INT8_MAX
 from niti_hw.params import HardwareParams
+from niti_hw.perf.timing import SCRATCHPAD_READ_LATENCY, TENSOR_DIM_BITS
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector
 from niti_hw.rtl.layouts import BITWIDTH, SHIFT, operand_layout, round_out_layout
 from niti_hw.rtl.scratchpad import Scratchpad, check_scratchpad_params, element_bits
@@ -21,7 +22,6 @@ from niti_hw.rtl.update_unit import WeightUpdate
 
 INT8_BITS = INT8_MAX.bit_length()  # activations and errors keep 7 magnitude bits: k = max(0, B - 7)
 RULE_NARROW, RULE_GRADIENT = 0, 1
-TENSOR_DIM_BITS = 16  # m and n of a tensor below 2**16
 
 
 def tensor_cfg_layout() -> data.StructLayout:
@@ -88,14 +88,16 @@ class Datapath(wiring.Component):
         cm, cn = Signal(dim), Signal(dim)
         rule, mu = Signal(), Signal(4)
         size = Signal(2 * dim)  # m * n
+        mul_m, mul_n, mul_step = Signal(dim), Signal(2 * dim), Signal(range(dim))
         block_step = Signal(2 * dim)  # rows * n: elements from one row block to the next
         beats = Signal(element_bits(p))  # replay beats, ceil(m * n / lanes)
         final_keep = Signal(L)
         k = Signal(SHIFT)
         status = self.status
 
-        # Operand side: which tile the incoming beats belong to; stop after the last one.
-        in_i, in_j, in_done = Signal(dim), Signal(dim), Signal()
+        # Operand side: which tile the incoming beats belong to (the tensor's rows and columns
+        # from that tile on); stop after the last one.
+        in_m_left, in_n_left, in_done = Signal(dim), Signal(dim), Signal()
         gemm = Signal()
         m.d.comb += [
             array.i.valid.eq(self.i.valid & gemm & ~in_done),
@@ -103,40 +105,43 @@ class Datapath(wiring.Component):
             self.i.ready.eq(array.i.ready & gemm & ~in_done),
         ]
         with m.If(self.i.valid & self.i.ready & self.i.p.last):
-            with m.If(in_j + C >= cn):
-                m.d.sync += in_j.eq(0)
-                with m.If(in_i + R >= cm):
+            with m.If(in_n_left <= C):
+                m.d.sync += in_n_left.eq(cn)
+                with m.If(in_m_left <= R):
                     m.d.sync += in_done.eq(1)
                 with m.Else():
-                    m.d.sync += in_i.eq(in_i + R)
+                    m.d.sync += in_m_left.eq(in_m_left - R)
             with m.Else():
-                m.d.sync += in_j.eq(in_j + C)
+                m.d.sync += in_n_left.eq(in_n_left - C)
 
-        # Drain side: the place of each drained row in the tensor, registered with the row.
-        i0, j0, row_i = Signal(dim), Signal(dim), Signal(dim)
-        block_e, row_e = Signal(2 * dim), Signal(2 * dim)
-        n_left = Signal(dim)  # n - j0: columns of the tensor from this tile on
+        # Drain side: the place of each drained row in the tensor, registered with the row. Tile
+        # and row-block ends are read from what is left of the tensor (a compare with a constant)
+        # and every start element is kept in its own register, so no adder feeds a compare.
+        i0, row_i = Signal(dim), Signal(dim)
+        block_e, tile_e, row_e = Signal(2 * dim), Signal(2 * dim), Signal(2 * dim)
+        m_left, n_left = Signal(dim), Signal(dim)  # rows and columns of the tensor from this tile on
         w_row = Signal.like(array.o.p.c)
         w_valid, w_last, w_e0 = Signal(), Signal(), Signal(2 * dim)
         w_count = Signal(range(C + 1))
-        last_tile = (j0 + C >= cn) & (i0 + R >= cm)
+        row_block_ends = n_left <= C
         m.d.comb += array.o.ready.eq(1)
         m.d.sync += w_valid.eq(array.o.valid)
         with m.If(array.o.valid):
             m.d.sync += [
                 w_row.eq(array.o.p.c),
                 w_e0.eq(row_e),
-                w_count.eq(Mux(row_i < cm, Mux(n_left >= C, C, n_left), 0)),
-                w_last.eq(array.o.p.last & last_tile),
+                w_count.eq(Mux(row_i < cm, Mux(row_block_ends, n_left, C), 0)),
+                w_last.eq(array.o.p.last & row_block_ends & (m_left <= R)),
             ]
             with m.If(~array.o.p.last):
                 m.d.sync += [row_i.eq(row_i + 1), row_e.eq(row_e + cn)]
-            with m.Elif(j0 + C >= cn):  # next row block
-                m.d.sync += [j0.eq(0), i0.eq(i0 + R), row_i.eq(i0 + R), n_left.eq(cn),
-                             block_e.eq(block_e + block_step), row_e.eq(block_e + block_step)]
-            with m.Else():
-                m.d.sync += [j0.eq(j0 + C), row_i.eq(i0), n_left.eq(n_left - C),
-                             row_e.eq(block_e + j0 + C)]
+            with m.Elif(row_block_ends):  # next row block
+                m.d.sync += [i0.eq(i0 + R), row_i.eq(i0 + R), n_left.eq(cn), m_left.eq(m_left - R),
+                             block_e.eq(block_e + block_step), tile_e.eq(block_e + block_step),
+                             row_e.eq(block_e + block_step)]
+            with m.Else():  # next tile of the row block
+                m.d.sync += [row_i.eq(i0), n_left.eq(n_left - C), tile_e.eq(tile_e + C),
+                             row_e.eq(tile_e + C)]
         m.d.comb += [
             pad.wr_en.eq(w_valid), pad.wr_e0.eq(w_e0), pad.wr_count.eq(w_count),
             pad.wr_row.eq(w_row),
@@ -145,23 +150,28 @@ class Datapath(wiring.Component):
         for col in range(C):
             m.d.comb += detector.i.p.data[col].eq(w_row[col])
 
-        # Replay: synchronous reads, one beat ahead of the rounder's input.
-        rd_beat, rd_valid, rd_last, replay = Signal(element_bits(p)), Signal(), Signal(), Signal()
+        # Replay: reads issued SCRATCHPAD_READ_LATENCY beats ahead of the rounder's input; the read
+        # pipeline and its valid/last flags advance together, and freeze while the rounder stalls.
+        rd_beat, replay = Signal(element_bits(p)), Signal()
+        rd_valid = [Signal(name=f"rd_valid{n}") for n in range(SCRATCHPAD_READ_LATENCY)]
+        rd_last = [Signal(name=f"rd_last{n}") for n in range(SCRATCHPAD_READ_LATENCY)]
         advance = Signal()
         issue = Signal()
         m.d.comb += [
-            advance.eq(~rd_valid | rounder.i.ready),
+            advance.eq(~rd_valid[-1] | rounder.i.ready),
             issue.eq(replay & advance),
             pad.rd_en.eq(advance),
             pad.rd_beat.eq(rd_beat),
-            rounder.i.valid.eq(rd_valid),
+            rounder.i.valid.eq(rd_valid[-1]),
             rounder.i.p.data.eq(pad.rd_data),
             rounder.i.p.k.eq(k),
-            rounder.i.p.keep.eq(Mux(rd_last, final_keep, (1 << L) - 1)),
-            rounder.i.p.last.eq(rd_last),
+            rounder.i.p.keep.eq(Mux(rd_last[-1], final_keep, (1 << L) - 1)),
+            rounder.i.p.last.eq(rd_last[-1]),
         ]
         with m.If(advance):
-            m.d.sync += [rd_valid.eq(issue), rd_last.eq(issue & (rd_beat == beats - 1))]
+            m.d.sync += [rd_valid[0].eq(issue), rd_last[0].eq(issue & (rd_beat == beats - 1))]
+            m.d.sync += [rd_valid[n].eq(rd_valid[n - 1]) for n in range(1, len(rd_valid))]
+            m.d.sync += [rd_last[n].eq(rd_last[n - 1]) for n in range(1, len(rd_last))]
         with m.If(issue):
             m.d.sync += rd_beat.eq(rd_beat + 1)
         wiring.connect(m, rounder.o, wiring.flipped(self.o))
@@ -177,11 +187,17 @@ class Datapath(wiring.Component):
                 with m.If(self.cfg.valid):
                     m.d.sync += idle.eq(0)
                     m.d.sync += [cm.eq(self.cfg.p.m), cn.eq(self.cfg.p.n), rule.eq(self.cfg.p.rule),
-                                 mu.eq(self.cfg.p.m_u), status.eq(0)]
+                                 mu.eq(self.cfg.p.m_u), status.eq(0),
+                                 size.eq(0), mul_m.eq(self.cfg.p.m), mul_n.eq(self.cfg.p.n),
+                                 mul_step.eq(0)]
                     m.next = "SIZE"
-            with m.State("SIZE"):
-                m.d.sync += [size.eq(cm * cn), block_step.eq(cn * R)]
-                m.next = "CHECK"
+            with m.State("SIZE"):  # size = m * n, one shift-add step per bit of m (no DSP)
+                with m.If(mul_m[0]):
+                    m.d.sync += size.eq(size + mul_n)
+                m.d.sync += [mul_m.eq(mul_m >> 1), mul_n.eq(mul_n << 1), mul_step.eq(mul_step + 1),
+                             block_step.eq(cn * R)]
+                with m.If(mul_step == dim - 1):
+                    m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If((cm == 0) | (cn == 0) | (size > p.tensor_buffer_words)):
                     m.d.sync += [status.refused.eq(1), idle.eq(1)]
@@ -190,9 +206,9 @@ class Datapath(wiring.Component):
                     m.d.sync += [
                         beats.eq((size + L - 1) >> (L.bit_length() - 1)),
                         final_keep.eq(low_mask((size - 1)[:L.bit_length() - 1] + 1, L)),
-                        in_i.eq(0), in_j.eq(0), in_done.eq(0),
-                        i0.eq(0), j0.eq(0), row_i.eq(0), block_e.eq(0), row_e.eq(0),
-                        n_left.eq(cn), rd_beat.eq(0),
+                        in_m_left.eq(cm), in_n_left.eq(cn), in_done.eq(0),
+                        i0.eq(0), row_i.eq(0), block_e.eq(0), tile_e.eq(0), row_e.eq(0),
+                        m_left.eq(cm), n_left.eq(cn), rd_beat.eq(0),
                     ]
                     m.next = "GEMM"
             with m.State("GEMM"):

@@ -6,6 +6,10 @@ memories (block RAM on an FPGA). A tile row is `cols` consecutive elements start
 it touches every bank at most once: bank b takes row element (b - e0) mod cols at address
 e0 // cols, plus one where b < e0 mod cols. A read beat b is `lanes` consecutive elements, all in
 one bank group at one address.
+
+Both sides are registered around the block RAMs (timing: the RAMs sit in fixed columns far from
+the logic): a write's per-bank address, data and enable are computed one cycle and land the next;
+a read's data is registered after the RAM, SCRATCHPAD_READ_LATENCY cycles in all.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.params import HardwareParams
+from niti_hw.perf.timing import SCRATCHPAD_READ_LATENCY
 from niti_hw.rtl.layouts import INT32
 
 
@@ -35,8 +40,10 @@ def element_bits(p: HardwareParams) -> int:
 
 class Scratchpad(wiring.Component):
     """Write: `wr_row` (cols int32) at flat element `wr_e0`, its first `wr_count` elements kept,
-    when `wr_en`. Read: beat `rd_beat` (elements rd_beat*lanes ...) issued when `rd_en`, its data
-    on `rd_data` the next cycle and held while `rd_en` is low (synchronous block-RAM reads)."""
+    when `wr_en`; it lands in the RAM one cycle later. Read: a two-stage pipeline (RAM, then a
+    register) that advances when `rd_en` is high: beat `rd_beat` (elements rd_beat*lanes ...)
+    issued on an advancing cycle is on `rd_data` after SCRATCHPAD_READ_LATENCY advancing cycles,
+    and held while `rd_en` is low."""
 
     def __init__(self, params: HardwareParams):
         check_scratchpad_params(params)
@@ -68,17 +75,23 @@ class Scratchpad(wiring.Component):
             m.submodules[f"bank{b}"] = bank
             wr, rd = bank.write_port(), bank.read_port()
             column = Signal(range(C), name=f"column{b}")  # the row element this bank takes
-            m.d.comb += [
-                column.eq((b - rot)[:col_bits] if col_bits else 0),
+            m.d.comb += column.eq((b - rot)[:col_bits] if col_bits else 0)
+            m.d.sync += [  # registered in front of the RAM
                 wr.addr.eq(base + (rot > b)),
                 wr.data.eq(self.wr_row[column]),
                 wr.en.eq(self.wr_en & (column < self.wr_count)),
-                rd.addr.eq(self.rd_beat >> group_bits),
-                rd.en.eq(self.rd_en),
             ]
+            m.d.comb += [rd.addr.eq(self.rd_beat >> group_bits), rd.en.eq(self.rd_en)]
             banks.append(rd.data)
+        selected = Signal.like(self.rd_data)
         with m.Switch(group):
             for g in range(C // L):
                 with m.Case(g):
-                    m.d.comb += [self.rd_data[n].eq(banks[g * L + n]) for n in range(L)]
+                    m.d.comb += [selected[n].eq(banks[g * L + n]) for n in range(L)]
+        for stage in range(SCRATCHPAD_READ_LATENCY - 1):  # registers behind the RAM
+            held = Signal.like(self.rd_data, name=f"rd_stage{stage}")
+            with m.If(self.rd_en):
+                m.d.sync += held.eq(selected)
+            selected = held
+        m.d.comb += self.rd_data.eq(selected)
         return m
