@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from functools import reduce
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,16 +13,27 @@ from niti_hw.params import HardwareParams
 from niti_hw.rtl.layouts import BITWIDTH, lanes_layout
 
 
-def register_bit_length(m: Module, target, value, width: int) -> None:
+def leading_one(value):
+    """(any bit set, index of the highest set bit) of an unsigned value whose width is a power of
+    two, as a balanced tree: each level picks the upper half if it holds a one, so the depth is
+    log2(width) muxes behind OR trees, not a chain of `width` priority muxes."""
+    width = len(value)
+    if width == 1:
+        return value[0], Const(0, 0)
+    half = width // 2
+    hi_any, hi_index = leading_one(value[half:])
+    lo_any, lo_index = leading_one(value[:half])
+    return hi_any | lo_any, Cat(Mux(hi_any, hi_index, lo_index), hi_any)
+
+
+def register_bit_length(m: Module, target, value) -> None:
     """target <= bit_length(value): index of the leading one plus one (0 for 0), as a register.
 
     Kept in the sync domain: a combinational block whose inputs never leave their initial value is
     never evaluated by Icarus and would read as X.
     """
-    m.d.sync += target.eq(0)
-    for bit in range(width):  # later assignments win: the highest set bit decides
-        with m.If(value[bit]):
-            m.d.sync += target.eq(bit + 1)
+    found, index = leading_one(value)
+    m.d.sync += target.eq(Mux(found, index + 1, 0))
 
 
 class BitwidthDetector(wiring.Component):
@@ -80,5 +91,5 @@ class BitwidthDetector(wiring.Component):
                     m.d.sync += acc.eq(acc | s1_or)
             # Stage 3: leading-one detector into the output register.
             m.d.sync += self.o.valid.eq(total_valid)
-            register_bit_length(m, self.o.payload, total, 32)
+            register_bit_length(m, self.o.payload, total)
         return m

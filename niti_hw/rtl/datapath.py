@@ -90,7 +90,7 @@ class Datapath(wiring.Component):
         size = Signal(2 * dim)  # m * n
         mul_m, mul_n, mul_step = Signal(dim), Signal(2 * dim), Signal(range(dim))
         block_step = Signal(2 * dim)  # rows * n: elements from one row block to the next
-        beats = Signal(element_bits(p))  # replay beats, ceil(m * n / lanes)
+        last_beat = Signal(element_bits(p))  # final replay beat: ceil(m * n / lanes) - 1
         final_keep = Signal(L)
         k = Signal(SHIFT)
         status = self.status
@@ -169,7 +169,7 @@ class Datapath(wiring.Component):
             rounder.i.p.last.eq(rd_last[-1]),
         ]
         with m.If(advance):
-            m.d.sync += [rd_valid[0].eq(issue), rd_last[0].eq(issue & (rd_beat == beats - 1))]
+            m.d.sync += [rd_valid[0].eq(issue), rd_last[0].eq(issue & (rd_beat == last_beat))]
             m.d.sync += [rd_valid[n].eq(rd_valid[n - 1]) for n in range(1, len(rd_valid))]
             m.d.sync += [rd_last[n].eq(rd_last[n - 1]) for n in range(1, len(rd_last))]
         with m.If(issue):
@@ -204,7 +204,7 @@ class Datapath(wiring.Component):
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += [
-                        beats.eq((size + L - 1) >> (L.bit_length() - 1)),
+                        last_beat.eq((size - 1) >> (L.bit_length() - 1)),
                         final_keep.eq(low_mask((size - 1)[:L.bit_length() - 1] + 1, L)),
                         in_m_left.eq(cm), in_n_left.eq(cn), in_done.eq(0),
                         i0.eq(0), row_i.eq(0), block_e.eq(0), tile_e.eq(0), row_e.eq(0),
@@ -222,7 +222,7 @@ class Datapath(wiring.Component):
                     m.next = "REPLAY"
             with m.State("REPLAY"):
                 m.d.comb += replay.eq(1)
-                with m.If(issue & (rd_beat == beats - 1)):
+                with m.If(issue & (rd_beat == last_beat)):
                     m.d.sync += idle.eq(1)
                     m.next = "IDLE"
         return m
