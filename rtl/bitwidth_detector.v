@@ -9,18 +9,130 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
+  wire \$100 ;
+  wire [1:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [-1:0] \$109 ;
   wire \$11 ;
+  wire [-1:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [-1:0] \$114 ;
+  wire [-1:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [1:0] \$118 ;
+  wire \$119 ;
   wire [32:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire [2:0] \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire [32:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire [-1:0] \$141 ;
+  wire [-1:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire [-1:0] \$146 ;
+  wire [-1:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire [32:0] \$15 ;
+  wire [1:0] \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [-1:0] \$158 ;
+  wire [-1:0] \$159 ;
   wire [32:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire [-1:0] \$163 ;
+  wire [-1:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire [1:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
+  wire \$170 ;
+  wire [2:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [3:0] \$179 ;
   wire [32:0] \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire [32:0] \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire [5:0] \$195 ;
+  wire [5:0] \$196 ;
+  reg [31:0] \$197 ;
+  reg [31:0] \$198 ;
+  reg [31:0] \$199 ;
   wire [31:0] \$2 ;
   wire \$20 ;
+  reg [31:0] \$200 ;
+  reg [31:0] \$201 ;
+  reg [31:0] \$202 ;
+  reg [31:0] \$203 ;
+  reg [31:0] \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg [31:0] \$208 ;
+  reg [31:0] \$209 ;
   wire [32:0] \$21 ;
+  reg \$210 ;
+  reg [5:0] \$211 ;
   wire [32:0] \$22 ;
   wire \$23 ;
   wire [32:0] \$24 ;
@@ -35,27 +147,77 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   wire \$32 ;
   wire [31:0] \$33 ;
   wire [31:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [31:0] \$39 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [31:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
-  reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg [31:0] \$46 ;
-  reg [31:0] \$47 ;
-  reg \$48 ;
-  reg [5:0] \$49 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [31:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire [31:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [31:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [32:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [-1:0] \$92 ;
+  wire [-1:0] \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [-1:0] \$97 ;
+  wire [-1:0] \$98 ;
+  wire \$99 ;
   reg [31:0] acc = 32'd0;
   input clk;
   wire clk;
@@ -98,24 +260,6 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   wire take;
   reg [31:0] total = 32'd0;
   reg total_valid = 1'h0;
-  always @(posedge clk)
-    s1_mag6 <= \$41 ;
-  always @(posedge clk)
-    s1_mag7 <= \$42 ;
-  always @(posedge clk)
-    s1_valid <= \$43 ;
-  always @(posedge clk)
-    s1_last <= \$44 ;
-  always @(posedge clk)
-    total_valid <= \$45 ;
-  always @(posedge clk)
-    acc <= \$46 ;
-  always @(posedge clk)
-    total <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign take = i__valid & i__ready;
@@ -153,273 +297,341 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   assign \$32  = s1_valid & s1_last;
   assign \$33  = acc | s1_or;
   assign \$34  = acc | s1_or;
+  assign \$35  = total[31] | total[30];
+  assign \$36  = total[29] | total[28];
+  assign \$37  = \$35  | \$36 ;
+  assign \$38  = total[27] | total[26];
+  assign \$39  = total[25] | total[24];
+  assign \$40  = \$38  | \$39 ;
+  assign \$41  = \$37  | \$40 ;
+  assign \$42  = total[23] | total[22];
+  assign \$43  = total[21] | total[20];
+  assign \$44  = \$42  | \$43 ;
+  assign \$45  = total[19] | total[18];
+  assign \$46  = total[17] | total[16];
+  assign \$47  = \$45  | \$46 ;
+  assign \$48  = \$44  | \$47 ;
+  assign \$49  = \$41  | \$48 ;
+  assign \$50  = total[15] | total[14];
+  assign \$51  = total[13] | total[12];
+  assign \$52  = \$50  | \$51 ;
+  assign \$53  = total[11] | total[10];
+  assign \$54  = total[9] | total[8];
+  assign \$55  = \$53  | \$54 ;
+  assign \$56  = \$52  | \$55 ;
+  assign \$57  = total[7] | total[6];
+  assign \$58  = total[5] | total[4];
+  assign \$59  = \$57  | \$58 ;
+  assign \$60  = total[3] | total[2];
+  assign \$61  = total[1] | total[0];
+  assign \$62  = \$60  | \$61 ;
+  assign \$63  = \$59  | \$62 ;
+  assign \$64  = \$56  | \$63 ;
+  assign \$65  = \$49  | \$64 ;
+  assign \$66  = total[31] | total[30];
+  assign \$67  = total[29] | total[28];
+  assign \$68  = \$66  | \$67 ;
+  assign \$69  = total[27] | total[26];
+  assign \$70  = total[25] | total[24];
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = \$68  | \$71 ;
+  assign \$73  = total[23] | total[22];
+  assign \$74  = total[21] | total[20];
+  assign \$75  = \$73  | \$74 ;
+  assign \$76  = total[19] | total[18];
+  assign \$77  = total[17] | total[16];
+  assign \$78  = \$76  | \$77 ;
+  assign \$79  = \$75  | \$78 ;
+  assign \$80  = \$72  | \$79 ;
+  assign \$81  = total[31] | total[30];
+  assign \$82  = total[29] | total[28];
+  assign \$83  = \$81  | \$82 ;
+  assign \$84  = total[27] | total[26];
+  assign \$85  = total[25] | total[24];
+  assign \$86  = \$84  | \$85 ;
+  assign \$87  = \$83  | \$86 ;
+  assign \$88  = total[31] | total[30];
+  assign \$89  = total[29] | total[28];
+  assign \$90  = \$88  | \$89 ;
+  assign \$91  = total[31] | total[30];
+  assign \$94  = \$91  ? total[31] : total[29];
+  assign \$95  = total[31] | total[30];
+  assign \$96  = total[27] | total[26];
+  assign \$99  = \$96  ? total[27] : total[25];
+  assign \$100  = total[27] | total[26];
+  assign \$101  = \$90  ? { \$95 , \$94  } : { \$100 , \$99  };
+  assign \$102  = total[31] | total[30];
+  assign \$103  = total[29] | total[28];
+  assign \$104  = \$102  | \$103 ;
+  assign \$105  = total[23] | total[22];
+  assign \$106  = total[21] | total[20];
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = total[23] | total[22];
+  assign \$111  = \$108  ? total[23] : total[21];
+  assign \$112  = total[23] | total[22];
+  assign \$113  = total[19] | total[18];
+  assign \$116  = \$113  ? total[19] : total[17];
+  assign \$117  = total[19] | total[18];
+  assign \$118  = \$107  ? { \$112 , \$111  } : { \$117 , \$116  };
+  assign \$119  = total[23] | total[22];
+  assign \$120  = total[21] | total[20];
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = \$87  ? { \$104 , \$101  } : { \$121 , \$118  };
+  assign \$123  = total[31] | total[30];
+  assign \$124  = total[29] | total[28];
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = total[27] | total[26];
+  assign \$127  = total[25] | total[24];
+  assign \$128  = \$126  | \$127 ;
+  assign \$129  = \$125  | \$128 ;
+  assign \$130  = total[15] | total[14];
+  assign \$131  = total[13] | total[12];
+  assign \$132  = \$130  | \$131 ;
+  assign \$133  = total[11] | total[10];
+  assign \$134  = total[9] | total[8];
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = \$132  | \$135 ;
+  assign \$137  = total[15] | total[14];
+  assign \$138  = total[13] | total[12];
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = total[15] | total[14];
+  assign \$143  = \$140  ? total[15] : total[13];
+  assign \$144  = total[15] | total[14];
+  assign \$145  = total[11] | total[10];
+  assign \$148  = \$145  ? total[11] : total[9];
+  assign \$149  = total[11] | total[10];
+  assign \$150  = \$139  ? { \$144 , \$143  } : { \$149 , \$148  };
+  assign \$151  = total[15] | total[14];
+  assign \$152  = total[13] | total[12];
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = total[7] | total[6];
+  assign \$155  = total[5] | total[4];
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = total[7] | total[6];
+  assign \$160  = \$157  ? total[7] : total[5];
+  assign \$161  = total[7] | total[6];
+  assign \$162  = total[3] | total[2];
+  assign \$165  = \$162  ? total[3] : total[1];
+  assign \$166  = total[3] | total[2];
+  assign \$167  = \$156  ? { \$161 , \$160  } : { \$166 , \$165  };
+  assign \$168  = total[7] | total[6];
+  assign \$169  = total[5] | total[4];
+  assign \$170  = \$168  | \$169 ;
+  assign \$171  = \$136  ? { \$153 , \$150  } : { \$170 , \$167  };
+  assign \$172  = total[15] | total[14];
+  assign \$173  = total[13] | total[12];
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = total[11] | total[10];
+  assign \$176  = total[9] | total[8];
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = \$174  | \$177 ;
+  assign \$179  = \$80  ? { \$129 , \$122  } : { \$178 , \$171  };
+  assign \$180  = total[31] | total[30];
+  assign \$181  = total[29] | total[28];
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = total[27] | total[26];
+  assign \$184  = total[25] | total[24];
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = \$182  | \$185 ;
+  assign \$187  = total[23] | total[22];
+  assign \$188  = total[21] | total[20];
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = total[19] | total[18];
+  assign \$191  = total[17] | total[16];
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = \$189  | \$192 ;
+  assign \$194  = \$186  | \$193 ;
+  assign \$195  = { \$194 , \$179  } + 1'h1;
+  assign \$196  = \$65  ? \$195  : 6'h00;
   always @(posedge clk)
-    s1_mag0 <= \$35 ;
+    s1_mag0 <= \$197 ;
   always @(posedge clk)
-    s1_mag1 <= \$36 ;
+    s1_mag1 <= \$198 ;
   always @(posedge clk)
-    s1_mag2 <= \$37 ;
+    s1_mag2 <= \$199 ;
   always @(posedge clk)
-    s1_mag3 <= \$38 ;
+    s1_mag3 <= \$200 ;
   always @(posedge clk)
-    s1_mag4 <= \$39 ;
+    s1_mag4 <= \$201 ;
   always @(posedge clk)
-    s1_mag5 <= \$40 ;
+    s1_mag5 <= \$202 ;
+  always @(posedge clk)
+    s1_mag6 <= \$203 ;
+  always @(posedge clk)
+    s1_mag7 <= \$204 ;
+  always @(posedge clk)
+    s1_valid <= \$205 ;
+  always @(posedge clk)
+    s1_last <= \$206 ;
+  always @(posedge clk)
+    total_valid <= \$207 ;
+  always @(posedge clk)
+    acc <= \$208 ;
+  always @(posedge clk)
+    total <= \$209 ;
+  always @(posedge clk)
+    o__valid <= \$210 ;
+  always @(posedge clk)
+    o__payload <= \$211 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = s1_mag7;
+    \$197  = s1_mag0;
     if (i__ready) begin
-      \$42  = \$31 [31:0];
+      \$197  = \$10 [31:0];
     end
     if (rst) begin
-      \$42  = 32'd0;
+      \$197  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = s1_valid;
+    \$198  = s1_mag1;
     if (i__ready) begin
-      \$43  = take;
+      \$198  = \$13 [31:0];
     end
     if (rst) begin
-      \$43  = 1'h0;
+      \$198  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = s1_last;
+    \$199  = s1_mag2;
     if (i__ready) begin
-      \$44  = i__payload[256];
+      \$199  = \$16 [31:0];
     end
     if (rst) begin
-      \$44  = 1'h0;
+      \$199  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = total_valid;
+    \$200  = s1_mag3;
     if (i__ready) begin
-      \$45  = \$32 ;
+      \$200  = \$19 [31:0];
     end
     if (rst) begin
-      \$45  = 1'h0;
+      \$200  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = acc;
+    \$201  = s1_mag4;
+    if (i__ready) begin
+      \$201  = \$22 [31:0];
+    end
+    if (rst) begin
+      \$201  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = s1_mag5;
+    if (i__ready) begin
+      \$202  = \$25 [31:0];
+    end
+    if (rst) begin
+      \$202  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = s1_mag6;
+    if (i__ready) begin
+      \$203  = \$28 [31:0];
+    end
+    if (rst) begin
+      \$203  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = s1_mag7;
+    if (i__ready) begin
+      \$204  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$204  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = s1_valid;
+    if (i__ready) begin
+      \$205  = take;
+    end
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = s1_last;
+    if (i__ready) begin
+      \$206  = i__payload[256];
+    end
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = total_valid;
+    if (i__ready) begin
+      \$207  = \$32 ;
+    end
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = acc;
     if (i__ready) begin
       if (s1_valid) begin
         (* full_case = 32'd1 *)
         if (s1_last) begin
-          \$46  = 32'd0;
+          \$208  = 32'd0;
         end else begin
-          \$46  = \$34 ;
+          \$208  = \$34 ;
         end
       end
     end
     if (rst) begin
-      \$46  = 32'd0;
+      \$208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = total;
+    \$209  = total;
     if (i__ready) begin
       if (s1_valid) begin
         if (s1_last) begin
-          \$47  = \$33 ;
+          \$209  = \$33 ;
         end
       end
     end
     if (rst) begin
-      \$47  = 32'd0;
+      \$209  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = o__valid;
+    \$210  = o__valid;
     if (i__ready) begin
-      \$48  = total_valid;
+      \$210  = total_valid;
     end
     if (rst) begin
-      \$48  = 1'h0;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = o__payload;
+    \$211  = o__payload;
     if (i__ready) begin
-      \$49  = 6'h00;
-      if (total[0]) begin
-        \$49  = 6'h01;
-      end
-      if (total[1]) begin
-        \$49  = 6'h02;
-      end
-      if (total[2]) begin
-        \$49  = 6'h03;
-      end
-      if (total[3]) begin
-        \$49  = 6'h04;
-      end
-      if (total[4]) begin
-        \$49  = 6'h05;
-      end
-      if (total[5]) begin
-        \$49  = 6'h06;
-      end
-      if (total[6]) begin
-        \$49  = 6'h07;
-      end
-      if (total[7]) begin
-        \$49  = 6'h08;
-      end
-      if (total[8]) begin
-        \$49  = 6'h09;
-      end
-      if (total[9]) begin
-        \$49  = 6'h0a;
-      end
-      if (total[10]) begin
-        \$49  = 6'h0b;
-      end
-      if (total[11]) begin
-        \$49  = 6'h0c;
-      end
-      if (total[12]) begin
-        \$49  = 6'h0d;
-      end
-      if (total[13]) begin
-        \$49  = 6'h0e;
-      end
-      if (total[14]) begin
-        \$49  = 6'h0f;
-      end
-      if (total[15]) begin
-        \$49  = 6'h10;
-      end
-      if (total[16]) begin
-        \$49  = 6'h11;
-      end
-      if (total[17]) begin
-        \$49  = 6'h12;
-      end
-      if (total[18]) begin
-        \$49  = 6'h13;
-      end
-      if (total[19]) begin
-        \$49  = 6'h14;
-      end
-      if (total[20]) begin
-        \$49  = 6'h15;
-      end
-      if (total[21]) begin
-        \$49  = 6'h16;
-      end
-      if (total[22]) begin
-        \$49  = 6'h17;
-      end
-      if (total[23]) begin
-        \$49  = 6'h18;
-      end
-      if (total[24]) begin
-        \$49  = 6'h19;
-      end
-      if (total[25]) begin
-        \$49  = 6'h1a;
-      end
-      if (total[26]) begin
-        \$49  = 6'h1b;
-      end
-      if (total[27]) begin
-        \$49  = 6'h1c;
-      end
-      if (total[28]) begin
-        \$49  = 6'h1d;
-      end
-      if (total[29]) begin
-        \$49  = 6'h1e;
-      end
-      if (total[30]) begin
-        \$49  = 6'h1f;
-      end
-      if (total[31]) begin
-        \$49  = 6'h20;
-      end
+      \$211  = \$196 ;
     end
     if (rst) begin
-      \$49  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = s1_mag0;
-    if (i__ready) begin
-      \$35  = \$10 [31:0];
-    end
-    if (rst) begin
-      \$35  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = s1_mag1;
-    if (i__ready) begin
-      \$36  = \$13 [31:0];
-    end
-    if (rst) begin
-      \$36  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = s1_mag2;
-    if (i__ready) begin
-      \$37  = \$16 [31:0];
-    end
-    if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = s1_mag3;
-    if (i__ready) begin
-      \$38  = \$19 [31:0];
-    end
-    if (rst) begin
-      \$38  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = s1_mag4;
-    if (i__ready) begin
-      \$39  = \$22 [31:0];
-    end
-    if (rst) begin
-      \$39  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = s1_mag5;
-    if (i__ready) begin
-      \$40  = \$25 [31:0];
-    end
-    if (rst) begin
-      \$40  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = s1_mag6;
-    if (i__ready) begin
-      \$41  = \$28 [31:0];
-    end
-    if (rst) begin
-      \$41  = 32'd0;
+      \$211  = 6'h00;
     end
   end
   assign en = i__ready;

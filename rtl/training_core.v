@@ -413,40 +413,37 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [255:0] \$100 ;
-  reg [31:0] \$101 ;
-  reg [3:0] \$102 ;
-  reg \$103 ;
+  reg \$100 ;
+  reg [15:0] \$101 ;
+  reg [31:0] \$102 ;
+  reg [15:0] \$103 ;
   reg [15:0] \$104 ;
-  reg [31:0] \$105 ;
-  reg [15:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [15:0] \$108 ;
-  reg [31:0] \$109 ;
+  reg [15:0] \$105 ;
+  reg [31:0] \$106 ;
+  reg [31:0] \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [31:0] \$110 ;
+  reg \$110 ;
   reg \$111 ;
-  reg \$112 ;
+  reg [14:0] \$112 ;
   reg \$113 ;
-  reg \$114 ;
-  reg [14:0] \$115 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
   reg \$116 ;
-  reg [15:0] \$117 ;
-  reg [15:0] \$118 ;
-  reg \$119 ;
+  reg [3:0] \$117 ;
+  reg [13:0] \$118 ;
+  reg [31:0] \$119 ;
   wire \$12 ;
-  reg [3:0] \$120 ;
-  reg [13:0] \$121 ;
-  reg [31:0] \$122 ;
-  reg [15:0] \$123 ;
+  reg [15:0] \$120 ;
+  reg [31:0] \$121 ;
+  reg [3:0] \$122 ;
+  reg [2:0] \$123 ;
   reg [31:0] \$124 ;
-  reg [3:0] \$125 ;
-  reg [2:0] \$126 ;
-  reg [31:0] \$127 ;
-  reg [14:0] \$128 ;
-  reg [7:0] \$129 ;
+  reg [14:0] \$125 ;
+  reg [7:0] \$126 ;
+  reg [5:0] \$127 ;
   wire \$13 ;
-  reg [5:0] \$130 ;
   wire \$14 ;
   wire \$15 ;
   wire [16:0] \$16 ;
@@ -474,73 +471,73 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [16:0] \$36 ;
   wire [32:0] \$37 ;
   wire [32:0] \$38 ;
-  wire [15:0] \$39 ;
+  wire \$39 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$41 ;
-  wire [15:0] \$42 ;
-  wire [32:0] \$43 ;
-  wire [15:0] \$44 ;
-  wire [32:0] \$45 ;
-  wire [4:0] \$46 ;
-  wire [19:0] \$47 ;
+  wire [15:0] \$41 ;
+  wire [32:0] \$42 ;
+  wire [15:0] \$43 ;
+  wire [32:0] \$44 ;
+  wire [4:0] \$45 ;
+  wire [19:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
+  wire [32:0] \$53 ;
   wire [32:0] \$54 ;
-  wire [33:0] \$55 ;
-  wire [33:0] \$56 ;
-  wire [32:0] \$57 ;
-  wire [3:0] \$58 ;
-  wire \$59 ;
+  wire [32:0] \$55 ;
+  wire [3:0] \$56 ;
+  wire \$57 ;
+  wire [32:0] \$58 ;
+  wire [3:0] \$59 ;
   wire [7:0] \$6 ;
-  wire [32:0] \$60 ;
-  wire [3:0] \$61 ;
-  wire \$62 ;
-  wire [32:0] \$63 ;
-  wire [3:0] \$64 ;
-  wire \$65 ;
-  wire [32:0] \$66 ;
-  wire [3:0] \$67 ;
-  wire \$68 ;
-  wire [32:0] \$69 ;
+  wire \$60 ;
+  wire [32:0] \$61 ;
+  wire [3:0] \$62 ;
+  wire \$63 ;
+  wire [32:0] \$64 ;
+  wire [3:0] \$65 ;
+  wire \$66 ;
+  wire [32:0] \$67 ;
+  wire [3:0] \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [3:0] \$70 ;
-  wire \$71 ;
-  wire [32:0] \$72 ;
-  wire [3:0] \$73 ;
-  wire \$74 ;
-  wire [32:0] \$75 ;
-  wire [3:0] \$76 ;
-  wire \$77 ;
-  wire [32:0] \$78 ;
+  wire [32:0] \$70 ;
+  wire [3:0] \$71 ;
+  wire \$72 ;
+  wire [32:0] \$73 ;
+  wire [3:0] \$74 ;
+  wire \$75 ;
+  wire [32:0] \$76 ;
+  wire [3:0] \$77 ;
+  wire \$78 ;
   wire [3:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire [3:0] \$81 ;
-  wire \$82 ;
-  wire [3:0] \$83 ;
-  wire [6:0] \$84 ;
-  wire [6:0] \$85 ;
+  wire [6:0] \$82 ;
+  wire [6:0] \$83 ;
+  wire [3:0] \$84 ;
+  wire \$85 ;
   wire [3:0] \$86 ;
-  wire \$87 ;
-  wire [3:0] \$88 ;
-  wire [6:0] \$89 ;
+  wire [6:0] \$87 ;
+  wire [6:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [6:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [15:0] \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  reg [15:0] \$96 ;
-  reg \$97 ;
-  reg [15:0] \$98 ;
-  reg \$99 ;
+  reg [15:0] \$93 ;
+  reg \$94 ;
+  reg [15:0] \$95 ;
+  reg \$96 ;
+  reg [255:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [3:0] \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
   reg \$signal$19  = 1'h0;
@@ -557,7 +554,6 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [15:0] \$signal$69  = 16'h0000;
   reg [31:0] \$signal$70  = 32'd0;
   wire advance;
-  reg [14:0] beats = 15'h0000;
   reg [31:0] block_step = 32'd0;
   input [36:0] cfg__payload;
   wire [36:0] cfg__payload;
@@ -656,6 +652,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg in_done = 1'h0;
   wire issue;
   reg [5:0] k = 6'h00;
+  reg [14:0] last_beat = 15'h0000;
   reg [3:0] mu = 4'h0;
   reg [3:0] mul_step = 4'h0;
   reg [15:0] n_left = 16'h0000;
@@ -802,130 +799,127 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$36  = n_left - 4'h8;
   assign \$37  = \$signal$59  + 4'h8;
   assign \$38  = \$signal$59  + 4'h8;
-  assign \$39  = beats - 1'h1;
-  assign \$40  = rd_beat == \$39 ;
-  assign \$41  = issue & \$40 ;
-  assign \$42  = rd_beat + 1'h1;
-  assign \$43  = size + \$signal$70 ;
-  assign \$46  = mul_step + 1'h1;
-  assign \$47  = cn * 4'h8;
-  assign \$48  = mul_step == 4'hf;
-  assign \$49  = ! \$signal$53 ;
-  assign \$50  = ! cn;
-  assign \$51  = \$49  | \$50 ;
-  assign \$52  = size > 15'h4000;
-  assign \$53  = \$51  | \$52 ;
-  assign \$54  = size + 4'h8;
-  assign \$55  = \$54  - 1'h1;
-  assign \$57  = size - 1'h1;
-  assign \$58  = \$57 [2:0] + 1'h1;
-  assign \$59  = \$58  > 1'h0;
-  assign \$60  = size - 1'h1;
-  assign \$61  = \$60 [2:0] + 1'h1;
-  assign \$62  = \$61  > 1'h1;
-  assign \$63  = size - 1'h1;
-  assign \$64  = \$63 [2:0] + 1'h1;
-  assign \$65  = \$64  > 2'h2;
-  assign \$66  = size - 1'h1;
-  assign \$67  = \$66 [2:0] + 1'h1;
-  assign \$68  = \$67  > 2'h3;
-  assign \$69  = size - 1'h1;
-  assign \$70  = \$69 [2:0] + 1'h1;
-  assign \$71  = \$70  > 3'h4;
-  assign \$72  = size - 1'h1;
-  assign \$73  = \$72 [2:0] + 1'h1;
-  assign \$74  = \$73  > 3'h5;
-  assign \$75  = size - 1'h1;
-  assign \$76  = \$75 [2:0] + 1'h1;
-  assign \$77  = \$76  > 3'h6;
-  assign \$78  = size - 1'h1;
-  assign \$79  = \$78 [2:0] + 1'h1;
-  assign \$80  = \$79  > 3'h7;
+  assign \$39  = rd_beat == last_beat;
+  assign \$40  = issue & \$39 ;
+  assign \$41  = rd_beat + 1'h1;
+  assign \$42  = size + \$signal$70 ;
+  assign \$45  = mul_step + 1'h1;
+  assign \$46  = cn * 4'h8;
+  assign \$47  = mul_step == 4'hf;
+  assign \$48  = ! \$signal$53 ;
+  assign \$49  = ! cn;
+  assign \$50  = \$48  | \$49 ;
+  assign \$51  = size > 15'h4000;
+  assign \$52  = \$50  | \$51 ;
+  assign \$53  = size - 1'h1;
+  assign \$55  = size - 1'h1;
+  assign \$56  = \$55 [2:0] + 1'h1;
+  assign \$57  = \$56  > 1'h0;
+  assign \$58  = size - 1'h1;
+  assign \$59  = \$58 [2:0] + 1'h1;
+  assign \$60  = \$59  > 1'h1;
+  assign \$61  = size - 1'h1;
+  assign \$62  = \$61 [2:0] + 1'h1;
+  assign \$63  = \$62  > 2'h2;
+  assign \$64  = size - 1'h1;
+  assign \$65  = \$64 [2:0] + 1'h1;
+  assign \$66  = \$65  > 2'h3;
+  assign \$67  = size - 1'h1;
+  assign \$68  = \$67 [2:0] + 1'h1;
+  assign \$69  = \$68  > 3'h4;
+  assign \$70  = size - 1'h1;
+  assign \$71  = \$70 [2:0] + 1'h1;
+  assign \$72  = \$71  > 3'h5;
+  assign \$73  = size - 1'h1;
+  assign \$74  = \$73 [2:0] + 1'h1;
+  assign \$75  = \$74  > 3'h6;
+  assign \$76  = size - 1'h1;
+  assign \$77  = \$76 [2:0] + 1'h1;
+  assign \$78  = \$77  > 3'h7;
+  assign \$79  = \$signal$65  ? mu : 4'h7;
+  assign \$80  = \o__payload$73  > \$79 ;
   assign \$81  = \$signal$65  ? mu : 4'h7;
-  assign \$82  = \o__payload$73  > \$81 ;
-  assign \$83  = \$signal$65  ? mu : 4'h7;
-  assign \$84  = \o__payload$73  - \$83 ;
-  assign \$85  = \$82  ? \$84  : 7'h00;
+  assign \$82  = \o__payload$73  - \$81 ;
+  assign \$83  = \$80  ? \$82  : 7'h00;
+  assign \$84  = \$signal$65  ? mu : 4'h7;
+  assign \$85  = \o__payload$73  > \$84 ;
   assign \$86  = \$signal$65  ? mu : 4'h7;
-  assign \$87  = \o__payload$73  > \$86 ;
-  assign \$88  = \$signal$65  ? mu : 4'h7;
-  assign \$89  = \o__payload$73  - \$88 ;
-  assign \$90  = \$87  ? \$89  : 7'h00;
-  assign \$91  = ! \o__payload$73 ;
-  assign \$92  = \$signal$65  & \$91 ;
-  assign \$93  = beats - 1'h1;
-  assign \$94  = rd_beat == \$93 ;
-  assign \$95  = issue & \$94 ;
+  assign \$87  = \o__payload$73  - \$86 ;
+  assign \$88  = \$85  ? \$87  : 7'h00;
+  assign \$89  = ! \o__payload$73 ;
+  assign \$90  = \$signal$65  & \$89 ;
+  assign \$91  = rd_beat == last_beat;
+  assign \$92  = issue & \$91 ;
   always @(posedge clk)
-    \$signal$46  <= \$96 ;
+    \$signal$46  <= \$93 ;
   always @(posedge clk)
-    in_done <= \$97 ;
+    in_done <= \$94 ;
   always @(posedge clk)
-    \$signal$48  <= \$98 ;
+    \$signal$48  <= \$95 ;
   always @(posedge clk)
-    wr_en <= \$99 ;
+    wr_en <= \$96 ;
   always @(posedge clk)
-    wr_row <= \$100 ;
+    wr_row <= \$97 ;
   always @(posedge clk)
-    w_e0 <= \$101 ;
+    w_e0 <= \$98 ;
   always @(posedge clk)
-    wr_count <= \$102 ;
+    wr_count <= \$99 ;
   always @(posedge clk)
-    \$signal$19  <= \$103 ;
+    \$signal$19  <= \$100 ;
   always @(posedge clk)
-    row_i <= \$104 ;
+    row_i <= \$101 ;
   always @(posedge clk)
-    row_e <= \$105 ;
+    row_e <= \$102 ;
   always @(posedge clk)
-    \$signal$56  <= \$106 ;
+    \$signal$56  <= \$103 ;
   always @(posedge clk)
-    n_left <= \$107 ;
+    n_left <= \$104 ;
   always @(posedge clk)
-    \$signal$55  <= \$108 ;
+    \$signal$55  <= \$105 ;
   always @(posedge clk)
-    \$signal$57  <= \$109 ;
+    \$signal$57  <= \$106 ;
   always @(posedge clk)
-    \$signal$59  <= \$110 ;
+    \$signal$59  <= \$107 ;
   always @(posedge clk)
-    rd_valid0 <= \$111 ;
+    rd_valid0 <= \$108 ;
   always @(posedge clk)
-    rd_last0 <= \$112 ;
+    rd_last0 <= \$109 ;
   always @(posedge clk)
-    rd_valid1 <= \$113 ;
+    rd_valid1 <= \$110 ;
   always @(posedge clk)
-    rd_last1 <= \$114 ;
+    rd_last1 <= \$111 ;
   always @(posedge clk)
-    rd_beat <= \$115 ;
+    rd_beat <= \$112 ;
   always @(posedge clk)
-    cfg__ready <= \$116 ;
+    cfg__ready <= \$113 ;
   always @(posedge clk)
-    \$signal$53  <= \$117 ;
+    \$signal$53  <= \$114 ;
   always @(posedge clk)
-    cn <= \$118 ;
+    cn <= \$115 ;
   always @(posedge clk)
-    \$signal$65  <= \$119 ;
+    \$signal$65  <= \$116 ;
   always @(posedge clk)
-    mu <= \$120 ;
+    mu <= \$117 ;
   always @(posedge clk)
-    status <= \$121 ;
+    status <= \$118 ;
   always @(posedge clk)
-    size <= \$122 ;
+    size <= \$119 ;
   always @(posedge clk)
-    \$signal$69  <= \$123 ;
+    \$signal$69  <= \$120 ;
   always @(posedge clk)
-    \$signal$70  <= \$124 ;
+    \$signal$70  <= \$121 ;
   always @(posedge clk)
-    mul_step <= \$125 ;
+    mul_step <= \$122 ;
   always @(posedge clk)
-    fsm_state <= \$126 ;
+    fsm_state <= \$123 ;
   always @(posedge clk)
-    block_step <= \$127 ;
+    block_step <= \$124 ;
   always @(posedge clk)
-    beats <= \$128 ;
+    last_beat <= \$125 ;
   always @(posedge clk)
-    final_keep <= \$129 ;
+    final_keep <= \$126 ;
   always @(posedge clk)
-    k <= \$130 ;
+    k <= \$127 ;
   \training_core.datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
@@ -996,13 +990,13 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \$signal$46 ;
+    \$93  = \$signal$46 ;
     if (\$13 ) begin
       (* full_case = 32'd1 *)
       if (\$14 ) begin
-        \$96  = cn;
+        \$93  = cn;
       end else begin
-        \$96  = \$17 [15:0];
+        \$93  = \$17 [15:0];
       end
     end
     casez (fsm_state)
@@ -1012,22 +1006,22 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
+          if (\$52 ) begin
           end else begin
-            \$96  = cn;
+            \$93  = cn;
           end
     endcase
     if (rst) begin
-      \$96  = 16'h0000;
+      \$93  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = in_done;
+    \$94  = in_done;
     if (\$13 ) begin
       if (\$14 ) begin
         if (\$15 ) begin
-          \$97  = 1'h1;
+          \$94  = 1'h1;
         end
       end
     end
@@ -1038,24 +1032,24 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
+          if (\$52 ) begin
           end else begin
-            \$97  = 1'h0;
+            \$94  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$97  = 1'h0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \$signal$48 ;
+    \$95  = \$signal$48 ;
     if (\$13 ) begin
       if (\$14 ) begin
         (* full_case = 32'd1 *)
         if (\$15 ) begin
         end else begin
-          \$98  = \$16 [15:0];
+          \$95  = \$16 [15:0];
         end
       end
     end
@@ -1066,73 +1060,73 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
+          if (\$52 ) begin
           end else begin
-            \$98  = \$signal$53 ;
+            \$95  = \$signal$53 ;
           end
     endcase
     if (rst) begin
-      \$98  = 16'h0000;
+      \$95  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \o__valid$49 ;
+    \$96  = \o__valid$49 ;
     if (rst) begin
-      \$99  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = wr_row;
+    \$97  = wr_row;
     if (\o__valid$49 ) begin
-      \$100  = \o__payload$50 [255:0];
+      \$97  = \o__payload$50 [255:0];
     end
     if (rst) begin
-      \$100  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$97  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = w_e0;
+    \$98  = w_e0;
     if (\o__valid$49 ) begin
-      \$101  = row_e;
+      \$98  = row_e;
     end
     if (rst) begin
-      \$101  = 32'd0;
+      \$98  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = wr_count;
+    \$99  = wr_count;
     if (\o__valid$49 ) begin
-      \$102  = \$21 [3:0];
+      \$99  = \$21 [3:0];
     end
     if (rst) begin
-      \$102  = 4'h0;
+      \$99  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \$signal$19 ;
+    \$100  = \$signal$19 ;
     if (\o__valid$49 ) begin
-      \$103  = \$25 ;
+      \$100  = \$25 ;
     end
     if (rst) begin
-      \$103  = 1'h0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = row_i;
+    \$101  = row_i;
     if (\o__valid$49 ) begin
       (* full_case = 32'd1 *)
       if (\$26 ) begin
-        \$104  = \$28 [15:0];
+        \$101  = \$28 [15:0];
       end else if (\$27 ) begin
-        \$104  = \$31 [15:0];
+        \$101  = \$31 [15:0];
       end else begin
-        \$104  = \$signal$56 ;
+        \$101  = \$signal$56 ;
       end
     end
     casez (fsm_state)
@@ -1142,9 +1136,91 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
+          if (\$52 ) begin
           end else begin
-            \$104  = 16'h0000;
+            \$101  = 16'h0000;
+          end
+    endcase
+    if (rst) begin
+      \$101  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = row_e;
+    if (\o__valid$49 ) begin
+      (* full_case = 32'd1 *)
+      if (\$26 ) begin
+        \$102  = \$29 [31:0];
+      end else if (\$27 ) begin
+        \$102  = \$35 [31:0];
+      end else begin
+        \$102  = \$38 [31:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+          end else begin
+            \$102  = 32'd0;
+          end
+    endcase
+    if (rst) begin
+      \$102  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = \$signal$56 ;
+    if (\o__valid$49 ) begin
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$103  = \$30 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+          end else begin
+            \$103  = 16'h0000;
+          end
+    endcase
+    if (rst) begin
+      \$103  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = n_left;
+    if (\o__valid$49 ) begin
+      (* full_case = 32'd1 *)
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$104  = cn;
+      end else begin
+        \$104  = \$36 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+          end else begin
+            \$104  = cn;
           end
     endcase
     if (rst) begin
@@ -1153,15 +1229,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = row_e;
+    \$105  = \$signal$55 ;
     if (\o__valid$49 ) begin
-      (* full_case = 32'd1 *)
       if (\$26 ) begin
-        \$105  = \$29 [31:0];
       end else if (\$27 ) begin
-        \$105  = \$35 [31:0];
-      end else begin
-        \$105  = \$38 [31:0];
+        \$105  = \$32 [15:0];
       end
     end
     casez (fsm_state)
@@ -1171,22 +1243,22 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
+          if (\$52 ) begin
           end else begin
-            \$105  = 32'd0;
+            \$105  = \$signal$53 ;
           end
     endcase
     if (rst) begin
-      \$105  = 32'd0;
+      \$105  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \$signal$56 ;
+    \$106  = \$signal$57 ;
     if (\o__valid$49 ) begin
       if (\$26 ) begin
       end else if (\$27 ) begin
-        \$106  = \$30 [15:0];
+        \$106  = \$33 [31:0];
       end
     end
     casez (fsm_state)
@@ -1196,25 +1268,25 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
+          if (\$52 ) begin
           end else begin
-            \$106  = 16'h0000;
+            \$106  = 32'd0;
           end
     endcase
     if (rst) begin
-      \$106  = 16'h0000;
+      \$106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = n_left;
+    \$107  = \$signal$59 ;
     if (\o__valid$49 ) begin
       (* full_case = 32'd1 *)
       if (\$26 ) begin
       end else if (\$27 ) begin
-        \$107  = cn;
+        \$107  = \$34 [31:0];
       end else begin
-        \$107  = \$36 [15:0];
+        \$107  = \$37 [31:0];
       end
     end
     casez (fsm_state)
@@ -1224,98 +1296,50 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
+          if (\$52 ) begin
           end else begin
-            \$107  = cn;
+            \$107  = 32'd0;
           end
     endcase
     if (rst) begin
-      \$107  = 16'h0000;
+      \$107  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \$signal$55 ;
-    if (\o__valid$49 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$108  = \$32 [15:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$53 ) begin
-          end else begin
-            \$108  = \$signal$53 ;
-          end
-    endcase
-    if (rst) begin
-      \$108  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \$signal$57 ;
-    if (\o__valid$49 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$109  = \$33 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$53 ) begin
-          end else begin
-            \$109  = 32'd0;
-          end
-    endcase
-    if (rst) begin
-      \$109  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \$signal$59 ;
-    if (\o__valid$49 ) begin
-      (* full_case = 32'd1 *)
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$110  = \$34 [31:0];
-      end else begin
-        \$110  = \$37 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$53 ) begin
-          end else begin
-            \$110  = 32'd0;
-          end
-    endcase
-    if (rst) begin
-      \$110  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = rd_valid0;
+    \$108  = rd_valid0;
     if (advance) begin
-      \$111  = issue;
+      \$108  = issue;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = rd_last0;
+    if (advance) begin
+      \$109  = \$40 ;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = rd_valid1;
+    if (advance) begin
+      \$110  = rd_valid0;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = rd_last1;
+    if (advance) begin
+      \$111  = rd_last0;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -1323,39 +1347,9 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = rd_last0;
-    if (advance) begin
-      \$112  = \$41 ;
-    end
-    if (rst) begin
-      \$112  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = rd_valid1;
-    if (advance) begin
-      \$113  = rd_valid0;
-    end
-    if (rst) begin
-      \$113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = rd_last1;
-    if (advance) begin
-      \$114  = rd_last0;
-    end
-    if (rst) begin
-      \$114  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = rd_beat;
+    \$112  = rd_beat;
     if (issue) begin
-      \$115  = \$42 [14:0];
+      \$112  = \$41 [14:0];
     end
     casez (fsm_state)
       3'h0:
@@ -1364,159 +1358,219 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
+          if (\$52 ) begin
           end else begin
-            \$115  = 15'h0000;
+            \$112  = 15'h0000;
           end
     endcase
     if (rst) begin
-      \$115  = 15'h0000;
+      \$112  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = cfg__ready;
+    \$113  = cfg__ready;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$116  = 1'h0;
+            \$113  = 1'h0;
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$53 ) begin
-            \$116  = 1'h1;
+          if (\$52 ) begin
+            \$113  = 1'h1;
           end
       3'h3:
           /* empty */;
       3'h4:
-          if (\$95 ) begin
-            \$116  = 1'h1;
+          if (\$92 ) begin
+            \$113  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$116  = 1'h1;
+      \$113  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \$signal$53 ;
+    \$114  = \$signal$53 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$117  = cfg__payload[15:0];
+            \$114  = cfg__payload[15:0];
           end
     endcase
     if (rst) begin
-      \$117  = 16'h0000;
+      \$114  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = cn;
+    \$115  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$118  = cfg__payload[31:16];
+            \$115  = cfg__payload[31:16];
           end
     endcase
     if (rst) begin
-      \$118  = 16'h0000;
+      \$115  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \$signal$65 ;
+    \$116  = \$signal$65 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$119  = cfg__payload[32];
+            \$116  = cfg__payload[32];
           end
     endcase
     if (rst) begin
-      \$119  = 1'h0;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = mu;
+    \$117  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$120  = cfg__payload[36:33];
+            \$117  = cfg__payload[36:33];
           end
     endcase
     if (rst) begin
-      \$120  = 4'h0;
+      \$117  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = status;
+    \$118  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$121  = 14'h0000;
+            \$118  = 14'h0000;
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$53 ) begin
-            \$121 [0] = 1'h1;
+          if (\$52 ) begin
+            \$118 [0] = 1'h1;
           end
       3'h3:
           if (\o__valid$72 ) begin
-            \$121 [7:2] = \o__payload$73 ;
-            \$121 [13:8] = \$90 [5:0];
-            \$121 [1] = \$92 ;
+            \$118 [7:2] = \o__payload$73 ;
+            \$118 [13:8] = \$88 [5:0];
+            \$118 [1] = \$90 ;
           end
     endcase
     if (rst) begin
-      \$121  = 14'h0000;
+      \$118  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = size;
+    \$119  = size;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$122  = 32'd0;
+            \$119  = 32'd0;
           end
       3'h1:
           if (\$signal$69 [0]) begin
-            \$122  = \$43 [31:0];
+            \$119  = \$42 [31:0];
           end
     endcase
     if (rst) begin
-      \$122  = 32'd0;
+      \$119  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \$signal$69 ;
+    \$120  = \$signal$69 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$123  = cfg__payload[15:0];
+            \$120  = cfg__payload[15:0];
           end
       3'h1:
-          \$123  = \$44 ;
+          \$120  = \$43 ;
     endcase
     if (rst) begin
-      \$123  = 16'h0000;
+      \$120  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \$signal$70 ;
+    \$121  = \$signal$70 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$124  = { 16'h0000, cfg__payload[31:16] };
+            \$121  = { 16'h0000, cfg__payload[31:16] };
           end
       3'h1:
-          \$124  = \$45 [31:0];
+          \$121  = \$44 [31:0];
+    endcase
+    if (rst) begin
+      \$121  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = mul_step;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$122  = 4'h0;
+          end
+      3'h1:
+          \$122  = \$45 [3:0];
+    endcase
+    if (rst) begin
+      \$122  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$123  = 3'h1;
+          end
+      3'h1:
+          if (\$47 ) begin
+            \$123  = 3'h2;
+          end
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+            \$123  = 3'h0;
+          end else begin
+            \$123  = 3'h3;
+          end
+      3'h3:
+          if (\o__valid$72 ) begin
+            \$123  = 3'h4;
+          end
+      3'h4:
+          if (\$92 ) begin
+            \$123  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$123  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = block_step;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$124  = { 12'h000, \$46  };
     endcase
     if (rst) begin
       \$124  = 32'd0;
@@ -1524,67 +1578,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = mul_step;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$125  = 4'h0;
-          end
-      3'h1:
-          \$125  = \$46 [3:0];
-    endcase
-    if (rst) begin
-      \$125  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = fsm_state;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$126  = 3'h1;
-          end
-      3'h1:
-          if (\$48 ) begin
-            \$126  = 3'h2;
-          end
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$53 ) begin
-            \$126  = 3'h0;
-          end else begin
-            \$126  = 3'h3;
-          end
-      3'h3:
-          if (\o__valid$72 ) begin
-            \$126  = 3'h4;
-          end
-      3'h4:
-          if (\$95 ) begin
-            \$126  = 3'h0;
-          end
-    endcase
-    if (rst) begin
-      \$126  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = block_step;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          \$127  = { 12'h000, \$47  };
-    endcase
-    if (rst) begin
-      \$127  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = beats;
+    \$125  = last_beat;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1592,18 +1586,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
+          if (\$52 ) begin
           end else begin
-            \$128  = \$56 [14:0];
+            \$125  = \$54 [14:0];
           end
     endcase
     if (rst) begin
-      \$128  = 15'h0000;
+      \$125  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = final_keep;
+    \$126  = final_keep;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1611,18 +1605,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
+          if (\$52 ) begin
           end else begin
-            \$129  = { \$80 , \$77 , \$74 , \$71 , \$68 , \$65 , \$62 , \$59  };
+            \$126  = { \$78 , \$75 , \$72 , \$69 , \$66 , \$63 , \$60 , \$57  };
           end
     endcase
     if (rst) begin
-      \$129  = 8'h00;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = k;
+    \$127  = k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1632,11 +1626,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h3:
           if (\o__valid$72 ) begin
-            \$130  = \$85 [5:0];
+            \$127  = \$83 [5:0];
           end
     endcase
     if (rst) begin
-      \$130  = 6'h00;
+      \$127  = 6'h00;
     end
   end
   assign \i__payload$5  = i__payload;
@@ -1793,9 +1787,9 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \i__payload$18 [63:32] = wr_row[63:32];
   assign \i__payload$18 [31:0] = wr_row[31:0];
   assign \i__payload$18 [256] = \$signal$19 ;
-  assign \$44  = { 1'h0, \$signal$69 [15:1] };
-  assign \$45  = { \$signal$70 , 1'h0 };
-  assign \$56  = { \$55 [33], \$55 [33], \$55 [33], \$55 [33:3] };
+  assign \$43  = { 1'h0, \$signal$69 [15:1] };
+  assign \$44  = { \$signal$70 , 1'h0 };
+  assign \$54  = { \$53 [32], \$53 [32], \$53 [32], \$53 [32:3] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -20577,18 +20571,130 @@ module \training_core.datapath.detector (rst, i__payload, i__valid, o__valid, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
+  wire \$100 ;
+  wire [1:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire [-1:0] \$109 ;
   wire \$11 ;
+  wire [-1:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [-1:0] \$114 ;
+  wire [-1:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire [1:0] \$118 ;
+  wire \$119 ;
   wire [32:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire [2:0] \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire [32:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire [-1:0] \$141 ;
+  wire [-1:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire [-1:0] \$146 ;
+  wire [-1:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire [32:0] \$15 ;
+  wire [1:0] \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [-1:0] \$158 ;
+  wire [-1:0] \$159 ;
   wire [32:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire [-1:0] \$163 ;
+  wire [-1:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire [1:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
+  wire \$170 ;
+  wire [2:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [3:0] \$179 ;
   wire [32:0] \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire [32:0] \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire [5:0] \$195 ;
+  wire [5:0] \$196 ;
+  reg [31:0] \$197 ;
+  reg [31:0] \$198 ;
+  reg [31:0] \$199 ;
   wire [31:0] \$2 ;
   wire \$20 ;
+  reg [31:0] \$200 ;
+  reg [31:0] \$201 ;
+  reg [31:0] \$202 ;
+  reg [31:0] \$203 ;
+  reg [31:0] \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg [31:0] \$208 ;
+  reg [31:0] \$209 ;
   wire [32:0] \$21 ;
+  reg \$210 ;
+  reg [5:0] \$211 ;
   wire [32:0] \$22 ;
   wire \$23 ;
   wire [32:0] \$24 ;
@@ -20603,27 +20709,77 @@ module \training_core.datapath.detector (rst, i__payload, i__valid, o__valid, o_
   wire \$32 ;
   wire [31:0] \$33 ;
   wire [31:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [31:0] \$39 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [31:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
-  reg [31:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg [31:0] \$46 ;
-  reg [31:0] \$47 ;
-  reg \$48 ;
-  reg [5:0] \$49 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [31:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire [31:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [31:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [32:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [-1:0] \$92 ;
+  wire [-1:0] \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [-1:0] \$97 ;
+  wire [-1:0] \$98 ;
+  wire \$99 ;
   reg [31:0] acc = 32'd0;
   input clk;
   wire clk;
@@ -20664,24 +20820,6 @@ module \training_core.datapath.detector (rst, i__payload, i__valid, o__valid, o_
   wire take;
   reg [31:0] total = 32'd0;
   reg total_valid = 1'h0;
-  always @(posedge clk)
-    s1_mag6 <= \$41 ;
-  always @(posedge clk)
-    s1_mag7 <= \$42 ;
-  always @(posedge clk)
-    s1_valid <= \$43 ;
-  always @(posedge clk)
-    s1_last <= \$44 ;
-  always @(posedge clk)
-    total_valid <= \$45 ;
-  always @(posedge clk)
-    acc <= \$46 ;
-  always @(posedge clk)
-    total <= \$47 ;
-  always @(posedge clk)
-    o__valid <= \$48 ;
-  always @(posedge clk)
-    o__payload <= \$49 ;
   assign \$1  = ~ o__valid;
   assign \$2  = s1_mag0 | s1_mag1;
   assign \$3  = \$2  | s1_mag2;
@@ -20717,273 +20855,341 @@ module \training_core.datapath.detector (rst, i__payload, i__valid, o__valid, o_
   assign \$32  = s1_valid & s1_last;
   assign \$33  = acc | s1_or;
   assign \$34  = acc | s1_or;
+  assign \$35  = total[31] | total[30];
+  assign \$36  = total[29] | total[28];
+  assign \$37  = \$35  | \$36 ;
+  assign \$38  = total[27] | total[26];
+  assign \$39  = total[25] | total[24];
+  assign \$40  = \$38  | \$39 ;
+  assign \$41  = \$37  | \$40 ;
+  assign \$42  = total[23] | total[22];
+  assign \$43  = total[21] | total[20];
+  assign \$44  = \$42  | \$43 ;
+  assign \$45  = total[19] | total[18];
+  assign \$46  = total[17] | total[16];
+  assign \$47  = \$45  | \$46 ;
+  assign \$48  = \$44  | \$47 ;
+  assign \$49  = \$41  | \$48 ;
+  assign \$50  = total[15] | total[14];
+  assign \$51  = total[13] | total[12];
+  assign \$52  = \$50  | \$51 ;
+  assign \$53  = total[11] | total[10];
+  assign \$54  = total[9] | total[8];
+  assign \$55  = \$53  | \$54 ;
+  assign \$56  = \$52  | \$55 ;
+  assign \$57  = total[7] | total[6];
+  assign \$58  = total[5] | total[4];
+  assign \$59  = \$57  | \$58 ;
+  assign \$60  = total[3] | total[2];
+  assign \$61  = total[1] | total[0];
+  assign \$62  = \$60  | \$61 ;
+  assign \$63  = \$59  | \$62 ;
+  assign \$64  = \$56  | \$63 ;
+  assign \$65  = \$49  | \$64 ;
+  assign \$66  = total[31] | total[30];
+  assign \$67  = total[29] | total[28];
+  assign \$68  = \$66  | \$67 ;
+  assign \$69  = total[27] | total[26];
+  assign \$70  = total[25] | total[24];
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = \$68  | \$71 ;
+  assign \$73  = total[23] | total[22];
+  assign \$74  = total[21] | total[20];
+  assign \$75  = \$73  | \$74 ;
+  assign \$76  = total[19] | total[18];
+  assign \$77  = total[17] | total[16];
+  assign \$78  = \$76  | \$77 ;
+  assign \$79  = \$75  | \$78 ;
+  assign \$80  = \$72  | \$79 ;
+  assign \$81  = total[31] | total[30];
+  assign \$82  = total[29] | total[28];
+  assign \$83  = \$81  | \$82 ;
+  assign \$84  = total[27] | total[26];
+  assign \$85  = total[25] | total[24];
+  assign \$86  = \$84  | \$85 ;
+  assign \$87  = \$83  | \$86 ;
+  assign \$88  = total[31] | total[30];
+  assign \$89  = total[29] | total[28];
+  assign \$90  = \$88  | \$89 ;
+  assign \$91  = total[31] | total[30];
+  assign \$94  = \$91  ? total[31] : total[29];
+  assign \$95  = total[31] | total[30];
+  assign \$96  = total[27] | total[26];
+  assign \$99  = \$96  ? total[27] : total[25];
+  assign \$100  = total[27] | total[26];
+  assign \$101  = \$90  ? { \$95 , \$94  } : { \$100 , \$99  };
+  assign \$102  = total[31] | total[30];
+  assign \$103  = total[29] | total[28];
+  assign \$104  = \$102  | \$103 ;
+  assign \$105  = total[23] | total[22];
+  assign \$106  = total[21] | total[20];
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = total[23] | total[22];
+  assign \$111  = \$108  ? total[23] : total[21];
+  assign \$112  = total[23] | total[22];
+  assign \$113  = total[19] | total[18];
+  assign \$116  = \$113  ? total[19] : total[17];
+  assign \$117  = total[19] | total[18];
+  assign \$118  = \$107  ? { \$112 , \$111  } : { \$117 , \$116  };
+  assign \$119  = total[23] | total[22];
+  assign \$120  = total[21] | total[20];
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = \$87  ? { \$104 , \$101  } : { \$121 , \$118  };
+  assign \$123  = total[31] | total[30];
+  assign \$124  = total[29] | total[28];
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = total[27] | total[26];
+  assign \$127  = total[25] | total[24];
+  assign \$128  = \$126  | \$127 ;
+  assign \$129  = \$125  | \$128 ;
+  assign \$130  = total[15] | total[14];
+  assign \$131  = total[13] | total[12];
+  assign \$132  = \$130  | \$131 ;
+  assign \$133  = total[11] | total[10];
+  assign \$134  = total[9] | total[8];
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = \$132  | \$135 ;
+  assign \$137  = total[15] | total[14];
+  assign \$138  = total[13] | total[12];
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = total[15] | total[14];
+  assign \$143  = \$140  ? total[15] : total[13];
+  assign \$144  = total[15] | total[14];
+  assign \$145  = total[11] | total[10];
+  assign \$148  = \$145  ? total[11] : total[9];
+  assign \$149  = total[11] | total[10];
+  assign \$150  = \$139  ? { \$144 , \$143  } : { \$149 , \$148  };
+  assign \$151  = total[15] | total[14];
+  assign \$152  = total[13] | total[12];
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = total[7] | total[6];
+  assign \$155  = total[5] | total[4];
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = total[7] | total[6];
+  assign \$160  = \$157  ? total[7] : total[5];
+  assign \$161  = total[7] | total[6];
+  assign \$162  = total[3] | total[2];
+  assign \$165  = \$162  ? total[3] : total[1];
+  assign \$166  = total[3] | total[2];
+  assign \$167  = \$156  ? { \$161 , \$160  } : { \$166 , \$165  };
+  assign \$168  = total[7] | total[6];
+  assign \$169  = total[5] | total[4];
+  assign \$170  = \$168  | \$169 ;
+  assign \$171  = \$136  ? { \$153 , \$150  } : { \$170 , \$167  };
+  assign \$172  = total[15] | total[14];
+  assign \$173  = total[13] | total[12];
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = total[11] | total[10];
+  assign \$176  = total[9] | total[8];
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = \$174  | \$177 ;
+  assign \$179  = \$80  ? { \$129 , \$122  } : { \$178 , \$171  };
+  assign \$180  = total[31] | total[30];
+  assign \$181  = total[29] | total[28];
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = total[27] | total[26];
+  assign \$184  = total[25] | total[24];
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = \$182  | \$185 ;
+  assign \$187  = total[23] | total[22];
+  assign \$188  = total[21] | total[20];
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = total[19] | total[18];
+  assign \$191  = total[17] | total[16];
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = \$189  | \$192 ;
+  assign \$194  = \$186  | \$193 ;
+  assign \$195  = { \$194 , \$179  } + 1'h1;
+  assign \$196  = \$65  ? \$195  : 6'h00;
   always @(posedge clk)
-    s1_mag0 <= \$35 ;
+    s1_mag0 <= \$197 ;
   always @(posedge clk)
-    s1_mag1 <= \$36 ;
+    s1_mag1 <= \$198 ;
   always @(posedge clk)
-    s1_mag2 <= \$37 ;
+    s1_mag2 <= \$199 ;
   always @(posedge clk)
-    s1_mag3 <= \$38 ;
+    s1_mag3 <= \$200 ;
   always @(posedge clk)
-    s1_mag4 <= \$39 ;
+    s1_mag4 <= \$201 ;
   always @(posedge clk)
-    s1_mag5 <= \$40 ;
+    s1_mag5 <= \$202 ;
+  always @(posedge clk)
+    s1_mag6 <= \$203 ;
+  always @(posedge clk)
+    s1_mag7 <= \$204 ;
+  always @(posedge clk)
+    s1_valid <= \$205 ;
+  always @(posedge clk)
+    s1_last <= \$206 ;
+  always @(posedge clk)
+    total_valid <= \$207 ;
+  always @(posedge clk)
+    acc <= \$208 ;
+  always @(posedge clk)
+    total <= \$209 ;
+  always @(posedge clk)
+    o__valid <= \$210 ;
+  always @(posedge clk)
+    o__payload <= \$211 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$42  = s1_mag7;
+    \$197  = s1_mag0;
     if (en) begin
-      \$42  = \$31 [31:0];
+      \$197  = \$10 [31:0];
     end
     if (rst) begin
-      \$42  = 32'd0;
+      \$197  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$43  = s1_valid;
+    \$198  = s1_mag1;
     if (en) begin
-      \$43  = take;
+      \$198  = \$13 [31:0];
     end
     if (rst) begin
-      \$43  = 1'h0;
+      \$198  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$44  = s1_last;
+    \$199  = s1_mag2;
     if (en) begin
-      \$44  = i__payload[256];
+      \$199  = \$16 [31:0];
     end
     if (rst) begin
-      \$44  = 1'h0;
+      \$199  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$45  = total_valid;
+    \$200  = s1_mag3;
     if (en) begin
-      \$45  = \$32 ;
+      \$200  = \$19 [31:0];
     end
     if (rst) begin
-      \$45  = 1'h0;
+      \$200  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$46  = acc;
+    \$201  = s1_mag4;
+    if (en) begin
+      \$201  = \$22 [31:0];
+    end
+    if (rst) begin
+      \$201  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$202  = s1_mag5;
+    if (en) begin
+      \$202  = \$25 [31:0];
+    end
+    if (rst) begin
+      \$202  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$203  = s1_mag6;
+    if (en) begin
+      \$203  = \$28 [31:0];
+    end
+    if (rst) begin
+      \$203  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$204  = s1_mag7;
+    if (en) begin
+      \$204  = \$31 [31:0];
+    end
+    if (rst) begin
+      \$204  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$205  = s1_valid;
+    if (en) begin
+      \$205  = take;
+    end
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$206  = s1_last;
+    if (en) begin
+      \$206  = i__payload[256];
+    end
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$207  = total_valid;
+    if (en) begin
+      \$207  = \$32 ;
+    end
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$208  = acc;
     if (en) begin
       if (s1_valid) begin
         (* full_case = 32'd1 *)
         if (s1_last) begin
-          \$46  = 32'd0;
+          \$208  = 32'd0;
         end else begin
-          \$46  = \$34 ;
+          \$208  = \$34 ;
         end
       end
     end
     if (rst) begin
-      \$46  = 32'd0;
+      \$208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$47  = total;
+    \$209  = total;
     if (en) begin
       if (s1_valid) begin
         if (s1_last) begin
-          \$47  = \$33 ;
+          \$209  = \$33 ;
         end
       end
     end
     if (rst) begin
-      \$47  = 32'd0;
+      \$209  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$48  = o__valid;
+    \$210  = o__valid;
     if (en) begin
-      \$48  = total_valid;
+      \$210  = total_valid;
     end
     if (rst) begin
-      \$48  = 1'h0;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$49  = o__payload;
+    \$211  = o__payload;
     if (en) begin
-      \$49  = 6'h00;
-      if (total[0]) begin
-        \$49  = 6'h01;
-      end
-      if (total[1]) begin
-        \$49  = 6'h02;
-      end
-      if (total[2]) begin
-        \$49  = 6'h03;
-      end
-      if (total[3]) begin
-        \$49  = 6'h04;
-      end
-      if (total[4]) begin
-        \$49  = 6'h05;
-      end
-      if (total[5]) begin
-        \$49  = 6'h06;
-      end
-      if (total[6]) begin
-        \$49  = 6'h07;
-      end
-      if (total[7]) begin
-        \$49  = 6'h08;
-      end
-      if (total[8]) begin
-        \$49  = 6'h09;
-      end
-      if (total[9]) begin
-        \$49  = 6'h0a;
-      end
-      if (total[10]) begin
-        \$49  = 6'h0b;
-      end
-      if (total[11]) begin
-        \$49  = 6'h0c;
-      end
-      if (total[12]) begin
-        \$49  = 6'h0d;
-      end
-      if (total[13]) begin
-        \$49  = 6'h0e;
-      end
-      if (total[14]) begin
-        \$49  = 6'h0f;
-      end
-      if (total[15]) begin
-        \$49  = 6'h10;
-      end
-      if (total[16]) begin
-        \$49  = 6'h11;
-      end
-      if (total[17]) begin
-        \$49  = 6'h12;
-      end
-      if (total[18]) begin
-        \$49  = 6'h13;
-      end
-      if (total[19]) begin
-        \$49  = 6'h14;
-      end
-      if (total[20]) begin
-        \$49  = 6'h15;
-      end
-      if (total[21]) begin
-        \$49  = 6'h16;
-      end
-      if (total[22]) begin
-        \$49  = 6'h17;
-      end
-      if (total[23]) begin
-        \$49  = 6'h18;
-      end
-      if (total[24]) begin
-        \$49  = 6'h19;
-      end
-      if (total[25]) begin
-        \$49  = 6'h1a;
-      end
-      if (total[26]) begin
-        \$49  = 6'h1b;
-      end
-      if (total[27]) begin
-        \$49  = 6'h1c;
-      end
-      if (total[28]) begin
-        \$49  = 6'h1d;
-      end
-      if (total[29]) begin
-        \$49  = 6'h1e;
-      end
-      if (total[30]) begin
-        \$49  = 6'h1f;
-      end
-      if (total[31]) begin
-        \$49  = 6'h20;
-      end
+      \$211  = \$196 ;
     end
     if (rst) begin
-      \$49  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$35  = s1_mag0;
-    if (en) begin
-      \$35  = \$10 [31:0];
-    end
-    if (rst) begin
-      \$35  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$36  = s1_mag1;
-    if (en) begin
-      \$36  = \$13 [31:0];
-    end
-    if (rst) begin
-      \$36  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$37  = s1_mag2;
-    if (en) begin
-      \$37  = \$16 [31:0];
-    end
-    if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$38  = s1_mag3;
-    if (en) begin
-      \$38  = \$19 [31:0];
-    end
-    if (rst) begin
-      \$38  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$39  = s1_mag4;
-    if (en) begin
-      \$39  = \$22 [31:0];
-    end
-    if (rst) begin
-      \$39  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$40  = s1_mag5;
-    if (en) begin
-      \$40  = \$25 [31:0];
-    end
-    if (rst) begin
-      \$40  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$41  = s1_mag6;
-    if (en) begin
-      \$41  = \$28 [31:0];
-    end
-    if (rst) begin
-      \$41  = 32'd0;
+      \$211  = 6'h00;
     end
   end
   assign o__ready = 1'h1;
