@@ -217,12 +217,23 @@ def full_accuracy_runs() -> pd.DataFrame:
     return pd.concat([baseline, *parts], ignore_index=True)
 
 
+CHANCE_PCT = 50
+"""Variants that end below this (a network that does not learn) are named under the plot instead of
+stretching its axis down to 10 %."""
+
+
 def _accuracy_plot(plt, accuracy: pd.DataFrame, stem: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    failed = []
     for (name, seed), rows in accuracy.groupby(["variant", "seed"], sort=False):
+        if rows.test_accuracy_pct.iloc[-1] < CHANCE_PCT:
+            failed.append(f"{name}: {rows.test_accuracy_pct.iloc[-1]} % after epoch "
+                          f"{rows.epoch.iloc[-1]}")
+            continue
         ax.plot(rows.epoch, rows.test_accuracy_pct, marker="o", ls="-" if seed == 0 else ":",
                 label=f"{name}, seed {seed} ({rows.train_images.iloc[0]} images)")
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("epoch" + ("\n(not shown, did not learn: " + "; ".join(failed) + ")"
+                             if failed else ""))
     ax.set_ylabel("test accuracy (%)")
     ax.set_xticks(sorted(accuracy.epoch.unique()))
     first = accuracy.iloc[0]
