@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 
 from niti_hw.golden import DEFAULT_LFSR_LANES, INT8_MAX, INT32_SAFE_K, ROUNDING_MODES
+from niti_hw.golden.numbers import signed_limit
 
 DATAFLOWS = ("output_stationary", "weight_stationary", "input_stationary")
 EXPONENTS = ("tensor", "tile", "predicted")
@@ -113,7 +114,8 @@ class HardwareParams:
     @property
     def max_k(self) -> int:
         """Largest K the accumulator holds (K * 127**2 < 2**(acc_bits-1)); SPEC's int32 bound at 32 bits."""
-        return min((2 ** (self.acc_bits - 1) - 1) // (INT8_MAX * INT8_MAX), INT32_SAFE_K - 1)
+        return min(signed_limit(self.acc_bits) // (INT8_MAX * INT8_MAX),
+                   INT32_SAFE_K - 1)
 
     @property
     def lfsr_groups(self) -> int:

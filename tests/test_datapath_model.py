@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from niti_hw.datapath import DatapathPolicy, narrow_per_tile, saturating_matmul
+from niti_hw.datapath import DatapathPolicy, clamped_matmul, narrow_per_tile, saturating_matmul
 from niti_hw.golden import RoundingPolicy, int8_matmul, shift_round
+from niti_hw.golden.numbers import saturate, signed_limit
 from niti_hw.params import HardwareParams
 from niti_hw.perf.exponent import exponent_ops, int32_buffer_words
 from niti_hw.perf.lowering import ACC, lower
@@ -20,7 +21,7 @@ def sequential_reference(a, b, acc_bits):
         for j in range(b.shape[1]):
             acc = 0
             for k in range(a.shape[1]):
-                acc = max(-limit, min(limit, acc + int(a[i, k]) * int(b[k, j])))
+                acc = int(saturate(np.int64(acc + int(a[i, k]) * int(b[k, j])), limit))
             out[i, j] = acc
     return out
 
@@ -58,6 +59,18 @@ def test_saturation_depends_on_the_order_of_accumulation():
     assert result.tolist() == [[32767 - 127]] and changed == 1
     result, _ = saturating_matmul(a[:, ::-1].copy(), b, 16, engine="blas")
     assert result.tolist() == [[32767]]  # -1 first: the clamp comes last
+
+
+def test_clamped_matmul_refuses_mismatched_shapes():
+    a, b = np.ones((3, 4), dtype=np.int8), np.ones((5, 2), dtype=np.int8)
+    expected = r"needs A \(M x K\) and B \(K x N\); got \(3, 4\) and \(5, 2\)"
+    with pytest.raises(ValueError, match=expected):
+        clamped_matmul(a, b, 100)
+
+
+def test_signed_limit_is_the_symmetric_range():
+    assert [signed_limit(bits) for bits in (8, 16, 20, 24, 32)] == [
+        127, 32767, 524287, 8388607, 2147483647]
 
 
 def test_int32_accumulator_is_the_golden_product():

@@ -41,8 +41,8 @@ def register(subparsers) -> None:
                         help="nextpnr seeds, one row each; a unit's seeds share one yosys run "
                              "(default 1)")
     parser.add_argument("--units", nargs="+", metavar="UNIT",
-                        help="only these units (systolic_array, bitwidth_detector, shift_round_<mode>, "
-                             "training_core: the top)")
+                        help="only these units (systolic_array, bitwidth_detector, "
+                             "shift_round_<mode>, training_core: the top)")
     add_params_arguments(parser)
     parser.set_defaults(func=run)
 

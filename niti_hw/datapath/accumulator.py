@@ -15,11 +15,7 @@ import numba
 import numpy as np
 
 from niti_hw.golden import int8_matmul
-
-
-def accumulator_limit(acc_bits: int) -> int:
-    """Largest magnitude a signed `acc_bits` accumulator holds (symmetric, as every narrowing)."""
-    return 2 ** (acc_bits - 1) - 1
+from niti_hw.golden.numbers import signed_limit
 
 
 def saturating_matmul(a: np.ndarray, b: np.ndarray, acc_bits: int,
@@ -32,7 +28,7 @@ def saturating_matmul(a: np.ndarray, b: np.ndarray, acc_bits: int,
     exact = int8_matmul(a, b, engine=engine)
     if acc_bits >= 32:
         return exact, 0
-    limit = accumulator_limit(acc_bits)
+    limit = signed_limit(acc_bits)
     if a.shape[1] * _largest(a) * _largest(b) <= limit:
         return exact, 0
     risky = int8_matmul(np.abs(a), np.abs(b), engine=engine) > limit  # sum |a||b| bounds all
@@ -57,6 +53,7 @@ def clamped_matmul(a: np.ndarray, b: np.ndarray, limit: int) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _clamped_matmul(a, b, limit):  # pragma: no cover - compiled; tested through clamped_matmul
+    # golden's saturate(acc + product, limit) after every addition, inlined: numba cannot call it
     out = np.zeros((a.shape[0], b.shape[1]), dtype=np.int32)
     for i in range(a.shape[0]):
         acc = out[i]

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from niti_hw.golden import INT8_MAX, RoundingPolicy, bitwidth
-from niti_hw.golden.numbers import narrowing_shift, saturate
+from niti_hw.golden.numbers import narrowing_shift, saturate, signed_limit
 from niti_hw.params import DEFAULT, HardwareParams
 
-from .accumulator import accumulator_limit, saturating_matmul
+from .accumulator import saturating_matmul
 from .exponent import beyond_range, narrow_per_tile
 
 INT8_BITS = INT8_MAX.bit_length()
@@ -78,7 +78,7 @@ class DatapathPolicy(RoundingPolicy):
 
     def narrow(self, acc, kind: str) -> tuple[np.ndarray, int]:
         if self.hardware.acc_bits < 32:
-            acc = saturate(acc, accumulator_limit(self.hardware.acc_bits))
+            acc = saturate(acc, signed_limit(self.hardware.acc_bits))
         if self.hardware.exponent == "tensor" or (self.hardware.exponent == "tile"
                                                    and acc.ndim == 4):
             # A conv error is col2im's int32 sum, whole in the buffer anyway: its own B serves.

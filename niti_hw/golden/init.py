@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .numbers import INT8_MAX, as_int_array, count, namespace, saturate
+from .numbers import INT8_MAX, as_int_array, count, namespace, saturate, signed_limit
 from .rounding import shift_round
 from .tensor import QTensor
 
@@ -36,7 +36,7 @@ def quantise_float(x: np.ndarray, bits: int = 8) -> QTensor:
     if largest == 0.0:
         return QTensor(np.zeros(x.shape, dtype=np.int32), 0)
     exp = math.ceil(math.log2(largest)) - (bits - 1)
-    values = saturate(np.rint(x / 2.0**exp), 2 ** (bits - 1) - 1).astype(np.int32)
+    values = saturate(np.rint(x / 2.0**exp), signed_limit(bits)).astype(np.int32)
     return QTensor(values, exp)
 
 
@@ -55,7 +55,7 @@ class IntegerWeights:
 
     def __init__(self, values, exp: int, acc_bits: int = 8):
         self.acc_bits = _check_acc_bits(acc_bits)
-        self.limit = 2 ** (self.acc_bits - 1) - 1
+        self.limit = signed_limit(self.acc_bits)
         values = as_int_array(values, "weights")
         xp = namespace(values)
         if count(values) and max(-int(values.min()), int(values.max())) > self.limit:

@@ -83,6 +83,12 @@ def check_shift(k, name: str = "k") -> int:
     return k
 
 
+def signed_limit(bits: int) -> int:
+    """Largest magnitude of a symmetric signed `bits`-bit value, 2**(bits-1) - 1 (127 for int8):
+    every saturation in NITI is symmetric, so -2**(bits-1) is never produced."""
+    return 2 ** (bits - 1) - 1
+
+
 def saturate(x, limit: int = INT8_MAX):
     """Clip to the symmetric range [-limit, limit], keeping the dtype of `x`."""
     return namespace(x).clip(x, -limit, limit)

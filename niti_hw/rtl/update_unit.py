@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden import INT8_MAX
 from niti_hw.golden.init import ACC_BITS_RANGE
+from niti_hw.golden.numbers import signed_limit
 from niti_hw.params import HardwareParams
 from niti_hw.perf.timing import UPDATE_LATENCY
 from niti_hw.rtl.layouts import INT8
@@ -58,7 +59,7 @@ class WeightUpdate(wiring.Component):
 
     def elaborate(self, platform):
         p, bits = self.params, self.weight_bits
-        limit, shift = 2 ** (bits - 1) - 1, bits - 8
+        limit, shift = signed_limit(bits), bits - 8
         m = Module()
         out = OutputBuffer(m, self.o)
         en = out.en
