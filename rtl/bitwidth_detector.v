@@ -479,18 +479,12 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
     if (i__ready) begin
       \$197  = \$10 [31:0];
     end
-    if (rst) begin
-      \$197  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$198  = s1_mag1;
     if (i__ready) begin
       \$198  = \$13 [31:0];
-    end
-    if (rst) begin
-      \$198  = 32'd0;
     end
   end
   always @* begin
@@ -499,18 +493,12 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
     if (i__ready) begin
       \$199  = \$16 [31:0];
     end
-    if (rst) begin
-      \$199  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$200  = s1_mag3;
     if (i__ready) begin
       \$200  = \$19 [31:0];
-    end
-    if (rst) begin
-      \$200  = 32'd0;
     end
   end
   always @* begin
@@ -519,18 +507,12 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
     if (i__ready) begin
       \$201  = \$22 [31:0];
     end
-    if (rst) begin
-      \$201  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$202  = s1_mag5;
     if (i__ready) begin
       \$202  = \$25 [31:0];
-    end
-    if (rst) begin
-      \$202  = 32'd0;
     end
   end
   always @* begin
@@ -539,18 +521,12 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
     if (i__ready) begin
       \$203  = \$28 [31:0];
     end
-    if (rst) begin
-      \$203  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$204  = s1_mag7;
     if (i__ready) begin
       \$204  = \$31 [31:0];
-    end
-    if (rst) begin
-      \$204  = 32'd0;
     end
   end
   always @* begin

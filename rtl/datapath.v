@@ -9,36 +9,38 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg \$100 ;
-  reg [15:0] \$101 ;
-  reg [31:0] \$102 ;
+  reg [31:0] \$100 ;
+  reg [3:0] \$101 ;
+  reg \$102 ;
   reg [15:0] \$103 ;
-  reg [15:0] \$104 ;
+  reg [31:0] \$104 ;
   reg [15:0] \$105 ;
-  reg [31:0] \$106 ;
-  reg [31:0] \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg [15:0] \$106 ;
+  reg [15:0] \$107 ;
+  reg [31:0] \$108 ;
+  reg [31:0] \$109 ;
   wire \$11 ;
   reg \$110 ;
   reg \$111 ;
-  reg [14:0] \$112 ;
+  reg \$112 ;
   reg \$113 ;
-  reg [15:0] \$114 ;
-  reg [15:0] \$115 ;
-  reg \$116 ;
-  reg [3:0] \$117 ;
-  reg [13:0] \$118 ;
-  reg [31:0] \$119 ;
+  reg [14:0] \$114 ;
+  reg \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg \$118 ;
+  reg [3:0] \$119 ;
   wire \$12 ;
-  reg [15:0] \$120 ;
+  reg [13:0] \$120 ;
   reg [31:0] \$121 ;
-  reg [3:0] \$122 ;
-  reg [2:0] \$123 ;
-  reg [31:0] \$124 ;
-  reg [14:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [5:0] \$127 ;
+  reg [15:0] \$122 ;
+  reg [31:0] \$123 ;
+  reg [3:0] \$124 ;
+  reg [2:0] \$125 ;
+  reg [31:0] \$126 ;
+  reg [14:0] \$127 ;
+  reg [7:0] \$128 ;
+  reg [5:0] \$129 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -131,9 +133,9 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg \$94 ;
   reg [15:0] \$95 ;
   reg \$96 ;
-  reg [255:0] \$97 ;
-  reg [31:0] \$98 ;
-  reg [3:0] \$99 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [255:0] \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
   reg \$signal$28  = 1'h0;
@@ -141,14 +143,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [14:0] \$signal$37 ;
   reg [15:0] \$signal$49  = 16'h0000;
   reg [15:0] \$signal$51  = 16'h0000;
-  reg [15:0] \$signal$56  = 16'h0000;
-  reg [15:0] \$signal$58  = 16'h0000;
   reg [15:0] \$signal$59  = 16'h0000;
-  reg [31:0] \$signal$60  = 32'd0;
-  reg [31:0] \$signal$62  = 32'd0;
-  reg \$signal$66  = 1'h0;
-  reg [15:0] \$signal$69  = 16'h0000;
-  reg [31:0] \$signal$70  = 32'd0;
+  reg [15:0] \$signal$61  = 16'h0000;
+  reg [15:0] \$signal$62  = 16'h0000;
+  reg [31:0] \$signal$63  = 32'd0;
+  reg [31:0] \$signal$65  = 32'd0;
+  reg \$signal$69  = 1'h0;
+  reg [15:0] \$signal$72  = 16'h0000;
+  reg [31:0] \$signal$73  = 32'd0;
   wire advance;
   reg [31:0] block_step = 32'd0;
   input [36:0] cfg__payload;
@@ -164,6 +166,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   input clk;
   wire clk;
   reg [15:0] cn = 16'h0000;
+  reg drain_last0 = 1'h0;
+  reg [255:0] drain_row0 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [31:0] \drain_row0[0] ;
+  wire [31:0] \drain_row0[1] ;
+  wire [31:0] \drain_row0[2] ;
+  wire [31:0] \drain_row0[3] ;
+  wire [31:0] \drain_row0[4] ;
+  wire [31:0] \drain_row0[5] ;
+  wire [31:0] \drain_row0[6] ;
+  wire [31:0] \drain_row0[7] ;
+  reg drain_valid0 = 1'h0;
   reg [7:0] final_keep = 8'h00;
   reg [2:0] fsm_state = 3'h0;
   reg gemm;
@@ -267,18 +280,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [5:0] \o__payload$44.k ;
   wire [7:0] \o__payload$44.keep ;
   wire \o__payload$44.last ;
-  wire [256:0] \o__payload$53 ;
-  wire [255:0] \o__payload$53.c ;
-  wire [31:0] \o__payload$53.c[0] ;
-  wire [31:0] \o__payload$53.c[1] ;
-  wire [31:0] \o__payload$53.c[2] ;
-  wire [31:0] \o__payload$53.c[3] ;
-  wire [31:0] \o__payload$53.c[4] ;
-  wire [31:0] \o__payload$53.c[5] ;
-  wire [31:0] \o__payload$53.c[6] ;
-  wire [31:0] \o__payload$53.c[7] ;
-  wire \o__payload$53.last ;
-  wire [5:0] \o__payload$73 ;
+  wire [256:0] \o__payload$55 ;
+  wire [255:0] \o__payload$55.c ;
+  wire [31:0] \o__payload$55.c[0] ;
+  wire [31:0] \o__payload$55.c[1] ;
+  wire [31:0] \o__payload$55.c[2] ;
+  wire [31:0] \o__payload$55.c[3] ;
+  wire [31:0] \o__payload$55.c[4] ;
+  wire [31:0] \o__payload$55.c[5] ;
+  wire [31:0] \o__payload$55.c[6] ;
+  wire [31:0] \o__payload$55.c[7] ;
+  wire \o__payload$55.last ;
+  wire [5:0] \o__payload$76 ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -299,8 +312,8 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   output o__valid;
   wire o__valid;
   wire \o__valid$46 ;
-  wire \o__valid$52 ;
-  wire \o__valid$72 ;
+  wire \o__valid$53 ;
+  wire \o__valid$75 ;
   reg [14:0] rd_beat = 15'h0000;
   wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
@@ -374,35 +387,35 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \$15  = \$signal$51  <= 4'h8;
   assign \$16  = \$signal$51  - 4'h8;
   assign \$17  = \$signal$49  - 4'h8;
-  assign \$18  = row_i < \$signal$56 ;
+  assign \$18  = row_i < \$signal$59 ;
   assign \$19  = n_left <= 4'h8;
   assign \$20  = \$19  ? n_left : 16'h0008;
   assign \$21  = \$18  ? \$20  : 16'h0000;
   assign \$22  = n_left <= 4'h8;
-  assign \$23  = \o__payload$53 [256] & \$22 ;
-  assign \$24  = \$signal$58  <= 4'h8;
+  assign \$23  = drain_last0 & \$22 ;
+  assign \$24  = \$signal$61  <= 4'h8;
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = ~ \o__payload$53 [256];
+  assign \$26  = ~ drain_last0;
   assign \$27  = n_left <= 4'h8;
   assign \$28  = row_i + 1'h1;
   assign \$29  = row_e + cn;
-  assign \$30  = \$signal$59  + 4'h8;
-  assign \$31  = \$signal$59  + 4'h8;
-  assign \$32  = \$signal$58  - 4'h8;
-  assign \$33  = \$signal$60  + block_step;
-  assign \$34  = \$signal$60  + block_step;
-  assign \$35  = \$signal$60  + block_step;
+  assign \$30  = \$signal$62  + 4'h8;
+  assign \$31  = \$signal$62  + 4'h8;
+  assign \$32  = \$signal$61  - 4'h8;
+  assign \$33  = \$signal$63  + block_step;
+  assign \$34  = \$signal$63  + block_step;
+  assign \$35  = \$signal$63  + block_step;
   assign \$36  = n_left - 4'h8;
-  assign \$37  = \$signal$62  + 4'h8;
-  assign \$38  = \$signal$62  + 4'h8;
+  assign \$37  = \$signal$65  + 4'h8;
+  assign \$38  = \$signal$65  + 4'h8;
   assign \$39  = rd_beat == last_beat;
   assign \$40  = issue & \$39 ;
   assign \$41  = rd_beat + 1'h1;
-  assign \$42  = size + \$signal$70 ;
+  assign \$42  = size + \$signal$73 ;
   assign \$45  = mul_step + 1'h1;
   assign \$46  = cn * 4'h8;
   assign \$47  = mul_step == 4'hf;
-  assign \$48  = ! \$signal$56 ;
+  assign \$48  = ! \$signal$59 ;
   assign \$49  = ! cn;
   assign \$50  = \$48  | \$49 ;
   assign \$51  = size > 15'h4000;
@@ -432,18 +445,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \$76  = size - 1'h1;
   assign \$77  = \$76 [2:0] + 1'h1;
   assign \$78  = \$77  > 3'h7;
-  assign \$79  = \$signal$66  ? mu : 4'h7;
-  assign \$80  = \o__payload$73  > \$79 ;
-  assign \$81  = \$signal$66  ? mu : 4'h7;
-  assign \$82  = \o__payload$73  - \$81 ;
+  assign \$79  = \$signal$69  ? mu : 4'h7;
+  assign \$80  = \o__payload$76  > \$79 ;
+  assign \$81  = \$signal$69  ? mu : 4'h7;
+  assign \$82  = \o__payload$76  - \$81 ;
   assign \$83  = \$80  ? \$82  : 7'h00;
-  assign \$84  = \$signal$66  ? mu : 4'h7;
-  assign \$85  = \o__payload$73  > \$84 ;
-  assign \$86  = \$signal$66  ? mu : 4'h7;
-  assign \$87  = \o__payload$73  - \$86 ;
+  assign \$84  = \$signal$69  ? mu : 4'h7;
+  assign \$85  = \o__payload$76  > \$84 ;
+  assign \$86  = \$signal$69  ? mu : 4'h7;
+  assign \$87  = \o__payload$76  - \$86 ;
   assign \$88  = \$85  ? \$87  : 7'h00;
-  assign \$89  = ! \o__payload$73 ;
-  assign \$90  = \$signal$66  & \$89 ;
+  assign \$89  = ! \o__payload$76 ;
+  assign \$90  = \$signal$69  & \$89 ;
   assign \$91  = rd_beat == last_beat;
   assign \$92  = issue & \$91 ;
   always @(posedge clk)
@@ -453,91 +466,97 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     \$signal$51  <= \$95 ;
   always @(posedge clk)
-    wr_en <= \$96 ;
+    drain_valid0 <= \$96 ;
   always @(posedge clk)
-    wr_row <= \$97 ;
+    drain_last0 <= \$97 ;
   always @(posedge clk)
-    w_e0 <= \$98 ;
+    drain_row0 <= \o__payload$55 [255:0];
   always @(posedge clk)
-    wr_count <= \$99 ;
+    wr_en <= \$98 ;
   always @(posedge clk)
-    \$signal$28  <= \$100 ;
+    wr_row <= \$99 ;
   always @(posedge clk)
-    row_i <= \$101 ;
+    w_e0 <= \$100 ;
   always @(posedge clk)
-    row_e <= \$102 ;
+    wr_count <= \$101 ;
   always @(posedge clk)
-    \$signal$59  <= \$103 ;
+    \$signal$28  <= \$102 ;
   always @(posedge clk)
-    n_left <= \$104 ;
+    row_i <= \$103 ;
   always @(posedge clk)
-    \$signal$58  <= \$105 ;
+    row_e <= \$104 ;
   always @(posedge clk)
-    \$signal$60  <= \$106 ;
+    \$signal$62  <= \$105 ;
   always @(posedge clk)
-    \$signal$62  <= \$107 ;
+    n_left <= \$106 ;
   always @(posedge clk)
-    rd_valid0 <= \$108 ;
+    \$signal$61  <= \$107 ;
   always @(posedge clk)
-    rd_last0 <= \$109 ;
+    \$signal$63  <= \$108 ;
   always @(posedge clk)
-    rd_valid1 <= \$110 ;
+    \$signal$65  <= \$109 ;
   always @(posedge clk)
-    rd_last1 <= \$111 ;
+    rd_valid0 <= \$110 ;
   always @(posedge clk)
-    rd_beat <= \$112 ;
+    rd_last0 <= \$111 ;
   always @(posedge clk)
-    cfg__ready <= \$113 ;
+    rd_valid1 <= \$112 ;
   always @(posedge clk)
-    \$signal$56  <= \$114 ;
+    rd_last1 <= \$113 ;
   always @(posedge clk)
-    cn <= \$115 ;
+    rd_beat <= \$114 ;
   always @(posedge clk)
-    \$signal$66  <= \$116 ;
+    cfg__ready <= \$115 ;
   always @(posedge clk)
-    mu <= \$117 ;
+    \$signal$59  <= \$116 ;
   always @(posedge clk)
-    status <= \$118 ;
+    cn <= \$117 ;
   always @(posedge clk)
-    size <= \$119 ;
+    \$signal$69  <= \$118 ;
   always @(posedge clk)
-    \$signal$69  <= \$120 ;
+    mu <= \$119 ;
   always @(posedge clk)
-    \$signal$70  <= \$121 ;
+    status <= \$120 ;
   always @(posedge clk)
-    mul_step <= \$122 ;
+    size <= \$121 ;
   always @(posedge clk)
-    fsm_state <= \$123 ;
+    \$signal$72  <= \$122 ;
   always @(posedge clk)
-    block_step <= \$124 ;
+    \$signal$73  <= \$123 ;
   always @(posedge clk)
-    last_beat <= \$125 ;
+    mul_step <= \$124 ;
   always @(posedge clk)
-    final_keep <= \$126 ;
+    fsm_state <= \$125 ;
   always @(posedge clk)
-    k <= \$127 ;
+    block_step <= \$126 ;
+  always @(posedge clk)
+    last_beat <= \$127 ;
+  always @(posedge clk)
+    final_keep <= \$128 ;
+  always @(posedge clk)
+    k <= \$129 ;
   \datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(\i__ready$16 ),
     .i__valid(\i__valid$12 ),
-    .o__payload(\o__payload$53 ),
-    .o__valid(\o__valid$52 ),
+    .out_reg_payload(\o__payload$55 ),
+    .out_reg_valid(\o__valid$53 ),
     .rst(rst)
   );
   \datapath.detector  detector (
     .clk(clk),
     .i__payload(\i__payload$27 ),
     .i__valid(wr_en),
-    .o__payload(\o__payload$73 ),
-    .o__valid(\o__valid$72 ),
+    .o__payload(\o__payload$76 ),
+    .o__valid(\o__valid$75 ),
     .rst(rst)
   );
   \datapath.pad  pad (
     .clk(clk),
+    .rd__en(advance),
     .rd_beat(rd_beat),
-    .rd_en(advance),
-    .rd_stage0(rd_data),
+    .rd_data(rd_data),
     .rst(rst),
     .wr_count(wr_count),
     .wr_e0(w_e0[14:0]),
@@ -658,7 +677,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$95  = \$signal$56 ;
+            \$95  = \$signal$59 ;
           end
     endcase
     if (rst) begin
@@ -667,116 +686,67 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \o__valid$52 ;
+    \$96  = \o__valid$53 ;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = wr_row;
-    if (\o__valid$52 ) begin
-      \$97  = \o__payload$53 [255:0];
-    end
+    \$97  = \o__payload$55 [256];
     if (rst) begin
-      \$97  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = w_e0;
-    if (\o__valid$52 ) begin
-      \$98  = row_e;
-    end
+    \$98  = drain_valid0;
     if (rst) begin
-      \$98  = 32'd0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = wr_count;
-    if (\o__valid$52 ) begin
-      \$99  = \$21 [3:0];
-    end
-    if (rst) begin
-      \$99  = 4'h0;
+    \$99  = wr_row;
+    if (drain_valid0) begin
+      \$99  = drain_row0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \$signal$28 ;
-    if (\o__valid$52 ) begin
-      \$100  = \$25 ;
-    end
-    if (rst) begin
-      \$100  = 1'h0;
+    \$100  = w_e0;
+    if (drain_valid0) begin
+      \$100  = row_e;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = row_i;
-    if (\o__valid$52 ) begin
+    \$101  = wr_count;
+    if (drain_valid0) begin
+      \$101  = \$21 [3:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = \$signal$28 ;
+    if (drain_valid0) begin
+      \$102  = \$25 ;
+    end
+    if (rst) begin
+      \$102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = row_i;
+    if (drain_valid0) begin
       (* full_case = 32'd1 *)
       if (\$26 ) begin
-        \$101  = \$28 [15:0];
+        \$103  = \$28 [15:0];
       end else if (\$27 ) begin
-        \$101  = \$31 [15:0];
+        \$103  = \$31 [15:0];
       end else begin
-        \$101  = \$signal$59 ;
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$101  = 16'h0000;
-          end
-    endcase
-    if (rst) begin
-      \$101  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = row_e;
-    if (\o__valid$52 ) begin
-      (* full_case = 32'd1 *)
-      if (\$26 ) begin
-        \$102  = \$29 [31:0];
-      end else if (\$27 ) begin
-        \$102  = \$35 [31:0];
-      end else begin
-        \$102  = \$38 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$102  = 32'd0;
-          end
-    endcase
-    if (rst) begin
-      \$102  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \$signal$59 ;
-    if (\o__valid$52 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$103  = \$30 [15:0];
+        \$103  = \$signal$62 ;
       end
     end
     casez (fsm_state)
@@ -797,14 +767,15 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = n_left;
-    if (\o__valid$52 ) begin
+    \$104  = row_e;
+    if (drain_valid0) begin
       (* full_case = 32'd1 *)
       if (\$26 ) begin
+        \$104  = \$29 [31:0];
       end else if (\$27 ) begin
-        \$104  = cn;
+        \$104  = \$35 [31:0];
       end else begin
-        \$104  = \$36 [15:0];
+        \$104  = \$38 [31:0];
       end
     end
     casez (fsm_state)
@@ -816,20 +787,20 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$104  = cn;
+            \$104  = 32'd0;
           end
     endcase
     if (rst) begin
-      \$104  = 16'h0000;
+      \$104  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \$signal$58 ;
-    if (\o__valid$52 ) begin
+    \$105  = \$signal$62 ;
+    if (drain_valid0) begin
       if (\$26 ) begin
       end else if (\$27 ) begin
-        \$105  = \$32 [15:0];
+        \$105  = \$30 [15:0];
       end
     end
     casez (fsm_state)
@@ -841,7 +812,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$105  = \$signal$56 ;
+            \$105  = 16'h0000;
           end
     endcase
     if (rst) begin
@@ -850,39 +821,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \$signal$60 ;
-    if (\o__valid$52 ) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$106  = \$33 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$106  = 32'd0;
-          end
-    endcase
-    if (rst) begin
-      \$106  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \$signal$62 ;
-    if (\o__valid$52 ) begin
+    \$106  = n_left;
+    if (drain_valid0) begin
       (* full_case = 32'd1 *)
       if (\$26 ) begin
       end else if (\$27 ) begin
-        \$107  = \$34 [31:0];
+        \$106  = cn;
       end else begin
-        \$107  = \$37 [31:0];
+        \$106  = \$36 [15:0];
       end
     end
     casez (fsm_state)
@@ -894,38 +840,96 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$107  = 32'd0;
+            \$106  = cn;
           end
     endcase
     if (rst) begin
-      \$107  = 32'd0;
+      \$106  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = rd_valid0;
-    if (advance) begin
-      \$108  = issue;
+    \$107  = \$signal$61 ;
+    if (drain_valid0) begin
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$107  = \$32 [15:0];
+      end
     end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+          end else begin
+            \$107  = \$signal$59 ;
+          end
+    endcase
     if (rst) begin
-      \$108  = 1'h0;
+      \$107  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = rd_last0;
-    if (advance) begin
-      \$109  = \$40 ;
+    \$108  = \$signal$63 ;
+    if (drain_valid0) begin
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$108  = \$33 [31:0];
+      end
     end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+          end else begin
+            \$108  = 32'd0;
+          end
+    endcase
     if (rst) begin
-      \$109  = 1'h0;
+      \$108  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = rd_valid1;
+    \$109  = \$signal$65 ;
+    if (drain_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$109  = \$34 [31:0];
+      end else begin
+        \$109  = \$37 [31:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+          end else begin
+            \$109  = 32'd0;
+          end
+    endcase
+    if (rst) begin
+      \$109  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = rd_valid0;
     if (advance) begin
-      \$110  = rd_valid0;
+      \$110  = issue;
     end
     if (rst) begin
       \$110  = 1'h0;
@@ -933,9 +937,9 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = rd_last1;
+    \$111  = rd_last0;
     if (advance) begin
-      \$111  = rd_last0;
+      \$111  = \$40 ;
     end
     if (rst) begin
       \$111  = 1'h0;
@@ -943,9 +947,29 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = rd_beat;
+    \$112  = rd_valid1;
+    if (advance) begin
+      \$112  = rd_valid0;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = rd_last1;
+    if (advance) begin
+      \$113  = rd_last0;
+    end
+    if (rst) begin
+      \$113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = rd_beat;
     if (issue) begin
-      \$112  = \$41 [14:0];
+      \$114  = \$41 [14:0];
     end
     casez (fsm_state)
       3'h0:
@@ -956,157 +980,127 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$112  = 15'h0000;
+            \$114  = 15'h0000;
           end
     endcase
     if (rst) begin
-      \$112  = 15'h0000;
+      \$114  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = cfg__ready;
+    \$115  = cfg__ready;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$113  = 1'h0;
+            \$115  = 1'h0;
           end
       3'h1:
           /* empty */;
       3'h2:
           if (\$52 ) begin
-            \$113  = 1'h1;
+            \$115  = 1'h1;
           end
       3'h3:
           /* empty */;
       3'h4:
           if (\$92 ) begin
-            \$113  = 1'h1;
+            \$115  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$113  = 1'h1;
+      \$115  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \$signal$56 ;
+    \$116  = \$signal$59 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$114  = cfg__payload[15:0];
+            \$116  = cfg__payload[15:0];
           end
     endcase
     if (rst) begin
-      \$114  = 16'h0000;
+      \$116  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = cn;
+    \$117  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$115  = cfg__payload[31:16];
+            \$117  = cfg__payload[31:16];
           end
     endcase
     if (rst) begin
-      \$115  = 16'h0000;
+      \$117  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \$signal$66 ;
+    \$118  = \$signal$69 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$116  = cfg__payload[32];
+            \$118  = cfg__payload[32];
           end
     endcase
     if (rst) begin
-      \$116  = 1'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = mu;
+    \$119  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$117  = cfg__payload[36:33];
+            \$119  = cfg__payload[36:33];
           end
     endcase
     if (rst) begin
-      \$117  = 4'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = status;
+    \$120  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$118  = 14'h0000;
+            \$120  = 14'h0000;
           end
       3'h1:
           /* empty */;
       3'h2:
           if (\$52 ) begin
-            \$118 [0] = 1'h1;
+            \$120 [0] = 1'h1;
           end
       3'h3:
-          if (\o__valid$72 ) begin
-            \$118 [7:2] = \o__payload$73 ;
-            \$118 [13:8] = \$88 [5:0];
-            \$118 [1] = \$90 ;
+          if (\o__valid$75 ) begin
+            \$120 [7:2] = \o__payload$76 ;
+            \$120 [13:8] = \$88 [5:0];
+            \$120 [1] = \$90 ;
           end
     endcase
     if (rst) begin
-      \$118  = 14'h0000;
+      \$120  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = size;
+    \$121  = size;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$119  = 32'd0;
+            \$121  = 32'd0;
           end
       3'h1:
-          if (\$signal$69 [0]) begin
-            \$119  = \$42 [31:0];
+          if (\$signal$72 [0]) begin
+            \$121  = \$42 [31:0];
           end
-    endcase
-    if (rst) begin
-      \$119  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \$signal$69 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$120  = cfg__payload[15:0];
-          end
-      3'h1:
-          \$120  = \$43 ;
-    endcase
-    if (rst) begin
-      \$120  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \$signal$70 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$121  = { 16'h0000, cfg__payload[31:16] };
-          end
-      3'h1:
-          \$121  = \$44 [31:0];
     endcase
     if (rst) begin
       \$121  = 32'd0;
@@ -1114,86 +1108,97 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = mul_step;
+    \$122  = \$signal$72 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$122  = 4'h0;
+            \$122  = cfg__payload[15:0];
           end
       3'h1:
-          \$122  = \$45 [3:0];
+          \$122  = \$43 ;
     endcase
     if (rst) begin
-      \$122  = 4'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = fsm_state;
+    \$123  = \$signal$73 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$123  = 3'h1;
+            \$123  = { 16'h0000, cfg__payload[31:16] };
+          end
+      3'h1:
+          \$123  = \$44 [31:0];
+    endcase
+    if (rst) begin
+      \$123  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = mul_step;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$124  = 4'h0;
+          end
+      3'h1:
+          \$124  = \$45 [3:0];
+    endcase
+    if (rst) begin
+      \$124  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$125  = 3'h1;
           end
       3'h1:
           if (\$47 ) begin
-            \$123  = 3'h2;
+            \$125  = 3'h2;
           end
       3'h2:
           (* full_case = 32'd1 *)
           if (\$52 ) begin
-            \$123  = 3'h0;
+            \$125  = 3'h0;
           end else begin
-            \$123  = 3'h3;
+            \$125  = 3'h3;
           end
       3'h3:
-          if (\o__valid$72 ) begin
-            \$123  = 3'h4;
+          if (\o__valid$75 ) begin
+            \$125  = 3'h4;
           end
       3'h4:
           if (\$92 ) begin
-            \$123  = 3'h0;
+            \$125  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$123  = 3'h0;
+      \$125  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = block_step;
+    \$126  = block_step;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$124  = { 12'h000, \$46  };
+          \$126  = { 12'h000, \$46  };
     endcase
     if (rst) begin
-      \$124  = 32'd0;
+      \$126  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = last_beat;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$125  = \$54 [14:0];
-          end
-    endcase
-    if (rst) begin
-      \$125  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = final_keep;
+    \$127  = last_beat;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1203,16 +1208,35 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$126  = { \$78 , \$75 , \$72 , \$69 , \$66 , \$63 , \$60 , \$57  };
+            \$127  = \$54 [14:0];
           end
     endcase
     if (rst) begin
-      \$126  = 8'h00;
+      \$127  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = k;
+    \$128  = final_keep;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+          end else begin
+            \$128  = { \$78 , \$75 , \$72 , \$69 , \$66 , \$63 , \$60 , \$57  };
+          end
+    endcase
+    if (rst) begin
+      \$128  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1221,12 +1245,12 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h2:
           /* empty */;
       3'h3:
-          if (\o__valid$72 ) begin
-            \$127  = \$83 [5:0];
+          if (\o__valid$75 ) begin
+            \$129  = \$83 [5:0];
           end
     endcase
     if (rst) begin
-      \$127  = 6'h00;
+      \$129  = 6'h00;
     end
   end
   assign \i__payload$15  = i__payload;
@@ -1360,16 +1384,24 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \o__payload$44.keep  = o__payload[71:64];
   assign \o__payload$44.last  = o__payload[72];
   assign \o__payload$44.k  = o__payload[78:73];
-  assign \o__payload$53.c  = \o__payload$53 [255:0];
-  assign \o__payload$53.c[0]  = \o__payload$53 [31:0];
-  assign \o__payload$53.c[1]  = \o__payload$53 [63:32];
-  assign \o__payload$53.c[2]  = \o__payload$53 [95:64];
-  assign \o__payload$53.c[3]  = \o__payload$53 [127:96];
-  assign \o__payload$53.c[4]  = \o__payload$53 [159:128];
-  assign \o__payload$53.c[5]  = \o__payload$53 [191:160];
-  assign \o__payload$53.c[6]  = \o__payload$53 [223:192];
-  assign \o__payload$53.c[7]  = \o__payload$53 [255:224];
-  assign \o__payload$53.last  = \o__payload$53 [256];
+  assign \o__payload$55.c  = \o__payload$55 [255:0];
+  assign \o__payload$55.c[0]  = \o__payload$55 [31:0];
+  assign \o__payload$55.c[1]  = \o__payload$55 [63:32];
+  assign \o__payload$55.c[2]  = \o__payload$55 [95:64];
+  assign \o__payload$55.c[3]  = \o__payload$55 [127:96];
+  assign \o__payload$55.c[4]  = \o__payload$55 [159:128];
+  assign \o__payload$55.c[5]  = \o__payload$55 [191:160];
+  assign \o__payload$55.c[6]  = \o__payload$55 [223:192];
+  assign \o__payload$55.c[7]  = \o__payload$55 [255:224];
+  assign \o__payload$55.last  = \o__payload$55 [256];
+  assign \drain_row0[0]  = drain_row0[31:0];
+  assign \drain_row0[1]  = drain_row0[63:32];
+  assign \drain_row0[2]  = drain_row0[95:64];
+  assign \drain_row0[3]  = drain_row0[127:96];
+  assign \drain_row0[4]  = drain_row0[159:128];
+  assign \drain_row0[5]  = drain_row0[191:160];
+  assign \drain_row0[6]  = drain_row0[223:192];
+  assign \drain_row0[7]  = drain_row0[255:224];
   assign \i__payload$39 [270] = rd_last1;
   assign \i__payload$39 [269:262] = \$6 ;
   assign \i__payload$39 [261:256] = k;
@@ -1383,571 +1415,912 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__payload$27 [63:32] = wr_row[63:32];
   assign \i__payload$27 [31:0] = wr_row[31:0];
   assign \i__payload$27 [256] = \$signal$28 ;
-  assign \$43  = { 1'h0, \$signal$69 [15:1] };
-  assign \$44  = { \$signal$70 , 1'h0 };
+  assign \$43  = { 1'h0, \$signal$72 [15:1] };
+  assign \$44  = { \$signal$73 , 1'h0 };
   assign \$54  = { \$53 [32], \$53 [32], \$53 [32], \$53 [32:3] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__payload);
+module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_payload, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
-  wire [2:0] \$1 ;
-  wire [32:0] \$10 ;
-  wire [31:0] \$100 ;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$100 ;
   reg \$1000 ;
   reg \$1001 ;
-  reg [7:0] \$1002 ;
-  reg [7:0] \$1003 ;
-  reg \$1004 ;
-  reg \$1005 ;
+  reg \$1002 ;
+  reg \$1003 ;
+  wire [7:0] \$1004 ;
+  wire [7:0] \$1005 ;
   reg \$1006 ;
-  reg [31:0] \$1007 ;
-  reg [31:0] \$1008 ;
-  reg \$1009 ;
-  wire \$101 ;
-  reg \$1010 ;
+  reg \$1007 ;
+  reg \$1008 ;
+  reg [31:0] \$1009 ;
+  wire [31:0] \$101 ;
+  reg [31:0] \$1010 ;
   reg \$1011 ;
   reg \$1012 ;
-  reg [7:0] \$1013 ;
-  reg [7:0] \$1014 ;
+  reg \$1013 ;
+  reg \$1014 ;
   reg \$1015 ;
-  reg \$1016 ;
-  reg \$1017 ;
-  reg [31:0] \$1018 ;
-  reg [31:0] \$1019 ;
-  wire [31:0] \$102 ;
+  wire [7:0] \$1016 ;
+  wire [7:0] \$1017 ;
+  reg \$1018 ;
+  reg \$1019 ;
+  wire \$102 ;
   reg \$1020 ;
-  reg \$1021 ;
-  reg \$1022 ;
+  reg [31:0] \$1021 ;
+  reg [31:0] \$1022 ;
   reg \$1023 ;
-  reg [7:0] \$1024 ;
-  reg [7:0] \$1025 ;
+  reg \$1024 ;
+  reg \$1025 ;
   reg \$1026 ;
   reg \$1027 ;
   reg \$1028 ;
-  reg [31:0] \$1029 ;
-  wire \$103 ;
-  reg [31:0] \$1030 ;
+  reg \$1029 ;
+  wire [31:0] \$103 ;
+  reg \$1030 ;
   reg \$1031 ;
   reg \$1032 ;
   reg \$1033 ;
   reg \$1034 ;
-  reg [7:0] \$1035 ;
-  reg [7:0] \$1036 ;
+  wire [7:0] \$1035 ;
+  wire [7:0] \$1036 ;
   reg \$1037 ;
   reg \$1038 ;
   reg \$1039 ;
-  wire [31:0] \$104 ;
+  wire \$104 ;
   reg [31:0] \$1040 ;
   reg [31:0] \$1041 ;
   reg \$1042 ;
-  reg [256:0] \$1043 ;
+  reg \$1043 ;
   reg \$1044 ;
-  wire \$105 ;
-  wire [31:0] \$106 ;
-  wire \$107 ;
-  wire [31:0] \$108 ;
-  wire \$109 ;
-  wire [32:0] \$11 ;
-  wire [31:0] \$110 ;
-  wire \$111 ;
-  wire [31:0] \$112 ;
-  wire \$113 ;
-  wire [31:0] \$114 ;
-  wire \$115 ;
-  wire [31:0] \$116 ;
-  wire \$117 ;
-  wire [31:0] \$118 ;
-  wire \$119 ;
-  wire [32:0] \$12 ;
-  wire [31:0] \$120 ;
-  wire \$121 ;
-  wire [31:0] \$122 ;
-  wire \$123 ;
-  wire [31:0] \$124 ;
-  wire \$125 ;
-  wire [31:0] \$126 ;
-  wire \$127 ;
-  wire [31:0] \$128 ;
-  wire \$129 ;
-  wire [32:0] \$13 ;
-  wire [31:0] \$130 ;
-  wire \$131 ;
+  reg \$1045 ;
+  reg \$1046 ;
+  reg \$1047 ;
+  reg \$1048 ;
+  reg \$1049 ;
+  wire [31:0] \$105 ;
+  reg \$1050 ;
+  reg \$1051 ;
+  reg \$1052 ;
+  wire [7:0] \$1053 ;
+  wire [7:0] \$1054 ;
+  reg \$1055 ;
+  reg \$1056 ;
+  reg \$1057 ;
+  reg [31:0] \$1058 ;
+  reg [31:0] \$1059 ;
+  wire \$106 ;
+  reg \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg \$1063 ;
+  reg \$1064 ;
+  reg \$1065 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg \$1068 ;
+  reg \$1069 ;
+  wire [31:0] \$107 ;
+  wire [7:0] \$1070 ;
+  wire [7:0] \$1071 ;
+  reg \$1072 ;
+  reg \$1073 ;
+  reg \$1074 ;
+  reg [31:0] \$1075 ;
+  reg [31:0] \$1076 ;
+  reg \$1077 ;
+  reg \$1078 ;
+  reg \$1079 ;
+  wire \$108 ;
+  reg \$1080 ;
+  reg \$1081 ;
+  reg \$1082 ;
+  reg \$1083 ;
+  reg \$1084 ;
+  reg \$1085 ;
+  wire [7:0] \$1086 ;
+  wire [7:0] \$1087 ;
+  reg \$1088 ;
+  reg \$1089 ;
+  wire [31:0] \$109 ;
+  reg \$1090 ;
+  reg [31:0] \$1091 ;
+  reg [31:0] \$1092 ;
+  reg \$1093 ;
+  reg \$1094 ;
+  reg \$1095 ;
+  reg \$1096 ;
+  reg \$1097 ;
+  reg \$1098 ;
+  reg \$1099 ;
+  wire [31:0] \$11 ;
+  wire \$110 ;
+  reg \$1100 ;
+  wire [7:0] \$1101 ;
+  wire [7:0] \$1102 ;
+  reg \$1103 ;
+  reg \$1104 ;
+  reg \$1105 ;
+  reg [31:0] \$1106 ;
+  reg [31:0] \$1107 ;
+  reg \$1108 ;
+  reg \$1109 ;
+  wire [31:0] \$111 ;
+  reg \$1110 ;
+  reg \$1111 ;
+  reg \$1112 ;
+  reg \$1113 ;
+  reg \$1114 ;
+  wire [7:0] \$1115 ;
+  wire [7:0] \$1116 ;
+  reg \$1117 ;
+  reg \$1118 ;
+  reg \$1119 ;
+  wire \$112 ;
+  reg [31:0] \$1120 ;
+  reg [31:0] \$1121 ;
+  reg \$1122 ;
+  reg \$1123 ;
+  reg \$1124 ;
+  reg \$1125 ;
+  reg \$1126 ;
+  reg \$1127 ;
+  wire [7:0] \$1128 ;
+  wire [7:0] \$1129 ;
+  wire [31:0] \$113 ;
+  reg \$1130 ;
+  reg \$1131 ;
+  reg \$1132 ;
+  reg [31:0] \$1133 ;
+  reg [31:0] \$1134 ;
+  reg \$1135 ;
+  reg \$1136 ;
+  reg \$1137 ;
+  reg \$1138 ;
+  reg \$1139 ;
+  wire \$114 ;
+  wire [7:0] \$1140 ;
+  wire [7:0] \$1141 ;
+  reg \$1142 ;
+  reg \$1143 ;
+  reg \$1144 ;
+  reg [31:0] \$1145 ;
+  reg [31:0] \$1146 ;
+  reg \$1147 ;
+  reg \$1148 ;
+  reg \$1149 ;
+  wire [31:0] \$115 ;
+  reg \$1150 ;
+  reg \$1151 ;
+  reg \$1152 ;
+  reg \$1153 ;
+  reg \$1154 ;
+  reg \$1155 ;
+  reg \$1156 ;
+  reg \$1157 ;
+  reg \$1158 ;
+  wire [7:0] \$1159 ;
+  wire \$116 ;
+  wire [7:0] \$1160 ;
+  reg \$1161 ;
+  reg \$1162 ;
+  reg \$1163 ;
+  reg [31:0] \$1164 ;
+  reg [31:0] \$1165 ;
+  reg \$1166 ;
+  reg \$1167 ;
+  reg \$1168 ;
+  reg \$1169 ;
+  wire [31:0] \$117 ;
+  reg \$1170 ;
+  reg \$1171 ;
+  reg \$1172 ;
+  reg \$1173 ;
+  reg \$1174 ;
+  reg \$1175 ;
+  reg \$1176 ;
+  wire [7:0] \$1177 ;
+  wire [7:0] \$1178 ;
+  reg \$1179 ;
+  wire \$118 ;
+  reg \$1180 ;
+  reg \$1181 ;
+  reg [31:0] \$1182 ;
+  reg [31:0] \$1183 ;
+  reg \$1184 ;
+  reg \$1185 ;
+  reg \$1186 ;
+  reg \$1187 ;
+  reg \$1188 ;
+  reg \$1189 ;
+  wire [31:0] \$119 ;
+  reg \$1190 ;
+  reg \$1191 ;
+  reg \$1192 ;
+  reg \$1193 ;
+  wire [7:0] \$1194 ;
+  wire [7:0] \$1195 ;
+  reg \$1196 ;
+  reg \$1197 ;
+  reg \$1198 ;
+  reg [31:0] \$1199 ;
+  wire \$12 ;
+  wire \$120 ;
+  reg [31:0] \$1200 ;
+  reg \$1201 ;
+  reg \$1202 ;
+  reg \$1203 ;
+  reg \$1204 ;
+  reg \$1205 ;
+  reg \$1206 ;
+  reg \$1207 ;
+  reg \$1208 ;
+  reg \$1209 ;
+  wire [31:0] \$121 ;
+  wire [7:0] \$1210 ;
+  wire [7:0] \$1211 ;
+  reg \$1212 ;
+  reg \$1213 ;
+  reg \$1214 ;
+  reg [31:0] \$1215 ;
+  reg [31:0] \$1216 ;
+  reg \$1217 ;
+  reg \$1218 ;
+  reg \$1219 ;
+  wire \$122 ;
+  reg \$1220 ;
+  reg \$1221 ;
+  reg \$1222 ;
+  reg \$1223 ;
+  reg \$1224 ;
+  wire [7:0] \$1225 ;
+  wire [7:0] \$1226 ;
+  reg \$1227 ;
+  reg \$1228 ;
+  reg \$1229 ;
+  wire [31:0] \$123 ;
+  reg [31:0] \$1230 ;
+  reg [31:0] \$1231 ;
+  reg \$1232 ;
+  reg \$1233 ;
+  reg \$1234 ;
+  reg \$1235 ;
+  reg \$1236 ;
+  reg \$1237 ;
+  reg \$1238 ;
+  wire [7:0] \$1239 ;
+  wire \$124 ;
+  wire [7:0] \$1240 ;
+  reg \$1241 ;
+  reg \$1242 ;
+  reg \$1243 ;
+  reg [31:0] \$1244 ;
+  reg [31:0] \$1245 ;
+  reg \$1246 ;
+  reg \$1247 ;
+  reg \$1248 ;
+  reg \$1249 ;
+  wire [31:0] \$125 ;
+  reg \$1250 ;
+  reg \$1251 ;
+  wire [7:0] \$1252 ;
+  wire [7:0] \$1253 ;
+  reg \$1254 ;
+  reg \$1255 ;
+  reg \$1256 ;
+  reg [31:0] \$1257 ;
+  reg [31:0] \$1258 ;
+  reg \$1259 ;
+  wire \$126 ;
+  reg \$1260 ;
+  reg \$1261 ;
+  reg \$1262 ;
+  reg \$1263 ;
+  wire [7:0] \$1264 ;
+  wire [7:0] \$1265 ;
+  reg \$1266 ;
+  reg \$1267 ;
+  reg \$1268 ;
+  reg [31:0] \$1269 ;
+  wire [31:0] \$127 ;
+  reg [31:0] \$1270 ;
+  reg \$1271 ;
+  reg \$1272 ;
+  reg \$1273 ;
+  reg \$1274 ;
+  reg \$1275 ;
+  reg \$1276 ;
+  reg \$1277 ;
+  reg \$1278 ;
+  reg \$1279 ;
+  wire \$128 ;
+  reg \$1280 ;
+  reg \$1281 ;
+  reg \$1282 ;
+  wire [7:0] \$1283 ;
+  wire [7:0] \$1284 ;
+  reg \$1285 ;
+  reg \$1286 ;
+  reg \$1287 ;
+  reg [31:0] \$1288 ;
+  reg [31:0] \$1289 ;
+  wire [31:0] \$129 ;
+  reg \$1290 ;
+  reg \$1291 ;
+  reg \$1292 ;
+  reg \$1293 ;
+  reg \$1294 ;
+  reg \$1295 ;
+  reg \$1296 ;
+  reg \$1297 ;
+  reg \$1298 ;
+  reg \$1299 ;
+  wire [31:0] \$13 ;
+  wire \$130 ;
+  reg \$1300 ;
+  wire [7:0] \$1301 ;
+  wire [7:0] \$1302 ;
+  reg \$1303 ;
+  reg \$1304 ;
+  reg \$1305 ;
+  reg [31:0] \$1306 ;
+  reg [31:0] \$1307 ;
+  reg \$1308 ;
+  reg \$1309 ;
+  wire [31:0] \$131 ;
+  reg \$1310 ;
+  reg \$1311 ;
+  reg \$1312 ;
+  reg \$1313 ;
+  reg \$1314 ;
+  reg \$1315 ;
+  reg \$1316 ;
+  reg \$1317 ;
+  wire [7:0] \$1318 ;
+  wire [7:0] \$1319 ;
   wire [31:0] \$132 ;
-  wire \$133 ;
+  reg \$1320 ;
+  reg \$1321 ;
+  reg \$1322 ;
+  reg [31:0] \$1323 ;
+  reg [31:0] \$1324 ;
+  reg \$1325 ;
+  reg \$1326 ;
+  reg \$1327 ;
+  reg \$1328 ;
+  reg \$1329 ;
+  wire [31:0] \$133 ;
+  reg \$1330 ;
+  reg \$1331 ;
+  reg \$1332 ;
+  reg \$1333 ;
+  wire [7:0] \$1334 ;
+  wire [7:0] \$1335 ;
+  reg \$1336 ;
+  reg \$1337 ;
+  reg \$1338 ;
+  reg [31:0] \$1339 ;
   wire [31:0] \$134 ;
-  wire \$135 ;
+  reg [31:0] \$1340 ;
+  reg \$1341 ;
+  reg \$1342 ;
+  reg \$1343 ;
+  reg \$1344 ;
+  reg \$1345 ;
+  reg \$1346 ;
+  reg \$1347 ;
+  reg \$1348 ;
+  wire [7:0] \$1349 ;
+  wire [31:0] \$135 ;
+  wire [7:0] \$1350 ;
+  reg \$1351 ;
+  reg \$1352 ;
+  reg \$1353 ;
+  reg [31:0] \$1354 ;
+  reg [31:0] \$1355 ;
+  reg \$1356 ;
+  reg \$1357 ;
+  reg \$1358 ;
+  reg \$1359 ;
   wire [31:0] \$136 ;
-  wire \$137 ;
+  reg \$1360 ;
+  reg \$1361 ;
+  reg \$1362 ;
+  wire [7:0] \$1363 ;
+  wire [7:0] \$1364 ;
+  reg \$1365 ;
+  reg \$1366 ;
+  reg \$1367 ;
+  reg [31:0] \$1368 ;
+  reg [31:0] \$1369 ;
+  wire [31:0] \$137 ;
+  reg \$1370 ;
+  reg \$1371 ;
+  reg \$1372 ;
+  reg \$1373 ;
+  reg \$1374 ;
+  reg \$1375 ;
+  wire [7:0] \$1376 ;
+  wire [7:0] \$1377 ;
+  reg \$1378 ;
+  reg \$1379 ;
   wire [31:0] \$138 ;
-  wire \$139 ;
-  wire [32:0] \$14 ;
-  wire [31:0] \$140 ;
-  wire \$141 ;
+  reg \$1380 ;
+  reg [31:0] \$1381 ;
+  reg [31:0] \$1382 ;
+  reg \$1383 ;
+  wire [256:0] \$1384 ;
+  reg \$1385 ;
+  wire [31:0] \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire [31:0] \$141 ;
   wire [31:0] \$142 ;
-  wire \$143 ;
+  wire [31:0] \$143 ;
   wire [31:0] \$144 ;
-  wire \$145 ;
+  wire [31:0] \$145 ;
   wire [31:0] \$146 ;
-  wire \$147 ;
+  wire [31:0] \$147 ;
   wire [31:0] \$148 ;
   wire \$149 ;
-  wire [32:0] \$15 ;
-  wire [31:0] \$150 ;
-  wire \$151 ;
+  wire [31:0] \$15 ;
+  wire [256:0] \$150 ;
+  wire [31:0] \$151 ;
   wire [31:0] \$152 ;
-  wire \$153 ;
+  wire [31:0] \$153 ;
   wire [31:0] \$154 ;
-  wire \$155 ;
+  wire [31:0] \$155 ;
   wire [31:0] \$156 ;
-  wire \$157 ;
+  wire [31:0] \$157 ;
   wire [31:0] \$158 ;
   wire \$159 ;
-  wire [32:0] \$16 ;
-  wire [31:0] \$160 ;
-  wire \$161 ;
+  wire \$16 ;
+  wire [256:0] \$160 ;
+  wire [31:0] \$161 ;
   wire [31:0] \$162 ;
-  wire \$163 ;
+  wire [31:0] \$163 ;
   wire [31:0] \$164 ;
-  wire \$165 ;
+  wire [31:0] \$165 ;
   wire [31:0] \$166 ;
-  wire \$167 ;
+  wire [31:0] \$167 ;
   wire [31:0] \$168 ;
   wire \$169 ;
-  wire [32:0] \$17 ;
-  wire [31:0] \$170 ;
-  wire \$171 ;
+  wire [31:0] \$17 ;
+  wire [256:0] \$170 ;
+  wire [31:0] \$171 ;
   wire [31:0] \$172 ;
-  wire \$173 ;
+  wire [31:0] \$173 ;
   wire [31:0] \$174 ;
-  wire \$175 ;
+  wire [31:0] \$175 ;
   wire [31:0] \$176 ;
-  wire \$177 ;
+  wire [31:0] \$177 ;
   wire [31:0] \$178 ;
   wire \$179 ;
-  wire [32:0] \$18 ;
-  wire [31:0] \$180 ;
-  wire \$181 ;
+  wire \$18 ;
+  wire [256:0] \$180 ;
+  wire [31:0] \$181 ;
   wire [31:0] \$182 ;
-  wire \$183 ;
+  wire [31:0] \$183 ;
   wire [31:0] \$184 ;
-  wire \$185 ;
+  wire [31:0] \$185 ;
   wire [31:0] \$186 ;
-  wire \$187 ;
+  wire [31:0] \$187 ;
   wire [31:0] \$188 ;
   wire \$189 ;
-  wire [32:0] \$19 ;
-  wire [31:0] \$190 ;
-  wire \$191 ;
+  wire [31:0] \$19 ;
+  wire [256:0] \$190 ;
+  wire [31:0] \$191 ;
   wire [31:0] \$192 ;
-  wire \$193 ;
+  wire [31:0] \$193 ;
   wire [31:0] \$194 ;
-  wire \$195 ;
+  wire [31:0] \$195 ;
   wire [31:0] \$196 ;
-  wire \$197 ;
+  wire [31:0] \$197 ;
   wire [31:0] \$198 ;
   wire \$199 ;
-  wire [3:0] \$2 ;
-  wire [32:0] \$20 ;
-  wire [31:0] \$200 ;
-  wire [256:0] \$201 ;
-  wire [256:0] \$202 ;
-  wire [256:0] \$203 ;
-  wire [256:0] \$204 ;
-  wire [256:0] \$205 ;
-  wire [256:0] \$206 ;
-  wire [256:0] \$207 ;
-  wire [256:0] \$208 ;
-  wire [256:0] \$209 ;
-  wire [32:0] \$21 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire [256:0] \$200 ;
+  wire [31:0] \$201 ;
+  wire [31:0] \$202 ;
+  wire [31:0] \$203 ;
+  wire [31:0] \$204 ;
+  wire [31:0] \$205 ;
+  wire [31:0] \$206 ;
+  wire [31:0] \$207 ;
+  wire [31:0] \$208 ;
+  wire \$209 ;
+  wire [31:0] \$21 ;
   wire [256:0] \$210 ;
-  wire [256:0] \$211 ;
-  wire [256:0] \$212 ;
-  wire [256:0] \$213 ;
-  wire [256:0] \$214 ;
-  wire [256:0] \$215 ;
-  wire \$216 ;
-  reg \$217 ;
-  reg [3:0] \$218 ;
-  reg [7:0] \$219 ;
-  wire [32:0] \$22 ;
-  reg \$220 ;
-  reg \$221 ;
-  reg [7:0] \$222 ;
-  reg [7:0] \$223 ;
-  reg \$224 ;
-  reg \$225 ;
-  reg \$226 ;
-  reg \$227 ;
-  reg [7:0] \$228 ;
-  reg [7:0] \$229 ;
-  wire [32:0] \$23 ;
-  reg [7:0] \$230 ;
-  reg \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg \$236 ;
-  reg [7:0] \$237 ;
-  reg [7:0] \$238 ;
-  reg [7:0] \$239 ;
-  wire [32:0] \$24 ;
-  reg [7:0] \$240 ;
-  reg \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  reg \$244 ;
-  reg \$245 ;
-  reg \$246 ;
-  reg \$247 ;
-  reg \$248 ;
-  reg [7:0] \$249 ;
-  wire [32:0] \$25 ;
-  reg [7:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg \$254 ;
-  reg \$255 ;
-  reg \$256 ;
-  reg \$257 ;
-  reg \$258 ;
-  reg \$259 ;
-  wire [32:0] \$26 ;
-  reg \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg \$263 ;
-  reg [7:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [7:0] \$269 ;
-  wire [32:0] \$27 ;
-  reg \$270 ;
-  reg \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg \$274 ;
-  reg \$275 ;
-  reg \$276 ;
-  reg \$277 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [32:0] \$214 ;
+  wire [32:0] \$215 ;
+  wire [32:0] \$216 ;
+  wire [32:0] \$217 ;
+  wire [32:0] \$218 ;
+  wire [32:0] \$219 ;
+  wire \$22 ;
+  wire [32:0] \$220 ;
+  wire [32:0] \$221 ;
+  wire [32:0] \$222 ;
+  wire [32:0] \$223 ;
+  wire [32:0] \$224 ;
+  wire [32:0] \$225 ;
+  wire [32:0] \$226 ;
+  wire [32:0] \$227 ;
+  wire [32:0] \$228 ;
+  wire [32:0] \$229 ;
+  wire [31:0] \$23 ;
+  wire [32:0] \$230 ;
+  wire [32:0] \$231 ;
+  wire [32:0] \$232 ;
+  wire [32:0] \$233 ;
+  wire [32:0] \$234 ;
+  wire [32:0] \$235 ;
+  wire [32:0] \$236 ;
+  wire [32:0] \$237 ;
+  wire [32:0] \$238 ;
+  wire [32:0] \$239 ;
+  wire \$24 ;
+  wire [32:0] \$240 ;
+  wire [32:0] \$241 ;
+  wire [32:0] \$242 ;
+  wire [32:0] \$243 ;
+  wire [32:0] \$244 ;
+  wire [32:0] \$245 ;
+  wire [32:0] \$246 ;
+  wire [32:0] \$247 ;
+  wire [32:0] \$248 ;
+  wire [32:0] \$249 ;
+  wire [31:0] \$25 ;
+  wire [32:0] \$250 ;
+  wire [32:0] \$251 ;
+  wire [32:0] \$252 ;
+  wire [32:0] \$253 ;
+  wire [32:0] \$254 ;
+  wire [32:0] \$255 ;
+  wire [32:0] \$256 ;
+  wire [32:0] \$257 ;
+  wire [32:0] \$258 ;
+  wire [32:0] \$259 ;
+  wire \$26 ;
+  wire [32:0] \$260 ;
+  wire [32:0] \$261 ;
+  wire [32:0] \$262 ;
+  wire [32:0] \$263 ;
+  wire [32:0] \$264 ;
+  wire [32:0] \$265 ;
+  wire [32:0] \$266 ;
+  wire [32:0] \$267 ;
+  wire [32:0] \$268 ;
+  wire [32:0] \$269 ;
+  wire [31:0] \$27 ;
+  wire [32:0] \$270 ;
+  wire [32:0] \$271 ;
+  wire [32:0] \$272 ;
+  wire [32:0] \$273 ;
+  wire [32:0] \$274 ;
+  wire [32:0] \$275 ;
+  wire [32:0] \$276 ;
+  wire [32:0] \$277 ;
   reg \$278 ;
-  reg \$279 ;
-  wire [32:0] \$28 ;
-  reg \$280 ;
+  reg [3:0] \$279 ;
+  wire \$28 ;
+  wire [7:0] \$280 ;
   reg \$281 ;
-  reg [7:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg \$289 ;
-  wire [32:0] \$29 ;
-  reg \$290 ;
-  reg \$291 ;
+  reg \$282 ;
+  wire [7:0] \$283 ;
+  wire [7:0] \$284 ;
+  reg \$285 ;
+  reg \$286 ;
+  reg \$287 ;
+  reg \$288 ;
+  wire [7:0] \$289 ;
+  wire [31:0] \$29 ;
+  wire [7:0] \$290 ;
+  wire [7:0] \$291 ;
   reg \$292 ;
   reg \$293 ;
   reg \$294 ;
   reg \$295 ;
   reg \$296 ;
   reg \$297 ;
-  reg \$298 ;
-  reg \$299 ;
-  wire \$3 ;
-  wire [32:0] \$30 ;
-  reg \$300 ;
-  reg \$301 ;
+  wire [7:0] \$298 ;
+  wire [7:0] \$299 ;
+  wire [4:0] \$3 ;
+  wire \$30 ;
+  wire [7:0] \$300 ;
+  wire [7:0] \$301 ;
   reg \$302 ;
-  reg [7:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [7:0] \$308 ;
-  reg [7:0] \$309 ;
-  wire [32:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [7:0] \$318 ;
-  reg [7:0] \$319 ;
-  wire [32:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [7:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [7:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [7:0] \$328 ;
-  reg [7:0] \$329 ;
-  wire [32:0] \$33 ;
-  reg [7:0] \$330 ;
+  reg \$303 ;
+  reg \$304 ;
+  reg \$305 ;
+  reg \$306 ;
+  reg \$307 ;
+  reg \$308 ;
+  reg \$309 ;
+  wire [31:0] \$31 ;
+  wire [7:0] \$310 ;
+  wire [7:0] \$311 ;
+  wire [7:0] \$312 ;
+  wire [7:0] \$313 ;
+  wire [7:0] \$314 ;
+  reg \$315 ;
+  reg \$316 ;
+  reg \$317 ;
+  reg \$318 ;
+  reg \$319 ;
+  wire \$32 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg \$324 ;
+  wire [7:0] \$325 ;
+  wire [7:0] \$326 ;
+  wire [7:0] \$327 ;
+  wire [7:0] \$328 ;
+  wire [7:0] \$329 ;
+  wire [31:0] \$33 ;
+  wire [7:0] \$330 ;
   reg \$331 ;
   reg \$332 ;
   reg \$333 ;
   reg \$334 ;
-  reg [7:0] \$335 ;
-  reg [7:0] \$336 ;
+  reg \$335 ;
+  reg \$336 ;
   reg \$337 ;
   reg \$338 ;
   reg \$339 ;
-  wire [32:0] \$34 ;
-  reg [31:0] \$340 ;
-  reg [31:0] \$341 ;
+  wire \$34 ;
+  reg \$340 ;
+  reg \$341 ;
   reg \$342 ;
-  reg \$343 ;
-  reg \$344 ;
-  reg \$345 ;
-  reg [7:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg \$348 ;
-  reg \$349 ;
-  wire [32:0] \$35 ;
+  wire [7:0] \$343 ;
+  wire [7:0] \$344 ;
+  wire [7:0] \$345 ;
+  wire [7:0] \$346 ;
+  wire [7:0] \$347 ;
+  wire [7:0] \$348 ;
+  wire [7:0] \$349 ;
+  wire [31:0] \$35 ;
   reg \$350 ;
-  reg [31:0] \$351 ;
-  reg [31:0] \$352 ;
+  reg \$351 ;
+  reg \$352 ;
   reg \$353 ;
   reg \$354 ;
   reg \$355 ;
   reg \$356 ;
-  reg [7:0] \$357 ;
-  reg [7:0] \$358 ;
+  reg \$357 ;
+  reg \$358 ;
   reg \$359 ;
-  wire [32:0] \$36 ;
+  wire \$36 ;
   reg \$360 ;
   reg \$361 ;
-  reg [31:0] \$362 ;
-  reg [31:0] \$363 ;
-  reg \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg [7:0] \$368 ;
-  reg [7:0] \$369 ;
-  wire [32:0] \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg [31:0] \$373 ;
-  reg [31:0] \$374 ;
-  reg \$375 ;
-  reg \$376 ;
-  reg \$377 ;
-  reg \$378 ;
-  reg [7:0] \$379 ;
-  wire [32:0] \$38 ;
-  reg [7:0] \$380 ;
-  reg \$381 ;
-  reg \$382 ;
-  reg \$383 ;
-  reg [31:0] \$384 ;
-  reg [31:0] \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg \$388 ;
-  reg \$389 ;
-  wire [32:0] \$39 ;
-  reg [7:0] \$390 ;
-  reg [7:0] \$391 ;
+  reg \$362 ;
+  reg \$363 ;
+  wire [7:0] \$364 ;
+  wire [7:0] \$365 ;
+  wire [7:0] \$366 ;
+  wire [7:0] \$367 ;
+  wire [7:0] \$368 ;
+  wire [7:0] \$369 ;
+  wire [31:0] \$37 ;
+  wire [7:0] \$370 ;
+  wire [7:0] \$371 ;
+  wire [7:0] \$372 ;
+  wire [7:0] \$373 ;
+  wire [7:0] \$374 ;
+  wire [7:0] \$375 ;
+  wire [7:0] \$376 ;
+  wire [7:0] \$377 ;
+  wire [7:0] \$378 ;
+  wire [7:0] \$379 ;
+  wire \$38 ;
+  wire [7:0] \$380 ;
+  wire [7:0] \$381 ;
+  wire [7:0] \$382 ;
+  wire [7:0] \$383 ;
+  wire [7:0] \$384 ;
+  wire [7:0] \$385 ;
+  wire [7:0] \$386 ;
+  wire [7:0] \$387 ;
+  wire [7:0] \$388 ;
+  wire [7:0] \$389 ;
+  wire [31:0] \$39 ;
+  wire [7:0] \$390 ;
+  wire [7:0] \$391 ;
   reg \$392 ;
   reg \$393 ;
   reg \$394 ;
-  reg [31:0] \$395 ;
-  reg [31:0] \$396 ;
-  reg \$397 ;
+  reg \$395 ;
+  wire [7:0] \$396 ;
+  wire [7:0] \$397 ;
   reg \$398 ;
   reg \$399 ;
   wire \$4 ;
-  wire [32:0] \$40 ;
+  wire \$40 ;
   reg \$400 ;
-  reg [7:0] \$401 ;
-  reg [7:0] \$402 ;
+  reg [31:0] \$401 ;
+  reg [31:0] \$402 ;
   reg \$403 ;
   reg \$404 ;
   reg \$405 ;
-  reg [31:0] \$406 ;
-  reg [31:0] \$407 ;
+  reg \$406 ;
+  reg \$407 ;
   reg \$408 ;
   reg \$409 ;
-  wire [32:0] \$41 ;
+  wire [31:0] \$41 ;
   reg \$410 ;
   reg \$411 ;
-  reg [7:0] \$412 ;
-  reg [7:0] \$413 ;
+  reg \$412 ;
+  reg \$413 ;
   reg \$414 ;
-  reg \$415 ;
-  reg \$416 ;
-  reg [31:0] \$417 ;
-  reg [31:0] \$418 ;
+  wire [7:0] \$415 ;
+  wire [7:0] \$416 ;
+  reg \$417 ;
+  reg \$418 ;
   reg \$419 ;
-  wire [32:0] \$42 ;
-  reg \$420 ;
-  reg \$421 ;
+  wire \$42 ;
+  reg [31:0] \$420 ;
+  reg [31:0] \$421 ;
   reg \$422 ;
   reg \$423 ;
-  reg [7:0] \$424 ;
-  reg [7:0] \$425 ;
+  reg \$424 ;
+  reg \$425 ;
   reg \$426 ;
   reg \$427 ;
   reg \$428 ;
-  reg [31:0] \$429 ;
-  wire [32:0] \$43 ;
-  reg [31:0] \$430 ;
+  reg \$429 ;
+  wire [31:0] \$43 ;
+  reg \$430 ;
   reg \$431 ;
   reg \$432 ;
-  reg \$433 ;
-  reg \$434 ;
-  reg [7:0] \$435 ;
-  reg [7:0] \$436 ;
+  wire [7:0] \$433 ;
+  wire [7:0] \$434 ;
+  reg \$435 ;
+  reg \$436 ;
   reg \$437 ;
-  reg \$438 ;
-  reg \$439 ;
-  wire [32:0] \$44 ;
-  reg [31:0] \$440 ;
-  reg [31:0] \$441 ;
+  reg [31:0] \$438 ;
+  reg [31:0] \$439 ;
+  wire \$44 ;
+  reg \$440 ;
+  reg \$441 ;
   reg \$442 ;
   reg \$443 ;
   reg \$444 ;
   reg \$445 ;
-  reg [7:0] \$446 ;
-  reg [7:0] \$447 ;
+  reg \$446 ;
+  reg \$447 ;
   reg \$448 ;
   reg \$449 ;
-  wire [32:0] \$45 ;
-  reg \$450 ;
-  reg [31:0] \$451 ;
-  reg [31:0] \$452 ;
+  wire [31:0] \$45 ;
+  wire [7:0] \$450 ;
+  wire [7:0] \$451 ;
+  reg \$452 ;
   reg \$453 ;
   reg \$454 ;
-  reg \$455 ;
-  reg \$456 ;
-  reg [7:0] \$457 ;
-  reg [7:0] \$458 ;
+  reg [31:0] \$455 ;
+  reg [31:0] \$456 ;
+  reg \$457 ;
+  reg \$458 ;
   reg \$459 ;
-  wire [32:0] \$46 ;
+  wire \$46 ;
   reg \$460 ;
   reg \$461 ;
-  reg [31:0] \$462 ;
-  reg [31:0] \$463 ;
+  reg \$462 ;
+  reg \$463 ;
   reg \$464 ;
   reg \$465 ;
-  reg \$466 ;
-  reg \$467 ;
-  reg [7:0] \$468 ;
-  reg [7:0] \$469 ;
-  wire [32:0] \$47 ;
+  wire [7:0] \$466 ;
+  wire [7:0] \$467 ;
+  reg \$468 ;
+  reg \$469 ;
+  wire [31:0] \$47 ;
   reg \$470 ;
-  reg \$471 ;
-  reg \$472 ;
-  reg [31:0] \$473 ;
-  reg [31:0] \$474 ;
+  reg [31:0] \$471 ;
+  reg [31:0] \$472 ;
+  reg \$473 ;
+  reg \$474 ;
   reg \$475 ;
   reg \$476 ;
   reg \$477 ;
   reg \$478 ;
-  reg [7:0] \$479 ;
-  wire [32:0] \$48 ;
-  reg [7:0] \$480 ;
-  reg \$481 ;
-  reg \$482 ;
+  reg \$479 ;
+  wire \$48 ;
+  reg \$480 ;
+  wire [7:0] \$481 ;
+  wire [7:0] \$482 ;
   reg \$483 ;
-  reg [31:0] \$484 ;
-  reg [31:0] \$485 ;
-  reg \$486 ;
-  reg \$487 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg [31:0] \$486 ;
+  reg [31:0] \$487 ;
   reg \$488 ;
   reg \$489 ;
-  wire [32:0] \$49 ;
-  reg [7:0] \$490 ;
-  reg [7:0] \$491 ;
+  wire [31:0] \$49 ;
+  reg \$490 ;
+  reg \$491 ;
   reg \$492 ;
   reg \$493 ;
   reg \$494 ;
-  reg [31:0] \$495 ;
-  reg [31:0] \$496 ;
+  wire [7:0] \$495 ;
+  wire [7:0] \$496 ;
   reg \$497 ;
   reg \$498 ;
   reg \$499 ;
-  wire [32:0] \$5 ;
-  wire [32:0] \$50 ;
-  reg \$500 ;
-  reg [7:0] \$501 ;
-  reg [7:0] \$502 ;
+  wire [31:0] \$5 ;
+  wire \$50 ;
+  reg [31:0] \$500 ;
+  reg [31:0] \$501 ;
+  reg \$502 ;
   reg \$503 ;
   reg \$504 ;
   reg \$505 ;
-  reg [31:0] \$506 ;
-  reg [31:0] \$507 ;
-  reg \$508 ;
-  reg \$509 ;
-  wire [32:0] \$51 ;
+  reg \$506 ;
+  reg \$507 ;
+  wire [7:0] \$508 ;
+  wire [7:0] \$509 ;
+  wire [31:0] \$51 ;
   reg \$510 ;
   reg \$511 ;
   reg \$512 ;
-  reg [7:0] \$513 ;
-  reg [7:0] \$514 ;
+  reg [31:0] \$513 ;
+  reg [31:0] \$514 ;
   reg \$515 ;
   reg \$516 ;
   reg \$517 ;
-  reg [31:0] \$518 ;
-  reg [31:0] \$519 ;
-  wire [32:0] \$52 ;
-  reg \$520 ;
-  reg \$521 ;
+  reg \$518 ;
+  reg \$519 ;
+  wire \$52 ;
+  wire [7:0] \$520 ;
+  wire [7:0] \$521 ;
   reg \$522 ;
   reg \$523 ;
-  reg [7:0] \$524 ;
-  reg [7:0] \$525 ;
-  reg \$526 ;
+  reg \$524 ;
+  reg [31:0] \$525 ;
+  reg [31:0] \$526 ;
   reg \$527 ;
   reg \$528 ;
-  reg [31:0] \$529 ;
-  wire [32:0] \$53 ;
-  reg [31:0] \$530 ;
+  reg \$529 ;
+  wire [31:0] \$53 ;
+  reg \$530 ;
   reg \$531 ;
   reg \$532 ;
   reg \$533 ;
   reg \$534 ;
-  reg [7:0] \$535 ;
-  reg [7:0] \$536 ;
+  reg \$535 ;
+  reg \$536 ;
   reg \$537 ;
   reg \$538 ;
-  reg \$539 ;
-  wire [32:0] \$54 ;
-  reg [31:0] \$540 ;
-  reg [31:0] \$541 ;
+  wire [7:0] \$539 ;
+  wire \$54 ;
+  wire [7:0] \$540 ;
+  reg \$541 ;
   reg \$542 ;
   reg \$543 ;
-  reg \$544 ;
-  reg \$545 ;
-  reg [7:0] \$546 ;
-  reg [7:0] \$547 ;
+  reg [31:0] \$544 ;
+  reg [31:0] \$545 ;
+  reg \$546 ;
+  reg \$547 ;
   reg \$548 ;
   reg \$549 ;
-  wire [32:0] \$55 ;
+  wire [31:0] \$55 ;
   reg \$550 ;
-  reg [31:0] \$551 ;
-  reg [31:0] \$552 ;
+  reg \$551 ;
+  reg \$552 ;
   reg \$553 ;
   reg \$554 ;
   reg \$555 ;
   reg \$556 ;
-  reg [7:0] \$557 ;
-  reg [7:0] \$558 ;
+  wire [7:0] \$557 ;
+  wire [7:0] \$558 ;
   reg \$559 ;
-  wire [32:0] \$56 ;
+  wire \$56 ;
   reg \$560 ;
   reg \$561 ;
   reg [31:0] \$562 ;
@@ -1956,33 +2329,33 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   reg \$565 ;
   reg \$566 ;
   reg \$567 ;
-  reg [7:0] \$568 ;
-  reg [7:0] \$569 ;
-  wire [32:0] \$57 ;
+  reg \$568 ;
+  reg \$569 ;
+  wire [31:0] \$57 ;
   reg \$570 ;
   reg \$571 ;
   reg \$572 ;
-  reg [31:0] \$573 ;
-  reg [31:0] \$574 ;
-  reg \$575 ;
+  reg \$573 ;
+  wire [7:0] \$574 ;
+  wire [7:0] \$575 ;
   reg \$576 ;
   reg \$577 ;
   reg \$578 ;
-  reg [7:0] \$579 ;
-  wire [32:0] \$58 ;
-  reg [7:0] \$580 ;
+  reg [31:0] \$579 ;
+  wire \$58 ;
+  reg [31:0] \$580 ;
   reg \$581 ;
   reg \$582 ;
   reg \$583 ;
-  reg [31:0] \$584 ;
-  reg [31:0] \$585 ;
+  reg \$584 ;
+  reg \$585 ;
   reg \$586 ;
   reg \$587 ;
   reg \$588 ;
   reg \$589 ;
-  wire [32:0] \$59 ;
-  reg [7:0] \$590 ;
-  reg [7:0] \$591 ;
+  wire [31:0] \$59 ;
+  wire [7:0] \$590 ;
+  wire [7:0] \$591 ;
   reg \$592 ;
   reg \$593 ;
   reg \$594 ;
@@ -1991,196 +2364,196 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   reg \$597 ;
   reg \$598 ;
   reg \$599 ;
-  wire [32:0] \$6 ;
-  wire [32:0] \$60 ;
+  wire \$6 ;
+  wire \$60 ;
   reg \$600 ;
   reg \$601 ;
-  reg [7:0] \$602 ;
-  reg [7:0] \$603 ;
+  reg \$602 ;
+  reg \$603 ;
   reg \$604 ;
-  reg \$605 ;
-  reg \$606 ;
-  reg [31:0] \$607 ;
-  reg [31:0] \$608 ;
+  wire [7:0] \$605 ;
+  wire [7:0] \$606 ;
+  reg \$607 ;
+  reg \$608 ;
   reg \$609 ;
-  wire [32:0] \$61 ;
-  reg \$610 ;
-  reg \$611 ;
+  wire [31:0] \$61 ;
+  reg [31:0] \$610 ;
+  reg [31:0] \$611 ;
   reg \$612 ;
-  reg [7:0] \$613 ;
-  reg [7:0] \$614 ;
+  reg \$613 ;
+  reg \$614 ;
   reg \$615 ;
   reg \$616 ;
   reg \$617 ;
-  reg [31:0] \$618 ;
-  reg [31:0] \$619 ;
-  wire [32:0] \$62 ;
-  reg \$620 ;
+  reg \$618 ;
+  wire [7:0] \$619 ;
+  wire \$62 ;
+  wire [7:0] \$620 ;
   reg \$621 ;
   reg \$622 ;
   reg \$623 ;
-  reg [7:0] \$624 ;
-  reg [7:0] \$625 ;
+  reg [31:0] \$624 ;
+  reg [31:0] \$625 ;
   reg \$626 ;
   reg \$627 ;
   reg \$628 ;
-  reg [31:0] \$629 ;
-  wire [32:0] \$63 ;
-  reg [31:0] \$630 ;
+  reg \$629 ;
+  wire [31:0] \$63 ;
+  reg \$630 ;
   reg \$631 ;
-  reg \$632 ;
-  reg \$633 ;
+  wire [7:0] \$632 ;
+  wire [7:0] \$633 ;
   reg \$634 ;
-  reg [7:0] \$635 ;
-  reg [7:0] \$636 ;
-  reg \$637 ;
-  reg \$638 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg [31:0] \$637 ;
+  reg [31:0] \$638 ;
   reg \$639 ;
-  wire [32:0] \$64 ;
-  reg [31:0] \$640 ;
-  reg [31:0] \$641 ;
+  wire \$64 ;
+  reg \$640 ;
+  reg \$641 ;
   reg \$642 ;
   reg \$643 ;
-  reg \$644 ;
-  reg \$645 ;
-  reg [7:0] \$646 ;
-  reg [7:0] \$647 ;
+  wire [7:0] \$644 ;
+  wire [7:0] \$645 ;
+  reg \$646 ;
+  reg \$647 ;
   reg \$648 ;
-  reg \$649 ;
-  wire [32:0] \$65 ;
-  reg \$650 ;
-  reg [31:0] \$651 ;
-  reg [31:0] \$652 ;
+  reg [31:0] \$649 ;
+  wire [31:0] \$65 ;
+  reg [31:0] \$650 ;
+  reg \$651 ;
+  reg \$652 ;
   reg \$653 ;
   reg \$654 ;
   reg \$655 ;
   reg \$656 ;
-  reg [7:0] \$657 ;
-  reg [7:0] \$658 ;
+  reg \$657 ;
+  reg \$658 ;
   reg \$659 ;
-  wire [32:0] \$66 ;
+  wire \$66 ;
   reg \$660 ;
   reg \$661 ;
-  reg [31:0] \$662 ;
-  reg [31:0] \$663 ;
-  reg \$664 ;
+  reg \$662 ;
+  wire [7:0] \$663 ;
+  wire [7:0] \$664 ;
   reg \$665 ;
   reg \$666 ;
   reg \$667 ;
-  reg [7:0] \$668 ;
-  reg [7:0] \$669 ;
-  wire [32:0] \$67 ;
+  reg [31:0] \$668 ;
+  reg [31:0] \$669 ;
+  wire [31:0] \$67 ;
   reg \$670 ;
   reg \$671 ;
   reg \$672 ;
-  reg [31:0] \$673 ;
-  reg [31:0] \$674 ;
+  reg \$673 ;
+  reg \$674 ;
   reg \$675 ;
   reg \$676 ;
   reg \$677 ;
   reg \$678 ;
-  reg [7:0] \$679 ;
-  wire [32:0] \$68 ;
-  reg [7:0] \$680 ;
-  reg \$681 ;
-  reg \$682 ;
+  reg \$679 ;
+  wire \$68 ;
+  reg \$680 ;
+  wire [7:0] \$681 ;
+  wire [7:0] \$682 ;
   reg \$683 ;
-  reg [31:0] \$684 ;
-  reg [31:0] \$685 ;
-  reg \$686 ;
-  reg \$687 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg [31:0] \$686 ;
+  reg [31:0] \$687 ;
   reg \$688 ;
   reg \$689 ;
-  wire \$69 ;
+  wire [31:0] \$69 ;
   reg \$690 ;
-  reg [7:0] \$691 ;
-  reg [7:0] \$692 ;
+  reg \$691 ;
+  reg \$692 ;
   reg \$693 ;
   reg \$694 ;
   reg \$695 ;
-  reg [31:0] \$696 ;
-  reg [31:0] \$697 ;
-  reg \$698 ;
-  reg \$699 ;
-  wire [32:0] \$7 ;
+  reg \$696 ;
+  reg \$697 ;
+  wire [7:0] \$698 ;
+  wire [7:0] \$699 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   reg \$700 ;
   reg \$701 ;
-  reg [7:0] \$702 ;
-  reg [7:0] \$703 ;
-  reg \$704 ;
+  reg \$702 ;
+  reg [31:0] \$703 ;
+  reg [31:0] \$704 ;
   reg \$705 ;
   reg \$706 ;
-  reg [31:0] \$707 ;
-  reg [31:0] \$708 ;
+  reg \$707 ;
+  reg \$708 ;
   reg \$709 ;
-  wire \$71 ;
+  wire [31:0] \$71 ;
   reg \$710 ;
   reg \$711 ;
   reg \$712 ;
-  reg [7:0] \$713 ;
-  reg [7:0] \$714 ;
-  reg \$715 ;
+  reg \$713 ;
+  wire [7:0] \$714 ;
+  wire [7:0] \$715 ;
   reg \$716 ;
   reg \$717 ;
-  reg [31:0] \$718 ;
+  reg \$718 ;
   reg [31:0] \$719 ;
-  wire [4:0] \$72 ;
-  reg \$720 ;
+  wire \$72 ;
+  reg [31:0] \$720 ;
   reg \$721 ;
   reg \$722 ;
   reg \$723 ;
-  reg [7:0] \$724 ;
-  reg [7:0] \$725 ;
+  reg \$724 ;
+  reg \$725 ;
   reg \$726 ;
   reg \$727 ;
   reg \$728 ;
-  reg [31:0] \$729 ;
-  wire \$73 ;
-  reg [31:0] \$730 ;
+  wire [7:0] \$729 ;
+  wire [31:0] \$73 ;
+  wire [7:0] \$730 ;
   reg \$731 ;
   reg \$732 ;
   reg \$733 ;
-  reg \$734 ;
-  reg [7:0] \$735 ;
-  reg [7:0] \$736 ;
+  reg [31:0] \$734 ;
+  reg [31:0] \$735 ;
+  reg \$736 ;
   reg \$737 ;
   reg \$738 ;
   reg \$739 ;
-  wire [31:0] \$74 ;
-  reg [31:0] \$740 ;
-  reg [31:0] \$741 ;
+  wire \$74 ;
+  reg \$740 ;
+  reg \$741 ;
   reg \$742 ;
-  reg \$743 ;
-  reg \$744 ;
+  wire [7:0] \$743 ;
+  wire [7:0] \$744 ;
   reg \$745 ;
-  reg [7:0] \$746 ;
-  reg [7:0] \$747 ;
-  reg \$748 ;
-  reg \$749 ;
-  wire \$75 ;
+  reg \$746 ;
+  reg \$747 ;
+  reg [31:0] \$748 ;
+  reg [31:0] \$749 ;
+  wire [31:0] \$75 ;
   reg \$750 ;
-  reg [31:0] \$751 ;
-  reg [31:0] \$752 ;
+  reg \$751 ;
+  reg \$752 ;
   reg \$753 ;
   reg \$754 ;
   reg \$755 ;
-  reg \$756 ;
-  reg [7:0] \$757 ;
-  reg [7:0] \$758 ;
+  wire [7:0] \$756 ;
+  wire [7:0] \$757 ;
+  reg \$758 ;
   reg \$759 ;
-  wire [31:0] \$76 ;
+  wire \$76 ;
   reg \$760 ;
-  reg \$761 ;
+  reg [31:0] \$761 ;
   reg [31:0] \$762 ;
-  reg [31:0] \$763 ;
+  reg \$763 ;
   reg \$764 ;
   reg \$765 ;
   reg \$766 ;
   reg \$767 ;
-  reg [7:0] \$768 ;
-  reg [7:0] \$769 ;
-  wire \$77 ;
+  wire [7:0] \$768 ;
+  wire [7:0] \$769 ;
+  wire [31:0] \$77 ;
   reg \$770 ;
   reg \$771 ;
   reg \$772 ;
@@ -2191,120 +2564,120 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   reg \$777 ;
   reg \$778 ;
   reg \$779 ;
-  wire [31:0] \$78 ;
-  reg [7:0] \$780 ;
-  reg [7:0] \$781 ;
+  wire \$78 ;
+  reg \$780 ;
+  reg \$781 ;
   reg \$782 ;
   reg \$783 ;
   reg \$784 ;
-  reg [31:0] \$785 ;
-  reg [31:0] \$786 ;
-  reg \$787 ;
-  reg \$788 ;
+  reg \$785 ;
+  reg \$786 ;
+  wire [7:0] \$787 ;
+  wire [7:0] \$788 ;
   reg \$789 ;
-  wire \$79 ;
+  wire [31:0] \$79 ;
   reg \$790 ;
-  reg [7:0] \$791 ;
-  reg [7:0] \$792 ;
-  reg \$793 ;
+  reg \$791 ;
+  reg [31:0] \$792 ;
+  reg [31:0] \$793 ;
   reg \$794 ;
   reg \$795 ;
-  reg [31:0] \$796 ;
-  reg [31:0] \$797 ;
+  reg \$796 ;
+  reg \$797 ;
   reg \$798 ;
   reg \$799 ;
-  wire [32:0] \$8 ;
-  wire [31:0] \$80 ;
+  wire \$8 ;
+  wire \$80 ;
   reg \$800 ;
   reg \$801 ;
-  reg [7:0] \$802 ;
-  reg [7:0] \$803 ;
+  reg \$802 ;
+  reg \$803 ;
   reg \$804 ;
-  reg \$805 ;
-  reg \$806 ;
-  reg [31:0] \$807 ;
-  reg [31:0] \$808 ;
+  wire [7:0] \$805 ;
+  wire [7:0] \$806 ;
+  reg \$807 ;
+  reg \$808 ;
   reg \$809 ;
-  wire \$81 ;
-  reg \$810 ;
-  reg \$811 ;
+  wire [31:0] \$81 ;
+  reg [31:0] \$810 ;
+  reg [31:0] \$811 ;
   reg \$812 ;
-  reg [7:0] \$813 ;
-  reg [7:0] \$814 ;
+  reg \$813 ;
+  reg \$814 ;
   reg \$815 ;
   reg \$816 ;
   reg \$817 ;
-  reg [31:0] \$818 ;
-  reg [31:0] \$819 ;
-  wire [31:0] \$82 ;
+  reg \$818 ;
+  reg \$819 ;
+  wire \$82 ;
   reg \$820 ;
   reg \$821 ;
-  reg \$822 ;
-  reg \$823 ;
-  reg [7:0] \$824 ;
-  reg [7:0] \$825 ;
+  wire [7:0] \$822 ;
+  wire [7:0] \$823 ;
+  reg \$824 ;
+  reg \$825 ;
   reg \$826 ;
-  reg \$827 ;
-  reg \$828 ;
-  reg [31:0] \$829 ;
-  wire \$83 ;
-  reg [31:0] \$830 ;
+  reg [31:0] \$827 ;
+  reg [31:0] \$828 ;
+  reg \$829 ;
+  wire [31:0] \$83 ;
+  reg \$830 ;
   reg \$831 ;
   reg \$832 ;
   reg \$833 ;
   reg \$834 ;
-  reg [7:0] \$835 ;
-  reg [7:0] \$836 ;
+  reg \$835 ;
+  reg \$836 ;
   reg \$837 ;
-  reg \$838 ;
-  reg \$839 ;
-  wire [31:0] \$84 ;
-  reg [31:0] \$840 ;
-  reg [31:0] \$841 ;
+  wire [7:0] \$838 ;
+  wire [7:0] \$839 ;
+  wire \$84 ;
+  reg \$840 ;
+  reg \$841 ;
   reg \$842 ;
-  reg \$843 ;
-  reg \$844 ;
+  reg [31:0] \$843 ;
+  reg [31:0] \$844 ;
   reg \$845 ;
-  reg [7:0] \$846 ;
-  reg [7:0] \$847 ;
+  reg \$846 ;
+  reg \$847 ;
   reg \$848 ;
   reg \$849 ;
-  wire \$85 ;
+  wire [31:0] \$85 ;
   reg \$850 ;
-  reg [31:0] \$851 ;
-  reg [31:0] \$852 ;
-  reg \$853 ;
-  reg \$854 ;
+  reg \$851 ;
+  reg \$852 ;
+  wire [7:0] \$853 ;
+  wire [7:0] \$854 ;
   reg \$855 ;
   reg \$856 ;
-  reg [7:0] \$857 ;
-  reg [7:0] \$858 ;
-  reg \$859 ;
-  wire [31:0] \$86 ;
+  reg \$857 ;
+  reg [31:0] \$858 ;
+  reg [31:0] \$859 ;
+  wire \$86 ;
   reg \$860 ;
   reg \$861 ;
-  reg [31:0] \$862 ;
-  reg [31:0] \$863 ;
+  reg \$862 ;
+  reg \$863 ;
   reg \$864 ;
   reg \$865 ;
   reg \$866 ;
-  reg \$867 ;
-  reg \$868 ;
-  reg [7:0] \$869 ;
-  wire \$87 ;
-  reg [7:0] \$870 ;
+  wire [7:0] \$867 ;
+  wire [7:0] \$868 ;
+  reg \$869 ;
+  wire [31:0] \$87 ;
+  reg \$870 ;
   reg \$871 ;
-  reg \$872 ;
-  reg \$873 ;
-  reg [31:0] \$874 ;
-  reg [31:0] \$875 ;
+  reg [31:0] \$872 ;
+  reg [31:0] \$873 ;
+  reg \$874 ;
+  reg \$875 ;
   reg \$876 ;
   reg \$877 ;
   reg \$878 ;
   reg \$879 ;
-  wire [31:0] \$88 ;
-  reg [7:0] \$880 ;
-  reg [7:0] \$881 ;
+  wire \$88 ;
+  wire [7:0] \$880 ;
+  wire [7:0] \$881 ;
   reg \$882 ;
   reg \$883 ;
   reg \$884 ;
@@ -2313,74 +2686,74 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   reg \$887 ;
   reg \$888 ;
   reg \$889 ;
-  wire \$89 ;
+  wire [31:0] \$89 ;
   reg \$890 ;
-  reg [7:0] \$891 ;
-  reg [7:0] \$892 ;
-  reg \$893 ;
+  reg \$891 ;
+  wire [7:0] \$892 ;
+  wire [7:0] \$893 ;
   reg \$894 ;
   reg \$895 ;
-  reg [31:0] \$896 ;
+  reg \$896 ;
   reg [31:0] \$897 ;
-  reg \$898 ;
+  reg [31:0] \$898 ;
   reg \$899 ;
-  wire [32:0] \$9 ;
-  wire [31:0] \$90 ;
+  wire [31:0] \$9 ;
+  wire \$90 ;
   reg \$900 ;
   reg \$901 ;
-  reg [7:0] \$902 ;
-  reg [7:0] \$903 ;
+  reg \$902 ;
+  reg \$903 ;
   reg \$904 ;
   reg \$905 ;
   reg \$906 ;
-  reg [31:0] \$907 ;
-  reg [31:0] \$908 ;
+  reg \$907 ;
+  reg \$908 ;
   reg \$909 ;
-  wire \$91 ;
+  wire [31:0] \$91 ;
   reg \$910 ;
-  reg \$911 ;
-  reg \$912 ;
-  reg [7:0] \$913 ;
-  reg [7:0] \$914 ;
+  wire [7:0] \$911 ;
+  wire [7:0] \$912 ;
+  reg \$913 ;
+  reg \$914 ;
   reg \$915 ;
-  reg \$916 ;
-  reg \$917 ;
-  reg [31:0] \$918 ;
-  reg [31:0] \$919 ;
-  wire [31:0] \$92 ;
+  reg [31:0] \$916 ;
+  reg [31:0] \$917 ;
+  reg \$918 ;
+  reg \$919 ;
+  wire \$92 ;
   reg \$920 ;
   reg \$921 ;
   reg \$922 ;
   reg \$923 ;
-  reg [7:0] \$924 ;
-  reg [7:0] \$925 ;
+  reg \$924 ;
+  reg \$925 ;
   reg \$926 ;
   reg \$927 ;
   reg \$928 ;
-  reg [31:0] \$929 ;
-  wire \$93 ;
-  reg [31:0] \$930 ;
+  wire [7:0] \$929 ;
+  wire [31:0] \$93 ;
+  wire [7:0] \$930 ;
   reg \$931 ;
   reg \$932 ;
   reg \$933 ;
-  reg \$934 ;
-  reg [7:0] \$935 ;
-  reg [7:0] \$936 ;
+  reg [31:0] \$934 ;
+  reg [31:0] \$935 ;
+  reg \$936 ;
   reg \$937 ;
   reg \$938 ;
   reg \$939 ;
-  wire [31:0] \$94 ;
-  reg [31:0] \$940 ;
-  reg [31:0] \$941 ;
+  wire \$94 ;
+  reg \$940 ;
+  reg \$941 ;
   reg \$942 ;
   reg \$943 ;
   reg \$944 ;
   reg \$945 ;
-  reg [7:0] \$946 ;
-  reg [7:0] \$947 ;
+  wire [7:0] \$946 ;
+  wire [7:0] \$947 ;
   reg \$948 ;
   reg \$949 ;
-  wire \$95 ;
+  wire [31:0] \$95 ;
   reg \$950 ;
   reg [31:0] \$951 ;
   reg [31:0] \$952 ;
@@ -2389,45 +2762,45 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   reg \$955 ;
   reg \$956 ;
   reg \$957 ;
-  reg [7:0] \$958 ;
-  reg [7:0] \$959 ;
-  wire [31:0] \$96 ;
+  reg \$958 ;
+  reg \$959 ;
+  wire \$96 ;
   reg \$960 ;
   reg \$961 ;
-  reg \$962 ;
-  reg [31:0] \$963 ;
-  reg [31:0] \$964 ;
+  wire [7:0] \$962 ;
+  wire [7:0] \$963 ;
+  reg \$964 ;
   reg \$965 ;
   reg \$966 ;
-  reg \$967 ;
-  reg \$968 ;
-  reg [7:0] \$969 ;
-  wire \$97 ;
-  reg [7:0] \$970 ;
+  reg [31:0] \$967 ;
+  reg [31:0] \$968 ;
+  reg \$969 ;
+  wire [31:0] \$97 ;
+  reg \$970 ;
   reg \$971 ;
   reg \$972 ;
   reg \$973 ;
-  reg [31:0] \$974 ;
-  reg [31:0] \$975 ;
+  reg \$974 ;
+  reg \$975 ;
   reg \$976 ;
-  reg \$977 ;
-  reg \$978 ;
+  wire [7:0] \$977 ;
+  wire [7:0] \$978 ;
   reg \$979 ;
-  wire [31:0] \$98 ;
-  reg [7:0] \$980 ;
-  reg [7:0] \$981 ;
-  reg \$982 ;
-  reg \$983 ;
+  wire \$98 ;
+  reg \$980 ;
+  reg \$981 ;
+  reg [31:0] \$982 ;
+  reg [31:0] \$983 ;
   reg \$984 ;
-  reg [31:0] \$985 ;
-  reg [31:0] \$986 ;
+  reg \$985 ;
+  reg \$986 ;
   reg \$987 ;
   reg \$988 ;
   reg \$989 ;
-  wire \$99 ;
+  wire [31:0] \$99 ;
   reg \$990 ;
-  reg [7:0] \$991 ;
-  reg [7:0] \$992 ;
+  wire [7:0] \$991 ;
+  wire [7:0] \$992 ;
   reg \$993 ;
   reg \$994 ;
   reg \$995 ;
@@ -2476,8 +2849,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   input i__valid;
   wire i__valid;
   wire last_ok;
-  wire [1:0] level;
-  output [256:0] o__payload;
+  (* init = 257'h00000000000000000000000000000000000000000000000000000000000000000 *)
   wire [256:0] o__payload;
   wire [255:0] \o__payload.c ;
   wire [31:0] \o__payload.c[0] ;
@@ -2489,7473 +2861,6862 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   wire [31:0] \o__payload.c[6] ;
   wire [31:0] \o__payload.c[7] ;
   wire \o__payload.last ;
-  wire o__ready;
-  output o__valid;
+  (* init = 1'h0 *)
   wire o__valid;
-  (* init = 257'h00000000000000000000000000000000000000000000000000000000000000000 *)
-  wire [256:0] out_buffer_data;
-  wire [255:0] \out_buffer_data.c ;
-  wire [31:0] \out_buffer_data.c[0] ;
-  wire [31:0] \out_buffer_data.c[1] ;
-  wire [31:0] \out_buffer_data.c[2] ;
-  wire [31:0] \out_buffer_data.c[3] ;
-  wire [31:0] \out_buffer_data.c[4] ;
-  wire [31:0] \out_buffer_data.c[5] ;
-  wire [31:0] \out_buffer_data.c[6] ;
-  wire [31:0] \out_buffer_data.c[7] ;
-  wire \out_buffer_data.last ;
-  reg out_buffer_en = 1'h1;
-  wire [2:0] out_buffer_level_next;
-  wire out_buffer_pop;
-  wire out_buffer_push;
-  (* init = 8'h00 *)
-  wire [7:0] pe0_0_a;
+  reg [256:0] out_reg_data = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] \out_reg_data.c ;
+  wire [31:0] \out_reg_data.c[0] ;
+  wire [31:0] \out_reg_data.c[1] ;
+  wire [31:0] \out_reg_data.c[2] ;
+  wire [31:0] \out_reg_data.c[3] ;
+  wire [31:0] \out_reg_data.c[4] ;
+  wire [31:0] \out_reg_data.c[5] ;
+  wire [31:0] \out_reg_data.c[6] ;
+  wire [31:0] \out_reg_data.c[7] ;
+  wire \out_reg_data.last ;
+  output [256:0] out_reg_payload;
+  reg [256:0] out_reg_payload = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] \out_reg_payload.c ;
+  wire [31:0] \out_reg_payload.c[0] ;
+  wire [31:0] \out_reg_payload.c[1] ;
+  wire [31:0] \out_reg_payload.c[2] ;
+  wire [31:0] \out_reg_payload.c[3] ;
+  wire [31:0] \out_reg_payload.c[4] ;
+  wire [31:0] \out_reg_payload.c[5] ;
+  wire [31:0] \out_reg_payload.c[6] ;
+  wire [31:0] \out_reg_payload.c[7] ;
+  wire \out_reg_payload.last ;
+  wire out_reg_push;
+  output out_reg_valid;
+  reg out_reg_valid = 1'h0;
+  reg [7:0] pe0_0_a = 8'h00;
   wire [7:0] pe0_0_a_in;
   reg [31:0] pe0_0_acc = 32'd0;
-  (* init = 8'h00 *)
-  wire [7:0] pe0_0_b;
+  reg [7:0] pe0_0_b = 8'h00;
   wire [7:0] pe0_0_b_in;
-  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  reg pe0_0_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_0_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_0_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_0_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_0_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_0_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_0_done_d6 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_0_done_d7 = 1'h0;
   wire pe0_0_en;
+  (* keep = 32'd1 *)
   reg pe0_0_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe0_0_l = 1'h0;
   wire [15:0] pe0_0_p;
+  (* keep = 32'd1 *)
   reg pe0_0_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_0_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_0_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_0_pv_d1 = 1'h0;
   reg [31:0] pe0_0_res = 32'd0;
   wire [31:0] pe0_0_sum;
+  (* keep = 32'd1 *)
   reg pe0_0_v = 1'h0;
+  reg [7:0] pe0_1_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_1_a;
-  reg [7:0] pe0_1_a_in = 8'h00;
+  wire [7:0] pe0_1_a_in;
   reg [31:0] pe0_1_acc = 32'd0;
+  reg [7:0] pe0_1_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_1_b;
-  reg [7:0] pe0_1_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe0_1_b_in;
+  (* keep = 32'd1 *)
+  reg pe0_1_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_1_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_1_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_1_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_1_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_1_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_1_done_d6 = 1'h0;
   wire pe0_1_en;
+  (* keep = 32'd1 *)
   reg pe0_1_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe0_1_l = 1'h0;
   wire [15:0] pe0_1_p;
+  (* keep = 32'd1 *)
   reg pe0_1_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_1_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_1_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_1_pv_d1 = 1'h0;
   reg [31:0] pe0_1_res = 32'd0;
   wire [31:0] pe0_1_sum;
+  (* keep = 32'd1 *)
   reg pe0_1_v = 1'h0;
+  reg [7:0] pe0_2_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_2_a;
-  reg [7:0] pe0_2_a_in = 8'h00;
+  wire [7:0] pe0_2_a_in;
   reg [31:0] pe0_2_acc = 32'd0;
+  reg [7:0] pe0_2_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_2_b;
-  reg [7:0] pe0_2_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe0_2_b_in;
+  (* keep = 32'd1 *)
+  reg pe0_2_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_2_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_2_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_2_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_2_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_2_done_d5 = 1'h0;
   wire pe0_2_en;
+  (* keep = 32'd1 *)
   reg pe0_2_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe0_2_l = 1'h0;
   wire [15:0] pe0_2_p;
+  (* keep = 32'd1 *)
   reg pe0_2_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_2_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_2_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_2_pv_d1 = 1'h0;
   reg [31:0] pe0_2_res = 32'd0;
   wire [31:0] pe0_2_sum;
+  (* keep = 32'd1 *)
   reg pe0_2_v = 1'h0;
+  reg [7:0] pe0_3_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_3_a;
-  reg [7:0] pe0_3_a_in = 8'h00;
+  wire [7:0] pe0_3_a_in;
   reg [31:0] pe0_3_acc = 32'd0;
+  reg [7:0] pe0_3_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_3_b;
-  reg [7:0] pe0_3_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe0_3_b_in;
+  (* keep = 32'd1 *)
+  reg pe0_3_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_3_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_3_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_3_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_3_done_d4 = 1'h0;
   wire pe0_3_en;
+  (* keep = 32'd1 *)
   reg pe0_3_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe0_3_l = 1'h0;
   wire [15:0] pe0_3_p;
+  (* keep = 32'd1 *)
   reg pe0_3_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_3_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_3_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_3_pv_d1 = 1'h0;
   reg [31:0] pe0_3_res = 32'd0;
   wire [31:0] pe0_3_sum;
+  (* keep = 32'd1 *)
   reg pe0_3_v = 1'h0;
+  reg [7:0] pe0_4_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_4_a;
-  reg [7:0] pe0_4_a_in = 8'h00;
+  wire [7:0] pe0_4_a_in;
   reg [31:0] pe0_4_acc = 32'd0;
+  reg [7:0] pe0_4_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_4_b;
-  reg [7:0] pe0_4_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe0_4_b_in;
+  (* keep = 32'd1 *)
+  reg pe0_4_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_4_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_4_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_4_done_d3 = 1'h0;
   wire pe0_4_en;
+  (* keep = 32'd1 *)
   reg pe0_4_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe0_4_l = 1'h0;
   wire [15:0] pe0_4_p;
+  (* keep = 32'd1 *)
   reg pe0_4_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_4_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_4_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_4_pv_d1 = 1'h0;
   reg [31:0] pe0_4_res = 32'd0;
   wire [31:0] pe0_4_sum;
+  (* keep = 32'd1 *)
   reg pe0_4_v = 1'h0;
+  reg [7:0] pe0_5_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_5_a;
-  reg [7:0] pe0_5_a_in = 8'h00;
+  wire [7:0] pe0_5_a_in;
   reg [31:0] pe0_5_acc = 32'd0;
+  reg [7:0] pe0_5_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_5_b;
-  reg [7:0] pe0_5_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe0_5_b_in;
+  (* keep = 32'd1 *)
+  reg pe0_5_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_5_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_5_done_d2 = 1'h0;
   wire pe0_5_en;
+  (* keep = 32'd1 *)
   reg pe0_5_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe0_5_l = 1'h0;
   wire [15:0] pe0_5_p;
+  (* keep = 32'd1 *)
   reg pe0_5_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_5_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_5_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_5_pv_d1 = 1'h0;
   reg [31:0] pe0_5_res = 32'd0;
   wire [31:0] pe0_5_sum;
+  (* keep = 32'd1 *)
   reg pe0_5_v = 1'h0;
+  reg [7:0] pe0_6_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_6_a;
-  reg [7:0] pe0_6_a_in = 8'h00;
+  wire [7:0] pe0_6_a_in;
   reg [31:0] pe0_6_acc = 32'd0;
+  reg [7:0] pe0_6_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe0_6_b;
-  reg [7:0] pe0_6_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe0_6_b_in;
+  (* keep = 32'd1 *)
+  reg pe0_6_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe0_6_done_d1 = 1'h0;
   wire pe0_6_en;
+  (* keep = 32'd1 *)
   reg pe0_6_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe0_6_l = 1'h0;
   wire [15:0] pe0_6_p;
+  (* keep = 32'd1 *)
   reg pe0_6_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_6_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_6_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_6_pv_d1 = 1'h0;
   reg [31:0] pe0_6_res = 32'd0;
   wire [31:0] pe0_6_sum;
+  (* keep = 32'd1 *)
   reg pe0_6_v = 1'h0;
   reg [7:0] pe0_7_a = 8'h00;
-  reg [7:0] pe0_7_a_in = 8'h00;
-  reg [31:0] pe0_7_acc = 32'd0;
   (* init = 8'h00 *)
-  wire [7:0] pe0_7_b;
-  reg [7:0] pe0_7_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe0_7_a_in;
+  reg [31:0] pe0_7_acc = 32'd0;
+  reg [7:0] pe0_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe0_7_b_in;
+  (* keep = 32'd1 *)
+  reg pe0_7_done_d0 = 1'h0;
   wire pe0_7_en;
+  (* keep = 32'd1 *)
   reg pe0_7_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe0_7_l = 1'h0;
   wire [15:0] pe0_7_p;
+  (* keep = 32'd1 *)
   reg pe0_7_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_7_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_7_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe0_7_pv_d1 = 1'h0;
   reg [31:0] pe0_7_res = 32'd0;
   wire [31:0] pe0_7_sum;
+  (* keep = 32'd1 *)
   reg pe0_7_v = 1'h0;
+  reg [7:0] pe1_0_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_0_a;
-  reg [7:0] pe1_0_a_in = 8'h00;
+  wire [7:0] pe1_0_a_in;
   reg [31:0] pe1_0_acc = 32'd0;
+  reg [7:0] pe1_0_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_0_b;
-  reg [7:0] pe1_0_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe1_0_b_in;
+  (* keep = 32'd1 *)
+  reg pe1_0_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_0_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_0_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_0_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_0_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_0_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_0_done_d6 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_0_done_d7 = 1'h0;
   wire pe1_0_en;
+  (* keep = 32'd1 *)
   reg pe1_0_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe1_0_l = 1'h0;
   wire [15:0] pe1_0_p;
+  (* keep = 32'd1 *)
   reg pe1_0_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_0_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_0_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_0_pv_d1 = 1'h0;
   reg [31:0] pe1_0_res = 32'd0;
   wire [31:0] pe1_0_sum;
+  (* keep = 32'd1 *)
   reg pe1_0_v = 1'h0;
+  reg [7:0] pe1_1_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_1_a;
-  reg [7:0] pe1_1_a_in = 8'h00;
+  wire [7:0] pe1_1_a_in;
   reg [31:0] pe1_1_acc = 32'd0;
+  reg [7:0] pe1_1_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_1_b;
-  reg [7:0] pe1_1_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe1_1_b_in;
+  (* keep = 32'd1 *)
+  reg pe1_1_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_1_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_1_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_1_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_1_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_1_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_1_done_d6 = 1'h0;
   wire pe1_1_en;
+  (* keep = 32'd1 *)
   reg pe1_1_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe1_1_l = 1'h0;
   wire [15:0] pe1_1_p;
+  (* keep = 32'd1 *)
   reg pe1_1_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_1_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_1_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_1_pv_d1 = 1'h0;
   reg [31:0] pe1_1_res = 32'd0;
   wire [31:0] pe1_1_sum;
+  (* keep = 32'd1 *)
   reg pe1_1_v = 1'h0;
+  reg [7:0] pe1_2_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_2_a;
-  reg [7:0] pe1_2_a_in = 8'h00;
+  wire [7:0] pe1_2_a_in;
   reg [31:0] pe1_2_acc = 32'd0;
+  reg [7:0] pe1_2_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_2_b;
-  reg [7:0] pe1_2_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe1_2_b_in;
+  (* keep = 32'd1 *)
+  reg pe1_2_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_2_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_2_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_2_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_2_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_2_done_d5 = 1'h0;
   wire pe1_2_en;
+  (* keep = 32'd1 *)
   reg pe1_2_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe1_2_l = 1'h0;
   wire [15:0] pe1_2_p;
+  (* keep = 32'd1 *)
   reg pe1_2_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_2_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_2_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_2_pv_d1 = 1'h0;
   reg [31:0] pe1_2_res = 32'd0;
   wire [31:0] pe1_2_sum;
+  (* keep = 32'd1 *)
   reg pe1_2_v = 1'h0;
+  reg [7:0] pe1_3_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_3_a;
-  reg [7:0] pe1_3_a_in = 8'h00;
+  wire [7:0] pe1_3_a_in;
   reg [31:0] pe1_3_acc = 32'd0;
+  reg [7:0] pe1_3_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_3_b;
-  reg [7:0] pe1_3_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe1_3_b_in;
+  (* keep = 32'd1 *)
+  reg pe1_3_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_3_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_3_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_3_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_3_done_d4 = 1'h0;
   wire pe1_3_en;
+  (* keep = 32'd1 *)
   reg pe1_3_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe1_3_l = 1'h0;
   wire [15:0] pe1_3_p;
+  (* keep = 32'd1 *)
   reg pe1_3_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_3_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_3_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_3_pv_d1 = 1'h0;
   reg [31:0] pe1_3_res = 32'd0;
   wire [31:0] pe1_3_sum;
+  (* keep = 32'd1 *)
   reg pe1_3_v = 1'h0;
+  reg [7:0] pe1_4_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_4_a;
-  reg [7:0] pe1_4_a_in = 8'h00;
+  wire [7:0] pe1_4_a_in;
   reg [31:0] pe1_4_acc = 32'd0;
+  reg [7:0] pe1_4_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_4_b;
-  reg [7:0] pe1_4_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe1_4_b_in;
+  (* keep = 32'd1 *)
+  reg pe1_4_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_4_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_4_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_4_done_d3 = 1'h0;
   wire pe1_4_en;
+  (* keep = 32'd1 *)
   reg pe1_4_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe1_4_l = 1'h0;
   wire [15:0] pe1_4_p;
+  (* keep = 32'd1 *)
   reg pe1_4_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_4_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_4_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_4_pv_d1 = 1'h0;
   reg [31:0] pe1_4_res = 32'd0;
   wire [31:0] pe1_4_sum;
+  (* keep = 32'd1 *)
   reg pe1_4_v = 1'h0;
+  reg [7:0] pe1_5_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_5_a;
-  reg [7:0] pe1_5_a_in = 8'h00;
+  wire [7:0] pe1_5_a_in;
   reg [31:0] pe1_5_acc = 32'd0;
+  reg [7:0] pe1_5_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_5_b;
-  reg [7:0] pe1_5_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe1_5_b_in;
+  (* keep = 32'd1 *)
+  reg pe1_5_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_5_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_5_done_d2 = 1'h0;
   wire pe1_5_en;
+  (* keep = 32'd1 *)
   reg pe1_5_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe1_5_l = 1'h0;
   wire [15:0] pe1_5_p;
+  (* keep = 32'd1 *)
   reg pe1_5_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_5_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_5_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_5_pv_d1 = 1'h0;
   reg [31:0] pe1_5_res = 32'd0;
   wire [31:0] pe1_5_sum;
+  (* keep = 32'd1 *)
   reg pe1_5_v = 1'h0;
+  reg [7:0] pe1_6_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_6_a;
-  reg [7:0] pe1_6_a_in = 8'h00;
+  wire [7:0] pe1_6_a_in;
   reg [31:0] pe1_6_acc = 32'd0;
+  reg [7:0] pe1_6_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe1_6_b;
-  reg [7:0] pe1_6_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe1_6_b_in;
+  (* keep = 32'd1 *)
+  reg pe1_6_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe1_6_done_d1 = 1'h0;
   wire pe1_6_en;
+  (* keep = 32'd1 *)
   reg pe1_6_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe1_6_l = 1'h0;
   wire [15:0] pe1_6_p;
+  (* keep = 32'd1 *)
   reg pe1_6_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_6_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_6_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_6_pv_d1 = 1'h0;
   reg [31:0] pe1_6_res = 32'd0;
   wire [31:0] pe1_6_sum;
+  (* keep = 32'd1 *)
   reg pe1_6_v = 1'h0;
   reg [7:0] pe1_7_a = 8'h00;
-  reg [7:0] pe1_7_a_in = 8'h00;
-  reg [31:0] pe1_7_acc = 32'd0;
   (* init = 8'h00 *)
-  wire [7:0] pe1_7_b;
-  reg [7:0] pe1_7_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe1_7_a_in;
+  reg [31:0] pe1_7_acc = 32'd0;
+  reg [7:0] pe1_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe1_7_b_in;
+  (* keep = 32'd1 *)
+  reg pe1_7_done_d0 = 1'h0;
   wire pe1_7_en;
+  (* keep = 32'd1 *)
   reg pe1_7_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe1_7_l = 1'h0;
   wire [15:0] pe1_7_p;
+  (* keep = 32'd1 *)
   reg pe1_7_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_7_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_7_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe1_7_pv_d1 = 1'h0;
   reg [31:0] pe1_7_res = 32'd0;
   wire [31:0] pe1_7_sum;
+  (* keep = 32'd1 *)
   reg pe1_7_v = 1'h0;
+  reg [7:0] pe2_0_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_0_a;
-  reg [7:0] pe2_0_a_in = 8'h00;
+  wire [7:0] pe2_0_a_in;
   reg [31:0] pe2_0_acc = 32'd0;
+  reg [7:0] pe2_0_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_0_b;
-  reg [7:0] pe2_0_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe2_0_b_in;
+  (* keep = 32'd1 *)
+  reg pe2_0_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_0_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_0_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_0_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_0_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_0_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_0_done_d6 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_0_done_d7 = 1'h0;
   wire pe2_0_en;
+  (* keep = 32'd1 *)
   reg pe2_0_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe2_0_l = 1'h0;
   wire [15:0] pe2_0_p;
+  (* keep = 32'd1 *)
   reg pe2_0_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_0_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_0_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_0_pv_d1 = 1'h0;
   reg [31:0] pe2_0_res = 32'd0;
   wire [31:0] pe2_0_sum;
+  (* keep = 32'd1 *)
   reg pe2_0_v = 1'h0;
+  reg [7:0] pe2_1_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_1_a;
-  reg [7:0] pe2_1_a_in = 8'h00;
+  wire [7:0] pe2_1_a_in;
   reg [31:0] pe2_1_acc = 32'd0;
+  reg [7:0] pe2_1_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_1_b;
-  reg [7:0] pe2_1_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe2_1_b_in;
+  (* keep = 32'd1 *)
+  reg pe2_1_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_1_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_1_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_1_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_1_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_1_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_1_done_d6 = 1'h0;
   wire pe2_1_en;
+  (* keep = 32'd1 *)
   reg pe2_1_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe2_1_l = 1'h0;
   wire [15:0] pe2_1_p;
+  (* keep = 32'd1 *)
   reg pe2_1_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_1_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_1_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_1_pv_d1 = 1'h0;
   reg [31:0] pe2_1_res = 32'd0;
   wire [31:0] pe2_1_sum;
+  (* keep = 32'd1 *)
   reg pe2_1_v = 1'h0;
+  reg [7:0] pe2_2_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_2_a;
-  reg [7:0] pe2_2_a_in = 8'h00;
+  wire [7:0] pe2_2_a_in;
   reg [31:0] pe2_2_acc = 32'd0;
+  reg [7:0] pe2_2_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_2_b;
-  reg [7:0] pe2_2_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe2_2_b_in;
+  (* keep = 32'd1 *)
+  reg pe2_2_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_2_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_2_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_2_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_2_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_2_done_d5 = 1'h0;
   wire pe2_2_en;
+  (* keep = 32'd1 *)
   reg pe2_2_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe2_2_l = 1'h0;
   wire [15:0] pe2_2_p;
+  (* keep = 32'd1 *)
   reg pe2_2_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_2_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_2_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_2_pv_d1 = 1'h0;
   reg [31:0] pe2_2_res = 32'd0;
   wire [31:0] pe2_2_sum;
+  (* keep = 32'd1 *)
   reg pe2_2_v = 1'h0;
+  reg [7:0] pe2_3_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_3_a;
-  reg [7:0] pe2_3_a_in = 8'h00;
+  wire [7:0] pe2_3_a_in;
   reg [31:0] pe2_3_acc = 32'd0;
+  reg [7:0] pe2_3_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_3_b;
-  reg [7:0] pe2_3_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe2_3_b_in;
+  (* keep = 32'd1 *)
+  reg pe2_3_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_3_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_3_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_3_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_3_done_d4 = 1'h0;
   wire pe2_3_en;
+  (* keep = 32'd1 *)
   reg pe2_3_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe2_3_l = 1'h0;
   wire [15:0] pe2_3_p;
+  (* keep = 32'd1 *)
   reg pe2_3_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_3_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_3_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_3_pv_d1 = 1'h0;
   reg [31:0] pe2_3_res = 32'd0;
   wire [31:0] pe2_3_sum;
+  (* keep = 32'd1 *)
   reg pe2_3_v = 1'h0;
+  reg [7:0] pe2_4_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_4_a;
-  reg [7:0] pe2_4_a_in = 8'h00;
+  wire [7:0] pe2_4_a_in;
   reg [31:0] pe2_4_acc = 32'd0;
+  reg [7:0] pe2_4_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_4_b;
-  reg [7:0] pe2_4_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe2_4_b_in;
+  (* keep = 32'd1 *)
+  reg pe2_4_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_4_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_4_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_4_done_d3 = 1'h0;
   wire pe2_4_en;
+  (* keep = 32'd1 *)
   reg pe2_4_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe2_4_l = 1'h0;
   wire [15:0] pe2_4_p;
+  (* keep = 32'd1 *)
   reg pe2_4_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_4_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_4_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_4_pv_d1 = 1'h0;
   reg [31:0] pe2_4_res = 32'd0;
   wire [31:0] pe2_4_sum;
+  (* keep = 32'd1 *)
   reg pe2_4_v = 1'h0;
+  reg [7:0] pe2_5_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_5_a;
-  reg [7:0] pe2_5_a_in = 8'h00;
+  wire [7:0] pe2_5_a_in;
   reg [31:0] pe2_5_acc = 32'd0;
+  reg [7:0] pe2_5_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_5_b;
-  reg [7:0] pe2_5_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe2_5_b_in;
+  (* keep = 32'd1 *)
+  reg pe2_5_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_5_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_5_done_d2 = 1'h0;
   wire pe2_5_en;
+  (* keep = 32'd1 *)
   reg pe2_5_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe2_5_l = 1'h0;
   wire [15:0] pe2_5_p;
+  (* keep = 32'd1 *)
   reg pe2_5_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_5_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_5_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_5_pv_d1 = 1'h0;
   reg [31:0] pe2_5_res = 32'd0;
   wire [31:0] pe2_5_sum;
+  (* keep = 32'd1 *)
   reg pe2_5_v = 1'h0;
+  reg [7:0] pe2_6_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_6_a;
-  reg [7:0] pe2_6_a_in = 8'h00;
+  wire [7:0] pe2_6_a_in;
   reg [31:0] pe2_6_acc = 32'd0;
+  reg [7:0] pe2_6_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe2_6_b;
-  reg [7:0] pe2_6_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe2_6_b_in;
+  (* keep = 32'd1 *)
+  reg pe2_6_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe2_6_done_d1 = 1'h0;
   wire pe2_6_en;
+  (* keep = 32'd1 *)
   reg pe2_6_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe2_6_l = 1'h0;
   wire [15:0] pe2_6_p;
+  (* keep = 32'd1 *)
   reg pe2_6_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_6_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_6_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_6_pv_d1 = 1'h0;
   reg [31:0] pe2_6_res = 32'd0;
   wire [31:0] pe2_6_sum;
+  (* keep = 32'd1 *)
   reg pe2_6_v = 1'h0;
   reg [7:0] pe2_7_a = 8'h00;
-  reg [7:0] pe2_7_a_in = 8'h00;
-  reg [31:0] pe2_7_acc = 32'd0;
   (* init = 8'h00 *)
-  wire [7:0] pe2_7_b;
-  reg [7:0] pe2_7_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe2_7_a_in;
+  reg [31:0] pe2_7_acc = 32'd0;
+  reg [7:0] pe2_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe2_7_b_in;
+  (* keep = 32'd1 *)
+  reg pe2_7_done_d0 = 1'h0;
   wire pe2_7_en;
+  (* keep = 32'd1 *)
   reg pe2_7_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe2_7_l = 1'h0;
   wire [15:0] pe2_7_p;
+  (* keep = 32'd1 *)
   reg pe2_7_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_7_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_7_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe2_7_pv_d1 = 1'h0;
   reg [31:0] pe2_7_res = 32'd0;
   wire [31:0] pe2_7_sum;
+  (* keep = 32'd1 *)
   reg pe2_7_v = 1'h0;
+  reg [7:0] pe3_0_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_0_a;
-  reg [7:0] pe3_0_a_in = 8'h00;
+  wire [7:0] pe3_0_a_in;
   reg [31:0] pe3_0_acc = 32'd0;
+  reg [7:0] pe3_0_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_0_b;
-  reg [7:0] pe3_0_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe3_0_b_in;
+  (* keep = 32'd1 *)
+  reg pe3_0_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_0_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_0_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_0_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_0_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_0_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_0_done_d6 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_0_done_d7 = 1'h0;
   wire pe3_0_en;
+  (* keep = 32'd1 *)
   reg pe3_0_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe3_0_l = 1'h0;
   wire [15:0] pe3_0_p;
+  (* keep = 32'd1 *)
   reg pe3_0_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_0_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_0_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_0_pv_d1 = 1'h0;
   reg [31:0] pe3_0_res = 32'd0;
   wire [31:0] pe3_0_sum;
+  (* keep = 32'd1 *)
   reg pe3_0_v = 1'h0;
+  reg [7:0] pe3_1_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_1_a;
-  reg [7:0] pe3_1_a_in = 8'h00;
+  wire [7:0] pe3_1_a_in;
   reg [31:0] pe3_1_acc = 32'd0;
+  reg [7:0] pe3_1_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_1_b;
-  reg [7:0] pe3_1_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe3_1_b_in;
+  (* keep = 32'd1 *)
+  reg pe3_1_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_1_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_1_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_1_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_1_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_1_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_1_done_d6 = 1'h0;
   wire pe3_1_en;
+  (* keep = 32'd1 *)
   reg pe3_1_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe3_1_l = 1'h0;
   wire [15:0] pe3_1_p;
+  (* keep = 32'd1 *)
   reg pe3_1_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_1_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_1_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_1_pv_d1 = 1'h0;
   reg [31:0] pe3_1_res = 32'd0;
   wire [31:0] pe3_1_sum;
+  (* keep = 32'd1 *)
   reg pe3_1_v = 1'h0;
+  reg [7:0] pe3_2_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_2_a;
-  reg [7:0] pe3_2_a_in = 8'h00;
+  wire [7:0] pe3_2_a_in;
   reg [31:0] pe3_2_acc = 32'd0;
+  reg [7:0] pe3_2_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_2_b;
-  reg [7:0] pe3_2_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe3_2_b_in;
+  (* keep = 32'd1 *)
+  reg pe3_2_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_2_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_2_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_2_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_2_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_2_done_d5 = 1'h0;
   wire pe3_2_en;
+  (* keep = 32'd1 *)
   reg pe3_2_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe3_2_l = 1'h0;
   wire [15:0] pe3_2_p;
+  (* keep = 32'd1 *)
   reg pe3_2_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_2_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_2_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_2_pv_d1 = 1'h0;
   reg [31:0] pe3_2_res = 32'd0;
   wire [31:0] pe3_2_sum;
+  (* keep = 32'd1 *)
   reg pe3_2_v = 1'h0;
+  reg [7:0] pe3_3_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_3_a;
-  reg [7:0] pe3_3_a_in = 8'h00;
+  wire [7:0] pe3_3_a_in;
   reg [31:0] pe3_3_acc = 32'd0;
+  reg [7:0] pe3_3_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_3_b;
-  reg [7:0] pe3_3_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe3_3_b_in;
+  (* keep = 32'd1 *)
+  reg pe3_3_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_3_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_3_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_3_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_3_done_d4 = 1'h0;
   wire pe3_3_en;
+  (* keep = 32'd1 *)
   reg pe3_3_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe3_3_l = 1'h0;
   wire [15:0] pe3_3_p;
+  (* keep = 32'd1 *)
   reg pe3_3_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_3_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_3_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_3_pv_d1 = 1'h0;
   reg [31:0] pe3_3_res = 32'd0;
   wire [31:0] pe3_3_sum;
+  (* keep = 32'd1 *)
   reg pe3_3_v = 1'h0;
+  reg [7:0] pe3_4_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_4_a;
-  reg [7:0] pe3_4_a_in = 8'h00;
+  wire [7:0] pe3_4_a_in;
   reg [31:0] pe3_4_acc = 32'd0;
+  reg [7:0] pe3_4_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_4_b;
-  reg [7:0] pe3_4_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe3_4_b_in;
+  (* keep = 32'd1 *)
+  reg pe3_4_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_4_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_4_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_4_done_d3 = 1'h0;
   wire pe3_4_en;
+  (* keep = 32'd1 *)
   reg pe3_4_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe3_4_l = 1'h0;
   wire [15:0] pe3_4_p;
+  (* keep = 32'd1 *)
   reg pe3_4_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_4_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_4_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_4_pv_d1 = 1'h0;
   reg [31:0] pe3_4_res = 32'd0;
   wire [31:0] pe3_4_sum;
+  (* keep = 32'd1 *)
   reg pe3_4_v = 1'h0;
+  reg [7:0] pe3_5_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_5_a;
-  reg [7:0] pe3_5_a_in = 8'h00;
+  wire [7:0] pe3_5_a_in;
   reg [31:0] pe3_5_acc = 32'd0;
+  reg [7:0] pe3_5_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_5_b;
-  reg [7:0] pe3_5_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe3_5_b_in;
+  (* keep = 32'd1 *)
+  reg pe3_5_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_5_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_5_done_d2 = 1'h0;
   wire pe3_5_en;
+  (* keep = 32'd1 *)
   reg pe3_5_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe3_5_l = 1'h0;
   wire [15:0] pe3_5_p;
+  (* keep = 32'd1 *)
   reg pe3_5_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_5_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_5_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_5_pv_d1 = 1'h0;
   reg [31:0] pe3_5_res = 32'd0;
   wire [31:0] pe3_5_sum;
+  (* keep = 32'd1 *)
   reg pe3_5_v = 1'h0;
+  reg [7:0] pe3_6_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_6_a;
-  reg [7:0] pe3_6_a_in = 8'h00;
+  wire [7:0] pe3_6_a_in;
   reg [31:0] pe3_6_acc = 32'd0;
+  reg [7:0] pe3_6_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe3_6_b;
-  reg [7:0] pe3_6_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe3_6_b_in;
+  (* keep = 32'd1 *)
+  reg pe3_6_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe3_6_done_d1 = 1'h0;
   wire pe3_6_en;
+  (* keep = 32'd1 *)
   reg pe3_6_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe3_6_l = 1'h0;
   wire [15:0] pe3_6_p;
+  (* keep = 32'd1 *)
   reg pe3_6_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_6_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_6_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_6_pv_d1 = 1'h0;
   reg [31:0] pe3_6_res = 32'd0;
   wire [31:0] pe3_6_sum;
+  (* keep = 32'd1 *)
   reg pe3_6_v = 1'h0;
   reg [7:0] pe3_7_a = 8'h00;
-  reg [7:0] pe3_7_a_in = 8'h00;
-  reg [31:0] pe3_7_acc = 32'd0;
   (* init = 8'h00 *)
-  wire [7:0] pe3_7_b;
-  reg [7:0] pe3_7_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe3_7_a_in;
+  reg [31:0] pe3_7_acc = 32'd0;
+  reg [7:0] pe3_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe3_7_b_in;
+  (* keep = 32'd1 *)
+  reg pe3_7_done_d0 = 1'h0;
   wire pe3_7_en;
+  (* keep = 32'd1 *)
   reg pe3_7_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe3_7_l = 1'h0;
   wire [15:0] pe3_7_p;
+  (* keep = 32'd1 *)
   reg pe3_7_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_7_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_7_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe3_7_pv_d1 = 1'h0;
   reg [31:0] pe3_7_res = 32'd0;
   wire [31:0] pe3_7_sum;
+  (* keep = 32'd1 *)
   reg pe3_7_v = 1'h0;
+  reg [7:0] pe4_0_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_0_a;
-  reg [7:0] pe4_0_a_in = 8'h00;
+  wire [7:0] pe4_0_a_in;
   reg [31:0] pe4_0_acc = 32'd0;
+  reg [7:0] pe4_0_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_0_b;
-  reg [7:0] pe4_0_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe4_0_b_in;
+  (* keep = 32'd1 *)
+  reg pe4_0_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_0_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_0_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_0_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_0_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_0_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_0_done_d6 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_0_done_d7 = 1'h0;
   wire pe4_0_en;
+  (* keep = 32'd1 *)
   reg pe4_0_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe4_0_l = 1'h0;
   wire [15:0] pe4_0_p;
+  (* keep = 32'd1 *)
   reg pe4_0_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_0_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_0_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_0_pv_d1 = 1'h0;
   reg [31:0] pe4_0_res = 32'd0;
   wire [31:0] pe4_0_sum;
+  (* keep = 32'd1 *)
   reg pe4_0_v = 1'h0;
+  reg [7:0] pe4_1_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_1_a;
-  reg [7:0] pe4_1_a_in = 8'h00;
+  wire [7:0] pe4_1_a_in;
   reg [31:0] pe4_1_acc = 32'd0;
+  reg [7:0] pe4_1_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_1_b;
-  reg [7:0] pe4_1_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe4_1_b_in;
+  (* keep = 32'd1 *)
+  reg pe4_1_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_1_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_1_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_1_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_1_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_1_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_1_done_d6 = 1'h0;
   wire pe4_1_en;
+  (* keep = 32'd1 *)
   reg pe4_1_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe4_1_l = 1'h0;
   wire [15:0] pe4_1_p;
+  (* keep = 32'd1 *)
   reg pe4_1_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_1_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_1_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_1_pv_d1 = 1'h0;
   reg [31:0] pe4_1_res = 32'd0;
   wire [31:0] pe4_1_sum;
+  (* keep = 32'd1 *)
   reg pe4_1_v = 1'h0;
+  reg [7:0] pe4_2_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_2_a;
-  reg [7:0] pe4_2_a_in = 8'h00;
+  wire [7:0] pe4_2_a_in;
   reg [31:0] pe4_2_acc = 32'd0;
+  reg [7:0] pe4_2_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_2_b;
-  reg [7:0] pe4_2_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe4_2_b_in;
+  (* keep = 32'd1 *)
+  reg pe4_2_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_2_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_2_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_2_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_2_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_2_done_d5 = 1'h0;
   wire pe4_2_en;
+  (* keep = 32'd1 *)
   reg pe4_2_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe4_2_l = 1'h0;
   wire [15:0] pe4_2_p;
+  (* keep = 32'd1 *)
   reg pe4_2_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_2_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_2_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_2_pv_d1 = 1'h0;
   reg [31:0] pe4_2_res = 32'd0;
   wire [31:0] pe4_2_sum;
+  (* keep = 32'd1 *)
   reg pe4_2_v = 1'h0;
+  reg [7:0] pe4_3_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_3_a;
-  reg [7:0] pe4_3_a_in = 8'h00;
+  wire [7:0] pe4_3_a_in;
   reg [31:0] pe4_3_acc = 32'd0;
+  reg [7:0] pe4_3_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_3_b;
-  reg [7:0] pe4_3_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe4_3_b_in;
+  (* keep = 32'd1 *)
+  reg pe4_3_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_3_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_3_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_3_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_3_done_d4 = 1'h0;
   wire pe4_3_en;
+  (* keep = 32'd1 *)
   reg pe4_3_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe4_3_l = 1'h0;
   wire [15:0] pe4_3_p;
+  (* keep = 32'd1 *)
   reg pe4_3_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_3_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_3_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_3_pv_d1 = 1'h0;
   reg [31:0] pe4_3_res = 32'd0;
   wire [31:0] pe4_3_sum;
+  (* keep = 32'd1 *)
   reg pe4_3_v = 1'h0;
+  reg [7:0] pe4_4_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_4_a;
-  reg [7:0] pe4_4_a_in = 8'h00;
+  wire [7:0] pe4_4_a_in;
   reg [31:0] pe4_4_acc = 32'd0;
+  reg [7:0] pe4_4_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_4_b;
-  reg [7:0] pe4_4_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe4_4_b_in;
+  (* keep = 32'd1 *)
+  reg pe4_4_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_4_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_4_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_4_done_d3 = 1'h0;
   wire pe4_4_en;
+  (* keep = 32'd1 *)
   reg pe4_4_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe4_4_l = 1'h0;
   wire [15:0] pe4_4_p;
+  (* keep = 32'd1 *)
   reg pe4_4_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_4_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_4_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_4_pv_d1 = 1'h0;
   reg [31:0] pe4_4_res = 32'd0;
   wire [31:0] pe4_4_sum;
+  (* keep = 32'd1 *)
   reg pe4_4_v = 1'h0;
+  reg [7:0] pe4_5_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_5_a;
-  reg [7:0] pe4_5_a_in = 8'h00;
+  wire [7:0] pe4_5_a_in;
   reg [31:0] pe4_5_acc = 32'd0;
+  reg [7:0] pe4_5_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_5_b;
-  reg [7:0] pe4_5_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe4_5_b_in;
+  (* keep = 32'd1 *)
+  reg pe4_5_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_5_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_5_done_d2 = 1'h0;
   wire pe4_5_en;
+  (* keep = 32'd1 *)
   reg pe4_5_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe4_5_l = 1'h0;
   wire [15:0] pe4_5_p;
+  (* keep = 32'd1 *)
   reg pe4_5_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_5_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_5_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_5_pv_d1 = 1'h0;
   reg [31:0] pe4_5_res = 32'd0;
   wire [31:0] pe4_5_sum;
+  (* keep = 32'd1 *)
   reg pe4_5_v = 1'h0;
+  reg [7:0] pe4_6_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_6_a;
-  reg [7:0] pe4_6_a_in = 8'h00;
+  wire [7:0] pe4_6_a_in;
   reg [31:0] pe4_6_acc = 32'd0;
+  reg [7:0] pe4_6_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe4_6_b;
-  reg [7:0] pe4_6_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe4_6_b_in;
+  (* keep = 32'd1 *)
+  reg pe4_6_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe4_6_done_d1 = 1'h0;
   wire pe4_6_en;
+  (* keep = 32'd1 *)
   reg pe4_6_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe4_6_l = 1'h0;
   wire [15:0] pe4_6_p;
+  (* keep = 32'd1 *)
   reg pe4_6_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_6_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_6_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_6_pv_d1 = 1'h0;
   reg [31:0] pe4_6_res = 32'd0;
   wire [31:0] pe4_6_sum;
+  (* keep = 32'd1 *)
   reg pe4_6_v = 1'h0;
   reg [7:0] pe4_7_a = 8'h00;
-  reg [7:0] pe4_7_a_in = 8'h00;
-  reg [31:0] pe4_7_acc = 32'd0;
   (* init = 8'h00 *)
-  wire [7:0] pe4_7_b;
-  reg [7:0] pe4_7_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe4_7_a_in;
+  reg [31:0] pe4_7_acc = 32'd0;
+  reg [7:0] pe4_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe4_7_b_in;
+  (* keep = 32'd1 *)
+  reg pe4_7_done_d0 = 1'h0;
   wire pe4_7_en;
+  (* keep = 32'd1 *)
   reg pe4_7_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe4_7_l = 1'h0;
   wire [15:0] pe4_7_p;
+  (* keep = 32'd1 *)
   reg pe4_7_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_7_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_7_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe4_7_pv_d1 = 1'h0;
   reg [31:0] pe4_7_res = 32'd0;
   wire [31:0] pe4_7_sum;
+  (* keep = 32'd1 *)
   reg pe4_7_v = 1'h0;
+  reg [7:0] pe5_0_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_0_a;
-  reg [7:0] pe5_0_a_in = 8'h00;
+  wire [7:0] pe5_0_a_in;
   reg [31:0] pe5_0_acc = 32'd0;
+  reg [7:0] pe5_0_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_0_b;
-  reg [7:0] pe5_0_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe5_0_b_in;
+  (* keep = 32'd1 *)
+  reg pe5_0_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_0_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_0_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_0_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_0_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_0_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_0_done_d6 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_0_done_d7 = 1'h0;
   wire pe5_0_en;
+  (* keep = 32'd1 *)
   reg pe5_0_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe5_0_l = 1'h0;
   wire [15:0] pe5_0_p;
+  (* keep = 32'd1 *)
   reg pe5_0_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_0_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_0_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_0_pv_d1 = 1'h0;
   reg [31:0] pe5_0_res = 32'd0;
   wire [31:0] pe5_0_sum;
+  (* keep = 32'd1 *)
   reg pe5_0_v = 1'h0;
+  reg [7:0] pe5_1_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_1_a;
-  reg [7:0] pe5_1_a_in = 8'h00;
+  wire [7:0] pe5_1_a_in;
   reg [31:0] pe5_1_acc = 32'd0;
+  reg [7:0] pe5_1_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_1_b;
-  reg [7:0] pe5_1_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe5_1_b_in;
+  (* keep = 32'd1 *)
+  reg pe5_1_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_1_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_1_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_1_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_1_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_1_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_1_done_d6 = 1'h0;
   wire pe5_1_en;
+  (* keep = 32'd1 *)
   reg pe5_1_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe5_1_l = 1'h0;
   wire [15:0] pe5_1_p;
+  (* keep = 32'd1 *)
   reg pe5_1_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_1_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_1_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_1_pv_d1 = 1'h0;
   reg [31:0] pe5_1_res = 32'd0;
   wire [31:0] pe5_1_sum;
+  (* keep = 32'd1 *)
   reg pe5_1_v = 1'h0;
+  reg [7:0] pe5_2_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_2_a;
-  reg [7:0] pe5_2_a_in = 8'h00;
+  wire [7:0] pe5_2_a_in;
   reg [31:0] pe5_2_acc = 32'd0;
+  reg [7:0] pe5_2_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_2_b;
-  reg [7:0] pe5_2_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe5_2_b_in;
+  (* keep = 32'd1 *)
+  reg pe5_2_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_2_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_2_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_2_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_2_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_2_done_d5 = 1'h0;
   wire pe5_2_en;
+  (* keep = 32'd1 *)
   reg pe5_2_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe5_2_l = 1'h0;
   wire [15:0] pe5_2_p;
+  (* keep = 32'd1 *)
   reg pe5_2_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_2_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_2_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_2_pv_d1 = 1'h0;
   reg [31:0] pe5_2_res = 32'd0;
   wire [31:0] pe5_2_sum;
+  (* keep = 32'd1 *)
   reg pe5_2_v = 1'h0;
+  reg [7:0] pe5_3_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_3_a;
-  reg [7:0] pe5_3_a_in = 8'h00;
+  wire [7:0] pe5_3_a_in;
   reg [31:0] pe5_3_acc = 32'd0;
+  reg [7:0] pe5_3_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_3_b;
-  reg [7:0] pe5_3_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe5_3_b_in;
+  (* keep = 32'd1 *)
+  reg pe5_3_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_3_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_3_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_3_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_3_done_d4 = 1'h0;
   wire pe5_3_en;
+  (* keep = 32'd1 *)
   reg pe5_3_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe5_3_l = 1'h0;
   wire [15:0] pe5_3_p;
+  (* keep = 32'd1 *)
   reg pe5_3_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_3_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_3_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_3_pv_d1 = 1'h0;
   reg [31:0] pe5_3_res = 32'd0;
   wire [31:0] pe5_3_sum;
+  (* keep = 32'd1 *)
   reg pe5_3_v = 1'h0;
+  reg [7:0] pe5_4_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_4_a;
-  reg [7:0] pe5_4_a_in = 8'h00;
+  wire [7:0] pe5_4_a_in;
   reg [31:0] pe5_4_acc = 32'd0;
+  reg [7:0] pe5_4_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_4_b;
-  reg [7:0] pe5_4_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe5_4_b_in;
+  (* keep = 32'd1 *)
+  reg pe5_4_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_4_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_4_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_4_done_d3 = 1'h0;
   wire pe5_4_en;
+  (* keep = 32'd1 *)
   reg pe5_4_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe5_4_l = 1'h0;
   wire [15:0] pe5_4_p;
+  (* keep = 32'd1 *)
   reg pe5_4_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_4_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_4_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_4_pv_d1 = 1'h0;
   reg [31:0] pe5_4_res = 32'd0;
   wire [31:0] pe5_4_sum;
+  (* keep = 32'd1 *)
   reg pe5_4_v = 1'h0;
+  reg [7:0] pe5_5_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_5_a;
-  reg [7:0] pe5_5_a_in = 8'h00;
+  wire [7:0] pe5_5_a_in;
   reg [31:0] pe5_5_acc = 32'd0;
+  reg [7:0] pe5_5_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_5_b;
-  reg [7:0] pe5_5_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe5_5_b_in;
+  (* keep = 32'd1 *)
+  reg pe5_5_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_5_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_5_done_d2 = 1'h0;
   wire pe5_5_en;
+  (* keep = 32'd1 *)
   reg pe5_5_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe5_5_l = 1'h0;
   wire [15:0] pe5_5_p;
+  (* keep = 32'd1 *)
   reg pe5_5_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_5_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_5_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_5_pv_d1 = 1'h0;
   reg [31:0] pe5_5_res = 32'd0;
   wire [31:0] pe5_5_sum;
+  (* keep = 32'd1 *)
   reg pe5_5_v = 1'h0;
+  reg [7:0] pe5_6_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_6_a;
-  reg [7:0] pe5_6_a_in = 8'h00;
+  wire [7:0] pe5_6_a_in;
   reg [31:0] pe5_6_acc = 32'd0;
+  reg [7:0] pe5_6_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe5_6_b;
-  reg [7:0] pe5_6_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe5_6_b_in;
+  (* keep = 32'd1 *)
+  reg pe5_6_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe5_6_done_d1 = 1'h0;
   wire pe5_6_en;
+  (* keep = 32'd1 *)
   reg pe5_6_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe5_6_l = 1'h0;
   wire [15:0] pe5_6_p;
+  (* keep = 32'd1 *)
   reg pe5_6_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_6_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_6_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_6_pv_d1 = 1'h0;
   reg [31:0] pe5_6_res = 32'd0;
   wire [31:0] pe5_6_sum;
+  (* keep = 32'd1 *)
   reg pe5_6_v = 1'h0;
   reg [7:0] pe5_7_a = 8'h00;
-  reg [7:0] pe5_7_a_in = 8'h00;
-  reg [31:0] pe5_7_acc = 32'd0;
   (* init = 8'h00 *)
-  wire [7:0] pe5_7_b;
-  reg [7:0] pe5_7_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe5_7_a_in;
+  reg [31:0] pe5_7_acc = 32'd0;
+  reg [7:0] pe5_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe5_7_b_in;
+  (* keep = 32'd1 *)
+  reg pe5_7_done_d0 = 1'h0;
   wire pe5_7_en;
+  (* keep = 32'd1 *)
   reg pe5_7_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe5_7_l = 1'h0;
   wire [15:0] pe5_7_p;
+  (* keep = 32'd1 *)
   reg pe5_7_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_7_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_7_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe5_7_pv_d1 = 1'h0;
   reg [31:0] pe5_7_res = 32'd0;
   wire [31:0] pe5_7_sum;
+  (* keep = 32'd1 *)
   reg pe5_7_v = 1'h0;
+  reg [7:0] pe6_0_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_0_a;
-  reg [7:0] pe6_0_a_in = 8'h00;
+  wire [7:0] pe6_0_a_in;
   reg [31:0] pe6_0_acc = 32'd0;
+  reg [7:0] pe6_0_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_0_b;
-  reg [7:0] pe6_0_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe6_0_b_in;
+  (* keep = 32'd1 *)
+  reg pe6_0_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_0_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_0_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_0_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_0_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_0_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_0_done_d6 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_0_done_d7 = 1'h0;
   wire pe6_0_en;
+  (* keep = 32'd1 *)
   reg pe6_0_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe6_0_l = 1'h0;
   wire [15:0] pe6_0_p;
+  (* keep = 32'd1 *)
   reg pe6_0_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_0_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_0_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_0_pv_d1 = 1'h0;
   reg [31:0] pe6_0_res = 32'd0;
   wire [31:0] pe6_0_sum;
+  (* keep = 32'd1 *)
   reg pe6_0_v = 1'h0;
+  reg [7:0] pe6_1_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_1_a;
-  reg [7:0] pe6_1_a_in = 8'h00;
+  wire [7:0] pe6_1_a_in;
   reg [31:0] pe6_1_acc = 32'd0;
+  reg [7:0] pe6_1_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_1_b;
-  reg [7:0] pe6_1_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe6_1_b_in;
+  (* keep = 32'd1 *)
+  reg pe6_1_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_1_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_1_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_1_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_1_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_1_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_1_done_d6 = 1'h0;
   wire pe6_1_en;
+  (* keep = 32'd1 *)
   reg pe6_1_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe6_1_l = 1'h0;
   wire [15:0] pe6_1_p;
+  (* keep = 32'd1 *)
   reg pe6_1_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_1_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_1_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_1_pv_d1 = 1'h0;
   reg [31:0] pe6_1_res = 32'd0;
   wire [31:0] pe6_1_sum;
+  (* keep = 32'd1 *)
   reg pe6_1_v = 1'h0;
+  reg [7:0] pe6_2_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_2_a;
-  reg [7:0] pe6_2_a_in = 8'h00;
+  wire [7:0] pe6_2_a_in;
   reg [31:0] pe6_2_acc = 32'd0;
+  reg [7:0] pe6_2_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_2_b;
-  reg [7:0] pe6_2_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe6_2_b_in;
+  (* keep = 32'd1 *)
+  reg pe6_2_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_2_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_2_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_2_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_2_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_2_done_d5 = 1'h0;
   wire pe6_2_en;
+  (* keep = 32'd1 *)
   reg pe6_2_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe6_2_l = 1'h0;
   wire [15:0] pe6_2_p;
+  (* keep = 32'd1 *)
   reg pe6_2_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_2_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_2_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_2_pv_d1 = 1'h0;
   reg [31:0] pe6_2_res = 32'd0;
   wire [31:0] pe6_2_sum;
+  (* keep = 32'd1 *)
   reg pe6_2_v = 1'h0;
+  reg [7:0] pe6_3_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_3_a;
-  reg [7:0] pe6_3_a_in = 8'h00;
+  wire [7:0] pe6_3_a_in;
   reg [31:0] pe6_3_acc = 32'd0;
+  reg [7:0] pe6_3_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_3_b;
-  reg [7:0] pe6_3_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe6_3_b_in;
+  (* keep = 32'd1 *)
+  reg pe6_3_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_3_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_3_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_3_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_3_done_d4 = 1'h0;
   wire pe6_3_en;
+  (* keep = 32'd1 *)
   reg pe6_3_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe6_3_l = 1'h0;
   wire [15:0] pe6_3_p;
+  (* keep = 32'd1 *)
   reg pe6_3_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_3_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_3_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_3_pv_d1 = 1'h0;
   reg [31:0] pe6_3_res = 32'd0;
   wire [31:0] pe6_3_sum;
+  (* keep = 32'd1 *)
   reg pe6_3_v = 1'h0;
+  reg [7:0] pe6_4_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_4_a;
-  reg [7:0] pe6_4_a_in = 8'h00;
+  wire [7:0] pe6_4_a_in;
   reg [31:0] pe6_4_acc = 32'd0;
+  reg [7:0] pe6_4_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_4_b;
-  reg [7:0] pe6_4_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe6_4_b_in;
+  (* keep = 32'd1 *)
+  reg pe6_4_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_4_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_4_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_4_done_d3 = 1'h0;
   wire pe6_4_en;
+  (* keep = 32'd1 *)
   reg pe6_4_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe6_4_l = 1'h0;
   wire [15:0] pe6_4_p;
+  (* keep = 32'd1 *)
   reg pe6_4_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_4_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_4_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_4_pv_d1 = 1'h0;
   reg [31:0] pe6_4_res = 32'd0;
   wire [31:0] pe6_4_sum;
+  (* keep = 32'd1 *)
   reg pe6_4_v = 1'h0;
+  reg [7:0] pe6_5_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_5_a;
-  reg [7:0] pe6_5_a_in = 8'h00;
+  wire [7:0] pe6_5_a_in;
   reg [31:0] pe6_5_acc = 32'd0;
+  reg [7:0] pe6_5_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_5_b;
-  reg [7:0] pe6_5_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe6_5_b_in;
+  (* keep = 32'd1 *)
+  reg pe6_5_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_5_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_5_done_d2 = 1'h0;
   wire pe6_5_en;
+  (* keep = 32'd1 *)
   reg pe6_5_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe6_5_l = 1'h0;
   wire [15:0] pe6_5_p;
+  (* keep = 32'd1 *)
   reg pe6_5_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_5_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_5_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_5_pv_d1 = 1'h0;
   reg [31:0] pe6_5_res = 32'd0;
   wire [31:0] pe6_5_sum;
+  (* keep = 32'd1 *)
   reg pe6_5_v = 1'h0;
+  reg [7:0] pe6_6_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_6_a;
-  reg [7:0] pe6_6_a_in = 8'h00;
+  wire [7:0] pe6_6_a_in;
   reg [31:0] pe6_6_acc = 32'd0;
+  reg [7:0] pe6_6_b = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe6_6_b;
-  reg [7:0] pe6_6_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe6_6_b_in;
+  (* keep = 32'd1 *)
+  reg pe6_6_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe6_6_done_d1 = 1'h0;
   wire pe6_6_en;
+  (* keep = 32'd1 *)
   reg pe6_6_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe6_6_l = 1'h0;
   wire [15:0] pe6_6_p;
+  (* keep = 32'd1 *)
   reg pe6_6_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_6_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_6_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_6_pv_d1 = 1'h0;
   reg [31:0] pe6_6_res = 32'd0;
   wire [31:0] pe6_6_sum;
+  (* keep = 32'd1 *)
   reg pe6_6_v = 1'h0;
   reg [7:0] pe6_7_a = 8'h00;
-  reg [7:0] pe6_7_a_in = 8'h00;
-  reg [31:0] pe6_7_acc = 32'd0;
   (* init = 8'h00 *)
-  wire [7:0] pe6_7_b;
-  reg [7:0] pe6_7_b_in = 8'h00;
-  (* init = 1'h1 *)
+  wire [7:0] pe6_7_a_in;
+  reg [31:0] pe6_7_acc = 32'd0;
+  reg [7:0] pe6_7_b = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe6_7_b_in;
+  (* keep = 32'd1 *)
+  reg pe6_7_done_d0 = 1'h0;
   wire pe6_7_en;
+  (* keep = 32'd1 *)
   reg pe6_7_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe6_7_l = 1'h0;
   wire [15:0] pe6_7_p;
+  (* keep = 32'd1 *)
   reg pe6_7_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_7_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_7_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe6_7_pv_d1 = 1'h0;
   reg [31:0] pe6_7_res = 32'd0;
   wire [31:0] pe6_7_sum;
+  (* keep = 32'd1 *)
   reg pe6_7_v = 1'h0;
+  reg [7:0] pe7_0_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe7_0_a;
-  reg [7:0] pe7_0_a_in = 8'h00;
+  wire [7:0] pe7_0_a_in;
   reg [31:0] pe7_0_acc = 32'd0;
   reg [7:0] pe7_0_b = 8'h00;
-  reg [7:0] pe7_0_b_in = 8'h00;
-  (* init = 1'h1 *)
+  (* init = 8'h00 *)
+  wire [7:0] pe7_0_b_in;
+  (* keep = 32'd1 *)
+  reg pe7_0_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_0_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_0_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_0_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_0_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_0_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_0_done_d6 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_0_done_d7 = 1'h0;
   wire pe7_0_en;
+  (* keep = 32'd1 *)
   reg pe7_0_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe7_0_l = 1'h0;
   wire [15:0] pe7_0_p;
+  (* keep = 32'd1 *)
   reg pe7_0_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_0_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_0_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_0_pv_d1 = 1'h0;
   reg [31:0] pe7_0_res = 32'd0;
   wire [31:0] pe7_0_sum;
+  (* keep = 32'd1 *)
   reg pe7_0_v = 1'h0;
+  reg [7:0] pe7_1_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe7_1_a;
-  reg [7:0] pe7_1_a_in = 8'h00;
+  wire [7:0] pe7_1_a_in;
   reg [31:0] pe7_1_acc = 32'd0;
   reg [7:0] pe7_1_b = 8'h00;
-  reg [7:0] pe7_1_b_in = 8'h00;
-  (* init = 1'h1 *)
+  (* init = 8'h00 *)
+  wire [7:0] pe7_1_b_in;
+  (* keep = 32'd1 *)
+  reg pe7_1_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_1_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_1_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_1_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_1_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_1_done_d5 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_1_done_d6 = 1'h0;
   wire pe7_1_en;
+  (* keep = 32'd1 *)
   reg pe7_1_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe7_1_l = 1'h0;
   wire [15:0] pe7_1_p;
+  (* keep = 32'd1 *)
   reg pe7_1_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_1_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_1_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_1_pv_d1 = 1'h0;
   reg [31:0] pe7_1_res = 32'd0;
   wire [31:0] pe7_1_sum;
+  (* keep = 32'd1 *)
   reg pe7_1_v = 1'h0;
+  reg [7:0] pe7_2_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe7_2_a;
-  reg [7:0] pe7_2_a_in = 8'h00;
+  wire [7:0] pe7_2_a_in;
   reg [31:0] pe7_2_acc = 32'd0;
   reg [7:0] pe7_2_b = 8'h00;
-  reg [7:0] pe7_2_b_in = 8'h00;
-  (* init = 1'h1 *)
+  (* init = 8'h00 *)
+  wire [7:0] pe7_2_b_in;
+  (* keep = 32'd1 *)
+  reg pe7_2_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_2_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_2_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_2_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_2_done_d4 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_2_done_d5 = 1'h0;
   wire pe7_2_en;
+  (* keep = 32'd1 *)
   reg pe7_2_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe7_2_l = 1'h0;
   wire [15:0] pe7_2_p;
+  (* keep = 32'd1 *)
   reg pe7_2_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_2_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_2_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_2_pv_d1 = 1'h0;
   reg [31:0] pe7_2_res = 32'd0;
   wire [31:0] pe7_2_sum;
+  (* keep = 32'd1 *)
   reg pe7_2_v = 1'h0;
+  reg [7:0] pe7_3_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe7_3_a;
-  reg [7:0] pe7_3_a_in = 8'h00;
+  wire [7:0] pe7_3_a_in;
   reg [31:0] pe7_3_acc = 32'd0;
   reg [7:0] pe7_3_b = 8'h00;
-  reg [7:0] pe7_3_b_in = 8'h00;
-  (* init = 1'h1 *)
+  (* init = 8'h00 *)
+  wire [7:0] pe7_3_b_in;
+  (* keep = 32'd1 *)
+  reg pe7_3_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_3_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_3_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_3_done_d3 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_3_done_d4 = 1'h0;
   wire pe7_3_en;
+  (* keep = 32'd1 *)
   reg pe7_3_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe7_3_l = 1'h0;
   wire [15:0] pe7_3_p;
+  (* keep = 32'd1 *)
   reg pe7_3_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_3_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_3_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_3_pv_d1 = 1'h0;
   reg [31:0] pe7_3_res = 32'd0;
   wire [31:0] pe7_3_sum;
+  (* keep = 32'd1 *)
   reg pe7_3_v = 1'h0;
+  reg [7:0] pe7_4_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe7_4_a;
-  reg [7:0] pe7_4_a_in = 8'h00;
+  wire [7:0] pe7_4_a_in;
   reg [31:0] pe7_4_acc = 32'd0;
   reg [7:0] pe7_4_b = 8'h00;
-  reg [7:0] pe7_4_b_in = 8'h00;
-  (* init = 1'h1 *)
+  (* init = 8'h00 *)
+  wire [7:0] pe7_4_b_in;
+  (* keep = 32'd1 *)
+  reg pe7_4_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_4_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_4_done_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_4_done_d3 = 1'h0;
   wire pe7_4_en;
+  (* keep = 32'd1 *)
   reg pe7_4_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe7_4_l = 1'h0;
   wire [15:0] pe7_4_p;
+  (* keep = 32'd1 *)
   reg pe7_4_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_4_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_4_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_4_pv_d1 = 1'h0;
   reg [31:0] pe7_4_res = 32'd0;
   wire [31:0] pe7_4_sum;
+  (* keep = 32'd1 *)
   reg pe7_4_v = 1'h0;
+  reg [7:0] pe7_5_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe7_5_a;
-  reg [7:0] pe7_5_a_in = 8'h00;
+  wire [7:0] pe7_5_a_in;
   reg [31:0] pe7_5_acc = 32'd0;
   reg [7:0] pe7_5_b = 8'h00;
-  reg [7:0] pe7_5_b_in = 8'h00;
-  (* init = 1'h1 *)
+  (* init = 8'h00 *)
+  wire [7:0] pe7_5_b_in;
+  (* keep = 32'd1 *)
+  reg pe7_5_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_5_done_d1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_5_done_d2 = 1'h0;
   wire pe7_5_en;
+  (* keep = 32'd1 *)
   reg pe7_5_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe7_5_l = 1'h0;
   wire [15:0] pe7_5_p;
+  (* keep = 32'd1 *)
   reg pe7_5_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_5_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_5_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_5_pv_d1 = 1'h0;
   reg [31:0] pe7_5_res = 32'd0;
   wire [31:0] pe7_5_sum;
+  (* keep = 32'd1 *)
   reg pe7_5_v = 1'h0;
+  reg [7:0] pe7_6_a = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] pe7_6_a;
-  reg [7:0] pe7_6_a_in = 8'h00;
+  wire [7:0] pe7_6_a_in;
   reg [31:0] pe7_6_acc = 32'd0;
   reg [7:0] pe7_6_b = 8'h00;
-  reg [7:0] pe7_6_b_in = 8'h00;
-  (* init = 1'h1 *)
+  (* init = 8'h00 *)
+  wire [7:0] pe7_6_b_in;
+  (* keep = 32'd1 *)
+  reg pe7_6_done_d0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg pe7_6_done_d1 = 1'h0;
   wire pe7_6_en;
+  (* keep = 32'd1 *)
   reg pe7_6_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe7_6_l = 1'h0;
   wire [15:0] pe7_6_p;
+  (* keep = 32'd1 *)
   reg pe7_6_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_6_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_6_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_6_pv_d1 = 1'h0;
   reg [31:0] pe7_6_res = 32'd0;
   wire [31:0] pe7_6_sum;
+  (* keep = 32'd1 *)
   reg pe7_6_v = 1'h0;
   reg [7:0] pe7_7_a = 8'h00;
-  reg [7:0] pe7_7_a_in = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] pe7_7_a_in;
   reg [31:0] pe7_7_acc = 32'd0;
   reg [7:0] pe7_7_b = 8'h00;
-  reg [7:0] pe7_7_b_in = 8'h00;
-  (* init = 1'h1 *)
+  (* init = 8'h00 *)
+  wire [7:0] pe7_7_b_in;
+  (* keep = 32'd1 *)
+  reg pe7_7_done_d0 = 1'h0;
   wire pe7_7_en;
+  (* keep = 32'd1 *)
   reg pe7_7_fresh = 1'h1;
+  (* keep = 32'd1 *)
   reg pe7_7_l = 1'h0;
   wire [15:0] pe7_7_p;
+  (* keep = 32'd1 *)
   reg pe7_7_pl_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_7_pl_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_7_pv_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg pe7_7_pv_d1 = 1'h0;
   reg [31:0] pe7_7_res = 32'd0;
   wire [31:0] pe7_7_sum;
+  (* keep = 32'd1 *)
   reg pe7_7_v = 1'h0;
-  wire [256:0] r_data;
-  wire r_en;
-  wire r_rdy;
-  reg row0_done = 1'h0;
-  reg row1_done = 1'h0;
-  reg row2_done = 1'h0;
-  reg row3_done = 1'h0;
-  reg row4_done = 1'h0;
-  reg row5_done = 1'h0;
-  reg row6_done = 1'h0;
-  reg row7_done = 1'h0;
   input rst;
   wire rst;
   reg [3:0] since_last = 4'h8;
-  (* init = 8'h00 *)
-  wire [7:0] skew_a1_d0;
+  reg [7:0] skew_a1_d0 = 8'h00;
   reg [7:0] skew_a2_d0 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_a2_d1;
+  reg [7:0] skew_a2_d1 = 8'h00;
   reg [7:0] skew_a3_d0 = 8'h00;
   reg [7:0] skew_a3_d1 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_a3_d2;
+  reg [7:0] skew_a3_d2 = 8'h00;
   reg [7:0] skew_a4_d0 = 8'h00;
   reg [7:0] skew_a4_d1 = 8'h00;
   reg [7:0] skew_a4_d2 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_a4_d3;
+  reg [7:0] skew_a4_d3 = 8'h00;
   reg [7:0] skew_a5_d0 = 8'h00;
   reg [7:0] skew_a5_d1 = 8'h00;
   reg [7:0] skew_a5_d2 = 8'h00;
   reg [7:0] skew_a5_d3 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_a5_d4;
+  reg [7:0] skew_a5_d4 = 8'h00;
   reg [7:0] skew_a6_d0 = 8'h00;
   reg [7:0] skew_a6_d1 = 8'h00;
   reg [7:0] skew_a6_d2 = 8'h00;
   reg [7:0] skew_a6_d3 = 8'h00;
   reg [7:0] skew_a6_d4 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_a6_d5;
+  reg [7:0] skew_a6_d5 = 8'h00;
   reg [7:0] skew_a7_d0 = 8'h00;
   reg [7:0] skew_a7_d1 = 8'h00;
   reg [7:0] skew_a7_d2 = 8'h00;
   reg [7:0] skew_a7_d3 = 8'h00;
   reg [7:0] skew_a7_d4 = 8'h00;
   reg [7:0] skew_a7_d5 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_a7_d6;
-  (* init = 8'h00 *)
-  wire [7:0] skew_b1_d0;
+  reg [7:0] skew_a7_d6 = 8'h00;
+  reg [7:0] skew_b1_d0 = 8'h00;
   reg [7:0] skew_b2_d0 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_b2_d1;
+  reg [7:0] skew_b2_d1 = 8'h00;
   reg [7:0] skew_b3_d0 = 8'h00;
   reg [7:0] skew_b3_d1 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_b3_d2;
+  reg [7:0] skew_b3_d2 = 8'h00;
   reg [7:0] skew_b4_d0 = 8'h00;
   reg [7:0] skew_b4_d1 = 8'h00;
   reg [7:0] skew_b4_d2 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_b4_d3;
+  reg [7:0] skew_b4_d3 = 8'h00;
   reg [7:0] skew_b5_d0 = 8'h00;
   reg [7:0] skew_b5_d1 = 8'h00;
   reg [7:0] skew_b5_d2 = 8'h00;
   reg [7:0] skew_b5_d3 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_b5_d4;
+  reg [7:0] skew_b5_d4 = 8'h00;
   reg [7:0] skew_b6_d0 = 8'h00;
   reg [7:0] skew_b6_d1 = 8'h00;
   reg [7:0] skew_b6_d2 = 8'h00;
   reg [7:0] skew_b6_d3 = 8'h00;
   reg [7:0] skew_b6_d4 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_b6_d5;
+  reg [7:0] skew_b6_d5 = 8'h00;
   reg [7:0] skew_b7_d0 = 8'h00;
   reg [7:0] skew_b7_d1 = 8'h00;
   reg [7:0] skew_b7_d2 = 8'h00;
   reg [7:0] skew_b7_d3 = 8'h00;
   reg [7:0] skew_b7_d4 = 8'h00;
   reg [7:0] skew_b7_d5 = 8'h00;
-  (* init = 8'h00 *)
-  wire [7:0] skew_b7_d6;
+  reg [7:0] skew_b7_d6 = 8'h00;
+  (* keep = 32'd1 *)
   reg skew_l1_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l2_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l2_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l3_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l3_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l3_d2 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l4_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l4_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l4_d2 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l4_d3 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l5_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l5_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l5_d2 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l5_d3 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l5_d4 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l6_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l6_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l6_d2 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l6_d3 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l6_d4 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l6_d5 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l7_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l7_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l7_d2 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l7_d3 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l7_d4 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l7_d5 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_l7_d6 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v1_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v2_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v2_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v3_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v3_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v3_d2 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v4_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v4_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v4_d2 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v4_d3 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v5_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v5_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v5_d2 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v5_d3 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v5_d4 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v6_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v6_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v6_d2 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v6_d3 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v6_d4 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v6_d5 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v7_d0 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v7_d1 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v7_d2 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v7_d3 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v7_d4 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v7_d5 = 1'h0;
+  (* keep = 32'd1 *)
   reg skew_v7_d6 = 1'h0;
   wire take;
-  reg [256:0] w_data = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-  wire w_en;
-  assign \$1  = level + w_en;
-  assign \$2  = \$1  - out_buffer_pop;
+  assign \$1  = take & i__payload[128];
+  assign \$2  = ~ last_ok;
+  assign \$3  = since_last + 1'h1;
+  assign \$4  = pe0_0_v & pe0_0_l;
+  assign \$5  = pe0_0_fresh ? { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p } : \$214 [31:0];
+  assign \$6  = pe0_1_v & pe0_1_l;
+  assign \$7  = pe0_1_fresh ? { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p } : \$215 [31:0];
+  assign \$8  = pe0_2_v & pe0_2_l;
+  assign \$9  = pe0_2_fresh ? { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p } : \$216 [31:0];
+  assign \$10  = pe0_3_v & pe0_3_l;
+  assign \$11  = pe0_3_fresh ? { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p } : \$217 [31:0];
+  assign \$12  = pe0_4_v & pe0_4_l;
+  assign \$13  = pe0_4_fresh ? { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p } : \$218 [31:0];
+  assign \$14  = pe0_5_v & pe0_5_l;
+  assign \$15  = pe0_5_fresh ? { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p } : \$219 [31:0];
+  assign \$16  = pe0_6_v & pe0_6_l;
+  assign \$17  = pe0_6_fresh ? { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p } : \$220 [31:0];
+  assign \$18  = pe0_7_v & pe0_7_l;
+  assign \$19  = pe0_7_fresh ? { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p } : \$221 [31:0];
+  assign \$20  = pe1_0_v & pe1_0_l;
+  assign \$21  = pe1_0_fresh ? { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p } : \$222 [31:0];
+  assign \$22  = pe1_1_v & pe1_1_l;
+  assign \$23  = pe1_1_fresh ? { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p } : \$223 [31:0];
+  assign \$24  = pe1_2_v & pe1_2_l;
+  assign \$25  = pe1_2_fresh ? { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p } : \$224 [31:0];
+  assign \$26  = pe1_3_v & pe1_3_l;
+  assign \$27  = pe1_3_fresh ? { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p } : \$225 [31:0];
+  assign \$28  = pe1_4_v & pe1_4_l;
+  assign \$29  = pe1_4_fresh ? { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p } : \$226 [31:0];
+  assign \$30  = pe1_5_v & pe1_5_l;
+  assign \$31  = pe1_5_fresh ? { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p } : \$227 [31:0];
+  assign \$32  = pe1_6_v & pe1_6_l;
+  assign \$33  = pe1_6_fresh ? { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p } : \$228 [31:0];
+  assign \$34  = pe1_7_v & pe1_7_l;
+  assign \$35  = pe1_7_fresh ? { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p } : \$229 [31:0];
+  assign \$36  = pe2_0_v & pe2_0_l;
+  assign \$37  = pe2_0_fresh ? { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p } : \$230 [31:0];
+  assign \$38  = pe2_1_v & pe2_1_l;
+  assign \$39  = pe2_1_fresh ? { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p } : \$231 [31:0];
+  assign \$40  = pe2_2_v & pe2_2_l;
+  assign \$41  = pe2_2_fresh ? { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p } : \$232 [31:0];
+  assign \$42  = pe2_3_v & pe2_3_l;
+  assign \$43  = pe2_3_fresh ? { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p } : \$233 [31:0];
+  assign \$44  = pe2_4_v & pe2_4_l;
+  assign \$45  = pe2_4_fresh ? { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p } : \$234 [31:0];
+  assign \$46  = pe2_5_v & pe2_5_l;
+  assign \$47  = pe2_5_fresh ? { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p } : \$235 [31:0];
+  assign \$48  = pe2_6_v & pe2_6_l;
+  assign \$49  = pe2_6_fresh ? { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p } : \$236 [31:0];
+  assign \$50  = pe2_7_v & pe2_7_l;
+  assign \$51  = pe2_7_fresh ? { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p } : \$237 [31:0];
+  assign \$52  = pe3_0_v & pe3_0_l;
+  assign \$53  = pe3_0_fresh ? { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p } : \$238 [31:0];
+  assign \$54  = pe3_1_v & pe3_1_l;
+  assign \$55  = pe3_1_fresh ? { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p } : \$239 [31:0];
+  assign \$56  = pe3_2_v & pe3_2_l;
+  assign \$57  = pe3_2_fresh ? { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p } : \$240 [31:0];
+  assign \$58  = pe3_3_v & pe3_3_l;
+  assign \$59  = pe3_3_fresh ? { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p } : \$241 [31:0];
+  assign \$60  = pe3_4_v & pe3_4_l;
+  assign \$61  = pe3_4_fresh ? { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p } : \$242 [31:0];
+  assign \$62  = pe3_5_v & pe3_5_l;
+  assign \$63  = pe3_5_fresh ? { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p } : \$243 [31:0];
+  assign \$64  = pe3_6_v & pe3_6_l;
+  assign \$65  = pe3_6_fresh ? { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p } : \$244 [31:0];
+  assign \$66  = pe3_7_v & pe3_7_l;
+  assign \$67  = pe3_7_fresh ? { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p } : \$245 [31:0];
+  assign \$68  = pe4_0_v & pe4_0_l;
+  assign \$69  = pe4_0_fresh ? { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p } : \$246 [31:0];
+  assign \$70  = pe4_1_v & pe4_1_l;
+  assign \$71  = pe4_1_fresh ? { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p } : \$247 [31:0];
+  assign \$72  = pe4_2_v & pe4_2_l;
+  assign \$73  = pe4_2_fresh ? { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p } : \$248 [31:0];
+  assign \$74  = pe4_3_v & pe4_3_l;
+  assign \$75  = pe4_3_fresh ? { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p } : \$249 [31:0];
+  assign \$76  = pe4_4_v & pe4_4_l;
+  assign \$77  = pe4_4_fresh ? { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p } : \$250 [31:0];
+  assign \$78  = pe4_5_v & pe4_5_l;
+  assign \$79  = pe4_5_fresh ? { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p } : \$251 [31:0];
+  assign \$80  = pe4_6_v & pe4_6_l;
+  assign \$81  = pe4_6_fresh ? { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p } : \$252 [31:0];
+  assign \$82  = pe4_7_v & pe4_7_l;
+  assign \$83  = pe4_7_fresh ? { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p } : \$253 [31:0];
+  assign \$84  = pe5_0_v & pe5_0_l;
+  assign \$85  = pe5_0_fresh ? { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p } : \$254 [31:0];
+  assign \$86  = pe5_1_v & pe5_1_l;
+  assign \$87  = pe5_1_fresh ? { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p } : \$255 [31:0];
+  assign \$88  = pe5_2_v & pe5_2_l;
+  assign \$89  = pe5_2_fresh ? { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p } : \$256 [31:0];
+  assign \$90  = pe5_3_v & pe5_3_l;
+  assign \$91  = pe5_3_fresh ? { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p } : \$257 [31:0];
+  assign \$92  = pe5_4_v & pe5_4_l;
+  assign \$93  = pe5_4_fresh ? { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p } : \$258 [31:0];
+  assign \$94  = pe5_5_v & pe5_5_l;
+  assign \$95  = pe5_5_fresh ? { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p } : \$259 [31:0];
+  assign \$96  = pe5_6_v & pe5_6_l;
+  assign \$97  = pe5_6_fresh ? { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p } : \$260 [31:0];
+  assign \$98  = pe5_7_v & pe5_7_l;
+  assign \$99  = pe5_7_fresh ? { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p } : \$261 [31:0];
+  assign \$100  = pe6_0_v & pe6_0_l;
+  assign \$101  = pe6_0_fresh ? { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p } : \$262 [31:0];
+  assign \$102  = pe6_1_v & pe6_1_l;
+  assign \$103  = pe6_1_fresh ? { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p } : \$263 [31:0];
+  assign \$104  = pe6_2_v & pe6_2_l;
+  assign \$105  = pe6_2_fresh ? { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p } : \$264 [31:0];
+  assign \$106  = pe6_3_v & pe6_3_l;
+  assign \$107  = pe6_3_fresh ? { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p } : \$265 [31:0];
+  assign \$108  = pe6_4_v & pe6_4_l;
+  assign \$109  = pe6_4_fresh ? { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p } : \$266 [31:0];
+  assign \$110  = pe6_5_v & pe6_5_l;
+  assign \$111  = pe6_5_fresh ? { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p } : \$267 [31:0];
+  assign \$112  = pe6_6_v & pe6_6_l;
+  assign \$113  = pe6_6_fresh ? { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p } : \$268 [31:0];
+  assign \$114  = pe6_7_v & pe6_7_l;
+  assign \$115  = pe6_7_fresh ? { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p } : \$269 [31:0];
+  assign \$116  = pe7_0_v & pe7_0_l;
+  assign \$117  = pe7_0_fresh ? { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p } : \$270 [31:0];
+  assign \$118  = pe7_1_v & pe7_1_l;
+  assign \$119  = pe7_1_fresh ? { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p } : \$271 [31:0];
+  assign \$120  = pe7_2_v & pe7_2_l;
+  assign \$121  = pe7_2_fresh ? { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p } : \$272 [31:0];
+  assign \$122  = pe7_3_v & pe7_3_l;
+  assign \$123  = pe7_3_fresh ? { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p } : \$273 [31:0];
+  assign \$124  = pe7_4_v & pe7_4_l;
+  assign \$125  = pe7_4_fresh ? { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p } : \$274 [31:0];
+  assign \$126  = pe7_5_v & pe7_5_l;
+  assign \$127  = pe7_5_fresh ? { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p } : \$275 [31:0];
+  assign \$128  = pe7_6_v & pe7_6_l;
+  assign \$129  = pe7_6_fresh ? { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p } : \$276 [31:0];
+  assign \$130  = pe7_7_v & pe7_7_l;
+  assign \$131  = pe7_7_fresh ? { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p } : \$277 [31:0];
+  assign \$132  = pe0_0_res & { pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7 };
+  assign \$133  = pe0_1_res & { pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6 };
+  assign \$134  = pe0_2_res & { pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5 };
+  assign \$135  = pe0_3_res & { pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4 };
+  assign \$136  = pe0_4_res & { pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3 };
+  assign \$137  = pe0_5_res & { pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2 };
+  assign \$138  = pe0_6_res & { pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1 };
+  assign \$139  = pe0_7_res & { pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0 };
+  assign \$141  = pe1_0_res & { pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7 };
+  assign \$142  = pe1_1_res & { pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6 };
+  assign \$143  = pe1_2_res & { pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5 };
+  assign \$144  = pe1_3_res & { pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4 };
+  assign \$145  = pe1_4_res & { pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3 };
+  assign \$146  = pe1_5_res & { pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2 };
+  assign \$147  = pe1_6_res & { pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1 };
+  assign \$148  = pe1_7_res & { pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0 };
+  assign \$150  = { \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  } | { \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141  };
+  assign \$151  = pe2_0_res & { pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7 };
+  assign \$152  = pe2_1_res & { pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6 };
+  assign \$153  = pe2_2_res & { pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5 };
+  assign \$154  = pe2_3_res & { pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4 };
+  assign \$155  = pe2_4_res & { pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3 };
+  assign \$156  = pe2_5_res & { pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2 };
+  assign \$157  = pe2_6_res & { pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1 };
+  assign \$158  = pe2_7_res & { pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0 };
+  assign \$160  = \$150  | { \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151  };
+  assign \$161  = pe3_0_res & { pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7 };
+  assign \$162  = pe3_1_res & { pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6 };
+  assign \$163  = pe3_2_res & { pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5 };
+  assign \$164  = pe3_3_res & { pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4 };
+  assign \$165  = pe3_4_res & { pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3 };
+  assign \$166  = pe3_5_res & { pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2 };
+  assign \$167  = pe3_6_res & { pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1 };
+  assign \$168  = pe3_7_res & { pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0 };
+  assign \$170  = \$160  | { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161  };
+  assign \$171  = pe4_0_res & { pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7 };
+  assign \$172  = pe4_1_res & { pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6 };
+  assign \$173  = pe4_2_res & { pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5 };
+  assign \$174  = pe4_3_res & { pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4 };
+  assign \$175  = pe4_4_res & { pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3 };
+  assign \$176  = pe4_5_res & { pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2 };
+  assign \$177  = pe4_6_res & { pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1 };
+  assign \$178  = pe4_7_res & { pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0 };
+  assign \$180  = \$170  | { \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171  };
+  assign \$181  = pe5_0_res & { pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7 };
+  assign \$182  = pe5_1_res & { pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6 };
+  assign \$183  = pe5_2_res & { pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5 };
+  assign \$184  = pe5_3_res & { pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4 };
+  assign \$185  = pe5_4_res & { pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3 };
+  assign \$186  = pe5_5_res & { pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2 };
+  assign \$187  = pe5_6_res & { pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1 };
+  assign \$188  = pe5_7_res & { pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0 };
+  assign \$190  = \$180  | { \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181  };
+  assign \$191  = pe6_0_res & { pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7 };
+  assign \$192  = pe6_1_res & { pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6 };
+  assign \$193  = pe6_2_res & { pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5 };
+  assign \$194  = pe6_3_res & { pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4 };
+  assign \$195  = pe6_4_res & { pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3 };
+  assign \$196  = pe6_5_res & { pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2 };
+  assign \$197  = pe6_6_res & { pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1 };
+  assign \$198  = pe6_7_res & { pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0 };
+  assign \$200  = \$190  | { \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191  };
+  assign \$201  = pe7_0_res & { pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7 };
+  assign \$202  = pe7_1_res & { pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6 };
+  assign \$203  = pe7_2_res & { pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5 };
+  assign \$204  = pe7_3_res & { pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4 };
+  assign \$205  = pe7_4_res & { pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3 };
+  assign \$206  = pe7_5_res & { pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2 };
+  assign \$207  = pe7_6_res & { pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1 };
+  assign \$208  = pe7_7_res & { pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0 };
+  assign \$210  = \$200  | { \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201  };
+  assign \$211  = | { pe7_7_done_d0, pe6_7_done_d0, pe5_7_done_d0, pe4_7_done_d0, pe3_7_done_d0, pe2_7_done_d0, pe1_7_done_d0, pe0_7_done_d0 };
   assign last_ok = since_last >= 4'h8;
-  assign \$3  = ~ i__payload[128];
-  assign \$4  = last_ok | \$3 ;
-  assign i__ready = out_buffer_en & \$4 ;
+  assign \$212  = ~ i__payload[128];
+  assign \$213  = last_ok | \$212 ;
   assign take = i__valid & i__ready;
-  assign \$5  = $signed(pe0_0_acc) + $signed(pe0_0_p);
-  assign \$6  = $signed(pe0_1_acc) + $signed(pe0_1_p);
-  assign \$7  = $signed(pe0_2_acc) + $signed(pe0_2_p);
-  assign \$8  = $signed(pe0_3_acc) + $signed(pe0_3_p);
-  assign \$9  = $signed(pe0_4_acc) + $signed(pe0_4_p);
-  assign \$10  = $signed(pe0_5_acc) + $signed(pe0_5_p);
-  assign \$11  = $signed(pe0_6_acc) + $signed(pe0_6_p);
-  assign \$12  = $signed(pe0_7_acc) + $signed(pe0_7_p);
-  assign \$13  = $signed(pe1_0_acc) + $signed(pe1_0_p);
-  assign \$14  = $signed(pe1_1_acc) + $signed(pe1_1_p);
-  assign \$15  = $signed(pe1_2_acc) + $signed(pe1_2_p);
-  assign \$16  = $signed(pe1_3_acc) + $signed(pe1_3_p);
-  assign \$17  = $signed(pe1_4_acc) + $signed(pe1_4_p);
-  assign \$18  = $signed(pe1_5_acc) + $signed(pe1_5_p);
-  assign \$19  = $signed(pe1_6_acc) + $signed(pe1_6_p);
-  assign \$20  = $signed(pe1_7_acc) + $signed(pe1_7_p);
-  assign \$21  = $signed(pe2_0_acc) + $signed(pe2_0_p);
-  assign \$22  = $signed(pe2_1_acc) + $signed(pe2_1_p);
-  assign \$23  = $signed(pe2_2_acc) + $signed(pe2_2_p);
-  assign \$24  = $signed(pe2_3_acc) + $signed(pe2_3_p);
-  assign \$25  = $signed(pe2_4_acc) + $signed(pe2_4_p);
-  assign \$26  = $signed(pe2_5_acc) + $signed(pe2_5_p);
-  assign \$27  = $signed(pe2_6_acc) + $signed(pe2_6_p);
-  assign \$28  = $signed(pe2_7_acc) + $signed(pe2_7_p);
-  assign \$29  = $signed(pe3_0_acc) + $signed(pe3_0_p);
-  assign \$30  = $signed(pe3_1_acc) + $signed(pe3_1_p);
-  assign \$31  = $signed(pe3_2_acc) + $signed(pe3_2_p);
-  assign \$32  = $signed(pe3_3_acc) + $signed(pe3_3_p);
-  assign \$33  = $signed(pe3_4_acc) + $signed(pe3_4_p);
-  assign \$34  = $signed(pe3_5_acc) + $signed(pe3_5_p);
-  assign \$35  = $signed(pe3_6_acc) + $signed(pe3_6_p);
-  assign \$36  = $signed(pe3_7_acc) + $signed(pe3_7_p);
-  assign \$37  = $signed(pe4_0_acc) + $signed(pe4_0_p);
-  assign \$38  = $signed(pe4_1_acc) + $signed(pe4_1_p);
-  assign \$39  = $signed(pe4_2_acc) + $signed(pe4_2_p);
-  assign \$40  = $signed(pe4_3_acc) + $signed(pe4_3_p);
-  assign \$41  = $signed(pe4_4_acc) + $signed(pe4_4_p);
-  assign \$42  = $signed(pe4_5_acc) + $signed(pe4_5_p);
-  assign \$43  = $signed(pe4_6_acc) + $signed(pe4_6_p);
-  assign \$44  = $signed(pe4_7_acc) + $signed(pe4_7_p);
-  assign \$45  = $signed(pe5_0_acc) + $signed(pe5_0_p);
-  assign \$46  = $signed(pe5_1_acc) + $signed(pe5_1_p);
-  assign \$47  = $signed(pe5_2_acc) + $signed(pe5_2_p);
-  assign \$48  = $signed(pe5_3_acc) + $signed(pe5_3_p);
-  assign \$49  = $signed(pe5_4_acc) + $signed(pe5_4_p);
-  assign \$50  = $signed(pe5_5_acc) + $signed(pe5_5_p);
-  assign \$51  = $signed(pe5_6_acc) + $signed(pe5_6_p);
-  assign \$52  = $signed(pe5_7_acc) + $signed(pe5_7_p);
-  assign \$53  = $signed(pe6_0_acc) + $signed(pe6_0_p);
-  assign \$54  = $signed(pe6_1_acc) + $signed(pe6_1_p);
-  assign \$55  = $signed(pe6_2_acc) + $signed(pe6_2_p);
-  assign \$56  = $signed(pe6_3_acc) + $signed(pe6_3_p);
-  assign \$57  = $signed(pe6_4_acc) + $signed(pe6_4_p);
-  assign \$58  = $signed(pe6_5_acc) + $signed(pe6_5_p);
-  assign \$59  = $signed(pe6_6_acc) + $signed(pe6_6_p);
-  assign \$60  = $signed(pe6_7_acc) + $signed(pe6_7_p);
-  assign \$61  = $signed(pe7_0_acc) + $signed(pe7_0_p);
-  assign \$62  = $signed(pe7_1_acc) + $signed(pe7_1_p);
-  assign \$63  = $signed(pe7_2_acc) + $signed(pe7_2_p);
-  assign \$64  = $signed(pe7_3_acc) + $signed(pe7_3_p);
-  assign \$65  = $signed(pe7_4_acc) + $signed(pe7_4_p);
-  assign \$66  = $signed(pe7_5_acc) + $signed(pe7_5_p);
-  assign \$67  = $signed(pe7_6_acc) + $signed(pe7_6_p);
-  assign \$68  = $signed(pe7_7_acc) + $signed(pe7_7_p);
-  assign w_en = out_buffer_en & drain_valid;
-  assign \$69  = \$2 [2:0] <= 1'h1;
-  assign \$70  = take & i__payload[128];
-  assign \$71  = ~ last_ok;
-  assign \$72  = since_last + 1'h1;
-  assign \$73  = pe0_0_v & pe0_0_l;
-  assign \$74  = pe0_0_fresh ? { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p } : \$5 [31:0];
-  assign \$75  = pe0_1_v & pe0_1_l;
-  assign \$76  = pe0_1_fresh ? { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p } : \$6 [31:0];
-  assign \$77  = pe0_2_v & pe0_2_l;
-  assign \$78  = pe0_2_fresh ? { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p } : \$7 [31:0];
-  assign \$79  = pe0_3_v & pe0_3_l;
-  assign \$80  = pe0_3_fresh ? { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p } : \$8 [31:0];
-  assign \$81  = pe0_4_v & pe0_4_l;
-  assign \$82  = pe0_4_fresh ? { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p } : \$9 [31:0];
-  assign \$83  = pe0_5_v & pe0_5_l;
-  assign \$84  = pe0_5_fresh ? { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p } : \$10 [31:0];
-  assign \$85  = pe0_6_v & pe0_6_l;
-  assign \$86  = pe0_6_fresh ? { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p } : \$11 [31:0];
-  assign \$87  = pe0_7_v & pe0_7_l;
-  assign \$88  = pe0_7_fresh ? { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p } : \$12 [31:0];
-  assign \$89  = pe1_0_v & pe1_0_l;
-  assign \$90  = pe1_0_fresh ? { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p } : \$13 [31:0];
-  assign \$91  = pe1_1_v & pe1_1_l;
-  assign \$92  = pe1_1_fresh ? { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p } : \$14 [31:0];
-  assign \$93  = pe1_2_v & pe1_2_l;
-  assign \$94  = pe1_2_fresh ? { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p } : \$15 [31:0];
-  assign \$95  = pe1_3_v & pe1_3_l;
-  assign \$96  = pe1_3_fresh ? { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p } : \$16 [31:0];
-  assign \$97  = pe1_4_v & pe1_4_l;
-  assign \$98  = pe1_4_fresh ? { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p } : \$17 [31:0];
-  assign \$99  = pe1_5_v & pe1_5_l;
-  assign \$100  = pe1_5_fresh ? { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p } : \$18 [31:0];
-  assign \$101  = pe1_6_v & pe1_6_l;
-  assign \$102  = pe1_6_fresh ? { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p } : \$19 [31:0];
-  assign \$103  = pe1_7_v & pe1_7_l;
-  assign \$104  = pe1_7_fresh ? { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p } : \$20 [31:0];
-  assign \$105  = pe2_0_v & pe2_0_l;
-  assign \$106  = pe2_0_fresh ? { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p } : \$21 [31:0];
-  assign \$107  = pe2_1_v & pe2_1_l;
-  assign \$108  = pe2_1_fresh ? { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p } : \$22 [31:0];
-  assign \$109  = pe2_2_v & pe2_2_l;
-  assign \$110  = pe2_2_fresh ? { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p } : \$23 [31:0];
-  assign \$111  = pe2_3_v & pe2_3_l;
-  assign \$112  = pe2_3_fresh ? { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p } : \$24 [31:0];
-  assign \$113  = pe2_4_v & pe2_4_l;
-  assign \$114  = pe2_4_fresh ? { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p } : \$25 [31:0];
-  assign \$115  = pe2_5_v & pe2_5_l;
-  assign \$116  = pe2_5_fresh ? { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p } : \$26 [31:0];
-  assign \$117  = pe2_6_v & pe2_6_l;
-  assign \$118  = pe2_6_fresh ? { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p } : \$27 [31:0];
-  assign \$119  = pe2_7_v & pe2_7_l;
-  assign \$120  = pe2_7_fresh ? { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p } : \$28 [31:0];
-  assign \$121  = pe3_0_v & pe3_0_l;
-  assign \$122  = pe3_0_fresh ? { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p } : \$29 [31:0];
-  assign \$123  = pe3_1_v & pe3_1_l;
-  assign \$124  = pe3_1_fresh ? { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p } : \$30 [31:0];
-  assign \$125  = pe3_2_v & pe3_2_l;
-  assign \$126  = pe3_2_fresh ? { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p } : \$31 [31:0];
-  assign \$127  = pe3_3_v & pe3_3_l;
-  assign \$128  = pe3_3_fresh ? { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p } : \$32 [31:0];
-  assign \$129  = pe3_4_v & pe3_4_l;
-  assign \$130  = pe3_4_fresh ? { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p } : \$33 [31:0];
-  assign \$131  = pe3_5_v & pe3_5_l;
-  assign \$132  = pe3_5_fresh ? { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p } : \$34 [31:0];
-  assign \$133  = pe3_6_v & pe3_6_l;
-  assign \$134  = pe3_6_fresh ? { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p } : \$35 [31:0];
-  assign \$135  = pe3_7_v & pe3_7_l;
-  assign \$136  = pe3_7_fresh ? { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p } : \$36 [31:0];
-  assign \$137  = pe4_0_v & pe4_0_l;
-  assign \$138  = pe4_0_fresh ? { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p } : \$37 [31:0];
-  assign \$139  = pe4_1_v & pe4_1_l;
-  assign \$140  = pe4_1_fresh ? { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p } : \$38 [31:0];
-  assign \$141  = pe4_2_v & pe4_2_l;
-  assign \$142  = pe4_2_fresh ? { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p } : \$39 [31:0];
-  assign \$143  = pe4_3_v & pe4_3_l;
-  assign \$144  = pe4_3_fresh ? { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p } : \$40 [31:0];
-  assign \$145  = pe4_4_v & pe4_4_l;
-  assign \$146  = pe4_4_fresh ? { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p } : \$41 [31:0];
-  assign \$147  = pe4_5_v & pe4_5_l;
-  assign \$148  = pe4_5_fresh ? { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p } : \$42 [31:0];
-  assign \$149  = pe4_6_v & pe4_6_l;
-  assign \$150  = pe4_6_fresh ? { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p } : \$43 [31:0];
-  assign \$151  = pe4_7_v & pe4_7_l;
-  assign \$152  = pe4_7_fresh ? { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p } : \$44 [31:0];
-  assign \$153  = pe5_0_v & pe5_0_l;
-  assign \$154  = pe5_0_fresh ? { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p } : \$45 [31:0];
-  assign \$155  = pe5_1_v & pe5_1_l;
-  assign \$156  = pe5_1_fresh ? { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p } : \$46 [31:0];
-  assign \$157  = pe5_2_v & pe5_2_l;
-  assign \$158  = pe5_2_fresh ? { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p } : \$47 [31:0];
-  assign \$159  = pe5_3_v & pe5_3_l;
-  assign \$160  = pe5_3_fresh ? { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p } : \$48 [31:0];
-  assign \$161  = pe5_4_v & pe5_4_l;
-  assign \$162  = pe5_4_fresh ? { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p } : \$49 [31:0];
-  assign \$163  = pe5_5_v & pe5_5_l;
-  assign \$164  = pe5_5_fresh ? { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p } : \$50 [31:0];
-  assign \$165  = pe5_6_v & pe5_6_l;
-  assign \$166  = pe5_6_fresh ? { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p } : \$51 [31:0];
-  assign \$167  = pe5_7_v & pe5_7_l;
-  assign \$168  = pe5_7_fresh ? { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p } : \$52 [31:0];
-  assign \$169  = pe6_0_v & pe6_0_l;
-  assign \$170  = pe6_0_fresh ? { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p } : \$53 [31:0];
-  assign \$171  = pe6_1_v & pe6_1_l;
-  assign \$172  = pe6_1_fresh ? { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p } : \$54 [31:0];
-  assign \$173  = pe6_2_v & pe6_2_l;
-  assign \$174  = pe6_2_fresh ? { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p } : \$55 [31:0];
-  assign \$175  = pe6_3_v & pe6_3_l;
-  assign \$176  = pe6_3_fresh ? { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p } : \$56 [31:0];
-  assign \$177  = pe6_4_v & pe6_4_l;
-  assign \$178  = pe6_4_fresh ? { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p } : \$57 [31:0];
-  assign \$179  = pe6_5_v & pe6_5_l;
-  assign \$180  = pe6_5_fresh ? { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p } : \$58 [31:0];
-  assign \$181  = pe6_6_v & pe6_6_l;
-  assign \$182  = pe6_6_fresh ? { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p } : \$59 [31:0];
-  assign \$183  = pe6_7_v & pe6_7_l;
-  assign \$184  = pe6_7_fresh ? { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p } : \$60 [31:0];
-  assign \$185  = pe7_0_v & pe7_0_l;
-  assign \$186  = pe7_0_fresh ? { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p } : \$61 [31:0];
-  assign \$187  = pe7_1_v & pe7_1_l;
-  assign \$188  = pe7_1_fresh ? { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p } : \$62 [31:0];
-  assign \$189  = pe7_2_v & pe7_2_l;
-  assign \$190  = pe7_2_fresh ? { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p } : \$63 [31:0];
-  assign \$191  = pe7_3_v & pe7_3_l;
-  assign \$192  = pe7_3_fresh ? { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p } : \$64 [31:0];
-  assign \$193  = pe7_4_v & pe7_4_l;
-  assign \$194  = pe7_4_fresh ? { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p } : \$65 [31:0];
-  assign \$195  = pe7_5_v & pe7_5_l;
-  assign \$196  = pe7_5_fresh ? { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p } : \$66 [31:0];
-  assign \$197  = pe7_6_v & pe7_6_l;
-  assign \$198  = pe7_6_fresh ? { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p } : \$67 [31:0];
-  assign \$199  = pe7_7_v & pe7_7_l;
-  assign \$200  = pe7_7_fresh ? { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p } : \$68 [31:0];
-  assign \$201  = { 1'h0, pe0_7_res, pe0_6_res, pe0_5_res, pe0_4_res, pe0_3_res, pe0_2_res, pe0_1_res, pe0_0_res } & { row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done, row0_done };
-  assign \$202  = { 1'h0, pe1_7_res, pe1_6_res, pe1_5_res, pe1_4_res, pe1_3_res, pe1_2_res, pe1_1_res, pe1_0_res } & { row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done, row1_done };
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = { 1'h0, pe2_7_res, pe2_6_res, pe2_5_res, pe2_4_res, pe2_3_res, pe2_2_res, pe2_1_res, pe2_0_res } & { row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done, row2_done };
-  assign \$205  = \$203  | \$204 ;
-  assign \$206  = { 1'h0, pe3_7_res, pe3_6_res, pe3_5_res, pe3_4_res, pe3_3_res, pe3_2_res, pe3_1_res, pe3_0_res } & { row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done, row3_done };
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = { 1'h0, pe4_7_res, pe4_6_res, pe4_5_res, pe4_4_res, pe4_3_res, pe4_2_res, pe4_1_res, pe4_0_res } & { row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done, row4_done };
-  assign \$209  = \$207  | \$208 ;
-  assign \$210  = { 1'h0, pe5_7_res, pe5_6_res, pe5_5_res, pe5_4_res, pe5_3_res, pe5_2_res, pe5_1_res, pe5_0_res } & { row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done, row5_done };
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = { 1'h0, pe6_7_res, pe6_6_res, pe6_5_res, pe6_4_res, pe6_3_res, pe6_2_res, pe6_1_res, pe6_0_res } & { row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done, row6_done };
-  assign \$213  = \$211  | \$212 ;
-  assign \$214  = { 1'h1, pe7_7_res, pe7_6_res, pe7_5_res, pe7_4_res, pe7_3_res, pe7_2_res, pe7_1_res, pe7_0_res } & { row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done, row7_done };
-  assign \$215  = \$213  | \$214 ;
-  assign \$216  = | { row7_done, row6_done, row5_done, row4_done, row3_done, row2_done, row1_done, row0_done };
-  always @(posedge clk)
-    out_buffer_en <= \$217 ;
-  always @(posedge clk)
-    since_last <= \$218 ;
-  always @(posedge clk)
-    pe1_0_a_in <= \$219 ;
-  always @(posedge clk)
-    skew_v1_d0 <= \$220 ;
-  always @(posedge clk)
-    skew_l1_d0 <= \$221 ;
-  always @(posedge clk)
-    skew_a2_d0 <= \$222 ;
-  always @(posedge clk)
-    pe2_0_a_in <= \$223 ;
+  assign \$214  = $signed(pe0_0_acc) + $signed(pe0_0_p);
+  assign \$215  = $signed(pe0_1_acc) + $signed(pe0_1_p);
+  assign \$216  = $signed(pe0_2_acc) + $signed(pe0_2_p);
+  assign \$217  = $signed(pe0_3_acc) + $signed(pe0_3_p);
+  assign \$218  = $signed(pe0_4_acc) + $signed(pe0_4_p);
+  assign \$219  = $signed(pe0_5_acc) + $signed(pe0_5_p);
+  assign \$220  = $signed(pe0_6_acc) + $signed(pe0_6_p);
+  assign \$221  = $signed(pe0_7_acc) + $signed(pe0_7_p);
+  assign \$222  = $signed(pe1_0_acc) + $signed(pe1_0_p);
+  assign \$223  = $signed(pe1_1_acc) + $signed(pe1_1_p);
+  assign \$224  = $signed(pe1_2_acc) + $signed(pe1_2_p);
+  assign \$225  = $signed(pe1_3_acc) + $signed(pe1_3_p);
+  assign \$226  = $signed(pe1_4_acc) + $signed(pe1_4_p);
+  assign \$227  = $signed(pe1_5_acc) + $signed(pe1_5_p);
+  assign \$228  = $signed(pe1_6_acc) + $signed(pe1_6_p);
+  assign \$229  = $signed(pe1_7_acc) + $signed(pe1_7_p);
+  assign \$230  = $signed(pe2_0_acc) + $signed(pe2_0_p);
+  assign \$231  = $signed(pe2_1_acc) + $signed(pe2_1_p);
+  assign \$232  = $signed(pe2_2_acc) + $signed(pe2_2_p);
+  assign \$233  = $signed(pe2_3_acc) + $signed(pe2_3_p);
+  assign \$234  = $signed(pe2_4_acc) + $signed(pe2_4_p);
+  assign \$235  = $signed(pe2_5_acc) + $signed(pe2_5_p);
+  assign \$236  = $signed(pe2_6_acc) + $signed(pe2_6_p);
+  assign \$237  = $signed(pe2_7_acc) + $signed(pe2_7_p);
+  assign \$238  = $signed(pe3_0_acc) + $signed(pe3_0_p);
+  assign \$239  = $signed(pe3_1_acc) + $signed(pe3_1_p);
+  assign \$240  = $signed(pe3_2_acc) + $signed(pe3_2_p);
+  assign \$241  = $signed(pe3_3_acc) + $signed(pe3_3_p);
+  assign \$242  = $signed(pe3_4_acc) + $signed(pe3_4_p);
+  assign \$243  = $signed(pe3_5_acc) + $signed(pe3_5_p);
+  assign \$244  = $signed(pe3_6_acc) + $signed(pe3_6_p);
+  assign \$245  = $signed(pe3_7_acc) + $signed(pe3_7_p);
+  assign \$246  = $signed(pe4_0_acc) + $signed(pe4_0_p);
+  assign \$247  = $signed(pe4_1_acc) + $signed(pe4_1_p);
+  assign \$248  = $signed(pe4_2_acc) + $signed(pe4_2_p);
+  assign \$249  = $signed(pe4_3_acc) + $signed(pe4_3_p);
+  assign \$250  = $signed(pe4_4_acc) + $signed(pe4_4_p);
+  assign \$251  = $signed(pe4_5_acc) + $signed(pe4_5_p);
+  assign \$252  = $signed(pe4_6_acc) + $signed(pe4_6_p);
+  assign \$253  = $signed(pe4_7_acc) + $signed(pe4_7_p);
+  assign \$254  = $signed(pe5_0_acc) + $signed(pe5_0_p);
+  assign \$255  = $signed(pe5_1_acc) + $signed(pe5_1_p);
+  assign \$256  = $signed(pe5_2_acc) + $signed(pe5_2_p);
+  assign \$257  = $signed(pe5_3_acc) + $signed(pe5_3_p);
+  assign \$258  = $signed(pe5_4_acc) + $signed(pe5_4_p);
+  assign \$259  = $signed(pe5_5_acc) + $signed(pe5_5_p);
+  assign \$260  = $signed(pe5_6_acc) + $signed(pe5_6_p);
+  assign \$261  = $signed(pe5_7_acc) + $signed(pe5_7_p);
+  assign \$262  = $signed(pe6_0_acc) + $signed(pe6_0_p);
+  assign \$263  = $signed(pe6_1_acc) + $signed(pe6_1_p);
+  assign \$264  = $signed(pe6_2_acc) + $signed(pe6_2_p);
+  assign \$265  = $signed(pe6_3_acc) + $signed(pe6_3_p);
+  assign \$266  = $signed(pe6_4_acc) + $signed(pe6_4_p);
+  assign \$267  = $signed(pe6_5_acc) + $signed(pe6_5_p);
+  assign \$268  = $signed(pe6_6_acc) + $signed(pe6_6_p);
+  assign \$269  = $signed(pe6_7_acc) + $signed(pe6_7_p);
+  assign \$270  = $signed(pe7_0_acc) + $signed(pe7_0_p);
+  assign \$271  = $signed(pe7_1_acc) + $signed(pe7_1_p);
+  assign \$272  = $signed(pe7_2_acc) + $signed(pe7_2_p);
+  assign \$273  = $signed(pe7_3_acc) + $signed(pe7_3_p);
+  assign \$274  = $signed(pe7_4_acc) + $signed(pe7_4_p);
+  assign \$275  = $signed(pe7_5_acc) + $signed(pe7_5_p);
+  assign \$276  = $signed(pe7_6_acc) + $signed(pe7_6_p);
+  assign \$277  = $signed(pe7_7_acc) + $signed(pe7_7_p);
   always @(posedge clk)
-    skew_v2_d0 <= \$224 ;
+    out_reg_valid <= \$278 ;
   always @(posedge clk)
-    skew_v2_d1 <= \$225 ;
+    out_reg_payload <= out_reg_data;
   always @(posedge clk)
-    skew_l2_d0 <= \$226 ;
+    since_last <= \$279 ;
   always @(posedge clk)
-    skew_l2_d1 <= \$227 ;
+    skew_a1_d0 <= \$280 ;
   always @(posedge clk)
-    skew_a3_d0 <= \$228 ;
+    skew_v1_d0 <= \$281 ;
   always @(posedge clk)
-    skew_a3_d1 <= \$229 ;
+    skew_l1_d0 <= \$282 ;
   always @(posedge clk)
-    pe3_0_a_in <= \$230 ;
+    skew_a2_d0 <= \$283 ;
   always @(posedge clk)
-    skew_v3_d0 <= \$231 ;
+    skew_a2_d1 <= \$284 ;
   always @(posedge clk)
-    skew_v3_d1 <= \$232 ;
+    skew_v2_d0 <= \$285 ;
   always @(posedge clk)
-    skew_v3_d2 <= \$233 ;
+    skew_v2_d1 <= \$286 ;
   always @(posedge clk)
-    skew_l3_d0 <= \$234 ;
+    skew_l2_d0 <= \$287 ;
   always @(posedge clk)
-    skew_l3_d1 <= \$235 ;
+    skew_l2_d1 <= \$288 ;
   always @(posedge clk)
-    skew_l3_d2 <= \$236 ;
+    skew_a3_d0 <= \$289 ;
   always @(posedge clk)
-    skew_a4_d0 <= \$237 ;
+    skew_a3_d1 <= \$290 ;
   always @(posedge clk)
-    skew_a4_d1 <= \$238 ;
+    skew_a3_d2 <= \$291 ;
   always @(posedge clk)
-    skew_a4_d2 <= \$239 ;
+    skew_v3_d0 <= \$292 ;
   always @(posedge clk)
-    pe4_0_a_in <= \$240 ;
+    skew_v3_d1 <= \$293 ;
   always @(posedge clk)
-    skew_v4_d0 <= \$241 ;
+    skew_v3_d2 <= \$294 ;
   always @(posedge clk)
-    skew_v4_d1 <= \$242 ;
+    skew_l3_d0 <= \$295 ;
   always @(posedge clk)
-    skew_v4_d2 <= \$243 ;
+    skew_l3_d1 <= \$296 ;
   always @(posedge clk)
-    skew_v4_d3 <= \$244 ;
+    skew_l3_d2 <= \$297 ;
   always @(posedge clk)
-    skew_l4_d0 <= \$245 ;
+    skew_a4_d0 <= \$298 ;
   always @(posedge clk)
-    skew_l4_d1 <= \$246 ;
+    skew_a4_d1 <= \$299 ;
   always @(posedge clk)
-    skew_l4_d2 <= \$247 ;
+    skew_a4_d2 <= \$300 ;
   always @(posedge clk)
-    skew_l4_d3 <= \$248 ;
+    skew_a4_d3 <= \$301 ;
   always @(posedge clk)
-    skew_a5_d0 <= \$249 ;
+    skew_v4_d0 <= \$302 ;
   always @(posedge clk)
-    skew_a5_d1 <= \$250 ;
+    skew_v4_d1 <= \$303 ;
   always @(posedge clk)
-    skew_a5_d2 <= \$251 ;
+    skew_v4_d2 <= \$304 ;
   always @(posedge clk)
-    skew_a5_d3 <= \$252 ;
+    skew_v4_d3 <= \$305 ;
   always @(posedge clk)
-    pe5_0_a_in <= \$253 ;
+    skew_l4_d0 <= \$306 ;
   always @(posedge clk)
-    skew_v5_d0 <= \$254 ;
+    skew_l4_d1 <= \$307 ;
   always @(posedge clk)
-    skew_v5_d1 <= \$255 ;
+    skew_l4_d2 <= \$308 ;
   always @(posedge clk)
-    skew_v5_d2 <= \$256 ;
+    skew_l4_d3 <= \$309 ;
   always @(posedge clk)
-    skew_v5_d3 <= \$257 ;
+    skew_a5_d0 <= \$310 ;
   always @(posedge clk)
-    skew_v5_d4 <= \$258 ;
+    skew_a5_d1 <= \$311 ;
   always @(posedge clk)
-    skew_l5_d0 <= \$259 ;
+    skew_a5_d2 <= \$312 ;
   always @(posedge clk)
-    skew_l5_d1 <= \$260 ;
+    skew_a5_d3 <= \$313 ;
   always @(posedge clk)
-    skew_l5_d2 <= \$261 ;
+    skew_a5_d4 <= \$314 ;
   always @(posedge clk)
-    skew_l5_d3 <= \$262 ;
+    skew_v5_d0 <= \$315 ;
   always @(posedge clk)
-    skew_l5_d4 <= \$263 ;
+    skew_v5_d1 <= \$316 ;
   always @(posedge clk)
-    skew_a6_d0 <= \$264 ;
+    skew_v5_d2 <= \$317 ;
   always @(posedge clk)
-    skew_a6_d1 <= \$265 ;
+    skew_v5_d3 <= \$318 ;
   always @(posedge clk)
-    skew_a6_d2 <= \$266 ;
+    skew_v5_d4 <= \$319 ;
   always @(posedge clk)
-    skew_a6_d3 <= \$267 ;
+    skew_l5_d0 <= \$320 ;
   always @(posedge clk)
-    skew_a6_d4 <= \$268 ;
+    skew_l5_d1 <= \$321 ;
   always @(posedge clk)
-    pe6_0_a_in <= \$269 ;
+    skew_l5_d2 <= \$322 ;
   always @(posedge clk)
-    skew_v6_d0 <= \$270 ;
+    skew_l5_d3 <= \$323 ;
   always @(posedge clk)
-    skew_v6_d1 <= \$271 ;
+    skew_l5_d4 <= \$324 ;
   always @(posedge clk)
-    skew_v6_d2 <= \$272 ;
+    skew_a6_d0 <= \$325 ;
   always @(posedge clk)
-    skew_v6_d3 <= \$273 ;
+    skew_a6_d1 <= \$326 ;
   always @(posedge clk)
-    skew_v6_d4 <= \$274 ;
+    skew_a6_d2 <= \$327 ;
   always @(posedge clk)
-    skew_v6_d5 <= \$275 ;
+    skew_a6_d3 <= \$328 ;
   always @(posedge clk)
-    skew_l6_d0 <= \$276 ;
+    skew_a6_d4 <= \$329 ;
   always @(posedge clk)
-    skew_l6_d1 <= \$277 ;
+    skew_a6_d5 <= \$330 ;
   always @(posedge clk)
-    skew_l6_d2 <= \$278 ;
+    skew_v6_d0 <= \$331 ;
   always @(posedge clk)
-    skew_l6_d3 <= \$279 ;
+    skew_v6_d1 <= \$332 ;
   always @(posedge clk)
-    skew_l6_d4 <= \$280 ;
+    skew_v6_d2 <= \$333 ;
   always @(posedge clk)
-    skew_l6_d5 <= \$281 ;
+    skew_v6_d3 <= \$334 ;
   always @(posedge clk)
-    skew_a7_d0 <= \$282 ;
+    skew_v6_d4 <= \$335 ;
   always @(posedge clk)
-    skew_a7_d1 <= \$283 ;
+    skew_v6_d5 <= \$336 ;
   always @(posedge clk)
-    skew_a7_d2 <= \$284 ;
+    skew_l6_d0 <= \$337 ;
   always @(posedge clk)
-    skew_a7_d3 <= \$285 ;
+    skew_l6_d1 <= \$338 ;
   always @(posedge clk)
-    skew_a7_d4 <= \$286 ;
+    skew_l6_d2 <= \$339 ;
   always @(posedge clk)
-    skew_a7_d5 <= \$287 ;
+    skew_l6_d3 <= \$340 ;
   always @(posedge clk)
-    pe7_0_a_in <= \$288 ;
+    skew_l6_d4 <= \$341 ;
   always @(posedge clk)
-    skew_v7_d0 <= \$289 ;
+    skew_l6_d5 <= \$342 ;
   always @(posedge clk)
-    skew_v7_d1 <= \$290 ;
+    skew_a7_d0 <= \$343 ;
   always @(posedge clk)
-    skew_v7_d2 <= \$291 ;
+    skew_a7_d1 <= \$344 ;
   always @(posedge clk)
-    skew_v7_d3 <= \$292 ;
+    skew_a7_d2 <= \$345 ;
   always @(posedge clk)
-    skew_v7_d4 <= \$293 ;
+    skew_a7_d3 <= \$346 ;
   always @(posedge clk)
-    skew_v7_d5 <= \$294 ;
+    skew_a7_d4 <= \$347 ;
   always @(posedge clk)
-    skew_v7_d6 <= \$295 ;
+    skew_a7_d5 <= \$348 ;
   always @(posedge clk)
-    skew_l7_d0 <= \$296 ;
+    skew_a7_d6 <= \$349 ;
   always @(posedge clk)
-    skew_l7_d1 <= \$297 ;
+    skew_v7_d0 <= \$350 ;
   always @(posedge clk)
-    skew_l7_d2 <= \$298 ;
+    skew_v7_d1 <= \$351 ;
   always @(posedge clk)
-    skew_l7_d3 <= \$299 ;
+    skew_v7_d2 <= \$352 ;
   always @(posedge clk)
-    skew_l7_d4 <= \$300 ;
+    skew_v7_d3 <= \$353 ;
   always @(posedge clk)
-    skew_l7_d5 <= \$301 ;
+    skew_v7_d4 <= \$354 ;
   always @(posedge clk)
-    skew_l7_d6 <= \$302 ;
+    skew_v7_d5 <= \$355 ;
   always @(posedge clk)
-    pe0_1_b_in <= \$303 ;
+    skew_v7_d6 <= \$356 ;
   always @(posedge clk)
-    skew_b2_d0 <= \$304 ;
+    skew_l7_d0 <= \$357 ;
   always @(posedge clk)
-    pe0_2_b_in <= \$305 ;
+    skew_l7_d1 <= \$358 ;
   always @(posedge clk)
-    skew_b3_d0 <= \$306 ;
+    skew_l7_d2 <= \$359 ;
   always @(posedge clk)
-    skew_b3_d1 <= \$307 ;
+    skew_l7_d3 <= \$360 ;
   always @(posedge clk)
-    pe0_3_b_in <= \$308 ;
+    skew_l7_d4 <= \$361 ;
   always @(posedge clk)
-    skew_b4_d0 <= \$309 ;
+    skew_l7_d5 <= \$362 ;
   always @(posedge clk)
-    skew_b4_d1 <= \$310 ;
+    skew_l7_d6 <= \$363 ;
   always @(posedge clk)
-    skew_b4_d2 <= \$311 ;
+    skew_b1_d0 <= \$364 ;
   always @(posedge clk)
-    pe0_4_b_in <= \$312 ;
+    skew_b2_d0 <= \$365 ;
   always @(posedge clk)
-    skew_b5_d0 <= \$313 ;
+    skew_b2_d1 <= \$366 ;
   always @(posedge clk)
-    skew_b5_d1 <= \$314 ;
+    skew_b3_d0 <= \$367 ;
   always @(posedge clk)
-    skew_b5_d2 <= \$315 ;
+    skew_b3_d1 <= \$368 ;
   always @(posedge clk)
-    skew_b5_d3 <= \$316 ;
+    skew_b3_d2 <= \$369 ;
   always @(posedge clk)
-    pe0_5_b_in <= \$317 ;
+    skew_b4_d0 <= \$370 ;
   always @(posedge clk)
-    skew_b6_d0 <= \$318 ;
+    skew_b4_d1 <= \$371 ;
   always @(posedge clk)
-    skew_b6_d1 <= \$319 ;
+    skew_b4_d2 <= \$372 ;
   always @(posedge clk)
-    skew_b6_d2 <= \$320 ;
+    skew_b4_d3 <= \$373 ;
   always @(posedge clk)
-    skew_b6_d3 <= \$321 ;
+    skew_b5_d0 <= \$374 ;
   always @(posedge clk)
-    skew_b6_d4 <= \$322 ;
+    skew_b5_d1 <= \$375 ;
   always @(posedge clk)
-    pe0_6_b_in <= \$323 ;
+    skew_b5_d2 <= \$376 ;
   always @(posedge clk)
-    skew_b7_d0 <= \$324 ;
+    skew_b5_d3 <= \$377 ;
   always @(posedge clk)
-    skew_b7_d1 <= \$325 ;
+    skew_b5_d4 <= \$378 ;
   always @(posedge clk)
-    skew_b7_d2 <= \$326 ;
+    skew_b6_d0 <= \$379 ;
   always @(posedge clk)
-    skew_b7_d3 <= \$327 ;
+    skew_b6_d1 <= \$380 ;
   always @(posedge clk)
-    skew_b7_d4 <= \$328 ;
+    skew_b6_d2 <= \$381 ;
   always @(posedge clk)
-    skew_b7_d5 <= \$329 ;
+    skew_b6_d3 <= \$382 ;
   always @(posedge clk)
-    pe0_7_b_in <= \$330 ;
+    skew_b6_d4 <= \$383 ;
   always @(posedge clk)
-    pe0_0_pv_d0 <= \$331 ;
+    skew_b6_d5 <= \$384 ;
   always @(posedge clk)
-    pe0_0_pv_d1 <= \$332 ;
+    skew_b7_d0 <= \$385 ;
   always @(posedge clk)
-    pe0_0_pl_d0 <= \$333 ;
+    skew_b7_d1 <= \$386 ;
   always @(posedge clk)
-    pe0_0_pl_d1 <= \$334 ;
+    skew_b7_d2 <= \$387 ;
   always @(posedge clk)
-    pe0_1_a_in <= \$335 ;
+    skew_b7_d3 <= \$388 ;
   always @(posedge clk)
-    pe1_0_b_in <= \$336 ;
+    skew_b7_d4 <= \$389 ;
   always @(posedge clk)
-    pe0_0_v <= \$337 ;
+    skew_b7_d5 <= \$390 ;
   always @(posedge clk)
-    pe0_0_l <= \$338 ;
+    skew_b7_d6 <= \$391 ;
   always @(posedge clk)
-    pe0_0_fresh <= \$339 ;
+    pe0_0_pv_d0 <= \$392 ;
   always @(posedge clk)
-    pe0_0_acc <= \$340 ;
+    pe0_0_pv_d1 <= \$393 ;
   always @(posedge clk)
-    pe0_0_res <= \$341 ;
+    pe0_0_pl_d0 <= \$394 ;
   always @(posedge clk)
-    pe0_1_pv_d0 <= \$342 ;
+    pe0_0_pl_d1 <= \$395 ;
   always @(posedge clk)
-    pe0_1_pv_d1 <= \$343 ;
+    pe0_0_a <= \$396 ;
   always @(posedge clk)
-    pe0_1_pl_d0 <= \$344 ;
+    pe0_0_b <= \$397 ;
   always @(posedge clk)
-    pe0_1_pl_d1 <= \$345 ;
+    pe0_0_v <= \$398 ;
   always @(posedge clk)
-    pe0_2_a_in <= \$346 ;
+    pe0_0_l <= \$399 ;
   always @(posedge clk)
-    pe1_1_b_in <= \$347 ;
+    pe0_0_fresh <= \$400 ;
   always @(posedge clk)
-    pe0_1_v <= \$348 ;
+    pe0_0_acc <= \$401 ;
   always @(posedge clk)
-    pe0_1_l <= \$349 ;
+    pe0_0_res <= \$402 ;
   always @(posedge clk)
-    pe0_1_fresh <= \$350 ;
+    pe0_0_done_d0 <= \$403 ;
   always @(posedge clk)
-    pe0_1_acc <= \$351 ;
+    pe0_0_done_d1 <= \$404 ;
   always @(posedge clk)
-    pe0_1_res <= \$352 ;
+    pe0_0_done_d2 <= \$405 ;
   always @(posedge clk)
-    pe0_2_pv_d0 <= \$353 ;
+    pe0_0_done_d3 <= \$406 ;
   always @(posedge clk)
-    pe0_2_pv_d1 <= \$354 ;
+    pe0_0_done_d4 <= \$407 ;
   always @(posedge clk)
-    pe0_2_pl_d0 <= \$355 ;
+    pe0_0_done_d5 <= \$408 ;
   always @(posedge clk)
-    pe0_2_pl_d1 <= \$356 ;
+    pe0_0_done_d6 <= \$409 ;
   always @(posedge clk)
-    pe0_3_a_in <= \$357 ;
+    pe0_0_done_d7 <= \$410 ;
   always @(posedge clk)
-    pe1_2_b_in <= \$358 ;
+    pe0_1_pv_d0 <= \$411 ;
   always @(posedge clk)
-    pe0_2_v <= \$359 ;
+    pe0_1_pv_d1 <= \$412 ;
   always @(posedge clk)
-    pe0_2_l <= \$360 ;
+    pe0_1_pl_d0 <= \$413 ;
   always @(posedge clk)
-    pe0_2_fresh <= \$361 ;
+    pe0_1_pl_d1 <= \$414 ;
   always @(posedge clk)
-    pe0_2_acc <= \$362 ;
+    pe0_1_a <= \$415 ;
   always @(posedge clk)
-    pe0_2_res <= \$363 ;
+    pe0_1_b <= \$416 ;
   always @(posedge clk)
-    pe0_3_pv_d0 <= \$364 ;
+    pe0_1_v <= \$417 ;
   always @(posedge clk)
-    pe0_3_pv_d1 <= \$365 ;
+    pe0_1_l <= \$418 ;
   always @(posedge clk)
-    pe0_3_pl_d0 <= \$366 ;
+    pe0_1_fresh <= \$419 ;
   always @(posedge clk)
-    pe0_3_pl_d1 <= \$367 ;
+    pe0_1_acc <= \$420 ;
   always @(posedge clk)
-    pe0_4_a_in <= \$368 ;
+    pe0_1_res <= \$421 ;
   always @(posedge clk)
-    pe1_3_b_in <= \$369 ;
+    pe0_1_done_d0 <= \$422 ;
   always @(posedge clk)
-    pe0_3_v <= \$370 ;
+    pe0_1_done_d1 <= \$423 ;
   always @(posedge clk)
-    pe0_3_l <= \$371 ;
+    pe0_1_done_d2 <= \$424 ;
   always @(posedge clk)
-    pe0_3_fresh <= \$372 ;
+    pe0_1_done_d3 <= \$425 ;
   always @(posedge clk)
-    pe0_3_acc <= \$373 ;
+    pe0_1_done_d4 <= \$426 ;
   always @(posedge clk)
-    pe0_3_res <= \$374 ;
+    pe0_1_done_d5 <= \$427 ;
   always @(posedge clk)
-    pe0_4_pv_d0 <= \$375 ;
+    pe0_1_done_d6 <= \$428 ;
   always @(posedge clk)
-    pe0_4_pv_d1 <= \$376 ;
+    pe0_2_pv_d0 <= \$429 ;
   always @(posedge clk)
-    pe0_4_pl_d0 <= \$377 ;
+    pe0_2_pv_d1 <= \$430 ;
   always @(posedge clk)
-    pe0_4_pl_d1 <= \$378 ;
+    pe0_2_pl_d0 <= \$431 ;
   always @(posedge clk)
-    pe0_5_a_in <= \$379 ;
+    pe0_2_pl_d1 <= \$432 ;
   always @(posedge clk)
-    pe1_4_b_in <= \$380 ;
+    pe0_2_a <= \$433 ;
   always @(posedge clk)
-    pe0_4_v <= \$381 ;
+    pe0_2_b <= \$434 ;
   always @(posedge clk)
-    pe0_4_l <= \$382 ;
+    pe0_2_v <= \$435 ;
   always @(posedge clk)
-    pe0_4_fresh <= \$383 ;
+    pe0_2_l <= \$436 ;
   always @(posedge clk)
-    pe0_4_acc <= \$384 ;
+    pe0_2_fresh <= \$437 ;
   always @(posedge clk)
-    pe0_4_res <= \$385 ;
+    pe0_2_acc <= \$438 ;
   always @(posedge clk)
-    pe0_5_pv_d0 <= \$386 ;
+    pe0_2_res <= \$439 ;
   always @(posedge clk)
-    pe0_5_pv_d1 <= \$387 ;
+    pe0_2_done_d0 <= \$440 ;
   always @(posedge clk)
-    pe0_5_pl_d0 <= \$388 ;
+    pe0_2_done_d1 <= \$441 ;
   always @(posedge clk)
-    pe0_5_pl_d1 <= \$389 ;
+    pe0_2_done_d2 <= \$442 ;
   always @(posedge clk)
-    pe0_6_a_in <= \$390 ;
+    pe0_2_done_d3 <= \$443 ;
   always @(posedge clk)
-    pe1_5_b_in <= \$391 ;
+    pe0_2_done_d4 <= \$444 ;
   always @(posedge clk)
-    pe0_5_v <= \$392 ;
+    pe0_2_done_d5 <= \$445 ;
   always @(posedge clk)
-    pe0_5_l <= \$393 ;
+    pe0_3_pv_d0 <= \$446 ;
   always @(posedge clk)
-    pe0_5_fresh <= \$394 ;
+    pe0_3_pv_d1 <= \$447 ;
   always @(posedge clk)
-    pe0_5_acc <= \$395 ;
+    pe0_3_pl_d0 <= \$448 ;
   always @(posedge clk)
-    pe0_5_res <= \$396 ;
+    pe0_3_pl_d1 <= \$449 ;
   always @(posedge clk)
-    pe0_6_pv_d0 <= \$397 ;
+    pe0_3_a <= \$450 ;
   always @(posedge clk)
-    pe0_6_pv_d1 <= \$398 ;
+    pe0_3_b <= \$451 ;
   always @(posedge clk)
-    pe0_6_pl_d0 <= \$399 ;
+    pe0_3_v <= \$452 ;
   always @(posedge clk)
-    pe0_6_pl_d1 <= \$400 ;
+    pe0_3_l <= \$453 ;
   always @(posedge clk)
-    pe0_7_a_in <= \$401 ;
+    pe0_3_fresh <= \$454 ;
   always @(posedge clk)
-    pe1_6_b_in <= \$402 ;
+    pe0_3_acc <= \$455 ;
   always @(posedge clk)
-    pe0_6_v <= \$403 ;
+    pe0_3_res <= \$456 ;
   always @(posedge clk)
-    pe0_6_l <= \$404 ;
+    pe0_3_done_d0 <= \$457 ;
   always @(posedge clk)
-    pe0_6_fresh <= \$405 ;
+    pe0_3_done_d1 <= \$458 ;
   always @(posedge clk)
-    pe0_6_acc <= \$406 ;
+    pe0_3_done_d2 <= \$459 ;
   always @(posedge clk)
-    pe0_6_res <= \$407 ;
+    pe0_3_done_d3 <= \$460 ;
   always @(posedge clk)
-    pe0_7_pv_d0 <= \$408 ;
+    pe0_3_done_d4 <= \$461 ;
   always @(posedge clk)
-    pe0_7_pv_d1 <= \$409 ;
+    pe0_4_pv_d0 <= \$462 ;
   always @(posedge clk)
-    pe0_7_pl_d0 <= \$410 ;
+    pe0_4_pv_d1 <= \$463 ;
   always @(posedge clk)
-    pe0_7_pl_d1 <= \$411 ;
+    pe0_4_pl_d0 <= \$464 ;
   always @(posedge clk)
-    pe0_7_a <= \$412 ;
+    pe0_4_pl_d1 <= \$465 ;
   always @(posedge clk)
-    pe1_7_b_in <= \$413 ;
+    pe0_4_a <= \$466 ;
   always @(posedge clk)
-    pe0_7_v <= \$414 ;
+    pe0_4_b <= \$467 ;
   always @(posedge clk)
-    pe0_7_l <= \$415 ;
+    pe0_4_v <= \$468 ;
   always @(posedge clk)
-    pe0_7_fresh <= \$416 ;
+    pe0_4_l <= \$469 ;
   always @(posedge clk)
-    pe0_7_acc <= \$417 ;
+    pe0_4_fresh <= \$470 ;
   always @(posedge clk)
-    pe0_7_res <= \$418 ;
+    pe0_4_acc <= \$471 ;
   always @(posedge clk)
-    row0_done <= \$419 ;
+    pe0_4_res <= \$472 ;
   always @(posedge clk)
-    pe1_0_pv_d0 <= \$420 ;
+    pe0_4_done_d0 <= \$473 ;
   always @(posedge clk)
-    pe1_0_pv_d1 <= \$421 ;
+    pe0_4_done_d1 <= \$474 ;
   always @(posedge clk)
-    pe1_0_pl_d0 <= \$422 ;
+    pe0_4_done_d2 <= \$475 ;
   always @(posedge clk)
-    pe1_0_pl_d1 <= \$423 ;
+    pe0_4_done_d3 <= \$476 ;
   always @(posedge clk)
-    pe1_1_a_in <= \$424 ;
+    pe0_5_pv_d0 <= \$477 ;
   always @(posedge clk)
-    pe2_0_b_in <= \$425 ;
+    pe0_5_pv_d1 <= \$478 ;
   always @(posedge clk)
-    pe1_0_v <= \$426 ;
+    pe0_5_pl_d0 <= \$479 ;
   always @(posedge clk)
-    pe1_0_l <= \$427 ;
+    pe0_5_pl_d1 <= \$480 ;
   always @(posedge clk)
-    pe1_0_fresh <= \$428 ;
+    pe0_5_a <= \$481 ;
   always @(posedge clk)
-    pe1_0_acc <= \$429 ;
+    pe0_5_b <= \$482 ;
   always @(posedge clk)
-    pe1_0_res <= \$430 ;
+    pe0_5_v <= \$483 ;
   always @(posedge clk)
-    pe1_1_pv_d0 <= \$431 ;
+    pe0_5_l <= \$484 ;
   always @(posedge clk)
-    pe1_1_pv_d1 <= \$432 ;
+    pe0_5_fresh <= \$485 ;
   always @(posedge clk)
-    pe1_1_pl_d0 <= \$433 ;
+    pe0_5_acc <= \$486 ;
   always @(posedge clk)
-    pe1_1_pl_d1 <= \$434 ;
+    pe0_5_res <= \$487 ;
   always @(posedge clk)
-    pe1_2_a_in <= \$435 ;
+    pe0_5_done_d0 <= \$488 ;
   always @(posedge clk)
-    pe2_1_b_in <= \$436 ;
+    pe0_5_done_d1 <= \$489 ;
   always @(posedge clk)
-    pe1_1_v <= \$437 ;
+    pe0_5_done_d2 <= \$490 ;
   always @(posedge clk)
-    pe1_1_l <= \$438 ;
+    pe0_6_pv_d0 <= \$491 ;
   always @(posedge clk)
-    pe1_1_fresh <= \$439 ;
+    pe0_6_pv_d1 <= \$492 ;
   always @(posedge clk)
-    pe1_1_acc <= \$440 ;
+    pe0_6_pl_d0 <= \$493 ;
   always @(posedge clk)
-    pe1_1_res <= \$441 ;
+    pe0_6_pl_d1 <= \$494 ;
   always @(posedge clk)
-    pe1_2_pv_d0 <= \$442 ;
+    pe0_6_a <= \$495 ;
   always @(posedge clk)
-    pe1_2_pv_d1 <= \$443 ;
+    pe0_6_b <= \$496 ;
   always @(posedge clk)
-    pe1_2_pl_d0 <= \$444 ;
+    pe0_6_v <= \$497 ;
   always @(posedge clk)
-    pe1_2_pl_d1 <= \$445 ;
+    pe0_6_l <= \$498 ;
   always @(posedge clk)
-    pe1_3_a_in <= \$446 ;
+    pe0_6_fresh <= \$499 ;
   always @(posedge clk)
-    pe2_2_b_in <= \$447 ;
+    pe0_6_acc <= \$500 ;
   always @(posedge clk)
-    pe1_2_v <= \$448 ;
+    pe0_6_res <= \$501 ;
   always @(posedge clk)
-    pe1_2_l <= \$449 ;
+    pe0_6_done_d0 <= \$502 ;
   always @(posedge clk)
-    pe1_2_fresh <= \$450 ;
+    pe0_6_done_d1 <= \$503 ;
   always @(posedge clk)
-    pe1_2_acc <= \$451 ;
+    pe0_7_pv_d0 <= \$504 ;
   always @(posedge clk)
-    pe1_2_res <= \$452 ;
+    pe0_7_pv_d1 <= \$505 ;
   always @(posedge clk)
-    pe1_3_pv_d0 <= \$453 ;
+    pe0_7_pl_d0 <= \$506 ;
   always @(posedge clk)
-    pe1_3_pv_d1 <= \$454 ;
+    pe0_7_pl_d1 <= \$507 ;
   always @(posedge clk)
-    pe1_3_pl_d0 <= \$455 ;
+    pe0_7_a <= \$508 ;
   always @(posedge clk)
-    pe1_3_pl_d1 <= \$456 ;
+    pe0_7_b <= \$509 ;
   always @(posedge clk)
-    pe1_4_a_in <= \$457 ;
+    pe0_7_v <= \$510 ;
   always @(posedge clk)
-    pe2_3_b_in <= \$458 ;
+    pe0_7_l <= \$511 ;
   always @(posedge clk)
-    pe1_3_v <= \$459 ;
+    pe0_7_fresh <= \$512 ;
   always @(posedge clk)
-    pe1_3_l <= \$460 ;
+    pe0_7_acc <= \$513 ;
   always @(posedge clk)
-    pe1_3_fresh <= \$461 ;
+    pe0_7_res <= \$514 ;
   always @(posedge clk)
-    pe1_3_acc <= \$462 ;
+    pe0_7_done_d0 <= \$515 ;
   always @(posedge clk)
-    pe1_3_res <= \$463 ;
+    pe1_0_pv_d0 <= \$516 ;
   always @(posedge clk)
-    pe1_4_pv_d0 <= \$464 ;
+    pe1_0_pv_d1 <= \$517 ;
   always @(posedge clk)
-    pe1_4_pv_d1 <= \$465 ;
+    pe1_0_pl_d0 <= \$518 ;
   always @(posedge clk)
-    pe1_4_pl_d0 <= \$466 ;
+    pe1_0_pl_d1 <= \$519 ;
   always @(posedge clk)
-    pe1_4_pl_d1 <= \$467 ;
+    pe1_0_a <= \$520 ;
   always @(posedge clk)
-    pe1_5_a_in <= \$468 ;
+    pe1_0_b <= \$521 ;
   always @(posedge clk)
-    pe2_4_b_in <= \$469 ;
+    pe1_0_v <= \$522 ;
   always @(posedge clk)
-    pe1_4_v <= \$470 ;
+    pe1_0_l <= \$523 ;
   always @(posedge clk)
-    pe1_4_l <= \$471 ;
+    pe1_0_fresh <= \$524 ;
   always @(posedge clk)
-    pe1_4_fresh <= \$472 ;
+    pe1_0_acc <= \$525 ;
   always @(posedge clk)
-    pe1_4_acc <= \$473 ;
+    pe1_0_res <= \$526 ;
   always @(posedge clk)
-    pe1_4_res <= \$474 ;
+    pe1_0_done_d0 <= \$527 ;
   always @(posedge clk)
-    pe1_5_pv_d0 <= \$475 ;
+    pe1_0_done_d1 <= \$528 ;
   always @(posedge clk)
-    pe1_5_pv_d1 <= \$476 ;
+    pe1_0_done_d2 <= \$529 ;
   always @(posedge clk)
-    pe1_5_pl_d0 <= \$477 ;
+    pe1_0_done_d3 <= \$530 ;
   always @(posedge clk)
-    pe1_5_pl_d1 <= \$478 ;
+    pe1_0_done_d4 <= \$531 ;
   always @(posedge clk)
-    pe1_6_a_in <= \$479 ;
+    pe1_0_done_d5 <= \$532 ;
   always @(posedge clk)
-    pe2_5_b_in <= \$480 ;
+    pe1_0_done_d6 <= \$533 ;
   always @(posedge clk)
-    pe1_5_v <= \$481 ;
+    pe1_0_done_d7 <= \$534 ;
   always @(posedge clk)
-    pe1_5_l <= \$482 ;
+    pe1_1_pv_d0 <= \$535 ;
   always @(posedge clk)
-    pe1_5_fresh <= \$483 ;
+    pe1_1_pv_d1 <= \$536 ;
   always @(posedge clk)
-    pe1_5_acc <= \$484 ;
+    pe1_1_pl_d0 <= \$537 ;
   always @(posedge clk)
-    pe1_5_res <= \$485 ;
+    pe1_1_pl_d1 <= \$538 ;
   always @(posedge clk)
-    pe1_6_pv_d0 <= \$486 ;
+    pe1_1_a <= \$539 ;
   always @(posedge clk)
-    pe1_6_pv_d1 <= \$487 ;
+    pe1_1_b <= \$540 ;
   always @(posedge clk)
-    pe1_6_pl_d0 <= \$488 ;
+    pe1_1_v <= \$541 ;
   always @(posedge clk)
-    pe1_6_pl_d1 <= \$489 ;
+    pe1_1_l <= \$542 ;
   always @(posedge clk)
-    pe1_7_a_in <= \$490 ;
+    pe1_1_fresh <= \$543 ;
   always @(posedge clk)
-    pe2_6_b_in <= \$491 ;
+    pe1_1_acc <= \$544 ;
   always @(posedge clk)
-    pe1_6_v <= \$492 ;
+    pe1_1_res <= \$545 ;
   always @(posedge clk)
-    pe1_6_l <= \$493 ;
+    pe1_1_done_d0 <= \$546 ;
   always @(posedge clk)
-    pe1_6_fresh <= \$494 ;
+    pe1_1_done_d1 <= \$547 ;
   always @(posedge clk)
-    pe1_6_acc <= \$495 ;
+    pe1_1_done_d2 <= \$548 ;
   always @(posedge clk)
-    pe1_6_res <= \$496 ;
+    pe1_1_done_d3 <= \$549 ;
   always @(posedge clk)
-    pe1_7_pv_d0 <= \$497 ;
+    pe1_1_done_d4 <= \$550 ;
   always @(posedge clk)
-    pe1_7_pv_d1 <= \$498 ;
+    pe1_1_done_d5 <= \$551 ;
   always @(posedge clk)
-    pe1_7_pl_d0 <= \$499 ;
+    pe1_1_done_d6 <= \$552 ;
   always @(posedge clk)
-    pe1_7_pl_d1 <= \$500 ;
+    pe1_2_pv_d0 <= \$553 ;
   always @(posedge clk)
-    pe1_7_a <= \$501 ;
+    pe1_2_pv_d1 <= \$554 ;
   always @(posedge clk)
-    pe2_7_b_in <= \$502 ;
+    pe1_2_pl_d0 <= \$555 ;
   always @(posedge clk)
-    pe1_7_v <= \$503 ;
+    pe1_2_pl_d1 <= \$556 ;
   always @(posedge clk)
-    pe1_7_l <= \$504 ;
+    pe1_2_a <= \$557 ;
   always @(posedge clk)
-    pe1_7_fresh <= \$505 ;
+    pe1_2_b <= \$558 ;
   always @(posedge clk)
-    pe1_7_acc <= \$506 ;
+    pe1_2_v <= \$559 ;
   always @(posedge clk)
-    pe1_7_res <= \$507 ;
+    pe1_2_l <= \$560 ;
   always @(posedge clk)
-    row1_done <= \$508 ;
+    pe1_2_fresh <= \$561 ;
   always @(posedge clk)
-    pe2_0_pv_d0 <= \$509 ;
+    pe1_2_acc <= \$562 ;
   always @(posedge clk)
-    pe2_0_pv_d1 <= \$510 ;
+    pe1_2_res <= \$563 ;
   always @(posedge clk)
-    pe2_0_pl_d0 <= \$511 ;
+    pe1_2_done_d0 <= \$564 ;
   always @(posedge clk)
-    pe2_0_pl_d1 <= \$512 ;
+    pe1_2_done_d1 <= \$565 ;
   always @(posedge clk)
-    pe2_1_a_in <= \$513 ;
+    pe1_2_done_d2 <= \$566 ;
   always @(posedge clk)
-    pe3_0_b_in <= \$514 ;
+    pe1_2_done_d3 <= \$567 ;
   always @(posedge clk)
-    pe2_0_v <= \$515 ;
+    pe1_2_done_d4 <= \$568 ;
   always @(posedge clk)
-    pe2_0_l <= \$516 ;
+    pe1_2_done_d5 <= \$569 ;
   always @(posedge clk)
-    pe2_0_fresh <= \$517 ;
+    pe1_3_pv_d0 <= \$570 ;
   always @(posedge clk)
-    pe2_0_acc <= \$518 ;
+    pe1_3_pv_d1 <= \$571 ;
   always @(posedge clk)
-    pe2_0_res <= \$519 ;
+    pe1_3_pl_d0 <= \$572 ;
   always @(posedge clk)
-    pe2_1_pv_d0 <= \$520 ;
+    pe1_3_pl_d1 <= \$573 ;
   always @(posedge clk)
-    pe2_1_pv_d1 <= \$521 ;
+    pe1_3_a <= \$574 ;
   always @(posedge clk)
-    pe2_1_pl_d0 <= \$522 ;
+    pe1_3_b <= \$575 ;
   always @(posedge clk)
-    pe2_1_pl_d1 <= \$523 ;
+    pe1_3_v <= \$576 ;
   always @(posedge clk)
-    pe2_2_a_in <= \$524 ;
+    pe1_3_l <= \$577 ;
   always @(posedge clk)
-    pe3_1_b_in <= \$525 ;
+    pe1_3_fresh <= \$578 ;
   always @(posedge clk)
-    pe2_1_v <= \$526 ;
+    pe1_3_acc <= \$579 ;
   always @(posedge clk)
-    pe2_1_l <= \$527 ;
+    pe1_3_res <= \$580 ;
   always @(posedge clk)
-    pe2_1_fresh <= \$528 ;
+    pe1_3_done_d0 <= \$581 ;
   always @(posedge clk)
-    pe2_1_acc <= \$529 ;
+    pe1_3_done_d1 <= \$582 ;
   always @(posedge clk)
-    pe2_1_res <= \$530 ;
+    pe1_3_done_d2 <= \$583 ;
   always @(posedge clk)
-    pe2_2_pv_d0 <= \$531 ;
+    pe1_3_done_d3 <= \$584 ;
   always @(posedge clk)
-    pe2_2_pv_d1 <= \$532 ;
+    pe1_3_done_d4 <= \$585 ;
   always @(posedge clk)
-    pe2_2_pl_d0 <= \$533 ;
+    pe1_4_pv_d0 <= \$586 ;
   always @(posedge clk)
-    pe2_2_pl_d1 <= \$534 ;
+    pe1_4_pv_d1 <= \$587 ;
   always @(posedge clk)
-    pe2_3_a_in <= \$535 ;
+    pe1_4_pl_d0 <= \$588 ;
   always @(posedge clk)
-    pe3_2_b_in <= \$536 ;
+    pe1_4_pl_d1 <= \$589 ;
   always @(posedge clk)
-    pe2_2_v <= \$537 ;
+    pe1_4_a <= \$590 ;
   always @(posedge clk)
-    pe2_2_l <= \$538 ;
+    pe1_4_b <= \$591 ;
   always @(posedge clk)
-    pe2_2_fresh <= \$539 ;
+    pe1_4_v <= \$592 ;
   always @(posedge clk)
-    pe2_2_acc <= \$540 ;
+    pe1_4_l <= \$593 ;
   always @(posedge clk)
-    pe2_2_res <= \$541 ;
+    pe1_4_fresh <= \$594 ;
   always @(posedge clk)
-    pe2_3_pv_d0 <= \$542 ;
+    pe1_4_acc <= \$595 ;
   always @(posedge clk)
-    pe2_3_pv_d1 <= \$543 ;
+    pe1_4_res <= \$596 ;
   always @(posedge clk)
-    pe2_3_pl_d0 <= \$544 ;
+    pe1_4_done_d0 <= \$597 ;
   always @(posedge clk)
-    pe2_3_pl_d1 <= \$545 ;
+    pe1_4_done_d1 <= \$598 ;
   always @(posedge clk)
-    pe2_4_a_in <= \$546 ;
+    pe1_4_done_d2 <= \$599 ;
   always @(posedge clk)
-    pe3_3_b_in <= \$547 ;
+    pe1_4_done_d3 <= \$600 ;
   always @(posedge clk)
-    pe2_3_v <= \$548 ;
+    pe1_5_pv_d0 <= \$601 ;
   always @(posedge clk)
-    pe2_3_l <= \$549 ;
+    pe1_5_pv_d1 <= \$602 ;
   always @(posedge clk)
-    pe2_3_fresh <= \$550 ;
+    pe1_5_pl_d0 <= \$603 ;
   always @(posedge clk)
-    pe2_3_acc <= \$551 ;
+    pe1_5_pl_d1 <= \$604 ;
   always @(posedge clk)
-    pe2_3_res <= \$552 ;
+    pe1_5_a <= \$605 ;
   always @(posedge clk)
-    pe2_4_pv_d0 <= \$553 ;
+    pe1_5_b <= \$606 ;
   always @(posedge clk)
-    pe2_4_pv_d1 <= \$554 ;
+    pe1_5_v <= \$607 ;
   always @(posedge clk)
-    pe2_4_pl_d0 <= \$555 ;
+    pe1_5_l <= \$608 ;
   always @(posedge clk)
-    pe2_4_pl_d1 <= \$556 ;
+    pe1_5_fresh <= \$609 ;
   always @(posedge clk)
-    pe2_5_a_in <= \$557 ;
+    pe1_5_acc <= \$610 ;
   always @(posedge clk)
-    pe3_4_b_in <= \$558 ;
+    pe1_5_res <= \$611 ;
   always @(posedge clk)
-    pe2_4_v <= \$559 ;
+    pe1_5_done_d0 <= \$612 ;
   always @(posedge clk)
-    pe2_4_l <= \$560 ;
+    pe1_5_done_d1 <= \$613 ;
   always @(posedge clk)
-    pe2_4_fresh <= \$561 ;
+    pe1_5_done_d2 <= \$614 ;
   always @(posedge clk)
-    pe2_4_acc <= \$562 ;
+    pe1_6_pv_d0 <= \$615 ;
   always @(posedge clk)
-    pe2_4_res <= \$563 ;
+    pe1_6_pv_d1 <= \$616 ;
   always @(posedge clk)
-    pe2_5_pv_d0 <= \$564 ;
+    pe1_6_pl_d0 <= \$617 ;
   always @(posedge clk)
-    pe2_5_pv_d1 <= \$565 ;
+    pe1_6_pl_d1 <= \$618 ;
   always @(posedge clk)
-    pe2_5_pl_d0 <= \$566 ;
+    pe1_6_a <= \$619 ;
   always @(posedge clk)
-    pe2_5_pl_d1 <= \$567 ;
+    pe1_6_b <= \$620 ;
   always @(posedge clk)
-    pe2_6_a_in <= \$568 ;
+    pe1_6_v <= \$621 ;
   always @(posedge clk)
-    pe3_5_b_in <= \$569 ;
+    pe1_6_l <= \$622 ;
   always @(posedge clk)
-    pe2_5_v <= \$570 ;
+    pe1_6_fresh <= \$623 ;
   always @(posedge clk)
-    pe2_5_l <= \$571 ;
+    pe1_6_acc <= \$624 ;
   always @(posedge clk)
-    pe2_5_fresh <= \$572 ;
+    pe1_6_res <= \$625 ;
   always @(posedge clk)
-    pe2_5_acc <= \$573 ;
+    pe1_6_done_d0 <= \$626 ;
   always @(posedge clk)
-    pe2_5_res <= \$574 ;
+    pe1_6_done_d1 <= \$627 ;
   always @(posedge clk)
-    pe2_6_pv_d0 <= \$575 ;
+    pe1_7_pv_d0 <= \$628 ;
   always @(posedge clk)
-    pe2_6_pv_d1 <= \$576 ;
+    pe1_7_pv_d1 <= \$629 ;
   always @(posedge clk)
-    pe2_6_pl_d0 <= \$577 ;
+    pe1_7_pl_d0 <= \$630 ;
   always @(posedge clk)
-    pe2_6_pl_d1 <= \$578 ;
+    pe1_7_pl_d1 <= \$631 ;
   always @(posedge clk)
-    pe2_7_a_in <= \$579 ;
+    pe1_7_a <= \$632 ;
   always @(posedge clk)
-    pe3_6_b_in <= \$580 ;
+    pe1_7_b <= \$633 ;
   always @(posedge clk)
-    pe2_6_v <= \$581 ;
+    pe1_7_v <= \$634 ;
   always @(posedge clk)
-    pe2_6_l <= \$582 ;
+    pe1_7_l <= \$635 ;
   always @(posedge clk)
-    pe2_6_fresh <= \$583 ;
+    pe1_7_fresh <= \$636 ;
   always @(posedge clk)
-    pe2_6_acc <= \$584 ;
+    pe1_7_acc <= \$637 ;
   always @(posedge clk)
-    pe2_6_res <= \$585 ;
+    pe1_7_res <= \$638 ;
   always @(posedge clk)
-    pe2_7_pv_d0 <= \$586 ;
+    pe1_7_done_d0 <= \$639 ;
   always @(posedge clk)
-    pe2_7_pv_d1 <= \$587 ;
+    pe2_0_pv_d0 <= \$640 ;
   always @(posedge clk)
-    pe2_7_pl_d0 <= \$588 ;
+    pe2_0_pv_d1 <= \$641 ;
   always @(posedge clk)
-    pe2_7_pl_d1 <= \$589 ;
+    pe2_0_pl_d0 <= \$642 ;
   always @(posedge clk)
-    pe2_7_a <= \$590 ;
+    pe2_0_pl_d1 <= \$643 ;
   always @(posedge clk)
-    pe3_7_b_in <= \$591 ;
+    pe2_0_a <= \$644 ;
   always @(posedge clk)
-    pe2_7_v <= \$592 ;
+    pe2_0_b <= \$645 ;
   always @(posedge clk)
-    pe2_7_l <= \$593 ;
+    pe2_0_v <= \$646 ;
   always @(posedge clk)
-    pe2_7_fresh <= \$594 ;
+    pe2_0_l <= \$647 ;
   always @(posedge clk)
-    pe2_7_acc <= \$595 ;
+    pe2_0_fresh <= \$648 ;
   always @(posedge clk)
-    pe2_7_res <= \$596 ;
+    pe2_0_acc <= \$649 ;
   always @(posedge clk)
-    row2_done <= \$597 ;
+    pe2_0_res <= \$650 ;
   always @(posedge clk)
-    pe3_0_pv_d0 <= \$598 ;
+    pe2_0_done_d0 <= \$651 ;
   always @(posedge clk)
-    pe3_0_pv_d1 <= \$599 ;
+    pe2_0_done_d1 <= \$652 ;
   always @(posedge clk)
-    pe3_0_pl_d0 <= \$600 ;
+    pe2_0_done_d2 <= \$653 ;
   always @(posedge clk)
-    pe3_0_pl_d1 <= \$601 ;
+    pe2_0_done_d3 <= \$654 ;
   always @(posedge clk)
-    pe3_1_a_in <= \$602 ;
+    pe2_0_done_d4 <= \$655 ;
   always @(posedge clk)
-    pe4_0_b_in <= \$603 ;
+    pe2_0_done_d5 <= \$656 ;
   always @(posedge clk)
-    pe3_0_v <= \$604 ;
+    pe2_0_done_d6 <= \$657 ;
   always @(posedge clk)
-    pe3_0_l <= \$605 ;
+    pe2_0_done_d7 <= \$658 ;
   always @(posedge clk)
-    pe3_0_fresh <= \$606 ;
+    pe2_1_pv_d0 <= \$659 ;
   always @(posedge clk)
-    pe3_0_acc <= \$607 ;
+    pe2_1_pv_d1 <= \$660 ;
   always @(posedge clk)
-    pe3_0_res <= \$608 ;
+    pe2_1_pl_d0 <= \$661 ;
   always @(posedge clk)
-    pe3_1_pv_d0 <= \$609 ;
+    pe2_1_pl_d1 <= \$662 ;
   always @(posedge clk)
-    pe3_1_pv_d1 <= \$610 ;
+    pe2_1_a <= \$663 ;
   always @(posedge clk)
-    pe3_1_pl_d0 <= \$611 ;
+    pe2_1_b <= \$664 ;
   always @(posedge clk)
-    pe3_1_pl_d1 <= \$612 ;
+    pe2_1_v <= \$665 ;
   always @(posedge clk)
-    pe3_2_a_in <= \$613 ;
+    pe2_1_l <= \$666 ;
   always @(posedge clk)
-    pe4_1_b_in <= \$614 ;
+    pe2_1_fresh <= \$667 ;
   always @(posedge clk)
-    pe3_1_v <= \$615 ;
+    pe2_1_acc <= \$668 ;
   always @(posedge clk)
-    pe3_1_l <= \$616 ;
+    pe2_1_res <= \$669 ;
   always @(posedge clk)
-    pe3_1_fresh <= \$617 ;
+    pe2_1_done_d0 <= \$670 ;
   always @(posedge clk)
-    pe3_1_acc <= \$618 ;
+    pe2_1_done_d1 <= \$671 ;
   always @(posedge clk)
-    pe3_1_res <= \$619 ;
+    pe2_1_done_d2 <= \$672 ;
   always @(posedge clk)
-    pe3_2_pv_d0 <= \$620 ;
+    pe2_1_done_d3 <= \$673 ;
   always @(posedge clk)
-    pe3_2_pv_d1 <= \$621 ;
+    pe2_1_done_d4 <= \$674 ;
   always @(posedge clk)
-    pe3_2_pl_d0 <= \$622 ;
+    pe2_1_done_d5 <= \$675 ;
   always @(posedge clk)
-    pe3_2_pl_d1 <= \$623 ;
+    pe2_1_done_d6 <= \$676 ;
   always @(posedge clk)
-    pe3_3_a_in <= \$624 ;
+    pe2_2_pv_d0 <= \$677 ;
   always @(posedge clk)
-    pe4_2_b_in <= \$625 ;
+    pe2_2_pv_d1 <= \$678 ;
   always @(posedge clk)
-    pe3_2_v <= \$626 ;
+    pe2_2_pl_d0 <= \$679 ;
   always @(posedge clk)
-    pe3_2_l <= \$627 ;
+    pe2_2_pl_d1 <= \$680 ;
   always @(posedge clk)
-    pe3_2_fresh <= \$628 ;
+    pe2_2_a <= \$681 ;
   always @(posedge clk)
-    pe3_2_acc <= \$629 ;
+    pe2_2_b <= \$682 ;
   always @(posedge clk)
-    pe3_2_res <= \$630 ;
+    pe2_2_v <= \$683 ;
   always @(posedge clk)
-    pe3_3_pv_d0 <= \$631 ;
+    pe2_2_l <= \$684 ;
   always @(posedge clk)
-    pe3_3_pv_d1 <= \$632 ;
+    pe2_2_fresh <= \$685 ;
   always @(posedge clk)
-    pe3_3_pl_d0 <= \$633 ;
+    pe2_2_acc <= \$686 ;
   always @(posedge clk)
-    pe3_3_pl_d1 <= \$634 ;
+    pe2_2_res <= \$687 ;
   always @(posedge clk)
-    pe3_4_a_in <= \$635 ;
+    pe2_2_done_d0 <= \$688 ;
   always @(posedge clk)
-    pe4_3_b_in <= \$636 ;
+    pe2_2_done_d1 <= \$689 ;
   always @(posedge clk)
-    pe3_3_v <= \$637 ;
+    pe2_2_done_d2 <= \$690 ;
   always @(posedge clk)
-    pe3_3_l <= \$638 ;
+    pe2_2_done_d3 <= \$691 ;
   always @(posedge clk)
-    pe3_3_fresh <= \$639 ;
+    pe2_2_done_d4 <= \$692 ;
   always @(posedge clk)
-    pe3_3_acc <= \$640 ;
+    pe2_2_done_d5 <= \$693 ;
   always @(posedge clk)
-    pe3_3_res <= \$641 ;
+    pe2_3_pv_d0 <= \$694 ;
   always @(posedge clk)
-    pe3_4_pv_d0 <= \$642 ;
+    pe2_3_pv_d1 <= \$695 ;
   always @(posedge clk)
-    pe3_4_pv_d1 <= \$643 ;
+    pe2_3_pl_d0 <= \$696 ;
   always @(posedge clk)
-    pe3_4_pl_d0 <= \$644 ;
+    pe2_3_pl_d1 <= \$697 ;
   always @(posedge clk)
-    pe3_4_pl_d1 <= \$645 ;
+    pe2_3_a <= \$698 ;
   always @(posedge clk)
-    pe3_5_a_in <= \$646 ;
+    pe2_3_b <= \$699 ;
   always @(posedge clk)
-    pe4_4_b_in <= \$647 ;
+    pe2_3_v <= \$700 ;
   always @(posedge clk)
-    pe3_4_v <= \$648 ;
+    pe2_3_l <= \$701 ;
   always @(posedge clk)
-    pe3_4_l <= \$649 ;
+    pe2_3_fresh <= \$702 ;
   always @(posedge clk)
-    pe3_4_fresh <= \$650 ;
+    pe2_3_acc <= \$703 ;
   always @(posedge clk)
-    pe3_4_acc <= \$651 ;
+    pe2_3_res <= \$704 ;
   always @(posedge clk)
-    pe3_4_res <= \$652 ;
+    pe2_3_done_d0 <= \$705 ;
   always @(posedge clk)
-    pe3_5_pv_d0 <= \$653 ;
+    pe2_3_done_d1 <= \$706 ;
   always @(posedge clk)
-    pe3_5_pv_d1 <= \$654 ;
+    pe2_3_done_d2 <= \$707 ;
   always @(posedge clk)
-    pe3_5_pl_d0 <= \$655 ;
+    pe2_3_done_d3 <= \$708 ;
   always @(posedge clk)
-    pe3_5_pl_d1 <= \$656 ;
+    pe2_3_done_d4 <= \$709 ;
   always @(posedge clk)
-    pe3_6_a_in <= \$657 ;
+    pe2_4_pv_d0 <= \$710 ;
   always @(posedge clk)
-    pe4_5_b_in <= \$658 ;
+    pe2_4_pv_d1 <= \$711 ;
   always @(posedge clk)
-    pe3_5_v <= \$659 ;
+    pe2_4_pl_d0 <= \$712 ;
   always @(posedge clk)
-    pe3_5_l <= \$660 ;
+    pe2_4_pl_d1 <= \$713 ;
   always @(posedge clk)
-    pe3_5_fresh <= \$661 ;
+    pe2_4_a <= \$714 ;
   always @(posedge clk)
-    pe3_5_acc <= \$662 ;
+    pe2_4_b <= \$715 ;
   always @(posedge clk)
-    pe3_5_res <= \$663 ;
+    pe2_4_v <= \$716 ;
   always @(posedge clk)
-    pe3_6_pv_d0 <= \$664 ;
+    pe2_4_l <= \$717 ;
   always @(posedge clk)
-    pe3_6_pv_d1 <= \$665 ;
+    pe2_4_fresh <= \$718 ;
   always @(posedge clk)
-    pe3_6_pl_d0 <= \$666 ;
+    pe2_4_acc <= \$719 ;
   always @(posedge clk)
-    pe3_6_pl_d1 <= \$667 ;
+    pe2_4_res <= \$720 ;
   always @(posedge clk)
-    pe3_7_a_in <= \$668 ;
+    pe2_4_done_d0 <= \$721 ;
   always @(posedge clk)
-    pe4_6_b_in <= \$669 ;
+    pe2_4_done_d1 <= \$722 ;
   always @(posedge clk)
-    pe3_6_v <= \$670 ;
+    pe2_4_done_d2 <= \$723 ;
   always @(posedge clk)
-    pe3_6_l <= \$671 ;
+    pe2_4_done_d3 <= \$724 ;
   always @(posedge clk)
-    pe3_6_fresh <= \$672 ;
+    pe2_5_pv_d0 <= \$725 ;
   always @(posedge clk)
-    pe3_6_acc <= \$673 ;
+    pe2_5_pv_d1 <= \$726 ;
   always @(posedge clk)
-    pe3_6_res <= \$674 ;
+    pe2_5_pl_d0 <= \$727 ;
   always @(posedge clk)
-    pe3_7_pv_d0 <= \$675 ;
+    pe2_5_pl_d1 <= \$728 ;
   always @(posedge clk)
-    pe3_7_pv_d1 <= \$676 ;
+    pe2_5_a <= \$729 ;
   always @(posedge clk)
-    pe3_7_pl_d0 <= \$677 ;
+    pe2_5_b <= \$730 ;
   always @(posedge clk)
-    pe3_7_pl_d1 <= \$678 ;
+    pe2_5_v <= \$731 ;
   always @(posedge clk)
-    pe3_7_a <= \$679 ;
+    pe2_5_l <= \$732 ;
   always @(posedge clk)
-    pe4_7_b_in <= \$680 ;
+    pe2_5_fresh <= \$733 ;
   always @(posedge clk)
-    pe3_7_v <= \$681 ;
+    pe2_5_acc <= \$734 ;
   always @(posedge clk)
-    pe3_7_l <= \$682 ;
+    pe2_5_res <= \$735 ;
   always @(posedge clk)
-    pe3_7_fresh <= \$683 ;
+    pe2_5_done_d0 <= \$736 ;
   always @(posedge clk)
-    pe3_7_acc <= \$684 ;
+    pe2_5_done_d1 <= \$737 ;
   always @(posedge clk)
-    pe3_7_res <= \$685 ;
+    pe2_5_done_d2 <= \$738 ;
   always @(posedge clk)
-    row3_done <= \$686 ;
+    pe2_6_pv_d0 <= \$739 ;
   always @(posedge clk)
-    pe4_0_pv_d0 <= \$687 ;
+    pe2_6_pv_d1 <= \$740 ;
   always @(posedge clk)
-    pe4_0_pv_d1 <= \$688 ;
+    pe2_6_pl_d0 <= \$741 ;
   always @(posedge clk)
-    pe4_0_pl_d0 <= \$689 ;
+    pe2_6_pl_d1 <= \$742 ;
   always @(posedge clk)
-    pe4_0_pl_d1 <= \$690 ;
+    pe2_6_a <= \$743 ;
   always @(posedge clk)
-    pe4_1_a_in <= \$691 ;
+    pe2_6_b <= \$744 ;
   always @(posedge clk)
-    pe5_0_b_in <= \$692 ;
+    pe2_6_v <= \$745 ;
   always @(posedge clk)
-    pe4_0_v <= \$693 ;
+    pe2_6_l <= \$746 ;
   always @(posedge clk)
-    pe4_0_l <= \$694 ;
+    pe2_6_fresh <= \$747 ;
   always @(posedge clk)
-    pe4_0_fresh <= \$695 ;
+    pe2_6_acc <= \$748 ;
   always @(posedge clk)
-    pe4_0_acc <= \$696 ;
+    pe2_6_res <= \$749 ;
   always @(posedge clk)
-    pe4_0_res <= \$697 ;
+    pe2_6_done_d0 <= \$750 ;
   always @(posedge clk)
-    pe4_1_pv_d0 <= \$698 ;
+    pe2_6_done_d1 <= \$751 ;
   always @(posedge clk)
-    pe4_1_pv_d1 <= \$699 ;
+    pe2_7_pv_d0 <= \$752 ;
   always @(posedge clk)
-    pe4_1_pl_d0 <= \$700 ;
+    pe2_7_pv_d1 <= \$753 ;
   always @(posedge clk)
-    pe4_1_pl_d1 <= \$701 ;
+    pe2_7_pl_d0 <= \$754 ;
   always @(posedge clk)
-    pe4_2_a_in <= \$702 ;
+    pe2_7_pl_d1 <= \$755 ;
   always @(posedge clk)
-    pe5_1_b_in <= \$703 ;
+    pe2_7_a <= \$756 ;
   always @(posedge clk)
-    pe4_1_v <= \$704 ;
+    pe2_7_b <= \$757 ;
   always @(posedge clk)
-    pe4_1_l <= \$705 ;
+    pe2_7_v <= \$758 ;
   always @(posedge clk)
-    pe4_1_fresh <= \$706 ;
+    pe2_7_l <= \$759 ;
   always @(posedge clk)
-    pe4_1_acc <= \$707 ;
+    pe2_7_fresh <= \$760 ;
   always @(posedge clk)
-    pe4_1_res <= \$708 ;
+    pe2_7_acc <= \$761 ;
   always @(posedge clk)
-    pe4_2_pv_d0 <= \$709 ;
+    pe2_7_res <= \$762 ;
   always @(posedge clk)
-    pe4_2_pv_d1 <= \$710 ;
+    pe2_7_done_d0 <= \$763 ;
   always @(posedge clk)
-    pe4_2_pl_d0 <= \$711 ;
+    pe3_0_pv_d0 <= \$764 ;
   always @(posedge clk)
-    pe4_2_pl_d1 <= \$712 ;
+    pe3_0_pv_d1 <= \$765 ;
   always @(posedge clk)
-    pe4_3_a_in <= \$713 ;
+    pe3_0_pl_d0 <= \$766 ;
   always @(posedge clk)
-    pe5_2_b_in <= \$714 ;
+    pe3_0_pl_d1 <= \$767 ;
   always @(posedge clk)
-    pe4_2_v <= \$715 ;
+    pe3_0_a <= \$768 ;
   always @(posedge clk)
-    pe4_2_l <= \$716 ;
+    pe3_0_b <= \$769 ;
   always @(posedge clk)
-    pe4_2_fresh <= \$717 ;
+    pe3_0_v <= \$770 ;
   always @(posedge clk)
-    pe4_2_acc <= \$718 ;
+    pe3_0_l <= \$771 ;
   always @(posedge clk)
-    pe4_2_res <= \$719 ;
+    pe3_0_fresh <= \$772 ;
   always @(posedge clk)
-    pe4_3_pv_d0 <= \$720 ;
+    pe3_0_acc <= \$773 ;
   always @(posedge clk)
-    pe4_3_pv_d1 <= \$721 ;
+    pe3_0_res <= \$774 ;
   always @(posedge clk)
-    pe4_3_pl_d0 <= \$722 ;
+    pe3_0_done_d0 <= \$775 ;
   always @(posedge clk)
-    pe4_3_pl_d1 <= \$723 ;
+    pe3_0_done_d1 <= \$776 ;
   always @(posedge clk)
-    pe4_4_a_in <= \$724 ;
+    pe3_0_done_d2 <= \$777 ;
   always @(posedge clk)
-    pe5_3_b_in <= \$725 ;
+    pe3_0_done_d3 <= \$778 ;
   always @(posedge clk)
-    pe4_3_v <= \$726 ;
+    pe3_0_done_d4 <= \$779 ;
   always @(posedge clk)
-    pe4_3_l <= \$727 ;
+    pe3_0_done_d5 <= \$780 ;
   always @(posedge clk)
-    pe4_3_fresh <= \$728 ;
+    pe3_0_done_d6 <= \$781 ;
   always @(posedge clk)
-    pe4_3_acc <= \$729 ;
+    pe3_0_done_d7 <= \$782 ;
   always @(posedge clk)
-    pe4_3_res <= \$730 ;
+    pe3_1_pv_d0 <= \$783 ;
   always @(posedge clk)
-    pe4_4_pv_d0 <= \$731 ;
+    pe3_1_pv_d1 <= \$784 ;
   always @(posedge clk)
-    pe4_4_pv_d1 <= \$732 ;
+    pe3_1_pl_d0 <= \$785 ;
   always @(posedge clk)
-    pe4_4_pl_d0 <= \$733 ;
+    pe3_1_pl_d1 <= \$786 ;
   always @(posedge clk)
-    pe4_4_pl_d1 <= \$734 ;
+    pe3_1_a <= \$787 ;
   always @(posedge clk)
-    pe4_5_a_in <= \$735 ;
+    pe3_1_b <= \$788 ;
   always @(posedge clk)
-    pe5_4_b_in <= \$736 ;
+    pe3_1_v <= \$789 ;
   always @(posedge clk)
-    pe4_4_v <= \$737 ;
+    pe3_1_l <= \$790 ;
   always @(posedge clk)
-    pe4_4_l <= \$738 ;
+    pe3_1_fresh <= \$791 ;
   always @(posedge clk)
-    pe4_4_fresh <= \$739 ;
+    pe3_1_acc <= \$792 ;
   always @(posedge clk)
-    pe4_4_acc <= \$740 ;
+    pe3_1_res <= \$793 ;
   always @(posedge clk)
-    pe4_4_res <= \$741 ;
+    pe3_1_done_d0 <= \$794 ;
   always @(posedge clk)
-    pe4_5_pv_d0 <= \$742 ;
+    pe3_1_done_d1 <= \$795 ;
   always @(posedge clk)
-    pe4_5_pv_d1 <= \$743 ;
+    pe3_1_done_d2 <= \$796 ;
   always @(posedge clk)
-    pe4_5_pl_d0 <= \$744 ;
+    pe3_1_done_d3 <= \$797 ;
   always @(posedge clk)
-    pe4_5_pl_d1 <= \$745 ;
+    pe3_1_done_d4 <= \$798 ;
   always @(posedge clk)
-    pe4_6_a_in <= \$746 ;
+    pe3_1_done_d5 <= \$799 ;
   always @(posedge clk)
-    pe5_5_b_in <= \$747 ;
+    pe3_1_done_d6 <= \$800 ;
   always @(posedge clk)
-    pe4_5_v <= \$748 ;
+    pe3_2_pv_d0 <= \$801 ;
   always @(posedge clk)
-    pe4_5_l <= \$749 ;
+    pe3_2_pv_d1 <= \$802 ;
   always @(posedge clk)
-    pe4_5_fresh <= \$750 ;
+    pe3_2_pl_d0 <= \$803 ;
   always @(posedge clk)
-    pe4_5_acc <= \$751 ;
+    pe3_2_pl_d1 <= \$804 ;
   always @(posedge clk)
-    pe4_5_res <= \$752 ;
+    pe3_2_a <= \$805 ;
   always @(posedge clk)
-    pe4_6_pv_d0 <= \$753 ;
+    pe3_2_b <= \$806 ;
   always @(posedge clk)
-    pe4_6_pv_d1 <= \$754 ;
+    pe3_2_v <= \$807 ;
   always @(posedge clk)
-    pe4_6_pl_d0 <= \$755 ;
+    pe3_2_l <= \$808 ;
   always @(posedge clk)
-    pe4_6_pl_d1 <= \$756 ;
+    pe3_2_fresh <= \$809 ;
   always @(posedge clk)
-    pe4_7_a_in <= \$757 ;
+    pe3_2_acc <= \$810 ;
   always @(posedge clk)
-    pe5_6_b_in <= \$758 ;
+    pe3_2_res <= \$811 ;
   always @(posedge clk)
-    pe4_6_v <= \$759 ;
+    pe3_2_done_d0 <= \$812 ;
   always @(posedge clk)
-    pe4_6_l <= \$760 ;
+    pe3_2_done_d1 <= \$813 ;
   always @(posedge clk)
-    pe4_6_fresh <= \$761 ;
+    pe3_2_done_d2 <= \$814 ;
   always @(posedge clk)
-    pe4_6_acc <= \$762 ;
+    pe3_2_done_d3 <= \$815 ;
   always @(posedge clk)
-    pe4_6_res <= \$763 ;
+    pe3_2_done_d4 <= \$816 ;
   always @(posedge clk)
-    pe4_7_pv_d0 <= \$764 ;
+    pe3_2_done_d5 <= \$817 ;
   always @(posedge clk)
-    pe4_7_pv_d1 <= \$765 ;
+    pe3_3_pv_d0 <= \$818 ;
   always @(posedge clk)
-    pe4_7_pl_d0 <= \$766 ;
+    pe3_3_pv_d1 <= \$819 ;
   always @(posedge clk)
-    pe4_7_pl_d1 <= \$767 ;
+    pe3_3_pl_d0 <= \$820 ;
   always @(posedge clk)
-    pe4_7_a <= \$768 ;
+    pe3_3_pl_d1 <= \$821 ;
   always @(posedge clk)
-    pe5_7_b_in <= \$769 ;
+    pe3_3_a <= \$822 ;
   always @(posedge clk)
-    pe4_7_v <= \$770 ;
+    pe3_3_b <= \$823 ;
   always @(posedge clk)
-    pe4_7_l <= \$771 ;
+    pe3_3_v <= \$824 ;
   always @(posedge clk)
-    pe4_7_fresh <= \$772 ;
+    pe3_3_l <= \$825 ;
   always @(posedge clk)
-    pe4_7_acc <= \$773 ;
+    pe3_3_fresh <= \$826 ;
   always @(posedge clk)
-    pe4_7_res <= \$774 ;
+    pe3_3_acc <= \$827 ;
   always @(posedge clk)
-    row4_done <= \$775 ;
+    pe3_3_res <= \$828 ;
   always @(posedge clk)
-    pe5_0_pv_d0 <= \$776 ;
+    pe3_3_done_d0 <= \$829 ;
   always @(posedge clk)
-    pe5_0_pv_d1 <= \$777 ;
+    pe3_3_done_d1 <= \$830 ;
   always @(posedge clk)
-    pe5_0_pl_d0 <= \$778 ;
+    pe3_3_done_d2 <= \$831 ;
   always @(posedge clk)
-    pe5_0_pl_d1 <= \$779 ;
+    pe3_3_done_d3 <= \$832 ;
   always @(posedge clk)
-    pe5_1_a_in <= \$780 ;
+    pe3_3_done_d4 <= \$833 ;
   always @(posedge clk)
-    pe6_0_b_in <= \$781 ;
+    pe3_4_pv_d0 <= \$834 ;
   always @(posedge clk)
-    pe5_0_v <= \$782 ;
+    pe3_4_pv_d1 <= \$835 ;
   always @(posedge clk)
-    pe5_0_l <= \$783 ;
+    pe3_4_pl_d0 <= \$836 ;
   always @(posedge clk)
-    pe5_0_fresh <= \$784 ;
+    pe3_4_pl_d1 <= \$837 ;
   always @(posedge clk)
-    pe5_0_acc <= \$785 ;
+    pe3_4_a <= \$838 ;
   always @(posedge clk)
-    pe5_0_res <= \$786 ;
+    pe3_4_b <= \$839 ;
   always @(posedge clk)
-    pe5_1_pv_d0 <= \$787 ;
+    pe3_4_v <= \$840 ;
   always @(posedge clk)
-    pe5_1_pv_d1 <= \$788 ;
+    pe3_4_l <= \$841 ;
   always @(posedge clk)
-    pe5_1_pl_d0 <= \$789 ;
+    pe3_4_fresh <= \$842 ;
   always @(posedge clk)
-    pe5_1_pl_d1 <= \$790 ;
+    pe3_4_acc <= \$843 ;
   always @(posedge clk)
-    pe5_2_a_in <= \$791 ;
+    pe3_4_res <= \$844 ;
   always @(posedge clk)
-    pe6_1_b_in <= \$792 ;
+    pe3_4_done_d0 <= \$845 ;
   always @(posedge clk)
-    pe5_1_v <= \$793 ;
+    pe3_4_done_d1 <= \$846 ;
   always @(posedge clk)
-    pe5_1_l <= \$794 ;
+    pe3_4_done_d2 <= \$847 ;
   always @(posedge clk)
-    pe5_1_fresh <= \$795 ;
+    pe3_4_done_d3 <= \$848 ;
   always @(posedge clk)
-    pe5_1_acc <= \$796 ;
+    pe3_5_pv_d0 <= \$849 ;
   always @(posedge clk)
-    pe5_1_res <= \$797 ;
+    pe3_5_pv_d1 <= \$850 ;
   always @(posedge clk)
-    pe5_2_pv_d0 <= \$798 ;
+    pe3_5_pl_d0 <= \$851 ;
   always @(posedge clk)
-    pe5_2_pv_d1 <= \$799 ;
+    pe3_5_pl_d1 <= \$852 ;
   always @(posedge clk)
-    pe5_2_pl_d0 <= \$800 ;
+    pe3_5_a <= \$853 ;
   always @(posedge clk)
-    pe5_2_pl_d1 <= \$801 ;
+    pe3_5_b <= \$854 ;
   always @(posedge clk)
-    pe5_3_a_in <= \$802 ;
+    pe3_5_v <= \$855 ;
   always @(posedge clk)
-    pe6_2_b_in <= \$803 ;
+    pe3_5_l <= \$856 ;
   always @(posedge clk)
-    pe5_2_v <= \$804 ;
+    pe3_5_fresh <= \$857 ;
   always @(posedge clk)
-    pe5_2_l <= \$805 ;
+    pe3_5_acc <= \$858 ;
   always @(posedge clk)
-    pe5_2_fresh <= \$806 ;
+    pe3_5_res <= \$859 ;
   always @(posedge clk)
-    pe5_2_acc <= \$807 ;
+    pe3_5_done_d0 <= \$860 ;
   always @(posedge clk)
-    pe5_2_res <= \$808 ;
+    pe3_5_done_d1 <= \$861 ;
   always @(posedge clk)
-    pe5_3_pv_d0 <= \$809 ;
+    pe3_5_done_d2 <= \$862 ;
   always @(posedge clk)
-    pe5_3_pv_d1 <= \$810 ;
+    pe3_6_pv_d0 <= \$863 ;
   always @(posedge clk)
-    pe5_3_pl_d0 <= \$811 ;
+    pe3_6_pv_d1 <= \$864 ;
   always @(posedge clk)
-    pe5_3_pl_d1 <= \$812 ;
+    pe3_6_pl_d0 <= \$865 ;
   always @(posedge clk)
-    pe5_4_a_in <= \$813 ;
+    pe3_6_pl_d1 <= \$866 ;
   always @(posedge clk)
-    pe6_3_b_in <= \$814 ;
+    pe3_6_a <= \$867 ;
   always @(posedge clk)
-    pe5_3_v <= \$815 ;
+    pe3_6_b <= \$868 ;
   always @(posedge clk)
-    pe5_3_l <= \$816 ;
+    pe3_6_v <= \$869 ;
   always @(posedge clk)
-    pe5_3_fresh <= \$817 ;
+    pe3_6_l <= \$870 ;
   always @(posedge clk)
-    pe5_3_acc <= \$818 ;
+    pe3_6_fresh <= \$871 ;
   always @(posedge clk)
-    pe5_3_res <= \$819 ;
+    pe3_6_acc <= \$872 ;
   always @(posedge clk)
-    pe5_4_pv_d0 <= \$820 ;
+    pe3_6_res <= \$873 ;
   always @(posedge clk)
-    pe5_4_pv_d1 <= \$821 ;
+    pe3_6_done_d0 <= \$874 ;
   always @(posedge clk)
-    pe5_4_pl_d0 <= \$822 ;
+    pe3_6_done_d1 <= \$875 ;
   always @(posedge clk)
-    pe5_4_pl_d1 <= \$823 ;
+    pe3_7_pv_d0 <= \$876 ;
   always @(posedge clk)
-    pe5_5_a_in <= \$824 ;
+    pe3_7_pv_d1 <= \$877 ;
   always @(posedge clk)
-    pe6_4_b_in <= \$825 ;
+    pe3_7_pl_d0 <= \$878 ;
   always @(posedge clk)
-    pe5_4_v <= \$826 ;
+    pe3_7_pl_d1 <= \$879 ;
   always @(posedge clk)
-    pe5_4_l <= \$827 ;
+    pe3_7_a <= \$880 ;
   always @(posedge clk)
-    pe5_4_fresh <= \$828 ;
+    pe3_7_b <= \$881 ;
   always @(posedge clk)
-    pe5_4_acc <= \$829 ;
+    pe3_7_v <= \$882 ;
   always @(posedge clk)
-    pe5_4_res <= \$830 ;
+    pe3_7_l <= \$883 ;
   always @(posedge clk)
-    pe5_5_pv_d0 <= \$831 ;
+    pe3_7_fresh <= \$884 ;
   always @(posedge clk)
-    pe5_5_pv_d1 <= \$832 ;
+    pe3_7_acc <= \$885 ;
   always @(posedge clk)
-    pe5_5_pl_d0 <= \$833 ;
+    pe3_7_res <= \$886 ;
   always @(posedge clk)
-    pe5_5_pl_d1 <= \$834 ;
+    pe3_7_done_d0 <= \$887 ;
   always @(posedge clk)
-    pe5_6_a_in <= \$835 ;
+    pe4_0_pv_d0 <= \$888 ;
   always @(posedge clk)
-    pe6_5_b_in <= \$836 ;
+    pe4_0_pv_d1 <= \$889 ;
   always @(posedge clk)
-    pe5_5_v <= \$837 ;
+    pe4_0_pl_d0 <= \$890 ;
   always @(posedge clk)
-    pe5_5_l <= \$838 ;
+    pe4_0_pl_d1 <= \$891 ;
   always @(posedge clk)
-    pe5_5_fresh <= \$839 ;
+    pe4_0_a <= \$892 ;
   always @(posedge clk)
-    pe5_5_acc <= \$840 ;
+    pe4_0_b <= \$893 ;
   always @(posedge clk)
-    pe5_5_res <= \$841 ;
+    pe4_0_v <= \$894 ;
   always @(posedge clk)
-    pe5_6_pv_d0 <= \$842 ;
+    pe4_0_l <= \$895 ;
   always @(posedge clk)
-    pe5_6_pv_d1 <= \$843 ;
+    pe4_0_fresh <= \$896 ;
   always @(posedge clk)
-    pe5_6_pl_d0 <= \$844 ;
+    pe4_0_acc <= \$897 ;
   always @(posedge clk)
-    pe5_6_pl_d1 <= \$845 ;
+    pe4_0_res <= \$898 ;
   always @(posedge clk)
-    pe5_7_a_in <= \$846 ;
+    pe4_0_done_d0 <= \$899 ;
   always @(posedge clk)
-    pe6_6_b_in <= \$847 ;
+    pe4_0_done_d1 <= \$900 ;
   always @(posedge clk)
-    pe5_6_v <= \$848 ;
+    pe4_0_done_d2 <= \$901 ;
   always @(posedge clk)
-    pe5_6_l <= \$849 ;
+    pe4_0_done_d3 <= \$902 ;
   always @(posedge clk)
-    pe5_6_fresh <= \$850 ;
+    pe4_0_done_d4 <= \$903 ;
   always @(posedge clk)
-    pe5_6_acc <= \$851 ;
+    pe4_0_done_d5 <= \$904 ;
   always @(posedge clk)
-    pe5_6_res <= \$852 ;
+    pe4_0_done_d6 <= \$905 ;
   always @(posedge clk)
-    pe5_7_pv_d0 <= \$853 ;
+    pe4_0_done_d7 <= \$906 ;
   always @(posedge clk)
-    pe5_7_pv_d1 <= \$854 ;
+    pe4_1_pv_d0 <= \$907 ;
   always @(posedge clk)
-    pe5_7_pl_d0 <= \$855 ;
+    pe4_1_pv_d1 <= \$908 ;
   always @(posedge clk)
-    pe5_7_pl_d1 <= \$856 ;
+    pe4_1_pl_d0 <= \$909 ;
   always @(posedge clk)
-    pe5_7_a <= \$857 ;
+    pe4_1_pl_d1 <= \$910 ;
   always @(posedge clk)
-    pe6_7_b_in <= \$858 ;
+    pe4_1_a <= \$911 ;
   always @(posedge clk)
-    pe5_7_v <= \$859 ;
+    pe4_1_b <= \$912 ;
   always @(posedge clk)
-    pe5_7_l <= \$860 ;
+    pe4_1_v <= \$913 ;
   always @(posedge clk)
-    pe5_7_fresh <= \$861 ;
+    pe4_1_l <= \$914 ;
   always @(posedge clk)
-    pe5_7_acc <= \$862 ;
+    pe4_1_fresh <= \$915 ;
   always @(posedge clk)
-    pe5_7_res <= \$863 ;
+    pe4_1_acc <= \$916 ;
   always @(posedge clk)
-    row5_done <= \$864 ;
+    pe4_1_res <= \$917 ;
   always @(posedge clk)
-    pe6_0_pv_d0 <= \$865 ;
+    pe4_1_done_d0 <= \$918 ;
   always @(posedge clk)
-    pe6_0_pv_d1 <= \$866 ;
+    pe4_1_done_d1 <= \$919 ;
   always @(posedge clk)
-    pe6_0_pl_d0 <= \$867 ;
+    pe4_1_done_d2 <= \$920 ;
   always @(posedge clk)
-    pe6_0_pl_d1 <= \$868 ;
+    pe4_1_done_d3 <= \$921 ;
   always @(posedge clk)
-    pe6_1_a_in <= \$869 ;
+    pe4_1_done_d4 <= \$922 ;
   always @(posedge clk)
-    pe7_0_b_in <= \$870 ;
+    pe4_1_done_d5 <= \$923 ;
   always @(posedge clk)
-    pe6_0_v <= \$871 ;
+    pe4_1_done_d6 <= \$924 ;
   always @(posedge clk)
-    pe6_0_l <= \$872 ;
+    pe4_2_pv_d0 <= \$925 ;
   always @(posedge clk)
-    pe6_0_fresh <= \$873 ;
+    pe4_2_pv_d1 <= \$926 ;
   always @(posedge clk)
-    pe6_0_acc <= \$874 ;
+    pe4_2_pl_d0 <= \$927 ;
   always @(posedge clk)
-    pe6_0_res <= \$875 ;
+    pe4_2_pl_d1 <= \$928 ;
   always @(posedge clk)
-    pe6_1_pv_d0 <= \$876 ;
+    pe4_2_a <= \$929 ;
   always @(posedge clk)
-    pe6_1_pv_d1 <= \$877 ;
+    pe4_2_b <= \$930 ;
   always @(posedge clk)
-    pe6_1_pl_d0 <= \$878 ;
+    pe4_2_v <= \$931 ;
   always @(posedge clk)
-    pe6_1_pl_d1 <= \$879 ;
+    pe4_2_l <= \$932 ;
   always @(posedge clk)
-    pe6_2_a_in <= \$880 ;
+    pe4_2_fresh <= \$933 ;
   always @(posedge clk)
-    pe7_1_b_in <= \$881 ;
+    pe4_2_acc <= \$934 ;
   always @(posedge clk)
-    pe6_1_v <= \$882 ;
+    pe4_2_res <= \$935 ;
   always @(posedge clk)
-    pe6_1_l <= \$883 ;
+    pe4_2_done_d0 <= \$936 ;
   always @(posedge clk)
-    pe6_1_fresh <= \$884 ;
+    pe4_2_done_d1 <= \$937 ;
   always @(posedge clk)
-    pe6_1_acc <= \$885 ;
+    pe4_2_done_d2 <= \$938 ;
   always @(posedge clk)
-    pe6_1_res <= \$886 ;
+    pe4_2_done_d3 <= \$939 ;
   always @(posedge clk)
-    pe6_2_pv_d0 <= \$887 ;
+    pe4_2_done_d4 <= \$940 ;
   always @(posedge clk)
-    pe6_2_pv_d1 <= \$888 ;
+    pe4_2_done_d5 <= \$941 ;
   always @(posedge clk)
-    pe6_2_pl_d0 <= \$889 ;
+    pe4_3_pv_d0 <= \$942 ;
   always @(posedge clk)
-    pe6_2_pl_d1 <= \$890 ;
+    pe4_3_pv_d1 <= \$943 ;
   always @(posedge clk)
-    pe6_3_a_in <= \$891 ;
+    pe4_3_pl_d0 <= \$944 ;
   always @(posedge clk)
-    pe7_2_b_in <= \$892 ;
+    pe4_3_pl_d1 <= \$945 ;
   always @(posedge clk)
-    pe6_2_v <= \$893 ;
+    pe4_3_a <= \$946 ;
   always @(posedge clk)
-    pe6_2_l <= \$894 ;
+    pe4_3_b <= \$947 ;
   always @(posedge clk)
-    pe6_2_fresh <= \$895 ;
+    pe4_3_v <= \$948 ;
   always @(posedge clk)
-    pe6_2_acc <= \$896 ;
+    pe4_3_l <= \$949 ;
   always @(posedge clk)
-    pe6_2_res <= \$897 ;
+    pe4_3_fresh <= \$950 ;
   always @(posedge clk)
-    pe6_3_pv_d0 <= \$898 ;
+    pe4_3_acc <= \$951 ;
   always @(posedge clk)
-    pe6_3_pv_d1 <= \$899 ;
+    pe4_3_res <= \$952 ;
   always @(posedge clk)
-    pe6_3_pl_d0 <= \$900 ;
+    pe4_3_done_d0 <= \$953 ;
   always @(posedge clk)
-    pe6_3_pl_d1 <= \$901 ;
+    pe4_3_done_d1 <= \$954 ;
   always @(posedge clk)
-    pe6_4_a_in <= \$902 ;
+    pe4_3_done_d2 <= \$955 ;
   always @(posedge clk)
-    pe7_3_b_in <= \$903 ;
+    pe4_3_done_d3 <= \$956 ;
   always @(posedge clk)
-    pe6_3_v <= \$904 ;
+    pe4_3_done_d4 <= \$957 ;
   always @(posedge clk)
-    pe6_3_l <= \$905 ;
+    pe4_4_pv_d0 <= \$958 ;
   always @(posedge clk)
-    pe6_3_fresh <= \$906 ;
+    pe4_4_pv_d1 <= \$959 ;
   always @(posedge clk)
-    pe6_3_acc <= \$907 ;
+    pe4_4_pl_d0 <= \$960 ;
   always @(posedge clk)
-    pe6_3_res <= \$908 ;
+    pe4_4_pl_d1 <= \$961 ;
   always @(posedge clk)
-    pe6_4_pv_d0 <= \$909 ;
+    pe4_4_a <= \$962 ;
   always @(posedge clk)
-    pe6_4_pv_d1 <= \$910 ;
+    pe4_4_b <= \$963 ;
   always @(posedge clk)
-    pe6_4_pl_d0 <= \$911 ;
+    pe4_4_v <= \$964 ;
   always @(posedge clk)
-    pe6_4_pl_d1 <= \$912 ;
+    pe4_4_l <= \$965 ;
   always @(posedge clk)
-    pe6_5_a_in <= \$913 ;
+    pe4_4_fresh <= \$966 ;
   always @(posedge clk)
-    pe7_4_b_in <= \$914 ;
+    pe4_4_acc <= \$967 ;
   always @(posedge clk)
-    pe6_4_v <= \$915 ;
+    pe4_4_res <= \$968 ;
   always @(posedge clk)
-    pe6_4_l <= \$916 ;
+    pe4_4_done_d0 <= \$969 ;
   always @(posedge clk)
-    pe6_4_fresh <= \$917 ;
+    pe4_4_done_d1 <= \$970 ;
   always @(posedge clk)
-    pe6_4_acc <= \$918 ;
+    pe4_4_done_d2 <= \$971 ;
   always @(posedge clk)
-    pe6_4_res <= \$919 ;
+    pe4_4_done_d3 <= \$972 ;
   always @(posedge clk)
-    pe6_5_pv_d0 <= \$920 ;
+    pe4_5_pv_d0 <= \$973 ;
   always @(posedge clk)
-    pe6_5_pv_d1 <= \$921 ;
+    pe4_5_pv_d1 <= \$974 ;
   always @(posedge clk)
-    pe6_5_pl_d0 <= \$922 ;
+    pe4_5_pl_d0 <= \$975 ;
   always @(posedge clk)
-    pe6_5_pl_d1 <= \$923 ;
+    pe4_5_pl_d1 <= \$976 ;
   always @(posedge clk)
-    pe6_6_a_in <= \$924 ;
+    pe4_5_a <= \$977 ;
   always @(posedge clk)
-    pe7_5_b_in <= \$925 ;
+    pe4_5_b <= \$978 ;
   always @(posedge clk)
-    pe6_5_v <= \$926 ;
+    pe4_5_v <= \$979 ;
   always @(posedge clk)
-    pe6_5_l <= \$927 ;
+    pe4_5_l <= \$980 ;
   always @(posedge clk)
-    pe6_5_fresh <= \$928 ;
+    pe4_5_fresh <= \$981 ;
   always @(posedge clk)
-    pe6_5_acc <= \$929 ;
+    pe4_5_acc <= \$982 ;
   always @(posedge clk)
-    pe6_5_res <= \$930 ;
+    pe4_5_res <= \$983 ;
   always @(posedge clk)
-    pe6_6_pv_d0 <= \$931 ;
+    pe4_5_done_d0 <= \$984 ;
   always @(posedge clk)
-    pe6_6_pv_d1 <= \$932 ;
+    pe4_5_done_d1 <= \$985 ;
   always @(posedge clk)
-    pe6_6_pl_d0 <= \$933 ;
+    pe4_5_done_d2 <= \$986 ;
   always @(posedge clk)
-    pe6_6_pl_d1 <= \$934 ;
+    pe4_6_pv_d0 <= \$987 ;
   always @(posedge clk)
-    pe6_7_a_in <= \$935 ;
+    pe4_6_pv_d1 <= \$988 ;
   always @(posedge clk)
-    pe7_6_b_in <= \$936 ;
+    pe4_6_pl_d0 <= \$989 ;
   always @(posedge clk)
-    pe6_6_v <= \$937 ;
+    pe4_6_pl_d1 <= \$990 ;
   always @(posedge clk)
-    pe6_6_l <= \$938 ;
+    pe4_6_a <= \$991 ;
   always @(posedge clk)
-    pe6_6_fresh <= \$939 ;
+    pe4_6_b <= \$992 ;
   always @(posedge clk)
-    pe6_6_acc <= \$940 ;
+    pe4_6_v <= \$993 ;
   always @(posedge clk)
-    pe6_6_res <= \$941 ;
+    pe4_6_l <= \$994 ;
   always @(posedge clk)
-    pe6_7_pv_d0 <= \$942 ;
+    pe4_6_fresh <= \$995 ;
   always @(posedge clk)
-    pe6_7_pv_d1 <= \$943 ;
+    pe4_6_acc <= \$996 ;
   always @(posedge clk)
-    pe6_7_pl_d0 <= \$944 ;
+    pe4_6_res <= \$997 ;
   always @(posedge clk)
-    pe6_7_pl_d1 <= \$945 ;
+    pe4_6_done_d0 <= \$998 ;
   always @(posedge clk)
-    pe6_7_a <= \$946 ;
+    pe4_6_done_d1 <= \$999 ;
   always @(posedge clk)
-    pe7_7_b_in <= \$947 ;
+    pe4_7_pv_d0 <= \$1000 ;
   always @(posedge clk)
-    pe6_7_v <= \$948 ;
+    pe4_7_pv_d1 <= \$1001 ;
   always @(posedge clk)
-    pe6_7_l <= \$949 ;
+    pe4_7_pl_d0 <= \$1002 ;
   always @(posedge clk)
-    pe6_7_fresh <= \$950 ;
+    pe4_7_pl_d1 <= \$1003 ;
   always @(posedge clk)
-    pe6_7_acc <= \$951 ;
+    pe4_7_a <= \$1004 ;
   always @(posedge clk)
-    pe6_7_res <= \$952 ;
+    pe4_7_b <= \$1005 ;
   always @(posedge clk)
-    row6_done <= \$953 ;
+    pe4_7_v <= \$1006 ;
   always @(posedge clk)
-    pe7_0_pv_d0 <= \$954 ;
+    pe4_7_l <= \$1007 ;
   always @(posedge clk)
-    pe7_0_pv_d1 <= \$955 ;
+    pe4_7_fresh <= \$1008 ;
   always @(posedge clk)
-    pe7_0_pl_d0 <= \$956 ;
+    pe4_7_acc <= \$1009 ;
   always @(posedge clk)
-    pe7_0_pl_d1 <= \$957 ;
+    pe4_7_res <= \$1010 ;
   always @(posedge clk)
-    pe7_1_a_in <= \$958 ;
+    pe4_7_done_d0 <= \$1011 ;
   always @(posedge clk)
-    pe7_0_b <= \$959 ;
+    pe5_0_pv_d0 <= \$1012 ;
   always @(posedge clk)
-    pe7_0_v <= \$960 ;
+    pe5_0_pv_d1 <= \$1013 ;
   always @(posedge clk)
-    pe7_0_l <= \$961 ;
+    pe5_0_pl_d0 <= \$1014 ;
   always @(posedge clk)
-    pe7_0_fresh <= \$962 ;
+    pe5_0_pl_d1 <= \$1015 ;
   always @(posedge clk)
-    pe7_0_acc <= \$963 ;
+    pe5_0_a <= \$1016 ;
   always @(posedge clk)
-    pe7_0_res <= \$964 ;
+    pe5_0_b <= \$1017 ;
   always @(posedge clk)
-    pe7_1_pv_d0 <= \$965 ;
+    pe5_0_v <= \$1018 ;
   always @(posedge clk)
-    pe7_1_pv_d1 <= \$966 ;
+    pe5_0_l <= \$1019 ;
   always @(posedge clk)
-    pe7_1_pl_d0 <= \$967 ;
+    pe5_0_fresh <= \$1020 ;
   always @(posedge clk)
-    pe7_1_pl_d1 <= \$968 ;
+    pe5_0_acc <= \$1021 ;
   always @(posedge clk)
-    pe7_2_a_in <= \$969 ;
+    pe5_0_res <= \$1022 ;
   always @(posedge clk)
-    pe7_1_b <= \$970 ;
+    pe5_0_done_d0 <= \$1023 ;
   always @(posedge clk)
-    pe7_1_v <= \$971 ;
+    pe5_0_done_d1 <= \$1024 ;
   always @(posedge clk)
-    pe7_1_l <= \$972 ;
+    pe5_0_done_d2 <= \$1025 ;
   always @(posedge clk)
-    pe7_1_fresh <= \$973 ;
+    pe5_0_done_d3 <= \$1026 ;
   always @(posedge clk)
-    pe7_1_acc <= \$974 ;
+    pe5_0_done_d4 <= \$1027 ;
   always @(posedge clk)
-    pe7_1_res <= \$975 ;
+    pe5_0_done_d5 <= \$1028 ;
   always @(posedge clk)
-    pe7_2_pv_d0 <= \$976 ;
+    pe5_0_done_d6 <= \$1029 ;
   always @(posedge clk)
-    pe7_2_pv_d1 <= \$977 ;
+    pe5_0_done_d7 <= \$1030 ;
   always @(posedge clk)
-    pe7_2_pl_d0 <= \$978 ;
+    pe5_1_pv_d0 <= \$1031 ;
   always @(posedge clk)
-    pe7_2_pl_d1 <= \$979 ;
+    pe5_1_pv_d1 <= \$1032 ;
   always @(posedge clk)
-    pe7_3_a_in <= \$980 ;
+    pe5_1_pl_d0 <= \$1033 ;
   always @(posedge clk)
-    pe7_2_b <= \$981 ;
+    pe5_1_pl_d1 <= \$1034 ;
   always @(posedge clk)
-    pe7_2_v <= \$982 ;
+    pe5_1_a <= \$1035 ;
   always @(posedge clk)
-    pe7_2_l <= \$983 ;
+    pe5_1_b <= \$1036 ;
   always @(posedge clk)
-    pe7_2_fresh <= \$984 ;
+    pe5_1_v <= \$1037 ;
   always @(posedge clk)
-    pe7_2_acc <= \$985 ;
+    pe5_1_l <= \$1038 ;
   always @(posedge clk)
-    pe7_2_res <= \$986 ;
+    pe5_1_fresh <= \$1039 ;
   always @(posedge clk)
-    pe7_3_pv_d0 <= \$987 ;
+    pe5_1_acc <= \$1040 ;
   always @(posedge clk)
-    pe7_3_pv_d1 <= \$988 ;
+    pe5_1_res <= \$1041 ;
   always @(posedge clk)
-    pe7_3_pl_d0 <= \$989 ;
+    pe5_1_done_d0 <= \$1042 ;
   always @(posedge clk)
-    pe7_3_pl_d1 <= \$990 ;
+    pe5_1_done_d1 <= \$1043 ;
   always @(posedge clk)
-    pe7_4_a_in <= \$991 ;
+    pe5_1_done_d2 <= \$1044 ;
   always @(posedge clk)
-    pe7_3_b <= \$992 ;
+    pe5_1_done_d3 <= \$1045 ;
   always @(posedge clk)
-    pe7_3_v <= \$993 ;
+    pe5_1_done_d4 <= \$1046 ;
   always @(posedge clk)
-    pe7_3_l <= \$994 ;
+    pe5_1_done_d5 <= \$1047 ;
   always @(posedge clk)
-    pe7_3_fresh <= \$995 ;
+    pe5_1_done_d6 <= \$1048 ;
   always @(posedge clk)
-    pe7_3_acc <= \$996 ;
+    pe5_2_pv_d0 <= \$1049 ;
   always @(posedge clk)
-    pe7_3_res <= \$997 ;
+    pe5_2_pv_d1 <= \$1050 ;
   always @(posedge clk)
-    pe7_4_pv_d0 <= \$998 ;
+    pe5_2_pl_d0 <= \$1051 ;
   always @(posedge clk)
-    pe7_4_pv_d1 <= \$999 ;
+    pe5_2_pl_d1 <= \$1052 ;
   always @(posedge clk)
-    pe7_4_pl_d0 <= \$1000 ;
+    pe5_2_a <= \$1053 ;
   always @(posedge clk)
-    pe7_4_pl_d1 <= \$1001 ;
+    pe5_2_b <= \$1054 ;
   always @(posedge clk)
-    pe7_5_a_in <= \$1002 ;
+    pe5_2_v <= \$1055 ;
   always @(posedge clk)
-    pe7_4_b <= \$1003 ;
+    pe5_2_l <= \$1056 ;
   always @(posedge clk)
-    pe7_4_v <= \$1004 ;
+    pe5_2_fresh <= \$1057 ;
   always @(posedge clk)
-    pe7_4_l <= \$1005 ;
+    pe5_2_acc <= \$1058 ;
   always @(posedge clk)
-    pe7_4_fresh <= \$1006 ;
+    pe5_2_res <= \$1059 ;
   always @(posedge clk)
-    pe7_4_acc <= \$1007 ;
+    pe5_2_done_d0 <= \$1060 ;
   always @(posedge clk)
-    pe7_4_res <= \$1008 ;
+    pe5_2_done_d1 <= \$1061 ;
   always @(posedge clk)
-    pe7_5_pv_d0 <= \$1009 ;
+    pe5_2_done_d2 <= \$1062 ;
   always @(posedge clk)
-    pe7_5_pv_d1 <= \$1010 ;
+    pe5_2_done_d3 <= \$1063 ;
   always @(posedge clk)
-    pe7_5_pl_d0 <= \$1011 ;
+    pe5_2_done_d4 <= \$1064 ;
   always @(posedge clk)
-    pe7_5_pl_d1 <= \$1012 ;
+    pe5_2_done_d5 <= \$1065 ;
   always @(posedge clk)
-    pe7_6_a_in <= \$1013 ;
+    pe5_3_pv_d0 <= \$1066 ;
   always @(posedge clk)
-    pe7_5_b <= \$1014 ;
+    pe5_3_pv_d1 <= \$1067 ;
   always @(posedge clk)
-    pe7_5_v <= \$1015 ;
+    pe5_3_pl_d0 <= \$1068 ;
   always @(posedge clk)
-    pe7_5_l <= \$1016 ;
+    pe5_3_pl_d1 <= \$1069 ;
   always @(posedge clk)
-    pe7_5_fresh <= \$1017 ;
+    pe5_3_a <= \$1070 ;
   always @(posedge clk)
-    pe7_5_acc <= \$1018 ;
+    pe5_3_b <= \$1071 ;
   always @(posedge clk)
-    pe7_5_res <= \$1019 ;
+    pe5_3_v <= \$1072 ;
   always @(posedge clk)
-    pe7_6_pv_d0 <= \$1020 ;
+    pe5_3_l <= \$1073 ;
   always @(posedge clk)
-    pe7_6_pv_d1 <= \$1021 ;
+    pe5_3_fresh <= \$1074 ;
   always @(posedge clk)
-    pe7_6_pl_d0 <= \$1022 ;
+    pe5_3_acc <= \$1075 ;
   always @(posedge clk)
-    pe7_6_pl_d1 <= \$1023 ;
+    pe5_3_res <= \$1076 ;
   always @(posedge clk)
-    pe7_7_a_in <= \$1024 ;
+    pe5_3_done_d0 <= \$1077 ;
   always @(posedge clk)
-    pe7_6_b <= \$1025 ;
+    pe5_3_done_d1 <= \$1078 ;
   always @(posedge clk)
-    pe7_6_v <= \$1026 ;
+    pe5_3_done_d2 <= \$1079 ;
   always @(posedge clk)
-    pe7_6_l <= \$1027 ;
+    pe5_3_done_d3 <= \$1080 ;
   always @(posedge clk)
-    pe7_6_fresh <= \$1028 ;
+    pe5_3_done_d4 <= \$1081 ;
   always @(posedge clk)
-    pe7_6_acc <= \$1029 ;
+    pe5_4_pv_d0 <= \$1082 ;
   always @(posedge clk)
-    pe7_6_res <= \$1030 ;
+    pe5_4_pv_d1 <= \$1083 ;
   always @(posedge clk)
-    pe7_7_pv_d0 <= \$1031 ;
+    pe5_4_pl_d0 <= \$1084 ;
   always @(posedge clk)
-    pe7_7_pv_d1 <= \$1032 ;
+    pe5_4_pl_d1 <= \$1085 ;
   always @(posedge clk)
-    pe7_7_pl_d0 <= \$1033 ;
+    pe5_4_a <= \$1086 ;
   always @(posedge clk)
-    pe7_7_pl_d1 <= \$1034 ;
+    pe5_4_b <= \$1087 ;
   always @(posedge clk)
-    pe7_7_a <= \$1035 ;
+    pe5_4_v <= \$1088 ;
   always @(posedge clk)
-    pe7_7_b <= \$1036 ;
+    pe5_4_l <= \$1089 ;
   always @(posedge clk)
-    pe7_7_v <= \$1037 ;
+    pe5_4_fresh <= \$1090 ;
   always @(posedge clk)
-    pe7_7_l <= \$1038 ;
+    pe5_4_acc <= \$1091 ;
   always @(posedge clk)
-    pe7_7_fresh <= \$1039 ;
+    pe5_4_res <= \$1092 ;
   always @(posedge clk)
-    pe7_7_acc <= \$1040 ;
+    pe5_4_done_d0 <= \$1093 ;
   always @(posedge clk)
-    pe7_7_res <= \$1041 ;
+    pe5_4_done_d1 <= \$1094 ;
   always @(posedge clk)
-    row7_done <= \$1042 ;
+    pe5_4_done_d2 <= \$1095 ;
   always @(posedge clk)
-    w_data <= \$1043 ;
+    pe5_4_done_d3 <= \$1096 ;
   always @(posedge clk)
-    drain_valid <= \$1044 ;
-  \datapath.array.out_buffer  out_buffer (
-    .clk(clk),
-    .level(level),
-    .r_data(o__payload),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(w_en),
-    .w_port__data(w_data)
-  );
+    pe5_5_pv_d0 <= \$1097 ;
+  always @(posedge clk)
+    pe5_5_pv_d1 <= \$1098 ;
+  always @(posedge clk)
+    pe5_5_pl_d0 <= \$1099 ;
+  always @(posedge clk)
+    pe5_5_pl_d1 <= \$1100 ;
+  always @(posedge clk)
+    pe5_5_a <= \$1101 ;
+  always @(posedge clk)
+    pe5_5_b <= \$1102 ;
+  always @(posedge clk)
+    pe5_5_v <= \$1103 ;
+  always @(posedge clk)
+    pe5_5_l <= \$1104 ;
+  always @(posedge clk)
+    pe5_5_fresh <= \$1105 ;
+  always @(posedge clk)
+    pe5_5_acc <= \$1106 ;
+  always @(posedge clk)
+    pe5_5_res <= \$1107 ;
+  always @(posedge clk)
+    pe5_5_done_d0 <= \$1108 ;
+  always @(posedge clk)
+    pe5_5_done_d1 <= \$1109 ;
+  always @(posedge clk)
+    pe5_5_done_d2 <= \$1110 ;
+  always @(posedge clk)
+    pe5_6_pv_d0 <= \$1111 ;
+  always @(posedge clk)
+    pe5_6_pv_d1 <= \$1112 ;
+  always @(posedge clk)
+    pe5_6_pl_d0 <= \$1113 ;
+  always @(posedge clk)
+    pe5_6_pl_d1 <= \$1114 ;
+  always @(posedge clk)
+    pe5_6_a <= \$1115 ;
+  always @(posedge clk)
+    pe5_6_b <= \$1116 ;
+  always @(posedge clk)
+    pe5_6_v <= \$1117 ;
+  always @(posedge clk)
+    pe5_6_l <= \$1118 ;
+  always @(posedge clk)
+    pe5_6_fresh <= \$1119 ;
+  always @(posedge clk)
+    pe5_6_acc <= \$1120 ;
+  always @(posedge clk)
+    pe5_6_res <= \$1121 ;
+  always @(posedge clk)
+    pe5_6_done_d0 <= \$1122 ;
+  always @(posedge clk)
+    pe5_6_done_d1 <= \$1123 ;
+  always @(posedge clk)
+    pe5_7_pv_d0 <= \$1124 ;
+  always @(posedge clk)
+    pe5_7_pv_d1 <= \$1125 ;
+  always @(posedge clk)
+    pe5_7_pl_d0 <= \$1126 ;
+  always @(posedge clk)
+    pe5_7_pl_d1 <= \$1127 ;
+  always @(posedge clk)
+    pe5_7_a <= \$1128 ;
+  always @(posedge clk)
+    pe5_7_b <= \$1129 ;
+  always @(posedge clk)
+    pe5_7_v <= \$1130 ;
+  always @(posedge clk)
+    pe5_7_l <= \$1131 ;
+  always @(posedge clk)
+    pe5_7_fresh <= \$1132 ;
+  always @(posedge clk)
+    pe5_7_acc <= \$1133 ;
+  always @(posedge clk)
+    pe5_7_res <= \$1134 ;
+  always @(posedge clk)
+    pe5_7_done_d0 <= \$1135 ;
+  always @(posedge clk)
+    pe6_0_pv_d0 <= \$1136 ;
+  always @(posedge clk)
+    pe6_0_pv_d1 <= \$1137 ;
+  always @(posedge clk)
+    pe6_0_pl_d0 <= \$1138 ;
+  always @(posedge clk)
+    pe6_0_pl_d1 <= \$1139 ;
+  always @(posedge clk)
+    pe6_0_a <= \$1140 ;
+  always @(posedge clk)
+    pe6_0_b <= \$1141 ;
+  always @(posedge clk)
+    pe6_0_v <= \$1142 ;
+  always @(posedge clk)
+    pe6_0_l <= \$1143 ;
+  always @(posedge clk)
+    pe6_0_fresh <= \$1144 ;
+  always @(posedge clk)
+    pe6_0_acc <= \$1145 ;
+  always @(posedge clk)
+    pe6_0_res <= \$1146 ;
+  always @(posedge clk)
+    pe6_0_done_d0 <= \$1147 ;
+  always @(posedge clk)
+    pe6_0_done_d1 <= \$1148 ;
+  always @(posedge clk)
+    pe6_0_done_d2 <= \$1149 ;
+  always @(posedge clk)
+    pe6_0_done_d3 <= \$1150 ;
+  always @(posedge clk)
+    pe6_0_done_d4 <= \$1151 ;
+  always @(posedge clk)
+    pe6_0_done_d5 <= \$1152 ;
+  always @(posedge clk)
+    pe6_0_done_d6 <= \$1153 ;
+  always @(posedge clk)
+    pe6_0_done_d7 <= \$1154 ;
+  always @(posedge clk)
+    pe6_1_pv_d0 <= \$1155 ;
+  always @(posedge clk)
+    pe6_1_pv_d1 <= \$1156 ;
+  always @(posedge clk)
+    pe6_1_pl_d0 <= \$1157 ;
+  always @(posedge clk)
+    pe6_1_pl_d1 <= \$1158 ;
+  always @(posedge clk)
+    pe6_1_a <= \$1159 ;
+  always @(posedge clk)
+    pe6_1_b <= \$1160 ;
+  always @(posedge clk)
+    pe6_1_v <= \$1161 ;
+  always @(posedge clk)
+    pe6_1_l <= \$1162 ;
+  always @(posedge clk)
+    pe6_1_fresh <= \$1163 ;
+  always @(posedge clk)
+    pe6_1_acc <= \$1164 ;
+  always @(posedge clk)
+    pe6_1_res <= \$1165 ;
+  always @(posedge clk)
+    pe6_1_done_d0 <= \$1166 ;
+  always @(posedge clk)
+    pe6_1_done_d1 <= \$1167 ;
+  always @(posedge clk)
+    pe6_1_done_d2 <= \$1168 ;
+  always @(posedge clk)
+    pe6_1_done_d3 <= \$1169 ;
+  always @(posedge clk)
+    pe6_1_done_d4 <= \$1170 ;
+  always @(posedge clk)
+    pe6_1_done_d5 <= \$1171 ;
+  always @(posedge clk)
+    pe6_1_done_d6 <= \$1172 ;
+  always @(posedge clk)
+    pe6_2_pv_d0 <= \$1173 ;
+  always @(posedge clk)
+    pe6_2_pv_d1 <= \$1174 ;
+  always @(posedge clk)
+    pe6_2_pl_d0 <= \$1175 ;
+  always @(posedge clk)
+    pe6_2_pl_d1 <= \$1176 ;
+  always @(posedge clk)
+    pe6_2_a <= \$1177 ;
+  always @(posedge clk)
+    pe6_2_b <= \$1178 ;
+  always @(posedge clk)
+    pe6_2_v <= \$1179 ;
+  always @(posedge clk)
+    pe6_2_l <= \$1180 ;
+  always @(posedge clk)
+    pe6_2_fresh <= \$1181 ;
+  always @(posedge clk)
+    pe6_2_acc <= \$1182 ;
+  always @(posedge clk)
+    pe6_2_res <= \$1183 ;
+  always @(posedge clk)
+    pe6_2_done_d0 <= \$1184 ;
+  always @(posedge clk)
+    pe6_2_done_d1 <= \$1185 ;
+  always @(posedge clk)
+    pe6_2_done_d2 <= \$1186 ;
+  always @(posedge clk)
+    pe6_2_done_d3 <= \$1187 ;
+  always @(posedge clk)
+    pe6_2_done_d4 <= \$1188 ;
+  always @(posedge clk)
+    pe6_2_done_d5 <= \$1189 ;
+  always @(posedge clk)
+    pe6_3_pv_d0 <= \$1190 ;
+  always @(posedge clk)
+    pe6_3_pv_d1 <= \$1191 ;
+  always @(posedge clk)
+    pe6_3_pl_d0 <= \$1192 ;
+  always @(posedge clk)
+    pe6_3_pl_d1 <= \$1193 ;
+  always @(posedge clk)
+    pe6_3_a <= \$1194 ;
+  always @(posedge clk)
+    pe6_3_b <= \$1195 ;
+  always @(posedge clk)
+    pe6_3_v <= \$1196 ;
+  always @(posedge clk)
+    pe6_3_l <= \$1197 ;
+  always @(posedge clk)
+    pe6_3_fresh <= \$1198 ;
+  always @(posedge clk)
+    pe6_3_acc <= \$1199 ;
+  always @(posedge clk)
+    pe6_3_res <= \$1200 ;
+  always @(posedge clk)
+    pe6_3_done_d0 <= \$1201 ;
+  always @(posedge clk)
+    pe6_3_done_d1 <= \$1202 ;
+  always @(posedge clk)
+    pe6_3_done_d2 <= \$1203 ;
+  always @(posedge clk)
+    pe6_3_done_d3 <= \$1204 ;
+  always @(posedge clk)
+    pe6_3_done_d4 <= \$1205 ;
+  always @(posedge clk)
+    pe6_4_pv_d0 <= \$1206 ;
+  always @(posedge clk)
+    pe6_4_pv_d1 <= \$1207 ;
+  always @(posedge clk)
+    pe6_4_pl_d0 <= \$1208 ;
+  always @(posedge clk)
+    pe6_4_pl_d1 <= \$1209 ;
+  always @(posedge clk)
+    pe6_4_a <= \$1210 ;
+  always @(posedge clk)
+    pe6_4_b <= \$1211 ;
+  always @(posedge clk)
+    pe6_4_v <= \$1212 ;
+  always @(posedge clk)
+    pe6_4_l <= \$1213 ;
+  always @(posedge clk)
+    pe6_4_fresh <= \$1214 ;
+  always @(posedge clk)
+    pe6_4_acc <= \$1215 ;
+  always @(posedge clk)
+    pe6_4_res <= \$1216 ;
+  always @(posedge clk)
+    pe6_4_done_d0 <= \$1217 ;
+  always @(posedge clk)
+    pe6_4_done_d1 <= \$1218 ;
+  always @(posedge clk)
+    pe6_4_done_d2 <= \$1219 ;
+  always @(posedge clk)
+    pe6_4_done_d3 <= \$1220 ;
+  always @(posedge clk)
+    pe6_5_pv_d0 <= \$1221 ;
+  always @(posedge clk)
+    pe6_5_pv_d1 <= \$1222 ;
+  always @(posedge clk)
+    pe6_5_pl_d0 <= \$1223 ;
+  always @(posedge clk)
+    pe6_5_pl_d1 <= \$1224 ;
+  always @(posedge clk)
+    pe6_5_a <= \$1225 ;
+  always @(posedge clk)
+    pe6_5_b <= \$1226 ;
+  always @(posedge clk)
+    pe6_5_v <= \$1227 ;
+  always @(posedge clk)
+    pe6_5_l <= \$1228 ;
+  always @(posedge clk)
+    pe6_5_fresh <= \$1229 ;
+  always @(posedge clk)
+    pe6_5_acc <= \$1230 ;
+  always @(posedge clk)
+    pe6_5_res <= \$1231 ;
+  always @(posedge clk)
+    pe6_5_done_d0 <= \$1232 ;
+  always @(posedge clk)
+    pe6_5_done_d1 <= \$1233 ;
+  always @(posedge clk)
+    pe6_5_done_d2 <= \$1234 ;
+  always @(posedge clk)
+    pe6_6_pv_d0 <= \$1235 ;
+  always @(posedge clk)
+    pe6_6_pv_d1 <= \$1236 ;
+  always @(posedge clk)
+    pe6_6_pl_d0 <= \$1237 ;
+  always @(posedge clk)
+    pe6_6_pl_d1 <= \$1238 ;
+  always @(posedge clk)
+    pe6_6_a <= \$1239 ;
+  always @(posedge clk)
+    pe6_6_b <= \$1240 ;
+  always @(posedge clk)
+    pe6_6_v <= \$1241 ;
+  always @(posedge clk)
+    pe6_6_l <= \$1242 ;
+  always @(posedge clk)
+    pe6_6_fresh <= \$1243 ;
+  always @(posedge clk)
+    pe6_6_acc <= \$1244 ;
+  always @(posedge clk)
+    pe6_6_res <= \$1245 ;
+  always @(posedge clk)
+    pe6_6_done_d0 <= \$1246 ;
+  always @(posedge clk)
+    pe6_6_done_d1 <= \$1247 ;
+  always @(posedge clk)
+    pe6_7_pv_d0 <= \$1248 ;
+  always @(posedge clk)
+    pe6_7_pv_d1 <= \$1249 ;
+  always @(posedge clk)
+    pe6_7_pl_d0 <= \$1250 ;
+  always @(posedge clk)
+    pe6_7_pl_d1 <= \$1251 ;
+  always @(posedge clk)
+    pe6_7_a <= \$1252 ;
+  always @(posedge clk)
+    pe6_7_b <= \$1253 ;
+  always @(posedge clk)
+    pe6_7_v <= \$1254 ;
+  always @(posedge clk)
+    pe6_7_l <= \$1255 ;
+  always @(posedge clk)
+    pe6_7_fresh <= \$1256 ;
+  always @(posedge clk)
+    pe6_7_acc <= \$1257 ;
+  always @(posedge clk)
+    pe6_7_res <= \$1258 ;
+  always @(posedge clk)
+    pe6_7_done_d0 <= \$1259 ;
+  always @(posedge clk)
+    pe7_0_pv_d0 <= \$1260 ;
+  always @(posedge clk)
+    pe7_0_pv_d1 <= \$1261 ;
+  always @(posedge clk)
+    pe7_0_pl_d0 <= \$1262 ;
+  always @(posedge clk)
+    pe7_0_pl_d1 <= \$1263 ;
+  always @(posedge clk)
+    pe7_0_a <= \$1264 ;
+  always @(posedge clk)
+    pe7_0_b <= \$1265 ;
+  always @(posedge clk)
+    pe7_0_v <= \$1266 ;
+  always @(posedge clk)
+    pe7_0_l <= \$1267 ;
+  always @(posedge clk)
+    pe7_0_fresh <= \$1268 ;
+  always @(posedge clk)
+    pe7_0_acc <= \$1269 ;
+  always @(posedge clk)
+    pe7_0_res <= \$1270 ;
+  always @(posedge clk)
+    pe7_0_done_d0 <= \$1271 ;
+  always @(posedge clk)
+    pe7_0_done_d1 <= \$1272 ;
+  always @(posedge clk)
+    pe7_0_done_d2 <= \$1273 ;
+  always @(posedge clk)
+    pe7_0_done_d3 <= \$1274 ;
+  always @(posedge clk)
+    pe7_0_done_d4 <= \$1275 ;
+  always @(posedge clk)
+    pe7_0_done_d5 <= \$1276 ;
+  always @(posedge clk)
+    pe7_0_done_d6 <= \$1277 ;
+  always @(posedge clk)
+    pe7_0_done_d7 <= \$1278 ;
+  always @(posedge clk)
+    pe7_1_pv_d0 <= \$1279 ;
+  always @(posedge clk)
+    pe7_1_pv_d1 <= \$1280 ;
+  always @(posedge clk)
+    pe7_1_pl_d0 <= \$1281 ;
+  always @(posedge clk)
+    pe7_1_pl_d1 <= \$1282 ;
+  always @(posedge clk)
+    pe7_1_a <= \$1283 ;
+  always @(posedge clk)
+    pe7_1_b <= \$1284 ;
+  always @(posedge clk)
+    pe7_1_v <= \$1285 ;
+  always @(posedge clk)
+    pe7_1_l <= \$1286 ;
+  always @(posedge clk)
+    pe7_1_fresh <= \$1287 ;
+  always @(posedge clk)
+    pe7_1_acc <= \$1288 ;
+  always @(posedge clk)
+    pe7_1_res <= \$1289 ;
+  always @(posedge clk)
+    pe7_1_done_d0 <= \$1290 ;
+  always @(posedge clk)
+    pe7_1_done_d1 <= \$1291 ;
+  always @(posedge clk)
+    pe7_1_done_d2 <= \$1292 ;
+  always @(posedge clk)
+    pe7_1_done_d3 <= \$1293 ;
+  always @(posedge clk)
+    pe7_1_done_d4 <= \$1294 ;
+  always @(posedge clk)
+    pe7_1_done_d5 <= \$1295 ;
+  always @(posedge clk)
+    pe7_1_done_d6 <= \$1296 ;
+  always @(posedge clk)
+    pe7_2_pv_d0 <= \$1297 ;
+  always @(posedge clk)
+    pe7_2_pv_d1 <= \$1298 ;
+  always @(posedge clk)
+    pe7_2_pl_d0 <= \$1299 ;
+  always @(posedge clk)
+    pe7_2_pl_d1 <= \$1300 ;
+  always @(posedge clk)
+    pe7_2_a <= \$1301 ;
+  always @(posedge clk)
+    pe7_2_b <= \$1302 ;
+  always @(posedge clk)
+    pe7_2_v <= \$1303 ;
+  always @(posedge clk)
+    pe7_2_l <= \$1304 ;
+  always @(posedge clk)
+    pe7_2_fresh <= \$1305 ;
+  always @(posedge clk)
+    pe7_2_acc <= \$1306 ;
+  always @(posedge clk)
+    pe7_2_res <= \$1307 ;
+  always @(posedge clk)
+    pe7_2_done_d0 <= \$1308 ;
+  always @(posedge clk)
+    pe7_2_done_d1 <= \$1309 ;
+  always @(posedge clk)
+    pe7_2_done_d2 <= \$1310 ;
+  always @(posedge clk)
+    pe7_2_done_d3 <= \$1311 ;
+  always @(posedge clk)
+    pe7_2_done_d4 <= \$1312 ;
+  always @(posedge clk)
+    pe7_2_done_d5 <= \$1313 ;
+  always @(posedge clk)
+    pe7_3_pv_d0 <= \$1314 ;
+  always @(posedge clk)
+    pe7_3_pv_d1 <= \$1315 ;
+  always @(posedge clk)
+    pe7_3_pl_d0 <= \$1316 ;
+  always @(posedge clk)
+    pe7_3_pl_d1 <= \$1317 ;
+  always @(posedge clk)
+    pe7_3_a <= \$1318 ;
+  always @(posedge clk)
+    pe7_3_b <= \$1319 ;
+  always @(posedge clk)
+    pe7_3_v <= \$1320 ;
+  always @(posedge clk)
+    pe7_3_l <= \$1321 ;
+  always @(posedge clk)
+    pe7_3_fresh <= \$1322 ;
+  always @(posedge clk)
+    pe7_3_acc <= \$1323 ;
+  always @(posedge clk)
+    pe7_3_res <= \$1324 ;
+  always @(posedge clk)
+    pe7_3_done_d0 <= \$1325 ;
+  always @(posedge clk)
+    pe7_3_done_d1 <= \$1326 ;
+  always @(posedge clk)
+    pe7_3_done_d2 <= \$1327 ;
+  always @(posedge clk)
+    pe7_3_done_d3 <= \$1328 ;
+  always @(posedge clk)
+    pe7_3_done_d4 <= \$1329 ;
+  always @(posedge clk)
+    pe7_4_pv_d0 <= \$1330 ;
+  always @(posedge clk)
+    pe7_4_pv_d1 <= \$1331 ;
+  always @(posedge clk)
+    pe7_4_pl_d0 <= \$1332 ;
+  always @(posedge clk)
+    pe7_4_pl_d1 <= \$1333 ;
+  always @(posedge clk)
+    pe7_4_a <= \$1334 ;
+  always @(posedge clk)
+    pe7_4_b <= \$1335 ;
+  always @(posedge clk)
+    pe7_4_v <= \$1336 ;
+  always @(posedge clk)
+    pe7_4_l <= \$1337 ;
+  always @(posedge clk)
+    pe7_4_fresh <= \$1338 ;
+  always @(posedge clk)
+    pe7_4_acc <= \$1339 ;
+  always @(posedge clk)
+    pe7_4_res <= \$1340 ;
+  always @(posedge clk)
+    pe7_4_done_d0 <= \$1341 ;
+  always @(posedge clk)
+    pe7_4_done_d1 <= \$1342 ;
+  always @(posedge clk)
+    pe7_4_done_d2 <= \$1343 ;
+  always @(posedge clk)
+    pe7_4_done_d3 <= \$1344 ;
+  always @(posedge clk)
+    pe7_5_pv_d0 <= \$1345 ;
+  always @(posedge clk)
+    pe7_5_pv_d1 <= \$1346 ;
+  always @(posedge clk)
+    pe7_5_pl_d0 <= \$1347 ;
+  always @(posedge clk)
+    pe7_5_pl_d1 <= \$1348 ;
+  always @(posedge clk)
+    pe7_5_a <= \$1349 ;
+  always @(posedge clk)
+    pe7_5_b <= \$1350 ;
+  always @(posedge clk)
+    pe7_5_v <= \$1351 ;
+  always @(posedge clk)
+    pe7_5_l <= \$1352 ;
+  always @(posedge clk)
+    pe7_5_fresh <= \$1353 ;
+  always @(posedge clk)
+    pe7_5_acc <= \$1354 ;
+  always @(posedge clk)
+    pe7_5_res <= \$1355 ;
+  always @(posedge clk)
+    pe7_5_done_d0 <= \$1356 ;
+  always @(posedge clk)
+    pe7_5_done_d1 <= \$1357 ;
+  always @(posedge clk)
+    pe7_5_done_d2 <= \$1358 ;
+  always @(posedge clk)
+    pe7_6_pv_d0 <= \$1359 ;
+  always @(posedge clk)
+    pe7_6_pv_d1 <= \$1360 ;
+  always @(posedge clk)
+    pe7_6_pl_d0 <= \$1361 ;
+  always @(posedge clk)
+    pe7_6_pl_d1 <= \$1362 ;
+  always @(posedge clk)
+    pe7_6_a <= \$1363 ;
+  always @(posedge clk)
+    pe7_6_b <= \$1364 ;
+  always @(posedge clk)
+    pe7_6_v <= \$1365 ;
+  always @(posedge clk)
+    pe7_6_l <= \$1366 ;
+  always @(posedge clk)
+    pe7_6_fresh <= \$1367 ;
+  always @(posedge clk)
+    pe7_6_acc <= \$1368 ;
+  always @(posedge clk)
+    pe7_6_res <= \$1369 ;
+  always @(posedge clk)
+    pe7_6_done_d0 <= \$1370 ;
+  always @(posedge clk)
+    pe7_6_done_d1 <= \$1371 ;
+  always @(posedge clk)
+    pe7_7_pv_d0 <= \$1372 ;
+  always @(posedge clk)
+    pe7_7_pv_d1 <= \$1373 ;
+  always @(posedge clk)
+    pe7_7_pl_d0 <= \$1374 ;
+  always @(posedge clk)
+    pe7_7_pl_d1 <= \$1375 ;
+  always @(posedge clk)
+    pe7_7_a <= \$1376 ;
+  always @(posedge clk)
+    pe7_7_b <= \$1377 ;
+  always @(posedge clk)
+    pe7_7_v <= \$1378 ;
+  always @(posedge clk)
+    pe7_7_l <= \$1379 ;
+  always @(posedge clk)
+    pe7_7_fresh <= \$1380 ;
+  always @(posedge clk)
+    pe7_7_acc <= \$1381 ;
+  always @(posedge clk)
+    pe7_7_res <= \$1382 ;
+  always @(posedge clk)
+    pe7_7_done_d0 <= \$1383 ;
+  always @(posedge clk)
+    out_reg_data <= \$1384 ;
+  always @(posedge clk)
+    drain_valid <= \$1385 ;
   \datapath.array.pe0_0_mul  pe0_0_mul (
     .clk(clk),
     .pe0_0_a_in(i__payload[7:0]),
     .pe0_0_b_in(i__payload[71:64]),
-    .pe0_0_en(out_buffer_en),
     .pe0_0_p(pe0_0_p),
     .rst(rst)
   );
   \datapath.array.pe0_1_mul  pe0_1_mul (
     .clk(clk),
-    .pe0_1_a_in(pe0_1_a_in),
-    .pe0_1_b_in(pe0_1_b_in),
-    .pe0_1_en(out_buffer_en),
+    .pe0_1_a_in(pe0_0_a),
+    .pe0_1_b_in(skew_b1_d0),
     .pe0_1_p(pe0_1_p),
     .rst(rst)
   );
   \datapath.array.pe0_2_mul  pe0_2_mul (
     .clk(clk),
-    .pe0_2_a_in(pe0_2_a_in),
-    .pe0_2_b_in(pe0_2_b_in),
-    .pe0_2_en(out_buffer_en),
+    .pe0_2_a_in(pe0_1_a),
+    .pe0_2_b_in(skew_b2_d1),
     .pe0_2_p(pe0_2_p),
     .rst(rst)
   );
   \datapath.array.pe0_3_mul  pe0_3_mul (
     .clk(clk),
-    .pe0_3_a_in(pe0_3_a_in),
-    .pe0_3_b_in(pe0_3_b_in),
-    .pe0_3_en(out_buffer_en),
+    .pe0_3_a_in(pe0_2_a),
+    .pe0_3_b_in(skew_b3_d2),
     .pe0_3_p(pe0_3_p),
     .rst(rst)
   );
   \datapath.array.pe0_4_mul  pe0_4_mul (
     .clk(clk),
-    .pe0_4_a_in(pe0_4_a_in),
-    .pe0_4_b_in(pe0_4_b_in),
-    .pe0_4_en(out_buffer_en),
+    .pe0_4_a_in(pe0_3_a),
+    .pe0_4_b_in(skew_b4_d3),
     .pe0_4_p(pe0_4_p),
     .rst(rst)
   );
   \datapath.array.pe0_5_mul  pe0_5_mul (
     .clk(clk),
-    .pe0_5_a_in(pe0_5_a_in),
-    .pe0_5_b_in(pe0_5_b_in),
-    .pe0_5_en(out_buffer_en),
+    .pe0_5_a_in(pe0_4_a),
+    .pe0_5_b_in(skew_b5_d4),
     .pe0_5_p(pe0_5_p),
     .rst(rst)
   );
   \datapath.array.pe0_6_mul  pe0_6_mul (
     .clk(clk),
-    .pe0_6_a_in(pe0_6_a_in),
-    .pe0_6_b_in(pe0_6_b_in),
-    .pe0_6_en(out_buffer_en),
+    .pe0_6_a_in(pe0_5_a),
+    .pe0_6_b_in(skew_b6_d5),
     .pe0_6_p(pe0_6_p),
     .rst(rst)
   );
   \datapath.array.pe0_7_mul  pe0_7_mul (
     .clk(clk),
-    .pe0_7_a_in(pe0_7_a_in),
-    .pe0_7_b_in(pe0_7_b_in),
-    .pe0_7_en(out_buffer_en),
+    .pe0_7_a_in(pe0_6_a),
+    .pe0_7_b_in(skew_b7_d6),
     .pe0_7_p(pe0_7_p),
     .rst(rst)
   );
   \datapath.array.pe1_0_mul  pe1_0_mul (
     .clk(clk),
-    .pe1_0_a_in(pe1_0_a_in),
-    .pe1_0_b_in(pe1_0_b_in),
-    .pe1_0_en(out_buffer_en),
+    .pe1_0_a_in(skew_a1_d0),
+    .pe1_0_b_in(pe0_0_b),
     .pe1_0_p(pe1_0_p),
     .rst(rst)
   );
   \datapath.array.pe1_1_mul  pe1_1_mul (
     .clk(clk),
-    .pe1_1_a_in(pe1_1_a_in),
-    .pe1_1_b_in(pe1_1_b_in),
-    .pe1_1_en(out_buffer_en),
+    .pe1_1_a_in(pe1_0_a),
+    .pe1_1_b_in(pe0_1_b),
     .pe1_1_p(pe1_1_p),
     .rst(rst)
   );
   \datapath.array.pe1_2_mul  pe1_2_mul (
     .clk(clk),
-    .pe1_2_a_in(pe1_2_a_in),
-    .pe1_2_b_in(pe1_2_b_in),
-    .pe1_2_en(out_buffer_en),
+    .pe1_2_a_in(pe1_1_a),
+    .pe1_2_b_in(pe0_2_b),
     .pe1_2_p(pe1_2_p),
     .rst(rst)
   );
   \datapath.array.pe1_3_mul  pe1_3_mul (
     .clk(clk),
-    .pe1_3_a_in(pe1_3_a_in),
-    .pe1_3_b_in(pe1_3_b_in),
-    .pe1_3_en(out_buffer_en),
+    .pe1_3_a_in(pe1_2_a),
+    .pe1_3_b_in(pe0_3_b),
     .pe1_3_p(pe1_3_p),
     .rst(rst)
   );
   \datapath.array.pe1_4_mul  pe1_4_mul (
     .clk(clk),
-    .pe1_4_a_in(pe1_4_a_in),
-    .pe1_4_b_in(pe1_4_b_in),
-    .pe1_4_en(out_buffer_en),
+    .pe1_4_a_in(pe1_3_a),
+    .pe1_4_b_in(pe0_4_b),
     .pe1_4_p(pe1_4_p),
     .rst(rst)
   );
   \datapath.array.pe1_5_mul  pe1_5_mul (
     .clk(clk),
-    .pe1_5_a_in(pe1_5_a_in),
-    .pe1_5_b_in(pe1_5_b_in),
-    .pe1_5_en(out_buffer_en),
+    .pe1_5_a_in(pe1_4_a),
+    .pe1_5_b_in(pe0_5_b),
     .pe1_5_p(pe1_5_p),
     .rst(rst)
   );
   \datapath.array.pe1_6_mul  pe1_6_mul (
     .clk(clk),
-    .pe1_6_a_in(pe1_6_a_in),
-    .pe1_6_b_in(pe1_6_b_in),
-    .pe1_6_en(out_buffer_en),
+    .pe1_6_a_in(pe1_5_a),
+    .pe1_6_b_in(pe0_6_b),
     .pe1_6_p(pe1_6_p),
     .rst(rst)
   );
   \datapath.array.pe1_7_mul  pe1_7_mul (
     .clk(clk),
-    .pe1_7_a_in(pe1_7_a_in),
-    .pe1_7_b_in(pe1_7_b_in),
-    .pe1_7_en(out_buffer_en),
+    .pe1_7_a_in(pe1_6_a),
+    .pe1_7_b_in(pe0_7_b),
     .pe1_7_p(pe1_7_p),
     .rst(rst)
   );
   \datapath.array.pe2_0_mul  pe2_0_mul (
     .clk(clk),
-    .pe2_0_a_in(pe2_0_a_in),
-    .pe2_0_b_in(pe2_0_b_in),
-    .pe2_0_en(out_buffer_en),
+    .pe2_0_a_in(skew_a2_d1),
+    .pe2_0_b_in(pe1_0_b),
     .pe2_0_p(pe2_0_p),
     .rst(rst)
   );
   \datapath.array.pe2_1_mul  pe2_1_mul (
     .clk(clk),
-    .pe2_1_a_in(pe2_1_a_in),
-    .pe2_1_b_in(pe2_1_b_in),
-    .pe2_1_en(out_buffer_en),
+    .pe2_1_a_in(pe2_0_a),
+    .pe2_1_b_in(pe1_1_b),
     .pe2_1_p(pe2_1_p),
     .rst(rst)
   );
   \datapath.array.pe2_2_mul  pe2_2_mul (
     .clk(clk),
-    .pe2_2_a_in(pe2_2_a_in),
-    .pe2_2_b_in(pe2_2_b_in),
-    .pe2_2_en(out_buffer_en),
+    .pe2_2_a_in(pe2_1_a),
+    .pe2_2_b_in(pe1_2_b),
     .pe2_2_p(pe2_2_p),
     .rst(rst)
   );
   \datapath.array.pe2_3_mul  pe2_3_mul (
     .clk(clk),
-    .pe2_3_a_in(pe2_3_a_in),
-    .pe2_3_b_in(pe2_3_b_in),
-    .pe2_3_en(out_buffer_en),
+    .pe2_3_a_in(pe2_2_a),
+    .pe2_3_b_in(pe1_3_b),
     .pe2_3_p(pe2_3_p),
     .rst(rst)
   );
   \datapath.array.pe2_4_mul  pe2_4_mul (
     .clk(clk),
-    .pe2_4_a_in(pe2_4_a_in),
-    .pe2_4_b_in(pe2_4_b_in),
-    .pe2_4_en(out_buffer_en),
+    .pe2_4_a_in(pe2_3_a),
+    .pe2_4_b_in(pe1_4_b),
     .pe2_4_p(pe2_4_p),
     .rst(rst)
   );
   \datapath.array.pe2_5_mul  pe2_5_mul (
     .clk(clk),
-    .pe2_5_a_in(pe2_5_a_in),
-    .pe2_5_b_in(pe2_5_b_in),
-    .pe2_5_en(out_buffer_en),
+    .pe2_5_a_in(pe2_4_a),
+    .pe2_5_b_in(pe1_5_b),
     .pe2_5_p(pe2_5_p),
     .rst(rst)
   );
   \datapath.array.pe2_6_mul  pe2_6_mul (
     .clk(clk),
-    .pe2_6_a_in(pe2_6_a_in),
-    .pe2_6_b_in(pe2_6_b_in),
-    .pe2_6_en(out_buffer_en),
+    .pe2_6_a_in(pe2_5_a),
+    .pe2_6_b_in(pe1_6_b),
     .pe2_6_p(pe2_6_p),
     .rst(rst)
   );
   \datapath.array.pe2_7_mul  pe2_7_mul (
     .clk(clk),
-    .pe2_7_a_in(pe2_7_a_in),
-    .pe2_7_b_in(pe2_7_b_in),
-    .pe2_7_en(out_buffer_en),
+    .pe2_7_a_in(pe2_6_a),
+    .pe2_7_b_in(pe1_7_b),
     .pe2_7_p(pe2_7_p),
     .rst(rst)
   );
   \datapath.array.pe3_0_mul  pe3_0_mul (
     .clk(clk),
-    .pe3_0_a_in(pe3_0_a_in),
-    .pe3_0_b_in(pe3_0_b_in),
-    .pe3_0_en(out_buffer_en),
+    .pe3_0_a_in(skew_a3_d2),
+    .pe3_0_b_in(pe2_0_b),
     .pe3_0_p(pe3_0_p),
     .rst(rst)
   );
   \datapath.array.pe3_1_mul  pe3_1_mul (
     .clk(clk),
-    .pe3_1_a_in(pe3_1_a_in),
-    .pe3_1_b_in(pe3_1_b_in),
-    .pe3_1_en(out_buffer_en),
+    .pe3_1_a_in(pe3_0_a),
+    .pe3_1_b_in(pe2_1_b),
     .pe3_1_p(pe3_1_p),
     .rst(rst)
   );
   \datapath.array.pe3_2_mul  pe3_2_mul (
     .clk(clk),
-    .pe3_2_a_in(pe3_2_a_in),
-    .pe3_2_b_in(pe3_2_b_in),
-    .pe3_2_en(out_buffer_en),
+    .pe3_2_a_in(pe3_1_a),
+    .pe3_2_b_in(pe2_2_b),
     .pe3_2_p(pe3_2_p),
     .rst(rst)
   );
   \datapath.array.pe3_3_mul  pe3_3_mul (
     .clk(clk),
-    .pe3_3_a_in(pe3_3_a_in),
-    .pe3_3_b_in(pe3_3_b_in),
-    .pe3_3_en(out_buffer_en),
+    .pe3_3_a_in(pe3_2_a),
+    .pe3_3_b_in(pe2_3_b),
     .pe3_3_p(pe3_3_p),
     .rst(rst)
   );
   \datapath.array.pe3_4_mul  pe3_4_mul (
     .clk(clk),
-    .pe3_4_a_in(pe3_4_a_in),
-    .pe3_4_b_in(pe3_4_b_in),
-    .pe3_4_en(out_buffer_en),
+    .pe3_4_a_in(pe3_3_a),
+    .pe3_4_b_in(pe2_4_b),
     .pe3_4_p(pe3_4_p),
     .rst(rst)
   );
   \datapath.array.pe3_5_mul  pe3_5_mul (
     .clk(clk),
-    .pe3_5_a_in(pe3_5_a_in),
-    .pe3_5_b_in(pe3_5_b_in),
-    .pe3_5_en(out_buffer_en),
+    .pe3_5_a_in(pe3_4_a),
+    .pe3_5_b_in(pe2_5_b),
     .pe3_5_p(pe3_5_p),
     .rst(rst)
   );
   \datapath.array.pe3_6_mul  pe3_6_mul (
     .clk(clk),
-    .pe3_6_a_in(pe3_6_a_in),
-    .pe3_6_b_in(pe3_6_b_in),
-    .pe3_6_en(out_buffer_en),
+    .pe3_6_a_in(pe3_5_a),
+    .pe3_6_b_in(pe2_6_b),
     .pe3_6_p(pe3_6_p),
     .rst(rst)
   );
   \datapath.array.pe3_7_mul  pe3_7_mul (
     .clk(clk),
-    .pe3_7_a_in(pe3_7_a_in),
-    .pe3_7_b_in(pe3_7_b_in),
-    .pe3_7_en(out_buffer_en),
+    .pe3_7_a_in(pe3_6_a),
+    .pe3_7_b_in(pe2_7_b),
     .pe3_7_p(pe3_7_p),
     .rst(rst)
   );
   \datapath.array.pe4_0_mul  pe4_0_mul (
     .clk(clk),
-    .pe4_0_a_in(pe4_0_a_in),
-    .pe4_0_b_in(pe4_0_b_in),
-    .pe4_0_en(out_buffer_en),
+    .pe4_0_a_in(skew_a4_d3),
+    .pe4_0_b_in(pe3_0_b),
     .pe4_0_p(pe4_0_p),
     .rst(rst)
   );
   \datapath.array.pe4_1_mul  pe4_1_mul (
     .clk(clk),
-    .pe4_1_a_in(pe4_1_a_in),
-    .pe4_1_b_in(pe4_1_b_in),
-    .pe4_1_en(out_buffer_en),
+    .pe4_1_a_in(pe4_0_a),
+    .pe4_1_b_in(pe3_1_b),
     .pe4_1_p(pe4_1_p),
     .rst(rst)
   );
   \datapath.array.pe4_2_mul  pe4_2_mul (
     .clk(clk),
-    .pe4_2_a_in(pe4_2_a_in),
-    .pe4_2_b_in(pe4_2_b_in),
-    .pe4_2_en(out_buffer_en),
+    .pe4_2_a_in(pe4_1_a),
+    .pe4_2_b_in(pe3_2_b),
     .pe4_2_p(pe4_2_p),
     .rst(rst)
   );
   \datapath.array.pe4_3_mul  pe4_3_mul (
     .clk(clk),
-    .pe4_3_a_in(pe4_3_a_in),
-    .pe4_3_b_in(pe4_3_b_in),
-    .pe4_3_en(out_buffer_en),
+    .pe4_3_a_in(pe4_2_a),
+    .pe4_3_b_in(pe3_3_b),
     .pe4_3_p(pe4_3_p),
     .rst(rst)
   );
   \datapath.array.pe4_4_mul  pe4_4_mul (
     .clk(clk),
-    .pe4_4_a_in(pe4_4_a_in),
-    .pe4_4_b_in(pe4_4_b_in),
-    .pe4_4_en(out_buffer_en),
+    .pe4_4_a_in(pe4_3_a),
+    .pe4_4_b_in(pe3_4_b),
     .pe4_4_p(pe4_4_p),
     .rst(rst)
   );
   \datapath.array.pe4_5_mul  pe4_5_mul (
     .clk(clk),
-    .pe4_5_a_in(pe4_5_a_in),
-    .pe4_5_b_in(pe4_5_b_in),
-    .pe4_5_en(out_buffer_en),
+    .pe4_5_a_in(pe4_4_a),
+    .pe4_5_b_in(pe3_5_b),
     .pe4_5_p(pe4_5_p),
     .rst(rst)
   );
   \datapath.array.pe4_6_mul  pe4_6_mul (
     .clk(clk),
-    .pe4_6_a_in(pe4_6_a_in),
-    .pe4_6_b_in(pe4_6_b_in),
-    .pe4_6_en(out_buffer_en),
+    .pe4_6_a_in(pe4_5_a),
+    .pe4_6_b_in(pe3_6_b),
     .pe4_6_p(pe4_6_p),
     .rst(rst)
   );
   \datapath.array.pe4_7_mul  pe4_7_mul (
     .clk(clk),
-    .pe4_7_a_in(pe4_7_a_in),
-    .pe4_7_b_in(pe4_7_b_in),
-    .pe4_7_en(out_buffer_en),
+    .pe4_7_a_in(pe4_6_a),
+    .pe4_7_b_in(pe3_7_b),
     .pe4_7_p(pe4_7_p),
     .rst(rst)
   );
   \datapath.array.pe5_0_mul  pe5_0_mul (
     .clk(clk),
-    .pe5_0_a_in(pe5_0_a_in),
-    .pe5_0_b_in(pe5_0_b_in),
-    .pe5_0_en(out_buffer_en),
+    .pe5_0_a_in(skew_a5_d4),
+    .pe5_0_b_in(pe4_0_b),
     .pe5_0_p(pe5_0_p),
     .rst(rst)
   );
   \datapath.array.pe5_1_mul  pe5_1_mul (
     .clk(clk),
-    .pe5_1_a_in(pe5_1_a_in),
-    .pe5_1_b_in(pe5_1_b_in),
-    .pe5_1_en(out_buffer_en),
+    .pe5_1_a_in(pe5_0_a),
+    .pe5_1_b_in(pe4_1_b),
     .pe5_1_p(pe5_1_p),
     .rst(rst)
   );
   \datapath.array.pe5_2_mul  pe5_2_mul (
     .clk(clk),
-    .pe5_2_a_in(pe5_2_a_in),
-    .pe5_2_b_in(pe5_2_b_in),
-    .pe5_2_en(out_buffer_en),
+    .pe5_2_a_in(pe5_1_a),
+    .pe5_2_b_in(pe4_2_b),
     .pe5_2_p(pe5_2_p),
     .rst(rst)
   );
   \datapath.array.pe5_3_mul  pe5_3_mul (
     .clk(clk),
-    .pe5_3_a_in(pe5_3_a_in),
-    .pe5_3_b_in(pe5_3_b_in),
-    .pe5_3_en(out_buffer_en),
+    .pe5_3_a_in(pe5_2_a),
+    .pe5_3_b_in(pe4_3_b),
     .pe5_3_p(pe5_3_p),
     .rst(rst)
   );
   \datapath.array.pe5_4_mul  pe5_4_mul (
     .clk(clk),
-    .pe5_4_a_in(pe5_4_a_in),
-    .pe5_4_b_in(pe5_4_b_in),
-    .pe5_4_en(out_buffer_en),
+    .pe5_4_a_in(pe5_3_a),
+    .pe5_4_b_in(pe4_4_b),
     .pe5_4_p(pe5_4_p),
     .rst(rst)
   );
   \datapath.array.pe5_5_mul  pe5_5_mul (
     .clk(clk),
-    .pe5_5_a_in(pe5_5_a_in),
-    .pe5_5_b_in(pe5_5_b_in),
-    .pe5_5_en(out_buffer_en),
+    .pe5_5_a_in(pe5_4_a),
+    .pe5_5_b_in(pe4_5_b),
     .pe5_5_p(pe5_5_p),
     .rst(rst)
   );
   \datapath.array.pe5_6_mul  pe5_6_mul (
     .clk(clk),
-    .pe5_6_a_in(pe5_6_a_in),
-    .pe5_6_b_in(pe5_6_b_in),
-    .pe5_6_en(out_buffer_en),
+    .pe5_6_a_in(pe5_5_a),
+    .pe5_6_b_in(pe4_6_b),
     .pe5_6_p(pe5_6_p),
     .rst(rst)
   );
   \datapath.array.pe5_7_mul  pe5_7_mul (
     .clk(clk),
-    .pe5_7_a_in(pe5_7_a_in),
-    .pe5_7_b_in(pe5_7_b_in),
-    .pe5_7_en(out_buffer_en),
+    .pe5_7_a_in(pe5_6_a),
+    .pe5_7_b_in(pe4_7_b),
     .pe5_7_p(pe5_7_p),
     .rst(rst)
   );
   \datapath.array.pe6_0_mul  pe6_0_mul (
     .clk(clk),
-    .pe6_0_a_in(pe6_0_a_in),
-    .pe6_0_b_in(pe6_0_b_in),
-    .pe6_0_en(out_buffer_en),
+    .pe6_0_a_in(skew_a6_d5),
+    .pe6_0_b_in(pe5_0_b),
     .pe6_0_p(pe6_0_p),
     .rst(rst)
   );
   \datapath.array.pe6_1_mul  pe6_1_mul (
     .clk(clk),
-    .pe6_1_a_in(pe6_1_a_in),
-    .pe6_1_b_in(pe6_1_b_in),
-    .pe6_1_en(out_buffer_en),
+    .pe6_1_a_in(pe6_0_a),
+    .pe6_1_b_in(pe5_1_b),
     .pe6_1_p(pe6_1_p),
     .rst(rst)
   );
   \datapath.array.pe6_2_mul  pe6_2_mul (
     .clk(clk),
-    .pe6_2_a_in(pe6_2_a_in),
-    .pe6_2_b_in(pe6_2_b_in),
-    .pe6_2_en(out_buffer_en),
+    .pe6_2_a_in(pe6_1_a),
+    .pe6_2_b_in(pe5_2_b),
     .pe6_2_p(pe6_2_p),
     .rst(rst)
   );
   \datapath.array.pe6_3_mul  pe6_3_mul (
     .clk(clk),
-    .pe6_3_a_in(pe6_3_a_in),
-    .pe6_3_b_in(pe6_3_b_in),
-    .pe6_3_en(out_buffer_en),
+    .pe6_3_a_in(pe6_2_a),
+    .pe6_3_b_in(pe5_3_b),
     .pe6_3_p(pe6_3_p),
     .rst(rst)
   );
   \datapath.array.pe6_4_mul  pe6_4_mul (
     .clk(clk),
-    .pe6_4_a_in(pe6_4_a_in),
-    .pe6_4_b_in(pe6_4_b_in),
-    .pe6_4_en(out_buffer_en),
+    .pe6_4_a_in(pe6_3_a),
+    .pe6_4_b_in(pe5_4_b),
     .pe6_4_p(pe6_4_p),
     .rst(rst)
   );
   \datapath.array.pe6_5_mul  pe6_5_mul (
     .clk(clk),
-    .pe6_5_a_in(pe6_5_a_in),
-    .pe6_5_b_in(pe6_5_b_in),
-    .pe6_5_en(out_buffer_en),
+    .pe6_5_a_in(pe6_4_a),
+    .pe6_5_b_in(pe5_5_b),
     .pe6_5_p(pe6_5_p),
     .rst(rst)
   );
   \datapath.array.pe6_6_mul  pe6_6_mul (
     .clk(clk),
-    .pe6_6_a_in(pe6_6_a_in),
-    .pe6_6_b_in(pe6_6_b_in),
-    .pe6_6_en(out_buffer_en),
+    .pe6_6_a_in(pe6_5_a),
+    .pe6_6_b_in(pe5_6_b),
     .pe6_6_p(pe6_6_p),
     .rst(rst)
   );
   \datapath.array.pe6_7_mul  pe6_7_mul (
     .clk(clk),
-    .pe6_7_a_in(pe6_7_a_in),
-    .pe6_7_b_in(pe6_7_b_in),
-    .pe6_7_en(out_buffer_en),
+    .pe6_7_a_in(pe6_6_a),
+    .pe6_7_b_in(pe5_7_b),
     .pe6_7_p(pe6_7_p),
     .rst(rst)
   );
   \datapath.array.pe7_0_mul  pe7_0_mul (
     .clk(clk),
-    .pe7_0_a_in(pe7_0_a_in),
-    .pe7_0_b_in(pe7_0_b_in),
-    .pe7_0_en(out_buffer_en),
+    .pe7_0_a_in(skew_a7_d6),
+    .pe7_0_b_in(pe6_0_b),
     .pe7_0_p(pe7_0_p),
     .rst(rst)
   );
   \datapath.array.pe7_1_mul  pe7_1_mul (
     .clk(clk),
-    .pe7_1_a_in(pe7_1_a_in),
-    .pe7_1_b_in(pe7_1_b_in),
-    .pe7_1_en(out_buffer_en),
+    .pe7_1_a_in(pe7_0_a),
+    .pe7_1_b_in(pe6_1_b),
     .pe7_1_p(pe7_1_p),
     .rst(rst)
   );
   \datapath.array.pe7_2_mul  pe7_2_mul (
     .clk(clk),
-    .pe7_2_a_in(pe7_2_a_in),
-    .pe7_2_b_in(pe7_2_b_in),
-    .pe7_2_en(out_buffer_en),
+    .pe7_2_a_in(pe7_1_a),
+    .pe7_2_b_in(pe6_2_b),
     .pe7_2_p(pe7_2_p),
     .rst(rst)
   );
   \datapath.array.pe7_3_mul  pe7_3_mul (
     .clk(clk),
-    .pe7_3_a_in(pe7_3_a_in),
-    .pe7_3_b_in(pe7_3_b_in),
-    .pe7_3_en(out_buffer_en),
+    .pe7_3_a_in(pe7_2_a),
+    .pe7_3_b_in(pe6_3_b),
     .pe7_3_p(pe7_3_p),
     .rst(rst)
   );
   \datapath.array.pe7_4_mul  pe7_4_mul (
     .clk(clk),
-    .pe7_4_a_in(pe7_4_a_in),
-    .pe7_4_b_in(pe7_4_b_in),
-    .pe7_4_en(out_buffer_en),
+    .pe7_4_a_in(pe7_3_a),
+    .pe7_4_b_in(pe6_4_b),
     .pe7_4_p(pe7_4_p),
     .rst(rst)
   );
   \datapath.array.pe7_5_mul  pe7_5_mul (
     .clk(clk),
-    .pe7_5_a_in(pe7_5_a_in),
-    .pe7_5_b_in(pe7_5_b_in),
-    .pe7_5_en(out_buffer_en),
+    .pe7_5_a_in(pe7_4_a),
+    .pe7_5_b_in(pe6_5_b),
     .pe7_5_p(pe7_5_p),
     .rst(rst)
   );
   \datapath.array.pe7_6_mul  pe7_6_mul (
     .clk(clk),
-    .pe7_6_a_in(pe7_6_a_in),
-    .pe7_6_b_in(pe7_6_b_in),
-    .pe7_6_en(out_buffer_en),
+    .pe7_6_a_in(pe7_5_a),
+    .pe7_6_b_in(pe6_6_b),
     .pe7_6_p(pe7_6_p),
     .rst(rst)
   );
   \datapath.array.pe7_7_mul  pe7_7_mul (
     .clk(clk),
-    .pe7_7_a_in(pe7_7_a_in),
-    .pe7_7_b_in(pe7_7_b_in),
-    .pe7_7_en(out_buffer_en),
+    .pe7_7_a_in(pe7_6_a),
+    .pe7_7_b_in(pe6_7_b),
     .pe7_7_p(pe7_7_p),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$217  = \$69 ;
-    if (rst) begin
-      \$217  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$218  = since_last;
-    if (out_buffer_en) begin
-      if (\$70 ) begin
-        \$218  = 4'h1;
-      end else if (\$71 ) begin
-        \$218  = \$72 [3:0];
-      end
-    end
-    if (rst) begin
-      \$218  = 4'h8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$219  = pe1_0_a_in;
-    if (out_buffer_en) begin
-      \$219  = i__payload[15:8];
-    end
-    if (rst) begin
-      \$219  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$220  = skew_v1_d0;
-    if (out_buffer_en) begin
-      \$220  = take;
-    end
-    if (rst) begin
-      \$220  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$221  = skew_l1_d0;
-    if (out_buffer_en) begin
-      \$221  = i__payload[128];
-    end
-    if (rst) begin
-      \$221  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$222  = skew_a2_d0;
-    if (out_buffer_en) begin
-      \$222  = i__payload[23:16];
-    end
-    if (rst) begin
-      \$222  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$223  = pe2_0_a_in;
-    if (out_buffer_en) begin
-      \$223  = skew_a2_d0;
-    end
-    if (rst) begin
-      \$223  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$224  = skew_v2_d0;
-    if (out_buffer_en) begin
-      \$224  = take;
-    end
-    if (rst) begin
-      \$224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$225  = skew_v2_d1;
-    if (out_buffer_en) begin
-      \$225  = skew_v2_d0;
-    end
-    if (rst) begin
-      \$225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$226  = skew_l2_d0;
-    if (out_buffer_en) begin
-      \$226  = i__payload[128];
-    end
-    if (rst) begin
-      \$226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$227  = skew_l2_d1;
-    if (out_buffer_en) begin
-      \$227  = skew_l2_d0;
-    end
-    if (rst) begin
-      \$227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$228  = skew_a3_d0;
-    if (out_buffer_en) begin
-      \$228  = i__payload[31:24];
-    end
-    if (rst) begin
-      \$228  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$229  = skew_a3_d1;
-    if (out_buffer_en) begin
-      \$229  = skew_a3_d0;
-    end
-    if (rst) begin
-      \$229  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$230  = pe3_0_a_in;
-    if (out_buffer_en) begin
-      \$230  = skew_a3_d1;
-    end
-    if (rst) begin
-      \$230  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$231  = skew_v3_d0;
-    if (out_buffer_en) begin
-      \$231  = take;
-    end
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$232  = skew_v3_d1;
-    if (out_buffer_en) begin
-      \$232  = skew_v3_d0;
-    end
-    if (rst) begin
-      \$232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$233  = skew_v3_d2;
-    if (out_buffer_en) begin
-      \$233  = skew_v3_d1;
-    end
-    if (rst) begin
-      \$233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$234  = skew_l3_d0;
-    if (out_buffer_en) begin
-      \$234  = i__payload[128];
-    end
-    if (rst) begin
-      \$234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$235  = skew_l3_d1;
-    if (out_buffer_en) begin
-      \$235  = skew_l3_d0;
-    end
-    if (rst) begin
-      \$235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$236  = skew_l3_d2;
-    if (out_buffer_en) begin
-      \$236  = skew_l3_d1;
-    end
-    if (rst) begin
-      \$236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$237  = skew_a4_d0;
-    if (out_buffer_en) begin
-      \$237  = i__payload[39:32];
-    end
-    if (rst) begin
-      \$237  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$238  = skew_a4_d1;
-    if (out_buffer_en) begin
-      \$238  = skew_a4_d0;
-    end
-    if (rst) begin
-      \$238  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$239  = skew_a4_d2;
-    if (out_buffer_en) begin
-      \$239  = skew_a4_d1;
-    end
-    if (rst) begin
-      \$239  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$240  = pe4_0_a_in;
-    if (out_buffer_en) begin
-      \$240  = skew_a4_d2;
-    end
-    if (rst) begin
-      \$240  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$241  = skew_v4_d0;
-    if (out_buffer_en) begin
-      \$241  = take;
-    end
-    if (rst) begin
-      \$241  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$242  = skew_v4_d1;
-    if (out_buffer_en) begin
-      \$242  = skew_v4_d0;
-    end
-    if (rst) begin
-      \$242  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$243  = skew_v4_d2;
-    if (out_buffer_en) begin
-      \$243  = skew_v4_d1;
-    end
-    if (rst) begin
-      \$243  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$244  = skew_v4_d3;
-    if (out_buffer_en) begin
-      \$244  = skew_v4_d2;
-    end
-    if (rst) begin
-      \$244  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$245  = skew_l4_d0;
-    if (out_buffer_en) begin
-      \$245  = i__payload[128];
-    end
-    if (rst) begin
-      \$245  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$246  = skew_l4_d1;
-    if (out_buffer_en) begin
-      \$246  = skew_l4_d0;
-    end
-    if (rst) begin
-      \$246  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$247  = skew_l4_d2;
-    if (out_buffer_en) begin
-      \$247  = skew_l4_d1;
-    end
-    if (rst) begin
-      \$247  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$248  = skew_l4_d3;
-    if (out_buffer_en) begin
-      \$248  = skew_l4_d2;
-    end
-    if (rst) begin
-      \$248  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$249  = skew_a5_d0;
-    if (out_buffer_en) begin
-      \$249  = i__payload[47:40];
-    end
-    if (rst) begin
-      \$249  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$250  = skew_a5_d1;
-    if (out_buffer_en) begin
-      \$250  = skew_a5_d0;
-    end
-    if (rst) begin
-      \$250  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$251  = skew_a5_d2;
-    if (out_buffer_en) begin
-      \$251  = skew_a5_d1;
-    end
-    if (rst) begin
-      \$251  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$252  = skew_a5_d3;
-    if (out_buffer_en) begin
-      \$252  = skew_a5_d2;
-    end
-    if (rst) begin
-      \$252  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$253  = pe5_0_a_in;
-    if (out_buffer_en) begin
-      \$253  = skew_a5_d3;
-    end
-    if (rst) begin
-      \$253  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$254  = skew_v5_d0;
-    if (out_buffer_en) begin
-      \$254  = take;
-    end
-    if (rst) begin
-      \$254  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$255  = skew_v5_d1;
-    if (out_buffer_en) begin
-      \$255  = skew_v5_d0;
-    end
-    if (rst) begin
-      \$255  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$256  = skew_v5_d2;
-    if (out_buffer_en) begin
-      \$256  = skew_v5_d1;
-    end
-    if (rst) begin
-      \$256  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$257  = skew_v5_d3;
-    if (out_buffer_en) begin
-      \$257  = skew_v5_d2;
-    end
-    if (rst) begin
-      \$257  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$258  = skew_v5_d4;
-    if (out_buffer_en) begin
-      \$258  = skew_v5_d3;
-    end
-    if (rst) begin
-      \$258  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$259  = skew_l5_d0;
-    if (out_buffer_en) begin
-      \$259  = i__payload[128];
-    end
-    if (rst) begin
-      \$259  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$260  = skew_l5_d1;
-    if (out_buffer_en) begin
-      \$260  = skew_l5_d0;
-    end
-    if (rst) begin
-      \$260  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$261  = skew_l5_d2;
-    if (out_buffer_en) begin
-      \$261  = skew_l5_d1;
-    end
-    if (rst) begin
-      \$261  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$262  = skew_l5_d3;
-    if (out_buffer_en) begin
-      \$262  = skew_l5_d2;
-    end
-    if (rst) begin
-      \$262  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$263  = skew_l5_d4;
-    if (out_buffer_en) begin
-      \$263  = skew_l5_d3;
-    end
-    if (rst) begin
-      \$263  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$264  = skew_a6_d0;
-    if (out_buffer_en) begin
-      \$264  = i__payload[55:48];
-    end
-    if (rst) begin
-      \$264  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$265  = skew_a6_d1;
-    if (out_buffer_en) begin
-      \$265  = skew_a6_d0;
-    end
-    if (rst) begin
-      \$265  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$266  = skew_a6_d2;
-    if (out_buffer_en) begin
-      \$266  = skew_a6_d1;
-    end
-    if (rst) begin
-      \$266  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$267  = skew_a6_d3;
-    if (out_buffer_en) begin
-      \$267  = skew_a6_d2;
-    end
-    if (rst) begin
-      \$267  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$268  = skew_a6_d4;
-    if (out_buffer_en) begin
-      \$268  = skew_a6_d3;
-    end
-    if (rst) begin
-      \$268  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$269  = pe6_0_a_in;
-    if (out_buffer_en) begin
-      \$269  = skew_a6_d4;
-    end
-    if (rst) begin
-      \$269  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$270  = skew_v6_d0;
-    if (out_buffer_en) begin
-      \$270  = take;
-    end
-    if (rst) begin
-      \$270  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$271  = skew_v6_d1;
-    if (out_buffer_en) begin
-      \$271  = skew_v6_d0;
-    end
-    if (rst) begin
-      \$271  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$272  = skew_v6_d2;
-    if (out_buffer_en) begin
-      \$272  = skew_v6_d1;
-    end
-    if (rst) begin
-      \$272  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$273  = skew_v6_d3;
-    if (out_buffer_en) begin
-      \$273  = skew_v6_d2;
-    end
-    if (rst) begin
-      \$273  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$274  = skew_v6_d4;
-    if (out_buffer_en) begin
-      \$274  = skew_v6_d3;
-    end
-    if (rst) begin
-      \$274  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$275  = skew_v6_d5;
-    if (out_buffer_en) begin
-      \$275  = skew_v6_d4;
-    end
-    if (rst) begin
-      \$275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$276  = skew_l6_d0;
-    if (out_buffer_en) begin
-      \$276  = i__payload[128];
-    end
-    if (rst) begin
-      \$276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$277  = skew_l6_d1;
-    if (out_buffer_en) begin
-      \$277  = skew_l6_d0;
-    end
-    if (rst) begin
-      \$277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$278  = skew_l6_d2;
-    if (out_buffer_en) begin
-      \$278  = skew_l6_d1;
-    end
+    \$278  = out_reg_push;
     if (rst) begin
       \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$279  = skew_l6_d3;
-    if (out_buffer_en) begin
-      \$279  = skew_l6_d2;
+    \$279  = since_last;
+    if (\$1 ) begin
+      \$279  = 4'h1;
+    end else if (\$2 ) begin
+      \$279  = \$3 [3:0];
     end
     if (rst) begin
-      \$279  = 1'h0;
+      \$279  = 4'h8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$280  = skew_l6_d4;
-    if (out_buffer_en) begin
-      \$280  = skew_l6_d3;
-    end
-    if (rst) begin
-      \$280  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$281  = skew_l6_d5;
-    if (out_buffer_en) begin
-      \$281  = skew_l6_d4;
-    end
+    \$281  = take;
     if (rst) begin
       \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$282  = skew_a7_d0;
-    if (out_buffer_en) begin
-      \$282  = i__payload[63:56];
-    end
+    \$282  = i__payload[128];
     if (rst) begin
-      \$282  = 8'h00;
+      \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$283  = skew_a7_d1;
-    if (out_buffer_en) begin
-      \$283  = skew_a7_d0;
-    end
+    \$285  = take;
     if (rst) begin
-      \$283  = 8'h00;
+      \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$284  = skew_a7_d2;
-    if (out_buffer_en) begin
-      \$284  = skew_a7_d1;
-    end
+    \$286  = skew_v2_d0;
     if (rst) begin
-      \$284  = 8'h00;
+      \$286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$285  = skew_a7_d3;
-    if (out_buffer_en) begin
-      \$285  = skew_a7_d2;
-    end
+    \$287  = i__payload[128];
     if (rst) begin
-      \$285  = 8'h00;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$286  = skew_a7_d4;
-    if (out_buffer_en) begin
-      \$286  = skew_a7_d3;
-    end
+    \$288  = skew_l2_d0;
     if (rst) begin
-      \$286  = 8'h00;
+      \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$287  = skew_a7_d5;
-    if (out_buffer_en) begin
-      \$287  = skew_a7_d4;
-    end
-    if (rst) begin
-      \$287  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$288  = pe7_0_a_in;
-    if (out_buffer_en) begin
-      \$288  = skew_a7_d5;
-    end
-    if (rst) begin
-      \$288  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$289  = skew_v7_d0;
-    if (out_buffer_en) begin
-      \$289  = take;
-    end
-    if (rst) begin
-      \$289  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$290  = skew_v7_d1;
-    if (out_buffer_en) begin
-      \$290  = skew_v7_d0;
-    end
-    if (rst) begin
-      \$290  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$291  = skew_v7_d2;
-    if (out_buffer_en) begin
-      \$291  = skew_v7_d1;
-    end
-    if (rst) begin
-      \$291  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$292  = skew_v7_d3;
-    if (out_buffer_en) begin
-      \$292  = skew_v7_d2;
-    end
+    \$292  = take;
     if (rst) begin
       \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$293  = skew_v7_d4;
-    if (out_buffer_en) begin
-      \$293  = skew_v7_d3;
-    end
+    \$293  = skew_v3_d0;
     if (rst) begin
       \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$294  = skew_v7_d5;
-    if (out_buffer_en) begin
-      \$294  = skew_v7_d4;
-    end
+    \$294  = skew_v3_d1;
     if (rst) begin
       \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$295  = skew_v7_d6;
-    if (out_buffer_en) begin
-      \$295  = skew_v7_d5;
-    end
+    \$295  = i__payload[128];
     if (rst) begin
       \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$296  = skew_l7_d0;
-    if (out_buffer_en) begin
-      \$296  = i__payload[128];
-    end
+    \$296  = skew_l3_d0;
     if (rst) begin
       \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$297  = skew_l7_d1;
-    if (out_buffer_en) begin
-      \$297  = skew_l7_d0;
-    end
+    \$297  = skew_l3_d1;
     if (rst) begin
       \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$298  = skew_l7_d2;
-    if (out_buffer_en) begin
-      \$298  = skew_l7_d1;
-    end
-    if (rst) begin
-      \$298  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$299  = skew_l7_d3;
-    if (out_buffer_en) begin
-      \$299  = skew_l7_d2;
-    end
-    if (rst) begin
-      \$299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$300  = skew_l7_d4;
-    if (out_buffer_en) begin
-      \$300  = skew_l7_d3;
-    end
-    if (rst) begin
-      \$300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$301  = skew_l7_d5;
-    if (out_buffer_en) begin
-      \$301  = skew_l7_d4;
-    end
-    if (rst) begin
-      \$301  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$302  = skew_l7_d6;
-    if (out_buffer_en) begin
-      \$302  = skew_l7_d5;
-    end
+    \$302  = take;
     if (rst) begin
       \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$303  = pe0_1_b_in;
-    if (out_buffer_en) begin
-      \$303  = i__payload[79:72];
-    end
+    \$303  = skew_v4_d0;
     if (rst) begin
-      \$303  = 8'h00;
+      \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$304  = skew_b2_d0;
-    if (out_buffer_en) begin
-      \$304  = i__payload[87:80];
-    end
+    \$304  = skew_v4_d1;
     if (rst) begin
-      \$304  = 8'h00;
+      \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$305  = pe0_2_b_in;
-    if (out_buffer_en) begin
-      \$305  = skew_b2_d0;
-    end
+    \$305  = skew_v4_d2;
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$306  = skew_b3_d0;
-    if (out_buffer_en) begin
-      \$306  = i__payload[95:88];
-    end
+    \$306  = i__payload[128];
     if (rst) begin
-      \$306  = 8'h00;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$307  = skew_b3_d1;
-    if (out_buffer_en) begin
-      \$307  = skew_b3_d0;
-    end
+    \$307  = skew_l4_d0;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$308  = pe0_3_b_in;
-    if (out_buffer_en) begin
-      \$308  = skew_b3_d1;
-    end
+    \$308  = skew_l4_d1;
     if (rst) begin
-      \$308  = 8'h00;
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$309  = skew_b4_d0;
-    if (out_buffer_en) begin
-      \$309  = i__payload[103:96];
-    end
+    \$309  = skew_l4_d2;
     if (rst) begin
-      \$309  = 8'h00;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$310  = skew_b4_d1;
-    if (out_buffer_en) begin
-      \$310  = skew_b4_d0;
-    end
+    \$315  = take;
     if (rst) begin
-      \$310  = 8'h00;
+      \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$311  = skew_b4_d2;
-    if (out_buffer_en) begin
-      \$311  = skew_b4_d1;
-    end
+    \$316  = skew_v5_d0;
     if (rst) begin
-      \$311  = 8'h00;
+      \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$312  = pe0_4_b_in;
-    if (out_buffer_en) begin
-      \$312  = skew_b4_d2;
-    end
+    \$317  = skew_v5_d1;
     if (rst) begin
-      \$312  = 8'h00;
+      \$317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$313  = skew_b5_d0;
-    if (out_buffer_en) begin
-      \$313  = i__payload[111:104];
-    end
+    \$318  = skew_v5_d2;
     if (rst) begin
-      \$313  = 8'h00;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$314  = skew_b5_d1;
-    if (out_buffer_en) begin
-      \$314  = skew_b5_d0;
-    end
+    \$319  = skew_v5_d3;
     if (rst) begin
-      \$314  = 8'h00;
+      \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$315  = skew_b5_d2;
-    if (out_buffer_en) begin
-      \$315  = skew_b5_d1;
-    end
+    \$320  = i__payload[128];
     if (rst) begin
-      \$315  = 8'h00;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$316  = skew_b5_d3;
-    if (out_buffer_en) begin
-      \$316  = skew_b5_d2;
-    end
+    \$321  = skew_l5_d0;
     if (rst) begin
-      \$316  = 8'h00;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$317  = pe0_5_b_in;
-    if (out_buffer_en) begin
-      \$317  = skew_b5_d3;
-    end
+    \$322  = skew_l5_d1;
     if (rst) begin
-      \$317  = 8'h00;
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$318  = skew_b6_d0;
-    if (out_buffer_en) begin
-      \$318  = i__payload[119:112];
-    end
+    \$323  = skew_l5_d2;
     if (rst) begin
-      \$318  = 8'h00;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$319  = skew_b6_d1;
-    if (out_buffer_en) begin
-      \$319  = skew_b6_d0;
-    end
+    \$324  = skew_l5_d3;
     if (rst) begin
-      \$319  = 8'h00;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$320  = skew_b6_d2;
-    if (out_buffer_en) begin
-      \$320  = skew_b6_d1;
-    end
-    if (rst) begin
-      \$320  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$321  = skew_b6_d3;
-    if (out_buffer_en) begin
-      \$321  = skew_b6_d2;
-    end
-    if (rst) begin
-      \$321  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$322  = skew_b6_d4;
-    if (out_buffer_en) begin
-      \$322  = skew_b6_d3;
-    end
-    if (rst) begin
-      \$322  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$323  = pe0_6_b_in;
-    if (out_buffer_en) begin
-      \$323  = skew_b6_d4;
-    end
-    if (rst) begin
-      \$323  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$324  = skew_b7_d0;
-    if (out_buffer_en) begin
-      \$324  = i__payload[127:120];
-    end
-    if (rst) begin
-      \$324  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$325  = skew_b7_d1;
-    if (out_buffer_en) begin
-      \$325  = skew_b7_d0;
-    end
-    if (rst) begin
-      \$325  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$326  = skew_b7_d2;
-    if (out_buffer_en) begin
-      \$326  = skew_b7_d1;
-    end
-    if (rst) begin
-      \$326  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$327  = skew_b7_d3;
-    if (out_buffer_en) begin
-      \$327  = skew_b7_d2;
-    end
-    if (rst) begin
-      \$327  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$328  = skew_b7_d4;
-    if (out_buffer_en) begin
-      \$328  = skew_b7_d3;
-    end
-    if (rst) begin
-      \$328  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$329  = skew_b7_d5;
-    if (out_buffer_en) begin
-      \$329  = skew_b7_d4;
-    end
-    if (rst) begin
-      \$329  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$330  = pe0_7_b_in;
-    if (out_buffer_en) begin
-      \$330  = skew_b7_d5;
-    end
-    if (rst) begin
-      \$330  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$331  = pe0_0_pv_d0;
-    if (out_buffer_en) begin
-      \$331  = pe0_0_v;
-    end
+    \$331  = take;
     if (rst) begin
       \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$332  = pe0_0_pv_d1;
-    if (out_buffer_en) begin
-      \$332  = pe0_0_pv_d0;
-    end
+    \$332  = skew_v6_d0;
     if (rst) begin
       \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$333  = pe0_0_pl_d0;
-    if (out_buffer_en) begin
-      \$333  = \$73 ;
-    end
+    \$333  = skew_v6_d1;
     if (rst) begin
       \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$334  = pe0_0_pl_d1;
-    if (out_buffer_en) begin
-      \$334  = pe0_0_pl_d0;
-    end
+    \$334  = skew_v6_d2;
     if (rst) begin
       \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$335  = pe0_1_a_in;
-    if (out_buffer_en) begin
-      \$335  = i__payload[7:0];
-    end
+    \$335  = skew_v6_d3;
     if (rst) begin
-      \$335  = 8'h00;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$336  = pe1_0_b_in;
-    if (out_buffer_en) begin
-      \$336  = i__payload[71:64];
-    end
+    \$336  = skew_v6_d4;
     if (rst) begin
-      \$336  = 8'h00;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$337  = pe0_0_v;
-    if (out_buffer_en) begin
-      \$337  = take;
-    end
+    \$337  = i__payload[128];
     if (rst) begin
       \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$338  = pe0_0_l;
-    if (out_buffer_en) begin
-      \$338  = i__payload[128];
-    end
+    \$338  = skew_l6_d0;
     if (rst) begin
       \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$339  = pe0_0_fresh;
-    if (out_buffer_en) begin
-      if (pe0_0_pv_d1) begin
-        \$339  = pe0_0_pl_d1;
-      end
-    end
+    \$339  = skew_l6_d1;
     if (rst) begin
-      \$339  = 1'h1;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$340  = pe0_0_acc;
-    if (out_buffer_en) begin
-      if (pe0_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_0_fresh) begin
-          \$340  = { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p };
-        end else begin
-          \$340  = \$5 [31:0];
-        end
-      end
-    end
+    \$340  = skew_l6_d2;
     if (rst) begin
-      \$340  = 32'd0;
+      \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$341  = pe0_0_res;
-    if (out_buffer_en) begin
-      if (pe0_0_pv_d1) begin
-        if (pe0_0_pl_d1) begin
-          \$341  = \$74 ;
-        end
-      end
-    end
+    \$341  = skew_l6_d3;
     if (rst) begin
-      \$341  = 32'd0;
+      \$341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$342  = pe0_1_pv_d0;
-    if (out_buffer_en) begin
-      \$342  = pe0_1_v;
-    end
+    \$342  = skew_l6_d4;
     if (rst) begin
       \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$343  = pe0_1_pv_d1;
-    if (out_buffer_en) begin
-      \$343  = pe0_1_pv_d0;
-    end
+    \$350  = take;
     if (rst) begin
-      \$343  = 1'h0;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$344  = pe0_1_pl_d0;
-    if (out_buffer_en) begin
-      \$344  = \$75 ;
-    end
+    \$351  = skew_v7_d0;
     if (rst) begin
-      \$344  = 1'h0;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$345  = pe0_1_pl_d1;
-    if (out_buffer_en) begin
-      \$345  = pe0_1_pl_d0;
-    end
+    \$352  = skew_v7_d1;
     if (rst) begin
-      \$345  = 1'h0;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$346  = pe0_2_a_in;
-    if (out_buffer_en) begin
-      \$346  = pe0_1_a_in;
-    end
-    if (rst) begin
-      \$346  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$347  = pe1_1_b_in;
-    if (out_buffer_en) begin
-      \$347  = pe0_1_b_in;
-    end
-    if (rst) begin
-      \$347  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$348  = pe0_1_v;
-    if (out_buffer_en) begin
-      \$348  = pe0_0_v;
-    end
-    if (rst) begin
-      \$348  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$349  = pe0_1_l;
-    if (out_buffer_en) begin
-      \$349  = pe0_0_l;
-    end
-    if (rst) begin
-      \$349  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$350  = pe0_1_fresh;
-    if (out_buffer_en) begin
-      if (pe0_1_pv_d1) begin
-        \$350  = pe0_1_pl_d1;
-      end
-    end
-    if (rst) begin
-      \$350  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$351  = pe0_1_acc;
-    if (out_buffer_en) begin
-      if (pe0_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_1_fresh) begin
-          \$351  = { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p };
-        end else begin
-          \$351  = \$6 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$351  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$352  = pe0_1_res;
-    if (out_buffer_en) begin
-      if (pe0_1_pv_d1) begin
-        if (pe0_1_pl_d1) begin
-          \$352  = \$76 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$352  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$353  = pe0_2_pv_d0;
-    if (out_buffer_en) begin
-      \$353  = pe0_2_v;
-    end
+    \$353  = skew_v7_d2;
     if (rst) begin
       \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$354  = pe0_2_pv_d1;
-    if (out_buffer_en) begin
-      \$354  = pe0_2_pv_d0;
-    end
+    \$354  = skew_v7_d3;
     if (rst) begin
       \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$355  = pe0_2_pl_d0;
-    if (out_buffer_en) begin
-      \$355  = \$77 ;
-    end
+    \$355  = skew_v7_d4;
     if (rst) begin
       \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$356  = pe0_2_pl_d1;
-    if (out_buffer_en) begin
-      \$356  = pe0_2_pl_d0;
-    end
+    \$356  = skew_v7_d5;
     if (rst) begin
       \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$357  = pe0_3_a_in;
-    if (out_buffer_en) begin
-      \$357  = pe0_2_a_in;
-    end
+    \$357  = i__payload[128];
     if (rst) begin
-      \$357  = 8'h00;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$358  = pe1_2_b_in;
-    if (out_buffer_en) begin
-      \$358  = pe0_2_b_in;
-    end
+    \$358  = skew_l7_d0;
     if (rst) begin
-      \$358  = 8'h00;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$359  = pe0_2_v;
-    if (out_buffer_en) begin
-      \$359  = pe0_1_v;
-    end
+    \$359  = skew_l7_d1;
     if (rst) begin
       \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$360  = pe0_2_l;
-    if (out_buffer_en) begin
-      \$360  = pe0_1_l;
-    end
+    \$360  = skew_l7_d2;
     if (rst) begin
       \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$361  = pe0_2_fresh;
-    if (out_buffer_en) begin
-      if (pe0_2_pv_d1) begin
-        \$361  = pe0_2_pl_d1;
-      end
-    end
+    \$361  = skew_l7_d3;
     if (rst) begin
-      \$361  = 1'h1;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$362  = pe0_2_acc;
-    if (out_buffer_en) begin
-      if (pe0_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_2_fresh) begin
-          \$362  = { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p };
-        end else begin
-          \$362  = \$7 [31:0];
-        end
-      end
-    end
+    \$362  = skew_l7_d4;
     if (rst) begin
-      \$362  = 32'd0;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$363  = pe0_2_res;
-    if (out_buffer_en) begin
-      if (pe0_2_pv_d1) begin
-        if (pe0_2_pl_d1) begin
-          \$363  = \$78 ;
-        end
-      end
-    end
+    \$363  = skew_l7_d5;
     if (rst) begin
-      \$363  = 32'd0;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$364  = pe0_3_pv_d0;
-    if (out_buffer_en) begin
-      \$364  = pe0_3_v;
-    end
-    if (rst) begin
-      \$364  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$365  = pe0_3_pv_d1;
-    if (out_buffer_en) begin
-      \$365  = pe0_3_pv_d0;
-    end
-    if (rst) begin
-      \$365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$366  = pe0_3_pl_d0;
-    if (out_buffer_en) begin
-      \$366  = \$79 ;
-    end
-    if (rst) begin
-      \$366  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$367  = pe0_3_pl_d1;
-    if (out_buffer_en) begin
-      \$367  = pe0_3_pl_d0;
-    end
-    if (rst) begin
-      \$367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$368  = pe0_4_a_in;
-    if (out_buffer_en) begin
-      \$368  = pe0_3_a_in;
-    end
-    if (rst) begin
-      \$368  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$369  = pe1_3_b_in;
-    if (out_buffer_en) begin
-      \$369  = pe0_3_b_in;
-    end
-    if (rst) begin
-      \$369  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$370  = pe0_3_v;
-    if (out_buffer_en) begin
-      \$370  = pe0_2_v;
-    end
-    if (rst) begin
-      \$370  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$371  = pe0_3_l;
-    if (out_buffer_en) begin
-      \$371  = pe0_2_l;
-    end
-    if (rst) begin
-      \$371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$372  = pe0_3_fresh;
-    if (out_buffer_en) begin
-      if (pe0_3_pv_d1) begin
-        \$372  = pe0_3_pl_d1;
-      end
-    end
-    if (rst) begin
-      \$372  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$373  = pe0_3_acc;
-    if (out_buffer_en) begin
-      if (pe0_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_3_fresh) begin
-          \$373  = { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p };
-        end else begin
-          \$373  = \$8 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$373  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$374  = pe0_3_res;
-    if (out_buffer_en) begin
-      if (pe0_3_pv_d1) begin
-        if (pe0_3_pl_d1) begin
-          \$374  = \$80 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$374  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$375  = pe0_4_pv_d0;
-    if (out_buffer_en) begin
-      \$375  = pe0_4_v;
-    end
-    if (rst) begin
-      \$375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$376  = pe0_4_pv_d1;
-    if (out_buffer_en) begin
-      \$376  = pe0_4_pv_d0;
-    end
-    if (rst) begin
-      \$376  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$377  = pe0_4_pl_d0;
-    if (out_buffer_en) begin
-      \$377  = \$81 ;
-    end
-    if (rst) begin
-      \$377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$378  = pe0_4_pl_d1;
-    if (out_buffer_en) begin
-      \$378  = pe0_4_pl_d0;
-    end
-    if (rst) begin
-      \$378  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$379  = pe0_5_a_in;
-    if (out_buffer_en) begin
-      \$379  = pe0_4_a_in;
-    end
-    if (rst) begin
-      \$379  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$380  = pe1_4_b_in;
-    if (out_buffer_en) begin
-      \$380  = pe0_4_b_in;
-    end
-    if (rst) begin
-      \$380  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$381  = pe0_4_v;
-    if (out_buffer_en) begin
-      \$381  = pe0_3_v;
-    end
-    if (rst) begin
-      \$381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$382  = pe0_4_l;
-    if (out_buffer_en) begin
-      \$382  = pe0_3_l;
-    end
-    if (rst) begin
-      \$382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$383  = pe0_4_fresh;
-    if (out_buffer_en) begin
-      if (pe0_4_pv_d1) begin
-        \$383  = pe0_4_pl_d1;
-      end
-    end
-    if (rst) begin
-      \$383  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$384  = pe0_4_acc;
-    if (out_buffer_en) begin
-      if (pe0_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_4_fresh) begin
-          \$384  = { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p };
-        end else begin
-          \$384  = \$9 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$384  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$385  = pe0_4_res;
-    if (out_buffer_en) begin
-      if (pe0_4_pv_d1) begin
-        if (pe0_4_pl_d1) begin
-          \$385  = \$82 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$385  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$386  = pe0_5_pv_d0;
-    if (out_buffer_en) begin
-      \$386  = pe0_5_v;
-    end
-    if (rst) begin
-      \$386  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$387  = pe0_5_pv_d1;
-    if (out_buffer_en) begin
-      \$387  = pe0_5_pv_d0;
-    end
-    if (rst) begin
-      \$387  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$388  = pe0_5_pl_d0;
-    if (out_buffer_en) begin
-      \$388  = \$83 ;
-    end
-    if (rst) begin
-      \$388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$389  = pe0_5_pl_d1;
-    if (out_buffer_en) begin
-      \$389  = pe0_5_pl_d0;
-    end
-    if (rst) begin
-      \$389  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$390  = pe0_6_a_in;
-    if (out_buffer_en) begin
-      \$390  = pe0_5_a_in;
-    end
-    if (rst) begin
-      \$390  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$391  = pe1_5_b_in;
-    if (out_buffer_en) begin
-      \$391  = pe0_5_b_in;
-    end
-    if (rst) begin
-      \$391  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$392  = pe0_5_v;
-    if (out_buffer_en) begin
-      \$392  = pe0_4_v;
-    end
+    \$392  = pe0_0_v;
     if (rst) begin
       \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$393  = pe0_5_l;
-    if (out_buffer_en) begin
-      \$393  = pe0_4_l;
-    end
+    \$393  = pe0_0_pv_d0;
     if (rst) begin
       \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$394  = pe0_5_fresh;
-    if (out_buffer_en) begin
-      if (pe0_5_pv_d1) begin
-        \$394  = pe0_5_pl_d1;
-      end
-    end
+    \$394  = \$4 ;
     if (rst) begin
-      \$394  = 1'h1;
+      \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$395  = pe0_5_acc;
-    if (out_buffer_en) begin
-      if (pe0_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_5_fresh) begin
-          \$395  = { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p };
-        end else begin
-          \$395  = \$10 [31:0];
-        end
-      end
-    end
+    \$395  = pe0_0_pl_d0;
     if (rst) begin
-      \$395  = 32'd0;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$396  = pe0_5_res;
-    if (out_buffer_en) begin
-      if (pe0_5_pv_d1) begin
-        if (pe0_5_pl_d1) begin
-          \$396  = \$84 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$396  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$397  = pe0_6_pv_d0;
-    if (out_buffer_en) begin
-      \$397  = pe0_6_v;
-    end
-    if (rst) begin
-      \$397  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$398  = pe0_6_pv_d1;
-    if (out_buffer_en) begin
-      \$398  = pe0_6_pv_d0;
-    end
+    \$398  = take;
     if (rst) begin
       \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$399  = pe0_6_pl_d0;
-    if (out_buffer_en) begin
-      \$399  = \$85 ;
-    end
+    \$399  = i__payload[128];
     if (rst) begin
       \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$400  = pe0_6_pl_d1;
-    if (out_buffer_en) begin
-      \$400  = pe0_6_pl_d0;
+    \$400  = pe0_0_fresh;
+    if (pe0_0_pv_d1) begin
+      \$400  = pe0_0_pl_d1;
     end
     if (rst) begin
-      \$400  = 1'h0;
+      \$400  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$401  = pe0_7_a_in;
-    if (out_buffer_en) begin
-      \$401  = pe0_6_a_in;
-    end
-    if (rst) begin
-      \$401  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$402  = pe1_6_b_in;
-    if (out_buffer_en) begin
-      \$402  = pe0_6_b_in;
-    end
-    if (rst) begin
-      \$402  = 8'h00;
+    \$401  = pe0_0_acc;
+    if (pe0_0_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe0_0_fresh) begin
+        \$401  = { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p };
+      end else begin
+        \$401  = \$214 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$403  = pe0_6_v;
-    if (out_buffer_en) begin
-      \$403  = pe0_5_v;
+    \$402  = pe0_0_res;
+    if (pe0_0_pv_d1) begin
+      if (pe0_0_pl_d1) begin
+        \$402  = \$5 ;
+      end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$403  = pe0_0_pl_d1;
     if (rst) begin
       \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$404  = pe0_6_l;
-    if (out_buffer_en) begin
-      \$404  = pe0_5_l;
-    end
+    \$404  = pe0_0_done_d0;
     if (rst) begin
       \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$405  = pe0_6_fresh;
-    if (out_buffer_en) begin
-      if (pe0_6_pv_d1) begin
-        \$405  = pe0_6_pl_d1;
-      end
-    end
+    \$405  = pe0_0_done_d1;
     if (rst) begin
-      \$405  = 1'h1;
+      \$405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$406  = pe0_6_acc;
-    if (out_buffer_en) begin
-      if (pe0_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_6_fresh) begin
-          \$406  = { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p };
-        end else begin
-          \$406  = \$11 [31:0];
-        end
-      end
-    end
+    \$406  = pe0_0_done_d2;
     if (rst) begin
-      \$406  = 32'd0;
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$407  = pe0_6_res;
-    if (out_buffer_en) begin
-      if (pe0_6_pv_d1) begin
-        if (pe0_6_pl_d1) begin
-          \$407  = \$86 ;
-        end
-      end
-    end
+    \$407  = pe0_0_done_d3;
     if (rst) begin
-      \$407  = 32'd0;
+      \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$408  = pe0_7_pv_d0;
-    if (out_buffer_en) begin
-      \$408  = pe0_7_v;
-    end
+    \$408  = pe0_0_done_d4;
     if (rst) begin
       \$408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$409  = pe0_7_pv_d1;
-    if (out_buffer_en) begin
-      \$409  = pe0_7_pv_d0;
-    end
+    \$409  = pe0_0_done_d5;
     if (rst) begin
       \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$410  = pe0_7_pl_d0;
-    if (out_buffer_en) begin
-      \$410  = \$87 ;
-    end
+    \$410  = pe0_0_done_d6;
     if (rst) begin
       \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$411  = pe0_7_pl_d1;
-    if (out_buffer_en) begin
-      \$411  = pe0_7_pl_d0;
-    end
+    \$411  = pe0_1_v;
     if (rst) begin
       \$411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$412  = pe0_7_a;
-    if (out_buffer_en) begin
-      \$412  = pe0_7_a_in;
-    end
+    \$412  = pe0_1_pv_d0;
     if (rst) begin
-      \$412  = 8'h00;
+      \$412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = pe1_7_b_in;
-    if (out_buffer_en) begin
-      \$413  = pe0_7_b_in;
-    end
+    \$413  = \$6 ;
     if (rst) begin
-      \$413  = 8'h00;
+      \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$414  = pe0_7_v;
-    if (out_buffer_en) begin
-      \$414  = pe0_6_v;
-    end
+    \$414  = pe0_1_pl_d0;
     if (rst) begin
       \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$415  = pe0_7_l;
-    if (out_buffer_en) begin
-      \$415  = pe0_6_l;
-    end
+    \$417  = pe0_0_v;
     if (rst) begin
-      \$415  = 1'h0;
+      \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$416  = pe0_7_fresh;
-    if (out_buffer_en) begin
-      if (pe0_7_pv_d1) begin
-        \$416  = pe0_7_pl_d1;
+    \$418  = pe0_0_l;
+    if (rst) begin
+      \$418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$419  = pe0_1_fresh;
+    if (pe0_1_pv_d1) begin
+      \$419  = pe0_1_pl_d1;
+    end
+    if (rst) begin
+      \$419  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$420  = pe0_1_acc;
+    if (pe0_1_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe0_1_fresh) begin
+        \$420  = { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p };
+      end else begin
+        \$420  = \$215 [31:0];
       end
     end
-    if (rst) begin
-      \$416  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$417  = pe0_7_acc;
-    if (out_buffer_en) begin
-      if (pe0_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_7_fresh) begin
-          \$417  = { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p };
-        end else begin
-          \$417  = \$12 [31:0];
-        end
+    \$421  = pe0_1_res;
+    if (pe0_1_pv_d1) begin
+      if (pe0_1_pl_d1) begin
+        \$421  = \$7 ;
       end
     end
-    if (rst) begin
-      \$417  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$418  = pe0_7_res;
-    if (out_buffer_en) begin
-      if (pe0_7_pv_d1) begin
-        if (pe0_7_pl_d1) begin
-          \$418  = \$88 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$418  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$419  = row0_done;
-    if (out_buffer_en) begin
-      \$419  = pe0_7_pl_d1;
-    end
-    if (rst) begin
-      \$419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$420  = pe1_0_pv_d0;
-    if (out_buffer_en) begin
-      \$420  = pe1_0_v;
-    end
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$421  = pe1_0_pv_d1;
-    if (out_buffer_en) begin
-      \$421  = pe1_0_pv_d0;
-    end
-    if (rst) begin
-      \$421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$422  = pe1_0_pl_d0;
-    if (out_buffer_en) begin
-      \$422  = \$89 ;
-    end
+    \$422  = pe0_1_pl_d1;
     if (rst) begin
       \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$423  = pe1_0_pl_d1;
-    if (out_buffer_en) begin
-      \$423  = pe1_0_pl_d0;
-    end
+    \$423  = pe0_1_done_d0;
     if (rst) begin
       \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$424  = pe1_1_a_in;
-    if (out_buffer_en) begin
-      \$424  = pe1_0_a_in;
-    end
+    \$424  = pe0_1_done_d1;
     if (rst) begin
-      \$424  = 8'h00;
+      \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$425  = pe2_0_b_in;
-    if (out_buffer_en) begin
-      \$425  = pe1_0_b_in;
-    end
+    \$425  = pe0_1_done_d2;
     if (rst) begin
-      \$425  = 8'h00;
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$426  = pe1_0_v;
-    if (out_buffer_en) begin
-      \$426  = skew_v1_d0;
-    end
+    \$426  = pe0_1_done_d3;
     if (rst) begin
       \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$427  = pe1_0_l;
-    if (out_buffer_en) begin
-      \$427  = skew_l1_d0;
-    end
+    \$427  = pe0_1_done_d4;
     if (rst) begin
       \$427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$428  = pe1_0_fresh;
-    if (out_buffer_en) begin
-      if (pe1_0_pv_d1) begin
-        \$428  = pe1_0_pl_d1;
-      end
-    end
+    \$428  = pe0_1_done_d5;
     if (rst) begin
-      \$428  = 1'h1;
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$429  = pe1_0_acc;
-    if (out_buffer_en) begin
-      if (pe1_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_0_fresh) begin
-          \$429  = { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p };
-        end else begin
-          \$429  = \$13 [31:0];
-        end
-      end
-    end
+    \$429  = pe0_2_v;
     if (rst) begin
-      \$429  = 32'd0;
+      \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$430  = pe1_0_res;
-    if (out_buffer_en) begin
-      if (pe1_0_pv_d1) begin
-        if (pe1_0_pl_d1) begin
-          \$430  = \$90 ;
-        end
-      end
-    end
+    \$430  = pe0_2_pv_d0;
     if (rst) begin
-      \$430  = 32'd0;
+      \$430  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = pe1_1_pv_d0;
-    if (out_buffer_en) begin
-      \$431  = pe1_1_v;
-    end
+    \$431  = \$8 ;
     if (rst) begin
       \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$432  = pe1_1_pv_d1;
-    if (out_buffer_en) begin
-      \$432  = pe1_1_pv_d0;
-    end
+    \$432  = pe0_2_pl_d0;
     if (rst) begin
       \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$433  = pe1_1_pl_d0;
-    if (out_buffer_en) begin
-      \$433  = \$91 ;
-    end
+    \$435  = pe0_1_v;
     if (rst) begin
-      \$433  = 1'h0;
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$434  = pe1_1_pl_d1;
-    if (out_buffer_en) begin
-      \$434  = pe1_1_pl_d0;
-    end
+    \$436  = pe0_1_l;
     if (rst) begin
-      \$434  = 1'h0;
+      \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$435  = pe1_2_a_in;
-    if (out_buffer_en) begin
-      \$435  = pe1_1_a_in;
+    \$437  = pe0_2_fresh;
+    if (pe0_2_pv_d1) begin
+      \$437  = pe0_2_pl_d1;
     end
     if (rst) begin
-      \$435  = 8'h00;
+      \$437  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$436  = pe2_1_b_in;
-    if (out_buffer_en) begin
-      \$436  = pe1_1_b_in;
-    end
-    if (rst) begin
-      \$436  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$437  = pe1_1_v;
-    if (out_buffer_en) begin
-      \$437  = pe1_0_v;
-    end
-    if (rst) begin
-      \$437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$438  = pe1_1_l;
-    if (out_buffer_en) begin
-      \$438  = pe1_0_l;
-    end
-    if (rst) begin
-      \$438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$439  = pe1_1_fresh;
-    if (out_buffer_en) begin
-      if (pe1_1_pv_d1) begin
-        \$439  = pe1_1_pl_d1;
+    \$438  = pe0_2_acc;
+    if (pe0_2_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe0_2_fresh) begin
+        \$438  = { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p };
+      end else begin
+        \$438  = \$216 [31:0];
       end
     end
-    if (rst) begin
-      \$439  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$440  = pe1_1_acc;
-    if (out_buffer_en) begin
-      if (pe1_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_1_fresh) begin
-          \$440  = { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p };
-        end else begin
-          \$440  = \$14 [31:0];
-        end
+    \$439  = pe0_2_res;
+    if (pe0_2_pv_d1) begin
+      if (pe0_2_pl_d1) begin
+        \$439  = \$9 ;
       end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$440  = pe0_2_pl_d1;
     if (rst) begin
-      \$440  = 32'd0;
+      \$440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$441  = pe1_1_res;
-    if (out_buffer_en) begin
-      if (pe1_1_pv_d1) begin
-        if (pe1_1_pl_d1) begin
-          \$441  = \$92 ;
-        end
-      end
-    end
+    \$441  = pe0_2_done_d0;
     if (rst) begin
-      \$441  = 32'd0;
+      \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$442  = pe1_2_pv_d0;
-    if (out_buffer_en) begin
-      \$442  = pe1_2_v;
-    end
+    \$442  = pe0_2_done_d1;
     if (rst) begin
       \$442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$443  = pe1_2_pv_d1;
-    if (out_buffer_en) begin
-      \$443  = pe1_2_pv_d0;
-    end
+    \$443  = pe0_2_done_d2;
     if (rst) begin
       \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$444  = pe1_2_pl_d0;
-    if (out_buffer_en) begin
-      \$444  = \$93 ;
-    end
+    \$444  = pe0_2_done_d3;
     if (rst) begin
       \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$445  = pe1_2_pl_d1;
-    if (out_buffer_en) begin
-      \$445  = pe1_2_pl_d0;
-    end
+    \$445  = pe0_2_done_d4;
     if (rst) begin
       \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$446  = pe1_3_a_in;
-    if (out_buffer_en) begin
-      \$446  = pe1_2_a_in;
-    end
+    \$446  = pe0_3_v;
     if (rst) begin
-      \$446  = 8'h00;
+      \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$447  = pe2_2_b_in;
-    if (out_buffer_en) begin
-      \$447  = pe1_2_b_in;
-    end
+    \$447  = pe0_3_pv_d0;
     if (rst) begin
-      \$447  = 8'h00;
+      \$447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = pe1_2_v;
-    if (out_buffer_en) begin
-      \$448  = pe1_1_v;
-    end
+    \$448  = \$10 ;
     if (rst) begin
       \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$449  = pe1_2_l;
-    if (out_buffer_en) begin
-      \$449  = pe1_1_l;
-    end
+    \$449  = pe0_3_pl_d0;
     if (rst) begin
       \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$450  = pe1_2_fresh;
-    if (out_buffer_en) begin
-      if (pe1_2_pv_d1) begin
-        \$450  = pe1_2_pl_d1;
-      end
-    end
+    \$452  = pe0_2_v;
     if (rst) begin
-      \$450  = 1'h1;
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$451  = pe1_2_acc;
-    if (out_buffer_en) begin
-      if (pe1_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_2_fresh) begin
-          \$451  = { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p };
-        end else begin
-          \$451  = \$15 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$451  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$452  = pe1_2_res;
-    if (out_buffer_en) begin
-      if (pe1_2_pv_d1) begin
-        if (pe1_2_pl_d1) begin
-          \$452  = \$94 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$452  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$453  = pe1_3_pv_d0;
-    if (out_buffer_en) begin
-      \$453  = pe1_3_v;
-    end
+    \$453  = pe0_2_l;
     if (rst) begin
       \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$454  = pe1_3_pv_d1;
-    if (out_buffer_en) begin
-      \$454  = pe1_3_pv_d0;
+    \$454  = pe0_3_fresh;
+    if (pe0_3_pv_d1) begin
+      \$454  = pe0_3_pl_d1;
     end
     if (rst) begin
-      \$454  = 1'h0;
+      \$454  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$455  = pe1_3_pl_d0;
-    if (out_buffer_en) begin
-      \$455  = \$95 ;
-    end
-    if (rst) begin
-      \$455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$456  = pe1_3_pl_d1;
-    if (out_buffer_en) begin
-      \$456  = pe1_3_pl_d0;
-    end
-    if (rst) begin
-      \$456  = 1'h0;
+    \$455  = pe0_3_acc;
+    if (pe0_3_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe0_3_fresh) begin
+        \$455  = { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p };
+      end else begin
+        \$455  = \$217 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$457  = pe1_4_a_in;
-    if (out_buffer_en) begin
-      \$457  = pe1_3_a_in;
-    end
-    if (rst) begin
-      \$457  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$458  = pe2_3_b_in;
-    if (out_buffer_en) begin
-      \$458  = pe1_3_b_in;
-    end
-    if (rst) begin
-      \$458  = 8'h00;
+    \$456  = pe0_3_res;
+    if (pe0_3_pv_d1) begin
+      if (pe0_3_pl_d1) begin
+        \$456  = \$11 ;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$459  = pe1_3_v;
-    if (out_buffer_en) begin
-      \$459  = pe1_2_v;
+    \$457  = pe0_3_pl_d1;
+    if (rst) begin
+      \$457  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$458  = pe0_3_done_d0;
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$459  = pe0_3_done_d1;
     if (rst) begin
       \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$460  = pe1_3_l;
-    if (out_buffer_en) begin
-      \$460  = pe1_2_l;
-    end
+    \$460  = pe0_3_done_d2;
     if (rst) begin
       \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$461  = pe1_3_fresh;
-    if (out_buffer_en) begin
-      if (pe1_3_pv_d1) begin
-        \$461  = pe1_3_pl_d1;
-      end
-    end
+    \$461  = pe0_3_done_d3;
     if (rst) begin
-      \$461  = 1'h1;
+      \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$462  = pe1_3_acc;
-    if (out_buffer_en) begin
-      if (pe1_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_3_fresh) begin
-          \$462  = { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p };
-        end else begin
-          \$462  = \$16 [31:0];
-        end
-      end
-    end
+    \$462  = pe0_4_v;
     if (rst) begin
-      \$462  = 32'd0;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$463  = pe1_3_res;
-    if (out_buffer_en) begin
-      if (pe1_3_pv_d1) begin
-        if (pe1_3_pl_d1) begin
-          \$463  = \$96 ;
-        end
-      end
-    end
+    \$463  = pe0_4_pv_d0;
     if (rst) begin
-      \$463  = 32'd0;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$464  = pe1_4_pv_d0;
-    if (out_buffer_en) begin
-      \$464  = pe1_4_v;
-    end
+    \$464  = \$12 ;
     if (rst) begin
       \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$465  = pe1_4_pv_d1;
-    if (out_buffer_en) begin
-      \$465  = pe1_4_pv_d0;
-    end
+    \$465  = pe0_4_pl_d0;
     if (rst) begin
       \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$466  = pe1_4_pl_d0;
-    if (out_buffer_en) begin
-      \$466  = \$97 ;
-    end
+    \$468  = pe0_3_v;
     if (rst) begin
-      \$466  = 1'h0;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$467  = pe1_4_pl_d1;
-    if (out_buffer_en) begin
-      \$467  = pe1_4_pl_d0;
-    end
+    \$469  = pe0_3_l;
     if (rst) begin
-      \$467  = 1'h0;
+      \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$468  = pe1_5_a_in;
-    if (out_buffer_en) begin
-      \$468  = pe1_4_a_in;
+    \$470  = pe0_4_fresh;
+    if (pe0_4_pv_d1) begin
+      \$470  = pe0_4_pl_d1;
     end
     if (rst) begin
-      \$468  = 8'h00;
+      \$470  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$469  = pe2_4_b_in;
-    if (out_buffer_en) begin
-      \$469  = pe1_4_b_in;
-    end
-    if (rst) begin
-      \$469  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$470  = pe1_4_v;
-    if (out_buffer_en) begin
-      \$470  = pe1_3_v;
-    end
-    if (rst) begin
-      \$470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$471  = pe1_4_l;
-    if (out_buffer_en) begin
-      \$471  = pe1_3_l;
-    end
-    if (rst) begin
-      \$471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$472  = pe1_4_fresh;
-    if (out_buffer_en) begin
-      if (pe1_4_pv_d1) begin
-        \$472  = pe1_4_pl_d1;
+    \$471  = pe0_4_acc;
+    if (pe0_4_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe0_4_fresh) begin
+        \$471  = { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p };
+      end else begin
+        \$471  = \$218 [31:0];
       end
     end
-    if (rst) begin
-      \$472  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$473  = pe1_4_acc;
-    if (out_buffer_en) begin
-      if (pe1_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_4_fresh) begin
-          \$473  = { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p };
-        end else begin
-          \$473  = \$17 [31:0];
-        end
+    \$472  = pe0_4_res;
+    if (pe0_4_pv_d1) begin
+      if (pe0_4_pl_d1) begin
+        \$472  = \$13 ;
       end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$473  = pe0_4_pl_d1;
     if (rst) begin
-      \$473  = 32'd0;
+      \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$474  = pe1_4_res;
-    if (out_buffer_en) begin
-      if (pe1_4_pv_d1) begin
-        if (pe1_4_pl_d1) begin
-          \$474  = \$98 ;
-        end
-      end
-    end
+    \$474  = pe0_4_done_d0;
     if (rst) begin
-      \$474  = 32'd0;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$475  = pe1_5_pv_d0;
-    if (out_buffer_en) begin
-      \$475  = pe1_5_v;
-    end
+    \$475  = pe0_4_done_d1;
     if (rst) begin
       \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$476  = pe1_5_pv_d1;
-    if (out_buffer_en) begin
-      \$476  = pe1_5_pv_d0;
-    end
+    \$476  = pe0_4_done_d2;
     if (rst) begin
       \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$477  = pe1_5_pl_d0;
-    if (out_buffer_en) begin
-      \$477  = \$99 ;
-    end
+    \$477  = pe0_5_v;
     if (rst) begin
       \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$478  = pe1_5_pl_d1;
-    if (out_buffer_en) begin
-      \$478  = pe1_5_pl_d0;
-    end
+    \$478  = pe0_5_pv_d0;
     if (rst) begin
       \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$479  = pe1_6_a_in;
-    if (out_buffer_en) begin
-      \$479  = pe1_5_a_in;
-    end
+    \$479  = \$14 ;
     if (rst) begin
-      \$479  = 8'h00;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$480  = pe2_5_b_in;
-    if (out_buffer_en) begin
-      \$480  = pe1_5_b_in;
-    end
+    \$480  = pe0_5_pl_d0;
     if (rst) begin
-      \$480  = 8'h00;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$481  = pe1_5_v;
-    if (out_buffer_en) begin
-      \$481  = pe1_4_v;
-    end
+    \$483  = pe0_4_v;
     if (rst) begin
-      \$481  = 1'h0;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$482  = pe1_5_l;
-    if (out_buffer_en) begin
-      \$482  = pe1_4_l;
-    end
+    \$484  = pe0_4_l;
     if (rst) begin
-      \$482  = 1'h0;
+      \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$483  = pe1_5_fresh;
-    if (out_buffer_en) begin
-      if (pe1_5_pv_d1) begin
-        \$483  = pe1_5_pl_d1;
+    \$485  = pe0_5_fresh;
+    if (pe0_5_pv_d1) begin
+      \$485  = pe0_5_pl_d1;
+    end
+    if (rst) begin
+      \$485  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$486  = pe0_5_acc;
+    if (pe0_5_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe0_5_fresh) begin
+        \$486  = { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p };
+      end else begin
+        \$486  = \$219 [31:0];
       end
     end
-    if (rst) begin
-      \$483  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$484  = pe1_5_acc;
-    if (out_buffer_en) begin
-      if (pe1_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_5_fresh) begin
-          \$484  = { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p };
-        end else begin
-          \$484  = \$18 [31:0];
-        end
+    \$487  = pe0_5_res;
+    if (pe0_5_pv_d1) begin
+      if (pe0_5_pl_d1) begin
+        \$487  = \$15 ;
       end
     end
-    if (rst) begin
-      \$484  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$485  = pe1_5_res;
-    if (out_buffer_en) begin
-      if (pe1_5_pv_d1) begin
-        if (pe1_5_pl_d1) begin
-          \$485  = \$100 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$485  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$486  = pe1_6_pv_d0;
-    if (out_buffer_en) begin
-      \$486  = pe1_6_v;
-    end
-    if (rst) begin
-      \$486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$487  = pe1_6_pv_d1;
-    if (out_buffer_en) begin
-      \$487  = pe1_6_pv_d0;
-    end
-    if (rst) begin
-      \$487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$488  = pe1_6_pl_d0;
-    if (out_buffer_en) begin
-      \$488  = \$101 ;
-    end
+    \$488  = pe0_5_pl_d1;
     if (rst) begin
       \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$489  = pe1_6_pl_d1;
-    if (out_buffer_en) begin
-      \$489  = pe1_6_pl_d0;
-    end
+    \$489  = pe0_5_done_d0;
     if (rst) begin
       \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$490  = pe1_7_a_in;
-    if (out_buffer_en) begin
-      \$490  = pe1_6_a_in;
-    end
+    \$490  = pe0_5_done_d1;
     if (rst) begin
-      \$490  = 8'h00;
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$491  = pe2_6_b_in;
-    if (out_buffer_en) begin
-      \$491  = pe1_6_b_in;
-    end
+    \$491  = pe0_6_v;
     if (rst) begin
-      \$491  = 8'h00;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$492  = pe1_6_v;
-    if (out_buffer_en) begin
-      \$492  = pe1_5_v;
-    end
+    \$492  = pe0_6_pv_d0;
     if (rst) begin
       \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$493  = pe1_6_l;
-    if (out_buffer_en) begin
-      \$493  = pe1_5_l;
-    end
+    \$493  = \$16 ;
     if (rst) begin
       \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$494  = pe1_6_fresh;
-    if (out_buffer_en) begin
-      if (pe1_6_pv_d1) begin
-        \$494  = pe1_6_pl_d1;
-      end
-    end
+    \$494  = pe0_6_pl_d0;
     if (rst) begin
-      \$494  = 1'h1;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$495  = pe1_6_acc;
-    if (out_buffer_en) begin
-      if (pe1_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_6_fresh) begin
-          \$495  = { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p };
-        end else begin
-          \$495  = \$19 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$495  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$496  = pe1_6_res;
-    if (out_buffer_en) begin
-      if (pe1_6_pv_d1) begin
-        if (pe1_6_pl_d1) begin
-          \$496  = \$102 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$496  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$497  = pe1_7_pv_d0;
-    if (out_buffer_en) begin
-      \$497  = pe1_7_v;
-    end
+    \$497  = pe0_5_v;
     if (rst) begin
       \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$498  = pe1_7_pv_d1;
-    if (out_buffer_en) begin
-      \$498  = pe1_7_pv_d0;
-    end
+    \$498  = pe0_5_l;
     if (rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$499  = pe1_7_pl_d0;
-    if (out_buffer_en) begin
-      \$499  = \$103 ;
+    \$499  = pe0_6_fresh;
+    if (pe0_6_pv_d1) begin
+      \$499  = pe0_6_pl_d1;
     end
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$500  = pe1_7_pl_d1;
-    if (out_buffer_en) begin
-      \$500  = pe1_7_pl_d0;
-    end
-    if (rst) begin
-      \$500  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$501  = pe1_7_a;
-    if (out_buffer_en) begin
-      \$501  = pe1_7_a_in;
-    end
-    if (rst) begin
-      \$501  = 8'h00;
+    \$500  = pe0_6_acc;
+    if (pe0_6_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe0_6_fresh) begin
+        \$500  = { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p };
+      end else begin
+        \$500  = \$220 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$502  = pe2_7_b_in;
-    if (out_buffer_en) begin
-      \$502  = pe1_7_b_in;
-    end
-    if (rst) begin
-      \$502  = 8'h00;
+    \$501  = pe0_6_res;
+    if (pe0_6_pv_d1) begin
+      if (pe0_6_pl_d1) begin
+        \$501  = \$17 ;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$503  = pe1_7_v;
-    if (out_buffer_en) begin
-      \$503  = pe1_6_v;
+    \$502  = pe0_6_pl_d1;
+    if (rst) begin
+      \$502  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$503  = pe0_6_done_d0;
     if (rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$504  = pe1_7_l;
-    if (out_buffer_en) begin
-      \$504  = pe1_6_l;
-    end
+    \$504  = pe0_7_v;
     if (rst) begin
       \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$505  = pe1_7_fresh;
-    if (out_buffer_en) begin
-      if (pe1_7_pv_d1) begin
-        \$505  = pe1_7_pl_d1;
-      end
-    end
+    \$505  = pe0_7_pv_d0;
     if (rst) begin
-      \$505  = 1'h1;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$506  = pe1_7_acc;
-    if (out_buffer_en) begin
-      if (pe1_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_7_fresh) begin
-          \$506  = { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p };
-        end else begin
-          \$506  = \$20 [31:0];
-        end
-      end
-    end
+    \$506  = \$18 ;
     if (rst) begin
-      \$506  = 32'd0;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$507  = pe1_7_res;
-    if (out_buffer_en) begin
-      if (pe1_7_pv_d1) begin
-        if (pe1_7_pl_d1) begin
-          \$507  = \$104 ;
-        end
-      end
-    end
+    \$507  = pe0_7_pl_d0;
     if (rst) begin
-      \$507  = 32'd0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$508  = row1_done;
-    if (out_buffer_en) begin
-      \$508  = pe1_7_pl_d1;
-    end
-    if (rst) begin
-      \$508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$509  = pe2_0_pv_d0;
-    if (out_buffer_en) begin
-      \$509  = pe2_0_v;
-    end
-    if (rst) begin
-      \$509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$510  = pe2_0_pv_d1;
-    if (out_buffer_en) begin
-      \$510  = pe2_0_pv_d0;
-    end
+    \$510  = pe0_6_v;
     if (rst) begin
       \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$511  = pe2_0_pl_d0;
-    if (out_buffer_en) begin
-      \$511  = \$105 ;
-    end
+    \$511  = pe0_6_l;
     if (rst) begin
       \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$512  = pe2_0_pl_d1;
-    if (out_buffer_en) begin
-      \$512  = pe2_0_pl_d0;
+    \$512  = pe0_7_fresh;
+    if (pe0_7_pv_d1) begin
+      \$512  = pe0_7_pl_d1;
     end
     if (rst) begin
-      \$512  = 1'h0;
+      \$512  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$513  = pe2_1_a_in;
-    if (out_buffer_en) begin
-      \$513  = pe2_0_a_in;
-    end
-    if (rst) begin
-      \$513  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$514  = pe3_0_b_in;
-    if (out_buffer_en) begin
-      \$514  = pe2_0_b_in;
-    end
-    if (rst) begin
-      \$514  = 8'h00;
+    \$513  = pe0_7_acc;
+    if (pe0_7_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe0_7_fresh) begin
+        \$513  = { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p };
+      end else begin
+        \$513  = \$221 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$515  = pe2_0_v;
-    if (out_buffer_en) begin
-      \$515  = skew_v2_d1;
+    \$514  = pe0_7_res;
+    if (pe0_7_pv_d1) begin
+      if (pe0_7_pl_d1) begin
+        \$514  = \$19 ;
+      end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$515  = pe0_7_pl_d1;
     if (rst) begin
       \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$516  = pe2_0_l;
-    if (out_buffer_en) begin
-      \$516  = skew_l2_d1;
-    end
+    \$516  = pe1_0_v;
     if (rst) begin
       \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$517  = pe2_0_fresh;
-    if (out_buffer_en) begin
-      if (pe2_0_pv_d1) begin
-        \$517  = pe2_0_pl_d1;
-      end
-    end
+    \$517  = pe1_0_pv_d0;
     if (rst) begin
-      \$517  = 1'h1;
+      \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$518  = pe2_0_acc;
-    if (out_buffer_en) begin
-      if (pe2_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_0_fresh) begin
-          \$518  = { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p };
-        end else begin
-          \$518  = \$21 [31:0];
-        end
-      end
-    end
+    \$518  = \$20 ;
     if (rst) begin
-      \$518  = 32'd0;
+      \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$519  = pe2_0_res;
-    if (out_buffer_en) begin
-      if (pe2_0_pv_d1) begin
-        if (pe2_0_pl_d1) begin
-          \$519  = \$106 ;
-        end
-      end
-    end
+    \$519  = pe1_0_pl_d0;
     if (rst) begin
-      \$519  = 32'd0;
+      \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$520  = pe2_1_pv_d0;
-    if (out_buffer_en) begin
-      \$520  = pe2_1_v;
-    end
-    if (rst) begin
-      \$520  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$521  = pe2_1_pv_d1;
-    if (out_buffer_en) begin
-      \$521  = pe2_1_pv_d0;
-    end
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$522  = pe2_1_pl_d0;
-    if (out_buffer_en) begin
-      \$522  = \$107 ;
-    end
+    \$522  = skew_v1_d0;
     if (rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$523  = pe2_1_pl_d1;
-    if (out_buffer_en) begin
-      \$523  = pe2_1_pl_d0;
-    end
+    \$523  = skew_l1_d0;
     if (rst) begin
       \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$524  = pe2_2_a_in;
-    if (out_buffer_en) begin
-      \$524  = pe2_1_a_in;
+    \$524  = pe1_0_fresh;
+    if (pe1_0_pv_d1) begin
+      \$524  = pe1_0_pl_d1;
     end
     if (rst) begin
-      \$524  = 8'h00;
+      \$524  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$525  = pe3_1_b_in;
-    if (out_buffer_en) begin
-      \$525  = pe2_1_b_in;
-    end
-    if (rst) begin
-      \$525  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$526  = pe2_1_v;
-    if (out_buffer_en) begin
-      \$526  = pe2_0_v;
-    end
-    if (rst) begin
-      \$526  = 1'h0;
+    \$525  = pe1_0_acc;
+    if (pe1_0_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe1_0_fresh) begin
+        \$525  = { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p };
+      end else begin
+        \$525  = \$222 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$527  = pe2_1_l;
-    if (out_buffer_en) begin
-      \$527  = pe2_0_l;
+    \$526  = pe1_0_res;
+    if (pe1_0_pv_d1) begin
+      if (pe1_0_pl_d1) begin
+        \$526  = \$21 ;
+      end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$527  = pe1_0_pl_d1;
     if (rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$528  = pe2_1_fresh;
-    if (out_buffer_en) begin
-      if (pe2_1_pv_d1) begin
-        \$528  = pe2_1_pl_d1;
-      end
-    end
+    \$528  = pe1_0_done_d0;
     if (rst) begin
-      \$528  = 1'h1;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$529  = pe2_1_acc;
-    if (out_buffer_en) begin
-      if (pe2_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_1_fresh) begin
-          \$529  = { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p };
-        end else begin
-          \$529  = \$22 [31:0];
-        end
-      end
-    end
+    \$529  = pe1_0_done_d1;
     if (rst) begin
-      \$529  = 32'd0;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$530  = pe2_1_res;
-    if (out_buffer_en) begin
-      if (pe2_1_pv_d1) begin
-        if (pe2_1_pl_d1) begin
-          \$530  = \$108 ;
-        end
-      end
-    end
+    \$530  = pe1_0_done_d2;
     if (rst) begin
-      \$530  = 32'd0;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$531  = pe2_2_pv_d0;
-    if (out_buffer_en) begin
-      \$531  = pe2_2_v;
-    end
+    \$531  = pe1_0_done_d3;
     if (rst) begin
       \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$532  = pe2_2_pv_d1;
-    if (out_buffer_en) begin
-      \$532  = pe2_2_pv_d0;
-    end
+    \$532  = pe1_0_done_d4;
     if (rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$533  = pe2_2_pl_d0;
-    if (out_buffer_en) begin
-      \$533  = \$109 ;
-    end
+    \$533  = pe1_0_done_d5;
     if (rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$534  = pe2_2_pl_d1;
-    if (out_buffer_en) begin
-      \$534  = pe2_2_pl_d0;
-    end
+    \$534  = pe1_0_done_d6;
     if (rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$535  = pe2_3_a_in;
-    if (out_buffer_en) begin
-      \$535  = pe2_2_a_in;
-    end
+    \$535  = pe1_1_v;
     if (rst) begin
-      \$535  = 8'h00;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$536  = pe3_2_b_in;
-    if (out_buffer_en) begin
-      \$536  = pe2_2_b_in;
-    end
+    \$536  = pe1_1_pv_d0;
     if (rst) begin
-      \$536  = 8'h00;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = pe2_2_v;
-    if (out_buffer_en) begin
-      \$537  = pe2_1_v;
-    end
+    \$537  = \$22 ;
     if (rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$538  = pe2_2_l;
-    if (out_buffer_en) begin
-      \$538  = pe2_1_l;
-    end
+    \$538  = pe1_1_pl_d0;
     if (rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$539  = pe2_2_fresh;
-    if (out_buffer_en) begin
-      if (pe2_2_pv_d1) begin
-        \$539  = pe2_2_pl_d1;
-      end
-    end
+    \$541  = pe1_0_v;
     if (rst) begin
-      \$539  = 1'h1;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$540  = pe2_2_acc;
-    if (out_buffer_en) begin
-      if (pe2_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_2_fresh) begin
-          \$540  = { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p };
-        end else begin
-          \$540  = \$23 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$540  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$541  = pe2_2_res;
-    if (out_buffer_en) begin
-      if (pe2_2_pv_d1) begin
-        if (pe2_2_pl_d1) begin
-          \$541  = \$110 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$541  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$542  = pe2_3_pv_d0;
-    if (out_buffer_en) begin
-      \$542  = pe2_3_v;
-    end
+    \$542  = pe1_0_l;
     if (rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$543  = pe2_3_pv_d1;
-    if (out_buffer_en) begin
-      \$543  = pe2_3_pv_d0;
+    \$543  = pe1_1_fresh;
+    if (pe1_1_pv_d1) begin
+      \$543  = pe1_1_pl_d1;
     end
     if (rst) begin
-      \$543  = 1'h0;
+      \$543  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$544  = pe2_3_pl_d0;
-    if (out_buffer_en) begin
-      \$544  = \$111 ;
-    end
-    if (rst) begin
-      \$544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$545  = pe2_3_pl_d1;
-    if (out_buffer_en) begin
-      \$545  = pe2_3_pl_d0;
-    end
-    if (rst) begin
-      \$545  = 1'h0;
+    \$544  = pe1_1_acc;
+    if (pe1_1_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe1_1_fresh) begin
+        \$544  = { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p };
+      end else begin
+        \$544  = \$223 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$546  = pe2_4_a_in;
-    if (out_buffer_en) begin
-      \$546  = pe2_3_a_in;
-    end
-    if (rst) begin
-      \$546  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$547  = pe3_3_b_in;
-    if (out_buffer_en) begin
-      \$547  = pe2_3_b_in;
-    end
-    if (rst) begin
-      \$547  = 8'h00;
+    \$545  = pe1_1_res;
+    if (pe1_1_pv_d1) begin
+      if (pe1_1_pl_d1) begin
+        \$545  = \$23 ;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$548  = pe2_3_v;
-    if (out_buffer_en) begin
-      \$548  = pe2_2_v;
+    \$546  = pe1_1_pl_d1;
+    if (rst) begin
+      \$546  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$547  = pe1_1_done_d0;
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$548  = pe1_1_done_d1;
     if (rst) begin
       \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$549  = pe2_3_l;
-    if (out_buffer_en) begin
-      \$549  = pe2_2_l;
-    end
+    \$549  = pe1_1_done_d2;
     if (rst) begin
       \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$550  = pe2_3_fresh;
-    if (out_buffer_en) begin
-      if (pe2_3_pv_d1) begin
-        \$550  = pe2_3_pl_d1;
-      end
-    end
+    \$550  = pe1_1_done_d3;
     if (rst) begin
-      \$550  = 1'h1;
+      \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$551  = pe2_3_acc;
-    if (out_buffer_en) begin
-      if (pe2_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_3_fresh) begin
-          \$551  = { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p };
-        end else begin
-          \$551  = \$24 [31:0];
-        end
-      end
-    end
+    \$551  = pe1_1_done_d4;
     if (rst) begin
-      \$551  = 32'd0;
+      \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$552  = pe2_3_res;
-    if (out_buffer_en) begin
-      if (pe2_3_pv_d1) begin
-        if (pe2_3_pl_d1) begin
-          \$552  = \$112 ;
-        end
-      end
-    end
+    \$552  = pe1_1_done_d5;
     if (rst) begin
-      \$552  = 32'd0;
+      \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$553  = pe2_4_pv_d0;
-    if (out_buffer_en) begin
-      \$553  = pe2_4_v;
-    end
+    \$553  = pe1_2_v;
     if (rst) begin
       \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$554  = pe2_4_pv_d1;
-    if (out_buffer_en) begin
-      \$554  = pe2_4_pv_d0;
-    end
+    \$554  = pe1_2_pv_d0;
     if (rst) begin
       \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = pe2_4_pl_d0;
-    if (out_buffer_en) begin
-      \$555  = \$113 ;
-    end
+    \$555  = \$24 ;
     if (rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$556  = pe2_4_pl_d1;
-    if (out_buffer_en) begin
-      \$556  = pe2_4_pl_d0;
-    end
+    \$556  = pe1_2_pl_d0;
     if (rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$557  = pe2_5_a_in;
-    if (out_buffer_en) begin
-      \$557  = pe2_4_a_in;
-    end
-    if (rst) begin
-      \$557  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$558  = pe3_4_b_in;
-    if (out_buffer_en) begin
-      \$558  = pe2_4_b_in;
-    end
-    if (rst) begin
-      \$558  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$559  = pe2_4_v;
-    if (out_buffer_en) begin
-      \$559  = pe2_3_v;
-    end
+    \$559  = pe1_1_v;
     if (rst) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$560  = pe2_4_l;
-    if (out_buffer_en) begin
-      \$560  = pe2_3_l;
-    end
+    \$560  = pe1_1_l;
     if (rst) begin
       \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$561  = pe2_4_fresh;
-    if (out_buffer_en) begin
-      if (pe2_4_pv_d1) begin
-        \$561  = pe2_4_pl_d1;
-      end
+    \$561  = pe1_2_fresh;
+    if (pe1_2_pv_d1) begin
+      \$561  = pe1_2_pl_d1;
     end
     if (rst) begin
       \$561  = 1'h1;
@@ -9963,368 +9724,222 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$562  = pe2_4_acc;
-    if (out_buffer_en) begin
-      if (pe2_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_4_fresh) begin
-          \$562  = { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p };
-        end else begin
-          \$562  = \$25 [31:0];
-        end
+    \$562  = pe1_2_acc;
+    if (pe1_2_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe1_2_fresh) begin
+        \$562  = { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p };
+      end else begin
+        \$562  = \$224 [31:0];
       end
-    end
-    if (rst) begin
-      \$562  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$563  = pe2_4_res;
-    if (out_buffer_en) begin
-      if (pe2_4_pv_d1) begin
-        if (pe2_4_pl_d1) begin
-          \$563  = \$114 ;
-        end
+    \$563  = pe1_2_res;
+    if (pe1_2_pv_d1) begin
+      if (pe1_2_pl_d1) begin
+        \$563  = \$25 ;
       end
-    end
-    if (rst) begin
-      \$563  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$564  = pe2_5_pv_d0;
-    if (out_buffer_en) begin
-      \$564  = pe2_5_v;
-    end
+    \$564  = pe1_2_pl_d1;
     if (rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$565  = pe2_5_pv_d1;
-    if (out_buffer_en) begin
-      \$565  = pe2_5_pv_d0;
-    end
+    \$565  = pe1_2_done_d0;
     if (rst) begin
       \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$566  = pe2_5_pl_d0;
-    if (out_buffer_en) begin
-      \$566  = \$115 ;
-    end
+    \$566  = pe1_2_done_d1;
     if (rst) begin
       \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$567  = pe2_5_pl_d1;
-    if (out_buffer_en) begin
-      \$567  = pe2_5_pl_d0;
-    end
+    \$567  = pe1_2_done_d2;
     if (rst) begin
       \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$568  = pe2_6_a_in;
-    if (out_buffer_en) begin
-      \$568  = pe2_5_a_in;
-    end
+    \$568  = pe1_2_done_d3;
     if (rst) begin
-      \$568  = 8'h00;
+      \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$569  = pe3_5_b_in;
-    if (out_buffer_en) begin
-      \$569  = pe2_5_b_in;
-    end
+    \$569  = pe1_2_done_d4;
     if (rst) begin
-      \$569  = 8'h00;
+      \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$570  = pe2_5_v;
-    if (out_buffer_en) begin
-      \$570  = pe2_4_v;
-    end
+    \$570  = pe1_3_v;
     if (rst) begin
       \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$571  = pe2_5_l;
-    if (out_buffer_en) begin
-      \$571  = pe2_4_l;
-    end
+    \$571  = pe1_3_pv_d0;
     if (rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = pe2_5_fresh;
-    if (out_buffer_en) begin
-      if (pe2_5_pv_d1) begin
-        \$572  = pe2_5_pl_d1;
-      end
-    end
+    \$572  = \$26 ;
     if (rst) begin
-      \$572  = 1'h1;
+      \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$573  = pe2_5_acc;
-    if (out_buffer_en) begin
-      if (pe2_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_5_fresh) begin
-          \$573  = { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p };
-        end else begin
-          \$573  = \$26 [31:0];
-        end
-      end
-    end
+    \$573  = pe1_3_pl_d0;
     if (rst) begin
-      \$573  = 32'd0;
+      \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$574  = pe2_5_res;
-    if (out_buffer_en) begin
-      if (pe2_5_pv_d1) begin
-        if (pe2_5_pl_d1) begin
-          \$574  = \$116 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$574  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$575  = pe2_6_pv_d0;
-    if (out_buffer_en) begin
-      \$575  = pe2_6_v;
-    end
-    if (rst) begin
-      \$575  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$576  = pe2_6_pv_d1;
-    if (out_buffer_en) begin
-      \$576  = pe2_6_pv_d0;
-    end
+    \$576  = pe1_2_v;
     if (rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$577  = pe2_6_pl_d0;
-    if (out_buffer_en) begin
-      \$577  = \$117 ;
-    end
+    \$577  = pe1_2_l;
     if (rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$578  = pe2_6_pl_d1;
-    if (out_buffer_en) begin
-      \$578  = pe2_6_pl_d0;
+    \$578  = pe1_3_fresh;
+    if (pe1_3_pv_d1) begin
+      \$578  = pe1_3_pl_d1;
     end
     if (rst) begin
-      \$578  = 1'h0;
+      \$578  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$579  = pe2_7_a_in;
-    if (out_buffer_en) begin
-      \$579  = pe2_6_a_in;
-    end
-    if (rst) begin
-      \$579  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$580  = pe3_6_b_in;
-    if (out_buffer_en) begin
-      \$580  = pe2_6_b_in;
-    end
-    if (rst) begin
-      \$580  = 8'h00;
+    \$579  = pe1_3_acc;
+    if (pe1_3_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe1_3_fresh) begin
+        \$579  = { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p };
+      end else begin
+        \$579  = \$225 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$581  = pe2_6_v;
-    if (out_buffer_en) begin
-      \$581  = pe2_5_v;
+    \$580  = pe1_3_res;
+    if (pe1_3_pv_d1) begin
+      if (pe1_3_pl_d1) begin
+        \$580  = \$27 ;
+      end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$581  = pe1_3_pl_d1;
     if (rst) begin
       \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$582  = pe2_6_l;
-    if (out_buffer_en) begin
-      \$582  = pe2_5_l;
-    end
+    \$582  = pe1_3_done_d0;
     if (rst) begin
       \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$583  = pe2_6_fresh;
-    if (out_buffer_en) begin
-      if (pe2_6_pv_d1) begin
-        \$583  = pe2_6_pl_d1;
-      end
-    end
+    \$583  = pe1_3_done_d1;
     if (rst) begin
-      \$583  = 1'h1;
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$584  = pe2_6_acc;
-    if (out_buffer_en) begin
-      if (pe2_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_6_fresh) begin
-          \$584  = { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p };
-        end else begin
-          \$584  = \$27 [31:0];
-        end
-      end
-    end
+    \$584  = pe1_3_done_d2;
     if (rst) begin
-      \$584  = 32'd0;
+      \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$585  = pe2_6_res;
-    if (out_buffer_en) begin
-      if (pe2_6_pv_d1) begin
-        if (pe2_6_pl_d1) begin
-          \$585  = \$118 ;
-        end
-      end
-    end
+    \$585  = pe1_3_done_d3;
     if (rst) begin
-      \$585  = 32'd0;
+      \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$586  = pe2_7_pv_d0;
-    if (out_buffer_en) begin
-      \$586  = pe2_7_v;
-    end
+    \$586  = pe1_4_v;
     if (rst) begin
       \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$587  = pe2_7_pv_d1;
-    if (out_buffer_en) begin
-      \$587  = pe2_7_pv_d0;
-    end
+    \$587  = pe1_4_pv_d0;
     if (rst) begin
       \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = pe2_7_pl_d0;
-    if (out_buffer_en) begin
-      \$588  = \$119 ;
-    end
+    \$588  = \$28 ;
     if (rst) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$589  = pe2_7_pl_d1;
-    if (out_buffer_en) begin
-      \$589  = pe2_7_pl_d0;
-    end
+    \$589  = pe1_4_pl_d0;
     if (rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$590  = pe2_7_a;
-    if (out_buffer_en) begin
-      \$590  = pe2_7_a_in;
-    end
-    if (rst) begin
-      \$590  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$591  = pe3_7_b_in;
-    if (out_buffer_en) begin
-      \$591  = pe2_7_b_in;
-    end
-    if (rst) begin
-      \$591  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$592  = pe2_7_v;
-    if (out_buffer_en) begin
-      \$592  = pe2_6_v;
-    end
+    \$592  = pe1_3_v;
     if (rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$593  = pe2_7_l;
-    if (out_buffer_en) begin
-      \$593  = pe2_6_l;
-    end
+    \$593  = pe1_3_l;
     if (rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$594  = pe2_7_fresh;
-    if (out_buffer_en) begin
-      if (pe2_7_pv_d1) begin
-        \$594  = pe2_7_pl_d1;
-      end
+    \$594  = pe1_4_fresh;
+    if (pe1_4_pv_d1) begin
+      \$594  = pe1_4_pl_d1;
     end
     if (rst) begin
       \$594  = 1'h1;
@@ -10332,1987 +9947,1197 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$595  = pe2_7_acc;
-    if (out_buffer_en) begin
-      if (pe2_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_7_fresh) begin
-          \$595  = { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p };
-        end else begin
-          \$595  = \$28 [31:0];
-        end
+    \$595  = pe1_4_acc;
+    if (pe1_4_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe1_4_fresh) begin
+        \$595  = { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p };
+      end else begin
+        \$595  = \$226 [31:0];
       end
-    end
-    if (rst) begin
-      \$595  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$596  = pe2_7_res;
-    if (out_buffer_en) begin
-      if (pe2_7_pv_d1) begin
-        if (pe2_7_pl_d1) begin
-          \$596  = \$120 ;
-        end
+    \$596  = pe1_4_res;
+    if (pe1_4_pv_d1) begin
+      if (pe1_4_pl_d1) begin
+        \$596  = \$29 ;
       end
-    end
-    if (rst) begin
-      \$596  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$597  = row2_done;
-    if (out_buffer_en) begin
-      \$597  = pe2_7_pl_d1;
-    end
+    \$597  = pe1_4_pl_d1;
     if (rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$598  = pe3_0_pv_d0;
-    if (out_buffer_en) begin
-      \$598  = pe3_0_v;
-    end
+    \$598  = pe1_4_done_d0;
     if (rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$599  = pe3_0_pv_d1;
-    if (out_buffer_en) begin
-      \$599  = pe3_0_pv_d0;
-    end
+    \$599  = pe1_4_done_d1;
     if (rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$600  = pe3_0_pl_d0;
-    if (out_buffer_en) begin
-      \$600  = \$121 ;
-    end
+    \$600  = pe1_4_done_d2;
     if (rst) begin
       \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$601  = pe3_0_pl_d1;
-    if (out_buffer_en) begin
-      \$601  = pe3_0_pl_d0;
-    end
+    \$601  = pe1_5_v;
     if (rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$602  = pe3_1_a_in;
-    if (out_buffer_en) begin
-      \$602  = pe3_0_a_in;
-    end
+    \$602  = pe1_5_pv_d0;
     if (rst) begin
-      \$602  = 8'h00;
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = pe4_0_b_in;
-    if (out_buffer_en) begin
-      \$603  = pe3_0_b_in;
-    end
+    \$603  = \$30 ;
     if (rst) begin
-      \$603  = 8'h00;
+      \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$604  = pe3_0_v;
-    if (out_buffer_en) begin
-      \$604  = skew_v3_d2;
-    end
+    \$604  = pe1_5_pl_d0;
     if (rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$605  = pe3_0_l;
-    if (out_buffer_en) begin
-      \$605  = skew_l3_d2;
-    end
+    \$607  = pe1_4_v;
     if (rst) begin
-      \$605  = 1'h0;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$606  = pe3_0_fresh;
-    if (out_buffer_en) begin
-      if (pe3_0_pv_d1) begin
-        \$606  = pe3_0_pl_d1;
+    \$608  = pe1_4_l;
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$609  = pe1_5_fresh;
+    if (pe1_5_pv_d1) begin
+      \$609  = pe1_5_pl_d1;
+    end
+    if (rst) begin
+      \$609  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$610  = pe1_5_acc;
+    if (pe1_5_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe1_5_fresh) begin
+        \$610  = { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p };
+      end else begin
+        \$610  = \$227 [31:0];
       end
     end
-    if (rst) begin
-      \$606  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$607  = pe3_0_acc;
-    if (out_buffer_en) begin
-      if (pe3_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_0_fresh) begin
-          \$607  = { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p };
-        end else begin
-          \$607  = \$29 [31:0];
-        end
+    \$611  = pe1_5_res;
+    if (pe1_5_pv_d1) begin
+      if (pe1_5_pl_d1) begin
+        \$611  = \$31 ;
       end
     end
-    if (rst) begin
-      \$607  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$608  = pe3_0_res;
-    if (out_buffer_en) begin
-      if (pe3_0_pv_d1) begin
-        if (pe3_0_pl_d1) begin
-          \$608  = \$122 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$608  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$609  = pe3_1_pv_d0;
-    if (out_buffer_en) begin
-      \$609  = pe3_1_v;
-    end
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$610  = pe3_1_pv_d1;
-    if (out_buffer_en) begin
-      \$610  = pe3_1_pv_d0;
-    end
-    if (rst) begin
-      \$610  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$611  = pe3_1_pl_d0;
-    if (out_buffer_en) begin
-      \$611  = \$123 ;
-    end
-    if (rst) begin
-      \$611  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$612  = pe3_1_pl_d1;
-    if (out_buffer_en) begin
-      \$612  = pe3_1_pl_d0;
-    end
+    \$612  = pe1_5_pl_d1;
     if (rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$613  = pe3_2_a_in;
-    if (out_buffer_en) begin
-      \$613  = pe3_1_a_in;
-    end
+    \$613  = pe1_5_done_d0;
     if (rst) begin
-      \$613  = 8'h00;
+      \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$614  = pe4_1_b_in;
-    if (out_buffer_en) begin
-      \$614  = pe3_1_b_in;
-    end
+    \$614  = pe1_5_done_d1;
     if (rst) begin
-      \$614  = 8'h00;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$615  = pe3_1_v;
-    if (out_buffer_en) begin
-      \$615  = pe3_0_v;
-    end
+    \$615  = pe1_6_v;
     if (rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$616  = pe3_1_l;
-    if (out_buffer_en) begin
-      \$616  = pe3_0_l;
-    end
+    \$616  = pe1_6_pv_d0;
     if (rst) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = pe3_1_fresh;
-    if (out_buffer_en) begin
-      if (pe3_1_pv_d1) begin
-        \$617  = pe3_1_pl_d1;
-      end
-    end
+    \$617  = \$32 ;
     if (rst) begin
-      \$617  = 1'h1;
+      \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$618  = pe3_1_acc;
-    if (out_buffer_en) begin
-      if (pe3_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_1_fresh) begin
-          \$618  = { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p };
-        end else begin
-          \$618  = \$30 [31:0];
-        end
-      end
-    end
+    \$618  = pe1_6_pl_d0;
     if (rst) begin
-      \$618  = 32'd0;
+      \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$619  = pe3_1_res;
-    if (out_buffer_en) begin
-      if (pe3_1_pv_d1) begin
-        if (pe3_1_pl_d1) begin
-          \$619  = \$124 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$619  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$620  = pe3_2_pv_d0;
-    if (out_buffer_en) begin
-      \$620  = pe3_2_v;
-    end
-    if (rst) begin
-      \$620  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$621  = pe3_2_pv_d1;
-    if (out_buffer_en) begin
-      \$621  = pe3_2_pv_d0;
-    end
+    \$621  = pe1_5_v;
     if (rst) begin
       \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$622  = pe3_2_pl_d0;
-    if (out_buffer_en) begin
-      \$622  = \$125 ;
-    end
+    \$622  = pe1_5_l;
     if (rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$623  = pe3_2_pl_d1;
-    if (out_buffer_en) begin
-      \$623  = pe3_2_pl_d0;
+    \$623  = pe1_6_fresh;
+    if (pe1_6_pv_d1) begin
+      \$623  = pe1_6_pl_d1;
     end
     if (rst) begin
-      \$623  = 1'h0;
+      \$623  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$624  = pe3_3_a_in;
-    if (out_buffer_en) begin
-      \$624  = pe3_2_a_in;
-    end
-    if (rst) begin
-      \$624  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$625  = pe4_2_b_in;
-    if (out_buffer_en) begin
-      \$625  = pe3_2_b_in;
-    end
-    if (rst) begin
-      \$625  = 8'h00;
+    \$624  = pe1_6_acc;
+    if (pe1_6_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe1_6_fresh) begin
+        \$624  = { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p };
+      end else begin
+        \$624  = \$228 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$626  = pe3_2_v;
-    if (out_buffer_en) begin
-      \$626  = pe3_1_v;
+    \$625  = pe1_6_res;
+    if (pe1_6_pv_d1) begin
+      if (pe1_6_pl_d1) begin
+        \$625  = \$33 ;
+      end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$626  = pe1_6_pl_d1;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$627  = pe3_2_l;
-    if (out_buffer_en) begin
-      \$627  = pe3_1_l;
-    end
+    \$627  = pe1_6_done_d0;
     if (rst) begin
       \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$628  = pe3_2_fresh;
-    if (out_buffer_en) begin
-      if (pe3_2_pv_d1) begin
-        \$628  = pe3_2_pl_d1;
-      end
-    end
+    \$628  = pe1_7_v;
     if (rst) begin
-      \$628  = 1'h1;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$629  = pe3_2_acc;
-    if (out_buffer_en) begin
-      if (pe3_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_2_fresh) begin
-          \$629  = { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p };
-        end else begin
-          \$629  = \$31 [31:0];
-        end
-      end
-    end
+    \$629  = pe1_7_pv_d0;
     if (rst) begin
-      \$629  = 32'd0;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = pe3_2_res;
-    if (out_buffer_en) begin
-      if (pe3_2_pv_d1) begin
-        if (pe3_2_pl_d1) begin
-          \$630  = \$126 ;
-        end
-      end
-    end
+    \$630  = \$34 ;
     if (rst) begin
-      \$630  = 32'd0;
+      \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$631  = pe3_3_pv_d0;
-    if (out_buffer_en) begin
-      \$631  = pe3_3_v;
-    end
+    \$631  = pe1_7_pl_d0;
     if (rst) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$632  = pe3_3_pv_d1;
-    if (out_buffer_en) begin
-      \$632  = pe3_3_pv_d0;
-    end
-    if (rst) begin
-      \$632  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$633  = pe3_3_pl_d0;
-    if (out_buffer_en) begin
-      \$633  = \$127 ;
-    end
-    if (rst) begin
-      \$633  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$634  = pe3_3_pl_d1;
-    if (out_buffer_en) begin
-      \$634  = pe3_3_pl_d0;
-    end
+    \$634  = pe1_6_v;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$635  = pe3_4_a_in;
-    if (out_buffer_en) begin
-      \$635  = pe3_3_a_in;
-    end
+    \$635  = pe1_6_l;
     if (rst) begin
-      \$635  = 8'h00;
+      \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$636  = pe4_3_b_in;
-    if (out_buffer_en) begin
-      \$636  = pe3_3_b_in;
+    \$636  = pe1_7_fresh;
+    if (pe1_7_pv_d1) begin
+      \$636  = pe1_7_pl_d1;
     end
     if (rst) begin
-      \$636  = 8'h00;
+      \$636  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$637  = pe3_3_v;
-    if (out_buffer_en) begin
-      \$637  = pe3_2_v;
-    end
-    if (rst) begin
-      \$637  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$638  = pe3_3_l;
-    if (out_buffer_en) begin
-      \$638  = pe3_2_l;
-    end
-    if (rst) begin
-      \$638  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$639  = pe3_3_fresh;
-    if (out_buffer_en) begin
-      if (pe3_3_pv_d1) begin
-        \$639  = pe3_3_pl_d1;
+    \$637  = pe1_7_acc;
+    if (pe1_7_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe1_7_fresh) begin
+        \$637  = { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p };
+      end else begin
+        \$637  = \$229 [31:0];
       end
     end
-    if (rst) begin
-      \$639  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$640  = pe3_3_acc;
-    if (out_buffer_en) begin
-      if (pe3_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_3_fresh) begin
-          \$640  = { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p };
-        end else begin
-          \$640  = \$32 [31:0];
-        end
+    \$638  = pe1_7_res;
+    if (pe1_7_pv_d1) begin
+      if (pe1_7_pl_d1) begin
+        \$638  = \$35 ;
       end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$639  = pe1_7_pl_d1;
     if (rst) begin
-      \$640  = 32'd0;
+      \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$641  = pe3_3_res;
-    if (out_buffer_en) begin
-      if (pe3_3_pv_d1) begin
-        if (pe3_3_pl_d1) begin
-          \$641  = \$128 ;
-        end
-      end
-    end
+    \$640  = pe2_0_v;
     if (rst) begin
-      \$641  = 32'd0;
+      \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$642  = pe3_4_pv_d0;
-    if (out_buffer_en) begin
-      \$642  = pe3_4_v;
+    \$641  = pe2_0_pv_d0;
+    if (rst) begin
+      \$641  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$642  = \$36 ;
     if (rst) begin
       \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$643  = pe3_4_pv_d1;
-    if (out_buffer_en) begin
-      \$643  = pe3_4_pv_d0;
-    end
+    \$643  = pe2_0_pl_d0;
     if (rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$644  = pe3_4_pl_d0;
-    if (out_buffer_en) begin
-      \$644  = \$129 ;
-    end
+    \$646  = skew_v2_d1;
     if (rst) begin
-      \$644  = 1'h0;
+      \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$645  = pe3_4_pl_d1;
-    if (out_buffer_en) begin
-      \$645  = pe3_4_pl_d0;
-    end
+    \$647  = skew_l2_d1;
     if (rst) begin
-      \$645  = 1'h0;
+      \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$646  = pe3_5_a_in;
-    if (out_buffer_en) begin
-      \$646  = pe3_4_a_in;
+    \$648  = pe2_0_fresh;
+    if (pe2_0_pv_d1) begin
+      \$648  = pe2_0_pl_d1;
     end
     if (rst) begin
-      \$646  = 8'h00;
+      \$648  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$647  = pe4_4_b_in;
-    if (out_buffer_en) begin
-      \$647  = pe3_4_b_in;
-    end
-    if (rst) begin
-      \$647  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$648  = pe3_4_v;
-    if (out_buffer_en) begin
-      \$648  = pe3_3_v;
-    end
-    if (rst) begin
-      \$648  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$649  = pe3_4_l;
-    if (out_buffer_en) begin
-      \$649  = pe3_3_l;
-    end
-    if (rst) begin
-      \$649  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$650  = pe3_4_fresh;
-    if (out_buffer_en) begin
-      if (pe3_4_pv_d1) begin
-        \$650  = pe3_4_pl_d1;
+    \$649  = pe2_0_acc;
+    if (pe2_0_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe2_0_fresh) begin
+        \$649  = { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p };
+      end else begin
+        \$649  = \$230 [31:0];
       end
     end
-    if (rst) begin
-      \$650  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$651  = pe3_4_acc;
-    if (out_buffer_en) begin
-      if (pe3_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_4_fresh) begin
-          \$651  = { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p };
-        end else begin
-          \$651  = \$33 [31:0];
-        end
+    \$650  = pe2_0_res;
+    if (pe2_0_pv_d1) begin
+      if (pe2_0_pl_d1) begin
+        \$650  = \$37 ;
       end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$651  = pe2_0_pl_d1;
     if (rst) begin
-      \$651  = 32'd0;
+      \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$652  = pe3_4_res;
-    if (out_buffer_en) begin
-      if (pe3_4_pv_d1) begin
-        if (pe3_4_pl_d1) begin
-          \$652  = \$130 ;
-        end
-      end
-    end
+    \$652  = pe2_0_done_d0;
     if (rst) begin
-      \$652  = 32'd0;
+      \$652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$653  = pe3_5_pv_d0;
-    if (out_buffer_en) begin
-      \$653  = pe3_5_v;
-    end
+    \$653  = pe2_0_done_d1;
     if (rst) begin
       \$653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$654  = pe3_5_pv_d1;
-    if (out_buffer_en) begin
-      \$654  = pe3_5_pv_d0;
-    end
+    \$654  = pe2_0_done_d2;
     if (rst) begin
       \$654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$655  = pe3_5_pl_d0;
-    if (out_buffer_en) begin
-      \$655  = \$131 ;
-    end
+    \$655  = pe2_0_done_d3;
     if (rst) begin
       \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$656  = pe3_5_pl_d1;
-    if (out_buffer_en) begin
-      \$656  = pe3_5_pl_d0;
-    end
+    \$656  = pe2_0_done_d4;
     if (rst) begin
       \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$657  = pe3_6_a_in;
-    if (out_buffer_en) begin
-      \$657  = pe3_5_a_in;
-    end
+    \$657  = pe2_0_done_d5;
     if (rst) begin
-      \$657  = 8'h00;
+      \$657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$658  = pe4_5_b_in;
-    if (out_buffer_en) begin
-      \$658  = pe3_5_b_in;
-    end
+    \$658  = pe2_0_done_d6;
     if (rst) begin
-      \$658  = 8'h00;
+      \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$659  = pe3_5_v;
-    if (out_buffer_en) begin
-      \$659  = pe3_4_v;
-    end
+    \$659  = pe2_1_v;
     if (rst) begin
       \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$660  = pe3_5_l;
-    if (out_buffer_en) begin
-      \$660  = pe3_4_l;
-    end
+    \$660  = pe2_1_pv_d0;
     if (rst) begin
       \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$661  = pe3_5_fresh;
-    if (out_buffer_en) begin
-      if (pe3_5_pv_d1) begin
-        \$661  = pe3_5_pl_d1;
-      end
-    end
+    \$661  = \$38 ;
     if (rst) begin
-      \$661  = 1'h1;
+      \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$662  = pe3_5_acc;
-    if (out_buffer_en) begin
-      if (pe3_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_5_fresh) begin
-          \$662  = { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p };
-        end else begin
-          \$662  = \$34 [31:0];
-        end
-      end
-    end
+    \$662  = pe2_1_pl_d0;
     if (rst) begin
-      \$662  = 32'd0;
+      \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$663  = pe3_5_res;
-    if (out_buffer_en) begin
-      if (pe3_5_pv_d1) begin
-        if (pe3_5_pl_d1) begin
-          \$663  = \$132 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$663  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$664  = pe3_6_pv_d0;
-    if (out_buffer_en) begin
-      \$664  = pe3_6_v;
-    end
-    if (rst) begin
-      \$664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$665  = pe3_6_pv_d1;
-    if (out_buffer_en) begin
-      \$665  = pe3_6_pv_d0;
-    end
+    \$665  = pe2_0_v;
     if (rst) begin
       \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$666  = pe3_6_pl_d0;
-    if (out_buffer_en) begin
-      \$666  = \$133 ;
-    end
+    \$666  = pe2_0_l;
     if (rst) begin
       \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$667  = pe3_6_pl_d1;
-    if (out_buffer_en) begin
-      \$667  = pe3_6_pl_d0;
+    \$667  = pe2_1_fresh;
+    if (pe2_1_pv_d1) begin
+      \$667  = pe2_1_pl_d1;
     end
     if (rst) begin
-      \$667  = 1'h0;
+      \$667  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$668  = pe3_7_a_in;
-    if (out_buffer_en) begin
-      \$668  = pe3_6_a_in;
-    end
-    if (rst) begin
-      \$668  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$669  = pe4_6_b_in;
-    if (out_buffer_en) begin
-      \$669  = pe3_6_b_in;
-    end
-    if (rst) begin
-      \$669  = 8'h00;
+    \$668  = pe2_1_acc;
+    if (pe2_1_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe2_1_fresh) begin
+        \$668  = { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p };
+      end else begin
+        \$668  = \$231 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$670  = pe3_6_v;
-    if (out_buffer_en) begin
-      \$670  = pe3_5_v;
+    \$669  = pe2_1_res;
+    if (pe2_1_pv_d1) begin
+      if (pe2_1_pl_d1) begin
+        \$669  = \$39 ;
+      end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$670  = pe2_1_pl_d1;
     if (rst) begin
       \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$671  = pe3_6_l;
-    if (out_buffer_en) begin
-      \$671  = pe3_5_l;
-    end
+    \$671  = pe2_1_done_d0;
     if (rst) begin
       \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$672  = pe3_6_fresh;
-    if (out_buffer_en) begin
-      if (pe3_6_pv_d1) begin
-        \$672  = pe3_6_pl_d1;
-      end
-    end
+    \$672  = pe2_1_done_d1;
     if (rst) begin
-      \$672  = 1'h1;
+      \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$673  = pe3_6_acc;
-    if (out_buffer_en) begin
-      if (pe3_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_6_fresh) begin
-          \$673  = { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p };
-        end else begin
-          \$673  = \$35 [31:0];
-        end
-      end
-    end
+    \$673  = pe2_1_done_d2;
     if (rst) begin
-      \$673  = 32'd0;
+      \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$674  = pe3_6_res;
-    if (out_buffer_en) begin
-      if (pe3_6_pv_d1) begin
-        if (pe3_6_pl_d1) begin
-          \$674  = \$134 ;
-        end
-      end
-    end
+    \$674  = pe2_1_done_d3;
     if (rst) begin
-      \$674  = 32'd0;
+      \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$675  = pe3_7_pv_d0;
-    if (out_buffer_en) begin
-      \$675  = pe3_7_v;
-    end
+    \$675  = pe2_1_done_d4;
     if (rst) begin
       \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$676  = pe3_7_pv_d1;
-    if (out_buffer_en) begin
-      \$676  = pe3_7_pv_d0;
-    end
+    \$676  = pe2_1_done_d5;
     if (rst) begin
       \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$677  = pe3_7_pl_d0;
-    if (out_buffer_en) begin
-      \$677  = \$135 ;
-    end
+    \$677  = pe2_2_v;
     if (rst) begin
       \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$678  = pe3_7_pl_d1;
-    if (out_buffer_en) begin
-      \$678  = pe3_7_pl_d0;
-    end
+    \$678  = pe2_2_pv_d0;
     if (rst) begin
       \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$679  = pe3_7_a;
-    if (out_buffer_en) begin
-      \$679  = pe3_7_a_in;
-    end
+    \$679  = \$40 ;
     if (rst) begin
-      \$679  = 8'h00;
+      \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$680  = pe4_7_b_in;
-    if (out_buffer_en) begin
-      \$680  = pe3_7_b_in;
-    end
+    \$680  = pe2_2_pl_d0;
     if (rst) begin
-      \$680  = 8'h00;
+      \$680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$681  = pe3_7_v;
-    if (out_buffer_en) begin
-      \$681  = pe3_6_v;
-    end
+    \$683  = pe2_1_v;
     if (rst) begin
-      \$681  = 1'h0;
+      \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$682  = pe3_7_l;
-    if (out_buffer_en) begin
-      \$682  = pe3_6_l;
-    end
+    \$684  = pe2_1_l;
     if (rst) begin
-      \$682  = 1'h0;
+      \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$683  = pe3_7_fresh;
-    if (out_buffer_en) begin
-      if (pe3_7_pv_d1) begin
-        \$683  = pe3_7_pl_d1;
+    \$685  = pe2_2_fresh;
+    if (pe2_2_pv_d1) begin
+      \$685  = pe2_2_pl_d1;
+    end
+    if (rst) begin
+      \$685  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$686  = pe2_2_acc;
+    if (pe2_2_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe2_2_fresh) begin
+        \$686  = { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p };
+      end else begin
+        \$686  = \$232 [31:0];
       end
     end
-    if (rst) begin
-      \$683  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$684  = pe3_7_acc;
-    if (out_buffer_en) begin
-      if (pe3_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_7_fresh) begin
-          \$684  = { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p };
-        end else begin
-          \$684  = \$36 [31:0];
-        end
+    \$687  = pe2_2_res;
+    if (pe2_2_pv_d1) begin
+      if (pe2_2_pl_d1) begin
+        \$687  = \$41 ;
       end
     end
-    if (rst) begin
-      \$684  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$685  = pe3_7_res;
-    if (out_buffer_en) begin
-      if (pe3_7_pv_d1) begin
-        if (pe3_7_pl_d1) begin
-          \$685  = \$136 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$685  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$686  = row3_done;
-    if (out_buffer_en) begin
-      \$686  = pe3_7_pl_d1;
-    end
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$687  = pe4_0_pv_d0;
-    if (out_buffer_en) begin
-      \$687  = pe4_0_v;
-    end
-    if (rst) begin
-      \$687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$688  = pe4_0_pv_d1;
-    if (out_buffer_en) begin
-      \$688  = pe4_0_pv_d0;
-    end
+    \$688  = pe2_2_pl_d1;
     if (rst) begin
       \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$689  = pe4_0_pl_d0;
-    if (out_buffer_en) begin
-      \$689  = \$137 ;
-    end
+    \$689  = pe2_2_done_d0;
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$690  = pe4_0_pl_d1;
-    if (out_buffer_en) begin
-      \$690  = pe4_0_pl_d0;
-    end
+    \$690  = pe2_2_done_d1;
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$691  = pe4_1_a_in;
-    if (out_buffer_en) begin
-      \$691  = pe4_0_a_in;
-    end
+    \$691  = pe2_2_done_d2;
     if (rst) begin
-      \$691  = 8'h00;
+      \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$692  = pe5_0_b_in;
-    if (out_buffer_en) begin
-      \$692  = pe4_0_b_in;
-    end
+    \$692  = pe2_2_done_d3;
     if (rst) begin
-      \$692  = 8'h00;
+      \$692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$693  = pe4_0_v;
-    if (out_buffer_en) begin
-      \$693  = skew_v4_d3;
-    end
+    \$693  = pe2_2_done_d4;
     if (rst) begin
       \$693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$694  = pe4_0_l;
-    if (out_buffer_en) begin
-      \$694  = skew_l4_d3;
-    end
+    \$694  = pe2_3_v;
     if (rst) begin
       \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$695  = pe4_0_fresh;
-    if (out_buffer_en) begin
-      if (pe4_0_pv_d1) begin
-        \$695  = pe4_0_pl_d1;
-      end
-    end
+    \$695  = pe2_3_pv_d0;
     if (rst) begin
-      \$695  = 1'h1;
+      \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$696  = pe4_0_acc;
-    if (out_buffer_en) begin
-      if (pe4_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_0_fresh) begin
-          \$696  = { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p };
-        end else begin
-          \$696  = \$37 [31:0];
-        end
-      end
-    end
+    \$696  = \$42 ;
     if (rst) begin
-      \$696  = 32'd0;
+      \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$697  = pe4_0_res;
-    if (out_buffer_en) begin
-      if (pe4_0_pv_d1) begin
-        if (pe4_0_pl_d1) begin
-          \$697  = \$138 ;
-        end
-      end
-    end
+    \$697  = pe2_3_pl_d0;
     if (rst) begin
-      \$697  = 32'd0;
+      \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$698  = pe4_1_pv_d0;
-    if (out_buffer_en) begin
-      \$698  = pe4_1_v;
-    end
-    if (rst) begin
-      \$698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$699  = pe4_1_pv_d1;
-    if (out_buffer_en) begin
-      \$699  = pe4_1_pv_d0;
-    end
-    if (rst) begin
-      \$699  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$700  = pe4_1_pl_d0;
-    if (out_buffer_en) begin
-      \$700  = \$139 ;
-    end
+    \$700  = pe2_2_v;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$701  = pe4_1_pl_d1;
-    if (out_buffer_en) begin
-      \$701  = pe4_1_pl_d0;
-    end
+    \$701  = pe2_2_l;
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$702  = pe4_2_a_in;
-    if (out_buffer_en) begin
-      \$702  = pe4_1_a_in;
+    \$702  = pe2_3_fresh;
+    if (pe2_3_pv_d1) begin
+      \$702  = pe2_3_pl_d1;
     end
     if (rst) begin
-      \$702  = 8'h00;
+      \$702  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$703  = pe5_1_b_in;
-    if (out_buffer_en) begin
-      \$703  = pe4_1_b_in;
-    end
-    if (rst) begin
-      \$703  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$704  = pe4_1_v;
-    if (out_buffer_en) begin
-      \$704  = pe4_0_v;
-    end
-    if (rst) begin
-      \$704  = 1'h0;
+    \$703  = pe2_3_acc;
+    if (pe2_3_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe2_3_fresh) begin
+        \$703  = { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p };
+      end else begin
+        \$703  = \$233 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$705  = pe4_1_l;
-    if (out_buffer_en) begin
-      \$705  = pe4_0_l;
+    \$704  = pe2_3_res;
+    if (pe2_3_pv_d1) begin
+      if (pe2_3_pl_d1) begin
+        \$704  = \$43 ;
+      end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$705  = pe2_3_pl_d1;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$706  = pe4_1_fresh;
-    if (out_buffer_en) begin
-      if (pe4_1_pv_d1) begin
-        \$706  = pe4_1_pl_d1;
-      end
-    end
+    \$706  = pe2_3_done_d0;
     if (rst) begin
-      \$706  = 1'h1;
+      \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$707  = pe4_1_acc;
-    if (out_buffer_en) begin
-      if (pe4_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_1_fresh) begin
-          \$707  = { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p };
-        end else begin
-          \$707  = \$38 [31:0];
-        end
-      end
-    end
+    \$707  = pe2_3_done_d1;
     if (rst) begin
-      \$707  = 32'd0;
+      \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$708  = pe4_1_res;
-    if (out_buffer_en) begin
-      if (pe4_1_pv_d1) begin
-        if (pe4_1_pl_d1) begin
-          \$708  = \$140 ;
-        end
-      end
-    end
+    \$708  = pe2_3_done_d2;
     if (rst) begin
-      \$708  = 32'd0;
+      \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$709  = pe4_2_pv_d0;
-    if (out_buffer_en) begin
-      \$709  = pe4_2_v;
-    end
+    \$709  = pe2_3_done_d3;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$710  = pe4_2_pv_d1;
-    if (out_buffer_en) begin
-      \$710  = pe4_2_pv_d0;
-    end
+    \$710  = pe2_4_v;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$711  = pe4_2_pl_d0;
-    if (out_buffer_en) begin
-      \$711  = \$141 ;
-    end
+    \$711  = pe2_4_pv_d0;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$712  = pe4_2_pl_d1;
-    if (out_buffer_en) begin
-      \$712  = pe4_2_pl_d0;
-    end
+    \$712  = \$44 ;
     if (rst) begin
       \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$713  = pe4_3_a_in;
-    if (out_buffer_en) begin
-      \$713  = pe4_2_a_in;
-    end
+    \$713  = pe2_4_pl_d0;
     if (rst) begin
-      \$713  = 8'h00;
+      \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$714  = pe5_2_b_in;
-    if (out_buffer_en) begin
-      \$714  = pe4_2_b_in;
-    end
-    if (rst) begin
-      \$714  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$715  = pe4_2_v;
-    if (out_buffer_en) begin
-      \$715  = pe4_1_v;
-    end
-    if (rst) begin
-      \$715  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$716  = pe4_2_l;
-    if (out_buffer_en) begin
-      \$716  = pe4_1_l;
-    end
+    \$716  = pe2_3_v;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$717  = pe4_2_fresh;
-    if (out_buffer_en) begin
-      if (pe4_2_pv_d1) begin
-        \$717  = pe4_2_pl_d1;
+    \$717  = pe2_3_l;
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$718  = pe2_4_fresh;
+    if (pe2_4_pv_d1) begin
+      \$718  = pe2_4_pl_d1;
+    end
+    if (rst) begin
+      \$718  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$719  = pe2_4_acc;
+    if (pe2_4_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe2_4_fresh) begin
+        \$719  = { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p };
+      end else begin
+        \$719  = \$234 [31:0];
       end
     end
-    if (rst) begin
-      \$717  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$718  = pe4_2_acc;
-    if (out_buffer_en) begin
-      if (pe4_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_2_fresh) begin
-          \$718  = { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p };
-        end else begin
-          \$718  = \$39 [31:0];
-        end
+    \$720  = pe2_4_res;
+    if (pe2_4_pv_d1) begin
+      if (pe2_4_pl_d1) begin
+        \$720  = \$45 ;
       end
     end
-    if (rst) begin
-      \$718  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$719  = pe4_2_res;
-    if (out_buffer_en) begin
-      if (pe4_2_pv_d1) begin
-        if (pe4_2_pl_d1) begin
-          \$719  = \$142 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$719  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$720  = pe4_3_pv_d0;
-    if (out_buffer_en) begin
-      \$720  = pe4_3_v;
-    end
-    if (rst) begin
-      \$720  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$721  = pe4_3_pv_d1;
-    if (out_buffer_en) begin
-      \$721  = pe4_3_pv_d0;
-    end
+    \$721  = pe2_4_pl_d1;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$722  = pe4_3_pl_d0;
-    if (out_buffer_en) begin
-      \$722  = \$143 ;
-    end
+    \$722  = pe2_4_done_d0;
     if (rst) begin
       \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$723  = pe4_3_pl_d1;
-    if (out_buffer_en) begin
-      \$723  = pe4_3_pl_d0;
-    end
+    \$723  = pe2_4_done_d1;
     if (rst) begin
       \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$724  = pe4_4_a_in;
-    if (out_buffer_en) begin
-      \$724  = pe4_3_a_in;
-    end
+    \$724  = pe2_4_done_d2;
     if (rst) begin
-      \$724  = 8'h00;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$725  = pe5_3_b_in;
-    if (out_buffer_en) begin
-      \$725  = pe4_3_b_in;
-    end
+    \$725  = pe2_5_v;
     if (rst) begin
-      \$725  = 8'h00;
+      \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$726  = pe4_3_v;
-    if (out_buffer_en) begin
-      \$726  = pe4_2_v;
-    end
+    \$726  = pe2_5_pv_d0;
     if (rst) begin
       \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$727  = pe4_3_l;
-    if (out_buffer_en) begin
-      \$727  = pe4_2_l;
-    end
+    \$727  = \$46 ;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$728  = pe4_3_fresh;
-    if (out_buffer_en) begin
-      if (pe4_3_pv_d1) begin
-        \$728  = pe4_3_pl_d1;
-      end
-    end
+    \$728  = pe2_5_pl_d0;
     if (rst) begin
-      \$728  = 1'h1;
+      \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$729  = pe4_3_acc;
-    if (out_buffer_en) begin
-      if (pe4_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_3_fresh) begin
-          \$729  = { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p };
-        end else begin
-          \$729  = \$40 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$729  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$730  = pe4_3_res;
-    if (out_buffer_en) begin
-      if (pe4_3_pv_d1) begin
-        if (pe4_3_pl_d1) begin
-          \$730  = \$144 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$730  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$731  = pe4_4_pv_d0;
-    if (out_buffer_en) begin
-      \$731  = pe4_4_v;
-    end
+    \$731  = pe2_4_v;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$732  = pe4_4_pv_d1;
-    if (out_buffer_en) begin
-      \$732  = pe4_4_pv_d0;
-    end
+    \$732  = pe2_4_l;
     if (rst) begin
       \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$733  = pe4_4_pl_d0;
-    if (out_buffer_en) begin
-      \$733  = \$145 ;
+    \$733  = pe2_5_fresh;
+    if (pe2_5_pv_d1) begin
+      \$733  = pe2_5_pl_d1;
     end
     if (rst) begin
-      \$733  = 1'h0;
+      \$733  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$734  = pe4_4_pl_d1;
-    if (out_buffer_en) begin
-      \$734  = pe4_4_pl_d0;
-    end
-    if (rst) begin
-      \$734  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$735  = pe4_5_a_in;
-    if (out_buffer_en) begin
-      \$735  = pe4_4_a_in;
-    end
-    if (rst) begin
-      \$735  = 8'h00;
+    \$734  = pe2_5_acc;
+    if (pe2_5_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe2_5_fresh) begin
+        \$734  = { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p };
+      end else begin
+        \$734  = \$235 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$736  = pe5_4_b_in;
-    if (out_buffer_en) begin
-      \$736  = pe4_4_b_in;
-    end
-    if (rst) begin
-      \$736  = 8'h00;
+    \$735  = pe2_5_res;
+    if (pe2_5_pv_d1) begin
+      if (pe2_5_pl_d1) begin
+        \$735  = \$47 ;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$737  = pe4_4_v;
-    if (out_buffer_en) begin
-      \$737  = pe4_3_v;
+    \$736  = pe2_5_pl_d1;
+    if (rst) begin
+      \$736  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$737  = pe2_5_done_d0;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$738  = pe4_4_l;
-    if (out_buffer_en) begin
-      \$738  = pe4_3_l;
-    end
+    \$738  = pe2_5_done_d1;
     if (rst) begin
       \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$739  = pe4_4_fresh;
-    if (out_buffer_en) begin
-      if (pe4_4_pv_d1) begin
-        \$739  = pe4_4_pl_d1;
-      end
-    end
+    \$739  = pe2_6_v;
     if (rst) begin
-      \$739  = 1'h1;
+      \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$740  = pe4_4_acc;
-    if (out_buffer_en) begin
-      if (pe4_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_4_fresh) begin
-          \$740  = { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p };
-        end else begin
-          \$740  = \$41 [31:0];
-        end
-      end
-    end
+    \$740  = pe2_6_pv_d0;
     if (rst) begin
-      \$740  = 32'd0;
+      \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$741  = pe4_4_res;
-    if (out_buffer_en) begin
-      if (pe4_4_pv_d1) begin
-        if (pe4_4_pl_d1) begin
-          \$741  = \$146 ;
-        end
-      end
-    end
+    \$741  = \$48 ;
     if (rst) begin
-      \$741  = 32'd0;
+      \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$742  = pe4_5_pv_d0;
-    if (out_buffer_en) begin
-      \$742  = pe4_5_v;
-    end
+    \$742  = pe2_6_pl_d0;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$743  = pe4_5_pv_d1;
-    if (out_buffer_en) begin
-      \$743  = pe4_5_pv_d0;
-    end
-    if (rst) begin
-      \$743  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$744  = pe4_5_pl_d0;
-    if (out_buffer_en) begin
-      \$744  = \$147 ;
-    end
-    if (rst) begin
-      \$744  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$745  = pe4_5_pl_d1;
-    if (out_buffer_en) begin
-      \$745  = pe4_5_pl_d0;
-    end
+    \$745  = pe2_5_v;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$746  = pe4_6_a_in;
-    if (out_buffer_en) begin
-      \$746  = pe4_5_a_in;
-    end
+    \$746  = pe2_5_l;
     if (rst) begin
-      \$746  = 8'h00;
+      \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$747  = pe5_5_b_in;
-    if (out_buffer_en) begin
-      \$747  = pe4_5_b_in;
+    \$747  = pe2_6_fresh;
+    if (pe2_6_pv_d1) begin
+      \$747  = pe2_6_pl_d1;
     end
     if (rst) begin
-      \$747  = 8'h00;
+      \$747  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$748  = pe4_5_v;
-    if (out_buffer_en) begin
-      \$748  = pe4_4_v;
-    end
-    if (rst) begin
-      \$748  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$749  = pe4_5_l;
-    if (out_buffer_en) begin
-      \$749  = pe4_4_l;
-    end
-    if (rst) begin
-      \$749  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$750  = pe4_5_fresh;
-    if (out_buffer_en) begin
-      if (pe4_5_pv_d1) begin
-        \$750  = pe4_5_pl_d1;
+    \$748  = pe2_6_acc;
+    if (pe2_6_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe2_6_fresh) begin
+        \$748  = { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p };
+      end else begin
+        \$748  = \$236 [31:0];
       end
     end
-    if (rst) begin
-      \$750  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$751  = pe4_5_acc;
-    if (out_buffer_en) begin
-      if (pe4_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_5_fresh) begin
-          \$751  = { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p };
-        end else begin
-          \$751  = \$42 [31:0];
-        end
+    \$749  = pe2_6_res;
+    if (pe2_6_pv_d1) begin
+      if (pe2_6_pl_d1) begin
+        \$749  = \$49 ;
       end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$750  = pe2_6_pl_d1;
     if (rst) begin
-      \$751  = 32'd0;
+      \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$752  = pe4_5_res;
-    if (out_buffer_en) begin
-      if (pe4_5_pv_d1) begin
-        if (pe4_5_pl_d1) begin
-          \$752  = \$148 ;
-        end
-      end
-    end
+    \$751  = pe2_6_done_d0;
     if (rst) begin
-      \$752  = 32'd0;
+      \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$753  = pe4_6_pv_d0;
-    if (out_buffer_en) begin
-      \$753  = pe4_6_v;
+    \$752  = pe2_7_v;
+    if (rst) begin
+      \$752  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$753  = pe2_7_pv_d0;
     if (rst) begin
       \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$754  = pe4_6_pv_d1;
-    if (out_buffer_en) begin
-      \$754  = pe4_6_pv_d0;
-    end
+    \$754  = \$50 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$755  = pe4_6_pl_d0;
-    if (out_buffer_en) begin
-      \$755  = \$149 ;
-    end
+    \$755  = pe2_7_pl_d0;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$756  = pe4_6_pl_d1;
-    if (out_buffer_en) begin
-      \$756  = pe4_6_pl_d0;
-    end
+    \$758  = pe2_6_v;
     if (rst) begin
-      \$756  = 1'h0;
+      \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$757  = pe4_7_a_in;
-    if (out_buffer_en) begin
-      \$757  = pe4_6_a_in;
-    end
-    if (rst) begin
-      \$757  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$758  = pe5_6_b_in;
-    if (out_buffer_en) begin
-      \$758  = pe4_6_b_in;
-    end
-    if (rst) begin
-      \$758  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$759  = pe4_6_v;
-    if (out_buffer_en) begin
-      \$759  = pe4_5_v;
-    end
+    \$759  = pe2_6_l;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$760  = pe4_6_l;
-    if (out_buffer_en) begin
-      \$760  = pe4_5_l;
+    \$760  = pe2_7_fresh;
+    if (pe2_7_pv_d1) begin
+      \$760  = pe2_7_pl_d1;
     end
     if (rst) begin
-      \$760  = 1'h0;
+      \$760  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$761  = pe4_6_fresh;
-    if (out_buffer_en) begin
-      if (pe4_6_pv_d1) begin
-        \$761  = pe4_6_pl_d1;
+    \$761  = pe2_7_acc;
+    if (pe2_7_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe2_7_fresh) begin
+        \$761  = { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p };
+      end else begin
+        \$761  = \$237 [31:0];
       end
     end
-    if (rst) begin
-      \$761  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$762  = pe4_6_acc;
-    if (out_buffer_en) begin
-      if (pe4_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_6_fresh) begin
-          \$762  = { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p };
-        end else begin
-          \$762  = \$43 [31:0];
-        end
+    \$762  = pe2_7_res;
+    if (pe2_7_pv_d1) begin
+      if (pe2_7_pl_d1) begin
+        \$762  = \$51 ;
       end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$763  = pe2_7_pl_d1;
     if (rst) begin
-      \$762  = 32'd0;
+      \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$763  = pe4_6_res;
-    if (out_buffer_en) begin
-      if (pe4_6_pv_d1) begin
-        if (pe4_6_pl_d1) begin
-          \$763  = \$150 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$763  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$764  = pe4_7_pv_d0;
-    if (out_buffer_en) begin
-      \$764  = pe4_7_v;
-    end
+    \$764  = pe3_0_v;
     if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$765  = pe4_7_pv_d1;
-    if (out_buffer_en) begin
-      \$765  = pe4_7_pv_d0;
-    end
+    \$765  = pe3_0_pv_d0;
     if (rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$766  = pe4_7_pl_d0;
-    if (out_buffer_en) begin
-      \$766  = \$151 ;
-    end
+    \$766  = \$52 ;
     if (rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$767  = pe4_7_pl_d1;
-    if (out_buffer_en) begin
-      \$767  = pe4_7_pl_d0;
-    end
+    \$767  = pe3_0_pl_d0;
     if (rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$768  = pe4_7_a;
-    if (out_buffer_en) begin
-      \$768  = pe4_7_a_in;
-    end
-    if (rst) begin
-      \$768  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$769  = pe5_7_b_in;
-    if (out_buffer_en) begin
-      \$769  = pe4_7_b_in;
-    end
-    if (rst) begin
-      \$769  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$770  = pe4_7_v;
-    if (out_buffer_en) begin
-      \$770  = pe4_6_v;
-    end
+    \$770  = skew_v3_d2;
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$771  = pe4_7_l;
-    if (out_buffer_en) begin
-      \$771  = pe4_6_l;
-    end
+    \$771  = skew_l3_d2;
     if (rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$772  = pe4_7_fresh;
-    if (out_buffer_en) begin
-      if (pe4_7_pv_d1) begin
-        \$772  = pe4_7_pl_d1;
-      end
+    \$772  = pe3_0_fresh;
+    if (pe3_0_pv_d1) begin
+      \$772  = pe3_0_pl_d1;
     end
     if (rst) begin
       \$772  = 1'h1;
@@ -12320,1249 +11145,755 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$773  = pe4_7_acc;
-    if (out_buffer_en) begin
-      if (pe4_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_7_fresh) begin
-          \$773  = { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p };
-        end else begin
-          \$773  = \$44 [31:0];
-        end
+    \$773  = pe3_0_acc;
+    if (pe3_0_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe3_0_fresh) begin
+        \$773  = { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p };
+      end else begin
+        \$773  = \$238 [31:0];
       end
-    end
-    if (rst) begin
-      \$773  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$774  = pe4_7_res;
-    if (out_buffer_en) begin
-      if (pe4_7_pv_d1) begin
-        if (pe4_7_pl_d1) begin
-          \$774  = \$152 ;
-        end
+    \$774  = pe3_0_res;
+    if (pe3_0_pv_d1) begin
+      if (pe3_0_pl_d1) begin
+        \$774  = \$53 ;
       end
-    end
-    if (rst) begin
-      \$774  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$775  = row4_done;
-    if (out_buffer_en) begin
-      \$775  = pe4_7_pl_d1;
-    end
+    \$775  = pe3_0_pl_d1;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$776  = pe5_0_pv_d0;
-    if (out_buffer_en) begin
-      \$776  = pe5_0_v;
-    end
+    \$776  = pe3_0_done_d0;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$777  = pe5_0_pv_d1;
-    if (out_buffer_en) begin
-      \$777  = pe5_0_pv_d0;
-    end
+    \$777  = pe3_0_done_d1;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$778  = pe5_0_pl_d0;
-    if (out_buffer_en) begin
-      \$778  = \$153 ;
-    end
+    \$778  = pe3_0_done_d2;
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$779  = pe5_0_pl_d1;
-    if (out_buffer_en) begin
-      \$779  = pe5_0_pl_d0;
-    end
+    \$779  = pe3_0_done_d3;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$780  = pe5_1_a_in;
-    if (out_buffer_en) begin
-      \$780  = pe5_0_a_in;
-    end
+    \$780  = pe3_0_done_d4;
     if (rst) begin
-      \$780  = 8'h00;
+      \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$781  = pe6_0_b_in;
-    if (out_buffer_en) begin
-      \$781  = pe5_0_b_in;
-    end
+    \$781  = pe3_0_done_d5;
     if (rst) begin
-      \$781  = 8'h00;
+      \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$782  = pe5_0_v;
-    if (out_buffer_en) begin
-      \$782  = skew_v5_d4;
-    end
+    \$782  = pe3_0_done_d6;
     if (rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$783  = pe5_0_l;
-    if (out_buffer_en) begin
-      \$783  = skew_l5_d4;
-    end
+    \$783  = pe3_1_v;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$784  = pe5_0_fresh;
-    if (out_buffer_en) begin
-      if (pe5_0_pv_d1) begin
-        \$784  = pe5_0_pl_d1;
-      end
-    end
+    \$784  = pe3_1_pv_d0;
     if (rst) begin
-      \$784  = 1'h1;
+      \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$785  = pe5_0_acc;
-    if (out_buffer_en) begin
-      if (pe5_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_0_fresh) begin
-          \$785  = { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p };
-        end else begin
-          \$785  = \$45 [31:0];
-        end
-      end
-    end
+    \$785  = \$54 ;
     if (rst) begin
-      \$785  = 32'd0;
+      \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$786  = pe5_0_res;
-    if (out_buffer_en) begin
-      if (pe5_0_pv_d1) begin
-        if (pe5_0_pl_d1) begin
-          \$786  = \$154 ;
-        end
-      end
-    end
+    \$786  = pe3_1_pl_d0;
     if (rst) begin
-      \$786  = 32'd0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$787  = pe5_1_pv_d0;
-    if (out_buffer_en) begin
-      \$787  = pe5_1_v;
-    end
-    if (rst) begin
-      \$787  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$788  = pe5_1_pv_d1;
-    if (out_buffer_en) begin
-      \$788  = pe5_1_pv_d0;
-    end
-    if (rst) begin
-      \$788  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$789  = pe5_1_pl_d0;
-    if (out_buffer_en) begin
-      \$789  = \$155 ;
-    end
+    \$789  = pe3_0_v;
     if (rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$790  = pe5_1_pl_d1;
-    if (out_buffer_en) begin
-      \$790  = pe5_1_pl_d0;
-    end
+    \$790  = pe3_0_l;
     if (rst) begin
       \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$791  = pe5_2_a_in;
-    if (out_buffer_en) begin
-      \$791  = pe5_1_a_in;
+    \$791  = pe3_1_fresh;
+    if (pe3_1_pv_d1) begin
+      \$791  = pe3_1_pl_d1;
     end
     if (rst) begin
-      \$791  = 8'h00;
+      \$791  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$792  = pe6_1_b_in;
-    if (out_buffer_en) begin
-      \$792  = pe5_1_b_in;
-    end
-    if (rst) begin
-      \$792  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$793  = pe5_1_v;
-    if (out_buffer_en) begin
-      \$793  = pe5_0_v;
-    end
-    if (rst) begin
-      \$793  = 1'h0;
+    \$792  = pe3_1_acc;
+    if (pe3_1_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe3_1_fresh) begin
+        \$792  = { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p };
+      end else begin
+        \$792  = \$239 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$794  = pe5_1_l;
-    if (out_buffer_en) begin
-      \$794  = pe5_0_l;
+    \$793  = pe3_1_res;
+    if (pe3_1_pv_d1) begin
+      if (pe3_1_pl_d1) begin
+        \$793  = \$55 ;
+      end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$794  = pe3_1_pl_d1;
     if (rst) begin
       \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$795  = pe5_1_fresh;
-    if (out_buffer_en) begin
-      if (pe5_1_pv_d1) begin
-        \$795  = pe5_1_pl_d1;
-      end
-    end
+    \$795  = pe3_1_done_d0;
     if (rst) begin
-      \$795  = 1'h1;
+      \$795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$796  = pe5_1_acc;
-    if (out_buffer_en) begin
-      if (pe5_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_1_fresh) begin
-          \$796  = { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p };
-        end else begin
-          \$796  = \$46 [31:0];
-        end
-      end
-    end
+    \$796  = pe3_1_done_d1;
     if (rst) begin
-      \$796  = 32'd0;
+      \$796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$797  = pe5_1_res;
-    if (out_buffer_en) begin
-      if (pe5_1_pv_d1) begin
-        if (pe5_1_pl_d1) begin
-          \$797  = \$156 ;
-        end
-      end
-    end
+    \$797  = pe3_1_done_d2;
     if (rst) begin
-      \$797  = 32'd0;
+      \$797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$798  = pe5_2_pv_d0;
-    if (out_buffer_en) begin
-      \$798  = pe5_2_v;
-    end
+    \$798  = pe3_1_done_d3;
     if (rst) begin
       \$798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$799  = pe5_2_pv_d1;
-    if (out_buffer_en) begin
-      \$799  = pe5_2_pv_d0;
-    end
+    \$799  = pe3_1_done_d4;
     if (rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$800  = pe5_2_pl_d0;
-    if (out_buffer_en) begin
-      \$800  = \$157 ;
-    end
+    \$800  = pe3_1_done_d5;
     if (rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$801  = pe5_2_pl_d1;
-    if (out_buffer_en) begin
-      \$801  = pe5_2_pl_d0;
-    end
+    \$801  = pe3_2_v;
     if (rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$802  = pe5_3_a_in;
-    if (out_buffer_en) begin
-      \$802  = pe5_2_a_in;
-    end
+    \$802  = pe3_2_pv_d0;
     if (rst) begin
-      \$802  = 8'h00;
+      \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$803  = pe6_2_b_in;
-    if (out_buffer_en) begin
-      \$803  = pe5_2_b_in;
-    end
+    \$803  = \$56 ;
     if (rst) begin
-      \$803  = 8'h00;
+      \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$804  = pe5_2_v;
-    if (out_buffer_en) begin
-      \$804  = pe5_1_v;
-    end
+    \$804  = pe3_2_pl_d0;
     if (rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$805  = pe5_2_l;
-    if (out_buffer_en) begin
-      \$805  = pe5_1_l;
-    end
+    \$807  = pe3_1_v;
     if (rst) begin
-      \$805  = 1'h0;
+      \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$806  = pe5_2_fresh;
-    if (out_buffer_en) begin
-      if (pe5_2_pv_d1) begin
-        \$806  = pe5_2_pl_d1;
+    \$808  = pe3_1_l;
+    if (rst) begin
+      \$808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$809  = pe3_2_fresh;
+    if (pe3_2_pv_d1) begin
+      \$809  = pe3_2_pl_d1;
+    end
+    if (rst) begin
+      \$809  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$810  = pe3_2_acc;
+    if (pe3_2_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe3_2_fresh) begin
+        \$810  = { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p };
+      end else begin
+        \$810  = \$240 [31:0];
       end
     end
-    if (rst) begin
-      \$806  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$807  = pe5_2_acc;
-    if (out_buffer_en) begin
-      if (pe5_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_2_fresh) begin
-          \$807  = { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p };
-        end else begin
-          \$807  = \$47 [31:0];
-        end
+    \$811  = pe3_2_res;
+    if (pe3_2_pv_d1) begin
+      if (pe3_2_pl_d1) begin
+        \$811  = \$57 ;
       end
     end
-    if (rst) begin
-      \$807  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$808  = pe5_2_res;
-    if (out_buffer_en) begin
-      if (pe5_2_pv_d1) begin
-        if (pe5_2_pl_d1) begin
-          \$808  = \$158 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$808  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$809  = pe5_3_pv_d0;
-    if (out_buffer_en) begin
-      \$809  = pe5_3_v;
-    end
-    if (rst) begin
-      \$809  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$810  = pe5_3_pv_d1;
-    if (out_buffer_en) begin
-      \$810  = pe5_3_pv_d0;
-    end
-    if (rst) begin
-      \$810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$811  = pe5_3_pl_d0;
-    if (out_buffer_en) begin
-      \$811  = \$159 ;
-    end
-    if (rst) begin
-      \$811  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$812  = pe5_3_pl_d1;
-    if (out_buffer_en) begin
-      \$812  = pe5_3_pl_d0;
-    end
+    \$812  = pe3_2_pl_d1;
     if (rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$813  = pe5_4_a_in;
-    if (out_buffer_en) begin
-      \$813  = pe5_3_a_in;
-    end
+    \$813  = pe3_2_done_d0;
     if (rst) begin
-      \$813  = 8'h00;
+      \$813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$814  = pe6_3_b_in;
-    if (out_buffer_en) begin
-      \$814  = pe5_3_b_in;
-    end
+    \$814  = pe3_2_done_d1;
     if (rst) begin
-      \$814  = 8'h00;
+      \$814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$815  = pe5_3_v;
-    if (out_buffer_en) begin
-      \$815  = pe5_2_v;
-    end
+    \$815  = pe3_2_done_d2;
     if (rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$816  = pe5_3_l;
-    if (out_buffer_en) begin
-      \$816  = pe5_2_l;
-    end
+    \$816  = pe3_2_done_d3;
     if (rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$817  = pe5_3_fresh;
-    if (out_buffer_en) begin
-      if (pe5_3_pv_d1) begin
-        \$817  = pe5_3_pl_d1;
-      end
-    end
+    \$817  = pe3_2_done_d4;
     if (rst) begin
-      \$817  = 1'h1;
+      \$817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$818  = pe5_3_acc;
-    if (out_buffer_en) begin
-      if (pe5_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_3_fresh) begin
-          \$818  = { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p };
-        end else begin
-          \$818  = \$48 [31:0];
-        end
-      end
-    end
+    \$818  = pe3_3_v;
     if (rst) begin
-      \$818  = 32'd0;
+      \$818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$819  = pe5_3_res;
-    if (out_buffer_en) begin
-      if (pe5_3_pv_d1) begin
-        if (pe5_3_pl_d1) begin
-          \$819  = \$160 ;
-        end
-      end
-    end
+    \$819  = pe3_3_pv_d0;
     if (rst) begin
-      \$819  = 32'd0;
+      \$819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$820  = pe5_4_pv_d0;
-    if (out_buffer_en) begin
-      \$820  = pe5_4_v;
-    end
+    \$820  = \$58 ;
     if (rst) begin
       \$820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$821  = pe5_4_pv_d1;
-    if (out_buffer_en) begin
-      \$821  = pe5_4_pv_d0;
-    end
+    \$821  = pe3_3_pl_d0;
     if (rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$822  = pe5_4_pl_d0;
-    if (out_buffer_en) begin
-      \$822  = \$161 ;
-    end
+    \$824  = pe3_2_v;
     if (rst) begin
-      \$822  = 1'h0;
+      \$824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$823  = pe5_4_pl_d1;
-    if (out_buffer_en) begin
-      \$823  = pe5_4_pl_d0;
-    end
+    \$825  = pe3_2_l;
     if (rst) begin
-      \$823  = 1'h0;
+      \$825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$824  = pe5_5_a_in;
-    if (out_buffer_en) begin
-      \$824  = pe5_4_a_in;
+    \$826  = pe3_3_fresh;
+    if (pe3_3_pv_d1) begin
+      \$826  = pe3_3_pl_d1;
     end
     if (rst) begin
-      \$824  = 8'h00;
+      \$826  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$825  = pe6_4_b_in;
-    if (out_buffer_en) begin
-      \$825  = pe5_4_b_in;
-    end
-    if (rst) begin
-      \$825  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$826  = pe5_4_v;
-    if (out_buffer_en) begin
-      \$826  = pe5_3_v;
-    end
-    if (rst) begin
-      \$826  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$827  = pe5_4_l;
-    if (out_buffer_en) begin
-      \$827  = pe5_3_l;
-    end
-    if (rst) begin
-      \$827  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$828  = pe5_4_fresh;
-    if (out_buffer_en) begin
-      if (pe5_4_pv_d1) begin
-        \$828  = pe5_4_pl_d1;
+    \$827  = pe3_3_acc;
+    if (pe3_3_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe3_3_fresh) begin
+        \$827  = { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p };
+      end else begin
+        \$827  = \$241 [31:0];
       end
     end
-    if (rst) begin
-      \$828  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$829  = pe5_4_acc;
-    if (out_buffer_en) begin
-      if (pe5_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_4_fresh) begin
-          \$829  = { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p };
-        end else begin
-          \$829  = \$49 [31:0];
-        end
+    \$828  = pe3_3_res;
+    if (pe3_3_pv_d1) begin
+      if (pe3_3_pl_d1) begin
+        \$828  = \$59 ;
       end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$829  = pe3_3_pl_d1;
     if (rst) begin
-      \$829  = 32'd0;
+      \$829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$830  = pe5_4_res;
-    if (out_buffer_en) begin
-      if (pe5_4_pv_d1) begin
-        if (pe5_4_pl_d1) begin
-          \$830  = \$162 ;
-        end
-      end
-    end
+    \$830  = pe3_3_done_d0;
     if (rst) begin
-      \$830  = 32'd0;
+      \$830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$831  = pe5_5_pv_d0;
-    if (out_buffer_en) begin
-      \$831  = pe5_5_v;
-    end
+    \$831  = pe3_3_done_d1;
     if (rst) begin
       \$831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$832  = pe5_5_pv_d1;
-    if (out_buffer_en) begin
-      \$832  = pe5_5_pv_d0;
-    end
+    \$832  = pe3_3_done_d2;
     if (rst) begin
       \$832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$833  = pe5_5_pl_d0;
-    if (out_buffer_en) begin
-      \$833  = \$163 ;
-    end
+    \$833  = pe3_3_done_d3;
     if (rst) begin
       \$833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$834  = pe5_5_pl_d1;
-    if (out_buffer_en) begin
-      \$834  = pe5_5_pl_d0;
-    end
+    \$834  = pe3_4_v;
     if (rst) begin
       \$834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$835  = pe5_6_a_in;
-    if (out_buffer_en) begin
-      \$835  = pe5_5_a_in;
-    end
+    \$835  = pe3_4_pv_d0;
     if (rst) begin
-      \$835  = 8'h00;
+      \$835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$836  = pe6_5_b_in;
-    if (out_buffer_en) begin
-      \$836  = pe5_5_b_in;
-    end
+    \$836  = \$60 ;
     if (rst) begin
-      \$836  = 8'h00;
+      \$836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$837  = pe5_5_v;
-    if (out_buffer_en) begin
-      \$837  = pe5_4_v;
-    end
+    \$837  = pe3_4_pl_d0;
     if (rst) begin
       \$837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$838  = pe5_5_l;
-    if (out_buffer_en) begin
-      \$838  = pe5_4_l;
-    end
+    \$840  = pe3_3_v;
     if (rst) begin
-      \$838  = 1'h0;
+      \$840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$839  = pe5_5_fresh;
-    if (out_buffer_en) begin
-      if (pe5_5_pv_d1) begin
-        \$839  = pe5_5_pl_d1;
+    \$841  = pe3_3_l;
+    if (rst) begin
+      \$841  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$842  = pe3_4_fresh;
+    if (pe3_4_pv_d1) begin
+      \$842  = pe3_4_pl_d1;
+    end
+    if (rst) begin
+      \$842  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$843  = pe3_4_acc;
+    if (pe3_4_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe3_4_fresh) begin
+        \$843  = { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p };
+      end else begin
+        \$843  = \$242 [31:0];
       end
     end
-    if (rst) begin
-      \$839  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$840  = pe5_5_acc;
-    if (out_buffer_en) begin
-      if (pe5_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_5_fresh) begin
-          \$840  = { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p };
-        end else begin
-          \$840  = \$50 [31:0];
-        end
+    \$844  = pe3_4_res;
+    if (pe3_4_pv_d1) begin
+      if (pe3_4_pl_d1) begin
+        \$844  = \$61 ;
       end
     end
-    if (rst) begin
-      \$840  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$841  = pe5_5_res;
-    if (out_buffer_en) begin
-      if (pe5_5_pv_d1) begin
-        if (pe5_5_pl_d1) begin
-          \$841  = \$164 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$841  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$842  = pe5_6_pv_d0;
-    if (out_buffer_en) begin
-      \$842  = pe5_6_v;
-    end
-    if (rst) begin
-      \$842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$843  = pe5_6_pv_d1;
-    if (out_buffer_en) begin
-      \$843  = pe5_6_pv_d0;
-    end
-    if (rst) begin
-      \$843  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$844  = pe5_6_pl_d0;
-    if (out_buffer_en) begin
-      \$844  = \$165 ;
-    end
-    if (rst) begin
-      \$844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$845  = pe5_6_pl_d1;
-    if (out_buffer_en) begin
-      \$845  = pe5_6_pl_d0;
-    end
+    \$845  = pe3_4_pl_d1;
     if (rst) begin
       \$845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$846  = pe5_7_a_in;
-    if (out_buffer_en) begin
-      \$846  = pe5_6_a_in;
-    end
+    \$846  = pe3_4_done_d0;
     if (rst) begin
-      \$846  = 8'h00;
+      \$846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$847  = pe6_6_b_in;
-    if (out_buffer_en) begin
-      \$847  = pe5_6_b_in;
-    end
+    \$847  = pe3_4_done_d1;
     if (rst) begin
-      \$847  = 8'h00;
+      \$847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$848  = pe5_6_v;
-    if (out_buffer_en) begin
-      \$848  = pe5_5_v;
-    end
+    \$848  = pe3_4_done_d2;
     if (rst) begin
       \$848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$849  = pe5_6_l;
-    if (out_buffer_en) begin
-      \$849  = pe5_5_l;
-    end
+    \$849  = pe3_5_v;
     if (rst) begin
       \$849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$850  = pe5_6_fresh;
-    if (out_buffer_en) begin
-      if (pe5_6_pv_d1) begin
-        \$850  = pe5_6_pl_d1;
-      end
-    end
+    \$850  = pe3_5_pv_d0;
     if (rst) begin
-      \$850  = 1'h1;
+      \$850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$851  = pe5_6_acc;
-    if (out_buffer_en) begin
-      if (pe5_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_6_fresh) begin
-          \$851  = { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p };
-        end else begin
-          \$851  = \$51 [31:0];
-        end
-      end
-    end
+    \$851  = \$62 ;
     if (rst) begin
-      \$851  = 32'd0;
+      \$851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$852  = pe5_6_res;
-    if (out_buffer_en) begin
-      if (pe5_6_pv_d1) begin
-        if (pe5_6_pl_d1) begin
-          \$852  = \$166 ;
-        end
-      end
-    end
+    \$852  = pe3_5_pl_d0;
     if (rst) begin
-      \$852  = 32'd0;
+      \$852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$853  = pe5_7_pv_d0;
-    if (out_buffer_en) begin
-      \$853  = pe5_7_v;
-    end
-    if (rst) begin
-      \$853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$854  = pe5_7_pv_d1;
-    if (out_buffer_en) begin
-      \$854  = pe5_7_pv_d0;
-    end
-    if (rst) begin
-      \$854  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$855  = pe5_7_pl_d0;
-    if (out_buffer_en) begin
-      \$855  = \$167 ;
-    end
+    \$855  = pe3_4_v;
     if (rst) begin
       \$855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$856  = pe5_7_pl_d1;
-    if (out_buffer_en) begin
-      \$856  = pe5_7_pl_d0;
-    end
+    \$856  = pe3_4_l;
     if (rst) begin
       \$856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$857  = pe5_7_a;
-    if (out_buffer_en) begin
-      \$857  = pe5_7_a_in;
+    \$857  = pe3_5_fresh;
+    if (pe3_5_pv_d1) begin
+      \$857  = pe3_5_pl_d1;
     end
     if (rst) begin
-      \$857  = 8'h00;
+      \$857  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$858  = pe6_7_b_in;
-    if (out_buffer_en) begin
-      \$858  = pe5_7_b_in;
-    end
-    if (rst) begin
-      \$858  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$859  = pe5_7_v;
-    if (out_buffer_en) begin
-      \$859  = pe5_6_v;
-    end
-    if (rst) begin
-      \$859  = 1'h0;
+    \$858  = pe3_5_acc;
+    if (pe3_5_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe3_5_fresh) begin
+        \$858  = { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p };
+      end else begin
+        \$858  = \$243 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$860  = pe5_7_l;
-    if (out_buffer_en) begin
-      \$860  = pe5_6_l;
+    \$859  = pe3_5_res;
+    if (pe3_5_pv_d1) begin
+      if (pe3_5_pl_d1) begin
+        \$859  = \$63 ;
+      end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$860  = pe3_5_pl_d1;
     if (rst) begin
       \$860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$861  = pe5_7_fresh;
-    if (out_buffer_en) begin
-      if (pe5_7_pv_d1) begin
-        \$861  = pe5_7_pl_d1;
-      end
-    end
+    \$861  = pe3_5_done_d0;
     if (rst) begin
-      \$861  = 1'h1;
+      \$861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$862  = pe5_7_acc;
-    if (out_buffer_en) begin
-      if (pe5_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_7_fresh) begin
-          \$862  = { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p };
-        end else begin
-          \$862  = \$52 [31:0];
-        end
-      end
-    end
+    \$862  = pe3_5_done_d1;
     if (rst) begin
-      \$862  = 32'd0;
+      \$862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$863  = pe5_7_res;
-    if (out_buffer_en) begin
-      if (pe5_7_pv_d1) begin
-        if (pe5_7_pl_d1) begin
-          \$863  = \$168 ;
-        end
-      end
-    end
+    \$863  = pe3_6_v;
     if (rst) begin
-      \$863  = 32'd0;
+      \$863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$864  = row5_done;
-    if (out_buffer_en) begin
-      \$864  = pe5_7_pl_d1;
-    end
+    \$864  = pe3_6_pv_d0;
     if (rst) begin
       \$864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$865  = pe6_0_pv_d0;
-    if (out_buffer_en) begin
-      \$865  = pe6_0_v;
-    end
+    \$865  = \$64 ;
     if (rst) begin
       \$865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$866  = pe6_0_pv_d1;
-    if (out_buffer_en) begin
-      \$866  = pe6_0_pv_d0;
-    end
+    \$866  = pe3_6_pl_d0;
     if (rst) begin
       \$866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$867  = pe6_0_pl_d0;
-    if (out_buffer_en) begin
-      \$867  = \$169 ;
-    end
+    \$869  = pe3_5_v;
     if (rst) begin
-      \$867  = 1'h0;
+      \$869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$868  = pe6_0_pl_d1;
-    if (out_buffer_en) begin
-      \$868  = pe6_0_pl_d0;
-    end
+    \$870  = pe3_5_l;
     if (rst) begin
-      \$868  = 1'h0;
+      \$870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$869  = pe6_1_a_in;
-    if (out_buffer_en) begin
-      \$869  = pe6_0_a_in;
+    \$871  = pe3_6_fresh;
+    if (pe3_6_pv_d1) begin
+      \$871  = pe3_6_pl_d1;
     end
     if (rst) begin
-      \$869  = 8'h00;
+      \$871  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$870  = pe7_0_b_in;
-    if (out_buffer_en) begin
-      \$870  = pe6_0_b_in;
-    end
-    if (rst) begin
-      \$870  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$871  = pe6_0_v;
-    if (out_buffer_en) begin
-      \$871  = skew_v6_d5;
-    end
-    if (rst) begin
-      \$871  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$872  = pe6_0_l;
-    if (out_buffer_en) begin
-      \$872  = skew_l6_d5;
-    end
-    if (rst) begin
-      \$872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$873  = pe6_0_fresh;
-    if (out_buffer_en) begin
-      if (pe6_0_pv_d1) begin
-        \$873  = pe6_0_pl_d1;
+    \$872  = pe3_6_acc;
+    if (pe3_6_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe3_6_fresh) begin
+        \$872  = { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p };
+      end else begin
+        \$872  = \$244 [31:0];
       end
     end
-    if (rst) begin
-      \$873  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$874  = pe6_0_acc;
-    if (out_buffer_en) begin
-      if (pe6_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_0_fresh) begin
-          \$874  = { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p };
-        end else begin
-          \$874  = \$53 [31:0];
-        end
+    \$873  = pe3_6_res;
+    if (pe3_6_pv_d1) begin
+      if (pe3_6_pl_d1) begin
+        \$873  = \$65 ;
       end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$874  = pe3_6_pl_d1;
     if (rst) begin
-      \$874  = 32'd0;
+      \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$875  = pe6_0_res;
-    if (out_buffer_en) begin
-      if (pe6_0_pv_d1) begin
-        if (pe6_0_pl_d1) begin
-          \$875  = \$170 ;
-        end
-      end
-    end
+    \$875  = pe3_6_done_d0;
     if (rst) begin
-      \$875  = 32'd0;
+      \$875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$876  = pe6_1_pv_d0;
-    if (out_buffer_en) begin
-      \$876  = pe6_1_v;
-    end
+    \$876  = pe3_7_v;
     if (rst) begin
       \$876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$877  = pe6_1_pv_d1;
-    if (out_buffer_en) begin
-      \$877  = pe6_1_pv_d0;
-    end
+    \$877  = pe3_7_pv_d0;
     if (rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$878  = pe6_1_pl_d0;
-    if (out_buffer_en) begin
-      \$878  = \$171 ;
-    end
+    \$878  = \$66 ;
     if (rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$879  = pe6_1_pl_d1;
-    if (out_buffer_en) begin
-      \$879  = pe6_1_pl_d0;
-    end
+    \$879  = pe3_7_pl_d0;
     if (rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$880  = pe6_2_a_in;
-    if (out_buffer_en) begin
-      \$880  = pe6_1_a_in;
-    end
-    if (rst) begin
-      \$880  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$881  = pe7_1_b_in;
-    if (out_buffer_en) begin
-      \$881  = pe6_1_b_in;
-    end
-    if (rst) begin
-      \$881  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$882  = pe6_1_v;
-    if (out_buffer_en) begin
-      \$882  = pe6_0_v;
-    end
+    \$882  = pe3_6_v;
     if (rst) begin
       \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$883  = pe6_1_l;
-    if (out_buffer_en) begin
-      \$883  = pe6_0_l;
-    end
+    \$883  = pe3_6_l;
     if (rst) begin
       \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$884  = pe6_1_fresh;
-    if (out_buffer_en) begin
-      if (pe6_1_pv_d1) begin
-        \$884  = pe6_1_pl_d1;
-      end
+    \$884  = pe3_7_fresh;
+    if (pe3_7_pv_d1) begin
+      \$884  = pe3_7_pl_d1;
     end
     if (rst) begin
       \$884  = 1'h1;
@@ -13570,737 +11901,445 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$885  = pe6_1_acc;
-    if (out_buffer_en) begin
-      if (pe6_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_1_fresh) begin
-          \$885  = { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p };
-        end else begin
-          \$885  = \$54 [31:0];
-        end
+    \$885  = pe3_7_acc;
+    if (pe3_7_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe3_7_fresh) begin
+        \$885  = { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p };
+      end else begin
+        \$885  = \$245 [31:0];
       end
-    end
-    if (rst) begin
-      \$885  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$886  = pe6_1_res;
-    if (out_buffer_en) begin
-      if (pe6_1_pv_d1) begin
-        if (pe6_1_pl_d1) begin
-          \$886  = \$172 ;
-        end
+    \$886  = pe3_7_res;
+    if (pe3_7_pv_d1) begin
+      if (pe3_7_pl_d1) begin
+        \$886  = \$67 ;
       end
-    end
-    if (rst) begin
-      \$886  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$887  = pe6_2_pv_d0;
-    if (out_buffer_en) begin
-      \$887  = pe6_2_v;
-    end
+    \$887  = pe3_7_pl_d1;
     if (rst) begin
       \$887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$888  = pe6_2_pv_d1;
-    if (out_buffer_en) begin
-      \$888  = pe6_2_pv_d0;
-    end
+    \$888  = pe4_0_v;
     if (rst) begin
       \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$889  = pe6_2_pl_d0;
-    if (out_buffer_en) begin
-      \$889  = \$173 ;
-    end
+    \$889  = pe4_0_pv_d0;
     if (rst) begin
       \$889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$890  = pe6_2_pl_d1;
-    if (out_buffer_en) begin
-      \$890  = pe6_2_pl_d0;
-    end
+    \$890  = \$68 ;
     if (rst) begin
       \$890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$891  = pe6_3_a_in;
-    if (out_buffer_en) begin
-      \$891  = pe6_2_a_in;
-    end
+    \$891  = pe4_0_pl_d0;
     if (rst) begin
-      \$891  = 8'h00;
+      \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$892  = pe7_2_b_in;
-    if (out_buffer_en) begin
-      \$892  = pe6_2_b_in;
-    end
-    if (rst) begin
-      \$892  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$893  = pe6_2_v;
-    if (out_buffer_en) begin
-      \$893  = pe6_1_v;
-    end
-    if (rst) begin
-      \$893  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$894  = pe6_2_l;
-    if (out_buffer_en) begin
-      \$894  = pe6_1_l;
-    end
+    \$894  = skew_v4_d3;
     if (rst) begin
       \$894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$895  = pe6_2_fresh;
-    if (out_buffer_en) begin
-      if (pe6_2_pv_d1) begin
-        \$895  = pe6_2_pl_d1;
+    \$895  = skew_l4_d3;
+    if (rst) begin
+      \$895  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$896  = pe4_0_fresh;
+    if (pe4_0_pv_d1) begin
+      \$896  = pe4_0_pl_d1;
+    end
+    if (rst) begin
+      \$896  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$897  = pe4_0_acc;
+    if (pe4_0_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe4_0_fresh) begin
+        \$897  = { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p };
+      end else begin
+        \$897  = \$246 [31:0];
       end
     end
-    if (rst) begin
-      \$895  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$896  = pe6_2_acc;
-    if (out_buffer_en) begin
-      if (pe6_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_2_fresh) begin
-          \$896  = { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p };
-        end else begin
-          \$896  = \$55 [31:0];
-        end
+    \$898  = pe4_0_res;
+    if (pe4_0_pv_d1) begin
+      if (pe4_0_pl_d1) begin
+        \$898  = \$69 ;
       end
     end
-    if (rst) begin
-      \$896  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$897  = pe6_2_res;
-    if (out_buffer_en) begin
-      if (pe6_2_pv_d1) begin
-        if (pe6_2_pl_d1) begin
-          \$897  = \$174 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$897  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$898  = pe6_3_pv_d0;
-    if (out_buffer_en) begin
-      \$898  = pe6_3_v;
-    end
-    if (rst) begin
-      \$898  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$899  = pe6_3_pv_d1;
-    if (out_buffer_en) begin
-      \$899  = pe6_3_pv_d0;
-    end
+    \$899  = pe4_0_pl_d1;
     if (rst) begin
       \$899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$900  = pe6_3_pl_d0;
-    if (out_buffer_en) begin
-      \$900  = \$175 ;
-    end
+    \$900  = pe4_0_done_d0;
     if (rst) begin
       \$900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$901  = pe6_3_pl_d1;
-    if (out_buffer_en) begin
-      \$901  = pe6_3_pl_d0;
-    end
+    \$901  = pe4_0_done_d1;
     if (rst) begin
       \$901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$902  = pe6_4_a_in;
-    if (out_buffer_en) begin
-      \$902  = pe6_3_a_in;
-    end
+    \$902  = pe4_0_done_d2;
     if (rst) begin
-      \$902  = 8'h00;
+      \$902  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$903  = pe7_3_b_in;
-    if (out_buffer_en) begin
-      \$903  = pe6_3_b_in;
-    end
+    \$903  = pe4_0_done_d3;
     if (rst) begin
-      \$903  = 8'h00;
+      \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$904  = pe6_3_v;
-    if (out_buffer_en) begin
-      \$904  = pe6_2_v;
-    end
+    \$904  = pe4_0_done_d4;
     if (rst) begin
       \$904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$905  = pe6_3_l;
-    if (out_buffer_en) begin
-      \$905  = pe6_2_l;
-    end
+    \$905  = pe4_0_done_d5;
     if (rst) begin
       \$905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$906  = pe6_3_fresh;
-    if (out_buffer_en) begin
-      if (pe6_3_pv_d1) begin
-        \$906  = pe6_3_pl_d1;
-      end
-    end
+    \$906  = pe4_0_done_d6;
     if (rst) begin
-      \$906  = 1'h1;
+      \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$907  = pe6_3_acc;
-    if (out_buffer_en) begin
-      if (pe6_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_3_fresh) begin
-          \$907  = { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p };
-        end else begin
-          \$907  = \$56 [31:0];
-        end
-      end
-    end
+    \$907  = pe4_1_v;
     if (rst) begin
-      \$907  = 32'd0;
+      \$907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$908  = pe6_3_res;
-    if (out_buffer_en) begin
-      if (pe6_3_pv_d1) begin
-        if (pe6_3_pl_d1) begin
-          \$908  = \$176 ;
-        end
-      end
-    end
+    \$908  = pe4_1_pv_d0;
     if (rst) begin
-      \$908  = 32'd0;
+      \$908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$909  = pe6_4_pv_d0;
-    if (out_buffer_en) begin
-      \$909  = pe6_4_v;
-    end
+    \$909  = \$70 ;
     if (rst) begin
       \$909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$910  = pe6_4_pv_d1;
-    if (out_buffer_en) begin
-      \$910  = pe6_4_pv_d0;
-    end
+    \$910  = pe4_1_pl_d0;
     if (rst) begin
       \$910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$911  = pe6_4_pl_d0;
-    if (out_buffer_en) begin
-      \$911  = \$177 ;
-    end
+    \$913  = pe4_0_v;
     if (rst) begin
-      \$911  = 1'h0;
+      \$913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$912  = pe6_4_pl_d1;
-    if (out_buffer_en) begin
-      \$912  = pe6_4_pl_d0;
-    end
+    \$914  = pe4_0_l;
     if (rst) begin
-      \$912  = 1'h0;
+      \$914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$913  = pe6_5_a_in;
-    if (out_buffer_en) begin
-      \$913  = pe6_4_a_in;
+    \$915  = pe4_1_fresh;
+    if (pe4_1_pv_d1) begin
+      \$915  = pe4_1_pl_d1;
     end
     if (rst) begin
-      \$913  = 8'h00;
+      \$915  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$914  = pe7_4_b_in;
-    if (out_buffer_en) begin
-      \$914  = pe6_4_b_in;
-    end
-    if (rst) begin
-      \$914  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$915  = pe6_4_v;
-    if (out_buffer_en) begin
-      \$915  = pe6_3_v;
-    end
-    if (rst) begin
-      \$915  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$916  = pe6_4_l;
-    if (out_buffer_en) begin
-      \$916  = pe6_3_l;
-    end
-    if (rst) begin
-      \$916  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$917  = pe6_4_fresh;
-    if (out_buffer_en) begin
-      if (pe6_4_pv_d1) begin
-        \$917  = pe6_4_pl_d1;
+    \$916  = pe4_1_acc;
+    if (pe4_1_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe4_1_fresh) begin
+        \$916  = { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p };
+      end else begin
+        \$916  = \$247 [31:0];
       end
     end
-    if (rst) begin
-      \$917  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$918  = pe6_4_acc;
-    if (out_buffer_en) begin
-      if (pe6_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_4_fresh) begin
-          \$918  = { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p };
-        end else begin
-          \$918  = \$57 [31:0];
-        end
+    \$917  = pe4_1_res;
+    if (pe4_1_pv_d1) begin
+      if (pe4_1_pl_d1) begin
+        \$917  = \$71 ;
       end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$918  = pe4_1_pl_d1;
     if (rst) begin
-      \$918  = 32'd0;
+      \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$919  = pe6_4_res;
-    if (out_buffer_en) begin
-      if (pe6_4_pv_d1) begin
-        if (pe6_4_pl_d1) begin
-          \$919  = \$178 ;
-        end
-      end
-    end
+    \$919  = pe4_1_done_d0;
     if (rst) begin
-      \$919  = 32'd0;
+      \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$920  = pe6_5_pv_d0;
-    if (out_buffer_en) begin
-      \$920  = pe6_5_v;
-    end
+    \$920  = pe4_1_done_d1;
     if (rst) begin
       \$920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$921  = pe6_5_pv_d1;
-    if (out_buffer_en) begin
-      \$921  = pe6_5_pv_d0;
-    end
+    \$921  = pe4_1_done_d2;
     if (rst) begin
       \$921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$922  = pe6_5_pl_d0;
-    if (out_buffer_en) begin
-      \$922  = \$179 ;
-    end
+    \$922  = pe4_1_done_d3;
     if (rst) begin
       \$922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$923  = pe6_5_pl_d1;
-    if (out_buffer_en) begin
-      \$923  = pe6_5_pl_d0;
-    end
+    \$923  = pe4_1_done_d4;
     if (rst) begin
       \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$924  = pe6_6_a_in;
-    if (out_buffer_en) begin
-      \$924  = pe6_5_a_in;
-    end
+    \$924  = pe4_1_done_d5;
     if (rst) begin
-      \$924  = 8'h00;
+      \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$925  = pe7_5_b_in;
-    if (out_buffer_en) begin
-      \$925  = pe6_5_b_in;
-    end
+    \$925  = pe4_2_v;
     if (rst) begin
-      \$925  = 8'h00;
+      \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$926  = pe6_5_v;
-    if (out_buffer_en) begin
-      \$926  = pe6_4_v;
-    end
+    \$926  = pe4_2_pv_d0;
     if (rst) begin
       \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$927  = pe6_5_l;
-    if (out_buffer_en) begin
-      \$927  = pe6_4_l;
-    end
+    \$927  = \$72 ;
     if (rst) begin
       \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$928  = pe6_5_fresh;
-    if (out_buffer_en) begin
-      if (pe6_5_pv_d1) begin
-        \$928  = pe6_5_pl_d1;
-      end
-    end
+    \$928  = pe4_2_pl_d0;
     if (rst) begin
-      \$928  = 1'h1;
+      \$928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$929  = pe6_5_acc;
-    if (out_buffer_en) begin
-      if (pe6_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_5_fresh) begin
-          \$929  = { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p };
-        end else begin
-          \$929  = \$58 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$929  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$930  = pe6_5_res;
-    if (out_buffer_en) begin
-      if (pe6_5_pv_d1) begin
-        if (pe6_5_pl_d1) begin
-          \$930  = \$180 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$930  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$931  = pe6_6_pv_d0;
-    if (out_buffer_en) begin
-      \$931  = pe6_6_v;
-    end
+    \$931  = pe4_1_v;
     if (rst) begin
       \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$932  = pe6_6_pv_d1;
-    if (out_buffer_en) begin
-      \$932  = pe6_6_pv_d0;
-    end
+    \$932  = pe4_1_l;
     if (rst) begin
       \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$933  = pe6_6_pl_d0;
-    if (out_buffer_en) begin
-      \$933  = \$181 ;
+    \$933  = pe4_2_fresh;
+    if (pe4_2_pv_d1) begin
+      \$933  = pe4_2_pl_d1;
     end
     if (rst) begin
-      \$933  = 1'h0;
+      \$933  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$934  = pe6_6_pl_d1;
-    if (out_buffer_en) begin
-      \$934  = pe6_6_pl_d0;
-    end
-    if (rst) begin
-      \$934  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$935  = pe6_7_a_in;
-    if (out_buffer_en) begin
-      \$935  = pe6_6_a_in;
-    end
-    if (rst) begin
-      \$935  = 8'h00;
+    \$934  = pe4_2_acc;
+    if (pe4_2_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe4_2_fresh) begin
+        \$934  = { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p };
+      end else begin
+        \$934  = \$248 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$936  = pe7_6_b_in;
-    if (out_buffer_en) begin
-      \$936  = pe6_6_b_in;
-    end
-    if (rst) begin
-      \$936  = 8'h00;
+    \$935  = pe4_2_res;
+    if (pe4_2_pv_d1) begin
+      if (pe4_2_pl_d1) begin
+        \$935  = \$73 ;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$937  = pe6_6_v;
-    if (out_buffer_en) begin
-      \$937  = pe6_5_v;
+    \$936  = pe4_2_pl_d1;
+    if (rst) begin
+      \$936  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$937  = pe4_2_done_d0;
     if (rst) begin
       \$937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$938  = pe6_6_l;
-    if (out_buffer_en) begin
-      \$938  = pe6_5_l;
-    end
+    \$938  = pe4_2_done_d1;
     if (rst) begin
       \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$939  = pe6_6_fresh;
-    if (out_buffer_en) begin
-      if (pe6_6_pv_d1) begin
-        \$939  = pe6_6_pl_d1;
-      end
-    end
+    \$939  = pe4_2_done_d2;
     if (rst) begin
-      \$939  = 1'h1;
+      \$939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$940  = pe6_6_acc;
-    if (out_buffer_en) begin
-      if (pe6_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_6_fresh) begin
-          \$940  = { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p };
-        end else begin
-          \$940  = \$59 [31:0];
-        end
-      end
-    end
+    \$940  = pe4_2_done_d3;
     if (rst) begin
-      \$940  = 32'd0;
+      \$940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$941  = pe6_6_res;
-    if (out_buffer_en) begin
-      if (pe6_6_pv_d1) begin
-        if (pe6_6_pl_d1) begin
-          \$941  = \$182 ;
-        end
-      end
-    end
+    \$941  = pe4_2_done_d4;
     if (rst) begin
-      \$941  = 32'd0;
+      \$941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$942  = pe6_7_pv_d0;
-    if (out_buffer_en) begin
-      \$942  = pe6_7_v;
-    end
+    \$942  = pe4_3_v;
     if (rst) begin
       \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$943  = pe6_7_pv_d1;
-    if (out_buffer_en) begin
-      \$943  = pe6_7_pv_d0;
-    end
+    \$943  = pe4_3_pv_d0;
     if (rst) begin
       \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$944  = pe6_7_pl_d0;
-    if (out_buffer_en) begin
-      \$944  = \$183 ;
-    end
+    \$944  = \$74 ;
     if (rst) begin
       \$944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$945  = pe6_7_pl_d1;
-    if (out_buffer_en) begin
-      \$945  = pe6_7_pl_d0;
-    end
+    \$945  = pe4_3_pl_d0;
     if (rst) begin
       \$945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$946  = pe6_7_a;
-    if (out_buffer_en) begin
-      \$946  = pe6_7_a_in;
-    end
-    if (rst) begin
-      \$946  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$947  = pe7_7_b_in;
-    if (out_buffer_en) begin
-      \$947  = pe6_7_b_in;
-    end
-    if (rst) begin
-      \$947  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$948  = pe6_7_v;
-    if (out_buffer_en) begin
-      \$948  = pe6_6_v;
-    end
+    \$948  = pe4_2_v;
     if (rst) begin
       \$948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$949  = pe6_7_l;
-    if (out_buffer_en) begin
-      \$949  = pe6_6_l;
-    end
+    \$949  = pe4_2_l;
     if (rst) begin
       \$949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$950  = pe6_7_fresh;
-    if (out_buffer_en) begin
-      if (pe6_7_pv_d1) begin
-        \$950  = pe6_7_pl_d1;
-      end
+    \$950  = pe4_3_fresh;
+    if (pe4_3_pv_d1) begin
+      \$950  = pe4_3_pl_d1;
     end
     if (rst) begin
       \$950  = 1'h1;
@@ -14308,501 +12347,302 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$951  = pe6_7_acc;
-    if (out_buffer_en) begin
-      if (pe6_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_7_fresh) begin
-          \$951  = { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p };
-        end else begin
-          \$951  = \$60 [31:0];
-        end
+    \$951  = pe4_3_acc;
+    if (pe4_3_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe4_3_fresh) begin
+        \$951  = { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p };
+      end else begin
+        \$951  = \$249 [31:0];
       end
-    end
-    if (rst) begin
-      \$951  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$952  = pe6_7_res;
-    if (out_buffer_en) begin
-      if (pe6_7_pv_d1) begin
-        if (pe6_7_pl_d1) begin
-          \$952  = \$184 ;
-        end
+    \$952  = pe4_3_res;
+    if (pe4_3_pv_d1) begin
+      if (pe4_3_pl_d1) begin
+        \$952  = \$75 ;
       end
-    end
-    if (rst) begin
-      \$952  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$953  = row6_done;
-    if (out_buffer_en) begin
-      \$953  = pe6_7_pl_d1;
-    end
+    \$953  = pe4_3_pl_d1;
     if (rst) begin
       \$953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$954  = pe7_0_pv_d0;
-    if (out_buffer_en) begin
-      \$954  = pe7_0_v;
-    end
+    \$954  = pe4_3_done_d0;
     if (rst) begin
       \$954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$955  = pe7_0_pv_d1;
-    if (out_buffer_en) begin
-      \$955  = pe7_0_pv_d0;
-    end
+    \$955  = pe4_3_done_d1;
     if (rst) begin
       \$955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$956  = pe7_0_pl_d0;
-    if (out_buffer_en) begin
-      \$956  = \$185 ;
-    end
+    \$956  = pe4_3_done_d2;
     if (rst) begin
       \$956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$957  = pe7_0_pl_d1;
-    if (out_buffer_en) begin
-      \$957  = pe7_0_pl_d0;
-    end
+    \$957  = pe4_3_done_d3;
     if (rst) begin
       \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$958  = pe7_1_a_in;
-    if (out_buffer_en) begin
-      \$958  = pe7_0_a_in;
-    end
+    \$958  = pe4_4_v;
     if (rst) begin
-      \$958  = 8'h00;
+      \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$959  = pe7_0_b;
-    if (out_buffer_en) begin
-      \$959  = pe7_0_b_in;
-    end
+    \$959  = pe4_4_pv_d0;
     if (rst) begin
-      \$959  = 8'h00;
+      \$959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$960  = pe7_0_v;
-    if (out_buffer_en) begin
-      \$960  = skew_v7_d6;
-    end
+    \$960  = \$76 ;
     if (rst) begin
       \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$961  = pe7_0_l;
-    if (out_buffer_en) begin
-      \$961  = skew_l7_d6;
-    end
+    \$961  = pe4_4_pl_d0;
     if (rst) begin
       \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$962  = pe7_0_fresh;
-    if (out_buffer_en) begin
-      if (pe7_0_pv_d1) begin
-        \$962  = pe7_0_pl_d1;
-      end
-    end
+    \$964  = pe4_3_v;
     if (rst) begin
-      \$962  = 1'h1;
+      \$964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$963  = pe7_0_acc;
-    if (out_buffer_en) begin
-      if (pe7_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_0_fresh) begin
-          \$963  = { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p };
-        end else begin
-          \$963  = \$61 [31:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$963  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$964  = pe7_0_res;
-    if (out_buffer_en) begin
-      if (pe7_0_pv_d1) begin
-        if (pe7_0_pl_d1) begin
-          \$964  = \$186 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$964  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$965  = pe7_1_pv_d0;
-    if (out_buffer_en) begin
-      \$965  = pe7_1_v;
-    end
+    \$965  = pe4_3_l;
     if (rst) begin
       \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$966  = pe7_1_pv_d1;
-    if (out_buffer_en) begin
-      \$966  = pe7_1_pv_d0;
+    \$966  = pe4_4_fresh;
+    if (pe4_4_pv_d1) begin
+      \$966  = pe4_4_pl_d1;
     end
     if (rst) begin
-      \$966  = 1'h0;
+      \$966  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$967  = pe7_1_pl_d0;
-    if (out_buffer_en) begin
-      \$967  = \$187 ;
-    end
-    if (rst) begin
-      \$967  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$968  = pe7_1_pl_d1;
-    if (out_buffer_en) begin
-      \$968  = pe7_1_pl_d0;
-    end
-    if (rst) begin
-      \$968  = 1'h0;
+    \$967  = pe4_4_acc;
+    if (pe4_4_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe4_4_fresh) begin
+        \$967  = { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p };
+      end else begin
+        \$967  = \$250 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$969  = pe7_2_a_in;
-    if (out_buffer_en) begin
-      \$969  = pe7_1_a_in;
-    end
-    if (rst) begin
-      \$969  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$970  = pe7_1_b;
-    if (out_buffer_en) begin
-      \$970  = pe7_1_b_in;
-    end
-    if (rst) begin
-      \$970  = 8'h00;
+    \$968  = pe4_4_res;
+    if (pe4_4_pv_d1) begin
+      if (pe4_4_pl_d1) begin
+        \$968  = \$77 ;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$971  = pe7_1_v;
-    if (out_buffer_en) begin
-      \$971  = pe7_0_v;
+    \$969  = pe4_4_pl_d1;
+    if (rst) begin
+      \$969  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$970  = pe4_4_done_d0;
+    if (rst) begin
+      \$970  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$971  = pe4_4_done_d1;
     if (rst) begin
       \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$972  = pe7_1_l;
-    if (out_buffer_en) begin
-      \$972  = pe7_0_l;
-    end
+    \$972  = pe4_4_done_d2;
     if (rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$973  = pe7_1_fresh;
-    if (out_buffer_en) begin
-      if (pe7_1_pv_d1) begin
-        \$973  = pe7_1_pl_d1;
-      end
-    end
+    \$973  = pe4_5_v;
     if (rst) begin
-      \$973  = 1'h1;
+      \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$974  = pe7_1_acc;
-    if (out_buffer_en) begin
-      if (pe7_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_1_fresh) begin
-          \$974  = { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p };
-        end else begin
-          \$974  = \$62 [31:0];
-        end
-      end
-    end
+    \$974  = pe4_5_pv_d0;
     if (rst) begin
-      \$974  = 32'd0;
+      \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$975  = pe7_1_res;
-    if (out_buffer_en) begin
-      if (pe7_1_pv_d1) begin
-        if (pe7_1_pl_d1) begin
-          \$975  = \$188 ;
-        end
-      end
-    end
+    \$975  = \$78 ;
     if (rst) begin
-      \$975  = 32'd0;
+      \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$976  = pe7_2_pv_d0;
-    if (out_buffer_en) begin
-      \$976  = pe7_2_v;
-    end
+    \$976  = pe4_5_pl_d0;
     if (rst) begin
       \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$977  = pe7_2_pv_d1;
-    if (out_buffer_en) begin
-      \$977  = pe7_2_pv_d0;
-    end
-    if (rst) begin
-      \$977  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$978  = pe7_2_pl_d0;
-    if (out_buffer_en) begin
-      \$978  = \$189 ;
-    end
-    if (rst) begin
-      \$978  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$979  = pe7_2_pl_d1;
-    if (out_buffer_en) begin
-      \$979  = pe7_2_pl_d0;
-    end
+    \$979  = pe4_4_v;
     if (rst) begin
       \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$980  = pe7_3_a_in;
-    if (out_buffer_en) begin
-      \$980  = pe7_2_a_in;
-    end
+    \$980  = pe4_4_l;
     if (rst) begin
-      \$980  = 8'h00;
+      \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$981  = pe7_2_b;
-    if (out_buffer_en) begin
-      \$981  = pe7_2_b_in;
+    \$981  = pe4_5_fresh;
+    if (pe4_5_pv_d1) begin
+      \$981  = pe4_5_pl_d1;
     end
     if (rst) begin
-      \$981  = 8'h00;
+      \$981  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$982  = pe7_2_v;
-    if (out_buffer_en) begin
-      \$982  = pe7_1_v;
-    end
-    if (rst) begin
-      \$982  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$983  = pe7_2_l;
-    if (out_buffer_en) begin
-      \$983  = pe7_1_l;
-    end
-    if (rst) begin
-      \$983  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$984  = pe7_2_fresh;
-    if (out_buffer_en) begin
-      if (pe7_2_pv_d1) begin
-        \$984  = pe7_2_pl_d1;
+    \$982  = pe4_5_acc;
+    if (pe4_5_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe4_5_fresh) begin
+        \$982  = { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p };
+      end else begin
+        \$982  = \$251 [31:0];
       end
     end
-    if (rst) begin
-      \$984  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$985  = pe7_2_acc;
-    if (out_buffer_en) begin
-      if (pe7_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_2_fresh) begin
-          \$985  = { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p };
-        end else begin
-          \$985  = \$63 [31:0];
-        end
+    \$983  = pe4_5_res;
+    if (pe4_5_pv_d1) begin
+      if (pe4_5_pl_d1) begin
+        \$983  = \$79 ;
       end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$984  = pe4_5_pl_d1;
     if (rst) begin
-      \$985  = 32'd0;
+      \$984  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$986  = pe7_2_res;
-    if (out_buffer_en) begin
-      if (pe7_2_pv_d1) begin
-        if (pe7_2_pl_d1) begin
-          \$986  = \$190 ;
-        end
-      end
-    end
+    \$985  = pe4_5_done_d0;
     if (rst) begin
-      \$986  = 32'd0;
+      \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$987  = pe7_3_pv_d0;
-    if (out_buffer_en) begin
-      \$987  = pe7_3_v;
+    \$986  = pe4_5_done_d1;
+    if (rst) begin
+      \$986  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$987  = pe4_6_v;
     if (rst) begin
       \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$988  = pe7_3_pv_d1;
-    if (out_buffer_en) begin
-      \$988  = pe7_3_pv_d0;
-    end
+    \$988  = pe4_6_pv_d0;
     if (rst) begin
       \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$989  = pe7_3_pl_d0;
-    if (out_buffer_en) begin
-      \$989  = \$191 ;
-    end
+    \$989  = \$80 ;
     if (rst) begin
       \$989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$990  = pe7_3_pl_d1;
-    if (out_buffer_en) begin
-      \$990  = pe7_3_pl_d0;
-    end
+    \$990  = pe4_6_pl_d0;
     if (rst) begin
       \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$991  = pe7_4_a_in;
-    if (out_buffer_en) begin
-      \$991  = pe7_3_a_in;
-    end
-    if (rst) begin
-      \$991  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$992  = pe7_3_b;
-    if (out_buffer_en) begin
-      \$992  = pe7_3_b_in;
-    end
-    if (rst) begin
-      \$992  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$993  = pe7_3_v;
-    if (out_buffer_en) begin
-      \$993  = pe7_2_v;
-    end
+    \$993  = pe4_5_v;
     if (rst) begin
       \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$994  = pe7_3_l;
-    if (out_buffer_en) begin
-      \$994  = pe7_2_l;
-    end
+    \$994  = pe4_5_l;
     if (rst) begin
       \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$995  = pe7_3_fresh;
-    if (out_buffer_en) begin
-      if (pe7_3_pv_d1) begin
-        \$995  = pe7_3_pl_d1;
-      end
+    \$995  = pe4_6_fresh;
+    if (pe4_6_pv_d1) begin
+      \$995  = pe4_6_pl_d1;
     end
     if (rst) begin
       \$995  = 1'h1;
@@ -14810,491 +12650,295 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$996  = pe7_3_acc;
-    if (out_buffer_en) begin
-      if (pe7_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_3_fresh) begin
-          \$996  = { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p };
-        end else begin
-          \$996  = \$64 [31:0];
-        end
+    \$996  = pe4_6_acc;
+    if (pe4_6_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe4_6_fresh) begin
+        \$996  = { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p };
+      end else begin
+        \$996  = \$252 [31:0];
       end
-    end
-    if (rst) begin
-      \$996  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$997  = pe7_3_res;
-    if (out_buffer_en) begin
-      if (pe7_3_pv_d1) begin
-        if (pe7_3_pl_d1) begin
-          \$997  = \$192 ;
-        end
+    \$997  = pe4_6_res;
+    if (pe4_6_pv_d1) begin
+      if (pe4_6_pl_d1) begin
+        \$997  = \$81 ;
       end
-    end
-    if (rst) begin
-      \$997  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$998  = pe7_4_pv_d0;
-    if (out_buffer_en) begin
-      \$998  = pe7_4_v;
-    end
+    \$998  = pe4_6_pl_d1;
     if (rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$999  = pe7_4_pv_d1;
-    if (out_buffer_en) begin
-      \$999  = pe7_4_pv_d0;
-    end
+    \$999  = pe4_6_done_d0;
     if (rst) begin
       \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1000  = pe7_4_pl_d0;
-    if (out_buffer_en) begin
-      \$1000  = \$193 ;
-    end
+    \$1000  = pe4_7_v;
     if (rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1001  = pe7_4_pl_d1;
-    if (out_buffer_en) begin
-      \$1001  = pe7_4_pl_d0;
-    end
+    \$1001  = pe4_7_pv_d0;
     if (rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1002  = pe7_5_a_in;
-    if (out_buffer_en) begin
-      \$1002  = pe7_4_a_in;
-    end
+    \$1002  = \$82 ;
     if (rst) begin
-      \$1002  = 8'h00;
+      \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1003  = pe7_4_b;
-    if (out_buffer_en) begin
-      \$1003  = pe7_4_b_in;
-    end
+    \$1003  = pe4_7_pl_d0;
     if (rst) begin
-      \$1003  = 8'h00;
+      \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1004  = pe7_4_v;
-    if (out_buffer_en) begin
-      \$1004  = pe7_3_v;
-    end
+    \$1006  = pe4_6_v;
     if (rst) begin
-      \$1004  = 1'h0;
+      \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1005  = pe7_4_l;
-    if (out_buffer_en) begin
-      \$1005  = pe7_3_l;
-    end
+    \$1007  = pe4_6_l;
     if (rst) begin
-      \$1005  = 1'h0;
+      \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1006  = pe7_4_fresh;
-    if (out_buffer_en) begin
-      if (pe7_4_pv_d1) begin
-        \$1006  = pe7_4_pl_d1;
+    \$1008  = pe4_7_fresh;
+    if (pe4_7_pv_d1) begin
+      \$1008  = pe4_7_pl_d1;
+    end
+    if (rst) begin
+      \$1008  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1009  = pe4_7_acc;
+    if (pe4_7_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe4_7_fresh) begin
+        \$1009  = { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p };
+      end else begin
+        \$1009  = \$253 [31:0];
       end
     end
-    if (rst) begin
-      \$1006  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1007  = pe7_4_acc;
-    if (out_buffer_en) begin
-      if (pe7_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_4_fresh) begin
-          \$1007  = { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p };
-        end else begin
-          \$1007  = \$65 [31:0];
-        end
+    \$1010  = pe4_7_res;
+    if (pe4_7_pv_d1) begin
+      if (pe4_7_pl_d1) begin
+        \$1010  = \$83 ;
       end
     end
-    if (rst) begin
-      \$1007  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1008  = pe7_4_res;
-    if (out_buffer_en) begin
-      if (pe7_4_pv_d1) begin
-        if (pe7_4_pl_d1) begin
-          \$1008  = \$194 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1008  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1009  = pe7_5_pv_d0;
-    if (out_buffer_en) begin
-      \$1009  = pe7_5_v;
-    end
-    if (rst) begin
-      \$1009  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1010  = pe7_5_pv_d1;
-    if (out_buffer_en) begin
-      \$1010  = pe7_5_pv_d0;
-    end
-    if (rst) begin
-      \$1010  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1011  = pe7_5_pl_d0;
-    if (out_buffer_en) begin
-      \$1011  = \$195 ;
-    end
+    \$1011  = pe4_7_pl_d1;
     if (rst) begin
       \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1012  = pe7_5_pl_d1;
-    if (out_buffer_en) begin
-      \$1012  = pe7_5_pl_d0;
-    end
+    \$1012  = pe5_0_v;
     if (rst) begin
       \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1013  = pe7_6_a_in;
-    if (out_buffer_en) begin
-      \$1013  = pe7_5_a_in;
-    end
+    \$1013  = pe5_0_pv_d0;
     if (rst) begin
-      \$1013  = 8'h00;
+      \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1014  = pe7_5_b;
-    if (out_buffer_en) begin
-      \$1014  = pe7_5_b_in;
-    end
+    \$1014  = \$84 ;
     if (rst) begin
-      \$1014  = 8'h00;
+      \$1014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1015  = pe7_5_v;
-    if (out_buffer_en) begin
-      \$1015  = pe7_4_v;
-    end
+    \$1015  = pe5_0_pl_d0;
     if (rst) begin
       \$1015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1016  = pe7_5_l;
-    if (out_buffer_en) begin
-      \$1016  = pe7_4_l;
-    end
+    \$1018  = skew_v5_d4;
     if (rst) begin
-      \$1016  = 1'h0;
+      \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1017  = pe7_5_fresh;
-    if (out_buffer_en) begin
-      if (pe7_5_pv_d1) begin
-        \$1017  = pe7_5_pl_d1;
+    \$1019  = skew_l5_d4;
+    if (rst) begin
+      \$1019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1020  = pe5_0_fresh;
+    if (pe5_0_pv_d1) begin
+      \$1020  = pe5_0_pl_d1;
+    end
+    if (rst) begin
+      \$1020  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1021  = pe5_0_acc;
+    if (pe5_0_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe5_0_fresh) begin
+        \$1021  = { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p };
+      end else begin
+        \$1021  = \$254 [31:0];
       end
     end
-    if (rst) begin
-      \$1017  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1018  = pe7_5_acc;
-    if (out_buffer_en) begin
-      if (pe7_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_5_fresh) begin
-          \$1018  = { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p };
-        end else begin
-          \$1018  = \$66 [31:0];
-        end
+    \$1022  = pe5_0_res;
+    if (pe5_0_pv_d1) begin
+      if (pe5_0_pl_d1) begin
+        \$1022  = \$85 ;
       end
     end
-    if (rst) begin
-      \$1018  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1019  = pe7_5_res;
-    if (out_buffer_en) begin
-      if (pe7_5_pv_d1) begin
-        if (pe7_5_pl_d1) begin
-          \$1019  = \$196 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$1019  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1020  = pe7_6_pv_d0;
-    if (out_buffer_en) begin
-      \$1020  = pe7_6_v;
-    end
-    if (rst) begin
-      \$1020  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1021  = pe7_6_pv_d1;
-    if (out_buffer_en) begin
-      \$1021  = pe7_6_pv_d0;
-    end
-    if (rst) begin
-      \$1021  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1022  = pe7_6_pl_d0;
-    if (out_buffer_en) begin
-      \$1022  = \$197 ;
-    end
-    if (rst) begin
-      \$1022  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1023  = pe7_6_pl_d1;
-    if (out_buffer_en) begin
-      \$1023  = pe7_6_pl_d0;
-    end
+    \$1023  = pe5_0_pl_d1;
     if (rst) begin
       \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1024  = pe7_7_a_in;
-    if (out_buffer_en) begin
-      \$1024  = pe7_6_a_in;
-    end
+    \$1024  = pe5_0_done_d0;
     if (rst) begin
-      \$1024  = 8'h00;
+      \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1025  = pe7_6_b;
-    if (out_buffer_en) begin
-      \$1025  = pe7_6_b_in;
-    end
+    \$1025  = pe5_0_done_d1;
     if (rst) begin
-      \$1025  = 8'h00;
+      \$1025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1026  = pe7_6_v;
-    if (out_buffer_en) begin
-      \$1026  = pe7_5_v;
-    end
+    \$1026  = pe5_0_done_d2;
     if (rst) begin
       \$1026  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1027  = pe7_6_l;
-    if (out_buffer_en) begin
-      \$1027  = pe7_5_l;
-    end
+    \$1027  = pe5_0_done_d3;
     if (rst) begin
       \$1027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1028  = pe7_6_fresh;
-    if (out_buffer_en) begin
-      if (pe7_6_pv_d1) begin
-        \$1028  = pe7_6_pl_d1;
-      end
-    end
+    \$1028  = pe5_0_done_d4;
     if (rst) begin
-      \$1028  = 1'h1;
+      \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1029  = pe7_6_acc;
-    if (out_buffer_en) begin
-      if (pe7_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_6_fresh) begin
-          \$1029  = { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p };
-        end else begin
-          \$1029  = \$67 [31:0];
-        end
-      end
-    end
+    \$1029  = pe5_0_done_d5;
     if (rst) begin
-      \$1029  = 32'd0;
+      \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1030  = pe7_6_res;
-    if (out_buffer_en) begin
-      if (pe7_6_pv_d1) begin
-        if (pe7_6_pl_d1) begin
-          \$1030  = \$198 ;
-        end
-      end
-    end
+    \$1030  = pe5_0_done_d6;
     if (rst) begin
-      \$1030  = 32'd0;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1031  = pe7_7_pv_d0;
-    if (out_buffer_en) begin
-      \$1031  = pe7_7_v;
-    end
+    \$1031  = pe5_1_v;
     if (rst) begin
       \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1032  = pe7_7_pv_d1;
-    if (out_buffer_en) begin
-      \$1032  = pe7_7_pv_d0;
-    end
+    \$1032  = pe5_1_pv_d0;
     if (rst) begin
       \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1033  = pe7_7_pl_d0;
-    if (out_buffer_en) begin
-      \$1033  = \$199 ;
-    end
+    \$1033  = \$86 ;
     if (rst) begin
       \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1034  = pe7_7_pl_d1;
-    if (out_buffer_en) begin
-      \$1034  = pe7_7_pl_d0;
-    end
+    \$1034  = pe5_1_pl_d0;
     if (rst) begin
       \$1034  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1035  = pe7_7_a;
-    if (out_buffer_en) begin
-      \$1035  = pe7_7_a_in;
-    end
-    if (rst) begin
-      \$1035  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1036  = pe7_7_b;
-    if (out_buffer_en) begin
-      \$1036  = pe7_7_b_in;
-    end
-    if (rst) begin
-      \$1036  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1037  = pe7_7_v;
-    if (out_buffer_en) begin
-      \$1037  = pe7_6_v;
-    end
+    \$1037  = pe5_0_v;
     if (rst) begin
       \$1037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1038  = pe7_7_l;
-    if (out_buffer_en) begin
-      \$1038  = pe7_6_l;
-    end
+    \$1038  = pe5_0_l;
     if (rst) begin
       \$1038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1039  = pe7_7_fresh;
-    if (out_buffer_en) begin
-      if (pe7_7_pv_d1) begin
-        \$1039  = pe7_7_pl_d1;
-      end
+    \$1039  = pe5_1_fresh;
+    if (pe5_1_pv_d1) begin
+      \$1039  = pe5_1_pl_d1;
     end
     if (rst) begin
       \$1039  = 1'h1;
@@ -15302,349 +12946,2617 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1040  = pe7_7_acc;
-    if (out_buffer_en) begin
-      if (pe7_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_7_fresh) begin
-          \$1040  = { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p };
-        end else begin
-          \$1040  = \$68 [31:0];
-        end
+    \$1040  = pe5_1_acc;
+    if (pe5_1_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe5_1_fresh) begin
+        \$1040  = { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p };
+      end else begin
+        \$1040  = \$255 [31:0];
       end
-    end
-    if (rst) begin
-      \$1040  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1041  = pe7_7_res;
-    if (out_buffer_en) begin
-      if (pe7_7_pv_d1) begin
-        if (pe7_7_pl_d1) begin
-          \$1041  = \$200 ;
-        end
+    \$1041  = pe5_1_res;
+    if (pe5_1_pv_d1) begin
+      if (pe5_1_pl_d1) begin
+        \$1041  = \$87 ;
       end
-    end
-    if (rst) begin
-      \$1041  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1042  = row7_done;
-    if (out_buffer_en) begin
-      \$1042  = pe7_7_pl_d1;
-    end
+    \$1042  = pe5_1_pl_d1;
     if (rst) begin
       \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1043  = w_data;
-    if (out_buffer_en) begin
-      \$1043  = \$215 ;
-    end
+    \$1043  = pe5_1_done_d0;
     if (rst) begin
-      \$1043  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1044  = drain_valid;
-    if (out_buffer_en) begin
-      \$1044  = \$216 ;
-    end
+    \$1044  = pe5_1_done_d1;
     if (rst) begin
       \$1044  = 1'h0;
     end
   end
-  assign out_buffer_push = w_en;
-  assign out_buffer_data = w_data;
-  assign r_rdy = o__valid;
-  assign r_en = 1'h1;
-  assign o__ready = 1'h1;
-  assign r_data = o__payload;
-  assign out_buffer_level_next = \$2 [2:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1045  = pe5_1_done_d2;
+    if (rst) begin
+      \$1045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1046  = pe5_1_done_d3;
+    if (rst) begin
+      \$1046  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1047  = pe5_1_done_d4;
+    if (rst) begin
+      \$1047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1048  = pe5_1_done_d5;
+    if (rst) begin
+      \$1048  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1049  = pe5_2_v;
+    if (rst) begin
+      \$1049  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1050  = pe5_2_pv_d0;
+    if (rst) begin
+      \$1050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1051  = \$88 ;
+    if (rst) begin
+      \$1051  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1052  = pe5_2_pl_d0;
+    if (rst) begin
+      \$1052  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1055  = pe5_1_v;
+    if (rst) begin
+      \$1055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1056  = pe5_1_l;
+    if (rst) begin
+      \$1056  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1057  = pe5_2_fresh;
+    if (pe5_2_pv_d1) begin
+      \$1057  = pe5_2_pl_d1;
+    end
+    if (rst) begin
+      \$1057  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1058  = pe5_2_acc;
+    if (pe5_2_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe5_2_fresh) begin
+        \$1058  = { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p };
+      end else begin
+        \$1058  = \$256 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1059  = pe5_2_res;
+    if (pe5_2_pv_d1) begin
+      if (pe5_2_pl_d1) begin
+        \$1059  = \$89 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1060  = pe5_2_pl_d1;
+    if (rst) begin
+      \$1060  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1061  = pe5_2_done_d0;
+    if (rst) begin
+      \$1061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1062  = pe5_2_done_d1;
+    if (rst) begin
+      \$1062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1063  = pe5_2_done_d2;
+    if (rst) begin
+      \$1063  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1064  = pe5_2_done_d3;
+    if (rst) begin
+      \$1064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1065  = pe5_2_done_d4;
+    if (rst) begin
+      \$1065  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1066  = pe5_3_v;
+    if (rst) begin
+      \$1066  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1067  = pe5_3_pv_d0;
+    if (rst) begin
+      \$1067  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1068  = \$90 ;
+    if (rst) begin
+      \$1068  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1069  = pe5_3_pl_d0;
+    if (rst) begin
+      \$1069  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1072  = pe5_2_v;
+    if (rst) begin
+      \$1072  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1073  = pe5_2_l;
+    if (rst) begin
+      \$1073  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1074  = pe5_3_fresh;
+    if (pe5_3_pv_d1) begin
+      \$1074  = pe5_3_pl_d1;
+    end
+    if (rst) begin
+      \$1074  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1075  = pe5_3_acc;
+    if (pe5_3_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe5_3_fresh) begin
+        \$1075  = { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p };
+      end else begin
+        \$1075  = \$257 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1076  = pe5_3_res;
+    if (pe5_3_pv_d1) begin
+      if (pe5_3_pl_d1) begin
+        \$1076  = \$91 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1077  = pe5_3_pl_d1;
+    if (rst) begin
+      \$1077  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1078  = pe5_3_done_d0;
+    if (rst) begin
+      \$1078  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1079  = pe5_3_done_d1;
+    if (rst) begin
+      \$1079  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1080  = pe5_3_done_d2;
+    if (rst) begin
+      \$1080  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1081  = pe5_3_done_d3;
+    if (rst) begin
+      \$1081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1082  = pe5_4_v;
+    if (rst) begin
+      \$1082  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1083  = pe5_4_pv_d0;
+    if (rst) begin
+      \$1083  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1084  = \$92 ;
+    if (rst) begin
+      \$1084  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1085  = pe5_4_pl_d0;
+    if (rst) begin
+      \$1085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1088  = pe5_3_v;
+    if (rst) begin
+      \$1088  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1089  = pe5_3_l;
+    if (rst) begin
+      \$1089  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1090  = pe5_4_fresh;
+    if (pe5_4_pv_d1) begin
+      \$1090  = pe5_4_pl_d1;
+    end
+    if (rst) begin
+      \$1090  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1091  = pe5_4_acc;
+    if (pe5_4_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe5_4_fresh) begin
+        \$1091  = { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p };
+      end else begin
+        \$1091  = \$258 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1092  = pe5_4_res;
+    if (pe5_4_pv_d1) begin
+      if (pe5_4_pl_d1) begin
+        \$1092  = \$93 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1093  = pe5_4_pl_d1;
+    if (rst) begin
+      \$1093  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1094  = pe5_4_done_d0;
+    if (rst) begin
+      \$1094  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1095  = pe5_4_done_d1;
+    if (rst) begin
+      \$1095  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1096  = pe5_4_done_d2;
+    if (rst) begin
+      \$1096  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1097  = pe5_5_v;
+    if (rst) begin
+      \$1097  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1098  = pe5_5_pv_d0;
+    if (rst) begin
+      \$1098  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1099  = \$94 ;
+    if (rst) begin
+      \$1099  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1100  = pe5_5_pl_d0;
+    if (rst) begin
+      \$1100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1103  = pe5_4_v;
+    if (rst) begin
+      \$1103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1104  = pe5_4_l;
+    if (rst) begin
+      \$1104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1105  = pe5_5_fresh;
+    if (pe5_5_pv_d1) begin
+      \$1105  = pe5_5_pl_d1;
+    end
+    if (rst) begin
+      \$1105  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1106  = pe5_5_acc;
+    if (pe5_5_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe5_5_fresh) begin
+        \$1106  = { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p };
+      end else begin
+        \$1106  = \$259 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1107  = pe5_5_res;
+    if (pe5_5_pv_d1) begin
+      if (pe5_5_pl_d1) begin
+        \$1107  = \$95 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1108  = pe5_5_pl_d1;
+    if (rst) begin
+      \$1108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1109  = pe5_5_done_d0;
+    if (rst) begin
+      \$1109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1110  = pe5_5_done_d1;
+    if (rst) begin
+      \$1110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1111  = pe5_6_v;
+    if (rst) begin
+      \$1111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1112  = pe5_6_pv_d0;
+    if (rst) begin
+      \$1112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1113  = \$96 ;
+    if (rst) begin
+      \$1113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1114  = pe5_6_pl_d0;
+    if (rst) begin
+      \$1114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1117  = pe5_5_v;
+    if (rst) begin
+      \$1117  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1118  = pe5_5_l;
+    if (rst) begin
+      \$1118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1119  = pe5_6_fresh;
+    if (pe5_6_pv_d1) begin
+      \$1119  = pe5_6_pl_d1;
+    end
+    if (rst) begin
+      \$1119  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1120  = pe5_6_acc;
+    if (pe5_6_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe5_6_fresh) begin
+        \$1120  = { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p };
+      end else begin
+        \$1120  = \$260 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1121  = pe5_6_res;
+    if (pe5_6_pv_d1) begin
+      if (pe5_6_pl_d1) begin
+        \$1121  = \$97 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1122  = pe5_6_pl_d1;
+    if (rst) begin
+      \$1122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1123  = pe5_6_done_d0;
+    if (rst) begin
+      \$1123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1124  = pe5_7_v;
+    if (rst) begin
+      \$1124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1125  = pe5_7_pv_d0;
+    if (rst) begin
+      \$1125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1126  = \$98 ;
+    if (rst) begin
+      \$1126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1127  = pe5_7_pl_d0;
+    if (rst) begin
+      \$1127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1130  = pe5_6_v;
+    if (rst) begin
+      \$1130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1131  = pe5_6_l;
+    if (rst) begin
+      \$1131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1132  = pe5_7_fresh;
+    if (pe5_7_pv_d1) begin
+      \$1132  = pe5_7_pl_d1;
+    end
+    if (rst) begin
+      \$1132  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1133  = pe5_7_acc;
+    if (pe5_7_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe5_7_fresh) begin
+        \$1133  = { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p };
+      end else begin
+        \$1133  = \$261 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1134  = pe5_7_res;
+    if (pe5_7_pv_d1) begin
+      if (pe5_7_pl_d1) begin
+        \$1134  = \$99 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1135  = pe5_7_pl_d1;
+    if (rst) begin
+      \$1135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1136  = pe6_0_v;
+    if (rst) begin
+      \$1136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1137  = pe6_0_pv_d0;
+    if (rst) begin
+      \$1137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1138  = \$100 ;
+    if (rst) begin
+      \$1138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1139  = pe6_0_pl_d0;
+    if (rst) begin
+      \$1139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1142  = skew_v6_d5;
+    if (rst) begin
+      \$1142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1143  = skew_l6_d5;
+    if (rst) begin
+      \$1143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1144  = pe6_0_fresh;
+    if (pe6_0_pv_d1) begin
+      \$1144  = pe6_0_pl_d1;
+    end
+    if (rst) begin
+      \$1144  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1145  = pe6_0_acc;
+    if (pe6_0_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe6_0_fresh) begin
+        \$1145  = { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p };
+      end else begin
+        \$1145  = \$262 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1146  = pe6_0_res;
+    if (pe6_0_pv_d1) begin
+      if (pe6_0_pl_d1) begin
+        \$1146  = \$101 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1147  = pe6_0_pl_d1;
+    if (rst) begin
+      \$1147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1148  = pe6_0_done_d0;
+    if (rst) begin
+      \$1148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1149  = pe6_0_done_d1;
+    if (rst) begin
+      \$1149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1150  = pe6_0_done_d2;
+    if (rst) begin
+      \$1150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1151  = pe6_0_done_d3;
+    if (rst) begin
+      \$1151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1152  = pe6_0_done_d4;
+    if (rst) begin
+      \$1152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1153  = pe6_0_done_d5;
+    if (rst) begin
+      \$1153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1154  = pe6_0_done_d6;
+    if (rst) begin
+      \$1154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1155  = pe6_1_v;
+    if (rst) begin
+      \$1155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1156  = pe6_1_pv_d0;
+    if (rst) begin
+      \$1156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1157  = \$102 ;
+    if (rst) begin
+      \$1157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1158  = pe6_1_pl_d0;
+    if (rst) begin
+      \$1158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1161  = pe6_0_v;
+    if (rst) begin
+      \$1161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1162  = pe6_0_l;
+    if (rst) begin
+      \$1162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1163  = pe6_1_fresh;
+    if (pe6_1_pv_d1) begin
+      \$1163  = pe6_1_pl_d1;
+    end
+    if (rst) begin
+      \$1163  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1164  = pe6_1_acc;
+    if (pe6_1_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe6_1_fresh) begin
+        \$1164  = { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p };
+      end else begin
+        \$1164  = \$263 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1165  = pe6_1_res;
+    if (pe6_1_pv_d1) begin
+      if (pe6_1_pl_d1) begin
+        \$1165  = \$103 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1166  = pe6_1_pl_d1;
+    if (rst) begin
+      \$1166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1167  = pe6_1_done_d0;
+    if (rst) begin
+      \$1167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1168  = pe6_1_done_d1;
+    if (rst) begin
+      \$1168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1169  = pe6_1_done_d2;
+    if (rst) begin
+      \$1169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1170  = pe6_1_done_d3;
+    if (rst) begin
+      \$1170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1171  = pe6_1_done_d4;
+    if (rst) begin
+      \$1171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1172  = pe6_1_done_d5;
+    if (rst) begin
+      \$1172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1173  = pe6_2_v;
+    if (rst) begin
+      \$1173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1174  = pe6_2_pv_d0;
+    if (rst) begin
+      \$1174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1175  = \$104 ;
+    if (rst) begin
+      \$1175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1176  = pe6_2_pl_d0;
+    if (rst) begin
+      \$1176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1179  = pe6_1_v;
+    if (rst) begin
+      \$1179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1180  = pe6_1_l;
+    if (rst) begin
+      \$1180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1181  = pe6_2_fresh;
+    if (pe6_2_pv_d1) begin
+      \$1181  = pe6_2_pl_d1;
+    end
+    if (rst) begin
+      \$1181  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1182  = pe6_2_acc;
+    if (pe6_2_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe6_2_fresh) begin
+        \$1182  = { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p };
+      end else begin
+        \$1182  = \$264 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1183  = pe6_2_res;
+    if (pe6_2_pv_d1) begin
+      if (pe6_2_pl_d1) begin
+        \$1183  = \$105 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1184  = pe6_2_pl_d1;
+    if (rst) begin
+      \$1184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1185  = pe6_2_done_d0;
+    if (rst) begin
+      \$1185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1186  = pe6_2_done_d1;
+    if (rst) begin
+      \$1186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1187  = pe6_2_done_d2;
+    if (rst) begin
+      \$1187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1188  = pe6_2_done_d3;
+    if (rst) begin
+      \$1188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1189  = pe6_2_done_d4;
+    if (rst) begin
+      \$1189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1190  = pe6_3_v;
+    if (rst) begin
+      \$1190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1191  = pe6_3_pv_d0;
+    if (rst) begin
+      \$1191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1192  = \$106 ;
+    if (rst) begin
+      \$1192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1193  = pe6_3_pl_d0;
+    if (rst) begin
+      \$1193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1196  = pe6_2_v;
+    if (rst) begin
+      \$1196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1197  = pe6_2_l;
+    if (rst) begin
+      \$1197  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1198  = pe6_3_fresh;
+    if (pe6_3_pv_d1) begin
+      \$1198  = pe6_3_pl_d1;
+    end
+    if (rst) begin
+      \$1198  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1199  = pe6_3_acc;
+    if (pe6_3_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe6_3_fresh) begin
+        \$1199  = { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p };
+      end else begin
+        \$1199  = \$265 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1200  = pe6_3_res;
+    if (pe6_3_pv_d1) begin
+      if (pe6_3_pl_d1) begin
+        \$1200  = \$107 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1201  = pe6_3_pl_d1;
+    if (rst) begin
+      \$1201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1202  = pe6_3_done_d0;
+    if (rst) begin
+      \$1202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1203  = pe6_3_done_d1;
+    if (rst) begin
+      \$1203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1204  = pe6_3_done_d2;
+    if (rst) begin
+      \$1204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1205  = pe6_3_done_d3;
+    if (rst) begin
+      \$1205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1206  = pe6_4_v;
+    if (rst) begin
+      \$1206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1207  = pe6_4_pv_d0;
+    if (rst) begin
+      \$1207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1208  = \$108 ;
+    if (rst) begin
+      \$1208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1209  = pe6_4_pl_d0;
+    if (rst) begin
+      \$1209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1212  = pe6_3_v;
+    if (rst) begin
+      \$1212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1213  = pe6_3_l;
+    if (rst) begin
+      \$1213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1214  = pe6_4_fresh;
+    if (pe6_4_pv_d1) begin
+      \$1214  = pe6_4_pl_d1;
+    end
+    if (rst) begin
+      \$1214  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1215  = pe6_4_acc;
+    if (pe6_4_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe6_4_fresh) begin
+        \$1215  = { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p };
+      end else begin
+        \$1215  = \$266 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1216  = pe6_4_res;
+    if (pe6_4_pv_d1) begin
+      if (pe6_4_pl_d1) begin
+        \$1216  = \$109 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1217  = pe6_4_pl_d1;
+    if (rst) begin
+      \$1217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1218  = pe6_4_done_d0;
+    if (rst) begin
+      \$1218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1219  = pe6_4_done_d1;
+    if (rst) begin
+      \$1219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1220  = pe6_4_done_d2;
+    if (rst) begin
+      \$1220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1221  = pe6_5_v;
+    if (rst) begin
+      \$1221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1222  = pe6_5_pv_d0;
+    if (rst) begin
+      \$1222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1223  = \$110 ;
+    if (rst) begin
+      \$1223  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1224  = pe6_5_pl_d0;
+    if (rst) begin
+      \$1224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1227  = pe6_4_v;
+    if (rst) begin
+      \$1227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1228  = pe6_4_l;
+    if (rst) begin
+      \$1228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1229  = pe6_5_fresh;
+    if (pe6_5_pv_d1) begin
+      \$1229  = pe6_5_pl_d1;
+    end
+    if (rst) begin
+      \$1229  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1230  = pe6_5_acc;
+    if (pe6_5_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe6_5_fresh) begin
+        \$1230  = { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p };
+      end else begin
+        \$1230  = \$267 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1231  = pe6_5_res;
+    if (pe6_5_pv_d1) begin
+      if (pe6_5_pl_d1) begin
+        \$1231  = \$111 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1232  = pe6_5_pl_d1;
+    if (rst) begin
+      \$1232  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1233  = pe6_5_done_d0;
+    if (rst) begin
+      \$1233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1234  = pe6_5_done_d1;
+    if (rst) begin
+      \$1234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1235  = pe6_6_v;
+    if (rst) begin
+      \$1235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1236  = pe6_6_pv_d0;
+    if (rst) begin
+      \$1236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1237  = \$112 ;
+    if (rst) begin
+      \$1237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1238  = pe6_6_pl_d0;
+    if (rst) begin
+      \$1238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1241  = pe6_5_v;
+    if (rst) begin
+      \$1241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1242  = pe6_5_l;
+    if (rst) begin
+      \$1242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1243  = pe6_6_fresh;
+    if (pe6_6_pv_d1) begin
+      \$1243  = pe6_6_pl_d1;
+    end
+    if (rst) begin
+      \$1243  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1244  = pe6_6_acc;
+    if (pe6_6_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe6_6_fresh) begin
+        \$1244  = { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p };
+      end else begin
+        \$1244  = \$268 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1245  = pe6_6_res;
+    if (pe6_6_pv_d1) begin
+      if (pe6_6_pl_d1) begin
+        \$1245  = \$113 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1246  = pe6_6_pl_d1;
+    if (rst) begin
+      \$1246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1247  = pe6_6_done_d0;
+    if (rst) begin
+      \$1247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1248  = pe6_7_v;
+    if (rst) begin
+      \$1248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1249  = pe6_7_pv_d0;
+    if (rst) begin
+      \$1249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1250  = \$114 ;
+    if (rst) begin
+      \$1250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1251  = pe6_7_pl_d0;
+    if (rst) begin
+      \$1251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1254  = pe6_6_v;
+    if (rst) begin
+      \$1254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1255  = pe6_6_l;
+    if (rst) begin
+      \$1255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1256  = pe6_7_fresh;
+    if (pe6_7_pv_d1) begin
+      \$1256  = pe6_7_pl_d1;
+    end
+    if (rst) begin
+      \$1256  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1257  = pe6_7_acc;
+    if (pe6_7_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe6_7_fresh) begin
+        \$1257  = { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p };
+      end else begin
+        \$1257  = \$269 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1258  = pe6_7_res;
+    if (pe6_7_pv_d1) begin
+      if (pe6_7_pl_d1) begin
+        \$1258  = \$115 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1259  = pe6_7_pl_d1;
+    if (rst) begin
+      \$1259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1260  = pe7_0_v;
+    if (rst) begin
+      \$1260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1261  = pe7_0_pv_d0;
+    if (rst) begin
+      \$1261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1262  = \$116 ;
+    if (rst) begin
+      \$1262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1263  = pe7_0_pl_d0;
+    if (rst) begin
+      \$1263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1266  = skew_v7_d6;
+    if (rst) begin
+      \$1266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1267  = skew_l7_d6;
+    if (rst) begin
+      \$1267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1268  = pe7_0_fresh;
+    if (pe7_0_pv_d1) begin
+      \$1268  = pe7_0_pl_d1;
+    end
+    if (rst) begin
+      \$1268  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1269  = pe7_0_acc;
+    if (pe7_0_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe7_0_fresh) begin
+        \$1269  = { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p };
+      end else begin
+        \$1269  = \$270 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1270  = pe7_0_res;
+    if (pe7_0_pv_d1) begin
+      if (pe7_0_pl_d1) begin
+        \$1270  = \$117 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1271  = pe7_0_pl_d1;
+    if (rst) begin
+      \$1271  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1272  = pe7_0_done_d0;
+    if (rst) begin
+      \$1272  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1273  = pe7_0_done_d1;
+    if (rst) begin
+      \$1273  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1274  = pe7_0_done_d2;
+    if (rst) begin
+      \$1274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1275  = pe7_0_done_d3;
+    if (rst) begin
+      \$1275  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1276  = pe7_0_done_d4;
+    if (rst) begin
+      \$1276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1277  = pe7_0_done_d5;
+    if (rst) begin
+      \$1277  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1278  = pe7_0_done_d6;
+    if (rst) begin
+      \$1278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1279  = pe7_1_v;
+    if (rst) begin
+      \$1279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1280  = pe7_1_pv_d0;
+    if (rst) begin
+      \$1280  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1281  = \$118 ;
+    if (rst) begin
+      \$1281  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1282  = pe7_1_pl_d0;
+    if (rst) begin
+      \$1282  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1285  = pe7_0_v;
+    if (rst) begin
+      \$1285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1286  = pe7_0_l;
+    if (rst) begin
+      \$1286  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1287  = pe7_1_fresh;
+    if (pe7_1_pv_d1) begin
+      \$1287  = pe7_1_pl_d1;
+    end
+    if (rst) begin
+      \$1287  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1288  = pe7_1_acc;
+    if (pe7_1_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe7_1_fresh) begin
+        \$1288  = { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p };
+      end else begin
+        \$1288  = \$271 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1289  = pe7_1_res;
+    if (pe7_1_pv_d1) begin
+      if (pe7_1_pl_d1) begin
+        \$1289  = \$119 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1290  = pe7_1_pl_d1;
+    if (rst) begin
+      \$1290  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1291  = pe7_1_done_d0;
+    if (rst) begin
+      \$1291  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1292  = pe7_1_done_d1;
+    if (rst) begin
+      \$1292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1293  = pe7_1_done_d2;
+    if (rst) begin
+      \$1293  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1294  = pe7_1_done_d3;
+    if (rst) begin
+      \$1294  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1295  = pe7_1_done_d4;
+    if (rst) begin
+      \$1295  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1296  = pe7_1_done_d5;
+    if (rst) begin
+      \$1296  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1297  = pe7_2_v;
+    if (rst) begin
+      \$1297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1298  = pe7_2_pv_d0;
+    if (rst) begin
+      \$1298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1299  = \$120 ;
+    if (rst) begin
+      \$1299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1300  = pe7_2_pl_d0;
+    if (rst) begin
+      \$1300  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1303  = pe7_1_v;
+    if (rst) begin
+      \$1303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1304  = pe7_1_l;
+    if (rst) begin
+      \$1304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1305  = pe7_2_fresh;
+    if (pe7_2_pv_d1) begin
+      \$1305  = pe7_2_pl_d1;
+    end
+    if (rst) begin
+      \$1305  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1306  = pe7_2_acc;
+    if (pe7_2_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe7_2_fresh) begin
+        \$1306  = { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p };
+      end else begin
+        \$1306  = \$272 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1307  = pe7_2_res;
+    if (pe7_2_pv_d1) begin
+      if (pe7_2_pl_d1) begin
+        \$1307  = \$121 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1308  = pe7_2_pl_d1;
+    if (rst) begin
+      \$1308  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1309  = pe7_2_done_d0;
+    if (rst) begin
+      \$1309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1310  = pe7_2_done_d1;
+    if (rst) begin
+      \$1310  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1311  = pe7_2_done_d2;
+    if (rst) begin
+      \$1311  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1312  = pe7_2_done_d3;
+    if (rst) begin
+      \$1312  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1313  = pe7_2_done_d4;
+    if (rst) begin
+      \$1313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1314  = pe7_3_v;
+    if (rst) begin
+      \$1314  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1315  = pe7_3_pv_d0;
+    if (rst) begin
+      \$1315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1316  = \$122 ;
+    if (rst) begin
+      \$1316  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1317  = pe7_3_pl_d0;
+    if (rst) begin
+      \$1317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1320  = pe7_2_v;
+    if (rst) begin
+      \$1320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1321  = pe7_2_l;
+    if (rst) begin
+      \$1321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1322  = pe7_3_fresh;
+    if (pe7_3_pv_d1) begin
+      \$1322  = pe7_3_pl_d1;
+    end
+    if (rst) begin
+      \$1322  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1323  = pe7_3_acc;
+    if (pe7_3_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe7_3_fresh) begin
+        \$1323  = { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p };
+      end else begin
+        \$1323  = \$273 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1324  = pe7_3_res;
+    if (pe7_3_pv_d1) begin
+      if (pe7_3_pl_d1) begin
+        \$1324  = \$123 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1325  = pe7_3_pl_d1;
+    if (rst) begin
+      \$1325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1326  = pe7_3_done_d0;
+    if (rst) begin
+      \$1326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1327  = pe7_3_done_d1;
+    if (rst) begin
+      \$1327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1328  = pe7_3_done_d2;
+    if (rst) begin
+      \$1328  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1329  = pe7_3_done_d3;
+    if (rst) begin
+      \$1329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1330  = pe7_4_v;
+    if (rst) begin
+      \$1330  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1331  = pe7_4_pv_d0;
+    if (rst) begin
+      \$1331  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1332  = \$124 ;
+    if (rst) begin
+      \$1332  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1333  = pe7_4_pl_d0;
+    if (rst) begin
+      \$1333  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1336  = pe7_3_v;
+    if (rst) begin
+      \$1336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1337  = pe7_3_l;
+    if (rst) begin
+      \$1337  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1338  = pe7_4_fresh;
+    if (pe7_4_pv_d1) begin
+      \$1338  = pe7_4_pl_d1;
+    end
+    if (rst) begin
+      \$1338  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1339  = pe7_4_acc;
+    if (pe7_4_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe7_4_fresh) begin
+        \$1339  = { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p };
+      end else begin
+        \$1339  = \$274 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1340  = pe7_4_res;
+    if (pe7_4_pv_d1) begin
+      if (pe7_4_pl_d1) begin
+        \$1340  = \$125 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1341  = pe7_4_pl_d1;
+    if (rst) begin
+      \$1341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1342  = pe7_4_done_d0;
+    if (rst) begin
+      \$1342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1343  = pe7_4_done_d1;
+    if (rst) begin
+      \$1343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1344  = pe7_4_done_d2;
+    if (rst) begin
+      \$1344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1345  = pe7_5_v;
+    if (rst) begin
+      \$1345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1346  = pe7_5_pv_d0;
+    if (rst) begin
+      \$1346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1347  = \$126 ;
+    if (rst) begin
+      \$1347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1348  = pe7_5_pl_d0;
+    if (rst) begin
+      \$1348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1351  = pe7_4_v;
+    if (rst) begin
+      \$1351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1352  = pe7_4_l;
+    if (rst) begin
+      \$1352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1353  = pe7_5_fresh;
+    if (pe7_5_pv_d1) begin
+      \$1353  = pe7_5_pl_d1;
+    end
+    if (rst) begin
+      \$1353  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1354  = pe7_5_acc;
+    if (pe7_5_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe7_5_fresh) begin
+        \$1354  = { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p };
+      end else begin
+        \$1354  = \$275 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1355  = pe7_5_res;
+    if (pe7_5_pv_d1) begin
+      if (pe7_5_pl_d1) begin
+        \$1355  = \$127 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1356  = pe7_5_pl_d1;
+    if (rst) begin
+      \$1356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1357  = pe7_5_done_d0;
+    if (rst) begin
+      \$1357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1358  = pe7_5_done_d1;
+    if (rst) begin
+      \$1358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1359  = pe7_6_v;
+    if (rst) begin
+      \$1359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1360  = pe7_6_pv_d0;
+    if (rst) begin
+      \$1360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1361  = \$128 ;
+    if (rst) begin
+      \$1361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1362  = pe7_6_pl_d0;
+    if (rst) begin
+      \$1362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1365  = pe7_5_v;
+    if (rst) begin
+      \$1365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1366  = pe7_5_l;
+    if (rst) begin
+      \$1366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1367  = pe7_6_fresh;
+    if (pe7_6_pv_d1) begin
+      \$1367  = pe7_6_pl_d1;
+    end
+    if (rst) begin
+      \$1367  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1368  = pe7_6_acc;
+    if (pe7_6_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe7_6_fresh) begin
+        \$1368  = { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p };
+      end else begin
+        \$1368  = \$276 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1369  = pe7_6_res;
+    if (pe7_6_pv_d1) begin
+      if (pe7_6_pl_d1) begin
+        \$1369  = \$129 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1370  = pe7_6_pl_d1;
+    if (rst) begin
+      \$1370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1371  = pe7_6_done_d0;
+    if (rst) begin
+      \$1371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1372  = pe7_7_v;
+    if (rst) begin
+      \$1372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1373  = pe7_7_pv_d0;
+    if (rst) begin
+      \$1373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1374  = \$130 ;
+    if (rst) begin
+      \$1374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1375  = pe7_7_pl_d0;
+    if (rst) begin
+      \$1375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1378  = pe7_6_v;
+    if (rst) begin
+      \$1378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1379  = pe7_6_l;
+    if (rst) begin
+      \$1379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1380  = pe7_7_fresh;
+    if (pe7_7_pv_d1) begin
+      \$1380  = pe7_7_pl_d1;
+    end
+    if (rst) begin
+      \$1380  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1381  = pe7_7_acc;
+    if (pe7_7_pv_d1) begin
+      (* full_case = 32'd1 *)
+      if (pe7_7_fresh) begin
+        \$1381  = { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p };
+      end else begin
+        \$1381  = \$277 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1382  = pe7_7_res;
+    if (pe7_7_pv_d1) begin
+      if (pe7_7_pl_d1) begin
+        \$1382  = \$131 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1383  = pe7_7_pl_d1;
+    if (rst) begin
+      \$1383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$1385  = \$211 ;
+    if (rst) begin
+      \$1385  = 1'h0;
+    end
+  end
+  assign pe0_0_sum = \$214 [31:0];
+  assign pe0_1_sum = \$215 [31:0];
+  assign pe0_2_sum = \$216 [31:0];
+  assign pe0_3_sum = \$217 [31:0];
+  assign pe0_4_sum = \$218 [31:0];
+  assign pe0_5_sum = \$219 [31:0];
+  assign pe0_6_sum = \$220 [31:0];
+  assign pe0_7_sum = \$221 [31:0];
+  assign pe1_0_sum = \$222 [31:0];
+  assign pe1_1_sum = \$223 [31:0];
+  assign pe1_2_sum = \$224 [31:0];
+  assign pe1_3_sum = \$225 [31:0];
+  assign pe1_4_sum = \$226 [31:0];
+  assign pe1_5_sum = \$227 [31:0];
+  assign pe1_6_sum = \$228 [31:0];
+  assign pe1_7_sum = \$229 [31:0];
+  assign pe2_0_sum = \$230 [31:0];
+  assign pe2_1_sum = \$231 [31:0];
+  assign pe2_2_sum = \$232 [31:0];
+  assign pe2_3_sum = \$233 [31:0];
+  assign pe2_4_sum = \$234 [31:0];
+  assign pe2_5_sum = \$235 [31:0];
+  assign pe2_6_sum = \$236 [31:0];
+  assign pe2_7_sum = \$237 [31:0];
+  assign pe3_0_sum = \$238 [31:0];
+  assign pe3_1_sum = \$239 [31:0];
+  assign pe3_2_sum = \$240 [31:0];
+  assign pe3_3_sum = \$241 [31:0];
+  assign pe3_4_sum = \$242 [31:0];
+  assign pe3_5_sum = \$243 [31:0];
+  assign pe3_6_sum = \$244 [31:0];
+  assign pe3_7_sum = \$245 [31:0];
+  assign pe4_0_sum = \$246 [31:0];
+  assign pe4_1_sum = \$247 [31:0];
+  assign pe4_2_sum = \$248 [31:0];
+  assign pe4_3_sum = \$249 [31:0];
+  assign pe4_4_sum = \$250 [31:0];
+  assign pe4_5_sum = \$251 [31:0];
+  assign pe4_6_sum = \$252 [31:0];
+  assign pe4_7_sum = \$253 [31:0];
+  assign pe5_0_sum = \$254 [31:0];
+  assign pe5_1_sum = \$255 [31:0];
+  assign pe5_2_sum = \$256 [31:0];
+  assign pe5_3_sum = \$257 [31:0];
+  assign pe5_4_sum = \$258 [31:0];
+  assign pe5_5_sum = \$259 [31:0];
+  assign pe5_6_sum = \$260 [31:0];
+  assign pe5_7_sum = \$261 [31:0];
+  assign pe6_0_sum = \$262 [31:0];
+  assign pe6_1_sum = \$263 [31:0];
+  assign pe6_2_sum = \$264 [31:0];
+  assign pe6_3_sum = \$265 [31:0];
+  assign pe6_4_sum = \$266 [31:0];
+  assign pe6_5_sum = \$267 [31:0];
+  assign pe6_6_sum = \$268 [31:0];
+  assign pe6_7_sum = \$269 [31:0];
+  assign pe7_0_sum = \$270 [31:0];
+  assign pe7_1_sum = \$271 [31:0];
+  assign pe7_2_sum = \$272 [31:0];
+  assign pe7_3_sum = \$273 [31:0];
+  assign pe7_4_sum = \$274 [31:0];
+  assign pe7_5_sum = \$275 [31:0];
+  assign pe7_6_sum = \$276 [31:0];
+  assign pe7_7_sum = \$277 [31:0];
+  assign drain_row = out_reg_data;
+  assign o__valid = out_reg_valid;
+  assign o__payload = out_reg_payload;
   assign pe0_0_a_in = i__payload[7:0];
   assign pe0_0_b_in = i__payload[71:64];
-  assign pe0_0_en = out_buffer_en;
-  assign pe0_0_sum = \$5 [31:0];
-  assign pe0_0_a = pe0_1_a_in;
-  assign skew_b1_d0 = pe0_1_b_in;
-  assign pe0_1_en = out_buffer_en;
-  assign pe0_1_sum = \$6 [31:0];
-  assign pe0_1_a = pe0_2_a_in;
-  assign skew_b2_d1 = pe0_2_b_in;
-  assign pe0_2_en = out_buffer_en;
-  assign pe0_2_sum = \$7 [31:0];
-  assign pe0_2_a = pe0_3_a_in;
-  assign skew_b3_d2 = pe0_3_b_in;
-  assign pe0_3_en = out_buffer_en;
-  assign pe0_3_sum = \$8 [31:0];
-  assign pe0_3_a = pe0_4_a_in;
-  assign skew_b4_d3 = pe0_4_b_in;
-  assign pe0_4_en = out_buffer_en;
-  assign pe0_4_sum = \$9 [31:0];
-  assign pe0_4_a = pe0_5_a_in;
-  assign skew_b5_d4 = pe0_5_b_in;
-  assign pe0_5_en = out_buffer_en;
-  assign pe0_5_sum = \$10 [31:0];
-  assign pe0_5_a = pe0_6_a_in;
-  assign skew_b6_d5 = pe0_6_b_in;
-  assign pe0_6_en = out_buffer_en;
-  assign pe0_6_sum = \$11 [31:0];
-  assign pe0_6_a = pe0_7_a_in;
-  assign skew_b7_d6 = pe0_7_b_in;
-  assign pe0_7_en = out_buffer_en;
-  assign pe0_7_sum = \$12 [31:0];
-  assign skew_a1_d0 = pe1_0_a_in;
-  assign pe0_0_b = pe1_0_b_in;
-  assign pe1_0_en = out_buffer_en;
-  assign pe1_0_sum = \$13 [31:0];
-  assign pe1_0_a = pe1_1_a_in;
-  assign pe0_1_b = pe1_1_b_in;
-  assign pe1_1_en = out_buffer_en;
-  assign pe1_1_sum = \$14 [31:0];
-  assign pe1_1_a = pe1_2_a_in;
-  assign pe0_2_b = pe1_2_b_in;
-  assign pe1_2_en = out_buffer_en;
-  assign pe1_2_sum = \$15 [31:0];
-  assign pe1_2_a = pe1_3_a_in;
-  assign pe0_3_b = pe1_3_b_in;
-  assign pe1_3_en = out_buffer_en;
-  assign pe1_3_sum = \$16 [31:0];
-  assign pe1_3_a = pe1_4_a_in;
-  assign pe0_4_b = pe1_4_b_in;
-  assign pe1_4_en = out_buffer_en;
-  assign pe1_4_sum = \$17 [31:0];
-  assign pe1_4_a = pe1_5_a_in;
-  assign pe0_5_b = pe1_5_b_in;
-  assign pe1_5_en = out_buffer_en;
-  assign pe1_5_sum = \$18 [31:0];
-  assign pe1_5_a = pe1_6_a_in;
-  assign pe0_6_b = pe1_6_b_in;
-  assign pe1_6_en = out_buffer_en;
-  assign pe1_6_sum = \$19 [31:0];
-  assign pe1_6_a = pe1_7_a_in;
-  assign pe0_7_b = pe1_7_b_in;
-  assign pe1_7_en = out_buffer_en;
-  assign pe1_7_sum = \$20 [31:0];
-  assign skew_a2_d1 = pe2_0_a_in;
-  assign pe1_0_b = pe2_0_b_in;
-  assign pe2_0_en = out_buffer_en;
-  assign pe2_0_sum = \$21 [31:0];
-  assign pe2_0_a = pe2_1_a_in;
-  assign pe1_1_b = pe2_1_b_in;
-  assign pe2_1_en = out_buffer_en;
-  assign pe2_1_sum = \$22 [31:0];
-  assign pe2_1_a = pe2_2_a_in;
-  assign pe1_2_b = pe2_2_b_in;
-  assign pe2_2_en = out_buffer_en;
-  assign pe2_2_sum = \$23 [31:0];
-  assign pe2_2_a = pe2_3_a_in;
-  assign pe1_3_b = pe2_3_b_in;
-  assign pe2_3_en = out_buffer_en;
-  assign pe2_3_sum = \$24 [31:0];
-  assign pe2_3_a = pe2_4_a_in;
-  assign pe1_4_b = pe2_4_b_in;
-  assign pe2_4_en = out_buffer_en;
-  assign pe2_4_sum = \$25 [31:0];
-  assign pe2_4_a = pe2_5_a_in;
-  assign pe1_5_b = pe2_5_b_in;
-  assign pe2_5_en = out_buffer_en;
-  assign pe2_5_sum = \$26 [31:0];
-  assign pe2_5_a = pe2_6_a_in;
-  assign pe1_6_b = pe2_6_b_in;
-  assign pe2_6_en = out_buffer_en;
-  assign pe2_6_sum = \$27 [31:0];
-  assign pe2_6_a = pe2_7_a_in;
-  assign pe1_7_b = pe2_7_b_in;
-  assign pe2_7_en = out_buffer_en;
-  assign pe2_7_sum = \$28 [31:0];
-  assign skew_a3_d2 = pe3_0_a_in;
-  assign pe2_0_b = pe3_0_b_in;
-  assign pe3_0_en = out_buffer_en;
-  assign pe3_0_sum = \$29 [31:0];
-  assign pe3_0_a = pe3_1_a_in;
-  assign pe2_1_b = pe3_1_b_in;
-  assign pe3_1_en = out_buffer_en;
-  assign pe3_1_sum = \$30 [31:0];
-  assign pe3_1_a = pe3_2_a_in;
-  assign pe2_2_b = pe3_2_b_in;
-  assign pe3_2_en = out_buffer_en;
-  assign pe3_2_sum = \$31 [31:0];
-  assign pe3_2_a = pe3_3_a_in;
-  assign pe2_3_b = pe3_3_b_in;
-  assign pe3_3_en = out_buffer_en;
-  assign pe3_3_sum = \$32 [31:0];
-  assign pe3_3_a = pe3_4_a_in;
-  assign pe2_4_b = pe3_4_b_in;
-  assign pe3_4_en = out_buffer_en;
-  assign pe3_4_sum = \$33 [31:0];
-  assign pe3_4_a = pe3_5_a_in;
-  assign pe2_5_b = pe3_5_b_in;
-  assign pe3_5_en = out_buffer_en;
-  assign pe3_5_sum = \$34 [31:0];
-  assign pe3_5_a = pe3_6_a_in;
-  assign pe2_6_b = pe3_6_b_in;
-  assign pe3_6_en = out_buffer_en;
-  assign pe3_6_sum = \$35 [31:0];
-  assign pe3_6_a = pe3_7_a_in;
-  assign pe2_7_b = pe3_7_b_in;
-  assign pe3_7_en = out_buffer_en;
-  assign pe3_7_sum = \$36 [31:0];
-  assign skew_a4_d3 = pe4_0_a_in;
-  assign pe3_0_b = pe4_0_b_in;
-  assign pe4_0_en = out_buffer_en;
-  assign pe4_0_sum = \$37 [31:0];
-  assign pe4_0_a = pe4_1_a_in;
-  assign pe3_1_b = pe4_1_b_in;
-  assign pe4_1_en = out_buffer_en;
-  assign pe4_1_sum = \$38 [31:0];
-  assign pe4_1_a = pe4_2_a_in;
-  assign pe3_2_b = pe4_2_b_in;
-  assign pe4_2_en = out_buffer_en;
-  assign pe4_2_sum = \$39 [31:0];
-  assign pe4_2_a = pe4_3_a_in;
-  assign pe3_3_b = pe4_3_b_in;
-  assign pe4_3_en = out_buffer_en;
-  assign pe4_3_sum = \$40 [31:0];
-  assign pe4_3_a = pe4_4_a_in;
-  assign pe3_4_b = pe4_4_b_in;
-  assign pe4_4_en = out_buffer_en;
-  assign pe4_4_sum = \$41 [31:0];
-  assign pe4_4_a = pe4_5_a_in;
-  assign pe3_5_b = pe4_5_b_in;
-  assign pe4_5_en = out_buffer_en;
-  assign pe4_5_sum = \$42 [31:0];
-  assign pe4_5_a = pe4_6_a_in;
-  assign pe3_6_b = pe4_6_b_in;
-  assign pe4_6_en = out_buffer_en;
-  assign pe4_6_sum = \$43 [31:0];
-  assign pe4_6_a = pe4_7_a_in;
-  assign pe3_7_b = pe4_7_b_in;
-  assign pe4_7_en = out_buffer_en;
-  assign pe4_7_sum = \$44 [31:0];
-  assign skew_a5_d4 = pe5_0_a_in;
-  assign pe4_0_b = pe5_0_b_in;
-  assign pe5_0_en = out_buffer_en;
-  assign pe5_0_sum = \$45 [31:0];
-  assign pe5_0_a = pe5_1_a_in;
-  assign pe4_1_b = pe5_1_b_in;
-  assign pe5_1_en = out_buffer_en;
-  assign pe5_1_sum = \$46 [31:0];
-  assign pe5_1_a = pe5_2_a_in;
-  assign pe4_2_b = pe5_2_b_in;
-  assign pe5_2_en = out_buffer_en;
-  assign pe5_2_sum = \$47 [31:0];
-  assign pe5_2_a = pe5_3_a_in;
-  assign pe4_3_b = pe5_3_b_in;
-  assign pe5_3_en = out_buffer_en;
-  assign pe5_3_sum = \$48 [31:0];
-  assign pe5_3_a = pe5_4_a_in;
-  assign pe4_4_b = pe5_4_b_in;
-  assign pe5_4_en = out_buffer_en;
-  assign pe5_4_sum = \$49 [31:0];
-  assign pe5_4_a = pe5_5_a_in;
-  assign pe4_5_b = pe5_5_b_in;
-  assign pe5_5_en = out_buffer_en;
-  assign pe5_5_sum = \$50 [31:0];
-  assign pe5_5_a = pe5_6_a_in;
-  assign pe4_6_b = pe5_6_b_in;
-  assign pe5_6_en = out_buffer_en;
-  assign pe5_6_sum = \$51 [31:0];
-  assign pe5_6_a = pe5_7_a_in;
-  assign pe4_7_b = pe5_7_b_in;
-  assign pe5_7_en = out_buffer_en;
-  assign pe5_7_sum = \$52 [31:0];
-  assign skew_a6_d5 = pe6_0_a_in;
-  assign pe5_0_b = pe6_0_b_in;
-  assign pe6_0_en = out_buffer_en;
-  assign pe6_0_sum = \$53 [31:0];
-  assign pe6_0_a = pe6_1_a_in;
-  assign pe5_1_b = pe6_1_b_in;
-  assign pe6_1_en = out_buffer_en;
-  assign pe6_1_sum = \$54 [31:0];
-  assign pe6_1_a = pe6_2_a_in;
-  assign pe5_2_b = pe6_2_b_in;
-  assign pe6_2_en = out_buffer_en;
-  assign pe6_2_sum = \$55 [31:0];
-  assign pe6_2_a = pe6_3_a_in;
-  assign pe5_3_b = pe6_3_b_in;
-  assign pe6_3_en = out_buffer_en;
-  assign pe6_3_sum = \$56 [31:0];
-  assign pe6_3_a = pe6_4_a_in;
-  assign pe5_4_b = pe6_4_b_in;
-  assign pe6_4_en = out_buffer_en;
-  assign pe6_4_sum = \$57 [31:0];
-  assign pe6_4_a = pe6_5_a_in;
-  assign pe5_5_b = pe6_5_b_in;
-  assign pe6_5_en = out_buffer_en;
-  assign pe6_5_sum = \$58 [31:0];
-  assign pe6_5_a = pe6_6_a_in;
-  assign pe5_6_b = pe6_6_b_in;
-  assign pe6_6_en = out_buffer_en;
-  assign pe6_6_sum = \$59 [31:0];
-  assign pe6_6_a = pe6_7_a_in;
-  assign pe5_7_b = pe6_7_b_in;
-  assign pe6_7_en = out_buffer_en;
-  assign pe6_7_sum = \$60 [31:0];
-  assign skew_a7_d6 = pe7_0_a_in;
-  assign pe6_0_b = pe7_0_b_in;
-  assign pe7_0_en = out_buffer_en;
-  assign pe7_0_sum = \$61 [31:0];
-  assign pe7_0_a = pe7_1_a_in;
-  assign pe6_1_b = pe7_1_b_in;
-  assign pe7_1_en = out_buffer_en;
-  assign pe7_1_sum = \$62 [31:0];
-  assign pe7_1_a = pe7_2_a_in;
-  assign pe6_2_b = pe7_2_b_in;
-  assign pe7_2_en = out_buffer_en;
-  assign pe7_2_sum = \$63 [31:0];
-  assign pe7_2_a = pe7_3_a_in;
-  assign pe6_3_b = pe7_3_b_in;
-  assign pe7_3_en = out_buffer_en;
-  assign pe7_3_sum = \$64 [31:0];
-  assign pe7_3_a = pe7_4_a_in;
-  assign pe6_4_b = pe7_4_b_in;
-  assign pe7_4_en = out_buffer_en;
-  assign pe7_4_sum = \$65 [31:0];
-  assign pe7_4_a = pe7_5_a_in;
-  assign pe6_5_b = pe7_5_b_in;
-  assign pe7_5_en = out_buffer_en;
-  assign pe7_5_sum = \$66 [31:0];
-  assign pe7_5_a = pe7_6_a_in;
-  assign pe6_6_b = pe7_6_b_in;
-  assign pe7_6_en = out_buffer_en;
-  assign pe7_6_sum = \$67 [31:0];
-  assign pe7_6_a = pe7_7_a_in;
-  assign pe6_7_b = pe7_7_b_in;
-  assign pe7_7_en = out_buffer_en;
-  assign pe7_7_sum = \$68 [31:0];
-  assign drain_row = w_data;
-  assign \out_buffer_data.c  = w_data[255:0];
-  assign \out_buffer_data.c[0]  = w_data[31:0];
-  assign \out_buffer_data.c[1]  = w_data[63:32];
-  assign \out_buffer_data.c[2]  = w_data[95:64];
-  assign \out_buffer_data.c[3]  = w_data[127:96];
-  assign \out_buffer_data.c[4]  = w_data[159:128];
-  assign \out_buffer_data.c[5]  = w_data[191:160];
-  assign \out_buffer_data.c[6]  = w_data[223:192];
-  assign \out_buffer_data.c[7]  = w_data[255:224];
-  assign \out_buffer_data.last  = w_data[256];
-  assign \o__payload.c  = o__payload[255:0];
-  assign \o__payload.c[0]  = o__payload[31:0];
-  assign \o__payload.c[1]  = o__payload[63:32];
-  assign \o__payload.c[2]  = o__payload[95:64];
-  assign \o__payload.c[3]  = o__payload[127:96];
-  assign \o__payload.c[4]  = o__payload[159:128];
-  assign \o__payload.c[5]  = o__payload[191:160];
-  assign \o__payload.c[6]  = o__payload[223:192];
-  assign \o__payload.c[7]  = o__payload[255:224];
-  assign \o__payload.last  = o__payload[256];
+  assign pe0_0_en = 1'h1;
+  assign pe0_1_a_in = pe0_0_a;
+  assign pe0_1_b_in = skew_b1_d0;
+  assign pe0_1_en = 1'h1;
+  assign pe0_2_a_in = pe0_1_a;
+  assign pe0_2_b_in = skew_b2_d1;
+  assign pe0_2_en = 1'h1;
+  assign pe0_3_a_in = pe0_2_a;
+  assign pe0_3_b_in = skew_b3_d2;
+  assign pe0_3_en = 1'h1;
+  assign pe0_4_a_in = pe0_3_a;
+  assign pe0_4_b_in = skew_b4_d3;
+  assign pe0_4_en = 1'h1;
+  assign pe0_5_a_in = pe0_4_a;
+  assign pe0_5_b_in = skew_b5_d4;
+  assign pe0_5_en = 1'h1;
+  assign pe0_6_a_in = pe0_5_a;
+  assign pe0_6_b_in = skew_b6_d5;
+  assign pe0_6_en = 1'h1;
+  assign pe0_7_a_in = pe0_6_a;
+  assign pe0_7_b_in = skew_b7_d6;
+  assign pe0_7_en = 1'h1;
+  assign pe1_0_a_in = skew_a1_d0;
+  assign pe1_0_b_in = pe0_0_b;
+  assign pe1_0_en = 1'h1;
+  assign pe1_1_a_in = pe1_0_a;
+  assign pe1_1_b_in = pe0_1_b;
+  assign pe1_1_en = 1'h1;
+  assign pe1_2_a_in = pe1_1_a;
+  assign pe1_2_b_in = pe0_2_b;
+  assign pe1_2_en = 1'h1;
+  assign pe1_3_a_in = pe1_2_a;
+  assign pe1_3_b_in = pe0_3_b;
+  assign pe1_3_en = 1'h1;
+  assign pe1_4_a_in = pe1_3_a;
+  assign pe1_4_b_in = pe0_4_b;
+  assign pe1_4_en = 1'h1;
+  assign pe1_5_a_in = pe1_4_a;
+  assign pe1_5_b_in = pe0_5_b;
+  assign pe1_5_en = 1'h1;
+  assign pe1_6_a_in = pe1_5_a;
+  assign pe1_6_b_in = pe0_6_b;
+  assign pe1_6_en = 1'h1;
+  assign pe1_7_a_in = pe1_6_a;
+  assign pe1_7_b_in = pe0_7_b;
+  assign pe1_7_en = 1'h1;
+  assign pe2_0_a_in = skew_a2_d1;
+  assign pe2_0_b_in = pe1_0_b;
+  assign pe2_0_en = 1'h1;
+  assign pe2_1_a_in = pe2_0_a;
+  assign pe2_1_b_in = pe1_1_b;
+  assign pe2_1_en = 1'h1;
+  assign pe2_2_a_in = pe2_1_a;
+  assign pe2_2_b_in = pe1_2_b;
+  assign pe2_2_en = 1'h1;
+  assign pe2_3_a_in = pe2_2_a;
+  assign pe2_3_b_in = pe1_3_b;
+  assign pe2_3_en = 1'h1;
+  assign pe2_4_a_in = pe2_3_a;
+  assign pe2_4_b_in = pe1_4_b;
+  assign pe2_4_en = 1'h1;
+  assign pe2_5_a_in = pe2_4_a;
+  assign pe2_5_b_in = pe1_5_b;
+  assign pe2_5_en = 1'h1;
+  assign pe2_6_a_in = pe2_5_a;
+  assign pe2_6_b_in = pe1_6_b;
+  assign pe2_6_en = 1'h1;
+  assign pe2_7_a_in = pe2_6_a;
+  assign pe2_7_b_in = pe1_7_b;
+  assign pe2_7_en = 1'h1;
+  assign pe3_0_a_in = skew_a3_d2;
+  assign pe3_0_b_in = pe2_0_b;
+  assign pe3_0_en = 1'h1;
+  assign pe3_1_a_in = pe3_0_a;
+  assign pe3_1_b_in = pe2_1_b;
+  assign pe3_1_en = 1'h1;
+  assign pe3_2_a_in = pe3_1_a;
+  assign pe3_2_b_in = pe2_2_b;
+  assign pe3_2_en = 1'h1;
+  assign pe3_3_a_in = pe3_2_a;
+  assign pe3_3_b_in = pe2_3_b;
+  assign pe3_3_en = 1'h1;
+  assign pe3_4_a_in = pe3_3_a;
+  assign pe3_4_b_in = pe2_4_b;
+  assign pe3_4_en = 1'h1;
+  assign pe3_5_a_in = pe3_4_a;
+  assign pe3_5_b_in = pe2_5_b;
+  assign pe3_5_en = 1'h1;
+  assign pe3_6_a_in = pe3_5_a;
+  assign pe3_6_b_in = pe2_6_b;
+  assign pe3_6_en = 1'h1;
+  assign pe3_7_a_in = pe3_6_a;
+  assign pe3_7_b_in = pe2_7_b;
+  assign pe3_7_en = 1'h1;
+  assign pe4_0_a_in = skew_a4_d3;
+  assign pe4_0_b_in = pe3_0_b;
+  assign pe4_0_en = 1'h1;
+  assign pe4_1_a_in = pe4_0_a;
+  assign pe4_1_b_in = pe3_1_b;
+  assign pe4_1_en = 1'h1;
+  assign pe4_2_a_in = pe4_1_a;
+  assign pe4_2_b_in = pe3_2_b;
+  assign pe4_2_en = 1'h1;
+  assign pe4_3_a_in = pe4_2_a;
+  assign pe4_3_b_in = pe3_3_b;
+  assign pe4_3_en = 1'h1;
+  assign pe4_4_a_in = pe4_3_a;
+  assign pe4_4_b_in = pe3_4_b;
+  assign pe4_4_en = 1'h1;
+  assign pe4_5_a_in = pe4_4_a;
+  assign pe4_5_b_in = pe3_5_b;
+  assign pe4_5_en = 1'h1;
+  assign pe4_6_a_in = pe4_5_a;
+  assign pe4_6_b_in = pe3_6_b;
+  assign pe4_6_en = 1'h1;
+  assign pe4_7_a_in = pe4_6_a;
+  assign pe4_7_b_in = pe3_7_b;
+  assign pe4_7_en = 1'h1;
+  assign pe5_0_a_in = skew_a5_d4;
+  assign pe5_0_b_in = pe4_0_b;
+  assign pe5_0_en = 1'h1;
+  assign pe5_1_a_in = pe5_0_a;
+  assign pe5_1_b_in = pe4_1_b;
+  assign pe5_1_en = 1'h1;
+  assign pe5_2_a_in = pe5_1_a;
+  assign pe5_2_b_in = pe4_2_b;
+  assign pe5_2_en = 1'h1;
+  assign pe5_3_a_in = pe5_2_a;
+  assign pe5_3_b_in = pe4_3_b;
+  assign pe5_3_en = 1'h1;
+  assign pe5_4_a_in = pe5_3_a;
+  assign pe5_4_b_in = pe4_4_b;
+  assign pe5_4_en = 1'h1;
+  assign pe5_5_a_in = pe5_4_a;
+  assign pe5_5_b_in = pe4_5_b;
+  assign pe5_5_en = 1'h1;
+  assign pe5_6_a_in = pe5_5_a;
+  assign pe5_6_b_in = pe4_6_b;
+  assign pe5_6_en = 1'h1;
+  assign pe5_7_a_in = pe5_6_a;
+  assign pe5_7_b_in = pe4_7_b;
+  assign pe5_7_en = 1'h1;
+  assign pe6_0_a_in = skew_a6_d5;
+  assign pe6_0_b_in = pe5_0_b;
+  assign pe6_0_en = 1'h1;
+  assign pe6_1_a_in = pe6_0_a;
+  assign pe6_1_b_in = pe5_1_b;
+  assign pe6_1_en = 1'h1;
+  assign pe6_2_a_in = pe6_1_a;
+  assign pe6_2_b_in = pe5_2_b;
+  assign pe6_2_en = 1'h1;
+  assign pe6_3_a_in = pe6_2_a;
+  assign pe6_3_b_in = pe5_3_b;
+  assign pe6_3_en = 1'h1;
+  assign pe6_4_a_in = pe6_3_a;
+  assign pe6_4_b_in = pe5_4_b;
+  assign pe6_4_en = 1'h1;
+  assign pe6_5_a_in = pe6_4_a;
+  assign pe6_5_b_in = pe5_5_b;
+  assign pe6_5_en = 1'h1;
+  assign pe6_6_a_in = pe6_5_a;
+  assign pe6_6_b_in = pe5_6_b;
+  assign pe6_6_en = 1'h1;
+  assign pe6_7_a_in = pe6_6_a;
+  assign pe6_7_b_in = pe5_7_b;
+  assign pe6_7_en = 1'h1;
+  assign pe7_0_a_in = skew_a7_d6;
+  assign pe7_0_b_in = pe6_0_b;
+  assign pe7_0_en = 1'h1;
+  assign pe7_1_a_in = pe7_0_a;
+  assign pe7_1_b_in = pe6_1_b;
+  assign pe7_1_en = 1'h1;
+  assign pe7_2_a_in = pe7_1_a;
+  assign pe7_2_b_in = pe6_2_b;
+  assign pe7_2_en = 1'h1;
+  assign pe7_3_a_in = pe7_2_a;
+  assign pe7_3_b_in = pe6_3_b;
+  assign pe7_3_en = 1'h1;
+  assign pe7_4_a_in = pe7_3_a;
+  assign pe7_4_b_in = pe6_4_b;
+  assign pe7_4_en = 1'h1;
+  assign pe7_5_a_in = pe7_4_a;
+  assign pe7_5_b_in = pe6_5_b;
+  assign pe7_5_en = 1'h1;
+  assign pe7_6_a_in = pe7_5_a;
+  assign pe7_6_b_in = pe6_6_b;
+  assign pe7_6_en = 1'h1;
+  assign pe7_7_a_in = pe7_6_a;
+  assign pe7_7_b_in = pe6_7_b;
+  assign pe7_7_en = 1'h1;
+  assign \out_reg_payload.c  = out_reg_payload[255:0];
+  assign \out_reg_payload.c[0]  = out_reg_payload[31:0];
+  assign \out_reg_payload.c[1]  = out_reg_payload[63:32];
+  assign \out_reg_payload.c[2]  = out_reg_payload[95:64];
+  assign \out_reg_payload.c[3]  = out_reg_payload[127:96];
+  assign \out_reg_payload.c[4]  = out_reg_payload[159:128];
+  assign \out_reg_payload.c[5]  = out_reg_payload[191:160];
+  assign \out_reg_payload.c[6]  = out_reg_payload[223:192];
+  assign \out_reg_payload.c[7]  = out_reg_payload[255:224];
+  assign \out_reg_payload.last  = out_reg_payload[256];
+  assign \out_reg_data.c  = out_reg_data[255:0];
+  assign \out_reg_data.c[0]  = out_reg_data[31:0];
+  assign \out_reg_data.c[1]  = out_reg_data[63:32];
+  assign \out_reg_data.c[2]  = out_reg_data[95:64];
+  assign \out_reg_data.c[3]  = out_reg_data[127:96];
+  assign \out_reg_data.c[4]  = out_reg_data[159:128];
+  assign \out_reg_data.c[5]  = out_reg_data[191:160];
+  assign \out_reg_data.c[6]  = out_reg_data[223:192];
+  assign \out_reg_data.c[7]  = out_reg_data[255:224];
+  assign \out_reg_data.last  = out_reg_data[256];
   assign \i__payload.a  = i__payload[63:0];
   assign \i__payload.a[0]  = i__payload[7:0];
   assign \i__payload.a[1]  = i__payload[15:8];
@@ -15664,160 +15576,230 @@ module \datapath.array (clk, rst, i__valid, i__ready, o__valid, o__payload, i__p
   assign \i__payload.b[6]  = i__payload[119:112];
   assign \i__payload.b[7]  = i__payload[127:120];
   assign \i__payload.last  = i__payload[128];
-  assign \drain_row.c  = w_data[255:0];
-  assign \drain_row.c[0]  = w_data[31:0];
-  assign \drain_row.c[1]  = w_data[63:32];
-  assign \drain_row.c[2]  = w_data[95:64];
-  assign \drain_row.c[3]  = w_data[127:96];
-  assign \drain_row.c[4]  = w_data[159:128];
-  assign \drain_row.c[5]  = w_data[191:160];
-  assign \drain_row.c[6]  = w_data[223:192];
-  assign \drain_row.c[7]  = w_data[255:224];
-  assign \drain_row.last  = w_data[256];
-  assign out_buffer_pop = o__valid;
+  assign \drain_row.c  = out_reg_data[255:0];
+  assign \drain_row.c[0]  = out_reg_data[31:0];
+  assign \drain_row.c[1]  = out_reg_data[63:32];
+  assign \drain_row.c[2]  = out_reg_data[95:64];
+  assign \drain_row.c[3]  = out_reg_data[127:96];
+  assign \drain_row.c[4]  = out_reg_data[159:128];
+  assign \drain_row.c[5]  = out_reg_data[191:160];
+  assign \drain_row.c[6]  = out_reg_data[223:192];
+  assign \drain_row.c[7]  = out_reg_data[255:224];
+  assign \drain_row.last  = out_reg_data[256];
+  assign \o__payload.c  = out_reg_payload[255:0];
+  assign \o__payload.c[0]  = out_reg_payload[31:0];
+  assign \o__payload.c[1]  = out_reg_payload[63:32];
+  assign \o__payload.c[2]  = out_reg_payload[95:64];
+  assign \o__payload.c[3]  = out_reg_payload[127:96];
+  assign \o__payload.c[4]  = out_reg_payload[159:128];
+  assign \o__payload.c[5]  = out_reg_payload[191:160];
+  assign \o__payload.c[6]  = out_reg_payload[223:192];
+  assign \o__payload.c[7]  = out_reg_payload[255:224];
+  assign \o__payload.last  = out_reg_payload[256];
+  assign \$1384  = \$210 ;
+  assign \$1377  = pe6_7_b;
+  assign \$1376  = pe7_6_a;
+  assign \$1364  = pe6_6_b;
+  assign \$1363  = pe7_5_a;
+  assign \$1350  = pe6_5_b;
+  assign \$1349  = pe7_4_a;
+  assign \$1335  = pe6_4_b;
+  assign \$1334  = pe7_3_a;
+  assign \$1319  = pe6_3_b;
+  assign \$1318  = pe7_2_a;
+  assign \$1302  = pe6_2_b;
+  assign \$1301  = pe7_1_a;
+  assign \$1284  = pe6_1_b;
+  assign \$1283  = pe7_0_a;
+  assign \$1265  = pe6_0_b;
+  assign \$1264  = skew_a7_d6;
+  assign \$1253  = pe5_7_b;
+  assign \$1252  = pe6_6_a;
+  assign \$1240  = pe5_6_b;
+  assign \$1239  = pe6_5_a;
+  assign \$1226  = pe5_5_b;
+  assign \$1225  = pe6_4_a;
+  assign \$1211  = pe5_4_b;
+  assign \$1210  = pe6_3_a;
+  assign \$1195  = pe5_3_b;
+  assign \$1194  = pe6_2_a;
+  assign \$1178  = pe5_2_b;
+  assign \$1177  = pe6_1_a;
+  assign \$1160  = pe5_1_b;
+  assign \$1159  = pe6_0_a;
+  assign \$1141  = pe5_0_b;
+  assign \$1140  = skew_a6_d5;
+  assign \$1129  = pe4_7_b;
+  assign \$1128  = pe5_6_a;
+  assign \$1116  = pe4_6_b;
+  assign \$1115  = pe5_5_a;
+  assign \$1102  = pe4_5_b;
+  assign \$1101  = pe5_4_a;
+  assign \$1087  = pe4_4_b;
+  assign \$1086  = pe5_3_a;
+  assign \$1071  = pe4_3_b;
+  assign \$1070  = pe5_2_a;
+  assign \$1054  = pe4_2_b;
+  assign \$1053  = pe5_1_a;
+  assign \$1036  = pe4_1_b;
+  assign \$1035  = pe5_0_a;
+  assign \$1017  = pe4_0_b;
+  assign \$1016  = skew_a5_d4;
+  assign \$1005  = pe3_7_b;
+  assign \$1004  = pe4_6_a;
+  assign \$992  = pe3_6_b;
+  assign \$991  = pe4_5_a;
+  assign \$978  = pe3_5_b;
+  assign \$977  = pe4_4_a;
+  assign \$963  = pe3_4_b;
+  assign \$962  = pe4_3_a;
+  assign \$947  = pe3_3_b;
+  assign \$946  = pe4_2_a;
+  assign \$930  = pe3_2_b;
+  assign \$929  = pe4_1_a;
+  assign \$912  = pe3_1_b;
+  assign \$911  = pe4_0_a;
+  assign \$893  = pe3_0_b;
+  assign \$892  = skew_a4_d3;
+  assign \$881  = pe2_7_b;
+  assign \$880  = pe3_6_a;
+  assign \$868  = pe2_6_b;
+  assign \$867  = pe3_5_a;
+  assign \$854  = pe2_5_b;
+  assign \$853  = pe3_4_a;
+  assign \$839  = pe2_4_b;
+  assign \$838  = pe3_3_a;
+  assign \$823  = pe2_3_b;
+  assign \$822  = pe3_2_a;
+  assign \$806  = pe2_2_b;
+  assign \$805  = pe3_1_a;
+  assign \$788  = pe2_1_b;
+  assign \$787  = pe3_0_a;
+  assign \$769  = pe2_0_b;
+  assign \$768  = skew_a3_d2;
+  assign \$757  = pe1_7_b;
+  assign \$756  = pe2_6_a;
+  assign \$744  = pe1_6_b;
+  assign \$743  = pe2_5_a;
+  assign \$730  = pe1_5_b;
+  assign \$729  = pe2_4_a;
+  assign \$715  = pe1_4_b;
+  assign \$714  = pe2_3_a;
+  assign \$699  = pe1_3_b;
+  assign \$698  = pe2_2_a;
+  assign \$682  = pe1_2_b;
+  assign \$681  = pe2_1_a;
+  assign \$664  = pe1_1_b;
+  assign \$663  = pe2_0_a;
+  assign \$645  = pe1_0_b;
+  assign \$644  = skew_a2_d1;
+  assign \$633  = pe0_7_b;
+  assign \$632  = pe1_6_a;
+  assign \$620  = pe0_6_b;
+  assign \$619  = pe1_5_a;
+  assign \$606  = pe0_5_b;
+  assign \$605  = pe1_4_a;
+  assign \$591  = pe0_4_b;
+  assign \$590  = pe1_3_a;
+  assign \$575  = pe0_3_b;
+  assign \$574  = pe1_2_a;
+  assign \$558  = pe0_2_b;
+  assign \$557  = pe1_1_a;
+  assign \$540  = pe0_1_b;
+  assign \$539  = pe1_0_a;
+  assign \$521  = pe0_0_b;
+  assign \$520  = skew_a1_d0;
+  assign \$509  = skew_b7_d6;
+  assign \$508  = pe0_6_a;
+  assign \$496  = skew_b6_d5;
+  assign \$495  = pe0_5_a;
+  assign \$482  = skew_b5_d4;
+  assign \$481  = pe0_4_a;
+  assign \$467  = skew_b4_d3;
+  assign \$466  = pe0_3_a;
+  assign \$451  = skew_b3_d2;
+  assign \$450  = pe0_2_a;
+  assign \$434  = skew_b2_d1;
+  assign \$433  = pe0_1_a;
+  assign \$416  = skew_b1_d0;
+  assign \$415  = pe0_0_a;
+  assign \$397  = i__payload[71:64];
+  assign \$396  = i__payload[7:0];
+  assign \$391  = skew_b7_d5;
+  assign \$390  = skew_b7_d4;
+  assign \$389  = skew_b7_d3;
+  assign \$388  = skew_b7_d2;
+  assign \$387  = skew_b7_d1;
+  assign \$386  = skew_b7_d0;
+  assign \$385  = i__payload[127:120];
+  assign \$384  = skew_b6_d4;
+  assign \$383  = skew_b6_d3;
+  assign \$382  = skew_b6_d2;
+  assign \$381  = skew_b6_d1;
+  assign \$380  = skew_b6_d0;
+  assign \$379  = i__payload[119:112];
+  assign \$378  = skew_b5_d3;
+  assign \$377  = skew_b5_d2;
+  assign \$376  = skew_b5_d1;
+  assign \$375  = skew_b5_d0;
+  assign \$374  = i__payload[111:104];
+  assign \$373  = skew_b4_d2;
+  assign \$372  = skew_b4_d1;
+  assign \$371  = skew_b4_d0;
+  assign \$370  = i__payload[103:96];
+  assign \$369  = skew_b3_d1;
+  assign \$368  = skew_b3_d0;
+  assign \$367  = i__payload[95:88];
+  assign \$366  = skew_b2_d0;
+  assign \$365  = i__payload[87:80];
+  assign \$364  = i__payload[79:72];
+  assign \$349  = skew_a7_d5;
+  assign \$348  = skew_a7_d4;
+  assign \$347  = skew_a7_d3;
+  assign \$346  = skew_a7_d2;
+  assign \$345  = skew_a7_d1;
+  assign \$344  = skew_a7_d0;
+  assign \$343  = i__payload[63:56];
+  assign \$330  = skew_a6_d4;
+  assign \$329  = skew_a6_d3;
+  assign \$328  = skew_a6_d2;
+  assign \$327  = skew_a6_d1;
+  assign \$326  = skew_a6_d0;
+  assign \$325  = i__payload[55:48];
+  assign \$314  = skew_a5_d3;
+  assign \$313  = skew_a5_d2;
+  assign \$312  = skew_a5_d1;
+  assign \$311  = skew_a5_d0;
+  assign \$310  = i__payload[47:40];
+  assign \$301  = skew_a4_d2;
+  assign \$300  = skew_a4_d1;
+  assign \$299  = skew_a4_d0;
+  assign \$298  = i__payload[39:32];
+  assign \$291  = skew_a3_d1;
+  assign \$290  = skew_a3_d0;
+  assign \$289  = i__payload[31:24];
+  assign \$284  = skew_a2_d0;
+  assign \$283  = i__payload[23:16];
+  assign \$280  = i__payload[15:8];
+  assign i__ready = \$213 ;
+  assign \$140  = 1'h0;
+  assign \$149  = 1'h0;
+  assign \$159  = 1'h0;
+  assign \$169  = 1'h0;
+  assign \$179  = 1'h0;
+  assign \$189  = 1'h0;
+  assign \$199  = 1'h0;
+  assign \$209  = pe7_7_done_d0;
+  assign out_reg_push = drain_valid;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire [2:0] \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire [2:0] \$18 ;
-  reg [1:0] \$19 ;
-  wire \$2 ;
-  reg [1:0] \$20 ;
-  reg [1:0] \$21 ;
-  wire [2:0] \$3 ;
-  wire [2:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire [2:0] \$7 ;
-  wire [2:0] \$8 ;
-  wire \$9 ;
-  input clk;
-  wire clk;
-  (* init = 2'h0 *)
-  wire [1:0] consume;
-  output [1:0] level;
-  reg [1:0] level = 2'h0;
-  (* init = 2'h0 *)
-  wire [1:0] produce;
-  output [256:0] r_data;
-  wire [256:0] r_data;
-  wire r_en;
-  (* init = 2'h0 *)
-  wire [1:0] r_level;
-  reg [1:0] r_port__addr = 2'h0;
-  wire [256:0] r_port__data;
-  output r_rdy;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  wire [256:0] w_data;
-  input w_en;
-  wire w_en;
-  (* init = 2'h0 *)
-  wire [1:0] w_level;
-  reg [1:0] w_port__addr = 2'h0;
-  input [256:0] w_port__data;
-  wire [256:0] w_port__data;
-  wire w_port__en;
-  wire w_rdy;
-  reg [256:0] storage [2:0];
-  initial begin : \storage$init 
-    integer i;
-    for (i = 0; i < 3; i = i + 1)
-      storage[i] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
-  end
-  assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 2'h3;
-  assign r_rdy = | level;
-  assign w_port__en = w_en & w_rdy;
-  assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr == 2'h2;
-  assign \$3  = w_port__addr + 1'h1;
-  assign \$4  = \$2  ? 3'h0 : \$3 ;
-  assign \$6  = r_port__addr == 2'h2;
-  assign \$7  = r_port__addr + 1'h1;
-  assign \$8  = \$6  ? 3'h0 : \$7 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$11  = ~ \$10 ;
-  assign \$12  = \$9  & \$11 ;
-  assign \$13  = level + 1'h1;
-  assign \$15  = w_rdy & w_en;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = level - 1'h1;
-  always @(posedge clk)
-    w_port__addr <= \$19 ;
-  always @(posedge clk)
-    r_port__addr <= \$20 ;
-  always @(posedge clk)
-    level <= \$21 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$19  = w_port__addr;
-    if (\$1 ) begin
-      \$19  = \$4 [1:0];
-    end
-    if (rst) begin
-      \$19  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$20  = r_port__addr;
-    if (\$5 ) begin
-      \$20  = \$8 [1:0];
-    end
-    if (rst) begin
-      \$20  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$21  = level;
-    if (\$12 ) begin
-      \$21  = \$13 [1:0];
-    end
-    if (\$17 ) begin
-      \$21  = \$18 [1:0];
-    end
-    if (rst) begin
-      \$21  = 2'h0;
-    end
-  end
-  assign w_level = level;
-  assign r_level = level;
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
-  assign r_en = 1'h1;
-  assign \$5  = r_rdy;
-  assign \$10  = r_rdy;
-  assign \$14  = r_rdy;
-endmodule
-
-(* generator = "Amaranth" *)
-module \datapath.array.pe0_0_mul (pe0_0_b_in, clk, rst, pe0_0_en, pe0_0_p, pe0_0_a_in);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+module \datapath.array.pe0_0_mul (pe0_0_b_in, clk, rst, pe0_0_p, pe0_0_a_in);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe0_0_a_in;
@@ -15826,7 +15808,6 @@ module \datapath.array.pe0_0_mul (pe0_0_b_in, clk, rst, pe0_0_en, pe0_0_p, pe0_0
   input [7:0] pe0_0_b_in;
   wire [7:0] pe0_0_b_in;
   reg [7:0] pe0_0_b_r = 8'h00;
-  input pe0_0_en;
   wire pe0_0_en;
   output [15:0] pe0_0_p;
   reg [15:0] pe0_0_p = 16'h0000;
@@ -15842,50 +15823,20 @@ module \datapath.array.pe0_0_mul (pe0_0_b_in, clk, rst, pe0_0_en, pe0_0_p, pe0_0
   assign \$1  = $signed(pe0_0_a_r) * $signed(pe0_0_b_r);
   always @(posedge clk)
     pe0_0_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$4  = pe0_0_prod;
-    if (pe0_0_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$5  = pe0_0_p;
-    if (pe0_0_en) begin
-      \$5  = pe0_0_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$2  = pe0_0_a_r;
-    if (pe0_0_en) begin
-      \$2  = pe0_0_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$3  = pe0_0_b_r;
-    if (pe0_0_en) begin
-      \$3  = pe0_0_b_in;
-    end
-  end
+  assign pe0_0_en = 1'h1;
+  assign \$5  = pe0_0_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe0_0_b_in;
+  assign \$2  = pe0_0_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe0_1_mul (rst, pe0_1_en, pe0_1_b_in, pe0_1_a_in, pe0_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+module \datapath.array.pe0_1_mul (rst, pe0_1_b_in, pe0_1_a_in, pe0_1_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe0_1_a_in;
@@ -15894,7 +15845,6 @@ module \datapath.array.pe0_1_mul (rst, pe0_1_en, pe0_1_b_in, pe0_1_a_in, pe0_1_p
   input [7:0] pe0_1_b_in;
   wire [7:0] pe0_1_b_in;
   reg [7:0] pe0_1_b_r = 8'h00;
-  input pe0_1_en;
   wire pe0_1_en;
   output [15:0] pe0_1_p;
   reg [15:0] pe0_1_p = 16'h0000;
@@ -15910,50 +15860,20 @@ module \datapath.array.pe0_1_mul (rst, pe0_1_en, pe0_1_b_in, pe0_1_a_in, pe0_1_p
   assign \$1  = $signed(pe0_1_a_r) * $signed(pe0_1_b_r);
   always @(posedge clk)
     pe0_1_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$4  = pe0_1_prod;
-    if (pe0_1_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$5  = pe0_1_p;
-    if (pe0_1_en) begin
-      \$5  = pe0_1_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$2  = pe0_1_a_r;
-    if (pe0_1_en) begin
-      \$2  = pe0_1_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$3  = pe0_1_b_r;
-    if (pe0_1_en) begin
-      \$3  = pe0_1_b_in;
-    end
-  end
+  assign pe0_1_en = 1'h1;
+  assign \$5  = pe0_1_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe0_1_b_in;
+  assign \$2  = pe0_1_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe0_2_mul (rst, pe0_2_en, pe0_2_b_in, pe0_2_a_in, pe0_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+module \datapath.array.pe0_2_mul (rst, pe0_2_b_in, pe0_2_a_in, pe0_2_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe0_2_a_in;
@@ -15962,7 +15882,6 @@ module \datapath.array.pe0_2_mul (rst, pe0_2_en, pe0_2_b_in, pe0_2_a_in, pe0_2_p
   input [7:0] pe0_2_b_in;
   wire [7:0] pe0_2_b_in;
   reg [7:0] pe0_2_b_r = 8'h00;
-  input pe0_2_en;
   wire pe0_2_en;
   output [15:0] pe0_2_p;
   reg [15:0] pe0_2_p = 16'h0000;
@@ -15978,50 +15897,20 @@ module \datapath.array.pe0_2_mul (rst, pe0_2_en, pe0_2_b_in, pe0_2_a_in, pe0_2_p
   assign \$1  = $signed(pe0_2_a_r) * $signed(pe0_2_b_r);
   always @(posedge clk)
     pe0_2_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$4  = pe0_2_prod;
-    if (pe0_2_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$5  = pe0_2_p;
-    if (pe0_2_en) begin
-      \$5  = pe0_2_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$2  = pe0_2_a_r;
-    if (pe0_2_en) begin
-      \$2  = pe0_2_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$3  = pe0_2_b_r;
-    if (pe0_2_en) begin
-      \$3  = pe0_2_b_in;
-    end
-  end
+  assign pe0_2_en = 1'h1;
+  assign \$5  = pe0_2_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe0_2_b_in;
+  assign \$2  = pe0_2_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe0_3_mul (rst, pe0_3_en, pe0_3_b_in, pe0_3_a_in, pe0_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+module \datapath.array.pe0_3_mul (rst, pe0_3_b_in, pe0_3_a_in, pe0_3_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe0_3_a_in;
@@ -16030,7 +15919,6 @@ module \datapath.array.pe0_3_mul (rst, pe0_3_en, pe0_3_b_in, pe0_3_a_in, pe0_3_p
   input [7:0] pe0_3_b_in;
   wire [7:0] pe0_3_b_in;
   reg [7:0] pe0_3_b_r = 8'h00;
-  input pe0_3_en;
   wire pe0_3_en;
   output [15:0] pe0_3_p;
   reg [15:0] pe0_3_p = 16'h0000;
@@ -16046,50 +15934,20 @@ module \datapath.array.pe0_3_mul (rst, pe0_3_en, pe0_3_b_in, pe0_3_a_in, pe0_3_p
   assign \$1  = $signed(pe0_3_a_r) * $signed(pe0_3_b_r);
   always @(posedge clk)
     pe0_3_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$4  = pe0_3_prod;
-    if (pe0_3_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$5  = pe0_3_p;
-    if (pe0_3_en) begin
-      \$5  = pe0_3_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$2  = pe0_3_a_r;
-    if (pe0_3_en) begin
-      \$2  = pe0_3_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$3  = pe0_3_b_r;
-    if (pe0_3_en) begin
-      \$3  = pe0_3_b_in;
-    end
-  end
+  assign pe0_3_en = 1'h1;
+  assign \$5  = pe0_3_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe0_3_b_in;
+  assign \$2  = pe0_3_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe0_4_mul (rst, pe0_4_en, pe0_4_b_in, pe0_4_a_in, pe0_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+module \datapath.array.pe0_4_mul (rst, pe0_4_b_in, pe0_4_a_in, pe0_4_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe0_4_a_in;
@@ -16098,7 +15956,6 @@ module \datapath.array.pe0_4_mul (rst, pe0_4_en, pe0_4_b_in, pe0_4_a_in, pe0_4_p
   input [7:0] pe0_4_b_in;
   wire [7:0] pe0_4_b_in;
   reg [7:0] pe0_4_b_r = 8'h00;
-  input pe0_4_en;
   wire pe0_4_en;
   output [15:0] pe0_4_p;
   reg [15:0] pe0_4_p = 16'h0000;
@@ -16114,50 +15971,20 @@ module \datapath.array.pe0_4_mul (rst, pe0_4_en, pe0_4_b_in, pe0_4_a_in, pe0_4_p
   assign \$1  = $signed(pe0_4_a_r) * $signed(pe0_4_b_r);
   always @(posedge clk)
     pe0_4_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$4  = pe0_4_prod;
-    if (pe0_4_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$5  = pe0_4_p;
-    if (pe0_4_en) begin
-      \$5  = pe0_4_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$2  = pe0_4_a_r;
-    if (pe0_4_en) begin
-      \$2  = pe0_4_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$3  = pe0_4_b_r;
-    if (pe0_4_en) begin
-      \$3  = pe0_4_b_in;
-    end
-  end
+  assign pe0_4_en = 1'h1;
+  assign \$5  = pe0_4_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe0_4_b_in;
+  assign \$2  = pe0_4_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe0_5_mul (rst, pe0_5_en, pe0_5_b_in, pe0_5_a_in, pe0_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+module \datapath.array.pe0_5_mul (rst, pe0_5_b_in, pe0_5_a_in, pe0_5_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe0_5_a_in;
@@ -16166,7 +15993,6 @@ module \datapath.array.pe0_5_mul (rst, pe0_5_en, pe0_5_b_in, pe0_5_a_in, pe0_5_p
   input [7:0] pe0_5_b_in;
   wire [7:0] pe0_5_b_in;
   reg [7:0] pe0_5_b_r = 8'h00;
-  input pe0_5_en;
   wire pe0_5_en;
   output [15:0] pe0_5_p;
   reg [15:0] pe0_5_p = 16'h0000;
@@ -16182,50 +16008,20 @@ module \datapath.array.pe0_5_mul (rst, pe0_5_en, pe0_5_b_in, pe0_5_a_in, pe0_5_p
   assign \$1  = $signed(pe0_5_a_r) * $signed(pe0_5_b_r);
   always @(posedge clk)
     pe0_5_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$4  = pe0_5_prod;
-    if (pe0_5_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$5  = pe0_5_p;
-    if (pe0_5_en) begin
-      \$5  = pe0_5_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$2  = pe0_5_a_r;
-    if (pe0_5_en) begin
-      \$2  = pe0_5_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$3  = pe0_5_b_r;
-    if (pe0_5_en) begin
-      \$3  = pe0_5_b_in;
-    end
-  end
+  assign pe0_5_en = 1'h1;
+  assign \$5  = pe0_5_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe0_5_b_in;
+  assign \$2  = pe0_5_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe0_6_mul (rst, pe0_6_en, pe0_6_b_in, pe0_6_a_in, pe0_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+module \datapath.array.pe0_6_mul (rst, pe0_6_b_in, pe0_6_a_in, pe0_6_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe0_6_a_in;
@@ -16234,7 +16030,6 @@ module \datapath.array.pe0_6_mul (rst, pe0_6_en, pe0_6_b_in, pe0_6_a_in, pe0_6_p
   input [7:0] pe0_6_b_in;
   wire [7:0] pe0_6_b_in;
   reg [7:0] pe0_6_b_r = 8'h00;
-  input pe0_6_en;
   wire pe0_6_en;
   output [15:0] pe0_6_p;
   reg [15:0] pe0_6_p = 16'h0000;
@@ -16250,50 +16045,20 @@ module \datapath.array.pe0_6_mul (rst, pe0_6_en, pe0_6_b_in, pe0_6_a_in, pe0_6_p
   assign \$1  = $signed(pe0_6_a_r) * $signed(pe0_6_b_r);
   always @(posedge clk)
     pe0_6_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$4  = pe0_6_prod;
-    if (pe0_6_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$5  = pe0_6_p;
-    if (pe0_6_en) begin
-      \$5  = pe0_6_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$2  = pe0_6_a_r;
-    if (pe0_6_en) begin
-      \$2  = pe0_6_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
-    \$3  = pe0_6_b_r;
-    if (pe0_6_en) begin
-      \$3  = pe0_6_b_in;
-    end
-  end
+  assign pe0_6_en = 1'h1;
+  assign \$5  = pe0_6_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe0_6_b_in;
+  assign \$2  = pe0_6_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe0_7_mul (rst, pe0_7_en, pe0_7_b_in, pe0_7_a_in, pe0_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+module \datapath.array.pe0_7_mul (rst, pe0_7_b_in, pe0_7_a_in, pe0_7_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe0_7_a_in;
@@ -16302,7 +16067,6 @@ module \datapath.array.pe0_7_mul (rst, pe0_7_en, pe0_7_b_in, pe0_7_a_in, pe0_7_p
   input [7:0] pe0_7_b_in;
   wire [7:0] pe0_7_b_in;
   reg [7:0] pe0_7_b_r = 8'h00;
-  input pe0_7_en;
   wire pe0_7_en;
   output [15:0] pe0_7_p;
   reg [15:0] pe0_7_p = 16'h0000;
@@ -16318,50 +16082,20 @@ module \datapath.array.pe0_7_mul (rst, pe0_7_en, pe0_7_b_in, pe0_7_a_in, pe0_7_p
   assign \$1  = $signed(pe0_7_a_r) * $signed(pe0_7_b_r);
   always @(posedge clk)
     pe0_7_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$4  = pe0_7_prod;
-    if (pe0_7_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$5  = pe0_7_p;
-    if (pe0_7_en) begin
-      \$5  = pe0_7_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$2  = pe0_7_a_r;
-    if (pe0_7_en) begin
-      \$2  = pe0_7_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$3  = pe0_7_b_r;
-    if (pe0_7_en) begin
-      \$3  = pe0_7_b_in;
-    end
-  end
+  assign pe0_7_en = 1'h1;
+  assign \$5  = pe0_7_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe0_7_b_in;
+  assign \$2  = pe0_7_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe1_0_mul (rst, pe1_0_en, pe1_0_a_in, pe1_0_b_in, pe1_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
+module \datapath.array.pe1_0_mul (rst, pe1_0_a_in, pe1_0_b_in, pe1_0_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe1_0_a_in;
@@ -16370,7 +16104,6 @@ module \datapath.array.pe1_0_mul (rst, pe1_0_en, pe1_0_a_in, pe1_0_b_in, pe1_0_p
   input [7:0] pe1_0_b_in;
   wire [7:0] pe1_0_b_in;
   reg [7:0] pe1_0_b_r = 8'h00;
-  input pe1_0_en;
   wire pe1_0_en;
   output [15:0] pe1_0_p;
   reg [15:0] pe1_0_p = 16'h0000;
@@ -16386,50 +16119,20 @@ module \datapath.array.pe1_0_mul (rst, pe1_0_en, pe1_0_a_in, pe1_0_b_in, pe1_0_p
   assign \$1  = $signed(pe1_0_a_r) * $signed(pe1_0_b_r);
   always @(posedge clk)
     pe1_0_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$4  = pe1_0_prod;
-    if (pe1_0_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$5  = pe1_0_p;
-    if (pe1_0_en) begin
-      \$5  = pe1_0_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$2  = pe1_0_a_r;
-    if (pe1_0_en) begin
-      \$2  = pe1_0_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
-    \$3  = pe1_0_b_r;
-    if (pe1_0_en) begin
-      \$3  = pe1_0_b_in;
-    end
-  end
+  assign pe1_0_en = 1'h1;
+  assign \$5  = pe1_0_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe1_0_b_in;
+  assign \$2  = pe1_0_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe1_1_mul (rst, pe1_1_en, pe1_1_b_in, pe1_1_a_in, pe1_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+module \datapath.array.pe1_1_mul (rst, pe1_1_b_in, pe1_1_a_in, pe1_1_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe1_1_a_in;
@@ -16438,7 +16141,6 @@ module \datapath.array.pe1_1_mul (rst, pe1_1_en, pe1_1_b_in, pe1_1_a_in, pe1_1_p
   input [7:0] pe1_1_b_in;
   wire [7:0] pe1_1_b_in;
   reg [7:0] pe1_1_b_r = 8'h00;
-  input pe1_1_en;
   wire pe1_1_en;
   output [15:0] pe1_1_p;
   reg [15:0] pe1_1_p = 16'h0000;
@@ -16454,50 +16156,20 @@ module \datapath.array.pe1_1_mul (rst, pe1_1_en, pe1_1_b_in, pe1_1_a_in, pe1_1_p
   assign \$1  = $signed(pe1_1_a_r) * $signed(pe1_1_b_r);
   always @(posedge clk)
     pe1_1_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$4  = pe1_1_prod;
-    if (pe1_1_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$5  = pe1_1_p;
-    if (pe1_1_en) begin
-      \$5  = pe1_1_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$2  = pe1_1_a_r;
-    if (pe1_1_en) begin
-      \$2  = pe1_1_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$3  = pe1_1_b_r;
-    if (pe1_1_en) begin
-      \$3  = pe1_1_b_in;
-    end
-  end
+  assign pe1_1_en = 1'h1;
+  assign \$5  = pe1_1_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe1_1_b_in;
+  assign \$2  = pe1_1_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe1_2_mul (rst, pe1_2_en, pe1_2_b_in, pe1_2_a_in, pe1_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
+module \datapath.array.pe1_2_mul (rst, pe1_2_b_in, pe1_2_a_in, pe1_2_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe1_2_a_in;
@@ -16506,7 +16178,6 @@ module \datapath.array.pe1_2_mul (rst, pe1_2_en, pe1_2_b_in, pe1_2_a_in, pe1_2_p
   input [7:0] pe1_2_b_in;
   wire [7:0] pe1_2_b_in;
   reg [7:0] pe1_2_b_r = 8'h00;
-  input pe1_2_en;
   wire pe1_2_en;
   output [15:0] pe1_2_p;
   reg [15:0] pe1_2_p = 16'h0000;
@@ -16522,50 +16193,20 @@ module \datapath.array.pe1_2_mul (rst, pe1_2_en, pe1_2_b_in, pe1_2_a_in, pe1_2_p
   assign \$1  = $signed(pe1_2_a_r) * $signed(pe1_2_b_r);
   always @(posedge clk)
     pe1_2_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$4  = pe1_2_prod;
-    if (pe1_2_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$5  = pe1_2_p;
-    if (pe1_2_en) begin
-      \$5  = pe1_2_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$2  = pe1_2_a_r;
-    if (pe1_2_en) begin
-      \$2  = pe1_2_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
-    \$3  = pe1_2_b_r;
-    if (pe1_2_en) begin
-      \$3  = pe1_2_b_in;
-    end
-  end
+  assign pe1_2_en = 1'h1;
+  assign \$5  = pe1_2_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe1_2_b_in;
+  assign \$2  = pe1_2_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe1_3_mul (rst, pe1_3_en, pe1_3_b_in, pe1_3_a_in, pe1_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
+module \datapath.array.pe1_3_mul (rst, pe1_3_b_in, pe1_3_a_in, pe1_3_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe1_3_a_in;
@@ -16574,7 +16215,6 @@ module \datapath.array.pe1_3_mul (rst, pe1_3_en, pe1_3_b_in, pe1_3_a_in, pe1_3_p
   input [7:0] pe1_3_b_in;
   wire [7:0] pe1_3_b_in;
   reg [7:0] pe1_3_b_r = 8'h00;
-  input pe1_3_en;
   wire pe1_3_en;
   output [15:0] pe1_3_p;
   reg [15:0] pe1_3_p = 16'h0000;
@@ -16590,50 +16230,20 @@ module \datapath.array.pe1_3_mul (rst, pe1_3_en, pe1_3_b_in, pe1_3_a_in, pe1_3_p
   assign \$1  = $signed(pe1_3_a_r) * $signed(pe1_3_b_r);
   always @(posedge clk)
     pe1_3_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$4  = pe1_3_prod;
-    if (pe1_3_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$5  = pe1_3_p;
-    if (pe1_3_en) begin
-      \$5  = pe1_3_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$2  = pe1_3_a_r;
-    if (pe1_3_en) begin
-      \$2  = pe1_3_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$3  = pe1_3_b_r;
-    if (pe1_3_en) begin
-      \$3  = pe1_3_b_in;
-    end
-  end
+  assign pe1_3_en = 1'h1;
+  assign \$5  = pe1_3_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe1_3_b_in;
+  assign \$2  = pe1_3_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe1_4_mul (rst, pe1_4_en, pe1_4_b_in, pe1_4_a_in, pe1_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
+module \datapath.array.pe1_4_mul (rst, pe1_4_b_in, pe1_4_a_in, pe1_4_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe1_4_a_in;
@@ -16642,7 +16252,6 @@ module \datapath.array.pe1_4_mul (rst, pe1_4_en, pe1_4_b_in, pe1_4_a_in, pe1_4_p
   input [7:0] pe1_4_b_in;
   wire [7:0] pe1_4_b_in;
   reg [7:0] pe1_4_b_r = 8'h00;
-  input pe1_4_en;
   wire pe1_4_en;
   output [15:0] pe1_4_p;
   reg [15:0] pe1_4_p = 16'h0000;
@@ -16658,50 +16267,20 @@ module \datapath.array.pe1_4_mul (rst, pe1_4_en, pe1_4_b_in, pe1_4_a_in, pe1_4_p
   assign \$1  = $signed(pe1_4_a_r) * $signed(pe1_4_b_r);
   always @(posedge clk)
     pe1_4_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$4  = pe1_4_prod;
-    if (pe1_4_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$5  = pe1_4_p;
-    if (pe1_4_en) begin
-      \$5  = pe1_4_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$2  = pe1_4_a_r;
-    if (pe1_4_en) begin
-      \$2  = pe1_4_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
-    \$3  = pe1_4_b_r;
-    if (pe1_4_en) begin
-      \$3  = pe1_4_b_in;
-    end
-  end
+  assign pe1_4_en = 1'h1;
+  assign \$5  = pe1_4_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe1_4_b_in;
+  assign \$2  = pe1_4_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe1_5_mul (rst, pe1_5_en, pe1_5_b_in, pe1_5_a_in, pe1_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
+module \datapath.array.pe1_5_mul (rst, pe1_5_b_in, pe1_5_a_in, pe1_5_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe1_5_a_in;
@@ -16710,7 +16289,6 @@ module \datapath.array.pe1_5_mul (rst, pe1_5_en, pe1_5_b_in, pe1_5_a_in, pe1_5_p
   input [7:0] pe1_5_b_in;
   wire [7:0] pe1_5_b_in;
   reg [7:0] pe1_5_b_r = 8'h00;
-  input pe1_5_en;
   wire pe1_5_en;
   output [15:0] pe1_5_p;
   reg [15:0] pe1_5_p = 16'h0000;
@@ -16726,50 +16304,20 @@ module \datapath.array.pe1_5_mul (rst, pe1_5_en, pe1_5_b_in, pe1_5_a_in, pe1_5_p
   assign \$1  = $signed(pe1_5_a_r) * $signed(pe1_5_b_r);
   always @(posedge clk)
     pe1_5_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$4  = pe1_5_prod;
-    if (pe1_5_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$5  = pe1_5_p;
-    if (pe1_5_en) begin
-      \$5  = pe1_5_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$2  = pe1_5_a_r;
-    if (pe1_5_en) begin
-      \$2  = pe1_5_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$3  = pe1_5_b_r;
-    if (pe1_5_en) begin
-      \$3  = pe1_5_b_in;
-    end
-  end
+  assign pe1_5_en = 1'h1;
+  assign \$5  = pe1_5_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe1_5_b_in;
+  assign \$2  = pe1_5_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe1_6_mul (rst, pe1_6_en, pe1_6_b_in, pe1_6_a_in, pe1_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
+module \datapath.array.pe1_6_mul (rst, pe1_6_b_in, pe1_6_a_in, pe1_6_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe1_6_a_in;
@@ -16778,7 +16326,6 @@ module \datapath.array.pe1_6_mul (rst, pe1_6_en, pe1_6_b_in, pe1_6_a_in, pe1_6_p
   input [7:0] pe1_6_b_in;
   wire [7:0] pe1_6_b_in;
   reg [7:0] pe1_6_b_r = 8'h00;
-  input pe1_6_en;
   wire pe1_6_en;
   output [15:0] pe1_6_p;
   reg [15:0] pe1_6_p = 16'h0000;
@@ -16794,50 +16341,20 @@ module \datapath.array.pe1_6_mul (rst, pe1_6_en, pe1_6_b_in, pe1_6_a_in, pe1_6_p
   assign \$1  = $signed(pe1_6_a_r) * $signed(pe1_6_b_r);
   always @(posedge clk)
     pe1_6_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$4  = pe1_6_prod;
-    if (pe1_6_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$5  = pe1_6_p;
-    if (pe1_6_en) begin
-      \$5  = pe1_6_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$2  = pe1_6_a_r;
-    if (pe1_6_en) begin
-      \$2  = pe1_6_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
-    \$3  = pe1_6_b_r;
-    if (pe1_6_en) begin
-      \$3  = pe1_6_b_in;
-    end
-  end
+  assign pe1_6_en = 1'h1;
+  assign \$5  = pe1_6_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe1_6_b_in;
+  assign \$2  = pe1_6_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe1_7_mul (rst, pe1_7_en, pe1_7_b_in, pe1_7_a_in, pe1_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
+module \datapath.array.pe1_7_mul (rst, pe1_7_b_in, pe1_7_a_in, pe1_7_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe1_7_a_in;
@@ -16846,7 +16363,6 @@ module \datapath.array.pe1_7_mul (rst, pe1_7_en, pe1_7_b_in, pe1_7_a_in, pe1_7_p
   input [7:0] pe1_7_b_in;
   wire [7:0] pe1_7_b_in;
   reg [7:0] pe1_7_b_r = 8'h00;
-  input pe1_7_en;
   wire pe1_7_en;
   output [15:0] pe1_7_p;
   reg [15:0] pe1_7_p = 16'h0000;
@@ -16862,50 +16378,20 @@ module \datapath.array.pe1_7_mul (rst, pe1_7_en, pe1_7_b_in, pe1_7_a_in, pe1_7_p
   assign \$1  = $signed(pe1_7_a_r) * $signed(pe1_7_b_r);
   always @(posedge clk)
     pe1_7_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$4  = pe1_7_prod;
-    if (pe1_7_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$5  = pe1_7_p;
-    if (pe1_7_en) begin
-      \$5  = pe1_7_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$2  = pe1_7_a_r;
-    if (pe1_7_en) begin
-      \$2  = pe1_7_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
-    \$3  = pe1_7_b_r;
-    if (pe1_7_en) begin
-      \$3  = pe1_7_b_in;
-    end
-  end
+  assign pe1_7_en = 1'h1;
+  assign \$5  = pe1_7_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe1_7_b_in;
+  assign \$2  = pe1_7_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe2_0_mul (rst, pe2_0_en, pe2_0_a_in, pe2_0_b_in, pe2_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
+module \datapath.array.pe2_0_mul (rst, pe2_0_a_in, pe2_0_b_in, pe2_0_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe2_0_a_in;
@@ -16914,7 +16400,6 @@ module \datapath.array.pe2_0_mul (rst, pe2_0_en, pe2_0_a_in, pe2_0_b_in, pe2_0_p
   input [7:0] pe2_0_b_in;
   wire [7:0] pe2_0_b_in;
   reg [7:0] pe2_0_b_r = 8'h00;
-  input pe2_0_en;
   wire pe2_0_en;
   output [15:0] pe2_0_p;
   reg [15:0] pe2_0_p = 16'h0000;
@@ -16930,50 +16415,20 @@ module \datapath.array.pe2_0_mul (rst, pe2_0_en, pe2_0_a_in, pe2_0_b_in, pe2_0_p
   assign \$1  = $signed(pe2_0_a_r) * $signed(pe2_0_b_r);
   always @(posedge clk)
     pe2_0_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$4  = pe2_0_prod;
-    if (pe2_0_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$5  = pe2_0_p;
-    if (pe2_0_en) begin
-      \$5  = pe2_0_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$2  = pe2_0_a_r;
-    if (pe2_0_en) begin
-      \$2  = pe2_0_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
-    \$3  = pe2_0_b_r;
-    if (pe2_0_en) begin
-      \$3  = pe2_0_b_in;
-    end
-  end
+  assign pe2_0_en = 1'h1;
+  assign \$5  = pe2_0_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe2_0_b_in;
+  assign \$2  = pe2_0_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe2_1_mul (rst, pe2_1_en, pe2_1_b_in, pe2_1_a_in, pe2_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
+module \datapath.array.pe2_1_mul (rst, pe2_1_b_in, pe2_1_a_in, pe2_1_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe2_1_a_in;
@@ -16982,7 +16437,6 @@ module \datapath.array.pe2_1_mul (rst, pe2_1_en, pe2_1_b_in, pe2_1_a_in, pe2_1_p
   input [7:0] pe2_1_b_in;
   wire [7:0] pe2_1_b_in;
   reg [7:0] pe2_1_b_r = 8'h00;
-  input pe2_1_en;
   wire pe2_1_en;
   output [15:0] pe2_1_p;
   reg [15:0] pe2_1_p = 16'h0000;
@@ -16998,50 +16452,20 @@ module \datapath.array.pe2_1_mul (rst, pe2_1_en, pe2_1_b_in, pe2_1_a_in, pe2_1_p
   assign \$1  = $signed(pe2_1_a_r) * $signed(pe2_1_b_r);
   always @(posedge clk)
     pe2_1_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$4  = pe2_1_prod;
-    if (pe2_1_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$5  = pe2_1_p;
-    if (pe2_1_en) begin
-      \$5  = pe2_1_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$2  = pe2_1_a_r;
-    if (pe2_1_en) begin
-      \$2  = pe2_1_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
-    \$3  = pe2_1_b_r;
-    if (pe2_1_en) begin
-      \$3  = pe2_1_b_in;
-    end
-  end
+  assign pe2_1_en = 1'h1;
+  assign \$5  = pe2_1_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe2_1_b_in;
+  assign \$2  = pe2_1_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe2_2_mul (rst, pe2_2_en, pe2_2_b_in, pe2_2_a_in, pe2_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
+module \datapath.array.pe2_2_mul (rst, pe2_2_b_in, pe2_2_a_in, pe2_2_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe2_2_a_in;
@@ -17050,7 +16474,6 @@ module \datapath.array.pe2_2_mul (rst, pe2_2_en, pe2_2_b_in, pe2_2_a_in, pe2_2_p
   input [7:0] pe2_2_b_in;
   wire [7:0] pe2_2_b_in;
   reg [7:0] pe2_2_b_r = 8'h00;
-  input pe2_2_en;
   wire pe2_2_en;
   output [15:0] pe2_2_p;
   reg [15:0] pe2_2_p = 16'h0000;
@@ -17066,50 +16489,20 @@ module \datapath.array.pe2_2_mul (rst, pe2_2_en, pe2_2_b_in, pe2_2_a_in, pe2_2_p
   assign \$1  = $signed(pe2_2_a_r) * $signed(pe2_2_b_r);
   always @(posedge clk)
     pe2_2_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$4  = pe2_2_prod;
-    if (pe2_2_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$5  = pe2_2_p;
-    if (pe2_2_en) begin
-      \$5  = pe2_2_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$2  = pe2_2_a_r;
-    if (pe2_2_en) begin
-      \$2  = pe2_2_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
-    \$3  = pe2_2_b_r;
-    if (pe2_2_en) begin
-      \$3  = pe2_2_b_in;
-    end
-  end
+  assign pe2_2_en = 1'h1;
+  assign \$5  = pe2_2_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe2_2_b_in;
+  assign \$2  = pe2_2_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe2_3_mul (rst, pe2_3_en, pe2_3_b_in, pe2_3_a_in, pe2_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
+module \datapath.array.pe2_3_mul (rst, pe2_3_b_in, pe2_3_a_in, pe2_3_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe2_3_a_in;
@@ -17118,7 +16511,6 @@ module \datapath.array.pe2_3_mul (rst, pe2_3_en, pe2_3_b_in, pe2_3_a_in, pe2_3_p
   input [7:0] pe2_3_b_in;
   wire [7:0] pe2_3_b_in;
   reg [7:0] pe2_3_b_r = 8'h00;
-  input pe2_3_en;
   wire pe2_3_en;
   output [15:0] pe2_3_p;
   reg [15:0] pe2_3_p = 16'h0000;
@@ -17134,50 +16526,20 @@ module \datapath.array.pe2_3_mul (rst, pe2_3_en, pe2_3_b_in, pe2_3_a_in, pe2_3_p
   assign \$1  = $signed(pe2_3_a_r) * $signed(pe2_3_b_r);
   always @(posedge clk)
     pe2_3_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$4  = pe2_3_prod;
-    if (pe2_3_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$5  = pe2_3_p;
-    if (pe2_3_en) begin
-      \$5  = pe2_3_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$2  = pe2_3_a_r;
-    if (pe2_3_en) begin
-      \$2  = pe2_3_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
-    \$3  = pe2_3_b_r;
-    if (pe2_3_en) begin
-      \$3  = pe2_3_b_in;
-    end
-  end
+  assign pe2_3_en = 1'h1;
+  assign \$5  = pe2_3_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe2_3_b_in;
+  assign \$2  = pe2_3_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe2_4_mul (rst, pe2_4_en, pe2_4_b_in, pe2_4_a_in, pe2_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
+module \datapath.array.pe2_4_mul (rst, pe2_4_b_in, pe2_4_a_in, pe2_4_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe2_4_a_in;
@@ -17186,7 +16548,6 @@ module \datapath.array.pe2_4_mul (rst, pe2_4_en, pe2_4_b_in, pe2_4_a_in, pe2_4_p
   input [7:0] pe2_4_b_in;
   wire [7:0] pe2_4_b_in;
   reg [7:0] pe2_4_b_r = 8'h00;
-  input pe2_4_en;
   wire pe2_4_en;
   output [15:0] pe2_4_p;
   reg [15:0] pe2_4_p = 16'h0000;
@@ -17202,50 +16563,20 @@ module \datapath.array.pe2_4_mul (rst, pe2_4_en, pe2_4_b_in, pe2_4_a_in, pe2_4_p
   assign \$1  = $signed(pe2_4_a_r) * $signed(pe2_4_b_r);
   always @(posedge clk)
     pe2_4_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$4  = pe2_4_prod;
-    if (pe2_4_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$5  = pe2_4_p;
-    if (pe2_4_en) begin
-      \$5  = pe2_4_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$2  = pe2_4_a_r;
-    if (pe2_4_en) begin
-      \$2  = pe2_4_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
-    \$3  = pe2_4_b_r;
-    if (pe2_4_en) begin
-      \$3  = pe2_4_b_in;
-    end
-  end
+  assign pe2_4_en = 1'h1;
+  assign \$5  = pe2_4_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe2_4_b_in;
+  assign \$2  = pe2_4_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe2_5_mul (rst, pe2_5_en, pe2_5_b_in, pe2_5_a_in, pe2_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
+module \datapath.array.pe2_5_mul (rst, pe2_5_b_in, pe2_5_a_in, pe2_5_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe2_5_a_in;
@@ -17254,7 +16585,6 @@ module \datapath.array.pe2_5_mul (rst, pe2_5_en, pe2_5_b_in, pe2_5_a_in, pe2_5_p
   input [7:0] pe2_5_b_in;
   wire [7:0] pe2_5_b_in;
   reg [7:0] pe2_5_b_r = 8'h00;
-  input pe2_5_en;
   wire pe2_5_en;
   output [15:0] pe2_5_p;
   reg [15:0] pe2_5_p = 16'h0000;
@@ -17270,50 +16600,20 @@ module \datapath.array.pe2_5_mul (rst, pe2_5_en, pe2_5_b_in, pe2_5_a_in, pe2_5_p
   assign \$1  = $signed(pe2_5_a_r) * $signed(pe2_5_b_r);
   always @(posedge clk)
     pe2_5_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$4  = pe2_5_prod;
-    if (pe2_5_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$5  = pe2_5_p;
-    if (pe2_5_en) begin
-      \$5  = pe2_5_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$2  = pe2_5_a_r;
-    if (pe2_5_en) begin
-      \$2  = pe2_5_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
-    \$3  = pe2_5_b_r;
-    if (pe2_5_en) begin
-      \$3  = pe2_5_b_in;
-    end
-  end
+  assign pe2_5_en = 1'h1;
+  assign \$5  = pe2_5_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe2_5_b_in;
+  assign \$2  = pe2_5_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe2_6_mul (rst, pe2_6_en, pe2_6_b_in, pe2_6_a_in, pe2_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
+module \datapath.array.pe2_6_mul (rst, pe2_6_b_in, pe2_6_a_in, pe2_6_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe2_6_a_in;
@@ -17322,7 +16622,6 @@ module \datapath.array.pe2_6_mul (rst, pe2_6_en, pe2_6_b_in, pe2_6_a_in, pe2_6_p
   input [7:0] pe2_6_b_in;
   wire [7:0] pe2_6_b_in;
   reg [7:0] pe2_6_b_r = 8'h00;
-  input pe2_6_en;
   wire pe2_6_en;
   output [15:0] pe2_6_p;
   reg [15:0] pe2_6_p = 16'h0000;
@@ -17338,50 +16637,20 @@ module \datapath.array.pe2_6_mul (rst, pe2_6_en, pe2_6_b_in, pe2_6_a_in, pe2_6_p
   assign \$1  = $signed(pe2_6_a_r) * $signed(pe2_6_b_r);
   always @(posedge clk)
     pe2_6_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$4  = pe2_6_prod;
-    if (pe2_6_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$5  = pe2_6_p;
-    if (pe2_6_en) begin
-      \$5  = pe2_6_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$2  = pe2_6_a_r;
-    if (pe2_6_en) begin
-      \$2  = pe2_6_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
-    \$3  = pe2_6_b_r;
-    if (pe2_6_en) begin
-      \$3  = pe2_6_b_in;
-    end
-  end
+  assign pe2_6_en = 1'h1;
+  assign \$5  = pe2_6_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe2_6_b_in;
+  assign \$2  = pe2_6_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe2_7_mul (rst, pe2_7_en, pe2_7_b_in, pe2_7_a_in, pe2_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$27  = 0;
+module \datapath.array.pe2_7_mul (rst, pe2_7_b_in, pe2_7_a_in, pe2_7_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe2_7_a_in;
@@ -17390,7 +16659,6 @@ module \datapath.array.pe2_7_mul (rst, pe2_7_en, pe2_7_b_in, pe2_7_a_in, pe2_7_p
   input [7:0] pe2_7_b_in;
   wire [7:0] pe2_7_b_in;
   reg [7:0] pe2_7_b_r = 8'h00;
-  input pe2_7_en;
   wire pe2_7_en;
   output [15:0] pe2_7_p;
   reg [15:0] pe2_7_p = 16'h0000;
@@ -17406,50 +16674,20 @@ module \datapath.array.pe2_7_mul (rst, pe2_7_en, pe2_7_b_in, pe2_7_a_in, pe2_7_p
   assign \$1  = $signed(pe2_7_a_r) * $signed(pe2_7_b_r);
   always @(posedge clk)
     pe2_7_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$4  = pe2_7_prod;
-    if (pe2_7_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$5  = pe2_7_p;
-    if (pe2_7_en) begin
-      \$5  = pe2_7_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$2  = pe2_7_a_r;
-    if (pe2_7_en) begin
-      \$2  = pe2_7_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
-    \$3  = pe2_7_b_r;
-    if (pe2_7_en) begin
-      \$3  = pe2_7_b_in;
-    end
-  end
+  assign pe2_7_en = 1'h1;
+  assign \$5  = pe2_7_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe2_7_b_in;
+  assign \$2  = pe2_7_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe3_0_mul (rst, pe3_0_en, pe3_0_a_in, pe3_0_b_in, pe3_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
+module \datapath.array.pe3_0_mul (rst, pe3_0_a_in, pe3_0_b_in, pe3_0_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe3_0_a_in;
@@ -17458,7 +16696,6 @@ module \datapath.array.pe3_0_mul (rst, pe3_0_en, pe3_0_a_in, pe3_0_b_in, pe3_0_p
   input [7:0] pe3_0_b_in;
   wire [7:0] pe3_0_b_in;
   reg [7:0] pe3_0_b_r = 8'h00;
-  input pe3_0_en;
   wire pe3_0_en;
   output [15:0] pe3_0_p;
   reg [15:0] pe3_0_p = 16'h0000;
@@ -17474,50 +16711,20 @@ module \datapath.array.pe3_0_mul (rst, pe3_0_en, pe3_0_a_in, pe3_0_b_in, pe3_0_p
   assign \$1  = $signed(pe3_0_a_r) * $signed(pe3_0_b_r);
   always @(posedge clk)
     pe3_0_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$4  = pe3_0_prod;
-    if (pe3_0_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$5  = pe3_0_p;
-    if (pe3_0_en) begin
-      \$5  = pe3_0_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$2  = pe3_0_a_r;
-    if (pe3_0_en) begin
-      \$2  = pe3_0_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
-    \$3  = pe3_0_b_r;
-    if (pe3_0_en) begin
-      \$3  = pe3_0_b_in;
-    end
-  end
+  assign pe3_0_en = 1'h1;
+  assign \$5  = pe3_0_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe3_0_b_in;
+  assign \$2  = pe3_0_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe3_1_mul (rst, pe3_1_en, pe3_1_b_in, pe3_1_a_in, pe3_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
+module \datapath.array.pe3_1_mul (rst, pe3_1_b_in, pe3_1_a_in, pe3_1_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe3_1_a_in;
@@ -17526,7 +16733,6 @@ module \datapath.array.pe3_1_mul (rst, pe3_1_en, pe3_1_b_in, pe3_1_a_in, pe3_1_p
   input [7:0] pe3_1_b_in;
   wire [7:0] pe3_1_b_in;
   reg [7:0] pe3_1_b_r = 8'h00;
-  input pe3_1_en;
   wire pe3_1_en;
   output [15:0] pe3_1_p;
   reg [15:0] pe3_1_p = 16'h0000;
@@ -17542,50 +16748,20 @@ module \datapath.array.pe3_1_mul (rst, pe3_1_en, pe3_1_b_in, pe3_1_a_in, pe3_1_p
   assign \$1  = $signed(pe3_1_a_r) * $signed(pe3_1_b_r);
   always @(posedge clk)
     pe3_1_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$4  = pe3_1_prod;
-    if (pe3_1_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$5  = pe3_1_p;
-    if (pe3_1_en) begin
-      \$5  = pe3_1_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$2  = pe3_1_a_r;
-    if (pe3_1_en) begin
-      \$2  = pe3_1_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
-    \$3  = pe3_1_b_r;
-    if (pe3_1_en) begin
-      \$3  = pe3_1_b_in;
-    end
-  end
+  assign pe3_1_en = 1'h1;
+  assign \$5  = pe3_1_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe3_1_b_in;
+  assign \$2  = pe3_1_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe3_2_mul (rst, pe3_2_en, pe3_2_b_in, pe3_2_a_in, pe3_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
+module \datapath.array.pe3_2_mul (rst, pe3_2_b_in, pe3_2_a_in, pe3_2_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe3_2_a_in;
@@ -17594,7 +16770,6 @@ module \datapath.array.pe3_2_mul (rst, pe3_2_en, pe3_2_b_in, pe3_2_a_in, pe3_2_p
   input [7:0] pe3_2_b_in;
   wire [7:0] pe3_2_b_in;
   reg [7:0] pe3_2_b_r = 8'h00;
-  input pe3_2_en;
   wire pe3_2_en;
   output [15:0] pe3_2_p;
   reg [15:0] pe3_2_p = 16'h0000;
@@ -17610,50 +16785,20 @@ module \datapath.array.pe3_2_mul (rst, pe3_2_en, pe3_2_b_in, pe3_2_a_in, pe3_2_p
   assign \$1  = $signed(pe3_2_a_r) * $signed(pe3_2_b_r);
   always @(posedge clk)
     pe3_2_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$4  = pe3_2_prod;
-    if (pe3_2_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$5  = pe3_2_p;
-    if (pe3_2_en) begin
-      \$5  = pe3_2_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$2  = pe3_2_a_r;
-    if (pe3_2_en) begin
-      \$2  = pe3_2_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
-    \$3  = pe3_2_b_r;
-    if (pe3_2_en) begin
-      \$3  = pe3_2_b_in;
-    end
-  end
+  assign pe3_2_en = 1'h1;
+  assign \$5  = pe3_2_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe3_2_b_in;
+  assign \$2  = pe3_2_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe3_3_mul (rst, pe3_3_en, pe3_3_b_in, pe3_3_a_in, pe3_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
+module \datapath.array.pe3_3_mul (rst, pe3_3_b_in, pe3_3_a_in, pe3_3_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe3_3_a_in;
@@ -17662,7 +16807,6 @@ module \datapath.array.pe3_3_mul (rst, pe3_3_en, pe3_3_b_in, pe3_3_a_in, pe3_3_p
   input [7:0] pe3_3_b_in;
   wire [7:0] pe3_3_b_in;
   reg [7:0] pe3_3_b_r = 8'h00;
-  input pe3_3_en;
   wire pe3_3_en;
   output [15:0] pe3_3_p;
   reg [15:0] pe3_3_p = 16'h0000;
@@ -17678,50 +16822,20 @@ module \datapath.array.pe3_3_mul (rst, pe3_3_en, pe3_3_b_in, pe3_3_a_in, pe3_3_p
   assign \$1  = $signed(pe3_3_a_r) * $signed(pe3_3_b_r);
   always @(posedge clk)
     pe3_3_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$4  = pe3_3_prod;
-    if (pe3_3_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$5  = pe3_3_p;
-    if (pe3_3_en) begin
-      \$5  = pe3_3_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$2  = pe3_3_a_r;
-    if (pe3_3_en) begin
-      \$2  = pe3_3_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
-    \$3  = pe3_3_b_r;
-    if (pe3_3_en) begin
-      \$3  = pe3_3_b_in;
-    end
-  end
+  assign pe3_3_en = 1'h1;
+  assign \$5  = pe3_3_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe3_3_b_in;
+  assign \$2  = pe3_3_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe3_4_mul (rst, pe3_4_en, pe3_4_b_in, pe3_4_a_in, pe3_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
+module \datapath.array.pe3_4_mul (rst, pe3_4_b_in, pe3_4_a_in, pe3_4_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe3_4_a_in;
@@ -17730,7 +16844,6 @@ module \datapath.array.pe3_4_mul (rst, pe3_4_en, pe3_4_b_in, pe3_4_a_in, pe3_4_p
   input [7:0] pe3_4_b_in;
   wire [7:0] pe3_4_b_in;
   reg [7:0] pe3_4_b_r = 8'h00;
-  input pe3_4_en;
   wire pe3_4_en;
   output [15:0] pe3_4_p;
   reg [15:0] pe3_4_p = 16'h0000;
@@ -17746,50 +16859,20 @@ module \datapath.array.pe3_4_mul (rst, pe3_4_en, pe3_4_b_in, pe3_4_a_in, pe3_4_p
   assign \$1  = $signed(pe3_4_a_r) * $signed(pe3_4_b_r);
   always @(posedge clk)
     pe3_4_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$4  = pe3_4_prod;
-    if (pe3_4_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$5  = pe3_4_p;
-    if (pe3_4_en) begin
-      \$5  = pe3_4_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$2  = pe3_4_a_r;
-    if (pe3_4_en) begin
-      \$2  = pe3_4_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
-    \$3  = pe3_4_b_r;
-    if (pe3_4_en) begin
-      \$3  = pe3_4_b_in;
-    end
-  end
+  assign pe3_4_en = 1'h1;
+  assign \$5  = pe3_4_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe3_4_b_in;
+  assign \$2  = pe3_4_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe3_5_mul (rst, pe3_5_en, pe3_5_b_in, pe3_5_a_in, pe3_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
+module \datapath.array.pe3_5_mul (rst, pe3_5_b_in, pe3_5_a_in, pe3_5_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe3_5_a_in;
@@ -17798,7 +16881,6 @@ module \datapath.array.pe3_5_mul (rst, pe3_5_en, pe3_5_b_in, pe3_5_a_in, pe3_5_p
   input [7:0] pe3_5_b_in;
   wire [7:0] pe3_5_b_in;
   reg [7:0] pe3_5_b_r = 8'h00;
-  input pe3_5_en;
   wire pe3_5_en;
   output [15:0] pe3_5_p;
   reg [15:0] pe3_5_p = 16'h0000;
@@ -17814,50 +16896,20 @@ module \datapath.array.pe3_5_mul (rst, pe3_5_en, pe3_5_b_in, pe3_5_a_in, pe3_5_p
   assign \$1  = $signed(pe3_5_a_r) * $signed(pe3_5_b_r);
   always @(posedge clk)
     pe3_5_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$4  = pe3_5_prod;
-    if (pe3_5_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$5  = pe3_5_p;
-    if (pe3_5_en) begin
-      \$5  = pe3_5_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$2  = pe3_5_a_r;
-    if (pe3_5_en) begin
-      \$2  = pe3_5_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
-    \$3  = pe3_5_b_r;
-    if (pe3_5_en) begin
-      \$3  = pe3_5_b_in;
-    end
-  end
+  assign pe3_5_en = 1'h1;
+  assign \$5  = pe3_5_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe3_5_b_in;
+  assign \$2  = pe3_5_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe3_6_mul (rst, pe3_6_en, pe3_6_b_in, pe3_6_a_in, pe3_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
+module \datapath.array.pe3_6_mul (rst, pe3_6_b_in, pe3_6_a_in, pe3_6_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe3_6_a_in;
@@ -17866,7 +16918,6 @@ module \datapath.array.pe3_6_mul (rst, pe3_6_en, pe3_6_b_in, pe3_6_a_in, pe3_6_p
   input [7:0] pe3_6_b_in;
   wire [7:0] pe3_6_b_in;
   reg [7:0] pe3_6_b_r = 8'h00;
-  input pe3_6_en;
   wire pe3_6_en;
   output [15:0] pe3_6_p;
   reg [15:0] pe3_6_p = 16'h0000;
@@ -17882,50 +16933,20 @@ module \datapath.array.pe3_6_mul (rst, pe3_6_en, pe3_6_b_in, pe3_6_a_in, pe3_6_p
   assign \$1  = $signed(pe3_6_a_r) * $signed(pe3_6_b_r);
   always @(posedge clk)
     pe3_6_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$4  = pe3_6_prod;
-    if (pe3_6_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$5  = pe3_6_p;
-    if (pe3_6_en) begin
-      \$5  = pe3_6_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$2  = pe3_6_a_r;
-    if (pe3_6_en) begin
-      \$2  = pe3_6_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
-    \$3  = pe3_6_b_r;
-    if (pe3_6_en) begin
-      \$3  = pe3_6_b_in;
-    end
-  end
+  assign pe3_6_en = 1'h1;
+  assign \$5  = pe3_6_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe3_6_b_in;
+  assign \$2  = pe3_6_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe3_7_mul (rst, pe3_7_en, pe3_7_b_in, pe3_7_a_in, pe3_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
+module \datapath.array.pe3_7_mul (rst, pe3_7_b_in, pe3_7_a_in, pe3_7_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe3_7_a_in;
@@ -17934,7 +16955,6 @@ module \datapath.array.pe3_7_mul (rst, pe3_7_en, pe3_7_b_in, pe3_7_a_in, pe3_7_p
   input [7:0] pe3_7_b_in;
   wire [7:0] pe3_7_b_in;
   reg [7:0] pe3_7_b_r = 8'h00;
-  input pe3_7_en;
   wire pe3_7_en;
   output [15:0] pe3_7_p;
   reg [15:0] pe3_7_p = 16'h0000;
@@ -17950,50 +16970,20 @@ module \datapath.array.pe3_7_mul (rst, pe3_7_en, pe3_7_b_in, pe3_7_a_in, pe3_7_p
   assign \$1  = $signed(pe3_7_a_r) * $signed(pe3_7_b_r);
   always @(posedge clk)
     pe3_7_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$4  = pe3_7_prod;
-    if (pe3_7_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$5  = pe3_7_p;
-    if (pe3_7_en) begin
-      \$5  = pe3_7_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$2  = pe3_7_a_r;
-    if (pe3_7_en) begin
-      \$2  = pe3_7_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
-    \$3  = pe3_7_b_r;
-    if (pe3_7_en) begin
-      \$3  = pe3_7_b_in;
-    end
-  end
+  assign pe3_7_en = 1'h1;
+  assign \$5  = pe3_7_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe3_7_b_in;
+  assign \$2  = pe3_7_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe4_0_mul (rst, pe4_0_en, pe4_0_a_in, pe4_0_b_in, pe4_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
+module \datapath.array.pe4_0_mul (rst, pe4_0_a_in, pe4_0_b_in, pe4_0_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe4_0_a_in;
@@ -18002,7 +16992,6 @@ module \datapath.array.pe4_0_mul (rst, pe4_0_en, pe4_0_a_in, pe4_0_b_in, pe4_0_p
   input [7:0] pe4_0_b_in;
   wire [7:0] pe4_0_b_in;
   reg [7:0] pe4_0_b_r = 8'h00;
-  input pe4_0_en;
   wire pe4_0_en;
   output [15:0] pe4_0_p;
   reg [15:0] pe4_0_p = 16'h0000;
@@ -18018,50 +17007,20 @@ module \datapath.array.pe4_0_mul (rst, pe4_0_en, pe4_0_a_in, pe4_0_b_in, pe4_0_p
   assign \$1  = $signed(pe4_0_a_r) * $signed(pe4_0_b_r);
   always @(posedge clk)
     pe4_0_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$4  = pe4_0_prod;
-    if (pe4_0_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$5  = pe4_0_p;
-    if (pe4_0_en) begin
-      \$5  = pe4_0_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$2  = pe4_0_a_r;
-    if (pe4_0_en) begin
-      \$2  = pe4_0_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
-    \$3  = pe4_0_b_r;
-    if (pe4_0_en) begin
-      \$3  = pe4_0_b_in;
-    end
-  end
+  assign pe4_0_en = 1'h1;
+  assign \$5  = pe4_0_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe4_0_b_in;
+  assign \$2  = pe4_0_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe4_1_mul (rst, pe4_1_en, pe4_1_b_in, pe4_1_a_in, pe4_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
+module \datapath.array.pe4_1_mul (rst, pe4_1_b_in, pe4_1_a_in, pe4_1_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe4_1_a_in;
@@ -18070,7 +17029,6 @@ module \datapath.array.pe4_1_mul (rst, pe4_1_en, pe4_1_b_in, pe4_1_a_in, pe4_1_p
   input [7:0] pe4_1_b_in;
   wire [7:0] pe4_1_b_in;
   reg [7:0] pe4_1_b_r = 8'h00;
-  input pe4_1_en;
   wire pe4_1_en;
   output [15:0] pe4_1_p;
   reg [15:0] pe4_1_p = 16'h0000;
@@ -18086,50 +17044,20 @@ module \datapath.array.pe4_1_mul (rst, pe4_1_en, pe4_1_b_in, pe4_1_a_in, pe4_1_p
   assign \$1  = $signed(pe4_1_a_r) * $signed(pe4_1_b_r);
   always @(posedge clk)
     pe4_1_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$4  = pe4_1_prod;
-    if (pe4_1_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$5  = pe4_1_p;
-    if (pe4_1_en) begin
-      \$5  = pe4_1_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$2  = pe4_1_a_r;
-    if (pe4_1_en) begin
-      \$2  = pe4_1_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
-    \$3  = pe4_1_b_r;
-    if (pe4_1_en) begin
-      \$3  = pe4_1_b_in;
-    end
-  end
+  assign pe4_1_en = 1'h1;
+  assign \$5  = pe4_1_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe4_1_b_in;
+  assign \$2  = pe4_1_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe4_2_mul (rst, pe4_2_en, pe4_2_b_in, pe4_2_a_in, pe4_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
+module \datapath.array.pe4_2_mul (rst, pe4_2_b_in, pe4_2_a_in, pe4_2_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe4_2_a_in;
@@ -18138,7 +17066,6 @@ module \datapath.array.pe4_2_mul (rst, pe4_2_en, pe4_2_b_in, pe4_2_a_in, pe4_2_p
   input [7:0] pe4_2_b_in;
   wire [7:0] pe4_2_b_in;
   reg [7:0] pe4_2_b_r = 8'h00;
-  input pe4_2_en;
   wire pe4_2_en;
   output [15:0] pe4_2_p;
   reg [15:0] pe4_2_p = 16'h0000;
@@ -18154,50 +17081,20 @@ module \datapath.array.pe4_2_mul (rst, pe4_2_en, pe4_2_b_in, pe4_2_a_in, pe4_2_p
   assign \$1  = $signed(pe4_2_a_r) * $signed(pe4_2_b_r);
   always @(posedge clk)
     pe4_2_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$4  = pe4_2_prod;
-    if (pe4_2_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$5  = pe4_2_p;
-    if (pe4_2_en) begin
-      \$5  = pe4_2_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$2  = pe4_2_a_r;
-    if (pe4_2_en) begin
-      \$2  = pe4_2_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
-    \$3  = pe4_2_b_r;
-    if (pe4_2_en) begin
-      \$3  = pe4_2_b_in;
-    end
-  end
+  assign pe4_2_en = 1'h1;
+  assign \$5  = pe4_2_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe4_2_b_in;
+  assign \$2  = pe4_2_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe4_3_mul (rst, pe4_3_en, pe4_3_b_in, pe4_3_a_in, pe4_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
+module \datapath.array.pe4_3_mul (rst, pe4_3_b_in, pe4_3_a_in, pe4_3_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe4_3_a_in;
@@ -18206,7 +17103,6 @@ module \datapath.array.pe4_3_mul (rst, pe4_3_en, pe4_3_b_in, pe4_3_a_in, pe4_3_p
   input [7:0] pe4_3_b_in;
   wire [7:0] pe4_3_b_in;
   reg [7:0] pe4_3_b_r = 8'h00;
-  input pe4_3_en;
   wire pe4_3_en;
   output [15:0] pe4_3_p;
   reg [15:0] pe4_3_p = 16'h0000;
@@ -18222,50 +17118,20 @@ module \datapath.array.pe4_3_mul (rst, pe4_3_en, pe4_3_b_in, pe4_3_a_in, pe4_3_p
   assign \$1  = $signed(pe4_3_a_r) * $signed(pe4_3_b_r);
   always @(posedge clk)
     pe4_3_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$4  = pe4_3_prod;
-    if (pe4_3_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$5  = pe4_3_p;
-    if (pe4_3_en) begin
-      \$5  = pe4_3_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$2  = pe4_3_a_r;
-    if (pe4_3_en) begin
-      \$2  = pe4_3_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
-    \$3  = pe4_3_b_r;
-    if (pe4_3_en) begin
-      \$3  = pe4_3_b_in;
-    end
-  end
+  assign pe4_3_en = 1'h1;
+  assign \$5  = pe4_3_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe4_3_b_in;
+  assign \$2  = pe4_3_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe4_4_mul (rst, pe4_4_en, pe4_4_b_in, pe4_4_a_in, pe4_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
+module \datapath.array.pe4_4_mul (rst, pe4_4_b_in, pe4_4_a_in, pe4_4_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe4_4_a_in;
@@ -18274,7 +17140,6 @@ module \datapath.array.pe4_4_mul (rst, pe4_4_en, pe4_4_b_in, pe4_4_a_in, pe4_4_p
   input [7:0] pe4_4_b_in;
   wire [7:0] pe4_4_b_in;
   reg [7:0] pe4_4_b_r = 8'h00;
-  input pe4_4_en;
   wire pe4_4_en;
   output [15:0] pe4_4_p;
   reg [15:0] pe4_4_p = 16'h0000;
@@ -18290,50 +17155,20 @@ module \datapath.array.pe4_4_mul (rst, pe4_4_en, pe4_4_b_in, pe4_4_a_in, pe4_4_p
   assign \$1  = $signed(pe4_4_a_r) * $signed(pe4_4_b_r);
   always @(posedge clk)
     pe4_4_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$4  = pe4_4_prod;
-    if (pe4_4_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$5  = pe4_4_p;
-    if (pe4_4_en) begin
-      \$5  = pe4_4_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$2  = pe4_4_a_r;
-    if (pe4_4_en) begin
-      \$2  = pe4_4_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
-    \$3  = pe4_4_b_r;
-    if (pe4_4_en) begin
-      \$3  = pe4_4_b_in;
-    end
-  end
+  assign pe4_4_en = 1'h1;
+  assign \$5  = pe4_4_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe4_4_b_in;
+  assign \$2  = pe4_4_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe4_5_mul (rst, pe4_5_en, pe4_5_b_in, pe4_5_a_in, pe4_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
+module \datapath.array.pe4_5_mul (rst, pe4_5_b_in, pe4_5_a_in, pe4_5_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe4_5_a_in;
@@ -18342,7 +17177,6 @@ module \datapath.array.pe4_5_mul (rst, pe4_5_en, pe4_5_b_in, pe4_5_a_in, pe4_5_p
   input [7:0] pe4_5_b_in;
   wire [7:0] pe4_5_b_in;
   reg [7:0] pe4_5_b_r = 8'h00;
-  input pe4_5_en;
   wire pe4_5_en;
   output [15:0] pe4_5_p;
   reg [15:0] pe4_5_p = 16'h0000;
@@ -18358,50 +17192,20 @@ module \datapath.array.pe4_5_mul (rst, pe4_5_en, pe4_5_b_in, pe4_5_a_in, pe4_5_p
   assign \$1  = $signed(pe4_5_a_r) * $signed(pe4_5_b_r);
   always @(posedge clk)
     pe4_5_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$4  = pe4_5_prod;
-    if (pe4_5_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$5  = pe4_5_p;
-    if (pe4_5_en) begin
-      \$5  = pe4_5_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$2  = pe4_5_a_r;
-    if (pe4_5_en) begin
-      \$2  = pe4_5_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
-    \$3  = pe4_5_b_r;
-    if (pe4_5_en) begin
-      \$3  = pe4_5_b_in;
-    end
-  end
+  assign pe4_5_en = 1'h1;
+  assign \$5  = pe4_5_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe4_5_b_in;
+  assign \$2  = pe4_5_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe4_6_mul (rst, pe4_6_en, pe4_6_b_in, pe4_6_a_in, pe4_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
+module \datapath.array.pe4_6_mul (rst, pe4_6_b_in, pe4_6_a_in, pe4_6_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe4_6_a_in;
@@ -18410,7 +17214,6 @@ module \datapath.array.pe4_6_mul (rst, pe4_6_en, pe4_6_b_in, pe4_6_a_in, pe4_6_p
   input [7:0] pe4_6_b_in;
   wire [7:0] pe4_6_b_in;
   reg [7:0] pe4_6_b_r = 8'h00;
-  input pe4_6_en;
   wire pe4_6_en;
   output [15:0] pe4_6_p;
   reg [15:0] pe4_6_p = 16'h0000;
@@ -18426,50 +17229,20 @@ module \datapath.array.pe4_6_mul (rst, pe4_6_en, pe4_6_b_in, pe4_6_a_in, pe4_6_p
   assign \$1  = $signed(pe4_6_a_r) * $signed(pe4_6_b_r);
   always @(posedge clk)
     pe4_6_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$4  = pe4_6_prod;
-    if (pe4_6_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$5  = pe4_6_p;
-    if (pe4_6_en) begin
-      \$5  = pe4_6_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$2  = pe4_6_a_r;
-    if (pe4_6_en) begin
-      \$2  = pe4_6_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
-    \$3  = pe4_6_b_r;
-    if (pe4_6_en) begin
-      \$3  = pe4_6_b_in;
-    end
-  end
+  assign pe4_6_en = 1'h1;
+  assign \$5  = pe4_6_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe4_6_b_in;
+  assign \$2  = pe4_6_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe4_7_mul (rst, pe4_7_en, pe4_7_b_in, pe4_7_a_in, pe4_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
+module \datapath.array.pe4_7_mul (rst, pe4_7_b_in, pe4_7_a_in, pe4_7_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe4_7_a_in;
@@ -18478,7 +17251,6 @@ module \datapath.array.pe4_7_mul (rst, pe4_7_en, pe4_7_b_in, pe4_7_a_in, pe4_7_p
   input [7:0] pe4_7_b_in;
   wire [7:0] pe4_7_b_in;
   reg [7:0] pe4_7_b_r = 8'h00;
-  input pe4_7_en;
   wire pe4_7_en;
   output [15:0] pe4_7_p;
   reg [15:0] pe4_7_p = 16'h0000;
@@ -18494,50 +17266,20 @@ module \datapath.array.pe4_7_mul (rst, pe4_7_en, pe4_7_b_in, pe4_7_a_in, pe4_7_p
   assign \$1  = $signed(pe4_7_a_r) * $signed(pe4_7_b_r);
   always @(posedge clk)
     pe4_7_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$4  = pe4_7_prod;
-    if (pe4_7_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$5  = pe4_7_p;
-    if (pe4_7_en) begin
-      \$5  = pe4_7_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$2  = pe4_7_a_r;
-    if (pe4_7_en) begin
-      \$2  = pe4_7_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
-    \$3  = pe4_7_b_r;
-    if (pe4_7_en) begin
-      \$3  = pe4_7_b_in;
-    end
-  end
+  assign pe4_7_en = 1'h1;
+  assign \$5  = pe4_7_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe4_7_b_in;
+  assign \$2  = pe4_7_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe5_0_mul (rst, pe5_0_en, pe5_0_a_in, pe5_0_b_in, pe5_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
+module \datapath.array.pe5_0_mul (rst, pe5_0_a_in, pe5_0_b_in, pe5_0_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe5_0_a_in;
@@ -18546,7 +17288,6 @@ module \datapath.array.pe5_0_mul (rst, pe5_0_en, pe5_0_a_in, pe5_0_b_in, pe5_0_p
   input [7:0] pe5_0_b_in;
   wire [7:0] pe5_0_b_in;
   reg [7:0] pe5_0_b_r = 8'h00;
-  input pe5_0_en;
   wire pe5_0_en;
   output [15:0] pe5_0_p;
   reg [15:0] pe5_0_p = 16'h0000;
@@ -18562,50 +17303,20 @@ module \datapath.array.pe5_0_mul (rst, pe5_0_en, pe5_0_a_in, pe5_0_b_in, pe5_0_p
   assign \$1  = $signed(pe5_0_a_r) * $signed(pe5_0_b_r);
   always @(posedge clk)
     pe5_0_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$4  = pe5_0_prod;
-    if (pe5_0_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$5  = pe5_0_p;
-    if (pe5_0_en) begin
-      \$5  = pe5_0_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$2  = pe5_0_a_r;
-    if (pe5_0_en) begin
-      \$2  = pe5_0_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
-    \$3  = pe5_0_b_r;
-    if (pe5_0_en) begin
-      \$3  = pe5_0_b_in;
-    end
-  end
+  assign pe5_0_en = 1'h1;
+  assign \$5  = pe5_0_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe5_0_b_in;
+  assign \$2  = pe5_0_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe5_1_mul (rst, pe5_1_en, pe5_1_b_in, pe5_1_a_in, pe5_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
+module \datapath.array.pe5_1_mul (rst, pe5_1_b_in, pe5_1_a_in, pe5_1_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe5_1_a_in;
@@ -18614,7 +17325,6 @@ module \datapath.array.pe5_1_mul (rst, pe5_1_en, pe5_1_b_in, pe5_1_a_in, pe5_1_p
   input [7:0] pe5_1_b_in;
   wire [7:0] pe5_1_b_in;
   reg [7:0] pe5_1_b_r = 8'h00;
-  input pe5_1_en;
   wire pe5_1_en;
   output [15:0] pe5_1_p;
   reg [15:0] pe5_1_p = 16'h0000;
@@ -18630,50 +17340,20 @@ module \datapath.array.pe5_1_mul (rst, pe5_1_en, pe5_1_b_in, pe5_1_a_in, pe5_1_p
   assign \$1  = $signed(pe5_1_a_r) * $signed(pe5_1_b_r);
   always @(posedge clk)
     pe5_1_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$4  = pe5_1_prod;
-    if (pe5_1_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$5  = pe5_1_p;
-    if (pe5_1_en) begin
-      \$5  = pe5_1_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$2  = pe5_1_a_r;
-    if (pe5_1_en) begin
-      \$2  = pe5_1_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
-    \$3  = pe5_1_b_r;
-    if (pe5_1_en) begin
-      \$3  = pe5_1_b_in;
-    end
-  end
+  assign pe5_1_en = 1'h1;
+  assign \$5  = pe5_1_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe5_1_b_in;
+  assign \$2  = pe5_1_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe5_2_mul (rst, pe5_2_en, pe5_2_b_in, pe5_2_a_in, pe5_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
+module \datapath.array.pe5_2_mul (rst, pe5_2_b_in, pe5_2_a_in, pe5_2_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe5_2_a_in;
@@ -18682,7 +17362,6 @@ module \datapath.array.pe5_2_mul (rst, pe5_2_en, pe5_2_b_in, pe5_2_a_in, pe5_2_p
   input [7:0] pe5_2_b_in;
   wire [7:0] pe5_2_b_in;
   reg [7:0] pe5_2_b_r = 8'h00;
-  input pe5_2_en;
   wire pe5_2_en;
   output [15:0] pe5_2_p;
   reg [15:0] pe5_2_p = 16'h0000;
@@ -18698,50 +17377,20 @@ module \datapath.array.pe5_2_mul (rst, pe5_2_en, pe5_2_b_in, pe5_2_a_in, pe5_2_p
   assign \$1  = $signed(pe5_2_a_r) * $signed(pe5_2_b_r);
   always @(posedge clk)
     pe5_2_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$4  = pe5_2_prod;
-    if (pe5_2_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$5  = pe5_2_p;
-    if (pe5_2_en) begin
-      \$5  = pe5_2_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$2  = pe5_2_a_r;
-    if (pe5_2_en) begin
-      \$2  = pe5_2_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
-    \$3  = pe5_2_b_r;
-    if (pe5_2_en) begin
-      \$3  = pe5_2_b_in;
-    end
-  end
+  assign pe5_2_en = 1'h1;
+  assign \$5  = pe5_2_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe5_2_b_in;
+  assign \$2  = pe5_2_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe5_3_mul (rst, pe5_3_en, pe5_3_b_in, pe5_3_a_in, pe5_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
+module \datapath.array.pe5_3_mul (rst, pe5_3_b_in, pe5_3_a_in, pe5_3_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe5_3_a_in;
@@ -18750,7 +17399,6 @@ module \datapath.array.pe5_3_mul (rst, pe5_3_en, pe5_3_b_in, pe5_3_a_in, pe5_3_p
   input [7:0] pe5_3_b_in;
   wire [7:0] pe5_3_b_in;
   reg [7:0] pe5_3_b_r = 8'h00;
-  input pe5_3_en;
   wire pe5_3_en;
   output [15:0] pe5_3_p;
   reg [15:0] pe5_3_p = 16'h0000;
@@ -18766,50 +17414,20 @@ module \datapath.array.pe5_3_mul (rst, pe5_3_en, pe5_3_b_in, pe5_3_a_in, pe5_3_p
   assign \$1  = $signed(pe5_3_a_r) * $signed(pe5_3_b_r);
   always @(posedge clk)
     pe5_3_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$4  = pe5_3_prod;
-    if (pe5_3_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$5  = pe5_3_p;
-    if (pe5_3_en) begin
-      \$5  = pe5_3_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$2  = pe5_3_a_r;
-    if (pe5_3_en) begin
-      \$2  = pe5_3_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
-    \$3  = pe5_3_b_r;
-    if (pe5_3_en) begin
-      \$3  = pe5_3_b_in;
-    end
-  end
+  assign pe5_3_en = 1'h1;
+  assign \$5  = pe5_3_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe5_3_b_in;
+  assign \$2  = pe5_3_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe5_4_mul (rst, pe5_4_en, pe5_4_b_in, pe5_4_a_in, pe5_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
+module \datapath.array.pe5_4_mul (rst, pe5_4_b_in, pe5_4_a_in, pe5_4_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe5_4_a_in;
@@ -18818,7 +17436,6 @@ module \datapath.array.pe5_4_mul (rst, pe5_4_en, pe5_4_b_in, pe5_4_a_in, pe5_4_p
   input [7:0] pe5_4_b_in;
   wire [7:0] pe5_4_b_in;
   reg [7:0] pe5_4_b_r = 8'h00;
-  input pe5_4_en;
   wire pe5_4_en;
   output [15:0] pe5_4_p;
   reg [15:0] pe5_4_p = 16'h0000;
@@ -18834,50 +17451,20 @@ module \datapath.array.pe5_4_mul (rst, pe5_4_en, pe5_4_b_in, pe5_4_a_in, pe5_4_p
   assign \$1  = $signed(pe5_4_a_r) * $signed(pe5_4_b_r);
   always @(posedge clk)
     pe5_4_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$4  = pe5_4_prod;
-    if (pe5_4_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$5  = pe5_4_p;
-    if (pe5_4_en) begin
-      \$5  = pe5_4_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$2  = pe5_4_a_r;
-    if (pe5_4_en) begin
-      \$2  = pe5_4_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
-    \$3  = pe5_4_b_r;
-    if (pe5_4_en) begin
-      \$3  = pe5_4_b_in;
-    end
-  end
+  assign pe5_4_en = 1'h1;
+  assign \$5  = pe5_4_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe5_4_b_in;
+  assign \$2  = pe5_4_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe5_5_mul (rst, pe5_5_en, pe5_5_b_in, pe5_5_a_in, pe5_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$49  = 0;
+module \datapath.array.pe5_5_mul (rst, pe5_5_b_in, pe5_5_a_in, pe5_5_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe5_5_a_in;
@@ -18886,7 +17473,6 @@ module \datapath.array.pe5_5_mul (rst, pe5_5_en, pe5_5_b_in, pe5_5_a_in, pe5_5_p
   input [7:0] pe5_5_b_in;
   wire [7:0] pe5_5_b_in;
   reg [7:0] pe5_5_b_r = 8'h00;
-  input pe5_5_en;
   wire pe5_5_en;
   output [15:0] pe5_5_p;
   reg [15:0] pe5_5_p = 16'h0000;
@@ -18902,50 +17488,20 @@ module \datapath.array.pe5_5_mul (rst, pe5_5_en, pe5_5_b_in, pe5_5_a_in, pe5_5_p
   assign \$1  = $signed(pe5_5_a_r) * $signed(pe5_5_b_r);
   always @(posedge clk)
     pe5_5_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$4  = pe5_5_prod;
-    if (pe5_5_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$5  = pe5_5_p;
-    if (pe5_5_en) begin
-      \$5  = pe5_5_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$2  = pe5_5_a_r;
-    if (pe5_5_en) begin
-      \$2  = pe5_5_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
-    \$3  = pe5_5_b_r;
-    if (pe5_5_en) begin
-      \$3  = pe5_5_b_in;
-    end
-  end
+  assign pe5_5_en = 1'h1;
+  assign \$5  = pe5_5_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe5_5_b_in;
+  assign \$2  = pe5_5_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe5_6_mul (rst, pe5_6_en, pe5_6_b_in, pe5_6_a_in, pe5_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$50  = 0;
+module \datapath.array.pe5_6_mul (rst, pe5_6_b_in, pe5_6_a_in, pe5_6_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe5_6_a_in;
@@ -18954,7 +17510,6 @@ module \datapath.array.pe5_6_mul (rst, pe5_6_en, pe5_6_b_in, pe5_6_a_in, pe5_6_p
   input [7:0] pe5_6_b_in;
   wire [7:0] pe5_6_b_in;
   reg [7:0] pe5_6_b_r = 8'h00;
-  input pe5_6_en;
   wire pe5_6_en;
   output [15:0] pe5_6_p;
   reg [15:0] pe5_6_p = 16'h0000;
@@ -18970,50 +17525,20 @@ module \datapath.array.pe5_6_mul (rst, pe5_6_en, pe5_6_b_in, pe5_6_a_in, pe5_6_p
   assign \$1  = $signed(pe5_6_a_r) * $signed(pe5_6_b_r);
   always @(posedge clk)
     pe5_6_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$4  = pe5_6_prod;
-    if (pe5_6_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$5  = pe5_6_p;
-    if (pe5_6_en) begin
-      \$5  = pe5_6_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$2  = pe5_6_a_r;
-    if (pe5_6_en) begin
-      \$2  = pe5_6_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
-    \$3  = pe5_6_b_r;
-    if (pe5_6_en) begin
-      \$3  = pe5_6_b_in;
-    end
-  end
+  assign pe5_6_en = 1'h1;
+  assign \$5  = pe5_6_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe5_6_b_in;
+  assign \$2  = pe5_6_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe5_7_mul (rst, pe5_7_en, pe5_7_b_in, pe5_7_a_in, pe5_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$51  = 0;
+module \datapath.array.pe5_7_mul (rst, pe5_7_b_in, pe5_7_a_in, pe5_7_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe5_7_a_in;
@@ -19022,7 +17547,6 @@ module \datapath.array.pe5_7_mul (rst, pe5_7_en, pe5_7_b_in, pe5_7_a_in, pe5_7_p
   input [7:0] pe5_7_b_in;
   wire [7:0] pe5_7_b_in;
   reg [7:0] pe5_7_b_r = 8'h00;
-  input pe5_7_en;
   wire pe5_7_en;
   output [15:0] pe5_7_p;
   reg [15:0] pe5_7_p = 16'h0000;
@@ -19038,50 +17562,20 @@ module \datapath.array.pe5_7_mul (rst, pe5_7_en, pe5_7_b_in, pe5_7_a_in, pe5_7_p
   assign \$1  = $signed(pe5_7_a_r) * $signed(pe5_7_b_r);
   always @(posedge clk)
     pe5_7_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$4  = pe5_7_prod;
-    if (pe5_7_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$5  = pe5_7_p;
-    if (pe5_7_en) begin
-      \$5  = pe5_7_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$2  = pe5_7_a_r;
-    if (pe5_7_en) begin
-      \$2  = pe5_7_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
-    \$3  = pe5_7_b_r;
-    if (pe5_7_en) begin
-      \$3  = pe5_7_b_in;
-    end
-  end
+  assign pe5_7_en = 1'h1;
+  assign \$5  = pe5_7_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe5_7_b_in;
+  assign \$2  = pe5_7_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe6_0_mul (rst, pe6_0_en, pe6_0_a_in, pe6_0_b_in, pe6_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$52  = 0;
+module \datapath.array.pe6_0_mul (rst, pe6_0_a_in, pe6_0_b_in, pe6_0_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe6_0_a_in;
@@ -19090,7 +17584,6 @@ module \datapath.array.pe6_0_mul (rst, pe6_0_en, pe6_0_a_in, pe6_0_b_in, pe6_0_p
   input [7:0] pe6_0_b_in;
   wire [7:0] pe6_0_b_in;
   reg [7:0] pe6_0_b_r = 8'h00;
-  input pe6_0_en;
   wire pe6_0_en;
   output [15:0] pe6_0_p;
   reg [15:0] pe6_0_p = 16'h0000;
@@ -19106,50 +17599,20 @@ module \datapath.array.pe6_0_mul (rst, pe6_0_en, pe6_0_a_in, pe6_0_b_in, pe6_0_p
   assign \$1  = $signed(pe6_0_a_r) * $signed(pe6_0_b_r);
   always @(posedge clk)
     pe6_0_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$4  = pe6_0_prod;
-    if (pe6_0_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$5  = pe6_0_p;
-    if (pe6_0_en) begin
-      \$5  = pe6_0_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$2  = pe6_0_a_r;
-    if (pe6_0_en) begin
-      \$2  = pe6_0_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
-    \$3  = pe6_0_b_r;
-    if (pe6_0_en) begin
-      \$3  = pe6_0_b_in;
-    end
-  end
+  assign pe6_0_en = 1'h1;
+  assign \$5  = pe6_0_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe6_0_b_in;
+  assign \$2  = pe6_0_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe6_1_mul (rst, pe6_1_en, pe6_1_b_in, pe6_1_a_in, pe6_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$53  = 0;
+module \datapath.array.pe6_1_mul (rst, pe6_1_b_in, pe6_1_a_in, pe6_1_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe6_1_a_in;
@@ -19158,7 +17621,6 @@ module \datapath.array.pe6_1_mul (rst, pe6_1_en, pe6_1_b_in, pe6_1_a_in, pe6_1_p
   input [7:0] pe6_1_b_in;
   wire [7:0] pe6_1_b_in;
   reg [7:0] pe6_1_b_r = 8'h00;
-  input pe6_1_en;
   wire pe6_1_en;
   output [15:0] pe6_1_p;
   reg [15:0] pe6_1_p = 16'h0000;
@@ -19174,50 +17636,20 @@ module \datapath.array.pe6_1_mul (rst, pe6_1_en, pe6_1_b_in, pe6_1_a_in, pe6_1_p
   assign \$1  = $signed(pe6_1_a_r) * $signed(pe6_1_b_r);
   always @(posedge clk)
     pe6_1_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
-    \$4  = pe6_1_prod;
-    if (pe6_1_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
-    \$5  = pe6_1_p;
-    if (pe6_1_en) begin
-      \$5  = pe6_1_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
-    \$2  = pe6_1_a_r;
-    if (pe6_1_en) begin
-      \$2  = pe6_1_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
-    \$3  = pe6_1_b_r;
-    if (pe6_1_en) begin
-      \$3  = pe6_1_b_in;
-    end
-  end
+  assign pe6_1_en = 1'h1;
+  assign \$5  = pe6_1_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe6_1_b_in;
+  assign \$2  = pe6_1_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe6_2_mul (rst, pe6_2_en, pe6_2_b_in, pe6_2_a_in, pe6_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$54  = 0;
+module \datapath.array.pe6_2_mul (rst, pe6_2_b_in, pe6_2_a_in, pe6_2_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe6_2_a_in;
@@ -19226,7 +17658,6 @@ module \datapath.array.pe6_2_mul (rst, pe6_2_en, pe6_2_b_in, pe6_2_a_in, pe6_2_p
   input [7:0] pe6_2_b_in;
   wire [7:0] pe6_2_b_in;
   reg [7:0] pe6_2_b_r = 8'h00;
-  input pe6_2_en;
   wire pe6_2_en;
   output [15:0] pe6_2_p;
   reg [15:0] pe6_2_p = 16'h0000;
@@ -19242,50 +17673,20 @@ module \datapath.array.pe6_2_mul (rst, pe6_2_en, pe6_2_b_in, pe6_2_a_in, pe6_2_p
   assign \$1  = $signed(pe6_2_a_r) * $signed(pe6_2_b_r);
   always @(posedge clk)
     pe6_2_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
-    \$4  = pe6_2_prod;
-    if (pe6_2_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
-    \$5  = pe6_2_p;
-    if (pe6_2_en) begin
-      \$5  = pe6_2_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
-    \$2  = pe6_2_a_r;
-    if (pe6_2_en) begin
-      \$2  = pe6_2_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
-    \$3  = pe6_2_b_r;
-    if (pe6_2_en) begin
-      \$3  = pe6_2_b_in;
-    end
-  end
+  assign pe6_2_en = 1'h1;
+  assign \$5  = pe6_2_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe6_2_b_in;
+  assign \$2  = pe6_2_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe6_3_mul (rst, pe6_3_en, pe6_3_b_in, pe6_3_a_in, pe6_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$55  = 0;
+module \datapath.array.pe6_3_mul (rst, pe6_3_b_in, pe6_3_a_in, pe6_3_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe6_3_a_in;
@@ -19294,7 +17695,6 @@ module \datapath.array.pe6_3_mul (rst, pe6_3_en, pe6_3_b_in, pe6_3_a_in, pe6_3_p
   input [7:0] pe6_3_b_in;
   wire [7:0] pe6_3_b_in;
   reg [7:0] pe6_3_b_r = 8'h00;
-  input pe6_3_en;
   wire pe6_3_en;
   output [15:0] pe6_3_p;
   reg [15:0] pe6_3_p = 16'h0000;
@@ -19310,50 +17710,20 @@ module \datapath.array.pe6_3_mul (rst, pe6_3_en, pe6_3_b_in, pe6_3_a_in, pe6_3_p
   assign \$1  = $signed(pe6_3_a_r) * $signed(pe6_3_b_r);
   always @(posedge clk)
     pe6_3_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
-    \$4  = pe6_3_prod;
-    if (pe6_3_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
-    \$5  = pe6_3_p;
-    if (pe6_3_en) begin
-      \$5  = pe6_3_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
-    \$2  = pe6_3_a_r;
-    if (pe6_3_en) begin
-      \$2  = pe6_3_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
-    \$3  = pe6_3_b_r;
-    if (pe6_3_en) begin
-      \$3  = pe6_3_b_in;
-    end
-  end
+  assign pe6_3_en = 1'h1;
+  assign \$5  = pe6_3_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe6_3_b_in;
+  assign \$2  = pe6_3_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe6_4_mul (rst, pe6_4_en, pe6_4_b_in, pe6_4_a_in, pe6_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$56  = 0;
+module \datapath.array.pe6_4_mul (rst, pe6_4_b_in, pe6_4_a_in, pe6_4_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe6_4_a_in;
@@ -19362,7 +17732,6 @@ module \datapath.array.pe6_4_mul (rst, pe6_4_en, pe6_4_b_in, pe6_4_a_in, pe6_4_p
   input [7:0] pe6_4_b_in;
   wire [7:0] pe6_4_b_in;
   reg [7:0] pe6_4_b_r = 8'h00;
-  input pe6_4_en;
   wire pe6_4_en;
   output [15:0] pe6_4_p;
   reg [15:0] pe6_4_p = 16'h0000;
@@ -19378,50 +17747,20 @@ module \datapath.array.pe6_4_mul (rst, pe6_4_en, pe6_4_b_in, pe6_4_a_in, pe6_4_p
   assign \$1  = $signed(pe6_4_a_r) * $signed(pe6_4_b_r);
   always @(posedge clk)
     pe6_4_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
-    \$4  = pe6_4_prod;
-    if (pe6_4_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
-    \$5  = pe6_4_p;
-    if (pe6_4_en) begin
-      \$5  = pe6_4_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
-    \$2  = pe6_4_a_r;
-    if (pe6_4_en) begin
-      \$2  = pe6_4_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
-    \$3  = pe6_4_b_r;
-    if (pe6_4_en) begin
-      \$3  = pe6_4_b_in;
-    end
-  end
+  assign pe6_4_en = 1'h1;
+  assign \$5  = pe6_4_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe6_4_b_in;
+  assign \$2  = pe6_4_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe6_5_mul (rst, pe6_5_en, pe6_5_b_in, pe6_5_a_in, pe6_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$57  = 0;
+module \datapath.array.pe6_5_mul (rst, pe6_5_b_in, pe6_5_a_in, pe6_5_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe6_5_a_in;
@@ -19430,7 +17769,6 @@ module \datapath.array.pe6_5_mul (rst, pe6_5_en, pe6_5_b_in, pe6_5_a_in, pe6_5_p
   input [7:0] pe6_5_b_in;
   wire [7:0] pe6_5_b_in;
   reg [7:0] pe6_5_b_r = 8'h00;
-  input pe6_5_en;
   wire pe6_5_en;
   output [15:0] pe6_5_p;
   reg [15:0] pe6_5_p = 16'h0000;
@@ -19446,50 +17784,20 @@ module \datapath.array.pe6_5_mul (rst, pe6_5_en, pe6_5_b_in, pe6_5_a_in, pe6_5_p
   assign \$1  = $signed(pe6_5_a_r) * $signed(pe6_5_b_r);
   always @(posedge clk)
     pe6_5_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$4  = pe6_5_prod;
-    if (pe6_5_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$5  = pe6_5_p;
-    if (pe6_5_en) begin
-      \$5  = pe6_5_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$2  = pe6_5_a_r;
-    if (pe6_5_en) begin
-      \$2  = pe6_5_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
-    \$3  = pe6_5_b_r;
-    if (pe6_5_en) begin
-      \$3  = pe6_5_b_in;
-    end
-  end
+  assign pe6_5_en = 1'h1;
+  assign \$5  = pe6_5_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe6_5_b_in;
+  assign \$2  = pe6_5_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe6_6_mul (rst, pe6_6_en, pe6_6_b_in, pe6_6_a_in, pe6_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$58  = 0;
+module \datapath.array.pe6_6_mul (rst, pe6_6_b_in, pe6_6_a_in, pe6_6_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe6_6_a_in;
@@ -19498,7 +17806,6 @@ module \datapath.array.pe6_6_mul (rst, pe6_6_en, pe6_6_b_in, pe6_6_a_in, pe6_6_p
   input [7:0] pe6_6_b_in;
   wire [7:0] pe6_6_b_in;
   reg [7:0] pe6_6_b_r = 8'h00;
-  input pe6_6_en;
   wire pe6_6_en;
   output [15:0] pe6_6_p;
   reg [15:0] pe6_6_p = 16'h0000;
@@ -19514,50 +17821,20 @@ module \datapath.array.pe6_6_mul (rst, pe6_6_en, pe6_6_b_in, pe6_6_a_in, pe6_6_p
   assign \$1  = $signed(pe6_6_a_r) * $signed(pe6_6_b_r);
   always @(posedge clk)
     pe6_6_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$4  = pe6_6_prod;
-    if (pe6_6_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$5  = pe6_6_p;
-    if (pe6_6_en) begin
-      \$5  = pe6_6_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$2  = pe6_6_a_r;
-    if (pe6_6_en) begin
-      \$2  = pe6_6_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
-    \$3  = pe6_6_b_r;
-    if (pe6_6_en) begin
-      \$3  = pe6_6_b_in;
-    end
-  end
+  assign pe6_6_en = 1'h1;
+  assign \$5  = pe6_6_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe6_6_b_in;
+  assign \$2  = pe6_6_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe6_7_mul (rst, pe6_7_en, pe6_7_b_in, pe6_7_a_in, pe6_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$59  = 0;
+module \datapath.array.pe6_7_mul (rst, pe6_7_b_in, pe6_7_a_in, pe6_7_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe6_7_a_in;
@@ -19566,7 +17843,6 @@ module \datapath.array.pe6_7_mul (rst, pe6_7_en, pe6_7_b_in, pe6_7_a_in, pe6_7_p
   input [7:0] pe6_7_b_in;
   wire [7:0] pe6_7_b_in;
   reg [7:0] pe6_7_b_r = 8'h00;
-  input pe6_7_en;
   wire pe6_7_en;
   output [15:0] pe6_7_p;
   reg [15:0] pe6_7_p = 16'h0000;
@@ -19582,50 +17858,20 @@ module \datapath.array.pe6_7_mul (rst, pe6_7_en, pe6_7_b_in, pe6_7_a_in, pe6_7_p
   assign \$1  = $signed(pe6_7_a_r) * $signed(pe6_7_b_r);
   always @(posedge clk)
     pe6_7_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
-    \$4  = pe6_7_prod;
-    if (pe6_7_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
-    \$5  = pe6_7_p;
-    if (pe6_7_en) begin
-      \$5  = pe6_7_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
-    \$2  = pe6_7_a_r;
-    if (pe6_7_en) begin
-      \$2  = pe6_7_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
-    \$3  = pe6_7_b_r;
-    if (pe6_7_en) begin
-      \$3  = pe6_7_b_in;
-    end
-  end
+  assign pe6_7_en = 1'h1;
+  assign \$5  = pe6_7_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe6_7_b_in;
+  assign \$2  = pe6_7_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe7_0_mul (rst, pe7_0_en, pe7_0_a_in, pe7_0_b_in, pe7_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$60  = 0;
+module \datapath.array.pe7_0_mul (rst, pe7_0_a_in, pe7_0_b_in, pe7_0_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe7_0_a_in;
@@ -19634,7 +17880,6 @@ module \datapath.array.pe7_0_mul (rst, pe7_0_en, pe7_0_a_in, pe7_0_b_in, pe7_0_p
   input [7:0] pe7_0_b_in;
   wire [7:0] pe7_0_b_in;
   reg [7:0] pe7_0_b_r = 8'h00;
-  input pe7_0_en;
   wire pe7_0_en;
   output [15:0] pe7_0_p;
   reg [15:0] pe7_0_p = 16'h0000;
@@ -19650,50 +17895,20 @@ module \datapath.array.pe7_0_mul (rst, pe7_0_en, pe7_0_a_in, pe7_0_b_in, pe7_0_p
   assign \$1  = $signed(pe7_0_a_r) * $signed(pe7_0_b_r);
   always @(posedge clk)
     pe7_0_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
-    \$4  = pe7_0_prod;
-    if (pe7_0_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
-    \$5  = pe7_0_p;
-    if (pe7_0_en) begin
-      \$5  = pe7_0_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
-    \$2  = pe7_0_a_r;
-    if (pe7_0_en) begin
-      \$2  = pe7_0_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
-    \$3  = pe7_0_b_r;
-    if (pe7_0_en) begin
-      \$3  = pe7_0_b_in;
-    end
-  end
+  assign pe7_0_en = 1'h1;
+  assign \$5  = pe7_0_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe7_0_b_in;
+  assign \$2  = pe7_0_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe7_1_mul (rst, pe7_1_en, pe7_1_b_in, pe7_1_a_in, pe7_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$61  = 0;
+module \datapath.array.pe7_1_mul (rst, pe7_1_b_in, pe7_1_a_in, pe7_1_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe7_1_a_in;
@@ -19702,7 +17917,6 @@ module \datapath.array.pe7_1_mul (rst, pe7_1_en, pe7_1_b_in, pe7_1_a_in, pe7_1_p
   input [7:0] pe7_1_b_in;
   wire [7:0] pe7_1_b_in;
   reg [7:0] pe7_1_b_r = 8'h00;
-  input pe7_1_en;
   wire pe7_1_en;
   output [15:0] pe7_1_p;
   reg [15:0] pe7_1_p = 16'h0000;
@@ -19718,50 +17932,20 @@ module \datapath.array.pe7_1_mul (rst, pe7_1_en, pe7_1_b_in, pe7_1_a_in, pe7_1_p
   assign \$1  = $signed(pe7_1_a_r) * $signed(pe7_1_b_r);
   always @(posedge clk)
     pe7_1_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
-    \$4  = pe7_1_prod;
-    if (pe7_1_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
-    \$5  = pe7_1_p;
-    if (pe7_1_en) begin
-      \$5  = pe7_1_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
-    \$2  = pe7_1_a_r;
-    if (pe7_1_en) begin
-      \$2  = pe7_1_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
-    \$3  = pe7_1_b_r;
-    if (pe7_1_en) begin
-      \$3  = pe7_1_b_in;
-    end
-  end
+  assign pe7_1_en = 1'h1;
+  assign \$5  = pe7_1_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe7_1_b_in;
+  assign \$2  = pe7_1_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe7_2_mul (rst, pe7_2_en, pe7_2_b_in, pe7_2_a_in, pe7_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$62  = 0;
+module \datapath.array.pe7_2_mul (rst, pe7_2_b_in, pe7_2_a_in, pe7_2_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe7_2_a_in;
@@ -19770,7 +17954,6 @@ module \datapath.array.pe7_2_mul (rst, pe7_2_en, pe7_2_b_in, pe7_2_a_in, pe7_2_p
   input [7:0] pe7_2_b_in;
   wire [7:0] pe7_2_b_in;
   reg [7:0] pe7_2_b_r = 8'h00;
-  input pe7_2_en;
   wire pe7_2_en;
   output [15:0] pe7_2_p;
   reg [15:0] pe7_2_p = 16'h0000;
@@ -19786,50 +17969,20 @@ module \datapath.array.pe7_2_mul (rst, pe7_2_en, pe7_2_b_in, pe7_2_a_in, pe7_2_p
   assign \$1  = $signed(pe7_2_a_r) * $signed(pe7_2_b_r);
   always @(posedge clk)
     pe7_2_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
-    \$4  = pe7_2_prod;
-    if (pe7_2_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
-    \$5  = pe7_2_p;
-    if (pe7_2_en) begin
-      \$5  = pe7_2_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
-    \$2  = pe7_2_a_r;
-    if (pe7_2_en) begin
-      \$2  = pe7_2_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
-    \$3  = pe7_2_b_r;
-    if (pe7_2_en) begin
-      \$3  = pe7_2_b_in;
-    end
-  end
+  assign pe7_2_en = 1'h1;
+  assign \$5  = pe7_2_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe7_2_b_in;
+  assign \$2  = pe7_2_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe7_3_mul (rst, pe7_3_en, pe7_3_b_in, pe7_3_a_in, pe7_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$63  = 0;
+module \datapath.array.pe7_3_mul (rst, pe7_3_b_in, pe7_3_a_in, pe7_3_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe7_3_a_in;
@@ -19838,7 +17991,6 @@ module \datapath.array.pe7_3_mul (rst, pe7_3_en, pe7_3_b_in, pe7_3_a_in, pe7_3_p
   input [7:0] pe7_3_b_in;
   wire [7:0] pe7_3_b_in;
   reg [7:0] pe7_3_b_r = 8'h00;
-  input pe7_3_en;
   wire pe7_3_en;
   output [15:0] pe7_3_p;
   reg [15:0] pe7_3_p = 16'h0000;
@@ -19854,50 +18006,20 @@ module \datapath.array.pe7_3_mul (rst, pe7_3_en, pe7_3_b_in, pe7_3_a_in, pe7_3_p
   assign \$1  = $signed(pe7_3_a_r) * $signed(pe7_3_b_r);
   always @(posedge clk)
     pe7_3_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
-    \$4  = pe7_3_prod;
-    if (pe7_3_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
-    \$5  = pe7_3_p;
-    if (pe7_3_en) begin
-      \$5  = pe7_3_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
-    \$2  = pe7_3_a_r;
-    if (pe7_3_en) begin
-      \$2  = pe7_3_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
-    \$3  = pe7_3_b_r;
-    if (pe7_3_en) begin
-      \$3  = pe7_3_b_in;
-    end
-  end
+  assign pe7_3_en = 1'h1;
+  assign \$5  = pe7_3_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe7_3_b_in;
+  assign \$2  = pe7_3_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe7_4_mul (rst, pe7_4_en, pe7_4_b_in, pe7_4_a_in, pe7_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$64  = 0;
+module \datapath.array.pe7_4_mul (rst, pe7_4_b_in, pe7_4_a_in, pe7_4_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe7_4_a_in;
@@ -19906,7 +18028,6 @@ module \datapath.array.pe7_4_mul (rst, pe7_4_en, pe7_4_b_in, pe7_4_a_in, pe7_4_p
   input [7:0] pe7_4_b_in;
   wire [7:0] pe7_4_b_in;
   reg [7:0] pe7_4_b_r = 8'h00;
-  input pe7_4_en;
   wire pe7_4_en;
   output [15:0] pe7_4_p;
   reg [15:0] pe7_4_p = 16'h0000;
@@ -19922,50 +18043,20 @@ module \datapath.array.pe7_4_mul (rst, pe7_4_en, pe7_4_b_in, pe7_4_a_in, pe7_4_p
   assign \$1  = $signed(pe7_4_a_r) * $signed(pe7_4_b_r);
   always @(posedge clk)
     pe7_4_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
-    \$4  = pe7_4_prod;
-    if (pe7_4_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
-    \$5  = pe7_4_p;
-    if (pe7_4_en) begin
-      \$5  = pe7_4_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
-    \$2  = pe7_4_a_r;
-    if (pe7_4_en) begin
-      \$2  = pe7_4_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
-    \$3  = pe7_4_b_r;
-    if (pe7_4_en) begin
-      \$3  = pe7_4_b_in;
-    end
-  end
+  assign pe7_4_en = 1'h1;
+  assign \$5  = pe7_4_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe7_4_b_in;
+  assign \$2  = pe7_4_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe7_5_mul (rst, pe7_5_en, pe7_5_b_in, pe7_5_a_in, pe7_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$65  = 0;
+module \datapath.array.pe7_5_mul (rst, pe7_5_b_in, pe7_5_a_in, pe7_5_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe7_5_a_in;
@@ -19974,7 +18065,6 @@ module \datapath.array.pe7_5_mul (rst, pe7_5_en, pe7_5_b_in, pe7_5_a_in, pe7_5_p
   input [7:0] pe7_5_b_in;
   wire [7:0] pe7_5_b_in;
   reg [7:0] pe7_5_b_r = 8'h00;
-  input pe7_5_en;
   wire pe7_5_en;
   output [15:0] pe7_5_p;
   reg [15:0] pe7_5_p = 16'h0000;
@@ -19990,50 +18080,20 @@ module \datapath.array.pe7_5_mul (rst, pe7_5_en, pe7_5_b_in, pe7_5_a_in, pe7_5_p
   assign \$1  = $signed(pe7_5_a_r) * $signed(pe7_5_b_r);
   always @(posedge clk)
     pe7_5_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
-    \$4  = pe7_5_prod;
-    if (pe7_5_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
-    \$5  = pe7_5_p;
-    if (pe7_5_en) begin
-      \$5  = pe7_5_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
-    \$2  = pe7_5_a_r;
-    if (pe7_5_en) begin
-      \$2  = pe7_5_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
-    \$3  = pe7_5_b_r;
-    if (pe7_5_en) begin
-      \$3  = pe7_5_b_in;
-    end
-  end
+  assign pe7_5_en = 1'h1;
+  assign \$5  = pe7_5_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe7_5_b_in;
+  assign \$2  = pe7_5_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe7_6_mul (rst, pe7_6_en, pe7_6_b_in, pe7_6_a_in, pe7_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$66  = 0;
+module \datapath.array.pe7_6_mul (rst, pe7_6_b_in, pe7_6_a_in, pe7_6_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe7_6_a_in;
@@ -20042,7 +18102,6 @@ module \datapath.array.pe7_6_mul (rst, pe7_6_en, pe7_6_b_in, pe7_6_a_in, pe7_6_p
   input [7:0] pe7_6_b_in;
   wire [7:0] pe7_6_b_in;
   reg [7:0] pe7_6_b_r = 8'h00;
-  input pe7_6_en;
   wire pe7_6_en;
   output [15:0] pe7_6_p;
   reg [15:0] pe7_6_p = 16'h0000;
@@ -20058,50 +18117,20 @@ module \datapath.array.pe7_6_mul (rst, pe7_6_en, pe7_6_b_in, pe7_6_a_in, pe7_6_p
   assign \$1  = $signed(pe7_6_a_r) * $signed(pe7_6_b_r);
   always @(posedge clk)
     pe7_6_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
-    \$4  = pe7_6_prod;
-    if (pe7_6_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
-    \$5  = pe7_6_p;
-    if (pe7_6_en) begin
-      \$5  = pe7_6_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
-    \$2  = pe7_6_a_r;
-    if (pe7_6_en) begin
-      \$2  = pe7_6_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
-    \$3  = pe7_6_b_r;
-    if (pe7_6_en) begin
-      \$3  = pe7_6_b_in;
-    end
-  end
+  assign pe7_6_en = 1'h1;
+  assign \$5  = pe7_6_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe7_6_b_in;
+  assign \$2  = pe7_6_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.array.pe7_7_mul (rst, pe7_7_en, pe7_7_b_in, pe7_7_a_in, pe7_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$67  = 0;
+module \datapath.array.pe7_7_mul (rst, pe7_7_b_in, pe7_7_a_in, pe7_7_p, clk);
   wire [15:0] \$1 ;
-  reg [7:0] \$2 ;
-  reg [7:0] \$3 ;
-  reg [15:0] \$4 ;
-  reg [15:0] \$5 ;
+  wire [7:0] \$2 ;
+  wire [7:0] \$3 ;
+  wire [15:0] \$4 ;
+  wire [15:0] \$5 ;
   input clk;
   wire clk;
   input [7:0] pe7_7_a_in;
@@ -20110,7 +18139,6 @@ module \datapath.array.pe7_7_mul (rst, pe7_7_en, pe7_7_b_in, pe7_7_a_in, pe7_7_p
   input [7:0] pe7_7_b_in;
   wire [7:0] pe7_7_b_in;
   reg [7:0] pe7_7_b_r = 8'h00;
-  input pe7_7_en;
   wire pe7_7_en;
   output [15:0] pe7_7_p;
   reg [15:0] pe7_7_p = 16'h0000;
@@ -20126,45 +18154,16 @@ module \datapath.array.pe7_7_mul (rst, pe7_7_en, pe7_7_b_in, pe7_7_a_in, pe7_7_p
   assign \$1  = $signed(pe7_7_a_r) * $signed(pe7_7_b_r);
   always @(posedge clk)
     pe7_7_a_r <= \$2 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$4  = pe7_7_prod;
-    if (pe7_7_en) begin
-      \$4  = \$1 ;
-    end
-    if (rst) begin
-      \$4  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$5  = pe7_7_p;
-    if (pe7_7_en) begin
-      \$5  = pe7_7_prod;
-    end
-    if (rst) begin
-      \$5  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$2  = pe7_7_a_r;
-    if (pe7_7_en) begin
-      \$2  = pe7_7_a_in;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$3  = pe7_7_b_r;
-    if (pe7_7_en) begin
-      \$3  = pe7_7_b_in;
-    end
-  end
+  assign pe7_7_en = 1'h1;
+  assign \$5  = pe7_7_prod;
+  assign \$4  = \$1 ;
+  assign \$3  = pe7_7_b_in;
+  assign \$2  = pe7_7_a_in;
 endmodule
 
 (* generator = "Amaranth" *)
 module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
   wire \$100 ;
@@ -20628,87 +18627,63 @@ module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk)
   always @(posedge clk)
     o__payload <= \$211 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$197  = s1_mag0;
     if (en) begin
       \$197  = \$10 [31:0];
     end
-    if (rst) begin
-      \$197  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$198  = s1_mag1;
     if (en) begin
       \$198  = \$13 [31:0];
     end
-    if (rst) begin
-      \$198  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$199  = s1_mag2;
     if (en) begin
       \$199  = \$16 [31:0];
     end
-    if (rst) begin
-      \$199  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$200  = s1_mag3;
     if (en) begin
       \$200  = \$19 [31:0];
     end
-    if (rst) begin
-      \$200  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$201  = s1_mag4;
     if (en) begin
       \$201  = \$22 [31:0];
     end
-    if (rst) begin
-      \$201  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$202  = s1_mag5;
     if (en) begin
       \$202  = \$25 [31:0];
     end
-    if (rst) begin
-      \$202  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$203  = s1_mag6;
     if (en) begin
       \$203  = \$28 [31:0];
     end
-    if (rst) begin
-      \$203  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$204  = s1_mag7;
     if (en) begin
       \$204  = \$31 [31:0];
     end
-    if (rst) begin
-      \$204  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$205  = s1_valid;
     if (en) begin
       \$205  = take;
@@ -20718,7 +18693,7 @@ module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk)
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$206  = s1_last;
     if (en) begin
       \$206  = i__payload[256];
@@ -20728,7 +18703,7 @@ module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk)
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$207  = total_valid;
     if (en) begin
       \$207  = \$32 ;
@@ -20738,7 +18713,7 @@ module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk)
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$208  = acc;
     if (en) begin
       if (s1_valid) begin
@@ -20755,7 +18730,7 @@ module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk)
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$209  = total;
     if (en) begin
       if (s1_valid) begin
@@ -20769,7 +18744,7 @@ module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk)
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$210  = o__valid;
     if (en) begin
       \$210  = total_valid;
@@ -20779,7 +18754,7 @@ module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk)
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$211  = o__payload;
     if (en) begin
       \$211  = \$196 ;
@@ -20805,122 +18780,249 @@ module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk)
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_stage0, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$69  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire [8:0] \$106 ;
-  wire \$11 ;
-  wire [8:0] \$113 ;
-  wire [12:0] \$12 ;
-  wire [8:0] \$120 ;
-  wire [8:0] \$127 ;
-  wire [31:0] \$13 ;
-  wire [8:0] \$134 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire [12:0] \$17 ;
-  wire [31:0] \$18 ;
-  wire \$19 ;
-  wire [12:0] \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [12:0] \$22 ;
-  wire [31:0] \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire [12:0] \$27 ;
-  wire [31:0] \$28 ;
-  wire \$29 ;
-  wire [31:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire [12:0] \$32 ;
-  wire [31:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire [12:0] \$37 ;
-  wire [31:0] \$38 ;
-  wire \$39 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire [3:0] \$41 ;
-  wire [14:0] \$42 ;
-  wire [3:0] \$43 ;
-  wire [14:0] \$44 ;
-  wire [3:0] \$45 ;
-  wire [14:0] \$46 ;
-  wire [3:0] \$47 ;
-  wire [14:0] \$48 ;
-  wire [3:0] \$49 ;
-  wire \$5 ;
-  wire [14:0] \$50 ;
-  wire [3:0] \$51 ;
-  wire [14:0] \$52 ;
-  wire [3:0] \$53 ;
-  wire [14:0] \$54 ;
-  wire [3:0] \$55 ;
-  wire [14:0] \$56 ;
-  reg \$57 ;
-  reg [10:0] \$58 ;
-  reg [31:0] \$59 ;
-  wire \$6 ;
-  reg \$60 ;
-  reg [10:0] \$61 ;
-  reg [31:0] \$62 ;
-  reg \$63 ;
-  reg [10:0] \$64 ;
-  reg [31:0] \$65 ;
-  reg \$66 ;
-  reg [10:0] \$67 ;
-  reg [31:0] \$68 ;
-  reg \$69 ;
-  wire [12:0] \$7 ;
-  reg [10:0] \$70 ;
-  reg [31:0] \$71 ;
-  reg \$72 ;
-  reg [10:0] \$73 ;
-  reg [31:0] \$74 ;
-  reg \$75 ;
-  reg [10:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg \$78 ;
-  reg [10:0] \$79 ;
-  wire [31:0] \$8 ;
-  reg [31:0] \$80 ;
+module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_data, clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  wire [3:0] \$1 ;
+  wire [14:0] \$10 ;
+  wire [3:0] \$11 ;
+  wire [14:0] \$12 ;
+  wire [14:0] \$13 ;
+  wire [8:0] \$132 ;
+  wire [8:0] \$139 ;
+  wire [14:0] \$14 ;
+  wire [8:0] \$146 ;
+  wire [14:0] \$15 ;
+  wire [8:0] \$153 ;
+  wire [3:0] \$16 ;
+  wire [8:0] \$160 ;
+  wire [8:0] \$167 ;
+  wire [14:0] \$17 ;
+  wire [8:0] \$174 ;
+  wire [14:0] \$18 ;
+  wire [8:0] \$181 ;
+  wire [14:0] \$19 ;
+  wire [14:0] \$2 ;
+  wire [14:0] \$20 ;
+  wire [3:0] \$21 ;
+  wire [14:0] \$22 ;
+  wire [14:0] \$23 ;
+  wire [14:0] \$24 ;
+  wire [14:0] \$25 ;
+  wire [3:0] \$26 ;
+  wire [14:0] \$27 ;
+  wire [14:0] \$28 ;
+  wire [14:0] \$29 ;
+  wire [14:0] \$3 ;
+  wire [14:0] \$30 ;
+  wire [3:0] \$31 ;
+  wire [14:0] \$32 ;
+  wire [14:0] \$33 ;
+  wire [14:0] \$34 ;
+  wire [14:0] \$35 ;
+  wire [3:0] \$36 ;
+  wire [14:0] \$37 ;
+  wire [14:0] \$38 ;
+  wire [14:0] \$39 ;
+  wire [14:0] \$4 ;
+  wire [14:0] \$40 ;
+  wire \$41 ;
+  wire [12:0] \$42 ;
+  wire [31:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire [12:0] \$47 ;
+  wire [31:0] \$48 ;
+  wire \$49 ;
+  wire [14:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire [12:0] \$52 ;
+  wire [31:0] \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire [12:0] \$57 ;
+  wire [31:0] \$58 ;
+  wire \$59 ;
+  wire [3:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire [12:0] \$62 ;
+  wire [31:0] \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire [12:0] \$67 ;
+  wire [31:0] \$68 ;
+  wire \$69 ;
+  wire [14:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire [12:0] \$72 ;
+  wire [31:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire [12:0] \$77 ;
+  wire [31:0] \$78 ;
+  wire \$79 ;
+  wire [14:0] \$8 ;
+  wire \$80 ;
   reg \$81 ;
-  reg [255:0] \$82 ;
-  wire [8:0] \$85 ;
-  wire \$9 ;
-  wire [8:0] \$92 ;
-  wire [8:0] \$99 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg [255:0] \$89 ;
+  wire [14:0] \$9 ;
   reg [10:0] \$signature__addr  = 11'h000;
-  reg [10:0] \$signature__addr$12  = 11'h000;
-  reg [10:0] \$signature__addr$16  = 11'h000;
-  reg [10:0] \$signature__addr$20  = 11'h000;
-  reg [10:0] \$signature__addr$24  = 11'h000;
+  reg [10:0] \$signature__addr$100  = 11'h000;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$108 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$113 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$118 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$12 ;
+  reg [10:0] \$signature__addr$124  = 11'h000;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$132 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$137 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$142 ;
+  reg [10:0] \$signature__addr$148  = 11'h000;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$156 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$161 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$166 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$17 ;
+  reg [10:0] \$signature__addr$172  = 11'h000;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$180 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$185 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$190 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$22 ;
   reg [10:0] \$signature__addr$28  = 11'h000;
-  reg [10:0] \$signature__addr$32  = 11'h000;
-  reg [10:0] \$signature__addr$36  = 11'h000;
-  reg [31:0] \$signature__data  = 32'd0;
-  reg [31:0] \$signature__data$13  = 32'd0;
-  reg [31:0] \$signature__data$17  = 32'd0;
-  reg [31:0] \$signature__data$21  = 32'd0;
-  reg [31:0] \$signature__data$25  = 32'd0;
-  reg [31:0] \$signature__data$29  = 32'd0;
-  reg [31:0] \$signature__data$33  = 32'd0;
-  reg [31:0] \$signature__data$37  = 32'd0;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$36 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$41 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$46 ;
+  reg [10:0] \$signature__addr$52  = 11'h000;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$60 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$65 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$70 ;
+  reg [10:0] \$signature__addr$76  = 11'h000;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$84 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$89 ;
+  (* init = 11'h000 *)
+  wire [10:0] \$signature__addr$94 ;
+  wire [7:0] \$signature__data ;
+  wire [7:0] \$signature__data$102 ;
+  wire [7:0] \$signature__data$109 ;
+  wire [7:0] \$signature__data$114 ;
+  wire [7:0] \$signature__data$119 ;
+  wire [7:0] \$signature__data$126 ;
+  wire [7:0] \$signature__data$13 ;
+  wire [7:0] \$signature__data$133 ;
+  wire [7:0] \$signature__data$138 ;
+  wire [7:0] \$signature__data$143 ;
+  wire [7:0] \$signature__data$150 ;
+  wire [7:0] \$signature__data$157 ;
+  wire [7:0] \$signature__data$162 ;
+  wire [7:0] \$signature__data$167 ;
+  wire [7:0] \$signature__data$174 ;
+  wire [7:0] \$signature__data$18 ;
+  wire [7:0] \$signature__data$181 ;
+  wire [7:0] \$signature__data$186 ;
+  wire [7:0] \$signature__data$191 ;
+  wire [7:0] \$signature__data$23 ;
+  wire [7:0] \$signature__data$30 ;
+  wire [7:0] \$signature__data$37 ;
+  wire [7:0] \$signature__data$42 ;
+  wire [7:0] \$signature__data$47 ;
+  wire [7:0] \$signature__data$54 ;
+  wire [7:0] \$signature__data$61 ;
+  wire [7:0] \$signature__data$66 ;
+  wire [7:0] \$signature__data$71 ;
+  wire [7:0] \$signature__data$78 ;
+  wire [7:0] \$signature__data$85 ;
+  wire [7:0] \$signature__data$90 ;
+  wire [7:0] \$signature__data$95 ;
   reg \$signature__en  = 1'h0;
-  reg \$signature__en$15  = 1'h0;
-  reg \$signature__en$19  = 1'h0;
-  reg \$signature__en$23  = 1'h0;
-  reg \$signature__en$27  = 1'h0;
-  reg \$signature__en$31  = 1'h0;
-  reg \$signature__en$35  = 1'h0;
-  reg \$signature__en$39  = 1'h0;
+  reg \$signature__en$104  = 1'h0;
+  (* init = 1'h0 *)
+  wire \$signature__en$110 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$115 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$120 ;
+  reg \$signature__en$128  = 1'h0;
+  (* init = 1'h0 *)
+  wire \$signature__en$134 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$139 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$14 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$144 ;
+  reg \$signature__en$152  = 1'h0;
+  (* init = 1'h0 *)
+  wire \$signature__en$158 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$163 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$168 ;
+  reg \$signature__en$176  = 1'h0;
+  (* init = 1'h0 *)
+  wire \$signature__en$182 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$187 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$19 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$192 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$24 ;
+  reg \$signature__en$32  = 1'h0;
+  (* init = 1'h0 *)
+  wire \$signature__en$38 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$43 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$48 ;
+  reg \$signature__en$56  = 1'h0;
+  (* init = 1'h0 *)
+  wire \$signature__en$62 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$67 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$72 ;
+  reg \$signature__en$80  = 1'h0;
+  (* init = 1'h0 *)
+  wire \$signature__en$86 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$91 ;
+  (* init = 1'h0 *)
+  wire \$signature__en$96 ;
   input clk;
   wire clk;
   wire [2:0] column0;
@@ -20931,35 +19033,107 @@ module \datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_st
   wire [2:0] column5;
   wire [2:0] column6;
   wire [2:0] column7;
-  reg group = 1'h0;
   wire [10:0] rd__addr;
-  wire [10:0] \rd__addr$45 ;
-  wire [10:0] \rd__addr$47 ;
+  wire [10:0] \rd__addr$106 ;
+  wire [10:0] \rd__addr$111 ;
+  wire [10:0] \rd__addr$116 ;
+  wire [10:0] \rd__addr$121 ;
+  wire [10:0] \rd__addr$130 ;
+  wire [10:0] \rd__addr$135 ;
+  wire [10:0] \rd__addr$140 ;
+  wire [10:0] \rd__addr$145 ;
+  wire [10:0] \rd__addr$15 ;
+  wire [10:0] \rd__addr$154 ;
+  wire [10:0] \rd__addr$159 ;
+  wire [10:0] \rd__addr$164 ;
+  wire [10:0] \rd__addr$169 ;
+  wire [10:0] \rd__addr$178 ;
+  wire [10:0] \rd__addr$183 ;
+  wire [10:0] \rd__addr$188 ;
+  wire [10:0] \rd__addr$193 ;
+  wire [10:0] \rd__addr$20 ;
+  wire [10:0] \rd__addr$25 ;
+  wire [10:0] \rd__addr$34 ;
+  wire [10:0] \rd__addr$39 ;
+  wire [10:0] \rd__addr$44 ;
   wire [10:0] \rd__addr$49 ;
-  wire [10:0] \rd__addr$51 ;
-  wire [10:0] \rd__addr$53 ;
-  wire [10:0] \rd__addr$55 ;
-  wire [10:0] \rd__addr$57 ;
-  wire [31:0] rd__data;
-  wire [31:0] \rd__data$60 ;
-  wire [31:0] \rd__data$61 ;
-  wire [31:0] \rd__data$62 ;
-  wire [31:0] \rd__data$63 ;
-  wire [31:0] \rd__data$64 ;
-  wire [31:0] \rd__data$65 ;
-  wire [31:0] \rd__data$66 ;
+  wire [10:0] \rd__addr$58 ;
+  wire [10:0] \rd__addr$63 ;
+  wire [10:0] \rd__addr$68 ;
+  wire [10:0] \rd__addr$73 ;
+  wire [10:0] \rd__addr$82 ;
+  wire [10:0] \rd__addr$87 ;
+  wire [10:0] \rd__addr$92 ;
+  wire [10:0] \rd__addr$97 ;
+  wire [7:0] rd__data;
+  wire [7:0] \rd__data$197 ;
+  wire [7:0] \rd__data$198 ;
+  wire [7:0] \rd__data$199 ;
+  wire [7:0] \rd__data$200 ;
+  wire [7:0] \rd__data$201 ;
+  wire [7:0] \rd__data$202 ;
+  wire [7:0] \rd__data$203 ;
+  wire [7:0] \rd__data$204 ;
+  wire [7:0] \rd__data$205 ;
+  wire [7:0] \rd__data$206 ;
+  wire [7:0] \rd__data$207 ;
+  wire [7:0] \rd__data$208 ;
+  wire [7:0] \rd__data$209 ;
+  wire [7:0] \rd__data$210 ;
+  wire [7:0] \rd__data$211 ;
+  wire [7:0] \rd__data$212 ;
+  wire [7:0] \rd__data$213 ;
+  wire [7:0] \rd__data$214 ;
+  wire [7:0] \rd__data$215 ;
+  wire [7:0] \rd__data$216 ;
+  wire [7:0] \rd__data$217 ;
+  wire [7:0] \rd__data$218 ;
+  wire [7:0] \rd__data$219 ;
+  wire [7:0] \rd__data$220 ;
+  wire [7:0] \rd__data$221 ;
+  wire [7:0] \rd__data$222 ;
+  wire [7:0] \rd__data$223 ;
+  wire [7:0] \rd__data$224 ;
+  wire [7:0] \rd__data$225 ;
+  wire [7:0] \rd__data$226 ;
+  wire [7:0] \rd__data$227 ;
+  input rd__en;
   wire rd__en;
-  wire \rd__en$46 ;
-  wire \rd__en$48 ;
+  wire \rd__en$107 ;
+  wire \rd__en$112 ;
+  wire \rd__en$117 ;
+  wire \rd__en$122 ;
+  wire \rd__en$131 ;
+  wire \rd__en$136 ;
+  wire \rd__en$141 ;
+  wire \rd__en$146 ;
+  wire \rd__en$155 ;
+  wire \rd__en$16 ;
+  wire \rd__en$160 ;
+  wire \rd__en$165 ;
+  wire \rd__en$170 ;
+  wire \rd__en$179 ;
+  wire \rd__en$184 ;
+  wire \rd__en$189 ;
+  wire \rd__en$194 ;
+  wire \rd__en$21 ;
+  wire \rd__en$26 ;
+  wire \rd__en$35 ;
+  wire \rd__en$40 ;
+  wire \rd__en$45 ;
   wire \rd__en$50 ;
-  wire \rd__en$52 ;
-  wire \rd__en$54 ;
-  wire \rd__en$56 ;
-  wire \rd__en$58 ;
+  wire \rd__en$59 ;
+  wire \rd__en$64 ;
+  wire \rd__en$69 ;
+  wire \rd__en$74 ;
+  wire \rd__en$83 ;
+  wire \rd__en$88 ;
+  wire \rd__en$93 ;
+  wire \rd__en$98 ;
   input [14:0] rd_beat;
   wire [14:0] rd_beat;
-  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
-  wire [255:0] rd_data;
+  output [255:0] rd_data;
+  reg [255:0] rd_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [31:0] \rd_data[0] ;
   wire [31:0] \rd_data[1] ;
   wire [31:0] \rd_data[2] ;
@@ -20968,10 +19142,9 @@ module \datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_st
   wire [31:0] \rd_data[5] ;
   wire [31:0] \rd_data[6] ;
   wire [31:0] \rd_data[7] ;
-  input rd_en;
   wire rd_en;
-  output [255:0] rd_stage0;
-  reg [255:0] rd_stage0 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [255:0] rd_stage0;
   wire [31:0] \rd_stage0[0] ;
   wire [31:0] \rd_stage0[1] ;
   wire [31:0] \rd_stage0[2] ;
@@ -20982,7 +19155,7 @@ module \datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_st
   wire [31:0] \rd_stage0[7] ;
   input rst;
   wire rst;
-  reg [255:0] selected;
+  wire [255:0] selected;
   wire [31:0] \selected[0] ;
   wire [31:0] \selected[1] ;
   wire [31:0] \selected[2] ;
@@ -20991,12 +19164,52 @@ module \datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_st
   wire [31:0] \selected[5] ;
   wire [31:0] \selected[6] ;
   wire [31:0] \selected[7] ;
+  (* init = 11'h000 *)
+  wire [10:0] wr_addr0;
+  (* init = 11'h000 *)
+  wire [10:0] wr_addr1;
+  (* init = 11'h000 *)
+  wire [10:0] wr_addr2;
+  (* init = 11'h000 *)
+  wire [10:0] wr_addr3;
+  (* init = 11'h000 *)
+  wire [10:0] wr_addr4;
+  (* init = 11'h000 *)
+  wire [10:0] wr_addr5;
+  (* init = 11'h000 *)
+  wire [10:0] wr_addr6;
+  (* init = 11'h000 *)
+  wire [10:0] wr_addr7;
   input [3:0] wr_count;
   wire [3:0] wr_count;
+  reg [31:0] wr_data0 = 32'd0;
+  reg [31:0] wr_data1 = 32'd0;
+  reg [31:0] wr_data2 = 32'd0;
+  reg [31:0] wr_data3 = 32'd0;
+  reg [31:0] wr_data4 = 32'd0;
+  reg [31:0] wr_data5 = 32'd0;
+  reg [31:0] wr_data6 = 32'd0;
+  reg [31:0] wr_data7 = 32'd0;
   input [14:0] wr_e0;
   wire [14:0] wr_e0;
   input wr_en;
   wire wr_en;
+  (* init = 1'h0 *)
+  wire wr_en0;
+  (* init = 1'h0 *)
+  wire wr_en1;
+  (* init = 1'h0 *)
+  wire wr_en2;
+  (* init = 1'h0 *)
+  wire wr_en3;
+  (* init = 1'h0 *)
+  wire wr_en4;
+  (* init = 1'h0 *)
+  wire wr_en5;
+  (* init = 1'h0 *)
+  wire wr_en6;
+  (* init = 1'h0 *)
+  wire wr_en7;
   input [255:0] wr_row;
   wire [255:0] wr_row;
   wire [31:0] \wr_row[0] ;
@@ -21007,496 +19220,920 @@ module \datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_st
   wire [31:0] \wr_row[5] ;
   wire [31:0] \wr_row[6] ;
   wire [31:0] \wr_row[7] ;
-  reg [31:0] bank0 [2047:0];
-  initial begin : \bank0$init 
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank0_byte0 [2047:0];
+  initial begin : \bank0_byte0$init 
     integer i;
     for (i = 0; i < 2048; i = i + 1)
-      bank0[i] = 32'd0;
+      bank0_byte0[i] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      bank0[\$signature__addr ] <= \$signature__data ;
+      bank0_byte0[\$signature__addr ] <= wr_data0[7:0];
   end
-  reg [31:0] _0_;
+  reg [7:0] _0_;
   always @(posedge clk) begin
-    if (rd_en) begin
-      _0_ <= bank0[\$42 [10:0]];
+    if (rd__en) begin
+      _0_ <= bank0_byte0[\$2 [10:0]];
     end
   end
   assign rd__data = _0_;
-  reg [31:0] bank1 [2047:0];
-  initial begin : \bank1$init 
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank0_byte1 [2047:0];
+  initial begin : \bank0_byte1$init 
     integer i;
     for (i = 0; i < 2048; i = i + 1)
-      bank1[i] = 32'd0;
+      bank0_byte1[i] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$15 )
-      bank1[\$signature__addr$12 ] <= \$signature__data$13 ;
+    if (\$signature__en )
+      bank0_byte1[\$signature__addr ] <= wr_data0[15:8];
   end
-  reg [31:0] _1_;
+  reg [7:0] _1_;
   always @(posedge clk) begin
-    if (rd_en) begin
-      _1_ <= bank1[\$44 [10:0]];
+    if (rd__en) begin
+      _1_ <= bank0_byte1[\$3 [10:0]];
     end
   end
-  assign \rd__data$60  = _1_;
-  reg [31:0] bank2 [2047:0];
-  initial begin : \bank2$init 
+  assign \rd__data$197  = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank0_byte2 [2047:0];
+  initial begin : \bank0_byte2$init 
     integer i;
     for (i = 0; i < 2048; i = i + 1)
-      bank2[i] = 32'd0;
+      bank0_byte2[i] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$19 )
-      bank2[\$signature__addr$16 ] <= \$signature__data$17 ;
+    if (\$signature__en )
+      bank0_byte2[\$signature__addr ] <= wr_data0[23:16];
   end
-  reg [31:0] _2_;
+  reg [7:0] _2_;
   always @(posedge clk) begin
-    if (rd_en) begin
-      _2_ <= bank2[\$46 [10:0]];
+    if (rd__en) begin
+      _2_ <= bank0_byte2[\$4 [10:0]];
     end
   end
-  assign \rd__data$61  = _2_;
-  reg [31:0] bank3 [2047:0];
-  initial begin : \bank3$init 
+  assign \rd__data$198  = _2_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank0_byte3 [2047:0];
+  initial begin : \bank0_byte3$init 
     integer i;
     for (i = 0; i < 2048; i = i + 1)
-      bank3[i] = 32'd0;
+      bank0_byte3[i] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$23 )
-      bank3[\$signature__addr$20 ] <= \$signature__data$21 ;
+    if (\$signature__en )
+      bank0_byte3[\$signature__addr ] <= wr_data0[31:24];
   end
-  reg [31:0] _3_;
+  reg [7:0] _3_;
   always @(posedge clk) begin
-    if (rd_en) begin
-      _3_ <= bank3[\$48 [10:0]];
+    if (rd__en) begin
+      _3_ <= bank0_byte3[\$5 [10:0]];
     end
   end
-  assign \rd__data$62  = _3_;
-  reg [31:0] bank4 [2047:0];
-  initial begin : \bank4$init 
+  assign \rd__data$199  = _3_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank1_byte0 [2047:0];
+  initial begin : \bank1_byte0$init 
     integer i;
     for (i = 0; i < 2048; i = i + 1)
-      bank4[i] = 32'd0;
+      bank1_byte0[i] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$27 )
-      bank4[\$signature__addr$24 ] <= \$signature__data$25 ;
+    if (\$signature__en$32 )
+      bank1_byte0[\$signature__addr$28 ] <= wr_data1[7:0];
   end
-  reg [31:0] _4_;
+  reg [7:0] _4_;
   always @(posedge clk) begin
-    if (rd_en) begin
-      _4_ <= bank4[\$50 [10:0]];
+    if (rd__en) begin
+      _4_ <= bank1_byte0[\$7 [10:0]];
     end
   end
-  assign \rd__data$63  = _4_;
-  reg [31:0] bank5 [2047:0];
-  initial begin : \bank5$init 
+  assign \rd__data$200  = _4_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank1_byte1 [2047:0];
+  initial begin : \bank1_byte1$init 
     integer i;
     for (i = 0; i < 2048; i = i + 1)
-      bank5[i] = 32'd0;
+      bank1_byte1[i] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$31 )
-      bank5[\$signature__addr$28 ] <= \$signature__data$29 ;
+    if (\$signature__en$32 )
+      bank1_byte1[\$signature__addr$28 ] <= wr_data1[15:8];
   end
-  reg [31:0] _5_;
+  reg [7:0] _5_;
   always @(posedge clk) begin
-    if (rd_en) begin
-      _5_ <= bank5[\$52 [10:0]];
+    if (rd__en) begin
+      _5_ <= bank1_byte1[\$8 [10:0]];
     end
   end
-  assign \rd__data$64  = _5_;
-  reg [31:0] bank6 [2047:0];
-  initial begin : \bank6$init 
+  assign \rd__data$201  = _5_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank1_byte2 [2047:0];
+  initial begin : \bank1_byte2$init 
     integer i;
     for (i = 0; i < 2048; i = i + 1)
-      bank6[i] = 32'd0;
+      bank1_byte2[i] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$35 )
-      bank6[\$signature__addr$32 ] <= \$signature__data$33 ;
+    if (\$signature__en$32 )
+      bank1_byte2[\$signature__addr$28 ] <= wr_data1[23:16];
   end
-  reg [31:0] _6_;
+  reg [7:0] _6_;
   always @(posedge clk) begin
-    if (rd_en) begin
-      _6_ <= bank6[\$54 [10:0]];
+    if (rd__en) begin
+      _6_ <= bank1_byte2[\$9 [10:0]];
     end
   end
-  assign \rd__data$65  = _6_;
-  reg [31:0] bank7 [2047:0];
-  initial begin : \bank7$init 
+  assign \rd__data$202  = _6_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank1_byte3 [2047:0];
+  initial begin : \bank1_byte3$init 
     integer i;
     for (i = 0; i < 2048; i = i + 1)
-      bank7[i] = 32'd0;
+      bank1_byte3[i] = 8'h00;
   end
   always @(posedge clk) begin
-    if (\$signature__en$39 )
-      bank7[\$signature__addr$36 ] <= \$signature__data$37 ;
+    if (\$signature__en$32 )
+      bank1_byte3[\$signature__addr$28 ] <= wr_data1[31:24];
   end
-  reg [31:0] _7_;
+  reg [7:0] _7_;
   always @(posedge clk) begin
-    if (rd_en) begin
-      _7_ <= bank7[\$56 [10:0]];
+    if (rd__en) begin
+      _7_ <= bank1_byte3[\$10 [10:0]];
     end
   end
-  assign \rd__data$66  = _7_;
-  assign \$99  = \$45 [2:0] * 6'h20;
-  assign \$13  = wr_row >> \$99 ;
-  assign \$14  = \$45 [2:0] < wr_count;
-  assign \$15  = wr_en & \$14 ;
-  assign \$16  = wr_e0[2:0] > 2'h3;
-  assign \$17  = wr_e0[14:3] + \$16 ;
-  assign \$106  = \$47 [2:0] * 6'h20;
-  assign \$18  = wr_row >> \$106 ;
-  assign \$19  = \$47 [2:0] < wr_count;
-  assign \$20  = wr_en & \$19 ;
-  assign \$21  = wr_e0[2:0] > 3'h4;
-  assign \$22  = wr_e0[14:3] + \$21 ;
-  assign \$113  = \$49 [2:0] * 6'h20;
-  assign \$23  = wr_row >> \$113 ;
-  assign \$24  = \$49 [2:0] < wr_count;
-  assign \$25  = wr_en & \$24 ;
-  assign \$26  = wr_e0[2:0] > 3'h5;
-  assign \$27  = wr_e0[14:3] + \$26 ;
-  assign \$120  = \$51 [2:0] * 6'h20;
-  assign \$28  = wr_row >> \$120 ;
-  assign \$29  = \$51 [2:0] < wr_count;
-  assign \$30  = wr_en & \$29 ;
-  assign \$31  = wr_e0[2:0] > 3'h6;
-  assign \$32  = wr_e0[14:3] + \$31 ;
-  assign \$127  = \$53 [2:0] * 6'h20;
-  assign \$33  = wr_row >> \$127 ;
-  assign \$34  = \$53 [2:0] < wr_count;
-  assign \$35  = wr_en & \$34 ;
-  assign \$36  = wr_e0[2:0] > 3'h7;
-  assign \$37  = wr_e0[14:3] + \$36 ;
-  assign \$134  = \$55 [2:0] * 6'h20;
-  assign \$38  = wr_row >> \$134 ;
-  assign \$39  = \$55 [2:0] < wr_count;
-  assign \$40  = wr_en & \$39 ;
-  assign \$41  = 1'h0 - wr_e0[2:0];
-  assign \$43  = 1'h1 - wr_e0[2:0];
-  assign \$45  = 2'h2 - wr_e0[2:0];
-  assign \$47  = 2'h3 - wr_e0[2:0];
-  assign \$49  = 3'h4 - wr_e0[2:0];
-  assign \$51  = 3'h5 - wr_e0[2:0];
-  assign \$53  = 3'h6 - wr_e0[2:0];
-  assign \$55  = 3'h7 - wr_e0[2:0];
-  always @(posedge clk)
-    group <= \$57 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$58 ;
-  always @(posedge clk)
-    \$signature__data  <= \$59 ;
-  always @(posedge clk)
-    \$signature__en  <= \$60 ;
-  always @(posedge clk)
-    \$signature__addr$12  <= \$61 ;
-  always @(posedge clk)
-    \$signature__data$13  <= \$62 ;
-  always @(posedge clk)
-    \$signature__en$15  <= \$63 ;
-  always @(posedge clk)
-    \$signature__addr$16  <= \$64 ;
-  always @(posedge clk)
-    \$signature__data$17  <= \$65 ;
-  always @(posedge clk)
-    \$signature__en$19  <= \$66 ;
-  always @(posedge clk)
-    \$signature__addr$20  <= \$67 ;
-  always @(posedge clk)
-    \$signature__data$21  <= \$68 ;
-  always @(posedge clk)
-    \$signature__en$23  <= \$69 ;
-  always @(posedge clk)
-    \$signature__addr$24  <= \$70 ;
-  always @(posedge clk)
-    \$signature__data$25  <= \$71 ;
-  always @(posedge clk)
-    \$signature__en$27  <= \$72 ;
-  always @(posedge clk)
-    \$signature__addr$28  <= \$73 ;
-  always @(posedge clk)
-    \$signature__data$29  <= \$74 ;
-  always @(posedge clk)
-    \$signature__en$31  <= \$75 ;
-  always @(posedge clk)
-    \$signature__addr$32  <= \$76 ;
-  always @(posedge clk)
-    \$signature__data$33  <= \$77 ;
-  always @(posedge clk)
-    \$signature__en$35  <= \$78 ;
-  always @(posedge clk)
-    \$signature__addr$36  <= \$79 ;
-  always @(posedge clk)
-    \$signature__data$37  <= \$80 ;
-  always @(posedge clk)
-    \$signature__en$39  <= \$81 ;
-  always @(posedge clk)
-    rd_stage0 <= \$82 ;
-  assign \$1  = wr_e0[2:0] > 1'h0;
-  assign \$2  = wr_e0[14:3] + \$1 ;
-  assign \$85  = \$41 [2:0] * 6'h20;
-  assign \$3  = wr_row >> \$85 ;
-  assign \$4  = \$41 [2:0] < wr_count;
-  assign \$5  = wr_en & \$4 ;
-  assign \$6  = wr_e0[2:0] > 1'h1;
-  assign \$7  = wr_e0[14:3] + \$6 ;
-  assign \$92  = \$43 [2:0] * 6'h20;
-  assign \$8  = wr_row >> \$92 ;
-  assign \$9  = \$43 [2:0] < wr_count;
-  assign \$10  = wr_en & \$9 ;
-  assign \$11  = wr_e0[2:0] > 2'h2;
-  assign \$12  = wr_e0[14:3] + \$11 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$57  = group;
-    if (rd_en) begin
-      \$57  = 1'h0;
-    end
-    if (rst) begin
-      \$57  = 1'h0;
+  assign \rd__data$203  = _7_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank2_byte0 [2047:0];
+  initial begin : \bank2_byte0$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank2_byte0[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$56 )
+      bank2_byte0[\$signature__addr$52 ] <= wr_data2[7:0];
+  end
+  reg [7:0] _8_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _8_ <= bank2_byte0[\$12 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$58  = \$2 [10:0];
-    if (rst) begin
-      \$58  = 11'h000;
+  assign \rd__data$204  = _8_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank2_byte1 [2047:0];
+  initial begin : \bank2_byte1$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank2_byte1[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$56 )
+      bank2_byte1[\$signature__addr$52 ] <= wr_data2[15:8];
+  end
+  reg [7:0] _9_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _9_ <= bank2_byte1[\$13 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$59  = \$3 ;
-    if (rst) begin
-      \$59  = 32'd0;
+  assign \rd__data$205  = _9_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank2_byte2 [2047:0];
+  initial begin : \bank2_byte2$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank2_byte2[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$56 )
+      bank2_byte2[\$signature__addr$52 ] <= wr_data2[23:16];
+  end
+  reg [7:0] _10_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _10_ <= bank2_byte2[\$14 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$60  = \$5 ;
-    if (rst) begin
-      \$60  = 1'h0;
+  assign \rd__data$206  = _10_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank2_byte3 [2047:0];
+  initial begin : \bank2_byte3$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank2_byte3[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$56 )
+      bank2_byte3[\$signature__addr$52 ] <= wr_data2[31:24];
+  end
+  reg [7:0] _11_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _11_ <= bank2_byte3[\$15 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$61  = \$7 [10:0];
-    if (rst) begin
-      \$61  = 11'h000;
+  assign \rd__data$207  = _11_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank3_byte0 [2047:0];
+  initial begin : \bank3_byte0$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank3_byte0[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$80 )
+      bank3_byte0[\$signature__addr$76 ] <= wr_data3[7:0];
+  end
+  reg [7:0] _12_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _12_ <= bank3_byte0[\$17 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$62  = \$8 ;
-    if (rst) begin
-      \$62  = 32'd0;
+  assign \rd__data$208  = _12_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank3_byte1 [2047:0];
+  initial begin : \bank3_byte1$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank3_byte1[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$80 )
+      bank3_byte1[\$signature__addr$76 ] <= wr_data3[15:8];
+  end
+  reg [7:0] _13_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _13_ <= bank3_byte1[\$18 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$63  = \$10 ;
-    if (rst) begin
-      \$63  = 1'h0;
+  assign \rd__data$209  = _13_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank3_byte2 [2047:0];
+  initial begin : \bank3_byte2$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank3_byte2[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$80 )
+      bank3_byte2[\$signature__addr$76 ] <= wr_data3[23:16];
+  end
+  reg [7:0] _14_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _14_ <= bank3_byte2[\$19 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$64  = \$12 [10:0];
-    if (rst) begin
-      \$64  = 11'h000;
+  assign \rd__data$210  = _14_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank3_byte3 [2047:0];
+  initial begin : \bank3_byte3$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank3_byte3[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$80 )
+      bank3_byte3[\$signature__addr$76 ] <= wr_data3[31:24];
+  end
+  reg [7:0] _15_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _15_ <= bank3_byte3[\$20 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$65  = \$13 ;
-    if (rst) begin
-      \$65  = 32'd0;
+  assign \rd__data$211  = _15_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank4_byte0 [2047:0];
+  initial begin : \bank4_byte0$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank4_byte0[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$104 )
+      bank4_byte0[\$signature__addr$100 ] <= wr_data4[7:0];
+  end
+  reg [7:0] _16_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _16_ <= bank4_byte0[\$22 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$66  = \$15 ;
-    if (rst) begin
-      \$66  = 1'h0;
+  assign \rd__data$212  = _16_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank4_byte1 [2047:0];
+  initial begin : \bank4_byte1$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank4_byte1[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$104 )
+      bank4_byte1[\$signature__addr$100 ] <= wr_data4[15:8];
+  end
+  reg [7:0] _17_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _17_ <= bank4_byte1[\$23 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$67  = \$17 [10:0];
-    if (rst) begin
-      \$67  = 11'h000;
+  assign \rd__data$213  = _17_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank4_byte2 [2047:0];
+  initial begin : \bank4_byte2$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank4_byte2[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$104 )
+      bank4_byte2[\$signature__addr$100 ] <= wr_data4[23:16];
+  end
+  reg [7:0] _18_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _18_ <= bank4_byte2[\$24 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$68  = \$18 ;
-    if (rst) begin
-      \$68  = 32'd0;
+  assign \rd__data$214  = _18_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank4_byte3 [2047:0];
+  initial begin : \bank4_byte3$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank4_byte3[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$104 )
+      bank4_byte3[\$signature__addr$100 ] <= wr_data4[31:24];
+  end
+  reg [7:0] _19_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _19_ <= bank4_byte3[\$25 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$69  = \$20 ;
-    if (rst) begin
-      \$69  = 1'h0;
+  assign \rd__data$215  = _19_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank5_byte0 [2047:0];
+  initial begin : \bank5_byte0$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank5_byte0[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$128 )
+      bank5_byte0[\$signature__addr$124 ] <= wr_data5[7:0];
+  end
+  reg [7:0] _20_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _20_ <= bank5_byte0[\$27 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$70  = \$22 [10:0];
-    if (rst) begin
-      \$70  = 11'h000;
+  assign \rd__data$216  = _20_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank5_byte1 [2047:0];
+  initial begin : \bank5_byte1$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank5_byte1[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$128 )
+      bank5_byte1[\$signature__addr$124 ] <= wr_data5[15:8];
+  end
+  reg [7:0] _21_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _21_ <= bank5_byte1[\$28 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$71  = \$23 ;
-    if (rst) begin
-      \$71  = 32'd0;
+  assign \rd__data$217  = _21_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank5_byte2 [2047:0];
+  initial begin : \bank5_byte2$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank5_byte2[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$128 )
+      bank5_byte2[\$signature__addr$124 ] <= wr_data5[23:16];
+  end
+  reg [7:0] _22_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _22_ <= bank5_byte2[\$29 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$72  = \$25 ;
-    if (rst) begin
-      \$72  = 1'h0;
+  assign \rd__data$218  = _22_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank5_byte3 [2047:0];
+  initial begin : \bank5_byte3$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank5_byte3[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$128 )
+      bank5_byte3[\$signature__addr$124 ] <= wr_data5[31:24];
+  end
+  reg [7:0] _23_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _23_ <= bank5_byte3[\$30 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$73  = \$27 [10:0];
-    if (rst) begin
-      \$73  = 11'h000;
+  assign \rd__data$219  = _23_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank6_byte0 [2047:0];
+  initial begin : \bank6_byte0$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank6_byte0[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$152 )
+      bank6_byte0[\$signature__addr$148 ] <= wr_data6[7:0];
+  end
+  reg [7:0] _24_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _24_ <= bank6_byte0[\$32 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$74  = \$28 ;
-    if (rst) begin
-      \$74  = 32'd0;
+  assign \rd__data$220  = _24_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank6_byte1 [2047:0];
+  initial begin : \bank6_byte1$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank6_byte1[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$152 )
+      bank6_byte1[\$signature__addr$148 ] <= wr_data6[15:8];
+  end
+  reg [7:0] _25_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _25_ <= bank6_byte1[\$33 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$75  = \$30 ;
-    if (rst) begin
-      \$75  = 1'h0;
+  assign \rd__data$221  = _25_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank6_byte2 [2047:0];
+  initial begin : \bank6_byte2$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank6_byte2[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$152 )
+      bank6_byte2[\$signature__addr$148 ] <= wr_data6[23:16];
+  end
+  reg [7:0] _26_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _26_ <= bank6_byte2[\$34 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$76  = \$32 [10:0];
-    if (rst) begin
-      \$76  = 11'h000;
+  assign \rd__data$222  = _26_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank6_byte3 [2047:0];
+  initial begin : \bank6_byte3$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank6_byte3[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$152 )
+      bank6_byte3[\$signature__addr$148 ] <= wr_data6[31:24];
+  end
+  reg [7:0] _27_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _27_ <= bank6_byte3[\$35 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$77  = \$33 ;
-    if (rst) begin
-      \$77  = 32'd0;
+  assign \rd__data$223  = _27_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank7_byte0 [2047:0];
+  initial begin : \bank7_byte0$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank7_byte0[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$176 )
+      bank7_byte0[\$signature__addr$172 ] <= wr_data7[7:0];
+  end
+  reg [7:0] _28_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _28_ <= bank7_byte0[\$37 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$78  = \$35 ;
-    if (rst) begin
-      \$78  = 1'h0;
+  assign \rd__data$224  = _28_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank7_byte1 [2047:0];
+  initial begin : \bank7_byte1$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank7_byte1[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$176 )
+      bank7_byte1[\$signature__addr$172 ] <= wr_data7[15:8];
+  end
+  reg [7:0] _29_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _29_ <= bank7_byte1[\$38 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$79  = \$37 [10:0];
-    if (rst) begin
-      \$79  = 11'h000;
+  assign \rd__data$225  = _29_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank7_byte2 [2047:0];
+  initial begin : \bank7_byte2$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank7_byte2[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$176 )
+      bank7_byte2[\$signature__addr$172 ] <= wr_data7[23:16];
+  end
+  reg [7:0] _30_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _30_ <= bank7_byte2[\$39 [10:0]];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$80  = \$38 ;
-    if (rst) begin
-      \$80  = 32'd0;
+  assign \rd__data$226  = _30_;
+  (* no_rw_check = 32'd1 *)
+  reg [7:0] bank7_byte3 [2047:0];
+  initial begin : \bank7_byte3$init 
+    integer i;
+    for (i = 0; i < 2048; i = i + 1)
+      bank7_byte3[i] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$176 )
+      bank7_byte3[\$signature__addr$172 ] <= wr_data7[31:24];
+  end
+  reg [7:0] _31_;
+  always @(posedge clk) begin
+    if (rd__en) begin
+      _31_ <= bank7_byte3[\$40 [10:0]];
     end
   end
+  assign \rd__data$227  = _31_;
+  assign \$11  = 2'h2 - wr_e0[2:0];
+  assign \$16  = 2'h3 - wr_e0[2:0];
+  assign \$21  = 3'h4 - wr_e0[2:0];
+  assign \$26  = 3'h5 - wr_e0[2:0];
+  assign \$31  = 3'h6 - wr_e0[2:0];
+  assign \$36  = 3'h7 - wr_e0[2:0];
+  assign \$41  = wr_e0[2:0] > 1'h0;
+  assign \$42  = wr_e0[14:3] + \$41 ;
+  assign \$132  = \$1 [2:0] * 6'h20;
+  assign \$43  = wr_row >> \$132 ;
+  assign \$44  = \$1 [2:0] < wr_count;
+  assign \$45  = wr_en & \$44 ;
+  assign \$46  = wr_e0[2:0] > 1'h1;
+  assign \$47  = wr_e0[14:3] + \$46 ;
+  assign \$139  = \$6 [2:0] * 6'h20;
+  assign \$48  = wr_row >> \$139 ;
+  assign \$49  = \$6 [2:0] < wr_count;
+  assign \$50  = wr_en & \$49 ;
+  assign \$51  = wr_e0[2:0] > 2'h2;
+  assign \$52  = wr_e0[14:3] + \$51 ;
+  assign \$146  = \$11 [2:0] * 6'h20;
+  assign \$53  = wr_row >> \$146 ;
+  assign \$54  = \$11 [2:0] < wr_count;
+  assign \$55  = wr_en & \$54 ;
+  assign \$56  = wr_e0[2:0] > 2'h3;
+  assign \$57  = wr_e0[14:3] + \$56 ;
+  assign \$153  = \$16 [2:0] * 6'h20;
+  assign \$58  = wr_row >> \$153 ;
+  assign \$59  = \$16 [2:0] < wr_count;
+  assign \$60  = wr_en & \$59 ;
+  assign \$61  = wr_e0[2:0] > 3'h4;
+  assign \$62  = wr_e0[14:3] + \$61 ;
+  assign \$160  = \$21 [2:0] * 6'h20;
+  assign \$63  = wr_row >> \$160 ;
+  assign \$64  = \$21 [2:0] < wr_count;
+  assign \$65  = wr_en & \$64 ;
+  assign \$66  = wr_e0[2:0] > 3'h5;
+  assign \$67  = wr_e0[14:3] + \$66 ;
+  assign \$167  = \$26 [2:0] * 6'h20;
+  assign \$68  = wr_row >> \$167 ;
+  assign \$69  = \$26 [2:0] < wr_count;
+  assign \$70  = wr_en & \$69 ;
+  assign \$71  = wr_e0[2:0] > 3'h6;
+  assign \$72  = wr_e0[14:3] + \$71 ;
+  assign \$174  = \$31 [2:0] * 6'h20;
+  assign \$73  = wr_row >> \$174 ;
+  assign \$74  = \$31 [2:0] < wr_count;
+  assign \$75  = wr_en & \$74 ;
+  assign \$76  = wr_e0[2:0] > 3'h7;
+  assign \$77  = wr_e0[14:3] + \$76 ;
+  assign \$181  = \$36 [2:0] * 6'h20;
+  assign \$78  = wr_row >> \$181 ;
+  assign \$79  = \$36 [2:0] < wr_count;
+  assign \$80  = wr_en & \$79 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$42 [10:0];
+  always @(posedge clk)
+    wr_data0 <= \$43 ;
+  always @(posedge clk)
+    \$signature__en  <= \$81 ;
+  always @(posedge clk)
+    \$signature__addr$28  <= \$47 [10:0];
+  always @(posedge clk)
+    wr_data1 <= \$48 ;
+  always @(posedge clk)
+    \$signature__en$32  <= \$82 ;
+  always @(posedge clk)
+    \$signature__addr$52  <= \$52 [10:0];
+  always @(posedge clk)
+    wr_data2 <= \$53 ;
+  always @(posedge clk)
+    \$signature__en$56  <= \$83 ;
+  always @(posedge clk)
+    \$signature__addr$76  <= \$57 [10:0];
+  always @(posedge clk)
+    wr_data3 <= \$58 ;
+  always @(posedge clk)
+    \$signature__en$80  <= \$84 ;
+  always @(posedge clk)
+    \$signature__addr$100  <= \$62 [10:0];
+  always @(posedge clk)
+    wr_data4 <= \$63 ;
+  always @(posedge clk)
+    \$signature__en$104  <= \$85 ;
+  always @(posedge clk)
+    \$signature__addr$124  <= \$67 [10:0];
+  always @(posedge clk)
+    wr_data5 <= \$68 ;
+  always @(posedge clk)
+    \$signature__en$128  <= \$86 ;
+  always @(posedge clk)
+    \$signature__addr$148  <= \$72 [10:0];
+  always @(posedge clk)
+    wr_data6 <= \$73 ;
+  always @(posedge clk)
+    \$signature__en$152  <= \$87 ;
+  always @(posedge clk)
+    \$signature__addr$172  <= \$77 [10:0];
+  always @(posedge clk)
+    wr_data7 <= \$78 ;
+  always @(posedge clk)
+    \$signature__en$176  <= \$88 ;
+  always @(posedge clk)
+    rd_data <= \$89 ;
+  assign \$1  = 1'h0 - wr_e0[2:0];
+  assign \$6  = 1'h1 - wr_e0[2:0];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$81  = \$40 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$81  = \$45 ;
     if (rst) begin
       \$81  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$82  = rd_stage0;
-    if (rd_en) begin
-      \$82  = selected;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$82  = \$50 ;
     if (rst) begin
-      \$82  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$82  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    selected = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    casez (group)
-      1'h0:
-        begin
-          selected[31:0] = rd__data;
-          selected[63:32] = \rd__data$60 ;
-          selected[95:64] = \rd__data$61 ;
-          selected[127:96] = \rd__data$62 ;
-          selected[159:128] = \rd__data$63 ;
-          selected[191:160] = \rd__data$64 ;
-          selected[223:192] = \rd__data$65 ;
-          selected[255:224] = \rd__data$66 ;
-        end
-    endcase
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$83  = \$55 ;
+    if (rst) begin
+      \$83  = 1'h0;
+    end
   end
-  assign column0 = \$41 [2:0];
-  assign column1 = \$43 [2:0];
-  assign column2 = \$45 [2:0];
-  assign column3 = \$47 [2:0];
-  assign column4 = \$49 [2:0];
-  assign column5 = \$51 [2:0];
-  assign column6 = \$53 [2:0];
-  assign column7 = \$55 [2:0];
-  assign rd__addr = \$42 [10:0];
-  assign rd__en = rd_en;
-  assign \rd__addr$45  = \$44 [10:0];
-  assign \rd__en$46  = rd_en;
-  assign \rd__addr$47  = \$46 [10:0];
-  assign \rd__en$48  = rd_en;
-  assign \rd__addr$49  = \$48 [10:0];
-  assign \rd__en$50  = rd_en;
-  assign \rd__addr$51  = \$50 [10:0];
-  assign \rd__en$52  = rd_en;
-  assign \rd__addr$53  = \$52 [10:0];
-  assign \rd__en$54  = rd_en;
-  assign \rd__addr$55  = \$54 [10:0];
-  assign \rd__en$56  = rd_en;
-  assign \rd__addr$57  = \$56 [10:0];
-  assign \rd__en$58  = rd_en;
-  assign rd_data = rd_stage0;
-  assign \wr_row[0]  = wr_row[31:0];
-  assign \wr_row[1]  = wr_row[63:32];
-  assign \wr_row[2]  = wr_row[95:64];
-  assign \wr_row[3]  = wr_row[127:96];
-  assign \wr_row[4]  = wr_row[159:128];
-  assign \wr_row[5]  = wr_row[191:160];
-  assign \wr_row[6]  = wr_row[223:192];
-  assign \wr_row[7]  = wr_row[255:224];
-  assign \rd_stage0[0]  = rd_stage0[31:0];
-  assign \rd_stage0[1]  = rd_stage0[63:32];
-  assign \rd_stage0[2]  = rd_stage0[95:64];
-  assign \rd_stage0[3]  = rd_stage0[127:96];
-  assign \rd_stage0[4]  = rd_stage0[159:128];
-  assign \rd_stage0[5]  = rd_stage0[191:160];
-  assign \rd_stage0[6]  = rd_stage0[223:192];
-  assign \rd_stage0[7]  = rd_stage0[255:224];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$84  = \$60 ;
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$85  = \$65 ;
+    if (rst) begin
+      \$85  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$86  = \$70 ;
+    if (rst) begin
+      \$86  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$87  = \$75 ;
+    if (rst) begin
+      \$87  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$88  = \$80 ;
+    if (rst) begin
+      \$88  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$89  = rd_data;
+    if (rd__en) begin
+      \$89  = selected;
+    end
+  end
+  assign column0 = \$1 [2:0];
+  assign wr_addr0 = \$signature__addr ;
+  assign \$signature__data  = wr_data0[7:0];
+  assign wr_en0 = \$signature__en ;
+  assign rd__addr = \$2 [10:0];
+  assign rd_en = rd__en;
+  assign \$signature__addr$12  = \$signature__addr ;
+  assign \$signature__data$13  = wr_data0[15:8];
+  assign \$signature__en$14  = \$signature__en ;
+  assign \rd__addr$15  = \$3 [10:0];
+  assign \rd__en$16  = rd__en;
+  assign \$signature__addr$17  = \$signature__addr ;
+  assign \$signature__data$18  = wr_data0[23:16];
+  assign \$signature__en$19  = \$signature__en ;
+  assign \rd__addr$20  = \$4 [10:0];
+  assign \rd__en$21  = rd__en;
+  assign \$signature__addr$22  = \$signature__addr ;
+  assign \$signature__data$23  = wr_data0[31:24];
+  assign \$signature__en$24  = \$signature__en ;
+  assign \rd__addr$25  = \$5 [10:0];
+  assign \rd__en$26  = rd__en;
+  assign column1 = \$6 [2:0];
+  assign wr_addr1 = \$signature__addr$28 ;
+  assign \$signature__data$30  = wr_data1[7:0];
+  assign wr_en1 = \$signature__en$32 ;
+  assign \rd__addr$34  = \$7 [10:0];
+  assign \rd__en$35  = rd__en;
+  assign \$signature__addr$36  = \$signature__addr$28 ;
+  assign \$signature__data$37  = wr_data1[15:8];
+  assign \$signature__en$38  = \$signature__en$32 ;
+  assign \rd__addr$39  = \$8 [10:0];
+  assign \rd__en$40  = rd__en;
+  assign \$signature__addr$41  = \$signature__addr$28 ;
+  assign \$signature__data$42  = wr_data1[23:16];
+  assign \$signature__en$43  = \$signature__en$32 ;
+  assign \rd__addr$44  = \$9 [10:0];
+  assign \rd__en$45  = rd__en;
+  assign \$signature__addr$46  = \$signature__addr$28 ;
+  assign \$signature__data$47  = wr_data1[31:24];
+  assign \$signature__en$48  = \$signature__en$32 ;
+  assign \rd__addr$49  = \$10 [10:0];
+  assign \rd__en$50  = rd__en;
+  assign column2 = \$11 [2:0];
+  assign wr_addr2 = \$signature__addr$52 ;
+  assign \$signature__data$54  = wr_data2[7:0];
+  assign wr_en2 = \$signature__en$56 ;
+  assign \rd__addr$58  = \$12 [10:0];
+  assign \rd__en$59  = rd__en;
+  assign \$signature__addr$60  = \$signature__addr$52 ;
+  assign \$signature__data$61  = wr_data2[15:8];
+  assign \$signature__en$62  = \$signature__en$56 ;
+  assign \rd__addr$63  = \$13 [10:0];
+  assign \rd__en$64  = rd__en;
+  assign \$signature__addr$65  = \$signature__addr$52 ;
+  assign \$signature__data$66  = wr_data2[23:16];
+  assign \$signature__en$67  = \$signature__en$56 ;
+  assign \rd__addr$68  = \$14 [10:0];
+  assign \rd__en$69  = rd__en;
+  assign \$signature__addr$70  = \$signature__addr$52 ;
+  assign \$signature__data$71  = wr_data2[31:24];
+  assign \$signature__en$72  = \$signature__en$56 ;
+  assign \rd__addr$73  = \$15 [10:0];
+  assign \rd__en$74  = rd__en;
+  assign column3 = \$16 [2:0];
+  assign wr_addr3 = \$signature__addr$76 ;
+  assign \$signature__data$78  = wr_data3[7:0];
+  assign wr_en3 = \$signature__en$80 ;
+  assign \rd__addr$82  = \$17 [10:0];
+  assign \rd__en$83  = rd__en;
+  assign \$signature__addr$84  = \$signature__addr$76 ;
+  assign \$signature__data$85  = wr_data3[15:8];
+  assign \$signature__en$86  = \$signature__en$80 ;
+  assign \rd__addr$87  = \$18 [10:0];
+  assign \rd__en$88  = rd__en;
+  assign \$signature__addr$89  = \$signature__addr$76 ;
+  assign \$signature__data$90  = wr_data3[23:16];
+  assign \$signature__en$91  = \$signature__en$80 ;
+  assign \rd__addr$92  = \$19 [10:0];
+  assign \rd__en$93  = rd__en;
+  assign \$signature__addr$94  = \$signature__addr$76 ;
+  assign \$signature__data$95  = wr_data3[31:24];
+  assign \$signature__en$96  = \$signature__en$80 ;
+  assign \rd__addr$97  = \$20 [10:0];
+  assign \rd__en$98  = rd__en;
+  assign column4 = \$21 [2:0];
+  assign wr_addr4 = \$signature__addr$100 ;
+  assign \$signature__data$102  = wr_data4[7:0];
+  assign wr_en4 = \$signature__en$104 ;
+  assign \rd__addr$106  = \$22 [10:0];
+  assign \rd__en$107  = rd__en;
+  assign \$signature__addr$108  = \$signature__addr$100 ;
+  assign \$signature__data$109  = wr_data4[15:8];
+  assign \$signature__en$110  = \$signature__en$104 ;
+  assign \rd__addr$111  = \$23 [10:0];
+  assign \rd__en$112  = rd__en;
+  assign \$signature__addr$113  = \$signature__addr$100 ;
+  assign \$signature__data$114  = wr_data4[23:16];
+  assign \$signature__en$115  = \$signature__en$104 ;
+  assign \rd__addr$116  = \$24 [10:0];
+  assign \rd__en$117  = rd__en;
+  assign \$signature__addr$118  = \$signature__addr$100 ;
+  assign \$signature__data$119  = wr_data4[31:24];
+  assign \$signature__en$120  = \$signature__en$104 ;
+  assign \rd__addr$121  = \$25 [10:0];
+  assign \rd__en$122  = rd__en;
+  assign column5 = \$26 [2:0];
+  assign wr_addr5 = \$signature__addr$124 ;
+  assign \$signature__data$126  = wr_data5[7:0];
+  assign wr_en5 = \$signature__en$128 ;
+  assign \rd__addr$130  = \$27 [10:0];
+  assign \rd__en$131  = rd__en;
+  assign \$signature__addr$132  = \$signature__addr$124 ;
+  assign \$signature__data$133  = wr_data5[15:8];
+  assign \$signature__en$134  = \$signature__en$128 ;
+  assign \rd__addr$135  = \$28 [10:0];
+  assign \rd__en$136  = rd__en;
+  assign \$signature__addr$137  = \$signature__addr$124 ;
+  assign \$signature__data$138  = wr_data5[23:16];
+  assign \$signature__en$139  = \$signature__en$128 ;
+  assign \rd__addr$140  = \$29 [10:0];
+  assign \rd__en$141  = rd__en;
+  assign \$signature__addr$142  = \$signature__addr$124 ;
+  assign \$signature__data$143  = wr_data5[31:24];
+  assign \$signature__en$144  = \$signature__en$128 ;
+  assign \rd__addr$145  = \$30 [10:0];
+  assign \rd__en$146  = rd__en;
+  assign column6 = \$31 [2:0];
+  assign wr_addr6 = \$signature__addr$148 ;
+  assign \$signature__data$150  = wr_data6[7:0];
+  assign wr_en6 = \$signature__en$152 ;
+  assign \rd__addr$154  = \$32 [10:0];
+  assign \rd__en$155  = rd__en;
+  assign \$signature__addr$156  = \$signature__addr$148 ;
+  assign \$signature__data$157  = wr_data6[15:8];
+  assign \$signature__en$158  = \$signature__en$152 ;
+  assign \rd__addr$159  = \$33 [10:0];
+  assign \rd__en$160  = rd__en;
+  assign \$signature__addr$161  = \$signature__addr$148 ;
+  assign \$signature__data$162  = wr_data6[23:16];
+  assign \$signature__en$163  = \$signature__en$152 ;
+  assign \rd__addr$164  = \$34 [10:0];
+  assign \rd__en$165  = rd__en;
+  assign \$signature__addr$166  = \$signature__addr$148 ;
+  assign \$signature__data$167  = wr_data6[31:24];
+  assign \$signature__en$168  = \$signature__en$152 ;
+  assign \rd__addr$169  = \$35 [10:0];
+  assign \rd__en$170  = rd__en;
+  assign column7 = \$36 [2:0];
+  assign wr_addr7 = \$signature__addr$172 ;
+  assign \$signature__data$174  = wr_data7[7:0];
+  assign wr_en7 = \$signature__en$176 ;
+  assign \rd__addr$178  = \$37 [10:0];
+  assign \rd__en$179  = rd__en;
+  assign \$signature__addr$180  = \$signature__addr$172 ;
+  assign \$signature__data$181  = wr_data7[15:8];
+  assign \$signature__en$182  = \$signature__en$176 ;
+  assign \rd__addr$183  = \$38 [10:0];
+  assign \rd__en$184  = rd__en;
+  assign \$signature__addr$185  = \$signature__addr$172 ;
+  assign \$signature__data$186  = wr_data7[23:16];
+  assign \$signature__en$187  = \$signature__en$176 ;
+  assign \rd__addr$188  = \$39 [10:0];
+  assign \rd__en$189  = rd__en;
+  assign \$signature__addr$190  = \$signature__addr$172 ;
+  assign \$signature__data$191  = wr_data7[31:24];
+  assign \$signature__en$192  = \$signature__en$176 ;
+  assign \rd__addr$193  = \$40 [10:0];
+  assign \rd__en$194  = rd__en;
+  assign rd_stage0 = rd_data;
   assign \selected[0]  = selected[31:0];
   assign \selected[1]  = selected[63:32];
   assign \selected[2]  = selected[95:64];
@@ -21505,27 +20142,75 @@ module \datapath.pad (rst, rd_en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_st
   assign \selected[5]  = selected[191:160];
   assign \selected[6]  = selected[223:192];
   assign \selected[7]  = selected[255:224];
-  assign \rd_data[0]  = rd_stage0[31:0];
-  assign \rd_data[1]  = rd_stage0[63:32];
-  assign \rd_data[2]  = rd_stage0[95:64];
-  assign \rd_data[3]  = rd_stage0[127:96];
-  assign \rd_data[4]  = rd_stage0[159:128];
-  assign \rd_data[5]  = rd_stage0[191:160];
-  assign \rd_data[6]  = rd_stage0[223:192];
-  assign \rd_data[7]  = rd_stage0[255:224];
-  assign \$42  = rd_beat;
-  assign \$44  = rd_beat;
-  assign \$46  = rd_beat;
-  assign \$48  = rd_beat;
-  assign \$50  = rd_beat;
-  assign \$52  = rd_beat;
-  assign \$54  = rd_beat;
-  assign \$56  = rd_beat;
+  assign \rd_data[0]  = rd_data[31:0];
+  assign \rd_data[1]  = rd_data[63:32];
+  assign \rd_data[2]  = rd_data[95:64];
+  assign \rd_data[3]  = rd_data[127:96];
+  assign \rd_data[4]  = rd_data[159:128];
+  assign \rd_data[5]  = rd_data[191:160];
+  assign \rd_data[6]  = rd_data[223:192];
+  assign \rd_data[7]  = rd_data[255:224];
+  assign \rd_stage0[0]  = rd_data[31:0];
+  assign \rd_stage0[1]  = rd_data[63:32];
+  assign \rd_stage0[2]  = rd_data[95:64];
+  assign \rd_stage0[3]  = rd_data[127:96];
+  assign \rd_stage0[4]  = rd_data[159:128];
+  assign \rd_stage0[5]  = rd_data[191:160];
+  assign \rd_stage0[6]  = rd_data[223:192];
+  assign \rd_stage0[7]  = rd_data[255:224];
+  assign \wr_row[0]  = wr_row[31:0];
+  assign \wr_row[1]  = wr_row[63:32];
+  assign \wr_row[2]  = wr_row[95:64];
+  assign \wr_row[3]  = wr_row[127:96];
+  assign \wr_row[4]  = wr_row[159:128];
+  assign \wr_row[5]  = wr_row[191:160];
+  assign \wr_row[6]  = wr_row[223:192];
+  assign \wr_row[7]  = wr_row[255:224];
+  assign selected[255:224] = { \rd__data$227 , \rd__data$226 , \rd__data$225 , \rd__data$224  };
+  assign selected[223:192] = { \rd__data$223 , \rd__data$222 , \rd__data$221 , \rd__data$220  };
+  assign selected[191:160] = { \rd__data$219 , \rd__data$218 , \rd__data$217 , \rd__data$216  };
+  assign selected[159:128] = { \rd__data$215 , \rd__data$214 , \rd__data$213 , \rd__data$212  };
+  assign selected[127:96] = { \rd__data$211 , \rd__data$210 , \rd__data$209 , \rd__data$208  };
+  assign selected[95:64] = { \rd__data$207 , \rd__data$206 , \rd__data$205 , \rd__data$204  };
+  assign selected[63:32] = { \rd__data$203 , \rd__data$202 , \rd__data$201 , \rd__data$200  };
+  assign selected[31:0] = { \rd__data$199 , \rd__data$198 , \rd__data$197 , rd__data };
+  assign \$2  = rd_beat;
+  assign \$3  = rd_beat;
+  assign \$4  = rd_beat;
+  assign \$5  = rd_beat;
+  assign \$7  = rd_beat;
+  assign \$8  = rd_beat;
+  assign \$9  = rd_beat;
+  assign \$10  = rd_beat;
+  assign \$12  = rd_beat;
+  assign \$13  = rd_beat;
+  assign \$14  = rd_beat;
+  assign \$15  = rd_beat;
+  assign \$17  = rd_beat;
+  assign \$18  = rd_beat;
+  assign \$19  = rd_beat;
+  assign \$20  = rd_beat;
+  assign \$22  = rd_beat;
+  assign \$23  = rd_beat;
+  assign \$24  = rd_beat;
+  assign \$25  = rd_beat;
+  assign \$27  = rd_beat;
+  assign \$28  = rd_beat;
+  assign \$29  = rd_beat;
+  assign \$30  = rd_beat;
+  assign \$32  = rd_beat;
+  assign \$33  = rd_beat;
+  assign \$34  = rd_beat;
+  assign \$35  = rd_beat;
+  assign \$37  = rd_beat;
+  assign \$38  = rd_beat;
+  assign \$39  = rd_beat;
+  assign \$40  = rd_beat;
 endmodule
 
 (* generator = "Amaranth" *)
 module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, i__ready, r_en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$70  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
   wire [32:0] \$100 ;
@@ -23523,14 +22208,14 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
     .w_port__data(w_data)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$341  = \$27 ;
     if (rst) begin
       \$341  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$342  = bad_shift;
     if (\$29 ) begin
       \$342  = 1'h1;
@@ -23540,2847 +22225,1995 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$343  = s1_k;
     if (i__ready) begin
       \$343  = i__payload[261:256];
     end
-    if (rst) begin
-      \$343  = 6'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$344  = s1_x0;
     if (i__ready) begin
       \$344  = i__payload[31:0];
     end
-    if (rst) begin
-      \$344  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$345  = s1_x1;
     if (i__ready) begin
       \$345  = i__payload[63:32];
     end
-    if (rst) begin
-      \$345  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$346  = s1_x2;
     if (i__ready) begin
       \$346  = i__payload[95:64];
     end
-    if (rst) begin
-      \$346  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$347  = s1_x3;
     if (i__ready) begin
       \$347  = i__payload[127:96];
     end
-    if (rst) begin
-      \$347  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$348  = s1_x4;
     if (i__ready) begin
       \$348  = i__payload[159:128];
     end
-    if (rst) begin
-      \$348  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$349  = s1_x5;
     if (i__ready) begin
       \$349  = i__payload[191:160];
     end
-    if (rst) begin
-      \$349  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$350  = s1_x6;
     if (i__ready) begin
       \$350  = i__payload[223:192];
     end
-    if (rst) begin
-      \$350  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$351  = s1_x7;
     if (i__ready) begin
       \$351  = i__payload[255:224];
     end
-    if (rst) begin
-      \$351  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$352  = only_saturate_d0;
     if (i__ready) begin
       \$352  = \$32 ;
     end
-    if (rst) begin
-      \$352  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$353  = only_saturate_d1;
     if (i__ready) begin
       \$353  = only_saturate_d0;
     end
-    if (rst) begin
-      \$353  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$354  = only_saturate_d2;
     if (i__ready) begin
       \$354  = only_saturate_d1;
     end
-    if (rst) begin
-      \$354  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$355  = only_saturate_d3;
     if (i__ready) begin
       \$355  = only_saturate_d2;
     end
-    if (rst) begin
-      \$355  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$356  = only_saturate_d4;
     if (i__ready) begin
       \$356  = only_saturate_d3;
     end
-    if (rst) begin
-      \$356  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$357  = only_saturate_d5;
     if (i__ready) begin
       \$357  = only_saturate_d4;
     end
-    if (rst) begin
-      \$357  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$358  = only_saturate_d6;
     if (i__ready) begin
       \$358  = only_saturate_d5;
     end
-    if (rst) begin
-      \$358  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$359  = only_saturate_d7;
     if (i__ready) begin
       \$359  = only_saturate_d6;
     end
-    if (rst) begin
-      \$359  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$360  = s2_k;
     if (i__ready) begin
       \$360  = s1_k;
     end
-    if (rst) begin
-      \$360  = 6'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$361  = s2_mask;
     if (i__ready) begin
       \$361  = { \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
     end
-    if (rst) begin
-      \$361  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$362  = refused_d0;
     if (i__ready) begin
       \$362  = \$65 ;
     end
-    if (rst) begin
-      \$362  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$363  = refused_d1;
     if (i__ready) begin
       \$363  = refused_d0;
     end
-    if (rst) begin
-      \$363  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$364  = s3_odd;
     if (i__ready) begin
       \$364  = s2_k[0];
     end
-    if (rst) begin
-      \$364  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$365  = s4_h_d0;
     if (i__ready) begin
       \$365  = \$66 ;
     end
-    if (rst) begin
-      \$365  = 6'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$366  = s4_h_d1;
     if (i__ready) begin
       \$366  = s4_h_d0;
     end
-    if (rst) begin
-      \$366  = 6'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$367  = s4_mask_h_d0;
     if (i__ready) begin
       \$367  = { \$98 , \$96 , \$94 , \$92 , \$90 , \$88 , \$86 , \$84 , \$82 , \$80 , \$78 , \$76 , \$74 , \$72 , \$70 , \$68  };
     end
-    if (rst) begin
-      \$367  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$368  = s4_mask_h_d1;
     if (i__ready) begin
       \$368  = s4_mask_h_d0;
     end
-    if (rst) begin
-      \$368  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$369  = s4_mask_h_d2;
     if (i__ready) begin
       \$369  = s4_mask_h_d1;
     end
-    if (rst) begin
-      \$369  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$370  = s5_h;
     if (i__ready) begin
       \$370  = s4_h_d1[2:0];
     end
-    if (rst) begin
-      \$370  = 3'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$371  = s2_mag0;
     if (i__ready) begin
       \$371  = \$101 [31:0];
     end
-    if (rst) begin
-      \$371  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$372  = s2_neg0;
     if (i__ready) begin
       \$372  = \$102 ;
     end
-    if (rst) begin
-      \$372  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$373  = s2_xsat0;
     if (i__ready) begin
       \$373  = \$112 ;
     end
-    if (rst) begin
-      \$373  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$374  = xsat0_d0;
     if (i__ready) begin
       \$374  = \$113 ;
     end
-    if (rst) begin
-      \$374  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$375  = xsat0_d1;
     if (i__ready) begin
       \$375  = xsat0_d0;
     end
-    if (rst) begin
-      \$375  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$376  = xsat0_d2;
     if (i__ready) begin
       \$376  = xsat0_d1;
     end
-    if (rst) begin
-      \$376  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$377  = xsat0_d3;
     if (i__ready) begin
       \$377  = xsat0_d2;
     end
-    if (rst) begin
-      \$377  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$378  = xsat0_d4;
     if (i__ready) begin
       \$378  = xsat0_d3;
     end
-    if (rst) begin
-      \$378  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$379  = xsat0_d5;
     if (i__ready) begin
       \$379  = xsat0_d4;
     end
-    if (rst) begin
-      \$379  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$380  = s3_qc0;
     if (i__ready) begin
       \$380  = \$114 ;
     end
-    if (rst) begin
-      \$380  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$381  = s3_f0;
     if (i__ready) begin
       \$381  = \$115 ;
     end
-    if (rst) begin
-      \$381  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$382  = s3_k0;
     if (i__ready) begin
       \$382  = s2_k[2:0];
     end
-    if (rst) begin
-      \$382  = 3'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$383  = s4_q0;
     if (i__ready) begin
       \$383  = \$116 ;
     end
-    if (rst) begin
-      \$383  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$384  = s5_big0;
     if (i__ready) begin
       \$384  = \$117 ;
     end
-    if (rst) begin
-      \$384  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$385  = big0_d0;
     if (i__ready) begin
       \$385  = s5_big0;
     end
-    if (rst) begin
-      \$385  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$386  = big0_d1;
     if (i__ready) begin
       \$386  = big0_d0;
     end
-    if (rst) begin
-      \$386  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$387  = s5_q7_0;
     if (i__ready) begin
       \$387  = s4_q0[6:0];
     end
-    if (rst) begin
-      \$387  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$388  = q7_0_d0;
     if (i__ready) begin
       \$388  = s5_q7_0;
     end
-    if (rst) begin
-      \$388  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$389  = q7_0_d1;
     if (i__ready) begin
       \$389  = q7_0_d0;
     end
-    if (rst) begin
-      \$389  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$390  = s4_f20;
     if (i__ready) begin
       \$390  = \$119 ;
     end
-    if (rst) begin
-      \$390  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$391  = s5_fc0;
     if (i__ready) begin
       \$391  = \$120 [23:0];
     end
-    if (rst) begin
-      \$391  = 24'h000000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$392  = s5_lo0;
     if (i__ready) begin
       \$392  = \$121 ;
     end
-    if (rst) begin
-      \$392  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$393  = s6_hi0;
     if (i__ready) begin
       \$393  = \$122 [15:0];
     end
-    if (rst) begin
-      \$393  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$394  = s6_lo0;
     if (i__ready) begin
       \$394  = s5_lo0;
     end
-    if (rst) begin
-      \$394  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$395  = s7_up0;
     if (i__ready) begin
       \$395  = \$123 ;
     end
-    if (rst) begin
-      \$395  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$396  = s8_mag0;
     if (i__ready) begin
       \$396  = \$128 [6:0];
     end
-    if (rst) begin
-      \$396  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$397  = neg0_d0;
     if (i__ready) begin
       \$397  = s2_neg0;
     end
-    if (rst) begin
-      \$397  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$398  = neg0_d1;
     if (i__ready) begin
       \$398  = neg0_d0;
     end
-    if (rst) begin
-      \$398  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$399  = neg0_d2;
     if (i__ready) begin
       \$399  = neg0_d1;
     end
-    if (rst) begin
-      \$399  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$400  = neg0_d3;
     if (i__ready) begin
       \$400  = neg0_d2;
     end
-    if (rst) begin
-      \$400  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$401  = neg0_d4;
     if (i__ready) begin
       \$401  = neg0_d3;
     end
-    if (rst) begin
-      \$401  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$402  = neg0_d5;
     if (i__ready) begin
       \$402  = neg0_d4;
     end
-    if (rst) begin
-      \$402  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$403  = s2_mag1;
     if (i__ready) begin
       \$403  = \$131 [31:0];
     end
-    if (rst) begin
-      \$403  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$404  = s2_neg1;
     if (i__ready) begin
       \$404  = \$132 ;
     end
-    if (rst) begin
-      \$404  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$405  = s2_xsat1;
     if (i__ready) begin
       \$405  = \$142 ;
     end
-    if (rst) begin
-      \$405  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$406  = xsat1_d0;
     if (i__ready) begin
       \$406  = \$143 ;
     end
-    if (rst) begin
-      \$406  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$407  = xsat1_d1;
     if (i__ready) begin
       \$407  = xsat1_d0;
     end
-    if (rst) begin
-      \$407  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$408  = xsat1_d2;
     if (i__ready) begin
       \$408  = xsat1_d1;
     end
-    if (rst) begin
-      \$408  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$409  = xsat1_d3;
     if (i__ready) begin
       \$409  = xsat1_d2;
     end
-    if (rst) begin
-      \$409  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$410  = xsat1_d4;
     if (i__ready) begin
       \$410  = xsat1_d3;
     end
-    if (rst) begin
-      \$410  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$411  = xsat1_d5;
     if (i__ready) begin
       \$411  = xsat1_d4;
     end
-    if (rst) begin
-      \$411  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$412  = s3_qc1;
     if (i__ready) begin
       \$412  = \$144 ;
     end
-    if (rst) begin
-      \$412  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$413  = s3_f1;
     if (i__ready) begin
       \$413  = \$145 ;
     end
-    if (rst) begin
-      \$413  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$414  = s3_k1;
     if (i__ready) begin
       \$414  = s2_k[2:0];
     end
-    if (rst) begin
-      \$414  = 3'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$415  = s4_q1;
     if (i__ready) begin
       \$415  = \$146 ;
     end
-    if (rst) begin
-      \$415  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$416  = s5_big1;
     if (i__ready) begin
       \$416  = \$147 ;
     end
-    if (rst) begin
-      \$416  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$417  = big1_d0;
     if (i__ready) begin
       \$417  = s5_big1;
     end
-    if (rst) begin
-      \$417  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$418  = big1_d1;
     if (i__ready) begin
       \$418  = big1_d0;
     end
-    if (rst) begin
-      \$418  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$419  = s5_q7_1;
     if (i__ready) begin
       \$419  = s4_q1[6:0];
     end
-    if (rst) begin
-      \$419  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$420  = q7_1_d0;
     if (i__ready) begin
       \$420  = s5_q7_1;
     end
-    if (rst) begin
-      \$420  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$421  = q7_1_d1;
     if (i__ready) begin
       \$421  = q7_1_d0;
     end
-    if (rst) begin
-      \$421  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$422  = s4_f21;
     if (i__ready) begin
       \$422  = \$149 ;
     end
-    if (rst) begin
-      \$422  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$423  = s5_fc1;
     if (i__ready) begin
       \$423  = \$150 [23:0];
     end
-    if (rst) begin
-      \$423  = 24'h000000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$424  = s5_lo1;
     if (i__ready) begin
       \$424  = \$151 ;
     end
-    if (rst) begin
-      \$424  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$425  = s6_hi1;
     if (i__ready) begin
       \$425  = \$152 [15:0];
     end
-    if (rst) begin
-      \$425  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$426  = s6_lo1;
     if (i__ready) begin
       \$426  = s5_lo1;
     end
-    if (rst) begin
-      \$426  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$427  = s7_up1;
     if (i__ready) begin
       \$427  = \$153 ;
     end
-    if (rst) begin
-      \$427  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$428  = s8_mag1;
     if (i__ready) begin
       \$428  = \$158 [6:0];
     end
-    if (rst) begin
-      \$428  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$429  = neg1_d0;
     if (i__ready) begin
       \$429  = s2_neg1;
     end
-    if (rst) begin
-      \$429  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$430  = neg1_d1;
     if (i__ready) begin
       \$430  = neg1_d0;
     end
-    if (rst) begin
-      \$430  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$431  = neg1_d2;
     if (i__ready) begin
       \$431  = neg1_d1;
     end
-    if (rst) begin
-      \$431  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$432  = neg1_d3;
     if (i__ready) begin
       \$432  = neg1_d2;
     end
-    if (rst) begin
-      \$432  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$433  = neg1_d4;
     if (i__ready) begin
       \$433  = neg1_d3;
     end
-    if (rst) begin
-      \$433  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$434  = neg1_d5;
     if (i__ready) begin
       \$434  = neg1_d4;
     end
-    if (rst) begin
-      \$434  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$435  = s2_mag2;
     if (i__ready) begin
       \$435  = \$161 [31:0];
     end
-    if (rst) begin
-      \$435  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$436  = s2_neg2;
     if (i__ready) begin
       \$436  = \$162 ;
     end
-    if (rst) begin
-      \$436  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$437  = s2_xsat2;
     if (i__ready) begin
       \$437  = \$172 ;
     end
-    if (rst) begin
-      \$437  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$438  = xsat2_d0;
     if (i__ready) begin
       \$438  = \$173 ;
     end
-    if (rst) begin
-      \$438  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$439  = xsat2_d1;
     if (i__ready) begin
       \$439  = xsat2_d0;
     end
-    if (rst) begin
-      \$439  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$440  = xsat2_d2;
     if (i__ready) begin
       \$440  = xsat2_d1;
     end
-    if (rst) begin
-      \$440  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$441  = xsat2_d3;
     if (i__ready) begin
       \$441  = xsat2_d2;
     end
-    if (rst) begin
-      \$441  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$442  = xsat2_d4;
     if (i__ready) begin
       \$442  = xsat2_d3;
     end
-    if (rst) begin
-      \$442  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$443  = xsat2_d5;
     if (i__ready) begin
       \$443  = xsat2_d4;
     end
-    if (rst) begin
-      \$443  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$444  = s3_qc2;
     if (i__ready) begin
       \$444  = \$174 ;
     end
-    if (rst) begin
-      \$444  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$445  = s3_f2;
     if (i__ready) begin
       \$445  = \$175 ;
     end
-    if (rst) begin
-      \$445  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$446  = s3_k2;
     if (i__ready) begin
       \$446  = s2_k[2:0];
     end
-    if (rst) begin
-      \$446  = 3'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$447  = s4_q2;
     if (i__ready) begin
       \$447  = \$176 ;
     end
-    if (rst) begin
-      \$447  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$448  = s5_big2;
     if (i__ready) begin
       \$448  = \$177 ;
     end
-    if (rst) begin
-      \$448  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$449  = big2_d0;
     if (i__ready) begin
       \$449  = s5_big2;
     end
-    if (rst) begin
-      \$449  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$450  = big2_d1;
     if (i__ready) begin
       \$450  = big2_d0;
     end
-    if (rst) begin
-      \$450  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$451  = s5_q7_2;
     if (i__ready) begin
       \$451  = s4_q2[6:0];
     end
-    if (rst) begin
-      \$451  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$452  = q7_2_d0;
     if (i__ready) begin
       \$452  = s5_q7_2;
     end
-    if (rst) begin
-      \$452  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$453  = q7_2_d1;
     if (i__ready) begin
       \$453  = q7_2_d0;
     end
-    if (rst) begin
-      \$453  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$454  = s4_f22;
     if (i__ready) begin
       \$454  = \$179 ;
     end
-    if (rst) begin
-      \$454  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$455  = s5_fc2;
     if (i__ready) begin
       \$455  = \$180 [23:0];
     end
-    if (rst) begin
-      \$455  = 24'h000000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$456  = s5_lo2;
     if (i__ready) begin
       \$456  = \$181 ;
     end
-    if (rst) begin
-      \$456  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$457  = s6_hi2;
     if (i__ready) begin
       \$457  = \$182 [15:0];
     end
-    if (rst) begin
-      \$457  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$458  = s6_lo2;
     if (i__ready) begin
       \$458  = s5_lo2;
     end
-    if (rst) begin
-      \$458  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$459  = s7_up2;
     if (i__ready) begin
       \$459  = \$183 ;
     end
-    if (rst) begin
-      \$459  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$460  = s8_mag2;
     if (i__ready) begin
       \$460  = \$188 [6:0];
     end
-    if (rst) begin
-      \$460  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$461  = neg2_d0;
     if (i__ready) begin
       \$461  = s2_neg2;
     end
-    if (rst) begin
-      \$461  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$462  = neg2_d1;
     if (i__ready) begin
       \$462  = neg2_d0;
     end
-    if (rst) begin
-      \$462  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$463  = neg2_d2;
     if (i__ready) begin
       \$463  = neg2_d1;
     end
-    if (rst) begin
-      \$463  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$464  = neg2_d3;
     if (i__ready) begin
       \$464  = neg2_d2;
     end
-    if (rst) begin
-      \$464  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$465  = neg2_d4;
     if (i__ready) begin
       \$465  = neg2_d3;
     end
-    if (rst) begin
-      \$465  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$466  = neg2_d5;
     if (i__ready) begin
       \$466  = neg2_d4;
     end
-    if (rst) begin
-      \$466  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$467  = s2_mag3;
     if (i__ready) begin
       \$467  = \$191 [31:0];
     end
-    if (rst) begin
-      \$467  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$468  = s2_neg3;
     if (i__ready) begin
       \$468  = \$192 ;
     end
-    if (rst) begin
-      \$468  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$469  = s2_xsat3;
     if (i__ready) begin
       \$469  = \$202 ;
     end
-    if (rst) begin
-      \$469  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$470  = xsat3_d0;
     if (i__ready) begin
       \$470  = \$203 ;
     end
-    if (rst) begin
-      \$470  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$471  = xsat3_d1;
     if (i__ready) begin
       \$471  = xsat3_d0;
     end
-    if (rst) begin
-      \$471  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$472  = xsat3_d2;
     if (i__ready) begin
       \$472  = xsat3_d1;
     end
-    if (rst) begin
-      \$472  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$473  = xsat3_d3;
     if (i__ready) begin
       \$473  = xsat3_d2;
     end
-    if (rst) begin
-      \$473  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$474  = xsat3_d4;
     if (i__ready) begin
       \$474  = xsat3_d3;
     end
-    if (rst) begin
-      \$474  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$475  = xsat3_d5;
     if (i__ready) begin
       \$475  = xsat3_d4;
     end
-    if (rst) begin
-      \$475  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$476  = s3_qc3;
     if (i__ready) begin
       \$476  = \$204 ;
     end
-    if (rst) begin
-      \$476  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$477  = s3_f3;
     if (i__ready) begin
       \$477  = \$205 ;
     end
-    if (rst) begin
-      \$477  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$478  = s3_k3;
     if (i__ready) begin
       \$478  = s2_k[2:0];
     end
-    if (rst) begin
-      \$478  = 3'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$479  = s4_q3;
     if (i__ready) begin
       \$479  = \$206 ;
     end
-    if (rst) begin
-      \$479  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$480  = s5_big3;
     if (i__ready) begin
       \$480  = \$207 ;
     end
-    if (rst) begin
-      \$480  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$481  = big3_d0;
     if (i__ready) begin
       \$481  = s5_big3;
     end
-    if (rst) begin
-      \$481  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$482  = big3_d1;
     if (i__ready) begin
       \$482  = big3_d0;
     end
-    if (rst) begin
-      \$482  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$483  = s5_q7_3;
     if (i__ready) begin
       \$483  = s4_q3[6:0];
     end
-    if (rst) begin
-      \$483  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$484  = q7_3_d0;
     if (i__ready) begin
       \$484  = s5_q7_3;
     end
-    if (rst) begin
-      \$484  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$485  = q7_3_d1;
     if (i__ready) begin
       \$485  = q7_3_d0;
     end
-    if (rst) begin
-      \$485  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$486  = s4_f23;
     if (i__ready) begin
       \$486  = \$209 ;
     end
-    if (rst) begin
-      \$486  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$487  = s5_fc3;
     if (i__ready) begin
       \$487  = \$210 [23:0];
     end
-    if (rst) begin
-      \$487  = 24'h000000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$488  = s5_lo3;
     if (i__ready) begin
       \$488  = \$211 ;
     end
-    if (rst) begin
-      \$488  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$489  = s6_hi3;
     if (i__ready) begin
       \$489  = \$212 [15:0];
     end
-    if (rst) begin
-      \$489  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$490  = s6_lo3;
     if (i__ready) begin
       \$490  = s5_lo3;
     end
-    if (rst) begin
-      \$490  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$491  = s7_up3;
     if (i__ready) begin
       \$491  = \$213 ;
     end
-    if (rst) begin
-      \$491  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$492  = s8_mag3;
     if (i__ready) begin
       \$492  = \$218 [6:0];
     end
-    if (rst) begin
-      \$492  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$493  = neg3_d0;
     if (i__ready) begin
       \$493  = s2_neg3;
     end
-    if (rst) begin
-      \$493  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$494  = neg3_d1;
     if (i__ready) begin
       \$494  = neg3_d0;
     end
-    if (rst) begin
-      \$494  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$495  = neg3_d2;
     if (i__ready) begin
       \$495  = neg3_d1;
     end
-    if (rst) begin
-      \$495  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$496  = neg3_d3;
     if (i__ready) begin
       \$496  = neg3_d2;
     end
-    if (rst) begin
-      \$496  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$497  = neg3_d4;
     if (i__ready) begin
       \$497  = neg3_d3;
     end
-    if (rst) begin
-      \$497  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$498  = neg3_d5;
     if (i__ready) begin
       \$498  = neg3_d4;
     end
-    if (rst) begin
-      \$498  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$499  = s2_mag4;
     if (i__ready) begin
       \$499  = \$221 [31:0];
     end
-    if (rst) begin
-      \$499  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$500  = s2_neg4;
     if (i__ready) begin
       \$500  = \$222 ;
     end
-    if (rst) begin
-      \$500  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$501  = s2_xsat4;
     if (i__ready) begin
       \$501  = \$232 ;
     end
-    if (rst) begin
-      \$501  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$502  = xsat4_d0;
     if (i__ready) begin
       \$502  = \$233 ;
     end
-    if (rst) begin
-      \$502  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$503  = xsat4_d1;
     if (i__ready) begin
       \$503  = xsat4_d0;
     end
-    if (rst) begin
-      \$503  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$504  = xsat4_d2;
     if (i__ready) begin
       \$504  = xsat4_d1;
     end
-    if (rst) begin
-      \$504  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$505  = xsat4_d3;
     if (i__ready) begin
       \$505  = xsat4_d2;
     end
-    if (rst) begin
-      \$505  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$506  = xsat4_d4;
     if (i__ready) begin
       \$506  = xsat4_d3;
     end
-    if (rst) begin
-      \$506  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$507  = xsat4_d5;
     if (i__ready) begin
       \$507  = xsat4_d4;
     end
-    if (rst) begin
-      \$507  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$508  = s3_qc4;
     if (i__ready) begin
       \$508  = \$234 ;
     end
-    if (rst) begin
-      \$508  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$509  = s3_f4;
     if (i__ready) begin
       \$509  = \$235 ;
     end
-    if (rst) begin
-      \$509  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$510  = s3_k4;
     if (i__ready) begin
       \$510  = s2_k[2:0];
     end
-    if (rst) begin
-      \$510  = 3'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$511  = s4_q4;
     if (i__ready) begin
       \$511  = \$236 ;
     end
-    if (rst) begin
-      \$511  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$512  = s5_big4;
     if (i__ready) begin
       \$512  = \$237 ;
     end
-    if (rst) begin
-      \$512  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$513  = big4_d0;
     if (i__ready) begin
       \$513  = s5_big4;
     end
-    if (rst) begin
-      \$513  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$514  = big4_d1;
     if (i__ready) begin
       \$514  = big4_d0;
     end
-    if (rst) begin
-      \$514  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$515  = s5_q7_4;
     if (i__ready) begin
       \$515  = s4_q4[6:0];
     end
-    if (rst) begin
-      \$515  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$516  = q7_4_d0;
     if (i__ready) begin
       \$516  = s5_q7_4;
     end
-    if (rst) begin
-      \$516  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$517  = q7_4_d1;
     if (i__ready) begin
       \$517  = q7_4_d0;
     end
-    if (rst) begin
-      \$517  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$518  = s4_f24;
     if (i__ready) begin
       \$518  = \$239 ;
     end
-    if (rst) begin
-      \$518  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$519  = s5_fc4;
     if (i__ready) begin
       \$519  = \$240 [23:0];
     end
-    if (rst) begin
-      \$519  = 24'h000000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$520  = s5_lo4;
     if (i__ready) begin
       \$520  = \$241 ;
     end
-    if (rst) begin
-      \$520  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$521  = s6_hi4;
     if (i__ready) begin
       \$521  = \$242 [15:0];
     end
-    if (rst) begin
-      \$521  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$522  = s6_lo4;
     if (i__ready) begin
       \$522  = s5_lo4;
     end
-    if (rst) begin
-      \$522  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$523  = s7_up4;
     if (i__ready) begin
       \$523  = \$243 ;
     end
-    if (rst) begin
-      \$523  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$524  = s8_mag4;
     if (i__ready) begin
       \$524  = \$248 [6:0];
     end
-    if (rst) begin
-      \$524  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$525  = neg4_d0;
     if (i__ready) begin
       \$525  = s2_neg4;
     end
-    if (rst) begin
-      \$525  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$526  = neg4_d1;
     if (i__ready) begin
       \$526  = neg4_d0;
     end
-    if (rst) begin
-      \$526  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$527  = neg4_d2;
     if (i__ready) begin
       \$527  = neg4_d1;
     end
-    if (rst) begin
-      \$527  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$528  = neg4_d3;
     if (i__ready) begin
       \$528  = neg4_d2;
     end
-    if (rst) begin
-      \$528  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$529  = neg4_d4;
     if (i__ready) begin
       \$529  = neg4_d3;
     end
-    if (rst) begin
-      \$529  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$530  = neg4_d5;
     if (i__ready) begin
       \$530  = neg4_d4;
     end
-    if (rst) begin
-      \$530  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$531  = s2_mag5;
     if (i__ready) begin
       \$531  = \$251 [31:0];
     end
-    if (rst) begin
-      \$531  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$532  = s2_neg5;
     if (i__ready) begin
       \$532  = \$252 ;
     end
-    if (rst) begin
-      \$532  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$533  = s2_xsat5;
     if (i__ready) begin
       \$533  = \$262 ;
     end
-    if (rst) begin
-      \$533  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$534  = xsat5_d0;
     if (i__ready) begin
       \$534  = \$263 ;
     end
-    if (rst) begin
-      \$534  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$535  = xsat5_d1;
     if (i__ready) begin
       \$535  = xsat5_d0;
     end
-    if (rst) begin
-      \$535  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$536  = xsat5_d2;
     if (i__ready) begin
       \$536  = xsat5_d1;
     end
-    if (rst) begin
-      \$536  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$537  = xsat5_d3;
     if (i__ready) begin
       \$537  = xsat5_d2;
     end
-    if (rst) begin
-      \$537  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$538  = xsat5_d4;
     if (i__ready) begin
       \$538  = xsat5_d3;
     end
-    if (rst) begin
-      \$538  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$539  = xsat5_d5;
     if (i__ready) begin
       \$539  = xsat5_d4;
     end
-    if (rst) begin
-      \$539  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$540  = s3_qc5;
     if (i__ready) begin
       \$540  = \$264 ;
     end
-    if (rst) begin
-      \$540  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$541  = s3_f5;
     if (i__ready) begin
       \$541  = \$265 ;
     end
-    if (rst) begin
-      \$541  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$542  = s3_k5;
     if (i__ready) begin
       \$542  = s2_k[2:0];
     end
-    if (rst) begin
-      \$542  = 3'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$543  = s4_q5;
     if (i__ready) begin
       \$543  = \$266 ;
     end
-    if (rst) begin
-      \$543  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$544  = s5_big5;
     if (i__ready) begin
       \$544  = \$267 ;
     end
-    if (rst) begin
-      \$544  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$545  = big5_d0;
     if (i__ready) begin
       \$545  = s5_big5;
     end
-    if (rst) begin
-      \$545  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$546  = big5_d1;
     if (i__ready) begin
       \$546  = big5_d0;
     end
-    if (rst) begin
-      \$546  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$547  = s5_q7_5;
     if (i__ready) begin
       \$547  = s4_q5[6:0];
     end
-    if (rst) begin
-      \$547  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$548  = q7_5_d0;
     if (i__ready) begin
       \$548  = s5_q7_5;
     end
-    if (rst) begin
-      \$548  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$549  = q7_5_d1;
     if (i__ready) begin
       \$549  = q7_5_d0;
     end
-    if (rst) begin
-      \$549  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$550  = s4_f25;
     if (i__ready) begin
       \$550  = \$269 ;
     end
-    if (rst) begin
-      \$550  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$551  = s5_fc5;
     if (i__ready) begin
       \$551  = \$270 [23:0];
     end
-    if (rst) begin
-      \$551  = 24'h000000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$552  = s5_lo5;
     if (i__ready) begin
       \$552  = \$271 ;
     end
-    if (rst) begin
-      \$552  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$553  = s6_hi5;
     if (i__ready) begin
       \$553  = \$272 [15:0];
     end
-    if (rst) begin
-      \$553  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$554  = s6_lo5;
     if (i__ready) begin
       \$554  = s5_lo5;
     end
-    if (rst) begin
-      \$554  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$555  = s7_up5;
     if (i__ready) begin
       \$555  = \$273 ;
     end
-    if (rst) begin
-      \$555  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$556  = s8_mag5;
     if (i__ready) begin
       \$556  = \$278 [6:0];
     end
-    if (rst) begin
-      \$556  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$557  = neg5_d0;
     if (i__ready) begin
       \$557  = s2_neg5;
     end
-    if (rst) begin
-      \$557  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$558  = neg5_d1;
     if (i__ready) begin
       \$558  = neg5_d0;
     end
-    if (rst) begin
-      \$558  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$559  = neg5_d2;
     if (i__ready) begin
       \$559  = neg5_d1;
     end
-    if (rst) begin
-      \$559  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$560  = neg5_d3;
     if (i__ready) begin
       \$560  = neg5_d2;
     end
-    if (rst) begin
-      \$560  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$561  = neg5_d4;
     if (i__ready) begin
       \$561  = neg5_d3;
     end
-    if (rst) begin
-      \$561  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$562  = neg5_d5;
     if (i__ready) begin
       \$562  = neg5_d4;
     end
-    if (rst) begin
-      \$562  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$563  = s2_mag6;
     if (i__ready) begin
       \$563  = \$281 [31:0];
     end
-    if (rst) begin
-      \$563  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$564  = s2_neg6;
     if (i__ready) begin
       \$564  = \$282 ;
     end
-    if (rst) begin
-      \$564  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$565  = s2_xsat6;
     if (i__ready) begin
       \$565  = \$292 ;
     end
-    if (rst) begin
-      \$565  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$566  = xsat6_d0;
     if (i__ready) begin
       \$566  = \$293 ;
     end
-    if (rst) begin
-      \$566  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$567  = xsat6_d1;
     if (i__ready) begin
       \$567  = xsat6_d0;
     end
-    if (rst) begin
-      \$567  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$568  = xsat6_d2;
     if (i__ready) begin
       \$568  = xsat6_d1;
     end
-    if (rst) begin
-      \$568  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$569  = xsat6_d3;
     if (i__ready) begin
       \$569  = xsat6_d2;
     end
-    if (rst) begin
-      \$569  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$570  = xsat6_d4;
     if (i__ready) begin
       \$570  = xsat6_d3;
     end
-    if (rst) begin
-      \$570  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$571  = xsat6_d5;
     if (i__ready) begin
       \$571  = xsat6_d4;
     end
-    if (rst) begin
-      \$571  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$572  = s3_qc6;
     if (i__ready) begin
       \$572  = \$294 ;
     end
-    if (rst) begin
-      \$572  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$573  = s3_f6;
     if (i__ready) begin
       \$573  = \$295 ;
     end
-    if (rst) begin
-      \$573  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$574  = s3_k6;
     if (i__ready) begin
       \$574  = s2_k[2:0];
     end
-    if (rst) begin
-      \$574  = 3'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$575  = s4_q6;
     if (i__ready) begin
       \$575  = \$296 ;
     end
-    if (rst) begin
-      \$575  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$576  = s5_big6;
     if (i__ready) begin
       \$576  = \$297 ;
     end
-    if (rst) begin
-      \$576  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$577  = big6_d0;
     if (i__ready) begin
       \$577  = s5_big6;
     end
-    if (rst) begin
-      \$577  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$578  = big6_d1;
     if (i__ready) begin
       \$578  = big6_d0;
     end
-    if (rst) begin
-      \$578  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$579  = s5_q7_6;
     if (i__ready) begin
       \$579  = s4_q6[6:0];
     end
-    if (rst) begin
-      \$579  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$580  = q7_6_d0;
     if (i__ready) begin
       \$580  = s5_q7_6;
     end
-    if (rst) begin
-      \$580  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$581  = q7_6_d1;
     if (i__ready) begin
       \$581  = q7_6_d0;
     end
-    if (rst) begin
-      \$581  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$582  = s4_f26;
     if (i__ready) begin
       \$582  = \$299 ;
     end
-    if (rst) begin
-      \$582  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$583  = s5_fc6;
     if (i__ready) begin
       \$583  = \$300 [23:0];
     end
-    if (rst) begin
-      \$583  = 24'h000000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$584  = s5_lo6;
     if (i__ready) begin
       \$584  = \$301 ;
     end
-    if (rst) begin
-      \$584  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$585  = s6_hi6;
     if (i__ready) begin
       \$585  = \$302 [15:0];
     end
-    if (rst) begin
-      \$585  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$586  = s6_lo6;
     if (i__ready) begin
       \$586  = s5_lo6;
     end
-    if (rst) begin
-      \$586  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$587  = s7_up6;
     if (i__ready) begin
       \$587  = \$303 ;
     end
-    if (rst) begin
-      \$587  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$588  = s8_mag6;
     if (i__ready) begin
       \$588  = \$308 [6:0];
     end
-    if (rst) begin
-      \$588  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$589  = neg6_d0;
     if (i__ready) begin
       \$589  = s2_neg6;
     end
-    if (rst) begin
-      \$589  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$590  = neg6_d1;
     if (i__ready) begin
       \$590  = neg6_d0;
     end
-    if (rst) begin
-      \$590  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$591  = neg6_d2;
     if (i__ready) begin
       \$591  = neg6_d1;
     end
-    if (rst) begin
-      \$591  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$592  = neg6_d3;
     if (i__ready) begin
       \$592  = neg6_d2;
     end
-    if (rst) begin
-      \$592  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$593  = neg6_d4;
     if (i__ready) begin
       \$593  = neg6_d3;
     end
-    if (rst) begin
-      \$593  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$594  = neg6_d5;
     if (i__ready) begin
       \$594  = neg6_d4;
     end
-    if (rst) begin
-      \$594  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$595  = s2_mag7;
     if (i__ready) begin
       \$595  = \$311 [31:0];
     end
-    if (rst) begin
-      \$595  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$596  = s2_neg7;
     if (i__ready) begin
       \$596  = \$312 ;
     end
-    if (rst) begin
-      \$596  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$597  = s2_xsat7;
     if (i__ready) begin
       \$597  = \$322 ;
     end
-    if (rst) begin
-      \$597  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$598  = xsat7_d0;
     if (i__ready) begin
       \$598  = \$323 ;
     end
-    if (rst) begin
-      \$598  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$599  = xsat7_d1;
     if (i__ready) begin
       \$599  = xsat7_d0;
     end
-    if (rst) begin
-      \$599  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$600  = xsat7_d2;
     if (i__ready) begin
       \$600  = xsat7_d1;
     end
-    if (rst) begin
-      \$600  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$601  = xsat7_d3;
     if (i__ready) begin
       \$601  = xsat7_d2;
     end
-    if (rst) begin
-      \$601  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$602  = xsat7_d4;
     if (i__ready) begin
       \$602  = xsat7_d3;
     end
-    if (rst) begin
-      \$602  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$603  = xsat7_d5;
     if (i__ready) begin
       \$603  = xsat7_d4;
     end
-    if (rst) begin
-      \$603  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$604  = s3_qc7;
     if (i__ready) begin
       \$604  = \$324 ;
     end
-    if (rst) begin
-      \$604  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$605  = s3_f7;
     if (i__ready) begin
       \$605  = \$325 ;
     end
-    if (rst) begin
-      \$605  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$606  = s3_k7;
     if (i__ready) begin
       \$606  = s2_k[2:0];
     end
-    if (rst) begin
-      \$606  = 3'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$607  = s4_q7;
     if (i__ready) begin
       \$607  = \$326 ;
     end
-    if (rst) begin
-      \$607  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$608  = s5_big7;
     if (i__ready) begin
       \$608  = \$327 ;
     end
-    if (rst) begin
-      \$608  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$609  = big7_d0;
     if (i__ready) begin
       \$609  = s5_big7;
     end
-    if (rst) begin
-      \$609  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$610  = big7_d1;
     if (i__ready) begin
       \$610  = big7_d0;
     end
-    if (rst) begin
-      \$610  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$611  = s5_q7_7;
     if (i__ready) begin
       \$611  = s4_q7[6:0];
     end
-    if (rst) begin
-      \$611  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$612  = q7_7_d0;
     if (i__ready) begin
       \$612  = s5_q7_7;
     end
-    if (rst) begin
-      \$612  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$613  = q7_7_d1;
     if (i__ready) begin
       \$613  = q7_7_d0;
     end
-    if (rst) begin
-      \$613  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$614  = s4_f27;
     if (i__ready) begin
       \$614  = \$329 ;
     end
-    if (rst) begin
-      \$614  = 32'd0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$615  = s5_fc7;
     if (i__ready) begin
       \$615  = \$330 [23:0];
     end
-    if (rst) begin
-      \$615  = 24'h000000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$616  = s5_lo7;
     if (i__ready) begin
       \$616  = \$331 ;
     end
-    if (rst) begin
-      \$616  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$617  = s6_hi7;
     if (i__ready) begin
       \$617  = \$332 [15:0];
     end
-    if (rst) begin
-      \$617  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$618  = s6_lo7;
     if (i__ready) begin
       \$618  = s5_lo7;
     end
-    if (rst) begin
-      \$618  = 16'h0000;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$619  = s7_up7;
     if (i__ready) begin
       \$619  = \$333 ;
     end
-    if (rst) begin
-      \$619  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$620  = s8_mag7;
     if (i__ready) begin
       \$620  = \$338 [6:0];
     end
-    if (rst) begin
-      \$620  = 7'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$621  = neg7_d0;
     if (i__ready) begin
       \$621  = s2_neg7;
     end
-    if (rst) begin
-      \$621  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$622  = neg7_d1;
     if (i__ready) begin
       \$622  = neg7_d0;
     end
-    if (rst) begin
-      \$622  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$623  = neg7_d2;
     if (i__ready) begin
       \$623  = neg7_d1;
     end
-    if (rst) begin
-      \$623  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$624  = neg7_d3;
     if (i__ready) begin
       \$624  = neg7_d2;
     end
-    if (rst) begin
-      \$624  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$625  = neg7_d4;
     if (i__ready) begin
       \$625  = neg7_d3;
     end
-    if (rst) begin
-      \$625  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$626  = neg7_d5;
     if (i__ready) begin
       \$626  = neg7_d4;
     end
-    if (rst) begin
-      \$626  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$627  = valid_d0;
     if (i__ready) begin
       \$627  = take;
@@ -26390,7 +24223,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$628  = valid_d1;
     if (i__ready) begin
       \$628  = valid_d0;
@@ -26400,7 +24233,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$629  = valid_d2;
     if (i__ready) begin
       \$629  = valid_d1;
@@ -26410,7 +24243,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$630  = valid_d3;
     if (i__ready) begin
       \$630  = valid_d2;
@@ -26420,7 +24253,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$631  = valid_d4;
     if (i__ready) begin
       \$631  = valid_d3;
@@ -26430,7 +24263,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$632  = valid_d5;
     if (i__ready) begin
       \$632  = valid_d4;
@@ -26440,7 +24273,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$633  = valid_d6;
     if (i__ready) begin
       \$633  = valid_d5;
@@ -26450,7 +24283,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$634  = valid_d7;
     if (i__ready) begin
       \$634  = valid_d6;
@@ -26460,223 +24293,157 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$635  = last_d0;
     if (i__ready) begin
       \$635  = i__payload[270];
     end
-    if (rst) begin
-      \$635  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$636  = last_d1;
     if (i__ready) begin
       \$636  = last_d0;
     end
-    if (rst) begin
-      \$636  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$637  = last_d2;
     if (i__ready) begin
       \$637  = last_d1;
     end
-    if (rst) begin
-      \$637  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$638  = last_d3;
     if (i__ready) begin
       \$638  = last_d2;
     end
-    if (rst) begin
-      \$638  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$639  = last_d4;
     if (i__ready) begin
       \$639  = last_d3;
     end
-    if (rst) begin
-      \$639  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$640  = last_d5;
     if (i__ready) begin
       \$640  = last_d4;
     end
-    if (rst) begin
-      \$640  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$641  = last_d6;
     if (i__ready) begin
       \$641  = last_d5;
     end
-    if (rst) begin
-      \$641  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$642  = last_d7;
     if (i__ready) begin
       \$642  = last_d6;
     end
-    if (rst) begin
-      \$642  = 1'h0;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$643  = keep_d0;
     if (i__ready) begin
       \$643  = \$340 ;
     end
-    if (rst) begin
-      \$643  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$644  = keep_d1;
     if (i__ready) begin
       \$644  = keep_d0;
     end
-    if (rst) begin
-      \$644  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$645  = keep_d2;
     if (i__ready) begin
       \$645  = keep_d1;
     end
-    if (rst) begin
-      \$645  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$646  = keep_d3;
     if (i__ready) begin
       \$646  = keep_d2;
     end
-    if (rst) begin
-      \$646  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$647  = keep_d4;
     if (i__ready) begin
       \$647  = keep_d3;
     end
-    if (rst) begin
-      \$647  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$648  = keep_d5;
     if (i__ready) begin
       \$648  = keep_d4;
     end
-    if (rst) begin
-      \$648  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$649  = keep_d6;
     if (i__ready) begin
       \$649  = keep_d5;
     end
-    if (rst) begin
-      \$649  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$650  = keep_d7;
     if (i__ready) begin
       \$650  = keep_d6;
     end
-    if (rst) begin
-      \$650  = 8'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$651  = k_out_d0;
     if (i__ready) begin
       \$651  = s2_k;
     end
-    if (rst) begin
-      \$651  = 6'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$652  = k_out_d1;
     if (i__ready) begin
       \$652  = k_out_d0;
     end
-    if (rst) begin
-      \$652  = 6'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$653  = k_out_d2;
     if (i__ready) begin
       \$653  = k_out_d1;
     end
-    if (rst) begin
-      \$653  = 6'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$654  = k_out_d3;
     if (i__ready) begin
       \$654  = k_out_d2;
     end
-    if (rst) begin
-      \$654  = 6'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$655  = k_out_d4;
     if (i__ready) begin
       \$655  = k_out_d3;
     end
-    if (rst) begin
-      \$655  = 6'h00;
-    end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$656  = k_out_d5;
     if (i__ready) begin
       \$656  = k_out_d4;
-    end
-    if (rst) begin
-      \$656  = 6'h00;
     end
   end
   assign out_buffer_push = w_en;
@@ -26762,7 +24529,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \datapath.rounder.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
-  reg \$auto$verilog_backend.cc:2355:dump_module$71  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
@@ -26853,7 +24620,7 @@ module \datapath.rounder.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data
   always @(posedge clk)
     level <= \$21 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$71 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$19  = w_port__addr;
     if (\$1 ) begin
       \$19  = \$4 [1:0];
@@ -26863,7 +24630,7 @@ module \datapath.rounder.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$71 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$20  = r_port__addr;
     if (\$5 ) begin
       \$20  = \$8 [1:0];
@@ -26873,7 +24640,7 @@ module \datapath.rounder.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$71 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$21  = level;
     if (\$12 ) begin
       \$21  = \$13 [1:0];

@@ -2001,18 +2001,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$339  = { \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
     end
-    if (rst) begin
-      \$339  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$340  = refused_d0;
     if (i__ready) begin
       \$340  = \$65 ;
-    end
-    if (rst) begin
-      \$340  = 1'h0;
     end
   end
   always @* begin
@@ -2021,18 +2015,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$341  = refused_d0;
     end
-    if (rst) begin
-      \$341  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$342  = s3_half_bit;
     if (i__ready) begin
       \$342  = \$67 ;
-    end
-    if (rst) begin
-      \$342  = 32'd0;
     end
   end
   always @* begin
@@ -2041,18 +2029,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$343  = \$68 ;
     end
-    if (rst) begin
-      \$343  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$344  = s2_mag0;
     if (i__ready) begin
       \$344  = \$71 [31:0];
-    end
-    if (rst) begin
-      \$344  = 32'd0;
     end
   end
   always @* begin
@@ -2061,18 +2043,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$345  = \$72 ;
     end
-    if (rst) begin
-      \$345  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$346  = s2_xsat0;
     if (i__ready) begin
       \$346  = \$82 ;
-    end
-    if (rst) begin
-      \$346  = 8'h00;
     end
   end
   always @* begin
@@ -2081,18 +2057,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$347  = \$83 ;
     end
-    if (rst) begin
-      \$347  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$348  = xsat0_d1;
     if (i__ready) begin
       \$348  = xsat0_d0;
-    end
-    if (rst) begin
-      \$348  = 8'h00;
     end
   end
   always @* begin
@@ -2101,18 +2071,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$349  = xsat0_d1;
     end
-    if (rst) begin
-      \$349  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$350  = xsat0_d3;
     if (i__ready) begin
       \$350  = xsat0_d2;
-    end
-    if (rst) begin
-      \$350  = 8'h00;
     end
   end
   always @* begin
@@ -2121,18 +2085,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$351  = xsat0_d3;
     end
-    if (rst) begin
-      \$351  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$352  = xsat0_d5;
     if (i__ready) begin
       \$352  = xsat0_d4;
-    end
-    if (rst) begin
-      \$352  = 8'h00;
     end
   end
   always @* begin
@@ -2141,18 +2099,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$353  = \$84 ;
     end
-    if (rst) begin
-      \$353  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$354  = s3_f0;
     if (i__ready) begin
       \$354  = \$85 ;
-    end
-    if (rst) begin
-      \$354  = 32'd0;
     end
   end
   always @* begin
@@ -2161,18 +2113,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$355  = s2_k[2:0];
     end
-    if (rst) begin
-      \$355  = 3'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$356  = s4_q0;
     if (i__ready) begin
       \$356  = \$86 ;
-    end
-    if (rst) begin
-      \$356  = 32'd0;
     end
   end
   always @* begin
@@ -2181,18 +2127,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$357  = \$87 ;
     end
-    if (rst) begin
-      \$357  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$358  = big0_d0;
     if (i__ready) begin
       \$358  = s5_big0;
-    end
-    if (rst) begin
-      \$358  = 1'h0;
     end
   end
   always @* begin
@@ -2201,18 +2141,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$359  = big0_d0;
     end
-    if (rst) begin
-      \$359  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$360  = s5_q7_0;
     if (i__ready) begin
       \$360  = s4_q0[6:0];
-    end
-    if (rst) begin
-      \$360  = 7'h00;
     end
   end
   always @* begin
@@ -2221,18 +2155,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$361  = s5_q7_0;
     end
-    if (rst) begin
-      \$361  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$362  = q7_0_d1;
     if (i__ready) begin
       \$362  = q7_0_d0;
-    end
-    if (rst) begin
-      \$362  = 7'h00;
     end
   end
   always @* begin
@@ -2241,18 +2169,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$363  = \$89 ;
     end
-    if (rst) begin
-      \$363  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$364  = s4_beyond0;
     if (i__ready) begin
       \$364  = \$91 ;
-    end
-    if (rst) begin
-      \$364  = 1'h0;
     end
   end
   always @* begin
@@ -2261,18 +2183,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$365  = s2_neg0;
     end
-    if (rst) begin
-      \$365  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$366  = s4_neg0_d1;
     if (i__ready) begin
       \$366  = s4_neg0_d0;
-    end
-    if (rst) begin
-      \$366  = 1'h0;
     end
   end
   always @* begin
@@ -2281,18 +2197,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$367  = \$94 ;
     end
-    if (rst) begin
-      \$367  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$368  = up0_d0;
     if (i__ready) begin
       \$368  = s5_up0;
-    end
-    if (rst) begin
-      \$368  = 1'h0;
     end
   end
   always @* begin
@@ -2301,18 +2211,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$369  = up0_d0;
     end
-    if (rst) begin
-      \$369  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$370  = s8_mag0;
     if (i__ready) begin
       \$370  = \$99 [6:0];
-    end
-    if (rst) begin
-      \$370  = 7'h00;
     end
   end
   always @* begin
@@ -2321,18 +2225,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$371  = s2_neg0;
     end
-    if (rst) begin
-      \$371  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$372  = neg0_d1;
     if (i__ready) begin
       \$372  = neg0_d0;
-    end
-    if (rst) begin
-      \$372  = 1'h0;
     end
   end
   always @* begin
@@ -2341,18 +2239,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$373  = neg0_d1;
     end
-    if (rst) begin
-      \$373  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$374  = neg0_d3;
     if (i__ready) begin
       \$374  = neg0_d2;
-    end
-    if (rst) begin
-      \$374  = 1'h0;
     end
   end
   always @* begin
@@ -2361,18 +2253,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$375  = neg0_d3;
     end
-    if (rst) begin
-      \$375  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$376  = neg0_d5;
     if (i__ready) begin
       \$376  = neg0_d4;
-    end
-    if (rst) begin
-      \$376  = 1'h0;
     end
   end
   always @* begin
@@ -2381,18 +2267,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$377  = \$102 [31:0];
     end
-    if (rst) begin
-      \$377  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$378  = s2_neg1;
     if (i__ready) begin
       \$378  = \$103 ;
-    end
-    if (rst) begin
-      \$378  = 1'h0;
     end
   end
   always @* begin
@@ -2401,18 +2281,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$379  = \$113 ;
     end
-    if (rst) begin
-      \$379  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$380  = xsat1_d0;
     if (i__ready) begin
       \$380  = \$114 ;
-    end
-    if (rst) begin
-      \$380  = 8'h00;
     end
   end
   always @* begin
@@ -2421,18 +2295,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$381  = xsat1_d0;
     end
-    if (rst) begin
-      \$381  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$382  = xsat1_d2;
     if (i__ready) begin
       \$382  = xsat1_d1;
-    end
-    if (rst) begin
-      \$382  = 8'h00;
     end
   end
   always @* begin
@@ -2441,18 +2309,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$383  = xsat1_d2;
     end
-    if (rst) begin
-      \$383  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$384  = xsat1_d4;
     if (i__ready) begin
       \$384  = xsat1_d3;
-    end
-    if (rst) begin
-      \$384  = 8'h00;
     end
   end
   always @* begin
@@ -2461,18 +2323,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$385  = xsat1_d4;
     end
-    if (rst) begin
-      \$385  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$386  = s3_qc1;
     if (i__ready) begin
       \$386  = \$115 ;
-    end
-    if (rst) begin
-      \$386  = 32'd0;
     end
   end
   always @* begin
@@ -2481,18 +2337,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$387  = \$116 ;
     end
-    if (rst) begin
-      \$387  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$388  = s3_k1;
     if (i__ready) begin
       \$388  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$388  = 3'h0;
     end
   end
   always @* begin
@@ -2501,18 +2351,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$389  = \$117 ;
     end
-    if (rst) begin
-      \$389  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$390  = s5_big1;
     if (i__ready) begin
       \$390  = \$118 ;
-    end
-    if (rst) begin
-      \$390  = 1'h0;
     end
   end
   always @* begin
@@ -2521,18 +2365,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$391  = s5_big1;
     end
-    if (rst) begin
-      \$391  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$392  = big1_d1;
     if (i__ready) begin
       \$392  = big1_d0;
-    end
-    if (rst) begin
-      \$392  = 1'h0;
     end
   end
   always @* begin
@@ -2541,18 +2379,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$393  = s4_q1[6:0];
     end
-    if (rst) begin
-      \$393  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$394  = q7_1_d0;
     if (i__ready) begin
       \$394  = s5_q7_1;
-    end
-    if (rst) begin
-      \$394  = 7'h00;
     end
   end
   always @* begin
@@ -2561,18 +2393,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$395  = q7_1_d0;
     end
-    if (rst) begin
-      \$395  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$396  = s4_at_half1;
     if (i__ready) begin
       \$396  = \$120 ;
-    end
-    if (rst) begin
-      \$396  = 1'h0;
     end
   end
   always @* begin
@@ -2581,18 +2407,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$397  = \$122 ;
     end
-    if (rst) begin
-      \$397  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$398  = s4_neg1_d0;
     if (i__ready) begin
       \$398  = s2_neg1;
-    end
-    if (rst) begin
-      \$398  = 1'h0;
     end
   end
   always @* begin
@@ -2601,18 +2421,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$399  = s4_neg1_d0;
     end
-    if (rst) begin
-      \$399  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$400  = s5_up1;
     if (i__ready) begin
       \$400  = \$125 ;
-    end
-    if (rst) begin
-      \$400  = 1'h0;
     end
   end
   always @* begin
@@ -2621,18 +2435,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$401  = s5_up1;
     end
-    if (rst) begin
-      \$401  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$402  = up1_d1;
     if (i__ready) begin
       \$402  = up1_d0;
-    end
-    if (rst) begin
-      \$402  = 1'h0;
     end
   end
   always @* begin
@@ -2641,18 +2449,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$403  = \$130 [6:0];
     end
-    if (rst) begin
-      \$403  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$404  = neg1_d0;
     if (i__ready) begin
       \$404  = s2_neg1;
-    end
-    if (rst) begin
-      \$404  = 1'h0;
     end
   end
   always @* begin
@@ -2661,18 +2463,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$405  = neg1_d0;
     end
-    if (rst) begin
-      \$405  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$406  = neg1_d2;
     if (i__ready) begin
       \$406  = neg1_d1;
-    end
-    if (rst) begin
-      \$406  = 1'h0;
     end
   end
   always @* begin
@@ -2681,18 +2477,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$407  = neg1_d2;
     end
-    if (rst) begin
-      \$407  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$408  = neg1_d4;
     if (i__ready) begin
       \$408  = neg1_d3;
-    end
-    if (rst) begin
-      \$408  = 1'h0;
     end
   end
   always @* begin
@@ -2701,18 +2491,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$409  = neg1_d4;
     end
-    if (rst) begin
-      \$409  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$410  = s2_mag2;
     if (i__ready) begin
       \$410  = \$133 [31:0];
-    end
-    if (rst) begin
-      \$410  = 32'd0;
     end
   end
   always @* begin
@@ -2721,18 +2505,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$411  = \$134 ;
     end
-    if (rst) begin
-      \$411  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$412  = s2_xsat2;
     if (i__ready) begin
       \$412  = \$144 ;
-    end
-    if (rst) begin
-      \$412  = 8'h00;
     end
   end
   always @* begin
@@ -2741,18 +2519,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$413  = \$145 ;
     end
-    if (rst) begin
-      \$413  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$414  = xsat2_d1;
     if (i__ready) begin
       \$414  = xsat2_d0;
-    end
-    if (rst) begin
-      \$414  = 8'h00;
     end
   end
   always @* begin
@@ -2761,18 +2533,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$415  = xsat2_d1;
     end
-    if (rst) begin
-      \$415  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$416  = xsat2_d3;
     if (i__ready) begin
       \$416  = xsat2_d2;
-    end
-    if (rst) begin
-      \$416  = 8'h00;
     end
   end
   always @* begin
@@ -2781,18 +2547,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$417  = xsat2_d3;
     end
-    if (rst) begin
-      \$417  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$418  = xsat2_d5;
     if (i__ready) begin
       \$418  = xsat2_d4;
-    end
-    if (rst) begin
-      \$418  = 8'h00;
     end
   end
   always @* begin
@@ -2801,18 +2561,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$419  = \$146 ;
     end
-    if (rst) begin
-      \$419  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$420  = s3_f2;
     if (i__ready) begin
       \$420  = \$147 ;
-    end
-    if (rst) begin
-      \$420  = 32'd0;
     end
   end
   always @* begin
@@ -2821,18 +2575,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$421  = s2_k[2:0];
     end
-    if (rst) begin
-      \$421  = 3'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$422  = s4_q2;
     if (i__ready) begin
       \$422  = \$148 ;
-    end
-    if (rst) begin
-      \$422  = 32'd0;
     end
   end
   always @* begin
@@ -2841,18 +2589,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$423  = \$149 ;
     end
-    if (rst) begin
-      \$423  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$424  = big2_d0;
     if (i__ready) begin
       \$424  = s5_big2;
-    end
-    if (rst) begin
-      \$424  = 1'h0;
     end
   end
   always @* begin
@@ -2861,18 +2603,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$425  = big2_d0;
     end
-    if (rst) begin
-      \$425  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$426  = s5_q7_2;
     if (i__ready) begin
       \$426  = s4_q2[6:0];
-    end
-    if (rst) begin
-      \$426  = 7'h00;
     end
   end
   always @* begin
@@ -2881,18 +2617,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$427  = s5_q7_2;
     end
-    if (rst) begin
-      \$427  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$428  = q7_2_d1;
     if (i__ready) begin
       \$428  = q7_2_d0;
-    end
-    if (rst) begin
-      \$428  = 7'h00;
     end
   end
   always @* begin
@@ -2901,18 +2631,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$429  = \$151 ;
     end
-    if (rst) begin
-      \$429  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$430  = s4_beyond2;
     if (i__ready) begin
       \$430  = \$153 ;
-    end
-    if (rst) begin
-      \$430  = 1'h0;
     end
   end
   always @* begin
@@ -2921,18 +2645,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$431  = s2_neg2;
     end
-    if (rst) begin
-      \$431  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$432  = s4_neg2_d1;
     if (i__ready) begin
       \$432  = s4_neg2_d0;
-    end
-    if (rst) begin
-      \$432  = 1'h0;
     end
   end
   always @* begin
@@ -2941,18 +2659,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$433  = \$156 ;
     end
-    if (rst) begin
-      \$433  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$434  = up2_d0;
     if (i__ready) begin
       \$434  = s5_up2;
-    end
-    if (rst) begin
-      \$434  = 1'h0;
     end
   end
   always @* begin
@@ -2961,18 +2673,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$435  = up2_d0;
     end
-    if (rst) begin
-      \$435  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$436  = s8_mag2;
     if (i__ready) begin
       \$436  = \$161 [6:0];
-    end
-    if (rst) begin
-      \$436  = 7'h00;
     end
   end
   always @* begin
@@ -2981,18 +2687,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$437  = s2_neg2;
     end
-    if (rst) begin
-      \$437  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$438  = neg2_d1;
     if (i__ready) begin
       \$438  = neg2_d0;
-    end
-    if (rst) begin
-      \$438  = 1'h0;
     end
   end
   always @* begin
@@ -3001,18 +2701,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$439  = neg2_d1;
     end
-    if (rst) begin
-      \$439  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$440  = neg2_d3;
     if (i__ready) begin
       \$440  = neg2_d2;
-    end
-    if (rst) begin
-      \$440  = 1'h0;
     end
   end
   always @* begin
@@ -3021,18 +2715,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$441  = neg2_d3;
     end
-    if (rst) begin
-      \$441  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$442  = neg2_d5;
     if (i__ready) begin
       \$442  = neg2_d4;
-    end
-    if (rst) begin
-      \$442  = 1'h0;
     end
   end
   always @* begin
@@ -3041,18 +2729,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$443  = \$164 [31:0];
     end
-    if (rst) begin
-      \$443  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$444  = s2_neg3;
     if (i__ready) begin
       \$444  = \$165 ;
-    end
-    if (rst) begin
-      \$444  = 1'h0;
     end
   end
   always @* begin
@@ -3061,18 +2743,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$445  = \$175 ;
     end
-    if (rst) begin
-      \$445  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$446  = xsat3_d0;
     if (i__ready) begin
       \$446  = \$176 ;
-    end
-    if (rst) begin
-      \$446  = 8'h00;
     end
   end
   always @* begin
@@ -3081,18 +2757,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$447  = xsat3_d0;
     end
-    if (rst) begin
-      \$447  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$448  = xsat3_d2;
     if (i__ready) begin
       \$448  = xsat3_d1;
-    end
-    if (rst) begin
-      \$448  = 8'h00;
     end
   end
   always @* begin
@@ -3101,18 +2771,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$449  = xsat3_d2;
     end
-    if (rst) begin
-      \$449  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$450  = xsat3_d4;
     if (i__ready) begin
       \$450  = xsat3_d3;
-    end
-    if (rst) begin
-      \$450  = 8'h00;
     end
   end
   always @* begin
@@ -3121,18 +2785,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$451  = xsat3_d4;
     end
-    if (rst) begin
-      \$451  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$452  = s3_qc3;
     if (i__ready) begin
       \$452  = \$177 ;
-    end
-    if (rst) begin
-      \$452  = 32'd0;
     end
   end
   always @* begin
@@ -3141,18 +2799,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$453  = \$178 ;
     end
-    if (rst) begin
-      \$453  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$454  = s3_k3;
     if (i__ready) begin
       \$454  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$454  = 3'h0;
     end
   end
   always @* begin
@@ -3161,18 +2813,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$455  = \$179 ;
     end
-    if (rst) begin
-      \$455  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$456  = s5_big3;
     if (i__ready) begin
       \$456  = \$180 ;
-    end
-    if (rst) begin
-      \$456  = 1'h0;
     end
   end
   always @* begin
@@ -3181,18 +2827,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$457  = s5_big3;
     end
-    if (rst) begin
-      \$457  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$458  = big3_d1;
     if (i__ready) begin
       \$458  = big3_d0;
-    end
-    if (rst) begin
-      \$458  = 1'h0;
     end
   end
   always @* begin
@@ -3201,18 +2841,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$459  = s4_q3[6:0];
     end
-    if (rst) begin
-      \$459  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$460  = q7_3_d0;
     if (i__ready) begin
       \$460  = s5_q7_3;
-    end
-    if (rst) begin
-      \$460  = 7'h00;
     end
   end
   always @* begin
@@ -3221,18 +2855,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$461  = q7_3_d0;
     end
-    if (rst) begin
-      \$461  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$462  = s4_at_half3;
     if (i__ready) begin
       \$462  = \$182 ;
-    end
-    if (rst) begin
-      \$462  = 1'h0;
     end
   end
   always @* begin
@@ -3241,18 +2869,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$463  = \$184 ;
     end
-    if (rst) begin
-      \$463  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$464  = s4_neg3_d0;
     if (i__ready) begin
       \$464  = s2_neg3;
-    end
-    if (rst) begin
-      \$464  = 1'h0;
     end
   end
   always @* begin
@@ -3261,18 +2883,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$465  = s4_neg3_d0;
     end
-    if (rst) begin
-      \$465  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$466  = s5_up3;
     if (i__ready) begin
       \$466  = \$187 ;
-    end
-    if (rst) begin
-      \$466  = 1'h0;
     end
   end
   always @* begin
@@ -3281,18 +2897,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$467  = s5_up3;
     end
-    if (rst) begin
-      \$467  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$468  = up3_d1;
     if (i__ready) begin
       \$468  = up3_d0;
-    end
-    if (rst) begin
-      \$468  = 1'h0;
     end
   end
   always @* begin
@@ -3301,18 +2911,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$469  = \$192 [6:0];
     end
-    if (rst) begin
-      \$469  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$470  = neg3_d0;
     if (i__ready) begin
       \$470  = s2_neg3;
-    end
-    if (rst) begin
-      \$470  = 1'h0;
     end
   end
   always @* begin
@@ -3321,18 +2925,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$471  = neg3_d0;
     end
-    if (rst) begin
-      \$471  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$472  = neg3_d2;
     if (i__ready) begin
       \$472  = neg3_d1;
-    end
-    if (rst) begin
-      \$472  = 1'h0;
     end
   end
   always @* begin
@@ -3341,18 +2939,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$473  = neg3_d2;
     end
-    if (rst) begin
-      \$473  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$474  = neg3_d4;
     if (i__ready) begin
       \$474  = neg3_d3;
-    end
-    if (rst) begin
-      \$474  = 1'h0;
     end
   end
   always @* begin
@@ -3361,18 +2953,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$475  = neg3_d4;
     end
-    if (rst) begin
-      \$475  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$476  = s2_mag4;
     if (i__ready) begin
       \$476  = \$195 [31:0];
-    end
-    if (rst) begin
-      \$476  = 32'd0;
     end
   end
   always @* begin
@@ -3381,18 +2967,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$477  = \$196 ;
     end
-    if (rst) begin
-      \$477  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$478  = s2_xsat4;
     if (i__ready) begin
       \$478  = \$206 ;
-    end
-    if (rst) begin
-      \$478  = 8'h00;
     end
   end
   always @* begin
@@ -3401,18 +2981,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$479  = \$207 ;
     end
-    if (rst) begin
-      \$479  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$480  = xsat4_d1;
     if (i__ready) begin
       \$480  = xsat4_d0;
-    end
-    if (rst) begin
-      \$480  = 8'h00;
     end
   end
   always @* begin
@@ -3421,18 +2995,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$481  = xsat4_d1;
     end
-    if (rst) begin
-      \$481  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$482  = xsat4_d3;
     if (i__ready) begin
       \$482  = xsat4_d2;
-    end
-    if (rst) begin
-      \$482  = 8'h00;
     end
   end
   always @* begin
@@ -3441,18 +3009,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$483  = xsat4_d3;
     end
-    if (rst) begin
-      \$483  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$484  = xsat4_d5;
     if (i__ready) begin
       \$484  = xsat4_d4;
-    end
-    if (rst) begin
-      \$484  = 8'h00;
     end
   end
   always @* begin
@@ -3461,18 +3023,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$485  = \$208 ;
     end
-    if (rst) begin
-      \$485  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$486  = s3_f4;
     if (i__ready) begin
       \$486  = \$209 ;
-    end
-    if (rst) begin
-      \$486  = 32'd0;
     end
   end
   always @* begin
@@ -3481,18 +3037,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$487  = s2_k[2:0];
     end
-    if (rst) begin
-      \$487  = 3'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$488  = s4_q4;
     if (i__ready) begin
       \$488  = \$210 ;
-    end
-    if (rst) begin
-      \$488  = 32'd0;
     end
   end
   always @* begin
@@ -3501,18 +3051,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$489  = \$211 ;
     end
-    if (rst) begin
-      \$489  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$490  = big4_d0;
     if (i__ready) begin
       \$490  = s5_big4;
-    end
-    if (rst) begin
-      \$490  = 1'h0;
     end
   end
   always @* begin
@@ -3521,18 +3065,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$491  = big4_d0;
     end
-    if (rst) begin
-      \$491  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$492  = s5_q7_4;
     if (i__ready) begin
       \$492  = s4_q4[6:0];
-    end
-    if (rst) begin
-      \$492  = 7'h00;
     end
   end
   always @* begin
@@ -3541,18 +3079,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$493  = s5_q7_4;
     end
-    if (rst) begin
-      \$493  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$494  = q7_4_d1;
     if (i__ready) begin
       \$494  = q7_4_d0;
-    end
-    if (rst) begin
-      \$494  = 7'h00;
     end
   end
   always @* begin
@@ -3561,18 +3093,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$495  = \$213 ;
     end
-    if (rst) begin
-      \$495  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$496  = s4_beyond4;
     if (i__ready) begin
       \$496  = \$215 ;
-    end
-    if (rst) begin
-      \$496  = 1'h0;
     end
   end
   always @* begin
@@ -3581,18 +3107,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$497  = s2_neg4;
     end
-    if (rst) begin
-      \$497  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$498  = s4_neg4_d1;
     if (i__ready) begin
       \$498  = s4_neg4_d0;
-    end
-    if (rst) begin
-      \$498  = 1'h0;
     end
   end
   always @* begin
@@ -3601,18 +3121,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$499  = \$218 ;
     end
-    if (rst) begin
-      \$499  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$500  = up4_d0;
     if (i__ready) begin
       \$500  = s5_up4;
-    end
-    if (rst) begin
-      \$500  = 1'h0;
     end
   end
   always @* begin
@@ -3621,18 +3135,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$501  = up4_d0;
     end
-    if (rst) begin
-      \$501  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$502  = s8_mag4;
     if (i__ready) begin
       \$502  = \$223 [6:0];
-    end
-    if (rst) begin
-      \$502  = 7'h00;
     end
   end
   always @* begin
@@ -3641,18 +3149,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$503  = s2_neg4;
     end
-    if (rst) begin
-      \$503  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$504  = neg4_d1;
     if (i__ready) begin
       \$504  = neg4_d0;
-    end
-    if (rst) begin
-      \$504  = 1'h0;
     end
   end
   always @* begin
@@ -3661,18 +3163,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$505  = neg4_d1;
     end
-    if (rst) begin
-      \$505  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$506  = neg4_d3;
     if (i__ready) begin
       \$506  = neg4_d2;
-    end
-    if (rst) begin
-      \$506  = 1'h0;
     end
   end
   always @* begin
@@ -3681,18 +3177,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$507  = neg4_d3;
     end
-    if (rst) begin
-      \$507  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$508  = neg4_d5;
     if (i__ready) begin
       \$508  = neg4_d4;
-    end
-    if (rst) begin
-      \$508  = 1'h0;
     end
   end
   always @* begin
@@ -3701,18 +3191,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$509  = \$226 [31:0];
     end
-    if (rst) begin
-      \$509  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$510  = s2_neg5;
     if (i__ready) begin
       \$510  = \$227 ;
-    end
-    if (rst) begin
-      \$510  = 1'h0;
     end
   end
   always @* begin
@@ -3721,18 +3205,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$511  = \$237 ;
     end
-    if (rst) begin
-      \$511  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$512  = xsat5_d0;
     if (i__ready) begin
       \$512  = \$238 ;
-    end
-    if (rst) begin
-      \$512  = 8'h00;
     end
   end
   always @* begin
@@ -3741,18 +3219,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$513  = xsat5_d0;
     end
-    if (rst) begin
-      \$513  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$514  = xsat5_d2;
     if (i__ready) begin
       \$514  = xsat5_d1;
-    end
-    if (rst) begin
-      \$514  = 8'h00;
     end
   end
   always @* begin
@@ -3761,18 +3233,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$515  = xsat5_d2;
     end
-    if (rst) begin
-      \$515  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$516  = xsat5_d4;
     if (i__ready) begin
       \$516  = xsat5_d3;
-    end
-    if (rst) begin
-      \$516  = 8'h00;
     end
   end
   always @* begin
@@ -3781,18 +3247,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$517  = xsat5_d4;
     end
-    if (rst) begin
-      \$517  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$518  = s3_qc5;
     if (i__ready) begin
       \$518  = \$239 ;
-    end
-    if (rst) begin
-      \$518  = 32'd0;
     end
   end
   always @* begin
@@ -3801,18 +3261,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$519  = \$240 ;
     end
-    if (rst) begin
-      \$519  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$520  = s3_k5;
     if (i__ready) begin
       \$520  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$520  = 3'h0;
     end
   end
   always @* begin
@@ -3821,18 +3275,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$521  = \$241 ;
     end
-    if (rst) begin
-      \$521  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$522  = s5_big5;
     if (i__ready) begin
       \$522  = \$242 ;
-    end
-    if (rst) begin
-      \$522  = 1'h0;
     end
   end
   always @* begin
@@ -3841,18 +3289,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$523  = s5_big5;
     end
-    if (rst) begin
-      \$523  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$524  = big5_d1;
     if (i__ready) begin
       \$524  = big5_d0;
-    end
-    if (rst) begin
-      \$524  = 1'h0;
     end
   end
   always @* begin
@@ -3861,18 +3303,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$525  = s4_q5[6:0];
     end
-    if (rst) begin
-      \$525  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$526  = q7_5_d0;
     if (i__ready) begin
       \$526  = s5_q7_5;
-    end
-    if (rst) begin
-      \$526  = 7'h00;
     end
   end
   always @* begin
@@ -3881,18 +3317,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$527  = q7_5_d0;
     end
-    if (rst) begin
-      \$527  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$528  = s4_at_half5;
     if (i__ready) begin
       \$528  = \$244 ;
-    end
-    if (rst) begin
-      \$528  = 1'h0;
     end
   end
   always @* begin
@@ -3901,18 +3331,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$529  = \$246 ;
     end
-    if (rst) begin
-      \$529  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$530  = s4_neg5_d0;
     if (i__ready) begin
       \$530  = s2_neg5;
-    end
-    if (rst) begin
-      \$530  = 1'h0;
     end
   end
   always @* begin
@@ -3921,18 +3345,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$531  = s4_neg5_d0;
     end
-    if (rst) begin
-      \$531  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$532  = s5_up5;
     if (i__ready) begin
       \$532  = \$249 ;
-    end
-    if (rst) begin
-      \$532  = 1'h0;
     end
   end
   always @* begin
@@ -3941,18 +3359,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$533  = s5_up5;
     end
-    if (rst) begin
-      \$533  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$534  = up5_d1;
     if (i__ready) begin
       \$534  = up5_d0;
-    end
-    if (rst) begin
-      \$534  = 1'h0;
     end
   end
   always @* begin
@@ -3961,18 +3373,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$535  = \$254 [6:0];
     end
-    if (rst) begin
-      \$535  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$536  = neg5_d0;
     if (i__ready) begin
       \$536  = s2_neg5;
-    end
-    if (rst) begin
-      \$536  = 1'h0;
     end
   end
   always @* begin
@@ -3981,18 +3387,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$537  = neg5_d0;
     end
-    if (rst) begin
-      \$537  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$538  = neg5_d2;
     if (i__ready) begin
       \$538  = neg5_d1;
-    end
-    if (rst) begin
-      \$538  = 1'h0;
     end
   end
   always @* begin
@@ -4001,18 +3401,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$539  = neg5_d2;
     end
-    if (rst) begin
-      \$539  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$540  = neg5_d4;
     if (i__ready) begin
       \$540  = neg5_d3;
-    end
-    if (rst) begin
-      \$540  = 1'h0;
     end
   end
   always @* begin
@@ -4021,18 +3415,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$541  = neg5_d4;
     end
-    if (rst) begin
-      \$541  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$542  = s2_mag6;
     if (i__ready) begin
       \$542  = \$257 [31:0];
-    end
-    if (rst) begin
-      \$542  = 32'd0;
     end
   end
   always @* begin
@@ -4041,18 +3429,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$543  = \$258 ;
     end
-    if (rst) begin
-      \$543  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$544  = s2_xsat6;
     if (i__ready) begin
       \$544  = \$268 ;
-    end
-    if (rst) begin
-      \$544  = 8'h00;
     end
   end
   always @* begin
@@ -4061,18 +3443,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$545  = \$269 ;
     end
-    if (rst) begin
-      \$545  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$546  = xsat6_d1;
     if (i__ready) begin
       \$546  = xsat6_d0;
-    end
-    if (rst) begin
-      \$546  = 8'h00;
     end
   end
   always @* begin
@@ -4081,18 +3457,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$547  = xsat6_d1;
     end
-    if (rst) begin
-      \$547  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$548  = xsat6_d3;
     if (i__ready) begin
       \$548  = xsat6_d2;
-    end
-    if (rst) begin
-      \$548  = 8'h00;
     end
   end
   always @* begin
@@ -4101,18 +3471,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$549  = xsat6_d3;
     end
-    if (rst) begin
-      \$549  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$550  = xsat6_d5;
     if (i__ready) begin
       \$550  = xsat6_d4;
-    end
-    if (rst) begin
-      \$550  = 8'h00;
     end
   end
   always @* begin
@@ -4121,18 +3485,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$551  = \$270 ;
     end
-    if (rst) begin
-      \$551  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$552  = s3_f6;
     if (i__ready) begin
       \$552  = \$271 ;
-    end
-    if (rst) begin
-      \$552  = 32'd0;
     end
   end
   always @* begin
@@ -4141,18 +3499,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$553  = s2_k[2:0];
     end
-    if (rst) begin
-      \$553  = 3'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$554  = s4_q6;
     if (i__ready) begin
       \$554  = \$272 ;
-    end
-    if (rst) begin
-      \$554  = 32'd0;
     end
   end
   always @* begin
@@ -4161,18 +3513,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$555  = \$273 ;
     end
-    if (rst) begin
-      \$555  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$556  = big6_d0;
     if (i__ready) begin
       \$556  = s5_big6;
-    end
-    if (rst) begin
-      \$556  = 1'h0;
     end
   end
   always @* begin
@@ -4181,18 +3527,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$557  = big6_d0;
     end
-    if (rst) begin
-      \$557  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$558  = s5_q7_6;
     if (i__ready) begin
       \$558  = s4_q6[6:0];
-    end
-    if (rst) begin
-      \$558  = 7'h00;
     end
   end
   always @* begin
@@ -4201,18 +3541,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$559  = s5_q7_6;
     end
-    if (rst) begin
-      \$559  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$560  = q7_6_d1;
     if (i__ready) begin
       \$560  = q7_6_d0;
-    end
-    if (rst) begin
-      \$560  = 7'h00;
     end
   end
   always @* begin
@@ -4221,18 +3555,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$561  = \$275 ;
     end
-    if (rst) begin
-      \$561  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$562  = s4_beyond6;
     if (i__ready) begin
       \$562  = \$277 ;
-    end
-    if (rst) begin
-      \$562  = 1'h0;
     end
   end
   always @* begin
@@ -4241,18 +3569,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$563  = s2_neg6;
     end
-    if (rst) begin
-      \$563  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$564  = s4_neg6_d1;
     if (i__ready) begin
       \$564  = s4_neg6_d0;
-    end
-    if (rst) begin
-      \$564  = 1'h0;
     end
   end
   always @* begin
@@ -4261,18 +3583,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$565  = \$280 ;
     end
-    if (rst) begin
-      \$565  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$566  = up6_d0;
     if (i__ready) begin
       \$566  = s5_up6;
-    end
-    if (rst) begin
-      \$566  = 1'h0;
     end
   end
   always @* begin
@@ -4281,18 +3597,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$567  = up6_d0;
     end
-    if (rst) begin
-      \$567  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$568  = s8_mag6;
     if (i__ready) begin
       \$568  = \$285 [6:0];
-    end
-    if (rst) begin
-      \$568  = 7'h00;
     end
   end
   always @* begin
@@ -4301,18 +3611,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$569  = s2_neg6;
     end
-    if (rst) begin
-      \$569  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$570  = neg6_d1;
     if (i__ready) begin
       \$570  = neg6_d0;
-    end
-    if (rst) begin
-      \$570  = 1'h0;
     end
   end
   always @* begin
@@ -4321,18 +3625,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$571  = neg6_d1;
     end
-    if (rst) begin
-      \$571  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$572  = neg6_d3;
     if (i__ready) begin
       \$572  = neg6_d2;
-    end
-    if (rst) begin
-      \$572  = 1'h0;
     end
   end
   always @* begin
@@ -4341,18 +3639,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$573  = neg6_d3;
     end
-    if (rst) begin
-      \$573  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$574  = neg6_d5;
     if (i__ready) begin
       \$574  = neg6_d4;
-    end
-    if (rst) begin
-      \$574  = 1'h0;
     end
   end
   always @* begin
@@ -4361,18 +3653,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$575  = \$288 [31:0];
     end
-    if (rst) begin
-      \$575  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$576  = s2_neg7;
     if (i__ready) begin
       \$576  = \$289 ;
-    end
-    if (rst) begin
-      \$576  = 1'h0;
     end
   end
   always @* begin
@@ -4381,18 +3667,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$577  = \$299 ;
     end
-    if (rst) begin
-      \$577  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$578  = xsat7_d0;
     if (i__ready) begin
       \$578  = \$300 ;
-    end
-    if (rst) begin
-      \$578  = 8'h00;
     end
   end
   always @* begin
@@ -4401,18 +3681,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$579  = xsat7_d0;
     end
-    if (rst) begin
-      \$579  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$580  = xsat7_d2;
     if (i__ready) begin
       \$580  = xsat7_d1;
-    end
-    if (rst) begin
-      \$580  = 8'h00;
     end
   end
   always @* begin
@@ -4421,18 +3695,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$581  = xsat7_d2;
     end
-    if (rst) begin
-      \$581  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$582  = xsat7_d4;
     if (i__ready) begin
       \$582  = xsat7_d3;
-    end
-    if (rst) begin
-      \$582  = 8'h00;
     end
   end
   always @* begin
@@ -4441,18 +3709,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$583  = xsat7_d4;
     end
-    if (rst) begin
-      \$583  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$584  = s3_qc7;
     if (i__ready) begin
       \$584  = \$301 ;
-    end
-    if (rst) begin
-      \$584  = 32'd0;
     end
   end
   always @* begin
@@ -4461,18 +3723,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$585  = \$302 ;
     end
-    if (rst) begin
-      \$585  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$586  = s3_k7;
     if (i__ready) begin
       \$586  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$586  = 3'h0;
     end
   end
   always @* begin
@@ -4481,18 +3737,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$587  = \$303 ;
     end
-    if (rst) begin
-      \$587  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$588  = s5_big7;
     if (i__ready) begin
       \$588  = \$304 ;
-    end
-    if (rst) begin
-      \$588  = 1'h0;
     end
   end
   always @* begin
@@ -4501,18 +3751,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$589  = s5_big7;
     end
-    if (rst) begin
-      \$589  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$590  = big7_d1;
     if (i__ready) begin
       \$590  = big7_d0;
-    end
-    if (rst) begin
-      \$590  = 1'h0;
     end
   end
   always @* begin
@@ -4521,18 +3765,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$591  = s4_q7[6:0];
     end
-    if (rst) begin
-      \$591  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$592  = q7_7_d0;
     if (i__ready) begin
       \$592  = s5_q7_7;
-    end
-    if (rst) begin
-      \$592  = 7'h00;
     end
   end
   always @* begin
@@ -4541,18 +3779,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$593  = q7_7_d0;
     end
-    if (rst) begin
-      \$593  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$594  = s4_at_half7;
     if (i__ready) begin
       \$594  = \$306 ;
-    end
-    if (rst) begin
-      \$594  = 1'h0;
     end
   end
   always @* begin
@@ -4561,18 +3793,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$595  = \$308 ;
     end
-    if (rst) begin
-      \$595  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$596  = s4_neg7_d0;
     if (i__ready) begin
       \$596  = s2_neg7;
-    end
-    if (rst) begin
-      \$596  = 1'h0;
     end
   end
   always @* begin
@@ -4581,18 +3807,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$597  = s4_neg7_d0;
     end
-    if (rst) begin
-      \$597  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$598  = s5_up7;
     if (i__ready) begin
       \$598  = \$311 ;
-    end
-    if (rst) begin
-      \$598  = 1'h0;
     end
   end
   always @* begin
@@ -4601,18 +3821,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$599  = s5_up7;
     end
-    if (rst) begin
-      \$599  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$600  = up7_d1;
     if (i__ready) begin
       \$600  = up7_d0;
-    end
-    if (rst) begin
-      \$600  = 1'h0;
     end
   end
   always @* begin
@@ -4621,18 +3835,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$601  = \$316 [6:0];
     end
-    if (rst) begin
-      \$601  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$602  = neg7_d0;
     if (i__ready) begin
       \$602  = s2_neg7;
-    end
-    if (rst) begin
-      \$602  = 1'h0;
     end
   end
   always @* begin
@@ -4641,18 +3849,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$603  = neg7_d0;
     end
-    if (rst) begin
-      \$603  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$604  = neg7_d2;
     if (i__ready) begin
       \$604  = neg7_d1;
-    end
-    if (rst) begin
-      \$604  = 1'h0;
     end
   end
   always @* begin
@@ -4661,9 +3863,6 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$605  = neg7_d2;
     end
-    if (rst) begin
-      \$605  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -4671,18 +3870,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$606  = neg7_d3;
     end
-    if (rst) begin
-      \$606  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$607  = neg7_d5;
     if (i__ready) begin
       \$607  = neg7_d4;
-    end
-    if (rst) begin
-      \$607  = 1'h0;
     end
   end
   always @* begin
@@ -4771,18 +3964,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$616  = i__payload[270];
     end
-    if (rst) begin
-      \$616  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$617  = last_d1;
     if (i__ready) begin
       \$617  = last_d0;
-    end
-    if (rst) begin
-      \$617  = 1'h0;
     end
   end
   always @* begin
@@ -4791,18 +3978,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$618  = last_d1;
     end
-    if (rst) begin
-      \$618  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$619  = last_d3;
     if (i__ready) begin
       \$619  = last_d2;
-    end
-    if (rst) begin
-      \$619  = 1'h0;
     end
   end
   always @* begin
@@ -4811,18 +3992,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$620  = last_d3;
     end
-    if (rst) begin
-      \$620  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$621  = last_d5;
     if (i__ready) begin
       \$621  = last_d4;
-    end
-    if (rst) begin
-      \$621  = 1'h0;
     end
   end
   always @* begin
@@ -4831,18 +4006,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$622  = last_d5;
     end
-    if (rst) begin
-      \$622  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$623  = last_d7;
     if (i__ready) begin
       \$623  = last_d6;
-    end
-    if (rst) begin
-      \$623  = 1'h0;
     end
   end
   always @* begin
@@ -4851,18 +4020,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$624  = \$318 ;
     end
-    if (rst) begin
-      \$624  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$625  = keep_d1;
     if (i__ready) begin
       \$625  = keep_d0;
-    end
-    if (rst) begin
-      \$625  = 8'h00;
     end
   end
   always @* begin
@@ -4871,18 +4034,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$626  = keep_d1;
     end
-    if (rst) begin
-      \$626  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$627  = keep_d3;
     if (i__ready) begin
       \$627  = keep_d2;
-    end
-    if (rst) begin
-      \$627  = 8'h00;
     end
   end
   always @* begin
@@ -4891,18 +4048,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$628  = keep_d3;
     end
-    if (rst) begin
-      \$628  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$629  = keep_d5;
     if (i__ready) begin
       \$629  = keep_d4;
-    end
-    if (rst) begin
-      \$629  = 8'h00;
     end
   end
   always @* begin
@@ -4911,18 +4062,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$630  = keep_d5;
     end
-    if (rst) begin
-      \$630  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$631  = keep_d7;
     if (i__ready) begin
       \$631  = keep_d6;
-    end
-    if (rst) begin
-      \$631  = 8'h00;
     end
   end
   always @* begin
@@ -4931,18 +4076,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$632  = s2_k;
     end
-    if (rst) begin
-      \$632  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$633  = k_out_d1;
     if (i__ready) begin
       \$633  = k_out_d0;
-    end
-    if (rst) begin
-      \$633  = 6'h00;
     end
   end
   always @* begin
@@ -4951,18 +4090,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$634  = k_out_d1;
     end
-    if (rst) begin
-      \$634  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$635  = k_out_d3;
     if (i__ready) begin
       \$635  = k_out_d2;
-    end
-    if (rst) begin
-      \$635  = 6'h00;
     end
   end
   always @* begin
@@ -4971,18 +4104,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$636  = k_out_d3;
     end
-    if (rst) begin
-      \$636  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$637  = k_out_d5;
     if (i__ready) begin
       \$637  = k_out_d4;
-    end
-    if (rst) begin
-      \$637  = 6'h00;
     end
   end
   always @* begin
@@ -5008,18 +4135,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$321  = i__payload[261:256];
     end
-    if (rst) begin
-      \$321  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$322  = s1_x0;
     if (i__ready) begin
       \$322  = i__payload[31:0];
-    end
-    if (rst) begin
-      \$322  = 32'd0;
     end
   end
   always @* begin
@@ -5028,18 +4149,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$323  = i__payload[63:32];
     end
-    if (rst) begin
-      \$323  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$324  = s1_x2;
     if (i__ready) begin
       \$324  = i__payload[95:64];
-    end
-    if (rst) begin
-      \$324  = 32'd0;
     end
   end
   always @* begin
@@ -5048,18 +4163,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$325  = i__payload[127:96];
     end
-    if (rst) begin
-      \$325  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$326  = s1_x4;
     if (i__ready) begin
       \$326  = i__payload[159:128];
-    end
-    if (rst) begin
-      \$326  = 32'd0;
     end
   end
   always @* begin
@@ -5068,18 +4177,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$327  = i__payload[191:160];
     end
-    if (rst) begin
-      \$327  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$328  = s1_x6;
     if (i__ready) begin
       \$328  = i__payload[223:192];
-    end
-    if (rst) begin
-      \$328  = 32'd0;
     end
   end
   always @* begin
@@ -5088,18 +4191,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$329  = i__payload[255:224];
     end
-    if (rst) begin
-      \$329  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$330  = only_saturate_d0;
     if (i__ready) begin
       \$330  = \$32 ;
-    end
-    if (rst) begin
-      \$330  = 1'h0;
     end
   end
   always @* begin
@@ -5108,18 +4205,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$331  = only_saturate_d0;
     end
-    if (rst) begin
-      \$331  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$332  = only_saturate_d2;
     if (i__ready) begin
       \$332  = only_saturate_d1;
-    end
-    if (rst) begin
-      \$332  = 1'h0;
     end
   end
   always @* begin
@@ -5128,18 +4219,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$333  = only_saturate_d2;
     end
-    if (rst) begin
-      \$333  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$334  = only_saturate_d4;
     if (i__ready) begin
       \$334  = only_saturate_d3;
-    end
-    if (rst) begin
-      \$334  = 1'h0;
     end
   end
   always @* begin
@@ -5148,18 +4233,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$335  = only_saturate_d4;
     end
-    if (rst) begin
-      \$335  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$336  = only_saturate_d6;
     if (i__ready) begin
       \$336  = only_saturate_d5;
-    end
-    if (rst) begin
-      \$336  = 1'h0;
     end
   end
   always @* begin
@@ -5168,18 +4247,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     if (i__ready) begin
       \$337  = only_saturate_d6;
     end
-    if (rst) begin
-      \$337  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$338  = s2_k;
     if (i__ready) begin
       \$338  = s1_k;
-    end
-    if (rst) begin
-      \$338  = 6'h00;
     end
   end
   assign out_buffer_push = w_en;

@@ -2027,18 +2027,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$343  = i__payload[261:256];
     end
-    if (rst) begin
-      \$343  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$344  = s1_x0;
     if (i__ready) begin
       \$344  = i__payload[31:0];
-    end
-    if (rst) begin
-      \$344  = 32'd0;
     end
   end
   always @* begin
@@ -2047,18 +2041,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$345  = i__payload[63:32];
     end
-    if (rst) begin
-      \$345  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$346  = s1_x2;
     if (i__ready) begin
       \$346  = i__payload[95:64];
-    end
-    if (rst) begin
-      \$346  = 32'd0;
     end
   end
   always @* begin
@@ -2067,18 +2055,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$347  = i__payload[127:96];
     end
-    if (rst) begin
-      \$347  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$348  = s1_x4;
     if (i__ready) begin
       \$348  = i__payload[159:128];
-    end
-    if (rst) begin
-      \$348  = 32'd0;
     end
   end
   always @* begin
@@ -2087,18 +2069,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$349  = i__payload[191:160];
     end
-    if (rst) begin
-      \$349  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$350  = s1_x6;
     if (i__ready) begin
       \$350  = i__payload[223:192];
-    end
-    if (rst) begin
-      \$350  = 32'd0;
     end
   end
   always @* begin
@@ -2107,18 +2083,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$351  = i__payload[255:224];
     end
-    if (rst) begin
-      \$351  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$352  = only_saturate_d0;
     if (i__ready) begin
       \$352  = \$32 ;
-    end
-    if (rst) begin
-      \$352  = 1'h0;
     end
   end
   always @* begin
@@ -2127,18 +2097,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$353  = only_saturate_d0;
     end
-    if (rst) begin
-      \$353  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$354  = only_saturate_d2;
     if (i__ready) begin
       \$354  = only_saturate_d1;
-    end
-    if (rst) begin
-      \$354  = 1'h0;
     end
   end
   always @* begin
@@ -2147,18 +2111,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$355  = only_saturate_d2;
     end
-    if (rst) begin
-      \$355  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$356  = only_saturate_d4;
     if (i__ready) begin
       \$356  = only_saturate_d3;
-    end
-    if (rst) begin
-      \$356  = 1'h0;
     end
   end
   always @* begin
@@ -2167,18 +2125,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$357  = only_saturate_d4;
     end
-    if (rst) begin
-      \$357  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$358  = only_saturate_d6;
     if (i__ready) begin
       \$358  = only_saturate_d5;
-    end
-    if (rst) begin
-      \$358  = 1'h0;
     end
   end
   always @* begin
@@ -2187,18 +2139,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$359  = only_saturate_d6;
     end
-    if (rst) begin
-      \$359  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$360  = s2_k;
     if (i__ready) begin
       \$360  = s1_k;
-    end
-    if (rst) begin
-      \$360  = 6'h00;
     end
   end
   always @* begin
@@ -2207,18 +2153,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$361  = { \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
     end
-    if (rst) begin
-      \$361  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$362  = refused_d0;
     if (i__ready) begin
       \$362  = \$65 ;
-    end
-    if (rst) begin
-      \$362  = 1'h0;
     end
   end
   always @* begin
@@ -2227,18 +2167,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$363  = refused_d0;
     end
-    if (rst) begin
-      \$363  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$364  = s3_odd;
     if (i__ready) begin
       \$364  = s2_k[0];
-    end
-    if (rst) begin
-      \$364  = 1'h0;
     end
   end
   always @* begin
@@ -2247,18 +2181,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$365  = \$66 ;
     end
-    if (rst) begin
-      \$365  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$366  = s4_h_d1;
     if (i__ready) begin
       \$366  = s4_h_d0;
-    end
-    if (rst) begin
-      \$366  = 6'h00;
     end
   end
   always @* begin
@@ -2267,18 +2195,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$367  = { \$98 , \$96 , \$94 , \$92 , \$90 , \$88 , \$86 , \$84 , \$82 , \$80 , \$78 , \$76 , \$74 , \$72 , \$70 , \$68  };
     end
-    if (rst) begin
-      \$367  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$368  = s4_mask_h_d1;
     if (i__ready) begin
       \$368  = s4_mask_h_d0;
-    end
-    if (rst) begin
-      \$368  = 16'h0000;
     end
   end
   always @* begin
@@ -2287,18 +2209,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$369  = s4_mask_h_d1;
     end
-    if (rst) begin
-      \$369  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$370  = s5_h;
     if (i__ready) begin
       \$370  = s4_h_d1[2:0];
-    end
-    if (rst) begin
-      \$370  = 3'h0;
     end
   end
   always @* begin
@@ -2307,18 +2223,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$371  = \$101 [31:0];
     end
-    if (rst) begin
-      \$371  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$372  = s2_neg0;
     if (i__ready) begin
       \$372  = \$102 ;
-    end
-    if (rst) begin
-      \$372  = 1'h0;
     end
   end
   always @* begin
@@ -2327,18 +2237,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$373  = \$112 ;
     end
-    if (rst) begin
-      \$373  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$374  = xsat0_d0;
     if (i__ready) begin
       \$374  = \$113 ;
-    end
-    if (rst) begin
-      \$374  = 8'h00;
     end
   end
   always @* begin
@@ -2347,18 +2251,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$375  = xsat0_d0;
     end
-    if (rst) begin
-      \$375  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$376  = xsat0_d2;
     if (i__ready) begin
       \$376  = xsat0_d1;
-    end
-    if (rst) begin
-      \$376  = 8'h00;
     end
   end
   always @* begin
@@ -2367,18 +2265,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$377  = xsat0_d2;
     end
-    if (rst) begin
-      \$377  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$378  = xsat0_d4;
     if (i__ready) begin
       \$378  = xsat0_d3;
-    end
-    if (rst) begin
-      \$378  = 8'h00;
     end
   end
   always @* begin
@@ -2387,18 +2279,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$379  = xsat0_d4;
     end
-    if (rst) begin
-      \$379  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$380  = s3_qc0;
     if (i__ready) begin
       \$380  = \$114 ;
-    end
-    if (rst) begin
-      \$380  = 32'd0;
     end
   end
   always @* begin
@@ -2407,18 +2293,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$381  = \$115 ;
     end
-    if (rst) begin
-      \$381  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$382  = s3_k0;
     if (i__ready) begin
       \$382  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$382  = 3'h0;
     end
   end
   always @* begin
@@ -2427,18 +2307,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$383  = \$116 ;
     end
-    if (rst) begin
-      \$383  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$384  = s5_big0;
     if (i__ready) begin
       \$384  = \$117 ;
-    end
-    if (rst) begin
-      \$384  = 1'h0;
     end
   end
   always @* begin
@@ -2447,18 +2321,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$385  = s5_big0;
     end
-    if (rst) begin
-      \$385  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$386  = big0_d1;
     if (i__ready) begin
       \$386  = big0_d0;
-    end
-    if (rst) begin
-      \$386  = 1'h0;
     end
   end
   always @* begin
@@ -2467,18 +2335,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$387  = s4_q0[6:0];
     end
-    if (rst) begin
-      \$387  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$388  = q7_0_d0;
     if (i__ready) begin
       \$388  = s5_q7_0;
-    end
-    if (rst) begin
-      \$388  = 7'h00;
     end
   end
   always @* begin
@@ -2487,18 +2349,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$389  = q7_0_d0;
     end
-    if (rst) begin
-      \$389  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$390  = s4_f20;
     if (i__ready) begin
       \$390  = \$119 ;
-    end
-    if (rst) begin
-      \$390  = 32'd0;
     end
   end
   always @* begin
@@ -2507,18 +2363,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$391  = \$120 [23:0];
     end
-    if (rst) begin
-      \$391  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$392  = s5_lo0;
     if (i__ready) begin
       \$392  = \$121 ;
-    end
-    if (rst) begin
-      \$392  = 16'h0000;
     end
   end
   always @* begin
@@ -2527,18 +2377,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$393  = \$122 [15:0];
     end
-    if (rst) begin
-      \$393  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$394  = s6_lo0;
     if (i__ready) begin
       \$394  = s5_lo0;
-    end
-    if (rst) begin
-      \$394  = 16'h0000;
     end
   end
   always @* begin
@@ -2547,18 +2391,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$395  = \$123 ;
     end
-    if (rst) begin
-      \$395  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$396  = s8_mag0;
     if (i__ready) begin
       \$396  = \$128 [6:0];
-    end
-    if (rst) begin
-      \$396  = 7'h00;
     end
   end
   always @* begin
@@ -2567,18 +2405,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$397  = s2_neg0;
     end
-    if (rst) begin
-      \$397  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$398  = neg0_d1;
     if (i__ready) begin
       \$398  = neg0_d0;
-    end
-    if (rst) begin
-      \$398  = 1'h0;
     end
   end
   always @* begin
@@ -2587,18 +2419,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$399  = neg0_d1;
     end
-    if (rst) begin
-      \$399  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$400  = neg0_d3;
     if (i__ready) begin
       \$400  = neg0_d2;
-    end
-    if (rst) begin
-      \$400  = 1'h0;
     end
   end
   always @* begin
@@ -2607,18 +2433,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$401  = neg0_d3;
     end
-    if (rst) begin
-      \$401  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$402  = neg0_d5;
     if (i__ready) begin
       \$402  = neg0_d4;
-    end
-    if (rst) begin
-      \$402  = 1'h0;
     end
   end
   always @* begin
@@ -2627,18 +2447,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$403  = \$131 [31:0];
     end
-    if (rst) begin
-      \$403  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$404  = s2_neg1;
     if (i__ready) begin
       \$404  = \$132 ;
-    end
-    if (rst) begin
-      \$404  = 1'h0;
     end
   end
   always @* begin
@@ -2647,18 +2461,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$405  = \$142 ;
     end
-    if (rst) begin
-      \$405  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$406  = xsat1_d0;
     if (i__ready) begin
       \$406  = \$143 ;
-    end
-    if (rst) begin
-      \$406  = 8'h00;
     end
   end
   always @* begin
@@ -2667,18 +2475,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$407  = xsat1_d0;
     end
-    if (rst) begin
-      \$407  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$408  = xsat1_d2;
     if (i__ready) begin
       \$408  = xsat1_d1;
-    end
-    if (rst) begin
-      \$408  = 8'h00;
     end
   end
   always @* begin
@@ -2687,18 +2489,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$409  = xsat1_d2;
     end
-    if (rst) begin
-      \$409  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$410  = xsat1_d4;
     if (i__ready) begin
       \$410  = xsat1_d3;
-    end
-    if (rst) begin
-      \$410  = 8'h00;
     end
   end
   always @* begin
@@ -2707,18 +2503,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$411  = xsat1_d4;
     end
-    if (rst) begin
-      \$411  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$412  = s3_qc1;
     if (i__ready) begin
       \$412  = \$144 ;
-    end
-    if (rst) begin
-      \$412  = 32'd0;
     end
   end
   always @* begin
@@ -2727,18 +2517,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$413  = \$145 ;
     end
-    if (rst) begin
-      \$413  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$414  = s3_k1;
     if (i__ready) begin
       \$414  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$414  = 3'h0;
     end
   end
   always @* begin
@@ -2747,18 +2531,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$415  = \$146 ;
     end
-    if (rst) begin
-      \$415  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$416  = s5_big1;
     if (i__ready) begin
       \$416  = \$147 ;
-    end
-    if (rst) begin
-      \$416  = 1'h0;
     end
   end
   always @* begin
@@ -2767,18 +2545,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$417  = s5_big1;
     end
-    if (rst) begin
-      \$417  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$418  = big1_d1;
     if (i__ready) begin
       \$418  = big1_d0;
-    end
-    if (rst) begin
-      \$418  = 1'h0;
     end
   end
   always @* begin
@@ -2787,18 +2559,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$419  = s4_q1[6:0];
     end
-    if (rst) begin
-      \$419  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$420  = q7_1_d0;
     if (i__ready) begin
       \$420  = s5_q7_1;
-    end
-    if (rst) begin
-      \$420  = 7'h00;
     end
   end
   always @* begin
@@ -2807,18 +2573,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$421  = q7_1_d0;
     end
-    if (rst) begin
-      \$421  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$422  = s4_f21;
     if (i__ready) begin
       \$422  = \$149 ;
-    end
-    if (rst) begin
-      \$422  = 32'd0;
     end
   end
   always @* begin
@@ -2827,18 +2587,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$423  = \$150 [23:0];
     end
-    if (rst) begin
-      \$423  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$424  = s5_lo1;
     if (i__ready) begin
       \$424  = \$151 ;
-    end
-    if (rst) begin
-      \$424  = 16'h0000;
     end
   end
   always @* begin
@@ -2847,18 +2601,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$425  = \$152 [15:0];
     end
-    if (rst) begin
-      \$425  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$426  = s6_lo1;
     if (i__ready) begin
       \$426  = s5_lo1;
-    end
-    if (rst) begin
-      \$426  = 16'h0000;
     end
   end
   always @* begin
@@ -2867,18 +2615,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$427  = \$153 ;
     end
-    if (rst) begin
-      \$427  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$428  = s8_mag1;
     if (i__ready) begin
       \$428  = \$158 [6:0];
-    end
-    if (rst) begin
-      \$428  = 7'h00;
     end
   end
   always @* begin
@@ -2887,18 +2629,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$429  = s2_neg1;
     end
-    if (rst) begin
-      \$429  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$430  = neg1_d1;
     if (i__ready) begin
       \$430  = neg1_d0;
-    end
-    if (rst) begin
-      \$430  = 1'h0;
     end
   end
   always @* begin
@@ -2907,18 +2643,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$431  = neg1_d1;
     end
-    if (rst) begin
-      \$431  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$432  = neg1_d3;
     if (i__ready) begin
       \$432  = neg1_d2;
-    end
-    if (rst) begin
-      \$432  = 1'h0;
     end
   end
   always @* begin
@@ -2927,18 +2657,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$433  = neg1_d3;
     end
-    if (rst) begin
-      \$433  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$434  = neg1_d5;
     if (i__ready) begin
       \$434  = neg1_d4;
-    end
-    if (rst) begin
-      \$434  = 1'h0;
     end
   end
   always @* begin
@@ -2947,18 +2671,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$435  = \$161 [31:0];
     end
-    if (rst) begin
-      \$435  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$436  = s2_neg2;
     if (i__ready) begin
       \$436  = \$162 ;
-    end
-    if (rst) begin
-      \$436  = 1'h0;
     end
   end
   always @* begin
@@ -2967,18 +2685,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$437  = \$172 ;
     end
-    if (rst) begin
-      \$437  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$438  = xsat2_d0;
     if (i__ready) begin
       \$438  = \$173 ;
-    end
-    if (rst) begin
-      \$438  = 8'h00;
     end
   end
   always @* begin
@@ -2987,18 +2699,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$439  = xsat2_d0;
     end
-    if (rst) begin
-      \$439  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$440  = xsat2_d2;
     if (i__ready) begin
       \$440  = xsat2_d1;
-    end
-    if (rst) begin
-      \$440  = 8'h00;
     end
   end
   always @* begin
@@ -3007,18 +2713,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$441  = xsat2_d2;
     end
-    if (rst) begin
-      \$441  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$442  = xsat2_d4;
     if (i__ready) begin
       \$442  = xsat2_d3;
-    end
-    if (rst) begin
-      \$442  = 8'h00;
     end
   end
   always @* begin
@@ -3027,18 +2727,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$443  = xsat2_d4;
     end
-    if (rst) begin
-      \$443  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$444  = s3_qc2;
     if (i__ready) begin
       \$444  = \$174 ;
-    end
-    if (rst) begin
-      \$444  = 32'd0;
     end
   end
   always @* begin
@@ -3047,18 +2741,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$445  = \$175 ;
     end
-    if (rst) begin
-      \$445  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$446  = s3_k2;
     if (i__ready) begin
       \$446  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$446  = 3'h0;
     end
   end
   always @* begin
@@ -3067,18 +2755,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$447  = \$176 ;
     end
-    if (rst) begin
-      \$447  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$448  = s5_big2;
     if (i__ready) begin
       \$448  = \$177 ;
-    end
-    if (rst) begin
-      \$448  = 1'h0;
     end
   end
   always @* begin
@@ -3087,18 +2769,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$449  = s5_big2;
     end
-    if (rst) begin
-      \$449  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$450  = big2_d1;
     if (i__ready) begin
       \$450  = big2_d0;
-    end
-    if (rst) begin
-      \$450  = 1'h0;
     end
   end
   always @* begin
@@ -3107,18 +2783,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$451  = s4_q2[6:0];
     end
-    if (rst) begin
-      \$451  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$452  = q7_2_d0;
     if (i__ready) begin
       \$452  = s5_q7_2;
-    end
-    if (rst) begin
-      \$452  = 7'h00;
     end
   end
   always @* begin
@@ -3127,18 +2797,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$453  = q7_2_d0;
     end
-    if (rst) begin
-      \$453  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$454  = s4_f22;
     if (i__ready) begin
       \$454  = \$179 ;
-    end
-    if (rst) begin
-      \$454  = 32'd0;
     end
   end
   always @* begin
@@ -3147,18 +2811,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$455  = \$180 [23:0];
     end
-    if (rst) begin
-      \$455  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$456  = s5_lo2;
     if (i__ready) begin
       \$456  = \$181 ;
-    end
-    if (rst) begin
-      \$456  = 16'h0000;
     end
   end
   always @* begin
@@ -3167,18 +2825,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$457  = \$182 [15:0];
     end
-    if (rst) begin
-      \$457  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$458  = s6_lo2;
     if (i__ready) begin
       \$458  = s5_lo2;
-    end
-    if (rst) begin
-      \$458  = 16'h0000;
     end
   end
   always @* begin
@@ -3187,18 +2839,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$459  = \$183 ;
     end
-    if (rst) begin
-      \$459  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$460  = s8_mag2;
     if (i__ready) begin
       \$460  = \$188 [6:0];
-    end
-    if (rst) begin
-      \$460  = 7'h00;
     end
   end
   always @* begin
@@ -3207,18 +2853,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$461  = s2_neg2;
     end
-    if (rst) begin
-      \$461  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$462  = neg2_d1;
     if (i__ready) begin
       \$462  = neg2_d0;
-    end
-    if (rst) begin
-      \$462  = 1'h0;
     end
   end
   always @* begin
@@ -3227,18 +2867,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$463  = neg2_d1;
     end
-    if (rst) begin
-      \$463  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$464  = neg2_d3;
     if (i__ready) begin
       \$464  = neg2_d2;
-    end
-    if (rst) begin
-      \$464  = 1'h0;
     end
   end
   always @* begin
@@ -3247,18 +2881,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$465  = neg2_d3;
     end
-    if (rst) begin
-      \$465  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$466  = neg2_d5;
     if (i__ready) begin
       \$466  = neg2_d4;
-    end
-    if (rst) begin
-      \$466  = 1'h0;
     end
   end
   always @* begin
@@ -3267,18 +2895,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$467  = \$191 [31:0];
     end
-    if (rst) begin
-      \$467  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$468  = s2_neg3;
     if (i__ready) begin
       \$468  = \$192 ;
-    end
-    if (rst) begin
-      \$468  = 1'h0;
     end
   end
   always @* begin
@@ -3287,18 +2909,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$469  = \$202 ;
     end
-    if (rst) begin
-      \$469  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$470  = xsat3_d0;
     if (i__ready) begin
       \$470  = \$203 ;
-    end
-    if (rst) begin
-      \$470  = 8'h00;
     end
   end
   always @* begin
@@ -3307,18 +2923,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$471  = xsat3_d0;
     end
-    if (rst) begin
-      \$471  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$472  = xsat3_d2;
     if (i__ready) begin
       \$472  = xsat3_d1;
-    end
-    if (rst) begin
-      \$472  = 8'h00;
     end
   end
   always @* begin
@@ -3327,18 +2937,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$473  = xsat3_d2;
     end
-    if (rst) begin
-      \$473  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$474  = xsat3_d4;
     if (i__ready) begin
       \$474  = xsat3_d3;
-    end
-    if (rst) begin
-      \$474  = 8'h00;
     end
   end
   always @* begin
@@ -3347,18 +2951,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$475  = xsat3_d4;
     end
-    if (rst) begin
-      \$475  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$476  = s3_qc3;
     if (i__ready) begin
       \$476  = \$204 ;
-    end
-    if (rst) begin
-      \$476  = 32'd0;
     end
   end
   always @* begin
@@ -3367,18 +2965,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$477  = \$205 ;
     end
-    if (rst) begin
-      \$477  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$478  = s3_k3;
     if (i__ready) begin
       \$478  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$478  = 3'h0;
     end
   end
   always @* begin
@@ -3387,18 +2979,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$479  = \$206 ;
     end
-    if (rst) begin
-      \$479  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$480  = s5_big3;
     if (i__ready) begin
       \$480  = \$207 ;
-    end
-    if (rst) begin
-      \$480  = 1'h0;
     end
   end
   always @* begin
@@ -3407,18 +2993,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$481  = s5_big3;
     end
-    if (rst) begin
-      \$481  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$482  = big3_d1;
     if (i__ready) begin
       \$482  = big3_d0;
-    end
-    if (rst) begin
-      \$482  = 1'h0;
     end
   end
   always @* begin
@@ -3427,18 +3007,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$483  = s4_q3[6:0];
     end
-    if (rst) begin
-      \$483  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$484  = q7_3_d0;
     if (i__ready) begin
       \$484  = s5_q7_3;
-    end
-    if (rst) begin
-      \$484  = 7'h00;
     end
   end
   always @* begin
@@ -3447,18 +3021,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$485  = q7_3_d0;
     end
-    if (rst) begin
-      \$485  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$486  = s4_f23;
     if (i__ready) begin
       \$486  = \$209 ;
-    end
-    if (rst) begin
-      \$486  = 32'd0;
     end
   end
   always @* begin
@@ -3467,18 +3035,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$487  = \$210 [23:0];
     end
-    if (rst) begin
-      \$487  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$488  = s5_lo3;
     if (i__ready) begin
       \$488  = \$211 ;
-    end
-    if (rst) begin
-      \$488  = 16'h0000;
     end
   end
   always @* begin
@@ -3487,18 +3049,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$489  = \$212 [15:0];
     end
-    if (rst) begin
-      \$489  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$490  = s6_lo3;
     if (i__ready) begin
       \$490  = s5_lo3;
-    end
-    if (rst) begin
-      \$490  = 16'h0000;
     end
   end
   always @* begin
@@ -3507,18 +3063,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$491  = \$213 ;
     end
-    if (rst) begin
-      \$491  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$492  = s8_mag3;
     if (i__ready) begin
       \$492  = \$218 [6:0];
-    end
-    if (rst) begin
-      \$492  = 7'h00;
     end
   end
   always @* begin
@@ -3527,18 +3077,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$493  = s2_neg3;
     end
-    if (rst) begin
-      \$493  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$494  = neg3_d1;
     if (i__ready) begin
       \$494  = neg3_d0;
-    end
-    if (rst) begin
-      \$494  = 1'h0;
     end
   end
   always @* begin
@@ -3547,18 +3091,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$495  = neg3_d1;
     end
-    if (rst) begin
-      \$495  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$496  = neg3_d3;
     if (i__ready) begin
       \$496  = neg3_d2;
-    end
-    if (rst) begin
-      \$496  = 1'h0;
     end
   end
   always @* begin
@@ -3567,18 +3105,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$497  = neg3_d3;
     end
-    if (rst) begin
-      \$497  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$498  = neg3_d5;
     if (i__ready) begin
       \$498  = neg3_d4;
-    end
-    if (rst) begin
-      \$498  = 1'h0;
     end
   end
   always @* begin
@@ -3587,18 +3119,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$499  = \$221 [31:0];
     end
-    if (rst) begin
-      \$499  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$500  = s2_neg4;
     if (i__ready) begin
       \$500  = \$222 ;
-    end
-    if (rst) begin
-      \$500  = 1'h0;
     end
   end
   always @* begin
@@ -3607,18 +3133,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$501  = \$232 ;
     end
-    if (rst) begin
-      \$501  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$502  = xsat4_d0;
     if (i__ready) begin
       \$502  = \$233 ;
-    end
-    if (rst) begin
-      \$502  = 8'h00;
     end
   end
   always @* begin
@@ -3627,18 +3147,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$503  = xsat4_d0;
     end
-    if (rst) begin
-      \$503  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$504  = xsat4_d2;
     if (i__ready) begin
       \$504  = xsat4_d1;
-    end
-    if (rst) begin
-      \$504  = 8'h00;
     end
   end
   always @* begin
@@ -3647,18 +3161,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$505  = xsat4_d2;
     end
-    if (rst) begin
-      \$505  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$506  = xsat4_d4;
     if (i__ready) begin
       \$506  = xsat4_d3;
-    end
-    if (rst) begin
-      \$506  = 8'h00;
     end
   end
   always @* begin
@@ -3667,18 +3175,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$507  = xsat4_d4;
     end
-    if (rst) begin
-      \$507  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$508  = s3_qc4;
     if (i__ready) begin
       \$508  = \$234 ;
-    end
-    if (rst) begin
-      \$508  = 32'd0;
     end
   end
   always @* begin
@@ -3687,18 +3189,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$509  = \$235 ;
     end
-    if (rst) begin
-      \$509  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$510  = s3_k4;
     if (i__ready) begin
       \$510  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$510  = 3'h0;
     end
   end
   always @* begin
@@ -3707,18 +3203,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$511  = \$236 ;
     end
-    if (rst) begin
-      \$511  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$512  = s5_big4;
     if (i__ready) begin
       \$512  = \$237 ;
-    end
-    if (rst) begin
-      \$512  = 1'h0;
     end
   end
   always @* begin
@@ -3727,18 +3217,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$513  = s5_big4;
     end
-    if (rst) begin
-      \$513  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$514  = big4_d1;
     if (i__ready) begin
       \$514  = big4_d0;
-    end
-    if (rst) begin
-      \$514  = 1'h0;
     end
   end
   always @* begin
@@ -3747,18 +3231,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$515  = s4_q4[6:0];
     end
-    if (rst) begin
-      \$515  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$516  = q7_4_d0;
     if (i__ready) begin
       \$516  = s5_q7_4;
-    end
-    if (rst) begin
-      \$516  = 7'h00;
     end
   end
   always @* begin
@@ -3767,18 +3245,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$517  = q7_4_d0;
     end
-    if (rst) begin
-      \$517  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$518  = s4_f24;
     if (i__ready) begin
       \$518  = \$239 ;
-    end
-    if (rst) begin
-      \$518  = 32'd0;
     end
   end
   always @* begin
@@ -3787,18 +3259,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$519  = \$240 [23:0];
     end
-    if (rst) begin
-      \$519  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$520  = s5_lo4;
     if (i__ready) begin
       \$520  = \$241 ;
-    end
-    if (rst) begin
-      \$520  = 16'h0000;
     end
   end
   always @* begin
@@ -3807,18 +3273,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$521  = \$242 [15:0];
     end
-    if (rst) begin
-      \$521  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$522  = s6_lo4;
     if (i__ready) begin
       \$522  = s5_lo4;
-    end
-    if (rst) begin
-      \$522  = 16'h0000;
     end
   end
   always @* begin
@@ -3827,18 +3287,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$523  = \$243 ;
     end
-    if (rst) begin
-      \$523  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$524  = s8_mag4;
     if (i__ready) begin
       \$524  = \$248 [6:0];
-    end
-    if (rst) begin
-      \$524  = 7'h00;
     end
   end
   always @* begin
@@ -3847,18 +3301,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$525  = s2_neg4;
     end
-    if (rst) begin
-      \$525  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$526  = neg4_d1;
     if (i__ready) begin
       \$526  = neg4_d0;
-    end
-    if (rst) begin
-      \$526  = 1'h0;
     end
   end
   always @* begin
@@ -3867,18 +3315,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$527  = neg4_d1;
     end
-    if (rst) begin
-      \$527  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$528  = neg4_d3;
     if (i__ready) begin
       \$528  = neg4_d2;
-    end
-    if (rst) begin
-      \$528  = 1'h0;
     end
   end
   always @* begin
@@ -3887,18 +3329,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$529  = neg4_d3;
     end
-    if (rst) begin
-      \$529  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$530  = neg4_d5;
     if (i__ready) begin
       \$530  = neg4_d4;
-    end
-    if (rst) begin
-      \$530  = 1'h0;
     end
   end
   always @* begin
@@ -3907,18 +3343,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$531  = \$251 [31:0];
     end
-    if (rst) begin
-      \$531  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$532  = s2_neg5;
     if (i__ready) begin
       \$532  = \$252 ;
-    end
-    if (rst) begin
-      \$532  = 1'h0;
     end
   end
   always @* begin
@@ -3927,18 +3357,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$533  = \$262 ;
     end
-    if (rst) begin
-      \$533  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$534  = xsat5_d0;
     if (i__ready) begin
       \$534  = \$263 ;
-    end
-    if (rst) begin
-      \$534  = 8'h00;
     end
   end
   always @* begin
@@ -3947,18 +3371,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$535  = xsat5_d0;
     end
-    if (rst) begin
-      \$535  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$536  = xsat5_d2;
     if (i__ready) begin
       \$536  = xsat5_d1;
-    end
-    if (rst) begin
-      \$536  = 8'h00;
     end
   end
   always @* begin
@@ -3967,18 +3385,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$537  = xsat5_d2;
     end
-    if (rst) begin
-      \$537  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$538  = xsat5_d4;
     if (i__ready) begin
       \$538  = xsat5_d3;
-    end
-    if (rst) begin
-      \$538  = 8'h00;
     end
   end
   always @* begin
@@ -3987,18 +3399,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$539  = xsat5_d4;
     end
-    if (rst) begin
-      \$539  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$540  = s3_qc5;
     if (i__ready) begin
       \$540  = \$264 ;
-    end
-    if (rst) begin
-      \$540  = 32'd0;
     end
   end
   always @* begin
@@ -4007,18 +3413,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$541  = \$265 ;
     end
-    if (rst) begin
-      \$541  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$542  = s3_k5;
     if (i__ready) begin
       \$542  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$542  = 3'h0;
     end
   end
   always @* begin
@@ -4027,18 +3427,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$543  = \$266 ;
     end
-    if (rst) begin
-      \$543  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$544  = s5_big5;
     if (i__ready) begin
       \$544  = \$267 ;
-    end
-    if (rst) begin
-      \$544  = 1'h0;
     end
   end
   always @* begin
@@ -4047,18 +3441,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$545  = s5_big5;
     end
-    if (rst) begin
-      \$545  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$546  = big5_d1;
     if (i__ready) begin
       \$546  = big5_d0;
-    end
-    if (rst) begin
-      \$546  = 1'h0;
     end
   end
   always @* begin
@@ -4067,18 +3455,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$547  = s4_q5[6:0];
     end
-    if (rst) begin
-      \$547  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$548  = q7_5_d0;
     if (i__ready) begin
       \$548  = s5_q7_5;
-    end
-    if (rst) begin
-      \$548  = 7'h00;
     end
   end
   always @* begin
@@ -4087,18 +3469,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$549  = q7_5_d0;
     end
-    if (rst) begin
-      \$549  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$550  = s4_f25;
     if (i__ready) begin
       \$550  = \$269 ;
-    end
-    if (rst) begin
-      \$550  = 32'd0;
     end
   end
   always @* begin
@@ -4107,18 +3483,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$551  = \$270 [23:0];
     end
-    if (rst) begin
-      \$551  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$552  = s5_lo5;
     if (i__ready) begin
       \$552  = \$271 ;
-    end
-    if (rst) begin
-      \$552  = 16'h0000;
     end
   end
   always @* begin
@@ -4127,18 +3497,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$553  = \$272 [15:0];
     end
-    if (rst) begin
-      \$553  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$554  = s6_lo5;
     if (i__ready) begin
       \$554  = s5_lo5;
-    end
-    if (rst) begin
-      \$554  = 16'h0000;
     end
   end
   always @* begin
@@ -4147,18 +3511,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$555  = \$273 ;
     end
-    if (rst) begin
-      \$555  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$556  = s8_mag5;
     if (i__ready) begin
       \$556  = \$278 [6:0];
-    end
-    if (rst) begin
-      \$556  = 7'h00;
     end
   end
   always @* begin
@@ -4167,18 +3525,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$557  = s2_neg5;
     end
-    if (rst) begin
-      \$557  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$558  = neg5_d1;
     if (i__ready) begin
       \$558  = neg5_d0;
-    end
-    if (rst) begin
-      \$558  = 1'h0;
     end
   end
   always @* begin
@@ -4187,18 +3539,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$559  = neg5_d1;
     end
-    if (rst) begin
-      \$559  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$560  = neg5_d3;
     if (i__ready) begin
       \$560  = neg5_d2;
-    end
-    if (rst) begin
-      \$560  = 1'h0;
     end
   end
   always @* begin
@@ -4207,18 +3553,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$561  = neg5_d3;
     end
-    if (rst) begin
-      \$561  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$562  = neg5_d5;
     if (i__ready) begin
       \$562  = neg5_d4;
-    end
-    if (rst) begin
-      \$562  = 1'h0;
     end
   end
   always @* begin
@@ -4227,18 +3567,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$563  = \$281 [31:0];
     end
-    if (rst) begin
-      \$563  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$564  = s2_neg6;
     if (i__ready) begin
       \$564  = \$282 ;
-    end
-    if (rst) begin
-      \$564  = 1'h0;
     end
   end
   always @* begin
@@ -4247,18 +3581,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$565  = \$292 ;
     end
-    if (rst) begin
-      \$565  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$566  = xsat6_d0;
     if (i__ready) begin
       \$566  = \$293 ;
-    end
-    if (rst) begin
-      \$566  = 8'h00;
     end
   end
   always @* begin
@@ -4267,18 +3595,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$567  = xsat6_d0;
     end
-    if (rst) begin
-      \$567  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$568  = xsat6_d2;
     if (i__ready) begin
       \$568  = xsat6_d1;
-    end
-    if (rst) begin
-      \$568  = 8'h00;
     end
   end
   always @* begin
@@ -4287,18 +3609,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$569  = xsat6_d2;
     end
-    if (rst) begin
-      \$569  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$570  = xsat6_d4;
     if (i__ready) begin
       \$570  = xsat6_d3;
-    end
-    if (rst) begin
-      \$570  = 8'h00;
     end
   end
   always @* begin
@@ -4307,18 +3623,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$571  = xsat6_d4;
     end
-    if (rst) begin
-      \$571  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$572  = s3_qc6;
     if (i__ready) begin
       \$572  = \$294 ;
-    end
-    if (rst) begin
-      \$572  = 32'd0;
     end
   end
   always @* begin
@@ -4327,18 +3637,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$573  = \$295 ;
     end
-    if (rst) begin
-      \$573  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$574  = s3_k6;
     if (i__ready) begin
       \$574  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$574  = 3'h0;
     end
   end
   always @* begin
@@ -4347,18 +3651,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$575  = \$296 ;
     end
-    if (rst) begin
-      \$575  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$576  = s5_big6;
     if (i__ready) begin
       \$576  = \$297 ;
-    end
-    if (rst) begin
-      \$576  = 1'h0;
     end
   end
   always @* begin
@@ -4367,18 +3665,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$577  = s5_big6;
     end
-    if (rst) begin
-      \$577  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$578  = big6_d1;
     if (i__ready) begin
       \$578  = big6_d0;
-    end
-    if (rst) begin
-      \$578  = 1'h0;
     end
   end
   always @* begin
@@ -4387,18 +3679,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$579  = s4_q6[6:0];
     end
-    if (rst) begin
-      \$579  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$580  = q7_6_d0;
     if (i__ready) begin
       \$580  = s5_q7_6;
-    end
-    if (rst) begin
-      \$580  = 7'h00;
     end
   end
   always @* begin
@@ -4407,18 +3693,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$581  = q7_6_d0;
     end
-    if (rst) begin
-      \$581  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$582  = s4_f26;
     if (i__ready) begin
       \$582  = \$299 ;
-    end
-    if (rst) begin
-      \$582  = 32'd0;
     end
   end
   always @* begin
@@ -4427,18 +3707,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$583  = \$300 [23:0];
     end
-    if (rst) begin
-      \$583  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$584  = s5_lo6;
     if (i__ready) begin
       \$584  = \$301 ;
-    end
-    if (rst) begin
-      \$584  = 16'h0000;
     end
   end
   always @* begin
@@ -4447,18 +3721,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$585  = \$302 [15:0];
     end
-    if (rst) begin
-      \$585  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$586  = s6_lo6;
     if (i__ready) begin
       \$586  = s5_lo6;
-    end
-    if (rst) begin
-      \$586  = 16'h0000;
     end
   end
   always @* begin
@@ -4467,18 +3735,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$587  = \$303 ;
     end
-    if (rst) begin
-      \$587  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$588  = s8_mag6;
     if (i__ready) begin
       \$588  = \$308 [6:0];
-    end
-    if (rst) begin
-      \$588  = 7'h00;
     end
   end
   always @* begin
@@ -4487,18 +3749,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$589  = s2_neg6;
     end
-    if (rst) begin
-      \$589  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$590  = neg6_d1;
     if (i__ready) begin
       \$590  = neg6_d0;
-    end
-    if (rst) begin
-      \$590  = 1'h0;
     end
   end
   always @* begin
@@ -4507,18 +3763,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$591  = neg6_d1;
     end
-    if (rst) begin
-      \$591  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$592  = neg6_d3;
     if (i__ready) begin
       \$592  = neg6_d2;
-    end
-    if (rst) begin
-      \$592  = 1'h0;
     end
   end
   always @* begin
@@ -4527,18 +3777,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$593  = neg6_d3;
     end
-    if (rst) begin
-      \$593  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$594  = neg6_d5;
     if (i__ready) begin
       \$594  = neg6_d4;
-    end
-    if (rst) begin
-      \$594  = 1'h0;
     end
   end
   always @* begin
@@ -4547,18 +3791,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$595  = \$311 [31:0];
     end
-    if (rst) begin
-      \$595  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$596  = s2_neg7;
     if (i__ready) begin
       \$596  = \$312 ;
-    end
-    if (rst) begin
-      \$596  = 1'h0;
     end
   end
   always @* begin
@@ -4567,18 +3805,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$597  = \$322 ;
     end
-    if (rst) begin
-      \$597  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$598  = xsat7_d0;
     if (i__ready) begin
       \$598  = \$323 ;
-    end
-    if (rst) begin
-      \$598  = 8'h00;
     end
   end
   always @* begin
@@ -4587,18 +3819,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$599  = xsat7_d0;
     end
-    if (rst) begin
-      \$599  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$600  = xsat7_d2;
     if (i__ready) begin
       \$600  = xsat7_d1;
-    end
-    if (rst) begin
-      \$600  = 8'h00;
     end
   end
   always @* begin
@@ -4607,18 +3833,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$601  = xsat7_d2;
     end
-    if (rst) begin
-      \$601  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$602  = xsat7_d4;
     if (i__ready) begin
       \$602  = xsat7_d3;
-    end
-    if (rst) begin
-      \$602  = 8'h00;
     end
   end
   always @* begin
@@ -4627,18 +3847,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$603  = xsat7_d4;
     end
-    if (rst) begin
-      \$603  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$604  = s3_qc7;
     if (i__ready) begin
       \$604  = \$324 ;
-    end
-    if (rst) begin
-      \$604  = 32'd0;
     end
   end
   always @* begin
@@ -4647,18 +3861,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$605  = \$325 ;
     end
-    if (rst) begin
-      \$605  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$606  = s3_k7;
     if (i__ready) begin
       \$606  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$606  = 3'h0;
     end
   end
   always @* begin
@@ -4667,18 +3875,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$607  = \$326 ;
     end
-    if (rst) begin
-      \$607  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$608  = s5_big7;
     if (i__ready) begin
       \$608  = \$327 ;
-    end
-    if (rst) begin
-      \$608  = 1'h0;
     end
   end
   always @* begin
@@ -4687,18 +3889,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$609  = s5_big7;
     end
-    if (rst) begin
-      \$609  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$610  = big7_d1;
     if (i__ready) begin
       \$610  = big7_d0;
-    end
-    if (rst) begin
-      \$610  = 1'h0;
     end
   end
   always @* begin
@@ -4707,18 +3903,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$611  = s4_q7[6:0];
     end
-    if (rst) begin
-      \$611  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$612  = q7_7_d0;
     if (i__ready) begin
       \$612  = s5_q7_7;
-    end
-    if (rst) begin
-      \$612  = 7'h00;
     end
   end
   always @* begin
@@ -4727,18 +3917,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$613  = q7_7_d0;
     end
-    if (rst) begin
-      \$613  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$614  = s4_f27;
     if (i__ready) begin
       \$614  = \$329 ;
-    end
-    if (rst) begin
-      \$614  = 32'd0;
     end
   end
   always @* begin
@@ -4747,18 +3931,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$615  = \$330 [23:0];
     end
-    if (rst) begin
-      \$615  = 24'h000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$616  = s5_lo7;
     if (i__ready) begin
       \$616  = \$331 ;
-    end
-    if (rst) begin
-      \$616  = 16'h0000;
     end
   end
   always @* begin
@@ -4767,18 +3945,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$617  = \$332 [15:0];
     end
-    if (rst) begin
-      \$617  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$618  = s6_lo7;
     if (i__ready) begin
       \$618  = s5_lo7;
-    end
-    if (rst) begin
-      \$618  = 16'h0000;
     end
   end
   always @* begin
@@ -4787,18 +3959,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$619  = \$333 ;
     end
-    if (rst) begin
-      \$619  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$620  = s8_mag7;
     if (i__ready) begin
       \$620  = \$338 [6:0];
-    end
-    if (rst) begin
-      \$620  = 7'h00;
     end
   end
   always @* begin
@@ -4807,18 +3973,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$621  = s2_neg7;
     end
-    if (rst) begin
-      \$621  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$622  = neg7_d1;
     if (i__ready) begin
       \$622  = neg7_d0;
-    end
-    if (rst) begin
-      \$622  = 1'h0;
     end
   end
   always @* begin
@@ -4827,18 +3987,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$623  = neg7_d1;
     end
-    if (rst) begin
-      \$623  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$624  = neg7_d3;
     if (i__ready) begin
       \$624  = neg7_d2;
-    end
-    if (rst) begin
-      \$624  = 1'h0;
     end
   end
   always @* begin
@@ -4847,18 +4001,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$625  = neg7_d3;
     end
-    if (rst) begin
-      \$625  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$626  = neg7_d5;
     if (i__ready) begin
       \$626  = neg7_d4;
-    end
-    if (rst) begin
-      \$626  = 1'h0;
     end
   end
   always @* begin
@@ -4947,18 +4095,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$635  = i__payload[270];
     end
-    if (rst) begin
-      \$635  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$636  = last_d1;
     if (i__ready) begin
       \$636  = last_d0;
-    end
-    if (rst) begin
-      \$636  = 1'h0;
     end
   end
   always @* begin
@@ -4967,18 +4109,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$637  = last_d1;
     end
-    if (rst) begin
-      \$637  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$638  = last_d3;
     if (i__ready) begin
       \$638  = last_d2;
-    end
-    if (rst) begin
-      \$638  = 1'h0;
     end
   end
   always @* begin
@@ -4987,18 +4123,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$639  = last_d3;
     end
-    if (rst) begin
-      \$639  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$640  = last_d5;
     if (i__ready) begin
       \$640  = last_d4;
-    end
-    if (rst) begin
-      \$640  = 1'h0;
     end
   end
   always @* begin
@@ -5007,18 +4137,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$641  = last_d5;
     end
-    if (rst) begin
-      \$641  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$642  = last_d7;
     if (i__ready) begin
       \$642  = last_d6;
-    end
-    if (rst) begin
-      \$642  = 1'h0;
     end
   end
   always @* begin
@@ -5027,18 +4151,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$643  = \$340 ;
     end
-    if (rst) begin
-      \$643  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$644  = keep_d1;
     if (i__ready) begin
       \$644  = keep_d0;
-    end
-    if (rst) begin
-      \$644  = 8'h00;
     end
   end
   always @* begin
@@ -5047,18 +4165,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$645  = keep_d1;
     end
-    if (rst) begin
-      \$645  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$646  = keep_d3;
     if (i__ready) begin
       \$646  = keep_d2;
-    end
-    if (rst) begin
-      \$646  = 8'h00;
     end
   end
   always @* begin
@@ -5067,18 +4179,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$647  = keep_d3;
     end
-    if (rst) begin
-      \$647  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$648  = keep_d5;
     if (i__ready) begin
       \$648  = keep_d4;
-    end
-    if (rst) begin
-      \$648  = 8'h00;
     end
   end
   always @* begin
@@ -5087,18 +4193,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$649  = keep_d5;
     end
-    if (rst) begin
-      \$649  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$650  = keep_d7;
     if (i__ready) begin
       \$650  = keep_d6;
-    end
-    if (rst) begin
-      \$650  = 8'h00;
     end
   end
   always @* begin
@@ -5107,18 +4207,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$651  = s2_k;
     end
-    if (rst) begin
-      \$651  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$652  = k_out_d1;
     if (i__ready) begin
       \$652  = k_out_d0;
-    end
-    if (rst) begin
-      \$652  = 6'h00;
     end
   end
   always @* begin
@@ -5127,18 +4221,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$653  = k_out_d1;
     end
-    if (rst) begin
-      \$653  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$654  = k_out_d3;
     if (i__ready) begin
       \$654  = k_out_d2;
-    end
-    if (rst) begin
-      \$654  = 6'h00;
     end
   end
   always @* begin
@@ -5147,18 +4235,12 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (i__ready) begin
       \$655  = k_out_d3;
     end
-    if (rst) begin
-      \$655  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$656  = k_out_d5;
     if (i__ready) begin
       \$656  = k_out_d4;
-    end
-    if (rst) begin
-      \$656  = 6'h00;
     end
   end
   assign out_buffer_push = w_en;

@@ -2979,18 +2979,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$883  = i__payload[261:256];
     end
-    if (rst) begin
-      \$883  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$884  = s1_x0;
     if (i__ready) begin
       \$884  = i__payload[31:0];
-    end
-    if (rst) begin
-      \$884  = 32'd0;
     end
   end
   always @* begin
@@ -2999,18 +2993,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$885  = i__payload[63:32];
     end
-    if (rst) begin
-      \$885  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$886  = s1_x2;
     if (i__ready) begin
       \$886  = i__payload[95:64];
-    end
-    if (rst) begin
-      \$886  = 32'd0;
     end
   end
   always @* begin
@@ -3019,18 +3007,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$887  = i__payload[127:96];
     end
-    if (rst) begin
-      \$887  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$888  = s1_x4;
     if (i__ready) begin
       \$888  = i__payload[159:128];
-    end
-    if (rst) begin
-      \$888  = 32'd0;
     end
   end
   always @* begin
@@ -3039,18 +3021,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$889  = i__payload[191:160];
     end
-    if (rst) begin
-      \$889  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$890  = s1_x6;
     if (i__ready) begin
       \$890  = i__payload[223:192];
-    end
-    if (rst) begin
-      \$890  = 32'd0;
     end
   end
   always @* begin
@@ -3059,18 +3035,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$891  = i__payload[255:224];
     end
-    if (rst) begin
-      \$891  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$892  = only_saturate_d0;
     if (i__ready) begin
       \$892  = \$576 ;
-    end
-    if (rst) begin
-      \$892  = 1'h0;
     end
   end
   always @* begin
@@ -3079,18 +3049,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$893  = only_saturate_d0;
     end
-    if (rst) begin
-      \$893  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$894  = only_saturate_d2;
     if (i__ready) begin
       \$894  = only_saturate_d1;
-    end
-    if (rst) begin
-      \$894  = 1'h0;
     end
   end
   always @* begin
@@ -3099,18 +3063,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$895  = only_saturate_d2;
     end
-    if (rst) begin
-      \$895  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$896  = only_saturate_d4;
     if (i__ready) begin
       \$896  = only_saturate_d3;
-    end
-    if (rst) begin
-      \$896  = 1'h0;
     end
   end
   always @* begin
@@ -3119,18 +3077,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$897  = only_saturate_d4;
     end
-    if (rst) begin
-      \$897  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$898  = only_saturate_d6;
     if (i__ready) begin
       \$898  = only_saturate_d5;
-    end
-    if (rst) begin
-      \$898  = 1'h0;
     end
   end
   always @* begin
@@ -3139,18 +3091,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$899  = only_saturate_d6;
     end
-    if (rst) begin
-      \$899  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$900  = s2_k;
     if (i__ready) begin
       \$900  = s1_k;
-    end
-    if (rst) begin
-      \$900  = 6'h00;
     end
   end
   always @* begin
@@ -3159,9 +3105,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$901  = { \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577  };
     end
-    if (rst) begin
-      \$901  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -3169,18 +3112,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$902  = \$609 ;
     end
-    if (rst) begin
-      \$902  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$903  = refused_d1;
     if (i__ready) begin
       \$903  = refused_d0;
-    end
-    if (rst) begin
-      \$903  = 1'h0;
     end
   end
   always @* begin
@@ -3299,9 +3236,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$915  = lfsr_next0;
     end
-    if (rst) begin
-      \$915  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -3337,9 +3271,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     \$918  = s2_r1;
     if (i__ready) begin
       \$918  = lfsr_next1;
-    end
-    if (rst) begin
-      \$918  = 32'd0;
     end
   end
   always @* begin
@@ -3377,9 +3308,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$921  = lfsr_next2;
     end
-    if (rst) begin
-      \$921  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -3415,9 +3343,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     \$924  = s2_r3;
     if (i__ready) begin
       \$924  = lfsr_next3;
-    end
-    if (rst) begin
-      \$924  = 32'd0;
     end
   end
   always @* begin
@@ -3455,9 +3380,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$927  = lfsr_next4;
     end
-    if (rst) begin
-      \$927  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -3493,9 +3415,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     \$930  = s2_r5;
     if (i__ready) begin
       \$930  = lfsr_next5;
-    end
-    if (rst) begin
-      \$930  = 32'd0;
     end
   end
   always @* begin
@@ -3533,9 +3452,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$933  = lfsr_next6;
     end
-    if (rst) begin
-      \$933  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -3571,9 +3487,6 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     \$936  = s2_r7;
     if (i__ready) begin
       \$936  = lfsr_next7;
-    end
-    if (rst) begin
-      \$936  = 32'd0;
     end
   end
   always @* begin
@@ -3611,18 +3524,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$939  = \$673 [31:0];
     end
-    if (rst) begin
-      \$939  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$940  = s2_neg0;
     if (i__ready) begin
       \$940  = \$674 ;
-    end
-    if (rst) begin
-      \$940  = 1'h0;
     end
   end
   always @* begin
@@ -3631,18 +3538,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$941  = \$684 ;
     end
-    if (rst) begin
-      \$941  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$942  = xsat0_d0;
     if (i__ready) begin
       \$942  = \$685 ;
-    end
-    if (rst) begin
-      \$942  = 8'h00;
     end
   end
   always @* begin
@@ -3651,18 +3552,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$943  = xsat0_d0;
     end
-    if (rst) begin
-      \$943  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$944  = xsat0_d2;
     if (i__ready) begin
       \$944  = xsat0_d1;
-    end
-    if (rst) begin
-      \$944  = 8'h00;
     end
   end
   always @* begin
@@ -3671,18 +3566,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$945  = xsat0_d2;
     end
-    if (rst) begin
-      \$945  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$946  = xsat0_d4;
     if (i__ready) begin
       \$946  = xsat0_d3;
-    end
-    if (rst) begin
-      \$946  = 8'h00;
     end
   end
   always @* begin
@@ -3691,18 +3580,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$947  = xsat0_d4;
     end
-    if (rst) begin
-      \$947  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$948  = s3_qc0;
     if (i__ready) begin
       \$948  = \$686 ;
-    end
-    if (rst) begin
-      \$948  = 32'd0;
     end
   end
   always @* begin
@@ -3711,18 +3594,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$949  = \$687 ;
     end
-    if (rst) begin
-      \$949  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$950  = s3_k0;
     if (i__ready) begin
       \$950  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$950  = 3'h0;
     end
   end
   always @* begin
@@ -3731,18 +3608,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$951  = \$688 ;
     end
-    if (rst) begin
-      \$951  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$952  = s5_big0;
     if (i__ready) begin
       \$952  = \$689 ;
-    end
-    if (rst) begin
-      \$952  = 1'h0;
     end
   end
   always @* begin
@@ -3751,18 +3622,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$953  = s5_big0;
     end
-    if (rst) begin
-      \$953  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$954  = big0_d1;
     if (i__ready) begin
       \$954  = big0_d0;
-    end
-    if (rst) begin
-      \$954  = 1'h0;
     end
   end
   always @* begin
@@ -3771,18 +3636,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$955  = s4_q0[6:0];
     end
-    if (rst) begin
-      \$955  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$956  = q7_0_d0;
     if (i__ready) begin
       \$956  = s5_q7_0;
-    end
-    if (rst) begin
-      \$956  = 7'h00;
     end
   end
   always @* begin
@@ -3791,18 +3650,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$957  = q7_0_d0;
     end
-    if (rst) begin
-      \$957  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$958  = s3_r0;
     if (i__ready) begin
       \$958  = \$690 ;
-    end
-    if (rst) begin
-      \$958  = 32'd0;
     end
   end
   always @* begin
@@ -3811,18 +3664,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$959  = \$691 ;
     end
-    if (rst) begin
-      \$959  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$960  = up0_d0;
     if (i__ready) begin
       \$960  = s4_up0;
-    end
-    if (rst) begin
-      \$960  = 1'h0;
     end
   end
   always @* begin
@@ -3831,18 +3678,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$961  = up0_d0;
     end
-    if (rst) begin
-      \$961  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$962  = up0_d2;
     if (i__ready) begin
       \$962  = up0_d1;
-    end
-    if (rst) begin
-      \$962  = 1'h0;
     end
   end
   always @* begin
@@ -3851,18 +3692,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$963  = \$696 [6:0];
     end
-    if (rst) begin
-      \$963  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$964  = neg0_d0;
     if (i__ready) begin
       \$964  = s2_neg0;
-    end
-    if (rst) begin
-      \$964  = 1'h0;
     end
   end
   always @* begin
@@ -3871,18 +3706,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$965  = neg0_d0;
     end
-    if (rst) begin
-      \$965  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$966  = neg0_d2;
     if (i__ready) begin
       \$966  = neg0_d1;
-    end
-    if (rst) begin
-      \$966  = 1'h0;
     end
   end
   always @* begin
@@ -3891,18 +3720,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$967  = neg0_d2;
     end
-    if (rst) begin
-      \$967  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$968  = neg0_d4;
     if (i__ready) begin
       \$968  = neg0_d3;
-    end
-    if (rst) begin
-      \$968  = 1'h0;
     end
   end
   always @* begin
@@ -3911,18 +3734,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$969  = neg0_d4;
     end
-    if (rst) begin
-      \$969  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$970  = s2_mag1;
     if (i__ready) begin
       \$970  = \$699 [31:0];
-    end
-    if (rst) begin
-      \$970  = 32'd0;
     end
   end
   always @* begin
@@ -3931,18 +3748,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$971  = \$700 ;
     end
-    if (rst) begin
-      \$971  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$972  = s2_xsat1;
     if (i__ready) begin
       \$972  = \$710 ;
-    end
-    if (rst) begin
-      \$972  = 8'h00;
     end
   end
   always @* begin
@@ -3951,18 +3762,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$973  = \$711 ;
     end
-    if (rst) begin
-      \$973  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$974  = xsat1_d1;
     if (i__ready) begin
       \$974  = xsat1_d0;
-    end
-    if (rst) begin
-      \$974  = 8'h00;
     end
   end
   always @* begin
@@ -3971,18 +3776,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$975  = xsat1_d1;
     end
-    if (rst) begin
-      \$975  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$976  = xsat1_d3;
     if (i__ready) begin
       \$976  = xsat1_d2;
-    end
-    if (rst) begin
-      \$976  = 8'h00;
     end
   end
   always @* begin
@@ -3991,18 +3790,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$977  = xsat1_d3;
     end
-    if (rst) begin
-      \$977  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$978  = xsat1_d5;
     if (i__ready) begin
       \$978  = xsat1_d4;
-    end
-    if (rst) begin
-      \$978  = 8'h00;
     end
   end
   always @* begin
@@ -4011,18 +3804,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$979  = \$712 ;
     end
-    if (rst) begin
-      \$979  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$980  = s3_f1;
     if (i__ready) begin
       \$980  = \$713 ;
-    end
-    if (rst) begin
-      \$980  = 32'd0;
     end
   end
   always @* begin
@@ -4031,18 +3818,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$981  = s2_k[2:0];
     end
-    if (rst) begin
-      \$981  = 3'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$982  = s4_q1;
     if (i__ready) begin
       \$982  = \$714 ;
-    end
-    if (rst) begin
-      \$982  = 32'd0;
     end
   end
   always @* begin
@@ -4051,18 +3832,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$983  = \$715 ;
     end
-    if (rst) begin
-      \$983  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$984  = big1_d0;
     if (i__ready) begin
       \$984  = s5_big1;
-    end
-    if (rst) begin
-      \$984  = 1'h0;
     end
   end
   always @* begin
@@ -4071,18 +3846,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$985  = big1_d0;
     end
-    if (rst) begin
-      \$985  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$986  = s5_q7_1;
     if (i__ready) begin
       \$986  = s4_q1[6:0];
-    end
-    if (rst) begin
-      \$986  = 7'h00;
     end
   end
   always @* begin
@@ -4091,18 +3860,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$987  = s5_q7_1;
     end
-    if (rst) begin
-      \$987  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$988  = q7_1_d1;
     if (i__ready) begin
       \$988  = q7_1_d0;
-    end
-    if (rst) begin
-      \$988  = 7'h00;
     end
   end
   always @* begin
@@ -4111,18 +3874,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$989  = \$716 ;
     end
-    if (rst) begin
-      \$989  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$990  = s4_up1;
     if (i__ready) begin
       \$990  = \$717 ;
-    end
-    if (rst) begin
-      \$990  = 1'h0;
     end
   end
   always @* begin
@@ -4131,18 +3888,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$991  = s4_up1;
     end
-    if (rst) begin
-      \$991  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$992  = up1_d1;
     if (i__ready) begin
       \$992  = up1_d0;
-    end
-    if (rst) begin
-      \$992  = 1'h0;
     end
   end
   always @* begin
@@ -4151,18 +3902,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$993  = up1_d1;
     end
-    if (rst) begin
-      \$993  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$994  = s8_mag1;
     if (i__ready) begin
       \$994  = \$722 [6:0];
-    end
-    if (rst) begin
-      \$994  = 7'h00;
     end
   end
   always @* begin
@@ -4171,18 +3916,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$995  = s2_neg1;
     end
-    if (rst) begin
-      \$995  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$996  = neg1_d1;
     if (i__ready) begin
       \$996  = neg1_d0;
-    end
-    if (rst) begin
-      \$996  = 1'h0;
     end
   end
   always @* begin
@@ -4191,18 +3930,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$997  = neg1_d1;
     end
-    if (rst) begin
-      \$997  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$998  = neg1_d3;
     if (i__ready) begin
       \$998  = neg1_d2;
-    end
-    if (rst) begin
-      \$998  = 1'h0;
     end
   end
   always @* begin
@@ -4211,18 +3944,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$999  = neg1_d3;
     end
-    if (rst) begin
-      \$999  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1000  = neg1_d5;
     if (i__ready) begin
       \$1000  = neg1_d4;
-    end
-    if (rst) begin
-      \$1000  = 1'h0;
     end
   end
   always @* begin
@@ -4231,18 +3958,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1001  = \$725 [31:0];
     end
-    if (rst) begin
-      \$1001  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1002  = s2_neg2;
     if (i__ready) begin
       \$1002  = \$726 ;
-    end
-    if (rst) begin
-      \$1002  = 1'h0;
     end
   end
   always @* begin
@@ -4251,18 +3972,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1003  = \$736 ;
     end
-    if (rst) begin
-      \$1003  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1004  = xsat2_d0;
     if (i__ready) begin
       \$1004  = \$737 ;
-    end
-    if (rst) begin
-      \$1004  = 8'h00;
     end
   end
   always @* begin
@@ -4271,18 +3986,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1005  = xsat2_d0;
     end
-    if (rst) begin
-      \$1005  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1006  = xsat2_d2;
     if (i__ready) begin
       \$1006  = xsat2_d1;
-    end
-    if (rst) begin
-      \$1006  = 8'h00;
     end
   end
   always @* begin
@@ -4291,18 +4000,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1007  = xsat2_d2;
     end
-    if (rst) begin
-      \$1007  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1008  = xsat2_d4;
     if (i__ready) begin
       \$1008  = xsat2_d3;
-    end
-    if (rst) begin
-      \$1008  = 8'h00;
     end
   end
   always @* begin
@@ -4311,18 +4014,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1009  = xsat2_d4;
     end
-    if (rst) begin
-      \$1009  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1010  = s3_qc2;
     if (i__ready) begin
       \$1010  = \$738 ;
-    end
-    if (rst) begin
-      \$1010  = 32'd0;
     end
   end
   always @* begin
@@ -4331,18 +4028,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1011  = \$739 ;
     end
-    if (rst) begin
-      \$1011  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1012  = s3_k2;
     if (i__ready) begin
       \$1012  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$1012  = 3'h0;
     end
   end
   always @* begin
@@ -4351,18 +4042,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1013  = \$740 ;
     end
-    if (rst) begin
-      \$1013  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1014  = s5_big2;
     if (i__ready) begin
       \$1014  = \$741 ;
-    end
-    if (rst) begin
-      \$1014  = 1'h0;
     end
   end
   always @* begin
@@ -4371,18 +4056,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1015  = s5_big2;
     end
-    if (rst) begin
-      \$1015  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1016  = big2_d1;
     if (i__ready) begin
       \$1016  = big2_d0;
-    end
-    if (rst) begin
-      \$1016  = 1'h0;
     end
   end
   always @* begin
@@ -4391,18 +4070,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1017  = s4_q2[6:0];
     end
-    if (rst) begin
-      \$1017  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1018  = q7_2_d0;
     if (i__ready) begin
       \$1018  = s5_q7_2;
-    end
-    if (rst) begin
-      \$1018  = 7'h00;
     end
   end
   always @* begin
@@ -4411,18 +4084,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1019  = q7_2_d0;
     end
-    if (rst) begin
-      \$1019  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1020  = s3_r2;
     if (i__ready) begin
       \$1020  = \$742 ;
-    end
-    if (rst) begin
-      \$1020  = 32'd0;
     end
   end
   always @* begin
@@ -4431,18 +4098,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1021  = \$743 ;
     end
-    if (rst) begin
-      \$1021  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1022  = up2_d0;
     if (i__ready) begin
       \$1022  = s4_up2;
-    end
-    if (rst) begin
-      \$1022  = 1'h0;
     end
   end
   always @* begin
@@ -4451,18 +4112,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1023  = up2_d0;
     end
-    if (rst) begin
-      \$1023  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1024  = up2_d2;
     if (i__ready) begin
       \$1024  = up2_d1;
-    end
-    if (rst) begin
-      \$1024  = 1'h0;
     end
   end
   always @* begin
@@ -4471,18 +4126,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1025  = \$748 [6:0];
     end
-    if (rst) begin
-      \$1025  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1026  = neg2_d0;
     if (i__ready) begin
       \$1026  = s2_neg2;
-    end
-    if (rst) begin
-      \$1026  = 1'h0;
     end
   end
   always @* begin
@@ -4491,18 +4140,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1027  = neg2_d0;
     end
-    if (rst) begin
-      \$1027  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1028  = neg2_d2;
     if (i__ready) begin
       \$1028  = neg2_d1;
-    end
-    if (rst) begin
-      \$1028  = 1'h0;
     end
   end
   always @* begin
@@ -4511,18 +4154,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1029  = neg2_d2;
     end
-    if (rst) begin
-      \$1029  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1030  = neg2_d4;
     if (i__ready) begin
       \$1030  = neg2_d3;
-    end
-    if (rst) begin
-      \$1030  = 1'h0;
     end
   end
   always @* begin
@@ -4531,18 +4168,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1031  = neg2_d4;
     end
-    if (rst) begin
-      \$1031  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1032  = s2_mag3;
     if (i__ready) begin
       \$1032  = \$751 [31:0];
-    end
-    if (rst) begin
-      \$1032  = 32'd0;
     end
   end
   always @* begin
@@ -4551,18 +4182,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1033  = \$752 ;
     end
-    if (rst) begin
-      \$1033  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1034  = s2_xsat3;
     if (i__ready) begin
       \$1034  = \$762 ;
-    end
-    if (rst) begin
-      \$1034  = 8'h00;
     end
   end
   always @* begin
@@ -4571,18 +4196,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1035  = \$763 ;
     end
-    if (rst) begin
-      \$1035  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1036  = xsat3_d1;
     if (i__ready) begin
       \$1036  = xsat3_d0;
-    end
-    if (rst) begin
-      \$1036  = 8'h00;
     end
   end
   always @* begin
@@ -4591,18 +4210,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1037  = xsat3_d1;
     end
-    if (rst) begin
-      \$1037  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1038  = xsat3_d3;
     if (i__ready) begin
       \$1038  = xsat3_d2;
-    end
-    if (rst) begin
-      \$1038  = 8'h00;
     end
   end
   always @* begin
@@ -4611,18 +4224,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1039  = xsat3_d3;
     end
-    if (rst) begin
-      \$1039  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1040  = xsat3_d5;
     if (i__ready) begin
       \$1040  = xsat3_d4;
-    end
-    if (rst) begin
-      \$1040  = 8'h00;
     end
   end
   always @* begin
@@ -4631,18 +4238,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1041  = \$764 ;
     end
-    if (rst) begin
-      \$1041  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1042  = s3_f3;
     if (i__ready) begin
       \$1042  = \$765 ;
-    end
-    if (rst) begin
-      \$1042  = 32'd0;
     end
   end
   always @* begin
@@ -4651,18 +4252,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1043  = s2_k[2:0];
     end
-    if (rst) begin
-      \$1043  = 3'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1044  = s4_q3;
     if (i__ready) begin
       \$1044  = \$766 ;
-    end
-    if (rst) begin
-      \$1044  = 32'd0;
     end
   end
   always @* begin
@@ -4671,18 +4266,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1045  = \$767 ;
     end
-    if (rst) begin
-      \$1045  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1046  = big3_d0;
     if (i__ready) begin
       \$1046  = s5_big3;
-    end
-    if (rst) begin
-      \$1046  = 1'h0;
     end
   end
   always @* begin
@@ -4691,18 +4280,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1047  = big3_d0;
     end
-    if (rst) begin
-      \$1047  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1048  = s5_q7_3;
     if (i__ready) begin
       \$1048  = s4_q3[6:0];
-    end
-    if (rst) begin
-      \$1048  = 7'h00;
     end
   end
   always @* begin
@@ -4711,18 +4294,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1049  = s5_q7_3;
     end
-    if (rst) begin
-      \$1049  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1050  = q7_3_d1;
     if (i__ready) begin
       \$1050  = q7_3_d0;
-    end
-    if (rst) begin
-      \$1050  = 7'h00;
     end
   end
   always @* begin
@@ -4731,18 +4308,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1051  = \$768 ;
     end
-    if (rst) begin
-      \$1051  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1052  = s4_up3;
     if (i__ready) begin
       \$1052  = \$769 ;
-    end
-    if (rst) begin
-      \$1052  = 1'h0;
     end
   end
   always @* begin
@@ -4751,18 +4322,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1053  = s4_up3;
     end
-    if (rst) begin
-      \$1053  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1054  = up3_d1;
     if (i__ready) begin
       \$1054  = up3_d0;
-    end
-    if (rst) begin
-      \$1054  = 1'h0;
     end
   end
   always @* begin
@@ -4771,18 +4336,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1055  = up3_d1;
     end
-    if (rst) begin
-      \$1055  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1056  = s8_mag3;
     if (i__ready) begin
       \$1056  = \$774 [6:0];
-    end
-    if (rst) begin
-      \$1056  = 7'h00;
     end
   end
   always @* begin
@@ -4791,18 +4350,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1057  = s2_neg3;
     end
-    if (rst) begin
-      \$1057  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1058  = neg3_d1;
     if (i__ready) begin
       \$1058  = neg3_d0;
-    end
-    if (rst) begin
-      \$1058  = 1'h0;
     end
   end
   always @* begin
@@ -4811,18 +4364,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1059  = neg3_d1;
     end
-    if (rst) begin
-      \$1059  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1060  = neg3_d3;
     if (i__ready) begin
       \$1060  = neg3_d2;
-    end
-    if (rst) begin
-      \$1060  = 1'h0;
     end
   end
   always @* begin
@@ -4831,18 +4378,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1061  = neg3_d3;
     end
-    if (rst) begin
-      \$1061  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1062  = neg3_d5;
     if (i__ready) begin
       \$1062  = neg3_d4;
-    end
-    if (rst) begin
-      \$1062  = 1'h0;
     end
   end
   always @* begin
@@ -4851,18 +4392,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1063  = \$777 [31:0];
     end
-    if (rst) begin
-      \$1063  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1064  = s2_neg4;
     if (i__ready) begin
       \$1064  = \$778 ;
-    end
-    if (rst) begin
-      \$1064  = 1'h0;
     end
   end
   always @* begin
@@ -4871,18 +4406,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1065  = \$788 ;
     end
-    if (rst) begin
-      \$1065  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1066  = xsat4_d0;
     if (i__ready) begin
       \$1066  = \$789 ;
-    end
-    if (rst) begin
-      \$1066  = 8'h00;
     end
   end
   always @* begin
@@ -4891,18 +4420,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1067  = xsat4_d0;
     end
-    if (rst) begin
-      \$1067  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1068  = xsat4_d2;
     if (i__ready) begin
       \$1068  = xsat4_d1;
-    end
-    if (rst) begin
-      \$1068  = 8'h00;
     end
   end
   always @* begin
@@ -4911,18 +4434,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1069  = xsat4_d2;
     end
-    if (rst) begin
-      \$1069  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1070  = xsat4_d4;
     if (i__ready) begin
       \$1070  = xsat4_d3;
-    end
-    if (rst) begin
-      \$1070  = 8'h00;
     end
   end
   always @* begin
@@ -4931,18 +4448,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1071  = xsat4_d4;
     end
-    if (rst) begin
-      \$1071  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1072  = s3_qc4;
     if (i__ready) begin
       \$1072  = \$790 ;
-    end
-    if (rst) begin
-      \$1072  = 32'd0;
     end
   end
   always @* begin
@@ -4951,18 +4462,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1073  = \$791 ;
     end
-    if (rst) begin
-      \$1073  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1074  = s3_k4;
     if (i__ready) begin
       \$1074  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$1074  = 3'h0;
     end
   end
   always @* begin
@@ -4971,18 +4476,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1075  = \$792 ;
     end
-    if (rst) begin
-      \$1075  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1076  = s5_big4;
     if (i__ready) begin
       \$1076  = \$793 ;
-    end
-    if (rst) begin
-      \$1076  = 1'h0;
     end
   end
   always @* begin
@@ -4991,18 +4490,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1077  = s5_big4;
     end
-    if (rst) begin
-      \$1077  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1078  = big4_d1;
     if (i__ready) begin
       \$1078  = big4_d0;
-    end
-    if (rst) begin
-      \$1078  = 1'h0;
     end
   end
   always @* begin
@@ -5011,18 +4504,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1079  = s4_q4[6:0];
     end
-    if (rst) begin
-      \$1079  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1080  = q7_4_d0;
     if (i__ready) begin
       \$1080  = s5_q7_4;
-    end
-    if (rst) begin
-      \$1080  = 7'h00;
     end
   end
   always @* begin
@@ -5031,18 +4518,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1081  = q7_4_d0;
     end
-    if (rst) begin
-      \$1081  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1082  = s3_r4;
     if (i__ready) begin
       \$1082  = \$794 ;
-    end
-    if (rst) begin
-      \$1082  = 32'd0;
     end
   end
   always @* begin
@@ -5051,18 +4532,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1083  = \$795 ;
     end
-    if (rst) begin
-      \$1083  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1084  = up4_d0;
     if (i__ready) begin
       \$1084  = s4_up4;
-    end
-    if (rst) begin
-      \$1084  = 1'h0;
     end
   end
   always @* begin
@@ -5071,18 +4546,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1085  = up4_d0;
     end
-    if (rst) begin
-      \$1085  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1086  = up4_d2;
     if (i__ready) begin
       \$1086  = up4_d1;
-    end
-    if (rst) begin
-      \$1086  = 1'h0;
     end
   end
   always @* begin
@@ -5091,18 +4560,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1087  = \$800 [6:0];
     end
-    if (rst) begin
-      \$1087  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1088  = neg4_d0;
     if (i__ready) begin
       \$1088  = s2_neg4;
-    end
-    if (rst) begin
-      \$1088  = 1'h0;
     end
   end
   always @* begin
@@ -5111,18 +4574,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1089  = neg4_d0;
     end
-    if (rst) begin
-      \$1089  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1090  = neg4_d2;
     if (i__ready) begin
       \$1090  = neg4_d1;
-    end
-    if (rst) begin
-      \$1090  = 1'h0;
     end
   end
   always @* begin
@@ -5131,18 +4588,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1091  = neg4_d2;
     end
-    if (rst) begin
-      \$1091  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1092  = neg4_d4;
     if (i__ready) begin
       \$1092  = neg4_d3;
-    end
-    if (rst) begin
-      \$1092  = 1'h0;
     end
   end
   always @* begin
@@ -5151,18 +4602,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1093  = neg4_d4;
     end
-    if (rst) begin
-      \$1093  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1094  = s2_mag5;
     if (i__ready) begin
       \$1094  = \$803 [31:0];
-    end
-    if (rst) begin
-      \$1094  = 32'd0;
     end
   end
   always @* begin
@@ -5171,18 +4616,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1095  = \$804 ;
     end
-    if (rst) begin
-      \$1095  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1096  = s2_xsat5;
     if (i__ready) begin
       \$1096  = \$814 ;
-    end
-    if (rst) begin
-      \$1096  = 8'h00;
     end
   end
   always @* begin
@@ -5191,18 +4630,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1097  = \$815 ;
     end
-    if (rst) begin
-      \$1097  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1098  = xsat5_d1;
     if (i__ready) begin
       \$1098  = xsat5_d0;
-    end
-    if (rst) begin
-      \$1098  = 8'h00;
     end
   end
   always @* begin
@@ -5211,18 +4644,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1099  = xsat5_d1;
     end
-    if (rst) begin
-      \$1099  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1100  = xsat5_d3;
     if (i__ready) begin
       \$1100  = xsat5_d2;
-    end
-    if (rst) begin
-      \$1100  = 8'h00;
     end
   end
   always @* begin
@@ -5231,18 +4658,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1101  = xsat5_d3;
     end
-    if (rst) begin
-      \$1101  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1102  = xsat5_d5;
     if (i__ready) begin
       \$1102  = xsat5_d4;
-    end
-    if (rst) begin
-      \$1102  = 8'h00;
     end
   end
   always @* begin
@@ -5251,18 +4672,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1103  = \$816 ;
     end
-    if (rst) begin
-      \$1103  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1104  = s3_f5;
     if (i__ready) begin
       \$1104  = \$817 ;
-    end
-    if (rst) begin
-      \$1104  = 32'd0;
     end
   end
   always @* begin
@@ -5271,18 +4686,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1105  = s2_k[2:0];
     end
-    if (rst) begin
-      \$1105  = 3'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1106  = s4_q5;
     if (i__ready) begin
       \$1106  = \$818 ;
-    end
-    if (rst) begin
-      \$1106  = 32'd0;
     end
   end
   always @* begin
@@ -5291,18 +4700,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1107  = \$819 ;
     end
-    if (rst) begin
-      \$1107  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1108  = big5_d0;
     if (i__ready) begin
       \$1108  = s5_big5;
-    end
-    if (rst) begin
-      \$1108  = 1'h0;
     end
   end
   always @* begin
@@ -5311,18 +4714,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1109  = big5_d0;
     end
-    if (rst) begin
-      \$1109  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1110  = s5_q7_5;
     if (i__ready) begin
       \$1110  = s4_q5[6:0];
-    end
-    if (rst) begin
-      \$1110  = 7'h00;
     end
   end
   always @* begin
@@ -5331,18 +4728,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1111  = s5_q7_5;
     end
-    if (rst) begin
-      \$1111  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1112  = q7_5_d1;
     if (i__ready) begin
       \$1112  = q7_5_d0;
-    end
-    if (rst) begin
-      \$1112  = 7'h00;
     end
   end
   always @* begin
@@ -5351,18 +4742,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1113  = \$820 ;
     end
-    if (rst) begin
-      \$1113  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1114  = s4_up5;
     if (i__ready) begin
       \$1114  = \$821 ;
-    end
-    if (rst) begin
-      \$1114  = 1'h0;
     end
   end
   always @* begin
@@ -5371,18 +4756,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1115  = s4_up5;
     end
-    if (rst) begin
-      \$1115  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1116  = up5_d1;
     if (i__ready) begin
       \$1116  = up5_d0;
-    end
-    if (rst) begin
-      \$1116  = 1'h0;
     end
   end
   always @* begin
@@ -5391,18 +4770,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1117  = up5_d1;
     end
-    if (rst) begin
-      \$1117  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1118  = s8_mag5;
     if (i__ready) begin
       \$1118  = \$826 [6:0];
-    end
-    if (rst) begin
-      \$1118  = 7'h00;
     end
   end
   always @* begin
@@ -5411,18 +4784,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1119  = s2_neg5;
     end
-    if (rst) begin
-      \$1119  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1120  = neg5_d1;
     if (i__ready) begin
       \$1120  = neg5_d0;
-    end
-    if (rst) begin
-      \$1120  = 1'h0;
     end
   end
   always @* begin
@@ -5431,18 +4798,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1121  = neg5_d1;
     end
-    if (rst) begin
-      \$1121  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1122  = neg5_d3;
     if (i__ready) begin
       \$1122  = neg5_d2;
-    end
-    if (rst) begin
-      \$1122  = 1'h0;
     end
   end
   always @* begin
@@ -5451,18 +4812,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1123  = neg5_d3;
     end
-    if (rst) begin
-      \$1123  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1124  = neg5_d5;
     if (i__ready) begin
       \$1124  = neg5_d4;
-    end
-    if (rst) begin
-      \$1124  = 1'h0;
     end
   end
   always @* begin
@@ -5471,18 +4826,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1125  = \$829 [31:0];
     end
-    if (rst) begin
-      \$1125  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1126  = s2_neg6;
     if (i__ready) begin
       \$1126  = \$830 ;
-    end
-    if (rst) begin
-      \$1126  = 1'h0;
     end
   end
   always @* begin
@@ -5491,18 +4840,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1127  = \$840 ;
     end
-    if (rst) begin
-      \$1127  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1128  = xsat6_d0;
     if (i__ready) begin
       \$1128  = \$841 ;
-    end
-    if (rst) begin
-      \$1128  = 8'h00;
     end
   end
   always @* begin
@@ -5511,18 +4854,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1129  = xsat6_d0;
     end
-    if (rst) begin
-      \$1129  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1130  = xsat6_d2;
     if (i__ready) begin
       \$1130  = xsat6_d1;
-    end
-    if (rst) begin
-      \$1130  = 8'h00;
     end
   end
   always @* begin
@@ -5531,18 +4868,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1131  = xsat6_d2;
     end
-    if (rst) begin
-      \$1131  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1132  = xsat6_d4;
     if (i__ready) begin
       \$1132  = xsat6_d3;
-    end
-    if (rst) begin
-      \$1132  = 8'h00;
     end
   end
   always @* begin
@@ -5551,18 +4882,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1133  = xsat6_d4;
     end
-    if (rst) begin
-      \$1133  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1134  = s3_qc6;
     if (i__ready) begin
       \$1134  = \$842 ;
-    end
-    if (rst) begin
-      \$1134  = 32'd0;
     end
   end
   always @* begin
@@ -5571,18 +4896,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1135  = \$843 ;
     end
-    if (rst) begin
-      \$1135  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1136  = s3_k6;
     if (i__ready) begin
       \$1136  = s2_k[2:0];
-    end
-    if (rst) begin
-      \$1136  = 3'h0;
     end
   end
   always @* begin
@@ -5591,18 +4910,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1137  = \$844 ;
     end
-    if (rst) begin
-      \$1137  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1138  = s5_big6;
     if (i__ready) begin
       \$1138  = \$845 ;
-    end
-    if (rst) begin
-      \$1138  = 1'h0;
     end
   end
   always @* begin
@@ -5611,18 +4924,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1139  = s5_big6;
     end
-    if (rst) begin
-      \$1139  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1140  = big6_d1;
     if (i__ready) begin
       \$1140  = big6_d0;
-    end
-    if (rst) begin
-      \$1140  = 1'h0;
     end
   end
   always @* begin
@@ -5631,18 +4938,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1141  = s4_q6[6:0];
     end
-    if (rst) begin
-      \$1141  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1142  = q7_6_d0;
     if (i__ready) begin
       \$1142  = s5_q7_6;
-    end
-    if (rst) begin
-      \$1142  = 7'h00;
     end
   end
   always @* begin
@@ -5651,18 +4952,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1143  = q7_6_d0;
     end
-    if (rst) begin
-      \$1143  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1144  = s3_r6;
     if (i__ready) begin
       \$1144  = \$846 ;
-    end
-    if (rst) begin
-      \$1144  = 32'd0;
     end
   end
   always @* begin
@@ -5671,18 +4966,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1145  = \$847 ;
     end
-    if (rst) begin
-      \$1145  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1146  = up6_d0;
     if (i__ready) begin
       \$1146  = s4_up6;
-    end
-    if (rst) begin
-      \$1146  = 1'h0;
     end
   end
   always @* begin
@@ -5691,18 +4980,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1147  = up6_d0;
     end
-    if (rst) begin
-      \$1147  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1148  = up6_d2;
     if (i__ready) begin
       \$1148  = up6_d1;
-    end
-    if (rst) begin
-      \$1148  = 1'h0;
     end
   end
   always @* begin
@@ -5711,18 +4994,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1149  = \$852 [6:0];
     end
-    if (rst) begin
-      \$1149  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1150  = neg6_d0;
     if (i__ready) begin
       \$1150  = s2_neg6;
-    end
-    if (rst) begin
-      \$1150  = 1'h0;
     end
   end
   always @* begin
@@ -5731,18 +5008,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1151  = neg6_d0;
     end
-    if (rst) begin
-      \$1151  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1152  = neg6_d2;
     if (i__ready) begin
       \$1152  = neg6_d1;
-    end
-    if (rst) begin
-      \$1152  = 1'h0;
     end
   end
   always @* begin
@@ -5751,18 +5022,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1153  = neg6_d2;
     end
-    if (rst) begin
-      \$1153  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1154  = neg6_d4;
     if (i__ready) begin
       \$1154  = neg6_d3;
-    end
-    if (rst) begin
-      \$1154  = 1'h0;
     end
   end
   always @* begin
@@ -5771,18 +5036,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1155  = neg6_d4;
     end
-    if (rst) begin
-      \$1155  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1156  = s2_mag7;
     if (i__ready) begin
       \$1156  = \$855 [31:0];
-    end
-    if (rst) begin
-      \$1156  = 32'd0;
     end
   end
   always @* begin
@@ -5791,18 +5050,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1157  = \$856 ;
     end
-    if (rst) begin
-      \$1157  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1158  = s2_xsat7;
     if (i__ready) begin
       \$1158  = \$866 ;
-    end
-    if (rst) begin
-      \$1158  = 8'h00;
     end
   end
   always @* begin
@@ -5811,18 +5064,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1159  = \$867 ;
     end
-    if (rst) begin
-      \$1159  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1160  = xsat7_d1;
     if (i__ready) begin
       \$1160  = xsat7_d0;
-    end
-    if (rst) begin
-      \$1160  = 8'h00;
     end
   end
   always @* begin
@@ -5831,18 +5078,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1161  = xsat7_d1;
     end
-    if (rst) begin
-      \$1161  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1162  = xsat7_d3;
     if (i__ready) begin
       \$1162  = xsat7_d2;
-    end
-    if (rst) begin
-      \$1162  = 8'h00;
     end
   end
   always @* begin
@@ -5851,18 +5092,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1163  = xsat7_d3;
     end
-    if (rst) begin
-      \$1163  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1164  = xsat7_d5;
     if (i__ready) begin
       \$1164  = xsat7_d4;
-    end
-    if (rst) begin
-      \$1164  = 8'h00;
     end
   end
   always @* begin
@@ -5871,18 +5106,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1165  = \$868 ;
     end
-    if (rst) begin
-      \$1165  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1166  = s3_f7;
     if (i__ready) begin
       \$1166  = \$869 ;
-    end
-    if (rst) begin
-      \$1166  = 32'd0;
     end
   end
   always @* begin
@@ -5891,18 +5120,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1167  = s2_k[2:0];
     end
-    if (rst) begin
-      \$1167  = 3'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1168  = s4_q7;
     if (i__ready) begin
       \$1168  = \$870 ;
-    end
-    if (rst) begin
-      \$1168  = 32'd0;
     end
   end
   always @* begin
@@ -5911,18 +5134,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1169  = \$871 ;
     end
-    if (rst) begin
-      \$1169  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1170  = big7_d0;
     if (i__ready) begin
       \$1170  = s5_big7;
-    end
-    if (rst) begin
-      \$1170  = 1'h0;
     end
   end
   always @* begin
@@ -5931,18 +5148,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1171  = big7_d0;
     end
-    if (rst) begin
-      \$1171  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1172  = s5_q7_7;
     if (i__ready) begin
       \$1172  = s4_q7[6:0];
-    end
-    if (rst) begin
-      \$1172  = 7'h00;
     end
   end
   always @* begin
@@ -5951,18 +5162,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1173  = s5_q7_7;
     end
-    if (rst) begin
-      \$1173  = 7'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1174  = q7_7_d1;
     if (i__ready) begin
       \$1174  = q7_7_d0;
-    end
-    if (rst) begin
-      \$1174  = 7'h00;
     end
   end
   always @* begin
@@ -5971,18 +5176,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1175  = \$872 ;
     end
-    if (rst) begin
-      \$1175  = 32'd0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1176  = s4_up7;
     if (i__ready) begin
       \$1176  = \$873 ;
-    end
-    if (rst) begin
-      \$1176  = 1'h0;
     end
   end
   always @* begin
@@ -5991,18 +5190,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1177  = s4_up7;
     end
-    if (rst) begin
-      \$1177  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1178  = up7_d1;
     if (i__ready) begin
       \$1178  = up7_d0;
-    end
-    if (rst) begin
-      \$1178  = 1'h0;
     end
   end
   always @* begin
@@ -6011,18 +5204,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1179  = up7_d1;
     end
-    if (rst) begin
-      \$1179  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1180  = s8_mag7;
     if (i__ready) begin
       \$1180  = \$878 [6:0];
-    end
-    if (rst) begin
-      \$1180  = 7'h00;
     end
   end
   always @* begin
@@ -6031,18 +5218,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1181  = s2_neg7;
     end
-    if (rst) begin
-      \$1181  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1182  = neg7_d1;
     if (i__ready) begin
       \$1182  = neg7_d0;
-    end
-    if (rst) begin
-      \$1182  = 1'h0;
     end
   end
   always @* begin
@@ -6051,18 +5232,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1183  = neg7_d1;
     end
-    if (rst) begin
-      \$1183  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1184  = neg7_d3;
     if (i__ready) begin
       \$1184  = neg7_d2;
-    end
-    if (rst) begin
-      \$1184  = 1'h0;
     end
   end
   always @* begin
@@ -6071,18 +5246,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1185  = neg7_d3;
     end
-    if (rst) begin
-      \$1185  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1186  = neg7_d5;
     if (i__ready) begin
       \$1186  = neg7_d4;
-    end
-    if (rst) begin
-      \$1186  = 1'h0;
     end
   end
   always @* begin
@@ -6171,18 +5340,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1195  = i__payload[270];
     end
-    if (rst) begin
-      \$1195  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1196  = last_d1;
     if (i__ready) begin
       \$1196  = last_d0;
-    end
-    if (rst) begin
-      \$1196  = 1'h0;
     end
   end
   always @* begin
@@ -6191,18 +5354,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1197  = last_d1;
     end
-    if (rst) begin
-      \$1197  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1198  = last_d3;
     if (i__ready) begin
       \$1198  = last_d2;
-    end
-    if (rst) begin
-      \$1198  = 1'h0;
     end
   end
   always @* begin
@@ -6211,18 +5368,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1199  = last_d3;
     end
-    if (rst) begin
-      \$1199  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1200  = last_d5;
     if (i__ready) begin
       \$1200  = last_d4;
-    end
-    if (rst) begin
-      \$1200  = 1'h0;
     end
   end
   always @* begin
@@ -6231,18 +5382,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1201  = last_d5;
     end
-    if (rst) begin
-      \$1201  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1202  = last_d7;
     if (i__ready) begin
       \$1202  = last_d6;
-    end
-    if (rst) begin
-      \$1202  = 1'h0;
     end
   end
   always @* begin
@@ -6251,18 +5396,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1203  = \$880 ;
     end
-    if (rst) begin
-      \$1203  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1204  = keep_d1;
     if (i__ready) begin
       \$1204  = keep_d0;
-    end
-    if (rst) begin
-      \$1204  = 8'h00;
     end
   end
   always @* begin
@@ -6271,18 +5410,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1205  = keep_d1;
     end
-    if (rst) begin
-      \$1205  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1206  = keep_d3;
     if (i__ready) begin
       \$1206  = keep_d2;
-    end
-    if (rst) begin
-      \$1206  = 8'h00;
     end
   end
   always @* begin
@@ -6291,18 +5424,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1207  = keep_d3;
     end
-    if (rst) begin
-      \$1207  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1208  = keep_d5;
     if (i__ready) begin
       \$1208  = keep_d4;
-    end
-    if (rst) begin
-      \$1208  = 8'h00;
     end
   end
   always @* begin
@@ -6311,18 +5438,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1209  = keep_d5;
     end
-    if (rst) begin
-      \$1209  = 8'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1210  = keep_d7;
     if (i__ready) begin
       \$1210  = keep_d6;
-    end
-    if (rst) begin
-      \$1210  = 8'h00;
     end
   end
   always @* begin
@@ -6331,18 +5452,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1211  = s2_k;
     end
-    if (rst) begin
-      \$1211  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1212  = k_out_d1;
     if (i__ready) begin
       \$1212  = k_out_d0;
-    end
-    if (rst) begin
-      \$1212  = 6'h00;
     end
   end
   always @* begin
@@ -6351,18 +5466,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1213  = k_out_d1;
     end
-    if (rst) begin
-      \$1213  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1214  = k_out_d3;
     if (i__ready) begin
       \$1214  = k_out_d2;
-    end
-    if (rst) begin
-      \$1214  = 6'h00;
     end
   end
   always @* begin
@@ -6371,18 +5480,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
     if (i__ready) begin
       \$1215  = k_out_d3;
     end
-    if (rst) begin
-      \$1215  = 6'h00;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1216  = k_out_d5;
     if (i__ready) begin
       \$1216  = k_out_d4;
-    end
-    if (rst) begin
-      \$1216  = 6'h00;
     end
   end
   assign out_buffer_push = w_en;

@@ -458,9 +458,6 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$95  = i__payload[192];
     end
-    if (rst) begin
-      \$95  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -477,9 +474,6 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     \$97  = last1;
     if (i__ready) begin
       \$97  = last0;
-    end
-    if (rst) begin
-      \$97  = 1'h0;
     end
   end
   always @* begin
@@ -498,18 +492,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$99  = last1;
     end
-    if (rst) begin
-      \$99  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$100  = diff0;
     if (i__ready) begin
       \$100  = \$37 ;
-    end
-    if (rst) begin
-      \$100  = 17'h00000;
     end
   end
   always @* begin
@@ -518,18 +506,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$101  = \$41 [15:0];
     end
-    if (rst) begin
-      \$101  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$102  = near0;
     if (i__ready) begin
       \$102  = \$43 [8:0];
-    end
-    if (rst) begin
-      \$102  = 9'h000;
     end
   end
   always @* begin
@@ -538,18 +520,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$103  = w0;
     end
-    if (rst) begin
-      \$103  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$104  = diff1;
     if (i__ready) begin
       \$104  = \$44 ;
-    end
-    if (rst) begin
-      \$104  = 17'h00000;
     end
   end
   always @* begin
@@ -558,18 +534,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$105  = \$48 [15:0];
     end
-    if (rst) begin
-      \$105  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$106  = near1;
     if (i__ready) begin
       \$106  = \$50 [8:0];
-    end
-    if (rst) begin
-      \$106  = 9'h000;
     end
   end
   always @* begin
@@ -578,18 +548,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$107  = w1;
     end
-    if (rst) begin
-      \$107  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$108  = diff2;
     if (i__ready) begin
       \$108  = \$51 ;
-    end
-    if (rst) begin
-      \$108  = 17'h00000;
     end
   end
   always @* begin
@@ -598,18 +562,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$109  = \$55 [15:0];
     end
-    if (rst) begin
-      \$109  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$110  = near2;
     if (i__ready) begin
       \$110  = \$57 [8:0];
-    end
-    if (rst) begin
-      \$110  = 9'h000;
     end
   end
   always @* begin
@@ -618,18 +576,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$111  = w2;
     end
-    if (rst) begin
-      \$111  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$112  = diff3;
     if (i__ready) begin
       \$112  = \$58 ;
-    end
-    if (rst) begin
-      \$112  = 17'h00000;
     end
   end
   always @* begin
@@ -638,18 +590,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$113  = \$62 [15:0];
     end
-    if (rst) begin
-      \$113  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$114  = near3;
     if (i__ready) begin
       \$114  = \$64 [8:0];
-    end
-    if (rst) begin
-      \$114  = 9'h000;
     end
   end
   always @* begin
@@ -658,18 +604,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$115  = w3;
     end
-    if (rst) begin
-      \$115  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$116  = diff4;
     if (i__ready) begin
       \$116  = \$65 ;
-    end
-    if (rst) begin
-      \$116  = 17'h00000;
     end
   end
   always @* begin
@@ -678,18 +618,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$117  = \$69 [15:0];
     end
-    if (rst) begin
-      \$117  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$118  = near4;
     if (i__ready) begin
       \$118  = \$71 [8:0];
-    end
-    if (rst) begin
-      \$118  = 9'h000;
     end
   end
   always @* begin
@@ -698,18 +632,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$119  = w4;
     end
-    if (rst) begin
-      \$119  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$120  = diff5;
     if (i__ready) begin
       \$120  = \$72 ;
-    end
-    if (rst) begin
-      \$120  = 17'h00000;
     end
   end
   always @* begin
@@ -718,18 +646,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$121  = \$76 [15:0];
     end
-    if (rst) begin
-      \$121  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$122  = near5;
     if (i__ready) begin
       \$122  = \$78 [8:0];
-    end
-    if (rst) begin
-      \$122  = 9'h000;
     end
   end
   always @* begin
@@ -738,18 +660,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$123  = w5;
     end
-    if (rst) begin
-      \$123  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$124  = diff6;
     if (i__ready) begin
       \$124  = \$79 ;
-    end
-    if (rst) begin
-      \$124  = 17'h00000;
     end
   end
   always @* begin
@@ -758,18 +674,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$125  = \$83 [15:0];
     end
-    if (rst) begin
-      \$125  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$126  = near6;
     if (i__ready) begin
       \$126  = \$85 [8:0];
-    end
-    if (rst) begin
-      \$126  = 9'h000;
     end
   end
   always @* begin
@@ -778,18 +688,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$127  = w6;
     end
-    if (rst) begin
-      \$127  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$128  = diff7;
     if (i__ready) begin
       \$128  = \$86 ;
-    end
-    if (rst) begin
-      \$128  = 17'h00000;
     end
   end
   always @* begin
@@ -798,9 +702,6 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$129  = \$90 [15:0];
     end
-    if (rst) begin
-      \$129  = 16'h0000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -808,18 +709,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
     if (i__ready) begin
       \$130  = \$92 [8:0];
     end
-    if (rst) begin
-      \$130  = 9'h000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$131  = w_out7;
     if (i__ready) begin
       \$131  = w7;
-    end
-    if (rst) begin
-      \$131  = 16'h0000;
     end
   end
   assign out_buffer_push = w_en;

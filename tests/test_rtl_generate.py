@@ -12,6 +12,7 @@ from niti_hw.cli import main
 from niti_hw.golden import int8_matmul
 from niti_hw.params import DEFAULT, HardwareParams
 from niti_hw.perf.tiling import assemble, operand_beats, tile_grid
+from niti_hw.rtl.scratchpad import BYTES
 from niti_hw.rtl.shift_round import ShiftRound
 from niti_hw.rtl.verilog import UNIT_NAMES, generate, to_verilog
 
@@ -98,5 +99,5 @@ def test_uniform_memory_init_is_a_loop_and_others_stay_word_by_word():
 
 def test_scratchpad_zero_init_is_compact():
     text = generate("datapath", DEFAULT)
-    assert text.count(f"i < {DEFAULT.tensor_buffer_words // DEFAULT.cols};") == DEFAULT.cols
-    assert "bank0[1] =" not in text and "bank0[i] = 32'd0;" in text
+    assert text.count(f"i < {DEFAULT.tensor_buffer_words // DEFAULT.cols};") == DEFAULT.cols * BYTES
+    assert "bank0_byte0[1] =" not in text and "bank0_byte0[i] = 8'h00;" in text

@@ -61,3 +61,82 @@ def test_a_failing_tool_is_reported_as_the_tools_failure(tmp_path):
         _run([sys.executable, "-c", "import sys; sys.exit('boom')"], tmp_path, "tool.log")
     assert isinstance(caught.value, EXPECTED_ERRORS)
     assert "boom" in (tmp_path / "tool.log").read_text()
+
+
+def _netlist(work):
+    import json
+
+    return json.loads((work / "design.json").read_text())["modules"]["wrap"]
+
+
+def _bits(netlist, wire):
+    (bits,) = [v["bits"] for name, v in netlist["netnames"].items() if name.endswith(wire)]
+    return bits
+
+
+@pytest.mark.synth
+def test_each_pe_keeps_its_own_flags(tmp_path):
+    """PEs (0, 1) and (1, 0) sit on one anti-diagonal, so their valid flags are equal; the flow keeps
+    one flip-flop each (systolic_array.LOCAL) instead of one shared across the array."""
+    job = SynthJob("systolic_array", DEFAULT.replace(rows=2, cols=2, lanes=1))
+    write_design(job, tmp_path, "ecp5")
+    synth_yosys(tmp_path, "ecp5")
+    netlist = _netlist(tmp_path)
+    assert _bits(netlist, "unit.pe0_1_v") != _bits(netlist, "unit.pe1_0_v")
+
+
+@pytest.mark.synth
+def test_keep_registers_only_for_marked_wires(tmp_path):
+    """KEEP_REGISTERS keeps equal registers apart when their wires say `keep`, and only then."""
+    from amaranth.hdl import Cat, Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from niti_hw.rtl.synth import write_component
+
+    class Twins(wiring.Component):
+        def __init__(self, attrs):
+            self.attrs = attrs
+            super().__init__({"d": In(1), "q": Out(2)})
+
+        def elaborate(self, platform):
+            m = Module()
+            a = Signal(name="twin_a", attrs=self.attrs)
+            b = Signal(name="twin_b", attrs=self.attrs)
+            m.d.sync += [a.eq(self.d), b.eq(self.d)]
+            m.d.comb += self.q.eq(Cat(a, b))
+            return m
+
+    flops = {}
+    for keep in (False, True):
+        work = tmp_path / f"keep_{keep}"
+        write_component(Twins({"keep": 1} if keep else {}), work, "ecp5")
+        flops[keep] = synth_yosys(work, "ecp5").get("TRELLIS_FF", 0)
+    netlist = _netlist(tmp_path / "keep_True")
+    assert _bits(netlist, "unit.twin_a") != _bits(netlist, "unit.twin_b")
+    assert flops[False] < flops[True]  # unmarked, the twins (and what reads them) merge
+
+
+@pytest.mark.synth
+def test_scratchpad_rams_feed_registers_directly(tmp_path):
+    """Each scratchpad bank is four byte-wide block RAMs, each read straight into a flip-flop: no
+    depth mux and no collision bypass between a RAM and its register (the top's slowest path)."""
+    from niti_hw.rtl.scratchpad import BYTES, Scratchpad
+    from niti_hw.rtl.synth import write_component
+
+    params = DEFAULT.replace(rows=2, cols=2, lanes=2, lfsr_lanes=2, tensor_buffer_words=4096)
+    write_component(Scratchpad(params), tmp_path, "ecp5")
+    cells = synth_yosys(tmp_path, "ecp5")
+    assert cells["DP16KD"] == BYTES * params.cols
+    netlist = _netlist(tmp_path)
+    sinks = {}
+    for cell in netlist["cells"].values():
+        for port, bits in cell["connections"].items():
+            if cell["port_directions"].get(port) == "input":
+                for bit in bits:
+                    sinks.setdefault(bit, []).append((cell["type"], port))
+    ram_outputs = [bit for cell in netlist["cells"].values() if cell["type"] == "DP16KD"
+                   for port, bits in cell["connections"].items() if port.startswith("DOB")
+                   for bit in bits if isinstance(bit, int) and bit in sinks]
+    assert len(ram_outputs) == 32 * params.cols
+    assert all(sinks[bit] == [("TRELLIS_FF", "DI")] for bit in ram_outputs)

@@ -111,8 +111,9 @@ TENSOR_CONFIG_CYCLES = 1 + TENSOR_DIM_BITS + 1
 m * n by shift and add (one step per bit of m: no multiplier on the control path), the size
 check."""
 
-ROW_WRITE_LATENCY = 1
-"""A drained row is registered once before it is written to the scratchpad and the detector."""
+ROW_WRITE_LATENCY = 2
+"""A drained row is registered twice before it is written to the scratchpad and the detector: a
+plain register carries it from the array across the die, the next holds its place in the tensor."""
 
 K_LATCH = 1
 """Cycle from the detector's B to the k register and the first scratchpad read."""

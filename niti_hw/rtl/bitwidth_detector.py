@@ -69,7 +69,7 @@ class BitwidthDetector(wiring.Component):
         mags = []
         for lane in range(p.lanes):
             v = self.i.p.data[lane]
-            mag = Signal(unsigned(32), name=f"s1_mag{lane}")
+            mag = Signal(unsigned(32), name=f"s1_mag{lane}", reset_less=True)  # data: no reset
             with m.If(en):
                 m.d.sync += mag.eq(Mux(v < 0, -v, v)[:32])
             mags.append(mag)

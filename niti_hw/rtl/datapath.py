@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden import INT8_MAX
 from niti_hw.params import HardwareParams
-from niti_hw.perf.timing import SCRATCHPAD_READ_LATENCY, TENSOR_DIM_BITS
+from niti_hw.perf.timing import ROW_WRITE_LATENCY, SCRATCHPAD_READ_LATENCY, TENSOR_DIM_BITS
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector
 from niti_hw.rtl.layouts import BITWIDTH, SHIFT, operand_layout, round_out_layout
 from niti_hw.rtl.scratchpad import Scratchpad, check_scratchpad_params, element_bits
@@ -78,7 +78,7 @@ class Datapath(wiring.Component):
         p = self.params
         R, C, L = p.rows, p.cols, p.lanes
         m = Module()
-        m.submodules.array = array = SystolicArray(p)
+        m.submodules.array = array = SystolicArray(p, backpressure=False)  # the pad takes every row
         # The detector sees a whole array row per cycle.
         m.submodules.detector = detector = BitwidthDetector(p.replace(lanes=C, lfsr_lanes=C))
         m.submodules.pad = pad = Scratchpad(p)
@@ -120,20 +120,28 @@ class Datapath(wiring.Component):
         i0, row_i = Signal(dim), Signal(dim)
         block_e, tile_e, row_e = Signal(2 * dim), Signal(2 * dim), Signal(2 * dim)
         m_left, n_left = Signal(dim), Signal(dim)  # rows and columns of the tensor from this tile on
-        w_row = Signal.like(array.o.p.c)
-        w_valid, w_last, w_e0 = Signal(), Signal(), Signal(2 * dim)
-        w_count = Signal(range(C + 1))
+        w_row = Signal.like(array.o.p.c, reset_less=True)
+        w_valid, w_last, w_e0 = Signal(), Signal(), Signal(2 * dim, reset_less=True)
+        w_count = Signal(range(C + 1), reset_less=True)
         row_block_ends = n_left <= C
         m.d.comb += array.o.ready.eq(1)
-        m.d.sync += w_valid.eq(array.o.valid)
-        with m.If(array.o.valid):
+        # ROW_WRITE_LATENCY - 1 plain registers between the array's output and the control below
+        # (the array and the scratchpad sit far apart on the die), then the w_ registers.
+        row_valid, row_last, row_data = array.o.valid, array.o.p.last, array.o.p.c
+        for stage in range(ROW_WRITE_LATENCY - 1):
+            valid, last = Signal(name=f"drain_valid{stage}"), Signal(name=f"drain_last{stage}")
+            data = Signal.like(array.o.p.c, name=f"drain_row{stage}", reset_less=True)
+            m.d.sync += [valid.eq(row_valid), last.eq(row_last), data.eq(row_data)]
+            row_valid, row_last, row_data = valid, last, data
+        m.d.sync += w_valid.eq(row_valid)
+        with m.If(row_valid):
             m.d.sync += [
-                w_row.eq(array.o.p.c),
+                w_row.eq(row_data),
                 w_e0.eq(row_e),
                 w_count.eq(Mux(row_i < cm, Mux(row_block_ends, n_left, C), 0)),
-                w_last.eq(array.o.p.last & row_block_ends & (m_left <= R)),
+                w_last.eq(row_last & row_block_ends & (m_left <= R)),
             ]
-            with m.If(~array.o.p.last):
+            with m.If(~row_last):
                 m.d.sync += [row_i.eq(row_i + 1), row_e.eq(row_e + cn)]
             with m.Elif(row_block_ends):  # next row block
                 m.d.sync += [i0.eq(i0 + R), row_i.eq(i0 + R), n_left.eq(cn), m_left.eq(m_left - R),

@@ -33,12 +33,12 @@ class Int8Multiplier(Elaboratable):
         self.a = Signal(signed(8), name=f"{name}_a_in")
         self.b = Signal(signed(8), name=f"{name}_b_in")
         self.en = Signal(name=f"{name}_en")
-        self.p = Signal(signed(16), name=f"{name}_p")
+        self.p = Signal(signed(16), name=f"{name}_p", reset_less=True)  # data: no reset net
         self._name = name
 
     def elaborate(self, platform):
         m = Module()
-        product = Signal(signed(16), name=f"{self._name}_prod")
+        product = Signal(signed(16), name=f"{self._name}_prod", reset_less=True)
         if target_family(platform) == ECP5:
             self._ecp5(m, product)
         else:

@@ -11,7 +11,7 @@ register would be); throughput one beat per cycle.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Const, Module, Signal, Value
 from amaranth.lib import fifo
 
 SLOTS = 3
@@ -38,3 +38,18 @@ class OutputBuffer:
             level_next.eq(buf.level + self.push - pop),
         ]
         m.d.sync += self.en.eq(level_next <= SLOTS - 2)
+
+
+class OutputRegister:
+    """`OutputBuffer`'s interface for a consumer that is always ready: `en` is constant high and the
+    output is one register (payload without reset), so a beat pushed in cycle t is valid on `o` in
+    t + 1, as through the buffer; `o.ready` is not read."""
+
+    def __init__(self, m: Module, o, name: str = "out_reg"):
+        self.en = Const(1)
+        self.push = Signal(name=f"{name}_push")
+        self.data = Signal(o.payload.shape(), name=f"{name}_data")
+        payload = Signal(o.payload.shape(), name=f"{name}_payload", reset_less=True)
+        valid = Signal(name=f"{name}_valid")
+        m.d.sync += [valid.eq(self.push), payload.eq(self.data)]
+        m.d.comb += [o.valid.eq(valid), o.payload.eq(payload)]

@@ -32,20 +32,22 @@ def low_mask(k, width: int = 32):
 
 
 class _Stages:
-    """Registers of one pipeline, all advancing on the shared enable."""
+    """Registers of one pipeline, all advancing on the shared enable. They hold data, read only
+    beside a valid flag, so they have no reset (a reset net to thousands of flip-flops costs
+    routing); the valid flags ask for one with `reset=True`."""
 
     def __init__(self, m: Module, en):
         self.m, self.en = m, en
 
-    def reg(self, value, name: str, shape=None):
-        out = Signal(shape if shape is not None else value.shape(), name=name)
+    def reg(self, value, name: str, shape=None, reset: bool = False):
+        out = Signal(shape if shape is not None else value.shape(), name=name, reset_less=not reset)
         with self.m.If(self.en):
             self.m.d.sync += out.eq(value)
         return out
 
-    def delay(self, value, n: int, name: str):
+    def delay(self, value, n: int, name: str, reset: bool = False):
         for stage in range(n):
-            value = self.reg(value, f"{name}_d{stage}")
+            value = self.reg(value, f"{name}_d{stage}", reset=reset)
         return value
 
 
@@ -116,7 +118,7 @@ class ShiftRound(wiring.Component):
             m.d.comb += out.data.data[n].eq(Mux(only_saturate, saturated, rounded))
 
         m.d.comb += [
-            out.push.eq(out.en & st.delay(take, LATENCY - 1, "valid")),
+            out.push.eq(out.en & st.delay(take, LATENCY - 1, "valid", reset=True)),
             out.data.last.eq(st.delay(ip.last, LATENCY - 1, "last")),
             out.data.keep.eq(st.delay(Mux(refused, 0, ip.keep), LATENCY - 1, "keep")),
             out.data.k.eq(st.delay(k2, LATENCY - 3, "k_out")),
@@ -217,8 +219,9 @@ def _random_words(shift) -> list:
     L, G = p.lanes, p.lfsr_groups
     init = lfsr_reset_states(p)
     states = [Signal(unsigned(32), init=init[j], name=f"lfsr{j}") for j in range(p.lfsr_lanes)]
-    steps = [st.reg(shift.step & shift.keep[n], f"s1_step{n}") for n in range(L)]
-    beat, last = st.reg(shift.take, "s1_beat"), st.reg(shift.last, "s1_last")
+    steps = [st.reg(shift.step & shift.keep[n], f"s1_step{n}", reset=True) for n in range(L)]
+    beat = st.reg(shift.take, "s1_beat", reset=True)
+    last = st.reg(shift.last, "s1_last", reset=True)
     group = Signal(range(G), init=0)
     if G > 1:
         with m.If(st.en & beat):

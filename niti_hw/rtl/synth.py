@@ -47,18 +47,18 @@ class IoWrapper(Elaboratable):
         for _path, member, value in unit.signature.flatten(unit):
             (inputs if member.flow == wiring.In else outputs).append(value)
         width = sum(len(Value.cast(v)) for v in inputs)
-        chain = Signal(max(width, 1))
+        chain = Signal(max(width, 1), reset_less=True)  # the shell adds no reset net
         m.d.sync += chain.eq(Cat(self.din, chain[:-1]))
         offset = 0
         for value in inputs:
             n = len(Value.cast(value))
             m.d.comb += value.eq(chain[offset:offset + n])
             offset += n
-        level = Signal(sum(len(Value.cast(v)) for v in outputs), name="out_reg")
+        level = Signal(sum(len(Value.cast(v)) for v in outputs), name="out_reg", reset_less=True)
         m.d.sync += level.eq(Cat(*[Value.cast(v) for v in outputs]))
         while len(level) > 1:  # XOR 4 bits per LUT, one register level each
             parts = [level[n:n + 4].xor() for n in range(0, len(level), 4)]
-            folded = Signal(len(parts), name=f"fold{len(parts)}")
+            folded = Signal(len(parts), name=f"fold{len(parts)}", reset_less=True)
             m.d.sync += folded.eq(Cat(*parts))
             level = folded
         m.d.sync += self.dout.eq(level)
@@ -117,8 +117,13 @@ class SynthTarget:
 
 def write_design(job: SynthJob, work: Path, family: str) -> Path:
     """design_<family>.v: the wrapped unit elaborated for that device family."""
+    return write_component(build_unit(job.unit, job.params), work, family)
+
+
+def write_component(component: wiring.Component, work: Path, family: str) -> Path:
+    """design_<family>.v: any component in an `IoWrapper`, elaborated for that device family."""
     work.mkdir(parents=True, exist_ok=True)
-    wrapper = IoWrapper(build_unit(job.unit, job.params))
+    wrapper = IoWrapper(component)
     text = amaranth_verilog.convert(wrapper, name="wrap", platform=SynthTarget(family),
                                     ports=[wrapper.din, wrapper.dout], emit_src=False)
     path = work / f"design_{family}.v"
@@ -150,9 +155,14 @@ def _synth_script(family: str, classic_abc: bool) -> str:
             "abc -dress -lut 4:7; clean; synth_ecp5 -top wrap -run map_cells: -json design.json")
 
 
+# A register whose wire carries `keep` (a PE's own copy of a flag, systolic_array.LOCAL) stays its
+# own flip-flop: yosys keeps wires, not the cells behind them, and would merge equal registers.
+KEEP_REGISTERS = "proc; select -set kept w:* a:keep %i %ci1:+$dff[Q] t:$dff %i; setattr -set keep 1 @kept"
+
+
 def synth_yosys(work: Path, family: str, classic_abc: bool = False) -> dict:
     """Cell counts of synth_<family> (YoWASP tools only see files under their working folder)."""
-    command = (f"read_verilog design_{family}.v; {_synth_script(family, classic_abc)}"
+    command = (f"read_verilog design_{family}.v; {KEEP_REGISTERS}; {_synth_script(family, classic_abc)}"
                f"; tee -q -o stat_{family}.json stat -json")
     _run([tool("yosys"), "-q", "-p", command], work, f"yosys_{family}.log")
     stat = json.loads((work / f"stat_{family}.json").read_text())

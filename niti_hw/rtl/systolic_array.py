@@ -13,7 +13,13 @@ from niti_hw.params import HardwareParams
 from niti_hw.perf.timing import min_tile_cycles
 from niti_hw.rtl.layouts import operand_layout, result_row_layout
 from niti_hw.rtl.multiplier import Int8Multiplier
-from niti_hw.rtl.output_buffer import OutputBuffer
+from niti_hw.rtl.output_buffer import OutputBuffer, OutputRegister
+
+LOCAL = {"keep": 1}
+"""Attributes of a PE's own copy of a control flag. The flags of all PEs on one anti-diagonal are
+equal, so synthesis would merge them into one flip-flop that fans out across the whole array
+(on ECP5 that net set Fmax); `keep` on the register's wire asks the flow to leave each PE its own
+(`niti_hw.rtl.synth` turns it into a keep on the flip-flop)."""
 
 
 class SystolicArray(wiring.Component):
@@ -35,17 +41,21 @@ class SystolicArray(wiring.Component):
     shorter tiles get that many cycles (bubbles are inserted through `i.ready`).
 
     Latency: row 0 of a tile is valid `cols + 5` cycles (`niti_hw.perf.timing.first_row_latency`) after its last beat is accepted; row r
-    follows r cycles later (cycles where the array is not stalled). Rows leave through an
-    `OutputBuffer`: the array's clock enable is a register that drops when the buffer could fill, so
-    backpressure on `o` stalls the array one cycle later instead of through a combinational global
-    enable. Input gaps (valid low) are bubbles, not stalls.
+    follows r cycles later (cycles where the array is not stalled). With `backpressure` (the
+    default) rows leave through an `OutputBuffer`: the array's clock enable is a register that drops
+    when the buffer could fill, so backpressure on `o` stalls the array one cycle later instead of
+    through a combinational global enable. Without it the consumer must take every row (`o.ready`
+    is ignored) and rows leave through a plain register with the same latency: no clock-enable net
+    reaches the array's ~7,000 registers, which is what let the tensor datapath route. Input gaps
+    (valid low) are bubbles, not stalls. Data registers have no reset; only flags are reset.
     """
 
-    def __init__(self, params: HardwareParams):
+    def __init__(self, params: HardwareParams, backpressure: bool = True):
         if params.dataflow != "output_stationary":
             raise ValueError(f"the RTL array is output stationary; got dataflow={params.dataflow!r} "
                              "(weight/input stationary exist only in the cost model: niti-hw estimate)")
         self.params = params
+        self.backpressure = backpressure
         super().__init__({
             "i": In(stream.Signature(operand_layout(params))),
             "o": Out(stream.Signature(result_row_layout(params))),
@@ -57,7 +67,7 @@ class SystolicArray(wiring.Component):
         m = Module()
 
         # Everything advances only while the output buffer's registered enable is high.
-        out = OutputBuffer(m, self.o)
+        out = OutputBuffer(m, self.o) if self.backpressure else OutputRegister(m, self.o)
         en, push = out.en, out.push
 
         # Spacing of tile ends: `since_last` counts enabled cycles since the previous last beat.
@@ -77,9 +87,10 @@ class SystolicArray(wiring.Component):
                 m.d.sync += since_last.eq(since_last + 1)
 
         # Skew lines: row i (with the beat's valid/last flags) delayed i cycles, column j delayed j.
-        def delay(value, n, name):
+        def delay(value, n, name, reset_less=False, attrs=None):
             for stage in range(n):
-                reg = Signal.like(value, name=f"{name}_d{stage}")
+                reg = Signal.like(value, name=f"{name}_d{stage}", reset_less=reset_less,
+                                  attrs=attrs or {})
                 with m.If(en):
                     m.d.sync += reg.eq(value)
                 value = reg
@@ -87,33 +98,34 @@ class SystolicArray(wiring.Component):
 
         row_a, row_v, row_l = [], [], []
         for i in range(R):
-            row_a.append(delay(self.i.p.a[i], i, f"skew_a{i}"))
-            row_v.append(delay(take, i, f"skew_v{i}"))
-            row_l.append(delay(self.i.p.last, i, f"skew_l{i}"))
-        col_b = [delay(self.i.p.b[j], j, f"skew_b{j}") for j in range(C)]
+            row_a.append(delay(self.i.p.a[i], i, f"skew_a{i}", reset_less=True))
+            row_v.append(delay(take, i, f"skew_v{i}", attrs=LOCAL))
+            row_l.append(delay(self.i.p.last, i, f"skew_l{i}", attrs=LOCAL))
+        col_b = [delay(self.i.p.b[j], j, f"skew_b{j}", reset_less=True) for j in range(C)]
 
         # PE grid. a/valid/last travel right, b travels down; each PE registers its operands, the
         # multiplier adds its own registers, then the PE accumulates; on `last` it also writes the
         # final sum to `res`.
         res = [[None] * C for _ in range(R)]
-        done = [None] * R
+        done = [[None] * C for _ in range(R)]
         b_in = list(col_b)
         for i in range(R):
             a_in, v_in, l_in = row_a[i], row_v[i], row_l[i]
             for j in range(C):
-                a_r = Signal(signed(8), name=f"pe{i}_{j}_a")
-                b_r = Signal(signed(8), name=f"pe{i}_{j}_b")
-                v_r = Signal(name=f"pe{i}_{j}_v")
-                l_r = Signal(name=f"pe{i}_{j}_l")
+                a_r = Signal(signed(8), name=f"pe{i}_{j}_a", reset_less=True)
+                b_r = Signal(signed(8), name=f"pe{i}_{j}_b", reset_less=True)
+                v_r = Signal(name=f"pe{i}_{j}_v", attrs=LOCAL)
+                l_r = Signal(name=f"pe{i}_{j}_l", attrs=LOCAL)
                 m.submodules[f"pe{i}_{j}_mul"] = mul = Int8Multiplier(f"pe{i}_{j}")
                 m.d.comb += [mul.a.eq(a_in), mul.b.eq(b_in[j]), mul.en.eq(en)]
                 prod = mul.p
                 # Product valid/last flags, aligned with the multiplier's output.
-                pv = delay(v_r, Int8Multiplier.LATENCY - 1, f"pe{i}_{j}_pv")
-                pl = delay(v_r & l_r, Int8Multiplier.LATENCY - 1, f"pe{i}_{j}_pl")
-                acc = Signal(signed(W), name=f"pe{i}_{j}_acc")
-                fresh = Signal(init=1, name=f"pe{i}_{j}_fresh")  # next valid product starts a tile
-                r = Signal(signed(W), name=f"pe{i}_{j}_res")
+                pv = delay(v_r, Int8Multiplier.LATENCY - 1, f"pe{i}_{j}_pv", attrs=LOCAL)
+                pl = delay(v_r & l_r, Int8Multiplier.LATENCY - 1, f"pe{i}_{j}_pl", attrs=LOCAL)
+                acc = Signal(signed(W), name=f"pe{i}_{j}_acc", reset_less=True)
+                # `fresh`: the next valid product starts a tile
+                fresh = Signal(init=1, name=f"pe{i}_{j}_fresh", attrs=LOCAL)
+                r = Signal(signed(W), name=f"pe{i}_{j}_res", reset_less=True)
                 total = Signal(signed(W), name=f"pe{i}_{j}_sum")
                 m.d.comb += total.eq((acc + prod)[:W].as_signed())
                 with m.If(en):
@@ -129,23 +141,23 @@ class SystolicArray(wiring.Component):
                         with m.If(pl):
                             m.d.sync += r.eq(Mux(fresh, prod, total))
                 res[i][j] = r
+                # Row i is complete the cycle after its last column captured, C - 1 - j cycles
+                # after this PE did: each PE times it with its own copy of that flag, so the
+                # drain select is local instead of one flag fanning out over the whole row.
+                done[i][j] = delay(pl, C - j, f"pe{i}_{j}_done", attrs=LOCAL)
                 a_in, v_in, l_in = a_r, v_r, l_r
                 b_in[j] = b_r
-                if j == C - 1:
-                    d = Signal(name=f"row{i}_done")
-                    with m.If(en):
-                        m.d.sync += d.eq(pl)
-                    done[i] = d
 
-        # Drain: row r is complete the cycle after its last column captured; tiles end >= rows
-        # cycles apart, so at most one `done` is high: an AND-OR select, not a priority chain.
+        # Drain: tiles end >= rows cycles apart, so at most one row is done: an AND-OR select,
+        # not a priority chain.
         picked = []
         for i in range(R):
-            row = Cat(*res[i], Const(int(i == R - 1), 1))
-            picked.append(row & done[i].replicate(len(row)))
-        drain = Signal(out.data.shape(), name="drain_row")
+            row = Cat(*[res[i][j].as_unsigned() & done[i][j].replicate(W) for j in range(C)],
+                      Const(int(i == R - 1), 1) & done[i][-1])
+            picked.append(row)
+        drain = Signal(out.data.shape(), name="drain_row", reset_less=True)
         drain_valid = Signal(name="drain_valid")
         with m.If(en):
-            m.d.sync += [drain.eq(reduce(operator.or_, picked)), drain_valid.eq(Cat(*done).any())]
+            m.d.sync += [drain.eq(reduce(operator.or_, picked)), drain_valid.eq(Cat(*[row[-1] for row in done]).any())]
         m.d.comb += [push.eq(en & drain_valid), out.data.eq(drain)]
         return m

@@ -66,8 +66,8 @@ class WeightUpdate(wiring.Component):
         m.d.comb += self.i.ready.eq(en)
         take = self.i.valid & en
 
-        def stage(value, shape, name):
-            reg = Signal(shape, name=name)
+        def stage(value, shape, name, reset=False):  # data registers have no reset, flags do
+            reg = Signal(shape, name=name, reset_less=not reset)
             with m.If(en):
                 m.d.sync += reg.eq(value)
             return reg
@@ -75,7 +75,7 @@ class WeightUpdate(wiring.Component):
         valid = take
         last = self.i.p.last
         for n in range(UPDATE_LATENCY - 1):  # the last stage is the output buffer's slot
-            valid, last = stage(valid, 1, f"valid{n}"), stage(last, 1, f"last{n}")
+            valid, last = stage(valid, 1, f"valid{n}", reset=True), stage(last, 1, f"last{n}")
         for lane in range(p.lanes):
             diff = stage(self.i.p.w[lane] - self.i.p.g[lane], signed(bits + 1), f"diff{lane}")
             clamped = _clamp(diff, limit)
