@@ -9,38 +9,35 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [31:0] \$100 ;
-  reg [3:0] \$101 ;
-  reg \$102 ;
+  reg [15:0] \$100 ;
+  reg [31:0] \$101 ;
+  reg [15:0] \$102 ;
   reg [15:0] \$103 ;
-  reg [31:0] \$104 ;
-  reg [15:0] \$105 ;
-  reg [15:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [31:0] \$108 ;
-  reg [31:0] \$109 ;
+  reg [15:0] \$104 ;
+  reg [31:0] \$105 ;
+  reg [31:0] \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire \$11 ;
   reg \$110 ;
-  reg \$111 ;
+  reg [14:0] \$111 ;
   reg \$112 ;
-  reg \$113 ;
-  reg [14:0] \$114 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
   reg \$115 ;
-  reg [15:0] \$116 ;
-  reg [15:0] \$117 ;
-  reg \$118 ;
-  reg [3:0] \$119 ;
+  reg [3:0] \$116 ;
+  reg [13:0] \$117 ;
+  reg [31:0] \$118 ;
+  reg [15:0] \$119 ;
   wire \$12 ;
-  reg [13:0] \$120 ;
-  reg [31:0] \$121 ;
-  reg [15:0] \$122 ;
+  reg [31:0] \$120 ;
+  reg [3:0] \$121 ;
+  reg [2:0] \$122 ;
   reg [31:0] \$123 ;
-  reg [3:0] \$124 ;
-  reg [2:0] \$125 ;
-  reg [31:0] \$126 ;
-  reg [14:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [5:0] \$129 ;
+  reg [14:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [5:0] \$126 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -135,7 +132,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg [255:0] \$99 ;
+  reg \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
   reg \$signal$28  = 1'h0;
@@ -474,67 +471,67 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     wr_en <= \$98 ;
   always @(posedge clk)
-    wr_row <= \$99 ;
+    wr_row <= drain_row0;
   always @(posedge clk)
-    w_e0 <= \$100 ;
+    w_e0 <= row_e;
   always @(posedge clk)
-    wr_count <= \$101 ;
+    wr_count <= \$21 [3:0];
   always @(posedge clk)
-    \$signal$28  <= \$102 ;
+    \$signal$28  <= \$99 ;
   always @(posedge clk)
-    row_i <= \$103 ;
+    row_i <= \$100 ;
   always @(posedge clk)
-    row_e <= \$104 ;
+    row_e <= \$101 ;
   always @(posedge clk)
-    \$signal$62  <= \$105 ;
+    \$signal$62  <= \$102 ;
   always @(posedge clk)
-    n_left <= \$106 ;
+    n_left <= \$103 ;
   always @(posedge clk)
-    \$signal$61  <= \$107 ;
+    \$signal$61  <= \$104 ;
   always @(posedge clk)
-    \$signal$63  <= \$108 ;
+    \$signal$63  <= \$105 ;
   always @(posedge clk)
-    \$signal$65  <= \$109 ;
+    \$signal$65  <= \$106 ;
   always @(posedge clk)
-    rd_valid0 <= \$110 ;
+    rd_valid0 <= \$107 ;
   always @(posedge clk)
-    rd_last0 <= \$111 ;
+    rd_last0 <= \$108 ;
   always @(posedge clk)
-    rd_valid1 <= \$112 ;
+    rd_valid1 <= \$109 ;
   always @(posedge clk)
-    rd_last1 <= \$113 ;
+    rd_last1 <= \$110 ;
   always @(posedge clk)
-    rd_beat <= \$114 ;
+    rd_beat <= \$111 ;
   always @(posedge clk)
-    cfg__ready <= \$115 ;
+    cfg__ready <= \$112 ;
   always @(posedge clk)
-    \$signal$59  <= \$116 ;
+    \$signal$59  <= \$113 ;
   always @(posedge clk)
-    cn <= \$117 ;
+    cn <= \$114 ;
   always @(posedge clk)
-    \$signal$69  <= \$118 ;
+    \$signal$69  <= \$115 ;
   always @(posedge clk)
-    mu <= \$119 ;
+    mu <= \$116 ;
   always @(posedge clk)
-    status <= \$120 ;
+    status <= \$117 ;
   always @(posedge clk)
-    size <= \$121 ;
+    size <= \$118 ;
   always @(posedge clk)
-    \$signal$72  <= \$122 ;
+    \$signal$72  <= \$119 ;
   always @(posedge clk)
-    \$signal$73  <= \$123 ;
+    \$signal$73  <= \$120 ;
   always @(posedge clk)
-    mul_step <= \$124 ;
+    mul_step <= \$121 ;
   always @(posedge clk)
-    fsm_state <= \$125 ;
+    fsm_state <= \$122 ;
   always @(posedge clk)
-    block_step <= \$126 ;
+    block_step <= \$123 ;
   always @(posedge clk)
-    last_beat <= \$127 ;
+    last_beat <= \$124 ;
   always @(posedge clk)
-    final_keep <= \$128 ;
+    final_keep <= \$125 ;
   always @(posedge clk)
-    k <= \$129 ;
+    k <= \$126 ;
   \datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
@@ -707,46 +704,22 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = wr_row;
-    if (drain_valid0) begin
-      \$99  = drain_row0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = w_e0;
-    if (drain_valid0) begin
-      \$100  = row_e;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = wr_count;
-    if (drain_valid0) begin
-      \$101  = \$21 [3:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \$signal$28 ;
-    if (drain_valid0) begin
-      \$102  = \$25 ;
-    end
+    \$99  = \$25 ;
     if (rst) begin
-      \$102  = 1'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = row_i;
+    \$100  = row_i;
     if (drain_valid0) begin
       (* full_case = 32'd1 *)
       if (\$26 ) begin
-        \$103  = \$28 [15:0];
+        \$100  = \$28 [15:0];
       end else if (\$27 ) begin
-        \$103  = \$31 [15:0];
+        \$100  = \$31 [15:0];
       end else begin
-        \$103  = \$signal$62 ;
+        \$100  = \$signal$62 ;
       end
     end
     casez (fsm_state)
@@ -758,7 +731,89 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$103  = 16'h0000;
+            \$100  = 16'h0000;
+          end
+    endcase
+    if (rst) begin
+      \$100  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = row_e;
+    if (drain_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$26 ) begin
+        \$101  = \$29 [31:0];
+      end else if (\$27 ) begin
+        \$101  = \$35 [31:0];
+      end else begin
+        \$101  = \$38 [31:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+          end else begin
+            \$101  = 32'd0;
+          end
+    endcase
+    if (rst) begin
+      \$101  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = \$signal$62 ;
+    if (drain_valid0) begin
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$102  = \$30 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+          end else begin
+            \$102  = 16'h0000;
+          end
+    endcase
+    if (rst) begin
+      \$102  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = n_left;
+    if (drain_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$26 ) begin
+      end else if (\$27 ) begin
+        \$103  = cn;
+      end else begin
+        \$103  = \$36 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+          end else begin
+            \$103  = cn;
           end
     endcase
     if (rst) begin
@@ -767,15 +822,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = row_e;
+    \$104  = \$signal$61 ;
     if (drain_valid0) begin
-      (* full_case = 32'd1 *)
       if (\$26 ) begin
-        \$104  = \$29 [31:0];
       end else if (\$27 ) begin
-        \$104  = \$35 [31:0];
-      end else begin
-        \$104  = \$38 [31:0];
+        \$104  = \$32 [15:0];
       end
     end
     casez (fsm_state)
@@ -787,20 +838,20 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$104  = 32'd0;
+            \$104  = \$signal$59 ;
           end
     endcase
     if (rst) begin
-      \$104  = 32'd0;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \$signal$62 ;
+    \$105  = \$signal$63 ;
     if (drain_valid0) begin
       if (\$26 ) begin
       end else if (\$27 ) begin
-        \$105  = \$30 [15:0];
+        \$105  = \$33 [31:0];
       end
     end
     casez (fsm_state)
@@ -812,23 +863,23 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$105  = 16'h0000;
+            \$105  = 32'd0;
           end
     endcase
     if (rst) begin
-      \$105  = 16'h0000;
+      \$105  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = n_left;
+    \$106  = \$signal$65 ;
     if (drain_valid0) begin
       (* full_case = 32'd1 *)
       if (\$26 ) begin
       end else if (\$27 ) begin
-        \$106  = cn;
+        \$106  = \$34 [31:0];
       end else begin
-        \$106  = \$36 [15:0];
+        \$106  = \$37 [31:0];
       end
     end
     casez (fsm_state)
@@ -840,96 +891,48 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$106  = cn;
+            \$106  = 32'd0;
           end
     endcase
     if (rst) begin
-      \$106  = 16'h0000;
+      \$106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \$signal$61 ;
-    if (drain_valid0) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$107  = \$32 [15:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$107  = \$signal$59 ;
-          end
-    endcase
-    if (rst) begin
-      \$107  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \$signal$63 ;
-    if (drain_valid0) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$108  = \$33 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$108  = 32'd0;
-          end
-    endcase
-    if (rst) begin
-      \$108  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \$signal$65 ;
-    if (drain_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$109  = \$34 [31:0];
-      end else begin
-        \$109  = \$37 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$109  = 32'd0;
-          end
-    endcase
-    if (rst) begin
-      \$109  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = rd_valid0;
+    \$107  = rd_valid0;
     if (advance) begin
-      \$110  = issue;
+      \$107  = issue;
+    end
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = rd_last0;
+    if (advance) begin
+      \$108  = \$40 ;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = rd_valid1;
+    if (advance) begin
+      \$109  = rd_valid0;
+    end
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = rd_last1;
+    if (advance) begin
+      \$110  = rd_last0;
     end
     if (rst) begin
       \$110  = 1'h0;
@@ -937,39 +940,9 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = rd_last0;
-    if (advance) begin
-      \$111  = \$40 ;
-    end
-    if (rst) begin
-      \$111  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = rd_valid1;
-    if (advance) begin
-      \$112  = rd_valid0;
-    end
-    if (rst) begin
-      \$112  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = rd_last1;
-    if (advance) begin
-      \$113  = rd_last0;
-    end
-    if (rst) begin
-      \$113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = rd_beat;
+    \$111  = rd_beat;
     if (issue) begin
-      \$114  = \$41 [14:0];
+      \$111  = \$41 [14:0];
     end
     casez (fsm_state)
       3'h0:
@@ -980,157 +953,217 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$114  = 15'h0000;
+            \$111  = 15'h0000;
           end
     endcase
     if (rst) begin
-      \$114  = 15'h0000;
+      \$111  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = cfg__ready;
+    \$112  = cfg__ready;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$115  = 1'h0;
+            \$112  = 1'h0;
           end
       3'h1:
           /* empty */;
       3'h2:
           if (\$52 ) begin
-            \$115  = 1'h1;
+            \$112  = 1'h1;
           end
       3'h3:
           /* empty */;
       3'h4:
           if (\$92 ) begin
-            \$115  = 1'h1;
+            \$112  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$115  = 1'h1;
+      \$112  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \$signal$59 ;
+    \$113  = \$signal$59 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$116  = cfg__payload[15:0];
+            \$113  = cfg__payload[15:0];
           end
     endcase
     if (rst) begin
-      \$116  = 16'h0000;
+      \$113  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = cn;
+    \$114  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$117  = cfg__payload[31:16];
+            \$114  = cfg__payload[31:16];
           end
     endcase
     if (rst) begin
-      \$117  = 16'h0000;
+      \$114  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \$signal$69 ;
+    \$115  = \$signal$69 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$118  = cfg__payload[32];
+            \$115  = cfg__payload[32];
           end
     endcase
     if (rst) begin
-      \$118  = 1'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = mu;
+    \$116  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$119  = cfg__payload[36:33];
+            \$116  = cfg__payload[36:33];
           end
     endcase
     if (rst) begin
-      \$119  = 4'h0;
+      \$116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = status;
+    \$117  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$120  = 14'h0000;
+            \$117  = 14'h0000;
           end
       3'h1:
           /* empty */;
       3'h2:
           if (\$52 ) begin
-            \$120 [0] = 1'h1;
+            \$117 [0] = 1'h1;
           end
       3'h3:
           if (\o__valid$75 ) begin
-            \$120 [7:2] = \o__payload$76 ;
-            \$120 [13:8] = \$88 [5:0];
-            \$120 [1] = \$90 ;
+            \$117 [7:2] = \o__payload$76 ;
+            \$117 [13:8] = \$88 [5:0];
+            \$117 [1] = \$90 ;
           end
     endcase
     if (rst) begin
-      \$120  = 14'h0000;
+      \$117  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = size;
+    \$118  = size;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$121  = 32'd0;
+            \$118  = 32'd0;
           end
       3'h1:
           if (\$signal$72 [0]) begin
-            \$121  = \$42 [31:0];
+            \$118  = \$42 [31:0];
           end
     endcase
     if (rst) begin
-      \$121  = 32'd0;
+      \$118  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \$signal$72 ;
+    \$119  = \$signal$72 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$122  = cfg__payload[15:0];
+            \$119  = cfg__payload[15:0];
           end
       3'h1:
-          \$122  = \$43 ;
+          \$119  = \$43 ;
     endcase
     if (rst) begin
-      \$122  = 16'h0000;
+      \$119  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \$signal$73 ;
+    \$120  = \$signal$73 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$123  = { 16'h0000, cfg__payload[31:16] };
+            \$120  = { 16'h0000, cfg__payload[31:16] };
           end
       3'h1:
-          \$123  = \$44 [31:0];
+          \$120  = \$44 [31:0];
+    endcase
+    if (rst) begin
+      \$120  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = mul_step;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$121  = 4'h0;
+          end
+      3'h1:
+          \$121  = \$45 [3:0];
+    endcase
+    if (rst) begin
+      \$121  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$122  = 3'h1;
+          end
+      3'h1:
+          if (\$47 ) begin
+            \$122  = 3'h2;
+          end
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$52 ) begin
+            \$122  = 3'h0;
+          end else begin
+            \$122  = 3'h3;
+          end
+      3'h3:
+          if (\o__valid$75 ) begin
+            \$122  = 3'h4;
+          end
+      3'h4:
+          if (\$92 ) begin
+            \$122  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$122  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = block_step;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$123  = { 12'h000, \$46  };
     endcase
     if (rst) begin
       \$123  = 32'd0;
@@ -1138,67 +1171,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = mul_step;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$124  = 4'h0;
-          end
-      3'h1:
-          \$124  = \$45 [3:0];
-    endcase
-    if (rst) begin
-      \$124  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = fsm_state;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$125  = 3'h1;
-          end
-      3'h1:
-          if (\$47 ) begin
-            \$125  = 3'h2;
-          end
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-            \$125  = 3'h0;
-          end else begin
-            \$125  = 3'h3;
-          end
-      3'h3:
-          if (\o__valid$75 ) begin
-            \$125  = 3'h4;
-          end
-      3'h4:
-          if (\$92 ) begin
-            \$125  = 3'h0;
-          end
-    endcase
-    if (rst) begin
-      \$125  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = block_step;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          \$126  = { 12'h000, \$46  };
-    endcase
-    if (rst) begin
-      \$126  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = last_beat;
+    \$124  = last_beat;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1208,16 +1181,16 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$127  = \$54 [14:0];
+            \$124  = \$54 [14:0];
           end
     endcase
     if (rst) begin
-      \$127  = 15'h0000;
+      \$124  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = final_keep;
+    \$125  = final_keep;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1227,16 +1200,16 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           (* full_case = 32'd1 *)
           if (\$52 ) begin
           end else begin
-            \$128  = { \$78 , \$75 , \$72 , \$69 , \$66 , \$63 , \$60 , \$57  };
+            \$125  = { \$78 , \$75 , \$72 , \$69 , \$66 , \$63 , \$60 , \$57  };
           end
     endcase
     if (rst) begin
-      \$128  = 8'h00;
+      \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = k;
+    \$126  = k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1246,11 +1219,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           /* empty */;
       3'h3:
           if (\o__valid$75 ) begin
-            \$129  = \$83 [5:0];
+            \$126  = \$83 [5:0];
           end
     endcase
     if (rst) begin
-      \$129  = 6'h00;
+      \$126  = 6'h00;
     end
   end
   assign \i__payload$15  = i__payload;

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from niti_hw.params import DEFAULT
+from niti_hw.perf.clock import clock_mhz
 from niti_hw.perf.cost import estimate, totals
 from niti_hw.perf.lowering import lower
 
@@ -49,7 +50,8 @@ def main(argv=None) -> int:
         ops = lower("vgg16", (3, 32, 32), 128)
         table = estimate(ops, params)
         fp32 = estimate(ops, params, datapath="fp32")
-        return totals(table, params, 154.3), totals(fp32, params, 154.3, by=None)
+        mhz, _ = clock_mhz(params)  # what the CLI does
+        return totals(table, params, mhz), totals(fp32, params, mhz, by=None)
 
     rows = [("lower + estimate (int8 and fp32) + totals, in process", best(step, args.repeat))]
     if not args.in_process_only:

@@ -122,10 +122,10 @@ def test_totals_per_epoch_and_time():
 
 
 def test_clock_from_the_synthesis_report(tmp_path):
-    assert clock_mhz(DEFAULT) == (154.3, "synth_report.csv systolic_array 8x8")
+    assert clock_mhz(DEFAULT) == (161.3, "synth_report.csv systolic_array 8x8")
     assert clock_mhz(DEFAULT.replace(clock_mhz=99.5))[0] == 99.5
     mhz, source = clock_mhz(HardwareParams(rows=16, cols=16, lanes=16))
-    assert mhz == 154.3 and "largest synthesised" in source
+    assert mhz == 161.3 and "largest synthesised" in source
     with pytest.raises(ValueError, match=r"no synthesis report at .*; give the clock with "
                                          r"--clock-mhz"):
         clock_mhz(DEFAULT, tmp_path / "missing.csv")

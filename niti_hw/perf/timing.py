@@ -120,7 +120,7 @@ K_LATCH = 1
 
 SCRATCHPAD_READ_LATENCY = 2
 """A beat's data two cycles after its address: the block RAM's synchronous read, then a register
-(the RAMs sit in fixed columns far from the rounding unit)."""
+(the RAMs sit at fixed sites far from the rounding unit)."""
 
 
 def replay_beats(m: int, n: int, p: HardwareParams) -> int:

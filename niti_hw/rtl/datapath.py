@@ -133,14 +133,14 @@ class Datapath(wiring.Component):
             data = Signal.like(array.o.p.c, name=f"drain_row{stage}", reset_less=True)
             m.d.sync += [valid.eq(row_valid), last.eq(row_last), data.eq(row_data)]
             row_valid, row_last, row_data = valid, last, data
-        m.d.sync += w_valid.eq(row_valid)
+        m.d.sync += [  # every cycle, read only beside w_valid: the row's valid is no clock enable
+            w_valid.eq(row_valid),
+            w_row.eq(row_data),
+            w_e0.eq(row_e),
+            w_count.eq(Mux(row_i < cm, Mux(row_block_ends, n_left, C), 0)),
+            w_last.eq(row_last & row_block_ends & (m_left <= R)),
+        ]
         with m.If(row_valid):
-            m.d.sync += [
-                w_row.eq(row_data),
-                w_e0.eq(row_e),
-                w_count.eq(Mux(row_i < cm, Mux(row_block_ends, n_left, C), 0)),
-                w_last.eq(row_last & row_block_ends & (m_left <= R)),
-            ]
             with m.If(~row_last):
                 m.d.sync += [row_i.eq(row_i + 1), row_e.eq(row_e + cn)]
             with m.Elif(row_block_ends):  # next row block

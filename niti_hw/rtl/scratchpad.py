@@ -7,7 +7,7 @@ it touches every bank at most once: bank b takes row element (b - e0) mod cols a
 e0 // cols, plus one where b < e0 mod cols. A read beat b is `lanes` consecutive elements, all in
 one bank group at one address.
 
-Both sides are registered around the block RAMs (timing: the RAMs sit in fixed columns far from
+Both sides are registered around the block RAMs (timing: the RAMs sit at fixed sites far from
 the logic): a write's per-bank address, data and enable are computed one cycle and land the next;
 a read's data is registered after the RAM, SCRATCHPAD_READ_LATENCY cycles in all.
 """
@@ -54,10 +54,10 @@ def element_bits(p: HardwareParams) -> int:
 
 class Scratchpad(wiring.Component):
     """Write: `wr_row` (cols int32) at flat element `wr_e0`, its first `wr_count` elements kept,
-    when `wr_en`; it lands in the RAM one cycle later. Read: a two-stage pipeline (RAM, then a
-    register) that advances when `rd_en` is high: beat `rd_beat` (elements rd_beat*lanes ...)
-    issued on an advancing cycle is on `rd_data` after SCRATCHPAD_READ_LATENCY advancing cycles,
-    and held while `rd_en` is low."""
+    when `wr_en`; it lands in the RAM one cycle later. Read: a pipeline (the RAM, then registers)
+    that advances when `rd_en` is high: beat `rd_beat` (elements rd_beat*lanes ...) issued on an
+    advancing cycle is on `rd_data` after SCRATCHPAD_READ_LATENCY advancing cycles, and held while
+    `rd_en` is low."""
 
     def __init__(self, params: HardwareParams):
         check_scratchpad_params(params)
