@@ -2,10 +2,10 @@
 and read back `lanes` consecutive elements at a time.
 
 Element e of the flattened tensor lives in bank e % cols at address e // cols: `cols` int32-wide
-banks (four byte-wide block RAMs each on an FPGA, see BYTES). A tile row is `cols` consecutive elements starting anywhere, so
-it touches every bank at most once: bank b takes row element (b - e0) mod cols at address
-e0 // cols, plus one where b < e0 mod cols. A read beat b is `lanes` consecutive elements, all in
-one bank group at one address.
+banks (four byte-wide block RAMs each on an FPGA, see BYTES). A tile row is `cols` consecutive
+elements starting anywhere, so it touches every bank at most once: bank b takes row element
+(b - e0) mod cols at address e0 // cols, plus one where b < e0 mod cols. A read beat b is `lanes`
+consecutive elements, all in one bank group at one address.
 
 Both sides are registered around the block RAMs (timing: the RAMs sit at fixed sites far from
 the logic): a write's per-bank address, data and enable are computed one cycle and land the next;

@@ -157,12 +157,14 @@ def _synth_script(family: str, classic_abc: bool) -> str:
 
 # A register whose wire carries `keep` (a PE's own copy of a flag, systolic_array.LOCAL) stays its
 # own flip-flop: yosys keeps wires, not the cells behind them, and would merge equal registers.
-KEEP_REGISTERS = "proc; select -set kept w:* a:keep %i %ci1:+$dff[Q] t:$dff %i; setattr -set keep 1 @kept"
+KEEP_REGISTERS = ("proc; select -set kept w:* a:keep %i %ci1:+$dff[Q] t:$dff %i; "
+                  "setattr -set keep 1 @kept")
 
 
 def synth_yosys(work: Path, family: str, classic_abc: bool = False) -> dict:
     """Cell counts of synth_<family> (YoWASP tools only see files under their working folder)."""
-    command = (f"read_verilog design_{family}.v; {KEEP_REGISTERS}; {_synth_script(family, classic_abc)}"
+    command = (f"read_verilog design_{family}.v; {KEEP_REGISTERS}; "
+               f"{_synth_script(family, classic_abc)}"
                f"; tee -q -o stat_{family}.json stat -json")
     _run([tool("yosys"), "-q", "-p", command], work, f"yosys_{family}.log")
     stat = json.loads((work / f"stat_{family}.json").read_text())

@@ -158,6 +158,7 @@ class SystolicArray(wiring.Component):
         drain = Signal(out.data.shape(), name="drain_row", reset_less=True)
         drain_valid = Signal(name="drain_valid")
         with m.If(en):
-            m.d.sync += [drain.eq(reduce(operator.or_, picked)), drain_valid.eq(Cat(*[row[-1] for row in done]).any())]
+            row_done = Cat(*[flags[-1] for flags in done])
+            m.d.sync += [drain.eq(reduce(operator.or_, picked)), drain_valid.eq(row_done.any())]
         m.d.comb += [push.eq(en & drain_valid), out.data.eq(drain)]
         return m
