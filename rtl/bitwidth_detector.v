@@ -113,43 +113,202 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [5:0] \$195 ;
-  wire [5:0] \$196 ;
-  reg [31:0] \$197 ;
-  reg [31:0] \$198 ;
-  reg [31:0] \$199 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [31:0] \$2 ;
   wire \$20 ;
-  reg [31:0] \$200 ;
-  reg [31:0] \$201 ;
-  reg [31:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg [31:0] \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg [31:0] \$208 ;
-  reg [31:0] \$209 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [32:0] \$21 ;
-  reg \$210 ;
-  reg [5:0] \$211 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire [32:0] \$22 ;
+  wire \$220 ;
+  wire [-1:0] \$221 ;
+  wire [-1:0] \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire [-1:0] \$226 ;
+  wire [-1:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
+  wire [1:0] \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire [-1:0] \$238 ;
+  wire [-1:0] \$239 ;
   wire [32:0] \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire [-1:0] \$243 ;
+  wire [-1:0] \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire [1:0] \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire [32:0] \$25 ;
+  wire \$250 ;
+  wire [2:0] \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [32:0] \$27 ;
+  wire [-1:0] \$270 ;
+  wire [-1:0] \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire [-1:0] \$275 ;
+  wire [-1:0] \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire [1:0] \$279 ;
   wire [32:0] \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire [-1:0] \$287 ;
+  wire [-1:0] \$288 ;
+  wire \$289 ;
   wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [-1:0] \$292 ;
+  wire [-1:0] \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire [1:0] \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire [31:0] \$3 ;
   wire [32:0] \$30 ;
+  wire [2:0] \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire [3:0] \$308 ;
+  wire \$309 ;
   wire [32:0] \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire [4:0] \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [31:0] \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire [31:0] \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  reg [31:0] \$356 ;
+  reg [31:0] \$357 ;
+  reg [31:0] \$358 ;
+  reg [31:0] \$359 ;
   wire \$36 ;
+  reg [31:0] \$360 ;
+  reg [31:0] \$361 ;
+  reg [31:0] \$362 ;
+  reg [31:0] \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [31:0] \$367 ;
+  reg [31:0] \$368 ;
+  reg \$369 ;
   wire \$37 ;
+  reg [5:0] \$370 ;
   wire \$38 ;
   wire \$39 ;
   wire [31:0] \$4 ;
@@ -297,317 +456,285 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   assign \$32  = s1_valid & s1_last;
   assign \$33  = acc | s1_or;
   assign \$34  = acc | s1_or;
-  assign \$35  = total[31] | total[30];
-  assign \$36  = total[29] | total[28];
-  assign \$37  = \$35  | \$36 ;
-  assign \$38  = total[27] | total[26];
-  assign \$39  = total[25] | total[24];
-  assign \$40  = \$38  | \$39 ;
-  assign \$41  = \$37  | \$40 ;
-  assign \$42  = total[23] | total[22];
-  assign \$43  = total[21] | total[20];
-  assign \$44  = \$42  | \$43 ;
-  assign \$45  = total[19] | total[18];
-  assign \$46  = total[17] | total[16];
-  assign \$47  = \$45  | \$46 ;
-  assign \$48  = \$44  | \$47 ;
-  assign \$49  = \$41  | \$48 ;
-  assign \$50  = total[15] | total[14];
-  assign \$51  = total[13] | total[12];
-  assign \$52  = \$50  | \$51 ;
-  assign \$53  = total[11] | total[10];
-  assign \$54  = total[9] | total[8];
-  assign \$55  = \$53  | \$54 ;
-  assign \$56  = \$52  | \$55 ;
-  assign \$57  = total[7] | total[6];
-  assign \$58  = total[5] | total[4];
-  assign \$59  = \$57  | \$58 ;
-  assign \$60  = total[3] | total[2];
-  assign \$61  = total[1] | total[0];
-  assign \$62  = \$60  | \$61 ;
-  assign \$63  = \$59  | \$62 ;
-  assign \$64  = \$56  | \$63 ;
-  assign \$65  = \$49  | \$64 ;
-  assign \$66  = total[31] | total[30];
-  assign \$67  = total[29] | total[28];
-  assign \$68  = \$66  | \$67 ;
-  assign \$69  = total[27] | total[26];
-  assign \$70  = total[25] | total[24];
-  assign \$71  = \$69  | \$70 ;
-  assign \$72  = \$68  | \$71 ;
-  assign \$73  = total[23] | total[22];
-  assign \$74  = total[21] | total[20];
-  assign \$75  = \$73  | \$74 ;
-  assign \$76  = total[19] | total[18];
-  assign \$77  = total[17] | total[16];
-  assign \$78  = \$76  | \$77 ;
-  assign \$79  = \$75  | \$78 ;
-  assign \$80  = \$72  | \$79 ;
-  assign \$81  = total[31] | total[30];
-  assign \$82  = total[29] | total[28];
-  assign \$83  = \$81  | \$82 ;
-  assign \$84  = total[27] | total[26];
-  assign \$85  = total[25] | total[24];
-  assign \$86  = \$84  | \$85 ;
-  assign \$87  = \$83  | \$86 ;
-  assign \$88  = total[31] | total[30];
-  assign \$89  = total[29] | total[28];
-  assign \$90  = \$88  | \$89 ;
-  assign \$91  = total[31] | total[30];
-  assign \$94  = \$91  ? total[31] : total[29];
-  assign \$95  = total[31] | total[30];
-  assign \$96  = total[27] | total[26];
-  assign \$99  = \$96  ? total[27] : total[25];
-  assign \$100  = total[27] | total[26];
-  assign \$101  = \$90  ? { \$95 , \$94  } : { \$100 , \$99  };
-  assign \$102  = total[31] | total[30];
-  assign \$103  = total[29] | total[28];
-  assign \$104  = \$102  | \$103 ;
-  assign \$105  = total[23] | total[22];
-  assign \$106  = total[21] | total[20];
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = total[23] | total[22];
-  assign \$111  = \$108  ? total[23] : total[21];
-  assign \$112  = total[23] | total[22];
-  assign \$113  = total[19] | total[18];
-  assign \$116  = \$113  ? total[19] : total[17];
-  assign \$117  = total[19] | total[18];
-  assign \$118  = \$107  ? { \$112 , \$111  } : { \$117 , \$116  };
-  assign \$119  = total[23] | total[22];
-  assign \$120  = total[21] | total[20];
-  assign \$121  = \$119  | \$120 ;
-  assign \$122  = \$87  ? { \$104 , \$101  } : { \$121 , \$118  };
-  assign \$123  = total[31] | total[30];
-  assign \$124  = total[29] | total[28];
-  assign \$125  = \$123  | \$124 ;
-  assign \$126  = total[27] | total[26];
-  assign \$127  = total[25] | total[24];
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = \$125  | \$128 ;
-  assign \$130  = total[15] | total[14];
-  assign \$131  = total[13] | total[12];
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = total[11] | total[10];
-  assign \$134  = total[9] | total[8];
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = \$132  | \$135 ;
-  assign \$137  = total[15] | total[14];
-  assign \$138  = total[13] | total[12];
-  assign \$139  = \$137  | \$138 ;
-  assign \$140  = total[15] | total[14];
-  assign \$143  = \$140  ? total[15] : total[13];
-  assign \$144  = total[15] | total[14];
-  assign \$145  = total[11] | total[10];
-  assign \$148  = \$145  ? total[11] : total[9];
-  assign \$149  = total[11] | total[10];
-  assign \$150  = \$139  ? { \$144 , \$143  } : { \$149 , \$148  };
-  assign \$151  = total[15] | total[14];
-  assign \$152  = total[13] | total[12];
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = total[7] | total[6];
-  assign \$155  = total[5] | total[4];
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = total[7] | total[6];
-  assign \$160  = \$157  ? total[7] : total[5];
-  assign \$161  = total[7] | total[6];
-  assign \$162  = total[3] | total[2];
-  assign \$165  = \$162  ? total[3] : total[1];
-  assign \$166  = total[3] | total[2];
-  assign \$167  = \$156  ? { \$161 , \$160  } : { \$166 , \$165  };
-  assign \$168  = total[7] | total[6];
-  assign \$169  = total[5] | total[4];
-  assign \$170  = \$168  | \$169 ;
-  assign \$171  = \$136  ? { \$153 , \$150  } : { \$170 , \$167  };
-  assign \$172  = total[15] | total[14];
-  assign \$173  = total[13] | total[12];
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = total[11] | total[10];
-  assign \$176  = total[9] | total[8];
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = \$174  | \$177 ;
-  assign \$179  = \$80  ? { \$129 , \$122  } : { \$178 , \$171  };
-  assign \$180  = total[31] | total[30];
-  assign \$181  = total[29] | total[28];
-  assign \$182  = \$180  | \$181 ;
-  assign \$183  = total[27] | total[26];
-  assign \$184  = total[25] | total[24];
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = \$182  | \$185 ;
-  assign \$187  = total[23] | total[22];
-  assign \$188  = total[21] | total[20];
-  assign \$189  = \$187  | \$188 ;
-  assign \$190  = total[19] | total[18];
-  assign \$191  = total[17] | total[16];
-  assign \$192  = \$190  | \$191 ;
-  assign \$193  = \$189  | \$192 ;
-  assign \$194  = \$186  | \$193 ;
-  assign \$195  = { \$194 , \$179  } + 1'h1;
-  assign \$196  = \$65  ? \$195  : 6'h00;
+  assign \$195  = total[30] | total[29];
+  assign \$196  = total[28] | total[27];
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = total[26] | total[25];
+  assign \$199  = total[24] | total[23];
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = \$197  | \$200 ;
+  assign \$202  = total[22] | total[21];
+  assign \$203  = total[20] | total[19];
+  assign \$204  = \$202  | \$203 ;
+  assign \$205  = total[18] | total[17];
+  assign \$206  = total[16] | total[15];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = \$204  | \$207 ;
+  assign \$209  = \$201  | \$208 ;
+  assign \$210  = total[30] | total[29];
+  assign \$211  = total[28] | total[27];
+  assign \$212  = \$210  | \$211 ;
+  assign \$213  = total[26] | total[25];
+  assign \$214  = total[24] | total[23];
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = \$212  | \$215 ;
+  assign \$217  = total[30] | total[29];
+  assign \$218  = total[28] | total[27];
+  assign \$219  = \$217  | \$218 ;
+  assign \$220  = total[30] | total[29];
+  assign \$223  = \$220  ? total[30] : total[28];
+  assign \$224  = total[30] | total[29];
+  assign \$225  = total[26] | total[25];
+  assign \$228  = \$225  ? total[26] : total[24];
+  assign \$229  = total[26] | total[25];
+  assign \$230  = \$219  ? { \$224 , \$223  } : { \$229 , \$228  };
+  assign \$231  = total[30] | total[29];
+  assign \$232  = total[28] | total[27];
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = total[22] | total[21];
+  assign \$235  = total[20] | total[19];
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = total[22] | total[21];
+  assign \$240  = \$237  ? total[22] : total[20];
+  assign \$241  = total[22] | total[21];
+  assign \$242  = total[18] | total[17];
+  assign \$245  = \$242  ? total[18] : total[16];
+  assign \$246  = total[18] | total[17];
+  assign \$247  = \$236  ? { \$241 , \$240  } : { \$246 , \$245  };
+  assign \$248  = total[22] | total[21];
+  assign \$249  = total[20] | total[19];
+  assign \$250  = \$248  | \$249 ;
+  assign \$251  = \$216  ? { \$233 , \$230  } : { \$250 , \$247  };
+  assign \$252  = total[30] | total[29];
+  assign \$253  = total[28] | total[27];
+  assign \$254  = \$252  | \$253 ;
+  assign \$255  = total[26] | total[25];
+  assign \$256  = total[24] | total[23];
+  assign \$257  = \$255  | \$256 ;
+  assign \$258  = \$254  | \$257 ;
+  assign \$259  = total[14] | total[13];
+  assign \$260  = total[12] | total[11];
+  assign \$261  = \$259  | \$260 ;
+  assign \$262  = total[10] | total[9];
+  assign \$263  = total[8] | total[7];
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = \$261  | \$264 ;
+  assign \$266  = total[14] | total[13];
+  assign \$267  = total[12] | total[11];
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = total[14] | total[13];
+  assign \$272  = \$269  ? total[14] : total[12];
+  assign \$273  = total[14] | total[13];
+  assign \$274  = total[10] | total[9];
+  assign \$277  = \$274  ? total[10] : total[8];
+  assign \$278  = total[10] | total[9];
+  assign \$279  = \$268  ? { \$273 , \$272  } : { \$278 , \$277  };
+  assign \$280  = total[14] | total[13];
+  assign \$281  = total[12] | total[11];
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = total[6] | total[5];
+  assign \$284  = total[4] | total[3];
+  assign \$285  = \$283  | \$284 ;
+  assign \$286  = total[6] | total[5];
+  assign \$289  = \$286  ? total[6] : total[4];
+  assign \$290  = total[6] | total[5];
+  assign \$291  = total[2] | total[1];
+  assign \$294  = \$291  ? total[2] : total[0];
+  assign \$295  = total[2] | total[1];
+  assign \$296  = \$285  ? { \$290 , \$289  } : { \$295 , \$294  };
+  assign \$297  = total[6] | total[5];
+  assign \$298  = total[4] | total[3];
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = \$265  ? { \$282 , \$279  } : { \$299 , \$296  };
+  assign \$301  = total[14] | total[13];
+  assign \$302  = total[12] | total[11];
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = total[10] | total[9];
+  assign \$305  = total[8] | total[7];
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = \$303  | \$306 ;
+  assign \$308  = \$209  ? { \$258 , \$251  } : { \$307 , \$300  };
+  assign \$309  = total[30] | total[29];
+  assign \$310  = total[28] | total[27];
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = total[26] | total[25];
+  assign \$313  = total[24] | total[23];
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = \$311  | \$314 ;
+  assign \$316  = total[22] | total[21];
+  assign \$317  = total[20] | total[19];
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = total[18] | total[17];
+  assign \$320  = total[16] | total[15];
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = \$318  | \$321 ;
+  assign \$323  = \$315  | \$322 ;
+  assign \$324  = \$65  ? 5'h00 : { \$323 , \$308  };
   always @(posedge clk)
-    s1_mag0 <= \$197 ;
+    s1_mag0 <= \$356 ;
   always @(posedge clk)
-    s1_mag1 <= \$198 ;
+    s1_mag1 <= \$357 ;
   always @(posedge clk)
-    s1_mag2 <= \$199 ;
+    s1_mag2 <= \$358 ;
   always @(posedge clk)
-    s1_mag3 <= \$200 ;
+    s1_mag3 <= \$359 ;
   always @(posedge clk)
-    s1_mag4 <= \$201 ;
+    s1_mag4 <= \$360 ;
   always @(posedge clk)
-    s1_mag5 <= \$202 ;
+    s1_mag5 <= \$361 ;
   always @(posedge clk)
-    s1_mag6 <= \$203 ;
+    s1_mag6 <= \$362 ;
   always @(posedge clk)
-    s1_mag7 <= \$204 ;
+    s1_mag7 <= \$363 ;
   always @(posedge clk)
-    s1_valid <= \$205 ;
+    s1_valid <= \$364 ;
   always @(posedge clk)
-    s1_last <= \$206 ;
+    s1_last <= \$365 ;
   always @(posedge clk)
-    total_valid <= \$207 ;
+    total_valid <= \$366 ;
   always @(posedge clk)
-    acc <= \$208 ;
+    acc <= \$367 ;
   always @(posedge clk)
-    total <= \$209 ;
+    total <= \$368 ;
   always @(posedge clk)
-    o__valid <= \$210 ;
+    o__valid <= \$369 ;
   always @(posedge clk)
-    o__payload <= \$211 ;
+    o__payload <= \$370 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = s1_mag0;
+    \$356  = s1_mag0;
     if (i__ready) begin
-      \$197  = \$10 [31:0];
+      \$356  = \$10 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = s1_mag1;
+    \$357  = s1_mag1;
     if (i__ready) begin
-      \$198  = \$13 [31:0];
+      \$357  = \$13 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = s1_mag2;
+    \$358  = s1_mag2;
     if (i__ready) begin
-      \$199  = \$16 [31:0];
+      \$358  = \$16 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = s1_mag3;
+    \$359  = s1_mag3;
     if (i__ready) begin
-      \$200  = \$19 [31:0];
+      \$359  = \$19 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = s1_mag4;
+    \$360  = s1_mag4;
     if (i__ready) begin
-      \$201  = \$22 [31:0];
+      \$360  = \$22 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = s1_mag5;
+    \$361  = s1_mag5;
     if (i__ready) begin
-      \$202  = \$25 [31:0];
+      \$361  = \$25 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = s1_mag6;
+    \$362  = s1_mag6;
     if (i__ready) begin
-      \$203  = \$28 [31:0];
+      \$362  = \$28 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = s1_mag7;
+    \$363  = s1_mag7;
     if (i__ready) begin
-      \$204  = \$31 [31:0];
+      \$363  = \$31 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = s1_valid;
+    \$364  = s1_valid;
     if (i__ready) begin
-      \$205  = take;
+      \$364  = take;
     end
     if (rst) begin
-      \$205  = 1'h0;
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = s1_last;
+    \$365  = s1_last;
     if (i__ready) begin
-      \$206  = i__payload[256];
+      \$365  = i__payload[256];
     end
     if (rst) begin
-      \$206  = 1'h0;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = total_valid;
+    \$366  = total_valid;
     if (i__ready) begin
-      \$207  = \$32 ;
+      \$366  = \$32 ;
     end
     if (rst) begin
-      \$207  = 1'h0;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = acc;
+    \$367  = acc;
     if (i__ready) begin
       if (s1_valid) begin
         (* full_case = 32'd1 *)
         if (s1_last) begin
-          \$208  = 32'd0;
+          \$367  = 32'd0;
         end else begin
-          \$208  = \$34 ;
+          \$367  = \$34 ;
         end
       end
     end
     if (rst) begin
-      \$208  = 32'd0;
+      \$367  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = total;
+    \$368  = total;
     if (i__ready) begin
       if (s1_valid) begin
         if (s1_last) begin
-          \$209  = \$33 ;
+          \$368  = \$33 ;
         end
       end
     end
     if (rst) begin
-      \$209  = 32'd0;
+      \$368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = o__valid;
+    \$369  = o__valid;
     if (i__ready) begin
-      \$210  = total_valid;
+      \$369  = total_valid;
     end
     if (rst) begin
-      \$210  = 1'h0;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = o__payload;
+    \$370  = o__payload;
     if (i__ready) begin
-      \$211  = \$196 ;
+      \$370  = { \$355 , \$324  };
     end
     if (rst) begin
-      \$211  = 6'h00;
+      \$370  = 6'h00;
     end
   end
   assign en = i__ready;
@@ -621,4 +748,179 @@ module bitwidth_detector(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   assign \i__payload.data[6]  = i__payload[223:192];
   assign \i__payload.data[7]  = i__payload[255:224];
   assign \i__payload.last  = i__payload[256];
+  assign \$35  = 1'h0;
+  assign \$36  = 1'h0;
+  assign \$37  = 1'h0;
+  assign \$38  = 1'h0;
+  assign \$39  = 1'h0;
+  assign \$40  = 1'h0;
+  assign \$41  = 1'h0;
+  assign \$42  = 1'h0;
+  assign \$43  = 1'h0;
+  assign \$44  = 1'h0;
+  assign \$45  = 1'h0;
+  assign \$46  = 1'h0;
+  assign \$47  = 1'h0;
+  assign \$48  = 1'h0;
+  assign \$49  = 1'h0;
+  assign \$50  = 1'h0;
+  assign \$51  = 1'h0;
+  assign \$52  = 1'h0;
+  assign \$53  = 1'h0;
+  assign \$54  = 1'h0;
+  assign \$55  = 1'h0;
+  assign \$56  = 1'h0;
+  assign \$57  = 1'h0;
+  assign \$58  = 1'h0;
+  assign \$59  = 1'h0;
+  assign \$60  = 1'h0;
+  assign \$61  = total[31];
+  assign \$62  = total[31];
+  assign \$63  = total[31];
+  assign \$64  = total[31];
+  assign \$65  = total[31];
+  assign \$66  = 1'h0;
+  assign \$67  = 1'h0;
+  assign \$68  = 1'h0;
+  assign \$69  = 1'h0;
+  assign \$70  = 1'h0;
+  assign \$71  = 1'h0;
+  assign \$72  = 1'h0;
+  assign \$73  = 1'h0;
+  assign \$74  = 1'h0;
+  assign \$75  = 1'h0;
+  assign \$76  = 1'h0;
+  assign \$77  = 1'h0;
+  assign \$78  = 1'h0;
+  assign \$79  = 1'h0;
+  assign \$80  = 1'h0;
+  assign \$81  = 1'h0;
+  assign \$82  = 1'h0;
+  assign \$83  = 1'h0;
+  assign \$84  = 1'h0;
+  assign \$85  = 1'h0;
+  assign \$86  = 1'h0;
+  assign \$87  = 1'h0;
+  assign \$88  = 1'h0;
+  assign \$89  = 1'h0;
+  assign \$90  = 1'h0;
+  assign \$91  = 1'h0;
+  assign \$94  = 1'h0;
+  assign \$95  = 1'h0;
+  assign \$96  = 1'h0;
+  assign \$99  = 1'h0;
+  assign \$100  = 1'h0;
+  assign \$101  = 2'h0;
+  assign \$102  = 1'h0;
+  assign \$103  = 1'h0;
+  assign \$104  = 1'h0;
+  assign \$105  = 1'h0;
+  assign \$106  = 1'h0;
+  assign \$107  = 1'h0;
+  assign \$108  = 1'h0;
+  assign \$111  = 1'h0;
+  assign \$112  = 1'h0;
+  assign \$113  = 1'h0;
+  assign \$116  = 1'h0;
+  assign \$117  = 1'h0;
+  assign \$118  = 2'h0;
+  assign \$119  = 1'h0;
+  assign \$120  = 1'h0;
+  assign \$121  = 1'h0;
+  assign \$122  = 3'h0;
+  assign \$123  = 1'h0;
+  assign \$124  = 1'h0;
+  assign \$125  = 1'h0;
+  assign \$126  = 1'h0;
+  assign \$127  = 1'h0;
+  assign \$128  = 1'h0;
+  assign \$129  = 1'h0;
+  assign \$130  = 1'h0;
+  assign \$131  = 1'h0;
+  assign \$132  = 1'h0;
+  assign \$133  = 1'h0;
+  assign \$134  = 1'h0;
+  assign \$135  = 1'h0;
+  assign \$136  = 1'h0;
+  assign \$137  = 1'h0;
+  assign \$138  = 1'h0;
+  assign \$139  = 1'h0;
+  assign \$140  = 1'h0;
+  assign \$143  = 1'h0;
+  assign \$144  = 1'h0;
+  assign \$145  = 1'h0;
+  assign \$148  = 1'h0;
+  assign \$149  = 1'h0;
+  assign \$150  = 2'h0;
+  assign \$151  = 1'h0;
+  assign \$152  = 1'h0;
+  assign \$153  = 1'h0;
+  assign \$154  = 1'h0;
+  assign \$155  = 1'h0;
+  assign \$156  = 1'h0;
+  assign \$157  = 1'h0;
+  assign \$160  = 1'h0;
+  assign \$161  = 1'h0;
+  assign \$162  = 1'h0;
+  assign \$165  = 1'h0;
+  assign \$166  = 1'h0;
+  assign \$167  = 2'h0;
+  assign \$168  = 1'h0;
+  assign \$169  = 1'h0;
+  assign \$170  = 1'h0;
+  assign \$171  = 3'h0;
+  assign \$172  = 1'h0;
+  assign \$173  = 1'h0;
+  assign \$174  = 1'h0;
+  assign \$175  = 1'h0;
+  assign \$176  = 1'h0;
+  assign \$177  = 1'h0;
+  assign \$178  = 1'h0;
+  assign \$179  = 4'h0;
+  assign \$180  = 1'h0;
+  assign \$181  = 1'h0;
+  assign \$182  = 1'h0;
+  assign \$183  = 1'h0;
+  assign \$184  = 1'h0;
+  assign \$185  = 1'h0;
+  assign \$186  = 1'h0;
+  assign \$187  = 1'h0;
+  assign \$188  = 1'h0;
+  assign \$189  = 1'h0;
+  assign \$190  = 1'h0;
+  assign \$191  = 1'h0;
+  assign \$192  = 1'h0;
+  assign \$193  = 1'h0;
+  assign \$194  = 1'h0;
+  assign \$325  = 1'h0;
+  assign \$326  = 1'h0;
+  assign \$327  = 1'h0;
+  assign \$328  = 1'h0;
+  assign \$329  = 1'h0;
+  assign \$330  = 1'h0;
+  assign \$331  = 1'h0;
+  assign \$332  = 1'h0;
+  assign \$333  = 1'h0;
+  assign \$334  = 1'h0;
+  assign \$335  = 1'h0;
+  assign \$336  = 1'h0;
+  assign \$337  = 1'h0;
+  assign \$338  = 1'h0;
+  assign \$339  = 1'h0;
+  assign \$340  = 1'h0;
+  assign \$341  = 1'h0;
+  assign \$342  = 1'h0;
+  assign \$343  = 1'h0;
+  assign \$344  = 1'h0;
+  assign \$345  = 1'h0;
+  assign \$346  = 1'h0;
+  assign \$347  = 1'h0;
+  assign \$348  = 1'h0;
+  assign \$349  = 1'h0;
+  assign \$350  = 1'h0;
+  assign \$351  = total[31];
+  assign \$352  = total[31];
+  assign \$353  = total[31];
+  assign \$354  = total[31];
+  assign \$355  = total[31];
 endmodule

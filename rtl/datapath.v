@@ -9,106 +9,112 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [15:0] \$100 ;
-  reg [31:0] \$101 ;
+  reg \$100 ;
+  reg \$101 ;
   reg [15:0] \$102 ;
-  reg [15:0] \$103 ;
+  reg [31:0] \$103 ;
   reg [15:0] \$104 ;
-  reg [31:0] \$105 ;
-  reg [31:0] \$106 ;
-  reg \$107 ;
+  reg [15:0] \$105 ;
+  reg \$106 ;
+  reg [15:0] \$107 ;
   reg \$108 ;
-  reg \$109 ;
+  reg [31:0] \$109 ;
   wire \$11 ;
-  reg \$110 ;
-  reg [14:0] \$111 ;
+  reg [31:0] \$110 ;
+  reg \$111 ;
   reg \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
-  reg \$115 ;
-  reg [3:0] \$116 ;
-  reg [13:0] \$117 ;
-  reg [31:0] \$118 ;
-  reg [15:0] \$119 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg [14:0] \$115 ;
+  reg \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  reg [31:0] \$120 ;
-  reg [3:0] \$121 ;
-  reg [2:0] \$122 ;
-  reg [31:0] \$123 ;
-  reg [14:0] \$124 ;
-  reg [7:0] \$125 ;
-  reg [5:0] \$126 ;
+  reg [3:0] \$120 ;
+  reg [13:0] \$121 ;
+  reg [31:0] \$122 ;
+  reg [15:0] \$123 ;
+  reg [31:0] \$124 ;
+  reg [3:0] \$125 ;
+  reg [2:0] \$126 ;
+  reg [31:0] \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  wire \$14 ;
+  reg [14:0] \$130 ;
+  reg [7:0] \$131 ;
+  reg [5:0] \$132 ;
+  wire [16:0] \$14 ;
   wire \$15 ;
   wire [16:0] \$16 ;
-  wire [16:0] \$17 ;
+  wire \$17 ;
   wire \$18 ;
-  wire \$19 ;
+  wire [15:0] \$19 ;
   wire \$2 ;
   wire [15:0] \$20 ;
-  wire [15:0] \$21 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
+  wire [16:0] \$24 ;
+  wire [32:0] \$25 ;
+  wire [16:0] \$26 ;
+  wire [16:0] \$27 ;
   wire [16:0] \$28 ;
-  wire [32:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [16:0] \$30 ;
-  wire [16:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [32:0] \$33 ;
-  wire [32:0] \$34 ;
+  wire [32:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [16:0] \$33 ;
+  wire \$34 ;
   wire [32:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [32:0] \$37 ;
-  wire [32:0] \$38 ;
-  wire \$39 ;
+  wire [32:0] \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire [15:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [32:0] \$40 ;
   wire [15:0] \$41 ;
   wire [32:0] \$42 ;
-  wire [15:0] \$43 ;
-  wire [32:0] \$44 ;
-  wire [4:0] \$45 ;
-  wire [19:0] \$46 ;
+  wire [4:0] \$43 ;
+  wire [19:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [32:0] \$48 ;
+  wire [32:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [32:0] \$50 ;
+  wire [3:0] \$51 ;
   wire \$52 ;
   wire [32:0] \$53 ;
-  wire [32:0] \$54 ;
-  wire [32:0] \$55 ;
-  wire [3:0] \$56 ;
-  wire \$57 ;
-  wire [32:0] \$58 ;
-  wire [3:0] \$59 ;
+  wire [3:0] \$54 ;
+  wire \$55 ;
+  wire [32:0] \$56 ;
+  wire [3:0] \$57 ;
+  wire \$58 ;
+  wire [32:0] \$59 ;
   wire [7:0] \$6 ;
-  wire \$60 ;
-  wire [32:0] \$61 ;
-  wire [3:0] \$62 ;
-  wire \$63 ;
-  wire [32:0] \$64 ;
-  wire [3:0] \$65 ;
-  wire \$66 ;
-  wire [32:0] \$67 ;
-  wire [3:0] \$68 ;
-  wire \$69 ;
+  wire [3:0] \$60 ;
+  wire \$61 ;
+  wire [32:0] \$62 ;
+  wire [3:0] \$63 ;
+  wire \$64 ;
+  wire [32:0] \$65 ;
+  wire [3:0] \$66 ;
+  wire \$67 ;
+  wire [32:0] \$68 ;
+  wire [3:0] \$69 ;
   wire \$7 ;
-  wire [32:0] \$70 ;
-  wire [3:0] \$71 ;
-  wire \$72 ;
-  wire [32:0] \$73 ;
-  wire [3:0] \$74 ;
+  wire \$70 ;
+  wire [32:0] \$71 ;
+  wire [3:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
   wire \$75 ;
-  wire [32:0] \$76 ;
-  wire [3:0] \$77 ;
+  wire \$76 ;
+  wire \$77 ;
   wire \$78 ;
   wire [3:0] \$79 ;
   wire \$8 ;
@@ -128,8 +134,8 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire \$92 ;
   reg [15:0] \$93 ;
   reg \$94 ;
-  reg [15:0] \$95 ;
-  reg \$96 ;
+  reg \$95 ;
+  reg [15:0] \$96 ;
   reg \$97 ;
   reg \$98 ;
   reg \$99 ;
@@ -138,16 +144,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg \$signal$28  = 1'h0;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$37 ;
-  reg [15:0] \$signal$49  = 16'h0000;
-  reg [15:0] \$signal$51  = 16'h0000;
-  reg [15:0] \$signal$59  = 16'h0000;
-  reg [15:0] \$signal$61  = 16'h0000;
+  reg \$signal$49  = 1'h0;
+  reg [15:0] \$signal$50  = 16'h0000;
+  reg [15:0] \$signal$54  = 16'h0000;
   reg [15:0] \$signal$62  = 16'h0000;
-  reg [31:0] \$signal$63  = 32'd0;
-  reg [31:0] \$signal$65  = 32'd0;
-  reg \$signal$69  = 1'h0;
-  reg [15:0] \$signal$72  = 16'h0000;
-  reg [31:0] \$signal$73  = 32'd0;
+  reg \$signal$63  = 1'h0;
+  reg [15:0] \$signal$66  = 16'h0000;
+  reg [15:0] \$signal$67  = 16'h0000;
+  reg [31:0] \$signal$68  = 32'd0;
+  reg [31:0] \$signal$70  = 32'd0;
+  reg \$signal$74  = 1'h0;
+  reg [15:0] \$signal$77  = 16'h0000;
+  reg [31:0] \$signal$78  = 32'd0;
+  reg \$signal$80  = 1'h0;
   wire advance;
   reg [31:0] block_step = 32'd0;
   input [36:0] cfg__payload;
@@ -163,6 +172,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   input clk;
   wire clk;
   reg [15:0] cn = 16'h0000;
+  reg cn_fits = 1'h0;
   reg drain_last0 = 1'h0;
   reg [255:0] drain_row0 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [31:0] \drain_row0[0] ;
@@ -256,9 +266,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   (* init = 1'h1 *)
   wire idle;
   reg in_done = 1'h0;
+  reg in_last_row = 1'h0;
   wire issue;
   reg [5:0] k = 6'h00;
   reg [14:0] last_beat = 15'h0000;
+  reg last_row = 1'h0;
   reg [3:0] mu = 4'h0;
   reg [3:0] mul_step = 4'h0;
   reg [15:0] n_left = 16'h0000;
@@ -277,18 +289,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [5:0] \o__payload$44.k ;
   wire [7:0] \o__payload$44.keep ;
   wire \o__payload$44.last ;
-  wire [256:0] \o__payload$55 ;
-  wire [255:0] \o__payload$55.c ;
-  wire [31:0] \o__payload$55.c[0] ;
-  wire [31:0] \o__payload$55.c[1] ;
-  wire [31:0] \o__payload$55.c[2] ;
-  wire [31:0] \o__payload$55.c[3] ;
-  wire [31:0] \o__payload$55.c[4] ;
-  wire [31:0] \o__payload$55.c[5] ;
-  wire [31:0] \o__payload$55.c[6] ;
-  wire [31:0] \o__payload$55.c[7] ;
-  wire \o__payload$55.last ;
-  wire [5:0] \o__payload$76 ;
+  wire [256:0] \o__payload$58 ;
+  wire [255:0] \o__payload$58.c ;
+  wire [31:0] \o__payload$58.c[0] ;
+  wire [31:0] \o__payload$58.c[1] ;
+  wire [31:0] \o__payload$58.c[2] ;
+  wire [31:0] \o__payload$58.c[3] ;
+  wire [31:0] \o__payload$58.c[4] ;
+  wire [31:0] \o__payload$58.c[5] ;
+  wire [31:0] \o__payload$58.c[6] ;
+  wire [31:0] \o__payload$58.c[7] ;
+  wire \o__payload$58.last ;
+  wire [5:0] \o__payload$82 ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -309,8 +321,8 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   output o__valid;
   wire o__valid;
   wire \o__valid$46 ;
-  wire \o__valid$53 ;
-  wire \o__valid$75 ;
+  wire \o__valid$56 ;
+  wire \o__valid$81 ;
   reg [14:0] rd_beat = 15'h0000;
   wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
@@ -380,181 +392,193 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \$11  = fsm_state == 3'h4;
   assign \$12  = i__valid & i__ready;
   assign \$13  = \$12  & i__payload[128];
-  assign \$14  = \$signal$49  <= 4'h8;
-  assign \$15  = \$signal$51  <= 4'h8;
-  assign \$16  = \$signal$51  - 4'h8;
-  assign \$17  = \$signal$49  - 4'h8;
-  assign \$18  = row_i < \$signal$59 ;
-  assign \$19  = n_left <= 4'h8;
-  assign \$20  = \$19  ? n_left : 16'h0008;
-  assign \$21  = \$18  ? \$20  : 16'h0000;
-  assign \$22  = n_left <= 4'h8;
-  assign \$23  = drain_last0 & \$22 ;
-  assign \$24  = \$signal$61  <= 4'h8;
-  assign \$25  = \$23  & \$24 ;
-  assign \$26  = ~ drain_last0;
-  assign \$27  = n_left <= 4'h8;
-  assign \$28  = row_i + 1'h1;
-  assign \$29  = row_e + cn;
-  assign \$30  = \$signal$62  + 4'h8;
-  assign \$31  = \$signal$62  + 4'h8;
-  assign \$32  = \$signal$61  - 4'h8;
-  assign \$33  = \$signal$63  + block_step;
-  assign \$34  = \$signal$63  + block_step;
-  assign \$35  = \$signal$63  + block_step;
-  assign \$36  = n_left - 4'h8;
-  assign \$37  = \$signal$65  + 4'h8;
-  assign \$38  = \$signal$65  + 4'h8;
-  assign \$39  = rd_beat == last_beat;
-  assign \$40  = issue & \$39 ;
-  assign \$41  = rd_beat + 1'h1;
-  assign \$42  = size + \$signal$73 ;
-  assign \$45  = mul_step + 1'h1;
-  assign \$46  = cn * 4'h8;
+  assign \$14  = \$signal$54  - 4'h8;
+  assign \$15  = \$signal$54  <= 5'h10;
+  assign \$16  = \$signal$50  - 4'h8;
+  assign \$17  = \$signal$50  <= 5'h10;
+  assign \$18  = row_i < \$signal$62 ;
+  assign \$19  = \$signal$63  ? n_left : 16'h0008;
+  assign \$20  = \$18  ? \$19  : 16'h0000;
+  assign \$21  = drain_last0 & \$signal$63 ;
+  assign \$22  = \$21  & last_row;
+  assign \$23  = ~ drain_last0;
+  assign \$24  = row_i + 1'h1;
+  assign \$25  = row_e + cn;
+  assign \$26  = \$signal$66  + 4'h8;
+  assign \$27  = \$signal$66  + 4'h8;
+  assign \$28  = \$signal$67  - 4'h8;
+  assign \$29  = \$signal$67  <= 5'h10;
+  assign \$30  = \$signal$68  + block_step;
+  assign \$31  = \$signal$68  + block_step;
+  assign \$32  = \$signal$68  + block_step;
+  assign \$33  = n_left - 4'h8;
+  assign \$34  = n_left <= 5'h10;
+  assign \$35  = \$signal$70  + 4'h8;
+  assign \$36  = \$signal$70  + 4'h8;
+  assign \$37  = rd_beat == last_beat;
+  assign \$38  = issue & \$37 ;
+  assign \$39  = rd_beat + 1'h1;
+  assign \$40  = size + \$signal$78 ;
+  assign \$43  = mul_step + 1'h1;
+  assign \$44  = cn * 4'h8;
+  assign \$45  = \$signal$62  <= 4'h8;
+  assign \$46  = cn <= 4'h8;
   assign \$47  = mul_step == 4'hf;
-  assign \$48  = ! \$signal$59 ;
-  assign \$49  = ! cn;
-  assign \$50  = \$48  | \$49 ;
-  assign \$51  = size > 15'h4000;
-  assign \$52  = \$50  | \$51 ;
+  assign \$48  = size - 1'h1;
+  assign \$50  = size - 1'h1;
+  assign \$51  = \$50 [2:0] + 1'h1;
+  assign \$52  = \$51  > 1'h0;
   assign \$53  = size - 1'h1;
-  assign \$55  = size - 1'h1;
-  assign \$56  = \$55 [2:0] + 1'h1;
-  assign \$57  = \$56  > 1'h0;
-  assign \$58  = size - 1'h1;
-  assign \$59  = \$58 [2:0] + 1'h1;
-  assign \$60  = \$59  > 1'h1;
-  assign \$61  = size - 1'h1;
-  assign \$62  = \$61 [2:0] + 1'h1;
-  assign \$63  = \$62  > 2'h2;
-  assign \$64  = size - 1'h1;
-  assign \$65  = \$64 [2:0] + 1'h1;
-  assign \$66  = \$65  > 2'h3;
-  assign \$67  = size - 1'h1;
-  assign \$68  = \$67 [2:0] + 1'h1;
-  assign \$69  = \$68  > 3'h4;
-  assign \$70  = size - 1'h1;
-  assign \$71  = \$70 [2:0] + 1'h1;
-  assign \$72  = \$71  > 3'h5;
-  assign \$73  = size - 1'h1;
-  assign \$74  = \$73 [2:0] + 1'h1;
-  assign \$75  = \$74  > 3'h6;
-  assign \$76  = size - 1'h1;
-  assign \$77  = \$76 [2:0] + 1'h1;
-  assign \$78  = \$77  > 3'h7;
-  assign \$79  = \$signal$69  ? mu : 4'h7;
-  assign \$80  = \o__payload$76  > \$79 ;
-  assign \$81  = \$signal$69  ? mu : 4'h7;
-  assign \$82  = \o__payload$76  - \$81 ;
+  assign \$54  = \$53 [2:0] + 1'h1;
+  assign \$55  = \$54  > 1'h1;
+  assign \$56  = size - 1'h1;
+  assign \$57  = \$56 [2:0] + 1'h1;
+  assign \$58  = \$57  > 2'h2;
+  assign \$59  = size - 1'h1;
+  assign \$60  = \$59 [2:0] + 1'h1;
+  assign \$61  = \$60  > 2'h3;
+  assign \$62  = size - 1'h1;
+  assign \$63  = \$62 [2:0] + 1'h1;
+  assign \$64  = \$63  > 3'h4;
+  assign \$65  = size - 1'h1;
+  assign \$66  = \$65 [2:0] + 1'h1;
+  assign \$67  = \$66  > 3'h5;
+  assign \$68  = size - 1'h1;
+  assign \$69  = \$68 [2:0] + 1'h1;
+  assign \$70  = \$69  > 3'h6;
+  assign \$71  = size - 1'h1;
+  assign \$72  = \$71 [2:0] + 1'h1;
+  assign \$73  = \$72  > 3'h7;
+  assign \$74  = ! \$signal$62 ;
+  assign \$75  = ! cn;
+  assign \$76  = \$74  | \$75 ;
+  assign \$77  = size > 15'h4000;
+  assign \$78  = \$76  | \$77 ;
+  assign \$79  = \$signal$74  ? mu : 4'h7;
+  assign \$80  = \o__payload$82  > \$79 ;
+  assign \$81  = \$signal$74  ? mu : 4'h7;
+  assign \$82  = \o__payload$82  - \$81 ;
   assign \$83  = \$80  ? \$82  : 7'h00;
-  assign \$84  = \$signal$69  ? mu : 4'h7;
-  assign \$85  = \o__payload$76  > \$84 ;
-  assign \$86  = \$signal$69  ? mu : 4'h7;
-  assign \$87  = \o__payload$76  - \$86 ;
+  assign \$84  = \$signal$74  ? mu : 4'h7;
+  assign \$85  = \o__payload$82  > \$84 ;
+  assign \$86  = \$signal$74  ? mu : 4'h7;
+  assign \$87  = \o__payload$82  - \$86 ;
   assign \$88  = \$85  ? \$87  : 7'h00;
-  assign \$89  = ! \o__payload$76 ;
-  assign \$90  = \$signal$69  & \$89 ;
+  assign \$89  = ! \o__payload$82 ;
+  assign \$90  = \$signal$74  & \$89 ;
   assign \$91  = rd_beat == last_beat;
   assign \$92  = issue & \$91 ;
   always @(posedge clk)
-    \$signal$49  <= \$93 ;
+    \$signal$50  <= \$93 ;
   always @(posedge clk)
-    in_done <= \$94 ;
+    \$signal$49  <= \$94 ;
   always @(posedge clk)
-    \$signal$51  <= \$95 ;
+    in_done <= \$95 ;
   always @(posedge clk)
-    drain_valid0 <= \$96 ;
+    \$signal$54  <= \$96 ;
   always @(posedge clk)
-    drain_last0 <= \$97 ;
+    in_last_row <= \$97 ;
   always @(posedge clk)
-    drain_row0 <= \o__payload$55 [255:0];
+    drain_valid0 <= \$98 ;
   always @(posedge clk)
-    wr_en <= \$98 ;
+    drain_last0 <= \$99 ;
+  always @(posedge clk)
+    drain_row0 <= \o__payload$58 [255:0];
+  always @(posedge clk)
+    wr_en <= \$100 ;
   always @(posedge clk)
     wr_row <= drain_row0;
   always @(posedge clk)
     w_e0 <= row_e;
   always @(posedge clk)
-    wr_count <= \$21 [3:0];
+    wr_count <= \$20 [3:0];
   always @(posedge clk)
-    \$signal$28  <= \$99 ;
+    \$signal$28  <= \$101 ;
   always @(posedge clk)
-    row_i <= \$100 ;
+    row_i <= \$102 ;
   always @(posedge clk)
-    row_e <= \$101 ;
+    row_e <= \$103 ;
   always @(posedge clk)
-    \$signal$62  <= \$102 ;
+    \$signal$66  <= \$104 ;
   always @(posedge clk)
-    n_left <= \$103 ;
+    n_left <= \$105 ;
   always @(posedge clk)
-    \$signal$61  <= \$104 ;
+    \$signal$63  <= \$106 ;
   always @(posedge clk)
-    \$signal$63  <= \$105 ;
+    \$signal$67  <= \$107 ;
   always @(posedge clk)
-    \$signal$65  <= \$106 ;
+    last_row <= \$108 ;
   always @(posedge clk)
-    rd_valid0 <= \$107 ;
+    \$signal$68  <= \$109 ;
   always @(posedge clk)
-    rd_last0 <= \$108 ;
+    \$signal$70  <= \$110 ;
   always @(posedge clk)
-    rd_valid1 <= \$109 ;
+    rd_valid0 <= \$111 ;
   always @(posedge clk)
-    rd_last1 <= \$110 ;
+    rd_last0 <= \$112 ;
   always @(posedge clk)
-    rd_beat <= \$111 ;
+    rd_valid1 <= \$113 ;
   always @(posedge clk)
-    cfg__ready <= \$112 ;
+    rd_last1 <= \$114 ;
   always @(posedge clk)
-    \$signal$59  <= \$113 ;
+    rd_beat <= \$115 ;
   always @(posedge clk)
-    cn <= \$114 ;
+    cfg__ready <= \$116 ;
   always @(posedge clk)
-    \$signal$69  <= \$115 ;
+    \$signal$62  <= \$117 ;
   always @(posedge clk)
-    mu <= \$116 ;
+    cn <= \$118 ;
   always @(posedge clk)
-    status <= \$117 ;
+    \$signal$74  <= \$119 ;
   always @(posedge clk)
-    size <= \$118 ;
+    mu <= \$120 ;
   always @(posedge clk)
-    \$signal$72  <= \$119 ;
+    status <= \$121 ;
   always @(posedge clk)
-    \$signal$73  <= \$120 ;
+    size <= \$122 ;
   always @(posedge clk)
-    mul_step <= \$121 ;
+    \$signal$77  <= \$123 ;
   always @(posedge clk)
-    fsm_state <= \$122 ;
+    \$signal$78  <= \$124 ;
   always @(posedge clk)
-    block_step <= \$123 ;
+    mul_step <= \$125 ;
   always @(posedge clk)
-    last_beat <= \$124 ;
+    fsm_state <= \$126 ;
   always @(posedge clk)
-    final_keep <= \$125 ;
+    block_step <= \$127 ;
   always @(posedge clk)
-    k <= \$126 ;
+    \$signal$80  <= \$128 ;
+  always @(posedge clk)
+    cn_fits <= \$129 ;
+  always @(posedge clk)
+    last_beat <= \$130 ;
+  always @(posedge clk)
+    final_keep <= \$131 ;
+  always @(posedge clk)
+    k <= \$132 ;
   \datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(\i__ready$16 ),
     .i__valid(\i__valid$12 ),
-    .out_reg_payload(\o__payload$55 ),
-    .out_reg_valid(\o__valid$53 ),
+    .out_reg_payload(\o__payload$58 ),
+    .out_reg_valid(\o__valid$56 ),
     .rst(rst)
   );
   \datapath.detector  detector (
     .clk(clk),
     .i__payload(\i__payload$27 ),
     .i__valid(wr_en),
-    .o__payload(\o__payload$76 ),
-    .o__valid(\o__valid$75 ),
+    .o__payload(\o__payload$82 ),
+    .o__valid(\o__valid$81 ),
     .rst(rst)
   );
   \datapath.pad  pad (
     .clk(clk),
     .rd__en(advance),
     .rd_beat(rd_beat),
-    .rd_data(rd_data),
     .rst(rst),
+    .selected(rd_data),
     .wr_count(wr_count),
     .wr_e0(w_e0[14:0]),
     .wr_en(wr_en),
@@ -602,13 +626,13 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \$signal$49 ;
+    \$93  = \$signal$50 ;
     if (\$13 ) begin
       (* full_case = 32'd1 *)
-      if (\$14 ) begin
+      if (\$signal$49 ) begin
         \$93  = cn;
       end else begin
-        \$93  = \$17 [15:0];
+        \$93  = \$16 [15:0];
       end
     end
     casez (fsm_state)
@@ -617,11 +641,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$93  = cn;
-          end
+          \$93  = cn;
     endcase
     if (rst) begin
       \$93  = 16'h0000;
@@ -629,12 +649,13 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = in_done;
+    \$94  = \$signal$49 ;
     if (\$13 ) begin
-      if (\$14 ) begin
-        if (\$15 ) begin
-          \$94  = 1'h1;
-        end
+      (* full_case = 32'd1 *)
+      if (\$signal$49 ) begin
+        \$94  = cn_fits;
+      end else begin
+        \$94  = \$17 ;
       end
     end
     casez (fsm_state)
@@ -643,11 +664,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$94  = 1'h0;
-          end
+          \$94  = cn_fits;
     endcase
     if (rst) begin
       \$94  = 1'h0;
@@ -655,13 +672,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \$signal$51 ;
+    \$95  = in_done;
     if (\$13 ) begin
-      if (\$14 ) begin
-        (* full_case = 32'd1 *)
-        if (\$15 ) begin
-        end else begin
-          \$95  = \$16 [15:0];
+      if (\$signal$49 ) begin
+        if (in_last_row) begin
+          \$95  = 1'h1;
         end
       end
     end
@@ -671,109 +686,99 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$95  = \$signal$59 ;
-          end
+          \$95  = 1'h0;
     endcase
     if (rst) begin
-      \$95  = 16'h0000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \o__valid$53 ;
+    \$96  = \$signal$54 ;
+    if (\$13 ) begin
+      if (\$signal$49 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$96  = \$14 [15:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$96  = \$signal$62 ;
+    endcase
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \o__payload$55 [256];
+    \$97  = in_last_row;
+    if (\$13 ) begin
+      if (\$signal$49 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$97  = \$15 ;
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$97  = \$signal$80 ;
+    endcase
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = drain_valid0;
+    \$98  = \o__valid$56 ;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \$25 ;
+    \$99  = \o__payload$58 [256];
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = row_i;
-    if (drain_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$26 ) begin
-        \$100  = \$28 [15:0];
-      end else if (\$27 ) begin
-        \$100  = \$31 [15:0];
-      end else begin
-        \$100  = \$signal$62 ;
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$100  = 16'h0000;
-          end
-    endcase
+    \$100  = drain_valid0;
     if (rst) begin
-      \$100  = 16'h0000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = row_e;
-    if (drain_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$26 ) begin
-        \$101  = \$29 [31:0];
-      end else if (\$27 ) begin
-        \$101  = \$35 [31:0];
-      end else begin
-        \$101  = \$38 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$101  = 32'd0;
-          end
-    endcase
+    \$101  = \$22 ;
     if (rst) begin
-      \$101  = 32'd0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \$signal$62 ;
+    \$102  = row_i;
     if (drain_valid0) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$102  = \$30 [15:0];
+      (* full_case = 32'd1 *)
+      if (\$23 ) begin
+        \$102  = \$24 [15:0];
+      end else if (\$signal$63 ) begin
+        \$102  = \$27 [15:0];
+      end else begin
+        \$102  = \$signal$66 ;
       end
     end
     casez (fsm_state)
@@ -782,11 +787,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$102  = 16'h0000;
-          end
+          \$102  = 16'h0000;
     endcase
     if (rst) begin
       \$102  = 16'h0000;
@@ -794,14 +795,15 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = n_left;
+    \$103  = row_e;
     if (drain_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$103  = cn;
+      if (\$23 ) begin
+        \$103  = \$25 [31:0];
+      end else if (\$signal$63 ) begin
+        \$103  = \$32 [31:0];
       end else begin
-        \$103  = \$36 [15:0];
+        \$103  = \$36 [31:0];
       end
     end
     casez (fsm_state)
@@ -810,23 +812,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$103  = cn;
-          end
+          \$103  = 32'd0;
     endcase
     if (rst) begin
-      \$103  = 16'h0000;
+      \$103  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \$signal$61 ;
+    \$104  = \$signal$66 ;
     if (drain_valid0) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$104  = \$32 [15:0];
+      if (\$23 ) begin
+      end else if (\$signal$63 ) begin
+        \$104  = \$26 [15:0];
       end
     end
     casez (fsm_state)
@@ -835,11 +833,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$104  = \$signal$59 ;
-          end
+          \$104  = 16'h0000;
     endcase
     if (rst) begin
       \$104  = 16'h0000;
@@ -847,39 +841,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \$signal$63 ;
-    if (drain_valid0) begin
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$105  = \$33 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$105  = 32'd0;
-          end
-    endcase
-    if (rst) begin
-      \$105  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \$signal$65 ;
+    \$105  = n_left;
     if (drain_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$26 ) begin
-      end else if (\$27 ) begin
-        \$106  = \$34 [31:0];
+      if (\$23 ) begin
+      end else if (\$signal$63 ) begin
+        \$105  = cn;
       end else begin
-        \$106  = \$37 [31:0];
+        \$105  = \$33 [15:0];
       end
     end
     casez (fsm_state)
@@ -888,61 +857,86 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$106  = 32'd0;
-          end
+          \$105  = cn;
     endcase
     if (rst) begin
-      \$106  = 32'd0;
+      \$105  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = rd_valid0;
-    if (advance) begin
-      \$107  = issue;
+    \$106  = \$signal$63 ;
+    if (drain_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$23 ) begin
+      end else if (\$signal$63 ) begin
+        \$106  = cn_fits;
+      end else begin
+        \$106  = \$34 ;
+      end
     end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$106  = cn_fits;
+    endcase
     if (rst) begin
-      \$107  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = rd_last0;
-    if (advance) begin
-      \$108  = \$40 ;
+    \$107  = \$signal$67 ;
+    if (drain_valid0) begin
+      if (\$23 ) begin
+      end else if (\$signal$63 ) begin
+        \$107  = \$28 [15:0];
+      end
     end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$107  = \$signal$62 ;
+    endcase
+    if (rst) begin
+      \$107  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = last_row;
+    if (drain_valid0) begin
+      if (\$23 ) begin
+      end else if (\$signal$63 ) begin
+        \$108  = \$29 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$108  = \$signal$80 ;
+    endcase
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = rd_valid1;
-    if (advance) begin
-      \$109  = rd_valid0;
-    end
-    if (rst) begin
-      \$109  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = rd_last1;
-    if (advance) begin
-      \$110  = rd_last0;
-    end
-    if (rst) begin
-      \$110  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = rd_beat;
-    if (issue) begin
-      \$111  = \$41 [14:0];
+    \$109  = \$signal$68 ;
+    if (drain_valid0) begin
+      if (\$23 ) begin
+      end else if (\$signal$63 ) begin
+        \$109  = \$30 [31:0];
+      end
     end
     casez (fsm_state)
       3'h0:
@@ -950,266 +944,362 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$111  = 15'h0000;
-          end
+          \$109  = 32'd0;
     endcase
     if (rst) begin
-      \$111  = 15'h0000;
+      \$109  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = cfg__ready;
+    \$110  = \$signal$70 ;
+    if (drain_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$23 ) begin
+      end else if (\$signal$63 ) begin
+        \$110  = \$31 [31:0];
+      end else begin
+        \$110  = \$35 [31:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$110  = 32'd0;
+    endcase
+    if (rst) begin
+      \$110  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = rd_valid0;
+    if (advance) begin
+      \$111  = issue;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = rd_last0;
+    if (advance) begin
+      \$112  = \$38 ;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = rd_valid1;
+    if (advance) begin
+      \$113  = rd_valid0;
+    end
+    if (rst) begin
+      \$113  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = rd_last1;
+    if (advance) begin
+      \$114  = rd_last0;
+    end
+    if (rst) begin
+      \$114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = rd_beat;
+    if (issue) begin
+      \$115  = \$39 [14:0];
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$115  = 15'h0000;
+    endcase
+    if (rst) begin
+      \$115  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = cfg__ready;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$112  = 1'h0;
+            \$116  = 1'h0;
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$52 ) begin
-            \$112  = 1'h1;
+          if (\$78 ) begin
+            \$116  = 1'h1;
           end
       3'h3:
           /* empty */;
       3'h4:
           if (\$92 ) begin
-            \$112  = 1'h1;
+            \$116  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$112  = 1'h1;
+      \$116  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \$signal$59 ;
+    \$117  = \$signal$62 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$113  = cfg__payload[15:0];
+            \$117  = cfg__payload[15:0];
           end
     endcase
     if (rst) begin
-      \$113  = 16'h0000;
+      \$117  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = cn;
+    \$118  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$114  = cfg__payload[31:16];
+            \$118  = cfg__payload[31:16];
           end
     endcase
     if (rst) begin
-      \$114  = 16'h0000;
+      \$118  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \$signal$69 ;
+    \$119  = \$signal$74 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$115  = cfg__payload[32];
+            \$119  = cfg__payload[32];
           end
     endcase
     if (rst) begin
-      \$115  = 1'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = mu;
+    \$120  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$116  = cfg__payload[36:33];
+            \$120  = cfg__payload[36:33];
           end
     endcase
     if (rst) begin
-      \$116  = 4'h0;
+      \$120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = status;
+    \$121  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$117  = 14'h0000;
+            \$121  = 14'h0000;
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$52 ) begin
-            \$117 [0] = 1'h1;
+          if (\$78 ) begin
+            \$121 [0] = 1'h1;
           end
       3'h3:
-          if (\o__valid$75 ) begin
-            \$117 [7:2] = \o__payload$76 ;
-            \$117 [13:8] = \$88 [5:0];
-            \$117 [1] = \$90 ;
+          if (\o__valid$81 ) begin
+            \$121 [7:2] = \o__payload$82 ;
+            \$121 [13:8] = \$88 [5:0];
+            \$121 [1] = \$90 ;
           end
     endcase
     if (rst) begin
-      \$117  = 14'h0000;
+      \$121  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = size;
+    \$122  = size;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$118  = 32'd0;
+            \$122  = 32'd0;
           end
       3'h1:
-          if (\$signal$72 [0]) begin
-            \$118  = \$42 [31:0];
+          if (\$signal$77 [0]) begin
+            \$122  = \$40 [31:0];
           end
     endcase
     if (rst) begin
-      \$118  = 32'd0;
+      \$122  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \$signal$72 ;
+    \$123  = \$signal$77 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$119  = cfg__payload[15:0];
-          end
-      3'h1:
-          \$119  = \$43 ;
-    endcase
-    if (rst) begin
-      \$119  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \$signal$73 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$120  = { 16'h0000, cfg__payload[31:16] };
+            \$123  = cfg__payload[15:0];
           end
       3'h1:
-          \$120  = \$44 [31:0];
+          \$123  = \$41 ;
     endcase
     if (rst) begin
-      \$120  = 32'd0;
+      \$123  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = mul_step;
+    \$124  = \$signal$78 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$121  = 4'h0;
+            \$124  = { 16'h0000, cfg__payload[31:16] };
           end
       3'h1:
-          \$121  = \$45 [3:0];
+          \$124  = \$42 [31:0];
     endcase
     if (rst) begin
-      \$121  = 4'h0;
+      \$124  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = fsm_state;
+    \$125  = mul_step;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$122  = 3'h1;
+            \$125  = 4'h0;
+          end
+      3'h1:
+          \$125  = \$43 [3:0];
+    endcase
+    if (rst) begin
+      \$125  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$126  = 3'h1;
           end
       3'h1:
           if (\$47 ) begin
-            \$122  = 3'h2;
+            \$126  = 3'h2;
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$52 ) begin
-            \$122  = 3'h0;
+          if (\$78 ) begin
+            \$126  = 3'h0;
           end else begin
-            \$122  = 3'h3;
+            \$126  = 3'h3;
           end
       3'h3:
-          if (\o__valid$75 ) begin
-            \$122  = 3'h4;
+          if (\o__valid$81 ) begin
+            \$126  = 3'h4;
           end
       3'h4:
           if (\$92 ) begin
-            \$122  = 3'h0;
+            \$126  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$122  = 3'h0;
+      \$126  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = block_step;
+    \$127  = block_step;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$123  = { 12'h000, \$46  };
+          \$127  = { 12'h000, \$44  };
     endcase
     if (rst) begin
-      \$123  = 32'd0;
+      \$127  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = last_beat;
+    \$128  = \$signal$80 ;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$128  = \$45 ;
+    endcase
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = cn_fits;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$129  = \$46 ;
+    endcase
+    if (rst) begin
+      \$129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = last_beat;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$124  = \$54 [14:0];
-          end
+          \$130  = \$49 [14:0];
     endcase
     if (rst) begin
-      \$124  = 15'h0000;
+      \$130  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = final_keep;
+    \$131  = final_keep;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$52 ) begin
-          end else begin
-            \$125  = { \$78 , \$75 , \$72 , \$69 , \$66 , \$63 , \$60 , \$57  };
-          end
+          \$131  = { \$73 , \$70 , \$67 , \$64 , \$61 , \$58 , \$55 , \$52  };
     endcase
     if (rst) begin
-      \$125  = 8'h00;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = k;
+    \$132  = k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1218,12 +1308,12 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h2:
           /* empty */;
       3'h3:
-          if (\o__valid$75 ) begin
-            \$126  = \$83 [5:0];
+          if (\o__valid$81 ) begin
+            \$132  = \$83 [5:0];
           end
     endcase
     if (rst) begin
-      \$126  = 6'h00;
+      \$132  = 6'h00;
     end
   end
   assign \i__payload$15  = i__payload;
@@ -1357,16 +1447,16 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \o__payload$44.keep  = o__payload[71:64];
   assign \o__payload$44.last  = o__payload[72];
   assign \o__payload$44.k  = o__payload[78:73];
-  assign \o__payload$55.c  = \o__payload$55 [255:0];
-  assign \o__payload$55.c[0]  = \o__payload$55 [31:0];
-  assign \o__payload$55.c[1]  = \o__payload$55 [63:32];
-  assign \o__payload$55.c[2]  = \o__payload$55 [95:64];
-  assign \o__payload$55.c[3]  = \o__payload$55 [127:96];
-  assign \o__payload$55.c[4]  = \o__payload$55 [159:128];
-  assign \o__payload$55.c[5]  = \o__payload$55 [191:160];
-  assign \o__payload$55.c[6]  = \o__payload$55 [223:192];
-  assign \o__payload$55.c[7]  = \o__payload$55 [255:224];
-  assign \o__payload$55.last  = \o__payload$55 [256];
+  assign \o__payload$58.c  = \o__payload$58 [255:0];
+  assign \o__payload$58.c[0]  = \o__payload$58 [31:0];
+  assign \o__payload$58.c[1]  = \o__payload$58 [63:32];
+  assign \o__payload$58.c[2]  = \o__payload$58 [95:64];
+  assign \o__payload$58.c[3]  = \o__payload$58 [127:96];
+  assign \o__payload$58.c[4]  = \o__payload$58 [159:128];
+  assign \o__payload$58.c[5]  = \o__payload$58 [191:160];
+  assign \o__payload$58.c[6]  = \o__payload$58 [223:192];
+  assign \o__payload$58.c[7]  = \o__payload$58 [255:224];
+  assign \o__payload$58.last  = \o__payload$58 [256];
   assign \drain_row0[0]  = drain_row0[31:0];
   assign \drain_row0[1]  = drain_row0[63:32];
   assign \drain_row0[2]  = drain_row0[95:64];
@@ -1388,9 +1478,9 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__payload$27 [63:32] = wr_row[63:32];
   assign \i__payload$27 [31:0] = wr_row[31:0];
   assign \i__payload$27 [256] = \$signal$28 ;
-  assign \$43  = { 1'h0, \$signal$72 [15:1] };
-  assign \$44  = { \$signal$73 , 1'h0 };
-  assign \$54  = { \$53 [32], \$53 [32], \$53 [32], \$53 [32:3] };
+  assign \$41  = { 1'h0, \$signal$77 [15:1] };
+  assign \$42  = { \$signal$78 , 1'h0 };
+  assign \$49  = { \$48 [32], \$48 [32], \$48 [32], \$48 [32:3] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -18243,43 +18333,202 @@ module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk)
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [5:0] \$195 ;
-  wire [5:0] \$196 ;
-  reg [31:0] \$197 ;
-  reg [31:0] \$198 ;
-  reg [31:0] \$199 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [31:0] \$2 ;
   wire \$20 ;
-  reg [31:0] \$200 ;
-  reg [31:0] \$201 ;
-  reg [31:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg [31:0] \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg [31:0] \$208 ;
-  reg [31:0] \$209 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [32:0] \$21 ;
-  reg \$210 ;
-  reg [5:0] \$211 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire [32:0] \$22 ;
+  wire \$220 ;
+  wire [-1:0] \$221 ;
+  wire [-1:0] \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire [-1:0] \$226 ;
+  wire [-1:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
+  wire [1:0] \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire [-1:0] \$238 ;
+  wire [-1:0] \$239 ;
   wire [32:0] \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire [-1:0] \$243 ;
+  wire [-1:0] \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire [1:0] \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire [32:0] \$25 ;
+  wire \$250 ;
+  wire [2:0] \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [32:0] \$27 ;
+  wire [-1:0] \$270 ;
+  wire [-1:0] \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire [-1:0] \$275 ;
+  wire [-1:0] \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire [1:0] \$279 ;
   wire [32:0] \$28 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire [-1:0] \$287 ;
+  wire [-1:0] \$288 ;
+  wire \$289 ;
   wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [-1:0] \$292 ;
+  wire [-1:0] \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire [1:0] \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire [31:0] \$3 ;
   wire [32:0] \$30 ;
+  wire [2:0] \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire [3:0] \$308 ;
+  wire \$309 ;
   wire [32:0] \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire [4:0] \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [31:0] \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire [31:0] \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  reg [31:0] \$356 ;
+  reg [31:0] \$357 ;
+  reg [31:0] \$358 ;
+  reg [31:0] \$359 ;
   wire \$36 ;
+  reg [31:0] \$360 ;
+  reg [31:0] \$361 ;
+  reg [31:0] \$362 ;
+  reg [31:0] \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [31:0] \$367 ;
+  reg [31:0] \$368 ;
+  reg \$369 ;
   wire \$37 ;
+  reg [5:0] \$370 ;
   wire \$38 ;
   wire \$39 ;
   wire [31:0] \$4 ;
@@ -18423,317 +18672,285 @@ module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk)
   assign \$32  = s1_valid & s1_last;
   assign \$33  = acc | s1_or;
   assign \$34  = acc | s1_or;
-  assign \$35  = total[31] | total[30];
-  assign \$36  = total[29] | total[28];
-  assign \$37  = \$35  | \$36 ;
-  assign \$38  = total[27] | total[26];
-  assign \$39  = total[25] | total[24];
-  assign \$40  = \$38  | \$39 ;
-  assign \$41  = \$37  | \$40 ;
-  assign \$42  = total[23] | total[22];
-  assign \$43  = total[21] | total[20];
-  assign \$44  = \$42  | \$43 ;
-  assign \$45  = total[19] | total[18];
-  assign \$46  = total[17] | total[16];
-  assign \$47  = \$45  | \$46 ;
-  assign \$48  = \$44  | \$47 ;
-  assign \$49  = \$41  | \$48 ;
-  assign \$50  = total[15] | total[14];
-  assign \$51  = total[13] | total[12];
-  assign \$52  = \$50  | \$51 ;
-  assign \$53  = total[11] | total[10];
-  assign \$54  = total[9] | total[8];
-  assign \$55  = \$53  | \$54 ;
-  assign \$56  = \$52  | \$55 ;
-  assign \$57  = total[7] | total[6];
-  assign \$58  = total[5] | total[4];
-  assign \$59  = \$57  | \$58 ;
-  assign \$60  = total[3] | total[2];
-  assign \$61  = total[1] | total[0];
-  assign \$62  = \$60  | \$61 ;
-  assign \$63  = \$59  | \$62 ;
-  assign \$64  = \$56  | \$63 ;
-  assign \$65  = \$49  | \$64 ;
-  assign \$66  = total[31] | total[30];
-  assign \$67  = total[29] | total[28];
-  assign \$68  = \$66  | \$67 ;
-  assign \$69  = total[27] | total[26];
-  assign \$70  = total[25] | total[24];
-  assign \$71  = \$69  | \$70 ;
-  assign \$72  = \$68  | \$71 ;
-  assign \$73  = total[23] | total[22];
-  assign \$74  = total[21] | total[20];
-  assign \$75  = \$73  | \$74 ;
-  assign \$76  = total[19] | total[18];
-  assign \$77  = total[17] | total[16];
-  assign \$78  = \$76  | \$77 ;
-  assign \$79  = \$75  | \$78 ;
-  assign \$80  = \$72  | \$79 ;
-  assign \$81  = total[31] | total[30];
-  assign \$82  = total[29] | total[28];
-  assign \$83  = \$81  | \$82 ;
-  assign \$84  = total[27] | total[26];
-  assign \$85  = total[25] | total[24];
-  assign \$86  = \$84  | \$85 ;
-  assign \$87  = \$83  | \$86 ;
-  assign \$88  = total[31] | total[30];
-  assign \$89  = total[29] | total[28];
-  assign \$90  = \$88  | \$89 ;
-  assign \$91  = total[31] | total[30];
-  assign \$94  = \$91  ? total[31] : total[29];
-  assign \$95  = total[31] | total[30];
-  assign \$96  = total[27] | total[26];
-  assign \$99  = \$96  ? total[27] : total[25];
-  assign \$100  = total[27] | total[26];
-  assign \$101  = \$90  ? { \$95 , \$94  } : { \$100 , \$99  };
-  assign \$102  = total[31] | total[30];
-  assign \$103  = total[29] | total[28];
-  assign \$104  = \$102  | \$103 ;
-  assign \$105  = total[23] | total[22];
-  assign \$106  = total[21] | total[20];
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = total[23] | total[22];
-  assign \$111  = \$108  ? total[23] : total[21];
-  assign \$112  = total[23] | total[22];
-  assign \$113  = total[19] | total[18];
-  assign \$116  = \$113  ? total[19] : total[17];
-  assign \$117  = total[19] | total[18];
-  assign \$118  = \$107  ? { \$112 , \$111  } : { \$117 , \$116  };
-  assign \$119  = total[23] | total[22];
-  assign \$120  = total[21] | total[20];
-  assign \$121  = \$119  | \$120 ;
-  assign \$122  = \$87  ? { \$104 , \$101  } : { \$121 , \$118  };
-  assign \$123  = total[31] | total[30];
-  assign \$124  = total[29] | total[28];
-  assign \$125  = \$123  | \$124 ;
-  assign \$126  = total[27] | total[26];
-  assign \$127  = total[25] | total[24];
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = \$125  | \$128 ;
-  assign \$130  = total[15] | total[14];
-  assign \$131  = total[13] | total[12];
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = total[11] | total[10];
-  assign \$134  = total[9] | total[8];
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = \$132  | \$135 ;
-  assign \$137  = total[15] | total[14];
-  assign \$138  = total[13] | total[12];
-  assign \$139  = \$137  | \$138 ;
-  assign \$140  = total[15] | total[14];
-  assign \$143  = \$140  ? total[15] : total[13];
-  assign \$144  = total[15] | total[14];
-  assign \$145  = total[11] | total[10];
-  assign \$148  = \$145  ? total[11] : total[9];
-  assign \$149  = total[11] | total[10];
-  assign \$150  = \$139  ? { \$144 , \$143  } : { \$149 , \$148  };
-  assign \$151  = total[15] | total[14];
-  assign \$152  = total[13] | total[12];
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = total[7] | total[6];
-  assign \$155  = total[5] | total[4];
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = total[7] | total[6];
-  assign \$160  = \$157  ? total[7] : total[5];
-  assign \$161  = total[7] | total[6];
-  assign \$162  = total[3] | total[2];
-  assign \$165  = \$162  ? total[3] : total[1];
-  assign \$166  = total[3] | total[2];
-  assign \$167  = \$156  ? { \$161 , \$160  } : { \$166 , \$165  };
-  assign \$168  = total[7] | total[6];
-  assign \$169  = total[5] | total[4];
-  assign \$170  = \$168  | \$169 ;
-  assign \$171  = \$136  ? { \$153 , \$150  } : { \$170 , \$167  };
-  assign \$172  = total[15] | total[14];
-  assign \$173  = total[13] | total[12];
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = total[11] | total[10];
-  assign \$176  = total[9] | total[8];
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = \$174  | \$177 ;
-  assign \$179  = \$80  ? { \$129 , \$122  } : { \$178 , \$171  };
-  assign \$180  = total[31] | total[30];
-  assign \$181  = total[29] | total[28];
-  assign \$182  = \$180  | \$181 ;
-  assign \$183  = total[27] | total[26];
-  assign \$184  = total[25] | total[24];
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = \$182  | \$185 ;
-  assign \$187  = total[23] | total[22];
-  assign \$188  = total[21] | total[20];
-  assign \$189  = \$187  | \$188 ;
-  assign \$190  = total[19] | total[18];
-  assign \$191  = total[17] | total[16];
-  assign \$192  = \$190  | \$191 ;
-  assign \$193  = \$189  | \$192 ;
-  assign \$194  = \$186  | \$193 ;
-  assign \$195  = { \$194 , \$179  } + 1'h1;
-  assign \$196  = \$65  ? \$195  : 6'h00;
+  assign \$195  = total[30] | total[29];
+  assign \$196  = total[28] | total[27];
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = total[26] | total[25];
+  assign \$199  = total[24] | total[23];
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = \$197  | \$200 ;
+  assign \$202  = total[22] | total[21];
+  assign \$203  = total[20] | total[19];
+  assign \$204  = \$202  | \$203 ;
+  assign \$205  = total[18] | total[17];
+  assign \$206  = total[16] | total[15];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = \$204  | \$207 ;
+  assign \$209  = \$201  | \$208 ;
+  assign \$210  = total[30] | total[29];
+  assign \$211  = total[28] | total[27];
+  assign \$212  = \$210  | \$211 ;
+  assign \$213  = total[26] | total[25];
+  assign \$214  = total[24] | total[23];
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = \$212  | \$215 ;
+  assign \$217  = total[30] | total[29];
+  assign \$218  = total[28] | total[27];
+  assign \$219  = \$217  | \$218 ;
+  assign \$220  = total[30] | total[29];
+  assign \$223  = \$220  ? total[30] : total[28];
+  assign \$224  = total[30] | total[29];
+  assign \$225  = total[26] | total[25];
+  assign \$228  = \$225  ? total[26] : total[24];
+  assign \$229  = total[26] | total[25];
+  assign \$230  = \$219  ? { \$224 , \$223  } : { \$229 , \$228  };
+  assign \$231  = total[30] | total[29];
+  assign \$232  = total[28] | total[27];
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = total[22] | total[21];
+  assign \$235  = total[20] | total[19];
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = total[22] | total[21];
+  assign \$240  = \$237  ? total[22] : total[20];
+  assign \$241  = total[22] | total[21];
+  assign \$242  = total[18] | total[17];
+  assign \$245  = \$242  ? total[18] : total[16];
+  assign \$246  = total[18] | total[17];
+  assign \$247  = \$236  ? { \$241 , \$240  } : { \$246 , \$245  };
+  assign \$248  = total[22] | total[21];
+  assign \$249  = total[20] | total[19];
+  assign \$250  = \$248  | \$249 ;
+  assign \$251  = \$216  ? { \$233 , \$230  } : { \$250 , \$247  };
+  assign \$252  = total[30] | total[29];
+  assign \$253  = total[28] | total[27];
+  assign \$254  = \$252  | \$253 ;
+  assign \$255  = total[26] | total[25];
+  assign \$256  = total[24] | total[23];
+  assign \$257  = \$255  | \$256 ;
+  assign \$258  = \$254  | \$257 ;
+  assign \$259  = total[14] | total[13];
+  assign \$260  = total[12] | total[11];
+  assign \$261  = \$259  | \$260 ;
+  assign \$262  = total[10] | total[9];
+  assign \$263  = total[8] | total[7];
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = \$261  | \$264 ;
+  assign \$266  = total[14] | total[13];
+  assign \$267  = total[12] | total[11];
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = total[14] | total[13];
+  assign \$272  = \$269  ? total[14] : total[12];
+  assign \$273  = total[14] | total[13];
+  assign \$274  = total[10] | total[9];
+  assign \$277  = \$274  ? total[10] : total[8];
+  assign \$278  = total[10] | total[9];
+  assign \$279  = \$268  ? { \$273 , \$272  } : { \$278 , \$277  };
+  assign \$280  = total[14] | total[13];
+  assign \$281  = total[12] | total[11];
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = total[6] | total[5];
+  assign \$284  = total[4] | total[3];
+  assign \$285  = \$283  | \$284 ;
+  assign \$286  = total[6] | total[5];
+  assign \$289  = \$286  ? total[6] : total[4];
+  assign \$290  = total[6] | total[5];
+  assign \$291  = total[2] | total[1];
+  assign \$294  = \$291  ? total[2] : total[0];
+  assign \$295  = total[2] | total[1];
+  assign \$296  = \$285  ? { \$290 , \$289  } : { \$295 , \$294  };
+  assign \$297  = total[6] | total[5];
+  assign \$298  = total[4] | total[3];
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = \$265  ? { \$282 , \$279  } : { \$299 , \$296  };
+  assign \$301  = total[14] | total[13];
+  assign \$302  = total[12] | total[11];
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = total[10] | total[9];
+  assign \$305  = total[8] | total[7];
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = \$303  | \$306 ;
+  assign \$308  = \$209  ? { \$258 , \$251  } : { \$307 , \$300  };
+  assign \$309  = total[30] | total[29];
+  assign \$310  = total[28] | total[27];
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = total[26] | total[25];
+  assign \$313  = total[24] | total[23];
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = \$311  | \$314 ;
+  assign \$316  = total[22] | total[21];
+  assign \$317  = total[20] | total[19];
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = total[18] | total[17];
+  assign \$320  = total[16] | total[15];
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = \$318  | \$321 ;
+  assign \$323  = \$315  | \$322 ;
+  assign \$324  = \$65  ? 5'h00 : { \$323 , \$308  };
   always @(posedge clk)
-    s1_mag0 <= \$197 ;
+    s1_mag0 <= \$356 ;
   always @(posedge clk)
-    s1_mag1 <= \$198 ;
+    s1_mag1 <= \$357 ;
   always @(posedge clk)
-    s1_mag2 <= \$199 ;
+    s1_mag2 <= \$358 ;
   always @(posedge clk)
-    s1_mag3 <= \$200 ;
+    s1_mag3 <= \$359 ;
   always @(posedge clk)
-    s1_mag4 <= \$201 ;
+    s1_mag4 <= \$360 ;
   always @(posedge clk)
-    s1_mag5 <= \$202 ;
+    s1_mag5 <= \$361 ;
   always @(posedge clk)
-    s1_mag6 <= \$203 ;
+    s1_mag6 <= \$362 ;
   always @(posedge clk)
-    s1_mag7 <= \$204 ;
+    s1_mag7 <= \$363 ;
   always @(posedge clk)
-    s1_valid <= \$205 ;
+    s1_valid <= \$364 ;
   always @(posedge clk)
-    s1_last <= \$206 ;
+    s1_last <= \$365 ;
   always @(posedge clk)
-    total_valid <= \$207 ;
+    total_valid <= \$366 ;
   always @(posedge clk)
-    acc <= \$208 ;
+    acc <= \$367 ;
   always @(posedge clk)
-    total <= \$209 ;
+    total <= \$368 ;
   always @(posedge clk)
-    o__valid <= \$210 ;
+    o__valid <= \$369 ;
   always @(posedge clk)
-    o__payload <= \$211 ;
+    o__payload <= \$370 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$197  = s1_mag0;
+    \$356  = s1_mag0;
     if (en) begin
-      \$197  = \$10 [31:0];
+      \$356  = \$10 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$198  = s1_mag1;
+    \$357  = s1_mag1;
     if (en) begin
-      \$198  = \$13 [31:0];
+      \$357  = \$13 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$199  = s1_mag2;
+    \$358  = s1_mag2;
     if (en) begin
-      \$199  = \$16 [31:0];
+      \$358  = \$16 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$200  = s1_mag3;
+    \$359  = s1_mag3;
     if (en) begin
-      \$200  = \$19 [31:0];
+      \$359  = \$19 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$201  = s1_mag4;
+    \$360  = s1_mag4;
     if (en) begin
-      \$201  = \$22 [31:0];
+      \$360  = \$22 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$202  = s1_mag5;
+    \$361  = s1_mag5;
     if (en) begin
-      \$202  = \$25 [31:0];
+      \$361  = \$25 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$203  = s1_mag6;
+    \$362  = s1_mag6;
     if (en) begin
-      \$203  = \$28 [31:0];
+      \$362  = \$28 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$204  = s1_mag7;
+    \$363  = s1_mag7;
     if (en) begin
-      \$204  = \$31 [31:0];
+      \$363  = \$31 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$205  = s1_valid;
+    \$364  = s1_valid;
     if (en) begin
-      \$205  = take;
+      \$364  = take;
     end
     if (rst) begin
-      \$205  = 1'h0;
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$206  = s1_last;
+    \$365  = s1_last;
     if (en) begin
-      \$206  = i__payload[256];
+      \$365  = i__payload[256];
     end
     if (rst) begin
-      \$206  = 1'h0;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$207  = total_valid;
+    \$366  = total_valid;
     if (en) begin
-      \$207  = \$32 ;
+      \$366  = \$32 ;
     end
     if (rst) begin
-      \$207  = 1'h0;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$208  = acc;
+    \$367  = acc;
     if (en) begin
       if (s1_valid) begin
         (* full_case = 32'd1 *)
         if (s1_last) begin
-          \$208  = 32'd0;
+          \$367  = 32'd0;
         end else begin
-          \$208  = \$34 ;
+          \$367  = \$34 ;
         end
       end
     end
     if (rst) begin
-      \$208  = 32'd0;
+      \$367  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$209  = total;
+    \$368  = total;
     if (en) begin
       if (s1_valid) begin
         if (s1_last) begin
-          \$209  = \$33 ;
+          \$368  = \$33 ;
         end
       end
     end
     if (rst) begin
-      \$209  = 32'd0;
+      \$368  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$210  = o__valid;
+    \$369  = o__valid;
     if (en) begin
-      \$210  = total_valid;
+      \$369  = total_valid;
     end
     if (rst) begin
-      \$210  = 1'h0;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$211  = o__payload;
+    \$370  = o__payload;
     if (en) begin
-      \$211  = \$196 ;
+      \$370  = { \$355 , \$324  };
     end
     if (rst) begin
-      \$211  = 6'h00;
+      \$370  = 6'h00;
     end
   end
   assign o__ready = 1'h1;
@@ -18750,17 +18967,191 @@ module \datapath.detector (rst, i__payload, i__valid, o__valid, o__payload, clk)
   assign \i__payload.last  = i__payload[256];
   assign en = 1'h1;
   assign take = i__valid;
+  assign \$35  = 1'h0;
+  assign \$36  = 1'h0;
+  assign \$37  = 1'h0;
+  assign \$38  = 1'h0;
+  assign \$39  = 1'h0;
+  assign \$40  = 1'h0;
+  assign \$41  = 1'h0;
+  assign \$42  = 1'h0;
+  assign \$43  = 1'h0;
+  assign \$44  = 1'h0;
+  assign \$45  = 1'h0;
+  assign \$46  = 1'h0;
+  assign \$47  = 1'h0;
+  assign \$48  = 1'h0;
+  assign \$49  = 1'h0;
+  assign \$50  = 1'h0;
+  assign \$51  = 1'h0;
+  assign \$52  = 1'h0;
+  assign \$53  = 1'h0;
+  assign \$54  = 1'h0;
+  assign \$55  = 1'h0;
+  assign \$56  = 1'h0;
+  assign \$57  = 1'h0;
+  assign \$58  = 1'h0;
+  assign \$59  = 1'h0;
+  assign \$60  = 1'h0;
+  assign \$61  = total[31];
+  assign \$62  = total[31];
+  assign \$63  = total[31];
+  assign \$64  = total[31];
+  assign \$65  = total[31];
+  assign \$66  = 1'h0;
+  assign \$67  = 1'h0;
+  assign \$68  = 1'h0;
+  assign \$69  = 1'h0;
+  assign \$70  = 1'h0;
+  assign \$71  = 1'h0;
+  assign \$72  = 1'h0;
+  assign \$73  = 1'h0;
+  assign \$74  = 1'h0;
+  assign \$75  = 1'h0;
+  assign \$76  = 1'h0;
+  assign \$77  = 1'h0;
+  assign \$78  = 1'h0;
+  assign \$79  = 1'h0;
+  assign \$80  = 1'h0;
+  assign \$81  = 1'h0;
+  assign \$82  = 1'h0;
+  assign \$83  = 1'h0;
+  assign \$84  = 1'h0;
+  assign \$85  = 1'h0;
+  assign \$86  = 1'h0;
+  assign \$87  = 1'h0;
+  assign \$88  = 1'h0;
+  assign \$89  = 1'h0;
+  assign \$90  = 1'h0;
+  assign \$91  = 1'h0;
+  assign \$94  = 1'h0;
+  assign \$95  = 1'h0;
+  assign \$96  = 1'h0;
+  assign \$99  = 1'h0;
+  assign \$100  = 1'h0;
+  assign \$101  = 2'h0;
+  assign \$102  = 1'h0;
+  assign \$103  = 1'h0;
+  assign \$104  = 1'h0;
+  assign \$105  = 1'h0;
+  assign \$106  = 1'h0;
+  assign \$107  = 1'h0;
+  assign \$108  = 1'h0;
+  assign \$111  = 1'h0;
+  assign \$112  = 1'h0;
+  assign \$113  = 1'h0;
+  assign \$116  = 1'h0;
+  assign \$117  = 1'h0;
+  assign \$118  = 2'h0;
+  assign \$119  = 1'h0;
+  assign \$120  = 1'h0;
+  assign \$121  = 1'h0;
+  assign \$122  = 3'h0;
+  assign \$123  = 1'h0;
+  assign \$124  = 1'h0;
+  assign \$125  = 1'h0;
+  assign \$126  = 1'h0;
+  assign \$127  = 1'h0;
+  assign \$128  = 1'h0;
+  assign \$129  = 1'h0;
+  assign \$130  = 1'h0;
+  assign \$131  = 1'h0;
+  assign \$132  = 1'h0;
+  assign \$133  = 1'h0;
+  assign \$134  = 1'h0;
+  assign \$135  = 1'h0;
+  assign \$136  = 1'h0;
+  assign \$137  = 1'h0;
+  assign \$138  = 1'h0;
+  assign \$139  = 1'h0;
+  assign \$140  = 1'h0;
+  assign \$143  = 1'h0;
+  assign \$144  = 1'h0;
+  assign \$145  = 1'h0;
+  assign \$148  = 1'h0;
+  assign \$149  = 1'h0;
+  assign \$150  = 2'h0;
+  assign \$151  = 1'h0;
+  assign \$152  = 1'h0;
+  assign \$153  = 1'h0;
+  assign \$154  = 1'h0;
+  assign \$155  = 1'h0;
+  assign \$156  = 1'h0;
+  assign \$157  = 1'h0;
+  assign \$160  = 1'h0;
+  assign \$161  = 1'h0;
+  assign \$162  = 1'h0;
+  assign \$165  = 1'h0;
+  assign \$166  = 1'h0;
+  assign \$167  = 2'h0;
+  assign \$168  = 1'h0;
+  assign \$169  = 1'h0;
+  assign \$170  = 1'h0;
+  assign \$171  = 3'h0;
+  assign \$172  = 1'h0;
+  assign \$173  = 1'h0;
+  assign \$174  = 1'h0;
+  assign \$175  = 1'h0;
+  assign \$176  = 1'h0;
+  assign \$177  = 1'h0;
+  assign \$178  = 1'h0;
+  assign \$179  = 4'h0;
+  assign \$180  = 1'h0;
+  assign \$181  = 1'h0;
+  assign \$182  = 1'h0;
+  assign \$183  = 1'h0;
+  assign \$184  = 1'h0;
+  assign \$185  = 1'h0;
+  assign \$186  = 1'h0;
+  assign \$187  = 1'h0;
+  assign \$188  = 1'h0;
+  assign \$189  = 1'h0;
+  assign \$190  = 1'h0;
+  assign \$191  = 1'h0;
+  assign \$192  = 1'h0;
+  assign \$193  = 1'h0;
+  assign \$194  = 1'h0;
+  assign \$325  = 1'h0;
+  assign \$326  = 1'h0;
+  assign \$327  = 1'h0;
+  assign \$328  = 1'h0;
+  assign \$329  = 1'h0;
+  assign \$330  = 1'h0;
+  assign \$331  = 1'h0;
+  assign \$332  = 1'h0;
+  assign \$333  = 1'h0;
+  assign \$334  = 1'h0;
+  assign \$335  = 1'h0;
+  assign \$336  = 1'h0;
+  assign \$337  = 1'h0;
+  assign \$338  = 1'h0;
+  assign \$339  = 1'h0;
+  assign \$340  = 1'h0;
+  assign \$341  = 1'h0;
+  assign \$342  = 1'h0;
+  assign \$343  = 1'h0;
+  assign \$344  = 1'h0;
+  assign \$345  = 1'h0;
+  assign \$346  = 1'h0;
+  assign \$347  = 1'h0;
+  assign \$348  = 1'h0;
+  assign \$349  = 1'h0;
+  assign \$350  = 1'h0;
+  assign \$351  = total[31];
+  assign \$352  = total[31];
+  assign \$353  = total[31];
+  assign \$354  = total[31];
+  assign \$355  = total[31];
 endmodule
 
 (* generator = "Amaranth" *)
-module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_data, clk);
+module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, selected, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [3:0] \$1 ;
   wire [14:0] \$10 ;
   wire [3:0] \$11 ;
   wire [14:0] \$12 ;
   wire [14:0] \$13 ;
-  wire [8:0] \$132 ;
   wire [8:0] \$139 ;
   wire [14:0] \$14 ;
   wire [8:0] \$146 ;
@@ -18773,6 +19164,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   wire [8:0] \$174 ;
   wire [14:0] \$18 ;
   wire [8:0] \$181 ;
+  wire [8:0] \$188 ;
   wire [14:0] \$19 ;
   wire [14:0] \$2 ;
   wire [14:0] \$20 ;
@@ -18843,15 +19235,22 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   wire [14:0] \$8 ;
   wire \$80 ;
   reg \$81 ;
-  reg \$82 ;
+  reg [31:0] \$82 ;
   reg \$83 ;
-  reg \$84 ;
+  reg [31:0] \$84 ;
   reg \$85 ;
-  reg \$86 ;
+  reg [31:0] \$86 ;
   reg \$87 ;
-  reg \$88 ;
-  reg [255:0] \$89 ;
+  reg [31:0] \$88 ;
+  reg \$89 ;
   wire [14:0] \$9 ;
+  reg [31:0] \$90 ;
+  reg \$91 ;
+  reg [31:0] \$92 ;
+  reg \$93 ;
+  reg [31:0] \$94 ;
+  reg \$95 ;
+  reg [31:0] \$96 ;
   reg [10:0] \$signature__addr  = 11'h000;
   reg [10:0] \$signature__addr$100  = 11'h000;
   (* init = 11'h000 *)
@@ -19039,20 +19438,6 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   wire [10:0] \rd__addr$92 ;
   wire [10:0] \rd__addr$97 ;
   wire [7:0] rd__data;
-  wire [7:0] \rd__data$197 ;
-  wire [7:0] \rd__data$198 ;
-  wire [7:0] \rd__data$199 ;
-  wire [7:0] \rd__data$200 ;
-  wire [7:0] \rd__data$201 ;
-  wire [7:0] \rd__data$202 ;
-  wire [7:0] \rd__data$203 ;
-  wire [7:0] \rd__data$204 ;
-  wire [7:0] \rd__data$205 ;
-  wire [7:0] \rd__data$206 ;
-  wire [7:0] \rd__data$207 ;
-  wire [7:0] \rd__data$208 ;
-  wire [7:0] \rd__data$209 ;
-  wire [7:0] \rd__data$210 ;
   wire [7:0] \rd__data$211 ;
   wire [7:0] \rd__data$212 ;
   wire [7:0] \rd__data$213 ;
@@ -19070,6 +19455,20 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   wire [7:0] \rd__data$225 ;
   wire [7:0] \rd__data$226 ;
   wire [7:0] \rd__data$227 ;
+  wire [7:0] \rd__data$228 ;
+  wire [7:0] \rd__data$229 ;
+  wire [7:0] \rd__data$230 ;
+  wire [7:0] \rd__data$231 ;
+  wire [7:0] \rd__data$232 ;
+  wire [7:0] \rd__data$233 ;
+  wire [7:0] \rd__data$234 ;
+  wire [7:0] \rd__data$235 ;
+  wire [7:0] \rd__data$236 ;
+  wire [7:0] \rd__data$237 ;
+  wire [7:0] \rd__data$238 ;
+  wire [7:0] \rd__data$239 ;
+  wire [7:0] \rd__data$240 ;
+  wire [7:0] \rd__data$241 ;
   input rd__en;
   wire rd__en;
   wire \rd__en$107 ;
@@ -19103,10 +19502,17 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   wire \rd__en$88 ;
   wire \rd__en$93 ;
   wire \rd__en$98 ;
+  reg [31:0] rd_bank0_stage0 = 32'd0;
+  reg [31:0] rd_bank1_stage0 = 32'd0;
+  reg [31:0] rd_bank2_stage0 = 32'd0;
+  reg [31:0] rd_bank3_stage0 = 32'd0;
+  reg [31:0] rd_bank4_stage0 = 32'd0;
+  reg [31:0] rd_bank5_stage0 = 32'd0;
+  reg [31:0] rd_bank6_stage0 = 32'd0;
+  reg [31:0] rd_bank7_stage0 = 32'd0;
   input [14:0] rd_beat;
   wire [14:0] rd_beat;
-  output [255:0] rd_data;
-  reg [255:0] rd_data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
   wire [31:0] \rd_data[1] ;
   wire [31:0] \rd_data[2] ;
@@ -19116,18 +19522,9 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   wire [31:0] \rd_data[6] ;
   wire [31:0] \rd_data[7] ;
   wire rd_en;
-  (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
-  wire [255:0] rd_stage0;
-  wire [31:0] \rd_stage0[0] ;
-  wire [31:0] \rd_stage0[1] ;
-  wire [31:0] \rd_stage0[2] ;
-  wire [31:0] \rd_stage0[3] ;
-  wire [31:0] \rd_stage0[4] ;
-  wire [31:0] \rd_stage0[5] ;
-  wire [31:0] \rd_stage0[6] ;
-  wire [31:0] \rd_stage0[7] ;
   input rst;
   wire rst;
+  output [255:0] selected;
   wire [255:0] selected;
   wire [31:0] \selected[0] ;
   wire [31:0] \selected[1] ;
@@ -19228,7 +19625,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _1_ <= bank0_byte1[\$3 [10:0]];
     end
   end
-  assign \rd__data$197  = _1_;
+  assign \rd__data$211  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank0_byte2 [2047:0];
   initial begin : \bank0_byte2$init 
@@ -19246,7 +19643,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _2_ <= bank0_byte2[\$4 [10:0]];
     end
   end
-  assign \rd__data$198  = _2_;
+  assign \rd__data$212  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank0_byte3 [2047:0];
   initial begin : \bank0_byte3$init 
@@ -19264,7 +19661,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _3_ <= bank0_byte3[\$5 [10:0]];
     end
   end
-  assign \rd__data$199  = _3_;
+  assign \rd__data$213  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank1_byte0 [2047:0];
   initial begin : \bank1_byte0$init 
@@ -19282,7 +19679,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _4_ <= bank1_byte0[\$7 [10:0]];
     end
   end
-  assign \rd__data$200  = _4_;
+  assign \rd__data$214  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank1_byte1 [2047:0];
   initial begin : \bank1_byte1$init 
@@ -19300,7 +19697,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _5_ <= bank1_byte1[\$8 [10:0]];
     end
   end
-  assign \rd__data$201  = _5_;
+  assign \rd__data$215  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank1_byte2 [2047:0];
   initial begin : \bank1_byte2$init 
@@ -19318,7 +19715,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _6_ <= bank1_byte2[\$9 [10:0]];
     end
   end
-  assign \rd__data$202  = _6_;
+  assign \rd__data$216  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank1_byte3 [2047:0];
   initial begin : \bank1_byte3$init 
@@ -19336,7 +19733,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _7_ <= bank1_byte3[\$10 [10:0]];
     end
   end
-  assign \rd__data$203  = _7_;
+  assign \rd__data$217  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank2_byte0 [2047:0];
   initial begin : \bank2_byte0$init 
@@ -19354,7 +19751,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _8_ <= bank2_byte0[\$12 [10:0]];
     end
   end
-  assign \rd__data$204  = _8_;
+  assign \rd__data$218  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank2_byte1 [2047:0];
   initial begin : \bank2_byte1$init 
@@ -19372,7 +19769,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _9_ <= bank2_byte1[\$13 [10:0]];
     end
   end
-  assign \rd__data$205  = _9_;
+  assign \rd__data$219  = _9_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank2_byte2 [2047:0];
   initial begin : \bank2_byte2$init 
@@ -19390,7 +19787,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _10_ <= bank2_byte2[\$14 [10:0]];
     end
   end
-  assign \rd__data$206  = _10_;
+  assign \rd__data$220  = _10_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank2_byte3 [2047:0];
   initial begin : \bank2_byte3$init 
@@ -19408,7 +19805,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _11_ <= bank2_byte3[\$15 [10:0]];
     end
   end
-  assign \rd__data$207  = _11_;
+  assign \rd__data$221  = _11_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank3_byte0 [2047:0];
   initial begin : \bank3_byte0$init 
@@ -19426,7 +19823,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _12_ <= bank3_byte0[\$17 [10:0]];
     end
   end
-  assign \rd__data$208  = _12_;
+  assign \rd__data$222  = _12_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank3_byte1 [2047:0];
   initial begin : \bank3_byte1$init 
@@ -19444,7 +19841,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _13_ <= bank3_byte1[\$18 [10:0]];
     end
   end
-  assign \rd__data$209  = _13_;
+  assign \rd__data$223  = _13_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank3_byte2 [2047:0];
   initial begin : \bank3_byte2$init 
@@ -19462,7 +19859,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _14_ <= bank3_byte2[\$19 [10:0]];
     end
   end
-  assign \rd__data$210  = _14_;
+  assign \rd__data$224  = _14_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank3_byte3 [2047:0];
   initial begin : \bank3_byte3$init 
@@ -19480,7 +19877,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _15_ <= bank3_byte3[\$20 [10:0]];
     end
   end
-  assign \rd__data$211  = _15_;
+  assign \rd__data$225  = _15_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank4_byte0 [2047:0];
   initial begin : \bank4_byte0$init 
@@ -19498,7 +19895,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _16_ <= bank4_byte0[\$22 [10:0]];
     end
   end
-  assign \rd__data$212  = _16_;
+  assign \rd__data$226  = _16_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank4_byte1 [2047:0];
   initial begin : \bank4_byte1$init 
@@ -19516,7 +19913,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _17_ <= bank4_byte1[\$23 [10:0]];
     end
   end
-  assign \rd__data$213  = _17_;
+  assign \rd__data$227  = _17_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank4_byte2 [2047:0];
   initial begin : \bank4_byte2$init 
@@ -19534,7 +19931,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _18_ <= bank4_byte2[\$24 [10:0]];
     end
   end
-  assign \rd__data$214  = _18_;
+  assign \rd__data$228  = _18_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank4_byte3 [2047:0];
   initial begin : \bank4_byte3$init 
@@ -19552,7 +19949,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _19_ <= bank4_byte3[\$25 [10:0]];
     end
   end
-  assign \rd__data$215  = _19_;
+  assign \rd__data$229  = _19_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank5_byte0 [2047:0];
   initial begin : \bank5_byte0$init 
@@ -19570,7 +19967,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _20_ <= bank5_byte0[\$27 [10:0]];
     end
   end
-  assign \rd__data$216  = _20_;
+  assign \rd__data$230  = _20_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank5_byte1 [2047:0];
   initial begin : \bank5_byte1$init 
@@ -19588,7 +19985,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _21_ <= bank5_byte1[\$28 [10:0]];
     end
   end
-  assign \rd__data$217  = _21_;
+  assign \rd__data$231  = _21_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank5_byte2 [2047:0];
   initial begin : \bank5_byte2$init 
@@ -19606,7 +20003,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _22_ <= bank5_byte2[\$29 [10:0]];
     end
   end
-  assign \rd__data$218  = _22_;
+  assign \rd__data$232  = _22_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank5_byte3 [2047:0];
   initial begin : \bank5_byte3$init 
@@ -19624,7 +20021,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _23_ <= bank5_byte3[\$30 [10:0]];
     end
   end
-  assign \rd__data$219  = _23_;
+  assign \rd__data$233  = _23_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank6_byte0 [2047:0];
   initial begin : \bank6_byte0$init 
@@ -19642,7 +20039,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _24_ <= bank6_byte0[\$32 [10:0]];
     end
   end
-  assign \rd__data$220  = _24_;
+  assign \rd__data$234  = _24_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank6_byte1 [2047:0];
   initial begin : \bank6_byte1$init 
@@ -19660,7 +20057,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _25_ <= bank6_byte1[\$33 [10:0]];
     end
   end
-  assign \rd__data$221  = _25_;
+  assign \rd__data$235  = _25_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank6_byte2 [2047:0];
   initial begin : \bank6_byte2$init 
@@ -19678,7 +20075,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _26_ <= bank6_byte2[\$34 [10:0]];
     end
   end
-  assign \rd__data$222  = _26_;
+  assign \rd__data$236  = _26_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank6_byte3 [2047:0];
   initial begin : \bank6_byte3$init 
@@ -19696,7 +20093,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _27_ <= bank6_byte3[\$35 [10:0]];
     end
   end
-  assign \rd__data$223  = _27_;
+  assign \rd__data$237  = _27_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank7_byte0 [2047:0];
   initial begin : \bank7_byte0$init 
@@ -19714,7 +20111,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _28_ <= bank7_byte0[\$37 [10:0]];
     end
   end
-  assign \rd__data$224  = _28_;
+  assign \rd__data$238  = _28_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank7_byte1 [2047:0];
   initial begin : \bank7_byte1$init 
@@ -19732,7 +20129,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _29_ <= bank7_byte1[\$38 [10:0]];
     end
   end
-  assign \rd__data$225  = _29_;
+  assign \rd__data$239  = _29_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank7_byte2 [2047:0];
   initial begin : \bank7_byte2$init 
@@ -19750,7 +20147,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _30_ <= bank7_byte2[\$39 [10:0]];
     end
   end
-  assign \rd__data$226  = _30_;
+  assign \rd__data$240  = _30_;
   (* no_rw_check = 32'd1 *)
   reg [7:0] bank7_byte3 [2047:0];
   initial begin : \bank7_byte3$init 
@@ -19768,7 +20165,8 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
       _31_ <= bank7_byte3[\$40 [10:0]];
     end
   end
-  assign \rd__data$227  = _31_;
+  assign \rd__data$241  = _31_;
+  assign \$6  = 1'h1 - wr_e0[2:0];
   assign \$11  = 2'h2 - wr_e0[2:0];
   assign \$16  = 2'h3 - wr_e0[2:0];
   assign \$21  = 3'h4 - wr_e0[2:0];
@@ -19777,50 +20175,50 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   assign \$36  = 3'h7 - wr_e0[2:0];
   assign \$41  = wr_e0[2:0] > 1'h0;
   assign \$42  = wr_e0[14:3] + \$41 ;
-  assign \$132  = \$1 [2:0] * 6'h20;
-  assign \$43  = wr_row >> \$132 ;
+  assign \$139  = \$1 [2:0] * 6'h20;
+  assign \$43  = wr_row >> \$139 ;
   assign \$44  = \$1 [2:0] < wr_count;
   assign \$45  = wr_en & \$44 ;
   assign \$46  = wr_e0[2:0] > 1'h1;
   assign \$47  = wr_e0[14:3] + \$46 ;
-  assign \$139  = \$6 [2:0] * 6'h20;
-  assign \$48  = wr_row >> \$139 ;
+  assign \$146  = \$6 [2:0] * 6'h20;
+  assign \$48  = wr_row >> \$146 ;
   assign \$49  = \$6 [2:0] < wr_count;
   assign \$50  = wr_en & \$49 ;
   assign \$51  = wr_e0[2:0] > 2'h2;
   assign \$52  = wr_e0[14:3] + \$51 ;
-  assign \$146  = \$11 [2:0] * 6'h20;
-  assign \$53  = wr_row >> \$146 ;
+  assign \$153  = \$11 [2:0] * 6'h20;
+  assign \$53  = wr_row >> \$153 ;
   assign \$54  = \$11 [2:0] < wr_count;
   assign \$55  = wr_en & \$54 ;
   assign \$56  = wr_e0[2:0] > 2'h3;
   assign \$57  = wr_e0[14:3] + \$56 ;
-  assign \$153  = \$16 [2:0] * 6'h20;
-  assign \$58  = wr_row >> \$153 ;
+  assign \$160  = \$16 [2:0] * 6'h20;
+  assign \$58  = wr_row >> \$160 ;
   assign \$59  = \$16 [2:0] < wr_count;
   assign \$60  = wr_en & \$59 ;
   assign \$61  = wr_e0[2:0] > 3'h4;
   assign \$62  = wr_e0[14:3] + \$61 ;
-  assign \$160  = \$21 [2:0] * 6'h20;
-  assign \$63  = wr_row >> \$160 ;
+  assign \$167  = \$21 [2:0] * 6'h20;
+  assign \$63  = wr_row >> \$167 ;
   assign \$64  = \$21 [2:0] < wr_count;
   assign \$65  = wr_en & \$64 ;
   assign \$66  = wr_e0[2:0] > 3'h5;
   assign \$67  = wr_e0[14:3] + \$66 ;
-  assign \$167  = \$26 [2:0] * 6'h20;
-  assign \$68  = wr_row >> \$167 ;
+  assign \$174  = \$26 [2:0] * 6'h20;
+  assign \$68  = wr_row >> \$174 ;
   assign \$69  = \$26 [2:0] < wr_count;
   assign \$70  = wr_en & \$69 ;
   assign \$71  = wr_e0[2:0] > 3'h6;
   assign \$72  = wr_e0[14:3] + \$71 ;
-  assign \$174  = \$31 [2:0] * 6'h20;
-  assign \$73  = wr_row >> \$174 ;
+  assign \$181  = \$31 [2:0] * 6'h20;
+  assign \$73  = wr_row >> \$181 ;
   assign \$74  = \$31 [2:0] < wr_count;
   assign \$75  = wr_en & \$74 ;
   assign \$76  = wr_e0[2:0] > 3'h7;
   assign \$77  = wr_e0[14:3] + \$76 ;
-  assign \$181  = \$36 [2:0] * 6'h20;
-  assign \$78  = wr_row >> \$181 ;
+  assign \$188  = \$36 [2:0] * 6'h20;
+  assign \$78  = wr_row >> \$188 ;
   assign \$79  = \$36 [2:0] < wr_count;
   assign \$80  = wr_en & \$79 ;
   always @(posedge clk)
@@ -19830,51 +20228,64 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   always @(posedge clk)
     \$signature__en  <= \$81 ;
   always @(posedge clk)
+    rd_bank0_stage0 <= \$82 ;
+  always @(posedge clk)
     \$signature__addr$28  <= \$47 [10:0];
   always @(posedge clk)
     wr_data1 <= \$48 ;
   always @(posedge clk)
-    \$signature__en$32  <= \$82 ;
+    \$signature__en$32  <= \$83 ;
+  always @(posedge clk)
+    rd_bank1_stage0 <= \$84 ;
   always @(posedge clk)
     \$signature__addr$52  <= \$52 [10:0];
   always @(posedge clk)
     wr_data2 <= \$53 ;
   always @(posedge clk)
-    \$signature__en$56  <= \$83 ;
+    \$signature__en$56  <= \$85 ;
+  always @(posedge clk)
+    rd_bank2_stage0 <= \$86 ;
   always @(posedge clk)
     \$signature__addr$76  <= \$57 [10:0];
   always @(posedge clk)
     wr_data3 <= \$58 ;
   always @(posedge clk)
-    \$signature__en$80  <= \$84 ;
+    \$signature__en$80  <= \$87 ;
+  always @(posedge clk)
+    rd_bank3_stage0 <= \$88 ;
   always @(posedge clk)
     \$signature__addr$100  <= \$62 [10:0];
   always @(posedge clk)
     wr_data4 <= \$63 ;
   always @(posedge clk)
-    \$signature__en$104  <= \$85 ;
+    \$signature__en$104  <= \$89 ;
+  always @(posedge clk)
+    rd_bank4_stage0 <= \$90 ;
   always @(posedge clk)
     \$signature__addr$124  <= \$67 [10:0];
   always @(posedge clk)
     wr_data5 <= \$68 ;
   always @(posedge clk)
-    \$signature__en$128  <= \$86 ;
+    \$signature__en$128  <= \$91 ;
+  always @(posedge clk)
+    rd_bank5_stage0 <= \$92 ;
   always @(posedge clk)
     \$signature__addr$148  <= \$72 [10:0];
   always @(posedge clk)
     wr_data6 <= \$73 ;
   always @(posedge clk)
-    \$signature__en$152  <= \$87 ;
+    \$signature__en$152  <= \$93 ;
+  always @(posedge clk)
+    rd_bank6_stage0 <= \$94 ;
   always @(posedge clk)
     \$signature__addr$172  <= \$77 [10:0];
   always @(posedge clk)
     wr_data7 <= \$78 ;
   always @(posedge clk)
-    \$signature__en$176  <= \$88 ;
+    \$signature__en$176  <= \$95 ;
   always @(posedge clk)
-    rd_data <= \$89 ;
+    rd_bank7_stage0 <= \$96 ;
   assign \$1  = 1'h0 - wr_e0[2:0];
-  assign \$6  = 1'h1 - wr_e0[2:0];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$81  = \$45 ;
@@ -19884,58 +20295,107 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$82  = \$50 ;
-    if (rst) begin
-      \$82  = 1'h0;
+    \$82  = rd_bank0_stage0;
+    if (rd__en) begin
+      \$82  = { \rd__data$213 , \rd__data$212 , \rd__data$211 , rd__data };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$83  = \$55 ;
+    \$83  = \$50 ;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$84  = \$60 ;
-    if (rst) begin
-      \$84  = 1'h0;
+    \$84  = rd_bank1_stage0;
+    if (rd__en) begin
+      \$84  = { \rd__data$217 , \rd__data$216 , \rd__data$215 , \rd__data$214  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$85  = \$65 ;
+    \$85  = \$55 ;
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$86  = \$70 ;
-    if (rst) begin
-      \$86  = 1'h0;
+    \$86  = rd_bank2_stage0;
+    if (rd__en) begin
+      \$86  = { \rd__data$221 , \rd__data$220 , \rd__data$219 , \rd__data$218  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$87  = \$75 ;
+    \$87  = \$60 ;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$88  = \$80 ;
-    if (rst) begin
-      \$88  = 1'h0;
+    \$88  = rd_bank3_stage0;
+    if (rd__en) begin
+      \$88  = { \rd__data$225 , \rd__data$224 , \rd__data$223 , \rd__data$222  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$89  = rd_data;
+    \$89  = \$65 ;
+    if (rst) begin
+      \$89  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$90  = rd_bank4_stage0;
     if (rd__en) begin
-      \$89  = selected;
+      \$90  = { \rd__data$229 , \rd__data$228 , \rd__data$227 , \rd__data$226  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$91  = \$70 ;
+    if (rst) begin
+      \$91  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$92  = rd_bank5_stage0;
+    if (rd__en) begin
+      \$92  = { \rd__data$233 , \rd__data$232 , \rd__data$231 , \rd__data$230  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$93  = \$75 ;
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$94  = rd_bank6_stage0;
+    if (rd__en) begin
+      \$94  = { \rd__data$237 , \rd__data$236 , \rd__data$235 , \rd__data$234  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$95  = \$80 ;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$96  = rd_bank7_stage0;
+    if (rd__en) begin
+      \$96  = { \rd__data$241 , \rd__data$240 , \rd__data$239 , \rd__data$238  };
     end
   end
   assign column0 = \$1 [2:0];
@@ -20106,7 +20566,7 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   assign \$signature__en$192  = \$signature__en$176 ;
   assign \rd__addr$193  = \$40 [10:0];
   assign \rd__en$194  = rd__en;
-  assign rd_stage0 = rd_data;
+  assign rd_data = selected;
   assign \selected[0]  = selected[31:0];
   assign \selected[1]  = selected[63:32];
   assign \selected[2]  = selected[95:64];
@@ -20115,22 +20575,14 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   assign \selected[5]  = selected[191:160];
   assign \selected[6]  = selected[223:192];
   assign \selected[7]  = selected[255:224];
-  assign \rd_data[0]  = rd_data[31:0];
-  assign \rd_data[1]  = rd_data[63:32];
-  assign \rd_data[2]  = rd_data[95:64];
-  assign \rd_data[3]  = rd_data[127:96];
-  assign \rd_data[4]  = rd_data[159:128];
-  assign \rd_data[5]  = rd_data[191:160];
-  assign \rd_data[6]  = rd_data[223:192];
-  assign \rd_data[7]  = rd_data[255:224];
-  assign \rd_stage0[0]  = rd_data[31:0];
-  assign \rd_stage0[1]  = rd_data[63:32];
-  assign \rd_stage0[2]  = rd_data[95:64];
-  assign \rd_stage0[3]  = rd_data[127:96];
-  assign \rd_stage0[4]  = rd_data[159:128];
-  assign \rd_stage0[5]  = rd_data[191:160];
-  assign \rd_stage0[6]  = rd_data[223:192];
-  assign \rd_stage0[7]  = rd_data[255:224];
+  assign \rd_data[0]  = selected[31:0];
+  assign \rd_data[1]  = selected[63:32];
+  assign \rd_data[2]  = selected[95:64];
+  assign \rd_data[3]  = selected[127:96];
+  assign \rd_data[4]  = selected[159:128];
+  assign \rd_data[5]  = selected[191:160];
+  assign \rd_data[6]  = selected[223:192];
+  assign \rd_data[7]  = selected[255:224];
   assign \wr_row[0]  = wr_row[31:0];
   assign \wr_row[1]  = wr_row[63:32];
   assign \wr_row[2]  = wr_row[95:64];
@@ -20139,14 +20591,14 @@ module \datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count, rd_beat, rd_d
   assign \wr_row[5]  = wr_row[191:160];
   assign \wr_row[6]  = wr_row[223:192];
   assign \wr_row[7]  = wr_row[255:224];
-  assign selected[255:224] = { \rd__data$227 , \rd__data$226 , \rd__data$225 , \rd__data$224  };
-  assign selected[223:192] = { \rd__data$223 , \rd__data$222 , \rd__data$221 , \rd__data$220  };
-  assign selected[191:160] = { \rd__data$219 , \rd__data$218 , \rd__data$217 , \rd__data$216  };
-  assign selected[159:128] = { \rd__data$215 , \rd__data$214 , \rd__data$213 , \rd__data$212  };
-  assign selected[127:96] = { \rd__data$211 , \rd__data$210 , \rd__data$209 , \rd__data$208  };
-  assign selected[95:64] = { \rd__data$207 , \rd__data$206 , \rd__data$205 , \rd__data$204  };
-  assign selected[63:32] = { \rd__data$203 , \rd__data$202 , \rd__data$201 , \rd__data$200  };
-  assign selected[31:0] = { \rd__data$199 , \rd__data$198 , \rd__data$197 , rd__data };
+  assign selected[255:224] = rd_bank7_stage0;
+  assign selected[223:192] = rd_bank6_stage0;
+  assign selected[191:160] = rd_bank5_stage0;
+  assign selected[159:128] = rd_bank4_stage0;
+  assign selected[127:96] = rd_bank3_stage0;
+  assign selected[95:64] = rd_bank2_stage0;
+  assign selected[63:32] = rd_bank1_stage0;
+  assign selected[31:0] = rd_bank0_stage0;
   assign \$2  = rd_beat;
   assign \$3  = rd_beat;
   assign \$4  = rd_beat;

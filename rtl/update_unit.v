@@ -8,136 +8,232 @@
 module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [2:0] \$1 ;
-  wire [8:0] \$10 ;
-  reg [16:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [15:0] \$103 ;
-  reg [16:0] \$104 ;
-  reg [15:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [15:0] \$109 ;
-  wire \$11 ;
-  reg [8:0] \$110 ;
-  reg [15:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [15:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [15:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [15:0] \$117 ;
-  reg [8:0] \$118 ;
-  reg [15:0] \$119 ;
-  wire \$12 ;
-  reg [16:0] \$120 ;
-  reg [15:0] \$121 ;
-  reg [8:0] \$122 ;
-  reg [15:0] \$123 ;
-  reg [16:0] \$124 ;
-  reg [15:0] \$125 ;
-  reg [8:0] \$126 ;
-  reg [15:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [15:0] \$129 ;
-  wire [8:0] \$13 ;
-  reg [8:0] \$130 ;
-  reg [15:0] \$131 ;
-  wire [8:0] \$14 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire [15:0] \$107 ;
+  wire [15:0] \$108 ;
+  wire [16:0] \$109 ;
+  wire [7:0] \$11 ;
+  wire [16:0] \$110 ;
+  wire [16:0] \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [7:0] \$12 ;
+  wire [15:0] \$120 ;
+  wire [15:0] \$121 ;
+  wire [16:0] \$122 ;
+  wire [16:0] \$123 ;
+  wire [16:0] \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire [15:0] \$133 ;
+  wire [15:0] \$134 ;
+  wire [16:0] \$135 ;
+  wire [16:0] \$136 ;
+  wire [16:0] \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire [15:0] \$146 ;
+  wire [15:0] \$147 ;
+  wire [16:0] \$148 ;
+  wire [16:0] \$149 ;
   wire \$15 ;
+  wire [16:0] \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire [15:0] \$159 ;
   wire \$16 ;
-  wire [8:0] \$17 ;
-  wire [8:0] \$18 ;
+  wire [15:0] \$160 ;
+  wire [16:0] \$161 ;
+  wire [16:0] \$162 ;
+  wire [16:0] \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire [15:0] \$172 ;
+  wire [15:0] \$173 ;
+  wire [16:0] \$174 ;
+  wire [16:0] \$175 ;
+  wire [16:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [15:0] \$185 ;
+  wire [15:0] \$186 ;
+  wire [16:0] \$187 ;
+  wire [16:0] \$188 ;
+  reg \$189 ;
   wire \$19 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [16:0] \$196 ;
+  reg [15:0] \$197 ;
+  reg [8:0] \$198 ;
+  reg [15:0] \$199 ;
   wire [3:0] \$2 ;
   wire \$20 ;
-  wire [8:0] \$21 ;
-  wire [8:0] \$22 ;
+  reg [16:0] \$200 ;
+  reg [15:0] \$201 ;
+  reg [8:0] \$202 ;
+  reg [15:0] \$203 ;
+  reg [16:0] \$204 ;
+  reg [15:0] \$205 ;
+  reg [8:0] \$206 ;
+  reg [15:0] \$207 ;
+  reg [16:0] \$208 ;
+  reg [15:0] \$209 ;
+  wire [7:0] \$21 ;
+  reg [8:0] \$210 ;
+  reg [15:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [15:0] \$213 ;
+  reg [8:0] \$214 ;
+  reg [15:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [15:0] \$217 ;
+  reg [8:0] \$218 ;
+  reg [15:0] \$219 ;
+  wire [7:0] \$22 ;
+  reg [16:0] \$220 ;
+  reg [15:0] \$221 ;
+  reg [8:0] \$222 ;
+  reg [15:0] \$223 ;
+  reg [16:0] \$224 ;
+  reg [15:0] \$225 ;
+  reg [8:0] \$226 ;
+  reg [15:0] \$227 ;
   wire \$23 ;
   wire \$24 ;
-  wire [8:0] \$25 ;
-  wire [8:0] \$26 ;
+  wire \$25 ;
+  wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire [8:0] \$29 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [8:0] \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire [8:0] \$33 ;
-  wire [8:0] \$34 ;
+  wire \$30 ;
+  wire [7:0] \$31 ;
+  wire [7:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire [16:0] \$37 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [16:0] \$40 ;
-  wire [16:0] \$41 ;
-  wire [16:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire [16:0] \$44 ;
+  wire \$40 ;
+  wire [7:0] \$41 ;
+  wire [7:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [16:0] \$47 ;
-  wire [16:0] \$48 ;
-  wire [16:0] \$49 ;
-  wire [8:0] \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire \$52 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire [7:0] \$51 ;
+  wire [7:0] \$52 ;
   wire \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
-  wire [8:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [16:0] \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
+  wire [7:0] \$61 ;
+  wire [7:0] \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire [16:0] \$68 ;
-  wire [16:0] \$69 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [16:0] \$70 ;
-  wire [16:0] \$71 ;
-  wire [16:0] \$72 ;
+  wire \$70 ;
+  wire [7:0] \$71 ;
+  wire [7:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [16:0] \$75 ;
-  wire [16:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [16:0] \$79 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire [16:0] \$82 ;
-  wire [16:0] \$83 ;
-  wire [16:0] \$84 ;
+  wire [7:0] \$81 ;
+  wire [7:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
   wire [16:0] \$85 ;
-  wire [16:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [16:0] \$89 ;
-  wire [8:0] \$9 ;
-  wire [16:0] \$90 ;
-  wire [16:0] \$91 ;
-  wire [16:0] \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [15:0] \$94 ;
+  wire [15:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [16:0] \$98 ;
+  wire \$99 ;
   input clk;
   wire clk;
   reg [16:0] diff0 = 17'h00000;
@@ -264,167 +360,263 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   assign out_buffer_pop = o__valid & o__ready;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
-  assign \$3  = $signed(near0) > $signed(8'h7f);
-  assign \$4  = $signed(near0) < $signed(8'h81);
-  assign \$5  = \$4  ? 9'h181 : near0;
-  assign \$6  = \$3  ? 9'h07f : \$5 ;
-  assign \$7  = $signed(near1) > $signed(8'h7f);
-  assign \$8  = $signed(near1) < $signed(8'h81);
-  assign \$9  = \$8  ? 9'h181 : near1;
-  assign \$10  = \$7  ? 9'h07f : \$9 ;
-  assign \$11  = $signed(near2) > $signed(8'h7f);
-  assign \$12  = $signed(near2) < $signed(8'h81);
-  assign \$13  = \$12  ? 9'h181 : near2;
-  assign \$14  = \$11  ? 9'h07f : \$13 ;
-  assign \$15  = $signed(near3) > $signed(8'h7f);
-  assign \$16  = $signed(near3) < $signed(8'h81);
-  assign \$17  = \$16  ? 9'h181 : near3;
-  assign \$18  = \$15  ? 9'h07f : \$17 ;
-  assign \$19  = $signed(near4) > $signed(8'h7f);
-  assign \$20  = $signed(near4) < $signed(8'h81);
-  assign \$21  = \$20  ? 9'h181 : near4;
-  assign \$22  = \$19  ? 9'h07f : \$21 ;
-  assign \$23  = $signed(near5) > $signed(8'h7f);
-  assign \$24  = $signed(near5) < $signed(8'h81);
-  assign \$25  = \$24  ? 9'h181 : near5;
-  assign \$26  = \$23  ? 9'h07f : \$25 ;
-  assign \$27  = $signed(near6) > $signed(8'h7f);
-  assign \$28  = $signed(near6) < $signed(8'h81);
-  assign \$29  = \$28  ? 9'h181 : near6;
-  assign \$30  = \$27  ? 9'h07f : \$29 ;
-  assign \$31  = $signed(near7) > $signed(8'h7f);
-  assign \$32  = $signed(near7) < $signed(8'h81);
-  assign \$33  = \$32  ? 9'h181 : near7;
-  assign \$34  = \$31  ? 9'h07f : \$33 ;
+  assign \$3  = ~ near0[8];
+  assign \$4  = | near0[8:7];
+  assign \$5  = \$3  & \$4 ;
+  assign \$6  = & near0[8:7];
+  assign \$7  = | near0[6:0];
+  assign \$8  = \$6  & \$7 ;
+  assign \$9  = ~ \$8 ;
+  assign \$10  = near0[8] & \$9 ;
+  assign \$11  = \$10  ? 8'h81 : near0[7:0];
+  assign \$12  = \$5  ? 8'h7f : \$11 ;
+  assign \$13  = ~ near1[8];
+  assign \$14  = | near1[8:7];
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = & near1[8:7];
+  assign \$17  = | near1[6:0];
+  assign \$18  = \$16  & \$17 ;
+  assign \$19  = ~ \$18 ;
+  assign \$20  = near1[8] & \$19 ;
+  assign \$21  = \$20  ? 8'h81 : near1[7:0];
+  assign \$22  = \$15  ? 8'h7f : \$21 ;
+  assign \$23  = ~ near2[8];
+  assign \$24  = | near2[8:7];
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = & near2[8:7];
+  assign \$27  = | near2[6:0];
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = near2[8] & \$29 ;
+  assign \$31  = \$30  ? 8'h81 : near2[7:0];
+  assign \$32  = \$25  ? 8'h7f : \$31 ;
+  assign \$33  = ~ near3[8];
+  assign \$34  = | near3[8:7];
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = & near3[8:7];
+  assign \$37  = | near3[6:0];
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = ~ \$38 ;
+  assign \$40  = near3[8] & \$39 ;
+  assign \$41  = \$40  ? 8'h81 : near3[7:0];
+  assign \$42  = \$35  ? 8'h7f : \$41 ;
+  assign \$43  = ~ near4[8];
+  assign \$44  = | near4[8:7];
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = & near4[8:7];
+  assign \$47  = | near4[6:0];
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = near4[8] & \$49 ;
+  assign \$51  = \$50  ? 8'h81 : near4[7:0];
+  assign \$52  = \$45  ? 8'h7f : \$51 ;
+  assign \$53  = ~ near5[8];
+  assign \$54  = | near5[8:7];
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = & near5[8:7];
+  assign \$57  = | near5[6:0];
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = ~ \$58 ;
+  assign \$60  = near5[8] & \$59 ;
+  assign \$61  = \$60  ? 8'h81 : near5[7:0];
+  assign \$62  = \$55  ? 8'h7f : \$61 ;
+  assign \$63  = ~ near6[8];
+  assign \$64  = | near6[8:7];
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = & near6[8:7];
+  assign \$67  = | near6[6:0];
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = near6[8] & \$69 ;
+  assign \$71  = \$70  ? 8'h81 : near6[7:0];
+  assign \$72  = \$65  ? 8'h7f : \$71 ;
+  assign \$73  = ~ near7[8];
+  assign \$74  = | near7[8:7];
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = & near7[8:7];
+  assign \$77  = | near7[6:0];
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = near7[8] & \$79 ;
+  assign \$81  = \$80  ? 8'h81 : near7[7:0];
+  assign \$82  = \$75  ? 8'h7f : \$81 ;
   assign w_en = i__ready & valid2;
-  assign \$35  = \$2 [2:0] <= 1'h1;
-  assign \$36  = i__valid & i__ready;
-  assign \$37  = $signed(i__payload[15:0]) - $signed(i__payload[135:128]);
-  assign \$38  = $signed(diff0) > $signed(16'h7fff);
-  assign \$39  = $signed(diff0) < $signed(16'h8001);
-  assign \$40  = \$39  ? 17'h18001 : diff0;
-  assign \$41  = \$38  ? 17'h07fff : \$40 ;
-  assign \$42  = $signed(w0) + $signed(9'h080);
-  assign \$44  = $signed(i__payload[31:16]) - $signed(i__payload[143:136]);
-  assign \$45  = $signed(diff1) > $signed(16'h7fff);
-  assign \$46  = $signed(diff1) < $signed(16'h8001);
-  assign \$47  = \$46  ? 17'h18001 : diff1;
-  assign \$48  = \$45  ? 17'h07fff : \$47 ;
-  assign \$49  = $signed(w1) + $signed(9'h080);
-  assign \$51  = $signed(i__payload[47:32]) - $signed(i__payload[151:144]);
-  assign \$52  = $signed(diff2) > $signed(16'h7fff);
-  assign \$53  = $signed(diff2) < $signed(16'h8001);
-  assign \$54  = \$53  ? 17'h18001 : diff2;
-  assign \$55  = \$52  ? 17'h07fff : \$54 ;
-  assign \$56  = $signed(w2) + $signed(9'h080);
-  assign \$58  = $signed(i__payload[63:48]) - $signed(i__payload[159:152]);
-  assign \$59  = $signed(diff3) > $signed(16'h7fff);
-  assign \$60  = $signed(diff3) < $signed(16'h8001);
-  assign \$61  = \$60  ? 17'h18001 : diff3;
-  assign \$62  = \$59  ? 17'h07fff : \$61 ;
-  assign \$63  = $signed(w3) + $signed(9'h080);
-  assign \$65  = $signed(i__payload[79:64]) - $signed(i__payload[167:160]);
-  assign \$66  = $signed(diff4) > $signed(16'h7fff);
-  assign \$67  = $signed(diff4) < $signed(16'h8001);
-  assign \$68  = \$67  ? 17'h18001 : diff4;
-  assign \$69  = \$66  ? 17'h07fff : \$68 ;
-  assign \$70  = $signed(w4) + $signed(9'h080);
-  assign \$72  = $signed(i__payload[95:80]) - $signed(i__payload[175:168]);
-  assign \$73  = $signed(diff5) > $signed(16'h7fff);
-  assign \$74  = $signed(diff5) < $signed(16'h8001);
-  assign \$75  = \$74  ? 17'h18001 : diff5;
-  assign \$76  = \$73  ? 17'h07fff : \$75 ;
-  assign \$77  = $signed(w5) + $signed(9'h080);
-  assign \$79  = $signed(i__payload[111:96]) - $signed(i__payload[183:176]);
-  assign \$80  = $signed(diff6) > $signed(16'h7fff);
-  assign \$81  = $signed(diff6) < $signed(16'h8001);
-  assign \$82  = \$81  ? 17'h18001 : diff6;
-  assign \$83  = \$80  ? 17'h07fff : \$82 ;
-  assign \$84  = $signed(w6) + $signed(9'h080);
-  assign \$86  = $signed(i__payload[127:112]) - $signed(i__payload[191:184]);
-  assign \$87  = $signed(diff7) > $signed(16'h7fff);
-  assign \$88  = $signed(diff7) < $signed(16'h8001);
-  assign \$89  = \$88  ? 17'h18001 : diff7;
-  assign \$90  = \$87  ? 17'h07fff : \$89 ;
-  assign \$91  = $signed(w7) + $signed(9'h080);
+  assign \$83  = \$2 [2:0] <= 1'h1;
+  assign \$84  = i__valid & i__ready;
+  assign \$85  = $signed(i__payload[15:0]) - $signed(i__payload[135:128]);
+  assign \$86  = ~ diff0[16];
+  assign \$87  = | diff0[16:15];
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = & diff0[16:15];
+  assign \$90  = | diff0[14:0];
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = ~ \$91 ;
+  assign \$93  = diff0[16] & \$92 ;
+  assign \$94  = \$93  ? 16'h8001 : diff0[15:0];
+  assign \$95  = \$88  ? 16'h7fff : \$94 ;
+  assign \$96  = $signed(w0) + $signed(9'h080);
+  assign \$98  = $signed(i__payload[31:16]) - $signed(i__payload[143:136]);
+  assign \$99  = ~ diff1[16];
+  assign \$100  = | diff1[16:15];
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = & diff1[16:15];
+  assign \$103  = | diff1[14:0];
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = ~ \$104 ;
+  assign \$106  = diff1[16] & \$105 ;
+  assign \$107  = \$106  ? 16'h8001 : diff1[15:0];
+  assign \$108  = \$101  ? 16'h7fff : \$107 ;
+  assign \$109  = $signed(w1) + $signed(9'h080);
+  assign \$111  = $signed(i__payload[47:32]) - $signed(i__payload[151:144]);
+  assign \$112  = ~ diff2[16];
+  assign \$113  = | diff2[16:15];
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = & diff2[16:15];
+  assign \$116  = | diff2[14:0];
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = diff2[16] & \$118 ;
+  assign \$120  = \$119  ? 16'h8001 : diff2[15:0];
+  assign \$121  = \$114  ? 16'h7fff : \$120 ;
+  assign \$122  = $signed(w2) + $signed(9'h080);
+  assign \$124  = $signed(i__payload[63:48]) - $signed(i__payload[159:152]);
+  assign \$125  = ~ diff3[16];
+  assign \$126  = | diff3[16:15];
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = & diff3[16:15];
+  assign \$129  = | diff3[14:0];
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = ~ \$130 ;
+  assign \$132  = diff3[16] & \$131 ;
+  assign \$133  = \$132  ? 16'h8001 : diff3[15:0];
+  assign \$134  = \$127  ? 16'h7fff : \$133 ;
+  assign \$135  = $signed(w3) + $signed(9'h080);
+  assign \$137  = $signed(i__payload[79:64]) - $signed(i__payload[167:160]);
+  assign \$138  = ~ diff4[16];
+  assign \$139  = | diff4[16:15];
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = & diff4[16:15];
+  assign \$142  = | diff4[14:0];
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = ~ \$143 ;
+  assign \$145  = diff4[16] & \$144 ;
+  assign \$146  = \$145  ? 16'h8001 : diff4[15:0];
+  assign \$147  = \$140  ? 16'h7fff : \$146 ;
+  assign \$148  = $signed(w4) + $signed(9'h080);
+  assign \$150  = $signed(i__payload[95:80]) - $signed(i__payload[175:168]);
+  assign \$151  = ~ diff5[16];
+  assign \$152  = | diff5[16:15];
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = & diff5[16:15];
+  assign \$155  = | diff5[14:0];
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = ~ \$156 ;
+  assign \$158  = diff5[16] & \$157 ;
+  assign \$159  = \$158  ? 16'h8001 : diff5[15:0];
+  assign \$160  = \$153  ? 16'h7fff : \$159 ;
+  assign \$161  = $signed(w5) + $signed(9'h080);
+  assign \$163  = $signed(i__payload[111:96]) - $signed(i__payload[183:176]);
+  assign \$164  = ~ diff6[16];
+  assign \$165  = | diff6[16:15];
+  assign \$166  = \$164  & \$165 ;
+  assign \$167  = & diff6[16:15];
+  assign \$168  = | diff6[14:0];
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = diff6[16] & \$170 ;
+  assign \$172  = \$171  ? 16'h8001 : diff6[15:0];
+  assign \$173  = \$166  ? 16'h7fff : \$172 ;
+  assign \$174  = $signed(w6) + $signed(9'h080);
+  assign \$176  = $signed(i__payload[127:112]) - $signed(i__payload[191:184]);
+  assign \$177  = ~ diff7[16];
+  assign \$178  = | diff7[16:15];
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = & diff7[16:15];
+  assign \$181  = | diff7[14:0];
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = ~ \$182 ;
+  assign \$184  = diff7[16] & \$183 ;
+  assign \$185  = \$184  ? 16'h8001 : diff7[15:0];
+  assign \$186  = \$179  ? 16'h7fff : \$185 ;
+  assign \$187  = $signed(w7) + $signed(9'h080);
   always @(posedge clk)
-    i__ready <= \$93 ;
+    i__ready <= \$189 ;
   always @(posedge clk)
-    valid0 <= \$94 ;
+    valid0 <= \$190 ;
   always @(posedge clk)
-    last0 <= \$95 ;
+    last0 <= \$191 ;
   always @(posedge clk)
-    valid1 <= \$96 ;
+    valid1 <= \$192 ;
   always @(posedge clk)
-    last1 <= \$97 ;
+    last1 <= \$193 ;
   always @(posedge clk)
-    valid2 <= \$98 ;
+    valid2 <= \$194 ;
   always @(posedge clk)
-    last2 <= \$99 ;
+    last2 <= \$195 ;
   always @(posedge clk)
-    diff0 <= \$100 ;
+    diff0 <= \$196 ;
   always @(posedge clk)
-    w0 <= \$101 ;
+    w0 <= \$197 ;
   always @(posedge clk)
-    near0 <= \$102 ;
+    near0 <= \$198 ;
   always @(posedge clk)
-    w_out0 <= \$103 ;
+    w_out0 <= \$199 ;
   always @(posedge clk)
-    diff1 <= \$104 ;
+    diff1 <= \$200 ;
   always @(posedge clk)
-    w1 <= \$105 ;
+    w1 <= \$201 ;
   always @(posedge clk)
-    near1 <= \$106 ;
+    near1 <= \$202 ;
   always @(posedge clk)
-    w_out1 <= \$107 ;
+    w_out1 <= \$203 ;
   always @(posedge clk)
-    diff2 <= \$108 ;
+    diff2 <= \$204 ;
   always @(posedge clk)
-    w2 <= \$109 ;
+    w2 <= \$205 ;
   always @(posedge clk)
-    near2 <= \$110 ;
+    near2 <= \$206 ;
   always @(posedge clk)
-    w_out2 <= \$111 ;
+    w_out2 <= \$207 ;
   always @(posedge clk)
-    diff3 <= \$112 ;
+    diff3 <= \$208 ;
   always @(posedge clk)
-    w3 <= \$113 ;
+    w3 <= \$209 ;
   always @(posedge clk)
-    near3 <= \$114 ;
+    near3 <= \$210 ;
   always @(posedge clk)
-    w_out3 <= \$115 ;
+    w_out3 <= \$211 ;
   always @(posedge clk)
-    diff4 <= \$116 ;
+    diff4 <= \$212 ;
   always @(posedge clk)
-    w4 <= \$117 ;
+    w4 <= \$213 ;
   always @(posedge clk)
-    near4 <= \$118 ;
+    near4 <= \$214 ;
   always @(posedge clk)
-    w_out4 <= \$119 ;
+    w_out4 <= \$215 ;
   always @(posedge clk)
-    diff5 <= \$120 ;
+    diff5 <= \$216 ;
   always @(posedge clk)
-    w5 <= \$121 ;
+    w5 <= \$217 ;
   always @(posedge clk)
-    near5 <= \$122 ;
+    near5 <= \$218 ;
   always @(posedge clk)
-    w_out5 <= \$123 ;
+    w_out5 <= \$219 ;
   always @(posedge clk)
-    diff6 <= \$124 ;
+    diff6 <= \$220 ;
   always @(posedge clk)
-    w6 <= \$125 ;
+    w6 <= \$221 ;
   always @(posedge clk)
-    near6 <= \$126 ;
+    near6 <= \$222 ;
   always @(posedge clk)
-    w_out6 <= \$127 ;
+    w_out6 <= \$223 ;
   always @(posedge clk)
-    diff7 <= \$128 ;
+    diff7 <= \$224 ;
   always @(posedge clk)
-    w7 <= \$129 ;
+    w7 <= \$225 ;
   always @(posedge clk)
-    near7 <= \$130 ;
+    near7 <= \$226 ;
   always @(posedge clk)
-    w_out7 <= \$131 ;
+    w_out7 <= \$227 ;
   \update_unit.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -437,284 +629,284 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \$35 ;
+    \$189  = \$83 ;
     if (rst) begin
-      \$93  = 1'h1;
+      \$189  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = valid0;
+    \$190  = valid0;
     if (i__ready) begin
-      \$94  = \$36 ;
-    end
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = last0;
-    if (i__ready) begin
-      \$95  = i__payload[192];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = valid1;
-    if (i__ready) begin
-      \$96  = valid0;
+      \$190  = \$84 ;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = last1;
+    \$191  = last0;
     if (i__ready) begin
-      \$97  = last0;
+      \$191  = i__payload[192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = valid2;
+    \$192  = valid1;
     if (i__ready) begin
-      \$98  = valid1;
+      \$192  = valid0;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = last2;
+    \$193  = last1;
     if (i__ready) begin
-      \$99  = last1;
+      \$193  = last0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = diff0;
+    \$194  = valid2;
     if (i__ready) begin
-      \$100  = \$37 ;
+      \$194  = valid1;
+    end
+    if (rst) begin
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = w0;
+    \$195  = last2;
     if (i__ready) begin
-      \$101  = \$41 [15:0];
+      \$195  = last1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = near0;
+    \$196  = diff0;
     if (i__ready) begin
-      \$102  = \$43 [8:0];
+      \$196  = \$85 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = w_out0;
+    \$197  = w0;
     if (i__ready) begin
-      \$103  = w0;
+      \$197  = \$95 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = diff1;
+    \$198  = near0;
     if (i__ready) begin
-      \$104  = \$44 ;
+      \$198  = \$97 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = w1;
+    \$199  = w_out0;
     if (i__ready) begin
-      \$105  = \$48 [15:0];
+      \$199  = w0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = near1;
+    \$200  = diff1;
     if (i__ready) begin
-      \$106  = \$50 [8:0];
+      \$200  = \$98 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = w_out1;
+    \$201  = w1;
     if (i__ready) begin
-      \$107  = w1;
+      \$201  = \$108 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = diff2;
+    \$202  = near1;
     if (i__ready) begin
-      \$108  = \$51 ;
+      \$202  = \$110 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = w2;
+    \$203  = w_out1;
     if (i__ready) begin
-      \$109  = \$55 [15:0];
+      \$203  = w1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = near2;
+    \$204  = diff2;
     if (i__ready) begin
-      \$110  = \$57 [8:0];
+      \$204  = \$111 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = w_out2;
+    \$205  = w2;
     if (i__ready) begin
-      \$111  = w2;
+      \$205  = \$121 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = diff3;
+    \$206  = near2;
     if (i__ready) begin
-      \$112  = \$58 ;
+      \$206  = \$123 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = w3;
+    \$207  = w_out2;
     if (i__ready) begin
-      \$113  = \$62 [15:0];
+      \$207  = w2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = near3;
+    \$208  = diff3;
     if (i__ready) begin
-      \$114  = \$64 [8:0];
+      \$208  = \$124 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = w_out3;
+    \$209  = w3;
     if (i__ready) begin
-      \$115  = w3;
+      \$209  = \$134 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = diff4;
+    \$210  = near3;
     if (i__ready) begin
-      \$116  = \$65 ;
+      \$210  = \$136 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = w4;
+    \$211  = w_out3;
     if (i__ready) begin
-      \$117  = \$69 [15:0];
+      \$211  = w3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = near4;
+    \$212  = diff4;
     if (i__ready) begin
-      \$118  = \$71 [8:0];
+      \$212  = \$137 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = w_out4;
+    \$213  = w4;
     if (i__ready) begin
-      \$119  = w4;
+      \$213  = \$147 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = diff5;
+    \$214  = near4;
     if (i__ready) begin
-      \$120  = \$72 ;
+      \$214  = \$149 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = w5;
+    \$215  = w_out4;
     if (i__ready) begin
-      \$121  = \$76 [15:0];
+      \$215  = w4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = near5;
+    \$216  = diff5;
     if (i__ready) begin
-      \$122  = \$78 [8:0];
+      \$216  = \$150 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = w_out5;
+    \$217  = w5;
     if (i__ready) begin
-      \$123  = w5;
+      \$217  = \$160 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = diff6;
+    \$218  = near5;
     if (i__ready) begin
-      \$124  = \$79 ;
+      \$218  = \$162 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = w6;
+    \$219  = w_out5;
     if (i__ready) begin
-      \$125  = \$83 [15:0];
+      \$219  = w5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = near6;
+    \$220  = diff6;
     if (i__ready) begin
-      \$126  = \$85 [8:0];
+      \$220  = \$163 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = w_out6;
+    \$221  = w6;
     if (i__ready) begin
-      \$127  = w6;
+      \$221  = \$173 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = diff7;
+    \$222  = near6;
     if (i__ready) begin
-      \$128  = \$86 ;
+      \$222  = \$175 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = w7;
+    \$223  = w_out6;
     if (i__ready) begin
-      \$129  = \$90 [15:0];
+      \$223  = w6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = near7;
+    \$224  = diff7;
     if (i__ready) begin
-      \$130  = \$92 [8:0];
+      \$224  = \$176 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = w_out7;
+    \$225  = w7;
     if (i__ready) begin
-      \$131  = w7;
+      \$225  = \$186 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = near7;
+    if (i__ready) begin
+      \$226  = \$188 [8:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = w_out7;
+    if (i__ready) begin
+      \$227  = w7;
     end
   end
   assign out_buffer_push = w_en;
@@ -782,30 +974,30 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   assign \out_buffer_data.q[7]  = w_data[191:184];
   assign \out_buffer_data.last  = w_data[192];
   assign w_data[192] = last2;
-  assign w_data[191:184] = \$34 [7:0];
+  assign w_data[191:184] = \$82 ;
   assign w_data[127:112] = w_out7;
-  assign w_data[183:176] = \$30 [7:0];
+  assign w_data[183:176] = \$72 ;
   assign w_data[111:96] = w_out6;
-  assign w_data[175:168] = \$26 [7:0];
+  assign w_data[175:168] = \$62 ;
   assign w_data[95:80] = w_out5;
-  assign w_data[167:160] = \$22 [7:0];
+  assign w_data[167:160] = \$52 ;
   assign w_data[79:64] = w_out4;
-  assign w_data[159:152] = \$18 [7:0];
+  assign w_data[159:152] = \$42 ;
   assign w_data[63:48] = w_out3;
-  assign w_data[151:144] = \$14 [7:0];
+  assign w_data[151:144] = \$32 ;
   assign w_data[47:32] = w_out2;
-  assign w_data[143:136] = \$10 [7:0];
+  assign w_data[143:136] = \$22 ;
   assign w_data[31:16] = w_out1;
-  assign w_data[135:128] = \$6 [7:0];
+  assign w_data[135:128] = \$12 ;
   assign w_data[15:0] = w_out0;
-  assign \$43  = { \$42 [16], \$42 [16], \$42 [16], \$42 [16], \$42 [16], \$42 [16], \$42 [16], \$42 [16], \$42 [16:8] };
-  assign \$50  = { \$49 [16], \$49 [16], \$49 [16], \$49 [16], \$49 [16], \$49 [16], \$49 [16], \$49 [16], \$49 [16:8] };
-  assign \$57  = { \$56 [16], \$56 [16], \$56 [16], \$56 [16], \$56 [16], \$56 [16], \$56 [16], \$56 [16], \$56 [16:8] };
-  assign \$64  = { \$63 [16], \$63 [16], \$63 [16], \$63 [16], \$63 [16], \$63 [16], \$63 [16], \$63 [16], \$63 [16:8] };
-  assign \$71  = { \$70 [16], \$70 [16], \$70 [16], \$70 [16], \$70 [16], \$70 [16], \$70 [16], \$70 [16], \$70 [16:8] };
-  assign \$78  = { \$77 [16], \$77 [16], \$77 [16], \$77 [16], \$77 [16], \$77 [16], \$77 [16], \$77 [16], \$77 [16:8] };
-  assign \$85  = { \$84 [16], \$84 [16], \$84 [16], \$84 [16], \$84 [16], \$84 [16], \$84 [16], \$84 [16], \$84 [16:8] };
-  assign \$92  = { \$91 [16], \$91 [16], \$91 [16], \$91 [16], \$91 [16], \$91 [16], \$91 [16], \$91 [16], \$91 [16:8] };
+  assign \$97  = { \$96 [16], \$96 [16], \$96 [16], \$96 [16], \$96 [16], \$96 [16], \$96 [16], \$96 [16], \$96 [16:8] };
+  assign \$110  = { \$109 [16], \$109 [16], \$109 [16], \$109 [16], \$109 [16], \$109 [16], \$109 [16], \$109 [16], \$109 [16:8] };
+  assign \$123  = { \$122 [16], \$122 [16], \$122 [16], \$122 [16], \$122 [16], \$122 [16], \$122 [16], \$122 [16], \$122 [16:8] };
+  assign \$136  = { \$135 [16], \$135 [16], \$135 [16], \$135 [16], \$135 [16], \$135 [16], \$135 [16], \$135 [16], \$135 [16:8] };
+  assign \$149  = { \$148 [16], \$148 [16], \$148 [16], \$148 [16], \$148 [16], \$148 [16], \$148 [16], \$148 [16], \$148 [16:8] };
+  assign \$162  = { \$161 [16], \$161 [16], \$161 [16], \$161 [16], \$161 [16], \$161 [16], \$161 [16], \$161 [16], \$161 [16:8] };
+  assign \$175  = { \$174 [16], \$174 [16], \$174 [16], \$174 [16], \$174 [16], \$174 [16], \$174 [16], \$174 [16], \$174 [16:8] };
+  assign \$188  = { \$187 [16], \$187 [16], \$187 [16], \$187 [16], \$187 [16], \$187 [16], \$187 [16], \$187 [16], \$187 [16:8] };
 endmodule
 
 (* generator = "Amaranth" *)

@@ -119,27 +119,34 @@ def test_keep_registers_only_for_marked_wires(tmp_path):
 
 
 @pytest.mark.synth
-def test_scratchpad_rams_feed_registers_directly(tmp_path):
-    """Each scratchpad bank is four byte-wide block RAMs, each read straight into a flip-flop: no
-    depth mux and no collision bypass between a RAM and its register (the top's slowest path)."""
+def test_scratchpad_reads_through_block_ram_output_registers(tmp_path):
+    """On ECP5 each scratchpad bank is four byte-wide DP16KDs whose own output register (OUTREG)
+    is the read's second stage: address, enables and data wired bit for bit, no fabric flip-flop
+    and no logic between a RAM and `rd_data`."""
+    from amaranth.back import verilog
+
     from niti_hw.rtl.scratchpad import BYTES, Scratchpad
-    from niti_hw.rtl.synth import write_component
+    from niti_hw.rtl.synth import SynthTarget
 
     params = DEFAULT.replace(rows=2, cols=2, lanes=2, lfsr_lanes=2, tensor_buffer_words=4096)
-    write_component(Scratchpad(params), tmp_path, "ecp5")
+    # unwrapped, so its ports keep their names through synthesis
+    (tmp_path / "design_ecp5.v").write_text(
+        verilog.convert(Scratchpad(params), name="wrap", platform=SynthTarget("ecp5")))
     cells = synth_yosys(tmp_path, "ecp5")
     assert cells["DP16KD"] == BYTES * params.cols
     netlist = _netlist(tmp_path)
-    sinks = {}
-    for cell in netlist["cells"].values():
-        for port, bits in cell["connections"].items():
-            if cell["port_directions"].get(port) == "input":
-                for bit in bits:
-                    sinks.setdefault(bit, []).append((cell["type"], port))
-    ram_outputs = [bit for cell in netlist["cells"].values() if cell["type"] == "DP16KD"
-                   for port, bits in cell["connections"].items() if port.startswith("DOB")
-                   for bit in bits if isinstance(bit, int) and bit in sinks]
-    assert len(ram_outputs) == 32 * params.cols
-    through_logic = [sinks[bit] for bit in ram_outputs if sinks[bit] != [("TRELLIS_FF", "DI")]]
-    assert not through_logic, f"{len(through_logic)} RAM output bits reach logic before a " \
-        f"flip-flop, e.g. {through_logic[:3]}"
+    rd_data, rd_beat = _bits(netlist, "rd_data"), _bits(netlist, "rd_beat")
+    (rd_en,) = _bits(netlist, "rd_en")
+    for bank in range(params.cols):
+        for byte in range(BYTES):
+            (ram,) = [c for name, c in netlist["cells"].items()
+                      if c["type"] == "DP16KD" and f"bank{bank}_byte{byte}" in name]
+            pins = {port: bits[0] for port, bits in ram["connections"].items()}
+            where = f"bank{bank}_byte{byte}"
+            assert ram["parameters"]["REGMODE_B"] == "OUTREG", f"{where} reads without OUTREG"
+            assert pins["CEB"] == pins["OCEB"] == rd_en, f"{where}: read stages not on rd_en"
+            first = 32 * bank + 8 * byte
+            assert [pins[f"DOB{n}"] for n in range(8)] == rd_data[first:first + 8], \
+                f"{where}: DOB0..7 are not rd_data bits {first}..{first + 7}"
+            word_address = [pins[f"ADB{n}"] for n in range(3, 14)]
+            assert word_address == rd_beat[:11], f"{where}: AD13..AD3 are not the read beat"

@@ -27,13 +27,18 @@ def leading_one(value):
 
 
 def register_bit_length(m: Module, target, value) -> None:
-    """target <= bit_length(value): index of the leading one plus one (0 for 0), as a register.
+    """target <= bit_length(value), as a register.
 
+    bit_length(v) is the index of the leading one of Cat(1, v): the constant one at index 0 stands
+    for v = 0, and every bit of v moves up by one, so no `index + 1` adder (a carry chain after the
+    tree) is needed. The vector is padded with zeros to a power of two, which synthesis folds away.
     Kept in the sync domain: a combinational block whose inputs never leave their initial value is
     never evaluated by Icarus and would read as X.
     """
-    found, index = leading_one(value)
-    m.d.sync += target.eq(Mux(found, index + 1, 0))
+    width = 1 + len(value)
+    padded = Cat(Const(1, 1), value, Const(0, (1 << (width - 1).bit_length()) - width))
+    _, index = leading_one(padded)
+    m.d.sync += target.eq(index)
 
 
 class BitwidthDetector(wiring.Component):

@@ -97,7 +97,11 @@ class Datapath(wiring.Component):
 
         # Operand side: which tile the incoming beats belong to (the tensor's rows and columns
         # from that tile on); stop after the last one.
+        # "Last tile column / row" are flags registered beside the counts (no compare between a
+        # count and the counters it updates).
         in_m_left, in_n_left, in_done = Signal(dim), Signal(dim), Signal()
+        in_last_col, in_last_row = Signal(), Signal()  # in_n_left <= C, in_m_left <= R
+        cm_fits, cn_fits = Signal(), Signal()  # m <= R, n <= C: one tile row / column
         gemm = Signal()
         m.d.comb += [
             array.i.valid.eq(self.i.valid & gemm & ~in_done),
@@ -105,14 +109,14 @@ class Datapath(wiring.Component):
             self.i.ready.eq(array.i.ready & gemm & ~in_done),
         ]
         with m.If(self.i.valid & self.i.ready & self.i.p.last):
-            with m.If(in_n_left <= C):
-                m.d.sync += in_n_left.eq(cn)
-                with m.If(in_m_left <= R):
+            with m.If(in_last_col):
+                m.d.sync += [in_n_left.eq(cn), in_last_col.eq(cn_fits)]
+                with m.If(in_last_row):
                     m.d.sync += in_done.eq(1)
                 with m.Else():
-                    m.d.sync += in_m_left.eq(in_m_left - R)
+                    m.d.sync += [in_m_left.eq(in_m_left - R), in_last_row.eq(in_m_left <= 2 * R)]
             with m.Else():
-                m.d.sync += in_n_left.eq(in_n_left - C)
+                m.d.sync += [in_n_left.eq(in_n_left - C), in_last_col.eq(in_n_left <= 2 * C)]
 
         # Drain side: the place of each drained row in the tensor, registered with the row. Tile
         # and row-block ends are read from what is left of the tensor (a compare with a constant)
@@ -120,10 +124,11 @@ class Datapath(wiring.Component):
         i0, row_i = Signal(dim), Signal(dim)
         block_e, tile_e, row_e = Signal(2 * dim), Signal(2 * dim), Signal(2 * dim)
         m_left, n_left = Signal(dim), Signal(dim)  # rows and columns of the tensor from this tile on
+        last_col, last_row = Signal(), Signal()  # n_left <= C, m_left <= R, registered beside them
         w_row = Signal.like(array.o.p.c, reset_less=True)
         w_valid, w_last, w_e0 = Signal(), Signal(), Signal(2 * dim, reset_less=True)
         w_count = Signal(range(C + 1), reset_less=True)
-        row_block_ends = n_left <= C
+        row_block_ends = last_col
         m.d.comb += array.o.ready.eq(1)
         # ROW_WRITE_LATENCY - 1 plain registers between the array's output and the control below
         # (the array and the scratchpad sit far apart on the die), then the w_ registers.
@@ -138,18 +143,19 @@ class Datapath(wiring.Component):
             w_row.eq(row_data),
             w_e0.eq(row_e),
             w_count.eq(Mux(row_i < cm, Mux(row_block_ends, n_left, C), 0)),
-            w_last.eq(row_last & row_block_ends & (m_left <= R)),
+            w_last.eq(row_last & row_block_ends & last_row),
         ]
         with m.If(row_valid):
             with m.If(~row_last):
                 m.d.sync += [row_i.eq(row_i + 1), row_e.eq(row_e + cn)]
             with m.Elif(row_block_ends):  # next row block
-                m.d.sync += [i0.eq(i0 + R), row_i.eq(i0 + R), n_left.eq(cn), m_left.eq(m_left - R),
+                m.d.sync += [i0.eq(i0 + R), row_i.eq(i0 + R), n_left.eq(cn), last_col.eq(cn_fits),
+                             m_left.eq(m_left - R), last_row.eq(m_left <= 2 * R),
                              block_e.eq(block_e + block_step), tile_e.eq(block_e + block_step),
                              row_e.eq(block_e + block_step)]
             with m.Else():  # next tile of the row block
-                m.d.sync += [row_i.eq(i0), n_left.eq(n_left - C), tile_e.eq(tile_e + C),
-                             row_e.eq(tile_e + C)]
+                m.d.sync += [row_i.eq(i0), n_left.eq(n_left - C), last_col.eq(n_left <= 2 * C),
+                             tile_e.eq(tile_e + C), row_e.eq(tile_e + C)]
         m.d.comb += [
             pad.wr_en.eq(w_valid), pad.wr_e0.eq(w_e0), pad.wr_count.eq(w_count),
             pad.wr_row.eq(w_row),
@@ -203,21 +209,25 @@ class Datapath(wiring.Component):
                 with m.If(mul_m[0]):
                     m.d.sync += size.eq(size + mul_n)
                 m.d.sync += [mul_m.eq(mul_m >> 1), mul_n.eq(mul_n << 1), mul_step.eq(mul_step + 1),
-                             block_step.eq(cn * R)]
+                             block_step.eq(cn * R), cm_fits.eq(cm <= R), cn_fits.eq(cn <= C)]
                 with m.If(mul_step == dim - 1):
                     m.next = "CHECK"
             with m.State("CHECK"):
+                # The counters are loaded whether or not the tensor is refused (a refused tensor
+                # never reads them): the size compare selects only the refusal, not every counter.
+                m.d.sync += [
+                    last_beat.eq((size - 1) >> (L.bit_length() - 1)),
+                    final_keep.eq(low_mask((size - 1)[:L.bit_length() - 1] + 1, L)),
+                    in_m_left.eq(cm), in_n_left.eq(cn), in_done.eq(0),
+                    in_last_row.eq(cm_fits), in_last_col.eq(cn_fits),
+                    i0.eq(0), row_i.eq(0), block_e.eq(0), tile_e.eq(0), row_e.eq(0),
+                    m_left.eq(cm), n_left.eq(cn), last_row.eq(cm_fits), last_col.eq(cn_fits),
+                    rd_beat.eq(0),
+                ]
                 with m.If((cm == 0) | (cn == 0) | (size > p.tensor_buffer_words)):
                     m.d.sync += [status.refused.eq(1), idle.eq(1)]
                     m.next = "IDLE"
                 with m.Else():
-                    m.d.sync += [
-                        last_beat.eq((size - 1) >> (L.bit_length() - 1)),
-                        final_keep.eq(low_mask((size - 1)[:L.bit_length() - 1] + 1, L)),
-                        in_m_left.eq(cm), in_n_left.eq(cn), in_done.eq(0),
-                        i0.eq(0), row_i.eq(0), block_e.eq(0), tile_e.eq(0), row_e.eq(0),
-                        m_left.eq(cm), n_left.eq(cn), rd_beat.eq(0),
-                    ]
                     m.next = "GEMM"
             with m.State("GEMM"):
                 m.d.comb += gemm.eq(1)

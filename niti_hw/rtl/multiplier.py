@@ -14,14 +14,9 @@ from __future__ import annotations
 from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Signal, signed
 
 from niti_hw.perf.timing import MULTIPLIER_LATENCY
+from niti_hw.rtl.target import ECP5, target_family
 
-ECP5 = "ecp5"
 DSP_WIDTH = 18
-
-
-def target_family(platform) -> str | None:
-    """Device family the netlist is built for (`SynthTarget` from synth.py), None for simulation."""
-    return getattr(platform, "family", None)
 
 
 class Int8Multiplier(Elaboratable):

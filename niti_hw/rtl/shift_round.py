@@ -13,6 +13,7 @@ from niti_hw.params import ROUND_MODES, HardwareParams
 from niti_hw.perf.timing import ROUND_LATENCY as LATENCY
 from niti_hw.rtl.layouts import round_in_layout, round_out_layout
 from niti_hw.rtl.output_buffer import OutputBuffer
+from niti_hw.rtl.saturate import saturate
 
 # The stage whose register holds each mode's round-up decision (the mode-specific part).
 DECISION_STAGE = 7
@@ -132,7 +133,7 @@ class ShiftRound(wiring.Component):
         mag = st.reg(Mux(x < 0, -x, x)[:32], f"s2_mag{n}", unsigned(32))
         neg = st.reg(x < 0, f"s2_neg{n}")
         # sat(x), zeroed for a refused beat a stage later (off the input's fan-out)
-        saturated = st.reg(_clamp(x), f"s2_xsat{n}", signed(8))
+        saturated = st.reg(saturate(x, 8), f"s2_xsat{n}", signed(8))
         saturated = st.delay(Mux(shift.refused2, 0, saturated), LATENCY - 3, f"xsat{n}")
         # Stage 3: coarse shift by the multiple of 8 in k, and the fraction; stage 4: fine shift.
         coarse = st.reg(mag >> Cat(Const(0, 3), shift.k2[3:6]), f"s3_qc{n}", unsigned(32))
@@ -242,15 +243,6 @@ def _random_words(shift) -> list:
                     with m.Case(g):
                         m.d.sync += states[g * L + n].eq(nxt)
     return words
-
-
-def _clamp(value):
-    """Signed `value` clamped to +-127 (SPEC saturation), from OR/AND trees rather than two
-    full-width compares (two carry chains in a row were the unit's critical path)."""
-    sign, upper = value[-1], value[7:]
-    over = ~sign & upper.any()  # >= 128
-    under = sign & ~(upper.all() & value[:7].any())  # <= -128
-    return Mux(over, INT8_MAX, Mux(under, -INT8_MAX, value[:8].as_signed()))
 
 
 def _or_all(values):

@@ -23,7 +23,7 @@ from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
 
 from niti_hw.params import HardwareParams
-from niti_hw.rtl.multiplier import ECP5
+from niti_hw.rtl.target import ECP5
 from niti_hw.rtl.verilog import build_unit
 
 ECP5_DEVICE = ("--45k", "--package", "CABGA381")  # 72 MULT18X18D: room for an 8x8 array

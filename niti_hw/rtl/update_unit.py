@@ -3,17 +3,16 @@ w = R(W, weight_bits - 8, nearest) the next forward pass multiplies with."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from niti_hw.golden import INT8_MAX
 from niti_hw.golden.init import ACC_BITS_RANGE
-from niti_hw.golden.numbers import signed_limit
 from niti_hw.params import HardwareParams
 from niti_hw.perf.timing import UPDATE_LATENCY
 from niti_hw.rtl.layouts import INT8
 from niti_hw.rtl.output_buffer import OutputBuffer
+from niti_hw.rtl.saturate import saturate
 
 
 def update_in_layout(p: HardwareParams, weight_bits: int) -> data.StructLayout:
@@ -59,7 +58,7 @@ class WeightUpdate(wiring.Component):
 
     def elaborate(self, platform):
         p, bits = self.params, self.weight_bits
-        limit, shift = signed_limit(bits), bits - 8
+        shift = bits - 8
         m = Module()
         out = OutputBuffer(m, self.o)
         en = out.en
@@ -78,16 +77,11 @@ class WeightUpdate(wiring.Component):
             valid, last = stage(valid, 1, f"valid{n}", reset=True), stage(last, 1, f"last{n}")
         for lane in range(p.lanes):
             diff = stage(self.i.p.w[lane] - self.i.p.g[lane], signed(bits + 1), f"diff{lane}")
-            clamped = _clamp(diff, limit)
+            clamped = saturate(diff, bits)
             w_new = stage(clamped, signed(bits), f"w{lane}")
             half = (1 << (shift - 1)) if shift else 0
             near = stage((w_new + half) >> shift, signed(bits + 1 - shift), f"near{lane}")
             w_out = stage(w_new, signed(bits), f"w_out{lane}")
-            m.d.comb += [out.data.w[lane].eq(w_out), out.data.q[lane].eq(_clamp(near, INT8_MAX))]
+            m.d.comb += [out.data.w[lane].eq(w_out), out.data.q[lane].eq(saturate(near, 8))]
         m.d.comb += [out.push.eq(en & valid), out.data.last.eq(last)]
         return m
-
-
-def _clamp(value, limit: int):
-    """`value` saturated to [-limit, limit] (SPEC's symmetric saturation)."""
-    return Mux(value > limit, limit, Mux(value < -limit, -limit, value))
