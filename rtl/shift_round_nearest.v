@@ -9,10 +9,10 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
-  wire \$100 ;
-  wire [32:0] \$101 ;
+  wire [7:0] \$100 ;
+  wire \$101 ;
   wire [32:0] \$102 ;
-  wire \$103 ;
+  wire [32:0] \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
@@ -22,31 +22,31 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [7:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire [7:0] \$112 ;
+  wire \$112 ;
   wire [7:0] \$113 ;
   wire [7:0] \$114 ;
-  wire [31:0] \$115 ;
+  wire [7:0] \$115 ;
   wire [31:0] \$116 ;
   wire [31:0] \$117 ;
-  wire \$118 ;
-  wire [31:0] \$119 ;
+  wire [31:0] \$118 ;
+  wire \$119 ;
   wire [7:0] \$12 ;
-  wire \$120 ;
-  wire [31:0] \$121 ;
-  wire \$122 ;
+  wire [31:0] \$120 ;
+  wire \$121 ;
+  wire [31:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [7:0] \$129 ;
+  wire \$129 ;
   wire [7:0] \$13 ;
   wire [7:0] \$130 ;
-  wire \$131 ;
-  wire [32:0] \$132 ;
+  wire [7:0] \$131 ;
+  wire \$132 ;
   wire [32:0] \$133 ;
-  wire \$134 ;
+  wire [32:0] \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
@@ -56,18 +56,18 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [7:0] \$143 ;
+  wire \$143 ;
   wire [7:0] \$144 ;
   wire [7:0] \$145 ;
-  wire [31:0] \$146 ;
+  wire [7:0] \$146 ;
   wire [31:0] \$147 ;
   wire [31:0] \$148 ;
-  wire \$149 ;
+  wire [31:0] \$149 ;
   wire [7:0] \$15 ;
-  wire [31:0] \$150 ;
-  wire \$151 ;
-  wire [31:0] \$152 ;
-  wire \$153 ;
+  wire \$150 ;
+  wire [31:0] \$151 ;
+  wire \$152 ;
+  wire [31:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -75,12 +75,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$158 ;
   wire \$159 ;
   wire [7:0] \$16 ;
-  wire [7:0] \$160 ;
+  wire \$160 ;
   wire [7:0] \$161 ;
-  wire \$162 ;
-  wire [32:0] \$163 ;
+  wire [7:0] \$162 ;
+  wire \$163 ;
   wire [32:0] \$164 ;
-  wire \$165 ;
+  wire [32:0] \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
@@ -90,18 +90,18 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [7:0] \$174 ;
+  wire \$174 ;
   wire [7:0] \$175 ;
   wire [7:0] \$176 ;
-  wire [31:0] \$177 ;
+  wire [7:0] \$177 ;
   wire [31:0] \$178 ;
   wire [31:0] \$179 ;
   wire [7:0] \$18 ;
-  wire \$180 ;
-  wire [31:0] \$181 ;
-  wire \$182 ;
-  wire [31:0] \$183 ;
-  wire \$184 ;
+  wire [31:0] \$180 ;
+  wire \$181 ;
+  wire [31:0] \$182 ;
+  wire \$183 ;
+  wire [31:0] \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
@@ -109,12 +109,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$189 ;
   wire [7:0] \$19 ;
   wire \$190 ;
-  wire [7:0] \$191 ;
+  wire \$191 ;
   wire [7:0] \$192 ;
-  wire \$193 ;
-  wire [32:0] \$194 ;
+  wire [7:0] \$193 ;
+  wire \$194 ;
   wire [32:0] \$195 ;
-  wire \$196 ;
+  wire [32:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
@@ -125,18 +125,18 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
-  wire [7:0] \$205 ;
+  wire \$205 ;
   wire [7:0] \$206 ;
   wire [7:0] \$207 ;
-  wire [31:0] \$208 ;
+  wire [7:0] \$208 ;
   wire [31:0] \$209 ;
   wire [7:0] \$21 ;
   wire [31:0] \$210 ;
-  wire \$211 ;
-  wire [31:0] \$212 ;
-  wire \$213 ;
-  wire [31:0] \$214 ;
-  wire \$215 ;
+  wire [31:0] \$211 ;
+  wire \$212 ;
+  wire [31:0] \$213 ;
+  wire \$214 ;
+  wire [31:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
@@ -144,12 +144,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [7:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [7:0] \$222 ;
+  wire \$222 ;
   wire [7:0] \$223 ;
-  wire \$224 ;
-  wire [32:0] \$225 ;
+  wire [7:0] \$224 ;
+  wire \$225 ;
   wire [32:0] \$226 ;
-  wire \$227 ;
+  wire [32:0] \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire [7:0] \$23 ;
@@ -159,18 +159,18 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire [7:0] \$236 ;
+  wire \$236 ;
   wire [7:0] \$237 ;
   wire [7:0] \$238 ;
-  wire [31:0] \$239 ;
+  wire [7:0] \$239 ;
   wire [7:0] \$24 ;
   wire [31:0] \$240 ;
   wire [31:0] \$241 ;
-  wire \$242 ;
-  wire [31:0] \$243 ;
-  wire \$244 ;
-  wire [31:0] \$245 ;
-  wire \$246 ;
+  wire [31:0] \$242 ;
+  wire \$243 ;
+  wire [31:0] \$244 ;
+  wire \$245 ;
+  wire [31:0] \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
@@ -178,12 +178,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
-  wire [7:0] \$253 ;
+  wire \$253 ;
   wire [7:0] \$254 ;
-  wire \$255 ;
-  wire [32:0] \$256 ;
+  wire [7:0] \$255 ;
+  wire \$256 ;
   wire [32:0] \$257 ;
-  wire \$258 ;
+  wire [32:0] \$258 ;
   wire \$259 ;
   wire [7:0] \$26 ;
   wire \$260 ;
@@ -193,18 +193,18 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire [7:0] \$267 ;
+  wire \$267 ;
   wire [7:0] \$268 ;
   wire [7:0] \$269 ;
   wire \$27 ;
-  wire [31:0] \$270 ;
+  wire [7:0] \$270 ;
   wire [31:0] \$271 ;
   wire [31:0] \$272 ;
-  wire \$273 ;
-  wire [31:0] \$274 ;
-  wire \$275 ;
-  wire [31:0] \$276 ;
-  wire \$277 ;
+  wire [31:0] \$273 ;
+  wire \$274 ;
+  wire [31:0] \$275 ;
+  wire \$276 ;
+  wire [31:0] \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
@@ -212,12 +212,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire [7:0] \$284 ;
+  wire \$284 ;
   wire [7:0] \$285 ;
-  wire \$286 ;
-  wire [32:0] \$287 ;
+  wire [7:0] \$286 ;
+  wire \$287 ;
   wire [32:0] \$288 ;
-  wire \$289 ;
+  wire [32:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
@@ -227,19 +227,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$295 ;
   wire \$296 ;
   wire \$297 ;
-  wire [7:0] \$298 ;
+  wire \$298 ;
   wire [7:0] \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
   wire [7:0] \$300 ;
-  wire [31:0] \$301 ;
+  wire [7:0] \$301 ;
   wire [31:0] \$302 ;
   wire [31:0] \$303 ;
-  wire \$304 ;
-  wire [31:0] \$305 ;
-  wire \$306 ;
-  wire [31:0] \$307 ;
-  wire \$308 ;
+  wire [31:0] \$304 ;
+  wire \$305 ;
+  wire [31:0] \$306 ;
+  wire \$307 ;
+  wire [31:0] \$308 ;
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
@@ -247,16 +247,16 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
-  wire [7:0] \$315 ;
+  wire \$315 ;
   wire [7:0] \$316 ;
-  wire \$317 ;
-  wire [7:0] \$318 ;
-  reg \$319 ;
+  wire [7:0] \$317 ;
+  wire \$318 ;
+  wire [7:0] \$319 ;
   wire \$32 ;
   reg \$320 ;
-  reg [5:0] \$321 ;
-  reg [31:0] \$322 ;
-  reg [31:0] \$323 ;
+  reg \$321 ;
+  reg \$322 ;
+  reg [5:0] \$323 ;
   reg [31:0] \$324 ;
   reg [31:0] \$325 ;
   reg [31:0] \$326 ;
@@ -264,123 +264,123 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [31:0] \$328 ;
   reg [31:0] \$329 ;
   wire \$33 ;
-  reg \$330 ;
-  reg \$331 ;
+  reg [31:0] \$330 ;
+  reg [31:0] \$331 ;
   reg \$332 ;
   reg \$333 ;
   reg \$334 ;
   reg \$335 ;
   reg \$336 ;
   reg \$337 ;
-  reg [5:0] \$338 ;
-  reg [31:0] \$339 ;
+  reg \$338 ;
+  reg \$339 ;
   wire \$34 ;
-  reg \$340 ;
-  reg \$341 ;
-  reg [31:0] \$342 ;
-  reg [31:0] \$343 ;
+  reg [5:0] \$340 ;
+  reg [31:0] \$341 ;
+  reg \$342 ;
+  reg \$343 ;
   reg [31:0] \$344 ;
-  reg \$345 ;
-  reg [7:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [31:0] \$345 ;
+  reg [31:0] \$346 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg \$349 ;
   wire \$35 ;
   reg [7:0] \$350 ;
   reg [7:0] \$351 ;
   reg [7:0] \$352 ;
-  reg [31:0] \$353 ;
-  reg [31:0] \$354 ;
-  reg [2:0] \$355 ;
-  reg [31:0] \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg \$359 ;
+  reg [7:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg [7:0] \$356 ;
+  reg [31:0] \$357 ;
+  reg [31:0] \$358 ;
+  reg [2:0] \$359 ;
   wire \$36 ;
-  reg [6:0] \$360 ;
-  reg [6:0] \$361 ;
-  reg [6:0] \$362 ;
+  reg [31:0] \$360 ;
+  reg \$361 ;
+  reg \$362 ;
   reg \$363 ;
-  reg \$364 ;
-  reg \$365 ;
-  reg \$366 ;
+  reg [6:0] \$364 ;
+  reg [6:0] \$365 ;
+  reg [6:0] \$366 ;
   reg \$367 ;
   reg \$368 ;
   reg \$369 ;
   wire \$37 ;
-  reg [6:0] \$370 ;
+  reg \$370 ;
   reg \$371 ;
   reg \$372 ;
   reg \$373 ;
-  reg \$374 ;
+  reg [6:0] \$374 ;
   reg \$375 ;
   reg \$376 ;
-  reg [31:0] \$377 ;
+  reg \$377 ;
   reg \$378 ;
-  reg [7:0] \$379 ;
+  reg \$379 ;
   wire \$38 ;
-  reg [7:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [7:0] \$384 ;
+  reg \$380 ;
+  reg [31:0] \$381 ;
+  reg \$382 ;
+  reg \$383 ;
+  reg \$384 ;
   reg [7:0] \$385 ;
-  reg [31:0] \$386 ;
-  reg [31:0] \$387 ;
-  reg [2:0] \$388 ;
-  reg [31:0] \$389 ;
+  reg [7:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg [7:0] \$388 ;
+  reg [7:0] \$389 ;
   wire \$39 ;
-  reg \$390 ;
-  reg \$391 ;
-  reg \$392 ;
-  reg [6:0] \$393 ;
-  reg [6:0] \$394 ;
-  reg [6:0] \$395 ;
+  reg [7:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg [31:0] \$392 ;
+  reg [31:0] \$393 ;
+  reg [2:0] \$394 ;
+  reg [31:0] \$395 ;
   reg \$396 ;
   reg \$397 ;
   reg \$398 ;
-  reg \$399 ;
+  reg [6:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  reg \$400 ;
-  reg \$401 ;
+  reg [6:0] \$400 ;
+  reg [6:0] \$401 ;
   reg \$402 ;
-  reg [6:0] \$403 ;
+  reg \$403 ;
   reg \$404 ;
   reg \$405 ;
   reg \$406 ;
   reg \$407 ;
   reg \$408 ;
-  reg \$409 ;
+  reg [6:0] \$409 ;
   wire \$41 ;
-  reg [31:0] \$410 ;
+  reg \$410 ;
   reg \$411 ;
-  reg [7:0] \$412 ;
-  reg [7:0] \$413 ;
-  reg [7:0] \$414 ;
-  reg [7:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg [7:0] \$417 ;
-  reg [7:0] \$418 ;
-  reg [31:0] \$419 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg \$415 ;
+  reg [31:0] \$416 ;
+  reg \$417 ;
+  reg \$418 ;
+  reg \$419 ;
   wire \$42 ;
-  reg [31:0] \$420 ;
-  reg [2:0] \$421 ;
-  reg [31:0] \$422 ;
-  reg \$423 ;
-  reg \$424 ;
-  reg \$425 ;
-  reg [6:0] \$426 ;
-  reg [6:0] \$427 ;
-  reg [6:0] \$428 ;
-  reg \$429 ;
+  reg [7:0] \$420 ;
+  reg [7:0] \$421 ;
+  reg [7:0] \$422 ;
+  reg [7:0] \$423 ;
+  reg [7:0] \$424 ;
+  reg [7:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg [31:0] \$427 ;
+  reg [31:0] \$428 ;
+  reg [2:0] \$429 ;
   wire \$43 ;
-  reg \$430 ;
+  reg [31:0] \$430 ;
   reg \$431 ;
   reg \$432 ;
   reg \$433 ;
-  reg \$434 ;
-  reg \$435 ;
+  reg [6:0] \$434 ;
+  reg [6:0] \$435 ;
   reg [6:0] \$436 ;
   reg \$437 ;
   reg \$438 ;
@@ -389,194 +389,194 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$440 ;
   reg \$441 ;
   reg \$442 ;
-  reg [31:0] \$443 ;
-  reg \$444 ;
-  reg [7:0] \$445 ;
-  reg [7:0] \$446 ;
-  reg [7:0] \$447 ;
-  reg [7:0] \$448 ;
-  reg [7:0] \$449 ;
+  reg \$443 ;
+  reg [6:0] \$444 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg \$447 ;
+  reg \$448 ;
+  reg \$449 ;
   wire \$45 ;
-  reg [7:0] \$450 ;
-  reg [7:0] \$451 ;
-  reg [31:0] \$452 ;
-  reg [31:0] \$453 ;
-  reg [2:0] \$454 ;
-  reg [31:0] \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg [6:0] \$459 ;
+  reg \$450 ;
+  reg [31:0] \$451 ;
+  reg \$452 ;
+  reg \$453 ;
+  reg \$454 ;
+  reg [7:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg [7:0] \$457 ;
+  reg [7:0] \$458 ;
+  reg [7:0] \$459 ;
   wire \$46 ;
-  reg [6:0] \$460 ;
-  reg [6:0] \$461 ;
-  reg \$462 ;
-  reg \$463 ;
-  reg \$464 ;
-  reg \$465 ;
+  reg [7:0] \$460 ;
+  reg [7:0] \$461 ;
+  reg [31:0] \$462 ;
+  reg [31:0] \$463 ;
+  reg [2:0] \$464 ;
+  reg [31:0] \$465 ;
   reg \$466 ;
   reg \$467 ;
   reg \$468 ;
   reg [6:0] \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg \$471 ;
+  reg [6:0] \$470 ;
+  reg [6:0] \$471 ;
   reg \$472 ;
   reg \$473 ;
   reg \$474 ;
   reg \$475 ;
-  reg [31:0] \$476 ;
+  reg \$476 ;
   reg \$477 ;
-  reg [7:0] \$478 ;
-  reg [7:0] \$479 ;
+  reg \$478 ;
+  reg [6:0] \$479 ;
   wire \$48 ;
-  reg [7:0] \$480 ;
-  reg [7:0] \$481 ;
-  reg [7:0] \$482 ;
-  reg [7:0] \$483 ;
-  reg [7:0] \$484 ;
-  reg [31:0] \$485 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg \$482 ;
+  reg \$483 ;
+  reg \$484 ;
+  reg \$485 ;
   reg [31:0] \$486 ;
-  reg [2:0] \$487 ;
-  reg [31:0] \$488 ;
+  reg \$487 ;
+  reg \$488 ;
   reg \$489 ;
   wire \$49 ;
-  reg \$490 ;
-  reg \$491 ;
-  reg [6:0] \$492 ;
-  reg [6:0] \$493 ;
-  reg [6:0] \$494 ;
-  reg \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  reg [7:0] \$490 ;
+  reg [7:0] \$491 ;
+  reg [7:0] \$492 ;
+  reg [7:0] \$493 ;
+  reg [7:0] \$494 ;
+  reg [7:0] \$495 ;
+  reg [7:0] \$496 ;
+  reg [31:0] \$497 ;
+  reg [31:0] \$498 ;
+  reg [2:0] \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg \$500 ;
+  reg [31:0] \$500 ;
   reg \$501 ;
-  reg [6:0] \$502 ;
+  reg \$502 ;
   reg \$503 ;
-  reg \$504 ;
-  reg \$505 ;
-  reg \$506 ;
+  reg [6:0] \$504 ;
+  reg [6:0] \$505 ;
+  reg [6:0] \$506 ;
   reg \$507 ;
   reg \$508 ;
-  reg [31:0] \$509 ;
+  reg \$509 ;
   wire \$51 ;
   reg \$510 ;
-  reg [7:0] \$511 ;
-  reg [7:0] \$512 ;
-  reg [7:0] \$513 ;
-  reg [7:0] \$514 ;
-  reg [7:0] \$515 ;
-  reg [7:0] \$516 ;
-  reg [7:0] \$517 ;
-  reg [31:0] \$518 ;
-  reg [31:0] \$519 ;
+  reg \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg [6:0] \$514 ;
+  reg \$515 ;
+  reg \$516 ;
+  reg \$517 ;
+  reg \$518 ;
+  reg \$519 ;
   wire \$52 ;
-  reg [2:0] \$520 ;
+  reg \$520 ;
   reg [31:0] \$521 ;
   reg \$522 ;
   reg \$523 ;
   reg \$524 ;
-  reg [6:0] \$525 ;
-  reg [6:0] \$526 ;
-  reg [6:0] \$527 ;
-  reg \$528 ;
-  reg \$529 ;
+  reg [7:0] \$525 ;
+  reg [7:0] \$526 ;
+  reg [7:0] \$527 ;
+  reg [7:0] \$528 ;
+  reg [7:0] \$529 ;
   wire \$53 ;
-  reg \$530 ;
-  reg \$531 ;
-  reg \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg [6:0] \$535 ;
+  reg [7:0] \$530 ;
+  reg [7:0] \$531 ;
+  reg [31:0] \$532 ;
+  reg [31:0] \$533 ;
+  reg [2:0] \$534 ;
+  reg [31:0] \$535 ;
   reg \$536 ;
   reg \$537 ;
   reg \$538 ;
-  reg \$539 ;
+  reg [6:0] \$539 ;
   wire \$54 ;
-  reg \$540 ;
-  reg \$541 ;
-  reg [31:0] \$542 ;
+  reg [6:0] \$540 ;
+  reg [6:0] \$541 ;
+  reg \$542 ;
   reg \$543 ;
-  reg [7:0] \$544 ;
-  reg [7:0] \$545 ;
-  reg [7:0] \$546 ;
-  reg [7:0] \$547 ;
-  reg [7:0] \$548 ;
-  reg [7:0] \$549 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg [6:0] \$549 ;
   wire \$55 ;
-  reg [7:0] \$550 ;
-  reg [31:0] \$551 ;
-  reg [31:0] \$552 ;
-  reg [2:0] \$553 ;
-  reg [31:0] \$554 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg \$554 ;
   reg \$555 ;
-  reg \$556 ;
+  reg [31:0] \$556 ;
   reg \$557 ;
-  reg [6:0] \$558 ;
-  reg [6:0] \$559 ;
+  reg \$558 ;
+  reg \$559 ;
   wire \$56 ;
-  reg [6:0] \$560 ;
-  reg \$561 ;
-  reg \$562 ;
-  reg \$563 ;
-  reg \$564 ;
-  reg \$565 ;
-  reg \$566 ;
-  reg \$567 ;
-  reg [6:0] \$568 ;
-  reg \$569 ;
+  reg [7:0] \$560 ;
+  reg [7:0] \$561 ;
+  reg [7:0] \$562 ;
+  reg [7:0] \$563 ;
+  reg [7:0] \$564 ;
+  reg [7:0] \$565 ;
+  reg [7:0] \$566 ;
+  reg [31:0] \$567 ;
+  reg [31:0] \$568 ;
+  reg [2:0] \$569 ;
   wire \$57 ;
-  reg \$570 ;
+  reg [31:0] \$570 ;
   reg \$571 ;
   reg \$572 ;
   reg \$573 ;
-  reg \$574 ;
-  reg [31:0] \$575 ;
-  reg \$576 ;
-  reg [7:0] \$577 ;
-  reg [7:0] \$578 ;
-  reg [7:0] \$579 ;
+  reg [6:0] \$574 ;
+  reg [6:0] \$575 ;
+  reg [6:0] \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg \$579 ;
   wire \$58 ;
-  reg [7:0] \$580 ;
-  reg [7:0] \$581 ;
-  reg [7:0] \$582 ;
-  reg [7:0] \$583 ;
-  reg [31:0] \$584 ;
-  reg [31:0] \$585 ;
-  reg [2:0] \$586 ;
-  reg [31:0] \$587 ;
+  reg \$580 ;
+  reg \$581 ;
+  reg \$582 ;
+  reg \$583 ;
+  reg [6:0] \$584 ;
+  reg \$585 ;
+  reg \$586 ;
+  reg \$587 ;
   reg \$588 ;
   reg \$589 ;
   wire \$59 ;
   reg \$590 ;
-  reg [6:0] \$591 ;
-  reg [6:0] \$592 ;
-  reg [6:0] \$593 ;
+  reg [31:0] \$591 ;
+  reg \$592 ;
+  reg \$593 ;
   reg \$594 ;
-  reg \$595 ;
-  reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
-  reg \$599 ;
+  reg [7:0] \$595 ;
+  reg [7:0] \$596 ;
+  reg [7:0] \$597 ;
+  reg [7:0] \$598 ;
+  reg [7:0] \$599 ;
   wire [7:0] \$6 ;
   wire \$60 ;
-  reg \$600 ;
-  reg [6:0] \$601 ;
-  reg \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg \$605 ;
+  reg [7:0] \$600 ;
+  reg [7:0] \$601 ;
+  reg [31:0] \$602 ;
+  reg [31:0] \$603 ;
+  reg [2:0] \$604 ;
+  reg [31:0] \$605 ;
   reg \$606 ;
   reg \$607 ;
   reg \$608 ;
-  reg \$609 ;
+  reg [6:0] \$609 ;
   wire \$61 ;
-  reg \$610 ;
-  reg \$611 ;
+  reg [6:0] \$610 ;
+  reg [6:0] \$611 ;
   reg \$612 ;
   reg \$613 ;
   reg \$614 ;
@@ -584,37 +584,55 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$616 ;
   reg \$617 ;
   reg \$618 ;
-  reg \$619 ;
+  reg [6:0] \$619 ;
   wire \$62 ;
   reg \$620 ;
   reg \$621 ;
   reg \$622 ;
   reg \$623 ;
-  reg [7:0] \$624 ;
-  reg [7:0] \$625 ;
-  reg [7:0] \$626 ;
-  reg [7:0] \$627 ;
-  reg [7:0] \$628 ;
-  reg [7:0] \$629 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg \$629 ;
   wire \$63 ;
-  reg [7:0] \$630 ;
-  reg [7:0] \$631 ;
-  reg [5:0] \$632 ;
-  reg [5:0] \$633 ;
-  reg [5:0] \$634 ;
-  reg [5:0] \$635 ;
-  reg [5:0] \$636 ;
-  reg [5:0] \$637 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg \$637 ;
+  reg \$638 ;
+  reg \$639 ;
   wire \$64 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg [7:0] \$642 ;
+  reg [7:0] \$643 ;
+  reg [7:0] \$644 ;
+  reg [7:0] \$645 ;
+  reg [7:0] \$646 ;
+  reg [7:0] \$647 ;
+  reg [7:0] \$648 ;
+  reg [7:0] \$649 ;
   wire \$65 ;
-  wire [31:0] \$66 ;
+  reg [5:0] \$650 ;
+  reg [5:0] \$651 ;
+  reg [5:0] \$652 ;
+  reg [5:0] \$653 ;
+  reg [5:0] \$654 ;
+  reg [5:0] \$655 ;
+  wire \$66 ;
   wire [31:0] \$67 ;
   wire [31:0] \$68 ;
-  wire \$69 ;
+  wire [31:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [32:0] \$70 ;
+  wire \$70 ;
   wire [32:0] \$71 ;
-  wire \$72 ;
+  wire [32:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
@@ -624,25 +642,25 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$79 ;
   wire [7:0] \$8 ;
   wire \$80 ;
-  wire [7:0] \$81 ;
+  wire \$81 ;
   wire [7:0] \$82 ;
   wire [7:0] \$83 ;
-  wire [31:0] \$84 ;
+  wire [7:0] \$84 ;
   wire [31:0] \$85 ;
   wire [31:0] \$86 ;
-  wire \$87 ;
-  wire [31:0] \$88 ;
-  wire \$89 ;
+  wire [31:0] \$87 ;
+  wire \$88 ;
+  wire [31:0] \$89 ;
   wire [7:0] \$9 ;
-  wire [31:0] \$90 ;
-  wire \$91 ;
+  wire \$90 ;
+  wire [31:0] \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [7:0] \$98 ;
+  wire \$98 ;
   wire [7:0] \$99 ;
   output bad_shift;
   reg bad_shift = 1'h0;
@@ -678,6 +696,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [5:0] \i__payload.k ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
+  (* keep = 32'd1 *)
   output i__ready;
   reg i__ready = 1'h1;
   input i__valid;
@@ -792,11 +811,14 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [5:0] \out_buffer_data.k ;
   wire [7:0] \out_buffer_data.keep ;
   wire \out_buffer_data.last ;
-  (* init = 1'h1 *)
-  wire out_buffer_en;
+  (* keep = 32'd1 *)
+  reg out_buffer_en = 1'h1;
   wire [2:0] out_buffer_level_next;
   wire out_buffer_pop;
   wire out_buffer_push;
+  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  wire out_buffer_ready;
   reg [6:0] q7_0_d0 = 7'h00;
   reg [6:0] q7_0_d1 = 7'h00;
   reg [6:0] q7_1_d0 = 7'h00;
@@ -830,6 +852,14 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [31:0] s1_x6 = 32'd0;
   reg [31:0] s1_x7 = 32'd0;
   reg [5:0] s2_k = 6'h00;
+  reg [7:0] s2_low0 = 8'h00;
+  reg [7:0] s2_low1 = 8'h00;
+  reg [7:0] s2_low2 = 8'h00;
+  reg [7:0] s2_low3 = 8'h00;
+  reg [7:0] s2_low4 = 8'h00;
+  reg [7:0] s2_low5 = 8'h00;
+  reg [7:0] s2_low6 = 8'h00;
+  reg [7:0] s2_low7 = 8'h00;
   reg [31:0] s2_mag0 = 32'd0;
   reg [31:0] s2_mag1 = 32'd0;
   reg [31:0] s2_mag2 = 32'd0;
@@ -847,14 +877,22 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg s2_neg5 = 1'h0;
   reg s2_neg6 = 1'h0;
   reg s2_neg7 = 1'h0;
-  reg [7:0] s2_xsat0 = 8'h00;
-  reg [7:0] s2_xsat1 = 8'h00;
-  reg [7:0] s2_xsat2 = 8'h00;
-  reg [7:0] s2_xsat3 = 8'h00;
-  reg [7:0] s2_xsat4 = 8'h00;
-  reg [7:0] s2_xsat5 = 8'h00;
-  reg [7:0] s2_xsat6 = 8'h00;
-  reg [7:0] s2_xsat7 = 8'h00;
+  reg s2_over0 = 1'h0;
+  reg s2_over1 = 1'h0;
+  reg s2_over2 = 1'h0;
+  reg s2_over3 = 1'h0;
+  reg s2_over4 = 1'h0;
+  reg s2_over5 = 1'h0;
+  reg s2_over6 = 1'h0;
+  reg s2_over7 = 1'h0;
+  reg s2_under0 = 1'h0;
+  reg s2_under1 = 1'h0;
+  reg s2_under2 = 1'h0;
+  reg s2_under3 = 1'h0;
+  reg s2_under4 = 1'h0;
+  reg s2_under5 = 1'h0;
+  reg s2_under6 = 1'h0;
+  reg s2_under7 = 1'h0;
   reg [31:0] s3_below_half = 32'd0;
   reg [31:0] s3_f0 = 32'd0;
   reg [31:0] s3_f1 = 32'd0;
@@ -1029,607 +1067,661 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
   always @(posedge clk)
-    s2_mask <= \$339 ;
+    s1_x6 <= \$330 ;
   always @(posedge clk)
-    refused_d0 <= \$340 ;
+    s1_x7 <= \$331 ;
   always @(posedge clk)
-    refused_d1 <= \$341 ;
+    only_saturate_d0 <= \$332 ;
   always @(posedge clk)
-    s3_half_bit <= \$342 ;
+    only_saturate_d1 <= \$333 ;
   always @(posedge clk)
-    s3_below_half <= \$343 ;
+    only_saturate_d2 <= \$334 ;
   always @(posedge clk)
-    s2_mag0 <= \$344 ;
+    only_saturate_d3 <= \$335 ;
   always @(posedge clk)
-    s2_neg0 <= \$345 ;
+    only_saturate_d4 <= \$336 ;
   always @(posedge clk)
-    s2_xsat0 <= \$346 ;
+    only_saturate_d5 <= \$337 ;
   always @(posedge clk)
-    xsat0_d0 <= \$347 ;
+    only_saturate_d6 <= \$338 ;
   always @(posedge clk)
-    xsat0_d1 <= \$348 ;
+    only_saturate_d7 <= \$339 ;
   always @(posedge clk)
-    xsat0_d2 <= \$349 ;
+    s2_k <= \$340 ;
   always @(posedge clk)
-    xsat0_d3 <= \$350 ;
+    s2_mask <= \$341 ;
   always @(posedge clk)
-    xsat0_d4 <= \$351 ;
+    refused_d0 <= \$342 ;
   always @(posedge clk)
-    xsat0_d5 <= \$352 ;
+    refused_d1 <= \$343 ;
   always @(posedge clk)
-    s3_qc0 <= \$353 ;
+    s3_half_bit <= \$344 ;
   always @(posedge clk)
-    s3_f0 <= \$354 ;
+    s3_below_half <= \$345 ;
   always @(posedge clk)
-    s3_k0 <= \$355 ;
+    s2_mag0 <= \$346 ;
   always @(posedge clk)
-    s4_q0 <= \$356 ;
+    s2_neg0 <= \$347 ;
   always @(posedge clk)
-    s5_big0 <= \$357 ;
+    s2_over0 <= \$348 ;
   always @(posedge clk)
-    big0_d0 <= \$358 ;
+    s2_under0 <= \$349 ;
   always @(posedge clk)
-    big0_d1 <= \$359 ;
+    s2_low0 <= \$350 ;
   always @(posedge clk)
-    s5_q7_0 <= \$360 ;
+    xsat0_d0 <= \$351 ;
   always @(posedge clk)
-    q7_0_d0 <= \$361 ;
+    xsat0_d1 <= \$352 ;
   always @(posedge clk)
-    q7_0_d1 <= \$362 ;
+    xsat0_d2 <= \$353 ;
   always @(posedge clk)
-    s4_at_half0 <= \$363 ;
+    xsat0_d3 <= \$354 ;
   always @(posedge clk)
-    s4_beyond0 <= \$364 ;
+    xsat0_d4 <= \$355 ;
   always @(posedge clk)
-    s4_neg0_d0 <= \$365 ;
+    xsat0_d5 <= \$356 ;
   always @(posedge clk)
-    s4_neg0_d1 <= \$366 ;
+    s3_qc0 <= \$357 ;
   always @(posedge clk)
-    s5_up0 <= \$367 ;
+    s3_f0 <= \$358 ;
   always @(posedge clk)
-    up0_d0 <= \$368 ;
+    s3_k0 <= \$359 ;
   always @(posedge clk)
-    up0_d1 <= \$369 ;
+    s4_q0 <= \$360 ;
   always @(posedge clk)
-    s8_mag0 <= \$370 ;
+    s5_big0 <= \$361 ;
   always @(posedge clk)
-    neg0_d0 <= \$371 ;
+    big0_d0 <= \$362 ;
   always @(posedge clk)
-    neg0_d1 <= \$372 ;
+    big0_d1 <= \$363 ;
   always @(posedge clk)
-    neg0_d2 <= \$373 ;
+    s5_q7_0 <= \$364 ;
   always @(posedge clk)
-    neg0_d3 <= \$374 ;
+    q7_0_d0 <= \$365 ;
   always @(posedge clk)
-    neg0_d4 <= \$375 ;
+    q7_0_d1 <= \$366 ;
   always @(posedge clk)
-    neg0_d5 <= \$376 ;
+    s4_at_half0 <= \$367 ;
   always @(posedge clk)
-    s2_mag1 <= \$377 ;
+    s4_beyond0 <= \$368 ;
   always @(posedge clk)
-    s2_neg1 <= \$378 ;
+    s4_neg0_d0 <= \$369 ;
   always @(posedge clk)
-    s2_xsat1 <= \$379 ;
+    s4_neg0_d1 <= \$370 ;
   always @(posedge clk)
-    xsat1_d0 <= \$380 ;
+    s5_up0 <= \$371 ;
   always @(posedge clk)
-    xsat1_d1 <= \$381 ;
+    up0_d0 <= \$372 ;
   always @(posedge clk)
-    xsat1_d2 <= \$382 ;
+    up0_d1 <= \$373 ;
   always @(posedge clk)
-    xsat1_d3 <= \$383 ;
+    s8_mag0 <= \$374 ;
   always @(posedge clk)
-    xsat1_d4 <= \$384 ;
+    neg0_d0 <= \$375 ;
   always @(posedge clk)
-    xsat1_d5 <= \$385 ;
+    neg0_d1 <= \$376 ;
   always @(posedge clk)
-    s3_qc1 <= \$386 ;
+    neg0_d2 <= \$377 ;
   always @(posedge clk)
-    s3_f1 <= \$387 ;
+    neg0_d3 <= \$378 ;
   always @(posedge clk)
-    s3_k1 <= \$388 ;
+    neg0_d4 <= \$379 ;
   always @(posedge clk)
-    s4_q1 <= \$389 ;
+    neg0_d5 <= \$380 ;
   always @(posedge clk)
-    s5_big1 <= \$390 ;
+    s2_mag1 <= \$381 ;
   always @(posedge clk)
-    big1_d0 <= \$391 ;
+    s2_neg1 <= \$382 ;
   always @(posedge clk)
-    big1_d1 <= \$392 ;
+    s2_over1 <= \$383 ;
   always @(posedge clk)
-    s5_q7_1 <= \$393 ;
+    s2_under1 <= \$384 ;
   always @(posedge clk)
-    q7_1_d0 <= \$394 ;
+    s2_low1 <= \$385 ;
   always @(posedge clk)
-    q7_1_d1 <= \$395 ;
+    xsat1_d0 <= \$386 ;
   always @(posedge clk)
-    s4_at_half1 <= \$396 ;
+    xsat1_d1 <= \$387 ;
   always @(posedge clk)
-    s4_beyond1 <= \$397 ;
+    xsat1_d2 <= \$388 ;
   always @(posedge clk)
-    s4_neg1_d0 <= \$398 ;
+    xsat1_d3 <= \$389 ;
   always @(posedge clk)
-    s4_neg1_d1 <= \$399 ;
+    xsat1_d4 <= \$390 ;
   always @(posedge clk)
-    s5_up1 <= \$400 ;
+    xsat1_d5 <= \$391 ;
   always @(posedge clk)
-    up1_d0 <= \$401 ;
+    s3_qc1 <= \$392 ;
   always @(posedge clk)
-    up1_d1 <= \$402 ;
+    s3_f1 <= \$393 ;
   always @(posedge clk)
-    s8_mag1 <= \$403 ;
+    s3_k1 <= \$394 ;
   always @(posedge clk)
-    neg1_d0 <= \$404 ;
+    s4_q1 <= \$395 ;
   always @(posedge clk)
-    neg1_d1 <= \$405 ;
+    s5_big1 <= \$396 ;
   always @(posedge clk)
-    neg1_d2 <= \$406 ;
+    big1_d0 <= \$397 ;
   always @(posedge clk)
-    neg1_d3 <= \$407 ;
+    big1_d1 <= \$398 ;
   always @(posedge clk)
-    neg1_d4 <= \$408 ;
+    s5_q7_1 <= \$399 ;
   always @(posedge clk)
-    neg1_d5 <= \$409 ;
+    q7_1_d0 <= \$400 ;
   always @(posedge clk)
-    s2_mag2 <= \$410 ;
+    q7_1_d1 <= \$401 ;
   always @(posedge clk)
-    s2_neg2 <= \$411 ;
+    s4_at_half1 <= \$402 ;
   always @(posedge clk)
-    s2_xsat2 <= \$412 ;
+    s4_beyond1 <= \$403 ;
   always @(posedge clk)
-    xsat2_d0 <= \$413 ;
+    s4_neg1_d0 <= \$404 ;
   always @(posedge clk)
-    xsat2_d1 <= \$414 ;
+    s4_neg1_d1 <= \$405 ;
   always @(posedge clk)
-    xsat2_d2 <= \$415 ;
+    s5_up1 <= \$406 ;
   always @(posedge clk)
-    xsat2_d3 <= \$416 ;
+    up1_d0 <= \$407 ;
   always @(posedge clk)
-    xsat2_d4 <= \$417 ;
+    up1_d1 <= \$408 ;
   always @(posedge clk)
-    xsat2_d5 <= \$418 ;
+    s8_mag1 <= \$409 ;
   always @(posedge clk)
-    s3_qc2 <= \$419 ;
+    neg1_d0 <= \$410 ;
   always @(posedge clk)
-    s3_f2 <= \$420 ;
+    neg1_d1 <= \$411 ;
   always @(posedge clk)
-    s3_k2 <= \$421 ;
+    neg1_d2 <= \$412 ;
   always @(posedge clk)
-    s4_q2 <= \$422 ;
+    neg1_d3 <= \$413 ;
   always @(posedge clk)
-    s5_big2 <= \$423 ;
+    neg1_d4 <= \$414 ;
   always @(posedge clk)
-    big2_d0 <= \$424 ;
+    neg1_d5 <= \$415 ;
   always @(posedge clk)
-    big2_d1 <= \$425 ;
+    s2_mag2 <= \$416 ;
   always @(posedge clk)
-    s5_q7_2 <= \$426 ;
+    s2_neg2 <= \$417 ;
   always @(posedge clk)
-    q7_2_d0 <= \$427 ;
+    s2_over2 <= \$418 ;
   always @(posedge clk)
-    q7_2_d1 <= \$428 ;
+    s2_under2 <= \$419 ;
   always @(posedge clk)
-    s4_at_half2 <= \$429 ;
+    s2_low2 <= \$420 ;
   always @(posedge clk)
-    s4_beyond2 <= \$430 ;
+    xsat2_d0 <= \$421 ;
   always @(posedge clk)
-    s4_neg2_d0 <= \$431 ;
+    xsat2_d1 <= \$422 ;
   always @(posedge clk)
-    s4_neg2_d1 <= \$432 ;
+    xsat2_d2 <= \$423 ;
   always @(posedge clk)
-    s5_up2 <= \$433 ;
+    xsat2_d3 <= \$424 ;
   always @(posedge clk)
-    up2_d0 <= \$434 ;
+    xsat2_d4 <= \$425 ;
   always @(posedge clk)
-    up2_d1 <= \$435 ;
+    xsat2_d5 <= \$426 ;
   always @(posedge clk)
-    s8_mag2 <= \$436 ;
+    s3_qc2 <= \$427 ;
   always @(posedge clk)
-    neg2_d0 <= \$437 ;
+    s3_f2 <= \$428 ;
   always @(posedge clk)
-    neg2_d1 <= \$438 ;
+    s3_k2 <= \$429 ;
   always @(posedge clk)
-    neg2_d2 <= \$439 ;
+    s4_q2 <= \$430 ;
   always @(posedge clk)
-    neg2_d3 <= \$440 ;
+    s5_big2 <= \$431 ;
   always @(posedge clk)
-    neg2_d4 <= \$441 ;
+    big2_d0 <= \$432 ;
   always @(posedge clk)
-    neg2_d5 <= \$442 ;
+    big2_d1 <= \$433 ;
   always @(posedge clk)
-    s2_mag3 <= \$443 ;
+    s5_q7_2 <= \$434 ;
   always @(posedge clk)
-    s2_neg3 <= \$444 ;
+    q7_2_d0 <= \$435 ;
   always @(posedge clk)
-    s2_xsat3 <= \$445 ;
+    q7_2_d1 <= \$436 ;
   always @(posedge clk)
-    xsat3_d0 <= \$446 ;
+    s4_at_half2 <= \$437 ;
   always @(posedge clk)
-    xsat3_d1 <= \$447 ;
+    s4_beyond2 <= \$438 ;
   always @(posedge clk)
-    xsat3_d2 <= \$448 ;
+    s4_neg2_d0 <= \$439 ;
   always @(posedge clk)
-    xsat3_d3 <= \$449 ;
+    s4_neg2_d1 <= \$440 ;
   always @(posedge clk)
-    xsat3_d4 <= \$450 ;
+    s5_up2 <= \$441 ;
   always @(posedge clk)
-    xsat3_d5 <= \$451 ;
+    up2_d0 <= \$442 ;
   always @(posedge clk)
-    s3_qc3 <= \$452 ;
+    up2_d1 <= \$443 ;
   always @(posedge clk)
-    s3_f3 <= \$453 ;
+    s8_mag2 <= \$444 ;
   always @(posedge clk)
-    s3_k3 <= \$454 ;
+    neg2_d0 <= \$445 ;
   always @(posedge clk)
-    s4_q3 <= \$455 ;
+    neg2_d1 <= \$446 ;
   always @(posedge clk)
-    s5_big3 <= \$456 ;
+    neg2_d2 <= \$447 ;
   always @(posedge clk)
-    big3_d0 <= \$457 ;
+    neg2_d3 <= \$448 ;
   always @(posedge clk)
-    big3_d1 <= \$458 ;
+    neg2_d4 <= \$449 ;
   always @(posedge clk)
-    s5_q7_3 <= \$459 ;
+    neg2_d5 <= \$450 ;
   always @(posedge clk)
-    q7_3_d0 <= \$460 ;
+    s2_mag3 <= \$451 ;
   always @(posedge clk)
-    q7_3_d1 <= \$461 ;
+    s2_neg3 <= \$452 ;
   always @(posedge clk)
-    s4_at_half3 <= \$462 ;
+    s2_over3 <= \$453 ;
   always @(posedge clk)
-    s4_beyond3 <= \$463 ;
+    s2_under3 <= \$454 ;
   always @(posedge clk)
-    s4_neg3_d0 <= \$464 ;
+    s2_low3 <= \$455 ;
   always @(posedge clk)
-    s4_neg3_d1 <= \$465 ;
+    xsat3_d0 <= \$456 ;
   always @(posedge clk)
-    s5_up3 <= \$466 ;
+    xsat3_d1 <= \$457 ;
   always @(posedge clk)
-    up3_d0 <= \$467 ;
+    xsat3_d2 <= \$458 ;
   always @(posedge clk)
-    up3_d1 <= \$468 ;
+    xsat3_d3 <= \$459 ;
   always @(posedge clk)
-    s8_mag3 <= \$469 ;
+    xsat3_d4 <= \$460 ;
   always @(posedge clk)
-    neg3_d0 <= \$470 ;
+    xsat3_d5 <= \$461 ;
   always @(posedge clk)
-    neg3_d1 <= \$471 ;
+    s3_qc3 <= \$462 ;
   always @(posedge clk)
-    neg3_d2 <= \$472 ;
+    s3_f3 <= \$463 ;
   always @(posedge clk)
-    neg3_d3 <= \$473 ;
+    s3_k3 <= \$464 ;
   always @(posedge clk)
-    neg3_d4 <= \$474 ;
+    s4_q3 <= \$465 ;
   always @(posedge clk)
-    neg3_d5 <= \$475 ;
+    s5_big3 <= \$466 ;
   always @(posedge clk)
-    s2_mag4 <= \$476 ;
+    big3_d0 <= \$467 ;
   always @(posedge clk)
-    s2_neg4 <= \$477 ;
+    big3_d1 <= \$468 ;
   always @(posedge clk)
-    s2_xsat4 <= \$478 ;
+    s5_q7_3 <= \$469 ;
   always @(posedge clk)
-    xsat4_d0 <= \$479 ;
+    q7_3_d0 <= \$470 ;
   always @(posedge clk)
-    xsat4_d1 <= \$480 ;
+    q7_3_d1 <= \$471 ;
   always @(posedge clk)
-    xsat4_d2 <= \$481 ;
+    s4_at_half3 <= \$472 ;
   always @(posedge clk)
-    xsat4_d3 <= \$482 ;
+    s4_beyond3 <= \$473 ;
   always @(posedge clk)
-    xsat4_d4 <= \$483 ;
+    s4_neg3_d0 <= \$474 ;
   always @(posedge clk)
-    xsat4_d5 <= \$484 ;
+    s4_neg3_d1 <= \$475 ;
   always @(posedge clk)
-    s3_qc4 <= \$485 ;
+    s5_up3 <= \$476 ;
   always @(posedge clk)
-    s3_f4 <= \$486 ;
+    up3_d0 <= \$477 ;
   always @(posedge clk)
-    s3_k4 <= \$487 ;
+    up3_d1 <= \$478 ;
   always @(posedge clk)
-    s4_q4 <= \$488 ;
+    s8_mag3 <= \$479 ;
   always @(posedge clk)
-    s5_big4 <= \$489 ;
+    neg3_d0 <= \$480 ;
   always @(posedge clk)
-    big4_d0 <= \$490 ;
+    neg3_d1 <= \$481 ;
   always @(posedge clk)
-    big4_d1 <= \$491 ;
+    neg3_d2 <= \$482 ;
   always @(posedge clk)
-    s5_q7_4 <= \$492 ;
+    neg3_d3 <= \$483 ;
   always @(posedge clk)
-    q7_4_d0 <= \$493 ;
+    neg3_d4 <= \$484 ;
   always @(posedge clk)
-    q7_4_d1 <= \$494 ;
+    neg3_d5 <= \$485 ;
   always @(posedge clk)
-    s4_at_half4 <= \$495 ;
+    s2_mag4 <= \$486 ;
   always @(posedge clk)
-    s4_beyond4 <= \$496 ;
+    s2_neg4 <= \$487 ;
   always @(posedge clk)
-    s4_neg4_d0 <= \$497 ;
+    s2_over4 <= \$488 ;
   always @(posedge clk)
-    s4_neg4_d1 <= \$498 ;
+    s2_under4 <= \$489 ;
   always @(posedge clk)
-    s5_up4 <= \$499 ;
+    s2_low4 <= \$490 ;
   always @(posedge clk)
-    up4_d0 <= \$500 ;
+    xsat4_d0 <= \$491 ;
   always @(posedge clk)
-    up4_d1 <= \$501 ;
+    xsat4_d1 <= \$492 ;
   always @(posedge clk)
-    s8_mag4 <= \$502 ;
+    xsat4_d2 <= \$493 ;
   always @(posedge clk)
-    neg4_d0 <= \$503 ;
+    xsat4_d3 <= \$494 ;
   always @(posedge clk)
-    neg4_d1 <= \$504 ;
+    xsat4_d4 <= \$495 ;
   always @(posedge clk)
-    neg4_d2 <= \$505 ;
+    xsat4_d5 <= \$496 ;
   always @(posedge clk)
-    neg4_d3 <= \$506 ;
+    s3_qc4 <= \$497 ;
   always @(posedge clk)
-    neg4_d4 <= \$507 ;
+    s3_f4 <= \$498 ;
   always @(posedge clk)
-    neg4_d5 <= \$508 ;
+    s3_k4 <= \$499 ;
   always @(posedge clk)
-    s2_mag5 <= \$509 ;
+    s4_q4 <= \$500 ;
   always @(posedge clk)
-    s2_neg5 <= \$510 ;
+    s5_big4 <= \$501 ;
   always @(posedge clk)
-    s2_xsat5 <= \$511 ;
+    big4_d0 <= \$502 ;
   always @(posedge clk)
-    xsat5_d0 <= \$512 ;
+    big4_d1 <= \$503 ;
   always @(posedge clk)
-    xsat5_d1 <= \$513 ;
+    s5_q7_4 <= \$504 ;
   always @(posedge clk)
-    xsat5_d2 <= \$514 ;
+    q7_4_d0 <= \$505 ;
   always @(posedge clk)
-    xsat5_d3 <= \$515 ;
+    q7_4_d1 <= \$506 ;
   always @(posedge clk)
-    xsat5_d4 <= \$516 ;
+    s4_at_half4 <= \$507 ;
   always @(posedge clk)
-    xsat5_d5 <= \$517 ;
+    s4_beyond4 <= \$508 ;
   always @(posedge clk)
-    s3_qc5 <= \$518 ;
+    s4_neg4_d0 <= \$509 ;
   always @(posedge clk)
-    s3_f5 <= \$519 ;
+    s4_neg4_d1 <= \$510 ;
   always @(posedge clk)
-    s3_k5 <= \$520 ;
+    s5_up4 <= \$511 ;
   always @(posedge clk)
-    s4_q5 <= \$521 ;
+    up4_d0 <= \$512 ;
   always @(posedge clk)
-    s5_big5 <= \$522 ;
+    up4_d1 <= \$513 ;
   always @(posedge clk)
-    big5_d0 <= \$523 ;
+    s8_mag4 <= \$514 ;
   always @(posedge clk)
-    big5_d1 <= \$524 ;
+    neg4_d0 <= \$515 ;
   always @(posedge clk)
-    s5_q7_5 <= \$525 ;
+    neg4_d1 <= \$516 ;
   always @(posedge clk)
-    q7_5_d0 <= \$526 ;
+    neg4_d2 <= \$517 ;
   always @(posedge clk)
-    q7_5_d1 <= \$527 ;
+    neg4_d3 <= \$518 ;
   always @(posedge clk)
-    s4_at_half5 <= \$528 ;
+    neg4_d4 <= \$519 ;
   always @(posedge clk)
-    s4_beyond5 <= \$529 ;
+    neg4_d5 <= \$520 ;
   always @(posedge clk)
-    s4_neg5_d0 <= \$530 ;
+    s2_mag5 <= \$521 ;
   always @(posedge clk)
-    s4_neg5_d1 <= \$531 ;
+    s2_neg5 <= \$522 ;
   always @(posedge clk)
-    s5_up5 <= \$532 ;
+    s2_over5 <= \$523 ;
   always @(posedge clk)
-    up5_d0 <= \$533 ;
+    s2_under5 <= \$524 ;
   always @(posedge clk)
-    up5_d1 <= \$534 ;
+    s2_low5 <= \$525 ;
   always @(posedge clk)
-    s8_mag5 <= \$535 ;
+    xsat5_d0 <= \$526 ;
   always @(posedge clk)
-    neg5_d0 <= \$536 ;
+    xsat5_d1 <= \$527 ;
   always @(posedge clk)
-    neg5_d1 <= \$537 ;
+    xsat5_d2 <= \$528 ;
   always @(posedge clk)
-    neg5_d2 <= \$538 ;
+    xsat5_d3 <= \$529 ;
   always @(posedge clk)
-    neg5_d3 <= \$539 ;
+    xsat5_d4 <= \$530 ;
   always @(posedge clk)
-    neg5_d4 <= \$540 ;
+    xsat5_d5 <= \$531 ;
   always @(posedge clk)
-    neg5_d5 <= \$541 ;
+    s3_qc5 <= \$532 ;
   always @(posedge clk)
-    s2_mag6 <= \$542 ;
+    s3_f5 <= \$533 ;
   always @(posedge clk)
-    s2_neg6 <= \$543 ;
+    s3_k5 <= \$534 ;
   always @(posedge clk)
-    s2_xsat6 <= \$544 ;
+    s4_q5 <= \$535 ;
   always @(posedge clk)
-    xsat6_d0 <= \$545 ;
+    s5_big5 <= \$536 ;
   always @(posedge clk)
-    xsat6_d1 <= \$546 ;
+    big5_d0 <= \$537 ;
   always @(posedge clk)
-    xsat6_d2 <= \$547 ;
+    big5_d1 <= \$538 ;
   always @(posedge clk)
-    xsat6_d3 <= \$548 ;
+    s5_q7_5 <= \$539 ;
   always @(posedge clk)
-    xsat6_d4 <= \$549 ;
+    q7_5_d0 <= \$540 ;
   always @(posedge clk)
-    xsat6_d5 <= \$550 ;
+    q7_5_d1 <= \$541 ;
   always @(posedge clk)
-    s3_qc6 <= \$551 ;
+    s4_at_half5 <= \$542 ;
   always @(posedge clk)
-    s3_f6 <= \$552 ;
+    s4_beyond5 <= \$543 ;
   always @(posedge clk)
-    s3_k6 <= \$553 ;
+    s4_neg5_d0 <= \$544 ;
   always @(posedge clk)
-    s4_q6 <= \$554 ;
+    s4_neg5_d1 <= \$545 ;
   always @(posedge clk)
-    s5_big6 <= \$555 ;
+    s5_up5 <= \$546 ;
   always @(posedge clk)
-    big6_d0 <= \$556 ;
+    up5_d0 <= \$547 ;
   always @(posedge clk)
-    big6_d1 <= \$557 ;
+    up5_d1 <= \$548 ;
   always @(posedge clk)
-    s5_q7_6 <= \$558 ;
+    s8_mag5 <= \$549 ;
   always @(posedge clk)
-    q7_6_d0 <= \$559 ;
+    neg5_d0 <= \$550 ;
   always @(posedge clk)
-    q7_6_d1 <= \$560 ;
+    neg5_d1 <= \$551 ;
   always @(posedge clk)
-    s4_at_half6 <= \$561 ;
+    neg5_d2 <= \$552 ;
   always @(posedge clk)
-    s4_beyond6 <= \$562 ;
+    neg5_d3 <= \$553 ;
   always @(posedge clk)
-    s4_neg6_d0 <= \$563 ;
+    neg5_d4 <= \$554 ;
   always @(posedge clk)
-    s4_neg6_d1 <= \$564 ;
+    neg5_d5 <= \$555 ;
   always @(posedge clk)
-    s5_up6 <= \$565 ;
+    s2_mag6 <= \$556 ;
   always @(posedge clk)
-    up6_d0 <= \$566 ;
+    s2_neg6 <= \$557 ;
   always @(posedge clk)
-    up6_d1 <= \$567 ;
+    s2_over6 <= \$558 ;
   always @(posedge clk)
-    s8_mag6 <= \$568 ;
+    s2_under6 <= \$559 ;
   always @(posedge clk)
-    neg6_d0 <= \$569 ;
+    s2_low6 <= \$560 ;
   always @(posedge clk)
-    neg6_d1 <= \$570 ;
+    xsat6_d0 <= \$561 ;
   always @(posedge clk)
-    neg6_d2 <= \$571 ;
+    xsat6_d1 <= \$562 ;
   always @(posedge clk)
-    neg6_d3 <= \$572 ;
+    xsat6_d2 <= \$563 ;
   always @(posedge clk)
-    neg6_d4 <= \$573 ;
+    xsat6_d3 <= \$564 ;
   always @(posedge clk)
-    neg6_d5 <= \$574 ;
+    xsat6_d4 <= \$565 ;
   always @(posedge clk)
-    s2_mag7 <= \$575 ;
+    xsat6_d5 <= \$566 ;
   always @(posedge clk)
-    s2_neg7 <= \$576 ;
+    s3_qc6 <= \$567 ;
   always @(posedge clk)
-    s2_xsat7 <= \$577 ;
+    s3_f6 <= \$568 ;
   always @(posedge clk)
-    xsat7_d0 <= \$578 ;
+    s3_k6 <= \$569 ;
   always @(posedge clk)
-    xsat7_d1 <= \$579 ;
+    s4_q6 <= \$570 ;
   always @(posedge clk)
-    xsat7_d2 <= \$580 ;
+    s5_big6 <= \$571 ;
   always @(posedge clk)
-    xsat7_d3 <= \$581 ;
+    big6_d0 <= \$572 ;
   always @(posedge clk)
-    xsat7_d4 <= \$582 ;
+    big6_d1 <= \$573 ;
   always @(posedge clk)
-    xsat7_d5 <= \$583 ;
+    s5_q7_6 <= \$574 ;
   always @(posedge clk)
-    s3_qc7 <= \$584 ;
+    q7_6_d0 <= \$575 ;
   always @(posedge clk)
-    s3_f7 <= \$585 ;
+    q7_6_d1 <= \$576 ;
   always @(posedge clk)
-    s3_k7 <= \$586 ;
+    s4_at_half6 <= \$577 ;
   always @(posedge clk)
-    s4_q7 <= \$587 ;
+    s4_beyond6 <= \$578 ;
   always @(posedge clk)
-    s5_big7 <= \$588 ;
+    s4_neg6_d0 <= \$579 ;
   always @(posedge clk)
-    big7_d0 <= \$589 ;
+    s4_neg6_d1 <= \$580 ;
   always @(posedge clk)
-    big7_d1 <= \$590 ;
+    s5_up6 <= \$581 ;
   always @(posedge clk)
-    s5_q7_7 <= \$591 ;
+    up6_d0 <= \$582 ;
   always @(posedge clk)
-    q7_7_d0 <= \$592 ;
+    up6_d1 <= \$583 ;
   always @(posedge clk)
-    q7_7_d1 <= \$593 ;
+    s8_mag6 <= \$584 ;
   always @(posedge clk)
-    s4_at_half7 <= \$594 ;
+    neg6_d0 <= \$585 ;
   always @(posedge clk)
-    s4_beyond7 <= \$595 ;
+    neg6_d1 <= \$586 ;
   always @(posedge clk)
-    s4_neg7_d0 <= \$596 ;
+    neg6_d2 <= \$587 ;
   always @(posedge clk)
-    s4_neg7_d1 <= \$597 ;
+    neg6_d3 <= \$588 ;
   always @(posedge clk)
-    s5_up7 <= \$598 ;
+    neg6_d4 <= \$589 ;
   always @(posedge clk)
-    up7_d0 <= \$599 ;
+    neg6_d5 <= \$590 ;
   always @(posedge clk)
-    up7_d1 <= \$600 ;
+    s2_mag7 <= \$591 ;
   always @(posedge clk)
-    s8_mag7 <= \$601 ;
+    s2_neg7 <= \$592 ;
   always @(posedge clk)
-    neg7_d0 <= \$602 ;
+    s2_over7 <= \$593 ;
   always @(posedge clk)
-    neg7_d1 <= \$603 ;
+    s2_under7 <= \$594 ;
   always @(posedge clk)
-    neg7_d2 <= \$604 ;
+    s2_low7 <= \$595 ;
   always @(posedge clk)
-    neg7_d3 <= \$605 ;
+    xsat7_d0 <= \$596 ;
   always @(posedge clk)
-    neg7_d4 <= \$606 ;
+    xsat7_d1 <= \$597 ;
   always @(posedge clk)
-    neg7_d5 <= \$607 ;
+    xsat7_d2 <= \$598 ;
   always @(posedge clk)
-    valid_d0 <= \$608 ;
+    xsat7_d3 <= \$599 ;
   always @(posedge clk)
-    valid_d1 <= \$609 ;
+    xsat7_d4 <= \$600 ;
   always @(posedge clk)
-    valid_d2 <= \$610 ;
+    xsat7_d5 <= \$601 ;
   always @(posedge clk)
-    valid_d3 <= \$611 ;
+    s3_qc7 <= \$602 ;
   always @(posedge clk)
-    valid_d4 <= \$612 ;
+    s3_f7 <= \$603 ;
   always @(posedge clk)
-    valid_d5 <= \$613 ;
+    s3_k7 <= \$604 ;
   always @(posedge clk)
-    valid_d6 <= \$614 ;
+    s4_q7 <= \$605 ;
   always @(posedge clk)
-    valid_d7 <= \$615 ;
+    s5_big7 <= \$606 ;
   always @(posedge clk)
-    last_d0 <= \$616 ;
+    big7_d0 <= \$607 ;
   always @(posedge clk)
-    last_d1 <= \$617 ;
+    big7_d1 <= \$608 ;
   always @(posedge clk)
-    last_d2 <= \$618 ;
+    s5_q7_7 <= \$609 ;
   always @(posedge clk)
-    last_d3 <= \$619 ;
+    q7_7_d0 <= \$610 ;
   always @(posedge clk)
-    last_d4 <= \$620 ;
+    q7_7_d1 <= \$611 ;
   always @(posedge clk)
-    last_d5 <= \$621 ;
+    s4_at_half7 <= \$612 ;
   always @(posedge clk)
-    last_d6 <= \$622 ;
+    s4_beyond7 <= \$613 ;
   always @(posedge clk)
-    last_d7 <= \$623 ;
+    s4_neg7_d0 <= \$614 ;
   always @(posedge clk)
-    keep_d0 <= \$624 ;
+    s4_neg7_d1 <= \$615 ;
   always @(posedge clk)
-    keep_d1 <= \$625 ;
+    s5_up7 <= \$616 ;
   always @(posedge clk)
-    keep_d2 <= \$626 ;
+    up7_d0 <= \$617 ;
   always @(posedge clk)
-    keep_d3 <= \$627 ;
+    up7_d1 <= \$618 ;
   always @(posedge clk)
-    keep_d4 <= \$628 ;
+    s8_mag7 <= \$619 ;
   always @(posedge clk)
-    keep_d5 <= \$629 ;
+    neg7_d0 <= \$620 ;
   always @(posedge clk)
-    keep_d6 <= \$630 ;
+    neg7_d1 <= \$621 ;
   always @(posedge clk)
-    keep_d7 <= \$631 ;
+    neg7_d2 <= \$622 ;
   always @(posedge clk)
-    k_out_d0 <= \$632 ;
+    neg7_d3 <= \$623 ;
   always @(posedge clk)
-    k_out_d1 <= \$633 ;
+    neg7_d4 <= \$624 ;
   always @(posedge clk)
-    k_out_d2 <= \$634 ;
+    neg7_d5 <= \$625 ;
   always @(posedge clk)
-    k_out_d3 <= \$635 ;
+    valid_d0 <= \$626 ;
   always @(posedge clk)
-    k_out_d4 <= \$636 ;
+    valid_d1 <= \$627 ;
   always @(posedge clk)
-    k_out_d5 <= \$637 ;
+    valid_d2 <= \$628 ;
+  always @(posedge clk)
+    valid_d3 <= \$629 ;
+  always @(posedge clk)
+    valid_d4 <= \$630 ;
+  always @(posedge clk)
+    valid_d5 <= \$631 ;
+  always @(posedge clk)
+    valid_d6 <= \$632 ;
+  always @(posedge clk)
+    valid_d7 <= \$633 ;
+  always @(posedge clk)
+    last_d0 <= \$634 ;
+  always @(posedge clk)
+    last_d1 <= \$635 ;
+  always @(posedge clk)
+    last_d2 <= \$636 ;
+  always @(posedge clk)
+    last_d3 <= \$637 ;
+  always @(posedge clk)
+    last_d4 <= \$638 ;
+  always @(posedge clk)
+    last_d5 <= \$639 ;
+  always @(posedge clk)
+    last_d6 <= \$640 ;
+  always @(posedge clk)
+    last_d7 <= \$641 ;
+  always @(posedge clk)
+    keep_d0 <= \$642 ;
+  always @(posedge clk)
+    keep_d1 <= \$643 ;
+  always @(posedge clk)
+    keep_d2 <= \$644 ;
+  always @(posedge clk)
+    keep_d3 <= \$645 ;
+  always @(posedge clk)
+    keep_d4 <= \$646 ;
+  always @(posedge clk)
+    keep_d5 <= \$647 ;
+  always @(posedge clk)
+    keep_d6 <= \$648 ;
+  always @(posedge clk)
+    keep_d7 <= \$649 ;
+  always @(posedge clk)
+    k_out_d0 <= \$650 ;
+  always @(posedge clk)
+    k_out_d1 <= \$651 ;
+  always @(posedge clk)
+    k_out_d2 <= \$652 ;
+  always @(posedge clk)
+    k_out_d3 <= \$653 ;
+  always @(posedge clk)
+    k_out_d4 <= \$654 ;
+  always @(posedge clk)
+    k_out_d5 <= \$655 ;
   assign out_buffer_pop = o__valid & o__ready;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
-  assign take = i__valid & i__ready;
+  assign take = i__valid & out_buffer_en;
   assign \$3  = - s8_mag0;
   assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_mag0 };
   assign \$5  = only_saturate_d7 ? xsat0_d5 : \$4 ;
@@ -1654,337 +1746,318 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$24  = - s8_mag7;
   assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_mag7 };
   assign \$26  = only_saturate_d7 ? xsat7_d5 : \$25 ;
-  assign w_en = i__ready & valid_d7;
+  assign w_en = out_buffer_en & valid_d7;
   assign \$27  = \$2 [2:0] <= 1'h1;
-  assign \$28  = i__payload[261:256] > 6'h20;
-  assign \$29  = take & \$28 ;
-  assign \$30  = ! i__payload[261:256];
-  assign \$31  = i__payload[261:256] > 6'h20;
-  assign \$32  = \$30  | \$31 ;
-  assign \$33  = s1_k > 1'h0;
-  assign \$34  = s1_k > 1'h1;
-  assign \$35  = s1_k > 2'h2;
-  assign \$36  = s1_k > 2'h3;
-  assign \$37  = s1_k > 3'h4;
-  assign \$38  = s1_k > 3'h5;
-  assign \$39  = s1_k > 3'h6;
-  assign \$40  = s1_k > 3'h7;
-  assign \$41  = s1_k > 4'h8;
-  assign \$42  = s1_k > 4'h9;
-  assign \$43  = s1_k > 4'ha;
-  assign \$44  = s1_k > 4'hb;
-  assign \$45  = s1_k > 4'hc;
-  assign \$46  = s1_k > 4'hd;
-  assign \$47  = s1_k > 4'he;
-  assign \$48  = s1_k > 4'hf;
-  assign \$49  = s1_k > 5'h10;
-  assign \$50  = s1_k > 5'h11;
-  assign \$51  = s1_k > 5'h12;
-  assign \$52  = s1_k > 5'h13;
-  assign \$53  = s1_k > 5'h14;
-  assign \$54  = s1_k > 5'h15;
-  assign \$55  = s1_k > 5'h16;
-  assign \$56  = s1_k > 5'h17;
-  assign \$57  = s1_k > 5'h18;
-  assign \$58  = s1_k > 5'h19;
-  assign \$59  = s1_k > 5'h1a;
-  assign \$60  = s1_k > 5'h1b;
-  assign \$61  = s1_k > 5'h1c;
-  assign \$62  = s1_k > 5'h1d;
-  assign \$63  = s1_k > 5'h1e;
-  assign \$64  = s1_k > 5'h1f;
-  assign \$65  = i__payload[261:256] > 6'h20;
-  assign \$67  = s2_mask ^ \$66 ;
-  assign \$69  = $signed(s1_x0) < $signed(1'h0);
-  assign \$70  = - $signed(s1_x0);
-  assign \$71  = \$69  ? \$70  : { s1_x0[31], s1_x0 };
-  assign \$72  = $signed(s1_x0) < $signed(1'h0);
-  assign \$73  = ~ s1_x0[31];
-  assign \$74  = | s1_x0[31:7];
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = & s1_x0[31:7];
-  assign \$77  = | s1_x0[6:0];
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = ~ \$78 ;
-  assign \$80  = s1_x0[31] & \$79 ;
-  assign \$81  = \$80  ? 8'h81 : s1_x0[7:0];
-  assign \$82  = \$75  ? 8'h7f : \$81 ;
-  assign \$83  = refused_d1 ? 8'h00 : s2_xsat0;
-  assign \$84  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$85  = s2_mag0 & s2_mask;
-  assign \$86  = s3_qc0 >> s3_k0;
-  assign \$87  = | s4_q0[31:7];
-  assign \$88  = s3_f0 & s3_half_bit;
-  assign \$89  = | \$88 ;
-  assign \$90  = s3_f0 & s3_below_half;
-  assign \$91  = | \$90 ;
-  assign \$92  = ~ s4_neg0_d1;
-  assign \$93  = \$92  | s4_beyond0;
-  assign \$94  = s4_at_half0 & \$93 ;
-  assign \$95  = q7_0_d1 == 7'h7f;
-  assign \$96  = \$95  & up0_d1;
-  assign \$97  = big0_d1 | \$96 ;
-  assign \$98  = q7_0_d1 + up0_d1;
-  assign \$99  = \$97  ? 8'h7f : \$98 ;
-  assign \$100  = $signed(s1_x1) < $signed(1'h0);
-  assign \$101  = - $signed(s1_x1);
-  assign \$102  = \$100  ? \$101  : { s1_x1[31], s1_x1 };
-  assign \$103  = $signed(s1_x1) < $signed(1'h0);
-  assign \$104  = ~ s1_x1[31];
-  assign \$105  = | s1_x1[31:7];
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = & s1_x1[31:7];
-  assign \$108  = | s1_x1[6:0];
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = ~ \$109 ;
-  assign \$111  = s1_x1[31] & \$110 ;
-  assign \$112  = \$111  ? 8'h81 : s1_x1[7:0];
-  assign \$113  = \$106  ? 8'h7f : \$112 ;
-  assign \$114  = refused_d1 ? 8'h00 : s2_xsat1;
-  assign \$115  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$116  = s2_mag1 & s2_mask;
-  assign \$117  = s3_qc1 >> s3_k1;
-  assign \$118  = | s4_q1[31:7];
-  assign \$119  = s3_f1 & s3_half_bit;
-  assign \$120  = | \$119 ;
-  assign \$121  = s3_f1 & s3_below_half;
-  assign \$122  = | \$121 ;
-  assign \$123  = ~ s4_neg1_d1;
-  assign \$124  = \$123  | s4_beyond1;
-  assign \$125  = s4_at_half1 & \$124 ;
-  assign \$126  = q7_1_d1 == 7'h7f;
-  assign \$127  = \$126  & up1_d1;
-  assign \$128  = big1_d1 | \$127 ;
-  assign \$129  = q7_1_d1 + up1_d1;
-  assign \$130  = \$128  ? 8'h7f : \$129 ;
-  assign \$131  = $signed(s1_x2) < $signed(1'h0);
-  assign \$132  = - $signed(s1_x2);
-  assign \$133  = \$131  ? \$132  : { s1_x2[31], s1_x2 };
-  assign \$134  = $signed(s1_x2) < $signed(1'h0);
-  assign \$135  = ~ s1_x2[31];
-  assign \$136  = | s1_x2[31:7];
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = & s1_x2[31:7];
-  assign \$139  = | s1_x2[6:0];
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = s1_x2[31] & \$141 ;
-  assign \$143  = \$142  ? 8'h81 : s1_x2[7:0];
-  assign \$144  = \$137  ? 8'h7f : \$143 ;
-  assign \$145  = refused_d1 ? 8'h00 : s2_xsat2;
-  assign \$146  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$147  = s2_mag2 & s2_mask;
-  assign \$148  = s3_qc2 >> s3_k2;
-  assign \$149  = | s4_q2[31:7];
-  assign \$150  = s3_f2 & s3_half_bit;
-  assign \$151  = | \$150 ;
-  assign \$152  = s3_f2 & s3_below_half;
-  assign \$153  = | \$152 ;
-  assign \$154  = ~ s4_neg2_d1;
-  assign \$155  = \$154  | s4_beyond2;
-  assign \$156  = s4_at_half2 & \$155 ;
-  assign \$157  = q7_2_d1 == 7'h7f;
-  assign \$158  = \$157  & up2_d1;
-  assign \$159  = big2_d1 | \$158 ;
-  assign \$160  = q7_2_d1 + up2_d1;
-  assign \$161  = \$159  ? 8'h7f : \$160 ;
-  assign \$162  = $signed(s1_x3) < $signed(1'h0);
-  assign \$163  = - $signed(s1_x3);
-  assign \$164  = \$162  ? \$163  : { s1_x3[31], s1_x3 };
-  assign \$165  = $signed(s1_x3) < $signed(1'h0);
-  assign \$166  = ~ s1_x3[31];
-  assign \$167  = | s1_x3[31:7];
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = & s1_x3[31:7];
-  assign \$170  = | s1_x3[6:0];
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = s1_x3[31] & \$172 ;
-  assign \$174  = \$173  ? 8'h81 : s1_x3[7:0];
-  assign \$175  = \$168  ? 8'h7f : \$174 ;
-  assign \$176  = refused_d1 ? 8'h00 : s2_xsat3;
-  assign \$177  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$178  = s2_mag3 & s2_mask;
-  assign \$179  = s3_qc3 >> s3_k3;
-  assign \$180  = | s4_q3[31:7];
-  assign \$181  = s3_f3 & s3_half_bit;
-  assign \$182  = | \$181 ;
-  assign \$183  = s3_f3 & s3_below_half;
-  assign \$184  = | \$183 ;
-  assign \$185  = ~ s4_neg3_d1;
-  assign \$186  = \$185  | s4_beyond3;
-  assign \$187  = s4_at_half3 & \$186 ;
-  assign \$188  = q7_3_d1 == 7'h7f;
-  assign \$189  = \$188  & up3_d1;
-  assign \$190  = big3_d1 | \$189 ;
-  assign \$191  = q7_3_d1 + up3_d1;
-  assign \$192  = \$190  ? 8'h7f : \$191 ;
-  assign \$193  = $signed(s1_x4) < $signed(1'h0);
-  assign \$194  = - $signed(s1_x4);
-  assign \$195  = \$193  ? \$194  : { s1_x4[31], s1_x4 };
-  assign \$196  = $signed(s1_x4) < $signed(1'h0);
-  assign \$197  = ~ s1_x4[31];
-  assign \$198  = | s1_x4[31:7];
-  assign \$199  = \$197  & \$198 ;
-  assign \$200  = & s1_x4[31:7];
-  assign \$201  = | s1_x4[6:0];
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = ~ \$202 ;
-  assign \$204  = s1_x4[31] & \$203 ;
-  assign \$205  = \$204  ? 8'h81 : s1_x4[7:0];
-  assign \$206  = \$199  ? 8'h7f : \$205 ;
-  assign \$207  = refused_d1 ? 8'h00 : s2_xsat4;
-  assign \$208  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$209  = s2_mag4 & s2_mask;
-  assign \$210  = s3_qc4 >> s3_k4;
-  assign \$211  = | s4_q4[31:7];
-  assign \$212  = s3_f4 & s3_half_bit;
-  assign \$213  = | \$212 ;
-  assign \$214  = s3_f4 & s3_below_half;
-  assign \$215  = | \$214 ;
-  assign \$216  = ~ s4_neg4_d1;
-  assign \$217  = \$216  | s4_beyond4;
-  assign \$218  = s4_at_half4 & \$217 ;
-  assign \$219  = q7_4_d1 == 7'h7f;
-  assign \$220  = \$219  & up4_d1;
-  assign \$221  = big4_d1 | \$220 ;
-  assign \$222  = q7_4_d1 + up4_d1;
-  assign \$223  = \$221  ? 8'h7f : \$222 ;
-  assign \$224  = $signed(s1_x5) < $signed(1'h0);
-  assign \$225  = - $signed(s1_x5);
-  assign \$226  = \$224  ? \$225  : { s1_x5[31], s1_x5 };
-  assign \$227  = $signed(s1_x5) < $signed(1'h0);
-  assign \$228  = ~ s1_x5[31];
-  assign \$229  = | s1_x5[31:7];
-  assign \$230  = \$228  & \$229 ;
-  assign \$231  = & s1_x5[31:7];
-  assign \$232  = | s1_x5[6:0];
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = ~ \$233 ;
-  assign \$235  = s1_x5[31] & \$234 ;
-  assign \$236  = \$235  ? 8'h81 : s1_x5[7:0];
-  assign \$237  = \$230  ? 8'h7f : \$236 ;
-  assign \$238  = refused_d1 ? 8'h00 : s2_xsat5;
-  assign \$239  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$240  = s2_mag5 & s2_mask;
-  assign \$241  = s3_qc5 >> s3_k5;
-  assign \$242  = | s4_q5[31:7];
-  assign \$243  = s3_f5 & s3_half_bit;
-  assign \$244  = | \$243 ;
-  assign \$245  = s3_f5 & s3_below_half;
-  assign \$246  = | \$245 ;
-  assign \$247  = ~ s4_neg5_d1;
-  assign \$248  = \$247  | s4_beyond5;
-  assign \$249  = s4_at_half5 & \$248 ;
-  assign \$250  = q7_5_d1 == 7'h7f;
-  assign \$251  = \$250  & up5_d1;
-  assign \$252  = big5_d1 | \$251 ;
-  assign \$253  = q7_5_d1 + up5_d1;
-  assign \$254  = \$252  ? 8'h7f : \$253 ;
-  assign \$255  = $signed(s1_x6) < $signed(1'h0);
-  assign \$256  = - $signed(s1_x6);
-  assign \$257  = \$255  ? \$256  : { s1_x6[31], s1_x6 };
-  assign \$258  = $signed(s1_x6) < $signed(1'h0);
-  assign \$259  = ~ s1_x6[31];
-  assign \$260  = | s1_x6[31:7];
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = & s1_x6[31:7];
-  assign \$263  = | s1_x6[6:0];
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = ~ \$264 ;
-  assign \$266  = s1_x6[31] & \$265 ;
-  assign \$267  = \$266  ? 8'h81 : s1_x6[7:0];
-  assign \$268  = \$261  ? 8'h7f : \$267 ;
-  assign \$269  = refused_d1 ? 8'h00 : s2_xsat6;
-  assign \$270  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$271  = s2_mag6 & s2_mask;
-  assign \$272  = s3_qc6 >> s3_k6;
-  assign \$273  = | s4_q6[31:7];
-  assign \$274  = s3_f6 & s3_half_bit;
-  assign \$275  = | \$274 ;
-  assign \$276  = s3_f6 & s3_below_half;
-  assign \$277  = | \$276 ;
-  assign \$278  = ~ s4_neg6_d1;
-  assign \$279  = \$278  | s4_beyond6;
-  assign \$280  = s4_at_half6 & \$279 ;
-  assign \$281  = q7_6_d1 == 7'h7f;
-  assign \$282  = \$281  & up6_d1;
-  assign \$283  = big6_d1 | \$282 ;
-  assign \$284  = q7_6_d1 + up6_d1;
-  assign \$285  = \$283  ? 8'h7f : \$284 ;
-  assign \$286  = $signed(s1_x7) < $signed(1'h0);
-  assign \$287  = - $signed(s1_x7);
-  assign \$288  = \$286  ? \$287  : { s1_x7[31], s1_x7 };
-  assign \$289  = $signed(s1_x7) < $signed(1'h0);
-  assign \$290  = ~ s1_x7[31];
-  assign \$291  = | s1_x7[31:7];
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = & s1_x7[31:7];
-  assign \$294  = | s1_x7[6:0];
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = ~ \$295 ;
-  assign \$297  = s1_x7[31] & \$296 ;
-  assign \$298  = \$297  ? 8'h81 : s1_x7[7:0];
-  assign \$299  = \$292  ? 8'h7f : \$298 ;
-  assign \$300  = refused_d1 ? 8'h00 : s2_xsat7;
-  assign \$301  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$302  = s2_mag7 & s2_mask;
-  assign \$303  = s3_qc7 >> s3_k7;
-  assign \$304  = | s4_q7[31:7];
-  assign \$305  = s3_f7 & s3_half_bit;
-  assign \$306  = | \$305 ;
-  assign \$307  = s3_f7 & s3_below_half;
-  assign \$308  = | \$307 ;
-  assign \$309  = ~ s4_neg7_d1;
-  assign \$310  = \$309  | s4_beyond7;
-  assign \$311  = s4_at_half7 & \$310 ;
-  assign \$312  = q7_7_d1 == 7'h7f;
-  assign \$313  = \$312  & up7_d1;
-  assign \$314  = big7_d1 | \$313 ;
-  assign \$315  = q7_7_d1 + up7_d1;
-  assign \$316  = \$314  ? 8'h7f : \$315 ;
-  assign \$317  = i__payload[261:256] > 6'h20;
-  assign \$318  = \$317  ? 8'h00 : i__payload[269:262];
+  assign \$28  = \$2 [2:0] <= 1'h1;
+  assign \$29  = i__payload[261:256] > 6'h20;
+  assign \$30  = take & \$29 ;
+  assign \$31  = ! i__payload[261:256];
+  assign \$32  = i__payload[261:256] > 6'h20;
+  assign \$33  = \$31  | \$32 ;
+  assign \$34  = s1_k > 1'h0;
+  assign \$35  = s1_k > 1'h1;
+  assign \$36  = s1_k > 2'h2;
+  assign \$37  = s1_k > 2'h3;
+  assign \$38  = s1_k > 3'h4;
+  assign \$39  = s1_k > 3'h5;
+  assign \$40  = s1_k > 3'h6;
+  assign \$41  = s1_k > 3'h7;
+  assign \$42  = s1_k > 4'h8;
+  assign \$43  = s1_k > 4'h9;
+  assign \$44  = s1_k > 4'ha;
+  assign \$45  = s1_k > 4'hb;
+  assign \$46  = s1_k > 4'hc;
+  assign \$47  = s1_k > 4'hd;
+  assign \$48  = s1_k > 4'he;
+  assign \$49  = s1_k > 4'hf;
+  assign \$50  = s1_k > 5'h10;
+  assign \$51  = s1_k > 5'h11;
+  assign \$52  = s1_k > 5'h12;
+  assign \$53  = s1_k > 5'h13;
+  assign \$54  = s1_k > 5'h14;
+  assign \$55  = s1_k > 5'h15;
+  assign \$56  = s1_k > 5'h16;
+  assign \$57  = s1_k > 5'h17;
+  assign \$58  = s1_k > 5'h18;
+  assign \$59  = s1_k > 5'h19;
+  assign \$60  = s1_k > 5'h1a;
+  assign \$61  = s1_k > 5'h1b;
+  assign \$62  = s1_k > 5'h1c;
+  assign \$63  = s1_k > 5'h1d;
+  assign \$64  = s1_k > 5'h1e;
+  assign \$65  = s1_k > 5'h1f;
+  assign \$66  = i__payload[261:256] > 6'h20;
+  assign \$68  = s2_mask ^ \$67 ;
+  assign \$70  = $signed(s1_x0) < $signed(1'h0);
+  assign \$71  = - $signed(s1_x0);
+  assign \$72  = \$70  ? \$71  : { s1_x0[31], s1_x0 };
+  assign \$73  = $signed(s1_x0) < $signed(1'h0);
+  assign \$74  = ~ s1_x0[31];
+  assign \$75  = | s1_x0[31:7];
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = & s1_x0[31:7];
+  assign \$78  = | s1_x0[6:0];
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = s1_x0[31] & \$80 ;
+  assign \$82  = s2_under0 ? 8'h81 : s2_low0;
+  assign \$83  = s2_over0 ? 8'h7f : \$82 ;
+  assign \$84  = refused_d1 ? 8'h00 : \$83 ;
+  assign \$85  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$86  = s2_mag0 & s2_mask;
+  assign \$87  = s3_qc0 >> s3_k0;
+  assign \$88  = | s4_q0[31:7];
+  assign \$89  = s3_f0 & s3_half_bit;
+  assign \$90  = | \$89 ;
+  assign \$91  = s3_f0 & s3_below_half;
+  assign \$92  = | \$91 ;
+  assign \$93  = ~ s4_neg0_d1;
+  assign \$94  = \$93  | s4_beyond0;
+  assign \$95  = s4_at_half0 & \$94 ;
+  assign \$96  = q7_0_d1 == 7'h7f;
+  assign \$97  = \$96  & up0_d1;
+  assign \$98  = big0_d1 | \$97 ;
+  assign \$99  = q7_0_d1 + up0_d1;
+  assign \$100  = \$98  ? 8'h7f : \$99 ;
+  assign \$101  = $signed(s1_x1) < $signed(1'h0);
+  assign \$102  = - $signed(s1_x1);
+  assign \$103  = \$101  ? \$102  : { s1_x1[31], s1_x1 };
+  assign \$104  = $signed(s1_x1) < $signed(1'h0);
+  assign \$105  = ~ s1_x1[31];
+  assign \$106  = | s1_x1[31:7];
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = & s1_x1[31:7];
+  assign \$109  = | s1_x1[6:0];
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = s1_x1[31] & \$111 ;
+  assign \$113  = s2_under1 ? 8'h81 : s2_low1;
+  assign \$114  = s2_over1 ? 8'h7f : \$113 ;
+  assign \$115  = refused_d1 ? 8'h00 : \$114 ;
+  assign \$116  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$117  = s2_mag1 & s2_mask;
+  assign \$118  = s3_qc1 >> s3_k1;
+  assign \$119  = | s4_q1[31:7];
+  assign \$120  = s3_f1 & s3_half_bit;
+  assign \$121  = | \$120 ;
+  assign \$122  = s3_f1 & s3_below_half;
+  assign \$123  = | \$122 ;
+  assign \$124  = ~ s4_neg1_d1;
+  assign \$125  = \$124  | s4_beyond1;
+  assign \$126  = s4_at_half1 & \$125 ;
+  assign \$127  = q7_1_d1 == 7'h7f;
+  assign \$128  = \$127  & up1_d1;
+  assign \$129  = big1_d1 | \$128 ;
+  assign \$130  = q7_1_d1 + up1_d1;
+  assign \$131  = \$129  ? 8'h7f : \$130 ;
+  assign \$132  = $signed(s1_x2) < $signed(1'h0);
+  assign \$133  = - $signed(s1_x2);
+  assign \$134  = \$132  ? \$133  : { s1_x2[31], s1_x2 };
+  assign \$135  = $signed(s1_x2) < $signed(1'h0);
+  assign \$136  = ~ s1_x2[31];
+  assign \$137  = | s1_x2[31:7];
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = & s1_x2[31:7];
+  assign \$140  = | s1_x2[6:0];
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = s1_x2[31] & \$142 ;
+  assign \$144  = s2_under2 ? 8'h81 : s2_low2;
+  assign \$145  = s2_over2 ? 8'h7f : \$144 ;
+  assign \$146  = refused_d1 ? 8'h00 : \$145 ;
+  assign \$147  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$148  = s2_mag2 & s2_mask;
+  assign \$149  = s3_qc2 >> s3_k2;
+  assign \$150  = | s4_q2[31:7];
+  assign \$151  = s3_f2 & s3_half_bit;
+  assign \$152  = | \$151 ;
+  assign \$153  = s3_f2 & s3_below_half;
+  assign \$154  = | \$153 ;
+  assign \$155  = ~ s4_neg2_d1;
+  assign \$156  = \$155  | s4_beyond2;
+  assign \$157  = s4_at_half2 & \$156 ;
+  assign \$158  = q7_2_d1 == 7'h7f;
+  assign \$159  = \$158  & up2_d1;
+  assign \$160  = big2_d1 | \$159 ;
+  assign \$161  = q7_2_d1 + up2_d1;
+  assign \$162  = \$160  ? 8'h7f : \$161 ;
+  assign \$163  = $signed(s1_x3) < $signed(1'h0);
+  assign \$164  = - $signed(s1_x3);
+  assign \$165  = \$163  ? \$164  : { s1_x3[31], s1_x3 };
+  assign \$166  = $signed(s1_x3) < $signed(1'h0);
+  assign \$167  = ~ s1_x3[31];
+  assign \$168  = | s1_x3[31:7];
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = & s1_x3[31:7];
+  assign \$171  = | s1_x3[6:0];
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = s1_x3[31] & \$173 ;
+  assign \$175  = s2_under3 ? 8'h81 : s2_low3;
+  assign \$176  = s2_over3 ? 8'h7f : \$175 ;
+  assign \$177  = refused_d1 ? 8'h00 : \$176 ;
+  assign \$178  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$179  = s2_mag3 & s2_mask;
+  assign \$180  = s3_qc3 >> s3_k3;
+  assign \$181  = | s4_q3[31:7];
+  assign \$182  = s3_f3 & s3_half_bit;
+  assign \$183  = | \$182 ;
+  assign \$184  = s3_f3 & s3_below_half;
+  assign \$185  = | \$184 ;
+  assign \$186  = ~ s4_neg3_d1;
+  assign \$187  = \$186  | s4_beyond3;
+  assign \$188  = s4_at_half3 & \$187 ;
+  assign \$189  = q7_3_d1 == 7'h7f;
+  assign \$190  = \$189  & up3_d1;
+  assign \$191  = big3_d1 | \$190 ;
+  assign \$192  = q7_3_d1 + up3_d1;
+  assign \$193  = \$191  ? 8'h7f : \$192 ;
+  assign \$194  = $signed(s1_x4) < $signed(1'h0);
+  assign \$195  = - $signed(s1_x4);
+  assign \$196  = \$194  ? \$195  : { s1_x4[31], s1_x4 };
+  assign \$197  = $signed(s1_x4) < $signed(1'h0);
+  assign \$198  = ~ s1_x4[31];
+  assign \$199  = | s1_x4[31:7];
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = & s1_x4[31:7];
+  assign \$202  = | s1_x4[6:0];
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = ~ \$203 ;
+  assign \$205  = s1_x4[31] & \$204 ;
+  assign \$206  = s2_under4 ? 8'h81 : s2_low4;
+  assign \$207  = s2_over4 ? 8'h7f : \$206 ;
+  assign \$208  = refused_d1 ? 8'h00 : \$207 ;
+  assign \$209  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$210  = s2_mag4 & s2_mask;
+  assign \$211  = s3_qc4 >> s3_k4;
+  assign \$212  = | s4_q4[31:7];
+  assign \$213  = s3_f4 & s3_half_bit;
+  assign \$214  = | \$213 ;
+  assign \$215  = s3_f4 & s3_below_half;
+  assign \$216  = | \$215 ;
+  assign \$217  = ~ s4_neg4_d1;
+  assign \$218  = \$217  | s4_beyond4;
+  assign \$219  = s4_at_half4 & \$218 ;
+  assign \$220  = q7_4_d1 == 7'h7f;
+  assign \$221  = \$220  & up4_d1;
+  assign \$222  = big4_d1 | \$221 ;
+  assign \$223  = q7_4_d1 + up4_d1;
+  assign \$224  = \$222  ? 8'h7f : \$223 ;
+  assign \$225  = $signed(s1_x5) < $signed(1'h0);
+  assign \$226  = - $signed(s1_x5);
+  assign \$227  = \$225  ? \$226  : { s1_x5[31], s1_x5 };
+  assign \$228  = $signed(s1_x5) < $signed(1'h0);
+  assign \$229  = ~ s1_x5[31];
+  assign \$230  = | s1_x5[31:7];
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = & s1_x5[31:7];
+  assign \$233  = | s1_x5[6:0];
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = ~ \$234 ;
+  assign \$236  = s1_x5[31] & \$235 ;
+  assign \$237  = s2_under5 ? 8'h81 : s2_low5;
+  assign \$238  = s2_over5 ? 8'h7f : \$237 ;
+  assign \$239  = refused_d1 ? 8'h00 : \$238 ;
+  assign \$240  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$241  = s2_mag5 & s2_mask;
+  assign \$242  = s3_qc5 >> s3_k5;
+  assign \$243  = | s4_q5[31:7];
+  assign \$244  = s3_f5 & s3_half_bit;
+  assign \$245  = | \$244 ;
+  assign \$246  = s3_f5 & s3_below_half;
+  assign \$247  = | \$246 ;
+  assign \$248  = ~ s4_neg5_d1;
+  assign \$249  = \$248  | s4_beyond5;
+  assign \$250  = s4_at_half5 & \$249 ;
+  assign \$251  = q7_5_d1 == 7'h7f;
+  assign \$252  = \$251  & up5_d1;
+  assign \$253  = big5_d1 | \$252 ;
+  assign \$254  = q7_5_d1 + up5_d1;
+  assign \$255  = \$253  ? 8'h7f : \$254 ;
+  assign \$256  = $signed(s1_x6) < $signed(1'h0);
+  assign \$257  = - $signed(s1_x6);
+  assign \$258  = \$256  ? \$257  : { s1_x6[31], s1_x6 };
+  assign \$259  = $signed(s1_x6) < $signed(1'h0);
+  assign \$260  = ~ s1_x6[31];
+  assign \$261  = | s1_x6[31:7];
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = & s1_x6[31:7];
+  assign \$264  = | s1_x6[6:0];
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = ~ \$265 ;
+  assign \$267  = s1_x6[31] & \$266 ;
+  assign \$268  = s2_under6 ? 8'h81 : s2_low6;
+  assign \$269  = s2_over6 ? 8'h7f : \$268 ;
+  assign \$270  = refused_d1 ? 8'h00 : \$269 ;
+  assign \$271  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$272  = s2_mag6 & s2_mask;
+  assign \$273  = s3_qc6 >> s3_k6;
+  assign \$274  = | s4_q6[31:7];
+  assign \$275  = s3_f6 & s3_half_bit;
+  assign \$276  = | \$275 ;
+  assign \$277  = s3_f6 & s3_below_half;
+  assign \$278  = | \$277 ;
+  assign \$279  = ~ s4_neg6_d1;
+  assign \$280  = \$279  | s4_beyond6;
+  assign \$281  = s4_at_half6 & \$280 ;
+  assign \$282  = q7_6_d1 == 7'h7f;
+  assign \$283  = \$282  & up6_d1;
+  assign \$284  = big6_d1 | \$283 ;
+  assign \$285  = q7_6_d1 + up6_d1;
+  assign \$286  = \$284  ? 8'h7f : \$285 ;
+  assign \$287  = $signed(s1_x7) < $signed(1'h0);
+  assign \$288  = - $signed(s1_x7);
+  assign \$289  = \$287  ? \$288  : { s1_x7[31], s1_x7 };
+  assign \$290  = $signed(s1_x7) < $signed(1'h0);
+  assign \$291  = ~ s1_x7[31];
+  assign \$292  = | s1_x7[31:7];
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = & s1_x7[31:7];
+  assign \$295  = | s1_x7[6:0];
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = s1_x7[31] & \$297 ;
+  assign \$299  = s2_under7 ? 8'h81 : s2_low7;
+  assign \$300  = s2_over7 ? 8'h7f : \$299 ;
+  assign \$301  = refused_d1 ? 8'h00 : \$300 ;
+  assign \$302  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$303  = s2_mag7 & s2_mask;
+  assign \$304  = s3_qc7 >> s3_k7;
+  assign \$305  = | s4_q7[31:7];
+  assign \$306  = s3_f7 & s3_half_bit;
+  assign \$307  = | \$306 ;
+  assign \$308  = s3_f7 & s3_below_half;
+  assign \$309  = | \$308 ;
+  assign \$310  = ~ s4_neg7_d1;
+  assign \$311  = \$310  | s4_beyond7;
+  assign \$312  = s4_at_half7 & \$311 ;
+  assign \$313  = q7_7_d1 == 7'h7f;
+  assign \$314  = \$313  & up7_d1;
+  assign \$315  = big7_d1 | \$314 ;
+  assign \$316  = q7_7_d1 + up7_d1;
+  assign \$317  = \$315  ? 8'h7f : \$316 ;
+  assign \$318  = i__payload[261:256] > 6'h20;
+  assign \$319  = \$318  ? 8'h00 : i__payload[269:262];
   always @(posedge clk)
-    i__ready <= \$319 ;
+    out_buffer_en <= \$320 ;
   always @(posedge clk)
-    bad_shift <= \$320 ;
+    i__ready <= \$321 ;
   always @(posedge clk)
-    s1_k <= \$321 ;
+    bad_shift <= \$322 ;
   always @(posedge clk)
-    s1_x0 <= \$322 ;
+    s1_k <= \$323 ;
   always @(posedge clk)
-    s1_x1 <= \$323 ;
+    s1_x0 <= \$324 ;
   always @(posedge clk)
-    s1_x2 <= \$324 ;
+    s1_x1 <= \$325 ;
   always @(posedge clk)
-    s1_x3 <= \$325 ;
+    s1_x2 <= \$326 ;
   always @(posedge clk)
-    s1_x4 <= \$326 ;
+    s1_x3 <= \$327 ;
   always @(posedge clk)
-    s1_x5 <= \$327 ;
+    s1_x4 <= \$328 ;
   always @(posedge clk)
-    s1_x6 <= \$328 ;
-  always @(posedge clk)
-    s1_x7 <= \$329 ;
-  always @(posedge clk)
-    only_saturate_d0 <= \$330 ;
-  always @(posedge clk)
-    only_saturate_d1 <= \$331 ;
-  always @(posedge clk)
-    only_saturate_d2 <= \$332 ;
-  always @(posedge clk)
-    only_saturate_d3 <= \$333 ;
-  always @(posedge clk)
-    only_saturate_d4 <= \$334 ;
-  always @(posedge clk)
-    only_saturate_d5 <= \$335 ;
-  always @(posedge clk)
-    only_saturate_d6 <= \$336 ;
-  always @(posedge clk)
-    only_saturate_d7 <= \$337 ;
-  always @(posedge clk)
-    s2_k <= \$338 ;
+    s1_x5 <= \$329 ;
   \shift_round_nearest.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -1997,2262 +2070,2381 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = s2_mask;
-    if (i__ready) begin
-      \$339  = { \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+    \$331  = s1_x7;
+    if (out_buffer_en) begin
+      \$331  = i__payload[255:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = refused_d0;
-    if (i__ready) begin
-      \$340  = \$65 ;
+    \$332  = only_saturate_d0;
+    if (out_buffer_en) begin
+      \$332  = \$33 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = refused_d1;
-    if (i__ready) begin
-      \$341  = refused_d0;
+    \$333  = only_saturate_d1;
+    if (out_buffer_en) begin
+      \$333  = only_saturate_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = s3_half_bit;
-    if (i__ready) begin
-      \$342  = \$67 ;
+    \$334  = only_saturate_d2;
+    if (out_buffer_en) begin
+      \$334  = only_saturate_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = s3_below_half;
-    if (i__ready) begin
-      \$343  = \$68 ;
+    \$335  = only_saturate_d3;
+    if (out_buffer_en) begin
+      \$335  = only_saturate_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = s2_mag0;
-    if (i__ready) begin
-      \$344  = \$71 [31:0];
+    \$336  = only_saturate_d4;
+    if (out_buffer_en) begin
+      \$336  = only_saturate_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = s2_neg0;
-    if (i__ready) begin
-      \$345  = \$72 ;
+    \$337  = only_saturate_d5;
+    if (out_buffer_en) begin
+      \$337  = only_saturate_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = s2_xsat0;
-    if (i__ready) begin
-      \$346  = \$82 ;
+    \$338  = only_saturate_d6;
+    if (out_buffer_en) begin
+      \$338  = only_saturate_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = xsat0_d0;
-    if (i__ready) begin
-      \$347  = \$83 ;
+    \$339  = only_saturate_d7;
+    if (out_buffer_en) begin
+      \$339  = only_saturate_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = xsat0_d1;
-    if (i__ready) begin
-      \$348  = xsat0_d0;
+    \$340  = s2_k;
+    if (out_buffer_en) begin
+      \$340  = s1_k;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = xsat0_d2;
-    if (i__ready) begin
-      \$349  = xsat0_d1;
+    \$341  = s2_mask;
+    if (out_buffer_en) begin
+      \$341  = { \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = xsat0_d3;
-    if (i__ready) begin
-      \$350  = xsat0_d2;
+    \$342  = refused_d0;
+    if (out_buffer_en) begin
+      \$342  = \$66 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = xsat0_d4;
-    if (i__ready) begin
-      \$351  = xsat0_d3;
+    \$343  = refused_d1;
+    if (out_buffer_en) begin
+      \$343  = refused_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = xsat0_d5;
-    if (i__ready) begin
-      \$352  = xsat0_d4;
+    \$344  = s3_half_bit;
+    if (out_buffer_en) begin
+      \$344  = \$68 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = s3_qc0;
-    if (i__ready) begin
-      \$353  = \$84 ;
+    \$345  = s3_below_half;
+    if (out_buffer_en) begin
+      \$345  = \$69 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = s3_f0;
-    if (i__ready) begin
-      \$354  = \$85 ;
+    \$346  = s2_mag0;
+    if (out_buffer_en) begin
+      \$346  = \$72 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = s3_k0;
-    if (i__ready) begin
-      \$355  = s2_k[2:0];
+    \$347  = s2_neg0;
+    if (out_buffer_en) begin
+      \$347  = \$73 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = s4_q0;
-    if (i__ready) begin
-      \$356  = \$86 ;
+    \$348  = s2_over0;
+    if (out_buffer_en) begin
+      \$348  = \$76 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = s5_big0;
-    if (i__ready) begin
-      \$357  = \$87 ;
+    \$349  = s2_under0;
+    if (out_buffer_en) begin
+      \$349  = \$81 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = big0_d0;
-    if (i__ready) begin
-      \$358  = s5_big0;
+    \$350  = s2_low0;
+    if (out_buffer_en) begin
+      \$350  = s1_x0[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = big0_d1;
-    if (i__ready) begin
-      \$359  = big0_d0;
+    \$351  = xsat0_d0;
+    if (out_buffer_en) begin
+      \$351  = \$84 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = s5_q7_0;
-    if (i__ready) begin
-      \$360  = s4_q0[6:0];
+    \$352  = xsat0_d1;
+    if (out_buffer_en) begin
+      \$352  = xsat0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = q7_0_d0;
-    if (i__ready) begin
-      \$361  = s5_q7_0;
+    \$353  = xsat0_d2;
+    if (out_buffer_en) begin
+      \$353  = xsat0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = q7_0_d1;
-    if (i__ready) begin
-      \$362  = q7_0_d0;
+    \$354  = xsat0_d3;
+    if (out_buffer_en) begin
+      \$354  = xsat0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = s4_at_half0;
-    if (i__ready) begin
-      \$363  = \$89 ;
+    \$355  = xsat0_d4;
+    if (out_buffer_en) begin
+      \$355  = xsat0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = s4_beyond0;
-    if (i__ready) begin
-      \$364  = \$91 ;
+    \$356  = xsat0_d5;
+    if (out_buffer_en) begin
+      \$356  = xsat0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = s4_neg0_d0;
-    if (i__ready) begin
-      \$365  = s2_neg0;
+    \$357  = s3_qc0;
+    if (out_buffer_en) begin
+      \$357  = \$85 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = s4_neg0_d1;
-    if (i__ready) begin
-      \$366  = s4_neg0_d0;
+    \$358  = s3_f0;
+    if (out_buffer_en) begin
+      \$358  = \$86 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = s5_up0;
-    if (i__ready) begin
-      \$367  = \$94 ;
+    \$359  = s3_k0;
+    if (out_buffer_en) begin
+      \$359  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = up0_d0;
-    if (i__ready) begin
-      \$368  = s5_up0;
+    \$360  = s4_q0;
+    if (out_buffer_en) begin
+      \$360  = \$87 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = up0_d1;
-    if (i__ready) begin
-      \$369  = up0_d0;
+    \$361  = s5_big0;
+    if (out_buffer_en) begin
+      \$361  = \$88 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = s8_mag0;
-    if (i__ready) begin
-      \$370  = \$99 [6:0];
+    \$362  = big0_d0;
+    if (out_buffer_en) begin
+      \$362  = s5_big0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = neg0_d0;
-    if (i__ready) begin
-      \$371  = s2_neg0;
+    \$363  = big0_d1;
+    if (out_buffer_en) begin
+      \$363  = big0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = neg0_d1;
-    if (i__ready) begin
-      \$372  = neg0_d0;
+    \$364  = s5_q7_0;
+    if (out_buffer_en) begin
+      \$364  = s4_q0[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = neg0_d2;
-    if (i__ready) begin
-      \$373  = neg0_d1;
+    \$365  = q7_0_d0;
+    if (out_buffer_en) begin
+      \$365  = s5_q7_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = neg0_d3;
-    if (i__ready) begin
-      \$374  = neg0_d2;
+    \$366  = q7_0_d1;
+    if (out_buffer_en) begin
+      \$366  = q7_0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = neg0_d4;
-    if (i__ready) begin
-      \$375  = neg0_d3;
+    \$367  = s4_at_half0;
+    if (out_buffer_en) begin
+      \$367  = \$90 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = neg0_d5;
-    if (i__ready) begin
-      \$376  = neg0_d4;
+    \$368  = s4_beyond0;
+    if (out_buffer_en) begin
+      \$368  = \$92 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = s2_mag1;
-    if (i__ready) begin
-      \$377  = \$102 [31:0];
+    \$369  = s4_neg0_d0;
+    if (out_buffer_en) begin
+      \$369  = s2_neg0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = s2_neg1;
-    if (i__ready) begin
-      \$378  = \$103 ;
+    \$370  = s4_neg0_d1;
+    if (out_buffer_en) begin
+      \$370  = s4_neg0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = s2_xsat1;
-    if (i__ready) begin
-      \$379  = \$113 ;
+    \$371  = s5_up0;
+    if (out_buffer_en) begin
+      \$371  = \$95 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = xsat1_d0;
-    if (i__ready) begin
-      \$380  = \$114 ;
+    \$372  = up0_d0;
+    if (out_buffer_en) begin
+      \$372  = s5_up0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = xsat1_d1;
-    if (i__ready) begin
-      \$381  = xsat1_d0;
+    \$373  = up0_d1;
+    if (out_buffer_en) begin
+      \$373  = up0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = xsat1_d2;
-    if (i__ready) begin
-      \$382  = xsat1_d1;
+    \$374  = s8_mag0;
+    if (out_buffer_en) begin
+      \$374  = \$100 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = xsat1_d3;
-    if (i__ready) begin
-      \$383  = xsat1_d2;
+    \$375  = neg0_d0;
+    if (out_buffer_en) begin
+      \$375  = s2_neg0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = xsat1_d4;
-    if (i__ready) begin
-      \$384  = xsat1_d3;
+    \$376  = neg0_d1;
+    if (out_buffer_en) begin
+      \$376  = neg0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = xsat1_d5;
-    if (i__ready) begin
-      \$385  = xsat1_d4;
+    \$377  = neg0_d2;
+    if (out_buffer_en) begin
+      \$377  = neg0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = s3_qc1;
-    if (i__ready) begin
+    \$378  = neg0_d3;
+    if (out_buffer_en) begin
+      \$378  = neg0_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = neg0_d4;
+    if (out_buffer_en) begin
+      \$379  = neg0_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = neg0_d5;
+    if (out_buffer_en) begin
+      \$380  = neg0_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = s2_mag1;
+    if (out_buffer_en) begin
+      \$381  = \$103 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = s2_neg1;
+    if (out_buffer_en) begin
+      \$382  = \$104 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = s2_over1;
+    if (out_buffer_en) begin
+      \$383  = \$107 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = s2_under1;
+    if (out_buffer_en) begin
+      \$384  = \$112 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = s2_low1;
+    if (out_buffer_en) begin
+      \$385  = s1_x1[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = xsat1_d0;
+    if (out_buffer_en) begin
       \$386  = \$115 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = s3_f1;
-    if (i__ready) begin
-      \$387  = \$116 ;
+    \$387  = xsat1_d1;
+    if (out_buffer_en) begin
+      \$387  = xsat1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = s3_k1;
-    if (i__ready) begin
-      \$388  = s2_k[2:0];
+    \$388  = xsat1_d2;
+    if (out_buffer_en) begin
+      \$388  = xsat1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = s4_q1;
-    if (i__ready) begin
-      \$389  = \$117 ;
+    \$389  = xsat1_d3;
+    if (out_buffer_en) begin
+      \$389  = xsat1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = s5_big1;
-    if (i__ready) begin
-      \$390  = \$118 ;
+    \$390  = xsat1_d4;
+    if (out_buffer_en) begin
+      \$390  = xsat1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = big1_d0;
-    if (i__ready) begin
-      \$391  = s5_big1;
+    \$391  = xsat1_d5;
+    if (out_buffer_en) begin
+      \$391  = xsat1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = big1_d1;
-    if (i__ready) begin
-      \$392  = big1_d0;
+    \$392  = s3_qc1;
+    if (out_buffer_en) begin
+      \$392  = \$116 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = s5_q7_1;
-    if (i__ready) begin
-      \$393  = s4_q1[6:0];
+    \$393  = s3_f1;
+    if (out_buffer_en) begin
+      \$393  = \$117 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = q7_1_d0;
-    if (i__ready) begin
-      \$394  = s5_q7_1;
+    \$394  = s3_k1;
+    if (out_buffer_en) begin
+      \$394  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = q7_1_d1;
-    if (i__ready) begin
-      \$395  = q7_1_d0;
+    \$395  = s4_q1;
+    if (out_buffer_en) begin
+      \$395  = \$118 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = s4_at_half1;
-    if (i__ready) begin
-      \$396  = \$120 ;
+    \$396  = s5_big1;
+    if (out_buffer_en) begin
+      \$396  = \$119 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = s4_beyond1;
-    if (i__ready) begin
-      \$397  = \$122 ;
+    \$397  = big1_d0;
+    if (out_buffer_en) begin
+      \$397  = s5_big1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = s4_neg1_d0;
-    if (i__ready) begin
-      \$398  = s2_neg1;
+    \$398  = big1_d1;
+    if (out_buffer_en) begin
+      \$398  = big1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = s4_neg1_d1;
-    if (i__ready) begin
-      \$399  = s4_neg1_d0;
+    \$399  = s5_q7_1;
+    if (out_buffer_en) begin
+      \$399  = s4_q1[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = s5_up1;
-    if (i__ready) begin
-      \$400  = \$125 ;
+    \$400  = q7_1_d0;
+    if (out_buffer_en) begin
+      \$400  = s5_q7_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = up1_d0;
-    if (i__ready) begin
-      \$401  = s5_up1;
+    \$401  = q7_1_d1;
+    if (out_buffer_en) begin
+      \$401  = q7_1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = up1_d1;
-    if (i__ready) begin
-      \$402  = up1_d0;
+    \$402  = s4_at_half1;
+    if (out_buffer_en) begin
+      \$402  = \$121 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = s8_mag1;
-    if (i__ready) begin
-      \$403  = \$130 [6:0];
+    \$403  = s4_beyond1;
+    if (out_buffer_en) begin
+      \$403  = \$123 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = neg1_d0;
-    if (i__ready) begin
+    \$404  = s4_neg1_d0;
+    if (out_buffer_en) begin
       \$404  = s2_neg1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = neg1_d1;
-    if (i__ready) begin
-      \$405  = neg1_d0;
+    \$405  = s4_neg1_d1;
+    if (out_buffer_en) begin
+      \$405  = s4_neg1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = neg1_d2;
-    if (i__ready) begin
-      \$406  = neg1_d1;
+    \$406  = s5_up1;
+    if (out_buffer_en) begin
+      \$406  = \$126 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = neg1_d3;
-    if (i__ready) begin
-      \$407  = neg1_d2;
+    \$407  = up1_d0;
+    if (out_buffer_en) begin
+      \$407  = s5_up1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = neg1_d4;
-    if (i__ready) begin
-      \$408  = neg1_d3;
+    \$408  = up1_d1;
+    if (out_buffer_en) begin
+      \$408  = up1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = neg1_d5;
-    if (i__ready) begin
-      \$409  = neg1_d4;
+    \$409  = s8_mag1;
+    if (out_buffer_en) begin
+      \$409  = \$131 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = s2_mag2;
-    if (i__ready) begin
-      \$410  = \$133 [31:0];
+    \$410  = neg1_d0;
+    if (out_buffer_en) begin
+      \$410  = s2_neg1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = s2_neg2;
-    if (i__ready) begin
-      \$411  = \$134 ;
+    \$411  = neg1_d1;
+    if (out_buffer_en) begin
+      \$411  = neg1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = s2_xsat2;
-    if (i__ready) begin
-      \$412  = \$144 ;
+    \$412  = neg1_d2;
+    if (out_buffer_en) begin
+      \$412  = neg1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = xsat2_d0;
-    if (i__ready) begin
-      \$413  = \$145 ;
+    \$413  = neg1_d3;
+    if (out_buffer_en) begin
+      \$413  = neg1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = xsat2_d1;
-    if (i__ready) begin
-      \$414  = xsat2_d0;
+    \$414  = neg1_d4;
+    if (out_buffer_en) begin
+      \$414  = neg1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = xsat2_d2;
-    if (i__ready) begin
-      \$415  = xsat2_d1;
+    \$415  = neg1_d5;
+    if (out_buffer_en) begin
+      \$415  = neg1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = xsat2_d3;
-    if (i__ready) begin
-      \$416  = xsat2_d2;
+    \$416  = s2_mag2;
+    if (out_buffer_en) begin
+      \$416  = \$134 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = xsat2_d4;
-    if (i__ready) begin
-      \$417  = xsat2_d3;
+    \$417  = s2_neg2;
+    if (out_buffer_en) begin
+      \$417  = \$135 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = xsat2_d5;
-    if (i__ready) begin
-      \$418  = xsat2_d4;
+    \$418  = s2_over2;
+    if (out_buffer_en) begin
+      \$418  = \$138 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = s3_qc2;
-    if (i__ready) begin
-      \$419  = \$146 ;
+    \$419  = s2_under2;
+    if (out_buffer_en) begin
+      \$419  = \$143 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = s3_f2;
-    if (i__ready) begin
-      \$420  = \$147 ;
+    \$420  = s2_low2;
+    if (out_buffer_en) begin
+      \$420  = s1_x2[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = s3_k2;
-    if (i__ready) begin
-      \$421  = s2_k[2:0];
+    \$421  = xsat2_d0;
+    if (out_buffer_en) begin
+      \$421  = \$146 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = s4_q2;
-    if (i__ready) begin
-      \$422  = \$148 ;
+    \$422  = xsat2_d1;
+    if (out_buffer_en) begin
+      \$422  = xsat2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = s5_big2;
-    if (i__ready) begin
-      \$423  = \$149 ;
+    \$423  = xsat2_d2;
+    if (out_buffer_en) begin
+      \$423  = xsat2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = big2_d0;
-    if (i__ready) begin
-      \$424  = s5_big2;
+    \$424  = xsat2_d3;
+    if (out_buffer_en) begin
+      \$424  = xsat2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = big2_d1;
-    if (i__ready) begin
-      \$425  = big2_d0;
+    \$425  = xsat2_d4;
+    if (out_buffer_en) begin
+      \$425  = xsat2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = s5_q7_2;
-    if (i__ready) begin
-      \$426  = s4_q2[6:0];
+    \$426  = xsat2_d5;
+    if (out_buffer_en) begin
+      \$426  = xsat2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = q7_2_d0;
-    if (i__ready) begin
-      \$427  = s5_q7_2;
+    \$427  = s3_qc2;
+    if (out_buffer_en) begin
+      \$427  = \$147 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = q7_2_d1;
-    if (i__ready) begin
-      \$428  = q7_2_d0;
+    \$428  = s3_f2;
+    if (out_buffer_en) begin
+      \$428  = \$148 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = s4_at_half2;
-    if (i__ready) begin
-      \$429  = \$151 ;
+    \$429  = s3_k2;
+    if (out_buffer_en) begin
+      \$429  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = s4_beyond2;
-    if (i__ready) begin
-      \$430  = \$153 ;
+    \$430  = s4_q2;
+    if (out_buffer_en) begin
+      \$430  = \$149 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = s4_neg2_d0;
-    if (i__ready) begin
-      \$431  = s2_neg2;
+    \$431  = s5_big2;
+    if (out_buffer_en) begin
+      \$431  = \$150 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = s4_neg2_d1;
-    if (i__ready) begin
-      \$432  = s4_neg2_d0;
+    \$432  = big2_d0;
+    if (out_buffer_en) begin
+      \$432  = s5_big2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = s5_up2;
-    if (i__ready) begin
-      \$433  = \$156 ;
+    \$433  = big2_d1;
+    if (out_buffer_en) begin
+      \$433  = big2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = up2_d0;
-    if (i__ready) begin
-      \$434  = s5_up2;
+    \$434  = s5_q7_2;
+    if (out_buffer_en) begin
+      \$434  = s4_q2[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = up2_d1;
-    if (i__ready) begin
-      \$435  = up2_d0;
+    \$435  = q7_2_d0;
+    if (out_buffer_en) begin
+      \$435  = s5_q7_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = s8_mag2;
-    if (i__ready) begin
-      \$436  = \$161 [6:0];
+    \$436  = q7_2_d1;
+    if (out_buffer_en) begin
+      \$436  = q7_2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = neg2_d0;
-    if (i__ready) begin
-      \$437  = s2_neg2;
+    \$437  = s4_at_half2;
+    if (out_buffer_en) begin
+      \$437  = \$152 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = neg2_d1;
-    if (i__ready) begin
-      \$438  = neg2_d0;
+    \$438  = s4_beyond2;
+    if (out_buffer_en) begin
+      \$438  = \$154 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = neg2_d2;
-    if (i__ready) begin
-      \$439  = neg2_d1;
+    \$439  = s4_neg2_d0;
+    if (out_buffer_en) begin
+      \$439  = s2_neg2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = neg2_d3;
-    if (i__ready) begin
-      \$440  = neg2_d2;
+    \$440  = s4_neg2_d1;
+    if (out_buffer_en) begin
+      \$440  = s4_neg2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = neg2_d4;
-    if (i__ready) begin
-      \$441  = neg2_d3;
+    \$441  = s5_up2;
+    if (out_buffer_en) begin
+      \$441  = \$157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = neg2_d5;
-    if (i__ready) begin
-      \$442  = neg2_d4;
+    \$442  = up2_d0;
+    if (out_buffer_en) begin
+      \$442  = s5_up2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = s2_mag3;
-    if (i__ready) begin
-      \$443  = \$164 [31:0];
+    \$443  = up2_d1;
+    if (out_buffer_en) begin
+      \$443  = up2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = s2_neg3;
-    if (i__ready) begin
-      \$444  = \$165 ;
+    \$444  = s8_mag2;
+    if (out_buffer_en) begin
+      \$444  = \$162 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = s2_xsat3;
-    if (i__ready) begin
-      \$445  = \$175 ;
+    \$445  = neg2_d0;
+    if (out_buffer_en) begin
+      \$445  = s2_neg2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = xsat3_d0;
-    if (i__ready) begin
-      \$446  = \$176 ;
+    \$446  = neg2_d1;
+    if (out_buffer_en) begin
+      \$446  = neg2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = xsat3_d1;
-    if (i__ready) begin
-      \$447  = xsat3_d0;
+    \$447  = neg2_d2;
+    if (out_buffer_en) begin
+      \$447  = neg2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = xsat3_d2;
-    if (i__ready) begin
-      \$448  = xsat3_d1;
+    \$448  = neg2_d3;
+    if (out_buffer_en) begin
+      \$448  = neg2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = xsat3_d3;
-    if (i__ready) begin
-      \$449  = xsat3_d2;
+    \$449  = neg2_d4;
+    if (out_buffer_en) begin
+      \$449  = neg2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = xsat3_d4;
-    if (i__ready) begin
-      \$450  = xsat3_d3;
+    \$450  = neg2_d5;
+    if (out_buffer_en) begin
+      \$450  = neg2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = xsat3_d5;
-    if (i__ready) begin
-      \$451  = xsat3_d4;
+    \$451  = s2_mag3;
+    if (out_buffer_en) begin
+      \$451  = \$165 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = s3_qc3;
-    if (i__ready) begin
-      \$452  = \$177 ;
+    \$452  = s2_neg3;
+    if (out_buffer_en) begin
+      \$452  = \$166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = s3_f3;
-    if (i__ready) begin
-      \$453  = \$178 ;
+    \$453  = s2_over3;
+    if (out_buffer_en) begin
+      \$453  = \$169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = s3_k3;
-    if (i__ready) begin
-      \$454  = s2_k[2:0];
+    \$454  = s2_under3;
+    if (out_buffer_en) begin
+      \$454  = \$174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = s4_q3;
-    if (i__ready) begin
-      \$455  = \$179 ;
+    \$455  = s2_low3;
+    if (out_buffer_en) begin
+      \$455  = s1_x3[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = s5_big3;
-    if (i__ready) begin
-      \$456  = \$180 ;
+    \$456  = xsat3_d0;
+    if (out_buffer_en) begin
+      \$456  = \$177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = big3_d0;
-    if (i__ready) begin
-      \$457  = s5_big3;
+    \$457  = xsat3_d1;
+    if (out_buffer_en) begin
+      \$457  = xsat3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = big3_d1;
-    if (i__ready) begin
-      \$458  = big3_d0;
+    \$458  = xsat3_d2;
+    if (out_buffer_en) begin
+      \$458  = xsat3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = s5_q7_3;
-    if (i__ready) begin
-      \$459  = s4_q3[6:0];
+    \$459  = xsat3_d3;
+    if (out_buffer_en) begin
+      \$459  = xsat3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = q7_3_d0;
-    if (i__ready) begin
-      \$460  = s5_q7_3;
+    \$460  = xsat3_d4;
+    if (out_buffer_en) begin
+      \$460  = xsat3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = q7_3_d1;
-    if (i__ready) begin
-      \$461  = q7_3_d0;
+    \$461  = xsat3_d5;
+    if (out_buffer_en) begin
+      \$461  = xsat3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = s4_at_half3;
-    if (i__ready) begin
-      \$462  = \$182 ;
+    \$462  = s3_qc3;
+    if (out_buffer_en) begin
+      \$462  = \$178 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = s4_beyond3;
-    if (i__ready) begin
-      \$463  = \$184 ;
+    \$463  = s3_f3;
+    if (out_buffer_en) begin
+      \$463  = \$179 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = s4_neg3_d0;
-    if (i__ready) begin
-      \$464  = s2_neg3;
+    \$464  = s3_k3;
+    if (out_buffer_en) begin
+      \$464  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = s4_neg3_d1;
-    if (i__ready) begin
-      \$465  = s4_neg3_d0;
+    \$465  = s4_q3;
+    if (out_buffer_en) begin
+      \$465  = \$180 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = s5_up3;
-    if (i__ready) begin
-      \$466  = \$187 ;
+    \$466  = s5_big3;
+    if (out_buffer_en) begin
+      \$466  = \$181 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = up3_d0;
-    if (i__ready) begin
-      \$467  = s5_up3;
+    \$467  = big3_d0;
+    if (out_buffer_en) begin
+      \$467  = s5_big3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = up3_d1;
-    if (i__ready) begin
-      \$468  = up3_d0;
+    \$468  = big3_d1;
+    if (out_buffer_en) begin
+      \$468  = big3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = s8_mag3;
-    if (i__ready) begin
-      \$469  = \$192 [6:0];
+    \$469  = s5_q7_3;
+    if (out_buffer_en) begin
+      \$469  = s4_q3[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = neg3_d0;
-    if (i__ready) begin
-      \$470  = s2_neg3;
+    \$470  = q7_3_d0;
+    if (out_buffer_en) begin
+      \$470  = s5_q7_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = neg3_d1;
-    if (i__ready) begin
-      \$471  = neg3_d0;
+    \$471  = q7_3_d1;
+    if (out_buffer_en) begin
+      \$471  = q7_3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = neg3_d2;
-    if (i__ready) begin
-      \$472  = neg3_d1;
+    \$472  = s4_at_half3;
+    if (out_buffer_en) begin
+      \$472  = \$183 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = neg3_d3;
-    if (i__ready) begin
-      \$473  = neg3_d2;
+    \$473  = s4_beyond3;
+    if (out_buffer_en) begin
+      \$473  = \$185 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = neg3_d4;
-    if (i__ready) begin
-      \$474  = neg3_d3;
+    \$474  = s4_neg3_d0;
+    if (out_buffer_en) begin
+      \$474  = s2_neg3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = neg3_d5;
-    if (i__ready) begin
-      \$475  = neg3_d4;
+    \$475  = s4_neg3_d1;
+    if (out_buffer_en) begin
+      \$475  = s4_neg3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = s2_mag4;
-    if (i__ready) begin
-      \$476  = \$195 [31:0];
+    \$476  = s5_up3;
+    if (out_buffer_en) begin
+      \$476  = \$188 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = s2_neg4;
-    if (i__ready) begin
-      \$477  = \$196 ;
+    \$477  = up3_d0;
+    if (out_buffer_en) begin
+      \$477  = s5_up3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = s2_xsat4;
-    if (i__ready) begin
-      \$478  = \$206 ;
+    \$478  = up3_d1;
+    if (out_buffer_en) begin
+      \$478  = up3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = xsat4_d0;
-    if (i__ready) begin
-      \$479  = \$207 ;
+    \$479  = s8_mag3;
+    if (out_buffer_en) begin
+      \$479  = \$193 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = xsat4_d1;
-    if (i__ready) begin
-      \$480  = xsat4_d0;
+    \$480  = neg3_d0;
+    if (out_buffer_en) begin
+      \$480  = s2_neg3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = xsat4_d2;
-    if (i__ready) begin
-      \$481  = xsat4_d1;
+    \$481  = neg3_d1;
+    if (out_buffer_en) begin
+      \$481  = neg3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = xsat4_d3;
-    if (i__ready) begin
-      \$482  = xsat4_d2;
+    \$482  = neg3_d2;
+    if (out_buffer_en) begin
+      \$482  = neg3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = xsat4_d4;
-    if (i__ready) begin
-      \$483  = xsat4_d3;
+    \$483  = neg3_d3;
+    if (out_buffer_en) begin
+      \$483  = neg3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = xsat4_d5;
-    if (i__ready) begin
-      \$484  = xsat4_d4;
+    \$484  = neg3_d4;
+    if (out_buffer_en) begin
+      \$484  = neg3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = s3_qc4;
-    if (i__ready) begin
-      \$485  = \$208 ;
+    \$485  = neg3_d5;
+    if (out_buffer_en) begin
+      \$485  = neg3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s3_f4;
-    if (i__ready) begin
-      \$486  = \$209 ;
+    \$486  = s2_mag4;
+    if (out_buffer_en) begin
+      \$486  = \$196 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s3_k4;
-    if (i__ready) begin
-      \$487  = s2_k[2:0];
+    \$487  = s2_neg4;
+    if (out_buffer_en) begin
+      \$487  = \$197 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s4_q4;
-    if (i__ready) begin
-      \$488  = \$210 ;
+    \$488  = s2_over4;
+    if (out_buffer_en) begin
+      \$488  = \$200 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s5_big4;
-    if (i__ready) begin
-      \$489  = \$211 ;
+    \$489  = s2_under4;
+    if (out_buffer_en) begin
+      \$489  = \$205 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = big4_d0;
-    if (i__ready) begin
-      \$490  = s5_big4;
+    \$490  = s2_low4;
+    if (out_buffer_en) begin
+      \$490  = s1_x4[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = big4_d1;
-    if (i__ready) begin
-      \$491  = big4_d0;
+    \$491  = xsat4_d0;
+    if (out_buffer_en) begin
+      \$491  = \$208 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s5_q7_4;
-    if (i__ready) begin
-      \$492  = s4_q4[6:0];
+    \$492  = xsat4_d1;
+    if (out_buffer_en) begin
+      \$492  = xsat4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = q7_4_d0;
-    if (i__ready) begin
-      \$493  = s5_q7_4;
+    \$493  = xsat4_d2;
+    if (out_buffer_en) begin
+      \$493  = xsat4_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = q7_4_d1;
-    if (i__ready) begin
-      \$494  = q7_4_d0;
+    \$494  = xsat4_d3;
+    if (out_buffer_en) begin
+      \$494  = xsat4_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = s4_at_half4;
-    if (i__ready) begin
-      \$495  = \$213 ;
+    \$495  = xsat4_d4;
+    if (out_buffer_en) begin
+      \$495  = xsat4_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = s4_beyond4;
-    if (i__ready) begin
-      \$496  = \$215 ;
+    \$496  = xsat4_d5;
+    if (out_buffer_en) begin
+      \$496  = xsat4_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s4_neg4_d0;
-    if (i__ready) begin
-      \$497  = s2_neg4;
+    \$497  = s3_qc4;
+    if (out_buffer_en) begin
+      \$497  = \$209 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s4_neg4_d1;
-    if (i__ready) begin
-      \$498  = s4_neg4_d0;
+    \$498  = s3_f4;
+    if (out_buffer_en) begin
+      \$498  = \$210 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s5_up4;
-    if (i__ready) begin
-      \$499  = \$218 ;
+    \$499  = s3_k4;
+    if (out_buffer_en) begin
+      \$499  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = up4_d0;
-    if (i__ready) begin
-      \$500  = s5_up4;
+    \$500  = s4_q4;
+    if (out_buffer_en) begin
+      \$500  = \$211 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = up4_d1;
-    if (i__ready) begin
-      \$501  = up4_d0;
+    \$501  = s5_big4;
+    if (out_buffer_en) begin
+      \$501  = \$212 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s8_mag4;
-    if (i__ready) begin
-      \$502  = \$223 [6:0];
+    \$502  = big4_d0;
+    if (out_buffer_en) begin
+      \$502  = s5_big4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = neg4_d0;
-    if (i__ready) begin
-      \$503  = s2_neg4;
+    \$503  = big4_d1;
+    if (out_buffer_en) begin
+      \$503  = big4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = neg4_d1;
-    if (i__ready) begin
-      \$504  = neg4_d0;
+    \$504  = s5_q7_4;
+    if (out_buffer_en) begin
+      \$504  = s4_q4[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = neg4_d2;
-    if (i__ready) begin
-      \$505  = neg4_d1;
+    \$505  = q7_4_d0;
+    if (out_buffer_en) begin
+      \$505  = s5_q7_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = neg4_d3;
-    if (i__ready) begin
-      \$506  = neg4_d2;
+    \$506  = q7_4_d1;
+    if (out_buffer_en) begin
+      \$506  = q7_4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = neg4_d4;
-    if (i__ready) begin
-      \$507  = neg4_d3;
+    \$507  = s4_at_half4;
+    if (out_buffer_en) begin
+      \$507  = \$214 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = neg4_d5;
-    if (i__ready) begin
-      \$508  = neg4_d4;
+    \$508  = s4_beyond4;
+    if (out_buffer_en) begin
+      \$508  = \$216 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s2_mag5;
-    if (i__ready) begin
-      \$509  = \$226 [31:0];
+    \$509  = s4_neg4_d0;
+    if (out_buffer_en) begin
+      \$509  = s2_neg4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s2_neg5;
-    if (i__ready) begin
-      \$510  = \$227 ;
+    \$510  = s4_neg4_d1;
+    if (out_buffer_en) begin
+      \$510  = s4_neg4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s2_xsat5;
-    if (i__ready) begin
-      \$511  = \$237 ;
+    \$511  = s5_up4;
+    if (out_buffer_en) begin
+      \$511  = \$219 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = xsat5_d0;
-    if (i__ready) begin
-      \$512  = \$238 ;
+    \$512  = up4_d0;
+    if (out_buffer_en) begin
+      \$512  = s5_up4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = xsat5_d1;
-    if (i__ready) begin
-      \$513  = xsat5_d0;
+    \$513  = up4_d1;
+    if (out_buffer_en) begin
+      \$513  = up4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = xsat5_d2;
-    if (i__ready) begin
-      \$514  = xsat5_d1;
+    \$514  = s8_mag4;
+    if (out_buffer_en) begin
+      \$514  = \$224 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = xsat5_d3;
-    if (i__ready) begin
-      \$515  = xsat5_d2;
+    \$515  = neg4_d0;
+    if (out_buffer_en) begin
+      \$515  = s2_neg4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = xsat5_d4;
-    if (i__ready) begin
-      \$516  = xsat5_d3;
+    \$516  = neg4_d1;
+    if (out_buffer_en) begin
+      \$516  = neg4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = xsat5_d5;
-    if (i__ready) begin
-      \$517  = xsat5_d4;
+    \$517  = neg4_d2;
+    if (out_buffer_en) begin
+      \$517  = neg4_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s3_qc5;
-    if (i__ready) begin
-      \$518  = \$239 ;
+    \$518  = neg4_d3;
+    if (out_buffer_en) begin
+      \$518  = neg4_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s3_f5;
-    if (i__ready) begin
-      \$519  = \$240 ;
+    \$519  = neg4_d4;
+    if (out_buffer_en) begin
+      \$519  = neg4_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s3_k5;
-    if (i__ready) begin
-      \$520  = s2_k[2:0];
+    \$520  = neg4_d5;
+    if (out_buffer_en) begin
+      \$520  = neg4_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s4_q5;
-    if (i__ready) begin
-      \$521  = \$241 ;
+    \$521  = s2_mag5;
+    if (out_buffer_en) begin
+      \$521  = \$227 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s5_big5;
-    if (i__ready) begin
-      \$522  = \$242 ;
+    \$522  = s2_neg5;
+    if (out_buffer_en) begin
+      \$522  = \$228 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = big5_d0;
-    if (i__ready) begin
-      \$523  = s5_big5;
+    \$523  = s2_over5;
+    if (out_buffer_en) begin
+      \$523  = \$231 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = big5_d1;
-    if (i__ready) begin
-      \$524  = big5_d0;
+    \$524  = s2_under5;
+    if (out_buffer_en) begin
+      \$524  = \$236 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s5_q7_5;
-    if (i__ready) begin
-      \$525  = s4_q5[6:0];
+    \$525  = s2_low5;
+    if (out_buffer_en) begin
+      \$525  = s1_x5[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = q7_5_d0;
-    if (i__ready) begin
-      \$526  = s5_q7_5;
+    \$526  = xsat5_d0;
+    if (out_buffer_en) begin
+      \$526  = \$239 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = q7_5_d1;
-    if (i__ready) begin
-      \$527  = q7_5_d0;
+    \$527  = xsat5_d1;
+    if (out_buffer_en) begin
+      \$527  = xsat5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = s4_at_half5;
-    if (i__ready) begin
-      \$528  = \$244 ;
+    \$528  = xsat5_d2;
+    if (out_buffer_en) begin
+      \$528  = xsat5_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = s4_beyond5;
-    if (i__ready) begin
-      \$529  = \$246 ;
+    \$529  = xsat5_d3;
+    if (out_buffer_en) begin
+      \$529  = xsat5_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = s4_neg5_d0;
-    if (i__ready) begin
-      \$530  = s2_neg5;
+    \$530  = xsat5_d4;
+    if (out_buffer_en) begin
+      \$530  = xsat5_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = s4_neg5_d1;
-    if (i__ready) begin
-      \$531  = s4_neg5_d0;
+    \$531  = xsat5_d5;
+    if (out_buffer_en) begin
+      \$531  = xsat5_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = s5_up5;
-    if (i__ready) begin
-      \$532  = \$249 ;
+    \$532  = s3_qc5;
+    if (out_buffer_en) begin
+      \$532  = \$240 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = up5_d0;
-    if (i__ready) begin
-      \$533  = s5_up5;
+    \$533  = s3_f5;
+    if (out_buffer_en) begin
+      \$533  = \$241 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = up5_d1;
-    if (i__ready) begin
-      \$534  = up5_d0;
+    \$534  = s3_k5;
+    if (out_buffer_en) begin
+      \$534  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = s8_mag5;
-    if (i__ready) begin
-      \$535  = \$254 [6:0];
+    \$535  = s4_q5;
+    if (out_buffer_en) begin
+      \$535  = \$242 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = neg5_d0;
-    if (i__ready) begin
-      \$536  = s2_neg5;
+    \$536  = s5_big5;
+    if (out_buffer_en) begin
+      \$536  = \$243 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = neg5_d1;
-    if (i__ready) begin
-      \$537  = neg5_d0;
+    \$537  = big5_d0;
+    if (out_buffer_en) begin
+      \$537  = s5_big5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = neg5_d2;
-    if (i__ready) begin
-      \$538  = neg5_d1;
+    \$538  = big5_d1;
+    if (out_buffer_en) begin
+      \$538  = big5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = neg5_d3;
-    if (i__ready) begin
-      \$539  = neg5_d2;
+    \$539  = s5_q7_5;
+    if (out_buffer_en) begin
+      \$539  = s4_q5[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = neg5_d4;
-    if (i__ready) begin
-      \$540  = neg5_d3;
+    \$540  = q7_5_d0;
+    if (out_buffer_en) begin
+      \$540  = s5_q7_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = neg5_d5;
-    if (i__ready) begin
-      \$541  = neg5_d4;
+    \$541  = q7_5_d1;
+    if (out_buffer_en) begin
+      \$541  = q7_5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = s2_mag6;
-    if (i__ready) begin
-      \$542  = \$257 [31:0];
+    \$542  = s4_at_half5;
+    if (out_buffer_en) begin
+      \$542  = \$245 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = s2_neg6;
-    if (i__ready) begin
-      \$543  = \$258 ;
+    \$543  = s4_beyond5;
+    if (out_buffer_en) begin
+      \$543  = \$247 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = s2_xsat6;
-    if (i__ready) begin
-      \$544  = \$268 ;
+    \$544  = s4_neg5_d0;
+    if (out_buffer_en) begin
+      \$544  = s2_neg5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = xsat6_d0;
-    if (i__ready) begin
-      \$545  = \$269 ;
+    \$545  = s4_neg5_d1;
+    if (out_buffer_en) begin
+      \$545  = s4_neg5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = xsat6_d1;
-    if (i__ready) begin
-      \$546  = xsat6_d0;
+    \$546  = s5_up5;
+    if (out_buffer_en) begin
+      \$546  = \$250 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = xsat6_d2;
-    if (i__ready) begin
-      \$547  = xsat6_d1;
+    \$547  = up5_d0;
+    if (out_buffer_en) begin
+      \$547  = s5_up5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = xsat6_d3;
-    if (i__ready) begin
-      \$548  = xsat6_d2;
+    \$548  = up5_d1;
+    if (out_buffer_en) begin
+      \$548  = up5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = xsat6_d4;
-    if (i__ready) begin
-      \$549  = xsat6_d3;
+    \$549  = s8_mag5;
+    if (out_buffer_en) begin
+      \$549  = \$255 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = xsat6_d5;
-    if (i__ready) begin
-      \$550  = xsat6_d4;
+    \$550  = neg5_d0;
+    if (out_buffer_en) begin
+      \$550  = s2_neg5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = s3_qc6;
-    if (i__ready) begin
-      \$551  = \$270 ;
+    \$551  = neg5_d1;
+    if (out_buffer_en) begin
+      \$551  = neg5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = s3_f6;
-    if (i__ready) begin
-      \$552  = \$271 ;
+    \$552  = neg5_d2;
+    if (out_buffer_en) begin
+      \$552  = neg5_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = s3_k6;
-    if (i__ready) begin
-      \$553  = s2_k[2:0];
+    \$553  = neg5_d3;
+    if (out_buffer_en) begin
+      \$553  = neg5_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = s4_q6;
-    if (i__ready) begin
-      \$554  = \$272 ;
+    \$554  = neg5_d4;
+    if (out_buffer_en) begin
+      \$554  = neg5_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = s5_big6;
-    if (i__ready) begin
-      \$555  = \$273 ;
+    \$555  = neg5_d5;
+    if (out_buffer_en) begin
+      \$555  = neg5_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = big6_d0;
-    if (i__ready) begin
-      \$556  = s5_big6;
+    \$556  = s2_mag6;
+    if (out_buffer_en) begin
+      \$556  = \$258 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = big6_d1;
-    if (i__ready) begin
-      \$557  = big6_d0;
+    \$557  = s2_neg6;
+    if (out_buffer_en) begin
+      \$557  = \$259 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = s5_q7_6;
-    if (i__ready) begin
-      \$558  = s4_q6[6:0];
+    \$558  = s2_over6;
+    if (out_buffer_en) begin
+      \$558  = \$262 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = q7_6_d0;
-    if (i__ready) begin
-      \$559  = s5_q7_6;
+    \$559  = s2_under6;
+    if (out_buffer_en) begin
+      \$559  = \$267 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = q7_6_d1;
-    if (i__ready) begin
-      \$560  = q7_6_d0;
+    \$560  = s2_low6;
+    if (out_buffer_en) begin
+      \$560  = s1_x6[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = s4_at_half6;
-    if (i__ready) begin
-      \$561  = \$275 ;
+    \$561  = xsat6_d0;
+    if (out_buffer_en) begin
+      \$561  = \$270 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = s4_beyond6;
-    if (i__ready) begin
-      \$562  = \$277 ;
+    \$562  = xsat6_d1;
+    if (out_buffer_en) begin
+      \$562  = xsat6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = s4_neg6_d0;
-    if (i__ready) begin
-      \$563  = s2_neg6;
+    \$563  = xsat6_d2;
+    if (out_buffer_en) begin
+      \$563  = xsat6_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = s4_neg6_d1;
-    if (i__ready) begin
-      \$564  = s4_neg6_d0;
+    \$564  = xsat6_d3;
+    if (out_buffer_en) begin
+      \$564  = xsat6_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = s5_up6;
-    if (i__ready) begin
-      \$565  = \$280 ;
+    \$565  = xsat6_d4;
+    if (out_buffer_en) begin
+      \$565  = xsat6_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = up6_d0;
-    if (i__ready) begin
-      \$566  = s5_up6;
+    \$566  = xsat6_d5;
+    if (out_buffer_en) begin
+      \$566  = xsat6_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = up6_d1;
-    if (i__ready) begin
-      \$567  = up6_d0;
+    \$567  = s3_qc6;
+    if (out_buffer_en) begin
+      \$567  = \$271 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = s8_mag6;
-    if (i__ready) begin
-      \$568  = \$285 [6:0];
+    \$568  = s3_f6;
+    if (out_buffer_en) begin
+      \$568  = \$272 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = neg6_d0;
-    if (i__ready) begin
-      \$569  = s2_neg6;
+    \$569  = s3_k6;
+    if (out_buffer_en) begin
+      \$569  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = neg6_d1;
-    if (i__ready) begin
-      \$570  = neg6_d0;
+    \$570  = s4_q6;
+    if (out_buffer_en) begin
+      \$570  = \$273 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = neg6_d2;
-    if (i__ready) begin
-      \$571  = neg6_d1;
+    \$571  = s5_big6;
+    if (out_buffer_en) begin
+      \$571  = \$274 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = neg6_d3;
-    if (i__ready) begin
-      \$572  = neg6_d2;
+    \$572  = big6_d0;
+    if (out_buffer_en) begin
+      \$572  = s5_big6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = neg6_d4;
-    if (i__ready) begin
-      \$573  = neg6_d3;
+    \$573  = big6_d1;
+    if (out_buffer_en) begin
+      \$573  = big6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = neg6_d5;
-    if (i__ready) begin
-      \$574  = neg6_d4;
+    \$574  = s5_q7_6;
+    if (out_buffer_en) begin
+      \$574  = s4_q6[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = s2_mag7;
-    if (i__ready) begin
-      \$575  = \$288 [31:0];
+    \$575  = q7_6_d0;
+    if (out_buffer_en) begin
+      \$575  = s5_q7_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = s2_neg7;
-    if (i__ready) begin
-      \$576  = \$289 ;
+    \$576  = q7_6_d1;
+    if (out_buffer_en) begin
+      \$576  = q7_6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = s2_xsat7;
-    if (i__ready) begin
-      \$577  = \$299 ;
+    \$577  = s4_at_half6;
+    if (out_buffer_en) begin
+      \$577  = \$276 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = xsat7_d0;
-    if (i__ready) begin
-      \$578  = \$300 ;
+    \$578  = s4_beyond6;
+    if (out_buffer_en) begin
+      \$578  = \$278 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = xsat7_d1;
-    if (i__ready) begin
-      \$579  = xsat7_d0;
+    \$579  = s4_neg6_d0;
+    if (out_buffer_en) begin
+      \$579  = s2_neg6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = xsat7_d2;
-    if (i__ready) begin
-      \$580  = xsat7_d1;
+    \$580  = s4_neg6_d1;
+    if (out_buffer_en) begin
+      \$580  = s4_neg6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = xsat7_d3;
-    if (i__ready) begin
-      \$581  = xsat7_d2;
+    \$581  = s5_up6;
+    if (out_buffer_en) begin
+      \$581  = \$281 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = xsat7_d4;
-    if (i__ready) begin
-      \$582  = xsat7_d3;
+    \$582  = up6_d0;
+    if (out_buffer_en) begin
+      \$582  = s5_up6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = xsat7_d5;
-    if (i__ready) begin
-      \$583  = xsat7_d4;
+    \$583  = up6_d1;
+    if (out_buffer_en) begin
+      \$583  = up6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = s3_qc7;
-    if (i__ready) begin
-      \$584  = \$301 ;
+    \$584  = s8_mag6;
+    if (out_buffer_en) begin
+      \$584  = \$286 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = s3_f7;
-    if (i__ready) begin
-      \$585  = \$302 ;
+    \$585  = neg6_d0;
+    if (out_buffer_en) begin
+      \$585  = s2_neg6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = s3_k7;
-    if (i__ready) begin
-      \$586  = s2_k[2:0];
+    \$586  = neg6_d1;
+    if (out_buffer_en) begin
+      \$586  = neg6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = s4_q7;
-    if (i__ready) begin
-      \$587  = \$303 ;
+    \$587  = neg6_d2;
+    if (out_buffer_en) begin
+      \$587  = neg6_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = s5_big7;
-    if (i__ready) begin
-      \$588  = \$304 ;
+    \$588  = neg6_d3;
+    if (out_buffer_en) begin
+      \$588  = neg6_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = big7_d0;
-    if (i__ready) begin
-      \$589  = s5_big7;
+    \$589  = neg6_d4;
+    if (out_buffer_en) begin
+      \$589  = neg6_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = big7_d1;
-    if (i__ready) begin
-      \$590  = big7_d0;
+    \$590  = neg6_d5;
+    if (out_buffer_en) begin
+      \$590  = neg6_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = s5_q7_7;
-    if (i__ready) begin
-      \$591  = s4_q7[6:0];
+    \$591  = s2_mag7;
+    if (out_buffer_en) begin
+      \$591  = \$289 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = q7_7_d0;
-    if (i__ready) begin
-      \$592  = s5_q7_7;
+    \$592  = s2_neg7;
+    if (out_buffer_en) begin
+      \$592  = \$290 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = q7_7_d1;
-    if (i__ready) begin
-      \$593  = q7_7_d0;
+    \$593  = s2_over7;
+    if (out_buffer_en) begin
+      \$593  = \$293 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = s4_at_half7;
-    if (i__ready) begin
-      \$594  = \$306 ;
+    \$594  = s2_under7;
+    if (out_buffer_en) begin
+      \$594  = \$298 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = s4_beyond7;
-    if (i__ready) begin
-      \$595  = \$308 ;
+    \$595  = s2_low7;
+    if (out_buffer_en) begin
+      \$595  = s1_x7[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = s4_neg7_d0;
-    if (i__ready) begin
-      \$596  = s2_neg7;
+    \$596  = xsat7_d0;
+    if (out_buffer_en) begin
+      \$596  = \$301 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = s4_neg7_d1;
-    if (i__ready) begin
-      \$597  = s4_neg7_d0;
+    \$597  = xsat7_d1;
+    if (out_buffer_en) begin
+      \$597  = xsat7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = s5_up7;
-    if (i__ready) begin
-      \$598  = \$311 ;
+    \$598  = xsat7_d2;
+    if (out_buffer_en) begin
+      \$598  = xsat7_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = up7_d0;
-    if (i__ready) begin
-      \$599  = s5_up7;
+    \$599  = xsat7_d3;
+    if (out_buffer_en) begin
+      \$599  = xsat7_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = up7_d1;
-    if (i__ready) begin
-      \$600  = up7_d0;
+    \$600  = xsat7_d4;
+    if (out_buffer_en) begin
+      \$600  = xsat7_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = s8_mag7;
-    if (i__ready) begin
-      \$601  = \$316 [6:0];
+    \$601  = xsat7_d5;
+    if (out_buffer_en) begin
+      \$601  = xsat7_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = neg7_d0;
-    if (i__ready) begin
-      \$602  = s2_neg7;
+    \$602  = s3_qc7;
+    if (out_buffer_en) begin
+      \$602  = \$302 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = neg7_d1;
-    if (i__ready) begin
-      \$603  = neg7_d0;
+    \$603  = s3_f7;
+    if (out_buffer_en) begin
+      \$603  = \$303 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = neg7_d2;
-    if (i__ready) begin
-      \$604  = neg7_d1;
+    \$604  = s3_k7;
+    if (out_buffer_en) begin
+      \$604  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = neg7_d3;
-    if (i__ready) begin
-      \$605  = neg7_d2;
+    \$605  = s4_q7;
+    if (out_buffer_en) begin
+      \$605  = \$304 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = neg7_d4;
-    if (i__ready) begin
-      \$606  = neg7_d3;
+    \$606  = s5_big7;
+    if (out_buffer_en) begin
+      \$606  = \$305 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = neg7_d5;
-    if (i__ready) begin
-      \$607  = neg7_d4;
+    \$607  = big7_d0;
+    if (out_buffer_en) begin
+      \$607  = s5_big7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = valid_d0;
-    if (i__ready) begin
-      \$608  = take;
+    \$608  = big7_d1;
+    if (out_buffer_en) begin
+      \$608  = big7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$609  = s5_q7_7;
+    if (out_buffer_en) begin
+      \$609  = s4_q7[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$610  = q7_7_d0;
+    if (out_buffer_en) begin
+      \$610  = s5_q7_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = q7_7_d1;
+    if (out_buffer_en) begin
+      \$611  = q7_7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = s4_at_half7;
+    if (out_buffer_en) begin
+      \$612  = \$307 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = s4_beyond7;
+    if (out_buffer_en) begin
+      \$613  = \$309 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = s4_neg7_d0;
+    if (out_buffer_en) begin
+      \$614  = s2_neg7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = s4_neg7_d1;
+    if (out_buffer_en) begin
+      \$615  = s4_neg7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$616  = s5_up7;
+    if (out_buffer_en) begin
+      \$616  = \$312 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$617  = up7_d0;
+    if (out_buffer_en) begin
+      \$617  = s5_up7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = up7_d1;
+    if (out_buffer_en) begin
+      \$618  = up7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = s8_mag7;
+    if (out_buffer_en) begin
+      \$619  = \$317 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$620  = neg7_d0;
+    if (out_buffer_en) begin
+      \$620  = s2_neg7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$621  = neg7_d1;
+    if (out_buffer_en) begin
+      \$621  = neg7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$622  = neg7_d2;
+    if (out_buffer_en) begin
+      \$622  = neg7_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$623  = neg7_d3;
+    if (out_buffer_en) begin
+      \$623  = neg7_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = neg7_d4;
+    if (out_buffer_en) begin
+      \$624  = neg7_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$625  = neg7_d5;
+    if (out_buffer_en) begin
+      \$625  = neg7_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$626  = valid_d0;
+    if (out_buffer_en) begin
+      \$626  = take;
     end
     if (rst) begin
-      \$608  = 1'h0;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = valid_d1;
-    if (i__ready) begin
-      \$609  = valid_d0;
+    \$627  = valid_d1;
+    if (out_buffer_en) begin
+      \$627  = valid_d0;
     end
     if (rst) begin
-      \$609  = 1'h0;
+      \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = valid_d2;
-    if (i__ready) begin
-      \$610  = valid_d1;
+    \$628  = valid_d2;
+    if (out_buffer_en) begin
+      \$628  = valid_d1;
     end
     if (rst) begin
-      \$610  = 1'h0;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = valid_d3;
-    if (i__ready) begin
-      \$611  = valid_d2;
+    \$629  = valid_d3;
+    if (out_buffer_en) begin
+      \$629  = valid_d2;
     end
     if (rst) begin
-      \$611  = 1'h0;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = valid_d4;
-    if (i__ready) begin
-      \$612  = valid_d3;
+    \$630  = valid_d4;
+    if (out_buffer_en) begin
+      \$630  = valid_d3;
     end
     if (rst) begin
-      \$612  = 1'h0;
+      \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = valid_d5;
-    if (i__ready) begin
-      \$613  = valid_d4;
+    \$631  = valid_d5;
+    if (out_buffer_en) begin
+      \$631  = valid_d4;
     end
     if (rst) begin
-      \$613  = 1'h0;
+      \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = valid_d6;
-    if (i__ready) begin
-      \$614  = valid_d5;
+    \$632  = valid_d6;
+    if (out_buffer_en) begin
+      \$632  = valid_d5;
     end
     if (rst) begin
-      \$614  = 1'h0;
+      \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = valid_d7;
-    if (i__ready) begin
-      \$615  = valid_d6;
+    \$633  = valid_d7;
+    if (out_buffer_en) begin
+      \$633  = valid_d6;
     end
     if (rst) begin
-      \$615  = 1'h0;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = last_d0;
-    if (i__ready) begin
-      \$616  = i__payload[270];
+    \$634  = last_d0;
+    if (out_buffer_en) begin
+      \$634  = i__payload[270];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = last_d1;
-    if (i__ready) begin
-      \$617  = last_d0;
+    \$635  = last_d1;
+    if (out_buffer_en) begin
+      \$635  = last_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = last_d2;
-    if (i__ready) begin
-      \$618  = last_d1;
+    \$636  = last_d2;
+    if (out_buffer_en) begin
+      \$636  = last_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = last_d3;
-    if (i__ready) begin
-      \$619  = last_d2;
+    \$637  = last_d3;
+    if (out_buffer_en) begin
+      \$637  = last_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = last_d4;
-    if (i__ready) begin
-      \$620  = last_d3;
+    \$638  = last_d4;
+    if (out_buffer_en) begin
+      \$638  = last_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = last_d5;
-    if (i__ready) begin
-      \$621  = last_d4;
+    \$639  = last_d5;
+    if (out_buffer_en) begin
+      \$639  = last_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = last_d6;
-    if (i__ready) begin
-      \$622  = last_d5;
+    \$640  = last_d6;
+    if (out_buffer_en) begin
+      \$640  = last_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = last_d7;
-    if (i__ready) begin
-      \$623  = last_d6;
+    \$641  = last_d7;
+    if (out_buffer_en) begin
+      \$641  = last_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = keep_d0;
-    if (i__ready) begin
-      \$624  = \$318 ;
+    \$642  = keep_d0;
+    if (out_buffer_en) begin
+      \$642  = \$319 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = keep_d1;
-    if (i__ready) begin
-      \$625  = keep_d0;
+    \$643  = keep_d1;
+    if (out_buffer_en) begin
+      \$643  = keep_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = keep_d2;
-    if (i__ready) begin
-      \$626  = keep_d1;
+    \$644  = keep_d2;
+    if (out_buffer_en) begin
+      \$644  = keep_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = keep_d3;
-    if (i__ready) begin
-      \$627  = keep_d2;
+    \$645  = keep_d3;
+    if (out_buffer_en) begin
+      \$645  = keep_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = keep_d4;
-    if (i__ready) begin
-      \$628  = keep_d3;
+    \$646  = keep_d4;
+    if (out_buffer_en) begin
+      \$646  = keep_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = keep_d5;
-    if (i__ready) begin
-      \$629  = keep_d4;
+    \$647  = keep_d5;
+    if (out_buffer_en) begin
+      \$647  = keep_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = keep_d6;
-    if (i__ready) begin
-      \$630  = keep_d5;
+    \$648  = keep_d6;
+    if (out_buffer_en) begin
+      \$648  = keep_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = keep_d7;
-    if (i__ready) begin
-      \$631  = keep_d6;
+    \$649  = keep_d7;
+    if (out_buffer_en) begin
+      \$649  = keep_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = k_out_d0;
-    if (i__ready) begin
-      \$632  = s2_k;
+    \$650  = k_out_d0;
+    if (out_buffer_en) begin
+      \$650  = s2_k;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = k_out_d1;
-    if (i__ready) begin
-      \$633  = k_out_d0;
+    \$651  = k_out_d1;
+    if (out_buffer_en) begin
+      \$651  = k_out_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = k_out_d2;
-    if (i__ready) begin
-      \$634  = k_out_d1;
+    \$652  = k_out_d2;
+    if (out_buffer_en) begin
+      \$652  = k_out_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = k_out_d3;
-    if (i__ready) begin
-      \$635  = k_out_d2;
+    \$653  = k_out_d3;
+    if (out_buffer_en) begin
+      \$653  = k_out_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = k_out_d4;
-    if (i__ready) begin
-      \$636  = k_out_d3;
+    \$654  = k_out_d4;
+    if (out_buffer_en) begin
+      \$654  = k_out_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = k_out_d5;
-    if (i__ready) begin
-      \$637  = k_out_d4;
+    \$655  = k_out_d5;
+    if (out_buffer_en) begin
+      \$655  = k_out_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \$27 ;
+    \$320  = \$27 ;
     if (rst) begin
-      \$319  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = bad_shift;
-    if (\$29 ) begin
       \$320  = 1'h1;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = \$28 ;
     if (rst) begin
-      \$320  = 1'h0;
+      \$321  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = s1_k;
-    if (i__ready) begin
-      \$321  = i__payload[261:256];
+    \$322  = bad_shift;
+    if (\$30 ) begin
+      \$322  = 1'h1;
+    end
+    if (rst) begin
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = s1_x0;
-    if (i__ready) begin
-      \$322  = i__payload[31:0];
+    \$323  = s1_k;
+    if (out_buffer_en) begin
+      \$323  = i__payload[261:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = s1_x1;
-    if (i__ready) begin
-      \$323  = i__payload[63:32];
+    \$324  = s1_x0;
+    if (out_buffer_en) begin
+      \$324  = i__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = s1_x2;
-    if (i__ready) begin
-      \$324  = i__payload[95:64];
+    \$325  = s1_x1;
+    if (out_buffer_en) begin
+      \$325  = i__payload[63:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = s1_x3;
-    if (i__ready) begin
-      \$325  = i__payload[127:96];
+    \$326  = s1_x2;
+    if (out_buffer_en) begin
+      \$326  = i__payload[95:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = s1_x4;
-    if (i__ready) begin
-      \$326  = i__payload[159:128];
+    \$327  = s1_x3;
+    if (out_buffer_en) begin
+      \$327  = i__payload[127:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = s1_x5;
-    if (i__ready) begin
-      \$327  = i__payload[191:160];
+    \$328  = s1_x4;
+    if (out_buffer_en) begin
+      \$328  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = s1_x6;
-    if (i__ready) begin
-      \$328  = i__payload[223:192];
+    \$329  = s1_x5;
+    if (out_buffer_en) begin
+      \$329  = i__payload[191:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = s1_x7;
-    if (i__ready) begin
-      \$329  = i__payload[255:224];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = only_saturate_d0;
-    if (i__ready) begin
-      \$330  = \$32 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = only_saturate_d1;
-    if (i__ready) begin
-      \$331  = only_saturate_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = only_saturate_d2;
-    if (i__ready) begin
-      \$332  = only_saturate_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = only_saturate_d3;
-    if (i__ready) begin
-      \$333  = only_saturate_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = only_saturate_d4;
-    if (i__ready) begin
-      \$334  = only_saturate_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = only_saturate_d5;
-    if (i__ready) begin
-      \$335  = only_saturate_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = only_saturate_d6;
-    if (i__ready) begin
-      \$336  = only_saturate_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = only_saturate_d7;
-    if (i__ready) begin
-      \$337  = only_saturate_d6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = s2_k;
-    if (i__ready) begin
-      \$338  = s1_k;
+    \$330  = s1_x6;
+    if (out_buffer_en) begin
+      \$330  = i__payload[223:192];
     end
   end
   assign out_buffer_push = w_en;
@@ -4261,7 +4453,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign r_en = o__ready;
   assign r_data = o__payload;
   assign out_buffer_level_next = \$2 [2:0];
-  assign out_buffer_en = i__ready;
+  assign out_buffer_ready = i__ready;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -4309,8 +4501,8 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign w_data[23:16] = \$11 ;
   assign w_data[15:8] = \$8 ;
   assign w_data[7:0] = \$5 ;
-  assign \$66  = { 1'h0, s2_mask[31:1] };
-  assign \$68  = { 1'h0, s2_mask[31:1] };
+  assign \$67  = { 1'h0, s2_mask[31:1] };
+  assign \$69  = { 1'h0, s2_mask[31:1] };
 endmodule
 
 (* generator = "Amaranth" *)

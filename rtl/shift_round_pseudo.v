@@ -9,9 +9,9 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
-  wire [32:0] \$100 ;
+  wire \$100 ;
   wire [32:0] \$101 ;
-  wire \$102 ;
+  wire [32:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
@@ -21,30 +21,30 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$109 ;
   wire [7:0] \$11 ;
   wire \$110 ;
-  wire [7:0] \$111 ;
+  wire \$111 ;
   wire [7:0] \$112 ;
   wire [7:0] \$113 ;
-  wire [31:0] \$114 ;
+  wire [7:0] \$114 ;
   wire [31:0] \$115 ;
   wire [31:0] \$116 ;
-  wire \$117 ;
-  wire [31:0] \$118 ;
+  wire [31:0] \$117 ;
+  wire \$118 ;
   wire [31:0] \$119 ;
   wire [7:0] \$12 ;
   wire [31:0] \$120 ;
-  wire [15:0] \$121 ;
-  wire [23:0] \$122 ;
-  wire \$123 ;
+  wire [31:0] \$121 ;
+  wire [15:0] \$122 ;
+  wire [23:0] \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [7:0] \$127 ;
+  wire \$127 ;
   wire [7:0] \$128 ;
-  wire \$129 ;
+  wire [7:0] \$129 ;
   wire [7:0] \$13 ;
-  wire [32:0] \$130 ;
+  wire \$130 ;
   wire [32:0] \$131 ;
-  wire \$132 ;
+  wire [32:0] \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -54,30 +54,30 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$139 ;
   wire [7:0] \$14 ;
   wire \$140 ;
-  wire [7:0] \$141 ;
+  wire \$141 ;
   wire [7:0] \$142 ;
   wire [7:0] \$143 ;
-  wire [31:0] \$144 ;
+  wire [7:0] \$144 ;
   wire [31:0] \$145 ;
   wire [31:0] \$146 ;
-  wire \$147 ;
-  wire [31:0] \$148 ;
+  wire [31:0] \$147 ;
+  wire \$148 ;
   wire [31:0] \$149 ;
   wire [7:0] \$15 ;
   wire [31:0] \$150 ;
-  wire [15:0] \$151 ;
-  wire [23:0] \$152 ;
-  wire \$153 ;
+  wire [31:0] \$151 ;
+  wire [15:0] \$152 ;
+  wire [23:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire [7:0] \$157 ;
+  wire \$157 ;
   wire [7:0] \$158 ;
-  wire \$159 ;
+  wire [7:0] \$159 ;
   wire [7:0] \$16 ;
-  wire [32:0] \$160 ;
+  wire \$160 ;
   wire [32:0] \$161 ;
-  wire \$162 ;
+  wire [32:0] \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
@@ -87,30 +87,30 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$169 ;
   wire [7:0] \$17 ;
   wire \$170 ;
-  wire [7:0] \$171 ;
+  wire \$171 ;
   wire [7:0] \$172 ;
   wire [7:0] \$173 ;
-  wire [31:0] \$174 ;
+  wire [7:0] \$174 ;
   wire [31:0] \$175 ;
   wire [31:0] \$176 ;
-  wire \$177 ;
-  wire [31:0] \$178 ;
+  wire [31:0] \$177 ;
+  wire \$178 ;
   wire [31:0] \$179 ;
   wire [7:0] \$18 ;
   wire [31:0] \$180 ;
-  wire [15:0] \$181 ;
-  wire [23:0] \$182 ;
-  wire \$183 ;
+  wire [31:0] \$181 ;
+  wire [15:0] \$182 ;
+  wire [23:0] \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire [7:0] \$187 ;
+  wire \$187 ;
   wire [7:0] \$188 ;
-  wire \$189 ;
+  wire [7:0] \$189 ;
   wire [7:0] \$19 ;
-  wire [32:0] \$190 ;
+  wire \$190 ;
   wire [32:0] \$191 ;
-  wire \$192 ;
+  wire [32:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
@@ -121,30 +121,30 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire [3:0] \$2 ;
   wire [7:0] \$20 ;
   wire \$200 ;
-  wire [7:0] \$201 ;
+  wire \$201 ;
   wire [7:0] \$202 ;
   wire [7:0] \$203 ;
-  wire [31:0] \$204 ;
+  wire [7:0] \$204 ;
   wire [31:0] \$205 ;
   wire [31:0] \$206 ;
-  wire \$207 ;
-  wire [31:0] \$208 ;
+  wire [31:0] \$207 ;
+  wire \$208 ;
   wire [31:0] \$209 ;
   wire [7:0] \$21 ;
   wire [31:0] \$210 ;
-  wire [15:0] \$211 ;
-  wire [23:0] \$212 ;
-  wire \$213 ;
+  wire [31:0] \$211 ;
+  wire [15:0] \$212 ;
+  wire [23:0] \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [7:0] \$217 ;
+  wire \$217 ;
   wire [7:0] \$218 ;
-  wire \$219 ;
+  wire [7:0] \$219 ;
   wire [7:0] \$22 ;
-  wire [32:0] \$220 ;
+  wire \$220 ;
   wire [32:0] \$221 ;
-  wire \$222 ;
+  wire [32:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
@@ -154,30 +154,30 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$229 ;
   wire [7:0] \$23 ;
   wire \$230 ;
-  wire [7:0] \$231 ;
+  wire \$231 ;
   wire [7:0] \$232 ;
   wire [7:0] \$233 ;
-  wire [31:0] \$234 ;
+  wire [7:0] \$234 ;
   wire [31:0] \$235 ;
   wire [31:0] \$236 ;
-  wire \$237 ;
-  wire [31:0] \$238 ;
+  wire [31:0] \$237 ;
+  wire \$238 ;
   wire [31:0] \$239 ;
   wire [7:0] \$24 ;
   wire [31:0] \$240 ;
-  wire [15:0] \$241 ;
-  wire [23:0] \$242 ;
-  wire \$243 ;
+  wire [31:0] \$241 ;
+  wire [15:0] \$242 ;
+  wire [23:0] \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire [7:0] \$247 ;
+  wire \$247 ;
   wire [7:0] \$248 ;
-  wire \$249 ;
+  wire [7:0] \$249 ;
   wire [7:0] \$25 ;
-  wire [32:0] \$250 ;
+  wire \$250 ;
   wire [32:0] \$251 ;
-  wire \$252 ;
+  wire [32:0] \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
@@ -187,30 +187,30 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$259 ;
   wire [7:0] \$26 ;
   wire \$260 ;
-  wire [7:0] \$261 ;
+  wire \$261 ;
   wire [7:0] \$262 ;
   wire [7:0] \$263 ;
-  wire [31:0] \$264 ;
+  wire [7:0] \$264 ;
   wire [31:0] \$265 ;
   wire [31:0] \$266 ;
-  wire \$267 ;
-  wire [31:0] \$268 ;
+  wire [31:0] \$267 ;
+  wire \$268 ;
   wire [31:0] \$269 ;
   wire \$27 ;
   wire [31:0] \$270 ;
-  wire [15:0] \$271 ;
-  wire [23:0] \$272 ;
-  wire \$273 ;
+  wire [31:0] \$271 ;
+  wire [15:0] \$272 ;
+  wire [23:0] \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire [7:0] \$277 ;
+  wire \$277 ;
   wire [7:0] \$278 ;
-  wire \$279 ;
+  wire [7:0] \$279 ;
   wire \$28 ;
-  wire [32:0] \$280 ;
+  wire \$280 ;
   wire [32:0] \$281 ;
-  wire \$282 ;
+  wire [32:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
@@ -220,31 +220,31 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
-  wire [7:0] \$291 ;
+  wire \$291 ;
   wire [7:0] \$292 ;
   wire [7:0] \$293 ;
-  wire [31:0] \$294 ;
+  wire [7:0] \$294 ;
   wire [31:0] \$295 ;
   wire [31:0] \$296 ;
-  wire \$297 ;
-  wire [31:0] \$298 ;
+  wire [31:0] \$297 ;
+  wire \$298 ;
   wire [31:0] \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
   wire [31:0] \$300 ;
-  wire [15:0] \$301 ;
-  wire [23:0] \$302 ;
-  wire \$303 ;
+  wire [31:0] \$301 ;
+  wire [15:0] \$302 ;
+  wire [23:0] \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire [7:0] \$307 ;
+  wire \$307 ;
   wire [7:0] \$308 ;
-  wire \$309 ;
+  wire [7:0] \$309 ;
   wire \$31 ;
-  wire [32:0] \$310 ;
+  wire \$310 ;
   wire [32:0] \$311 ;
-  wire \$312 ;
+  wire [32:0] \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
@@ -254,33 +254,33 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [7:0] \$321 ;
+  wire \$321 ;
   wire [7:0] \$322 ;
   wire [7:0] \$323 ;
-  wire [31:0] \$324 ;
+  wire [7:0] \$324 ;
   wire [31:0] \$325 ;
   wire [31:0] \$326 ;
-  wire \$327 ;
-  wire [31:0] \$328 ;
+  wire [31:0] \$327 ;
+  wire \$328 ;
   wire [31:0] \$329 ;
   wire \$33 ;
   wire [31:0] \$330 ;
-  wire [15:0] \$331 ;
-  wire [23:0] \$332 ;
-  wire \$333 ;
+  wire [31:0] \$331 ;
+  wire [15:0] \$332 ;
+  wire [23:0] \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire [7:0] \$337 ;
+  wire \$337 ;
   wire [7:0] \$338 ;
-  wire \$339 ;
+  wire [7:0] \$339 ;
   wire \$34 ;
-  wire [7:0] \$340 ;
-  reg \$341 ;
+  wire \$340 ;
+  wire [7:0] \$341 ;
   reg \$342 ;
-  reg [5:0] \$343 ;
-  reg [31:0] \$344 ;
-  reg [31:0] \$345 ;
+  reg \$343 ;
+  reg \$344 ;
+  reg [5:0] \$345 ;
   reg [31:0] \$346 ;
   reg [31:0] \$347 ;
   reg [31:0] \$348 ;
@@ -288,8 +288,8 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$35 ;
   reg [31:0] \$350 ;
   reg [31:0] \$351 ;
-  reg \$352 ;
-  reg \$353 ;
+  reg [31:0] \$352 ;
+  reg [31:0] \$353 ;
   reg \$354 ;
   reg \$355 ;
   reg \$356 ;
@@ -297,371 +297,389 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg \$358 ;
   reg \$359 ;
   wire \$36 ;
-  reg [5:0] \$360 ;
-  reg [31:0] \$361 ;
-  reg \$362 ;
-  reg \$363 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg [5:0] \$362 ;
+  reg [31:0] \$363 ;
   reg \$364 ;
-  reg [5:0] \$365 ;
-  reg [5:0] \$366 ;
-  reg [15:0] \$367 ;
-  reg [15:0] \$368 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [5:0] \$367 ;
+  reg [5:0] \$368 ;
   reg [15:0] \$369 ;
   wire \$37 ;
-  reg [2:0] \$370 ;
-  reg [31:0] \$371 ;
-  reg \$372 ;
-  reg [7:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [7:0] \$376 ;
+  reg [15:0] \$370 ;
+  reg [15:0] \$371 ;
+  reg [2:0] \$372 ;
+  reg [31:0] \$373 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg \$376 ;
   reg [7:0] \$377 ;
   reg [7:0] \$378 ;
   reg [7:0] \$379 ;
   wire \$38 ;
-  reg [31:0] \$380 ;
-  reg [31:0] \$381 ;
-  reg [2:0] \$382 ;
-  reg [31:0] \$383 ;
-  reg \$384 ;
-  reg \$385 ;
-  reg \$386 ;
-  reg [6:0] \$387 ;
-  reg [6:0] \$388 ;
-  reg [6:0] \$389 ;
+  reg [7:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [31:0] \$384 ;
+  reg [31:0] \$385 ;
+  reg [2:0] \$386 ;
+  reg [31:0] \$387 ;
+  reg \$388 ;
+  reg \$389 ;
   wire \$39 ;
-  reg [31:0] \$390 ;
-  reg [23:0] \$391 ;
-  reg [15:0] \$392 ;
-  reg [15:0] \$393 ;
-  reg [15:0] \$394 ;
-  reg \$395 ;
-  reg [6:0] \$396 ;
-  reg \$397 ;
-  reg \$398 ;
+  reg \$390 ;
+  reg [6:0] \$391 ;
+  reg [6:0] \$392 ;
+  reg [6:0] \$393 ;
+  reg [31:0] \$394 ;
+  reg [23:0] \$395 ;
+  reg [15:0] \$396 ;
+  reg [15:0] \$397 ;
+  reg [15:0] \$398 ;
   reg \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  reg \$400 ;
+  reg [6:0] \$400 ;
   reg \$401 ;
   reg \$402 ;
-  reg [31:0] \$403 ;
+  reg \$403 ;
   reg \$404 ;
-  reg [7:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg [7:0] \$408 ;
-  reg [7:0] \$409 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg [31:0] \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire \$41 ;
-  reg [7:0] \$410 ;
+  reg \$410 ;
   reg [7:0] \$411 ;
-  reg [31:0] \$412 ;
-  reg [31:0] \$413 ;
-  reg [2:0] \$414 ;
-  reg [31:0] \$415 ;
-  reg \$416 ;
-  reg \$417 ;
-  reg \$418 ;
-  reg [6:0] \$419 ;
+  reg [7:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [7:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [7:0] \$417 ;
+  reg [31:0] \$418 ;
+  reg [31:0] \$419 ;
   wire \$42 ;
-  reg [6:0] \$420 ;
-  reg [6:0] \$421 ;
-  reg [31:0] \$422 ;
-  reg [23:0] \$423 ;
-  reg [15:0] \$424 ;
-  reg [15:0] \$425 ;
-  reg [15:0] \$426 ;
-  reg \$427 ;
-  reg [6:0] \$428 ;
-  reg \$429 ;
+  reg [2:0] \$420 ;
+  reg [31:0] \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg \$424 ;
+  reg [6:0] \$425 ;
+  reg [6:0] \$426 ;
+  reg [6:0] \$427 ;
+  reg [31:0] \$428 ;
+  reg [23:0] \$429 ;
   wire \$43 ;
-  reg \$430 ;
-  reg \$431 ;
-  reg \$432 ;
+  reg [15:0] \$430 ;
+  reg [15:0] \$431 ;
+  reg [15:0] \$432 ;
   reg \$433 ;
-  reg \$434 ;
-  reg [31:0] \$435 ;
+  reg [6:0] \$434 ;
+  reg \$435 ;
   reg \$436 ;
-  reg [7:0] \$437 ;
-  reg [7:0] \$438 ;
-  reg [7:0] \$439 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg \$439 ;
   wire \$44 ;
-  reg [7:0] \$440 ;
-  reg [7:0] \$441 ;
-  reg [7:0] \$442 ;
-  reg [7:0] \$443 ;
-  reg [31:0] \$444 ;
-  reg [31:0] \$445 ;
-  reg [2:0] \$446 ;
-  reg [31:0] \$447 ;
-  reg \$448 ;
-  reg \$449 ;
+  reg \$440 ;
+  reg [31:0] \$441 ;
+  reg \$442 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg [7:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [7:0] \$448 ;
+  reg [7:0] \$449 ;
   wire \$45 ;
-  reg \$450 ;
-  reg [6:0] \$451 ;
-  reg [6:0] \$452 ;
-  reg [6:0] \$453 ;
-  reg [31:0] \$454 ;
-  reg [23:0] \$455 ;
-  reg [15:0] \$456 ;
-  reg [15:0] \$457 ;
-  reg [15:0] \$458 ;
-  reg \$459 ;
+  reg [7:0] \$450 ;
+  reg [7:0] \$451 ;
+  reg [31:0] \$452 ;
+  reg [31:0] \$453 ;
+  reg [2:0] \$454 ;
+  reg [31:0] \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg [6:0] \$459 ;
   wire \$46 ;
   reg [6:0] \$460 ;
-  reg \$461 ;
-  reg \$462 ;
-  reg \$463 ;
-  reg \$464 ;
-  reg \$465 ;
-  reg \$466 ;
-  reg [31:0] \$467 ;
-  reg \$468 ;
-  reg [7:0] \$469 ;
+  reg [6:0] \$461 ;
+  reg [31:0] \$462 ;
+  reg [23:0] \$463 ;
+  reg [15:0] \$464 ;
+  reg [15:0] \$465 ;
+  reg [15:0] \$466 ;
+  reg \$467 ;
+  reg [6:0] \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  reg [7:0] \$470 ;
-  reg [7:0] \$471 ;
-  reg [7:0] \$472 ;
-  reg [7:0] \$473 ;
-  reg [7:0] \$474 ;
-  reg [7:0] \$475 ;
-  reg [31:0] \$476 ;
-  reg [31:0] \$477 ;
-  reg [2:0] \$478 ;
-  reg [31:0] \$479 ;
+  reg \$470 ;
+  reg \$471 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg [31:0] \$475 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg \$478 ;
+  reg [7:0] \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg \$481 ;
-  reg \$482 ;
-  reg [6:0] \$483 ;
-  reg [6:0] \$484 ;
-  reg [6:0] \$485 ;
+  reg [7:0] \$480 ;
+  reg [7:0] \$481 ;
+  reg [7:0] \$482 ;
+  reg [7:0] \$483 ;
+  reg [7:0] \$484 ;
+  reg [7:0] \$485 ;
   reg [31:0] \$486 ;
-  reg [23:0] \$487 ;
-  reg [15:0] \$488 ;
-  reg [15:0] \$489 ;
+  reg [31:0] \$487 ;
+  reg [2:0] \$488 ;
+  reg [31:0] \$489 ;
   wire \$49 ;
-  reg [15:0] \$490 ;
+  reg \$490 ;
   reg \$491 ;
-  reg [6:0] \$492 ;
-  reg \$493 ;
-  reg \$494 ;
-  reg \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg [31:0] \$499 ;
+  reg \$492 ;
+  reg [6:0] \$493 ;
+  reg [6:0] \$494 ;
+  reg [6:0] \$495 ;
+  reg [31:0] \$496 ;
+  reg [23:0] \$497 ;
+  reg [15:0] \$498 ;
+  reg [15:0] \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg \$500 ;
-  reg [7:0] \$501 ;
-  reg [7:0] \$502 ;
-  reg [7:0] \$503 ;
-  reg [7:0] \$504 ;
-  reg [7:0] \$505 ;
-  reg [7:0] \$506 ;
-  reg [7:0] \$507 ;
-  reg [31:0] \$508 ;
+  reg [15:0] \$500 ;
+  reg \$501 ;
+  reg [6:0] \$502 ;
+  reg \$503 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg \$508 ;
   reg [31:0] \$509 ;
   wire \$51 ;
-  reg [2:0] \$510 ;
-  reg [31:0] \$511 ;
+  reg \$510 ;
+  reg \$511 ;
   reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg [6:0] \$515 ;
-  reg [6:0] \$516 ;
-  reg [6:0] \$517 ;
-  reg [31:0] \$518 ;
-  reg [23:0] \$519 ;
+  reg [7:0] \$513 ;
+  reg [7:0] \$514 ;
+  reg [7:0] \$515 ;
+  reg [7:0] \$516 ;
+  reg [7:0] \$517 ;
+  reg [7:0] \$518 ;
+  reg [7:0] \$519 ;
   wire \$52 ;
-  reg [15:0] \$520 ;
-  reg [15:0] \$521 ;
-  reg [15:0] \$522 ;
-  reg \$523 ;
-  reg [6:0] \$524 ;
+  reg [31:0] \$520 ;
+  reg [31:0] \$521 ;
+  reg [2:0] \$522 ;
+  reg [31:0] \$523 ;
+  reg \$524 ;
   reg \$525 ;
   reg \$526 ;
-  reg \$527 ;
-  reg \$528 ;
-  reg \$529 ;
+  reg [6:0] \$527 ;
+  reg [6:0] \$528 ;
+  reg [6:0] \$529 ;
   wire \$53 ;
-  reg \$530 ;
-  reg [31:0] \$531 ;
-  reg \$532 ;
-  reg [7:0] \$533 ;
-  reg [7:0] \$534 ;
-  reg [7:0] \$535 ;
-  reg [7:0] \$536 ;
-  reg [7:0] \$537 ;
-  reg [7:0] \$538 ;
-  reg [7:0] \$539 ;
+  reg [31:0] \$530 ;
+  reg [23:0] \$531 ;
+  reg [15:0] \$532 ;
+  reg [15:0] \$533 ;
+  reg [15:0] \$534 ;
+  reg \$535 ;
+  reg [6:0] \$536 ;
+  reg \$537 ;
+  reg \$538 ;
+  reg \$539 ;
   wire \$54 ;
-  reg [31:0] \$540 ;
-  reg [31:0] \$541 ;
-  reg [2:0] \$542 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg \$542 ;
   reg [31:0] \$543 ;
   reg \$544 ;
   reg \$545 ;
   reg \$546 ;
-  reg [6:0] \$547 ;
-  reg [6:0] \$548 ;
-  reg [6:0] \$549 ;
+  reg [7:0] \$547 ;
+  reg [7:0] \$548 ;
+  reg [7:0] \$549 ;
   wire \$55 ;
-  reg [31:0] \$550 ;
-  reg [23:0] \$551 ;
-  reg [15:0] \$552 ;
-  reg [15:0] \$553 ;
-  reg [15:0] \$554 ;
-  reg \$555 ;
-  reg [6:0] \$556 ;
-  reg \$557 ;
+  reg [7:0] \$550 ;
+  reg [7:0] \$551 ;
+  reg [7:0] \$552 ;
+  reg [7:0] \$553 ;
+  reg [31:0] \$554 ;
+  reg [31:0] \$555 ;
+  reg [2:0] \$556 ;
+  reg [31:0] \$557 ;
   reg \$558 ;
   reg \$559 ;
   wire \$56 ;
   reg \$560 ;
-  reg \$561 ;
-  reg \$562 ;
-  reg [31:0] \$563 ;
-  reg \$564 ;
-  reg [7:0] \$565 ;
-  reg [7:0] \$566 ;
-  reg [7:0] \$567 ;
-  reg [7:0] \$568 ;
-  reg [7:0] \$569 ;
+  reg [6:0] \$561 ;
+  reg [6:0] \$562 ;
+  reg [6:0] \$563 ;
+  reg [31:0] \$564 ;
+  reg [23:0] \$565 ;
+  reg [15:0] \$566 ;
+  reg [15:0] \$567 ;
+  reg [15:0] \$568 ;
+  reg \$569 ;
   wire \$57 ;
-  reg [7:0] \$570 ;
-  reg [7:0] \$571 ;
-  reg [31:0] \$572 ;
-  reg [31:0] \$573 ;
-  reg [2:0] \$574 ;
-  reg [31:0] \$575 ;
+  reg [6:0] \$570 ;
+  reg \$571 ;
+  reg \$572 ;
+  reg \$573 ;
+  reg \$574 ;
+  reg \$575 ;
   reg \$576 ;
-  reg \$577 ;
+  reg [31:0] \$577 ;
   reg \$578 ;
-  reg [6:0] \$579 ;
+  reg \$579 ;
   wire \$58 ;
-  reg [6:0] \$580 ;
-  reg [6:0] \$581 ;
-  reg [31:0] \$582 ;
-  reg [23:0] \$583 ;
-  reg [15:0] \$584 ;
-  reg [15:0] \$585 ;
-  reg [15:0] \$586 ;
-  reg \$587 ;
-  reg [6:0] \$588 ;
-  reg \$589 ;
+  reg \$580 ;
+  reg [7:0] \$581 ;
+  reg [7:0] \$582 ;
+  reg [7:0] \$583 ;
+  reg [7:0] \$584 ;
+  reg [7:0] \$585 ;
+  reg [7:0] \$586 ;
+  reg [7:0] \$587 ;
+  reg [31:0] \$588 ;
+  reg [31:0] \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg \$591 ;
+  reg [2:0] \$590 ;
+  reg [31:0] \$591 ;
   reg \$592 ;
   reg \$593 ;
   reg \$594 ;
-  reg [31:0] \$595 ;
-  reg \$596 ;
-  reg [7:0] \$597 ;
-  reg [7:0] \$598 ;
-  reg [7:0] \$599 ;
+  reg [6:0] \$595 ;
+  reg [6:0] \$596 ;
+  reg [6:0] \$597 ;
+  reg [31:0] \$598 ;
+  reg [23:0] \$599 ;
   wire [7:0] \$6 ;
   wire \$60 ;
-  reg [7:0] \$600 ;
-  reg [7:0] \$601 ;
-  reg [7:0] \$602 ;
-  reg [7:0] \$603 ;
-  reg [31:0] \$604 ;
-  reg [31:0] \$605 ;
-  reg [2:0] \$606 ;
-  reg [31:0] \$607 ;
+  reg [15:0] \$600 ;
+  reg [15:0] \$601 ;
+  reg [15:0] \$602 ;
+  reg \$603 ;
+  reg [6:0] \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
   reg \$608 ;
   reg \$609 ;
   wire \$61 ;
   reg \$610 ;
-  reg [6:0] \$611 ;
-  reg [6:0] \$612 ;
-  reg [6:0] \$613 ;
-  reg [31:0] \$614 ;
-  reg [23:0] \$615 ;
-  reg [15:0] \$616 ;
-  reg [15:0] \$617 ;
-  reg [15:0] \$618 ;
-  reg \$619 ;
+  reg [31:0] \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg [7:0] \$615 ;
+  reg [7:0] \$616 ;
+  reg [7:0] \$617 ;
+  reg [7:0] \$618 ;
+  reg [7:0] \$619 ;
   wire \$62 ;
-  reg [6:0] \$620 ;
-  reg \$621 ;
-  reg \$622 ;
-  reg \$623 ;
-  reg \$624 ;
-  reg \$625 ;
+  reg [7:0] \$620 ;
+  reg [7:0] \$621 ;
+  reg [31:0] \$622 ;
+  reg [31:0] \$623 ;
+  reg [2:0] \$624 ;
+  reg [31:0] \$625 ;
   reg \$626 ;
   reg \$627 ;
   reg \$628 ;
-  reg \$629 ;
+  reg [6:0] \$629 ;
   wire \$63 ;
-  reg \$630 ;
-  reg \$631 ;
-  reg \$632 ;
-  reg \$633 ;
-  reg \$634 ;
-  reg \$635 ;
-  reg \$636 ;
+  reg [6:0] \$630 ;
+  reg [6:0] \$631 ;
+  reg [31:0] \$632 ;
+  reg [23:0] \$633 ;
+  reg [15:0] \$634 ;
+  reg [15:0] \$635 ;
+  reg [15:0] \$636 ;
   reg \$637 ;
-  reg \$638 ;
+  reg [6:0] \$638 ;
   reg \$639 ;
   wire \$64 ;
   reg \$640 ;
   reg \$641 ;
   reg \$642 ;
-  reg [7:0] \$643 ;
-  reg [7:0] \$644 ;
-  reg [7:0] \$645 ;
-  reg [7:0] \$646 ;
-  reg [7:0] \$647 ;
-  reg [7:0] \$648 ;
-  reg [7:0] \$649 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg \$649 ;
   wire \$65 ;
-  reg [7:0] \$650 ;
-  reg [5:0] \$651 ;
-  reg [5:0] \$652 ;
-  reg [5:0] \$653 ;
-  reg [5:0] \$654 ;
-  reg [5:0] \$655 ;
-  reg [5:0] \$656 ;
-  wire [5:0] \$66 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg \$653 ;
+  reg \$654 ;
+  reg \$655 ;
+  reg \$656 ;
+  reg \$657 ;
+  reg \$658 ;
+  reg \$659 ;
+  wire \$66 ;
+  reg \$660 ;
+  reg [7:0] \$661 ;
+  reg [7:0] \$662 ;
+  reg [7:0] \$663 ;
+  reg [7:0] \$664 ;
+  reg [7:0] \$665 ;
+  reg [7:0] \$666 ;
+  reg [7:0] \$667 ;
+  reg [7:0] \$668 ;
+  reg [5:0] \$669 ;
   wire [5:0] \$67 ;
-  wire \$68 ;
-  wire [5:0] \$69 ;
+  reg [5:0] \$670 ;
+  reg [5:0] \$671 ;
+  reg [5:0] \$672 ;
+  reg [5:0] \$673 ;
+  reg [5:0] \$674 ;
+  wire [5:0] \$68 ;
+  wire \$69 ;
   wire [7:0] \$7 ;
-  wire \$70 ;
-  wire [5:0] \$71 ;
-  wire \$72 ;
-  wire [5:0] \$73 ;
-  wire \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
-  wire [5:0] \$77 ;
-  wire \$78 ;
-  wire [5:0] \$79 ;
+  wire [5:0] \$70 ;
+  wire \$71 ;
+  wire [5:0] \$72 ;
+  wire \$73 ;
+  wire [5:0] \$74 ;
+  wire \$75 ;
+  wire [5:0] \$76 ;
+  wire \$77 ;
+  wire [5:0] \$78 ;
+  wire \$79 ;
   wire [7:0] \$8 ;
-  wire \$80 ;
-  wire [5:0] \$81 ;
-  wire \$82 ;
-  wire [5:0] \$83 ;
-  wire \$84 ;
-  wire [5:0] \$85 ;
-  wire \$86 ;
-  wire [5:0] \$87 ;
-  wire \$88 ;
-  wire [5:0] \$89 ;
+  wire [5:0] \$80 ;
+  wire \$81 ;
+  wire [5:0] \$82 ;
+  wire \$83 ;
+  wire [5:0] \$84 ;
+  wire \$85 ;
+  wire [5:0] \$86 ;
+  wire \$87 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
   wire [7:0] \$9 ;
-  wire \$90 ;
-  wire [5:0] \$91 ;
-  wire \$92 ;
-  wire [5:0] \$93 ;
-  wire \$94 ;
-  wire [5:0] \$95 ;
-  wire \$96 ;
-  wire [5:0] \$97 ;
-  wire \$98 ;
+  wire [5:0] \$90 ;
+  wire \$91 ;
+  wire [5:0] \$92 ;
+  wire \$93 ;
+  wire [5:0] \$94 ;
+  wire \$95 ;
+  wire [5:0] \$96 ;
+  wire \$97 ;
+  wire [5:0] \$98 ;
   wire \$99 ;
   output bad_shift;
   reg bad_shift = 1'h0;
@@ -697,6 +715,7 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire [5:0] \i__payload.k ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
+  (* keep = 32'd1 *)
   output i__ready;
   reg i__ready = 1'h1;
   input i__valid;
@@ -811,11 +830,14 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire [5:0] \out_buffer_data.k ;
   wire [7:0] \out_buffer_data.keep ;
   wire \out_buffer_data.last ;
-  (* init = 1'h1 *)
-  wire out_buffer_en;
+  (* keep = 32'd1 *)
+  reg out_buffer_en = 1'h1;
   wire [2:0] out_buffer_level_next;
   wire out_buffer_pop;
   wire out_buffer_push;
+  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  wire out_buffer_ready;
   reg [6:0] q7_0_d0 = 7'h00;
   reg [6:0] q7_0_d1 = 7'h00;
   reg [6:0] q7_1_d0 = 7'h00;
@@ -849,6 +871,14 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [31:0] s1_x6 = 32'd0;
   reg [31:0] s1_x7 = 32'd0;
   reg [5:0] s2_k = 6'h00;
+  reg [7:0] s2_low0 = 8'h00;
+  reg [7:0] s2_low1 = 8'h00;
+  reg [7:0] s2_low2 = 8'h00;
+  reg [7:0] s2_low3 = 8'h00;
+  reg [7:0] s2_low4 = 8'h00;
+  reg [7:0] s2_low5 = 8'h00;
+  reg [7:0] s2_low6 = 8'h00;
+  reg [7:0] s2_low7 = 8'h00;
   reg [31:0] s2_mag0 = 32'd0;
   reg [31:0] s2_mag1 = 32'd0;
   reg [31:0] s2_mag2 = 32'd0;
@@ -866,14 +896,22 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg s2_neg5 = 1'h0;
   reg s2_neg6 = 1'h0;
   reg s2_neg7 = 1'h0;
-  reg [7:0] s2_xsat0 = 8'h00;
-  reg [7:0] s2_xsat1 = 8'h00;
-  reg [7:0] s2_xsat2 = 8'h00;
-  reg [7:0] s2_xsat3 = 8'h00;
-  reg [7:0] s2_xsat4 = 8'h00;
-  reg [7:0] s2_xsat5 = 8'h00;
-  reg [7:0] s2_xsat6 = 8'h00;
-  reg [7:0] s2_xsat7 = 8'h00;
+  reg s2_over0 = 1'h0;
+  reg s2_over1 = 1'h0;
+  reg s2_over2 = 1'h0;
+  reg s2_over3 = 1'h0;
+  reg s2_over4 = 1'h0;
+  reg s2_over5 = 1'h0;
+  reg s2_over6 = 1'h0;
+  reg s2_over7 = 1'h0;
+  reg s2_under0 = 1'h0;
+  reg s2_under1 = 1'h0;
+  reg s2_under2 = 1'h0;
+  reg s2_under3 = 1'h0;
+  reg s2_under4 = 1'h0;
+  reg s2_under5 = 1'h0;
+  reg s2_under6 = 1'h0;
+  reg s2_under7 = 1'h0;
   reg [31:0] s3_f0 = 32'd0;
   reg [31:0] s3_f1 = 32'd0;
   reg [31:0] s3_f2 = 32'd0;
@@ -1044,642 +1082,694 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
+  assign \$323  = s2_over7 ? 8'h7f : \$322 ;
+  assign \$324  = refused_d1 ? 8'h00 : \$323 ;
+  assign \$325  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$326  = s2_mag7 & s2_mask;
+  assign \$327  = s3_qc7 >> s3_k7;
+  assign \$328  = | s4_q7[31:7];
+  assign \$330  = s3_odd ? \$329  : s3_f7;
+  assign \$331  = s4_f27 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$332  = s4_f27[15:0] & s4_mask_h_d2;
+  assign \$333  = s5_fc7 >> s5_h;
+  assign \$334  = s6_hi7 > s6_lo7;
+  assign \$335  = q7_7_d1 == 7'h7f;
+  assign \$336  = \$335  & s7_up7;
+  assign \$337  = big7_d1 | \$336 ;
+  assign \$338  = q7_7_d1 + s7_up7;
+  assign \$339  = \$337  ? 8'h7f : \$338 ;
+  assign \$340  = i__payload[261:256] > 6'h20;
+  assign \$341  = \$340  ? 8'h00 : i__payload[269:262];
   always @(posedge clk)
-    i__ready <= \$341 ;
+    out_buffer_en <= \$342 ;
   always @(posedge clk)
-    bad_shift <= \$342 ;
+    i__ready <= \$343 ;
   always @(posedge clk)
-    s1_k <= \$343 ;
+    bad_shift <= \$344 ;
   always @(posedge clk)
-    s1_x0 <= \$344 ;
+    s1_k <= \$345 ;
   always @(posedge clk)
-    s1_x1 <= \$345 ;
+    s1_x0 <= \$346 ;
   always @(posedge clk)
-    s1_x2 <= \$346 ;
+    s1_x1 <= \$347 ;
   always @(posedge clk)
-    s1_x3 <= \$347 ;
+    s1_x2 <= \$348 ;
   always @(posedge clk)
-    s1_x4 <= \$348 ;
+    s1_x3 <= \$349 ;
   always @(posedge clk)
-    s1_x5 <= \$349 ;
+    s1_x4 <= \$350 ;
   always @(posedge clk)
-    s1_x6 <= \$350 ;
+    s1_x5 <= \$351 ;
   always @(posedge clk)
-    s1_x7 <= \$351 ;
+    s1_x6 <= \$352 ;
   always @(posedge clk)
-    only_saturate_d0 <= \$352 ;
+    s1_x7 <= \$353 ;
   always @(posedge clk)
-    only_saturate_d1 <= \$353 ;
+    only_saturate_d0 <= \$354 ;
   always @(posedge clk)
-    only_saturate_d2 <= \$354 ;
+    only_saturate_d1 <= \$355 ;
   always @(posedge clk)
-    only_saturate_d3 <= \$355 ;
+    only_saturate_d2 <= \$356 ;
   always @(posedge clk)
-    only_saturate_d4 <= \$356 ;
+    only_saturate_d3 <= \$357 ;
   always @(posedge clk)
-    only_saturate_d5 <= \$357 ;
+    only_saturate_d4 <= \$358 ;
   always @(posedge clk)
-    only_saturate_d6 <= \$358 ;
+    only_saturate_d5 <= \$359 ;
   always @(posedge clk)
-    only_saturate_d7 <= \$359 ;
+    only_saturate_d6 <= \$360 ;
   always @(posedge clk)
-    s2_k <= \$360 ;
+    only_saturate_d7 <= \$361 ;
   always @(posedge clk)
-    s2_mask <= \$361 ;
+    s2_k <= \$362 ;
   always @(posedge clk)
-    refused_d0 <= \$362 ;
+    s2_mask <= \$363 ;
   always @(posedge clk)
-    refused_d1 <= \$363 ;
+    refused_d0 <= \$364 ;
   always @(posedge clk)
-    s3_odd <= \$364 ;
+    refused_d1 <= \$365 ;
   always @(posedge clk)
-    s4_h_d0 <= \$365 ;
+    s3_odd <= \$366 ;
   always @(posedge clk)
-    s4_h_d1 <= \$366 ;
+    s4_h_d0 <= \$367 ;
   always @(posedge clk)
-    s4_mask_h_d0 <= \$367 ;
+    s4_h_d1 <= \$368 ;
   always @(posedge clk)
-    s4_mask_h_d1 <= \$368 ;
+    s4_mask_h_d0 <= \$369 ;
   always @(posedge clk)
-    s4_mask_h_d2 <= \$369 ;
+    s4_mask_h_d1 <= \$370 ;
   always @(posedge clk)
-    s5_h <= \$370 ;
+    s4_mask_h_d2 <= \$371 ;
   always @(posedge clk)
-    s2_mag0 <= \$371 ;
+    s5_h <= \$372 ;
   always @(posedge clk)
-    s2_neg0 <= \$372 ;
+    s2_mag0 <= \$373 ;
   always @(posedge clk)
-    s2_xsat0 <= \$373 ;
+    s2_neg0 <= \$374 ;
   always @(posedge clk)
-    xsat0_d0 <= \$374 ;
+    s2_over0 <= \$375 ;
   always @(posedge clk)
-    xsat0_d1 <= \$375 ;
+    s2_under0 <= \$376 ;
   always @(posedge clk)
-    xsat0_d2 <= \$376 ;
+    s2_low0 <= \$377 ;
   always @(posedge clk)
-    xsat0_d3 <= \$377 ;
+    xsat0_d0 <= \$378 ;
   always @(posedge clk)
-    xsat0_d4 <= \$378 ;
+    xsat0_d1 <= \$379 ;
   always @(posedge clk)
-    xsat0_d5 <= \$379 ;
+    xsat0_d2 <= \$380 ;
   always @(posedge clk)
-    s3_qc0 <= \$380 ;
+    xsat0_d3 <= \$381 ;
   always @(posedge clk)
-    s3_f0 <= \$381 ;
+    xsat0_d4 <= \$382 ;
   always @(posedge clk)
-    s3_k0 <= \$382 ;
+    xsat0_d5 <= \$383 ;
   always @(posedge clk)
-    s4_q0 <= \$383 ;
+    s3_qc0 <= \$384 ;
   always @(posedge clk)
-    s5_big0 <= \$384 ;
+    s3_f0 <= \$385 ;
   always @(posedge clk)
-    big0_d0 <= \$385 ;
+    s3_k0 <= \$386 ;
   always @(posedge clk)
-    big0_d1 <= \$386 ;
+    s4_q0 <= \$387 ;
   always @(posedge clk)
-    s5_q7_0 <= \$387 ;
+    s5_big0 <= \$388 ;
   always @(posedge clk)
-    q7_0_d0 <= \$388 ;
+    big0_d0 <= \$389 ;
   always @(posedge clk)
-    q7_0_d1 <= \$389 ;
+    big0_d1 <= \$390 ;
   always @(posedge clk)
-    s4_f20 <= \$390 ;
+    s5_q7_0 <= \$391 ;
   always @(posedge clk)
-    s5_fc0 <= \$391 ;
+    q7_0_d0 <= \$392 ;
   always @(posedge clk)
-    s5_lo0 <= \$392 ;
+    q7_0_d1 <= \$393 ;
   always @(posedge clk)
-    s6_hi0 <= \$393 ;
+    s4_f20 <= \$394 ;
   always @(posedge clk)
-    s6_lo0 <= \$394 ;
+    s5_fc0 <= \$395 ;
   always @(posedge clk)
-    s7_up0 <= \$395 ;
+    s5_lo0 <= \$396 ;
   always @(posedge clk)
-    s8_mag0 <= \$396 ;
+    s6_hi0 <= \$397 ;
   always @(posedge clk)
-    neg0_d0 <= \$397 ;
+    s6_lo0 <= \$398 ;
   always @(posedge clk)
-    neg0_d1 <= \$398 ;
+    s7_up0 <= \$399 ;
   always @(posedge clk)
-    neg0_d2 <= \$399 ;
+    s8_mag0 <= \$400 ;
   always @(posedge clk)
-    neg0_d3 <= \$400 ;
+    neg0_d0 <= \$401 ;
   always @(posedge clk)
-    neg0_d4 <= \$401 ;
+    neg0_d1 <= \$402 ;
   always @(posedge clk)
-    neg0_d5 <= \$402 ;
+    neg0_d2 <= \$403 ;
   always @(posedge clk)
-    s2_mag1 <= \$403 ;
+    neg0_d3 <= \$404 ;
   always @(posedge clk)
-    s2_neg1 <= \$404 ;
+    neg0_d4 <= \$405 ;
   always @(posedge clk)
-    s2_xsat1 <= \$405 ;
+    neg0_d5 <= \$406 ;
   always @(posedge clk)
-    xsat1_d0 <= \$406 ;
+    s2_mag1 <= \$407 ;
   always @(posedge clk)
-    xsat1_d1 <= \$407 ;
+    s2_neg1 <= \$408 ;
   always @(posedge clk)
-    xsat1_d2 <= \$408 ;
+    s2_over1 <= \$409 ;
   always @(posedge clk)
-    xsat1_d3 <= \$409 ;
+    s2_under1 <= \$410 ;
   always @(posedge clk)
-    xsat1_d4 <= \$410 ;
+    s2_low1 <= \$411 ;
   always @(posedge clk)
-    xsat1_d5 <= \$411 ;
+    xsat1_d0 <= \$412 ;
   always @(posedge clk)
-    s3_qc1 <= \$412 ;
+    xsat1_d1 <= \$413 ;
   always @(posedge clk)
-    s3_f1 <= \$413 ;
+    xsat1_d2 <= \$414 ;
   always @(posedge clk)
-    s3_k1 <= \$414 ;
+    xsat1_d3 <= \$415 ;
   always @(posedge clk)
-    s4_q1 <= \$415 ;
+    xsat1_d4 <= \$416 ;
   always @(posedge clk)
-    s5_big1 <= \$416 ;
+    xsat1_d5 <= \$417 ;
   always @(posedge clk)
-    big1_d0 <= \$417 ;
+    s3_qc1 <= \$418 ;
   always @(posedge clk)
-    big1_d1 <= \$418 ;
+    s3_f1 <= \$419 ;
   always @(posedge clk)
-    s5_q7_1 <= \$419 ;
+    s3_k1 <= \$420 ;
   always @(posedge clk)
-    q7_1_d0 <= \$420 ;
+    s4_q1 <= \$421 ;
   always @(posedge clk)
-    q7_1_d1 <= \$421 ;
+    s5_big1 <= \$422 ;
   always @(posedge clk)
-    s4_f21 <= \$422 ;
+    big1_d0 <= \$423 ;
   always @(posedge clk)
-    s5_fc1 <= \$423 ;
+    big1_d1 <= \$424 ;
   always @(posedge clk)
-    s5_lo1 <= \$424 ;
+    s5_q7_1 <= \$425 ;
   always @(posedge clk)
-    s6_hi1 <= \$425 ;
+    q7_1_d0 <= \$426 ;
   always @(posedge clk)
-    s6_lo1 <= \$426 ;
+    q7_1_d1 <= \$427 ;
   always @(posedge clk)
-    s7_up1 <= \$427 ;
+    s4_f21 <= \$428 ;
   always @(posedge clk)
-    s8_mag1 <= \$428 ;
+    s5_fc1 <= \$429 ;
   always @(posedge clk)
-    neg1_d0 <= \$429 ;
+    s5_lo1 <= \$430 ;
   always @(posedge clk)
-    neg1_d1 <= \$430 ;
+    s6_hi1 <= \$431 ;
   always @(posedge clk)
-    neg1_d2 <= \$431 ;
+    s6_lo1 <= \$432 ;
   always @(posedge clk)
-    neg1_d3 <= \$432 ;
+    s7_up1 <= \$433 ;
   always @(posedge clk)
-    neg1_d4 <= \$433 ;
+    s8_mag1 <= \$434 ;
   always @(posedge clk)
-    neg1_d5 <= \$434 ;
+    neg1_d0 <= \$435 ;
   always @(posedge clk)
-    s2_mag2 <= \$435 ;
+    neg1_d1 <= \$436 ;
   always @(posedge clk)
-    s2_neg2 <= \$436 ;
+    neg1_d2 <= \$437 ;
   always @(posedge clk)
-    s2_xsat2 <= \$437 ;
+    neg1_d3 <= \$438 ;
   always @(posedge clk)
-    xsat2_d0 <= \$438 ;
+    neg1_d4 <= \$439 ;
   always @(posedge clk)
-    xsat2_d1 <= \$439 ;
+    neg1_d5 <= \$440 ;
   always @(posedge clk)
-    xsat2_d2 <= \$440 ;
+    s2_mag2 <= \$441 ;
   always @(posedge clk)
-    xsat2_d3 <= \$441 ;
+    s2_neg2 <= \$442 ;
   always @(posedge clk)
-    xsat2_d4 <= \$442 ;
+    s2_over2 <= \$443 ;
   always @(posedge clk)
-    xsat2_d5 <= \$443 ;
+    s2_under2 <= \$444 ;
   always @(posedge clk)
-    s3_qc2 <= \$444 ;
+    s2_low2 <= \$445 ;
   always @(posedge clk)
-    s3_f2 <= \$445 ;
+    xsat2_d0 <= \$446 ;
   always @(posedge clk)
-    s3_k2 <= \$446 ;
+    xsat2_d1 <= \$447 ;
   always @(posedge clk)
-    s4_q2 <= \$447 ;
+    xsat2_d2 <= \$448 ;
   always @(posedge clk)
-    s5_big2 <= \$448 ;
+    xsat2_d3 <= \$449 ;
   always @(posedge clk)
-    big2_d0 <= \$449 ;
+    xsat2_d4 <= \$450 ;
   always @(posedge clk)
-    big2_d1 <= \$450 ;
+    xsat2_d5 <= \$451 ;
   always @(posedge clk)
-    s5_q7_2 <= \$451 ;
+    s3_qc2 <= \$452 ;
   always @(posedge clk)
-    q7_2_d0 <= \$452 ;
+    s3_f2 <= \$453 ;
   always @(posedge clk)
-    q7_2_d1 <= \$453 ;
+    s3_k2 <= \$454 ;
   always @(posedge clk)
-    s4_f22 <= \$454 ;
+    s4_q2 <= \$455 ;
   always @(posedge clk)
-    s5_fc2 <= \$455 ;
+    s5_big2 <= \$456 ;
   always @(posedge clk)
-    s5_lo2 <= \$456 ;
+    big2_d0 <= \$457 ;
   always @(posedge clk)
-    s6_hi2 <= \$457 ;
+    big2_d1 <= \$458 ;
   always @(posedge clk)
-    s6_lo2 <= \$458 ;
+    s5_q7_2 <= \$459 ;
   always @(posedge clk)
-    s7_up2 <= \$459 ;
+    q7_2_d0 <= \$460 ;
   always @(posedge clk)
-    s8_mag2 <= \$460 ;
+    q7_2_d1 <= \$461 ;
   always @(posedge clk)
-    neg2_d0 <= \$461 ;
+    s4_f22 <= \$462 ;
   always @(posedge clk)
-    neg2_d1 <= \$462 ;
+    s5_fc2 <= \$463 ;
   always @(posedge clk)
-    neg2_d2 <= \$463 ;
+    s5_lo2 <= \$464 ;
   always @(posedge clk)
-    neg2_d3 <= \$464 ;
+    s6_hi2 <= \$465 ;
   always @(posedge clk)
-    neg2_d4 <= \$465 ;
+    s6_lo2 <= \$466 ;
   always @(posedge clk)
-    neg2_d5 <= \$466 ;
+    s7_up2 <= \$467 ;
   always @(posedge clk)
-    s2_mag3 <= \$467 ;
+    s8_mag2 <= \$468 ;
   always @(posedge clk)
-    s2_neg3 <= \$468 ;
+    neg2_d0 <= \$469 ;
   always @(posedge clk)
-    s2_xsat3 <= \$469 ;
+    neg2_d1 <= \$470 ;
   always @(posedge clk)
-    xsat3_d0 <= \$470 ;
+    neg2_d2 <= \$471 ;
   always @(posedge clk)
-    xsat3_d1 <= \$471 ;
+    neg2_d3 <= \$472 ;
   always @(posedge clk)
-    xsat3_d2 <= \$472 ;
+    neg2_d4 <= \$473 ;
   always @(posedge clk)
-    xsat3_d3 <= \$473 ;
+    neg2_d5 <= \$474 ;
   always @(posedge clk)
-    xsat3_d4 <= \$474 ;
+    s2_mag3 <= \$475 ;
   always @(posedge clk)
-    xsat3_d5 <= \$475 ;
+    s2_neg3 <= \$476 ;
   always @(posedge clk)
-    s3_qc3 <= \$476 ;
+    s2_over3 <= \$477 ;
   always @(posedge clk)
-    s3_f3 <= \$477 ;
+    s2_under3 <= \$478 ;
   always @(posedge clk)
-    s3_k3 <= \$478 ;
+    s2_low3 <= \$479 ;
   always @(posedge clk)
-    s4_q3 <= \$479 ;
+    xsat3_d0 <= \$480 ;
   always @(posedge clk)
-    s5_big3 <= \$480 ;
+    xsat3_d1 <= \$481 ;
   always @(posedge clk)
-    big3_d0 <= \$481 ;
+    xsat3_d2 <= \$482 ;
   always @(posedge clk)
-    big3_d1 <= \$482 ;
+    xsat3_d3 <= \$483 ;
   always @(posedge clk)
-    s5_q7_3 <= \$483 ;
+    xsat3_d4 <= \$484 ;
   always @(posedge clk)
-    q7_3_d0 <= \$484 ;
+    xsat3_d5 <= \$485 ;
   always @(posedge clk)
-    q7_3_d1 <= \$485 ;
+    s3_qc3 <= \$486 ;
   always @(posedge clk)
-    s4_f23 <= \$486 ;
+    s3_f3 <= \$487 ;
   always @(posedge clk)
-    s5_fc3 <= \$487 ;
+    s3_k3 <= \$488 ;
   always @(posedge clk)
-    s5_lo3 <= \$488 ;
+    s4_q3 <= \$489 ;
   always @(posedge clk)
-    s6_hi3 <= \$489 ;
+    s5_big3 <= \$490 ;
   always @(posedge clk)
-    s6_lo3 <= \$490 ;
+    big3_d0 <= \$491 ;
   always @(posedge clk)
-    s7_up3 <= \$491 ;
+    big3_d1 <= \$492 ;
   always @(posedge clk)
-    s8_mag3 <= \$492 ;
+    s5_q7_3 <= \$493 ;
   always @(posedge clk)
-    neg3_d0 <= \$493 ;
+    q7_3_d0 <= \$494 ;
   always @(posedge clk)
-    neg3_d1 <= \$494 ;
+    q7_3_d1 <= \$495 ;
   always @(posedge clk)
-    neg3_d2 <= \$495 ;
+    s4_f23 <= \$496 ;
   always @(posedge clk)
-    neg3_d3 <= \$496 ;
+    s5_fc3 <= \$497 ;
   always @(posedge clk)
-    neg3_d4 <= \$497 ;
+    s5_lo3 <= \$498 ;
   always @(posedge clk)
-    neg3_d5 <= \$498 ;
+    s6_hi3 <= \$499 ;
   always @(posedge clk)
-    s2_mag4 <= \$499 ;
+    s6_lo3 <= \$500 ;
   always @(posedge clk)
-    s2_neg4 <= \$500 ;
+    s7_up3 <= \$501 ;
   always @(posedge clk)
-    s2_xsat4 <= \$501 ;
+    s8_mag3 <= \$502 ;
   always @(posedge clk)
-    xsat4_d0 <= \$502 ;
+    neg3_d0 <= \$503 ;
   always @(posedge clk)
-    xsat4_d1 <= \$503 ;
+    neg3_d1 <= \$504 ;
   always @(posedge clk)
-    xsat4_d2 <= \$504 ;
+    neg3_d2 <= \$505 ;
   always @(posedge clk)
-    xsat4_d3 <= \$505 ;
+    neg3_d3 <= \$506 ;
   always @(posedge clk)
-    xsat4_d4 <= \$506 ;
+    neg3_d4 <= \$507 ;
   always @(posedge clk)
-    xsat4_d5 <= \$507 ;
+    neg3_d5 <= \$508 ;
   always @(posedge clk)
-    s3_qc4 <= \$508 ;
+    s2_mag4 <= \$509 ;
   always @(posedge clk)
-    s3_f4 <= \$509 ;
+    s2_neg4 <= \$510 ;
   always @(posedge clk)
-    s3_k4 <= \$510 ;
+    s2_over4 <= \$511 ;
   always @(posedge clk)
-    s4_q4 <= \$511 ;
+    s2_under4 <= \$512 ;
   always @(posedge clk)
-    s5_big4 <= \$512 ;
+    s2_low4 <= \$513 ;
   always @(posedge clk)
-    big4_d0 <= \$513 ;
+    xsat4_d0 <= \$514 ;
   always @(posedge clk)
-    big4_d1 <= \$514 ;
+    xsat4_d1 <= \$515 ;
   always @(posedge clk)
-    s5_q7_4 <= \$515 ;
+    xsat4_d2 <= \$516 ;
   always @(posedge clk)
-    q7_4_d0 <= \$516 ;
+    xsat4_d3 <= \$517 ;
   always @(posedge clk)
-    q7_4_d1 <= \$517 ;
+    xsat4_d4 <= \$518 ;
   always @(posedge clk)
-    s4_f24 <= \$518 ;
+    xsat4_d5 <= \$519 ;
   always @(posedge clk)
-    s5_fc4 <= \$519 ;
+    s3_qc4 <= \$520 ;
   always @(posedge clk)
-    s5_lo4 <= \$520 ;
+    s3_f4 <= \$521 ;
   always @(posedge clk)
-    s6_hi4 <= \$521 ;
+    s3_k4 <= \$522 ;
   always @(posedge clk)
-    s6_lo4 <= \$522 ;
+    s4_q4 <= \$523 ;
   always @(posedge clk)
-    s7_up4 <= \$523 ;
+    s5_big4 <= \$524 ;
   always @(posedge clk)
-    s8_mag4 <= \$524 ;
+    big4_d0 <= \$525 ;
   always @(posedge clk)
-    neg4_d0 <= \$525 ;
+    big4_d1 <= \$526 ;
   always @(posedge clk)
-    neg4_d1 <= \$526 ;
+    s5_q7_4 <= \$527 ;
   always @(posedge clk)
-    neg4_d2 <= \$527 ;
+    q7_4_d0 <= \$528 ;
   always @(posedge clk)
-    neg4_d3 <= \$528 ;
+    q7_4_d1 <= \$529 ;
   always @(posedge clk)
-    neg4_d4 <= \$529 ;
+    s4_f24 <= \$530 ;
   always @(posedge clk)
-    neg4_d5 <= \$530 ;
+    s5_fc4 <= \$531 ;
   always @(posedge clk)
-    s2_mag5 <= \$531 ;
+    s5_lo4 <= \$532 ;
   always @(posedge clk)
-    s2_neg5 <= \$532 ;
+    s6_hi4 <= \$533 ;
   always @(posedge clk)
-    s2_xsat5 <= \$533 ;
+    s6_lo4 <= \$534 ;
   always @(posedge clk)
-    xsat5_d0 <= \$534 ;
+    s7_up4 <= \$535 ;
   always @(posedge clk)
-    xsat5_d1 <= \$535 ;
+    s8_mag4 <= \$536 ;
   always @(posedge clk)
-    xsat5_d2 <= \$536 ;
+    neg4_d0 <= \$537 ;
   always @(posedge clk)
-    xsat5_d3 <= \$537 ;
+    neg4_d1 <= \$538 ;
   always @(posedge clk)
-    xsat5_d4 <= \$538 ;
+    neg4_d2 <= \$539 ;
   always @(posedge clk)
-    xsat5_d5 <= \$539 ;
+    neg4_d3 <= \$540 ;
   always @(posedge clk)
-    s3_qc5 <= \$540 ;
+    neg4_d4 <= \$541 ;
   always @(posedge clk)
-    s3_f5 <= \$541 ;
+    neg4_d5 <= \$542 ;
   always @(posedge clk)
-    s3_k5 <= \$542 ;
+    s2_mag5 <= \$543 ;
   always @(posedge clk)
-    s4_q5 <= \$543 ;
+    s2_neg5 <= \$544 ;
   always @(posedge clk)
-    s5_big5 <= \$544 ;
+    s2_over5 <= \$545 ;
   always @(posedge clk)
-    big5_d0 <= \$545 ;
+    s2_under5 <= \$546 ;
   always @(posedge clk)
-    big5_d1 <= \$546 ;
+    s2_low5 <= \$547 ;
   always @(posedge clk)
-    s5_q7_5 <= \$547 ;
+    xsat5_d0 <= \$548 ;
   always @(posedge clk)
-    q7_5_d0 <= \$548 ;
+    xsat5_d1 <= \$549 ;
   always @(posedge clk)
-    q7_5_d1 <= \$549 ;
+    xsat5_d2 <= \$550 ;
   always @(posedge clk)
-    s4_f25 <= \$550 ;
+    xsat5_d3 <= \$551 ;
   always @(posedge clk)
-    s5_fc5 <= \$551 ;
+    xsat5_d4 <= \$552 ;
   always @(posedge clk)
-    s5_lo5 <= \$552 ;
+    xsat5_d5 <= \$553 ;
   always @(posedge clk)
-    s6_hi5 <= \$553 ;
+    s3_qc5 <= \$554 ;
   always @(posedge clk)
-    s6_lo5 <= \$554 ;
+    s3_f5 <= \$555 ;
   always @(posedge clk)
-    s7_up5 <= \$555 ;
+    s3_k5 <= \$556 ;
   always @(posedge clk)
-    s8_mag5 <= \$556 ;
+    s4_q5 <= \$557 ;
   always @(posedge clk)
-    neg5_d0 <= \$557 ;
+    s5_big5 <= \$558 ;
   always @(posedge clk)
-    neg5_d1 <= \$558 ;
+    big5_d0 <= \$559 ;
   always @(posedge clk)
-    neg5_d2 <= \$559 ;
+    big5_d1 <= \$560 ;
   always @(posedge clk)
-    neg5_d3 <= \$560 ;
+    s5_q7_5 <= \$561 ;
   always @(posedge clk)
-    neg5_d4 <= \$561 ;
+    q7_5_d0 <= \$562 ;
   always @(posedge clk)
-    neg5_d5 <= \$562 ;
+    q7_5_d1 <= \$563 ;
   always @(posedge clk)
-    s2_mag6 <= \$563 ;
+    s4_f25 <= \$564 ;
   always @(posedge clk)
-    s2_neg6 <= \$564 ;
+    s5_fc5 <= \$565 ;
   always @(posedge clk)
-    s2_xsat6 <= \$565 ;
+    s5_lo5 <= \$566 ;
   always @(posedge clk)
-    xsat6_d0 <= \$566 ;
+    s6_hi5 <= \$567 ;
   always @(posedge clk)
-    xsat6_d1 <= \$567 ;
+    s6_lo5 <= \$568 ;
   always @(posedge clk)
-    xsat6_d2 <= \$568 ;
+    s7_up5 <= \$569 ;
   always @(posedge clk)
-    xsat6_d3 <= \$569 ;
+    s8_mag5 <= \$570 ;
   always @(posedge clk)
-    xsat6_d4 <= \$570 ;
+    neg5_d0 <= \$571 ;
   always @(posedge clk)
-    xsat6_d5 <= \$571 ;
+    neg5_d1 <= \$572 ;
   always @(posedge clk)
-    s3_qc6 <= \$572 ;
+    neg5_d2 <= \$573 ;
   always @(posedge clk)
-    s3_f6 <= \$573 ;
+    neg5_d3 <= \$574 ;
   always @(posedge clk)
-    s3_k6 <= \$574 ;
+    neg5_d4 <= \$575 ;
   always @(posedge clk)
-    s4_q6 <= \$575 ;
+    neg5_d5 <= \$576 ;
   always @(posedge clk)
-    s5_big6 <= \$576 ;
+    s2_mag6 <= \$577 ;
   always @(posedge clk)
-    big6_d0 <= \$577 ;
+    s2_neg6 <= \$578 ;
   always @(posedge clk)
-    big6_d1 <= \$578 ;
+    s2_over6 <= \$579 ;
   always @(posedge clk)
-    s5_q7_6 <= \$579 ;
+    s2_under6 <= \$580 ;
   always @(posedge clk)
-    q7_6_d0 <= \$580 ;
+    s2_low6 <= \$581 ;
   always @(posedge clk)
-    q7_6_d1 <= \$581 ;
+    xsat6_d0 <= \$582 ;
   always @(posedge clk)
-    s4_f26 <= \$582 ;
+    xsat6_d1 <= \$583 ;
   always @(posedge clk)
-    s5_fc6 <= \$583 ;
+    xsat6_d2 <= \$584 ;
   always @(posedge clk)
-    s5_lo6 <= \$584 ;
+    xsat6_d3 <= \$585 ;
   always @(posedge clk)
-    s6_hi6 <= \$585 ;
+    xsat6_d4 <= \$586 ;
   always @(posedge clk)
-    s6_lo6 <= \$586 ;
+    xsat6_d5 <= \$587 ;
   always @(posedge clk)
-    s7_up6 <= \$587 ;
+    s3_qc6 <= \$588 ;
   always @(posedge clk)
-    s8_mag6 <= \$588 ;
+    s3_f6 <= \$589 ;
   always @(posedge clk)
-    neg6_d0 <= \$589 ;
+    s3_k6 <= \$590 ;
   always @(posedge clk)
-    neg6_d1 <= \$590 ;
+    s4_q6 <= \$591 ;
   always @(posedge clk)
-    neg6_d2 <= \$591 ;
+    s5_big6 <= \$592 ;
   always @(posedge clk)
-    neg6_d3 <= \$592 ;
+    big6_d0 <= \$593 ;
   always @(posedge clk)
-    neg6_d4 <= \$593 ;
+    big6_d1 <= \$594 ;
   always @(posedge clk)
-    neg6_d5 <= \$594 ;
+    s5_q7_6 <= \$595 ;
   always @(posedge clk)
-    s2_mag7 <= \$595 ;
+    q7_6_d0 <= \$596 ;
   always @(posedge clk)
-    s2_neg7 <= \$596 ;
+    q7_6_d1 <= \$597 ;
   always @(posedge clk)
-    s2_xsat7 <= \$597 ;
+    s4_f26 <= \$598 ;
   always @(posedge clk)
-    xsat7_d0 <= \$598 ;
+    s5_fc6 <= \$599 ;
   always @(posedge clk)
-    xsat7_d1 <= \$599 ;
+    s5_lo6 <= \$600 ;
   always @(posedge clk)
-    xsat7_d2 <= \$600 ;
+    s6_hi6 <= \$601 ;
   always @(posedge clk)
-    xsat7_d3 <= \$601 ;
+    s6_lo6 <= \$602 ;
   always @(posedge clk)
-    xsat7_d4 <= \$602 ;
+    s7_up6 <= \$603 ;
   always @(posedge clk)
-    xsat7_d5 <= \$603 ;
+    s8_mag6 <= \$604 ;
   always @(posedge clk)
-    s3_qc7 <= \$604 ;
+    neg6_d0 <= \$605 ;
   always @(posedge clk)
-    s3_f7 <= \$605 ;
+    neg6_d1 <= \$606 ;
   always @(posedge clk)
-    s3_k7 <= \$606 ;
+    neg6_d2 <= \$607 ;
   always @(posedge clk)
-    s4_q7 <= \$607 ;
+    neg6_d3 <= \$608 ;
   always @(posedge clk)
-    s5_big7 <= \$608 ;
+    neg6_d4 <= \$609 ;
   always @(posedge clk)
-    big7_d0 <= \$609 ;
+    neg6_d5 <= \$610 ;
   always @(posedge clk)
-    big7_d1 <= \$610 ;
+    s2_mag7 <= \$611 ;
   always @(posedge clk)
-    s5_q7_7 <= \$611 ;
+    s2_neg7 <= \$612 ;
   always @(posedge clk)
-    q7_7_d0 <= \$612 ;
+    s2_over7 <= \$613 ;
   always @(posedge clk)
-    q7_7_d1 <= \$613 ;
+    s2_under7 <= \$614 ;
   always @(posedge clk)
-    s4_f27 <= \$614 ;
+    s2_low7 <= \$615 ;
   always @(posedge clk)
-    s5_fc7 <= \$615 ;
+    xsat7_d0 <= \$616 ;
   always @(posedge clk)
-    s5_lo7 <= \$616 ;
+    xsat7_d1 <= \$617 ;
   always @(posedge clk)
-    s6_hi7 <= \$617 ;
+    xsat7_d2 <= \$618 ;
   always @(posedge clk)
-    s6_lo7 <= \$618 ;
+    xsat7_d3 <= \$619 ;
   always @(posedge clk)
-    s7_up7 <= \$619 ;
+    xsat7_d4 <= \$620 ;
   always @(posedge clk)
-    s8_mag7 <= \$620 ;
+    xsat7_d5 <= \$621 ;
   always @(posedge clk)
-    neg7_d0 <= \$621 ;
+    s3_qc7 <= \$622 ;
   always @(posedge clk)
-    neg7_d1 <= \$622 ;
+    s3_f7 <= \$623 ;
   always @(posedge clk)
-    neg7_d2 <= \$623 ;
+    s3_k7 <= \$624 ;
   always @(posedge clk)
-    neg7_d3 <= \$624 ;
+    s4_q7 <= \$625 ;
   always @(posedge clk)
-    neg7_d4 <= \$625 ;
+    s5_big7 <= \$626 ;
   always @(posedge clk)
-    neg7_d5 <= \$626 ;
+    big7_d0 <= \$627 ;
   always @(posedge clk)
-    valid_d0 <= \$627 ;
+    big7_d1 <= \$628 ;
   always @(posedge clk)
-    valid_d1 <= \$628 ;
+    s5_q7_7 <= \$629 ;
   always @(posedge clk)
-    valid_d2 <= \$629 ;
+    q7_7_d0 <= \$630 ;
   always @(posedge clk)
-    valid_d3 <= \$630 ;
+    q7_7_d1 <= \$631 ;
   always @(posedge clk)
-    valid_d4 <= \$631 ;
+    s4_f27 <= \$632 ;
   always @(posedge clk)
-    valid_d5 <= \$632 ;
+    s5_fc7 <= \$633 ;
   always @(posedge clk)
-    valid_d6 <= \$633 ;
+    s5_lo7 <= \$634 ;
   always @(posedge clk)
-    valid_d7 <= \$634 ;
+    s6_hi7 <= \$635 ;
   always @(posedge clk)
-    last_d0 <= \$635 ;
+    s6_lo7 <= \$636 ;
   always @(posedge clk)
-    last_d1 <= \$636 ;
+    s7_up7 <= \$637 ;
   always @(posedge clk)
-    last_d2 <= \$637 ;
+    s8_mag7 <= \$638 ;
   always @(posedge clk)
-    last_d3 <= \$638 ;
+    neg7_d0 <= \$639 ;
   always @(posedge clk)
-    last_d4 <= \$639 ;
+    neg7_d1 <= \$640 ;
   always @(posedge clk)
-    last_d5 <= \$640 ;
+    neg7_d2 <= \$641 ;
   always @(posedge clk)
-    last_d6 <= \$641 ;
+    neg7_d3 <= \$642 ;
   always @(posedge clk)
-    last_d7 <= \$642 ;
+    neg7_d4 <= \$643 ;
   always @(posedge clk)
-    keep_d0 <= \$643 ;
+    neg7_d5 <= \$644 ;
   always @(posedge clk)
-    keep_d1 <= \$644 ;
+    valid_d0 <= \$645 ;
   always @(posedge clk)
-    keep_d2 <= \$645 ;
+    valid_d1 <= \$646 ;
   always @(posedge clk)
-    keep_d3 <= \$646 ;
+    valid_d2 <= \$647 ;
   always @(posedge clk)
-    keep_d4 <= \$647 ;
+    valid_d3 <= \$648 ;
   always @(posedge clk)
-    keep_d5 <= \$648 ;
+    valid_d4 <= \$649 ;
   always @(posedge clk)
-    keep_d6 <= \$649 ;
+    valid_d5 <= \$650 ;
   always @(posedge clk)
-    keep_d7 <= \$650 ;
+    valid_d6 <= \$651 ;
   always @(posedge clk)
-    k_out_d0 <= \$651 ;
+    valid_d7 <= \$652 ;
   always @(posedge clk)
-    k_out_d1 <= \$652 ;
+    last_d0 <= \$653 ;
   always @(posedge clk)
-    k_out_d2 <= \$653 ;
+    last_d1 <= \$654 ;
   always @(posedge clk)
-    k_out_d3 <= \$654 ;
+    last_d2 <= \$655 ;
   always @(posedge clk)
-    k_out_d4 <= \$655 ;
+    last_d3 <= \$656 ;
   always @(posedge clk)
-    k_out_d5 <= \$656 ;
+    last_d4 <= \$657 ;
+  always @(posedge clk)
+    last_d5 <= \$658 ;
+  always @(posedge clk)
+    last_d6 <= \$659 ;
+  always @(posedge clk)
+    last_d7 <= \$660 ;
+  always @(posedge clk)
+    keep_d0 <= \$661 ;
+  always @(posedge clk)
+    keep_d1 <= \$662 ;
+  always @(posedge clk)
+    keep_d2 <= \$663 ;
+  always @(posedge clk)
+    keep_d3 <= \$664 ;
+  always @(posedge clk)
+    keep_d4 <= \$665 ;
+  always @(posedge clk)
+    keep_d5 <= \$666 ;
+  always @(posedge clk)
+    keep_d6 <= \$667 ;
+  always @(posedge clk)
+    keep_d7 <= \$668 ;
+  always @(posedge clk)
+    k_out_d0 <= \$669 ;
+  always @(posedge clk)
+    k_out_d1 <= \$670 ;
+  always @(posedge clk)
+    k_out_d2 <= \$671 ;
+  always @(posedge clk)
+    k_out_d3 <= \$672 ;
+  always @(posedge clk)
+    k_out_d4 <= \$673 ;
+  always @(posedge clk)
+    k_out_d5 <= \$674 ;
   assign out_buffer_pop = o__valid & o__ready;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
-  assign take = i__valid & i__ready;
+  assign take = i__valid & out_buffer_en;
   assign \$3  = - s8_mag0;
   assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_mag0 };
   assign \$5  = only_saturate_d7 ? xsat0_d5 : \$4 ;
@@ -1704,296 +1794,279 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign \$24  = - s8_mag7;
   assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_mag7 };
   assign \$26  = only_saturate_d7 ? xsat7_d5 : \$25 ;
-  assign w_en = i__ready & valid_d7;
+  assign w_en = out_buffer_en & valid_d7;
   assign \$27  = \$2 [2:0] <= 1'h1;
-  assign \$28  = i__payload[261:256] > 6'h20;
-  assign \$29  = take & \$28 ;
-  assign \$30  = ! i__payload[261:256];
-  assign \$31  = i__payload[261:256] > 6'h20;
-  assign \$32  = \$30  | \$31 ;
-  assign \$33  = s1_k > 1'h0;
-  assign \$34  = s1_k > 1'h1;
-  assign \$35  = s1_k > 2'h2;
-  assign \$36  = s1_k > 2'h3;
-  assign \$37  = s1_k > 3'h4;
-  assign \$38  = s1_k > 3'h5;
-  assign \$39  = s1_k > 3'h6;
-  assign \$40  = s1_k > 3'h7;
-  assign \$41  = s1_k > 4'h8;
-  assign \$42  = s1_k > 4'h9;
-  assign \$43  = s1_k > 4'ha;
-  assign \$44  = s1_k > 4'hb;
-  assign \$45  = s1_k > 4'hc;
-  assign \$46  = s1_k > 4'hd;
-  assign \$47  = s1_k > 4'he;
-  assign \$48  = s1_k > 4'hf;
-  assign \$49  = s1_k > 5'h10;
-  assign \$50  = s1_k > 5'h11;
-  assign \$51  = s1_k > 5'h12;
-  assign \$52  = s1_k > 5'h13;
-  assign \$53  = s1_k > 5'h14;
-  assign \$54  = s1_k > 5'h15;
-  assign \$55  = s1_k > 5'h16;
-  assign \$56  = s1_k > 5'h17;
-  assign \$57  = s1_k > 5'h18;
-  assign \$58  = s1_k > 5'h19;
-  assign \$59  = s1_k > 5'h1a;
-  assign \$60  = s1_k > 5'h1b;
-  assign \$61  = s1_k > 5'h1c;
-  assign \$62  = s1_k > 5'h1d;
-  assign \$63  = s1_k > 5'h1e;
-  assign \$64  = s1_k > 5'h1f;
-  assign \$65  = i__payload[261:256] > 6'h20;
-  assign \$68  = \$67  > 1'h0;
-  assign \$70  = \$69  > 1'h1;
-  assign \$72  = \$71  > 2'h2;
-  assign \$74  = \$73  > 2'h3;
-  assign \$76  = \$75  > 3'h4;
-  assign \$78  = \$77  > 3'h5;
-  assign \$80  = \$79  > 3'h6;
-  assign \$82  = \$81  > 3'h7;
-  assign \$84  = \$83  > 4'h8;
-  assign \$86  = \$85  > 4'h9;
-  assign \$88  = \$87  > 4'ha;
-  assign \$90  = \$89  > 4'hb;
-  assign \$92  = \$91  > 4'hc;
-  assign \$94  = \$93  > 4'hd;
-  assign \$96  = \$95  > 4'he;
-  assign \$98  = \$97  > 4'hf;
-  assign \$99  = $signed(s1_x0) < $signed(1'h0);
-  assign \$100  = - $signed(s1_x0);
-  assign \$101  = \$99  ? \$100  : { s1_x0[31], s1_x0 };
-  assign \$102  = $signed(s1_x0) < $signed(1'h0);
-  assign \$103  = ~ s1_x0[31];
-  assign \$104  = | s1_x0[31:7];
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = & s1_x0[31:7];
-  assign \$107  = | s1_x0[6:0];
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = ~ \$108 ;
-  assign \$110  = s1_x0[31] & \$109 ;
-  assign \$111  = \$110  ? 8'h81 : s1_x0[7:0];
-  assign \$112  = \$105  ? 8'h7f : \$111 ;
-  assign \$113  = refused_d1 ? 8'h00 : s2_xsat0;
-  assign \$114  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$115  = s2_mag0 & s2_mask;
-  assign \$116  = s3_qc0 >> s3_k0;
-  assign \$117  = | s4_q0[31:7];
-  assign \$119  = s3_odd ? \$118  : s3_f0;
-  assign \$120  = s4_f20 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$121  = s4_f20[15:0] & s4_mask_h_d2;
-  assign \$122  = s5_fc0 >> s5_h;
-  assign \$123  = s6_hi0 > s6_lo0;
-  assign \$124  = q7_0_d1 == 7'h7f;
-  assign \$125  = \$124  & s7_up0;
-  assign \$126  = big0_d1 | \$125 ;
-  assign \$127  = q7_0_d1 + s7_up0;
-  assign \$128  = \$126  ? 8'h7f : \$127 ;
-  assign \$129  = $signed(s1_x1) < $signed(1'h0);
-  assign \$130  = - $signed(s1_x1);
-  assign \$131  = \$129  ? \$130  : { s1_x1[31], s1_x1 };
-  assign \$132  = $signed(s1_x1) < $signed(1'h0);
-  assign \$133  = ~ s1_x1[31];
-  assign \$134  = | s1_x1[31:7];
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = & s1_x1[31:7];
-  assign \$137  = | s1_x1[6:0];
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = ~ \$138 ;
-  assign \$140  = s1_x1[31] & \$139 ;
-  assign \$141  = \$140  ? 8'h81 : s1_x1[7:0];
-  assign \$142  = \$135  ? 8'h7f : \$141 ;
-  assign \$143  = refused_d1 ? 8'h00 : s2_xsat1;
-  assign \$144  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$145  = s2_mag1 & s2_mask;
-  assign \$146  = s3_qc1 >> s3_k1;
-  assign \$147  = | s4_q1[31:7];
-  assign \$149  = s3_odd ? \$148  : s3_f1;
-  assign \$150  = s4_f21 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$151  = s4_f21[15:0] & s4_mask_h_d2;
-  assign \$152  = s5_fc1 >> s5_h;
-  assign \$153  = s6_hi1 > s6_lo1;
-  assign \$154  = q7_1_d1 == 7'h7f;
-  assign \$155  = \$154  & s7_up1;
-  assign \$156  = big1_d1 | \$155 ;
-  assign \$157  = q7_1_d1 + s7_up1;
-  assign \$158  = \$156  ? 8'h7f : \$157 ;
-  assign \$159  = $signed(s1_x2) < $signed(1'h0);
-  assign \$160  = - $signed(s1_x2);
-  assign \$161  = \$159  ? \$160  : { s1_x2[31], s1_x2 };
-  assign \$162  = $signed(s1_x2) < $signed(1'h0);
-  assign \$163  = ~ s1_x2[31];
-  assign \$164  = | s1_x2[31:7];
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = & s1_x2[31:7];
-  assign \$167  = | s1_x2[6:0];
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = ~ \$168 ;
-  assign \$170  = s1_x2[31] & \$169 ;
-  assign \$171  = \$170  ? 8'h81 : s1_x2[7:0];
-  assign \$172  = \$165  ? 8'h7f : \$171 ;
-  assign \$173  = refused_d1 ? 8'h00 : s2_xsat2;
-  assign \$174  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$175  = s2_mag2 & s2_mask;
-  assign \$176  = s3_qc2 >> s3_k2;
-  assign \$177  = | s4_q2[31:7];
-  assign \$179  = s3_odd ? \$178  : s3_f2;
-  assign \$180  = s4_f22 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$181  = s4_f22[15:0] & s4_mask_h_d2;
-  assign \$182  = s5_fc2 >> s5_h;
-  assign \$183  = s6_hi2 > s6_lo2;
-  assign \$184  = q7_2_d1 == 7'h7f;
-  assign \$185  = \$184  & s7_up2;
-  assign \$186  = big2_d1 | \$185 ;
-  assign \$187  = q7_2_d1 + s7_up2;
-  assign \$188  = \$186  ? 8'h7f : \$187 ;
-  assign \$189  = $signed(s1_x3) < $signed(1'h0);
-  assign \$190  = - $signed(s1_x3);
-  assign \$191  = \$189  ? \$190  : { s1_x3[31], s1_x3 };
-  assign \$192  = $signed(s1_x3) < $signed(1'h0);
-  assign \$193  = ~ s1_x3[31];
-  assign \$194  = | s1_x3[31:7];
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = & s1_x3[31:7];
-  assign \$197  = | s1_x3[6:0];
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = ~ \$198 ;
-  assign \$200  = s1_x3[31] & \$199 ;
-  assign \$201  = \$200  ? 8'h81 : s1_x3[7:0];
-  assign \$202  = \$195  ? 8'h7f : \$201 ;
-  assign \$203  = refused_d1 ? 8'h00 : s2_xsat3;
-  assign \$204  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$205  = s2_mag3 & s2_mask;
-  assign \$206  = s3_qc3 >> s3_k3;
-  assign \$207  = | s4_q3[31:7];
-  assign \$209  = s3_odd ? \$208  : s3_f3;
-  assign \$210  = s4_f23 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$211  = s4_f23[15:0] & s4_mask_h_d2;
-  assign \$212  = s5_fc3 >> s5_h;
-  assign \$213  = s6_hi3 > s6_lo3;
-  assign \$214  = q7_3_d1 == 7'h7f;
-  assign \$215  = \$214  & s7_up3;
-  assign \$216  = big3_d1 | \$215 ;
-  assign \$217  = q7_3_d1 + s7_up3;
-  assign \$218  = \$216  ? 8'h7f : \$217 ;
-  assign \$219  = $signed(s1_x4) < $signed(1'h0);
-  assign \$220  = - $signed(s1_x4);
-  assign \$221  = \$219  ? \$220  : { s1_x4[31], s1_x4 };
-  assign \$222  = $signed(s1_x4) < $signed(1'h0);
-  assign \$223  = ~ s1_x4[31];
-  assign \$224  = | s1_x4[31:7];
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = & s1_x4[31:7];
-  assign \$227  = | s1_x4[6:0];
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = ~ \$228 ;
-  assign \$230  = s1_x4[31] & \$229 ;
-  assign \$231  = \$230  ? 8'h81 : s1_x4[7:0];
-  assign \$232  = \$225  ? 8'h7f : \$231 ;
-  assign \$233  = refused_d1 ? 8'h00 : s2_xsat4;
-  assign \$234  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$235  = s2_mag4 & s2_mask;
-  assign \$236  = s3_qc4 >> s3_k4;
-  assign \$237  = | s4_q4[31:7];
-  assign \$239  = s3_odd ? \$238  : s3_f4;
-  assign \$240  = s4_f24 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$241  = s4_f24[15:0] & s4_mask_h_d2;
-  assign \$242  = s5_fc4 >> s5_h;
-  assign \$243  = s6_hi4 > s6_lo4;
-  assign \$244  = q7_4_d1 == 7'h7f;
-  assign \$245  = \$244  & s7_up4;
-  assign \$246  = big4_d1 | \$245 ;
-  assign \$247  = q7_4_d1 + s7_up4;
-  assign \$248  = \$246  ? 8'h7f : \$247 ;
-  assign \$249  = $signed(s1_x5) < $signed(1'h0);
-  assign \$250  = - $signed(s1_x5);
-  assign \$251  = \$249  ? \$250  : { s1_x5[31], s1_x5 };
-  assign \$252  = $signed(s1_x5) < $signed(1'h0);
-  assign \$253  = ~ s1_x5[31];
-  assign \$254  = | s1_x5[31:7];
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = & s1_x5[31:7];
-  assign \$257  = | s1_x5[6:0];
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = s1_x5[31] & \$259 ;
-  assign \$261  = \$260  ? 8'h81 : s1_x5[7:0];
-  assign \$262  = \$255  ? 8'h7f : \$261 ;
-  assign \$263  = refused_d1 ? 8'h00 : s2_xsat5;
-  assign \$264  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$265  = s2_mag5 & s2_mask;
-  assign \$266  = s3_qc5 >> s3_k5;
-  assign \$267  = | s4_q5[31:7];
-  assign \$269  = s3_odd ? \$268  : s3_f5;
-  assign \$270  = s4_f25 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$271  = s4_f25[15:0] & s4_mask_h_d2;
-  assign \$272  = s5_fc5 >> s5_h;
-  assign \$273  = s6_hi5 > s6_lo5;
-  assign \$274  = q7_5_d1 == 7'h7f;
-  assign \$275  = \$274  & s7_up5;
-  assign \$276  = big5_d1 | \$275 ;
-  assign \$277  = q7_5_d1 + s7_up5;
-  assign \$278  = \$276  ? 8'h7f : \$277 ;
-  assign \$279  = $signed(s1_x6) < $signed(1'h0);
-  assign \$280  = - $signed(s1_x6);
-  assign \$281  = \$279  ? \$280  : { s1_x6[31], s1_x6 };
-  assign \$282  = $signed(s1_x6) < $signed(1'h0);
-  assign \$283  = ~ s1_x6[31];
-  assign \$284  = | s1_x6[31:7];
-  assign \$285  = \$283  & \$284 ;
-  assign \$286  = & s1_x6[31:7];
-  assign \$287  = | s1_x6[6:0];
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = s1_x6[31] & \$289 ;
-  assign \$291  = \$290  ? 8'h81 : s1_x6[7:0];
-  assign \$292  = \$285  ? 8'h7f : \$291 ;
-  assign \$293  = refused_d1 ? 8'h00 : s2_xsat6;
-  assign \$294  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$295  = s2_mag6 & s2_mask;
-  assign \$296  = s3_qc6 >> s3_k6;
-  assign \$297  = | s4_q6[31:7];
-  assign \$299  = s3_odd ? \$298  : s3_f6;
-  assign \$300  = s4_f26 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$301  = s4_f26[15:0] & s4_mask_h_d2;
-  assign \$302  = s5_fc6 >> s5_h;
-  assign \$303  = s6_hi6 > s6_lo6;
-  assign \$304  = q7_6_d1 == 7'h7f;
-  assign \$305  = \$304  & s7_up6;
-  assign \$306  = big6_d1 | \$305 ;
-  assign \$307  = q7_6_d1 + s7_up6;
-  assign \$308  = \$306  ? 8'h7f : \$307 ;
-  assign \$309  = $signed(s1_x7) < $signed(1'h0);
-  assign \$310  = - $signed(s1_x7);
-  assign \$311  = \$309  ? \$310  : { s1_x7[31], s1_x7 };
-  assign \$312  = $signed(s1_x7) < $signed(1'h0);
-  assign \$313  = ~ s1_x7[31];
-  assign \$314  = | s1_x7[31:7];
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = & s1_x7[31:7];
-  assign \$317  = | s1_x7[6:0];
-  assign \$318  = \$316  & \$317 ;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = s1_x7[31] & \$319 ;
-  assign \$321  = \$320  ? 8'h81 : s1_x7[7:0];
-  assign \$322  = \$315  ? 8'h7f : \$321 ;
-  assign \$323  = refused_d1 ? 8'h00 : s2_xsat7;
-  assign \$324  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$325  = s2_mag7 & s2_mask;
-  assign \$326  = s3_qc7 >> s3_k7;
-  assign \$327  = | s4_q7[31:7];
-  assign \$329  = s3_odd ? \$328  : s3_f7;
-  assign \$330  = s4_f27 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$331  = s4_f27[15:0] & s4_mask_h_d2;
-  assign \$332  = s5_fc7 >> s5_h;
-  assign \$333  = s6_hi7 > s6_lo7;
-  assign \$334  = q7_7_d1 == 7'h7f;
-  assign \$335  = \$334  & s7_up7;
-  assign \$336  = big7_d1 | \$335 ;
-  assign \$337  = q7_7_d1 + s7_up7;
-  assign \$338  = \$336  ? 8'h7f : \$337 ;
-  assign \$339  = i__payload[261:256] > 6'h20;
-  assign \$340  = \$339  ? 8'h00 : i__payload[269:262];
+  assign \$28  = \$2 [2:0] <= 1'h1;
+  assign \$29  = i__payload[261:256] > 6'h20;
+  assign \$30  = take & \$29 ;
+  assign \$31  = ! i__payload[261:256];
+  assign \$32  = i__payload[261:256] > 6'h20;
+  assign \$33  = \$31  | \$32 ;
+  assign \$34  = s1_k > 1'h0;
+  assign \$35  = s1_k > 1'h1;
+  assign \$36  = s1_k > 2'h2;
+  assign \$37  = s1_k > 2'h3;
+  assign \$38  = s1_k > 3'h4;
+  assign \$39  = s1_k > 3'h5;
+  assign \$40  = s1_k > 3'h6;
+  assign \$41  = s1_k > 3'h7;
+  assign \$42  = s1_k > 4'h8;
+  assign \$43  = s1_k > 4'h9;
+  assign \$44  = s1_k > 4'ha;
+  assign \$45  = s1_k > 4'hb;
+  assign \$46  = s1_k > 4'hc;
+  assign \$47  = s1_k > 4'hd;
+  assign \$48  = s1_k > 4'he;
+  assign \$49  = s1_k > 4'hf;
+  assign \$50  = s1_k > 5'h10;
+  assign \$51  = s1_k > 5'h11;
+  assign \$52  = s1_k > 5'h12;
+  assign \$53  = s1_k > 5'h13;
+  assign \$54  = s1_k > 5'h14;
+  assign \$55  = s1_k > 5'h15;
+  assign \$56  = s1_k > 5'h16;
+  assign \$57  = s1_k > 5'h17;
+  assign \$58  = s1_k > 5'h18;
+  assign \$59  = s1_k > 5'h19;
+  assign \$60  = s1_k > 5'h1a;
+  assign \$61  = s1_k > 5'h1b;
+  assign \$62  = s1_k > 5'h1c;
+  assign \$63  = s1_k > 5'h1d;
+  assign \$64  = s1_k > 5'h1e;
+  assign \$65  = s1_k > 5'h1f;
+  assign \$66  = i__payload[261:256] > 6'h20;
+  assign \$69  = \$68  > 1'h0;
+  assign \$71  = \$70  > 1'h1;
+  assign \$73  = \$72  > 2'h2;
+  assign \$75  = \$74  > 2'h3;
+  assign \$77  = \$76  > 3'h4;
+  assign \$79  = \$78  > 3'h5;
+  assign \$81  = \$80  > 3'h6;
+  assign \$83  = \$82  > 3'h7;
+  assign \$85  = \$84  > 4'h8;
+  assign \$87  = \$86  > 4'h9;
+  assign \$89  = \$88  > 4'ha;
+  assign \$91  = \$90  > 4'hb;
+  assign \$93  = \$92  > 4'hc;
+  assign \$95  = \$94  > 4'hd;
+  assign \$97  = \$96  > 4'he;
+  assign \$99  = \$98  > 4'hf;
+  assign \$100  = $signed(s1_x0) < $signed(1'h0);
+  assign \$101  = - $signed(s1_x0);
+  assign \$102  = \$100  ? \$101  : { s1_x0[31], s1_x0 };
+  assign \$103  = $signed(s1_x0) < $signed(1'h0);
+  assign \$104  = ~ s1_x0[31];
+  assign \$105  = | s1_x0[31:7];
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = & s1_x0[31:7];
+  assign \$108  = | s1_x0[6:0];
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = ~ \$109 ;
+  assign \$111  = s1_x0[31] & \$110 ;
+  assign \$112  = s2_under0 ? 8'h81 : s2_low0;
+  assign \$113  = s2_over0 ? 8'h7f : \$112 ;
+  assign \$114  = refused_d1 ? 8'h00 : \$113 ;
+  assign \$115  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$116  = s2_mag0 & s2_mask;
+  assign \$117  = s3_qc0 >> s3_k0;
+  assign \$118  = | s4_q0[31:7];
+  assign \$120  = s3_odd ? \$119  : s3_f0;
+  assign \$121  = s4_f20 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$122  = s4_f20[15:0] & s4_mask_h_d2;
+  assign \$123  = s5_fc0 >> s5_h;
+  assign \$124  = s6_hi0 > s6_lo0;
+  assign \$125  = q7_0_d1 == 7'h7f;
+  assign \$126  = \$125  & s7_up0;
+  assign \$127  = big0_d1 | \$126 ;
+  assign \$128  = q7_0_d1 + s7_up0;
+  assign \$129  = \$127  ? 8'h7f : \$128 ;
+  assign \$130  = $signed(s1_x1) < $signed(1'h0);
+  assign \$131  = - $signed(s1_x1);
+  assign \$132  = \$130  ? \$131  : { s1_x1[31], s1_x1 };
+  assign \$133  = $signed(s1_x1) < $signed(1'h0);
+  assign \$134  = ~ s1_x1[31];
+  assign \$135  = | s1_x1[31:7];
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = & s1_x1[31:7];
+  assign \$138  = | s1_x1[6:0];
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = s1_x1[31] & \$140 ;
+  assign \$142  = s2_under1 ? 8'h81 : s2_low1;
+  assign \$143  = s2_over1 ? 8'h7f : \$142 ;
+  assign \$144  = refused_d1 ? 8'h00 : \$143 ;
+  assign \$145  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$146  = s2_mag1 & s2_mask;
+  assign \$147  = s3_qc1 >> s3_k1;
+  assign \$148  = | s4_q1[31:7];
+  assign \$150  = s3_odd ? \$149  : s3_f1;
+  assign \$151  = s4_f21 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$152  = s4_f21[15:0] & s4_mask_h_d2;
+  assign \$153  = s5_fc1 >> s5_h;
+  assign \$154  = s6_hi1 > s6_lo1;
+  assign \$155  = q7_1_d1 == 7'h7f;
+  assign \$156  = \$155  & s7_up1;
+  assign \$157  = big1_d1 | \$156 ;
+  assign \$158  = q7_1_d1 + s7_up1;
+  assign \$159  = \$157  ? 8'h7f : \$158 ;
+  assign \$160  = $signed(s1_x2) < $signed(1'h0);
+  assign \$161  = - $signed(s1_x2);
+  assign \$162  = \$160  ? \$161  : { s1_x2[31], s1_x2 };
+  assign \$163  = $signed(s1_x2) < $signed(1'h0);
+  assign \$164  = ~ s1_x2[31];
+  assign \$165  = | s1_x2[31:7];
+  assign \$166  = \$164  & \$165 ;
+  assign \$167  = & s1_x2[31:7];
+  assign \$168  = | s1_x2[6:0];
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = s1_x2[31] & \$170 ;
+  assign \$172  = s2_under2 ? 8'h81 : s2_low2;
+  assign \$173  = s2_over2 ? 8'h7f : \$172 ;
+  assign \$174  = refused_d1 ? 8'h00 : \$173 ;
+  assign \$175  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$176  = s2_mag2 & s2_mask;
+  assign \$177  = s3_qc2 >> s3_k2;
+  assign \$178  = | s4_q2[31:7];
+  assign \$180  = s3_odd ? \$179  : s3_f2;
+  assign \$181  = s4_f22 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$182  = s4_f22[15:0] & s4_mask_h_d2;
+  assign \$183  = s5_fc2 >> s5_h;
+  assign \$184  = s6_hi2 > s6_lo2;
+  assign \$185  = q7_2_d1 == 7'h7f;
+  assign \$186  = \$185  & s7_up2;
+  assign \$187  = big2_d1 | \$186 ;
+  assign \$188  = q7_2_d1 + s7_up2;
+  assign \$189  = \$187  ? 8'h7f : \$188 ;
+  assign \$190  = $signed(s1_x3) < $signed(1'h0);
+  assign \$191  = - $signed(s1_x3);
+  assign \$192  = \$190  ? \$191  : { s1_x3[31], s1_x3 };
+  assign \$193  = $signed(s1_x3) < $signed(1'h0);
+  assign \$194  = ~ s1_x3[31];
+  assign \$195  = | s1_x3[31:7];
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = & s1_x3[31:7];
+  assign \$198  = | s1_x3[6:0];
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = ~ \$199 ;
+  assign \$201  = s1_x3[31] & \$200 ;
+  assign \$202  = s2_under3 ? 8'h81 : s2_low3;
+  assign \$203  = s2_over3 ? 8'h7f : \$202 ;
+  assign \$204  = refused_d1 ? 8'h00 : \$203 ;
+  assign \$205  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$206  = s2_mag3 & s2_mask;
+  assign \$207  = s3_qc3 >> s3_k3;
+  assign \$208  = | s4_q3[31:7];
+  assign \$210  = s3_odd ? \$209  : s3_f3;
+  assign \$211  = s4_f23 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$212  = s4_f23[15:0] & s4_mask_h_d2;
+  assign \$213  = s5_fc3 >> s5_h;
+  assign \$214  = s6_hi3 > s6_lo3;
+  assign \$215  = q7_3_d1 == 7'h7f;
+  assign \$216  = \$215  & s7_up3;
+  assign \$217  = big3_d1 | \$216 ;
+  assign \$218  = q7_3_d1 + s7_up3;
+  assign \$219  = \$217  ? 8'h7f : \$218 ;
+  assign \$220  = $signed(s1_x4) < $signed(1'h0);
+  assign \$221  = - $signed(s1_x4);
+  assign \$222  = \$220  ? \$221  : { s1_x4[31], s1_x4 };
+  assign \$223  = $signed(s1_x4) < $signed(1'h0);
+  assign \$224  = ~ s1_x4[31];
+  assign \$225  = | s1_x4[31:7];
+  assign \$226  = \$224  & \$225 ;
+  assign \$227  = & s1_x4[31:7];
+  assign \$228  = | s1_x4[6:0];
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = ~ \$229 ;
+  assign \$231  = s1_x4[31] & \$230 ;
+  assign \$232  = s2_under4 ? 8'h81 : s2_low4;
+  assign \$233  = s2_over4 ? 8'h7f : \$232 ;
+  assign \$234  = refused_d1 ? 8'h00 : \$233 ;
+  assign \$235  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$236  = s2_mag4 & s2_mask;
+  assign \$237  = s3_qc4 >> s3_k4;
+  assign \$238  = | s4_q4[31:7];
+  assign \$240  = s3_odd ? \$239  : s3_f4;
+  assign \$241  = s4_f24 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$242  = s4_f24[15:0] & s4_mask_h_d2;
+  assign \$243  = s5_fc4 >> s5_h;
+  assign \$244  = s6_hi4 > s6_lo4;
+  assign \$245  = q7_4_d1 == 7'h7f;
+  assign \$246  = \$245  & s7_up4;
+  assign \$247  = big4_d1 | \$246 ;
+  assign \$248  = q7_4_d1 + s7_up4;
+  assign \$249  = \$247  ? 8'h7f : \$248 ;
+  assign \$250  = $signed(s1_x5) < $signed(1'h0);
+  assign \$251  = - $signed(s1_x5);
+  assign \$252  = \$250  ? \$251  : { s1_x5[31], s1_x5 };
+  assign \$253  = $signed(s1_x5) < $signed(1'h0);
+  assign \$254  = ~ s1_x5[31];
+  assign \$255  = | s1_x5[31:7];
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = & s1_x5[31:7];
+  assign \$258  = | s1_x5[6:0];
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = ~ \$259 ;
+  assign \$261  = s1_x5[31] & \$260 ;
+  assign \$262  = s2_under5 ? 8'h81 : s2_low5;
+  assign \$263  = s2_over5 ? 8'h7f : \$262 ;
+  assign \$264  = refused_d1 ? 8'h00 : \$263 ;
+  assign \$265  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$266  = s2_mag5 & s2_mask;
+  assign \$267  = s3_qc5 >> s3_k5;
+  assign \$268  = | s4_q5[31:7];
+  assign \$270  = s3_odd ? \$269  : s3_f5;
+  assign \$271  = s4_f25 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$272  = s4_f25[15:0] & s4_mask_h_d2;
+  assign \$273  = s5_fc5 >> s5_h;
+  assign \$274  = s6_hi5 > s6_lo5;
+  assign \$275  = q7_5_d1 == 7'h7f;
+  assign \$276  = \$275  & s7_up5;
+  assign \$277  = big5_d1 | \$276 ;
+  assign \$278  = q7_5_d1 + s7_up5;
+  assign \$279  = \$277  ? 8'h7f : \$278 ;
+  assign \$280  = $signed(s1_x6) < $signed(1'h0);
+  assign \$281  = - $signed(s1_x6);
+  assign \$282  = \$280  ? \$281  : { s1_x6[31], s1_x6 };
+  assign \$283  = $signed(s1_x6) < $signed(1'h0);
+  assign \$284  = ~ s1_x6[31];
+  assign \$285  = | s1_x6[31:7];
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = & s1_x6[31:7];
+  assign \$288  = | s1_x6[6:0];
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = ~ \$289 ;
+  assign \$291  = s1_x6[31] & \$290 ;
+  assign \$292  = s2_under6 ? 8'h81 : s2_low6;
+  assign \$293  = s2_over6 ? 8'h7f : \$292 ;
+  assign \$294  = refused_d1 ? 8'h00 : \$293 ;
+  assign \$295  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$296  = s2_mag6 & s2_mask;
+  assign \$297  = s3_qc6 >> s3_k6;
+  assign \$298  = | s4_q6[31:7];
+  assign \$300  = s3_odd ? \$299  : s3_f6;
+  assign \$301  = s4_f26 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$302  = s4_f26[15:0] & s4_mask_h_d2;
+  assign \$303  = s5_fc6 >> s5_h;
+  assign \$304  = s6_hi6 > s6_lo6;
+  assign \$305  = q7_6_d1 == 7'h7f;
+  assign \$306  = \$305  & s7_up6;
+  assign \$307  = big6_d1 | \$306 ;
+  assign \$308  = q7_6_d1 + s7_up6;
+  assign \$309  = \$307  ? 8'h7f : \$308 ;
+  assign \$310  = $signed(s1_x7) < $signed(1'h0);
+  assign \$311  = - $signed(s1_x7);
+  assign \$312  = \$310  ? \$311  : { s1_x7[31], s1_x7 };
+  assign \$313  = $signed(s1_x7) < $signed(1'h0);
+  assign \$314  = ~ s1_x7[31];
+  assign \$315  = | s1_x7[31:7];
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = & s1_x7[31:7];
+  assign \$318  = | s1_x7[6:0];
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = s1_x7[31] & \$320 ;
+  assign \$322  = s2_under7 ? 8'h81 : s2_low7;
   \shift_round_pseudo.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -2006,2241 +2079,2360 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \$27 ;
+    \$342  = \$27 ;
     if (rst) begin
-      \$341  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = bad_shift;
-    if (\$29 ) begin
       \$342  = 1'h1;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = \$28 ;
     if (rst) begin
-      \$342  = 1'h0;
+      \$343  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = s1_k;
-    if (i__ready) begin
-      \$343  = i__payload[261:256];
+    \$344  = bad_shift;
+    if (\$30 ) begin
+      \$344  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = s1_x0;
-    if (i__ready) begin
-      \$344  = i__payload[31:0];
+    if (rst) begin
+      \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = s1_x1;
-    if (i__ready) begin
-      \$345  = i__payload[63:32];
+    \$345  = s1_k;
+    if (out_buffer_en) begin
+      \$345  = i__payload[261:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = s1_x2;
-    if (i__ready) begin
-      \$346  = i__payload[95:64];
+    \$346  = s1_x0;
+    if (out_buffer_en) begin
+      \$346  = i__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = s1_x3;
-    if (i__ready) begin
-      \$347  = i__payload[127:96];
+    \$347  = s1_x1;
+    if (out_buffer_en) begin
+      \$347  = i__payload[63:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = s1_x4;
-    if (i__ready) begin
-      \$348  = i__payload[159:128];
+    \$348  = s1_x2;
+    if (out_buffer_en) begin
+      \$348  = i__payload[95:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = s1_x5;
-    if (i__ready) begin
-      \$349  = i__payload[191:160];
+    \$349  = s1_x3;
+    if (out_buffer_en) begin
+      \$349  = i__payload[127:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = s1_x6;
-    if (i__ready) begin
-      \$350  = i__payload[223:192];
+    \$350  = s1_x4;
+    if (out_buffer_en) begin
+      \$350  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = s1_x7;
-    if (i__ready) begin
-      \$351  = i__payload[255:224];
+    \$351  = s1_x5;
+    if (out_buffer_en) begin
+      \$351  = i__payload[191:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = only_saturate_d0;
-    if (i__ready) begin
-      \$352  = \$32 ;
+    \$352  = s1_x6;
+    if (out_buffer_en) begin
+      \$352  = i__payload[223:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = only_saturate_d1;
-    if (i__ready) begin
-      \$353  = only_saturate_d0;
+    \$353  = s1_x7;
+    if (out_buffer_en) begin
+      \$353  = i__payload[255:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = only_saturate_d2;
-    if (i__ready) begin
-      \$354  = only_saturate_d1;
+    \$354  = only_saturate_d0;
+    if (out_buffer_en) begin
+      \$354  = \$33 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = only_saturate_d3;
-    if (i__ready) begin
-      \$355  = only_saturate_d2;
+    \$355  = only_saturate_d1;
+    if (out_buffer_en) begin
+      \$355  = only_saturate_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = only_saturate_d4;
-    if (i__ready) begin
-      \$356  = only_saturate_d3;
+    \$356  = only_saturate_d2;
+    if (out_buffer_en) begin
+      \$356  = only_saturate_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = only_saturate_d5;
-    if (i__ready) begin
-      \$357  = only_saturate_d4;
+    \$357  = only_saturate_d3;
+    if (out_buffer_en) begin
+      \$357  = only_saturate_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = only_saturate_d6;
-    if (i__ready) begin
-      \$358  = only_saturate_d5;
+    \$358  = only_saturate_d4;
+    if (out_buffer_en) begin
+      \$358  = only_saturate_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = only_saturate_d7;
-    if (i__ready) begin
-      \$359  = only_saturate_d6;
+    \$359  = only_saturate_d5;
+    if (out_buffer_en) begin
+      \$359  = only_saturate_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = s2_k;
-    if (i__ready) begin
-      \$360  = s1_k;
+    \$360  = only_saturate_d6;
+    if (out_buffer_en) begin
+      \$360  = only_saturate_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = s2_mask;
-    if (i__ready) begin
-      \$361  = { \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+    \$361  = only_saturate_d7;
+    if (out_buffer_en) begin
+      \$361  = only_saturate_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = refused_d0;
-    if (i__ready) begin
-      \$362  = \$65 ;
+    \$362  = s2_k;
+    if (out_buffer_en) begin
+      \$362  = s1_k;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = refused_d1;
-    if (i__ready) begin
-      \$363  = refused_d0;
+    \$363  = s2_mask;
+    if (out_buffer_en) begin
+      \$363  = { \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = s3_odd;
-    if (i__ready) begin
-      \$364  = s2_k[0];
+    \$364  = refused_d0;
+    if (out_buffer_en) begin
+      \$364  = \$66 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = s4_h_d0;
-    if (i__ready) begin
-      \$365  = \$66 ;
+    \$365  = refused_d1;
+    if (out_buffer_en) begin
+      \$365  = refused_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = s4_h_d1;
-    if (i__ready) begin
-      \$366  = s4_h_d0;
+    \$366  = s3_odd;
+    if (out_buffer_en) begin
+      \$366  = s2_k[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = s4_mask_h_d0;
-    if (i__ready) begin
-      \$367  = { \$98 , \$96 , \$94 , \$92 , \$90 , \$88 , \$86 , \$84 , \$82 , \$80 , \$78 , \$76 , \$74 , \$72 , \$70 , \$68  };
+    \$367  = s4_h_d0;
+    if (out_buffer_en) begin
+      \$367  = \$67 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = s4_mask_h_d1;
-    if (i__ready) begin
-      \$368  = s4_mask_h_d0;
+    \$368  = s4_h_d1;
+    if (out_buffer_en) begin
+      \$368  = s4_h_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = s4_mask_h_d2;
-    if (i__ready) begin
-      \$369  = s4_mask_h_d1;
+    \$369  = s4_mask_h_d0;
+    if (out_buffer_en) begin
+      \$369  = { \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = s5_h;
-    if (i__ready) begin
-      \$370  = s4_h_d1[2:0];
+    \$370  = s4_mask_h_d1;
+    if (out_buffer_en) begin
+      \$370  = s4_mask_h_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = s2_mag0;
-    if (i__ready) begin
-      \$371  = \$101 [31:0];
+    \$371  = s4_mask_h_d2;
+    if (out_buffer_en) begin
+      \$371  = s4_mask_h_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = s2_neg0;
-    if (i__ready) begin
-      \$372  = \$102 ;
+    \$372  = s5_h;
+    if (out_buffer_en) begin
+      \$372  = s4_h_d1[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = s2_xsat0;
-    if (i__ready) begin
-      \$373  = \$112 ;
+    \$373  = s2_mag0;
+    if (out_buffer_en) begin
+      \$373  = \$102 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = xsat0_d0;
-    if (i__ready) begin
-      \$374  = \$113 ;
+    \$374  = s2_neg0;
+    if (out_buffer_en) begin
+      \$374  = \$103 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = xsat0_d1;
-    if (i__ready) begin
-      \$375  = xsat0_d0;
+    \$375  = s2_over0;
+    if (out_buffer_en) begin
+      \$375  = \$106 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = xsat0_d2;
-    if (i__ready) begin
-      \$376  = xsat0_d1;
+    \$376  = s2_under0;
+    if (out_buffer_en) begin
+      \$376  = \$111 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = xsat0_d3;
-    if (i__ready) begin
-      \$377  = xsat0_d2;
+    \$377  = s2_low0;
+    if (out_buffer_en) begin
+      \$377  = s1_x0[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = xsat0_d4;
-    if (i__ready) begin
-      \$378  = xsat0_d3;
+    \$378  = xsat0_d0;
+    if (out_buffer_en) begin
+      \$378  = \$114 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = xsat0_d5;
-    if (i__ready) begin
-      \$379  = xsat0_d4;
+    \$379  = xsat0_d1;
+    if (out_buffer_en) begin
+      \$379  = xsat0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = s3_qc0;
-    if (i__ready) begin
-      \$380  = \$114 ;
+    \$380  = xsat0_d2;
+    if (out_buffer_en) begin
+      \$380  = xsat0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = s3_f0;
-    if (i__ready) begin
-      \$381  = \$115 ;
+    \$381  = xsat0_d3;
+    if (out_buffer_en) begin
+      \$381  = xsat0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = s3_k0;
-    if (i__ready) begin
-      \$382  = s2_k[2:0];
+    \$382  = xsat0_d4;
+    if (out_buffer_en) begin
+      \$382  = xsat0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = s4_q0;
-    if (i__ready) begin
-      \$383  = \$116 ;
+    \$383  = xsat0_d5;
+    if (out_buffer_en) begin
+      \$383  = xsat0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = s5_big0;
-    if (i__ready) begin
-      \$384  = \$117 ;
+    \$384  = s3_qc0;
+    if (out_buffer_en) begin
+      \$384  = \$115 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = big0_d0;
-    if (i__ready) begin
-      \$385  = s5_big0;
+    \$385  = s3_f0;
+    if (out_buffer_en) begin
+      \$385  = \$116 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = big0_d1;
-    if (i__ready) begin
-      \$386  = big0_d0;
+    \$386  = s3_k0;
+    if (out_buffer_en) begin
+      \$386  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = s5_q7_0;
-    if (i__ready) begin
-      \$387  = s4_q0[6:0];
+    \$387  = s4_q0;
+    if (out_buffer_en) begin
+      \$387  = \$117 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = q7_0_d0;
-    if (i__ready) begin
-      \$388  = s5_q7_0;
+    \$388  = s5_big0;
+    if (out_buffer_en) begin
+      \$388  = \$118 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = q7_0_d1;
-    if (i__ready) begin
-      \$389  = q7_0_d0;
+    \$389  = big0_d0;
+    if (out_buffer_en) begin
+      \$389  = s5_big0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = s4_f20;
-    if (i__ready) begin
-      \$390  = \$119 ;
+    \$390  = big0_d1;
+    if (out_buffer_en) begin
+      \$390  = big0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = s5_fc0;
-    if (i__ready) begin
-      \$391  = \$120 [23:0];
+    \$391  = s5_q7_0;
+    if (out_buffer_en) begin
+      \$391  = s4_q0[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = s5_lo0;
-    if (i__ready) begin
-      \$392  = \$121 ;
+    \$392  = q7_0_d0;
+    if (out_buffer_en) begin
+      \$392  = s5_q7_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = s6_hi0;
-    if (i__ready) begin
-      \$393  = \$122 [15:0];
+    \$393  = q7_0_d1;
+    if (out_buffer_en) begin
+      \$393  = q7_0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = s6_lo0;
-    if (i__ready) begin
-      \$394  = s5_lo0;
+    \$394  = s4_f20;
+    if (out_buffer_en) begin
+      \$394  = \$120 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = s7_up0;
-    if (i__ready) begin
-      \$395  = \$123 ;
+    \$395  = s5_fc0;
+    if (out_buffer_en) begin
+      \$395  = \$121 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = s8_mag0;
-    if (i__ready) begin
-      \$396  = \$128 [6:0];
+    \$396  = s5_lo0;
+    if (out_buffer_en) begin
+      \$396  = \$122 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = neg0_d0;
-    if (i__ready) begin
-      \$397  = s2_neg0;
+    \$397  = s6_hi0;
+    if (out_buffer_en) begin
+      \$397  = \$123 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = neg0_d1;
-    if (i__ready) begin
-      \$398  = neg0_d0;
+    \$398  = s6_lo0;
+    if (out_buffer_en) begin
+      \$398  = s5_lo0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = neg0_d2;
-    if (i__ready) begin
-      \$399  = neg0_d1;
+    \$399  = s7_up0;
+    if (out_buffer_en) begin
+      \$399  = \$124 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = neg0_d3;
-    if (i__ready) begin
-      \$400  = neg0_d2;
+    \$400  = s8_mag0;
+    if (out_buffer_en) begin
+      \$400  = \$129 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = neg0_d4;
-    if (i__ready) begin
-      \$401  = neg0_d3;
+    \$401  = neg0_d0;
+    if (out_buffer_en) begin
+      \$401  = s2_neg0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = neg0_d5;
-    if (i__ready) begin
-      \$402  = neg0_d4;
+    \$402  = neg0_d1;
+    if (out_buffer_en) begin
+      \$402  = neg0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = s2_mag1;
-    if (i__ready) begin
-      \$403  = \$131 [31:0];
+    \$403  = neg0_d2;
+    if (out_buffer_en) begin
+      \$403  = neg0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = s2_neg1;
-    if (i__ready) begin
-      \$404  = \$132 ;
+    \$404  = neg0_d3;
+    if (out_buffer_en) begin
+      \$404  = neg0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = s2_xsat1;
-    if (i__ready) begin
-      \$405  = \$142 ;
+    \$405  = neg0_d4;
+    if (out_buffer_en) begin
+      \$405  = neg0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = xsat1_d0;
-    if (i__ready) begin
-      \$406  = \$143 ;
+    \$406  = neg0_d5;
+    if (out_buffer_en) begin
+      \$406  = neg0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = xsat1_d1;
-    if (i__ready) begin
-      \$407  = xsat1_d0;
+    \$407  = s2_mag1;
+    if (out_buffer_en) begin
+      \$407  = \$132 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = xsat1_d2;
-    if (i__ready) begin
-      \$408  = xsat1_d1;
+    \$408  = s2_neg1;
+    if (out_buffer_en) begin
+      \$408  = \$133 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = xsat1_d3;
-    if (i__ready) begin
-      \$409  = xsat1_d2;
+    \$409  = s2_over1;
+    if (out_buffer_en) begin
+      \$409  = \$136 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = xsat1_d4;
-    if (i__ready) begin
-      \$410  = xsat1_d3;
+    \$410  = s2_under1;
+    if (out_buffer_en) begin
+      \$410  = \$141 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = xsat1_d5;
-    if (i__ready) begin
-      \$411  = xsat1_d4;
+    \$411  = s2_low1;
+    if (out_buffer_en) begin
+      \$411  = s1_x1[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = s3_qc1;
-    if (i__ready) begin
+    \$412  = xsat1_d0;
+    if (out_buffer_en) begin
       \$412  = \$144 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = s3_f1;
-    if (i__ready) begin
-      \$413  = \$145 ;
+    \$413  = xsat1_d1;
+    if (out_buffer_en) begin
+      \$413  = xsat1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = s3_k1;
-    if (i__ready) begin
-      \$414  = s2_k[2:0];
+    \$414  = xsat1_d2;
+    if (out_buffer_en) begin
+      \$414  = xsat1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = s4_q1;
-    if (i__ready) begin
-      \$415  = \$146 ;
+    \$415  = xsat1_d3;
+    if (out_buffer_en) begin
+      \$415  = xsat1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = s5_big1;
-    if (i__ready) begin
-      \$416  = \$147 ;
+    \$416  = xsat1_d4;
+    if (out_buffer_en) begin
+      \$416  = xsat1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = big1_d0;
-    if (i__ready) begin
-      \$417  = s5_big1;
+    \$417  = xsat1_d5;
+    if (out_buffer_en) begin
+      \$417  = xsat1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = big1_d1;
-    if (i__ready) begin
-      \$418  = big1_d0;
+    \$418  = s3_qc1;
+    if (out_buffer_en) begin
+      \$418  = \$145 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = s5_q7_1;
-    if (i__ready) begin
-      \$419  = s4_q1[6:0];
+    \$419  = s3_f1;
+    if (out_buffer_en) begin
+      \$419  = \$146 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = q7_1_d0;
-    if (i__ready) begin
-      \$420  = s5_q7_1;
+    \$420  = s3_k1;
+    if (out_buffer_en) begin
+      \$420  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = q7_1_d1;
-    if (i__ready) begin
-      \$421  = q7_1_d0;
+    \$421  = s4_q1;
+    if (out_buffer_en) begin
+      \$421  = \$147 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = s4_f21;
-    if (i__ready) begin
-      \$422  = \$149 ;
+    \$422  = s5_big1;
+    if (out_buffer_en) begin
+      \$422  = \$148 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = s5_fc1;
-    if (i__ready) begin
-      \$423  = \$150 [23:0];
+    \$423  = big1_d0;
+    if (out_buffer_en) begin
+      \$423  = s5_big1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = s5_lo1;
-    if (i__ready) begin
-      \$424  = \$151 ;
+    \$424  = big1_d1;
+    if (out_buffer_en) begin
+      \$424  = big1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = s6_hi1;
-    if (i__ready) begin
-      \$425  = \$152 [15:0];
+    \$425  = s5_q7_1;
+    if (out_buffer_en) begin
+      \$425  = s4_q1[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = s6_lo1;
-    if (i__ready) begin
-      \$426  = s5_lo1;
+    \$426  = q7_1_d0;
+    if (out_buffer_en) begin
+      \$426  = s5_q7_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = s7_up1;
-    if (i__ready) begin
-      \$427  = \$153 ;
+    \$427  = q7_1_d1;
+    if (out_buffer_en) begin
+      \$427  = q7_1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = s8_mag1;
-    if (i__ready) begin
-      \$428  = \$158 [6:0];
+    \$428  = s4_f21;
+    if (out_buffer_en) begin
+      \$428  = \$150 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = neg1_d0;
-    if (i__ready) begin
-      \$429  = s2_neg1;
+    \$429  = s5_fc1;
+    if (out_buffer_en) begin
+      \$429  = \$151 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = neg1_d1;
-    if (i__ready) begin
-      \$430  = neg1_d0;
+    \$430  = s5_lo1;
+    if (out_buffer_en) begin
+      \$430  = \$152 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = neg1_d2;
-    if (i__ready) begin
-      \$431  = neg1_d1;
+    \$431  = s6_hi1;
+    if (out_buffer_en) begin
+      \$431  = \$153 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = neg1_d3;
-    if (i__ready) begin
-      \$432  = neg1_d2;
+    \$432  = s6_lo1;
+    if (out_buffer_en) begin
+      \$432  = s5_lo1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = neg1_d4;
-    if (i__ready) begin
-      \$433  = neg1_d3;
+    \$433  = s7_up1;
+    if (out_buffer_en) begin
+      \$433  = \$154 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = neg1_d5;
-    if (i__ready) begin
-      \$434  = neg1_d4;
+    \$434  = s8_mag1;
+    if (out_buffer_en) begin
+      \$434  = \$159 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = s2_mag2;
-    if (i__ready) begin
-      \$435  = \$161 [31:0];
+    \$435  = neg1_d0;
+    if (out_buffer_en) begin
+      \$435  = s2_neg1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = s2_neg2;
-    if (i__ready) begin
-      \$436  = \$162 ;
+    \$436  = neg1_d1;
+    if (out_buffer_en) begin
+      \$436  = neg1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = s2_xsat2;
-    if (i__ready) begin
-      \$437  = \$172 ;
+    \$437  = neg1_d2;
+    if (out_buffer_en) begin
+      \$437  = neg1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = xsat2_d0;
-    if (i__ready) begin
-      \$438  = \$173 ;
+    \$438  = neg1_d3;
+    if (out_buffer_en) begin
+      \$438  = neg1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = xsat2_d1;
-    if (i__ready) begin
-      \$439  = xsat2_d0;
+    \$439  = neg1_d4;
+    if (out_buffer_en) begin
+      \$439  = neg1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = xsat2_d2;
-    if (i__ready) begin
-      \$440  = xsat2_d1;
+    \$440  = neg1_d5;
+    if (out_buffer_en) begin
+      \$440  = neg1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = xsat2_d3;
-    if (i__ready) begin
-      \$441  = xsat2_d2;
+    \$441  = s2_mag2;
+    if (out_buffer_en) begin
+      \$441  = \$162 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = xsat2_d4;
-    if (i__ready) begin
-      \$442  = xsat2_d3;
+    \$442  = s2_neg2;
+    if (out_buffer_en) begin
+      \$442  = \$163 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = xsat2_d5;
-    if (i__ready) begin
-      \$443  = xsat2_d4;
+    \$443  = s2_over2;
+    if (out_buffer_en) begin
+      \$443  = \$166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = s3_qc2;
-    if (i__ready) begin
-      \$444  = \$174 ;
+    \$444  = s2_under2;
+    if (out_buffer_en) begin
+      \$444  = \$171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = s3_f2;
-    if (i__ready) begin
-      \$445  = \$175 ;
+    \$445  = s2_low2;
+    if (out_buffer_en) begin
+      \$445  = s1_x2[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = s3_k2;
-    if (i__ready) begin
-      \$446  = s2_k[2:0];
+    \$446  = xsat2_d0;
+    if (out_buffer_en) begin
+      \$446  = \$174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = s4_q2;
-    if (i__ready) begin
-      \$447  = \$176 ;
+    \$447  = xsat2_d1;
+    if (out_buffer_en) begin
+      \$447  = xsat2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = s5_big2;
-    if (i__ready) begin
-      \$448  = \$177 ;
+    \$448  = xsat2_d2;
+    if (out_buffer_en) begin
+      \$448  = xsat2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = big2_d0;
-    if (i__ready) begin
-      \$449  = s5_big2;
+    \$449  = xsat2_d3;
+    if (out_buffer_en) begin
+      \$449  = xsat2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = big2_d1;
-    if (i__ready) begin
-      \$450  = big2_d0;
+    \$450  = xsat2_d4;
+    if (out_buffer_en) begin
+      \$450  = xsat2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = s5_q7_2;
-    if (i__ready) begin
-      \$451  = s4_q2[6:0];
+    \$451  = xsat2_d5;
+    if (out_buffer_en) begin
+      \$451  = xsat2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = q7_2_d0;
-    if (i__ready) begin
-      \$452  = s5_q7_2;
+    \$452  = s3_qc2;
+    if (out_buffer_en) begin
+      \$452  = \$175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = q7_2_d1;
-    if (i__ready) begin
-      \$453  = q7_2_d0;
+    \$453  = s3_f2;
+    if (out_buffer_en) begin
+      \$453  = \$176 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = s4_f22;
-    if (i__ready) begin
-      \$454  = \$179 ;
+    \$454  = s3_k2;
+    if (out_buffer_en) begin
+      \$454  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = s5_fc2;
-    if (i__ready) begin
-      \$455  = \$180 [23:0];
+    \$455  = s4_q2;
+    if (out_buffer_en) begin
+      \$455  = \$177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = s5_lo2;
-    if (i__ready) begin
-      \$456  = \$181 ;
+    \$456  = s5_big2;
+    if (out_buffer_en) begin
+      \$456  = \$178 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = s6_hi2;
-    if (i__ready) begin
-      \$457  = \$182 [15:0];
+    \$457  = big2_d0;
+    if (out_buffer_en) begin
+      \$457  = s5_big2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = s6_lo2;
-    if (i__ready) begin
-      \$458  = s5_lo2;
+    \$458  = big2_d1;
+    if (out_buffer_en) begin
+      \$458  = big2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = s7_up2;
-    if (i__ready) begin
-      \$459  = \$183 ;
+    \$459  = s5_q7_2;
+    if (out_buffer_en) begin
+      \$459  = s4_q2[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = s8_mag2;
-    if (i__ready) begin
-      \$460  = \$188 [6:0];
+    \$460  = q7_2_d0;
+    if (out_buffer_en) begin
+      \$460  = s5_q7_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = neg2_d0;
-    if (i__ready) begin
-      \$461  = s2_neg2;
+    \$461  = q7_2_d1;
+    if (out_buffer_en) begin
+      \$461  = q7_2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = neg2_d1;
-    if (i__ready) begin
-      \$462  = neg2_d0;
+    \$462  = s4_f22;
+    if (out_buffer_en) begin
+      \$462  = \$180 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = neg2_d2;
-    if (i__ready) begin
-      \$463  = neg2_d1;
+    \$463  = s5_fc2;
+    if (out_buffer_en) begin
+      \$463  = \$181 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = neg2_d3;
-    if (i__ready) begin
-      \$464  = neg2_d2;
+    \$464  = s5_lo2;
+    if (out_buffer_en) begin
+      \$464  = \$182 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = neg2_d4;
-    if (i__ready) begin
-      \$465  = neg2_d3;
+    \$465  = s6_hi2;
+    if (out_buffer_en) begin
+      \$465  = \$183 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = neg2_d5;
-    if (i__ready) begin
-      \$466  = neg2_d4;
+    \$466  = s6_lo2;
+    if (out_buffer_en) begin
+      \$466  = s5_lo2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = s2_mag3;
-    if (i__ready) begin
-      \$467  = \$191 [31:0];
+    \$467  = s7_up2;
+    if (out_buffer_en) begin
+      \$467  = \$184 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = s2_neg3;
-    if (i__ready) begin
-      \$468  = \$192 ;
+    \$468  = s8_mag2;
+    if (out_buffer_en) begin
+      \$468  = \$189 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = s2_xsat3;
-    if (i__ready) begin
-      \$469  = \$202 ;
+    \$469  = neg2_d0;
+    if (out_buffer_en) begin
+      \$469  = s2_neg2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = xsat3_d0;
-    if (i__ready) begin
-      \$470  = \$203 ;
+    \$470  = neg2_d1;
+    if (out_buffer_en) begin
+      \$470  = neg2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = xsat3_d1;
-    if (i__ready) begin
-      \$471  = xsat3_d0;
+    \$471  = neg2_d2;
+    if (out_buffer_en) begin
+      \$471  = neg2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = xsat3_d2;
-    if (i__ready) begin
-      \$472  = xsat3_d1;
+    \$472  = neg2_d3;
+    if (out_buffer_en) begin
+      \$472  = neg2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = xsat3_d3;
-    if (i__ready) begin
-      \$473  = xsat3_d2;
+    \$473  = neg2_d4;
+    if (out_buffer_en) begin
+      \$473  = neg2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = xsat3_d4;
-    if (i__ready) begin
-      \$474  = xsat3_d3;
+    \$474  = neg2_d5;
+    if (out_buffer_en) begin
+      \$474  = neg2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = xsat3_d5;
-    if (i__ready) begin
-      \$475  = xsat3_d4;
+    \$475  = s2_mag3;
+    if (out_buffer_en) begin
+      \$475  = \$192 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = s3_qc3;
-    if (i__ready) begin
-      \$476  = \$204 ;
+    \$476  = s2_neg3;
+    if (out_buffer_en) begin
+      \$476  = \$193 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = s3_f3;
-    if (i__ready) begin
-      \$477  = \$205 ;
+    \$477  = s2_over3;
+    if (out_buffer_en) begin
+      \$477  = \$196 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = s3_k3;
-    if (i__ready) begin
-      \$478  = s2_k[2:0];
+    \$478  = s2_under3;
+    if (out_buffer_en) begin
+      \$478  = \$201 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = s4_q3;
-    if (i__ready) begin
-      \$479  = \$206 ;
+    \$479  = s2_low3;
+    if (out_buffer_en) begin
+      \$479  = s1_x3[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = s5_big3;
-    if (i__ready) begin
-      \$480  = \$207 ;
+    \$480  = xsat3_d0;
+    if (out_buffer_en) begin
+      \$480  = \$204 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = big3_d0;
-    if (i__ready) begin
-      \$481  = s5_big3;
+    \$481  = xsat3_d1;
+    if (out_buffer_en) begin
+      \$481  = xsat3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = big3_d1;
-    if (i__ready) begin
-      \$482  = big3_d0;
+    \$482  = xsat3_d2;
+    if (out_buffer_en) begin
+      \$482  = xsat3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = s5_q7_3;
-    if (i__ready) begin
-      \$483  = s4_q3[6:0];
+    \$483  = xsat3_d3;
+    if (out_buffer_en) begin
+      \$483  = xsat3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = q7_3_d0;
-    if (i__ready) begin
-      \$484  = s5_q7_3;
+    \$484  = xsat3_d4;
+    if (out_buffer_en) begin
+      \$484  = xsat3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = q7_3_d1;
-    if (i__ready) begin
-      \$485  = q7_3_d0;
+    \$485  = xsat3_d5;
+    if (out_buffer_en) begin
+      \$485  = xsat3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s4_f23;
-    if (i__ready) begin
-      \$486  = \$209 ;
+    \$486  = s3_qc3;
+    if (out_buffer_en) begin
+      \$486  = \$205 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s5_fc3;
-    if (i__ready) begin
-      \$487  = \$210 [23:0];
+    \$487  = s3_f3;
+    if (out_buffer_en) begin
+      \$487  = \$206 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s5_lo3;
-    if (i__ready) begin
-      \$488  = \$211 ;
+    \$488  = s3_k3;
+    if (out_buffer_en) begin
+      \$488  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s6_hi3;
-    if (i__ready) begin
-      \$489  = \$212 [15:0];
+    \$489  = s4_q3;
+    if (out_buffer_en) begin
+      \$489  = \$207 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s6_lo3;
-    if (i__ready) begin
-      \$490  = s5_lo3;
+    \$490  = s5_big3;
+    if (out_buffer_en) begin
+      \$490  = \$208 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s7_up3;
-    if (i__ready) begin
-      \$491  = \$213 ;
+    \$491  = big3_d0;
+    if (out_buffer_en) begin
+      \$491  = s5_big3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s8_mag3;
-    if (i__ready) begin
-      \$492  = \$218 [6:0];
+    \$492  = big3_d1;
+    if (out_buffer_en) begin
+      \$492  = big3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = neg3_d0;
-    if (i__ready) begin
-      \$493  = s2_neg3;
+    \$493  = s5_q7_3;
+    if (out_buffer_en) begin
+      \$493  = s4_q3[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = neg3_d1;
-    if (i__ready) begin
-      \$494  = neg3_d0;
+    \$494  = q7_3_d0;
+    if (out_buffer_en) begin
+      \$494  = s5_q7_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = neg3_d2;
-    if (i__ready) begin
-      \$495  = neg3_d1;
+    \$495  = q7_3_d1;
+    if (out_buffer_en) begin
+      \$495  = q7_3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = neg3_d3;
-    if (i__ready) begin
-      \$496  = neg3_d2;
+    \$496  = s4_f23;
+    if (out_buffer_en) begin
+      \$496  = \$210 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = neg3_d4;
-    if (i__ready) begin
-      \$497  = neg3_d3;
+    \$497  = s5_fc3;
+    if (out_buffer_en) begin
+      \$497  = \$211 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = neg3_d5;
-    if (i__ready) begin
-      \$498  = neg3_d4;
+    \$498  = s5_lo3;
+    if (out_buffer_en) begin
+      \$498  = \$212 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s2_mag4;
-    if (i__ready) begin
-      \$499  = \$221 [31:0];
+    \$499  = s6_hi3;
+    if (out_buffer_en) begin
+      \$499  = \$213 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s2_neg4;
-    if (i__ready) begin
-      \$500  = \$222 ;
+    \$500  = s6_lo3;
+    if (out_buffer_en) begin
+      \$500  = s5_lo3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s2_xsat4;
-    if (i__ready) begin
-      \$501  = \$232 ;
+    \$501  = s7_up3;
+    if (out_buffer_en) begin
+      \$501  = \$214 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = xsat4_d0;
-    if (i__ready) begin
-      \$502  = \$233 ;
+    \$502  = s8_mag3;
+    if (out_buffer_en) begin
+      \$502  = \$219 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = xsat4_d1;
-    if (i__ready) begin
-      \$503  = xsat4_d0;
+    \$503  = neg3_d0;
+    if (out_buffer_en) begin
+      \$503  = s2_neg3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = xsat4_d2;
-    if (i__ready) begin
-      \$504  = xsat4_d1;
+    \$504  = neg3_d1;
+    if (out_buffer_en) begin
+      \$504  = neg3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = xsat4_d3;
-    if (i__ready) begin
-      \$505  = xsat4_d2;
+    \$505  = neg3_d2;
+    if (out_buffer_en) begin
+      \$505  = neg3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = xsat4_d4;
-    if (i__ready) begin
-      \$506  = xsat4_d3;
+    \$506  = neg3_d3;
+    if (out_buffer_en) begin
+      \$506  = neg3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = xsat4_d5;
-    if (i__ready) begin
-      \$507  = xsat4_d4;
+    \$507  = neg3_d4;
+    if (out_buffer_en) begin
+      \$507  = neg3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s3_qc4;
-    if (i__ready) begin
-      \$508  = \$234 ;
+    \$508  = neg3_d5;
+    if (out_buffer_en) begin
+      \$508  = neg3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s3_f4;
-    if (i__ready) begin
-      \$509  = \$235 ;
+    \$509  = s2_mag4;
+    if (out_buffer_en) begin
+      \$509  = \$222 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s3_k4;
-    if (i__ready) begin
-      \$510  = s2_k[2:0];
+    \$510  = s2_neg4;
+    if (out_buffer_en) begin
+      \$510  = \$223 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s4_q4;
-    if (i__ready) begin
-      \$511  = \$236 ;
+    \$511  = s2_over4;
+    if (out_buffer_en) begin
+      \$511  = \$226 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s5_big4;
-    if (i__ready) begin
-      \$512  = \$237 ;
+    \$512  = s2_under4;
+    if (out_buffer_en) begin
+      \$512  = \$231 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = big4_d0;
-    if (i__ready) begin
-      \$513  = s5_big4;
+    \$513  = s2_low4;
+    if (out_buffer_en) begin
+      \$513  = s1_x4[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = big4_d1;
-    if (i__ready) begin
-      \$514  = big4_d0;
+    \$514  = xsat4_d0;
+    if (out_buffer_en) begin
+      \$514  = \$234 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s5_q7_4;
-    if (i__ready) begin
-      \$515  = s4_q4[6:0];
+    \$515  = xsat4_d1;
+    if (out_buffer_en) begin
+      \$515  = xsat4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = q7_4_d0;
-    if (i__ready) begin
-      \$516  = s5_q7_4;
+    \$516  = xsat4_d2;
+    if (out_buffer_en) begin
+      \$516  = xsat4_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = q7_4_d1;
-    if (i__ready) begin
-      \$517  = q7_4_d0;
+    \$517  = xsat4_d3;
+    if (out_buffer_en) begin
+      \$517  = xsat4_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s4_f24;
-    if (i__ready) begin
-      \$518  = \$239 ;
+    \$518  = xsat4_d4;
+    if (out_buffer_en) begin
+      \$518  = xsat4_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = s5_fc4;
-    if (i__ready) begin
-      \$519  = \$240 [23:0];
+    \$519  = xsat4_d5;
+    if (out_buffer_en) begin
+      \$519  = xsat4_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = s5_lo4;
-    if (i__ready) begin
-      \$520  = \$241 ;
+    \$520  = s3_qc4;
+    if (out_buffer_en) begin
+      \$520  = \$235 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s6_hi4;
-    if (i__ready) begin
-      \$521  = \$242 [15:0];
+    \$521  = s3_f4;
+    if (out_buffer_en) begin
+      \$521  = \$236 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s6_lo4;
-    if (i__ready) begin
-      \$522  = s5_lo4;
+    \$522  = s3_k4;
+    if (out_buffer_en) begin
+      \$522  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s7_up4;
-    if (i__ready) begin
-      \$523  = \$243 ;
+    \$523  = s4_q4;
+    if (out_buffer_en) begin
+      \$523  = \$237 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s8_mag4;
-    if (i__ready) begin
-      \$524  = \$248 [6:0];
+    \$524  = s5_big4;
+    if (out_buffer_en) begin
+      \$524  = \$238 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = neg4_d0;
-    if (i__ready) begin
-      \$525  = s2_neg4;
+    \$525  = big4_d0;
+    if (out_buffer_en) begin
+      \$525  = s5_big4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = neg4_d1;
-    if (i__ready) begin
-      \$526  = neg4_d0;
+    \$526  = big4_d1;
+    if (out_buffer_en) begin
+      \$526  = big4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = neg4_d2;
-    if (i__ready) begin
-      \$527  = neg4_d1;
+    \$527  = s5_q7_4;
+    if (out_buffer_en) begin
+      \$527  = s4_q4[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = neg4_d3;
-    if (i__ready) begin
-      \$528  = neg4_d2;
+    \$528  = q7_4_d0;
+    if (out_buffer_en) begin
+      \$528  = s5_q7_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = neg4_d4;
-    if (i__ready) begin
-      \$529  = neg4_d3;
+    \$529  = q7_4_d1;
+    if (out_buffer_en) begin
+      \$529  = q7_4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = neg4_d5;
-    if (i__ready) begin
-      \$530  = neg4_d4;
+    \$530  = s4_f24;
+    if (out_buffer_en) begin
+      \$530  = \$240 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = s2_mag5;
-    if (i__ready) begin
-      \$531  = \$251 [31:0];
+    \$531  = s5_fc4;
+    if (out_buffer_en) begin
+      \$531  = \$241 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = s2_neg5;
-    if (i__ready) begin
-      \$532  = \$252 ;
+    \$532  = s5_lo4;
+    if (out_buffer_en) begin
+      \$532  = \$242 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = s2_xsat5;
-    if (i__ready) begin
-      \$533  = \$262 ;
+    \$533  = s6_hi4;
+    if (out_buffer_en) begin
+      \$533  = \$243 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = xsat5_d0;
-    if (i__ready) begin
-      \$534  = \$263 ;
+    \$534  = s6_lo4;
+    if (out_buffer_en) begin
+      \$534  = s5_lo4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = xsat5_d1;
-    if (i__ready) begin
-      \$535  = xsat5_d0;
+    \$535  = s7_up4;
+    if (out_buffer_en) begin
+      \$535  = \$244 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = xsat5_d2;
-    if (i__ready) begin
-      \$536  = xsat5_d1;
+    \$536  = s8_mag4;
+    if (out_buffer_en) begin
+      \$536  = \$249 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = xsat5_d3;
-    if (i__ready) begin
-      \$537  = xsat5_d2;
+    \$537  = neg4_d0;
+    if (out_buffer_en) begin
+      \$537  = s2_neg4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = xsat5_d4;
-    if (i__ready) begin
-      \$538  = xsat5_d3;
+    \$538  = neg4_d1;
+    if (out_buffer_en) begin
+      \$538  = neg4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = xsat5_d5;
-    if (i__ready) begin
-      \$539  = xsat5_d4;
+    \$539  = neg4_d2;
+    if (out_buffer_en) begin
+      \$539  = neg4_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = s3_qc5;
-    if (i__ready) begin
-      \$540  = \$264 ;
+    \$540  = neg4_d3;
+    if (out_buffer_en) begin
+      \$540  = neg4_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = s3_f5;
-    if (i__ready) begin
-      \$541  = \$265 ;
+    \$541  = neg4_d4;
+    if (out_buffer_en) begin
+      \$541  = neg4_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = s3_k5;
-    if (i__ready) begin
-      \$542  = s2_k[2:0];
+    \$542  = neg4_d5;
+    if (out_buffer_en) begin
+      \$542  = neg4_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = s4_q5;
-    if (i__ready) begin
-      \$543  = \$266 ;
+    \$543  = s2_mag5;
+    if (out_buffer_en) begin
+      \$543  = \$252 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = s5_big5;
-    if (i__ready) begin
-      \$544  = \$267 ;
+    \$544  = s2_neg5;
+    if (out_buffer_en) begin
+      \$544  = \$253 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = big5_d0;
-    if (i__ready) begin
-      \$545  = s5_big5;
+    \$545  = s2_over5;
+    if (out_buffer_en) begin
+      \$545  = \$256 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = big5_d1;
-    if (i__ready) begin
-      \$546  = big5_d0;
+    \$546  = s2_under5;
+    if (out_buffer_en) begin
+      \$546  = \$261 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = s5_q7_5;
-    if (i__ready) begin
-      \$547  = s4_q5[6:0];
+    \$547  = s2_low5;
+    if (out_buffer_en) begin
+      \$547  = s1_x5[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = q7_5_d0;
-    if (i__ready) begin
-      \$548  = s5_q7_5;
+    \$548  = xsat5_d0;
+    if (out_buffer_en) begin
+      \$548  = \$264 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = q7_5_d1;
-    if (i__ready) begin
-      \$549  = q7_5_d0;
+    \$549  = xsat5_d1;
+    if (out_buffer_en) begin
+      \$549  = xsat5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = s4_f25;
-    if (i__ready) begin
-      \$550  = \$269 ;
+    \$550  = xsat5_d2;
+    if (out_buffer_en) begin
+      \$550  = xsat5_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = s5_fc5;
-    if (i__ready) begin
-      \$551  = \$270 [23:0];
+    \$551  = xsat5_d3;
+    if (out_buffer_en) begin
+      \$551  = xsat5_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = s5_lo5;
-    if (i__ready) begin
-      \$552  = \$271 ;
+    \$552  = xsat5_d4;
+    if (out_buffer_en) begin
+      \$552  = xsat5_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = s6_hi5;
-    if (i__ready) begin
-      \$553  = \$272 [15:0];
+    \$553  = xsat5_d5;
+    if (out_buffer_en) begin
+      \$553  = xsat5_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = s6_lo5;
-    if (i__ready) begin
-      \$554  = s5_lo5;
+    \$554  = s3_qc5;
+    if (out_buffer_en) begin
+      \$554  = \$265 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = s7_up5;
-    if (i__ready) begin
-      \$555  = \$273 ;
+    \$555  = s3_f5;
+    if (out_buffer_en) begin
+      \$555  = \$266 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = s8_mag5;
-    if (i__ready) begin
-      \$556  = \$278 [6:0];
+    \$556  = s3_k5;
+    if (out_buffer_en) begin
+      \$556  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = neg5_d0;
-    if (i__ready) begin
-      \$557  = s2_neg5;
+    \$557  = s4_q5;
+    if (out_buffer_en) begin
+      \$557  = \$267 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = neg5_d1;
-    if (i__ready) begin
-      \$558  = neg5_d0;
+    \$558  = s5_big5;
+    if (out_buffer_en) begin
+      \$558  = \$268 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = neg5_d2;
-    if (i__ready) begin
-      \$559  = neg5_d1;
+    \$559  = big5_d0;
+    if (out_buffer_en) begin
+      \$559  = s5_big5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = neg5_d3;
-    if (i__ready) begin
-      \$560  = neg5_d2;
+    \$560  = big5_d1;
+    if (out_buffer_en) begin
+      \$560  = big5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = neg5_d4;
-    if (i__ready) begin
-      \$561  = neg5_d3;
+    \$561  = s5_q7_5;
+    if (out_buffer_en) begin
+      \$561  = s4_q5[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = neg5_d5;
-    if (i__ready) begin
-      \$562  = neg5_d4;
+    \$562  = q7_5_d0;
+    if (out_buffer_en) begin
+      \$562  = s5_q7_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = s2_mag6;
-    if (i__ready) begin
-      \$563  = \$281 [31:0];
+    \$563  = q7_5_d1;
+    if (out_buffer_en) begin
+      \$563  = q7_5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = s2_neg6;
-    if (i__ready) begin
-      \$564  = \$282 ;
+    \$564  = s4_f25;
+    if (out_buffer_en) begin
+      \$564  = \$270 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = s2_xsat6;
-    if (i__ready) begin
-      \$565  = \$292 ;
+    \$565  = s5_fc5;
+    if (out_buffer_en) begin
+      \$565  = \$271 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = xsat6_d0;
-    if (i__ready) begin
-      \$566  = \$293 ;
+    \$566  = s5_lo5;
+    if (out_buffer_en) begin
+      \$566  = \$272 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = xsat6_d1;
-    if (i__ready) begin
-      \$567  = xsat6_d0;
+    \$567  = s6_hi5;
+    if (out_buffer_en) begin
+      \$567  = \$273 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = xsat6_d2;
-    if (i__ready) begin
-      \$568  = xsat6_d1;
+    \$568  = s6_lo5;
+    if (out_buffer_en) begin
+      \$568  = s5_lo5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = xsat6_d3;
-    if (i__ready) begin
-      \$569  = xsat6_d2;
+    \$569  = s7_up5;
+    if (out_buffer_en) begin
+      \$569  = \$274 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = xsat6_d4;
-    if (i__ready) begin
-      \$570  = xsat6_d3;
+    \$570  = s8_mag5;
+    if (out_buffer_en) begin
+      \$570  = \$279 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = xsat6_d5;
-    if (i__ready) begin
-      \$571  = xsat6_d4;
+    \$571  = neg5_d0;
+    if (out_buffer_en) begin
+      \$571  = s2_neg5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = s3_qc6;
-    if (i__ready) begin
-      \$572  = \$294 ;
+    \$572  = neg5_d1;
+    if (out_buffer_en) begin
+      \$572  = neg5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = s3_f6;
-    if (i__ready) begin
-      \$573  = \$295 ;
+    \$573  = neg5_d2;
+    if (out_buffer_en) begin
+      \$573  = neg5_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = s3_k6;
-    if (i__ready) begin
-      \$574  = s2_k[2:0];
+    \$574  = neg5_d3;
+    if (out_buffer_en) begin
+      \$574  = neg5_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = s4_q6;
-    if (i__ready) begin
-      \$575  = \$296 ;
+    \$575  = neg5_d4;
+    if (out_buffer_en) begin
+      \$575  = neg5_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = s5_big6;
-    if (i__ready) begin
-      \$576  = \$297 ;
+    \$576  = neg5_d5;
+    if (out_buffer_en) begin
+      \$576  = neg5_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = big6_d0;
-    if (i__ready) begin
-      \$577  = s5_big6;
+    \$577  = s2_mag6;
+    if (out_buffer_en) begin
+      \$577  = \$282 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = big6_d1;
-    if (i__ready) begin
-      \$578  = big6_d0;
+    \$578  = s2_neg6;
+    if (out_buffer_en) begin
+      \$578  = \$283 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = s5_q7_6;
-    if (i__ready) begin
-      \$579  = s4_q6[6:0];
+    \$579  = s2_over6;
+    if (out_buffer_en) begin
+      \$579  = \$286 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = q7_6_d0;
-    if (i__ready) begin
-      \$580  = s5_q7_6;
+    \$580  = s2_under6;
+    if (out_buffer_en) begin
+      \$580  = \$291 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = q7_6_d1;
-    if (i__ready) begin
-      \$581  = q7_6_d0;
+    \$581  = s2_low6;
+    if (out_buffer_en) begin
+      \$581  = s1_x6[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = s4_f26;
-    if (i__ready) begin
-      \$582  = \$299 ;
+    \$582  = xsat6_d0;
+    if (out_buffer_en) begin
+      \$582  = \$294 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = s5_fc6;
-    if (i__ready) begin
-      \$583  = \$300 [23:0];
+    \$583  = xsat6_d1;
+    if (out_buffer_en) begin
+      \$583  = xsat6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = s5_lo6;
-    if (i__ready) begin
-      \$584  = \$301 ;
+    \$584  = xsat6_d2;
+    if (out_buffer_en) begin
+      \$584  = xsat6_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = s6_hi6;
-    if (i__ready) begin
-      \$585  = \$302 [15:0];
+    \$585  = xsat6_d3;
+    if (out_buffer_en) begin
+      \$585  = xsat6_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = s6_lo6;
-    if (i__ready) begin
-      \$586  = s5_lo6;
+    \$586  = xsat6_d4;
+    if (out_buffer_en) begin
+      \$586  = xsat6_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = s7_up6;
-    if (i__ready) begin
-      \$587  = \$303 ;
+    \$587  = xsat6_d5;
+    if (out_buffer_en) begin
+      \$587  = xsat6_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = s8_mag6;
-    if (i__ready) begin
-      \$588  = \$308 [6:0];
+    \$588  = s3_qc6;
+    if (out_buffer_en) begin
+      \$588  = \$295 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = neg6_d0;
-    if (i__ready) begin
-      \$589  = s2_neg6;
+    \$589  = s3_f6;
+    if (out_buffer_en) begin
+      \$589  = \$296 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = neg6_d1;
-    if (i__ready) begin
-      \$590  = neg6_d0;
+    \$590  = s3_k6;
+    if (out_buffer_en) begin
+      \$590  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = neg6_d2;
-    if (i__ready) begin
-      \$591  = neg6_d1;
+    \$591  = s4_q6;
+    if (out_buffer_en) begin
+      \$591  = \$297 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = neg6_d3;
-    if (i__ready) begin
-      \$592  = neg6_d2;
+    \$592  = s5_big6;
+    if (out_buffer_en) begin
+      \$592  = \$298 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = neg6_d4;
-    if (i__ready) begin
-      \$593  = neg6_d3;
+    \$593  = big6_d0;
+    if (out_buffer_en) begin
+      \$593  = s5_big6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = neg6_d5;
-    if (i__ready) begin
-      \$594  = neg6_d4;
+    \$594  = big6_d1;
+    if (out_buffer_en) begin
+      \$594  = big6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = s2_mag7;
-    if (i__ready) begin
-      \$595  = \$311 [31:0];
+    \$595  = s5_q7_6;
+    if (out_buffer_en) begin
+      \$595  = s4_q6[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = s2_neg7;
-    if (i__ready) begin
-      \$596  = \$312 ;
+    \$596  = q7_6_d0;
+    if (out_buffer_en) begin
+      \$596  = s5_q7_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = s2_xsat7;
-    if (i__ready) begin
-      \$597  = \$322 ;
+    \$597  = q7_6_d1;
+    if (out_buffer_en) begin
+      \$597  = q7_6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = xsat7_d0;
-    if (i__ready) begin
-      \$598  = \$323 ;
+    \$598  = s4_f26;
+    if (out_buffer_en) begin
+      \$598  = \$300 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = xsat7_d1;
-    if (i__ready) begin
-      \$599  = xsat7_d0;
+    \$599  = s5_fc6;
+    if (out_buffer_en) begin
+      \$599  = \$301 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = xsat7_d2;
-    if (i__ready) begin
-      \$600  = xsat7_d1;
+    \$600  = s5_lo6;
+    if (out_buffer_en) begin
+      \$600  = \$302 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = xsat7_d3;
-    if (i__ready) begin
-      \$601  = xsat7_d2;
+    \$601  = s6_hi6;
+    if (out_buffer_en) begin
+      \$601  = \$303 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = xsat7_d4;
-    if (i__ready) begin
-      \$602  = xsat7_d3;
+    \$602  = s6_lo6;
+    if (out_buffer_en) begin
+      \$602  = s5_lo6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = xsat7_d5;
-    if (i__ready) begin
-      \$603  = xsat7_d4;
+    \$603  = s7_up6;
+    if (out_buffer_en) begin
+      \$603  = \$304 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = s3_qc7;
-    if (i__ready) begin
-      \$604  = \$324 ;
+    \$604  = s8_mag6;
+    if (out_buffer_en) begin
+      \$604  = \$309 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = s3_f7;
-    if (i__ready) begin
-      \$605  = \$325 ;
+    \$605  = neg6_d0;
+    if (out_buffer_en) begin
+      \$605  = s2_neg6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = s3_k7;
-    if (i__ready) begin
-      \$606  = s2_k[2:0];
+    \$606  = neg6_d1;
+    if (out_buffer_en) begin
+      \$606  = neg6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = s4_q7;
-    if (i__ready) begin
-      \$607  = \$326 ;
+    \$607  = neg6_d2;
+    if (out_buffer_en) begin
+      \$607  = neg6_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = s5_big7;
-    if (i__ready) begin
-      \$608  = \$327 ;
+    \$608  = neg6_d3;
+    if (out_buffer_en) begin
+      \$608  = neg6_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = big7_d0;
-    if (i__ready) begin
-      \$609  = s5_big7;
+    \$609  = neg6_d4;
+    if (out_buffer_en) begin
+      \$609  = neg6_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = big7_d1;
-    if (i__ready) begin
-      \$610  = big7_d0;
+    \$610  = neg6_d5;
+    if (out_buffer_en) begin
+      \$610  = neg6_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = s5_q7_7;
-    if (i__ready) begin
-      \$611  = s4_q7[6:0];
+    \$611  = s2_mag7;
+    if (out_buffer_en) begin
+      \$611  = \$312 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = q7_7_d0;
-    if (i__ready) begin
-      \$612  = s5_q7_7;
+    \$612  = s2_neg7;
+    if (out_buffer_en) begin
+      \$612  = \$313 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = q7_7_d1;
-    if (i__ready) begin
-      \$613  = q7_7_d0;
+    \$613  = s2_over7;
+    if (out_buffer_en) begin
+      \$613  = \$316 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = s4_f27;
-    if (i__ready) begin
-      \$614  = \$329 ;
+    \$614  = s2_under7;
+    if (out_buffer_en) begin
+      \$614  = \$321 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = s5_fc7;
-    if (i__ready) begin
-      \$615  = \$330 [23:0];
+    \$615  = s2_low7;
+    if (out_buffer_en) begin
+      \$615  = s1_x7[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = s5_lo7;
-    if (i__ready) begin
-      \$616  = \$331 ;
+    \$616  = xsat7_d0;
+    if (out_buffer_en) begin
+      \$616  = \$324 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = s6_hi7;
-    if (i__ready) begin
-      \$617  = \$332 [15:0];
+    \$617  = xsat7_d1;
+    if (out_buffer_en) begin
+      \$617  = xsat7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = s6_lo7;
-    if (i__ready) begin
-      \$618  = s5_lo7;
+    \$618  = xsat7_d2;
+    if (out_buffer_en) begin
+      \$618  = xsat7_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = s7_up7;
-    if (i__ready) begin
-      \$619  = \$333 ;
+    \$619  = xsat7_d3;
+    if (out_buffer_en) begin
+      \$619  = xsat7_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = s8_mag7;
-    if (i__ready) begin
-      \$620  = \$338 [6:0];
+    \$620  = xsat7_d4;
+    if (out_buffer_en) begin
+      \$620  = xsat7_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = neg7_d0;
-    if (i__ready) begin
-      \$621  = s2_neg7;
+    \$621  = xsat7_d5;
+    if (out_buffer_en) begin
+      \$621  = xsat7_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = neg7_d1;
-    if (i__ready) begin
-      \$622  = neg7_d0;
+    \$622  = s3_qc7;
+    if (out_buffer_en) begin
+      \$622  = \$325 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = neg7_d2;
-    if (i__ready) begin
-      \$623  = neg7_d1;
+    \$623  = s3_f7;
+    if (out_buffer_en) begin
+      \$623  = \$326 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = neg7_d3;
-    if (i__ready) begin
-      \$624  = neg7_d2;
+    \$624  = s3_k7;
+    if (out_buffer_en) begin
+      \$624  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = neg7_d4;
-    if (i__ready) begin
-      \$625  = neg7_d3;
+    \$625  = s4_q7;
+    if (out_buffer_en) begin
+      \$625  = \$327 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = neg7_d5;
-    if (i__ready) begin
-      \$626  = neg7_d4;
+    \$626  = s5_big7;
+    if (out_buffer_en) begin
+      \$626  = \$328 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = valid_d0;
-    if (i__ready) begin
-      \$627  = take;
+    \$627  = big7_d0;
+    if (out_buffer_en) begin
+      \$627  = s5_big7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = big7_d1;
+    if (out_buffer_en) begin
+      \$628  = big7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$629  = s5_q7_7;
+    if (out_buffer_en) begin
+      \$629  = s4_q7[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$630  = q7_7_d0;
+    if (out_buffer_en) begin
+      \$630  = s5_q7_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$631  = q7_7_d1;
+    if (out_buffer_en) begin
+      \$631  = q7_7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = s4_f27;
+    if (out_buffer_en) begin
+      \$632  = \$330 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = s5_fc7;
+    if (out_buffer_en) begin
+      \$633  = \$331 [23:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = s5_lo7;
+    if (out_buffer_en) begin
+      \$634  = \$332 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$635  = s6_hi7;
+    if (out_buffer_en) begin
+      \$635  = \$333 [15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$636  = s6_lo7;
+    if (out_buffer_en) begin
+      \$636  = s5_lo7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$637  = s7_up7;
+    if (out_buffer_en) begin
+      \$637  = \$334 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$638  = s8_mag7;
+    if (out_buffer_en) begin
+      \$638  = \$339 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$639  = neg7_d0;
+    if (out_buffer_en) begin
+      \$639  = s2_neg7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = neg7_d1;
+    if (out_buffer_en) begin
+      \$640  = neg7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = neg7_d2;
+    if (out_buffer_en) begin
+      \$641  = neg7_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$642  = neg7_d3;
+    if (out_buffer_en) begin
+      \$642  = neg7_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = neg7_d4;
+    if (out_buffer_en) begin
+      \$643  = neg7_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$644  = neg7_d5;
+    if (out_buffer_en) begin
+      \$644  = neg7_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$645  = valid_d0;
+    if (out_buffer_en) begin
+      \$645  = take;
     end
     if (rst) begin
-      \$627  = 1'h0;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = valid_d1;
-    if (i__ready) begin
-      \$628  = valid_d0;
+    \$646  = valid_d1;
+    if (out_buffer_en) begin
+      \$646  = valid_d0;
     end
     if (rst) begin
-      \$628  = 1'h0;
+      \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = valid_d2;
-    if (i__ready) begin
-      \$629  = valid_d1;
+    \$647  = valid_d2;
+    if (out_buffer_en) begin
+      \$647  = valid_d1;
     end
     if (rst) begin
-      \$629  = 1'h0;
+      \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = valid_d3;
-    if (i__ready) begin
-      \$630  = valid_d2;
+    \$648  = valid_d3;
+    if (out_buffer_en) begin
+      \$648  = valid_d2;
     end
     if (rst) begin
-      \$630  = 1'h0;
+      \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = valid_d4;
-    if (i__ready) begin
-      \$631  = valid_d3;
+    \$649  = valid_d4;
+    if (out_buffer_en) begin
+      \$649  = valid_d3;
     end
     if (rst) begin
-      \$631  = 1'h0;
+      \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = valid_d5;
-    if (i__ready) begin
-      \$632  = valid_d4;
+    \$650  = valid_d5;
+    if (out_buffer_en) begin
+      \$650  = valid_d4;
     end
     if (rst) begin
-      \$632  = 1'h0;
+      \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = valid_d6;
-    if (i__ready) begin
-      \$633  = valid_d5;
+    \$651  = valid_d6;
+    if (out_buffer_en) begin
+      \$651  = valid_d5;
     end
     if (rst) begin
-      \$633  = 1'h0;
+      \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = valid_d7;
-    if (i__ready) begin
-      \$634  = valid_d6;
+    \$652  = valid_d7;
+    if (out_buffer_en) begin
+      \$652  = valid_d6;
     end
     if (rst) begin
-      \$634  = 1'h0;
+      \$652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = last_d0;
-    if (i__ready) begin
-      \$635  = i__payload[270];
+    \$653  = last_d0;
+    if (out_buffer_en) begin
+      \$653  = i__payload[270];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = last_d1;
-    if (i__ready) begin
-      \$636  = last_d0;
+    \$654  = last_d1;
+    if (out_buffer_en) begin
+      \$654  = last_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = last_d2;
-    if (i__ready) begin
-      \$637  = last_d1;
+    \$655  = last_d2;
+    if (out_buffer_en) begin
+      \$655  = last_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = last_d3;
-    if (i__ready) begin
-      \$638  = last_d2;
+    \$656  = last_d3;
+    if (out_buffer_en) begin
+      \$656  = last_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = last_d4;
-    if (i__ready) begin
-      \$639  = last_d3;
+    \$657  = last_d4;
+    if (out_buffer_en) begin
+      \$657  = last_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = last_d5;
-    if (i__ready) begin
-      \$640  = last_d4;
+    \$658  = last_d5;
+    if (out_buffer_en) begin
+      \$658  = last_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = last_d6;
-    if (i__ready) begin
-      \$641  = last_d5;
+    \$659  = last_d6;
+    if (out_buffer_en) begin
+      \$659  = last_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = last_d7;
-    if (i__ready) begin
-      \$642  = last_d6;
+    \$660  = last_d7;
+    if (out_buffer_en) begin
+      \$660  = last_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = keep_d0;
-    if (i__ready) begin
-      \$643  = \$340 ;
+    \$661  = keep_d0;
+    if (out_buffer_en) begin
+      \$661  = \$341 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = keep_d1;
-    if (i__ready) begin
-      \$644  = keep_d0;
+    \$662  = keep_d1;
+    if (out_buffer_en) begin
+      \$662  = keep_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = keep_d2;
-    if (i__ready) begin
-      \$645  = keep_d1;
+    \$663  = keep_d2;
+    if (out_buffer_en) begin
+      \$663  = keep_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = keep_d3;
-    if (i__ready) begin
-      \$646  = keep_d2;
+    \$664  = keep_d3;
+    if (out_buffer_en) begin
+      \$664  = keep_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = keep_d4;
-    if (i__ready) begin
-      \$647  = keep_d3;
+    \$665  = keep_d4;
+    if (out_buffer_en) begin
+      \$665  = keep_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = keep_d5;
-    if (i__ready) begin
-      \$648  = keep_d4;
+    \$666  = keep_d5;
+    if (out_buffer_en) begin
+      \$666  = keep_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = keep_d6;
-    if (i__ready) begin
-      \$649  = keep_d5;
+    \$667  = keep_d6;
+    if (out_buffer_en) begin
+      \$667  = keep_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = keep_d7;
-    if (i__ready) begin
-      \$650  = keep_d6;
+    \$668  = keep_d7;
+    if (out_buffer_en) begin
+      \$668  = keep_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = k_out_d0;
-    if (i__ready) begin
-      \$651  = s2_k;
+    \$669  = k_out_d0;
+    if (out_buffer_en) begin
+      \$669  = s2_k;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = k_out_d1;
-    if (i__ready) begin
-      \$652  = k_out_d0;
+    \$670  = k_out_d1;
+    if (out_buffer_en) begin
+      \$670  = k_out_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = k_out_d2;
-    if (i__ready) begin
-      \$653  = k_out_d1;
+    \$671  = k_out_d2;
+    if (out_buffer_en) begin
+      \$671  = k_out_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = k_out_d3;
-    if (i__ready) begin
-      \$654  = k_out_d2;
+    \$672  = k_out_d3;
+    if (out_buffer_en) begin
+      \$672  = k_out_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = k_out_d4;
-    if (i__ready) begin
-      \$655  = k_out_d3;
+    \$673  = k_out_d4;
+    if (out_buffer_en) begin
+      \$673  = k_out_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = k_out_d5;
-    if (i__ready) begin
-      \$656  = k_out_d4;
+    \$674  = k_out_d5;
+    if (out_buffer_en) begin
+      \$674  = k_out_d4;
     end
   end
   assign out_buffer_push = w_en;
@@ -4249,7 +4441,7 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign r_en = o__ready;
   assign r_data = o__payload;
   assign out_buffer_level_next = \$2 [2:0];
-  assign out_buffer_en = i__ready;
+  assign out_buffer_ready = i__ready;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[31:0];
   assign \i__payload.data[1]  = i__payload[63:32];
@@ -4297,31 +4489,31 @@ module shift_round_pseudo(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign w_data[23:16] = \$11 ;
   assign w_data[15:8] = \$8 ;
   assign w_data[7:0] = \$5 ;
-  assign \$66  = { 1'h0, s2_k[5:1] };
-  assign \$67  = { 1'h0, s1_k[5:1] };
-  assign \$69  = { 1'h0, s1_k[5:1] };
-  assign \$71  = { 1'h0, s1_k[5:1] };
-  assign \$73  = { 1'h0, s1_k[5:1] };
-  assign \$75  = { 1'h0, s1_k[5:1] };
-  assign \$77  = { 1'h0, s1_k[5:1] };
-  assign \$79  = { 1'h0, s1_k[5:1] };
-  assign \$81  = { 1'h0, s1_k[5:1] };
-  assign \$83  = { 1'h0, s1_k[5:1] };
-  assign \$85  = { 1'h0, s1_k[5:1] };
-  assign \$87  = { 1'h0, s1_k[5:1] };
-  assign \$89  = { 1'h0, s1_k[5:1] };
-  assign \$91  = { 1'h0, s1_k[5:1] };
-  assign \$93  = { 1'h0, s1_k[5:1] };
-  assign \$95  = { 1'h0, s1_k[5:1] };
-  assign \$97  = { 1'h0, s1_k[5:1] };
-  assign \$118  = { 1'h0, s3_f0[31:1] };
-  assign \$148  = { 1'h0, s3_f1[31:1] };
-  assign \$178  = { 1'h0, s3_f2[31:1] };
-  assign \$208  = { 1'h0, s3_f3[31:1] };
-  assign \$238  = { 1'h0, s3_f4[31:1] };
-  assign \$268  = { 1'h0, s3_f5[31:1] };
-  assign \$298  = { 1'h0, s3_f6[31:1] };
-  assign \$328  = { 1'h0, s3_f7[31:1] };
+  assign \$67  = { 1'h0, s2_k[5:1] };
+  assign \$68  = { 1'h0, s1_k[5:1] };
+  assign \$70  = { 1'h0, s1_k[5:1] };
+  assign \$72  = { 1'h0, s1_k[5:1] };
+  assign \$74  = { 1'h0, s1_k[5:1] };
+  assign \$76  = { 1'h0, s1_k[5:1] };
+  assign \$78  = { 1'h0, s1_k[5:1] };
+  assign \$80  = { 1'h0, s1_k[5:1] };
+  assign \$82  = { 1'h0, s1_k[5:1] };
+  assign \$84  = { 1'h0, s1_k[5:1] };
+  assign \$86  = { 1'h0, s1_k[5:1] };
+  assign \$88  = { 1'h0, s1_k[5:1] };
+  assign \$90  = { 1'h0, s1_k[5:1] };
+  assign \$92  = { 1'h0, s1_k[5:1] };
+  assign \$94  = { 1'h0, s1_k[5:1] };
+  assign \$96  = { 1'h0, s1_k[5:1] };
+  assign \$98  = { 1'h0, s1_k[5:1] };
+  assign \$119  = { 1'h0, s3_f0[31:1] };
+  assign \$149  = { 1'h0, s3_f1[31:1] };
+  assign \$179  = { 1'h0, s3_f2[31:1] };
+  assign \$209  = { 1'h0, s3_f3[31:1] };
+  assign \$239  = { 1'h0, s3_f4[31:1] };
+  assign \$269  = { 1'h0, s3_f5[31:1] };
+  assign \$299  = { 1'h0, s3_f6[31:1] };
+  assign \$329  = { 1'h0, s3_f7[31:1] };
 endmodule
 
 (* generator = "Amaranth" *)

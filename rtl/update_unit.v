@@ -16,13 +16,13 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [15:0] \$107 ;
+  wire \$107 ;
   wire [15:0] \$108 ;
-  wire [16:0] \$109 ;
+  wire [15:0] \$109 ;
   wire [7:0] \$11 ;
   wire [16:0] \$110 ;
   wire [16:0] \$111 ;
-  wire \$112 ;
+  wire [16:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
@@ -31,12 +31,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$118 ;
   wire \$119 ;
   wire [7:0] \$12 ;
-  wire [15:0] \$120 ;
+  wire \$120 ;
   wire [15:0] \$121 ;
-  wire [16:0] \$122 ;
+  wire [15:0] \$122 ;
   wire [16:0] \$123 ;
   wire [16:0] \$124 ;
-  wire \$125 ;
+  wire [16:0] \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
@@ -45,12 +45,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire [15:0] \$133 ;
+  wire \$133 ;
   wire [15:0] \$134 ;
-  wire [16:0] \$135 ;
+  wire [15:0] \$135 ;
   wire [16:0] \$136 ;
   wire [16:0] \$137 ;
-  wire \$138 ;
+  wire [16:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
@@ -59,13 +59,13 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire [15:0] \$146 ;
+  wire \$146 ;
   wire [15:0] \$147 ;
-  wire [16:0] \$148 ;
+  wire [15:0] \$148 ;
   wire [16:0] \$149 ;
   wire \$15 ;
   wire [16:0] \$150 ;
-  wire \$151 ;
+  wire [16:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
@@ -73,13 +73,13 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [15:0] \$159 ;
+  wire \$159 ;
   wire \$16 ;
   wire [15:0] \$160 ;
-  wire [16:0] \$161 ;
+  wire [15:0] \$161 ;
   wire [16:0] \$162 ;
   wire [16:0] \$163 ;
-  wire \$164 ;
+  wire [16:0] \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
@@ -88,12 +88,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [15:0] \$172 ;
+  wire \$172 ;
   wire [15:0] \$173 ;
-  wire [16:0] \$174 ;
+  wire [15:0] \$174 ;
   wire [16:0] \$175 ;
   wire [16:0] \$176 ;
-  wire \$177 ;
+  wire [16:0] \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
@@ -102,11 +102,11 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [15:0] \$185 ;
+  wire \$185 ;
   wire [15:0] \$186 ;
-  wire [16:0] \$187 ;
+  wire [15:0] \$187 ;
   wire [16:0] \$188 ;
-  reg \$189 ;
+  wire [16:0] \$189 ;
   wire \$19 ;
   reg \$190 ;
   reg \$191 ;
@@ -114,42 +114,44 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   reg \$193 ;
   reg \$194 ;
   reg \$195 ;
-  reg [16:0] \$196 ;
-  reg [15:0] \$197 ;
-  reg [8:0] \$198 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg [16:0] \$198 ;
   reg [15:0] \$199 ;
   wire [3:0] \$2 ;
   wire \$20 ;
-  reg [16:0] \$200 ;
+  reg [8:0] \$200 ;
   reg [15:0] \$201 ;
-  reg [8:0] \$202 ;
+  reg [16:0] \$202 ;
   reg [15:0] \$203 ;
-  reg [16:0] \$204 ;
+  reg [8:0] \$204 ;
   reg [15:0] \$205 ;
-  reg [8:0] \$206 ;
+  reg [16:0] \$206 ;
   reg [15:0] \$207 ;
-  reg [16:0] \$208 ;
+  reg [8:0] \$208 ;
   reg [15:0] \$209 ;
   wire [7:0] \$21 ;
-  reg [8:0] \$210 ;
+  reg [16:0] \$210 ;
   reg [15:0] \$211 ;
-  reg [16:0] \$212 ;
+  reg [8:0] \$212 ;
   reg [15:0] \$213 ;
-  reg [8:0] \$214 ;
+  reg [16:0] \$214 ;
   reg [15:0] \$215 ;
-  reg [16:0] \$216 ;
+  reg [8:0] \$216 ;
   reg [15:0] \$217 ;
-  reg [8:0] \$218 ;
+  reg [16:0] \$218 ;
   reg [15:0] \$219 ;
   wire [7:0] \$22 ;
-  reg [16:0] \$220 ;
+  reg [8:0] \$220 ;
   reg [15:0] \$221 ;
-  reg [8:0] \$222 ;
+  reg [16:0] \$222 ;
   reg [15:0] \$223 ;
-  reg [16:0] \$224 ;
+  reg [8:0] \$224 ;
   reg [15:0] \$225 ;
-  reg [8:0] \$226 ;
+  reg [16:0] \$226 ;
   reg [15:0] \$227 ;
+  reg [8:0] \$228 ;
+  reg [15:0] \$229 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -218,8 +220,8 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire [7:0] \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [16:0] \$85 ;
-  wire \$86 ;
+  wire \$85 ;
+  wire [16:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
@@ -228,12 +230,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [15:0] \$94 ;
+  wire \$94 ;
   wire [15:0] \$95 ;
-  wire [16:0] \$96 ;
+  wire [15:0] \$96 ;
   wire [16:0] \$97 ;
   wire [16:0] \$98 ;
-  wire \$99 ;
+  wire [16:0] \$99 ;
   input clk;
   wire clk;
   reg [16:0] diff0 = 17'h00000;
@@ -265,6 +267,7 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire [15:0] \i__payload.w[5] ;
   wire [15:0] \i__payload.w[6] ;
   wire [15:0] \i__payload.w[7] ;
+  (* keep = 32'd1 *)
   output i__ready;
   reg i__ready = 1'h1;
   input i__valid;
@@ -326,11 +329,14 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire [15:0] \out_buffer_data.w[5] ;
   wire [15:0] \out_buffer_data.w[6] ;
   wire [15:0] \out_buffer_data.w[7] ;
-  (* init = 1'h1 *)
-  wire out_buffer_en;
+  (* keep = 32'd1 *)
+  reg out_buffer_en = 1'h1;
   wire [2:0] out_buffer_level_next;
   wire out_buffer_pop;
   wire out_buffer_push;
+  (* init = 1'h1 *)
+  (* keep = 32'd1 *)
+  wire out_buffer_ready;
   wire [192:0] r_data;
   wire r_en;
   wire r_rdy;
@@ -440,183 +446,186 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   assign \$80  = near7[8] & \$79 ;
   assign \$81  = \$80  ? 8'h81 : near7[7:0];
   assign \$82  = \$75  ? 8'h7f : \$81 ;
-  assign w_en = i__ready & valid2;
+  assign w_en = out_buffer_en & valid2;
   assign \$83  = \$2 [2:0] <= 1'h1;
-  assign \$84  = i__valid & i__ready;
-  assign \$85  = $signed(i__payload[15:0]) - $signed(i__payload[135:128]);
-  assign \$86  = ~ diff0[16];
-  assign \$87  = | diff0[16:15];
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = & diff0[16:15];
-  assign \$90  = | diff0[14:0];
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = ~ \$91 ;
-  assign \$93  = diff0[16] & \$92 ;
-  assign \$94  = \$93  ? 16'h8001 : diff0[15:0];
-  assign \$95  = \$88  ? 16'h7fff : \$94 ;
-  assign \$96  = $signed(w0) + $signed(9'h080);
-  assign \$98  = $signed(i__payload[31:16]) - $signed(i__payload[143:136]);
-  assign \$99  = ~ diff1[16];
-  assign \$100  = | diff1[16:15];
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = & diff1[16:15];
-  assign \$103  = | diff1[14:0];
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = ~ \$104 ;
-  assign \$106  = diff1[16] & \$105 ;
-  assign \$107  = \$106  ? 16'h8001 : diff1[15:0];
-  assign \$108  = \$101  ? 16'h7fff : \$107 ;
-  assign \$109  = $signed(w1) + $signed(9'h080);
-  assign \$111  = $signed(i__payload[47:32]) - $signed(i__payload[151:144]);
-  assign \$112  = ~ diff2[16];
-  assign \$113  = | diff2[16:15];
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = & diff2[16:15];
-  assign \$116  = | diff2[14:0];
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = ~ \$117 ;
-  assign \$119  = diff2[16] & \$118 ;
-  assign \$120  = \$119  ? 16'h8001 : diff2[15:0];
-  assign \$121  = \$114  ? 16'h7fff : \$120 ;
-  assign \$122  = $signed(w2) + $signed(9'h080);
-  assign \$124  = $signed(i__payload[63:48]) - $signed(i__payload[159:152]);
-  assign \$125  = ~ diff3[16];
-  assign \$126  = | diff3[16:15];
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = & diff3[16:15];
-  assign \$129  = | diff3[14:0];
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = diff3[16] & \$131 ;
-  assign \$133  = \$132  ? 16'h8001 : diff3[15:0];
-  assign \$134  = \$127  ? 16'h7fff : \$133 ;
-  assign \$135  = $signed(w3) + $signed(9'h080);
-  assign \$137  = $signed(i__payload[79:64]) - $signed(i__payload[167:160]);
-  assign \$138  = ~ diff4[16];
-  assign \$139  = | diff4[16:15];
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = & diff4[16:15];
-  assign \$142  = | diff4[14:0];
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = diff4[16] & \$144 ;
-  assign \$146  = \$145  ? 16'h8001 : diff4[15:0];
-  assign \$147  = \$140  ? 16'h7fff : \$146 ;
-  assign \$148  = $signed(w4) + $signed(9'h080);
-  assign \$150  = $signed(i__payload[95:80]) - $signed(i__payload[175:168]);
-  assign \$151  = ~ diff5[16];
-  assign \$152  = | diff5[16:15];
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = & diff5[16:15];
-  assign \$155  = | diff5[14:0];
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = ~ \$156 ;
-  assign \$158  = diff5[16] & \$157 ;
-  assign \$159  = \$158  ? 16'h8001 : diff5[15:0];
-  assign \$160  = \$153  ? 16'h7fff : \$159 ;
-  assign \$161  = $signed(w5) + $signed(9'h080);
-  assign \$163  = $signed(i__payload[111:96]) - $signed(i__payload[183:176]);
-  assign \$164  = ~ diff6[16];
-  assign \$165  = | diff6[16:15];
-  assign \$166  = \$164  & \$165 ;
-  assign \$167  = & diff6[16:15];
-  assign \$168  = | diff6[14:0];
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = diff6[16] & \$170 ;
-  assign \$172  = \$171  ? 16'h8001 : diff6[15:0];
-  assign \$173  = \$166  ? 16'h7fff : \$172 ;
-  assign \$174  = $signed(w6) + $signed(9'h080);
-  assign \$176  = $signed(i__payload[127:112]) - $signed(i__payload[191:184]);
-  assign \$177  = ~ diff7[16];
-  assign \$178  = | diff7[16:15];
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = & diff7[16:15];
-  assign \$181  = | diff7[14:0];
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = ~ \$182 ;
-  assign \$184  = diff7[16] & \$183 ;
-  assign \$185  = \$184  ? 16'h8001 : diff7[15:0];
-  assign \$186  = \$179  ? 16'h7fff : \$185 ;
-  assign \$187  = $signed(w7) + $signed(9'h080);
+  assign \$84  = \$2 [2:0] <= 1'h1;
+  assign \$85  = i__valid & out_buffer_en;
+  assign \$86  = $signed(i__payload[15:0]) - $signed(i__payload[135:128]);
+  assign \$87  = ~ diff0[16];
+  assign \$88  = | diff0[16:15];
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = & diff0[16:15];
+  assign \$91  = | diff0[14:0];
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = diff0[16] & \$93 ;
+  assign \$95  = \$94  ? 16'h8001 : diff0[15:0];
+  assign \$96  = \$89  ? 16'h7fff : \$95 ;
+  assign \$97  = $signed(w0) + $signed(9'h080);
+  assign \$99  = $signed(i__payload[31:16]) - $signed(i__payload[143:136]);
+  assign \$100  = ~ diff1[16];
+  assign \$101  = | diff1[16:15];
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = & diff1[16:15];
+  assign \$104  = | diff1[14:0];
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = diff1[16] & \$106 ;
+  assign \$108  = \$107  ? 16'h8001 : diff1[15:0];
+  assign \$109  = \$102  ? 16'h7fff : \$108 ;
+  assign \$110  = $signed(w1) + $signed(9'h080);
+  assign \$112  = $signed(i__payload[47:32]) - $signed(i__payload[151:144]);
+  assign \$113  = ~ diff2[16];
+  assign \$114  = | diff2[16:15];
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = & diff2[16:15];
+  assign \$117  = | diff2[14:0];
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = diff2[16] & \$119 ;
+  assign \$121  = \$120  ? 16'h8001 : diff2[15:0];
+  assign \$122  = \$115  ? 16'h7fff : \$121 ;
+  assign \$123  = $signed(w2) + $signed(9'h080);
+  assign \$125  = $signed(i__payload[63:48]) - $signed(i__payload[159:152]);
+  assign \$126  = ~ diff3[16];
+  assign \$127  = | diff3[16:15];
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = & diff3[16:15];
+  assign \$130  = | diff3[14:0];
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = diff3[16] & \$132 ;
+  assign \$134  = \$133  ? 16'h8001 : diff3[15:0];
+  assign \$135  = \$128  ? 16'h7fff : \$134 ;
+  assign \$136  = $signed(w3) + $signed(9'h080);
+  assign \$138  = $signed(i__payload[79:64]) - $signed(i__payload[167:160]);
+  assign \$139  = ~ diff4[16];
+  assign \$140  = | diff4[16:15];
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = & diff4[16:15];
+  assign \$143  = | diff4[14:0];
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = diff4[16] & \$145 ;
+  assign \$147  = \$146  ? 16'h8001 : diff4[15:0];
+  assign \$148  = \$141  ? 16'h7fff : \$147 ;
+  assign \$149  = $signed(w4) + $signed(9'h080);
+  assign \$151  = $signed(i__payload[95:80]) - $signed(i__payload[175:168]);
+  assign \$152  = ~ diff5[16];
+  assign \$153  = | diff5[16:15];
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = & diff5[16:15];
+  assign \$156  = | diff5[14:0];
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = diff5[16] & \$158 ;
+  assign \$160  = \$159  ? 16'h8001 : diff5[15:0];
+  assign \$161  = \$154  ? 16'h7fff : \$160 ;
+  assign \$162  = $signed(w5) + $signed(9'h080);
+  assign \$164  = $signed(i__payload[111:96]) - $signed(i__payload[183:176]);
+  assign \$165  = ~ diff6[16];
+  assign \$166  = | diff6[16:15];
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = & diff6[16:15];
+  assign \$169  = | diff6[14:0];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = diff6[16] & \$171 ;
+  assign \$173  = \$172  ? 16'h8001 : diff6[15:0];
+  assign \$174  = \$167  ? 16'h7fff : \$173 ;
+  assign \$175  = $signed(w6) + $signed(9'h080);
+  assign \$177  = $signed(i__payload[127:112]) - $signed(i__payload[191:184]);
+  assign \$178  = ~ diff7[16];
+  assign \$179  = | diff7[16:15];
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = & diff7[16:15];
+  assign \$182  = | diff7[14:0];
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = diff7[16] & \$184 ;
+  assign \$186  = \$185  ? 16'h8001 : diff7[15:0];
+  assign \$187  = \$180  ? 16'h7fff : \$186 ;
+  assign \$188  = $signed(w7) + $signed(9'h080);
   always @(posedge clk)
-    i__ready <= \$189 ;
+    out_buffer_en <= \$190 ;
   always @(posedge clk)
-    valid0 <= \$190 ;
+    i__ready <= \$191 ;
   always @(posedge clk)
-    last0 <= \$191 ;
+    valid0 <= \$192 ;
   always @(posedge clk)
-    valid1 <= \$192 ;
+    last0 <= \$193 ;
   always @(posedge clk)
-    last1 <= \$193 ;
+    valid1 <= \$194 ;
   always @(posedge clk)
-    valid2 <= \$194 ;
+    last1 <= \$195 ;
   always @(posedge clk)
-    last2 <= \$195 ;
+    valid2 <= \$196 ;
   always @(posedge clk)
-    diff0 <= \$196 ;
+    last2 <= \$197 ;
   always @(posedge clk)
-    w0 <= \$197 ;
+    diff0 <= \$198 ;
   always @(posedge clk)
-    near0 <= \$198 ;
+    w0 <= \$199 ;
   always @(posedge clk)
-    w_out0 <= \$199 ;
+    near0 <= \$200 ;
   always @(posedge clk)
-    diff1 <= \$200 ;
+    w_out0 <= \$201 ;
   always @(posedge clk)
-    w1 <= \$201 ;
+    diff1 <= \$202 ;
   always @(posedge clk)
-    near1 <= \$202 ;
+    w1 <= \$203 ;
   always @(posedge clk)
-    w_out1 <= \$203 ;
+    near1 <= \$204 ;
   always @(posedge clk)
-    diff2 <= \$204 ;
+    w_out1 <= \$205 ;
   always @(posedge clk)
-    w2 <= \$205 ;
+    diff2 <= \$206 ;
   always @(posedge clk)
-    near2 <= \$206 ;
+    w2 <= \$207 ;
   always @(posedge clk)
-    w_out2 <= \$207 ;
+    near2 <= \$208 ;
   always @(posedge clk)
-    diff3 <= \$208 ;
+    w_out2 <= \$209 ;
   always @(posedge clk)
-    w3 <= \$209 ;
+    diff3 <= \$210 ;
   always @(posedge clk)
-    near3 <= \$210 ;
+    w3 <= \$211 ;
   always @(posedge clk)
-    w_out3 <= \$211 ;
+    near3 <= \$212 ;
   always @(posedge clk)
-    diff4 <= \$212 ;
+    w_out3 <= \$213 ;
   always @(posedge clk)
-    w4 <= \$213 ;
+    diff4 <= \$214 ;
   always @(posedge clk)
-    near4 <= \$214 ;
+    w4 <= \$215 ;
   always @(posedge clk)
-    w_out4 <= \$215 ;
+    near4 <= \$216 ;
   always @(posedge clk)
-    diff5 <= \$216 ;
+    w_out4 <= \$217 ;
   always @(posedge clk)
-    w5 <= \$217 ;
+    diff5 <= \$218 ;
   always @(posedge clk)
-    near5 <= \$218 ;
+    w5 <= \$219 ;
   always @(posedge clk)
-    w_out5 <= \$219 ;
+    near5 <= \$220 ;
   always @(posedge clk)
-    diff6 <= \$220 ;
+    w_out5 <= \$221 ;
   always @(posedge clk)
-    w6 <= \$221 ;
+    diff6 <= \$222 ;
   always @(posedge clk)
-    near6 <= \$222 ;
+    w6 <= \$223 ;
   always @(posedge clk)
-    w_out6 <= \$223 ;
+    near6 <= \$224 ;
   always @(posedge clk)
-    diff7 <= \$224 ;
+    w_out6 <= \$225 ;
   always @(posedge clk)
-    w7 <= \$225 ;
+    diff7 <= \$226 ;
   always @(posedge clk)
-    near7 <= \$226 ;
+    w7 <= \$227 ;
   always @(posedge clk)
-    w_out7 <= \$227 ;
+    near7 <= \$228 ;
+  always @(posedge clk)
+    w_out7 <= \$229 ;
   \update_unit.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -629,33 +638,23 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \$83 ;
+    \$190  = \$83 ;
     if (rst) begin
-      \$189  = 1'h1;
+      \$190  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = valid0;
-    if (i__ready) begin
-      \$190  = \$84 ;
-    end
+    \$191  = \$84 ;
     if (rst) begin
-      \$190  = 1'h0;
+      \$191  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = last0;
-    if (i__ready) begin
-      \$191  = i__payload[192];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = valid1;
-    if (i__ready) begin
-      \$192  = valid0;
+    \$192  = valid0;
+    if (out_buffer_en) begin
+      \$192  = \$85 ;
     end
     if (rst) begin
       \$192  = 1'h0;
@@ -663,16 +662,16 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = last1;
-    if (i__ready) begin
-      \$193  = last0;
+    \$193  = last0;
+    if (out_buffer_en) begin
+      \$193  = i__payload[192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = valid2;
-    if (i__ready) begin
-      \$194  = valid1;
+    \$194  = valid1;
+    if (out_buffer_en) begin
+      \$194  = valid0;
     end
     if (rst) begin
       \$194  = 1'h0;
@@ -680,233 +679,250 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = last2;
-    if (i__ready) begin
-      \$195  = last1;
+    \$195  = last1;
+    if (out_buffer_en) begin
+      \$195  = last0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = diff0;
-    if (i__ready) begin
-      \$196  = \$85 ;
+    \$196  = valid2;
+    if (out_buffer_en) begin
+      \$196  = valid1;
+    end
+    if (rst) begin
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = w0;
-    if (i__ready) begin
-      \$197  = \$95 ;
+    \$197  = last2;
+    if (out_buffer_en) begin
+      \$197  = last1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = near0;
-    if (i__ready) begin
-      \$198  = \$97 [8:0];
+    \$198  = diff0;
+    if (out_buffer_en) begin
+      \$198  = \$86 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = w_out0;
-    if (i__ready) begin
-      \$199  = w0;
+    \$199  = w0;
+    if (out_buffer_en) begin
+      \$199  = \$96 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = diff1;
-    if (i__ready) begin
-      \$200  = \$98 ;
+    \$200  = near0;
+    if (out_buffer_en) begin
+      \$200  = \$98 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = w1;
-    if (i__ready) begin
-      \$201  = \$108 ;
+    \$201  = w_out0;
+    if (out_buffer_en) begin
+      \$201  = w0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = near1;
-    if (i__ready) begin
-      \$202  = \$110 [8:0];
+    \$202  = diff1;
+    if (out_buffer_en) begin
+      \$202  = \$99 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = w_out1;
-    if (i__ready) begin
-      \$203  = w1;
+    \$203  = w1;
+    if (out_buffer_en) begin
+      \$203  = \$109 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = diff2;
-    if (i__ready) begin
-      \$204  = \$111 ;
+    \$204  = near1;
+    if (out_buffer_en) begin
+      \$204  = \$111 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = w2;
-    if (i__ready) begin
-      \$205  = \$121 ;
+    \$205  = w_out1;
+    if (out_buffer_en) begin
+      \$205  = w1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = near2;
-    if (i__ready) begin
-      \$206  = \$123 [8:0];
+    \$206  = diff2;
+    if (out_buffer_en) begin
+      \$206  = \$112 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = w_out2;
-    if (i__ready) begin
-      \$207  = w2;
+    \$207  = w2;
+    if (out_buffer_en) begin
+      \$207  = \$122 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = diff3;
-    if (i__ready) begin
-      \$208  = \$124 ;
+    \$208  = near2;
+    if (out_buffer_en) begin
+      \$208  = \$124 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = w3;
-    if (i__ready) begin
-      \$209  = \$134 ;
+    \$209  = w_out2;
+    if (out_buffer_en) begin
+      \$209  = w2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = near3;
-    if (i__ready) begin
-      \$210  = \$136 [8:0];
+    \$210  = diff3;
+    if (out_buffer_en) begin
+      \$210  = \$125 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = w_out3;
-    if (i__ready) begin
-      \$211  = w3;
+    \$211  = w3;
+    if (out_buffer_en) begin
+      \$211  = \$135 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = diff4;
-    if (i__ready) begin
-      \$212  = \$137 ;
+    \$212  = near3;
+    if (out_buffer_en) begin
+      \$212  = \$137 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = w4;
-    if (i__ready) begin
-      \$213  = \$147 ;
+    \$213  = w_out3;
+    if (out_buffer_en) begin
+      \$213  = w3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = near4;
-    if (i__ready) begin
-      \$214  = \$149 [8:0];
+    \$214  = diff4;
+    if (out_buffer_en) begin
+      \$214  = \$138 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = w_out4;
-    if (i__ready) begin
-      \$215  = w4;
+    \$215  = w4;
+    if (out_buffer_en) begin
+      \$215  = \$148 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = diff5;
-    if (i__ready) begin
-      \$216  = \$150 ;
+    \$216  = near4;
+    if (out_buffer_en) begin
+      \$216  = \$150 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = w5;
-    if (i__ready) begin
-      \$217  = \$160 ;
+    \$217  = w_out4;
+    if (out_buffer_en) begin
+      \$217  = w4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = near5;
-    if (i__ready) begin
-      \$218  = \$162 [8:0];
+    \$218  = diff5;
+    if (out_buffer_en) begin
+      \$218  = \$151 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = w_out5;
-    if (i__ready) begin
-      \$219  = w5;
+    \$219  = w5;
+    if (out_buffer_en) begin
+      \$219  = \$161 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = diff6;
-    if (i__ready) begin
-      \$220  = \$163 ;
+    \$220  = near5;
+    if (out_buffer_en) begin
+      \$220  = \$163 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = w6;
-    if (i__ready) begin
-      \$221  = \$173 ;
+    \$221  = w_out5;
+    if (out_buffer_en) begin
+      \$221  = w5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = near6;
-    if (i__ready) begin
-      \$222  = \$175 [8:0];
+    \$222  = diff6;
+    if (out_buffer_en) begin
+      \$222  = \$164 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = w_out6;
-    if (i__ready) begin
-      \$223  = w6;
+    \$223  = w6;
+    if (out_buffer_en) begin
+      \$223  = \$174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = diff7;
-    if (i__ready) begin
-      \$224  = \$176 ;
+    \$224  = near6;
+    if (out_buffer_en) begin
+      \$224  = \$176 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = w7;
-    if (i__ready) begin
-      \$225  = \$186 ;
+    \$225  = w_out6;
+    if (out_buffer_en) begin
+      \$225  = w6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = near7;
-    if (i__ready) begin
-      \$226  = \$188 [8:0];
+    \$226  = diff7;
+    if (out_buffer_en) begin
+      \$226  = \$177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = w_out7;
-    if (i__ready) begin
-      \$227  = w7;
+    \$227  = w7;
+    if (out_buffer_en) begin
+      \$227  = \$187 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = near7;
+    if (out_buffer_en) begin
+      \$228  = \$189 [8:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = w_out7;
+    if (out_buffer_en) begin
+      \$229  = w7;
     end
   end
   assign out_buffer_push = w_en;
@@ -915,7 +931,7 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   assign r_en = o__ready;
   assign r_data = o__payload;
   assign out_buffer_level_next = \$2 [2:0];
-  assign out_buffer_en = i__ready;
+  assign out_buffer_ready = i__ready;
   assign \i__payload.w  = i__payload[127:0];
   assign \i__payload.w[0]  = i__payload[15:0];
   assign \i__payload.w[1]  = i__payload[31:16];
@@ -990,14 +1006,14 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   assign w_data[31:16] = w_out1;
   assign w_data[135:128] = \$12 ;
   assign w_data[15:0] = w_out0;
-  assign \$97  = { \$96 [16], \$96 [16], \$96 [16], \$96 [16], \$96 [16], \$96 [16], \$96 [16], \$96 [16], \$96 [16:8] };
-  assign \$110  = { \$109 [16], \$109 [16], \$109 [16], \$109 [16], \$109 [16], \$109 [16], \$109 [16], \$109 [16], \$109 [16:8] };
-  assign \$123  = { \$122 [16], \$122 [16], \$122 [16], \$122 [16], \$122 [16], \$122 [16], \$122 [16], \$122 [16], \$122 [16:8] };
-  assign \$136  = { \$135 [16], \$135 [16], \$135 [16], \$135 [16], \$135 [16], \$135 [16], \$135 [16], \$135 [16], \$135 [16:8] };
-  assign \$149  = { \$148 [16], \$148 [16], \$148 [16], \$148 [16], \$148 [16], \$148 [16], \$148 [16], \$148 [16], \$148 [16:8] };
-  assign \$162  = { \$161 [16], \$161 [16], \$161 [16], \$161 [16], \$161 [16], \$161 [16], \$161 [16], \$161 [16], \$161 [16:8] };
-  assign \$175  = { \$174 [16], \$174 [16], \$174 [16], \$174 [16], \$174 [16], \$174 [16], \$174 [16], \$174 [16], \$174 [16:8] };
-  assign \$188  = { \$187 [16], \$187 [16], \$187 [16], \$187 [16], \$187 [16], \$187 [16], \$187 [16], \$187 [16], \$187 [16:8] };
+  assign \$98  = { \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16:8] };
+  assign \$111  = { \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16:8] };
+  assign \$124  = { \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16:8] };
+  assign \$137  = { \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16:8] };
+  assign \$150  = { \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16:8] };
+  assign \$163  = { \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16:8] };
+  assign \$176  = { \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16:8] };
+  assign \$189  = { \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16:8] };
 endmodule
 
 (* generator = "Amaranth" *)

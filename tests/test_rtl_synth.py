@@ -78,12 +78,32 @@ def _bits(netlist, wire):
 @pytest.mark.synth
 def test_each_pe_keeps_its_own_flags(tmp_path):
     """PEs (0, 1) and (1, 0) sit on one anti-diagonal, so their valid flags are equal; the flow keeps
-    one flip-flop each (systolic_array.LOCAL) instead of one shared across the array."""
+    one flip-flop each (target.LOCAL) instead of one shared across the array."""
     job = SynthJob("systolic_array", DEFAULT.replace(rows=2, cols=2, lanes=1))
     write_design(job, tmp_path, "ecp5")
     synth_yosys(tmp_path, "ecp5")
     netlist = _netlist(tmp_path)
     assert _bits(netlist, "unit.pe0_1_v") != _bits(netlist, "unit.pe1_0_v")
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("unit, twins", [
+    ("shift_round_pseudo", ("unit.out_buffer_ready", "unit.out_buffer_en")),
+    ("datapath", ("unit.drain_valid0", "unit.tile_valid0")),
+])
+def test_far_consumers_get_their_own_copy(tmp_path, unit, twins):
+    """A register read in two places far apart is kept twice (target.LOCAL): the rounder's ready
+    for the replay control beside its pipeline enable, a drained row's valid for the tile counters
+    beside the one for the scratchpad write."""
+    from niti_hw.rtl.synth import write_component
+    from niti_hw.rtl.verilog import build_unit
+
+    params = DEFAULT.replace(rows=2, cols=2, lanes=2, lfsr_lanes=2, tensor_buffer_words=64)
+    write_component(build_unit(unit, params), tmp_path, "ecp5")
+    synth_yosys(tmp_path, "ecp5")
+    netlist = _netlist(tmp_path)
+    first, second = twins
+    assert _bits(netlist, first) != _bits(netlist, second), f"{first} and {second} merged"
 
 
 @pytest.mark.synth

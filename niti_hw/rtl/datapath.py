@@ -18,6 +18,7 @@ from niti_hw.rtl.layouts import BITWIDTH, SHIFT, operand_layout, round_out_layou
 from niti_hw.rtl.scratchpad import Scratchpad, check_scratchpad_params, element_bits
 from niti_hw.rtl.shift_round import ShiftRound, low_mask
 from niti_hw.rtl.systolic_array import SystolicArray
+from niti_hw.rtl.target import LOCAL
 from niti_hw.rtl.update_unit import WeightUpdate
 
 INT8_BITS = INT8_MAX.bit_length()  # activations and errors keep 7 magnitude bits: k = max(0, B - 7)
@@ -99,20 +100,20 @@ class Datapath(wiring.Component):
         # from that tile on); stop after the last one.
         # "Last tile column / row" are flags registered beside the counts (no compare between a
         # count and the counters it updates).
-        in_m_left, in_n_left, in_done = Signal(dim), Signal(dim), Signal()
+        in_m_left, in_n_left = Signal(dim), Signal(dim)
         in_last_col, in_last_row = Signal(), Signal()  # in_n_left <= C, in_m_left <= R
         cm_fits, cn_fits = Signal(), Signal()  # m <= R, n <= C: one tile row / column
-        gemm = Signal()
+        accepting = Signal()  # GEMM phase with operands still due (a register: no state decode)
         m.d.comb += [
-            array.i.valid.eq(self.i.valid & gemm & ~in_done),
+            array.i.valid.eq(self.i.valid & accepting),
             array.i.p.eq(self.i.p),
-            self.i.ready.eq(array.i.ready & gemm & ~in_done),
+            self.i.ready.eq(array.i.ready & accepting),
         ]
         with m.If(self.i.valid & self.i.ready & self.i.p.last):
             with m.If(in_last_col):
                 m.d.sync += [in_n_left.eq(cn), in_last_col.eq(cn_fits)]
                 with m.If(in_last_row):
-                    m.d.sync += in_done.eq(1)
+                    m.d.sync += accepting.eq(0)
                 with m.Else():
                     m.d.sync += [in_m_left.eq(in_m_left - R), in_last_row.eq(in_m_left <= 2 * R)]
             with m.Else():
@@ -131,13 +132,22 @@ class Datapath(wiring.Component):
         row_block_ends = last_col
         m.d.comb += array.o.ready.eq(1)
         # ROW_WRITE_LATENCY - 1 plain registers between the array's output and the control below
-        # (the array and the scratchpad sit far apart on the die), then the w_ registers.
-        row_valid, row_last, row_data = array.o.valid, array.o.p.last, array.o.p.c
-        for stage in range(ROW_WRITE_LATENCY - 1):
-            valid, last = Signal(name=f"drain_valid{stage}"), Signal(name=f"drain_last{stage}")
-            data = Signal.like(array.o.p.c, name=f"drain_row{stage}", reset_less=True)
-            m.d.sync += [valid.eq(row_valid), last.eq(row_last), data.eq(row_data)]
-            row_valid, row_last, row_data = valid, last, data
+        # (the array and the scratchpad sit far apart on the die), then the w_ registers. The
+        # row's flags travel twice, one copy for the w_ registers and one for the tile counters,
+        # so each can be placed beside what it drives.
+        def drained(value, name, reset_less=False, attrs=None):
+            for stage in range(ROW_WRITE_LATENCY - 1):
+                reg = Signal.like(value, name=f"{name}{stage}", reset_less=reset_less,
+                                  attrs=attrs or {})
+                m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        row_data = drained(array.o.p.c, "drain_row", reset_less=True)
+        row_valid = drained(array.o.valid, "drain_valid", attrs=LOCAL)
+        row_last = drained(array.o.p.last, "drain_last", attrs=LOCAL)
+        tile_valid = drained(array.o.valid, "tile_valid", attrs=LOCAL)
+        tile_last = drained(array.o.p.last, "tile_last", attrs=LOCAL)
         m.d.sync += [  # every cycle, read only beside w_valid: the row's valid is no clock enable
             w_valid.eq(row_valid),
             w_row.eq(row_data),
@@ -145,8 +155,8 @@ class Datapath(wiring.Component):
             w_count.eq(Mux(row_i < cm, Mux(row_block_ends, n_left, C), 0)),
             w_last.eq(row_last & row_block_ends & last_row),
         ]
-        with m.If(row_valid):
-            with m.If(~row_last):
+        with m.If(tile_valid):
+            with m.If(~tile_last):
                 m.d.sync += [row_i.eq(row_i + 1), row_e.eq(row_e + cn)]
             with m.Elif(row_block_ends):  # next row block
                 m.d.sync += [i0.eq(i0 + R), row_i.eq(i0 + R), n_left.eq(cn), last_col.eq(cn_fits),
@@ -167,6 +177,8 @@ class Datapath(wiring.Component):
         # Replay: reads issued SCRATCHPAD_READ_LATENCY beats ahead of the rounder's input; the read
         # pipeline and its valid/last flags advance together, and freeze while the rounder stalls.
         rd_beat, replay = Signal(element_bits(p)), Signal()
+        at_last = Signal()  # rd_beat == last_beat, kept beside rd_beat (no compare on the issue path)
+        last_but_one = Signal(element_bits(p))  # last_beat - 1, set while the GEMM runs
         rd_valid = [Signal(name=f"rd_valid{n}") for n in range(SCRATCHPAD_READ_LATENCY)]
         rd_last = [Signal(name=f"rd_last{n}") for n in range(SCRATCHPAD_READ_LATENCY)]
         advance = Signal()
@@ -183,11 +195,11 @@ class Datapath(wiring.Component):
             rounder.i.p.last.eq(rd_last[-1]),
         ]
         with m.If(advance):
-            m.d.sync += [rd_valid[0].eq(issue), rd_last[0].eq(issue & (rd_beat == last_beat))]
+            m.d.sync += [rd_valid[0].eq(issue), rd_last[0].eq(issue & at_last)]
             m.d.sync += [rd_valid[n].eq(rd_valid[n - 1]) for n in range(1, len(rd_valid))]
             m.d.sync += [rd_last[n].eq(rd_last[n - 1]) for n in range(1, len(rd_last))]
         with m.If(issue):
-            m.d.sync += rd_beat.eq(rd_beat + 1)
+            m.d.sync += [rd_beat.eq(rd_beat + 1), at_last.eq(rd_beat == last_but_one)]
         wiring.connect(m, rounder.o, wiring.flipped(self.o))
 
         keep_bits = Mux(rule, mu, INT8_BITS)
@@ -218,19 +230,20 @@ class Datapath(wiring.Component):
                 m.d.sync += [
                     last_beat.eq((size - 1) >> (L.bit_length() - 1)),
                     final_keep.eq(low_mask((size - 1)[:L.bit_length() - 1] + 1, L)),
-                    in_m_left.eq(cm), in_n_left.eq(cn), in_done.eq(0),
+                    in_m_left.eq(cm), in_n_left.eq(cn),
                     in_last_row.eq(cm_fits), in_last_col.eq(cn_fits),
                     i0.eq(0), row_i.eq(0), block_e.eq(0), tile_e.eq(0), row_e.eq(0),
                     m_left.eq(cm), n_left.eq(cn), last_row.eq(cm_fits), last_col.eq(cn_fits),
-                    rd_beat.eq(0),
+                    rd_beat.eq(0), at_last.eq(size <= L),
                 ]
                 with m.If((cm == 0) | (cn == 0) | (size > p.tensor_buffer_words)):
                     m.d.sync += [status.refused.eq(1), idle.eq(1)]
                     m.next = "IDLE"
                 with m.Else():
+                    m.d.sync += accepting.eq(1)
                     m.next = "GEMM"
             with m.State("GEMM"):
-                m.d.comb += gemm.eq(1)
+                m.d.sync += last_but_one.eq(last_beat - 1)
                 with m.If(detector.o.valid):
                     m.d.sync += [
                         k.eq(Mux(b > keep_bits, b - keep_bits, 0)),
@@ -240,7 +253,7 @@ class Datapath(wiring.Component):
                     m.next = "REPLAY"
             with m.State("REPLAY"):
                 m.d.comb += replay.eq(1)
-                with m.If(issue & (rd_beat == last_beat)):
+                with m.If(issue & at_last):
                     m.d.sync += idle.eq(1)
                     m.next = "IDLE"
         return m

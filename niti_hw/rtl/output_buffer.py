@@ -14,16 +14,22 @@ from __future__ import annotations
 from amaranth.hdl import Const, Module, Signal, Value
 from amaranth.lib import fifo
 
+from niti_hw.rtl.target import LOCAL
+
 SLOTS = 3
 
 
 class OutputBuffer:
-    """Attach to `m`: drive `push` (only while `en`) and `data`; `o` is the stream it feeds."""
+    """Attach to `m`: drive `push` (only while `en`) and `data`; `o` is the stream it feeds.
+    `ready` is `en` again in a flip-flop of its own, for the unit's `i.ready`: the producer may sit
+    far across the die, and one register driving both it and the pipeline's enables would have to
+    sit far from one of them. Both carry LOCAL (keep), or synthesis merges them back into one."""
 
     def __init__(self, m: Module, o, name: str = "out_buffer"):
         width = len(Value.cast(o.payload))
         m.submodules[name] = buf = fifo.SyncFIFO(width=width, depth=SLOTS)
-        self.en = Signal(init=1, name=f"{name}_en")
+        self.en = Signal(init=1, name=f"{name}_en", attrs=LOCAL)
+        self.ready = Signal(init=1, name=f"{name}_ready", attrs=LOCAL)
         self.push = Signal(name=f"{name}_push")
         self.data = Signal(o.payload.shape(), name=f"{name}_data")
         pop = Signal(name=f"{name}_pop")
@@ -37,7 +43,7 @@ class OutputBuffer:
             pop.eq(buf.r_rdy & buf.r_en),
             level_next.eq(buf.level + self.push - pop),
         ]
-        m.d.sync += self.en.eq(level_next <= SLOTS - 2)
+        m.d.sync += [self.en.eq(level_next <= SLOTS - 2), self.ready.eq(level_next <= SLOTS - 2)]
 
 
 class OutputRegister:
@@ -46,7 +52,7 @@ class OutputRegister:
     t + 1, as through the buffer; `o.ready` is not read."""
 
     def __init__(self, m: Module, o, name: str = "out_reg"):
-        self.en = Const(1)
+        self.en = self.ready = Const(1)
         self.push = Signal(name=f"{name}_push")
         self.data = Signal(o.payload.shape(), name=f"{name}_data")
         payload = Signal(o.payload.shape(), name=f"{name}_payload", reset_less=True)

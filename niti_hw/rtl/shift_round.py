@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,7 +13,7 @@ from niti_hw.params import ROUND_MODES, HardwareParams
 from niti_hw.perf.timing import ROUND_LATENCY as LATENCY
 from niti_hw.rtl.layouts import round_in_layout, round_out_layout
 from niti_hw.rtl.output_buffer import OutputBuffer
-from niti_hw.rtl.saturate import saturate
+from niti_hw.rtl.saturate import clamp, out_of_range
 
 # The stage whose register holds each mode's round-up decision (the mode-specific part).
 DECISION_STAGE = 7
@@ -99,7 +99,7 @@ class ShiftRound(wiring.Component):
         st = _Stages(m, out.en)
         ip, take = self.i.p, Signal()
         refused = ip.k > MAX_SHIFT
-        m.d.comb += [self.i.ready.eq(out.en), take.eq(self.i.valid & out.en)]
+        m.d.comb += [self.i.ready.eq(out.ready), take.eq(self.i.valid & out.en)]
         with m.If(take & refused):
             m.d.sync += self.bad_shift.eq(1)
 
@@ -132,9 +132,13 @@ class ShiftRound(wiring.Component):
         st = shift.st
         mag = st.reg(Mux(x < 0, -x, x)[:32], f"s2_mag{n}", unsigned(32))
         neg = st.reg(x < 0, f"s2_neg{n}")
-        # sat(x), zeroed for a refused beat a stage later (off the input's fan-out)
-        saturated = st.reg(saturate(x, 8), f"s2_xsat{n}", signed(8))
-        saturated = st.delay(Mux(shift.refused2, 0, saturated), LATENCY - 3, f"xsat{n}")
+        # sat(x): its range flags and low byte at stage 2, the clamp (zero for a refused beat)
+        # at stage 3, so neither the OR/AND trees nor the refusal share a stage with the clamp
+        over, under = (st.reg(flag, f"s2_{name}{n}") for flag, name
+                       in zip(out_of_range(x, 8), ("over", "under")))
+        low = st.reg(x[:8], f"s2_low{n}")
+        saturated = Mux(shift.refused2, 0, clamp(over, under, low, 8))
+        saturated = st.delay(saturated, LATENCY - 3, f"xsat{n}")
         # Stage 3: coarse shift by the multiple of 8 in k, and the fraction; stage 4: fine shift.
         coarse = st.reg(mag >> Cat(Const(0, 3), shift.k2[3:6]), f"s3_qc{n}", unsigned(32))
         fraction = st.reg(mag & shift.mask2, f"s3_f{n}")

@@ -155,7 +155,7 @@ def _synth_script(family: str, classic_abc: bool) -> str:
             "abc -dress -lut 4:7; clean; synth_ecp5 -top wrap -run map_cells: -json design.json")
 
 
-# A register whose wire carries `keep` (a PE's own copy of a flag, systolic_array.LOCAL) stays its
+# A register whose wire carries `keep` (target.LOCAL: a PE's own copy of a flag) stays its
 # own flip-flop: yosys keeps wires, not the cells behind them, and would merge equal registers.
 KEEP_REGISTERS = ("proc; select -set kept w:* a:keep %i %ci1:+$dff[Q] t:$dff %i; "
                   "setattr -set keep 1 @kept")

@@ -14,12 +14,8 @@ from niti_hw.perf.timing import min_tile_cycles
 from niti_hw.rtl.layouts import operand_layout, result_row_layout
 from niti_hw.rtl.multiplier import Int8Multiplier
 from niti_hw.rtl.output_buffer import OutputBuffer, OutputRegister
+from niti_hw.rtl.target import LOCAL
 
-LOCAL = {"keep": 1}
-"""Attributes of a PE's own copy of a control flag. The flags of all PEs on one anti-diagonal are
-equal, so synthesis would merge them into one flip-flop that fans out across the whole array
-(on ECP5 that net set Fmax); `keep` on the register's wire asks the flow to leave each PE its own
-(`niti_hw.rtl.synth` turns it into a keep on the flip-flop)."""
 
 
 class SystolicArray(wiring.Component):

@@ -62,7 +62,7 @@ class WeightUpdate(wiring.Component):
         m = Module()
         out = OutputBuffer(m, self.o)
         en = out.en
-        m.d.comb += self.i.ready.eq(en)
+        m.d.comb += self.i.ready.eq(out.ready)
         take = self.i.valid & en
 
         def stage(value, shape, name, reset=False):  # data registers have no reset, flags do
