@@ -9,43 +9,38 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [16:0] \$10 ;
-  reg \$100 ;
-  reg [15:0] \$101 ;
+  reg [15:0] \$100 ;
+  reg \$101 ;
   reg [31:0] \$102 ;
-  reg [15:0] \$103 ;
-  reg [15:0] \$104 ;
+  reg [31:0] \$103 ;
+  reg \$104 ;
   reg \$105 ;
-  reg [15:0] \$106 ;
+  reg \$106 ;
   reg \$107 ;
-  reg [31:0] \$108 ;
-  reg [31:0] \$109 ;
+  reg [14:0] \$108 ;
+  reg \$109 ;
   wire \$11 ;
   reg \$110 ;
-  reg \$111 ;
-  reg \$112 ;
+  reg [15:0] \$111 ;
+  reg [15:0] \$112 ;
   reg \$113 ;
-  reg [14:0] \$114 ;
-  reg \$115 ;
-  reg \$116 ;
+  reg [3:0] \$114 ;
+  reg [13:0] \$115 ;
+  reg [31:0] \$116 ;
   reg [15:0] \$117 ;
-  reg [15:0] \$118 ;
-  reg \$119 ;
+  reg [31:0] \$118 ;
+  reg [3:0] \$119 ;
   wire [16:0] \$12 ;
-  reg [3:0] \$120 ;
-  reg [13:0] \$121 ;
-  reg [31:0] \$122 ;
-  reg [15:0] \$123 ;
-  reg [31:0] \$124 ;
-  reg [3:0] \$125 ;
-  reg [2:0] \$126 ;
-  reg [31:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [2:0] \$120 ;
+  reg [31:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg [3:0] \$124 ;
+  reg [14:0] \$125 ;
+  reg [7:0] \$126 ;
+  reg [14:0] \$127 ;
+  reg [5:0] \$128 ;
   wire \$13 ;
-  reg [14:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [14:0] \$132 ;
-  reg [5:0] \$133 ;
   wire \$14 ;
   wire [15:0] \$15 ;
   wire [15:0] \$16 ;
@@ -78,35 +73,35 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [19:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire [32:0] \$44 ;
+  wire [3:0] \$43 ;
+  wire \$44 ;
   wire [32:0] \$45 ;
   wire [32:0] \$46 ;
-  wire [3:0] \$47 ;
-  wire \$48 ;
-  wire [32:0] \$49 ;
+  wire [32:0] \$47 ;
+  wire [3:0] \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [3:0] \$50 ;
-  wire \$51 ;
-  wire [32:0] \$52 ;
-  wire [3:0] \$53 ;
-  wire \$54 ;
-  wire [32:0] \$55 ;
-  wire [3:0] \$56 ;
-  wire \$57 ;
-  wire [32:0] \$58 ;
-  wire [3:0] \$59 ;
+  wire [32:0] \$50 ;
+  wire [3:0] \$51 ;
+  wire \$52 ;
+  wire [32:0] \$53 ;
+  wire [3:0] \$54 ;
+  wire \$55 ;
+  wire [32:0] \$56 ;
+  wire [3:0] \$57 ;
+  wire \$58 ;
+  wire [32:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [32:0] \$61 ;
-  wire [3:0] \$62 ;
-  wire \$63 ;
-  wire [32:0] \$64 ;
-  wire [3:0] \$65 ;
-  wire \$66 ;
-  wire [32:0] \$67 ;
-  wire [3:0] \$68 ;
-  wire \$69 ;
+  wire [3:0] \$60 ;
+  wire \$61 ;
+  wire [32:0] \$62 ;
+  wire [3:0] \$63 ;
+  wire \$64 ;
+  wire [32:0] \$65 ;
+  wire [3:0] \$66 ;
+  wire \$67 ;
+  wire [32:0] \$68 ;
+  wire [3:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
@@ -114,31 +109,31 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [15:0] \$76 ;
-  wire [3:0] \$77 ;
+  wire \$76 ;
+  wire [15:0] \$77 ;
   wire \$78 ;
-  wire [3:0] \$79 ;
+  wire [6:0] \$79 ;
   wire \$8 ;
   wire [6:0] \$80 ;
-  wire [6:0] \$81 ;
-  wire [3:0] \$82 ;
+  wire \$81 ;
+  wire \$82 ;
   wire \$83 ;
-  wire [3:0] \$84 ;
-  wire [6:0] \$85 ;
-  wire [6:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg [15:0] \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg [15:0] \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire \$9 ;
-  reg [15:0] \$90 ;
+  reg \$90 ;
   reg \$91 ;
   reg \$92 ;
-  reg [15:0] \$93 ;
+  reg \$93 ;
   reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
+  reg [15:0] \$95 ;
+  reg [31:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [15:0] \$98 ;
   reg \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
@@ -272,6 +267,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg [15:0] in_n_left = 16'h0000;
   wire issue;
   reg [5:0] k = 6'h00;
+  reg [3:0] keep_bits = 4'h0;
   reg [14:0] last_beat = 15'h0000;
   reg [14:0] last_but_one = 15'h0000;
   reg last_row = 1'h0;
@@ -304,7 +300,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [31:0] \o__payload$55.c[6] ;
   wire [31:0] \o__payload$55.c[7] ;
   wire \o__payload$55.last ;
-  wire [5:0] \o__payload$85 ;
+  wire [5:0] \o__payload$86 ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -326,7 +322,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire o__valid;
   wire \o__valid$45 ;
   wire \o__valid$57 ;
-  wire \o__valid$84 ;
+  wire \o__valid$85 ;
   reg [14:0] rd_beat = 15'h0000;
   wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
@@ -427,74 +423,68 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \$40  = cn * 4'h8;
   assign \$41  = \$signal$63  <= 4'h8;
   assign \$42  = cn <= 4'h8;
-  assign \$43  = mul_step == 4'hf;
-  assign \$44  = size - 1'h1;
-  assign \$46  = size - 1'h1;
-  assign \$47  = \$46 [2:0] + 1'h1;
-  assign \$48  = \$47  > 1'h0;
-  assign \$49  = size - 1'h1;
-  assign \$50  = \$49 [2:0] + 1'h1;
-  assign \$51  = \$50  > 1'h1;
-  assign \$52  = size - 1'h1;
-  assign \$53  = \$52 [2:0] + 1'h1;
-  assign \$54  = \$53  > 2'h2;
-  assign \$55  = size - 1'h1;
-  assign \$56  = \$55 [2:0] + 1'h1;
-  assign \$57  = \$56  > 2'h3;
-  assign \$58  = size - 1'h1;
-  assign \$59  = \$58 [2:0] + 1'h1;
-  assign \$60  = \$59  > 3'h4;
-  assign \$61  = size - 1'h1;
-  assign \$62  = \$61 [2:0] + 1'h1;
-  assign \$63  = \$62  > 3'h5;
-  assign \$64  = size - 1'h1;
-  assign \$65  = \$64 [2:0] + 1'h1;
-  assign \$66  = \$65  > 3'h6;
-  assign \$67  = size - 1'h1;
-  assign \$68  = \$67 [2:0] + 1'h1;
-  assign \$69  = \$68  > 3'h7;
-  assign \$70  = size <= 4'h8;
-  assign \$71  = ! \$signal$63 ;
-  assign \$72  = ! cn;
-  assign \$73  = \$71  | \$72 ;
-  assign \$74  = size > 15'h4000;
-  assign \$75  = \$73  | \$74 ;
-  assign \$76  = last_beat - 1'h1;
-  assign \$77  = \$signal$76  ? mu : 4'h7;
-  assign \$78  = \o__payload$85  > \$77 ;
-  assign \$79  = \$signal$76  ? mu : 4'h7;
-  assign \$80  = \o__payload$85  - \$79 ;
-  assign \$81  = \$78  ? \$80  : 7'h00;
-  assign \$82  = \$signal$76  ? mu : 4'h7;
-  assign \$83  = \o__payload$85  > \$82 ;
-  assign \$84  = \$signal$76  ? mu : 4'h7;
-  assign \$85  = \o__payload$85  - \$84 ;
-  assign \$86  = \$83  ? \$85  : 7'h00;
-  assign \$87  = ! \o__payload$85 ;
-  assign \$88  = \$signal$76  & \$87 ;
-  assign \$89  = issue & at_last;
+  assign \$43  = \$signal$76  ? mu : 4'h7;
+  assign \$44  = mul_step == 4'hf;
+  assign \$45  = size - 1'h1;
+  assign \$47  = size - 1'h1;
+  assign \$48  = \$47 [2:0] + 1'h1;
+  assign \$49  = \$48  > 1'h0;
+  assign \$50  = size - 1'h1;
+  assign \$51  = \$50 [2:0] + 1'h1;
+  assign \$52  = \$51  > 1'h1;
+  assign \$53  = size - 1'h1;
+  assign \$54  = \$53 [2:0] + 1'h1;
+  assign \$55  = \$54  > 2'h2;
+  assign \$56  = size - 1'h1;
+  assign \$57  = \$56 [2:0] + 1'h1;
+  assign \$58  = \$57  > 2'h3;
+  assign \$59  = size - 1'h1;
+  assign \$60  = \$59 [2:0] + 1'h1;
+  assign \$61  = \$60  > 3'h4;
+  assign \$62  = size - 1'h1;
+  assign \$63  = \$62 [2:0] + 1'h1;
+  assign \$64  = \$63  > 3'h5;
+  assign \$65  = size - 1'h1;
+  assign \$66  = \$65 [2:0] + 1'h1;
+  assign \$67  = \$66  > 3'h6;
+  assign \$68  = size - 1'h1;
+  assign \$69  = \$68 [2:0] + 1'h1;
+  assign \$70  = \$69  > 3'h7;
+  assign \$71  = size <= 4'h8;
+  assign \$72  = ! \$signal$63 ;
+  assign \$73  = ! cn;
+  assign \$74  = \$72  | \$73 ;
+  assign \$75  = size > 15'h4000;
+  assign \$76  = \$74  | \$75 ;
+  assign \$77  = last_beat - 1'h1;
+  assign \$78  = \o__payload$86  > keep_bits;
+  assign \$79  = \o__payload$86  - keep_bits;
+  assign \$80  = \$78  ? \$79  : 7'h00;
+  assign \$81  = ! \o__payload$86 ;
+  assign \$82  = \$signal$76  & \$81 ;
+  assign \$83  = issue & at_last;
   always @(posedge clk)
-    in_n_left <= \$90 ;
+    in_n_left <= \$84 ;
   always @(posedge clk)
-    \$signal$48  <= \$91 ;
+    \$signal$48  <= \$85 ;
   always @(posedge clk)
-    accepting <= \$92 ;
+    accepting <= \$86 ;
   always @(posedge clk)
-    \$signal$53  <= \$93 ;
+    \$signal$53  <= \$87 ;
   always @(posedge clk)
-    in_last_row <= \$94 ;
+    in_last_row <= \$88 ;
   always @(posedge clk)
     drain_row0 <= \o__payload$55 [255:0];
   always @(posedge clk)
-    drain_valid0 <= \$95 ;
+    drain_valid0 <= \$89 ;
   always @(posedge clk)
-    drain_last0 <= \$96 ;
+    drain_last0 <= \$90 ;
   always @(posedge clk)
-    tile_valid0 <= \$97 ;
+    tile_valid0 <= \$91 ;
   always @(posedge clk)
-    tile_last0 <= \$98 ;
+    tile_last0 <= \$92 ;
   always @(posedge clk)
-    wr_en <= \$99 ;
+    wr_en <= \$93 ;
   always @(posedge clk)
     wr_row <= drain_row0;
   always @(posedge clk)
@@ -502,73 +492,75 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     wr_count <= \$16 [3:0];
   always @(posedge clk)
-    \$signal$27  <= \$100 ;
+    \$signal$27  <= \$94 ;
   always @(posedge clk)
-    row_i <= \$101 ;
+    row_i <= \$95 ;
   always @(posedge clk)
-    row_e <= \$102 ;
+    row_e <= \$96 ;
   always @(posedge clk)
-    \$signal$67  <= \$103 ;
+    \$signal$67  <= \$97 ;
   always @(posedge clk)
-    n_left <= \$104 ;
+    n_left <= \$98 ;
   always @(posedge clk)
-    \$signal$64  <= \$105 ;
+    \$signal$64  <= \$99 ;
   always @(posedge clk)
-    \$signal$68  <= \$106 ;
+    \$signal$68  <= \$100 ;
   always @(posedge clk)
-    last_row <= \$107 ;
+    last_row <= \$101 ;
   always @(posedge clk)
-    \$signal$69  <= \$108 ;
+    \$signal$69  <= \$102 ;
   always @(posedge clk)
-    \$signal$71  <= \$109 ;
+    \$signal$71  <= \$103 ;
   always @(posedge clk)
-    rd_valid0 <= \$110 ;
+    rd_valid0 <= \$104 ;
   always @(posedge clk)
-    rd_last0 <= \$111 ;
+    rd_last0 <= \$105 ;
   always @(posedge clk)
-    rd_valid1 <= \$112 ;
+    rd_valid1 <= \$106 ;
   always @(posedge clk)
-    rd_last1 <= \$113 ;
+    rd_last1 <= \$107 ;
   always @(posedge clk)
-    rd_beat <= \$114 ;
+    rd_beat <= \$108 ;
   always @(posedge clk)
-    at_last <= \$115 ;
+    at_last <= \$109 ;
   always @(posedge clk)
-    cfg__ready <= \$116 ;
+    cfg__ready <= \$110 ;
   always @(posedge clk)
-    \$signal$63  <= \$117 ;
+    \$signal$63  <= \$111 ;
   always @(posedge clk)
-    cn <= \$118 ;
+    cn <= \$112 ;
   always @(posedge clk)
-    \$signal$76  <= \$119 ;
+    \$signal$76  <= \$113 ;
   always @(posedge clk)
-    mu <= \$120 ;
+    mu <= \$114 ;
   always @(posedge clk)
-    status <= \$121 ;
+    status <= \$115 ;
   always @(posedge clk)
-    size <= \$122 ;
+    size <= \$116 ;
   always @(posedge clk)
-    \$signal$79  <= \$123 ;
+    \$signal$79  <= \$117 ;
   always @(posedge clk)
-    \$signal$80  <= \$124 ;
+    \$signal$80  <= \$118 ;
   always @(posedge clk)
-    mul_step <= \$125 ;
+    mul_step <= \$119 ;
   always @(posedge clk)
-    fsm_state <= \$126 ;
+    fsm_state <= \$120 ;
   always @(posedge clk)
-    block_step <= \$127 ;
+    block_step <= \$121 ;
   always @(posedge clk)
-    \$signal$82  <= \$128 ;
+    \$signal$82  <= \$122 ;
   always @(posedge clk)
-    cn_fits <= \$129 ;
+    cn_fits <= \$123 ;
   always @(posedge clk)
-    last_beat <= \$130 ;
+    keep_bits <= \$124 ;
   always @(posedge clk)
-    final_keep <= \$131 ;
+    last_beat <= \$125 ;
   always @(posedge clk)
-    last_but_one <= \$132 ;
+    final_keep <= \$126 ;
   always @(posedge clk)
-    k <= \$133 ;
+    last_but_one <= \$127 ;
+  always @(posedge clk)
+    k <= \$128 ;
   \datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
@@ -582,8 +574,8 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     .clk(clk),
     .i__payload(\i__payload$26 ),
     .i__valid(wr_en),
-    .o__payload(\o__payload$85 ),
-    .o__valid(\o__valid$84 ),
+    .o__payload(\o__payload$86 ),
+    .o__valid(\o__valid$85 ),
     .rst(rst)
   );
   \datapath.pad  pad (
@@ -625,13 +617,13 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = in_n_left;
+    \$84  = in_n_left;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
       if (\$signal$48 ) begin
-        \$90  = cn;
+        \$84  = cn;
       end else begin
-        \$90  = \$12 [15:0];
+        \$84  = \$12 [15:0];
       end
     end
     casez (fsm_state)
@@ -640,21 +632,21 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$90  = cn;
+          \$84  = cn;
     endcase
     if (rst) begin
-      \$90  = 16'h0000;
+      \$84  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \$signal$48 ;
+    \$85  = \$signal$48 ;
     if (\$9 ) begin
       (* full_case = 32'd1 *)
       if (\$signal$48 ) begin
-        \$91  = cn_fits;
+        \$85  = cn_fits;
       end else begin
-        \$91  = \$13 ;
+        \$85  = \$13 ;
       end
     end
     casez (fsm_state)
@@ -663,19 +655,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$91  = cn_fits;
+          \$85  = cn_fits;
     endcase
     if (rst) begin
-      \$91  = 1'h0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = accepting;
+    \$86  = accepting;
     if (\$9 ) begin
       if (\$signal$48 ) begin
         if (in_last_row) begin
-          \$92  = 1'h0;
+          \$86  = 1'h0;
         end
       end
     end
@@ -686,116 +678,116 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$75 ) begin
+          if (\$76 ) begin
           end else begin
-            \$92  = 1'h1;
+            \$86  = 1'h1;
           end
     endcase
+    if (rst) begin
+      \$86  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = \$signal$53 ;
+    if (\$9 ) begin
+      if (\$signal$48 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$87  = \$10 [15:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$87  = \$signal$63 ;
+    endcase
+    if (rst) begin
+      \$87  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = in_last_row;
+    if (\$9 ) begin
+      if (\$signal$48 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$88  = \$11 ;
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$88  = \$signal$82 ;
+    endcase
+    if (rst) begin
+      \$88  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = \o__valid$57 ;
+    if (rst) begin
+      \$89  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = \o__payload$55 [256];
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = \o__valid$57 ;
+    if (rst) begin
+      \$91  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = \o__payload$55 [256];
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \$signal$53 ;
-    if (\$9 ) begin
-      if (\$signal$48 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$93  = \$10 [15:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$93  = \$signal$63 ;
-    endcase
+    \$93  = drain_valid0;
     if (rst) begin
-      \$93  = 16'h0000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = in_last_row;
-    if (\$9 ) begin
-      if (\$signal$48 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$94  = \$11 ;
-        end
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$94  = \$signal$82 ;
-    endcase
+    \$94  = \$18 ;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \o__valid$57 ;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \o__payload$55 [256];
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \o__valid$57 ;
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \o__payload$55 [256];
-    if (rst) begin
-      \$98  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = drain_valid0;
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \$18 ;
-    if (rst) begin
-      \$100  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = row_i;
+    \$95  = row_i;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$19 ) begin
-        \$101  = \$20 [15:0];
+        \$95  = \$20 [15:0];
       end else if (\$signal$64 ) begin
-        \$101  = \$23 [15:0];
+        \$95  = \$23 [15:0];
       end else begin
-        \$101  = \$signal$67 ;
+        \$95  = \$signal$67 ;
       end
     end
     casez (fsm_state)
@@ -804,23 +796,155 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$101  = 16'h0000;
+          \$95  = 16'h0000;
     endcase
     if (rst) begin
-      \$101  = 16'h0000;
+      \$95  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = row_e;
+    \$96  = row_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$19 ) begin
-        \$102  = \$21 [31:0];
+        \$96  = \$21 [31:0];
       end else if (\$signal$64 ) begin
-        \$102  = \$28 [31:0];
+        \$96  = \$28 [31:0];
       end else begin
-        \$102  = \$32 [31:0];
+        \$96  = \$32 [31:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$96  = 32'd0;
+    endcase
+    if (rst) begin
+      \$96  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = \$signal$67 ;
+    if (tile_valid0) begin
+      if (\$19 ) begin
+      end else if (\$signal$64 ) begin
+        \$97  = \$22 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$97  = 16'h0000;
+    endcase
+    if (rst) begin
+      \$97  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = n_left;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$19 ) begin
+      end else if (\$signal$64 ) begin
+        \$98  = cn;
+      end else begin
+        \$98  = \$29 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$98  = cn;
+    endcase
+    if (rst) begin
+      \$98  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = \$signal$64 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$19 ) begin
+      end else if (\$signal$64 ) begin
+        \$99  = cn_fits;
+      end else begin
+        \$99  = \$30 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$99  = cn_fits;
+    endcase
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = \$signal$68 ;
+    if (tile_valid0) begin
+      if (\$19 ) begin
+      end else if (\$signal$64 ) begin
+        \$100  = \$24 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$100  = \$signal$63 ;
+    endcase
+    if (rst) begin
+      \$100  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = last_row;
+    if (tile_valid0) begin
+      if (\$19 ) begin
+      end else if (\$signal$64 ) begin
+        \$101  = \$25 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$101  = \$signal$82 ;
+    endcase
+    if (rst) begin
+      \$101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = \$signal$69 ;
+    if (tile_valid0) begin
+      if (\$19 ) begin
+      end else if (\$signal$64 ) begin
+        \$102  = \$26 [31:0];
       end
     end
     casez (fsm_state)
@@ -837,35 +961,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \$signal$67 ;
-    if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$103  = \$22 [15:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$103  = 16'h0000;
-    endcase
-    if (rst) begin
-      \$103  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = n_left;
+    \$103  = \$signal$71 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$19 ) begin
       end else if (\$signal$64 ) begin
-        \$104  = cn;
+        \$103  = \$27 [31:0];
       end else begin
-        \$104  = \$29 [15:0];
+        \$103  = \$31 [31:0];
       end
     end
     casez (fsm_state)
@@ -874,86 +977,57 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$104  = cn;
+          \$103  = 32'd0;
     endcase
     if (rst) begin
-      \$104  = 16'h0000;
+      \$103  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \$signal$64 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$105  = cn_fits;
-      end else begin
-        \$105  = \$30 ;
-      end
+    \$104  = rd_valid0;
+    if (advance) begin
+      \$104  = issue;
     end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$105  = cn_fits;
-    endcase
+    if (rst) begin
+      \$104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = rd_last0;
+    if (advance) begin
+      \$105  = \$33 ;
+    end
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \$signal$68 ;
-    if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$106  = \$24 [15:0];
-      end
+    \$106  = rd_valid1;
+    if (advance) begin
+      \$106  = rd_valid0;
     end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$106  = \$signal$63 ;
-    endcase
     if (rst) begin
-      \$106  = 16'h0000;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = last_row;
-    if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$107  = \$25 ;
-      end
+    \$107  = rd_last1;
+    if (advance) begin
+      \$107  = rd_last0;
     end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$107  = \$signal$82 ;
-    endcase
     if (rst) begin
       \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \$signal$69 ;
-    if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$108  = \$26 [31:0];
-      end
+    \$108  = rd_beat;
+    if (issue) begin
+      \$108  = \$34 [14:0];
     end
     casez (fsm_state)
       3'h0:
@@ -961,23 +1035,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$108  = 32'd0;
+          \$108  = 15'h0000;
     endcase
     if (rst) begin
-      \$108  = 32'd0;
+      \$108  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \$signal$71 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$109  = \$27 [31:0];
-      end else begin
-        \$109  = \$31 [31:0];
-      end
+    \$109  = at_last;
+    if (issue) begin
+      \$109  = \$35 ;
     end
     casez (fsm_state)
       3'h0:
@@ -985,121 +1053,141 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$109  = 32'd0;
+          \$109  = \$71 ;
     endcase
     if (rst) begin
-      \$109  = 32'd0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = rd_valid0;
-    if (advance) begin
-      \$110  = issue;
-    end
+    \$110  = cfg__ready;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$110  = 1'h0;
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$76 ) begin
+            \$110  = 1'h1;
+          end
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$83 ) begin
+            \$110  = 1'h1;
+          end
+    endcase
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = rd_last0;
-    if (advance) begin
-      \$111  = \$33 ;
-    end
+    \$111  = \$signal$63 ;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$111  = cfg__payload[15:0];
+          end
+    endcase
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = rd_valid1;
-    if (advance) begin
-      \$112  = rd_valid0;
-    end
+    \$112  = cn;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$112  = cfg__payload[31:16];
+          end
+    endcase
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = rd_last1;
-    if (advance) begin
-      \$113  = rd_last0;
-    end
+    \$113  = \$signal$76 ;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$113  = cfg__payload[32];
+          end
+    endcase
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = rd_beat;
-    if (issue) begin
-      \$114  = \$34 [14:0];
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$114  = 15'h0000;
-    endcase
-    if (rst) begin
-      \$114  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = at_last;
-    if (issue) begin
-      \$115  = \$35 ;
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$115  = \$70 ;
-    endcase
-    if (rst) begin
-      \$115  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = cfg__ready;
+    \$114  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$116  = 1'h0;
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (\$75 ) begin
-            \$116  = 1'h1;
-          end
-      3'h3:
-          /* empty */;
-      3'h4:
-          if (\$89 ) begin
-            \$116  = 1'h1;
+            \$114  = cfg__payload[36:33];
           end
     endcase
     if (rst) begin
-      \$116  = 1'h1;
+      \$114  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \$signal$63 ;
+    \$115  = status;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$115  = 14'h0000;
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$76 ) begin
+            \$115 [0] = 1'h1;
+          end
+      3'h3:
+          if (\o__valid$85 ) begin
+            \$115 [7:2] = \o__payload$86 ;
+            \$115 [13:8] = \$80 [5:0];
+            \$115 [1] = \$82 ;
+          end
+    endcase
+    if (rst) begin
+      \$115  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = size;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$116  = 32'd0;
+          end
+      3'h1:
+          if (\$signal$79 [0]) begin
+            \$116  = \$36 [31:0];
+          end
+    endcase
+    if (rst) begin
+      \$116  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \$signal$79 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
             \$117  = cfg__payload[15:0];
           end
+      3'h1:
+          \$117  = \$37 ;
     endcase
     if (rst) begin
       \$117  = 16'h0000;
@@ -1107,234 +1195,151 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = cn;
+    \$118  = \$signal$80 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$118  = cfg__payload[31:16];
-          end
-    endcase
-    if (rst) begin
-      \$118  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \$signal$76 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$119  = cfg__payload[32];
-          end
-    endcase
-    if (rst) begin
-      \$119  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = mu;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$120  = cfg__payload[36:33];
-          end
-    endcase
-    if (rst) begin
-      \$120  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = status;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$121  = 14'h0000;
+            \$118  = { 16'h0000, cfg__payload[31:16] };
           end
       3'h1:
-          /* empty */;
-      3'h2:
-          if (\$75 ) begin
-            \$121 [0] = 1'h1;
-          end
-      3'h3:
-          if (\o__valid$84 ) begin
-            \$121 [7:2] = \o__payload$85 ;
-            \$121 [13:8] = \$86 [5:0];
-            \$121 [1] = \$88 ;
-          end
+          \$118  = \$38 [31:0];
     endcase
     if (rst) begin
-      \$121  = 14'h0000;
+      \$118  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = size;
+    \$119  = mul_step;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$122  = 32'd0;
+            \$119  = 4'h0;
           end
       3'h1:
-          if (\$signal$79 [0]) begin
-            \$122  = \$36 [31:0];
-          end
+          \$119  = \$39 [3:0];
     endcase
     if (rst) begin
-      \$122  = 32'd0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \$signal$79 ;
+    \$120  = fsm_state;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$123  = cfg__payload[15:0];
+            \$120  = 3'h1;
           end
       3'h1:
-          \$123  = \$37 ;
-    endcase
-    if (rst) begin
-      \$123  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \$signal$80 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$124  = { 16'h0000, cfg__payload[31:16] };
-          end
-      3'h1:
-          \$124  = \$38 [31:0];
-    endcase
-    if (rst) begin
-      \$124  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = mul_step;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$125  = 4'h0;
-          end
-      3'h1:
-          \$125  = \$39 [3:0];
-    endcase
-    if (rst) begin
-      \$125  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = fsm_state;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$126  = 3'h1;
-          end
-      3'h1:
-          if (\$43 ) begin
-            \$126  = 3'h2;
+          if (\$44 ) begin
+            \$120  = 3'h2;
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$75 ) begin
-            \$126  = 3'h0;
+          if (\$76 ) begin
+            \$120  = 3'h0;
           end else begin
-            \$126  = 3'h3;
+            \$120  = 3'h3;
           end
       3'h3:
-          if (\o__valid$84 ) begin
-            \$126  = 3'h4;
+          if (\o__valid$85 ) begin
+            \$120  = 3'h4;
           end
       3'h4:
-          if (\$89 ) begin
-            \$126  = 3'h0;
+          if (\$83 ) begin
+            \$120  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$126  = 3'h0;
+      \$120  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = block_step;
+    \$121  = block_step;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$127  = { 12'h000, \$40  };
+          \$121  = { 12'h000, \$40  };
     endcase
     if (rst) begin
-      \$127  = 32'd0;
+      \$121  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \$signal$82 ;
+    \$122  = \$signal$82 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$128  = \$41 ;
+          \$122  = \$41 ;
     endcase
     if (rst) begin
-      \$128  = 1'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = cn_fits;
+    \$123  = cn_fits;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$129  = \$42 ;
+          \$123  = \$42 ;
     endcase
     if (rst) begin
-      \$129  = 1'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = last_beat;
+    \$124  = keep_bits;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$124  = \$43 ;
+    endcase
+    if (rst) begin
+      \$124  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = last_beat;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          \$130  = \$45 [14:0];
+          \$125  = \$46 [14:0];
     endcase
     if (rst) begin
-      \$130  = 15'h0000;
+      \$125  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = final_keep;
+    \$126  = final_keep;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          \$131  = { \$69 , \$66 , \$63 , \$60 , \$57 , \$54 , \$51 , \$48  };
+          \$126  = { \$70 , \$67 , \$64 , \$61 , \$58 , \$55 , \$52 , \$49  };
     endcase
     if (rst) begin
-      \$131  = 8'h00;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = last_but_one;
+    \$127  = last_but_one;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1343,15 +1348,15 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h2:
           /* empty */;
       3'h3:
-          \$132  = \$76 [14:0];
+          \$127  = \$77 [14:0];
     endcase
     if (rst) begin
-      \$132  = 15'h0000;
+      \$127  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = k;
+    \$128  = k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1360,12 +1365,12 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h2:
           /* empty */;
       3'h3:
-          if (\o__valid$84 ) begin
-            \$133  = \$81 [5:0];
-          end
+          /* empty */;
+      3'h4:
+          \$128  = status[13:8];
     endcase
     if (rst) begin
-      \$133  = 6'h00;
+      \$128  = 6'h00;
     end
   end
   assign \i__payload$14  = i__payload;
@@ -1532,7 +1537,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__payload$26 [256] = \$signal$27 ;
   assign \$37  = { 1'h0, \$signal$79 [15:1] };
   assign \$38  = { \$signal$80 , 1'h0 };
-  assign \$45  = { \$44 [32], \$44 [32], \$44 [32], \$44 [32:3] };
+  assign \$46  = { \$45 [32], \$45 [32], \$45 [32], \$45 [32:3] };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -20960,9 +20965,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   wire [7:0] \$341 ;
   reg \$342 ;
   reg \$343 ;
-  reg \$344 ;
-  reg [5:0] \$345 ;
-  reg [31:0] \$346 ;
+  reg [5:0] \$344 ;
+  reg \$345 ;
+  reg \$346 ;
   reg [31:0] \$347 ;
   reg [31:0] \$348 ;
   reg [31:0] \$349 ;
@@ -20971,7 +20976,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg [31:0] \$351 ;
   reg [31:0] \$352 ;
   reg [31:0] \$353 ;
-  reg \$354 ;
+  reg [31:0] \$354 ;
   reg \$355 ;
   reg \$356 ;
   reg \$357 ;
@@ -20984,18 +20989,18 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg [31:0] \$363 ;
   reg \$364 ;
   reg \$365 ;
-  reg \$366 ;
+  reg [5:0] \$366 ;
   reg [5:0] \$367 ;
-  reg [5:0] \$368 ;
+  reg [15:0] \$368 ;
   reg [15:0] \$369 ;
   wire \$37 ;
   reg [15:0] \$370 ;
-  reg [15:0] \$371 ;
-  reg [2:0] \$372 ;
-  reg [31:0] \$373 ;
+  reg [2:0] \$371 ;
+  reg [31:0] \$372 ;
+  reg \$373 ;
   reg \$374 ;
   reg \$375 ;
-  reg \$376 ;
+  reg [7:0] \$376 ;
   reg [7:0] \$377 ;
   reg [7:0] \$378 ;
   reg [7:0] \$379 ;
@@ -21003,75 +21008,75 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg [7:0] \$380 ;
   reg [7:0] \$381 ;
   reg [7:0] \$382 ;
-  reg [7:0] \$383 ;
+  reg [31:0] \$383 ;
   reg [31:0] \$384 ;
-  reg [31:0] \$385 ;
-  reg [2:0] \$386 ;
-  reg [31:0] \$387 ;
+  reg [2:0] \$385 ;
+  reg [31:0] \$386 ;
+  reg \$387 ;
   reg \$388 ;
   reg \$389 ;
   wire \$39 ;
-  reg \$390 ;
+  reg [6:0] \$390 ;
   reg [6:0] \$391 ;
   reg [6:0] \$392 ;
-  reg [6:0] \$393 ;
-  reg [31:0] \$394 ;
-  reg [23:0] \$395 ;
+  reg [31:0] \$393 ;
+  reg [23:0] \$394 ;
+  reg [15:0] \$395 ;
   reg [15:0] \$396 ;
   reg [15:0] \$397 ;
-  reg [15:0] \$398 ;
-  reg \$399 ;
+  reg \$398 ;
+  reg [6:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  reg [6:0] \$400 ;
+  reg \$400 ;
   reg \$401 ;
   reg \$402 ;
   reg \$403 ;
   reg \$404 ;
   reg \$405 ;
-  reg \$406 ;
-  reg [31:0] \$407 ;
+  reg [31:0] \$406 ;
+  reg \$407 ;
   reg \$408 ;
   reg \$409 ;
   wire \$41 ;
-  reg \$410 ;
+  reg [7:0] \$410 ;
   reg [7:0] \$411 ;
   reg [7:0] \$412 ;
   reg [7:0] \$413 ;
   reg [7:0] \$414 ;
   reg [7:0] \$415 ;
   reg [7:0] \$416 ;
-  reg [7:0] \$417 ;
+  reg [31:0] \$417 ;
   reg [31:0] \$418 ;
-  reg [31:0] \$419 ;
+  reg [2:0] \$419 ;
   wire \$42 ;
-  reg [2:0] \$420 ;
-  reg [31:0] \$421 ;
+  reg [31:0] \$420 ;
+  reg \$421 ;
   reg \$422 ;
   reg \$423 ;
-  reg \$424 ;
+  reg [6:0] \$424 ;
   reg [6:0] \$425 ;
   reg [6:0] \$426 ;
-  reg [6:0] \$427 ;
-  reg [31:0] \$428 ;
-  reg [23:0] \$429 ;
+  reg [31:0] \$427 ;
+  reg [23:0] \$428 ;
+  reg [15:0] \$429 ;
   wire \$43 ;
   reg [15:0] \$430 ;
   reg [15:0] \$431 ;
-  reg [15:0] \$432 ;
-  reg \$433 ;
-  reg [6:0] \$434 ;
+  reg \$432 ;
+  reg [6:0] \$433 ;
+  reg \$434 ;
   reg \$435 ;
   reg \$436 ;
   reg \$437 ;
   reg \$438 ;
   reg \$439 ;
   wire \$44 ;
-  reg \$440 ;
-  reg [31:0] \$441 ;
+  reg [31:0] \$440 ;
+  reg \$441 ;
   reg \$442 ;
   reg \$443 ;
-  reg \$444 ;
+  reg [7:0] \$444 ;
   reg [7:0] \$445 ;
   reg [7:0] \$446 ;
   reg [7:0] \$447 ;
@@ -21079,36 +21084,36 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg [7:0] \$449 ;
   wire \$45 ;
   reg [7:0] \$450 ;
-  reg [7:0] \$451 ;
+  reg [31:0] \$451 ;
   reg [31:0] \$452 ;
-  reg [31:0] \$453 ;
-  reg [2:0] \$454 ;
-  reg [31:0] \$455 ;
+  reg [2:0] \$453 ;
+  reg [31:0] \$454 ;
+  reg \$455 ;
   reg \$456 ;
   reg \$457 ;
-  reg \$458 ;
+  reg [6:0] \$458 ;
   reg [6:0] \$459 ;
   wire \$46 ;
   reg [6:0] \$460 ;
-  reg [6:0] \$461 ;
-  reg [31:0] \$462 ;
-  reg [23:0] \$463 ;
+  reg [31:0] \$461 ;
+  reg [23:0] \$462 ;
+  reg [15:0] \$463 ;
   reg [15:0] \$464 ;
   reg [15:0] \$465 ;
-  reg [15:0] \$466 ;
-  reg \$467 ;
-  reg [6:0] \$468 ;
+  reg \$466 ;
+  reg [6:0] \$467 ;
+  reg \$468 ;
   reg \$469 ;
   wire \$47 ;
   reg \$470 ;
   reg \$471 ;
   reg \$472 ;
   reg \$473 ;
-  reg \$474 ;
-  reg [31:0] \$475 ;
+  reg [31:0] \$474 ;
+  reg \$475 ;
   reg \$476 ;
   reg \$477 ;
-  reg \$478 ;
+  reg [7:0] \$478 ;
   reg [7:0] \$479 ;
   wire \$48 ;
   reg [7:0] \$480 ;
@@ -21116,75 +21121,75 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg [7:0] \$482 ;
   reg [7:0] \$483 ;
   reg [7:0] \$484 ;
-  reg [7:0] \$485 ;
+  reg [31:0] \$485 ;
   reg [31:0] \$486 ;
-  reg [31:0] \$487 ;
-  reg [2:0] \$488 ;
-  reg [31:0] \$489 ;
+  reg [2:0] \$487 ;
+  reg [31:0] \$488 ;
+  reg \$489 ;
   wire \$49 ;
   reg \$490 ;
   reg \$491 ;
-  reg \$492 ;
+  reg [6:0] \$492 ;
   reg [6:0] \$493 ;
   reg [6:0] \$494 ;
-  reg [6:0] \$495 ;
-  reg [31:0] \$496 ;
-  reg [23:0] \$497 ;
+  reg [31:0] \$495 ;
+  reg [23:0] \$496 ;
+  reg [15:0] \$497 ;
   reg [15:0] \$498 ;
   reg [15:0] \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [15:0] \$500 ;
-  reg \$501 ;
-  reg [6:0] \$502 ;
+  reg \$500 ;
+  reg [6:0] \$501 ;
+  reg \$502 ;
   reg \$503 ;
   reg \$504 ;
   reg \$505 ;
   reg \$506 ;
   reg \$507 ;
-  reg \$508 ;
-  reg [31:0] \$509 ;
+  reg [31:0] \$508 ;
+  reg \$509 ;
   wire \$51 ;
   reg \$510 ;
   reg \$511 ;
-  reg \$512 ;
+  reg [7:0] \$512 ;
   reg [7:0] \$513 ;
   reg [7:0] \$514 ;
   reg [7:0] \$515 ;
   reg [7:0] \$516 ;
   reg [7:0] \$517 ;
   reg [7:0] \$518 ;
-  reg [7:0] \$519 ;
+  reg [31:0] \$519 ;
   wire \$52 ;
   reg [31:0] \$520 ;
-  reg [31:0] \$521 ;
-  reg [2:0] \$522 ;
-  reg [31:0] \$523 ;
+  reg [2:0] \$521 ;
+  reg [31:0] \$522 ;
+  reg \$523 ;
   reg \$524 ;
   reg \$525 ;
-  reg \$526 ;
+  reg [6:0] \$526 ;
   reg [6:0] \$527 ;
   reg [6:0] \$528 ;
-  reg [6:0] \$529 ;
+  reg [31:0] \$529 ;
   wire \$53 ;
-  reg [31:0] \$530 ;
-  reg [23:0] \$531 ;
+  reg [23:0] \$530 ;
+  reg [15:0] \$531 ;
   reg [15:0] \$532 ;
   reg [15:0] \$533 ;
-  reg [15:0] \$534 ;
-  reg \$535 ;
-  reg [6:0] \$536 ;
+  reg \$534 ;
+  reg [6:0] \$535 ;
+  reg \$536 ;
   reg \$537 ;
   reg \$538 ;
   reg \$539 ;
   wire \$54 ;
   reg \$540 ;
   reg \$541 ;
-  reg \$542 ;
-  reg [31:0] \$543 ;
+  reg [31:0] \$542 ;
+  reg \$543 ;
   reg \$544 ;
   reg \$545 ;
-  reg \$546 ;
+  reg [7:0] \$546 ;
   reg [7:0] \$547 ;
   reg [7:0] \$548 ;
   reg [7:0] \$549 ;
@@ -21192,75 +21197,75 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg [7:0] \$550 ;
   reg [7:0] \$551 ;
   reg [7:0] \$552 ;
-  reg [7:0] \$553 ;
+  reg [31:0] \$553 ;
   reg [31:0] \$554 ;
-  reg [31:0] \$555 ;
-  reg [2:0] \$556 ;
-  reg [31:0] \$557 ;
+  reg [2:0] \$555 ;
+  reg [31:0] \$556 ;
+  reg \$557 ;
   reg \$558 ;
   reg \$559 ;
   wire \$56 ;
-  reg \$560 ;
+  reg [6:0] \$560 ;
   reg [6:0] \$561 ;
   reg [6:0] \$562 ;
-  reg [6:0] \$563 ;
-  reg [31:0] \$564 ;
-  reg [23:0] \$565 ;
+  reg [31:0] \$563 ;
+  reg [23:0] \$564 ;
+  reg [15:0] \$565 ;
   reg [15:0] \$566 ;
   reg [15:0] \$567 ;
-  reg [15:0] \$568 ;
-  reg \$569 ;
+  reg \$568 ;
+  reg [6:0] \$569 ;
   wire \$57 ;
-  reg [6:0] \$570 ;
+  reg \$570 ;
   reg \$571 ;
   reg \$572 ;
   reg \$573 ;
   reg \$574 ;
   reg \$575 ;
-  reg \$576 ;
-  reg [31:0] \$577 ;
+  reg [31:0] \$576 ;
+  reg \$577 ;
   reg \$578 ;
   reg \$579 ;
   wire \$58 ;
-  reg \$580 ;
+  reg [7:0] \$580 ;
   reg [7:0] \$581 ;
   reg [7:0] \$582 ;
   reg [7:0] \$583 ;
   reg [7:0] \$584 ;
   reg [7:0] \$585 ;
   reg [7:0] \$586 ;
-  reg [7:0] \$587 ;
+  reg [31:0] \$587 ;
   reg [31:0] \$588 ;
-  reg [31:0] \$589 ;
+  reg [2:0] \$589 ;
   wire \$59 ;
-  reg [2:0] \$590 ;
-  reg [31:0] \$591 ;
+  reg [31:0] \$590 ;
+  reg \$591 ;
   reg \$592 ;
   reg \$593 ;
-  reg \$594 ;
+  reg [6:0] \$594 ;
   reg [6:0] \$595 ;
   reg [6:0] \$596 ;
-  reg [6:0] \$597 ;
-  reg [31:0] \$598 ;
-  reg [23:0] \$599 ;
+  reg [31:0] \$597 ;
+  reg [23:0] \$598 ;
+  reg [15:0] \$599 ;
   wire [7:0] \$6 ;
   wire \$60 ;
   reg [15:0] \$600 ;
   reg [15:0] \$601 ;
-  reg [15:0] \$602 ;
-  reg \$603 ;
-  reg [6:0] \$604 ;
+  reg \$602 ;
+  reg [6:0] \$603 ;
+  reg \$604 ;
   reg \$605 ;
   reg \$606 ;
   reg \$607 ;
   reg \$608 ;
   reg \$609 ;
   wire \$61 ;
-  reg \$610 ;
-  reg [31:0] \$611 ;
+  reg [31:0] \$610 ;
+  reg \$611 ;
   reg \$612 ;
   reg \$613 ;
-  reg \$614 ;
+  reg [7:0] \$614 ;
   reg [7:0] \$615 ;
   reg [7:0] \$616 ;
   reg [7:0] \$617 ;
@@ -21268,25 +21273,25 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg [7:0] \$619 ;
   wire \$62 ;
   reg [7:0] \$620 ;
-  reg [7:0] \$621 ;
+  reg [31:0] \$621 ;
   reg [31:0] \$622 ;
-  reg [31:0] \$623 ;
-  reg [2:0] \$624 ;
-  reg [31:0] \$625 ;
+  reg [2:0] \$623 ;
+  reg [31:0] \$624 ;
+  reg \$625 ;
   reg \$626 ;
   reg \$627 ;
-  reg \$628 ;
+  reg [6:0] \$628 ;
   reg [6:0] \$629 ;
   wire \$63 ;
   reg [6:0] \$630 ;
-  reg [6:0] \$631 ;
-  reg [31:0] \$632 ;
-  reg [23:0] \$633 ;
+  reg [31:0] \$631 ;
+  reg [23:0] \$632 ;
+  reg [15:0] \$633 ;
   reg [15:0] \$634 ;
   reg [15:0] \$635 ;
-  reg [15:0] \$636 ;
-  reg \$637 ;
-  reg [6:0] \$638 ;
+  reg \$636 ;
+  reg [6:0] \$637 ;
+  reg \$638 ;
   reg \$639 ;
   wire \$64 ;
   reg \$640 ;
@@ -21309,24 +21314,22 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg \$656 ;
   reg \$657 ;
   reg \$658 ;
-  reg \$659 ;
+  reg [7:0] \$659 ;
   wire \$66 ;
-  reg \$660 ;
+  reg [7:0] \$660 ;
   reg [7:0] \$661 ;
   reg [7:0] \$662 ;
   reg [7:0] \$663 ;
   reg [7:0] \$664 ;
   reg [7:0] \$665 ;
   reg [7:0] \$666 ;
-  reg [7:0] \$667 ;
-  reg [7:0] \$668 ;
+  reg [5:0] \$667 ;
+  reg [5:0] \$668 ;
   reg [5:0] \$669 ;
   wire [5:0] \$67 ;
   reg [5:0] \$670 ;
   reg [5:0] \$671 ;
   reg [5:0] \$672 ;
-  reg [5:0] \$673 ;
-  reg [5:0] \$674 ;
   wire [5:0] \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
@@ -21413,7 +21416,6 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg [7:0] keep_d4 = 8'h00;
   reg [7:0] keep_d5 = 8'h00;
   reg [7:0] keep_d6 = 8'h00;
-  reg [7:0] keep_d7 = 8'h00;
   reg last_d0 = 1'h0;
   reg last_d1 = 1'h0;
   reg last_d2 = 1'h0;
@@ -21495,7 +21497,6 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg only_saturate_d4 = 1'h0;
   reg only_saturate_d5 = 1'h0;
   reg only_saturate_d6 = 1'h0;
-  reg only_saturate_d7 = 1'h0;
   wire [78:0] out_buffer_data;
   wire [63:0] \out_buffer_data.data ;
   wire [7:0] \out_buffer_data.data[0] ;
@@ -21537,11 +21538,11 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   input r_en;
   wire r_en;
   wire r_rdy;
-  reg refused_d0 = 1'h0;
-  reg refused_d1 = 1'h0;
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
+  reg [7:0] s1_keep = 8'h00;
+  reg s1_valid = 1'h0;
   reg [31:0] s1_x0 = 32'd0;
   reg [31:0] s1_x1 = 32'd0;
   reg [31:0] s1_x2 = 32'd0;
@@ -21584,6 +21585,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg s2_over5 = 1'h0;
   reg s2_over6 = 1'h0;
   reg s2_over7 = 1'h0;
+  reg s2_refused = 1'h0;
   reg s2_under0 = 1'h0;
   reg s2_under1 = 1'h0;
   reg s2_under2 = 1'h0;
@@ -21711,7 +21713,6 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg valid_d4 = 1'h0;
   reg valid_d5 = 1'h0;
   reg valid_d6 = 1'h0;
-  reg valid_d7 = 1'h0;
   wire [78:0] w_data;
   wire w_en;
   reg [7:0] xsat0_d0 = 8'h00;
@@ -21762,8 +21763,6 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
-  assign \$323  = s2_over7 ? 8'h7f : \$322 ;
-  assign \$324  = refused_d1 ? 8'h00 : \$323 ;
   assign \$325  = s2_mag7 >> { s2_k[5:3], 3'h0 };
   assign \$326  = s2_mag7 & s2_mask;
   assign \$327  = s3_qc7 >> s3_k7;
@@ -21778,709 +21777,705 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign \$337  = big7_d1 | \$336 ;
   assign \$338  = q7_7_d1 + s7_up7;
   assign \$339  = \$337  ? 8'h7f : \$338 ;
-  assign \$340  = i__payload[261:256] > 6'h20;
-  assign \$341  = \$340  ? 8'h00 : i__payload[269:262];
+  assign \$340  = s1_k > 6'h20;
+  assign \$341  = \$340  ? 8'h00 : s1_keep;
   always @(posedge clk)
     out_buffer_en <= \$342 ;
   always @(posedge clk)
     i__ready <= \$343 ;
   always @(posedge clk)
-    bad_shift <= \$344 ;
+    s1_k <= \$344 ;
   always @(posedge clk)
-    s1_k <= \$345 ;
+    s1_valid <= \$345 ;
   always @(posedge clk)
-    s1_x0 <= \$346 ;
+    bad_shift <= \$346 ;
   always @(posedge clk)
-    s1_x1 <= \$347 ;
+    s1_x0 <= \$347 ;
   always @(posedge clk)
-    s1_x2 <= \$348 ;
+    s1_x1 <= \$348 ;
   always @(posedge clk)
-    s1_x3 <= \$349 ;
+    s1_x2 <= \$349 ;
   always @(posedge clk)
-    s1_x4 <= \$350 ;
+    s1_x3 <= \$350 ;
   always @(posedge clk)
-    s1_x5 <= \$351 ;
+    s1_x4 <= \$351 ;
   always @(posedge clk)
-    s1_x6 <= \$352 ;
+    s1_x5 <= \$352 ;
   always @(posedge clk)
-    s1_x7 <= \$353 ;
+    s1_x6 <= \$353 ;
   always @(posedge clk)
-    only_saturate_d0 <= \$354 ;
+    s1_x7 <= \$354 ;
   always @(posedge clk)
-    only_saturate_d1 <= \$355 ;
+    only_saturate_d0 <= \$355 ;
   always @(posedge clk)
-    only_saturate_d2 <= \$356 ;
+    only_saturate_d1 <= \$356 ;
   always @(posedge clk)
-    only_saturate_d3 <= \$357 ;
+    only_saturate_d2 <= \$357 ;
   always @(posedge clk)
-    only_saturate_d4 <= \$358 ;
+    only_saturate_d3 <= \$358 ;
   always @(posedge clk)
-    only_saturate_d5 <= \$359 ;
+    only_saturate_d4 <= \$359 ;
   always @(posedge clk)
-    only_saturate_d6 <= \$360 ;
+    only_saturate_d5 <= \$360 ;
   always @(posedge clk)
-    only_saturate_d7 <= \$361 ;
+    only_saturate_d6 <= \$361 ;
   always @(posedge clk)
     s2_k <= \$362 ;
   always @(posedge clk)
     s2_mask <= \$363 ;
   always @(posedge clk)
-    refused_d0 <= \$364 ;
+    s2_refused <= \$364 ;
   always @(posedge clk)
-    refused_d1 <= \$365 ;
+    s3_odd <= \$365 ;
   always @(posedge clk)
-    s3_odd <= \$366 ;
+    s4_h_d0 <= \$366 ;
   always @(posedge clk)
-    s4_h_d0 <= \$367 ;
+    s4_h_d1 <= \$367 ;
   always @(posedge clk)
-    s4_h_d1 <= \$368 ;
+    s4_mask_h_d0 <= \$368 ;
   always @(posedge clk)
-    s4_mask_h_d0 <= \$369 ;
+    s4_mask_h_d1 <= \$369 ;
   always @(posedge clk)
-    s4_mask_h_d1 <= \$370 ;
+    s4_mask_h_d2 <= \$370 ;
   always @(posedge clk)
-    s4_mask_h_d2 <= \$371 ;
+    s5_h <= \$371 ;
   always @(posedge clk)
-    s5_h <= \$372 ;
+    s2_mag0 <= \$372 ;
   always @(posedge clk)
-    s2_mag0 <= \$373 ;
+    s2_neg0 <= \$373 ;
   always @(posedge clk)
-    s2_neg0 <= \$374 ;
+    s2_over0 <= \$374 ;
   always @(posedge clk)
-    s2_over0 <= \$375 ;
+    s2_under0 <= \$375 ;
   always @(posedge clk)
-    s2_under0 <= \$376 ;
+    s2_low0 <= \$376 ;
   always @(posedge clk)
-    s2_low0 <= \$377 ;
+    xsat0_d0 <= \$377 ;
   always @(posedge clk)
-    xsat0_d0 <= \$378 ;
+    xsat0_d1 <= \$378 ;
   always @(posedge clk)
-    xsat0_d1 <= \$379 ;
+    xsat0_d2 <= \$379 ;
   always @(posedge clk)
-    xsat0_d2 <= \$380 ;
+    xsat0_d3 <= \$380 ;
   always @(posedge clk)
-    xsat0_d3 <= \$381 ;
+    xsat0_d4 <= \$381 ;
   always @(posedge clk)
-    xsat0_d4 <= \$382 ;
+    xsat0_d5 <= \$382 ;
   always @(posedge clk)
-    xsat0_d5 <= \$383 ;
+    s3_qc0 <= \$383 ;
   always @(posedge clk)
-    s3_qc0 <= \$384 ;
+    s3_f0 <= \$384 ;
   always @(posedge clk)
-    s3_f0 <= \$385 ;
+    s3_k0 <= \$385 ;
   always @(posedge clk)
-    s3_k0 <= \$386 ;
+    s4_q0 <= \$386 ;
   always @(posedge clk)
-    s4_q0 <= \$387 ;
+    s5_big0 <= \$387 ;
   always @(posedge clk)
-    s5_big0 <= \$388 ;
+    big0_d0 <= \$388 ;
   always @(posedge clk)
-    big0_d0 <= \$389 ;
+    big0_d1 <= \$389 ;
   always @(posedge clk)
-    big0_d1 <= \$390 ;
+    s5_q7_0 <= \$390 ;
   always @(posedge clk)
-    s5_q7_0 <= \$391 ;
+    q7_0_d0 <= \$391 ;
   always @(posedge clk)
-    q7_0_d0 <= \$392 ;
+    q7_0_d1 <= \$392 ;
   always @(posedge clk)
-    q7_0_d1 <= \$393 ;
+    s4_f20 <= \$393 ;
   always @(posedge clk)
-    s4_f20 <= \$394 ;
+    s5_fc0 <= \$394 ;
   always @(posedge clk)
-    s5_fc0 <= \$395 ;
+    s5_lo0 <= \$395 ;
   always @(posedge clk)
-    s5_lo0 <= \$396 ;
+    s6_hi0 <= \$396 ;
   always @(posedge clk)
-    s6_hi0 <= \$397 ;
+    s6_lo0 <= \$397 ;
   always @(posedge clk)
-    s6_lo0 <= \$398 ;
+    s7_up0 <= \$398 ;
   always @(posedge clk)
-    s7_up0 <= \$399 ;
+    s8_mag0 <= \$399 ;
   always @(posedge clk)
-    s8_mag0 <= \$400 ;
+    neg0_d0 <= \$400 ;
   always @(posedge clk)
-    neg0_d0 <= \$401 ;
+    neg0_d1 <= \$401 ;
   always @(posedge clk)
-    neg0_d1 <= \$402 ;
+    neg0_d2 <= \$402 ;
   always @(posedge clk)
-    neg0_d2 <= \$403 ;
+    neg0_d3 <= \$403 ;
   always @(posedge clk)
-    neg0_d3 <= \$404 ;
+    neg0_d4 <= \$404 ;
   always @(posedge clk)
-    neg0_d4 <= \$405 ;
+    neg0_d5 <= \$405 ;
   always @(posedge clk)
-    neg0_d5 <= \$406 ;
+    s2_mag1 <= \$406 ;
   always @(posedge clk)
-    s2_mag1 <= \$407 ;
+    s2_neg1 <= \$407 ;
   always @(posedge clk)
-    s2_neg1 <= \$408 ;
+    s2_over1 <= \$408 ;
   always @(posedge clk)
-    s2_over1 <= \$409 ;
+    s2_under1 <= \$409 ;
   always @(posedge clk)
-    s2_under1 <= \$410 ;
+    s2_low1 <= \$410 ;
   always @(posedge clk)
-    s2_low1 <= \$411 ;
+    xsat1_d0 <= \$411 ;
   always @(posedge clk)
-    xsat1_d0 <= \$412 ;
+    xsat1_d1 <= \$412 ;
   always @(posedge clk)
-    xsat1_d1 <= \$413 ;
+    xsat1_d2 <= \$413 ;
   always @(posedge clk)
-    xsat1_d2 <= \$414 ;
+    xsat1_d3 <= \$414 ;
   always @(posedge clk)
-    xsat1_d3 <= \$415 ;
+    xsat1_d4 <= \$415 ;
   always @(posedge clk)
-    xsat1_d4 <= \$416 ;
+    xsat1_d5 <= \$416 ;
   always @(posedge clk)
-    xsat1_d5 <= \$417 ;
+    s3_qc1 <= \$417 ;
   always @(posedge clk)
-    s3_qc1 <= \$418 ;
+    s3_f1 <= \$418 ;
   always @(posedge clk)
-    s3_f1 <= \$419 ;
+    s3_k1 <= \$419 ;
   always @(posedge clk)
-    s3_k1 <= \$420 ;
+    s4_q1 <= \$420 ;
   always @(posedge clk)
-    s4_q1 <= \$421 ;
+    s5_big1 <= \$421 ;
   always @(posedge clk)
-    s5_big1 <= \$422 ;
+    big1_d0 <= \$422 ;
   always @(posedge clk)
-    big1_d0 <= \$423 ;
+    big1_d1 <= \$423 ;
   always @(posedge clk)
-    big1_d1 <= \$424 ;
+    s5_q7_1 <= \$424 ;
   always @(posedge clk)
-    s5_q7_1 <= \$425 ;
+    q7_1_d0 <= \$425 ;
   always @(posedge clk)
-    q7_1_d0 <= \$426 ;
+    q7_1_d1 <= \$426 ;
   always @(posedge clk)
-    q7_1_d1 <= \$427 ;
+    s4_f21 <= \$427 ;
   always @(posedge clk)
-    s4_f21 <= \$428 ;
+    s5_fc1 <= \$428 ;
   always @(posedge clk)
-    s5_fc1 <= \$429 ;
+    s5_lo1 <= \$429 ;
   always @(posedge clk)
-    s5_lo1 <= \$430 ;
+    s6_hi1 <= \$430 ;
   always @(posedge clk)
-    s6_hi1 <= \$431 ;
+    s6_lo1 <= \$431 ;
   always @(posedge clk)
-    s6_lo1 <= \$432 ;
+    s7_up1 <= \$432 ;
   always @(posedge clk)
-    s7_up1 <= \$433 ;
+    s8_mag1 <= \$433 ;
   always @(posedge clk)
-    s8_mag1 <= \$434 ;
+    neg1_d0 <= \$434 ;
   always @(posedge clk)
-    neg1_d0 <= \$435 ;
+    neg1_d1 <= \$435 ;
   always @(posedge clk)
-    neg1_d1 <= \$436 ;
+    neg1_d2 <= \$436 ;
   always @(posedge clk)
-    neg1_d2 <= \$437 ;
+    neg1_d3 <= \$437 ;
   always @(posedge clk)
-    neg1_d3 <= \$438 ;
+    neg1_d4 <= \$438 ;
   always @(posedge clk)
-    neg1_d4 <= \$439 ;
+    neg1_d5 <= \$439 ;
   always @(posedge clk)
-    neg1_d5 <= \$440 ;
+    s2_mag2 <= \$440 ;
   always @(posedge clk)
-    s2_mag2 <= \$441 ;
+    s2_neg2 <= \$441 ;
   always @(posedge clk)
-    s2_neg2 <= \$442 ;
+    s2_over2 <= \$442 ;
   always @(posedge clk)
-    s2_over2 <= \$443 ;
+    s2_under2 <= \$443 ;
   always @(posedge clk)
-    s2_under2 <= \$444 ;
+    s2_low2 <= \$444 ;
   always @(posedge clk)
-    s2_low2 <= \$445 ;
+    xsat2_d0 <= \$445 ;
   always @(posedge clk)
-    xsat2_d0 <= \$446 ;
+    xsat2_d1 <= \$446 ;
   always @(posedge clk)
-    xsat2_d1 <= \$447 ;
+    xsat2_d2 <= \$447 ;
   always @(posedge clk)
-    xsat2_d2 <= \$448 ;
+    xsat2_d3 <= \$448 ;
   always @(posedge clk)
-    xsat2_d3 <= \$449 ;
+    xsat2_d4 <= \$449 ;
   always @(posedge clk)
-    xsat2_d4 <= \$450 ;
+    xsat2_d5 <= \$450 ;
   always @(posedge clk)
-    xsat2_d5 <= \$451 ;
+    s3_qc2 <= \$451 ;
   always @(posedge clk)
-    s3_qc2 <= \$452 ;
+    s3_f2 <= \$452 ;
   always @(posedge clk)
-    s3_f2 <= \$453 ;
+    s3_k2 <= \$453 ;
   always @(posedge clk)
-    s3_k2 <= \$454 ;
+    s4_q2 <= \$454 ;
   always @(posedge clk)
-    s4_q2 <= \$455 ;
+    s5_big2 <= \$455 ;
   always @(posedge clk)
-    s5_big2 <= \$456 ;
+    big2_d0 <= \$456 ;
   always @(posedge clk)
-    big2_d0 <= \$457 ;
+    big2_d1 <= \$457 ;
   always @(posedge clk)
-    big2_d1 <= \$458 ;
+    s5_q7_2 <= \$458 ;
   always @(posedge clk)
-    s5_q7_2 <= \$459 ;
+    q7_2_d0 <= \$459 ;
   always @(posedge clk)
-    q7_2_d0 <= \$460 ;
+    q7_2_d1 <= \$460 ;
   always @(posedge clk)
-    q7_2_d1 <= \$461 ;
+    s4_f22 <= \$461 ;
   always @(posedge clk)
-    s4_f22 <= \$462 ;
+    s5_fc2 <= \$462 ;
   always @(posedge clk)
-    s5_fc2 <= \$463 ;
+    s5_lo2 <= \$463 ;
   always @(posedge clk)
-    s5_lo2 <= \$464 ;
+    s6_hi2 <= \$464 ;
   always @(posedge clk)
-    s6_hi2 <= \$465 ;
+    s6_lo2 <= \$465 ;
   always @(posedge clk)
-    s6_lo2 <= \$466 ;
+    s7_up2 <= \$466 ;
   always @(posedge clk)
-    s7_up2 <= \$467 ;
+    s8_mag2 <= \$467 ;
   always @(posedge clk)
-    s8_mag2 <= \$468 ;
+    neg2_d0 <= \$468 ;
   always @(posedge clk)
-    neg2_d0 <= \$469 ;
+    neg2_d1 <= \$469 ;
   always @(posedge clk)
-    neg2_d1 <= \$470 ;
+    neg2_d2 <= \$470 ;
   always @(posedge clk)
-    neg2_d2 <= \$471 ;
+    neg2_d3 <= \$471 ;
   always @(posedge clk)
-    neg2_d3 <= \$472 ;
+    neg2_d4 <= \$472 ;
   always @(posedge clk)
-    neg2_d4 <= \$473 ;
+    neg2_d5 <= \$473 ;
   always @(posedge clk)
-    neg2_d5 <= \$474 ;
+    s2_mag3 <= \$474 ;
   always @(posedge clk)
-    s2_mag3 <= \$475 ;
+    s2_neg3 <= \$475 ;
   always @(posedge clk)
-    s2_neg3 <= \$476 ;
+    s2_over3 <= \$476 ;
   always @(posedge clk)
-    s2_over3 <= \$477 ;
+    s2_under3 <= \$477 ;
   always @(posedge clk)
-    s2_under3 <= \$478 ;
+    s2_low3 <= \$478 ;
   always @(posedge clk)
-    s2_low3 <= \$479 ;
+    xsat3_d0 <= \$479 ;
   always @(posedge clk)
-    xsat3_d0 <= \$480 ;
+    xsat3_d1 <= \$480 ;
   always @(posedge clk)
-    xsat3_d1 <= \$481 ;
+    xsat3_d2 <= \$481 ;
   always @(posedge clk)
-    xsat3_d2 <= \$482 ;
+    xsat3_d3 <= \$482 ;
   always @(posedge clk)
-    xsat3_d3 <= \$483 ;
+    xsat3_d4 <= \$483 ;
   always @(posedge clk)
-    xsat3_d4 <= \$484 ;
+    xsat3_d5 <= \$484 ;
   always @(posedge clk)
-    xsat3_d5 <= \$485 ;
+    s3_qc3 <= \$485 ;
   always @(posedge clk)
-    s3_qc3 <= \$486 ;
+    s3_f3 <= \$486 ;
   always @(posedge clk)
-    s3_f3 <= \$487 ;
+    s3_k3 <= \$487 ;
   always @(posedge clk)
-    s3_k3 <= \$488 ;
+    s4_q3 <= \$488 ;
   always @(posedge clk)
-    s4_q3 <= \$489 ;
+    s5_big3 <= \$489 ;
   always @(posedge clk)
-    s5_big3 <= \$490 ;
+    big3_d0 <= \$490 ;
   always @(posedge clk)
-    big3_d0 <= \$491 ;
+    big3_d1 <= \$491 ;
   always @(posedge clk)
-    big3_d1 <= \$492 ;
+    s5_q7_3 <= \$492 ;
   always @(posedge clk)
-    s5_q7_3 <= \$493 ;
+    q7_3_d0 <= \$493 ;
   always @(posedge clk)
-    q7_3_d0 <= \$494 ;
+    q7_3_d1 <= \$494 ;
   always @(posedge clk)
-    q7_3_d1 <= \$495 ;
+    s4_f23 <= \$495 ;
   always @(posedge clk)
-    s4_f23 <= \$496 ;
+    s5_fc3 <= \$496 ;
   always @(posedge clk)
-    s5_fc3 <= \$497 ;
+    s5_lo3 <= \$497 ;
   always @(posedge clk)
-    s5_lo3 <= \$498 ;
+    s6_hi3 <= \$498 ;
   always @(posedge clk)
-    s6_hi3 <= \$499 ;
+    s6_lo3 <= \$499 ;
   always @(posedge clk)
-    s6_lo3 <= \$500 ;
+    s7_up3 <= \$500 ;
   always @(posedge clk)
-    s7_up3 <= \$501 ;
+    s8_mag3 <= \$501 ;
   always @(posedge clk)
-    s8_mag3 <= \$502 ;
+    neg3_d0 <= \$502 ;
   always @(posedge clk)
-    neg3_d0 <= \$503 ;
+    neg3_d1 <= \$503 ;
   always @(posedge clk)
-    neg3_d1 <= \$504 ;
+    neg3_d2 <= \$504 ;
   always @(posedge clk)
-    neg3_d2 <= \$505 ;
+    neg3_d3 <= \$505 ;
   always @(posedge clk)
-    neg3_d3 <= \$506 ;
+    neg3_d4 <= \$506 ;
   always @(posedge clk)
-    neg3_d4 <= \$507 ;
+    neg3_d5 <= \$507 ;
   always @(posedge clk)
-    neg3_d5 <= \$508 ;
+    s2_mag4 <= \$508 ;
   always @(posedge clk)
-    s2_mag4 <= \$509 ;
+    s2_neg4 <= \$509 ;
   always @(posedge clk)
-    s2_neg4 <= \$510 ;
+    s2_over4 <= \$510 ;
   always @(posedge clk)
-    s2_over4 <= \$511 ;
+    s2_under4 <= \$511 ;
   always @(posedge clk)
-    s2_under4 <= \$512 ;
+    s2_low4 <= \$512 ;
   always @(posedge clk)
-    s2_low4 <= \$513 ;
+    xsat4_d0 <= \$513 ;
   always @(posedge clk)
-    xsat4_d0 <= \$514 ;
+    xsat4_d1 <= \$514 ;
   always @(posedge clk)
-    xsat4_d1 <= \$515 ;
+    xsat4_d2 <= \$515 ;
   always @(posedge clk)
-    xsat4_d2 <= \$516 ;
+    xsat4_d3 <= \$516 ;
   always @(posedge clk)
-    xsat4_d3 <= \$517 ;
+    xsat4_d4 <= \$517 ;
   always @(posedge clk)
-    xsat4_d4 <= \$518 ;
+    xsat4_d5 <= \$518 ;
   always @(posedge clk)
-    xsat4_d5 <= \$519 ;
+    s3_qc4 <= \$519 ;
   always @(posedge clk)
-    s3_qc4 <= \$520 ;
+    s3_f4 <= \$520 ;
   always @(posedge clk)
-    s3_f4 <= \$521 ;
+    s3_k4 <= \$521 ;
   always @(posedge clk)
-    s3_k4 <= \$522 ;
+    s4_q4 <= \$522 ;
   always @(posedge clk)
-    s4_q4 <= \$523 ;
+    s5_big4 <= \$523 ;
   always @(posedge clk)
-    s5_big4 <= \$524 ;
+    big4_d0 <= \$524 ;
   always @(posedge clk)
-    big4_d0 <= \$525 ;
+    big4_d1 <= \$525 ;
   always @(posedge clk)
-    big4_d1 <= \$526 ;
+    s5_q7_4 <= \$526 ;
   always @(posedge clk)
-    s5_q7_4 <= \$527 ;
+    q7_4_d0 <= \$527 ;
   always @(posedge clk)
-    q7_4_d0 <= \$528 ;
+    q7_4_d1 <= \$528 ;
   always @(posedge clk)
-    q7_4_d1 <= \$529 ;
+    s4_f24 <= \$529 ;
   always @(posedge clk)
-    s4_f24 <= \$530 ;
+    s5_fc4 <= \$530 ;
   always @(posedge clk)
-    s5_fc4 <= \$531 ;
+    s5_lo4 <= \$531 ;
   always @(posedge clk)
-    s5_lo4 <= \$532 ;
+    s6_hi4 <= \$532 ;
   always @(posedge clk)
-    s6_hi4 <= \$533 ;
+    s6_lo4 <= \$533 ;
   always @(posedge clk)
-    s6_lo4 <= \$534 ;
+    s7_up4 <= \$534 ;
   always @(posedge clk)
-    s7_up4 <= \$535 ;
+    s8_mag4 <= \$535 ;
   always @(posedge clk)
-    s8_mag4 <= \$536 ;
+    neg4_d0 <= \$536 ;
   always @(posedge clk)
-    neg4_d0 <= \$537 ;
+    neg4_d1 <= \$537 ;
   always @(posedge clk)
-    neg4_d1 <= \$538 ;
+    neg4_d2 <= \$538 ;
   always @(posedge clk)
-    neg4_d2 <= \$539 ;
+    neg4_d3 <= \$539 ;
   always @(posedge clk)
-    neg4_d3 <= \$540 ;
+    neg4_d4 <= \$540 ;
   always @(posedge clk)
-    neg4_d4 <= \$541 ;
+    neg4_d5 <= \$541 ;
   always @(posedge clk)
-    neg4_d5 <= \$542 ;
+    s2_mag5 <= \$542 ;
   always @(posedge clk)
-    s2_mag5 <= \$543 ;
+    s2_neg5 <= \$543 ;
   always @(posedge clk)
-    s2_neg5 <= \$544 ;
+    s2_over5 <= \$544 ;
   always @(posedge clk)
-    s2_over5 <= \$545 ;
+    s2_under5 <= \$545 ;
   always @(posedge clk)
-    s2_under5 <= \$546 ;
+    s2_low5 <= \$546 ;
   always @(posedge clk)
-    s2_low5 <= \$547 ;
+    xsat5_d0 <= \$547 ;
   always @(posedge clk)
-    xsat5_d0 <= \$548 ;
+    xsat5_d1 <= \$548 ;
   always @(posedge clk)
-    xsat5_d1 <= \$549 ;
+    xsat5_d2 <= \$549 ;
   always @(posedge clk)
-    xsat5_d2 <= \$550 ;
+    xsat5_d3 <= \$550 ;
   always @(posedge clk)
-    xsat5_d3 <= \$551 ;
+    xsat5_d4 <= \$551 ;
   always @(posedge clk)
-    xsat5_d4 <= \$552 ;
+    xsat5_d5 <= \$552 ;
   always @(posedge clk)
-    xsat5_d5 <= \$553 ;
+    s3_qc5 <= \$553 ;
   always @(posedge clk)
-    s3_qc5 <= \$554 ;
+    s3_f5 <= \$554 ;
   always @(posedge clk)
-    s3_f5 <= \$555 ;
+    s3_k5 <= \$555 ;
   always @(posedge clk)
-    s3_k5 <= \$556 ;
+    s4_q5 <= \$556 ;
   always @(posedge clk)
-    s4_q5 <= \$557 ;
+    s5_big5 <= \$557 ;
   always @(posedge clk)
-    s5_big5 <= \$558 ;
+    big5_d0 <= \$558 ;
   always @(posedge clk)
-    big5_d0 <= \$559 ;
+    big5_d1 <= \$559 ;
   always @(posedge clk)
-    big5_d1 <= \$560 ;
+    s5_q7_5 <= \$560 ;
   always @(posedge clk)
-    s5_q7_5 <= \$561 ;
+    q7_5_d0 <= \$561 ;
   always @(posedge clk)
-    q7_5_d0 <= \$562 ;
+    q7_5_d1 <= \$562 ;
   always @(posedge clk)
-    q7_5_d1 <= \$563 ;
+    s4_f25 <= \$563 ;
   always @(posedge clk)
-    s4_f25 <= \$564 ;
+    s5_fc5 <= \$564 ;
   always @(posedge clk)
-    s5_fc5 <= \$565 ;
+    s5_lo5 <= \$565 ;
   always @(posedge clk)
-    s5_lo5 <= \$566 ;
+    s6_hi5 <= \$566 ;
   always @(posedge clk)
-    s6_hi5 <= \$567 ;
+    s6_lo5 <= \$567 ;
   always @(posedge clk)
-    s6_lo5 <= \$568 ;
+    s7_up5 <= \$568 ;
   always @(posedge clk)
-    s7_up5 <= \$569 ;
+    s8_mag5 <= \$569 ;
   always @(posedge clk)
-    s8_mag5 <= \$570 ;
+    neg5_d0 <= \$570 ;
   always @(posedge clk)
-    neg5_d0 <= \$571 ;
+    neg5_d1 <= \$571 ;
   always @(posedge clk)
-    neg5_d1 <= \$572 ;
+    neg5_d2 <= \$572 ;
   always @(posedge clk)
-    neg5_d2 <= \$573 ;
+    neg5_d3 <= \$573 ;
   always @(posedge clk)
-    neg5_d3 <= \$574 ;
+    neg5_d4 <= \$574 ;
   always @(posedge clk)
-    neg5_d4 <= \$575 ;
+    neg5_d5 <= \$575 ;
   always @(posedge clk)
-    neg5_d5 <= \$576 ;
+    s2_mag6 <= \$576 ;
   always @(posedge clk)
-    s2_mag6 <= \$577 ;
+    s2_neg6 <= \$577 ;
   always @(posedge clk)
-    s2_neg6 <= \$578 ;
+    s2_over6 <= \$578 ;
   always @(posedge clk)
-    s2_over6 <= \$579 ;
+    s2_under6 <= \$579 ;
   always @(posedge clk)
-    s2_under6 <= \$580 ;
+    s2_low6 <= \$580 ;
   always @(posedge clk)
-    s2_low6 <= \$581 ;
+    xsat6_d0 <= \$581 ;
   always @(posedge clk)
-    xsat6_d0 <= \$582 ;
+    xsat6_d1 <= \$582 ;
   always @(posedge clk)
-    xsat6_d1 <= \$583 ;
+    xsat6_d2 <= \$583 ;
   always @(posedge clk)
-    xsat6_d2 <= \$584 ;
+    xsat6_d3 <= \$584 ;
   always @(posedge clk)
-    xsat6_d3 <= \$585 ;
+    xsat6_d4 <= \$585 ;
   always @(posedge clk)
-    xsat6_d4 <= \$586 ;
+    xsat6_d5 <= \$586 ;
   always @(posedge clk)
-    xsat6_d5 <= \$587 ;
+    s3_qc6 <= \$587 ;
   always @(posedge clk)
-    s3_qc6 <= \$588 ;
+    s3_f6 <= \$588 ;
   always @(posedge clk)
-    s3_f6 <= \$589 ;
+    s3_k6 <= \$589 ;
   always @(posedge clk)
-    s3_k6 <= \$590 ;
+    s4_q6 <= \$590 ;
   always @(posedge clk)
-    s4_q6 <= \$591 ;
+    s5_big6 <= \$591 ;
   always @(posedge clk)
-    s5_big6 <= \$592 ;
+    big6_d0 <= \$592 ;
   always @(posedge clk)
-    big6_d0 <= \$593 ;
+    big6_d1 <= \$593 ;
   always @(posedge clk)
-    big6_d1 <= \$594 ;
+    s5_q7_6 <= \$594 ;
   always @(posedge clk)
-    s5_q7_6 <= \$595 ;
+    q7_6_d0 <= \$595 ;
   always @(posedge clk)
-    q7_6_d0 <= \$596 ;
+    q7_6_d1 <= \$596 ;
   always @(posedge clk)
-    q7_6_d1 <= \$597 ;
+    s4_f26 <= \$597 ;
   always @(posedge clk)
-    s4_f26 <= \$598 ;
+    s5_fc6 <= \$598 ;
   always @(posedge clk)
-    s5_fc6 <= \$599 ;
+    s5_lo6 <= \$599 ;
   always @(posedge clk)
-    s5_lo6 <= \$600 ;
+    s6_hi6 <= \$600 ;
   always @(posedge clk)
-    s6_hi6 <= \$601 ;
+    s6_lo6 <= \$601 ;
   always @(posedge clk)
-    s6_lo6 <= \$602 ;
+    s7_up6 <= \$602 ;
   always @(posedge clk)
-    s7_up6 <= \$603 ;
+    s8_mag6 <= \$603 ;
   always @(posedge clk)
-    s8_mag6 <= \$604 ;
+    neg6_d0 <= \$604 ;
   always @(posedge clk)
-    neg6_d0 <= \$605 ;
+    neg6_d1 <= \$605 ;
   always @(posedge clk)
-    neg6_d1 <= \$606 ;
+    neg6_d2 <= \$606 ;
   always @(posedge clk)
-    neg6_d2 <= \$607 ;
+    neg6_d3 <= \$607 ;
   always @(posedge clk)
-    neg6_d3 <= \$608 ;
+    neg6_d4 <= \$608 ;
   always @(posedge clk)
-    neg6_d4 <= \$609 ;
+    neg6_d5 <= \$609 ;
   always @(posedge clk)
-    neg6_d5 <= \$610 ;
+    s2_mag7 <= \$610 ;
   always @(posedge clk)
-    s2_mag7 <= \$611 ;
+    s2_neg7 <= \$611 ;
   always @(posedge clk)
-    s2_neg7 <= \$612 ;
+    s2_over7 <= \$612 ;
   always @(posedge clk)
-    s2_over7 <= \$613 ;
+    s2_under7 <= \$613 ;
   always @(posedge clk)
-    s2_under7 <= \$614 ;
+    s2_low7 <= \$614 ;
   always @(posedge clk)
-    s2_low7 <= \$615 ;
+    xsat7_d0 <= \$615 ;
   always @(posedge clk)
-    xsat7_d0 <= \$616 ;
+    xsat7_d1 <= \$616 ;
   always @(posedge clk)
-    xsat7_d1 <= \$617 ;
+    xsat7_d2 <= \$617 ;
   always @(posedge clk)
-    xsat7_d2 <= \$618 ;
+    xsat7_d3 <= \$618 ;
   always @(posedge clk)
-    xsat7_d3 <= \$619 ;
+    xsat7_d4 <= \$619 ;
   always @(posedge clk)
-    xsat7_d4 <= \$620 ;
+    xsat7_d5 <= \$620 ;
   always @(posedge clk)
-    xsat7_d5 <= \$621 ;
+    s3_qc7 <= \$621 ;
   always @(posedge clk)
-    s3_qc7 <= \$622 ;
+    s3_f7 <= \$622 ;
   always @(posedge clk)
-    s3_f7 <= \$623 ;
+    s3_k7 <= \$623 ;
   always @(posedge clk)
-    s3_k7 <= \$624 ;
+    s4_q7 <= \$624 ;
   always @(posedge clk)
-    s4_q7 <= \$625 ;
+    s5_big7 <= \$625 ;
   always @(posedge clk)
-    s5_big7 <= \$626 ;
+    big7_d0 <= \$626 ;
   always @(posedge clk)
-    big7_d0 <= \$627 ;
+    big7_d1 <= \$627 ;
   always @(posedge clk)
-    big7_d1 <= \$628 ;
+    s5_q7_7 <= \$628 ;
   always @(posedge clk)
-    s5_q7_7 <= \$629 ;
+    q7_7_d0 <= \$629 ;
   always @(posedge clk)
-    q7_7_d0 <= \$630 ;
+    q7_7_d1 <= \$630 ;
   always @(posedge clk)
-    q7_7_d1 <= \$631 ;
+    s4_f27 <= \$631 ;
   always @(posedge clk)
-    s4_f27 <= \$632 ;
+    s5_fc7 <= \$632 ;
   always @(posedge clk)
-    s5_fc7 <= \$633 ;
+    s5_lo7 <= \$633 ;
   always @(posedge clk)
-    s5_lo7 <= \$634 ;
+    s6_hi7 <= \$634 ;
   always @(posedge clk)
-    s6_hi7 <= \$635 ;
+    s6_lo7 <= \$635 ;
   always @(posedge clk)
-    s6_lo7 <= \$636 ;
+    s7_up7 <= \$636 ;
   always @(posedge clk)
-    s7_up7 <= \$637 ;
+    s8_mag7 <= \$637 ;
   always @(posedge clk)
-    s8_mag7 <= \$638 ;
+    neg7_d0 <= \$638 ;
   always @(posedge clk)
-    neg7_d0 <= \$639 ;
+    neg7_d1 <= \$639 ;
   always @(posedge clk)
-    neg7_d1 <= \$640 ;
+    neg7_d2 <= \$640 ;
   always @(posedge clk)
-    neg7_d2 <= \$641 ;
+    neg7_d3 <= \$641 ;
   always @(posedge clk)
-    neg7_d3 <= \$642 ;
+    neg7_d4 <= \$642 ;
   always @(posedge clk)
-    neg7_d4 <= \$643 ;
+    neg7_d5 <= \$643 ;
   always @(posedge clk)
-    neg7_d5 <= \$644 ;
+    valid_d0 <= \$644 ;
   always @(posedge clk)
-    valid_d0 <= \$645 ;
+    valid_d1 <= \$645 ;
   always @(posedge clk)
-    valid_d1 <= \$646 ;
+    valid_d2 <= \$646 ;
   always @(posedge clk)
-    valid_d2 <= \$647 ;
+    valid_d3 <= \$647 ;
   always @(posedge clk)
-    valid_d3 <= \$648 ;
+    valid_d4 <= \$648 ;
   always @(posedge clk)
-    valid_d4 <= \$649 ;
+    valid_d5 <= \$649 ;
   always @(posedge clk)
-    valid_d5 <= \$650 ;
+    valid_d6 <= \$650 ;
   always @(posedge clk)
-    valid_d6 <= \$651 ;
+    last_d0 <= \$651 ;
   always @(posedge clk)
-    valid_d7 <= \$652 ;
+    last_d1 <= \$652 ;
   always @(posedge clk)
-    last_d0 <= \$653 ;
+    last_d2 <= \$653 ;
   always @(posedge clk)
-    last_d1 <= \$654 ;
+    last_d3 <= \$654 ;
   always @(posedge clk)
-    last_d2 <= \$655 ;
+    last_d4 <= \$655 ;
   always @(posedge clk)
-    last_d3 <= \$656 ;
+    last_d5 <= \$656 ;
   always @(posedge clk)
-    last_d4 <= \$657 ;
+    last_d6 <= \$657 ;
   always @(posedge clk)
-    last_d5 <= \$658 ;
+    last_d7 <= \$658 ;
   always @(posedge clk)
-    last_d6 <= \$659 ;
+    s1_keep <= \$659 ;
   always @(posedge clk)
-    last_d7 <= \$660 ;
+    keep_d0 <= \$660 ;
   always @(posedge clk)
-    keep_d0 <= \$661 ;
+    keep_d1 <= \$661 ;
   always @(posedge clk)
-    keep_d1 <= \$662 ;
+    keep_d2 <= \$662 ;
   always @(posedge clk)
-    keep_d2 <= \$663 ;
+    keep_d3 <= \$663 ;
   always @(posedge clk)
-    keep_d3 <= \$664 ;
+    keep_d4 <= \$664 ;
   always @(posedge clk)
-    keep_d4 <= \$665 ;
+    keep_d5 <= \$665 ;
   always @(posedge clk)
-    keep_d5 <= \$666 ;
+    keep_d6 <= \$666 ;
   always @(posedge clk)
-    keep_d6 <= \$667 ;
+    k_out_d0 <= \$667 ;
   always @(posedge clk)
-    keep_d7 <= \$668 ;
+    k_out_d1 <= \$668 ;
   always @(posedge clk)
-    k_out_d0 <= \$669 ;
+    k_out_d2 <= \$669 ;
   always @(posedge clk)
-    k_out_d1 <= \$670 ;
+    k_out_d3 <= \$670 ;
   always @(posedge clk)
-    k_out_d2 <= \$671 ;
+    k_out_d4 <= \$671 ;
   always @(posedge clk)
-    k_out_d3 <= \$672 ;
-  always @(posedge clk)
-    k_out_d4 <= \$673 ;
-  always @(posedge clk)
-    k_out_d5 <= \$674 ;
+    k_out_d5 <= \$672 ;
   assign out_buffer_pop = o__valid & r_en;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & out_buffer_en;
   assign \$3  = - s8_mag0;
   assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_mag0 };
-  assign \$5  = only_saturate_d7 ? xsat0_d5 : \$4 ;
+  assign \$5  = only_saturate_d6 ? xsat0_d5 : \$4 ;
   assign \$6  = - s8_mag1;
   assign \$7  = neg1_d5 ? \$6  : { 1'h0, s8_mag1 };
-  assign \$8  = only_saturate_d7 ? xsat1_d5 : \$7 ;
+  assign \$8  = only_saturate_d6 ? xsat1_d5 : \$7 ;
   assign \$9  = - s8_mag2;
   assign \$10  = neg2_d5 ? \$9  : { 1'h0, s8_mag2 };
-  assign \$11  = only_saturate_d7 ? xsat2_d5 : \$10 ;
+  assign \$11  = only_saturate_d6 ? xsat2_d5 : \$10 ;
   assign \$12  = - s8_mag3;
   assign \$13  = neg3_d5 ? \$12  : { 1'h0, s8_mag3 };
-  assign \$14  = only_saturate_d7 ? xsat3_d5 : \$13 ;
+  assign \$14  = only_saturate_d6 ? xsat3_d5 : \$13 ;
   assign \$15  = - s8_mag4;
   assign \$16  = neg4_d5 ? \$15  : { 1'h0, s8_mag4 };
-  assign \$17  = only_saturate_d7 ? xsat4_d5 : \$16 ;
+  assign \$17  = only_saturate_d6 ? xsat4_d5 : \$16 ;
   assign \$18  = - s8_mag5;
   assign \$19  = neg5_d5 ? \$18  : { 1'h0, s8_mag5 };
-  assign \$20  = only_saturate_d7 ? xsat5_d5 : \$19 ;
+  assign \$20  = only_saturate_d6 ? xsat5_d5 : \$19 ;
   assign \$21  = - s8_mag6;
   assign \$22  = neg6_d5 ? \$21  : { 1'h0, s8_mag6 };
-  assign \$23  = only_saturate_d7 ? xsat6_d5 : \$22 ;
+  assign \$23  = only_saturate_d6 ? xsat6_d5 : \$22 ;
   assign \$24  = - s8_mag7;
   assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_mag7 };
-  assign \$26  = only_saturate_d7 ? xsat7_d5 : \$25 ;
-  assign w_en = out_buffer_en & valid_d7;
+  assign \$26  = only_saturate_d6 ? xsat7_d5 : \$25 ;
+  assign w_en = out_buffer_en & valid_d6;
   assign \$27  = \$2 [2:0] <= 1'h1;
   assign \$28  = \$2 [2:0] <= 1'h1;
-  assign \$29  = i__payload[261:256] > 6'h20;
-  assign \$30  = take & \$29 ;
-  assign \$31  = ! i__payload[261:256];
-  assign \$32  = i__payload[261:256] > 6'h20;
+  assign \$29  = s1_k > 6'h20;
+  assign \$30  = s1_valid & \$29 ;
+  assign \$31  = ! s1_k;
+  assign \$32  = s1_k > 6'h20;
   assign \$33  = \$31  | \$32 ;
   assign \$34  = s1_k > 1'h0;
   assign \$35  = s1_k > 1'h1;
@@ -22514,7 +22509,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign \$63  = s1_k > 5'h1d;
   assign \$64  = s1_k > 5'h1e;
   assign \$65  = s1_k > 5'h1f;
-  assign \$66  = i__payload[261:256] > 6'h20;
+  assign \$66  = s1_k > 6'h20;
   assign \$69  = \$68  > 1'h0;
   assign \$71  = \$70  > 1'h1;
   assign \$73  = \$72  > 2'h2;
@@ -22545,7 +22540,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign \$111  = s1_x0[31] & \$110 ;
   assign \$112  = s2_under0 ? 8'h81 : s2_low0;
   assign \$113  = s2_over0 ? 8'h7f : \$112 ;
-  assign \$114  = refused_d1 ? 8'h00 : \$113 ;
+  assign \$114  = s2_refused ? 8'h00 : \$113 ;
   assign \$115  = s2_mag0 >> { s2_k[5:3], 3'h0 };
   assign \$116  = s2_mag0 & s2_mask;
   assign \$117  = s3_qc0 >> s3_k0;
@@ -22574,7 +22569,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign \$141  = s1_x1[31] & \$140 ;
   assign \$142  = s2_under1 ? 8'h81 : s2_low1;
   assign \$143  = s2_over1 ? 8'h7f : \$142 ;
-  assign \$144  = refused_d1 ? 8'h00 : \$143 ;
+  assign \$144  = s2_refused ? 8'h00 : \$143 ;
   assign \$145  = s2_mag1 >> { s2_k[5:3], 3'h0 };
   assign \$146  = s2_mag1 & s2_mask;
   assign \$147  = s3_qc1 >> s3_k1;
@@ -22603,7 +22598,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign \$171  = s1_x2[31] & \$170 ;
   assign \$172  = s2_under2 ? 8'h81 : s2_low2;
   assign \$173  = s2_over2 ? 8'h7f : \$172 ;
-  assign \$174  = refused_d1 ? 8'h00 : \$173 ;
+  assign \$174  = s2_refused ? 8'h00 : \$173 ;
   assign \$175  = s2_mag2 >> { s2_k[5:3], 3'h0 };
   assign \$176  = s2_mag2 & s2_mask;
   assign \$177  = s3_qc2 >> s3_k2;
@@ -22632,7 +22627,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign \$201  = s1_x3[31] & \$200 ;
   assign \$202  = s2_under3 ? 8'h81 : s2_low3;
   assign \$203  = s2_over3 ? 8'h7f : \$202 ;
-  assign \$204  = refused_d1 ? 8'h00 : \$203 ;
+  assign \$204  = s2_refused ? 8'h00 : \$203 ;
   assign \$205  = s2_mag3 >> { s2_k[5:3], 3'h0 };
   assign \$206  = s2_mag3 & s2_mask;
   assign \$207  = s3_qc3 >> s3_k3;
@@ -22661,7 +22656,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign \$231  = s1_x4[31] & \$230 ;
   assign \$232  = s2_under4 ? 8'h81 : s2_low4;
   assign \$233  = s2_over4 ? 8'h7f : \$232 ;
-  assign \$234  = refused_d1 ? 8'h00 : \$233 ;
+  assign \$234  = s2_refused ? 8'h00 : \$233 ;
   assign \$235  = s2_mag4 >> { s2_k[5:3], 3'h0 };
   assign \$236  = s2_mag4 & s2_mask;
   assign \$237  = s3_qc4 >> s3_k4;
@@ -22690,7 +22685,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign \$261  = s1_x5[31] & \$260 ;
   assign \$262  = s2_under5 ? 8'h81 : s2_low5;
   assign \$263  = s2_over5 ? 8'h7f : \$262 ;
-  assign \$264  = refused_d1 ? 8'h00 : \$263 ;
+  assign \$264  = s2_refused ? 8'h00 : \$263 ;
   assign \$265  = s2_mag5 >> { s2_k[5:3], 3'h0 };
   assign \$266  = s2_mag5 & s2_mask;
   assign \$267  = s3_qc5 >> s3_k5;
@@ -22719,7 +22714,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign \$291  = s1_x6[31] & \$290 ;
   assign \$292  = s2_under6 ? 8'h81 : s2_low6;
   assign \$293  = s2_over6 ? 8'h7f : \$292 ;
-  assign \$294  = refused_d1 ? 8'h00 : \$293 ;
+  assign \$294  = s2_refused ? 8'h00 : \$293 ;
   assign \$295  = s2_mag6 >> { s2_k[5:3], 3'h0 };
   assign \$296  = s2_mag6 & s2_mask;
   assign \$297  = s3_qc6 >> s3_k6;
@@ -22747,6 +22742,8 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign \$320  = ~ \$319 ;
   assign \$321  = s1_x7[31] & \$320 ;
   assign \$322  = s2_under7 ? 8'h81 : s2_low7;
+  assign \$323  = s2_over7 ? 8'h7f : \$322 ;
+  assign \$324  = s2_refused ? 8'h00 : \$323 ;
   \datapath.rounder.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -22773,131 +22770,134 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = bad_shift;
-    if (\$30 ) begin
-      \$344  = 1'h1;
+    \$344  = s1_k;
+    if (out_buffer_en) begin
+      \$344  = i__payload[261:256];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$345  = s1_valid;
+    if (out_buffer_en) begin
+      \$345  = take;
     end
     if (rst) begin
-      \$344  = 1'h0;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = s1_k;
-    if (out_buffer_en) begin
-      \$345  = i__payload[261:256];
+    \$346  = bad_shift;
+    if (\$30 ) begin
+      \$346  = 1'h1;
+    end
+    if (rst) begin
+      \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$346  = s1_x0;
+    \$347  = s1_x0;
     if (out_buffer_en) begin
-      \$346  = i__payload[31:0];
+      \$347  = i__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$347  = s1_x1;
+    \$348  = s1_x1;
     if (out_buffer_en) begin
-      \$347  = i__payload[63:32];
+      \$348  = i__payload[63:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$348  = s1_x2;
+    \$349  = s1_x2;
     if (out_buffer_en) begin
-      \$348  = i__payload[95:64];
+      \$349  = i__payload[95:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$349  = s1_x3;
+    \$350  = s1_x3;
     if (out_buffer_en) begin
-      \$349  = i__payload[127:96];
+      \$350  = i__payload[127:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$350  = s1_x4;
+    \$351  = s1_x4;
     if (out_buffer_en) begin
-      \$350  = i__payload[159:128];
+      \$351  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$351  = s1_x5;
+    \$352  = s1_x5;
     if (out_buffer_en) begin
-      \$351  = i__payload[191:160];
+      \$352  = i__payload[191:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$352  = s1_x6;
+    \$353  = s1_x6;
     if (out_buffer_en) begin
-      \$352  = i__payload[223:192];
+      \$353  = i__payload[223:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$353  = s1_x7;
+    \$354  = s1_x7;
     if (out_buffer_en) begin
-      \$353  = i__payload[255:224];
+      \$354  = i__payload[255:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$354  = only_saturate_d0;
+    \$355  = only_saturate_d0;
     if (out_buffer_en) begin
-      \$354  = \$33 ;
+      \$355  = \$33 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$355  = only_saturate_d1;
+    \$356  = only_saturate_d1;
     if (out_buffer_en) begin
-      \$355  = only_saturate_d0;
+      \$356  = only_saturate_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$356  = only_saturate_d2;
+    \$357  = only_saturate_d2;
     if (out_buffer_en) begin
-      \$356  = only_saturate_d1;
+      \$357  = only_saturate_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$357  = only_saturate_d3;
+    \$358  = only_saturate_d3;
     if (out_buffer_en) begin
-      \$357  = only_saturate_d2;
+      \$358  = only_saturate_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$358  = only_saturate_d4;
+    \$359  = only_saturate_d4;
     if (out_buffer_en) begin
-      \$358  = only_saturate_d3;
+      \$359  = only_saturate_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$359  = only_saturate_d5;
+    \$360  = only_saturate_d5;
     if (out_buffer_en) begin
-      \$359  = only_saturate_d4;
+      \$360  = only_saturate_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$360  = only_saturate_d6;
+    \$361  = only_saturate_d6;
     if (out_buffer_en) begin
-      \$360  = only_saturate_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$361  = only_saturate_d7;
-    if (out_buffer_en) begin
-      \$361  = only_saturate_d6;
+      \$361  = only_saturate_d5;
     end
   end
   always @* begin
@@ -22916,1976 +22916,1979 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$364  = refused_d0;
+    \$364  = s2_refused;
     if (out_buffer_en) begin
       \$364  = \$66 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$365  = refused_d1;
+    \$365  = s3_odd;
     if (out_buffer_en) begin
-      \$365  = refused_d0;
+      \$365  = s2_k[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$366  = s3_odd;
+    \$366  = s4_h_d0;
     if (out_buffer_en) begin
-      \$366  = s2_k[0];
+      \$366  = \$67 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$367  = s4_h_d0;
+    \$367  = s4_h_d1;
     if (out_buffer_en) begin
-      \$367  = \$67 ;
+      \$367  = s4_h_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$368  = s4_h_d1;
+    \$368  = s4_mask_h_d0;
     if (out_buffer_en) begin
-      \$368  = s4_h_d0;
+      \$368  = { \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$369  = s4_mask_h_d0;
+    \$369  = s4_mask_h_d1;
     if (out_buffer_en) begin
-      \$369  = { \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69  };
+      \$369  = s4_mask_h_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$370  = s4_mask_h_d1;
+    \$370  = s4_mask_h_d2;
     if (out_buffer_en) begin
-      \$370  = s4_mask_h_d0;
+      \$370  = s4_mask_h_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$371  = s4_mask_h_d2;
+    \$371  = s5_h;
     if (out_buffer_en) begin
-      \$371  = s4_mask_h_d1;
+      \$371  = s4_h_d1[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$372  = s5_h;
+    \$372  = s2_mag0;
     if (out_buffer_en) begin
-      \$372  = s4_h_d1[2:0];
+      \$372  = \$102 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$373  = s2_mag0;
+    \$373  = s2_neg0;
     if (out_buffer_en) begin
-      \$373  = \$102 [31:0];
+      \$373  = \$103 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$374  = s2_neg0;
+    \$374  = s2_over0;
     if (out_buffer_en) begin
-      \$374  = \$103 ;
+      \$374  = \$106 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$375  = s2_over0;
+    \$375  = s2_under0;
     if (out_buffer_en) begin
-      \$375  = \$106 ;
+      \$375  = \$111 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$376  = s2_under0;
+    \$376  = s2_low0;
     if (out_buffer_en) begin
-      \$376  = \$111 ;
+      \$376  = s1_x0[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$377  = s2_low0;
+    \$377  = xsat0_d0;
     if (out_buffer_en) begin
-      \$377  = s1_x0[7:0];
+      \$377  = \$114 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$378  = xsat0_d0;
+    \$378  = xsat0_d1;
     if (out_buffer_en) begin
-      \$378  = \$114 ;
+      \$378  = xsat0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$379  = xsat0_d1;
+    \$379  = xsat0_d2;
     if (out_buffer_en) begin
-      \$379  = xsat0_d0;
+      \$379  = xsat0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$380  = xsat0_d2;
+    \$380  = xsat0_d3;
     if (out_buffer_en) begin
-      \$380  = xsat0_d1;
+      \$380  = xsat0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$381  = xsat0_d3;
+    \$381  = xsat0_d4;
     if (out_buffer_en) begin
-      \$381  = xsat0_d2;
+      \$381  = xsat0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$382  = xsat0_d4;
+    \$382  = xsat0_d5;
     if (out_buffer_en) begin
-      \$382  = xsat0_d3;
+      \$382  = xsat0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$383  = xsat0_d5;
+    \$383  = s3_qc0;
     if (out_buffer_en) begin
-      \$383  = xsat0_d4;
+      \$383  = \$115 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$384  = s3_qc0;
+    \$384  = s3_f0;
     if (out_buffer_en) begin
-      \$384  = \$115 ;
+      \$384  = \$116 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$385  = s3_f0;
+    \$385  = s3_k0;
     if (out_buffer_en) begin
-      \$385  = \$116 ;
+      \$385  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$386  = s3_k0;
+    \$386  = s4_q0;
     if (out_buffer_en) begin
-      \$386  = s2_k[2:0];
+      \$386  = \$117 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$387  = s4_q0;
+    \$387  = s5_big0;
     if (out_buffer_en) begin
-      \$387  = \$117 ;
+      \$387  = \$118 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$388  = s5_big0;
+    \$388  = big0_d0;
     if (out_buffer_en) begin
-      \$388  = \$118 ;
+      \$388  = s5_big0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$389  = big0_d0;
+    \$389  = big0_d1;
     if (out_buffer_en) begin
-      \$389  = s5_big0;
+      \$389  = big0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$390  = big0_d1;
+    \$390  = s5_q7_0;
     if (out_buffer_en) begin
-      \$390  = big0_d0;
+      \$390  = s4_q0[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$391  = s5_q7_0;
+    \$391  = q7_0_d0;
     if (out_buffer_en) begin
-      \$391  = s4_q0[6:0];
+      \$391  = s5_q7_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$392  = q7_0_d0;
+    \$392  = q7_0_d1;
     if (out_buffer_en) begin
-      \$392  = s5_q7_0;
+      \$392  = q7_0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$393  = q7_0_d1;
+    \$393  = s4_f20;
     if (out_buffer_en) begin
-      \$393  = q7_0_d0;
+      \$393  = \$120 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$394  = s4_f20;
+    \$394  = s5_fc0;
     if (out_buffer_en) begin
-      \$394  = \$120 ;
+      \$394  = \$121 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$395  = s5_fc0;
+    \$395  = s5_lo0;
     if (out_buffer_en) begin
-      \$395  = \$121 [23:0];
+      \$395  = \$122 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$396  = s5_lo0;
+    \$396  = s6_hi0;
     if (out_buffer_en) begin
-      \$396  = \$122 ;
+      \$396  = \$123 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$397  = s6_hi0;
+    \$397  = s6_lo0;
     if (out_buffer_en) begin
-      \$397  = \$123 [15:0];
+      \$397  = s5_lo0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$398  = s6_lo0;
+    \$398  = s7_up0;
     if (out_buffer_en) begin
-      \$398  = s5_lo0;
+      \$398  = \$124 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$399  = s7_up0;
+    \$399  = s8_mag0;
     if (out_buffer_en) begin
-      \$399  = \$124 ;
+      \$399  = \$129 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$400  = s8_mag0;
+    \$400  = neg0_d0;
     if (out_buffer_en) begin
-      \$400  = \$129 [6:0];
+      \$400  = s2_neg0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$401  = neg0_d0;
+    \$401  = neg0_d1;
     if (out_buffer_en) begin
-      \$401  = s2_neg0;
+      \$401  = neg0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$402  = neg0_d1;
+    \$402  = neg0_d2;
     if (out_buffer_en) begin
-      \$402  = neg0_d0;
+      \$402  = neg0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$403  = neg0_d2;
+    \$403  = neg0_d3;
     if (out_buffer_en) begin
-      \$403  = neg0_d1;
+      \$403  = neg0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$404  = neg0_d3;
+    \$404  = neg0_d4;
     if (out_buffer_en) begin
-      \$404  = neg0_d2;
+      \$404  = neg0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$405  = neg0_d4;
+    \$405  = neg0_d5;
     if (out_buffer_en) begin
-      \$405  = neg0_d3;
+      \$405  = neg0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$406  = neg0_d5;
+    \$406  = s2_mag1;
     if (out_buffer_en) begin
-      \$406  = neg0_d4;
+      \$406  = \$132 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$407  = s2_mag1;
+    \$407  = s2_neg1;
     if (out_buffer_en) begin
-      \$407  = \$132 [31:0];
+      \$407  = \$133 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$408  = s2_neg1;
+    \$408  = s2_over1;
     if (out_buffer_en) begin
-      \$408  = \$133 ;
+      \$408  = \$136 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$409  = s2_over1;
+    \$409  = s2_under1;
     if (out_buffer_en) begin
-      \$409  = \$136 ;
+      \$409  = \$141 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$410  = s2_under1;
+    \$410  = s2_low1;
     if (out_buffer_en) begin
-      \$410  = \$141 ;
+      \$410  = s1_x1[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$411  = s2_low1;
+    \$411  = xsat1_d0;
     if (out_buffer_en) begin
-      \$411  = s1_x1[7:0];
+      \$411  = \$144 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$412  = xsat1_d0;
+    \$412  = xsat1_d1;
     if (out_buffer_en) begin
-      \$412  = \$144 ;
+      \$412  = xsat1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$413  = xsat1_d1;
+    \$413  = xsat1_d2;
     if (out_buffer_en) begin
-      \$413  = xsat1_d0;
+      \$413  = xsat1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$414  = xsat1_d2;
+    \$414  = xsat1_d3;
     if (out_buffer_en) begin
-      \$414  = xsat1_d1;
+      \$414  = xsat1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$415  = xsat1_d3;
+    \$415  = xsat1_d4;
     if (out_buffer_en) begin
-      \$415  = xsat1_d2;
+      \$415  = xsat1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$416  = xsat1_d4;
+    \$416  = xsat1_d5;
     if (out_buffer_en) begin
-      \$416  = xsat1_d3;
+      \$416  = xsat1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$417  = xsat1_d5;
+    \$417  = s3_qc1;
     if (out_buffer_en) begin
-      \$417  = xsat1_d4;
+      \$417  = \$145 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$418  = s3_qc1;
+    \$418  = s3_f1;
     if (out_buffer_en) begin
-      \$418  = \$145 ;
+      \$418  = \$146 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$419  = s3_f1;
+    \$419  = s3_k1;
     if (out_buffer_en) begin
-      \$419  = \$146 ;
+      \$419  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$420  = s3_k1;
+    \$420  = s4_q1;
     if (out_buffer_en) begin
-      \$420  = s2_k[2:0];
+      \$420  = \$147 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$421  = s4_q1;
+    \$421  = s5_big1;
     if (out_buffer_en) begin
-      \$421  = \$147 ;
+      \$421  = \$148 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$422  = s5_big1;
+    \$422  = big1_d0;
     if (out_buffer_en) begin
-      \$422  = \$148 ;
+      \$422  = s5_big1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$423  = big1_d0;
+    \$423  = big1_d1;
     if (out_buffer_en) begin
-      \$423  = s5_big1;
+      \$423  = big1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$424  = big1_d1;
+    \$424  = s5_q7_1;
     if (out_buffer_en) begin
-      \$424  = big1_d0;
+      \$424  = s4_q1[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$425  = s5_q7_1;
+    \$425  = q7_1_d0;
     if (out_buffer_en) begin
-      \$425  = s4_q1[6:0];
+      \$425  = s5_q7_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$426  = q7_1_d0;
+    \$426  = q7_1_d1;
     if (out_buffer_en) begin
-      \$426  = s5_q7_1;
+      \$426  = q7_1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$427  = q7_1_d1;
+    \$427  = s4_f21;
     if (out_buffer_en) begin
-      \$427  = q7_1_d0;
+      \$427  = \$150 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$428  = s4_f21;
+    \$428  = s5_fc1;
     if (out_buffer_en) begin
-      \$428  = \$150 ;
+      \$428  = \$151 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$429  = s5_fc1;
+    \$429  = s5_lo1;
     if (out_buffer_en) begin
-      \$429  = \$151 [23:0];
+      \$429  = \$152 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$430  = s5_lo1;
+    \$430  = s6_hi1;
     if (out_buffer_en) begin
-      \$430  = \$152 ;
+      \$430  = \$153 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$431  = s6_hi1;
+    \$431  = s6_lo1;
     if (out_buffer_en) begin
-      \$431  = \$153 [15:0];
+      \$431  = s5_lo1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$432  = s6_lo1;
+    \$432  = s7_up1;
     if (out_buffer_en) begin
-      \$432  = s5_lo1;
+      \$432  = \$154 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$433  = s7_up1;
+    \$433  = s8_mag1;
     if (out_buffer_en) begin
-      \$433  = \$154 ;
+      \$433  = \$159 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$434  = s8_mag1;
+    \$434  = neg1_d0;
     if (out_buffer_en) begin
-      \$434  = \$159 [6:0];
+      \$434  = s2_neg1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$435  = neg1_d0;
+    \$435  = neg1_d1;
     if (out_buffer_en) begin
-      \$435  = s2_neg1;
+      \$435  = neg1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$436  = neg1_d1;
+    \$436  = neg1_d2;
     if (out_buffer_en) begin
-      \$436  = neg1_d0;
+      \$436  = neg1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$437  = neg1_d2;
+    \$437  = neg1_d3;
     if (out_buffer_en) begin
-      \$437  = neg1_d1;
+      \$437  = neg1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$438  = neg1_d3;
+    \$438  = neg1_d4;
     if (out_buffer_en) begin
-      \$438  = neg1_d2;
+      \$438  = neg1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$439  = neg1_d4;
+    \$439  = neg1_d5;
     if (out_buffer_en) begin
-      \$439  = neg1_d3;
+      \$439  = neg1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$440  = neg1_d5;
+    \$440  = s2_mag2;
     if (out_buffer_en) begin
-      \$440  = neg1_d4;
+      \$440  = \$162 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$441  = s2_mag2;
+    \$441  = s2_neg2;
     if (out_buffer_en) begin
-      \$441  = \$162 [31:0];
+      \$441  = \$163 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$442  = s2_neg2;
+    \$442  = s2_over2;
     if (out_buffer_en) begin
-      \$442  = \$163 ;
+      \$442  = \$166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$443  = s2_over2;
+    \$443  = s2_under2;
     if (out_buffer_en) begin
-      \$443  = \$166 ;
+      \$443  = \$171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$444  = s2_under2;
+    \$444  = s2_low2;
     if (out_buffer_en) begin
-      \$444  = \$171 ;
+      \$444  = s1_x2[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$445  = s2_low2;
+    \$445  = xsat2_d0;
     if (out_buffer_en) begin
-      \$445  = s1_x2[7:0];
+      \$445  = \$174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$446  = xsat2_d0;
+    \$446  = xsat2_d1;
     if (out_buffer_en) begin
-      \$446  = \$174 ;
+      \$446  = xsat2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$447  = xsat2_d1;
+    \$447  = xsat2_d2;
     if (out_buffer_en) begin
-      \$447  = xsat2_d0;
+      \$447  = xsat2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$448  = xsat2_d2;
+    \$448  = xsat2_d3;
     if (out_buffer_en) begin
-      \$448  = xsat2_d1;
+      \$448  = xsat2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$449  = xsat2_d3;
+    \$449  = xsat2_d4;
     if (out_buffer_en) begin
-      \$449  = xsat2_d2;
+      \$449  = xsat2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$450  = xsat2_d4;
+    \$450  = xsat2_d5;
     if (out_buffer_en) begin
-      \$450  = xsat2_d3;
+      \$450  = xsat2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$451  = xsat2_d5;
+    \$451  = s3_qc2;
     if (out_buffer_en) begin
-      \$451  = xsat2_d4;
+      \$451  = \$175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$452  = s3_qc2;
+    \$452  = s3_f2;
     if (out_buffer_en) begin
-      \$452  = \$175 ;
+      \$452  = \$176 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$453  = s3_f2;
+    \$453  = s3_k2;
     if (out_buffer_en) begin
-      \$453  = \$176 ;
+      \$453  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$454  = s3_k2;
+    \$454  = s4_q2;
     if (out_buffer_en) begin
-      \$454  = s2_k[2:0];
+      \$454  = \$177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$455  = s4_q2;
+    \$455  = s5_big2;
     if (out_buffer_en) begin
-      \$455  = \$177 ;
+      \$455  = \$178 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$456  = s5_big2;
+    \$456  = big2_d0;
     if (out_buffer_en) begin
-      \$456  = \$178 ;
+      \$456  = s5_big2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$457  = big2_d0;
+    \$457  = big2_d1;
     if (out_buffer_en) begin
-      \$457  = s5_big2;
+      \$457  = big2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$458  = big2_d1;
+    \$458  = s5_q7_2;
     if (out_buffer_en) begin
-      \$458  = big2_d0;
+      \$458  = s4_q2[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$459  = s5_q7_2;
+    \$459  = q7_2_d0;
     if (out_buffer_en) begin
-      \$459  = s4_q2[6:0];
+      \$459  = s5_q7_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$460  = q7_2_d0;
+    \$460  = q7_2_d1;
     if (out_buffer_en) begin
-      \$460  = s5_q7_2;
+      \$460  = q7_2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$461  = q7_2_d1;
+    \$461  = s4_f22;
     if (out_buffer_en) begin
-      \$461  = q7_2_d0;
+      \$461  = \$180 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$462  = s4_f22;
+    \$462  = s5_fc2;
     if (out_buffer_en) begin
-      \$462  = \$180 ;
+      \$462  = \$181 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$463  = s5_fc2;
+    \$463  = s5_lo2;
     if (out_buffer_en) begin
-      \$463  = \$181 [23:0];
+      \$463  = \$182 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$464  = s5_lo2;
+    \$464  = s6_hi2;
     if (out_buffer_en) begin
-      \$464  = \$182 ;
+      \$464  = \$183 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$465  = s6_hi2;
+    \$465  = s6_lo2;
     if (out_buffer_en) begin
-      \$465  = \$183 [15:0];
+      \$465  = s5_lo2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$466  = s6_lo2;
+    \$466  = s7_up2;
     if (out_buffer_en) begin
-      \$466  = s5_lo2;
+      \$466  = \$184 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$467  = s7_up2;
+    \$467  = s8_mag2;
     if (out_buffer_en) begin
-      \$467  = \$184 ;
+      \$467  = \$189 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$468  = s8_mag2;
+    \$468  = neg2_d0;
     if (out_buffer_en) begin
-      \$468  = \$189 [6:0];
+      \$468  = s2_neg2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$469  = neg2_d0;
+    \$469  = neg2_d1;
     if (out_buffer_en) begin
-      \$469  = s2_neg2;
+      \$469  = neg2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$470  = neg2_d1;
+    \$470  = neg2_d2;
     if (out_buffer_en) begin
-      \$470  = neg2_d0;
+      \$470  = neg2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$471  = neg2_d2;
+    \$471  = neg2_d3;
     if (out_buffer_en) begin
-      \$471  = neg2_d1;
+      \$471  = neg2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$472  = neg2_d3;
+    \$472  = neg2_d4;
     if (out_buffer_en) begin
-      \$472  = neg2_d2;
+      \$472  = neg2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$473  = neg2_d4;
+    \$473  = neg2_d5;
     if (out_buffer_en) begin
-      \$473  = neg2_d3;
+      \$473  = neg2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$474  = neg2_d5;
+    \$474  = s2_mag3;
     if (out_buffer_en) begin
-      \$474  = neg2_d4;
+      \$474  = \$192 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$475  = s2_mag3;
+    \$475  = s2_neg3;
     if (out_buffer_en) begin
-      \$475  = \$192 [31:0];
+      \$475  = \$193 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$476  = s2_neg3;
+    \$476  = s2_over3;
     if (out_buffer_en) begin
-      \$476  = \$193 ;
+      \$476  = \$196 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$477  = s2_over3;
+    \$477  = s2_under3;
     if (out_buffer_en) begin
-      \$477  = \$196 ;
+      \$477  = \$201 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$478  = s2_under3;
+    \$478  = s2_low3;
     if (out_buffer_en) begin
-      \$478  = \$201 ;
+      \$478  = s1_x3[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$479  = s2_low3;
+    \$479  = xsat3_d0;
     if (out_buffer_en) begin
-      \$479  = s1_x3[7:0];
+      \$479  = \$204 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$480  = xsat3_d0;
+    \$480  = xsat3_d1;
     if (out_buffer_en) begin
-      \$480  = \$204 ;
+      \$480  = xsat3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$481  = xsat3_d1;
+    \$481  = xsat3_d2;
     if (out_buffer_en) begin
-      \$481  = xsat3_d0;
+      \$481  = xsat3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$482  = xsat3_d2;
+    \$482  = xsat3_d3;
     if (out_buffer_en) begin
-      \$482  = xsat3_d1;
+      \$482  = xsat3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$483  = xsat3_d3;
+    \$483  = xsat3_d4;
     if (out_buffer_en) begin
-      \$483  = xsat3_d2;
+      \$483  = xsat3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$484  = xsat3_d4;
+    \$484  = xsat3_d5;
     if (out_buffer_en) begin
-      \$484  = xsat3_d3;
+      \$484  = xsat3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$485  = xsat3_d5;
+    \$485  = s3_qc3;
     if (out_buffer_en) begin
-      \$485  = xsat3_d4;
+      \$485  = \$205 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$486  = s3_qc3;
+    \$486  = s3_f3;
     if (out_buffer_en) begin
-      \$486  = \$205 ;
+      \$486  = \$206 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$487  = s3_f3;
+    \$487  = s3_k3;
     if (out_buffer_en) begin
-      \$487  = \$206 ;
+      \$487  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$488  = s3_k3;
+    \$488  = s4_q3;
     if (out_buffer_en) begin
-      \$488  = s2_k[2:0];
+      \$488  = \$207 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$489  = s4_q3;
+    \$489  = s5_big3;
     if (out_buffer_en) begin
-      \$489  = \$207 ;
+      \$489  = \$208 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$490  = s5_big3;
+    \$490  = big3_d0;
     if (out_buffer_en) begin
-      \$490  = \$208 ;
+      \$490  = s5_big3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$491  = big3_d0;
+    \$491  = big3_d1;
     if (out_buffer_en) begin
-      \$491  = s5_big3;
+      \$491  = big3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$492  = big3_d1;
+    \$492  = s5_q7_3;
     if (out_buffer_en) begin
-      \$492  = big3_d0;
+      \$492  = s4_q3[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$493  = s5_q7_3;
+    \$493  = q7_3_d0;
     if (out_buffer_en) begin
-      \$493  = s4_q3[6:0];
+      \$493  = s5_q7_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$494  = q7_3_d0;
+    \$494  = q7_3_d1;
     if (out_buffer_en) begin
-      \$494  = s5_q7_3;
+      \$494  = q7_3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$495  = q7_3_d1;
+    \$495  = s4_f23;
     if (out_buffer_en) begin
-      \$495  = q7_3_d0;
+      \$495  = \$210 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$496  = s4_f23;
+    \$496  = s5_fc3;
     if (out_buffer_en) begin
-      \$496  = \$210 ;
+      \$496  = \$211 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$497  = s5_fc3;
+    \$497  = s5_lo3;
     if (out_buffer_en) begin
-      \$497  = \$211 [23:0];
+      \$497  = \$212 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$498  = s5_lo3;
+    \$498  = s6_hi3;
     if (out_buffer_en) begin
-      \$498  = \$212 ;
+      \$498  = \$213 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$499  = s6_hi3;
+    \$499  = s6_lo3;
     if (out_buffer_en) begin
-      \$499  = \$213 [15:0];
+      \$499  = s5_lo3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$500  = s6_lo3;
+    \$500  = s7_up3;
     if (out_buffer_en) begin
-      \$500  = s5_lo3;
+      \$500  = \$214 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$501  = s7_up3;
+    \$501  = s8_mag3;
     if (out_buffer_en) begin
-      \$501  = \$214 ;
+      \$501  = \$219 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$502  = s8_mag3;
+    \$502  = neg3_d0;
     if (out_buffer_en) begin
-      \$502  = \$219 [6:0];
+      \$502  = s2_neg3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$503  = neg3_d0;
+    \$503  = neg3_d1;
     if (out_buffer_en) begin
-      \$503  = s2_neg3;
+      \$503  = neg3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$504  = neg3_d1;
+    \$504  = neg3_d2;
     if (out_buffer_en) begin
-      \$504  = neg3_d0;
+      \$504  = neg3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$505  = neg3_d2;
+    \$505  = neg3_d3;
     if (out_buffer_en) begin
-      \$505  = neg3_d1;
+      \$505  = neg3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$506  = neg3_d3;
+    \$506  = neg3_d4;
     if (out_buffer_en) begin
-      \$506  = neg3_d2;
+      \$506  = neg3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$507  = neg3_d4;
+    \$507  = neg3_d5;
     if (out_buffer_en) begin
-      \$507  = neg3_d3;
+      \$507  = neg3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$508  = neg3_d5;
+    \$508  = s2_mag4;
     if (out_buffer_en) begin
-      \$508  = neg3_d4;
+      \$508  = \$222 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$509  = s2_mag4;
+    \$509  = s2_neg4;
     if (out_buffer_en) begin
-      \$509  = \$222 [31:0];
+      \$509  = \$223 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$510  = s2_neg4;
+    \$510  = s2_over4;
     if (out_buffer_en) begin
-      \$510  = \$223 ;
+      \$510  = \$226 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$511  = s2_over4;
+    \$511  = s2_under4;
     if (out_buffer_en) begin
-      \$511  = \$226 ;
+      \$511  = \$231 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$512  = s2_under4;
+    \$512  = s2_low4;
     if (out_buffer_en) begin
-      \$512  = \$231 ;
+      \$512  = s1_x4[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$513  = s2_low4;
+    \$513  = xsat4_d0;
     if (out_buffer_en) begin
-      \$513  = s1_x4[7:0];
+      \$513  = \$234 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$514  = xsat4_d0;
+    \$514  = xsat4_d1;
     if (out_buffer_en) begin
-      \$514  = \$234 ;
+      \$514  = xsat4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$515  = xsat4_d1;
+    \$515  = xsat4_d2;
     if (out_buffer_en) begin
-      \$515  = xsat4_d0;
+      \$515  = xsat4_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$516  = xsat4_d2;
+    \$516  = xsat4_d3;
     if (out_buffer_en) begin
-      \$516  = xsat4_d1;
+      \$516  = xsat4_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$517  = xsat4_d3;
+    \$517  = xsat4_d4;
     if (out_buffer_en) begin
-      \$517  = xsat4_d2;
+      \$517  = xsat4_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$518  = xsat4_d4;
+    \$518  = xsat4_d5;
     if (out_buffer_en) begin
-      \$518  = xsat4_d3;
+      \$518  = xsat4_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$519  = xsat4_d5;
+    \$519  = s3_qc4;
     if (out_buffer_en) begin
-      \$519  = xsat4_d4;
+      \$519  = \$235 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$520  = s3_qc4;
+    \$520  = s3_f4;
     if (out_buffer_en) begin
-      \$520  = \$235 ;
+      \$520  = \$236 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$521  = s3_f4;
+    \$521  = s3_k4;
     if (out_buffer_en) begin
-      \$521  = \$236 ;
+      \$521  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$522  = s3_k4;
+    \$522  = s4_q4;
     if (out_buffer_en) begin
-      \$522  = s2_k[2:0];
+      \$522  = \$237 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$523  = s4_q4;
+    \$523  = s5_big4;
     if (out_buffer_en) begin
-      \$523  = \$237 ;
+      \$523  = \$238 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$524  = s5_big4;
+    \$524  = big4_d0;
     if (out_buffer_en) begin
-      \$524  = \$238 ;
+      \$524  = s5_big4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$525  = big4_d0;
+    \$525  = big4_d1;
     if (out_buffer_en) begin
-      \$525  = s5_big4;
+      \$525  = big4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$526  = big4_d1;
+    \$526  = s5_q7_4;
     if (out_buffer_en) begin
-      \$526  = big4_d0;
+      \$526  = s4_q4[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$527  = s5_q7_4;
+    \$527  = q7_4_d0;
     if (out_buffer_en) begin
-      \$527  = s4_q4[6:0];
+      \$527  = s5_q7_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$528  = q7_4_d0;
+    \$528  = q7_4_d1;
     if (out_buffer_en) begin
-      \$528  = s5_q7_4;
+      \$528  = q7_4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$529  = q7_4_d1;
+    \$529  = s4_f24;
     if (out_buffer_en) begin
-      \$529  = q7_4_d0;
+      \$529  = \$240 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$530  = s4_f24;
+    \$530  = s5_fc4;
     if (out_buffer_en) begin
-      \$530  = \$240 ;
+      \$530  = \$241 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$531  = s5_fc4;
+    \$531  = s5_lo4;
     if (out_buffer_en) begin
-      \$531  = \$241 [23:0];
+      \$531  = \$242 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$532  = s5_lo4;
+    \$532  = s6_hi4;
     if (out_buffer_en) begin
-      \$532  = \$242 ;
+      \$532  = \$243 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$533  = s6_hi4;
+    \$533  = s6_lo4;
     if (out_buffer_en) begin
-      \$533  = \$243 [15:0];
+      \$533  = s5_lo4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$534  = s6_lo4;
+    \$534  = s7_up4;
     if (out_buffer_en) begin
-      \$534  = s5_lo4;
+      \$534  = \$244 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$535  = s7_up4;
+    \$535  = s8_mag4;
     if (out_buffer_en) begin
-      \$535  = \$244 ;
+      \$535  = \$249 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$536  = s8_mag4;
+    \$536  = neg4_d0;
     if (out_buffer_en) begin
-      \$536  = \$249 [6:0];
+      \$536  = s2_neg4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$537  = neg4_d0;
+    \$537  = neg4_d1;
     if (out_buffer_en) begin
-      \$537  = s2_neg4;
+      \$537  = neg4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$538  = neg4_d1;
+    \$538  = neg4_d2;
     if (out_buffer_en) begin
-      \$538  = neg4_d0;
+      \$538  = neg4_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$539  = neg4_d2;
+    \$539  = neg4_d3;
     if (out_buffer_en) begin
-      \$539  = neg4_d1;
+      \$539  = neg4_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$540  = neg4_d3;
+    \$540  = neg4_d4;
     if (out_buffer_en) begin
-      \$540  = neg4_d2;
+      \$540  = neg4_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$541  = neg4_d4;
+    \$541  = neg4_d5;
     if (out_buffer_en) begin
-      \$541  = neg4_d3;
+      \$541  = neg4_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$542  = neg4_d5;
+    \$542  = s2_mag5;
     if (out_buffer_en) begin
-      \$542  = neg4_d4;
+      \$542  = \$252 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$543  = s2_mag5;
+    \$543  = s2_neg5;
     if (out_buffer_en) begin
-      \$543  = \$252 [31:0];
+      \$543  = \$253 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$544  = s2_neg5;
+    \$544  = s2_over5;
     if (out_buffer_en) begin
-      \$544  = \$253 ;
+      \$544  = \$256 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$545  = s2_over5;
+    \$545  = s2_under5;
     if (out_buffer_en) begin
-      \$545  = \$256 ;
+      \$545  = \$261 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$546  = s2_under5;
+    \$546  = s2_low5;
     if (out_buffer_en) begin
-      \$546  = \$261 ;
+      \$546  = s1_x5[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$547  = s2_low5;
+    \$547  = xsat5_d0;
     if (out_buffer_en) begin
-      \$547  = s1_x5[7:0];
+      \$547  = \$264 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$548  = xsat5_d0;
+    \$548  = xsat5_d1;
     if (out_buffer_en) begin
-      \$548  = \$264 ;
+      \$548  = xsat5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$549  = xsat5_d1;
+    \$549  = xsat5_d2;
     if (out_buffer_en) begin
-      \$549  = xsat5_d0;
+      \$549  = xsat5_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$550  = xsat5_d2;
+    \$550  = xsat5_d3;
     if (out_buffer_en) begin
-      \$550  = xsat5_d1;
+      \$550  = xsat5_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$551  = xsat5_d3;
+    \$551  = xsat5_d4;
     if (out_buffer_en) begin
-      \$551  = xsat5_d2;
+      \$551  = xsat5_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$552  = xsat5_d4;
+    \$552  = xsat5_d5;
     if (out_buffer_en) begin
-      \$552  = xsat5_d3;
+      \$552  = xsat5_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$553  = xsat5_d5;
+    \$553  = s3_qc5;
     if (out_buffer_en) begin
-      \$553  = xsat5_d4;
+      \$553  = \$265 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$554  = s3_qc5;
+    \$554  = s3_f5;
     if (out_buffer_en) begin
-      \$554  = \$265 ;
+      \$554  = \$266 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$555  = s3_f5;
+    \$555  = s3_k5;
     if (out_buffer_en) begin
-      \$555  = \$266 ;
+      \$555  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$556  = s3_k5;
+    \$556  = s4_q5;
     if (out_buffer_en) begin
-      \$556  = s2_k[2:0];
+      \$556  = \$267 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$557  = s4_q5;
+    \$557  = s5_big5;
     if (out_buffer_en) begin
-      \$557  = \$267 ;
+      \$557  = \$268 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$558  = s5_big5;
+    \$558  = big5_d0;
     if (out_buffer_en) begin
-      \$558  = \$268 ;
+      \$558  = s5_big5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$559  = big5_d0;
+    \$559  = big5_d1;
     if (out_buffer_en) begin
-      \$559  = s5_big5;
+      \$559  = big5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$560  = big5_d1;
+    \$560  = s5_q7_5;
     if (out_buffer_en) begin
-      \$560  = big5_d0;
+      \$560  = s4_q5[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$561  = s5_q7_5;
+    \$561  = q7_5_d0;
     if (out_buffer_en) begin
-      \$561  = s4_q5[6:0];
+      \$561  = s5_q7_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$562  = q7_5_d0;
+    \$562  = q7_5_d1;
     if (out_buffer_en) begin
-      \$562  = s5_q7_5;
+      \$562  = q7_5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$563  = q7_5_d1;
+    \$563  = s4_f25;
     if (out_buffer_en) begin
-      \$563  = q7_5_d0;
+      \$563  = \$270 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$564  = s4_f25;
+    \$564  = s5_fc5;
     if (out_buffer_en) begin
-      \$564  = \$270 ;
+      \$564  = \$271 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$565  = s5_fc5;
+    \$565  = s5_lo5;
     if (out_buffer_en) begin
-      \$565  = \$271 [23:0];
+      \$565  = \$272 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$566  = s5_lo5;
+    \$566  = s6_hi5;
     if (out_buffer_en) begin
-      \$566  = \$272 ;
+      \$566  = \$273 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$567  = s6_hi5;
+    \$567  = s6_lo5;
     if (out_buffer_en) begin
-      \$567  = \$273 [15:0];
+      \$567  = s5_lo5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$568  = s6_lo5;
+    \$568  = s7_up5;
     if (out_buffer_en) begin
-      \$568  = s5_lo5;
+      \$568  = \$274 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$569  = s7_up5;
+    \$569  = s8_mag5;
     if (out_buffer_en) begin
-      \$569  = \$274 ;
+      \$569  = \$279 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$570  = s8_mag5;
+    \$570  = neg5_d0;
     if (out_buffer_en) begin
-      \$570  = \$279 [6:0];
+      \$570  = s2_neg5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$571  = neg5_d0;
+    \$571  = neg5_d1;
     if (out_buffer_en) begin
-      \$571  = s2_neg5;
+      \$571  = neg5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$572  = neg5_d1;
+    \$572  = neg5_d2;
     if (out_buffer_en) begin
-      \$572  = neg5_d0;
+      \$572  = neg5_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$573  = neg5_d2;
+    \$573  = neg5_d3;
     if (out_buffer_en) begin
-      \$573  = neg5_d1;
+      \$573  = neg5_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$574  = neg5_d3;
+    \$574  = neg5_d4;
     if (out_buffer_en) begin
-      \$574  = neg5_d2;
+      \$574  = neg5_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$575  = neg5_d4;
+    \$575  = neg5_d5;
     if (out_buffer_en) begin
-      \$575  = neg5_d3;
+      \$575  = neg5_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$576  = neg5_d5;
+    \$576  = s2_mag6;
     if (out_buffer_en) begin
-      \$576  = neg5_d4;
+      \$576  = \$282 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$577  = s2_mag6;
+    \$577  = s2_neg6;
     if (out_buffer_en) begin
-      \$577  = \$282 [31:0];
+      \$577  = \$283 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$578  = s2_neg6;
+    \$578  = s2_over6;
     if (out_buffer_en) begin
-      \$578  = \$283 ;
+      \$578  = \$286 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$579  = s2_over6;
+    \$579  = s2_under6;
     if (out_buffer_en) begin
-      \$579  = \$286 ;
+      \$579  = \$291 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$580  = s2_under6;
+    \$580  = s2_low6;
     if (out_buffer_en) begin
-      \$580  = \$291 ;
+      \$580  = s1_x6[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$581  = s2_low6;
+    \$581  = xsat6_d0;
     if (out_buffer_en) begin
-      \$581  = s1_x6[7:0];
+      \$581  = \$294 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$582  = xsat6_d0;
+    \$582  = xsat6_d1;
     if (out_buffer_en) begin
-      \$582  = \$294 ;
+      \$582  = xsat6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$583  = xsat6_d1;
+    \$583  = xsat6_d2;
     if (out_buffer_en) begin
-      \$583  = xsat6_d0;
+      \$583  = xsat6_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$584  = xsat6_d2;
+    \$584  = xsat6_d3;
     if (out_buffer_en) begin
-      \$584  = xsat6_d1;
+      \$584  = xsat6_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$585  = xsat6_d3;
+    \$585  = xsat6_d4;
     if (out_buffer_en) begin
-      \$585  = xsat6_d2;
+      \$585  = xsat6_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$586  = xsat6_d4;
+    \$586  = xsat6_d5;
     if (out_buffer_en) begin
-      \$586  = xsat6_d3;
+      \$586  = xsat6_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$587  = xsat6_d5;
+    \$587  = s3_qc6;
     if (out_buffer_en) begin
-      \$587  = xsat6_d4;
+      \$587  = \$295 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$588  = s3_qc6;
+    \$588  = s3_f6;
     if (out_buffer_en) begin
-      \$588  = \$295 ;
+      \$588  = \$296 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$589  = s3_f6;
+    \$589  = s3_k6;
     if (out_buffer_en) begin
-      \$589  = \$296 ;
+      \$589  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$590  = s3_k6;
+    \$590  = s4_q6;
     if (out_buffer_en) begin
-      \$590  = s2_k[2:0];
+      \$590  = \$297 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$591  = s4_q6;
+    \$591  = s5_big6;
     if (out_buffer_en) begin
-      \$591  = \$297 ;
+      \$591  = \$298 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$592  = s5_big6;
+    \$592  = big6_d0;
     if (out_buffer_en) begin
-      \$592  = \$298 ;
+      \$592  = s5_big6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$593  = big6_d0;
+    \$593  = big6_d1;
     if (out_buffer_en) begin
-      \$593  = s5_big6;
+      \$593  = big6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$594  = big6_d1;
+    \$594  = s5_q7_6;
     if (out_buffer_en) begin
-      \$594  = big6_d0;
+      \$594  = s4_q6[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$595  = s5_q7_6;
+    \$595  = q7_6_d0;
     if (out_buffer_en) begin
-      \$595  = s4_q6[6:0];
+      \$595  = s5_q7_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$596  = q7_6_d0;
+    \$596  = q7_6_d1;
     if (out_buffer_en) begin
-      \$596  = s5_q7_6;
+      \$596  = q7_6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$597  = q7_6_d1;
+    \$597  = s4_f26;
     if (out_buffer_en) begin
-      \$597  = q7_6_d0;
+      \$597  = \$300 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$598  = s4_f26;
+    \$598  = s5_fc6;
     if (out_buffer_en) begin
-      \$598  = \$300 ;
+      \$598  = \$301 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$599  = s5_fc6;
+    \$599  = s5_lo6;
     if (out_buffer_en) begin
-      \$599  = \$301 [23:0];
+      \$599  = \$302 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$600  = s5_lo6;
+    \$600  = s6_hi6;
     if (out_buffer_en) begin
-      \$600  = \$302 ;
+      \$600  = \$303 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$601  = s6_hi6;
+    \$601  = s6_lo6;
     if (out_buffer_en) begin
-      \$601  = \$303 [15:0];
+      \$601  = s5_lo6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$602  = s6_lo6;
+    \$602  = s7_up6;
     if (out_buffer_en) begin
-      \$602  = s5_lo6;
+      \$602  = \$304 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$603  = s7_up6;
+    \$603  = s8_mag6;
     if (out_buffer_en) begin
-      \$603  = \$304 ;
+      \$603  = \$309 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$604  = s8_mag6;
+    \$604  = neg6_d0;
     if (out_buffer_en) begin
-      \$604  = \$309 [6:0];
+      \$604  = s2_neg6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$605  = neg6_d0;
+    \$605  = neg6_d1;
     if (out_buffer_en) begin
-      \$605  = s2_neg6;
+      \$605  = neg6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$606  = neg6_d1;
+    \$606  = neg6_d2;
     if (out_buffer_en) begin
-      \$606  = neg6_d0;
+      \$606  = neg6_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$607  = neg6_d2;
+    \$607  = neg6_d3;
     if (out_buffer_en) begin
-      \$607  = neg6_d1;
+      \$607  = neg6_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$608  = neg6_d3;
+    \$608  = neg6_d4;
     if (out_buffer_en) begin
-      \$608  = neg6_d2;
+      \$608  = neg6_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$609  = neg6_d4;
+    \$609  = neg6_d5;
     if (out_buffer_en) begin
-      \$609  = neg6_d3;
+      \$609  = neg6_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$610  = neg6_d5;
+    \$610  = s2_mag7;
     if (out_buffer_en) begin
-      \$610  = neg6_d4;
+      \$610  = \$312 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$611  = s2_mag7;
+    \$611  = s2_neg7;
     if (out_buffer_en) begin
-      \$611  = \$312 [31:0];
+      \$611  = \$313 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$612  = s2_neg7;
+    \$612  = s2_over7;
     if (out_buffer_en) begin
-      \$612  = \$313 ;
+      \$612  = \$316 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$613  = s2_over7;
+    \$613  = s2_under7;
     if (out_buffer_en) begin
-      \$613  = \$316 ;
+      \$613  = \$321 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$614  = s2_under7;
+    \$614  = s2_low7;
     if (out_buffer_en) begin
-      \$614  = \$321 ;
+      \$614  = s1_x7[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$615  = s2_low7;
+    \$615  = xsat7_d0;
     if (out_buffer_en) begin
-      \$615  = s1_x7[7:0];
+      \$615  = \$324 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$616  = xsat7_d0;
+    \$616  = xsat7_d1;
     if (out_buffer_en) begin
-      \$616  = \$324 ;
+      \$616  = xsat7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$617  = xsat7_d1;
+    \$617  = xsat7_d2;
     if (out_buffer_en) begin
-      \$617  = xsat7_d0;
+      \$617  = xsat7_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$618  = xsat7_d2;
+    \$618  = xsat7_d3;
     if (out_buffer_en) begin
-      \$618  = xsat7_d1;
+      \$618  = xsat7_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$619  = xsat7_d3;
+    \$619  = xsat7_d4;
     if (out_buffer_en) begin
-      \$619  = xsat7_d2;
+      \$619  = xsat7_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$620  = xsat7_d4;
+    \$620  = xsat7_d5;
     if (out_buffer_en) begin
-      \$620  = xsat7_d3;
+      \$620  = xsat7_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$621  = xsat7_d5;
+    \$621  = s3_qc7;
     if (out_buffer_en) begin
-      \$621  = xsat7_d4;
+      \$621  = \$325 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$622  = s3_qc7;
+    \$622  = s3_f7;
     if (out_buffer_en) begin
-      \$622  = \$325 ;
+      \$622  = \$326 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$623  = s3_f7;
+    \$623  = s3_k7;
     if (out_buffer_en) begin
-      \$623  = \$326 ;
+      \$623  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$624  = s3_k7;
+    \$624  = s4_q7;
     if (out_buffer_en) begin
-      \$624  = s2_k[2:0];
+      \$624  = \$327 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$625  = s4_q7;
+    \$625  = s5_big7;
     if (out_buffer_en) begin
-      \$625  = \$327 ;
+      \$625  = \$328 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$626  = s5_big7;
+    \$626  = big7_d0;
     if (out_buffer_en) begin
-      \$626  = \$328 ;
+      \$626  = s5_big7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$627  = big7_d0;
+    \$627  = big7_d1;
     if (out_buffer_en) begin
-      \$627  = s5_big7;
+      \$627  = big7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$628  = big7_d1;
+    \$628  = s5_q7_7;
     if (out_buffer_en) begin
-      \$628  = big7_d0;
+      \$628  = s4_q7[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$629  = s5_q7_7;
+    \$629  = q7_7_d0;
     if (out_buffer_en) begin
-      \$629  = s4_q7[6:0];
+      \$629  = s5_q7_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$630  = q7_7_d0;
+    \$630  = q7_7_d1;
     if (out_buffer_en) begin
-      \$630  = s5_q7_7;
+      \$630  = q7_7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$631  = q7_7_d1;
+    \$631  = s4_f27;
     if (out_buffer_en) begin
-      \$631  = q7_7_d0;
+      \$631  = \$330 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$632  = s4_f27;
+    \$632  = s5_fc7;
     if (out_buffer_en) begin
-      \$632  = \$330 ;
+      \$632  = \$331 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$633  = s5_fc7;
+    \$633  = s5_lo7;
     if (out_buffer_en) begin
-      \$633  = \$331 [23:0];
+      \$633  = \$332 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$634  = s5_lo7;
+    \$634  = s6_hi7;
     if (out_buffer_en) begin
-      \$634  = \$332 ;
+      \$634  = \$333 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$635  = s6_hi7;
+    \$635  = s6_lo7;
     if (out_buffer_en) begin
-      \$635  = \$333 [15:0];
+      \$635  = s5_lo7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$636  = s6_lo7;
+    \$636  = s7_up7;
     if (out_buffer_en) begin
-      \$636  = s5_lo7;
+      \$636  = \$334 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$637  = s7_up7;
+    \$637  = s8_mag7;
     if (out_buffer_en) begin
-      \$637  = \$334 ;
+      \$637  = \$339 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$638  = s8_mag7;
+    \$638  = neg7_d0;
     if (out_buffer_en) begin
-      \$638  = \$339 [6:0];
+      \$638  = s2_neg7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$639  = neg7_d0;
+    \$639  = neg7_d1;
     if (out_buffer_en) begin
-      \$639  = s2_neg7;
+      \$639  = neg7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$640  = neg7_d1;
+    \$640  = neg7_d2;
     if (out_buffer_en) begin
-      \$640  = neg7_d0;
+      \$640  = neg7_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$641  = neg7_d2;
+    \$641  = neg7_d3;
     if (out_buffer_en) begin
-      \$641  = neg7_d1;
+      \$641  = neg7_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$642  = neg7_d3;
+    \$642  = neg7_d4;
     if (out_buffer_en) begin
-      \$642  = neg7_d2;
+      \$642  = neg7_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$643  = neg7_d4;
+    \$643  = neg7_d5;
     if (out_buffer_en) begin
-      \$643  = neg7_d3;
+      \$643  = neg7_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$644  = neg7_d5;
+    \$644  = valid_d0;
     if (out_buffer_en) begin
-      \$644  = neg7_d4;
+      \$644  = s1_valid;
     end
+    if (rst) begin
+      \$644  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$645  = valid_d0;
+    \$645  = valid_d1;
     if (out_buffer_en) begin
-      \$645  = take;
+      \$645  = valid_d0;
     end
     if (rst) begin
       \$645  = 1'h0;
@@ -24893,9 +24896,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$646  = valid_d1;
+    \$646  = valid_d2;
     if (out_buffer_en) begin
-      \$646  = valid_d0;
+      \$646  = valid_d1;
     end
     if (rst) begin
       \$646  = 1'h0;
@@ -24903,9 +24906,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$647  = valid_d2;
+    \$647  = valid_d3;
     if (out_buffer_en) begin
-      \$647  = valid_d1;
+      \$647  = valid_d2;
     end
     if (rst) begin
       \$647  = 1'h0;
@@ -24913,9 +24916,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$648  = valid_d3;
+    \$648  = valid_d4;
     if (out_buffer_en) begin
-      \$648  = valid_d2;
+      \$648  = valid_d3;
     end
     if (rst) begin
       \$648  = 1'h0;
@@ -24923,9 +24926,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$649  = valid_d4;
+    \$649  = valid_d5;
     if (out_buffer_en) begin
-      \$649  = valid_d3;
+      \$649  = valid_d4;
     end
     if (rst) begin
       \$649  = 1'h0;
@@ -24933,9 +24936,9 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$650  = valid_d5;
+    \$650  = valid_d6;
     if (out_buffer_en) begin
-      \$650  = valid_d4;
+      \$650  = valid_d5;
     end
     if (rst) begin
       \$650  = 1'h0;
@@ -24943,176 +24946,156 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$651  = valid_d6;
+    \$651  = last_d0;
     if (out_buffer_en) begin
-      \$651  = valid_d5;
-    end
-    if (rst) begin
-      \$651  = 1'h0;
+      \$651  = i__payload[270];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$652  = valid_d7;
+    \$652  = last_d1;
     if (out_buffer_en) begin
-      \$652  = valid_d6;
-    end
-    if (rst) begin
-      \$652  = 1'h0;
+      \$652  = last_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$653  = last_d0;
+    \$653  = last_d2;
     if (out_buffer_en) begin
-      \$653  = i__payload[270];
+      \$653  = last_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$654  = last_d1;
+    \$654  = last_d3;
     if (out_buffer_en) begin
-      \$654  = last_d0;
+      \$654  = last_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$655  = last_d2;
+    \$655  = last_d4;
     if (out_buffer_en) begin
-      \$655  = last_d1;
+      \$655  = last_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$656  = last_d3;
+    \$656  = last_d5;
     if (out_buffer_en) begin
-      \$656  = last_d2;
+      \$656  = last_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$657  = last_d4;
+    \$657  = last_d6;
     if (out_buffer_en) begin
-      \$657  = last_d3;
+      \$657  = last_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$658  = last_d5;
+    \$658  = last_d7;
     if (out_buffer_en) begin
-      \$658  = last_d4;
+      \$658  = last_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$659  = last_d6;
+    \$659  = s1_keep;
     if (out_buffer_en) begin
-      \$659  = last_d5;
+      \$659  = i__payload[269:262];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$660  = last_d7;
+    \$660  = keep_d0;
     if (out_buffer_en) begin
-      \$660  = last_d6;
+      \$660  = \$341 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$661  = keep_d0;
+    \$661  = keep_d1;
     if (out_buffer_en) begin
-      \$661  = \$341 ;
+      \$661  = keep_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$662  = keep_d1;
+    \$662  = keep_d2;
     if (out_buffer_en) begin
-      \$662  = keep_d0;
+      \$662  = keep_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$663  = keep_d2;
+    \$663  = keep_d3;
     if (out_buffer_en) begin
-      \$663  = keep_d1;
+      \$663  = keep_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$664  = keep_d3;
+    \$664  = keep_d4;
     if (out_buffer_en) begin
-      \$664  = keep_d2;
+      \$664  = keep_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$665  = keep_d4;
+    \$665  = keep_d5;
     if (out_buffer_en) begin
-      \$665  = keep_d3;
+      \$665  = keep_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$666  = keep_d5;
+    \$666  = keep_d6;
     if (out_buffer_en) begin
-      \$666  = keep_d4;
+      \$666  = keep_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$667  = keep_d6;
+    \$667  = k_out_d0;
     if (out_buffer_en) begin
-      \$667  = keep_d5;
+      \$667  = s2_k;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$668  = keep_d7;
+    \$668  = k_out_d1;
     if (out_buffer_en) begin
-      \$668  = keep_d6;
+      \$668  = k_out_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$669  = k_out_d0;
+    \$669  = k_out_d2;
     if (out_buffer_en) begin
-      \$669  = s2_k;
+      \$669  = k_out_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$670  = k_out_d1;
+    \$670  = k_out_d3;
     if (out_buffer_en) begin
-      \$670  = k_out_d0;
+      \$670  = k_out_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$671  = k_out_d2;
+    \$671  = k_out_d4;
     if (out_buffer_en) begin
-      \$671  = k_out_d1;
+      \$671  = k_out_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$672  = k_out_d3;
+    \$672  = k_out_d5;
     if (out_buffer_en) begin
-      \$672  = k_out_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$673  = k_out_d4;
-    if (out_buffer_en) begin
-      \$673  = k_out_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$674  = k_out_d5;
-    if (out_buffer_en) begin
-      \$674  = k_out_d4;
+      \$672  = k_out_d4;
     end
   end
   assign out_buffer_push = w_en;
@@ -25159,7 +25142,7 @@ module \datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, 
   assign \i__payload.keep  = i__payload[269:262];
   assign \i__payload.last  = i__payload[270];
   assign w_data[78:73] = k_out_d5;
-  assign w_data[71:64] = keep_d7;
+  assign w_data[71:64] = keep_d6;
   assign w_data[72] = last_d7;
   assign w_data[63:56] = \$26 ;
   assign w_data[55:48] = \$23 ;

@@ -255,9 +255,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$32 ;
   reg \$320 ;
   reg \$321 ;
-  reg \$322 ;
-  reg [5:0] \$323 ;
-  reg [31:0] \$324 ;
+  reg [5:0] \$322 ;
+  reg \$323 ;
+  reg \$324 ;
   reg [31:0] \$325 ;
   reg [31:0] \$326 ;
   reg [31:0] \$327 ;
@@ -266,7 +266,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$33 ;
   reg [31:0] \$330 ;
   reg [31:0] \$331 ;
-  reg \$332 ;
+  reg [31:0] \$332 ;
   reg \$333 ;
   reg \$334 ;
   reg \$335 ;
@@ -278,13 +278,13 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [5:0] \$340 ;
   reg [31:0] \$341 ;
   reg \$342 ;
-  reg \$343 ;
+  reg [31:0] \$343 ;
   reg [31:0] \$344 ;
   reg [31:0] \$345 ;
-  reg [31:0] \$346 ;
+  reg \$346 ;
   reg \$347 ;
   reg \$348 ;
-  reg \$349 ;
+  reg [7:0] \$349 ;
   wire \$35 ;
   reg [7:0] \$350 ;
   reg [7:0] \$351 ;
@@ -292,18 +292,18 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] \$353 ;
   reg [7:0] \$354 ;
   reg [7:0] \$355 ;
-  reg [7:0] \$356 ;
+  reg [31:0] \$356 ;
   reg [31:0] \$357 ;
-  reg [31:0] \$358 ;
-  reg [2:0] \$359 ;
+  reg [2:0] \$358 ;
+  reg [31:0] \$359 ;
   wire \$36 ;
-  reg [31:0] \$360 ;
+  reg \$360 ;
   reg \$361 ;
   reg \$362 ;
-  reg \$363 ;
+  reg [6:0] \$363 ;
   reg [6:0] \$364 ;
   reg [6:0] \$365 ;
-  reg [6:0] \$366 ;
+  reg \$366 ;
   reg \$367 ;
   reg \$368 ;
   reg \$369 ;
@@ -311,19 +311,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$370 ;
   reg \$371 ;
   reg \$372 ;
-  reg \$373 ;
-  reg [6:0] \$374 ;
+  reg [6:0] \$373 ;
+  reg \$374 ;
   reg \$375 ;
   reg \$376 ;
   reg \$377 ;
   reg \$378 ;
   reg \$379 ;
   wire \$38 ;
-  reg \$380 ;
-  reg [31:0] \$381 ;
+  reg [31:0] \$380 ;
+  reg \$381 ;
   reg \$382 ;
   reg \$383 ;
-  reg \$384 ;
+  reg [7:0] \$384 ;
   reg [7:0] \$385 ;
   reg [7:0] \$386 ;
   reg [7:0] \$387 ;
@@ -331,38 +331,38 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] \$389 ;
   wire \$39 ;
   reg [7:0] \$390 ;
-  reg [7:0] \$391 ;
+  reg [31:0] \$391 ;
   reg [31:0] \$392 ;
-  reg [31:0] \$393 ;
-  reg [2:0] \$394 ;
-  reg [31:0] \$395 ;
+  reg [2:0] \$393 ;
+  reg [31:0] \$394 ;
+  reg \$395 ;
   reg \$396 ;
   reg \$397 ;
-  reg \$398 ;
+  reg [6:0] \$398 ;
   reg [6:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
   reg [6:0] \$400 ;
-  reg [6:0] \$401 ;
+  reg \$401 ;
   reg \$402 ;
   reg \$403 ;
   reg \$404 ;
   reg \$405 ;
   reg \$406 ;
   reg \$407 ;
-  reg \$408 ;
-  reg [6:0] \$409 ;
+  reg [6:0] \$408 ;
+  reg \$409 ;
   wire \$41 ;
   reg \$410 ;
   reg \$411 ;
   reg \$412 ;
   reg \$413 ;
   reg \$414 ;
-  reg \$415 ;
-  reg [31:0] \$416 ;
+  reg [31:0] \$415 ;
+  reg \$416 ;
   reg \$417 ;
   reg \$418 ;
-  reg \$419 ;
+  reg [7:0] \$419 ;
   wire \$42 ;
   reg [7:0] \$420 ;
   reg [7:0] \$421 ;
@@ -370,18 +370,18 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] \$423 ;
   reg [7:0] \$424 ;
   reg [7:0] \$425 ;
-  reg [7:0] \$426 ;
+  reg [31:0] \$426 ;
   reg [31:0] \$427 ;
-  reg [31:0] \$428 ;
-  reg [2:0] \$429 ;
+  reg [2:0] \$428 ;
+  reg [31:0] \$429 ;
   wire \$43 ;
-  reg [31:0] \$430 ;
+  reg \$430 ;
   reg \$431 ;
   reg \$432 ;
-  reg \$433 ;
+  reg [6:0] \$433 ;
   reg [6:0] \$434 ;
   reg [6:0] \$435 ;
-  reg [6:0] \$436 ;
+  reg \$436 ;
   reg \$437 ;
   reg \$438 ;
   reg \$439 ;
@@ -389,19 +389,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$440 ;
   reg \$441 ;
   reg \$442 ;
-  reg \$443 ;
-  reg [6:0] \$444 ;
+  reg [6:0] \$443 ;
+  reg \$444 ;
   reg \$445 ;
   reg \$446 ;
   reg \$447 ;
   reg \$448 ;
   reg \$449 ;
   wire \$45 ;
-  reg \$450 ;
-  reg [31:0] \$451 ;
+  reg [31:0] \$450 ;
+  reg \$451 ;
   reg \$452 ;
   reg \$453 ;
-  reg \$454 ;
+  reg [7:0] \$454 ;
   reg [7:0] \$455 ;
   reg [7:0] \$456 ;
   reg [7:0] \$457 ;
@@ -409,37 +409,37 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] \$459 ;
   wire \$46 ;
   reg [7:0] \$460 ;
-  reg [7:0] \$461 ;
+  reg [31:0] \$461 ;
   reg [31:0] \$462 ;
-  reg [31:0] \$463 ;
-  reg [2:0] \$464 ;
-  reg [31:0] \$465 ;
+  reg [2:0] \$463 ;
+  reg [31:0] \$464 ;
+  reg \$465 ;
   reg \$466 ;
   reg \$467 ;
-  reg \$468 ;
+  reg [6:0] \$468 ;
   reg [6:0] \$469 ;
   wire \$47 ;
   reg [6:0] \$470 ;
-  reg [6:0] \$471 ;
+  reg \$471 ;
   reg \$472 ;
   reg \$473 ;
   reg \$474 ;
   reg \$475 ;
   reg \$476 ;
   reg \$477 ;
-  reg \$478 ;
-  reg [6:0] \$479 ;
+  reg [6:0] \$478 ;
+  reg \$479 ;
   wire \$48 ;
   reg \$480 ;
   reg \$481 ;
   reg \$482 ;
   reg \$483 ;
   reg \$484 ;
-  reg \$485 ;
-  reg [31:0] \$486 ;
+  reg [31:0] \$485 ;
+  reg \$486 ;
   reg \$487 ;
   reg \$488 ;
-  reg \$489 ;
+  reg [7:0] \$489 ;
   wire \$49 ;
   reg [7:0] \$490 ;
   reg [7:0] \$491 ;
@@ -447,19 +447,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] \$493 ;
   reg [7:0] \$494 ;
   reg [7:0] \$495 ;
-  reg [7:0] \$496 ;
+  reg [31:0] \$496 ;
   reg [31:0] \$497 ;
-  reg [31:0] \$498 ;
-  reg [2:0] \$499 ;
+  reg [2:0] \$498 ;
+  reg [31:0] \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [31:0] \$500 ;
+  reg \$500 ;
   reg \$501 ;
   reg \$502 ;
-  reg \$503 ;
+  reg [6:0] \$503 ;
   reg [6:0] \$504 ;
   reg [6:0] \$505 ;
-  reg [6:0] \$506 ;
+  reg \$506 ;
   reg \$507 ;
   reg \$508 ;
   reg \$509 ;
@@ -467,19 +467,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$510 ;
   reg \$511 ;
   reg \$512 ;
-  reg \$513 ;
-  reg [6:0] \$514 ;
+  reg [6:0] \$513 ;
+  reg \$514 ;
   reg \$515 ;
   reg \$516 ;
   reg \$517 ;
   reg \$518 ;
   reg \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg [31:0] \$521 ;
+  reg [31:0] \$520 ;
+  reg \$521 ;
   reg \$522 ;
   reg \$523 ;
-  reg \$524 ;
+  reg [7:0] \$524 ;
   reg [7:0] \$525 ;
   reg [7:0] \$526 ;
   reg [7:0] \$527 ;
@@ -487,37 +487,37 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] \$529 ;
   wire \$53 ;
   reg [7:0] \$530 ;
-  reg [7:0] \$531 ;
+  reg [31:0] \$531 ;
   reg [31:0] \$532 ;
-  reg [31:0] \$533 ;
-  reg [2:0] \$534 ;
-  reg [31:0] \$535 ;
+  reg [2:0] \$533 ;
+  reg [31:0] \$534 ;
+  reg \$535 ;
   reg \$536 ;
   reg \$537 ;
-  reg \$538 ;
+  reg [6:0] \$538 ;
   reg [6:0] \$539 ;
   wire \$54 ;
   reg [6:0] \$540 ;
-  reg [6:0] \$541 ;
+  reg \$541 ;
   reg \$542 ;
   reg \$543 ;
   reg \$544 ;
   reg \$545 ;
   reg \$546 ;
   reg \$547 ;
-  reg \$548 ;
-  reg [6:0] \$549 ;
+  reg [6:0] \$548 ;
+  reg \$549 ;
   wire \$55 ;
   reg \$550 ;
   reg \$551 ;
   reg \$552 ;
   reg \$553 ;
   reg \$554 ;
-  reg \$555 ;
-  reg [31:0] \$556 ;
+  reg [31:0] \$555 ;
+  reg \$556 ;
   reg \$557 ;
   reg \$558 ;
-  reg \$559 ;
+  reg [7:0] \$559 ;
   wire \$56 ;
   reg [7:0] \$560 ;
   reg [7:0] \$561 ;
@@ -525,18 +525,18 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] \$563 ;
   reg [7:0] \$564 ;
   reg [7:0] \$565 ;
-  reg [7:0] \$566 ;
+  reg [31:0] \$566 ;
   reg [31:0] \$567 ;
-  reg [31:0] \$568 ;
-  reg [2:0] \$569 ;
+  reg [2:0] \$568 ;
+  reg [31:0] \$569 ;
   wire \$57 ;
-  reg [31:0] \$570 ;
+  reg \$570 ;
   reg \$571 ;
   reg \$572 ;
-  reg \$573 ;
+  reg [6:0] \$573 ;
   reg [6:0] \$574 ;
   reg [6:0] \$575 ;
-  reg [6:0] \$576 ;
+  reg \$576 ;
   reg \$577 ;
   reg \$578 ;
   reg \$579 ;
@@ -544,19 +544,19 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$580 ;
   reg \$581 ;
   reg \$582 ;
-  reg \$583 ;
-  reg [6:0] \$584 ;
+  reg [6:0] \$583 ;
+  reg \$584 ;
   reg \$585 ;
   reg \$586 ;
   reg \$587 ;
   reg \$588 ;
   reg \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg [31:0] \$591 ;
+  reg [31:0] \$590 ;
+  reg \$591 ;
   reg \$592 ;
   reg \$593 ;
-  reg \$594 ;
+  reg [7:0] \$594 ;
   reg [7:0] \$595 ;
   reg [7:0] \$596 ;
   reg [7:0] \$597 ;
@@ -565,26 +565,26 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [7:0] \$6 ;
   wire \$60 ;
   reg [7:0] \$600 ;
-  reg [7:0] \$601 ;
+  reg [31:0] \$601 ;
   reg [31:0] \$602 ;
-  reg [31:0] \$603 ;
-  reg [2:0] \$604 ;
-  reg [31:0] \$605 ;
+  reg [2:0] \$603 ;
+  reg [31:0] \$604 ;
+  reg \$605 ;
   reg \$606 ;
   reg \$607 ;
-  reg \$608 ;
+  reg [6:0] \$608 ;
   reg [6:0] \$609 ;
   wire \$61 ;
   reg [6:0] \$610 ;
-  reg [6:0] \$611 ;
+  reg \$611 ;
   reg \$612 ;
   reg \$613 ;
   reg \$614 ;
   reg \$615 ;
   reg \$616 ;
   reg \$617 ;
-  reg \$618 ;
-  reg [6:0] \$619 ;
+  reg [6:0] \$618 ;
+  reg \$619 ;
   wire \$62 ;
   reg \$620 ;
   reg \$621 ;
@@ -608,23 +608,21 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$638 ;
   reg \$639 ;
   wire \$64 ;
-  reg \$640 ;
-  reg \$641 ;
+  reg [7:0] \$640 ;
+  reg [7:0] \$641 ;
   reg [7:0] \$642 ;
   reg [7:0] \$643 ;
   reg [7:0] \$644 ;
   reg [7:0] \$645 ;
   reg [7:0] \$646 ;
   reg [7:0] \$647 ;
-  reg [7:0] \$648 ;
-  reg [7:0] \$649 ;
+  reg [5:0] \$648 ;
+  reg [5:0] \$649 ;
   wire \$65 ;
   reg [5:0] \$650 ;
   reg [5:0] \$651 ;
   reg [5:0] \$652 ;
   reg [5:0] \$653 ;
-  reg [5:0] \$654 ;
-  reg [5:0] \$655 ;
   wire \$66 ;
   wire [31:0] \$67 ;
   wire [31:0] \$68 ;
@@ -714,7 +712,6 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] keep_d4 = 8'h00;
   reg [7:0] keep_d5 = 8'h00;
   reg [7:0] keep_d6 = 8'h00;
-  reg [7:0] keep_d7 = 8'h00;
   reg last_d0 = 1'h0;
   reg last_d1 = 1'h0;
   reg last_d2 = 1'h0;
@@ -797,7 +794,6 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg only_saturate_d4 = 1'h0;
   reg only_saturate_d5 = 1'h0;
   reg only_saturate_d6 = 1'h0;
-  reg only_saturate_d7 = 1'h0;
   wire [78:0] out_buffer_data;
   wire [63:0] \out_buffer_data.data ;
   wire [7:0] \out_buffer_data.data[0] ;
@@ -838,11 +834,11 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [78:0] r_data;
   wire r_en;
   wire r_rdy;
-  reg refused_d0 = 1'h0;
-  reg refused_d1 = 1'h0;
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
+  reg [7:0] s1_keep = 8'h00;
+  reg s1_valid = 1'h0;
   reg [31:0] s1_x0 = 32'd0;
   reg [31:0] s1_x1 = 32'd0;
   reg [31:0] s1_x2 = 32'd0;
@@ -885,6 +881,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg s2_over5 = 1'h0;
   reg s2_over6 = 1'h0;
   reg s2_over7 = 1'h0;
+  reg s2_refused = 1'h0;
   reg s2_under0 = 1'h0;
   reg s2_under1 = 1'h0;
   reg s2_under2 = 1'h0;
@@ -1015,7 +1012,6 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg valid_d4 = 1'h0;
   reg valid_d5 = 1'h0;
   reg valid_d6 = 1'h0;
-  reg valid_d7 = 1'h0;
   wire [78:0] w_data;
   wire w_en;
   reg [7:0] xsat0_d0 = 8'h00;
@@ -1067,692 +1063,686 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
   always @(posedge clk)
-    s1_x6 <= \$330 ;
+    s1_x6 <= \$331 ;
   always @(posedge clk)
-    s1_x7 <= \$331 ;
+    s1_x7 <= \$332 ;
   always @(posedge clk)
-    only_saturate_d0 <= \$332 ;
+    only_saturate_d0 <= \$333 ;
   always @(posedge clk)
-    only_saturate_d1 <= \$333 ;
+    only_saturate_d1 <= \$334 ;
   always @(posedge clk)
-    only_saturate_d2 <= \$334 ;
+    only_saturate_d2 <= \$335 ;
   always @(posedge clk)
-    only_saturate_d3 <= \$335 ;
+    only_saturate_d3 <= \$336 ;
   always @(posedge clk)
-    only_saturate_d4 <= \$336 ;
+    only_saturate_d4 <= \$337 ;
   always @(posedge clk)
-    only_saturate_d5 <= \$337 ;
+    only_saturate_d5 <= \$338 ;
   always @(posedge clk)
-    only_saturate_d6 <= \$338 ;
-  always @(posedge clk)
-    only_saturate_d7 <= \$339 ;
+    only_saturate_d6 <= \$339 ;
   always @(posedge clk)
     s2_k <= \$340 ;
   always @(posedge clk)
     s2_mask <= \$341 ;
   always @(posedge clk)
-    refused_d0 <= \$342 ;
+    s2_refused <= \$342 ;
   always @(posedge clk)
-    refused_d1 <= \$343 ;
+    s3_half_bit <= \$343 ;
   always @(posedge clk)
-    s3_half_bit <= \$344 ;
+    s3_below_half <= \$344 ;
   always @(posedge clk)
-    s3_below_half <= \$345 ;
+    s2_mag0 <= \$345 ;
   always @(posedge clk)
-    s2_mag0 <= \$346 ;
+    s2_neg0 <= \$346 ;
   always @(posedge clk)
-    s2_neg0 <= \$347 ;
+    s2_over0 <= \$347 ;
   always @(posedge clk)
-    s2_over0 <= \$348 ;
+    s2_under0 <= \$348 ;
   always @(posedge clk)
-    s2_under0 <= \$349 ;
+    s2_low0 <= \$349 ;
   always @(posedge clk)
-    s2_low0 <= \$350 ;
+    xsat0_d0 <= \$350 ;
   always @(posedge clk)
-    xsat0_d0 <= \$351 ;
+    xsat0_d1 <= \$351 ;
   always @(posedge clk)
-    xsat0_d1 <= \$352 ;
+    xsat0_d2 <= \$352 ;
   always @(posedge clk)
-    xsat0_d2 <= \$353 ;
+    xsat0_d3 <= \$353 ;
   always @(posedge clk)
-    xsat0_d3 <= \$354 ;
+    xsat0_d4 <= \$354 ;
   always @(posedge clk)
-    xsat0_d4 <= \$355 ;
+    xsat0_d5 <= \$355 ;
   always @(posedge clk)
-    xsat0_d5 <= \$356 ;
+    s3_qc0 <= \$356 ;
   always @(posedge clk)
-    s3_qc0 <= \$357 ;
+    s3_f0 <= \$357 ;
   always @(posedge clk)
-    s3_f0 <= \$358 ;
+    s3_k0 <= \$358 ;
   always @(posedge clk)
-    s3_k0 <= \$359 ;
+    s4_q0 <= \$359 ;
   always @(posedge clk)
-    s4_q0 <= \$360 ;
+    s5_big0 <= \$360 ;
   always @(posedge clk)
-    s5_big0 <= \$361 ;
+    big0_d0 <= \$361 ;
   always @(posedge clk)
-    big0_d0 <= \$362 ;
+    big0_d1 <= \$362 ;
   always @(posedge clk)
-    big0_d1 <= \$363 ;
+    s5_q7_0 <= \$363 ;
   always @(posedge clk)
-    s5_q7_0 <= \$364 ;
+    q7_0_d0 <= \$364 ;
   always @(posedge clk)
-    q7_0_d0 <= \$365 ;
+    q7_0_d1 <= \$365 ;
   always @(posedge clk)
-    q7_0_d1 <= \$366 ;
+    s4_at_half0 <= \$366 ;
   always @(posedge clk)
-    s4_at_half0 <= \$367 ;
+    s4_beyond0 <= \$367 ;
   always @(posedge clk)
-    s4_beyond0 <= \$368 ;
+    s4_neg0_d0 <= \$368 ;
   always @(posedge clk)
-    s4_neg0_d0 <= \$369 ;
+    s4_neg0_d1 <= \$369 ;
   always @(posedge clk)
-    s4_neg0_d1 <= \$370 ;
+    s5_up0 <= \$370 ;
   always @(posedge clk)
-    s5_up0 <= \$371 ;
+    up0_d0 <= \$371 ;
   always @(posedge clk)
-    up0_d0 <= \$372 ;
+    up0_d1 <= \$372 ;
   always @(posedge clk)
-    up0_d1 <= \$373 ;
+    s8_mag0 <= \$373 ;
   always @(posedge clk)
-    s8_mag0 <= \$374 ;
+    neg0_d0 <= \$374 ;
   always @(posedge clk)
-    neg0_d0 <= \$375 ;
+    neg0_d1 <= \$375 ;
   always @(posedge clk)
-    neg0_d1 <= \$376 ;
+    neg0_d2 <= \$376 ;
   always @(posedge clk)
-    neg0_d2 <= \$377 ;
+    neg0_d3 <= \$377 ;
   always @(posedge clk)
-    neg0_d3 <= \$378 ;
+    neg0_d4 <= \$378 ;
   always @(posedge clk)
-    neg0_d4 <= \$379 ;
+    neg0_d5 <= \$379 ;
   always @(posedge clk)
-    neg0_d5 <= \$380 ;
+    s2_mag1 <= \$380 ;
   always @(posedge clk)
-    s2_mag1 <= \$381 ;
+    s2_neg1 <= \$381 ;
   always @(posedge clk)
-    s2_neg1 <= \$382 ;
+    s2_over1 <= \$382 ;
   always @(posedge clk)
-    s2_over1 <= \$383 ;
+    s2_under1 <= \$383 ;
   always @(posedge clk)
-    s2_under1 <= \$384 ;
+    s2_low1 <= \$384 ;
   always @(posedge clk)
-    s2_low1 <= \$385 ;
+    xsat1_d0 <= \$385 ;
   always @(posedge clk)
-    xsat1_d0 <= \$386 ;
+    xsat1_d1 <= \$386 ;
   always @(posedge clk)
-    xsat1_d1 <= \$387 ;
+    xsat1_d2 <= \$387 ;
   always @(posedge clk)
-    xsat1_d2 <= \$388 ;
+    xsat1_d3 <= \$388 ;
   always @(posedge clk)
-    xsat1_d3 <= \$389 ;
+    xsat1_d4 <= \$389 ;
   always @(posedge clk)
-    xsat1_d4 <= \$390 ;
+    xsat1_d5 <= \$390 ;
   always @(posedge clk)
-    xsat1_d5 <= \$391 ;
+    s3_qc1 <= \$391 ;
   always @(posedge clk)
-    s3_qc1 <= \$392 ;
+    s3_f1 <= \$392 ;
   always @(posedge clk)
-    s3_f1 <= \$393 ;
+    s3_k1 <= \$393 ;
   always @(posedge clk)
-    s3_k1 <= \$394 ;
+    s4_q1 <= \$394 ;
   always @(posedge clk)
-    s4_q1 <= \$395 ;
+    s5_big1 <= \$395 ;
   always @(posedge clk)
-    s5_big1 <= \$396 ;
+    big1_d0 <= \$396 ;
   always @(posedge clk)
-    big1_d0 <= \$397 ;
+    big1_d1 <= \$397 ;
   always @(posedge clk)
-    big1_d1 <= \$398 ;
+    s5_q7_1 <= \$398 ;
   always @(posedge clk)
-    s5_q7_1 <= \$399 ;
+    q7_1_d0 <= \$399 ;
   always @(posedge clk)
-    q7_1_d0 <= \$400 ;
+    q7_1_d1 <= \$400 ;
   always @(posedge clk)
-    q7_1_d1 <= \$401 ;
+    s4_at_half1 <= \$401 ;
   always @(posedge clk)
-    s4_at_half1 <= \$402 ;
+    s4_beyond1 <= \$402 ;
   always @(posedge clk)
-    s4_beyond1 <= \$403 ;
+    s4_neg1_d0 <= \$403 ;
   always @(posedge clk)
-    s4_neg1_d0 <= \$404 ;
+    s4_neg1_d1 <= \$404 ;
   always @(posedge clk)
-    s4_neg1_d1 <= \$405 ;
+    s5_up1 <= \$405 ;
   always @(posedge clk)
-    s5_up1 <= \$406 ;
+    up1_d0 <= \$406 ;
   always @(posedge clk)
-    up1_d0 <= \$407 ;
+    up1_d1 <= \$407 ;
   always @(posedge clk)
-    up1_d1 <= \$408 ;
+    s8_mag1 <= \$408 ;
   always @(posedge clk)
-    s8_mag1 <= \$409 ;
+    neg1_d0 <= \$409 ;
   always @(posedge clk)
-    neg1_d0 <= \$410 ;
+    neg1_d1 <= \$410 ;
   always @(posedge clk)
-    neg1_d1 <= \$411 ;
+    neg1_d2 <= \$411 ;
   always @(posedge clk)
-    neg1_d2 <= \$412 ;
+    neg1_d3 <= \$412 ;
   always @(posedge clk)
-    neg1_d3 <= \$413 ;
+    neg1_d4 <= \$413 ;
   always @(posedge clk)
-    neg1_d4 <= \$414 ;
+    neg1_d5 <= \$414 ;
   always @(posedge clk)
-    neg1_d5 <= \$415 ;
+    s2_mag2 <= \$415 ;
   always @(posedge clk)
-    s2_mag2 <= \$416 ;
+    s2_neg2 <= \$416 ;
   always @(posedge clk)
-    s2_neg2 <= \$417 ;
+    s2_over2 <= \$417 ;
   always @(posedge clk)
-    s2_over2 <= \$418 ;
+    s2_under2 <= \$418 ;
   always @(posedge clk)
-    s2_under2 <= \$419 ;
+    s2_low2 <= \$419 ;
   always @(posedge clk)
-    s2_low2 <= \$420 ;
+    xsat2_d0 <= \$420 ;
   always @(posedge clk)
-    xsat2_d0 <= \$421 ;
+    xsat2_d1 <= \$421 ;
   always @(posedge clk)
-    xsat2_d1 <= \$422 ;
+    xsat2_d2 <= \$422 ;
   always @(posedge clk)
-    xsat2_d2 <= \$423 ;
+    xsat2_d3 <= \$423 ;
   always @(posedge clk)
-    xsat2_d3 <= \$424 ;
+    xsat2_d4 <= \$424 ;
   always @(posedge clk)
-    xsat2_d4 <= \$425 ;
+    xsat2_d5 <= \$425 ;
   always @(posedge clk)
-    xsat2_d5 <= \$426 ;
+    s3_qc2 <= \$426 ;
   always @(posedge clk)
-    s3_qc2 <= \$427 ;
+    s3_f2 <= \$427 ;
   always @(posedge clk)
-    s3_f2 <= \$428 ;
+    s3_k2 <= \$428 ;
   always @(posedge clk)
-    s3_k2 <= \$429 ;
+    s4_q2 <= \$429 ;
   always @(posedge clk)
-    s4_q2 <= \$430 ;
+    s5_big2 <= \$430 ;
   always @(posedge clk)
-    s5_big2 <= \$431 ;
+    big2_d0 <= \$431 ;
   always @(posedge clk)
-    big2_d0 <= \$432 ;
+    big2_d1 <= \$432 ;
   always @(posedge clk)
-    big2_d1 <= \$433 ;
+    s5_q7_2 <= \$433 ;
   always @(posedge clk)
-    s5_q7_2 <= \$434 ;
+    q7_2_d0 <= \$434 ;
   always @(posedge clk)
-    q7_2_d0 <= \$435 ;
+    q7_2_d1 <= \$435 ;
   always @(posedge clk)
-    q7_2_d1 <= \$436 ;
+    s4_at_half2 <= \$436 ;
   always @(posedge clk)
-    s4_at_half2 <= \$437 ;
+    s4_beyond2 <= \$437 ;
   always @(posedge clk)
-    s4_beyond2 <= \$438 ;
+    s4_neg2_d0 <= \$438 ;
   always @(posedge clk)
-    s4_neg2_d0 <= \$439 ;
+    s4_neg2_d1 <= \$439 ;
   always @(posedge clk)
-    s4_neg2_d1 <= \$440 ;
+    s5_up2 <= \$440 ;
   always @(posedge clk)
-    s5_up2 <= \$441 ;
+    up2_d0 <= \$441 ;
   always @(posedge clk)
-    up2_d0 <= \$442 ;
+    up2_d1 <= \$442 ;
   always @(posedge clk)
-    up2_d1 <= \$443 ;
+    s8_mag2 <= \$443 ;
   always @(posedge clk)
-    s8_mag2 <= \$444 ;
+    neg2_d0 <= \$444 ;
   always @(posedge clk)
-    neg2_d0 <= \$445 ;
+    neg2_d1 <= \$445 ;
   always @(posedge clk)
-    neg2_d1 <= \$446 ;
+    neg2_d2 <= \$446 ;
   always @(posedge clk)
-    neg2_d2 <= \$447 ;
+    neg2_d3 <= \$447 ;
   always @(posedge clk)
-    neg2_d3 <= \$448 ;
+    neg2_d4 <= \$448 ;
   always @(posedge clk)
-    neg2_d4 <= \$449 ;
+    neg2_d5 <= \$449 ;
   always @(posedge clk)
-    neg2_d5 <= \$450 ;
+    s2_mag3 <= \$450 ;
   always @(posedge clk)
-    s2_mag3 <= \$451 ;
+    s2_neg3 <= \$451 ;
   always @(posedge clk)
-    s2_neg3 <= \$452 ;
+    s2_over3 <= \$452 ;
   always @(posedge clk)
-    s2_over3 <= \$453 ;
+    s2_under3 <= \$453 ;
   always @(posedge clk)
-    s2_under3 <= \$454 ;
+    s2_low3 <= \$454 ;
   always @(posedge clk)
-    s2_low3 <= \$455 ;
+    xsat3_d0 <= \$455 ;
   always @(posedge clk)
-    xsat3_d0 <= \$456 ;
+    xsat3_d1 <= \$456 ;
   always @(posedge clk)
-    xsat3_d1 <= \$457 ;
+    xsat3_d2 <= \$457 ;
   always @(posedge clk)
-    xsat3_d2 <= \$458 ;
+    xsat3_d3 <= \$458 ;
   always @(posedge clk)
-    xsat3_d3 <= \$459 ;
+    xsat3_d4 <= \$459 ;
   always @(posedge clk)
-    xsat3_d4 <= \$460 ;
+    xsat3_d5 <= \$460 ;
   always @(posedge clk)
-    xsat3_d5 <= \$461 ;
+    s3_qc3 <= \$461 ;
   always @(posedge clk)
-    s3_qc3 <= \$462 ;
+    s3_f3 <= \$462 ;
   always @(posedge clk)
-    s3_f3 <= \$463 ;
+    s3_k3 <= \$463 ;
   always @(posedge clk)
-    s3_k3 <= \$464 ;
+    s4_q3 <= \$464 ;
   always @(posedge clk)
-    s4_q3 <= \$465 ;
+    s5_big3 <= \$465 ;
   always @(posedge clk)
-    s5_big3 <= \$466 ;
+    big3_d0 <= \$466 ;
   always @(posedge clk)
-    big3_d0 <= \$467 ;
+    big3_d1 <= \$467 ;
   always @(posedge clk)
-    big3_d1 <= \$468 ;
+    s5_q7_3 <= \$468 ;
   always @(posedge clk)
-    s5_q7_3 <= \$469 ;
+    q7_3_d0 <= \$469 ;
   always @(posedge clk)
-    q7_3_d0 <= \$470 ;
+    q7_3_d1 <= \$470 ;
   always @(posedge clk)
-    q7_3_d1 <= \$471 ;
+    s4_at_half3 <= \$471 ;
   always @(posedge clk)
-    s4_at_half3 <= \$472 ;
+    s4_beyond3 <= \$472 ;
   always @(posedge clk)
-    s4_beyond3 <= \$473 ;
+    s4_neg3_d0 <= \$473 ;
   always @(posedge clk)
-    s4_neg3_d0 <= \$474 ;
+    s4_neg3_d1 <= \$474 ;
   always @(posedge clk)
-    s4_neg3_d1 <= \$475 ;
+    s5_up3 <= \$475 ;
   always @(posedge clk)
-    s5_up3 <= \$476 ;
+    up3_d0 <= \$476 ;
   always @(posedge clk)
-    up3_d0 <= \$477 ;
+    up3_d1 <= \$477 ;
   always @(posedge clk)
-    up3_d1 <= \$478 ;
+    s8_mag3 <= \$478 ;
   always @(posedge clk)
-    s8_mag3 <= \$479 ;
+    neg3_d0 <= \$479 ;
   always @(posedge clk)
-    neg3_d0 <= \$480 ;
+    neg3_d1 <= \$480 ;
   always @(posedge clk)
-    neg3_d1 <= \$481 ;
+    neg3_d2 <= \$481 ;
   always @(posedge clk)
-    neg3_d2 <= \$482 ;
+    neg3_d3 <= \$482 ;
   always @(posedge clk)
-    neg3_d3 <= \$483 ;
+    neg3_d4 <= \$483 ;
   always @(posedge clk)
-    neg3_d4 <= \$484 ;
+    neg3_d5 <= \$484 ;
   always @(posedge clk)
-    neg3_d5 <= \$485 ;
+    s2_mag4 <= \$485 ;
   always @(posedge clk)
-    s2_mag4 <= \$486 ;
+    s2_neg4 <= \$486 ;
   always @(posedge clk)
-    s2_neg4 <= \$487 ;
+    s2_over4 <= \$487 ;
   always @(posedge clk)
-    s2_over4 <= \$488 ;
+    s2_under4 <= \$488 ;
   always @(posedge clk)
-    s2_under4 <= \$489 ;
+    s2_low4 <= \$489 ;
   always @(posedge clk)
-    s2_low4 <= \$490 ;
+    xsat4_d0 <= \$490 ;
   always @(posedge clk)
-    xsat4_d0 <= \$491 ;
+    xsat4_d1 <= \$491 ;
   always @(posedge clk)
-    xsat4_d1 <= \$492 ;
+    xsat4_d2 <= \$492 ;
   always @(posedge clk)
-    xsat4_d2 <= \$493 ;
+    xsat4_d3 <= \$493 ;
   always @(posedge clk)
-    xsat4_d3 <= \$494 ;
+    xsat4_d4 <= \$494 ;
   always @(posedge clk)
-    xsat4_d4 <= \$495 ;
+    xsat4_d5 <= \$495 ;
   always @(posedge clk)
-    xsat4_d5 <= \$496 ;
+    s3_qc4 <= \$496 ;
   always @(posedge clk)
-    s3_qc4 <= \$497 ;
+    s3_f4 <= \$497 ;
   always @(posedge clk)
-    s3_f4 <= \$498 ;
+    s3_k4 <= \$498 ;
   always @(posedge clk)
-    s3_k4 <= \$499 ;
+    s4_q4 <= \$499 ;
   always @(posedge clk)
-    s4_q4 <= \$500 ;
+    s5_big4 <= \$500 ;
   always @(posedge clk)
-    s5_big4 <= \$501 ;
+    big4_d0 <= \$501 ;
   always @(posedge clk)
-    big4_d0 <= \$502 ;
+    big4_d1 <= \$502 ;
   always @(posedge clk)
-    big4_d1 <= \$503 ;
+    s5_q7_4 <= \$503 ;
   always @(posedge clk)
-    s5_q7_4 <= \$504 ;
+    q7_4_d0 <= \$504 ;
   always @(posedge clk)
-    q7_4_d0 <= \$505 ;
+    q7_4_d1 <= \$505 ;
   always @(posedge clk)
-    q7_4_d1 <= \$506 ;
+    s4_at_half4 <= \$506 ;
   always @(posedge clk)
-    s4_at_half4 <= \$507 ;
+    s4_beyond4 <= \$507 ;
   always @(posedge clk)
-    s4_beyond4 <= \$508 ;
+    s4_neg4_d0 <= \$508 ;
   always @(posedge clk)
-    s4_neg4_d0 <= \$509 ;
+    s4_neg4_d1 <= \$509 ;
   always @(posedge clk)
-    s4_neg4_d1 <= \$510 ;
+    s5_up4 <= \$510 ;
   always @(posedge clk)
-    s5_up4 <= \$511 ;
+    up4_d0 <= \$511 ;
   always @(posedge clk)
-    up4_d0 <= \$512 ;
+    up4_d1 <= \$512 ;
   always @(posedge clk)
-    up4_d1 <= \$513 ;
+    s8_mag4 <= \$513 ;
   always @(posedge clk)
-    s8_mag4 <= \$514 ;
+    neg4_d0 <= \$514 ;
   always @(posedge clk)
-    neg4_d0 <= \$515 ;
+    neg4_d1 <= \$515 ;
   always @(posedge clk)
-    neg4_d1 <= \$516 ;
+    neg4_d2 <= \$516 ;
   always @(posedge clk)
-    neg4_d2 <= \$517 ;
+    neg4_d3 <= \$517 ;
   always @(posedge clk)
-    neg4_d3 <= \$518 ;
+    neg4_d4 <= \$518 ;
   always @(posedge clk)
-    neg4_d4 <= \$519 ;
+    neg4_d5 <= \$519 ;
   always @(posedge clk)
-    neg4_d5 <= \$520 ;
+    s2_mag5 <= \$520 ;
   always @(posedge clk)
-    s2_mag5 <= \$521 ;
+    s2_neg5 <= \$521 ;
   always @(posedge clk)
-    s2_neg5 <= \$522 ;
+    s2_over5 <= \$522 ;
   always @(posedge clk)
-    s2_over5 <= \$523 ;
+    s2_under5 <= \$523 ;
   always @(posedge clk)
-    s2_under5 <= \$524 ;
+    s2_low5 <= \$524 ;
   always @(posedge clk)
-    s2_low5 <= \$525 ;
+    xsat5_d0 <= \$525 ;
   always @(posedge clk)
-    xsat5_d0 <= \$526 ;
+    xsat5_d1 <= \$526 ;
   always @(posedge clk)
-    xsat5_d1 <= \$527 ;
+    xsat5_d2 <= \$527 ;
   always @(posedge clk)
-    xsat5_d2 <= \$528 ;
+    xsat5_d3 <= \$528 ;
   always @(posedge clk)
-    xsat5_d3 <= \$529 ;
+    xsat5_d4 <= \$529 ;
   always @(posedge clk)
-    xsat5_d4 <= \$530 ;
+    xsat5_d5 <= \$530 ;
   always @(posedge clk)
-    xsat5_d5 <= \$531 ;
+    s3_qc5 <= \$531 ;
   always @(posedge clk)
-    s3_qc5 <= \$532 ;
+    s3_f5 <= \$532 ;
   always @(posedge clk)
-    s3_f5 <= \$533 ;
+    s3_k5 <= \$533 ;
   always @(posedge clk)
-    s3_k5 <= \$534 ;
+    s4_q5 <= \$534 ;
   always @(posedge clk)
-    s4_q5 <= \$535 ;
+    s5_big5 <= \$535 ;
   always @(posedge clk)
-    s5_big5 <= \$536 ;
+    big5_d0 <= \$536 ;
   always @(posedge clk)
-    big5_d0 <= \$537 ;
+    big5_d1 <= \$537 ;
   always @(posedge clk)
-    big5_d1 <= \$538 ;
+    s5_q7_5 <= \$538 ;
   always @(posedge clk)
-    s5_q7_5 <= \$539 ;
+    q7_5_d0 <= \$539 ;
   always @(posedge clk)
-    q7_5_d0 <= \$540 ;
+    q7_5_d1 <= \$540 ;
   always @(posedge clk)
-    q7_5_d1 <= \$541 ;
+    s4_at_half5 <= \$541 ;
   always @(posedge clk)
-    s4_at_half5 <= \$542 ;
+    s4_beyond5 <= \$542 ;
   always @(posedge clk)
-    s4_beyond5 <= \$543 ;
+    s4_neg5_d0 <= \$543 ;
   always @(posedge clk)
-    s4_neg5_d0 <= \$544 ;
+    s4_neg5_d1 <= \$544 ;
   always @(posedge clk)
-    s4_neg5_d1 <= \$545 ;
+    s5_up5 <= \$545 ;
   always @(posedge clk)
-    s5_up5 <= \$546 ;
+    up5_d0 <= \$546 ;
   always @(posedge clk)
-    up5_d0 <= \$547 ;
+    up5_d1 <= \$547 ;
   always @(posedge clk)
-    up5_d1 <= \$548 ;
+    s8_mag5 <= \$548 ;
   always @(posedge clk)
-    s8_mag5 <= \$549 ;
+    neg5_d0 <= \$549 ;
   always @(posedge clk)
-    neg5_d0 <= \$550 ;
+    neg5_d1 <= \$550 ;
   always @(posedge clk)
-    neg5_d1 <= \$551 ;
+    neg5_d2 <= \$551 ;
   always @(posedge clk)
-    neg5_d2 <= \$552 ;
+    neg5_d3 <= \$552 ;
   always @(posedge clk)
-    neg5_d3 <= \$553 ;
+    neg5_d4 <= \$553 ;
   always @(posedge clk)
-    neg5_d4 <= \$554 ;
+    neg5_d5 <= \$554 ;
   always @(posedge clk)
-    neg5_d5 <= \$555 ;
+    s2_mag6 <= \$555 ;
   always @(posedge clk)
-    s2_mag6 <= \$556 ;
+    s2_neg6 <= \$556 ;
   always @(posedge clk)
-    s2_neg6 <= \$557 ;
+    s2_over6 <= \$557 ;
   always @(posedge clk)
-    s2_over6 <= \$558 ;
+    s2_under6 <= \$558 ;
   always @(posedge clk)
-    s2_under6 <= \$559 ;
+    s2_low6 <= \$559 ;
   always @(posedge clk)
-    s2_low6 <= \$560 ;
+    xsat6_d0 <= \$560 ;
   always @(posedge clk)
-    xsat6_d0 <= \$561 ;
+    xsat6_d1 <= \$561 ;
   always @(posedge clk)
-    xsat6_d1 <= \$562 ;
+    xsat6_d2 <= \$562 ;
   always @(posedge clk)
-    xsat6_d2 <= \$563 ;
+    xsat6_d3 <= \$563 ;
   always @(posedge clk)
-    xsat6_d3 <= \$564 ;
+    xsat6_d4 <= \$564 ;
   always @(posedge clk)
-    xsat6_d4 <= \$565 ;
+    xsat6_d5 <= \$565 ;
   always @(posedge clk)
-    xsat6_d5 <= \$566 ;
+    s3_qc6 <= \$566 ;
   always @(posedge clk)
-    s3_qc6 <= \$567 ;
+    s3_f6 <= \$567 ;
   always @(posedge clk)
-    s3_f6 <= \$568 ;
+    s3_k6 <= \$568 ;
   always @(posedge clk)
-    s3_k6 <= \$569 ;
+    s4_q6 <= \$569 ;
   always @(posedge clk)
-    s4_q6 <= \$570 ;
+    s5_big6 <= \$570 ;
   always @(posedge clk)
-    s5_big6 <= \$571 ;
+    big6_d0 <= \$571 ;
   always @(posedge clk)
-    big6_d0 <= \$572 ;
+    big6_d1 <= \$572 ;
   always @(posedge clk)
-    big6_d1 <= \$573 ;
+    s5_q7_6 <= \$573 ;
   always @(posedge clk)
-    s5_q7_6 <= \$574 ;
+    q7_6_d0 <= \$574 ;
   always @(posedge clk)
-    q7_6_d0 <= \$575 ;
+    q7_6_d1 <= \$575 ;
   always @(posedge clk)
-    q7_6_d1 <= \$576 ;
+    s4_at_half6 <= \$576 ;
   always @(posedge clk)
-    s4_at_half6 <= \$577 ;
+    s4_beyond6 <= \$577 ;
   always @(posedge clk)
-    s4_beyond6 <= \$578 ;
+    s4_neg6_d0 <= \$578 ;
   always @(posedge clk)
-    s4_neg6_d0 <= \$579 ;
+    s4_neg6_d1 <= \$579 ;
   always @(posedge clk)
-    s4_neg6_d1 <= \$580 ;
+    s5_up6 <= \$580 ;
   always @(posedge clk)
-    s5_up6 <= \$581 ;
+    up6_d0 <= \$581 ;
   always @(posedge clk)
-    up6_d0 <= \$582 ;
+    up6_d1 <= \$582 ;
   always @(posedge clk)
-    up6_d1 <= \$583 ;
+    s8_mag6 <= \$583 ;
   always @(posedge clk)
-    s8_mag6 <= \$584 ;
+    neg6_d0 <= \$584 ;
   always @(posedge clk)
-    neg6_d0 <= \$585 ;
+    neg6_d1 <= \$585 ;
   always @(posedge clk)
-    neg6_d1 <= \$586 ;
+    neg6_d2 <= \$586 ;
   always @(posedge clk)
-    neg6_d2 <= \$587 ;
+    neg6_d3 <= \$587 ;
   always @(posedge clk)
-    neg6_d3 <= \$588 ;
+    neg6_d4 <= \$588 ;
   always @(posedge clk)
-    neg6_d4 <= \$589 ;
+    neg6_d5 <= \$589 ;
   always @(posedge clk)
-    neg6_d5 <= \$590 ;
+    s2_mag7 <= \$590 ;
   always @(posedge clk)
-    s2_mag7 <= \$591 ;
+    s2_neg7 <= \$591 ;
   always @(posedge clk)
-    s2_neg7 <= \$592 ;
+    s2_over7 <= \$592 ;
   always @(posedge clk)
-    s2_over7 <= \$593 ;
+    s2_under7 <= \$593 ;
   always @(posedge clk)
-    s2_under7 <= \$594 ;
+    s2_low7 <= \$594 ;
   always @(posedge clk)
-    s2_low7 <= \$595 ;
+    xsat7_d0 <= \$595 ;
   always @(posedge clk)
-    xsat7_d0 <= \$596 ;
+    xsat7_d1 <= \$596 ;
   always @(posedge clk)
-    xsat7_d1 <= \$597 ;
+    xsat7_d2 <= \$597 ;
   always @(posedge clk)
-    xsat7_d2 <= \$598 ;
+    xsat7_d3 <= \$598 ;
   always @(posedge clk)
-    xsat7_d3 <= \$599 ;
+    xsat7_d4 <= \$599 ;
   always @(posedge clk)
-    xsat7_d4 <= \$600 ;
+    xsat7_d5 <= \$600 ;
   always @(posedge clk)
-    xsat7_d5 <= \$601 ;
+    s3_qc7 <= \$601 ;
   always @(posedge clk)
-    s3_qc7 <= \$602 ;
+    s3_f7 <= \$602 ;
   always @(posedge clk)
-    s3_f7 <= \$603 ;
+    s3_k7 <= \$603 ;
   always @(posedge clk)
-    s3_k7 <= \$604 ;
+    s4_q7 <= \$604 ;
   always @(posedge clk)
-    s4_q7 <= \$605 ;
+    s5_big7 <= \$605 ;
   always @(posedge clk)
-    s5_big7 <= \$606 ;
+    big7_d0 <= \$606 ;
   always @(posedge clk)
-    big7_d0 <= \$607 ;
+    big7_d1 <= \$607 ;
   always @(posedge clk)
-    big7_d1 <= \$608 ;
+    s5_q7_7 <= \$608 ;
   always @(posedge clk)
-    s5_q7_7 <= \$609 ;
+    q7_7_d0 <= \$609 ;
   always @(posedge clk)
-    q7_7_d0 <= \$610 ;
+    q7_7_d1 <= \$610 ;
   always @(posedge clk)
-    q7_7_d1 <= \$611 ;
+    s4_at_half7 <= \$611 ;
   always @(posedge clk)
-    s4_at_half7 <= \$612 ;
+    s4_beyond7 <= \$612 ;
   always @(posedge clk)
-    s4_beyond7 <= \$613 ;
+    s4_neg7_d0 <= \$613 ;
   always @(posedge clk)
-    s4_neg7_d0 <= \$614 ;
+    s4_neg7_d1 <= \$614 ;
   always @(posedge clk)
-    s4_neg7_d1 <= \$615 ;
+    s5_up7 <= \$615 ;
   always @(posedge clk)
-    s5_up7 <= \$616 ;
+    up7_d0 <= \$616 ;
   always @(posedge clk)
-    up7_d0 <= \$617 ;
+    up7_d1 <= \$617 ;
   always @(posedge clk)
-    up7_d1 <= \$618 ;
+    s8_mag7 <= \$618 ;
   always @(posedge clk)
-    s8_mag7 <= \$619 ;
+    neg7_d0 <= \$619 ;
   always @(posedge clk)
-    neg7_d0 <= \$620 ;
+    neg7_d1 <= \$620 ;
   always @(posedge clk)
-    neg7_d1 <= \$621 ;
+    neg7_d2 <= \$621 ;
   always @(posedge clk)
-    neg7_d2 <= \$622 ;
+    neg7_d3 <= \$622 ;
   always @(posedge clk)
-    neg7_d3 <= \$623 ;
+    neg7_d4 <= \$623 ;
   always @(posedge clk)
-    neg7_d4 <= \$624 ;
+    neg7_d5 <= \$624 ;
   always @(posedge clk)
-    neg7_d5 <= \$625 ;
+    valid_d0 <= \$625 ;
   always @(posedge clk)
-    valid_d0 <= \$626 ;
+    valid_d1 <= \$626 ;
   always @(posedge clk)
-    valid_d1 <= \$627 ;
+    valid_d2 <= \$627 ;
   always @(posedge clk)
-    valid_d2 <= \$628 ;
+    valid_d3 <= \$628 ;
   always @(posedge clk)
-    valid_d3 <= \$629 ;
+    valid_d4 <= \$629 ;
   always @(posedge clk)
-    valid_d4 <= \$630 ;
+    valid_d5 <= \$630 ;
   always @(posedge clk)
-    valid_d5 <= \$631 ;
+    valid_d6 <= \$631 ;
   always @(posedge clk)
-    valid_d6 <= \$632 ;
+    last_d0 <= \$632 ;
   always @(posedge clk)
-    valid_d7 <= \$633 ;
+    last_d1 <= \$633 ;
   always @(posedge clk)
-    last_d0 <= \$634 ;
+    last_d2 <= \$634 ;
   always @(posedge clk)
-    last_d1 <= \$635 ;
+    last_d3 <= \$635 ;
   always @(posedge clk)
-    last_d2 <= \$636 ;
+    last_d4 <= \$636 ;
   always @(posedge clk)
-    last_d3 <= \$637 ;
+    last_d5 <= \$637 ;
   always @(posedge clk)
-    last_d4 <= \$638 ;
+    last_d6 <= \$638 ;
   always @(posedge clk)
-    last_d5 <= \$639 ;
+    last_d7 <= \$639 ;
   always @(posedge clk)
-    last_d6 <= \$640 ;
+    s1_keep <= \$640 ;
   always @(posedge clk)
-    last_d7 <= \$641 ;
+    keep_d0 <= \$641 ;
   always @(posedge clk)
-    keep_d0 <= \$642 ;
+    keep_d1 <= \$642 ;
   always @(posedge clk)
-    keep_d1 <= \$643 ;
+    keep_d2 <= \$643 ;
   always @(posedge clk)
-    keep_d2 <= \$644 ;
+    keep_d3 <= \$644 ;
   always @(posedge clk)
-    keep_d3 <= \$645 ;
+    keep_d4 <= \$645 ;
   always @(posedge clk)
-    keep_d4 <= \$646 ;
+    keep_d5 <= \$646 ;
   always @(posedge clk)
-    keep_d5 <= \$647 ;
+    keep_d6 <= \$647 ;
   always @(posedge clk)
-    keep_d6 <= \$648 ;
+    k_out_d0 <= \$648 ;
   always @(posedge clk)
-    keep_d7 <= \$649 ;
+    k_out_d1 <= \$649 ;
   always @(posedge clk)
-    k_out_d0 <= \$650 ;
+    k_out_d2 <= \$650 ;
   always @(posedge clk)
-    k_out_d1 <= \$651 ;
+    k_out_d3 <= \$651 ;
   always @(posedge clk)
-    k_out_d2 <= \$652 ;
+    k_out_d4 <= \$652 ;
   always @(posedge clk)
-    k_out_d3 <= \$653 ;
-  always @(posedge clk)
-    k_out_d4 <= \$654 ;
-  always @(posedge clk)
-    k_out_d5 <= \$655 ;
+    k_out_d5 <= \$653 ;
   assign out_buffer_pop = o__valid & o__ready;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & out_buffer_en;
   assign \$3  = - s8_mag0;
   assign \$4  = neg0_d5 ? \$3  : { 1'h0, s8_mag0 };
-  assign \$5  = only_saturate_d7 ? xsat0_d5 : \$4 ;
+  assign \$5  = only_saturate_d6 ? xsat0_d5 : \$4 ;
   assign \$6  = - s8_mag1;
   assign \$7  = neg1_d5 ? \$6  : { 1'h0, s8_mag1 };
-  assign \$8  = only_saturate_d7 ? xsat1_d5 : \$7 ;
+  assign \$8  = only_saturate_d6 ? xsat1_d5 : \$7 ;
   assign \$9  = - s8_mag2;
   assign \$10  = neg2_d5 ? \$9  : { 1'h0, s8_mag2 };
-  assign \$11  = only_saturate_d7 ? xsat2_d5 : \$10 ;
+  assign \$11  = only_saturate_d6 ? xsat2_d5 : \$10 ;
   assign \$12  = - s8_mag3;
   assign \$13  = neg3_d5 ? \$12  : { 1'h0, s8_mag3 };
-  assign \$14  = only_saturate_d7 ? xsat3_d5 : \$13 ;
+  assign \$14  = only_saturate_d6 ? xsat3_d5 : \$13 ;
   assign \$15  = - s8_mag4;
   assign \$16  = neg4_d5 ? \$15  : { 1'h0, s8_mag4 };
-  assign \$17  = only_saturate_d7 ? xsat4_d5 : \$16 ;
+  assign \$17  = only_saturate_d6 ? xsat4_d5 : \$16 ;
   assign \$18  = - s8_mag5;
   assign \$19  = neg5_d5 ? \$18  : { 1'h0, s8_mag5 };
-  assign \$20  = only_saturate_d7 ? xsat5_d5 : \$19 ;
+  assign \$20  = only_saturate_d6 ? xsat5_d5 : \$19 ;
   assign \$21  = - s8_mag6;
   assign \$22  = neg6_d5 ? \$21  : { 1'h0, s8_mag6 };
-  assign \$23  = only_saturate_d7 ? xsat6_d5 : \$22 ;
+  assign \$23  = only_saturate_d6 ? xsat6_d5 : \$22 ;
   assign \$24  = - s8_mag7;
   assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_mag7 };
-  assign \$26  = only_saturate_d7 ? xsat7_d5 : \$25 ;
-  assign w_en = out_buffer_en & valid_d7;
+  assign \$26  = only_saturate_d6 ? xsat7_d5 : \$25 ;
+  assign w_en = out_buffer_en & valid_d6;
   assign \$27  = \$2 [2:0] <= 1'h1;
   assign \$28  = \$2 [2:0] <= 1'h1;
-  assign \$29  = i__payload[261:256] > 6'h20;
-  assign \$30  = take & \$29 ;
-  assign \$31  = ! i__payload[261:256];
-  assign \$32  = i__payload[261:256] > 6'h20;
+  assign \$29  = s1_k > 6'h20;
+  assign \$30  = s1_valid & \$29 ;
+  assign \$31  = ! s1_k;
+  assign \$32  = s1_k > 6'h20;
   assign \$33  = \$31  | \$32 ;
   assign \$34  = s1_k > 1'h0;
   assign \$35  = s1_k > 1'h1;
@@ -1786,7 +1776,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$63  = s1_k > 5'h1d;
   assign \$64  = s1_k > 5'h1e;
   assign \$65  = s1_k > 5'h1f;
-  assign \$66  = i__payload[261:256] > 6'h20;
+  assign \$66  = s1_k > 6'h20;
   assign \$68  = s2_mask ^ \$67 ;
   assign \$70  = $signed(s1_x0) < $signed(1'h0);
   assign \$71  = - $signed(s1_x0);
@@ -1802,7 +1792,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$81  = s1_x0[31] & \$80 ;
   assign \$82  = s2_under0 ? 8'h81 : s2_low0;
   assign \$83  = s2_over0 ? 8'h7f : \$82 ;
-  assign \$84  = refused_d1 ? 8'h00 : \$83 ;
+  assign \$84  = s2_refused ? 8'h00 : \$83 ;
   assign \$85  = s2_mag0 >> { s2_k[5:3], 3'h0 };
   assign \$86  = s2_mag0 & s2_mask;
   assign \$87  = s3_qc0 >> s3_k0;
@@ -1833,7 +1823,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$112  = s1_x1[31] & \$111 ;
   assign \$113  = s2_under1 ? 8'h81 : s2_low1;
   assign \$114  = s2_over1 ? 8'h7f : \$113 ;
-  assign \$115  = refused_d1 ? 8'h00 : \$114 ;
+  assign \$115  = s2_refused ? 8'h00 : \$114 ;
   assign \$116  = s2_mag1 >> { s2_k[5:3], 3'h0 };
   assign \$117  = s2_mag1 & s2_mask;
   assign \$118  = s3_qc1 >> s3_k1;
@@ -1864,7 +1854,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$143  = s1_x2[31] & \$142 ;
   assign \$144  = s2_under2 ? 8'h81 : s2_low2;
   assign \$145  = s2_over2 ? 8'h7f : \$144 ;
-  assign \$146  = refused_d1 ? 8'h00 : \$145 ;
+  assign \$146  = s2_refused ? 8'h00 : \$145 ;
   assign \$147  = s2_mag2 >> { s2_k[5:3], 3'h0 };
   assign \$148  = s2_mag2 & s2_mask;
   assign \$149  = s3_qc2 >> s3_k2;
@@ -1895,7 +1885,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$174  = s1_x3[31] & \$173 ;
   assign \$175  = s2_under3 ? 8'h81 : s2_low3;
   assign \$176  = s2_over3 ? 8'h7f : \$175 ;
-  assign \$177  = refused_d1 ? 8'h00 : \$176 ;
+  assign \$177  = s2_refused ? 8'h00 : \$176 ;
   assign \$178  = s2_mag3 >> { s2_k[5:3], 3'h0 };
   assign \$179  = s2_mag3 & s2_mask;
   assign \$180  = s3_qc3 >> s3_k3;
@@ -1926,7 +1916,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$205  = s1_x4[31] & \$204 ;
   assign \$206  = s2_under4 ? 8'h81 : s2_low4;
   assign \$207  = s2_over4 ? 8'h7f : \$206 ;
-  assign \$208  = refused_d1 ? 8'h00 : \$207 ;
+  assign \$208  = s2_refused ? 8'h00 : \$207 ;
   assign \$209  = s2_mag4 >> { s2_k[5:3], 3'h0 };
   assign \$210  = s2_mag4 & s2_mask;
   assign \$211  = s3_qc4 >> s3_k4;
@@ -1957,7 +1947,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$236  = s1_x5[31] & \$235 ;
   assign \$237  = s2_under5 ? 8'h81 : s2_low5;
   assign \$238  = s2_over5 ? 8'h7f : \$237 ;
-  assign \$239  = refused_d1 ? 8'h00 : \$238 ;
+  assign \$239  = s2_refused ? 8'h00 : \$238 ;
   assign \$240  = s2_mag5 >> { s2_k[5:3], 3'h0 };
   assign \$241  = s2_mag5 & s2_mask;
   assign \$242  = s3_qc5 >> s3_k5;
@@ -1988,7 +1978,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$267  = s1_x6[31] & \$266 ;
   assign \$268  = s2_under6 ? 8'h81 : s2_low6;
   assign \$269  = s2_over6 ? 8'h7f : \$268 ;
-  assign \$270  = refused_d1 ? 8'h00 : \$269 ;
+  assign \$270  = s2_refused ? 8'h00 : \$269 ;
   assign \$271  = s2_mag6 >> { s2_k[5:3], 3'h0 };
   assign \$272  = s2_mag6 & s2_mask;
   assign \$273  = s3_qc6 >> s3_k6;
@@ -2019,7 +2009,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$298  = s1_x7[31] & \$297 ;
   assign \$299  = s2_under7 ? 8'h81 : s2_low7;
   assign \$300  = s2_over7 ? 8'h7f : \$299 ;
-  assign \$301  = refused_d1 ? 8'h00 : \$300 ;
+  assign \$301  = s2_refused ? 8'h00 : \$300 ;
   assign \$302  = s2_mag7 >> { s2_k[5:3], 3'h0 };
   assign \$303  = s2_mag7 & s2_mask;
   assign \$304  = s3_qc7 >> s3_k7;
@@ -2036,28 +2026,30 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$315  = big7_d1 | \$314 ;
   assign \$316  = q7_7_d1 + up7_d1;
   assign \$317  = \$315  ? 8'h7f : \$316 ;
-  assign \$318  = i__payload[261:256] > 6'h20;
-  assign \$319  = \$318  ? 8'h00 : i__payload[269:262];
+  assign \$318  = s1_k > 6'h20;
+  assign \$319  = \$318  ? 8'h00 : s1_keep;
   always @(posedge clk)
     out_buffer_en <= \$320 ;
   always @(posedge clk)
     i__ready <= \$321 ;
   always @(posedge clk)
-    bad_shift <= \$322 ;
+    s1_k <= \$322 ;
   always @(posedge clk)
-    s1_k <= \$323 ;
+    s1_valid <= \$323 ;
   always @(posedge clk)
-    s1_x0 <= \$324 ;
+    bad_shift <= \$324 ;
   always @(posedge clk)
-    s1_x1 <= \$325 ;
+    s1_x0 <= \$325 ;
   always @(posedge clk)
-    s1_x2 <= \$326 ;
+    s1_x1 <= \$326 ;
   always @(posedge clk)
-    s1_x3 <= \$327 ;
+    s1_x2 <= \$327 ;
   always @(posedge clk)
-    s1_x4 <= \$328 ;
+    s1_x3 <= \$328 ;
   always @(posedge clk)
-    s1_x5 <= \$329 ;
+    s1_x4 <= \$329 ;
+  always @(posedge clk)
+    s1_x5 <= \$330 ;
   \shift_round_nearest.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -2070,65 +2062,58 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = s1_x7;
+    \$332  = s1_x7;
     if (out_buffer_en) begin
-      \$331  = i__payload[255:224];
+      \$332  = i__payload[255:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = only_saturate_d0;
+    \$333  = only_saturate_d0;
     if (out_buffer_en) begin
-      \$332  = \$33 ;
+      \$333  = \$33 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = only_saturate_d1;
+    \$334  = only_saturate_d1;
     if (out_buffer_en) begin
-      \$333  = only_saturate_d0;
+      \$334  = only_saturate_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = only_saturate_d2;
+    \$335  = only_saturate_d2;
     if (out_buffer_en) begin
-      \$334  = only_saturate_d1;
+      \$335  = only_saturate_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = only_saturate_d3;
+    \$336  = only_saturate_d3;
     if (out_buffer_en) begin
-      \$335  = only_saturate_d2;
+      \$336  = only_saturate_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = only_saturate_d4;
+    \$337  = only_saturate_d4;
     if (out_buffer_en) begin
-      \$336  = only_saturate_d3;
+      \$337  = only_saturate_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = only_saturate_d5;
+    \$338  = only_saturate_d5;
     if (out_buffer_en) begin
-      \$337  = only_saturate_d4;
+      \$338  = only_saturate_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = only_saturate_d6;
+    \$339  = only_saturate_d6;
     if (out_buffer_en) begin
-      \$338  = only_saturate_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = only_saturate_d7;
-    if (out_buffer_en) begin
-      \$339  = only_saturate_d6;
+      \$339  = only_saturate_d5;
     end
   end
   always @* begin
@@ -2147,1997 +2132,2000 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = refused_d0;
+    \$342  = s2_refused;
     if (out_buffer_en) begin
       \$342  = \$66 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = refused_d1;
+    \$343  = s3_half_bit;
     if (out_buffer_en) begin
-      \$343  = refused_d0;
+      \$343  = \$68 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = s3_half_bit;
+    \$344  = s3_below_half;
     if (out_buffer_en) begin
-      \$344  = \$68 ;
+      \$344  = \$69 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = s3_below_half;
+    \$345  = s2_mag0;
     if (out_buffer_en) begin
-      \$345  = \$69 ;
+      \$345  = \$72 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = s2_mag0;
+    \$346  = s2_neg0;
     if (out_buffer_en) begin
-      \$346  = \$72 [31:0];
+      \$346  = \$73 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = s2_neg0;
+    \$347  = s2_over0;
     if (out_buffer_en) begin
-      \$347  = \$73 ;
+      \$347  = \$76 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = s2_over0;
+    \$348  = s2_under0;
     if (out_buffer_en) begin
-      \$348  = \$76 ;
+      \$348  = \$81 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = s2_under0;
+    \$349  = s2_low0;
     if (out_buffer_en) begin
-      \$349  = \$81 ;
+      \$349  = s1_x0[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = s2_low0;
+    \$350  = xsat0_d0;
     if (out_buffer_en) begin
-      \$350  = s1_x0[7:0];
+      \$350  = \$84 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = xsat0_d0;
+    \$351  = xsat0_d1;
     if (out_buffer_en) begin
-      \$351  = \$84 ;
+      \$351  = xsat0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = xsat0_d1;
+    \$352  = xsat0_d2;
     if (out_buffer_en) begin
-      \$352  = xsat0_d0;
+      \$352  = xsat0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = xsat0_d2;
+    \$353  = xsat0_d3;
     if (out_buffer_en) begin
-      \$353  = xsat0_d1;
+      \$353  = xsat0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = xsat0_d3;
+    \$354  = xsat0_d4;
     if (out_buffer_en) begin
-      \$354  = xsat0_d2;
+      \$354  = xsat0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = xsat0_d4;
+    \$355  = xsat0_d5;
     if (out_buffer_en) begin
-      \$355  = xsat0_d3;
+      \$355  = xsat0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = xsat0_d5;
+    \$356  = s3_qc0;
     if (out_buffer_en) begin
-      \$356  = xsat0_d4;
+      \$356  = \$85 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = s3_qc0;
+    \$357  = s3_f0;
     if (out_buffer_en) begin
-      \$357  = \$85 ;
+      \$357  = \$86 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = s3_f0;
+    \$358  = s3_k0;
     if (out_buffer_en) begin
-      \$358  = \$86 ;
+      \$358  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = s3_k0;
+    \$359  = s4_q0;
     if (out_buffer_en) begin
-      \$359  = s2_k[2:0];
+      \$359  = \$87 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = s4_q0;
+    \$360  = s5_big0;
     if (out_buffer_en) begin
-      \$360  = \$87 ;
+      \$360  = \$88 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = s5_big0;
+    \$361  = big0_d0;
     if (out_buffer_en) begin
-      \$361  = \$88 ;
+      \$361  = s5_big0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = big0_d0;
+    \$362  = big0_d1;
     if (out_buffer_en) begin
-      \$362  = s5_big0;
+      \$362  = big0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = big0_d1;
+    \$363  = s5_q7_0;
     if (out_buffer_en) begin
-      \$363  = big0_d0;
+      \$363  = s4_q0[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = s5_q7_0;
+    \$364  = q7_0_d0;
     if (out_buffer_en) begin
-      \$364  = s4_q0[6:0];
+      \$364  = s5_q7_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = q7_0_d0;
+    \$365  = q7_0_d1;
     if (out_buffer_en) begin
-      \$365  = s5_q7_0;
+      \$365  = q7_0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = q7_0_d1;
+    \$366  = s4_at_half0;
     if (out_buffer_en) begin
-      \$366  = q7_0_d0;
+      \$366  = \$90 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = s4_at_half0;
+    \$367  = s4_beyond0;
     if (out_buffer_en) begin
-      \$367  = \$90 ;
+      \$367  = \$92 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = s4_beyond0;
+    \$368  = s4_neg0_d0;
     if (out_buffer_en) begin
-      \$368  = \$92 ;
+      \$368  = s2_neg0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = s4_neg0_d0;
+    \$369  = s4_neg0_d1;
     if (out_buffer_en) begin
-      \$369  = s2_neg0;
+      \$369  = s4_neg0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = s4_neg0_d1;
+    \$370  = s5_up0;
     if (out_buffer_en) begin
-      \$370  = s4_neg0_d0;
+      \$370  = \$95 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = s5_up0;
+    \$371  = up0_d0;
     if (out_buffer_en) begin
-      \$371  = \$95 ;
+      \$371  = s5_up0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = up0_d0;
+    \$372  = up0_d1;
     if (out_buffer_en) begin
-      \$372  = s5_up0;
+      \$372  = up0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = up0_d1;
+    \$373  = s8_mag0;
     if (out_buffer_en) begin
-      \$373  = up0_d0;
+      \$373  = \$100 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = s8_mag0;
+    \$374  = neg0_d0;
     if (out_buffer_en) begin
-      \$374  = \$100 [6:0];
+      \$374  = s2_neg0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = neg0_d0;
+    \$375  = neg0_d1;
     if (out_buffer_en) begin
-      \$375  = s2_neg0;
+      \$375  = neg0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = neg0_d1;
+    \$376  = neg0_d2;
     if (out_buffer_en) begin
-      \$376  = neg0_d0;
+      \$376  = neg0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = neg0_d2;
+    \$377  = neg0_d3;
     if (out_buffer_en) begin
-      \$377  = neg0_d1;
+      \$377  = neg0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = neg0_d3;
+    \$378  = neg0_d4;
     if (out_buffer_en) begin
-      \$378  = neg0_d2;
+      \$378  = neg0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = neg0_d4;
+    \$379  = neg0_d5;
     if (out_buffer_en) begin
-      \$379  = neg0_d3;
+      \$379  = neg0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = neg0_d5;
+    \$380  = s2_mag1;
     if (out_buffer_en) begin
-      \$380  = neg0_d4;
+      \$380  = \$103 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = s2_mag1;
+    \$381  = s2_neg1;
     if (out_buffer_en) begin
-      \$381  = \$103 [31:0];
+      \$381  = \$104 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = s2_neg1;
+    \$382  = s2_over1;
     if (out_buffer_en) begin
-      \$382  = \$104 ;
+      \$382  = \$107 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = s2_over1;
+    \$383  = s2_under1;
     if (out_buffer_en) begin
-      \$383  = \$107 ;
+      \$383  = \$112 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = s2_under1;
+    \$384  = s2_low1;
     if (out_buffer_en) begin
-      \$384  = \$112 ;
+      \$384  = s1_x1[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = s2_low1;
+    \$385  = xsat1_d0;
     if (out_buffer_en) begin
-      \$385  = s1_x1[7:0];
+      \$385  = \$115 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = xsat1_d0;
+    \$386  = xsat1_d1;
     if (out_buffer_en) begin
-      \$386  = \$115 ;
+      \$386  = xsat1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = xsat1_d1;
+    \$387  = xsat1_d2;
     if (out_buffer_en) begin
-      \$387  = xsat1_d0;
+      \$387  = xsat1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = xsat1_d2;
+    \$388  = xsat1_d3;
     if (out_buffer_en) begin
-      \$388  = xsat1_d1;
+      \$388  = xsat1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = xsat1_d3;
+    \$389  = xsat1_d4;
     if (out_buffer_en) begin
-      \$389  = xsat1_d2;
+      \$389  = xsat1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = xsat1_d4;
+    \$390  = xsat1_d5;
     if (out_buffer_en) begin
-      \$390  = xsat1_d3;
+      \$390  = xsat1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = xsat1_d5;
+    \$391  = s3_qc1;
     if (out_buffer_en) begin
-      \$391  = xsat1_d4;
+      \$391  = \$116 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = s3_qc1;
+    \$392  = s3_f1;
     if (out_buffer_en) begin
-      \$392  = \$116 ;
+      \$392  = \$117 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = s3_f1;
+    \$393  = s3_k1;
     if (out_buffer_en) begin
-      \$393  = \$117 ;
+      \$393  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = s3_k1;
+    \$394  = s4_q1;
     if (out_buffer_en) begin
-      \$394  = s2_k[2:0];
+      \$394  = \$118 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = s4_q1;
+    \$395  = s5_big1;
     if (out_buffer_en) begin
-      \$395  = \$118 ;
+      \$395  = \$119 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = s5_big1;
+    \$396  = big1_d0;
     if (out_buffer_en) begin
-      \$396  = \$119 ;
+      \$396  = s5_big1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = big1_d0;
+    \$397  = big1_d1;
     if (out_buffer_en) begin
-      \$397  = s5_big1;
+      \$397  = big1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = big1_d1;
+    \$398  = s5_q7_1;
     if (out_buffer_en) begin
-      \$398  = big1_d0;
+      \$398  = s4_q1[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = s5_q7_1;
+    \$399  = q7_1_d0;
     if (out_buffer_en) begin
-      \$399  = s4_q1[6:0];
+      \$399  = s5_q7_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = q7_1_d0;
+    \$400  = q7_1_d1;
     if (out_buffer_en) begin
-      \$400  = s5_q7_1;
+      \$400  = q7_1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = q7_1_d1;
+    \$401  = s4_at_half1;
     if (out_buffer_en) begin
-      \$401  = q7_1_d0;
+      \$401  = \$121 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = s4_at_half1;
+    \$402  = s4_beyond1;
     if (out_buffer_en) begin
-      \$402  = \$121 ;
+      \$402  = \$123 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = s4_beyond1;
+    \$403  = s4_neg1_d0;
     if (out_buffer_en) begin
-      \$403  = \$123 ;
+      \$403  = s2_neg1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = s4_neg1_d0;
+    \$404  = s4_neg1_d1;
     if (out_buffer_en) begin
-      \$404  = s2_neg1;
+      \$404  = s4_neg1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = s4_neg1_d1;
+    \$405  = s5_up1;
     if (out_buffer_en) begin
-      \$405  = s4_neg1_d0;
+      \$405  = \$126 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = s5_up1;
+    \$406  = up1_d0;
     if (out_buffer_en) begin
-      \$406  = \$126 ;
+      \$406  = s5_up1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = up1_d0;
+    \$407  = up1_d1;
     if (out_buffer_en) begin
-      \$407  = s5_up1;
+      \$407  = up1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = up1_d1;
+    \$408  = s8_mag1;
     if (out_buffer_en) begin
-      \$408  = up1_d0;
+      \$408  = \$131 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = s8_mag1;
+    \$409  = neg1_d0;
     if (out_buffer_en) begin
-      \$409  = \$131 [6:0];
+      \$409  = s2_neg1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = neg1_d0;
+    \$410  = neg1_d1;
     if (out_buffer_en) begin
-      \$410  = s2_neg1;
+      \$410  = neg1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = neg1_d1;
+    \$411  = neg1_d2;
     if (out_buffer_en) begin
-      \$411  = neg1_d0;
+      \$411  = neg1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = neg1_d2;
+    \$412  = neg1_d3;
     if (out_buffer_en) begin
-      \$412  = neg1_d1;
+      \$412  = neg1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = neg1_d3;
+    \$413  = neg1_d4;
     if (out_buffer_en) begin
-      \$413  = neg1_d2;
+      \$413  = neg1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = neg1_d4;
+    \$414  = neg1_d5;
     if (out_buffer_en) begin
-      \$414  = neg1_d3;
+      \$414  = neg1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = neg1_d5;
+    \$415  = s2_mag2;
     if (out_buffer_en) begin
-      \$415  = neg1_d4;
+      \$415  = \$134 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = s2_mag2;
+    \$416  = s2_neg2;
     if (out_buffer_en) begin
-      \$416  = \$134 [31:0];
+      \$416  = \$135 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = s2_neg2;
+    \$417  = s2_over2;
     if (out_buffer_en) begin
-      \$417  = \$135 ;
+      \$417  = \$138 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = s2_over2;
+    \$418  = s2_under2;
     if (out_buffer_en) begin
-      \$418  = \$138 ;
+      \$418  = \$143 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = s2_under2;
+    \$419  = s2_low2;
     if (out_buffer_en) begin
-      \$419  = \$143 ;
+      \$419  = s1_x2[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = s2_low2;
+    \$420  = xsat2_d0;
     if (out_buffer_en) begin
-      \$420  = s1_x2[7:0];
+      \$420  = \$146 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = xsat2_d0;
+    \$421  = xsat2_d1;
     if (out_buffer_en) begin
-      \$421  = \$146 ;
+      \$421  = xsat2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = xsat2_d1;
+    \$422  = xsat2_d2;
     if (out_buffer_en) begin
-      \$422  = xsat2_d0;
+      \$422  = xsat2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = xsat2_d2;
+    \$423  = xsat2_d3;
     if (out_buffer_en) begin
-      \$423  = xsat2_d1;
+      \$423  = xsat2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = xsat2_d3;
+    \$424  = xsat2_d4;
     if (out_buffer_en) begin
-      \$424  = xsat2_d2;
+      \$424  = xsat2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = xsat2_d4;
+    \$425  = xsat2_d5;
     if (out_buffer_en) begin
-      \$425  = xsat2_d3;
+      \$425  = xsat2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = xsat2_d5;
+    \$426  = s3_qc2;
     if (out_buffer_en) begin
-      \$426  = xsat2_d4;
+      \$426  = \$147 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = s3_qc2;
+    \$427  = s3_f2;
     if (out_buffer_en) begin
-      \$427  = \$147 ;
+      \$427  = \$148 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = s3_f2;
+    \$428  = s3_k2;
     if (out_buffer_en) begin
-      \$428  = \$148 ;
+      \$428  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = s3_k2;
+    \$429  = s4_q2;
     if (out_buffer_en) begin
-      \$429  = s2_k[2:0];
+      \$429  = \$149 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = s4_q2;
+    \$430  = s5_big2;
     if (out_buffer_en) begin
-      \$430  = \$149 ;
+      \$430  = \$150 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = s5_big2;
+    \$431  = big2_d0;
     if (out_buffer_en) begin
-      \$431  = \$150 ;
+      \$431  = s5_big2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = big2_d0;
+    \$432  = big2_d1;
     if (out_buffer_en) begin
-      \$432  = s5_big2;
+      \$432  = big2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = big2_d1;
+    \$433  = s5_q7_2;
     if (out_buffer_en) begin
-      \$433  = big2_d0;
+      \$433  = s4_q2[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = s5_q7_2;
+    \$434  = q7_2_d0;
     if (out_buffer_en) begin
-      \$434  = s4_q2[6:0];
+      \$434  = s5_q7_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = q7_2_d0;
+    \$435  = q7_2_d1;
     if (out_buffer_en) begin
-      \$435  = s5_q7_2;
+      \$435  = q7_2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = q7_2_d1;
+    \$436  = s4_at_half2;
     if (out_buffer_en) begin
-      \$436  = q7_2_d0;
+      \$436  = \$152 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = s4_at_half2;
+    \$437  = s4_beyond2;
     if (out_buffer_en) begin
-      \$437  = \$152 ;
+      \$437  = \$154 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = s4_beyond2;
+    \$438  = s4_neg2_d0;
     if (out_buffer_en) begin
-      \$438  = \$154 ;
+      \$438  = s2_neg2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = s4_neg2_d0;
+    \$439  = s4_neg2_d1;
     if (out_buffer_en) begin
-      \$439  = s2_neg2;
+      \$439  = s4_neg2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = s4_neg2_d1;
+    \$440  = s5_up2;
     if (out_buffer_en) begin
-      \$440  = s4_neg2_d0;
+      \$440  = \$157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = s5_up2;
+    \$441  = up2_d0;
     if (out_buffer_en) begin
-      \$441  = \$157 ;
+      \$441  = s5_up2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = up2_d0;
+    \$442  = up2_d1;
     if (out_buffer_en) begin
-      \$442  = s5_up2;
+      \$442  = up2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = up2_d1;
+    \$443  = s8_mag2;
     if (out_buffer_en) begin
-      \$443  = up2_d0;
+      \$443  = \$162 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = s8_mag2;
+    \$444  = neg2_d0;
     if (out_buffer_en) begin
-      \$444  = \$162 [6:0];
+      \$444  = s2_neg2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = neg2_d0;
+    \$445  = neg2_d1;
     if (out_buffer_en) begin
-      \$445  = s2_neg2;
+      \$445  = neg2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = neg2_d1;
+    \$446  = neg2_d2;
     if (out_buffer_en) begin
-      \$446  = neg2_d0;
+      \$446  = neg2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = neg2_d2;
+    \$447  = neg2_d3;
     if (out_buffer_en) begin
-      \$447  = neg2_d1;
+      \$447  = neg2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = neg2_d3;
+    \$448  = neg2_d4;
     if (out_buffer_en) begin
-      \$448  = neg2_d2;
+      \$448  = neg2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = neg2_d4;
+    \$449  = neg2_d5;
     if (out_buffer_en) begin
-      \$449  = neg2_d3;
+      \$449  = neg2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = neg2_d5;
+    \$450  = s2_mag3;
     if (out_buffer_en) begin
-      \$450  = neg2_d4;
+      \$450  = \$165 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = s2_mag3;
+    \$451  = s2_neg3;
     if (out_buffer_en) begin
-      \$451  = \$165 [31:0];
+      \$451  = \$166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = s2_neg3;
+    \$452  = s2_over3;
     if (out_buffer_en) begin
-      \$452  = \$166 ;
+      \$452  = \$169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = s2_over3;
+    \$453  = s2_under3;
     if (out_buffer_en) begin
-      \$453  = \$169 ;
+      \$453  = \$174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = s2_under3;
+    \$454  = s2_low3;
     if (out_buffer_en) begin
-      \$454  = \$174 ;
+      \$454  = s1_x3[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = s2_low3;
+    \$455  = xsat3_d0;
     if (out_buffer_en) begin
-      \$455  = s1_x3[7:0];
+      \$455  = \$177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = xsat3_d0;
+    \$456  = xsat3_d1;
     if (out_buffer_en) begin
-      \$456  = \$177 ;
+      \$456  = xsat3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = xsat3_d1;
+    \$457  = xsat3_d2;
     if (out_buffer_en) begin
-      \$457  = xsat3_d0;
+      \$457  = xsat3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = xsat3_d2;
+    \$458  = xsat3_d3;
     if (out_buffer_en) begin
-      \$458  = xsat3_d1;
+      \$458  = xsat3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = xsat3_d3;
+    \$459  = xsat3_d4;
     if (out_buffer_en) begin
-      \$459  = xsat3_d2;
+      \$459  = xsat3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = xsat3_d4;
+    \$460  = xsat3_d5;
     if (out_buffer_en) begin
-      \$460  = xsat3_d3;
+      \$460  = xsat3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = xsat3_d5;
+    \$461  = s3_qc3;
     if (out_buffer_en) begin
-      \$461  = xsat3_d4;
+      \$461  = \$178 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = s3_qc3;
+    \$462  = s3_f3;
     if (out_buffer_en) begin
-      \$462  = \$178 ;
+      \$462  = \$179 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = s3_f3;
+    \$463  = s3_k3;
     if (out_buffer_en) begin
-      \$463  = \$179 ;
+      \$463  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = s3_k3;
+    \$464  = s4_q3;
     if (out_buffer_en) begin
-      \$464  = s2_k[2:0];
+      \$464  = \$180 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = s4_q3;
+    \$465  = s5_big3;
     if (out_buffer_en) begin
-      \$465  = \$180 ;
+      \$465  = \$181 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = s5_big3;
+    \$466  = big3_d0;
     if (out_buffer_en) begin
-      \$466  = \$181 ;
+      \$466  = s5_big3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = big3_d0;
+    \$467  = big3_d1;
     if (out_buffer_en) begin
-      \$467  = s5_big3;
+      \$467  = big3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = big3_d1;
+    \$468  = s5_q7_3;
     if (out_buffer_en) begin
-      \$468  = big3_d0;
+      \$468  = s4_q3[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = s5_q7_3;
+    \$469  = q7_3_d0;
     if (out_buffer_en) begin
-      \$469  = s4_q3[6:0];
+      \$469  = s5_q7_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = q7_3_d0;
+    \$470  = q7_3_d1;
     if (out_buffer_en) begin
-      \$470  = s5_q7_3;
+      \$470  = q7_3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = q7_3_d1;
+    \$471  = s4_at_half3;
     if (out_buffer_en) begin
-      \$471  = q7_3_d0;
+      \$471  = \$183 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = s4_at_half3;
+    \$472  = s4_beyond3;
     if (out_buffer_en) begin
-      \$472  = \$183 ;
+      \$472  = \$185 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = s4_beyond3;
+    \$473  = s4_neg3_d0;
     if (out_buffer_en) begin
-      \$473  = \$185 ;
+      \$473  = s2_neg3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = s4_neg3_d0;
+    \$474  = s4_neg3_d1;
     if (out_buffer_en) begin
-      \$474  = s2_neg3;
+      \$474  = s4_neg3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = s4_neg3_d1;
+    \$475  = s5_up3;
     if (out_buffer_en) begin
-      \$475  = s4_neg3_d0;
+      \$475  = \$188 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = s5_up3;
+    \$476  = up3_d0;
     if (out_buffer_en) begin
-      \$476  = \$188 ;
+      \$476  = s5_up3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = up3_d0;
+    \$477  = up3_d1;
     if (out_buffer_en) begin
-      \$477  = s5_up3;
+      \$477  = up3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = up3_d1;
+    \$478  = s8_mag3;
     if (out_buffer_en) begin
-      \$478  = up3_d0;
+      \$478  = \$193 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = s8_mag3;
+    \$479  = neg3_d0;
     if (out_buffer_en) begin
-      \$479  = \$193 [6:0];
+      \$479  = s2_neg3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = neg3_d0;
+    \$480  = neg3_d1;
     if (out_buffer_en) begin
-      \$480  = s2_neg3;
+      \$480  = neg3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = neg3_d1;
+    \$481  = neg3_d2;
     if (out_buffer_en) begin
-      \$481  = neg3_d0;
+      \$481  = neg3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = neg3_d2;
+    \$482  = neg3_d3;
     if (out_buffer_en) begin
-      \$482  = neg3_d1;
+      \$482  = neg3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = neg3_d3;
+    \$483  = neg3_d4;
     if (out_buffer_en) begin
-      \$483  = neg3_d2;
+      \$483  = neg3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = neg3_d4;
+    \$484  = neg3_d5;
     if (out_buffer_en) begin
-      \$484  = neg3_d3;
+      \$484  = neg3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = neg3_d5;
+    \$485  = s2_mag4;
     if (out_buffer_en) begin
-      \$485  = neg3_d4;
+      \$485  = \$196 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = s2_mag4;
+    \$486  = s2_neg4;
     if (out_buffer_en) begin
-      \$486  = \$196 [31:0];
+      \$486  = \$197 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = s2_neg4;
+    \$487  = s2_over4;
     if (out_buffer_en) begin
-      \$487  = \$197 ;
+      \$487  = \$200 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = s2_over4;
+    \$488  = s2_under4;
     if (out_buffer_en) begin
-      \$488  = \$200 ;
+      \$488  = \$205 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = s2_under4;
+    \$489  = s2_low4;
     if (out_buffer_en) begin
-      \$489  = \$205 ;
+      \$489  = s1_x4[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s2_low4;
+    \$490  = xsat4_d0;
     if (out_buffer_en) begin
-      \$490  = s1_x4[7:0];
+      \$490  = \$208 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = xsat4_d0;
+    \$491  = xsat4_d1;
     if (out_buffer_en) begin
-      \$491  = \$208 ;
+      \$491  = xsat4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = xsat4_d1;
+    \$492  = xsat4_d2;
     if (out_buffer_en) begin
-      \$492  = xsat4_d0;
+      \$492  = xsat4_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = xsat4_d2;
+    \$493  = xsat4_d3;
     if (out_buffer_en) begin
-      \$493  = xsat4_d1;
+      \$493  = xsat4_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = xsat4_d3;
+    \$494  = xsat4_d4;
     if (out_buffer_en) begin
-      \$494  = xsat4_d2;
+      \$494  = xsat4_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = xsat4_d4;
+    \$495  = xsat4_d5;
     if (out_buffer_en) begin
-      \$495  = xsat4_d3;
+      \$495  = xsat4_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = xsat4_d5;
+    \$496  = s3_qc4;
     if (out_buffer_en) begin
-      \$496  = xsat4_d4;
+      \$496  = \$209 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = s3_qc4;
+    \$497  = s3_f4;
     if (out_buffer_en) begin
-      \$497  = \$209 ;
+      \$497  = \$210 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = s3_f4;
+    \$498  = s3_k4;
     if (out_buffer_en) begin
-      \$498  = \$210 ;
+      \$498  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = s3_k4;
+    \$499  = s4_q4;
     if (out_buffer_en) begin
-      \$499  = s2_k[2:0];
+      \$499  = \$211 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = s4_q4;
+    \$500  = s5_big4;
     if (out_buffer_en) begin
-      \$500  = \$211 ;
+      \$500  = \$212 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s5_big4;
+    \$501  = big4_d0;
     if (out_buffer_en) begin
-      \$501  = \$212 ;
+      \$501  = s5_big4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = big4_d0;
+    \$502  = big4_d1;
     if (out_buffer_en) begin
-      \$502  = s5_big4;
+      \$502  = big4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = big4_d1;
+    \$503  = s5_q7_4;
     if (out_buffer_en) begin
-      \$503  = big4_d0;
+      \$503  = s4_q4[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s5_q7_4;
+    \$504  = q7_4_d0;
     if (out_buffer_en) begin
-      \$504  = s4_q4[6:0];
+      \$504  = s5_q7_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = q7_4_d0;
+    \$505  = q7_4_d1;
     if (out_buffer_en) begin
-      \$505  = s5_q7_4;
+      \$505  = q7_4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = q7_4_d1;
+    \$506  = s4_at_half4;
     if (out_buffer_en) begin
-      \$506  = q7_4_d0;
+      \$506  = \$214 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = s4_at_half4;
+    \$507  = s4_beyond4;
     if (out_buffer_en) begin
-      \$507  = \$214 ;
+      \$507  = \$216 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s4_beyond4;
+    \$508  = s4_neg4_d0;
     if (out_buffer_en) begin
-      \$508  = \$216 ;
+      \$508  = s2_neg4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = s4_neg4_d0;
+    \$509  = s4_neg4_d1;
     if (out_buffer_en) begin
-      \$509  = s2_neg4;
+      \$509  = s4_neg4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = s4_neg4_d1;
+    \$510  = s5_up4;
     if (out_buffer_en) begin
-      \$510  = s4_neg4_d0;
+      \$510  = \$219 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s5_up4;
+    \$511  = up4_d0;
     if (out_buffer_en) begin
-      \$511  = \$219 ;
+      \$511  = s5_up4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = up4_d0;
+    \$512  = up4_d1;
     if (out_buffer_en) begin
-      \$512  = s5_up4;
+      \$512  = up4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = up4_d1;
+    \$513  = s8_mag4;
     if (out_buffer_en) begin
-      \$513  = up4_d0;
+      \$513  = \$224 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s8_mag4;
+    \$514  = neg4_d0;
     if (out_buffer_en) begin
-      \$514  = \$224 [6:0];
+      \$514  = s2_neg4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = neg4_d0;
+    \$515  = neg4_d1;
     if (out_buffer_en) begin
-      \$515  = s2_neg4;
+      \$515  = neg4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = neg4_d1;
+    \$516  = neg4_d2;
     if (out_buffer_en) begin
-      \$516  = neg4_d0;
+      \$516  = neg4_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = neg4_d2;
+    \$517  = neg4_d3;
     if (out_buffer_en) begin
-      \$517  = neg4_d1;
+      \$517  = neg4_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = neg4_d3;
+    \$518  = neg4_d4;
     if (out_buffer_en) begin
-      \$518  = neg4_d2;
+      \$518  = neg4_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = neg4_d4;
+    \$519  = neg4_d5;
     if (out_buffer_en) begin
-      \$519  = neg4_d3;
+      \$519  = neg4_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = neg4_d5;
+    \$520  = s2_mag5;
     if (out_buffer_en) begin
-      \$520  = neg4_d4;
+      \$520  = \$227 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = s2_mag5;
+    \$521  = s2_neg5;
     if (out_buffer_en) begin
-      \$521  = \$227 [31:0];
+      \$521  = \$228 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = s2_neg5;
+    \$522  = s2_over5;
     if (out_buffer_en) begin
-      \$522  = \$228 ;
+      \$522  = \$231 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = s2_over5;
+    \$523  = s2_under5;
     if (out_buffer_en) begin
-      \$523  = \$231 ;
+      \$523  = \$236 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = s2_under5;
+    \$524  = s2_low5;
     if (out_buffer_en) begin
-      \$524  = \$236 ;
+      \$524  = s1_x5[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s2_low5;
+    \$525  = xsat5_d0;
     if (out_buffer_en) begin
-      \$525  = s1_x5[7:0];
+      \$525  = \$239 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = xsat5_d0;
+    \$526  = xsat5_d1;
     if (out_buffer_en) begin
-      \$526  = \$239 ;
+      \$526  = xsat5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = xsat5_d1;
+    \$527  = xsat5_d2;
     if (out_buffer_en) begin
-      \$527  = xsat5_d0;
+      \$527  = xsat5_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = xsat5_d2;
+    \$528  = xsat5_d3;
     if (out_buffer_en) begin
-      \$528  = xsat5_d1;
+      \$528  = xsat5_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = xsat5_d3;
+    \$529  = xsat5_d4;
     if (out_buffer_en) begin
-      \$529  = xsat5_d2;
+      \$529  = xsat5_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = xsat5_d4;
+    \$530  = xsat5_d5;
     if (out_buffer_en) begin
-      \$530  = xsat5_d3;
+      \$530  = xsat5_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = xsat5_d5;
+    \$531  = s3_qc5;
     if (out_buffer_en) begin
-      \$531  = xsat5_d4;
+      \$531  = \$240 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = s3_qc5;
+    \$532  = s3_f5;
     if (out_buffer_en) begin
-      \$532  = \$240 ;
+      \$532  = \$241 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = s3_f5;
+    \$533  = s3_k5;
     if (out_buffer_en) begin
-      \$533  = \$241 ;
+      \$533  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = s3_k5;
+    \$534  = s4_q5;
     if (out_buffer_en) begin
-      \$534  = s2_k[2:0];
+      \$534  = \$242 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = s4_q5;
+    \$535  = s5_big5;
     if (out_buffer_en) begin
-      \$535  = \$242 ;
+      \$535  = \$243 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = s5_big5;
+    \$536  = big5_d0;
     if (out_buffer_en) begin
-      \$536  = \$243 ;
+      \$536  = s5_big5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = big5_d0;
+    \$537  = big5_d1;
     if (out_buffer_en) begin
-      \$537  = s5_big5;
+      \$537  = big5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = big5_d1;
+    \$538  = s5_q7_5;
     if (out_buffer_en) begin
-      \$538  = big5_d0;
+      \$538  = s4_q5[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = s5_q7_5;
+    \$539  = q7_5_d0;
     if (out_buffer_en) begin
-      \$539  = s4_q5[6:0];
+      \$539  = s5_q7_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = q7_5_d0;
+    \$540  = q7_5_d1;
     if (out_buffer_en) begin
-      \$540  = s5_q7_5;
+      \$540  = q7_5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = q7_5_d1;
+    \$541  = s4_at_half5;
     if (out_buffer_en) begin
-      \$541  = q7_5_d0;
+      \$541  = \$245 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = s4_at_half5;
+    \$542  = s4_beyond5;
     if (out_buffer_en) begin
-      \$542  = \$245 ;
+      \$542  = \$247 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = s4_beyond5;
+    \$543  = s4_neg5_d0;
     if (out_buffer_en) begin
-      \$543  = \$247 ;
+      \$543  = s2_neg5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = s4_neg5_d0;
+    \$544  = s4_neg5_d1;
     if (out_buffer_en) begin
-      \$544  = s2_neg5;
+      \$544  = s4_neg5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = s4_neg5_d1;
+    \$545  = s5_up5;
     if (out_buffer_en) begin
-      \$545  = s4_neg5_d0;
+      \$545  = \$250 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = s5_up5;
+    \$546  = up5_d0;
     if (out_buffer_en) begin
-      \$546  = \$250 ;
+      \$546  = s5_up5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = up5_d0;
+    \$547  = up5_d1;
     if (out_buffer_en) begin
-      \$547  = s5_up5;
+      \$547  = up5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = up5_d1;
+    \$548  = s8_mag5;
     if (out_buffer_en) begin
-      \$548  = up5_d0;
+      \$548  = \$255 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = s8_mag5;
+    \$549  = neg5_d0;
     if (out_buffer_en) begin
-      \$549  = \$255 [6:0];
+      \$549  = s2_neg5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = neg5_d0;
+    \$550  = neg5_d1;
     if (out_buffer_en) begin
-      \$550  = s2_neg5;
+      \$550  = neg5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = neg5_d1;
+    \$551  = neg5_d2;
     if (out_buffer_en) begin
-      \$551  = neg5_d0;
+      \$551  = neg5_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = neg5_d2;
+    \$552  = neg5_d3;
     if (out_buffer_en) begin
-      \$552  = neg5_d1;
+      \$552  = neg5_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = neg5_d3;
+    \$553  = neg5_d4;
     if (out_buffer_en) begin
-      \$553  = neg5_d2;
+      \$553  = neg5_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = neg5_d4;
+    \$554  = neg5_d5;
     if (out_buffer_en) begin
-      \$554  = neg5_d3;
+      \$554  = neg5_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = neg5_d5;
+    \$555  = s2_mag6;
     if (out_buffer_en) begin
-      \$555  = neg5_d4;
+      \$555  = \$258 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = s2_mag6;
+    \$556  = s2_neg6;
     if (out_buffer_en) begin
-      \$556  = \$258 [31:0];
+      \$556  = \$259 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = s2_neg6;
+    \$557  = s2_over6;
     if (out_buffer_en) begin
-      \$557  = \$259 ;
+      \$557  = \$262 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = s2_over6;
+    \$558  = s2_under6;
     if (out_buffer_en) begin
-      \$558  = \$262 ;
+      \$558  = \$267 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = s2_under6;
+    \$559  = s2_low6;
     if (out_buffer_en) begin
-      \$559  = \$267 ;
+      \$559  = s1_x6[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = s2_low6;
+    \$560  = xsat6_d0;
     if (out_buffer_en) begin
-      \$560  = s1_x6[7:0];
+      \$560  = \$270 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = xsat6_d0;
+    \$561  = xsat6_d1;
     if (out_buffer_en) begin
-      \$561  = \$270 ;
+      \$561  = xsat6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = xsat6_d1;
+    \$562  = xsat6_d2;
     if (out_buffer_en) begin
-      \$562  = xsat6_d0;
+      \$562  = xsat6_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = xsat6_d2;
+    \$563  = xsat6_d3;
     if (out_buffer_en) begin
-      \$563  = xsat6_d1;
+      \$563  = xsat6_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = xsat6_d3;
+    \$564  = xsat6_d4;
     if (out_buffer_en) begin
-      \$564  = xsat6_d2;
+      \$564  = xsat6_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = xsat6_d4;
+    \$565  = xsat6_d5;
     if (out_buffer_en) begin
-      \$565  = xsat6_d3;
+      \$565  = xsat6_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = xsat6_d5;
+    \$566  = s3_qc6;
     if (out_buffer_en) begin
-      \$566  = xsat6_d4;
+      \$566  = \$271 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = s3_qc6;
+    \$567  = s3_f6;
     if (out_buffer_en) begin
-      \$567  = \$271 ;
+      \$567  = \$272 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = s3_f6;
+    \$568  = s3_k6;
     if (out_buffer_en) begin
-      \$568  = \$272 ;
+      \$568  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = s3_k6;
+    \$569  = s4_q6;
     if (out_buffer_en) begin
-      \$569  = s2_k[2:0];
+      \$569  = \$273 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = s4_q6;
+    \$570  = s5_big6;
     if (out_buffer_en) begin
-      \$570  = \$273 ;
+      \$570  = \$274 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = s5_big6;
+    \$571  = big6_d0;
     if (out_buffer_en) begin
-      \$571  = \$274 ;
+      \$571  = s5_big6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = big6_d0;
+    \$572  = big6_d1;
     if (out_buffer_en) begin
-      \$572  = s5_big6;
+      \$572  = big6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = big6_d1;
+    \$573  = s5_q7_6;
     if (out_buffer_en) begin
-      \$573  = big6_d0;
+      \$573  = s4_q6[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = s5_q7_6;
+    \$574  = q7_6_d0;
     if (out_buffer_en) begin
-      \$574  = s4_q6[6:0];
+      \$574  = s5_q7_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = q7_6_d0;
+    \$575  = q7_6_d1;
     if (out_buffer_en) begin
-      \$575  = s5_q7_6;
+      \$575  = q7_6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = q7_6_d1;
+    \$576  = s4_at_half6;
     if (out_buffer_en) begin
-      \$576  = q7_6_d0;
+      \$576  = \$276 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = s4_at_half6;
+    \$577  = s4_beyond6;
     if (out_buffer_en) begin
-      \$577  = \$276 ;
+      \$577  = \$278 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = s4_beyond6;
+    \$578  = s4_neg6_d0;
     if (out_buffer_en) begin
-      \$578  = \$278 ;
+      \$578  = s2_neg6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = s4_neg6_d0;
+    \$579  = s4_neg6_d1;
     if (out_buffer_en) begin
-      \$579  = s2_neg6;
+      \$579  = s4_neg6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = s4_neg6_d1;
+    \$580  = s5_up6;
     if (out_buffer_en) begin
-      \$580  = s4_neg6_d0;
+      \$580  = \$281 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = s5_up6;
+    \$581  = up6_d0;
     if (out_buffer_en) begin
-      \$581  = \$281 ;
+      \$581  = s5_up6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = up6_d0;
+    \$582  = up6_d1;
     if (out_buffer_en) begin
-      \$582  = s5_up6;
+      \$582  = up6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = up6_d1;
+    \$583  = s8_mag6;
     if (out_buffer_en) begin
-      \$583  = up6_d0;
+      \$583  = \$286 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = s8_mag6;
+    \$584  = neg6_d0;
     if (out_buffer_en) begin
-      \$584  = \$286 [6:0];
+      \$584  = s2_neg6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = neg6_d0;
+    \$585  = neg6_d1;
     if (out_buffer_en) begin
-      \$585  = s2_neg6;
+      \$585  = neg6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = neg6_d1;
+    \$586  = neg6_d2;
     if (out_buffer_en) begin
-      \$586  = neg6_d0;
+      \$586  = neg6_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = neg6_d2;
+    \$587  = neg6_d3;
     if (out_buffer_en) begin
-      \$587  = neg6_d1;
+      \$587  = neg6_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = neg6_d3;
+    \$588  = neg6_d4;
     if (out_buffer_en) begin
-      \$588  = neg6_d2;
+      \$588  = neg6_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = neg6_d4;
+    \$589  = neg6_d5;
     if (out_buffer_en) begin
-      \$589  = neg6_d3;
+      \$589  = neg6_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = neg6_d5;
+    \$590  = s2_mag7;
     if (out_buffer_en) begin
-      \$590  = neg6_d4;
+      \$590  = \$289 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = s2_mag7;
+    \$591  = s2_neg7;
     if (out_buffer_en) begin
-      \$591  = \$289 [31:0];
+      \$591  = \$290 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = s2_neg7;
+    \$592  = s2_over7;
     if (out_buffer_en) begin
-      \$592  = \$290 ;
+      \$592  = \$293 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = s2_over7;
+    \$593  = s2_under7;
     if (out_buffer_en) begin
-      \$593  = \$293 ;
+      \$593  = \$298 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = s2_under7;
+    \$594  = s2_low7;
     if (out_buffer_en) begin
-      \$594  = \$298 ;
+      \$594  = s1_x7[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = s2_low7;
+    \$595  = xsat7_d0;
     if (out_buffer_en) begin
-      \$595  = s1_x7[7:0];
+      \$595  = \$301 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = xsat7_d0;
+    \$596  = xsat7_d1;
     if (out_buffer_en) begin
-      \$596  = \$301 ;
+      \$596  = xsat7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = xsat7_d1;
+    \$597  = xsat7_d2;
     if (out_buffer_en) begin
-      \$597  = xsat7_d0;
+      \$597  = xsat7_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = xsat7_d2;
+    \$598  = xsat7_d3;
     if (out_buffer_en) begin
-      \$598  = xsat7_d1;
+      \$598  = xsat7_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = xsat7_d3;
+    \$599  = xsat7_d4;
     if (out_buffer_en) begin
-      \$599  = xsat7_d2;
+      \$599  = xsat7_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = xsat7_d4;
+    \$600  = xsat7_d5;
     if (out_buffer_en) begin
-      \$600  = xsat7_d3;
+      \$600  = xsat7_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = xsat7_d5;
+    \$601  = s3_qc7;
     if (out_buffer_en) begin
-      \$601  = xsat7_d4;
+      \$601  = \$302 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = s3_qc7;
+    \$602  = s3_f7;
     if (out_buffer_en) begin
-      \$602  = \$302 ;
+      \$602  = \$303 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = s3_f7;
+    \$603  = s3_k7;
     if (out_buffer_en) begin
-      \$603  = \$303 ;
+      \$603  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = s3_k7;
+    \$604  = s4_q7;
     if (out_buffer_en) begin
-      \$604  = s2_k[2:0];
+      \$604  = \$304 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = s4_q7;
+    \$605  = s5_big7;
     if (out_buffer_en) begin
-      \$605  = \$304 ;
+      \$605  = \$305 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = s5_big7;
+    \$606  = big7_d0;
     if (out_buffer_en) begin
-      \$606  = \$305 ;
+      \$606  = s5_big7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = big7_d0;
+    \$607  = big7_d1;
     if (out_buffer_en) begin
-      \$607  = s5_big7;
+      \$607  = big7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = big7_d1;
+    \$608  = s5_q7_7;
     if (out_buffer_en) begin
-      \$608  = big7_d0;
+      \$608  = s4_q7[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = s5_q7_7;
+    \$609  = q7_7_d0;
     if (out_buffer_en) begin
-      \$609  = s4_q7[6:0];
+      \$609  = s5_q7_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = q7_7_d0;
+    \$610  = q7_7_d1;
     if (out_buffer_en) begin
-      \$610  = s5_q7_7;
+      \$610  = q7_7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = q7_7_d1;
+    \$611  = s4_at_half7;
     if (out_buffer_en) begin
-      \$611  = q7_7_d0;
+      \$611  = \$307 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = s4_at_half7;
+    \$612  = s4_beyond7;
     if (out_buffer_en) begin
-      \$612  = \$307 ;
+      \$612  = \$309 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = s4_beyond7;
+    \$613  = s4_neg7_d0;
     if (out_buffer_en) begin
-      \$613  = \$309 ;
+      \$613  = s2_neg7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = s4_neg7_d0;
+    \$614  = s4_neg7_d1;
     if (out_buffer_en) begin
-      \$614  = s2_neg7;
+      \$614  = s4_neg7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = s4_neg7_d1;
+    \$615  = s5_up7;
     if (out_buffer_en) begin
-      \$615  = s4_neg7_d0;
+      \$615  = \$312 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = s5_up7;
+    \$616  = up7_d0;
     if (out_buffer_en) begin
-      \$616  = \$312 ;
+      \$616  = s5_up7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = up7_d0;
+    \$617  = up7_d1;
     if (out_buffer_en) begin
-      \$617  = s5_up7;
+      \$617  = up7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = up7_d1;
+    \$618  = s8_mag7;
     if (out_buffer_en) begin
-      \$618  = up7_d0;
+      \$618  = \$317 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = s8_mag7;
+    \$619  = neg7_d0;
     if (out_buffer_en) begin
-      \$619  = \$317 [6:0];
+      \$619  = s2_neg7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = neg7_d0;
+    \$620  = neg7_d1;
     if (out_buffer_en) begin
-      \$620  = s2_neg7;
+      \$620  = neg7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = neg7_d1;
+    \$621  = neg7_d2;
     if (out_buffer_en) begin
-      \$621  = neg7_d0;
+      \$621  = neg7_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = neg7_d2;
+    \$622  = neg7_d3;
     if (out_buffer_en) begin
-      \$622  = neg7_d1;
+      \$622  = neg7_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = neg7_d3;
+    \$623  = neg7_d4;
     if (out_buffer_en) begin
-      \$623  = neg7_d2;
+      \$623  = neg7_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = neg7_d4;
+    \$624  = neg7_d5;
     if (out_buffer_en) begin
-      \$624  = neg7_d3;
+      \$624  = neg7_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = neg7_d5;
+    \$625  = valid_d0;
     if (out_buffer_en) begin
-      \$625  = neg7_d4;
+      \$625  = s1_valid;
     end
+    if (rst) begin
+      \$625  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = valid_d0;
+    \$626  = valid_d1;
     if (out_buffer_en) begin
-      \$626  = take;
+      \$626  = valid_d0;
     end
     if (rst) begin
       \$626  = 1'h0;
@@ -4145,9 +4133,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = valid_d1;
+    \$627  = valid_d2;
     if (out_buffer_en) begin
-      \$627  = valid_d0;
+      \$627  = valid_d1;
     end
     if (rst) begin
       \$627  = 1'h0;
@@ -4155,9 +4143,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = valid_d2;
+    \$628  = valid_d3;
     if (out_buffer_en) begin
-      \$628  = valid_d1;
+      \$628  = valid_d2;
     end
     if (rst) begin
       \$628  = 1'h0;
@@ -4165,9 +4153,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = valid_d3;
+    \$629  = valid_d4;
     if (out_buffer_en) begin
-      \$629  = valid_d2;
+      \$629  = valid_d3;
     end
     if (rst) begin
       \$629  = 1'h0;
@@ -4175,9 +4163,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = valid_d4;
+    \$630  = valid_d5;
     if (out_buffer_en) begin
-      \$630  = valid_d3;
+      \$630  = valid_d4;
     end
     if (rst) begin
       \$630  = 1'h0;
@@ -4185,9 +4173,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = valid_d5;
+    \$631  = valid_d6;
     if (out_buffer_en) begin
-      \$631  = valid_d4;
+      \$631  = valid_d5;
     end
     if (rst) begin
       \$631  = 1'h0;
@@ -4195,176 +4183,156 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = valid_d6;
+    \$632  = last_d0;
     if (out_buffer_en) begin
-      \$632  = valid_d5;
-    end
-    if (rst) begin
-      \$632  = 1'h0;
+      \$632  = i__payload[270];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = valid_d7;
+    \$633  = last_d1;
     if (out_buffer_en) begin
-      \$633  = valid_d6;
-    end
-    if (rst) begin
-      \$633  = 1'h0;
+      \$633  = last_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = last_d0;
+    \$634  = last_d2;
     if (out_buffer_en) begin
-      \$634  = i__payload[270];
+      \$634  = last_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = last_d1;
+    \$635  = last_d3;
     if (out_buffer_en) begin
-      \$635  = last_d0;
+      \$635  = last_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = last_d2;
+    \$636  = last_d4;
     if (out_buffer_en) begin
-      \$636  = last_d1;
+      \$636  = last_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = last_d3;
+    \$637  = last_d5;
     if (out_buffer_en) begin
-      \$637  = last_d2;
+      \$637  = last_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = last_d4;
+    \$638  = last_d6;
     if (out_buffer_en) begin
-      \$638  = last_d3;
+      \$638  = last_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = last_d5;
+    \$639  = last_d7;
     if (out_buffer_en) begin
-      \$639  = last_d4;
+      \$639  = last_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = last_d6;
+    \$640  = s1_keep;
     if (out_buffer_en) begin
-      \$640  = last_d5;
+      \$640  = i__payload[269:262];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = last_d7;
+    \$641  = keep_d0;
     if (out_buffer_en) begin
-      \$641  = last_d6;
+      \$641  = \$319 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = keep_d0;
+    \$642  = keep_d1;
     if (out_buffer_en) begin
-      \$642  = \$319 ;
+      \$642  = keep_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = keep_d1;
+    \$643  = keep_d2;
     if (out_buffer_en) begin
-      \$643  = keep_d0;
+      \$643  = keep_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = keep_d2;
+    \$644  = keep_d3;
     if (out_buffer_en) begin
-      \$644  = keep_d1;
+      \$644  = keep_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = keep_d3;
+    \$645  = keep_d4;
     if (out_buffer_en) begin
-      \$645  = keep_d2;
+      \$645  = keep_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = keep_d4;
+    \$646  = keep_d5;
     if (out_buffer_en) begin
-      \$646  = keep_d3;
+      \$646  = keep_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = keep_d5;
+    \$647  = keep_d6;
     if (out_buffer_en) begin
-      \$647  = keep_d4;
+      \$647  = keep_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = keep_d6;
+    \$648  = k_out_d0;
     if (out_buffer_en) begin
-      \$648  = keep_d5;
+      \$648  = s2_k;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = keep_d7;
+    \$649  = k_out_d1;
     if (out_buffer_en) begin
-      \$649  = keep_d6;
+      \$649  = k_out_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = k_out_d0;
+    \$650  = k_out_d2;
     if (out_buffer_en) begin
-      \$650  = s2_k;
+      \$650  = k_out_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = k_out_d1;
+    \$651  = k_out_d3;
     if (out_buffer_en) begin
-      \$651  = k_out_d0;
+      \$651  = k_out_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = k_out_d2;
+    \$652  = k_out_d4;
     if (out_buffer_en) begin
-      \$652  = k_out_d1;
+      \$652  = k_out_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = k_out_d3;
+    \$653  = k_out_d5;
     if (out_buffer_en) begin
-      \$653  = k_out_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = k_out_d4;
-    if (out_buffer_en) begin
-      \$654  = k_out_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = k_out_d5;
-    if (out_buffer_en) begin
-      \$655  = k_out_d4;
+      \$653  = k_out_d4;
     end
   end
   always @* begin
@@ -4383,68 +4351,78 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = bad_shift;
-    if (\$30 ) begin
-      \$322  = 1'h1;
+    \$322  = s1_k;
+    if (out_buffer_en) begin
+      \$322  = i__payload[261:256];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = s1_valid;
+    if (out_buffer_en) begin
+      \$323  = take;
     end
     if (rst) begin
-      \$322  = 1'h0;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = s1_k;
-    if (out_buffer_en) begin
-      \$323  = i__payload[261:256];
+    \$324  = bad_shift;
+    if (\$30 ) begin
+      \$324  = 1'h1;
+    end
+    if (rst) begin
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = s1_x0;
+    \$325  = s1_x0;
     if (out_buffer_en) begin
-      \$324  = i__payload[31:0];
+      \$325  = i__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = s1_x1;
+    \$326  = s1_x1;
     if (out_buffer_en) begin
-      \$325  = i__payload[63:32];
+      \$326  = i__payload[63:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = s1_x2;
+    \$327  = s1_x2;
     if (out_buffer_en) begin
-      \$326  = i__payload[95:64];
+      \$327  = i__payload[95:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = s1_x3;
+    \$328  = s1_x3;
     if (out_buffer_en) begin
-      \$327  = i__payload[127:96];
+      \$328  = i__payload[127:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = s1_x4;
+    \$329  = s1_x4;
     if (out_buffer_en) begin
-      \$328  = i__payload[159:128];
+      \$329  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = s1_x5;
+    \$330  = s1_x5;
     if (out_buffer_en) begin
-      \$329  = i__payload[191:160];
+      \$330  = i__payload[191:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = s1_x6;
+    \$331  = s1_x6;
     if (out_buffer_en) begin
-      \$330  = i__payload[223:192];
+      \$331  = i__payload[223:192];
     end
   end
   assign out_buffer_push = w_en;
@@ -4491,7 +4469,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \out_buffer_data.last  = w_data[72];
   assign \out_buffer_data.k  = w_data[78:73];
   assign w_data[78:73] = k_out_d5;
-  assign w_data[71:64] = keep_d7;
+  assign w_data[71:64] = keep_d6;
   assign w_data[72] = last_d7;
   assign w_data[63:56] = \$26 ;
   assign w_data[55:48] = \$23 ;

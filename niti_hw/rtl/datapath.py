@@ -93,6 +93,9 @@ class Datapath(wiring.Component):
         block_step = Signal(2 * dim)  # rows * n: elements from one row block to the next
         last_beat = Signal(element_bits(p))  # final replay beat: ceil(m * n / lanes) - 1
         final_keep = Signal(L)
+        # The rounder's k: copied from status.k as the replay starts (its first beat reaches the
+        # rounder two cycles later), so it is no twin of status.k for synthesis to merge: one
+        # register read beside the rounder and at the status port, far apart, limited Fmax.
         k = Signal(SHIFT)
         status = self.status
 
@@ -177,7 +180,7 @@ class Datapath(wiring.Component):
         # Replay: reads issued SCRATCHPAD_READ_LATENCY beats ahead of the rounder's input; the read
         # pipeline and its valid/last flags advance together, and freeze while the rounder stalls.
         rd_beat, replay = Signal(element_bits(p)), Signal()
-        at_last = Signal()  # rd_beat == last_beat, kept beside rd_beat (no compare on the issue path)
+        at_last = Signal()  # rd_beat == last_beat, kept beside rd_beat: no compare when issuing
         last_but_one = Signal(element_bits(p))  # last_beat - 1, set while the GEMM runs
         rd_valid = [Signal(name=f"rd_valid{n}") for n in range(SCRATCHPAD_READ_LATENCY)]
         rd_last = [Signal(name=f"rd_last{n}") for n in range(SCRATCHPAD_READ_LATENCY)]
@@ -202,7 +205,7 @@ class Datapath(wiring.Component):
             m.d.sync += [rd_beat.eq(rd_beat + 1), at_last.eq(rd_beat == last_but_one)]
         wiring.connect(m, rounder.o, wiring.flipped(self.o))
 
-        keep_bits = Mux(rule, mu, INT8_BITS)
+        keep_bits = Signal.like(mu, name="keep_bits")  # m_u or 7 by the rule: k = max(0, B - it)
         b = detector.o.payload
         # `idle` mirrors the IDLE state as a register: a comb decode of a state that has not yet
         # changed is never evaluated by Icarus and would read as X.
@@ -221,7 +224,8 @@ class Datapath(wiring.Component):
                 with m.If(mul_m[0]):
                     m.d.sync += size.eq(size + mul_n)
                 m.d.sync += [mul_m.eq(mul_m >> 1), mul_n.eq(mul_n << 1), mul_step.eq(mul_step + 1),
-                             block_step.eq(cn * R), cm_fits.eq(cm <= R), cn_fits.eq(cn <= C)]
+                             block_step.eq(cn * R), cm_fits.eq(cm <= R), cn_fits.eq(cn <= C),
+                             keep_bits.eq(Mux(rule, mu, INT8_BITS))]
                 with m.If(mul_step == dim - 1):
                     m.next = "CHECK"
             with m.State("CHECK"):
@@ -246,13 +250,13 @@ class Datapath(wiring.Component):
                 m.d.sync += last_but_one.eq(last_beat - 1)
                 with m.If(detector.o.valid):
                     m.d.sync += [
-                        k.eq(Mux(b > keep_bits, b - keep_bits, 0)),
                         status.b.eq(b), status.k.eq(Mux(b > keep_bits, b - keep_bits, 0)),
                         status.no_update.eq(rule & (b == 0)),
                     ]
                     m.next = "REPLAY"
             with m.State("REPLAY"):
                 m.d.comb += replay.eq(1)
+                m.d.sync += k.eq(status.k)
                 with m.If(issue & at_last):
                     m.d.sync += idle.eq(1)
                     m.next = "IDLE"

@@ -24,5 +24,5 @@ def clamp(over, under, low, bits: int):
 
 
 def saturate(value, bits: int):
-    """`value` (signed, wider than `bits`) clamped to +-signed_limit(bits), the golden `saturate`."""
+    """`value` (signed, wider than `bits`) clamped to +-signed_limit(bits): golden `saturate`."""
     return clamp(*out_of_range(value, bits), value[:bits], bits)

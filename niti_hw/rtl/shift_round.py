@@ -98,30 +98,34 @@ class ShiftRound(wiring.Component):
         out = OutputBuffer(m, self.o)
         st = _Stages(m, out.en)
         ip, take = self.i.p, Signal()
-        refused = ip.k > MAX_SHIFT
         m.d.comb += [self.i.ready.eq(out.ready), take.eq(self.i.valid & out.en)]
-        with m.If(take & refused):
-            m.d.sync += self.bad_shift.eq(1)
 
         # Stage 1: the beat; stage 2: the mask of k. A refused beat takes the k = 0 path, zeroed.
+        # Refusal is read from the registered k (stage 1), so the compare is no fan-out of the
+        # input; only the LFSR step flags (registered at stage 1) read the input's k.
         k1 = st.reg(ip.k, "s1_k")
+        valid1 = st.reg(take, "s1_valid", reset=True)
+        refused1 = k1 > MAX_SHIFT
+        with m.If(valid1 & refused1):
+            m.d.sync += self.bad_shift.eq(1)
         x1 = [st.reg(x, f"s1_x{n}") for n, x in enumerate(ip.data)]
-        only_saturate = st.delay((ip.k == 0) | refused, LATENCY - 1, "only_saturate")
+        only_saturate = st.delay((k1 == 0) | refused1, LATENCY - 2, "only_saturate")
         k2 = st.reg(k1, "s2_k")
         shift = SimpleNamespace(m=m, st=st, params=self.params, k1=k1, k2=k2,
                                 mask2=st.reg(low_mask(k1), "s2_mask"),
-                                refused2=st.delay(refused, 2, "refused"),
-                                take=take, step=take & (ip.k != 0) & ~refused, keep=ip.keep,
-                                last=ip.last)
+                                refused2=st.reg(refused1, "s2_refused"),
+                                take=take, step=take & (ip.k != 0) & (ip.k <= MAX_SHIFT),
+                                keep=ip.keep, last=ip.last)
         decision = _DECISIONS[self.mode](shift)
         for n, x in enumerate(x1):
             rounded, saturated = self._lane(n, x, shift, decision)
             m.d.comb += out.data.data[n].eq(Mux(only_saturate, saturated, rounded))
 
         m.d.comb += [
-            out.push.eq(out.en & st.delay(take, LATENCY - 1, "valid", reset=True)),
+            out.push.eq(out.en & st.delay(valid1, LATENCY - 2, "valid", reset=True)),
             out.data.last.eq(st.delay(ip.last, LATENCY - 1, "last")),
-            out.data.keep.eq(st.delay(Mux(refused, 0, ip.keep), LATENCY - 1, "keep")),
+            out.data.keep.eq(st.delay(Mux(refused1, 0, st.reg(ip.keep, "s1_keep")), LATENCY - 2,
+                                      "keep")),
             out.data.k.eq(st.delay(k2, LATENCY - 3, "k_out")),
         ]
         return m
