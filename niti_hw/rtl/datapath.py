@@ -93,10 +93,11 @@ class Datapath(wiring.Component):
         block_step = Signal(2 * dim)  # rows * n: elements from one row block to the next
         last_beat = Signal(element_bits(p))  # final replay beat: ceil(m * n / lanes) - 1
         final_keep = Signal(L)
-        # The rounder's k: copied from status.k as the replay starts (its first beat reaches the
-        # rounder two cycles later), so it is no twin of status.k for synthesis to merge: one
-        # register read beside the rounder and at the status port, far apart, limited Fmax.
-        k = Signal(SHIFT)
+        # k is computed once, beside the detector, into tensor_k; as the replay starts it is copied
+        # to the rounder's k and to status.k (the first beat reaches the rounder two cycles
+        # later). The copies are plain register-to-register routes to places far apart, and no
+        # twin registers for synthesis to merge.
+        tensor_k, k = Signal(SHIFT), Signal(SHIFT)
         status = self.status
 
         # Operand side: which tile the incoming beats belong to (the tensor's rows and columns
@@ -250,13 +251,13 @@ class Datapath(wiring.Component):
                 m.d.sync += last_but_one.eq(last_beat - 1)
                 with m.If(detector.o.valid):
                     m.d.sync += [
-                        status.b.eq(b), status.k.eq(Mux(b > keep_bits, b - keep_bits, 0)),
+                        status.b.eq(b), tensor_k.eq(Mux(b > keep_bits, b - keep_bits, 0)),
                         status.no_update.eq(rule & (b == 0)),
                     ]
                     m.next = "REPLAY"
             with m.State("REPLAY"):
                 m.d.comb += replay.eq(1)
-                m.d.sync += k.eq(status.k)
+                m.d.sync += [k.eq(tensor_k), status.k.eq(tensor_k)]
                 with m.If(issue & at_last):
                     m.d.sync += idle.eq(1)
                     m.next = "IDLE"
