@@ -9,12 +9,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
-  wire \$100 ;
-  wire [7:0] \$101 ;
-  wire [7:0] \$102 ;
-  wire \$103 ;
-  wire [32:0] \$104 ;
-  wire [32:0] \$105 ;
+  wire [7:0] \$100 ;
+  wire \$101 ;
+  wire [32:0] \$102 ;
+  wire [32:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
@@ -23,32 +23,32 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
+  wire [7:0] \$113 ;
+  wire [7:0] \$114 ;
   wire [7:0] \$115 ;
-  wire [7:0] \$116 ;
-  wire [7:0] \$117 ;
+  wire [31:0] \$116 ;
+  wire [31:0] \$117 ;
   wire [31:0] \$118 ;
-  wire [31:0] \$119 ;
+  wire \$119 ;
   wire [7:0] \$12 ;
   wire [31:0] \$120 ;
   wire \$121 ;
   wire [31:0] \$122 ;
   wire \$123 ;
-  wire [31:0] \$124 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire [7:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [7:0] \$132 ;
-  wire [7:0] \$133 ;
-  wire \$134 ;
-  wire [32:0] \$135 ;
-  wire [32:0] \$136 ;
+  wire [7:0] \$130 ;
+  wire [7:0] \$131 ;
+  wire \$132 ;
+  wire [32:0] \$133 ;
+  wire [32:0] \$134 ;
+  wire \$135 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
@@ -57,32 +57,32 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
+  wire [7:0] \$144 ;
+  wire [7:0] \$145 ;
   wire [7:0] \$146 ;
-  wire [7:0] \$147 ;
-  wire [7:0] \$148 ;
+  wire [31:0] \$147 ;
+  wire [31:0] \$148 ;
   wire [31:0] \$149 ;
   wire [7:0] \$15 ;
-  wire [31:0] \$150 ;
+  wire \$150 ;
   wire [31:0] \$151 ;
   wire \$152 ;
   wire [31:0] \$153 ;
   wire \$154 ;
-  wire [31:0] \$155 ;
+  wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire [7:0] \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire [7:0] \$163 ;
-  wire [7:0] \$164 ;
-  wire \$165 ;
-  wire [32:0] \$166 ;
-  wire [32:0] \$167 ;
+  wire [7:0] \$161 ;
+  wire [7:0] \$162 ;
+  wire \$163 ;
+  wire [32:0] \$164 ;
+  wire [32:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire [7:0] \$17 ;
@@ -91,32 +91,32 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
+  wire [7:0] \$175 ;
+  wire [7:0] \$176 ;
   wire [7:0] \$177 ;
-  wire [7:0] \$178 ;
-  wire [7:0] \$179 ;
+  wire [31:0] \$178 ;
+  wire [31:0] \$179 ;
   wire [7:0] \$18 ;
   wire [31:0] \$180 ;
-  wire [31:0] \$181 ;
+  wire \$181 ;
   wire [31:0] \$182 ;
   wire \$183 ;
   wire [31:0] \$184 ;
   wire \$185 ;
-  wire [31:0] \$186 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [7:0] \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [7:0] \$194 ;
-  wire [7:0] \$195 ;
-  wire \$196 ;
-  wire [32:0] \$197 ;
-  wire [32:0] \$198 ;
+  wire [7:0] \$192 ;
+  wire [7:0] \$193 ;
+  wire \$194 ;
+  wire [32:0] \$195 ;
+  wire [32:0] \$196 ;
+  wire \$197 ;
+  wire \$198 ;
   wire \$199 ;
   wire [3:0] \$2 ;
   wire [7:0] \$20 ;
@@ -126,32 +126,32 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
+  wire [7:0] \$206 ;
+  wire [7:0] \$207 ;
   wire [7:0] \$208 ;
-  wire [7:0] \$209 ;
+  wire [31:0] \$209 ;
   wire [7:0] \$21 ;
-  wire [7:0] \$210 ;
+  wire [31:0] \$210 ;
   wire [31:0] \$211 ;
-  wire [31:0] \$212 ;
+  wire \$212 ;
   wire [31:0] \$213 ;
   wire \$214 ;
   wire [31:0] \$215 ;
   wire \$216 ;
-  wire [31:0] \$217 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire [7:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire [7:0] \$225 ;
-  wire [7:0] \$226 ;
-  wire \$227 ;
-  wire [32:0] \$228 ;
-  wire [32:0] \$229 ;
+  wire [7:0] \$223 ;
+  wire [7:0] \$224 ;
+  wire \$225 ;
+  wire [32:0] \$226 ;
+  wire [32:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [7:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
@@ -160,33 +160,33 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
+  wire [7:0] \$237 ;
+  wire [7:0] \$238 ;
   wire [7:0] \$239 ;
   wire [7:0] \$24 ;
-  wire [7:0] \$240 ;
-  wire [7:0] \$241 ;
+  wire [31:0] \$240 ;
+  wire [31:0] \$241 ;
   wire [31:0] \$242 ;
-  wire [31:0] \$243 ;
+  wire \$243 ;
   wire [31:0] \$244 ;
   wire \$245 ;
   wire [31:0] \$246 ;
   wire \$247 ;
-  wire [31:0] \$248 ;
+  wire \$248 ;
   wire \$249 ;
   wire [7:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire [7:0] \$256 ;
-  wire [7:0] \$257 ;
-  wire \$258 ;
-  wire [32:0] \$259 ;
+  wire [7:0] \$254 ;
+  wire [7:0] \$255 ;
+  wire \$256 ;
+  wire [32:0] \$257 ;
+  wire [32:0] \$258 ;
+  wire \$259 ;
   wire [7:0] \$26 ;
-  wire [32:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
@@ -194,33 +194,33 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire [2:0] \$27 ;
+  wire [7:0] \$268 ;
+  wire [7:0] \$269 ;
+  wire \$27 ;
   wire [7:0] \$270 ;
-  wire [7:0] \$271 ;
-  wire [7:0] \$272 ;
+  wire [31:0] \$271 ;
+  wire [31:0] \$272 ;
   wire [31:0] \$273 ;
-  wire [31:0] \$274 ;
+  wire \$274 ;
   wire [31:0] \$275 ;
   wire \$276 ;
   wire [31:0] \$277 ;
   wire \$278 ;
-  wire [31:0] \$279 ;
-  wire [2:0] \$28 ;
+  wire \$279 ;
+  wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire [7:0] \$287 ;
-  wire [7:0] \$288 ;
-  wire \$289 ;
+  wire [7:0] \$285 ;
+  wire [7:0] \$286 ;
+  wire \$287 ;
+  wire [32:0] \$288 ;
+  wire [32:0] \$289 ;
   wire \$29 ;
-  wire [32:0] \$290 ;
-  wire [32:0] \$291 ;
+  wire \$290 ;
+  wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
@@ -228,368 +228,368 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
-  wire \$299 ;
+  wire [7:0] \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
-  wire \$300 ;
+  wire [7:0] \$300 ;
   wire [7:0] \$301 ;
-  wire [7:0] \$302 ;
-  wire [7:0] \$303 ;
+  wire [31:0] \$302 ;
+  wire [31:0] \$303 ;
   wire [31:0] \$304 ;
-  wire [31:0] \$305 ;
+  wire \$305 ;
   wire [31:0] \$306 ;
   wire \$307 ;
   wire [31:0] \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [31:0] \$310 ;
+  wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire [7:0] \$318 ;
+  wire [7:0] \$316 ;
+  wire [7:0] \$317 ;
+  wire \$318 ;
   wire [7:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire [7:0] \$321 ;
-  reg [1:0] \$322 ;
-  reg [1:0] \$323 ;
-  reg [1:0] \$324 ;
-  reg \$325 ;
-  reg \$326 ;
-  reg [5:0] \$327 ;
-  reg \$328 ;
-  reg \$329 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg [5:0] \$322 ;
+  reg \$323 ;
+  reg \$324 ;
+  reg [31:0] \$325 ;
+  reg [31:0] \$326 ;
+  reg [31:0] \$327 ;
+  reg [31:0] \$328 ;
+  reg [31:0] \$329 ;
   wire \$33 ;
   reg [31:0] \$330 ;
   reg [31:0] \$331 ;
   reg [31:0] \$332 ;
-  reg [31:0] \$333 ;
-  reg [31:0] \$334 ;
-  reg [31:0] \$335 ;
-  reg [31:0] \$336 ;
-  reg [31:0] \$337 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg \$335 ;
+  reg \$336 ;
+  reg \$337 ;
   reg \$338 ;
   reg \$339 ;
   wire \$34 ;
-  reg \$340 ;
-  reg \$341 ;
+  reg [5:0] \$340 ;
+  reg [31:0] \$341 ;
   reg \$342 ;
-  reg \$343 ;
-  reg \$344 ;
-  reg [5:0] \$345 ;
-  reg [31:0] \$346 ;
+  reg [31:0] \$343 ;
+  reg [31:0] \$344 ;
+  reg [31:0] \$345 ;
+  reg \$346 ;
   reg \$347 ;
-  reg [31:0] \$348 ;
-  reg [31:0] \$349 ;
+  reg \$348 ;
+  reg [7:0] \$349 ;
   wire \$35 ;
-  reg [31:0] \$350 ;
-  reg \$351 ;
-  reg \$352 ;
-  reg \$353 ;
+  reg [7:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [7:0] \$353 ;
   reg [7:0] \$354 ;
   reg [7:0] \$355 ;
-  reg [7:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [31:0] \$356 ;
+  reg [31:0] \$357 ;
+  reg [2:0] \$358 ;
+  reg [31:0] \$359 ;
   wire \$36 ;
-  reg [7:0] \$360 ;
-  reg [31:0] \$361 ;
-  reg [31:0] \$362 ;
-  reg [2:0] \$363 ;
-  reg [31:0] \$364 ;
-  reg \$365 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg [6:0] \$363 ;
+  reg [6:0] \$364 ;
+  reg [6:0] \$365 ;
   reg \$366 ;
   reg \$367 ;
-  reg [6:0] \$368 ;
-  reg [6:0] \$369 ;
+  reg \$368 ;
+  reg \$369 ;
   wire \$37 ;
-  reg [6:0] \$370 ;
+  reg \$370 ;
   reg \$371 ;
   reg \$372 ;
-  reg \$373 ;
+  reg [6:0] \$373 ;
   reg \$374 ;
   reg \$375 ;
   reg \$376 ;
   reg \$377 ;
-  reg [6:0] \$378 ;
+  reg \$378 ;
   reg \$379 ;
   wire \$38 ;
-  reg \$380 ;
+  reg [31:0] \$380 ;
   reg \$381 ;
   reg \$382 ;
   reg \$383 ;
-  reg \$384 ;
-  reg [31:0] \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg \$388 ;
+  reg [7:0] \$384 ;
+  reg [7:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg [7:0] \$388 ;
   reg [7:0] \$389 ;
   wire \$39 ;
   reg [7:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg [7:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg [7:0] \$394 ;
-  reg [7:0] \$395 ;
-  reg [31:0] \$396 ;
-  reg [31:0] \$397 ;
-  reg [2:0] \$398 ;
-  reg [31:0] \$399 ;
+  reg [31:0] \$391 ;
+  reg [31:0] \$392 ;
+  reg [2:0] \$393 ;
+  reg [31:0] \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg [6:0] \$398 ;
+  reg [6:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  reg \$400 ;
+  reg [6:0] \$400 ;
   reg \$401 ;
   reg \$402 ;
-  reg [6:0] \$403 ;
-  reg [6:0] \$404 ;
-  reg [6:0] \$405 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg \$405 ;
   reg \$406 ;
   reg \$407 ;
-  reg \$408 ;
+  reg [6:0] \$408 ;
   reg \$409 ;
   wire \$41 ;
   reg \$410 ;
   reg \$411 ;
   reg \$412 ;
-  reg [6:0] \$413 ;
+  reg \$413 ;
   reg \$414 ;
-  reg \$415 ;
+  reg [31:0] \$415 ;
   reg \$416 ;
   reg \$417 ;
   reg \$418 ;
-  reg \$419 ;
+  reg [7:0] \$419 ;
   wire \$42 ;
-  reg [31:0] \$420 ;
-  reg \$421 ;
-  reg \$422 ;
-  reg \$423 ;
+  reg [7:0] \$420 ;
+  reg [7:0] \$421 ;
+  reg [7:0] \$422 ;
+  reg [7:0] \$423 ;
   reg [7:0] \$424 ;
   reg [7:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg [7:0] \$427 ;
-  reg [7:0] \$428 ;
-  reg [7:0] \$429 ;
+  reg [31:0] \$426 ;
+  reg [31:0] \$427 ;
+  reg [2:0] \$428 ;
+  reg [31:0] \$429 ;
   wire \$43 ;
-  reg [7:0] \$430 ;
-  reg [31:0] \$431 ;
-  reg [31:0] \$432 ;
-  reg [2:0] \$433 ;
-  reg [31:0] \$434 ;
-  reg \$435 ;
+  reg \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg [6:0] \$433 ;
+  reg [6:0] \$434 ;
+  reg [6:0] \$435 ;
   reg \$436 ;
   reg \$437 ;
-  reg [6:0] \$438 ;
-  reg [6:0] \$439 ;
+  reg \$438 ;
+  reg \$439 ;
   wire \$44 ;
-  reg [6:0] \$440 ;
+  reg \$440 ;
   reg \$441 ;
   reg \$442 ;
-  reg \$443 ;
+  reg [6:0] \$443 ;
   reg \$444 ;
   reg \$445 ;
   reg \$446 ;
   reg \$447 ;
-  reg [6:0] \$448 ;
+  reg \$448 ;
   reg \$449 ;
   wire \$45 ;
-  reg \$450 ;
+  reg [31:0] \$450 ;
   reg \$451 ;
   reg \$452 ;
   reg \$453 ;
-  reg \$454 ;
-  reg [31:0] \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg \$458 ;
+  reg [7:0] \$454 ;
+  reg [7:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg [7:0] \$457 ;
+  reg [7:0] \$458 ;
   reg [7:0] \$459 ;
   wire \$46 ;
   reg [7:0] \$460 ;
-  reg [7:0] \$461 ;
-  reg [7:0] \$462 ;
-  reg [7:0] \$463 ;
-  reg [7:0] \$464 ;
-  reg [7:0] \$465 ;
-  reg [31:0] \$466 ;
-  reg [31:0] \$467 ;
-  reg [2:0] \$468 ;
-  reg [31:0] \$469 ;
+  reg [31:0] \$461 ;
+  reg [31:0] \$462 ;
+  reg [2:0] \$463 ;
+  reg [31:0] \$464 ;
+  reg \$465 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg [6:0] \$468 ;
+  reg [6:0] \$469 ;
   wire \$47 ;
-  reg \$470 ;
+  reg [6:0] \$470 ;
   reg \$471 ;
   reg \$472 ;
-  reg [6:0] \$473 ;
-  reg [6:0] \$474 ;
-  reg [6:0] \$475 ;
+  reg \$473 ;
+  reg \$474 ;
+  reg \$475 ;
   reg \$476 ;
   reg \$477 ;
-  reg \$478 ;
+  reg [6:0] \$478 ;
   reg \$479 ;
   wire \$48 ;
   reg \$480 ;
   reg \$481 ;
   reg \$482 ;
-  reg [6:0] \$483 ;
+  reg \$483 ;
   reg \$484 ;
-  reg \$485 ;
+  reg [31:0] \$485 ;
   reg \$486 ;
   reg \$487 ;
   reg \$488 ;
-  reg \$489 ;
+  reg [7:0] \$489 ;
   wire \$49 ;
-  reg [31:0] \$490 ;
-  reg \$491 ;
-  reg \$492 ;
-  reg \$493 ;
+  reg [7:0] \$490 ;
+  reg [7:0] \$491 ;
+  reg [7:0] \$492 ;
+  reg [7:0] \$493 ;
   reg [7:0] \$494 ;
   reg [7:0] \$495 ;
-  reg [7:0] \$496 ;
-  reg [7:0] \$497 ;
-  reg [7:0] \$498 ;
-  reg [7:0] \$499 ;
+  reg [31:0] \$496 ;
+  reg [31:0] \$497 ;
+  reg [2:0] \$498 ;
+  reg [31:0] \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [7:0] \$500 ;
-  reg [31:0] \$501 ;
-  reg [31:0] \$502 ;
-  reg [2:0] \$503 ;
-  reg [31:0] \$504 ;
-  reg \$505 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg [6:0] \$503 ;
+  reg [6:0] \$504 ;
+  reg [6:0] \$505 ;
   reg \$506 ;
   reg \$507 ;
-  reg [6:0] \$508 ;
-  reg [6:0] \$509 ;
+  reg \$508 ;
+  reg \$509 ;
   wire \$51 ;
-  reg [6:0] \$510 ;
+  reg \$510 ;
   reg \$511 ;
   reg \$512 ;
-  reg \$513 ;
+  reg [6:0] \$513 ;
   reg \$514 ;
   reg \$515 ;
   reg \$516 ;
   reg \$517 ;
-  reg [6:0] \$518 ;
+  reg \$518 ;
   reg \$519 ;
   wire \$52 ;
-  reg \$520 ;
+  reg [31:0] \$520 ;
   reg \$521 ;
   reg \$522 ;
   reg \$523 ;
-  reg \$524 ;
-  reg [31:0] \$525 ;
-  reg \$526 ;
-  reg \$527 ;
-  reg \$528 ;
+  reg [7:0] \$524 ;
+  reg [7:0] \$525 ;
+  reg [7:0] \$526 ;
+  reg [7:0] \$527 ;
+  reg [7:0] \$528 ;
   reg [7:0] \$529 ;
   wire \$53 ;
   reg [7:0] \$530 ;
-  reg [7:0] \$531 ;
-  reg [7:0] \$532 ;
-  reg [7:0] \$533 ;
-  reg [7:0] \$534 ;
-  reg [7:0] \$535 ;
-  reg [31:0] \$536 ;
-  reg [31:0] \$537 ;
-  reg [2:0] \$538 ;
-  reg [31:0] \$539 ;
+  reg [31:0] \$531 ;
+  reg [31:0] \$532 ;
+  reg [2:0] \$533 ;
+  reg [31:0] \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg \$537 ;
+  reg [6:0] \$538 ;
+  reg [6:0] \$539 ;
   wire \$54 ;
-  reg \$540 ;
+  reg [6:0] \$540 ;
   reg \$541 ;
   reg \$542 ;
-  reg [6:0] \$543 ;
-  reg [6:0] \$544 ;
-  reg [6:0] \$545 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg \$545 ;
   reg \$546 ;
   reg \$547 ;
-  reg \$548 ;
+  reg [6:0] \$548 ;
   reg \$549 ;
   wire \$55 ;
   reg \$550 ;
   reg \$551 ;
   reg \$552 ;
-  reg [6:0] \$553 ;
+  reg \$553 ;
   reg \$554 ;
-  reg \$555 ;
+  reg [31:0] \$555 ;
   reg \$556 ;
   reg \$557 ;
   reg \$558 ;
-  reg \$559 ;
+  reg [7:0] \$559 ;
   wire \$56 ;
-  reg [31:0] \$560 ;
-  reg \$561 ;
-  reg \$562 ;
-  reg \$563 ;
+  reg [7:0] \$560 ;
+  reg [7:0] \$561 ;
+  reg [7:0] \$562 ;
+  reg [7:0] \$563 ;
   reg [7:0] \$564 ;
   reg [7:0] \$565 ;
-  reg [7:0] \$566 ;
-  reg [7:0] \$567 ;
-  reg [7:0] \$568 ;
-  reg [7:0] \$569 ;
+  reg [31:0] \$566 ;
+  reg [31:0] \$567 ;
+  reg [2:0] \$568 ;
+  reg [31:0] \$569 ;
   wire \$57 ;
-  reg [7:0] \$570 ;
-  reg [31:0] \$571 ;
-  reg [31:0] \$572 ;
-  reg [2:0] \$573 ;
-  reg [31:0] \$574 ;
-  reg \$575 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg \$572 ;
+  reg [6:0] \$573 ;
+  reg [6:0] \$574 ;
+  reg [6:0] \$575 ;
   reg \$576 ;
   reg \$577 ;
-  reg [6:0] \$578 ;
-  reg [6:0] \$579 ;
+  reg \$578 ;
+  reg \$579 ;
   wire \$58 ;
-  reg [6:0] \$580 ;
+  reg \$580 ;
   reg \$581 ;
   reg \$582 ;
-  reg \$583 ;
+  reg [6:0] \$583 ;
   reg \$584 ;
   reg \$585 ;
   reg \$586 ;
   reg \$587 ;
-  reg [6:0] \$588 ;
+  reg \$588 ;
   reg \$589 ;
   wire \$59 ;
-  reg \$590 ;
+  reg [31:0] \$590 ;
   reg \$591 ;
   reg \$592 ;
   reg \$593 ;
-  reg \$594 ;
-  reg [31:0] \$595 ;
-  reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
+  reg [7:0] \$594 ;
+  reg [7:0] \$595 ;
+  reg [7:0] \$596 ;
+  reg [7:0] \$597 ;
+  reg [7:0] \$598 ;
   reg [7:0] \$599 ;
   wire [7:0] \$6 ;
   wire \$60 ;
   reg [7:0] \$600 ;
-  reg [7:0] \$601 ;
-  reg [7:0] \$602 ;
-  reg [7:0] \$603 ;
-  reg [7:0] \$604 ;
-  reg [7:0] \$605 ;
-  reg [31:0] \$606 ;
-  reg [31:0] \$607 ;
-  reg [2:0] \$608 ;
-  reg [31:0] \$609 ;
+  reg [31:0] \$601 ;
+  reg [31:0] \$602 ;
+  reg [2:0] \$603 ;
+  reg [31:0] \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg [6:0] \$608 ;
+  reg [6:0] \$609 ;
   wire \$61 ;
-  reg \$610 ;
+  reg [6:0] \$610 ;
   reg \$611 ;
   reg \$612 ;
-  reg [6:0] \$613 ;
-  reg [6:0] \$614 ;
-  reg [6:0] \$615 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg \$615 ;
   reg \$616 ;
   reg \$617 ;
-  reg \$618 ;
+  reg [6:0] \$618 ;
   reg \$619 ;
   wire \$62 ;
   reg \$620 ;
   reg \$621 ;
   reg \$622 ;
-  reg [6:0] \$623 ;
+  reg \$623 ;
   reg \$624 ;
   reg \$625 ;
   reg \$626 ;
@@ -608,36 +608,31 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$638 ;
   reg \$639 ;
   wire \$64 ;
-  reg \$640 ;
-  reg \$641 ;
-  reg \$642 ;
-  reg \$643 ;
-  reg \$644 ;
+  reg [7:0] \$640 ;
+  reg [7:0] \$641 ;
+  reg [7:0] \$642 ;
+  reg [7:0] \$643 ;
+  reg [7:0] \$644 ;
   reg [7:0] \$645 ;
   reg [7:0] \$646 ;
   reg [7:0] \$647 ;
-  reg [7:0] \$648 ;
-  reg [7:0] \$649 ;
+  reg [5:0] \$648 ;
+  reg [5:0] \$649 ;
   wire \$65 ;
-  reg [7:0] \$650 ;
-  reg [7:0] \$651 ;
-  reg [7:0] \$652 ;
+  reg [5:0] \$650 ;
+  reg [5:0] \$651 ;
+  reg [5:0] \$652 ;
   reg [5:0] \$653 ;
-  reg [5:0] \$654 ;
-  reg [5:0] \$655 ;
-  reg [5:0] \$656 ;
-  reg [5:0] \$657 ;
-  reg [5:0] \$658 ;
   wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire [31:0] \$67 ;
+  wire [31:0] \$68 ;
   wire [31:0] \$69 ;
   wire [7:0] \$7 ;
-  wire [31:0] \$70 ;
-  wire [31:0] \$71 ;
-  wire \$72 ;
-  wire [32:0] \$73 ;
-  wire [32:0] \$74 ;
+  wire \$70 ;
+  wire [32:0] \$71 ;
+  wire [32:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -646,28 +641,25 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [7:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
+  wire [7:0] \$82 ;
+  wire [7:0] \$83 ;
   wire [7:0] \$84 ;
-  wire [7:0] \$85 ;
-  wire [7:0] \$86 ;
+  wire [31:0] \$85 ;
+  wire [31:0] \$86 ;
   wire [31:0] \$87 ;
-  wire [31:0] \$88 ;
+  wire \$88 ;
   wire [31:0] \$89 ;
   wire [7:0] \$9 ;
   wire \$90 ;
   wire [31:0] \$91 ;
   wire \$92 ;
-  wire [31:0] \$93 ;
+  wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
-  reg [1:0] \$signature__addr  = 2'h0;
-  wire [78:0] \$signature__data ;
-  wire \$signature__en ;
+  wire [7:0] \$99 ;
   output bad_shift;
   reg bad_shift = 1'h0;
   reg big0_d0 = 1'h0;
@@ -728,6 +720,7 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg last_d5 = 1'h0;
   reg last_d6 = 1'h0;
   reg last_d7 = 1'h0;
+  wire [1:0] level;
   reg neg0_d0 = 1'h0;
   reg neg0_d1 = 1'h0;
   reg neg0_d2 = 1'h0;
@@ -816,17 +809,12 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \out_buffer_data.last ;
   (* keep = 32'd1 *)
   reg out_buffer_en = 1'h1;
-  reg [1:0] out_buffer_level = 2'h0;
   wire [2:0] out_buffer_level_next;
   wire out_buffer_pop;
   wire out_buffer_push;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_r_ptr;
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire out_buffer_ready;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_w_ptr;
   reg [6:0] q7_0_d0 = 7'h00;
   reg [6:0] q7_0_d1 = 7'h00;
   reg [6:0] q7_1_d0 = 7'h00;
@@ -843,8 +831,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [6:0] q7_6_d1 = 7'h00;
   reg [6:0] q7_7_d0 = 7'h00;
   reg [6:0] q7_7_d1 = 7'h00;
-  reg [1:0] read__addr = 2'h0;
-  wire [78:0] read__data;
+  wire [78:0] r_data;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
@@ -1023,6 +1012,8 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg valid_d4 = 1'h0;
   reg valid_d5 = 1'h0;
   reg valid_d6 = 1'h0;
+  wire [78:0] w_data;
+  wire w_en;
   reg [7:0] xsat0_d0 = 8'h00;
   reg [7:0] xsat0_d1 = 8'h00;
   reg [7:0] xsat0_d2 = 8'h00;
@@ -1071,682 +1062,654 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
-  reg [78:0] out_buffer [3:0];
-  initial begin : \out_buffer$init 
-    integer i;
-    for (i = 0; i < 4; i = i + 1)
-      out_buffer[i] = 79'h00000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      out_buffer[\$signature__addr ] <= \$signature__data ;
-  end
-  assign o__payload = out_buffer[read__addr];
   always @(posedge clk)
-    s1_valid <= \$328 ;
+    s1_x6 <= \$331 ;
   always @(posedge clk)
-    bad_shift <= \$329 ;
+    s1_x7 <= \$332 ;
   always @(posedge clk)
-    s1_x0 <= \$330 ;
+    only_saturate_d0 <= \$333 ;
   always @(posedge clk)
-    s1_x1 <= \$331 ;
+    only_saturate_d1 <= \$334 ;
   always @(posedge clk)
-    s1_x2 <= \$332 ;
+    only_saturate_d2 <= \$335 ;
   always @(posedge clk)
-    s1_x3 <= \$333 ;
+    only_saturate_d3 <= \$336 ;
   always @(posedge clk)
-    s1_x4 <= \$334 ;
+    only_saturate_d4 <= \$337 ;
   always @(posedge clk)
-    s1_x5 <= \$335 ;
+    only_saturate_d5 <= \$338 ;
   always @(posedge clk)
-    s1_x6 <= \$336 ;
+    only_saturate_d6 <= \$339 ;
   always @(posedge clk)
-    s1_x7 <= \$337 ;
+    s2_k <= \$340 ;
   always @(posedge clk)
-    only_saturate_d0 <= \$338 ;
+    s2_mask <= \$341 ;
   always @(posedge clk)
-    only_saturate_d1 <= \$339 ;
+    s2_refused <= \$342 ;
   always @(posedge clk)
-    only_saturate_d2 <= \$340 ;
+    s3_half_bit <= \$343 ;
   always @(posedge clk)
-    only_saturate_d3 <= \$341 ;
+    s3_below_half <= \$344 ;
   always @(posedge clk)
-    only_saturate_d4 <= \$342 ;
+    s2_mag0 <= \$345 ;
   always @(posedge clk)
-    only_saturate_d5 <= \$343 ;
+    s2_neg0 <= \$346 ;
   always @(posedge clk)
-    only_saturate_d6 <= \$344 ;
+    s2_over0 <= \$347 ;
   always @(posedge clk)
-    s2_k <= \$345 ;
+    s2_under0 <= \$348 ;
   always @(posedge clk)
-    s2_mask <= \$346 ;
+    s2_low0 <= \$349 ;
   always @(posedge clk)
-    s2_refused <= \$347 ;
+    xsat0_d0 <= \$350 ;
   always @(posedge clk)
-    s3_half_bit <= \$348 ;
+    xsat0_d1 <= \$351 ;
   always @(posedge clk)
-    s3_below_half <= \$349 ;
+    xsat0_d2 <= \$352 ;
   always @(posedge clk)
-    s2_mag0 <= \$350 ;
+    xsat0_d3 <= \$353 ;
   always @(posedge clk)
-    s2_neg0 <= \$351 ;
+    xsat0_d4 <= \$354 ;
   always @(posedge clk)
-    s2_over0 <= \$352 ;
+    xsat0_d5 <= \$355 ;
   always @(posedge clk)
-    s2_under0 <= \$353 ;
+    s3_qc0 <= \$356 ;
   always @(posedge clk)
-    s2_low0 <= \$354 ;
+    s3_f0 <= \$357 ;
   always @(posedge clk)
-    xsat0_d0 <= \$355 ;
+    s3_k0 <= \$358 ;
   always @(posedge clk)
-    xsat0_d1 <= \$356 ;
+    s4_q0 <= \$359 ;
   always @(posedge clk)
-    xsat0_d2 <= \$357 ;
+    s5_big0 <= \$360 ;
   always @(posedge clk)
-    xsat0_d3 <= \$358 ;
+    big0_d0 <= \$361 ;
   always @(posedge clk)
-    xsat0_d4 <= \$359 ;
+    big0_d1 <= \$362 ;
   always @(posedge clk)
-    xsat0_d5 <= \$360 ;
+    s5_q7_0 <= \$363 ;
   always @(posedge clk)
-    s3_qc0 <= \$361 ;
+    q7_0_d0 <= \$364 ;
   always @(posedge clk)
-    s3_f0 <= \$362 ;
+    q7_0_d1 <= \$365 ;
   always @(posedge clk)
-    s3_k0 <= \$363 ;
+    s4_at_half0 <= \$366 ;
   always @(posedge clk)
-    s4_q0 <= \$364 ;
+    s4_beyond0 <= \$367 ;
   always @(posedge clk)
-    s5_big0 <= \$365 ;
+    s4_neg0_d0 <= \$368 ;
   always @(posedge clk)
-    big0_d0 <= \$366 ;
+    s4_neg0_d1 <= \$369 ;
   always @(posedge clk)
-    big0_d1 <= \$367 ;
+    s5_up0 <= \$370 ;
   always @(posedge clk)
-    s5_q7_0 <= \$368 ;
+    up0_d0 <= \$371 ;
   always @(posedge clk)
-    q7_0_d0 <= \$369 ;
+    up0_d1 <= \$372 ;
   always @(posedge clk)
-    q7_0_d1 <= \$370 ;
+    s8_mag0 <= \$373 ;
   always @(posedge clk)
-    s4_at_half0 <= \$371 ;
+    neg0_d0 <= \$374 ;
   always @(posedge clk)
-    s4_beyond0 <= \$372 ;
+    neg0_d1 <= \$375 ;
   always @(posedge clk)
-    s4_neg0_d0 <= \$373 ;
+    neg0_d2 <= \$376 ;
   always @(posedge clk)
-    s4_neg0_d1 <= \$374 ;
+    neg0_d3 <= \$377 ;
   always @(posedge clk)
-    s5_up0 <= \$375 ;
+    neg0_d4 <= \$378 ;
   always @(posedge clk)
-    up0_d0 <= \$376 ;
+    neg0_d5 <= \$379 ;
   always @(posedge clk)
-    up0_d1 <= \$377 ;
+    s2_mag1 <= \$380 ;
   always @(posedge clk)
-    s8_mag0 <= \$378 ;
+    s2_neg1 <= \$381 ;
   always @(posedge clk)
-    neg0_d0 <= \$379 ;
+    s2_over1 <= \$382 ;
   always @(posedge clk)
-    neg0_d1 <= \$380 ;
+    s2_under1 <= \$383 ;
   always @(posedge clk)
-    neg0_d2 <= \$381 ;
+    s2_low1 <= \$384 ;
   always @(posedge clk)
-    neg0_d3 <= \$382 ;
+    xsat1_d0 <= \$385 ;
   always @(posedge clk)
-    neg0_d4 <= \$383 ;
+    xsat1_d1 <= \$386 ;
   always @(posedge clk)
-    neg0_d5 <= \$384 ;
+    xsat1_d2 <= \$387 ;
   always @(posedge clk)
-    s2_mag1 <= \$385 ;
+    xsat1_d3 <= \$388 ;
   always @(posedge clk)
-    s2_neg1 <= \$386 ;
+    xsat1_d4 <= \$389 ;
   always @(posedge clk)
-    s2_over1 <= \$387 ;
+    xsat1_d5 <= \$390 ;
   always @(posedge clk)
-    s2_under1 <= \$388 ;
+    s3_qc1 <= \$391 ;
   always @(posedge clk)
-    s2_low1 <= \$389 ;
+    s3_f1 <= \$392 ;
   always @(posedge clk)
-    xsat1_d0 <= \$390 ;
+    s3_k1 <= \$393 ;
   always @(posedge clk)
-    xsat1_d1 <= \$391 ;
+    s4_q1 <= \$394 ;
   always @(posedge clk)
-    xsat1_d2 <= \$392 ;
+    s5_big1 <= \$395 ;
   always @(posedge clk)
-    xsat1_d3 <= \$393 ;
+    big1_d0 <= \$396 ;
   always @(posedge clk)
-    xsat1_d4 <= \$394 ;
+    big1_d1 <= \$397 ;
   always @(posedge clk)
-    xsat1_d5 <= \$395 ;
+    s5_q7_1 <= \$398 ;
   always @(posedge clk)
-    s3_qc1 <= \$396 ;
+    q7_1_d0 <= \$399 ;
   always @(posedge clk)
-    s3_f1 <= \$397 ;
+    q7_1_d1 <= \$400 ;
   always @(posedge clk)
-    s3_k1 <= \$398 ;
+    s4_at_half1 <= \$401 ;
   always @(posedge clk)
-    s4_q1 <= \$399 ;
+    s4_beyond1 <= \$402 ;
   always @(posedge clk)
-    s5_big1 <= \$400 ;
+    s4_neg1_d0 <= \$403 ;
   always @(posedge clk)
-    big1_d0 <= \$401 ;
+    s4_neg1_d1 <= \$404 ;
   always @(posedge clk)
-    big1_d1 <= \$402 ;
+    s5_up1 <= \$405 ;
   always @(posedge clk)
-    s5_q7_1 <= \$403 ;
+    up1_d0 <= \$406 ;
   always @(posedge clk)
-    q7_1_d0 <= \$404 ;
+    up1_d1 <= \$407 ;
   always @(posedge clk)
-    q7_1_d1 <= \$405 ;
+    s8_mag1 <= \$408 ;
   always @(posedge clk)
-    s4_at_half1 <= \$406 ;
+    neg1_d0 <= \$409 ;
   always @(posedge clk)
-    s4_beyond1 <= \$407 ;
+    neg1_d1 <= \$410 ;
   always @(posedge clk)
-    s4_neg1_d0 <= \$408 ;
+    neg1_d2 <= \$411 ;
   always @(posedge clk)
-    s4_neg1_d1 <= \$409 ;
+    neg1_d3 <= \$412 ;
   always @(posedge clk)
-    s5_up1 <= \$410 ;
+    neg1_d4 <= \$413 ;
   always @(posedge clk)
-    up1_d0 <= \$411 ;
+    neg1_d5 <= \$414 ;
   always @(posedge clk)
-    up1_d1 <= \$412 ;
+    s2_mag2 <= \$415 ;
   always @(posedge clk)
-    s8_mag1 <= \$413 ;
+    s2_neg2 <= \$416 ;
   always @(posedge clk)
-    neg1_d0 <= \$414 ;
+    s2_over2 <= \$417 ;
   always @(posedge clk)
-    neg1_d1 <= \$415 ;
+    s2_under2 <= \$418 ;
   always @(posedge clk)
-    neg1_d2 <= \$416 ;
+    s2_low2 <= \$419 ;
   always @(posedge clk)
-    neg1_d3 <= \$417 ;
+    xsat2_d0 <= \$420 ;
   always @(posedge clk)
-    neg1_d4 <= \$418 ;
+    xsat2_d1 <= \$421 ;
   always @(posedge clk)
-    neg1_d5 <= \$419 ;
+    xsat2_d2 <= \$422 ;
   always @(posedge clk)
-    s2_mag2 <= \$420 ;
+    xsat2_d3 <= \$423 ;
   always @(posedge clk)
-    s2_neg2 <= \$421 ;
+    xsat2_d4 <= \$424 ;
   always @(posedge clk)
-    s2_over2 <= \$422 ;
+    xsat2_d5 <= \$425 ;
   always @(posedge clk)
-    s2_under2 <= \$423 ;
+    s3_qc2 <= \$426 ;
   always @(posedge clk)
-    s2_low2 <= \$424 ;
+    s3_f2 <= \$427 ;
   always @(posedge clk)
-    xsat2_d0 <= \$425 ;
+    s3_k2 <= \$428 ;
   always @(posedge clk)
-    xsat2_d1 <= \$426 ;
+    s4_q2 <= \$429 ;
   always @(posedge clk)
-    xsat2_d2 <= \$427 ;
+    s5_big2 <= \$430 ;
   always @(posedge clk)
-    xsat2_d3 <= \$428 ;
+    big2_d0 <= \$431 ;
   always @(posedge clk)
-    xsat2_d4 <= \$429 ;
+    big2_d1 <= \$432 ;
   always @(posedge clk)
-    xsat2_d5 <= \$430 ;
+    s5_q7_2 <= \$433 ;
   always @(posedge clk)
-    s3_qc2 <= \$431 ;
+    q7_2_d0 <= \$434 ;
   always @(posedge clk)
-    s3_f2 <= \$432 ;
+    q7_2_d1 <= \$435 ;
   always @(posedge clk)
-    s3_k2 <= \$433 ;
+    s4_at_half2 <= \$436 ;
   always @(posedge clk)
-    s4_q2 <= \$434 ;
+    s4_beyond2 <= \$437 ;
   always @(posedge clk)
-    s5_big2 <= \$435 ;
+    s4_neg2_d0 <= \$438 ;
   always @(posedge clk)
-    big2_d0 <= \$436 ;
+    s4_neg2_d1 <= \$439 ;
   always @(posedge clk)
-    big2_d1 <= \$437 ;
+    s5_up2 <= \$440 ;
   always @(posedge clk)
-    s5_q7_2 <= \$438 ;
+    up2_d0 <= \$441 ;
   always @(posedge clk)
-    q7_2_d0 <= \$439 ;
+    up2_d1 <= \$442 ;
   always @(posedge clk)
-    q7_2_d1 <= \$440 ;
+    s8_mag2 <= \$443 ;
   always @(posedge clk)
-    s4_at_half2 <= \$441 ;
+    neg2_d0 <= \$444 ;
   always @(posedge clk)
-    s4_beyond2 <= \$442 ;
+    neg2_d1 <= \$445 ;
   always @(posedge clk)
-    s4_neg2_d0 <= \$443 ;
+    neg2_d2 <= \$446 ;
   always @(posedge clk)
-    s4_neg2_d1 <= \$444 ;
+    neg2_d3 <= \$447 ;
   always @(posedge clk)
-    s5_up2 <= \$445 ;
+    neg2_d4 <= \$448 ;
   always @(posedge clk)
-    up2_d0 <= \$446 ;
+    neg2_d5 <= \$449 ;
   always @(posedge clk)
-    up2_d1 <= \$447 ;
+    s2_mag3 <= \$450 ;
   always @(posedge clk)
-    s8_mag2 <= \$448 ;
+    s2_neg3 <= \$451 ;
   always @(posedge clk)
-    neg2_d0 <= \$449 ;
+    s2_over3 <= \$452 ;
   always @(posedge clk)
-    neg2_d1 <= \$450 ;
+    s2_under3 <= \$453 ;
   always @(posedge clk)
-    neg2_d2 <= \$451 ;
+    s2_low3 <= \$454 ;
   always @(posedge clk)
-    neg2_d3 <= \$452 ;
+    xsat3_d0 <= \$455 ;
   always @(posedge clk)
-    neg2_d4 <= \$453 ;
+    xsat3_d1 <= \$456 ;
   always @(posedge clk)
-    neg2_d5 <= \$454 ;
+    xsat3_d2 <= \$457 ;
   always @(posedge clk)
-    s2_mag3 <= \$455 ;
+    xsat3_d3 <= \$458 ;
   always @(posedge clk)
-    s2_neg3 <= \$456 ;
+    xsat3_d4 <= \$459 ;
   always @(posedge clk)
-    s2_over3 <= \$457 ;
+    xsat3_d5 <= \$460 ;
   always @(posedge clk)
-    s2_under3 <= \$458 ;
+    s3_qc3 <= \$461 ;
   always @(posedge clk)
-    s2_low3 <= \$459 ;
+    s3_f3 <= \$462 ;
   always @(posedge clk)
-    xsat3_d0 <= \$460 ;
+    s3_k3 <= \$463 ;
   always @(posedge clk)
-    xsat3_d1 <= \$461 ;
+    s4_q3 <= \$464 ;
   always @(posedge clk)
-    xsat3_d2 <= \$462 ;
+    s5_big3 <= \$465 ;
   always @(posedge clk)
-    xsat3_d3 <= \$463 ;
+    big3_d0 <= \$466 ;
   always @(posedge clk)
-    xsat3_d4 <= \$464 ;
+    big3_d1 <= \$467 ;
   always @(posedge clk)
-    xsat3_d5 <= \$465 ;
+    s5_q7_3 <= \$468 ;
   always @(posedge clk)
-    s3_qc3 <= \$466 ;
+    q7_3_d0 <= \$469 ;
   always @(posedge clk)
-    s3_f3 <= \$467 ;
+    q7_3_d1 <= \$470 ;
   always @(posedge clk)
-    s3_k3 <= \$468 ;
+    s4_at_half3 <= \$471 ;
   always @(posedge clk)
-    s4_q3 <= \$469 ;
+    s4_beyond3 <= \$472 ;
   always @(posedge clk)
-    s5_big3 <= \$470 ;
+    s4_neg3_d0 <= \$473 ;
   always @(posedge clk)
-    big3_d0 <= \$471 ;
+    s4_neg3_d1 <= \$474 ;
   always @(posedge clk)
-    big3_d1 <= \$472 ;
+    s5_up3 <= \$475 ;
   always @(posedge clk)
-    s5_q7_3 <= \$473 ;
+    up3_d0 <= \$476 ;
   always @(posedge clk)
-    q7_3_d0 <= \$474 ;
+    up3_d1 <= \$477 ;
   always @(posedge clk)
-    q7_3_d1 <= \$475 ;
+    s8_mag3 <= \$478 ;
   always @(posedge clk)
-    s4_at_half3 <= \$476 ;
+    neg3_d0 <= \$479 ;
   always @(posedge clk)
-    s4_beyond3 <= \$477 ;
+    neg3_d1 <= \$480 ;
   always @(posedge clk)
-    s4_neg3_d0 <= \$478 ;
+    neg3_d2 <= \$481 ;
   always @(posedge clk)
-    s4_neg3_d1 <= \$479 ;
+    neg3_d3 <= \$482 ;
   always @(posedge clk)
-    s5_up3 <= \$480 ;
+    neg3_d4 <= \$483 ;
   always @(posedge clk)
-    up3_d0 <= \$481 ;
+    neg3_d5 <= \$484 ;
   always @(posedge clk)
-    up3_d1 <= \$482 ;
+    s2_mag4 <= \$485 ;
   always @(posedge clk)
-    s8_mag3 <= \$483 ;
+    s2_neg4 <= \$486 ;
   always @(posedge clk)
-    neg3_d0 <= \$484 ;
+    s2_over4 <= \$487 ;
   always @(posedge clk)
-    neg3_d1 <= \$485 ;
+    s2_under4 <= \$488 ;
   always @(posedge clk)
-    neg3_d2 <= \$486 ;
+    s2_low4 <= \$489 ;
   always @(posedge clk)
-    neg3_d3 <= \$487 ;
+    xsat4_d0 <= \$490 ;
   always @(posedge clk)
-    neg3_d4 <= \$488 ;
+    xsat4_d1 <= \$491 ;
   always @(posedge clk)
-    neg3_d5 <= \$489 ;
+    xsat4_d2 <= \$492 ;
   always @(posedge clk)
-    s2_mag4 <= \$490 ;
+    xsat4_d3 <= \$493 ;
   always @(posedge clk)
-    s2_neg4 <= \$491 ;
+    xsat4_d4 <= \$494 ;
   always @(posedge clk)
-    s2_over4 <= \$492 ;
+    xsat4_d5 <= \$495 ;
   always @(posedge clk)
-    s2_under4 <= \$493 ;
+    s3_qc4 <= \$496 ;
   always @(posedge clk)
-    s2_low4 <= \$494 ;
+    s3_f4 <= \$497 ;
   always @(posedge clk)
-    xsat4_d0 <= \$495 ;
+    s3_k4 <= \$498 ;
   always @(posedge clk)
-    xsat4_d1 <= \$496 ;
+    s4_q4 <= \$499 ;
   always @(posedge clk)
-    xsat4_d2 <= \$497 ;
+    s5_big4 <= \$500 ;
   always @(posedge clk)
-    xsat4_d3 <= \$498 ;
+    big4_d0 <= \$501 ;
   always @(posedge clk)
-    xsat4_d4 <= \$499 ;
+    big4_d1 <= \$502 ;
   always @(posedge clk)
-    xsat4_d5 <= \$500 ;
+    s5_q7_4 <= \$503 ;
   always @(posedge clk)
-    s3_qc4 <= \$501 ;
+    q7_4_d0 <= \$504 ;
   always @(posedge clk)
-    s3_f4 <= \$502 ;
+    q7_4_d1 <= \$505 ;
   always @(posedge clk)
-    s3_k4 <= \$503 ;
+    s4_at_half4 <= \$506 ;
   always @(posedge clk)
-    s4_q4 <= \$504 ;
+    s4_beyond4 <= \$507 ;
   always @(posedge clk)
-    s5_big4 <= \$505 ;
+    s4_neg4_d0 <= \$508 ;
   always @(posedge clk)
-    big4_d0 <= \$506 ;
+    s4_neg4_d1 <= \$509 ;
   always @(posedge clk)
-    big4_d1 <= \$507 ;
+    s5_up4 <= \$510 ;
   always @(posedge clk)
-    s5_q7_4 <= \$508 ;
+    up4_d0 <= \$511 ;
   always @(posedge clk)
-    q7_4_d0 <= \$509 ;
+    up4_d1 <= \$512 ;
   always @(posedge clk)
-    q7_4_d1 <= \$510 ;
+    s8_mag4 <= \$513 ;
   always @(posedge clk)
-    s4_at_half4 <= \$511 ;
+    neg4_d0 <= \$514 ;
   always @(posedge clk)
-    s4_beyond4 <= \$512 ;
+    neg4_d1 <= \$515 ;
   always @(posedge clk)
-    s4_neg4_d0 <= \$513 ;
+    neg4_d2 <= \$516 ;
   always @(posedge clk)
-    s4_neg4_d1 <= \$514 ;
+    neg4_d3 <= \$517 ;
   always @(posedge clk)
-    s5_up4 <= \$515 ;
+    neg4_d4 <= \$518 ;
   always @(posedge clk)
-    up4_d0 <= \$516 ;
+    neg4_d5 <= \$519 ;
   always @(posedge clk)
-    up4_d1 <= \$517 ;
+    s2_mag5 <= \$520 ;
   always @(posedge clk)
-    s8_mag4 <= \$518 ;
+    s2_neg5 <= \$521 ;
   always @(posedge clk)
-    neg4_d0 <= \$519 ;
+    s2_over5 <= \$522 ;
   always @(posedge clk)
-    neg4_d1 <= \$520 ;
+    s2_under5 <= \$523 ;
   always @(posedge clk)
-    neg4_d2 <= \$521 ;
+    s2_low5 <= \$524 ;
   always @(posedge clk)
-    neg4_d3 <= \$522 ;
+    xsat5_d0 <= \$525 ;
   always @(posedge clk)
-    neg4_d4 <= \$523 ;
+    xsat5_d1 <= \$526 ;
   always @(posedge clk)
-    neg4_d5 <= \$524 ;
+    xsat5_d2 <= \$527 ;
   always @(posedge clk)
-    s2_mag5 <= \$525 ;
+    xsat5_d3 <= \$528 ;
   always @(posedge clk)
-    s2_neg5 <= \$526 ;
+    xsat5_d4 <= \$529 ;
   always @(posedge clk)
-    s2_over5 <= \$527 ;
+    xsat5_d5 <= \$530 ;
   always @(posedge clk)
-    s2_under5 <= \$528 ;
+    s3_qc5 <= \$531 ;
   always @(posedge clk)
-    s2_low5 <= \$529 ;
+    s3_f5 <= \$532 ;
   always @(posedge clk)
-    xsat5_d0 <= \$530 ;
+    s3_k5 <= \$533 ;
   always @(posedge clk)
-    xsat5_d1 <= \$531 ;
+    s4_q5 <= \$534 ;
   always @(posedge clk)
-    xsat5_d2 <= \$532 ;
+    s5_big5 <= \$535 ;
   always @(posedge clk)
-    xsat5_d3 <= \$533 ;
+    big5_d0 <= \$536 ;
   always @(posedge clk)
-    xsat5_d4 <= \$534 ;
+    big5_d1 <= \$537 ;
   always @(posedge clk)
-    xsat5_d5 <= \$535 ;
+    s5_q7_5 <= \$538 ;
   always @(posedge clk)
-    s3_qc5 <= \$536 ;
+    q7_5_d0 <= \$539 ;
   always @(posedge clk)
-    s3_f5 <= \$537 ;
+    q7_5_d1 <= \$540 ;
   always @(posedge clk)
-    s3_k5 <= \$538 ;
+    s4_at_half5 <= \$541 ;
   always @(posedge clk)
-    s4_q5 <= \$539 ;
+    s4_beyond5 <= \$542 ;
   always @(posedge clk)
-    s5_big5 <= \$540 ;
+    s4_neg5_d0 <= \$543 ;
   always @(posedge clk)
-    big5_d0 <= \$541 ;
+    s4_neg5_d1 <= \$544 ;
   always @(posedge clk)
-    big5_d1 <= \$542 ;
+    s5_up5 <= \$545 ;
   always @(posedge clk)
-    s5_q7_5 <= \$543 ;
+    up5_d0 <= \$546 ;
   always @(posedge clk)
-    q7_5_d0 <= \$544 ;
+    up5_d1 <= \$547 ;
   always @(posedge clk)
-    q7_5_d1 <= \$545 ;
+    s8_mag5 <= \$548 ;
   always @(posedge clk)
-    s4_at_half5 <= \$546 ;
+    neg5_d0 <= \$549 ;
   always @(posedge clk)
-    s4_beyond5 <= \$547 ;
+    neg5_d1 <= \$550 ;
   always @(posedge clk)
-    s4_neg5_d0 <= \$548 ;
+    neg5_d2 <= \$551 ;
   always @(posedge clk)
-    s4_neg5_d1 <= \$549 ;
+    neg5_d3 <= \$552 ;
   always @(posedge clk)
-    s5_up5 <= \$550 ;
+    neg5_d4 <= \$553 ;
   always @(posedge clk)
-    up5_d0 <= \$551 ;
+    neg5_d5 <= \$554 ;
   always @(posedge clk)
-    up5_d1 <= \$552 ;
+    s2_mag6 <= \$555 ;
   always @(posedge clk)
-    s8_mag5 <= \$553 ;
+    s2_neg6 <= \$556 ;
   always @(posedge clk)
-    neg5_d0 <= \$554 ;
+    s2_over6 <= \$557 ;
   always @(posedge clk)
-    neg5_d1 <= \$555 ;
+    s2_under6 <= \$558 ;
   always @(posedge clk)
-    neg5_d2 <= \$556 ;
+    s2_low6 <= \$559 ;
   always @(posedge clk)
-    neg5_d3 <= \$557 ;
+    xsat6_d0 <= \$560 ;
   always @(posedge clk)
-    neg5_d4 <= \$558 ;
+    xsat6_d1 <= \$561 ;
   always @(posedge clk)
-    neg5_d5 <= \$559 ;
+    xsat6_d2 <= \$562 ;
   always @(posedge clk)
-    s2_mag6 <= \$560 ;
+    xsat6_d3 <= \$563 ;
   always @(posedge clk)
-    s2_neg6 <= \$561 ;
+    xsat6_d4 <= \$564 ;
   always @(posedge clk)
-    s2_over6 <= \$562 ;
+    xsat6_d5 <= \$565 ;
   always @(posedge clk)
-    s2_under6 <= \$563 ;
+    s3_qc6 <= \$566 ;
   always @(posedge clk)
-    s2_low6 <= \$564 ;
+    s3_f6 <= \$567 ;
   always @(posedge clk)
-    xsat6_d0 <= \$565 ;
+    s3_k6 <= \$568 ;
   always @(posedge clk)
-    xsat6_d1 <= \$566 ;
+    s4_q6 <= \$569 ;
   always @(posedge clk)
-    xsat6_d2 <= \$567 ;
+    s5_big6 <= \$570 ;
   always @(posedge clk)
-    xsat6_d3 <= \$568 ;
+    big6_d0 <= \$571 ;
   always @(posedge clk)
-    xsat6_d4 <= \$569 ;
+    big6_d1 <= \$572 ;
   always @(posedge clk)
-    xsat6_d5 <= \$570 ;
+    s5_q7_6 <= \$573 ;
   always @(posedge clk)
-    s3_qc6 <= \$571 ;
+    q7_6_d0 <= \$574 ;
   always @(posedge clk)
-    s3_f6 <= \$572 ;
+    q7_6_d1 <= \$575 ;
   always @(posedge clk)
-    s3_k6 <= \$573 ;
+    s4_at_half6 <= \$576 ;
   always @(posedge clk)
-    s4_q6 <= \$574 ;
+    s4_beyond6 <= \$577 ;
   always @(posedge clk)
-    s5_big6 <= \$575 ;
+    s4_neg6_d0 <= \$578 ;
   always @(posedge clk)
-    big6_d0 <= \$576 ;
+    s4_neg6_d1 <= \$579 ;
   always @(posedge clk)
-    big6_d1 <= \$577 ;
+    s5_up6 <= \$580 ;
   always @(posedge clk)
-    s5_q7_6 <= \$578 ;
+    up6_d0 <= \$581 ;
   always @(posedge clk)
-    q7_6_d0 <= \$579 ;
+    up6_d1 <= \$582 ;
   always @(posedge clk)
-    q7_6_d1 <= \$580 ;
+    s8_mag6 <= \$583 ;
   always @(posedge clk)
-    s4_at_half6 <= \$581 ;
+    neg6_d0 <= \$584 ;
   always @(posedge clk)
-    s4_beyond6 <= \$582 ;
+    neg6_d1 <= \$585 ;
   always @(posedge clk)
-    s4_neg6_d0 <= \$583 ;
+    neg6_d2 <= \$586 ;
   always @(posedge clk)
-    s4_neg6_d1 <= \$584 ;
+    neg6_d3 <= \$587 ;
   always @(posedge clk)
-    s5_up6 <= \$585 ;
+    neg6_d4 <= \$588 ;
   always @(posedge clk)
-    up6_d0 <= \$586 ;
+    neg6_d5 <= \$589 ;
   always @(posedge clk)
-    up6_d1 <= \$587 ;
+    s2_mag7 <= \$590 ;
   always @(posedge clk)
-    s8_mag6 <= \$588 ;
+    s2_neg7 <= \$591 ;
   always @(posedge clk)
-    neg6_d0 <= \$589 ;
+    s2_over7 <= \$592 ;
   always @(posedge clk)
-    neg6_d1 <= \$590 ;
+    s2_under7 <= \$593 ;
   always @(posedge clk)
-    neg6_d2 <= \$591 ;
+    s2_low7 <= \$594 ;
   always @(posedge clk)
-    neg6_d3 <= \$592 ;
+    xsat7_d0 <= \$595 ;
   always @(posedge clk)
-    neg6_d4 <= \$593 ;
+    xsat7_d1 <= \$596 ;
   always @(posedge clk)
-    neg6_d5 <= \$594 ;
+    xsat7_d2 <= \$597 ;
   always @(posedge clk)
-    s2_mag7 <= \$595 ;
+    xsat7_d3 <= \$598 ;
   always @(posedge clk)
-    s2_neg7 <= \$596 ;
+    xsat7_d4 <= \$599 ;
   always @(posedge clk)
-    s2_over7 <= \$597 ;
+    xsat7_d5 <= \$600 ;
   always @(posedge clk)
-    s2_under7 <= \$598 ;
+    s3_qc7 <= \$601 ;
   always @(posedge clk)
-    s2_low7 <= \$599 ;
+    s3_f7 <= \$602 ;
   always @(posedge clk)
-    xsat7_d0 <= \$600 ;
+    s3_k7 <= \$603 ;
   always @(posedge clk)
-    xsat7_d1 <= \$601 ;
+    s4_q7 <= \$604 ;
   always @(posedge clk)
-    xsat7_d2 <= \$602 ;
+    s5_big7 <= \$605 ;
   always @(posedge clk)
-    xsat7_d3 <= \$603 ;
+    big7_d0 <= \$606 ;
   always @(posedge clk)
-    xsat7_d4 <= \$604 ;
+    big7_d1 <= \$607 ;
   always @(posedge clk)
-    xsat7_d5 <= \$605 ;
+    s5_q7_7 <= \$608 ;
   always @(posedge clk)
-    s3_qc7 <= \$606 ;
+    q7_7_d0 <= \$609 ;
   always @(posedge clk)
-    s3_f7 <= \$607 ;
+    q7_7_d1 <= \$610 ;
   always @(posedge clk)
-    s3_k7 <= \$608 ;
+    s4_at_half7 <= \$611 ;
   always @(posedge clk)
-    s4_q7 <= \$609 ;
+    s4_beyond7 <= \$612 ;
   always @(posedge clk)
-    s5_big7 <= \$610 ;
+    s4_neg7_d0 <= \$613 ;
   always @(posedge clk)
-    big7_d0 <= \$611 ;
+    s4_neg7_d1 <= \$614 ;
   always @(posedge clk)
-    big7_d1 <= \$612 ;
+    s5_up7 <= \$615 ;
   always @(posedge clk)
-    s5_q7_7 <= \$613 ;
+    up7_d0 <= \$616 ;
   always @(posedge clk)
-    q7_7_d0 <= \$614 ;
+    up7_d1 <= \$617 ;
   always @(posedge clk)
-    q7_7_d1 <= \$615 ;
+    s8_mag7 <= \$618 ;
   always @(posedge clk)
-    s4_at_half7 <= \$616 ;
+    neg7_d0 <= \$619 ;
   always @(posedge clk)
-    s4_beyond7 <= \$617 ;
+    neg7_d1 <= \$620 ;
   always @(posedge clk)
-    s4_neg7_d0 <= \$618 ;
+    neg7_d2 <= \$621 ;
   always @(posedge clk)
-    s4_neg7_d1 <= \$619 ;
+    neg7_d3 <= \$622 ;
   always @(posedge clk)
-    s5_up7 <= \$620 ;
+    neg7_d4 <= \$623 ;
   always @(posedge clk)
-    up7_d0 <= \$621 ;
+    neg7_d5 <= \$624 ;
   always @(posedge clk)
-    up7_d1 <= \$622 ;
+    valid_d0 <= \$625 ;
   always @(posedge clk)
-    s8_mag7 <= \$623 ;
+    valid_d1 <= \$626 ;
   always @(posedge clk)
-    neg7_d0 <= \$624 ;
+    valid_d2 <= \$627 ;
   always @(posedge clk)
-    neg7_d1 <= \$625 ;
+    valid_d3 <= \$628 ;
   always @(posedge clk)
-    neg7_d2 <= \$626 ;
+    valid_d4 <= \$629 ;
   always @(posedge clk)
-    neg7_d3 <= \$627 ;
+    valid_d5 <= \$630 ;
   always @(posedge clk)
-    neg7_d4 <= \$628 ;
+    valid_d6 <= \$631 ;
   always @(posedge clk)
-    neg7_d5 <= \$629 ;
+    last_d0 <= \$632 ;
   always @(posedge clk)
-    valid_d0 <= \$630 ;
+    last_d1 <= \$633 ;
   always @(posedge clk)
-    valid_d1 <= \$631 ;
+    last_d2 <= \$634 ;
   always @(posedge clk)
-    valid_d2 <= \$632 ;
+    last_d3 <= \$635 ;
   always @(posedge clk)
-    valid_d3 <= \$633 ;
+    last_d4 <= \$636 ;
   always @(posedge clk)
-    valid_d4 <= \$634 ;
+    last_d5 <= \$637 ;
   always @(posedge clk)
-    valid_d5 <= \$635 ;
+    last_d6 <= \$638 ;
   always @(posedge clk)
-    valid_d6 <= \$636 ;
+    last_d7 <= \$639 ;
   always @(posedge clk)
-    last_d0 <= \$637 ;
+    s1_keep <= \$640 ;
   always @(posedge clk)
-    last_d1 <= \$638 ;
+    keep_d0 <= \$641 ;
   always @(posedge clk)
-    last_d2 <= \$639 ;
+    keep_d1 <= \$642 ;
   always @(posedge clk)
-    last_d3 <= \$640 ;
+    keep_d2 <= \$643 ;
   always @(posedge clk)
-    last_d4 <= \$641 ;
+    keep_d3 <= \$644 ;
   always @(posedge clk)
-    last_d5 <= \$642 ;
+    keep_d4 <= \$645 ;
   always @(posedge clk)
-    last_d6 <= \$643 ;
+    keep_d5 <= \$646 ;
   always @(posedge clk)
-    last_d7 <= \$644 ;
+    keep_d6 <= \$647 ;
   always @(posedge clk)
-    s1_keep <= \$645 ;
+    k_out_d0 <= \$648 ;
   always @(posedge clk)
-    keep_d0 <= \$646 ;
+    k_out_d1 <= \$649 ;
   always @(posedge clk)
-    keep_d1 <= \$647 ;
+    k_out_d2 <= \$650 ;
   always @(posedge clk)
-    keep_d2 <= \$648 ;
+    k_out_d3 <= \$651 ;
   always @(posedge clk)
-    keep_d3 <= \$649 ;
+    k_out_d4 <= \$652 ;
   always @(posedge clk)
-    keep_d4 <= \$650 ;
-  always @(posedge clk)
-    keep_d5 <= \$651 ;
-  always @(posedge clk)
-    keep_d6 <= \$652 ;
-  always @(posedge clk)
-    k_out_d0 <= \$653 ;
-  always @(posedge clk)
-    k_out_d1 <= \$654 ;
-  always @(posedge clk)
-    k_out_d2 <= \$655 ;
-  always @(posedge clk)
-    k_out_d3 <= \$656 ;
-  always @(posedge clk)
-    k_out_d4 <= \$657 ;
-  always @(posedge clk)
-    k_out_d5 <= \$658 ;
-  assign o__valid = | out_buffer_level;
+    k_out_d5 <= \$653 ;
   assign out_buffer_pop = o__valid & o__ready;
-  assign \$1  = out_buffer_level + \$signature__en ;
+  assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & out_buffer_en;
   assign \$3  = - s8_mag0;
@@ -1773,2437 +1736,2436 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$24  = - s8_mag7;
   assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_mag7 };
   assign \$26  = only_saturate_d6 ? xsat7_d5 : \$25 ;
-  assign \$signature__en  = out_buffer_en & valid_d6;
-  assign \$27  = \$signature__addr  + \$signature__en ;
-  assign \$28  = read__addr + out_buffer_pop;
-  assign \$29  = \$2 [2:0] <= 1'h1;
-  assign \$30  = \$2 [2:0] <= 1'h1;
-  assign \$31  = s1_k > 6'h20;
-  assign \$32  = s1_valid & \$31 ;
-  assign \$33  = ! s1_k;
-  assign \$34  = s1_k > 6'h20;
-  assign \$35  = \$33  | \$34 ;
-  assign \$36  = s1_k > 1'h0;
-  assign \$37  = s1_k > 1'h1;
-  assign \$38  = s1_k > 2'h2;
-  assign \$39  = s1_k > 2'h3;
-  assign \$40  = s1_k > 3'h4;
-  assign \$41  = s1_k > 3'h5;
-  assign \$42  = s1_k > 3'h6;
-  assign \$43  = s1_k > 3'h7;
-  assign \$44  = s1_k > 4'h8;
-  assign \$45  = s1_k > 4'h9;
-  assign \$46  = s1_k > 4'ha;
-  assign \$47  = s1_k > 4'hb;
-  assign \$48  = s1_k > 4'hc;
-  assign \$49  = s1_k > 4'hd;
-  assign \$50  = s1_k > 4'he;
-  assign \$51  = s1_k > 4'hf;
-  assign \$52  = s1_k > 5'h10;
-  assign \$53  = s1_k > 5'h11;
-  assign \$54  = s1_k > 5'h12;
-  assign \$55  = s1_k > 5'h13;
-  assign \$56  = s1_k > 5'h14;
-  assign \$57  = s1_k > 5'h15;
-  assign \$58  = s1_k > 5'h16;
-  assign \$59  = s1_k > 5'h17;
-  assign \$60  = s1_k > 5'h18;
-  assign \$61  = s1_k > 5'h19;
-  assign \$62  = s1_k > 5'h1a;
-  assign \$63  = s1_k > 5'h1b;
-  assign \$64  = s1_k > 5'h1c;
-  assign \$65  = s1_k > 5'h1d;
-  assign \$66  = s1_k > 5'h1e;
-  assign \$67  = s1_k > 5'h1f;
-  assign \$68  = s1_k > 6'h20;
-  assign \$70  = s2_mask ^ \$69 ;
-  assign \$72  = $signed(s1_x0) < $signed(1'h0);
-  assign \$73  = - $signed(s1_x0);
-  assign \$74  = \$72  ? \$73  : { s1_x0[31], s1_x0 };
-  assign \$75  = $signed(s1_x0) < $signed(1'h0);
-  assign \$76  = ~ s1_x0[31];
-  assign \$77  = | s1_x0[31:7];
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = & s1_x0[31:7];
-  assign \$80  = | s1_x0[6:0];
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = ~ \$81 ;
-  assign \$83  = s1_x0[31] & \$82 ;
-  assign \$84  = s2_under0 ? 8'h81 : s2_low0;
-  assign \$85  = s2_over0 ? 8'h7f : \$84 ;
-  assign \$86  = s2_refused ? 8'h00 : \$85 ;
-  assign \$87  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$88  = s2_mag0 & s2_mask;
-  assign \$89  = s3_qc0 >> s3_k0;
-  assign \$90  = | s4_q0[31:7];
-  assign \$91  = s3_f0 & s3_half_bit;
+  assign w_en = out_buffer_en & valid_d6;
+  assign \$27  = \$2 [2:0] <= 1'h1;
+  assign \$28  = \$2 [2:0] <= 1'h1;
+  assign \$29  = s1_k > 6'h20;
+  assign \$30  = s1_valid & \$29 ;
+  assign \$31  = ! s1_k;
+  assign \$32  = s1_k > 6'h20;
+  assign \$33  = \$31  | \$32 ;
+  assign \$34  = s1_k > 1'h0;
+  assign \$35  = s1_k > 1'h1;
+  assign \$36  = s1_k > 2'h2;
+  assign \$37  = s1_k > 2'h3;
+  assign \$38  = s1_k > 3'h4;
+  assign \$39  = s1_k > 3'h5;
+  assign \$40  = s1_k > 3'h6;
+  assign \$41  = s1_k > 3'h7;
+  assign \$42  = s1_k > 4'h8;
+  assign \$43  = s1_k > 4'h9;
+  assign \$44  = s1_k > 4'ha;
+  assign \$45  = s1_k > 4'hb;
+  assign \$46  = s1_k > 4'hc;
+  assign \$47  = s1_k > 4'hd;
+  assign \$48  = s1_k > 4'he;
+  assign \$49  = s1_k > 4'hf;
+  assign \$50  = s1_k > 5'h10;
+  assign \$51  = s1_k > 5'h11;
+  assign \$52  = s1_k > 5'h12;
+  assign \$53  = s1_k > 5'h13;
+  assign \$54  = s1_k > 5'h14;
+  assign \$55  = s1_k > 5'h15;
+  assign \$56  = s1_k > 5'h16;
+  assign \$57  = s1_k > 5'h17;
+  assign \$58  = s1_k > 5'h18;
+  assign \$59  = s1_k > 5'h19;
+  assign \$60  = s1_k > 5'h1a;
+  assign \$61  = s1_k > 5'h1b;
+  assign \$62  = s1_k > 5'h1c;
+  assign \$63  = s1_k > 5'h1d;
+  assign \$64  = s1_k > 5'h1e;
+  assign \$65  = s1_k > 5'h1f;
+  assign \$66  = s1_k > 6'h20;
+  assign \$68  = s2_mask ^ \$67 ;
+  assign \$70  = $signed(s1_x0) < $signed(1'h0);
+  assign \$71  = - $signed(s1_x0);
+  assign \$72  = \$70  ? \$71  : { s1_x0[31], s1_x0 };
+  assign \$73  = $signed(s1_x0) < $signed(1'h0);
+  assign \$74  = ~ s1_x0[31];
+  assign \$75  = | s1_x0[31:7];
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = & s1_x0[31:7];
+  assign \$78  = | s1_x0[6:0];
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = s1_x0[31] & \$80 ;
+  assign \$82  = s2_under0 ? 8'h81 : s2_low0;
+  assign \$83  = s2_over0 ? 8'h7f : \$82 ;
+  assign \$84  = s2_refused ? 8'h00 : \$83 ;
+  assign \$85  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$86  = s2_mag0 & s2_mask;
+  assign \$87  = s3_qc0 >> s3_k0;
+  assign \$88  = | s4_q0[31:7];
+  assign \$89  = s3_f0 & s3_half_bit;
+  assign \$90  = | \$89 ;
+  assign \$91  = s3_f0 & s3_below_half;
   assign \$92  = | \$91 ;
-  assign \$93  = s3_f0 & s3_below_half;
-  assign \$94  = | \$93 ;
-  assign \$95  = ~ s4_neg0_d1;
-  assign \$96  = \$95  | s4_beyond0;
-  assign \$97  = s4_at_half0 & \$96 ;
-  assign \$98  = q7_0_d1 == 7'h7f;
-  assign \$99  = \$98  & up0_d1;
-  assign \$100  = big0_d1 | \$99 ;
-  assign \$101  = q7_0_d1 + up0_d1;
-  assign \$102  = \$100  ? 8'h7f : \$101 ;
-  assign \$103  = $signed(s1_x1) < $signed(1'h0);
-  assign \$104  = - $signed(s1_x1);
-  assign \$105  = \$103  ? \$104  : { s1_x1[31], s1_x1 };
-  assign \$106  = $signed(s1_x1) < $signed(1'h0);
-  assign \$107  = ~ s1_x1[31];
-  assign \$108  = | s1_x1[31:7];
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = & s1_x1[31:7];
-  assign \$111  = | s1_x1[6:0];
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = ~ \$112 ;
-  assign \$114  = s1_x1[31] & \$113 ;
-  assign \$115  = s2_under1 ? 8'h81 : s2_low1;
-  assign \$116  = s2_over1 ? 8'h7f : \$115 ;
-  assign \$117  = s2_refused ? 8'h00 : \$116 ;
-  assign \$118  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$119  = s2_mag1 & s2_mask;
-  assign \$120  = s3_qc1 >> s3_k1;
-  assign \$121  = | s4_q1[31:7];
-  assign \$122  = s3_f1 & s3_half_bit;
+  assign \$93  = ~ s4_neg0_d1;
+  assign \$94  = \$93  | s4_beyond0;
+  assign \$95  = s4_at_half0 & \$94 ;
+  assign \$96  = q7_0_d1 == 7'h7f;
+  assign \$97  = \$96  & up0_d1;
+  assign \$98  = big0_d1 | \$97 ;
+  assign \$99  = q7_0_d1 + up0_d1;
+  assign \$100  = \$98  ? 8'h7f : \$99 ;
+  assign \$101  = $signed(s1_x1) < $signed(1'h0);
+  assign \$102  = - $signed(s1_x1);
+  assign \$103  = \$101  ? \$102  : { s1_x1[31], s1_x1 };
+  assign \$104  = $signed(s1_x1) < $signed(1'h0);
+  assign \$105  = ~ s1_x1[31];
+  assign \$106  = | s1_x1[31:7];
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = & s1_x1[31:7];
+  assign \$109  = | s1_x1[6:0];
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = ~ \$110 ;
+  assign \$112  = s1_x1[31] & \$111 ;
+  assign \$113  = s2_under1 ? 8'h81 : s2_low1;
+  assign \$114  = s2_over1 ? 8'h7f : \$113 ;
+  assign \$115  = s2_refused ? 8'h00 : \$114 ;
+  assign \$116  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$117  = s2_mag1 & s2_mask;
+  assign \$118  = s3_qc1 >> s3_k1;
+  assign \$119  = | s4_q1[31:7];
+  assign \$120  = s3_f1 & s3_half_bit;
+  assign \$121  = | \$120 ;
+  assign \$122  = s3_f1 & s3_below_half;
   assign \$123  = | \$122 ;
-  assign \$124  = s3_f1 & s3_below_half;
-  assign \$125  = | \$124 ;
-  assign \$126  = ~ s4_neg1_d1;
-  assign \$127  = \$126  | s4_beyond1;
-  assign \$128  = s4_at_half1 & \$127 ;
-  assign \$129  = q7_1_d1 == 7'h7f;
-  assign \$130  = \$129  & up1_d1;
-  assign \$131  = big1_d1 | \$130 ;
-  assign \$132  = q7_1_d1 + up1_d1;
-  assign \$133  = \$131  ? 8'h7f : \$132 ;
-  assign \$134  = $signed(s1_x2) < $signed(1'h0);
-  assign \$135  = - $signed(s1_x2);
-  assign \$136  = \$134  ? \$135  : { s1_x2[31], s1_x2 };
-  assign \$137  = $signed(s1_x2) < $signed(1'h0);
-  assign \$138  = ~ s1_x2[31];
-  assign \$139  = | s1_x2[31:7];
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = & s1_x2[31:7];
-  assign \$142  = | s1_x2[6:0];
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = s1_x2[31] & \$144 ;
-  assign \$146  = s2_under2 ? 8'h81 : s2_low2;
-  assign \$147  = s2_over2 ? 8'h7f : \$146 ;
-  assign \$148  = s2_refused ? 8'h00 : \$147 ;
-  assign \$149  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$150  = s2_mag2 & s2_mask;
-  assign \$151  = s3_qc2 >> s3_k2;
-  assign \$152  = | s4_q2[31:7];
-  assign \$153  = s3_f2 & s3_half_bit;
+  assign \$124  = ~ s4_neg1_d1;
+  assign \$125  = \$124  | s4_beyond1;
+  assign \$126  = s4_at_half1 & \$125 ;
+  assign \$127  = q7_1_d1 == 7'h7f;
+  assign \$128  = \$127  & up1_d1;
+  assign \$129  = big1_d1 | \$128 ;
+  assign \$130  = q7_1_d1 + up1_d1;
+  assign \$131  = \$129  ? 8'h7f : \$130 ;
+  assign \$132  = $signed(s1_x2) < $signed(1'h0);
+  assign \$133  = - $signed(s1_x2);
+  assign \$134  = \$132  ? \$133  : { s1_x2[31], s1_x2 };
+  assign \$135  = $signed(s1_x2) < $signed(1'h0);
+  assign \$136  = ~ s1_x2[31];
+  assign \$137  = | s1_x2[31:7];
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = & s1_x2[31:7];
+  assign \$140  = | s1_x2[6:0];
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = s1_x2[31] & \$142 ;
+  assign \$144  = s2_under2 ? 8'h81 : s2_low2;
+  assign \$145  = s2_over2 ? 8'h7f : \$144 ;
+  assign \$146  = s2_refused ? 8'h00 : \$145 ;
+  assign \$147  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$148  = s2_mag2 & s2_mask;
+  assign \$149  = s3_qc2 >> s3_k2;
+  assign \$150  = | s4_q2[31:7];
+  assign \$151  = s3_f2 & s3_half_bit;
+  assign \$152  = | \$151 ;
+  assign \$153  = s3_f2 & s3_below_half;
   assign \$154  = | \$153 ;
-  assign \$155  = s3_f2 & s3_below_half;
-  assign \$156  = | \$155 ;
-  assign \$157  = ~ s4_neg2_d1;
-  assign \$158  = \$157  | s4_beyond2;
-  assign \$159  = s4_at_half2 & \$158 ;
-  assign \$160  = q7_2_d1 == 7'h7f;
-  assign \$161  = \$160  & up2_d1;
-  assign \$162  = big2_d1 | \$161 ;
-  assign \$163  = q7_2_d1 + up2_d1;
-  assign \$164  = \$162  ? 8'h7f : \$163 ;
-  assign \$165  = $signed(s1_x3) < $signed(1'h0);
-  assign \$166  = - $signed(s1_x3);
-  assign \$167  = \$165  ? \$166  : { s1_x3[31], s1_x3 };
-  assign \$168  = $signed(s1_x3) < $signed(1'h0);
-  assign \$169  = ~ s1_x3[31];
-  assign \$170  = | s1_x3[31:7];
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = & s1_x3[31:7];
-  assign \$173  = | s1_x3[6:0];
-  assign \$174  = \$172  & \$173 ;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = s1_x3[31] & \$175 ;
-  assign \$177  = s2_under3 ? 8'h81 : s2_low3;
-  assign \$178  = s2_over3 ? 8'h7f : \$177 ;
-  assign \$179  = s2_refused ? 8'h00 : \$178 ;
-  assign \$180  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$181  = s2_mag3 & s2_mask;
-  assign \$182  = s3_qc3 >> s3_k3;
-  assign \$183  = | s4_q3[31:7];
-  assign \$184  = s3_f3 & s3_half_bit;
+  assign \$155  = ~ s4_neg2_d1;
+  assign \$156  = \$155  | s4_beyond2;
+  assign \$157  = s4_at_half2 & \$156 ;
+  assign \$158  = q7_2_d1 == 7'h7f;
+  assign \$159  = \$158  & up2_d1;
+  assign \$160  = big2_d1 | \$159 ;
+  assign \$161  = q7_2_d1 + up2_d1;
+  assign \$162  = \$160  ? 8'h7f : \$161 ;
+  assign \$163  = $signed(s1_x3) < $signed(1'h0);
+  assign \$164  = - $signed(s1_x3);
+  assign \$165  = \$163  ? \$164  : { s1_x3[31], s1_x3 };
+  assign \$166  = $signed(s1_x3) < $signed(1'h0);
+  assign \$167  = ~ s1_x3[31];
+  assign \$168  = | s1_x3[31:7];
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = & s1_x3[31:7];
+  assign \$171  = | s1_x3[6:0];
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = ~ \$172 ;
+  assign \$174  = s1_x3[31] & \$173 ;
+  assign \$175  = s2_under3 ? 8'h81 : s2_low3;
+  assign \$176  = s2_over3 ? 8'h7f : \$175 ;
+  assign \$177  = s2_refused ? 8'h00 : \$176 ;
+  assign \$178  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$179  = s2_mag3 & s2_mask;
+  assign \$180  = s3_qc3 >> s3_k3;
+  assign \$181  = | s4_q3[31:7];
+  assign \$182  = s3_f3 & s3_half_bit;
+  assign \$183  = | \$182 ;
+  assign \$184  = s3_f3 & s3_below_half;
   assign \$185  = | \$184 ;
-  assign \$186  = s3_f3 & s3_below_half;
-  assign \$187  = | \$186 ;
-  assign \$188  = ~ s4_neg3_d1;
-  assign \$189  = \$188  | s4_beyond3;
-  assign \$190  = s4_at_half3 & \$189 ;
-  assign \$191  = q7_3_d1 == 7'h7f;
-  assign \$192  = \$191  & up3_d1;
-  assign \$193  = big3_d1 | \$192 ;
-  assign \$194  = q7_3_d1 + up3_d1;
-  assign \$195  = \$193  ? 8'h7f : \$194 ;
-  assign \$196  = $signed(s1_x4) < $signed(1'h0);
-  assign \$197  = - $signed(s1_x4);
-  assign \$198  = \$196  ? \$197  : { s1_x4[31], s1_x4 };
-  assign \$199  = $signed(s1_x4) < $signed(1'h0);
-  assign \$200  = ~ s1_x4[31];
-  assign \$201  = | s1_x4[31:7];
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = & s1_x4[31:7];
-  assign \$204  = | s1_x4[6:0];
-  assign \$205  = \$203  & \$204 ;
-  assign \$206  = ~ \$205 ;
-  assign \$207  = s1_x4[31] & \$206 ;
-  assign \$208  = s2_under4 ? 8'h81 : s2_low4;
-  assign \$209  = s2_over4 ? 8'h7f : \$208 ;
-  assign \$210  = s2_refused ? 8'h00 : \$209 ;
-  assign \$211  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$212  = s2_mag4 & s2_mask;
-  assign \$213  = s3_qc4 >> s3_k4;
-  assign \$214  = | s4_q4[31:7];
-  assign \$215  = s3_f4 & s3_half_bit;
+  assign \$186  = ~ s4_neg3_d1;
+  assign \$187  = \$186  | s4_beyond3;
+  assign \$188  = s4_at_half3 & \$187 ;
+  assign \$189  = q7_3_d1 == 7'h7f;
+  assign \$190  = \$189  & up3_d1;
+  assign \$191  = big3_d1 | \$190 ;
+  assign \$192  = q7_3_d1 + up3_d1;
+  assign \$193  = \$191  ? 8'h7f : \$192 ;
+  assign \$194  = $signed(s1_x4) < $signed(1'h0);
+  assign \$195  = - $signed(s1_x4);
+  assign \$196  = \$194  ? \$195  : { s1_x4[31], s1_x4 };
+  assign \$197  = $signed(s1_x4) < $signed(1'h0);
+  assign \$198  = ~ s1_x4[31];
+  assign \$199  = | s1_x4[31:7];
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = & s1_x4[31:7];
+  assign \$202  = | s1_x4[6:0];
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = ~ \$203 ;
+  assign \$205  = s1_x4[31] & \$204 ;
+  assign \$206  = s2_under4 ? 8'h81 : s2_low4;
+  assign \$207  = s2_over4 ? 8'h7f : \$206 ;
+  assign \$208  = s2_refused ? 8'h00 : \$207 ;
+  assign \$209  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$210  = s2_mag4 & s2_mask;
+  assign \$211  = s3_qc4 >> s3_k4;
+  assign \$212  = | s4_q4[31:7];
+  assign \$213  = s3_f4 & s3_half_bit;
+  assign \$214  = | \$213 ;
+  assign \$215  = s3_f4 & s3_below_half;
   assign \$216  = | \$215 ;
-  assign \$217  = s3_f4 & s3_below_half;
-  assign \$218  = | \$217 ;
-  assign \$219  = ~ s4_neg4_d1;
-  assign \$220  = \$219  | s4_beyond4;
-  assign \$221  = s4_at_half4 & \$220 ;
-  assign \$222  = q7_4_d1 == 7'h7f;
-  assign \$223  = \$222  & up4_d1;
-  assign \$224  = big4_d1 | \$223 ;
-  assign \$225  = q7_4_d1 + up4_d1;
-  assign \$226  = \$224  ? 8'h7f : \$225 ;
-  assign \$227  = $signed(s1_x5) < $signed(1'h0);
-  assign \$228  = - $signed(s1_x5);
-  assign \$229  = \$227  ? \$228  : { s1_x5[31], s1_x5 };
-  assign \$230  = $signed(s1_x5) < $signed(1'h0);
-  assign \$231  = ~ s1_x5[31];
-  assign \$232  = | s1_x5[31:7];
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = & s1_x5[31:7];
-  assign \$235  = | s1_x5[6:0];
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = ~ \$236 ;
-  assign \$238  = s1_x5[31] & \$237 ;
-  assign \$239  = s2_under5 ? 8'h81 : s2_low5;
-  assign \$240  = s2_over5 ? 8'h7f : \$239 ;
-  assign \$241  = s2_refused ? 8'h00 : \$240 ;
-  assign \$242  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$243  = s2_mag5 & s2_mask;
-  assign \$244  = s3_qc5 >> s3_k5;
-  assign \$245  = | s4_q5[31:7];
-  assign \$246  = s3_f5 & s3_half_bit;
+  assign \$217  = ~ s4_neg4_d1;
+  assign \$218  = \$217  | s4_beyond4;
+  assign \$219  = s4_at_half4 & \$218 ;
+  assign \$220  = q7_4_d1 == 7'h7f;
+  assign \$221  = \$220  & up4_d1;
+  assign \$222  = big4_d1 | \$221 ;
+  assign \$223  = q7_4_d1 + up4_d1;
+  assign \$224  = \$222  ? 8'h7f : \$223 ;
+  assign \$225  = $signed(s1_x5) < $signed(1'h0);
+  assign \$226  = - $signed(s1_x5);
+  assign \$227  = \$225  ? \$226  : { s1_x5[31], s1_x5 };
+  assign \$228  = $signed(s1_x5) < $signed(1'h0);
+  assign \$229  = ~ s1_x5[31];
+  assign \$230  = | s1_x5[31:7];
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = & s1_x5[31:7];
+  assign \$233  = | s1_x5[6:0];
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = ~ \$234 ;
+  assign \$236  = s1_x5[31] & \$235 ;
+  assign \$237  = s2_under5 ? 8'h81 : s2_low5;
+  assign \$238  = s2_over5 ? 8'h7f : \$237 ;
+  assign \$239  = s2_refused ? 8'h00 : \$238 ;
+  assign \$240  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$241  = s2_mag5 & s2_mask;
+  assign \$242  = s3_qc5 >> s3_k5;
+  assign \$243  = | s4_q5[31:7];
+  assign \$244  = s3_f5 & s3_half_bit;
+  assign \$245  = | \$244 ;
+  assign \$246  = s3_f5 & s3_below_half;
   assign \$247  = | \$246 ;
-  assign \$248  = s3_f5 & s3_below_half;
-  assign \$249  = | \$248 ;
-  assign \$250  = ~ s4_neg5_d1;
-  assign \$251  = \$250  | s4_beyond5;
-  assign \$252  = s4_at_half5 & \$251 ;
-  assign \$253  = q7_5_d1 == 7'h7f;
-  assign \$254  = \$253  & up5_d1;
-  assign \$255  = big5_d1 | \$254 ;
-  assign \$256  = q7_5_d1 + up5_d1;
-  assign \$257  = \$255  ? 8'h7f : \$256 ;
-  assign \$258  = $signed(s1_x6) < $signed(1'h0);
-  assign \$259  = - $signed(s1_x6);
-  assign \$260  = \$258  ? \$259  : { s1_x6[31], s1_x6 };
-  assign \$261  = $signed(s1_x6) < $signed(1'h0);
-  assign \$262  = ~ s1_x6[31];
-  assign \$263  = | s1_x6[31:7];
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = & s1_x6[31:7];
-  assign \$266  = | s1_x6[6:0];
-  assign \$267  = \$265  & \$266 ;
-  assign \$268  = ~ \$267 ;
-  assign \$269  = s1_x6[31] & \$268 ;
-  assign \$270  = s2_under6 ? 8'h81 : s2_low6;
-  assign \$271  = s2_over6 ? 8'h7f : \$270 ;
-  assign \$272  = s2_refused ? 8'h00 : \$271 ;
-  assign \$273  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$274  = s2_mag6 & s2_mask;
-  assign \$275  = s3_qc6 >> s3_k6;
-  assign \$276  = | s4_q6[31:7];
-  assign \$277  = s3_f6 & s3_half_bit;
+  assign \$248  = ~ s4_neg5_d1;
+  assign \$249  = \$248  | s4_beyond5;
+  assign \$250  = s4_at_half5 & \$249 ;
+  assign \$251  = q7_5_d1 == 7'h7f;
+  assign \$252  = \$251  & up5_d1;
+  assign \$253  = big5_d1 | \$252 ;
+  assign \$254  = q7_5_d1 + up5_d1;
+  assign \$255  = \$253  ? 8'h7f : \$254 ;
+  assign \$256  = $signed(s1_x6) < $signed(1'h0);
+  assign \$257  = - $signed(s1_x6);
+  assign \$258  = \$256  ? \$257  : { s1_x6[31], s1_x6 };
+  assign \$259  = $signed(s1_x6) < $signed(1'h0);
+  assign \$260  = ~ s1_x6[31];
+  assign \$261  = | s1_x6[31:7];
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = & s1_x6[31:7];
+  assign \$264  = | s1_x6[6:0];
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = ~ \$265 ;
+  assign \$267  = s1_x6[31] & \$266 ;
+  assign \$268  = s2_under6 ? 8'h81 : s2_low6;
+  assign \$269  = s2_over6 ? 8'h7f : \$268 ;
+  assign \$270  = s2_refused ? 8'h00 : \$269 ;
+  assign \$271  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$272  = s2_mag6 & s2_mask;
+  assign \$273  = s3_qc6 >> s3_k6;
+  assign \$274  = | s4_q6[31:7];
+  assign \$275  = s3_f6 & s3_half_bit;
+  assign \$276  = | \$275 ;
+  assign \$277  = s3_f6 & s3_below_half;
   assign \$278  = | \$277 ;
-  assign \$279  = s3_f6 & s3_below_half;
-  assign \$280  = | \$279 ;
-  assign \$281  = ~ s4_neg6_d1;
-  assign \$282  = \$281  | s4_beyond6;
-  assign \$283  = s4_at_half6 & \$282 ;
-  assign \$284  = q7_6_d1 == 7'h7f;
-  assign \$285  = \$284  & up6_d1;
-  assign \$286  = big6_d1 | \$285 ;
-  assign \$287  = q7_6_d1 + up6_d1;
-  assign \$288  = \$286  ? 8'h7f : \$287 ;
-  assign \$289  = $signed(s1_x7) < $signed(1'h0);
-  assign \$290  = - $signed(s1_x7);
-  assign \$291  = \$289  ? \$290  : { s1_x7[31], s1_x7 };
-  assign \$292  = $signed(s1_x7) < $signed(1'h0);
-  assign \$293  = ~ s1_x7[31];
-  assign \$294  = | s1_x7[31:7];
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = & s1_x7[31:7];
-  assign \$297  = | s1_x7[6:0];
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = ~ \$298 ;
-  assign \$300  = s1_x7[31] & \$299 ;
-  assign \$301  = s2_under7 ? 8'h81 : s2_low7;
-  assign \$302  = s2_over7 ? 8'h7f : \$301 ;
-  assign \$303  = s2_refused ? 8'h00 : \$302 ;
-  assign \$304  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$305  = s2_mag7 & s2_mask;
-  assign \$306  = s3_qc7 >> s3_k7;
-  assign \$307  = | s4_q7[31:7];
-  assign \$308  = s3_f7 & s3_half_bit;
+  assign \$279  = ~ s4_neg6_d1;
+  assign \$280  = \$279  | s4_beyond6;
+  assign \$281  = s4_at_half6 & \$280 ;
+  assign \$282  = q7_6_d1 == 7'h7f;
+  assign \$283  = \$282  & up6_d1;
+  assign \$284  = big6_d1 | \$283 ;
+  assign \$285  = q7_6_d1 + up6_d1;
+  assign \$286  = \$284  ? 8'h7f : \$285 ;
+  assign \$287  = $signed(s1_x7) < $signed(1'h0);
+  assign \$288  = - $signed(s1_x7);
+  assign \$289  = \$287  ? \$288  : { s1_x7[31], s1_x7 };
+  assign \$290  = $signed(s1_x7) < $signed(1'h0);
+  assign \$291  = ~ s1_x7[31];
+  assign \$292  = | s1_x7[31:7];
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = & s1_x7[31:7];
+  assign \$295  = | s1_x7[6:0];
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = s1_x7[31] & \$297 ;
+  assign \$299  = s2_under7 ? 8'h81 : s2_low7;
+  assign \$300  = s2_over7 ? 8'h7f : \$299 ;
+  assign \$301  = s2_refused ? 8'h00 : \$300 ;
+  assign \$302  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$303  = s2_mag7 & s2_mask;
+  assign \$304  = s3_qc7 >> s3_k7;
+  assign \$305  = | s4_q7[31:7];
+  assign \$306  = s3_f7 & s3_half_bit;
+  assign \$307  = | \$306 ;
+  assign \$308  = s3_f7 & s3_below_half;
   assign \$309  = | \$308 ;
-  assign \$310  = s3_f7 & s3_below_half;
-  assign \$311  = | \$310 ;
-  assign \$312  = ~ s4_neg7_d1;
-  assign \$313  = \$312  | s4_beyond7;
-  assign \$314  = s4_at_half7 & \$313 ;
-  assign \$315  = q7_7_d1 == 7'h7f;
-  assign \$316  = \$315  & up7_d1;
-  assign \$317  = big7_d1 | \$316 ;
-  assign \$318  = q7_7_d1 + up7_d1;
-  assign \$319  = \$317  ? 8'h7f : \$318 ;
-  assign \$320  = s1_k > 6'h20;
-  assign \$321  = \$320  ? 8'h00 : s1_keep;
+  assign \$310  = ~ s4_neg7_d1;
+  assign \$311  = \$310  | s4_beyond7;
+  assign \$312  = s4_at_half7 & \$311 ;
+  assign \$313  = q7_7_d1 == 7'h7f;
+  assign \$314  = \$313  & up7_d1;
+  assign \$315  = big7_d1 | \$314 ;
+  assign \$316  = q7_7_d1 + up7_d1;
+  assign \$317  = \$315  ? 8'h7f : \$316 ;
+  assign \$318  = s1_k > 6'h20;
+  assign \$319  = \$318  ? 8'h00 : s1_keep;
   always @(posedge clk)
-    \$signature__addr  <= \$322 ;
+    out_buffer_en <= \$320 ;
   always @(posedge clk)
-    read__addr <= \$323 ;
+    i__ready <= \$321 ;
   always @(posedge clk)
-    out_buffer_level <= \$324 ;
+    s1_k <= \$322 ;
   always @(posedge clk)
-    out_buffer_en <= \$325 ;
+    s1_valid <= \$323 ;
   always @(posedge clk)
-    i__ready <= \$326 ;
+    bad_shift <= \$324 ;
   always @(posedge clk)
-    s1_k <= \$327 ;
+    s1_x0 <= \$325 ;
+  always @(posedge clk)
+    s1_x1 <= \$326 ;
+  always @(posedge clk)
+    s1_x2 <= \$327 ;
+  always @(posedge clk)
+    s1_x3 <= \$328 ;
+  always @(posedge clk)
+    s1_x4 <= \$329 ;
+  always @(posedge clk)
+    s1_x5 <= \$330 ;
+  \shift_round_nearest.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = s1_valid;
+    \$332  = s1_x7;
     if (out_buffer_en) begin
-      \$328  = take;
+      \$332  = i__payload[255:224];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = only_saturate_d0;
+    if (out_buffer_en) begin
+      \$333  = \$33 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = only_saturate_d1;
+    if (out_buffer_en) begin
+      \$334  = only_saturate_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = only_saturate_d2;
+    if (out_buffer_en) begin
+      \$335  = only_saturate_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = only_saturate_d3;
+    if (out_buffer_en) begin
+      \$336  = only_saturate_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = only_saturate_d4;
+    if (out_buffer_en) begin
+      \$337  = only_saturate_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = only_saturate_d5;
+    if (out_buffer_en) begin
+      \$338  = only_saturate_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = only_saturate_d6;
+    if (out_buffer_en) begin
+      \$339  = only_saturate_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = s2_k;
+    if (out_buffer_en) begin
+      \$340  = s1_k;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = s2_mask;
+    if (out_buffer_en) begin
+      \$341  = { \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = s2_refused;
+    if (out_buffer_en) begin
+      \$342  = \$66 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = s3_half_bit;
+    if (out_buffer_en) begin
+      \$343  = \$68 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = s3_below_half;
+    if (out_buffer_en) begin
+      \$344  = \$69 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = s2_mag0;
+    if (out_buffer_en) begin
+      \$345  = \$72 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = s2_neg0;
+    if (out_buffer_en) begin
+      \$346  = \$73 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = s2_over0;
+    if (out_buffer_en) begin
+      \$347  = \$76 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = s2_under0;
+    if (out_buffer_en) begin
+      \$348  = \$81 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$349  = s2_low0;
+    if (out_buffer_en) begin
+      \$349  = s1_x0[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$350  = xsat0_d0;
+    if (out_buffer_en) begin
+      \$350  = \$84 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$351  = xsat0_d1;
+    if (out_buffer_en) begin
+      \$351  = xsat0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$352  = xsat0_d2;
+    if (out_buffer_en) begin
+      \$352  = xsat0_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$353  = xsat0_d3;
+    if (out_buffer_en) begin
+      \$353  = xsat0_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$354  = xsat0_d4;
+    if (out_buffer_en) begin
+      \$354  = xsat0_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$355  = xsat0_d5;
+    if (out_buffer_en) begin
+      \$355  = xsat0_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$356  = s3_qc0;
+    if (out_buffer_en) begin
+      \$356  = \$85 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$357  = s3_f0;
+    if (out_buffer_en) begin
+      \$357  = \$86 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$358  = s3_k0;
+    if (out_buffer_en) begin
+      \$358  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$359  = s4_q0;
+    if (out_buffer_en) begin
+      \$359  = \$87 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$360  = s5_big0;
+    if (out_buffer_en) begin
+      \$360  = \$88 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$361  = big0_d0;
+    if (out_buffer_en) begin
+      \$361  = s5_big0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$362  = big0_d1;
+    if (out_buffer_en) begin
+      \$362  = big0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$363  = s5_q7_0;
+    if (out_buffer_en) begin
+      \$363  = s4_q0[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$364  = q7_0_d0;
+    if (out_buffer_en) begin
+      \$364  = s5_q7_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$365  = q7_0_d1;
+    if (out_buffer_en) begin
+      \$365  = q7_0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$366  = s4_at_half0;
+    if (out_buffer_en) begin
+      \$366  = \$90 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$367  = s4_beyond0;
+    if (out_buffer_en) begin
+      \$367  = \$92 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$368  = s4_neg0_d0;
+    if (out_buffer_en) begin
+      \$368  = s2_neg0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = s4_neg0_d1;
+    if (out_buffer_en) begin
+      \$369  = s4_neg0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = s5_up0;
+    if (out_buffer_en) begin
+      \$370  = \$95 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = up0_d0;
+    if (out_buffer_en) begin
+      \$371  = s5_up0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = up0_d1;
+    if (out_buffer_en) begin
+      \$372  = up0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = s8_mag0;
+    if (out_buffer_en) begin
+      \$373  = \$100 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = neg0_d0;
+    if (out_buffer_en) begin
+      \$374  = s2_neg0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$375  = neg0_d1;
+    if (out_buffer_en) begin
+      \$375  = neg0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = neg0_d2;
+    if (out_buffer_en) begin
+      \$376  = neg0_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = neg0_d3;
+    if (out_buffer_en) begin
+      \$377  = neg0_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = neg0_d4;
+    if (out_buffer_en) begin
+      \$378  = neg0_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = neg0_d5;
+    if (out_buffer_en) begin
+      \$379  = neg0_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = s2_mag1;
+    if (out_buffer_en) begin
+      \$380  = \$103 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = s2_neg1;
+    if (out_buffer_en) begin
+      \$381  = \$104 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = s2_over1;
+    if (out_buffer_en) begin
+      \$382  = \$107 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = s2_under1;
+    if (out_buffer_en) begin
+      \$383  = \$112 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = s2_low1;
+    if (out_buffer_en) begin
+      \$384  = s1_x1[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = xsat1_d0;
+    if (out_buffer_en) begin
+      \$385  = \$115 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = xsat1_d1;
+    if (out_buffer_en) begin
+      \$386  = xsat1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = xsat1_d2;
+    if (out_buffer_en) begin
+      \$387  = xsat1_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = xsat1_d3;
+    if (out_buffer_en) begin
+      \$388  = xsat1_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = xsat1_d4;
+    if (out_buffer_en) begin
+      \$389  = xsat1_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = xsat1_d5;
+    if (out_buffer_en) begin
+      \$390  = xsat1_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = s3_qc1;
+    if (out_buffer_en) begin
+      \$391  = \$116 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = s3_f1;
+    if (out_buffer_en) begin
+      \$392  = \$117 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = s3_k1;
+    if (out_buffer_en) begin
+      \$393  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = s4_q1;
+    if (out_buffer_en) begin
+      \$394  = \$118 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = s5_big1;
+    if (out_buffer_en) begin
+      \$395  = \$119 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = big1_d0;
+    if (out_buffer_en) begin
+      \$396  = s5_big1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = big1_d1;
+    if (out_buffer_en) begin
+      \$397  = big1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = s5_q7_1;
+    if (out_buffer_en) begin
+      \$398  = s4_q1[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = q7_1_d0;
+    if (out_buffer_en) begin
+      \$399  = s5_q7_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = q7_1_d1;
+    if (out_buffer_en) begin
+      \$400  = q7_1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = s4_at_half1;
+    if (out_buffer_en) begin
+      \$401  = \$121 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = s4_beyond1;
+    if (out_buffer_en) begin
+      \$402  = \$123 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = s4_neg1_d0;
+    if (out_buffer_en) begin
+      \$403  = s2_neg1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$404  = s4_neg1_d1;
+    if (out_buffer_en) begin
+      \$404  = s4_neg1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = s5_up1;
+    if (out_buffer_en) begin
+      \$405  = \$126 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$406  = up1_d0;
+    if (out_buffer_en) begin
+      \$406  = s5_up1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$407  = up1_d1;
+    if (out_buffer_en) begin
+      \$407  = up1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$408  = s8_mag1;
+    if (out_buffer_en) begin
+      \$408  = \$131 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = neg1_d0;
+    if (out_buffer_en) begin
+      \$409  = s2_neg1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = neg1_d1;
+    if (out_buffer_en) begin
+      \$410  = neg1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$411  = neg1_d2;
+    if (out_buffer_en) begin
+      \$411  = neg1_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = neg1_d3;
+    if (out_buffer_en) begin
+      \$412  = neg1_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = neg1_d4;
+    if (out_buffer_en) begin
+      \$413  = neg1_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$414  = neg1_d5;
+    if (out_buffer_en) begin
+      \$414  = neg1_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$415  = s2_mag2;
+    if (out_buffer_en) begin
+      \$415  = \$134 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$416  = s2_neg2;
+    if (out_buffer_en) begin
+      \$416  = \$135 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$417  = s2_over2;
+    if (out_buffer_en) begin
+      \$417  = \$138 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$418  = s2_under2;
+    if (out_buffer_en) begin
+      \$418  = \$143 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$419  = s2_low2;
+    if (out_buffer_en) begin
+      \$419  = s1_x2[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = xsat2_d0;
+    if (out_buffer_en) begin
+      \$420  = \$146 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$421  = xsat2_d1;
+    if (out_buffer_en) begin
+      \$421  = xsat2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = xsat2_d2;
+    if (out_buffer_en) begin
+      \$422  = xsat2_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = xsat2_d3;
+    if (out_buffer_en) begin
+      \$423  = xsat2_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = xsat2_d4;
+    if (out_buffer_en) begin
+      \$424  = xsat2_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = xsat2_d5;
+    if (out_buffer_en) begin
+      \$425  = xsat2_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = s3_qc2;
+    if (out_buffer_en) begin
+      \$426  = \$147 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = s3_f2;
+    if (out_buffer_en) begin
+      \$427  = \$148 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = s3_k2;
+    if (out_buffer_en) begin
+      \$428  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = s4_q2;
+    if (out_buffer_en) begin
+      \$429  = \$149 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = s5_big2;
+    if (out_buffer_en) begin
+      \$430  = \$150 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = big2_d0;
+    if (out_buffer_en) begin
+      \$431  = s5_big2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = big2_d1;
+    if (out_buffer_en) begin
+      \$432  = big2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = s5_q7_2;
+    if (out_buffer_en) begin
+      \$433  = s4_q2[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = q7_2_d0;
+    if (out_buffer_en) begin
+      \$434  = s5_q7_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$435  = q7_2_d1;
+    if (out_buffer_en) begin
+      \$435  = q7_2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = s4_at_half2;
+    if (out_buffer_en) begin
+      \$436  = \$152 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = s4_beyond2;
+    if (out_buffer_en) begin
+      \$437  = \$154 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = s4_neg2_d0;
+    if (out_buffer_en) begin
+      \$438  = s2_neg2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$439  = s4_neg2_d1;
+    if (out_buffer_en) begin
+      \$439  = s4_neg2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = s5_up2;
+    if (out_buffer_en) begin
+      \$440  = \$157 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = up2_d0;
+    if (out_buffer_en) begin
+      \$441  = s5_up2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = up2_d1;
+    if (out_buffer_en) begin
+      \$442  = up2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = s8_mag2;
+    if (out_buffer_en) begin
+      \$443  = \$162 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = neg2_d0;
+    if (out_buffer_en) begin
+      \$444  = s2_neg2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = neg2_d1;
+    if (out_buffer_en) begin
+      \$445  = neg2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = neg2_d2;
+    if (out_buffer_en) begin
+      \$446  = neg2_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = neg2_d3;
+    if (out_buffer_en) begin
+      \$447  = neg2_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = neg2_d4;
+    if (out_buffer_en) begin
+      \$448  = neg2_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = neg2_d5;
+    if (out_buffer_en) begin
+      \$449  = neg2_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = s2_mag3;
+    if (out_buffer_en) begin
+      \$450  = \$165 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = s2_neg3;
+    if (out_buffer_en) begin
+      \$451  = \$166 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = s2_over3;
+    if (out_buffer_en) begin
+      \$452  = \$169 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = s2_under3;
+    if (out_buffer_en) begin
+      \$453  = \$174 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = s2_low3;
+    if (out_buffer_en) begin
+      \$454  = s1_x3[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = xsat3_d0;
+    if (out_buffer_en) begin
+      \$455  = \$177 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = xsat3_d1;
+    if (out_buffer_en) begin
+      \$456  = xsat3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = xsat3_d2;
+    if (out_buffer_en) begin
+      \$457  = xsat3_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = xsat3_d3;
+    if (out_buffer_en) begin
+      \$458  = xsat3_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = xsat3_d4;
+    if (out_buffer_en) begin
+      \$459  = xsat3_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = xsat3_d5;
+    if (out_buffer_en) begin
+      \$460  = xsat3_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = s3_qc3;
+    if (out_buffer_en) begin
+      \$461  = \$178 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = s3_f3;
+    if (out_buffer_en) begin
+      \$462  = \$179 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = s3_k3;
+    if (out_buffer_en) begin
+      \$463  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = s4_q3;
+    if (out_buffer_en) begin
+      \$464  = \$180 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = s5_big3;
+    if (out_buffer_en) begin
+      \$465  = \$181 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = big3_d0;
+    if (out_buffer_en) begin
+      \$466  = s5_big3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = big3_d1;
+    if (out_buffer_en) begin
+      \$467  = big3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$468  = s5_q7_3;
+    if (out_buffer_en) begin
+      \$468  = s4_q3[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$469  = q7_3_d0;
+    if (out_buffer_en) begin
+      \$469  = s5_q7_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$470  = q7_3_d1;
+    if (out_buffer_en) begin
+      \$470  = q7_3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$471  = s4_at_half3;
+    if (out_buffer_en) begin
+      \$471  = \$183 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = s4_beyond3;
+    if (out_buffer_en) begin
+      \$472  = \$185 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$473  = s4_neg3_d0;
+    if (out_buffer_en) begin
+      \$473  = s2_neg3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$474  = s4_neg3_d1;
+    if (out_buffer_en) begin
+      \$474  = s4_neg3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$475  = s5_up3;
+    if (out_buffer_en) begin
+      \$475  = \$188 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$476  = up3_d0;
+    if (out_buffer_en) begin
+      \$476  = s5_up3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$477  = up3_d1;
+    if (out_buffer_en) begin
+      \$477  = up3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$478  = s8_mag3;
+    if (out_buffer_en) begin
+      \$478  = \$193 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$479  = neg3_d0;
+    if (out_buffer_en) begin
+      \$479  = s2_neg3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$480  = neg3_d1;
+    if (out_buffer_en) begin
+      \$480  = neg3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$481  = neg3_d2;
+    if (out_buffer_en) begin
+      \$481  = neg3_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$482  = neg3_d3;
+    if (out_buffer_en) begin
+      \$482  = neg3_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$483  = neg3_d4;
+    if (out_buffer_en) begin
+      \$483  = neg3_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$484  = neg3_d5;
+    if (out_buffer_en) begin
+      \$484  = neg3_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$485  = s2_mag4;
+    if (out_buffer_en) begin
+      \$485  = \$196 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = s2_neg4;
+    if (out_buffer_en) begin
+      \$486  = \$197 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$487  = s2_over4;
+    if (out_buffer_en) begin
+      \$487  = \$200 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$488  = s2_under4;
+    if (out_buffer_en) begin
+      \$488  = \$205 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$489  = s2_low4;
+    if (out_buffer_en) begin
+      \$489  = s1_x4[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$490  = xsat4_d0;
+    if (out_buffer_en) begin
+      \$490  = \$208 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$491  = xsat4_d1;
+    if (out_buffer_en) begin
+      \$491  = xsat4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$492  = xsat4_d2;
+    if (out_buffer_en) begin
+      \$492  = xsat4_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$493  = xsat4_d3;
+    if (out_buffer_en) begin
+      \$493  = xsat4_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$494  = xsat4_d4;
+    if (out_buffer_en) begin
+      \$494  = xsat4_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$495  = xsat4_d5;
+    if (out_buffer_en) begin
+      \$495  = xsat4_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$496  = s3_qc4;
+    if (out_buffer_en) begin
+      \$496  = \$209 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$497  = s3_f4;
+    if (out_buffer_en) begin
+      \$497  = \$210 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$498  = s3_k4;
+    if (out_buffer_en) begin
+      \$498  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$499  = s4_q4;
+    if (out_buffer_en) begin
+      \$499  = \$211 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$500  = s5_big4;
+    if (out_buffer_en) begin
+      \$500  = \$212 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$501  = big4_d0;
+    if (out_buffer_en) begin
+      \$501  = s5_big4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$502  = big4_d1;
+    if (out_buffer_en) begin
+      \$502  = big4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$503  = s5_q7_4;
+    if (out_buffer_en) begin
+      \$503  = s4_q4[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$504  = q7_4_d0;
+    if (out_buffer_en) begin
+      \$504  = s5_q7_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$505  = q7_4_d1;
+    if (out_buffer_en) begin
+      \$505  = q7_4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$506  = s4_at_half4;
+    if (out_buffer_en) begin
+      \$506  = \$214 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$507  = s4_beyond4;
+    if (out_buffer_en) begin
+      \$507  = \$216 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$508  = s4_neg4_d0;
+    if (out_buffer_en) begin
+      \$508  = s2_neg4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$509  = s4_neg4_d1;
+    if (out_buffer_en) begin
+      \$509  = s4_neg4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$510  = s5_up4;
+    if (out_buffer_en) begin
+      \$510  = \$219 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$511  = up4_d0;
+    if (out_buffer_en) begin
+      \$511  = s5_up4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$512  = up4_d1;
+    if (out_buffer_en) begin
+      \$512  = up4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$513  = s8_mag4;
+    if (out_buffer_en) begin
+      \$513  = \$224 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$514  = neg4_d0;
+    if (out_buffer_en) begin
+      \$514  = s2_neg4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$515  = neg4_d1;
+    if (out_buffer_en) begin
+      \$515  = neg4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$516  = neg4_d2;
+    if (out_buffer_en) begin
+      \$516  = neg4_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$517  = neg4_d3;
+    if (out_buffer_en) begin
+      \$517  = neg4_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$518  = neg4_d4;
+    if (out_buffer_en) begin
+      \$518  = neg4_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$519  = neg4_d5;
+    if (out_buffer_en) begin
+      \$519  = neg4_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$520  = s2_mag5;
+    if (out_buffer_en) begin
+      \$520  = \$227 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$521  = s2_neg5;
+    if (out_buffer_en) begin
+      \$521  = \$228 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$522  = s2_over5;
+    if (out_buffer_en) begin
+      \$522  = \$231 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$523  = s2_under5;
+    if (out_buffer_en) begin
+      \$523  = \$236 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$524  = s2_low5;
+    if (out_buffer_en) begin
+      \$524  = s1_x5[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$525  = xsat5_d0;
+    if (out_buffer_en) begin
+      \$525  = \$239 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$526  = xsat5_d1;
+    if (out_buffer_en) begin
+      \$526  = xsat5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$527  = xsat5_d2;
+    if (out_buffer_en) begin
+      \$527  = xsat5_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$528  = xsat5_d3;
+    if (out_buffer_en) begin
+      \$528  = xsat5_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$529  = xsat5_d4;
+    if (out_buffer_en) begin
+      \$529  = xsat5_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$530  = xsat5_d5;
+    if (out_buffer_en) begin
+      \$530  = xsat5_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$531  = s3_qc5;
+    if (out_buffer_en) begin
+      \$531  = \$240 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$532  = s3_f5;
+    if (out_buffer_en) begin
+      \$532  = \$241 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$533  = s3_k5;
+    if (out_buffer_en) begin
+      \$533  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$534  = s4_q5;
+    if (out_buffer_en) begin
+      \$534  = \$242 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$535  = s5_big5;
+    if (out_buffer_en) begin
+      \$535  = \$243 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$536  = big5_d0;
+    if (out_buffer_en) begin
+      \$536  = s5_big5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$537  = big5_d1;
+    if (out_buffer_en) begin
+      \$537  = big5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$538  = s5_q7_5;
+    if (out_buffer_en) begin
+      \$538  = s4_q5[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$539  = q7_5_d0;
+    if (out_buffer_en) begin
+      \$539  = s5_q7_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$540  = q7_5_d1;
+    if (out_buffer_en) begin
+      \$540  = q7_5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = s4_at_half5;
+    if (out_buffer_en) begin
+      \$541  = \$245 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$542  = s4_beyond5;
+    if (out_buffer_en) begin
+      \$542  = \$247 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$543  = s4_neg5_d0;
+    if (out_buffer_en) begin
+      \$543  = s2_neg5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$544  = s4_neg5_d1;
+    if (out_buffer_en) begin
+      \$544  = s4_neg5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$545  = s5_up5;
+    if (out_buffer_en) begin
+      \$545  = \$250 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = up5_d0;
+    if (out_buffer_en) begin
+      \$546  = s5_up5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = up5_d1;
+    if (out_buffer_en) begin
+      \$547  = up5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = s8_mag5;
+    if (out_buffer_en) begin
+      \$548  = \$255 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$549  = neg5_d0;
+    if (out_buffer_en) begin
+      \$549  = s2_neg5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = neg5_d1;
+    if (out_buffer_en) begin
+      \$550  = neg5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = neg5_d2;
+    if (out_buffer_en) begin
+      \$551  = neg5_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = neg5_d3;
+    if (out_buffer_en) begin
+      \$552  = neg5_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = neg5_d4;
+    if (out_buffer_en) begin
+      \$553  = neg5_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$554  = neg5_d5;
+    if (out_buffer_en) begin
+      \$554  = neg5_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = s2_mag6;
+    if (out_buffer_en) begin
+      \$555  = \$258 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$556  = s2_neg6;
+    if (out_buffer_en) begin
+      \$556  = \$259 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$557  = s2_over6;
+    if (out_buffer_en) begin
+      \$557  = \$262 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$558  = s2_under6;
+    if (out_buffer_en) begin
+      \$558  = \$267 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$559  = s2_low6;
+    if (out_buffer_en) begin
+      \$559  = s1_x6[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$560  = xsat6_d0;
+    if (out_buffer_en) begin
+      \$560  = \$270 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$561  = xsat6_d1;
+    if (out_buffer_en) begin
+      \$561  = xsat6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$562  = xsat6_d2;
+    if (out_buffer_en) begin
+      \$562  = xsat6_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$563  = xsat6_d3;
+    if (out_buffer_en) begin
+      \$563  = xsat6_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$564  = xsat6_d4;
+    if (out_buffer_en) begin
+      \$564  = xsat6_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$565  = xsat6_d5;
+    if (out_buffer_en) begin
+      \$565  = xsat6_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$566  = s3_qc6;
+    if (out_buffer_en) begin
+      \$566  = \$271 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$567  = s3_f6;
+    if (out_buffer_en) begin
+      \$567  = \$272 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = s3_k6;
+    if (out_buffer_en) begin
+      \$568  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = s4_q6;
+    if (out_buffer_en) begin
+      \$569  = \$273 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = s5_big6;
+    if (out_buffer_en) begin
+      \$570  = \$274 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = big6_d0;
+    if (out_buffer_en) begin
+      \$571  = s5_big6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = big6_d1;
+    if (out_buffer_en) begin
+      \$572  = big6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = s5_q7_6;
+    if (out_buffer_en) begin
+      \$573  = s4_q6[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = q7_6_d0;
+    if (out_buffer_en) begin
+      \$574  = s5_q7_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = q7_6_d1;
+    if (out_buffer_en) begin
+      \$575  = q7_6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = s4_at_half6;
+    if (out_buffer_en) begin
+      \$576  = \$276 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = s4_beyond6;
+    if (out_buffer_en) begin
+      \$577  = \$278 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = s4_neg6_d0;
+    if (out_buffer_en) begin
+      \$578  = s2_neg6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = s4_neg6_d1;
+    if (out_buffer_en) begin
+      \$579  = s4_neg6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$580  = s5_up6;
+    if (out_buffer_en) begin
+      \$580  = \$281 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$581  = up6_d0;
+    if (out_buffer_en) begin
+      \$581  = s5_up6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$582  = up6_d1;
+    if (out_buffer_en) begin
+      \$582  = up6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$583  = s8_mag6;
+    if (out_buffer_en) begin
+      \$583  = \$286 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$584  = neg6_d0;
+    if (out_buffer_en) begin
+      \$584  = s2_neg6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = neg6_d1;
+    if (out_buffer_en) begin
+      \$585  = neg6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$586  = neg6_d2;
+    if (out_buffer_en) begin
+      \$586  = neg6_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = neg6_d3;
+    if (out_buffer_en) begin
+      \$587  = neg6_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = neg6_d4;
+    if (out_buffer_en) begin
+      \$588  = neg6_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$589  = neg6_d5;
+    if (out_buffer_en) begin
+      \$589  = neg6_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = s2_mag7;
+    if (out_buffer_en) begin
+      \$590  = \$289 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$591  = s2_neg7;
+    if (out_buffer_en) begin
+      \$591  = \$290 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$592  = s2_over7;
+    if (out_buffer_en) begin
+      \$592  = \$293 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = s2_under7;
+    if (out_buffer_en) begin
+      \$593  = \$298 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$594  = s2_low7;
+    if (out_buffer_en) begin
+      \$594  = s1_x7[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$595  = xsat7_d0;
+    if (out_buffer_en) begin
+      \$595  = \$301 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$596  = xsat7_d1;
+    if (out_buffer_en) begin
+      \$596  = xsat7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$597  = xsat7_d2;
+    if (out_buffer_en) begin
+      \$597  = xsat7_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$598  = xsat7_d3;
+    if (out_buffer_en) begin
+      \$598  = xsat7_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = xsat7_d4;
+    if (out_buffer_en) begin
+      \$599  = xsat7_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$600  = xsat7_d5;
+    if (out_buffer_en) begin
+      \$600  = xsat7_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$601  = s3_qc7;
+    if (out_buffer_en) begin
+      \$601  = \$302 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$602  = s3_f7;
+    if (out_buffer_en) begin
+      \$602  = \$303 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$603  = s3_k7;
+    if (out_buffer_en) begin
+      \$603  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$604  = s4_q7;
+    if (out_buffer_en) begin
+      \$604  = \$304 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$605  = s5_big7;
+    if (out_buffer_en) begin
+      \$605  = \$305 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$606  = big7_d0;
+    if (out_buffer_en) begin
+      \$606  = s5_big7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$607  = big7_d1;
+    if (out_buffer_en) begin
+      \$607  = big7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$608  = s5_q7_7;
+    if (out_buffer_en) begin
+      \$608  = s4_q7[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$609  = q7_7_d0;
+    if (out_buffer_en) begin
+      \$609  = s5_q7_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$610  = q7_7_d1;
+    if (out_buffer_en) begin
+      \$610  = q7_7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = s4_at_half7;
+    if (out_buffer_en) begin
+      \$611  = \$307 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = s4_beyond7;
+    if (out_buffer_en) begin
+      \$612  = \$309 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = s4_neg7_d0;
+    if (out_buffer_en) begin
+      \$613  = s2_neg7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = s4_neg7_d1;
+    if (out_buffer_en) begin
+      \$614  = s4_neg7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = s5_up7;
+    if (out_buffer_en) begin
+      \$615  = \$312 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$616  = up7_d0;
+    if (out_buffer_en) begin
+      \$616  = s5_up7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$617  = up7_d1;
+    if (out_buffer_en) begin
+      \$617  = up7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = s8_mag7;
+    if (out_buffer_en) begin
+      \$618  = \$317 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = neg7_d0;
+    if (out_buffer_en) begin
+      \$619  = s2_neg7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$620  = neg7_d1;
+    if (out_buffer_en) begin
+      \$620  = neg7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$621  = neg7_d2;
+    if (out_buffer_en) begin
+      \$621  = neg7_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$622  = neg7_d3;
+    if (out_buffer_en) begin
+      \$622  = neg7_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$623  = neg7_d4;
+    if (out_buffer_en) begin
+      \$623  = neg7_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = neg7_d5;
+    if (out_buffer_en) begin
+      \$624  = neg7_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$625  = valid_d0;
+    if (out_buffer_en) begin
+      \$625  = s1_valid;
     end
     if (rst) begin
-      \$328  = 1'h0;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = bad_shift;
-    if (\$32 ) begin
-      \$329  = 1'h1;
+    \$626  = valid_d1;
+    if (out_buffer_en) begin
+      \$626  = valid_d0;
     end
     if (rst) begin
-      \$329  = 1'h0;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = s1_x0;
+    \$627  = valid_d2;
     if (out_buffer_en) begin
-      \$330  = i__payload[31:0];
+      \$627  = valid_d1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = s1_x1;
-    if (out_buffer_en) begin
-      \$331  = i__payload[63:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = s1_x2;
-    if (out_buffer_en) begin
-      \$332  = i__payload[95:64];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = s1_x3;
-    if (out_buffer_en) begin
-      \$333  = i__payload[127:96];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = s1_x4;
-    if (out_buffer_en) begin
-      \$334  = i__payload[159:128];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = s1_x5;
-    if (out_buffer_en) begin
-      \$335  = i__payload[191:160];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = s1_x6;
-    if (out_buffer_en) begin
-      \$336  = i__payload[223:192];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = s1_x7;
-    if (out_buffer_en) begin
-      \$337  = i__payload[255:224];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = only_saturate_d0;
-    if (out_buffer_en) begin
-      \$338  = \$35 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = only_saturate_d1;
-    if (out_buffer_en) begin
-      \$339  = only_saturate_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = only_saturate_d2;
-    if (out_buffer_en) begin
-      \$340  = only_saturate_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = only_saturate_d3;
-    if (out_buffer_en) begin
-      \$341  = only_saturate_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = only_saturate_d4;
-    if (out_buffer_en) begin
-      \$342  = only_saturate_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = only_saturate_d5;
-    if (out_buffer_en) begin
-      \$343  = only_saturate_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = only_saturate_d6;
-    if (out_buffer_en) begin
-      \$344  = only_saturate_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = s2_k;
-    if (out_buffer_en) begin
-      \$345  = s1_k;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = s2_mask;
-    if (out_buffer_en) begin
-      \$346  = { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = s2_refused;
-    if (out_buffer_en) begin
-      \$347  = \$68 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = s3_half_bit;
-    if (out_buffer_en) begin
-      \$348  = \$70 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = s3_below_half;
-    if (out_buffer_en) begin
-      \$349  = \$71 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = s2_mag0;
-    if (out_buffer_en) begin
-      \$350  = \$74 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = s2_neg0;
-    if (out_buffer_en) begin
-      \$351  = \$75 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = s2_over0;
-    if (out_buffer_en) begin
-      \$352  = \$78 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = s2_under0;
-    if (out_buffer_en) begin
-      \$353  = \$83 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = s2_low0;
-    if (out_buffer_en) begin
-      \$354  = s1_x0[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = xsat0_d0;
-    if (out_buffer_en) begin
-      \$355  = \$86 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = xsat0_d1;
-    if (out_buffer_en) begin
-      \$356  = xsat0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = xsat0_d2;
-    if (out_buffer_en) begin
-      \$357  = xsat0_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = xsat0_d3;
-    if (out_buffer_en) begin
-      \$358  = xsat0_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = xsat0_d4;
-    if (out_buffer_en) begin
-      \$359  = xsat0_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = xsat0_d5;
-    if (out_buffer_en) begin
-      \$360  = xsat0_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = s3_qc0;
-    if (out_buffer_en) begin
-      \$361  = \$87 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = s3_f0;
-    if (out_buffer_en) begin
-      \$362  = \$88 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = s3_k0;
-    if (out_buffer_en) begin
-      \$363  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = s4_q0;
-    if (out_buffer_en) begin
-      \$364  = \$89 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = s5_big0;
-    if (out_buffer_en) begin
-      \$365  = \$90 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = big0_d0;
-    if (out_buffer_en) begin
-      \$366  = s5_big0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = big0_d1;
-    if (out_buffer_en) begin
-      \$367  = big0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = s5_q7_0;
-    if (out_buffer_en) begin
-      \$368  = s4_q0[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = q7_0_d0;
-    if (out_buffer_en) begin
-      \$369  = s5_q7_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = q7_0_d1;
-    if (out_buffer_en) begin
-      \$370  = q7_0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = s4_at_half0;
-    if (out_buffer_en) begin
-      \$371  = \$92 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = s4_beyond0;
-    if (out_buffer_en) begin
-      \$372  = \$94 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = s4_neg0_d0;
-    if (out_buffer_en) begin
-      \$373  = s2_neg0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = s4_neg0_d1;
-    if (out_buffer_en) begin
-      \$374  = s4_neg0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = s5_up0;
-    if (out_buffer_en) begin
-      \$375  = \$97 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = up0_d0;
-    if (out_buffer_en) begin
-      \$376  = s5_up0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = up0_d1;
-    if (out_buffer_en) begin
-      \$377  = up0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = s8_mag0;
-    if (out_buffer_en) begin
-      \$378  = \$102 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = neg0_d0;
-    if (out_buffer_en) begin
-      \$379  = s2_neg0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = neg0_d1;
-    if (out_buffer_en) begin
-      \$380  = neg0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = neg0_d2;
-    if (out_buffer_en) begin
-      \$381  = neg0_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = neg0_d3;
-    if (out_buffer_en) begin
-      \$382  = neg0_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = neg0_d4;
-    if (out_buffer_en) begin
-      \$383  = neg0_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = neg0_d5;
-    if (out_buffer_en) begin
-      \$384  = neg0_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = s2_mag1;
-    if (out_buffer_en) begin
-      \$385  = \$105 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = s2_neg1;
-    if (out_buffer_en) begin
-      \$386  = \$106 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = s2_over1;
-    if (out_buffer_en) begin
-      \$387  = \$109 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = s2_under1;
-    if (out_buffer_en) begin
-      \$388  = \$114 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = s2_low1;
-    if (out_buffer_en) begin
-      \$389  = s1_x1[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = xsat1_d0;
-    if (out_buffer_en) begin
-      \$390  = \$117 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = xsat1_d1;
-    if (out_buffer_en) begin
-      \$391  = xsat1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = xsat1_d2;
-    if (out_buffer_en) begin
-      \$392  = xsat1_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = xsat1_d3;
-    if (out_buffer_en) begin
-      \$393  = xsat1_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = xsat1_d4;
-    if (out_buffer_en) begin
-      \$394  = xsat1_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = xsat1_d5;
-    if (out_buffer_en) begin
-      \$395  = xsat1_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = s3_qc1;
-    if (out_buffer_en) begin
-      \$396  = \$118 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = s3_f1;
-    if (out_buffer_en) begin
-      \$397  = \$119 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = s3_k1;
-    if (out_buffer_en) begin
-      \$398  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = s4_q1;
-    if (out_buffer_en) begin
-      \$399  = \$120 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = s5_big1;
-    if (out_buffer_en) begin
-      \$400  = \$121 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = big1_d0;
-    if (out_buffer_en) begin
-      \$401  = s5_big1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = big1_d1;
-    if (out_buffer_en) begin
-      \$402  = big1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = s5_q7_1;
-    if (out_buffer_en) begin
-      \$403  = s4_q1[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = q7_1_d0;
-    if (out_buffer_en) begin
-      \$404  = s5_q7_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = q7_1_d1;
-    if (out_buffer_en) begin
-      \$405  = q7_1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = s4_at_half1;
-    if (out_buffer_en) begin
-      \$406  = \$123 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = s4_beyond1;
-    if (out_buffer_en) begin
-      \$407  = \$125 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = s4_neg1_d0;
-    if (out_buffer_en) begin
-      \$408  = s2_neg1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = s4_neg1_d1;
-    if (out_buffer_en) begin
-      \$409  = s4_neg1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = s5_up1;
-    if (out_buffer_en) begin
-      \$410  = \$128 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = up1_d0;
-    if (out_buffer_en) begin
-      \$411  = s5_up1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = up1_d1;
-    if (out_buffer_en) begin
-      \$412  = up1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = s8_mag1;
-    if (out_buffer_en) begin
-      \$413  = \$133 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = neg1_d0;
-    if (out_buffer_en) begin
-      \$414  = s2_neg1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = neg1_d1;
-    if (out_buffer_en) begin
-      \$415  = neg1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = neg1_d2;
-    if (out_buffer_en) begin
-      \$416  = neg1_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = neg1_d3;
-    if (out_buffer_en) begin
-      \$417  = neg1_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = neg1_d4;
-    if (out_buffer_en) begin
-      \$418  = neg1_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = neg1_d5;
-    if (out_buffer_en) begin
-      \$419  = neg1_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = s2_mag2;
-    if (out_buffer_en) begin
-      \$420  = \$136 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = s2_neg2;
-    if (out_buffer_en) begin
-      \$421  = \$137 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = s2_over2;
-    if (out_buffer_en) begin
-      \$422  = \$140 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = s2_under2;
-    if (out_buffer_en) begin
-      \$423  = \$145 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = s2_low2;
-    if (out_buffer_en) begin
-      \$424  = s1_x2[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = xsat2_d0;
-    if (out_buffer_en) begin
-      \$425  = \$148 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = xsat2_d1;
-    if (out_buffer_en) begin
-      \$426  = xsat2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = xsat2_d2;
-    if (out_buffer_en) begin
-      \$427  = xsat2_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = xsat2_d3;
-    if (out_buffer_en) begin
-      \$428  = xsat2_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = xsat2_d4;
-    if (out_buffer_en) begin
-      \$429  = xsat2_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = xsat2_d5;
-    if (out_buffer_en) begin
-      \$430  = xsat2_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = s3_qc2;
-    if (out_buffer_en) begin
-      \$431  = \$149 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = s3_f2;
-    if (out_buffer_en) begin
-      \$432  = \$150 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = s3_k2;
-    if (out_buffer_en) begin
-      \$433  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = s4_q2;
-    if (out_buffer_en) begin
-      \$434  = \$151 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = s5_big2;
-    if (out_buffer_en) begin
-      \$435  = \$152 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = big2_d0;
-    if (out_buffer_en) begin
-      \$436  = s5_big2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = big2_d1;
-    if (out_buffer_en) begin
-      \$437  = big2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = s5_q7_2;
-    if (out_buffer_en) begin
-      \$438  = s4_q2[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = q7_2_d0;
-    if (out_buffer_en) begin
-      \$439  = s5_q7_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = q7_2_d1;
-    if (out_buffer_en) begin
-      \$440  = q7_2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = s4_at_half2;
-    if (out_buffer_en) begin
-      \$441  = \$154 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = s4_beyond2;
-    if (out_buffer_en) begin
-      \$442  = \$156 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = s4_neg2_d0;
-    if (out_buffer_en) begin
-      \$443  = s2_neg2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = s4_neg2_d1;
-    if (out_buffer_en) begin
-      \$444  = s4_neg2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = s5_up2;
-    if (out_buffer_en) begin
-      \$445  = \$159 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = up2_d0;
-    if (out_buffer_en) begin
-      \$446  = s5_up2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = up2_d1;
-    if (out_buffer_en) begin
-      \$447  = up2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = s8_mag2;
-    if (out_buffer_en) begin
-      \$448  = \$164 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = neg2_d0;
-    if (out_buffer_en) begin
-      \$449  = s2_neg2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = neg2_d1;
-    if (out_buffer_en) begin
-      \$450  = neg2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = neg2_d2;
-    if (out_buffer_en) begin
-      \$451  = neg2_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = neg2_d3;
-    if (out_buffer_en) begin
-      \$452  = neg2_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = neg2_d4;
-    if (out_buffer_en) begin
-      \$453  = neg2_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = neg2_d5;
-    if (out_buffer_en) begin
-      \$454  = neg2_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = s2_mag3;
-    if (out_buffer_en) begin
-      \$455  = \$167 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = s2_neg3;
-    if (out_buffer_en) begin
-      \$456  = \$168 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = s2_over3;
-    if (out_buffer_en) begin
-      \$457  = \$171 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = s2_under3;
-    if (out_buffer_en) begin
-      \$458  = \$176 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = s2_low3;
-    if (out_buffer_en) begin
-      \$459  = s1_x3[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = xsat3_d0;
-    if (out_buffer_en) begin
-      \$460  = \$179 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = xsat3_d1;
-    if (out_buffer_en) begin
-      \$461  = xsat3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = xsat3_d2;
-    if (out_buffer_en) begin
-      \$462  = xsat3_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = xsat3_d3;
-    if (out_buffer_en) begin
-      \$463  = xsat3_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = xsat3_d4;
-    if (out_buffer_en) begin
-      \$464  = xsat3_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = xsat3_d5;
-    if (out_buffer_en) begin
-      \$465  = xsat3_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = s3_qc3;
-    if (out_buffer_en) begin
-      \$466  = \$180 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = s3_f3;
-    if (out_buffer_en) begin
-      \$467  = \$181 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = s3_k3;
-    if (out_buffer_en) begin
-      \$468  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = s4_q3;
-    if (out_buffer_en) begin
-      \$469  = \$182 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = s5_big3;
-    if (out_buffer_en) begin
-      \$470  = \$183 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = big3_d0;
-    if (out_buffer_en) begin
-      \$471  = s5_big3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = big3_d1;
-    if (out_buffer_en) begin
-      \$472  = big3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = s5_q7_3;
-    if (out_buffer_en) begin
-      \$473  = s4_q3[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = q7_3_d0;
-    if (out_buffer_en) begin
-      \$474  = s5_q7_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = q7_3_d1;
-    if (out_buffer_en) begin
-      \$475  = q7_3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = s4_at_half3;
-    if (out_buffer_en) begin
-      \$476  = \$185 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = s4_beyond3;
-    if (out_buffer_en) begin
-      \$477  = \$187 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = s4_neg3_d0;
-    if (out_buffer_en) begin
-      \$478  = s2_neg3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = s4_neg3_d1;
-    if (out_buffer_en) begin
-      \$479  = s4_neg3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = s5_up3;
-    if (out_buffer_en) begin
-      \$480  = \$190 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = up3_d0;
-    if (out_buffer_en) begin
-      \$481  = s5_up3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = up3_d1;
-    if (out_buffer_en) begin
-      \$482  = up3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = s8_mag3;
-    if (out_buffer_en) begin
-      \$483  = \$195 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = neg3_d0;
-    if (out_buffer_en) begin
-      \$484  = s2_neg3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = neg3_d1;
-    if (out_buffer_en) begin
-      \$485  = neg3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = neg3_d2;
-    if (out_buffer_en) begin
-      \$486  = neg3_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = neg3_d3;
-    if (out_buffer_en) begin
-      \$487  = neg3_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = neg3_d4;
-    if (out_buffer_en) begin
-      \$488  = neg3_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = neg3_d5;
-    if (out_buffer_en) begin
-      \$489  = neg3_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = s2_mag4;
-    if (out_buffer_en) begin
-      \$490  = \$198 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = s2_neg4;
-    if (out_buffer_en) begin
-      \$491  = \$199 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = s2_over4;
-    if (out_buffer_en) begin
-      \$492  = \$202 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = s2_under4;
-    if (out_buffer_en) begin
-      \$493  = \$207 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = s2_low4;
-    if (out_buffer_en) begin
-      \$494  = s1_x4[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = xsat4_d0;
-    if (out_buffer_en) begin
-      \$495  = \$210 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = xsat4_d1;
-    if (out_buffer_en) begin
-      \$496  = xsat4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = xsat4_d2;
-    if (out_buffer_en) begin
-      \$497  = xsat4_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = xsat4_d3;
-    if (out_buffer_en) begin
-      \$498  = xsat4_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = xsat4_d4;
-    if (out_buffer_en) begin
-      \$499  = xsat4_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = xsat4_d5;
-    if (out_buffer_en) begin
-      \$500  = xsat4_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = s3_qc4;
-    if (out_buffer_en) begin
-      \$501  = \$211 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = s3_f4;
-    if (out_buffer_en) begin
-      \$502  = \$212 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = s3_k4;
-    if (out_buffer_en) begin
-      \$503  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = s4_q4;
-    if (out_buffer_en) begin
-      \$504  = \$213 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = s5_big4;
-    if (out_buffer_en) begin
-      \$505  = \$214 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = big4_d0;
-    if (out_buffer_en) begin
-      \$506  = s5_big4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = big4_d1;
-    if (out_buffer_en) begin
-      \$507  = big4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = s5_q7_4;
-    if (out_buffer_en) begin
-      \$508  = s4_q4[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = q7_4_d0;
-    if (out_buffer_en) begin
-      \$509  = s5_q7_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = q7_4_d1;
-    if (out_buffer_en) begin
-      \$510  = q7_4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = s4_at_half4;
-    if (out_buffer_en) begin
-      \$511  = \$216 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = s4_beyond4;
-    if (out_buffer_en) begin
-      \$512  = \$218 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = s4_neg4_d0;
-    if (out_buffer_en) begin
-      \$513  = s2_neg4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = s4_neg4_d1;
-    if (out_buffer_en) begin
-      \$514  = s4_neg4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = s5_up4;
-    if (out_buffer_en) begin
-      \$515  = \$221 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = up4_d0;
-    if (out_buffer_en) begin
-      \$516  = s5_up4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = up4_d1;
-    if (out_buffer_en) begin
-      \$517  = up4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = s8_mag4;
-    if (out_buffer_en) begin
-      \$518  = \$226 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = neg4_d0;
-    if (out_buffer_en) begin
-      \$519  = s2_neg4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = neg4_d1;
-    if (out_buffer_en) begin
-      \$520  = neg4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = neg4_d2;
-    if (out_buffer_en) begin
-      \$521  = neg4_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = neg4_d3;
-    if (out_buffer_en) begin
-      \$522  = neg4_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = neg4_d4;
-    if (out_buffer_en) begin
-      \$523  = neg4_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = neg4_d5;
-    if (out_buffer_en) begin
-      \$524  = neg4_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = s2_mag5;
-    if (out_buffer_en) begin
-      \$525  = \$229 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = s2_neg5;
-    if (out_buffer_en) begin
-      \$526  = \$230 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = s2_over5;
-    if (out_buffer_en) begin
-      \$527  = \$233 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = s2_under5;
-    if (out_buffer_en) begin
-      \$528  = \$238 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = s2_low5;
-    if (out_buffer_en) begin
-      \$529  = s1_x5[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = xsat5_d0;
-    if (out_buffer_en) begin
-      \$530  = \$241 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = xsat5_d1;
-    if (out_buffer_en) begin
-      \$531  = xsat5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = xsat5_d2;
-    if (out_buffer_en) begin
-      \$532  = xsat5_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = xsat5_d3;
-    if (out_buffer_en) begin
-      \$533  = xsat5_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = xsat5_d4;
-    if (out_buffer_en) begin
-      \$534  = xsat5_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = xsat5_d5;
-    if (out_buffer_en) begin
-      \$535  = xsat5_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = s3_qc5;
-    if (out_buffer_en) begin
-      \$536  = \$242 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = s3_f5;
-    if (out_buffer_en) begin
-      \$537  = \$243 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = s3_k5;
-    if (out_buffer_en) begin
-      \$538  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = s4_q5;
-    if (out_buffer_en) begin
-      \$539  = \$244 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = s5_big5;
-    if (out_buffer_en) begin
-      \$540  = \$245 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = big5_d0;
-    if (out_buffer_en) begin
-      \$541  = s5_big5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = big5_d1;
-    if (out_buffer_en) begin
-      \$542  = big5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = s5_q7_5;
-    if (out_buffer_en) begin
-      \$543  = s4_q5[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = q7_5_d0;
-    if (out_buffer_en) begin
-      \$544  = s5_q7_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = q7_5_d1;
-    if (out_buffer_en) begin
-      \$545  = q7_5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = s4_at_half5;
-    if (out_buffer_en) begin
-      \$546  = \$247 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = s4_beyond5;
-    if (out_buffer_en) begin
-      \$547  = \$249 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = s4_neg5_d0;
-    if (out_buffer_en) begin
-      \$548  = s2_neg5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = s4_neg5_d1;
-    if (out_buffer_en) begin
-      \$549  = s4_neg5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = s5_up5;
-    if (out_buffer_en) begin
-      \$550  = \$252 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = up5_d0;
-    if (out_buffer_en) begin
-      \$551  = s5_up5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = up5_d1;
-    if (out_buffer_en) begin
-      \$552  = up5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = s8_mag5;
-    if (out_buffer_en) begin
-      \$553  = \$257 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = neg5_d0;
-    if (out_buffer_en) begin
-      \$554  = s2_neg5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = neg5_d1;
-    if (out_buffer_en) begin
-      \$555  = neg5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = neg5_d2;
-    if (out_buffer_en) begin
-      \$556  = neg5_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = neg5_d3;
-    if (out_buffer_en) begin
-      \$557  = neg5_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = neg5_d4;
-    if (out_buffer_en) begin
-      \$558  = neg5_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = neg5_d5;
-    if (out_buffer_en) begin
-      \$559  = neg5_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = s2_mag6;
-    if (out_buffer_en) begin
-      \$560  = \$260 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = s2_neg6;
-    if (out_buffer_en) begin
-      \$561  = \$261 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = s2_over6;
-    if (out_buffer_en) begin
-      \$562  = \$264 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = s2_under6;
-    if (out_buffer_en) begin
-      \$563  = \$269 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = s2_low6;
-    if (out_buffer_en) begin
-      \$564  = s1_x6[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = xsat6_d0;
-    if (out_buffer_en) begin
-      \$565  = \$272 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = xsat6_d1;
-    if (out_buffer_en) begin
-      \$566  = xsat6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = xsat6_d2;
-    if (out_buffer_en) begin
-      \$567  = xsat6_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = xsat6_d3;
-    if (out_buffer_en) begin
-      \$568  = xsat6_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = xsat6_d4;
-    if (out_buffer_en) begin
-      \$569  = xsat6_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = xsat6_d5;
-    if (out_buffer_en) begin
-      \$570  = xsat6_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = s3_qc6;
-    if (out_buffer_en) begin
-      \$571  = \$273 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = s3_f6;
-    if (out_buffer_en) begin
-      \$572  = \$274 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = s3_k6;
-    if (out_buffer_en) begin
-      \$573  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = s4_q6;
-    if (out_buffer_en) begin
-      \$574  = \$275 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = s5_big6;
-    if (out_buffer_en) begin
-      \$575  = \$276 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = big6_d0;
-    if (out_buffer_en) begin
-      \$576  = s5_big6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = big6_d1;
-    if (out_buffer_en) begin
-      \$577  = big6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = s5_q7_6;
-    if (out_buffer_en) begin
-      \$578  = s4_q6[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = q7_6_d0;
-    if (out_buffer_en) begin
-      \$579  = s5_q7_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = q7_6_d1;
-    if (out_buffer_en) begin
-      \$580  = q7_6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = s4_at_half6;
-    if (out_buffer_en) begin
-      \$581  = \$278 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = s4_beyond6;
-    if (out_buffer_en) begin
-      \$582  = \$280 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = s4_neg6_d0;
-    if (out_buffer_en) begin
-      \$583  = s2_neg6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = s4_neg6_d1;
-    if (out_buffer_en) begin
-      \$584  = s4_neg6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = s5_up6;
-    if (out_buffer_en) begin
-      \$585  = \$283 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = up6_d0;
-    if (out_buffer_en) begin
-      \$586  = s5_up6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = up6_d1;
-    if (out_buffer_en) begin
-      \$587  = up6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = s8_mag6;
-    if (out_buffer_en) begin
-      \$588  = \$288 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = neg6_d0;
-    if (out_buffer_en) begin
-      \$589  = s2_neg6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = neg6_d1;
-    if (out_buffer_en) begin
-      \$590  = neg6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = neg6_d2;
-    if (out_buffer_en) begin
-      \$591  = neg6_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = neg6_d3;
-    if (out_buffer_en) begin
-      \$592  = neg6_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = neg6_d4;
-    if (out_buffer_en) begin
-      \$593  = neg6_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = neg6_d5;
-    if (out_buffer_en) begin
-      \$594  = neg6_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = s2_mag7;
-    if (out_buffer_en) begin
-      \$595  = \$291 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = s2_neg7;
-    if (out_buffer_en) begin
-      \$596  = \$292 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = s2_over7;
-    if (out_buffer_en) begin
-      \$597  = \$295 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = s2_under7;
-    if (out_buffer_en) begin
-      \$598  = \$300 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = s2_low7;
-    if (out_buffer_en) begin
-      \$599  = s1_x7[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = xsat7_d0;
-    if (out_buffer_en) begin
-      \$600  = \$303 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = xsat7_d1;
-    if (out_buffer_en) begin
-      \$601  = xsat7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = xsat7_d2;
-    if (out_buffer_en) begin
-      \$602  = xsat7_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = xsat7_d3;
-    if (out_buffer_en) begin
-      \$603  = xsat7_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = xsat7_d4;
-    if (out_buffer_en) begin
-      \$604  = xsat7_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = xsat7_d5;
-    if (out_buffer_en) begin
-      \$605  = xsat7_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = s3_qc7;
-    if (out_buffer_en) begin
-      \$606  = \$304 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = s3_f7;
-    if (out_buffer_en) begin
-      \$607  = \$305 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = s3_k7;
-    if (out_buffer_en) begin
-      \$608  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = s4_q7;
-    if (out_buffer_en) begin
-      \$609  = \$306 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = s5_big7;
-    if (out_buffer_en) begin
-      \$610  = \$307 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = big7_d0;
-    if (out_buffer_en) begin
-      \$611  = s5_big7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = big7_d1;
-    if (out_buffer_en) begin
-      \$612  = big7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = s5_q7_7;
-    if (out_buffer_en) begin
-      \$613  = s4_q7[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = q7_7_d0;
-    if (out_buffer_en) begin
-      \$614  = s5_q7_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = q7_7_d1;
-    if (out_buffer_en) begin
-      \$615  = q7_7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = s4_at_half7;
-    if (out_buffer_en) begin
-      \$616  = \$309 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = s4_beyond7;
-    if (out_buffer_en) begin
-      \$617  = \$311 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = s4_neg7_d0;
-    if (out_buffer_en) begin
-      \$618  = s2_neg7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = s4_neg7_d1;
-    if (out_buffer_en) begin
-      \$619  = s4_neg7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = s5_up7;
-    if (out_buffer_en) begin
-      \$620  = \$314 ;
+    if (rst) begin
+      \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = up7_d0;
+    \$628  = valid_d3;
     if (out_buffer_en) begin
-      \$621  = s5_up7;
+      \$628  = valid_d2;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = up7_d1;
-    if (out_buffer_en) begin
-      \$622  = up7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = s8_mag7;
-    if (out_buffer_en) begin
-      \$623  = \$319 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = neg7_d0;
-    if (out_buffer_en) begin
-      \$624  = s2_neg7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = neg7_d1;
-    if (out_buffer_en) begin
-      \$625  = neg7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = neg7_d2;
-    if (out_buffer_en) begin
-      \$626  = neg7_d1;
+    if (rst) begin
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = neg7_d3;
+    \$629  = valid_d4;
     if (out_buffer_en) begin
-      \$627  = neg7_d2;
+      \$629  = valid_d3;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = neg7_d4;
-    if (out_buffer_en) begin
-      \$628  = neg7_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = neg7_d5;
-    if (out_buffer_en) begin
-      \$629  = neg7_d4;
+    if (rst) begin
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = valid_d0;
+    \$630  = valid_d5;
     if (out_buffer_en) begin
-      \$630  = s1_valid;
+      \$630  = valid_d4;
     end
     if (rst) begin
       \$630  = 1'h0;
@@ -4211,9 +4173,9 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = valid_d1;
+    \$631  = valid_d6;
     if (out_buffer_en) begin
-      \$631  = valid_d0;
+      \$631  = valid_d5;
     end
     if (rst) begin
       \$631  = 1'h0;
@@ -4221,255 +4183,253 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = valid_d2;
+    \$632  = last_d0;
     if (out_buffer_en) begin
-      \$632  = valid_d1;
+      \$632  = i__payload[270];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = last_d1;
+    if (out_buffer_en) begin
+      \$633  = last_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = last_d2;
+    if (out_buffer_en) begin
+      \$634  = last_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$635  = last_d3;
+    if (out_buffer_en) begin
+      \$635  = last_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$636  = last_d4;
+    if (out_buffer_en) begin
+      \$636  = last_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$637  = last_d5;
+    if (out_buffer_en) begin
+      \$637  = last_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$638  = last_d6;
+    if (out_buffer_en) begin
+      \$638  = last_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$639  = last_d7;
+    if (out_buffer_en) begin
+      \$639  = last_d6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = s1_keep;
+    if (out_buffer_en) begin
+      \$640  = i__payload[269:262];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = keep_d0;
+    if (out_buffer_en) begin
+      \$641  = \$319 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$642  = keep_d1;
+    if (out_buffer_en) begin
+      \$642  = keep_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = keep_d2;
+    if (out_buffer_en) begin
+      \$643  = keep_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$644  = keep_d3;
+    if (out_buffer_en) begin
+      \$644  = keep_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$645  = keep_d4;
+    if (out_buffer_en) begin
+      \$645  = keep_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$646  = keep_d5;
+    if (out_buffer_en) begin
+      \$646  = keep_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$647  = keep_d6;
+    if (out_buffer_en) begin
+      \$647  = keep_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$648  = k_out_d0;
+    if (out_buffer_en) begin
+      \$648  = s2_k;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$649  = k_out_d1;
+    if (out_buffer_en) begin
+      \$649  = k_out_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$650  = k_out_d2;
+    if (out_buffer_en) begin
+      \$650  = k_out_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = k_out_d3;
+    if (out_buffer_en) begin
+      \$651  = k_out_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$652  = k_out_d4;
+    if (out_buffer_en) begin
+      \$652  = k_out_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = k_out_d5;
+    if (out_buffer_en) begin
+      \$653  = k_out_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = \$27 ;
+    if (rst) begin
+      \$320  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = \$28 ;
+    if (rst) begin
+      \$321  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$322  = s1_k;
+    if (out_buffer_en) begin
+      \$322  = i__payload[261:256];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = s1_valid;
+    if (out_buffer_en) begin
+      \$323  = take;
     end
     if (rst) begin
-      \$632  = 1'h0;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = valid_d3;
-    if (out_buffer_en) begin
-      \$633  = valid_d2;
+    \$324  = bad_shift;
+    if (\$30 ) begin
+      \$324  = 1'h1;
     end
     if (rst) begin
-      \$633  = 1'h0;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = valid_d4;
+    \$325  = s1_x0;
     if (out_buffer_en) begin
-      \$634  = valid_d3;
-    end
-    if (rst) begin
-      \$634  = 1'h0;
+      \$325  = i__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = valid_d5;
+    \$326  = s1_x1;
     if (out_buffer_en) begin
-      \$635  = valid_d4;
-    end
-    if (rst) begin
-      \$635  = 1'h0;
+      \$326  = i__payload[63:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = valid_d6;
+    \$327  = s1_x2;
     if (out_buffer_en) begin
-      \$636  = valid_d5;
-    end
-    if (rst) begin
-      \$636  = 1'h0;
+      \$327  = i__payload[95:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = last_d0;
+    \$328  = s1_x3;
     if (out_buffer_en) begin
-      \$637  = i__payload[270];
+      \$328  = i__payload[127:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = last_d1;
+    \$329  = s1_x4;
     if (out_buffer_en) begin
-      \$638  = last_d0;
+      \$329  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = last_d2;
+    \$330  = s1_x5;
     if (out_buffer_en) begin
-      \$639  = last_d1;
+      \$330  = i__payload[191:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = last_d3;
+    \$331  = s1_x6;
     if (out_buffer_en) begin
-      \$640  = last_d2;
+      \$331  = i__payload[223:192];
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = last_d4;
-    if (out_buffer_en) begin
-      \$641  = last_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = last_d5;
-    if (out_buffer_en) begin
-      \$642  = last_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = last_d6;
-    if (out_buffer_en) begin
-      \$643  = last_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = last_d7;
-    if (out_buffer_en) begin
-      \$644  = last_d6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = s1_keep;
-    if (out_buffer_en) begin
-      \$645  = i__payload[269:262];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = keep_d0;
-    if (out_buffer_en) begin
-      \$646  = \$321 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = keep_d1;
-    if (out_buffer_en) begin
-      \$647  = keep_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = keep_d2;
-    if (out_buffer_en) begin
-      \$648  = keep_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = keep_d3;
-    if (out_buffer_en) begin
-      \$649  = keep_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = keep_d4;
-    if (out_buffer_en) begin
-      \$650  = keep_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = keep_d5;
-    if (out_buffer_en) begin
-      \$651  = keep_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = keep_d6;
-    if (out_buffer_en) begin
-      \$652  = keep_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = k_out_d0;
-    if (out_buffer_en) begin
-      \$653  = s2_k;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = k_out_d1;
-    if (out_buffer_en) begin
-      \$654  = k_out_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = k_out_d2;
-    if (out_buffer_en) begin
-      \$655  = k_out_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = k_out_d3;
-    if (out_buffer_en) begin
-      \$656  = k_out_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = k_out_d4;
-    if (out_buffer_en) begin
-      \$657  = k_out_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = k_out_d5;
-    if (out_buffer_en) begin
-      \$658  = k_out_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = \$27 [1:0];
-    if (rst) begin
-      \$322  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = \$28 [1:0];
-    if (rst) begin
-      \$323  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = \$2 [1:0];
-    if (rst) begin
-      \$324  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = \$29 ;
-    if (rst) begin
-      \$325  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = \$30 ;
-    if (rst) begin
-      \$326  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = s1_k;
-    if (out_buffer_en) begin
-      \$327  = i__payload[261:256];
-    end
-  end
-  assign out_buffer_push = \$signature__en ;
-  assign out_buffer_w_ptr = \$signature__addr ;
-  assign out_buffer_data = \$signature__data ;
-  assign out_buffer_r_ptr = read__addr;
-  assign read__data = o__payload;
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign r_data = o__payload;
   assign out_buffer_level_next = \$2 [2:0];
   assign out_buffer_ready = i__ready;
   assign \i__payload.data  = i__payload[255:0];
@@ -4496,29 +4456,162 @@ module shift_round_nearest(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \o__payload.keep  = o__payload[71:64];
   assign \o__payload.last  = o__payload[72];
   assign \o__payload.k  = o__payload[78:73];
-  assign \out_buffer_data.data  = \$signature__data [63:0];
-  assign \out_buffer_data.data[0]  = \$signature__data [7:0];
-  assign \out_buffer_data.data[1]  = \$signature__data [15:8];
-  assign \out_buffer_data.data[2]  = \$signature__data [23:16];
-  assign \out_buffer_data.data[3]  = \$signature__data [31:24];
-  assign \out_buffer_data.data[4]  = \$signature__data [39:32];
-  assign \out_buffer_data.data[5]  = \$signature__data [47:40];
-  assign \out_buffer_data.data[6]  = \$signature__data [55:48];
-  assign \out_buffer_data.data[7]  = \$signature__data [63:56];
-  assign \out_buffer_data.keep  = \$signature__data [71:64];
-  assign \out_buffer_data.last  = \$signature__data [72];
-  assign \out_buffer_data.k  = \$signature__data [78:73];
-  assign \$signature__data [78:73] = k_out_d5;
-  assign \$signature__data [71:64] = keep_d6;
-  assign \$signature__data [72] = last_d7;
-  assign \$signature__data [63:56] = \$26 ;
-  assign \$signature__data [55:48] = \$23 ;
-  assign \$signature__data [47:40] = \$20 ;
-  assign \$signature__data [39:32] = \$17 ;
-  assign \$signature__data [31:24] = \$14 ;
-  assign \$signature__data [23:16] = \$11 ;
-  assign \$signature__data [15:8] = \$8 ;
-  assign \$signature__data [7:0] = \$5 ;
+  assign \out_buffer_data.data  = w_data[63:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.data[1]  = w_data[15:8];
+  assign \out_buffer_data.data[2]  = w_data[23:16];
+  assign \out_buffer_data.data[3]  = w_data[31:24];
+  assign \out_buffer_data.data[4]  = w_data[39:32];
+  assign \out_buffer_data.data[5]  = w_data[47:40];
+  assign \out_buffer_data.data[6]  = w_data[55:48];
+  assign \out_buffer_data.data[7]  = w_data[63:56];
+  assign \out_buffer_data.keep  = w_data[71:64];
+  assign \out_buffer_data.last  = w_data[72];
+  assign \out_buffer_data.k  = w_data[78:73];
+  assign w_data[78:73] = k_out_d5;
+  assign w_data[71:64] = keep_d6;
+  assign w_data[72] = last_d7;
+  assign w_data[63:56] = \$26 ;
+  assign w_data[55:48] = \$23 ;
+  assign w_data[47:40] = \$20 ;
+  assign w_data[39:32] = \$17 ;
+  assign w_data[31:24] = \$14 ;
+  assign w_data[23:16] = \$11 ;
+  assign w_data[15:8] = \$8 ;
+  assign w_data[7:0] = \$5 ;
+  assign \$67  = { 1'h0, s2_mask[31:1] };
   assign \$69  = { 1'h0, s2_mask[31:1] };
-  assign \$71  = { 1'h0, s2_mask[31:1] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \shift_round_nearest.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [78:0] r_data;
+  wire [78:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [78:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [78:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [78:0] w_port__data;
+  wire [78:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [78:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 79'h00000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule

@@ -12,219 +12,219 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$100 ;
   reg \$1000 ;
   reg \$1001 ;
-  reg \$1002 ;
-  reg [31:0] \$1003 ;
-  reg \$1004 ;
-  reg \$1005 ;
-  reg \$1006 ;
+  reg [7:0] \$1002 ;
+  reg [7:0] \$1003 ;
+  reg [7:0] \$1004 ;
+  reg [7:0] \$1005 ;
+  reg [7:0] \$1006 ;
   reg [7:0] \$1007 ;
   reg [7:0] \$1008 ;
-  reg [7:0] \$1009 ;
+  reg [31:0] \$1009 ;
   wire \$101 ;
-  reg [7:0] \$1010 ;
-  reg [7:0] \$1011 ;
-  reg [7:0] \$1012 ;
-  reg [7:0] \$1013 ;
-  reg [31:0] \$1014 ;
-  reg [31:0] \$1015 ;
-  reg [2:0] \$1016 ;
-  reg [31:0] \$1017 ;
-  reg \$1018 ;
-  reg \$1019 ;
+  reg [31:0] \$1010 ;
+  reg [2:0] \$1011 ;
+  reg [31:0] \$1012 ;
+  reg \$1013 ;
+  reg \$1014 ;
+  reg \$1015 ;
+  reg [6:0] \$1016 ;
+  reg [6:0] \$1017 ;
+  reg [6:0] \$1018 ;
+  reg [31:0] \$1019 ;
   wire \$102 ;
   reg \$1020 ;
-  reg [6:0] \$1021 ;
-  reg [6:0] \$1022 ;
-  reg [6:0] \$1023 ;
-  reg [31:0] \$1024 ;
+  reg \$1021 ;
+  reg \$1022 ;
+  reg \$1023 ;
+  reg [6:0] \$1024 ;
   reg \$1025 ;
   reg \$1026 ;
   reg \$1027 ;
   reg \$1028 ;
-  reg [6:0] \$1029 ;
+  reg \$1029 ;
   wire [31:0] \$103 ;
   reg \$1030 ;
-  reg \$1031 ;
+  reg [31:0] \$1031 ;
   reg \$1032 ;
   reg \$1033 ;
   reg \$1034 ;
-  reg \$1035 ;
-  reg [31:0] \$1036 ;
-  reg \$1037 ;
-  reg \$1038 ;
-  reg \$1039 ;
+  reg [7:0] \$1035 ;
+  reg [7:0] \$1036 ;
+  reg [7:0] \$1037 ;
+  reg [7:0] \$1038 ;
+  reg [7:0] \$1039 ;
   wire \$104 ;
   reg [7:0] \$1040 ;
   reg [7:0] \$1041 ;
-  reg [7:0] \$1042 ;
-  reg [7:0] \$1043 ;
-  reg [7:0] \$1044 ;
-  reg [7:0] \$1045 ;
-  reg [7:0] \$1046 ;
-  reg [31:0] \$1047 ;
-  reg [31:0] \$1048 ;
-  reg [2:0] \$1049 ;
+  reg [31:0] \$1042 ;
+  reg [31:0] \$1043 ;
+  reg [2:0] \$1044 ;
+  reg [31:0] \$1045 ;
+  reg \$1046 ;
+  reg \$1047 ;
+  reg \$1048 ;
+  reg [6:0] \$1049 ;
   wire \$105 ;
-  reg [31:0] \$1050 ;
-  reg \$1051 ;
-  reg \$1052 ;
+  reg [6:0] \$1050 ;
+  reg [6:0] \$1051 ;
+  reg [31:0] \$1052 ;
   reg \$1053 ;
-  reg [6:0] \$1054 ;
-  reg [6:0] \$1055 ;
-  reg [6:0] \$1056 ;
-  reg [31:0] \$1057 ;
+  reg \$1054 ;
+  reg \$1055 ;
+  reg \$1056 ;
+  reg [6:0] \$1057 ;
   reg \$1058 ;
   reg \$1059 ;
   wire \$106 ;
   reg \$1060 ;
   reg \$1061 ;
-  reg [6:0] \$1062 ;
+  reg \$1062 ;
   reg \$1063 ;
-  reg \$1064 ;
+  reg [31:0] \$1064 ;
   reg \$1065 ;
   reg \$1066 ;
   reg \$1067 ;
-  reg \$1068 ;
-  reg [31:0] \$1069 ;
+  reg [7:0] \$1068 ;
+  reg [7:0] \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
-  reg \$1071 ;
-  reg \$1072 ;
+  reg [7:0] \$1070 ;
+  reg [7:0] \$1071 ;
+  reg [7:0] \$1072 ;
   reg [7:0] \$1073 ;
   reg [7:0] \$1074 ;
-  reg [7:0] \$1075 ;
-  reg [7:0] \$1076 ;
-  reg [7:0] \$1077 ;
-  reg [7:0] \$1078 ;
-  reg [7:0] \$1079 ;
+  reg [31:0] \$1075 ;
+  reg [31:0] \$1076 ;
+  reg [2:0] \$1077 ;
+  reg [31:0] \$1078 ;
+  reg \$1079 ;
   wire \$108 ;
-  reg [31:0] \$1080 ;
-  reg [31:0] \$1081 ;
-  reg [2:0] \$1082 ;
-  reg [31:0] \$1083 ;
-  reg \$1084 ;
-  reg \$1085 ;
+  reg \$1080 ;
+  reg \$1081 ;
+  reg [6:0] \$1082 ;
+  reg [6:0] \$1083 ;
+  reg [6:0] \$1084 ;
+  reg [31:0] \$1085 ;
   reg \$1086 ;
-  reg [6:0] \$1087 ;
-  reg [6:0] \$1088 ;
-  reg [6:0] \$1089 ;
+  reg \$1087 ;
+  reg \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
-  reg [31:0] \$1090 ;
+  reg [6:0] \$1090 ;
   reg \$1091 ;
   reg \$1092 ;
   reg \$1093 ;
   reg \$1094 ;
-  reg [6:0] \$1095 ;
+  reg \$1095 ;
   reg \$1096 ;
-  reg \$1097 ;
+  reg [31:0] \$1097 ;
   reg \$1098 ;
   reg \$1099 ;
   wire \$11 ;
   wire \$110 ;
   reg \$1100 ;
-  reg \$1101 ;
-  reg [31:0] \$1102 ;
-  reg \$1103 ;
-  reg \$1104 ;
-  reg \$1105 ;
+  reg [7:0] \$1101 ;
+  reg [7:0] \$1102 ;
+  reg [7:0] \$1103 ;
+  reg [7:0] \$1104 ;
+  reg [7:0] \$1105 ;
   reg [7:0] \$1106 ;
   reg [7:0] \$1107 ;
-  reg [7:0] \$1108 ;
-  reg [7:0] \$1109 ;
+  reg [31:0] \$1108 ;
+  reg [31:0] \$1109 ;
   wire \$111 ;
-  reg [7:0] \$1110 ;
-  reg [7:0] \$1111 ;
-  reg [7:0] \$1112 ;
-  reg [31:0] \$1113 ;
-  reg [31:0] \$1114 ;
-  reg [2:0] \$1115 ;
-  reg [31:0] \$1116 ;
-  reg \$1117 ;
-  reg \$1118 ;
+  reg [2:0] \$1110 ;
+  reg [31:0] \$1111 ;
+  reg \$1112 ;
+  reg \$1113 ;
+  reg \$1114 ;
+  reg [6:0] \$1115 ;
+  reg [6:0] \$1116 ;
+  reg [6:0] \$1117 ;
+  reg [31:0] \$1118 ;
   reg \$1119 ;
   wire \$112 ;
-  reg [6:0] \$1120 ;
-  reg [6:0] \$1121 ;
-  reg [6:0] \$1122 ;
-  reg [31:0] \$1123 ;
+  reg \$1120 ;
+  reg \$1121 ;
+  reg \$1122 ;
+  reg [6:0] \$1123 ;
   reg \$1124 ;
   reg \$1125 ;
   reg \$1126 ;
   reg \$1127 ;
-  reg [6:0] \$1128 ;
+  reg \$1128 ;
   reg \$1129 ;
   wire \$113 ;
-  reg \$1130 ;
+  reg [31:0] \$1130 ;
   reg \$1131 ;
   reg \$1132 ;
   reg \$1133 ;
-  reg \$1134 ;
-  reg [31:0] \$1135 ;
-  reg \$1136 ;
-  reg \$1137 ;
-  reg \$1138 ;
+  reg [7:0] \$1134 ;
+  reg [7:0] \$1135 ;
+  reg [7:0] \$1136 ;
+  reg [7:0] \$1137 ;
+  reg [7:0] \$1138 ;
   reg [7:0] \$1139 ;
   wire \$114 ;
   reg [7:0] \$1140 ;
-  reg [7:0] \$1141 ;
-  reg [7:0] \$1142 ;
-  reg [7:0] \$1143 ;
-  reg [7:0] \$1144 ;
-  reg [7:0] \$1145 ;
-  reg [31:0] \$1146 ;
-  reg [31:0] \$1147 ;
-  reg [2:0] \$1148 ;
-  reg [31:0] \$1149 ;
+  reg [31:0] \$1141 ;
+  reg [31:0] \$1142 ;
+  reg [2:0] \$1143 ;
+  reg [31:0] \$1144 ;
+  reg \$1145 ;
+  reg \$1146 ;
+  reg \$1147 ;
+  reg [6:0] \$1148 ;
+  reg [6:0] \$1149 ;
   wire \$115 ;
-  reg \$1150 ;
-  reg \$1151 ;
+  reg [6:0] \$1150 ;
+  reg [31:0] \$1151 ;
   reg \$1152 ;
-  reg [6:0] \$1153 ;
-  reg [6:0] \$1154 ;
-  reg [6:0] \$1155 ;
-  reg [31:0] \$1156 ;
+  reg \$1153 ;
+  reg \$1154 ;
+  reg \$1155 ;
+  reg [6:0] \$1156 ;
   reg \$1157 ;
   reg \$1158 ;
   reg \$1159 ;
   wire \$116 ;
   reg \$1160 ;
-  reg [6:0] \$1161 ;
+  reg \$1161 ;
   reg \$1162 ;
-  reg \$1163 ;
+  reg [31:0] \$1163 ;
   reg \$1164 ;
   reg \$1165 ;
   reg \$1166 ;
-  reg \$1167 ;
-  reg [31:0] \$1168 ;
-  reg \$1169 ;
+  reg [7:0] \$1167 ;
+  reg [7:0] \$1168 ;
+  reg [7:0] \$1169 ;
   wire \$117 ;
-  reg \$1170 ;
-  reg \$1171 ;
+  reg [7:0] \$1170 ;
+  reg [7:0] \$1171 ;
   reg [7:0] \$1172 ;
   reg [7:0] \$1173 ;
-  reg [7:0] \$1174 ;
-  reg [7:0] \$1175 ;
-  reg [7:0] \$1176 ;
-  reg [7:0] \$1177 ;
-  reg [7:0] \$1178 ;
-  reg [31:0] \$1179 ;
+  reg [31:0] \$1174 ;
+  reg [31:0] \$1175 ;
+  reg [2:0] \$1176 ;
+  reg [31:0] \$1177 ;
+  reg \$1178 ;
+  reg \$1179 ;
   wire \$118 ;
-  reg [31:0] \$1180 ;
-  reg [2:0] \$1181 ;
-  reg [31:0] \$1182 ;
-  reg \$1183 ;
-  reg \$1184 ;
+  reg \$1180 ;
+  reg [6:0] \$1181 ;
+  reg [6:0] \$1182 ;
+  reg [6:0] \$1183 ;
+  reg [31:0] \$1184 ;
   reg \$1185 ;
-  reg [6:0] \$1186 ;
-  reg [6:0] \$1187 ;
-  reg [6:0] \$1188 ;
-  reg [31:0] \$1189 ;
+  reg \$1186 ;
+  reg \$1187 ;
+  reg \$1188 ;
+  reg [6:0] \$1189 ;
   wire \$119 ;
   reg \$1190 ;
   reg \$1191 ;
   reg \$1192 ;
   reg \$1193 ;
-  reg [6:0] \$1194 ;
+  reg \$1194 ;
   reg \$1195 ;
   reg \$1196 ;
   reg \$1197 ;
@@ -244,26 +244,21 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$1209 ;
   wire \$121 ;
   reg \$1210 ;
-  reg \$1211 ;
-  reg \$1212 ;
-  reg \$1213 ;
-  reg \$1214 ;
-  reg \$1215 ;
+  reg [7:0] \$1211 ;
+  reg [7:0] \$1212 ;
+  reg [7:0] \$1213 ;
+  reg [7:0] \$1214 ;
+  reg [7:0] \$1215 ;
   reg [7:0] \$1216 ;
   reg [7:0] \$1217 ;
   reg [7:0] \$1218 ;
-  reg [7:0] \$1219 ;
+  reg [5:0] \$1219 ;
   wire \$122 ;
-  reg [7:0] \$1220 ;
-  reg [7:0] \$1221 ;
-  reg [7:0] \$1222 ;
-  reg [7:0] \$1223 ;
+  reg [5:0] \$1220 ;
+  reg [5:0] \$1221 ;
+  reg [5:0] \$1222 ;
+  reg [5:0] \$1223 ;
   reg [5:0] \$1224 ;
-  reg [5:0] \$1225 ;
-  reg [5:0] \$1226 ;
-  reg [5:0] \$1227 ;
-  reg [5:0] \$1228 ;
-  reg [5:0] \$1229 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
@@ -761,8 +756,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] \$569 ;
   wire \$57 ;
   wire [7:0] \$570 ;
-  wire [2:0] \$571 ;
-  wire [2:0] \$572 ;
+  wire \$571 ;
+  wire \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
@@ -853,10 +848,10 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$651 ;
   wire \$652 ;
   wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire [1:0] \$656 ;
-  wire [1:0] \$657 ;
+  wire [1:0] \$654 ;
+  wire [1:0] \$655 ;
+  wire \$656 ;
+  wire \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
@@ -865,10 +860,10 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire [32:0] \$667 ;
-  wire [32:0] \$668 ;
+  wire [32:0] \$665 ;
+  wire [32:0] \$666 ;
+  wire \$667 ;
+  wire \$668 ;
   wire \$669 ;
   wire \$67 ;
   wire \$670 ;
@@ -877,27 +872,27 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
+  wire [7:0] \$676 ;
+  wire [7:0] \$677 ;
   wire [7:0] \$678 ;
-  wire [7:0] \$679 ;
+  wire [31:0] \$679 ;
   wire [31:0] \$68 ;
-  wire [7:0] \$680 ;
+  wire [31:0] \$680 ;
   wire [31:0] \$681 ;
-  wire [31:0] \$682 ;
+  wire \$682 ;
   wire [31:0] \$683 ;
   wire \$684 ;
-  wire [31:0] \$685 ;
+  wire \$685 ;
   wire \$686 ;
   wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
+  wire [7:0] \$688 ;
+  wire [7:0] \$689 ;
   wire [31:0] \$69 ;
-  wire [7:0] \$690 ;
-  wire [7:0] \$691 ;
-  wire \$692 ;
-  wire [32:0] \$693 ;
-  wire [32:0] \$694 ;
+  wire \$690 ;
+  wire [32:0] \$691 ;
+  wire [32:0] \$692 ;
+  wire \$693 ;
+  wire \$694 ;
   wire \$695 ;
   wire \$696 ;
   wire \$697 ;
@@ -907,27 +902,27 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [31:0] \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
+  wire [7:0] \$702 ;
+  wire [7:0] \$703 ;
   wire [7:0] \$704 ;
-  wire [7:0] \$705 ;
-  wire [7:0] \$706 ;
+  wire [31:0] \$705 ;
+  wire [31:0] \$706 ;
   wire [31:0] \$707 ;
-  wire [31:0] \$708 ;
+  wire \$708 ;
   wire [31:0] \$709 ;
   wire \$71 ;
   wire \$710 ;
-  wire [31:0] \$711 ;
+  wire \$711 ;
   wire \$712 ;
   wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire [7:0] \$716 ;
-  wire [7:0] \$717 ;
-  wire \$718 ;
-  wire [32:0] \$719 ;
+  wire [7:0] \$714 ;
+  wire [7:0] \$715 ;
+  wire \$716 ;
+  wire [32:0] \$717 ;
+  wire [32:0] \$718 ;
+  wire \$719 ;
   wire \$72 ;
-  wire [32:0] \$720 ;
+  wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
@@ -935,27 +930,27 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$725 ;
   wire \$726 ;
   wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
+  wire [7:0] \$728 ;
+  wire [7:0] \$729 ;
   wire \$73 ;
   wire [7:0] \$730 ;
-  wire [7:0] \$731 ;
-  wire [7:0] \$732 ;
+  wire [31:0] \$731 ;
+  wire [31:0] \$732 ;
   wire [31:0] \$733 ;
-  wire [31:0] \$734 ;
+  wire \$734 ;
   wire [31:0] \$735 ;
   wire \$736 ;
-  wire [31:0] \$737 ;
+  wire \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire [7:0] \$742 ;
-  wire [7:0] \$743 ;
-  wire \$744 ;
-  wire [32:0] \$745 ;
-  wire [32:0] \$746 ;
+  wire [7:0] \$740 ;
+  wire [7:0] \$741 ;
+  wire \$742 ;
+  wire [32:0] \$743 ;
+  wire [32:0] \$744 ;
+  wire \$745 ;
+  wire \$746 ;
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
@@ -964,27 +959,27 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
+  wire [7:0] \$754 ;
+  wire [7:0] \$755 ;
   wire [7:0] \$756 ;
-  wire [7:0] \$757 ;
-  wire [7:0] \$758 ;
+  wire [31:0] \$757 ;
+  wire [31:0] \$758 ;
   wire [31:0] \$759 ;
   wire \$76 ;
-  wire [31:0] \$760 ;
+  wire \$760 ;
   wire [31:0] \$761 ;
   wire \$762 ;
-  wire [31:0] \$763 ;
+  wire \$763 ;
   wire \$764 ;
   wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire [7:0] \$768 ;
-  wire [7:0] \$769 ;
+  wire [7:0] \$766 ;
+  wire [7:0] \$767 ;
+  wire \$768 ;
+  wire [32:0] \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire [32:0] \$771 ;
-  wire [32:0] \$772 ;
+  wire [32:0] \$770 ;
+  wire \$771 ;
+  wire \$772 ;
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
@@ -993,26 +988,26 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire \$780 ;
-  wire \$781 ;
+  wire [7:0] \$780 ;
+  wire [7:0] \$781 ;
   wire [7:0] \$782 ;
-  wire [7:0] \$783 ;
-  wire [7:0] \$784 ;
+  wire [31:0] \$783 ;
+  wire [31:0] \$784 ;
   wire [31:0] \$785 ;
-  wire [31:0] \$786 ;
+  wire \$786 ;
   wire [31:0] \$787 ;
   wire \$788 ;
-  wire [31:0] \$789 ;
+  wire \$789 ;
   wire \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire [7:0] \$794 ;
-  wire [7:0] \$795 ;
-  wire \$796 ;
-  wire [32:0] \$797 ;
-  wire [32:0] \$798 ;
+  wire [7:0] \$792 ;
+  wire [7:0] \$793 ;
+  wire \$794 ;
+  wire [32:0] \$795 ;
+  wire [32:0] \$796 ;
+  wire \$797 ;
+  wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
@@ -1022,27 +1017,27 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$803 ;
   wire \$804 ;
   wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
+  wire [7:0] \$806 ;
+  wire [7:0] \$807 ;
   wire [7:0] \$808 ;
-  wire [7:0] \$809 ;
+  wire [31:0] \$809 ;
   wire \$81 ;
-  wire [7:0] \$810 ;
+  wire [31:0] \$810 ;
   wire [31:0] \$811 ;
-  wire [31:0] \$812 ;
+  wire \$812 ;
   wire [31:0] \$813 ;
   wire \$814 ;
-  wire [31:0] \$815 ;
+  wire \$815 ;
   wire \$816 ;
   wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
+  wire [7:0] \$818 ;
+  wire [7:0] \$819 ;
   wire \$82 ;
-  wire [7:0] \$820 ;
-  wire [7:0] \$821 ;
-  wire \$822 ;
-  wire [32:0] \$823 ;
-  wire [32:0] \$824 ;
+  wire \$820 ;
+  wire [32:0] \$821 ;
+  wire [32:0] \$822 ;
+  wire \$823 ;
+  wire \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
@@ -1051,27 +1046,27 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
+  wire [7:0] \$832 ;
+  wire [7:0] \$833 ;
   wire [7:0] \$834 ;
-  wire [7:0] \$835 ;
-  wire [7:0] \$836 ;
+  wire [31:0] \$835 ;
+  wire [31:0] \$836 ;
   wire [31:0] \$837 ;
-  wire [31:0] \$838 ;
+  wire \$838 ;
   wire [31:0] \$839 ;
   wire \$84 ;
   wire \$840 ;
-  wire [31:0] \$841 ;
+  wire \$841 ;
   wire \$842 ;
   wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire [7:0] \$846 ;
-  wire [7:0] \$847 ;
-  wire \$848 ;
-  wire [32:0] \$849 ;
+  wire [7:0] \$844 ;
+  wire [7:0] \$845 ;
+  wire \$846 ;
+  wire [32:0] \$847 ;
+  wire [32:0] \$848 ;
+  wire \$849 ;
   wire \$85 ;
-  wire [32:0] \$850 ;
+  wire \$850 ;
   wire \$851 ;
   wire \$852 ;
   wire \$853 ;
@@ -1079,55 +1074,55 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
+  wire [7:0] \$858 ;
+  wire [7:0] \$859 ;
   wire \$86 ;
   wire [7:0] \$860 ;
-  wire [7:0] \$861 ;
-  wire [7:0] \$862 ;
+  wire [31:0] \$861 ;
+  wire [31:0] \$862 ;
   wire [31:0] \$863 ;
-  wire [31:0] \$864 ;
+  wire \$864 ;
   wire [31:0] \$865 ;
   wire \$866 ;
-  wire [31:0] \$867 ;
+  wire \$867 ;
   wire \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire [7:0] \$872 ;
+  wire [7:0] \$870 ;
+  wire [7:0] \$871 ;
+  wire \$872 ;
   wire [7:0] \$873 ;
-  wire \$874 ;
-  wire [7:0] \$875 ;
-  reg [1:0] \$876 ;
-  reg [1:0] \$877 ;
-  reg [1:0] \$878 ;
-  reg \$879 ;
+  reg \$874 ;
+  reg \$875 ;
+  reg [5:0] \$876 ;
+  reg \$877 ;
+  reg \$878 ;
+  reg [31:0] \$879 ;
   wire \$88 ;
-  reg \$880 ;
-  reg [5:0] \$881 ;
-  reg \$882 ;
-  reg \$883 ;
+  reg [31:0] \$880 ;
+  reg [31:0] \$881 ;
+  reg [31:0] \$882 ;
+  reg [31:0] \$883 ;
   reg [31:0] \$884 ;
   reg [31:0] \$885 ;
   reg [31:0] \$886 ;
-  reg [31:0] \$887 ;
-  reg [31:0] \$888 ;
-  reg [31:0] \$889 ;
+  reg \$887 ;
+  reg \$888 ;
+  reg \$889 ;
   wire \$89 ;
-  reg [31:0] \$890 ;
-  reg [31:0] \$891 ;
+  reg \$890 ;
+  reg \$891 ;
   reg \$892 ;
   reg \$893 ;
-  reg \$894 ;
-  reg \$895 ;
+  reg [5:0] \$894 ;
+  reg [31:0] \$895 ;
   reg \$896 ;
   reg \$897 ;
   reg \$898 ;
-  reg [5:0] \$899 ;
+  reg \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg [31:0] \$900 ;
+  reg \$900 ;
   reg \$901 ;
   reg \$902 ;
   reg \$903 ;
@@ -1135,12 +1130,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$905 ;
   reg \$906 ;
   reg \$907 ;
-  reg \$908 ;
-  reg \$909 ;
+  reg [31:0] \$908 ;
+  reg [31:0] \$909 ;
   wire \$91 ;
-  reg \$910 ;
-  reg \$911 ;
-  reg \$912 ;
+  reg [31:0] \$910 ;
+  reg [31:0] \$911 ;
+  reg [31:0] \$912 ;
   reg [31:0] \$913 ;
   reg [31:0] \$914 ;
   reg [31:0] \$915 ;
@@ -1163,82 +1158,79 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] \$930 ;
   reg [31:0] \$931 ;
   reg [31:0] \$932 ;
-  reg [31:0] \$933 ;
-  reg [31:0] \$934 ;
-  reg [31:0] \$935 ;
-  reg [31:0] \$936 ;
-  reg [31:0] \$937 ;
-  reg \$938 ;
-  reg \$939 ;
+  reg \$933 ;
+  reg \$934 ;
+  reg \$935 ;
+  reg [7:0] \$936 ;
+  reg [7:0] \$937 ;
+  reg [7:0] \$938 ;
+  reg [7:0] \$939 ;
   wire \$94 ;
-  reg \$940 ;
+  reg [7:0] \$940 ;
   reg [7:0] \$941 ;
   reg [7:0] \$942 ;
-  reg [7:0] \$943 ;
-  reg [7:0] \$944 ;
-  reg [7:0] \$945 ;
-  reg [7:0] \$946 ;
-  reg [7:0] \$947 ;
-  reg [31:0] \$948 ;
-  reg [31:0] \$949 ;
+  reg [31:0] \$943 ;
+  reg [31:0] \$944 ;
+  reg [2:0] \$945 ;
+  reg [31:0] \$946 ;
+  reg \$947 ;
+  reg \$948 ;
+  reg \$949 ;
   wire \$95 ;
-  reg [2:0] \$950 ;
-  reg [31:0] \$951 ;
-  reg \$952 ;
-  reg \$953 ;
+  reg [6:0] \$950 ;
+  reg [6:0] \$951 ;
+  reg [6:0] \$952 ;
+  reg [31:0] \$953 ;
   reg \$954 ;
-  reg [6:0] \$955 ;
-  reg [6:0] \$956 ;
-  reg [6:0] \$957 ;
-  reg [31:0] \$958 ;
+  reg \$955 ;
+  reg \$956 ;
+  reg \$957 ;
+  reg [6:0] \$958 ;
   reg \$959 ;
   wire \$96 ;
   reg \$960 ;
   reg \$961 ;
   reg \$962 ;
-  reg [6:0] \$963 ;
+  reg \$963 ;
   reg \$964 ;
-  reg \$965 ;
+  reg [31:0] \$965 ;
   reg \$966 ;
   reg \$967 ;
   reg \$968 ;
-  reg \$969 ;
+  reg [7:0] \$969 ;
   wire \$97 ;
-  reg [31:0] \$970 ;
-  reg \$971 ;
-  reg \$972 ;
-  reg \$973 ;
+  reg [7:0] \$970 ;
+  reg [7:0] \$971 ;
+  reg [7:0] \$972 ;
+  reg [7:0] \$973 ;
   reg [7:0] \$974 ;
   reg [7:0] \$975 ;
-  reg [7:0] \$976 ;
-  reg [7:0] \$977 ;
-  reg [7:0] \$978 ;
-  reg [7:0] \$979 ;
+  reg [31:0] \$976 ;
+  reg [31:0] \$977 ;
+  reg [2:0] \$978 ;
+  reg [31:0] \$979 ;
   wire \$98 ;
-  reg [7:0] \$980 ;
-  reg [31:0] \$981 ;
-  reg [31:0] \$982 ;
-  reg [2:0] \$983 ;
-  reg [31:0] \$984 ;
-  reg \$985 ;
-  reg \$986 ;
+  reg \$980 ;
+  reg \$981 ;
+  reg \$982 ;
+  reg [6:0] \$983 ;
+  reg [6:0] \$984 ;
+  reg [6:0] \$985 ;
+  reg [31:0] \$986 ;
   reg \$987 ;
-  reg [6:0] \$988 ;
-  reg [6:0] \$989 ;
+  reg \$988 ;
+  reg \$989 ;
   wire \$99 ;
-  reg [6:0] \$990 ;
-  reg [31:0] \$991 ;
+  reg \$990 ;
+  reg [6:0] \$991 ;
   reg \$992 ;
   reg \$993 ;
   reg \$994 ;
   reg \$995 ;
-  reg [6:0] \$996 ;
+  reg \$996 ;
   reg \$997 ;
-  reg \$998 ;
+  reg [31:0] \$998 ;
   reg \$999 ;
-  reg [1:0] \$signature__addr  = 2'h0;
-  wire [78:0] \$signature__data ;
-  wire \$signature__en ;
   output bad_shift;
   reg bad_shift = 1'h0;
   reg big0_d0 = 1'h0;
@@ -1300,6 +1292,7 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg last_d5 = 1'h0;
   reg last_d6 = 1'h0;
   reg last_d7 = 1'h0;
+  wire [1:0] level;
   reg [31:0] lfsr0 = 32'd1;
   reg [31:0] lfsr1 = 32'd2;
   reg [31:0] lfsr10 = 32'd11;
@@ -1420,17 +1413,12 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \out_buffer_data.last ;
   (* keep = 32'd1 *)
   reg out_buffer_en = 1'h1;
-  reg [1:0] out_buffer_level = 2'h0;
   wire [2:0] out_buffer_level_next;
   wire out_buffer_pop;
   wire out_buffer_push;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_r_ptr;
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire out_buffer_ready;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_w_ptr;
   reg [6:0] q7_0_d0 = 7'h00;
   reg [6:0] q7_0_d1 = 7'h00;
   reg [6:0] q7_1_d0 = 7'h00;
@@ -1447,8 +1435,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [6:0] q7_6_d1 = 7'h00;
   reg [6:0] q7_7_d0 = 7'h00;
   reg [6:0] q7_7_d1 = 7'h00;
-  reg [1:0] read__addr = 2'h0;
-  wire [78:0] read__data;
+  wire [78:0] r_data;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg s1_beat = 1'h0;
@@ -1627,6 +1616,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg valid_d4 = 1'h0;
   reg valid_d5 = 1'h0;
   reg valid_d6 = 1'h0;
+  wire [78:0] w_data;
+  wire w_en;
   reg [7:0] xsat0_d0 = 8'h00;
   reg [7:0] xsat0_d1 = 8'h00;
   reg [7:0] xsat0_d2 = 8'h00;
@@ -1675,20 +1666,8 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
-  reg [78:0] out_buffer [3:0];
-  initial begin : \out_buffer$init 
-    integer i;
-    for (i = 0; i < 4; i = i + 1)
-      out_buffer[i] = 79'h00000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      out_buffer[\$signature__addr ] <= \$signature__data ;
-  end
-  assign o__payload = out_buffer[read__addr];
-  assign o__valid = | out_buffer_level;
   assign out_buffer_pop = o__valid & o__ready;
-  assign \$1  = out_buffer_level + \$signature__en ;
+  assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & out_buffer_en;
   assign \$3  = ! group;
@@ -2011,1212 +1990,1243 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$568  = - s8_mag7;
   assign \$569  = neg7_d5 ? \$568  : { 1'h0, s8_mag7 };
   assign \$570  = only_saturate_d6 ? xsat7_d5 : \$569 ;
-  assign \$signature__en  = out_buffer_en & valid_d6;
-  assign \$571  = \$signature__addr  + \$signature__en ;
-  assign \$572  = read__addr + out_buffer_pop;
-  assign \$573  = \$2 [2:0] <= 1'h1;
-  assign \$574  = \$2 [2:0] <= 1'h1;
-  assign \$575  = s1_k > 6'h20;
-  assign \$576  = s1_valid & \$575 ;
-  assign \$577  = ! s1_k;
-  assign \$578  = s1_k > 6'h20;
-  assign \$579  = \$577  | \$578 ;
-  assign \$580  = s1_k > 1'h0;
-  assign \$581  = s1_k > 1'h1;
-  assign \$582  = s1_k > 2'h2;
-  assign \$583  = s1_k > 2'h3;
-  assign \$584  = s1_k > 3'h4;
-  assign \$585  = s1_k > 3'h5;
-  assign \$586  = s1_k > 3'h6;
-  assign \$587  = s1_k > 3'h7;
-  assign \$588  = s1_k > 4'h8;
-  assign \$589  = s1_k > 4'h9;
-  assign \$590  = s1_k > 4'ha;
-  assign \$591  = s1_k > 4'hb;
-  assign \$592  = s1_k > 4'hc;
-  assign \$593  = s1_k > 4'hd;
-  assign \$594  = s1_k > 4'he;
-  assign \$595  = s1_k > 4'hf;
-  assign \$596  = s1_k > 5'h10;
-  assign \$597  = s1_k > 5'h11;
-  assign \$598  = s1_k > 5'h12;
-  assign \$599  = s1_k > 5'h13;
-  assign \$600  = s1_k > 5'h14;
-  assign \$601  = s1_k > 5'h15;
-  assign \$602  = s1_k > 5'h16;
-  assign \$603  = s1_k > 5'h17;
-  assign \$604  = s1_k > 5'h18;
-  assign \$605  = s1_k > 5'h19;
-  assign \$606  = s1_k > 5'h1a;
-  assign \$607  = s1_k > 5'h1b;
-  assign \$608  = s1_k > 5'h1c;
-  assign \$609  = s1_k > 5'h1d;
-  assign \$610  = s1_k > 5'h1e;
-  assign \$611  = s1_k > 5'h1f;
-  assign \$612  = s1_k > 6'h20;
-  assign \$613  = | i__payload[261:256];
-  assign \$614  = take & \$613 ;
-  assign \$615  = i__payload[261:256] <= 6'h20;
-  assign \$616  = \$614  & \$615 ;
-  assign \$617  = \$616  & i__payload[262];
-  assign \$618  = | i__payload[261:256];
-  assign \$619  = take & \$618 ;
-  assign \$620  = i__payload[261:256] <= 6'h20;
-  assign \$621  = \$619  & \$620 ;
-  assign \$622  = \$621  & i__payload[263];
-  assign \$623  = | i__payload[261:256];
-  assign \$624  = take & \$623 ;
-  assign \$625  = i__payload[261:256] <= 6'h20;
-  assign \$626  = \$624  & \$625 ;
-  assign \$627  = \$626  & i__payload[264];
-  assign \$628  = | i__payload[261:256];
-  assign \$629  = take & \$628 ;
-  assign \$630  = i__payload[261:256] <= 6'h20;
-  assign \$631  = \$629  & \$630 ;
-  assign \$632  = \$631  & i__payload[265];
-  assign \$633  = | i__payload[261:256];
-  assign \$634  = take & \$633 ;
-  assign \$635  = i__payload[261:256] <= 6'h20;
-  assign \$636  = \$634  & \$635 ;
-  assign \$637  = \$636  & i__payload[266];
-  assign \$638  = | i__payload[261:256];
-  assign \$639  = take & \$638 ;
-  assign \$640  = i__payload[261:256] <= 6'h20;
-  assign \$641  = \$639  & \$640 ;
-  assign \$642  = \$641  & i__payload[267];
-  assign \$643  = | i__payload[261:256];
-  assign \$644  = take & \$643 ;
-  assign \$645  = i__payload[261:256] <= 6'h20;
-  assign \$646  = \$644  & \$645 ;
-  assign \$647  = \$646  & i__payload[268];
-  assign \$648  = | i__payload[261:256];
-  assign \$649  = take & \$648 ;
-  assign \$650  = i__payload[261:256] <= 6'h20;
-  assign \$651  = \$649  & \$650 ;
-  assign \$652  = \$651  & i__payload[269];
-  assign \$653  = out_buffer_en & s1_beat;
-  assign \$655  = s1_last | \$654 ;
-  assign \$656  = group + 1'h1;
-  assign \$657  = \$655  ? 2'h0 : \$656 ;
-  assign \$658  = out_buffer_en & s1_step0;
-  assign \$659  = out_buffer_en & s1_step1;
-  assign \$660  = out_buffer_en & s1_step2;
-  assign \$661  = out_buffer_en & s1_step3;
-  assign \$662  = out_buffer_en & s1_step4;
-  assign \$663  = out_buffer_en & s1_step5;
-  assign \$664  = out_buffer_en & s1_step6;
-  assign \$665  = out_buffer_en & s1_step7;
-  assign \$666  = $signed(s1_x0) < $signed(1'h0);
-  assign \$667  = - $signed(s1_x0);
-  assign \$668  = \$666  ? \$667  : { s1_x0[31], s1_x0 };
-  assign \$669  = $signed(s1_x0) < $signed(1'h0);
-  assign \$670  = ~ s1_x0[31];
-  assign \$671  = | s1_x0[31:7];
-  assign \$672  = \$670  & \$671 ;
-  assign \$673  = & s1_x0[31:7];
-  assign \$674  = | s1_x0[6:0];
-  assign \$675  = \$673  & \$674 ;
-  assign \$676  = ~ \$675 ;
-  assign \$677  = s1_x0[31] & \$676 ;
-  assign \$678  = s2_under0 ? 8'h81 : s2_low0;
-  assign \$679  = s2_over0 ? 8'h7f : \$678 ;
-  assign \$680  = s2_refused ? 8'h00 : \$679 ;
-  assign \$681  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$682  = s2_mag0 & s2_mask;
-  assign \$683  = s3_qc0 >> s3_k0;
-  assign \$684  = | s4_q0[31:7];
-  assign \$685  = s2_r0 & s2_mask;
-  assign \$686  = s3_f0 > s3_r0;
-  assign \$687  = q7_0_d1 == 7'h7f;
-  assign \$688  = \$687  & up0_d2;
-  assign \$689  = big0_d1 | \$688 ;
-  assign \$690  = q7_0_d1 + up0_d2;
-  assign \$691  = \$689  ? 8'h7f : \$690 ;
-  assign \$692  = $signed(s1_x1) < $signed(1'h0);
-  assign \$693  = - $signed(s1_x1);
-  assign \$694  = \$692  ? \$693  : { s1_x1[31], s1_x1 };
-  assign \$695  = $signed(s1_x1) < $signed(1'h0);
-  assign \$696  = ~ s1_x1[31];
-  assign \$697  = | s1_x1[31:7];
-  assign \$698  = \$696  & \$697 ;
-  assign \$699  = & s1_x1[31:7];
-  assign \$700  = | s1_x1[6:0];
-  assign \$701  = \$699  & \$700 ;
-  assign \$702  = ~ \$701 ;
-  assign \$703  = s1_x1[31] & \$702 ;
-  assign \$704  = s2_under1 ? 8'h81 : s2_low1;
-  assign \$705  = s2_over1 ? 8'h7f : \$704 ;
-  assign \$706  = s2_refused ? 8'h00 : \$705 ;
-  assign \$707  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$708  = s2_mag1 & s2_mask;
-  assign \$709  = s3_qc1 >> s3_k1;
-  assign \$710  = | s4_q1[31:7];
-  assign \$711  = s2_r1 & s2_mask;
-  assign \$712  = s3_f1 > s3_r1;
-  assign \$713  = q7_1_d1 == 7'h7f;
-  assign \$714  = \$713  & up1_d2;
-  assign \$715  = big1_d1 | \$714 ;
-  assign \$716  = q7_1_d1 + up1_d2;
-  assign \$717  = \$715  ? 8'h7f : \$716 ;
-  assign \$718  = $signed(s1_x2) < $signed(1'h0);
-  assign \$719  = - $signed(s1_x2);
-  assign \$720  = \$718  ? \$719  : { s1_x2[31], s1_x2 };
-  assign \$721  = $signed(s1_x2) < $signed(1'h0);
-  assign \$722  = ~ s1_x2[31];
-  assign \$723  = | s1_x2[31:7];
-  assign \$724  = \$722  & \$723 ;
-  assign \$725  = & s1_x2[31:7];
-  assign \$726  = | s1_x2[6:0];
-  assign \$727  = \$725  & \$726 ;
-  assign \$728  = ~ \$727 ;
-  assign \$729  = s1_x2[31] & \$728 ;
-  assign \$730  = s2_under2 ? 8'h81 : s2_low2;
-  assign \$731  = s2_over2 ? 8'h7f : \$730 ;
-  assign \$732  = s2_refused ? 8'h00 : \$731 ;
-  assign \$733  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$734  = s2_mag2 & s2_mask;
-  assign \$735  = s3_qc2 >> s3_k2;
-  assign \$736  = | s4_q2[31:7];
-  assign \$737  = s2_r2 & s2_mask;
-  assign \$738  = s3_f2 > s3_r2;
-  assign \$739  = q7_2_d1 == 7'h7f;
-  assign \$740  = \$739  & up2_d2;
-  assign \$741  = big2_d1 | \$740 ;
-  assign \$742  = q7_2_d1 + up2_d2;
-  assign \$743  = \$741  ? 8'h7f : \$742 ;
-  assign \$744  = $signed(s1_x3) < $signed(1'h0);
-  assign \$745  = - $signed(s1_x3);
-  assign \$746  = \$744  ? \$745  : { s1_x3[31], s1_x3 };
-  assign \$747  = $signed(s1_x3) < $signed(1'h0);
-  assign \$748  = ~ s1_x3[31];
-  assign \$749  = | s1_x3[31:7];
-  assign \$750  = \$748  & \$749 ;
-  assign \$751  = & s1_x3[31:7];
-  assign \$752  = | s1_x3[6:0];
-  assign \$753  = \$751  & \$752 ;
-  assign \$754  = ~ \$753 ;
-  assign \$755  = s1_x3[31] & \$754 ;
-  assign \$756  = s2_under3 ? 8'h81 : s2_low3;
-  assign \$757  = s2_over3 ? 8'h7f : \$756 ;
-  assign \$758  = s2_refused ? 8'h00 : \$757 ;
-  assign \$759  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$760  = s2_mag3 & s2_mask;
-  assign \$761  = s3_qc3 >> s3_k3;
-  assign \$762  = | s4_q3[31:7];
-  assign \$763  = s2_r3 & s2_mask;
-  assign \$764  = s3_f3 > s3_r3;
-  assign \$765  = q7_3_d1 == 7'h7f;
-  assign \$766  = \$765  & up3_d2;
-  assign \$767  = big3_d1 | \$766 ;
-  assign \$768  = q7_3_d1 + up3_d2;
-  assign \$769  = \$767  ? 8'h7f : \$768 ;
-  assign \$770  = $signed(s1_x4) < $signed(1'h0);
-  assign \$771  = - $signed(s1_x4);
-  assign \$772  = \$770  ? \$771  : { s1_x4[31], s1_x4 };
-  assign \$773  = $signed(s1_x4) < $signed(1'h0);
-  assign \$774  = ~ s1_x4[31];
-  assign \$775  = | s1_x4[31:7];
-  assign \$776  = \$774  & \$775 ;
-  assign \$777  = & s1_x4[31:7];
-  assign \$778  = | s1_x4[6:0];
-  assign \$779  = \$777  & \$778 ;
-  assign \$780  = ~ \$779 ;
-  assign \$781  = s1_x4[31] & \$780 ;
-  assign \$782  = s2_under4 ? 8'h81 : s2_low4;
-  assign \$783  = s2_over4 ? 8'h7f : \$782 ;
-  assign \$784  = s2_refused ? 8'h00 : \$783 ;
-  assign \$785  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$786  = s2_mag4 & s2_mask;
-  assign \$787  = s3_qc4 >> s3_k4;
-  assign \$788  = | s4_q4[31:7];
-  assign \$789  = s2_r4 & s2_mask;
-  assign \$790  = s3_f4 > s3_r4;
-  assign \$791  = q7_4_d1 == 7'h7f;
-  assign \$792  = \$791  & up4_d2;
-  assign \$793  = big4_d1 | \$792 ;
-  assign \$794  = q7_4_d1 + up4_d2;
-  assign \$795  = \$793  ? 8'h7f : \$794 ;
-  assign \$796  = $signed(s1_x5) < $signed(1'h0);
-  assign \$797  = - $signed(s1_x5);
-  assign \$798  = \$796  ? \$797  : { s1_x5[31], s1_x5 };
-  assign \$799  = $signed(s1_x5) < $signed(1'h0);
-  assign \$800  = ~ s1_x5[31];
-  assign \$801  = | s1_x5[31:7];
-  assign \$802  = \$800  & \$801 ;
-  assign \$803  = & s1_x5[31:7];
-  assign \$804  = | s1_x5[6:0];
-  assign \$805  = \$803  & \$804 ;
-  assign \$806  = ~ \$805 ;
-  assign \$807  = s1_x5[31] & \$806 ;
-  assign \$808  = s2_under5 ? 8'h81 : s2_low5;
-  assign \$809  = s2_over5 ? 8'h7f : \$808 ;
-  assign \$810  = s2_refused ? 8'h00 : \$809 ;
-  assign \$811  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$812  = s2_mag5 & s2_mask;
-  assign \$813  = s3_qc5 >> s3_k5;
-  assign \$814  = | s4_q5[31:7];
-  assign \$815  = s2_r5 & s2_mask;
-  assign \$816  = s3_f5 > s3_r5;
-  assign \$817  = q7_5_d1 == 7'h7f;
-  assign \$818  = \$817  & up5_d2;
-  assign \$819  = big5_d1 | \$818 ;
-  assign \$820  = q7_5_d1 + up5_d2;
-  assign \$821  = \$819  ? 8'h7f : \$820 ;
-  assign \$822  = $signed(s1_x6) < $signed(1'h0);
-  assign \$823  = - $signed(s1_x6);
-  assign \$824  = \$822  ? \$823  : { s1_x6[31], s1_x6 };
-  assign \$825  = $signed(s1_x6) < $signed(1'h0);
-  assign \$826  = ~ s1_x6[31];
-  assign \$827  = | s1_x6[31:7];
-  assign \$828  = \$826  & \$827 ;
-  assign \$829  = & s1_x6[31:7];
-  assign \$830  = | s1_x6[6:0];
-  assign \$831  = \$829  & \$830 ;
-  assign \$832  = ~ \$831 ;
-  assign \$833  = s1_x6[31] & \$832 ;
-  assign \$834  = s2_under6 ? 8'h81 : s2_low6;
-  assign \$835  = s2_over6 ? 8'h7f : \$834 ;
-  assign \$836  = s2_refused ? 8'h00 : \$835 ;
-  assign \$837  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$838  = s2_mag6 & s2_mask;
-  assign \$839  = s3_qc6 >> s3_k6;
-  assign \$840  = | s4_q6[31:7];
-  assign \$841  = s2_r6 & s2_mask;
-  assign \$842  = s3_f6 > s3_r6;
-  assign \$843  = q7_6_d1 == 7'h7f;
-  assign \$844  = \$843  & up6_d2;
-  assign \$845  = big6_d1 | \$844 ;
-  assign \$846  = q7_6_d1 + up6_d2;
-  assign \$847  = \$845  ? 8'h7f : \$846 ;
-  assign \$848  = $signed(s1_x7) < $signed(1'h0);
-  assign \$849  = - $signed(s1_x7);
-  assign \$850  = \$848  ? \$849  : { s1_x7[31], s1_x7 };
-  assign \$851  = $signed(s1_x7) < $signed(1'h0);
-  assign \$852  = ~ s1_x7[31];
-  assign \$853  = | s1_x7[31:7];
-  assign \$854  = \$852  & \$853 ;
-  assign \$855  = & s1_x7[31:7];
-  assign \$856  = | s1_x7[6:0];
-  assign \$857  = \$855  & \$856 ;
-  assign \$858  = ~ \$857 ;
-  assign \$859  = s1_x7[31] & \$858 ;
-  assign \$860  = s2_under7 ? 8'h81 : s2_low7;
-  assign \$861  = s2_over7 ? 8'h7f : \$860 ;
-  assign \$862  = s2_refused ? 8'h00 : \$861 ;
-  assign \$863  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$864  = s2_mag7 & s2_mask;
-  assign \$865  = s3_qc7 >> s3_k7;
-  assign \$866  = | s4_q7[31:7];
-  assign \$867  = s2_r7 & s2_mask;
-  assign \$868  = s3_f7 > s3_r7;
-  assign \$869  = q7_7_d1 == 7'h7f;
-  assign \$870  = \$869  & up7_d2;
-  assign \$871  = big7_d1 | \$870 ;
-  assign \$872  = q7_7_d1 + up7_d2;
-  assign \$873  = \$871  ? 8'h7f : \$872 ;
-  assign \$874  = s1_k > 6'h20;
-  assign \$875  = \$874  ? 8'h00 : s1_keep;
-  always @(posedge clk)
-    \$signature__addr  <= \$876 ;
-  always @(posedge clk)
-    read__addr <= \$877 ;
-  always @(posedge clk)
-    out_buffer_level <= \$878 ;
-  always @(posedge clk)
-    out_buffer_en <= \$879 ;
-  always @(posedge clk)
-    i__ready <= \$880 ;
-  always @(posedge clk)
-    s1_k <= \$881 ;
-  always @(posedge clk)
-    s1_valid <= \$882 ;
-  always @(posedge clk)
-    bad_shift <= \$883 ;
-  always @(posedge clk)
-    s1_x0 <= \$884 ;
-  always @(posedge clk)
-    s1_x1 <= \$885 ;
-  always @(posedge clk)
-    s1_x2 <= \$886 ;
-  always @(posedge clk)
-    s1_x3 <= \$887 ;
-  always @(posedge clk)
-    s1_x4 <= \$888 ;
-  always @(posedge clk)
-    s1_x5 <= \$889 ;
-  always @(posedge clk)
-    s1_x6 <= \$890 ;
-  always @(posedge clk)
-    s1_x7 <= \$891 ;
-  always @(posedge clk)
-    only_saturate_d0 <= \$892 ;
-  always @(posedge clk)
-    only_saturate_d1 <= \$893 ;
-  always @(posedge clk)
-    only_saturate_d2 <= \$894 ;
-  always @(posedge clk)
-    only_saturate_d3 <= \$895 ;
-  always @(posedge clk)
-    only_saturate_d4 <= \$896 ;
-  always @(posedge clk)
-    only_saturate_d5 <= \$897 ;
-  always @(posedge clk)
-    only_saturate_d6 <= \$898 ;
-  always @(posedge clk)
-    s2_k <= \$899 ;
-  always @(posedge clk)
-    s2_mask <= \$900 ;
-  always @(posedge clk)
-    s2_refused <= \$901 ;
-  always @(posedge clk)
-    s1_step0 <= \$902 ;
-  always @(posedge clk)
-    s1_step1 <= \$903 ;
-  always @(posedge clk)
-    s1_step2 <= \$904 ;
-  always @(posedge clk)
-    s1_step3 <= \$905 ;
-  always @(posedge clk)
-    s1_step4 <= \$906 ;
-  always @(posedge clk)
-    s1_step5 <= \$907 ;
-  always @(posedge clk)
-    s1_step6 <= \$908 ;
-  always @(posedge clk)
-    s1_step7 <= \$909 ;
-  always @(posedge clk)
-    s1_beat <= \$910 ;
-  always @(posedge clk)
-    s1_last <= \$911 ;
-  always @(posedge clk)
-    group <= \$912 ;
-  always @(posedge clk)
-    s2_r0 <= \$913 ;
-  always @(posedge clk)
-    lfsr0 <= \$914 ;
-  always @(posedge clk)
-    lfsr8 <= \$915 ;
-  always @(posedge clk)
-    s2_r1 <= \$916 ;
-  always @(posedge clk)
-    lfsr1 <= \$917 ;
-  always @(posedge clk)
-    lfsr9 <= \$918 ;
-  always @(posedge clk)
-    s2_r2 <= \$919 ;
-  always @(posedge clk)
-    lfsr2 <= \$920 ;
-  always @(posedge clk)
-    lfsr10 <= \$921 ;
-  always @(posedge clk)
-    s2_r3 <= \$922 ;
-  always @(posedge clk)
-    lfsr3 <= \$923 ;
-  always @(posedge clk)
-    lfsr11 <= \$924 ;
-  always @(posedge clk)
-    s2_r4 <= \$925 ;
-  always @(posedge clk)
-    lfsr4 <= \$926 ;
-  always @(posedge clk)
-    lfsr12 <= \$927 ;
-  always @(posedge clk)
-    s2_r5 <= \$928 ;
+  assign w_en = out_buffer_en & valid_d6;
+  assign \$571  = \$2 [2:0] <= 1'h1;
+  assign \$572  = \$2 [2:0] <= 1'h1;
+  assign \$573  = s1_k > 6'h20;
+  assign \$574  = s1_valid & \$573 ;
+  assign \$575  = ! s1_k;
+  assign \$576  = s1_k > 6'h20;
+  assign \$577  = \$575  | \$576 ;
+  assign \$578  = s1_k > 1'h0;
+  assign \$579  = s1_k > 1'h1;
+  assign \$580  = s1_k > 2'h2;
+  assign \$581  = s1_k > 2'h3;
+  assign \$582  = s1_k > 3'h4;
+  assign \$583  = s1_k > 3'h5;
+  assign \$584  = s1_k > 3'h6;
+  assign \$585  = s1_k > 3'h7;
+  assign \$586  = s1_k > 4'h8;
+  assign \$587  = s1_k > 4'h9;
+  assign \$588  = s1_k > 4'ha;
+  assign \$589  = s1_k > 4'hb;
+  assign \$590  = s1_k > 4'hc;
+  assign \$591  = s1_k > 4'hd;
+  assign \$592  = s1_k > 4'he;
+  assign \$593  = s1_k > 4'hf;
+  assign \$594  = s1_k > 5'h10;
+  assign \$595  = s1_k > 5'h11;
+  assign \$596  = s1_k > 5'h12;
+  assign \$597  = s1_k > 5'h13;
+  assign \$598  = s1_k > 5'h14;
+  assign \$599  = s1_k > 5'h15;
+  assign \$600  = s1_k > 5'h16;
+  assign \$601  = s1_k > 5'h17;
+  assign \$602  = s1_k > 5'h18;
+  assign \$603  = s1_k > 5'h19;
+  assign \$604  = s1_k > 5'h1a;
+  assign \$605  = s1_k > 5'h1b;
+  assign \$606  = s1_k > 5'h1c;
+  assign \$607  = s1_k > 5'h1d;
+  assign \$608  = s1_k > 5'h1e;
+  assign \$609  = s1_k > 5'h1f;
+  assign \$610  = s1_k > 6'h20;
+  assign \$611  = | i__payload[261:256];
+  assign \$612  = take & \$611 ;
+  assign \$613  = i__payload[261:256] <= 6'h20;
+  assign \$614  = \$612  & \$613 ;
+  assign \$615  = \$614  & i__payload[262];
+  assign \$616  = | i__payload[261:256];
+  assign \$617  = take & \$616 ;
+  assign \$618  = i__payload[261:256] <= 6'h20;
+  assign \$619  = \$617  & \$618 ;
+  assign \$620  = \$619  & i__payload[263];
+  assign \$621  = | i__payload[261:256];
+  assign \$622  = take & \$621 ;
+  assign \$623  = i__payload[261:256] <= 6'h20;
+  assign \$624  = \$622  & \$623 ;
+  assign \$625  = \$624  & i__payload[264];
+  assign \$626  = | i__payload[261:256];
+  assign \$627  = take & \$626 ;
+  assign \$628  = i__payload[261:256] <= 6'h20;
+  assign \$629  = \$627  & \$628 ;
+  assign \$630  = \$629  & i__payload[265];
+  assign \$631  = | i__payload[261:256];
+  assign \$632  = take & \$631 ;
+  assign \$633  = i__payload[261:256] <= 6'h20;
+  assign \$634  = \$632  & \$633 ;
+  assign \$635  = \$634  & i__payload[266];
+  assign \$636  = | i__payload[261:256];
+  assign \$637  = take & \$636 ;
+  assign \$638  = i__payload[261:256] <= 6'h20;
+  assign \$639  = \$637  & \$638 ;
+  assign \$640  = \$639  & i__payload[267];
+  assign \$641  = | i__payload[261:256];
+  assign \$642  = take & \$641 ;
+  assign \$643  = i__payload[261:256] <= 6'h20;
+  assign \$644  = \$642  & \$643 ;
+  assign \$645  = \$644  & i__payload[268];
+  assign \$646  = | i__payload[261:256];
+  assign \$647  = take & \$646 ;
+  assign \$648  = i__payload[261:256] <= 6'h20;
+  assign \$649  = \$647  & \$648 ;
+  assign \$650  = \$649  & i__payload[269];
+  assign \$651  = out_buffer_en & s1_beat;
+  assign \$653  = s1_last | \$652 ;
+  assign \$654  = group + 1'h1;
+  assign \$655  = \$653  ? 2'h0 : \$654 ;
+  assign \$656  = out_buffer_en & s1_step0;
+  assign \$657  = out_buffer_en & s1_step1;
+  assign \$658  = out_buffer_en & s1_step2;
+  assign \$659  = out_buffer_en & s1_step3;
+  assign \$660  = out_buffer_en & s1_step4;
+  assign \$661  = out_buffer_en & s1_step5;
+  assign \$662  = out_buffer_en & s1_step6;
+  assign \$663  = out_buffer_en & s1_step7;
+  assign \$664  = $signed(s1_x0) < $signed(1'h0);
+  assign \$665  = - $signed(s1_x0);
+  assign \$666  = \$664  ? \$665  : { s1_x0[31], s1_x0 };
+  assign \$667  = $signed(s1_x0) < $signed(1'h0);
+  assign \$668  = ~ s1_x0[31];
+  assign \$669  = | s1_x0[31:7];
+  assign \$670  = \$668  & \$669 ;
+  assign \$671  = & s1_x0[31:7];
+  assign \$672  = | s1_x0[6:0];
+  assign \$673  = \$671  & \$672 ;
+  assign \$674  = ~ \$673 ;
+  assign \$675  = s1_x0[31] & \$674 ;
+  assign \$676  = s2_under0 ? 8'h81 : s2_low0;
+  assign \$677  = s2_over0 ? 8'h7f : \$676 ;
+  assign \$678  = s2_refused ? 8'h00 : \$677 ;
+  assign \$679  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$680  = s2_mag0 & s2_mask;
+  assign \$681  = s3_qc0 >> s3_k0;
+  assign \$682  = | s4_q0[31:7];
+  assign \$683  = s2_r0 & s2_mask;
+  assign \$684  = s3_f0 > s3_r0;
+  assign \$685  = q7_0_d1 == 7'h7f;
+  assign \$686  = \$685  & up0_d2;
+  assign \$687  = big0_d1 | \$686 ;
+  assign \$688  = q7_0_d1 + up0_d2;
+  assign \$689  = \$687  ? 8'h7f : \$688 ;
+  assign \$690  = $signed(s1_x1) < $signed(1'h0);
+  assign \$691  = - $signed(s1_x1);
+  assign \$692  = \$690  ? \$691  : { s1_x1[31], s1_x1 };
+  assign \$693  = $signed(s1_x1) < $signed(1'h0);
+  assign \$694  = ~ s1_x1[31];
+  assign \$695  = | s1_x1[31:7];
+  assign \$696  = \$694  & \$695 ;
+  assign \$697  = & s1_x1[31:7];
+  assign \$698  = | s1_x1[6:0];
+  assign \$699  = \$697  & \$698 ;
+  assign \$700  = ~ \$699 ;
+  assign \$701  = s1_x1[31] & \$700 ;
+  assign \$702  = s2_under1 ? 8'h81 : s2_low1;
+  assign \$703  = s2_over1 ? 8'h7f : \$702 ;
+  assign \$704  = s2_refused ? 8'h00 : \$703 ;
+  assign \$705  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$706  = s2_mag1 & s2_mask;
+  assign \$707  = s3_qc1 >> s3_k1;
+  assign \$708  = | s4_q1[31:7];
+  assign \$709  = s2_r1 & s2_mask;
+  assign \$710  = s3_f1 > s3_r1;
+  assign \$711  = q7_1_d1 == 7'h7f;
+  assign \$712  = \$711  & up1_d2;
+  assign \$713  = big1_d1 | \$712 ;
+  assign \$714  = q7_1_d1 + up1_d2;
+  assign \$715  = \$713  ? 8'h7f : \$714 ;
+  assign \$716  = $signed(s1_x2) < $signed(1'h0);
+  assign \$717  = - $signed(s1_x2);
+  assign \$718  = \$716  ? \$717  : { s1_x2[31], s1_x2 };
+  assign \$719  = $signed(s1_x2) < $signed(1'h0);
+  assign \$720  = ~ s1_x2[31];
+  assign \$721  = | s1_x2[31:7];
+  assign \$722  = \$720  & \$721 ;
+  assign \$723  = & s1_x2[31:7];
+  assign \$724  = | s1_x2[6:0];
+  assign \$725  = \$723  & \$724 ;
+  assign \$726  = ~ \$725 ;
+  assign \$727  = s1_x2[31] & \$726 ;
+  assign \$728  = s2_under2 ? 8'h81 : s2_low2;
+  assign \$729  = s2_over2 ? 8'h7f : \$728 ;
+  assign \$730  = s2_refused ? 8'h00 : \$729 ;
+  assign \$731  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$732  = s2_mag2 & s2_mask;
+  assign \$733  = s3_qc2 >> s3_k2;
+  assign \$734  = | s4_q2[31:7];
+  assign \$735  = s2_r2 & s2_mask;
+  assign \$736  = s3_f2 > s3_r2;
+  assign \$737  = q7_2_d1 == 7'h7f;
+  assign \$738  = \$737  & up2_d2;
+  assign \$739  = big2_d1 | \$738 ;
+  assign \$740  = q7_2_d1 + up2_d2;
+  assign \$741  = \$739  ? 8'h7f : \$740 ;
+  assign \$742  = $signed(s1_x3) < $signed(1'h0);
+  assign \$743  = - $signed(s1_x3);
+  assign \$744  = \$742  ? \$743  : { s1_x3[31], s1_x3 };
+  assign \$745  = $signed(s1_x3) < $signed(1'h0);
+  assign \$746  = ~ s1_x3[31];
+  assign \$747  = | s1_x3[31:7];
+  assign \$748  = \$746  & \$747 ;
+  assign \$749  = & s1_x3[31:7];
+  assign \$750  = | s1_x3[6:0];
+  assign \$751  = \$749  & \$750 ;
+  assign \$752  = ~ \$751 ;
+  assign \$753  = s1_x3[31] & \$752 ;
+  assign \$754  = s2_under3 ? 8'h81 : s2_low3;
+  assign \$755  = s2_over3 ? 8'h7f : \$754 ;
+  assign \$756  = s2_refused ? 8'h00 : \$755 ;
+  assign \$757  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$758  = s2_mag3 & s2_mask;
+  assign \$759  = s3_qc3 >> s3_k3;
+  assign \$760  = | s4_q3[31:7];
+  assign \$761  = s2_r3 & s2_mask;
+  assign \$762  = s3_f3 > s3_r3;
+  assign \$763  = q7_3_d1 == 7'h7f;
+  assign \$764  = \$763  & up3_d2;
+  assign \$765  = big3_d1 | \$764 ;
+  assign \$766  = q7_3_d1 + up3_d2;
+  assign \$767  = \$765  ? 8'h7f : \$766 ;
+  assign \$768  = $signed(s1_x4) < $signed(1'h0);
+  assign \$769  = - $signed(s1_x4);
+  assign \$770  = \$768  ? \$769  : { s1_x4[31], s1_x4 };
+  assign \$771  = $signed(s1_x4) < $signed(1'h0);
+  assign \$772  = ~ s1_x4[31];
+  assign \$773  = | s1_x4[31:7];
+  assign \$774  = \$772  & \$773 ;
+  assign \$775  = & s1_x4[31:7];
+  assign \$776  = | s1_x4[6:0];
+  assign \$777  = \$775  & \$776 ;
+  assign \$778  = ~ \$777 ;
+  assign \$779  = s1_x4[31] & \$778 ;
+  assign \$780  = s2_under4 ? 8'h81 : s2_low4;
+  assign \$781  = s2_over4 ? 8'h7f : \$780 ;
+  assign \$782  = s2_refused ? 8'h00 : \$781 ;
+  assign \$783  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$784  = s2_mag4 & s2_mask;
+  assign \$785  = s3_qc4 >> s3_k4;
+  assign \$786  = | s4_q4[31:7];
+  assign \$787  = s2_r4 & s2_mask;
+  assign \$788  = s3_f4 > s3_r4;
+  assign \$789  = q7_4_d1 == 7'h7f;
+  assign \$790  = \$789  & up4_d2;
+  assign \$791  = big4_d1 | \$790 ;
+  assign \$792  = q7_4_d1 + up4_d2;
+  assign \$793  = \$791  ? 8'h7f : \$792 ;
+  assign \$794  = $signed(s1_x5) < $signed(1'h0);
+  assign \$795  = - $signed(s1_x5);
+  assign \$796  = \$794  ? \$795  : { s1_x5[31], s1_x5 };
+  assign \$797  = $signed(s1_x5) < $signed(1'h0);
+  assign \$798  = ~ s1_x5[31];
+  assign \$799  = | s1_x5[31:7];
+  assign \$800  = \$798  & \$799 ;
+  assign \$801  = & s1_x5[31:7];
+  assign \$802  = | s1_x5[6:0];
+  assign \$803  = \$801  & \$802 ;
+  assign \$804  = ~ \$803 ;
+  assign \$805  = s1_x5[31] & \$804 ;
+  assign \$806  = s2_under5 ? 8'h81 : s2_low5;
+  assign \$807  = s2_over5 ? 8'h7f : \$806 ;
+  assign \$808  = s2_refused ? 8'h00 : \$807 ;
+  assign \$809  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$810  = s2_mag5 & s2_mask;
+  assign \$811  = s3_qc5 >> s3_k5;
+  assign \$812  = | s4_q5[31:7];
+  assign \$813  = s2_r5 & s2_mask;
+  assign \$814  = s3_f5 > s3_r5;
+  assign \$815  = q7_5_d1 == 7'h7f;
+  assign \$816  = \$815  & up5_d2;
+  assign \$817  = big5_d1 | \$816 ;
+  assign \$818  = q7_5_d1 + up5_d2;
+  assign \$819  = \$817  ? 8'h7f : \$818 ;
+  assign \$820  = $signed(s1_x6) < $signed(1'h0);
+  assign \$821  = - $signed(s1_x6);
+  assign \$822  = \$820  ? \$821  : { s1_x6[31], s1_x6 };
+  assign \$823  = $signed(s1_x6) < $signed(1'h0);
+  assign \$824  = ~ s1_x6[31];
+  assign \$825  = | s1_x6[31:7];
+  assign \$826  = \$824  & \$825 ;
+  assign \$827  = & s1_x6[31:7];
+  assign \$828  = | s1_x6[6:0];
+  assign \$829  = \$827  & \$828 ;
+  assign \$830  = ~ \$829 ;
+  assign \$831  = s1_x6[31] & \$830 ;
+  assign \$832  = s2_under6 ? 8'h81 : s2_low6;
+  assign \$833  = s2_over6 ? 8'h7f : \$832 ;
+  assign \$834  = s2_refused ? 8'h00 : \$833 ;
+  assign \$835  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$836  = s2_mag6 & s2_mask;
+  assign \$837  = s3_qc6 >> s3_k6;
+  assign \$838  = | s4_q6[31:7];
+  assign \$839  = s2_r6 & s2_mask;
+  assign \$840  = s3_f6 > s3_r6;
+  assign \$841  = q7_6_d1 == 7'h7f;
+  assign \$842  = \$841  & up6_d2;
+  assign \$843  = big6_d1 | \$842 ;
+  assign \$844  = q7_6_d1 + up6_d2;
+  assign \$845  = \$843  ? 8'h7f : \$844 ;
+  assign \$846  = $signed(s1_x7) < $signed(1'h0);
+  assign \$847  = - $signed(s1_x7);
+  assign \$848  = \$846  ? \$847  : { s1_x7[31], s1_x7 };
+  assign \$849  = $signed(s1_x7) < $signed(1'h0);
+  assign \$850  = ~ s1_x7[31];
+  assign \$851  = | s1_x7[31:7];
+  assign \$852  = \$850  & \$851 ;
+  assign \$853  = & s1_x7[31:7];
+  assign \$854  = | s1_x7[6:0];
+  assign \$855  = \$853  & \$854 ;
+  assign \$856  = ~ \$855 ;
+  assign \$857  = s1_x7[31] & \$856 ;
+  assign \$858  = s2_under7 ? 8'h81 : s2_low7;
+  assign \$859  = s2_over7 ? 8'h7f : \$858 ;
+  assign \$860  = s2_refused ? 8'h00 : \$859 ;
+  assign \$861  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$862  = s2_mag7 & s2_mask;
+  assign \$863  = s3_qc7 >> s3_k7;
+  assign \$864  = | s4_q7[31:7];
+  assign \$865  = s2_r7 & s2_mask;
+  assign \$866  = s3_f7 > s3_r7;
+  assign \$867  = q7_7_d1 == 7'h7f;
+  assign \$868  = \$867  & up7_d2;
+  assign \$869  = big7_d1 | \$868 ;
+  assign \$870  = q7_7_d1 + up7_d2;
+  assign \$871  = \$869  ? 8'h7f : \$870 ;
+  assign \$872  = s1_k > 6'h20;
+  assign \$873  = \$872  ? 8'h00 : s1_keep;
+  always @(posedge clk)
+    out_buffer_en <= \$874 ;
+  always @(posedge clk)
+    i__ready <= \$875 ;
+  always @(posedge clk)
+    s1_k <= \$876 ;
+  always @(posedge clk)
+    s1_valid <= \$877 ;
+  always @(posedge clk)
+    bad_shift <= \$878 ;
+  always @(posedge clk)
+    s1_x0 <= \$879 ;
+  always @(posedge clk)
+    s1_x1 <= \$880 ;
+  always @(posedge clk)
+    s1_x2 <= \$881 ;
+  always @(posedge clk)
+    s1_x3 <= \$882 ;
+  always @(posedge clk)
+    s1_x4 <= \$883 ;
+  always @(posedge clk)
+    s1_x5 <= \$884 ;
+  always @(posedge clk)
+    s1_x6 <= \$885 ;
+  always @(posedge clk)
+    s1_x7 <= \$886 ;
+  always @(posedge clk)
+    only_saturate_d0 <= \$887 ;
+  always @(posedge clk)
+    only_saturate_d1 <= \$888 ;
+  always @(posedge clk)
+    only_saturate_d2 <= \$889 ;
+  always @(posedge clk)
+    only_saturate_d3 <= \$890 ;
+  always @(posedge clk)
+    only_saturate_d4 <= \$891 ;
+  always @(posedge clk)
+    only_saturate_d5 <= \$892 ;
+  always @(posedge clk)
+    only_saturate_d6 <= \$893 ;
+  always @(posedge clk)
+    s2_k <= \$894 ;
+  always @(posedge clk)
+    s2_mask <= \$895 ;
+  always @(posedge clk)
+    s2_refused <= \$896 ;
+  always @(posedge clk)
+    s1_step0 <= \$897 ;
+  always @(posedge clk)
+    s1_step1 <= \$898 ;
+  always @(posedge clk)
+    s1_step2 <= \$899 ;
+  always @(posedge clk)
+    s1_step3 <= \$900 ;
+  always @(posedge clk)
+    s1_step4 <= \$901 ;
+  always @(posedge clk)
+    s1_step5 <= \$902 ;
+  always @(posedge clk)
+    s1_step6 <= \$903 ;
+  always @(posedge clk)
+    s1_step7 <= \$904 ;
+  always @(posedge clk)
+    s1_beat <= \$905 ;
+  always @(posedge clk)
+    s1_last <= \$906 ;
+  always @(posedge clk)
+    group <= \$907 ;
+  always @(posedge clk)
+    s2_r0 <= \$908 ;
+  always @(posedge clk)
+    lfsr0 <= \$909 ;
+  always @(posedge clk)
+    lfsr8 <= \$910 ;
+  always @(posedge clk)
+    s2_r1 <= \$911 ;
+  always @(posedge clk)
+    lfsr1 <= \$912 ;
+  always @(posedge clk)
+    lfsr9 <= \$913 ;
+  always @(posedge clk)
+    s2_r2 <= \$914 ;
+  always @(posedge clk)
+    lfsr2 <= \$915 ;
+  always @(posedge clk)
+    lfsr10 <= \$916 ;
+  always @(posedge clk)
+    s2_r3 <= \$917 ;
+  always @(posedge clk)
+    lfsr3 <= \$918 ;
+  always @(posedge clk)
+    lfsr11 <= \$919 ;
+  always @(posedge clk)
+    s2_r4 <= \$920 ;
+  always @(posedge clk)
+    lfsr4 <= \$921 ;
+  always @(posedge clk)
+    lfsr12 <= \$922 ;
+  always @(posedge clk)
+    s2_r5 <= \$923 ;
+  always @(posedge clk)
+    lfsr5 <= \$924 ;
+  always @(posedge clk)
+    lfsr13 <= \$925 ;
   always @(posedge clk)
-    lfsr5 <= \$929 ;
+    s2_r6 <= \$926 ;
   always @(posedge clk)
-    lfsr13 <= \$930 ;
+    lfsr6 <= \$927 ;
   always @(posedge clk)
-    s2_r6 <= \$931 ;
+    lfsr14 <= \$928 ;
   always @(posedge clk)
-    lfsr6 <= \$932 ;
+    s2_r7 <= \$929 ;
   always @(posedge clk)
-    lfsr14 <= \$933 ;
+    lfsr7 <= \$930 ;
   always @(posedge clk)
-    s2_r7 <= \$934 ;
+    lfsr15 <= \$931 ;
   always @(posedge clk)
-    lfsr7 <= \$935 ;
+    s2_mag0 <= \$932 ;
   always @(posedge clk)
-    lfsr15 <= \$936 ;
+    s2_neg0 <= \$933 ;
   always @(posedge clk)
-    s2_mag0 <= \$937 ;
+    s2_over0 <= \$934 ;
   always @(posedge clk)
-    s2_neg0 <= \$938 ;
+    s2_under0 <= \$935 ;
   always @(posedge clk)
-    s2_over0 <= \$939 ;
+    s2_low0 <= \$936 ;
   always @(posedge clk)
-    s2_under0 <= \$940 ;
+    xsat0_d0 <= \$937 ;
   always @(posedge clk)
-    s2_low0 <= \$941 ;
+    xsat0_d1 <= \$938 ;
   always @(posedge clk)
-    xsat0_d0 <= \$942 ;
+    xsat0_d2 <= \$939 ;
   always @(posedge clk)
-    xsat0_d1 <= \$943 ;
+    xsat0_d3 <= \$940 ;
   always @(posedge clk)
-    xsat0_d2 <= \$944 ;
+    xsat0_d4 <= \$941 ;
   always @(posedge clk)
-    xsat0_d3 <= \$945 ;
+    xsat0_d5 <= \$942 ;
   always @(posedge clk)
-    xsat0_d4 <= \$946 ;
+    s3_qc0 <= \$943 ;
   always @(posedge clk)
-    xsat0_d5 <= \$947 ;
+    s3_f0 <= \$944 ;
   always @(posedge clk)
-    s3_qc0 <= \$948 ;
+    s3_k0 <= \$945 ;
   always @(posedge clk)
-    s3_f0 <= \$949 ;
+    s4_q0 <= \$946 ;
   always @(posedge clk)
-    s3_k0 <= \$950 ;
+    s5_big0 <= \$947 ;
   always @(posedge clk)
-    s4_q0 <= \$951 ;
+    big0_d0 <= \$948 ;
   always @(posedge clk)
-    s5_big0 <= \$952 ;
+    big0_d1 <= \$949 ;
   always @(posedge clk)
-    big0_d0 <= \$953 ;
+    s5_q7_0 <= \$950 ;
   always @(posedge clk)
-    big0_d1 <= \$954 ;
+    q7_0_d0 <= \$951 ;
   always @(posedge clk)
-    s5_q7_0 <= \$955 ;
+    q7_0_d1 <= \$952 ;
   always @(posedge clk)
-    q7_0_d0 <= \$956 ;
+    s3_r0 <= \$953 ;
   always @(posedge clk)
-    q7_0_d1 <= \$957 ;
+    s4_up0 <= \$954 ;
   always @(posedge clk)
-    s3_r0 <= \$958 ;
+    up0_d0 <= \$955 ;
   always @(posedge clk)
-    s4_up0 <= \$959 ;
+    up0_d1 <= \$956 ;
   always @(posedge clk)
-    up0_d0 <= \$960 ;
+    up0_d2 <= \$957 ;
   always @(posedge clk)
-    up0_d1 <= \$961 ;
+    s8_mag0 <= \$958 ;
   always @(posedge clk)
-    up0_d2 <= \$962 ;
+    neg0_d0 <= \$959 ;
   always @(posedge clk)
-    s8_mag0 <= \$963 ;
+    neg0_d1 <= \$960 ;
   always @(posedge clk)
-    neg0_d0 <= \$964 ;
+    neg0_d2 <= \$961 ;
   always @(posedge clk)
-    neg0_d1 <= \$965 ;
+    neg0_d3 <= \$962 ;
   always @(posedge clk)
-    neg0_d2 <= \$966 ;
+    neg0_d4 <= \$963 ;
   always @(posedge clk)
-    neg0_d3 <= \$967 ;
+    neg0_d5 <= \$964 ;
   always @(posedge clk)
-    neg0_d4 <= \$968 ;
+    s2_mag1 <= \$965 ;
   always @(posedge clk)
-    neg0_d5 <= \$969 ;
+    s2_neg1 <= \$966 ;
   always @(posedge clk)
-    s2_mag1 <= \$970 ;
+    s2_over1 <= \$967 ;
   always @(posedge clk)
-    s2_neg1 <= \$971 ;
+    s2_under1 <= \$968 ;
   always @(posedge clk)
-    s2_over1 <= \$972 ;
+    s2_low1 <= \$969 ;
   always @(posedge clk)
-    s2_under1 <= \$973 ;
+    xsat1_d0 <= \$970 ;
   always @(posedge clk)
-    s2_low1 <= \$974 ;
+    xsat1_d1 <= \$971 ;
   always @(posedge clk)
-    xsat1_d0 <= \$975 ;
+    xsat1_d2 <= \$972 ;
   always @(posedge clk)
-    xsat1_d1 <= \$976 ;
+    xsat1_d3 <= \$973 ;
   always @(posedge clk)
-    xsat1_d2 <= \$977 ;
+    xsat1_d4 <= \$974 ;
   always @(posedge clk)
-    xsat1_d3 <= \$978 ;
+    xsat1_d5 <= \$975 ;
   always @(posedge clk)
-    xsat1_d4 <= \$979 ;
+    s3_qc1 <= \$976 ;
   always @(posedge clk)
-    xsat1_d5 <= \$980 ;
+    s3_f1 <= \$977 ;
   always @(posedge clk)
-    s3_qc1 <= \$981 ;
+    s3_k1 <= \$978 ;
   always @(posedge clk)
-    s3_f1 <= \$982 ;
+    s4_q1 <= \$979 ;
   always @(posedge clk)
-    s3_k1 <= \$983 ;
+    s5_big1 <= \$980 ;
   always @(posedge clk)
-    s4_q1 <= \$984 ;
+    big1_d0 <= \$981 ;
   always @(posedge clk)
-    s5_big1 <= \$985 ;
+    big1_d1 <= \$982 ;
   always @(posedge clk)
-    big1_d0 <= \$986 ;
+    s5_q7_1 <= \$983 ;
   always @(posedge clk)
-    big1_d1 <= \$987 ;
+    q7_1_d0 <= \$984 ;
   always @(posedge clk)
-    s5_q7_1 <= \$988 ;
+    q7_1_d1 <= \$985 ;
   always @(posedge clk)
-    q7_1_d0 <= \$989 ;
+    s3_r1 <= \$986 ;
   always @(posedge clk)
-    q7_1_d1 <= \$990 ;
+    s4_up1 <= \$987 ;
   always @(posedge clk)
-    s3_r1 <= \$991 ;
+    up1_d0 <= \$988 ;
   always @(posedge clk)
-    s4_up1 <= \$992 ;
+    up1_d1 <= \$989 ;
   always @(posedge clk)
-    up1_d0 <= \$993 ;
+    up1_d2 <= \$990 ;
   always @(posedge clk)
-    up1_d1 <= \$994 ;
+    s8_mag1 <= \$991 ;
   always @(posedge clk)
-    up1_d2 <= \$995 ;
+    neg1_d0 <= \$992 ;
   always @(posedge clk)
-    s8_mag1 <= \$996 ;
+    neg1_d1 <= \$993 ;
   always @(posedge clk)
-    neg1_d0 <= \$997 ;
+    neg1_d2 <= \$994 ;
   always @(posedge clk)
-    neg1_d1 <= \$998 ;
+    neg1_d3 <= \$995 ;
   always @(posedge clk)
-    neg1_d2 <= \$999 ;
+    neg1_d4 <= \$996 ;
   always @(posedge clk)
-    neg1_d3 <= \$1000 ;
+    neg1_d5 <= \$997 ;
   always @(posedge clk)
-    neg1_d4 <= \$1001 ;
+    s2_mag2 <= \$998 ;
   always @(posedge clk)
-    neg1_d5 <= \$1002 ;
+    s2_neg2 <= \$999 ;
   always @(posedge clk)
-    s2_mag2 <= \$1003 ;
+    s2_over2 <= \$1000 ;
   always @(posedge clk)
-    s2_neg2 <= \$1004 ;
+    s2_under2 <= \$1001 ;
   always @(posedge clk)
-    s2_over2 <= \$1005 ;
+    s2_low2 <= \$1002 ;
   always @(posedge clk)
-    s2_under2 <= \$1006 ;
+    xsat2_d0 <= \$1003 ;
   always @(posedge clk)
-    s2_low2 <= \$1007 ;
+    xsat2_d1 <= \$1004 ;
   always @(posedge clk)
-    xsat2_d0 <= \$1008 ;
+    xsat2_d2 <= \$1005 ;
   always @(posedge clk)
-    xsat2_d1 <= \$1009 ;
+    xsat2_d3 <= \$1006 ;
   always @(posedge clk)
-    xsat2_d2 <= \$1010 ;
+    xsat2_d4 <= \$1007 ;
   always @(posedge clk)
-    xsat2_d3 <= \$1011 ;
+    xsat2_d5 <= \$1008 ;
   always @(posedge clk)
-    xsat2_d4 <= \$1012 ;
+    s3_qc2 <= \$1009 ;
   always @(posedge clk)
-    xsat2_d5 <= \$1013 ;
+    s3_f2 <= \$1010 ;
   always @(posedge clk)
-    s3_qc2 <= \$1014 ;
+    s3_k2 <= \$1011 ;
   always @(posedge clk)
-    s3_f2 <= \$1015 ;
+    s4_q2 <= \$1012 ;
   always @(posedge clk)
-    s3_k2 <= \$1016 ;
+    s5_big2 <= \$1013 ;
   always @(posedge clk)
-    s4_q2 <= \$1017 ;
+    big2_d0 <= \$1014 ;
   always @(posedge clk)
-    s5_big2 <= \$1018 ;
+    big2_d1 <= \$1015 ;
   always @(posedge clk)
-    big2_d0 <= \$1019 ;
+    s5_q7_2 <= \$1016 ;
   always @(posedge clk)
-    big2_d1 <= \$1020 ;
+    q7_2_d0 <= \$1017 ;
   always @(posedge clk)
-    s5_q7_2 <= \$1021 ;
+    q7_2_d1 <= \$1018 ;
   always @(posedge clk)
-    q7_2_d0 <= \$1022 ;
+    s3_r2 <= \$1019 ;
   always @(posedge clk)
-    q7_2_d1 <= \$1023 ;
+    s4_up2 <= \$1020 ;
   always @(posedge clk)
-    s3_r2 <= \$1024 ;
+    up2_d0 <= \$1021 ;
   always @(posedge clk)
-    s4_up2 <= \$1025 ;
+    up2_d1 <= \$1022 ;
   always @(posedge clk)
-    up2_d0 <= \$1026 ;
+    up2_d2 <= \$1023 ;
   always @(posedge clk)
-    up2_d1 <= \$1027 ;
+    s8_mag2 <= \$1024 ;
   always @(posedge clk)
-    up2_d2 <= \$1028 ;
+    neg2_d0 <= \$1025 ;
   always @(posedge clk)
-    s8_mag2 <= \$1029 ;
+    neg2_d1 <= \$1026 ;
   always @(posedge clk)
-    neg2_d0 <= \$1030 ;
+    neg2_d2 <= \$1027 ;
   always @(posedge clk)
-    neg2_d1 <= \$1031 ;
+    neg2_d3 <= \$1028 ;
   always @(posedge clk)
-    neg2_d2 <= \$1032 ;
+    neg2_d4 <= \$1029 ;
   always @(posedge clk)
-    neg2_d3 <= \$1033 ;
+    neg2_d5 <= \$1030 ;
   always @(posedge clk)
-    neg2_d4 <= \$1034 ;
+    s2_mag3 <= \$1031 ;
   always @(posedge clk)
-    neg2_d5 <= \$1035 ;
+    s2_neg3 <= \$1032 ;
   always @(posedge clk)
-    s2_mag3 <= \$1036 ;
+    s2_over3 <= \$1033 ;
   always @(posedge clk)
-    s2_neg3 <= \$1037 ;
+    s2_under3 <= \$1034 ;
   always @(posedge clk)
-    s2_over3 <= \$1038 ;
+    s2_low3 <= \$1035 ;
   always @(posedge clk)
-    s2_under3 <= \$1039 ;
+    xsat3_d0 <= \$1036 ;
   always @(posedge clk)
-    s2_low3 <= \$1040 ;
+    xsat3_d1 <= \$1037 ;
   always @(posedge clk)
-    xsat3_d0 <= \$1041 ;
+    xsat3_d2 <= \$1038 ;
   always @(posedge clk)
-    xsat3_d1 <= \$1042 ;
+    xsat3_d3 <= \$1039 ;
   always @(posedge clk)
-    xsat3_d2 <= \$1043 ;
+    xsat3_d4 <= \$1040 ;
   always @(posedge clk)
-    xsat3_d3 <= \$1044 ;
+    xsat3_d5 <= \$1041 ;
   always @(posedge clk)
-    xsat3_d4 <= \$1045 ;
+    s3_qc3 <= \$1042 ;
   always @(posedge clk)
-    xsat3_d5 <= \$1046 ;
+    s3_f3 <= \$1043 ;
   always @(posedge clk)
-    s3_qc3 <= \$1047 ;
+    s3_k3 <= \$1044 ;
   always @(posedge clk)
-    s3_f3 <= \$1048 ;
+    s4_q3 <= \$1045 ;
   always @(posedge clk)
-    s3_k3 <= \$1049 ;
+    s5_big3 <= \$1046 ;
   always @(posedge clk)
-    s4_q3 <= \$1050 ;
+    big3_d0 <= \$1047 ;
   always @(posedge clk)
-    s5_big3 <= \$1051 ;
+    big3_d1 <= \$1048 ;
   always @(posedge clk)
-    big3_d0 <= \$1052 ;
+    s5_q7_3 <= \$1049 ;
   always @(posedge clk)
-    big3_d1 <= \$1053 ;
+    q7_3_d0 <= \$1050 ;
   always @(posedge clk)
-    s5_q7_3 <= \$1054 ;
+    q7_3_d1 <= \$1051 ;
   always @(posedge clk)
-    q7_3_d0 <= \$1055 ;
+    s3_r3 <= \$1052 ;
   always @(posedge clk)
-    q7_3_d1 <= \$1056 ;
+    s4_up3 <= \$1053 ;
   always @(posedge clk)
-    s3_r3 <= \$1057 ;
+    up3_d0 <= \$1054 ;
   always @(posedge clk)
-    s4_up3 <= \$1058 ;
+    up3_d1 <= \$1055 ;
   always @(posedge clk)
-    up3_d0 <= \$1059 ;
+    up3_d2 <= \$1056 ;
   always @(posedge clk)
-    up3_d1 <= \$1060 ;
+    s8_mag3 <= \$1057 ;
   always @(posedge clk)
-    up3_d2 <= \$1061 ;
+    neg3_d0 <= \$1058 ;
   always @(posedge clk)
-    s8_mag3 <= \$1062 ;
+    neg3_d1 <= \$1059 ;
   always @(posedge clk)
-    neg3_d0 <= \$1063 ;
+    neg3_d2 <= \$1060 ;
   always @(posedge clk)
-    neg3_d1 <= \$1064 ;
+    neg3_d3 <= \$1061 ;
   always @(posedge clk)
-    neg3_d2 <= \$1065 ;
+    neg3_d4 <= \$1062 ;
   always @(posedge clk)
-    neg3_d3 <= \$1066 ;
+    neg3_d5 <= \$1063 ;
   always @(posedge clk)
-    neg3_d4 <= \$1067 ;
+    s2_mag4 <= \$1064 ;
   always @(posedge clk)
-    neg3_d5 <= \$1068 ;
+    s2_neg4 <= \$1065 ;
   always @(posedge clk)
-    s2_mag4 <= \$1069 ;
+    s2_over4 <= \$1066 ;
   always @(posedge clk)
-    s2_neg4 <= \$1070 ;
+    s2_under4 <= \$1067 ;
   always @(posedge clk)
-    s2_over4 <= \$1071 ;
+    s2_low4 <= \$1068 ;
   always @(posedge clk)
-    s2_under4 <= \$1072 ;
+    xsat4_d0 <= \$1069 ;
   always @(posedge clk)
-    s2_low4 <= \$1073 ;
+    xsat4_d1 <= \$1070 ;
   always @(posedge clk)
-    xsat4_d0 <= \$1074 ;
+    xsat4_d2 <= \$1071 ;
   always @(posedge clk)
-    xsat4_d1 <= \$1075 ;
+    xsat4_d3 <= \$1072 ;
   always @(posedge clk)
-    xsat4_d2 <= \$1076 ;
+    xsat4_d4 <= \$1073 ;
   always @(posedge clk)
-    xsat4_d3 <= \$1077 ;
+    xsat4_d5 <= \$1074 ;
   always @(posedge clk)
-    xsat4_d4 <= \$1078 ;
+    s3_qc4 <= \$1075 ;
   always @(posedge clk)
-    xsat4_d5 <= \$1079 ;
+    s3_f4 <= \$1076 ;
   always @(posedge clk)
-    s3_qc4 <= \$1080 ;
+    s3_k4 <= \$1077 ;
   always @(posedge clk)
-    s3_f4 <= \$1081 ;
+    s4_q4 <= \$1078 ;
   always @(posedge clk)
-    s3_k4 <= \$1082 ;
+    s5_big4 <= \$1079 ;
   always @(posedge clk)
-    s4_q4 <= \$1083 ;
+    big4_d0 <= \$1080 ;
   always @(posedge clk)
-    s5_big4 <= \$1084 ;
+    big4_d1 <= \$1081 ;
   always @(posedge clk)
-    big4_d0 <= \$1085 ;
+    s5_q7_4 <= \$1082 ;
   always @(posedge clk)
-    big4_d1 <= \$1086 ;
+    q7_4_d0 <= \$1083 ;
   always @(posedge clk)
-    s5_q7_4 <= \$1087 ;
+    q7_4_d1 <= \$1084 ;
   always @(posedge clk)
-    q7_4_d0 <= \$1088 ;
+    s3_r4 <= \$1085 ;
   always @(posedge clk)
-    q7_4_d1 <= \$1089 ;
+    s4_up4 <= \$1086 ;
   always @(posedge clk)
-    s3_r4 <= \$1090 ;
+    up4_d0 <= \$1087 ;
   always @(posedge clk)
-    s4_up4 <= \$1091 ;
+    up4_d1 <= \$1088 ;
   always @(posedge clk)
-    up4_d0 <= \$1092 ;
+    up4_d2 <= \$1089 ;
   always @(posedge clk)
-    up4_d1 <= \$1093 ;
+    s8_mag4 <= \$1090 ;
   always @(posedge clk)
-    up4_d2 <= \$1094 ;
+    neg4_d0 <= \$1091 ;
   always @(posedge clk)
-    s8_mag4 <= \$1095 ;
+    neg4_d1 <= \$1092 ;
   always @(posedge clk)
-    neg4_d0 <= \$1096 ;
+    neg4_d2 <= \$1093 ;
   always @(posedge clk)
-    neg4_d1 <= \$1097 ;
+    neg4_d3 <= \$1094 ;
   always @(posedge clk)
-    neg4_d2 <= \$1098 ;
+    neg4_d4 <= \$1095 ;
   always @(posedge clk)
-    neg4_d3 <= \$1099 ;
+    neg4_d5 <= \$1096 ;
   always @(posedge clk)
-    neg4_d4 <= \$1100 ;
+    s2_mag5 <= \$1097 ;
   always @(posedge clk)
-    neg4_d5 <= \$1101 ;
+    s2_neg5 <= \$1098 ;
   always @(posedge clk)
-    s2_mag5 <= \$1102 ;
+    s2_over5 <= \$1099 ;
   always @(posedge clk)
-    s2_neg5 <= \$1103 ;
+    s2_under5 <= \$1100 ;
   always @(posedge clk)
-    s2_over5 <= \$1104 ;
+    s2_low5 <= \$1101 ;
   always @(posedge clk)
-    s2_under5 <= \$1105 ;
+    xsat5_d0 <= \$1102 ;
   always @(posedge clk)
-    s2_low5 <= \$1106 ;
+    xsat5_d1 <= \$1103 ;
   always @(posedge clk)
-    xsat5_d0 <= \$1107 ;
+    xsat5_d2 <= \$1104 ;
   always @(posedge clk)
-    xsat5_d1 <= \$1108 ;
+    xsat5_d3 <= \$1105 ;
   always @(posedge clk)
-    xsat5_d2 <= \$1109 ;
+    xsat5_d4 <= \$1106 ;
   always @(posedge clk)
-    xsat5_d3 <= \$1110 ;
+    xsat5_d5 <= \$1107 ;
   always @(posedge clk)
-    xsat5_d4 <= \$1111 ;
+    s3_qc5 <= \$1108 ;
   always @(posedge clk)
-    xsat5_d5 <= \$1112 ;
+    s3_f5 <= \$1109 ;
   always @(posedge clk)
-    s3_qc5 <= \$1113 ;
+    s3_k5 <= \$1110 ;
   always @(posedge clk)
-    s3_f5 <= \$1114 ;
+    s4_q5 <= \$1111 ;
   always @(posedge clk)
-    s3_k5 <= \$1115 ;
+    s5_big5 <= \$1112 ;
   always @(posedge clk)
-    s4_q5 <= \$1116 ;
+    big5_d0 <= \$1113 ;
   always @(posedge clk)
-    s5_big5 <= \$1117 ;
+    big5_d1 <= \$1114 ;
   always @(posedge clk)
-    big5_d0 <= \$1118 ;
+    s5_q7_5 <= \$1115 ;
   always @(posedge clk)
-    big5_d1 <= \$1119 ;
+    q7_5_d0 <= \$1116 ;
   always @(posedge clk)
-    s5_q7_5 <= \$1120 ;
+    q7_5_d1 <= \$1117 ;
   always @(posedge clk)
-    q7_5_d0 <= \$1121 ;
+    s3_r5 <= \$1118 ;
   always @(posedge clk)
-    q7_5_d1 <= \$1122 ;
+    s4_up5 <= \$1119 ;
   always @(posedge clk)
-    s3_r5 <= \$1123 ;
+    up5_d0 <= \$1120 ;
   always @(posedge clk)
-    s4_up5 <= \$1124 ;
+    up5_d1 <= \$1121 ;
   always @(posedge clk)
-    up5_d0 <= \$1125 ;
+    up5_d2 <= \$1122 ;
   always @(posedge clk)
-    up5_d1 <= \$1126 ;
+    s8_mag5 <= \$1123 ;
   always @(posedge clk)
-    up5_d2 <= \$1127 ;
+    neg5_d0 <= \$1124 ;
   always @(posedge clk)
-    s8_mag5 <= \$1128 ;
+    neg5_d1 <= \$1125 ;
   always @(posedge clk)
-    neg5_d0 <= \$1129 ;
+    neg5_d2 <= \$1126 ;
   always @(posedge clk)
-    neg5_d1 <= \$1130 ;
+    neg5_d3 <= \$1127 ;
   always @(posedge clk)
-    neg5_d2 <= \$1131 ;
+    neg5_d4 <= \$1128 ;
   always @(posedge clk)
-    neg5_d3 <= \$1132 ;
+    neg5_d5 <= \$1129 ;
   always @(posedge clk)
-    neg5_d4 <= \$1133 ;
+    s2_mag6 <= \$1130 ;
   always @(posedge clk)
-    neg5_d5 <= \$1134 ;
+    s2_neg6 <= \$1131 ;
   always @(posedge clk)
-    s2_mag6 <= \$1135 ;
+    s2_over6 <= \$1132 ;
   always @(posedge clk)
-    s2_neg6 <= \$1136 ;
+    s2_under6 <= \$1133 ;
   always @(posedge clk)
-    s2_over6 <= \$1137 ;
+    s2_low6 <= \$1134 ;
   always @(posedge clk)
-    s2_under6 <= \$1138 ;
+    xsat6_d0 <= \$1135 ;
   always @(posedge clk)
-    s2_low6 <= \$1139 ;
+    xsat6_d1 <= \$1136 ;
   always @(posedge clk)
-    xsat6_d0 <= \$1140 ;
+    xsat6_d2 <= \$1137 ;
   always @(posedge clk)
-    xsat6_d1 <= \$1141 ;
+    xsat6_d3 <= \$1138 ;
   always @(posedge clk)
-    xsat6_d2 <= \$1142 ;
+    xsat6_d4 <= \$1139 ;
   always @(posedge clk)
-    xsat6_d3 <= \$1143 ;
+    xsat6_d5 <= \$1140 ;
   always @(posedge clk)
-    xsat6_d4 <= \$1144 ;
+    s3_qc6 <= \$1141 ;
   always @(posedge clk)
-    xsat6_d5 <= \$1145 ;
+    s3_f6 <= \$1142 ;
   always @(posedge clk)
-    s3_qc6 <= \$1146 ;
+    s3_k6 <= \$1143 ;
   always @(posedge clk)
-    s3_f6 <= \$1147 ;
+    s4_q6 <= \$1144 ;
   always @(posedge clk)
-    s3_k6 <= \$1148 ;
+    s5_big6 <= \$1145 ;
   always @(posedge clk)
-    s4_q6 <= \$1149 ;
+    big6_d0 <= \$1146 ;
   always @(posedge clk)
-    s5_big6 <= \$1150 ;
+    big6_d1 <= \$1147 ;
   always @(posedge clk)
-    big6_d0 <= \$1151 ;
+    s5_q7_6 <= \$1148 ;
   always @(posedge clk)
-    big6_d1 <= \$1152 ;
+    q7_6_d0 <= \$1149 ;
   always @(posedge clk)
-    s5_q7_6 <= \$1153 ;
+    q7_6_d1 <= \$1150 ;
   always @(posedge clk)
-    q7_6_d0 <= \$1154 ;
+    s3_r6 <= \$1151 ;
   always @(posedge clk)
-    q7_6_d1 <= \$1155 ;
+    s4_up6 <= \$1152 ;
   always @(posedge clk)
-    s3_r6 <= \$1156 ;
+    up6_d0 <= \$1153 ;
   always @(posedge clk)
-    s4_up6 <= \$1157 ;
+    up6_d1 <= \$1154 ;
   always @(posedge clk)
-    up6_d0 <= \$1158 ;
+    up6_d2 <= \$1155 ;
   always @(posedge clk)
-    up6_d1 <= \$1159 ;
+    s8_mag6 <= \$1156 ;
   always @(posedge clk)
-    up6_d2 <= \$1160 ;
+    neg6_d0 <= \$1157 ;
   always @(posedge clk)
-    s8_mag6 <= \$1161 ;
+    neg6_d1 <= \$1158 ;
   always @(posedge clk)
-    neg6_d0 <= \$1162 ;
+    neg6_d2 <= \$1159 ;
   always @(posedge clk)
-    neg6_d1 <= \$1163 ;
+    neg6_d3 <= \$1160 ;
   always @(posedge clk)
-    neg6_d2 <= \$1164 ;
+    neg6_d4 <= \$1161 ;
   always @(posedge clk)
-    neg6_d3 <= \$1165 ;
+    neg6_d5 <= \$1162 ;
   always @(posedge clk)
-    neg6_d4 <= \$1166 ;
+    s2_mag7 <= \$1163 ;
   always @(posedge clk)
-    neg6_d5 <= \$1167 ;
+    s2_neg7 <= \$1164 ;
   always @(posedge clk)
-    s2_mag7 <= \$1168 ;
+    s2_over7 <= \$1165 ;
   always @(posedge clk)
-    s2_neg7 <= \$1169 ;
+    s2_under7 <= \$1166 ;
   always @(posedge clk)
-    s2_over7 <= \$1170 ;
+    s2_low7 <= \$1167 ;
   always @(posedge clk)
-    s2_under7 <= \$1171 ;
+    xsat7_d0 <= \$1168 ;
   always @(posedge clk)
-    s2_low7 <= \$1172 ;
+    xsat7_d1 <= \$1169 ;
   always @(posedge clk)
-    xsat7_d0 <= \$1173 ;
+    xsat7_d2 <= \$1170 ;
   always @(posedge clk)
-    xsat7_d1 <= \$1174 ;
+    xsat7_d3 <= \$1171 ;
   always @(posedge clk)
-    xsat7_d2 <= \$1175 ;
+    xsat7_d4 <= \$1172 ;
   always @(posedge clk)
-    xsat7_d3 <= \$1176 ;
+    xsat7_d5 <= \$1173 ;
   always @(posedge clk)
-    xsat7_d4 <= \$1177 ;
+    s3_qc7 <= \$1174 ;
   always @(posedge clk)
-    xsat7_d5 <= \$1178 ;
+    s3_f7 <= \$1175 ;
   always @(posedge clk)
-    s3_qc7 <= \$1179 ;
+    s3_k7 <= \$1176 ;
   always @(posedge clk)
-    s3_f7 <= \$1180 ;
+    s4_q7 <= \$1177 ;
   always @(posedge clk)
-    s3_k7 <= \$1181 ;
+    s5_big7 <= \$1178 ;
   always @(posedge clk)
-    s4_q7 <= \$1182 ;
+    big7_d0 <= \$1179 ;
   always @(posedge clk)
-    s5_big7 <= \$1183 ;
+    big7_d1 <= \$1180 ;
   always @(posedge clk)
-    big7_d0 <= \$1184 ;
+    s5_q7_7 <= \$1181 ;
   always @(posedge clk)
-    big7_d1 <= \$1185 ;
+    q7_7_d0 <= \$1182 ;
   always @(posedge clk)
-    s5_q7_7 <= \$1186 ;
+    q7_7_d1 <= \$1183 ;
   always @(posedge clk)
-    q7_7_d0 <= \$1187 ;
+    s3_r7 <= \$1184 ;
   always @(posedge clk)
-    q7_7_d1 <= \$1188 ;
+    s4_up7 <= \$1185 ;
   always @(posedge clk)
-    s3_r7 <= \$1189 ;
+    up7_d0 <= \$1186 ;
   always @(posedge clk)
-    s4_up7 <= \$1190 ;
+    up7_d1 <= \$1187 ;
   always @(posedge clk)
-    up7_d0 <= \$1191 ;
+    up7_d2 <= \$1188 ;
   always @(posedge clk)
-    up7_d1 <= \$1192 ;
+    s8_mag7 <= \$1189 ;
   always @(posedge clk)
-    up7_d2 <= \$1193 ;
+    neg7_d0 <= \$1190 ;
   always @(posedge clk)
-    s8_mag7 <= \$1194 ;
+    neg7_d1 <= \$1191 ;
   always @(posedge clk)
-    neg7_d0 <= \$1195 ;
+    neg7_d2 <= \$1192 ;
   always @(posedge clk)
-    neg7_d1 <= \$1196 ;
+    neg7_d3 <= \$1193 ;
   always @(posedge clk)
-    neg7_d2 <= \$1197 ;
+    neg7_d4 <= \$1194 ;
   always @(posedge clk)
-    neg7_d3 <= \$1198 ;
+    neg7_d5 <= \$1195 ;
   always @(posedge clk)
-    neg7_d4 <= \$1199 ;
+    valid_d0 <= \$1196 ;
   always @(posedge clk)
-    neg7_d5 <= \$1200 ;
+    valid_d1 <= \$1197 ;
   always @(posedge clk)
-    valid_d0 <= \$1201 ;
+    valid_d2 <= \$1198 ;
   always @(posedge clk)
-    valid_d1 <= \$1202 ;
+    valid_d3 <= \$1199 ;
   always @(posedge clk)
-    valid_d2 <= \$1203 ;
+    valid_d4 <= \$1200 ;
   always @(posedge clk)
-    valid_d3 <= \$1204 ;
+    valid_d5 <= \$1201 ;
   always @(posedge clk)
-    valid_d4 <= \$1205 ;
+    valid_d6 <= \$1202 ;
   always @(posedge clk)
-    valid_d5 <= \$1206 ;
+    last_d0 <= \$1203 ;
   always @(posedge clk)
-    valid_d6 <= \$1207 ;
+    last_d1 <= \$1204 ;
   always @(posedge clk)
-    last_d0 <= \$1208 ;
+    last_d2 <= \$1205 ;
   always @(posedge clk)
-    last_d1 <= \$1209 ;
+    last_d3 <= \$1206 ;
   always @(posedge clk)
-    last_d2 <= \$1210 ;
+    last_d4 <= \$1207 ;
   always @(posedge clk)
-    last_d3 <= \$1211 ;
+    last_d5 <= \$1208 ;
   always @(posedge clk)
-    last_d4 <= \$1212 ;
+    last_d6 <= \$1209 ;
   always @(posedge clk)
-    last_d5 <= \$1213 ;
+    last_d7 <= \$1210 ;
   always @(posedge clk)
-    last_d6 <= \$1214 ;
+    s1_keep <= \$1211 ;
   always @(posedge clk)
-    last_d7 <= \$1215 ;
+    keep_d0 <= \$1212 ;
   always @(posedge clk)
-    s1_keep <= \$1216 ;
+    keep_d1 <= \$1213 ;
   always @(posedge clk)
-    keep_d0 <= \$1217 ;
+    keep_d2 <= \$1214 ;
   always @(posedge clk)
-    keep_d1 <= \$1218 ;
+    keep_d3 <= \$1215 ;
   always @(posedge clk)
-    keep_d2 <= \$1219 ;
+    keep_d4 <= \$1216 ;
   always @(posedge clk)
-    keep_d3 <= \$1220 ;
+    keep_d5 <= \$1217 ;
   always @(posedge clk)
-    keep_d4 <= \$1221 ;
+    keep_d6 <= \$1218 ;
   always @(posedge clk)
-    keep_d5 <= \$1222 ;
+    k_out_d0 <= \$1219 ;
   always @(posedge clk)
-    keep_d6 <= \$1223 ;
+    k_out_d1 <= \$1220 ;
   always @(posedge clk)
-    k_out_d0 <= \$1224 ;
+    k_out_d2 <= \$1221 ;
   always @(posedge clk)
-    k_out_d1 <= \$1225 ;
+    k_out_d3 <= \$1222 ;
   always @(posedge clk)
-    k_out_d2 <= \$1226 ;
+    k_out_d4 <= \$1223 ;
   always @(posedge clk)
-    k_out_d3 <= \$1227 ;
-  always @(posedge clk)
-    k_out_d4 <= \$1228 ;
-  always @(posedge clk)
-    k_out_d5 <= \$1229 ;
+    k_out_d5 <= \$1224 ;
+  \shift_round_stochastic.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = \$571 [1:0];
+    \$874  = \$571 ;
     if (rst) begin
-      \$876  = 2'h0;
+      \$874  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = \$572 [1:0];
+    \$875  = \$572 ;
     if (rst) begin
-      \$877  = 2'h0;
+      \$875  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = \$2 [1:0];
-    if (rst) begin
-      \$878  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = \$573 ;
-    if (rst) begin
-      \$879  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = \$574 ;
-    if (rst) begin
-      \$880  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = s1_k;
+    \$876  = s1_k;
     if (out_buffer_en) begin
-      \$881  = i__payload[261:256];
+      \$876  = i__payload[261:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = s1_valid;
+    \$877  = s1_valid;
     if (out_buffer_en) begin
-      \$882  = take;
+      \$877  = take;
     end
     if (rst) begin
-      \$882  = 1'h0;
+      \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = bad_shift;
-    if (\$576 ) begin
-      \$883  = 1'h1;
+    \$878  = bad_shift;
+    if (\$574 ) begin
+      \$878  = 1'h1;
     end
     if (rst) begin
-      \$883  = 1'h0;
+      \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = s1_x0;
+    \$879  = s1_x0;
     if (out_buffer_en) begin
-      \$884  = i__payload[31:0];
+      \$879  = i__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = s1_x1;
+    \$880  = s1_x1;
     if (out_buffer_en) begin
-      \$885  = i__payload[63:32];
+      \$880  = i__payload[63:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = s1_x2;
+    \$881  = s1_x2;
     if (out_buffer_en) begin
-      \$886  = i__payload[95:64];
+      \$881  = i__payload[95:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = s1_x3;
+    \$882  = s1_x3;
     if (out_buffer_en) begin
-      \$887  = i__payload[127:96];
+      \$882  = i__payload[127:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = s1_x4;
+    \$883  = s1_x4;
     if (out_buffer_en) begin
-      \$888  = i__payload[159:128];
+      \$883  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = s1_x5;
+    \$884  = s1_x5;
     if (out_buffer_en) begin
-      \$889  = i__payload[191:160];
+      \$884  = i__payload[191:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = s1_x6;
+    \$885  = s1_x6;
     if (out_buffer_en) begin
-      \$890  = i__payload[223:192];
+      \$885  = i__payload[223:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = s1_x7;
+    \$886  = s1_x7;
     if (out_buffer_en) begin
-      \$891  = i__payload[255:224];
+      \$886  = i__payload[255:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = only_saturate_d0;
+    \$887  = only_saturate_d0;
     if (out_buffer_en) begin
-      \$892  = \$579 ;
+      \$887  = \$577 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = only_saturate_d1;
+    \$888  = only_saturate_d1;
     if (out_buffer_en) begin
-      \$893  = only_saturate_d0;
+      \$888  = only_saturate_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = only_saturate_d2;
+    \$889  = only_saturate_d2;
     if (out_buffer_en) begin
-      \$894  = only_saturate_d1;
+      \$889  = only_saturate_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = only_saturate_d3;
+    \$890  = only_saturate_d3;
     if (out_buffer_en) begin
-      \$895  = only_saturate_d2;
+      \$890  = only_saturate_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = only_saturate_d4;
+    \$891  = only_saturate_d4;
     if (out_buffer_en) begin
-      \$896  = only_saturate_d3;
+      \$891  = only_saturate_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = only_saturate_d5;
+    \$892  = only_saturate_d5;
     if (out_buffer_en) begin
-      \$897  = only_saturate_d4;
+      \$892  = only_saturate_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = only_saturate_d6;
+    \$893  = only_saturate_d6;
     if (out_buffer_en) begin
-      \$898  = only_saturate_d5;
+      \$893  = only_saturate_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = s2_k;
+    \$894  = s2_k;
     if (out_buffer_en) begin
-      \$899  = s1_k;
+      \$894  = s1_k;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = s2_mask;
+    \$895  = s2_mask;
     if (out_buffer_en) begin
-      \$900  = { \$611 , \$610 , \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580  };
+      \$895  = { \$609 , \$608 , \$607 , \$606 , \$605 , \$604 , \$603 , \$602 , \$601 , \$600 , \$599 , \$598 , \$597 , \$596 , \$595 , \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = s2_refused;
+    \$896  = s2_refused;
     if (out_buffer_en) begin
-      \$901  = \$612 ;
+      \$896  = \$610 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = s1_step0;
+    \$897  = s1_step0;
     if (out_buffer_en) begin
-      \$902  = \$617 ;
+      \$897  = \$615 ;
+    end
+    if (rst) begin
+      \$897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = s1_step1;
+    if (out_buffer_en) begin
+      \$898  = \$620 ;
+    end
+    if (rst) begin
+      \$898  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = s1_step2;
+    if (out_buffer_en) begin
+      \$899  = \$625 ;
+    end
+    if (rst) begin
+      \$899  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = s1_step3;
+    if (out_buffer_en) begin
+      \$900  = \$630 ;
+    end
+    if (rst) begin
+      \$900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = s1_step4;
+    if (out_buffer_en) begin
+      \$901  = \$635 ;
+    end
+    if (rst) begin
+      \$901  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = s1_step5;
+    if (out_buffer_en) begin
+      \$902  = \$640 ;
     end
     if (rst) begin
       \$902  = 1'h0;
@@ -3224,9 +3234,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = s1_step1;
+    \$903  = s1_step6;
     if (out_buffer_en) begin
-      \$903  = \$622 ;
+      \$903  = \$645 ;
     end
     if (rst) begin
       \$903  = 1'h0;
@@ -3234,9 +3244,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = s1_step2;
+    \$904  = s1_step7;
     if (out_buffer_en) begin
-      \$904  = \$627 ;
+      \$904  = \$650 ;
     end
     if (rst) begin
       \$904  = 1'h0;
@@ -3244,9 +3254,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = s1_step3;
+    \$905  = s1_beat;
     if (out_buffer_en) begin
-      \$905  = \$632 ;
+      \$905  = take;
     end
     if (rst) begin
       \$905  = 1'h0;
@@ -3254,9 +3264,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = s1_step4;
+    \$906  = s1_last;
     if (out_buffer_en) begin
-      \$906  = \$637 ;
+      \$906  = i__payload[270];
     end
     if (rst) begin
       \$906  = 1'h0;
@@ -3264,9 +3274,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = s1_step5;
-    if (out_buffer_en) begin
-      \$907  = \$642 ;
+    \$907  = group;
+    if (\$651 ) begin
+      \$907  = \$655 [0];
     end
     if (rst) begin
       \$907  = 1'h0;
@@ -3274,2195 +3284,2195 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = s1_step6;
+    \$908  = s2_r0;
     if (out_buffer_en) begin
-      \$908  = \$647 ;
+      \$908  = lfsr_next0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = lfsr0;
+    if (\$656 ) begin
+      casez (group)
+        1'h0:
+            \$909  = lfsr_next0;
+      endcase
     end
     if (rst) begin
-      \$908  = 1'h0;
+      \$909  = 32'd1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = s1_step7;
-    if (out_buffer_en) begin
-      \$909  = \$652 ;
+    \$910  = lfsr8;
+    if (\$656 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$910  = lfsr_next0;
+      endcase
     end
     if (rst) begin
-      \$909  = 1'h0;
+      \$910  = 32'd9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = s1_beat;
+    \$911  = s2_r1;
     if (out_buffer_en) begin
-      \$910  = take;
+      \$911  = lfsr_next1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = lfsr1;
+    if (\$657 ) begin
+      casez (group)
+        1'h0:
+            \$912  = lfsr_next1;
+      endcase
     end
     if (rst) begin
-      \$910  = 1'h0;
+      \$912  = 32'd2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = s1_last;
-    if (out_buffer_en) begin
-      \$911  = i__payload[270];
+    \$913  = lfsr9;
+    if (\$657 ) begin
+      (* full_case = 32'd1 *)
+      casez (group)
+        1'h0:
+            /* empty */;
+        1'h1:
+            \$913  = lfsr_next1;
+      endcase
     end
     if (rst) begin
-      \$911  = 1'h0;
+      \$913  = 32'd10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = group;
-    if (\$653 ) begin
-      \$912  = \$657 [0];
-    end
-    if (rst) begin
-      \$912  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = s2_r0;
+    \$914  = s2_r2;
     if (out_buffer_en) begin
-      \$913  = lfsr_next0;
+      \$914  = lfsr_next2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = lfsr0;
+    \$915  = lfsr2;
     if (\$658 ) begin
       casez (group)
         1'h0:
-            \$914  = lfsr_next0;
+            \$915  = lfsr_next2;
       endcase
     end
     if (rst) begin
-      \$914  = 32'd1;
+      \$915  = 32'd3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = lfsr8;
+    \$916  = lfsr10;
     if (\$658 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$915  = lfsr_next0;
+            \$916  = lfsr_next2;
       endcase
     end
     if (rst) begin
-      \$915  = 32'd9;
+      \$916  = 32'd11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = s2_r1;
+    \$917  = s2_r3;
     if (out_buffer_en) begin
-      \$916  = lfsr_next1;
+      \$917  = lfsr_next3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = lfsr1;
+    \$918  = lfsr3;
     if (\$659 ) begin
       casez (group)
         1'h0:
-            \$917  = lfsr_next1;
+            \$918  = lfsr_next3;
       endcase
     end
     if (rst) begin
-      \$917  = 32'd2;
+      \$918  = 32'd4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = lfsr9;
+    \$919  = lfsr11;
     if (\$659 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$918  = lfsr_next1;
+            \$919  = lfsr_next3;
       endcase
     end
     if (rst) begin
-      \$918  = 32'd10;
+      \$919  = 32'd12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = s2_r2;
+    \$920  = s2_r4;
     if (out_buffer_en) begin
-      \$919  = lfsr_next2;
+      \$920  = lfsr_next4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = lfsr2;
+    \$921  = lfsr4;
     if (\$660 ) begin
       casez (group)
         1'h0:
-            \$920  = lfsr_next2;
+            \$921  = lfsr_next4;
       endcase
     end
     if (rst) begin
-      \$920  = 32'd3;
+      \$921  = 32'd5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = lfsr10;
+    \$922  = lfsr12;
     if (\$660 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$921  = lfsr_next2;
+            \$922  = lfsr_next4;
       endcase
     end
     if (rst) begin
-      \$921  = 32'd11;
+      \$922  = 32'd13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = s2_r3;
+    \$923  = s2_r5;
     if (out_buffer_en) begin
-      \$922  = lfsr_next3;
+      \$923  = lfsr_next5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = lfsr3;
+    \$924  = lfsr5;
     if (\$661 ) begin
       casez (group)
         1'h0:
-            \$923  = lfsr_next3;
+            \$924  = lfsr_next5;
       endcase
     end
     if (rst) begin
-      \$923  = 32'd4;
+      \$924  = 32'd6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = lfsr11;
+    \$925  = lfsr13;
     if (\$661 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$924  = lfsr_next3;
+            \$925  = lfsr_next5;
       endcase
     end
     if (rst) begin
-      \$924  = 32'd12;
+      \$925  = 32'd14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = s2_r4;
+    \$926  = s2_r6;
     if (out_buffer_en) begin
-      \$925  = lfsr_next4;
+      \$926  = lfsr_next6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = lfsr4;
+    \$927  = lfsr6;
     if (\$662 ) begin
       casez (group)
         1'h0:
-            \$926  = lfsr_next4;
+            \$927  = lfsr_next6;
       endcase
     end
     if (rst) begin
-      \$926  = 32'd5;
+      \$927  = 32'd7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = lfsr12;
+    \$928  = lfsr14;
     if (\$662 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$927  = lfsr_next4;
+            \$928  = lfsr_next6;
       endcase
     end
     if (rst) begin
-      \$927  = 32'd13;
+      \$928  = 32'd15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = s2_r5;
+    \$929  = s2_r7;
     if (out_buffer_en) begin
-      \$928  = lfsr_next5;
+      \$929  = lfsr_next7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = lfsr5;
+    \$930  = lfsr7;
     if (\$663 ) begin
       casez (group)
         1'h0:
-            \$929  = lfsr_next5;
+            \$930  = lfsr_next7;
       endcase
     end
     if (rst) begin
-      \$929  = 32'd6;
+      \$930  = 32'd8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = lfsr13;
+    \$931  = lfsr15;
     if (\$663 ) begin
       (* full_case = 32'd1 *)
       casez (group)
         1'h0:
             /* empty */;
         1'h1:
-            \$930  = lfsr_next5;
+            \$931  = lfsr_next7;
       endcase
     end
     if (rst) begin
-      \$930  = 32'd14;
+      \$931  = 32'd16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = s2_r6;
+    \$932  = s2_mag0;
     if (out_buffer_en) begin
-      \$931  = lfsr_next6;
+      \$932  = \$666 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = lfsr6;
-    if (\$664 ) begin
-      casez (group)
-        1'h0:
-            \$932  = lfsr_next6;
-      endcase
+    \$933  = s2_neg0;
+    if (out_buffer_en) begin
+      \$933  = \$667 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$934  = s2_over0;
+    if (out_buffer_en) begin
+      \$934  = \$670 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$935  = s2_under0;
+    if (out_buffer_en) begin
+      \$935  = \$675 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$936  = s2_low0;
+    if (out_buffer_en) begin
+      \$936  = s1_x0[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$937  = xsat0_d0;
+    if (out_buffer_en) begin
+      \$937  = \$678 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = xsat0_d1;
+    if (out_buffer_en) begin
+      \$938  = xsat0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$939  = xsat0_d2;
+    if (out_buffer_en) begin
+      \$939  = xsat0_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = xsat0_d3;
+    if (out_buffer_en) begin
+      \$940  = xsat0_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = xsat0_d4;
+    if (out_buffer_en) begin
+      \$941  = xsat0_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = xsat0_d5;
+    if (out_buffer_en) begin
+      \$942  = xsat0_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = s3_qc0;
+    if (out_buffer_en) begin
+      \$943  = \$679 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$944  = s3_f0;
+    if (out_buffer_en) begin
+      \$944  = \$680 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$945  = s3_k0;
+    if (out_buffer_en) begin
+      \$945  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = s4_q0;
+    if (out_buffer_en) begin
+      \$946  = \$681 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = s5_big0;
+    if (out_buffer_en) begin
+      \$947  = \$682 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = big0_d0;
+    if (out_buffer_en) begin
+      \$948  = s5_big0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = big0_d1;
+    if (out_buffer_en) begin
+      \$949  = big0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = s5_q7_0;
+    if (out_buffer_en) begin
+      \$950  = s4_q0[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = q7_0_d0;
+    if (out_buffer_en) begin
+      \$951  = s5_q7_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = q7_0_d1;
+    if (out_buffer_en) begin
+      \$952  = q7_0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = s3_r0;
+    if (out_buffer_en) begin
+      \$953  = \$683 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = s4_up0;
+    if (out_buffer_en) begin
+      \$954  = \$684 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = up0_d0;
+    if (out_buffer_en) begin
+      \$955  = s4_up0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = up0_d1;
+    if (out_buffer_en) begin
+      \$956  = up0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = up0_d2;
+    if (out_buffer_en) begin
+      \$957  = up0_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$958  = s8_mag0;
+    if (out_buffer_en) begin
+      \$958  = \$689 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$959  = neg0_d0;
+    if (out_buffer_en) begin
+      \$959  = s2_neg0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = neg0_d1;
+    if (out_buffer_en) begin
+      \$960  = neg0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$961  = neg0_d2;
+    if (out_buffer_en) begin
+      \$961  = neg0_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$962  = neg0_d3;
+    if (out_buffer_en) begin
+      \$962  = neg0_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$963  = neg0_d4;
+    if (out_buffer_en) begin
+      \$963  = neg0_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$964  = neg0_d5;
+    if (out_buffer_en) begin
+      \$964  = neg0_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$965  = s2_mag1;
+    if (out_buffer_en) begin
+      \$965  = \$692 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$966  = s2_neg1;
+    if (out_buffer_en) begin
+      \$966  = \$693 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$967  = s2_over1;
+    if (out_buffer_en) begin
+      \$967  = \$696 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$968  = s2_under1;
+    if (out_buffer_en) begin
+      \$968  = \$701 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$969  = s2_low1;
+    if (out_buffer_en) begin
+      \$969  = s1_x1[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$970  = xsat1_d0;
+    if (out_buffer_en) begin
+      \$970  = \$704 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$971  = xsat1_d1;
+    if (out_buffer_en) begin
+      \$971  = xsat1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$972  = xsat1_d2;
+    if (out_buffer_en) begin
+      \$972  = xsat1_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$973  = xsat1_d3;
+    if (out_buffer_en) begin
+      \$973  = xsat1_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$974  = xsat1_d4;
+    if (out_buffer_en) begin
+      \$974  = xsat1_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$975  = xsat1_d5;
+    if (out_buffer_en) begin
+      \$975  = xsat1_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$976  = s3_qc1;
+    if (out_buffer_en) begin
+      \$976  = \$705 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$977  = s3_f1;
+    if (out_buffer_en) begin
+      \$977  = \$706 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$978  = s3_k1;
+    if (out_buffer_en) begin
+      \$978  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$979  = s4_q1;
+    if (out_buffer_en) begin
+      \$979  = \$707 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$980  = s5_big1;
+    if (out_buffer_en) begin
+      \$980  = \$708 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$981  = big1_d0;
+    if (out_buffer_en) begin
+      \$981  = s5_big1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$982  = big1_d1;
+    if (out_buffer_en) begin
+      \$982  = big1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$983  = s5_q7_1;
+    if (out_buffer_en) begin
+      \$983  = s4_q1[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$984  = q7_1_d0;
+    if (out_buffer_en) begin
+      \$984  = s5_q7_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$985  = q7_1_d1;
+    if (out_buffer_en) begin
+      \$985  = q7_1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$986  = s3_r1;
+    if (out_buffer_en) begin
+      \$986  = \$709 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = s4_up1;
+    if (out_buffer_en) begin
+      \$987  = \$710 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = up1_d0;
+    if (out_buffer_en) begin
+      \$988  = s4_up1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = up1_d1;
+    if (out_buffer_en) begin
+      \$989  = up1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = up1_d2;
+    if (out_buffer_en) begin
+      \$990  = up1_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = s8_mag1;
+    if (out_buffer_en) begin
+      \$991  = \$715 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = neg1_d0;
+    if (out_buffer_en) begin
+      \$992  = s2_neg1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = neg1_d1;
+    if (out_buffer_en) begin
+      \$993  = neg1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = neg1_d2;
+    if (out_buffer_en) begin
+      \$994  = neg1_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = neg1_d3;
+    if (out_buffer_en) begin
+      \$995  = neg1_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = neg1_d4;
+    if (out_buffer_en) begin
+      \$996  = neg1_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = neg1_d5;
+    if (out_buffer_en) begin
+      \$997  = neg1_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = s2_mag2;
+    if (out_buffer_en) begin
+      \$998  = \$718 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = s2_neg2;
+    if (out_buffer_en) begin
+      \$999  = \$719 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = s2_over2;
+    if (out_buffer_en) begin
+      \$1000  = \$722 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = s2_under2;
+    if (out_buffer_en) begin
+      \$1001  = \$727 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1002  = s2_low2;
+    if (out_buffer_en) begin
+      \$1002  = s1_x2[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = xsat2_d0;
+    if (out_buffer_en) begin
+      \$1003  = \$730 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1004  = xsat2_d1;
+    if (out_buffer_en) begin
+      \$1004  = xsat2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1005  = xsat2_d2;
+    if (out_buffer_en) begin
+      \$1005  = xsat2_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1006  = xsat2_d3;
+    if (out_buffer_en) begin
+      \$1006  = xsat2_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1007  = xsat2_d4;
+    if (out_buffer_en) begin
+      \$1007  = xsat2_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1008  = xsat2_d5;
+    if (out_buffer_en) begin
+      \$1008  = xsat2_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1009  = s3_qc2;
+    if (out_buffer_en) begin
+      \$1009  = \$731 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1010  = s3_f2;
+    if (out_buffer_en) begin
+      \$1010  = \$732 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1011  = s3_k2;
+    if (out_buffer_en) begin
+      \$1011  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1012  = s4_q2;
+    if (out_buffer_en) begin
+      \$1012  = \$733 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1013  = s5_big2;
+    if (out_buffer_en) begin
+      \$1013  = \$734 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1014  = big2_d0;
+    if (out_buffer_en) begin
+      \$1014  = s5_big2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1015  = big2_d1;
+    if (out_buffer_en) begin
+      \$1015  = big2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1016  = s5_q7_2;
+    if (out_buffer_en) begin
+      \$1016  = s4_q2[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1017  = q7_2_d0;
+    if (out_buffer_en) begin
+      \$1017  = s5_q7_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1018  = q7_2_d1;
+    if (out_buffer_en) begin
+      \$1018  = q7_2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1019  = s3_r2;
+    if (out_buffer_en) begin
+      \$1019  = \$735 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1020  = s4_up2;
+    if (out_buffer_en) begin
+      \$1020  = \$736 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1021  = up2_d0;
+    if (out_buffer_en) begin
+      \$1021  = s4_up2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = up2_d1;
+    if (out_buffer_en) begin
+      \$1022  = up2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1023  = up2_d2;
+    if (out_buffer_en) begin
+      \$1023  = up2_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1024  = s8_mag2;
+    if (out_buffer_en) begin
+      \$1024  = \$741 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1025  = neg2_d0;
+    if (out_buffer_en) begin
+      \$1025  = s2_neg2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = neg2_d1;
+    if (out_buffer_en) begin
+      \$1026  = neg2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1027  = neg2_d2;
+    if (out_buffer_en) begin
+      \$1027  = neg2_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = neg2_d3;
+    if (out_buffer_en) begin
+      \$1028  = neg2_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = neg2_d4;
+    if (out_buffer_en) begin
+      \$1029  = neg2_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1030  = neg2_d5;
+    if (out_buffer_en) begin
+      \$1030  = neg2_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1031  = s2_mag3;
+    if (out_buffer_en) begin
+      \$1031  = \$744 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1032  = s2_neg3;
+    if (out_buffer_en) begin
+      \$1032  = \$745 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1033  = s2_over3;
+    if (out_buffer_en) begin
+      \$1033  = \$748 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = s2_under3;
+    if (out_buffer_en) begin
+      \$1034  = \$753 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = s2_low3;
+    if (out_buffer_en) begin
+      \$1035  = s1_x3[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1036  = xsat3_d0;
+    if (out_buffer_en) begin
+      \$1036  = \$756 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1037  = xsat3_d1;
+    if (out_buffer_en) begin
+      \$1037  = xsat3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1038  = xsat3_d2;
+    if (out_buffer_en) begin
+      \$1038  = xsat3_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1039  = xsat3_d3;
+    if (out_buffer_en) begin
+      \$1039  = xsat3_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1040  = xsat3_d4;
+    if (out_buffer_en) begin
+      \$1040  = xsat3_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1041  = xsat3_d5;
+    if (out_buffer_en) begin
+      \$1041  = xsat3_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = s3_qc3;
+    if (out_buffer_en) begin
+      \$1042  = \$757 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1043  = s3_f3;
+    if (out_buffer_en) begin
+      \$1043  = \$758 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1044  = s3_k3;
+    if (out_buffer_en) begin
+      \$1044  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = s4_q3;
+    if (out_buffer_en) begin
+      \$1045  = \$759 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = s5_big3;
+    if (out_buffer_en) begin
+      \$1046  = \$760 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1047  = big3_d0;
+    if (out_buffer_en) begin
+      \$1047  = s5_big3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1048  = big3_d1;
+    if (out_buffer_en) begin
+      \$1048  = big3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1049  = s5_q7_3;
+    if (out_buffer_en) begin
+      \$1049  = s4_q3[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1050  = q7_3_d0;
+    if (out_buffer_en) begin
+      \$1050  = s5_q7_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1051  = q7_3_d1;
+    if (out_buffer_en) begin
+      \$1051  = q7_3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = s3_r3;
+    if (out_buffer_en) begin
+      \$1052  = \$761 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1053  = s4_up3;
+    if (out_buffer_en) begin
+      \$1053  = \$762 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1054  = up3_d0;
+    if (out_buffer_en) begin
+      \$1054  = s4_up3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1055  = up3_d1;
+    if (out_buffer_en) begin
+      \$1055  = up3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1056  = up3_d2;
+    if (out_buffer_en) begin
+      \$1056  = up3_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1057  = s8_mag3;
+    if (out_buffer_en) begin
+      \$1057  = \$767 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1058  = neg3_d0;
+    if (out_buffer_en) begin
+      \$1058  = s2_neg3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1059  = neg3_d1;
+    if (out_buffer_en) begin
+      \$1059  = neg3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1060  = neg3_d2;
+    if (out_buffer_en) begin
+      \$1060  = neg3_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1061  = neg3_d3;
+    if (out_buffer_en) begin
+      \$1061  = neg3_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1062  = neg3_d4;
+    if (out_buffer_en) begin
+      \$1062  = neg3_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1063  = neg3_d5;
+    if (out_buffer_en) begin
+      \$1063  = neg3_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1064  = s2_mag4;
+    if (out_buffer_en) begin
+      \$1064  = \$770 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1065  = s2_neg4;
+    if (out_buffer_en) begin
+      \$1065  = \$771 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1066  = s2_over4;
+    if (out_buffer_en) begin
+      \$1066  = \$774 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1067  = s2_under4;
+    if (out_buffer_en) begin
+      \$1067  = \$779 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1068  = s2_low4;
+    if (out_buffer_en) begin
+      \$1068  = s1_x4[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1069  = xsat4_d0;
+    if (out_buffer_en) begin
+      \$1069  = \$782 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1070  = xsat4_d1;
+    if (out_buffer_en) begin
+      \$1070  = xsat4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1071  = xsat4_d2;
+    if (out_buffer_en) begin
+      \$1071  = xsat4_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1072  = xsat4_d3;
+    if (out_buffer_en) begin
+      \$1072  = xsat4_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1073  = xsat4_d4;
+    if (out_buffer_en) begin
+      \$1073  = xsat4_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1074  = xsat4_d5;
+    if (out_buffer_en) begin
+      \$1074  = xsat4_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1075  = s3_qc4;
+    if (out_buffer_en) begin
+      \$1075  = \$783 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1076  = s3_f4;
+    if (out_buffer_en) begin
+      \$1076  = \$784 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1077  = s3_k4;
+    if (out_buffer_en) begin
+      \$1077  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = s4_q4;
+    if (out_buffer_en) begin
+      \$1078  = \$785 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1079  = s5_big4;
+    if (out_buffer_en) begin
+      \$1079  = \$786 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1080  = big4_d0;
+    if (out_buffer_en) begin
+      \$1080  = s5_big4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1081  = big4_d1;
+    if (out_buffer_en) begin
+      \$1081  = big4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1082  = s5_q7_4;
+    if (out_buffer_en) begin
+      \$1082  = s4_q4[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = q7_4_d0;
+    if (out_buffer_en) begin
+      \$1083  = s5_q7_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1084  = q7_4_d1;
+    if (out_buffer_en) begin
+      \$1084  = q7_4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1085  = s3_r4;
+    if (out_buffer_en) begin
+      \$1085  = \$787 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = s4_up4;
+    if (out_buffer_en) begin
+      \$1086  = \$788 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1087  = up4_d0;
+    if (out_buffer_en) begin
+      \$1087  = s4_up4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1088  = up4_d1;
+    if (out_buffer_en) begin
+      \$1088  = up4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1089  = up4_d2;
+    if (out_buffer_en) begin
+      \$1089  = up4_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1090  = s8_mag4;
+    if (out_buffer_en) begin
+      \$1090  = \$793 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1091  = neg4_d0;
+    if (out_buffer_en) begin
+      \$1091  = s2_neg4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1092  = neg4_d1;
+    if (out_buffer_en) begin
+      \$1092  = neg4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1093  = neg4_d2;
+    if (out_buffer_en) begin
+      \$1093  = neg4_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1094  = neg4_d3;
+    if (out_buffer_en) begin
+      \$1094  = neg4_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1095  = neg4_d4;
+    if (out_buffer_en) begin
+      \$1095  = neg4_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1096  = neg4_d5;
+    if (out_buffer_en) begin
+      \$1096  = neg4_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1097  = s2_mag5;
+    if (out_buffer_en) begin
+      \$1097  = \$796 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1098  = s2_neg5;
+    if (out_buffer_en) begin
+      \$1098  = \$797 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1099  = s2_over5;
+    if (out_buffer_en) begin
+      \$1099  = \$800 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1100  = s2_under5;
+    if (out_buffer_en) begin
+      \$1100  = \$805 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1101  = s2_low5;
+    if (out_buffer_en) begin
+      \$1101  = s1_x5[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1102  = xsat5_d0;
+    if (out_buffer_en) begin
+      \$1102  = \$808 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1103  = xsat5_d1;
+    if (out_buffer_en) begin
+      \$1103  = xsat5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1104  = xsat5_d2;
+    if (out_buffer_en) begin
+      \$1104  = xsat5_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1105  = xsat5_d3;
+    if (out_buffer_en) begin
+      \$1105  = xsat5_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1106  = xsat5_d4;
+    if (out_buffer_en) begin
+      \$1106  = xsat5_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1107  = xsat5_d5;
+    if (out_buffer_en) begin
+      \$1107  = xsat5_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1108  = s3_qc5;
+    if (out_buffer_en) begin
+      \$1108  = \$809 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1109  = s3_f5;
+    if (out_buffer_en) begin
+      \$1109  = \$810 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1110  = s3_k5;
+    if (out_buffer_en) begin
+      \$1110  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1111  = s4_q5;
+    if (out_buffer_en) begin
+      \$1111  = \$811 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1112  = s5_big5;
+    if (out_buffer_en) begin
+      \$1112  = \$812 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1113  = big5_d0;
+    if (out_buffer_en) begin
+      \$1113  = s5_big5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1114  = big5_d1;
+    if (out_buffer_en) begin
+      \$1114  = big5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1115  = s5_q7_5;
+    if (out_buffer_en) begin
+      \$1115  = s4_q5[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1116  = q7_5_d0;
+    if (out_buffer_en) begin
+      \$1116  = s5_q7_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1117  = q7_5_d1;
+    if (out_buffer_en) begin
+      \$1117  = q7_5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1118  = s3_r5;
+    if (out_buffer_en) begin
+      \$1118  = \$813 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1119  = s4_up5;
+    if (out_buffer_en) begin
+      \$1119  = \$814 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1120  = up5_d0;
+    if (out_buffer_en) begin
+      \$1120  = s4_up5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1121  = up5_d1;
+    if (out_buffer_en) begin
+      \$1121  = up5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1122  = up5_d2;
+    if (out_buffer_en) begin
+      \$1122  = up5_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1123  = s8_mag5;
+    if (out_buffer_en) begin
+      \$1123  = \$819 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1124  = neg5_d0;
+    if (out_buffer_en) begin
+      \$1124  = s2_neg5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1125  = neg5_d1;
+    if (out_buffer_en) begin
+      \$1125  = neg5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1126  = neg5_d2;
+    if (out_buffer_en) begin
+      \$1126  = neg5_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1127  = neg5_d3;
+    if (out_buffer_en) begin
+      \$1127  = neg5_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1128  = neg5_d4;
+    if (out_buffer_en) begin
+      \$1128  = neg5_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1129  = neg5_d5;
+    if (out_buffer_en) begin
+      \$1129  = neg5_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1130  = s2_mag6;
+    if (out_buffer_en) begin
+      \$1130  = \$822 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1131  = s2_neg6;
+    if (out_buffer_en) begin
+      \$1131  = \$823 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1132  = s2_over6;
+    if (out_buffer_en) begin
+      \$1132  = \$826 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1133  = s2_under6;
+    if (out_buffer_en) begin
+      \$1133  = \$831 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1134  = s2_low6;
+    if (out_buffer_en) begin
+      \$1134  = s1_x6[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1135  = xsat6_d0;
+    if (out_buffer_en) begin
+      \$1135  = \$834 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1136  = xsat6_d1;
+    if (out_buffer_en) begin
+      \$1136  = xsat6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1137  = xsat6_d2;
+    if (out_buffer_en) begin
+      \$1137  = xsat6_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1138  = xsat6_d3;
+    if (out_buffer_en) begin
+      \$1138  = xsat6_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1139  = xsat6_d4;
+    if (out_buffer_en) begin
+      \$1139  = xsat6_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1140  = xsat6_d5;
+    if (out_buffer_en) begin
+      \$1140  = xsat6_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1141  = s3_qc6;
+    if (out_buffer_en) begin
+      \$1141  = \$835 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1142  = s3_f6;
+    if (out_buffer_en) begin
+      \$1142  = \$836 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1143  = s3_k6;
+    if (out_buffer_en) begin
+      \$1143  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1144  = s4_q6;
+    if (out_buffer_en) begin
+      \$1144  = \$837 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1145  = s5_big6;
+    if (out_buffer_en) begin
+      \$1145  = \$838 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1146  = big6_d0;
+    if (out_buffer_en) begin
+      \$1146  = s5_big6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1147  = big6_d1;
+    if (out_buffer_en) begin
+      \$1147  = big6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1148  = s5_q7_6;
+    if (out_buffer_en) begin
+      \$1148  = s4_q6[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1149  = q7_6_d0;
+    if (out_buffer_en) begin
+      \$1149  = s5_q7_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1150  = q7_6_d1;
+    if (out_buffer_en) begin
+      \$1150  = q7_6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1151  = s3_r6;
+    if (out_buffer_en) begin
+      \$1151  = \$839 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1152  = s4_up6;
+    if (out_buffer_en) begin
+      \$1152  = \$840 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1153  = up6_d0;
+    if (out_buffer_en) begin
+      \$1153  = s4_up6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1154  = up6_d1;
+    if (out_buffer_en) begin
+      \$1154  = up6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1155  = up6_d2;
+    if (out_buffer_en) begin
+      \$1155  = up6_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1156  = s8_mag6;
+    if (out_buffer_en) begin
+      \$1156  = \$845 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1157  = neg6_d0;
+    if (out_buffer_en) begin
+      \$1157  = s2_neg6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1158  = neg6_d1;
+    if (out_buffer_en) begin
+      \$1158  = neg6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1159  = neg6_d2;
+    if (out_buffer_en) begin
+      \$1159  = neg6_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1160  = neg6_d3;
+    if (out_buffer_en) begin
+      \$1160  = neg6_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1161  = neg6_d4;
+    if (out_buffer_en) begin
+      \$1161  = neg6_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1162  = neg6_d5;
+    if (out_buffer_en) begin
+      \$1162  = neg6_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1163  = s2_mag7;
+    if (out_buffer_en) begin
+      \$1163  = \$848 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1164  = s2_neg7;
+    if (out_buffer_en) begin
+      \$1164  = \$849 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1165  = s2_over7;
+    if (out_buffer_en) begin
+      \$1165  = \$852 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1166  = s2_under7;
+    if (out_buffer_en) begin
+      \$1166  = \$857 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1167  = s2_low7;
+    if (out_buffer_en) begin
+      \$1167  = s1_x7[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1168  = xsat7_d0;
+    if (out_buffer_en) begin
+      \$1168  = \$860 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1169  = xsat7_d1;
+    if (out_buffer_en) begin
+      \$1169  = xsat7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1170  = xsat7_d2;
+    if (out_buffer_en) begin
+      \$1170  = xsat7_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1171  = xsat7_d3;
+    if (out_buffer_en) begin
+      \$1171  = xsat7_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1172  = xsat7_d4;
+    if (out_buffer_en) begin
+      \$1172  = xsat7_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1173  = xsat7_d5;
+    if (out_buffer_en) begin
+      \$1173  = xsat7_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1174  = s3_qc7;
+    if (out_buffer_en) begin
+      \$1174  = \$861 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1175  = s3_f7;
+    if (out_buffer_en) begin
+      \$1175  = \$862 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1176  = s3_k7;
+    if (out_buffer_en) begin
+      \$1176  = s2_k[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1177  = s4_q7;
+    if (out_buffer_en) begin
+      \$1177  = \$863 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1178  = s5_big7;
+    if (out_buffer_en) begin
+      \$1178  = \$864 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1179  = big7_d0;
+    if (out_buffer_en) begin
+      \$1179  = s5_big7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1180  = big7_d1;
+    if (out_buffer_en) begin
+      \$1180  = big7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1181  = s5_q7_7;
+    if (out_buffer_en) begin
+      \$1181  = s4_q7[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1182  = q7_7_d0;
+    if (out_buffer_en) begin
+      \$1182  = s5_q7_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1183  = q7_7_d1;
+    if (out_buffer_en) begin
+      \$1183  = q7_7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1184  = s3_r7;
+    if (out_buffer_en) begin
+      \$1184  = \$865 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1185  = s4_up7;
+    if (out_buffer_en) begin
+      \$1185  = \$866 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1186  = up7_d0;
+    if (out_buffer_en) begin
+      \$1186  = s4_up7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1187  = up7_d1;
+    if (out_buffer_en) begin
+      \$1187  = up7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1188  = up7_d2;
+    if (out_buffer_en) begin
+      \$1188  = up7_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1189  = s8_mag7;
+    if (out_buffer_en) begin
+      \$1189  = \$871 [6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1190  = neg7_d0;
+    if (out_buffer_en) begin
+      \$1190  = s2_neg7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1191  = neg7_d1;
+    if (out_buffer_en) begin
+      \$1191  = neg7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1192  = neg7_d2;
+    if (out_buffer_en) begin
+      \$1192  = neg7_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1193  = neg7_d3;
+    if (out_buffer_en) begin
+      \$1193  = neg7_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1194  = neg7_d4;
+    if (out_buffer_en) begin
+      \$1194  = neg7_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1195  = neg7_d5;
+    if (out_buffer_en) begin
+      \$1195  = neg7_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1196  = valid_d0;
+    if (out_buffer_en) begin
+      \$1196  = s1_valid;
     end
     if (rst) begin
-      \$932  = 32'd7;
+      \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = lfsr14;
-    if (\$664 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$933  = lfsr_next6;
-      endcase
+    \$1197  = valid_d1;
+    if (out_buffer_en) begin
+      \$1197  = valid_d0;
     end
     if (rst) begin
-      \$933  = 32'd15;
+      \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = s2_r7;
+    \$1198  = valid_d2;
     if (out_buffer_en) begin
-      \$934  = lfsr_next7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = lfsr7;
-    if (\$665 ) begin
-      casez (group)
-        1'h0:
-            \$935  = lfsr_next7;
-      endcase
+      \$1198  = valid_d1;
     end
     if (rst) begin
-      \$935  = 32'd8;
+      \$1198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = lfsr15;
-    if (\$665 ) begin
-      (* full_case = 32'd1 *)
-      casez (group)
-        1'h0:
-            /* empty */;
-        1'h1:
-            \$936  = lfsr_next7;
-      endcase
+    \$1199  = valid_d3;
+    if (out_buffer_en) begin
+      \$1199  = valid_d2;
     end
     if (rst) begin
-      \$936  = 32'd16;
+      \$1199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = s2_mag0;
+    \$1200  = valid_d4;
     if (out_buffer_en) begin
-      \$937  = \$668 [31:0];
+      \$1200  = valid_d3;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = s2_neg0;
-    if (out_buffer_en) begin
-      \$938  = \$669 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = s2_over0;
-    if (out_buffer_en) begin
-      \$939  = \$672 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = s2_under0;
-    if (out_buffer_en) begin
-      \$940  = \$677 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = s2_low0;
-    if (out_buffer_en) begin
-      \$941  = s1_x0[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = xsat0_d0;
-    if (out_buffer_en) begin
-      \$942  = \$680 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = xsat0_d1;
-    if (out_buffer_en) begin
-      \$943  = xsat0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = xsat0_d2;
-    if (out_buffer_en) begin
-      \$944  = xsat0_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = xsat0_d3;
-    if (out_buffer_en) begin
-      \$945  = xsat0_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = xsat0_d4;
-    if (out_buffer_en) begin
-      \$946  = xsat0_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = xsat0_d5;
-    if (out_buffer_en) begin
-      \$947  = xsat0_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = s3_qc0;
-    if (out_buffer_en) begin
-      \$948  = \$681 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = s3_f0;
-    if (out_buffer_en) begin
-      \$949  = \$682 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = s3_k0;
-    if (out_buffer_en) begin
-      \$950  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = s4_q0;
-    if (out_buffer_en) begin
-      \$951  = \$683 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = s5_big0;
-    if (out_buffer_en) begin
-      \$952  = \$684 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = big0_d0;
-    if (out_buffer_en) begin
-      \$953  = s5_big0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = big0_d1;
-    if (out_buffer_en) begin
-      \$954  = big0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = s5_q7_0;
-    if (out_buffer_en) begin
-      \$955  = s4_q0[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = q7_0_d0;
-    if (out_buffer_en) begin
-      \$956  = s5_q7_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = q7_0_d1;
-    if (out_buffer_en) begin
-      \$957  = q7_0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = s3_r0;
-    if (out_buffer_en) begin
-      \$958  = \$685 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = s4_up0;
-    if (out_buffer_en) begin
-      \$959  = \$686 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = up0_d0;
-    if (out_buffer_en) begin
-      \$960  = s4_up0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = up0_d1;
-    if (out_buffer_en) begin
-      \$961  = up0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = up0_d2;
-    if (out_buffer_en) begin
-      \$962  = up0_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = s8_mag0;
-    if (out_buffer_en) begin
-      \$963  = \$691 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = neg0_d0;
-    if (out_buffer_en) begin
-      \$964  = s2_neg0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = neg0_d1;
-    if (out_buffer_en) begin
-      \$965  = neg0_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = neg0_d2;
-    if (out_buffer_en) begin
-      \$966  = neg0_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = neg0_d3;
-    if (out_buffer_en) begin
-      \$967  = neg0_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = neg0_d4;
-    if (out_buffer_en) begin
-      \$968  = neg0_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = neg0_d5;
-    if (out_buffer_en) begin
-      \$969  = neg0_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = s2_mag1;
-    if (out_buffer_en) begin
-      \$970  = \$694 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = s2_neg1;
-    if (out_buffer_en) begin
-      \$971  = \$695 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = s2_over1;
-    if (out_buffer_en) begin
-      \$972  = \$698 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = s2_under1;
-    if (out_buffer_en) begin
-      \$973  = \$703 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = s2_low1;
-    if (out_buffer_en) begin
-      \$974  = s1_x1[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = xsat1_d0;
-    if (out_buffer_en) begin
-      \$975  = \$706 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = xsat1_d1;
-    if (out_buffer_en) begin
-      \$976  = xsat1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = xsat1_d2;
-    if (out_buffer_en) begin
-      \$977  = xsat1_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = xsat1_d3;
-    if (out_buffer_en) begin
-      \$978  = xsat1_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = xsat1_d4;
-    if (out_buffer_en) begin
-      \$979  = xsat1_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = xsat1_d5;
-    if (out_buffer_en) begin
-      \$980  = xsat1_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = s3_qc1;
-    if (out_buffer_en) begin
-      \$981  = \$707 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = s3_f1;
-    if (out_buffer_en) begin
-      \$982  = \$708 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = s3_k1;
-    if (out_buffer_en) begin
-      \$983  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = s4_q1;
-    if (out_buffer_en) begin
-      \$984  = \$709 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = s5_big1;
-    if (out_buffer_en) begin
-      \$985  = \$710 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = big1_d0;
-    if (out_buffer_en) begin
-      \$986  = s5_big1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = big1_d1;
-    if (out_buffer_en) begin
-      \$987  = big1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = s5_q7_1;
-    if (out_buffer_en) begin
-      \$988  = s4_q1[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = q7_1_d0;
-    if (out_buffer_en) begin
-      \$989  = s5_q7_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = q7_1_d1;
-    if (out_buffer_en) begin
-      \$990  = q7_1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = s3_r1;
-    if (out_buffer_en) begin
-      \$991  = \$711 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = s4_up1;
-    if (out_buffer_en) begin
-      \$992  = \$712 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = up1_d0;
-    if (out_buffer_en) begin
-      \$993  = s4_up1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = up1_d1;
-    if (out_buffer_en) begin
-      \$994  = up1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = up1_d2;
-    if (out_buffer_en) begin
-      \$995  = up1_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = s8_mag1;
-    if (out_buffer_en) begin
-      \$996  = \$717 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = neg1_d0;
-    if (out_buffer_en) begin
-      \$997  = s2_neg1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = neg1_d1;
-    if (out_buffer_en) begin
-      \$998  = neg1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = neg1_d2;
-    if (out_buffer_en) begin
-      \$999  = neg1_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = neg1_d3;
-    if (out_buffer_en) begin
-      \$1000  = neg1_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = neg1_d4;
-    if (out_buffer_en) begin
-      \$1001  = neg1_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = neg1_d5;
-    if (out_buffer_en) begin
-      \$1002  = neg1_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = s2_mag2;
-    if (out_buffer_en) begin
-      \$1003  = \$720 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = s2_neg2;
-    if (out_buffer_en) begin
-      \$1004  = \$721 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = s2_over2;
-    if (out_buffer_en) begin
-      \$1005  = \$724 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = s2_under2;
-    if (out_buffer_en) begin
-      \$1006  = \$729 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = s2_low2;
-    if (out_buffer_en) begin
-      \$1007  = s1_x2[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = xsat2_d0;
-    if (out_buffer_en) begin
-      \$1008  = \$732 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = xsat2_d1;
-    if (out_buffer_en) begin
-      \$1009  = xsat2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = xsat2_d2;
-    if (out_buffer_en) begin
-      \$1010  = xsat2_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = xsat2_d3;
-    if (out_buffer_en) begin
-      \$1011  = xsat2_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = xsat2_d4;
-    if (out_buffer_en) begin
-      \$1012  = xsat2_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = xsat2_d5;
-    if (out_buffer_en) begin
-      \$1013  = xsat2_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = s3_qc2;
-    if (out_buffer_en) begin
-      \$1014  = \$733 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = s3_f2;
-    if (out_buffer_en) begin
-      \$1015  = \$734 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = s3_k2;
-    if (out_buffer_en) begin
-      \$1016  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = s4_q2;
-    if (out_buffer_en) begin
-      \$1017  = \$735 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = s5_big2;
-    if (out_buffer_en) begin
-      \$1018  = \$736 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = big2_d0;
-    if (out_buffer_en) begin
-      \$1019  = s5_big2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = big2_d1;
-    if (out_buffer_en) begin
-      \$1020  = big2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = s5_q7_2;
-    if (out_buffer_en) begin
-      \$1021  = s4_q2[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = q7_2_d0;
-    if (out_buffer_en) begin
-      \$1022  = s5_q7_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = q7_2_d1;
-    if (out_buffer_en) begin
-      \$1023  = q7_2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = s3_r2;
-    if (out_buffer_en) begin
-      \$1024  = \$737 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = s4_up2;
-    if (out_buffer_en) begin
-      \$1025  = \$738 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = up2_d0;
-    if (out_buffer_en) begin
-      \$1026  = s4_up2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = up2_d1;
-    if (out_buffer_en) begin
-      \$1027  = up2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = up2_d2;
-    if (out_buffer_en) begin
-      \$1028  = up2_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = s8_mag2;
-    if (out_buffer_en) begin
-      \$1029  = \$743 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = neg2_d0;
-    if (out_buffer_en) begin
-      \$1030  = s2_neg2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = neg2_d1;
-    if (out_buffer_en) begin
-      \$1031  = neg2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = neg2_d2;
-    if (out_buffer_en) begin
-      \$1032  = neg2_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = neg2_d3;
-    if (out_buffer_en) begin
-      \$1033  = neg2_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = neg2_d4;
-    if (out_buffer_en) begin
-      \$1034  = neg2_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = neg2_d5;
-    if (out_buffer_en) begin
-      \$1035  = neg2_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = s2_mag3;
-    if (out_buffer_en) begin
-      \$1036  = \$746 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = s2_neg3;
-    if (out_buffer_en) begin
-      \$1037  = \$747 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = s2_over3;
-    if (out_buffer_en) begin
-      \$1038  = \$750 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = s2_under3;
-    if (out_buffer_en) begin
-      \$1039  = \$755 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = s2_low3;
-    if (out_buffer_en) begin
-      \$1040  = s1_x3[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = xsat3_d0;
-    if (out_buffer_en) begin
-      \$1041  = \$758 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = xsat3_d1;
-    if (out_buffer_en) begin
-      \$1042  = xsat3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = xsat3_d2;
-    if (out_buffer_en) begin
-      \$1043  = xsat3_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = xsat3_d3;
-    if (out_buffer_en) begin
-      \$1044  = xsat3_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = xsat3_d4;
-    if (out_buffer_en) begin
-      \$1045  = xsat3_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = xsat3_d5;
-    if (out_buffer_en) begin
-      \$1046  = xsat3_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = s3_qc3;
-    if (out_buffer_en) begin
-      \$1047  = \$759 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = s3_f3;
-    if (out_buffer_en) begin
-      \$1048  = \$760 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = s3_k3;
-    if (out_buffer_en) begin
-      \$1049  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = s4_q3;
-    if (out_buffer_en) begin
-      \$1050  = \$761 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = s5_big3;
-    if (out_buffer_en) begin
-      \$1051  = \$762 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = big3_d0;
-    if (out_buffer_en) begin
-      \$1052  = s5_big3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = big3_d1;
-    if (out_buffer_en) begin
-      \$1053  = big3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = s5_q7_3;
-    if (out_buffer_en) begin
-      \$1054  = s4_q3[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = q7_3_d0;
-    if (out_buffer_en) begin
-      \$1055  = s5_q7_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = q7_3_d1;
-    if (out_buffer_en) begin
-      \$1056  = q7_3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = s3_r3;
-    if (out_buffer_en) begin
-      \$1057  = \$763 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = s4_up3;
-    if (out_buffer_en) begin
-      \$1058  = \$764 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = up3_d0;
-    if (out_buffer_en) begin
-      \$1059  = s4_up3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = up3_d1;
-    if (out_buffer_en) begin
-      \$1060  = up3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = up3_d2;
-    if (out_buffer_en) begin
-      \$1061  = up3_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = s8_mag3;
-    if (out_buffer_en) begin
-      \$1062  = \$769 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = neg3_d0;
-    if (out_buffer_en) begin
-      \$1063  = s2_neg3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = neg3_d1;
-    if (out_buffer_en) begin
-      \$1064  = neg3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = neg3_d2;
-    if (out_buffer_en) begin
-      \$1065  = neg3_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = neg3_d3;
-    if (out_buffer_en) begin
-      \$1066  = neg3_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = neg3_d4;
-    if (out_buffer_en) begin
-      \$1067  = neg3_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = neg3_d5;
-    if (out_buffer_en) begin
-      \$1068  = neg3_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = s2_mag4;
-    if (out_buffer_en) begin
-      \$1069  = \$772 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = s2_neg4;
-    if (out_buffer_en) begin
-      \$1070  = \$773 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = s2_over4;
-    if (out_buffer_en) begin
-      \$1071  = \$776 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = s2_under4;
-    if (out_buffer_en) begin
-      \$1072  = \$781 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = s2_low4;
-    if (out_buffer_en) begin
-      \$1073  = s1_x4[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = xsat4_d0;
-    if (out_buffer_en) begin
-      \$1074  = \$784 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = xsat4_d1;
-    if (out_buffer_en) begin
-      \$1075  = xsat4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = xsat4_d2;
-    if (out_buffer_en) begin
-      \$1076  = xsat4_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = xsat4_d3;
-    if (out_buffer_en) begin
-      \$1077  = xsat4_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = xsat4_d4;
-    if (out_buffer_en) begin
-      \$1078  = xsat4_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = xsat4_d5;
-    if (out_buffer_en) begin
-      \$1079  = xsat4_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = s3_qc4;
-    if (out_buffer_en) begin
-      \$1080  = \$785 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = s3_f4;
-    if (out_buffer_en) begin
-      \$1081  = \$786 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = s3_k4;
-    if (out_buffer_en) begin
-      \$1082  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = s4_q4;
-    if (out_buffer_en) begin
-      \$1083  = \$787 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = s5_big4;
-    if (out_buffer_en) begin
-      \$1084  = \$788 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = big4_d0;
-    if (out_buffer_en) begin
-      \$1085  = s5_big4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = big4_d1;
-    if (out_buffer_en) begin
-      \$1086  = big4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = s5_q7_4;
-    if (out_buffer_en) begin
-      \$1087  = s4_q4[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = q7_4_d0;
-    if (out_buffer_en) begin
-      \$1088  = s5_q7_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = q7_4_d1;
-    if (out_buffer_en) begin
-      \$1089  = q7_4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = s3_r4;
-    if (out_buffer_en) begin
-      \$1090  = \$789 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = s4_up4;
-    if (out_buffer_en) begin
-      \$1091  = \$790 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = up4_d0;
-    if (out_buffer_en) begin
-      \$1092  = s4_up4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = up4_d1;
-    if (out_buffer_en) begin
-      \$1093  = up4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = up4_d2;
-    if (out_buffer_en) begin
-      \$1094  = up4_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = s8_mag4;
-    if (out_buffer_en) begin
-      \$1095  = \$795 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = neg4_d0;
-    if (out_buffer_en) begin
-      \$1096  = s2_neg4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = neg4_d1;
-    if (out_buffer_en) begin
-      \$1097  = neg4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = neg4_d2;
-    if (out_buffer_en) begin
-      \$1098  = neg4_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = neg4_d3;
-    if (out_buffer_en) begin
-      \$1099  = neg4_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = neg4_d4;
-    if (out_buffer_en) begin
-      \$1100  = neg4_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = neg4_d5;
-    if (out_buffer_en) begin
-      \$1101  = neg4_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = s2_mag5;
-    if (out_buffer_en) begin
-      \$1102  = \$798 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = s2_neg5;
-    if (out_buffer_en) begin
-      \$1103  = \$799 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = s2_over5;
-    if (out_buffer_en) begin
-      \$1104  = \$802 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = s2_under5;
-    if (out_buffer_en) begin
-      \$1105  = \$807 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = s2_low5;
-    if (out_buffer_en) begin
-      \$1106  = s1_x5[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = xsat5_d0;
-    if (out_buffer_en) begin
-      \$1107  = \$810 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = xsat5_d1;
-    if (out_buffer_en) begin
-      \$1108  = xsat5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = xsat5_d2;
-    if (out_buffer_en) begin
-      \$1109  = xsat5_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = xsat5_d3;
-    if (out_buffer_en) begin
-      \$1110  = xsat5_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = xsat5_d4;
-    if (out_buffer_en) begin
-      \$1111  = xsat5_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = xsat5_d5;
-    if (out_buffer_en) begin
-      \$1112  = xsat5_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = s3_qc5;
-    if (out_buffer_en) begin
-      \$1113  = \$811 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = s3_f5;
-    if (out_buffer_en) begin
-      \$1114  = \$812 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = s3_k5;
-    if (out_buffer_en) begin
-      \$1115  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = s4_q5;
-    if (out_buffer_en) begin
-      \$1116  = \$813 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = s5_big5;
-    if (out_buffer_en) begin
-      \$1117  = \$814 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = big5_d0;
-    if (out_buffer_en) begin
-      \$1118  = s5_big5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = big5_d1;
-    if (out_buffer_en) begin
-      \$1119  = big5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = s5_q7_5;
-    if (out_buffer_en) begin
-      \$1120  = s4_q5[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = q7_5_d0;
-    if (out_buffer_en) begin
-      \$1121  = s5_q7_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = q7_5_d1;
-    if (out_buffer_en) begin
-      \$1122  = q7_5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = s3_r5;
-    if (out_buffer_en) begin
-      \$1123  = \$815 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = s4_up5;
-    if (out_buffer_en) begin
-      \$1124  = \$816 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = up5_d0;
-    if (out_buffer_en) begin
-      \$1125  = s4_up5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = up5_d1;
-    if (out_buffer_en) begin
-      \$1126  = up5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = up5_d2;
-    if (out_buffer_en) begin
-      \$1127  = up5_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = s8_mag5;
-    if (out_buffer_en) begin
-      \$1128  = \$821 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = neg5_d0;
-    if (out_buffer_en) begin
-      \$1129  = s2_neg5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = neg5_d1;
-    if (out_buffer_en) begin
-      \$1130  = neg5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = neg5_d2;
-    if (out_buffer_en) begin
-      \$1131  = neg5_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = neg5_d3;
-    if (out_buffer_en) begin
-      \$1132  = neg5_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = neg5_d4;
-    if (out_buffer_en) begin
-      \$1133  = neg5_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = neg5_d5;
-    if (out_buffer_en) begin
-      \$1134  = neg5_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = s2_mag6;
-    if (out_buffer_en) begin
-      \$1135  = \$824 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = s2_neg6;
-    if (out_buffer_en) begin
-      \$1136  = \$825 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = s2_over6;
-    if (out_buffer_en) begin
-      \$1137  = \$828 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = s2_under6;
-    if (out_buffer_en) begin
-      \$1138  = \$833 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = s2_low6;
-    if (out_buffer_en) begin
-      \$1139  = s1_x6[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = xsat6_d0;
-    if (out_buffer_en) begin
-      \$1140  = \$836 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = xsat6_d1;
-    if (out_buffer_en) begin
-      \$1141  = xsat6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = xsat6_d2;
-    if (out_buffer_en) begin
-      \$1142  = xsat6_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = xsat6_d3;
-    if (out_buffer_en) begin
-      \$1143  = xsat6_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = xsat6_d4;
-    if (out_buffer_en) begin
-      \$1144  = xsat6_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = xsat6_d5;
-    if (out_buffer_en) begin
-      \$1145  = xsat6_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = s3_qc6;
-    if (out_buffer_en) begin
-      \$1146  = \$837 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = s3_f6;
-    if (out_buffer_en) begin
-      \$1147  = \$838 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = s3_k6;
-    if (out_buffer_en) begin
-      \$1148  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = s4_q6;
-    if (out_buffer_en) begin
-      \$1149  = \$839 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = s5_big6;
-    if (out_buffer_en) begin
-      \$1150  = \$840 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = big6_d0;
-    if (out_buffer_en) begin
-      \$1151  = s5_big6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = big6_d1;
-    if (out_buffer_en) begin
-      \$1152  = big6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = s5_q7_6;
-    if (out_buffer_en) begin
-      \$1153  = s4_q6[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = q7_6_d0;
-    if (out_buffer_en) begin
-      \$1154  = s5_q7_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = q7_6_d1;
-    if (out_buffer_en) begin
-      \$1155  = q7_6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = s3_r6;
-    if (out_buffer_en) begin
-      \$1156  = \$841 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = s4_up6;
-    if (out_buffer_en) begin
-      \$1157  = \$842 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = up6_d0;
-    if (out_buffer_en) begin
-      \$1158  = s4_up6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = up6_d1;
-    if (out_buffer_en) begin
-      \$1159  = up6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = up6_d2;
-    if (out_buffer_en) begin
-      \$1160  = up6_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = s8_mag6;
-    if (out_buffer_en) begin
-      \$1161  = \$847 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = neg6_d0;
-    if (out_buffer_en) begin
-      \$1162  = s2_neg6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = neg6_d1;
-    if (out_buffer_en) begin
-      \$1163  = neg6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = neg6_d2;
-    if (out_buffer_en) begin
-      \$1164  = neg6_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = neg6_d3;
-    if (out_buffer_en) begin
-      \$1165  = neg6_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = neg6_d4;
-    if (out_buffer_en) begin
-      \$1166  = neg6_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = neg6_d5;
-    if (out_buffer_en) begin
-      \$1167  = neg6_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = s2_mag7;
-    if (out_buffer_en) begin
-      \$1168  = \$850 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = s2_neg7;
-    if (out_buffer_en) begin
-      \$1169  = \$851 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = s2_over7;
-    if (out_buffer_en) begin
-      \$1170  = \$854 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = s2_under7;
-    if (out_buffer_en) begin
-      \$1171  = \$859 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = s2_low7;
-    if (out_buffer_en) begin
-      \$1172  = s1_x7[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = xsat7_d0;
-    if (out_buffer_en) begin
-      \$1173  = \$862 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = xsat7_d1;
-    if (out_buffer_en) begin
-      \$1174  = xsat7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = xsat7_d2;
-    if (out_buffer_en) begin
-      \$1175  = xsat7_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = xsat7_d3;
-    if (out_buffer_en) begin
-      \$1176  = xsat7_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = xsat7_d4;
-    if (out_buffer_en) begin
-      \$1177  = xsat7_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = xsat7_d5;
-    if (out_buffer_en) begin
-      \$1178  = xsat7_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = s3_qc7;
-    if (out_buffer_en) begin
-      \$1179  = \$863 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = s3_f7;
-    if (out_buffer_en) begin
-      \$1180  = \$864 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = s3_k7;
-    if (out_buffer_en) begin
-      \$1181  = s2_k[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = s4_q7;
-    if (out_buffer_en) begin
-      \$1182  = \$865 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = s5_big7;
-    if (out_buffer_en) begin
-      \$1183  = \$866 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = big7_d0;
-    if (out_buffer_en) begin
-      \$1184  = s5_big7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = big7_d1;
-    if (out_buffer_en) begin
-      \$1185  = big7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = s5_q7_7;
-    if (out_buffer_en) begin
-      \$1186  = s4_q7[6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = q7_7_d0;
-    if (out_buffer_en) begin
-      \$1187  = s5_q7_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1188  = q7_7_d1;
-    if (out_buffer_en) begin
-      \$1188  = q7_7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1189  = s3_r7;
-    if (out_buffer_en) begin
-      \$1189  = \$867 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1190  = s4_up7;
-    if (out_buffer_en) begin
-      \$1190  = \$868 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1191  = up7_d0;
-    if (out_buffer_en) begin
-      \$1191  = s4_up7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1192  = up7_d1;
-    if (out_buffer_en) begin
-      \$1192  = up7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1193  = up7_d2;
-    if (out_buffer_en) begin
-      \$1193  = up7_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1194  = s8_mag7;
-    if (out_buffer_en) begin
-      \$1194  = \$873 [6:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1195  = neg7_d0;
-    if (out_buffer_en) begin
-      \$1195  = s2_neg7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1196  = neg7_d1;
-    if (out_buffer_en) begin
-      \$1196  = neg7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1197  = neg7_d2;
-    if (out_buffer_en) begin
-      \$1197  = neg7_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1198  = neg7_d3;
-    if (out_buffer_en) begin
-      \$1198  = neg7_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1199  = neg7_d4;
-    if (out_buffer_en) begin
-      \$1199  = neg7_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1200  = neg7_d5;
-    if (out_buffer_en) begin
-      \$1200  = neg7_d4;
+    if (rst) begin
+      \$1200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1201  = valid_d0;
+    \$1201  = valid_d5;
     if (out_buffer_en) begin
-      \$1201  = s1_valid;
+      \$1201  = valid_d4;
     end
     if (rst) begin
       \$1201  = 1'h0;
@@ -5470,9 +5480,9 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1202  = valid_d1;
+    \$1202  = valid_d6;
     if (out_buffer_en) begin
-      \$1202  = valid_d0;
+      \$1202  = valid_d5;
     end
     if (rst) begin
       \$1202  = 1'h0;
@@ -5480,213 +5490,163 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1203  = valid_d2;
+    \$1203  = last_d0;
     if (out_buffer_en) begin
-      \$1203  = valid_d1;
-    end
-    if (rst) begin
-      \$1203  = 1'h0;
+      \$1203  = i__payload[270];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1204  = valid_d3;
+    \$1204  = last_d1;
     if (out_buffer_en) begin
-      \$1204  = valid_d2;
-    end
-    if (rst) begin
-      \$1204  = 1'h0;
+      \$1204  = last_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1205  = valid_d4;
+    \$1205  = last_d2;
     if (out_buffer_en) begin
-      \$1205  = valid_d3;
-    end
-    if (rst) begin
-      \$1205  = 1'h0;
+      \$1205  = last_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1206  = valid_d5;
+    \$1206  = last_d3;
     if (out_buffer_en) begin
-      \$1206  = valid_d4;
-    end
-    if (rst) begin
-      \$1206  = 1'h0;
+      \$1206  = last_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1207  = valid_d6;
+    \$1207  = last_d4;
     if (out_buffer_en) begin
-      \$1207  = valid_d5;
-    end
-    if (rst) begin
-      \$1207  = 1'h0;
+      \$1207  = last_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1208  = last_d0;
+    \$1208  = last_d5;
     if (out_buffer_en) begin
-      \$1208  = i__payload[270];
+      \$1208  = last_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1209  = last_d1;
+    \$1209  = last_d6;
     if (out_buffer_en) begin
-      \$1209  = last_d0;
+      \$1209  = last_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1210  = last_d2;
+    \$1210  = last_d7;
     if (out_buffer_en) begin
-      \$1210  = last_d1;
+      \$1210  = last_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1211  = last_d3;
+    \$1211  = s1_keep;
     if (out_buffer_en) begin
-      \$1211  = last_d2;
+      \$1211  = i__payload[269:262];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1212  = last_d4;
+    \$1212  = keep_d0;
     if (out_buffer_en) begin
-      \$1212  = last_d3;
+      \$1212  = \$873 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1213  = last_d5;
+    \$1213  = keep_d1;
     if (out_buffer_en) begin
-      \$1213  = last_d4;
+      \$1213  = keep_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1214  = last_d6;
+    \$1214  = keep_d2;
     if (out_buffer_en) begin
-      \$1214  = last_d5;
+      \$1214  = keep_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1215  = last_d7;
+    \$1215  = keep_d3;
     if (out_buffer_en) begin
-      \$1215  = last_d6;
+      \$1215  = keep_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1216  = s1_keep;
+    \$1216  = keep_d4;
     if (out_buffer_en) begin
-      \$1216  = i__payload[269:262];
+      \$1216  = keep_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1217  = keep_d0;
+    \$1217  = keep_d5;
     if (out_buffer_en) begin
-      \$1217  = \$875 ;
+      \$1217  = keep_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1218  = keep_d1;
+    \$1218  = keep_d6;
     if (out_buffer_en) begin
-      \$1218  = keep_d0;
+      \$1218  = keep_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1219  = keep_d2;
+    \$1219  = k_out_d0;
     if (out_buffer_en) begin
-      \$1219  = keep_d1;
+      \$1219  = s2_k;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1220  = keep_d3;
+    \$1220  = k_out_d1;
     if (out_buffer_en) begin
-      \$1220  = keep_d2;
+      \$1220  = k_out_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1221  = keep_d4;
+    \$1221  = k_out_d2;
     if (out_buffer_en) begin
-      \$1221  = keep_d3;
+      \$1221  = k_out_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1222  = keep_d5;
+    \$1222  = k_out_d3;
     if (out_buffer_en) begin
-      \$1222  = keep_d4;
+      \$1222  = k_out_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1223  = keep_d6;
+    \$1223  = k_out_d4;
     if (out_buffer_en) begin
-      \$1223  = keep_d5;
+      \$1223  = k_out_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1224  = k_out_d0;
+    \$1224  = k_out_d5;
     if (out_buffer_en) begin
-      \$1224  = s2_k;
+      \$1224  = k_out_d4;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1225  = k_out_d1;
-    if (out_buffer_en) begin
-      \$1225  = k_out_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1226  = k_out_d2;
-    if (out_buffer_en) begin
-      \$1226  = k_out_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1227  = k_out_d3;
-    if (out_buffer_en) begin
-      \$1227  = k_out_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1228  = k_out_d4;
-    if (out_buffer_en) begin
-      \$1228  = k_out_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1229  = k_out_d5;
-    if (out_buffer_en) begin
-      \$1229  = k_out_d4;
-    end
-  end
-  assign out_buffer_push = \$signature__en ;
-  assign out_buffer_w_ptr = \$signature__addr ;
-  assign out_buffer_data = \$signature__data ;
-  assign out_buffer_r_ptr = read__addr;
-  assign read__data = o__payload;
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign r_data = o__payload;
   assign out_buffer_level_next = \$2 [2:0];
   assign out_buffer_ready = i__ready;
   assign \i__payload.data  = i__payload[255:0];
@@ -5713,29 +5673,29 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \o__payload.keep  = o__payload[71:64];
   assign \o__payload.last  = o__payload[72];
   assign \o__payload.k  = o__payload[78:73];
-  assign \out_buffer_data.data  = \$signature__data [63:0];
-  assign \out_buffer_data.data[0]  = \$signature__data [7:0];
-  assign \out_buffer_data.data[1]  = \$signature__data [15:8];
-  assign \out_buffer_data.data[2]  = \$signature__data [23:16];
-  assign \out_buffer_data.data[3]  = \$signature__data [31:24];
-  assign \out_buffer_data.data[4]  = \$signature__data [39:32];
-  assign \out_buffer_data.data[5]  = \$signature__data [47:40];
-  assign \out_buffer_data.data[6]  = \$signature__data [55:48];
-  assign \out_buffer_data.data[7]  = \$signature__data [63:56];
-  assign \out_buffer_data.keep  = \$signature__data [71:64];
-  assign \out_buffer_data.last  = \$signature__data [72];
-  assign \out_buffer_data.k  = \$signature__data [78:73];
-  assign \$signature__data [78:73] = k_out_d5;
-  assign \$signature__data [71:64] = keep_d6;
-  assign \$signature__data [72] = last_d7;
-  assign \$signature__data [63:56] = \$570 ;
-  assign \$signature__data [55:48] = \$567 ;
-  assign \$signature__data [47:40] = \$564 ;
-  assign \$signature__data [39:32] = \$561 ;
-  assign \$signature__data [31:24] = \$558 ;
-  assign \$signature__data [23:16] = \$555 ;
-  assign \$signature__data [15:8] = \$552 ;
-  assign \$signature__data [7:0] = \$549 ;
+  assign \out_buffer_data.data  = w_data[63:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.data[1]  = w_data[15:8];
+  assign \out_buffer_data.data[2]  = w_data[23:16];
+  assign \out_buffer_data.data[3]  = w_data[31:24];
+  assign \out_buffer_data.data[4]  = w_data[39:32];
+  assign \out_buffer_data.data[5]  = w_data[47:40];
+  assign \out_buffer_data.data[6]  = w_data[55:48];
+  assign \out_buffer_data.data[7]  = w_data[63:56];
+  assign \out_buffer_data.keep  = w_data[71:64];
+  assign \out_buffer_data.last  = w_data[72];
+  assign \out_buffer_data.k  = w_data[78:73];
+  assign w_data[78:73] = k_out_d5;
+  assign w_data[71:64] = keep_d6;
+  assign w_data[72] = last_d7;
+  assign w_data[63:56] = \$570 ;
+  assign w_data[55:48] = \$567 ;
+  assign w_data[47:40] = \$564 ;
+  assign w_data[39:32] = \$561 ;
+  assign w_data[31:24] = \$558 ;
+  assign w_data[23:16] = \$555 ;
+  assign w_data[15:8] = \$552 ;
+  assign w_data[7:0] = \$549 ;
   assign \$36  = group;
   assign \$37  = group;
   assign \$38  = group;
@@ -6000,5 +5960,138 @@ module shift_round_stochastic(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$542  = group;
   assign \$543  = group;
   assign \$545  = { 1'h0, lfsr_cur7[31:1] };
-  assign \$654  = group;
+  assign \$652  = group;
+endmodule
+
+(* generator = "Amaranth" *)
+module \shift_round_stochastic.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [78:0] r_data;
+  wire [78:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [78:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [78:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [78:0] w_port__data;
+  wire [78:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [78:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 79'h00000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule

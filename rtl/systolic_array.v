@@ -11,41 +11,41 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire [32:0] \$10 ;
   wire \$100 ;
   reg \$1000 ;
-  reg [7:0] \$1001 ;
-  reg [7:0] \$1002 ;
+  reg [31:0] \$1001 ;
+  reg [31:0] \$1002 ;
   reg \$1003 ;
   reg \$1004 ;
   reg \$1005 ;
-  reg [31:0] \$1006 ;
-  reg [31:0] \$1007 ;
+  reg \$1006 ;
+  reg \$1007 ;
   reg \$1008 ;
-  reg \$1009 ;
+  reg [7:0] \$1009 ;
   wire [31:0] \$101 ;
-  reg \$1010 ;
+  reg [7:0] \$1010 ;
   reg \$1011 ;
   reg \$1012 ;
   reg \$1013 ;
-  reg [7:0] \$1014 ;
-  reg [7:0] \$1015 ;
+  reg [31:0] \$1014 ;
+  reg [31:0] \$1015 ;
   reg \$1016 ;
   reg \$1017 ;
   reg \$1018 ;
-  reg [31:0] \$1019 ;
+  reg \$1019 ;
   wire \$102 ;
-  reg [31:0] \$1020 ;
-  reg \$1021 ;
-  reg \$1022 ;
+  reg \$1020 ;
+  reg [7:0] \$1021 ;
+  reg [7:0] \$1022 ;
   reg \$1023 ;
   reg \$1024 ;
   reg \$1025 ;
-  reg [7:0] \$1026 ;
-  reg [7:0] \$1027 ;
+  reg [31:0] \$1026 ;
+  reg [31:0] \$1027 ;
   reg \$1028 ;
   reg \$1029 ;
   wire [31:0] \$103 ;
   reg \$1030 ;
-  reg [31:0] \$1031 ;
-  reg [31:0] \$1032 ;
+  reg \$1031 ;
+  reg \$1032 ;
   reg \$1033 ;
   reg \$1034 ;
   reg \$1035 ;
@@ -54,135 +54,135 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1038 ;
   reg \$1039 ;
   wire \$104 ;
-  reg \$1040 ;
-  reg \$1041 ;
+  reg [7:0] \$1040 ;
+  reg [7:0] \$1041 ;
   reg \$1042 ;
   reg \$1043 ;
   reg \$1044 ;
-  reg [7:0] \$1045 ;
-  reg [7:0] \$1046 ;
+  reg [31:0] \$1045 ;
+  reg [31:0] \$1046 ;
   reg \$1047 ;
   reg \$1048 ;
   reg \$1049 ;
   wire [31:0] \$105 ;
-  reg [31:0] \$1050 ;
-  reg [31:0] \$1051 ;
+  reg \$1050 ;
+  reg \$1051 ;
   reg \$1052 ;
   reg \$1053 ;
   reg \$1054 ;
   reg \$1055 ;
   reg \$1056 ;
   reg \$1057 ;
-  reg \$1058 ;
-  reg \$1059 ;
+  reg [7:0] \$1058 ;
+  reg [7:0] \$1059 ;
   wire \$106 ;
   reg \$1060 ;
   reg \$1061 ;
   reg \$1062 ;
-  reg [7:0] \$1063 ;
-  reg [7:0] \$1064 ;
+  reg [31:0] \$1063 ;
+  reg [31:0] \$1064 ;
   reg \$1065 ;
   reg \$1066 ;
   reg \$1067 ;
-  reg [31:0] \$1068 ;
-  reg [31:0] \$1069 ;
+  reg \$1068 ;
+  reg \$1069 ;
   wire [31:0] \$107 ;
   reg \$1070 ;
   reg \$1071 ;
   reg \$1072 ;
   reg \$1073 ;
   reg \$1074 ;
-  reg \$1075 ;
-  reg \$1076 ;
+  reg [7:0] \$1075 ;
+  reg [7:0] \$1076 ;
   reg \$1077 ;
   reg \$1078 ;
   reg \$1079 ;
   wire \$108 ;
-  reg [7:0] \$1080 ;
-  reg [7:0] \$1081 ;
+  reg [31:0] \$1080 ;
+  reg [31:0] \$1081 ;
   reg \$1082 ;
   reg \$1083 ;
   reg \$1084 ;
-  reg [31:0] \$1085 ;
-  reg [31:0] \$1086 ;
+  reg \$1085 ;
+  reg \$1086 ;
   reg \$1087 ;
   reg \$1088 ;
   reg \$1089 ;
   wire [31:0] \$109 ;
   reg \$1090 ;
-  reg \$1091 ;
-  reg \$1092 ;
+  reg [7:0] \$1091 ;
+  reg [7:0] \$1092 ;
   reg \$1093 ;
   reg \$1094 ;
   reg \$1095 ;
-  reg [7:0] \$1096 ;
-  reg [7:0] \$1097 ;
+  reg [31:0] \$1096 ;
+  reg [31:0] \$1097 ;
   reg \$1098 ;
   reg \$1099 ;
   wire [32:0] \$11 ;
   wire \$110 ;
   reg \$1100 ;
-  reg [31:0] \$1101 ;
-  reg [31:0] \$1102 ;
+  reg \$1101 ;
+  reg \$1102 ;
   reg \$1103 ;
   reg \$1104 ;
   reg \$1105 ;
-  reg \$1106 ;
-  reg \$1107 ;
+  reg [7:0] \$1106 ;
+  reg [7:0] \$1107 ;
   reg \$1108 ;
   reg \$1109 ;
   wire [31:0] \$111 ;
   reg \$1110 ;
-  reg [7:0] \$1111 ;
-  reg [7:0] \$1112 ;
+  reg [31:0] \$1111 ;
+  reg [31:0] \$1112 ;
   reg \$1113 ;
   reg \$1114 ;
   reg \$1115 ;
-  reg [31:0] \$1116 ;
-  reg [31:0] \$1117 ;
+  reg \$1116 ;
+  reg \$1117 ;
   reg \$1118 ;
   reg \$1119 ;
   wire \$112 ;
-  reg \$1120 ;
-  reg \$1121 ;
+  reg [7:0] \$1120 ;
+  reg [7:0] \$1121 ;
   reg \$1122 ;
   reg \$1123 ;
   reg \$1124 ;
-  reg [7:0] \$1125 ;
-  reg [7:0] \$1126 ;
+  reg [31:0] \$1125 ;
+  reg [31:0] \$1126 ;
   reg \$1127 ;
   reg \$1128 ;
   reg \$1129 ;
   wire [31:0] \$113 ;
-  reg [31:0] \$1130 ;
-  reg [31:0] \$1131 ;
+  reg \$1130 ;
+  reg \$1131 ;
   reg \$1132 ;
-  reg \$1133 ;
-  reg \$1134 ;
+  reg [7:0] \$1133 ;
+  reg [7:0] \$1134 ;
   reg \$1135 ;
   reg \$1136 ;
   reg \$1137 ;
-  reg [7:0] \$1138 ;
-  reg [7:0] \$1139 ;
+  reg [31:0] \$1138 ;
+  reg [31:0] \$1139 ;
   wire \$114 ;
   reg \$1140 ;
   reg \$1141 ;
   reg \$1142 ;
-  reg [31:0] \$1143 ;
-  reg [31:0] \$1144 ;
-  reg \$1145 ;
-  reg \$1146 ;
+  reg \$1143 ;
+  reg \$1144 ;
+  reg [7:0] \$1145 ;
+  reg [7:0] \$1146 ;
   reg \$1147 ;
   reg \$1148 ;
   reg \$1149 ;
   wire [31:0] \$115 ;
-  reg [7:0] \$1150 ;
-  reg [7:0] \$1151 ;
+  reg [31:0] \$1150 ;
+  reg [31:0] \$1151 ;
   reg \$1152 ;
   reg \$1153 ;
   reg \$1154 ;
-  reg [31:0] \$1155 ;
-  reg [31:0] \$1156 ;
+  reg \$1155 ;
+  reg \$1156 ;
   reg \$1157 ;
   reg \$1158 ;
   reg \$1159 ;
@@ -191,19 +191,19 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1161 ;
   reg \$1162 ;
   reg \$1163 ;
-  reg \$1164 ;
-  reg \$1165 ;
+  reg [7:0] \$1164 ;
+  reg [7:0] \$1165 ;
   reg \$1166 ;
   reg \$1167 ;
   reg \$1168 ;
-  reg [7:0] \$1169 ;
+  reg [31:0] \$1169 ;
   wire [31:0] \$117 ;
-  reg [7:0] \$1170 ;
+  reg [31:0] \$1170 ;
   reg \$1171 ;
   reg \$1172 ;
   reg \$1173 ;
-  reg [31:0] \$1174 ;
-  reg [31:0] \$1175 ;
+  reg \$1174 ;
+  reg \$1175 ;
   reg \$1176 ;
   reg \$1177 ;
   reg \$1178 ;
@@ -211,116 +211,116 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire \$118 ;
   reg \$1180 ;
   reg \$1181 ;
-  reg \$1182 ;
-  reg \$1183 ;
+  reg [7:0] \$1182 ;
+  reg [7:0] \$1183 ;
   reg \$1184 ;
   reg \$1185 ;
   reg \$1186 ;
-  reg [7:0] \$1187 ;
-  reg [7:0] \$1188 ;
+  reg [31:0] \$1187 ;
+  reg [31:0] \$1188 ;
   reg \$1189 ;
   wire [31:0] \$119 ;
   reg \$1190 ;
   reg \$1191 ;
-  reg [31:0] \$1192 ;
-  reg [31:0] \$1193 ;
+  reg \$1192 ;
+  reg \$1193 ;
   reg \$1194 ;
   reg \$1195 ;
   reg \$1196 ;
   reg \$1197 ;
   reg \$1198 ;
-  reg \$1199 ;
+  reg [7:0] \$1199 ;
   wire [32:0] \$12 ;
   wire \$120 ;
-  reg \$1200 ;
+  reg [7:0] \$1200 ;
   reg \$1201 ;
   reg \$1202 ;
   reg \$1203 ;
-  reg [7:0] \$1204 ;
-  reg [7:0] \$1205 ;
+  reg [31:0] \$1204 ;
+  reg [31:0] \$1205 ;
   reg \$1206 ;
   reg \$1207 ;
   reg \$1208 ;
-  reg [31:0] \$1209 ;
+  reg \$1209 ;
   wire [31:0] \$121 ;
-  reg [31:0] \$1210 ;
+  reg \$1210 ;
   reg \$1211 ;
   reg \$1212 ;
   reg \$1213 ;
   reg \$1214 ;
-  reg \$1215 ;
-  reg \$1216 ;
+  reg [7:0] \$1215 ;
+  reg [7:0] \$1216 ;
   reg \$1217 ;
   reg \$1218 ;
   reg \$1219 ;
   wire \$122 ;
-  reg [7:0] \$1220 ;
-  reg [7:0] \$1221 ;
+  reg [31:0] \$1220 ;
+  reg [31:0] \$1221 ;
   reg \$1222 ;
   reg \$1223 ;
   reg \$1224 ;
-  reg [31:0] \$1225 ;
-  reg [31:0] \$1226 ;
+  reg \$1225 ;
+  reg \$1226 ;
   reg \$1227 ;
   reg \$1228 ;
   reg \$1229 ;
   wire [31:0] \$123 ;
-  reg \$1230 ;
-  reg \$1231 ;
+  reg [7:0] \$1230 ;
+  reg [7:0] \$1231 ;
   reg \$1232 ;
   reg \$1233 ;
   reg \$1234 ;
-  reg [7:0] \$1235 ;
-  reg [7:0] \$1236 ;
+  reg [31:0] \$1235 ;
+  reg [31:0] \$1236 ;
   reg \$1237 ;
   reg \$1238 ;
   reg \$1239 ;
   wire \$124 ;
-  reg [31:0] \$1240 ;
-  reg [31:0] \$1241 ;
+  reg \$1240 ;
+  reg \$1241 ;
   reg \$1242 ;
   reg \$1243 ;
-  reg \$1244 ;
-  reg \$1245 ;
+  reg [7:0] \$1244 ;
+  reg [7:0] \$1245 ;
   reg \$1246 ;
   reg \$1247 ;
   reg \$1248 ;
-  reg [7:0] \$1249 ;
+  reg [31:0] \$1249 ;
   wire [31:0] \$125 ;
-  reg [7:0] \$1250 ;
+  reg [31:0] \$1250 ;
   reg \$1251 ;
   reg \$1252 ;
   reg \$1253 ;
-  reg [31:0] \$1254 ;
-  reg [31:0] \$1255 ;
+  reg \$1254 ;
+  reg \$1255 ;
   reg \$1256 ;
-  reg \$1257 ;
-  reg \$1258 ;
+  reg [7:0] \$1257 ;
+  reg [7:0] \$1258 ;
   reg \$1259 ;
   wire \$126 ;
   reg \$1260 ;
   reg \$1261 ;
-  reg [7:0] \$1262 ;
-  reg [7:0] \$1263 ;
+  reg [31:0] \$1262 ;
+  reg [31:0] \$1263 ;
   reg \$1264 ;
   reg \$1265 ;
   reg \$1266 ;
-  reg [31:0] \$1267 ;
-  reg [31:0] \$1268 ;
-  reg \$1269 ;
+  reg \$1267 ;
+  reg \$1268 ;
+  reg [7:0] \$1269 ;
   wire [31:0] \$127 ;
-  reg \$1270 ;
+  reg [7:0] \$1270 ;
   reg \$1271 ;
   reg \$1272 ;
   reg \$1273 ;
-  reg [7:0] \$1274 ;
-  reg [7:0] \$1275 ;
+  reg [31:0] \$1274 ;
+  reg [31:0] \$1275 ;
   reg \$1276 ;
   reg \$1277 ;
   reg \$1278 ;
-  reg [31:0] \$1279 ;
+  reg \$1279 ;
   wire \$128 ;
-  reg [31:0] \$1280 ;
+  reg \$1280 ;
   reg \$1281 ;
   reg \$1282 ;
   reg \$1283 ;
@@ -328,19 +328,19 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1285 ;
   reg \$1286 ;
   reg \$1287 ;
-  reg \$1288 ;
-  reg \$1289 ;
+  reg [7:0] \$1288 ;
+  reg [7:0] \$1289 ;
   wire [31:0] \$129 ;
   reg \$1290 ;
   reg \$1291 ;
   reg \$1292 ;
-  reg [7:0] \$1293 ;
-  reg [7:0] \$1294 ;
+  reg [31:0] \$1293 ;
+  reg [31:0] \$1294 ;
   reg \$1295 ;
   reg \$1296 ;
   reg \$1297 ;
-  reg [31:0] \$1298 ;
-  reg [31:0] \$1299 ;
+  reg \$1298 ;
+  reg \$1299 ;
   wire [32:0] \$13 ;
   wire \$130 ;
   reg \$1300 ;
@@ -349,105 +349,100 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1303 ;
   reg \$1304 ;
   reg \$1305 ;
-  reg \$1306 ;
-  reg \$1307 ;
+  reg [7:0] \$1306 ;
+  reg [7:0] \$1307 ;
   reg \$1308 ;
   reg \$1309 ;
   wire [31:0] \$131 ;
   reg \$1310 ;
-  reg [7:0] \$1311 ;
-  reg [7:0] \$1312 ;
+  reg [31:0] \$1311 ;
+  reg [31:0] \$1312 ;
   reg \$1313 ;
   reg \$1314 ;
   reg \$1315 ;
-  reg [31:0] \$1316 ;
-  reg [31:0] \$1317 ;
+  reg \$1316 ;
+  reg \$1317 ;
   reg \$1318 ;
   reg \$1319 ;
   wire \$132 ;
   reg \$1320 ;
   reg \$1321 ;
   reg \$1322 ;
-  reg \$1323 ;
-  reg \$1324 ;
+  reg [7:0] \$1323 ;
+  reg [7:0] \$1324 ;
   reg \$1325 ;
   reg \$1326 ;
   reg \$1327 ;
-  reg [7:0] \$1328 ;
-  reg [7:0] \$1329 ;
+  reg [31:0] \$1328 ;
+  reg [31:0] \$1329 ;
   wire [31:0] \$133 ;
   reg \$1330 ;
   reg \$1331 ;
   reg \$1332 ;
-  reg [31:0] \$1333 ;
-  reg [31:0] \$1334 ;
+  reg \$1333 ;
+  reg \$1334 ;
   reg \$1335 ;
   reg \$1336 ;
   reg \$1337 ;
   reg \$1338 ;
-  reg \$1339 ;
+  reg [7:0] \$1339 ;
   wire \$134 ;
-  reg \$1340 ;
+  reg [7:0] \$1340 ;
   reg \$1341 ;
   reg \$1342 ;
   reg \$1343 ;
-  reg [7:0] \$1344 ;
-  reg [7:0] \$1345 ;
+  reg [31:0] \$1344 ;
+  reg [31:0] \$1345 ;
   reg \$1346 ;
   reg \$1347 ;
   reg \$1348 ;
-  reg [31:0] \$1349 ;
+  reg \$1349 ;
   wire [31:0] \$135 ;
-  reg [31:0] \$1350 ;
+  reg \$1350 ;
   reg \$1351 ;
   reg \$1352 ;
   reg \$1353 ;
-  reg \$1354 ;
-  reg \$1355 ;
+  reg [7:0] \$1354 ;
+  reg [7:0] \$1355 ;
   reg \$1356 ;
   reg \$1357 ;
   reg \$1358 ;
-  reg [7:0] \$1359 ;
+  reg [31:0] \$1359 ;
   wire \$136 ;
-  reg [7:0] \$1360 ;
+  reg [31:0] \$1360 ;
   reg \$1361 ;
   reg \$1362 ;
   reg \$1363 ;
-  reg [31:0] \$1364 ;
-  reg [31:0] \$1365 ;
+  reg \$1364 ;
+  reg \$1365 ;
   reg \$1366 ;
   reg \$1367 ;
-  reg \$1368 ;
-  reg \$1369 ;
+  reg [7:0] \$1368 ;
+  reg [7:0] \$1369 ;
   wire [31:0] \$137 ;
   reg \$1370 ;
   reg \$1371 ;
   reg \$1372 ;
-  reg [7:0] \$1373 ;
-  reg [7:0] \$1374 ;
+  reg [31:0] \$1373 ;
+  reg [31:0] \$1374 ;
   reg \$1375 ;
   reg \$1376 ;
   reg \$1377 ;
-  reg [31:0] \$1378 ;
-  reg [31:0] \$1379 ;
+  reg \$1378 ;
+  reg \$1379 ;
   wire \$138 ;
   reg \$1380 ;
-  reg \$1381 ;
-  reg \$1382 ;
+  reg [7:0] \$1381 ;
+  reg [7:0] \$1382 ;
   reg \$1383 ;
   reg \$1384 ;
   reg \$1385 ;
-  reg [7:0] \$1386 ;
-  reg [7:0] \$1387 ;
+  reg [31:0] \$1386 ;
+  reg [31:0] \$1387 ;
   reg \$1388 ;
-  reg \$1389 ;
+  reg [256:0] \$1389 ;
   wire [31:0] \$139 ;
   reg \$1390 ;
-  reg [31:0] \$1391 ;
-  reg [31:0] \$1392 ;
-  reg \$1393 ;
-  reg [256:0] \$1394 ;
-  reg \$1395 ;
   wire [32:0] \$14 ;
   wire \$140 ;
   wire [31:0] \$141 ;
@@ -518,7 +513,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire [32:0] \$20 ;
   wire \$200 ;
   wire [31:0] \$201 ;
-  wire \$202 ;
+  wire [31:0] \$202 ;
   wire [31:0] \$203 ;
   wire [31:0] \$204 ;
   wire [31:0] \$205 ;
@@ -527,151 +522,151 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire [31:0] \$208 ;
   wire [31:0] \$209 ;
   wire [32:0] \$21 ;
-  wire [31:0] \$210 ;
+  wire \$210 ;
   wire [31:0] \$211 ;
-  wire \$212 ;
+  wire [31:0] \$212 ;
   wire [31:0] \$213 ;
   wire [31:0] \$214 ;
   wire [31:0] \$215 ;
   wire [31:0] \$216 ;
   wire [31:0] \$217 ;
   wire [31:0] \$218 ;
-  wire [31:0] \$219 ;
+  wire \$219 ;
   wire [32:0] \$22 ;
-  wire [31:0] \$220 ;
-  wire \$221 ;
-  wire [256:0] \$222 ;
+  wire [256:0] \$220 ;
+  wire [31:0] \$221 ;
+  wire [31:0] \$222 ;
   wire [31:0] \$223 ;
   wire [31:0] \$224 ;
   wire [31:0] \$225 ;
   wire [31:0] \$226 ;
   wire [31:0] \$227 ;
   wire [31:0] \$228 ;
-  wire [31:0] \$229 ;
+  wire \$229 ;
   wire [32:0] \$23 ;
-  wire [31:0] \$230 ;
-  wire \$231 ;
-  wire [256:0] \$232 ;
+  wire [256:0] \$230 ;
+  wire [31:0] \$231 ;
+  wire [31:0] \$232 ;
   wire [31:0] \$233 ;
   wire [31:0] \$234 ;
   wire [31:0] \$235 ;
   wire [31:0] \$236 ;
   wire [31:0] \$237 ;
   wire [31:0] \$238 ;
-  wire [31:0] \$239 ;
+  wire \$239 ;
   wire [32:0] \$24 ;
-  wire [31:0] \$240 ;
-  wire \$241 ;
-  wire [256:0] \$242 ;
+  wire [256:0] \$240 ;
+  wire [31:0] \$241 ;
+  wire [31:0] \$242 ;
   wire [31:0] \$243 ;
   wire [31:0] \$244 ;
   wire [31:0] \$245 ;
   wire [31:0] \$246 ;
   wire [31:0] \$247 ;
   wire [31:0] \$248 ;
-  wire [31:0] \$249 ;
+  wire \$249 ;
   wire [32:0] \$25 ;
-  wire [31:0] \$250 ;
-  wire \$251 ;
-  wire [256:0] \$252 ;
+  wire [256:0] \$250 ;
+  wire [31:0] \$251 ;
+  wire [31:0] \$252 ;
   wire [31:0] \$253 ;
   wire [31:0] \$254 ;
   wire [31:0] \$255 ;
   wire [31:0] \$256 ;
   wire [31:0] \$257 ;
   wire [31:0] \$258 ;
-  wire [31:0] \$259 ;
+  wire \$259 ;
   wire [32:0] \$26 ;
-  wire [31:0] \$260 ;
-  wire \$261 ;
-  wire [256:0] \$262 ;
+  wire [256:0] \$260 ;
+  wire [31:0] \$261 ;
+  wire [31:0] \$262 ;
   wire [31:0] \$263 ;
   wire [31:0] \$264 ;
   wire [31:0] \$265 ;
   wire [31:0] \$266 ;
   wire [31:0] \$267 ;
   wire [31:0] \$268 ;
-  wire [31:0] \$269 ;
+  wire \$269 ;
   wire [32:0] \$27 ;
-  wire [31:0] \$270 ;
-  wire \$271 ;
-  wire [256:0] \$272 ;
+  wire [256:0] \$270 ;
+  wire [31:0] \$271 ;
+  wire [31:0] \$272 ;
   wire [31:0] \$273 ;
   wire [31:0] \$274 ;
   wire [31:0] \$275 ;
   wire [31:0] \$276 ;
   wire [31:0] \$277 ;
   wire [31:0] \$278 ;
-  wire [31:0] \$279 ;
+  wire \$279 ;
   wire [32:0] \$28 ;
-  wire [31:0] \$280 ;
+  wire [256:0] \$280 ;
   wire \$281 ;
-  wire [256:0] \$282 ;
-  wire \$283 ;
-  reg [1:0] \$284 ;
-  reg [1:0] \$285 ;
-  reg [1:0] \$286 ;
+  reg \$282 ;
+  reg \$283 ;
+  reg [3:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg \$286 ;
   reg \$287 ;
-  reg \$288 ;
-  reg [3:0] \$289 ;
+  reg [7:0] \$288 ;
+  reg [7:0] \$289 ;
   wire [32:0] \$29 ;
-  reg [7:0] \$290 ;
+  reg \$290 ;
   reg \$291 ;
   reg \$292 ;
-  reg [7:0] \$293 ;
+  reg \$293 ;
   reg [7:0] \$294 ;
-  reg \$295 ;
-  reg \$296 ;
+  reg [7:0] \$295 ;
+  reg [7:0] \$296 ;
   reg \$297 ;
   reg \$298 ;
-  reg [7:0] \$299 ;
+  reg \$299 ;
   wire \$3 ;
   wire [32:0] \$30 ;
-  reg [7:0] \$300 ;
-  reg [7:0] \$301 ;
+  reg \$300 ;
+  reg \$301 ;
   reg \$302 ;
-  reg \$303 ;
-  reg \$304 ;
-  reg \$305 ;
-  reg \$306 ;
+  reg [7:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [7:0] \$306 ;
   reg \$307 ;
-  reg [7:0] \$308 ;
-  reg [7:0] \$309 ;
+  reg \$308 ;
+  reg \$309 ;
   wire [32:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [7:0] \$311 ;
+  reg \$310 ;
+  reg \$311 ;
   reg \$312 ;
   reg \$313 ;
   reg \$314 ;
-  reg \$315 ;
-  reg \$316 ;
-  reg \$317 ;
-  reg \$318 ;
-  reg \$319 ;
+  reg [7:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [7:0] \$317 ;
+  reg [7:0] \$318 ;
+  reg [7:0] \$319 ;
   wire [32:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [7:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [7:0] \$324 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg \$324 ;
   reg \$325 ;
   reg \$326 ;
   reg \$327 ;
   reg \$328 ;
   reg \$329 ;
   wire [32:0] \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg \$334 ;
+  reg [7:0] \$330 ;
+  reg [7:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [7:0] \$334 ;
   reg [7:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [7:0] \$339 ;
+  reg \$336 ;
+  reg \$337 ;
+  reg \$338 ;
+  reg \$339 ;
   wire [32:0] \$34 ;
-  reg [7:0] \$340 ;
+  reg \$340 ;
   reg \$341 ;
   reg \$342 ;
   reg \$343 ;
@@ -679,19 +674,19 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$345 ;
   reg \$346 ;
   reg \$347 ;
-  reg \$348 ;
-  reg \$349 ;
+  reg [7:0] \$348 ;
+  reg [7:0] \$349 ;
   wire [32:0] \$35 ;
-  reg \$350 ;
-  reg \$351 ;
-  reg \$352 ;
+  reg [7:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [7:0] \$352 ;
   reg [7:0] \$353 ;
   reg [7:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [7:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg \$359 ;
   wire [32:0] \$36 ;
   reg \$360 ;
   reg \$361 ;
@@ -702,12 +697,12 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$366 ;
   reg \$367 ;
   reg \$368 ;
-  reg \$369 ;
+  reg [7:0] \$369 ;
   wire [32:0] \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg \$373 ;
+  reg [7:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [7:0] \$372 ;
+  reg [7:0] \$373 ;
   reg [7:0] \$374 ;
   reg [7:0] \$375 ;
   reg [7:0] \$376 ;
@@ -733,25 +728,25 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [7:0] \$394 ;
   reg [7:0] \$395 ;
   reg [7:0] \$396 ;
-  reg [7:0] \$397 ;
-  reg [7:0] \$398 ;
-  reg [7:0] \$399 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   wire \$4 ;
   wire [32:0] \$40 ;
-  reg [7:0] \$400 ;
+  reg \$400 ;
   reg [7:0] \$401 ;
-  reg \$402 ;
+  reg [7:0] \$402 ;
   reg \$403 ;
   reg \$404 ;
   reg \$405 ;
-  reg [7:0] \$406 ;
-  reg [7:0] \$407 ;
+  reg [31:0] \$406 ;
+  reg [31:0] \$407 ;
   reg \$408 ;
   reg \$409 ;
   wire [32:0] \$41 ;
   reg \$410 ;
-  reg [31:0] \$411 ;
-  reg [31:0] \$412 ;
+  reg \$411 ;
+  reg \$412 ;
   reg \$413 ;
   reg \$414 ;
   reg \$415 ;
@@ -760,135 +755,135 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$418 ;
   reg \$419 ;
   wire [32:0] \$42 ;
-  reg \$420 ;
-  reg \$421 ;
+  reg [7:0] \$420 ;
+  reg [7:0] \$421 ;
   reg \$422 ;
   reg \$423 ;
   reg \$424 ;
-  reg [7:0] \$425 ;
-  reg [7:0] \$426 ;
+  reg [31:0] \$425 ;
+  reg [31:0] \$426 ;
   reg \$427 ;
   reg \$428 ;
   reg \$429 ;
   wire [32:0] \$43 ;
-  reg [31:0] \$430 ;
-  reg [31:0] \$431 ;
+  reg \$430 ;
+  reg \$431 ;
   reg \$432 ;
   reg \$433 ;
   reg \$434 ;
   reg \$435 ;
   reg \$436 ;
   reg \$437 ;
-  reg \$438 ;
-  reg \$439 ;
+  reg [7:0] \$438 ;
+  reg [7:0] \$439 ;
   wire [32:0] \$44 ;
   reg \$440 ;
   reg \$441 ;
   reg \$442 ;
-  reg [7:0] \$443 ;
-  reg [7:0] \$444 ;
+  reg [31:0] \$443 ;
+  reg [31:0] \$444 ;
   reg \$445 ;
   reg \$446 ;
   reg \$447 ;
-  reg [31:0] \$448 ;
-  reg [31:0] \$449 ;
+  reg \$448 ;
+  reg \$449 ;
   wire [32:0] \$45 ;
   reg \$450 ;
   reg \$451 ;
   reg \$452 ;
   reg \$453 ;
   reg \$454 ;
-  reg \$455 ;
-  reg \$456 ;
+  reg [7:0] \$455 ;
+  reg [7:0] \$456 ;
   reg \$457 ;
   reg \$458 ;
   reg \$459 ;
   wire [32:0] \$46 ;
-  reg [7:0] \$460 ;
-  reg [7:0] \$461 ;
+  reg [31:0] \$460 ;
+  reg [31:0] \$461 ;
   reg \$462 ;
   reg \$463 ;
   reg \$464 ;
-  reg [31:0] \$465 ;
-  reg [31:0] \$466 ;
+  reg \$465 ;
+  reg \$466 ;
   reg \$467 ;
   reg \$468 ;
   reg \$469 ;
   wire [32:0] \$47 ;
   reg \$470 ;
-  reg \$471 ;
-  reg \$472 ;
+  reg [7:0] \$471 ;
+  reg [7:0] \$472 ;
   reg \$473 ;
   reg \$474 ;
   reg \$475 ;
-  reg [7:0] \$476 ;
-  reg [7:0] \$477 ;
+  reg [31:0] \$476 ;
+  reg [31:0] \$477 ;
   reg \$478 ;
   reg \$479 ;
   wire [32:0] \$48 ;
   reg \$480 ;
-  reg [31:0] \$481 ;
-  reg [31:0] \$482 ;
+  reg \$481 ;
+  reg \$482 ;
   reg \$483 ;
   reg \$484 ;
   reg \$485 ;
-  reg \$486 ;
-  reg \$487 ;
+  reg [7:0] \$486 ;
+  reg [7:0] \$487 ;
   reg \$488 ;
   reg \$489 ;
   wire [32:0] \$49 ;
   reg \$490 ;
-  reg [7:0] \$491 ;
-  reg [7:0] \$492 ;
+  reg [31:0] \$491 ;
+  reg [31:0] \$492 ;
   reg \$493 ;
   reg \$494 ;
   reg \$495 ;
-  reg [31:0] \$496 ;
-  reg [31:0] \$497 ;
+  reg \$496 ;
+  reg \$497 ;
   reg \$498 ;
   reg \$499 ;
   wire [32:0] \$5 ;
   wire [32:0] \$50 ;
-  reg \$500 ;
-  reg \$501 ;
+  reg [7:0] \$500 ;
+  reg [7:0] \$501 ;
   reg \$502 ;
   reg \$503 ;
   reg \$504 ;
-  reg [7:0] \$505 ;
-  reg [7:0] \$506 ;
+  reg [31:0] \$505 ;
+  reg [31:0] \$506 ;
   reg \$507 ;
   reg \$508 ;
   reg \$509 ;
   wire [32:0] \$51 ;
-  reg [31:0] \$510 ;
-  reg [31:0] \$511 ;
+  reg \$510 ;
+  reg \$511 ;
   reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
+  reg [7:0] \$513 ;
+  reg [7:0] \$514 ;
   reg \$515 ;
   reg \$516 ;
   reg \$517 ;
-  reg [7:0] \$518 ;
-  reg [7:0] \$519 ;
+  reg [31:0] \$518 ;
+  reg [31:0] \$519 ;
   wire [32:0] \$52 ;
   reg \$520 ;
   reg \$521 ;
   reg \$522 ;
-  reg [31:0] \$523 ;
-  reg [31:0] \$524 ;
-  reg \$525 ;
-  reg \$526 ;
+  reg \$523 ;
+  reg \$524 ;
+  reg [7:0] \$525 ;
+  reg [7:0] \$526 ;
   reg \$527 ;
   reg \$528 ;
   reg \$529 ;
   wire [32:0] \$53 ;
-  reg [7:0] \$530 ;
-  reg [7:0] \$531 ;
+  reg [31:0] \$530 ;
+  reg [31:0] \$531 ;
   reg \$532 ;
   reg \$533 ;
   reg \$534 ;
-  reg [31:0] \$535 ;
-  reg [31:0] \$536 ;
+  reg \$535 ;
+  reg \$536 ;
   reg \$537 ;
   reg \$538 ;
   reg \$539 ;
@@ -897,19 +892,19 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$541 ;
   reg \$542 ;
   reg \$543 ;
-  reg \$544 ;
-  reg \$545 ;
+  reg [7:0] \$544 ;
+  reg [7:0] \$545 ;
   reg \$546 ;
   reg \$547 ;
   reg \$548 ;
-  reg [7:0] \$549 ;
+  reg [31:0] \$549 ;
   wire [32:0] \$55 ;
-  reg [7:0] \$550 ;
+  reg [31:0] \$550 ;
   reg \$551 ;
   reg \$552 ;
   reg \$553 ;
-  reg [31:0] \$554 ;
-  reg [31:0] \$555 ;
+  reg \$554 ;
+  reg \$555 ;
   reg \$556 ;
   reg \$557 ;
   reg \$558 ;
@@ -917,116 +912,116 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire [32:0] \$56 ;
   reg \$560 ;
   reg \$561 ;
-  reg \$562 ;
-  reg \$563 ;
+  reg [7:0] \$562 ;
+  reg [7:0] \$563 ;
   reg \$564 ;
   reg \$565 ;
   reg \$566 ;
-  reg [7:0] \$567 ;
-  reg [7:0] \$568 ;
+  reg [31:0] \$567 ;
+  reg [31:0] \$568 ;
   reg \$569 ;
   wire [32:0] \$57 ;
   reg \$570 ;
   reg \$571 ;
-  reg [31:0] \$572 ;
-  reg [31:0] \$573 ;
+  reg \$572 ;
+  reg \$573 ;
   reg \$574 ;
   reg \$575 ;
   reg \$576 ;
   reg \$577 ;
   reg \$578 ;
-  reg \$579 ;
+  reg [7:0] \$579 ;
   wire [32:0] \$58 ;
-  reg \$580 ;
+  reg [7:0] \$580 ;
   reg \$581 ;
   reg \$582 ;
   reg \$583 ;
-  reg [7:0] \$584 ;
-  reg [7:0] \$585 ;
+  reg [31:0] \$584 ;
+  reg [31:0] \$585 ;
   reg \$586 ;
   reg \$587 ;
   reg \$588 ;
-  reg [31:0] \$589 ;
+  reg \$589 ;
   wire [32:0] \$59 ;
-  reg [31:0] \$590 ;
+  reg \$590 ;
   reg \$591 ;
   reg \$592 ;
   reg \$593 ;
   reg \$594 ;
-  reg \$595 ;
-  reg \$596 ;
+  reg [7:0] \$595 ;
+  reg [7:0] \$596 ;
   reg \$597 ;
   reg \$598 ;
   reg \$599 ;
   wire [32:0] \$6 ;
   wire [32:0] \$60 ;
-  reg [7:0] \$600 ;
-  reg [7:0] \$601 ;
+  reg [31:0] \$600 ;
+  reg [31:0] \$601 ;
   reg \$602 ;
   reg \$603 ;
   reg \$604 ;
-  reg [31:0] \$605 ;
-  reg [31:0] \$606 ;
+  reg \$605 ;
+  reg \$606 ;
   reg \$607 ;
   reg \$608 ;
   reg \$609 ;
   wire [32:0] \$61 ;
-  reg \$610 ;
-  reg \$611 ;
+  reg [7:0] \$610 ;
+  reg [7:0] \$611 ;
   reg \$612 ;
   reg \$613 ;
   reg \$614 ;
-  reg [7:0] \$615 ;
-  reg [7:0] \$616 ;
+  reg [31:0] \$615 ;
+  reg [31:0] \$616 ;
   reg \$617 ;
   reg \$618 ;
   reg \$619 ;
   wire [32:0] \$62 ;
-  reg [31:0] \$620 ;
-  reg [31:0] \$621 ;
+  reg \$620 ;
+  reg \$621 ;
   reg \$622 ;
   reg \$623 ;
-  reg \$624 ;
-  reg \$625 ;
+  reg [7:0] \$624 ;
+  reg [7:0] \$625 ;
   reg \$626 ;
   reg \$627 ;
   reg \$628 ;
-  reg [7:0] \$629 ;
+  reg [31:0] \$629 ;
   wire [32:0] \$63 ;
-  reg [7:0] \$630 ;
+  reg [31:0] \$630 ;
   reg \$631 ;
   reg \$632 ;
   reg \$633 ;
-  reg [31:0] \$634 ;
-  reg [31:0] \$635 ;
+  reg \$634 ;
+  reg \$635 ;
   reg \$636 ;
-  reg \$637 ;
-  reg \$638 ;
+  reg [7:0] \$637 ;
+  reg [7:0] \$638 ;
   reg \$639 ;
   wire [32:0] \$64 ;
   reg \$640 ;
   reg \$641 ;
-  reg [7:0] \$642 ;
-  reg [7:0] \$643 ;
+  reg [31:0] \$642 ;
+  reg [31:0] \$643 ;
   reg \$644 ;
   reg \$645 ;
   reg \$646 ;
-  reg [31:0] \$647 ;
-  reg [31:0] \$648 ;
-  reg \$649 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg [7:0] \$649 ;
   wire [32:0] \$65 ;
-  reg \$650 ;
+  reg [7:0] \$650 ;
   reg \$651 ;
   reg \$652 ;
   reg \$653 ;
-  reg [7:0] \$654 ;
-  reg [7:0] \$655 ;
+  reg [31:0] \$654 ;
+  reg [31:0] \$655 ;
   reg \$656 ;
   reg \$657 ;
   reg \$658 ;
-  reg [31:0] \$659 ;
+  reg \$659 ;
   wire [32:0] \$66 ;
-  reg [31:0] \$660 ;
+  reg \$660 ;
   reg \$661 ;
   reg \$662 ;
   reg \$663 ;
@@ -1034,19 +1029,19 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$665 ;
   reg \$666 ;
   reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
+  reg [7:0] \$668 ;
+  reg [7:0] \$669 ;
   wire [32:0] \$67 ;
   reg \$670 ;
   reg \$671 ;
   reg \$672 ;
-  reg [7:0] \$673 ;
-  reg [7:0] \$674 ;
+  reg [31:0] \$673 ;
+  reg [31:0] \$674 ;
   reg \$675 ;
   reg \$676 ;
   reg \$677 ;
-  reg [31:0] \$678 ;
-  reg [31:0] \$679 ;
+  reg \$678 ;
+  reg \$679 ;
   wire [32:0] \$68 ;
   reg \$680 ;
   reg \$681 ;
@@ -1054,116 +1049,116 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$683 ;
   reg \$684 ;
   reg \$685 ;
-  reg \$686 ;
-  reg \$687 ;
+  reg [7:0] \$686 ;
+  reg [7:0] \$687 ;
   reg \$688 ;
   reg \$689 ;
-  wire [2:0] \$69 ;
+  wire \$69 ;
   reg \$690 ;
-  reg [7:0] \$691 ;
-  reg [7:0] \$692 ;
+  reg [31:0] \$691 ;
+  reg [31:0] \$692 ;
   reg \$693 ;
   reg \$694 ;
   reg \$695 ;
-  reg [31:0] \$696 ;
-  reg [31:0] \$697 ;
+  reg \$696 ;
+  reg \$697 ;
   reg \$698 ;
   reg \$699 ;
   wire [32:0] \$7 ;
-  wire [2:0] \$70 ;
+  wire \$70 ;
   reg \$700 ;
   reg \$701 ;
   reg \$702 ;
-  reg \$703 ;
-  reg \$704 ;
+  reg [7:0] \$703 ;
+  reg [7:0] \$704 ;
   reg \$705 ;
   reg \$706 ;
   reg \$707 ;
-  reg [7:0] \$708 ;
-  reg [7:0] \$709 ;
+  reg [31:0] \$708 ;
+  reg [31:0] \$709 ;
   wire \$71 ;
   reg \$710 ;
   reg \$711 ;
   reg \$712 ;
-  reg [31:0] \$713 ;
-  reg [31:0] \$714 ;
+  reg \$713 ;
+  reg \$714 ;
   reg \$715 ;
   reg \$716 ;
   reg \$717 ;
   reg \$718 ;
-  reg \$719 ;
+  reg [7:0] \$719 ;
   wire \$72 ;
-  reg \$720 ;
+  reg [7:0] \$720 ;
   reg \$721 ;
   reg \$722 ;
   reg \$723 ;
-  reg [7:0] \$724 ;
-  reg [7:0] \$725 ;
+  reg [31:0] \$724 ;
+  reg [31:0] \$725 ;
   reg \$726 ;
   reg \$727 ;
   reg \$728 ;
-  reg [31:0] \$729 ;
-  wire \$73 ;
-  reg [31:0] \$730 ;
+  reg \$729 ;
+  wire [4:0] \$73 ;
+  reg \$730 ;
   reg \$731 ;
   reg \$732 ;
   reg \$733 ;
-  reg \$734 ;
-  reg \$735 ;
+  reg [7:0] \$734 ;
+  reg [7:0] \$735 ;
   reg \$736 ;
   reg \$737 ;
   reg \$738 ;
-  reg [7:0] \$739 ;
+  reg [31:0] \$739 ;
   wire \$74 ;
-  reg [7:0] \$740 ;
+  reg [31:0] \$740 ;
   reg \$741 ;
   reg \$742 ;
   reg \$743 ;
-  reg [31:0] \$744 ;
-  reg [31:0] \$745 ;
+  reg \$744 ;
+  reg \$745 ;
   reg \$746 ;
   reg \$747 ;
-  reg \$748 ;
-  reg \$749 ;
-  wire [4:0] \$75 ;
+  reg [7:0] \$748 ;
+  reg [7:0] \$749 ;
+  wire [31:0] \$75 ;
   reg \$750 ;
   reg \$751 ;
   reg \$752 ;
-  reg [7:0] \$753 ;
-  reg [7:0] \$754 ;
+  reg [31:0] \$753 ;
+  reg [31:0] \$754 ;
   reg \$755 ;
   reg \$756 ;
   reg \$757 ;
-  reg [31:0] \$758 ;
-  reg [31:0] \$759 ;
+  reg \$758 ;
+  reg \$759 ;
   wire \$76 ;
   reg \$760 ;
-  reg \$761 ;
-  reg \$762 ;
+  reg [7:0] \$761 ;
+  reg [7:0] \$762 ;
   reg \$763 ;
   reg \$764 ;
   reg \$765 ;
-  reg [7:0] \$766 ;
-  reg [7:0] \$767 ;
+  reg [31:0] \$766 ;
+  reg [31:0] \$767 ;
   reg \$768 ;
   reg \$769 ;
   wire [31:0] \$77 ;
   reg \$770 ;
-  reg [31:0] \$771 ;
-  reg [31:0] \$772 ;
-  reg \$773 ;
-  reg \$774 ;
+  reg \$771 ;
+  reg \$772 ;
+  reg [7:0] \$773 ;
+  reg [7:0] \$774 ;
   reg \$775 ;
   reg \$776 ;
   reg \$777 ;
-  reg [7:0] \$778 ;
-  reg [7:0] \$779 ;
+  reg [31:0] \$778 ;
+  reg [31:0] \$779 ;
   wire \$78 ;
   reg \$780 ;
   reg \$781 ;
   reg \$782 ;
-  reg [31:0] \$783 ;
-  reg [31:0] \$784 ;
+  reg \$783 ;
+  reg \$784 ;
   reg \$785 ;
   reg \$786 ;
   reg \$787 ;
@@ -1172,20 +1167,20 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire [31:0] \$79 ;
   reg \$790 ;
   reg \$791 ;
-  reg \$792 ;
-  reg \$793 ;
+  reg [7:0] \$792 ;
+  reg [7:0] \$793 ;
   reg \$794 ;
   reg \$795 ;
   reg \$796 ;
-  reg [7:0] \$797 ;
-  reg [7:0] \$798 ;
+  reg [31:0] \$797 ;
+  reg [31:0] \$798 ;
   reg \$799 ;
   wire [32:0] \$8 ;
   wire \$80 ;
   reg \$800 ;
   reg \$801 ;
-  reg [31:0] \$802 ;
-  reg [31:0] \$803 ;
+  reg \$802 ;
+  reg \$803 ;
   reg \$804 ;
   reg \$805 ;
   reg \$806 ;
@@ -1193,115 +1188,115 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$808 ;
   reg \$809 ;
   wire [31:0] \$81 ;
-  reg \$810 ;
-  reg \$811 ;
+  reg [7:0] \$810 ;
+  reg [7:0] \$811 ;
   reg \$812 ;
   reg \$813 ;
   reg \$814 ;
-  reg [7:0] \$815 ;
-  reg [7:0] \$816 ;
+  reg [31:0] \$815 ;
+  reg [31:0] \$816 ;
   reg \$817 ;
   reg \$818 ;
   reg \$819 ;
   wire \$82 ;
-  reg [31:0] \$820 ;
-  reg [31:0] \$821 ;
+  reg \$820 ;
+  reg \$821 ;
   reg \$822 ;
   reg \$823 ;
   reg \$824 ;
   reg \$825 ;
   reg \$826 ;
-  reg \$827 ;
-  reg \$828 ;
+  reg [7:0] \$827 ;
+  reg [7:0] \$828 ;
   reg \$829 ;
   wire [31:0] \$83 ;
   reg \$830 ;
   reg \$831 ;
-  reg [7:0] \$832 ;
-  reg [7:0] \$833 ;
+  reg [31:0] \$832 ;
+  reg [31:0] \$833 ;
   reg \$834 ;
   reg \$835 ;
   reg \$836 ;
-  reg [31:0] \$837 ;
-  reg [31:0] \$838 ;
+  reg \$837 ;
+  reg \$838 ;
   reg \$839 ;
   wire \$84 ;
   reg \$840 ;
   reg \$841 ;
   reg \$842 ;
-  reg \$843 ;
-  reg \$844 ;
+  reg [7:0] \$843 ;
+  reg [7:0] \$844 ;
   reg \$845 ;
   reg \$846 ;
   reg \$847 ;
-  reg [7:0] \$848 ;
-  reg [7:0] \$849 ;
+  reg [31:0] \$848 ;
+  reg [31:0] \$849 ;
   wire [31:0] \$85 ;
   reg \$850 ;
   reg \$851 ;
   reg \$852 ;
-  reg [31:0] \$853 ;
-  reg [31:0] \$854 ;
+  reg \$853 ;
+  reg \$854 ;
   reg \$855 ;
   reg \$856 ;
   reg \$857 ;
-  reg \$858 ;
-  reg \$859 ;
+  reg [7:0] \$858 ;
+  reg [7:0] \$859 ;
   wire \$86 ;
   reg \$860 ;
   reg \$861 ;
   reg \$862 ;
-  reg [7:0] \$863 ;
-  reg [7:0] \$864 ;
+  reg [31:0] \$863 ;
+  reg [31:0] \$864 ;
   reg \$865 ;
   reg \$866 ;
   reg \$867 ;
-  reg [31:0] \$868 ;
-  reg [31:0] \$869 ;
+  reg \$868 ;
+  reg \$869 ;
   wire [31:0] \$87 ;
   reg \$870 ;
   reg \$871 ;
-  reg \$872 ;
-  reg \$873 ;
+  reg [7:0] \$872 ;
+  reg [7:0] \$873 ;
   reg \$874 ;
   reg \$875 ;
   reg \$876 ;
-  reg [7:0] \$877 ;
-  reg [7:0] \$878 ;
+  reg [31:0] \$877 ;
+  reg [31:0] \$878 ;
   reg \$879 ;
   wire \$88 ;
   reg \$880 ;
   reg \$881 ;
-  reg [31:0] \$882 ;
-  reg [31:0] \$883 ;
+  reg \$882 ;
+  reg \$883 ;
   reg \$884 ;
-  reg \$885 ;
-  reg \$886 ;
+  reg [7:0] \$885 ;
+  reg [7:0] \$886 ;
   reg \$887 ;
   reg \$888 ;
   reg \$889 ;
   wire [31:0] \$89 ;
-  reg [7:0] \$890 ;
-  reg [7:0] \$891 ;
+  reg [31:0] \$890 ;
+  reg [31:0] \$891 ;
   reg \$892 ;
   reg \$893 ;
   reg \$894 ;
-  reg [31:0] \$895 ;
-  reg [31:0] \$896 ;
-  reg \$897 ;
-  reg \$898 ;
+  reg \$895 ;
+  reg \$896 ;
+  reg [7:0] \$897 ;
+  reg [7:0] \$898 ;
   reg \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
   reg \$900 ;
   reg \$901 ;
-  reg [7:0] \$902 ;
-  reg [7:0] \$903 ;
+  reg [31:0] \$902 ;
+  reg [31:0] \$903 ;
   reg \$904 ;
   reg \$905 ;
   reg \$906 ;
-  reg [31:0] \$907 ;
-  reg [31:0] \$908 ;
+  reg \$907 ;
+  reg \$908 ;
   reg \$909 ;
   wire [31:0] \$91 ;
   reg \$910 ;
@@ -1310,19 +1305,19 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$913 ;
   reg \$914 ;
   reg \$915 ;
-  reg \$916 ;
-  reg \$917 ;
+  reg [7:0] \$916 ;
+  reg [7:0] \$917 ;
   reg \$918 ;
   reg \$919 ;
   wire \$92 ;
   reg \$920 ;
-  reg [7:0] \$921 ;
-  reg [7:0] \$922 ;
+  reg [31:0] \$921 ;
+  reg [31:0] \$922 ;
   reg \$923 ;
   reg \$924 ;
   reg \$925 ;
-  reg [31:0] \$926 ;
-  reg [31:0] \$927 ;
+  reg \$926 ;
+  reg \$927 ;
   reg \$928 ;
   reg \$929 ;
   wire [31:0] \$93 ;
@@ -1330,81 +1325,78 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$931 ;
   reg \$932 ;
   reg \$933 ;
-  reg \$934 ;
-  reg \$935 ;
+  reg [7:0] \$934 ;
+  reg [7:0] \$935 ;
   reg \$936 ;
   reg \$937 ;
   reg \$938 ;
-  reg [7:0] \$939 ;
+  reg [31:0] \$939 ;
   wire \$94 ;
-  reg [7:0] \$940 ;
+  reg [31:0] \$940 ;
   reg \$941 ;
   reg \$942 ;
   reg \$943 ;
-  reg [31:0] \$944 ;
-  reg [31:0] \$945 ;
+  reg \$944 ;
+  reg \$945 ;
   reg \$946 ;
   reg \$947 ;
   reg \$948 ;
   reg \$949 ;
   wire [31:0] \$95 ;
   reg \$950 ;
-  reg \$951 ;
-  reg \$952 ;
+  reg [7:0] \$951 ;
+  reg [7:0] \$952 ;
   reg \$953 ;
   reg \$954 ;
   reg \$955 ;
-  reg [7:0] \$956 ;
-  reg [7:0] \$957 ;
+  reg [31:0] \$956 ;
+  reg [31:0] \$957 ;
   reg \$958 ;
   reg \$959 ;
   wire \$96 ;
   reg \$960 ;
-  reg [31:0] \$961 ;
-  reg [31:0] \$962 ;
+  reg \$961 ;
+  reg \$962 ;
   reg \$963 ;
   reg \$964 ;
   reg \$965 ;
   reg \$966 ;
-  reg \$967 ;
-  reg \$968 ;
+  reg [7:0] \$967 ;
+  reg [7:0] \$968 ;
   reg \$969 ;
   wire [31:0] \$97 ;
   reg \$970 ;
   reg \$971 ;
-  reg [7:0] \$972 ;
-  reg [7:0] \$973 ;
+  reg [31:0] \$972 ;
+  reg [31:0] \$973 ;
   reg \$974 ;
   reg \$975 ;
   reg \$976 ;
-  reg [31:0] \$977 ;
-  reg [31:0] \$978 ;
+  reg \$977 ;
+  reg \$978 ;
   reg \$979 ;
   wire \$98 ;
   reg \$980 ;
   reg \$981 ;
-  reg \$982 ;
-  reg \$983 ;
+  reg [7:0] \$982 ;
+  reg [7:0] \$983 ;
   reg \$984 ;
   reg \$985 ;
   reg \$986 ;
-  reg [7:0] \$987 ;
-  reg [7:0] \$988 ;
+  reg [31:0] \$987 ;
+  reg [31:0] \$988 ;
   reg \$989 ;
   wire [31:0] \$99 ;
   reg \$990 ;
   reg \$991 ;
-  reg [31:0] \$992 ;
-  reg [31:0] \$993 ;
+  reg \$992 ;
+  reg \$993 ;
   reg \$994 ;
   reg \$995 ;
-  reg \$996 ;
-  reg \$997 ;
+  reg [7:0] \$996 ;
+  reg [7:0] \$997 ;
   reg \$998 ;
   reg \$999 ;
-  reg [1:0] \$signature__addr  = 2'h0;
-  reg [256:0] \$signature__data  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-  wire \$signature__en ;
   input clk;
   wire clk;
   (* init = 257'h00000000000000000000000000000000000000000000000000000000000000000 *)
@@ -1446,6 +1438,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   input i__valid;
   wire i__valid;
   wire last_ok;
+  wire [1:0] level;
   output [256:0] o__payload;
   wire [256:0] o__payload;
   wire [255:0] \o__payload.c ;
@@ -1476,16 +1469,11 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire \out_buffer_data.last ;
   (* keep = 32'd1 *)
   reg out_buffer_en = 1'h1;
-  reg [1:0] out_buffer_level = 2'h0;
   wire [2:0] out_buffer_level_next;
   wire out_buffer_pop;
   wire out_buffer_push;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_r_ptr;
   (* keep = 32'd1 *)
   reg out_buffer_ready = 1'h1;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_w_ptr;
   (* init = 8'h00 *)
   wire [7:0] pe0_0_a;
   wire [7:0] pe0_0_a_in;
@@ -3774,8 +3762,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire [31:0] pe7_7_sum;
   (* keep = 32'd1 *)
   reg pe7_7_v = 1'h0;
-  reg [1:0] read__addr = 2'h0;
-  wire [256:0] read__data;
+  wire [256:0] r_data;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg [3:0] since_last = 4'h8;
@@ -3962,20 +3951,10 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   (* keep = 32'd1 *)
   reg skew_v7_d6 = 1'h0;
   wire take;
-  reg [256:0] out_buffer [3:0];
-  initial begin : \out_buffer$init 
-    integer i;
-    for (i = 0; i < 4; i = i + 1)
-      out_buffer[i] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      out_buffer[\$signature__addr ] <= \$signature__data ;
-  end
-  assign o__payload = out_buffer[read__addr];
-  assign o__valid = | out_buffer_level;
+  reg [256:0] w_data = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+  wire w_en;
   assign out_buffer_pop = o__valid & o__ready;
-  assign \$1  = out_buffer_level + \$signature__en ;
+  assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign last_ok = since_last >= 4'h8;
   assign \$3  = ~ i__payload[128];
@@ -4046,2438 +4025,2440 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   assign \$66  = $signed(pe7_5_acc) + $signed(pe7_5_p);
   assign \$67  = $signed(pe7_6_acc) + $signed(pe7_6_p);
   assign \$68  = $signed(pe7_7_acc) + $signed(pe7_7_p);
-  assign \$signature__en  = out_buffer_en & drain_valid;
-  assign \$69  = \$signature__addr  + \$signature__en ;
-  assign \$70  = read__addr + out_buffer_pop;
-  assign \$71  = \$2 [2:0] <= 1'h1;
-  assign \$72  = \$2 [2:0] <= 1'h1;
-  assign \$73  = take & i__payload[128];
-  assign \$74  = ~ last_ok;
-  assign \$75  = since_last + 1'h1;
-  assign \$76  = pe0_0_v & pe0_0_l;
-  assign \$77  = pe0_0_fresh ? { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p } : \$5 [31:0];
-  assign \$78  = pe0_1_v & pe0_1_l;
-  assign \$79  = pe0_1_fresh ? { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p } : \$6 [31:0];
-  assign \$80  = pe0_2_v & pe0_2_l;
-  assign \$81  = pe0_2_fresh ? { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p } : \$7 [31:0];
-  assign \$82  = pe0_3_v & pe0_3_l;
-  assign \$83  = pe0_3_fresh ? { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p } : \$8 [31:0];
-  assign \$84  = pe0_4_v & pe0_4_l;
-  assign \$85  = pe0_4_fresh ? { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p } : \$9 [31:0];
-  assign \$86  = pe0_5_v & pe0_5_l;
-  assign \$87  = pe0_5_fresh ? { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p } : \$10 [31:0];
-  assign \$88  = pe0_6_v & pe0_6_l;
-  assign \$89  = pe0_6_fresh ? { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p } : \$11 [31:0];
-  assign \$90  = pe0_7_v & pe0_7_l;
-  assign \$91  = pe0_7_fresh ? { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p } : \$12 [31:0];
-  assign \$92  = pe1_0_v & pe1_0_l;
-  assign \$93  = pe1_0_fresh ? { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p } : \$13 [31:0];
-  assign \$94  = pe1_1_v & pe1_1_l;
-  assign \$95  = pe1_1_fresh ? { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p } : \$14 [31:0];
-  assign \$96  = pe1_2_v & pe1_2_l;
-  assign \$97  = pe1_2_fresh ? { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p } : \$15 [31:0];
-  assign \$98  = pe1_3_v & pe1_3_l;
-  assign \$99  = pe1_3_fresh ? { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p } : \$16 [31:0];
-  assign \$100  = pe1_4_v & pe1_4_l;
-  assign \$101  = pe1_4_fresh ? { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p } : \$17 [31:0];
-  assign \$102  = pe1_5_v & pe1_5_l;
-  assign \$103  = pe1_5_fresh ? { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p } : \$18 [31:0];
-  assign \$104  = pe1_6_v & pe1_6_l;
-  assign \$105  = pe1_6_fresh ? { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p } : \$19 [31:0];
-  assign \$106  = pe1_7_v & pe1_7_l;
-  assign \$107  = pe1_7_fresh ? { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p } : \$20 [31:0];
-  assign \$108  = pe2_0_v & pe2_0_l;
-  assign \$109  = pe2_0_fresh ? { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p } : \$21 [31:0];
-  assign \$110  = pe2_1_v & pe2_1_l;
-  assign \$111  = pe2_1_fresh ? { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p } : \$22 [31:0];
-  assign \$112  = pe2_2_v & pe2_2_l;
-  assign \$113  = pe2_2_fresh ? { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p } : \$23 [31:0];
-  assign \$114  = pe2_3_v & pe2_3_l;
-  assign \$115  = pe2_3_fresh ? { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p } : \$24 [31:0];
-  assign \$116  = pe2_4_v & pe2_4_l;
-  assign \$117  = pe2_4_fresh ? { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p } : \$25 [31:0];
-  assign \$118  = pe2_5_v & pe2_5_l;
-  assign \$119  = pe2_5_fresh ? { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p } : \$26 [31:0];
-  assign \$120  = pe2_6_v & pe2_6_l;
-  assign \$121  = pe2_6_fresh ? { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p } : \$27 [31:0];
-  assign \$122  = pe2_7_v & pe2_7_l;
-  assign \$123  = pe2_7_fresh ? { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p } : \$28 [31:0];
-  assign \$124  = pe3_0_v & pe3_0_l;
-  assign \$125  = pe3_0_fresh ? { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p } : \$29 [31:0];
-  assign \$126  = pe3_1_v & pe3_1_l;
-  assign \$127  = pe3_1_fresh ? { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p } : \$30 [31:0];
-  assign \$128  = pe3_2_v & pe3_2_l;
-  assign \$129  = pe3_2_fresh ? { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p } : \$31 [31:0];
-  assign \$130  = pe3_3_v & pe3_3_l;
-  assign \$131  = pe3_3_fresh ? { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p } : \$32 [31:0];
-  assign \$132  = pe3_4_v & pe3_4_l;
-  assign \$133  = pe3_4_fresh ? { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p } : \$33 [31:0];
-  assign \$134  = pe3_5_v & pe3_5_l;
-  assign \$135  = pe3_5_fresh ? { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p } : \$34 [31:0];
-  assign \$136  = pe3_6_v & pe3_6_l;
-  assign \$137  = pe3_6_fresh ? { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p } : \$35 [31:0];
-  assign \$138  = pe3_7_v & pe3_7_l;
-  assign \$139  = pe3_7_fresh ? { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p } : \$36 [31:0];
-  assign \$140  = pe4_0_v & pe4_0_l;
-  assign \$141  = pe4_0_fresh ? { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p } : \$37 [31:0];
-  assign \$142  = pe4_1_v & pe4_1_l;
-  assign \$143  = pe4_1_fresh ? { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p } : \$38 [31:0];
-  assign \$144  = pe4_2_v & pe4_2_l;
-  assign \$145  = pe4_2_fresh ? { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p } : \$39 [31:0];
-  assign \$146  = pe4_3_v & pe4_3_l;
-  assign \$147  = pe4_3_fresh ? { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p } : \$40 [31:0];
-  assign \$148  = pe4_4_v & pe4_4_l;
-  assign \$149  = pe4_4_fresh ? { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p } : \$41 [31:0];
-  assign \$150  = pe4_5_v & pe4_5_l;
-  assign \$151  = pe4_5_fresh ? { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p } : \$42 [31:0];
-  assign \$152  = pe4_6_v & pe4_6_l;
-  assign \$153  = pe4_6_fresh ? { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p } : \$43 [31:0];
-  assign \$154  = pe4_7_v & pe4_7_l;
-  assign \$155  = pe4_7_fresh ? { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p } : \$44 [31:0];
-  assign \$156  = pe5_0_v & pe5_0_l;
-  assign \$157  = pe5_0_fresh ? { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p } : \$45 [31:0];
-  assign \$158  = pe5_1_v & pe5_1_l;
-  assign \$159  = pe5_1_fresh ? { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p } : \$46 [31:0];
-  assign \$160  = pe5_2_v & pe5_2_l;
-  assign \$161  = pe5_2_fresh ? { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p } : \$47 [31:0];
-  assign \$162  = pe5_3_v & pe5_3_l;
-  assign \$163  = pe5_3_fresh ? { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p } : \$48 [31:0];
-  assign \$164  = pe5_4_v & pe5_4_l;
-  assign \$165  = pe5_4_fresh ? { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p } : \$49 [31:0];
-  assign \$166  = pe5_5_v & pe5_5_l;
-  assign \$167  = pe5_5_fresh ? { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p } : \$50 [31:0];
-  assign \$168  = pe5_6_v & pe5_6_l;
-  assign \$169  = pe5_6_fresh ? { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p } : \$51 [31:0];
-  assign \$170  = pe5_7_v & pe5_7_l;
-  assign \$171  = pe5_7_fresh ? { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p } : \$52 [31:0];
-  assign \$172  = pe6_0_v & pe6_0_l;
-  assign \$173  = pe6_0_fresh ? { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p } : \$53 [31:0];
-  assign \$174  = pe6_1_v & pe6_1_l;
-  assign \$175  = pe6_1_fresh ? { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p } : \$54 [31:0];
-  assign \$176  = pe6_2_v & pe6_2_l;
-  assign \$177  = pe6_2_fresh ? { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p } : \$55 [31:0];
-  assign \$178  = pe6_3_v & pe6_3_l;
-  assign \$179  = pe6_3_fresh ? { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p } : \$56 [31:0];
-  assign \$180  = pe6_4_v & pe6_4_l;
-  assign \$181  = pe6_4_fresh ? { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p } : \$57 [31:0];
-  assign \$182  = pe6_5_v & pe6_5_l;
-  assign \$183  = pe6_5_fresh ? { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p } : \$58 [31:0];
-  assign \$184  = pe6_6_v & pe6_6_l;
-  assign \$185  = pe6_6_fresh ? { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p } : \$59 [31:0];
-  assign \$186  = pe6_7_v & pe6_7_l;
-  assign \$187  = pe6_7_fresh ? { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p } : \$60 [31:0];
-  assign \$188  = pe7_0_v & pe7_0_l;
-  assign \$189  = pe7_0_fresh ? { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p } : \$61 [31:0];
-  assign \$190  = pe7_1_v & pe7_1_l;
-  assign \$191  = pe7_1_fresh ? { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p } : \$62 [31:0];
-  assign \$192  = pe7_2_v & pe7_2_l;
-  assign \$193  = pe7_2_fresh ? { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p } : \$63 [31:0];
-  assign \$194  = pe7_3_v & pe7_3_l;
-  assign \$195  = pe7_3_fresh ? { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p } : \$64 [31:0];
-  assign \$196  = pe7_4_v & pe7_4_l;
-  assign \$197  = pe7_4_fresh ? { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p } : \$65 [31:0];
-  assign \$198  = pe7_5_v & pe7_5_l;
-  assign \$199  = pe7_5_fresh ? { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p } : \$66 [31:0];
-  assign \$200  = pe7_6_v & pe7_6_l;
-  assign \$201  = pe7_6_fresh ? { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p } : \$67 [31:0];
-  assign \$202  = pe7_7_v & pe7_7_l;
-  assign \$203  = pe7_7_fresh ? { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p } : \$68 [31:0];
-  assign \$204  = pe0_0_res & { pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7 };
-  assign \$205  = pe0_1_res & { pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6 };
-  assign \$206  = pe0_2_res & { pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5 };
-  assign \$207  = pe0_3_res & { pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4 };
-  assign \$208  = pe0_4_res & { pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3 };
-  assign \$209  = pe0_5_res & { pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2 };
-  assign \$210  = pe0_6_res & { pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1 };
-  assign \$211  = pe0_7_res & { pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0 };
-  assign \$213  = pe1_0_res & { pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7 };
-  assign \$214  = pe1_1_res & { pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6 };
-  assign \$215  = pe1_2_res & { pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5 };
-  assign \$216  = pe1_3_res & { pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4 };
-  assign \$217  = pe1_4_res & { pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3 };
-  assign \$218  = pe1_5_res & { pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2 };
-  assign \$219  = pe1_6_res & { pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1 };
-  assign \$220  = pe1_7_res & { pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0 };
-  assign \$222  = { \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204  } | { \$221 , \$220 , \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213  };
-  assign \$223  = pe2_0_res & { pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7 };
-  assign \$224  = pe2_1_res & { pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6 };
-  assign \$225  = pe2_2_res & { pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5 };
-  assign \$226  = pe2_3_res & { pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4 };
-  assign \$227  = pe2_4_res & { pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3 };
-  assign \$228  = pe2_5_res & { pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2 };
-  assign \$229  = pe2_6_res & { pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1 };
-  assign \$230  = pe2_7_res & { pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0 };
-  assign \$232  = \$222  | { \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223  };
-  assign \$233  = pe3_0_res & { pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7 };
-  assign \$234  = pe3_1_res & { pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6 };
-  assign \$235  = pe3_2_res & { pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5 };
-  assign \$236  = pe3_3_res & { pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4 };
-  assign \$237  = pe3_4_res & { pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3 };
-  assign \$238  = pe3_5_res & { pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2 };
-  assign \$239  = pe3_6_res & { pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1 };
-  assign \$240  = pe3_7_res & { pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0 };
-  assign \$242  = \$232  | { \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233  };
-  assign \$243  = pe4_0_res & { pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7 };
-  assign \$244  = pe4_1_res & { pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6 };
-  assign \$245  = pe4_2_res & { pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5 };
-  assign \$246  = pe4_3_res & { pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4 };
-  assign \$247  = pe4_4_res & { pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3 };
-  assign \$248  = pe4_5_res & { pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2 };
-  assign \$249  = pe4_6_res & { pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1 };
-  assign \$250  = pe4_7_res & { pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0 };
-  assign \$252  = \$242  | { \$251 , \$250 , \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243  };
-  assign \$253  = pe5_0_res & { pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7 };
-  assign \$254  = pe5_1_res & { pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6 };
-  assign \$255  = pe5_2_res & { pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5 };
-  assign \$256  = pe5_3_res & { pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4 };
-  assign \$257  = pe5_4_res & { pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3 };
-  assign \$258  = pe5_5_res & { pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2 };
-  assign \$259  = pe5_6_res & { pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1 };
-  assign \$260  = pe5_7_res & { pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0 };
-  assign \$262  = \$252  | { \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253  };
-  assign \$263  = pe6_0_res & { pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7 };
-  assign \$264  = pe6_1_res & { pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6 };
-  assign \$265  = pe6_2_res & { pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5 };
-  assign \$266  = pe6_3_res & { pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4 };
-  assign \$267  = pe6_4_res & { pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3 };
-  assign \$268  = pe6_5_res & { pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2 };
-  assign \$269  = pe6_6_res & { pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1 };
-  assign \$270  = pe6_7_res & { pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0 };
-  assign \$272  = \$262  | { \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263  };
-  assign \$273  = pe7_0_res & { pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7 };
-  assign \$274  = pe7_1_res & { pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6 };
-  assign \$275  = pe7_2_res & { pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5 };
-  assign \$276  = pe7_3_res & { pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4 };
-  assign \$277  = pe7_4_res & { pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3 };
-  assign \$278  = pe7_5_res & { pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2 };
-  assign \$279  = pe7_6_res & { pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1 };
-  assign \$280  = pe7_7_res & { pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0 };
-  assign \$282  = \$272  | { \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273  };
-  assign \$283  = | { pe7_7_done_d0, pe6_7_done_d0, pe5_7_done_d0, pe4_7_done_d0, pe3_7_done_d0, pe2_7_done_d0, pe1_7_done_d0, pe0_7_done_d0 };
-  always @(posedge clk)
-    \$signature__addr  <= \$284 ;
-  always @(posedge clk)
-    read__addr <= \$285 ;
-  always @(posedge clk)
-    out_buffer_level <= \$286 ;
-  always @(posedge clk)
-    out_buffer_en <= \$287 ;
+  assign w_en = out_buffer_en & drain_valid;
+  assign \$69  = \$2 [2:0] <= 1'h1;
+  assign \$70  = \$2 [2:0] <= 1'h1;
+  assign \$71  = take & i__payload[128];
+  assign \$72  = ~ last_ok;
+  assign \$73  = since_last + 1'h1;
+  assign \$74  = pe0_0_v & pe0_0_l;
+  assign \$75  = pe0_0_fresh ? { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p } : \$5 [31:0];
+  assign \$76  = pe0_1_v & pe0_1_l;
+  assign \$77  = pe0_1_fresh ? { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p } : \$6 [31:0];
+  assign \$78  = pe0_2_v & pe0_2_l;
+  assign \$79  = pe0_2_fresh ? { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p } : \$7 [31:0];
+  assign \$80  = pe0_3_v & pe0_3_l;
+  assign \$81  = pe0_3_fresh ? { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p } : \$8 [31:0];
+  assign \$82  = pe0_4_v & pe0_4_l;
+  assign \$83  = pe0_4_fresh ? { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p } : \$9 [31:0];
+  assign \$84  = pe0_5_v & pe0_5_l;
+  assign \$85  = pe0_5_fresh ? { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p } : \$10 [31:0];
+  assign \$86  = pe0_6_v & pe0_6_l;
+  assign \$87  = pe0_6_fresh ? { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p } : \$11 [31:0];
+  assign \$88  = pe0_7_v & pe0_7_l;
+  assign \$89  = pe0_7_fresh ? { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p } : \$12 [31:0];
+  assign \$90  = pe1_0_v & pe1_0_l;
+  assign \$91  = pe1_0_fresh ? { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p } : \$13 [31:0];
+  assign \$92  = pe1_1_v & pe1_1_l;
+  assign \$93  = pe1_1_fresh ? { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p } : \$14 [31:0];
+  assign \$94  = pe1_2_v & pe1_2_l;
+  assign \$95  = pe1_2_fresh ? { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p } : \$15 [31:0];
+  assign \$96  = pe1_3_v & pe1_3_l;
+  assign \$97  = pe1_3_fresh ? { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p } : \$16 [31:0];
+  assign \$98  = pe1_4_v & pe1_4_l;
+  assign \$99  = pe1_4_fresh ? { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p } : \$17 [31:0];
+  assign \$100  = pe1_5_v & pe1_5_l;
+  assign \$101  = pe1_5_fresh ? { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p } : \$18 [31:0];
+  assign \$102  = pe1_6_v & pe1_6_l;
+  assign \$103  = pe1_6_fresh ? { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p } : \$19 [31:0];
+  assign \$104  = pe1_7_v & pe1_7_l;
+  assign \$105  = pe1_7_fresh ? { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p } : \$20 [31:0];
+  assign \$106  = pe2_0_v & pe2_0_l;
+  assign \$107  = pe2_0_fresh ? { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p } : \$21 [31:0];
+  assign \$108  = pe2_1_v & pe2_1_l;
+  assign \$109  = pe2_1_fresh ? { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p } : \$22 [31:0];
+  assign \$110  = pe2_2_v & pe2_2_l;
+  assign \$111  = pe2_2_fresh ? { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p } : \$23 [31:0];
+  assign \$112  = pe2_3_v & pe2_3_l;
+  assign \$113  = pe2_3_fresh ? { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p } : \$24 [31:0];
+  assign \$114  = pe2_4_v & pe2_4_l;
+  assign \$115  = pe2_4_fresh ? { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p } : \$25 [31:0];
+  assign \$116  = pe2_5_v & pe2_5_l;
+  assign \$117  = pe2_5_fresh ? { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p } : \$26 [31:0];
+  assign \$118  = pe2_6_v & pe2_6_l;
+  assign \$119  = pe2_6_fresh ? { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p } : \$27 [31:0];
+  assign \$120  = pe2_7_v & pe2_7_l;
+  assign \$121  = pe2_7_fresh ? { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p } : \$28 [31:0];
+  assign \$122  = pe3_0_v & pe3_0_l;
+  assign \$123  = pe3_0_fresh ? { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p } : \$29 [31:0];
+  assign \$124  = pe3_1_v & pe3_1_l;
+  assign \$125  = pe3_1_fresh ? { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p } : \$30 [31:0];
+  assign \$126  = pe3_2_v & pe3_2_l;
+  assign \$127  = pe3_2_fresh ? { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p } : \$31 [31:0];
+  assign \$128  = pe3_3_v & pe3_3_l;
+  assign \$129  = pe3_3_fresh ? { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p } : \$32 [31:0];
+  assign \$130  = pe3_4_v & pe3_4_l;
+  assign \$131  = pe3_4_fresh ? { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p } : \$33 [31:0];
+  assign \$132  = pe3_5_v & pe3_5_l;
+  assign \$133  = pe3_5_fresh ? { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p } : \$34 [31:0];
+  assign \$134  = pe3_6_v & pe3_6_l;
+  assign \$135  = pe3_6_fresh ? { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p } : \$35 [31:0];
+  assign \$136  = pe3_7_v & pe3_7_l;
+  assign \$137  = pe3_7_fresh ? { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p } : \$36 [31:0];
+  assign \$138  = pe4_0_v & pe4_0_l;
+  assign \$139  = pe4_0_fresh ? { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p } : \$37 [31:0];
+  assign \$140  = pe4_1_v & pe4_1_l;
+  assign \$141  = pe4_1_fresh ? { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p } : \$38 [31:0];
+  assign \$142  = pe4_2_v & pe4_2_l;
+  assign \$143  = pe4_2_fresh ? { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p } : \$39 [31:0];
+  assign \$144  = pe4_3_v & pe4_3_l;
+  assign \$145  = pe4_3_fresh ? { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p } : \$40 [31:0];
+  assign \$146  = pe4_4_v & pe4_4_l;
+  assign \$147  = pe4_4_fresh ? { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p } : \$41 [31:0];
+  assign \$148  = pe4_5_v & pe4_5_l;
+  assign \$149  = pe4_5_fresh ? { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p } : \$42 [31:0];
+  assign \$150  = pe4_6_v & pe4_6_l;
+  assign \$151  = pe4_6_fresh ? { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p } : \$43 [31:0];
+  assign \$152  = pe4_7_v & pe4_7_l;
+  assign \$153  = pe4_7_fresh ? { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p } : \$44 [31:0];
+  assign \$154  = pe5_0_v & pe5_0_l;
+  assign \$155  = pe5_0_fresh ? { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p } : \$45 [31:0];
+  assign \$156  = pe5_1_v & pe5_1_l;
+  assign \$157  = pe5_1_fresh ? { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p } : \$46 [31:0];
+  assign \$158  = pe5_2_v & pe5_2_l;
+  assign \$159  = pe5_2_fresh ? { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p } : \$47 [31:0];
+  assign \$160  = pe5_3_v & pe5_3_l;
+  assign \$161  = pe5_3_fresh ? { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p } : \$48 [31:0];
+  assign \$162  = pe5_4_v & pe5_4_l;
+  assign \$163  = pe5_4_fresh ? { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p } : \$49 [31:0];
+  assign \$164  = pe5_5_v & pe5_5_l;
+  assign \$165  = pe5_5_fresh ? { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p } : \$50 [31:0];
+  assign \$166  = pe5_6_v & pe5_6_l;
+  assign \$167  = pe5_6_fresh ? { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p } : \$51 [31:0];
+  assign \$168  = pe5_7_v & pe5_7_l;
+  assign \$169  = pe5_7_fresh ? { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p } : \$52 [31:0];
+  assign \$170  = pe6_0_v & pe6_0_l;
+  assign \$171  = pe6_0_fresh ? { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p } : \$53 [31:0];
+  assign \$172  = pe6_1_v & pe6_1_l;
+  assign \$173  = pe6_1_fresh ? { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p } : \$54 [31:0];
+  assign \$174  = pe6_2_v & pe6_2_l;
+  assign \$175  = pe6_2_fresh ? { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p } : \$55 [31:0];
+  assign \$176  = pe6_3_v & pe6_3_l;
+  assign \$177  = pe6_3_fresh ? { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p } : \$56 [31:0];
+  assign \$178  = pe6_4_v & pe6_4_l;
+  assign \$179  = pe6_4_fresh ? { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p } : \$57 [31:0];
+  assign \$180  = pe6_5_v & pe6_5_l;
+  assign \$181  = pe6_5_fresh ? { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p } : \$58 [31:0];
+  assign \$182  = pe6_6_v & pe6_6_l;
+  assign \$183  = pe6_6_fresh ? { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p } : \$59 [31:0];
+  assign \$184  = pe6_7_v & pe6_7_l;
+  assign \$185  = pe6_7_fresh ? { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p } : \$60 [31:0];
+  assign \$186  = pe7_0_v & pe7_0_l;
+  assign \$187  = pe7_0_fresh ? { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p } : \$61 [31:0];
+  assign \$188  = pe7_1_v & pe7_1_l;
+  assign \$189  = pe7_1_fresh ? { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p } : \$62 [31:0];
+  assign \$190  = pe7_2_v & pe7_2_l;
+  assign \$191  = pe7_2_fresh ? { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p } : \$63 [31:0];
+  assign \$192  = pe7_3_v & pe7_3_l;
+  assign \$193  = pe7_3_fresh ? { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p } : \$64 [31:0];
+  assign \$194  = pe7_4_v & pe7_4_l;
+  assign \$195  = pe7_4_fresh ? { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p } : \$65 [31:0];
+  assign \$196  = pe7_5_v & pe7_5_l;
+  assign \$197  = pe7_5_fresh ? { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p } : \$66 [31:0];
+  assign \$198  = pe7_6_v & pe7_6_l;
+  assign \$199  = pe7_6_fresh ? { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p } : \$67 [31:0];
+  assign \$200  = pe7_7_v & pe7_7_l;
+  assign \$201  = pe7_7_fresh ? { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p } : \$68 [31:0];
+  assign \$202  = pe0_0_res & { pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7 };
+  assign \$203  = pe0_1_res & { pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6 };
+  assign \$204  = pe0_2_res & { pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5 };
+  assign \$205  = pe0_3_res & { pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4 };
+  assign \$206  = pe0_4_res & { pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3 };
+  assign \$207  = pe0_5_res & { pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2 };
+  assign \$208  = pe0_6_res & { pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1 };
+  assign \$209  = pe0_7_res & { pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0 };
+  assign \$211  = pe1_0_res & { pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7 };
+  assign \$212  = pe1_1_res & { pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6 };
+  assign \$213  = pe1_2_res & { pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5 };
+  assign \$214  = pe1_3_res & { pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4 };
+  assign \$215  = pe1_4_res & { pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3 };
+  assign \$216  = pe1_5_res & { pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2 };
+  assign \$217  = pe1_6_res & { pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1 };
+  assign \$218  = pe1_7_res & { pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0 };
+  assign \$220  = { \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202  } | { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211  };
+  assign \$221  = pe2_0_res & { pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7 };
+  assign \$222  = pe2_1_res & { pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6 };
+  assign \$223  = pe2_2_res & { pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5 };
+  assign \$224  = pe2_3_res & { pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4 };
+  assign \$225  = pe2_4_res & { pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3 };
+  assign \$226  = pe2_5_res & { pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2 };
+  assign \$227  = pe2_6_res & { pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1 };
+  assign \$228  = pe2_7_res & { pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0 };
+  assign \$230  = \$220  | { \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221  };
+  assign \$231  = pe3_0_res & { pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7 };
+  assign \$232  = pe3_1_res & { pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6 };
+  assign \$233  = pe3_2_res & { pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5 };
+  assign \$234  = pe3_3_res & { pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4 };
+  assign \$235  = pe3_4_res & { pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3 };
+  assign \$236  = pe3_5_res & { pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2 };
+  assign \$237  = pe3_6_res & { pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1 };
+  assign \$238  = pe3_7_res & { pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0 };
+  assign \$240  = \$230  | { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231  };
+  assign \$241  = pe4_0_res & { pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7 };
+  assign \$242  = pe4_1_res & { pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6 };
+  assign \$243  = pe4_2_res & { pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5 };
+  assign \$244  = pe4_3_res & { pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4 };
+  assign \$245  = pe4_4_res & { pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3 };
+  assign \$246  = pe4_5_res & { pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2 };
+  assign \$247  = pe4_6_res & { pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1 };
+  assign \$248  = pe4_7_res & { pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0 };
+  assign \$250  = \$240  | { \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241  };
+  assign \$251  = pe5_0_res & { pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7 };
+  assign \$252  = pe5_1_res & { pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6 };
+  assign \$253  = pe5_2_res & { pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5 };
+  assign \$254  = pe5_3_res & { pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4 };
+  assign \$255  = pe5_4_res & { pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3 };
+  assign \$256  = pe5_5_res & { pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2 };
+  assign \$257  = pe5_6_res & { pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1 };
+  assign \$258  = pe5_7_res & { pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0 };
+  assign \$260  = \$250  | { \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253 , \$252 , \$251  };
+  assign \$261  = pe6_0_res & { pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7 };
+  assign \$262  = pe6_1_res & { pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6 };
+  assign \$263  = pe6_2_res & { pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5 };
+  assign \$264  = pe6_3_res & { pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4 };
+  assign \$265  = pe6_4_res & { pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3 };
+  assign \$266  = pe6_5_res & { pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2 };
+  assign \$267  = pe6_6_res & { pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1 };
+  assign \$268  = pe6_7_res & { pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0 };
+  assign \$270  = \$260  | { \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261  };
+  assign \$271  = pe7_0_res & { pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7 };
+  assign \$272  = pe7_1_res & { pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6 };
+  assign \$273  = pe7_2_res & { pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5 };
+  assign \$274  = pe7_3_res & { pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4 };
+  assign \$275  = pe7_4_res & { pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3 };
+  assign \$276  = pe7_5_res & { pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2 };
+  assign \$277  = pe7_6_res & { pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1 };
+  assign \$278  = pe7_7_res & { pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0 };
+  assign \$280  = \$270  | { \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271  };
+  assign \$281  = | { pe7_7_done_d0, pe6_7_done_d0, pe5_7_done_d0, pe4_7_done_d0, pe3_7_done_d0, pe2_7_done_d0, pe1_7_done_d0, pe0_7_done_d0 };
+  always @(posedge clk)
+    out_buffer_en <= \$282 ;
+  always @(posedge clk)
+    out_buffer_ready <= \$283 ;
+  always @(posedge clk)
+    since_last <= \$284 ;
   always @(posedge clk)
-    out_buffer_ready <= \$288 ;
+    pe1_0_a_in <= \$285 ;
   always @(posedge clk)
-    since_last <= \$289 ;
+    skew_v1_d0 <= \$286 ;
   always @(posedge clk)
-    pe1_0_a_in <= \$290 ;
+    skew_l1_d0 <= \$287 ;
   always @(posedge clk)
-    skew_v1_d0 <= \$291 ;
+    skew_a2_d0 <= \$288 ;
   always @(posedge clk)
-    skew_l1_d0 <= \$292 ;
+    pe2_0_a_in <= \$289 ;
   always @(posedge clk)
-    skew_a2_d0 <= \$293 ;
+    skew_v2_d0 <= \$290 ;
   always @(posedge clk)
-    pe2_0_a_in <= \$294 ;
+    skew_v2_d1 <= \$291 ;
   always @(posedge clk)
-    skew_v2_d0 <= \$295 ;
+    skew_l2_d0 <= \$292 ;
   always @(posedge clk)
-    skew_v2_d1 <= \$296 ;
+    skew_l2_d1 <= \$293 ;
   always @(posedge clk)
-    skew_l2_d0 <= \$297 ;
+    skew_a3_d0 <= \$294 ;
   always @(posedge clk)
-    skew_l2_d1 <= \$298 ;
+    skew_a3_d1 <= \$295 ;
   always @(posedge clk)
-    skew_a3_d0 <= \$299 ;
+    pe3_0_a_in <= \$296 ;
   always @(posedge clk)
-    skew_a3_d1 <= \$300 ;
+    skew_v3_d0 <= \$297 ;
   always @(posedge clk)
-    pe3_0_a_in <= \$301 ;
+    skew_v3_d1 <= \$298 ;
   always @(posedge clk)
-    skew_v3_d0 <= \$302 ;
+    skew_v3_d2 <= \$299 ;
   always @(posedge clk)
-    skew_v3_d1 <= \$303 ;
+    skew_l3_d0 <= \$300 ;
   always @(posedge clk)
-    skew_v3_d2 <= \$304 ;
+    skew_l3_d1 <= \$301 ;
   always @(posedge clk)
-    skew_l3_d0 <= \$305 ;
+    skew_l3_d2 <= \$302 ;
   always @(posedge clk)
-    skew_l3_d1 <= \$306 ;
+    skew_a4_d0 <= \$303 ;
   always @(posedge clk)
-    skew_l3_d2 <= \$307 ;
+    skew_a4_d1 <= \$304 ;
   always @(posedge clk)
-    skew_a4_d0 <= \$308 ;
+    skew_a4_d2 <= \$305 ;
   always @(posedge clk)
-    skew_a4_d1 <= \$309 ;
+    pe4_0_a_in <= \$306 ;
   always @(posedge clk)
-    skew_a4_d2 <= \$310 ;
+    skew_v4_d0 <= \$307 ;
   always @(posedge clk)
-    pe4_0_a_in <= \$311 ;
+    skew_v4_d1 <= \$308 ;
   always @(posedge clk)
-    skew_v4_d0 <= \$312 ;
+    skew_v4_d2 <= \$309 ;
   always @(posedge clk)
-    skew_v4_d1 <= \$313 ;
+    skew_v4_d3 <= \$310 ;
   always @(posedge clk)
-    skew_v4_d2 <= \$314 ;
+    skew_l4_d0 <= \$311 ;
   always @(posedge clk)
-    skew_v4_d3 <= \$315 ;
+    skew_l4_d1 <= \$312 ;
   always @(posedge clk)
-    skew_l4_d0 <= \$316 ;
+    skew_l4_d2 <= \$313 ;
   always @(posedge clk)
-    skew_l4_d1 <= \$317 ;
+    skew_l4_d3 <= \$314 ;
   always @(posedge clk)
-    skew_l4_d2 <= \$318 ;
+    skew_a5_d0 <= \$315 ;
   always @(posedge clk)
-    skew_l4_d3 <= \$319 ;
+    skew_a5_d1 <= \$316 ;
   always @(posedge clk)
-    skew_a5_d0 <= \$320 ;
+    skew_a5_d2 <= \$317 ;
   always @(posedge clk)
-    skew_a5_d1 <= \$321 ;
+    skew_a5_d3 <= \$318 ;
   always @(posedge clk)
-    skew_a5_d2 <= \$322 ;
+    pe5_0_a_in <= \$319 ;
   always @(posedge clk)
-    skew_a5_d3 <= \$323 ;
+    skew_v5_d0 <= \$320 ;
   always @(posedge clk)
-    pe5_0_a_in <= \$324 ;
+    skew_v5_d1 <= \$321 ;
   always @(posedge clk)
-    skew_v5_d0 <= \$325 ;
+    skew_v5_d2 <= \$322 ;
   always @(posedge clk)
-    skew_v5_d1 <= \$326 ;
+    skew_v5_d3 <= \$323 ;
   always @(posedge clk)
-    skew_v5_d2 <= \$327 ;
+    skew_v5_d4 <= \$324 ;
   always @(posedge clk)
-    skew_v5_d3 <= \$328 ;
+    skew_l5_d0 <= \$325 ;
   always @(posedge clk)
-    skew_v5_d4 <= \$329 ;
+    skew_l5_d1 <= \$326 ;
   always @(posedge clk)
-    skew_l5_d0 <= \$330 ;
+    skew_l5_d2 <= \$327 ;
   always @(posedge clk)
-    skew_l5_d1 <= \$331 ;
+    skew_l5_d3 <= \$328 ;
   always @(posedge clk)
-    skew_l5_d2 <= \$332 ;
+    skew_l5_d4 <= \$329 ;
   always @(posedge clk)
-    skew_l5_d3 <= \$333 ;
+    skew_a6_d0 <= \$330 ;
   always @(posedge clk)
-    skew_l5_d4 <= \$334 ;
+    skew_a6_d1 <= \$331 ;
   always @(posedge clk)
-    skew_a6_d0 <= \$335 ;
+    skew_a6_d2 <= \$332 ;
   always @(posedge clk)
-    skew_a6_d1 <= \$336 ;
+    skew_a6_d3 <= \$333 ;
   always @(posedge clk)
-    skew_a6_d2 <= \$337 ;
+    skew_a6_d4 <= \$334 ;
   always @(posedge clk)
-    skew_a6_d3 <= \$338 ;
+    pe6_0_a_in <= \$335 ;
   always @(posedge clk)
-    skew_a6_d4 <= \$339 ;
+    skew_v6_d0 <= \$336 ;
   always @(posedge clk)
-    pe6_0_a_in <= \$340 ;
+    skew_v6_d1 <= \$337 ;
   always @(posedge clk)
-    skew_v6_d0 <= \$341 ;
+    skew_v6_d2 <= \$338 ;
   always @(posedge clk)
-    skew_v6_d1 <= \$342 ;
+    skew_v6_d3 <= \$339 ;
   always @(posedge clk)
-    skew_v6_d2 <= \$343 ;
+    skew_v6_d4 <= \$340 ;
   always @(posedge clk)
-    skew_v6_d3 <= \$344 ;
+    skew_v6_d5 <= \$341 ;
   always @(posedge clk)
-    skew_v6_d4 <= \$345 ;
+    skew_l6_d0 <= \$342 ;
   always @(posedge clk)
-    skew_v6_d5 <= \$346 ;
+    skew_l6_d1 <= \$343 ;
   always @(posedge clk)
-    skew_l6_d0 <= \$347 ;
+    skew_l6_d2 <= \$344 ;
   always @(posedge clk)
-    skew_l6_d1 <= \$348 ;
+    skew_l6_d3 <= \$345 ;
   always @(posedge clk)
-    skew_l6_d2 <= \$349 ;
+    skew_l6_d4 <= \$346 ;
   always @(posedge clk)
-    skew_l6_d3 <= \$350 ;
+    skew_l6_d5 <= \$347 ;
   always @(posedge clk)
-    skew_l6_d4 <= \$351 ;
+    skew_a7_d0 <= \$348 ;
   always @(posedge clk)
-    skew_l6_d5 <= \$352 ;
+    skew_a7_d1 <= \$349 ;
   always @(posedge clk)
-    skew_a7_d0 <= \$353 ;
+    skew_a7_d2 <= \$350 ;
   always @(posedge clk)
-    skew_a7_d1 <= \$354 ;
+    skew_a7_d3 <= \$351 ;
   always @(posedge clk)
-    skew_a7_d2 <= \$355 ;
+    skew_a7_d4 <= \$352 ;
   always @(posedge clk)
-    skew_a7_d3 <= \$356 ;
+    skew_a7_d5 <= \$353 ;
   always @(posedge clk)
-    skew_a7_d4 <= \$357 ;
+    pe7_0_a_in <= \$354 ;
   always @(posedge clk)
-    skew_a7_d5 <= \$358 ;
+    skew_v7_d0 <= \$355 ;
   always @(posedge clk)
-    pe7_0_a_in <= \$359 ;
+    skew_v7_d1 <= \$356 ;
   always @(posedge clk)
-    skew_v7_d0 <= \$360 ;
+    skew_v7_d2 <= \$357 ;
   always @(posedge clk)
-    skew_v7_d1 <= \$361 ;
+    skew_v7_d3 <= \$358 ;
   always @(posedge clk)
-    skew_v7_d2 <= \$362 ;
+    skew_v7_d4 <= \$359 ;
   always @(posedge clk)
-    skew_v7_d3 <= \$363 ;
+    skew_v7_d5 <= \$360 ;
   always @(posedge clk)
-    skew_v7_d4 <= \$364 ;
+    skew_v7_d6 <= \$361 ;
   always @(posedge clk)
-    skew_v7_d5 <= \$365 ;
+    skew_l7_d0 <= \$362 ;
   always @(posedge clk)
-    skew_v7_d6 <= \$366 ;
+    skew_l7_d1 <= \$363 ;
   always @(posedge clk)
-    skew_l7_d0 <= \$367 ;
+    skew_l7_d2 <= \$364 ;
   always @(posedge clk)
-    skew_l7_d1 <= \$368 ;
+    skew_l7_d3 <= \$365 ;
   always @(posedge clk)
-    skew_l7_d2 <= \$369 ;
+    skew_l7_d4 <= \$366 ;
   always @(posedge clk)
-    skew_l7_d3 <= \$370 ;
+    skew_l7_d5 <= \$367 ;
   always @(posedge clk)
-    skew_l7_d4 <= \$371 ;
+    skew_l7_d6 <= \$368 ;
   always @(posedge clk)
-    skew_l7_d5 <= \$372 ;
+    pe0_1_b_in <= \$369 ;
   always @(posedge clk)
-    skew_l7_d6 <= \$373 ;
+    skew_b2_d0 <= \$370 ;
   always @(posedge clk)
-    pe0_1_b_in <= \$374 ;
+    pe0_2_b_in <= \$371 ;
   always @(posedge clk)
-    skew_b2_d0 <= \$375 ;
+    skew_b3_d0 <= \$372 ;
   always @(posedge clk)
-    pe0_2_b_in <= \$376 ;
+    skew_b3_d1 <= \$373 ;
   always @(posedge clk)
-    skew_b3_d0 <= \$377 ;
+    pe0_3_b_in <= \$374 ;
   always @(posedge clk)
-    skew_b3_d1 <= \$378 ;
+    skew_b4_d0 <= \$375 ;
   always @(posedge clk)
-    pe0_3_b_in <= \$379 ;
+    skew_b4_d1 <= \$376 ;
   always @(posedge clk)
-    skew_b4_d0 <= \$380 ;
+    skew_b4_d2 <= \$377 ;
   always @(posedge clk)
-    skew_b4_d1 <= \$381 ;
+    pe0_4_b_in <= \$378 ;
   always @(posedge clk)
-    skew_b4_d2 <= \$382 ;
+    skew_b5_d0 <= \$379 ;
   always @(posedge clk)
-    pe0_4_b_in <= \$383 ;
+    skew_b5_d1 <= \$380 ;
   always @(posedge clk)
-    skew_b5_d0 <= \$384 ;
+    skew_b5_d2 <= \$381 ;
   always @(posedge clk)
-    skew_b5_d1 <= \$385 ;
+    skew_b5_d3 <= \$382 ;
   always @(posedge clk)
-    skew_b5_d2 <= \$386 ;
+    pe0_5_b_in <= \$383 ;
   always @(posedge clk)
-    skew_b5_d3 <= \$387 ;
+    skew_b6_d0 <= \$384 ;
   always @(posedge clk)
-    pe0_5_b_in <= \$388 ;
+    skew_b6_d1 <= \$385 ;
   always @(posedge clk)
-    skew_b6_d0 <= \$389 ;
+    skew_b6_d2 <= \$386 ;
   always @(posedge clk)
-    skew_b6_d1 <= \$390 ;
+    skew_b6_d3 <= \$387 ;
   always @(posedge clk)
-    skew_b6_d2 <= \$391 ;
+    skew_b6_d4 <= \$388 ;
   always @(posedge clk)
-    skew_b6_d3 <= \$392 ;
+    pe0_6_b_in <= \$389 ;
   always @(posedge clk)
-    skew_b6_d4 <= \$393 ;
+    skew_b7_d0 <= \$390 ;
   always @(posedge clk)
-    pe0_6_b_in <= \$394 ;
+    skew_b7_d1 <= \$391 ;
   always @(posedge clk)
-    skew_b7_d0 <= \$395 ;
+    skew_b7_d2 <= \$392 ;
   always @(posedge clk)
-    skew_b7_d1 <= \$396 ;
+    skew_b7_d3 <= \$393 ;
   always @(posedge clk)
-    skew_b7_d2 <= \$397 ;
+    skew_b7_d4 <= \$394 ;
   always @(posedge clk)
-    skew_b7_d3 <= \$398 ;
+    skew_b7_d5 <= \$395 ;
   always @(posedge clk)
-    skew_b7_d4 <= \$399 ;
+    pe0_7_b_in <= \$396 ;
   always @(posedge clk)
-    skew_b7_d5 <= \$400 ;
+    pe0_0_pv_d0 <= \$397 ;
   always @(posedge clk)
-    pe0_7_b_in <= \$401 ;
+    pe0_0_pv_d1 <= \$398 ;
   always @(posedge clk)
-    pe0_0_pv_d0 <= \$402 ;
+    pe0_0_pl_d0 <= \$399 ;
   always @(posedge clk)
-    pe0_0_pv_d1 <= \$403 ;
+    pe0_0_pl_d1 <= \$400 ;
   always @(posedge clk)
-    pe0_0_pl_d0 <= \$404 ;
+    pe0_1_a_in <= \$401 ;
   always @(posedge clk)
-    pe0_0_pl_d1 <= \$405 ;
+    pe1_0_b_in <= \$402 ;
   always @(posedge clk)
-    pe0_1_a_in <= \$406 ;
+    pe0_0_v <= \$403 ;
   always @(posedge clk)
-    pe1_0_b_in <= \$407 ;
+    pe0_0_l <= \$404 ;
   always @(posedge clk)
-    pe0_0_v <= \$408 ;
+    pe0_0_fresh <= \$405 ;
   always @(posedge clk)
-    pe0_0_l <= \$409 ;
+    pe0_0_acc <= \$406 ;
   always @(posedge clk)
-    pe0_0_fresh <= \$410 ;
+    pe0_0_res <= \$407 ;
   always @(posedge clk)
-    pe0_0_acc <= \$411 ;
+    pe0_0_done_d0 <= \$408 ;
   always @(posedge clk)
-    pe0_0_res <= \$412 ;
+    pe0_0_done_d1 <= \$409 ;
   always @(posedge clk)
-    pe0_0_done_d0 <= \$413 ;
+    pe0_0_done_d2 <= \$410 ;
   always @(posedge clk)
-    pe0_0_done_d1 <= \$414 ;
+    pe0_0_done_d3 <= \$411 ;
   always @(posedge clk)
-    pe0_0_done_d2 <= \$415 ;
+    pe0_0_done_d4 <= \$412 ;
   always @(posedge clk)
-    pe0_0_done_d3 <= \$416 ;
+    pe0_0_done_d5 <= \$413 ;
   always @(posedge clk)
-    pe0_0_done_d4 <= \$417 ;
+    pe0_0_done_d6 <= \$414 ;
   always @(posedge clk)
-    pe0_0_done_d5 <= \$418 ;
+    pe0_0_done_d7 <= \$415 ;
   always @(posedge clk)
-    pe0_0_done_d6 <= \$419 ;
+    pe0_1_pv_d0 <= \$416 ;
   always @(posedge clk)
-    pe0_0_done_d7 <= \$420 ;
+    pe0_1_pv_d1 <= \$417 ;
   always @(posedge clk)
-    pe0_1_pv_d0 <= \$421 ;
+    pe0_1_pl_d0 <= \$418 ;
   always @(posedge clk)
-    pe0_1_pv_d1 <= \$422 ;
+    pe0_1_pl_d1 <= \$419 ;
   always @(posedge clk)
-    pe0_1_pl_d0 <= \$423 ;
+    pe0_2_a_in <= \$420 ;
   always @(posedge clk)
-    pe0_1_pl_d1 <= \$424 ;
+    pe1_1_b_in <= \$421 ;
   always @(posedge clk)
-    pe0_2_a_in <= \$425 ;
+    pe0_1_v <= \$422 ;
   always @(posedge clk)
-    pe1_1_b_in <= \$426 ;
+    pe0_1_l <= \$423 ;
   always @(posedge clk)
-    pe0_1_v <= \$427 ;
+    pe0_1_fresh <= \$424 ;
   always @(posedge clk)
-    pe0_1_l <= \$428 ;
+    pe0_1_acc <= \$425 ;
   always @(posedge clk)
-    pe0_1_fresh <= \$429 ;
+    pe0_1_res <= \$426 ;
   always @(posedge clk)
-    pe0_1_acc <= \$430 ;
+    pe0_1_done_d0 <= \$427 ;
   always @(posedge clk)
-    pe0_1_res <= \$431 ;
+    pe0_1_done_d1 <= \$428 ;
   always @(posedge clk)
-    pe0_1_done_d0 <= \$432 ;
+    pe0_1_done_d2 <= \$429 ;
   always @(posedge clk)
-    pe0_1_done_d1 <= \$433 ;
+    pe0_1_done_d3 <= \$430 ;
   always @(posedge clk)
-    pe0_1_done_d2 <= \$434 ;
+    pe0_1_done_d4 <= \$431 ;
   always @(posedge clk)
-    pe0_1_done_d3 <= \$435 ;
+    pe0_1_done_d5 <= \$432 ;
   always @(posedge clk)
-    pe0_1_done_d4 <= \$436 ;
+    pe0_1_done_d6 <= \$433 ;
   always @(posedge clk)
-    pe0_1_done_d5 <= \$437 ;
+    pe0_2_pv_d0 <= \$434 ;
   always @(posedge clk)
-    pe0_1_done_d6 <= \$438 ;
+    pe0_2_pv_d1 <= \$435 ;
   always @(posedge clk)
-    pe0_2_pv_d0 <= \$439 ;
+    pe0_2_pl_d0 <= \$436 ;
   always @(posedge clk)
-    pe0_2_pv_d1 <= \$440 ;
+    pe0_2_pl_d1 <= \$437 ;
   always @(posedge clk)
-    pe0_2_pl_d0 <= \$441 ;
+    pe0_3_a_in <= \$438 ;
   always @(posedge clk)
-    pe0_2_pl_d1 <= \$442 ;
+    pe1_2_b_in <= \$439 ;
   always @(posedge clk)
-    pe0_3_a_in <= \$443 ;
+    pe0_2_v <= \$440 ;
   always @(posedge clk)
-    pe1_2_b_in <= \$444 ;
+    pe0_2_l <= \$441 ;
   always @(posedge clk)
-    pe0_2_v <= \$445 ;
+    pe0_2_fresh <= \$442 ;
   always @(posedge clk)
-    pe0_2_l <= \$446 ;
+    pe0_2_acc <= \$443 ;
   always @(posedge clk)
-    pe0_2_fresh <= \$447 ;
+    pe0_2_res <= \$444 ;
   always @(posedge clk)
-    pe0_2_acc <= \$448 ;
+    pe0_2_done_d0 <= \$445 ;
   always @(posedge clk)
-    pe0_2_res <= \$449 ;
+    pe0_2_done_d1 <= \$446 ;
   always @(posedge clk)
-    pe0_2_done_d0 <= \$450 ;
+    pe0_2_done_d2 <= \$447 ;
   always @(posedge clk)
-    pe0_2_done_d1 <= \$451 ;
+    pe0_2_done_d3 <= \$448 ;
   always @(posedge clk)
-    pe0_2_done_d2 <= \$452 ;
+    pe0_2_done_d4 <= \$449 ;
   always @(posedge clk)
-    pe0_2_done_d3 <= \$453 ;
+    pe0_2_done_d5 <= \$450 ;
   always @(posedge clk)
-    pe0_2_done_d4 <= \$454 ;
+    pe0_3_pv_d0 <= \$451 ;
   always @(posedge clk)
-    pe0_2_done_d5 <= \$455 ;
+    pe0_3_pv_d1 <= \$452 ;
   always @(posedge clk)
-    pe0_3_pv_d0 <= \$456 ;
+    pe0_3_pl_d0 <= \$453 ;
   always @(posedge clk)
-    pe0_3_pv_d1 <= \$457 ;
+    pe0_3_pl_d1 <= \$454 ;
   always @(posedge clk)
-    pe0_3_pl_d0 <= \$458 ;
+    pe0_4_a_in <= \$455 ;
   always @(posedge clk)
-    pe0_3_pl_d1 <= \$459 ;
+    pe1_3_b_in <= \$456 ;
   always @(posedge clk)
-    pe0_4_a_in <= \$460 ;
+    pe0_3_v <= \$457 ;
   always @(posedge clk)
-    pe1_3_b_in <= \$461 ;
+    pe0_3_l <= \$458 ;
   always @(posedge clk)
-    pe0_3_v <= \$462 ;
+    pe0_3_fresh <= \$459 ;
   always @(posedge clk)
-    pe0_3_l <= \$463 ;
+    pe0_3_acc <= \$460 ;
   always @(posedge clk)
-    pe0_3_fresh <= \$464 ;
+    pe0_3_res <= \$461 ;
   always @(posedge clk)
-    pe0_3_acc <= \$465 ;
+    pe0_3_done_d0 <= \$462 ;
   always @(posedge clk)
-    pe0_3_res <= \$466 ;
+    pe0_3_done_d1 <= \$463 ;
   always @(posedge clk)
-    pe0_3_done_d0 <= \$467 ;
+    pe0_3_done_d2 <= \$464 ;
   always @(posedge clk)
-    pe0_3_done_d1 <= \$468 ;
+    pe0_3_done_d3 <= \$465 ;
   always @(posedge clk)
-    pe0_3_done_d2 <= \$469 ;
+    pe0_3_done_d4 <= \$466 ;
   always @(posedge clk)
-    pe0_3_done_d3 <= \$470 ;
+    pe0_4_pv_d0 <= \$467 ;
   always @(posedge clk)
-    pe0_3_done_d4 <= \$471 ;
+    pe0_4_pv_d1 <= \$468 ;
   always @(posedge clk)
-    pe0_4_pv_d0 <= \$472 ;
+    pe0_4_pl_d0 <= \$469 ;
   always @(posedge clk)
-    pe0_4_pv_d1 <= \$473 ;
+    pe0_4_pl_d1 <= \$470 ;
   always @(posedge clk)
-    pe0_4_pl_d0 <= \$474 ;
+    pe0_5_a_in <= \$471 ;
   always @(posedge clk)
-    pe0_4_pl_d1 <= \$475 ;
+    pe1_4_b_in <= \$472 ;
   always @(posedge clk)
-    pe0_5_a_in <= \$476 ;
+    pe0_4_v <= \$473 ;
   always @(posedge clk)
-    pe1_4_b_in <= \$477 ;
+    pe0_4_l <= \$474 ;
   always @(posedge clk)
-    pe0_4_v <= \$478 ;
+    pe0_4_fresh <= \$475 ;
   always @(posedge clk)
-    pe0_4_l <= \$479 ;
+    pe0_4_acc <= \$476 ;
   always @(posedge clk)
-    pe0_4_fresh <= \$480 ;
+    pe0_4_res <= \$477 ;
   always @(posedge clk)
-    pe0_4_acc <= \$481 ;
+    pe0_4_done_d0 <= \$478 ;
   always @(posedge clk)
-    pe0_4_res <= \$482 ;
+    pe0_4_done_d1 <= \$479 ;
   always @(posedge clk)
-    pe0_4_done_d0 <= \$483 ;
+    pe0_4_done_d2 <= \$480 ;
   always @(posedge clk)
-    pe0_4_done_d1 <= \$484 ;
+    pe0_4_done_d3 <= \$481 ;
   always @(posedge clk)
-    pe0_4_done_d2 <= \$485 ;
+    pe0_5_pv_d0 <= \$482 ;
   always @(posedge clk)
-    pe0_4_done_d3 <= \$486 ;
+    pe0_5_pv_d1 <= \$483 ;
   always @(posedge clk)
-    pe0_5_pv_d0 <= \$487 ;
+    pe0_5_pl_d0 <= \$484 ;
   always @(posedge clk)
-    pe0_5_pv_d1 <= \$488 ;
+    pe0_5_pl_d1 <= \$485 ;
   always @(posedge clk)
-    pe0_5_pl_d0 <= \$489 ;
+    pe0_6_a_in <= \$486 ;
   always @(posedge clk)
-    pe0_5_pl_d1 <= \$490 ;
+    pe1_5_b_in <= \$487 ;
   always @(posedge clk)
-    pe0_6_a_in <= \$491 ;
+    pe0_5_v <= \$488 ;
   always @(posedge clk)
-    pe1_5_b_in <= \$492 ;
+    pe0_5_l <= \$489 ;
   always @(posedge clk)
-    pe0_5_v <= \$493 ;
+    pe0_5_fresh <= \$490 ;
   always @(posedge clk)
-    pe0_5_l <= \$494 ;
+    pe0_5_acc <= \$491 ;
   always @(posedge clk)
-    pe0_5_fresh <= \$495 ;
+    pe0_5_res <= \$492 ;
   always @(posedge clk)
-    pe0_5_acc <= \$496 ;
+    pe0_5_done_d0 <= \$493 ;
   always @(posedge clk)
-    pe0_5_res <= \$497 ;
+    pe0_5_done_d1 <= \$494 ;
   always @(posedge clk)
-    pe0_5_done_d0 <= \$498 ;
+    pe0_5_done_d2 <= \$495 ;
   always @(posedge clk)
-    pe0_5_done_d1 <= \$499 ;
+    pe0_6_pv_d0 <= \$496 ;
   always @(posedge clk)
-    pe0_5_done_d2 <= \$500 ;
+    pe0_6_pv_d1 <= \$497 ;
   always @(posedge clk)
-    pe0_6_pv_d0 <= \$501 ;
+    pe0_6_pl_d0 <= \$498 ;
   always @(posedge clk)
-    pe0_6_pv_d1 <= \$502 ;
+    pe0_6_pl_d1 <= \$499 ;
   always @(posedge clk)
-    pe0_6_pl_d0 <= \$503 ;
+    pe0_7_a_in <= \$500 ;
   always @(posedge clk)
-    pe0_6_pl_d1 <= \$504 ;
+    pe1_6_b_in <= \$501 ;
   always @(posedge clk)
-    pe0_7_a_in <= \$505 ;
+    pe0_6_v <= \$502 ;
   always @(posedge clk)
-    pe1_6_b_in <= \$506 ;
+    pe0_6_l <= \$503 ;
   always @(posedge clk)
-    pe0_6_v <= \$507 ;
+    pe0_6_fresh <= \$504 ;
   always @(posedge clk)
-    pe0_6_l <= \$508 ;
+    pe0_6_acc <= \$505 ;
   always @(posedge clk)
-    pe0_6_fresh <= \$509 ;
+    pe0_6_res <= \$506 ;
   always @(posedge clk)
-    pe0_6_acc <= \$510 ;
+    pe0_6_done_d0 <= \$507 ;
   always @(posedge clk)
-    pe0_6_res <= \$511 ;
+    pe0_6_done_d1 <= \$508 ;
   always @(posedge clk)
-    pe0_6_done_d0 <= \$512 ;
+    pe0_7_pv_d0 <= \$509 ;
   always @(posedge clk)
-    pe0_6_done_d1 <= \$513 ;
+    pe0_7_pv_d1 <= \$510 ;
   always @(posedge clk)
-    pe0_7_pv_d0 <= \$514 ;
+    pe0_7_pl_d0 <= \$511 ;
   always @(posedge clk)
-    pe0_7_pv_d1 <= \$515 ;
+    pe0_7_pl_d1 <= \$512 ;
   always @(posedge clk)
-    pe0_7_pl_d0 <= \$516 ;
+    pe0_7_a <= \$513 ;
   always @(posedge clk)
-    pe0_7_pl_d1 <= \$517 ;
+    pe1_7_b_in <= \$514 ;
   always @(posedge clk)
-    pe0_7_a <= \$518 ;
+    pe0_7_v <= \$515 ;
   always @(posedge clk)
-    pe1_7_b_in <= \$519 ;
+    pe0_7_l <= \$516 ;
   always @(posedge clk)
-    pe0_7_v <= \$520 ;
+    pe0_7_fresh <= \$517 ;
   always @(posedge clk)
-    pe0_7_l <= \$521 ;
+    pe0_7_acc <= \$518 ;
   always @(posedge clk)
-    pe0_7_fresh <= \$522 ;
+    pe0_7_res <= \$519 ;
   always @(posedge clk)
-    pe0_7_acc <= \$523 ;
+    pe0_7_done_d0 <= \$520 ;
   always @(posedge clk)
-    pe0_7_res <= \$524 ;
+    pe1_0_pv_d0 <= \$521 ;
   always @(posedge clk)
-    pe0_7_done_d0 <= \$525 ;
+    pe1_0_pv_d1 <= \$522 ;
   always @(posedge clk)
-    pe1_0_pv_d0 <= \$526 ;
+    pe1_0_pl_d0 <= \$523 ;
   always @(posedge clk)
-    pe1_0_pv_d1 <= \$527 ;
+    pe1_0_pl_d1 <= \$524 ;
   always @(posedge clk)
-    pe1_0_pl_d0 <= \$528 ;
+    pe1_1_a_in <= \$525 ;
   always @(posedge clk)
-    pe1_0_pl_d1 <= \$529 ;
+    pe2_0_b_in <= \$526 ;
   always @(posedge clk)
-    pe1_1_a_in <= \$530 ;
+    pe1_0_v <= \$527 ;
   always @(posedge clk)
-    pe2_0_b_in <= \$531 ;
+    pe1_0_l <= \$528 ;
   always @(posedge clk)
-    pe1_0_v <= \$532 ;
+    pe1_0_fresh <= \$529 ;
   always @(posedge clk)
-    pe1_0_l <= \$533 ;
+    pe1_0_acc <= \$530 ;
   always @(posedge clk)
-    pe1_0_fresh <= \$534 ;
+    pe1_0_res <= \$531 ;
   always @(posedge clk)
-    pe1_0_acc <= \$535 ;
+    pe1_0_done_d0 <= \$532 ;
   always @(posedge clk)
-    pe1_0_res <= \$536 ;
+    pe1_0_done_d1 <= \$533 ;
   always @(posedge clk)
-    pe1_0_done_d0 <= \$537 ;
+    pe1_0_done_d2 <= \$534 ;
   always @(posedge clk)
-    pe1_0_done_d1 <= \$538 ;
+    pe1_0_done_d3 <= \$535 ;
   always @(posedge clk)
-    pe1_0_done_d2 <= \$539 ;
+    pe1_0_done_d4 <= \$536 ;
   always @(posedge clk)
-    pe1_0_done_d3 <= \$540 ;
+    pe1_0_done_d5 <= \$537 ;
   always @(posedge clk)
-    pe1_0_done_d4 <= \$541 ;
+    pe1_0_done_d6 <= \$538 ;
   always @(posedge clk)
-    pe1_0_done_d5 <= \$542 ;
+    pe1_0_done_d7 <= \$539 ;
   always @(posedge clk)
-    pe1_0_done_d6 <= \$543 ;
+    pe1_1_pv_d0 <= \$540 ;
   always @(posedge clk)
-    pe1_0_done_d7 <= \$544 ;
+    pe1_1_pv_d1 <= \$541 ;
   always @(posedge clk)
-    pe1_1_pv_d0 <= \$545 ;
+    pe1_1_pl_d0 <= \$542 ;
   always @(posedge clk)
-    pe1_1_pv_d1 <= \$546 ;
+    pe1_1_pl_d1 <= \$543 ;
   always @(posedge clk)
-    pe1_1_pl_d0 <= \$547 ;
+    pe1_2_a_in <= \$544 ;
   always @(posedge clk)
-    pe1_1_pl_d1 <= \$548 ;
+    pe2_1_b_in <= \$545 ;
   always @(posedge clk)
-    pe1_2_a_in <= \$549 ;
+    pe1_1_v <= \$546 ;
   always @(posedge clk)
-    pe2_1_b_in <= \$550 ;
+    pe1_1_l <= \$547 ;
   always @(posedge clk)
-    pe1_1_v <= \$551 ;
+    pe1_1_fresh <= \$548 ;
   always @(posedge clk)
-    pe1_1_l <= \$552 ;
+    pe1_1_acc <= \$549 ;
   always @(posedge clk)
-    pe1_1_fresh <= \$553 ;
+    pe1_1_res <= \$550 ;
   always @(posedge clk)
-    pe1_1_acc <= \$554 ;
+    pe1_1_done_d0 <= \$551 ;
   always @(posedge clk)
-    pe1_1_res <= \$555 ;
+    pe1_1_done_d1 <= \$552 ;
   always @(posedge clk)
-    pe1_1_done_d0 <= \$556 ;
+    pe1_1_done_d2 <= \$553 ;
   always @(posedge clk)
-    pe1_1_done_d1 <= \$557 ;
+    pe1_1_done_d3 <= \$554 ;
   always @(posedge clk)
-    pe1_1_done_d2 <= \$558 ;
+    pe1_1_done_d4 <= \$555 ;
   always @(posedge clk)
-    pe1_1_done_d3 <= \$559 ;
+    pe1_1_done_d5 <= \$556 ;
   always @(posedge clk)
-    pe1_1_done_d4 <= \$560 ;
+    pe1_1_done_d6 <= \$557 ;
   always @(posedge clk)
-    pe1_1_done_d5 <= \$561 ;
+    pe1_2_pv_d0 <= \$558 ;
   always @(posedge clk)
-    pe1_1_done_d6 <= \$562 ;
+    pe1_2_pv_d1 <= \$559 ;
   always @(posedge clk)
-    pe1_2_pv_d0 <= \$563 ;
+    pe1_2_pl_d0 <= \$560 ;
   always @(posedge clk)
-    pe1_2_pv_d1 <= \$564 ;
+    pe1_2_pl_d1 <= \$561 ;
   always @(posedge clk)
-    pe1_2_pl_d0 <= \$565 ;
+    pe1_3_a_in <= \$562 ;
   always @(posedge clk)
-    pe1_2_pl_d1 <= \$566 ;
+    pe2_2_b_in <= \$563 ;
   always @(posedge clk)
-    pe1_3_a_in <= \$567 ;
+    pe1_2_v <= \$564 ;
   always @(posedge clk)
-    pe2_2_b_in <= \$568 ;
+    pe1_2_l <= \$565 ;
   always @(posedge clk)
-    pe1_2_v <= \$569 ;
+    pe1_2_fresh <= \$566 ;
   always @(posedge clk)
-    pe1_2_l <= \$570 ;
+    pe1_2_acc <= \$567 ;
   always @(posedge clk)
-    pe1_2_fresh <= \$571 ;
+    pe1_2_res <= \$568 ;
   always @(posedge clk)
-    pe1_2_acc <= \$572 ;
+    pe1_2_done_d0 <= \$569 ;
   always @(posedge clk)
-    pe1_2_res <= \$573 ;
+    pe1_2_done_d1 <= \$570 ;
   always @(posedge clk)
-    pe1_2_done_d0 <= \$574 ;
+    pe1_2_done_d2 <= \$571 ;
   always @(posedge clk)
-    pe1_2_done_d1 <= \$575 ;
+    pe1_2_done_d3 <= \$572 ;
   always @(posedge clk)
-    pe1_2_done_d2 <= \$576 ;
+    pe1_2_done_d4 <= \$573 ;
   always @(posedge clk)
-    pe1_2_done_d3 <= \$577 ;
+    pe1_2_done_d5 <= \$574 ;
   always @(posedge clk)
-    pe1_2_done_d4 <= \$578 ;
+    pe1_3_pv_d0 <= \$575 ;
   always @(posedge clk)
-    pe1_2_done_d5 <= \$579 ;
+    pe1_3_pv_d1 <= \$576 ;
   always @(posedge clk)
-    pe1_3_pv_d0 <= \$580 ;
+    pe1_3_pl_d0 <= \$577 ;
   always @(posedge clk)
-    pe1_3_pv_d1 <= \$581 ;
+    pe1_3_pl_d1 <= \$578 ;
   always @(posedge clk)
-    pe1_3_pl_d0 <= \$582 ;
+    pe1_4_a_in <= \$579 ;
   always @(posedge clk)
-    pe1_3_pl_d1 <= \$583 ;
+    pe2_3_b_in <= \$580 ;
   always @(posedge clk)
-    pe1_4_a_in <= \$584 ;
+    pe1_3_v <= \$581 ;
   always @(posedge clk)
-    pe2_3_b_in <= \$585 ;
+    pe1_3_l <= \$582 ;
   always @(posedge clk)
-    pe1_3_v <= \$586 ;
+    pe1_3_fresh <= \$583 ;
   always @(posedge clk)
-    pe1_3_l <= \$587 ;
+    pe1_3_acc <= \$584 ;
   always @(posedge clk)
-    pe1_3_fresh <= \$588 ;
+    pe1_3_res <= \$585 ;
   always @(posedge clk)
-    pe1_3_acc <= \$589 ;
+    pe1_3_done_d0 <= \$586 ;
   always @(posedge clk)
-    pe1_3_res <= \$590 ;
+    pe1_3_done_d1 <= \$587 ;
   always @(posedge clk)
-    pe1_3_done_d0 <= \$591 ;
+    pe1_3_done_d2 <= \$588 ;
   always @(posedge clk)
-    pe1_3_done_d1 <= \$592 ;
+    pe1_3_done_d3 <= \$589 ;
   always @(posedge clk)
-    pe1_3_done_d2 <= \$593 ;
+    pe1_3_done_d4 <= \$590 ;
   always @(posedge clk)
-    pe1_3_done_d3 <= \$594 ;
+    pe1_4_pv_d0 <= \$591 ;
   always @(posedge clk)
-    pe1_3_done_d4 <= \$595 ;
+    pe1_4_pv_d1 <= \$592 ;
   always @(posedge clk)
-    pe1_4_pv_d0 <= \$596 ;
+    pe1_4_pl_d0 <= \$593 ;
   always @(posedge clk)
-    pe1_4_pv_d1 <= \$597 ;
+    pe1_4_pl_d1 <= \$594 ;
   always @(posedge clk)
-    pe1_4_pl_d0 <= \$598 ;
+    pe1_5_a_in <= \$595 ;
   always @(posedge clk)
-    pe1_4_pl_d1 <= \$599 ;
+    pe2_4_b_in <= \$596 ;
   always @(posedge clk)
-    pe1_5_a_in <= \$600 ;
+    pe1_4_v <= \$597 ;
   always @(posedge clk)
-    pe2_4_b_in <= \$601 ;
+    pe1_4_l <= \$598 ;
   always @(posedge clk)
-    pe1_4_v <= \$602 ;
+    pe1_4_fresh <= \$599 ;
   always @(posedge clk)
-    pe1_4_l <= \$603 ;
+    pe1_4_acc <= \$600 ;
   always @(posedge clk)
-    pe1_4_fresh <= \$604 ;
+    pe1_4_res <= \$601 ;
   always @(posedge clk)
-    pe1_4_acc <= \$605 ;
+    pe1_4_done_d0 <= \$602 ;
   always @(posedge clk)
-    pe1_4_res <= \$606 ;
+    pe1_4_done_d1 <= \$603 ;
   always @(posedge clk)
-    pe1_4_done_d0 <= \$607 ;
+    pe1_4_done_d2 <= \$604 ;
   always @(posedge clk)
-    pe1_4_done_d1 <= \$608 ;
+    pe1_4_done_d3 <= \$605 ;
   always @(posedge clk)
-    pe1_4_done_d2 <= \$609 ;
+    pe1_5_pv_d0 <= \$606 ;
   always @(posedge clk)
-    pe1_4_done_d3 <= \$610 ;
+    pe1_5_pv_d1 <= \$607 ;
   always @(posedge clk)
-    pe1_5_pv_d0 <= \$611 ;
+    pe1_5_pl_d0 <= \$608 ;
   always @(posedge clk)
-    pe1_5_pv_d1 <= \$612 ;
+    pe1_5_pl_d1 <= \$609 ;
   always @(posedge clk)
-    pe1_5_pl_d0 <= \$613 ;
+    pe1_6_a_in <= \$610 ;
   always @(posedge clk)
-    pe1_5_pl_d1 <= \$614 ;
+    pe2_5_b_in <= \$611 ;
   always @(posedge clk)
-    pe1_6_a_in <= \$615 ;
+    pe1_5_v <= \$612 ;
   always @(posedge clk)
-    pe2_5_b_in <= \$616 ;
+    pe1_5_l <= \$613 ;
   always @(posedge clk)
-    pe1_5_v <= \$617 ;
+    pe1_5_fresh <= \$614 ;
   always @(posedge clk)
-    pe1_5_l <= \$618 ;
+    pe1_5_acc <= \$615 ;
   always @(posedge clk)
-    pe1_5_fresh <= \$619 ;
+    pe1_5_res <= \$616 ;
   always @(posedge clk)
-    pe1_5_acc <= \$620 ;
+    pe1_5_done_d0 <= \$617 ;
   always @(posedge clk)
-    pe1_5_res <= \$621 ;
+    pe1_5_done_d1 <= \$618 ;
   always @(posedge clk)
-    pe1_5_done_d0 <= \$622 ;
+    pe1_5_done_d2 <= \$619 ;
   always @(posedge clk)
-    pe1_5_done_d1 <= \$623 ;
+    pe1_6_pv_d0 <= \$620 ;
   always @(posedge clk)
-    pe1_5_done_d2 <= \$624 ;
+    pe1_6_pv_d1 <= \$621 ;
   always @(posedge clk)
-    pe1_6_pv_d0 <= \$625 ;
+    pe1_6_pl_d0 <= \$622 ;
   always @(posedge clk)
-    pe1_6_pv_d1 <= \$626 ;
+    pe1_6_pl_d1 <= \$623 ;
   always @(posedge clk)
-    pe1_6_pl_d0 <= \$627 ;
+    pe1_7_a_in <= \$624 ;
   always @(posedge clk)
-    pe1_6_pl_d1 <= \$628 ;
+    pe2_6_b_in <= \$625 ;
   always @(posedge clk)
-    pe1_7_a_in <= \$629 ;
+    pe1_6_v <= \$626 ;
   always @(posedge clk)
-    pe2_6_b_in <= \$630 ;
+    pe1_6_l <= \$627 ;
   always @(posedge clk)
-    pe1_6_v <= \$631 ;
+    pe1_6_fresh <= \$628 ;
   always @(posedge clk)
-    pe1_6_l <= \$632 ;
+    pe1_6_acc <= \$629 ;
   always @(posedge clk)
-    pe1_6_fresh <= \$633 ;
+    pe1_6_res <= \$630 ;
   always @(posedge clk)
-    pe1_6_acc <= \$634 ;
+    pe1_6_done_d0 <= \$631 ;
   always @(posedge clk)
-    pe1_6_res <= \$635 ;
+    pe1_6_done_d1 <= \$632 ;
   always @(posedge clk)
-    pe1_6_done_d0 <= \$636 ;
+    pe1_7_pv_d0 <= \$633 ;
   always @(posedge clk)
-    pe1_6_done_d1 <= \$637 ;
+    pe1_7_pv_d1 <= \$634 ;
   always @(posedge clk)
-    pe1_7_pv_d0 <= \$638 ;
+    pe1_7_pl_d0 <= \$635 ;
   always @(posedge clk)
-    pe1_7_pv_d1 <= \$639 ;
+    pe1_7_pl_d1 <= \$636 ;
   always @(posedge clk)
-    pe1_7_pl_d0 <= \$640 ;
+    pe1_7_a <= \$637 ;
   always @(posedge clk)
-    pe1_7_pl_d1 <= \$641 ;
+    pe2_7_b_in <= \$638 ;
   always @(posedge clk)
-    pe1_7_a <= \$642 ;
+    pe1_7_v <= \$639 ;
   always @(posedge clk)
-    pe2_7_b_in <= \$643 ;
+    pe1_7_l <= \$640 ;
   always @(posedge clk)
-    pe1_7_v <= \$644 ;
+    pe1_7_fresh <= \$641 ;
   always @(posedge clk)
-    pe1_7_l <= \$645 ;
+    pe1_7_acc <= \$642 ;
   always @(posedge clk)
-    pe1_7_fresh <= \$646 ;
+    pe1_7_res <= \$643 ;
   always @(posedge clk)
-    pe1_7_acc <= \$647 ;
+    pe1_7_done_d0 <= \$644 ;
   always @(posedge clk)
-    pe1_7_res <= \$648 ;
+    pe2_0_pv_d0 <= \$645 ;
   always @(posedge clk)
-    pe1_7_done_d0 <= \$649 ;
+    pe2_0_pv_d1 <= \$646 ;
   always @(posedge clk)
-    pe2_0_pv_d0 <= \$650 ;
+    pe2_0_pl_d0 <= \$647 ;
   always @(posedge clk)
-    pe2_0_pv_d1 <= \$651 ;
+    pe2_0_pl_d1 <= \$648 ;
   always @(posedge clk)
-    pe2_0_pl_d0 <= \$652 ;
+    pe2_1_a_in <= \$649 ;
   always @(posedge clk)
-    pe2_0_pl_d1 <= \$653 ;
+    pe3_0_b_in <= \$650 ;
   always @(posedge clk)
-    pe2_1_a_in <= \$654 ;
+    pe2_0_v <= \$651 ;
   always @(posedge clk)
-    pe3_0_b_in <= \$655 ;
+    pe2_0_l <= \$652 ;
   always @(posedge clk)
-    pe2_0_v <= \$656 ;
+    pe2_0_fresh <= \$653 ;
   always @(posedge clk)
-    pe2_0_l <= \$657 ;
+    pe2_0_acc <= \$654 ;
   always @(posedge clk)
-    pe2_0_fresh <= \$658 ;
+    pe2_0_res <= \$655 ;
   always @(posedge clk)
-    pe2_0_acc <= \$659 ;
+    pe2_0_done_d0 <= \$656 ;
   always @(posedge clk)
-    pe2_0_res <= \$660 ;
+    pe2_0_done_d1 <= \$657 ;
   always @(posedge clk)
-    pe2_0_done_d0 <= \$661 ;
+    pe2_0_done_d2 <= \$658 ;
   always @(posedge clk)
-    pe2_0_done_d1 <= \$662 ;
+    pe2_0_done_d3 <= \$659 ;
   always @(posedge clk)
-    pe2_0_done_d2 <= \$663 ;
+    pe2_0_done_d4 <= \$660 ;
   always @(posedge clk)
-    pe2_0_done_d3 <= \$664 ;
+    pe2_0_done_d5 <= \$661 ;
   always @(posedge clk)
-    pe2_0_done_d4 <= \$665 ;
+    pe2_0_done_d6 <= \$662 ;
   always @(posedge clk)
-    pe2_0_done_d5 <= \$666 ;
+    pe2_0_done_d7 <= \$663 ;
   always @(posedge clk)
-    pe2_0_done_d6 <= \$667 ;
+    pe2_1_pv_d0 <= \$664 ;
   always @(posedge clk)
-    pe2_0_done_d7 <= \$668 ;
+    pe2_1_pv_d1 <= \$665 ;
   always @(posedge clk)
-    pe2_1_pv_d0 <= \$669 ;
+    pe2_1_pl_d0 <= \$666 ;
   always @(posedge clk)
-    pe2_1_pv_d1 <= \$670 ;
+    pe2_1_pl_d1 <= \$667 ;
   always @(posedge clk)
-    pe2_1_pl_d0 <= \$671 ;
+    pe2_2_a_in <= \$668 ;
   always @(posedge clk)
-    pe2_1_pl_d1 <= \$672 ;
+    pe3_1_b_in <= \$669 ;
   always @(posedge clk)
-    pe2_2_a_in <= \$673 ;
+    pe2_1_v <= \$670 ;
   always @(posedge clk)
-    pe3_1_b_in <= \$674 ;
+    pe2_1_l <= \$671 ;
   always @(posedge clk)
-    pe2_1_v <= \$675 ;
+    pe2_1_fresh <= \$672 ;
   always @(posedge clk)
-    pe2_1_l <= \$676 ;
+    pe2_1_acc <= \$673 ;
   always @(posedge clk)
-    pe2_1_fresh <= \$677 ;
+    pe2_1_res <= \$674 ;
   always @(posedge clk)
-    pe2_1_acc <= \$678 ;
+    pe2_1_done_d0 <= \$675 ;
   always @(posedge clk)
-    pe2_1_res <= \$679 ;
+    pe2_1_done_d1 <= \$676 ;
   always @(posedge clk)
-    pe2_1_done_d0 <= \$680 ;
+    pe2_1_done_d2 <= \$677 ;
   always @(posedge clk)
-    pe2_1_done_d1 <= \$681 ;
+    pe2_1_done_d3 <= \$678 ;
   always @(posedge clk)
-    pe2_1_done_d2 <= \$682 ;
+    pe2_1_done_d4 <= \$679 ;
   always @(posedge clk)
-    pe2_1_done_d3 <= \$683 ;
+    pe2_1_done_d5 <= \$680 ;
   always @(posedge clk)
-    pe2_1_done_d4 <= \$684 ;
+    pe2_1_done_d6 <= \$681 ;
   always @(posedge clk)
-    pe2_1_done_d5 <= \$685 ;
+    pe2_2_pv_d0 <= \$682 ;
   always @(posedge clk)
-    pe2_1_done_d6 <= \$686 ;
+    pe2_2_pv_d1 <= \$683 ;
   always @(posedge clk)
-    pe2_2_pv_d0 <= \$687 ;
+    pe2_2_pl_d0 <= \$684 ;
   always @(posedge clk)
-    pe2_2_pv_d1 <= \$688 ;
+    pe2_2_pl_d1 <= \$685 ;
   always @(posedge clk)
-    pe2_2_pl_d0 <= \$689 ;
+    pe2_3_a_in <= \$686 ;
   always @(posedge clk)
-    pe2_2_pl_d1 <= \$690 ;
+    pe3_2_b_in <= \$687 ;
   always @(posedge clk)
-    pe2_3_a_in <= \$691 ;
+    pe2_2_v <= \$688 ;
   always @(posedge clk)
-    pe3_2_b_in <= \$692 ;
+    pe2_2_l <= \$689 ;
   always @(posedge clk)
-    pe2_2_v <= \$693 ;
+    pe2_2_fresh <= \$690 ;
   always @(posedge clk)
-    pe2_2_l <= \$694 ;
+    pe2_2_acc <= \$691 ;
   always @(posedge clk)
-    pe2_2_fresh <= \$695 ;
+    pe2_2_res <= \$692 ;
   always @(posedge clk)
-    pe2_2_acc <= \$696 ;
+    pe2_2_done_d0 <= \$693 ;
   always @(posedge clk)
-    pe2_2_res <= \$697 ;
+    pe2_2_done_d1 <= \$694 ;
   always @(posedge clk)
-    pe2_2_done_d0 <= \$698 ;
+    pe2_2_done_d2 <= \$695 ;
   always @(posedge clk)
-    pe2_2_done_d1 <= \$699 ;
+    pe2_2_done_d3 <= \$696 ;
   always @(posedge clk)
-    pe2_2_done_d2 <= \$700 ;
+    pe2_2_done_d4 <= \$697 ;
   always @(posedge clk)
-    pe2_2_done_d3 <= \$701 ;
+    pe2_2_done_d5 <= \$698 ;
   always @(posedge clk)
-    pe2_2_done_d4 <= \$702 ;
+    pe2_3_pv_d0 <= \$699 ;
   always @(posedge clk)
-    pe2_2_done_d5 <= \$703 ;
+    pe2_3_pv_d1 <= \$700 ;
   always @(posedge clk)
-    pe2_3_pv_d0 <= \$704 ;
+    pe2_3_pl_d0 <= \$701 ;
   always @(posedge clk)
-    pe2_3_pv_d1 <= \$705 ;
+    pe2_3_pl_d1 <= \$702 ;
   always @(posedge clk)
-    pe2_3_pl_d0 <= \$706 ;
+    pe2_4_a_in <= \$703 ;
   always @(posedge clk)
-    pe2_3_pl_d1 <= \$707 ;
+    pe3_3_b_in <= \$704 ;
   always @(posedge clk)
-    pe2_4_a_in <= \$708 ;
+    pe2_3_v <= \$705 ;
   always @(posedge clk)
-    pe3_3_b_in <= \$709 ;
+    pe2_3_l <= \$706 ;
   always @(posedge clk)
-    pe2_3_v <= \$710 ;
+    pe2_3_fresh <= \$707 ;
   always @(posedge clk)
-    pe2_3_l <= \$711 ;
+    pe2_3_acc <= \$708 ;
   always @(posedge clk)
-    pe2_3_fresh <= \$712 ;
+    pe2_3_res <= \$709 ;
   always @(posedge clk)
-    pe2_3_acc <= \$713 ;
+    pe2_3_done_d0 <= \$710 ;
   always @(posedge clk)
-    pe2_3_res <= \$714 ;
+    pe2_3_done_d1 <= \$711 ;
   always @(posedge clk)
-    pe2_3_done_d0 <= \$715 ;
+    pe2_3_done_d2 <= \$712 ;
   always @(posedge clk)
-    pe2_3_done_d1 <= \$716 ;
+    pe2_3_done_d3 <= \$713 ;
   always @(posedge clk)
-    pe2_3_done_d2 <= \$717 ;
+    pe2_3_done_d4 <= \$714 ;
   always @(posedge clk)
-    pe2_3_done_d3 <= \$718 ;
+    pe2_4_pv_d0 <= \$715 ;
   always @(posedge clk)
-    pe2_3_done_d4 <= \$719 ;
+    pe2_4_pv_d1 <= \$716 ;
   always @(posedge clk)
-    pe2_4_pv_d0 <= \$720 ;
+    pe2_4_pl_d0 <= \$717 ;
   always @(posedge clk)
-    pe2_4_pv_d1 <= \$721 ;
+    pe2_4_pl_d1 <= \$718 ;
   always @(posedge clk)
-    pe2_4_pl_d0 <= \$722 ;
+    pe2_5_a_in <= \$719 ;
   always @(posedge clk)
-    pe2_4_pl_d1 <= \$723 ;
+    pe3_4_b_in <= \$720 ;
   always @(posedge clk)
-    pe2_5_a_in <= \$724 ;
+    pe2_4_v <= \$721 ;
   always @(posedge clk)
-    pe3_4_b_in <= \$725 ;
+    pe2_4_l <= \$722 ;
   always @(posedge clk)
-    pe2_4_v <= \$726 ;
+    pe2_4_fresh <= \$723 ;
   always @(posedge clk)
-    pe2_4_l <= \$727 ;
+    pe2_4_acc <= \$724 ;
   always @(posedge clk)
-    pe2_4_fresh <= \$728 ;
+    pe2_4_res <= \$725 ;
   always @(posedge clk)
-    pe2_4_acc <= \$729 ;
+    pe2_4_done_d0 <= \$726 ;
   always @(posedge clk)
-    pe2_4_res <= \$730 ;
+    pe2_4_done_d1 <= \$727 ;
   always @(posedge clk)
-    pe2_4_done_d0 <= \$731 ;
+    pe2_4_done_d2 <= \$728 ;
   always @(posedge clk)
-    pe2_4_done_d1 <= \$732 ;
+    pe2_4_done_d3 <= \$729 ;
   always @(posedge clk)
-    pe2_4_done_d2 <= \$733 ;
+    pe2_5_pv_d0 <= \$730 ;
   always @(posedge clk)
-    pe2_4_done_d3 <= \$734 ;
+    pe2_5_pv_d1 <= \$731 ;
   always @(posedge clk)
-    pe2_5_pv_d0 <= \$735 ;
+    pe2_5_pl_d0 <= \$732 ;
   always @(posedge clk)
-    pe2_5_pv_d1 <= \$736 ;
+    pe2_5_pl_d1 <= \$733 ;
   always @(posedge clk)
-    pe2_5_pl_d0 <= \$737 ;
+    pe2_6_a_in <= \$734 ;
   always @(posedge clk)
-    pe2_5_pl_d1 <= \$738 ;
+    pe3_5_b_in <= \$735 ;
   always @(posedge clk)
-    pe2_6_a_in <= \$739 ;
+    pe2_5_v <= \$736 ;
   always @(posedge clk)
-    pe3_5_b_in <= \$740 ;
+    pe2_5_l <= \$737 ;
   always @(posedge clk)
-    pe2_5_v <= \$741 ;
+    pe2_5_fresh <= \$738 ;
   always @(posedge clk)
-    pe2_5_l <= \$742 ;
+    pe2_5_acc <= \$739 ;
   always @(posedge clk)
-    pe2_5_fresh <= \$743 ;
+    pe2_5_res <= \$740 ;
   always @(posedge clk)
-    pe2_5_acc <= \$744 ;
+    pe2_5_done_d0 <= \$741 ;
   always @(posedge clk)
-    pe2_5_res <= \$745 ;
+    pe2_5_done_d1 <= \$742 ;
   always @(posedge clk)
-    pe2_5_done_d0 <= \$746 ;
+    pe2_5_done_d2 <= \$743 ;
   always @(posedge clk)
-    pe2_5_done_d1 <= \$747 ;
+    pe2_6_pv_d0 <= \$744 ;
   always @(posedge clk)
-    pe2_5_done_d2 <= \$748 ;
+    pe2_6_pv_d1 <= \$745 ;
   always @(posedge clk)
-    pe2_6_pv_d0 <= \$749 ;
+    pe2_6_pl_d0 <= \$746 ;
   always @(posedge clk)
-    pe2_6_pv_d1 <= \$750 ;
+    pe2_6_pl_d1 <= \$747 ;
   always @(posedge clk)
-    pe2_6_pl_d0 <= \$751 ;
+    pe2_7_a_in <= \$748 ;
   always @(posedge clk)
-    pe2_6_pl_d1 <= \$752 ;
+    pe3_6_b_in <= \$749 ;
   always @(posedge clk)
-    pe2_7_a_in <= \$753 ;
+    pe2_6_v <= \$750 ;
   always @(posedge clk)
-    pe3_6_b_in <= \$754 ;
+    pe2_6_l <= \$751 ;
   always @(posedge clk)
-    pe2_6_v <= \$755 ;
+    pe2_6_fresh <= \$752 ;
   always @(posedge clk)
-    pe2_6_l <= \$756 ;
+    pe2_6_acc <= \$753 ;
   always @(posedge clk)
-    pe2_6_fresh <= \$757 ;
+    pe2_6_res <= \$754 ;
   always @(posedge clk)
-    pe2_6_acc <= \$758 ;
+    pe2_6_done_d0 <= \$755 ;
   always @(posedge clk)
-    pe2_6_res <= \$759 ;
+    pe2_6_done_d1 <= \$756 ;
   always @(posedge clk)
-    pe2_6_done_d0 <= \$760 ;
+    pe2_7_pv_d0 <= \$757 ;
   always @(posedge clk)
-    pe2_6_done_d1 <= \$761 ;
+    pe2_7_pv_d1 <= \$758 ;
   always @(posedge clk)
-    pe2_7_pv_d0 <= \$762 ;
+    pe2_7_pl_d0 <= \$759 ;
   always @(posedge clk)
-    pe2_7_pv_d1 <= \$763 ;
+    pe2_7_pl_d1 <= \$760 ;
   always @(posedge clk)
-    pe2_7_pl_d0 <= \$764 ;
+    pe2_7_a <= \$761 ;
   always @(posedge clk)
-    pe2_7_pl_d1 <= \$765 ;
+    pe3_7_b_in <= \$762 ;
   always @(posedge clk)
-    pe2_7_a <= \$766 ;
+    pe2_7_v <= \$763 ;
   always @(posedge clk)
-    pe3_7_b_in <= \$767 ;
+    pe2_7_l <= \$764 ;
   always @(posedge clk)
-    pe2_7_v <= \$768 ;
+    pe2_7_fresh <= \$765 ;
   always @(posedge clk)
-    pe2_7_l <= \$769 ;
+    pe2_7_acc <= \$766 ;
   always @(posedge clk)
-    pe2_7_fresh <= \$770 ;
+    pe2_7_res <= \$767 ;
   always @(posedge clk)
-    pe2_7_acc <= \$771 ;
+    pe2_7_done_d0 <= \$768 ;
   always @(posedge clk)
-    pe2_7_res <= \$772 ;
+    pe3_0_pv_d0 <= \$769 ;
   always @(posedge clk)
-    pe2_7_done_d0 <= \$773 ;
+    pe3_0_pv_d1 <= \$770 ;
   always @(posedge clk)
-    pe3_0_pv_d0 <= \$774 ;
+    pe3_0_pl_d0 <= \$771 ;
   always @(posedge clk)
-    pe3_0_pv_d1 <= \$775 ;
+    pe3_0_pl_d1 <= \$772 ;
   always @(posedge clk)
-    pe3_0_pl_d0 <= \$776 ;
+    pe3_1_a_in <= \$773 ;
   always @(posedge clk)
-    pe3_0_pl_d1 <= \$777 ;
+    pe4_0_b_in <= \$774 ;
   always @(posedge clk)
-    pe3_1_a_in <= \$778 ;
+    pe3_0_v <= \$775 ;
   always @(posedge clk)
-    pe4_0_b_in <= \$779 ;
+    pe3_0_l <= \$776 ;
   always @(posedge clk)
-    pe3_0_v <= \$780 ;
+    pe3_0_fresh <= \$777 ;
   always @(posedge clk)
-    pe3_0_l <= \$781 ;
+    pe3_0_acc <= \$778 ;
   always @(posedge clk)
-    pe3_0_fresh <= \$782 ;
+    pe3_0_res <= \$779 ;
   always @(posedge clk)
-    pe3_0_acc <= \$783 ;
+    pe3_0_done_d0 <= \$780 ;
   always @(posedge clk)
-    pe3_0_res <= \$784 ;
+    pe3_0_done_d1 <= \$781 ;
   always @(posedge clk)
-    pe3_0_done_d0 <= \$785 ;
+    pe3_0_done_d2 <= \$782 ;
   always @(posedge clk)
-    pe3_0_done_d1 <= \$786 ;
+    pe3_0_done_d3 <= \$783 ;
   always @(posedge clk)
-    pe3_0_done_d2 <= \$787 ;
+    pe3_0_done_d4 <= \$784 ;
   always @(posedge clk)
-    pe3_0_done_d3 <= \$788 ;
+    pe3_0_done_d5 <= \$785 ;
   always @(posedge clk)
-    pe3_0_done_d4 <= \$789 ;
+    pe3_0_done_d6 <= \$786 ;
   always @(posedge clk)
-    pe3_0_done_d5 <= \$790 ;
+    pe3_0_done_d7 <= \$787 ;
   always @(posedge clk)
-    pe3_0_done_d6 <= \$791 ;
+    pe3_1_pv_d0 <= \$788 ;
   always @(posedge clk)
-    pe3_0_done_d7 <= \$792 ;
+    pe3_1_pv_d1 <= \$789 ;
   always @(posedge clk)
-    pe3_1_pv_d0 <= \$793 ;
+    pe3_1_pl_d0 <= \$790 ;
   always @(posedge clk)
-    pe3_1_pv_d1 <= \$794 ;
+    pe3_1_pl_d1 <= \$791 ;
   always @(posedge clk)
-    pe3_1_pl_d0 <= \$795 ;
+    pe3_2_a_in <= \$792 ;
   always @(posedge clk)
-    pe3_1_pl_d1 <= \$796 ;
+    pe4_1_b_in <= \$793 ;
   always @(posedge clk)
-    pe3_2_a_in <= \$797 ;
+    pe3_1_v <= \$794 ;
   always @(posedge clk)
-    pe4_1_b_in <= \$798 ;
+    pe3_1_l <= \$795 ;
   always @(posedge clk)
-    pe3_1_v <= \$799 ;
+    pe3_1_fresh <= \$796 ;
   always @(posedge clk)
-    pe3_1_l <= \$800 ;
+    pe3_1_acc <= \$797 ;
   always @(posedge clk)
-    pe3_1_fresh <= \$801 ;
+    pe3_1_res <= \$798 ;
   always @(posedge clk)
-    pe3_1_acc <= \$802 ;
+    pe3_1_done_d0 <= \$799 ;
   always @(posedge clk)
-    pe3_1_res <= \$803 ;
+    pe3_1_done_d1 <= \$800 ;
   always @(posedge clk)
-    pe3_1_done_d0 <= \$804 ;
+    pe3_1_done_d2 <= \$801 ;
   always @(posedge clk)
-    pe3_1_done_d1 <= \$805 ;
+    pe3_1_done_d3 <= \$802 ;
   always @(posedge clk)
-    pe3_1_done_d2 <= \$806 ;
+    pe3_1_done_d4 <= \$803 ;
   always @(posedge clk)
-    pe3_1_done_d3 <= \$807 ;
+    pe3_1_done_d5 <= \$804 ;
   always @(posedge clk)
-    pe3_1_done_d4 <= \$808 ;
+    pe3_1_done_d6 <= \$805 ;
   always @(posedge clk)
-    pe3_1_done_d5 <= \$809 ;
+    pe3_2_pv_d0 <= \$806 ;
   always @(posedge clk)
-    pe3_1_done_d6 <= \$810 ;
+    pe3_2_pv_d1 <= \$807 ;
   always @(posedge clk)
-    pe3_2_pv_d0 <= \$811 ;
+    pe3_2_pl_d0 <= \$808 ;
   always @(posedge clk)
-    pe3_2_pv_d1 <= \$812 ;
+    pe3_2_pl_d1 <= \$809 ;
   always @(posedge clk)
-    pe3_2_pl_d0 <= \$813 ;
+    pe3_3_a_in <= \$810 ;
   always @(posedge clk)
-    pe3_2_pl_d1 <= \$814 ;
+    pe4_2_b_in <= \$811 ;
   always @(posedge clk)
-    pe3_3_a_in <= \$815 ;
+    pe3_2_v <= \$812 ;
   always @(posedge clk)
-    pe4_2_b_in <= \$816 ;
+    pe3_2_l <= \$813 ;
   always @(posedge clk)
-    pe3_2_v <= \$817 ;
+    pe3_2_fresh <= \$814 ;
   always @(posedge clk)
-    pe3_2_l <= \$818 ;
+    pe3_2_acc <= \$815 ;
   always @(posedge clk)
-    pe3_2_fresh <= \$819 ;
+    pe3_2_res <= \$816 ;
   always @(posedge clk)
-    pe3_2_acc <= \$820 ;
+    pe3_2_done_d0 <= \$817 ;
   always @(posedge clk)
-    pe3_2_res <= \$821 ;
+    pe3_2_done_d1 <= \$818 ;
   always @(posedge clk)
-    pe3_2_done_d0 <= \$822 ;
+    pe3_2_done_d2 <= \$819 ;
   always @(posedge clk)
-    pe3_2_done_d1 <= \$823 ;
+    pe3_2_done_d3 <= \$820 ;
   always @(posedge clk)
-    pe3_2_done_d2 <= \$824 ;
+    pe3_2_done_d4 <= \$821 ;
   always @(posedge clk)
-    pe3_2_done_d3 <= \$825 ;
+    pe3_2_done_d5 <= \$822 ;
   always @(posedge clk)
-    pe3_2_done_d4 <= \$826 ;
+    pe3_3_pv_d0 <= \$823 ;
   always @(posedge clk)
-    pe3_2_done_d5 <= \$827 ;
+    pe3_3_pv_d1 <= \$824 ;
   always @(posedge clk)
-    pe3_3_pv_d0 <= \$828 ;
+    pe3_3_pl_d0 <= \$825 ;
   always @(posedge clk)
-    pe3_3_pv_d1 <= \$829 ;
+    pe3_3_pl_d1 <= \$826 ;
   always @(posedge clk)
-    pe3_3_pl_d0 <= \$830 ;
+    pe3_4_a_in <= \$827 ;
   always @(posedge clk)
-    pe3_3_pl_d1 <= \$831 ;
+    pe4_3_b_in <= \$828 ;
   always @(posedge clk)
-    pe3_4_a_in <= \$832 ;
+    pe3_3_v <= \$829 ;
   always @(posedge clk)
-    pe4_3_b_in <= \$833 ;
+    pe3_3_l <= \$830 ;
   always @(posedge clk)
-    pe3_3_v <= \$834 ;
+    pe3_3_fresh <= \$831 ;
   always @(posedge clk)
-    pe3_3_l <= \$835 ;
+    pe3_3_acc <= \$832 ;
   always @(posedge clk)
-    pe3_3_fresh <= \$836 ;
+    pe3_3_res <= \$833 ;
   always @(posedge clk)
-    pe3_3_acc <= \$837 ;
+    pe3_3_done_d0 <= \$834 ;
   always @(posedge clk)
-    pe3_3_res <= \$838 ;
+    pe3_3_done_d1 <= \$835 ;
   always @(posedge clk)
-    pe3_3_done_d0 <= \$839 ;
+    pe3_3_done_d2 <= \$836 ;
   always @(posedge clk)
-    pe3_3_done_d1 <= \$840 ;
+    pe3_3_done_d3 <= \$837 ;
   always @(posedge clk)
-    pe3_3_done_d2 <= \$841 ;
+    pe3_3_done_d4 <= \$838 ;
   always @(posedge clk)
-    pe3_3_done_d3 <= \$842 ;
+    pe3_4_pv_d0 <= \$839 ;
   always @(posedge clk)
-    pe3_3_done_d4 <= \$843 ;
+    pe3_4_pv_d1 <= \$840 ;
   always @(posedge clk)
-    pe3_4_pv_d0 <= \$844 ;
+    pe3_4_pl_d0 <= \$841 ;
   always @(posedge clk)
-    pe3_4_pv_d1 <= \$845 ;
+    pe3_4_pl_d1 <= \$842 ;
   always @(posedge clk)
-    pe3_4_pl_d0 <= \$846 ;
+    pe3_5_a_in <= \$843 ;
   always @(posedge clk)
-    pe3_4_pl_d1 <= \$847 ;
+    pe4_4_b_in <= \$844 ;
   always @(posedge clk)
-    pe3_5_a_in <= \$848 ;
+    pe3_4_v <= \$845 ;
   always @(posedge clk)
-    pe4_4_b_in <= \$849 ;
+    pe3_4_l <= \$846 ;
   always @(posedge clk)
-    pe3_4_v <= \$850 ;
+    pe3_4_fresh <= \$847 ;
   always @(posedge clk)
-    pe3_4_l <= \$851 ;
+    pe3_4_acc <= \$848 ;
   always @(posedge clk)
-    pe3_4_fresh <= \$852 ;
+    pe3_4_res <= \$849 ;
   always @(posedge clk)
-    pe3_4_acc <= \$853 ;
+    pe3_4_done_d0 <= \$850 ;
   always @(posedge clk)
-    pe3_4_res <= \$854 ;
+    pe3_4_done_d1 <= \$851 ;
   always @(posedge clk)
-    pe3_4_done_d0 <= \$855 ;
+    pe3_4_done_d2 <= \$852 ;
   always @(posedge clk)
-    pe3_4_done_d1 <= \$856 ;
+    pe3_4_done_d3 <= \$853 ;
   always @(posedge clk)
-    pe3_4_done_d2 <= \$857 ;
+    pe3_5_pv_d0 <= \$854 ;
   always @(posedge clk)
-    pe3_4_done_d3 <= \$858 ;
+    pe3_5_pv_d1 <= \$855 ;
   always @(posedge clk)
-    pe3_5_pv_d0 <= \$859 ;
+    pe3_5_pl_d0 <= \$856 ;
   always @(posedge clk)
-    pe3_5_pv_d1 <= \$860 ;
+    pe3_5_pl_d1 <= \$857 ;
   always @(posedge clk)
-    pe3_5_pl_d0 <= \$861 ;
+    pe3_6_a_in <= \$858 ;
   always @(posedge clk)
-    pe3_5_pl_d1 <= \$862 ;
+    pe4_5_b_in <= \$859 ;
   always @(posedge clk)
-    pe3_6_a_in <= \$863 ;
+    pe3_5_v <= \$860 ;
   always @(posedge clk)
-    pe4_5_b_in <= \$864 ;
+    pe3_5_l <= \$861 ;
   always @(posedge clk)
-    pe3_5_v <= \$865 ;
+    pe3_5_fresh <= \$862 ;
   always @(posedge clk)
-    pe3_5_l <= \$866 ;
+    pe3_5_acc <= \$863 ;
   always @(posedge clk)
-    pe3_5_fresh <= \$867 ;
+    pe3_5_res <= \$864 ;
   always @(posedge clk)
-    pe3_5_acc <= \$868 ;
+    pe3_5_done_d0 <= \$865 ;
   always @(posedge clk)
-    pe3_5_res <= \$869 ;
+    pe3_5_done_d1 <= \$866 ;
   always @(posedge clk)
-    pe3_5_done_d0 <= \$870 ;
+    pe3_5_done_d2 <= \$867 ;
   always @(posedge clk)
-    pe3_5_done_d1 <= \$871 ;
+    pe3_6_pv_d0 <= \$868 ;
   always @(posedge clk)
-    pe3_5_done_d2 <= \$872 ;
+    pe3_6_pv_d1 <= \$869 ;
   always @(posedge clk)
-    pe3_6_pv_d0 <= \$873 ;
+    pe3_6_pl_d0 <= \$870 ;
   always @(posedge clk)
-    pe3_6_pv_d1 <= \$874 ;
+    pe3_6_pl_d1 <= \$871 ;
   always @(posedge clk)
-    pe3_6_pl_d0 <= \$875 ;
+    pe3_7_a_in <= \$872 ;
   always @(posedge clk)
-    pe3_6_pl_d1 <= \$876 ;
+    pe4_6_b_in <= \$873 ;
   always @(posedge clk)
-    pe3_7_a_in <= \$877 ;
+    pe3_6_v <= \$874 ;
   always @(posedge clk)
-    pe4_6_b_in <= \$878 ;
+    pe3_6_l <= \$875 ;
   always @(posedge clk)
-    pe3_6_v <= \$879 ;
+    pe3_6_fresh <= \$876 ;
   always @(posedge clk)
-    pe3_6_l <= \$880 ;
+    pe3_6_acc <= \$877 ;
   always @(posedge clk)
-    pe3_6_fresh <= \$881 ;
+    pe3_6_res <= \$878 ;
   always @(posedge clk)
-    pe3_6_acc <= \$882 ;
+    pe3_6_done_d0 <= \$879 ;
   always @(posedge clk)
-    pe3_6_res <= \$883 ;
+    pe3_6_done_d1 <= \$880 ;
   always @(posedge clk)
-    pe3_6_done_d0 <= \$884 ;
+    pe3_7_pv_d0 <= \$881 ;
   always @(posedge clk)
-    pe3_6_done_d1 <= \$885 ;
+    pe3_7_pv_d1 <= \$882 ;
   always @(posedge clk)
-    pe3_7_pv_d0 <= \$886 ;
+    pe3_7_pl_d0 <= \$883 ;
   always @(posedge clk)
-    pe3_7_pv_d1 <= \$887 ;
+    pe3_7_pl_d1 <= \$884 ;
   always @(posedge clk)
-    pe3_7_pl_d0 <= \$888 ;
+    pe3_7_a <= \$885 ;
   always @(posedge clk)
-    pe3_7_pl_d1 <= \$889 ;
+    pe4_7_b_in <= \$886 ;
   always @(posedge clk)
-    pe3_7_a <= \$890 ;
+    pe3_7_v <= \$887 ;
   always @(posedge clk)
-    pe4_7_b_in <= \$891 ;
+    pe3_7_l <= \$888 ;
   always @(posedge clk)
-    pe3_7_v <= \$892 ;
+    pe3_7_fresh <= \$889 ;
   always @(posedge clk)
-    pe3_7_l <= \$893 ;
+    pe3_7_acc <= \$890 ;
   always @(posedge clk)
-    pe3_7_fresh <= \$894 ;
+    pe3_7_res <= \$891 ;
   always @(posedge clk)
-    pe3_7_acc <= \$895 ;
+    pe3_7_done_d0 <= \$892 ;
   always @(posedge clk)
-    pe3_7_res <= \$896 ;
+    pe4_0_pv_d0 <= \$893 ;
   always @(posedge clk)
-    pe3_7_done_d0 <= \$897 ;
+    pe4_0_pv_d1 <= \$894 ;
   always @(posedge clk)
-    pe4_0_pv_d0 <= \$898 ;
+    pe4_0_pl_d0 <= \$895 ;
   always @(posedge clk)
-    pe4_0_pv_d1 <= \$899 ;
+    pe4_0_pl_d1 <= \$896 ;
   always @(posedge clk)
-    pe4_0_pl_d0 <= \$900 ;
+    pe4_1_a_in <= \$897 ;
   always @(posedge clk)
-    pe4_0_pl_d1 <= \$901 ;
+    pe5_0_b_in <= \$898 ;
   always @(posedge clk)
-    pe4_1_a_in <= \$902 ;
+    pe4_0_v <= \$899 ;
   always @(posedge clk)
-    pe5_0_b_in <= \$903 ;
+    pe4_0_l <= \$900 ;
   always @(posedge clk)
-    pe4_0_v <= \$904 ;
+    pe4_0_fresh <= \$901 ;
   always @(posedge clk)
-    pe4_0_l <= \$905 ;
+    pe4_0_acc <= \$902 ;
   always @(posedge clk)
-    pe4_0_fresh <= \$906 ;
+    pe4_0_res <= \$903 ;
   always @(posedge clk)
-    pe4_0_acc <= \$907 ;
+    pe4_0_done_d0 <= \$904 ;
   always @(posedge clk)
-    pe4_0_res <= \$908 ;
+    pe4_0_done_d1 <= \$905 ;
   always @(posedge clk)
-    pe4_0_done_d0 <= \$909 ;
+    pe4_0_done_d2 <= \$906 ;
   always @(posedge clk)
-    pe4_0_done_d1 <= \$910 ;
+    pe4_0_done_d3 <= \$907 ;
   always @(posedge clk)
-    pe4_0_done_d2 <= \$911 ;
+    pe4_0_done_d4 <= \$908 ;
   always @(posedge clk)
-    pe4_0_done_d3 <= \$912 ;
+    pe4_0_done_d5 <= \$909 ;
   always @(posedge clk)
-    pe4_0_done_d4 <= \$913 ;
+    pe4_0_done_d6 <= \$910 ;
   always @(posedge clk)
-    pe4_0_done_d5 <= \$914 ;
+    pe4_0_done_d7 <= \$911 ;
   always @(posedge clk)
-    pe4_0_done_d6 <= \$915 ;
+    pe4_1_pv_d0 <= \$912 ;
   always @(posedge clk)
-    pe4_0_done_d7 <= \$916 ;
+    pe4_1_pv_d1 <= \$913 ;
   always @(posedge clk)
-    pe4_1_pv_d0 <= \$917 ;
+    pe4_1_pl_d0 <= \$914 ;
   always @(posedge clk)
-    pe4_1_pv_d1 <= \$918 ;
+    pe4_1_pl_d1 <= \$915 ;
   always @(posedge clk)
-    pe4_1_pl_d0 <= \$919 ;
+    pe4_2_a_in <= \$916 ;
   always @(posedge clk)
-    pe4_1_pl_d1 <= \$920 ;
+    pe5_1_b_in <= \$917 ;
   always @(posedge clk)
-    pe4_2_a_in <= \$921 ;
+    pe4_1_v <= \$918 ;
   always @(posedge clk)
-    pe5_1_b_in <= \$922 ;
+    pe4_1_l <= \$919 ;
   always @(posedge clk)
-    pe4_1_v <= \$923 ;
+    pe4_1_fresh <= \$920 ;
   always @(posedge clk)
-    pe4_1_l <= \$924 ;
+    pe4_1_acc <= \$921 ;
   always @(posedge clk)
-    pe4_1_fresh <= \$925 ;
+    pe4_1_res <= \$922 ;
   always @(posedge clk)
-    pe4_1_acc <= \$926 ;
+    pe4_1_done_d0 <= \$923 ;
   always @(posedge clk)
-    pe4_1_res <= \$927 ;
+    pe4_1_done_d1 <= \$924 ;
   always @(posedge clk)
-    pe4_1_done_d0 <= \$928 ;
+    pe4_1_done_d2 <= \$925 ;
   always @(posedge clk)
-    pe4_1_done_d1 <= \$929 ;
+    pe4_1_done_d3 <= \$926 ;
   always @(posedge clk)
-    pe4_1_done_d2 <= \$930 ;
+    pe4_1_done_d4 <= \$927 ;
   always @(posedge clk)
-    pe4_1_done_d3 <= \$931 ;
+    pe4_1_done_d5 <= \$928 ;
   always @(posedge clk)
-    pe4_1_done_d4 <= \$932 ;
+    pe4_1_done_d6 <= \$929 ;
   always @(posedge clk)
-    pe4_1_done_d5 <= \$933 ;
+    pe4_2_pv_d0 <= \$930 ;
   always @(posedge clk)
-    pe4_1_done_d6 <= \$934 ;
+    pe4_2_pv_d1 <= \$931 ;
   always @(posedge clk)
-    pe4_2_pv_d0 <= \$935 ;
+    pe4_2_pl_d0 <= \$932 ;
   always @(posedge clk)
-    pe4_2_pv_d1 <= \$936 ;
+    pe4_2_pl_d1 <= \$933 ;
   always @(posedge clk)
-    pe4_2_pl_d0 <= \$937 ;
+    pe4_3_a_in <= \$934 ;
   always @(posedge clk)
-    pe4_2_pl_d1 <= \$938 ;
+    pe5_2_b_in <= \$935 ;
   always @(posedge clk)
-    pe4_3_a_in <= \$939 ;
+    pe4_2_v <= \$936 ;
   always @(posedge clk)
-    pe5_2_b_in <= \$940 ;
+    pe4_2_l <= \$937 ;
   always @(posedge clk)
-    pe4_2_v <= \$941 ;
+    pe4_2_fresh <= \$938 ;
   always @(posedge clk)
-    pe4_2_l <= \$942 ;
+    pe4_2_acc <= \$939 ;
   always @(posedge clk)
-    pe4_2_fresh <= \$943 ;
+    pe4_2_res <= \$940 ;
   always @(posedge clk)
-    pe4_2_acc <= \$944 ;
+    pe4_2_done_d0 <= \$941 ;
   always @(posedge clk)
-    pe4_2_res <= \$945 ;
+    pe4_2_done_d1 <= \$942 ;
   always @(posedge clk)
-    pe4_2_done_d0 <= \$946 ;
+    pe4_2_done_d2 <= \$943 ;
   always @(posedge clk)
-    pe4_2_done_d1 <= \$947 ;
+    pe4_2_done_d3 <= \$944 ;
   always @(posedge clk)
-    pe4_2_done_d2 <= \$948 ;
+    pe4_2_done_d4 <= \$945 ;
   always @(posedge clk)
-    pe4_2_done_d3 <= \$949 ;
+    pe4_2_done_d5 <= \$946 ;
   always @(posedge clk)
-    pe4_2_done_d4 <= \$950 ;
+    pe4_3_pv_d0 <= \$947 ;
   always @(posedge clk)
-    pe4_2_done_d5 <= \$951 ;
+    pe4_3_pv_d1 <= \$948 ;
   always @(posedge clk)
-    pe4_3_pv_d0 <= \$952 ;
+    pe4_3_pl_d0 <= \$949 ;
   always @(posedge clk)
-    pe4_3_pv_d1 <= \$953 ;
+    pe4_3_pl_d1 <= \$950 ;
   always @(posedge clk)
-    pe4_3_pl_d0 <= \$954 ;
+    pe4_4_a_in <= \$951 ;
   always @(posedge clk)
-    pe4_3_pl_d1 <= \$955 ;
+    pe5_3_b_in <= \$952 ;
   always @(posedge clk)
-    pe4_4_a_in <= \$956 ;
+    pe4_3_v <= \$953 ;
   always @(posedge clk)
-    pe5_3_b_in <= \$957 ;
+    pe4_3_l <= \$954 ;
   always @(posedge clk)
-    pe4_3_v <= \$958 ;
+    pe4_3_fresh <= \$955 ;
   always @(posedge clk)
-    pe4_3_l <= \$959 ;
+    pe4_3_acc <= \$956 ;
   always @(posedge clk)
-    pe4_3_fresh <= \$960 ;
+    pe4_3_res <= \$957 ;
   always @(posedge clk)
-    pe4_3_acc <= \$961 ;
+    pe4_3_done_d0 <= \$958 ;
   always @(posedge clk)
-    pe4_3_res <= \$962 ;
+    pe4_3_done_d1 <= \$959 ;
   always @(posedge clk)
-    pe4_3_done_d0 <= \$963 ;
+    pe4_3_done_d2 <= \$960 ;
   always @(posedge clk)
-    pe4_3_done_d1 <= \$964 ;
+    pe4_3_done_d3 <= \$961 ;
   always @(posedge clk)
-    pe4_3_done_d2 <= \$965 ;
+    pe4_3_done_d4 <= \$962 ;
   always @(posedge clk)
-    pe4_3_done_d3 <= \$966 ;
+    pe4_4_pv_d0 <= \$963 ;
   always @(posedge clk)
-    pe4_3_done_d4 <= \$967 ;
+    pe4_4_pv_d1 <= \$964 ;
   always @(posedge clk)
-    pe4_4_pv_d0 <= \$968 ;
+    pe4_4_pl_d0 <= \$965 ;
   always @(posedge clk)
-    pe4_4_pv_d1 <= \$969 ;
+    pe4_4_pl_d1 <= \$966 ;
   always @(posedge clk)
-    pe4_4_pl_d0 <= \$970 ;
+    pe4_5_a_in <= \$967 ;
   always @(posedge clk)
-    pe4_4_pl_d1 <= \$971 ;
+    pe5_4_b_in <= \$968 ;
   always @(posedge clk)
-    pe4_5_a_in <= \$972 ;
+    pe4_4_v <= \$969 ;
   always @(posedge clk)
-    pe5_4_b_in <= \$973 ;
+    pe4_4_l <= \$970 ;
   always @(posedge clk)
-    pe4_4_v <= \$974 ;
+    pe4_4_fresh <= \$971 ;
   always @(posedge clk)
-    pe4_4_l <= \$975 ;
+    pe4_4_acc <= \$972 ;
   always @(posedge clk)
-    pe4_4_fresh <= \$976 ;
+    pe4_4_res <= \$973 ;
   always @(posedge clk)
-    pe4_4_acc <= \$977 ;
+    pe4_4_done_d0 <= \$974 ;
   always @(posedge clk)
-    pe4_4_res <= \$978 ;
+    pe4_4_done_d1 <= \$975 ;
   always @(posedge clk)
-    pe4_4_done_d0 <= \$979 ;
+    pe4_4_done_d2 <= \$976 ;
   always @(posedge clk)
-    pe4_4_done_d1 <= \$980 ;
+    pe4_4_done_d3 <= \$977 ;
   always @(posedge clk)
-    pe4_4_done_d2 <= \$981 ;
+    pe4_5_pv_d0 <= \$978 ;
   always @(posedge clk)
-    pe4_4_done_d3 <= \$982 ;
+    pe4_5_pv_d1 <= \$979 ;
   always @(posedge clk)
-    pe4_5_pv_d0 <= \$983 ;
+    pe4_5_pl_d0 <= \$980 ;
   always @(posedge clk)
-    pe4_5_pv_d1 <= \$984 ;
+    pe4_5_pl_d1 <= \$981 ;
   always @(posedge clk)
-    pe4_5_pl_d0 <= \$985 ;
+    pe4_6_a_in <= \$982 ;
   always @(posedge clk)
-    pe4_5_pl_d1 <= \$986 ;
+    pe5_5_b_in <= \$983 ;
   always @(posedge clk)
-    pe4_6_a_in <= \$987 ;
+    pe4_5_v <= \$984 ;
   always @(posedge clk)
-    pe5_5_b_in <= \$988 ;
+    pe4_5_l <= \$985 ;
   always @(posedge clk)
-    pe4_5_v <= \$989 ;
+    pe4_5_fresh <= \$986 ;
   always @(posedge clk)
-    pe4_5_l <= \$990 ;
+    pe4_5_acc <= \$987 ;
   always @(posedge clk)
-    pe4_5_fresh <= \$991 ;
+    pe4_5_res <= \$988 ;
   always @(posedge clk)
-    pe4_5_acc <= \$992 ;
+    pe4_5_done_d0 <= \$989 ;
   always @(posedge clk)
-    pe4_5_res <= \$993 ;
+    pe4_5_done_d1 <= \$990 ;
   always @(posedge clk)
-    pe4_5_done_d0 <= \$994 ;
+    pe4_5_done_d2 <= \$991 ;
   always @(posedge clk)
-    pe4_5_done_d1 <= \$995 ;
+    pe4_6_pv_d0 <= \$992 ;
   always @(posedge clk)
-    pe4_5_done_d2 <= \$996 ;
+    pe4_6_pv_d1 <= \$993 ;
   always @(posedge clk)
-    pe4_6_pv_d0 <= \$997 ;
+    pe4_6_pl_d0 <= \$994 ;
   always @(posedge clk)
-    pe4_6_pv_d1 <= \$998 ;
+    pe4_6_pl_d1 <= \$995 ;
   always @(posedge clk)
-    pe4_6_pl_d0 <= \$999 ;
+    pe4_7_a_in <= \$996 ;
   always @(posedge clk)
-    pe4_6_pl_d1 <= \$1000 ;
+    pe5_6_b_in <= \$997 ;
   always @(posedge clk)
-    pe4_7_a_in <= \$1001 ;
+    pe4_6_v <= \$998 ;
   always @(posedge clk)
-    pe5_6_b_in <= \$1002 ;
+    pe4_6_l <= \$999 ;
   always @(posedge clk)
-    pe4_6_v <= \$1003 ;
+    pe4_6_fresh <= \$1000 ;
   always @(posedge clk)
-    pe4_6_l <= \$1004 ;
+    pe4_6_acc <= \$1001 ;
   always @(posedge clk)
-    pe4_6_fresh <= \$1005 ;
+    pe4_6_res <= \$1002 ;
   always @(posedge clk)
-    pe4_6_acc <= \$1006 ;
+    pe4_6_done_d0 <= \$1003 ;
   always @(posedge clk)
-    pe4_6_res <= \$1007 ;
+    pe4_6_done_d1 <= \$1004 ;
   always @(posedge clk)
-    pe4_6_done_d0 <= \$1008 ;
+    pe4_7_pv_d0 <= \$1005 ;
   always @(posedge clk)
-    pe4_6_done_d1 <= \$1009 ;
+    pe4_7_pv_d1 <= \$1006 ;
   always @(posedge clk)
-    pe4_7_pv_d0 <= \$1010 ;
+    pe4_7_pl_d0 <= \$1007 ;
   always @(posedge clk)
-    pe4_7_pv_d1 <= \$1011 ;
+    pe4_7_pl_d1 <= \$1008 ;
   always @(posedge clk)
-    pe4_7_pl_d0 <= \$1012 ;
+    pe4_7_a <= \$1009 ;
   always @(posedge clk)
-    pe4_7_pl_d1 <= \$1013 ;
+    pe5_7_b_in <= \$1010 ;
   always @(posedge clk)
-    pe4_7_a <= \$1014 ;
+    pe4_7_v <= \$1011 ;
   always @(posedge clk)
-    pe5_7_b_in <= \$1015 ;
+    pe4_7_l <= \$1012 ;
   always @(posedge clk)
-    pe4_7_v <= \$1016 ;
+    pe4_7_fresh <= \$1013 ;
   always @(posedge clk)
-    pe4_7_l <= \$1017 ;
+    pe4_7_acc <= \$1014 ;
   always @(posedge clk)
-    pe4_7_fresh <= \$1018 ;
+    pe4_7_res <= \$1015 ;
   always @(posedge clk)
-    pe4_7_acc <= \$1019 ;
+    pe4_7_done_d0 <= \$1016 ;
   always @(posedge clk)
-    pe4_7_res <= \$1020 ;
+    pe5_0_pv_d0 <= \$1017 ;
   always @(posedge clk)
-    pe4_7_done_d0 <= \$1021 ;
+    pe5_0_pv_d1 <= \$1018 ;
   always @(posedge clk)
-    pe5_0_pv_d0 <= \$1022 ;
+    pe5_0_pl_d0 <= \$1019 ;
   always @(posedge clk)
-    pe5_0_pv_d1 <= \$1023 ;
+    pe5_0_pl_d1 <= \$1020 ;
   always @(posedge clk)
-    pe5_0_pl_d0 <= \$1024 ;
+    pe5_1_a_in <= \$1021 ;
   always @(posedge clk)
-    pe5_0_pl_d1 <= \$1025 ;
+    pe6_0_b_in <= \$1022 ;
   always @(posedge clk)
-    pe5_1_a_in <= \$1026 ;
+    pe5_0_v <= \$1023 ;
   always @(posedge clk)
-    pe6_0_b_in <= \$1027 ;
+    pe5_0_l <= \$1024 ;
   always @(posedge clk)
-    pe5_0_v <= \$1028 ;
+    pe5_0_fresh <= \$1025 ;
   always @(posedge clk)
-    pe5_0_l <= \$1029 ;
+    pe5_0_acc <= \$1026 ;
   always @(posedge clk)
-    pe5_0_fresh <= \$1030 ;
+    pe5_0_res <= \$1027 ;
   always @(posedge clk)
-    pe5_0_acc <= \$1031 ;
+    pe5_0_done_d0 <= \$1028 ;
   always @(posedge clk)
-    pe5_0_res <= \$1032 ;
+    pe5_0_done_d1 <= \$1029 ;
   always @(posedge clk)
-    pe5_0_done_d0 <= \$1033 ;
+    pe5_0_done_d2 <= \$1030 ;
   always @(posedge clk)
-    pe5_0_done_d1 <= \$1034 ;
+    pe5_0_done_d3 <= \$1031 ;
   always @(posedge clk)
-    pe5_0_done_d2 <= \$1035 ;
+    pe5_0_done_d4 <= \$1032 ;
   always @(posedge clk)
-    pe5_0_done_d3 <= \$1036 ;
+    pe5_0_done_d5 <= \$1033 ;
   always @(posedge clk)
-    pe5_0_done_d4 <= \$1037 ;
+    pe5_0_done_d6 <= \$1034 ;
   always @(posedge clk)
-    pe5_0_done_d5 <= \$1038 ;
+    pe5_0_done_d7 <= \$1035 ;
   always @(posedge clk)
-    pe5_0_done_d6 <= \$1039 ;
+    pe5_1_pv_d0 <= \$1036 ;
   always @(posedge clk)
-    pe5_0_done_d7 <= \$1040 ;
+    pe5_1_pv_d1 <= \$1037 ;
   always @(posedge clk)
-    pe5_1_pv_d0 <= \$1041 ;
+    pe5_1_pl_d0 <= \$1038 ;
   always @(posedge clk)
-    pe5_1_pv_d1 <= \$1042 ;
+    pe5_1_pl_d1 <= \$1039 ;
   always @(posedge clk)
-    pe5_1_pl_d0 <= \$1043 ;
+    pe5_2_a_in <= \$1040 ;
   always @(posedge clk)
-    pe5_1_pl_d1 <= \$1044 ;
+    pe6_1_b_in <= \$1041 ;
   always @(posedge clk)
-    pe5_2_a_in <= \$1045 ;
+    pe5_1_v <= \$1042 ;
   always @(posedge clk)
-    pe6_1_b_in <= \$1046 ;
+    pe5_1_l <= \$1043 ;
   always @(posedge clk)
-    pe5_1_v <= \$1047 ;
+    pe5_1_fresh <= \$1044 ;
   always @(posedge clk)
-    pe5_1_l <= \$1048 ;
+    pe5_1_acc <= \$1045 ;
   always @(posedge clk)
-    pe5_1_fresh <= \$1049 ;
+    pe5_1_res <= \$1046 ;
   always @(posedge clk)
-    pe5_1_acc <= \$1050 ;
+    pe5_1_done_d0 <= \$1047 ;
   always @(posedge clk)
-    pe5_1_res <= \$1051 ;
+    pe5_1_done_d1 <= \$1048 ;
   always @(posedge clk)
-    pe5_1_done_d0 <= \$1052 ;
+    pe5_1_done_d2 <= \$1049 ;
   always @(posedge clk)
-    pe5_1_done_d1 <= \$1053 ;
+    pe5_1_done_d3 <= \$1050 ;
   always @(posedge clk)
-    pe5_1_done_d2 <= \$1054 ;
+    pe5_1_done_d4 <= \$1051 ;
   always @(posedge clk)
-    pe5_1_done_d3 <= \$1055 ;
+    pe5_1_done_d5 <= \$1052 ;
   always @(posedge clk)
-    pe5_1_done_d4 <= \$1056 ;
+    pe5_1_done_d6 <= \$1053 ;
   always @(posedge clk)
-    pe5_1_done_d5 <= \$1057 ;
+    pe5_2_pv_d0 <= \$1054 ;
   always @(posedge clk)
-    pe5_1_done_d6 <= \$1058 ;
+    pe5_2_pv_d1 <= \$1055 ;
   always @(posedge clk)
-    pe5_2_pv_d0 <= \$1059 ;
+    pe5_2_pl_d0 <= \$1056 ;
   always @(posedge clk)
-    pe5_2_pv_d1 <= \$1060 ;
+    pe5_2_pl_d1 <= \$1057 ;
   always @(posedge clk)
-    pe5_2_pl_d0 <= \$1061 ;
+    pe5_3_a_in <= \$1058 ;
   always @(posedge clk)
-    pe5_2_pl_d1 <= \$1062 ;
+    pe6_2_b_in <= \$1059 ;
   always @(posedge clk)
-    pe5_3_a_in <= \$1063 ;
+    pe5_2_v <= \$1060 ;
   always @(posedge clk)
-    pe6_2_b_in <= \$1064 ;
+    pe5_2_l <= \$1061 ;
   always @(posedge clk)
-    pe5_2_v <= \$1065 ;
+    pe5_2_fresh <= \$1062 ;
   always @(posedge clk)
-    pe5_2_l <= \$1066 ;
+    pe5_2_acc <= \$1063 ;
   always @(posedge clk)
-    pe5_2_fresh <= \$1067 ;
+    pe5_2_res <= \$1064 ;
   always @(posedge clk)
-    pe5_2_acc <= \$1068 ;
+    pe5_2_done_d0 <= \$1065 ;
   always @(posedge clk)
-    pe5_2_res <= \$1069 ;
+    pe5_2_done_d1 <= \$1066 ;
   always @(posedge clk)
-    pe5_2_done_d0 <= \$1070 ;
+    pe5_2_done_d2 <= \$1067 ;
   always @(posedge clk)
-    pe5_2_done_d1 <= \$1071 ;
+    pe5_2_done_d3 <= \$1068 ;
   always @(posedge clk)
-    pe5_2_done_d2 <= \$1072 ;
+    pe5_2_done_d4 <= \$1069 ;
   always @(posedge clk)
-    pe5_2_done_d3 <= \$1073 ;
+    pe5_2_done_d5 <= \$1070 ;
   always @(posedge clk)
-    pe5_2_done_d4 <= \$1074 ;
+    pe5_3_pv_d0 <= \$1071 ;
   always @(posedge clk)
-    pe5_2_done_d5 <= \$1075 ;
+    pe5_3_pv_d1 <= \$1072 ;
   always @(posedge clk)
-    pe5_3_pv_d0 <= \$1076 ;
+    pe5_3_pl_d0 <= \$1073 ;
   always @(posedge clk)
-    pe5_3_pv_d1 <= \$1077 ;
+    pe5_3_pl_d1 <= \$1074 ;
   always @(posedge clk)
-    pe5_3_pl_d0 <= \$1078 ;
+    pe5_4_a_in <= \$1075 ;
   always @(posedge clk)
-    pe5_3_pl_d1 <= \$1079 ;
+    pe6_3_b_in <= \$1076 ;
   always @(posedge clk)
-    pe5_4_a_in <= \$1080 ;
+    pe5_3_v <= \$1077 ;
   always @(posedge clk)
-    pe6_3_b_in <= \$1081 ;
+    pe5_3_l <= \$1078 ;
   always @(posedge clk)
-    pe5_3_v <= \$1082 ;
+    pe5_3_fresh <= \$1079 ;
   always @(posedge clk)
-    pe5_3_l <= \$1083 ;
+    pe5_3_acc <= \$1080 ;
   always @(posedge clk)
-    pe5_3_fresh <= \$1084 ;
+    pe5_3_res <= \$1081 ;
   always @(posedge clk)
-    pe5_3_acc <= \$1085 ;
+    pe5_3_done_d0 <= \$1082 ;
   always @(posedge clk)
-    pe5_3_res <= \$1086 ;
+    pe5_3_done_d1 <= \$1083 ;
   always @(posedge clk)
-    pe5_3_done_d0 <= \$1087 ;
+    pe5_3_done_d2 <= \$1084 ;
   always @(posedge clk)
-    pe5_3_done_d1 <= \$1088 ;
+    pe5_3_done_d3 <= \$1085 ;
   always @(posedge clk)
-    pe5_3_done_d2 <= \$1089 ;
+    pe5_3_done_d4 <= \$1086 ;
   always @(posedge clk)
-    pe5_3_done_d3 <= \$1090 ;
+    pe5_4_pv_d0 <= \$1087 ;
   always @(posedge clk)
-    pe5_3_done_d4 <= \$1091 ;
+    pe5_4_pv_d1 <= \$1088 ;
   always @(posedge clk)
-    pe5_4_pv_d0 <= \$1092 ;
+    pe5_4_pl_d0 <= \$1089 ;
   always @(posedge clk)
-    pe5_4_pv_d1 <= \$1093 ;
+    pe5_4_pl_d1 <= \$1090 ;
   always @(posedge clk)
-    pe5_4_pl_d0 <= \$1094 ;
+    pe5_5_a_in <= \$1091 ;
   always @(posedge clk)
-    pe5_4_pl_d1 <= \$1095 ;
+    pe6_4_b_in <= \$1092 ;
   always @(posedge clk)
-    pe5_5_a_in <= \$1096 ;
+    pe5_4_v <= \$1093 ;
   always @(posedge clk)
-    pe6_4_b_in <= \$1097 ;
+    pe5_4_l <= \$1094 ;
   always @(posedge clk)
-    pe5_4_v <= \$1098 ;
+    pe5_4_fresh <= \$1095 ;
   always @(posedge clk)
-    pe5_4_l <= \$1099 ;
+    pe5_4_acc <= \$1096 ;
   always @(posedge clk)
-    pe5_4_fresh <= \$1100 ;
+    pe5_4_res <= \$1097 ;
   always @(posedge clk)
-    pe5_4_acc <= \$1101 ;
+    pe5_4_done_d0 <= \$1098 ;
   always @(posedge clk)
-    pe5_4_res <= \$1102 ;
+    pe5_4_done_d1 <= \$1099 ;
   always @(posedge clk)
-    pe5_4_done_d0 <= \$1103 ;
+    pe5_4_done_d2 <= \$1100 ;
   always @(posedge clk)
-    pe5_4_done_d1 <= \$1104 ;
+    pe5_4_done_d3 <= \$1101 ;
   always @(posedge clk)
-    pe5_4_done_d2 <= \$1105 ;
+    pe5_5_pv_d0 <= \$1102 ;
   always @(posedge clk)
-    pe5_4_done_d3 <= \$1106 ;
+    pe5_5_pv_d1 <= \$1103 ;
   always @(posedge clk)
-    pe5_5_pv_d0 <= \$1107 ;
+    pe5_5_pl_d0 <= \$1104 ;
   always @(posedge clk)
-    pe5_5_pv_d1 <= \$1108 ;
+    pe5_5_pl_d1 <= \$1105 ;
   always @(posedge clk)
-    pe5_5_pl_d0 <= \$1109 ;
+    pe5_6_a_in <= \$1106 ;
   always @(posedge clk)
-    pe5_5_pl_d1 <= \$1110 ;
+    pe6_5_b_in <= \$1107 ;
   always @(posedge clk)
-    pe5_6_a_in <= \$1111 ;
+    pe5_5_v <= \$1108 ;
   always @(posedge clk)
-    pe6_5_b_in <= \$1112 ;
+    pe5_5_l <= \$1109 ;
   always @(posedge clk)
-    pe5_5_v <= \$1113 ;
+    pe5_5_fresh <= \$1110 ;
   always @(posedge clk)
-    pe5_5_l <= \$1114 ;
+    pe5_5_acc <= \$1111 ;
   always @(posedge clk)
-    pe5_5_fresh <= \$1115 ;
+    pe5_5_res <= \$1112 ;
   always @(posedge clk)
-    pe5_5_acc <= \$1116 ;
+    pe5_5_done_d0 <= \$1113 ;
   always @(posedge clk)
-    pe5_5_res <= \$1117 ;
+    pe5_5_done_d1 <= \$1114 ;
   always @(posedge clk)
-    pe5_5_done_d0 <= \$1118 ;
+    pe5_5_done_d2 <= \$1115 ;
   always @(posedge clk)
-    pe5_5_done_d1 <= \$1119 ;
+    pe5_6_pv_d0 <= \$1116 ;
   always @(posedge clk)
-    pe5_5_done_d2 <= \$1120 ;
+    pe5_6_pv_d1 <= \$1117 ;
   always @(posedge clk)
-    pe5_6_pv_d0 <= \$1121 ;
+    pe5_6_pl_d0 <= \$1118 ;
   always @(posedge clk)
-    pe5_6_pv_d1 <= \$1122 ;
+    pe5_6_pl_d1 <= \$1119 ;
   always @(posedge clk)
-    pe5_6_pl_d0 <= \$1123 ;
+    pe5_7_a_in <= \$1120 ;
   always @(posedge clk)
-    pe5_6_pl_d1 <= \$1124 ;
+    pe6_6_b_in <= \$1121 ;
   always @(posedge clk)
-    pe5_7_a_in <= \$1125 ;
+    pe5_6_v <= \$1122 ;
   always @(posedge clk)
-    pe6_6_b_in <= \$1126 ;
+    pe5_6_l <= \$1123 ;
   always @(posedge clk)
-    pe5_6_v <= \$1127 ;
+    pe5_6_fresh <= \$1124 ;
   always @(posedge clk)
-    pe5_6_l <= \$1128 ;
+    pe5_6_acc <= \$1125 ;
   always @(posedge clk)
-    pe5_6_fresh <= \$1129 ;
+    pe5_6_res <= \$1126 ;
   always @(posedge clk)
-    pe5_6_acc <= \$1130 ;
+    pe5_6_done_d0 <= \$1127 ;
   always @(posedge clk)
-    pe5_6_res <= \$1131 ;
+    pe5_6_done_d1 <= \$1128 ;
   always @(posedge clk)
-    pe5_6_done_d0 <= \$1132 ;
+    pe5_7_pv_d0 <= \$1129 ;
   always @(posedge clk)
-    pe5_6_done_d1 <= \$1133 ;
+    pe5_7_pv_d1 <= \$1130 ;
   always @(posedge clk)
-    pe5_7_pv_d0 <= \$1134 ;
+    pe5_7_pl_d0 <= \$1131 ;
   always @(posedge clk)
-    pe5_7_pv_d1 <= \$1135 ;
+    pe5_7_pl_d1 <= \$1132 ;
   always @(posedge clk)
-    pe5_7_pl_d0 <= \$1136 ;
+    pe5_7_a <= \$1133 ;
   always @(posedge clk)
-    pe5_7_pl_d1 <= \$1137 ;
+    pe6_7_b_in <= \$1134 ;
   always @(posedge clk)
-    pe5_7_a <= \$1138 ;
+    pe5_7_v <= \$1135 ;
   always @(posedge clk)
-    pe6_7_b_in <= \$1139 ;
+    pe5_7_l <= \$1136 ;
   always @(posedge clk)
-    pe5_7_v <= \$1140 ;
+    pe5_7_fresh <= \$1137 ;
   always @(posedge clk)
-    pe5_7_l <= \$1141 ;
+    pe5_7_acc <= \$1138 ;
   always @(posedge clk)
-    pe5_7_fresh <= \$1142 ;
+    pe5_7_res <= \$1139 ;
   always @(posedge clk)
-    pe5_7_acc <= \$1143 ;
+    pe5_7_done_d0 <= \$1140 ;
   always @(posedge clk)
-    pe5_7_res <= \$1144 ;
+    pe6_0_pv_d0 <= \$1141 ;
   always @(posedge clk)
-    pe5_7_done_d0 <= \$1145 ;
+    pe6_0_pv_d1 <= \$1142 ;
   always @(posedge clk)
-    pe6_0_pv_d0 <= \$1146 ;
+    pe6_0_pl_d0 <= \$1143 ;
   always @(posedge clk)
-    pe6_0_pv_d1 <= \$1147 ;
+    pe6_0_pl_d1 <= \$1144 ;
   always @(posedge clk)
-    pe6_0_pl_d0 <= \$1148 ;
+    pe6_1_a_in <= \$1145 ;
   always @(posedge clk)
-    pe6_0_pl_d1 <= \$1149 ;
+    pe7_0_b_in <= \$1146 ;
   always @(posedge clk)
-    pe6_1_a_in <= \$1150 ;
+    pe6_0_v <= \$1147 ;
   always @(posedge clk)
-    pe7_0_b_in <= \$1151 ;
+    pe6_0_l <= \$1148 ;
   always @(posedge clk)
-    pe6_0_v <= \$1152 ;
+    pe6_0_fresh <= \$1149 ;
   always @(posedge clk)
-    pe6_0_l <= \$1153 ;
+    pe6_0_acc <= \$1150 ;
   always @(posedge clk)
-    pe6_0_fresh <= \$1154 ;
+    pe6_0_res <= \$1151 ;
   always @(posedge clk)
-    pe6_0_acc <= \$1155 ;
+    pe6_0_done_d0 <= \$1152 ;
   always @(posedge clk)
-    pe6_0_res <= \$1156 ;
+    pe6_0_done_d1 <= \$1153 ;
   always @(posedge clk)
-    pe6_0_done_d0 <= \$1157 ;
+    pe6_0_done_d2 <= \$1154 ;
   always @(posedge clk)
-    pe6_0_done_d1 <= \$1158 ;
+    pe6_0_done_d3 <= \$1155 ;
   always @(posedge clk)
-    pe6_0_done_d2 <= \$1159 ;
+    pe6_0_done_d4 <= \$1156 ;
   always @(posedge clk)
-    pe6_0_done_d3 <= \$1160 ;
+    pe6_0_done_d5 <= \$1157 ;
   always @(posedge clk)
-    pe6_0_done_d4 <= \$1161 ;
+    pe6_0_done_d6 <= \$1158 ;
   always @(posedge clk)
-    pe6_0_done_d5 <= \$1162 ;
+    pe6_0_done_d7 <= \$1159 ;
   always @(posedge clk)
-    pe6_0_done_d6 <= \$1163 ;
+    pe6_1_pv_d0 <= \$1160 ;
   always @(posedge clk)
-    pe6_0_done_d7 <= \$1164 ;
+    pe6_1_pv_d1 <= \$1161 ;
   always @(posedge clk)
-    pe6_1_pv_d0 <= \$1165 ;
+    pe6_1_pl_d0 <= \$1162 ;
   always @(posedge clk)
-    pe6_1_pv_d1 <= \$1166 ;
+    pe6_1_pl_d1 <= \$1163 ;
   always @(posedge clk)
-    pe6_1_pl_d0 <= \$1167 ;
+    pe6_2_a_in <= \$1164 ;
   always @(posedge clk)
-    pe6_1_pl_d1 <= \$1168 ;
+    pe7_1_b_in <= \$1165 ;
   always @(posedge clk)
-    pe6_2_a_in <= \$1169 ;
+    pe6_1_v <= \$1166 ;
   always @(posedge clk)
-    pe7_1_b_in <= \$1170 ;
+    pe6_1_l <= \$1167 ;
   always @(posedge clk)
-    pe6_1_v <= \$1171 ;
+    pe6_1_fresh <= \$1168 ;
   always @(posedge clk)
-    pe6_1_l <= \$1172 ;
+    pe6_1_acc <= \$1169 ;
   always @(posedge clk)
-    pe6_1_fresh <= \$1173 ;
+    pe6_1_res <= \$1170 ;
   always @(posedge clk)
-    pe6_1_acc <= \$1174 ;
+    pe6_1_done_d0 <= \$1171 ;
   always @(posedge clk)
-    pe6_1_res <= \$1175 ;
+    pe6_1_done_d1 <= \$1172 ;
   always @(posedge clk)
-    pe6_1_done_d0 <= \$1176 ;
+    pe6_1_done_d2 <= \$1173 ;
   always @(posedge clk)
-    pe6_1_done_d1 <= \$1177 ;
+    pe6_1_done_d3 <= \$1174 ;
   always @(posedge clk)
-    pe6_1_done_d2 <= \$1178 ;
+    pe6_1_done_d4 <= \$1175 ;
   always @(posedge clk)
-    pe6_1_done_d3 <= \$1179 ;
+    pe6_1_done_d5 <= \$1176 ;
   always @(posedge clk)
-    pe6_1_done_d4 <= \$1180 ;
+    pe6_1_done_d6 <= \$1177 ;
   always @(posedge clk)
-    pe6_1_done_d5 <= \$1181 ;
+    pe6_2_pv_d0 <= \$1178 ;
   always @(posedge clk)
-    pe6_1_done_d6 <= \$1182 ;
+    pe6_2_pv_d1 <= \$1179 ;
   always @(posedge clk)
-    pe6_2_pv_d0 <= \$1183 ;
+    pe6_2_pl_d0 <= \$1180 ;
   always @(posedge clk)
-    pe6_2_pv_d1 <= \$1184 ;
+    pe6_2_pl_d1 <= \$1181 ;
   always @(posedge clk)
-    pe6_2_pl_d0 <= \$1185 ;
+    pe6_3_a_in <= \$1182 ;
   always @(posedge clk)
-    pe6_2_pl_d1 <= \$1186 ;
+    pe7_2_b_in <= \$1183 ;
   always @(posedge clk)
-    pe6_3_a_in <= \$1187 ;
+    pe6_2_v <= \$1184 ;
   always @(posedge clk)
-    pe7_2_b_in <= \$1188 ;
+    pe6_2_l <= \$1185 ;
   always @(posedge clk)
-    pe6_2_v <= \$1189 ;
+    pe6_2_fresh <= \$1186 ;
   always @(posedge clk)
-    pe6_2_l <= \$1190 ;
+    pe6_2_acc <= \$1187 ;
   always @(posedge clk)
-    pe6_2_fresh <= \$1191 ;
+    pe6_2_res <= \$1188 ;
   always @(posedge clk)
-    pe6_2_acc <= \$1192 ;
+    pe6_2_done_d0 <= \$1189 ;
   always @(posedge clk)
-    pe6_2_res <= \$1193 ;
+    pe6_2_done_d1 <= \$1190 ;
   always @(posedge clk)
-    pe6_2_done_d0 <= \$1194 ;
+    pe6_2_done_d2 <= \$1191 ;
   always @(posedge clk)
-    pe6_2_done_d1 <= \$1195 ;
+    pe6_2_done_d3 <= \$1192 ;
   always @(posedge clk)
-    pe6_2_done_d2 <= \$1196 ;
+    pe6_2_done_d4 <= \$1193 ;
   always @(posedge clk)
-    pe6_2_done_d3 <= \$1197 ;
+    pe6_2_done_d5 <= \$1194 ;
   always @(posedge clk)
-    pe6_2_done_d4 <= \$1198 ;
+    pe6_3_pv_d0 <= \$1195 ;
   always @(posedge clk)
-    pe6_2_done_d5 <= \$1199 ;
+    pe6_3_pv_d1 <= \$1196 ;
   always @(posedge clk)
-    pe6_3_pv_d0 <= \$1200 ;
+    pe6_3_pl_d0 <= \$1197 ;
   always @(posedge clk)
-    pe6_3_pv_d1 <= \$1201 ;
+    pe6_3_pl_d1 <= \$1198 ;
   always @(posedge clk)
-    pe6_3_pl_d0 <= \$1202 ;
+    pe6_4_a_in <= \$1199 ;
   always @(posedge clk)
-    pe6_3_pl_d1 <= \$1203 ;
+    pe7_3_b_in <= \$1200 ;
   always @(posedge clk)
-    pe6_4_a_in <= \$1204 ;
+    pe6_3_v <= \$1201 ;
   always @(posedge clk)
-    pe7_3_b_in <= \$1205 ;
+    pe6_3_l <= \$1202 ;
   always @(posedge clk)
-    pe6_3_v <= \$1206 ;
+    pe6_3_fresh <= \$1203 ;
   always @(posedge clk)
-    pe6_3_l <= \$1207 ;
+    pe6_3_acc <= \$1204 ;
   always @(posedge clk)
-    pe6_3_fresh <= \$1208 ;
+    pe6_3_res <= \$1205 ;
   always @(posedge clk)
-    pe6_3_acc <= \$1209 ;
+    pe6_3_done_d0 <= \$1206 ;
   always @(posedge clk)
-    pe6_3_res <= \$1210 ;
+    pe6_3_done_d1 <= \$1207 ;
   always @(posedge clk)
-    pe6_3_done_d0 <= \$1211 ;
+    pe6_3_done_d2 <= \$1208 ;
   always @(posedge clk)
-    pe6_3_done_d1 <= \$1212 ;
+    pe6_3_done_d3 <= \$1209 ;
   always @(posedge clk)
-    pe6_3_done_d2 <= \$1213 ;
+    pe6_3_done_d4 <= \$1210 ;
   always @(posedge clk)
-    pe6_3_done_d3 <= \$1214 ;
+    pe6_4_pv_d0 <= \$1211 ;
   always @(posedge clk)
-    pe6_3_done_d4 <= \$1215 ;
+    pe6_4_pv_d1 <= \$1212 ;
   always @(posedge clk)
-    pe6_4_pv_d0 <= \$1216 ;
+    pe6_4_pl_d0 <= \$1213 ;
   always @(posedge clk)
-    pe6_4_pv_d1 <= \$1217 ;
+    pe6_4_pl_d1 <= \$1214 ;
   always @(posedge clk)
-    pe6_4_pl_d0 <= \$1218 ;
+    pe6_5_a_in <= \$1215 ;
   always @(posedge clk)
-    pe6_4_pl_d1 <= \$1219 ;
+    pe7_4_b_in <= \$1216 ;
   always @(posedge clk)
-    pe6_5_a_in <= \$1220 ;
+    pe6_4_v <= \$1217 ;
   always @(posedge clk)
-    pe7_4_b_in <= \$1221 ;
+    pe6_4_l <= \$1218 ;
   always @(posedge clk)
-    pe6_4_v <= \$1222 ;
+    pe6_4_fresh <= \$1219 ;
   always @(posedge clk)
-    pe6_4_l <= \$1223 ;
+    pe6_4_acc <= \$1220 ;
   always @(posedge clk)
-    pe6_4_fresh <= \$1224 ;
+    pe6_4_res <= \$1221 ;
   always @(posedge clk)
-    pe6_4_acc <= \$1225 ;
+    pe6_4_done_d0 <= \$1222 ;
   always @(posedge clk)
-    pe6_4_res <= \$1226 ;
+    pe6_4_done_d1 <= \$1223 ;
   always @(posedge clk)
-    pe6_4_done_d0 <= \$1227 ;
+    pe6_4_done_d2 <= \$1224 ;
   always @(posedge clk)
-    pe6_4_done_d1 <= \$1228 ;
+    pe6_4_done_d3 <= \$1225 ;
   always @(posedge clk)
-    pe6_4_done_d2 <= \$1229 ;
+    pe6_5_pv_d0 <= \$1226 ;
   always @(posedge clk)
-    pe6_4_done_d3 <= \$1230 ;
+    pe6_5_pv_d1 <= \$1227 ;
   always @(posedge clk)
-    pe6_5_pv_d0 <= \$1231 ;
+    pe6_5_pl_d0 <= \$1228 ;
   always @(posedge clk)
-    pe6_5_pv_d1 <= \$1232 ;
+    pe6_5_pl_d1 <= \$1229 ;
   always @(posedge clk)
-    pe6_5_pl_d0 <= \$1233 ;
+    pe6_6_a_in <= \$1230 ;
   always @(posedge clk)
-    pe6_5_pl_d1 <= \$1234 ;
+    pe7_5_b_in <= \$1231 ;
   always @(posedge clk)
-    pe6_6_a_in <= \$1235 ;
+    pe6_5_v <= \$1232 ;
   always @(posedge clk)
-    pe7_5_b_in <= \$1236 ;
+    pe6_5_l <= \$1233 ;
   always @(posedge clk)
-    pe6_5_v <= \$1237 ;
+    pe6_5_fresh <= \$1234 ;
   always @(posedge clk)
-    pe6_5_l <= \$1238 ;
+    pe6_5_acc <= \$1235 ;
   always @(posedge clk)
-    pe6_5_fresh <= \$1239 ;
+    pe6_5_res <= \$1236 ;
   always @(posedge clk)
-    pe6_5_acc <= \$1240 ;
+    pe6_5_done_d0 <= \$1237 ;
   always @(posedge clk)
-    pe6_5_res <= \$1241 ;
+    pe6_5_done_d1 <= \$1238 ;
   always @(posedge clk)
-    pe6_5_done_d0 <= \$1242 ;
+    pe6_5_done_d2 <= \$1239 ;
   always @(posedge clk)
-    pe6_5_done_d1 <= \$1243 ;
+    pe6_6_pv_d0 <= \$1240 ;
   always @(posedge clk)
-    pe6_5_done_d2 <= \$1244 ;
+    pe6_6_pv_d1 <= \$1241 ;
   always @(posedge clk)
-    pe6_6_pv_d0 <= \$1245 ;
+    pe6_6_pl_d0 <= \$1242 ;
   always @(posedge clk)
-    pe6_6_pv_d1 <= \$1246 ;
+    pe6_6_pl_d1 <= \$1243 ;
   always @(posedge clk)
-    pe6_6_pl_d0 <= \$1247 ;
+    pe6_7_a_in <= \$1244 ;
   always @(posedge clk)
-    pe6_6_pl_d1 <= \$1248 ;
+    pe7_6_b_in <= \$1245 ;
   always @(posedge clk)
-    pe6_7_a_in <= \$1249 ;
+    pe6_6_v <= \$1246 ;
   always @(posedge clk)
-    pe7_6_b_in <= \$1250 ;
+    pe6_6_l <= \$1247 ;
   always @(posedge clk)
-    pe6_6_v <= \$1251 ;
+    pe6_6_fresh <= \$1248 ;
   always @(posedge clk)
-    pe6_6_l <= \$1252 ;
+    pe6_6_acc <= \$1249 ;
   always @(posedge clk)
-    pe6_6_fresh <= \$1253 ;
+    pe6_6_res <= \$1250 ;
   always @(posedge clk)
-    pe6_6_acc <= \$1254 ;
+    pe6_6_done_d0 <= \$1251 ;
   always @(posedge clk)
-    pe6_6_res <= \$1255 ;
+    pe6_6_done_d1 <= \$1252 ;
   always @(posedge clk)
-    pe6_6_done_d0 <= \$1256 ;
+    pe6_7_pv_d0 <= \$1253 ;
   always @(posedge clk)
-    pe6_6_done_d1 <= \$1257 ;
+    pe6_7_pv_d1 <= \$1254 ;
   always @(posedge clk)
-    pe6_7_pv_d0 <= \$1258 ;
+    pe6_7_pl_d0 <= \$1255 ;
   always @(posedge clk)
-    pe6_7_pv_d1 <= \$1259 ;
+    pe6_7_pl_d1 <= \$1256 ;
   always @(posedge clk)
-    pe6_7_pl_d0 <= \$1260 ;
+    pe6_7_a <= \$1257 ;
   always @(posedge clk)
-    pe6_7_pl_d1 <= \$1261 ;
+    pe7_7_b_in <= \$1258 ;
   always @(posedge clk)
-    pe6_7_a <= \$1262 ;
+    pe6_7_v <= \$1259 ;
   always @(posedge clk)
-    pe7_7_b_in <= \$1263 ;
+    pe6_7_l <= \$1260 ;
   always @(posedge clk)
-    pe6_7_v <= \$1264 ;
+    pe6_7_fresh <= \$1261 ;
   always @(posedge clk)
-    pe6_7_l <= \$1265 ;
+    pe6_7_acc <= \$1262 ;
   always @(posedge clk)
-    pe6_7_fresh <= \$1266 ;
+    pe6_7_res <= \$1263 ;
   always @(posedge clk)
-    pe6_7_acc <= \$1267 ;
+    pe6_7_done_d0 <= \$1264 ;
   always @(posedge clk)
-    pe6_7_res <= \$1268 ;
+    pe7_0_pv_d0 <= \$1265 ;
   always @(posedge clk)
-    pe6_7_done_d0 <= \$1269 ;
+    pe7_0_pv_d1 <= \$1266 ;
   always @(posedge clk)
-    pe7_0_pv_d0 <= \$1270 ;
+    pe7_0_pl_d0 <= \$1267 ;
   always @(posedge clk)
-    pe7_0_pv_d1 <= \$1271 ;
+    pe7_0_pl_d1 <= \$1268 ;
   always @(posedge clk)
-    pe7_0_pl_d0 <= \$1272 ;
+    pe7_1_a_in <= \$1269 ;
   always @(posedge clk)
-    pe7_0_pl_d1 <= \$1273 ;
+    pe7_0_b <= \$1270 ;
   always @(posedge clk)
-    pe7_1_a_in <= \$1274 ;
+    pe7_0_v <= \$1271 ;
   always @(posedge clk)
-    pe7_0_b <= \$1275 ;
+    pe7_0_l <= \$1272 ;
   always @(posedge clk)
-    pe7_0_v <= \$1276 ;
+    pe7_0_fresh <= \$1273 ;
   always @(posedge clk)
-    pe7_0_l <= \$1277 ;
+    pe7_0_acc <= \$1274 ;
   always @(posedge clk)
-    pe7_0_fresh <= \$1278 ;
+    pe7_0_res <= \$1275 ;
   always @(posedge clk)
-    pe7_0_acc <= \$1279 ;
+    pe7_0_done_d0 <= \$1276 ;
   always @(posedge clk)
-    pe7_0_res <= \$1280 ;
+    pe7_0_done_d1 <= \$1277 ;
   always @(posedge clk)
-    pe7_0_done_d0 <= \$1281 ;
+    pe7_0_done_d2 <= \$1278 ;
   always @(posedge clk)
-    pe7_0_done_d1 <= \$1282 ;
+    pe7_0_done_d3 <= \$1279 ;
   always @(posedge clk)
-    pe7_0_done_d2 <= \$1283 ;
+    pe7_0_done_d4 <= \$1280 ;
   always @(posedge clk)
-    pe7_0_done_d3 <= \$1284 ;
+    pe7_0_done_d5 <= \$1281 ;
   always @(posedge clk)
-    pe7_0_done_d4 <= \$1285 ;
+    pe7_0_done_d6 <= \$1282 ;
   always @(posedge clk)
-    pe7_0_done_d5 <= \$1286 ;
+    pe7_0_done_d7 <= \$1283 ;
   always @(posedge clk)
-    pe7_0_done_d6 <= \$1287 ;
+    pe7_1_pv_d0 <= \$1284 ;
   always @(posedge clk)
-    pe7_0_done_d7 <= \$1288 ;
+    pe7_1_pv_d1 <= \$1285 ;
   always @(posedge clk)
-    pe7_1_pv_d0 <= \$1289 ;
+    pe7_1_pl_d0 <= \$1286 ;
   always @(posedge clk)
-    pe7_1_pv_d1 <= \$1290 ;
+    pe7_1_pl_d1 <= \$1287 ;
   always @(posedge clk)
-    pe7_1_pl_d0 <= \$1291 ;
+    pe7_2_a_in <= \$1288 ;
   always @(posedge clk)
-    pe7_1_pl_d1 <= \$1292 ;
+    pe7_1_b <= \$1289 ;
   always @(posedge clk)
-    pe7_2_a_in <= \$1293 ;
+    pe7_1_v <= \$1290 ;
   always @(posedge clk)
-    pe7_1_b <= \$1294 ;
+    pe7_1_l <= \$1291 ;
   always @(posedge clk)
-    pe7_1_v <= \$1295 ;
+    pe7_1_fresh <= \$1292 ;
   always @(posedge clk)
-    pe7_1_l <= \$1296 ;
+    pe7_1_acc <= \$1293 ;
   always @(posedge clk)
-    pe7_1_fresh <= \$1297 ;
+    pe7_1_res <= \$1294 ;
   always @(posedge clk)
-    pe7_1_acc <= \$1298 ;
+    pe7_1_done_d0 <= \$1295 ;
   always @(posedge clk)
-    pe7_1_res <= \$1299 ;
+    pe7_1_done_d1 <= \$1296 ;
   always @(posedge clk)
-    pe7_1_done_d0 <= \$1300 ;
+    pe7_1_done_d2 <= \$1297 ;
   always @(posedge clk)
-    pe7_1_done_d1 <= \$1301 ;
+    pe7_1_done_d3 <= \$1298 ;
   always @(posedge clk)
-    pe7_1_done_d2 <= \$1302 ;
+    pe7_1_done_d4 <= \$1299 ;
   always @(posedge clk)
-    pe7_1_done_d3 <= \$1303 ;
+    pe7_1_done_d5 <= \$1300 ;
   always @(posedge clk)
-    pe7_1_done_d4 <= \$1304 ;
+    pe7_1_done_d6 <= \$1301 ;
   always @(posedge clk)
-    pe7_1_done_d5 <= \$1305 ;
+    pe7_2_pv_d0 <= \$1302 ;
   always @(posedge clk)
-    pe7_1_done_d6 <= \$1306 ;
+    pe7_2_pv_d1 <= \$1303 ;
   always @(posedge clk)
-    pe7_2_pv_d0 <= \$1307 ;
+    pe7_2_pl_d0 <= \$1304 ;
   always @(posedge clk)
-    pe7_2_pv_d1 <= \$1308 ;
+    pe7_2_pl_d1 <= \$1305 ;
   always @(posedge clk)
-    pe7_2_pl_d0 <= \$1309 ;
+    pe7_3_a_in <= \$1306 ;
   always @(posedge clk)
-    pe7_2_pl_d1 <= \$1310 ;
+    pe7_2_b <= \$1307 ;
   always @(posedge clk)
-    pe7_3_a_in <= \$1311 ;
+    pe7_2_v <= \$1308 ;
   always @(posedge clk)
-    pe7_2_b <= \$1312 ;
+    pe7_2_l <= \$1309 ;
   always @(posedge clk)
-    pe7_2_v <= \$1313 ;
+    pe7_2_fresh <= \$1310 ;
   always @(posedge clk)
-    pe7_2_l <= \$1314 ;
+    pe7_2_acc <= \$1311 ;
   always @(posedge clk)
-    pe7_2_fresh <= \$1315 ;
+    pe7_2_res <= \$1312 ;
   always @(posedge clk)
-    pe7_2_acc <= \$1316 ;
+    pe7_2_done_d0 <= \$1313 ;
   always @(posedge clk)
-    pe7_2_res <= \$1317 ;
+    pe7_2_done_d1 <= \$1314 ;
   always @(posedge clk)
-    pe7_2_done_d0 <= \$1318 ;
+    pe7_2_done_d2 <= \$1315 ;
   always @(posedge clk)
-    pe7_2_done_d1 <= \$1319 ;
+    pe7_2_done_d3 <= \$1316 ;
   always @(posedge clk)
-    pe7_2_done_d2 <= \$1320 ;
+    pe7_2_done_d4 <= \$1317 ;
   always @(posedge clk)
-    pe7_2_done_d3 <= \$1321 ;
+    pe7_2_done_d5 <= \$1318 ;
   always @(posedge clk)
-    pe7_2_done_d4 <= \$1322 ;
+    pe7_3_pv_d0 <= \$1319 ;
   always @(posedge clk)
-    pe7_2_done_d5 <= \$1323 ;
+    pe7_3_pv_d1 <= \$1320 ;
   always @(posedge clk)
-    pe7_3_pv_d0 <= \$1324 ;
+    pe7_3_pl_d0 <= \$1321 ;
   always @(posedge clk)
-    pe7_3_pv_d1 <= \$1325 ;
+    pe7_3_pl_d1 <= \$1322 ;
   always @(posedge clk)
-    pe7_3_pl_d0 <= \$1326 ;
+    pe7_4_a_in <= \$1323 ;
   always @(posedge clk)
-    pe7_3_pl_d1 <= \$1327 ;
+    pe7_3_b <= \$1324 ;
   always @(posedge clk)
-    pe7_4_a_in <= \$1328 ;
+    pe7_3_v <= \$1325 ;
   always @(posedge clk)
-    pe7_3_b <= \$1329 ;
+    pe7_3_l <= \$1326 ;
   always @(posedge clk)
-    pe7_3_v <= \$1330 ;
+    pe7_3_fresh <= \$1327 ;
   always @(posedge clk)
-    pe7_3_l <= \$1331 ;
+    pe7_3_acc <= \$1328 ;
   always @(posedge clk)
-    pe7_3_fresh <= \$1332 ;
+    pe7_3_res <= \$1329 ;
   always @(posedge clk)
-    pe7_3_acc <= \$1333 ;
+    pe7_3_done_d0 <= \$1330 ;
   always @(posedge clk)
-    pe7_3_res <= \$1334 ;
+    pe7_3_done_d1 <= \$1331 ;
   always @(posedge clk)
-    pe7_3_done_d0 <= \$1335 ;
+    pe7_3_done_d2 <= \$1332 ;
   always @(posedge clk)
-    pe7_3_done_d1 <= \$1336 ;
+    pe7_3_done_d3 <= \$1333 ;
   always @(posedge clk)
-    pe7_3_done_d2 <= \$1337 ;
+    pe7_3_done_d4 <= \$1334 ;
   always @(posedge clk)
-    pe7_3_done_d3 <= \$1338 ;
+    pe7_4_pv_d0 <= \$1335 ;
   always @(posedge clk)
-    pe7_3_done_d4 <= \$1339 ;
+    pe7_4_pv_d1 <= \$1336 ;
   always @(posedge clk)
-    pe7_4_pv_d0 <= \$1340 ;
+    pe7_4_pl_d0 <= \$1337 ;
   always @(posedge clk)
-    pe7_4_pv_d1 <= \$1341 ;
+    pe7_4_pl_d1 <= \$1338 ;
   always @(posedge clk)
-    pe7_4_pl_d0 <= \$1342 ;
+    pe7_5_a_in <= \$1339 ;
   always @(posedge clk)
-    pe7_4_pl_d1 <= \$1343 ;
+    pe7_4_b <= \$1340 ;
   always @(posedge clk)
-    pe7_5_a_in <= \$1344 ;
+    pe7_4_v <= \$1341 ;
   always @(posedge clk)
-    pe7_4_b <= \$1345 ;
+    pe7_4_l <= \$1342 ;
   always @(posedge clk)
-    pe7_4_v <= \$1346 ;
+    pe7_4_fresh <= \$1343 ;
   always @(posedge clk)
-    pe7_4_l <= \$1347 ;
+    pe7_4_acc <= \$1344 ;
   always @(posedge clk)
-    pe7_4_fresh <= \$1348 ;
+    pe7_4_res <= \$1345 ;
   always @(posedge clk)
-    pe7_4_acc <= \$1349 ;
+    pe7_4_done_d0 <= \$1346 ;
   always @(posedge clk)
-    pe7_4_res <= \$1350 ;
+    pe7_4_done_d1 <= \$1347 ;
   always @(posedge clk)
-    pe7_4_done_d0 <= \$1351 ;
+    pe7_4_done_d2 <= \$1348 ;
   always @(posedge clk)
-    pe7_4_done_d1 <= \$1352 ;
+    pe7_4_done_d3 <= \$1349 ;
   always @(posedge clk)
-    pe7_4_done_d2 <= \$1353 ;
+    pe7_5_pv_d0 <= \$1350 ;
   always @(posedge clk)
-    pe7_4_done_d3 <= \$1354 ;
+    pe7_5_pv_d1 <= \$1351 ;
   always @(posedge clk)
-    pe7_5_pv_d0 <= \$1355 ;
+    pe7_5_pl_d0 <= \$1352 ;
   always @(posedge clk)
-    pe7_5_pv_d1 <= \$1356 ;
+    pe7_5_pl_d1 <= \$1353 ;
   always @(posedge clk)
-    pe7_5_pl_d0 <= \$1357 ;
+    pe7_6_a_in <= \$1354 ;
   always @(posedge clk)
-    pe7_5_pl_d1 <= \$1358 ;
+    pe7_5_b <= \$1355 ;
   always @(posedge clk)
-    pe7_6_a_in <= \$1359 ;
+    pe7_5_v <= \$1356 ;
   always @(posedge clk)
-    pe7_5_b <= \$1360 ;
+    pe7_5_l <= \$1357 ;
   always @(posedge clk)
-    pe7_5_v <= \$1361 ;
+    pe7_5_fresh <= \$1358 ;
   always @(posedge clk)
-    pe7_5_l <= \$1362 ;
+    pe7_5_acc <= \$1359 ;
   always @(posedge clk)
-    pe7_5_fresh <= \$1363 ;
+    pe7_5_res <= \$1360 ;
   always @(posedge clk)
-    pe7_5_acc <= \$1364 ;
+    pe7_5_done_d0 <= \$1361 ;
   always @(posedge clk)
-    pe7_5_res <= \$1365 ;
+    pe7_5_done_d1 <= \$1362 ;
   always @(posedge clk)
-    pe7_5_done_d0 <= \$1366 ;
+    pe7_5_done_d2 <= \$1363 ;
   always @(posedge clk)
-    pe7_5_done_d1 <= \$1367 ;
+    pe7_6_pv_d0 <= \$1364 ;
   always @(posedge clk)
-    pe7_5_done_d2 <= \$1368 ;
+    pe7_6_pv_d1 <= \$1365 ;
   always @(posedge clk)
-    pe7_6_pv_d0 <= \$1369 ;
+    pe7_6_pl_d0 <= \$1366 ;
   always @(posedge clk)
-    pe7_6_pv_d1 <= \$1370 ;
+    pe7_6_pl_d1 <= \$1367 ;
   always @(posedge clk)
-    pe7_6_pl_d0 <= \$1371 ;
+    pe7_7_a_in <= \$1368 ;
   always @(posedge clk)
-    pe7_6_pl_d1 <= \$1372 ;
+    pe7_6_b <= \$1369 ;
   always @(posedge clk)
-    pe7_7_a_in <= \$1373 ;
+    pe7_6_v <= \$1370 ;
   always @(posedge clk)
-    pe7_6_b <= \$1374 ;
+    pe7_6_l <= \$1371 ;
   always @(posedge clk)
-    pe7_6_v <= \$1375 ;
+    pe7_6_fresh <= \$1372 ;
   always @(posedge clk)
-    pe7_6_l <= \$1376 ;
+    pe7_6_acc <= \$1373 ;
   always @(posedge clk)
-    pe7_6_fresh <= \$1377 ;
+    pe7_6_res <= \$1374 ;
   always @(posedge clk)
-    pe7_6_acc <= \$1378 ;
+    pe7_6_done_d0 <= \$1375 ;
   always @(posedge clk)
-    pe7_6_res <= \$1379 ;
+    pe7_6_done_d1 <= \$1376 ;
   always @(posedge clk)
-    pe7_6_done_d0 <= \$1380 ;
+    pe7_7_pv_d0 <= \$1377 ;
   always @(posedge clk)
-    pe7_6_done_d1 <= \$1381 ;
+    pe7_7_pv_d1 <= \$1378 ;
   always @(posedge clk)
-    pe7_7_pv_d0 <= \$1382 ;
+    pe7_7_pl_d0 <= \$1379 ;
   always @(posedge clk)
-    pe7_7_pv_d1 <= \$1383 ;
+    pe7_7_pl_d1 <= \$1380 ;
   always @(posedge clk)
-    pe7_7_pl_d0 <= \$1384 ;
+    pe7_7_a <= \$1381 ;
   always @(posedge clk)
-    pe7_7_pl_d1 <= \$1385 ;
+    pe7_7_b <= \$1382 ;
   always @(posedge clk)
-    pe7_7_a <= \$1386 ;
+    pe7_7_v <= \$1383 ;
   always @(posedge clk)
-    pe7_7_b <= \$1387 ;
+    pe7_7_l <= \$1384 ;
   always @(posedge clk)
-    pe7_7_v <= \$1388 ;
+    pe7_7_fresh <= \$1385 ;
   always @(posedge clk)
-    pe7_7_l <= \$1389 ;
+    pe7_7_acc <= \$1386 ;
   always @(posedge clk)
-    pe7_7_fresh <= \$1390 ;
+    pe7_7_res <= \$1387 ;
   always @(posedge clk)
-    pe7_7_acc <= \$1391 ;
+    pe7_7_done_d0 <= \$1388 ;
   always @(posedge clk)
-    pe7_7_res <= \$1392 ;
+    w_data <= \$1389 ;
   always @(posedge clk)
-    pe7_7_done_d0 <= \$1393 ;
-  always @(posedge clk)
-    \$signature__data  <= \$1394 ;
-  always @(posedge clk)
-    drain_valid <= \$1395 ;
+    drain_valid <= \$1390 ;
+  \systolic_array.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
   \systolic_array.pe0_0_mul  pe0_0_mul (
     .clk(clk),
     .pe0_0_a_in(i__payload[7:0]),
@@ -6992,65 +6973,88 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \$69 [1:0];
+    \$282  = \$69 ;
     if (rst) begin
-      \$284  = 2'h0;
+      \$282  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \$70 [1:0];
+    \$283  = \$70 ;
     if (rst) begin
-      \$285  = 2'h0;
+      \$283  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \$2 [1:0];
-    if (rst) begin
-      \$286  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \$71 ;
-    if (rst) begin
-      \$287  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \$72 ;
-    if (rst) begin
-      \$288  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = since_last;
+    \$284  = since_last;
     if (out_buffer_en) begin
-      if (\$73 ) begin
-        \$289  = 4'h1;
-      end else if (\$74 ) begin
-        \$289  = \$75 [3:0];
+      if (\$71 ) begin
+        \$284  = 4'h1;
+      end else if (\$72 ) begin
+        \$284  = \$73 [3:0];
       end
     end
     if (rst) begin
-      \$289  = 4'h8;
+      \$284  = 4'h8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = pe1_0_a_in;
+    \$285  = pe1_0_a_in;
     if (out_buffer_en) begin
-      \$290  = i__payload[15:8];
+      \$285  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = skew_v1_d0;
+    \$286  = skew_v1_d0;
     if (out_buffer_en) begin
-      \$291  = take;
+      \$286  = take;
+    end
+    if (rst) begin
+      \$286  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = skew_l1_d0;
+    if (out_buffer_en) begin
+      \$287  = i__payload[128];
+    end
+    if (rst) begin
+      \$287  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = skew_a2_d0;
+    if (out_buffer_en) begin
+      \$288  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = pe2_0_a_in;
+    if (out_buffer_en) begin
+      \$289  = skew_a2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = skew_v2_d0;
+    if (out_buffer_en) begin
+      \$290  = take;
+    end
+    if (rst) begin
+      \$290  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = skew_v2_d1;
+    if (out_buffer_en) begin
+      \$291  = skew_v2_d0;
     end
     if (rst) begin
       \$291  = 1'h0;
@@ -7058,7 +7062,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = skew_l1_d0;
+    \$292  = skew_l2_d0;
     if (out_buffer_en) begin
       \$292  = i__payload[128];
     end
@@ -7068,43 +7072,40 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = skew_a2_d0;
+    \$293  = skew_l2_d1;
     if (out_buffer_en) begin
-      \$293  = i__payload[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = pe2_0_a_in;
-    if (out_buffer_en) begin
-      \$294  = skew_a2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = skew_v2_d0;
-    if (out_buffer_en) begin
-      \$295  = take;
+      \$293  = skew_l2_d0;
     end
     if (rst) begin
-      \$295  = 1'h0;
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = skew_v2_d1;
+    \$294  = skew_a3_d0;
     if (out_buffer_en) begin
-      \$296  = skew_v2_d0;
-    end
-    if (rst) begin
-      \$296  = 1'h0;
+      \$294  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = skew_l2_d0;
+    \$295  = skew_a3_d1;
     if (out_buffer_en) begin
-      \$297  = i__payload[128];
+      \$295  = skew_a3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = pe3_0_a_in;
+    if (out_buffer_en) begin
+      \$296  = skew_a3_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = skew_v3_d0;
+    if (out_buffer_en) begin
+      \$297  = take;
     end
     if (rst) begin
       \$297  = 1'h0;
@@ -7112,9 +7113,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = skew_l2_d1;
+    \$298  = skew_v3_d1;
     if (out_buffer_en) begin
-      \$298  = skew_l2_d0;
+      \$298  = skew_v3_d0;
     end
     if (rst) begin
       \$298  = 1'h0;
@@ -7122,30 +7123,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = skew_a3_d0;
+    \$299  = skew_v3_d2;
     if (out_buffer_en) begin
-      \$299  = i__payload[31:24];
+      \$299  = skew_v3_d1;
+    end
+    if (rst) begin
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = skew_a3_d1;
+    \$300  = skew_l3_d0;
     if (out_buffer_en) begin
-      \$300  = skew_a3_d0;
+      \$300  = i__payload[128];
+    end
+    if (rst) begin
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = pe3_0_a_in;
+    \$301  = skew_l3_d1;
     if (out_buffer_en) begin
-      \$301  = skew_a3_d1;
+      \$301  = skew_l3_d0;
+    end
+    if (rst) begin
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = skew_v3_d0;
+    \$302  = skew_l3_d2;
     if (out_buffer_en) begin
-      \$302  = take;
+      \$302  = skew_l3_d1;
     end
     if (rst) begin
       \$302  = 1'h0;
@@ -7153,49 +7163,37 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = skew_v3_d1;
+    \$303  = skew_a4_d0;
     if (out_buffer_en) begin
-      \$303  = skew_v3_d0;
-    end
-    if (rst) begin
-      \$303  = 1'h0;
+      \$303  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = skew_v3_d2;
+    \$304  = skew_a4_d1;
     if (out_buffer_en) begin
-      \$304  = skew_v3_d1;
-    end
-    if (rst) begin
-      \$304  = 1'h0;
+      \$304  = skew_a4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = skew_l3_d0;
+    \$305  = skew_a4_d2;
     if (out_buffer_en) begin
-      \$305  = i__payload[128];
-    end
-    if (rst) begin
-      \$305  = 1'h0;
+      \$305  = skew_a4_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = skew_l3_d1;
+    \$306  = pe4_0_a_in;
     if (out_buffer_en) begin
-      \$306  = skew_l3_d0;
-    end
-    if (rst) begin
-      \$306  = 1'h0;
+      \$306  = skew_a4_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = skew_l3_d2;
+    \$307  = skew_v4_d0;
     if (out_buffer_en) begin
-      \$307  = skew_l3_d1;
+      \$307  = take;
     end
     if (rst) begin
       \$307  = 1'h0;
@@ -7203,37 +7201,49 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = skew_a4_d0;
+    \$308  = skew_v4_d1;
     if (out_buffer_en) begin
-      \$308  = i__payload[39:32];
+      \$308  = skew_v4_d0;
+    end
+    if (rst) begin
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = skew_a4_d1;
+    \$309  = skew_v4_d2;
     if (out_buffer_en) begin
-      \$309  = skew_a4_d0;
+      \$309  = skew_v4_d1;
+    end
+    if (rst) begin
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = skew_a4_d2;
+    \$310  = skew_v4_d3;
     if (out_buffer_en) begin
-      \$310  = skew_a4_d1;
+      \$310  = skew_v4_d2;
+    end
+    if (rst) begin
+      \$310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = pe4_0_a_in;
+    \$311  = skew_l4_d0;
     if (out_buffer_en) begin
-      \$311  = skew_a4_d2;
+      \$311  = i__payload[128];
+    end
+    if (rst) begin
+      \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = skew_v4_d0;
+    \$312  = skew_l4_d1;
     if (out_buffer_en) begin
-      \$312  = take;
+      \$312  = skew_l4_d0;
     end
     if (rst) begin
       \$312  = 1'h0;
@@ -7241,9 +7251,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = skew_v4_d1;
+    \$313  = skew_l4_d2;
     if (out_buffer_en) begin
-      \$313  = skew_v4_d0;
+      \$313  = skew_l4_d1;
     end
     if (rst) begin
       \$313  = 1'h0;
@@ -7251,9 +7261,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = skew_v4_d2;
+    \$314  = skew_l4_d3;
     if (out_buffer_en) begin
-      \$314  = skew_v4_d1;
+      \$314  = skew_l4_d2;
     end
     if (rst) begin
       \$314  = 1'h0;
@@ -7261,94 +7271,94 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = skew_v4_d3;
+    \$315  = skew_a5_d0;
     if (out_buffer_en) begin
-      \$315  = skew_v4_d2;
+      \$315  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$316  = skew_a5_d1;
+    if (out_buffer_en) begin
+      \$316  = skew_a5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$317  = skew_a5_d2;
+    if (out_buffer_en) begin
+      \$317  = skew_a5_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$318  = skew_a5_d3;
+    if (out_buffer_en) begin
+      \$318  = skew_a5_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$319  = pe5_0_a_in;
+    if (out_buffer_en) begin
+      \$319  = skew_a5_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = skew_v5_d0;
+    if (out_buffer_en) begin
+      \$320  = take;
     end
     if (rst) begin
-      \$315  = 1'h0;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = skew_l4_d0;
+    \$321  = skew_v5_d1;
     if (out_buffer_en) begin
-      \$316  = i__payload[128];
+      \$321  = skew_v5_d0;
     end
     if (rst) begin
-      \$316  = 1'h0;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = skew_l4_d1;
+    \$322  = skew_v5_d2;
     if (out_buffer_en) begin
-      \$317  = skew_l4_d0;
+      \$322  = skew_v5_d1;
     end
     if (rst) begin
-      \$317  = 1'h0;
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = skew_l4_d2;
+    \$323  = skew_v5_d3;
     if (out_buffer_en) begin
-      \$318  = skew_l4_d1;
+      \$323  = skew_v5_d2;
     end
     if (rst) begin
-      \$318  = 1'h0;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = skew_l4_d3;
+    \$324  = skew_v5_d4;
     if (out_buffer_en) begin
-      \$319  = skew_l4_d2;
+      \$324  = skew_v5_d3;
     end
     if (rst) begin
-      \$319  = 1'h0;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = skew_a5_d0;
+    \$325  = skew_l5_d0;
     if (out_buffer_en) begin
-      \$320  = i__payload[47:40];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = skew_a5_d1;
-    if (out_buffer_en) begin
-      \$321  = skew_a5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = skew_a5_d2;
-    if (out_buffer_en) begin
-      \$322  = skew_a5_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = skew_a5_d3;
-    if (out_buffer_en) begin
-      \$323  = skew_a5_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = pe5_0_a_in;
-    if (out_buffer_en) begin
-      \$324  = skew_a5_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = skew_v5_d0;
-    if (out_buffer_en) begin
-      \$325  = take;
+      \$325  = i__payload[128];
     end
     if (rst) begin
       \$325  = 1'h0;
@@ -7356,9 +7366,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = skew_v5_d1;
+    \$326  = skew_l5_d1;
     if (out_buffer_en) begin
-      \$326  = skew_v5_d0;
+      \$326  = skew_l5_d0;
     end
     if (rst) begin
       \$326  = 1'h0;
@@ -7366,9 +7376,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = skew_v5_d2;
+    \$327  = skew_l5_d2;
     if (out_buffer_en) begin
-      \$327  = skew_v5_d1;
+      \$327  = skew_l5_d1;
     end
     if (rst) begin
       \$327  = 1'h0;
@@ -7376,9 +7386,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = skew_v5_d3;
+    \$328  = skew_l5_d3;
     if (out_buffer_en) begin
-      \$328  = skew_v5_d2;
+      \$328  = skew_l5_d2;
     end
     if (rst) begin
       \$328  = 1'h0;
@@ -7386,9 +7396,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = skew_v5_d4;
+    \$329  = skew_l5_d4;
     if (out_buffer_en) begin
-      \$329  = skew_v5_d3;
+      \$329  = skew_l5_d3;
     end
     if (rst) begin
       \$329  = 1'h0;
@@ -7396,101 +7406,101 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = skew_l5_d0;
+    \$330  = skew_a6_d0;
     if (out_buffer_en) begin
-      \$330  = i__payload[128];
+      \$330  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$331  = skew_a6_d1;
+    if (out_buffer_en) begin
+      \$331  = skew_a6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$332  = skew_a6_d2;
+    if (out_buffer_en) begin
+      \$332  = skew_a6_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = skew_a6_d3;
+    if (out_buffer_en) begin
+      \$333  = skew_a6_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = skew_a6_d4;
+    if (out_buffer_en) begin
+      \$334  = skew_a6_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = pe6_0_a_in;
+    if (out_buffer_en) begin
+      \$335  = skew_a6_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = skew_v6_d0;
+    if (out_buffer_en) begin
+      \$336  = take;
     end
     if (rst) begin
-      \$330  = 1'h0;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = skew_l5_d1;
+    \$337  = skew_v6_d1;
     if (out_buffer_en) begin
-      \$331  = skew_l5_d0;
+      \$337  = skew_v6_d0;
     end
     if (rst) begin
-      \$331  = 1'h0;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = skew_l5_d2;
+    \$338  = skew_v6_d2;
     if (out_buffer_en) begin
-      \$332  = skew_l5_d1;
+      \$338  = skew_v6_d1;
     end
     if (rst) begin
-      \$332  = 1'h0;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = skew_l5_d3;
+    \$339  = skew_v6_d3;
     if (out_buffer_en) begin
-      \$333  = skew_l5_d2;
+      \$339  = skew_v6_d2;
     end
     if (rst) begin
-      \$333  = 1'h0;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = skew_l5_d4;
+    \$340  = skew_v6_d4;
     if (out_buffer_en) begin
-      \$334  = skew_l5_d3;
+      \$340  = skew_v6_d3;
     end
     if (rst) begin
-      \$334  = 1'h0;
+      \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = skew_a6_d0;
+    \$341  = skew_v6_d5;
     if (out_buffer_en) begin
-      \$335  = i__payload[55:48];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = skew_a6_d1;
-    if (out_buffer_en) begin
-      \$336  = skew_a6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = skew_a6_d2;
-    if (out_buffer_en) begin
-      \$337  = skew_a6_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = skew_a6_d3;
-    if (out_buffer_en) begin
-      \$338  = skew_a6_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = skew_a6_d4;
-    if (out_buffer_en) begin
-      \$339  = skew_a6_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = pe6_0_a_in;
-    if (out_buffer_en) begin
-      \$340  = skew_a6_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = skew_v6_d0;
-    if (out_buffer_en) begin
-      \$341  = take;
+      \$341  = skew_v6_d4;
     end
     if (rst) begin
       \$341  = 1'h0;
@@ -7498,9 +7508,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = skew_v6_d1;
+    \$342  = skew_l6_d0;
     if (out_buffer_en) begin
-      \$342  = skew_v6_d0;
+      \$342  = i__payload[128];
     end
     if (rst) begin
       \$342  = 1'h0;
@@ -7508,9 +7518,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = skew_v6_d2;
+    \$343  = skew_l6_d1;
     if (out_buffer_en) begin
-      \$343  = skew_v6_d1;
+      \$343  = skew_l6_d0;
     end
     if (rst) begin
       \$343  = 1'h0;
@@ -7518,9 +7528,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = skew_v6_d3;
+    \$344  = skew_l6_d2;
     if (out_buffer_en) begin
-      \$344  = skew_v6_d2;
+      \$344  = skew_l6_d1;
     end
     if (rst) begin
       \$344  = 1'h0;
@@ -7528,9 +7538,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = skew_v6_d4;
+    \$345  = skew_l6_d3;
     if (out_buffer_en) begin
-      \$345  = skew_v6_d3;
+      \$345  = skew_l6_d2;
     end
     if (rst) begin
       \$345  = 1'h0;
@@ -7538,9 +7548,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = skew_v6_d5;
+    \$346  = skew_l6_d4;
     if (out_buffer_en) begin
-      \$346  = skew_v6_d4;
+      \$346  = skew_l6_d3;
     end
     if (rst) begin
       \$346  = 1'h0;
@@ -7548,9 +7558,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = skew_l6_d0;
+    \$347  = skew_l6_d5;
     if (out_buffer_en) begin
-      \$347  = i__payload[128];
+      \$347  = skew_l6_d4;
     end
     if (rst) begin
       \$347  = 1'h0;
@@ -7558,108 +7568,108 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = skew_l6_d1;
+    \$348  = skew_a7_d0;
     if (out_buffer_en) begin
-      \$348  = skew_l6_d0;
+      \$348  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$349  = skew_a7_d1;
+    if (out_buffer_en) begin
+      \$349  = skew_a7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$350  = skew_a7_d2;
+    if (out_buffer_en) begin
+      \$350  = skew_a7_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$351  = skew_a7_d3;
+    if (out_buffer_en) begin
+      \$351  = skew_a7_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$352  = skew_a7_d4;
+    if (out_buffer_en) begin
+      \$352  = skew_a7_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$353  = skew_a7_d5;
+    if (out_buffer_en) begin
+      \$353  = skew_a7_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$354  = pe7_0_a_in;
+    if (out_buffer_en) begin
+      \$354  = skew_a7_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$355  = skew_v7_d0;
+    if (out_buffer_en) begin
+      \$355  = take;
     end
     if (rst) begin
-      \$348  = 1'h0;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = skew_l6_d2;
+    \$356  = skew_v7_d1;
     if (out_buffer_en) begin
-      \$349  = skew_l6_d1;
+      \$356  = skew_v7_d0;
     end
     if (rst) begin
-      \$349  = 1'h0;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = skew_l6_d3;
+    \$357  = skew_v7_d2;
     if (out_buffer_en) begin
-      \$350  = skew_l6_d2;
+      \$357  = skew_v7_d1;
     end
     if (rst) begin
-      \$350  = 1'h0;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = skew_l6_d4;
+    \$358  = skew_v7_d3;
     if (out_buffer_en) begin
-      \$351  = skew_l6_d3;
+      \$358  = skew_v7_d2;
     end
     if (rst) begin
-      \$351  = 1'h0;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = skew_l6_d5;
+    \$359  = skew_v7_d4;
     if (out_buffer_en) begin
-      \$352  = skew_l6_d4;
+      \$359  = skew_v7_d3;
     end
     if (rst) begin
-      \$352  = 1'h0;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = skew_a7_d0;
+    \$360  = skew_v7_d5;
     if (out_buffer_en) begin
-      \$353  = i__payload[63:56];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = skew_a7_d1;
-    if (out_buffer_en) begin
-      \$354  = skew_a7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = skew_a7_d2;
-    if (out_buffer_en) begin
-      \$355  = skew_a7_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = skew_a7_d3;
-    if (out_buffer_en) begin
-      \$356  = skew_a7_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = skew_a7_d4;
-    if (out_buffer_en) begin
-      \$357  = skew_a7_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = skew_a7_d5;
-    if (out_buffer_en) begin
-      \$358  = skew_a7_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = pe7_0_a_in;
-    if (out_buffer_en) begin
-      \$359  = skew_a7_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = skew_v7_d0;
-    if (out_buffer_en) begin
-      \$360  = take;
+      \$360  = skew_v7_d4;
     end
     if (rst) begin
       \$360  = 1'h0;
@@ -7667,9 +7677,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = skew_v7_d1;
+    \$361  = skew_v7_d6;
     if (out_buffer_en) begin
-      \$361  = skew_v7_d0;
+      \$361  = skew_v7_d5;
     end
     if (rst) begin
       \$361  = 1'h0;
@@ -7677,9 +7687,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = skew_v7_d2;
+    \$362  = skew_l7_d0;
     if (out_buffer_en) begin
-      \$362  = skew_v7_d1;
+      \$362  = i__payload[128];
     end
     if (rst) begin
       \$362  = 1'h0;
@@ -7687,9 +7697,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = skew_v7_d3;
+    \$363  = skew_l7_d1;
     if (out_buffer_en) begin
-      \$363  = skew_v7_d2;
+      \$363  = skew_l7_d0;
     end
     if (rst) begin
       \$363  = 1'h0;
@@ -7697,9 +7707,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = skew_v7_d4;
+    \$364  = skew_l7_d2;
     if (out_buffer_en) begin
-      \$364  = skew_v7_d3;
+      \$364  = skew_l7_d1;
     end
     if (rst) begin
       \$364  = 1'h0;
@@ -7707,9 +7717,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = skew_v7_d5;
+    \$365  = skew_l7_d3;
     if (out_buffer_en) begin
-      \$365  = skew_v7_d4;
+      \$365  = skew_l7_d2;
     end
     if (rst) begin
       \$365  = 1'h0;
@@ -7717,9 +7727,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = skew_v7_d6;
+    \$366  = skew_l7_d4;
     if (out_buffer_en) begin
-      \$366  = skew_v7_d5;
+      \$366  = skew_l7_d3;
     end
     if (rst) begin
       \$366  = 1'h0;
@@ -7727,9 +7737,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = skew_l7_d0;
+    \$367  = skew_l7_d5;
     if (out_buffer_en) begin
-      \$367  = i__payload[128];
+      \$367  = skew_l7_d4;
     end
     if (rst) begin
       \$367  = 1'h0;
@@ -7737,9 +7747,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = skew_l7_d1;
+    \$368  = skew_l7_d6;
     if (out_buffer_en) begin
-      \$368  = skew_l7_d0;
+      \$368  = skew_l7_d5;
     end
     if (rst) begin
       \$368  = 1'h0;
@@ -7747,265 +7757,259 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = skew_l7_d2;
+    \$369  = pe0_1_b_in;
     if (out_buffer_en) begin
-      \$369  = skew_l7_d1;
+      \$369  = i__payload[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = skew_b2_d0;
+    if (out_buffer_en) begin
+      \$370  = i__payload[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = pe0_2_b_in;
+    if (out_buffer_en) begin
+      \$371  = skew_b2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = skew_b3_d0;
+    if (out_buffer_en) begin
+      \$372  = i__payload[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = skew_b3_d1;
+    if (out_buffer_en) begin
+      \$373  = skew_b3_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = pe0_3_b_in;
+    if (out_buffer_en) begin
+      \$374  = skew_b3_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$375  = skew_b4_d0;
+    if (out_buffer_en) begin
+      \$375  = i__payload[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = skew_b4_d1;
+    if (out_buffer_en) begin
+      \$376  = skew_b4_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = skew_b4_d2;
+    if (out_buffer_en) begin
+      \$377  = skew_b4_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = pe0_4_b_in;
+    if (out_buffer_en) begin
+      \$378  = skew_b4_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = skew_b5_d0;
+    if (out_buffer_en) begin
+      \$379  = i__payload[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = skew_b5_d1;
+    if (out_buffer_en) begin
+      \$380  = skew_b5_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = skew_b5_d2;
+    if (out_buffer_en) begin
+      \$381  = skew_b5_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = skew_b5_d3;
+    if (out_buffer_en) begin
+      \$382  = skew_b5_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = pe0_5_b_in;
+    if (out_buffer_en) begin
+      \$383  = skew_b5_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = skew_b6_d0;
+    if (out_buffer_en) begin
+      \$384  = i__payload[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = skew_b6_d1;
+    if (out_buffer_en) begin
+      \$385  = skew_b6_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = skew_b6_d2;
+    if (out_buffer_en) begin
+      \$386  = skew_b6_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = skew_b6_d3;
+    if (out_buffer_en) begin
+      \$387  = skew_b6_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = skew_b6_d4;
+    if (out_buffer_en) begin
+      \$388  = skew_b6_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = pe0_6_b_in;
+    if (out_buffer_en) begin
+      \$389  = skew_b6_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = skew_b7_d0;
+    if (out_buffer_en) begin
+      \$390  = i__payload[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = skew_b7_d1;
+    if (out_buffer_en) begin
+      \$391  = skew_b7_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = skew_b7_d2;
+    if (out_buffer_en) begin
+      \$392  = skew_b7_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = skew_b7_d3;
+    if (out_buffer_en) begin
+      \$393  = skew_b7_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = skew_b7_d4;
+    if (out_buffer_en) begin
+      \$394  = skew_b7_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = skew_b7_d5;
+    if (out_buffer_en) begin
+      \$395  = skew_b7_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = pe0_7_b_in;
+    if (out_buffer_en) begin
+      \$396  = skew_b7_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = pe0_0_pv_d0;
+    if (out_buffer_en) begin
+      \$397  = pe0_0_v;
     end
     if (rst) begin
-      \$369  = 1'h0;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = skew_l7_d3;
+    \$398  = pe0_0_pv_d1;
     if (out_buffer_en) begin
-      \$370  = skew_l7_d2;
+      \$398  = pe0_0_pv_d0;
     end
     if (rst) begin
-      \$370  = 1'h0;
+      \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = skew_l7_d4;
+    \$399  = pe0_0_pl_d0;
     if (out_buffer_en) begin
-      \$371  = skew_l7_d3;
+      \$399  = \$74 ;
     end
     if (rst) begin
-      \$371  = 1'h0;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = skew_l7_d5;
+    \$400  = pe0_0_pl_d1;
     if (out_buffer_en) begin
-      \$372  = skew_l7_d4;
+      \$400  = pe0_0_pl_d0;
     end
     if (rst) begin
-      \$372  = 1'h0;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = skew_l7_d6;
+    \$401  = pe0_1_a_in;
     if (out_buffer_en) begin
-      \$373  = skew_l7_d5;
-    end
-    if (rst) begin
-      \$373  = 1'h0;
+      \$401  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = pe0_1_b_in;
+    \$402  = pe1_0_b_in;
     if (out_buffer_en) begin
-      \$374  = i__payload[79:72];
+      \$402  = i__payload[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = skew_b2_d0;
+    \$403  = pe0_0_v;
     if (out_buffer_en) begin
-      \$375  = i__payload[87:80];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = pe0_2_b_in;
-    if (out_buffer_en) begin
-      \$376  = skew_b2_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = skew_b3_d0;
-    if (out_buffer_en) begin
-      \$377  = i__payload[95:88];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = skew_b3_d1;
-    if (out_buffer_en) begin
-      \$378  = skew_b3_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = pe0_3_b_in;
-    if (out_buffer_en) begin
-      \$379  = skew_b3_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = skew_b4_d0;
-    if (out_buffer_en) begin
-      \$380  = i__payload[103:96];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = skew_b4_d1;
-    if (out_buffer_en) begin
-      \$381  = skew_b4_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = skew_b4_d2;
-    if (out_buffer_en) begin
-      \$382  = skew_b4_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = pe0_4_b_in;
-    if (out_buffer_en) begin
-      \$383  = skew_b4_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = skew_b5_d0;
-    if (out_buffer_en) begin
-      \$384  = i__payload[111:104];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = skew_b5_d1;
-    if (out_buffer_en) begin
-      \$385  = skew_b5_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = skew_b5_d2;
-    if (out_buffer_en) begin
-      \$386  = skew_b5_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = skew_b5_d3;
-    if (out_buffer_en) begin
-      \$387  = skew_b5_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = pe0_5_b_in;
-    if (out_buffer_en) begin
-      \$388  = skew_b5_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = skew_b6_d0;
-    if (out_buffer_en) begin
-      \$389  = i__payload[119:112];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = skew_b6_d1;
-    if (out_buffer_en) begin
-      \$390  = skew_b6_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = skew_b6_d2;
-    if (out_buffer_en) begin
-      \$391  = skew_b6_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = skew_b6_d3;
-    if (out_buffer_en) begin
-      \$392  = skew_b6_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = skew_b6_d4;
-    if (out_buffer_en) begin
-      \$393  = skew_b6_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = pe0_6_b_in;
-    if (out_buffer_en) begin
-      \$394  = skew_b6_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = skew_b7_d0;
-    if (out_buffer_en) begin
-      \$395  = i__payload[127:120];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = skew_b7_d1;
-    if (out_buffer_en) begin
-      \$396  = skew_b7_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = skew_b7_d2;
-    if (out_buffer_en) begin
-      \$397  = skew_b7_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = skew_b7_d3;
-    if (out_buffer_en) begin
-      \$398  = skew_b7_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = skew_b7_d4;
-    if (out_buffer_en) begin
-      \$399  = skew_b7_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = skew_b7_d5;
-    if (out_buffer_en) begin
-      \$400  = skew_b7_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = pe0_7_b_in;
-    if (out_buffer_en) begin
-      \$401  = skew_b7_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = pe0_0_pv_d0;
-    if (out_buffer_en) begin
-      \$402  = pe0_0_v;
-    end
-    if (rst) begin
-      \$402  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = pe0_0_pv_d1;
-    if (out_buffer_en) begin
-      \$403  = pe0_0_pv_d0;
+      \$403  = take;
     end
     if (rst) begin
       \$403  = 1'h0;
@@ -8013,9 +8017,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = pe0_0_pl_d0;
+    \$404  = pe0_0_l;
     if (out_buffer_en) begin
-      \$404  = \$76 ;
+      \$404  = i__payload[128];
     end
     if (rst) begin
       \$404  = 1'h0;
@@ -8023,33 +8027,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = pe0_0_pl_d1;
+    \$405  = pe0_0_fresh;
     if (out_buffer_en) begin
-      \$405  = pe0_0_pl_d0;
+      if (pe0_0_pv_d1) begin
+        \$405  = pe0_0_pl_d1;
+      end
     end
     if (rst) begin
-      \$405  = 1'h0;
+      \$405  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = pe0_1_a_in;
+    \$406  = pe0_0_acc;
     if (out_buffer_en) begin
-      \$406  = i__payload[7:0];
+      if (pe0_0_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_0_fresh) begin
+          \$406  = { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p };
+        end else begin
+          \$406  = \$5 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = pe1_0_b_in;
+    \$407  = pe0_0_res;
     if (out_buffer_en) begin
-      \$407  = i__payload[71:64];
+      if (pe0_0_pv_d1) begin
+        if (pe0_0_pl_d1) begin
+          \$407  = \$75 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = pe0_0_v;
+    \$408  = pe0_0_done_d0;
     if (out_buffer_en) begin
-      \$408  = take;
+      \$408  = pe0_0_pl_d1;
     end
     if (rst) begin
       \$408  = 1'h0;
@@ -8057,9 +8074,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = pe0_0_l;
+    \$409  = pe0_0_done_d1;
     if (out_buffer_en) begin
-      \$409  = i__payload[128];
+      \$409  = pe0_0_done_d0;
     end
     if (rst) begin
       \$409  = 1'h0;
@@ -8067,46 +8084,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = pe0_0_fresh;
+    \$410  = pe0_0_done_d2;
     if (out_buffer_en) begin
-      if (pe0_0_pv_d1) begin
-        \$410  = pe0_0_pl_d1;
-      end
+      \$410  = pe0_0_done_d1;
     end
     if (rst) begin
-      \$410  = 1'h1;
+      \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = pe0_0_acc;
+    \$411  = pe0_0_done_d3;
     if (out_buffer_en) begin
-      if (pe0_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_0_fresh) begin
-          \$411  = { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p };
-        end else begin
-          \$411  = \$5 [31:0];
-        end
-      end
+      \$411  = pe0_0_done_d2;
+    end
+    if (rst) begin
+      \$411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = pe0_0_res;
+    \$412  = pe0_0_done_d4;
     if (out_buffer_en) begin
-      if (pe0_0_pv_d1) begin
-        if (pe0_0_pl_d1) begin
-          \$412  = \$77 ;
-        end
-      end
+      \$412  = pe0_0_done_d3;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = pe0_0_done_d0;
+    \$413  = pe0_0_done_d5;
     if (out_buffer_en) begin
-      \$413  = pe0_0_pl_d1;
+      \$413  = pe0_0_done_d4;
     end
     if (rst) begin
       \$413  = 1'h0;
@@ -8114,9 +8124,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = pe0_0_done_d1;
+    \$414  = pe0_0_done_d6;
     if (out_buffer_en) begin
-      \$414  = pe0_0_done_d0;
+      \$414  = pe0_0_done_d5;
     end
     if (rst) begin
       \$414  = 1'h0;
@@ -8124,9 +8134,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = pe0_0_done_d2;
+    \$415  = pe0_0_done_d7;
     if (out_buffer_en) begin
-      \$415  = pe0_0_done_d1;
+      \$415  = pe0_0_done_d6;
     end
     if (rst) begin
       \$415  = 1'h0;
@@ -8134,9 +8144,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = pe0_0_done_d3;
+    \$416  = pe0_1_pv_d0;
     if (out_buffer_en) begin
-      \$416  = pe0_0_done_d2;
+      \$416  = pe0_1_v;
     end
     if (rst) begin
       \$416  = 1'h0;
@@ -8144,9 +8154,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = pe0_0_done_d4;
+    \$417  = pe0_1_pv_d1;
     if (out_buffer_en) begin
-      \$417  = pe0_0_done_d3;
+      \$417  = pe0_1_pv_d0;
     end
     if (rst) begin
       \$417  = 1'h0;
@@ -8154,9 +8164,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = pe0_0_done_d5;
+    \$418  = pe0_1_pl_d0;
     if (out_buffer_en) begin
-      \$418  = pe0_0_done_d4;
+      \$418  = \$76 ;
     end
     if (rst) begin
       \$418  = 1'h0;
@@ -8164,9 +8174,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = pe0_0_done_d6;
+    \$419  = pe0_1_pl_d1;
     if (out_buffer_en) begin
-      \$419  = pe0_0_done_d5;
+      \$419  = pe0_1_pl_d0;
     end
     if (rst) begin
       \$419  = 1'h0;
@@ -8174,29 +8184,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = pe0_0_done_d7;
+    \$420  = pe0_2_a_in;
     if (out_buffer_en) begin
-      \$420  = pe0_0_done_d6;
-    end
-    if (rst) begin
-      \$420  = 1'h0;
+      \$420  = pe0_1_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = pe0_1_pv_d0;
+    \$421  = pe1_1_b_in;
     if (out_buffer_en) begin
-      \$421  = pe0_1_v;
-    end
-    if (rst) begin
-      \$421  = 1'h0;
+      \$421  = pe0_1_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = pe0_1_pv_d1;
+    \$422  = pe0_1_v;
     if (out_buffer_en) begin
-      \$422  = pe0_1_pv_d0;
+      \$422  = pe0_0_v;
     end
     if (rst) begin
       \$422  = 1'h0;
@@ -8204,9 +8208,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = pe0_1_pl_d0;
+    \$423  = pe0_1_l;
     if (out_buffer_en) begin
-      \$423  = \$78 ;
+      \$423  = pe0_0_l;
     end
     if (rst) begin
       \$423  = 1'h0;
@@ -8214,33 +8218,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = pe0_1_pl_d1;
+    \$424  = pe0_1_fresh;
     if (out_buffer_en) begin
-      \$424  = pe0_1_pl_d0;
+      if (pe0_1_pv_d1) begin
+        \$424  = pe0_1_pl_d1;
+      end
     end
     if (rst) begin
-      \$424  = 1'h0;
+      \$424  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = pe0_2_a_in;
+    \$425  = pe0_1_acc;
     if (out_buffer_en) begin
-      \$425  = pe0_1_a_in;
+      if (pe0_1_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_1_fresh) begin
+          \$425  = { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p };
+        end else begin
+          \$425  = \$6 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = pe1_1_b_in;
+    \$426  = pe0_1_res;
     if (out_buffer_en) begin
-      \$426  = pe0_1_b_in;
+      if (pe0_1_pv_d1) begin
+        if (pe0_1_pl_d1) begin
+          \$426  = \$77 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = pe0_1_v;
+    \$427  = pe0_1_done_d0;
     if (out_buffer_en) begin
-      \$427  = pe0_0_v;
+      \$427  = pe0_1_pl_d1;
     end
     if (rst) begin
       \$427  = 1'h0;
@@ -8248,9 +8265,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = pe0_1_l;
+    \$428  = pe0_1_done_d1;
     if (out_buffer_en) begin
-      \$428  = pe0_0_l;
+      \$428  = pe0_1_done_d0;
     end
     if (rst) begin
       \$428  = 1'h0;
@@ -8258,46 +8275,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = pe0_1_fresh;
+    \$429  = pe0_1_done_d2;
     if (out_buffer_en) begin
-      if (pe0_1_pv_d1) begin
-        \$429  = pe0_1_pl_d1;
-      end
+      \$429  = pe0_1_done_d1;
     end
     if (rst) begin
-      \$429  = 1'h1;
+      \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = pe0_1_acc;
+    \$430  = pe0_1_done_d3;
     if (out_buffer_en) begin
-      if (pe0_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_1_fresh) begin
-          \$430  = { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p };
-        end else begin
-          \$430  = \$6 [31:0];
-        end
-      end
+      \$430  = pe0_1_done_d2;
+    end
+    if (rst) begin
+      \$430  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = pe0_1_res;
+    \$431  = pe0_1_done_d4;
     if (out_buffer_en) begin
-      if (pe0_1_pv_d1) begin
-        if (pe0_1_pl_d1) begin
-          \$431  = \$79 ;
-        end
-      end
+      \$431  = pe0_1_done_d3;
+    end
+    if (rst) begin
+      \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = pe0_1_done_d0;
+    \$432  = pe0_1_done_d5;
     if (out_buffer_en) begin
-      \$432  = pe0_1_pl_d1;
+      \$432  = pe0_1_done_d4;
     end
     if (rst) begin
       \$432  = 1'h0;
@@ -8305,9 +8315,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = pe0_1_done_d1;
+    \$433  = pe0_1_done_d6;
     if (out_buffer_en) begin
-      \$433  = pe0_1_done_d0;
+      \$433  = pe0_1_done_d5;
     end
     if (rst) begin
       \$433  = 1'h0;
@@ -8315,9 +8325,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = pe0_1_done_d2;
+    \$434  = pe0_2_pv_d0;
     if (out_buffer_en) begin
-      \$434  = pe0_1_done_d1;
+      \$434  = pe0_2_v;
     end
     if (rst) begin
       \$434  = 1'h0;
@@ -8325,9 +8335,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = pe0_1_done_d3;
+    \$435  = pe0_2_pv_d1;
     if (out_buffer_en) begin
-      \$435  = pe0_1_done_d2;
+      \$435  = pe0_2_pv_d0;
     end
     if (rst) begin
       \$435  = 1'h0;
@@ -8335,9 +8345,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = pe0_1_done_d4;
+    \$436  = pe0_2_pl_d0;
     if (out_buffer_en) begin
-      \$436  = pe0_1_done_d3;
+      \$436  = \$78 ;
     end
     if (rst) begin
       \$436  = 1'h0;
@@ -8345,9 +8355,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = pe0_1_done_d5;
+    \$437  = pe0_2_pl_d1;
     if (out_buffer_en) begin
-      \$437  = pe0_1_done_d4;
+      \$437  = pe0_2_pl_d0;
     end
     if (rst) begin
       \$437  = 1'h0;
@@ -8355,29 +8365,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = pe0_1_done_d6;
+    \$438  = pe0_3_a_in;
     if (out_buffer_en) begin
-      \$438  = pe0_1_done_d5;
-    end
-    if (rst) begin
-      \$438  = 1'h0;
+      \$438  = pe0_2_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = pe0_2_pv_d0;
+    \$439  = pe1_2_b_in;
     if (out_buffer_en) begin
-      \$439  = pe0_2_v;
-    end
-    if (rst) begin
-      \$439  = 1'h0;
+      \$439  = pe0_2_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = pe0_2_pv_d1;
+    \$440  = pe0_2_v;
     if (out_buffer_en) begin
-      \$440  = pe0_2_pv_d0;
+      \$440  = pe0_1_v;
     end
     if (rst) begin
       \$440  = 1'h0;
@@ -8385,9 +8389,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = pe0_2_pl_d0;
+    \$441  = pe0_2_l;
     if (out_buffer_en) begin
-      \$441  = \$80 ;
+      \$441  = pe0_1_l;
     end
     if (rst) begin
       \$441  = 1'h0;
@@ -8395,33 +8399,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = pe0_2_pl_d1;
+    \$442  = pe0_2_fresh;
     if (out_buffer_en) begin
-      \$442  = pe0_2_pl_d0;
+      if (pe0_2_pv_d1) begin
+        \$442  = pe0_2_pl_d1;
+      end
     end
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = pe0_3_a_in;
+    \$443  = pe0_2_acc;
     if (out_buffer_en) begin
-      \$443  = pe0_2_a_in;
+      if (pe0_2_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_2_fresh) begin
+          \$443  = { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p };
+        end else begin
+          \$443  = \$7 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = pe1_2_b_in;
+    \$444  = pe0_2_res;
     if (out_buffer_en) begin
-      \$444  = pe0_2_b_in;
+      if (pe0_2_pv_d1) begin
+        if (pe0_2_pl_d1) begin
+          \$444  = \$79 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = pe0_2_v;
+    \$445  = pe0_2_done_d0;
     if (out_buffer_en) begin
-      \$445  = pe0_1_v;
+      \$445  = pe0_2_pl_d1;
     end
     if (rst) begin
       \$445  = 1'h0;
@@ -8429,9 +8446,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = pe0_2_l;
+    \$446  = pe0_2_done_d1;
     if (out_buffer_en) begin
-      \$446  = pe0_1_l;
+      \$446  = pe0_2_done_d0;
     end
     if (rst) begin
       \$446  = 1'h0;
@@ -8439,46 +8456,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = pe0_2_fresh;
+    \$447  = pe0_2_done_d2;
     if (out_buffer_en) begin
-      if (pe0_2_pv_d1) begin
-        \$447  = pe0_2_pl_d1;
-      end
+      \$447  = pe0_2_done_d1;
     end
     if (rst) begin
-      \$447  = 1'h1;
+      \$447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = pe0_2_acc;
+    \$448  = pe0_2_done_d3;
     if (out_buffer_en) begin
-      if (pe0_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_2_fresh) begin
-          \$448  = { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p };
-        end else begin
-          \$448  = \$7 [31:0];
-        end
-      end
+      \$448  = pe0_2_done_d2;
+    end
+    if (rst) begin
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = pe0_2_res;
+    \$449  = pe0_2_done_d4;
     if (out_buffer_en) begin
-      if (pe0_2_pv_d1) begin
-        if (pe0_2_pl_d1) begin
-          \$449  = \$81 ;
-        end
-      end
+      \$449  = pe0_2_done_d3;
+    end
+    if (rst) begin
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = pe0_2_done_d0;
+    \$450  = pe0_2_done_d5;
     if (out_buffer_en) begin
-      \$450  = pe0_2_pl_d1;
+      \$450  = pe0_2_done_d4;
     end
     if (rst) begin
       \$450  = 1'h0;
@@ -8486,9 +8496,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = pe0_2_done_d1;
+    \$451  = pe0_3_pv_d0;
     if (out_buffer_en) begin
-      \$451  = pe0_2_done_d0;
+      \$451  = pe0_3_v;
     end
     if (rst) begin
       \$451  = 1'h0;
@@ -8496,9 +8506,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = pe0_2_done_d2;
+    \$452  = pe0_3_pv_d1;
     if (out_buffer_en) begin
-      \$452  = pe0_2_done_d1;
+      \$452  = pe0_3_pv_d0;
     end
     if (rst) begin
       \$452  = 1'h0;
@@ -8506,9 +8516,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = pe0_2_done_d3;
+    \$453  = pe0_3_pl_d0;
     if (out_buffer_en) begin
-      \$453  = pe0_2_done_d2;
+      \$453  = \$80 ;
     end
     if (rst) begin
       \$453  = 1'h0;
@@ -8516,9 +8526,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = pe0_2_done_d4;
+    \$454  = pe0_3_pl_d1;
     if (out_buffer_en) begin
-      \$454  = pe0_2_done_d3;
+      \$454  = pe0_3_pl_d0;
     end
     if (rst) begin
       \$454  = 1'h0;
@@ -8526,29 +8536,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = pe0_2_done_d5;
+    \$455  = pe0_4_a_in;
     if (out_buffer_en) begin
-      \$455  = pe0_2_done_d4;
-    end
-    if (rst) begin
-      \$455  = 1'h0;
+      \$455  = pe0_3_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = pe0_3_pv_d0;
+    \$456  = pe1_3_b_in;
     if (out_buffer_en) begin
-      \$456  = pe0_3_v;
-    end
-    if (rst) begin
-      \$456  = 1'h0;
+      \$456  = pe0_3_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = pe0_3_pv_d1;
+    \$457  = pe0_3_v;
     if (out_buffer_en) begin
-      \$457  = pe0_3_pv_d0;
+      \$457  = pe0_2_v;
     end
     if (rst) begin
       \$457  = 1'h0;
@@ -8556,9 +8560,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = pe0_3_pl_d0;
+    \$458  = pe0_3_l;
     if (out_buffer_en) begin
-      \$458  = \$82 ;
+      \$458  = pe0_2_l;
     end
     if (rst) begin
       \$458  = 1'h0;
@@ -8566,33 +8570,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = pe0_3_pl_d1;
+    \$459  = pe0_3_fresh;
     if (out_buffer_en) begin
-      \$459  = pe0_3_pl_d0;
+      if (pe0_3_pv_d1) begin
+        \$459  = pe0_3_pl_d1;
+      end
     end
     if (rst) begin
-      \$459  = 1'h0;
+      \$459  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = pe0_4_a_in;
+    \$460  = pe0_3_acc;
     if (out_buffer_en) begin
-      \$460  = pe0_3_a_in;
+      if (pe0_3_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_3_fresh) begin
+          \$460  = { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p };
+        end else begin
+          \$460  = \$8 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = pe1_3_b_in;
+    \$461  = pe0_3_res;
     if (out_buffer_en) begin
-      \$461  = pe0_3_b_in;
+      if (pe0_3_pv_d1) begin
+        if (pe0_3_pl_d1) begin
+          \$461  = \$81 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = pe0_3_v;
+    \$462  = pe0_3_done_d0;
     if (out_buffer_en) begin
-      \$462  = pe0_2_v;
+      \$462  = pe0_3_pl_d1;
     end
     if (rst) begin
       \$462  = 1'h0;
@@ -8600,9 +8617,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = pe0_3_l;
+    \$463  = pe0_3_done_d1;
     if (out_buffer_en) begin
-      \$463  = pe0_2_l;
+      \$463  = pe0_3_done_d0;
     end
     if (rst) begin
       \$463  = 1'h0;
@@ -8610,46 +8627,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = pe0_3_fresh;
+    \$464  = pe0_3_done_d2;
     if (out_buffer_en) begin
-      if (pe0_3_pv_d1) begin
-        \$464  = pe0_3_pl_d1;
-      end
+      \$464  = pe0_3_done_d1;
     end
     if (rst) begin
-      \$464  = 1'h1;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = pe0_3_acc;
+    \$465  = pe0_3_done_d3;
     if (out_buffer_en) begin
-      if (pe0_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_3_fresh) begin
-          \$465  = { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p };
-        end else begin
-          \$465  = \$8 [31:0];
-        end
-      end
+      \$465  = pe0_3_done_d2;
+    end
+    if (rst) begin
+      \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = pe0_3_res;
+    \$466  = pe0_3_done_d4;
     if (out_buffer_en) begin
-      if (pe0_3_pv_d1) begin
-        if (pe0_3_pl_d1) begin
-          \$466  = \$83 ;
-        end
-      end
+      \$466  = pe0_3_done_d3;
+    end
+    if (rst) begin
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = pe0_3_done_d0;
+    \$467  = pe0_4_pv_d0;
     if (out_buffer_en) begin
-      \$467  = pe0_3_pl_d1;
+      \$467  = pe0_4_v;
     end
     if (rst) begin
       \$467  = 1'h0;
@@ -8657,9 +8667,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = pe0_3_done_d1;
+    \$468  = pe0_4_pv_d1;
     if (out_buffer_en) begin
-      \$468  = pe0_3_done_d0;
+      \$468  = pe0_4_pv_d0;
     end
     if (rst) begin
       \$468  = 1'h0;
@@ -8667,9 +8677,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = pe0_3_done_d2;
+    \$469  = pe0_4_pl_d0;
     if (out_buffer_en) begin
-      \$469  = pe0_3_done_d1;
+      \$469  = \$82 ;
     end
     if (rst) begin
       \$469  = 1'h0;
@@ -8677,9 +8687,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = pe0_3_done_d3;
+    \$470  = pe0_4_pl_d1;
     if (out_buffer_en) begin
-      \$470  = pe0_3_done_d2;
+      \$470  = pe0_4_pl_d0;
     end
     if (rst) begin
       \$470  = 1'h0;
@@ -8687,29 +8697,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = pe0_3_done_d4;
+    \$471  = pe0_5_a_in;
     if (out_buffer_en) begin
-      \$471  = pe0_3_done_d3;
-    end
-    if (rst) begin
-      \$471  = 1'h0;
+      \$471  = pe0_4_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = pe0_4_pv_d0;
+    \$472  = pe1_4_b_in;
     if (out_buffer_en) begin
-      \$472  = pe0_4_v;
-    end
-    if (rst) begin
-      \$472  = 1'h0;
+      \$472  = pe0_4_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = pe0_4_pv_d1;
+    \$473  = pe0_4_v;
     if (out_buffer_en) begin
-      \$473  = pe0_4_pv_d0;
+      \$473  = pe0_3_v;
     end
     if (rst) begin
       \$473  = 1'h0;
@@ -8717,9 +8721,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = pe0_4_pl_d0;
+    \$474  = pe0_4_l;
     if (out_buffer_en) begin
-      \$474  = \$84 ;
+      \$474  = pe0_3_l;
     end
     if (rst) begin
       \$474  = 1'h0;
@@ -8727,33 +8731,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = pe0_4_pl_d1;
+    \$475  = pe0_4_fresh;
     if (out_buffer_en) begin
-      \$475  = pe0_4_pl_d0;
+      if (pe0_4_pv_d1) begin
+        \$475  = pe0_4_pl_d1;
+      end
     end
     if (rst) begin
-      \$475  = 1'h0;
+      \$475  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = pe0_5_a_in;
+    \$476  = pe0_4_acc;
     if (out_buffer_en) begin
-      \$476  = pe0_4_a_in;
+      if (pe0_4_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_4_fresh) begin
+          \$476  = { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p };
+        end else begin
+          \$476  = \$9 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = pe1_4_b_in;
+    \$477  = pe0_4_res;
     if (out_buffer_en) begin
-      \$477  = pe0_4_b_in;
+      if (pe0_4_pv_d1) begin
+        if (pe0_4_pl_d1) begin
+          \$477  = \$83 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = pe0_4_v;
+    \$478  = pe0_4_done_d0;
     if (out_buffer_en) begin
-      \$478  = pe0_3_v;
+      \$478  = pe0_4_pl_d1;
     end
     if (rst) begin
       \$478  = 1'h0;
@@ -8761,9 +8778,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = pe0_4_l;
+    \$479  = pe0_4_done_d1;
     if (out_buffer_en) begin
-      \$479  = pe0_3_l;
+      \$479  = pe0_4_done_d0;
     end
     if (rst) begin
       \$479  = 1'h0;
@@ -8771,46 +8788,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = pe0_4_fresh;
+    \$480  = pe0_4_done_d2;
     if (out_buffer_en) begin
-      if (pe0_4_pv_d1) begin
-        \$480  = pe0_4_pl_d1;
-      end
+      \$480  = pe0_4_done_d1;
     end
     if (rst) begin
-      \$480  = 1'h1;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = pe0_4_acc;
+    \$481  = pe0_4_done_d3;
     if (out_buffer_en) begin
-      if (pe0_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_4_fresh) begin
-          \$481  = { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p };
-        end else begin
-          \$481  = \$9 [31:0];
-        end
-      end
+      \$481  = pe0_4_done_d2;
+    end
+    if (rst) begin
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = pe0_4_res;
+    \$482  = pe0_5_pv_d0;
     if (out_buffer_en) begin
-      if (pe0_4_pv_d1) begin
-        if (pe0_4_pl_d1) begin
-          \$482  = \$85 ;
-        end
-      end
+      \$482  = pe0_5_v;
+    end
+    if (rst) begin
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = pe0_4_done_d0;
+    \$483  = pe0_5_pv_d1;
     if (out_buffer_en) begin
-      \$483  = pe0_4_pl_d1;
+      \$483  = pe0_5_pv_d0;
     end
     if (rst) begin
       \$483  = 1'h0;
@@ -8818,9 +8828,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = pe0_4_done_d1;
+    \$484  = pe0_5_pl_d0;
     if (out_buffer_en) begin
-      \$484  = pe0_4_done_d0;
+      \$484  = \$84 ;
     end
     if (rst) begin
       \$484  = 1'h0;
@@ -8828,9 +8838,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = pe0_4_done_d2;
+    \$485  = pe0_5_pl_d1;
     if (out_buffer_en) begin
-      \$485  = pe0_4_done_d1;
+      \$485  = pe0_5_pl_d0;
     end
     if (rst) begin
       \$485  = 1'h0;
@@ -8838,29 +8848,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = pe0_4_done_d3;
+    \$486  = pe0_6_a_in;
     if (out_buffer_en) begin
-      \$486  = pe0_4_done_d2;
-    end
-    if (rst) begin
-      \$486  = 1'h0;
+      \$486  = pe0_5_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = pe0_5_pv_d0;
+    \$487  = pe1_5_b_in;
     if (out_buffer_en) begin
-      \$487  = pe0_5_v;
-    end
-    if (rst) begin
-      \$487  = 1'h0;
+      \$487  = pe0_5_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = pe0_5_pv_d1;
+    \$488  = pe0_5_v;
     if (out_buffer_en) begin
-      \$488  = pe0_5_pv_d0;
+      \$488  = pe0_4_v;
     end
     if (rst) begin
       \$488  = 1'h0;
@@ -8868,9 +8872,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = pe0_5_pl_d0;
+    \$489  = pe0_5_l;
     if (out_buffer_en) begin
-      \$489  = \$86 ;
+      \$489  = pe0_4_l;
     end
     if (rst) begin
       \$489  = 1'h0;
@@ -8878,33 +8882,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = pe0_5_pl_d1;
+    \$490  = pe0_5_fresh;
     if (out_buffer_en) begin
-      \$490  = pe0_5_pl_d0;
+      if (pe0_5_pv_d1) begin
+        \$490  = pe0_5_pl_d1;
+      end
     end
     if (rst) begin
-      \$490  = 1'h0;
+      \$490  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = pe0_6_a_in;
+    \$491  = pe0_5_acc;
     if (out_buffer_en) begin
-      \$491  = pe0_5_a_in;
+      if (pe0_5_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_5_fresh) begin
+          \$491  = { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p };
+        end else begin
+          \$491  = \$10 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = pe1_5_b_in;
+    \$492  = pe0_5_res;
     if (out_buffer_en) begin
-      \$492  = pe0_5_b_in;
+      if (pe0_5_pv_d1) begin
+        if (pe0_5_pl_d1) begin
+          \$492  = \$85 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = pe0_5_v;
+    \$493  = pe0_5_done_d0;
     if (out_buffer_en) begin
-      \$493  = pe0_4_v;
+      \$493  = pe0_5_pl_d1;
     end
     if (rst) begin
       \$493  = 1'h0;
@@ -8912,9 +8929,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = pe0_5_l;
+    \$494  = pe0_5_done_d1;
     if (out_buffer_en) begin
-      \$494  = pe0_4_l;
+      \$494  = pe0_5_done_d0;
     end
     if (rst) begin
       \$494  = 1'h0;
@@ -8922,46 +8939,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = pe0_5_fresh;
+    \$495  = pe0_5_done_d2;
     if (out_buffer_en) begin
-      if (pe0_5_pv_d1) begin
-        \$495  = pe0_5_pl_d1;
-      end
+      \$495  = pe0_5_done_d1;
     end
     if (rst) begin
-      \$495  = 1'h1;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = pe0_5_acc;
+    \$496  = pe0_6_pv_d0;
     if (out_buffer_en) begin
-      if (pe0_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_5_fresh) begin
-          \$496  = { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p };
-        end else begin
-          \$496  = \$10 [31:0];
-        end
-      end
+      \$496  = pe0_6_v;
+    end
+    if (rst) begin
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = pe0_5_res;
+    \$497  = pe0_6_pv_d1;
     if (out_buffer_en) begin
-      if (pe0_5_pv_d1) begin
-        if (pe0_5_pl_d1) begin
-          \$497  = \$87 ;
-        end
-      end
+      \$497  = pe0_6_pv_d0;
+    end
+    if (rst) begin
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = pe0_5_done_d0;
+    \$498  = pe0_6_pl_d0;
     if (out_buffer_en) begin
-      \$498  = pe0_5_pl_d1;
+      \$498  = \$86 ;
     end
     if (rst) begin
       \$498  = 1'h0;
@@ -8969,9 +8979,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = pe0_5_done_d1;
+    \$499  = pe0_6_pl_d1;
     if (out_buffer_en) begin
-      \$499  = pe0_5_done_d0;
+      \$499  = pe0_6_pl_d0;
     end
     if (rst) begin
       \$499  = 1'h0;
@@ -8979,29 +8989,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = pe0_5_done_d2;
+    \$500  = pe0_7_a_in;
     if (out_buffer_en) begin
-      \$500  = pe0_5_done_d1;
-    end
-    if (rst) begin
-      \$500  = 1'h0;
+      \$500  = pe0_6_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = pe0_6_pv_d0;
+    \$501  = pe1_6_b_in;
     if (out_buffer_en) begin
-      \$501  = pe0_6_v;
-    end
-    if (rst) begin
-      \$501  = 1'h0;
+      \$501  = pe0_6_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = pe0_6_pv_d1;
+    \$502  = pe0_6_v;
     if (out_buffer_en) begin
-      \$502  = pe0_6_pv_d0;
+      \$502  = pe0_5_v;
     end
     if (rst) begin
       \$502  = 1'h0;
@@ -9009,9 +9013,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = pe0_6_pl_d0;
+    \$503  = pe0_6_l;
     if (out_buffer_en) begin
-      \$503  = \$88 ;
+      \$503  = pe0_5_l;
     end
     if (rst) begin
       \$503  = 1'h0;
@@ -9019,33 +9023,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = pe0_6_pl_d1;
+    \$504  = pe0_6_fresh;
     if (out_buffer_en) begin
-      \$504  = pe0_6_pl_d0;
+      if (pe0_6_pv_d1) begin
+        \$504  = pe0_6_pl_d1;
+      end
     end
     if (rst) begin
-      \$504  = 1'h0;
+      \$504  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = pe0_7_a_in;
+    \$505  = pe0_6_acc;
     if (out_buffer_en) begin
-      \$505  = pe0_6_a_in;
+      if (pe0_6_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_6_fresh) begin
+          \$505  = { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p };
+        end else begin
+          \$505  = \$11 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = pe1_6_b_in;
+    \$506  = pe0_6_res;
     if (out_buffer_en) begin
-      \$506  = pe0_6_b_in;
+      if (pe0_6_pv_d1) begin
+        if (pe0_6_pl_d1) begin
+          \$506  = \$87 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = pe0_6_v;
+    \$507  = pe0_6_done_d0;
     if (out_buffer_en) begin
-      \$507  = pe0_5_v;
+      \$507  = pe0_6_pl_d1;
     end
     if (rst) begin
       \$507  = 1'h0;
@@ -9053,9 +9070,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = pe0_6_l;
+    \$508  = pe0_6_done_d1;
     if (out_buffer_en) begin
-      \$508  = pe0_5_l;
+      \$508  = pe0_6_done_d0;
     end
     if (rst) begin
       \$508  = 1'h0;
@@ -9063,46 +9080,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = pe0_6_fresh;
+    \$509  = pe0_7_pv_d0;
     if (out_buffer_en) begin
-      if (pe0_6_pv_d1) begin
-        \$509  = pe0_6_pl_d1;
-      end
+      \$509  = pe0_7_v;
     end
     if (rst) begin
-      \$509  = 1'h1;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = pe0_6_acc;
+    \$510  = pe0_7_pv_d1;
     if (out_buffer_en) begin
-      if (pe0_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_6_fresh) begin
-          \$510  = { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p };
-        end else begin
-          \$510  = \$11 [31:0];
-        end
-      end
+      \$510  = pe0_7_pv_d0;
+    end
+    if (rst) begin
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = pe0_6_res;
+    \$511  = pe0_7_pl_d0;
     if (out_buffer_en) begin
-      if (pe0_6_pv_d1) begin
-        if (pe0_6_pl_d1) begin
-          \$511  = \$89 ;
-        end
-      end
+      \$511  = \$88 ;
+    end
+    if (rst) begin
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = pe0_6_done_d0;
+    \$512  = pe0_7_pl_d1;
     if (out_buffer_en) begin
-      \$512  = pe0_6_pl_d1;
+      \$512  = pe0_7_pl_d0;
     end
     if (rst) begin
       \$512  = 1'h0;
@@ -9110,29 +9120,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = pe0_6_done_d1;
+    \$513  = pe0_7_a;
     if (out_buffer_en) begin
-      \$513  = pe0_6_done_d0;
-    end
-    if (rst) begin
-      \$513  = 1'h0;
+      \$513  = pe0_7_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = pe0_7_pv_d0;
+    \$514  = pe1_7_b_in;
     if (out_buffer_en) begin
-      \$514  = pe0_7_v;
-    end
-    if (rst) begin
-      \$514  = 1'h0;
+      \$514  = pe0_7_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = pe0_7_pv_d1;
+    \$515  = pe0_7_v;
     if (out_buffer_en) begin
-      \$515  = pe0_7_pv_d0;
+      \$515  = pe0_6_v;
     end
     if (rst) begin
       \$515  = 1'h0;
@@ -9140,9 +9144,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = pe0_7_pl_d0;
+    \$516  = pe0_7_l;
     if (out_buffer_en) begin
-      \$516  = \$90 ;
+      \$516  = pe0_6_l;
     end
     if (rst) begin
       \$516  = 1'h0;
@@ -9150,33 +9154,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = pe0_7_pl_d1;
+    \$517  = pe0_7_fresh;
     if (out_buffer_en) begin
-      \$517  = pe0_7_pl_d0;
+      if (pe0_7_pv_d1) begin
+        \$517  = pe0_7_pl_d1;
+      end
     end
     if (rst) begin
-      \$517  = 1'h0;
+      \$517  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = pe0_7_a;
+    \$518  = pe0_7_acc;
     if (out_buffer_en) begin
-      \$518  = pe0_7_a_in;
+      if (pe0_7_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe0_7_fresh) begin
+          \$518  = { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p };
+        end else begin
+          \$518  = \$12 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = pe1_7_b_in;
+    \$519  = pe0_7_res;
     if (out_buffer_en) begin
-      \$519  = pe0_7_b_in;
+      if (pe0_7_pv_d1) begin
+        if (pe0_7_pl_d1) begin
+          \$519  = \$89 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = pe0_7_v;
+    \$520  = pe0_7_done_d0;
     if (out_buffer_en) begin
-      \$520  = pe0_6_v;
+      \$520  = pe0_7_pl_d1;
     end
     if (rst) begin
       \$520  = 1'h0;
@@ -9184,9 +9201,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = pe0_7_l;
+    \$521  = pe1_0_pv_d0;
     if (out_buffer_en) begin
-      \$521  = pe0_6_l;
+      \$521  = pe1_0_v;
     end
     if (rst) begin
       \$521  = 1'h0;
@@ -9194,66 +9211,53 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = pe0_7_fresh;
+    \$522  = pe1_0_pv_d1;
     if (out_buffer_en) begin
-      if (pe0_7_pv_d1) begin
-        \$522  = pe0_7_pl_d1;
-      end
+      \$522  = pe1_0_pv_d0;
     end
     if (rst) begin
-      \$522  = 1'h1;
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = pe0_7_acc;
+    \$523  = pe1_0_pl_d0;
     if (out_buffer_en) begin
-      if (pe0_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_7_fresh) begin
-          \$523  = { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p };
-        end else begin
-          \$523  = \$12 [31:0];
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = pe0_7_res;
-    if (out_buffer_en) begin
-      if (pe0_7_pv_d1) begin
-        if (pe0_7_pl_d1) begin
-          \$524  = \$91 ;
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = pe0_7_done_d0;
-    if (out_buffer_en) begin
-      \$525  = pe0_7_pl_d1;
+      \$523  = \$90 ;
     end
     if (rst) begin
-      \$525  = 1'h0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = pe1_0_pv_d0;
+    \$524  = pe1_0_pl_d1;
     if (out_buffer_en) begin
-      \$526  = pe1_0_v;
+      \$524  = pe1_0_pl_d0;
     end
     if (rst) begin
-      \$526  = 1'h0;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = pe1_0_pv_d1;
+    \$525  = pe1_1_a_in;
     if (out_buffer_en) begin
-      \$527  = pe1_0_pv_d0;
+      \$525  = pe1_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$526  = pe2_0_b_in;
+    if (out_buffer_en) begin
+      \$526  = pe1_0_b_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$527  = pe1_0_v;
+    if (out_buffer_en) begin
+      \$527  = skew_v1_d0;
     end
     if (rst) begin
       \$527  = 1'h0;
@@ -9261,9 +9265,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = pe1_0_pl_d0;
+    \$528  = pe1_0_l;
     if (out_buffer_en) begin
-      \$528  = \$92 ;
+      \$528  = skew_l1_d0;
     end
     if (rst) begin
       \$528  = 1'h0;
@@ -9271,33 +9275,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = pe1_0_pl_d1;
+    \$529  = pe1_0_fresh;
     if (out_buffer_en) begin
-      \$529  = pe1_0_pl_d0;
+      if (pe1_0_pv_d1) begin
+        \$529  = pe1_0_pl_d1;
+      end
     end
     if (rst) begin
-      \$529  = 1'h0;
+      \$529  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = pe1_1_a_in;
+    \$530  = pe1_0_acc;
     if (out_buffer_en) begin
-      \$530  = pe1_0_a_in;
+      if (pe1_0_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe1_0_fresh) begin
+          \$530  = { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p };
+        end else begin
+          \$530  = \$13 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = pe2_0_b_in;
+    \$531  = pe1_0_res;
     if (out_buffer_en) begin
-      \$531  = pe1_0_b_in;
+      if (pe1_0_pv_d1) begin
+        if (pe1_0_pl_d1) begin
+          \$531  = \$91 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = pe1_0_v;
+    \$532  = pe1_0_done_d0;
     if (out_buffer_en) begin
-      \$532  = skew_v1_d0;
+      \$532  = pe1_0_pl_d1;
     end
     if (rst) begin
       \$532  = 1'h0;
@@ -9305,9 +9322,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = pe1_0_l;
+    \$533  = pe1_0_done_d1;
     if (out_buffer_en) begin
-      \$533  = skew_l1_d0;
+      \$533  = pe1_0_done_d0;
     end
     if (rst) begin
       \$533  = 1'h0;
@@ -9315,46 +9332,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = pe1_0_fresh;
+    \$534  = pe1_0_done_d2;
     if (out_buffer_en) begin
-      if (pe1_0_pv_d1) begin
-        \$534  = pe1_0_pl_d1;
-      end
+      \$534  = pe1_0_done_d1;
     end
     if (rst) begin
-      \$534  = 1'h1;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = pe1_0_acc;
+    \$535  = pe1_0_done_d3;
     if (out_buffer_en) begin
-      if (pe1_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_0_fresh) begin
-          \$535  = { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p };
-        end else begin
-          \$535  = \$13 [31:0];
-        end
-      end
+      \$535  = pe1_0_done_d2;
+    end
+    if (rst) begin
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = pe1_0_res;
+    \$536  = pe1_0_done_d4;
     if (out_buffer_en) begin
-      if (pe1_0_pv_d1) begin
-        if (pe1_0_pl_d1) begin
-          \$536  = \$93 ;
-        end
-      end
+      \$536  = pe1_0_done_d3;
+    end
+    if (rst) begin
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = pe1_0_done_d0;
+    \$537  = pe1_0_done_d5;
     if (out_buffer_en) begin
-      \$537  = pe1_0_pl_d1;
+      \$537  = pe1_0_done_d4;
     end
     if (rst) begin
       \$537  = 1'h0;
@@ -9362,9 +9372,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = pe1_0_done_d1;
+    \$538  = pe1_0_done_d6;
     if (out_buffer_en) begin
-      \$538  = pe1_0_done_d0;
+      \$538  = pe1_0_done_d5;
     end
     if (rst) begin
       \$538  = 1'h0;
@@ -9372,9 +9382,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = pe1_0_done_d2;
+    \$539  = pe1_0_done_d7;
     if (out_buffer_en) begin
-      \$539  = pe1_0_done_d1;
+      \$539  = pe1_0_done_d6;
     end
     if (rst) begin
       \$539  = 1'h0;
@@ -9382,9 +9392,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = pe1_0_done_d3;
+    \$540  = pe1_1_pv_d0;
     if (out_buffer_en) begin
-      \$540  = pe1_0_done_d2;
+      \$540  = pe1_1_v;
     end
     if (rst) begin
       \$540  = 1'h0;
@@ -9392,9 +9402,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = pe1_0_done_d4;
+    \$541  = pe1_1_pv_d1;
     if (out_buffer_en) begin
-      \$541  = pe1_0_done_d3;
+      \$541  = pe1_1_pv_d0;
     end
     if (rst) begin
       \$541  = 1'h0;
@@ -9402,9 +9412,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = pe1_0_done_d5;
+    \$542  = pe1_1_pl_d0;
     if (out_buffer_en) begin
-      \$542  = pe1_0_done_d4;
+      \$542  = \$92 ;
     end
     if (rst) begin
       \$542  = 1'h0;
@@ -9412,9 +9422,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = pe1_0_done_d6;
+    \$543  = pe1_1_pl_d1;
     if (out_buffer_en) begin
-      \$543  = pe1_0_done_d5;
+      \$543  = pe1_1_pl_d0;
     end
     if (rst) begin
       \$543  = 1'h0;
@@ -9422,29 +9432,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = pe1_0_done_d7;
+    \$544  = pe1_2_a_in;
     if (out_buffer_en) begin
-      \$544  = pe1_0_done_d6;
-    end
-    if (rst) begin
-      \$544  = 1'h0;
+      \$544  = pe1_1_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = pe1_1_pv_d0;
+    \$545  = pe2_1_b_in;
     if (out_buffer_en) begin
-      \$545  = pe1_1_v;
-    end
-    if (rst) begin
-      \$545  = 1'h0;
+      \$545  = pe1_1_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = pe1_1_pv_d1;
+    \$546  = pe1_1_v;
     if (out_buffer_en) begin
-      \$546  = pe1_1_pv_d0;
+      \$546  = pe1_0_v;
     end
     if (rst) begin
       \$546  = 1'h0;
@@ -9452,9 +9456,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = pe1_1_pl_d0;
+    \$547  = pe1_1_l;
     if (out_buffer_en) begin
-      \$547  = \$94 ;
+      \$547  = pe1_0_l;
     end
     if (rst) begin
       \$547  = 1'h0;
@@ -9462,33 +9466,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = pe1_1_pl_d1;
+    \$548  = pe1_1_fresh;
     if (out_buffer_en) begin
-      \$548  = pe1_1_pl_d0;
+      if (pe1_1_pv_d1) begin
+        \$548  = pe1_1_pl_d1;
+      end
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$548  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = pe1_2_a_in;
+    \$549  = pe1_1_acc;
     if (out_buffer_en) begin
-      \$549  = pe1_1_a_in;
+      if (pe1_1_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe1_1_fresh) begin
+          \$549  = { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p };
+        end else begin
+          \$549  = \$14 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = pe2_1_b_in;
+    \$550  = pe1_1_res;
     if (out_buffer_en) begin
-      \$550  = pe1_1_b_in;
+      if (pe1_1_pv_d1) begin
+        if (pe1_1_pl_d1) begin
+          \$550  = \$93 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = pe1_1_v;
+    \$551  = pe1_1_done_d0;
     if (out_buffer_en) begin
-      \$551  = pe1_0_v;
+      \$551  = pe1_1_pl_d1;
     end
     if (rst) begin
       \$551  = 1'h0;
@@ -9496,9 +9513,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = pe1_1_l;
+    \$552  = pe1_1_done_d1;
     if (out_buffer_en) begin
-      \$552  = pe1_0_l;
+      \$552  = pe1_1_done_d0;
     end
     if (rst) begin
       \$552  = 1'h0;
@@ -9506,46 +9523,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = pe1_1_fresh;
+    \$553  = pe1_1_done_d2;
     if (out_buffer_en) begin
-      if (pe1_1_pv_d1) begin
-        \$553  = pe1_1_pl_d1;
-      end
+      \$553  = pe1_1_done_d1;
     end
     if (rst) begin
-      \$553  = 1'h1;
+      \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = pe1_1_acc;
+    \$554  = pe1_1_done_d3;
     if (out_buffer_en) begin
-      if (pe1_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_1_fresh) begin
-          \$554  = { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p };
-        end else begin
-          \$554  = \$14 [31:0];
-        end
-      end
+      \$554  = pe1_1_done_d2;
+    end
+    if (rst) begin
+      \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = pe1_1_res;
+    \$555  = pe1_1_done_d4;
     if (out_buffer_en) begin
-      if (pe1_1_pv_d1) begin
-        if (pe1_1_pl_d1) begin
-          \$555  = \$95 ;
-        end
-      end
+      \$555  = pe1_1_done_d3;
+    end
+    if (rst) begin
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = pe1_1_done_d0;
+    \$556  = pe1_1_done_d5;
     if (out_buffer_en) begin
-      \$556  = pe1_1_pl_d1;
+      \$556  = pe1_1_done_d4;
     end
     if (rst) begin
       \$556  = 1'h0;
@@ -9553,9 +9563,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = pe1_1_done_d1;
+    \$557  = pe1_1_done_d6;
     if (out_buffer_en) begin
-      \$557  = pe1_1_done_d0;
+      \$557  = pe1_1_done_d5;
     end
     if (rst) begin
       \$557  = 1'h0;
@@ -9563,9 +9573,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = pe1_1_done_d2;
+    \$558  = pe1_2_pv_d0;
     if (out_buffer_en) begin
-      \$558  = pe1_1_done_d1;
+      \$558  = pe1_2_v;
     end
     if (rst) begin
       \$558  = 1'h0;
@@ -9573,9 +9583,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = pe1_1_done_d3;
+    \$559  = pe1_2_pv_d1;
     if (out_buffer_en) begin
-      \$559  = pe1_1_done_d2;
+      \$559  = pe1_2_pv_d0;
     end
     if (rst) begin
       \$559  = 1'h0;
@@ -9583,9 +9593,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = pe1_1_done_d4;
+    \$560  = pe1_2_pl_d0;
     if (out_buffer_en) begin
-      \$560  = pe1_1_done_d3;
+      \$560  = \$94 ;
     end
     if (rst) begin
       \$560  = 1'h0;
@@ -9593,9 +9603,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = pe1_1_done_d5;
+    \$561  = pe1_2_pl_d1;
     if (out_buffer_en) begin
-      \$561  = pe1_1_done_d4;
+      \$561  = pe1_2_pl_d0;
     end
     if (rst) begin
       \$561  = 1'h0;
@@ -9603,29 +9613,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = pe1_1_done_d6;
+    \$562  = pe1_3_a_in;
     if (out_buffer_en) begin
-      \$562  = pe1_1_done_d5;
-    end
-    if (rst) begin
-      \$562  = 1'h0;
+      \$562  = pe1_2_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = pe1_2_pv_d0;
+    \$563  = pe2_2_b_in;
     if (out_buffer_en) begin
-      \$563  = pe1_2_v;
-    end
-    if (rst) begin
-      \$563  = 1'h0;
+      \$563  = pe1_2_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = pe1_2_pv_d1;
+    \$564  = pe1_2_v;
     if (out_buffer_en) begin
-      \$564  = pe1_2_pv_d0;
+      \$564  = pe1_1_v;
     end
     if (rst) begin
       \$564  = 1'h0;
@@ -9633,9 +9637,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = pe1_2_pl_d0;
+    \$565  = pe1_2_l;
     if (out_buffer_en) begin
-      \$565  = \$96 ;
+      \$565  = pe1_1_l;
     end
     if (rst) begin
       \$565  = 1'h0;
@@ -9643,33 +9647,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = pe1_2_pl_d1;
+    \$566  = pe1_2_fresh;
     if (out_buffer_en) begin
-      \$566  = pe1_2_pl_d0;
+      if (pe1_2_pv_d1) begin
+        \$566  = pe1_2_pl_d1;
+      end
     end
     if (rst) begin
-      \$566  = 1'h0;
+      \$566  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = pe1_3_a_in;
+    \$567  = pe1_2_acc;
     if (out_buffer_en) begin
-      \$567  = pe1_2_a_in;
+      if (pe1_2_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe1_2_fresh) begin
+          \$567  = { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p };
+        end else begin
+          \$567  = \$15 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = pe2_2_b_in;
+    \$568  = pe1_2_res;
     if (out_buffer_en) begin
-      \$568  = pe1_2_b_in;
+      if (pe1_2_pv_d1) begin
+        if (pe1_2_pl_d1) begin
+          \$568  = \$95 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = pe1_2_v;
+    \$569  = pe1_2_done_d0;
     if (out_buffer_en) begin
-      \$569  = pe1_1_v;
+      \$569  = pe1_2_pl_d1;
     end
     if (rst) begin
       \$569  = 1'h0;
@@ -9677,9 +9694,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = pe1_2_l;
+    \$570  = pe1_2_done_d1;
     if (out_buffer_en) begin
-      \$570  = pe1_1_l;
+      \$570  = pe1_2_done_d0;
     end
     if (rst) begin
       \$570  = 1'h0;
@@ -9687,46 +9704,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = pe1_2_fresh;
+    \$571  = pe1_2_done_d2;
     if (out_buffer_en) begin
-      if (pe1_2_pv_d1) begin
-        \$571  = pe1_2_pl_d1;
-      end
+      \$571  = pe1_2_done_d1;
     end
     if (rst) begin
-      \$571  = 1'h1;
+      \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = pe1_2_acc;
+    \$572  = pe1_2_done_d3;
     if (out_buffer_en) begin
-      if (pe1_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_2_fresh) begin
-          \$572  = { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p };
-        end else begin
-          \$572  = \$15 [31:0];
-        end
-      end
+      \$572  = pe1_2_done_d2;
+    end
+    if (rst) begin
+      \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = pe1_2_res;
+    \$573  = pe1_2_done_d4;
     if (out_buffer_en) begin
-      if (pe1_2_pv_d1) begin
-        if (pe1_2_pl_d1) begin
-          \$573  = \$97 ;
-        end
-      end
+      \$573  = pe1_2_done_d3;
+    end
+    if (rst) begin
+      \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = pe1_2_done_d0;
+    \$574  = pe1_2_done_d5;
     if (out_buffer_en) begin
-      \$574  = pe1_2_pl_d1;
+      \$574  = pe1_2_done_d4;
     end
     if (rst) begin
       \$574  = 1'h0;
@@ -9734,9 +9744,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = pe1_2_done_d1;
+    \$575  = pe1_3_pv_d0;
     if (out_buffer_en) begin
-      \$575  = pe1_2_done_d0;
+      \$575  = pe1_3_v;
     end
     if (rst) begin
       \$575  = 1'h0;
@@ -9744,9 +9754,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = pe1_2_done_d2;
+    \$576  = pe1_3_pv_d1;
     if (out_buffer_en) begin
-      \$576  = pe1_2_done_d1;
+      \$576  = pe1_3_pv_d0;
     end
     if (rst) begin
       \$576  = 1'h0;
@@ -9754,9 +9764,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = pe1_2_done_d3;
+    \$577  = pe1_3_pl_d0;
     if (out_buffer_en) begin
-      \$577  = pe1_2_done_d2;
+      \$577  = \$96 ;
     end
     if (rst) begin
       \$577  = 1'h0;
@@ -9764,9 +9774,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = pe1_2_done_d4;
+    \$578  = pe1_3_pl_d1;
     if (out_buffer_en) begin
-      \$578  = pe1_2_done_d3;
+      \$578  = pe1_3_pl_d0;
     end
     if (rst) begin
       \$578  = 1'h0;
@@ -9774,29 +9784,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = pe1_2_done_d5;
+    \$579  = pe1_4_a_in;
     if (out_buffer_en) begin
-      \$579  = pe1_2_done_d4;
-    end
-    if (rst) begin
-      \$579  = 1'h0;
+      \$579  = pe1_3_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = pe1_3_pv_d0;
+    \$580  = pe2_3_b_in;
     if (out_buffer_en) begin
-      \$580  = pe1_3_v;
-    end
-    if (rst) begin
-      \$580  = 1'h0;
+      \$580  = pe1_3_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = pe1_3_pv_d1;
+    \$581  = pe1_3_v;
     if (out_buffer_en) begin
-      \$581  = pe1_3_pv_d0;
+      \$581  = pe1_2_v;
     end
     if (rst) begin
       \$581  = 1'h0;
@@ -9804,9 +9808,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = pe1_3_pl_d0;
+    \$582  = pe1_3_l;
     if (out_buffer_en) begin
-      \$582  = \$98 ;
+      \$582  = pe1_2_l;
     end
     if (rst) begin
       \$582  = 1'h0;
@@ -9814,33 +9818,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = pe1_3_pl_d1;
+    \$583  = pe1_3_fresh;
     if (out_buffer_en) begin
-      \$583  = pe1_3_pl_d0;
+      if (pe1_3_pv_d1) begin
+        \$583  = pe1_3_pl_d1;
+      end
     end
     if (rst) begin
-      \$583  = 1'h0;
+      \$583  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = pe1_4_a_in;
+    \$584  = pe1_3_acc;
     if (out_buffer_en) begin
-      \$584  = pe1_3_a_in;
+      if (pe1_3_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe1_3_fresh) begin
+          \$584  = { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p };
+        end else begin
+          \$584  = \$16 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = pe2_3_b_in;
+    \$585  = pe1_3_res;
     if (out_buffer_en) begin
-      \$585  = pe1_3_b_in;
+      if (pe1_3_pv_d1) begin
+        if (pe1_3_pl_d1) begin
+          \$585  = \$97 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = pe1_3_v;
+    \$586  = pe1_3_done_d0;
     if (out_buffer_en) begin
-      \$586  = pe1_2_v;
+      \$586  = pe1_3_pl_d1;
     end
     if (rst) begin
       \$586  = 1'h0;
@@ -9848,9 +9865,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = pe1_3_l;
+    \$587  = pe1_3_done_d1;
     if (out_buffer_en) begin
-      \$587  = pe1_2_l;
+      \$587  = pe1_3_done_d0;
     end
     if (rst) begin
       \$587  = 1'h0;
@@ -9858,46 +9875,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = pe1_3_fresh;
+    \$588  = pe1_3_done_d2;
     if (out_buffer_en) begin
-      if (pe1_3_pv_d1) begin
-        \$588  = pe1_3_pl_d1;
-      end
+      \$588  = pe1_3_done_d1;
     end
     if (rst) begin
-      \$588  = 1'h1;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = pe1_3_acc;
+    \$589  = pe1_3_done_d3;
     if (out_buffer_en) begin
-      if (pe1_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_3_fresh) begin
-          \$589  = { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p };
-        end else begin
-          \$589  = \$16 [31:0];
-        end
-      end
+      \$589  = pe1_3_done_d2;
+    end
+    if (rst) begin
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = pe1_3_res;
+    \$590  = pe1_3_done_d4;
     if (out_buffer_en) begin
-      if (pe1_3_pv_d1) begin
-        if (pe1_3_pl_d1) begin
-          \$590  = \$99 ;
-        end
-      end
+      \$590  = pe1_3_done_d3;
+    end
+    if (rst) begin
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = pe1_3_done_d0;
+    \$591  = pe1_4_pv_d0;
     if (out_buffer_en) begin
-      \$591  = pe1_3_pl_d1;
+      \$591  = pe1_4_v;
     end
     if (rst) begin
       \$591  = 1'h0;
@@ -9905,9 +9915,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = pe1_3_done_d1;
+    \$592  = pe1_4_pv_d1;
     if (out_buffer_en) begin
-      \$592  = pe1_3_done_d0;
+      \$592  = pe1_4_pv_d0;
     end
     if (rst) begin
       \$592  = 1'h0;
@@ -9915,9 +9925,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = pe1_3_done_d2;
+    \$593  = pe1_4_pl_d0;
     if (out_buffer_en) begin
-      \$593  = pe1_3_done_d1;
+      \$593  = \$98 ;
     end
     if (rst) begin
       \$593  = 1'h0;
@@ -9925,9 +9935,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = pe1_3_done_d3;
+    \$594  = pe1_4_pl_d1;
     if (out_buffer_en) begin
-      \$594  = pe1_3_done_d2;
+      \$594  = pe1_4_pl_d0;
     end
     if (rst) begin
       \$594  = 1'h0;
@@ -9935,29 +9945,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = pe1_3_done_d4;
+    \$595  = pe1_5_a_in;
     if (out_buffer_en) begin
-      \$595  = pe1_3_done_d3;
-    end
-    if (rst) begin
-      \$595  = 1'h0;
+      \$595  = pe1_4_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = pe1_4_pv_d0;
+    \$596  = pe2_4_b_in;
     if (out_buffer_en) begin
-      \$596  = pe1_4_v;
-    end
-    if (rst) begin
-      \$596  = 1'h0;
+      \$596  = pe1_4_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = pe1_4_pv_d1;
+    \$597  = pe1_4_v;
     if (out_buffer_en) begin
-      \$597  = pe1_4_pv_d0;
+      \$597  = pe1_3_v;
     end
     if (rst) begin
       \$597  = 1'h0;
@@ -9965,9 +9969,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = pe1_4_pl_d0;
+    \$598  = pe1_4_l;
     if (out_buffer_en) begin
-      \$598  = \$100 ;
+      \$598  = pe1_3_l;
     end
     if (rst) begin
       \$598  = 1'h0;
@@ -9975,33 +9979,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = pe1_4_pl_d1;
+    \$599  = pe1_4_fresh;
     if (out_buffer_en) begin
-      \$599  = pe1_4_pl_d0;
+      if (pe1_4_pv_d1) begin
+        \$599  = pe1_4_pl_d1;
+      end
     end
     if (rst) begin
-      \$599  = 1'h0;
+      \$599  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = pe1_5_a_in;
+    \$600  = pe1_4_acc;
     if (out_buffer_en) begin
-      \$600  = pe1_4_a_in;
+      if (pe1_4_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe1_4_fresh) begin
+          \$600  = { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p };
+        end else begin
+          \$600  = \$17 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = pe2_4_b_in;
+    \$601  = pe1_4_res;
     if (out_buffer_en) begin
-      \$601  = pe1_4_b_in;
+      if (pe1_4_pv_d1) begin
+        if (pe1_4_pl_d1) begin
+          \$601  = \$99 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = pe1_4_v;
+    \$602  = pe1_4_done_d0;
     if (out_buffer_en) begin
-      \$602  = pe1_3_v;
+      \$602  = pe1_4_pl_d1;
     end
     if (rst) begin
       \$602  = 1'h0;
@@ -10009,9 +10026,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = pe1_4_l;
+    \$603  = pe1_4_done_d1;
     if (out_buffer_en) begin
-      \$603  = pe1_3_l;
+      \$603  = pe1_4_done_d0;
     end
     if (rst) begin
       \$603  = 1'h0;
@@ -10019,46 +10036,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = pe1_4_fresh;
+    \$604  = pe1_4_done_d2;
     if (out_buffer_en) begin
-      if (pe1_4_pv_d1) begin
-        \$604  = pe1_4_pl_d1;
-      end
+      \$604  = pe1_4_done_d1;
     end
     if (rst) begin
-      \$604  = 1'h1;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = pe1_4_acc;
+    \$605  = pe1_4_done_d3;
     if (out_buffer_en) begin
-      if (pe1_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_4_fresh) begin
-          \$605  = { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p };
-        end else begin
-          \$605  = \$17 [31:0];
-        end
-      end
+      \$605  = pe1_4_done_d2;
+    end
+    if (rst) begin
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = pe1_4_res;
+    \$606  = pe1_5_pv_d0;
     if (out_buffer_en) begin
-      if (pe1_4_pv_d1) begin
-        if (pe1_4_pl_d1) begin
-          \$606  = \$101 ;
-        end
-      end
+      \$606  = pe1_5_v;
+    end
+    if (rst) begin
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = pe1_4_done_d0;
+    \$607  = pe1_5_pv_d1;
     if (out_buffer_en) begin
-      \$607  = pe1_4_pl_d1;
+      \$607  = pe1_5_pv_d0;
     end
     if (rst) begin
       \$607  = 1'h0;
@@ -10066,9 +10076,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = pe1_4_done_d1;
+    \$608  = pe1_5_pl_d0;
     if (out_buffer_en) begin
-      \$608  = pe1_4_done_d0;
+      \$608  = \$100 ;
     end
     if (rst) begin
       \$608  = 1'h0;
@@ -10076,9 +10086,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = pe1_4_done_d2;
+    \$609  = pe1_5_pl_d1;
     if (out_buffer_en) begin
-      \$609  = pe1_4_done_d1;
+      \$609  = pe1_5_pl_d0;
     end
     if (rst) begin
       \$609  = 1'h0;
@@ -10086,29 +10096,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = pe1_4_done_d3;
+    \$610  = pe1_6_a_in;
     if (out_buffer_en) begin
-      \$610  = pe1_4_done_d2;
-    end
-    if (rst) begin
-      \$610  = 1'h0;
+      \$610  = pe1_5_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = pe1_5_pv_d0;
+    \$611  = pe2_5_b_in;
     if (out_buffer_en) begin
-      \$611  = pe1_5_v;
-    end
-    if (rst) begin
-      \$611  = 1'h0;
+      \$611  = pe1_5_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = pe1_5_pv_d1;
+    \$612  = pe1_5_v;
     if (out_buffer_en) begin
-      \$612  = pe1_5_pv_d0;
+      \$612  = pe1_4_v;
     end
     if (rst) begin
       \$612  = 1'h0;
@@ -10116,9 +10120,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = pe1_5_pl_d0;
+    \$613  = pe1_5_l;
     if (out_buffer_en) begin
-      \$613  = \$102 ;
+      \$613  = pe1_4_l;
     end
     if (rst) begin
       \$613  = 1'h0;
@@ -10126,33 +10130,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = pe1_5_pl_d1;
+    \$614  = pe1_5_fresh;
     if (out_buffer_en) begin
-      \$614  = pe1_5_pl_d0;
+      if (pe1_5_pv_d1) begin
+        \$614  = pe1_5_pl_d1;
+      end
     end
     if (rst) begin
-      \$614  = 1'h0;
+      \$614  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = pe1_6_a_in;
+    \$615  = pe1_5_acc;
     if (out_buffer_en) begin
-      \$615  = pe1_5_a_in;
+      if (pe1_5_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe1_5_fresh) begin
+          \$615  = { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p };
+        end else begin
+          \$615  = \$18 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = pe2_5_b_in;
+    \$616  = pe1_5_res;
     if (out_buffer_en) begin
-      \$616  = pe1_5_b_in;
+      if (pe1_5_pv_d1) begin
+        if (pe1_5_pl_d1) begin
+          \$616  = \$101 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = pe1_5_v;
+    \$617  = pe1_5_done_d0;
     if (out_buffer_en) begin
-      \$617  = pe1_4_v;
+      \$617  = pe1_5_pl_d1;
     end
     if (rst) begin
       \$617  = 1'h0;
@@ -10160,9 +10177,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = pe1_5_l;
+    \$618  = pe1_5_done_d1;
     if (out_buffer_en) begin
-      \$618  = pe1_4_l;
+      \$618  = pe1_5_done_d0;
     end
     if (rst) begin
       \$618  = 1'h0;
@@ -10170,46 +10187,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = pe1_5_fresh;
+    \$619  = pe1_5_done_d2;
     if (out_buffer_en) begin
-      if (pe1_5_pv_d1) begin
-        \$619  = pe1_5_pl_d1;
-      end
+      \$619  = pe1_5_done_d1;
     end
     if (rst) begin
-      \$619  = 1'h1;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = pe1_5_acc;
+    \$620  = pe1_6_pv_d0;
     if (out_buffer_en) begin
-      if (pe1_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_5_fresh) begin
-          \$620  = { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p };
-        end else begin
-          \$620  = \$18 [31:0];
-        end
-      end
+      \$620  = pe1_6_v;
+    end
+    if (rst) begin
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = pe1_5_res;
+    \$621  = pe1_6_pv_d1;
     if (out_buffer_en) begin
-      if (pe1_5_pv_d1) begin
-        if (pe1_5_pl_d1) begin
-          \$621  = \$103 ;
-        end
-      end
+      \$621  = pe1_6_pv_d0;
+    end
+    if (rst) begin
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = pe1_5_done_d0;
+    \$622  = pe1_6_pl_d0;
     if (out_buffer_en) begin
-      \$622  = pe1_5_pl_d1;
+      \$622  = \$102 ;
     end
     if (rst) begin
       \$622  = 1'h0;
@@ -10217,9 +10227,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = pe1_5_done_d1;
+    \$623  = pe1_6_pl_d1;
     if (out_buffer_en) begin
-      \$623  = pe1_5_done_d0;
+      \$623  = pe1_6_pl_d0;
     end
     if (rst) begin
       \$623  = 1'h0;
@@ -10227,29 +10237,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = pe1_5_done_d2;
+    \$624  = pe1_7_a_in;
     if (out_buffer_en) begin
-      \$624  = pe1_5_done_d1;
-    end
-    if (rst) begin
-      \$624  = 1'h0;
+      \$624  = pe1_6_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = pe1_6_pv_d0;
+    \$625  = pe2_6_b_in;
     if (out_buffer_en) begin
-      \$625  = pe1_6_v;
-    end
-    if (rst) begin
-      \$625  = 1'h0;
+      \$625  = pe1_6_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = pe1_6_pv_d1;
+    \$626  = pe1_6_v;
     if (out_buffer_en) begin
-      \$626  = pe1_6_pv_d0;
+      \$626  = pe1_5_v;
     end
     if (rst) begin
       \$626  = 1'h0;
@@ -10257,9 +10261,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = pe1_6_pl_d0;
+    \$627  = pe1_6_l;
     if (out_buffer_en) begin
-      \$627  = \$104 ;
+      \$627  = pe1_5_l;
     end
     if (rst) begin
       \$627  = 1'h0;
@@ -10267,33 +10271,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = pe1_6_pl_d1;
+    \$628  = pe1_6_fresh;
     if (out_buffer_en) begin
-      \$628  = pe1_6_pl_d0;
+      if (pe1_6_pv_d1) begin
+        \$628  = pe1_6_pl_d1;
+      end
     end
     if (rst) begin
-      \$628  = 1'h0;
+      \$628  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = pe1_7_a_in;
+    \$629  = pe1_6_acc;
     if (out_buffer_en) begin
-      \$629  = pe1_6_a_in;
+      if (pe1_6_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe1_6_fresh) begin
+          \$629  = { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p };
+        end else begin
+          \$629  = \$19 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = pe2_6_b_in;
+    \$630  = pe1_6_res;
     if (out_buffer_en) begin
-      \$630  = pe1_6_b_in;
+      if (pe1_6_pv_d1) begin
+        if (pe1_6_pl_d1) begin
+          \$630  = \$103 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = pe1_6_v;
+    \$631  = pe1_6_done_d0;
     if (out_buffer_en) begin
-      \$631  = pe1_5_v;
+      \$631  = pe1_6_pl_d1;
     end
     if (rst) begin
       \$631  = 1'h0;
@@ -10301,9 +10318,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = pe1_6_l;
+    \$632  = pe1_6_done_d1;
     if (out_buffer_en) begin
-      \$632  = pe1_5_l;
+      \$632  = pe1_6_done_d0;
     end
     if (rst) begin
       \$632  = 1'h0;
@@ -10311,46 +10328,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = pe1_6_fresh;
+    \$633  = pe1_7_pv_d0;
     if (out_buffer_en) begin
-      if (pe1_6_pv_d1) begin
-        \$633  = pe1_6_pl_d1;
-      end
+      \$633  = pe1_7_v;
     end
     if (rst) begin
-      \$633  = 1'h1;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = pe1_6_acc;
+    \$634  = pe1_7_pv_d1;
     if (out_buffer_en) begin
-      if (pe1_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_6_fresh) begin
-          \$634  = { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p };
-        end else begin
-          \$634  = \$19 [31:0];
-        end
-      end
+      \$634  = pe1_7_pv_d0;
+    end
+    if (rst) begin
+      \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = pe1_6_res;
+    \$635  = pe1_7_pl_d0;
     if (out_buffer_en) begin
-      if (pe1_6_pv_d1) begin
-        if (pe1_6_pl_d1) begin
-          \$635  = \$105 ;
-        end
-      end
+      \$635  = \$104 ;
+    end
+    if (rst) begin
+      \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = pe1_6_done_d0;
+    \$636  = pe1_7_pl_d1;
     if (out_buffer_en) begin
-      \$636  = pe1_6_pl_d1;
+      \$636  = pe1_7_pl_d0;
     end
     if (rst) begin
       \$636  = 1'h0;
@@ -10358,29 +10368,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = pe1_6_done_d1;
+    \$637  = pe1_7_a;
     if (out_buffer_en) begin
-      \$637  = pe1_6_done_d0;
-    end
-    if (rst) begin
-      \$637  = 1'h0;
+      \$637  = pe1_7_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = pe1_7_pv_d0;
+    \$638  = pe2_7_b_in;
     if (out_buffer_en) begin
-      \$638  = pe1_7_v;
-    end
-    if (rst) begin
-      \$638  = 1'h0;
+      \$638  = pe1_7_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = pe1_7_pv_d1;
+    \$639  = pe1_7_v;
     if (out_buffer_en) begin
-      \$639  = pe1_7_pv_d0;
+      \$639  = pe1_6_v;
     end
     if (rst) begin
       \$639  = 1'h0;
@@ -10388,9 +10392,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = pe1_7_pl_d0;
+    \$640  = pe1_7_l;
     if (out_buffer_en) begin
-      \$640  = \$106 ;
+      \$640  = pe1_6_l;
     end
     if (rst) begin
       \$640  = 1'h0;
@@ -10398,33 +10402,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = pe1_7_pl_d1;
+    \$641  = pe1_7_fresh;
     if (out_buffer_en) begin
-      \$641  = pe1_7_pl_d0;
+      if (pe1_7_pv_d1) begin
+        \$641  = pe1_7_pl_d1;
+      end
     end
     if (rst) begin
-      \$641  = 1'h0;
+      \$641  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = pe1_7_a;
+    \$642  = pe1_7_acc;
     if (out_buffer_en) begin
-      \$642  = pe1_7_a_in;
+      if (pe1_7_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe1_7_fresh) begin
+          \$642  = { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p };
+        end else begin
+          \$642  = \$20 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = pe2_7_b_in;
+    \$643  = pe1_7_res;
     if (out_buffer_en) begin
-      \$643  = pe1_7_b_in;
+      if (pe1_7_pv_d1) begin
+        if (pe1_7_pl_d1) begin
+          \$643  = \$105 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = pe1_7_v;
+    \$644  = pe1_7_done_d0;
     if (out_buffer_en) begin
-      \$644  = pe1_6_v;
+      \$644  = pe1_7_pl_d1;
     end
     if (rst) begin
       \$644  = 1'h0;
@@ -10432,9 +10449,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = pe1_7_l;
+    \$645  = pe2_0_pv_d0;
     if (out_buffer_en) begin
-      \$645  = pe1_6_l;
+      \$645  = pe2_0_v;
     end
     if (rst) begin
       \$645  = 1'h0;
@@ -10442,66 +10459,53 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = pe1_7_fresh;
+    \$646  = pe2_0_pv_d1;
     if (out_buffer_en) begin
-      if (pe1_7_pv_d1) begin
-        \$646  = pe1_7_pl_d1;
-      end
+      \$646  = pe2_0_pv_d0;
     end
     if (rst) begin
-      \$646  = 1'h1;
+      \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = pe1_7_acc;
+    \$647  = pe2_0_pl_d0;
     if (out_buffer_en) begin
-      if (pe1_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_7_fresh) begin
-          \$647  = { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p };
-        end else begin
-          \$647  = \$20 [31:0];
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = pe1_7_res;
-    if (out_buffer_en) begin
-      if (pe1_7_pv_d1) begin
-        if (pe1_7_pl_d1) begin
-          \$648  = \$107 ;
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = pe1_7_done_d0;
-    if (out_buffer_en) begin
-      \$649  = pe1_7_pl_d1;
+      \$647  = \$106 ;
     end
     if (rst) begin
-      \$649  = 1'h0;
+      \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = pe2_0_pv_d0;
+    \$648  = pe2_0_pl_d1;
     if (out_buffer_en) begin
-      \$650  = pe2_0_v;
+      \$648  = pe2_0_pl_d0;
     end
     if (rst) begin
-      \$650  = 1'h0;
+      \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = pe2_0_pv_d1;
+    \$649  = pe2_1_a_in;
     if (out_buffer_en) begin
-      \$651  = pe2_0_pv_d0;
+      \$649  = pe2_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$650  = pe3_0_b_in;
+    if (out_buffer_en) begin
+      \$650  = pe2_0_b_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = pe2_0_v;
+    if (out_buffer_en) begin
+      \$651  = skew_v2_d1;
     end
     if (rst) begin
       \$651  = 1'h0;
@@ -10509,9 +10513,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = pe2_0_pl_d0;
+    \$652  = pe2_0_l;
     if (out_buffer_en) begin
-      \$652  = \$108 ;
+      \$652  = skew_l2_d1;
     end
     if (rst) begin
       \$652  = 1'h0;
@@ -10519,33 +10523,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = pe2_0_pl_d1;
+    \$653  = pe2_0_fresh;
     if (out_buffer_en) begin
-      \$653  = pe2_0_pl_d0;
+      if (pe2_0_pv_d1) begin
+        \$653  = pe2_0_pl_d1;
+      end
     end
     if (rst) begin
-      \$653  = 1'h0;
+      \$653  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = pe2_1_a_in;
+    \$654  = pe2_0_acc;
     if (out_buffer_en) begin
-      \$654  = pe2_0_a_in;
+      if (pe2_0_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe2_0_fresh) begin
+          \$654  = { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p };
+        end else begin
+          \$654  = \$21 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = pe3_0_b_in;
+    \$655  = pe2_0_res;
     if (out_buffer_en) begin
-      \$655  = pe2_0_b_in;
+      if (pe2_0_pv_d1) begin
+        if (pe2_0_pl_d1) begin
+          \$655  = \$107 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = pe2_0_v;
+    \$656  = pe2_0_done_d0;
     if (out_buffer_en) begin
-      \$656  = skew_v2_d1;
+      \$656  = pe2_0_pl_d1;
     end
     if (rst) begin
       \$656  = 1'h0;
@@ -10553,9 +10570,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = pe2_0_l;
+    \$657  = pe2_0_done_d1;
     if (out_buffer_en) begin
-      \$657  = skew_l2_d1;
+      \$657  = pe2_0_done_d0;
     end
     if (rst) begin
       \$657  = 1'h0;
@@ -10563,46 +10580,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = pe2_0_fresh;
+    \$658  = pe2_0_done_d2;
     if (out_buffer_en) begin
-      if (pe2_0_pv_d1) begin
-        \$658  = pe2_0_pl_d1;
-      end
+      \$658  = pe2_0_done_d1;
     end
     if (rst) begin
-      \$658  = 1'h1;
+      \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = pe2_0_acc;
+    \$659  = pe2_0_done_d3;
     if (out_buffer_en) begin
-      if (pe2_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_0_fresh) begin
-          \$659  = { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p };
-        end else begin
-          \$659  = \$21 [31:0];
-        end
-      end
+      \$659  = pe2_0_done_d2;
+    end
+    if (rst) begin
+      \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = pe2_0_res;
+    \$660  = pe2_0_done_d4;
     if (out_buffer_en) begin
-      if (pe2_0_pv_d1) begin
-        if (pe2_0_pl_d1) begin
-          \$660  = \$109 ;
-        end
-      end
+      \$660  = pe2_0_done_d3;
+    end
+    if (rst) begin
+      \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = pe2_0_done_d0;
+    \$661  = pe2_0_done_d5;
     if (out_buffer_en) begin
-      \$661  = pe2_0_pl_d1;
+      \$661  = pe2_0_done_d4;
     end
     if (rst) begin
       \$661  = 1'h0;
@@ -10610,9 +10620,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = pe2_0_done_d1;
+    \$662  = pe2_0_done_d6;
     if (out_buffer_en) begin
-      \$662  = pe2_0_done_d0;
+      \$662  = pe2_0_done_d5;
     end
     if (rst) begin
       \$662  = 1'h0;
@@ -10620,9 +10630,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = pe2_0_done_d2;
+    \$663  = pe2_0_done_d7;
     if (out_buffer_en) begin
-      \$663  = pe2_0_done_d1;
+      \$663  = pe2_0_done_d6;
     end
     if (rst) begin
       \$663  = 1'h0;
@@ -10630,9 +10640,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = pe2_0_done_d3;
+    \$664  = pe2_1_pv_d0;
     if (out_buffer_en) begin
-      \$664  = pe2_0_done_d2;
+      \$664  = pe2_1_v;
     end
     if (rst) begin
       \$664  = 1'h0;
@@ -10640,9 +10650,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = pe2_0_done_d4;
+    \$665  = pe2_1_pv_d1;
     if (out_buffer_en) begin
-      \$665  = pe2_0_done_d3;
+      \$665  = pe2_1_pv_d0;
     end
     if (rst) begin
       \$665  = 1'h0;
@@ -10650,9 +10660,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = pe2_0_done_d5;
+    \$666  = pe2_1_pl_d0;
     if (out_buffer_en) begin
-      \$666  = pe2_0_done_d4;
+      \$666  = \$108 ;
     end
     if (rst) begin
       \$666  = 1'h0;
@@ -10660,9 +10670,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = pe2_0_done_d6;
+    \$667  = pe2_1_pl_d1;
     if (out_buffer_en) begin
-      \$667  = pe2_0_done_d5;
+      \$667  = pe2_1_pl_d0;
     end
     if (rst) begin
       \$667  = 1'h0;
@@ -10670,29 +10680,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = pe2_0_done_d7;
+    \$668  = pe2_2_a_in;
     if (out_buffer_en) begin
-      \$668  = pe2_0_done_d6;
-    end
-    if (rst) begin
-      \$668  = 1'h0;
+      \$668  = pe2_1_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = pe2_1_pv_d0;
+    \$669  = pe3_1_b_in;
     if (out_buffer_en) begin
-      \$669  = pe2_1_v;
-    end
-    if (rst) begin
-      \$669  = 1'h0;
+      \$669  = pe2_1_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = pe2_1_pv_d1;
+    \$670  = pe2_1_v;
     if (out_buffer_en) begin
-      \$670  = pe2_1_pv_d0;
+      \$670  = pe2_0_v;
     end
     if (rst) begin
       \$670  = 1'h0;
@@ -10700,9 +10704,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = pe2_1_pl_d0;
+    \$671  = pe2_1_l;
     if (out_buffer_en) begin
-      \$671  = \$110 ;
+      \$671  = pe2_0_l;
     end
     if (rst) begin
       \$671  = 1'h0;
@@ -10710,33 +10714,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = pe2_1_pl_d1;
+    \$672  = pe2_1_fresh;
     if (out_buffer_en) begin
-      \$672  = pe2_1_pl_d0;
+      if (pe2_1_pv_d1) begin
+        \$672  = pe2_1_pl_d1;
+      end
     end
     if (rst) begin
-      \$672  = 1'h0;
+      \$672  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = pe2_2_a_in;
+    \$673  = pe2_1_acc;
     if (out_buffer_en) begin
-      \$673  = pe2_1_a_in;
+      if (pe2_1_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe2_1_fresh) begin
+          \$673  = { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p };
+        end else begin
+          \$673  = \$22 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = pe3_1_b_in;
+    \$674  = pe2_1_res;
     if (out_buffer_en) begin
-      \$674  = pe2_1_b_in;
+      if (pe2_1_pv_d1) begin
+        if (pe2_1_pl_d1) begin
+          \$674  = \$109 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = pe2_1_v;
+    \$675  = pe2_1_done_d0;
     if (out_buffer_en) begin
-      \$675  = pe2_0_v;
+      \$675  = pe2_1_pl_d1;
     end
     if (rst) begin
       \$675  = 1'h0;
@@ -10744,9 +10761,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = pe2_1_l;
+    \$676  = pe2_1_done_d1;
     if (out_buffer_en) begin
-      \$676  = pe2_0_l;
+      \$676  = pe2_1_done_d0;
     end
     if (rst) begin
       \$676  = 1'h0;
@@ -10754,46 +10771,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = pe2_1_fresh;
+    \$677  = pe2_1_done_d2;
     if (out_buffer_en) begin
-      if (pe2_1_pv_d1) begin
-        \$677  = pe2_1_pl_d1;
-      end
+      \$677  = pe2_1_done_d1;
     end
     if (rst) begin
-      \$677  = 1'h1;
+      \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = pe2_1_acc;
+    \$678  = pe2_1_done_d3;
     if (out_buffer_en) begin
-      if (pe2_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_1_fresh) begin
-          \$678  = { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p };
-        end else begin
-          \$678  = \$22 [31:0];
-        end
-      end
+      \$678  = pe2_1_done_d2;
+    end
+    if (rst) begin
+      \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = pe2_1_res;
+    \$679  = pe2_1_done_d4;
     if (out_buffer_en) begin
-      if (pe2_1_pv_d1) begin
-        if (pe2_1_pl_d1) begin
-          \$679  = \$111 ;
-        end
-      end
+      \$679  = pe2_1_done_d3;
+    end
+    if (rst) begin
+      \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = pe2_1_done_d0;
+    \$680  = pe2_1_done_d5;
     if (out_buffer_en) begin
-      \$680  = pe2_1_pl_d1;
+      \$680  = pe2_1_done_d4;
     end
     if (rst) begin
       \$680  = 1'h0;
@@ -10801,9 +10811,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = pe2_1_done_d1;
+    \$681  = pe2_1_done_d6;
     if (out_buffer_en) begin
-      \$681  = pe2_1_done_d0;
+      \$681  = pe2_1_done_d5;
     end
     if (rst) begin
       \$681  = 1'h0;
@@ -10811,9 +10821,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = pe2_1_done_d2;
+    \$682  = pe2_2_pv_d0;
     if (out_buffer_en) begin
-      \$682  = pe2_1_done_d1;
+      \$682  = pe2_2_v;
     end
     if (rst) begin
       \$682  = 1'h0;
@@ -10821,9 +10831,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = pe2_1_done_d3;
+    \$683  = pe2_2_pv_d1;
     if (out_buffer_en) begin
-      \$683  = pe2_1_done_d2;
+      \$683  = pe2_2_pv_d0;
     end
     if (rst) begin
       \$683  = 1'h0;
@@ -10831,9 +10841,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = pe2_1_done_d4;
+    \$684  = pe2_2_pl_d0;
     if (out_buffer_en) begin
-      \$684  = pe2_1_done_d3;
+      \$684  = \$110 ;
     end
     if (rst) begin
       \$684  = 1'h0;
@@ -10841,9 +10851,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = pe2_1_done_d5;
+    \$685  = pe2_2_pl_d1;
     if (out_buffer_en) begin
-      \$685  = pe2_1_done_d4;
+      \$685  = pe2_2_pl_d0;
     end
     if (rst) begin
       \$685  = 1'h0;
@@ -10851,29 +10861,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = pe2_1_done_d6;
+    \$686  = pe2_3_a_in;
     if (out_buffer_en) begin
-      \$686  = pe2_1_done_d5;
-    end
-    if (rst) begin
-      \$686  = 1'h0;
+      \$686  = pe2_2_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = pe2_2_pv_d0;
+    \$687  = pe3_2_b_in;
     if (out_buffer_en) begin
-      \$687  = pe2_2_v;
-    end
-    if (rst) begin
-      \$687  = 1'h0;
+      \$687  = pe2_2_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = pe2_2_pv_d1;
+    \$688  = pe2_2_v;
     if (out_buffer_en) begin
-      \$688  = pe2_2_pv_d0;
+      \$688  = pe2_1_v;
     end
     if (rst) begin
       \$688  = 1'h0;
@@ -10881,9 +10885,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = pe2_2_pl_d0;
+    \$689  = pe2_2_l;
     if (out_buffer_en) begin
-      \$689  = \$112 ;
+      \$689  = pe2_1_l;
     end
     if (rst) begin
       \$689  = 1'h0;
@@ -10891,33 +10895,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = pe2_2_pl_d1;
+    \$690  = pe2_2_fresh;
     if (out_buffer_en) begin
-      \$690  = pe2_2_pl_d0;
+      if (pe2_2_pv_d1) begin
+        \$690  = pe2_2_pl_d1;
+      end
     end
     if (rst) begin
-      \$690  = 1'h0;
+      \$690  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = pe2_3_a_in;
+    \$691  = pe2_2_acc;
     if (out_buffer_en) begin
-      \$691  = pe2_2_a_in;
+      if (pe2_2_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe2_2_fresh) begin
+          \$691  = { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p };
+        end else begin
+          \$691  = \$23 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = pe3_2_b_in;
+    \$692  = pe2_2_res;
     if (out_buffer_en) begin
-      \$692  = pe2_2_b_in;
+      if (pe2_2_pv_d1) begin
+        if (pe2_2_pl_d1) begin
+          \$692  = \$111 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = pe2_2_v;
+    \$693  = pe2_2_done_d0;
     if (out_buffer_en) begin
-      \$693  = pe2_1_v;
+      \$693  = pe2_2_pl_d1;
     end
     if (rst) begin
       \$693  = 1'h0;
@@ -10925,9 +10942,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = pe2_2_l;
+    \$694  = pe2_2_done_d1;
     if (out_buffer_en) begin
-      \$694  = pe2_1_l;
+      \$694  = pe2_2_done_d0;
     end
     if (rst) begin
       \$694  = 1'h0;
@@ -10935,46 +10952,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = pe2_2_fresh;
+    \$695  = pe2_2_done_d2;
     if (out_buffer_en) begin
-      if (pe2_2_pv_d1) begin
-        \$695  = pe2_2_pl_d1;
-      end
+      \$695  = pe2_2_done_d1;
     end
     if (rst) begin
-      \$695  = 1'h1;
+      \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = pe2_2_acc;
+    \$696  = pe2_2_done_d3;
     if (out_buffer_en) begin
-      if (pe2_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_2_fresh) begin
-          \$696  = { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p };
-        end else begin
-          \$696  = \$23 [31:0];
-        end
-      end
+      \$696  = pe2_2_done_d2;
+    end
+    if (rst) begin
+      \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = pe2_2_res;
+    \$697  = pe2_2_done_d4;
     if (out_buffer_en) begin
-      if (pe2_2_pv_d1) begin
-        if (pe2_2_pl_d1) begin
-          \$697  = \$113 ;
-        end
-      end
+      \$697  = pe2_2_done_d3;
+    end
+    if (rst) begin
+      \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = pe2_2_done_d0;
+    \$698  = pe2_2_done_d5;
     if (out_buffer_en) begin
-      \$698  = pe2_2_pl_d1;
+      \$698  = pe2_2_done_d4;
     end
     if (rst) begin
       \$698  = 1'h0;
@@ -10982,9 +10992,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = pe2_2_done_d1;
+    \$699  = pe2_3_pv_d0;
     if (out_buffer_en) begin
-      \$699  = pe2_2_done_d0;
+      \$699  = pe2_3_v;
     end
     if (rst) begin
       \$699  = 1'h0;
@@ -10992,9 +11002,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = pe2_2_done_d2;
+    \$700  = pe2_3_pv_d1;
     if (out_buffer_en) begin
-      \$700  = pe2_2_done_d1;
+      \$700  = pe2_3_pv_d0;
     end
     if (rst) begin
       \$700  = 1'h0;
@@ -11002,9 +11012,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = pe2_2_done_d3;
+    \$701  = pe2_3_pl_d0;
     if (out_buffer_en) begin
-      \$701  = pe2_2_done_d2;
+      \$701  = \$112 ;
     end
     if (rst) begin
       \$701  = 1'h0;
@@ -11012,9 +11022,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = pe2_2_done_d4;
+    \$702  = pe2_3_pl_d1;
     if (out_buffer_en) begin
-      \$702  = pe2_2_done_d3;
+      \$702  = pe2_3_pl_d0;
     end
     if (rst) begin
       \$702  = 1'h0;
@@ -11022,29 +11032,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = pe2_2_done_d5;
+    \$703  = pe2_4_a_in;
     if (out_buffer_en) begin
-      \$703  = pe2_2_done_d4;
-    end
-    if (rst) begin
-      \$703  = 1'h0;
+      \$703  = pe2_3_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = pe2_3_pv_d0;
+    \$704  = pe3_3_b_in;
     if (out_buffer_en) begin
-      \$704  = pe2_3_v;
-    end
-    if (rst) begin
-      \$704  = 1'h0;
+      \$704  = pe2_3_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = pe2_3_pv_d1;
+    \$705  = pe2_3_v;
     if (out_buffer_en) begin
-      \$705  = pe2_3_pv_d0;
+      \$705  = pe2_2_v;
     end
     if (rst) begin
       \$705  = 1'h0;
@@ -11052,9 +11056,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = pe2_3_pl_d0;
+    \$706  = pe2_3_l;
     if (out_buffer_en) begin
-      \$706  = \$114 ;
+      \$706  = pe2_2_l;
     end
     if (rst) begin
       \$706  = 1'h0;
@@ -11062,33 +11066,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = pe2_3_pl_d1;
+    \$707  = pe2_3_fresh;
     if (out_buffer_en) begin
-      \$707  = pe2_3_pl_d0;
+      if (pe2_3_pv_d1) begin
+        \$707  = pe2_3_pl_d1;
+      end
     end
     if (rst) begin
-      \$707  = 1'h0;
+      \$707  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = pe2_4_a_in;
+    \$708  = pe2_3_acc;
     if (out_buffer_en) begin
-      \$708  = pe2_3_a_in;
+      if (pe2_3_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe2_3_fresh) begin
+          \$708  = { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p };
+        end else begin
+          \$708  = \$24 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = pe3_3_b_in;
+    \$709  = pe2_3_res;
     if (out_buffer_en) begin
-      \$709  = pe2_3_b_in;
+      if (pe2_3_pv_d1) begin
+        if (pe2_3_pl_d1) begin
+          \$709  = \$113 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = pe2_3_v;
+    \$710  = pe2_3_done_d0;
     if (out_buffer_en) begin
-      \$710  = pe2_2_v;
+      \$710  = pe2_3_pl_d1;
     end
     if (rst) begin
       \$710  = 1'h0;
@@ -11096,9 +11113,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = pe2_3_l;
+    \$711  = pe2_3_done_d1;
     if (out_buffer_en) begin
-      \$711  = pe2_2_l;
+      \$711  = pe2_3_done_d0;
     end
     if (rst) begin
       \$711  = 1'h0;
@@ -11106,46 +11123,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = pe2_3_fresh;
+    \$712  = pe2_3_done_d2;
     if (out_buffer_en) begin
-      if (pe2_3_pv_d1) begin
-        \$712  = pe2_3_pl_d1;
-      end
+      \$712  = pe2_3_done_d1;
     end
     if (rst) begin
-      \$712  = 1'h1;
+      \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = pe2_3_acc;
+    \$713  = pe2_3_done_d3;
     if (out_buffer_en) begin
-      if (pe2_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_3_fresh) begin
-          \$713  = { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p };
-        end else begin
-          \$713  = \$24 [31:0];
-        end
-      end
+      \$713  = pe2_3_done_d2;
+    end
+    if (rst) begin
+      \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = pe2_3_res;
+    \$714  = pe2_3_done_d4;
     if (out_buffer_en) begin
-      if (pe2_3_pv_d1) begin
-        if (pe2_3_pl_d1) begin
-          \$714  = \$115 ;
-        end
-      end
+      \$714  = pe2_3_done_d3;
+    end
+    if (rst) begin
+      \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = pe2_3_done_d0;
+    \$715  = pe2_4_pv_d0;
     if (out_buffer_en) begin
-      \$715  = pe2_3_pl_d1;
+      \$715  = pe2_4_v;
     end
     if (rst) begin
       \$715  = 1'h0;
@@ -11153,9 +11163,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = pe2_3_done_d1;
+    \$716  = pe2_4_pv_d1;
     if (out_buffer_en) begin
-      \$716  = pe2_3_done_d0;
+      \$716  = pe2_4_pv_d0;
     end
     if (rst) begin
       \$716  = 1'h0;
@@ -11163,9 +11173,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = pe2_3_done_d2;
+    \$717  = pe2_4_pl_d0;
     if (out_buffer_en) begin
-      \$717  = pe2_3_done_d1;
+      \$717  = \$114 ;
     end
     if (rst) begin
       \$717  = 1'h0;
@@ -11173,9 +11183,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = pe2_3_done_d3;
+    \$718  = pe2_4_pl_d1;
     if (out_buffer_en) begin
-      \$718  = pe2_3_done_d2;
+      \$718  = pe2_4_pl_d0;
     end
     if (rst) begin
       \$718  = 1'h0;
@@ -11183,29 +11193,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = pe2_3_done_d4;
+    \$719  = pe2_5_a_in;
     if (out_buffer_en) begin
-      \$719  = pe2_3_done_d3;
-    end
-    if (rst) begin
-      \$719  = 1'h0;
+      \$719  = pe2_4_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = pe2_4_pv_d0;
+    \$720  = pe3_4_b_in;
     if (out_buffer_en) begin
-      \$720  = pe2_4_v;
-    end
-    if (rst) begin
-      \$720  = 1'h0;
+      \$720  = pe2_4_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = pe2_4_pv_d1;
+    \$721  = pe2_4_v;
     if (out_buffer_en) begin
-      \$721  = pe2_4_pv_d0;
+      \$721  = pe2_3_v;
     end
     if (rst) begin
       \$721  = 1'h0;
@@ -11213,9 +11217,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = pe2_4_pl_d0;
+    \$722  = pe2_4_l;
     if (out_buffer_en) begin
-      \$722  = \$116 ;
+      \$722  = pe2_3_l;
     end
     if (rst) begin
       \$722  = 1'h0;
@@ -11223,33 +11227,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = pe2_4_pl_d1;
+    \$723  = pe2_4_fresh;
     if (out_buffer_en) begin
-      \$723  = pe2_4_pl_d0;
+      if (pe2_4_pv_d1) begin
+        \$723  = pe2_4_pl_d1;
+      end
     end
     if (rst) begin
-      \$723  = 1'h0;
+      \$723  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = pe2_5_a_in;
+    \$724  = pe2_4_acc;
     if (out_buffer_en) begin
-      \$724  = pe2_4_a_in;
+      if (pe2_4_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe2_4_fresh) begin
+          \$724  = { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p };
+        end else begin
+          \$724  = \$25 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = pe3_4_b_in;
+    \$725  = pe2_4_res;
     if (out_buffer_en) begin
-      \$725  = pe2_4_b_in;
+      if (pe2_4_pv_d1) begin
+        if (pe2_4_pl_d1) begin
+          \$725  = \$115 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = pe2_4_v;
+    \$726  = pe2_4_done_d0;
     if (out_buffer_en) begin
-      \$726  = pe2_3_v;
+      \$726  = pe2_4_pl_d1;
     end
     if (rst) begin
       \$726  = 1'h0;
@@ -11257,9 +11274,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = pe2_4_l;
+    \$727  = pe2_4_done_d1;
     if (out_buffer_en) begin
-      \$727  = pe2_3_l;
+      \$727  = pe2_4_done_d0;
     end
     if (rst) begin
       \$727  = 1'h0;
@@ -11267,46 +11284,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = pe2_4_fresh;
+    \$728  = pe2_4_done_d2;
     if (out_buffer_en) begin
-      if (pe2_4_pv_d1) begin
-        \$728  = pe2_4_pl_d1;
-      end
+      \$728  = pe2_4_done_d1;
     end
     if (rst) begin
-      \$728  = 1'h1;
+      \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = pe2_4_acc;
+    \$729  = pe2_4_done_d3;
     if (out_buffer_en) begin
-      if (pe2_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_4_fresh) begin
-          \$729  = { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p };
-        end else begin
-          \$729  = \$25 [31:0];
-        end
-      end
+      \$729  = pe2_4_done_d2;
+    end
+    if (rst) begin
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = pe2_4_res;
+    \$730  = pe2_5_pv_d0;
     if (out_buffer_en) begin
-      if (pe2_4_pv_d1) begin
-        if (pe2_4_pl_d1) begin
-          \$730  = \$117 ;
-        end
-      end
+      \$730  = pe2_5_v;
+    end
+    if (rst) begin
+      \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = pe2_4_done_d0;
+    \$731  = pe2_5_pv_d1;
     if (out_buffer_en) begin
-      \$731  = pe2_4_pl_d1;
+      \$731  = pe2_5_pv_d0;
     end
     if (rst) begin
       \$731  = 1'h0;
@@ -11314,9 +11324,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = pe2_4_done_d1;
+    \$732  = pe2_5_pl_d0;
     if (out_buffer_en) begin
-      \$732  = pe2_4_done_d0;
+      \$732  = \$116 ;
     end
     if (rst) begin
       \$732  = 1'h0;
@@ -11324,9 +11334,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = pe2_4_done_d2;
+    \$733  = pe2_5_pl_d1;
     if (out_buffer_en) begin
-      \$733  = pe2_4_done_d1;
+      \$733  = pe2_5_pl_d0;
     end
     if (rst) begin
       \$733  = 1'h0;
@@ -11334,29 +11344,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = pe2_4_done_d3;
+    \$734  = pe2_6_a_in;
     if (out_buffer_en) begin
-      \$734  = pe2_4_done_d2;
-    end
-    if (rst) begin
-      \$734  = 1'h0;
+      \$734  = pe2_5_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = pe2_5_pv_d0;
+    \$735  = pe3_5_b_in;
     if (out_buffer_en) begin
-      \$735  = pe2_5_v;
-    end
-    if (rst) begin
-      \$735  = 1'h0;
+      \$735  = pe2_5_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = pe2_5_pv_d1;
+    \$736  = pe2_5_v;
     if (out_buffer_en) begin
-      \$736  = pe2_5_pv_d0;
+      \$736  = pe2_4_v;
     end
     if (rst) begin
       \$736  = 1'h0;
@@ -11364,9 +11368,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = pe2_5_pl_d0;
+    \$737  = pe2_5_l;
     if (out_buffer_en) begin
-      \$737  = \$118 ;
+      \$737  = pe2_4_l;
     end
     if (rst) begin
       \$737  = 1'h0;
@@ -11374,33 +11378,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = pe2_5_pl_d1;
+    \$738  = pe2_5_fresh;
     if (out_buffer_en) begin
-      \$738  = pe2_5_pl_d0;
+      if (pe2_5_pv_d1) begin
+        \$738  = pe2_5_pl_d1;
+      end
     end
     if (rst) begin
-      \$738  = 1'h0;
+      \$738  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = pe2_6_a_in;
+    \$739  = pe2_5_acc;
     if (out_buffer_en) begin
-      \$739  = pe2_5_a_in;
+      if (pe2_5_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe2_5_fresh) begin
+          \$739  = { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p };
+        end else begin
+          \$739  = \$26 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = pe3_5_b_in;
+    \$740  = pe2_5_res;
     if (out_buffer_en) begin
-      \$740  = pe2_5_b_in;
+      if (pe2_5_pv_d1) begin
+        if (pe2_5_pl_d1) begin
+          \$740  = \$117 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = pe2_5_v;
+    \$741  = pe2_5_done_d0;
     if (out_buffer_en) begin
-      \$741  = pe2_4_v;
+      \$741  = pe2_5_pl_d1;
     end
     if (rst) begin
       \$741  = 1'h0;
@@ -11408,9 +11425,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = pe2_5_l;
+    \$742  = pe2_5_done_d1;
     if (out_buffer_en) begin
-      \$742  = pe2_4_l;
+      \$742  = pe2_5_done_d0;
     end
     if (rst) begin
       \$742  = 1'h0;
@@ -11418,46 +11435,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = pe2_5_fresh;
+    \$743  = pe2_5_done_d2;
     if (out_buffer_en) begin
-      if (pe2_5_pv_d1) begin
-        \$743  = pe2_5_pl_d1;
-      end
+      \$743  = pe2_5_done_d1;
     end
     if (rst) begin
-      \$743  = 1'h1;
+      \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = pe2_5_acc;
+    \$744  = pe2_6_pv_d0;
     if (out_buffer_en) begin
-      if (pe2_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_5_fresh) begin
-          \$744  = { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p };
-        end else begin
-          \$744  = \$26 [31:0];
-        end
-      end
+      \$744  = pe2_6_v;
+    end
+    if (rst) begin
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = pe2_5_res;
+    \$745  = pe2_6_pv_d1;
     if (out_buffer_en) begin
-      if (pe2_5_pv_d1) begin
-        if (pe2_5_pl_d1) begin
-          \$745  = \$119 ;
-        end
-      end
+      \$745  = pe2_6_pv_d0;
+    end
+    if (rst) begin
+      \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = pe2_5_done_d0;
+    \$746  = pe2_6_pl_d0;
     if (out_buffer_en) begin
-      \$746  = pe2_5_pl_d1;
+      \$746  = \$118 ;
     end
     if (rst) begin
       \$746  = 1'h0;
@@ -11465,9 +11475,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = pe2_5_done_d1;
+    \$747  = pe2_6_pl_d1;
     if (out_buffer_en) begin
-      \$747  = pe2_5_done_d0;
+      \$747  = pe2_6_pl_d0;
     end
     if (rst) begin
       \$747  = 1'h0;
@@ -11475,29 +11485,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = pe2_5_done_d2;
+    \$748  = pe2_7_a_in;
     if (out_buffer_en) begin
-      \$748  = pe2_5_done_d1;
-    end
-    if (rst) begin
-      \$748  = 1'h0;
+      \$748  = pe2_6_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = pe2_6_pv_d0;
+    \$749  = pe3_6_b_in;
     if (out_buffer_en) begin
-      \$749  = pe2_6_v;
-    end
-    if (rst) begin
-      \$749  = 1'h0;
+      \$749  = pe2_6_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = pe2_6_pv_d1;
+    \$750  = pe2_6_v;
     if (out_buffer_en) begin
-      \$750  = pe2_6_pv_d0;
+      \$750  = pe2_5_v;
     end
     if (rst) begin
       \$750  = 1'h0;
@@ -11505,9 +11509,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = pe2_6_pl_d0;
+    \$751  = pe2_6_l;
     if (out_buffer_en) begin
-      \$751  = \$120 ;
+      \$751  = pe2_5_l;
     end
     if (rst) begin
       \$751  = 1'h0;
@@ -11515,33 +11519,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = pe2_6_pl_d1;
+    \$752  = pe2_6_fresh;
     if (out_buffer_en) begin
-      \$752  = pe2_6_pl_d0;
+      if (pe2_6_pv_d1) begin
+        \$752  = pe2_6_pl_d1;
+      end
     end
     if (rst) begin
-      \$752  = 1'h0;
+      \$752  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = pe2_7_a_in;
+    \$753  = pe2_6_acc;
     if (out_buffer_en) begin
-      \$753  = pe2_6_a_in;
+      if (pe2_6_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe2_6_fresh) begin
+          \$753  = { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p };
+        end else begin
+          \$753  = \$27 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = pe3_6_b_in;
+    \$754  = pe2_6_res;
     if (out_buffer_en) begin
-      \$754  = pe2_6_b_in;
+      if (pe2_6_pv_d1) begin
+        if (pe2_6_pl_d1) begin
+          \$754  = \$119 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = pe2_6_v;
+    \$755  = pe2_6_done_d0;
     if (out_buffer_en) begin
-      \$755  = pe2_5_v;
+      \$755  = pe2_6_pl_d1;
     end
     if (rst) begin
       \$755  = 1'h0;
@@ -11549,9 +11566,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = pe2_6_l;
+    \$756  = pe2_6_done_d1;
     if (out_buffer_en) begin
-      \$756  = pe2_5_l;
+      \$756  = pe2_6_done_d0;
     end
     if (rst) begin
       \$756  = 1'h0;
@@ -11559,46 +11576,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = pe2_6_fresh;
+    \$757  = pe2_7_pv_d0;
     if (out_buffer_en) begin
-      if (pe2_6_pv_d1) begin
-        \$757  = pe2_6_pl_d1;
-      end
+      \$757  = pe2_7_v;
     end
     if (rst) begin
-      \$757  = 1'h1;
+      \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = pe2_6_acc;
+    \$758  = pe2_7_pv_d1;
     if (out_buffer_en) begin
-      if (pe2_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_6_fresh) begin
-          \$758  = { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p };
-        end else begin
-          \$758  = \$27 [31:0];
-        end
-      end
+      \$758  = pe2_7_pv_d0;
+    end
+    if (rst) begin
+      \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = pe2_6_res;
+    \$759  = pe2_7_pl_d0;
     if (out_buffer_en) begin
-      if (pe2_6_pv_d1) begin
-        if (pe2_6_pl_d1) begin
-          \$759  = \$121 ;
-        end
-      end
+      \$759  = \$120 ;
+    end
+    if (rst) begin
+      \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = pe2_6_done_d0;
+    \$760  = pe2_7_pl_d1;
     if (out_buffer_en) begin
-      \$760  = pe2_6_pl_d1;
+      \$760  = pe2_7_pl_d0;
     end
     if (rst) begin
       \$760  = 1'h0;
@@ -11606,29 +11616,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = pe2_6_done_d1;
+    \$761  = pe2_7_a;
     if (out_buffer_en) begin
-      \$761  = pe2_6_done_d0;
-    end
-    if (rst) begin
-      \$761  = 1'h0;
+      \$761  = pe2_7_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = pe2_7_pv_d0;
+    \$762  = pe3_7_b_in;
     if (out_buffer_en) begin
-      \$762  = pe2_7_v;
-    end
-    if (rst) begin
-      \$762  = 1'h0;
+      \$762  = pe2_7_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = pe2_7_pv_d1;
+    \$763  = pe2_7_v;
     if (out_buffer_en) begin
-      \$763  = pe2_7_pv_d0;
+      \$763  = pe2_6_v;
     end
     if (rst) begin
       \$763  = 1'h0;
@@ -11636,9 +11640,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = pe2_7_pl_d0;
+    \$764  = pe2_7_l;
     if (out_buffer_en) begin
-      \$764  = \$122 ;
+      \$764  = pe2_6_l;
     end
     if (rst) begin
       \$764  = 1'h0;
@@ -11646,33 +11650,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = pe2_7_pl_d1;
+    \$765  = pe2_7_fresh;
     if (out_buffer_en) begin
-      \$765  = pe2_7_pl_d0;
+      if (pe2_7_pv_d1) begin
+        \$765  = pe2_7_pl_d1;
+      end
     end
     if (rst) begin
-      \$765  = 1'h0;
+      \$765  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = pe2_7_a;
+    \$766  = pe2_7_acc;
     if (out_buffer_en) begin
-      \$766  = pe2_7_a_in;
+      if (pe2_7_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe2_7_fresh) begin
+          \$766  = { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p };
+        end else begin
+          \$766  = \$28 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = pe3_7_b_in;
+    \$767  = pe2_7_res;
     if (out_buffer_en) begin
-      \$767  = pe2_7_b_in;
+      if (pe2_7_pv_d1) begin
+        if (pe2_7_pl_d1) begin
+          \$767  = \$121 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = pe2_7_v;
+    \$768  = pe2_7_done_d0;
     if (out_buffer_en) begin
-      \$768  = pe2_6_v;
+      \$768  = pe2_7_pl_d1;
     end
     if (rst) begin
       \$768  = 1'h0;
@@ -11680,9 +11697,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = pe2_7_l;
+    \$769  = pe3_0_pv_d0;
     if (out_buffer_en) begin
-      \$769  = pe2_6_l;
+      \$769  = pe3_0_v;
     end
     if (rst) begin
       \$769  = 1'h0;
@@ -11690,66 +11707,53 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = pe2_7_fresh;
+    \$770  = pe3_0_pv_d1;
     if (out_buffer_en) begin
-      if (pe2_7_pv_d1) begin
-        \$770  = pe2_7_pl_d1;
-      end
+      \$770  = pe3_0_pv_d0;
     end
     if (rst) begin
-      \$770  = 1'h1;
+      \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = pe2_7_acc;
+    \$771  = pe3_0_pl_d0;
     if (out_buffer_en) begin
-      if (pe2_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_7_fresh) begin
-          \$771  = { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p };
-        end else begin
-          \$771  = \$28 [31:0];
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = pe2_7_res;
-    if (out_buffer_en) begin
-      if (pe2_7_pv_d1) begin
-        if (pe2_7_pl_d1) begin
-          \$772  = \$123 ;
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = pe2_7_done_d0;
-    if (out_buffer_en) begin
-      \$773  = pe2_7_pl_d1;
+      \$771  = \$122 ;
     end
     if (rst) begin
-      \$773  = 1'h0;
+      \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = pe3_0_pv_d0;
+    \$772  = pe3_0_pl_d1;
     if (out_buffer_en) begin
-      \$774  = pe3_0_v;
+      \$772  = pe3_0_pl_d0;
     end
     if (rst) begin
-      \$774  = 1'h0;
+      \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = pe3_0_pv_d1;
+    \$773  = pe3_1_a_in;
     if (out_buffer_en) begin
-      \$775  = pe3_0_pv_d0;
+      \$773  = pe3_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$774  = pe4_0_b_in;
+    if (out_buffer_en) begin
+      \$774  = pe3_0_b_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$775  = pe3_0_v;
+    if (out_buffer_en) begin
+      \$775  = skew_v3_d2;
     end
     if (rst) begin
       \$775  = 1'h0;
@@ -11757,9 +11761,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = pe3_0_pl_d0;
+    \$776  = pe3_0_l;
     if (out_buffer_en) begin
-      \$776  = \$124 ;
+      \$776  = skew_l3_d2;
     end
     if (rst) begin
       \$776  = 1'h0;
@@ -11767,33 +11771,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = pe3_0_pl_d1;
+    \$777  = pe3_0_fresh;
     if (out_buffer_en) begin
-      \$777  = pe3_0_pl_d0;
+      if (pe3_0_pv_d1) begin
+        \$777  = pe3_0_pl_d1;
+      end
     end
     if (rst) begin
-      \$777  = 1'h0;
+      \$777  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = pe3_1_a_in;
+    \$778  = pe3_0_acc;
     if (out_buffer_en) begin
-      \$778  = pe3_0_a_in;
+      if (pe3_0_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe3_0_fresh) begin
+          \$778  = { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p };
+        end else begin
+          \$778  = \$29 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = pe4_0_b_in;
+    \$779  = pe3_0_res;
     if (out_buffer_en) begin
-      \$779  = pe3_0_b_in;
+      if (pe3_0_pv_d1) begin
+        if (pe3_0_pl_d1) begin
+          \$779  = \$123 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = pe3_0_v;
+    \$780  = pe3_0_done_d0;
     if (out_buffer_en) begin
-      \$780  = skew_v3_d2;
+      \$780  = pe3_0_pl_d1;
     end
     if (rst) begin
       \$780  = 1'h0;
@@ -11801,9 +11818,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = pe3_0_l;
+    \$781  = pe3_0_done_d1;
     if (out_buffer_en) begin
-      \$781  = skew_l3_d2;
+      \$781  = pe3_0_done_d0;
     end
     if (rst) begin
       \$781  = 1'h0;
@@ -11811,46 +11828,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = pe3_0_fresh;
+    \$782  = pe3_0_done_d2;
     if (out_buffer_en) begin
-      if (pe3_0_pv_d1) begin
-        \$782  = pe3_0_pl_d1;
-      end
+      \$782  = pe3_0_done_d1;
     end
     if (rst) begin
-      \$782  = 1'h1;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = pe3_0_acc;
+    \$783  = pe3_0_done_d3;
     if (out_buffer_en) begin
-      if (pe3_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_0_fresh) begin
-          \$783  = { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p };
-        end else begin
-          \$783  = \$29 [31:0];
-        end
-      end
+      \$783  = pe3_0_done_d2;
+    end
+    if (rst) begin
+      \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = pe3_0_res;
+    \$784  = pe3_0_done_d4;
     if (out_buffer_en) begin
-      if (pe3_0_pv_d1) begin
-        if (pe3_0_pl_d1) begin
-          \$784  = \$125 ;
-        end
-      end
+      \$784  = pe3_0_done_d3;
+    end
+    if (rst) begin
+      \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = pe3_0_done_d0;
+    \$785  = pe3_0_done_d5;
     if (out_buffer_en) begin
-      \$785  = pe3_0_pl_d1;
+      \$785  = pe3_0_done_d4;
     end
     if (rst) begin
       \$785  = 1'h0;
@@ -11858,9 +11868,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = pe3_0_done_d1;
+    \$786  = pe3_0_done_d6;
     if (out_buffer_en) begin
-      \$786  = pe3_0_done_d0;
+      \$786  = pe3_0_done_d5;
     end
     if (rst) begin
       \$786  = 1'h0;
@@ -11868,9 +11878,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = pe3_0_done_d2;
+    \$787  = pe3_0_done_d7;
     if (out_buffer_en) begin
-      \$787  = pe3_0_done_d1;
+      \$787  = pe3_0_done_d6;
     end
     if (rst) begin
       \$787  = 1'h0;
@@ -11878,9 +11888,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = pe3_0_done_d3;
+    \$788  = pe3_1_pv_d0;
     if (out_buffer_en) begin
-      \$788  = pe3_0_done_d2;
+      \$788  = pe3_1_v;
     end
     if (rst) begin
       \$788  = 1'h0;
@@ -11888,9 +11898,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = pe3_0_done_d4;
+    \$789  = pe3_1_pv_d1;
     if (out_buffer_en) begin
-      \$789  = pe3_0_done_d3;
+      \$789  = pe3_1_pv_d0;
     end
     if (rst) begin
       \$789  = 1'h0;
@@ -11898,9 +11908,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = pe3_0_done_d5;
+    \$790  = pe3_1_pl_d0;
     if (out_buffer_en) begin
-      \$790  = pe3_0_done_d4;
+      \$790  = \$124 ;
     end
     if (rst) begin
       \$790  = 1'h0;
@@ -11908,9 +11918,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = pe3_0_done_d6;
+    \$791  = pe3_1_pl_d1;
     if (out_buffer_en) begin
-      \$791  = pe3_0_done_d5;
+      \$791  = pe3_1_pl_d0;
     end
     if (rst) begin
       \$791  = 1'h0;
@@ -11918,29 +11928,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = pe3_0_done_d7;
+    \$792  = pe3_2_a_in;
     if (out_buffer_en) begin
-      \$792  = pe3_0_done_d6;
-    end
-    if (rst) begin
-      \$792  = 1'h0;
+      \$792  = pe3_1_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = pe3_1_pv_d0;
+    \$793  = pe4_1_b_in;
     if (out_buffer_en) begin
-      \$793  = pe3_1_v;
-    end
-    if (rst) begin
-      \$793  = 1'h0;
+      \$793  = pe3_1_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = pe3_1_pv_d1;
+    \$794  = pe3_1_v;
     if (out_buffer_en) begin
-      \$794  = pe3_1_pv_d0;
+      \$794  = pe3_0_v;
     end
     if (rst) begin
       \$794  = 1'h0;
@@ -11948,9 +11952,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = pe3_1_pl_d0;
+    \$795  = pe3_1_l;
     if (out_buffer_en) begin
-      \$795  = \$126 ;
+      \$795  = pe3_0_l;
     end
     if (rst) begin
       \$795  = 1'h0;
@@ -11958,33 +11962,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = pe3_1_pl_d1;
+    \$796  = pe3_1_fresh;
     if (out_buffer_en) begin
-      \$796  = pe3_1_pl_d0;
+      if (pe3_1_pv_d1) begin
+        \$796  = pe3_1_pl_d1;
+      end
     end
     if (rst) begin
-      \$796  = 1'h0;
+      \$796  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = pe3_2_a_in;
+    \$797  = pe3_1_acc;
     if (out_buffer_en) begin
-      \$797  = pe3_1_a_in;
+      if (pe3_1_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe3_1_fresh) begin
+          \$797  = { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p };
+        end else begin
+          \$797  = \$30 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = pe4_1_b_in;
+    \$798  = pe3_1_res;
     if (out_buffer_en) begin
-      \$798  = pe3_1_b_in;
+      if (pe3_1_pv_d1) begin
+        if (pe3_1_pl_d1) begin
+          \$798  = \$125 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = pe3_1_v;
+    \$799  = pe3_1_done_d0;
     if (out_buffer_en) begin
-      \$799  = pe3_0_v;
+      \$799  = pe3_1_pl_d1;
     end
     if (rst) begin
       \$799  = 1'h0;
@@ -11992,9 +12009,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = pe3_1_l;
+    \$800  = pe3_1_done_d1;
     if (out_buffer_en) begin
-      \$800  = pe3_0_l;
+      \$800  = pe3_1_done_d0;
     end
     if (rst) begin
       \$800  = 1'h0;
@@ -12002,46 +12019,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = pe3_1_fresh;
+    \$801  = pe3_1_done_d2;
     if (out_buffer_en) begin
-      if (pe3_1_pv_d1) begin
-        \$801  = pe3_1_pl_d1;
-      end
+      \$801  = pe3_1_done_d1;
     end
     if (rst) begin
-      \$801  = 1'h1;
+      \$801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = pe3_1_acc;
+    \$802  = pe3_1_done_d3;
     if (out_buffer_en) begin
-      if (pe3_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_1_fresh) begin
-          \$802  = { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p };
-        end else begin
-          \$802  = \$30 [31:0];
-        end
-      end
+      \$802  = pe3_1_done_d2;
+    end
+    if (rst) begin
+      \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = pe3_1_res;
+    \$803  = pe3_1_done_d4;
     if (out_buffer_en) begin
-      if (pe3_1_pv_d1) begin
-        if (pe3_1_pl_d1) begin
-          \$803  = \$127 ;
-        end
-      end
+      \$803  = pe3_1_done_d3;
+    end
+    if (rst) begin
+      \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = pe3_1_done_d0;
+    \$804  = pe3_1_done_d5;
     if (out_buffer_en) begin
-      \$804  = pe3_1_pl_d1;
+      \$804  = pe3_1_done_d4;
     end
     if (rst) begin
       \$804  = 1'h0;
@@ -12049,9 +12059,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = pe3_1_done_d1;
+    \$805  = pe3_1_done_d6;
     if (out_buffer_en) begin
-      \$805  = pe3_1_done_d0;
+      \$805  = pe3_1_done_d5;
     end
     if (rst) begin
       \$805  = 1'h0;
@@ -12059,9 +12069,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = pe3_1_done_d2;
+    \$806  = pe3_2_pv_d0;
     if (out_buffer_en) begin
-      \$806  = pe3_1_done_d1;
+      \$806  = pe3_2_v;
     end
     if (rst) begin
       \$806  = 1'h0;
@@ -12069,9 +12079,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = pe3_1_done_d3;
+    \$807  = pe3_2_pv_d1;
     if (out_buffer_en) begin
-      \$807  = pe3_1_done_d2;
+      \$807  = pe3_2_pv_d0;
     end
     if (rst) begin
       \$807  = 1'h0;
@@ -12079,9 +12089,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = pe3_1_done_d4;
+    \$808  = pe3_2_pl_d0;
     if (out_buffer_en) begin
-      \$808  = pe3_1_done_d3;
+      \$808  = \$126 ;
     end
     if (rst) begin
       \$808  = 1'h0;
@@ -12089,9 +12099,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = pe3_1_done_d5;
+    \$809  = pe3_2_pl_d1;
     if (out_buffer_en) begin
-      \$809  = pe3_1_done_d4;
+      \$809  = pe3_2_pl_d0;
     end
     if (rst) begin
       \$809  = 1'h0;
@@ -12099,29 +12109,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = pe3_1_done_d6;
+    \$810  = pe3_3_a_in;
     if (out_buffer_en) begin
-      \$810  = pe3_1_done_d5;
-    end
-    if (rst) begin
-      \$810  = 1'h0;
+      \$810  = pe3_2_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = pe3_2_pv_d0;
+    \$811  = pe4_2_b_in;
     if (out_buffer_en) begin
-      \$811  = pe3_2_v;
-    end
-    if (rst) begin
-      \$811  = 1'h0;
+      \$811  = pe3_2_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = pe3_2_pv_d1;
+    \$812  = pe3_2_v;
     if (out_buffer_en) begin
-      \$812  = pe3_2_pv_d0;
+      \$812  = pe3_1_v;
     end
     if (rst) begin
       \$812  = 1'h0;
@@ -12129,9 +12133,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = pe3_2_pl_d0;
+    \$813  = pe3_2_l;
     if (out_buffer_en) begin
-      \$813  = \$128 ;
+      \$813  = pe3_1_l;
     end
     if (rst) begin
       \$813  = 1'h0;
@@ -12139,33 +12143,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = pe3_2_pl_d1;
+    \$814  = pe3_2_fresh;
     if (out_buffer_en) begin
-      \$814  = pe3_2_pl_d0;
+      if (pe3_2_pv_d1) begin
+        \$814  = pe3_2_pl_d1;
+      end
     end
     if (rst) begin
-      \$814  = 1'h0;
+      \$814  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = pe3_3_a_in;
+    \$815  = pe3_2_acc;
     if (out_buffer_en) begin
-      \$815  = pe3_2_a_in;
+      if (pe3_2_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe3_2_fresh) begin
+          \$815  = { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p };
+        end else begin
+          \$815  = \$31 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = pe4_2_b_in;
+    \$816  = pe3_2_res;
     if (out_buffer_en) begin
-      \$816  = pe3_2_b_in;
+      if (pe3_2_pv_d1) begin
+        if (pe3_2_pl_d1) begin
+          \$816  = \$127 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = pe3_2_v;
+    \$817  = pe3_2_done_d0;
     if (out_buffer_en) begin
-      \$817  = pe3_1_v;
+      \$817  = pe3_2_pl_d1;
     end
     if (rst) begin
       \$817  = 1'h0;
@@ -12173,9 +12190,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = pe3_2_l;
+    \$818  = pe3_2_done_d1;
     if (out_buffer_en) begin
-      \$818  = pe3_1_l;
+      \$818  = pe3_2_done_d0;
     end
     if (rst) begin
       \$818  = 1'h0;
@@ -12183,46 +12200,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = pe3_2_fresh;
+    \$819  = pe3_2_done_d2;
     if (out_buffer_en) begin
-      if (pe3_2_pv_d1) begin
-        \$819  = pe3_2_pl_d1;
-      end
+      \$819  = pe3_2_done_d1;
     end
     if (rst) begin
-      \$819  = 1'h1;
+      \$819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = pe3_2_acc;
+    \$820  = pe3_2_done_d3;
     if (out_buffer_en) begin
-      if (pe3_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_2_fresh) begin
-          \$820  = { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p };
-        end else begin
-          \$820  = \$31 [31:0];
-        end
-      end
+      \$820  = pe3_2_done_d2;
+    end
+    if (rst) begin
+      \$820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = pe3_2_res;
+    \$821  = pe3_2_done_d4;
     if (out_buffer_en) begin
-      if (pe3_2_pv_d1) begin
-        if (pe3_2_pl_d1) begin
-          \$821  = \$129 ;
-        end
-      end
+      \$821  = pe3_2_done_d3;
+    end
+    if (rst) begin
+      \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = pe3_2_done_d0;
+    \$822  = pe3_2_done_d5;
     if (out_buffer_en) begin
-      \$822  = pe3_2_pl_d1;
+      \$822  = pe3_2_done_d4;
     end
     if (rst) begin
       \$822  = 1'h0;
@@ -12230,9 +12240,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = pe3_2_done_d1;
+    \$823  = pe3_3_pv_d0;
     if (out_buffer_en) begin
-      \$823  = pe3_2_done_d0;
+      \$823  = pe3_3_v;
     end
     if (rst) begin
       \$823  = 1'h0;
@@ -12240,9 +12250,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = pe3_2_done_d2;
+    \$824  = pe3_3_pv_d1;
     if (out_buffer_en) begin
-      \$824  = pe3_2_done_d1;
+      \$824  = pe3_3_pv_d0;
     end
     if (rst) begin
       \$824  = 1'h0;
@@ -12250,9 +12260,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = pe3_2_done_d3;
+    \$825  = pe3_3_pl_d0;
     if (out_buffer_en) begin
-      \$825  = pe3_2_done_d2;
+      \$825  = \$128 ;
     end
     if (rst) begin
       \$825  = 1'h0;
@@ -12260,9 +12270,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = pe3_2_done_d4;
+    \$826  = pe3_3_pl_d1;
     if (out_buffer_en) begin
-      \$826  = pe3_2_done_d3;
+      \$826  = pe3_3_pl_d0;
     end
     if (rst) begin
       \$826  = 1'h0;
@@ -12270,29 +12280,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = pe3_2_done_d5;
+    \$827  = pe3_4_a_in;
     if (out_buffer_en) begin
-      \$827  = pe3_2_done_d4;
-    end
-    if (rst) begin
-      \$827  = 1'h0;
+      \$827  = pe3_3_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = pe3_3_pv_d0;
+    \$828  = pe4_3_b_in;
     if (out_buffer_en) begin
-      \$828  = pe3_3_v;
-    end
-    if (rst) begin
-      \$828  = 1'h0;
+      \$828  = pe3_3_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = pe3_3_pv_d1;
+    \$829  = pe3_3_v;
     if (out_buffer_en) begin
-      \$829  = pe3_3_pv_d0;
+      \$829  = pe3_2_v;
     end
     if (rst) begin
       \$829  = 1'h0;
@@ -12300,9 +12304,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = pe3_3_pl_d0;
+    \$830  = pe3_3_l;
     if (out_buffer_en) begin
-      \$830  = \$130 ;
+      \$830  = pe3_2_l;
     end
     if (rst) begin
       \$830  = 1'h0;
@@ -12310,33 +12314,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = pe3_3_pl_d1;
+    \$831  = pe3_3_fresh;
     if (out_buffer_en) begin
-      \$831  = pe3_3_pl_d0;
+      if (pe3_3_pv_d1) begin
+        \$831  = pe3_3_pl_d1;
+      end
     end
     if (rst) begin
-      \$831  = 1'h0;
+      \$831  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = pe3_4_a_in;
+    \$832  = pe3_3_acc;
     if (out_buffer_en) begin
-      \$832  = pe3_3_a_in;
+      if (pe3_3_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe3_3_fresh) begin
+          \$832  = { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p };
+        end else begin
+          \$832  = \$32 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = pe4_3_b_in;
+    \$833  = pe3_3_res;
     if (out_buffer_en) begin
-      \$833  = pe3_3_b_in;
+      if (pe3_3_pv_d1) begin
+        if (pe3_3_pl_d1) begin
+          \$833  = \$129 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = pe3_3_v;
+    \$834  = pe3_3_done_d0;
     if (out_buffer_en) begin
-      \$834  = pe3_2_v;
+      \$834  = pe3_3_pl_d1;
     end
     if (rst) begin
       \$834  = 1'h0;
@@ -12344,9 +12361,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = pe3_3_l;
+    \$835  = pe3_3_done_d1;
     if (out_buffer_en) begin
-      \$835  = pe3_2_l;
+      \$835  = pe3_3_done_d0;
     end
     if (rst) begin
       \$835  = 1'h0;
@@ -12354,46 +12371,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = pe3_3_fresh;
+    \$836  = pe3_3_done_d2;
     if (out_buffer_en) begin
-      if (pe3_3_pv_d1) begin
-        \$836  = pe3_3_pl_d1;
-      end
+      \$836  = pe3_3_done_d1;
     end
     if (rst) begin
-      \$836  = 1'h1;
+      \$836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = pe3_3_acc;
+    \$837  = pe3_3_done_d3;
     if (out_buffer_en) begin
-      if (pe3_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_3_fresh) begin
-          \$837  = { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p };
-        end else begin
-          \$837  = \$32 [31:0];
-        end
-      end
+      \$837  = pe3_3_done_d2;
+    end
+    if (rst) begin
+      \$837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = pe3_3_res;
+    \$838  = pe3_3_done_d4;
     if (out_buffer_en) begin
-      if (pe3_3_pv_d1) begin
-        if (pe3_3_pl_d1) begin
-          \$838  = \$131 ;
-        end
-      end
+      \$838  = pe3_3_done_d3;
+    end
+    if (rst) begin
+      \$838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = pe3_3_done_d0;
+    \$839  = pe3_4_pv_d0;
     if (out_buffer_en) begin
-      \$839  = pe3_3_pl_d1;
+      \$839  = pe3_4_v;
     end
     if (rst) begin
       \$839  = 1'h0;
@@ -12401,9 +12411,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = pe3_3_done_d1;
+    \$840  = pe3_4_pv_d1;
     if (out_buffer_en) begin
-      \$840  = pe3_3_done_d0;
+      \$840  = pe3_4_pv_d0;
     end
     if (rst) begin
       \$840  = 1'h0;
@@ -12411,9 +12421,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = pe3_3_done_d2;
+    \$841  = pe3_4_pl_d0;
     if (out_buffer_en) begin
-      \$841  = pe3_3_done_d1;
+      \$841  = \$130 ;
     end
     if (rst) begin
       \$841  = 1'h0;
@@ -12421,9 +12431,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = pe3_3_done_d3;
+    \$842  = pe3_4_pl_d1;
     if (out_buffer_en) begin
-      \$842  = pe3_3_done_d2;
+      \$842  = pe3_4_pl_d0;
     end
     if (rst) begin
       \$842  = 1'h0;
@@ -12431,29 +12441,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = pe3_3_done_d4;
+    \$843  = pe3_5_a_in;
     if (out_buffer_en) begin
-      \$843  = pe3_3_done_d3;
-    end
-    if (rst) begin
-      \$843  = 1'h0;
+      \$843  = pe3_4_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = pe3_4_pv_d0;
+    \$844  = pe4_4_b_in;
     if (out_buffer_en) begin
-      \$844  = pe3_4_v;
-    end
-    if (rst) begin
-      \$844  = 1'h0;
+      \$844  = pe3_4_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = pe3_4_pv_d1;
+    \$845  = pe3_4_v;
     if (out_buffer_en) begin
-      \$845  = pe3_4_pv_d0;
+      \$845  = pe3_3_v;
     end
     if (rst) begin
       \$845  = 1'h0;
@@ -12461,9 +12465,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = pe3_4_pl_d0;
+    \$846  = pe3_4_l;
     if (out_buffer_en) begin
-      \$846  = \$132 ;
+      \$846  = pe3_3_l;
     end
     if (rst) begin
       \$846  = 1'h0;
@@ -12471,33 +12475,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = pe3_4_pl_d1;
+    \$847  = pe3_4_fresh;
     if (out_buffer_en) begin
-      \$847  = pe3_4_pl_d0;
+      if (pe3_4_pv_d1) begin
+        \$847  = pe3_4_pl_d1;
+      end
     end
     if (rst) begin
-      \$847  = 1'h0;
+      \$847  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = pe3_5_a_in;
+    \$848  = pe3_4_acc;
     if (out_buffer_en) begin
-      \$848  = pe3_4_a_in;
+      if (pe3_4_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe3_4_fresh) begin
+          \$848  = { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p };
+        end else begin
+          \$848  = \$33 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = pe4_4_b_in;
+    \$849  = pe3_4_res;
     if (out_buffer_en) begin
-      \$849  = pe3_4_b_in;
+      if (pe3_4_pv_d1) begin
+        if (pe3_4_pl_d1) begin
+          \$849  = \$131 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = pe3_4_v;
+    \$850  = pe3_4_done_d0;
     if (out_buffer_en) begin
-      \$850  = pe3_3_v;
+      \$850  = pe3_4_pl_d1;
     end
     if (rst) begin
       \$850  = 1'h0;
@@ -12505,9 +12522,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = pe3_4_l;
+    \$851  = pe3_4_done_d1;
     if (out_buffer_en) begin
-      \$851  = pe3_3_l;
+      \$851  = pe3_4_done_d0;
     end
     if (rst) begin
       \$851  = 1'h0;
@@ -12515,46 +12532,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = pe3_4_fresh;
+    \$852  = pe3_4_done_d2;
     if (out_buffer_en) begin
-      if (pe3_4_pv_d1) begin
-        \$852  = pe3_4_pl_d1;
-      end
+      \$852  = pe3_4_done_d1;
     end
     if (rst) begin
-      \$852  = 1'h1;
+      \$852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = pe3_4_acc;
+    \$853  = pe3_4_done_d3;
     if (out_buffer_en) begin
-      if (pe3_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_4_fresh) begin
-          \$853  = { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p };
-        end else begin
-          \$853  = \$33 [31:0];
-        end
-      end
+      \$853  = pe3_4_done_d2;
+    end
+    if (rst) begin
+      \$853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = pe3_4_res;
+    \$854  = pe3_5_pv_d0;
     if (out_buffer_en) begin
-      if (pe3_4_pv_d1) begin
-        if (pe3_4_pl_d1) begin
-          \$854  = \$133 ;
-        end
-      end
+      \$854  = pe3_5_v;
+    end
+    if (rst) begin
+      \$854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = pe3_4_done_d0;
+    \$855  = pe3_5_pv_d1;
     if (out_buffer_en) begin
-      \$855  = pe3_4_pl_d1;
+      \$855  = pe3_5_pv_d0;
     end
     if (rst) begin
       \$855  = 1'h0;
@@ -12562,9 +12572,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = pe3_4_done_d1;
+    \$856  = pe3_5_pl_d0;
     if (out_buffer_en) begin
-      \$856  = pe3_4_done_d0;
+      \$856  = \$132 ;
     end
     if (rst) begin
       \$856  = 1'h0;
@@ -12572,9 +12582,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = pe3_4_done_d2;
+    \$857  = pe3_5_pl_d1;
     if (out_buffer_en) begin
-      \$857  = pe3_4_done_d1;
+      \$857  = pe3_5_pl_d0;
     end
     if (rst) begin
       \$857  = 1'h0;
@@ -12582,29 +12592,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = pe3_4_done_d3;
+    \$858  = pe3_6_a_in;
     if (out_buffer_en) begin
-      \$858  = pe3_4_done_d2;
-    end
-    if (rst) begin
-      \$858  = 1'h0;
+      \$858  = pe3_5_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = pe3_5_pv_d0;
+    \$859  = pe4_5_b_in;
     if (out_buffer_en) begin
-      \$859  = pe3_5_v;
-    end
-    if (rst) begin
-      \$859  = 1'h0;
+      \$859  = pe3_5_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = pe3_5_pv_d1;
+    \$860  = pe3_5_v;
     if (out_buffer_en) begin
-      \$860  = pe3_5_pv_d0;
+      \$860  = pe3_4_v;
     end
     if (rst) begin
       \$860  = 1'h0;
@@ -12612,9 +12616,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = pe3_5_pl_d0;
+    \$861  = pe3_5_l;
     if (out_buffer_en) begin
-      \$861  = \$134 ;
+      \$861  = pe3_4_l;
     end
     if (rst) begin
       \$861  = 1'h0;
@@ -12622,33 +12626,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = pe3_5_pl_d1;
+    \$862  = pe3_5_fresh;
     if (out_buffer_en) begin
-      \$862  = pe3_5_pl_d0;
+      if (pe3_5_pv_d1) begin
+        \$862  = pe3_5_pl_d1;
+      end
     end
     if (rst) begin
-      \$862  = 1'h0;
+      \$862  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = pe3_6_a_in;
+    \$863  = pe3_5_acc;
     if (out_buffer_en) begin
-      \$863  = pe3_5_a_in;
+      if (pe3_5_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe3_5_fresh) begin
+          \$863  = { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p };
+        end else begin
+          \$863  = \$34 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = pe4_5_b_in;
+    \$864  = pe3_5_res;
     if (out_buffer_en) begin
-      \$864  = pe3_5_b_in;
+      if (pe3_5_pv_d1) begin
+        if (pe3_5_pl_d1) begin
+          \$864  = \$133 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = pe3_5_v;
+    \$865  = pe3_5_done_d0;
     if (out_buffer_en) begin
-      \$865  = pe3_4_v;
+      \$865  = pe3_5_pl_d1;
     end
     if (rst) begin
       \$865  = 1'h0;
@@ -12656,9 +12673,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = pe3_5_l;
+    \$866  = pe3_5_done_d1;
     if (out_buffer_en) begin
-      \$866  = pe3_4_l;
+      \$866  = pe3_5_done_d0;
     end
     if (rst) begin
       \$866  = 1'h0;
@@ -12666,46 +12683,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = pe3_5_fresh;
+    \$867  = pe3_5_done_d2;
     if (out_buffer_en) begin
-      if (pe3_5_pv_d1) begin
-        \$867  = pe3_5_pl_d1;
-      end
+      \$867  = pe3_5_done_d1;
     end
     if (rst) begin
-      \$867  = 1'h1;
+      \$867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = pe3_5_acc;
+    \$868  = pe3_6_pv_d0;
     if (out_buffer_en) begin
-      if (pe3_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_5_fresh) begin
-          \$868  = { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p };
-        end else begin
-          \$868  = \$34 [31:0];
-        end
-      end
+      \$868  = pe3_6_v;
+    end
+    if (rst) begin
+      \$868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = pe3_5_res;
+    \$869  = pe3_6_pv_d1;
     if (out_buffer_en) begin
-      if (pe3_5_pv_d1) begin
-        if (pe3_5_pl_d1) begin
-          \$869  = \$135 ;
-        end
-      end
+      \$869  = pe3_6_pv_d0;
+    end
+    if (rst) begin
+      \$869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = pe3_5_done_d0;
+    \$870  = pe3_6_pl_d0;
     if (out_buffer_en) begin
-      \$870  = pe3_5_pl_d1;
+      \$870  = \$134 ;
     end
     if (rst) begin
       \$870  = 1'h0;
@@ -12713,9 +12723,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = pe3_5_done_d1;
+    \$871  = pe3_6_pl_d1;
     if (out_buffer_en) begin
-      \$871  = pe3_5_done_d0;
+      \$871  = pe3_6_pl_d0;
     end
     if (rst) begin
       \$871  = 1'h0;
@@ -12723,29 +12733,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = pe3_5_done_d2;
+    \$872  = pe3_7_a_in;
     if (out_buffer_en) begin
-      \$872  = pe3_5_done_d1;
-    end
-    if (rst) begin
-      \$872  = 1'h0;
+      \$872  = pe3_6_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = pe3_6_pv_d0;
+    \$873  = pe4_6_b_in;
     if (out_buffer_en) begin
-      \$873  = pe3_6_v;
-    end
-    if (rst) begin
-      \$873  = 1'h0;
+      \$873  = pe3_6_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = pe3_6_pv_d1;
+    \$874  = pe3_6_v;
     if (out_buffer_en) begin
-      \$874  = pe3_6_pv_d0;
+      \$874  = pe3_5_v;
     end
     if (rst) begin
       \$874  = 1'h0;
@@ -12753,9 +12757,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = pe3_6_pl_d0;
+    \$875  = pe3_6_l;
     if (out_buffer_en) begin
-      \$875  = \$136 ;
+      \$875  = pe3_5_l;
     end
     if (rst) begin
       \$875  = 1'h0;
@@ -12763,33 +12767,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = pe3_6_pl_d1;
+    \$876  = pe3_6_fresh;
     if (out_buffer_en) begin
-      \$876  = pe3_6_pl_d0;
+      if (pe3_6_pv_d1) begin
+        \$876  = pe3_6_pl_d1;
+      end
     end
     if (rst) begin
-      \$876  = 1'h0;
+      \$876  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = pe3_7_a_in;
+    \$877  = pe3_6_acc;
     if (out_buffer_en) begin
-      \$877  = pe3_6_a_in;
+      if (pe3_6_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe3_6_fresh) begin
+          \$877  = { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p };
+        end else begin
+          \$877  = \$35 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = pe4_6_b_in;
+    \$878  = pe3_6_res;
     if (out_buffer_en) begin
-      \$878  = pe3_6_b_in;
+      if (pe3_6_pv_d1) begin
+        if (pe3_6_pl_d1) begin
+          \$878  = \$135 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = pe3_6_v;
+    \$879  = pe3_6_done_d0;
     if (out_buffer_en) begin
-      \$879  = pe3_5_v;
+      \$879  = pe3_6_pl_d1;
     end
     if (rst) begin
       \$879  = 1'h0;
@@ -12797,9 +12814,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = pe3_6_l;
+    \$880  = pe3_6_done_d1;
     if (out_buffer_en) begin
-      \$880  = pe3_5_l;
+      \$880  = pe3_6_done_d0;
     end
     if (rst) begin
       \$880  = 1'h0;
@@ -12807,46 +12824,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = pe3_6_fresh;
+    \$881  = pe3_7_pv_d0;
     if (out_buffer_en) begin
-      if (pe3_6_pv_d1) begin
-        \$881  = pe3_6_pl_d1;
-      end
+      \$881  = pe3_7_v;
     end
     if (rst) begin
-      \$881  = 1'h1;
+      \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = pe3_6_acc;
+    \$882  = pe3_7_pv_d1;
     if (out_buffer_en) begin
-      if (pe3_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_6_fresh) begin
-          \$882  = { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p };
-        end else begin
-          \$882  = \$35 [31:0];
-        end
-      end
+      \$882  = pe3_7_pv_d0;
+    end
+    if (rst) begin
+      \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = pe3_6_res;
+    \$883  = pe3_7_pl_d0;
     if (out_buffer_en) begin
-      if (pe3_6_pv_d1) begin
-        if (pe3_6_pl_d1) begin
-          \$883  = \$137 ;
-        end
-      end
+      \$883  = \$136 ;
+    end
+    if (rst) begin
+      \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = pe3_6_done_d0;
+    \$884  = pe3_7_pl_d1;
     if (out_buffer_en) begin
-      \$884  = pe3_6_pl_d1;
+      \$884  = pe3_7_pl_d0;
     end
     if (rst) begin
       \$884  = 1'h0;
@@ -12854,29 +12864,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = pe3_6_done_d1;
+    \$885  = pe3_7_a;
     if (out_buffer_en) begin
-      \$885  = pe3_6_done_d0;
-    end
-    if (rst) begin
-      \$885  = 1'h0;
+      \$885  = pe3_7_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = pe3_7_pv_d0;
+    \$886  = pe4_7_b_in;
     if (out_buffer_en) begin
-      \$886  = pe3_7_v;
-    end
-    if (rst) begin
-      \$886  = 1'h0;
+      \$886  = pe3_7_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = pe3_7_pv_d1;
+    \$887  = pe3_7_v;
     if (out_buffer_en) begin
-      \$887  = pe3_7_pv_d0;
+      \$887  = pe3_6_v;
     end
     if (rst) begin
       \$887  = 1'h0;
@@ -12884,9 +12888,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = pe3_7_pl_d0;
+    \$888  = pe3_7_l;
     if (out_buffer_en) begin
-      \$888  = \$138 ;
+      \$888  = pe3_6_l;
     end
     if (rst) begin
       \$888  = 1'h0;
@@ -12894,33 +12898,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = pe3_7_pl_d1;
+    \$889  = pe3_7_fresh;
     if (out_buffer_en) begin
-      \$889  = pe3_7_pl_d0;
+      if (pe3_7_pv_d1) begin
+        \$889  = pe3_7_pl_d1;
+      end
     end
     if (rst) begin
-      \$889  = 1'h0;
+      \$889  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = pe3_7_a;
+    \$890  = pe3_7_acc;
     if (out_buffer_en) begin
-      \$890  = pe3_7_a_in;
+      if (pe3_7_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe3_7_fresh) begin
+          \$890  = { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p };
+        end else begin
+          \$890  = \$36 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = pe4_7_b_in;
+    \$891  = pe3_7_res;
     if (out_buffer_en) begin
-      \$891  = pe3_7_b_in;
+      if (pe3_7_pv_d1) begin
+        if (pe3_7_pl_d1) begin
+          \$891  = \$137 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = pe3_7_v;
+    \$892  = pe3_7_done_d0;
     if (out_buffer_en) begin
-      \$892  = pe3_6_v;
+      \$892  = pe3_7_pl_d1;
     end
     if (rst) begin
       \$892  = 1'h0;
@@ -12928,9 +12945,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = pe3_7_l;
+    \$893  = pe4_0_pv_d0;
     if (out_buffer_en) begin
-      \$893  = pe3_6_l;
+      \$893  = pe4_0_v;
     end
     if (rst) begin
       \$893  = 1'h0;
@@ -12938,66 +12955,53 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = pe3_7_fresh;
+    \$894  = pe4_0_pv_d1;
     if (out_buffer_en) begin
-      if (pe3_7_pv_d1) begin
-        \$894  = pe3_7_pl_d1;
-      end
+      \$894  = pe4_0_pv_d0;
     end
     if (rst) begin
-      \$894  = 1'h1;
+      \$894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = pe3_7_acc;
+    \$895  = pe4_0_pl_d0;
     if (out_buffer_en) begin
-      if (pe3_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_7_fresh) begin
-          \$895  = { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p };
-        end else begin
-          \$895  = \$36 [31:0];
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = pe3_7_res;
-    if (out_buffer_en) begin
-      if (pe3_7_pv_d1) begin
-        if (pe3_7_pl_d1) begin
-          \$896  = \$139 ;
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = pe3_7_done_d0;
-    if (out_buffer_en) begin
-      \$897  = pe3_7_pl_d1;
+      \$895  = \$138 ;
     end
     if (rst) begin
-      \$897  = 1'h0;
+      \$895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = pe4_0_pv_d0;
+    \$896  = pe4_0_pl_d1;
     if (out_buffer_en) begin
-      \$898  = pe4_0_v;
+      \$896  = pe4_0_pl_d0;
     end
     if (rst) begin
-      \$898  = 1'h0;
+      \$896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = pe4_0_pv_d1;
+    \$897  = pe4_1_a_in;
     if (out_buffer_en) begin
-      \$899  = pe4_0_pv_d0;
+      \$897  = pe4_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = pe5_0_b_in;
+    if (out_buffer_en) begin
+      \$898  = pe4_0_b_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = pe4_0_v;
+    if (out_buffer_en) begin
+      \$899  = skew_v4_d3;
     end
     if (rst) begin
       \$899  = 1'h0;
@@ -13005,9 +13009,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = pe4_0_pl_d0;
+    \$900  = pe4_0_l;
     if (out_buffer_en) begin
-      \$900  = \$140 ;
+      \$900  = skew_l4_d3;
     end
     if (rst) begin
       \$900  = 1'h0;
@@ -13015,33 +13019,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = pe4_0_pl_d1;
+    \$901  = pe4_0_fresh;
     if (out_buffer_en) begin
-      \$901  = pe4_0_pl_d0;
+      if (pe4_0_pv_d1) begin
+        \$901  = pe4_0_pl_d1;
+      end
     end
     if (rst) begin
-      \$901  = 1'h0;
+      \$901  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = pe4_1_a_in;
+    \$902  = pe4_0_acc;
     if (out_buffer_en) begin
-      \$902  = pe4_0_a_in;
+      if (pe4_0_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe4_0_fresh) begin
+          \$902  = { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p };
+        end else begin
+          \$902  = \$37 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = pe5_0_b_in;
+    \$903  = pe4_0_res;
     if (out_buffer_en) begin
-      \$903  = pe4_0_b_in;
+      if (pe4_0_pv_d1) begin
+        if (pe4_0_pl_d1) begin
+          \$903  = \$139 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = pe4_0_v;
+    \$904  = pe4_0_done_d0;
     if (out_buffer_en) begin
-      \$904  = skew_v4_d3;
+      \$904  = pe4_0_pl_d1;
     end
     if (rst) begin
       \$904  = 1'h0;
@@ -13049,9 +13066,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = pe4_0_l;
+    \$905  = pe4_0_done_d1;
     if (out_buffer_en) begin
-      \$905  = skew_l4_d3;
+      \$905  = pe4_0_done_d0;
     end
     if (rst) begin
       \$905  = 1'h0;
@@ -13059,46 +13076,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = pe4_0_fresh;
+    \$906  = pe4_0_done_d2;
     if (out_buffer_en) begin
-      if (pe4_0_pv_d1) begin
-        \$906  = pe4_0_pl_d1;
-      end
+      \$906  = pe4_0_done_d1;
     end
     if (rst) begin
-      \$906  = 1'h1;
+      \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = pe4_0_acc;
+    \$907  = pe4_0_done_d3;
     if (out_buffer_en) begin
-      if (pe4_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_0_fresh) begin
-          \$907  = { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p };
-        end else begin
-          \$907  = \$37 [31:0];
-        end
-      end
+      \$907  = pe4_0_done_d2;
+    end
+    if (rst) begin
+      \$907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = pe4_0_res;
+    \$908  = pe4_0_done_d4;
     if (out_buffer_en) begin
-      if (pe4_0_pv_d1) begin
-        if (pe4_0_pl_d1) begin
-          \$908  = \$141 ;
-        end
-      end
+      \$908  = pe4_0_done_d3;
+    end
+    if (rst) begin
+      \$908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = pe4_0_done_d0;
+    \$909  = pe4_0_done_d5;
     if (out_buffer_en) begin
-      \$909  = pe4_0_pl_d1;
+      \$909  = pe4_0_done_d4;
     end
     if (rst) begin
       \$909  = 1'h0;
@@ -13106,9 +13116,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = pe4_0_done_d1;
+    \$910  = pe4_0_done_d6;
     if (out_buffer_en) begin
-      \$910  = pe4_0_done_d0;
+      \$910  = pe4_0_done_d5;
     end
     if (rst) begin
       \$910  = 1'h0;
@@ -13116,9 +13126,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = pe4_0_done_d2;
+    \$911  = pe4_0_done_d7;
     if (out_buffer_en) begin
-      \$911  = pe4_0_done_d1;
+      \$911  = pe4_0_done_d6;
     end
     if (rst) begin
       \$911  = 1'h0;
@@ -13126,9 +13136,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = pe4_0_done_d3;
+    \$912  = pe4_1_pv_d0;
     if (out_buffer_en) begin
-      \$912  = pe4_0_done_d2;
+      \$912  = pe4_1_v;
     end
     if (rst) begin
       \$912  = 1'h0;
@@ -13136,9 +13146,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = pe4_0_done_d4;
+    \$913  = pe4_1_pv_d1;
     if (out_buffer_en) begin
-      \$913  = pe4_0_done_d3;
+      \$913  = pe4_1_pv_d0;
     end
     if (rst) begin
       \$913  = 1'h0;
@@ -13146,9 +13156,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = pe4_0_done_d5;
+    \$914  = pe4_1_pl_d0;
     if (out_buffer_en) begin
-      \$914  = pe4_0_done_d4;
+      \$914  = \$140 ;
     end
     if (rst) begin
       \$914  = 1'h0;
@@ -13156,9 +13166,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = pe4_0_done_d6;
+    \$915  = pe4_1_pl_d1;
     if (out_buffer_en) begin
-      \$915  = pe4_0_done_d5;
+      \$915  = pe4_1_pl_d0;
     end
     if (rst) begin
       \$915  = 1'h0;
@@ -13166,29 +13176,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = pe4_0_done_d7;
+    \$916  = pe4_2_a_in;
     if (out_buffer_en) begin
-      \$916  = pe4_0_done_d6;
-    end
-    if (rst) begin
-      \$916  = 1'h0;
+      \$916  = pe4_1_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = pe4_1_pv_d0;
+    \$917  = pe5_1_b_in;
     if (out_buffer_en) begin
-      \$917  = pe4_1_v;
-    end
-    if (rst) begin
-      \$917  = 1'h0;
+      \$917  = pe4_1_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = pe4_1_pv_d1;
+    \$918  = pe4_1_v;
     if (out_buffer_en) begin
-      \$918  = pe4_1_pv_d0;
+      \$918  = pe4_0_v;
     end
     if (rst) begin
       \$918  = 1'h0;
@@ -13196,9 +13200,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = pe4_1_pl_d0;
+    \$919  = pe4_1_l;
     if (out_buffer_en) begin
-      \$919  = \$142 ;
+      \$919  = pe4_0_l;
     end
     if (rst) begin
       \$919  = 1'h0;
@@ -13206,33 +13210,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = pe4_1_pl_d1;
+    \$920  = pe4_1_fresh;
     if (out_buffer_en) begin
-      \$920  = pe4_1_pl_d0;
+      if (pe4_1_pv_d1) begin
+        \$920  = pe4_1_pl_d1;
+      end
     end
     if (rst) begin
-      \$920  = 1'h0;
+      \$920  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = pe4_2_a_in;
+    \$921  = pe4_1_acc;
     if (out_buffer_en) begin
-      \$921  = pe4_1_a_in;
+      if (pe4_1_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe4_1_fresh) begin
+          \$921  = { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p };
+        end else begin
+          \$921  = \$38 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = pe5_1_b_in;
+    \$922  = pe4_1_res;
     if (out_buffer_en) begin
-      \$922  = pe4_1_b_in;
+      if (pe4_1_pv_d1) begin
+        if (pe4_1_pl_d1) begin
+          \$922  = \$141 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = pe4_1_v;
+    \$923  = pe4_1_done_d0;
     if (out_buffer_en) begin
-      \$923  = pe4_0_v;
+      \$923  = pe4_1_pl_d1;
     end
     if (rst) begin
       \$923  = 1'h0;
@@ -13240,9 +13257,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = pe4_1_l;
+    \$924  = pe4_1_done_d1;
     if (out_buffer_en) begin
-      \$924  = pe4_0_l;
+      \$924  = pe4_1_done_d0;
     end
     if (rst) begin
       \$924  = 1'h0;
@@ -13250,46 +13267,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = pe4_1_fresh;
+    \$925  = pe4_1_done_d2;
     if (out_buffer_en) begin
-      if (pe4_1_pv_d1) begin
-        \$925  = pe4_1_pl_d1;
-      end
+      \$925  = pe4_1_done_d1;
     end
     if (rst) begin
-      \$925  = 1'h1;
+      \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = pe4_1_acc;
+    \$926  = pe4_1_done_d3;
     if (out_buffer_en) begin
-      if (pe4_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_1_fresh) begin
-          \$926  = { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p };
-        end else begin
-          \$926  = \$38 [31:0];
-        end
-      end
+      \$926  = pe4_1_done_d2;
+    end
+    if (rst) begin
+      \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = pe4_1_res;
+    \$927  = pe4_1_done_d4;
     if (out_buffer_en) begin
-      if (pe4_1_pv_d1) begin
-        if (pe4_1_pl_d1) begin
-          \$927  = \$143 ;
-        end
-      end
+      \$927  = pe4_1_done_d3;
+    end
+    if (rst) begin
+      \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = pe4_1_done_d0;
+    \$928  = pe4_1_done_d5;
     if (out_buffer_en) begin
-      \$928  = pe4_1_pl_d1;
+      \$928  = pe4_1_done_d4;
     end
     if (rst) begin
       \$928  = 1'h0;
@@ -13297,9 +13307,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = pe4_1_done_d1;
+    \$929  = pe4_1_done_d6;
     if (out_buffer_en) begin
-      \$929  = pe4_1_done_d0;
+      \$929  = pe4_1_done_d5;
     end
     if (rst) begin
       \$929  = 1'h0;
@@ -13307,9 +13317,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = pe4_1_done_d2;
+    \$930  = pe4_2_pv_d0;
     if (out_buffer_en) begin
-      \$930  = pe4_1_done_d1;
+      \$930  = pe4_2_v;
     end
     if (rst) begin
       \$930  = 1'h0;
@@ -13317,9 +13327,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = pe4_1_done_d3;
+    \$931  = pe4_2_pv_d1;
     if (out_buffer_en) begin
-      \$931  = pe4_1_done_d2;
+      \$931  = pe4_2_pv_d0;
     end
     if (rst) begin
       \$931  = 1'h0;
@@ -13327,9 +13337,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = pe4_1_done_d4;
+    \$932  = pe4_2_pl_d0;
     if (out_buffer_en) begin
-      \$932  = pe4_1_done_d3;
+      \$932  = \$142 ;
     end
     if (rst) begin
       \$932  = 1'h0;
@@ -13337,9 +13347,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = pe4_1_done_d5;
+    \$933  = pe4_2_pl_d1;
     if (out_buffer_en) begin
-      \$933  = pe4_1_done_d4;
+      \$933  = pe4_2_pl_d0;
     end
     if (rst) begin
       \$933  = 1'h0;
@@ -13347,29 +13357,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = pe4_1_done_d6;
+    \$934  = pe4_3_a_in;
     if (out_buffer_en) begin
-      \$934  = pe4_1_done_d5;
-    end
-    if (rst) begin
-      \$934  = 1'h0;
+      \$934  = pe4_2_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = pe4_2_pv_d0;
+    \$935  = pe5_2_b_in;
     if (out_buffer_en) begin
-      \$935  = pe4_2_v;
-    end
-    if (rst) begin
-      \$935  = 1'h0;
+      \$935  = pe4_2_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = pe4_2_pv_d1;
+    \$936  = pe4_2_v;
     if (out_buffer_en) begin
-      \$936  = pe4_2_pv_d0;
+      \$936  = pe4_1_v;
     end
     if (rst) begin
       \$936  = 1'h0;
@@ -13377,9 +13381,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = pe4_2_pl_d0;
+    \$937  = pe4_2_l;
     if (out_buffer_en) begin
-      \$937  = \$144 ;
+      \$937  = pe4_1_l;
     end
     if (rst) begin
       \$937  = 1'h0;
@@ -13387,33 +13391,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = pe4_2_pl_d1;
+    \$938  = pe4_2_fresh;
     if (out_buffer_en) begin
-      \$938  = pe4_2_pl_d0;
+      if (pe4_2_pv_d1) begin
+        \$938  = pe4_2_pl_d1;
+      end
     end
     if (rst) begin
-      \$938  = 1'h0;
+      \$938  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = pe4_3_a_in;
+    \$939  = pe4_2_acc;
     if (out_buffer_en) begin
-      \$939  = pe4_2_a_in;
+      if (pe4_2_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe4_2_fresh) begin
+          \$939  = { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p };
+        end else begin
+          \$939  = \$39 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = pe5_2_b_in;
+    \$940  = pe4_2_res;
     if (out_buffer_en) begin
-      \$940  = pe4_2_b_in;
+      if (pe4_2_pv_d1) begin
+        if (pe4_2_pl_d1) begin
+          \$940  = \$143 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = pe4_2_v;
+    \$941  = pe4_2_done_d0;
     if (out_buffer_en) begin
-      \$941  = pe4_1_v;
+      \$941  = pe4_2_pl_d1;
     end
     if (rst) begin
       \$941  = 1'h0;
@@ -13421,9 +13438,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = pe4_2_l;
+    \$942  = pe4_2_done_d1;
     if (out_buffer_en) begin
-      \$942  = pe4_1_l;
+      \$942  = pe4_2_done_d0;
     end
     if (rst) begin
       \$942  = 1'h0;
@@ -13431,46 +13448,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = pe4_2_fresh;
+    \$943  = pe4_2_done_d2;
     if (out_buffer_en) begin
-      if (pe4_2_pv_d1) begin
-        \$943  = pe4_2_pl_d1;
-      end
+      \$943  = pe4_2_done_d1;
     end
     if (rst) begin
-      \$943  = 1'h1;
+      \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = pe4_2_acc;
+    \$944  = pe4_2_done_d3;
     if (out_buffer_en) begin
-      if (pe4_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_2_fresh) begin
-          \$944  = { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p };
-        end else begin
-          \$944  = \$39 [31:0];
-        end
-      end
+      \$944  = pe4_2_done_d2;
+    end
+    if (rst) begin
+      \$944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = pe4_2_res;
+    \$945  = pe4_2_done_d4;
     if (out_buffer_en) begin
-      if (pe4_2_pv_d1) begin
-        if (pe4_2_pl_d1) begin
-          \$945  = \$145 ;
-        end
-      end
+      \$945  = pe4_2_done_d3;
+    end
+    if (rst) begin
+      \$945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = pe4_2_done_d0;
+    \$946  = pe4_2_done_d5;
     if (out_buffer_en) begin
-      \$946  = pe4_2_pl_d1;
+      \$946  = pe4_2_done_d4;
     end
     if (rst) begin
       \$946  = 1'h0;
@@ -13478,9 +13488,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = pe4_2_done_d1;
+    \$947  = pe4_3_pv_d0;
     if (out_buffer_en) begin
-      \$947  = pe4_2_done_d0;
+      \$947  = pe4_3_v;
     end
     if (rst) begin
       \$947  = 1'h0;
@@ -13488,9 +13498,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = pe4_2_done_d2;
+    \$948  = pe4_3_pv_d1;
     if (out_buffer_en) begin
-      \$948  = pe4_2_done_d1;
+      \$948  = pe4_3_pv_d0;
     end
     if (rst) begin
       \$948  = 1'h0;
@@ -13498,9 +13508,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = pe4_2_done_d3;
+    \$949  = pe4_3_pl_d0;
     if (out_buffer_en) begin
-      \$949  = pe4_2_done_d2;
+      \$949  = \$144 ;
     end
     if (rst) begin
       \$949  = 1'h0;
@@ -13508,9 +13518,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = pe4_2_done_d4;
+    \$950  = pe4_3_pl_d1;
     if (out_buffer_en) begin
-      \$950  = pe4_2_done_d3;
+      \$950  = pe4_3_pl_d0;
     end
     if (rst) begin
       \$950  = 1'h0;
@@ -13518,29 +13528,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = pe4_2_done_d5;
+    \$951  = pe4_4_a_in;
     if (out_buffer_en) begin
-      \$951  = pe4_2_done_d4;
-    end
-    if (rst) begin
-      \$951  = 1'h0;
+      \$951  = pe4_3_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = pe4_3_pv_d0;
+    \$952  = pe5_3_b_in;
     if (out_buffer_en) begin
-      \$952  = pe4_3_v;
-    end
-    if (rst) begin
-      \$952  = 1'h0;
+      \$952  = pe4_3_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = pe4_3_pv_d1;
+    \$953  = pe4_3_v;
     if (out_buffer_en) begin
-      \$953  = pe4_3_pv_d0;
+      \$953  = pe4_2_v;
     end
     if (rst) begin
       \$953  = 1'h0;
@@ -13548,9 +13552,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = pe4_3_pl_d0;
+    \$954  = pe4_3_l;
     if (out_buffer_en) begin
-      \$954  = \$146 ;
+      \$954  = pe4_2_l;
     end
     if (rst) begin
       \$954  = 1'h0;
@@ -13558,33 +13562,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = pe4_3_pl_d1;
+    \$955  = pe4_3_fresh;
     if (out_buffer_en) begin
-      \$955  = pe4_3_pl_d0;
+      if (pe4_3_pv_d1) begin
+        \$955  = pe4_3_pl_d1;
+      end
     end
     if (rst) begin
-      \$955  = 1'h0;
+      \$955  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = pe4_4_a_in;
+    \$956  = pe4_3_acc;
     if (out_buffer_en) begin
-      \$956  = pe4_3_a_in;
+      if (pe4_3_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe4_3_fresh) begin
+          \$956  = { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p };
+        end else begin
+          \$956  = \$40 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = pe5_3_b_in;
+    \$957  = pe4_3_res;
     if (out_buffer_en) begin
-      \$957  = pe4_3_b_in;
+      if (pe4_3_pv_d1) begin
+        if (pe4_3_pl_d1) begin
+          \$957  = \$145 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = pe4_3_v;
+    \$958  = pe4_3_done_d0;
     if (out_buffer_en) begin
-      \$958  = pe4_2_v;
+      \$958  = pe4_3_pl_d1;
     end
     if (rst) begin
       \$958  = 1'h0;
@@ -13592,9 +13609,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = pe4_3_l;
+    \$959  = pe4_3_done_d1;
     if (out_buffer_en) begin
-      \$959  = pe4_2_l;
+      \$959  = pe4_3_done_d0;
     end
     if (rst) begin
       \$959  = 1'h0;
@@ -13602,46 +13619,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = pe4_3_fresh;
+    \$960  = pe4_3_done_d2;
     if (out_buffer_en) begin
-      if (pe4_3_pv_d1) begin
-        \$960  = pe4_3_pl_d1;
-      end
+      \$960  = pe4_3_done_d1;
     end
     if (rst) begin
-      \$960  = 1'h1;
+      \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = pe4_3_acc;
+    \$961  = pe4_3_done_d3;
     if (out_buffer_en) begin
-      if (pe4_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_3_fresh) begin
-          \$961  = { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p };
-        end else begin
-          \$961  = \$40 [31:0];
-        end
-      end
+      \$961  = pe4_3_done_d2;
+    end
+    if (rst) begin
+      \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = pe4_3_res;
+    \$962  = pe4_3_done_d4;
     if (out_buffer_en) begin
-      if (pe4_3_pv_d1) begin
-        if (pe4_3_pl_d1) begin
-          \$962  = \$147 ;
-        end
-      end
+      \$962  = pe4_3_done_d3;
+    end
+    if (rst) begin
+      \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = pe4_3_done_d0;
+    \$963  = pe4_4_pv_d0;
     if (out_buffer_en) begin
-      \$963  = pe4_3_pl_d1;
+      \$963  = pe4_4_v;
     end
     if (rst) begin
       \$963  = 1'h0;
@@ -13649,9 +13659,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = pe4_3_done_d1;
+    \$964  = pe4_4_pv_d1;
     if (out_buffer_en) begin
-      \$964  = pe4_3_done_d0;
+      \$964  = pe4_4_pv_d0;
     end
     if (rst) begin
       \$964  = 1'h0;
@@ -13659,9 +13669,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = pe4_3_done_d2;
+    \$965  = pe4_4_pl_d0;
     if (out_buffer_en) begin
-      \$965  = pe4_3_done_d1;
+      \$965  = \$146 ;
     end
     if (rst) begin
       \$965  = 1'h0;
@@ -13669,9 +13679,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = pe4_3_done_d3;
+    \$966  = pe4_4_pl_d1;
     if (out_buffer_en) begin
-      \$966  = pe4_3_done_d2;
+      \$966  = pe4_4_pl_d0;
     end
     if (rst) begin
       \$966  = 1'h0;
@@ -13679,29 +13689,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = pe4_3_done_d4;
+    \$967  = pe4_5_a_in;
     if (out_buffer_en) begin
-      \$967  = pe4_3_done_d3;
-    end
-    if (rst) begin
-      \$967  = 1'h0;
+      \$967  = pe4_4_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = pe4_4_pv_d0;
+    \$968  = pe5_4_b_in;
     if (out_buffer_en) begin
-      \$968  = pe4_4_v;
-    end
-    if (rst) begin
-      \$968  = 1'h0;
+      \$968  = pe4_4_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = pe4_4_pv_d1;
+    \$969  = pe4_4_v;
     if (out_buffer_en) begin
-      \$969  = pe4_4_pv_d0;
+      \$969  = pe4_3_v;
     end
     if (rst) begin
       \$969  = 1'h0;
@@ -13709,9 +13713,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = pe4_4_pl_d0;
+    \$970  = pe4_4_l;
     if (out_buffer_en) begin
-      \$970  = \$148 ;
+      \$970  = pe4_3_l;
     end
     if (rst) begin
       \$970  = 1'h0;
@@ -13719,33 +13723,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = pe4_4_pl_d1;
+    \$971  = pe4_4_fresh;
     if (out_buffer_en) begin
-      \$971  = pe4_4_pl_d0;
+      if (pe4_4_pv_d1) begin
+        \$971  = pe4_4_pl_d1;
+      end
     end
     if (rst) begin
-      \$971  = 1'h0;
+      \$971  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = pe4_5_a_in;
+    \$972  = pe4_4_acc;
     if (out_buffer_en) begin
-      \$972  = pe4_4_a_in;
+      if (pe4_4_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe4_4_fresh) begin
+          \$972  = { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p };
+        end else begin
+          \$972  = \$41 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = pe5_4_b_in;
+    \$973  = pe4_4_res;
     if (out_buffer_en) begin
-      \$973  = pe4_4_b_in;
+      if (pe4_4_pv_d1) begin
+        if (pe4_4_pl_d1) begin
+          \$973  = \$147 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = pe4_4_v;
+    \$974  = pe4_4_done_d0;
     if (out_buffer_en) begin
-      \$974  = pe4_3_v;
+      \$974  = pe4_4_pl_d1;
     end
     if (rst) begin
       \$974  = 1'h0;
@@ -13753,9 +13770,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = pe4_4_l;
+    \$975  = pe4_4_done_d1;
     if (out_buffer_en) begin
-      \$975  = pe4_3_l;
+      \$975  = pe4_4_done_d0;
     end
     if (rst) begin
       \$975  = 1'h0;
@@ -13763,46 +13780,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = pe4_4_fresh;
+    \$976  = pe4_4_done_d2;
     if (out_buffer_en) begin
-      if (pe4_4_pv_d1) begin
-        \$976  = pe4_4_pl_d1;
-      end
+      \$976  = pe4_4_done_d1;
     end
     if (rst) begin
-      \$976  = 1'h1;
+      \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = pe4_4_acc;
+    \$977  = pe4_4_done_d3;
     if (out_buffer_en) begin
-      if (pe4_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_4_fresh) begin
-          \$977  = { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p };
-        end else begin
-          \$977  = \$41 [31:0];
-        end
-      end
+      \$977  = pe4_4_done_d2;
+    end
+    if (rst) begin
+      \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = pe4_4_res;
+    \$978  = pe4_5_pv_d0;
     if (out_buffer_en) begin
-      if (pe4_4_pv_d1) begin
-        if (pe4_4_pl_d1) begin
-          \$978  = \$149 ;
-        end
-      end
+      \$978  = pe4_5_v;
+    end
+    if (rst) begin
+      \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = pe4_4_done_d0;
+    \$979  = pe4_5_pv_d1;
     if (out_buffer_en) begin
-      \$979  = pe4_4_pl_d1;
+      \$979  = pe4_5_pv_d0;
     end
     if (rst) begin
       \$979  = 1'h0;
@@ -13810,9 +13820,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = pe4_4_done_d1;
+    \$980  = pe4_5_pl_d0;
     if (out_buffer_en) begin
-      \$980  = pe4_4_done_d0;
+      \$980  = \$148 ;
     end
     if (rst) begin
       \$980  = 1'h0;
@@ -13820,9 +13830,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = pe4_4_done_d2;
+    \$981  = pe4_5_pl_d1;
     if (out_buffer_en) begin
-      \$981  = pe4_4_done_d1;
+      \$981  = pe4_5_pl_d0;
     end
     if (rst) begin
       \$981  = 1'h0;
@@ -13830,29 +13840,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = pe4_4_done_d3;
+    \$982  = pe4_6_a_in;
     if (out_buffer_en) begin
-      \$982  = pe4_4_done_d2;
-    end
-    if (rst) begin
-      \$982  = 1'h0;
+      \$982  = pe4_5_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = pe4_5_pv_d0;
+    \$983  = pe5_5_b_in;
     if (out_buffer_en) begin
-      \$983  = pe4_5_v;
-    end
-    if (rst) begin
-      \$983  = 1'h0;
+      \$983  = pe4_5_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = pe4_5_pv_d1;
+    \$984  = pe4_5_v;
     if (out_buffer_en) begin
-      \$984  = pe4_5_pv_d0;
+      \$984  = pe4_4_v;
     end
     if (rst) begin
       \$984  = 1'h0;
@@ -13860,9 +13864,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = pe4_5_pl_d0;
+    \$985  = pe4_5_l;
     if (out_buffer_en) begin
-      \$985  = \$150 ;
+      \$985  = pe4_4_l;
     end
     if (rst) begin
       \$985  = 1'h0;
@@ -13870,33 +13874,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = pe4_5_pl_d1;
+    \$986  = pe4_5_fresh;
     if (out_buffer_en) begin
-      \$986  = pe4_5_pl_d0;
+      if (pe4_5_pv_d1) begin
+        \$986  = pe4_5_pl_d1;
+      end
     end
     if (rst) begin
-      \$986  = 1'h0;
+      \$986  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = pe4_6_a_in;
+    \$987  = pe4_5_acc;
     if (out_buffer_en) begin
-      \$987  = pe4_5_a_in;
+      if (pe4_5_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe4_5_fresh) begin
+          \$987  = { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p };
+        end else begin
+          \$987  = \$42 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = pe5_5_b_in;
+    \$988  = pe4_5_res;
     if (out_buffer_en) begin
-      \$988  = pe4_5_b_in;
+      if (pe4_5_pv_d1) begin
+        if (pe4_5_pl_d1) begin
+          \$988  = \$149 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = pe4_5_v;
+    \$989  = pe4_5_done_d0;
     if (out_buffer_en) begin
-      \$989  = pe4_4_v;
+      \$989  = pe4_5_pl_d1;
     end
     if (rst) begin
       \$989  = 1'h0;
@@ -13904,9 +13921,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = pe4_5_l;
+    \$990  = pe4_5_done_d1;
     if (out_buffer_en) begin
-      \$990  = pe4_4_l;
+      \$990  = pe4_5_done_d0;
     end
     if (rst) begin
       \$990  = 1'h0;
@@ -13914,46 +13931,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = pe4_5_fresh;
+    \$991  = pe4_5_done_d2;
     if (out_buffer_en) begin
-      if (pe4_5_pv_d1) begin
-        \$991  = pe4_5_pl_d1;
-      end
+      \$991  = pe4_5_done_d1;
     end
     if (rst) begin
-      \$991  = 1'h1;
+      \$991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = pe4_5_acc;
+    \$992  = pe4_6_pv_d0;
     if (out_buffer_en) begin
-      if (pe4_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_5_fresh) begin
-          \$992  = { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p };
-        end else begin
-          \$992  = \$42 [31:0];
-        end
-      end
+      \$992  = pe4_6_v;
+    end
+    if (rst) begin
+      \$992  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = pe4_5_res;
+    \$993  = pe4_6_pv_d1;
     if (out_buffer_en) begin
-      if (pe4_5_pv_d1) begin
-        if (pe4_5_pl_d1) begin
-          \$993  = \$151 ;
-        end
-      end
+      \$993  = pe4_6_pv_d0;
+    end
+    if (rst) begin
+      \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = pe4_5_done_d0;
+    \$994  = pe4_6_pl_d0;
     if (out_buffer_en) begin
-      \$994  = pe4_5_pl_d1;
+      \$994  = \$150 ;
     end
     if (rst) begin
       \$994  = 1'h0;
@@ -13961,9 +13971,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = pe4_5_done_d1;
+    \$995  = pe4_6_pl_d1;
     if (out_buffer_en) begin
-      \$995  = pe4_5_done_d0;
+      \$995  = pe4_6_pl_d0;
     end
     if (rst) begin
       \$995  = 1'h0;
@@ -13971,29 +13981,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = pe4_5_done_d2;
+    \$996  = pe4_7_a_in;
     if (out_buffer_en) begin
-      \$996  = pe4_5_done_d1;
-    end
-    if (rst) begin
-      \$996  = 1'h0;
+      \$996  = pe4_6_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = pe4_6_pv_d0;
+    \$997  = pe5_6_b_in;
     if (out_buffer_en) begin
-      \$997  = pe4_6_v;
-    end
-    if (rst) begin
-      \$997  = 1'h0;
+      \$997  = pe4_6_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = pe4_6_pv_d1;
+    \$998  = pe4_6_v;
     if (out_buffer_en) begin
-      \$998  = pe4_6_pv_d0;
+      \$998  = pe4_5_v;
     end
     if (rst) begin
       \$998  = 1'h0;
@@ -14001,9 +14005,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = pe4_6_pl_d0;
+    \$999  = pe4_6_l;
     if (out_buffer_en) begin
-      \$999  = \$152 ;
+      \$999  = pe4_5_l;
     end
     if (rst) begin
       \$999  = 1'h0;
@@ -14011,33 +14015,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = pe4_6_pl_d1;
+    \$1000  = pe4_6_fresh;
     if (out_buffer_en) begin
-      \$1000  = pe4_6_pl_d0;
+      if (pe4_6_pv_d1) begin
+        \$1000  = pe4_6_pl_d1;
+      end
     end
     if (rst) begin
-      \$1000  = 1'h0;
+      \$1000  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = pe4_7_a_in;
+    \$1001  = pe4_6_acc;
     if (out_buffer_en) begin
-      \$1001  = pe4_6_a_in;
+      if (pe4_6_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe4_6_fresh) begin
+          \$1001  = { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p };
+        end else begin
+          \$1001  = \$43 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = pe5_6_b_in;
+    \$1002  = pe4_6_res;
     if (out_buffer_en) begin
-      \$1002  = pe4_6_b_in;
+      if (pe4_6_pv_d1) begin
+        if (pe4_6_pl_d1) begin
+          \$1002  = \$151 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = pe4_6_v;
+    \$1003  = pe4_6_done_d0;
     if (out_buffer_en) begin
-      \$1003  = pe4_5_v;
+      \$1003  = pe4_6_pl_d1;
     end
     if (rst) begin
       \$1003  = 1'h0;
@@ -14045,9 +14062,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = pe4_6_l;
+    \$1004  = pe4_6_done_d1;
     if (out_buffer_en) begin
-      \$1004  = pe4_5_l;
+      \$1004  = pe4_6_done_d0;
     end
     if (rst) begin
       \$1004  = 1'h0;
@@ -14055,46 +14072,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = pe4_6_fresh;
+    \$1005  = pe4_7_pv_d0;
     if (out_buffer_en) begin
-      if (pe4_6_pv_d1) begin
-        \$1005  = pe4_6_pl_d1;
-      end
+      \$1005  = pe4_7_v;
     end
     if (rst) begin
-      \$1005  = 1'h1;
+      \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = pe4_6_acc;
+    \$1006  = pe4_7_pv_d1;
     if (out_buffer_en) begin
-      if (pe4_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_6_fresh) begin
-          \$1006  = { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p };
-        end else begin
-          \$1006  = \$43 [31:0];
-        end
-      end
+      \$1006  = pe4_7_pv_d0;
+    end
+    if (rst) begin
+      \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = pe4_6_res;
+    \$1007  = pe4_7_pl_d0;
     if (out_buffer_en) begin
-      if (pe4_6_pv_d1) begin
-        if (pe4_6_pl_d1) begin
-          \$1007  = \$153 ;
-        end
-      end
+      \$1007  = \$152 ;
+    end
+    if (rst) begin
+      \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = pe4_6_done_d0;
+    \$1008  = pe4_7_pl_d1;
     if (out_buffer_en) begin
-      \$1008  = pe4_6_pl_d1;
+      \$1008  = pe4_7_pl_d0;
     end
     if (rst) begin
       \$1008  = 1'h0;
@@ -14102,29 +14112,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = pe4_6_done_d1;
+    \$1009  = pe4_7_a;
     if (out_buffer_en) begin
-      \$1009  = pe4_6_done_d0;
-    end
-    if (rst) begin
-      \$1009  = 1'h0;
+      \$1009  = pe4_7_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = pe4_7_pv_d0;
+    \$1010  = pe5_7_b_in;
     if (out_buffer_en) begin
-      \$1010  = pe4_7_v;
-    end
-    if (rst) begin
-      \$1010  = 1'h0;
+      \$1010  = pe4_7_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = pe4_7_pv_d1;
+    \$1011  = pe4_7_v;
     if (out_buffer_en) begin
-      \$1011  = pe4_7_pv_d0;
+      \$1011  = pe4_6_v;
     end
     if (rst) begin
       \$1011  = 1'h0;
@@ -14132,9 +14136,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = pe4_7_pl_d0;
+    \$1012  = pe4_7_l;
     if (out_buffer_en) begin
-      \$1012  = \$154 ;
+      \$1012  = pe4_6_l;
     end
     if (rst) begin
       \$1012  = 1'h0;
@@ -14142,33 +14146,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = pe4_7_pl_d1;
+    \$1013  = pe4_7_fresh;
     if (out_buffer_en) begin
-      \$1013  = pe4_7_pl_d0;
+      if (pe4_7_pv_d1) begin
+        \$1013  = pe4_7_pl_d1;
+      end
     end
     if (rst) begin
-      \$1013  = 1'h0;
+      \$1013  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = pe4_7_a;
+    \$1014  = pe4_7_acc;
     if (out_buffer_en) begin
-      \$1014  = pe4_7_a_in;
+      if (pe4_7_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe4_7_fresh) begin
+          \$1014  = { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p };
+        end else begin
+          \$1014  = \$44 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = pe5_7_b_in;
+    \$1015  = pe4_7_res;
     if (out_buffer_en) begin
-      \$1015  = pe4_7_b_in;
+      if (pe4_7_pv_d1) begin
+        if (pe4_7_pl_d1) begin
+          \$1015  = \$153 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = pe4_7_v;
+    \$1016  = pe4_7_done_d0;
     if (out_buffer_en) begin
-      \$1016  = pe4_6_v;
+      \$1016  = pe4_7_pl_d1;
     end
     if (rst) begin
       \$1016  = 1'h0;
@@ -14176,9 +14193,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = pe4_7_l;
+    \$1017  = pe5_0_pv_d0;
     if (out_buffer_en) begin
-      \$1017  = pe4_6_l;
+      \$1017  = pe5_0_v;
     end
     if (rst) begin
       \$1017  = 1'h0;
@@ -14186,66 +14203,53 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = pe4_7_fresh;
+    \$1018  = pe5_0_pv_d1;
     if (out_buffer_en) begin
-      if (pe4_7_pv_d1) begin
-        \$1018  = pe4_7_pl_d1;
-      end
+      \$1018  = pe5_0_pv_d0;
     end
     if (rst) begin
-      \$1018  = 1'h1;
+      \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = pe4_7_acc;
+    \$1019  = pe5_0_pl_d0;
     if (out_buffer_en) begin
-      if (pe4_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_7_fresh) begin
-          \$1019  = { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p };
-        end else begin
-          \$1019  = \$44 [31:0];
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = pe4_7_res;
-    if (out_buffer_en) begin
-      if (pe4_7_pv_d1) begin
-        if (pe4_7_pl_d1) begin
-          \$1020  = \$155 ;
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = pe4_7_done_d0;
-    if (out_buffer_en) begin
-      \$1021  = pe4_7_pl_d1;
+      \$1019  = \$154 ;
     end
     if (rst) begin
-      \$1021  = 1'h0;
+      \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = pe5_0_pv_d0;
+    \$1020  = pe5_0_pl_d1;
     if (out_buffer_en) begin
-      \$1022  = pe5_0_v;
+      \$1020  = pe5_0_pl_d0;
     end
     if (rst) begin
-      \$1022  = 1'h0;
+      \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = pe5_0_pv_d1;
+    \$1021  = pe5_1_a_in;
     if (out_buffer_en) begin
-      \$1023  = pe5_0_pv_d0;
+      \$1021  = pe5_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = pe6_0_b_in;
+    if (out_buffer_en) begin
+      \$1022  = pe5_0_b_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1023  = pe5_0_v;
+    if (out_buffer_en) begin
+      \$1023  = skew_v5_d4;
     end
     if (rst) begin
       \$1023  = 1'h0;
@@ -14253,9 +14257,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = pe5_0_pl_d0;
+    \$1024  = pe5_0_l;
     if (out_buffer_en) begin
-      \$1024  = \$156 ;
+      \$1024  = skew_l5_d4;
     end
     if (rst) begin
       \$1024  = 1'h0;
@@ -14263,33 +14267,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = pe5_0_pl_d1;
+    \$1025  = pe5_0_fresh;
     if (out_buffer_en) begin
-      \$1025  = pe5_0_pl_d0;
+      if (pe5_0_pv_d1) begin
+        \$1025  = pe5_0_pl_d1;
+      end
     end
     if (rst) begin
-      \$1025  = 1'h0;
+      \$1025  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = pe5_1_a_in;
+    \$1026  = pe5_0_acc;
     if (out_buffer_en) begin
-      \$1026  = pe5_0_a_in;
+      if (pe5_0_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe5_0_fresh) begin
+          \$1026  = { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p };
+        end else begin
+          \$1026  = \$45 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = pe6_0_b_in;
+    \$1027  = pe5_0_res;
     if (out_buffer_en) begin
-      \$1027  = pe5_0_b_in;
+      if (pe5_0_pv_d1) begin
+        if (pe5_0_pl_d1) begin
+          \$1027  = \$155 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = pe5_0_v;
+    \$1028  = pe5_0_done_d0;
     if (out_buffer_en) begin
-      \$1028  = skew_v5_d4;
+      \$1028  = pe5_0_pl_d1;
     end
     if (rst) begin
       \$1028  = 1'h0;
@@ -14297,9 +14314,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = pe5_0_l;
+    \$1029  = pe5_0_done_d1;
     if (out_buffer_en) begin
-      \$1029  = skew_l5_d4;
+      \$1029  = pe5_0_done_d0;
     end
     if (rst) begin
       \$1029  = 1'h0;
@@ -14307,46 +14324,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = pe5_0_fresh;
+    \$1030  = pe5_0_done_d2;
     if (out_buffer_en) begin
-      if (pe5_0_pv_d1) begin
-        \$1030  = pe5_0_pl_d1;
-      end
+      \$1030  = pe5_0_done_d1;
     end
     if (rst) begin
-      \$1030  = 1'h1;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = pe5_0_acc;
+    \$1031  = pe5_0_done_d3;
     if (out_buffer_en) begin
-      if (pe5_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_0_fresh) begin
-          \$1031  = { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p };
-        end else begin
-          \$1031  = \$45 [31:0];
-        end
-      end
+      \$1031  = pe5_0_done_d2;
+    end
+    if (rst) begin
+      \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = pe5_0_res;
+    \$1032  = pe5_0_done_d4;
     if (out_buffer_en) begin
-      if (pe5_0_pv_d1) begin
-        if (pe5_0_pl_d1) begin
-          \$1032  = \$157 ;
-        end
-      end
+      \$1032  = pe5_0_done_d3;
+    end
+    if (rst) begin
+      \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = pe5_0_done_d0;
+    \$1033  = pe5_0_done_d5;
     if (out_buffer_en) begin
-      \$1033  = pe5_0_pl_d1;
+      \$1033  = pe5_0_done_d4;
     end
     if (rst) begin
       \$1033  = 1'h0;
@@ -14354,9 +14364,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = pe5_0_done_d1;
+    \$1034  = pe5_0_done_d6;
     if (out_buffer_en) begin
-      \$1034  = pe5_0_done_d0;
+      \$1034  = pe5_0_done_d5;
     end
     if (rst) begin
       \$1034  = 1'h0;
@@ -14364,9 +14374,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = pe5_0_done_d2;
+    \$1035  = pe5_0_done_d7;
     if (out_buffer_en) begin
-      \$1035  = pe5_0_done_d1;
+      \$1035  = pe5_0_done_d6;
     end
     if (rst) begin
       \$1035  = 1'h0;
@@ -14374,9 +14384,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = pe5_0_done_d3;
+    \$1036  = pe5_1_pv_d0;
     if (out_buffer_en) begin
-      \$1036  = pe5_0_done_d2;
+      \$1036  = pe5_1_v;
     end
     if (rst) begin
       \$1036  = 1'h0;
@@ -14384,9 +14394,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = pe5_0_done_d4;
+    \$1037  = pe5_1_pv_d1;
     if (out_buffer_en) begin
-      \$1037  = pe5_0_done_d3;
+      \$1037  = pe5_1_pv_d0;
     end
     if (rst) begin
       \$1037  = 1'h0;
@@ -14394,9 +14404,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = pe5_0_done_d5;
+    \$1038  = pe5_1_pl_d0;
     if (out_buffer_en) begin
-      \$1038  = pe5_0_done_d4;
+      \$1038  = \$156 ;
     end
     if (rst) begin
       \$1038  = 1'h0;
@@ -14404,9 +14414,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = pe5_0_done_d6;
+    \$1039  = pe5_1_pl_d1;
     if (out_buffer_en) begin
-      \$1039  = pe5_0_done_d5;
+      \$1039  = pe5_1_pl_d0;
     end
     if (rst) begin
       \$1039  = 1'h0;
@@ -14414,29 +14424,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = pe5_0_done_d7;
+    \$1040  = pe5_2_a_in;
     if (out_buffer_en) begin
-      \$1040  = pe5_0_done_d6;
-    end
-    if (rst) begin
-      \$1040  = 1'h0;
+      \$1040  = pe5_1_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = pe5_1_pv_d0;
+    \$1041  = pe6_1_b_in;
     if (out_buffer_en) begin
-      \$1041  = pe5_1_v;
-    end
-    if (rst) begin
-      \$1041  = 1'h0;
+      \$1041  = pe5_1_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = pe5_1_pv_d1;
+    \$1042  = pe5_1_v;
     if (out_buffer_en) begin
-      \$1042  = pe5_1_pv_d0;
+      \$1042  = pe5_0_v;
     end
     if (rst) begin
       \$1042  = 1'h0;
@@ -14444,9 +14448,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = pe5_1_pl_d0;
+    \$1043  = pe5_1_l;
     if (out_buffer_en) begin
-      \$1043  = \$158 ;
+      \$1043  = pe5_0_l;
     end
     if (rst) begin
       \$1043  = 1'h0;
@@ -14454,33 +14458,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = pe5_1_pl_d1;
+    \$1044  = pe5_1_fresh;
     if (out_buffer_en) begin
-      \$1044  = pe5_1_pl_d0;
+      if (pe5_1_pv_d1) begin
+        \$1044  = pe5_1_pl_d1;
+      end
     end
     if (rst) begin
-      \$1044  = 1'h0;
+      \$1044  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = pe5_2_a_in;
+    \$1045  = pe5_1_acc;
     if (out_buffer_en) begin
-      \$1045  = pe5_1_a_in;
+      if (pe5_1_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe5_1_fresh) begin
+          \$1045  = { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p };
+        end else begin
+          \$1045  = \$46 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = pe6_1_b_in;
+    \$1046  = pe5_1_res;
     if (out_buffer_en) begin
-      \$1046  = pe5_1_b_in;
+      if (pe5_1_pv_d1) begin
+        if (pe5_1_pl_d1) begin
+          \$1046  = \$157 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = pe5_1_v;
+    \$1047  = pe5_1_done_d0;
     if (out_buffer_en) begin
-      \$1047  = pe5_0_v;
+      \$1047  = pe5_1_pl_d1;
     end
     if (rst) begin
       \$1047  = 1'h0;
@@ -14488,9 +14505,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = pe5_1_l;
+    \$1048  = pe5_1_done_d1;
     if (out_buffer_en) begin
-      \$1048  = pe5_0_l;
+      \$1048  = pe5_1_done_d0;
     end
     if (rst) begin
       \$1048  = 1'h0;
@@ -14498,46 +14515,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = pe5_1_fresh;
+    \$1049  = pe5_1_done_d2;
     if (out_buffer_en) begin
-      if (pe5_1_pv_d1) begin
-        \$1049  = pe5_1_pl_d1;
-      end
+      \$1049  = pe5_1_done_d1;
     end
     if (rst) begin
-      \$1049  = 1'h1;
+      \$1049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = pe5_1_acc;
+    \$1050  = pe5_1_done_d3;
     if (out_buffer_en) begin
-      if (pe5_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_1_fresh) begin
-          \$1050  = { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p };
-        end else begin
-          \$1050  = \$46 [31:0];
-        end
-      end
+      \$1050  = pe5_1_done_d2;
+    end
+    if (rst) begin
+      \$1050  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = pe5_1_res;
+    \$1051  = pe5_1_done_d4;
     if (out_buffer_en) begin
-      if (pe5_1_pv_d1) begin
-        if (pe5_1_pl_d1) begin
-          \$1051  = \$159 ;
-        end
-      end
+      \$1051  = pe5_1_done_d3;
+    end
+    if (rst) begin
+      \$1051  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = pe5_1_done_d0;
+    \$1052  = pe5_1_done_d5;
     if (out_buffer_en) begin
-      \$1052  = pe5_1_pl_d1;
+      \$1052  = pe5_1_done_d4;
     end
     if (rst) begin
       \$1052  = 1'h0;
@@ -14545,9 +14555,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = pe5_1_done_d1;
+    \$1053  = pe5_1_done_d6;
     if (out_buffer_en) begin
-      \$1053  = pe5_1_done_d0;
+      \$1053  = pe5_1_done_d5;
     end
     if (rst) begin
       \$1053  = 1'h0;
@@ -14555,9 +14565,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = pe5_1_done_d2;
+    \$1054  = pe5_2_pv_d0;
     if (out_buffer_en) begin
-      \$1054  = pe5_1_done_d1;
+      \$1054  = pe5_2_v;
     end
     if (rst) begin
       \$1054  = 1'h0;
@@ -14565,9 +14575,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = pe5_1_done_d3;
+    \$1055  = pe5_2_pv_d1;
     if (out_buffer_en) begin
-      \$1055  = pe5_1_done_d2;
+      \$1055  = pe5_2_pv_d0;
     end
     if (rst) begin
       \$1055  = 1'h0;
@@ -14575,9 +14585,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = pe5_1_done_d4;
+    \$1056  = pe5_2_pl_d0;
     if (out_buffer_en) begin
-      \$1056  = pe5_1_done_d3;
+      \$1056  = \$158 ;
     end
     if (rst) begin
       \$1056  = 1'h0;
@@ -14585,9 +14595,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = pe5_1_done_d5;
+    \$1057  = pe5_2_pl_d1;
     if (out_buffer_en) begin
-      \$1057  = pe5_1_done_d4;
+      \$1057  = pe5_2_pl_d0;
     end
     if (rst) begin
       \$1057  = 1'h0;
@@ -14595,29 +14605,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = pe5_1_done_d6;
+    \$1058  = pe5_3_a_in;
     if (out_buffer_en) begin
-      \$1058  = pe5_1_done_d5;
-    end
-    if (rst) begin
-      \$1058  = 1'h0;
+      \$1058  = pe5_2_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = pe5_2_pv_d0;
+    \$1059  = pe6_2_b_in;
     if (out_buffer_en) begin
-      \$1059  = pe5_2_v;
-    end
-    if (rst) begin
-      \$1059  = 1'h0;
+      \$1059  = pe5_2_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = pe5_2_pv_d1;
+    \$1060  = pe5_2_v;
     if (out_buffer_en) begin
-      \$1060  = pe5_2_pv_d0;
+      \$1060  = pe5_1_v;
     end
     if (rst) begin
       \$1060  = 1'h0;
@@ -14625,9 +14629,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = pe5_2_pl_d0;
+    \$1061  = pe5_2_l;
     if (out_buffer_en) begin
-      \$1061  = \$160 ;
+      \$1061  = pe5_1_l;
     end
     if (rst) begin
       \$1061  = 1'h0;
@@ -14635,33 +14639,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = pe5_2_pl_d1;
+    \$1062  = pe5_2_fresh;
     if (out_buffer_en) begin
-      \$1062  = pe5_2_pl_d0;
+      if (pe5_2_pv_d1) begin
+        \$1062  = pe5_2_pl_d1;
+      end
     end
     if (rst) begin
-      \$1062  = 1'h0;
+      \$1062  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = pe5_3_a_in;
+    \$1063  = pe5_2_acc;
     if (out_buffer_en) begin
-      \$1063  = pe5_2_a_in;
+      if (pe5_2_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe5_2_fresh) begin
+          \$1063  = { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p };
+        end else begin
+          \$1063  = \$47 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = pe6_2_b_in;
+    \$1064  = pe5_2_res;
     if (out_buffer_en) begin
-      \$1064  = pe5_2_b_in;
+      if (pe5_2_pv_d1) begin
+        if (pe5_2_pl_d1) begin
+          \$1064  = \$159 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = pe5_2_v;
+    \$1065  = pe5_2_done_d0;
     if (out_buffer_en) begin
-      \$1065  = pe5_1_v;
+      \$1065  = pe5_2_pl_d1;
     end
     if (rst) begin
       \$1065  = 1'h0;
@@ -14669,9 +14686,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = pe5_2_l;
+    \$1066  = pe5_2_done_d1;
     if (out_buffer_en) begin
-      \$1066  = pe5_1_l;
+      \$1066  = pe5_2_done_d0;
     end
     if (rst) begin
       \$1066  = 1'h0;
@@ -14679,46 +14696,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = pe5_2_fresh;
+    \$1067  = pe5_2_done_d2;
     if (out_buffer_en) begin
-      if (pe5_2_pv_d1) begin
-        \$1067  = pe5_2_pl_d1;
-      end
+      \$1067  = pe5_2_done_d1;
     end
     if (rst) begin
-      \$1067  = 1'h1;
+      \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = pe5_2_acc;
+    \$1068  = pe5_2_done_d3;
     if (out_buffer_en) begin
-      if (pe5_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_2_fresh) begin
-          \$1068  = { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p };
-        end else begin
-          \$1068  = \$47 [31:0];
-        end
-      end
+      \$1068  = pe5_2_done_d2;
+    end
+    if (rst) begin
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = pe5_2_res;
+    \$1069  = pe5_2_done_d4;
     if (out_buffer_en) begin
-      if (pe5_2_pv_d1) begin
-        if (pe5_2_pl_d1) begin
-          \$1069  = \$161 ;
-        end
-      end
+      \$1069  = pe5_2_done_d3;
+    end
+    if (rst) begin
+      \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = pe5_2_done_d0;
+    \$1070  = pe5_2_done_d5;
     if (out_buffer_en) begin
-      \$1070  = pe5_2_pl_d1;
+      \$1070  = pe5_2_done_d4;
     end
     if (rst) begin
       \$1070  = 1'h0;
@@ -14726,9 +14736,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = pe5_2_done_d1;
+    \$1071  = pe5_3_pv_d0;
     if (out_buffer_en) begin
-      \$1071  = pe5_2_done_d0;
+      \$1071  = pe5_3_v;
     end
     if (rst) begin
       \$1071  = 1'h0;
@@ -14736,9 +14746,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = pe5_2_done_d2;
+    \$1072  = pe5_3_pv_d1;
     if (out_buffer_en) begin
-      \$1072  = pe5_2_done_d1;
+      \$1072  = pe5_3_pv_d0;
     end
     if (rst) begin
       \$1072  = 1'h0;
@@ -14746,9 +14756,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = pe5_2_done_d3;
+    \$1073  = pe5_3_pl_d0;
     if (out_buffer_en) begin
-      \$1073  = pe5_2_done_d2;
+      \$1073  = \$160 ;
     end
     if (rst) begin
       \$1073  = 1'h0;
@@ -14756,9 +14766,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = pe5_2_done_d4;
+    \$1074  = pe5_3_pl_d1;
     if (out_buffer_en) begin
-      \$1074  = pe5_2_done_d3;
+      \$1074  = pe5_3_pl_d0;
     end
     if (rst) begin
       \$1074  = 1'h0;
@@ -14766,29 +14776,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = pe5_2_done_d5;
+    \$1075  = pe5_4_a_in;
     if (out_buffer_en) begin
-      \$1075  = pe5_2_done_d4;
-    end
-    if (rst) begin
-      \$1075  = 1'h0;
+      \$1075  = pe5_3_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = pe5_3_pv_d0;
+    \$1076  = pe6_3_b_in;
     if (out_buffer_en) begin
-      \$1076  = pe5_3_v;
-    end
-    if (rst) begin
-      \$1076  = 1'h0;
+      \$1076  = pe5_3_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = pe5_3_pv_d1;
+    \$1077  = pe5_3_v;
     if (out_buffer_en) begin
-      \$1077  = pe5_3_pv_d0;
+      \$1077  = pe5_2_v;
     end
     if (rst) begin
       \$1077  = 1'h0;
@@ -14796,9 +14800,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = pe5_3_pl_d0;
+    \$1078  = pe5_3_l;
     if (out_buffer_en) begin
-      \$1078  = \$162 ;
+      \$1078  = pe5_2_l;
     end
     if (rst) begin
       \$1078  = 1'h0;
@@ -14806,33 +14810,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = pe5_3_pl_d1;
+    \$1079  = pe5_3_fresh;
     if (out_buffer_en) begin
-      \$1079  = pe5_3_pl_d0;
+      if (pe5_3_pv_d1) begin
+        \$1079  = pe5_3_pl_d1;
+      end
     end
     if (rst) begin
-      \$1079  = 1'h0;
+      \$1079  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = pe5_4_a_in;
+    \$1080  = pe5_3_acc;
     if (out_buffer_en) begin
-      \$1080  = pe5_3_a_in;
+      if (pe5_3_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe5_3_fresh) begin
+          \$1080  = { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p };
+        end else begin
+          \$1080  = \$48 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = pe6_3_b_in;
+    \$1081  = pe5_3_res;
     if (out_buffer_en) begin
-      \$1081  = pe5_3_b_in;
+      if (pe5_3_pv_d1) begin
+        if (pe5_3_pl_d1) begin
+          \$1081  = \$161 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = pe5_3_v;
+    \$1082  = pe5_3_done_d0;
     if (out_buffer_en) begin
-      \$1082  = pe5_2_v;
+      \$1082  = pe5_3_pl_d1;
     end
     if (rst) begin
       \$1082  = 1'h0;
@@ -14840,9 +14857,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = pe5_3_l;
+    \$1083  = pe5_3_done_d1;
     if (out_buffer_en) begin
-      \$1083  = pe5_2_l;
+      \$1083  = pe5_3_done_d0;
     end
     if (rst) begin
       \$1083  = 1'h0;
@@ -14850,46 +14867,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = pe5_3_fresh;
+    \$1084  = pe5_3_done_d2;
     if (out_buffer_en) begin
-      if (pe5_3_pv_d1) begin
-        \$1084  = pe5_3_pl_d1;
-      end
+      \$1084  = pe5_3_done_d1;
     end
     if (rst) begin
-      \$1084  = 1'h1;
+      \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = pe5_3_acc;
+    \$1085  = pe5_3_done_d3;
     if (out_buffer_en) begin
-      if (pe5_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_3_fresh) begin
-          \$1085  = { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p };
-        end else begin
-          \$1085  = \$48 [31:0];
-        end
-      end
+      \$1085  = pe5_3_done_d2;
+    end
+    if (rst) begin
+      \$1085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = pe5_3_res;
+    \$1086  = pe5_3_done_d4;
     if (out_buffer_en) begin
-      if (pe5_3_pv_d1) begin
-        if (pe5_3_pl_d1) begin
-          \$1086  = \$163 ;
-        end
-      end
+      \$1086  = pe5_3_done_d3;
+    end
+    if (rst) begin
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = pe5_3_done_d0;
+    \$1087  = pe5_4_pv_d0;
     if (out_buffer_en) begin
-      \$1087  = pe5_3_pl_d1;
+      \$1087  = pe5_4_v;
     end
     if (rst) begin
       \$1087  = 1'h0;
@@ -14897,9 +14907,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = pe5_3_done_d1;
+    \$1088  = pe5_4_pv_d1;
     if (out_buffer_en) begin
-      \$1088  = pe5_3_done_d0;
+      \$1088  = pe5_4_pv_d0;
     end
     if (rst) begin
       \$1088  = 1'h0;
@@ -14907,9 +14917,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = pe5_3_done_d2;
+    \$1089  = pe5_4_pl_d0;
     if (out_buffer_en) begin
-      \$1089  = pe5_3_done_d1;
+      \$1089  = \$162 ;
     end
     if (rst) begin
       \$1089  = 1'h0;
@@ -14917,9 +14927,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = pe5_3_done_d3;
+    \$1090  = pe5_4_pl_d1;
     if (out_buffer_en) begin
-      \$1090  = pe5_3_done_d2;
+      \$1090  = pe5_4_pl_d0;
     end
     if (rst) begin
       \$1090  = 1'h0;
@@ -14927,29 +14937,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = pe5_3_done_d4;
+    \$1091  = pe5_5_a_in;
     if (out_buffer_en) begin
-      \$1091  = pe5_3_done_d3;
-    end
-    if (rst) begin
-      \$1091  = 1'h0;
+      \$1091  = pe5_4_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = pe5_4_pv_d0;
+    \$1092  = pe6_4_b_in;
     if (out_buffer_en) begin
-      \$1092  = pe5_4_v;
-    end
-    if (rst) begin
-      \$1092  = 1'h0;
+      \$1092  = pe5_4_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = pe5_4_pv_d1;
+    \$1093  = pe5_4_v;
     if (out_buffer_en) begin
-      \$1093  = pe5_4_pv_d0;
+      \$1093  = pe5_3_v;
     end
     if (rst) begin
       \$1093  = 1'h0;
@@ -14957,9 +14961,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = pe5_4_pl_d0;
+    \$1094  = pe5_4_l;
     if (out_buffer_en) begin
-      \$1094  = \$164 ;
+      \$1094  = pe5_3_l;
     end
     if (rst) begin
       \$1094  = 1'h0;
@@ -14967,33 +14971,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = pe5_4_pl_d1;
+    \$1095  = pe5_4_fresh;
     if (out_buffer_en) begin
-      \$1095  = pe5_4_pl_d0;
+      if (pe5_4_pv_d1) begin
+        \$1095  = pe5_4_pl_d1;
+      end
     end
     if (rst) begin
-      \$1095  = 1'h0;
+      \$1095  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = pe5_5_a_in;
+    \$1096  = pe5_4_acc;
     if (out_buffer_en) begin
-      \$1096  = pe5_4_a_in;
+      if (pe5_4_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe5_4_fresh) begin
+          \$1096  = { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p };
+        end else begin
+          \$1096  = \$49 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = pe6_4_b_in;
+    \$1097  = pe5_4_res;
     if (out_buffer_en) begin
-      \$1097  = pe5_4_b_in;
+      if (pe5_4_pv_d1) begin
+        if (pe5_4_pl_d1) begin
+          \$1097  = \$163 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = pe5_4_v;
+    \$1098  = pe5_4_done_d0;
     if (out_buffer_en) begin
-      \$1098  = pe5_3_v;
+      \$1098  = pe5_4_pl_d1;
     end
     if (rst) begin
       \$1098  = 1'h0;
@@ -15001,9 +15018,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = pe5_4_l;
+    \$1099  = pe5_4_done_d1;
     if (out_buffer_en) begin
-      \$1099  = pe5_3_l;
+      \$1099  = pe5_4_done_d0;
     end
     if (rst) begin
       \$1099  = 1'h0;
@@ -15011,46 +15028,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = pe5_4_fresh;
+    \$1100  = pe5_4_done_d2;
     if (out_buffer_en) begin
-      if (pe5_4_pv_d1) begin
-        \$1100  = pe5_4_pl_d1;
-      end
+      \$1100  = pe5_4_done_d1;
     end
     if (rst) begin
-      \$1100  = 1'h1;
+      \$1100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = pe5_4_acc;
+    \$1101  = pe5_4_done_d3;
     if (out_buffer_en) begin
-      if (pe5_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_4_fresh) begin
-          \$1101  = { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p };
-        end else begin
-          \$1101  = \$49 [31:0];
-        end
-      end
+      \$1101  = pe5_4_done_d2;
+    end
+    if (rst) begin
+      \$1101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = pe5_4_res;
+    \$1102  = pe5_5_pv_d0;
     if (out_buffer_en) begin
-      if (pe5_4_pv_d1) begin
-        if (pe5_4_pl_d1) begin
-          \$1102  = \$165 ;
-        end
-      end
+      \$1102  = pe5_5_v;
+    end
+    if (rst) begin
+      \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = pe5_4_done_d0;
+    \$1103  = pe5_5_pv_d1;
     if (out_buffer_en) begin
-      \$1103  = pe5_4_pl_d1;
+      \$1103  = pe5_5_pv_d0;
     end
     if (rst) begin
       \$1103  = 1'h0;
@@ -15058,9 +15068,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = pe5_4_done_d1;
+    \$1104  = pe5_5_pl_d0;
     if (out_buffer_en) begin
-      \$1104  = pe5_4_done_d0;
+      \$1104  = \$164 ;
     end
     if (rst) begin
       \$1104  = 1'h0;
@@ -15068,9 +15078,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = pe5_4_done_d2;
+    \$1105  = pe5_5_pl_d1;
     if (out_buffer_en) begin
-      \$1105  = pe5_4_done_d1;
+      \$1105  = pe5_5_pl_d0;
     end
     if (rst) begin
       \$1105  = 1'h0;
@@ -15078,29 +15088,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = pe5_4_done_d3;
+    \$1106  = pe5_6_a_in;
     if (out_buffer_en) begin
-      \$1106  = pe5_4_done_d2;
-    end
-    if (rst) begin
-      \$1106  = 1'h0;
+      \$1106  = pe5_5_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = pe5_5_pv_d0;
+    \$1107  = pe6_5_b_in;
     if (out_buffer_en) begin
-      \$1107  = pe5_5_v;
-    end
-    if (rst) begin
-      \$1107  = 1'h0;
+      \$1107  = pe5_5_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = pe5_5_pv_d1;
+    \$1108  = pe5_5_v;
     if (out_buffer_en) begin
-      \$1108  = pe5_5_pv_d0;
+      \$1108  = pe5_4_v;
     end
     if (rst) begin
       \$1108  = 1'h0;
@@ -15108,9 +15112,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = pe5_5_pl_d0;
+    \$1109  = pe5_5_l;
     if (out_buffer_en) begin
-      \$1109  = \$166 ;
+      \$1109  = pe5_4_l;
     end
     if (rst) begin
       \$1109  = 1'h0;
@@ -15118,33 +15122,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = pe5_5_pl_d1;
+    \$1110  = pe5_5_fresh;
     if (out_buffer_en) begin
-      \$1110  = pe5_5_pl_d0;
+      if (pe5_5_pv_d1) begin
+        \$1110  = pe5_5_pl_d1;
+      end
     end
     if (rst) begin
-      \$1110  = 1'h0;
+      \$1110  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = pe5_6_a_in;
+    \$1111  = pe5_5_acc;
     if (out_buffer_en) begin
-      \$1111  = pe5_5_a_in;
+      if (pe5_5_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe5_5_fresh) begin
+          \$1111  = { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p };
+        end else begin
+          \$1111  = \$50 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = pe6_5_b_in;
+    \$1112  = pe5_5_res;
     if (out_buffer_en) begin
-      \$1112  = pe5_5_b_in;
+      if (pe5_5_pv_d1) begin
+        if (pe5_5_pl_d1) begin
+          \$1112  = \$165 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = pe5_5_v;
+    \$1113  = pe5_5_done_d0;
     if (out_buffer_en) begin
-      \$1113  = pe5_4_v;
+      \$1113  = pe5_5_pl_d1;
     end
     if (rst) begin
       \$1113  = 1'h0;
@@ -15152,9 +15169,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = pe5_5_l;
+    \$1114  = pe5_5_done_d1;
     if (out_buffer_en) begin
-      \$1114  = pe5_4_l;
+      \$1114  = pe5_5_done_d0;
     end
     if (rst) begin
       \$1114  = 1'h0;
@@ -15162,46 +15179,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = pe5_5_fresh;
+    \$1115  = pe5_5_done_d2;
     if (out_buffer_en) begin
-      if (pe5_5_pv_d1) begin
-        \$1115  = pe5_5_pl_d1;
-      end
+      \$1115  = pe5_5_done_d1;
     end
     if (rst) begin
-      \$1115  = 1'h1;
+      \$1115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = pe5_5_acc;
+    \$1116  = pe5_6_pv_d0;
     if (out_buffer_en) begin
-      if (pe5_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_5_fresh) begin
-          \$1116  = { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p };
-        end else begin
-          \$1116  = \$50 [31:0];
-        end
-      end
+      \$1116  = pe5_6_v;
+    end
+    if (rst) begin
+      \$1116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = pe5_5_res;
+    \$1117  = pe5_6_pv_d1;
     if (out_buffer_en) begin
-      if (pe5_5_pv_d1) begin
-        if (pe5_5_pl_d1) begin
-          \$1117  = \$167 ;
-        end
-      end
+      \$1117  = pe5_6_pv_d0;
+    end
+    if (rst) begin
+      \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = pe5_5_done_d0;
+    \$1118  = pe5_6_pl_d0;
     if (out_buffer_en) begin
-      \$1118  = pe5_5_pl_d1;
+      \$1118  = \$166 ;
     end
     if (rst) begin
       \$1118  = 1'h0;
@@ -15209,9 +15219,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = pe5_5_done_d1;
+    \$1119  = pe5_6_pl_d1;
     if (out_buffer_en) begin
-      \$1119  = pe5_5_done_d0;
+      \$1119  = pe5_6_pl_d0;
     end
     if (rst) begin
       \$1119  = 1'h0;
@@ -15219,29 +15229,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = pe5_5_done_d2;
+    \$1120  = pe5_7_a_in;
     if (out_buffer_en) begin
-      \$1120  = pe5_5_done_d1;
-    end
-    if (rst) begin
-      \$1120  = 1'h0;
+      \$1120  = pe5_6_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = pe5_6_pv_d0;
+    \$1121  = pe6_6_b_in;
     if (out_buffer_en) begin
-      \$1121  = pe5_6_v;
-    end
-    if (rst) begin
-      \$1121  = 1'h0;
+      \$1121  = pe5_6_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = pe5_6_pv_d1;
+    \$1122  = pe5_6_v;
     if (out_buffer_en) begin
-      \$1122  = pe5_6_pv_d0;
+      \$1122  = pe5_5_v;
     end
     if (rst) begin
       \$1122  = 1'h0;
@@ -15249,9 +15253,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = pe5_6_pl_d0;
+    \$1123  = pe5_6_l;
     if (out_buffer_en) begin
-      \$1123  = \$168 ;
+      \$1123  = pe5_5_l;
     end
     if (rst) begin
       \$1123  = 1'h0;
@@ -15259,33 +15263,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = pe5_6_pl_d1;
+    \$1124  = pe5_6_fresh;
     if (out_buffer_en) begin
-      \$1124  = pe5_6_pl_d0;
+      if (pe5_6_pv_d1) begin
+        \$1124  = pe5_6_pl_d1;
+      end
     end
     if (rst) begin
-      \$1124  = 1'h0;
+      \$1124  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = pe5_7_a_in;
+    \$1125  = pe5_6_acc;
     if (out_buffer_en) begin
-      \$1125  = pe5_6_a_in;
+      if (pe5_6_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe5_6_fresh) begin
+          \$1125  = { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p };
+        end else begin
+          \$1125  = \$51 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = pe6_6_b_in;
+    \$1126  = pe5_6_res;
     if (out_buffer_en) begin
-      \$1126  = pe5_6_b_in;
+      if (pe5_6_pv_d1) begin
+        if (pe5_6_pl_d1) begin
+          \$1126  = \$167 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = pe5_6_v;
+    \$1127  = pe5_6_done_d0;
     if (out_buffer_en) begin
-      \$1127  = pe5_5_v;
+      \$1127  = pe5_6_pl_d1;
     end
     if (rst) begin
       \$1127  = 1'h0;
@@ -15293,9 +15310,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = pe5_6_l;
+    \$1128  = pe5_6_done_d1;
     if (out_buffer_en) begin
-      \$1128  = pe5_5_l;
+      \$1128  = pe5_6_done_d0;
     end
     if (rst) begin
       \$1128  = 1'h0;
@@ -15303,46 +15320,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = pe5_6_fresh;
+    \$1129  = pe5_7_pv_d0;
     if (out_buffer_en) begin
-      if (pe5_6_pv_d1) begin
-        \$1129  = pe5_6_pl_d1;
-      end
+      \$1129  = pe5_7_v;
     end
     if (rst) begin
-      \$1129  = 1'h1;
+      \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = pe5_6_acc;
+    \$1130  = pe5_7_pv_d1;
     if (out_buffer_en) begin
-      if (pe5_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_6_fresh) begin
-          \$1130  = { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p };
-        end else begin
-          \$1130  = \$51 [31:0];
-        end
-      end
+      \$1130  = pe5_7_pv_d0;
+    end
+    if (rst) begin
+      \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = pe5_6_res;
+    \$1131  = pe5_7_pl_d0;
     if (out_buffer_en) begin
-      if (pe5_6_pv_d1) begin
-        if (pe5_6_pl_d1) begin
-          \$1131  = \$169 ;
-        end
-      end
+      \$1131  = \$168 ;
+    end
+    if (rst) begin
+      \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = pe5_6_done_d0;
+    \$1132  = pe5_7_pl_d1;
     if (out_buffer_en) begin
-      \$1132  = pe5_6_pl_d1;
+      \$1132  = pe5_7_pl_d0;
     end
     if (rst) begin
       \$1132  = 1'h0;
@@ -15350,29 +15360,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = pe5_6_done_d1;
+    \$1133  = pe5_7_a;
     if (out_buffer_en) begin
-      \$1133  = pe5_6_done_d0;
-    end
-    if (rst) begin
-      \$1133  = 1'h0;
+      \$1133  = pe5_7_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = pe5_7_pv_d0;
+    \$1134  = pe6_7_b_in;
     if (out_buffer_en) begin
-      \$1134  = pe5_7_v;
-    end
-    if (rst) begin
-      \$1134  = 1'h0;
+      \$1134  = pe5_7_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = pe5_7_pv_d1;
+    \$1135  = pe5_7_v;
     if (out_buffer_en) begin
-      \$1135  = pe5_7_pv_d0;
+      \$1135  = pe5_6_v;
     end
     if (rst) begin
       \$1135  = 1'h0;
@@ -15380,9 +15384,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = pe5_7_pl_d0;
+    \$1136  = pe5_7_l;
     if (out_buffer_en) begin
-      \$1136  = \$170 ;
+      \$1136  = pe5_6_l;
     end
     if (rst) begin
       \$1136  = 1'h0;
@@ -15390,33 +15394,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = pe5_7_pl_d1;
+    \$1137  = pe5_7_fresh;
     if (out_buffer_en) begin
-      \$1137  = pe5_7_pl_d0;
+      if (pe5_7_pv_d1) begin
+        \$1137  = pe5_7_pl_d1;
+      end
     end
     if (rst) begin
-      \$1137  = 1'h0;
+      \$1137  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = pe5_7_a;
+    \$1138  = pe5_7_acc;
     if (out_buffer_en) begin
-      \$1138  = pe5_7_a_in;
+      if (pe5_7_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe5_7_fresh) begin
+          \$1138  = { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p };
+        end else begin
+          \$1138  = \$52 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = pe6_7_b_in;
+    \$1139  = pe5_7_res;
     if (out_buffer_en) begin
-      \$1139  = pe5_7_b_in;
+      if (pe5_7_pv_d1) begin
+        if (pe5_7_pl_d1) begin
+          \$1139  = \$169 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = pe5_7_v;
+    \$1140  = pe5_7_done_d0;
     if (out_buffer_en) begin
-      \$1140  = pe5_6_v;
+      \$1140  = pe5_7_pl_d1;
     end
     if (rst) begin
       \$1140  = 1'h0;
@@ -15424,9 +15441,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = pe5_7_l;
+    \$1141  = pe6_0_pv_d0;
     if (out_buffer_en) begin
-      \$1141  = pe5_6_l;
+      \$1141  = pe6_0_v;
     end
     if (rst) begin
       \$1141  = 1'h0;
@@ -15434,66 +15451,53 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = pe5_7_fresh;
+    \$1142  = pe6_0_pv_d1;
     if (out_buffer_en) begin
-      if (pe5_7_pv_d1) begin
-        \$1142  = pe5_7_pl_d1;
-      end
+      \$1142  = pe6_0_pv_d0;
     end
     if (rst) begin
-      \$1142  = 1'h1;
+      \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = pe5_7_acc;
+    \$1143  = pe6_0_pl_d0;
     if (out_buffer_en) begin
-      if (pe5_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_7_fresh) begin
-          \$1143  = { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p };
-        end else begin
-          \$1143  = \$52 [31:0];
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = pe5_7_res;
-    if (out_buffer_en) begin
-      if (pe5_7_pv_d1) begin
-        if (pe5_7_pl_d1) begin
-          \$1144  = \$171 ;
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = pe5_7_done_d0;
-    if (out_buffer_en) begin
-      \$1145  = pe5_7_pl_d1;
+      \$1143  = \$170 ;
     end
     if (rst) begin
-      \$1145  = 1'h0;
+      \$1143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = pe6_0_pv_d0;
+    \$1144  = pe6_0_pl_d1;
     if (out_buffer_en) begin
-      \$1146  = pe6_0_v;
+      \$1144  = pe6_0_pl_d0;
     end
     if (rst) begin
-      \$1146  = 1'h0;
+      \$1144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = pe6_0_pv_d1;
+    \$1145  = pe6_1_a_in;
     if (out_buffer_en) begin
-      \$1147  = pe6_0_pv_d0;
+      \$1145  = pe6_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1146  = pe7_0_b_in;
+    if (out_buffer_en) begin
+      \$1146  = pe6_0_b_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1147  = pe6_0_v;
+    if (out_buffer_en) begin
+      \$1147  = skew_v6_d5;
     end
     if (rst) begin
       \$1147  = 1'h0;
@@ -15501,9 +15505,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = pe6_0_pl_d0;
+    \$1148  = pe6_0_l;
     if (out_buffer_en) begin
-      \$1148  = \$172 ;
+      \$1148  = skew_l6_d5;
     end
     if (rst) begin
       \$1148  = 1'h0;
@@ -15511,33 +15515,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = pe6_0_pl_d1;
+    \$1149  = pe6_0_fresh;
     if (out_buffer_en) begin
-      \$1149  = pe6_0_pl_d0;
+      if (pe6_0_pv_d1) begin
+        \$1149  = pe6_0_pl_d1;
+      end
     end
     if (rst) begin
-      \$1149  = 1'h0;
+      \$1149  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = pe6_1_a_in;
+    \$1150  = pe6_0_acc;
     if (out_buffer_en) begin
-      \$1150  = pe6_0_a_in;
+      if (pe6_0_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe6_0_fresh) begin
+          \$1150  = { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p };
+        end else begin
+          \$1150  = \$53 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = pe7_0_b_in;
+    \$1151  = pe6_0_res;
     if (out_buffer_en) begin
-      \$1151  = pe6_0_b_in;
+      if (pe6_0_pv_d1) begin
+        if (pe6_0_pl_d1) begin
+          \$1151  = \$171 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = pe6_0_v;
+    \$1152  = pe6_0_done_d0;
     if (out_buffer_en) begin
-      \$1152  = skew_v6_d5;
+      \$1152  = pe6_0_pl_d1;
     end
     if (rst) begin
       \$1152  = 1'h0;
@@ -15545,9 +15562,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = pe6_0_l;
+    \$1153  = pe6_0_done_d1;
     if (out_buffer_en) begin
-      \$1153  = skew_l6_d5;
+      \$1153  = pe6_0_done_d0;
     end
     if (rst) begin
       \$1153  = 1'h0;
@@ -15555,46 +15572,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = pe6_0_fresh;
+    \$1154  = pe6_0_done_d2;
     if (out_buffer_en) begin
-      if (pe6_0_pv_d1) begin
-        \$1154  = pe6_0_pl_d1;
-      end
+      \$1154  = pe6_0_done_d1;
     end
     if (rst) begin
-      \$1154  = 1'h1;
+      \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = pe6_0_acc;
+    \$1155  = pe6_0_done_d3;
     if (out_buffer_en) begin
-      if (pe6_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_0_fresh) begin
-          \$1155  = { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p };
-        end else begin
-          \$1155  = \$53 [31:0];
-        end
-      end
+      \$1155  = pe6_0_done_d2;
+    end
+    if (rst) begin
+      \$1155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = pe6_0_res;
+    \$1156  = pe6_0_done_d4;
     if (out_buffer_en) begin
-      if (pe6_0_pv_d1) begin
-        if (pe6_0_pl_d1) begin
-          \$1156  = \$173 ;
-        end
-      end
+      \$1156  = pe6_0_done_d3;
+    end
+    if (rst) begin
+      \$1156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = pe6_0_done_d0;
+    \$1157  = pe6_0_done_d5;
     if (out_buffer_en) begin
-      \$1157  = pe6_0_pl_d1;
+      \$1157  = pe6_0_done_d4;
     end
     if (rst) begin
       \$1157  = 1'h0;
@@ -15602,9 +15612,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = pe6_0_done_d1;
+    \$1158  = pe6_0_done_d6;
     if (out_buffer_en) begin
-      \$1158  = pe6_0_done_d0;
+      \$1158  = pe6_0_done_d5;
     end
     if (rst) begin
       \$1158  = 1'h0;
@@ -15612,9 +15622,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = pe6_0_done_d2;
+    \$1159  = pe6_0_done_d7;
     if (out_buffer_en) begin
-      \$1159  = pe6_0_done_d1;
+      \$1159  = pe6_0_done_d6;
     end
     if (rst) begin
       \$1159  = 1'h0;
@@ -15622,9 +15632,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = pe6_0_done_d3;
+    \$1160  = pe6_1_pv_d0;
     if (out_buffer_en) begin
-      \$1160  = pe6_0_done_d2;
+      \$1160  = pe6_1_v;
     end
     if (rst) begin
       \$1160  = 1'h0;
@@ -15632,9 +15642,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = pe6_0_done_d4;
+    \$1161  = pe6_1_pv_d1;
     if (out_buffer_en) begin
-      \$1161  = pe6_0_done_d3;
+      \$1161  = pe6_1_pv_d0;
     end
     if (rst) begin
       \$1161  = 1'h0;
@@ -15642,9 +15652,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = pe6_0_done_d5;
+    \$1162  = pe6_1_pl_d0;
     if (out_buffer_en) begin
-      \$1162  = pe6_0_done_d4;
+      \$1162  = \$172 ;
     end
     if (rst) begin
       \$1162  = 1'h0;
@@ -15652,9 +15662,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = pe6_0_done_d6;
+    \$1163  = pe6_1_pl_d1;
     if (out_buffer_en) begin
-      \$1163  = pe6_0_done_d5;
+      \$1163  = pe6_1_pl_d0;
     end
     if (rst) begin
       \$1163  = 1'h0;
@@ -15662,29 +15672,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = pe6_0_done_d7;
+    \$1164  = pe6_2_a_in;
     if (out_buffer_en) begin
-      \$1164  = pe6_0_done_d6;
-    end
-    if (rst) begin
-      \$1164  = 1'h0;
+      \$1164  = pe6_1_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = pe6_1_pv_d0;
+    \$1165  = pe7_1_b_in;
     if (out_buffer_en) begin
-      \$1165  = pe6_1_v;
-    end
-    if (rst) begin
-      \$1165  = 1'h0;
+      \$1165  = pe6_1_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = pe6_1_pv_d1;
+    \$1166  = pe6_1_v;
     if (out_buffer_en) begin
-      \$1166  = pe6_1_pv_d0;
+      \$1166  = pe6_0_v;
     end
     if (rst) begin
       \$1166  = 1'h0;
@@ -15692,9 +15696,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = pe6_1_pl_d0;
+    \$1167  = pe6_1_l;
     if (out_buffer_en) begin
-      \$1167  = \$174 ;
+      \$1167  = pe6_0_l;
     end
     if (rst) begin
       \$1167  = 1'h0;
@@ -15702,33 +15706,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = pe6_1_pl_d1;
+    \$1168  = pe6_1_fresh;
     if (out_buffer_en) begin
-      \$1168  = pe6_1_pl_d0;
+      if (pe6_1_pv_d1) begin
+        \$1168  = pe6_1_pl_d1;
+      end
     end
     if (rst) begin
-      \$1168  = 1'h0;
+      \$1168  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = pe6_2_a_in;
+    \$1169  = pe6_1_acc;
     if (out_buffer_en) begin
-      \$1169  = pe6_1_a_in;
+      if (pe6_1_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe6_1_fresh) begin
+          \$1169  = { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p };
+        end else begin
+          \$1169  = \$54 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = pe7_1_b_in;
+    \$1170  = pe6_1_res;
     if (out_buffer_en) begin
-      \$1170  = pe6_1_b_in;
+      if (pe6_1_pv_d1) begin
+        if (pe6_1_pl_d1) begin
+          \$1170  = \$173 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = pe6_1_v;
+    \$1171  = pe6_1_done_d0;
     if (out_buffer_en) begin
-      \$1171  = pe6_0_v;
+      \$1171  = pe6_1_pl_d1;
     end
     if (rst) begin
       \$1171  = 1'h0;
@@ -15736,9 +15753,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = pe6_1_l;
+    \$1172  = pe6_1_done_d1;
     if (out_buffer_en) begin
-      \$1172  = pe6_0_l;
+      \$1172  = pe6_1_done_d0;
     end
     if (rst) begin
       \$1172  = 1'h0;
@@ -15746,46 +15763,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = pe6_1_fresh;
+    \$1173  = pe6_1_done_d2;
     if (out_buffer_en) begin
-      if (pe6_1_pv_d1) begin
-        \$1173  = pe6_1_pl_d1;
-      end
+      \$1173  = pe6_1_done_d1;
     end
     if (rst) begin
-      \$1173  = 1'h1;
+      \$1173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = pe6_1_acc;
+    \$1174  = pe6_1_done_d3;
     if (out_buffer_en) begin
-      if (pe6_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_1_fresh) begin
-          \$1174  = { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p };
-        end else begin
-          \$1174  = \$54 [31:0];
-        end
-      end
+      \$1174  = pe6_1_done_d2;
+    end
+    if (rst) begin
+      \$1174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = pe6_1_res;
+    \$1175  = pe6_1_done_d4;
     if (out_buffer_en) begin
-      if (pe6_1_pv_d1) begin
-        if (pe6_1_pl_d1) begin
-          \$1175  = \$175 ;
-        end
-      end
+      \$1175  = pe6_1_done_d3;
+    end
+    if (rst) begin
+      \$1175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = pe6_1_done_d0;
+    \$1176  = pe6_1_done_d5;
     if (out_buffer_en) begin
-      \$1176  = pe6_1_pl_d1;
+      \$1176  = pe6_1_done_d4;
     end
     if (rst) begin
       \$1176  = 1'h0;
@@ -15793,9 +15803,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = pe6_1_done_d1;
+    \$1177  = pe6_1_done_d6;
     if (out_buffer_en) begin
-      \$1177  = pe6_1_done_d0;
+      \$1177  = pe6_1_done_d5;
     end
     if (rst) begin
       \$1177  = 1'h0;
@@ -15803,9 +15813,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = pe6_1_done_d2;
+    \$1178  = pe6_2_pv_d0;
     if (out_buffer_en) begin
-      \$1178  = pe6_1_done_d1;
+      \$1178  = pe6_2_v;
     end
     if (rst) begin
       \$1178  = 1'h0;
@@ -15813,9 +15823,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = pe6_1_done_d3;
+    \$1179  = pe6_2_pv_d1;
     if (out_buffer_en) begin
-      \$1179  = pe6_1_done_d2;
+      \$1179  = pe6_2_pv_d0;
     end
     if (rst) begin
       \$1179  = 1'h0;
@@ -15823,9 +15833,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = pe6_1_done_d4;
+    \$1180  = pe6_2_pl_d0;
     if (out_buffer_en) begin
-      \$1180  = pe6_1_done_d3;
+      \$1180  = \$174 ;
     end
     if (rst) begin
       \$1180  = 1'h0;
@@ -15833,9 +15843,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = pe6_1_done_d5;
+    \$1181  = pe6_2_pl_d1;
     if (out_buffer_en) begin
-      \$1181  = pe6_1_done_d4;
+      \$1181  = pe6_2_pl_d0;
     end
     if (rst) begin
       \$1181  = 1'h0;
@@ -15843,29 +15853,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = pe6_1_done_d6;
+    \$1182  = pe6_3_a_in;
     if (out_buffer_en) begin
-      \$1182  = pe6_1_done_d5;
-    end
-    if (rst) begin
-      \$1182  = 1'h0;
+      \$1182  = pe6_2_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = pe6_2_pv_d0;
+    \$1183  = pe7_2_b_in;
     if (out_buffer_en) begin
-      \$1183  = pe6_2_v;
-    end
-    if (rst) begin
-      \$1183  = 1'h0;
+      \$1183  = pe6_2_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = pe6_2_pv_d1;
+    \$1184  = pe6_2_v;
     if (out_buffer_en) begin
-      \$1184  = pe6_2_pv_d0;
+      \$1184  = pe6_1_v;
     end
     if (rst) begin
       \$1184  = 1'h0;
@@ -15873,9 +15877,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = pe6_2_pl_d0;
+    \$1185  = pe6_2_l;
     if (out_buffer_en) begin
-      \$1185  = \$176 ;
+      \$1185  = pe6_1_l;
     end
     if (rst) begin
       \$1185  = 1'h0;
@@ -15883,33 +15887,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = pe6_2_pl_d1;
+    \$1186  = pe6_2_fresh;
     if (out_buffer_en) begin
-      \$1186  = pe6_2_pl_d0;
+      if (pe6_2_pv_d1) begin
+        \$1186  = pe6_2_pl_d1;
+      end
     end
     if (rst) begin
-      \$1186  = 1'h0;
+      \$1186  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = pe6_3_a_in;
+    \$1187  = pe6_2_acc;
     if (out_buffer_en) begin
-      \$1187  = pe6_2_a_in;
+      if (pe6_2_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe6_2_fresh) begin
+          \$1187  = { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p };
+        end else begin
+          \$1187  = \$55 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1188  = pe7_2_b_in;
+    \$1188  = pe6_2_res;
     if (out_buffer_en) begin
-      \$1188  = pe6_2_b_in;
+      if (pe6_2_pv_d1) begin
+        if (pe6_2_pl_d1) begin
+          \$1188  = \$175 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1189  = pe6_2_v;
+    \$1189  = pe6_2_done_d0;
     if (out_buffer_en) begin
-      \$1189  = pe6_1_v;
+      \$1189  = pe6_2_pl_d1;
     end
     if (rst) begin
       \$1189  = 1'h0;
@@ -15917,9 +15934,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1190  = pe6_2_l;
+    \$1190  = pe6_2_done_d1;
     if (out_buffer_en) begin
-      \$1190  = pe6_1_l;
+      \$1190  = pe6_2_done_d0;
     end
     if (rst) begin
       \$1190  = 1'h0;
@@ -15927,46 +15944,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1191  = pe6_2_fresh;
+    \$1191  = pe6_2_done_d2;
     if (out_buffer_en) begin
-      if (pe6_2_pv_d1) begin
-        \$1191  = pe6_2_pl_d1;
-      end
+      \$1191  = pe6_2_done_d1;
     end
     if (rst) begin
-      \$1191  = 1'h1;
+      \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1192  = pe6_2_acc;
+    \$1192  = pe6_2_done_d3;
     if (out_buffer_en) begin
-      if (pe6_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_2_fresh) begin
-          \$1192  = { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p };
-        end else begin
-          \$1192  = \$55 [31:0];
-        end
-      end
+      \$1192  = pe6_2_done_d2;
+    end
+    if (rst) begin
+      \$1192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1193  = pe6_2_res;
+    \$1193  = pe6_2_done_d4;
     if (out_buffer_en) begin
-      if (pe6_2_pv_d1) begin
-        if (pe6_2_pl_d1) begin
-          \$1193  = \$177 ;
-        end
-      end
+      \$1193  = pe6_2_done_d3;
+    end
+    if (rst) begin
+      \$1193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1194  = pe6_2_done_d0;
+    \$1194  = pe6_2_done_d5;
     if (out_buffer_en) begin
-      \$1194  = pe6_2_pl_d1;
+      \$1194  = pe6_2_done_d4;
     end
     if (rst) begin
       \$1194  = 1'h0;
@@ -15974,9 +15984,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1195  = pe6_2_done_d1;
+    \$1195  = pe6_3_pv_d0;
     if (out_buffer_en) begin
-      \$1195  = pe6_2_done_d0;
+      \$1195  = pe6_3_v;
     end
     if (rst) begin
       \$1195  = 1'h0;
@@ -15984,9 +15994,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1196  = pe6_2_done_d2;
+    \$1196  = pe6_3_pv_d1;
     if (out_buffer_en) begin
-      \$1196  = pe6_2_done_d1;
+      \$1196  = pe6_3_pv_d0;
     end
     if (rst) begin
       \$1196  = 1'h0;
@@ -15994,9 +16004,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1197  = pe6_2_done_d3;
+    \$1197  = pe6_3_pl_d0;
     if (out_buffer_en) begin
-      \$1197  = pe6_2_done_d2;
+      \$1197  = \$176 ;
     end
     if (rst) begin
       \$1197  = 1'h0;
@@ -16004,9 +16014,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1198  = pe6_2_done_d4;
+    \$1198  = pe6_3_pl_d1;
     if (out_buffer_en) begin
-      \$1198  = pe6_2_done_d3;
+      \$1198  = pe6_3_pl_d0;
     end
     if (rst) begin
       \$1198  = 1'h0;
@@ -16014,29 +16024,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1199  = pe6_2_done_d5;
+    \$1199  = pe6_4_a_in;
     if (out_buffer_en) begin
-      \$1199  = pe6_2_done_d4;
-    end
-    if (rst) begin
-      \$1199  = 1'h0;
+      \$1199  = pe6_3_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1200  = pe6_3_pv_d0;
+    \$1200  = pe7_3_b_in;
     if (out_buffer_en) begin
-      \$1200  = pe6_3_v;
-    end
-    if (rst) begin
-      \$1200  = 1'h0;
+      \$1200  = pe6_3_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1201  = pe6_3_pv_d1;
+    \$1201  = pe6_3_v;
     if (out_buffer_en) begin
-      \$1201  = pe6_3_pv_d0;
+      \$1201  = pe6_2_v;
     end
     if (rst) begin
       \$1201  = 1'h0;
@@ -16044,9 +16048,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1202  = pe6_3_pl_d0;
+    \$1202  = pe6_3_l;
     if (out_buffer_en) begin
-      \$1202  = \$178 ;
+      \$1202  = pe6_2_l;
     end
     if (rst) begin
       \$1202  = 1'h0;
@@ -16054,33 +16058,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1203  = pe6_3_pl_d1;
+    \$1203  = pe6_3_fresh;
     if (out_buffer_en) begin
-      \$1203  = pe6_3_pl_d0;
+      if (pe6_3_pv_d1) begin
+        \$1203  = pe6_3_pl_d1;
+      end
     end
     if (rst) begin
-      \$1203  = 1'h0;
+      \$1203  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1204  = pe6_4_a_in;
+    \$1204  = pe6_3_acc;
     if (out_buffer_en) begin
-      \$1204  = pe6_3_a_in;
+      if (pe6_3_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe6_3_fresh) begin
+          \$1204  = { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p };
+        end else begin
+          \$1204  = \$56 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1205  = pe7_3_b_in;
+    \$1205  = pe6_3_res;
     if (out_buffer_en) begin
-      \$1205  = pe6_3_b_in;
+      if (pe6_3_pv_d1) begin
+        if (pe6_3_pl_d1) begin
+          \$1205  = \$177 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1206  = pe6_3_v;
+    \$1206  = pe6_3_done_d0;
     if (out_buffer_en) begin
-      \$1206  = pe6_2_v;
+      \$1206  = pe6_3_pl_d1;
     end
     if (rst) begin
       \$1206  = 1'h0;
@@ -16088,9 +16105,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1207  = pe6_3_l;
+    \$1207  = pe6_3_done_d1;
     if (out_buffer_en) begin
-      \$1207  = pe6_2_l;
+      \$1207  = pe6_3_done_d0;
     end
     if (rst) begin
       \$1207  = 1'h0;
@@ -16098,46 +16115,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1208  = pe6_3_fresh;
+    \$1208  = pe6_3_done_d2;
     if (out_buffer_en) begin
-      if (pe6_3_pv_d1) begin
-        \$1208  = pe6_3_pl_d1;
-      end
+      \$1208  = pe6_3_done_d1;
     end
     if (rst) begin
-      \$1208  = 1'h1;
+      \$1208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1209  = pe6_3_acc;
+    \$1209  = pe6_3_done_d3;
     if (out_buffer_en) begin
-      if (pe6_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_3_fresh) begin
-          \$1209  = { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p };
-        end else begin
-          \$1209  = \$56 [31:0];
-        end
-      end
+      \$1209  = pe6_3_done_d2;
+    end
+    if (rst) begin
+      \$1209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1210  = pe6_3_res;
+    \$1210  = pe6_3_done_d4;
     if (out_buffer_en) begin
-      if (pe6_3_pv_d1) begin
-        if (pe6_3_pl_d1) begin
-          \$1210  = \$179 ;
-        end
-      end
+      \$1210  = pe6_3_done_d3;
+    end
+    if (rst) begin
+      \$1210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1211  = pe6_3_done_d0;
+    \$1211  = pe6_4_pv_d0;
     if (out_buffer_en) begin
-      \$1211  = pe6_3_pl_d1;
+      \$1211  = pe6_4_v;
     end
     if (rst) begin
       \$1211  = 1'h0;
@@ -16145,9 +16155,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1212  = pe6_3_done_d1;
+    \$1212  = pe6_4_pv_d1;
     if (out_buffer_en) begin
-      \$1212  = pe6_3_done_d0;
+      \$1212  = pe6_4_pv_d0;
     end
     if (rst) begin
       \$1212  = 1'h0;
@@ -16155,9 +16165,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1213  = pe6_3_done_d2;
+    \$1213  = pe6_4_pl_d0;
     if (out_buffer_en) begin
-      \$1213  = pe6_3_done_d1;
+      \$1213  = \$178 ;
     end
     if (rst) begin
       \$1213  = 1'h0;
@@ -16165,9 +16175,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1214  = pe6_3_done_d3;
+    \$1214  = pe6_4_pl_d1;
     if (out_buffer_en) begin
-      \$1214  = pe6_3_done_d2;
+      \$1214  = pe6_4_pl_d0;
     end
     if (rst) begin
       \$1214  = 1'h0;
@@ -16175,29 +16185,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1215  = pe6_3_done_d4;
+    \$1215  = pe6_5_a_in;
     if (out_buffer_en) begin
-      \$1215  = pe6_3_done_d3;
-    end
-    if (rst) begin
-      \$1215  = 1'h0;
+      \$1215  = pe6_4_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1216  = pe6_4_pv_d0;
+    \$1216  = pe7_4_b_in;
     if (out_buffer_en) begin
-      \$1216  = pe6_4_v;
-    end
-    if (rst) begin
-      \$1216  = 1'h0;
+      \$1216  = pe6_4_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1217  = pe6_4_pv_d1;
+    \$1217  = pe6_4_v;
     if (out_buffer_en) begin
-      \$1217  = pe6_4_pv_d0;
+      \$1217  = pe6_3_v;
     end
     if (rst) begin
       \$1217  = 1'h0;
@@ -16205,9 +16209,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1218  = pe6_4_pl_d0;
+    \$1218  = pe6_4_l;
     if (out_buffer_en) begin
-      \$1218  = \$180 ;
+      \$1218  = pe6_3_l;
     end
     if (rst) begin
       \$1218  = 1'h0;
@@ -16215,33 +16219,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1219  = pe6_4_pl_d1;
+    \$1219  = pe6_4_fresh;
     if (out_buffer_en) begin
-      \$1219  = pe6_4_pl_d0;
+      if (pe6_4_pv_d1) begin
+        \$1219  = pe6_4_pl_d1;
+      end
     end
     if (rst) begin
-      \$1219  = 1'h0;
+      \$1219  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1220  = pe6_5_a_in;
+    \$1220  = pe6_4_acc;
     if (out_buffer_en) begin
-      \$1220  = pe6_4_a_in;
+      if (pe6_4_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe6_4_fresh) begin
+          \$1220  = { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p };
+        end else begin
+          \$1220  = \$57 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1221  = pe7_4_b_in;
+    \$1221  = pe6_4_res;
     if (out_buffer_en) begin
-      \$1221  = pe6_4_b_in;
+      if (pe6_4_pv_d1) begin
+        if (pe6_4_pl_d1) begin
+          \$1221  = \$179 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1222  = pe6_4_v;
+    \$1222  = pe6_4_done_d0;
     if (out_buffer_en) begin
-      \$1222  = pe6_3_v;
+      \$1222  = pe6_4_pl_d1;
     end
     if (rst) begin
       \$1222  = 1'h0;
@@ -16249,9 +16266,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1223  = pe6_4_l;
+    \$1223  = pe6_4_done_d1;
     if (out_buffer_en) begin
-      \$1223  = pe6_3_l;
+      \$1223  = pe6_4_done_d0;
     end
     if (rst) begin
       \$1223  = 1'h0;
@@ -16259,46 +16276,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1224  = pe6_4_fresh;
+    \$1224  = pe6_4_done_d2;
     if (out_buffer_en) begin
-      if (pe6_4_pv_d1) begin
-        \$1224  = pe6_4_pl_d1;
-      end
+      \$1224  = pe6_4_done_d1;
     end
     if (rst) begin
-      \$1224  = 1'h1;
+      \$1224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1225  = pe6_4_acc;
+    \$1225  = pe6_4_done_d3;
     if (out_buffer_en) begin
-      if (pe6_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_4_fresh) begin
-          \$1225  = { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p };
-        end else begin
-          \$1225  = \$57 [31:0];
-        end
-      end
+      \$1225  = pe6_4_done_d2;
+    end
+    if (rst) begin
+      \$1225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1226  = pe6_4_res;
+    \$1226  = pe6_5_pv_d0;
     if (out_buffer_en) begin
-      if (pe6_4_pv_d1) begin
-        if (pe6_4_pl_d1) begin
-          \$1226  = \$181 ;
-        end
-      end
+      \$1226  = pe6_5_v;
+    end
+    if (rst) begin
+      \$1226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1227  = pe6_4_done_d0;
+    \$1227  = pe6_5_pv_d1;
     if (out_buffer_en) begin
-      \$1227  = pe6_4_pl_d1;
+      \$1227  = pe6_5_pv_d0;
     end
     if (rst) begin
       \$1227  = 1'h0;
@@ -16306,9 +16316,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1228  = pe6_4_done_d1;
+    \$1228  = pe6_5_pl_d0;
     if (out_buffer_en) begin
-      \$1228  = pe6_4_done_d0;
+      \$1228  = \$180 ;
     end
     if (rst) begin
       \$1228  = 1'h0;
@@ -16316,9 +16326,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1229  = pe6_4_done_d2;
+    \$1229  = pe6_5_pl_d1;
     if (out_buffer_en) begin
-      \$1229  = pe6_4_done_d1;
+      \$1229  = pe6_5_pl_d0;
     end
     if (rst) begin
       \$1229  = 1'h0;
@@ -16326,29 +16336,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1230  = pe6_4_done_d3;
+    \$1230  = pe6_6_a_in;
     if (out_buffer_en) begin
-      \$1230  = pe6_4_done_d2;
-    end
-    if (rst) begin
-      \$1230  = 1'h0;
+      \$1230  = pe6_5_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1231  = pe6_5_pv_d0;
+    \$1231  = pe7_5_b_in;
     if (out_buffer_en) begin
-      \$1231  = pe6_5_v;
-    end
-    if (rst) begin
-      \$1231  = 1'h0;
+      \$1231  = pe6_5_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1232  = pe6_5_pv_d1;
+    \$1232  = pe6_5_v;
     if (out_buffer_en) begin
-      \$1232  = pe6_5_pv_d0;
+      \$1232  = pe6_4_v;
     end
     if (rst) begin
       \$1232  = 1'h0;
@@ -16356,9 +16360,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1233  = pe6_5_pl_d0;
+    \$1233  = pe6_5_l;
     if (out_buffer_en) begin
-      \$1233  = \$182 ;
+      \$1233  = pe6_4_l;
     end
     if (rst) begin
       \$1233  = 1'h0;
@@ -16366,33 +16370,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1234  = pe6_5_pl_d1;
+    \$1234  = pe6_5_fresh;
     if (out_buffer_en) begin
-      \$1234  = pe6_5_pl_d0;
+      if (pe6_5_pv_d1) begin
+        \$1234  = pe6_5_pl_d1;
+      end
     end
     if (rst) begin
-      \$1234  = 1'h0;
+      \$1234  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1235  = pe6_6_a_in;
+    \$1235  = pe6_5_acc;
     if (out_buffer_en) begin
-      \$1235  = pe6_5_a_in;
+      if (pe6_5_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe6_5_fresh) begin
+          \$1235  = { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p };
+        end else begin
+          \$1235  = \$58 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1236  = pe7_5_b_in;
+    \$1236  = pe6_5_res;
     if (out_buffer_en) begin
-      \$1236  = pe6_5_b_in;
+      if (pe6_5_pv_d1) begin
+        if (pe6_5_pl_d1) begin
+          \$1236  = \$181 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1237  = pe6_5_v;
+    \$1237  = pe6_5_done_d0;
     if (out_buffer_en) begin
-      \$1237  = pe6_4_v;
+      \$1237  = pe6_5_pl_d1;
     end
     if (rst) begin
       \$1237  = 1'h0;
@@ -16400,9 +16417,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1238  = pe6_5_l;
+    \$1238  = pe6_5_done_d1;
     if (out_buffer_en) begin
-      \$1238  = pe6_4_l;
+      \$1238  = pe6_5_done_d0;
     end
     if (rst) begin
       \$1238  = 1'h0;
@@ -16410,46 +16427,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1239  = pe6_5_fresh;
+    \$1239  = pe6_5_done_d2;
     if (out_buffer_en) begin
-      if (pe6_5_pv_d1) begin
-        \$1239  = pe6_5_pl_d1;
-      end
+      \$1239  = pe6_5_done_d1;
     end
     if (rst) begin
-      \$1239  = 1'h1;
+      \$1239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1240  = pe6_5_acc;
+    \$1240  = pe6_6_pv_d0;
     if (out_buffer_en) begin
-      if (pe6_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_5_fresh) begin
-          \$1240  = { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p };
-        end else begin
-          \$1240  = \$58 [31:0];
-        end
-      end
+      \$1240  = pe6_6_v;
+    end
+    if (rst) begin
+      \$1240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1241  = pe6_5_res;
+    \$1241  = pe6_6_pv_d1;
     if (out_buffer_en) begin
-      if (pe6_5_pv_d1) begin
-        if (pe6_5_pl_d1) begin
-          \$1241  = \$183 ;
-        end
-      end
+      \$1241  = pe6_6_pv_d0;
+    end
+    if (rst) begin
+      \$1241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1242  = pe6_5_done_d0;
+    \$1242  = pe6_6_pl_d0;
     if (out_buffer_en) begin
-      \$1242  = pe6_5_pl_d1;
+      \$1242  = \$182 ;
     end
     if (rst) begin
       \$1242  = 1'h0;
@@ -16457,9 +16467,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1243  = pe6_5_done_d1;
+    \$1243  = pe6_6_pl_d1;
     if (out_buffer_en) begin
-      \$1243  = pe6_5_done_d0;
+      \$1243  = pe6_6_pl_d0;
     end
     if (rst) begin
       \$1243  = 1'h0;
@@ -16467,29 +16477,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1244  = pe6_5_done_d2;
+    \$1244  = pe6_7_a_in;
     if (out_buffer_en) begin
-      \$1244  = pe6_5_done_d1;
-    end
-    if (rst) begin
-      \$1244  = 1'h0;
+      \$1244  = pe6_6_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1245  = pe6_6_pv_d0;
+    \$1245  = pe7_6_b_in;
     if (out_buffer_en) begin
-      \$1245  = pe6_6_v;
-    end
-    if (rst) begin
-      \$1245  = 1'h0;
+      \$1245  = pe6_6_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1246  = pe6_6_pv_d1;
+    \$1246  = pe6_6_v;
     if (out_buffer_en) begin
-      \$1246  = pe6_6_pv_d0;
+      \$1246  = pe6_5_v;
     end
     if (rst) begin
       \$1246  = 1'h0;
@@ -16497,9 +16501,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1247  = pe6_6_pl_d0;
+    \$1247  = pe6_6_l;
     if (out_buffer_en) begin
-      \$1247  = \$184 ;
+      \$1247  = pe6_5_l;
     end
     if (rst) begin
       \$1247  = 1'h0;
@@ -16507,33 +16511,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1248  = pe6_6_pl_d1;
+    \$1248  = pe6_6_fresh;
     if (out_buffer_en) begin
-      \$1248  = pe6_6_pl_d0;
+      if (pe6_6_pv_d1) begin
+        \$1248  = pe6_6_pl_d1;
+      end
     end
     if (rst) begin
-      \$1248  = 1'h0;
+      \$1248  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1249  = pe6_7_a_in;
+    \$1249  = pe6_6_acc;
     if (out_buffer_en) begin
-      \$1249  = pe6_6_a_in;
+      if (pe6_6_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe6_6_fresh) begin
+          \$1249  = { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p };
+        end else begin
+          \$1249  = \$59 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1250  = pe7_6_b_in;
+    \$1250  = pe6_6_res;
     if (out_buffer_en) begin
-      \$1250  = pe6_6_b_in;
+      if (pe6_6_pv_d1) begin
+        if (pe6_6_pl_d1) begin
+          \$1250  = \$183 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1251  = pe6_6_v;
+    \$1251  = pe6_6_done_d0;
     if (out_buffer_en) begin
-      \$1251  = pe6_5_v;
+      \$1251  = pe6_6_pl_d1;
     end
     if (rst) begin
       \$1251  = 1'h0;
@@ -16541,9 +16558,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1252  = pe6_6_l;
+    \$1252  = pe6_6_done_d1;
     if (out_buffer_en) begin
-      \$1252  = pe6_5_l;
+      \$1252  = pe6_6_done_d0;
     end
     if (rst) begin
       \$1252  = 1'h0;
@@ -16551,46 +16568,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1253  = pe6_6_fresh;
+    \$1253  = pe6_7_pv_d0;
     if (out_buffer_en) begin
-      if (pe6_6_pv_d1) begin
-        \$1253  = pe6_6_pl_d1;
-      end
+      \$1253  = pe6_7_v;
     end
     if (rst) begin
-      \$1253  = 1'h1;
+      \$1253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1254  = pe6_6_acc;
+    \$1254  = pe6_7_pv_d1;
     if (out_buffer_en) begin
-      if (pe6_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_6_fresh) begin
-          \$1254  = { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p };
-        end else begin
-          \$1254  = \$59 [31:0];
-        end
-      end
+      \$1254  = pe6_7_pv_d0;
+    end
+    if (rst) begin
+      \$1254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1255  = pe6_6_res;
+    \$1255  = pe6_7_pl_d0;
     if (out_buffer_en) begin
-      if (pe6_6_pv_d1) begin
-        if (pe6_6_pl_d1) begin
-          \$1255  = \$185 ;
-        end
-      end
+      \$1255  = \$184 ;
+    end
+    if (rst) begin
+      \$1255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1256  = pe6_6_done_d0;
+    \$1256  = pe6_7_pl_d1;
     if (out_buffer_en) begin
-      \$1256  = pe6_6_pl_d1;
+      \$1256  = pe6_7_pl_d0;
     end
     if (rst) begin
       \$1256  = 1'h0;
@@ -16598,29 +16608,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1257  = pe6_6_done_d1;
+    \$1257  = pe6_7_a;
     if (out_buffer_en) begin
-      \$1257  = pe6_6_done_d0;
-    end
-    if (rst) begin
-      \$1257  = 1'h0;
+      \$1257  = pe6_7_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1258  = pe6_7_pv_d0;
+    \$1258  = pe7_7_b_in;
     if (out_buffer_en) begin
-      \$1258  = pe6_7_v;
-    end
-    if (rst) begin
-      \$1258  = 1'h0;
+      \$1258  = pe6_7_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1259  = pe6_7_pv_d1;
+    \$1259  = pe6_7_v;
     if (out_buffer_en) begin
-      \$1259  = pe6_7_pv_d0;
+      \$1259  = pe6_6_v;
     end
     if (rst) begin
       \$1259  = 1'h0;
@@ -16628,9 +16632,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1260  = pe6_7_pl_d0;
+    \$1260  = pe6_7_l;
     if (out_buffer_en) begin
-      \$1260  = \$186 ;
+      \$1260  = pe6_6_l;
     end
     if (rst) begin
       \$1260  = 1'h0;
@@ -16638,33 +16642,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1261  = pe6_7_pl_d1;
+    \$1261  = pe6_7_fresh;
     if (out_buffer_en) begin
-      \$1261  = pe6_7_pl_d0;
+      if (pe6_7_pv_d1) begin
+        \$1261  = pe6_7_pl_d1;
+      end
     end
     if (rst) begin
-      \$1261  = 1'h0;
+      \$1261  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1262  = pe6_7_a;
+    \$1262  = pe6_7_acc;
     if (out_buffer_en) begin
-      \$1262  = pe6_7_a_in;
+      if (pe6_7_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe6_7_fresh) begin
+          \$1262  = { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p };
+        end else begin
+          \$1262  = \$60 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1263  = pe7_7_b_in;
+    \$1263  = pe6_7_res;
     if (out_buffer_en) begin
-      \$1263  = pe6_7_b_in;
+      if (pe6_7_pv_d1) begin
+        if (pe6_7_pl_d1) begin
+          \$1263  = \$185 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1264  = pe6_7_v;
+    \$1264  = pe6_7_done_d0;
     if (out_buffer_en) begin
-      \$1264  = pe6_6_v;
+      \$1264  = pe6_7_pl_d1;
     end
     if (rst) begin
       \$1264  = 1'h0;
@@ -16672,9 +16689,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1265  = pe6_7_l;
+    \$1265  = pe7_0_pv_d0;
     if (out_buffer_en) begin
-      \$1265  = pe6_6_l;
+      \$1265  = pe7_0_v;
     end
     if (rst) begin
       \$1265  = 1'h0;
@@ -16682,66 +16699,53 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1266  = pe6_7_fresh;
+    \$1266  = pe7_0_pv_d1;
     if (out_buffer_en) begin
-      if (pe6_7_pv_d1) begin
-        \$1266  = pe6_7_pl_d1;
-      end
+      \$1266  = pe7_0_pv_d0;
     end
     if (rst) begin
-      \$1266  = 1'h1;
+      \$1266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1267  = pe6_7_acc;
+    \$1267  = pe7_0_pl_d0;
     if (out_buffer_en) begin
-      if (pe6_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_7_fresh) begin
-          \$1267  = { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p };
-        end else begin
-          \$1267  = \$60 [31:0];
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1268  = pe6_7_res;
-    if (out_buffer_en) begin
-      if (pe6_7_pv_d1) begin
-        if (pe6_7_pl_d1) begin
-          \$1268  = \$187 ;
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1269  = pe6_7_done_d0;
-    if (out_buffer_en) begin
-      \$1269  = pe6_7_pl_d1;
+      \$1267  = \$186 ;
     end
     if (rst) begin
-      \$1269  = 1'h0;
+      \$1267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1270  = pe7_0_pv_d0;
+    \$1268  = pe7_0_pl_d1;
     if (out_buffer_en) begin
-      \$1270  = pe7_0_v;
+      \$1268  = pe7_0_pl_d0;
     end
     if (rst) begin
-      \$1270  = 1'h0;
+      \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1271  = pe7_0_pv_d1;
+    \$1269  = pe7_1_a_in;
     if (out_buffer_en) begin
-      \$1271  = pe7_0_pv_d0;
+      \$1269  = pe7_0_a_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1270  = pe7_0_b;
+    if (out_buffer_en) begin
+      \$1270  = pe7_0_b_in;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1271  = pe7_0_v;
+    if (out_buffer_en) begin
+      \$1271  = skew_v7_d6;
     end
     if (rst) begin
       \$1271  = 1'h0;
@@ -16749,9 +16753,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1272  = pe7_0_pl_d0;
+    \$1272  = pe7_0_l;
     if (out_buffer_en) begin
-      \$1272  = \$188 ;
+      \$1272  = skew_l7_d6;
     end
     if (rst) begin
       \$1272  = 1'h0;
@@ -16759,33 +16763,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1273  = pe7_0_pl_d1;
+    \$1273  = pe7_0_fresh;
     if (out_buffer_en) begin
-      \$1273  = pe7_0_pl_d0;
+      if (pe7_0_pv_d1) begin
+        \$1273  = pe7_0_pl_d1;
+      end
     end
     if (rst) begin
-      \$1273  = 1'h0;
+      \$1273  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1274  = pe7_1_a_in;
+    \$1274  = pe7_0_acc;
     if (out_buffer_en) begin
-      \$1274  = pe7_0_a_in;
+      if (pe7_0_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe7_0_fresh) begin
+          \$1274  = { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p };
+        end else begin
+          \$1274  = \$61 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1275  = pe7_0_b;
+    \$1275  = pe7_0_res;
     if (out_buffer_en) begin
-      \$1275  = pe7_0_b_in;
+      if (pe7_0_pv_d1) begin
+        if (pe7_0_pl_d1) begin
+          \$1275  = \$187 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1276  = pe7_0_v;
+    \$1276  = pe7_0_done_d0;
     if (out_buffer_en) begin
-      \$1276  = skew_v7_d6;
+      \$1276  = pe7_0_pl_d1;
     end
     if (rst) begin
       \$1276  = 1'h0;
@@ -16793,9 +16810,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1277  = pe7_0_l;
+    \$1277  = pe7_0_done_d1;
     if (out_buffer_en) begin
-      \$1277  = skew_l7_d6;
+      \$1277  = pe7_0_done_d0;
     end
     if (rst) begin
       \$1277  = 1'h0;
@@ -16803,46 +16820,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1278  = pe7_0_fresh;
+    \$1278  = pe7_0_done_d2;
     if (out_buffer_en) begin
-      if (pe7_0_pv_d1) begin
-        \$1278  = pe7_0_pl_d1;
-      end
+      \$1278  = pe7_0_done_d1;
     end
     if (rst) begin
-      \$1278  = 1'h1;
+      \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1279  = pe7_0_acc;
+    \$1279  = pe7_0_done_d3;
     if (out_buffer_en) begin
-      if (pe7_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_0_fresh) begin
-          \$1279  = { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p };
-        end else begin
-          \$1279  = \$61 [31:0];
-        end
-      end
+      \$1279  = pe7_0_done_d2;
+    end
+    if (rst) begin
+      \$1279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1280  = pe7_0_res;
+    \$1280  = pe7_0_done_d4;
     if (out_buffer_en) begin
-      if (pe7_0_pv_d1) begin
-        if (pe7_0_pl_d1) begin
-          \$1280  = \$189 ;
-        end
-      end
+      \$1280  = pe7_0_done_d3;
+    end
+    if (rst) begin
+      \$1280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1281  = pe7_0_done_d0;
+    \$1281  = pe7_0_done_d5;
     if (out_buffer_en) begin
-      \$1281  = pe7_0_pl_d1;
+      \$1281  = pe7_0_done_d4;
     end
     if (rst) begin
       \$1281  = 1'h0;
@@ -16850,9 +16860,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1282  = pe7_0_done_d1;
+    \$1282  = pe7_0_done_d6;
     if (out_buffer_en) begin
-      \$1282  = pe7_0_done_d0;
+      \$1282  = pe7_0_done_d5;
     end
     if (rst) begin
       \$1282  = 1'h0;
@@ -16860,9 +16870,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1283  = pe7_0_done_d2;
+    \$1283  = pe7_0_done_d7;
     if (out_buffer_en) begin
-      \$1283  = pe7_0_done_d1;
+      \$1283  = pe7_0_done_d6;
     end
     if (rst) begin
       \$1283  = 1'h0;
@@ -16870,9 +16880,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1284  = pe7_0_done_d3;
+    \$1284  = pe7_1_pv_d0;
     if (out_buffer_en) begin
-      \$1284  = pe7_0_done_d2;
+      \$1284  = pe7_1_v;
     end
     if (rst) begin
       \$1284  = 1'h0;
@@ -16880,9 +16890,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1285  = pe7_0_done_d4;
+    \$1285  = pe7_1_pv_d1;
     if (out_buffer_en) begin
-      \$1285  = pe7_0_done_d3;
+      \$1285  = pe7_1_pv_d0;
     end
     if (rst) begin
       \$1285  = 1'h0;
@@ -16890,9 +16900,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1286  = pe7_0_done_d5;
+    \$1286  = pe7_1_pl_d0;
     if (out_buffer_en) begin
-      \$1286  = pe7_0_done_d4;
+      \$1286  = \$188 ;
     end
     if (rst) begin
       \$1286  = 1'h0;
@@ -16900,9 +16910,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1287  = pe7_0_done_d6;
+    \$1287  = pe7_1_pl_d1;
     if (out_buffer_en) begin
-      \$1287  = pe7_0_done_d5;
+      \$1287  = pe7_1_pl_d0;
     end
     if (rst) begin
       \$1287  = 1'h0;
@@ -16910,29 +16920,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1288  = pe7_0_done_d7;
+    \$1288  = pe7_2_a_in;
     if (out_buffer_en) begin
-      \$1288  = pe7_0_done_d6;
-    end
-    if (rst) begin
-      \$1288  = 1'h0;
+      \$1288  = pe7_1_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1289  = pe7_1_pv_d0;
+    \$1289  = pe7_1_b;
     if (out_buffer_en) begin
-      \$1289  = pe7_1_v;
-    end
-    if (rst) begin
-      \$1289  = 1'h0;
+      \$1289  = pe7_1_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1290  = pe7_1_pv_d1;
+    \$1290  = pe7_1_v;
     if (out_buffer_en) begin
-      \$1290  = pe7_1_pv_d0;
+      \$1290  = pe7_0_v;
     end
     if (rst) begin
       \$1290  = 1'h0;
@@ -16940,9 +16944,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1291  = pe7_1_pl_d0;
+    \$1291  = pe7_1_l;
     if (out_buffer_en) begin
-      \$1291  = \$190 ;
+      \$1291  = pe7_0_l;
     end
     if (rst) begin
       \$1291  = 1'h0;
@@ -16950,33 +16954,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1292  = pe7_1_pl_d1;
+    \$1292  = pe7_1_fresh;
     if (out_buffer_en) begin
-      \$1292  = pe7_1_pl_d0;
+      if (pe7_1_pv_d1) begin
+        \$1292  = pe7_1_pl_d1;
+      end
     end
     if (rst) begin
-      \$1292  = 1'h0;
+      \$1292  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1293  = pe7_2_a_in;
+    \$1293  = pe7_1_acc;
     if (out_buffer_en) begin
-      \$1293  = pe7_1_a_in;
+      if (pe7_1_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe7_1_fresh) begin
+          \$1293  = { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p };
+        end else begin
+          \$1293  = \$62 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1294  = pe7_1_b;
+    \$1294  = pe7_1_res;
     if (out_buffer_en) begin
-      \$1294  = pe7_1_b_in;
+      if (pe7_1_pv_d1) begin
+        if (pe7_1_pl_d1) begin
+          \$1294  = \$189 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1295  = pe7_1_v;
+    \$1295  = pe7_1_done_d0;
     if (out_buffer_en) begin
-      \$1295  = pe7_0_v;
+      \$1295  = pe7_1_pl_d1;
     end
     if (rst) begin
       \$1295  = 1'h0;
@@ -16984,9 +17001,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1296  = pe7_1_l;
+    \$1296  = pe7_1_done_d1;
     if (out_buffer_en) begin
-      \$1296  = pe7_0_l;
+      \$1296  = pe7_1_done_d0;
     end
     if (rst) begin
       \$1296  = 1'h0;
@@ -16994,46 +17011,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1297  = pe7_1_fresh;
+    \$1297  = pe7_1_done_d2;
     if (out_buffer_en) begin
-      if (pe7_1_pv_d1) begin
-        \$1297  = pe7_1_pl_d1;
-      end
+      \$1297  = pe7_1_done_d1;
     end
     if (rst) begin
-      \$1297  = 1'h1;
+      \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1298  = pe7_1_acc;
+    \$1298  = pe7_1_done_d3;
     if (out_buffer_en) begin
-      if (pe7_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_1_fresh) begin
-          \$1298  = { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p };
-        end else begin
-          \$1298  = \$62 [31:0];
-        end
-      end
+      \$1298  = pe7_1_done_d2;
+    end
+    if (rst) begin
+      \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1299  = pe7_1_res;
+    \$1299  = pe7_1_done_d4;
     if (out_buffer_en) begin
-      if (pe7_1_pv_d1) begin
-        if (pe7_1_pl_d1) begin
-          \$1299  = \$191 ;
-        end
-      end
+      \$1299  = pe7_1_done_d3;
+    end
+    if (rst) begin
+      \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1300  = pe7_1_done_d0;
+    \$1300  = pe7_1_done_d5;
     if (out_buffer_en) begin
-      \$1300  = pe7_1_pl_d1;
+      \$1300  = pe7_1_done_d4;
     end
     if (rst) begin
       \$1300  = 1'h0;
@@ -17041,9 +17051,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1301  = pe7_1_done_d1;
+    \$1301  = pe7_1_done_d6;
     if (out_buffer_en) begin
-      \$1301  = pe7_1_done_d0;
+      \$1301  = pe7_1_done_d5;
     end
     if (rst) begin
       \$1301  = 1'h0;
@@ -17051,9 +17061,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1302  = pe7_1_done_d2;
+    \$1302  = pe7_2_pv_d0;
     if (out_buffer_en) begin
-      \$1302  = pe7_1_done_d1;
+      \$1302  = pe7_2_v;
     end
     if (rst) begin
       \$1302  = 1'h0;
@@ -17061,9 +17071,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1303  = pe7_1_done_d3;
+    \$1303  = pe7_2_pv_d1;
     if (out_buffer_en) begin
-      \$1303  = pe7_1_done_d2;
+      \$1303  = pe7_2_pv_d0;
     end
     if (rst) begin
       \$1303  = 1'h0;
@@ -17071,9 +17081,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1304  = pe7_1_done_d4;
+    \$1304  = pe7_2_pl_d0;
     if (out_buffer_en) begin
-      \$1304  = pe7_1_done_d3;
+      \$1304  = \$190 ;
     end
     if (rst) begin
       \$1304  = 1'h0;
@@ -17081,9 +17091,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1305  = pe7_1_done_d5;
+    \$1305  = pe7_2_pl_d1;
     if (out_buffer_en) begin
-      \$1305  = pe7_1_done_d4;
+      \$1305  = pe7_2_pl_d0;
     end
     if (rst) begin
       \$1305  = 1'h0;
@@ -17091,29 +17101,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1306  = pe7_1_done_d6;
+    \$1306  = pe7_3_a_in;
     if (out_buffer_en) begin
-      \$1306  = pe7_1_done_d5;
-    end
-    if (rst) begin
-      \$1306  = 1'h0;
+      \$1306  = pe7_2_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1307  = pe7_2_pv_d0;
+    \$1307  = pe7_2_b;
     if (out_buffer_en) begin
-      \$1307  = pe7_2_v;
-    end
-    if (rst) begin
-      \$1307  = 1'h0;
+      \$1307  = pe7_2_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1308  = pe7_2_pv_d1;
+    \$1308  = pe7_2_v;
     if (out_buffer_en) begin
-      \$1308  = pe7_2_pv_d0;
+      \$1308  = pe7_1_v;
     end
     if (rst) begin
       \$1308  = 1'h0;
@@ -17121,9 +17125,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1309  = pe7_2_pl_d0;
+    \$1309  = pe7_2_l;
     if (out_buffer_en) begin
-      \$1309  = \$192 ;
+      \$1309  = pe7_1_l;
     end
     if (rst) begin
       \$1309  = 1'h0;
@@ -17131,33 +17135,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1310  = pe7_2_pl_d1;
+    \$1310  = pe7_2_fresh;
     if (out_buffer_en) begin
-      \$1310  = pe7_2_pl_d0;
+      if (pe7_2_pv_d1) begin
+        \$1310  = pe7_2_pl_d1;
+      end
     end
     if (rst) begin
-      \$1310  = 1'h0;
+      \$1310  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1311  = pe7_3_a_in;
+    \$1311  = pe7_2_acc;
     if (out_buffer_en) begin
-      \$1311  = pe7_2_a_in;
+      if (pe7_2_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe7_2_fresh) begin
+          \$1311  = { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p };
+        end else begin
+          \$1311  = \$63 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1312  = pe7_2_b;
+    \$1312  = pe7_2_res;
     if (out_buffer_en) begin
-      \$1312  = pe7_2_b_in;
+      if (pe7_2_pv_d1) begin
+        if (pe7_2_pl_d1) begin
+          \$1312  = \$191 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1313  = pe7_2_v;
+    \$1313  = pe7_2_done_d0;
     if (out_buffer_en) begin
-      \$1313  = pe7_1_v;
+      \$1313  = pe7_2_pl_d1;
     end
     if (rst) begin
       \$1313  = 1'h0;
@@ -17165,9 +17182,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1314  = pe7_2_l;
+    \$1314  = pe7_2_done_d1;
     if (out_buffer_en) begin
-      \$1314  = pe7_1_l;
+      \$1314  = pe7_2_done_d0;
     end
     if (rst) begin
       \$1314  = 1'h0;
@@ -17175,46 +17192,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1315  = pe7_2_fresh;
+    \$1315  = pe7_2_done_d2;
     if (out_buffer_en) begin
-      if (pe7_2_pv_d1) begin
-        \$1315  = pe7_2_pl_d1;
-      end
+      \$1315  = pe7_2_done_d1;
     end
     if (rst) begin
-      \$1315  = 1'h1;
+      \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1316  = pe7_2_acc;
+    \$1316  = pe7_2_done_d3;
     if (out_buffer_en) begin
-      if (pe7_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_2_fresh) begin
-          \$1316  = { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p };
-        end else begin
-          \$1316  = \$63 [31:0];
-        end
-      end
+      \$1316  = pe7_2_done_d2;
+    end
+    if (rst) begin
+      \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1317  = pe7_2_res;
+    \$1317  = pe7_2_done_d4;
     if (out_buffer_en) begin
-      if (pe7_2_pv_d1) begin
-        if (pe7_2_pl_d1) begin
-          \$1317  = \$193 ;
-        end
-      end
+      \$1317  = pe7_2_done_d3;
+    end
+    if (rst) begin
+      \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1318  = pe7_2_done_d0;
+    \$1318  = pe7_2_done_d5;
     if (out_buffer_en) begin
-      \$1318  = pe7_2_pl_d1;
+      \$1318  = pe7_2_done_d4;
     end
     if (rst) begin
       \$1318  = 1'h0;
@@ -17222,9 +17232,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1319  = pe7_2_done_d1;
+    \$1319  = pe7_3_pv_d0;
     if (out_buffer_en) begin
-      \$1319  = pe7_2_done_d0;
+      \$1319  = pe7_3_v;
     end
     if (rst) begin
       \$1319  = 1'h0;
@@ -17232,9 +17242,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1320  = pe7_2_done_d2;
+    \$1320  = pe7_3_pv_d1;
     if (out_buffer_en) begin
-      \$1320  = pe7_2_done_d1;
+      \$1320  = pe7_3_pv_d0;
     end
     if (rst) begin
       \$1320  = 1'h0;
@@ -17242,9 +17252,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1321  = pe7_2_done_d3;
+    \$1321  = pe7_3_pl_d0;
     if (out_buffer_en) begin
-      \$1321  = pe7_2_done_d2;
+      \$1321  = \$192 ;
     end
     if (rst) begin
       \$1321  = 1'h0;
@@ -17252,9 +17262,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1322  = pe7_2_done_d4;
+    \$1322  = pe7_3_pl_d1;
     if (out_buffer_en) begin
-      \$1322  = pe7_2_done_d3;
+      \$1322  = pe7_3_pl_d0;
     end
     if (rst) begin
       \$1322  = 1'h0;
@@ -17262,29 +17272,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1323  = pe7_2_done_d5;
+    \$1323  = pe7_4_a_in;
     if (out_buffer_en) begin
-      \$1323  = pe7_2_done_d4;
-    end
-    if (rst) begin
-      \$1323  = 1'h0;
+      \$1323  = pe7_3_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1324  = pe7_3_pv_d0;
+    \$1324  = pe7_3_b;
     if (out_buffer_en) begin
-      \$1324  = pe7_3_v;
-    end
-    if (rst) begin
-      \$1324  = 1'h0;
+      \$1324  = pe7_3_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1325  = pe7_3_pv_d1;
+    \$1325  = pe7_3_v;
     if (out_buffer_en) begin
-      \$1325  = pe7_3_pv_d0;
+      \$1325  = pe7_2_v;
     end
     if (rst) begin
       \$1325  = 1'h0;
@@ -17292,9 +17296,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1326  = pe7_3_pl_d0;
+    \$1326  = pe7_3_l;
     if (out_buffer_en) begin
-      \$1326  = \$194 ;
+      \$1326  = pe7_2_l;
     end
     if (rst) begin
       \$1326  = 1'h0;
@@ -17302,33 +17306,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1327  = pe7_3_pl_d1;
+    \$1327  = pe7_3_fresh;
     if (out_buffer_en) begin
-      \$1327  = pe7_3_pl_d0;
+      if (pe7_3_pv_d1) begin
+        \$1327  = pe7_3_pl_d1;
+      end
     end
     if (rst) begin
-      \$1327  = 1'h0;
+      \$1327  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1328  = pe7_4_a_in;
+    \$1328  = pe7_3_acc;
     if (out_buffer_en) begin
-      \$1328  = pe7_3_a_in;
+      if (pe7_3_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe7_3_fresh) begin
+          \$1328  = { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p };
+        end else begin
+          \$1328  = \$64 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1329  = pe7_3_b;
+    \$1329  = pe7_3_res;
     if (out_buffer_en) begin
-      \$1329  = pe7_3_b_in;
+      if (pe7_3_pv_d1) begin
+        if (pe7_3_pl_d1) begin
+          \$1329  = \$193 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1330  = pe7_3_v;
+    \$1330  = pe7_3_done_d0;
     if (out_buffer_en) begin
-      \$1330  = pe7_2_v;
+      \$1330  = pe7_3_pl_d1;
     end
     if (rst) begin
       \$1330  = 1'h0;
@@ -17336,9 +17353,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1331  = pe7_3_l;
+    \$1331  = pe7_3_done_d1;
     if (out_buffer_en) begin
-      \$1331  = pe7_2_l;
+      \$1331  = pe7_3_done_d0;
     end
     if (rst) begin
       \$1331  = 1'h0;
@@ -17346,46 +17363,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1332  = pe7_3_fresh;
+    \$1332  = pe7_3_done_d2;
     if (out_buffer_en) begin
-      if (pe7_3_pv_d1) begin
-        \$1332  = pe7_3_pl_d1;
-      end
+      \$1332  = pe7_3_done_d1;
     end
     if (rst) begin
-      \$1332  = 1'h1;
+      \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1333  = pe7_3_acc;
+    \$1333  = pe7_3_done_d3;
     if (out_buffer_en) begin
-      if (pe7_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_3_fresh) begin
-          \$1333  = { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p };
-        end else begin
-          \$1333  = \$64 [31:0];
-        end
-      end
+      \$1333  = pe7_3_done_d2;
+    end
+    if (rst) begin
+      \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1334  = pe7_3_res;
+    \$1334  = pe7_3_done_d4;
     if (out_buffer_en) begin
-      if (pe7_3_pv_d1) begin
-        if (pe7_3_pl_d1) begin
-          \$1334  = \$195 ;
-        end
-      end
+      \$1334  = pe7_3_done_d3;
+    end
+    if (rst) begin
+      \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1335  = pe7_3_done_d0;
+    \$1335  = pe7_4_pv_d0;
     if (out_buffer_en) begin
-      \$1335  = pe7_3_pl_d1;
+      \$1335  = pe7_4_v;
     end
     if (rst) begin
       \$1335  = 1'h0;
@@ -17393,9 +17403,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1336  = pe7_3_done_d1;
+    \$1336  = pe7_4_pv_d1;
     if (out_buffer_en) begin
-      \$1336  = pe7_3_done_d0;
+      \$1336  = pe7_4_pv_d0;
     end
     if (rst) begin
       \$1336  = 1'h0;
@@ -17403,9 +17413,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1337  = pe7_3_done_d2;
+    \$1337  = pe7_4_pl_d0;
     if (out_buffer_en) begin
-      \$1337  = pe7_3_done_d1;
+      \$1337  = \$194 ;
     end
     if (rst) begin
       \$1337  = 1'h0;
@@ -17413,9 +17423,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1338  = pe7_3_done_d3;
+    \$1338  = pe7_4_pl_d1;
     if (out_buffer_en) begin
-      \$1338  = pe7_3_done_d2;
+      \$1338  = pe7_4_pl_d0;
     end
     if (rst) begin
       \$1338  = 1'h0;
@@ -17423,29 +17433,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1339  = pe7_3_done_d4;
+    \$1339  = pe7_5_a_in;
     if (out_buffer_en) begin
-      \$1339  = pe7_3_done_d3;
-    end
-    if (rst) begin
-      \$1339  = 1'h0;
+      \$1339  = pe7_4_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1340  = pe7_4_pv_d0;
+    \$1340  = pe7_4_b;
     if (out_buffer_en) begin
-      \$1340  = pe7_4_v;
-    end
-    if (rst) begin
-      \$1340  = 1'h0;
+      \$1340  = pe7_4_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1341  = pe7_4_pv_d1;
+    \$1341  = pe7_4_v;
     if (out_buffer_en) begin
-      \$1341  = pe7_4_pv_d0;
+      \$1341  = pe7_3_v;
     end
     if (rst) begin
       \$1341  = 1'h0;
@@ -17453,9 +17457,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1342  = pe7_4_pl_d0;
+    \$1342  = pe7_4_l;
     if (out_buffer_en) begin
-      \$1342  = \$196 ;
+      \$1342  = pe7_3_l;
     end
     if (rst) begin
       \$1342  = 1'h0;
@@ -17463,33 +17467,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1343  = pe7_4_pl_d1;
+    \$1343  = pe7_4_fresh;
     if (out_buffer_en) begin
-      \$1343  = pe7_4_pl_d0;
+      if (pe7_4_pv_d1) begin
+        \$1343  = pe7_4_pl_d1;
+      end
     end
     if (rst) begin
-      \$1343  = 1'h0;
+      \$1343  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1344  = pe7_5_a_in;
+    \$1344  = pe7_4_acc;
     if (out_buffer_en) begin
-      \$1344  = pe7_4_a_in;
+      if (pe7_4_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe7_4_fresh) begin
+          \$1344  = { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p };
+        end else begin
+          \$1344  = \$65 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1345  = pe7_4_b;
+    \$1345  = pe7_4_res;
     if (out_buffer_en) begin
-      \$1345  = pe7_4_b_in;
+      if (pe7_4_pv_d1) begin
+        if (pe7_4_pl_d1) begin
+          \$1345  = \$195 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1346  = pe7_4_v;
+    \$1346  = pe7_4_done_d0;
     if (out_buffer_en) begin
-      \$1346  = pe7_3_v;
+      \$1346  = pe7_4_pl_d1;
     end
     if (rst) begin
       \$1346  = 1'h0;
@@ -17497,9 +17514,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1347  = pe7_4_l;
+    \$1347  = pe7_4_done_d1;
     if (out_buffer_en) begin
-      \$1347  = pe7_3_l;
+      \$1347  = pe7_4_done_d0;
     end
     if (rst) begin
       \$1347  = 1'h0;
@@ -17507,46 +17524,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1348  = pe7_4_fresh;
+    \$1348  = pe7_4_done_d2;
     if (out_buffer_en) begin
-      if (pe7_4_pv_d1) begin
-        \$1348  = pe7_4_pl_d1;
-      end
+      \$1348  = pe7_4_done_d1;
     end
     if (rst) begin
-      \$1348  = 1'h1;
+      \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1349  = pe7_4_acc;
+    \$1349  = pe7_4_done_d3;
     if (out_buffer_en) begin
-      if (pe7_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_4_fresh) begin
-          \$1349  = { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p };
-        end else begin
-          \$1349  = \$65 [31:0];
-        end
-      end
+      \$1349  = pe7_4_done_d2;
+    end
+    if (rst) begin
+      \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1350  = pe7_4_res;
+    \$1350  = pe7_5_pv_d0;
     if (out_buffer_en) begin
-      if (pe7_4_pv_d1) begin
-        if (pe7_4_pl_d1) begin
-          \$1350  = \$197 ;
-        end
-      end
+      \$1350  = pe7_5_v;
+    end
+    if (rst) begin
+      \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1351  = pe7_4_done_d0;
+    \$1351  = pe7_5_pv_d1;
     if (out_buffer_en) begin
-      \$1351  = pe7_4_pl_d1;
+      \$1351  = pe7_5_pv_d0;
     end
     if (rst) begin
       \$1351  = 1'h0;
@@ -17554,9 +17564,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1352  = pe7_4_done_d1;
+    \$1352  = pe7_5_pl_d0;
     if (out_buffer_en) begin
-      \$1352  = pe7_4_done_d0;
+      \$1352  = \$196 ;
     end
     if (rst) begin
       \$1352  = 1'h0;
@@ -17564,9 +17574,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1353  = pe7_4_done_d2;
+    \$1353  = pe7_5_pl_d1;
     if (out_buffer_en) begin
-      \$1353  = pe7_4_done_d1;
+      \$1353  = pe7_5_pl_d0;
     end
     if (rst) begin
       \$1353  = 1'h0;
@@ -17574,29 +17584,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1354  = pe7_4_done_d3;
+    \$1354  = pe7_6_a_in;
     if (out_buffer_en) begin
-      \$1354  = pe7_4_done_d2;
-    end
-    if (rst) begin
-      \$1354  = 1'h0;
+      \$1354  = pe7_5_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1355  = pe7_5_pv_d0;
+    \$1355  = pe7_5_b;
     if (out_buffer_en) begin
-      \$1355  = pe7_5_v;
-    end
-    if (rst) begin
-      \$1355  = 1'h0;
+      \$1355  = pe7_5_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1356  = pe7_5_pv_d1;
+    \$1356  = pe7_5_v;
     if (out_buffer_en) begin
-      \$1356  = pe7_5_pv_d0;
+      \$1356  = pe7_4_v;
     end
     if (rst) begin
       \$1356  = 1'h0;
@@ -17604,9 +17608,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1357  = pe7_5_pl_d0;
+    \$1357  = pe7_5_l;
     if (out_buffer_en) begin
-      \$1357  = \$198 ;
+      \$1357  = pe7_4_l;
     end
     if (rst) begin
       \$1357  = 1'h0;
@@ -17614,33 +17618,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1358  = pe7_5_pl_d1;
+    \$1358  = pe7_5_fresh;
     if (out_buffer_en) begin
-      \$1358  = pe7_5_pl_d0;
+      if (pe7_5_pv_d1) begin
+        \$1358  = pe7_5_pl_d1;
+      end
     end
     if (rst) begin
-      \$1358  = 1'h0;
+      \$1358  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1359  = pe7_6_a_in;
+    \$1359  = pe7_5_acc;
     if (out_buffer_en) begin
-      \$1359  = pe7_5_a_in;
+      if (pe7_5_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe7_5_fresh) begin
+          \$1359  = { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p };
+        end else begin
+          \$1359  = \$66 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1360  = pe7_5_b;
+    \$1360  = pe7_5_res;
     if (out_buffer_en) begin
-      \$1360  = pe7_5_b_in;
+      if (pe7_5_pv_d1) begin
+        if (pe7_5_pl_d1) begin
+          \$1360  = \$197 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1361  = pe7_5_v;
+    \$1361  = pe7_5_done_d0;
     if (out_buffer_en) begin
-      \$1361  = pe7_4_v;
+      \$1361  = pe7_5_pl_d1;
     end
     if (rst) begin
       \$1361  = 1'h0;
@@ -17648,9 +17665,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1362  = pe7_5_l;
+    \$1362  = pe7_5_done_d1;
     if (out_buffer_en) begin
-      \$1362  = pe7_4_l;
+      \$1362  = pe7_5_done_d0;
     end
     if (rst) begin
       \$1362  = 1'h0;
@@ -17658,46 +17675,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1363  = pe7_5_fresh;
+    \$1363  = pe7_5_done_d2;
     if (out_buffer_en) begin
-      if (pe7_5_pv_d1) begin
-        \$1363  = pe7_5_pl_d1;
-      end
+      \$1363  = pe7_5_done_d1;
     end
     if (rst) begin
-      \$1363  = 1'h1;
+      \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1364  = pe7_5_acc;
+    \$1364  = pe7_6_pv_d0;
     if (out_buffer_en) begin
-      if (pe7_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_5_fresh) begin
-          \$1364  = { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p };
-        end else begin
-          \$1364  = \$66 [31:0];
-        end
-      end
+      \$1364  = pe7_6_v;
+    end
+    if (rst) begin
+      \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1365  = pe7_5_res;
+    \$1365  = pe7_6_pv_d1;
     if (out_buffer_en) begin
-      if (pe7_5_pv_d1) begin
-        if (pe7_5_pl_d1) begin
-          \$1365  = \$199 ;
-        end
-      end
+      \$1365  = pe7_6_pv_d0;
+    end
+    if (rst) begin
+      \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1366  = pe7_5_done_d0;
+    \$1366  = pe7_6_pl_d0;
     if (out_buffer_en) begin
-      \$1366  = pe7_5_pl_d1;
+      \$1366  = \$198 ;
     end
     if (rst) begin
       \$1366  = 1'h0;
@@ -17705,9 +17715,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1367  = pe7_5_done_d1;
+    \$1367  = pe7_6_pl_d1;
     if (out_buffer_en) begin
-      \$1367  = pe7_5_done_d0;
+      \$1367  = pe7_6_pl_d0;
     end
     if (rst) begin
       \$1367  = 1'h0;
@@ -17715,29 +17725,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1368  = pe7_5_done_d2;
+    \$1368  = pe7_7_a_in;
     if (out_buffer_en) begin
-      \$1368  = pe7_5_done_d1;
-    end
-    if (rst) begin
-      \$1368  = 1'h0;
+      \$1368  = pe7_6_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1369  = pe7_6_pv_d0;
+    \$1369  = pe7_6_b;
     if (out_buffer_en) begin
-      \$1369  = pe7_6_v;
-    end
-    if (rst) begin
-      \$1369  = 1'h0;
+      \$1369  = pe7_6_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1370  = pe7_6_pv_d1;
+    \$1370  = pe7_6_v;
     if (out_buffer_en) begin
-      \$1370  = pe7_6_pv_d0;
+      \$1370  = pe7_5_v;
     end
     if (rst) begin
       \$1370  = 1'h0;
@@ -17745,9 +17749,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1371  = pe7_6_pl_d0;
+    \$1371  = pe7_6_l;
     if (out_buffer_en) begin
-      \$1371  = \$200 ;
+      \$1371  = pe7_5_l;
     end
     if (rst) begin
       \$1371  = 1'h0;
@@ -17755,33 +17759,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1372  = pe7_6_pl_d1;
+    \$1372  = pe7_6_fresh;
     if (out_buffer_en) begin
-      \$1372  = pe7_6_pl_d0;
+      if (pe7_6_pv_d1) begin
+        \$1372  = pe7_6_pl_d1;
+      end
     end
     if (rst) begin
-      \$1372  = 1'h0;
+      \$1372  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1373  = pe7_7_a_in;
+    \$1373  = pe7_6_acc;
     if (out_buffer_en) begin
-      \$1373  = pe7_6_a_in;
+      if (pe7_6_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe7_6_fresh) begin
+          \$1373  = { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p };
+        end else begin
+          \$1373  = \$67 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1374  = pe7_6_b;
+    \$1374  = pe7_6_res;
     if (out_buffer_en) begin
-      \$1374  = pe7_6_b_in;
+      if (pe7_6_pv_d1) begin
+        if (pe7_6_pl_d1) begin
+          \$1374  = \$199 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1375  = pe7_6_v;
+    \$1375  = pe7_6_done_d0;
     if (out_buffer_en) begin
-      \$1375  = pe7_5_v;
+      \$1375  = pe7_6_pl_d1;
     end
     if (rst) begin
       \$1375  = 1'h0;
@@ -17789,9 +17806,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1376  = pe7_6_l;
+    \$1376  = pe7_6_done_d1;
     if (out_buffer_en) begin
-      \$1376  = pe7_5_l;
+      \$1376  = pe7_6_done_d0;
     end
     if (rst) begin
       \$1376  = 1'h0;
@@ -17799,46 +17816,39 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1377  = pe7_6_fresh;
+    \$1377  = pe7_7_pv_d0;
     if (out_buffer_en) begin
-      if (pe7_6_pv_d1) begin
-        \$1377  = pe7_6_pl_d1;
-      end
+      \$1377  = pe7_7_v;
     end
     if (rst) begin
-      \$1377  = 1'h1;
+      \$1377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1378  = pe7_6_acc;
+    \$1378  = pe7_7_pv_d1;
     if (out_buffer_en) begin
-      if (pe7_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_6_fresh) begin
-          \$1378  = { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p };
-        end else begin
-          \$1378  = \$67 [31:0];
-        end
-      end
+      \$1378  = pe7_7_pv_d0;
+    end
+    if (rst) begin
+      \$1378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1379  = pe7_6_res;
+    \$1379  = pe7_7_pl_d0;
     if (out_buffer_en) begin
-      if (pe7_6_pv_d1) begin
-        if (pe7_6_pl_d1) begin
-          \$1379  = \$201 ;
-        end
-      end
+      \$1379  = \$200 ;
+    end
+    if (rst) begin
+      \$1379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1380  = pe7_6_done_d0;
+    \$1380  = pe7_7_pl_d1;
     if (out_buffer_en) begin
-      \$1380  = pe7_6_pl_d1;
+      \$1380  = pe7_7_pl_d0;
     end
     if (rst) begin
       \$1380  = 1'h0;
@@ -17846,29 +17856,23 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1381  = pe7_6_done_d1;
+    \$1381  = pe7_7_a;
     if (out_buffer_en) begin
-      \$1381  = pe7_6_done_d0;
-    end
-    if (rst) begin
-      \$1381  = 1'h0;
+      \$1381  = pe7_7_a_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1382  = pe7_7_pv_d0;
+    \$1382  = pe7_7_b;
     if (out_buffer_en) begin
-      \$1382  = pe7_7_v;
-    end
-    if (rst) begin
-      \$1382  = 1'h0;
+      \$1382  = pe7_7_b_in;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1383  = pe7_7_pv_d1;
+    \$1383  = pe7_7_v;
     if (out_buffer_en) begin
-      \$1383  = pe7_7_pv_d0;
+      \$1383  = pe7_6_v;
     end
     if (rst) begin
       \$1383  = 1'h0;
@@ -17876,9 +17880,9 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1384  = pe7_7_pl_d0;
+    \$1384  = pe7_7_l;
     if (out_buffer_en) begin
-      \$1384  = \$202 ;
+      \$1384  = pe7_6_l;
     end
     if (rst) begin
       \$1384  = 1'h0;
@@ -17886,33 +17890,46 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1385  = pe7_7_pl_d1;
+    \$1385  = pe7_7_fresh;
     if (out_buffer_en) begin
-      \$1385  = pe7_7_pl_d0;
+      if (pe7_7_pv_d1) begin
+        \$1385  = pe7_7_pl_d1;
+      end
     end
     if (rst) begin
-      \$1385  = 1'h0;
+      \$1385  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1386  = pe7_7_a;
+    \$1386  = pe7_7_acc;
     if (out_buffer_en) begin
-      \$1386  = pe7_7_a_in;
+      if (pe7_7_pv_d1) begin
+        (* full_case = 32'd1 *)
+        if (pe7_7_fresh) begin
+          \$1386  = { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p };
+        end else begin
+          \$1386  = \$68 [31:0];
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1387  = pe7_7_b;
+    \$1387  = pe7_7_res;
     if (out_buffer_en) begin
-      \$1387  = pe7_7_b_in;
+      if (pe7_7_pv_d1) begin
+        if (pe7_7_pl_d1) begin
+          \$1387  = \$201 ;
+        end
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1388  = pe7_7_v;
+    \$1388  = pe7_7_done_d0;
     if (out_buffer_en) begin
-      \$1388  = pe7_6_v;
+      \$1388  = pe7_7_pl_d1;
     end
     if (rst) begin
       \$1388  = 1'h0;
@@ -17920,83 +17937,26 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1389  = pe7_7_l;
+    \$1389  = w_data;
     if (out_buffer_en) begin
-      \$1389  = pe7_6_l;
+      \$1389  = \$280 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1390  = drain_valid;
+    if (out_buffer_en) begin
+      \$1390  = \$281 ;
     end
     if (rst) begin
-      \$1389  = 1'h0;
+      \$1390  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1390  = pe7_7_fresh;
-    if (out_buffer_en) begin
-      if (pe7_7_pv_d1) begin
-        \$1390  = pe7_7_pl_d1;
-      end
-    end
-    if (rst) begin
-      \$1390  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1391  = pe7_7_acc;
-    if (out_buffer_en) begin
-      if (pe7_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_7_fresh) begin
-          \$1391  = { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p };
-        end else begin
-          \$1391  = \$68 [31:0];
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1392  = pe7_7_res;
-    if (out_buffer_en) begin
-      if (pe7_7_pv_d1) begin
-        if (pe7_7_pl_d1) begin
-          \$1392  = \$203 ;
-        end
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1393  = pe7_7_done_d0;
-    if (out_buffer_en) begin
-      \$1393  = pe7_7_pl_d1;
-    end
-    if (rst) begin
-      \$1393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1394  = \$signature__data ;
-    if (out_buffer_en) begin
-      \$1394  = \$282 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1395  = drain_valid;
-    if (out_buffer_en) begin
-      \$1395  = \$283 ;
-    end
-    if (rst) begin
-      \$1395  = 1'h0;
-    end
-  end
-  assign out_buffer_push = \$signature__en ;
-  assign out_buffer_w_ptr = \$signature__addr ;
-  assign out_buffer_data = \$signature__data ;
-  assign out_buffer_r_ptr = read__addr;
-  assign read__data = o__payload;
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign r_data = o__payload;
   assign out_buffer_level_next = \$2 [2:0];
   assign pe0_0_a_in = i__payload[7:0];
   assign pe0_0_b_in = i__payload[71:64];
@@ -18254,7 +18214,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   assign pe6_7_b = pe7_7_b_in;
   assign pe7_7_en = out_buffer_en;
   assign pe7_7_sum = \$68 [31:0];
-  assign drain_row = \$signature__data ;
+  assign drain_row = w_data;
   assign \i__payload.a  = i__payload[63:0];
   assign \i__payload.a[0]  = i__payload[7:0];
   assign \i__payload.a[1]  = i__payload[15:8];
@@ -18284,39 +18244,172 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   assign \o__payload.c[6]  = o__payload[223:192];
   assign \o__payload.c[7]  = o__payload[255:224];
   assign \o__payload.last  = o__payload[256];
-  assign \out_buffer_data.c  = \$signature__data [255:0];
-  assign \out_buffer_data.c[0]  = \$signature__data [31:0];
-  assign \out_buffer_data.c[1]  = \$signature__data [63:32];
-  assign \out_buffer_data.c[2]  = \$signature__data [95:64];
-  assign \out_buffer_data.c[3]  = \$signature__data [127:96];
-  assign \out_buffer_data.c[4]  = \$signature__data [159:128];
-  assign \out_buffer_data.c[5]  = \$signature__data [191:160];
-  assign \out_buffer_data.c[6]  = \$signature__data [223:192];
-  assign \out_buffer_data.c[7]  = \$signature__data [255:224];
-  assign \out_buffer_data.last  = \$signature__data [256];
-  assign \drain_row.c  = \$signature__data [255:0];
-  assign \drain_row.c[0]  = \$signature__data [31:0];
-  assign \drain_row.c[1]  = \$signature__data [63:32];
-  assign \drain_row.c[2]  = \$signature__data [95:64];
-  assign \drain_row.c[3]  = \$signature__data [127:96];
-  assign \drain_row.c[4]  = \$signature__data [159:128];
-  assign \drain_row.c[5]  = \$signature__data [191:160];
-  assign \drain_row.c[6]  = \$signature__data [223:192];
-  assign \drain_row.c[7]  = \$signature__data [255:224];
-  assign \drain_row.last  = \$signature__data [256];
-  assign \$212  = 1'h0;
-  assign \$221  = 1'h0;
-  assign \$231  = 1'h0;
-  assign \$241  = 1'h0;
-  assign \$251  = 1'h0;
-  assign \$261  = 1'h0;
-  assign \$271  = 1'h0;
-  assign \$281  = pe7_7_done_d0;
+  assign \out_buffer_data.c  = w_data[255:0];
+  assign \out_buffer_data.c[0]  = w_data[31:0];
+  assign \out_buffer_data.c[1]  = w_data[63:32];
+  assign \out_buffer_data.c[2]  = w_data[95:64];
+  assign \out_buffer_data.c[3]  = w_data[127:96];
+  assign \out_buffer_data.c[4]  = w_data[159:128];
+  assign \out_buffer_data.c[5]  = w_data[191:160];
+  assign \out_buffer_data.c[6]  = w_data[223:192];
+  assign \out_buffer_data.c[7]  = w_data[255:224];
+  assign \out_buffer_data.last  = w_data[256];
+  assign \drain_row.c  = w_data[255:0];
+  assign \drain_row.c[0]  = w_data[31:0];
+  assign \drain_row.c[1]  = w_data[63:32];
+  assign \drain_row.c[2]  = w_data[95:64];
+  assign \drain_row.c[3]  = w_data[127:96];
+  assign \drain_row.c[4]  = w_data[159:128];
+  assign \drain_row.c[5]  = w_data[191:160];
+  assign \drain_row.c[6]  = w_data[223:192];
+  assign \drain_row.c[7]  = w_data[255:224];
+  assign \drain_row.last  = w_data[256];
+  assign \$210  = 1'h0;
+  assign \$219  = 1'h0;
+  assign \$229  = 1'h0;
+  assign \$239  = 1'h0;
+  assign \$249  = 1'h0;
+  assign \$259  = 1'h0;
+  assign \$269  = 1'h0;
+  assign \$279  = pe7_7_done_d0;
+endmodule
+
+(* generator = "Amaranth" *)
+module \systolic_array.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [256:0] r_data;
+  wire [256:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [256:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [256:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [256:0] w_port__data;
+  wire [256:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [256:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe0_0_mul (pe0_0_b_in, clk, rst, pe0_0_en, pe0_0_p, pe0_0_a_in);
-  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -18347,28 +18440,28 @@ module \systolic_array.pe0_0_mul (pe0_0_b_in, clk, rst, pe0_0_en, pe0_0_p, pe0_0
   always @(posedge clk)
     pe0_0_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$4  = pe0_0_prod;
     if (pe0_0_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$5  = pe0_0_p;
     if (pe0_0_en) begin
       \$5  = pe0_0_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$2  = pe0_0_a_r;
     if (pe0_0_en) begin
       \$2  = pe0_0_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$3  = pe0_0_b_r;
     if (pe0_0_en) begin
       \$3  = pe0_0_b_in;
@@ -18378,7 +18471,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe0_1_mul (rst, pe0_1_en, pe0_1_b_in, pe0_1_a_in, pe0_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -18409,28 +18502,28 @@ module \systolic_array.pe0_1_mul (rst, pe0_1_en, pe0_1_b_in, pe0_1_a_in, pe0_1_p
   always @(posedge clk)
     pe0_1_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$4  = pe0_1_prod;
     if (pe0_1_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$5  = pe0_1_p;
     if (pe0_1_en) begin
       \$5  = pe0_1_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$2  = pe0_1_a_r;
     if (pe0_1_en) begin
       \$2  = pe0_1_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$3  = pe0_1_b_r;
     if (pe0_1_en) begin
       \$3  = pe0_1_b_in;
@@ -18440,7 +18533,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe0_2_mul (rst, pe0_2_en, pe0_2_b_in, pe0_2_a_in, pe0_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -18471,28 +18564,28 @@ module \systolic_array.pe0_2_mul (rst, pe0_2_en, pe0_2_b_in, pe0_2_a_in, pe0_2_p
   always @(posedge clk)
     pe0_2_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$4  = pe0_2_prod;
     if (pe0_2_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$5  = pe0_2_p;
     if (pe0_2_en) begin
       \$5  = pe0_2_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$2  = pe0_2_a_r;
     if (pe0_2_en) begin
       \$2  = pe0_2_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$3  = pe0_2_b_r;
     if (pe0_2_en) begin
       \$3  = pe0_2_b_in;
@@ -18502,7 +18595,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe0_3_mul (rst, pe0_3_en, pe0_3_b_in, pe0_3_a_in, pe0_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -18533,28 +18626,28 @@ module \systolic_array.pe0_3_mul (rst, pe0_3_en, pe0_3_b_in, pe0_3_a_in, pe0_3_p
   always @(posedge clk)
     pe0_3_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$4  = pe0_3_prod;
     if (pe0_3_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$5  = pe0_3_p;
     if (pe0_3_en) begin
       \$5  = pe0_3_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$2  = pe0_3_a_r;
     if (pe0_3_en) begin
       \$2  = pe0_3_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$3  = pe0_3_b_r;
     if (pe0_3_en) begin
       \$3  = pe0_3_b_in;
@@ -18564,7 +18657,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe0_4_mul (rst, pe0_4_en, pe0_4_b_in, pe0_4_a_in, pe0_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -18595,28 +18688,28 @@ module \systolic_array.pe0_4_mul (rst, pe0_4_en, pe0_4_b_in, pe0_4_a_in, pe0_4_p
   always @(posedge clk)
     pe0_4_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$4  = pe0_4_prod;
     if (pe0_4_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$5  = pe0_4_p;
     if (pe0_4_en) begin
       \$5  = pe0_4_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$2  = pe0_4_a_r;
     if (pe0_4_en) begin
       \$2  = pe0_4_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
     \$3  = pe0_4_b_r;
     if (pe0_4_en) begin
       \$3  = pe0_4_b_in;
@@ -18626,7 +18719,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe0_5_mul (rst, pe0_5_en, pe0_5_b_in, pe0_5_a_in, pe0_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -18657,28 +18750,28 @@ module \systolic_array.pe0_5_mul (rst, pe0_5_en, pe0_5_b_in, pe0_5_a_in, pe0_5_p
   always @(posedge clk)
     pe0_5_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$4  = pe0_5_prod;
     if (pe0_5_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$5  = pe0_5_p;
     if (pe0_5_en) begin
       \$5  = pe0_5_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$2  = pe0_5_a_r;
     if (pe0_5_en) begin
       \$2  = pe0_5_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$3  = pe0_5_b_r;
     if (pe0_5_en) begin
       \$3  = pe0_5_b_in;
@@ -18688,7 +18781,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe0_6_mul (rst, pe0_6_en, pe0_6_b_in, pe0_6_a_in, pe0_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -18719,28 +18812,28 @@ module \systolic_array.pe0_6_mul (rst, pe0_6_en, pe0_6_b_in, pe0_6_a_in, pe0_6_p
   always @(posedge clk)
     pe0_6_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$4  = pe0_6_prod;
     if (pe0_6_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$5  = pe0_6_p;
     if (pe0_6_en) begin
       \$5  = pe0_6_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$2  = pe0_6_a_r;
     if (pe0_6_en) begin
       \$2  = pe0_6_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
     \$3  = pe0_6_b_r;
     if (pe0_6_en) begin
       \$3  = pe0_6_b_in;
@@ -18750,7 +18843,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe0_7_mul (rst, pe0_7_en, pe0_7_b_in, pe0_7_a_in, pe0_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -18781,28 +18874,28 @@ module \systolic_array.pe0_7_mul (rst, pe0_7_en, pe0_7_b_in, pe0_7_a_in, pe0_7_p
   always @(posedge clk)
     pe0_7_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$4  = pe0_7_prod;
     if (pe0_7_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$5  = pe0_7_p;
     if (pe0_7_en) begin
       \$5  = pe0_7_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$2  = pe0_7_a_r;
     if (pe0_7_en) begin
       \$2  = pe0_7_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$3  = pe0_7_b_r;
     if (pe0_7_en) begin
       \$3  = pe0_7_b_in;
@@ -18812,7 +18905,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe1_0_mul (rst, pe1_0_en, pe1_0_a_in, pe1_0_b_in, pe1_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -18843,28 +18936,28 @@ module \systolic_array.pe1_0_mul (rst, pe1_0_en, pe1_0_a_in, pe1_0_b_in, pe1_0_p
   always @(posedge clk)
     pe1_0_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$4  = pe1_0_prod;
     if (pe1_0_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$5  = pe1_0_p;
     if (pe1_0_en) begin
       \$5  = pe1_0_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$2  = pe1_0_a_r;
     if (pe1_0_en) begin
       \$2  = pe1_0_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
     \$3  = pe1_0_b_r;
     if (pe1_0_en) begin
       \$3  = pe1_0_b_in;
@@ -18874,7 +18967,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe1_1_mul (rst, pe1_1_en, pe1_1_b_in, pe1_1_a_in, pe1_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -18905,28 +18998,28 @@ module \systolic_array.pe1_1_mul (rst, pe1_1_en, pe1_1_b_in, pe1_1_a_in, pe1_1_p
   always @(posedge clk)
     pe1_1_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$4  = pe1_1_prod;
     if (pe1_1_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$5  = pe1_1_p;
     if (pe1_1_en) begin
       \$5  = pe1_1_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$2  = pe1_1_a_r;
     if (pe1_1_en) begin
       \$2  = pe1_1_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$3  = pe1_1_b_r;
     if (pe1_1_en) begin
       \$3  = pe1_1_b_in;
@@ -18936,7 +19029,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe1_2_mul (rst, pe1_2_en, pe1_2_b_in, pe1_2_a_in, pe1_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -18967,28 +19060,28 @@ module \systolic_array.pe1_2_mul (rst, pe1_2_en, pe1_2_b_in, pe1_2_a_in, pe1_2_p
   always @(posedge clk)
     pe1_2_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$4  = pe1_2_prod;
     if (pe1_2_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$5  = pe1_2_p;
     if (pe1_2_en) begin
       \$5  = pe1_2_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$2  = pe1_2_a_r;
     if (pe1_2_en) begin
       \$2  = pe1_2_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
     \$3  = pe1_2_b_r;
     if (pe1_2_en) begin
       \$3  = pe1_2_b_in;
@@ -18998,7 +19091,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe1_3_mul (rst, pe1_3_en, pe1_3_b_in, pe1_3_a_in, pe1_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19029,28 +19122,28 @@ module \systolic_array.pe1_3_mul (rst, pe1_3_en, pe1_3_b_in, pe1_3_a_in, pe1_3_p
   always @(posedge clk)
     pe1_3_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$4  = pe1_3_prod;
     if (pe1_3_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$5  = pe1_3_p;
     if (pe1_3_en) begin
       \$5  = pe1_3_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$2  = pe1_3_a_r;
     if (pe1_3_en) begin
       \$2  = pe1_3_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$3  = pe1_3_b_r;
     if (pe1_3_en) begin
       \$3  = pe1_3_b_in;
@@ -19060,7 +19153,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe1_4_mul (rst, pe1_4_en, pe1_4_b_in, pe1_4_a_in, pe1_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19091,28 +19184,28 @@ module \systolic_array.pe1_4_mul (rst, pe1_4_en, pe1_4_b_in, pe1_4_a_in, pe1_4_p
   always @(posedge clk)
     pe1_4_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$4  = pe1_4_prod;
     if (pe1_4_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$5  = pe1_4_p;
     if (pe1_4_en) begin
       \$5  = pe1_4_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$2  = pe1_4_a_r;
     if (pe1_4_en) begin
       \$2  = pe1_4_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
     \$3  = pe1_4_b_r;
     if (pe1_4_en) begin
       \$3  = pe1_4_b_in;
@@ -19122,7 +19215,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe1_5_mul (rst, pe1_5_en, pe1_5_b_in, pe1_5_a_in, pe1_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19153,28 +19246,28 @@ module \systolic_array.pe1_5_mul (rst, pe1_5_en, pe1_5_b_in, pe1_5_a_in, pe1_5_p
   always @(posedge clk)
     pe1_5_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$4  = pe1_5_prod;
     if (pe1_5_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$5  = pe1_5_p;
     if (pe1_5_en) begin
       \$5  = pe1_5_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$2  = pe1_5_a_r;
     if (pe1_5_en) begin
       \$2  = pe1_5_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$3  = pe1_5_b_r;
     if (pe1_5_en) begin
       \$3  = pe1_5_b_in;
@@ -19184,7 +19277,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe1_6_mul (rst, pe1_6_en, pe1_6_b_in, pe1_6_a_in, pe1_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19215,28 +19308,28 @@ module \systolic_array.pe1_6_mul (rst, pe1_6_en, pe1_6_b_in, pe1_6_a_in, pe1_6_p
   always @(posedge clk)
     pe1_6_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$4  = pe1_6_prod;
     if (pe1_6_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$5  = pe1_6_p;
     if (pe1_6_en) begin
       \$5  = pe1_6_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$2  = pe1_6_a_r;
     if (pe1_6_en) begin
       \$2  = pe1_6_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
     \$3  = pe1_6_b_r;
     if (pe1_6_en) begin
       \$3  = pe1_6_b_in;
@@ -19246,7 +19339,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe1_7_mul (rst, pe1_7_en, pe1_7_b_in, pe1_7_a_in, pe1_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19277,28 +19370,28 @@ module \systolic_array.pe1_7_mul (rst, pe1_7_en, pe1_7_b_in, pe1_7_a_in, pe1_7_p
   always @(posedge clk)
     pe1_7_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$4  = pe1_7_prod;
     if (pe1_7_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$5  = pe1_7_p;
     if (pe1_7_en) begin
       \$5  = pe1_7_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$2  = pe1_7_a_r;
     if (pe1_7_en) begin
       \$2  = pe1_7_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$3  = pe1_7_b_r;
     if (pe1_7_en) begin
       \$3  = pe1_7_b_in;
@@ -19308,7 +19401,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe2_0_mul (rst, pe2_0_en, pe2_0_a_in, pe2_0_b_in, pe2_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19339,28 +19432,28 @@ module \systolic_array.pe2_0_mul (rst, pe2_0_en, pe2_0_a_in, pe2_0_b_in, pe2_0_p
   always @(posedge clk)
     pe2_0_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$4  = pe2_0_prod;
     if (pe2_0_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$5  = pe2_0_p;
     if (pe2_0_en) begin
       \$5  = pe2_0_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$2  = pe2_0_a_r;
     if (pe2_0_en) begin
       \$2  = pe2_0_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
     \$3  = pe2_0_b_r;
     if (pe2_0_en) begin
       \$3  = pe2_0_b_in;
@@ -19370,7 +19463,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe2_1_mul (rst, pe2_1_en, pe2_1_b_in, pe2_1_a_in, pe2_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$19  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19401,28 +19494,28 @@ module \systolic_array.pe2_1_mul (rst, pe2_1_en, pe2_1_b_in, pe2_1_a_in, pe2_1_p
   always @(posedge clk)
     pe2_1_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$4  = pe2_1_prod;
     if (pe2_1_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$5  = pe2_1_p;
     if (pe2_1_en) begin
       \$5  = pe2_1_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$2  = pe2_1_a_r;
     if (pe2_1_en) begin
       \$2  = pe2_1_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$19 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
     \$3  = pe2_1_b_r;
     if (pe2_1_en) begin
       \$3  = pe2_1_b_in;
@@ -19432,7 +19525,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe2_2_mul (rst, pe2_2_en, pe2_2_b_in, pe2_2_a_in, pe2_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$20  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19463,28 +19556,28 @@ module \systolic_array.pe2_2_mul (rst, pe2_2_en, pe2_2_b_in, pe2_2_a_in, pe2_2_p
   always @(posedge clk)
     pe2_2_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$4  = pe2_2_prod;
     if (pe2_2_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$5  = pe2_2_p;
     if (pe2_2_en) begin
       \$5  = pe2_2_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$2  = pe2_2_a_r;
     if (pe2_2_en) begin
       \$2  = pe2_2_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$20 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
     \$3  = pe2_2_b_r;
     if (pe2_2_en) begin
       \$3  = pe2_2_b_in;
@@ -19494,7 +19587,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe2_3_mul (rst, pe2_3_en, pe2_3_b_in, pe2_3_a_in, pe2_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$21  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19525,28 +19618,28 @@ module \systolic_array.pe2_3_mul (rst, pe2_3_en, pe2_3_b_in, pe2_3_a_in, pe2_3_p
   always @(posedge clk)
     pe2_3_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     \$4  = pe2_3_prod;
     if (pe2_3_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     \$5  = pe2_3_p;
     if (pe2_3_en) begin
       \$5  = pe2_3_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     \$2  = pe2_3_a_r;
     if (pe2_3_en) begin
       \$2  = pe2_3_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$21 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
     \$3  = pe2_3_b_r;
     if (pe2_3_en) begin
       \$3  = pe2_3_b_in;
@@ -19556,7 +19649,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe2_4_mul (rst, pe2_4_en, pe2_4_b_in, pe2_4_a_in, pe2_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$22  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19587,28 +19680,28 @@ module \systolic_array.pe2_4_mul (rst, pe2_4_en, pe2_4_b_in, pe2_4_a_in, pe2_4_p
   always @(posedge clk)
     pe2_4_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$4  = pe2_4_prod;
     if (pe2_4_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$5  = pe2_4_p;
     if (pe2_4_en) begin
       \$5  = pe2_4_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$2  = pe2_4_a_r;
     if (pe2_4_en) begin
       \$2  = pe2_4_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$22 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
     \$3  = pe2_4_b_r;
     if (pe2_4_en) begin
       \$3  = pe2_4_b_in;
@@ -19618,7 +19711,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe2_5_mul (rst, pe2_5_en, pe2_5_b_in, pe2_5_a_in, pe2_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$23  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19649,28 +19742,28 @@ module \systolic_array.pe2_5_mul (rst, pe2_5_en, pe2_5_b_in, pe2_5_a_in, pe2_5_p
   always @(posedge clk)
     pe2_5_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$4  = pe2_5_prod;
     if (pe2_5_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$5  = pe2_5_p;
     if (pe2_5_en) begin
       \$5  = pe2_5_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$2  = pe2_5_a_r;
     if (pe2_5_en) begin
       \$2  = pe2_5_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$23 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
     \$3  = pe2_5_b_r;
     if (pe2_5_en) begin
       \$3  = pe2_5_b_in;
@@ -19680,7 +19773,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe2_6_mul (rst, pe2_6_en, pe2_6_b_in, pe2_6_a_in, pe2_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$24  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19711,28 +19804,28 @@ module \systolic_array.pe2_6_mul (rst, pe2_6_en, pe2_6_b_in, pe2_6_a_in, pe2_6_p
   always @(posedge clk)
     pe2_6_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$4  = pe2_6_prod;
     if (pe2_6_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$5  = pe2_6_p;
     if (pe2_6_en) begin
       \$5  = pe2_6_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$2  = pe2_6_a_r;
     if (pe2_6_en) begin
       \$2  = pe2_6_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$24 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
     \$3  = pe2_6_b_r;
     if (pe2_6_en) begin
       \$3  = pe2_6_b_in;
@@ -19742,7 +19835,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe2_7_mul (rst, pe2_7_en, pe2_7_b_in, pe2_7_a_in, pe2_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$25  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19773,28 +19866,28 @@ module \systolic_array.pe2_7_mul (rst, pe2_7_en, pe2_7_b_in, pe2_7_a_in, pe2_7_p
   always @(posedge clk)
     pe2_7_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$4  = pe2_7_prod;
     if (pe2_7_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$5  = pe2_7_p;
     if (pe2_7_en) begin
       \$5  = pe2_7_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$2  = pe2_7_a_r;
     if (pe2_7_en) begin
       \$2  = pe2_7_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$25 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
     \$3  = pe2_7_b_r;
     if (pe2_7_en) begin
       \$3  = pe2_7_b_in;
@@ -19804,7 +19897,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe3_0_mul (rst, pe3_0_en, pe3_0_a_in, pe3_0_b_in, pe3_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$26  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$27  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19835,28 +19928,28 @@ module \systolic_array.pe3_0_mul (rst, pe3_0_en, pe3_0_a_in, pe3_0_b_in, pe3_0_p
   always @(posedge clk)
     pe3_0_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
     \$4  = pe3_0_prod;
     if (pe3_0_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
     \$5  = pe3_0_p;
     if (pe3_0_en) begin
       \$5  = pe3_0_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
     \$2  = pe3_0_a_r;
     if (pe3_0_en) begin
       \$2  = pe3_0_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$26 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
     \$3  = pe3_0_b_r;
     if (pe3_0_en) begin
       \$3  = pe3_0_b_in;
@@ -19866,7 +19959,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe3_1_mul (rst, pe3_1_en, pe3_1_b_in, pe3_1_a_in, pe3_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$27  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19897,28 +19990,28 @@ module \systolic_array.pe3_1_mul (rst, pe3_1_en, pe3_1_b_in, pe3_1_a_in, pe3_1_p
   always @(posedge clk)
     pe3_1_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
     \$4  = pe3_1_prod;
     if (pe3_1_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
     \$5  = pe3_1_p;
     if (pe3_1_en) begin
       \$5  = pe3_1_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
     \$2  = pe3_1_a_r;
     if (pe3_1_en) begin
       \$2  = pe3_1_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$27 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
     \$3  = pe3_1_b_r;
     if (pe3_1_en) begin
       \$3  = pe3_1_b_in;
@@ -19928,7 +20021,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe3_2_mul (rst, pe3_2_en, pe3_2_b_in, pe3_2_a_in, pe3_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$28  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -19959,28 +20052,28 @@ module \systolic_array.pe3_2_mul (rst, pe3_2_en, pe3_2_b_in, pe3_2_a_in, pe3_2_p
   always @(posedge clk)
     pe3_2_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$4  = pe3_2_prod;
     if (pe3_2_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$5  = pe3_2_p;
     if (pe3_2_en) begin
       \$5  = pe3_2_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$2  = pe3_2_a_r;
     if (pe3_2_en) begin
       \$2  = pe3_2_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$28 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
     \$3  = pe3_2_b_r;
     if (pe3_2_en) begin
       \$3  = pe3_2_b_in;
@@ -19990,7 +20083,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe3_3_mul (rst, pe3_3_en, pe3_3_b_in, pe3_3_a_in, pe3_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$29  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20021,28 +20114,28 @@ module \systolic_array.pe3_3_mul (rst, pe3_3_en, pe3_3_b_in, pe3_3_a_in, pe3_3_p
   always @(posedge clk)
     pe3_3_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     \$4  = pe3_3_prod;
     if (pe3_3_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     \$5  = pe3_3_p;
     if (pe3_3_en) begin
       \$5  = pe3_3_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     \$2  = pe3_3_a_r;
     if (pe3_3_en) begin
       \$2  = pe3_3_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$29 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
     \$3  = pe3_3_b_r;
     if (pe3_3_en) begin
       \$3  = pe3_3_b_in;
@@ -20052,7 +20145,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe3_4_mul (rst, pe3_4_en, pe3_4_b_in, pe3_4_a_in, pe3_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$30  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20083,28 +20176,28 @@ module \systolic_array.pe3_4_mul (rst, pe3_4_en, pe3_4_b_in, pe3_4_a_in, pe3_4_p
   always @(posedge clk)
     pe3_4_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$4  = pe3_4_prod;
     if (pe3_4_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$5  = pe3_4_p;
     if (pe3_4_en) begin
       \$5  = pe3_4_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$2  = pe3_4_a_r;
     if (pe3_4_en) begin
       \$2  = pe3_4_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$30 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
     \$3  = pe3_4_b_r;
     if (pe3_4_en) begin
       \$3  = pe3_4_b_in;
@@ -20114,7 +20207,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe3_5_mul (rst, pe3_5_en, pe3_5_b_in, pe3_5_a_in, pe3_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$31  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20145,28 +20238,28 @@ module \systolic_array.pe3_5_mul (rst, pe3_5_en, pe3_5_b_in, pe3_5_a_in, pe3_5_p
   always @(posedge clk)
     pe3_5_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$4  = pe3_5_prod;
     if (pe3_5_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$5  = pe3_5_p;
     if (pe3_5_en) begin
       \$5  = pe3_5_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$2  = pe3_5_a_r;
     if (pe3_5_en) begin
       \$2  = pe3_5_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$31 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
     \$3  = pe3_5_b_r;
     if (pe3_5_en) begin
       \$3  = pe3_5_b_in;
@@ -20176,7 +20269,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe3_6_mul (rst, pe3_6_en, pe3_6_b_in, pe3_6_a_in, pe3_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$32  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20207,28 +20300,28 @@ module \systolic_array.pe3_6_mul (rst, pe3_6_en, pe3_6_b_in, pe3_6_a_in, pe3_6_p
   always @(posedge clk)
     pe3_6_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$4  = pe3_6_prod;
     if (pe3_6_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$5  = pe3_6_p;
     if (pe3_6_en) begin
       \$5  = pe3_6_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$2  = pe3_6_a_r;
     if (pe3_6_en) begin
       \$2  = pe3_6_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$32 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
     \$3  = pe3_6_b_r;
     if (pe3_6_en) begin
       \$3  = pe3_6_b_in;
@@ -20238,7 +20331,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe3_7_mul (rst, pe3_7_en, pe3_7_b_in, pe3_7_a_in, pe3_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$33  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20269,28 +20362,28 @@ module \systolic_array.pe3_7_mul (rst, pe3_7_en, pe3_7_b_in, pe3_7_a_in, pe3_7_p
   always @(posedge clk)
     pe3_7_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$4  = pe3_7_prod;
     if (pe3_7_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$5  = pe3_7_p;
     if (pe3_7_en) begin
       \$5  = pe3_7_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$2  = pe3_7_a_r;
     if (pe3_7_en) begin
       \$2  = pe3_7_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$33 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
     \$3  = pe3_7_b_r;
     if (pe3_7_en) begin
       \$3  = pe3_7_b_in;
@@ -20300,7 +20393,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe4_0_mul (rst, pe4_0_en, pe4_0_a_in, pe4_0_b_in, pe4_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$34  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20331,28 +20424,28 @@ module \systolic_array.pe4_0_mul (rst, pe4_0_en, pe4_0_a_in, pe4_0_b_in, pe4_0_p
   always @(posedge clk)
     pe4_0_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$4  = pe4_0_prod;
     if (pe4_0_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$5  = pe4_0_p;
     if (pe4_0_en) begin
       \$5  = pe4_0_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$2  = pe4_0_a_r;
     if (pe4_0_en) begin
       \$2  = pe4_0_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$34 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
     \$3  = pe4_0_b_r;
     if (pe4_0_en) begin
       \$3  = pe4_0_b_in;
@@ -20362,7 +20455,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe4_1_mul (rst, pe4_1_en, pe4_1_b_in, pe4_1_a_in, pe4_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$35  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20393,28 +20486,28 @@ module \systolic_array.pe4_1_mul (rst, pe4_1_en, pe4_1_b_in, pe4_1_a_in, pe4_1_p
   always @(posedge clk)
     pe4_1_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$4  = pe4_1_prod;
     if (pe4_1_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$5  = pe4_1_p;
     if (pe4_1_en) begin
       \$5  = pe4_1_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$2  = pe4_1_a_r;
     if (pe4_1_en) begin
       \$2  = pe4_1_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$35 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
     \$3  = pe4_1_b_r;
     if (pe4_1_en) begin
       \$3  = pe4_1_b_in;
@@ -20424,7 +20517,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe4_2_mul (rst, pe4_2_en, pe4_2_b_in, pe4_2_a_in, pe4_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$36  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20455,28 +20548,28 @@ module \systolic_array.pe4_2_mul (rst, pe4_2_en, pe4_2_b_in, pe4_2_a_in, pe4_2_p
   always @(posedge clk)
     pe4_2_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$4  = pe4_2_prod;
     if (pe4_2_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$5  = pe4_2_p;
     if (pe4_2_en) begin
       \$5  = pe4_2_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$2  = pe4_2_a_r;
     if (pe4_2_en) begin
       \$2  = pe4_2_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$36 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
     \$3  = pe4_2_b_r;
     if (pe4_2_en) begin
       \$3  = pe4_2_b_in;
@@ -20486,7 +20579,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe4_3_mul (rst, pe4_3_en, pe4_3_b_in, pe4_3_a_in, pe4_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$37  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20517,28 +20610,28 @@ module \systolic_array.pe4_3_mul (rst, pe4_3_en, pe4_3_b_in, pe4_3_a_in, pe4_3_p
   always @(posedge clk)
     pe4_3_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$4  = pe4_3_prod;
     if (pe4_3_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$5  = pe4_3_p;
     if (pe4_3_en) begin
       \$5  = pe4_3_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$2  = pe4_3_a_r;
     if (pe4_3_en) begin
       \$2  = pe4_3_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$37 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
     \$3  = pe4_3_b_r;
     if (pe4_3_en) begin
       \$3  = pe4_3_b_in;
@@ -20548,7 +20641,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe4_4_mul (rst, pe4_4_en, pe4_4_b_in, pe4_4_a_in, pe4_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$38  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20579,28 +20672,28 @@ module \systolic_array.pe4_4_mul (rst, pe4_4_en, pe4_4_b_in, pe4_4_a_in, pe4_4_p
   always @(posedge clk)
     pe4_4_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$4  = pe4_4_prod;
     if (pe4_4_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$5  = pe4_4_p;
     if (pe4_4_en) begin
       \$5  = pe4_4_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$2  = pe4_4_a_r;
     if (pe4_4_en) begin
       \$2  = pe4_4_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$38 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
     \$3  = pe4_4_b_r;
     if (pe4_4_en) begin
       \$3  = pe4_4_b_in;
@@ -20610,7 +20703,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe4_5_mul (rst, pe4_5_en, pe4_5_b_in, pe4_5_a_in, pe4_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$39  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20641,28 +20734,28 @@ module \systolic_array.pe4_5_mul (rst, pe4_5_en, pe4_5_b_in, pe4_5_a_in, pe4_5_p
   always @(posedge clk)
     pe4_5_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$4  = pe4_5_prod;
     if (pe4_5_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$5  = pe4_5_p;
     if (pe4_5_en) begin
       \$5  = pe4_5_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$2  = pe4_5_a_r;
     if (pe4_5_en) begin
       \$2  = pe4_5_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$39 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
     \$3  = pe4_5_b_r;
     if (pe4_5_en) begin
       \$3  = pe4_5_b_in;
@@ -20672,7 +20765,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe4_6_mul (rst, pe4_6_en, pe4_6_b_in, pe4_6_a_in, pe4_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$40  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20703,28 +20796,28 @@ module \systolic_array.pe4_6_mul (rst, pe4_6_en, pe4_6_b_in, pe4_6_a_in, pe4_6_p
   always @(posedge clk)
     pe4_6_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$4  = pe4_6_prod;
     if (pe4_6_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$5  = pe4_6_p;
     if (pe4_6_en) begin
       \$5  = pe4_6_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$2  = pe4_6_a_r;
     if (pe4_6_en) begin
       \$2  = pe4_6_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$40 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
     \$3  = pe4_6_b_r;
     if (pe4_6_en) begin
       \$3  = pe4_6_b_in;
@@ -20734,7 +20827,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe4_7_mul (rst, pe4_7_en, pe4_7_b_in, pe4_7_a_in, pe4_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$41  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20765,28 +20858,28 @@ module \systolic_array.pe4_7_mul (rst, pe4_7_en, pe4_7_b_in, pe4_7_a_in, pe4_7_p
   always @(posedge clk)
     pe4_7_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$4  = pe4_7_prod;
     if (pe4_7_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$5  = pe4_7_p;
     if (pe4_7_en) begin
       \$5  = pe4_7_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$2  = pe4_7_a_r;
     if (pe4_7_en) begin
       \$2  = pe4_7_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$41 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
     \$3  = pe4_7_b_r;
     if (pe4_7_en) begin
       \$3  = pe4_7_b_in;
@@ -20796,7 +20889,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe5_0_mul (rst, pe5_0_en, pe5_0_a_in, pe5_0_b_in, pe5_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$42  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20827,28 +20920,28 @@ module \systolic_array.pe5_0_mul (rst, pe5_0_en, pe5_0_a_in, pe5_0_b_in, pe5_0_p
   always @(posedge clk)
     pe5_0_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$4  = pe5_0_prod;
     if (pe5_0_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$5  = pe5_0_p;
     if (pe5_0_en) begin
       \$5  = pe5_0_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$2  = pe5_0_a_r;
     if (pe5_0_en) begin
       \$2  = pe5_0_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$42 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
     \$3  = pe5_0_b_r;
     if (pe5_0_en) begin
       \$3  = pe5_0_b_in;
@@ -20858,7 +20951,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe5_1_mul (rst, pe5_1_en, pe5_1_b_in, pe5_1_a_in, pe5_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$43  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20889,28 +20982,28 @@ module \systolic_array.pe5_1_mul (rst, pe5_1_en, pe5_1_b_in, pe5_1_a_in, pe5_1_p
   always @(posedge clk)
     pe5_1_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$4  = pe5_1_prod;
     if (pe5_1_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$5  = pe5_1_p;
     if (pe5_1_en) begin
       \$5  = pe5_1_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$2  = pe5_1_a_r;
     if (pe5_1_en) begin
       \$2  = pe5_1_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$43 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
     \$3  = pe5_1_b_r;
     if (pe5_1_en) begin
       \$3  = pe5_1_b_in;
@@ -20920,7 +21013,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe5_2_mul (rst, pe5_2_en, pe5_2_b_in, pe5_2_a_in, pe5_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$44  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -20951,28 +21044,28 @@ module \systolic_array.pe5_2_mul (rst, pe5_2_en, pe5_2_b_in, pe5_2_a_in, pe5_2_p
   always @(posedge clk)
     pe5_2_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$4  = pe5_2_prod;
     if (pe5_2_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$5  = pe5_2_p;
     if (pe5_2_en) begin
       \$5  = pe5_2_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$2  = pe5_2_a_r;
     if (pe5_2_en) begin
       \$2  = pe5_2_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$44 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
     \$3  = pe5_2_b_r;
     if (pe5_2_en) begin
       \$3  = pe5_2_b_in;
@@ -20982,7 +21075,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe5_3_mul (rst, pe5_3_en, pe5_3_b_in, pe5_3_a_in, pe5_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$45  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21013,28 +21106,28 @@ module \systolic_array.pe5_3_mul (rst, pe5_3_en, pe5_3_b_in, pe5_3_a_in, pe5_3_p
   always @(posedge clk)
     pe5_3_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$4  = pe5_3_prod;
     if (pe5_3_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$5  = pe5_3_p;
     if (pe5_3_en) begin
       \$5  = pe5_3_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$2  = pe5_3_a_r;
     if (pe5_3_en) begin
       \$2  = pe5_3_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$45 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
     \$3  = pe5_3_b_r;
     if (pe5_3_en) begin
       \$3  = pe5_3_b_in;
@@ -21044,7 +21137,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe5_4_mul (rst, pe5_4_en, pe5_4_b_in, pe5_4_a_in, pe5_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$46  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21075,28 +21168,28 @@ module \systolic_array.pe5_4_mul (rst, pe5_4_en, pe5_4_b_in, pe5_4_a_in, pe5_4_p
   always @(posedge clk)
     pe5_4_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$4  = pe5_4_prod;
     if (pe5_4_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$5  = pe5_4_p;
     if (pe5_4_en) begin
       \$5  = pe5_4_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$2  = pe5_4_a_r;
     if (pe5_4_en) begin
       \$2  = pe5_4_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$46 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
     \$3  = pe5_4_b_r;
     if (pe5_4_en) begin
       \$3  = pe5_4_b_in;
@@ -21106,7 +21199,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe5_5_mul (rst, pe5_5_en, pe5_5_b_in, pe5_5_a_in, pe5_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$47  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21137,28 +21230,28 @@ module \systolic_array.pe5_5_mul (rst, pe5_5_en, pe5_5_b_in, pe5_5_a_in, pe5_5_p
   always @(posedge clk)
     pe5_5_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$4  = pe5_5_prod;
     if (pe5_5_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$5  = pe5_5_p;
     if (pe5_5_en) begin
       \$5  = pe5_5_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$2  = pe5_5_a_r;
     if (pe5_5_en) begin
       \$2  = pe5_5_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$47 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
     \$3  = pe5_5_b_r;
     if (pe5_5_en) begin
       \$3  = pe5_5_b_in;
@@ -21168,7 +21261,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe5_6_mul (rst, pe5_6_en, pe5_6_b_in, pe5_6_a_in, pe5_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$48  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$49  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21199,28 +21292,28 @@ module \systolic_array.pe5_6_mul (rst, pe5_6_en, pe5_6_b_in, pe5_6_a_in, pe5_6_p
   always @(posedge clk)
     pe5_6_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
     \$4  = pe5_6_prod;
     if (pe5_6_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
     \$5  = pe5_6_p;
     if (pe5_6_en) begin
       \$5  = pe5_6_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
     \$2  = pe5_6_a_r;
     if (pe5_6_en) begin
       \$2  = pe5_6_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$48 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
     \$3  = pe5_6_b_r;
     if (pe5_6_en) begin
       \$3  = pe5_6_b_in;
@@ -21230,7 +21323,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe5_7_mul (rst, pe5_7_en, pe5_7_b_in, pe5_7_a_in, pe5_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$49  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$50  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21261,28 +21354,28 @@ module \systolic_array.pe5_7_mul (rst, pe5_7_en, pe5_7_b_in, pe5_7_a_in, pe5_7_p
   always @(posedge clk)
     pe5_7_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$4  = pe5_7_prod;
     if (pe5_7_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$5  = pe5_7_p;
     if (pe5_7_en) begin
       \$5  = pe5_7_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$2  = pe5_7_a_r;
     if (pe5_7_en) begin
       \$2  = pe5_7_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$49 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
     \$3  = pe5_7_b_r;
     if (pe5_7_en) begin
       \$3  = pe5_7_b_in;
@@ -21292,7 +21385,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe6_0_mul (rst, pe6_0_en, pe6_0_a_in, pe6_0_b_in, pe6_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$50  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$51  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21323,28 +21416,28 @@ module \systolic_array.pe6_0_mul (rst, pe6_0_en, pe6_0_a_in, pe6_0_b_in, pe6_0_p
   always @(posedge clk)
     pe6_0_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
     \$4  = pe6_0_prod;
     if (pe6_0_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
     \$5  = pe6_0_p;
     if (pe6_0_en) begin
       \$5  = pe6_0_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
     \$2  = pe6_0_a_r;
     if (pe6_0_en) begin
       \$2  = pe6_0_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$50 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
     \$3  = pe6_0_b_r;
     if (pe6_0_en) begin
       \$3  = pe6_0_b_in;
@@ -21354,7 +21447,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe6_1_mul (rst, pe6_1_en, pe6_1_b_in, pe6_1_a_in, pe6_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$51  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$52  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21385,28 +21478,28 @@ module \systolic_array.pe6_1_mul (rst, pe6_1_en, pe6_1_b_in, pe6_1_a_in, pe6_1_p
   always @(posedge clk)
     pe6_1_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$4  = pe6_1_prod;
     if (pe6_1_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$5  = pe6_1_p;
     if (pe6_1_en) begin
       \$5  = pe6_1_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$2  = pe6_1_a_r;
     if (pe6_1_en) begin
       \$2  = pe6_1_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$51 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
     \$3  = pe6_1_b_r;
     if (pe6_1_en) begin
       \$3  = pe6_1_b_in;
@@ -21416,7 +21509,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe6_2_mul (rst, pe6_2_en, pe6_2_b_in, pe6_2_a_in, pe6_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$52  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$53  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21447,28 +21540,28 @@ module \systolic_array.pe6_2_mul (rst, pe6_2_en, pe6_2_b_in, pe6_2_a_in, pe6_2_p
   always @(posedge clk)
     pe6_2_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
     \$4  = pe6_2_prod;
     if (pe6_2_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
     \$5  = pe6_2_p;
     if (pe6_2_en) begin
       \$5  = pe6_2_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
     \$2  = pe6_2_a_r;
     if (pe6_2_en) begin
       \$2  = pe6_2_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$52 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
     \$3  = pe6_2_b_r;
     if (pe6_2_en) begin
       \$3  = pe6_2_b_in;
@@ -21478,7 +21571,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe6_3_mul (rst, pe6_3_en, pe6_3_b_in, pe6_3_a_in, pe6_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$53  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$54  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21509,28 +21602,28 @@ module \systolic_array.pe6_3_mul (rst, pe6_3_en, pe6_3_b_in, pe6_3_a_in, pe6_3_p
   always @(posedge clk)
     pe6_3_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
     \$4  = pe6_3_prod;
     if (pe6_3_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
     \$5  = pe6_3_p;
     if (pe6_3_en) begin
       \$5  = pe6_3_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
     \$2  = pe6_3_a_r;
     if (pe6_3_en) begin
       \$2  = pe6_3_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$53 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
     \$3  = pe6_3_b_r;
     if (pe6_3_en) begin
       \$3  = pe6_3_b_in;
@@ -21540,7 +21633,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe6_4_mul (rst, pe6_4_en, pe6_4_b_in, pe6_4_a_in, pe6_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$54  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$55  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21571,28 +21664,28 @@ module \systolic_array.pe6_4_mul (rst, pe6_4_en, pe6_4_b_in, pe6_4_a_in, pe6_4_p
   always @(posedge clk)
     pe6_4_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
     \$4  = pe6_4_prod;
     if (pe6_4_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
     \$5  = pe6_4_p;
     if (pe6_4_en) begin
       \$5  = pe6_4_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
     \$2  = pe6_4_a_r;
     if (pe6_4_en) begin
       \$2  = pe6_4_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$54 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
     \$3  = pe6_4_b_r;
     if (pe6_4_en) begin
       \$3  = pe6_4_b_in;
@@ -21602,7 +21695,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe6_5_mul (rst, pe6_5_en, pe6_5_b_in, pe6_5_a_in, pe6_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$55  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$56  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21633,28 +21726,28 @@ module \systolic_array.pe6_5_mul (rst, pe6_5_en, pe6_5_b_in, pe6_5_a_in, pe6_5_p
   always @(posedge clk)
     pe6_5_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
     \$4  = pe6_5_prod;
     if (pe6_5_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
     \$5  = pe6_5_p;
     if (pe6_5_en) begin
       \$5  = pe6_5_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
     \$2  = pe6_5_a_r;
     if (pe6_5_en) begin
       \$2  = pe6_5_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$55 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
     \$3  = pe6_5_b_r;
     if (pe6_5_en) begin
       \$3  = pe6_5_b_in;
@@ -21664,7 +21757,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe6_6_mul (rst, pe6_6_en, pe6_6_b_in, pe6_6_a_in, pe6_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$56  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$57  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21695,28 +21788,28 @@ module \systolic_array.pe6_6_mul (rst, pe6_6_en, pe6_6_b_in, pe6_6_a_in, pe6_6_p
   always @(posedge clk)
     pe6_6_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
     \$4  = pe6_6_prod;
     if (pe6_6_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
     \$5  = pe6_6_p;
     if (pe6_6_en) begin
       \$5  = pe6_6_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
     \$2  = pe6_6_a_r;
     if (pe6_6_en) begin
       \$2  = pe6_6_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$56 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
     \$3  = pe6_6_b_r;
     if (pe6_6_en) begin
       \$3  = pe6_6_b_in;
@@ -21726,7 +21819,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe6_7_mul (rst, pe6_7_en, pe6_7_b_in, pe6_7_a_in, pe6_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$57  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$58  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21757,28 +21850,28 @@ module \systolic_array.pe6_7_mul (rst, pe6_7_en, pe6_7_b_in, pe6_7_a_in, pe6_7_p
   always @(posedge clk)
     pe6_7_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
     \$4  = pe6_7_prod;
     if (pe6_7_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
     \$5  = pe6_7_p;
     if (pe6_7_en) begin
       \$5  = pe6_7_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
     \$2  = pe6_7_a_r;
     if (pe6_7_en) begin
       \$2  = pe6_7_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$57 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
     \$3  = pe6_7_b_r;
     if (pe6_7_en) begin
       \$3  = pe6_7_b_in;
@@ -21788,7 +21881,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe7_0_mul (rst, pe7_0_en, pe7_0_a_in, pe7_0_b_in, pe7_0_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$58  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$59  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21819,28 +21912,28 @@ module \systolic_array.pe7_0_mul (rst, pe7_0_en, pe7_0_a_in, pe7_0_b_in, pe7_0_p
   always @(posedge clk)
     pe7_0_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
     \$4  = pe7_0_prod;
     if (pe7_0_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
     \$5  = pe7_0_p;
     if (pe7_0_en) begin
       \$5  = pe7_0_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
     \$2  = pe7_0_a_r;
     if (pe7_0_en) begin
       \$2  = pe7_0_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$58 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
     \$3  = pe7_0_b_r;
     if (pe7_0_en) begin
       \$3  = pe7_0_b_in;
@@ -21850,7 +21943,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe7_1_mul (rst, pe7_1_en, pe7_1_b_in, pe7_1_a_in, pe7_1_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$59  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$60  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21881,28 +21974,28 @@ module \systolic_array.pe7_1_mul (rst, pe7_1_en, pe7_1_b_in, pe7_1_a_in, pe7_1_p
   always @(posedge clk)
     pe7_1_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
     \$4  = pe7_1_prod;
     if (pe7_1_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
     \$5  = pe7_1_p;
     if (pe7_1_en) begin
       \$5  = pe7_1_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
     \$2  = pe7_1_a_r;
     if (pe7_1_en) begin
       \$2  = pe7_1_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$59 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
     \$3  = pe7_1_b_r;
     if (pe7_1_en) begin
       \$3  = pe7_1_b_in;
@@ -21912,7 +22005,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe7_2_mul (rst, pe7_2_en, pe7_2_b_in, pe7_2_a_in, pe7_2_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$60  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$61  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -21943,28 +22036,28 @@ module \systolic_array.pe7_2_mul (rst, pe7_2_en, pe7_2_b_in, pe7_2_a_in, pe7_2_p
   always @(posedge clk)
     pe7_2_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
     \$4  = pe7_2_prod;
     if (pe7_2_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
     \$5  = pe7_2_p;
     if (pe7_2_en) begin
       \$5  = pe7_2_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
     \$2  = pe7_2_a_r;
     if (pe7_2_en) begin
       \$2  = pe7_2_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$60 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
     \$3  = pe7_2_b_r;
     if (pe7_2_en) begin
       \$3  = pe7_2_b_in;
@@ -21974,7 +22067,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe7_3_mul (rst, pe7_3_en, pe7_3_b_in, pe7_3_a_in, pe7_3_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$61  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$62  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -22005,28 +22098,28 @@ module \systolic_array.pe7_3_mul (rst, pe7_3_en, pe7_3_b_in, pe7_3_a_in, pe7_3_p
   always @(posedge clk)
     pe7_3_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
     \$4  = pe7_3_prod;
     if (pe7_3_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
     \$5  = pe7_3_p;
     if (pe7_3_en) begin
       \$5  = pe7_3_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
     \$2  = pe7_3_a_r;
     if (pe7_3_en) begin
       \$2  = pe7_3_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$61 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
     \$3  = pe7_3_b_r;
     if (pe7_3_en) begin
       \$3  = pe7_3_b_in;
@@ -22036,7 +22129,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe7_4_mul (rst, pe7_4_en, pe7_4_b_in, pe7_4_a_in, pe7_4_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$62  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$63  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -22067,28 +22160,28 @@ module \systolic_array.pe7_4_mul (rst, pe7_4_en, pe7_4_b_in, pe7_4_a_in, pe7_4_p
   always @(posedge clk)
     pe7_4_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
     \$4  = pe7_4_prod;
     if (pe7_4_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
     \$5  = pe7_4_p;
     if (pe7_4_en) begin
       \$5  = pe7_4_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
     \$2  = pe7_4_a_r;
     if (pe7_4_en) begin
       \$2  = pe7_4_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$62 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
     \$3  = pe7_4_b_r;
     if (pe7_4_en) begin
       \$3  = pe7_4_b_in;
@@ -22098,7 +22191,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe7_5_mul (rst, pe7_5_en, pe7_5_b_in, pe7_5_a_in, pe7_5_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$63  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$64  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -22129,28 +22222,28 @@ module \systolic_array.pe7_5_mul (rst, pe7_5_en, pe7_5_b_in, pe7_5_a_in, pe7_5_p
   always @(posedge clk)
     pe7_5_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
     \$4  = pe7_5_prod;
     if (pe7_5_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
     \$5  = pe7_5_p;
     if (pe7_5_en) begin
       \$5  = pe7_5_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
     \$2  = pe7_5_a_r;
     if (pe7_5_en) begin
       \$2  = pe7_5_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$63 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
     \$3  = pe7_5_b_r;
     if (pe7_5_en) begin
       \$3  = pe7_5_b_in;
@@ -22160,7 +22253,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe7_6_mul (rst, pe7_6_en, pe7_6_b_in, pe7_6_a_in, pe7_6_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$64  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$65  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -22191,28 +22284,28 @@ module \systolic_array.pe7_6_mul (rst, pe7_6_en, pe7_6_b_in, pe7_6_a_in, pe7_6_p
   always @(posedge clk)
     pe7_6_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
     \$4  = pe7_6_prod;
     if (pe7_6_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
     \$5  = pe7_6_p;
     if (pe7_6_en) begin
       \$5  = pe7_6_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
     \$2  = pe7_6_a_r;
     if (pe7_6_en) begin
       \$2  = pe7_6_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$64 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
     \$3  = pe7_6_b_r;
     if (pe7_6_en) begin
       \$3  = pe7_6_b_in;
@@ -22222,7 +22315,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \systolic_array.pe7_7_mul (rst, pe7_7_en, pe7_7_b_in, pe7_7_a_in, pe7_7_p, clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$65  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$66  = 0;
   wire [15:0] \$1 ;
   reg [7:0] \$2 ;
   reg [7:0] \$3 ;
@@ -22253,28 +22346,28 @@ module \systolic_array.pe7_7_mul (rst, pe7_7_en, pe7_7_b_in, pe7_7_a_in, pe7_7_p
   always @(posedge clk)
     pe7_7_a_r <= \$2 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$4  = pe7_7_prod;
     if (pe7_7_en) begin
       \$4  = \$1 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$5  = pe7_7_p;
     if (pe7_7_en) begin
       \$5  = pe7_7_prod;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$2  = pe7_7_a_r;
     if (pe7_7_en) begin
       \$2  = pe7_7_a_in;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$3  = pe7_7_b_r;
     if (pe7_7_en) begin
       \$3  = pe7_7_b_in;

@@ -232,8 +232,8 @@ module training_core(cfg__valid, i__payload, i__valid, o__ready, u_i__payload, u
     .i__ready(u_i__ready),
     .i__valid(u_i__valid),
     .o__payload(u_o__payload),
-    .o__ready(u_o__ready),
     .o__valid(u_o__valid),
+    .r_en(u_o__ready),
     .rst(rst)
   );
   assign \cfg__payload$18  = cfg__payload;
@@ -1003,8 +1003,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     .i__ready(\i__ready$22 ),
     .i__valid(rd_valid1),
     .o__payload(o__payload),
-    .o__ready(\o__ready$36 ),
     .o__valid(o__valid),
+    .r_en(\o__ready$36 ),
     .rst(rst)
   );
   always @* begin
@@ -21119,15 +21119,15 @@ module \training_core.datapath.pad (rst, rd__en, wr_en, wr_row, wr_e0, wr_count,
 endmodule
 
 (* generator = "Amaranth" *)
-module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, i__ready, o__ready);
+module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__payload, i__valid, i__ready, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
-  wire [5:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [32:0] \$103 ;
-  wire [32:0] \$104 ;
+  wire \$100 ;
+  wire [32:0] \$101 ;
+  wire [32:0] \$102 ;
+  wire \$103 ;
+  wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
@@ -21136,31 +21136,31 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   wire [7:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [7:0] \$112 ;
+  wire [7:0] \$113 ;
   wire [7:0] \$114 ;
-  wire [7:0] \$115 ;
-  wire [7:0] \$116 ;
+  wire [31:0] \$115 ;
+  wire [31:0] \$116 ;
   wire [31:0] \$117 ;
-  wire [31:0] \$118 ;
+  wire \$118 ;
   wire [31:0] \$119 ;
   wire [7:0] \$12 ;
-  wire \$120 ;
+  wire [31:0] \$120 ;
   wire [31:0] \$121 ;
-  wire [31:0] \$122 ;
-  wire [31:0] \$123 ;
-  wire [15:0] \$124 ;
-  wire [23:0] \$125 ;
+  wire [15:0] \$122 ;
+  wire [23:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [7:0] \$128 ;
+  wire [7:0] \$129 ;
   wire [7:0] \$13 ;
-  wire [7:0] \$130 ;
-  wire [7:0] \$131 ;
-  wire \$132 ;
-  wire [32:0] \$133 ;
-  wire [32:0] \$134 ;
+  wire \$130 ;
+  wire [32:0] \$131 ;
+  wire [32:0] \$132 ;
+  wire \$133 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
@@ -21169,31 +21169,31 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   wire [7:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
+  wire [7:0] \$142 ;
+  wire [7:0] \$143 ;
   wire [7:0] \$144 ;
-  wire [7:0] \$145 ;
-  wire [7:0] \$146 ;
+  wire [31:0] \$145 ;
+  wire [31:0] \$146 ;
   wire [31:0] \$147 ;
-  wire [31:0] \$148 ;
+  wire \$148 ;
   wire [31:0] \$149 ;
   wire [7:0] \$15 ;
-  wire \$150 ;
+  wire [31:0] \$150 ;
   wire [31:0] \$151 ;
-  wire [31:0] \$152 ;
-  wire [31:0] \$153 ;
-  wire [15:0] \$154 ;
-  wire [23:0] \$155 ;
+  wire [15:0] \$152 ;
+  wire [23:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [7:0] \$158 ;
+  wire [7:0] \$159 ;
   wire [7:0] \$16 ;
-  wire [7:0] \$160 ;
-  wire [7:0] \$161 ;
-  wire \$162 ;
-  wire [32:0] \$163 ;
-  wire [32:0] \$164 ;
+  wire \$160 ;
+  wire [32:0] \$161 ;
+  wire [32:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
@@ -21202,31 +21202,31 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   wire [7:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
+  wire [7:0] \$172 ;
+  wire [7:0] \$173 ;
   wire [7:0] \$174 ;
-  wire [7:0] \$175 ;
-  wire [7:0] \$176 ;
+  wire [31:0] \$175 ;
+  wire [31:0] \$176 ;
   wire [31:0] \$177 ;
-  wire [31:0] \$178 ;
+  wire \$178 ;
   wire [31:0] \$179 ;
   wire [7:0] \$18 ;
-  wire \$180 ;
+  wire [31:0] \$180 ;
   wire [31:0] \$181 ;
-  wire [31:0] \$182 ;
-  wire [31:0] \$183 ;
-  wire [15:0] \$184 ;
-  wire [23:0] \$185 ;
+  wire [15:0] \$182 ;
+  wire [23:0] \$183 ;
+  wire \$184 ;
+  wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [7:0] \$188 ;
+  wire [7:0] \$189 ;
   wire [7:0] \$19 ;
-  wire [7:0] \$190 ;
-  wire [7:0] \$191 ;
-  wire \$192 ;
-  wire [32:0] \$193 ;
-  wire [32:0] \$194 ;
+  wire \$190 ;
+  wire [32:0] \$191 ;
+  wire [32:0] \$192 ;
+  wire \$193 ;
+  wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
@@ -21236,31 +21236,31 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   wire [7:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
+  wire [7:0] \$202 ;
+  wire [7:0] \$203 ;
   wire [7:0] \$204 ;
-  wire [7:0] \$205 ;
-  wire [7:0] \$206 ;
+  wire [31:0] \$205 ;
+  wire [31:0] \$206 ;
   wire [31:0] \$207 ;
-  wire [31:0] \$208 ;
+  wire \$208 ;
   wire [31:0] \$209 ;
   wire [7:0] \$21 ;
-  wire \$210 ;
+  wire [31:0] \$210 ;
   wire [31:0] \$211 ;
-  wire [31:0] \$212 ;
-  wire [31:0] \$213 ;
-  wire [15:0] \$214 ;
-  wire [23:0] \$215 ;
+  wire [15:0] \$212 ;
+  wire [23:0] \$213 ;
+  wire \$214 ;
+  wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [7:0] \$218 ;
+  wire [7:0] \$219 ;
   wire [7:0] \$22 ;
-  wire [7:0] \$220 ;
-  wire [7:0] \$221 ;
-  wire \$222 ;
-  wire [32:0] \$223 ;
-  wire [32:0] \$224 ;
+  wire \$220 ;
+  wire [32:0] \$221 ;
+  wire [32:0] \$222 ;
+  wire \$223 ;
+  wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
@@ -21269,31 +21269,31 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   wire [7:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
+  wire [7:0] \$232 ;
+  wire [7:0] \$233 ;
   wire [7:0] \$234 ;
-  wire [7:0] \$235 ;
-  wire [7:0] \$236 ;
+  wire [31:0] \$235 ;
+  wire [31:0] \$236 ;
   wire [31:0] \$237 ;
-  wire [31:0] \$238 ;
+  wire \$238 ;
   wire [31:0] \$239 ;
   wire [7:0] \$24 ;
-  wire \$240 ;
+  wire [31:0] \$240 ;
   wire [31:0] \$241 ;
-  wire [31:0] \$242 ;
-  wire [31:0] \$243 ;
-  wire [15:0] \$244 ;
-  wire [23:0] \$245 ;
+  wire [15:0] \$242 ;
+  wire [23:0] \$243 ;
+  wire \$244 ;
+  wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [7:0] \$248 ;
+  wire [7:0] \$249 ;
   wire [7:0] \$25 ;
-  wire [7:0] \$250 ;
-  wire [7:0] \$251 ;
-  wire \$252 ;
-  wire [32:0] \$253 ;
-  wire [32:0] \$254 ;
+  wire \$250 ;
+  wire [32:0] \$251 ;
+  wire [32:0] \$252 ;
+  wire \$253 ;
+  wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
@@ -21302,31 +21302,31 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   wire [7:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
+  wire [7:0] \$262 ;
+  wire [7:0] \$263 ;
   wire [7:0] \$264 ;
-  wire [7:0] \$265 ;
-  wire [7:0] \$266 ;
+  wire [31:0] \$265 ;
+  wire [31:0] \$266 ;
   wire [31:0] \$267 ;
-  wire [31:0] \$268 ;
+  wire \$268 ;
   wire [31:0] \$269 ;
-  wire [2:0] \$27 ;
-  wire \$270 ;
+  wire \$27 ;
+  wire [31:0] \$270 ;
   wire [31:0] \$271 ;
-  wire [31:0] \$272 ;
-  wire [31:0] \$273 ;
-  wire [15:0] \$274 ;
-  wire [23:0] \$275 ;
+  wire [15:0] \$272 ;
+  wire [23:0] \$273 ;
+  wire \$274 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire [2:0] \$28 ;
-  wire [7:0] \$280 ;
-  wire [7:0] \$281 ;
-  wire \$282 ;
-  wire [32:0] \$283 ;
-  wire [32:0] \$284 ;
+  wire [7:0] \$278 ;
+  wire [7:0] \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire [32:0] \$281 ;
+  wire [32:0] \$282 ;
+  wire \$283 ;
+  wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
@@ -21335,32 +21335,32 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
+  wire [7:0] \$292 ;
+  wire [7:0] \$293 ;
   wire [7:0] \$294 ;
-  wire [7:0] \$295 ;
-  wire [7:0] \$296 ;
+  wire [31:0] \$295 ;
+  wire [31:0] \$296 ;
   wire [31:0] \$297 ;
-  wire [31:0] \$298 ;
+  wire \$298 ;
   wire [31:0] \$299 ;
   wire [7:0] \$3 ;
   wire \$30 ;
-  wire \$300 ;
+  wire [31:0] \$300 ;
   wire [31:0] \$301 ;
-  wire [31:0] \$302 ;
-  wire [31:0] \$303 ;
-  wire [15:0] \$304 ;
-  wire [23:0] \$305 ;
+  wire [15:0] \$302 ;
+  wire [23:0] \$303 ;
+  wire \$304 ;
+  wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  wire [7:0] \$308 ;
+  wire [7:0] \$309 ;
   wire \$31 ;
-  wire [7:0] \$310 ;
-  wire [7:0] \$311 ;
-  wire \$312 ;
-  wire [32:0] \$313 ;
-  wire [32:0] \$314 ;
+  wire \$310 ;
+  wire [32:0] \$311 ;
+  wire [32:0] \$312 ;
+  wire \$313 ;
+  wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
@@ -21369,362 +21369,362 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
+  wire [7:0] \$322 ;
+  wire [7:0] \$323 ;
   wire [7:0] \$324 ;
-  wire [7:0] \$325 ;
-  wire [7:0] \$326 ;
+  wire [31:0] \$325 ;
+  wire [31:0] \$326 ;
   wire [31:0] \$327 ;
-  wire [31:0] \$328 ;
+  wire \$328 ;
   wire [31:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
+  wire [31:0] \$330 ;
   wire [31:0] \$331 ;
-  wire [31:0] \$332 ;
-  wire [31:0] \$333 ;
-  wire [15:0] \$334 ;
-  wire [23:0] \$335 ;
+  wire [15:0] \$332 ;
+  wire [23:0] \$333 ;
+  wire \$334 ;
+  wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire [7:0] \$338 ;
+  wire [7:0] \$339 ;
   wire \$34 ;
-  wire [7:0] \$340 ;
+  wire \$340 ;
   wire [7:0] \$341 ;
-  wire \$342 ;
-  wire [7:0] \$343 ;
-  reg [1:0] \$344 ;
-  reg [1:0] \$345 ;
-  reg [1:0] \$346 ;
-  reg \$347 ;
-  reg \$348 ;
-  reg [5:0] \$349 ;
+  reg \$342 ;
+  reg \$343 ;
+  reg [5:0] \$344 ;
+  reg \$345 ;
+  reg \$346 ;
+  reg [31:0] \$347 ;
+  reg [31:0] \$348 ;
+  reg [31:0] \$349 ;
   wire \$35 ;
-  reg \$350 ;
-  reg \$351 ;
+  reg [31:0] \$350 ;
+  reg [31:0] \$351 ;
   reg [31:0] \$352 ;
   reg [31:0] \$353 ;
   reg [31:0] \$354 ;
-  reg [31:0] \$355 ;
-  reg [31:0] \$356 ;
-  reg [31:0] \$357 ;
-  reg [31:0] \$358 ;
-  reg [31:0] \$359 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg \$359 ;
   wire \$36 ;
   reg \$360 ;
   reg \$361 ;
-  reg \$362 ;
-  reg \$363 ;
+  reg [5:0] \$362 ;
+  reg [31:0] \$363 ;
   reg \$364 ;
   reg \$365 ;
-  reg \$366 ;
+  reg [5:0] \$366 ;
   reg [5:0] \$367 ;
-  reg [31:0] \$368 ;
-  reg \$369 ;
+  reg [15:0] \$368 ;
+  reg [15:0] \$369 ;
   wire \$37 ;
-  reg \$370 ;
-  reg [5:0] \$371 ;
-  reg [5:0] \$372 ;
-  reg [15:0] \$373 ;
-  reg [15:0] \$374 ;
-  reg [15:0] \$375 ;
-  reg [2:0] \$376 ;
-  reg [31:0] \$377 ;
-  reg \$378 ;
-  reg \$379 ;
+  reg [15:0] \$370 ;
+  reg [2:0] \$371 ;
+  reg [31:0] \$372 ;
+  reg \$373 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg [7:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg [7:0] \$379 ;
   wire \$38 ;
-  reg \$380 ;
+  reg [7:0] \$380 ;
   reg [7:0] \$381 ;
   reg [7:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [7:0] \$385 ;
-  reg [7:0] \$386 ;
-  reg [7:0] \$387 ;
-  reg [31:0] \$388 ;
-  reg [31:0] \$389 ;
+  reg [31:0] \$383 ;
+  reg [31:0] \$384 ;
+  reg [2:0] \$385 ;
+  reg [31:0] \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg \$389 ;
   wire \$39 ;
-  reg [2:0] \$390 ;
-  reg [31:0] \$391 ;
-  reg \$392 ;
-  reg \$393 ;
-  reg \$394 ;
-  reg [6:0] \$395 ;
-  reg [6:0] \$396 ;
-  reg [6:0] \$397 ;
-  reg [31:0] \$398 ;
-  reg [23:0] \$399 ;
+  reg [6:0] \$390 ;
+  reg [6:0] \$391 ;
+  reg [6:0] \$392 ;
+  reg [31:0] \$393 ;
+  reg [23:0] \$394 ;
+  reg [15:0] \$395 ;
+  reg [15:0] \$396 ;
+  reg [15:0] \$397 ;
+  reg \$398 ;
+  reg [6:0] \$399 ;
   wire [7:0] \$4 ;
   wire \$40 ;
-  reg [15:0] \$400 ;
-  reg [15:0] \$401 ;
-  reg [15:0] \$402 ;
+  reg \$400 ;
+  reg \$401 ;
+  reg \$402 ;
   reg \$403 ;
-  reg [6:0] \$404 ;
+  reg \$404 ;
   reg \$405 ;
-  reg \$406 ;
+  reg [31:0] \$406 ;
   reg \$407 ;
   reg \$408 ;
   reg \$409 ;
   wire \$41 ;
-  reg \$410 ;
-  reg [31:0] \$411 ;
-  reg \$412 ;
-  reg \$413 ;
-  reg \$414 ;
+  reg [7:0] \$410 ;
+  reg [7:0] \$411 ;
+  reg [7:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [7:0] \$414 ;
   reg [7:0] \$415 ;
   reg [7:0] \$416 ;
-  reg [7:0] \$417 ;
-  reg [7:0] \$418 ;
-  reg [7:0] \$419 ;
+  reg [31:0] \$417 ;
+  reg [31:0] \$418 ;
+  reg [2:0] \$419 ;
   wire \$42 ;
-  reg [7:0] \$420 ;
-  reg [7:0] \$421 ;
-  reg [31:0] \$422 ;
-  reg [31:0] \$423 ;
-  reg [2:0] \$424 ;
-  reg [31:0] \$425 ;
-  reg \$426 ;
-  reg \$427 ;
-  reg \$428 ;
-  reg [6:0] \$429 ;
+  reg [31:0] \$420 ;
+  reg \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg [6:0] \$424 ;
+  reg [6:0] \$425 ;
+  reg [6:0] \$426 ;
+  reg [31:0] \$427 ;
+  reg [23:0] \$428 ;
+  reg [15:0] \$429 ;
   wire \$43 ;
-  reg [6:0] \$430 ;
-  reg [6:0] \$431 ;
-  reg [31:0] \$432 ;
-  reg [23:0] \$433 ;
-  reg [15:0] \$434 ;
-  reg [15:0] \$435 ;
-  reg [15:0] \$436 ;
+  reg [15:0] \$430 ;
+  reg [15:0] \$431 ;
+  reg \$432 ;
+  reg [6:0] \$433 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg \$436 ;
   reg \$437 ;
-  reg [6:0] \$438 ;
+  reg \$438 ;
   reg \$439 ;
   wire \$44 ;
-  reg \$440 ;
+  reg [31:0] \$440 ;
   reg \$441 ;
   reg \$442 ;
   reg \$443 ;
-  reg \$444 ;
-  reg [31:0] \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg \$448 ;
+  reg [7:0] \$444 ;
+  reg [7:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [7:0] \$448 ;
   reg [7:0] \$449 ;
   wire \$45 ;
   reg [7:0] \$450 ;
-  reg [7:0] \$451 ;
-  reg [7:0] \$452 ;
-  reg [7:0] \$453 ;
-  reg [7:0] \$454 ;
-  reg [7:0] \$455 ;
-  reg [31:0] \$456 ;
-  reg [31:0] \$457 ;
-  reg [2:0] \$458 ;
-  reg [31:0] \$459 ;
+  reg [31:0] \$451 ;
+  reg [31:0] \$452 ;
+  reg [2:0] \$453 ;
+  reg [31:0] \$454 ;
+  reg \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg [6:0] \$458 ;
+  reg [6:0] \$459 ;
   wire \$46 ;
-  reg \$460 ;
-  reg \$461 ;
-  reg \$462 ;
-  reg [6:0] \$463 ;
-  reg [6:0] \$464 ;
-  reg [6:0] \$465 ;
-  reg [31:0] \$466 ;
-  reg [23:0] \$467 ;
-  reg [15:0] \$468 ;
-  reg [15:0] \$469 ;
+  reg [6:0] \$460 ;
+  reg [31:0] \$461 ;
+  reg [23:0] \$462 ;
+  reg [15:0] \$463 ;
+  reg [15:0] \$464 ;
+  reg [15:0] \$465 ;
+  reg \$466 ;
+  reg [6:0] \$467 ;
+  reg \$468 ;
+  reg \$469 ;
   wire \$47 ;
-  reg [15:0] \$470 ;
+  reg \$470 ;
   reg \$471 ;
-  reg [6:0] \$472 ;
+  reg \$472 ;
   reg \$473 ;
-  reg \$474 ;
+  reg [31:0] \$474 ;
   reg \$475 ;
   reg \$476 ;
   reg \$477 ;
-  reg \$478 ;
-  reg [31:0] \$479 ;
+  reg [7:0] \$478 ;
+  reg [7:0] \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg \$481 ;
-  reg \$482 ;
+  reg [7:0] \$480 ;
+  reg [7:0] \$481 ;
+  reg [7:0] \$482 ;
   reg [7:0] \$483 ;
   reg [7:0] \$484 ;
-  reg [7:0] \$485 ;
-  reg [7:0] \$486 ;
-  reg [7:0] \$487 ;
-  reg [7:0] \$488 ;
-  reg [7:0] \$489 ;
+  reg [31:0] \$485 ;
+  reg [31:0] \$486 ;
+  reg [2:0] \$487 ;
+  reg [31:0] \$488 ;
+  reg \$489 ;
   wire \$49 ;
-  reg [31:0] \$490 ;
-  reg [31:0] \$491 ;
-  reg [2:0] \$492 ;
-  reg [31:0] \$493 ;
-  reg \$494 ;
-  reg \$495 ;
-  reg \$496 ;
-  reg [6:0] \$497 ;
-  reg [6:0] \$498 ;
-  reg [6:0] \$499 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg [6:0] \$492 ;
+  reg [6:0] \$493 ;
+  reg [6:0] \$494 ;
+  reg [31:0] \$495 ;
+  reg [23:0] \$496 ;
+  reg [15:0] \$497 ;
+  reg [15:0] \$498 ;
+  reg [15:0] \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [31:0] \$500 ;
-  reg [23:0] \$501 ;
-  reg [15:0] \$502 ;
-  reg [15:0] \$503 ;
-  reg [15:0] \$504 ;
+  reg \$500 ;
+  reg [6:0] \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg \$504 ;
   reg \$505 ;
-  reg [6:0] \$506 ;
+  reg \$506 ;
   reg \$507 ;
-  reg \$508 ;
+  reg [31:0] \$508 ;
   reg \$509 ;
   wire \$51 ;
   reg \$510 ;
   reg \$511 ;
-  reg \$512 ;
-  reg [31:0] \$513 ;
-  reg \$514 ;
-  reg \$515 ;
-  reg \$516 ;
+  reg [7:0] \$512 ;
+  reg [7:0] \$513 ;
+  reg [7:0] \$514 ;
+  reg [7:0] \$515 ;
+  reg [7:0] \$516 ;
   reg [7:0] \$517 ;
   reg [7:0] \$518 ;
-  reg [7:0] \$519 ;
+  reg [31:0] \$519 ;
   wire \$52 ;
-  reg [7:0] \$520 ;
-  reg [7:0] \$521 ;
-  reg [7:0] \$522 ;
-  reg [7:0] \$523 ;
-  reg [31:0] \$524 ;
-  reg [31:0] \$525 ;
-  reg [2:0] \$526 ;
-  reg [31:0] \$527 ;
-  reg \$528 ;
-  reg \$529 ;
+  reg [31:0] \$520 ;
+  reg [2:0] \$521 ;
+  reg [31:0] \$522 ;
+  reg \$523 ;
+  reg \$524 ;
+  reg \$525 ;
+  reg [6:0] \$526 ;
+  reg [6:0] \$527 ;
+  reg [6:0] \$528 ;
+  reg [31:0] \$529 ;
   wire \$53 ;
-  reg \$530 ;
-  reg [6:0] \$531 ;
-  reg [6:0] \$532 ;
-  reg [6:0] \$533 ;
-  reg [31:0] \$534 ;
-  reg [23:0] \$535 ;
-  reg [15:0] \$536 ;
-  reg [15:0] \$537 ;
-  reg [15:0] \$538 ;
+  reg [23:0] \$530 ;
+  reg [15:0] \$531 ;
+  reg [15:0] \$532 ;
+  reg [15:0] \$533 ;
+  reg \$534 ;
+  reg [6:0] \$535 ;
+  reg \$536 ;
+  reg \$537 ;
+  reg \$538 ;
   reg \$539 ;
   wire \$54 ;
-  reg [6:0] \$540 ;
+  reg \$540 ;
   reg \$541 ;
-  reg \$542 ;
+  reg [31:0] \$542 ;
   reg \$543 ;
   reg \$544 ;
   reg \$545 ;
-  reg \$546 ;
-  reg [31:0] \$547 ;
-  reg \$548 ;
-  reg \$549 ;
+  reg [7:0] \$546 ;
+  reg [7:0] \$547 ;
+  reg [7:0] \$548 ;
+  reg [7:0] \$549 ;
   wire \$55 ;
-  reg \$550 ;
+  reg [7:0] \$550 ;
   reg [7:0] \$551 ;
   reg [7:0] \$552 ;
-  reg [7:0] \$553 ;
-  reg [7:0] \$554 ;
-  reg [7:0] \$555 ;
-  reg [7:0] \$556 ;
-  reg [7:0] \$557 ;
-  reg [31:0] \$558 ;
-  reg [31:0] \$559 ;
+  reg [31:0] \$553 ;
+  reg [31:0] \$554 ;
+  reg [2:0] \$555 ;
+  reg [31:0] \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire \$56 ;
-  reg [2:0] \$560 ;
-  reg [31:0] \$561 ;
-  reg \$562 ;
-  reg \$563 ;
-  reg \$564 ;
-  reg [6:0] \$565 ;
-  reg [6:0] \$566 ;
-  reg [6:0] \$567 ;
-  reg [31:0] \$568 ;
-  reg [23:0] \$569 ;
+  reg [6:0] \$560 ;
+  reg [6:0] \$561 ;
+  reg [6:0] \$562 ;
+  reg [31:0] \$563 ;
+  reg [23:0] \$564 ;
+  reg [15:0] \$565 ;
+  reg [15:0] \$566 ;
+  reg [15:0] \$567 ;
+  reg \$568 ;
+  reg [6:0] \$569 ;
   wire \$57 ;
-  reg [15:0] \$570 ;
-  reg [15:0] \$571 ;
-  reg [15:0] \$572 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg \$572 ;
   reg \$573 ;
-  reg [6:0] \$574 ;
+  reg \$574 ;
   reg \$575 ;
-  reg \$576 ;
+  reg [31:0] \$576 ;
   reg \$577 ;
   reg \$578 ;
   reg \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg [31:0] \$581 ;
-  reg \$582 ;
-  reg \$583 ;
-  reg \$584 ;
+  reg [7:0] \$580 ;
+  reg [7:0] \$581 ;
+  reg [7:0] \$582 ;
+  reg [7:0] \$583 ;
+  reg [7:0] \$584 ;
   reg [7:0] \$585 ;
   reg [7:0] \$586 ;
-  reg [7:0] \$587 ;
-  reg [7:0] \$588 ;
-  reg [7:0] \$589 ;
+  reg [31:0] \$587 ;
+  reg [31:0] \$588 ;
+  reg [2:0] \$589 ;
   wire \$59 ;
-  reg [7:0] \$590 ;
-  reg [7:0] \$591 ;
-  reg [31:0] \$592 ;
-  reg [31:0] \$593 ;
-  reg [2:0] \$594 ;
-  reg [31:0] \$595 ;
-  reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
-  reg [6:0] \$599 ;
+  reg [31:0] \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg [6:0] \$594 ;
+  reg [6:0] \$595 ;
+  reg [6:0] \$596 ;
+  reg [31:0] \$597 ;
+  reg [23:0] \$598 ;
+  reg [15:0] \$599 ;
   wire [7:0] \$6 ;
   wire \$60 ;
-  reg [6:0] \$600 ;
-  reg [6:0] \$601 ;
-  reg [31:0] \$602 ;
-  reg [23:0] \$603 ;
-  reg [15:0] \$604 ;
-  reg [15:0] \$605 ;
-  reg [15:0] \$606 ;
+  reg [15:0] \$600 ;
+  reg [15:0] \$601 ;
+  reg \$602 ;
+  reg [6:0] \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
   reg \$607 ;
-  reg [6:0] \$608 ;
+  reg \$608 ;
   reg \$609 ;
   wire \$61 ;
-  reg \$610 ;
+  reg [31:0] \$610 ;
   reg \$611 ;
   reg \$612 ;
   reg \$613 ;
-  reg \$614 ;
-  reg [31:0] \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg \$618 ;
+  reg [7:0] \$614 ;
+  reg [7:0] \$615 ;
+  reg [7:0] \$616 ;
+  reg [7:0] \$617 ;
+  reg [7:0] \$618 ;
   reg [7:0] \$619 ;
   wire \$62 ;
   reg [7:0] \$620 ;
-  reg [7:0] \$621 ;
-  reg [7:0] \$622 ;
-  reg [7:0] \$623 ;
-  reg [7:0] \$624 ;
-  reg [7:0] \$625 ;
-  reg [31:0] \$626 ;
-  reg [31:0] \$627 ;
-  reg [2:0] \$628 ;
-  reg [31:0] \$629 ;
+  reg [31:0] \$621 ;
+  reg [31:0] \$622 ;
+  reg [2:0] \$623 ;
+  reg [31:0] \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg [6:0] \$628 ;
+  reg [6:0] \$629 ;
   wire \$63 ;
-  reg \$630 ;
-  reg \$631 ;
-  reg \$632 ;
-  reg [6:0] \$633 ;
-  reg [6:0] \$634 ;
-  reg [6:0] \$635 ;
-  reg [31:0] \$636 ;
-  reg [23:0] \$637 ;
-  reg [15:0] \$638 ;
-  reg [15:0] \$639 ;
+  reg [6:0] \$630 ;
+  reg [31:0] \$631 ;
+  reg [23:0] \$632 ;
+  reg [15:0] \$633 ;
+  reg [15:0] \$634 ;
+  reg [15:0] \$635 ;
+  reg \$636 ;
+  reg [6:0] \$637 ;
+  reg \$638 ;
+  reg \$639 ;
   wire \$64 ;
-  reg [15:0] \$640 ;
+  reg \$640 ;
   reg \$641 ;
-  reg [6:0] \$642 ;
+  reg \$642 ;
   reg \$643 ;
   reg \$644 ;
   reg \$645 ;
@@ -21742,29 +21742,24 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   reg \$656 ;
   reg \$657 ;
   reg \$658 ;
-  reg \$659 ;
+  reg [7:0] \$659 ;
   wire \$66 ;
-  reg \$660 ;
-  reg \$661 ;
-  reg \$662 ;
-  reg \$663 ;
+  reg [7:0] \$660 ;
+  reg [7:0] \$661 ;
+  reg [7:0] \$662 ;
+  reg [7:0] \$663 ;
   reg [7:0] \$664 ;
   reg [7:0] \$665 ;
   reg [7:0] \$666 ;
-  reg [7:0] \$667 ;
-  reg [7:0] \$668 ;
-  reg [7:0] \$669 ;
-  wire \$67 ;
-  reg [7:0] \$670 ;
-  reg [7:0] \$671 ;
+  reg [5:0] \$667 ;
+  reg [5:0] \$668 ;
+  reg [5:0] \$669 ;
+  wire [5:0] \$67 ;
+  reg [5:0] \$670 ;
+  reg [5:0] \$671 ;
   reg [5:0] \$672 ;
-  reg [5:0] \$673 ;
-  reg [5:0] \$674 ;
-  reg [5:0] \$675 ;
-  reg [5:0] \$676 ;
-  reg [5:0] \$677 ;
-  wire \$68 ;
-  wire [5:0] \$69 ;
+  wire [5:0] \$68 ;
+  wire \$69 ;
   wire [7:0] \$7 ;
   wire [5:0] \$70 ;
   wire \$71 ;
@@ -21798,9 +21793,6 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   wire \$97 ;
   wire [5:0] \$98 ;
   wire \$99 ;
-  reg [1:0] \$signature__addr  = 2'h0;
-  wire [78:0] \$signature__data ;
-  wire \$signature__en ;
   reg bad_shift = 1'h0;
   reg big0_d0 = 1'h0;
   reg big0_d1 = 1'h0;
@@ -21860,6 +21852,7 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   reg last_d5 = 1'h0;
   reg last_d6 = 1'h0;
   reg last_d7 = 1'h0;
+  wire [1:0] level;
   reg neg0_d0 = 1'h0;
   reg neg0_d1 = 1'h0;
   reg neg0_d2 = 1'h0;
@@ -21922,7 +21915,6 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   wire [5:0] \o__payload.k ;
   wire [7:0] \o__payload.keep ;
   wire \o__payload.last ;
-  input o__ready;
   wire o__ready;
   output o__valid;
   wire o__valid;
@@ -21948,17 +21940,12 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   wire \out_buffer_data.last ;
   (* keep = 32'd1 *)
   reg out_buffer_en = 1'h1;
-  reg [1:0] out_buffer_level = 2'h0;
   wire [2:0] out_buffer_level_next;
   wire out_buffer_pop;
   wire out_buffer_push;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_r_ptr;
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire out_buffer_ready;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_w_ptr;
   reg [6:0] q7_0_d0 = 7'h00;
   reg [6:0] q7_0_d1 = 7'h00;
   reg [6:0] q7_1_d0 = 7'h00;
@@ -21975,8 +21962,10 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   reg [6:0] q7_6_d1 = 7'h00;
   reg [6:0] q7_7_d0 = 7'h00;
   reg [6:0] q7_7_d1 = 7'h00;
-  reg [1:0] read__addr = 2'h0;
-  wire [78:0] read__data;
+  wire [78:0] r_data;
+  input r_en;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg [5:0] s1_k = 6'h00;
@@ -22152,6 +22141,8 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   reg valid_d4 = 1'h0;
   reg valid_d5 = 1'h0;
   reg valid_d6 = 1'h0;
+  wire [78:0] w_data;
+  wire w_en;
   reg [7:0] xsat0_d0 = 8'h00;
   reg [7:0] xsat0_d1 = 8'h00;
   reg [7:0] xsat0_d2 = 8'h00;
@@ -22200,712 +22191,686 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   reg [7:0] xsat7_d3 = 8'h00;
   reg [7:0] xsat7_d4 = 8'h00;
   reg [7:0] xsat7_d5 = 8'h00;
-  reg [78:0] out_buffer [3:0];
-  initial begin : \out_buffer$init 
-    integer i;
-    for (i = 0; i < 4; i = i + 1)
-      out_buffer[i] = 79'h00000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      out_buffer[\$signature__addr ] <= \$signature__data ;
-  end
-  assign o__payload = out_buffer[read__addr];
-  assign \$319  = & s1_x7[31:7];
-  assign \$320  = | s1_x7[6:0];
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = ~ \$321 ;
-  assign \$323  = s1_x7[31] & \$322 ;
-  assign \$324  = s2_under7 ? 8'h81 : s2_low7;
-  assign \$325  = s2_over7 ? 8'h7f : \$324 ;
-  assign \$326  = s2_refused ? 8'h00 : \$325 ;
-  assign \$327  = s2_mag7 >> { s2_k[5:3], 3'h0 };
-  assign \$328  = s2_mag7 & s2_mask;
-  assign \$329  = s3_qc7 >> s3_k7;
-  assign \$330  = | s4_q7[31:7];
-  assign \$332  = s3_odd ? \$331  : s3_f7;
-  assign \$333  = s4_f27 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$334  = s4_f27[15:0] & s4_mask_h_d2;
-  assign \$335  = s5_fc7 >> s5_h;
-  assign \$336  = s6_hi7 > s6_lo7;
-  assign \$337  = q7_7_d1 == 7'h7f;
-  assign \$338  = \$337  & s7_up7;
-  assign \$339  = big7_d1 | \$338 ;
-  assign \$340  = q7_7_d1 + s7_up7;
-  assign \$341  = \$339  ? 8'h7f : \$340 ;
-  assign \$342  = s1_k > 6'h20;
-  assign \$343  = \$342  ? 8'h00 : s1_keep;
+  assign \$325  = s2_mag7 >> { s2_k[5:3], 3'h0 };
+  assign \$326  = s2_mag7 & s2_mask;
+  assign \$327  = s3_qc7 >> s3_k7;
+  assign \$328  = | s4_q7[31:7];
+  assign \$330  = s3_odd ? \$329  : s3_f7;
+  assign \$331  = s4_f27 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$332  = s4_f27[15:0] & s4_mask_h_d2;
+  assign \$333  = s5_fc7 >> s5_h;
+  assign \$334  = s6_hi7 > s6_lo7;
+  assign \$335  = q7_7_d1 == 7'h7f;
+  assign \$336  = \$335  & s7_up7;
+  assign \$337  = big7_d1 | \$336 ;
+  assign \$338  = q7_7_d1 + s7_up7;
+  assign \$339  = \$337  ? 8'h7f : \$338 ;
+  assign \$340  = s1_k > 6'h20;
+  assign \$341  = \$340  ? 8'h00 : s1_keep;
   always @(posedge clk)
-    \$signature__addr  <= \$344 ;
+    out_buffer_en <= \$342 ;
   always @(posedge clk)
-    read__addr <= \$345 ;
+    i__ready <= \$343 ;
   always @(posedge clk)
-    out_buffer_level <= \$346 ;
+    s1_k <= \$344 ;
   always @(posedge clk)
-    out_buffer_en <= \$347 ;
+    s1_valid <= \$345 ;
   always @(posedge clk)
-    i__ready <= \$348 ;
+    bad_shift <= \$346 ;
   always @(posedge clk)
-    s1_k <= \$349 ;
+    s1_x0 <= \$347 ;
   always @(posedge clk)
-    s1_valid <= \$350 ;
+    s1_x1 <= \$348 ;
   always @(posedge clk)
-    bad_shift <= \$351 ;
+    s1_x2 <= \$349 ;
   always @(posedge clk)
-    s1_x0 <= \$352 ;
+    s1_x3 <= \$350 ;
   always @(posedge clk)
-    s1_x1 <= \$353 ;
+    s1_x4 <= \$351 ;
   always @(posedge clk)
-    s1_x2 <= \$354 ;
+    s1_x5 <= \$352 ;
   always @(posedge clk)
-    s1_x3 <= \$355 ;
+    s1_x6 <= \$353 ;
   always @(posedge clk)
-    s1_x4 <= \$356 ;
+    s1_x7 <= \$354 ;
   always @(posedge clk)
-    s1_x5 <= \$357 ;
+    only_saturate_d0 <= \$355 ;
   always @(posedge clk)
-    s1_x6 <= \$358 ;
+    only_saturate_d1 <= \$356 ;
   always @(posedge clk)
-    s1_x7 <= \$359 ;
+    only_saturate_d2 <= \$357 ;
   always @(posedge clk)
-    only_saturate_d0 <= \$360 ;
+    only_saturate_d3 <= \$358 ;
   always @(posedge clk)
-    only_saturate_d1 <= \$361 ;
+    only_saturate_d4 <= \$359 ;
   always @(posedge clk)
-    only_saturate_d2 <= \$362 ;
+    only_saturate_d5 <= \$360 ;
   always @(posedge clk)
-    only_saturate_d3 <= \$363 ;
+    only_saturate_d6 <= \$361 ;
   always @(posedge clk)
-    only_saturate_d4 <= \$364 ;
+    s2_k <= \$362 ;
   always @(posedge clk)
-    only_saturate_d5 <= \$365 ;
+    s2_mask <= \$363 ;
   always @(posedge clk)
-    only_saturate_d6 <= \$366 ;
+    s2_refused <= \$364 ;
   always @(posedge clk)
-    s2_k <= \$367 ;
+    s3_odd <= \$365 ;
   always @(posedge clk)
-    s2_mask <= \$368 ;
+    s4_h_d0 <= \$366 ;
   always @(posedge clk)
-    s2_refused <= \$369 ;
+    s4_h_d1 <= \$367 ;
   always @(posedge clk)
-    s3_odd <= \$370 ;
+    s4_mask_h_d0 <= \$368 ;
   always @(posedge clk)
-    s4_h_d0 <= \$371 ;
+    s4_mask_h_d1 <= \$369 ;
   always @(posedge clk)
-    s4_h_d1 <= \$372 ;
+    s4_mask_h_d2 <= \$370 ;
   always @(posedge clk)
-    s4_mask_h_d0 <= \$373 ;
+    s5_h <= \$371 ;
   always @(posedge clk)
-    s4_mask_h_d1 <= \$374 ;
+    s2_mag0 <= \$372 ;
   always @(posedge clk)
-    s4_mask_h_d2 <= \$375 ;
+    s2_neg0 <= \$373 ;
   always @(posedge clk)
-    s5_h <= \$376 ;
+    s2_over0 <= \$374 ;
   always @(posedge clk)
-    s2_mag0 <= \$377 ;
+    s2_under0 <= \$375 ;
   always @(posedge clk)
-    s2_neg0 <= \$378 ;
+    s2_low0 <= \$376 ;
   always @(posedge clk)
-    s2_over0 <= \$379 ;
+    xsat0_d0 <= \$377 ;
   always @(posedge clk)
-    s2_under0 <= \$380 ;
+    xsat0_d1 <= \$378 ;
   always @(posedge clk)
-    s2_low0 <= \$381 ;
+    xsat0_d2 <= \$379 ;
   always @(posedge clk)
-    xsat0_d0 <= \$382 ;
+    xsat0_d3 <= \$380 ;
   always @(posedge clk)
-    xsat0_d1 <= \$383 ;
+    xsat0_d4 <= \$381 ;
   always @(posedge clk)
-    xsat0_d2 <= \$384 ;
+    xsat0_d5 <= \$382 ;
   always @(posedge clk)
-    xsat0_d3 <= \$385 ;
+    s3_qc0 <= \$383 ;
   always @(posedge clk)
-    xsat0_d4 <= \$386 ;
+    s3_f0 <= \$384 ;
   always @(posedge clk)
-    xsat0_d5 <= \$387 ;
+    s3_k0 <= \$385 ;
   always @(posedge clk)
-    s3_qc0 <= \$388 ;
+    s4_q0 <= \$386 ;
   always @(posedge clk)
-    s3_f0 <= \$389 ;
+    s5_big0 <= \$387 ;
   always @(posedge clk)
-    s3_k0 <= \$390 ;
+    big0_d0 <= \$388 ;
   always @(posedge clk)
-    s4_q0 <= \$391 ;
+    big0_d1 <= \$389 ;
   always @(posedge clk)
-    s5_big0 <= \$392 ;
+    s5_q7_0 <= \$390 ;
   always @(posedge clk)
-    big0_d0 <= \$393 ;
+    q7_0_d0 <= \$391 ;
   always @(posedge clk)
-    big0_d1 <= \$394 ;
+    q7_0_d1 <= \$392 ;
   always @(posedge clk)
-    s5_q7_0 <= \$395 ;
+    s4_f20 <= \$393 ;
   always @(posedge clk)
-    q7_0_d0 <= \$396 ;
+    s5_fc0 <= \$394 ;
   always @(posedge clk)
-    q7_0_d1 <= \$397 ;
+    s5_lo0 <= \$395 ;
   always @(posedge clk)
-    s4_f20 <= \$398 ;
+    s6_hi0 <= \$396 ;
   always @(posedge clk)
-    s5_fc0 <= \$399 ;
+    s6_lo0 <= \$397 ;
   always @(posedge clk)
-    s5_lo0 <= \$400 ;
+    s7_up0 <= \$398 ;
   always @(posedge clk)
-    s6_hi0 <= \$401 ;
+    s8_mag0 <= \$399 ;
   always @(posedge clk)
-    s6_lo0 <= \$402 ;
+    neg0_d0 <= \$400 ;
   always @(posedge clk)
-    s7_up0 <= \$403 ;
+    neg0_d1 <= \$401 ;
   always @(posedge clk)
-    s8_mag0 <= \$404 ;
+    neg0_d2 <= \$402 ;
   always @(posedge clk)
-    neg0_d0 <= \$405 ;
+    neg0_d3 <= \$403 ;
   always @(posedge clk)
-    neg0_d1 <= \$406 ;
+    neg0_d4 <= \$404 ;
   always @(posedge clk)
-    neg0_d2 <= \$407 ;
+    neg0_d5 <= \$405 ;
   always @(posedge clk)
-    neg0_d3 <= \$408 ;
+    s2_mag1 <= \$406 ;
   always @(posedge clk)
-    neg0_d4 <= \$409 ;
+    s2_neg1 <= \$407 ;
   always @(posedge clk)
-    neg0_d5 <= \$410 ;
+    s2_over1 <= \$408 ;
   always @(posedge clk)
-    s2_mag1 <= \$411 ;
+    s2_under1 <= \$409 ;
   always @(posedge clk)
-    s2_neg1 <= \$412 ;
+    s2_low1 <= \$410 ;
   always @(posedge clk)
-    s2_over1 <= \$413 ;
+    xsat1_d0 <= \$411 ;
   always @(posedge clk)
-    s2_under1 <= \$414 ;
+    xsat1_d1 <= \$412 ;
   always @(posedge clk)
-    s2_low1 <= \$415 ;
+    xsat1_d2 <= \$413 ;
   always @(posedge clk)
-    xsat1_d0 <= \$416 ;
+    xsat1_d3 <= \$414 ;
   always @(posedge clk)
-    xsat1_d1 <= \$417 ;
+    xsat1_d4 <= \$415 ;
   always @(posedge clk)
-    xsat1_d2 <= \$418 ;
+    xsat1_d5 <= \$416 ;
   always @(posedge clk)
-    xsat1_d3 <= \$419 ;
+    s3_qc1 <= \$417 ;
   always @(posedge clk)
-    xsat1_d4 <= \$420 ;
+    s3_f1 <= \$418 ;
   always @(posedge clk)
-    xsat1_d5 <= \$421 ;
+    s3_k1 <= \$419 ;
   always @(posedge clk)
-    s3_qc1 <= \$422 ;
+    s4_q1 <= \$420 ;
   always @(posedge clk)
-    s3_f1 <= \$423 ;
+    s5_big1 <= \$421 ;
   always @(posedge clk)
-    s3_k1 <= \$424 ;
+    big1_d0 <= \$422 ;
   always @(posedge clk)
-    s4_q1 <= \$425 ;
+    big1_d1 <= \$423 ;
   always @(posedge clk)
-    s5_big1 <= \$426 ;
+    s5_q7_1 <= \$424 ;
   always @(posedge clk)
-    big1_d0 <= \$427 ;
+    q7_1_d0 <= \$425 ;
   always @(posedge clk)
-    big1_d1 <= \$428 ;
+    q7_1_d1 <= \$426 ;
   always @(posedge clk)
-    s5_q7_1 <= \$429 ;
+    s4_f21 <= \$427 ;
   always @(posedge clk)
-    q7_1_d0 <= \$430 ;
+    s5_fc1 <= \$428 ;
   always @(posedge clk)
-    q7_1_d1 <= \$431 ;
+    s5_lo1 <= \$429 ;
   always @(posedge clk)
-    s4_f21 <= \$432 ;
+    s6_hi1 <= \$430 ;
   always @(posedge clk)
-    s5_fc1 <= \$433 ;
+    s6_lo1 <= \$431 ;
   always @(posedge clk)
-    s5_lo1 <= \$434 ;
+    s7_up1 <= \$432 ;
   always @(posedge clk)
-    s6_hi1 <= \$435 ;
+    s8_mag1 <= \$433 ;
   always @(posedge clk)
-    s6_lo1 <= \$436 ;
+    neg1_d0 <= \$434 ;
   always @(posedge clk)
-    s7_up1 <= \$437 ;
+    neg1_d1 <= \$435 ;
   always @(posedge clk)
-    s8_mag1 <= \$438 ;
+    neg1_d2 <= \$436 ;
   always @(posedge clk)
-    neg1_d0 <= \$439 ;
+    neg1_d3 <= \$437 ;
   always @(posedge clk)
-    neg1_d1 <= \$440 ;
+    neg1_d4 <= \$438 ;
   always @(posedge clk)
-    neg1_d2 <= \$441 ;
+    neg1_d5 <= \$439 ;
   always @(posedge clk)
-    neg1_d3 <= \$442 ;
+    s2_mag2 <= \$440 ;
   always @(posedge clk)
-    neg1_d4 <= \$443 ;
+    s2_neg2 <= \$441 ;
   always @(posedge clk)
-    neg1_d5 <= \$444 ;
+    s2_over2 <= \$442 ;
   always @(posedge clk)
-    s2_mag2 <= \$445 ;
+    s2_under2 <= \$443 ;
   always @(posedge clk)
-    s2_neg2 <= \$446 ;
+    s2_low2 <= \$444 ;
   always @(posedge clk)
-    s2_over2 <= \$447 ;
+    xsat2_d0 <= \$445 ;
   always @(posedge clk)
-    s2_under2 <= \$448 ;
+    xsat2_d1 <= \$446 ;
   always @(posedge clk)
-    s2_low2 <= \$449 ;
+    xsat2_d2 <= \$447 ;
   always @(posedge clk)
-    xsat2_d0 <= \$450 ;
+    xsat2_d3 <= \$448 ;
   always @(posedge clk)
-    xsat2_d1 <= \$451 ;
+    xsat2_d4 <= \$449 ;
   always @(posedge clk)
-    xsat2_d2 <= \$452 ;
+    xsat2_d5 <= \$450 ;
   always @(posedge clk)
-    xsat2_d3 <= \$453 ;
+    s3_qc2 <= \$451 ;
   always @(posedge clk)
-    xsat2_d4 <= \$454 ;
+    s3_f2 <= \$452 ;
   always @(posedge clk)
-    xsat2_d5 <= \$455 ;
+    s3_k2 <= \$453 ;
   always @(posedge clk)
-    s3_qc2 <= \$456 ;
+    s4_q2 <= \$454 ;
   always @(posedge clk)
-    s3_f2 <= \$457 ;
+    s5_big2 <= \$455 ;
   always @(posedge clk)
-    s3_k2 <= \$458 ;
+    big2_d0 <= \$456 ;
   always @(posedge clk)
-    s4_q2 <= \$459 ;
+    big2_d1 <= \$457 ;
   always @(posedge clk)
-    s5_big2 <= \$460 ;
+    s5_q7_2 <= \$458 ;
   always @(posedge clk)
-    big2_d0 <= \$461 ;
+    q7_2_d0 <= \$459 ;
   always @(posedge clk)
-    big2_d1 <= \$462 ;
+    q7_2_d1 <= \$460 ;
   always @(posedge clk)
-    s5_q7_2 <= \$463 ;
+    s4_f22 <= \$461 ;
   always @(posedge clk)
-    q7_2_d0 <= \$464 ;
+    s5_fc2 <= \$462 ;
   always @(posedge clk)
-    q7_2_d1 <= \$465 ;
+    s5_lo2 <= \$463 ;
   always @(posedge clk)
-    s4_f22 <= \$466 ;
+    s6_hi2 <= \$464 ;
   always @(posedge clk)
-    s5_fc2 <= \$467 ;
+    s6_lo2 <= \$465 ;
   always @(posedge clk)
-    s5_lo2 <= \$468 ;
+    s7_up2 <= \$466 ;
   always @(posedge clk)
-    s6_hi2 <= \$469 ;
+    s8_mag2 <= \$467 ;
   always @(posedge clk)
-    s6_lo2 <= \$470 ;
+    neg2_d0 <= \$468 ;
   always @(posedge clk)
-    s7_up2 <= \$471 ;
+    neg2_d1 <= \$469 ;
   always @(posedge clk)
-    s8_mag2 <= \$472 ;
+    neg2_d2 <= \$470 ;
   always @(posedge clk)
-    neg2_d0 <= \$473 ;
+    neg2_d3 <= \$471 ;
   always @(posedge clk)
-    neg2_d1 <= \$474 ;
+    neg2_d4 <= \$472 ;
   always @(posedge clk)
-    neg2_d2 <= \$475 ;
+    neg2_d5 <= \$473 ;
   always @(posedge clk)
-    neg2_d3 <= \$476 ;
+    s2_mag3 <= \$474 ;
   always @(posedge clk)
-    neg2_d4 <= \$477 ;
+    s2_neg3 <= \$475 ;
   always @(posedge clk)
-    neg2_d5 <= \$478 ;
+    s2_over3 <= \$476 ;
   always @(posedge clk)
-    s2_mag3 <= \$479 ;
+    s2_under3 <= \$477 ;
   always @(posedge clk)
-    s2_neg3 <= \$480 ;
+    s2_low3 <= \$478 ;
   always @(posedge clk)
-    s2_over3 <= \$481 ;
+    xsat3_d0 <= \$479 ;
   always @(posedge clk)
-    s2_under3 <= \$482 ;
+    xsat3_d1 <= \$480 ;
   always @(posedge clk)
-    s2_low3 <= \$483 ;
+    xsat3_d2 <= \$481 ;
   always @(posedge clk)
-    xsat3_d0 <= \$484 ;
+    xsat3_d3 <= \$482 ;
   always @(posedge clk)
-    xsat3_d1 <= \$485 ;
+    xsat3_d4 <= \$483 ;
   always @(posedge clk)
-    xsat3_d2 <= \$486 ;
+    xsat3_d5 <= \$484 ;
   always @(posedge clk)
-    xsat3_d3 <= \$487 ;
+    s3_qc3 <= \$485 ;
   always @(posedge clk)
-    xsat3_d4 <= \$488 ;
+    s3_f3 <= \$486 ;
   always @(posedge clk)
-    xsat3_d5 <= \$489 ;
+    s3_k3 <= \$487 ;
   always @(posedge clk)
-    s3_qc3 <= \$490 ;
+    s4_q3 <= \$488 ;
   always @(posedge clk)
-    s3_f3 <= \$491 ;
+    s5_big3 <= \$489 ;
   always @(posedge clk)
-    s3_k3 <= \$492 ;
+    big3_d0 <= \$490 ;
   always @(posedge clk)
-    s4_q3 <= \$493 ;
+    big3_d1 <= \$491 ;
   always @(posedge clk)
-    s5_big3 <= \$494 ;
+    s5_q7_3 <= \$492 ;
   always @(posedge clk)
-    big3_d0 <= \$495 ;
+    q7_3_d0 <= \$493 ;
   always @(posedge clk)
-    big3_d1 <= \$496 ;
+    q7_3_d1 <= \$494 ;
   always @(posedge clk)
-    s5_q7_3 <= \$497 ;
+    s4_f23 <= \$495 ;
   always @(posedge clk)
-    q7_3_d0 <= \$498 ;
+    s5_fc3 <= \$496 ;
   always @(posedge clk)
-    q7_3_d1 <= \$499 ;
+    s5_lo3 <= \$497 ;
   always @(posedge clk)
-    s4_f23 <= \$500 ;
+    s6_hi3 <= \$498 ;
   always @(posedge clk)
-    s5_fc3 <= \$501 ;
+    s6_lo3 <= \$499 ;
   always @(posedge clk)
-    s5_lo3 <= \$502 ;
+    s7_up3 <= \$500 ;
   always @(posedge clk)
-    s6_hi3 <= \$503 ;
+    s8_mag3 <= \$501 ;
   always @(posedge clk)
-    s6_lo3 <= \$504 ;
+    neg3_d0 <= \$502 ;
   always @(posedge clk)
-    s7_up3 <= \$505 ;
+    neg3_d1 <= \$503 ;
   always @(posedge clk)
-    s8_mag3 <= \$506 ;
+    neg3_d2 <= \$504 ;
   always @(posedge clk)
-    neg3_d0 <= \$507 ;
+    neg3_d3 <= \$505 ;
   always @(posedge clk)
-    neg3_d1 <= \$508 ;
+    neg3_d4 <= \$506 ;
   always @(posedge clk)
-    neg3_d2 <= \$509 ;
+    neg3_d5 <= \$507 ;
   always @(posedge clk)
-    neg3_d3 <= \$510 ;
+    s2_mag4 <= \$508 ;
   always @(posedge clk)
-    neg3_d4 <= \$511 ;
+    s2_neg4 <= \$509 ;
   always @(posedge clk)
-    neg3_d5 <= \$512 ;
+    s2_over4 <= \$510 ;
   always @(posedge clk)
-    s2_mag4 <= \$513 ;
+    s2_under4 <= \$511 ;
   always @(posedge clk)
-    s2_neg4 <= \$514 ;
+    s2_low4 <= \$512 ;
   always @(posedge clk)
-    s2_over4 <= \$515 ;
+    xsat4_d0 <= \$513 ;
   always @(posedge clk)
-    s2_under4 <= \$516 ;
+    xsat4_d1 <= \$514 ;
   always @(posedge clk)
-    s2_low4 <= \$517 ;
+    xsat4_d2 <= \$515 ;
   always @(posedge clk)
-    xsat4_d0 <= \$518 ;
+    xsat4_d3 <= \$516 ;
   always @(posedge clk)
-    xsat4_d1 <= \$519 ;
+    xsat4_d4 <= \$517 ;
   always @(posedge clk)
-    xsat4_d2 <= \$520 ;
+    xsat4_d5 <= \$518 ;
   always @(posedge clk)
-    xsat4_d3 <= \$521 ;
+    s3_qc4 <= \$519 ;
   always @(posedge clk)
-    xsat4_d4 <= \$522 ;
+    s3_f4 <= \$520 ;
   always @(posedge clk)
-    xsat4_d5 <= \$523 ;
+    s3_k4 <= \$521 ;
   always @(posedge clk)
-    s3_qc4 <= \$524 ;
+    s4_q4 <= \$522 ;
   always @(posedge clk)
-    s3_f4 <= \$525 ;
+    s5_big4 <= \$523 ;
   always @(posedge clk)
-    s3_k4 <= \$526 ;
+    big4_d0 <= \$524 ;
   always @(posedge clk)
-    s4_q4 <= \$527 ;
+    big4_d1 <= \$525 ;
   always @(posedge clk)
-    s5_big4 <= \$528 ;
+    s5_q7_4 <= \$526 ;
   always @(posedge clk)
-    big4_d0 <= \$529 ;
+    q7_4_d0 <= \$527 ;
   always @(posedge clk)
-    big4_d1 <= \$530 ;
+    q7_4_d1 <= \$528 ;
   always @(posedge clk)
-    s5_q7_4 <= \$531 ;
+    s4_f24 <= \$529 ;
   always @(posedge clk)
-    q7_4_d0 <= \$532 ;
+    s5_fc4 <= \$530 ;
   always @(posedge clk)
-    q7_4_d1 <= \$533 ;
+    s5_lo4 <= \$531 ;
   always @(posedge clk)
-    s4_f24 <= \$534 ;
+    s6_hi4 <= \$532 ;
   always @(posedge clk)
-    s5_fc4 <= \$535 ;
+    s6_lo4 <= \$533 ;
   always @(posedge clk)
-    s5_lo4 <= \$536 ;
+    s7_up4 <= \$534 ;
   always @(posedge clk)
-    s6_hi4 <= \$537 ;
+    s8_mag4 <= \$535 ;
   always @(posedge clk)
-    s6_lo4 <= \$538 ;
+    neg4_d0 <= \$536 ;
   always @(posedge clk)
-    s7_up4 <= \$539 ;
+    neg4_d1 <= \$537 ;
   always @(posedge clk)
-    s8_mag4 <= \$540 ;
+    neg4_d2 <= \$538 ;
   always @(posedge clk)
-    neg4_d0 <= \$541 ;
+    neg4_d3 <= \$539 ;
   always @(posedge clk)
-    neg4_d1 <= \$542 ;
+    neg4_d4 <= \$540 ;
   always @(posedge clk)
-    neg4_d2 <= \$543 ;
+    neg4_d5 <= \$541 ;
   always @(posedge clk)
-    neg4_d3 <= \$544 ;
+    s2_mag5 <= \$542 ;
   always @(posedge clk)
-    neg4_d4 <= \$545 ;
+    s2_neg5 <= \$543 ;
   always @(posedge clk)
-    neg4_d5 <= \$546 ;
+    s2_over5 <= \$544 ;
   always @(posedge clk)
-    s2_mag5 <= \$547 ;
+    s2_under5 <= \$545 ;
   always @(posedge clk)
-    s2_neg5 <= \$548 ;
+    s2_low5 <= \$546 ;
   always @(posedge clk)
-    s2_over5 <= \$549 ;
+    xsat5_d0 <= \$547 ;
   always @(posedge clk)
-    s2_under5 <= \$550 ;
+    xsat5_d1 <= \$548 ;
   always @(posedge clk)
-    s2_low5 <= \$551 ;
+    xsat5_d2 <= \$549 ;
   always @(posedge clk)
-    xsat5_d0 <= \$552 ;
+    xsat5_d3 <= \$550 ;
   always @(posedge clk)
-    xsat5_d1 <= \$553 ;
+    xsat5_d4 <= \$551 ;
   always @(posedge clk)
-    xsat5_d2 <= \$554 ;
+    xsat5_d5 <= \$552 ;
   always @(posedge clk)
-    xsat5_d3 <= \$555 ;
+    s3_qc5 <= \$553 ;
   always @(posedge clk)
-    xsat5_d4 <= \$556 ;
+    s3_f5 <= \$554 ;
   always @(posedge clk)
-    xsat5_d5 <= \$557 ;
+    s3_k5 <= \$555 ;
   always @(posedge clk)
-    s3_qc5 <= \$558 ;
+    s4_q5 <= \$556 ;
   always @(posedge clk)
-    s3_f5 <= \$559 ;
+    s5_big5 <= \$557 ;
   always @(posedge clk)
-    s3_k5 <= \$560 ;
+    big5_d0 <= \$558 ;
   always @(posedge clk)
-    s4_q5 <= \$561 ;
+    big5_d1 <= \$559 ;
   always @(posedge clk)
-    s5_big5 <= \$562 ;
+    s5_q7_5 <= \$560 ;
   always @(posedge clk)
-    big5_d0 <= \$563 ;
+    q7_5_d0 <= \$561 ;
   always @(posedge clk)
-    big5_d1 <= \$564 ;
+    q7_5_d1 <= \$562 ;
   always @(posedge clk)
-    s5_q7_5 <= \$565 ;
+    s4_f25 <= \$563 ;
   always @(posedge clk)
-    q7_5_d0 <= \$566 ;
+    s5_fc5 <= \$564 ;
   always @(posedge clk)
-    q7_5_d1 <= \$567 ;
+    s5_lo5 <= \$565 ;
   always @(posedge clk)
-    s4_f25 <= \$568 ;
+    s6_hi5 <= \$566 ;
   always @(posedge clk)
-    s5_fc5 <= \$569 ;
+    s6_lo5 <= \$567 ;
   always @(posedge clk)
-    s5_lo5 <= \$570 ;
+    s7_up5 <= \$568 ;
   always @(posedge clk)
-    s6_hi5 <= \$571 ;
+    s8_mag5 <= \$569 ;
   always @(posedge clk)
-    s6_lo5 <= \$572 ;
+    neg5_d0 <= \$570 ;
   always @(posedge clk)
-    s7_up5 <= \$573 ;
+    neg5_d1 <= \$571 ;
   always @(posedge clk)
-    s8_mag5 <= \$574 ;
+    neg5_d2 <= \$572 ;
   always @(posedge clk)
-    neg5_d0 <= \$575 ;
+    neg5_d3 <= \$573 ;
   always @(posedge clk)
-    neg5_d1 <= \$576 ;
+    neg5_d4 <= \$574 ;
   always @(posedge clk)
-    neg5_d2 <= \$577 ;
+    neg5_d5 <= \$575 ;
   always @(posedge clk)
-    neg5_d3 <= \$578 ;
+    s2_mag6 <= \$576 ;
   always @(posedge clk)
-    neg5_d4 <= \$579 ;
+    s2_neg6 <= \$577 ;
   always @(posedge clk)
-    neg5_d5 <= \$580 ;
+    s2_over6 <= \$578 ;
   always @(posedge clk)
-    s2_mag6 <= \$581 ;
+    s2_under6 <= \$579 ;
   always @(posedge clk)
-    s2_neg6 <= \$582 ;
+    s2_low6 <= \$580 ;
   always @(posedge clk)
-    s2_over6 <= \$583 ;
+    xsat6_d0 <= \$581 ;
   always @(posedge clk)
-    s2_under6 <= \$584 ;
+    xsat6_d1 <= \$582 ;
   always @(posedge clk)
-    s2_low6 <= \$585 ;
+    xsat6_d2 <= \$583 ;
   always @(posedge clk)
-    xsat6_d0 <= \$586 ;
+    xsat6_d3 <= \$584 ;
   always @(posedge clk)
-    xsat6_d1 <= \$587 ;
+    xsat6_d4 <= \$585 ;
   always @(posedge clk)
-    xsat6_d2 <= \$588 ;
+    xsat6_d5 <= \$586 ;
   always @(posedge clk)
-    xsat6_d3 <= \$589 ;
+    s3_qc6 <= \$587 ;
   always @(posedge clk)
-    xsat6_d4 <= \$590 ;
+    s3_f6 <= \$588 ;
   always @(posedge clk)
-    xsat6_d5 <= \$591 ;
+    s3_k6 <= \$589 ;
   always @(posedge clk)
-    s3_qc6 <= \$592 ;
+    s4_q6 <= \$590 ;
   always @(posedge clk)
-    s3_f6 <= \$593 ;
+    s5_big6 <= \$591 ;
   always @(posedge clk)
-    s3_k6 <= \$594 ;
+    big6_d0 <= \$592 ;
   always @(posedge clk)
-    s4_q6 <= \$595 ;
+    big6_d1 <= \$593 ;
   always @(posedge clk)
-    s5_big6 <= \$596 ;
+    s5_q7_6 <= \$594 ;
   always @(posedge clk)
-    big6_d0 <= \$597 ;
+    q7_6_d0 <= \$595 ;
   always @(posedge clk)
-    big6_d1 <= \$598 ;
+    q7_6_d1 <= \$596 ;
   always @(posedge clk)
-    s5_q7_6 <= \$599 ;
+    s4_f26 <= \$597 ;
   always @(posedge clk)
-    q7_6_d0 <= \$600 ;
+    s5_fc6 <= \$598 ;
   always @(posedge clk)
-    q7_6_d1 <= \$601 ;
+    s5_lo6 <= \$599 ;
   always @(posedge clk)
-    s4_f26 <= \$602 ;
+    s6_hi6 <= \$600 ;
   always @(posedge clk)
-    s5_fc6 <= \$603 ;
+    s6_lo6 <= \$601 ;
   always @(posedge clk)
-    s5_lo6 <= \$604 ;
+    s7_up6 <= \$602 ;
   always @(posedge clk)
-    s6_hi6 <= \$605 ;
+    s8_mag6 <= \$603 ;
   always @(posedge clk)
-    s6_lo6 <= \$606 ;
+    neg6_d0 <= \$604 ;
   always @(posedge clk)
-    s7_up6 <= \$607 ;
+    neg6_d1 <= \$605 ;
   always @(posedge clk)
-    s8_mag6 <= \$608 ;
+    neg6_d2 <= \$606 ;
   always @(posedge clk)
-    neg6_d0 <= \$609 ;
+    neg6_d3 <= \$607 ;
   always @(posedge clk)
-    neg6_d1 <= \$610 ;
+    neg6_d4 <= \$608 ;
   always @(posedge clk)
-    neg6_d2 <= \$611 ;
+    neg6_d5 <= \$609 ;
   always @(posedge clk)
-    neg6_d3 <= \$612 ;
+    s2_mag7 <= \$610 ;
   always @(posedge clk)
-    neg6_d4 <= \$613 ;
+    s2_neg7 <= \$611 ;
   always @(posedge clk)
-    neg6_d5 <= \$614 ;
+    s2_over7 <= \$612 ;
   always @(posedge clk)
-    s2_mag7 <= \$615 ;
+    s2_under7 <= \$613 ;
   always @(posedge clk)
-    s2_neg7 <= \$616 ;
+    s2_low7 <= \$614 ;
   always @(posedge clk)
-    s2_over7 <= \$617 ;
+    xsat7_d0 <= \$615 ;
   always @(posedge clk)
-    s2_under7 <= \$618 ;
+    xsat7_d1 <= \$616 ;
   always @(posedge clk)
-    s2_low7 <= \$619 ;
+    xsat7_d2 <= \$617 ;
   always @(posedge clk)
-    xsat7_d0 <= \$620 ;
+    xsat7_d3 <= \$618 ;
   always @(posedge clk)
-    xsat7_d1 <= \$621 ;
+    xsat7_d4 <= \$619 ;
   always @(posedge clk)
-    xsat7_d2 <= \$622 ;
+    xsat7_d5 <= \$620 ;
   always @(posedge clk)
-    xsat7_d3 <= \$623 ;
+    s3_qc7 <= \$621 ;
   always @(posedge clk)
-    xsat7_d4 <= \$624 ;
+    s3_f7 <= \$622 ;
   always @(posedge clk)
-    xsat7_d5 <= \$625 ;
+    s3_k7 <= \$623 ;
   always @(posedge clk)
-    s3_qc7 <= \$626 ;
+    s4_q7 <= \$624 ;
   always @(posedge clk)
-    s3_f7 <= \$627 ;
+    s5_big7 <= \$625 ;
   always @(posedge clk)
-    s3_k7 <= \$628 ;
+    big7_d0 <= \$626 ;
   always @(posedge clk)
-    s4_q7 <= \$629 ;
+    big7_d1 <= \$627 ;
   always @(posedge clk)
-    s5_big7 <= \$630 ;
+    s5_q7_7 <= \$628 ;
   always @(posedge clk)
-    big7_d0 <= \$631 ;
+    q7_7_d0 <= \$629 ;
   always @(posedge clk)
-    big7_d1 <= \$632 ;
+    q7_7_d1 <= \$630 ;
   always @(posedge clk)
-    s5_q7_7 <= \$633 ;
+    s4_f27 <= \$631 ;
   always @(posedge clk)
-    q7_7_d0 <= \$634 ;
+    s5_fc7 <= \$632 ;
   always @(posedge clk)
-    q7_7_d1 <= \$635 ;
+    s5_lo7 <= \$633 ;
   always @(posedge clk)
-    s4_f27 <= \$636 ;
+    s6_hi7 <= \$634 ;
   always @(posedge clk)
-    s5_fc7 <= \$637 ;
+    s6_lo7 <= \$635 ;
   always @(posedge clk)
-    s5_lo7 <= \$638 ;
+    s7_up7 <= \$636 ;
   always @(posedge clk)
-    s6_hi7 <= \$639 ;
+    s8_mag7 <= \$637 ;
   always @(posedge clk)
-    s6_lo7 <= \$640 ;
+    neg7_d0 <= \$638 ;
   always @(posedge clk)
-    s7_up7 <= \$641 ;
+    neg7_d1 <= \$639 ;
   always @(posedge clk)
-    s8_mag7 <= \$642 ;
+    neg7_d2 <= \$640 ;
   always @(posedge clk)
-    neg7_d0 <= \$643 ;
+    neg7_d3 <= \$641 ;
   always @(posedge clk)
-    neg7_d1 <= \$644 ;
+    neg7_d4 <= \$642 ;
   always @(posedge clk)
-    neg7_d2 <= \$645 ;
+    neg7_d5 <= \$643 ;
   always @(posedge clk)
-    neg7_d3 <= \$646 ;
+    valid_d0 <= \$644 ;
   always @(posedge clk)
-    neg7_d4 <= \$647 ;
+    valid_d1 <= \$645 ;
   always @(posedge clk)
-    neg7_d5 <= \$648 ;
+    valid_d2 <= \$646 ;
   always @(posedge clk)
-    valid_d0 <= \$649 ;
+    valid_d3 <= \$647 ;
   always @(posedge clk)
-    valid_d1 <= \$650 ;
+    valid_d4 <= \$648 ;
   always @(posedge clk)
-    valid_d2 <= \$651 ;
+    valid_d5 <= \$649 ;
   always @(posedge clk)
-    valid_d3 <= \$652 ;
+    valid_d6 <= \$650 ;
   always @(posedge clk)
-    valid_d4 <= \$653 ;
+    last_d0 <= \$651 ;
   always @(posedge clk)
-    valid_d5 <= \$654 ;
+    last_d1 <= \$652 ;
   always @(posedge clk)
-    valid_d6 <= \$655 ;
+    last_d2 <= \$653 ;
   always @(posedge clk)
-    last_d0 <= \$656 ;
+    last_d3 <= \$654 ;
   always @(posedge clk)
-    last_d1 <= \$657 ;
+    last_d4 <= \$655 ;
   always @(posedge clk)
-    last_d2 <= \$658 ;
+    last_d5 <= \$656 ;
   always @(posedge clk)
-    last_d3 <= \$659 ;
+    last_d6 <= \$657 ;
   always @(posedge clk)
-    last_d4 <= \$660 ;
+    last_d7 <= \$658 ;
   always @(posedge clk)
-    last_d5 <= \$661 ;
+    s1_keep <= \$659 ;
   always @(posedge clk)
-    last_d6 <= \$662 ;
+    keep_d0 <= \$660 ;
   always @(posedge clk)
-    last_d7 <= \$663 ;
+    keep_d1 <= \$661 ;
   always @(posedge clk)
-    s1_keep <= \$664 ;
+    keep_d2 <= \$662 ;
   always @(posedge clk)
-    keep_d0 <= \$665 ;
+    keep_d3 <= \$663 ;
   always @(posedge clk)
-    keep_d1 <= \$666 ;
+    keep_d4 <= \$664 ;
   always @(posedge clk)
-    keep_d2 <= \$667 ;
+    keep_d5 <= \$665 ;
   always @(posedge clk)
-    keep_d3 <= \$668 ;
+    keep_d6 <= \$666 ;
   always @(posedge clk)
-    keep_d4 <= \$669 ;
+    k_out_d0 <= \$667 ;
   always @(posedge clk)
-    keep_d5 <= \$670 ;
+    k_out_d1 <= \$668 ;
   always @(posedge clk)
-    keep_d6 <= \$671 ;
+    k_out_d2 <= \$669 ;
   always @(posedge clk)
-    k_out_d0 <= \$672 ;
+    k_out_d3 <= \$670 ;
   always @(posedge clk)
-    k_out_d1 <= \$673 ;
+    k_out_d4 <= \$671 ;
   always @(posedge clk)
-    k_out_d2 <= \$674 ;
-  always @(posedge clk)
-    k_out_d3 <= \$675 ;
-  always @(posedge clk)
-    k_out_d4 <= \$676 ;
-  always @(posedge clk)
-    k_out_d5 <= \$677 ;
-  assign o__valid = | out_buffer_level;
-  assign out_buffer_pop = o__valid & o__ready;
-  assign \$1  = out_buffer_level + \$signature__en ;
+    k_out_d5 <= \$672 ;
+  assign out_buffer_pop = o__valid & r_en;
+  assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign take = i__valid & out_buffer_en;
   assign \$3  = - s8_mag0;
@@ -22932,2421 +22897,2466 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   assign \$24  = - s8_mag7;
   assign \$25  = neg7_d5 ? \$24  : { 1'h0, s8_mag7 };
   assign \$26  = only_saturate_d6 ? xsat7_d5 : \$25 ;
-  assign \$signature__en  = out_buffer_en & valid_d6;
-  assign \$27  = \$signature__addr  + \$signature__en ;
-  assign \$28  = read__addr + out_buffer_pop;
-  assign \$29  = \$2 [2:0] <= 1'h1;
-  assign \$30  = \$2 [2:0] <= 1'h1;
-  assign \$31  = s1_k > 6'h20;
-  assign \$32  = s1_valid & \$31 ;
-  assign \$33  = ! s1_k;
-  assign \$34  = s1_k > 6'h20;
-  assign \$35  = \$33  | \$34 ;
-  assign \$36  = s1_k > 1'h0;
-  assign \$37  = s1_k > 1'h1;
-  assign \$38  = s1_k > 2'h2;
-  assign \$39  = s1_k > 2'h3;
-  assign \$40  = s1_k > 3'h4;
-  assign \$41  = s1_k > 3'h5;
-  assign \$42  = s1_k > 3'h6;
-  assign \$43  = s1_k > 3'h7;
-  assign \$44  = s1_k > 4'h8;
-  assign \$45  = s1_k > 4'h9;
-  assign \$46  = s1_k > 4'ha;
-  assign \$47  = s1_k > 4'hb;
-  assign \$48  = s1_k > 4'hc;
-  assign \$49  = s1_k > 4'hd;
-  assign \$50  = s1_k > 4'he;
-  assign \$51  = s1_k > 4'hf;
-  assign \$52  = s1_k > 5'h10;
-  assign \$53  = s1_k > 5'h11;
-  assign \$54  = s1_k > 5'h12;
-  assign \$55  = s1_k > 5'h13;
-  assign \$56  = s1_k > 5'h14;
-  assign \$57  = s1_k > 5'h15;
-  assign \$58  = s1_k > 5'h16;
-  assign \$59  = s1_k > 5'h17;
-  assign \$60  = s1_k > 5'h18;
-  assign \$61  = s1_k > 5'h19;
-  assign \$62  = s1_k > 5'h1a;
-  assign \$63  = s1_k > 5'h1b;
-  assign \$64  = s1_k > 5'h1c;
-  assign \$65  = s1_k > 5'h1d;
-  assign \$66  = s1_k > 5'h1e;
-  assign \$67  = s1_k > 5'h1f;
-  assign \$68  = s1_k > 6'h20;
-  assign \$71  = \$70  > 1'h0;
-  assign \$73  = \$72  > 1'h1;
-  assign \$75  = \$74  > 2'h2;
-  assign \$77  = \$76  > 2'h3;
-  assign \$79  = \$78  > 3'h4;
-  assign \$81  = \$80  > 3'h5;
-  assign \$83  = \$82  > 3'h6;
-  assign \$85  = \$84  > 3'h7;
-  assign \$87  = \$86  > 4'h8;
-  assign \$89  = \$88  > 4'h9;
-  assign \$91  = \$90  > 4'ha;
-  assign \$93  = \$92  > 4'hb;
-  assign \$95  = \$94  > 4'hc;
-  assign \$97  = \$96  > 4'hd;
-  assign \$99  = \$98  > 4'he;
-  assign \$101  = \$100  > 4'hf;
-  assign \$102  = $signed(s1_x0) < $signed(1'h0);
-  assign \$103  = - $signed(s1_x0);
-  assign \$104  = \$102  ? \$103  : { s1_x0[31], s1_x0 };
-  assign \$105  = $signed(s1_x0) < $signed(1'h0);
-  assign \$106  = ~ s1_x0[31];
-  assign \$107  = | s1_x0[31:7];
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = & s1_x0[31:7];
-  assign \$110  = | s1_x0[6:0];
-  assign \$111  = \$109  & \$110 ;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = s1_x0[31] & \$112 ;
-  assign \$114  = s2_under0 ? 8'h81 : s2_low0;
-  assign \$115  = s2_over0 ? 8'h7f : \$114 ;
-  assign \$116  = s2_refused ? 8'h00 : \$115 ;
-  assign \$117  = s2_mag0 >> { s2_k[5:3], 3'h0 };
-  assign \$118  = s2_mag0 & s2_mask;
-  assign \$119  = s3_qc0 >> s3_k0;
-  assign \$120  = | s4_q0[31:7];
-  assign \$122  = s3_odd ? \$121  : s3_f0;
-  assign \$123  = s4_f20 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$124  = s4_f20[15:0] & s4_mask_h_d2;
-  assign \$125  = s5_fc0 >> s5_h;
-  assign \$126  = s6_hi0 > s6_lo0;
-  assign \$127  = q7_0_d1 == 7'h7f;
-  assign \$128  = \$127  & s7_up0;
-  assign \$129  = big0_d1 | \$128 ;
-  assign \$130  = q7_0_d1 + s7_up0;
-  assign \$131  = \$129  ? 8'h7f : \$130 ;
-  assign \$132  = $signed(s1_x1) < $signed(1'h0);
-  assign \$133  = - $signed(s1_x1);
-  assign \$134  = \$132  ? \$133  : { s1_x1[31], s1_x1 };
-  assign \$135  = $signed(s1_x1) < $signed(1'h0);
-  assign \$136  = ~ s1_x1[31];
-  assign \$137  = | s1_x1[31:7];
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = & s1_x1[31:7];
-  assign \$140  = | s1_x1[6:0];
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = s1_x1[31] & \$142 ;
-  assign \$144  = s2_under1 ? 8'h81 : s2_low1;
-  assign \$145  = s2_over1 ? 8'h7f : \$144 ;
-  assign \$146  = s2_refused ? 8'h00 : \$145 ;
-  assign \$147  = s2_mag1 >> { s2_k[5:3], 3'h0 };
-  assign \$148  = s2_mag1 & s2_mask;
-  assign \$149  = s3_qc1 >> s3_k1;
-  assign \$150  = | s4_q1[31:7];
-  assign \$152  = s3_odd ? \$151  : s3_f1;
-  assign \$153  = s4_f21 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$154  = s4_f21[15:0] & s4_mask_h_d2;
-  assign \$155  = s5_fc1 >> s5_h;
-  assign \$156  = s6_hi1 > s6_lo1;
-  assign \$157  = q7_1_d1 == 7'h7f;
-  assign \$158  = \$157  & s7_up1;
-  assign \$159  = big1_d1 | \$158 ;
-  assign \$160  = q7_1_d1 + s7_up1;
-  assign \$161  = \$159  ? 8'h7f : \$160 ;
-  assign \$162  = $signed(s1_x2) < $signed(1'h0);
-  assign \$163  = - $signed(s1_x2);
-  assign \$164  = \$162  ? \$163  : { s1_x2[31], s1_x2 };
-  assign \$165  = $signed(s1_x2) < $signed(1'h0);
-  assign \$166  = ~ s1_x2[31];
-  assign \$167  = | s1_x2[31:7];
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = & s1_x2[31:7];
-  assign \$170  = | s1_x2[6:0];
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = s1_x2[31] & \$172 ;
-  assign \$174  = s2_under2 ? 8'h81 : s2_low2;
-  assign \$175  = s2_over2 ? 8'h7f : \$174 ;
-  assign \$176  = s2_refused ? 8'h00 : \$175 ;
-  assign \$177  = s2_mag2 >> { s2_k[5:3], 3'h0 };
-  assign \$178  = s2_mag2 & s2_mask;
-  assign \$179  = s3_qc2 >> s3_k2;
-  assign \$180  = | s4_q2[31:7];
-  assign \$182  = s3_odd ? \$181  : s3_f2;
-  assign \$183  = s4_f22 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$184  = s4_f22[15:0] & s4_mask_h_d2;
-  assign \$185  = s5_fc2 >> s5_h;
-  assign \$186  = s6_hi2 > s6_lo2;
-  assign \$187  = q7_2_d1 == 7'h7f;
-  assign \$188  = \$187  & s7_up2;
-  assign \$189  = big2_d1 | \$188 ;
-  assign \$190  = q7_2_d1 + s7_up2;
-  assign \$191  = \$189  ? 8'h7f : \$190 ;
-  assign \$192  = $signed(s1_x3) < $signed(1'h0);
-  assign \$193  = - $signed(s1_x3);
-  assign \$194  = \$192  ? \$193  : { s1_x3[31], s1_x3 };
-  assign \$195  = $signed(s1_x3) < $signed(1'h0);
-  assign \$196  = ~ s1_x3[31];
-  assign \$197  = | s1_x3[31:7];
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = & s1_x3[31:7];
-  assign \$200  = | s1_x3[6:0];
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = ~ \$201 ;
-  assign \$203  = s1_x3[31] & \$202 ;
-  assign \$204  = s2_under3 ? 8'h81 : s2_low3;
-  assign \$205  = s2_over3 ? 8'h7f : \$204 ;
-  assign \$206  = s2_refused ? 8'h00 : \$205 ;
-  assign \$207  = s2_mag3 >> { s2_k[5:3], 3'h0 };
-  assign \$208  = s2_mag3 & s2_mask;
-  assign \$209  = s3_qc3 >> s3_k3;
-  assign \$210  = | s4_q3[31:7];
-  assign \$212  = s3_odd ? \$211  : s3_f3;
-  assign \$213  = s4_f23 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$214  = s4_f23[15:0] & s4_mask_h_d2;
-  assign \$215  = s5_fc3 >> s5_h;
-  assign \$216  = s6_hi3 > s6_lo3;
-  assign \$217  = q7_3_d1 == 7'h7f;
-  assign \$218  = \$217  & s7_up3;
-  assign \$219  = big3_d1 | \$218 ;
-  assign \$220  = q7_3_d1 + s7_up3;
-  assign \$221  = \$219  ? 8'h7f : \$220 ;
-  assign \$222  = $signed(s1_x4) < $signed(1'h0);
-  assign \$223  = - $signed(s1_x4);
-  assign \$224  = \$222  ? \$223  : { s1_x4[31], s1_x4 };
-  assign \$225  = $signed(s1_x4) < $signed(1'h0);
-  assign \$226  = ~ s1_x4[31];
-  assign \$227  = | s1_x4[31:7];
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = & s1_x4[31:7];
-  assign \$230  = | s1_x4[6:0];
-  assign \$231  = \$229  & \$230 ;
-  assign \$232  = ~ \$231 ;
-  assign \$233  = s1_x4[31] & \$232 ;
-  assign \$234  = s2_under4 ? 8'h81 : s2_low4;
-  assign \$235  = s2_over4 ? 8'h7f : \$234 ;
-  assign \$236  = s2_refused ? 8'h00 : \$235 ;
-  assign \$237  = s2_mag4 >> { s2_k[5:3], 3'h0 };
-  assign \$238  = s2_mag4 & s2_mask;
-  assign \$239  = s3_qc4 >> s3_k4;
-  assign \$240  = | s4_q4[31:7];
-  assign \$242  = s3_odd ? \$241  : s3_f4;
-  assign \$243  = s4_f24 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$244  = s4_f24[15:0] & s4_mask_h_d2;
-  assign \$245  = s5_fc4 >> s5_h;
-  assign \$246  = s6_hi4 > s6_lo4;
-  assign \$247  = q7_4_d1 == 7'h7f;
-  assign \$248  = \$247  & s7_up4;
-  assign \$249  = big4_d1 | \$248 ;
-  assign \$250  = q7_4_d1 + s7_up4;
-  assign \$251  = \$249  ? 8'h7f : \$250 ;
-  assign \$252  = $signed(s1_x5) < $signed(1'h0);
-  assign \$253  = - $signed(s1_x5);
-  assign \$254  = \$252  ? \$253  : { s1_x5[31], s1_x5 };
-  assign \$255  = $signed(s1_x5) < $signed(1'h0);
-  assign \$256  = ~ s1_x5[31];
-  assign \$257  = | s1_x5[31:7];
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = & s1_x5[31:7];
-  assign \$260  = | s1_x5[6:0];
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = ~ \$261 ;
-  assign \$263  = s1_x5[31] & \$262 ;
-  assign \$264  = s2_under5 ? 8'h81 : s2_low5;
-  assign \$265  = s2_over5 ? 8'h7f : \$264 ;
-  assign \$266  = s2_refused ? 8'h00 : \$265 ;
-  assign \$267  = s2_mag5 >> { s2_k[5:3], 3'h0 };
-  assign \$268  = s2_mag5 & s2_mask;
-  assign \$269  = s3_qc5 >> s3_k5;
-  assign \$270  = | s4_q5[31:7];
-  assign \$272  = s3_odd ? \$271  : s3_f5;
-  assign \$273  = s4_f25 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$274  = s4_f25[15:0] & s4_mask_h_d2;
-  assign \$275  = s5_fc5 >> s5_h;
-  assign \$276  = s6_hi5 > s6_lo5;
-  assign \$277  = q7_5_d1 == 7'h7f;
-  assign \$278  = \$277  & s7_up5;
-  assign \$279  = big5_d1 | \$278 ;
-  assign \$280  = q7_5_d1 + s7_up5;
-  assign \$281  = \$279  ? 8'h7f : \$280 ;
-  assign \$282  = $signed(s1_x6) < $signed(1'h0);
-  assign \$283  = - $signed(s1_x6);
-  assign \$284  = \$282  ? \$283  : { s1_x6[31], s1_x6 };
-  assign \$285  = $signed(s1_x6) < $signed(1'h0);
-  assign \$286  = ~ s1_x6[31];
-  assign \$287  = | s1_x6[31:7];
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = & s1_x6[31:7];
-  assign \$290  = | s1_x6[6:0];
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = ~ \$291 ;
-  assign \$293  = s1_x6[31] & \$292 ;
-  assign \$294  = s2_under6 ? 8'h81 : s2_low6;
-  assign \$295  = s2_over6 ? 8'h7f : \$294 ;
-  assign \$296  = s2_refused ? 8'h00 : \$295 ;
-  assign \$297  = s2_mag6 >> { s2_k[5:3], 3'h0 };
-  assign \$298  = s2_mag6 & s2_mask;
-  assign \$299  = s3_qc6 >> s3_k6;
-  assign \$300  = | s4_q6[31:7];
-  assign \$302  = s3_odd ? \$301  : s3_f6;
-  assign \$303  = s4_f26 >> { s4_h_d1[4:3], 3'h0 };
-  assign \$304  = s4_f26[15:0] & s4_mask_h_d2;
-  assign \$305  = s5_fc6 >> s5_h;
-  assign \$306  = s6_hi6 > s6_lo6;
-  assign \$307  = q7_6_d1 == 7'h7f;
-  assign \$308  = \$307  & s7_up6;
-  assign \$309  = big6_d1 | \$308 ;
-  assign \$310  = q7_6_d1 + s7_up6;
-  assign \$311  = \$309  ? 8'h7f : \$310 ;
-  assign \$312  = $signed(s1_x7) < $signed(1'h0);
-  assign \$313  = - $signed(s1_x7);
-  assign \$314  = \$312  ? \$313  : { s1_x7[31], s1_x7 };
-  assign \$315  = $signed(s1_x7) < $signed(1'h0);
-  assign \$316  = ~ s1_x7[31];
-  assign \$317  = | s1_x7[31:7];
-  assign \$318  = \$316  & \$317 ;
+  assign w_en = out_buffer_en & valid_d6;
+  assign \$27  = \$2 [2:0] <= 1'h1;
+  assign \$28  = \$2 [2:0] <= 1'h1;
+  assign \$29  = s1_k > 6'h20;
+  assign \$30  = s1_valid & \$29 ;
+  assign \$31  = ! s1_k;
+  assign \$32  = s1_k > 6'h20;
+  assign \$33  = \$31  | \$32 ;
+  assign \$34  = s1_k > 1'h0;
+  assign \$35  = s1_k > 1'h1;
+  assign \$36  = s1_k > 2'h2;
+  assign \$37  = s1_k > 2'h3;
+  assign \$38  = s1_k > 3'h4;
+  assign \$39  = s1_k > 3'h5;
+  assign \$40  = s1_k > 3'h6;
+  assign \$41  = s1_k > 3'h7;
+  assign \$42  = s1_k > 4'h8;
+  assign \$43  = s1_k > 4'h9;
+  assign \$44  = s1_k > 4'ha;
+  assign \$45  = s1_k > 4'hb;
+  assign \$46  = s1_k > 4'hc;
+  assign \$47  = s1_k > 4'hd;
+  assign \$48  = s1_k > 4'he;
+  assign \$49  = s1_k > 4'hf;
+  assign \$50  = s1_k > 5'h10;
+  assign \$51  = s1_k > 5'h11;
+  assign \$52  = s1_k > 5'h12;
+  assign \$53  = s1_k > 5'h13;
+  assign \$54  = s1_k > 5'h14;
+  assign \$55  = s1_k > 5'h15;
+  assign \$56  = s1_k > 5'h16;
+  assign \$57  = s1_k > 5'h17;
+  assign \$58  = s1_k > 5'h18;
+  assign \$59  = s1_k > 5'h19;
+  assign \$60  = s1_k > 5'h1a;
+  assign \$61  = s1_k > 5'h1b;
+  assign \$62  = s1_k > 5'h1c;
+  assign \$63  = s1_k > 5'h1d;
+  assign \$64  = s1_k > 5'h1e;
+  assign \$65  = s1_k > 5'h1f;
+  assign \$66  = s1_k > 6'h20;
+  assign \$69  = \$68  > 1'h0;
+  assign \$71  = \$70  > 1'h1;
+  assign \$73  = \$72  > 2'h2;
+  assign \$75  = \$74  > 2'h3;
+  assign \$77  = \$76  > 3'h4;
+  assign \$79  = \$78  > 3'h5;
+  assign \$81  = \$80  > 3'h6;
+  assign \$83  = \$82  > 3'h7;
+  assign \$85  = \$84  > 4'h8;
+  assign \$87  = \$86  > 4'h9;
+  assign \$89  = \$88  > 4'ha;
+  assign \$91  = \$90  > 4'hb;
+  assign \$93  = \$92  > 4'hc;
+  assign \$95  = \$94  > 4'hd;
+  assign \$97  = \$96  > 4'he;
+  assign \$99  = \$98  > 4'hf;
+  assign \$100  = $signed(s1_x0) < $signed(1'h0);
+  assign \$101  = - $signed(s1_x0);
+  assign \$102  = \$100  ? \$101  : { s1_x0[31], s1_x0 };
+  assign \$103  = $signed(s1_x0) < $signed(1'h0);
+  assign \$104  = ~ s1_x0[31];
+  assign \$105  = | s1_x0[31:7];
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = & s1_x0[31:7];
+  assign \$108  = | s1_x0[6:0];
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = ~ \$109 ;
+  assign \$111  = s1_x0[31] & \$110 ;
+  assign \$112  = s2_under0 ? 8'h81 : s2_low0;
+  assign \$113  = s2_over0 ? 8'h7f : \$112 ;
+  assign \$114  = s2_refused ? 8'h00 : \$113 ;
+  assign \$115  = s2_mag0 >> { s2_k[5:3], 3'h0 };
+  assign \$116  = s2_mag0 & s2_mask;
+  assign \$117  = s3_qc0 >> s3_k0;
+  assign \$118  = | s4_q0[31:7];
+  assign \$120  = s3_odd ? \$119  : s3_f0;
+  assign \$121  = s4_f20 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$122  = s4_f20[15:0] & s4_mask_h_d2;
+  assign \$123  = s5_fc0 >> s5_h;
+  assign \$124  = s6_hi0 > s6_lo0;
+  assign \$125  = q7_0_d1 == 7'h7f;
+  assign \$126  = \$125  & s7_up0;
+  assign \$127  = big0_d1 | \$126 ;
+  assign \$128  = q7_0_d1 + s7_up0;
+  assign \$129  = \$127  ? 8'h7f : \$128 ;
+  assign \$130  = $signed(s1_x1) < $signed(1'h0);
+  assign \$131  = - $signed(s1_x1);
+  assign \$132  = \$130  ? \$131  : { s1_x1[31], s1_x1 };
+  assign \$133  = $signed(s1_x1) < $signed(1'h0);
+  assign \$134  = ~ s1_x1[31];
+  assign \$135  = | s1_x1[31:7];
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = & s1_x1[31:7];
+  assign \$138  = | s1_x1[6:0];
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = s1_x1[31] & \$140 ;
+  assign \$142  = s2_under1 ? 8'h81 : s2_low1;
+  assign \$143  = s2_over1 ? 8'h7f : \$142 ;
+  assign \$144  = s2_refused ? 8'h00 : \$143 ;
+  assign \$145  = s2_mag1 >> { s2_k[5:3], 3'h0 };
+  assign \$146  = s2_mag1 & s2_mask;
+  assign \$147  = s3_qc1 >> s3_k1;
+  assign \$148  = | s4_q1[31:7];
+  assign \$150  = s3_odd ? \$149  : s3_f1;
+  assign \$151  = s4_f21 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$152  = s4_f21[15:0] & s4_mask_h_d2;
+  assign \$153  = s5_fc1 >> s5_h;
+  assign \$154  = s6_hi1 > s6_lo1;
+  assign \$155  = q7_1_d1 == 7'h7f;
+  assign \$156  = \$155  & s7_up1;
+  assign \$157  = big1_d1 | \$156 ;
+  assign \$158  = q7_1_d1 + s7_up1;
+  assign \$159  = \$157  ? 8'h7f : \$158 ;
+  assign \$160  = $signed(s1_x2) < $signed(1'h0);
+  assign \$161  = - $signed(s1_x2);
+  assign \$162  = \$160  ? \$161  : { s1_x2[31], s1_x2 };
+  assign \$163  = $signed(s1_x2) < $signed(1'h0);
+  assign \$164  = ~ s1_x2[31];
+  assign \$165  = | s1_x2[31:7];
+  assign \$166  = \$164  & \$165 ;
+  assign \$167  = & s1_x2[31:7];
+  assign \$168  = | s1_x2[6:0];
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = s1_x2[31] & \$170 ;
+  assign \$172  = s2_under2 ? 8'h81 : s2_low2;
+  assign \$173  = s2_over2 ? 8'h7f : \$172 ;
+  assign \$174  = s2_refused ? 8'h00 : \$173 ;
+  assign \$175  = s2_mag2 >> { s2_k[5:3], 3'h0 };
+  assign \$176  = s2_mag2 & s2_mask;
+  assign \$177  = s3_qc2 >> s3_k2;
+  assign \$178  = | s4_q2[31:7];
+  assign \$180  = s3_odd ? \$179  : s3_f2;
+  assign \$181  = s4_f22 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$182  = s4_f22[15:0] & s4_mask_h_d2;
+  assign \$183  = s5_fc2 >> s5_h;
+  assign \$184  = s6_hi2 > s6_lo2;
+  assign \$185  = q7_2_d1 == 7'h7f;
+  assign \$186  = \$185  & s7_up2;
+  assign \$187  = big2_d1 | \$186 ;
+  assign \$188  = q7_2_d1 + s7_up2;
+  assign \$189  = \$187  ? 8'h7f : \$188 ;
+  assign \$190  = $signed(s1_x3) < $signed(1'h0);
+  assign \$191  = - $signed(s1_x3);
+  assign \$192  = \$190  ? \$191  : { s1_x3[31], s1_x3 };
+  assign \$193  = $signed(s1_x3) < $signed(1'h0);
+  assign \$194  = ~ s1_x3[31];
+  assign \$195  = | s1_x3[31:7];
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = & s1_x3[31:7];
+  assign \$198  = | s1_x3[6:0];
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = ~ \$199 ;
+  assign \$201  = s1_x3[31] & \$200 ;
+  assign \$202  = s2_under3 ? 8'h81 : s2_low3;
+  assign \$203  = s2_over3 ? 8'h7f : \$202 ;
+  assign \$204  = s2_refused ? 8'h00 : \$203 ;
+  assign \$205  = s2_mag3 >> { s2_k[5:3], 3'h0 };
+  assign \$206  = s2_mag3 & s2_mask;
+  assign \$207  = s3_qc3 >> s3_k3;
+  assign \$208  = | s4_q3[31:7];
+  assign \$210  = s3_odd ? \$209  : s3_f3;
+  assign \$211  = s4_f23 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$212  = s4_f23[15:0] & s4_mask_h_d2;
+  assign \$213  = s5_fc3 >> s5_h;
+  assign \$214  = s6_hi3 > s6_lo3;
+  assign \$215  = q7_3_d1 == 7'h7f;
+  assign \$216  = \$215  & s7_up3;
+  assign \$217  = big3_d1 | \$216 ;
+  assign \$218  = q7_3_d1 + s7_up3;
+  assign \$219  = \$217  ? 8'h7f : \$218 ;
+  assign \$220  = $signed(s1_x4) < $signed(1'h0);
+  assign \$221  = - $signed(s1_x4);
+  assign \$222  = \$220  ? \$221  : { s1_x4[31], s1_x4 };
+  assign \$223  = $signed(s1_x4) < $signed(1'h0);
+  assign \$224  = ~ s1_x4[31];
+  assign \$225  = | s1_x4[31:7];
+  assign \$226  = \$224  & \$225 ;
+  assign \$227  = & s1_x4[31:7];
+  assign \$228  = | s1_x4[6:0];
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = ~ \$229 ;
+  assign \$231  = s1_x4[31] & \$230 ;
+  assign \$232  = s2_under4 ? 8'h81 : s2_low4;
+  assign \$233  = s2_over4 ? 8'h7f : \$232 ;
+  assign \$234  = s2_refused ? 8'h00 : \$233 ;
+  assign \$235  = s2_mag4 >> { s2_k[5:3], 3'h0 };
+  assign \$236  = s2_mag4 & s2_mask;
+  assign \$237  = s3_qc4 >> s3_k4;
+  assign \$238  = | s4_q4[31:7];
+  assign \$240  = s3_odd ? \$239  : s3_f4;
+  assign \$241  = s4_f24 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$242  = s4_f24[15:0] & s4_mask_h_d2;
+  assign \$243  = s5_fc4 >> s5_h;
+  assign \$244  = s6_hi4 > s6_lo4;
+  assign \$245  = q7_4_d1 == 7'h7f;
+  assign \$246  = \$245  & s7_up4;
+  assign \$247  = big4_d1 | \$246 ;
+  assign \$248  = q7_4_d1 + s7_up4;
+  assign \$249  = \$247  ? 8'h7f : \$248 ;
+  assign \$250  = $signed(s1_x5) < $signed(1'h0);
+  assign \$251  = - $signed(s1_x5);
+  assign \$252  = \$250  ? \$251  : { s1_x5[31], s1_x5 };
+  assign \$253  = $signed(s1_x5) < $signed(1'h0);
+  assign \$254  = ~ s1_x5[31];
+  assign \$255  = | s1_x5[31:7];
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = & s1_x5[31:7];
+  assign \$258  = | s1_x5[6:0];
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = ~ \$259 ;
+  assign \$261  = s1_x5[31] & \$260 ;
+  assign \$262  = s2_under5 ? 8'h81 : s2_low5;
+  assign \$263  = s2_over5 ? 8'h7f : \$262 ;
+  assign \$264  = s2_refused ? 8'h00 : \$263 ;
+  assign \$265  = s2_mag5 >> { s2_k[5:3], 3'h0 };
+  assign \$266  = s2_mag5 & s2_mask;
+  assign \$267  = s3_qc5 >> s3_k5;
+  assign \$268  = | s4_q5[31:7];
+  assign \$270  = s3_odd ? \$269  : s3_f5;
+  assign \$271  = s4_f25 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$272  = s4_f25[15:0] & s4_mask_h_d2;
+  assign \$273  = s5_fc5 >> s5_h;
+  assign \$274  = s6_hi5 > s6_lo5;
+  assign \$275  = q7_5_d1 == 7'h7f;
+  assign \$276  = \$275  & s7_up5;
+  assign \$277  = big5_d1 | \$276 ;
+  assign \$278  = q7_5_d1 + s7_up5;
+  assign \$279  = \$277  ? 8'h7f : \$278 ;
+  assign \$280  = $signed(s1_x6) < $signed(1'h0);
+  assign \$281  = - $signed(s1_x6);
+  assign \$282  = \$280  ? \$281  : { s1_x6[31], s1_x6 };
+  assign \$283  = $signed(s1_x6) < $signed(1'h0);
+  assign \$284  = ~ s1_x6[31];
+  assign \$285  = | s1_x6[31:7];
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = & s1_x6[31:7];
+  assign \$288  = | s1_x6[6:0];
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = ~ \$289 ;
+  assign \$291  = s1_x6[31] & \$290 ;
+  assign \$292  = s2_under6 ? 8'h81 : s2_low6;
+  assign \$293  = s2_over6 ? 8'h7f : \$292 ;
+  assign \$294  = s2_refused ? 8'h00 : \$293 ;
+  assign \$295  = s2_mag6 >> { s2_k[5:3], 3'h0 };
+  assign \$296  = s2_mag6 & s2_mask;
+  assign \$297  = s3_qc6 >> s3_k6;
+  assign \$298  = | s4_q6[31:7];
+  assign \$300  = s3_odd ? \$299  : s3_f6;
+  assign \$301  = s4_f26 >> { s4_h_d1[4:3], 3'h0 };
+  assign \$302  = s4_f26[15:0] & s4_mask_h_d2;
+  assign \$303  = s5_fc6 >> s5_h;
+  assign \$304  = s6_hi6 > s6_lo6;
+  assign \$305  = q7_6_d1 == 7'h7f;
+  assign \$306  = \$305  & s7_up6;
+  assign \$307  = big6_d1 | \$306 ;
+  assign \$308  = q7_6_d1 + s7_up6;
+  assign \$309  = \$307  ? 8'h7f : \$308 ;
+  assign \$310  = $signed(s1_x7) < $signed(1'h0);
+  assign \$311  = - $signed(s1_x7);
+  assign \$312  = \$310  ? \$311  : { s1_x7[31], s1_x7 };
+  assign \$313  = $signed(s1_x7) < $signed(1'h0);
+  assign \$314  = ~ s1_x7[31];
+  assign \$315  = | s1_x7[31:7];
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = & s1_x7[31:7];
+  assign \$318  = | s1_x7[6:0];
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = s1_x7[31] & \$320 ;
+  assign \$322  = s2_under7 ? 8'h81 : s2_low7;
+  assign \$323  = s2_over7 ? 8'h7f : \$322 ;
+  assign \$324  = s2_refused ? 8'h00 : \$323 ;
+  \training_core.datapath.rounder.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_en(r_en),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$344  = \$27 [1:0];
+    \$342  = \$27 ;
     if (rst) begin
-      \$344  = 2'h0;
+      \$342  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$345  = \$28 [1:0];
+    \$343  = \$28 ;
     if (rst) begin
-      \$345  = 2'h0;
+      \$343  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$346  = \$2 [1:0];
-    if (rst) begin
-      \$346  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$347  = \$29 ;
-    if (rst) begin
-      \$347  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$348  = \$30 ;
-    if (rst) begin
-      \$348  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$349  = s1_k;
+    \$344  = s1_k;
     if (out_buffer_en) begin
-      \$349  = i__payload[261:256];
+      \$344  = i__payload[261:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$350  = s1_valid;
+    \$345  = s1_valid;
     if (out_buffer_en) begin
-      \$350  = take;
+      \$345  = take;
     end
     if (rst) begin
-      \$350  = 1'h0;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$351  = bad_shift;
-    if (\$32 ) begin
-      \$351  = 1'h1;
+    \$346  = bad_shift;
+    if (\$30 ) begin
+      \$346  = 1'h1;
     end
     if (rst) begin
-      \$351  = 1'h0;
+      \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$352  = s1_x0;
+    \$347  = s1_x0;
     if (out_buffer_en) begin
-      \$352  = i__payload[31:0];
+      \$347  = i__payload[31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$353  = s1_x1;
+    \$348  = s1_x1;
     if (out_buffer_en) begin
-      \$353  = i__payload[63:32];
+      \$348  = i__payload[63:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$354  = s1_x2;
+    \$349  = s1_x2;
     if (out_buffer_en) begin
-      \$354  = i__payload[95:64];
+      \$349  = i__payload[95:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$355  = s1_x3;
+    \$350  = s1_x3;
     if (out_buffer_en) begin
-      \$355  = i__payload[127:96];
+      \$350  = i__payload[127:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$356  = s1_x4;
+    \$351  = s1_x4;
     if (out_buffer_en) begin
-      \$356  = i__payload[159:128];
+      \$351  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$357  = s1_x5;
+    \$352  = s1_x5;
     if (out_buffer_en) begin
-      \$357  = i__payload[191:160];
+      \$352  = i__payload[191:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$358  = s1_x6;
+    \$353  = s1_x6;
     if (out_buffer_en) begin
-      \$358  = i__payload[223:192];
+      \$353  = i__payload[223:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$359  = s1_x7;
+    \$354  = s1_x7;
     if (out_buffer_en) begin
-      \$359  = i__payload[255:224];
+      \$354  = i__payload[255:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$360  = only_saturate_d0;
+    \$355  = only_saturate_d0;
     if (out_buffer_en) begin
-      \$360  = \$35 ;
+      \$355  = \$33 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$361  = only_saturate_d1;
+    \$356  = only_saturate_d1;
     if (out_buffer_en) begin
-      \$361  = only_saturate_d0;
+      \$356  = only_saturate_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$362  = only_saturate_d2;
+    \$357  = only_saturate_d2;
     if (out_buffer_en) begin
-      \$362  = only_saturate_d1;
+      \$357  = only_saturate_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$363  = only_saturate_d3;
+    \$358  = only_saturate_d3;
     if (out_buffer_en) begin
-      \$363  = only_saturate_d2;
+      \$358  = only_saturate_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$364  = only_saturate_d4;
+    \$359  = only_saturate_d4;
     if (out_buffer_en) begin
-      \$364  = only_saturate_d3;
+      \$359  = only_saturate_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$365  = only_saturate_d5;
+    \$360  = only_saturate_d5;
     if (out_buffer_en) begin
-      \$365  = only_saturate_d4;
+      \$360  = only_saturate_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$366  = only_saturate_d6;
+    \$361  = only_saturate_d6;
     if (out_buffer_en) begin
-      \$366  = only_saturate_d5;
+      \$361  = only_saturate_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$367  = s2_k;
+    \$362  = s2_k;
     if (out_buffer_en) begin
-      \$367  = s1_k;
+      \$362  = s1_k;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$368  = s2_mask;
+    \$363  = s2_mask;
     if (out_buffer_en) begin
-      \$368  = { \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36  };
+      \$363  = { \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$369  = s2_refused;
+    \$364  = s2_refused;
     if (out_buffer_en) begin
-      \$369  = \$68 ;
+      \$364  = \$66 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$370  = s3_odd;
+    \$365  = s3_odd;
     if (out_buffer_en) begin
-      \$370  = s2_k[0];
+      \$365  = s2_k[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$371  = s4_h_d0;
+    \$366  = s4_h_d0;
     if (out_buffer_en) begin
-      \$371  = \$69 ;
+      \$366  = \$67 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$372  = s4_h_d1;
+    \$367  = s4_h_d1;
     if (out_buffer_en) begin
-      \$372  = s4_h_d0;
+      \$367  = s4_h_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$373  = s4_mask_h_d0;
+    \$368  = s4_mask_h_d0;
     if (out_buffer_en) begin
-      \$373  = { \$101 , \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71  };
+      \$368  = { \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73 , \$71 , \$69  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$374  = s4_mask_h_d1;
+    \$369  = s4_mask_h_d1;
     if (out_buffer_en) begin
-      \$374  = s4_mask_h_d0;
+      \$369  = s4_mask_h_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$375  = s4_mask_h_d2;
+    \$370  = s4_mask_h_d2;
     if (out_buffer_en) begin
-      \$375  = s4_mask_h_d1;
+      \$370  = s4_mask_h_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$376  = s5_h;
+    \$371  = s5_h;
     if (out_buffer_en) begin
-      \$376  = s4_h_d1[2:0];
+      \$371  = s4_h_d1[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$377  = s2_mag0;
+    \$372  = s2_mag0;
     if (out_buffer_en) begin
-      \$377  = \$104 [31:0];
+      \$372  = \$102 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$378  = s2_neg0;
+    \$373  = s2_neg0;
     if (out_buffer_en) begin
-      \$378  = \$105 ;
+      \$373  = \$103 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$379  = s2_over0;
+    \$374  = s2_over0;
     if (out_buffer_en) begin
-      \$379  = \$108 ;
+      \$374  = \$106 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$380  = s2_under0;
+    \$375  = s2_under0;
     if (out_buffer_en) begin
-      \$380  = \$113 ;
+      \$375  = \$111 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$381  = s2_low0;
+    \$376  = s2_low0;
     if (out_buffer_en) begin
-      \$381  = s1_x0[7:0];
+      \$376  = s1_x0[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$382  = xsat0_d0;
+    \$377  = xsat0_d0;
     if (out_buffer_en) begin
-      \$382  = \$116 ;
+      \$377  = \$114 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$383  = xsat0_d1;
+    \$378  = xsat0_d1;
     if (out_buffer_en) begin
-      \$383  = xsat0_d0;
+      \$378  = xsat0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$384  = xsat0_d2;
+    \$379  = xsat0_d2;
     if (out_buffer_en) begin
-      \$384  = xsat0_d1;
+      \$379  = xsat0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$385  = xsat0_d3;
+    \$380  = xsat0_d3;
     if (out_buffer_en) begin
-      \$385  = xsat0_d2;
+      \$380  = xsat0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$386  = xsat0_d4;
+    \$381  = xsat0_d4;
     if (out_buffer_en) begin
-      \$386  = xsat0_d3;
+      \$381  = xsat0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$387  = xsat0_d5;
+    \$382  = xsat0_d5;
     if (out_buffer_en) begin
-      \$387  = xsat0_d4;
+      \$382  = xsat0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$388  = s3_qc0;
+    \$383  = s3_qc0;
     if (out_buffer_en) begin
-      \$388  = \$117 ;
+      \$383  = \$115 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$389  = s3_f0;
+    \$384  = s3_f0;
     if (out_buffer_en) begin
-      \$389  = \$118 ;
+      \$384  = \$116 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$390  = s3_k0;
+    \$385  = s3_k0;
     if (out_buffer_en) begin
-      \$390  = s2_k[2:0];
+      \$385  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$391  = s4_q0;
+    \$386  = s4_q0;
     if (out_buffer_en) begin
-      \$391  = \$119 ;
+      \$386  = \$117 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$392  = s5_big0;
+    \$387  = s5_big0;
     if (out_buffer_en) begin
-      \$392  = \$120 ;
+      \$387  = \$118 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$393  = big0_d0;
+    \$388  = big0_d0;
     if (out_buffer_en) begin
-      \$393  = s5_big0;
+      \$388  = s5_big0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$394  = big0_d1;
+    \$389  = big0_d1;
     if (out_buffer_en) begin
-      \$394  = big0_d0;
+      \$389  = big0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$395  = s5_q7_0;
+    \$390  = s5_q7_0;
     if (out_buffer_en) begin
-      \$395  = s4_q0[6:0];
+      \$390  = s4_q0[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$396  = q7_0_d0;
+    \$391  = q7_0_d0;
     if (out_buffer_en) begin
-      \$396  = s5_q7_0;
+      \$391  = s5_q7_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$397  = q7_0_d1;
+    \$392  = q7_0_d1;
     if (out_buffer_en) begin
-      \$397  = q7_0_d0;
+      \$392  = q7_0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$398  = s4_f20;
+    \$393  = s4_f20;
     if (out_buffer_en) begin
-      \$398  = \$122 ;
+      \$393  = \$120 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$399  = s5_fc0;
+    \$394  = s5_fc0;
     if (out_buffer_en) begin
-      \$399  = \$123 [23:0];
+      \$394  = \$121 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$400  = s5_lo0;
+    \$395  = s5_lo0;
     if (out_buffer_en) begin
-      \$400  = \$124 ;
+      \$395  = \$122 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$401  = s6_hi0;
+    \$396  = s6_hi0;
     if (out_buffer_en) begin
-      \$401  = \$125 [15:0];
+      \$396  = \$123 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$402  = s6_lo0;
+    \$397  = s6_lo0;
     if (out_buffer_en) begin
-      \$402  = s5_lo0;
+      \$397  = s5_lo0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$403  = s7_up0;
+    \$398  = s7_up0;
     if (out_buffer_en) begin
-      \$403  = \$126 ;
+      \$398  = \$124 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$404  = s8_mag0;
+    \$399  = s8_mag0;
     if (out_buffer_en) begin
-      \$404  = \$131 [6:0];
+      \$399  = \$129 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$405  = neg0_d0;
+    \$400  = neg0_d0;
     if (out_buffer_en) begin
-      \$405  = s2_neg0;
+      \$400  = s2_neg0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$406  = neg0_d1;
+    \$401  = neg0_d1;
     if (out_buffer_en) begin
-      \$406  = neg0_d0;
+      \$401  = neg0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$407  = neg0_d2;
+    \$402  = neg0_d2;
     if (out_buffer_en) begin
-      \$407  = neg0_d1;
+      \$402  = neg0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$408  = neg0_d3;
+    \$403  = neg0_d3;
     if (out_buffer_en) begin
-      \$408  = neg0_d2;
+      \$403  = neg0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$409  = neg0_d4;
+    \$404  = neg0_d4;
     if (out_buffer_en) begin
-      \$409  = neg0_d3;
+      \$404  = neg0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$410  = neg0_d5;
+    \$405  = neg0_d5;
     if (out_buffer_en) begin
-      \$410  = neg0_d4;
+      \$405  = neg0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$411  = s2_mag1;
+    \$406  = s2_mag1;
     if (out_buffer_en) begin
-      \$411  = \$134 [31:0];
+      \$406  = \$132 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$412  = s2_neg1;
+    \$407  = s2_neg1;
     if (out_buffer_en) begin
-      \$412  = \$135 ;
+      \$407  = \$133 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$413  = s2_over1;
+    \$408  = s2_over1;
     if (out_buffer_en) begin
-      \$413  = \$138 ;
+      \$408  = \$136 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$414  = s2_under1;
+    \$409  = s2_under1;
     if (out_buffer_en) begin
-      \$414  = \$143 ;
+      \$409  = \$141 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$415  = s2_low1;
+    \$410  = s2_low1;
     if (out_buffer_en) begin
-      \$415  = s1_x1[7:0];
+      \$410  = s1_x1[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$416  = xsat1_d0;
+    \$411  = xsat1_d0;
     if (out_buffer_en) begin
-      \$416  = \$146 ;
+      \$411  = \$144 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$417  = xsat1_d1;
+    \$412  = xsat1_d1;
     if (out_buffer_en) begin
-      \$417  = xsat1_d0;
+      \$412  = xsat1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$418  = xsat1_d2;
+    \$413  = xsat1_d2;
     if (out_buffer_en) begin
-      \$418  = xsat1_d1;
+      \$413  = xsat1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$419  = xsat1_d3;
+    \$414  = xsat1_d3;
     if (out_buffer_en) begin
-      \$419  = xsat1_d2;
+      \$414  = xsat1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$420  = xsat1_d4;
+    \$415  = xsat1_d4;
     if (out_buffer_en) begin
-      \$420  = xsat1_d3;
+      \$415  = xsat1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$421  = xsat1_d5;
+    \$416  = xsat1_d5;
     if (out_buffer_en) begin
-      \$421  = xsat1_d4;
+      \$416  = xsat1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$422  = s3_qc1;
+    \$417  = s3_qc1;
     if (out_buffer_en) begin
-      \$422  = \$147 ;
+      \$417  = \$145 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$423  = s3_f1;
+    \$418  = s3_f1;
     if (out_buffer_en) begin
-      \$423  = \$148 ;
+      \$418  = \$146 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$424  = s3_k1;
+    \$419  = s3_k1;
     if (out_buffer_en) begin
-      \$424  = s2_k[2:0];
+      \$419  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$425  = s4_q1;
+    \$420  = s4_q1;
     if (out_buffer_en) begin
-      \$425  = \$149 ;
+      \$420  = \$147 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$426  = s5_big1;
+    \$421  = s5_big1;
     if (out_buffer_en) begin
-      \$426  = \$150 ;
+      \$421  = \$148 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$427  = big1_d0;
+    \$422  = big1_d0;
     if (out_buffer_en) begin
-      \$427  = s5_big1;
+      \$422  = s5_big1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$428  = big1_d1;
+    \$423  = big1_d1;
     if (out_buffer_en) begin
-      \$428  = big1_d0;
+      \$423  = big1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$429  = s5_q7_1;
+    \$424  = s5_q7_1;
     if (out_buffer_en) begin
-      \$429  = s4_q1[6:0];
+      \$424  = s4_q1[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$430  = q7_1_d0;
+    \$425  = q7_1_d0;
     if (out_buffer_en) begin
-      \$430  = s5_q7_1;
+      \$425  = s5_q7_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$431  = q7_1_d1;
+    \$426  = q7_1_d1;
     if (out_buffer_en) begin
-      \$431  = q7_1_d0;
+      \$426  = q7_1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$432  = s4_f21;
+    \$427  = s4_f21;
     if (out_buffer_en) begin
-      \$432  = \$152 ;
+      \$427  = \$150 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$433  = s5_fc1;
+    \$428  = s5_fc1;
     if (out_buffer_en) begin
-      \$433  = \$153 [23:0];
+      \$428  = \$151 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$434  = s5_lo1;
+    \$429  = s5_lo1;
     if (out_buffer_en) begin
-      \$434  = \$154 ;
+      \$429  = \$152 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$435  = s6_hi1;
+    \$430  = s6_hi1;
     if (out_buffer_en) begin
-      \$435  = \$155 [15:0];
+      \$430  = \$153 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$436  = s6_lo1;
+    \$431  = s6_lo1;
     if (out_buffer_en) begin
-      \$436  = s5_lo1;
+      \$431  = s5_lo1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$437  = s7_up1;
+    \$432  = s7_up1;
     if (out_buffer_en) begin
-      \$437  = \$156 ;
+      \$432  = \$154 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$438  = s8_mag1;
+    \$433  = s8_mag1;
     if (out_buffer_en) begin
-      \$438  = \$161 [6:0];
+      \$433  = \$159 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$439  = neg1_d0;
+    \$434  = neg1_d0;
     if (out_buffer_en) begin
-      \$439  = s2_neg1;
+      \$434  = s2_neg1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$440  = neg1_d1;
+    \$435  = neg1_d1;
     if (out_buffer_en) begin
-      \$440  = neg1_d0;
+      \$435  = neg1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$441  = neg1_d2;
+    \$436  = neg1_d2;
     if (out_buffer_en) begin
-      \$441  = neg1_d1;
+      \$436  = neg1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$442  = neg1_d3;
+    \$437  = neg1_d3;
     if (out_buffer_en) begin
-      \$442  = neg1_d2;
+      \$437  = neg1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$443  = neg1_d4;
+    \$438  = neg1_d4;
     if (out_buffer_en) begin
-      \$443  = neg1_d3;
+      \$438  = neg1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$444  = neg1_d5;
+    \$439  = neg1_d5;
     if (out_buffer_en) begin
-      \$444  = neg1_d4;
+      \$439  = neg1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$445  = s2_mag2;
+    \$440  = s2_mag2;
     if (out_buffer_en) begin
-      \$445  = \$164 [31:0];
+      \$440  = \$162 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$446  = s2_neg2;
+    \$441  = s2_neg2;
     if (out_buffer_en) begin
-      \$446  = \$165 ;
+      \$441  = \$163 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$447  = s2_over2;
+    \$442  = s2_over2;
     if (out_buffer_en) begin
-      \$447  = \$168 ;
+      \$442  = \$166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$448  = s2_under2;
+    \$443  = s2_under2;
     if (out_buffer_en) begin
-      \$448  = \$173 ;
+      \$443  = \$171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$449  = s2_low2;
+    \$444  = s2_low2;
     if (out_buffer_en) begin
-      \$449  = s1_x2[7:0];
+      \$444  = s1_x2[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$450  = xsat2_d0;
+    \$445  = xsat2_d0;
     if (out_buffer_en) begin
-      \$450  = \$176 ;
+      \$445  = \$174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$451  = xsat2_d1;
+    \$446  = xsat2_d1;
     if (out_buffer_en) begin
-      \$451  = xsat2_d0;
+      \$446  = xsat2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$452  = xsat2_d2;
+    \$447  = xsat2_d2;
     if (out_buffer_en) begin
-      \$452  = xsat2_d1;
+      \$447  = xsat2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$453  = xsat2_d3;
+    \$448  = xsat2_d3;
     if (out_buffer_en) begin
-      \$453  = xsat2_d2;
+      \$448  = xsat2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$454  = xsat2_d4;
+    \$449  = xsat2_d4;
     if (out_buffer_en) begin
-      \$454  = xsat2_d3;
+      \$449  = xsat2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$455  = xsat2_d5;
+    \$450  = xsat2_d5;
     if (out_buffer_en) begin
-      \$455  = xsat2_d4;
+      \$450  = xsat2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$456  = s3_qc2;
+    \$451  = s3_qc2;
     if (out_buffer_en) begin
-      \$456  = \$177 ;
+      \$451  = \$175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$457  = s3_f2;
+    \$452  = s3_f2;
     if (out_buffer_en) begin
-      \$457  = \$178 ;
+      \$452  = \$176 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$458  = s3_k2;
+    \$453  = s3_k2;
     if (out_buffer_en) begin
-      \$458  = s2_k[2:0];
+      \$453  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$459  = s4_q2;
+    \$454  = s4_q2;
     if (out_buffer_en) begin
-      \$459  = \$179 ;
+      \$454  = \$177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$460  = s5_big2;
+    \$455  = s5_big2;
     if (out_buffer_en) begin
-      \$460  = \$180 ;
+      \$455  = \$178 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$461  = big2_d0;
+    \$456  = big2_d0;
     if (out_buffer_en) begin
-      \$461  = s5_big2;
+      \$456  = s5_big2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$462  = big2_d1;
+    \$457  = big2_d1;
     if (out_buffer_en) begin
-      \$462  = big2_d0;
+      \$457  = big2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$463  = s5_q7_2;
+    \$458  = s5_q7_2;
     if (out_buffer_en) begin
-      \$463  = s4_q2[6:0];
+      \$458  = s4_q2[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$464  = q7_2_d0;
+    \$459  = q7_2_d0;
     if (out_buffer_en) begin
-      \$464  = s5_q7_2;
+      \$459  = s5_q7_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$465  = q7_2_d1;
+    \$460  = q7_2_d1;
     if (out_buffer_en) begin
-      \$465  = q7_2_d0;
+      \$460  = q7_2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$466  = s4_f22;
+    \$461  = s4_f22;
     if (out_buffer_en) begin
-      \$466  = \$182 ;
+      \$461  = \$180 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$467  = s5_fc2;
+    \$462  = s5_fc2;
     if (out_buffer_en) begin
-      \$467  = \$183 [23:0];
+      \$462  = \$181 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$468  = s5_lo2;
+    \$463  = s5_lo2;
     if (out_buffer_en) begin
-      \$468  = \$184 ;
+      \$463  = \$182 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$469  = s6_hi2;
+    \$464  = s6_hi2;
     if (out_buffer_en) begin
-      \$469  = \$185 [15:0];
+      \$464  = \$183 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$470  = s6_lo2;
+    \$465  = s6_lo2;
     if (out_buffer_en) begin
-      \$470  = s5_lo2;
+      \$465  = s5_lo2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$471  = s7_up2;
+    \$466  = s7_up2;
     if (out_buffer_en) begin
-      \$471  = \$186 ;
+      \$466  = \$184 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$472  = s8_mag2;
+    \$467  = s8_mag2;
     if (out_buffer_en) begin
-      \$472  = \$191 [6:0];
+      \$467  = \$189 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$473  = neg2_d0;
+    \$468  = neg2_d0;
     if (out_buffer_en) begin
-      \$473  = s2_neg2;
+      \$468  = s2_neg2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$474  = neg2_d1;
+    \$469  = neg2_d1;
     if (out_buffer_en) begin
-      \$474  = neg2_d0;
+      \$469  = neg2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$475  = neg2_d2;
+    \$470  = neg2_d2;
     if (out_buffer_en) begin
-      \$475  = neg2_d1;
+      \$470  = neg2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$476  = neg2_d3;
+    \$471  = neg2_d3;
     if (out_buffer_en) begin
-      \$476  = neg2_d2;
+      \$471  = neg2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$477  = neg2_d4;
+    \$472  = neg2_d4;
     if (out_buffer_en) begin
-      \$477  = neg2_d3;
+      \$472  = neg2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$478  = neg2_d5;
+    \$473  = neg2_d5;
     if (out_buffer_en) begin
-      \$478  = neg2_d4;
+      \$473  = neg2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$479  = s2_mag3;
+    \$474  = s2_mag3;
     if (out_buffer_en) begin
-      \$479  = \$194 [31:0];
+      \$474  = \$192 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$480  = s2_neg3;
+    \$475  = s2_neg3;
     if (out_buffer_en) begin
-      \$480  = \$195 ;
+      \$475  = \$193 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$481  = s2_over3;
+    \$476  = s2_over3;
     if (out_buffer_en) begin
-      \$481  = \$198 ;
+      \$476  = \$196 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$482  = s2_under3;
+    \$477  = s2_under3;
     if (out_buffer_en) begin
-      \$482  = \$203 ;
+      \$477  = \$201 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$483  = s2_low3;
+    \$478  = s2_low3;
     if (out_buffer_en) begin
-      \$483  = s1_x3[7:0];
+      \$478  = s1_x3[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$484  = xsat3_d0;
+    \$479  = xsat3_d0;
     if (out_buffer_en) begin
-      \$484  = \$206 ;
+      \$479  = \$204 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$485  = xsat3_d1;
+    \$480  = xsat3_d1;
     if (out_buffer_en) begin
-      \$485  = xsat3_d0;
+      \$480  = xsat3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$486  = xsat3_d2;
+    \$481  = xsat3_d2;
     if (out_buffer_en) begin
-      \$486  = xsat3_d1;
+      \$481  = xsat3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$487  = xsat3_d3;
+    \$482  = xsat3_d3;
     if (out_buffer_en) begin
-      \$487  = xsat3_d2;
+      \$482  = xsat3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$488  = xsat3_d4;
+    \$483  = xsat3_d4;
     if (out_buffer_en) begin
-      \$488  = xsat3_d3;
+      \$483  = xsat3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$489  = xsat3_d5;
+    \$484  = xsat3_d5;
     if (out_buffer_en) begin
-      \$489  = xsat3_d4;
+      \$484  = xsat3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$490  = s3_qc3;
+    \$485  = s3_qc3;
     if (out_buffer_en) begin
-      \$490  = \$207 ;
+      \$485  = \$205 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$491  = s3_f3;
+    \$486  = s3_f3;
     if (out_buffer_en) begin
-      \$491  = \$208 ;
+      \$486  = \$206 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$492  = s3_k3;
+    \$487  = s3_k3;
     if (out_buffer_en) begin
-      \$492  = s2_k[2:0];
+      \$487  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$493  = s4_q3;
+    \$488  = s4_q3;
     if (out_buffer_en) begin
-      \$493  = \$209 ;
+      \$488  = \$207 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$494  = s5_big3;
+    \$489  = s5_big3;
     if (out_buffer_en) begin
-      \$494  = \$210 ;
+      \$489  = \$208 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$495  = big3_d0;
+    \$490  = big3_d0;
     if (out_buffer_en) begin
-      \$495  = s5_big3;
+      \$490  = s5_big3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$496  = big3_d1;
+    \$491  = big3_d1;
     if (out_buffer_en) begin
-      \$496  = big3_d0;
+      \$491  = big3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$497  = s5_q7_3;
+    \$492  = s5_q7_3;
     if (out_buffer_en) begin
-      \$497  = s4_q3[6:0];
+      \$492  = s4_q3[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$498  = q7_3_d0;
+    \$493  = q7_3_d0;
     if (out_buffer_en) begin
-      \$498  = s5_q7_3;
+      \$493  = s5_q7_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$499  = q7_3_d1;
+    \$494  = q7_3_d1;
     if (out_buffer_en) begin
-      \$499  = q7_3_d0;
+      \$494  = q7_3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$500  = s4_f23;
+    \$495  = s4_f23;
     if (out_buffer_en) begin
-      \$500  = \$212 ;
+      \$495  = \$210 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$501  = s5_fc3;
+    \$496  = s5_fc3;
     if (out_buffer_en) begin
-      \$501  = \$213 [23:0];
+      \$496  = \$211 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$502  = s5_lo3;
+    \$497  = s5_lo3;
     if (out_buffer_en) begin
-      \$502  = \$214 ;
+      \$497  = \$212 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$503  = s6_hi3;
+    \$498  = s6_hi3;
     if (out_buffer_en) begin
-      \$503  = \$215 [15:0];
+      \$498  = \$213 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$504  = s6_lo3;
+    \$499  = s6_lo3;
     if (out_buffer_en) begin
-      \$504  = s5_lo3;
+      \$499  = s5_lo3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$505  = s7_up3;
+    \$500  = s7_up3;
     if (out_buffer_en) begin
-      \$505  = \$216 ;
+      \$500  = \$214 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$506  = s8_mag3;
+    \$501  = s8_mag3;
     if (out_buffer_en) begin
-      \$506  = \$221 [6:0];
+      \$501  = \$219 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$507  = neg3_d0;
+    \$502  = neg3_d0;
     if (out_buffer_en) begin
-      \$507  = s2_neg3;
+      \$502  = s2_neg3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$508  = neg3_d1;
+    \$503  = neg3_d1;
     if (out_buffer_en) begin
-      \$508  = neg3_d0;
+      \$503  = neg3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$509  = neg3_d2;
+    \$504  = neg3_d2;
     if (out_buffer_en) begin
-      \$509  = neg3_d1;
+      \$504  = neg3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$510  = neg3_d3;
+    \$505  = neg3_d3;
     if (out_buffer_en) begin
-      \$510  = neg3_d2;
+      \$505  = neg3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$511  = neg3_d4;
+    \$506  = neg3_d4;
     if (out_buffer_en) begin
-      \$511  = neg3_d3;
+      \$506  = neg3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$512  = neg3_d5;
+    \$507  = neg3_d5;
     if (out_buffer_en) begin
-      \$512  = neg3_d4;
+      \$507  = neg3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$513  = s2_mag4;
+    \$508  = s2_mag4;
     if (out_buffer_en) begin
-      \$513  = \$224 [31:0];
+      \$508  = \$222 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$514  = s2_neg4;
+    \$509  = s2_neg4;
     if (out_buffer_en) begin
-      \$514  = \$225 ;
+      \$509  = \$223 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$515  = s2_over4;
+    \$510  = s2_over4;
     if (out_buffer_en) begin
-      \$515  = \$228 ;
+      \$510  = \$226 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$516  = s2_under4;
+    \$511  = s2_under4;
     if (out_buffer_en) begin
-      \$516  = \$233 ;
+      \$511  = \$231 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$517  = s2_low4;
+    \$512  = s2_low4;
     if (out_buffer_en) begin
-      \$517  = s1_x4[7:0];
+      \$512  = s1_x4[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$518  = xsat4_d0;
+    \$513  = xsat4_d0;
     if (out_buffer_en) begin
-      \$518  = \$236 ;
+      \$513  = \$234 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$519  = xsat4_d1;
+    \$514  = xsat4_d1;
     if (out_buffer_en) begin
-      \$519  = xsat4_d0;
+      \$514  = xsat4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$520  = xsat4_d2;
+    \$515  = xsat4_d2;
     if (out_buffer_en) begin
-      \$520  = xsat4_d1;
+      \$515  = xsat4_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$521  = xsat4_d3;
+    \$516  = xsat4_d3;
     if (out_buffer_en) begin
-      \$521  = xsat4_d2;
+      \$516  = xsat4_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$522  = xsat4_d4;
+    \$517  = xsat4_d4;
     if (out_buffer_en) begin
-      \$522  = xsat4_d3;
+      \$517  = xsat4_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$523  = xsat4_d5;
+    \$518  = xsat4_d5;
     if (out_buffer_en) begin
-      \$523  = xsat4_d4;
+      \$518  = xsat4_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$524  = s3_qc4;
+    \$519  = s3_qc4;
     if (out_buffer_en) begin
-      \$524  = \$237 ;
+      \$519  = \$235 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$525  = s3_f4;
+    \$520  = s3_f4;
     if (out_buffer_en) begin
-      \$525  = \$238 ;
+      \$520  = \$236 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$526  = s3_k4;
+    \$521  = s3_k4;
     if (out_buffer_en) begin
-      \$526  = s2_k[2:0];
+      \$521  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$527  = s4_q4;
+    \$522  = s4_q4;
     if (out_buffer_en) begin
-      \$527  = \$239 ;
+      \$522  = \$237 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$528  = s5_big4;
+    \$523  = s5_big4;
     if (out_buffer_en) begin
-      \$528  = \$240 ;
+      \$523  = \$238 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$529  = big4_d0;
+    \$524  = big4_d0;
     if (out_buffer_en) begin
-      \$529  = s5_big4;
+      \$524  = s5_big4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$530  = big4_d1;
+    \$525  = big4_d1;
     if (out_buffer_en) begin
-      \$530  = big4_d0;
+      \$525  = big4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$531  = s5_q7_4;
+    \$526  = s5_q7_4;
     if (out_buffer_en) begin
-      \$531  = s4_q4[6:0];
+      \$526  = s4_q4[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$532  = q7_4_d0;
+    \$527  = q7_4_d0;
     if (out_buffer_en) begin
-      \$532  = s5_q7_4;
+      \$527  = s5_q7_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$533  = q7_4_d1;
+    \$528  = q7_4_d1;
     if (out_buffer_en) begin
-      \$533  = q7_4_d0;
+      \$528  = q7_4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$534  = s4_f24;
+    \$529  = s4_f24;
     if (out_buffer_en) begin
-      \$534  = \$242 ;
+      \$529  = \$240 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$535  = s5_fc4;
+    \$530  = s5_fc4;
     if (out_buffer_en) begin
-      \$535  = \$243 [23:0];
+      \$530  = \$241 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$536  = s5_lo4;
+    \$531  = s5_lo4;
     if (out_buffer_en) begin
-      \$536  = \$244 ;
+      \$531  = \$242 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$537  = s6_hi4;
+    \$532  = s6_hi4;
     if (out_buffer_en) begin
-      \$537  = \$245 [15:0];
+      \$532  = \$243 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$538  = s6_lo4;
+    \$533  = s6_lo4;
     if (out_buffer_en) begin
-      \$538  = s5_lo4;
+      \$533  = s5_lo4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$539  = s7_up4;
+    \$534  = s7_up4;
     if (out_buffer_en) begin
-      \$539  = \$246 ;
+      \$534  = \$244 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$540  = s8_mag4;
+    \$535  = s8_mag4;
     if (out_buffer_en) begin
-      \$540  = \$251 [6:0];
+      \$535  = \$249 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$541  = neg4_d0;
+    \$536  = neg4_d0;
     if (out_buffer_en) begin
-      \$541  = s2_neg4;
+      \$536  = s2_neg4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$542  = neg4_d1;
+    \$537  = neg4_d1;
     if (out_buffer_en) begin
-      \$542  = neg4_d0;
+      \$537  = neg4_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$543  = neg4_d2;
+    \$538  = neg4_d2;
     if (out_buffer_en) begin
-      \$543  = neg4_d1;
+      \$538  = neg4_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$544  = neg4_d3;
+    \$539  = neg4_d3;
     if (out_buffer_en) begin
-      \$544  = neg4_d2;
+      \$539  = neg4_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$545  = neg4_d4;
+    \$540  = neg4_d4;
     if (out_buffer_en) begin
-      \$545  = neg4_d3;
+      \$540  = neg4_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$546  = neg4_d5;
+    \$541  = neg4_d5;
     if (out_buffer_en) begin
-      \$546  = neg4_d4;
+      \$541  = neg4_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$547  = s2_mag5;
+    \$542  = s2_mag5;
     if (out_buffer_en) begin
-      \$547  = \$254 [31:0];
+      \$542  = \$252 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$548  = s2_neg5;
+    \$543  = s2_neg5;
     if (out_buffer_en) begin
-      \$548  = \$255 ;
+      \$543  = \$253 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$549  = s2_over5;
+    \$544  = s2_over5;
     if (out_buffer_en) begin
-      \$549  = \$258 ;
+      \$544  = \$256 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$550  = s2_under5;
+    \$545  = s2_under5;
     if (out_buffer_en) begin
-      \$550  = \$263 ;
+      \$545  = \$261 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$551  = s2_low5;
+    \$546  = s2_low5;
     if (out_buffer_en) begin
-      \$551  = s1_x5[7:0];
+      \$546  = s1_x5[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$552  = xsat5_d0;
+    \$547  = xsat5_d0;
     if (out_buffer_en) begin
-      \$552  = \$266 ;
+      \$547  = \$264 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$553  = xsat5_d1;
+    \$548  = xsat5_d1;
     if (out_buffer_en) begin
-      \$553  = xsat5_d0;
+      \$548  = xsat5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$554  = xsat5_d2;
+    \$549  = xsat5_d2;
     if (out_buffer_en) begin
-      \$554  = xsat5_d1;
+      \$549  = xsat5_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$555  = xsat5_d3;
+    \$550  = xsat5_d3;
     if (out_buffer_en) begin
-      \$555  = xsat5_d2;
+      \$550  = xsat5_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$556  = xsat5_d4;
+    \$551  = xsat5_d4;
     if (out_buffer_en) begin
-      \$556  = xsat5_d3;
+      \$551  = xsat5_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$557  = xsat5_d5;
+    \$552  = xsat5_d5;
     if (out_buffer_en) begin
-      \$557  = xsat5_d4;
+      \$552  = xsat5_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$558  = s3_qc5;
+    \$553  = s3_qc5;
     if (out_buffer_en) begin
-      \$558  = \$267 ;
+      \$553  = \$265 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$559  = s3_f5;
+    \$554  = s3_f5;
     if (out_buffer_en) begin
-      \$559  = \$268 ;
+      \$554  = \$266 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$560  = s3_k5;
+    \$555  = s3_k5;
     if (out_buffer_en) begin
-      \$560  = s2_k[2:0];
+      \$555  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$561  = s4_q5;
+    \$556  = s4_q5;
     if (out_buffer_en) begin
-      \$561  = \$269 ;
+      \$556  = \$267 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$562  = s5_big5;
+    \$557  = s5_big5;
     if (out_buffer_en) begin
-      \$562  = \$270 ;
+      \$557  = \$268 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$563  = big5_d0;
+    \$558  = big5_d0;
     if (out_buffer_en) begin
-      \$563  = s5_big5;
+      \$558  = s5_big5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$564  = big5_d1;
+    \$559  = big5_d1;
     if (out_buffer_en) begin
-      \$564  = big5_d0;
+      \$559  = big5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$565  = s5_q7_5;
+    \$560  = s5_q7_5;
     if (out_buffer_en) begin
-      \$565  = s4_q5[6:0];
+      \$560  = s4_q5[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$566  = q7_5_d0;
+    \$561  = q7_5_d0;
     if (out_buffer_en) begin
-      \$566  = s5_q7_5;
+      \$561  = s5_q7_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$567  = q7_5_d1;
+    \$562  = q7_5_d1;
     if (out_buffer_en) begin
-      \$567  = q7_5_d0;
+      \$562  = q7_5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$568  = s4_f25;
+    \$563  = s4_f25;
     if (out_buffer_en) begin
-      \$568  = \$272 ;
+      \$563  = \$270 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$569  = s5_fc5;
+    \$564  = s5_fc5;
     if (out_buffer_en) begin
-      \$569  = \$273 [23:0];
+      \$564  = \$271 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$570  = s5_lo5;
+    \$565  = s5_lo5;
     if (out_buffer_en) begin
-      \$570  = \$274 ;
+      \$565  = \$272 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$571  = s6_hi5;
+    \$566  = s6_hi5;
     if (out_buffer_en) begin
-      \$571  = \$275 [15:0];
+      \$566  = \$273 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$572  = s6_lo5;
+    \$567  = s6_lo5;
     if (out_buffer_en) begin
-      \$572  = s5_lo5;
+      \$567  = s5_lo5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$573  = s7_up5;
+    \$568  = s7_up5;
     if (out_buffer_en) begin
-      \$573  = \$276 ;
+      \$568  = \$274 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$574  = s8_mag5;
+    \$569  = s8_mag5;
     if (out_buffer_en) begin
-      \$574  = \$281 [6:0];
+      \$569  = \$279 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$575  = neg5_d0;
+    \$570  = neg5_d0;
     if (out_buffer_en) begin
-      \$575  = s2_neg5;
+      \$570  = s2_neg5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$576  = neg5_d1;
+    \$571  = neg5_d1;
     if (out_buffer_en) begin
-      \$576  = neg5_d0;
+      \$571  = neg5_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$577  = neg5_d2;
+    \$572  = neg5_d2;
     if (out_buffer_en) begin
-      \$577  = neg5_d1;
+      \$572  = neg5_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$578  = neg5_d3;
+    \$573  = neg5_d3;
     if (out_buffer_en) begin
-      \$578  = neg5_d2;
+      \$573  = neg5_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$579  = neg5_d4;
+    \$574  = neg5_d4;
     if (out_buffer_en) begin
-      \$579  = neg5_d3;
+      \$574  = neg5_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$580  = neg5_d5;
+    \$575  = neg5_d5;
     if (out_buffer_en) begin
-      \$580  = neg5_d4;
+      \$575  = neg5_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$581  = s2_mag6;
+    \$576  = s2_mag6;
     if (out_buffer_en) begin
-      \$581  = \$284 [31:0];
+      \$576  = \$282 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$582  = s2_neg6;
+    \$577  = s2_neg6;
     if (out_buffer_en) begin
-      \$582  = \$285 ;
+      \$577  = \$283 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$583  = s2_over6;
+    \$578  = s2_over6;
     if (out_buffer_en) begin
-      \$583  = \$288 ;
+      \$578  = \$286 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$584  = s2_under6;
+    \$579  = s2_under6;
     if (out_buffer_en) begin
-      \$584  = \$293 ;
+      \$579  = \$291 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$585  = s2_low6;
+    \$580  = s2_low6;
     if (out_buffer_en) begin
-      \$585  = s1_x6[7:0];
+      \$580  = s1_x6[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$586  = xsat6_d0;
+    \$581  = xsat6_d0;
     if (out_buffer_en) begin
-      \$586  = \$296 ;
+      \$581  = \$294 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$587  = xsat6_d1;
+    \$582  = xsat6_d1;
     if (out_buffer_en) begin
-      \$587  = xsat6_d0;
+      \$582  = xsat6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$588  = xsat6_d2;
+    \$583  = xsat6_d2;
     if (out_buffer_en) begin
-      \$588  = xsat6_d1;
+      \$583  = xsat6_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$589  = xsat6_d3;
+    \$584  = xsat6_d3;
     if (out_buffer_en) begin
-      \$589  = xsat6_d2;
+      \$584  = xsat6_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$590  = xsat6_d4;
+    \$585  = xsat6_d4;
     if (out_buffer_en) begin
-      \$590  = xsat6_d3;
+      \$585  = xsat6_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$591  = xsat6_d5;
+    \$586  = xsat6_d5;
     if (out_buffer_en) begin
-      \$591  = xsat6_d4;
+      \$586  = xsat6_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$592  = s3_qc6;
+    \$587  = s3_qc6;
     if (out_buffer_en) begin
-      \$592  = \$297 ;
+      \$587  = \$295 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$593  = s3_f6;
+    \$588  = s3_f6;
     if (out_buffer_en) begin
-      \$593  = \$298 ;
+      \$588  = \$296 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$594  = s3_k6;
+    \$589  = s3_k6;
     if (out_buffer_en) begin
-      \$594  = s2_k[2:0];
+      \$589  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$595  = s4_q6;
+    \$590  = s4_q6;
     if (out_buffer_en) begin
-      \$595  = \$299 ;
+      \$590  = \$297 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$596  = s5_big6;
+    \$591  = s5_big6;
     if (out_buffer_en) begin
-      \$596  = \$300 ;
+      \$591  = \$298 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$597  = big6_d0;
+    \$592  = big6_d0;
     if (out_buffer_en) begin
-      \$597  = s5_big6;
+      \$592  = s5_big6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$598  = big6_d1;
+    \$593  = big6_d1;
     if (out_buffer_en) begin
-      \$598  = big6_d0;
+      \$593  = big6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$599  = s5_q7_6;
+    \$594  = s5_q7_6;
     if (out_buffer_en) begin
-      \$599  = s4_q6[6:0];
+      \$594  = s4_q6[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$600  = q7_6_d0;
+    \$595  = q7_6_d0;
     if (out_buffer_en) begin
-      \$600  = s5_q7_6;
+      \$595  = s5_q7_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$601  = q7_6_d1;
+    \$596  = q7_6_d1;
     if (out_buffer_en) begin
-      \$601  = q7_6_d0;
+      \$596  = q7_6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$602  = s4_f26;
+    \$597  = s4_f26;
     if (out_buffer_en) begin
-      \$602  = \$302 ;
+      \$597  = \$300 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$603  = s5_fc6;
+    \$598  = s5_fc6;
     if (out_buffer_en) begin
-      \$603  = \$303 [23:0];
+      \$598  = \$301 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$604  = s5_lo6;
+    \$599  = s5_lo6;
     if (out_buffer_en) begin
-      \$604  = \$304 ;
+      \$599  = \$302 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$605  = s6_hi6;
+    \$600  = s6_hi6;
     if (out_buffer_en) begin
-      \$605  = \$305 [15:0];
+      \$600  = \$303 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$606  = s6_lo6;
+    \$601  = s6_lo6;
     if (out_buffer_en) begin
-      \$606  = s5_lo6;
+      \$601  = s5_lo6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$607  = s7_up6;
+    \$602  = s7_up6;
     if (out_buffer_en) begin
-      \$607  = \$306 ;
+      \$602  = \$304 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$608  = s8_mag6;
+    \$603  = s8_mag6;
     if (out_buffer_en) begin
-      \$608  = \$311 [6:0];
+      \$603  = \$309 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$609  = neg6_d0;
+    \$604  = neg6_d0;
     if (out_buffer_en) begin
-      \$609  = s2_neg6;
+      \$604  = s2_neg6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$610  = neg6_d1;
+    \$605  = neg6_d1;
     if (out_buffer_en) begin
-      \$610  = neg6_d0;
+      \$605  = neg6_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$611  = neg6_d2;
+    \$606  = neg6_d2;
     if (out_buffer_en) begin
-      \$611  = neg6_d1;
+      \$606  = neg6_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$612  = neg6_d3;
+    \$607  = neg6_d3;
     if (out_buffer_en) begin
-      \$612  = neg6_d2;
+      \$607  = neg6_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$613  = neg6_d4;
+    \$608  = neg6_d4;
     if (out_buffer_en) begin
-      \$613  = neg6_d3;
+      \$608  = neg6_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$614  = neg6_d5;
+    \$609  = neg6_d5;
     if (out_buffer_en) begin
-      \$614  = neg6_d4;
+      \$609  = neg6_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$615  = s2_mag7;
+    \$610  = s2_mag7;
     if (out_buffer_en) begin
-      \$615  = \$314 [31:0];
+      \$610  = \$312 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$616  = s2_neg7;
+    \$611  = s2_neg7;
     if (out_buffer_en) begin
-      \$616  = \$315 ;
+      \$611  = \$313 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$617  = s2_over7;
+    \$612  = s2_over7;
     if (out_buffer_en) begin
-      \$617  = \$318 ;
+      \$612  = \$316 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$618  = s2_under7;
+    \$613  = s2_under7;
     if (out_buffer_en) begin
-      \$618  = \$323 ;
+      \$613  = \$321 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$619  = s2_low7;
+    \$614  = s2_low7;
     if (out_buffer_en) begin
-      \$619  = s1_x7[7:0];
+      \$614  = s1_x7[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$620  = xsat7_d0;
+    \$615  = xsat7_d0;
     if (out_buffer_en) begin
-      \$620  = \$326 ;
+      \$615  = \$324 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$621  = xsat7_d1;
+    \$616  = xsat7_d1;
     if (out_buffer_en) begin
-      \$621  = xsat7_d0;
+      \$616  = xsat7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$622  = xsat7_d2;
+    \$617  = xsat7_d2;
     if (out_buffer_en) begin
-      \$622  = xsat7_d1;
+      \$617  = xsat7_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$623  = xsat7_d3;
+    \$618  = xsat7_d3;
     if (out_buffer_en) begin
-      \$623  = xsat7_d2;
+      \$618  = xsat7_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$624  = xsat7_d4;
+    \$619  = xsat7_d4;
     if (out_buffer_en) begin
-      \$624  = xsat7_d3;
+      \$619  = xsat7_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$625  = xsat7_d5;
+    \$620  = xsat7_d5;
     if (out_buffer_en) begin
-      \$625  = xsat7_d4;
+      \$620  = xsat7_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$626  = s3_qc7;
+    \$621  = s3_qc7;
     if (out_buffer_en) begin
-      \$626  = \$327 ;
+      \$621  = \$325 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$627  = s3_f7;
+    \$622  = s3_f7;
     if (out_buffer_en) begin
-      \$627  = \$328 ;
+      \$622  = \$326 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$628  = s3_k7;
+    \$623  = s3_k7;
     if (out_buffer_en) begin
-      \$628  = s2_k[2:0];
+      \$623  = s2_k[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$629  = s4_q7;
+    \$624  = s4_q7;
     if (out_buffer_en) begin
-      \$629  = \$329 ;
+      \$624  = \$327 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$630  = s5_big7;
+    \$625  = s5_big7;
     if (out_buffer_en) begin
-      \$630  = \$330 ;
+      \$625  = \$328 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$631  = big7_d0;
+    \$626  = big7_d0;
     if (out_buffer_en) begin
-      \$631  = s5_big7;
+      \$626  = s5_big7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$632  = big7_d1;
+    \$627  = big7_d1;
     if (out_buffer_en) begin
-      \$632  = big7_d0;
+      \$627  = big7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$633  = s5_q7_7;
+    \$628  = s5_q7_7;
     if (out_buffer_en) begin
-      \$633  = s4_q7[6:0];
+      \$628  = s4_q7[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$634  = q7_7_d0;
+    \$629  = q7_7_d0;
     if (out_buffer_en) begin
-      \$634  = s5_q7_7;
+      \$629  = s5_q7_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$635  = q7_7_d1;
+    \$630  = q7_7_d1;
     if (out_buffer_en) begin
-      \$635  = q7_7_d0;
+      \$630  = q7_7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$636  = s4_f27;
+    \$631  = s4_f27;
     if (out_buffer_en) begin
-      \$636  = \$332 ;
+      \$631  = \$330 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$637  = s5_fc7;
+    \$632  = s5_fc7;
     if (out_buffer_en) begin
-      \$637  = \$333 [23:0];
+      \$632  = \$331 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$638  = s5_lo7;
+    \$633  = s5_lo7;
     if (out_buffer_en) begin
-      \$638  = \$334 ;
+      \$633  = \$332 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$639  = s6_hi7;
+    \$634  = s6_hi7;
     if (out_buffer_en) begin
-      \$639  = \$335 [15:0];
+      \$634  = \$333 [15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$640  = s6_lo7;
+    \$635  = s6_lo7;
     if (out_buffer_en) begin
-      \$640  = s5_lo7;
+      \$635  = s5_lo7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$641  = s7_up7;
+    \$636  = s7_up7;
     if (out_buffer_en) begin
-      \$641  = \$336 ;
+      \$636  = \$334 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$642  = s8_mag7;
+    \$637  = s8_mag7;
     if (out_buffer_en) begin
-      \$642  = \$341 [6:0];
+      \$637  = \$339 [6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$643  = neg7_d0;
+    \$638  = neg7_d0;
     if (out_buffer_en) begin
-      \$643  = s2_neg7;
+      \$638  = s2_neg7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$644  = neg7_d1;
+    \$639  = neg7_d1;
     if (out_buffer_en) begin
-      \$644  = neg7_d0;
+      \$639  = neg7_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$645  = neg7_d2;
+    \$640  = neg7_d2;
     if (out_buffer_en) begin
-      \$645  = neg7_d1;
+      \$640  = neg7_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$646  = neg7_d3;
+    \$641  = neg7_d3;
     if (out_buffer_en) begin
-      \$646  = neg7_d2;
+      \$641  = neg7_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$647  = neg7_d4;
+    \$642  = neg7_d4;
     if (out_buffer_en) begin
-      \$647  = neg7_d3;
+      \$642  = neg7_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$648  = neg7_d5;
+    \$643  = neg7_d5;
     if (out_buffer_en) begin
-      \$648  = neg7_d4;
+      \$643  = neg7_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$649  = valid_d0;
+    \$644  = valid_d0;
     if (out_buffer_en) begin
-      \$649  = s1_valid;
+      \$644  = s1_valid;
+    end
+    if (rst) begin
+      \$644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$645  = valid_d1;
+    if (out_buffer_en) begin
+      \$645  = valid_d0;
+    end
+    if (rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$646  = valid_d2;
+    if (out_buffer_en) begin
+      \$646  = valid_d1;
+    end
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$647  = valid_d3;
+    if (out_buffer_en) begin
+      \$647  = valid_d2;
+    end
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$648  = valid_d4;
+    if (out_buffer_en) begin
+      \$648  = valid_d3;
+    end
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$649  = valid_d5;
+    if (out_buffer_en) begin
+      \$649  = valid_d4;
     end
     if (rst) begin
       \$649  = 1'h0;
@@ -25354,9 +25364,9 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$650  = valid_d1;
+    \$650  = valid_d6;
     if (out_buffer_en) begin
-      \$650  = valid_d0;
+      \$650  = valid_d5;
     end
     if (rst) begin
       \$650  = 1'h0;
@@ -25364,227 +25374,177 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$651  = valid_d2;
+    \$651  = last_d0;
     if (out_buffer_en) begin
-      \$651  = valid_d1;
-    end
-    if (rst) begin
-      \$651  = 1'h0;
+      \$651  = i__payload[270];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$652  = valid_d3;
+    \$652  = last_d1;
     if (out_buffer_en) begin
-      \$652  = valid_d2;
-    end
-    if (rst) begin
-      \$652  = 1'h0;
+      \$652  = last_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$653  = valid_d4;
+    \$653  = last_d2;
     if (out_buffer_en) begin
-      \$653  = valid_d3;
-    end
-    if (rst) begin
-      \$653  = 1'h0;
+      \$653  = last_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$654  = valid_d5;
+    \$654  = last_d3;
     if (out_buffer_en) begin
-      \$654  = valid_d4;
-    end
-    if (rst) begin
-      \$654  = 1'h0;
+      \$654  = last_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$655  = valid_d6;
+    \$655  = last_d4;
     if (out_buffer_en) begin
-      \$655  = valid_d5;
-    end
-    if (rst) begin
-      \$655  = 1'h0;
+      \$655  = last_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$656  = last_d0;
+    \$656  = last_d5;
     if (out_buffer_en) begin
-      \$656  = i__payload[270];
+      \$656  = last_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$657  = last_d1;
+    \$657  = last_d6;
     if (out_buffer_en) begin
-      \$657  = last_d0;
+      \$657  = last_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$658  = last_d2;
+    \$658  = last_d7;
     if (out_buffer_en) begin
-      \$658  = last_d1;
+      \$658  = last_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$659  = last_d3;
+    \$659  = s1_keep;
     if (out_buffer_en) begin
-      \$659  = last_d2;
+      \$659  = i__payload[269:262];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$660  = last_d4;
+    \$660  = keep_d0;
     if (out_buffer_en) begin
-      \$660  = last_d3;
+      \$660  = \$341 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$661  = last_d5;
+    \$661  = keep_d1;
     if (out_buffer_en) begin
-      \$661  = last_d4;
+      \$661  = keep_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$662  = last_d6;
+    \$662  = keep_d2;
     if (out_buffer_en) begin
-      \$662  = last_d5;
+      \$662  = keep_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$663  = last_d7;
+    \$663  = keep_d3;
     if (out_buffer_en) begin
-      \$663  = last_d6;
+      \$663  = keep_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$664  = s1_keep;
+    \$664  = keep_d4;
     if (out_buffer_en) begin
-      \$664  = i__payload[269:262];
+      \$664  = keep_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$665  = keep_d0;
+    \$665  = keep_d5;
     if (out_buffer_en) begin
-      \$665  = \$343 ;
+      \$665  = keep_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$666  = keep_d1;
+    \$666  = keep_d6;
     if (out_buffer_en) begin
-      \$666  = keep_d0;
+      \$666  = keep_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$667  = keep_d2;
+    \$667  = k_out_d0;
     if (out_buffer_en) begin
-      \$667  = keep_d1;
+      \$667  = s2_k;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$668  = keep_d3;
+    \$668  = k_out_d1;
     if (out_buffer_en) begin
-      \$668  = keep_d2;
+      \$668  = k_out_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$669  = keep_d4;
+    \$669  = k_out_d2;
     if (out_buffer_en) begin
-      \$669  = keep_d3;
+      \$669  = k_out_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$670  = keep_d5;
+    \$670  = k_out_d3;
     if (out_buffer_en) begin
-      \$670  = keep_d4;
+      \$670  = k_out_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$671  = keep_d6;
+    \$671  = k_out_d4;
     if (out_buffer_en) begin
-      \$671  = keep_d5;
+      \$671  = k_out_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$672  = k_out_d0;
+    \$672  = k_out_d5;
     if (out_buffer_en) begin
-      \$672  = s2_k;
+      \$672  = k_out_d4;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$673  = k_out_d1;
-    if (out_buffer_en) begin
-      \$673  = k_out_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$674  = k_out_d2;
-    if (out_buffer_en) begin
-      \$674  = k_out_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$675  = k_out_d3;
-    if (out_buffer_en) begin
-      \$675  = k_out_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$676  = k_out_d4;
-    if (out_buffer_en) begin
-      \$676  = k_out_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$677  = k_out_d5;
-    if (out_buffer_en) begin
-      \$677  = k_out_d4;
-    end
-  end
-  assign out_buffer_push = \$signature__en ;
-  assign out_buffer_w_ptr = \$signature__addr ;
-  assign out_buffer_data = \$signature__data ;
-  assign out_buffer_r_ptr = read__addr;
-  assign read__data = o__payload;
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign o__ready = r_en;
+  assign r_data = o__payload;
   assign out_buffer_level_next = \$2 [2:0];
   assign out_buffer_ready = i__ready;
-  assign \out_buffer_data.data  = \$signature__data [63:0];
-  assign \out_buffer_data.data[0]  = \$signature__data [7:0];
-  assign \out_buffer_data.data[1]  = \$signature__data [15:8];
-  assign \out_buffer_data.data[2]  = \$signature__data [23:16];
-  assign \out_buffer_data.data[3]  = \$signature__data [31:24];
-  assign \out_buffer_data.data[4]  = \$signature__data [39:32];
-  assign \out_buffer_data.data[5]  = \$signature__data [47:40];
-  assign \out_buffer_data.data[6]  = \$signature__data [55:48];
-  assign \out_buffer_data.data[7]  = \$signature__data [63:56];
-  assign \out_buffer_data.keep  = \$signature__data [71:64];
-  assign \out_buffer_data.last  = \$signature__data [72];
-  assign \out_buffer_data.k  = \$signature__data [78:73];
+  assign \out_buffer_data.data  = w_data[63:0];
+  assign \out_buffer_data.data[0]  = w_data[7:0];
+  assign \out_buffer_data.data[1]  = w_data[15:8];
+  assign \out_buffer_data.data[2]  = w_data[23:16];
+  assign \out_buffer_data.data[3]  = w_data[31:24];
+  assign \out_buffer_data.data[4]  = w_data[39:32];
+  assign \out_buffer_data.data[5]  = w_data[47:40];
+  assign \out_buffer_data.data[6]  = w_data[55:48];
+  assign \out_buffer_data.data[7]  = w_data[63:56];
+  assign \out_buffer_data.keep  = w_data[71:64];
+  assign \out_buffer_data.last  = w_data[72];
+  assign \out_buffer_data.k  = w_data[78:73];
   assign \o__payload.data  = o__payload[63:0];
   assign \o__payload.data[0]  = o__payload[7:0];
   assign \o__payload.data[1]  = o__payload[15:8];
@@ -25609,18 +25569,19 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   assign \i__payload.k  = i__payload[261:256];
   assign \i__payload.keep  = i__payload[269:262];
   assign \i__payload.last  = i__payload[270];
-  assign \$signature__data [78:73] = k_out_d5;
-  assign \$signature__data [71:64] = keep_d6;
-  assign \$signature__data [72] = last_d7;
-  assign \$signature__data [63:56] = \$26 ;
-  assign \$signature__data [55:48] = \$23 ;
-  assign \$signature__data [47:40] = \$20 ;
-  assign \$signature__data [39:32] = \$17 ;
-  assign \$signature__data [31:24] = \$14 ;
-  assign \$signature__data [23:16] = \$11 ;
-  assign \$signature__data [15:8] = \$8 ;
-  assign \$signature__data [7:0] = \$5 ;
-  assign \$69  = { 1'h0, s2_k[5:1] };
+  assign w_data[78:73] = k_out_d5;
+  assign w_data[71:64] = keep_d6;
+  assign w_data[72] = last_d7;
+  assign w_data[63:56] = \$26 ;
+  assign w_data[55:48] = \$23 ;
+  assign w_data[47:40] = \$20 ;
+  assign w_data[39:32] = \$17 ;
+  assign w_data[31:24] = \$14 ;
+  assign w_data[23:16] = \$11 ;
+  assign w_data[15:8] = \$8 ;
+  assign w_data[7:0] = \$5 ;
+  assign \$67  = { 1'h0, s2_k[5:1] };
+  assign \$68  = { 1'h0, s1_k[5:1] };
   assign \$70  = { 1'h0, s1_k[5:1] };
   assign \$72  = { 1'h0, s1_k[5:1] };
   assign \$74  = { 1'h0, s1_k[5:1] };
@@ -25636,38 +25597,170 @@ module \training_core.datapath.rounder (clk, rst, o__valid, o__payload, i__paylo
   assign \$94  = { 1'h0, s1_k[5:1] };
   assign \$96  = { 1'h0, s1_k[5:1] };
   assign \$98  = { 1'h0, s1_k[5:1] };
-  assign \$100  = { 1'h0, s1_k[5:1] };
-  assign \$121  = { 1'h0, s3_f0[31:1] };
-  assign \$151  = { 1'h0, s3_f1[31:1] };
-  assign \$181  = { 1'h0, s3_f2[31:1] };
-  assign \$211  = { 1'h0, s3_f3[31:1] };
-  assign \$241  = { 1'h0, s3_f4[31:1] };
-  assign \$271  = { 1'h0, s3_f5[31:1] };
-  assign \$301  = { 1'h0, s3_f6[31:1] };
-  assign \$331  = { 1'h0, s3_f7[31:1] };
+  assign \$119  = { 1'h0, s3_f0[31:1] };
+  assign \$149  = { 1'h0, s3_f1[31:1] };
+  assign \$179  = { 1'h0, s3_f2[31:1] };
+  assign \$209  = { 1'h0, s3_f3[31:1] };
+  assign \$239  = { 1'h0, s3_f4[31:1] };
+  assign \$269  = { 1'h0, s3_f5[31:1] };
+  assign \$299  = { 1'h0, s3_f6[31:1] };
+  assign \$329  = { 1'h0, s3_f7[31:1] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload, i__ready, i__payload);
+module \training_core.datapath.rounder.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [78:0] r_data;
+  wire [78:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [78:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [78:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [78:0] w_port__data;
+  wire [78:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [78:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 79'h00000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+endmodule
+
+(* generator = "Amaranth" *)
+module \training_core.update (i__valid, r_en, clk, rst, o__valid, o__payload, i__ready, i__payload);
+  reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
-  wire [16:0] \$100 ;
-  wire [16:0] \$101 ;
+  wire \$100 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [15:0] \$108 ;
+  wire [15:0] \$109 ;
   wire [7:0] \$11 ;
-  wire [15:0] \$110 ;
-  wire [15:0] \$111 ;
+  wire [16:0] \$110 ;
+  wire [16:0] \$111 ;
   wire [16:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
@@ -25675,13 +25768,13 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   wire \$119 ;
   wire [7:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire [15:0] \$123 ;
-  wire [15:0] \$124 ;
+  wire [15:0] \$121 ;
+  wire [15:0] \$122 ;
+  wire [16:0] \$123 ;
+  wire [16:0] \$124 ;
   wire [16:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
+  wire \$126 ;
+  wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
@@ -25689,28 +25782,28 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [15:0] \$136 ;
-  wire [15:0] \$137 ;
+  wire [15:0] \$134 ;
+  wire [15:0] \$135 ;
+  wire [16:0] \$136 ;
+  wire [16:0] \$137 ;
   wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [16:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [15:0] \$149 ;
+  wire [15:0] \$147 ;
+  wire [15:0] \$148 ;
+  wire [16:0] \$149 ;
   wire \$15 ;
-  wire [15:0] \$150 ;
+  wire [16:0] \$150 ;
   wire [16:0] \$151 ;
-  wire [16:0] \$152 ;
-  wire [16:0] \$153 ;
+  wire \$152 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -25718,13 +25811,13 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [15:0] \$162 ;
-  wire [15:0] \$163 ;
+  wire [15:0] \$160 ;
+  wire [15:0] \$161 ;
+  wire [16:0] \$162 ;
+  wire [16:0] \$163 ;
   wire [16:0] \$164 ;
-  wire [16:0] \$165 ;
-  wire [16:0] \$166 ;
+  wire \$165 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
@@ -25732,13 +25825,13 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [15:0] \$175 ;
-  wire [15:0] \$176 ;
+  wire [15:0] \$173 ;
+  wire [15:0] \$174 ;
+  wire [16:0] \$175 ;
+  wire [16:0] \$176 ;
   wire [16:0] \$177 ;
-  wire [16:0] \$178 ;
-  wire [16:0] \$179 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
@@ -25746,61 +25839,56 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire [15:0] \$188 ;
-  wire [15:0] \$189 ;
+  wire [15:0] \$186 ;
+  wire [15:0] \$187 ;
+  wire [16:0] \$188 ;
+  wire [16:0] \$189 ;
   wire \$19 ;
-  wire [16:0] \$190 ;
-  wire [16:0] \$191 ;
-  reg [1:0] \$192 ;
-  reg [1:0] \$193 ;
-  reg [1:0] \$194 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
   reg \$195 ;
   reg \$196 ;
   reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg [16:0] \$198 ;
+  reg [15:0] \$199 ;
   wire [3:0] \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg [16:0] \$203 ;
-  reg [15:0] \$204 ;
-  reg [8:0] \$205 ;
-  reg [15:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [15:0] \$208 ;
-  reg [8:0] \$209 ;
+  reg [8:0] \$200 ;
+  reg [15:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [15:0] \$203 ;
+  reg [8:0] \$204 ;
+  reg [15:0] \$205 ;
+  reg [16:0] \$206 ;
+  reg [15:0] \$207 ;
+  reg [8:0] \$208 ;
+  reg [15:0] \$209 ;
   wire [7:0] \$21 ;
-  reg [15:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [15:0] \$212 ;
-  reg [8:0] \$213 ;
-  reg [15:0] \$214 ;
-  reg [16:0] \$215 ;
-  reg [15:0] \$216 ;
-  reg [8:0] \$217 ;
-  reg [15:0] \$218 ;
-  reg [16:0] \$219 ;
+  reg [16:0] \$210 ;
+  reg [15:0] \$211 ;
+  reg [8:0] \$212 ;
+  reg [15:0] \$213 ;
+  reg [16:0] \$214 ;
+  reg [15:0] \$215 ;
+  reg [8:0] \$216 ;
+  reg [15:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [15:0] \$219 ;
   wire [7:0] \$22 ;
-  reg [15:0] \$220 ;
-  reg [8:0] \$221 ;
-  reg [15:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [15:0] \$224 ;
-  reg [8:0] \$225 ;
-  reg [15:0] \$226 ;
-  reg [16:0] \$227 ;
-  reg [15:0] \$228 ;
-  reg [8:0] \$229 ;
+  reg [8:0] \$220 ;
+  reg [15:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [15:0] \$223 ;
+  reg [8:0] \$224 ;
+  reg [15:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [15:0] \$227 ;
+  reg [8:0] \$228 ;
+  reg [15:0] \$229 ;
   wire \$23 ;
-  reg [15:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [15:0] \$232 ;
-  reg [8:0] \$233 ;
-  reg [15:0] \$234 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
@@ -25866,12 +25954,12 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   wire \$80 ;
   wire [7:0] \$81 ;
   wire [7:0] \$82 ;
-  wire [2:0] \$83 ;
-  wire [2:0] \$84 ;
+  wire \$83 ;
+  wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
+  wire [16:0] \$86 ;
   wire \$87 ;
-  wire [16:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
@@ -25879,14 +25967,11 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [15:0] \$97 ;
-  wire [15:0] \$98 ;
+  wire [15:0] \$95 ;
+  wire [15:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [16:0] \$98 ;
   wire [16:0] \$99 ;
-  reg [1:0] \$signature__addr  = 2'h0;
-  wire [192:0] \$signature__data ;
-  wire \$signature__en ;
   input clk;
   wire clk;
   reg [16:0] diff0 = 17'h00000;
@@ -25926,6 +26011,7 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   reg last0 = 1'h0;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
+  wire [1:0] level;
   reg [8:0] near0 = 9'h000;
   reg [8:0] near1 = 9'h000;
   reg [8:0] near2 = 9'h000;
@@ -25955,7 +26041,6 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   wire [15:0] \o__payload.w[5] ;
   wire [15:0] \o__payload.w[6] ;
   wire [15:0] \o__payload.w[7] ;
-  input o__ready;
   wire o__ready;
   output o__valid;
   wire o__valid;
@@ -25981,19 +26066,16 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   wire [15:0] \out_buffer_data.w[7] ;
   (* keep = 32'd1 *)
   reg out_buffer_en = 1'h1;
-  reg [1:0] out_buffer_level = 2'h0;
   wire [2:0] out_buffer_level_next;
   wire out_buffer_pop;
   wire out_buffer_push;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_r_ptr;
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire out_buffer_ready;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_w_ptr;
-  reg [1:0] read__addr = 2'h0;
-  wire [192:0] read__data;
+  wire [192:0] r_data;
+  input r_en;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg valid0 = 1'h0;
@@ -26007,6 +26089,8 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
   reg [15:0] w7 = 16'h0000;
+  wire [192:0] w_data;
+  wire w_en;
   reg [15:0] w_out0 = 16'h0000;
   reg [15:0] w_out1 = 16'h0000;
   reg [15:0] w_out2 = 16'h0000;
@@ -26015,20 +26099,8 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   reg [15:0] w_out5 = 16'h0000;
   reg [15:0] w_out6 = 16'h0000;
   reg [15:0] w_out7 = 16'h0000;
-  reg [192:0] out_buffer [3:0];
-  initial begin : \out_buffer$init 
-    integer i;
-    for (i = 0; i < 4; i = i + 1)
-      out_buffer[i] = 193'h0000000000000000000000000000000000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      out_buffer[\$signature__addr ] <= \$signature__data ;
-  end
-  assign o__payload = out_buffer[read__addr];
-  assign o__valid = | out_buffer_level;
-  assign out_buffer_pop = o__valid & o__ready;
-  assign \$1  = out_buffer_level + \$signature__en ;
+  assign out_buffer_pop = o__valid & r_en;
+  assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign \$3  = ~ near0[8];
   assign \$4  = | near0[8:7];
@@ -26110,530 +26182,511 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   assign \$80  = near7[8] & \$79 ;
   assign \$81  = \$80  ? 8'h81 : near7[7:0];
   assign \$82  = \$75  ? 8'h7f : \$81 ;
-  assign \$signature__en  = out_buffer_en & valid2;
-  assign \$83  = \$signature__addr  + \$signature__en ;
-  assign \$84  = read__addr + out_buffer_pop;
-  assign \$85  = \$2 [2:0] <= 1'h1;
-  assign \$86  = \$2 [2:0] <= 1'h1;
-  assign \$87  = i__valid & out_buffer_en;
-  assign \$88  = $signed(i__payload[15:0]) - $signed(i__payload[135:128]);
-  assign \$89  = ~ diff0[16];
-  assign \$90  = | diff0[16:15];
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = & diff0[16:15];
-  assign \$93  = | diff0[14:0];
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = diff0[16] & \$95 ;
-  assign \$97  = \$96  ? 16'h8001 : diff0[15:0];
-  assign \$98  = \$91  ? 16'h7fff : \$97 ;
-  assign \$99  = $signed(w0) + $signed(9'h080);
-  assign \$101  = $signed(i__payload[31:16]) - $signed(i__payload[143:136]);
-  assign \$102  = ~ diff1[16];
-  assign \$103  = | diff1[16:15];
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = & diff1[16:15];
-  assign \$106  = | diff1[14:0];
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = ~ \$107 ;
-  assign \$109  = diff1[16] & \$108 ;
-  assign \$110  = \$109  ? 16'h8001 : diff1[15:0];
-  assign \$111  = \$104  ? 16'h7fff : \$110 ;
-  assign \$112  = $signed(w1) + $signed(9'h080);
-  assign \$114  = $signed(i__payload[47:32]) - $signed(i__payload[151:144]);
-  assign \$115  = ~ diff2[16];
-  assign \$116  = | diff2[16:15];
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = & diff2[16:15];
-  assign \$119  = | diff2[14:0];
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = diff2[16] & \$121 ;
-  assign \$123  = \$122  ? 16'h8001 : diff2[15:0];
-  assign \$124  = \$117  ? 16'h7fff : \$123 ;
-  assign \$125  = $signed(w2) + $signed(9'h080);
-  assign \$127  = $signed(i__payload[63:48]) - $signed(i__payload[159:152]);
-  assign \$128  = ~ diff3[16];
-  assign \$129  = | diff3[16:15];
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = & diff3[16:15];
-  assign \$132  = | diff3[14:0];
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = diff3[16] & \$134 ;
-  assign \$136  = \$135  ? 16'h8001 : diff3[15:0];
-  assign \$137  = \$130  ? 16'h7fff : \$136 ;
-  assign \$138  = $signed(w3) + $signed(9'h080);
-  assign \$140  = $signed(i__payload[79:64]) - $signed(i__payload[167:160]);
-  assign \$141  = ~ diff4[16];
-  assign \$142  = | diff4[16:15];
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = & diff4[16:15];
-  assign \$145  = | diff4[14:0];
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = diff4[16] & \$147 ;
-  assign \$149  = \$148  ? 16'h8001 : diff4[15:0];
-  assign \$150  = \$143  ? 16'h7fff : \$149 ;
-  assign \$151  = $signed(w4) + $signed(9'h080);
-  assign \$153  = $signed(i__payload[95:80]) - $signed(i__payload[175:168]);
-  assign \$154  = ~ diff5[16];
-  assign \$155  = | diff5[16:15];
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = & diff5[16:15];
-  assign \$158  = | diff5[14:0];
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = diff5[16] & \$160 ;
-  assign \$162  = \$161  ? 16'h8001 : diff5[15:0];
-  assign \$163  = \$156  ? 16'h7fff : \$162 ;
-  assign \$164  = $signed(w5) + $signed(9'h080);
-  assign \$166  = $signed(i__payload[111:96]) - $signed(i__payload[183:176]);
-  assign \$167  = ~ diff6[16];
-  assign \$168  = | diff6[16:15];
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = & diff6[16:15];
-  assign \$171  = | diff6[14:0];
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = diff6[16] & \$173 ;
-  assign \$175  = \$174  ? 16'h8001 : diff6[15:0];
-  assign \$176  = \$169  ? 16'h7fff : \$175 ;
-  assign \$177  = $signed(w6) + $signed(9'h080);
-  assign \$179  = $signed(i__payload[127:112]) - $signed(i__payload[191:184]);
-  assign \$180  = ~ diff7[16];
-  assign \$181  = | diff7[16:15];
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = & diff7[16:15];
-  assign \$184  = | diff7[14:0];
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = ~ \$185 ;
-  assign \$187  = diff7[16] & \$186 ;
-  assign \$188  = \$187  ? 16'h8001 : diff7[15:0];
-  assign \$189  = \$182  ? 16'h7fff : \$188 ;
-  assign \$190  = $signed(w7) + $signed(9'h080);
+  assign w_en = out_buffer_en & valid2;
+  assign \$83  = \$2 [2:0] <= 1'h1;
+  assign \$84  = \$2 [2:0] <= 1'h1;
+  assign \$85  = i__valid & out_buffer_en;
+  assign \$86  = $signed(i__payload[15:0]) - $signed(i__payload[135:128]);
+  assign \$87  = ~ diff0[16];
+  assign \$88  = | diff0[16:15];
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = & diff0[16:15];
+  assign \$91  = | diff0[14:0];
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = diff0[16] & \$93 ;
+  assign \$95  = \$94  ? 16'h8001 : diff0[15:0];
+  assign \$96  = \$89  ? 16'h7fff : \$95 ;
+  assign \$97  = $signed(w0) + $signed(9'h080);
+  assign \$99  = $signed(i__payload[31:16]) - $signed(i__payload[143:136]);
+  assign \$100  = ~ diff1[16];
+  assign \$101  = | diff1[16:15];
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = & diff1[16:15];
+  assign \$104  = | diff1[14:0];
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = diff1[16] & \$106 ;
+  assign \$108  = \$107  ? 16'h8001 : diff1[15:0];
+  assign \$109  = \$102  ? 16'h7fff : \$108 ;
+  assign \$110  = $signed(w1) + $signed(9'h080);
+  assign \$112  = $signed(i__payload[47:32]) - $signed(i__payload[151:144]);
+  assign \$113  = ~ diff2[16];
+  assign \$114  = | diff2[16:15];
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = & diff2[16:15];
+  assign \$117  = | diff2[14:0];
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = diff2[16] & \$119 ;
+  assign \$121  = \$120  ? 16'h8001 : diff2[15:0];
+  assign \$122  = \$115  ? 16'h7fff : \$121 ;
+  assign \$123  = $signed(w2) + $signed(9'h080);
+  assign \$125  = $signed(i__payload[63:48]) - $signed(i__payload[159:152]);
+  assign \$126  = ~ diff3[16];
+  assign \$127  = | diff3[16:15];
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = & diff3[16:15];
+  assign \$130  = | diff3[14:0];
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = diff3[16] & \$132 ;
+  assign \$134  = \$133  ? 16'h8001 : diff3[15:0];
+  assign \$135  = \$128  ? 16'h7fff : \$134 ;
+  assign \$136  = $signed(w3) + $signed(9'h080);
+  assign \$138  = $signed(i__payload[79:64]) - $signed(i__payload[167:160]);
+  assign \$139  = ~ diff4[16];
+  assign \$140  = | diff4[16:15];
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = & diff4[16:15];
+  assign \$143  = | diff4[14:0];
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = diff4[16] & \$145 ;
+  assign \$147  = \$146  ? 16'h8001 : diff4[15:0];
+  assign \$148  = \$141  ? 16'h7fff : \$147 ;
+  assign \$149  = $signed(w4) + $signed(9'h080);
+  assign \$151  = $signed(i__payload[95:80]) - $signed(i__payload[175:168]);
+  assign \$152  = ~ diff5[16];
+  assign \$153  = | diff5[16:15];
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = & diff5[16:15];
+  assign \$156  = | diff5[14:0];
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = diff5[16] & \$158 ;
+  assign \$160  = \$159  ? 16'h8001 : diff5[15:0];
+  assign \$161  = \$154  ? 16'h7fff : \$160 ;
+  assign \$162  = $signed(w5) + $signed(9'h080);
+  assign \$164  = $signed(i__payload[111:96]) - $signed(i__payload[183:176]);
+  assign \$165  = ~ diff6[16];
+  assign \$166  = | diff6[16:15];
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = & diff6[16:15];
+  assign \$169  = | diff6[14:0];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = diff6[16] & \$171 ;
+  assign \$173  = \$172  ? 16'h8001 : diff6[15:0];
+  assign \$174  = \$167  ? 16'h7fff : \$173 ;
+  assign \$175  = $signed(w6) + $signed(9'h080);
+  assign \$177  = $signed(i__payload[127:112]) - $signed(i__payload[191:184]);
+  assign \$178  = ~ diff7[16];
+  assign \$179  = | diff7[16:15];
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = & diff7[16:15];
+  assign \$182  = | diff7[14:0];
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = diff7[16] & \$184 ;
+  assign \$186  = \$185  ? 16'h8001 : diff7[15:0];
+  assign \$187  = \$180  ? 16'h7fff : \$186 ;
+  assign \$188  = $signed(w7) + $signed(9'h080);
   always @(posedge clk)
-    \$signature__addr  <= \$192 ;
+    out_buffer_en <= \$190 ;
   always @(posedge clk)
-    read__addr <= \$193 ;
+    i__ready <= \$191 ;
   always @(posedge clk)
-    out_buffer_level <= \$194 ;
+    valid0 <= \$192 ;
   always @(posedge clk)
-    out_buffer_en <= \$195 ;
+    last0 <= \$193 ;
   always @(posedge clk)
-    i__ready <= \$196 ;
+    valid1 <= \$194 ;
   always @(posedge clk)
-    valid0 <= \$197 ;
+    last1 <= \$195 ;
   always @(posedge clk)
-    last0 <= \$198 ;
+    valid2 <= \$196 ;
   always @(posedge clk)
-    valid1 <= \$199 ;
+    last2 <= \$197 ;
   always @(posedge clk)
-    last1 <= \$200 ;
+    diff0 <= \$198 ;
   always @(posedge clk)
-    valid2 <= \$201 ;
+    w0 <= \$199 ;
   always @(posedge clk)
-    last2 <= \$202 ;
+    near0 <= \$200 ;
   always @(posedge clk)
-    diff0 <= \$203 ;
+    w_out0 <= \$201 ;
   always @(posedge clk)
-    w0 <= \$204 ;
+    diff1 <= \$202 ;
   always @(posedge clk)
-    near0 <= \$205 ;
+    w1 <= \$203 ;
   always @(posedge clk)
-    w_out0 <= \$206 ;
+    near1 <= \$204 ;
   always @(posedge clk)
-    diff1 <= \$207 ;
+    w_out1 <= \$205 ;
   always @(posedge clk)
-    w1 <= \$208 ;
+    diff2 <= \$206 ;
   always @(posedge clk)
-    near1 <= \$209 ;
+    w2 <= \$207 ;
   always @(posedge clk)
-    w_out1 <= \$210 ;
+    near2 <= \$208 ;
   always @(posedge clk)
-    diff2 <= \$211 ;
+    w_out2 <= \$209 ;
   always @(posedge clk)
-    w2 <= \$212 ;
+    diff3 <= \$210 ;
   always @(posedge clk)
-    near2 <= \$213 ;
+    w3 <= \$211 ;
   always @(posedge clk)
-    w_out2 <= \$214 ;
+    near3 <= \$212 ;
   always @(posedge clk)
-    diff3 <= \$215 ;
+    w_out3 <= \$213 ;
   always @(posedge clk)
-    w3 <= \$216 ;
+    diff4 <= \$214 ;
   always @(posedge clk)
-    near3 <= \$217 ;
+    w4 <= \$215 ;
   always @(posedge clk)
-    w_out3 <= \$218 ;
+    near4 <= \$216 ;
   always @(posedge clk)
-    diff4 <= \$219 ;
+    w_out4 <= \$217 ;
   always @(posedge clk)
-    w4 <= \$220 ;
+    diff5 <= \$218 ;
   always @(posedge clk)
-    near4 <= \$221 ;
+    w5 <= \$219 ;
   always @(posedge clk)
-    w_out4 <= \$222 ;
+    near5 <= \$220 ;
   always @(posedge clk)
-    diff5 <= \$223 ;
+    w_out5 <= \$221 ;
   always @(posedge clk)
-    w5 <= \$224 ;
+    diff6 <= \$222 ;
   always @(posedge clk)
-    near5 <= \$225 ;
+    w6 <= \$223 ;
   always @(posedge clk)
-    w_out5 <= \$226 ;
+    near6 <= \$224 ;
   always @(posedge clk)
-    diff6 <= \$227 ;
+    w_out6 <= \$225 ;
   always @(posedge clk)
-    w6 <= \$228 ;
+    diff7 <= \$226 ;
   always @(posedge clk)
-    near6 <= \$229 ;
+    w7 <= \$227 ;
   always @(posedge clk)
-    w_out6 <= \$230 ;
+    near7 <= \$228 ;
   always @(posedge clk)
-    diff7 <= \$231 ;
-  always @(posedge clk)
-    w7 <= \$232 ;
-  always @(posedge clk)
-    near7 <= \$233 ;
-  always @(posedge clk)
-    w_out7 <= \$234 ;
+    w_out7 <= \$229 ;
+  \training_core.update.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_en(r_en),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$192  = \$83 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$190  = \$83 ;
     if (rst) begin
-      \$192  = 2'h0;
+      \$190  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$193  = \$84 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$191  = \$84 ;
     if (rst) begin
-      \$193  = 2'h0;
+      \$191  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$194  = \$2 [1:0];
-    if (rst) begin
-      \$194  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$195  = \$85 ;
-    if (rst) begin
-      \$195  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$196  = \$86 ;
-    if (rst) begin
-      \$196  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$197  = valid0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$192  = valid0;
     if (out_buffer_en) begin
-      \$197  = \$87 ;
+      \$192  = \$85 ;
     end
     if (rst) begin
-      \$197  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$198  = last0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$193  = last0;
     if (out_buffer_en) begin
-      \$198  = i__payload[192];
+      \$193  = i__payload[192];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$199  = valid1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$194  = valid1;
     if (out_buffer_en) begin
-      \$199  = valid0;
+      \$194  = valid0;
     end
     if (rst) begin
-      \$199  = 1'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$200  = last1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$195  = last1;
     if (out_buffer_en) begin
-      \$200  = last0;
+      \$195  = last0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$201  = valid2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$196  = valid2;
     if (out_buffer_en) begin
-      \$201  = valid1;
+      \$196  = valid1;
     end
     if (rst) begin
-      \$201  = 1'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$202  = last2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$197  = last2;
     if (out_buffer_en) begin
-      \$202  = last1;
+      \$197  = last1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$203  = diff0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$198  = diff0;
     if (out_buffer_en) begin
-      \$203  = \$88 ;
+      \$198  = \$86 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$204  = w0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$199  = w0;
     if (out_buffer_en) begin
-      \$204  = \$98 ;
+      \$199  = \$96 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$205  = near0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$200  = near0;
     if (out_buffer_en) begin
-      \$205  = \$100 [8:0];
+      \$200  = \$98 [8:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$206  = w_out0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$201  = w_out0;
     if (out_buffer_en) begin
-      \$206  = w0;
+      \$201  = w0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$207  = diff1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$202  = diff1;
     if (out_buffer_en) begin
-      \$207  = \$101 ;
+      \$202  = \$99 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$208  = w1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$203  = w1;
     if (out_buffer_en) begin
-      \$208  = \$111 ;
+      \$203  = \$109 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$209  = near1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$204  = near1;
     if (out_buffer_en) begin
-      \$209  = \$113 [8:0];
+      \$204  = \$111 [8:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$210  = w_out1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$205  = w_out1;
     if (out_buffer_en) begin
-      \$210  = w1;
+      \$205  = w1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$211  = diff2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$206  = diff2;
     if (out_buffer_en) begin
-      \$211  = \$114 ;
+      \$206  = \$112 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$212  = w2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$207  = w2;
     if (out_buffer_en) begin
-      \$212  = \$124 ;
+      \$207  = \$122 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$213  = near2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$208  = near2;
     if (out_buffer_en) begin
-      \$213  = \$126 [8:0];
+      \$208  = \$124 [8:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$214  = w_out2;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$209  = w_out2;
     if (out_buffer_en) begin
-      \$214  = w2;
+      \$209  = w2;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$215  = diff3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$210  = diff3;
     if (out_buffer_en) begin
-      \$215  = \$127 ;
+      \$210  = \$125 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$216  = w3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$211  = w3;
     if (out_buffer_en) begin
-      \$216  = \$137 ;
+      \$211  = \$135 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$217  = near3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$212  = near3;
     if (out_buffer_en) begin
-      \$217  = \$139 [8:0];
+      \$212  = \$137 [8:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$218  = w_out3;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$213  = w_out3;
     if (out_buffer_en) begin
-      \$218  = w3;
+      \$213  = w3;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$219  = diff4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$214  = diff4;
     if (out_buffer_en) begin
-      \$219  = \$140 ;
+      \$214  = \$138 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$220  = w4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$215  = w4;
     if (out_buffer_en) begin
-      \$220  = \$150 ;
+      \$215  = \$148 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$221  = near4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$216  = near4;
     if (out_buffer_en) begin
-      \$221  = \$152 [8:0];
+      \$216  = \$150 [8:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$222  = w_out4;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$217  = w_out4;
     if (out_buffer_en) begin
-      \$222  = w4;
+      \$217  = w4;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$223  = diff5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$218  = diff5;
     if (out_buffer_en) begin
-      \$223  = \$153 ;
+      \$218  = \$151 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$224  = w5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$219  = w5;
     if (out_buffer_en) begin
-      \$224  = \$163 ;
+      \$219  = \$161 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$225  = near5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$220  = near5;
     if (out_buffer_en) begin
-      \$225  = \$165 [8:0];
+      \$220  = \$163 [8:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$226  = w_out5;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$221  = w_out5;
     if (out_buffer_en) begin
-      \$226  = w5;
+      \$221  = w5;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$227  = diff6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$222  = diff6;
     if (out_buffer_en) begin
-      \$227  = \$166 ;
+      \$222  = \$164 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$228  = w6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$223  = w6;
     if (out_buffer_en) begin
-      \$228  = \$176 ;
+      \$223  = \$174 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$229  = near6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$224  = near6;
     if (out_buffer_en) begin
-      \$229  = \$178 [8:0];
+      \$224  = \$176 [8:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$230  = w_out6;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$225  = w_out6;
     if (out_buffer_en) begin
-      \$230  = w6;
+      \$225  = w6;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$231  = diff7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$226  = diff7;
     if (out_buffer_en) begin
-      \$231  = \$179 ;
+      \$226  = \$177 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$232  = w7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$227  = w7;
     if (out_buffer_en) begin
-      \$232  = \$189 ;
+      \$227  = \$187 ;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$233  = near7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$228  = near7;
     if (out_buffer_en) begin
-      \$233  = \$191 [8:0];
+      \$228  = \$189 [8:0];
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$234  = w_out7;
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$229  = w_out7;
     if (out_buffer_en) begin
-      \$234  = w7;
+      \$229  = w7;
     end
   end
-  assign out_buffer_push = \$signature__en ;
-  assign out_buffer_w_ptr = \$signature__addr ;
-  assign out_buffer_data = \$signature__data ;
-  assign out_buffer_r_ptr = read__addr;
-  assign read__data = o__payload;
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign o__ready = r_en;
+  assign r_data = o__payload;
   assign out_buffer_level_next = \$2 [2:0];
   assign out_buffer_ready = i__ready;
-  assign \out_buffer_data.w  = \$signature__data [127:0];
-  assign \out_buffer_data.w[0]  = \$signature__data [15:0];
-  assign \out_buffer_data.w[1]  = \$signature__data [31:16];
-  assign \out_buffer_data.w[2]  = \$signature__data [47:32];
-  assign \out_buffer_data.w[3]  = \$signature__data [63:48];
-  assign \out_buffer_data.w[4]  = \$signature__data [79:64];
-  assign \out_buffer_data.w[5]  = \$signature__data [95:80];
-  assign \out_buffer_data.w[6]  = \$signature__data [111:96];
-  assign \out_buffer_data.w[7]  = \$signature__data [127:112];
-  assign \out_buffer_data.q  = \$signature__data [191:128];
-  assign \out_buffer_data.q[0]  = \$signature__data [135:128];
-  assign \out_buffer_data.q[1]  = \$signature__data [143:136];
-  assign \out_buffer_data.q[2]  = \$signature__data [151:144];
-  assign \out_buffer_data.q[3]  = \$signature__data [159:152];
-  assign \out_buffer_data.q[4]  = \$signature__data [167:160];
-  assign \out_buffer_data.q[5]  = \$signature__data [175:168];
-  assign \out_buffer_data.q[6]  = \$signature__data [183:176];
-  assign \out_buffer_data.q[7]  = \$signature__data [191:184];
-  assign \out_buffer_data.last  = \$signature__data [192];
+  assign \out_buffer_data.w  = w_data[127:0];
+  assign \out_buffer_data.w[0]  = w_data[15:0];
+  assign \out_buffer_data.w[1]  = w_data[31:16];
+  assign \out_buffer_data.w[2]  = w_data[47:32];
+  assign \out_buffer_data.w[3]  = w_data[63:48];
+  assign \out_buffer_data.w[4]  = w_data[79:64];
+  assign \out_buffer_data.w[5]  = w_data[95:80];
+  assign \out_buffer_data.w[6]  = w_data[111:96];
+  assign \out_buffer_data.w[7]  = w_data[127:112];
+  assign \out_buffer_data.q  = w_data[191:128];
+  assign \out_buffer_data.q[0]  = w_data[135:128];
+  assign \out_buffer_data.q[1]  = w_data[143:136];
+  assign \out_buffer_data.q[2]  = w_data[151:144];
+  assign \out_buffer_data.q[3]  = w_data[159:152];
+  assign \out_buffer_data.q[4]  = w_data[167:160];
+  assign \out_buffer_data.q[5]  = w_data[175:168];
+  assign \out_buffer_data.q[6]  = w_data[183:176];
+  assign \out_buffer_data.q[7]  = w_data[191:184];
+  assign \out_buffer_data.last  = w_data[192];
   assign \o__payload.w  = o__payload[127:0];
   assign \o__payload.w[0]  = o__payload[15:0];
   assign \o__payload.w[1]  = o__payload[31:16];
@@ -26672,29 +26725,162 @@ module \training_core.update (i__valid, o__ready, clk, rst, o__valid, o__payload
   assign \i__payload.g[6]  = i__payload[183:176];
   assign \i__payload.g[7]  = i__payload[191:184];
   assign \i__payload.last  = i__payload[192];
-  assign \$signature__data [192] = last2;
-  assign \$signature__data [191:184] = \$82 ;
-  assign \$signature__data [127:112] = w_out7;
-  assign \$signature__data [183:176] = \$72 ;
-  assign \$signature__data [111:96] = w_out6;
-  assign \$signature__data [175:168] = \$62 ;
-  assign \$signature__data [95:80] = w_out5;
-  assign \$signature__data [167:160] = \$52 ;
-  assign \$signature__data [79:64] = w_out4;
-  assign \$signature__data [159:152] = \$42 ;
-  assign \$signature__data [63:48] = w_out3;
-  assign \$signature__data [151:144] = \$32 ;
-  assign \$signature__data [47:32] = w_out2;
-  assign \$signature__data [143:136] = \$22 ;
-  assign \$signature__data [31:16] = w_out1;
-  assign \$signature__data [135:128] = \$12 ;
-  assign \$signature__data [15:0] = w_out0;
-  assign \$100  = { \$99 [16], \$99 [16], \$99 [16], \$99 [16], \$99 [16], \$99 [16], \$99 [16], \$99 [16], \$99 [16:8] };
-  assign \$113  = { \$112 [16], \$112 [16], \$112 [16], \$112 [16], \$112 [16], \$112 [16], \$112 [16], \$112 [16], \$112 [16:8] };
-  assign \$126  = { \$125 [16], \$125 [16], \$125 [16], \$125 [16], \$125 [16], \$125 [16], \$125 [16], \$125 [16], \$125 [16:8] };
-  assign \$139  = { \$138 [16], \$138 [16], \$138 [16], \$138 [16], \$138 [16], \$138 [16], \$138 [16], \$138 [16], \$138 [16:8] };
-  assign \$152  = { \$151 [16], \$151 [16], \$151 [16], \$151 [16], \$151 [16], \$151 [16], \$151 [16], \$151 [16], \$151 [16:8] };
-  assign \$165  = { \$164 [16], \$164 [16], \$164 [16], \$164 [16], \$164 [16], \$164 [16], \$164 [16], \$164 [16], \$164 [16:8] };
-  assign \$178  = { \$177 [16], \$177 [16], \$177 [16], \$177 [16], \$177 [16], \$177 [16], \$177 [16], \$177 [16], \$177 [16:8] };
-  assign \$191  = { \$190 [16], \$190 [16], \$190 [16], \$190 [16], \$190 [16], \$190 [16], \$190 [16], \$190 [16], \$190 [16:8] };
+  assign w_data[192] = last2;
+  assign w_data[191:184] = \$82 ;
+  assign w_data[127:112] = w_out7;
+  assign w_data[183:176] = \$72 ;
+  assign w_data[111:96] = w_out6;
+  assign w_data[175:168] = \$62 ;
+  assign w_data[95:80] = w_out5;
+  assign w_data[167:160] = \$52 ;
+  assign w_data[79:64] = w_out4;
+  assign w_data[159:152] = \$42 ;
+  assign w_data[63:48] = w_out3;
+  assign w_data[151:144] = \$32 ;
+  assign w_data[47:32] = w_out2;
+  assign w_data[143:136] = \$22 ;
+  assign w_data[31:16] = w_out1;
+  assign w_data[135:128] = \$12 ;
+  assign w_data[15:0] = w_out0;
+  assign \$98  = { \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16:8] };
+  assign \$111  = { \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16:8] };
+  assign \$124  = { \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16:8] };
+  assign \$137  = { \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16:8] };
+  assign \$150  = { \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16:8] };
+  assign \$163  = { \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16:8] };
+  assign \$176  = { \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16:8] };
+  assign \$189  = { \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16:8] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \training_core.update.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [192:0] r_data;
+  wire [192:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [192:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [192:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [192:0] w_port__data;
+  wire [192:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [192:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 193'h0000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule

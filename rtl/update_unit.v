@@ -9,22 +9,22 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
-  wire [16:0] \$100 ;
-  wire [16:0] \$101 ;
+  wire \$100 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [15:0] \$108 ;
+  wire [15:0] \$109 ;
   wire [7:0] \$11 ;
-  wire [15:0] \$110 ;
-  wire [15:0] \$111 ;
+  wire [16:0] \$110 ;
+  wire [16:0] \$111 ;
   wire [16:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
@@ -32,13 +32,13 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$119 ;
   wire [7:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire [15:0] \$123 ;
-  wire [15:0] \$124 ;
+  wire [15:0] \$121 ;
+  wire [15:0] \$122 ;
+  wire [16:0] \$123 ;
+  wire [16:0] \$124 ;
   wire [16:0] \$125 ;
-  wire [16:0] \$126 ;
-  wire [16:0] \$127 ;
+  wire \$126 ;
+  wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
@@ -46,28 +46,28 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [15:0] \$136 ;
-  wire [15:0] \$137 ;
+  wire [15:0] \$134 ;
+  wire [15:0] \$135 ;
+  wire [16:0] \$136 ;
+  wire [16:0] \$137 ;
   wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [16:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [15:0] \$149 ;
+  wire [15:0] \$147 ;
+  wire [15:0] \$148 ;
+  wire [16:0] \$149 ;
   wire \$15 ;
-  wire [15:0] \$150 ;
+  wire [16:0] \$150 ;
   wire [16:0] \$151 ;
-  wire [16:0] \$152 ;
-  wire [16:0] \$153 ;
+  wire \$152 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -75,13 +75,13 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [15:0] \$162 ;
-  wire [15:0] \$163 ;
+  wire [15:0] \$160 ;
+  wire [15:0] \$161 ;
+  wire [16:0] \$162 ;
+  wire [16:0] \$163 ;
   wire [16:0] \$164 ;
-  wire [16:0] \$165 ;
-  wire [16:0] \$166 ;
+  wire \$165 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
@@ -89,13 +89,13 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [15:0] \$175 ;
-  wire [15:0] \$176 ;
+  wire [15:0] \$173 ;
+  wire [15:0] \$174 ;
+  wire [16:0] \$175 ;
+  wire [16:0] \$176 ;
   wire [16:0] \$177 ;
-  wire [16:0] \$178 ;
-  wire [16:0] \$179 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
@@ -103,61 +103,56 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire [15:0] \$188 ;
-  wire [15:0] \$189 ;
+  wire [15:0] \$186 ;
+  wire [15:0] \$187 ;
+  wire [16:0] \$188 ;
+  wire [16:0] \$189 ;
   wire \$19 ;
-  wire [16:0] \$190 ;
-  wire [16:0] \$191 ;
-  reg [1:0] \$192 ;
-  reg [1:0] \$193 ;
-  reg [1:0] \$194 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
   reg \$195 ;
   reg \$196 ;
   reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg [16:0] \$198 ;
+  reg [15:0] \$199 ;
   wire [3:0] \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg [16:0] \$203 ;
-  reg [15:0] \$204 ;
-  reg [8:0] \$205 ;
-  reg [15:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [15:0] \$208 ;
-  reg [8:0] \$209 ;
+  reg [8:0] \$200 ;
+  reg [15:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [15:0] \$203 ;
+  reg [8:0] \$204 ;
+  reg [15:0] \$205 ;
+  reg [16:0] \$206 ;
+  reg [15:0] \$207 ;
+  reg [8:0] \$208 ;
+  reg [15:0] \$209 ;
   wire [7:0] \$21 ;
-  reg [15:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [15:0] \$212 ;
-  reg [8:0] \$213 ;
-  reg [15:0] \$214 ;
-  reg [16:0] \$215 ;
-  reg [15:0] \$216 ;
-  reg [8:0] \$217 ;
-  reg [15:0] \$218 ;
-  reg [16:0] \$219 ;
+  reg [16:0] \$210 ;
+  reg [15:0] \$211 ;
+  reg [8:0] \$212 ;
+  reg [15:0] \$213 ;
+  reg [16:0] \$214 ;
+  reg [15:0] \$215 ;
+  reg [8:0] \$216 ;
+  reg [15:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [15:0] \$219 ;
   wire [7:0] \$22 ;
-  reg [15:0] \$220 ;
-  reg [8:0] \$221 ;
-  reg [15:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [15:0] \$224 ;
-  reg [8:0] \$225 ;
-  reg [15:0] \$226 ;
-  reg [16:0] \$227 ;
-  reg [15:0] \$228 ;
-  reg [8:0] \$229 ;
+  reg [8:0] \$220 ;
+  reg [15:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [15:0] \$223 ;
+  reg [8:0] \$224 ;
+  reg [15:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [15:0] \$227 ;
+  reg [8:0] \$228 ;
+  reg [15:0] \$229 ;
   wire \$23 ;
-  reg [15:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [15:0] \$232 ;
-  reg [8:0] \$233 ;
-  reg [15:0] \$234 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
@@ -223,12 +218,12 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$80 ;
   wire [7:0] \$81 ;
   wire [7:0] \$82 ;
-  wire [2:0] \$83 ;
-  wire [2:0] \$84 ;
+  wire \$83 ;
+  wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
+  wire [16:0] \$86 ;
   wire \$87 ;
-  wire [16:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
@@ -236,14 +231,11 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [15:0] \$97 ;
-  wire [15:0] \$98 ;
+  wire [15:0] \$95 ;
+  wire [15:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [16:0] \$98 ;
   wire [16:0] \$99 ;
-  reg [1:0] \$signature__addr  = 2'h0;
-  wire [192:0] \$signature__data ;
-  wire \$signature__en ;
   input clk;
   wire clk;
   reg [16:0] diff0 = 17'h00000;
@@ -283,6 +275,7 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   reg last0 = 1'h0;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
+  wire [1:0] level;
   reg [8:0] near0 = 9'h000;
   reg [8:0] near1 = 9'h000;
   reg [8:0] near2 = 9'h000;
@@ -338,19 +331,15 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   wire [15:0] \out_buffer_data.w[7] ;
   (* keep = 32'd1 *)
   reg out_buffer_en = 1'h1;
-  reg [1:0] out_buffer_level = 2'h0;
   wire [2:0] out_buffer_level_next;
   wire out_buffer_pop;
   wire out_buffer_push;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_r_ptr;
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire out_buffer_ready;
-  (* init = 2'h0 *)
-  wire [1:0] out_buffer_w_ptr;
-  reg [1:0] read__addr = 2'h0;
-  wire [192:0] read__data;
+  wire [192:0] r_data;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
   reg valid0 = 1'h0;
@@ -364,6 +353,8 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   reg [15:0] w5 = 16'h0000;
   reg [15:0] w6 = 16'h0000;
   reg [15:0] w7 = 16'h0000;
+  wire [192:0] w_data;
+  wire w_en;
   reg [15:0] w_out0 = 16'h0000;
   reg [15:0] w_out1 = 16'h0000;
   reg [15:0] w_out2 = 16'h0000;
@@ -372,20 +363,8 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   reg [15:0] w_out5 = 16'h0000;
   reg [15:0] w_out6 = 16'h0000;
   reg [15:0] w_out7 = 16'h0000;
-  reg [192:0] out_buffer [3:0];
-  initial begin : \out_buffer$init 
-    integer i;
-    for (i = 0; i < 4; i = i + 1)
-      out_buffer[i] = 193'h0000000000000000000000000000000000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      out_buffer[\$signature__addr ] <= \$signature__data ;
-  end
-  assign o__payload = out_buffer[read__addr];
-  assign o__valid = | out_buffer_level;
   assign out_buffer_pop = o__valid & o__ready;
-  assign \$1  = out_buffer_level + \$signature__en ;
+  assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
   assign \$3  = ~ near0[8];
   assign \$4  = | near0[8:7];
@@ -467,509 +446,490 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   assign \$80  = near7[8] & \$79 ;
   assign \$81  = \$80  ? 8'h81 : near7[7:0];
   assign \$82  = \$75  ? 8'h7f : \$81 ;
-  assign \$signature__en  = out_buffer_en & valid2;
-  assign \$83  = \$signature__addr  + \$signature__en ;
-  assign \$84  = read__addr + out_buffer_pop;
-  assign \$85  = \$2 [2:0] <= 1'h1;
-  assign \$86  = \$2 [2:0] <= 1'h1;
-  assign \$87  = i__valid & out_buffer_en;
-  assign \$88  = $signed(i__payload[15:0]) - $signed(i__payload[135:128]);
-  assign \$89  = ~ diff0[16];
-  assign \$90  = | diff0[16:15];
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = & diff0[16:15];
-  assign \$93  = | diff0[14:0];
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = diff0[16] & \$95 ;
-  assign \$97  = \$96  ? 16'h8001 : diff0[15:0];
-  assign \$98  = \$91  ? 16'h7fff : \$97 ;
-  assign \$99  = $signed(w0) + $signed(9'h080);
-  assign \$101  = $signed(i__payload[31:16]) - $signed(i__payload[143:136]);
-  assign \$102  = ~ diff1[16];
-  assign \$103  = | diff1[16:15];
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = & diff1[16:15];
-  assign \$106  = | diff1[14:0];
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = ~ \$107 ;
-  assign \$109  = diff1[16] & \$108 ;
-  assign \$110  = \$109  ? 16'h8001 : diff1[15:0];
-  assign \$111  = \$104  ? 16'h7fff : \$110 ;
-  assign \$112  = $signed(w1) + $signed(9'h080);
-  assign \$114  = $signed(i__payload[47:32]) - $signed(i__payload[151:144]);
-  assign \$115  = ~ diff2[16];
-  assign \$116  = | diff2[16:15];
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = & diff2[16:15];
-  assign \$119  = | diff2[14:0];
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = diff2[16] & \$121 ;
-  assign \$123  = \$122  ? 16'h8001 : diff2[15:0];
-  assign \$124  = \$117  ? 16'h7fff : \$123 ;
-  assign \$125  = $signed(w2) + $signed(9'h080);
-  assign \$127  = $signed(i__payload[63:48]) - $signed(i__payload[159:152]);
-  assign \$128  = ~ diff3[16];
-  assign \$129  = | diff3[16:15];
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = & diff3[16:15];
-  assign \$132  = | diff3[14:0];
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = diff3[16] & \$134 ;
-  assign \$136  = \$135  ? 16'h8001 : diff3[15:0];
-  assign \$137  = \$130  ? 16'h7fff : \$136 ;
-  assign \$138  = $signed(w3) + $signed(9'h080);
-  assign \$140  = $signed(i__payload[79:64]) - $signed(i__payload[167:160]);
-  assign \$141  = ~ diff4[16];
-  assign \$142  = | diff4[16:15];
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = & diff4[16:15];
-  assign \$145  = | diff4[14:0];
-  assign \$146  = \$144  & \$145 ;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = diff4[16] & \$147 ;
-  assign \$149  = \$148  ? 16'h8001 : diff4[15:0];
-  assign \$150  = \$143  ? 16'h7fff : \$149 ;
-  assign \$151  = $signed(w4) + $signed(9'h080);
-  assign \$153  = $signed(i__payload[95:80]) - $signed(i__payload[175:168]);
-  assign \$154  = ~ diff5[16];
-  assign \$155  = | diff5[16:15];
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = & diff5[16:15];
-  assign \$158  = | diff5[14:0];
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = diff5[16] & \$160 ;
-  assign \$162  = \$161  ? 16'h8001 : diff5[15:0];
-  assign \$163  = \$156  ? 16'h7fff : \$162 ;
-  assign \$164  = $signed(w5) + $signed(9'h080);
-  assign \$166  = $signed(i__payload[111:96]) - $signed(i__payload[183:176]);
-  assign \$167  = ~ diff6[16];
-  assign \$168  = | diff6[16:15];
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = & diff6[16:15];
-  assign \$171  = | diff6[14:0];
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = diff6[16] & \$173 ;
-  assign \$175  = \$174  ? 16'h8001 : diff6[15:0];
-  assign \$176  = \$169  ? 16'h7fff : \$175 ;
-  assign \$177  = $signed(w6) + $signed(9'h080);
-  assign \$179  = $signed(i__payload[127:112]) - $signed(i__payload[191:184]);
-  assign \$180  = ~ diff7[16];
-  assign \$181  = | diff7[16:15];
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = & diff7[16:15];
-  assign \$184  = | diff7[14:0];
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = ~ \$185 ;
-  assign \$187  = diff7[16] & \$186 ;
-  assign \$188  = \$187  ? 16'h8001 : diff7[15:0];
-  assign \$189  = \$182  ? 16'h7fff : \$188 ;
-  assign \$190  = $signed(w7) + $signed(9'h080);
+  assign w_en = out_buffer_en & valid2;
+  assign \$83  = \$2 [2:0] <= 1'h1;
+  assign \$84  = \$2 [2:0] <= 1'h1;
+  assign \$85  = i__valid & out_buffer_en;
+  assign \$86  = $signed(i__payload[15:0]) - $signed(i__payload[135:128]);
+  assign \$87  = ~ diff0[16];
+  assign \$88  = | diff0[16:15];
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = & diff0[16:15];
+  assign \$91  = | diff0[14:0];
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = diff0[16] & \$93 ;
+  assign \$95  = \$94  ? 16'h8001 : diff0[15:0];
+  assign \$96  = \$89  ? 16'h7fff : \$95 ;
+  assign \$97  = $signed(w0) + $signed(9'h080);
+  assign \$99  = $signed(i__payload[31:16]) - $signed(i__payload[143:136]);
+  assign \$100  = ~ diff1[16];
+  assign \$101  = | diff1[16:15];
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = & diff1[16:15];
+  assign \$104  = | diff1[14:0];
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = diff1[16] & \$106 ;
+  assign \$108  = \$107  ? 16'h8001 : diff1[15:0];
+  assign \$109  = \$102  ? 16'h7fff : \$108 ;
+  assign \$110  = $signed(w1) + $signed(9'h080);
+  assign \$112  = $signed(i__payload[47:32]) - $signed(i__payload[151:144]);
+  assign \$113  = ~ diff2[16];
+  assign \$114  = | diff2[16:15];
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = & diff2[16:15];
+  assign \$117  = | diff2[14:0];
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = diff2[16] & \$119 ;
+  assign \$121  = \$120  ? 16'h8001 : diff2[15:0];
+  assign \$122  = \$115  ? 16'h7fff : \$121 ;
+  assign \$123  = $signed(w2) + $signed(9'h080);
+  assign \$125  = $signed(i__payload[63:48]) - $signed(i__payload[159:152]);
+  assign \$126  = ~ diff3[16];
+  assign \$127  = | diff3[16:15];
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = & diff3[16:15];
+  assign \$130  = | diff3[14:0];
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = ~ \$131 ;
+  assign \$133  = diff3[16] & \$132 ;
+  assign \$134  = \$133  ? 16'h8001 : diff3[15:0];
+  assign \$135  = \$128  ? 16'h7fff : \$134 ;
+  assign \$136  = $signed(w3) + $signed(9'h080);
+  assign \$138  = $signed(i__payload[79:64]) - $signed(i__payload[167:160]);
+  assign \$139  = ~ diff4[16];
+  assign \$140  = | diff4[16:15];
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = & diff4[16:15];
+  assign \$143  = | diff4[14:0];
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = diff4[16] & \$145 ;
+  assign \$147  = \$146  ? 16'h8001 : diff4[15:0];
+  assign \$148  = \$141  ? 16'h7fff : \$147 ;
+  assign \$149  = $signed(w4) + $signed(9'h080);
+  assign \$151  = $signed(i__payload[95:80]) - $signed(i__payload[175:168]);
+  assign \$152  = ~ diff5[16];
+  assign \$153  = | diff5[16:15];
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = & diff5[16:15];
+  assign \$156  = | diff5[14:0];
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = diff5[16] & \$158 ;
+  assign \$160  = \$159  ? 16'h8001 : diff5[15:0];
+  assign \$161  = \$154  ? 16'h7fff : \$160 ;
+  assign \$162  = $signed(w5) + $signed(9'h080);
+  assign \$164  = $signed(i__payload[111:96]) - $signed(i__payload[183:176]);
+  assign \$165  = ~ diff6[16];
+  assign \$166  = | diff6[16:15];
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = & diff6[16:15];
+  assign \$169  = | diff6[14:0];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = diff6[16] & \$171 ;
+  assign \$173  = \$172  ? 16'h8001 : diff6[15:0];
+  assign \$174  = \$167  ? 16'h7fff : \$173 ;
+  assign \$175  = $signed(w6) + $signed(9'h080);
+  assign \$177  = $signed(i__payload[127:112]) - $signed(i__payload[191:184]);
+  assign \$178  = ~ diff7[16];
+  assign \$179  = | diff7[16:15];
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = & diff7[16:15];
+  assign \$182  = | diff7[14:0];
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = diff7[16] & \$184 ;
+  assign \$186  = \$185  ? 16'h8001 : diff7[15:0];
+  assign \$187  = \$180  ? 16'h7fff : \$186 ;
+  assign \$188  = $signed(w7) + $signed(9'h080);
   always @(posedge clk)
-    \$signature__addr  <= \$192 ;
+    out_buffer_en <= \$190 ;
   always @(posedge clk)
-    read__addr <= \$193 ;
+    i__ready <= \$191 ;
   always @(posedge clk)
-    out_buffer_level <= \$194 ;
+    valid0 <= \$192 ;
   always @(posedge clk)
-    out_buffer_en <= \$195 ;
+    last0 <= \$193 ;
   always @(posedge clk)
-    i__ready <= \$196 ;
+    valid1 <= \$194 ;
   always @(posedge clk)
-    valid0 <= \$197 ;
+    last1 <= \$195 ;
   always @(posedge clk)
-    last0 <= \$198 ;
+    valid2 <= \$196 ;
   always @(posedge clk)
-    valid1 <= \$199 ;
+    last2 <= \$197 ;
   always @(posedge clk)
-    last1 <= \$200 ;
+    diff0 <= \$198 ;
   always @(posedge clk)
-    valid2 <= \$201 ;
+    w0 <= \$199 ;
   always @(posedge clk)
-    last2 <= \$202 ;
+    near0 <= \$200 ;
   always @(posedge clk)
-    diff0 <= \$203 ;
+    w_out0 <= \$201 ;
   always @(posedge clk)
-    w0 <= \$204 ;
+    diff1 <= \$202 ;
   always @(posedge clk)
-    near0 <= \$205 ;
+    w1 <= \$203 ;
   always @(posedge clk)
-    w_out0 <= \$206 ;
+    near1 <= \$204 ;
   always @(posedge clk)
-    diff1 <= \$207 ;
+    w_out1 <= \$205 ;
   always @(posedge clk)
-    w1 <= \$208 ;
+    diff2 <= \$206 ;
   always @(posedge clk)
-    near1 <= \$209 ;
+    w2 <= \$207 ;
   always @(posedge clk)
-    w_out1 <= \$210 ;
+    near2 <= \$208 ;
   always @(posedge clk)
-    diff2 <= \$211 ;
+    w_out2 <= \$209 ;
   always @(posedge clk)
-    w2 <= \$212 ;
+    diff3 <= \$210 ;
   always @(posedge clk)
-    near2 <= \$213 ;
+    w3 <= \$211 ;
   always @(posedge clk)
-    w_out2 <= \$214 ;
+    near3 <= \$212 ;
   always @(posedge clk)
-    diff3 <= \$215 ;
+    w_out3 <= \$213 ;
   always @(posedge clk)
-    w3 <= \$216 ;
+    diff4 <= \$214 ;
   always @(posedge clk)
-    near3 <= \$217 ;
+    w4 <= \$215 ;
   always @(posedge clk)
-    w_out3 <= \$218 ;
+    near4 <= \$216 ;
   always @(posedge clk)
-    diff4 <= \$219 ;
+    w_out4 <= \$217 ;
   always @(posedge clk)
-    w4 <= \$220 ;
+    diff5 <= \$218 ;
   always @(posedge clk)
-    near4 <= \$221 ;
+    w5 <= \$219 ;
   always @(posedge clk)
-    w_out4 <= \$222 ;
+    near5 <= \$220 ;
   always @(posedge clk)
-    diff5 <= \$223 ;
+    w_out5 <= \$221 ;
   always @(posedge clk)
-    w5 <= \$224 ;
+    diff6 <= \$222 ;
   always @(posedge clk)
-    near5 <= \$225 ;
+    w6 <= \$223 ;
   always @(posedge clk)
-    w_out5 <= \$226 ;
+    near6 <= \$224 ;
   always @(posedge clk)
-    diff6 <= \$227 ;
+    w_out6 <= \$225 ;
   always @(posedge clk)
-    w6 <= \$228 ;
+    diff7 <= \$226 ;
   always @(posedge clk)
-    near6 <= \$229 ;
+    w7 <= \$227 ;
   always @(posedge clk)
-    w_out6 <= \$230 ;
+    near7 <= \$228 ;
   always @(posedge clk)
-    diff7 <= \$231 ;
-  always @(posedge clk)
-    w7 <= \$232 ;
-  always @(posedge clk)
-    near7 <= \$233 ;
-  always @(posedge clk)
-    w_out7 <= \$234 ;
+    w_out7 <= \$229 ;
+  \update_unit.out_buffer  out_buffer (
+    .clk(clk),
+    .level(level),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(w_en),
+    .w_port__data(w_data)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \$83 [1:0];
+    \$190  = \$83 ;
     if (rst) begin
-      \$192  = 2'h0;
+      \$190  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \$84 [1:0];
+    \$191  = \$84 ;
     if (rst) begin
-      \$193  = 2'h0;
+      \$191  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \$2 [1:0];
-    if (rst) begin
-      \$194  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \$85 ;
-    if (rst) begin
-      \$195  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \$86 ;
-    if (rst) begin
-      \$196  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = valid0;
+    \$192  = valid0;
     if (out_buffer_en) begin
-      \$197  = \$87 ;
+      \$192  = \$85 ;
     end
     if (rst) begin
-      \$197  = 1'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = last0;
+    \$193  = last0;
     if (out_buffer_en) begin
-      \$198  = i__payload[192];
+      \$193  = i__payload[192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = valid1;
+    \$194  = valid1;
     if (out_buffer_en) begin
-      \$199  = valid0;
+      \$194  = valid0;
     end
     if (rst) begin
-      \$199  = 1'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = last1;
+    \$195  = last1;
     if (out_buffer_en) begin
-      \$200  = last0;
+      \$195  = last0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = valid2;
+    \$196  = valid2;
     if (out_buffer_en) begin
-      \$201  = valid1;
+      \$196  = valid1;
     end
     if (rst) begin
-      \$201  = 1'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = last2;
+    \$197  = last2;
     if (out_buffer_en) begin
-      \$202  = last1;
+      \$197  = last1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = diff0;
+    \$198  = diff0;
     if (out_buffer_en) begin
-      \$203  = \$88 ;
+      \$198  = \$86 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = w0;
+    \$199  = w0;
     if (out_buffer_en) begin
-      \$204  = \$98 ;
+      \$199  = \$96 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = near0;
+    \$200  = near0;
     if (out_buffer_en) begin
-      \$205  = \$100 [8:0];
+      \$200  = \$98 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = w_out0;
+    \$201  = w_out0;
     if (out_buffer_en) begin
-      \$206  = w0;
+      \$201  = w0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = diff1;
+    \$202  = diff1;
     if (out_buffer_en) begin
-      \$207  = \$101 ;
+      \$202  = \$99 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = w1;
+    \$203  = w1;
     if (out_buffer_en) begin
-      \$208  = \$111 ;
+      \$203  = \$109 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = near1;
+    \$204  = near1;
     if (out_buffer_en) begin
-      \$209  = \$113 [8:0];
+      \$204  = \$111 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = w_out1;
+    \$205  = w_out1;
     if (out_buffer_en) begin
-      \$210  = w1;
+      \$205  = w1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = diff2;
+    \$206  = diff2;
     if (out_buffer_en) begin
-      \$211  = \$114 ;
+      \$206  = \$112 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = w2;
+    \$207  = w2;
     if (out_buffer_en) begin
-      \$212  = \$124 ;
+      \$207  = \$122 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = near2;
+    \$208  = near2;
     if (out_buffer_en) begin
-      \$213  = \$126 [8:0];
+      \$208  = \$124 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = w_out2;
+    \$209  = w_out2;
     if (out_buffer_en) begin
-      \$214  = w2;
+      \$209  = w2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = diff3;
+    \$210  = diff3;
     if (out_buffer_en) begin
-      \$215  = \$127 ;
+      \$210  = \$125 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = w3;
+    \$211  = w3;
     if (out_buffer_en) begin
-      \$216  = \$137 ;
+      \$211  = \$135 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = near3;
+    \$212  = near3;
     if (out_buffer_en) begin
-      \$217  = \$139 [8:0];
+      \$212  = \$137 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = w_out3;
+    \$213  = w_out3;
     if (out_buffer_en) begin
-      \$218  = w3;
+      \$213  = w3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = diff4;
+    \$214  = diff4;
     if (out_buffer_en) begin
-      \$219  = \$140 ;
+      \$214  = \$138 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = w4;
+    \$215  = w4;
     if (out_buffer_en) begin
-      \$220  = \$150 ;
+      \$215  = \$148 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = near4;
+    \$216  = near4;
     if (out_buffer_en) begin
-      \$221  = \$152 [8:0];
+      \$216  = \$150 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = w_out4;
+    \$217  = w_out4;
     if (out_buffer_en) begin
-      \$222  = w4;
+      \$217  = w4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = diff5;
+    \$218  = diff5;
     if (out_buffer_en) begin
-      \$223  = \$153 ;
+      \$218  = \$151 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = w5;
+    \$219  = w5;
     if (out_buffer_en) begin
-      \$224  = \$163 ;
+      \$219  = \$161 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = near5;
+    \$220  = near5;
     if (out_buffer_en) begin
-      \$225  = \$165 [8:0];
+      \$220  = \$163 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = w_out5;
+    \$221  = w_out5;
     if (out_buffer_en) begin
-      \$226  = w5;
+      \$221  = w5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = diff6;
+    \$222  = diff6;
     if (out_buffer_en) begin
-      \$227  = \$166 ;
+      \$222  = \$164 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = w6;
+    \$223  = w6;
     if (out_buffer_en) begin
-      \$228  = \$176 ;
+      \$223  = \$174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = near6;
+    \$224  = near6;
     if (out_buffer_en) begin
-      \$229  = \$178 [8:0];
+      \$224  = \$176 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = w_out6;
+    \$225  = w_out6;
     if (out_buffer_en) begin
-      \$230  = w6;
+      \$225  = w6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = diff7;
+    \$226  = diff7;
     if (out_buffer_en) begin
-      \$231  = \$179 ;
+      \$226  = \$177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = w7;
+    \$227  = w7;
     if (out_buffer_en) begin
-      \$232  = \$189 ;
+      \$227  = \$187 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = near7;
+    \$228  = near7;
     if (out_buffer_en) begin
-      \$233  = \$191 [8:0];
+      \$228  = \$189 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = w_out7;
+    \$229  = w_out7;
     if (out_buffer_en) begin
-      \$234  = w7;
+      \$229  = w7;
     end
   end
-  assign out_buffer_push = \$signature__en ;
-  assign out_buffer_w_ptr = \$signature__addr ;
-  assign out_buffer_data = \$signature__data ;
-  assign out_buffer_r_ptr = read__addr;
-  assign read__data = o__payload;
+  assign out_buffer_push = w_en;
+  assign out_buffer_data = w_data;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign r_data = o__payload;
   assign out_buffer_level_next = \$2 [2:0];
   assign out_buffer_ready = i__ready;
   assign \i__payload.w  = i__payload[127:0];
@@ -1010,48 +970,181 @@ module update_unit(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid,
   assign \o__payload.q[6]  = o__payload[183:176];
   assign \o__payload.q[7]  = o__payload[191:184];
   assign \o__payload.last  = o__payload[192];
-  assign \out_buffer_data.w  = \$signature__data [127:0];
-  assign \out_buffer_data.w[0]  = \$signature__data [15:0];
-  assign \out_buffer_data.w[1]  = \$signature__data [31:16];
-  assign \out_buffer_data.w[2]  = \$signature__data [47:32];
-  assign \out_buffer_data.w[3]  = \$signature__data [63:48];
-  assign \out_buffer_data.w[4]  = \$signature__data [79:64];
-  assign \out_buffer_data.w[5]  = \$signature__data [95:80];
-  assign \out_buffer_data.w[6]  = \$signature__data [111:96];
-  assign \out_buffer_data.w[7]  = \$signature__data [127:112];
-  assign \out_buffer_data.q  = \$signature__data [191:128];
-  assign \out_buffer_data.q[0]  = \$signature__data [135:128];
-  assign \out_buffer_data.q[1]  = \$signature__data [143:136];
-  assign \out_buffer_data.q[2]  = \$signature__data [151:144];
-  assign \out_buffer_data.q[3]  = \$signature__data [159:152];
-  assign \out_buffer_data.q[4]  = \$signature__data [167:160];
-  assign \out_buffer_data.q[5]  = \$signature__data [175:168];
-  assign \out_buffer_data.q[6]  = \$signature__data [183:176];
-  assign \out_buffer_data.q[7]  = \$signature__data [191:184];
-  assign \out_buffer_data.last  = \$signature__data [192];
-  assign \$signature__data [192] = last2;
-  assign \$signature__data [191:184] = \$82 ;
-  assign \$signature__data [127:112] = w_out7;
-  assign \$signature__data [183:176] = \$72 ;
-  assign \$signature__data [111:96] = w_out6;
-  assign \$signature__data [175:168] = \$62 ;
-  assign \$signature__data [95:80] = w_out5;
-  assign \$signature__data [167:160] = \$52 ;
-  assign \$signature__data [79:64] = w_out4;
-  assign \$signature__data [159:152] = \$42 ;
-  assign \$signature__data [63:48] = w_out3;
-  assign \$signature__data [151:144] = \$32 ;
-  assign \$signature__data [47:32] = w_out2;
-  assign \$signature__data [143:136] = \$22 ;
-  assign \$signature__data [31:16] = w_out1;
-  assign \$signature__data [135:128] = \$12 ;
-  assign \$signature__data [15:0] = w_out0;
-  assign \$100  = { \$99 [16], \$99 [16], \$99 [16], \$99 [16], \$99 [16], \$99 [16], \$99 [16], \$99 [16], \$99 [16:8] };
-  assign \$113  = { \$112 [16], \$112 [16], \$112 [16], \$112 [16], \$112 [16], \$112 [16], \$112 [16], \$112 [16], \$112 [16:8] };
-  assign \$126  = { \$125 [16], \$125 [16], \$125 [16], \$125 [16], \$125 [16], \$125 [16], \$125 [16], \$125 [16], \$125 [16:8] };
-  assign \$139  = { \$138 [16], \$138 [16], \$138 [16], \$138 [16], \$138 [16], \$138 [16], \$138 [16], \$138 [16], \$138 [16:8] };
-  assign \$152  = { \$151 [16], \$151 [16], \$151 [16], \$151 [16], \$151 [16], \$151 [16], \$151 [16], \$151 [16], \$151 [16:8] };
-  assign \$165  = { \$164 [16], \$164 [16], \$164 [16], \$164 [16], \$164 [16], \$164 [16], \$164 [16], \$164 [16], \$164 [16:8] };
-  assign \$178  = { \$177 [16], \$177 [16], \$177 [16], \$177 [16], \$177 [16], \$177 [16], \$177 [16], \$177 [16], \$177 [16:8] };
-  assign \$191  = { \$190 [16], \$190 [16], \$190 [16], \$190 [16], \$190 [16], \$190 [16], \$190 [16], \$190 [16], \$190 [16:8] };
+  assign \out_buffer_data.w  = w_data[127:0];
+  assign \out_buffer_data.w[0]  = w_data[15:0];
+  assign \out_buffer_data.w[1]  = w_data[31:16];
+  assign \out_buffer_data.w[2]  = w_data[47:32];
+  assign \out_buffer_data.w[3]  = w_data[63:48];
+  assign \out_buffer_data.w[4]  = w_data[79:64];
+  assign \out_buffer_data.w[5]  = w_data[95:80];
+  assign \out_buffer_data.w[6]  = w_data[111:96];
+  assign \out_buffer_data.w[7]  = w_data[127:112];
+  assign \out_buffer_data.q  = w_data[191:128];
+  assign \out_buffer_data.q[0]  = w_data[135:128];
+  assign \out_buffer_data.q[1]  = w_data[143:136];
+  assign \out_buffer_data.q[2]  = w_data[151:144];
+  assign \out_buffer_data.q[3]  = w_data[159:152];
+  assign \out_buffer_data.q[4]  = w_data[167:160];
+  assign \out_buffer_data.q[5]  = w_data[175:168];
+  assign \out_buffer_data.q[6]  = w_data[183:176];
+  assign \out_buffer_data.q[7]  = w_data[191:184];
+  assign \out_buffer_data.last  = w_data[192];
+  assign w_data[192] = last2;
+  assign w_data[191:184] = \$82 ;
+  assign w_data[127:112] = w_out7;
+  assign w_data[183:176] = \$72 ;
+  assign w_data[111:96] = w_out6;
+  assign w_data[175:168] = \$62 ;
+  assign w_data[95:80] = w_out5;
+  assign w_data[167:160] = \$52 ;
+  assign w_data[79:64] = w_out4;
+  assign w_data[159:152] = \$42 ;
+  assign w_data[63:48] = w_out3;
+  assign w_data[151:144] = \$32 ;
+  assign w_data[47:32] = w_out2;
+  assign w_data[143:136] = \$22 ;
+  assign w_data[31:16] = w_out1;
+  assign w_data[135:128] = \$12 ;
+  assign w_data[15:0] = w_out0;
+  assign \$98  = { \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16], \$97 [16:8] };
+  assign \$111  = { \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16], \$110 [16:8] };
+  assign \$124  = { \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16], \$123 [16:8] };
+  assign \$137  = { \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16], \$136 [16:8] };
+  assign \$150  = { \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16], \$149 [16:8] };
+  assign \$163  = { \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16], \$162 [16:8] };
+  assign \$176  = { \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16], \$175 [16:8] };
+  assign \$189  = { \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16], \$188 [16:8] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \update_unit.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port__data, level, r_en);
+  reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire [2:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [2:0] \$18 ;
+  reg [1:0] \$19 ;
+  wire \$2 ;
+  reg [1:0] \$20 ;
+  reg [1:0] \$21 ;
+  wire [2:0] \$3 ;
+  wire [2:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire [2:0] \$7 ;
+  wire [2:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  output [1:0] level;
+  reg [1:0] level = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [192:0] r_data;
+  wire [192:0] r_data;
+  input r_en;
+  wire r_en;
+  (* init = 2'h0 *)
+  wire [1:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [192:0] r_port__data;
+  output r_rdy;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [192:0] w_data;
+  input w_en;
+  wire w_en;
+  (* init = 2'h0 *)
+  wire [1:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [192:0] w_port__data;
+  wire [192:0] w_port__data;
+  wire w_port__en;
+  wire w_rdy;
+  reg [192:0] storage [2:0];
+  initial begin : \storage$init 
+    integer i;
+    for (i = 0; i < 3; i = i + 1)
+      storage[i] = 193'h0000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  assign r_data = storage[r_port__addr];
+  assign w_rdy = level != 2'h3;
+  assign r_rdy = | level;
+  assign w_port__en = w_en & w_rdy;
+  assign \$1  = w_rdy & w_en;
+  assign \$2  = w_port__addr == 2'h2;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 2'h2;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 3'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = r_rdy & r_en;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
+  always @(posedge clk)
+    w_port__addr <= \$19 ;
+  always @(posedge clk)
+    r_port__addr <= \$20 ;
+  always @(posedge clk)
+    level <= \$21 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$19  = w_port__addr;
+    if (\$1 ) begin
+      \$19  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$19  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [1:0];
+    end
+    if (rst) begin
+      \$20  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [1:0];
+    end
+    if (\$17 ) begin
+      \$21  = \$18 [1:0];
+    end
+    if (rst) begin
+      \$21  = 2'h0;
+    end
+  end
+  assign w_level = level;
+  assign r_level = level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule
