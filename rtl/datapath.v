@@ -8,154 +8,162 @@
 module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready, i__ready, o__payload, o__valid, status, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  reg [15:0] \$100 ;
-  reg \$101 ;
-  reg [31:0] \$102 ;
-  reg [31:0] \$103 ;
-  reg \$104 ;
+  wire \$10 ;
+  reg [31:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [15:0] \$102 ;
+  reg \$103 ;
+  reg [15:0] \$104 ;
   reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg [14:0] \$108 ;
+  reg [31:0] \$106 ;
+  reg [31:0] \$107 ;
+  reg \$108 ;
   reg \$109 ;
-  wire \$11 ;
+  wire [16:0] \$11 ;
   reg \$110 ;
-  reg [15:0] \$111 ;
-  reg [15:0] \$112 ;
-  reg \$113 ;
-  reg [3:0] \$114 ;
-  reg [13:0] \$115 ;
-  reg [31:0] \$116 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [14:0] \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg [15:0] \$116 ;
   reg [15:0] \$117 ;
-  reg [31:0] \$118 ;
+  reg \$118 ;
   reg [3:0] \$119 ;
-  wire [16:0] \$12 ;
-  reg [2:0] \$120 ;
+  wire \$12 ;
+  reg [13:0] \$120 ;
   reg [31:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [15:0] \$122 ;
+  reg [31:0] \$123 ;
   reg [3:0] \$124 ;
-  reg [14:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [14:0] \$127 ;
-  reg [5:0] \$128 ;
-  reg [5:0] \$129 ;
-  wire \$13 ;
+  reg [2:0] \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg [31:0] \$128 ;
+  reg \$129 ;
+  wire [16:0] \$13 ;
+  reg \$130 ;
+  reg [3:0] \$131 ;
+  reg [14:0] \$132 ;
+  reg [7:0] \$133 ;
+  reg [14:0] \$134 ;
+  reg [5:0] \$135 ;
+  reg [5:0] \$136 ;
   wire \$14 ;
-  wire [15:0] \$15 ;
+  wire \$15 ;
   wire [15:0] \$16 ;
-  wire \$17 ;
+  wire [15:0] \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [7:0] \$2 ;
-  wire [16:0] \$20 ;
-  wire [32:0] \$21 ;
-  wire [16:0] \$22 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire [16:0] \$21 ;
+  wire [32:0] \$22 ;
   wire [16:0] \$23 ;
   wire [16:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
   wire [32:0] \$27 ;
   wire [32:0] \$28 ;
-  wire [16:0] \$29 ;
-  wire \$3 ;
-  wire \$30 ;
-  wire [32:0] \$31 ;
+  wire [32:0] \$29 ;
+  wire [7:0] \$3 ;
+  wire [16:0] \$30 ;
+  wire \$31 ;
   wire [32:0] \$32 ;
-  wire \$33 ;
-  wire [15:0] \$34 ;
-  wire \$35 ;
-  wire [32:0] \$36 ;
+  wire [32:0] \$33 ;
+  wire \$34 ;
+  wire [15:0] \$35 ;
+  wire \$36 ;
   wire [15:0] \$37 ;
-  wire [32:0] \$38 ;
-  wire [4:0] \$39 ;
+  wire [15:0] \$38 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire [19:0] \$40 ;
+  wire [32:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [3:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
-  wire [32:0] \$45 ;
-  wire [32:0] \$46 ;
-  wire [32:0] \$47 ;
-  wire [3:0] \$48 ;
-  wire \$49 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire [15:0] \$47 ;
+  wire [32:0] \$48 ;
+  wire [4:0] \$49 ;
   wire \$5 ;
-  wire [32:0] \$50 ;
-  wire [3:0] \$51 ;
+  wire [19:0] \$50 ;
+  wire \$51 ;
   wire \$52 ;
-  wire [32:0] \$53 ;
-  wire [3:0] \$54 ;
-  wire \$55 ;
+  wire [3:0] \$53 ;
+  wire \$54 ;
+  wire [32:0] \$55 ;
   wire [32:0] \$56 ;
-  wire [3:0] \$57 ;
-  wire \$58 ;
-  wire [32:0] \$59 ;
+  wire [32:0] \$57 ;
+  wire [3:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire \$61 ;
-  wire [32:0] \$62 ;
-  wire [3:0] \$63 ;
-  wire \$64 ;
-  wire [32:0] \$65 ;
-  wire [3:0] \$66 ;
-  wire \$67 ;
-  wire [32:0] \$68 ;
-  wire [3:0] \$69 ;
+  wire [32:0] \$60 ;
+  wire [3:0] \$61 ;
+  wire \$62 ;
+  wire [32:0] \$63 ;
+  wire [3:0] \$64 ;
+  wire \$65 ;
+  wire [32:0] \$66 ;
+  wire [3:0] \$67 ;
+  wire \$68 ;
+  wire [32:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [3:0] \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
+  wire [32:0] \$72 ;
+  wire [3:0] \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [15:0] \$77 ;
-  wire \$78 ;
-  wire [6:0] \$79 ;
+  wire [32:0] \$75 ;
+  wire [3:0] \$76 ;
+  wire \$77 ;
+  wire [32:0] \$78 ;
+  wire [3:0] \$79 ;
   wire \$8 ;
-  wire [6:0] \$80 ;
-  wire \$81 ;
+  wire \$80 ;
+  wire [15:0] \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  reg [15:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg [15:0] \$87 ;
-  reg \$88 ;
+  wire [6:0] \$83 ;
+  wire [6:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  reg [15:0] \$88 ;
   reg \$89 ;
   wire \$9 ;
   reg \$90 ;
-  reg \$91 ;
+  reg [15:0] \$91 ;
   reg \$92 ;
   reg \$93 ;
   reg \$94 ;
-  reg [15:0] \$95 ;
-  reg [31:0] \$96 ;
-  reg [15:0] \$97 ;
-  reg [15:0] \$98 ;
-  reg \$99 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [15:0] \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
   reg \$signal$27  = 1'h0;
+  wire \$signal$29 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signal$36 ;
-  reg \$signal$48  = 1'h0;
-  reg [15:0] \$signal$53  = 16'h0000;
-  reg [15:0] \$signal$63  = 16'h0000;
-  reg \$signal$64  = 1'h0;
-  reg [15:0] \$signal$67  = 16'h0000;
-  reg [15:0] \$signal$68  = 16'h0000;
-  reg [31:0] \$signal$69  = 32'd0;
+  wire [14:0] \$signal$38 ;
+  reg \$signal$50  = 1'h0;
+  reg [15:0] \$signal$55  = 16'h0000;
+  reg [15:0] \$signal$65  = 16'h0000;
+  reg \$signal$66  = 1'h0;
+  reg [15:0] \$signal$69  = 16'h0000;
+  reg [15:0] \$signal$70  = 16'h0000;
   reg [31:0] \$signal$71  = 32'd0;
-  reg \$signal$76  = 1'h0;
-  reg [15:0] \$signal$79  = 16'h0000;
-  reg [31:0] \$signal$80  = 32'd0;
-  reg \$signal$82  = 1'h0;
-  reg [5:0] \$signal$87  = 6'h00;
+  reg [31:0] \$signal$73  = 32'd0;
+  reg \$signal$78  = 1'h0;
+  reg [15:0] \$signal$81  = 16'h0000;
+  reg [31:0] \$signal$82  = 32'd0;
+  reg \$signal$84  = 1'h0;
+  reg \$signal$86  = 1'h0;
+  reg [5:0] \$signal$91  = 6'h00;
   reg accepting = 1'h0;
-  wire advance;
   reg at_last = 1'h0;
   reg [31:0] block_step = 32'd0;
   input [36:0] cfg__payload;
@@ -220,19 +228,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [31:0] \i__payload$26.data[6] ;
   wire [31:0] \i__payload$26.data[7] ;
   wire \i__payload$26.last ;
-  wire [270:0] \i__payload$38 ;
-  wire [255:0] \i__payload$38.data ;
-  wire [31:0] \i__payload$38.data[0] ;
-  wire [31:0] \i__payload$38.data[1] ;
-  wire [31:0] \i__payload$38.data[2] ;
-  wire [31:0] \i__payload$38.data[3] ;
-  wire [31:0] \i__payload$38.data[4] ;
-  wire [31:0] \i__payload$38.data[5] ;
-  wire [31:0] \i__payload$38.data[6] ;
-  wire [31:0] \i__payload$38.data[7] ;
-  wire [5:0] \i__payload$38.k ;
-  wire [7:0] \i__payload$38.keep ;
-  wire \i__payload$38.last ;
+  wire [270:0] \i__payload$40 ;
+  wire [255:0] \i__payload$40.data ;
+  wire [31:0] \i__payload$40.data[0] ;
+  wire [31:0] \i__payload$40.data[1] ;
+  wire [31:0] \i__payload$40.data[2] ;
+  wire [31:0] \i__payload$40.data[3] ;
+  wire [31:0] \i__payload$40.data[4] ;
+  wire [31:0] \i__payload$40.data[5] ;
+  wire [31:0] \i__payload$40.data[6] ;
+  wire [31:0] \i__payload$40.data[7] ;
+  wire [5:0] \i__payload$40.k ;
+  wire [7:0] \i__payload$40.keep ;
+  wire \i__payload$40.last ;
   wire [63:0] \i__payload.a ;
   wire [7:0] \i__payload.a[0] ;
   wire [7:0] \i__payload.a[1] ;
@@ -262,7 +270,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   (* init = 1'h0 *)
   wire \i__valid$25 ;
   (* init = 1'h0 *)
-  wire \i__valid$37 ;
+  wire \i__valid$39 ;
   (* init = 1'h1 *)
   wire idle;
   reg in_last_row = 1'h0;
@@ -278,31 +286,31 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg [15:0] n_left = 16'h0000;
   output [78:0] o__payload;
   wire [78:0] o__payload;
-  wire [78:0] \o__payload$43 ;
-  wire [63:0] \o__payload$43.data ;
-  wire [7:0] \o__payload$43.data[0] ;
-  wire [7:0] \o__payload$43.data[1] ;
-  wire [7:0] \o__payload$43.data[2] ;
-  wire [7:0] \o__payload$43.data[3] ;
-  wire [7:0] \o__payload$43.data[4] ;
-  wire [7:0] \o__payload$43.data[5] ;
-  wire [7:0] \o__payload$43.data[6] ;
-  wire [7:0] \o__payload$43.data[7] ;
-  wire [5:0] \o__payload$43.k ;
-  wire [7:0] \o__payload$43.keep ;
-  wire \o__payload$43.last ;
-  wire [256:0] \o__payload$55 ;
-  wire [255:0] \o__payload$55.c ;
-  wire [31:0] \o__payload$55.c[0] ;
-  wire [31:0] \o__payload$55.c[1] ;
-  wire [31:0] \o__payload$55.c[2] ;
-  wire [31:0] \o__payload$55.c[3] ;
-  wire [31:0] \o__payload$55.c[4] ;
-  wire [31:0] \o__payload$55.c[5] ;
-  wire [31:0] \o__payload$55.c[6] ;
-  wire [31:0] \o__payload$55.c[7] ;
-  wire \o__payload$55.last ;
-  wire [5:0] \o__payload$86 ;
+  wire [78:0] \o__payload$45 ;
+  wire [63:0] \o__payload$45.data ;
+  wire [7:0] \o__payload$45.data[0] ;
+  wire [7:0] \o__payload$45.data[1] ;
+  wire [7:0] \o__payload$45.data[2] ;
+  wire [7:0] \o__payload$45.data[3] ;
+  wire [7:0] \o__payload$45.data[4] ;
+  wire [7:0] \o__payload$45.data[5] ;
+  wire [7:0] \o__payload$45.data[6] ;
+  wire [7:0] \o__payload$45.data[7] ;
+  wire [5:0] \o__payload$45.k ;
+  wire [7:0] \o__payload$45.keep ;
+  wire \o__payload$45.last ;
+  wire [256:0] \o__payload$57 ;
+  wire [255:0] \o__payload$57.c ;
+  wire [31:0] \o__payload$57.c[0] ;
+  wire [31:0] \o__payload$57.c[1] ;
+  wire [31:0] \o__payload$57.c[2] ;
+  wire [31:0] \o__payload$57.c[3] ;
+  wire [31:0] \o__payload$57.c[4] ;
+  wire [31:0] \o__payload$57.c[5] ;
+  wire [31:0] \o__payload$57.c[6] ;
+  wire [31:0] \o__payload$57.c[7] ;
+  wire \o__payload$57.last ;
+  wire [5:0] \o__payload$90 ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -319,12 +327,15 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire o__ready;
   wire \o__ready$16 ;
   wire \o__ready$28 ;
-  wire \o__ready$44 ;
+  wire \o__ready$46 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$45 ;
-  wire \o__valid$57 ;
-  wire \o__valid$85 ;
+  wire \o__valid$47 ;
+  wire \o__valid$59 ;
+  wire \o__valid$89 ;
+  reg one_beat = 1'h0;
+  wire ram_advance;
+  reg ram_valid = 1'h0;
   reg [14:0] rd_beat = 15'h0000;
   wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
@@ -384,207 +395,216 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__valid$12  = i__valid & accepting;
   assign i__ready = \i__ready$15  & accepting;
   assign \$1  = ~ rd_valid1;
-  assign advance = \$1  | \i__ready$31 ;
-  assign issue = replay & advance;
-  assign \$2  = rd_last1 ? final_keep : 8'hff;
-  assign \$3  = ! fsm_state;
-  assign \$4  = fsm_state == 1'h1;
-  assign \$5  = fsm_state == 2'h2;
-  assign \$6  = fsm_state == 2'h3;
-  assign \$7  = fsm_state == 3'h4;
-  assign \$8  = i__valid & i__ready;
-  assign \$9  = \$8  & i__payload[128];
-  assign \$10  = \$signal$53  - 4'h8;
-  assign \$11  = \$signal$53  <= 5'h10;
-  assign \$12  = in_n_left - 4'h8;
-  assign \$13  = in_n_left <= 5'h10;
-  assign \$14  = row_i < \$signal$63 ;
-  assign \$15  = \$signal$64  ? n_left : 16'h0008;
-  assign \$16  = \$14  ? \$15  : 16'h0000;
-  assign \$17  = drain_last0 & \$signal$64 ;
-  assign \$18  = \$17  & last_row;
-  assign \$19  = ~ tile_last0;
-  assign \$20  = row_i + 1'h1;
-  assign \$21  = row_e + cn;
-  assign \$22  = \$signal$67  + 4'h8;
-  assign \$23  = \$signal$67  + 4'h8;
-  assign \$24  = \$signal$68  - 4'h8;
-  assign \$25  = \$signal$68  <= 5'h10;
-  assign \$26  = \$signal$69  + block_step;
-  assign \$27  = \$signal$69  + block_step;
-  assign \$28  = \$signal$69  + block_step;
-  assign \$29  = n_left - 4'h8;
-  assign \$30  = n_left <= 5'h10;
-  assign \$31  = \$signal$71  + 4'h8;
-  assign \$32  = \$signal$71  + 4'h8;
-  assign \$33  = issue & at_last;
-  assign \$34  = rd_beat + 1'h1;
-  assign \$35  = rd_beat == last_but_one;
-  assign \$36  = size + \$signal$80 ;
-  assign \$39  = mul_step + 1'h1;
-  assign \$40  = cn * 4'h8;
-  assign \$41  = \$signal$63  <= 4'h8;
-  assign \$42  = cn <= 4'h8;
-  assign \$43  = \$signal$76  ? mu : 4'h7;
-  assign \$44  = mul_step == 4'hf;
-  assign \$45  = size - 1'h1;
-  assign \$47  = size - 1'h1;
-  assign \$48  = \$47 [2:0] + 1'h1;
-  assign \$49  = \$48  > 1'h0;
-  assign \$50  = size - 1'h1;
-  assign \$51  = \$50 [2:0] + 1'h1;
-  assign \$52  = \$51  > 1'h1;
-  assign \$53  = size - 1'h1;
-  assign \$54  = \$53 [2:0] + 1'h1;
-  assign \$55  = \$54  > 2'h2;
-  assign \$56  = size - 1'h1;
-  assign \$57  = \$56 [2:0] + 1'h1;
-  assign \$58  = \$57  > 2'h3;
-  assign \$59  = size - 1'h1;
-  assign \$60  = \$59 [2:0] + 1'h1;
-  assign \$61  = \$60  > 3'h4;
-  assign \$62  = size - 1'h1;
-  assign \$63  = \$62 [2:0] + 1'h1;
-  assign \$64  = \$63  > 3'h5;
-  assign \$65  = size - 1'h1;
-  assign \$66  = \$65 [2:0] + 1'h1;
-  assign \$67  = \$66  > 3'h6;
-  assign \$68  = size - 1'h1;
-  assign \$69  = \$68 [2:0] + 1'h1;
-  assign \$70  = \$69  > 3'h7;
-  assign \$71  = size <= 4'h8;
-  assign \$72  = ! \$signal$63 ;
-  assign \$73  = ! cn;
-  assign \$74  = \$72  | \$73 ;
-  assign \$75  = size > 15'h4000;
-  assign \$76  = \$74  | \$75 ;
-  assign \$77  = last_beat - 1'h1;
-  assign \$78  = \o__payload$86  > keep_bits;
-  assign \$79  = \o__payload$86  - keep_bits;
-  assign \$80  = \$78  ? \$79  : 7'h00;
-  assign \$81  = ! \o__payload$86 ;
-  assign \$82  = \$signal$76  & \$81 ;
-  assign \$83  = issue & at_last;
+  assign \$signal$29  = \$1  | \i__ready$31 ;
+  assign \$2  = ~ ram_valid;
+  assign ram_advance = \$2  | \i__ready$31 ;
+  assign issue = replay & \$signal$29 ;
+  assign \$3  = rd_last1 ? final_keep : 8'hff;
+  assign \$4  = ! fsm_state;
+  assign \$5  = fsm_state == 1'h1;
+  assign \$6  = fsm_state == 2'h2;
+  assign \$7  = fsm_state == 2'h3;
+  assign \$8  = fsm_state == 3'h4;
+  assign \$9  = i__valid & i__ready;
+  assign \$10  = \$9  & i__payload[128];
+  assign \$11  = \$signal$55  - 4'h8;
+  assign \$12  = \$signal$55  <= 5'h10;
+  assign \$13  = in_n_left - 4'h8;
+  assign \$14  = in_n_left <= 5'h10;
+  assign \$15  = row_i < \$signal$65 ;
+  assign \$16  = \$signal$66  ? n_left : 16'h0008;
+  assign \$17  = \$15  ? \$16  : 16'h0000;
+  assign \$18  = drain_last0 & \$signal$66 ;
+  assign \$19  = \$18  & last_row;
+  assign \$20  = ~ tile_last0;
+  assign \$21  = row_i + 1'h1;
+  assign \$22  = row_e + cn;
+  assign \$23  = \$signal$69  + 4'h8;
+  assign \$24  = \$signal$69  + 4'h8;
+  assign \$25  = \$signal$70  - 4'h8;
+  assign \$26  = \$signal$70  <= 5'h10;
+  assign \$27  = \$signal$71  + block_step;
+  assign \$28  = \$signal$71  + block_step;
+  assign \$29  = \$signal$71  + block_step;
+  assign \$30  = n_left - 4'h8;
+  assign \$31  = n_left <= 5'h10;
+  assign \$32  = \$signal$73  + 4'h8;
+  assign \$33  = \$signal$73  + 4'h8;
+  assign \$34  = issue & at_last;
+  assign \$35  = rd_beat + 1'h1;
+  assign \$36  = rd_beat == last_but_one;
+  assign \$37  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
+  assign \$40  = size + \$signal$82 ;
+  assign \$41  = ! \$signal$65 ;
+  assign \$42  = ! cn;
+  assign \$43  = \$41  | \$42 ;
+  assign \$44  = size > 15'h4000;
+  assign \$45  = \$43  | \$44 ;
+  assign \$46  = size <= 4'h8;
+  assign \$49  = mul_step + 1'h1;
+  assign \$50  = cn * 4'h8;
+  assign \$51  = \$signal$65  <= 4'h8;
+  assign \$52  = cn <= 4'h8;
+  assign \$53  = \$signal$78  ? mu : 4'h7;
+  assign \$54  = mul_step == 4'hf;
+  assign \$55  = size - 1'h1;
+  assign \$57  = size - 1'h1;
+  assign \$58  = \$57 [2:0] + 1'h1;
+  assign \$59  = \$58  > 1'h0;
+  assign \$60  = size - 1'h1;
+  assign \$61  = \$60 [2:0] + 1'h1;
+  assign \$62  = \$61  > 1'h1;
+  assign \$63  = size - 1'h1;
+  assign \$64  = \$63 [2:0] + 1'h1;
+  assign \$65  = \$64  > 2'h2;
+  assign \$66  = size - 1'h1;
+  assign \$67  = \$66 [2:0] + 1'h1;
+  assign \$68  = \$67  > 2'h3;
+  assign \$69  = size - 1'h1;
+  assign \$70  = \$69 [2:0] + 1'h1;
+  assign \$71  = \$70  > 3'h4;
+  assign \$72  = size - 1'h1;
+  assign \$73  = \$72 [2:0] + 1'h1;
+  assign \$74  = \$73  > 3'h5;
+  assign \$75  = size - 1'h1;
+  assign \$76  = \$75 [2:0] + 1'h1;
+  assign \$77  = \$76  > 3'h6;
+  assign \$78  = size - 1'h1;
+  assign \$79  = \$78 [2:0] + 1'h1;
+  assign \$80  = \$79  > 3'h7;
+  assign \$81  = last_beat - 1'h1;
+  assign \$82  = \o__payload$90  > keep_bits;
+  assign \$83  = \o__payload$90  - keep_bits;
+  assign \$84  = \$82  ? \$83  : 7'h00;
+  assign \$85  = ! \o__payload$90 ;
+  assign \$86  = \$signal$78  & \$85 ;
+  assign \$87  = issue & at_last;
   always @(posedge clk)
-    in_n_left <= \$84 ;
+    in_n_left <= \$88 ;
   always @(posedge clk)
-    \$signal$48  <= \$85 ;
+    \$signal$50  <= \$89 ;
   always @(posedge clk)
-    accepting <= \$86 ;
+    accepting <= \$90 ;
   always @(posedge clk)
-    \$signal$53  <= \$87 ;
+    \$signal$55  <= \$91 ;
   always @(posedge clk)
-    in_last_row <= \$88 ;
+    in_last_row <= \$92 ;
   always @(posedge clk)
-    drain_row0 <= \o__payload$55 [255:0];
+    drain_row0 <= \o__payload$57 [255:0];
   always @(posedge clk)
-    drain_valid0 <= \$89 ;
+    drain_valid0 <= \$93 ;
   always @(posedge clk)
-    drain_last0 <= \$90 ;
+    drain_last0 <= \$94 ;
   always @(posedge clk)
-    tile_valid0 <= \$91 ;
+    tile_valid0 <= \$95 ;
   always @(posedge clk)
-    tile_last0 <= \$92 ;
+    tile_last0 <= \$96 ;
   always @(posedge clk)
-    wr_en <= \$93 ;
+    wr_en <= \$97 ;
   always @(posedge clk)
     wr_row <= drain_row0;
   always @(posedge clk)
     w_e0 <= row_e;
   always @(posedge clk)
-    wr_count <= \$16 [3:0];
+    wr_count <= \$17 [3:0];
   always @(posedge clk)
-    \$signal$27  <= \$94 ;
+    \$signal$27  <= \$98 ;
   always @(posedge clk)
-    row_i <= \$95 ;
+    row_i <= \$99 ;
   always @(posedge clk)
-    row_e <= \$96 ;
+    row_e <= \$100 ;
   always @(posedge clk)
-    \$signal$67  <= \$97 ;
+    \$signal$69  <= \$101 ;
   always @(posedge clk)
-    n_left <= \$98 ;
+    n_left <= \$102 ;
   always @(posedge clk)
-    \$signal$64  <= \$99 ;
+    \$signal$66  <= \$103 ;
   always @(posedge clk)
-    \$signal$68  <= \$100 ;
+    \$signal$70  <= \$104 ;
   always @(posedge clk)
-    last_row <= \$101 ;
+    last_row <= \$105 ;
   always @(posedge clk)
-    \$signal$69  <= \$102 ;
+    \$signal$71  <= \$106 ;
   always @(posedge clk)
-    \$signal$71  <= \$103 ;
+    \$signal$73  <= \$107 ;
   always @(posedge clk)
-    rd_valid0 <= \$104 ;
+    rd_valid0 <= \$108 ;
   always @(posedge clk)
-    rd_last0 <= \$105 ;
+    rd_last0 <= \$109 ;
   always @(posedge clk)
-    rd_valid1 <= \$106 ;
+    rd_valid1 <= \$110 ;
   always @(posedge clk)
-    rd_last1 <= \$107 ;
+    rd_last1 <= \$111 ;
   always @(posedge clk)
-    rd_beat <= \$108 ;
+    ram_valid <= \$112 ;
   always @(posedge clk)
-    at_last <= \$109 ;
+    rd_beat <= \$113 ;
   always @(posedge clk)
-    cfg__ready <= \$110 ;
+    at_last <= \$114 ;
   always @(posedge clk)
-    \$signal$63  <= \$111 ;
+    cfg__ready <= \$115 ;
   always @(posedge clk)
-    cn <= \$112 ;
+    \$signal$65  <= \$116 ;
   always @(posedge clk)
-    \$signal$76  <= \$113 ;
+    cn <= \$117 ;
   always @(posedge clk)
-    mu <= \$114 ;
+    \$signal$78  <= \$118 ;
   always @(posedge clk)
-    status <= \$115 ;
+    mu <= \$119 ;
   always @(posedge clk)
-    size <= \$116 ;
+    status <= \$120 ;
   always @(posedge clk)
-    \$signal$79  <= \$117 ;
+    size <= \$121 ;
   always @(posedge clk)
-    \$signal$80  <= \$118 ;
+    \$signal$81  <= \$122 ;
   always @(posedge clk)
-    mul_step <= \$119 ;
+    \$signal$82  <= \$123 ;
   always @(posedge clk)
-    fsm_state <= \$120 ;
+    mul_step <= \$124 ;
   always @(posedge clk)
-    block_step <= \$121 ;
+    fsm_state <= \$125 ;
   always @(posedge clk)
-    \$signal$82  <= \$122 ;
+    \$signal$84  <= \$126 ;
   always @(posedge clk)
-    cn_fits <= \$123 ;
+    one_beat <= \$127 ;
   always @(posedge clk)
-    keep_bits <= \$124 ;
+    block_step <= \$128 ;
   always @(posedge clk)
-    last_beat <= \$125 ;
+    \$signal$86  <= \$129 ;
   always @(posedge clk)
-    final_keep <= \$126 ;
+    cn_fits <= \$130 ;
   always @(posedge clk)
-    last_but_one <= \$127 ;
+    keep_bits <= \$131 ;
   always @(posedge clk)
-    \$signal$87  <= \$128 ;
+    last_beat <= \$132 ;
   always @(posedge clk)
-    k <= \$129 ;
+    final_keep <= \$133 ;
+  always @(posedge clk)
+    last_but_one <= \$134 ;
+  always @(posedge clk)
+    \$signal$91  <= \$135 ;
+  always @(posedge clk)
+    k <= \$136 ;
   \datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(\i__ready$15 ),
     .i__valid(\i__valid$12 ),
-    .out_reg_payload(\o__payload$55 ),
-    .out_reg_valid(\o__valid$57 ),
+    .out_reg_payload(\o__payload$57 ),
+    .out_reg_valid(\o__valid$59 ),
     .rst(rst)
   );
   \datapath.detector  detector (
     .clk(clk),
     .i__payload(\i__payload$26 ),
     .i__valid(wr_en),
-    .o__payload(\o__payload$86 ),
-    .o__valid(\o__valid$85 ),
+    .o__payload(\o__payload$90 ),
+    .o__valid(\o__valid$89 ),
     .rst(rst)
   );
   \datapath.pad  pad (
     .clk(clk),
-    .rd__en(advance),
+    .rd__en(ram_advance),
     .rd_beat(rd_beat),
     .rst(rst),
     .selected(rd_data),
@@ -595,7 +615,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   );
   \datapath.rounder  rounder (
     .clk(clk),
-    .i__payload(\i__payload$38 ),
+    .i__payload(\i__payload$40 ),
     .i__ready(\i__ready$31 ),
     .i__valid(rd_valid1),
     .o__payload(o__payload),
@@ -621,13 +641,13 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = in_n_left;
-    if (\$9 ) begin
+    \$88  = in_n_left;
+    if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$signal$48 ) begin
-        \$84  = cn;
+      if (\$signal$50 ) begin
+        \$88  = cn;
       end else begin
-        \$84  = \$12 [15:0];
+        \$88  = \$13 [15:0];
       end
     end
     casez (fsm_state)
@@ -636,21 +656,21 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$84  = cn;
+          \$88  = cn;
     endcase
     if (rst) begin
-      \$84  = 16'h0000;
+      \$88  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \$signal$48 ;
-    if (\$9 ) begin
+    \$89  = \$signal$50 ;
+    if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$signal$48 ) begin
-        \$85  = cn_fits;
+      if (\$signal$50 ) begin
+        \$89  = cn_fits;
       end else begin
-        \$85  = \$13 ;
+        \$89  = \$14 ;
       end
     end
     casez (fsm_state)
@@ -659,19 +679,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$85  = cn_fits;
+          \$89  = cn_fits;
     endcase
     if (rst) begin
-      \$85  = 1'h0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = accepting;
-    if (\$9 ) begin
-      if (\$signal$48 ) begin
+    \$90  = accepting;
+    if (\$10 ) begin
+      if (\$signal$50 ) begin
         if (in_last_row) begin
-          \$86  = 1'h0;
+          \$90  = 1'h0;
         end
       end
     end
@@ -682,116 +702,116 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$76 ) begin
+          if (\$signal$84 ) begin
           end else begin
-            \$86  = 1'h1;
+            \$90  = 1'h1;
           end
     endcase
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \$signal$53 ;
-    if (\$9 ) begin
-      if (\$signal$48 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$87  = \$10 [15:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$87  = \$signal$63 ;
-    endcase
-    if (rst) begin
-      \$87  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = in_last_row;
-    if (\$9 ) begin
-      if (\$signal$48 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$88  = \$11 ;
-        end
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$88  = \$signal$82 ;
-    endcase
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \o__valid$57 ;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \o__payload$55 [256];
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \o__valid$57 ;
+    \$91  = \$signal$55 ;
+    if (\$10 ) begin
+      if (\$signal$50 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$91  = \$11 [15:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$91  = \$signal$65 ;
+    endcase
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \o__payload$55 [256];
+    \$92  = in_last_row;
+    if (\$10 ) begin
+      if (\$signal$50 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$92  = \$12 ;
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$92  = \$signal$86 ;
+    endcase
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = drain_valid0;
+    \$93  = \o__valid$59 ;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \$18 ;
+    \$94  = \o__payload$57 [256];
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = row_i;
+    \$95  = \o__valid$59 ;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = \o__payload$57 [256];
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = drain_valid0;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = \$19 ;
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = row_i;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$19 ) begin
-        \$95  = \$20 [15:0];
-      end else if (\$signal$64 ) begin
-        \$95  = \$23 [15:0];
+      if (\$20 ) begin
+        \$99  = \$21 [15:0];
+      end else if (\$signal$66 ) begin
+        \$99  = \$24 [15:0];
       end else begin
-        \$95  = \$signal$67 ;
+        \$99  = \$signal$69 ;
       end
     end
     casez (fsm_state)
@@ -800,23 +820,23 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$95  = 16'h0000;
+          \$99  = 16'h0000;
     endcase
     if (rst) begin
-      \$95  = 16'h0000;
+      \$99  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = row_e;
+    \$100  = row_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$19 ) begin
-        \$96  = \$21 [31:0];
-      end else if (\$signal$64 ) begin
-        \$96  = \$28 [31:0];
+      if (\$20 ) begin
+        \$100  = \$22 [31:0];
+      end else if (\$signal$66 ) begin
+        \$100  = \$29 [31:0];
       end else begin
-        \$96  = \$32 [31:0];
+        \$100  = \$33 [31:0];
       end
     end
     casez (fsm_state)
@@ -825,19 +845,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$96  = 32'd0;
+          \$100  = 32'd0;
     endcase
     if (rst) begin
-      \$96  = 32'd0;
+      \$100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \$signal$67 ;
+    \$101  = \$signal$69 ;
     if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$97  = \$22 [15:0];
+      if (\$20 ) begin
+      end else if (\$signal$66 ) begin
+        \$101  = \$23 [15:0];
       end
     end
     casez (fsm_state)
@@ -846,22 +866,22 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$97  = 16'h0000;
+          \$101  = 16'h0000;
     endcase
     if (rst) begin
-      \$97  = 16'h0000;
+      \$101  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = n_left;
+    \$102  = n_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$98  = cn;
+      if (\$20 ) begin
+      end else if (\$signal$66 ) begin
+        \$102  = cn;
       end else begin
-        \$98  = \$29 [15:0];
+        \$102  = \$30 [15:0];
       end
     end
     casez (fsm_state)
@@ -870,22 +890,22 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$98  = cn;
+          \$102  = cn;
     endcase
     if (rst) begin
-      \$98  = 16'h0000;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \$signal$64 ;
+    \$103  = \$signal$66 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$99  = cn_fits;
+      if (\$20 ) begin
+      end else if (\$signal$66 ) begin
+        \$103  = cn_fits;
       end else begin
-        \$99  = \$30 ;
+        \$103  = \$31 ;
       end
     end
     casez (fsm_state)
@@ -894,19 +914,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$99  = cn_fits;
+          \$103  = cn_fits;
     endcase
     if (rst) begin
-      \$99  = 1'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \$signal$68 ;
+    \$104  = \$signal$70 ;
     if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$100  = \$24 [15:0];
+      if (\$20 ) begin
+      end else if (\$signal$66 ) begin
+        \$104  = \$25 [15:0];
       end
     end
     casez (fsm_state)
@@ -915,19 +935,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$100  = \$signal$63 ;
+          \$104  = \$signal$65 ;
     endcase
     if (rst) begin
-      \$100  = 16'h0000;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = last_row;
+    \$105  = last_row;
     if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$101  = \$25 ;
+      if (\$20 ) begin
+      end else if (\$signal$66 ) begin
+        \$105  = \$26 ;
       end
     end
     casez (fsm_state)
@@ -936,102 +956,20 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$101  = \$signal$82 ;
+          \$105  = \$signal$86 ;
     endcase
-    if (rst) begin
-      \$101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \$signal$69 ;
-    if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$102  = \$26 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$102  = 32'd0;
-    endcase
-    if (rst) begin
-      \$102  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \$signal$71 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$19 ) begin
-      end else if (\$signal$64 ) begin
-        \$103  = \$27 [31:0];
-      end else begin
-        \$103  = \$31 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$103  = 32'd0;
-    endcase
-    if (rst) begin
-      \$103  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = rd_valid0;
-    if (advance) begin
-      \$104  = issue;
-    end
-    if (rst) begin
-      \$104  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = rd_last0;
-    if (advance) begin
-      \$105  = \$33 ;
-    end
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = rd_valid1;
-    if (advance) begin
-      \$106  = rd_valid0;
-    end
-    if (rst) begin
-      \$106  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = rd_last1;
-    if (advance) begin
-      \$107  = rd_last0;
-    end
-    if (rst) begin
-      \$107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = rd_beat;
-    if (issue) begin
-      \$108  = \$34 [14:0];
+    \$106  = \$signal$71 ;
+    if (tile_valid0) begin
+      if (\$20 ) begin
+      end else if (\$signal$66 ) begin
+        \$106  = \$27 [31:0];
+      end
     end
     casez (fsm_state)
       3'h0:
@@ -1039,17 +977,23 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$108  = 15'h0000;
+          \$106  = 32'd0;
     endcase
     if (rst) begin
-      \$108  = 15'h0000;
+      \$106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = at_last;
-    if (issue) begin
-      \$109  = \$35 ;
+    \$107  = \$signal$73 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$signal$66 ) begin
+        \$107  = \$28 [31:0];
+      end else begin
+        \$107  = \$32 [31:0];
+      end
     end
     casez (fsm_state)
       3'h0:
@@ -1057,142 +1001,144 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$109  = \$71 ;
+          \$107  = 32'd0;
     endcase
+    if (rst) begin
+      \$107  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = rd_valid0;
+    if (\$signal$29 ) begin
+      \$108  = issue;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = rd_last0;
+    if (\$signal$29 ) begin
+      \$109  = \$34 ;
+    end
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = cfg__ready;
+    \$110  = rd_valid1;
+    if (\$signal$29 ) begin
+      \$110  = rd_valid0;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = rd_last1;
+    if (\$signal$29 ) begin
+      \$111  = rd_last0;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = ram_valid;
+    if (ram_advance) begin
+      \$112  = rd_valid0;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = rd_beat;
+    if (issue) begin
+      \$113  = \$35 [14:0];
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$113  = 15'h0000;
+    endcase
+    if (rst) begin
+      \$113  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = at_last;
+    if (issue) begin
+      \$114  = \$36 ;
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$114  = one_beat;
+    endcase
+    if (rst) begin
+      \$114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = cfg__ready;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$110  = 1'h0;
+            \$115  = 1'h0;
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$76 ) begin
-            \$110  = 1'h1;
+          if (\$signal$84 ) begin
+            \$115  = 1'h1;
           end
       3'h3:
           /* empty */;
       3'h4:
-          if (\$83 ) begin
-            \$110  = 1'h1;
+          if (\$87 ) begin
+            \$115  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$110  = 1'h1;
+      \$115  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \$signal$63 ;
+    \$116  = \$signal$65 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$111  = cfg__payload[15:0];
+            \$116  = cfg__payload[15:0];
           end
     endcase
     if (rst) begin
-      \$111  = 16'h0000;
+      \$116  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = cn;
+    \$117  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$112  = cfg__payload[31:16];
+            \$117  = cfg__payload[31:16];
           end
-    endcase
-    if (rst) begin
-      \$112  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \$signal$76 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$113  = cfg__payload[32];
-          end
-    endcase
-    if (rst) begin
-      \$113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = mu;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$114  = cfg__payload[36:33];
-          end
-    endcase
-    if (rst) begin
-      \$114  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = status;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$115  = 14'h0000;
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (\$76 ) begin
-            \$115 [0] = 1'h1;
-          end
-      3'h3:
-          if (\o__valid$85 ) begin
-            \$115 [7:2] = \o__payload$86 ;
-            \$115 [1] = \$82 ;
-          end
-      3'h4:
-          \$115 [13:8] = \$signal$87 ;
-    endcase
-    if (rst) begin
-      \$115  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = size;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$116  = 32'd0;
-          end
-      3'h1:
-          if (\$signal$79 [0]) begin
-            \$116  = \$36 [31:0];
-          end
-    endcase
-    if (rst) begin
-      \$116  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \$signal$79 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$117  = cfg__payload[15:0];
-          end
-      3'h1:
-          \$117  = \$37 ;
     endcase
     if (rst) begin
       \$117  = 16'h0000;
@@ -1200,29 +1146,25 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \$signal$80 ;
+    \$118  = \$signal$78 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$118  = { 16'h0000, cfg__payload[31:16] };
+            \$118  = cfg__payload[32];
           end
-      3'h1:
-          \$118  = \$38 [31:0];
     endcase
     if (rst) begin
-      \$118  = 32'd0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = mul_step;
+    \$119  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$119  = 4'h0;
+            \$119  = cfg__payload[36:33];
           end
-      3'h1:
-          \$119  = \$39 [3:0];
     endcase
     if (rst) begin
       \$119  = 4'h0;
@@ -1230,44 +1172,42 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = fsm_state;
+    \$120  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$120  = 3'h1;
+            \$120  = 14'h0000;
           end
       3'h1:
-          if (\$44 ) begin
-            \$120  = 3'h2;
-          end
+          /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$76 ) begin
-            \$120  = 3'h0;
-          end else begin
-            \$120  = 3'h3;
+          if (\$signal$84 ) begin
+            \$120 [0] = 1'h1;
           end
       3'h3:
-          if (\o__valid$85 ) begin
-            \$120  = 3'h4;
+          if (\o__valid$89 ) begin
+            \$120 [7:2] = \o__payload$90 ;
+            \$120 [1] = \$86 ;
           end
       3'h4:
-          if (\$83 ) begin
-            \$120  = 3'h0;
-          end
+          \$120 [13:8] = \$signal$91 ;
     endcase
     if (rst) begin
-      \$120  = 3'h0;
+      \$120  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = block_step;
+    \$121  = size;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$121  = { 16'h0000, \$37  };
+          end
       3'h1:
-          \$121  = { 12'h000, \$40  };
+          if (\$signal$81 [0]) begin
+            \$121  = \$40 [31:0];
+          end
     endcase
     if (rst) begin
       \$121  = 32'd0;
@@ -1275,38 +1215,44 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \$signal$82 ;
+    \$122  = \$signal$81 ;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$122  = \$38 ;
+          end
       3'h1:
-          \$122  = \$41 ;
+          \$122  = \$47 ;
     endcase
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = cn_fits;
+    \$123  = \$signal$82 ;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$123  = { 15'h0000, \$39  };
+          end
       3'h1:
-          \$123  = \$42 ;
+          \$123  = \$48 [31:0];
     endcase
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = keep_bits;
+    \$124  = mul_step;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$124  = 4'h0;
+          end
       3'h1:
-          \$124  = \$43 ;
+          \$124  = \$49 [3:0];
     endcase
     if (rst) begin
       \$124  = 4'h0;
@@ -1314,73 +1260,183 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = last_beat;
+    \$125  = fsm_state;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$125  = 3'h1;
+          end
       3'h1:
-          /* empty */;
+          if (\$54 ) begin
+            \$125  = 3'h2;
+          end
       3'h2:
-          \$125  = \$46 [14:0];
-    endcase
-    if (rst) begin
-      \$125  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = final_keep;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$126  = { \$70 , \$67 , \$64 , \$61 , \$58 , \$55 , \$52 , \$49  };
-    endcase
-    if (rst) begin
-      \$126  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = last_but_one;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$signal$84 ) begin
+            \$125  = 3'h0;
+          end else begin
+            \$125  = 3'h3;
+          end
       3'h3:
-          \$127  = \$77 [14:0];
-    endcase
-    if (rst) begin
-      \$127  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \$signal$87 ;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          if (\o__valid$85 ) begin
-            \$128  = \$80 [5:0];
+          if (\o__valid$89 ) begin
+            \$125  = 3'h4;
+          end
+      3'h4:
+          if (\$87 ) begin
+            \$125  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$128  = 6'h00;
+      \$125  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = k;
+    \$126  = \$signal$84 ;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$126  = \$45 ;
+    endcase
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = one_beat;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$127  = \$46 ;
+    endcase
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = block_step;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$128  = { 12'h000, \$50  };
+    endcase
+    if (rst) begin
+      \$128  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = \$signal$86 ;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$129  = \$51 ;
+    endcase
+    if (rst) begin
+      \$129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = cn_fits;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$130  = \$52 ;
+    endcase
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = keep_bits;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$131  = \$53 ;
+    endcase
+    if (rst) begin
+      \$131  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = last_beat;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$132  = \$56 [14:0];
+    endcase
+    if (rst) begin
+      \$132  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = final_keep;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$133  = { \$80 , \$77 , \$74 , \$71 , \$68 , \$65 , \$62 , \$59  };
+    endcase
+    if (rst) begin
+      \$133  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = last_but_one;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$134  = \$81 [14:0];
+    endcase
+    if (rst) begin
+      \$134  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = \$signal$91 ;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          if (\o__valid$89 ) begin
+            \$135  = \$84 [5:0];
+          end
+    endcase
+    if (rst) begin
+      \$135  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1391,10 +1447,10 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h3:
           /* empty */;
       3'h4:
-          \$129  = \$signal$87 ;
+          \$136  = \$signal$91 ;
     endcase
     if (rst) begin
-      \$129  = 6'h00;
+      \$136  = 6'h00;
     end
   end
   assign \i__payload$14  = i__payload;
@@ -1405,12 +1461,12 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign w_row = wr_row;
   assign \i__valid$25  = wr_en;
   assign \o__ready$28  = 1'h1;
-  assign rd_en = advance;
-  assign \$signal$36  = rd_beat;
-  assign \i__valid$37  = rd_valid1;
-  assign \o__payload$43  = o__payload;
-  assign \o__ready$44  = o__ready;
-  assign \o__valid$45  = o__valid;
+  assign rd_en = ram_advance;
+  assign \$signal$38  = rd_beat;
+  assign \i__valid$39  = rd_valid1;
+  assign \o__payload$45  = o__payload;
+  assign \o__ready$46  = o__ready;
+  assign \o__valid$47  = o__valid;
   assign idle = cfg__ready;
   assign \cfg__payload.m  = cfg__payload[15:0];
   assign \cfg__payload.n  = cfg__payload[31:16];
@@ -1496,18 +1552,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__payload$26.data[6]  = \i__payload$26 [223:192];
   assign \i__payload$26.data[7]  = \i__payload$26 [255:224];
   assign \i__payload$26.last  = \i__payload$26 [256];
-  assign \i__payload$38.data  = \i__payload$38 [255:0];
-  assign \i__payload$38.data[0]  = \i__payload$38 [31:0];
-  assign \i__payload$38.data[1]  = \i__payload$38 [63:32];
-  assign \i__payload$38.data[2]  = \i__payload$38 [95:64];
-  assign \i__payload$38.data[3]  = \i__payload$38 [127:96];
-  assign \i__payload$38.data[4]  = \i__payload$38 [159:128];
-  assign \i__payload$38.data[5]  = \i__payload$38 [191:160];
-  assign \i__payload$38.data[6]  = \i__payload$38 [223:192];
-  assign \i__payload$38.data[7]  = \i__payload$38 [255:224];
-  assign \i__payload$38.k  = \i__payload$38 [261:256];
-  assign \i__payload$38.keep  = \i__payload$38 [269:262];
-  assign \i__payload$38.last  = \i__payload$38 [270];
+  assign \i__payload$40.data  = \i__payload$40 [255:0];
+  assign \i__payload$40.data[0]  = \i__payload$40 [31:0];
+  assign \i__payload$40.data[1]  = \i__payload$40 [63:32];
+  assign \i__payload$40.data[2]  = \i__payload$40 [95:64];
+  assign \i__payload$40.data[3]  = \i__payload$40 [127:96];
+  assign \i__payload$40.data[4]  = \i__payload$40 [159:128];
+  assign \i__payload$40.data[5]  = \i__payload$40 [191:160];
+  assign \i__payload$40.data[6]  = \i__payload$40 [223:192];
+  assign \i__payload$40.data[7]  = \i__payload$40 [255:224];
+  assign \i__payload$40.k  = \i__payload$40 [261:256];
+  assign \i__payload$40.keep  = \i__payload$40 [269:262];
+  assign \i__payload$40.last  = \i__payload$40 [270];
   assign \rd_data[0]  = rd_data[31:0];
   assign \rd_data[1]  = rd_data[63:32];
   assign \rd_data[2]  = rd_data[95:64];
@@ -1516,18 +1572,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \rd_data[5]  = rd_data[191:160];
   assign \rd_data[6]  = rd_data[223:192];
   assign \rd_data[7]  = rd_data[255:224];
-  assign \o__payload$43.data  = o__payload[63:0];
-  assign \o__payload$43.data[0]  = o__payload[7:0];
-  assign \o__payload$43.data[1]  = o__payload[15:8];
-  assign \o__payload$43.data[2]  = o__payload[23:16];
-  assign \o__payload$43.data[3]  = o__payload[31:24];
-  assign \o__payload$43.data[4]  = o__payload[39:32];
-  assign \o__payload$43.data[5]  = o__payload[47:40];
-  assign \o__payload$43.data[6]  = o__payload[55:48];
-  assign \o__payload$43.data[7]  = o__payload[63:56];
-  assign \o__payload$43.keep  = o__payload[71:64];
-  assign \o__payload$43.last  = o__payload[72];
-  assign \o__payload$43.k  = o__payload[78:73];
+  assign \o__payload$45.data  = o__payload[63:0];
+  assign \o__payload$45.data[0]  = o__payload[7:0];
+  assign \o__payload$45.data[1]  = o__payload[15:8];
+  assign \o__payload$45.data[2]  = o__payload[23:16];
+  assign \o__payload$45.data[3]  = o__payload[31:24];
+  assign \o__payload$45.data[4]  = o__payload[39:32];
+  assign \o__payload$45.data[5]  = o__payload[47:40];
+  assign \o__payload$45.data[6]  = o__payload[55:48];
+  assign \o__payload$45.data[7]  = o__payload[63:56];
+  assign \o__payload$45.keep  = o__payload[71:64];
+  assign \o__payload$45.last  = o__payload[72];
+  assign \o__payload$45.k  = o__payload[78:73];
   assign \drain_row0[0]  = drain_row0[31:0];
   assign \drain_row0[1]  = drain_row0[63:32];
   assign \drain_row0[2]  = drain_row0[95:64];
@@ -1536,20 +1592,20 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \drain_row0[5]  = drain_row0[191:160];
   assign \drain_row0[6]  = drain_row0[223:192];
   assign \drain_row0[7]  = drain_row0[255:224];
-  assign \o__payload$55.c  = \o__payload$55 [255:0];
-  assign \o__payload$55.c[0]  = \o__payload$55 [31:0];
-  assign \o__payload$55.c[1]  = \o__payload$55 [63:32];
-  assign \o__payload$55.c[2]  = \o__payload$55 [95:64];
-  assign \o__payload$55.c[3]  = \o__payload$55 [127:96];
-  assign \o__payload$55.c[4]  = \o__payload$55 [159:128];
-  assign \o__payload$55.c[5]  = \o__payload$55 [191:160];
-  assign \o__payload$55.c[6]  = \o__payload$55 [223:192];
-  assign \o__payload$55.c[7]  = \o__payload$55 [255:224];
-  assign \o__payload$55.last  = \o__payload$55 [256];
-  assign \i__payload$38 [270] = rd_last1;
-  assign \i__payload$38 [269:262] = \$2 ;
-  assign \i__payload$38 [261:256] = k;
-  assign \i__payload$38 [255:0] = rd_data;
+  assign \o__payload$57.c  = \o__payload$57 [255:0];
+  assign \o__payload$57.c[0]  = \o__payload$57 [31:0];
+  assign \o__payload$57.c[1]  = \o__payload$57 [63:32];
+  assign \o__payload$57.c[2]  = \o__payload$57 [95:64];
+  assign \o__payload$57.c[3]  = \o__payload$57 [127:96];
+  assign \o__payload$57.c[4]  = \o__payload$57 [159:128];
+  assign \o__payload$57.c[5]  = \o__payload$57 [191:160];
+  assign \o__payload$57.c[6]  = \o__payload$57 [223:192];
+  assign \o__payload$57.c[7]  = \o__payload$57 [255:224];
+  assign \o__payload$57.last  = \o__payload$57 [256];
+  assign \i__payload$40 [270] = rd_last1;
+  assign \i__payload$40 [269:262] = \$3 ;
+  assign \i__payload$40 [261:256] = k;
+  assign \i__payload$40 [255:0] = rd_data;
   assign \i__payload$26 [255:224] = wr_row[255:224];
   assign \i__payload$26 [223:192] = wr_row[223:192];
   assign \i__payload$26 [191:160] = wr_row[191:160];
@@ -1559,9 +1615,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__payload$26 [63:32] = wr_row[63:32];
   assign \i__payload$26 [31:0] = wr_row[31:0];
   assign \i__payload$26 [256] = \$signal$27 ;
-  assign \$37  = { 1'h0, \$signal$79 [15:1] };
-  assign \$38  = { \$signal$80 , 1'h0 };
-  assign \$46  = { \$45 [32], \$45 [32], \$45 [32], \$45 [32:3] };
+  assign \$38  = { 1'h0, cfg__payload[15:1] };
+  assign \$39  = { cfg__payload[31:16], 1'h0 };
+  assign \$47  = { 1'h0, \$signal$81 [15:1] };
+  assign \$48  = { \$signal$82 , 1'h0 };
+  assign \$56  = { \$55 [32], \$55 [32], \$55 [32], \$55 [32:3] };
 endmodule
 
 (* generator = "Amaranth" *)

@@ -221,7 +221,7 @@ module training_core(cfg__valid, i__payload, i__valid, o__ready, u_i__payload, u
     .i__ready(i__ready),
     .\i__valid$1 (i__valid),
     .o__payload(o__payload),
-    .\o__ready$36 (o__ready),
+    .\o__ready$38 (o__ready),
     .o__valid(o__valid),
     .rst(rst),
     .status(status)
@@ -409,157 +409,165 @@ module training_core(cfg__valid, i__payload, i__valid, o__ready, u_i__payload, u
 endmodule
 
 (* generator = "Amaranth" *)
-module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$36 , clk, rst, i__ready, o__valid, o__payload, cfg__ready, status, cfg__payload);
+module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$38 , clk, rst, i__ready, o__valid, o__payload, cfg__ready, status, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  reg [15:0] \$100 ;
-  reg \$101 ;
-  reg [31:0] \$102 ;
-  reg [31:0] \$103 ;
-  reg \$104 ;
+  wire \$10 ;
+  reg [31:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [15:0] \$102 ;
+  reg \$103 ;
+  reg [15:0] \$104 ;
   reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg [14:0] \$108 ;
+  reg [31:0] \$106 ;
+  reg [31:0] \$107 ;
+  reg \$108 ;
   reg \$109 ;
-  wire \$11 ;
+  wire [16:0] \$11 ;
   reg \$110 ;
-  reg [15:0] \$111 ;
-  reg [15:0] \$112 ;
-  reg \$113 ;
-  reg [3:0] \$114 ;
-  reg [13:0] \$115 ;
-  reg [31:0] \$116 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [14:0] \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg [15:0] \$116 ;
   reg [15:0] \$117 ;
-  reg [31:0] \$118 ;
+  reg \$118 ;
   reg [3:0] \$119 ;
-  wire [16:0] \$12 ;
-  reg [2:0] \$120 ;
+  wire \$12 ;
+  reg [13:0] \$120 ;
   reg [31:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
+  reg [15:0] \$122 ;
+  reg [31:0] \$123 ;
   reg [3:0] \$124 ;
-  reg [14:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [14:0] \$127 ;
-  reg [5:0] \$128 ;
-  reg [5:0] \$129 ;
-  wire \$13 ;
+  reg [2:0] \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg [31:0] \$128 ;
+  reg \$129 ;
+  wire [16:0] \$13 ;
+  reg \$130 ;
+  reg [3:0] \$131 ;
+  reg [14:0] \$132 ;
+  reg [7:0] \$133 ;
+  reg [14:0] \$134 ;
+  reg [5:0] \$135 ;
+  reg [5:0] \$136 ;
   wire \$14 ;
-  wire [15:0] \$15 ;
+  wire \$15 ;
   wire [15:0] \$16 ;
-  wire \$17 ;
+  wire [15:0] \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [7:0] \$2 ;
-  wire [16:0] \$20 ;
-  wire [32:0] \$21 ;
-  wire [16:0] \$22 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire [16:0] \$21 ;
+  wire [32:0] \$22 ;
   wire [16:0] \$23 ;
   wire [16:0] \$24 ;
-  wire \$25 ;
-  wire [32:0] \$26 ;
+  wire [16:0] \$25 ;
+  wire \$26 ;
   wire [32:0] \$27 ;
   wire [32:0] \$28 ;
-  wire [16:0] \$29 ;
-  wire \$3 ;
-  wire \$30 ;
-  wire [32:0] \$31 ;
+  wire [32:0] \$29 ;
+  wire [7:0] \$3 ;
+  wire [16:0] \$30 ;
+  wire \$31 ;
   wire [32:0] \$32 ;
-  wire \$33 ;
-  wire [15:0] \$34 ;
-  wire \$35 ;
-  wire [32:0] \$36 ;
+  wire [32:0] \$33 ;
+  wire \$34 ;
+  wire [15:0] \$35 ;
+  wire \$36 ;
   wire [15:0] \$37 ;
-  wire [32:0] \$38 ;
-  wire [4:0] \$39 ;
+  wire [15:0] \$38 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire [19:0] \$40 ;
+  wire [32:0] \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [3:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
-  wire [32:0] \$45 ;
-  wire [32:0] \$46 ;
-  wire [32:0] \$47 ;
-  wire [3:0] \$48 ;
-  wire \$49 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire [15:0] \$47 ;
+  wire [32:0] \$48 ;
+  wire [4:0] \$49 ;
   wire \$5 ;
-  wire [32:0] \$50 ;
-  wire [3:0] \$51 ;
+  wire [19:0] \$50 ;
+  wire \$51 ;
   wire \$52 ;
-  wire [32:0] \$53 ;
-  wire [3:0] \$54 ;
-  wire \$55 ;
+  wire [3:0] \$53 ;
+  wire \$54 ;
+  wire [32:0] \$55 ;
   wire [32:0] \$56 ;
-  wire [3:0] \$57 ;
-  wire \$58 ;
-  wire [32:0] \$59 ;
+  wire [32:0] \$57 ;
+  wire [3:0] \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire \$61 ;
-  wire [32:0] \$62 ;
-  wire [3:0] \$63 ;
-  wire \$64 ;
-  wire [32:0] \$65 ;
-  wire [3:0] \$66 ;
-  wire \$67 ;
-  wire [32:0] \$68 ;
-  wire [3:0] \$69 ;
+  wire [32:0] \$60 ;
+  wire [3:0] \$61 ;
+  wire \$62 ;
+  wire [32:0] \$63 ;
+  wire [3:0] \$64 ;
+  wire \$65 ;
+  wire [32:0] \$66 ;
+  wire [3:0] \$67 ;
+  wire \$68 ;
+  wire [32:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [3:0] \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
+  wire [32:0] \$72 ;
+  wire [3:0] \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [15:0] \$77 ;
-  wire \$78 ;
-  wire [6:0] \$79 ;
+  wire [32:0] \$75 ;
+  wire [3:0] \$76 ;
+  wire \$77 ;
+  wire [32:0] \$78 ;
+  wire [3:0] \$79 ;
   wire \$8 ;
-  wire [6:0] \$80 ;
-  wire \$81 ;
+  wire \$80 ;
+  wire [15:0] \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  reg [15:0] \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg [15:0] \$87 ;
-  reg \$88 ;
+  wire [6:0] \$83 ;
+  wire [6:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  reg [15:0] \$88 ;
   reg \$89 ;
   wire \$9 ;
   reg \$90 ;
-  reg \$91 ;
+  reg [15:0] \$91 ;
   reg \$92 ;
   reg \$93 ;
   reg \$94 ;
-  reg [15:0] \$95 ;
-  reg [31:0] \$96 ;
-  reg [15:0] \$97 ;
-  reg [15:0] \$98 ;
-  reg \$99 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [15:0] \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
   reg \$signal$18  = 1'h0;
+  wire \$signal$20 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signal$27 ;
-  reg \$signal$45  = 1'h0;
-  reg [15:0] \$signal$50  = 16'h0000;
-  reg [15:0] \$signal$60  = 16'h0000;
-  reg \$signal$61  = 1'h0;
-  reg [15:0] \$signal$64  = 16'h0000;
-  reg [15:0] \$signal$65  = 16'h0000;
-  reg [31:0] \$signal$66  = 32'd0;
+  wire [14:0] \$signal$29 ;
+  reg \$signal$47  = 1'h0;
+  reg [15:0] \$signal$52  = 16'h0000;
+  reg [15:0] \$signal$62  = 16'h0000;
+  reg \$signal$63  = 1'h0;
+  reg [15:0] \$signal$66  = 16'h0000;
+  reg [15:0] \$signal$67  = 16'h0000;
   reg [31:0] \$signal$68  = 32'd0;
-  reg \$signal$75  = 1'h0;
-  reg [15:0] \$signal$79  = 16'h0000;
-  reg [31:0] \$signal$80  = 32'd0;
-  reg \$signal$82  = 1'h0;
-  reg [5:0] \$signal$87  = 6'h00;
+  reg [31:0] \$signal$70  = 32'd0;
+  reg \$signal$77  = 1'h0;
+  reg [15:0] \$signal$81  = 16'h0000;
+  reg [31:0] \$signal$82  = 32'd0;
+  reg \$signal$84  = 1'h0;
+  reg \$signal$86  = 1'h0;
+  reg [5:0] \$signal$91  = 6'h00;
   reg accepting = 1'h0;
-  wire advance;
   reg at_last = 1'h0;
   reg [31:0] block_step = 32'd0;
   input [36:0] cfg__payload;
@@ -604,19 +612,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [31:0] \i__payload$17.data[6] ;
   wire [31:0] \i__payload$17.data[7] ;
   wire \i__payload$17.last ;
-  wire [270:0] \i__payload$29 ;
-  wire [255:0] \i__payload$29.data ;
-  wire [31:0] \i__payload$29.data[0] ;
-  wire [31:0] \i__payload$29.data[1] ;
-  wire [31:0] \i__payload$29.data[2] ;
-  wire [31:0] \i__payload$29.data[3] ;
-  wire [31:0] \i__payload$29.data[4] ;
-  wire [31:0] \i__payload$29.data[5] ;
-  wire [31:0] \i__payload$29.data[6] ;
-  wire [31:0] \i__payload$29.data[7] ;
-  wire [5:0] \i__payload$29.k ;
-  wire [7:0] \i__payload$29.keep ;
-  wire \i__payload$29.last ;
+  wire [270:0] \i__payload$31 ;
+  wire [255:0] \i__payload$31.data ;
+  wire [31:0] \i__payload$31.data[0] ;
+  wire [31:0] \i__payload$31.data[1] ;
+  wire [31:0] \i__payload$31.data[2] ;
+  wire [31:0] \i__payload$31.data[3] ;
+  wire [31:0] \i__payload$31.data[4] ;
+  wire [31:0] \i__payload$31.data[5] ;
+  wire [31:0] \i__payload$31.data[6] ;
+  wire [31:0] \i__payload$31.data[7] ;
+  wire [5:0] \i__payload$31.k ;
+  wire [7:0] \i__payload$31.keep ;
+  wire \i__payload$31.last ;
   wire [128:0] \i__payload$4 ;
   wire [63:0] \i__payload$4.a ;
   wire [7:0] \i__payload$4.a[0] ;
@@ -666,7 +674,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   (* init = 1'h0 *)
   wire \i__valid$16 ;
   (* init = 1'h0 *)
-  wire \i__valid$28 ;
+  wire \i__valid$30 ;
   (* init = 1'h1 *)
   wire idle;
   reg in_last_row = 1'h0;
@@ -682,31 +690,31 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [15:0] n_left = 16'h0000;
   output [78:0] o__payload;
   wire [78:0] o__payload;
-  wire [78:0] \o__payload$35 ;
-  wire [63:0] \o__payload$35.data ;
-  wire [7:0] \o__payload$35.data[0] ;
-  wire [7:0] \o__payload$35.data[1] ;
-  wire [7:0] \o__payload$35.data[2] ;
-  wire [7:0] \o__payload$35.data[3] ;
-  wire [7:0] \o__payload$35.data[4] ;
-  wire [7:0] \o__payload$35.data[5] ;
-  wire [7:0] \o__payload$35.data[6] ;
-  wire [7:0] \o__payload$35.data[7] ;
-  wire [5:0] \o__payload$35.k ;
-  wire [7:0] \o__payload$35.keep ;
-  wire \o__payload$35.last ;
-  wire [256:0] \o__payload$52 ;
-  wire [255:0] \o__payload$52.c ;
-  wire [31:0] \o__payload$52.c[0] ;
-  wire [31:0] \o__payload$52.c[1] ;
-  wire [31:0] \o__payload$52.c[2] ;
-  wire [31:0] \o__payload$52.c[3] ;
-  wire [31:0] \o__payload$52.c[4] ;
-  wire [31:0] \o__payload$52.c[5] ;
-  wire [31:0] \o__payload$52.c[6] ;
-  wire [31:0] \o__payload$52.c[7] ;
-  wire \o__payload$52.last ;
-  wire [5:0] \o__payload$86 ;
+  wire [78:0] \o__payload$37 ;
+  wire [63:0] \o__payload$37.data ;
+  wire [7:0] \o__payload$37.data[0] ;
+  wire [7:0] \o__payload$37.data[1] ;
+  wire [7:0] \o__payload$37.data[2] ;
+  wire [7:0] \o__payload$37.data[3] ;
+  wire [7:0] \o__payload$37.data[4] ;
+  wire [7:0] \o__payload$37.data[5] ;
+  wire [7:0] \o__payload$37.data[6] ;
+  wire [7:0] \o__payload$37.data[7] ;
+  wire [5:0] \o__payload$37.k ;
+  wire [7:0] \o__payload$37.keep ;
+  wire \o__payload$37.last ;
+  wire [256:0] \o__payload$54 ;
+  wire [255:0] \o__payload$54.c ;
+  wire [31:0] \o__payload$54.c[0] ;
+  wire [31:0] \o__payload$54.c[1] ;
+  wire [31:0] \o__payload$54.c[2] ;
+  wire [31:0] \o__payload$54.c[3] ;
+  wire [31:0] \o__payload$54.c[4] ;
+  wire [31:0] \o__payload$54.c[5] ;
+  wire [31:0] \o__payload$54.c[6] ;
+  wire [31:0] \o__payload$54.c[7] ;
+  wire \o__payload$54.last ;
+  wire [5:0] \o__payload$90 ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -721,14 +729,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire \o__payload.last ;
   wire o__ready;
   wire \o__ready$19 ;
-  input \o__ready$36 ;
-  wire \o__ready$36 ;
-  wire \o__ready$37 ;
+  input \o__ready$38 ;
+  wire \o__ready$38 ;
+  wire \o__ready$39 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$39 ;
-  wire \o__valid$54 ;
-  wire \o__valid$85 ;
+  wire \o__valid$41 ;
+  wire \o__valid$56 ;
+  wire \o__valid$89 ;
+  reg one_beat = 1'h0;
+  wire ram_advance;
+  reg ram_valid = 1'h0;
   reg [14:0] rd_beat = 15'h0000;
   wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
@@ -788,207 +799,216 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign i__valid = \i__valid$1  & accepting;
   assign i__ready = \i__ready$6  & accepting;
   assign \$1  = ~ rd_valid1;
-  assign advance = \$1  | \i__ready$22 ;
-  assign issue = replay & advance;
-  assign \$2  = rd_last1 ? final_keep : 8'hff;
-  assign \$3  = ! fsm_state;
-  assign \$4  = fsm_state == 1'h1;
-  assign \$5  = fsm_state == 2'h2;
-  assign \$6  = fsm_state == 2'h3;
-  assign \$7  = fsm_state == 3'h4;
-  assign \$8  = \i__valid$1  & i__ready;
-  assign \$9  = \$8  & i__payload[128];
-  assign \$10  = \$signal$50  - 4'h8;
-  assign \$11  = \$signal$50  <= 5'h10;
-  assign \$12  = in_n_left - 4'h8;
-  assign \$13  = in_n_left <= 5'h10;
-  assign \$14  = row_i < \$signal$60 ;
-  assign \$15  = \$signal$61  ? n_left : 16'h0008;
-  assign \$16  = \$14  ? \$15  : 16'h0000;
-  assign \$17  = drain_last0 & \$signal$61 ;
-  assign \$18  = \$17  & last_row;
-  assign \$19  = ~ tile_last0;
-  assign \$20  = row_i + 1'h1;
-  assign \$21  = row_e + cn;
-  assign \$22  = \$signal$64  + 4'h8;
-  assign \$23  = \$signal$64  + 4'h8;
-  assign \$24  = \$signal$65  - 4'h8;
-  assign \$25  = \$signal$65  <= 5'h10;
-  assign \$26  = \$signal$66  + block_step;
-  assign \$27  = \$signal$66  + block_step;
-  assign \$28  = \$signal$66  + block_step;
-  assign \$29  = n_left - 4'h8;
-  assign \$30  = n_left <= 5'h10;
-  assign \$31  = \$signal$68  + 4'h8;
-  assign \$32  = \$signal$68  + 4'h8;
-  assign \$33  = issue & at_last;
-  assign \$34  = rd_beat + 1'h1;
-  assign \$35  = rd_beat == last_but_one;
-  assign \$36  = size + \$signal$80 ;
-  assign \$39  = mul_step + 1'h1;
-  assign \$40  = cn * 4'h8;
-  assign \$41  = \$signal$60  <= 4'h8;
-  assign \$42  = cn <= 4'h8;
-  assign \$43  = \$signal$75  ? mu : 4'h7;
-  assign \$44  = mul_step == 4'hf;
-  assign \$45  = size - 1'h1;
-  assign \$47  = size - 1'h1;
-  assign \$48  = \$47 [2:0] + 1'h1;
-  assign \$49  = \$48  > 1'h0;
-  assign \$50  = size - 1'h1;
-  assign \$51  = \$50 [2:0] + 1'h1;
-  assign \$52  = \$51  > 1'h1;
-  assign \$53  = size - 1'h1;
-  assign \$54  = \$53 [2:0] + 1'h1;
-  assign \$55  = \$54  > 2'h2;
-  assign \$56  = size - 1'h1;
-  assign \$57  = \$56 [2:0] + 1'h1;
-  assign \$58  = \$57  > 2'h3;
-  assign \$59  = size - 1'h1;
-  assign \$60  = \$59 [2:0] + 1'h1;
-  assign \$61  = \$60  > 3'h4;
-  assign \$62  = size - 1'h1;
-  assign \$63  = \$62 [2:0] + 1'h1;
-  assign \$64  = \$63  > 3'h5;
-  assign \$65  = size - 1'h1;
-  assign \$66  = \$65 [2:0] + 1'h1;
-  assign \$67  = \$66  > 3'h6;
-  assign \$68  = size - 1'h1;
-  assign \$69  = \$68 [2:0] + 1'h1;
-  assign \$70  = \$69  > 3'h7;
-  assign \$71  = size <= 4'h8;
-  assign \$72  = ! \$signal$60 ;
-  assign \$73  = ! cn;
-  assign \$74  = \$72  | \$73 ;
-  assign \$75  = size > 15'h4000;
-  assign \$76  = \$74  | \$75 ;
-  assign \$77  = last_beat - 1'h1;
-  assign \$78  = \o__payload$86  > keep_bits;
-  assign \$79  = \o__payload$86  - keep_bits;
-  assign \$80  = \$78  ? \$79  : 7'h00;
-  assign \$81  = ! \o__payload$86 ;
-  assign \$82  = \$signal$75  & \$81 ;
-  assign \$83  = issue & at_last;
+  assign \$signal$20  = \$1  | \i__ready$22 ;
+  assign \$2  = ~ ram_valid;
+  assign ram_advance = \$2  | \i__ready$22 ;
+  assign issue = replay & \$signal$20 ;
+  assign \$3  = rd_last1 ? final_keep : 8'hff;
+  assign \$4  = ! fsm_state;
+  assign \$5  = fsm_state == 1'h1;
+  assign \$6  = fsm_state == 2'h2;
+  assign \$7  = fsm_state == 2'h3;
+  assign \$8  = fsm_state == 3'h4;
+  assign \$9  = \i__valid$1  & i__ready;
+  assign \$10  = \$9  & i__payload[128];
+  assign \$11  = \$signal$52  - 4'h8;
+  assign \$12  = \$signal$52  <= 5'h10;
+  assign \$13  = in_n_left - 4'h8;
+  assign \$14  = in_n_left <= 5'h10;
+  assign \$15  = row_i < \$signal$62 ;
+  assign \$16  = \$signal$63  ? n_left : 16'h0008;
+  assign \$17  = \$15  ? \$16  : 16'h0000;
+  assign \$18  = drain_last0 & \$signal$63 ;
+  assign \$19  = \$18  & last_row;
+  assign \$20  = ~ tile_last0;
+  assign \$21  = row_i + 1'h1;
+  assign \$22  = row_e + cn;
+  assign \$23  = \$signal$66  + 4'h8;
+  assign \$24  = \$signal$66  + 4'h8;
+  assign \$25  = \$signal$67  - 4'h8;
+  assign \$26  = \$signal$67  <= 5'h10;
+  assign \$27  = \$signal$68  + block_step;
+  assign \$28  = \$signal$68  + block_step;
+  assign \$29  = \$signal$68  + block_step;
+  assign \$30  = n_left - 4'h8;
+  assign \$31  = n_left <= 5'h10;
+  assign \$32  = \$signal$70  + 4'h8;
+  assign \$33  = \$signal$70  + 4'h8;
+  assign \$34  = issue & at_last;
+  assign \$35  = rd_beat + 1'h1;
+  assign \$36  = rd_beat == last_but_one;
+  assign \$37  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
+  assign \$40  = size + \$signal$82 ;
+  assign \$41  = ! \$signal$62 ;
+  assign \$42  = ! cn;
+  assign \$43  = \$41  | \$42 ;
+  assign \$44  = size > 15'h4000;
+  assign \$45  = \$43  | \$44 ;
+  assign \$46  = size <= 4'h8;
+  assign \$49  = mul_step + 1'h1;
+  assign \$50  = cn * 4'h8;
+  assign \$51  = \$signal$62  <= 4'h8;
+  assign \$52  = cn <= 4'h8;
+  assign \$53  = \$signal$77  ? mu : 4'h7;
+  assign \$54  = mul_step == 4'hf;
+  assign \$55  = size - 1'h1;
+  assign \$57  = size - 1'h1;
+  assign \$58  = \$57 [2:0] + 1'h1;
+  assign \$59  = \$58  > 1'h0;
+  assign \$60  = size - 1'h1;
+  assign \$61  = \$60 [2:0] + 1'h1;
+  assign \$62  = \$61  > 1'h1;
+  assign \$63  = size - 1'h1;
+  assign \$64  = \$63 [2:0] + 1'h1;
+  assign \$65  = \$64  > 2'h2;
+  assign \$66  = size - 1'h1;
+  assign \$67  = \$66 [2:0] + 1'h1;
+  assign \$68  = \$67  > 2'h3;
+  assign \$69  = size - 1'h1;
+  assign \$70  = \$69 [2:0] + 1'h1;
+  assign \$71  = \$70  > 3'h4;
+  assign \$72  = size - 1'h1;
+  assign \$73  = \$72 [2:0] + 1'h1;
+  assign \$74  = \$73  > 3'h5;
+  assign \$75  = size - 1'h1;
+  assign \$76  = \$75 [2:0] + 1'h1;
+  assign \$77  = \$76  > 3'h6;
+  assign \$78  = size - 1'h1;
+  assign \$79  = \$78 [2:0] + 1'h1;
+  assign \$80  = \$79  > 3'h7;
+  assign \$81  = last_beat - 1'h1;
+  assign \$82  = \o__payload$90  > keep_bits;
+  assign \$83  = \o__payload$90  - keep_bits;
+  assign \$84  = \$82  ? \$83  : 7'h00;
+  assign \$85  = ! \o__payload$90 ;
+  assign \$86  = \$signal$77  & \$85 ;
+  assign \$87  = issue & at_last;
   always @(posedge clk)
-    in_n_left <= \$84 ;
+    in_n_left <= \$88 ;
   always @(posedge clk)
-    \$signal$45  <= \$85 ;
+    \$signal$47  <= \$89 ;
   always @(posedge clk)
-    accepting <= \$86 ;
+    accepting <= \$90 ;
   always @(posedge clk)
-    \$signal$50  <= \$87 ;
+    \$signal$52  <= \$91 ;
   always @(posedge clk)
-    in_last_row <= \$88 ;
+    in_last_row <= \$92 ;
   always @(posedge clk)
-    drain_row0 <= \o__payload$52 [255:0];
+    drain_row0 <= \o__payload$54 [255:0];
   always @(posedge clk)
-    drain_valid0 <= \$89 ;
+    drain_valid0 <= \$93 ;
   always @(posedge clk)
-    drain_last0 <= \$90 ;
+    drain_last0 <= \$94 ;
   always @(posedge clk)
-    tile_valid0 <= \$91 ;
+    tile_valid0 <= \$95 ;
   always @(posedge clk)
-    tile_last0 <= \$92 ;
+    tile_last0 <= \$96 ;
   always @(posedge clk)
-    wr_en <= \$93 ;
+    wr_en <= \$97 ;
   always @(posedge clk)
     wr_row <= drain_row0;
   always @(posedge clk)
     w_e0 <= row_e;
   always @(posedge clk)
-    wr_count <= \$16 [3:0];
+    wr_count <= \$17 [3:0];
   always @(posedge clk)
-    \$signal$18  <= \$94 ;
+    \$signal$18  <= \$98 ;
   always @(posedge clk)
-    row_i <= \$95 ;
+    row_i <= \$99 ;
   always @(posedge clk)
-    row_e <= \$96 ;
+    row_e <= \$100 ;
   always @(posedge clk)
-    \$signal$64  <= \$97 ;
+    \$signal$66  <= \$101 ;
   always @(posedge clk)
-    n_left <= \$98 ;
+    n_left <= \$102 ;
   always @(posedge clk)
-    \$signal$61  <= \$99 ;
+    \$signal$63  <= \$103 ;
   always @(posedge clk)
-    \$signal$65  <= \$100 ;
+    \$signal$67  <= \$104 ;
   always @(posedge clk)
-    last_row <= \$101 ;
+    last_row <= \$105 ;
   always @(posedge clk)
-    \$signal$66  <= \$102 ;
+    \$signal$68  <= \$106 ;
   always @(posedge clk)
-    \$signal$68  <= \$103 ;
+    \$signal$70  <= \$107 ;
   always @(posedge clk)
-    rd_valid0 <= \$104 ;
+    rd_valid0 <= \$108 ;
   always @(posedge clk)
-    rd_last0 <= \$105 ;
+    rd_last0 <= \$109 ;
   always @(posedge clk)
-    rd_valid1 <= \$106 ;
+    rd_valid1 <= \$110 ;
   always @(posedge clk)
-    rd_last1 <= \$107 ;
+    rd_last1 <= \$111 ;
   always @(posedge clk)
-    rd_beat <= \$108 ;
+    ram_valid <= \$112 ;
   always @(posedge clk)
-    at_last <= \$109 ;
+    rd_beat <= \$113 ;
   always @(posedge clk)
-    cfg__ready <= \$110 ;
+    at_last <= \$114 ;
   always @(posedge clk)
-    \$signal$60  <= \$111 ;
+    cfg__ready <= \$115 ;
   always @(posedge clk)
-    cn <= \$112 ;
+    \$signal$62  <= \$116 ;
   always @(posedge clk)
-    \$signal$75  <= \$113 ;
+    cn <= \$117 ;
   always @(posedge clk)
-    mu <= \$114 ;
+    \$signal$77  <= \$118 ;
   always @(posedge clk)
-    status <= \$115 ;
+    mu <= \$119 ;
   always @(posedge clk)
-    size <= \$116 ;
+    status <= \$120 ;
   always @(posedge clk)
-    \$signal$79  <= \$117 ;
+    size <= \$121 ;
   always @(posedge clk)
-    \$signal$80  <= \$118 ;
+    \$signal$81  <= \$122 ;
   always @(posedge clk)
-    mul_step <= \$119 ;
+    \$signal$82  <= \$123 ;
   always @(posedge clk)
-    fsm_state <= \$120 ;
+    mul_step <= \$124 ;
   always @(posedge clk)
-    block_step <= \$121 ;
+    fsm_state <= \$125 ;
   always @(posedge clk)
-    \$signal$82  <= \$122 ;
+    \$signal$84  <= \$126 ;
   always @(posedge clk)
-    cn_fits <= \$123 ;
+    one_beat <= \$127 ;
   always @(posedge clk)
-    keep_bits <= \$124 ;
+    block_step <= \$128 ;
   always @(posedge clk)
-    last_beat <= \$125 ;
+    \$signal$86  <= \$129 ;
   always @(posedge clk)
-    final_keep <= \$126 ;
+    cn_fits <= \$130 ;
   always @(posedge clk)
-    last_but_one <= \$127 ;
+    keep_bits <= \$131 ;
   always @(posedge clk)
-    \$signal$87  <= \$128 ;
+    last_beat <= \$132 ;
   always @(posedge clk)
-    k <= \$129 ;
+    final_keep <= \$133 ;
+  always @(posedge clk)
+    last_but_one <= \$134 ;
+  always @(posedge clk)
+    \$signal$91  <= \$135 ;
+  always @(posedge clk)
+    k <= \$136 ;
   \training_core.datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(\i__ready$6 ),
     .i__valid(i__valid),
-    .out_reg_payload(\o__payload$52 ),
-    .out_reg_valid(\o__valid$54 ),
+    .out_reg_payload(\o__payload$54 ),
+    .out_reg_valid(\o__valid$56 ),
     .rst(rst)
   );
   \training_core.datapath.detector  detector (
     .clk(clk),
     .i__payload(\i__payload$17 ),
     .i__valid(wr_en),
-    .o__payload(\o__payload$86 ),
-    .o__valid(\o__valid$85 ),
+    .o__payload(\o__payload$90 ),
+    .o__valid(\o__valid$89 ),
     .rst(rst)
   );
   \training_core.datapath.pad  pad (
     .clk(clk),
-    .rd__en(advance),
+    .rd__en(ram_advance),
     .rd_beat(rd_beat),
     .rst(rst),
     .selected(rd_data),
@@ -999,12 +1019,12 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   );
   \training_core.datapath.rounder  rounder (
     .clk(clk),
-    .i__payload(\i__payload$29 ),
+    .i__payload(\i__payload$31 ),
     .i__ready(\i__ready$22 ),
     .i__valid(rd_valid1),
     .o__payload(o__payload),
     .o__valid(o__valid),
-    .r_en(\o__ready$36 ),
+    .r_en(\o__ready$38 ),
     .rst(rst)
   );
   always @* begin
@@ -1025,13 +1045,13 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = in_n_left;
-    if (\$9 ) begin
+    \$88  = in_n_left;
+    if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$signal$45 ) begin
-        \$84  = cn;
+      if (\$signal$47 ) begin
+        \$88  = cn;
       end else begin
-        \$84  = \$12 [15:0];
+        \$88  = \$13 [15:0];
       end
     end
     casez (fsm_state)
@@ -1040,21 +1060,21 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$84  = cn;
+          \$88  = cn;
     endcase
     if (rst) begin
-      \$84  = 16'h0000;
+      \$88  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \$signal$45 ;
-    if (\$9 ) begin
+    \$89  = \$signal$47 ;
+    if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$signal$45 ) begin
-        \$85  = cn_fits;
+      if (\$signal$47 ) begin
+        \$89  = cn_fits;
       end else begin
-        \$85  = \$13 ;
+        \$89  = \$14 ;
       end
     end
     casez (fsm_state)
@@ -1063,19 +1083,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$85  = cn_fits;
+          \$89  = cn_fits;
     endcase
     if (rst) begin
-      \$85  = 1'h0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = accepting;
-    if (\$9 ) begin
-      if (\$signal$45 ) begin
+    \$90  = accepting;
+    if (\$10 ) begin
+      if (\$signal$47 ) begin
         if (in_last_row) begin
-          \$86  = 1'h0;
+          \$90  = 1'h0;
         end
       end
     end
@@ -1086,116 +1106,116 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$76 ) begin
+          if (\$signal$84 ) begin
           end else begin
-            \$86  = 1'h1;
+            \$90  = 1'h1;
           end
     endcase
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \$signal$50 ;
-    if (\$9 ) begin
-      if (\$signal$45 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$87  = \$10 [15:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$87  = \$signal$60 ;
-    endcase
-    if (rst) begin
-      \$87  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = in_last_row;
-    if (\$9 ) begin
-      if (\$signal$45 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$88  = \$11 ;
-        end
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$88  = \$signal$82 ;
-    endcase
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \o__valid$54 ;
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \o__payload$52 [256];
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \o__valid$54 ;
+    \$91  = \$signal$52 ;
+    if (\$10 ) begin
+      if (\$signal$47 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$91  = \$11 [15:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$91  = \$signal$62 ;
+    endcase
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \o__payload$52 [256];
+    \$92  = in_last_row;
+    if (\$10 ) begin
+      if (\$signal$47 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$92  = \$12 ;
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$92  = \$signal$86 ;
+    endcase
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = drain_valid0;
+    \$93  = \o__valid$56 ;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \$18 ;
+    \$94  = \o__payload$54 [256];
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = row_i;
+    \$95  = \o__valid$56 ;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = \o__payload$54 [256];
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = drain_valid0;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = \$19 ;
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = row_i;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$19 ) begin
-        \$95  = \$20 [15:0];
-      end else if (\$signal$61 ) begin
-        \$95  = \$23 [15:0];
+      if (\$20 ) begin
+        \$99  = \$21 [15:0];
+      end else if (\$signal$63 ) begin
+        \$99  = \$24 [15:0];
       end else begin
-        \$95  = \$signal$64 ;
+        \$99  = \$signal$66 ;
       end
     end
     casez (fsm_state)
@@ -1204,23 +1224,23 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$95  = 16'h0000;
+          \$99  = 16'h0000;
     endcase
     if (rst) begin
-      \$95  = 16'h0000;
+      \$99  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = row_e;
+    \$100  = row_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$19 ) begin
-        \$96  = \$21 [31:0];
-      end else if (\$signal$61 ) begin
-        \$96  = \$28 [31:0];
+      if (\$20 ) begin
+        \$100  = \$22 [31:0];
+      end else if (\$signal$63 ) begin
+        \$100  = \$29 [31:0];
       end else begin
-        \$96  = \$32 [31:0];
+        \$100  = \$33 [31:0];
       end
     end
     casez (fsm_state)
@@ -1229,19 +1249,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$96  = 32'd0;
+          \$100  = 32'd0;
     endcase
     if (rst) begin
-      \$96  = 32'd0;
+      \$100  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \$signal$64 ;
+    \$101  = \$signal$66 ;
     if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$61 ) begin
-        \$97  = \$22 [15:0];
+      if (\$20 ) begin
+      end else if (\$signal$63 ) begin
+        \$101  = \$23 [15:0];
       end
     end
     casez (fsm_state)
@@ -1250,22 +1270,22 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$97  = 16'h0000;
+          \$101  = 16'h0000;
     endcase
     if (rst) begin
-      \$97  = 16'h0000;
+      \$101  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = n_left;
+    \$102  = n_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$19 ) begin
-      end else if (\$signal$61 ) begin
-        \$98  = cn;
+      if (\$20 ) begin
+      end else if (\$signal$63 ) begin
+        \$102  = cn;
       end else begin
-        \$98  = \$29 [15:0];
+        \$102  = \$30 [15:0];
       end
     end
     casez (fsm_state)
@@ -1274,22 +1294,22 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$98  = cn;
+          \$102  = cn;
     endcase
     if (rst) begin
-      \$98  = 16'h0000;
+      \$102  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \$signal$61 ;
+    \$103  = \$signal$63 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$19 ) begin
-      end else if (\$signal$61 ) begin
-        \$99  = cn_fits;
+      if (\$20 ) begin
+      end else if (\$signal$63 ) begin
+        \$103  = cn_fits;
       end else begin
-        \$99  = \$30 ;
+        \$103  = \$31 ;
       end
     end
     casez (fsm_state)
@@ -1298,19 +1318,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$99  = cn_fits;
+          \$103  = cn_fits;
     endcase
     if (rst) begin
-      \$99  = 1'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \$signal$65 ;
+    \$104  = \$signal$67 ;
     if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$61 ) begin
-        \$100  = \$24 [15:0];
+      if (\$20 ) begin
+      end else if (\$signal$63 ) begin
+        \$104  = \$25 [15:0];
       end
     end
     casez (fsm_state)
@@ -1319,19 +1339,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$100  = \$signal$60 ;
+          \$104  = \$signal$62 ;
     endcase
     if (rst) begin
-      \$100  = 16'h0000;
+      \$104  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = last_row;
+    \$105  = last_row;
     if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$61 ) begin
-        \$101  = \$25 ;
+      if (\$20 ) begin
+      end else if (\$signal$63 ) begin
+        \$105  = \$26 ;
       end
     end
     casez (fsm_state)
@@ -1340,102 +1360,20 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$101  = \$signal$82 ;
+          \$105  = \$signal$86 ;
     endcase
-    if (rst) begin
-      \$101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \$signal$66 ;
-    if (tile_valid0) begin
-      if (\$19 ) begin
-      end else if (\$signal$61 ) begin
-        \$102  = \$26 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$102  = 32'd0;
-    endcase
-    if (rst) begin
-      \$102  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \$signal$68 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$19 ) begin
-      end else if (\$signal$61 ) begin
-        \$103  = \$27 [31:0];
-      end else begin
-        \$103  = \$31 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$103  = 32'd0;
-    endcase
-    if (rst) begin
-      \$103  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = rd_valid0;
-    if (advance) begin
-      \$104  = issue;
-    end
-    if (rst) begin
-      \$104  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = rd_last0;
-    if (advance) begin
-      \$105  = \$33 ;
-    end
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = rd_valid1;
-    if (advance) begin
-      \$106  = rd_valid0;
-    end
-    if (rst) begin
-      \$106  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = rd_last1;
-    if (advance) begin
-      \$107  = rd_last0;
-    end
-    if (rst) begin
-      \$107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = rd_beat;
-    if (issue) begin
-      \$108  = \$34 [14:0];
+    \$106  = \$signal$68 ;
+    if (tile_valid0) begin
+      if (\$20 ) begin
+      end else if (\$signal$63 ) begin
+        \$106  = \$27 [31:0];
+      end
     end
     casez (fsm_state)
       3'h0:
@@ -1443,17 +1381,23 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$108  = 15'h0000;
+          \$106  = 32'd0;
     endcase
     if (rst) begin
-      \$108  = 15'h0000;
+      \$106  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = at_last;
-    if (issue) begin
-      \$109  = \$35 ;
+    \$107  = \$signal$70 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$signal$63 ) begin
+        \$107  = \$28 [31:0];
+      end else begin
+        \$107  = \$32 [31:0];
+      end
     end
     casez (fsm_state)
       3'h0:
@@ -1461,142 +1405,144 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$109  = \$71 ;
+          \$107  = 32'd0;
     endcase
+    if (rst) begin
+      \$107  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = rd_valid0;
+    if (\$signal$20 ) begin
+      \$108  = issue;
+    end
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = rd_last0;
+    if (\$signal$20 ) begin
+      \$109  = \$34 ;
+    end
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = cfg__ready;
+    \$110  = rd_valid1;
+    if (\$signal$20 ) begin
+      \$110  = rd_valid0;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = rd_last1;
+    if (\$signal$20 ) begin
+      \$111  = rd_last0;
+    end
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = ram_valid;
+    if (ram_advance) begin
+      \$112  = rd_valid0;
+    end
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = rd_beat;
+    if (issue) begin
+      \$113  = \$35 [14:0];
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$113  = 15'h0000;
+    endcase
+    if (rst) begin
+      \$113  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = at_last;
+    if (issue) begin
+      \$114  = \$36 ;
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$114  = one_beat;
+    endcase
+    if (rst) begin
+      \$114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = cfg__ready;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$110  = 1'h0;
+            \$115  = 1'h0;
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$76 ) begin
-            \$110  = 1'h1;
+          if (\$signal$84 ) begin
+            \$115  = 1'h1;
           end
       3'h3:
           /* empty */;
       3'h4:
-          if (\$83 ) begin
-            \$110  = 1'h1;
+          if (\$87 ) begin
+            \$115  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$110  = 1'h1;
+      \$115  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \$signal$60 ;
+    \$116  = \$signal$62 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$111  = cfg__payload[15:0];
+            \$116  = cfg__payload[15:0];
           end
     endcase
     if (rst) begin
-      \$111  = 16'h0000;
+      \$116  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = cn;
+    \$117  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$112  = cfg__payload[31:16];
+            \$117  = cfg__payload[31:16];
           end
-    endcase
-    if (rst) begin
-      \$112  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \$signal$75 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$113  = cfg__payload[32];
-          end
-    endcase
-    if (rst) begin
-      \$113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = mu;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$114  = cfg__payload[36:33];
-          end
-    endcase
-    if (rst) begin
-      \$114  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = status;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$115  = 14'h0000;
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (\$76 ) begin
-            \$115 [0] = 1'h1;
-          end
-      3'h3:
-          if (\o__valid$85 ) begin
-            \$115 [7:2] = \o__payload$86 ;
-            \$115 [1] = \$82 ;
-          end
-      3'h4:
-          \$115 [13:8] = \$signal$87 ;
-    endcase
-    if (rst) begin
-      \$115  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = size;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$116  = 32'd0;
-          end
-      3'h1:
-          if (\$signal$79 [0]) begin
-            \$116  = \$36 [31:0];
-          end
-    endcase
-    if (rst) begin
-      \$116  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \$signal$79 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$117  = cfg__payload[15:0];
-          end
-      3'h1:
-          \$117  = \$37 ;
     endcase
     if (rst) begin
       \$117  = 16'h0000;
@@ -1604,29 +1550,25 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \$signal$80 ;
+    \$118  = \$signal$77 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$118  = { 16'h0000, cfg__payload[31:16] };
+            \$118  = cfg__payload[32];
           end
-      3'h1:
-          \$118  = \$38 [31:0];
     endcase
     if (rst) begin
-      \$118  = 32'd0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = mul_step;
+    \$119  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$119  = 4'h0;
+            \$119  = cfg__payload[36:33];
           end
-      3'h1:
-          \$119  = \$39 [3:0];
     endcase
     if (rst) begin
       \$119  = 4'h0;
@@ -1634,44 +1576,42 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = fsm_state;
+    \$120  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$120  = 3'h1;
+            \$120  = 14'h0000;
           end
       3'h1:
-          if (\$44 ) begin
-            \$120  = 3'h2;
-          end
+          /* empty */;
       3'h2:
-          (* full_case = 32'd1 *)
-          if (\$76 ) begin
-            \$120  = 3'h0;
-          end else begin
-            \$120  = 3'h3;
+          if (\$signal$84 ) begin
+            \$120 [0] = 1'h1;
           end
       3'h3:
-          if (\o__valid$85 ) begin
-            \$120  = 3'h4;
+          if (\o__valid$89 ) begin
+            \$120 [7:2] = \o__payload$90 ;
+            \$120 [1] = \$86 ;
           end
       3'h4:
-          if (\$83 ) begin
-            \$120  = 3'h0;
-          end
+          \$120 [13:8] = \$signal$91 ;
     endcase
     if (rst) begin
-      \$120  = 3'h0;
+      \$120  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = block_step;
+    \$121  = size;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$121  = { 16'h0000, \$37  };
+          end
       3'h1:
-          \$121  = { 12'h000, \$40  };
+          if (\$signal$81 [0]) begin
+            \$121  = \$40 [31:0];
+          end
     endcase
     if (rst) begin
       \$121  = 32'd0;
@@ -1679,38 +1619,44 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \$signal$82 ;
+    \$122  = \$signal$81 ;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$122  = \$38 ;
+          end
       3'h1:
-          \$122  = \$41 ;
+          \$122  = \$47 ;
     endcase
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = cn_fits;
+    \$123  = \$signal$82 ;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$123  = { 15'h0000, \$39  };
+          end
       3'h1:
-          \$123  = \$42 ;
+          \$123  = \$48 [31:0];
     endcase
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = keep_bits;
+    \$124  = mul_step;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$124  = 4'h0;
+          end
       3'h1:
-          \$124  = \$43 ;
+          \$124  = \$49 [3:0];
     endcase
     if (rst) begin
       \$124  = 4'h0;
@@ -1718,73 +1664,183 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = last_beat;
+    \$125  = fsm_state;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$125  = 3'h1;
+          end
       3'h1:
-          /* empty */;
+          if (\$54 ) begin
+            \$125  = 3'h2;
+          end
       3'h2:
-          \$125  = \$46 [14:0];
-    endcase
-    if (rst) begin
-      \$125  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = final_keep;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$126  = { \$70 , \$67 , \$64 , \$61 , \$58 , \$55 , \$52 , \$49  };
-    endcase
-    if (rst) begin
-      \$126  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = last_but_one;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$signal$84 ) begin
+            \$125  = 3'h0;
+          end else begin
+            \$125  = 3'h3;
+          end
       3'h3:
-          \$127  = \$77 [14:0];
-    endcase
-    if (rst) begin
-      \$127  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \$signal$87 ;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h3:
-          if (\o__valid$85 ) begin
-            \$128  = \$80 [5:0];
+          if (\o__valid$89 ) begin
+            \$125  = 3'h4;
+          end
+      3'h4:
+          if (\$87 ) begin
+            \$125  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$128  = 6'h00;
+      \$125  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = k;
+    \$126  = \$signal$84 ;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$126  = \$45 ;
+    endcase
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = one_beat;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$127  = \$46 ;
+    endcase
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = block_step;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$128  = { 12'h000, \$50  };
+    endcase
+    if (rst) begin
+      \$128  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = \$signal$86 ;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$129  = \$51 ;
+    endcase
+    if (rst) begin
+      \$129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = cn_fits;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$130  = \$52 ;
+    endcase
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = keep_bits;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$131  = \$53 ;
+    endcase
+    if (rst) begin
+      \$131  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = last_beat;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$132  = \$56 [14:0];
+    endcase
+    if (rst) begin
+      \$132  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = final_keep;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$133  = { \$80 , \$77 , \$74 , \$71 , \$68 , \$65 , \$62 , \$59  };
+    endcase
+    if (rst) begin
+      \$133  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = last_but_one;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$134  = \$81 [14:0];
+    endcase
+    if (rst) begin
+      \$134  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = \$signal$91 ;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          /* empty */;
+      3'h3:
+          if (\o__valid$89 ) begin
+            \$135  = \$84 [5:0];
+          end
+    endcase
+    if (rst) begin
+      \$135  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1795,10 +1851,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h3:
           /* empty */;
       3'h4:
-          \$129  = \$signal$87 ;
+          \$136  = \$signal$91 ;
     endcase
     if (rst) begin
-      \$129  = 6'h00;
+      \$136  = 6'h00;
     end
   end
   assign \i__payload$4  = i__payload;
@@ -1809,12 +1865,12 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign w_row = wr_row;
   assign \i__valid$16  = wr_en;
   assign \o__ready$19  = 1'h1;
-  assign rd_en = advance;
-  assign \$signal$27  = rd_beat;
-  assign \i__valid$28  = rd_valid1;
-  assign \o__payload$35  = o__payload;
-  assign \o__ready$37  = \o__ready$36 ;
-  assign \o__valid$39  = o__valid;
+  assign rd_en = ram_advance;
+  assign \$signal$29  = rd_beat;
+  assign \i__valid$30  = rd_valid1;
+  assign \o__payload$37  = o__payload;
+  assign \o__ready$39  = \o__ready$38 ;
+  assign \o__valid$41  = o__valid;
   assign idle = cfg__ready;
   assign \i__payload.a  = i__payload[63:0];
   assign \i__payload.a[0]  = i__payload[7:0];
@@ -1880,18 +1936,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \i__payload$17.data[6]  = \i__payload$17 [223:192];
   assign \i__payload$17.data[7]  = \i__payload$17 [255:224];
   assign \i__payload$17.last  = \i__payload$17 [256];
-  assign \i__payload$29.data  = \i__payload$29 [255:0];
-  assign \i__payload$29.data[0]  = \i__payload$29 [31:0];
-  assign \i__payload$29.data[1]  = \i__payload$29 [63:32];
-  assign \i__payload$29.data[2]  = \i__payload$29 [95:64];
-  assign \i__payload$29.data[3]  = \i__payload$29 [127:96];
-  assign \i__payload$29.data[4]  = \i__payload$29 [159:128];
-  assign \i__payload$29.data[5]  = \i__payload$29 [191:160];
-  assign \i__payload$29.data[6]  = \i__payload$29 [223:192];
-  assign \i__payload$29.data[7]  = \i__payload$29 [255:224];
-  assign \i__payload$29.k  = \i__payload$29 [261:256];
-  assign \i__payload$29.keep  = \i__payload$29 [269:262];
-  assign \i__payload$29.last  = \i__payload$29 [270];
+  assign \i__payload$31.data  = \i__payload$31 [255:0];
+  assign \i__payload$31.data[0]  = \i__payload$31 [31:0];
+  assign \i__payload$31.data[1]  = \i__payload$31 [63:32];
+  assign \i__payload$31.data[2]  = \i__payload$31 [95:64];
+  assign \i__payload$31.data[3]  = \i__payload$31 [127:96];
+  assign \i__payload$31.data[4]  = \i__payload$31 [159:128];
+  assign \i__payload$31.data[5]  = \i__payload$31 [191:160];
+  assign \i__payload$31.data[6]  = \i__payload$31 [223:192];
+  assign \i__payload$31.data[7]  = \i__payload$31 [255:224];
+  assign \i__payload$31.k  = \i__payload$31 [261:256];
+  assign \i__payload$31.keep  = \i__payload$31 [269:262];
+  assign \i__payload$31.last  = \i__payload$31 [270];
   assign \rd_data[0]  = rd_data[31:0];
   assign \rd_data[1]  = rd_data[63:32];
   assign \rd_data[2]  = rd_data[95:64];
@@ -1912,18 +1968,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \o__payload.keep  = o__payload[71:64];
   assign \o__payload.last  = o__payload[72];
   assign \o__payload.k  = o__payload[78:73];
-  assign \o__payload$35.data  = o__payload[63:0];
-  assign \o__payload$35.data[0]  = o__payload[7:0];
-  assign \o__payload$35.data[1]  = o__payload[15:8];
-  assign \o__payload$35.data[2]  = o__payload[23:16];
-  assign \o__payload$35.data[3]  = o__payload[31:24];
-  assign \o__payload$35.data[4]  = o__payload[39:32];
-  assign \o__payload$35.data[5]  = o__payload[47:40];
-  assign \o__payload$35.data[6]  = o__payload[55:48];
-  assign \o__payload$35.data[7]  = o__payload[63:56];
-  assign \o__payload$35.keep  = o__payload[71:64];
-  assign \o__payload$35.last  = o__payload[72];
-  assign \o__payload$35.k  = o__payload[78:73];
+  assign \o__payload$37.data  = o__payload[63:0];
+  assign \o__payload$37.data[0]  = o__payload[7:0];
+  assign \o__payload$37.data[1]  = o__payload[15:8];
+  assign \o__payload$37.data[2]  = o__payload[23:16];
+  assign \o__payload$37.data[3]  = o__payload[31:24];
+  assign \o__payload$37.data[4]  = o__payload[39:32];
+  assign \o__payload$37.data[5]  = o__payload[47:40];
+  assign \o__payload$37.data[6]  = o__payload[55:48];
+  assign \o__payload$37.data[7]  = o__payload[63:56];
+  assign \o__payload$37.keep  = o__payload[71:64];
+  assign \o__payload$37.last  = o__payload[72];
+  assign \o__payload$37.k  = o__payload[78:73];
   assign \drain_row0[0]  = drain_row0[31:0];
   assign \drain_row0[1]  = drain_row0[63:32];
   assign \drain_row0[2]  = drain_row0[95:64];
@@ -1932,16 +1988,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \drain_row0[5]  = drain_row0[191:160];
   assign \drain_row0[6]  = drain_row0[223:192];
   assign \drain_row0[7]  = drain_row0[255:224];
-  assign \o__payload$52.c  = \o__payload$52 [255:0];
-  assign \o__payload$52.c[0]  = \o__payload$52 [31:0];
-  assign \o__payload$52.c[1]  = \o__payload$52 [63:32];
-  assign \o__payload$52.c[2]  = \o__payload$52 [95:64];
-  assign \o__payload$52.c[3]  = \o__payload$52 [127:96];
-  assign \o__payload$52.c[4]  = \o__payload$52 [159:128];
-  assign \o__payload$52.c[5]  = \o__payload$52 [191:160];
-  assign \o__payload$52.c[6]  = \o__payload$52 [223:192];
-  assign \o__payload$52.c[7]  = \o__payload$52 [255:224];
-  assign \o__payload$52.last  = \o__payload$52 [256];
+  assign \o__payload$54.c  = \o__payload$54 [255:0];
+  assign \o__payload$54.c[0]  = \o__payload$54 [31:0];
+  assign \o__payload$54.c[1]  = \o__payload$54 [63:32];
+  assign \o__payload$54.c[2]  = \o__payload$54 [95:64];
+  assign \o__payload$54.c[3]  = \o__payload$54 [127:96];
+  assign \o__payload$54.c[4]  = \o__payload$54 [159:128];
+  assign \o__payload$54.c[5]  = \o__payload$54 [191:160];
+  assign \o__payload$54.c[6]  = \o__payload$54 [223:192];
+  assign \o__payload$54.c[7]  = \o__payload$54 [255:224];
+  assign \o__payload$54.last  = \o__payload$54 [256];
   assign \cfg__payload.m  = cfg__payload[15:0];
   assign \cfg__payload.n  = cfg__payload[31:16];
   assign \cfg__payload.rule  = cfg__payload[32];
@@ -1950,10 +2006,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \status.no_update  = status[1];
   assign \status.b  = status[7:2];
   assign \status.k  = status[13:8];
-  assign \i__payload$29 [270] = rd_last1;
-  assign \i__payload$29 [269:262] = \$2 ;
-  assign \i__payload$29 [261:256] = k;
-  assign \i__payload$29 [255:0] = rd_data;
+  assign \i__payload$31 [270] = rd_last1;
+  assign \i__payload$31 [269:262] = \$3 ;
+  assign \i__payload$31 [261:256] = k;
+  assign \i__payload$31 [255:0] = rd_data;
   assign \i__payload$17 [255:224] = wr_row[255:224];
   assign \i__payload$17 [223:192] = wr_row[223:192];
   assign \i__payload$17 [191:160] = wr_row[191:160];
@@ -1963,9 +2019,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \i__payload$17 [63:32] = wr_row[63:32];
   assign \i__payload$17 [31:0] = wr_row[31:0];
   assign \i__payload$17 [256] = \$signal$18 ;
-  assign \$37  = { 1'h0, \$signal$79 [15:1] };
-  assign \$38  = { \$signal$80 , 1'h0 };
-  assign \$46  = { \$45 [32], \$45 [32], \$45 [32], \$45 [32:3] };
+  assign \$38  = { 1'h0, cfg__payload[15:1] };
+  assign \$39  = { cfg__payload[31:16], 1'h0 };
+  assign \$47  = { 1'h0, \$signal$81 [15:1] };
+  assign \$48  = { \$signal$82 , 1'h0 };
+  assign \$56  = { \$55 [32], \$55 [32], \$55 [32], \$55 [32:3] };
 endmodule
 
 (* generator = "Amaranth" *)

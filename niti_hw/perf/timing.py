@@ -107,9 +107,9 @@ TENSOR_DIM_BITS = 16
 """Width of a tensor's m and n in the cfg beat (each below 2**16)."""
 
 TENSOR_CONFIG_CYCLES = 1 + TENSOR_DIM_BITS + 1
-"""Cycles from a tensor's cfg beat accepted to its first operand beat accepted: the cfg register,
-m * n by shift and add (one step per bit of m: no multiplier on the control path), the size
-check."""
+"""Cycles from a tensor's cfg beat accepted to its first operand beat accepted: the cfg register
+(with bit 0 of m * n), m * n by shift and add (one step per further bit of m: no multiplier on the
+control path, the size compares registered in the last step), the size check."""
 
 ROW_WRITE_LATENCY = 2
 """A drained row is registered twice before it is written to the scratchpad and the detector: a

@@ -89,6 +89,7 @@ class Datapath(wiring.Component):
         cm, cn = Signal(dim), Signal(dim)
         rule, mu = Signal(), Signal(4)
         size = Signal(2 * dim)  # m * n
+        refuse, one_beat = Signal(), Signal()  # from size: above the scratchpad or empty; <= lanes
         mul_m, mul_n, mul_step = Signal(dim), Signal(2 * dim), Signal(range(dim))
         block_step = Signal(2 * dim)  # rows * n: elements from one row block to the next
         last_beat = Signal(element_bits(p))  # final replay beat: ceil(m * n / lanes) - 1
@@ -185,12 +186,16 @@ class Datapath(wiring.Component):
         last_but_one = Signal(element_bits(p))  # last_beat - 1, set while the GEMM runs
         rd_valid = [Signal(name=f"rd_valid{n}") for n in range(SCRATCHPAD_READ_LATENCY)]
         rd_last = [Signal(name=f"rd_last{n}") for n in range(SCRATCHPAD_READ_LATENCY)]
-        advance = Signal()
+        # The read enable reaches every block RAM, far from the replay counters: it has a net and
+        # a copy of the last valid flag of its own, so each can be placed beside what it drives.
+        ram_valid = Signal(name="ram_valid")  # rd_valid[-1] again, for the RAMs
+        advance, ram_advance = Signal(), Signal()
         issue = Signal()
         m.d.comb += [
             advance.eq(~rd_valid[-1] | rounder.i.ready),
+            ram_advance.eq(~ram_valid | rounder.i.ready),
             issue.eq(replay & advance),
-            pad.rd_en.eq(advance),
+            pad.rd_en.eq(ram_advance),
             pad.rd_beat.eq(rd_beat),
             rounder.i.valid.eq(rd_valid[-1]),
             rounder.i.p.data.eq(pad.rd_data),
@@ -202,6 +207,8 @@ class Datapath(wiring.Component):
             m.d.sync += [rd_valid[0].eq(issue), rd_last[0].eq(issue & at_last)]
             m.d.sync += [rd_valid[n].eq(rd_valid[n - 1]) for n in range(1, len(rd_valid))]
             m.d.sync += [rd_last[n].eq(rd_last[n - 1]) for n in range(1, len(rd_last))]
+        with m.If(ram_advance):
+            m.d.sync += ram_valid.eq(rd_valid[-2])
         with m.If(issue):
             m.d.sync += [rd_beat.eq(rd_beat + 1), at_last.eq(rd_beat == last_but_one)]
         wiring.connect(m, rounder.o, wiring.flipped(self.o))
@@ -218,20 +225,28 @@ class Datapath(wiring.Component):
                     m.d.sync += idle.eq(0)
                     m.d.sync += [cm.eq(self.cfg.p.m), cn.eq(self.cfg.p.n), rule.eq(self.cfg.p.rule),
                                  mu.eq(self.cfg.p.m_u), status.eq(0),
-                                 size.eq(0), mul_m.eq(self.cfg.p.m), mul_n.eq(self.cfg.p.n),
+                                 size.eq(Mux(self.cfg.p.m[0], self.cfg.p.n, 0)),
+                                 mul_m.eq(self.cfg.p.m >> 1), mul_n.eq(self.cfg.p.n << 1),
                                  mul_step.eq(0)]
                     m.next = "SIZE"
-            with m.State("SIZE"):  # size = m * n, one shift-add step per bit of m (no DSP)
+            with m.State("SIZE"):
+                # size = m * n, one shift-add step per bit of m (no DSP): bit 0 came with the cfg,
+                # bits 1.. take dim - 1 steps, so in the last step size is final and only the
+                # compares below, registered every step, read it.
                 with m.If(mul_m[0]):
                     m.d.sync += size.eq(size + mul_n)
-                m.d.sync += [mul_m.eq(mul_m >> 1), mul_n.eq(mul_n << 1), mul_step.eq(mul_step + 1),
-                             block_step.eq(cn * R), cm_fits.eq(cm <= R), cn_fits.eq(cn <= C),
-                             keep_bits.eq(Mux(rule, mu, INT8_BITS))]
+                m.d.sync += [
+                    refuse.eq((cm == 0) | (cn == 0) | (size > p.tensor_buffer_words)),
+                    one_beat.eq(size <= L),
+                    mul_m.eq(mul_m >> 1), mul_n.eq(mul_n << 1), mul_step.eq(mul_step + 1),
+                    block_step.eq(cn * R), cm_fits.eq(cm <= R), cn_fits.eq(cn <= C),
+                    keep_bits.eq(Mux(rule, mu, INT8_BITS)),
+                ]
                 with m.If(mul_step == dim - 1):
                     m.next = "CHECK"
             with m.State("CHECK"):
                 # The counters are loaded whether or not the tensor is refused (a refused tensor
-                # never reads them): the size compare selects only the refusal, not every counter.
+                # never reads them): the registered refusal selects only the state and status.
                 m.d.sync += [
                     last_beat.eq((size - 1) >> (L.bit_length() - 1)),
                     final_keep.eq(low_mask((size - 1)[:L.bit_length() - 1] + 1, L)),
@@ -239,9 +254,9 @@ class Datapath(wiring.Component):
                     in_last_row.eq(cm_fits), in_last_col.eq(cn_fits),
                     i0.eq(0), row_i.eq(0), block_e.eq(0), tile_e.eq(0), row_e.eq(0),
                     m_left.eq(cm), n_left.eq(cn), last_row.eq(cm_fits), last_col.eq(cn_fits),
-                    rd_beat.eq(0), at_last.eq(size <= L),
+                    rd_beat.eq(0), at_last.eq(one_beat),
                 ]
-                with m.If((cm == 0) | (cn == 0) | (size > p.tensor_buffer_words)):
+                with m.If(refuse):
                     m.d.sync += [status.refused.eq(1), idle.eq(1)]
                     m.next = "IDLE"
                 with m.Else():
