@@ -1627,7 +1627,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
+  wire [31:0] \$100 ;
   reg \$1000 ;
   reg \$1001 ;
   reg \$1002 ;
@@ -1649,7 +1649,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   wire [7:0] \$1017 ;
   reg \$1018 ;
   reg \$1019 ;
-  wire \$102 ;
+  wire [31:0] \$102 ;
   reg \$1020 ;
   reg [31:0] \$1021 ;
   reg [31:0] \$1022 ;
@@ -1671,7 +1671,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1037 ;
   reg \$1038 ;
   reg \$1039 ;
-  wire \$104 ;
+  wire [31:0] \$104 ;
   reg [31:0] \$1040 ;
   reg [31:0] \$1041 ;
   reg \$1042 ;
@@ -1682,7 +1682,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1047 ;
   reg \$1048 ;
   reg \$1049 ;
-  wire [31:0] \$105 ;
+  wire \$105 ;
   reg \$1050 ;
   reg \$1051 ;
   reg \$1052 ;
@@ -1693,7 +1693,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1057 ;
   reg [31:0] \$1058 ;
   reg [31:0] \$1059 ;
-  wire \$106 ;
+  wire [256:0] \$106 ;
   reg \$1060 ;
   reg \$1061 ;
   reg \$1062 ;
@@ -1715,7 +1715,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1077 ;
   reg \$1078 ;
   reg \$1079 ;
-  wire \$108 ;
+  wire [31:0] \$108 ;
   reg \$1080 ;
   reg \$1081 ;
   reg \$1082 ;
@@ -1737,8 +1737,8 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1097 ;
   reg \$1098 ;
   reg \$1099 ;
-  wire [31:0] \$11 ;
-  wire \$110 ;
+  wire \$11 ;
+  wire [31:0] \$110 ;
   reg \$1100 ;
   wire [7:0] \$1101 ;
   wire [7:0] \$1102 ;
@@ -1760,7 +1760,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1117 ;
   reg \$1118 ;
   reg \$1119 ;
-  wire \$112 ;
+  wire [31:0] \$112 ;
   reg [31:0] \$1120 ;
   reg [31:0] \$1121 ;
   reg \$1122 ;
@@ -1782,7 +1782,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1137 ;
   reg \$1138 ;
   reg \$1139 ;
-  wire \$114 ;
+  wire [31:0] \$114 ;
   wire [7:0] \$1140 ;
   wire [7:0] \$1141 ;
   reg \$1142 ;
@@ -1793,7 +1793,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1147 ;
   reg \$1148 ;
   reg \$1149 ;
-  wire [31:0] \$115 ;
+  wire \$115 ;
   reg \$1150 ;
   reg \$1151 ;
   reg \$1152 ;
@@ -1804,7 +1804,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1157 ;
   reg \$1158 ;
   wire [7:0] \$1159 ;
-  wire \$116 ;
+  wire [256:0] \$116 ;
   wire [7:0] \$1160 ;
   reg \$1161 ;
   reg \$1162 ;
@@ -1826,7 +1826,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   wire [7:0] \$1177 ;
   wire [7:0] \$1178 ;
   reg \$1179 ;
-  wire \$118 ;
+  wire [31:0] \$118 ;
   reg \$1180 ;
   reg \$1181 ;
   reg [31:0] \$1182 ;
@@ -1849,7 +1849,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1198 ;
   reg [31:0] \$1199 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [31:0] \$120 ;
   reg [31:0] \$1200 ;
   reg \$1201 ;
   reg \$1202 ;
@@ -1871,7 +1871,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1217 ;
   reg \$1218 ;
   reg \$1219 ;
-  wire \$122 ;
+  wire [31:0] \$122 ;
   reg \$1220 ;
   reg \$1221 ;
   reg \$1222 ;
@@ -1893,7 +1893,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1237 ;
   reg \$1238 ;
   wire [7:0] \$1239 ;
-  wire \$124 ;
+  wire [31:0] \$124 ;
   wire [7:0] \$1240 ;
   reg \$1241 ;
   reg \$1242 ;
@@ -1904,7 +1904,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1247 ;
   reg \$1248 ;
   reg \$1249 ;
-  wire [31:0] \$125 ;
+  wire \$125 ;
   reg \$1250 ;
   reg \$1251 ;
   wire [7:0] \$1252 ;
@@ -1915,7 +1915,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg [31:0] \$1257 ;
   reg [31:0] \$1258 ;
   reg \$1259 ;
-  wire \$126 ;
+  wire [256:0] \$126 ;
   reg \$1260 ;
   reg \$1261 ;
   reg \$1262 ;
@@ -1937,7 +1937,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1277 ;
   reg \$1278 ;
   reg \$1279 ;
-  wire \$128 ;
+  wire [31:0] \$128 ;
   reg \$1280 ;
   reg \$1281 ;
   reg \$1282 ;
@@ -1959,8 +1959,8 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1297 ;
   reg \$1298 ;
   reg \$1299 ;
-  wire [31:0] \$13 ;
-  wire \$130 ;
+  wire \$13 ;
+  wire [31:0] \$130 ;
   reg \$1300 ;
   wire [7:0] \$1301 ;
   wire [7:0] \$1302 ;
@@ -2015,7 +2015,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1347 ;
   reg \$1348 ;
   wire [7:0] \$1349 ;
-  wire [31:0] \$135 ;
+  wire \$135 ;
   wire [7:0] \$1350 ;
   reg \$1351 ;
   reg \$1352 ;
@@ -2026,7 +2026,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1357 ;
   reg \$1358 ;
   reg \$1359 ;
-  wire [31:0] \$136 ;
+  wire [256:0] \$136 ;
   reg \$1360 ;
   reg \$1361 ;
   reg \$1362 ;
@@ -2057,157 +2057,157 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$1385 ;
   wire [31:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
+  wire [31:0] \$140 ;
   wire [31:0] \$141 ;
   wire [31:0] \$142 ;
   wire [31:0] \$143 ;
   wire [31:0] \$144 ;
-  wire [31:0] \$145 ;
-  wire [31:0] \$146 ;
-  wire [31:0] \$147 ;
-  wire [31:0] \$148 ;
+  wire \$145 ;
+  wire [256:0] \$146 ;
+  wire \$147 ;
+  wire \$148 ;
   wire \$149 ;
-  wire [31:0] \$15 ;
-  wire [256:0] \$150 ;
-  wire [31:0] \$151 ;
+  wire \$15 ;
+  wire [31:0] \$150 ;
+  wire [32:0] \$151 ;
   wire [31:0] \$152 ;
-  wire [31:0] \$153 ;
+  wire [32:0] \$153 ;
   wire [31:0] \$154 ;
-  wire [31:0] \$155 ;
+  wire [32:0] \$155 ;
   wire [31:0] \$156 ;
-  wire [31:0] \$157 ;
+  wire [32:0] \$157 ;
   wire [31:0] \$158 ;
-  wire \$159 ;
+  wire [32:0] \$159 ;
   wire \$16 ;
-  wire [256:0] \$160 ;
-  wire [31:0] \$161 ;
+  wire [31:0] \$160 ;
+  wire [32:0] \$161 ;
   wire [31:0] \$162 ;
-  wire [31:0] \$163 ;
+  wire [32:0] \$163 ;
   wire [31:0] \$164 ;
-  wire [31:0] \$165 ;
+  wire [32:0] \$165 ;
   wire [31:0] \$166 ;
-  wire [31:0] \$167 ;
+  wire [32:0] \$167 ;
   wire [31:0] \$168 ;
-  wire \$169 ;
-  wire [31:0] \$17 ;
-  wire [256:0] \$170 ;
-  wire [31:0] \$171 ;
+  wire [32:0] \$169 ;
+  wire \$17 ;
+  wire [31:0] \$170 ;
+  wire [32:0] \$171 ;
   wire [31:0] \$172 ;
-  wire [31:0] \$173 ;
+  wire [32:0] \$173 ;
   wire [31:0] \$174 ;
-  wire [31:0] \$175 ;
+  wire [32:0] \$175 ;
   wire [31:0] \$176 ;
-  wire [31:0] \$177 ;
+  wire [32:0] \$177 ;
   wire [31:0] \$178 ;
-  wire \$179 ;
+  wire [32:0] \$179 ;
   wire \$18 ;
-  wire [256:0] \$180 ;
-  wire [31:0] \$181 ;
+  wire [31:0] \$180 ;
+  wire [32:0] \$181 ;
   wire [31:0] \$182 ;
-  wire [31:0] \$183 ;
+  wire [32:0] \$183 ;
   wire [31:0] \$184 ;
-  wire [31:0] \$185 ;
+  wire [32:0] \$185 ;
   wire [31:0] \$186 ;
-  wire [31:0] \$187 ;
+  wire [32:0] \$187 ;
   wire [31:0] \$188 ;
-  wire \$189 ;
-  wire [31:0] \$19 ;
-  wire [256:0] \$190 ;
-  wire [31:0] \$191 ;
+  wire [32:0] \$189 ;
+  wire \$19 ;
+  wire [31:0] \$190 ;
+  wire [32:0] \$191 ;
   wire [31:0] \$192 ;
-  wire [31:0] \$193 ;
+  wire [32:0] \$193 ;
   wire [31:0] \$194 ;
-  wire [31:0] \$195 ;
+  wire [32:0] \$195 ;
   wire [31:0] \$196 ;
-  wire [31:0] \$197 ;
+  wire [32:0] \$197 ;
   wire [31:0] \$198 ;
-  wire \$199 ;
+  wire [32:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [256:0] \$200 ;
-  wire [31:0] \$201 ;
+  wire [31:0] \$200 ;
+  wire [32:0] \$201 ;
   wire [31:0] \$202 ;
-  wire [31:0] \$203 ;
+  wire [32:0] \$203 ;
   wire [31:0] \$204 ;
-  wire [31:0] \$205 ;
+  wire [32:0] \$205 ;
   wire [31:0] \$206 ;
-  wire [31:0] \$207 ;
+  wire [32:0] \$207 ;
   wire [31:0] \$208 ;
-  wire \$209 ;
-  wire [31:0] \$21 ;
-  wire [256:0] \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [32:0] \$214 ;
+  wire [32:0] \$209 ;
+  wire \$21 ;
+  wire [31:0] \$210 ;
+  wire [32:0] \$211 ;
+  wire [31:0] \$212 ;
+  wire [32:0] \$213 ;
+  wire [31:0] \$214 ;
   wire [32:0] \$215 ;
-  wire [32:0] \$216 ;
+  wire [31:0] \$216 ;
   wire [32:0] \$217 ;
-  wire [32:0] \$218 ;
+  wire [31:0] \$218 ;
   wire [32:0] \$219 ;
   wire \$22 ;
-  wire [32:0] \$220 ;
+  wire [31:0] \$220 ;
   wire [32:0] \$221 ;
-  wire [32:0] \$222 ;
+  wire [31:0] \$222 ;
   wire [32:0] \$223 ;
-  wire [32:0] \$224 ;
+  wire [31:0] \$224 ;
   wire [32:0] \$225 ;
-  wire [32:0] \$226 ;
+  wire [31:0] \$226 ;
   wire [32:0] \$227 ;
-  wire [32:0] \$228 ;
+  wire [31:0] \$228 ;
   wire [32:0] \$229 ;
-  wire [31:0] \$23 ;
-  wire [32:0] \$230 ;
+  wire \$23 ;
+  wire [31:0] \$230 ;
   wire [32:0] \$231 ;
-  wire [32:0] \$232 ;
+  wire [31:0] \$232 ;
   wire [32:0] \$233 ;
-  wire [32:0] \$234 ;
+  wire [31:0] \$234 ;
   wire [32:0] \$235 ;
-  wire [32:0] \$236 ;
+  wire [31:0] \$236 ;
   wire [32:0] \$237 ;
-  wire [32:0] \$238 ;
+  wire [31:0] \$238 ;
   wire [32:0] \$239 ;
   wire \$24 ;
-  wire [32:0] \$240 ;
+  wire [31:0] \$240 ;
   wire [32:0] \$241 ;
-  wire [32:0] \$242 ;
+  wire [31:0] \$242 ;
   wire [32:0] \$243 ;
-  wire [32:0] \$244 ;
+  wire [31:0] \$244 ;
   wire [32:0] \$245 ;
-  wire [32:0] \$246 ;
+  wire [31:0] \$246 ;
   wire [32:0] \$247 ;
-  wire [32:0] \$248 ;
+  wire [31:0] \$248 ;
   wire [32:0] \$249 ;
-  wire [31:0] \$25 ;
-  wire [32:0] \$250 ;
+  wire \$25 ;
+  wire [31:0] \$250 ;
   wire [32:0] \$251 ;
-  wire [32:0] \$252 ;
+  wire [31:0] \$252 ;
   wire [32:0] \$253 ;
-  wire [32:0] \$254 ;
+  wire [31:0] \$254 ;
   wire [32:0] \$255 ;
-  wire [32:0] \$256 ;
+  wire [31:0] \$256 ;
   wire [32:0] \$257 ;
-  wire [32:0] \$258 ;
+  wire [31:0] \$258 ;
   wire [32:0] \$259 ;
   wire \$26 ;
-  wire [32:0] \$260 ;
+  wire [31:0] \$260 ;
   wire [32:0] \$261 ;
-  wire [32:0] \$262 ;
+  wire [31:0] \$262 ;
   wire [32:0] \$263 ;
-  wire [32:0] \$264 ;
+  wire [31:0] \$264 ;
   wire [32:0] \$265 ;
-  wire [32:0] \$266 ;
+  wire [31:0] \$266 ;
   wire [32:0] \$267 ;
-  wire [32:0] \$268 ;
+  wire [31:0] \$268 ;
   wire [32:0] \$269 ;
-  wire [31:0] \$27 ;
-  wire [32:0] \$270 ;
+  wire \$27 ;
+  wire [31:0] \$270 ;
   wire [32:0] \$271 ;
-  wire [32:0] \$272 ;
+  wire [31:0] \$272 ;
   wire [32:0] \$273 ;
-  wire [32:0] \$274 ;
+  wire [31:0] \$274 ;
   wire [32:0] \$275 ;
-  wire [32:0] \$276 ;
+  wire [31:0] \$276 ;
   wire [32:0] \$277 ;
   reg \$278 ;
   reg [3:0] \$279 ;
@@ -2222,7 +2222,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$287 ;
   reg \$288 ;
   wire [7:0] \$289 ;
-  wire [31:0] \$29 ;
+  wire \$29 ;
   wire [7:0] \$290 ;
   wire [7:0] \$291 ;
   reg \$292 ;
@@ -2245,7 +2245,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$307 ;
   reg \$308 ;
   reg \$309 ;
-  wire [31:0] \$31 ;
+  wire \$31 ;
   wire [7:0] \$310 ;
   wire [7:0] \$311 ;
   wire [7:0] \$312 ;
@@ -2267,7 +2267,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   wire [7:0] \$327 ;
   wire [7:0] \$328 ;
   wire [7:0] \$329 ;
-  wire [31:0] \$33 ;
+  wire \$33 ;
   wire [7:0] \$330 ;
   reg \$331 ;
   reg \$332 ;
@@ -2289,7 +2289,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   wire [7:0] \$347 ;
   wire [7:0] \$348 ;
   wire [7:0] \$349 ;
-  wire [31:0] \$35 ;
+  wire \$35 ;
   reg \$350 ;
   reg \$351 ;
   reg \$352 ;
@@ -2311,7 +2311,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   wire [7:0] \$367 ;
   wire [7:0] \$368 ;
   wire [7:0] \$369 ;
-  wire [31:0] \$37 ;
+  wire \$37 ;
   wire [7:0] \$370 ;
   wire [7:0] \$371 ;
   wire [7:0] \$372 ;
@@ -2333,7 +2333,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   wire [7:0] \$387 ;
   wire [7:0] \$388 ;
   wire [7:0] \$389 ;
-  wire [31:0] \$39 ;
+  wire \$39 ;
   wire [7:0] \$390 ;
   wire [7:0] \$391 ;
   reg \$392 ;
@@ -2356,7 +2356,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$407 ;
   reg \$408 ;
   reg \$409 ;
-  wire [31:0] \$41 ;
+  wire \$41 ;
   reg \$410 ;
   reg \$411 ;
   reg \$412 ;
@@ -2378,7 +2378,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$427 ;
   reg \$428 ;
   reg \$429 ;
-  wire [31:0] \$43 ;
+  wire \$43 ;
   reg \$430 ;
   reg \$431 ;
   reg \$432 ;
@@ -2400,7 +2400,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$447 ;
   reg \$448 ;
   reg \$449 ;
-  wire [31:0] \$45 ;
+  wire \$45 ;
   wire [7:0] \$450 ;
   wire [7:0] \$451 ;
   reg \$452 ;
@@ -2422,7 +2422,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   wire [7:0] \$467 ;
   reg \$468 ;
   reg \$469 ;
-  wire [31:0] \$47 ;
+  wire \$47 ;
   reg \$470 ;
   reg [31:0] \$471 ;
   reg [31:0] \$472 ;
@@ -2444,7 +2444,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg [31:0] \$487 ;
   reg \$488 ;
   reg \$489 ;
-  wire [31:0] \$49 ;
+  wire \$49 ;
   reg \$490 ;
   reg \$491 ;
   reg \$492 ;
@@ -2455,7 +2455,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$497 ;
   reg \$498 ;
   reg \$499 ;
-  wire [31:0] \$5 ;
+  wire \$5 ;
   wire \$50 ;
   reg [31:0] \$500 ;
   reg [31:0] \$501 ;
@@ -2467,7 +2467,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$507 ;
   wire [7:0] \$508 ;
   wire [7:0] \$509 ;
-  wire [31:0] \$51 ;
+  wire \$51 ;
   reg \$510 ;
   reg \$511 ;
   reg \$512 ;
@@ -2489,7 +2489,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$527 ;
   reg \$528 ;
   reg \$529 ;
-  wire [31:0] \$53 ;
+  wire \$53 ;
   reg \$530 ;
   reg \$531 ;
   reg \$532 ;
@@ -2511,7 +2511,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$547 ;
   reg \$548 ;
   reg \$549 ;
-  wire [31:0] \$55 ;
+  wire \$55 ;
   reg \$550 ;
   reg \$551 ;
   reg \$552 ;
@@ -2533,7 +2533,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$567 ;
   reg \$568 ;
   reg \$569 ;
-  wire [31:0] \$57 ;
+  wire \$57 ;
   reg \$570 ;
   reg \$571 ;
   reg \$572 ;
@@ -2555,7 +2555,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$587 ;
   reg \$588 ;
   reg \$589 ;
-  wire [31:0] \$59 ;
+  wire \$59 ;
   wire [7:0] \$590 ;
   wire [7:0] \$591 ;
   reg \$592 ;
@@ -2578,7 +2578,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$607 ;
   reg \$608 ;
   reg \$609 ;
-  wire [31:0] \$61 ;
+  wire \$61 ;
   reg [31:0] \$610 ;
   reg [31:0] \$611 ;
   reg \$612 ;
@@ -2600,7 +2600,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$627 ;
   reg \$628 ;
   reg \$629 ;
-  wire [31:0] \$63 ;
+  wire \$63 ;
   reg \$630 ;
   reg \$631 ;
   wire [7:0] \$632 ;
@@ -2622,7 +2622,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$647 ;
   reg \$648 ;
   reg [31:0] \$649 ;
-  wire [31:0] \$65 ;
+  wire \$65 ;
   reg [31:0] \$650 ;
   reg \$651 ;
   reg \$652 ;
@@ -2644,7 +2644,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$667 ;
   reg [31:0] \$668 ;
   reg [31:0] \$669 ;
-  wire [31:0] \$67 ;
+  wire \$67 ;
   reg \$670 ;
   reg \$671 ;
   reg \$672 ;
@@ -2655,7 +2655,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$677 ;
   reg \$678 ;
   reg \$679 ;
-  wire \$68 ;
+  wire [31:0] \$68 ;
   reg \$680 ;
   wire [7:0] \$681 ;
   wire [7:0] \$682 ;
@@ -2677,8 +2677,8 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$697 ;
   wire [7:0] \$698 ;
   wire [7:0] \$699 ;
-  wire [31:0] \$7 ;
-  wire \$70 ;
+  wire \$7 ;
+  wire [31:0] \$70 ;
   reg \$700 ;
   reg \$701 ;
   reg \$702 ;
@@ -2700,7 +2700,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$717 ;
   reg \$718 ;
   reg [31:0] \$719 ;
-  wire \$72 ;
+  wire [31:0] \$72 ;
   reg [31:0] \$720 ;
   reg \$721 ;
   reg \$722 ;
@@ -2722,7 +2722,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$737 ;
   reg \$738 ;
   reg \$739 ;
-  wire \$74 ;
+  wire [31:0] \$74 ;
   reg \$740 ;
   reg \$741 ;
   reg \$742 ;
@@ -2766,7 +2766,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$777 ;
   reg \$778 ;
   reg \$779 ;
-  wire \$78 ;
+  wire [31:0] \$78 ;
   reg \$780 ;
   reg \$781 ;
   reg \$782 ;
@@ -2789,7 +2789,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$798 ;
   reg \$799 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [31:0] \$80 ;
   reg \$800 ;
   reg \$801 ;
   reg \$802 ;
@@ -2811,7 +2811,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$817 ;
   reg \$818 ;
   reg \$819 ;
-  wire \$82 ;
+  wire [31:0] \$82 ;
   reg \$820 ;
   reg \$821 ;
   wire [7:0] \$822 ;
@@ -2833,7 +2833,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$837 ;
   wire [7:0] \$838 ;
   wire [7:0] \$839 ;
-  wire \$84 ;
+  wire [31:0] \$84 ;
   reg \$840 ;
   reg \$841 ;
   reg \$842 ;
@@ -2844,7 +2844,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$847 ;
   reg \$848 ;
   reg \$849 ;
-  wire [31:0] \$85 ;
+  wire \$85 ;
   reg \$850 ;
   reg \$851 ;
   reg \$852 ;
@@ -2855,7 +2855,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$857 ;
   reg [31:0] \$858 ;
   reg [31:0] \$859 ;
-  wire \$86 ;
+  wire [256:0] \$86 ;
   reg \$860 ;
   reg \$861 ;
   reg \$862 ;
@@ -2877,7 +2877,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$877 ;
   reg \$878 ;
   reg \$879 ;
-  wire \$88 ;
+  wire [31:0] \$88 ;
   wire [7:0] \$880 ;
   wire [7:0] \$881 ;
   reg \$882 ;
@@ -2899,8 +2899,8 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg [31:0] \$897 ;
   reg [31:0] \$898 ;
   reg \$899 ;
-  wire [31:0] \$9 ;
-  wire \$90 ;
+  wire \$9 ;
+  wire [31:0] \$90 ;
   reg \$900 ;
   reg \$901 ;
   reg \$902 ;
@@ -2922,7 +2922,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg [31:0] \$917 ;
   reg \$918 ;
   reg \$919 ;
-  wire \$92 ;
+  wire [31:0] \$92 ;
   reg \$920 ;
   reg \$921 ;
   reg \$922 ;
@@ -2944,7 +2944,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$937 ;
   reg \$938 ;
   reg \$939 ;
-  wire \$94 ;
+  wire [31:0] \$94 ;
   reg \$940 ;
   reg \$941 ;
   reg \$942 ;
@@ -2955,7 +2955,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   wire [7:0] \$947 ;
   reg \$948 ;
   reg \$949 ;
-  wire [31:0] \$95 ;
+  wire \$95 ;
   reg \$950 ;
   reg [31:0] \$951 ;
   reg [31:0] \$952 ;
@@ -2966,7 +2966,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   reg \$957 ;
   reg \$958 ;
   reg \$959 ;
-  wire \$96 ;
+  wire [256:0] \$96 ;
   reg \$960 ;
   reg \$961 ;
   wire [7:0] \$962 ;
@@ -2988,7 +2988,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   wire [7:0] \$977 ;
   wire [7:0] \$978 ;
   reg \$979 ;
-  wire \$98 ;
+  wire [31:0] \$98 ;
   reg \$980 ;
   reg \$981 ;
   reg [31:0] \$982 ;
@@ -5441,273 +5441,273 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   assign \$2  = ~ last_ok;
   assign \$3  = since_last + 1'h1;
   assign \$4  = pe0_0_v & pe0_0_l;
-  assign \$5  = pe0_0_fresh ? { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p } : \$214 [31:0];
-  assign \$6  = pe0_1_v & pe0_1_l;
-  assign \$7  = pe0_1_fresh ? { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p } : \$215 [31:0];
-  assign \$8  = pe0_2_v & pe0_2_l;
-  assign \$9  = pe0_2_fresh ? { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p } : \$216 [31:0];
-  assign \$10  = pe0_3_v & pe0_3_l;
-  assign \$11  = pe0_3_fresh ? { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p } : \$217 [31:0];
-  assign \$12  = pe0_4_v & pe0_4_l;
-  assign \$13  = pe0_4_fresh ? { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p } : \$218 [31:0];
-  assign \$14  = pe0_5_v & pe0_5_l;
-  assign \$15  = pe0_5_fresh ? { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p } : \$219 [31:0];
-  assign \$16  = pe0_6_v & pe0_6_l;
-  assign \$17  = pe0_6_fresh ? { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p } : \$220 [31:0];
-  assign \$18  = pe0_7_v & pe0_7_l;
-  assign \$19  = pe0_7_fresh ? { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p } : \$221 [31:0];
-  assign \$20  = pe1_0_v & pe1_0_l;
-  assign \$21  = pe1_0_fresh ? { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p } : \$222 [31:0];
-  assign \$22  = pe1_1_v & pe1_1_l;
-  assign \$23  = pe1_1_fresh ? { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p } : \$223 [31:0];
-  assign \$24  = pe1_2_v & pe1_2_l;
-  assign \$25  = pe1_2_fresh ? { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p } : \$224 [31:0];
-  assign \$26  = pe1_3_v & pe1_3_l;
-  assign \$27  = pe1_3_fresh ? { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p } : \$225 [31:0];
-  assign \$28  = pe1_4_v & pe1_4_l;
-  assign \$29  = pe1_4_fresh ? { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p } : \$226 [31:0];
-  assign \$30  = pe1_5_v & pe1_5_l;
-  assign \$31  = pe1_5_fresh ? { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p } : \$227 [31:0];
-  assign \$32  = pe1_6_v & pe1_6_l;
-  assign \$33  = pe1_6_fresh ? { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p } : \$228 [31:0];
-  assign \$34  = pe1_7_v & pe1_7_l;
-  assign \$35  = pe1_7_fresh ? { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p } : \$229 [31:0];
-  assign \$36  = pe2_0_v & pe2_0_l;
-  assign \$37  = pe2_0_fresh ? { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p } : \$230 [31:0];
-  assign \$38  = pe2_1_v & pe2_1_l;
-  assign \$39  = pe2_1_fresh ? { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p } : \$231 [31:0];
-  assign \$40  = pe2_2_v & pe2_2_l;
-  assign \$41  = pe2_2_fresh ? { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p } : \$232 [31:0];
-  assign \$42  = pe2_3_v & pe2_3_l;
-  assign \$43  = pe2_3_fresh ? { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p } : \$233 [31:0];
-  assign \$44  = pe2_4_v & pe2_4_l;
-  assign \$45  = pe2_4_fresh ? { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p } : \$234 [31:0];
-  assign \$46  = pe2_5_v & pe2_5_l;
-  assign \$47  = pe2_5_fresh ? { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p } : \$235 [31:0];
-  assign \$48  = pe2_6_v & pe2_6_l;
-  assign \$49  = pe2_6_fresh ? { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p } : \$236 [31:0];
-  assign \$50  = pe2_7_v & pe2_7_l;
-  assign \$51  = pe2_7_fresh ? { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p } : \$237 [31:0];
-  assign \$52  = pe3_0_v & pe3_0_l;
-  assign \$53  = pe3_0_fresh ? { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p } : \$238 [31:0];
-  assign \$54  = pe3_1_v & pe3_1_l;
-  assign \$55  = pe3_1_fresh ? { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p } : \$239 [31:0];
-  assign \$56  = pe3_2_v & pe3_2_l;
-  assign \$57  = pe3_2_fresh ? { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p } : \$240 [31:0];
-  assign \$58  = pe3_3_v & pe3_3_l;
-  assign \$59  = pe3_3_fresh ? { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p } : \$241 [31:0];
-  assign \$60  = pe3_4_v & pe3_4_l;
-  assign \$61  = pe3_4_fresh ? { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p } : \$242 [31:0];
-  assign \$62  = pe3_5_v & pe3_5_l;
-  assign \$63  = pe3_5_fresh ? { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p } : \$243 [31:0];
-  assign \$64  = pe3_6_v & pe3_6_l;
-  assign \$65  = pe3_6_fresh ? { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p } : \$244 [31:0];
-  assign \$66  = pe3_7_v & pe3_7_l;
-  assign \$67  = pe3_7_fresh ? { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p } : \$245 [31:0];
-  assign \$68  = pe4_0_v & pe4_0_l;
-  assign \$69  = pe4_0_fresh ? { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p } : \$246 [31:0];
-  assign \$70  = pe4_1_v & pe4_1_l;
-  assign \$71  = pe4_1_fresh ? { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p } : \$247 [31:0];
-  assign \$72  = pe4_2_v & pe4_2_l;
-  assign \$73  = pe4_2_fresh ? { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p } : \$248 [31:0];
-  assign \$74  = pe4_3_v & pe4_3_l;
-  assign \$75  = pe4_3_fresh ? { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p } : \$249 [31:0];
-  assign \$76  = pe4_4_v & pe4_4_l;
-  assign \$77  = pe4_4_fresh ? { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p } : \$250 [31:0];
-  assign \$78  = pe4_5_v & pe4_5_l;
-  assign \$79  = pe4_5_fresh ? { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p } : \$251 [31:0];
-  assign \$80  = pe4_6_v & pe4_6_l;
-  assign \$81  = pe4_6_fresh ? { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p } : \$252 [31:0];
-  assign \$82  = pe4_7_v & pe4_7_l;
-  assign \$83  = pe4_7_fresh ? { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p } : \$253 [31:0];
-  assign \$84  = pe5_0_v & pe5_0_l;
-  assign \$85  = pe5_0_fresh ? { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p } : \$254 [31:0];
-  assign \$86  = pe5_1_v & pe5_1_l;
-  assign \$87  = pe5_1_fresh ? { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p } : \$255 [31:0];
-  assign \$88  = pe5_2_v & pe5_2_l;
-  assign \$89  = pe5_2_fresh ? { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p } : \$256 [31:0];
-  assign \$90  = pe5_3_v & pe5_3_l;
-  assign \$91  = pe5_3_fresh ? { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p } : \$257 [31:0];
-  assign \$92  = pe5_4_v & pe5_4_l;
-  assign \$93  = pe5_4_fresh ? { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p } : \$258 [31:0];
-  assign \$94  = pe5_5_v & pe5_5_l;
-  assign \$95  = pe5_5_fresh ? { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p } : \$259 [31:0];
-  assign \$96  = pe5_6_v & pe5_6_l;
-  assign \$97  = pe5_6_fresh ? { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p } : \$260 [31:0];
-  assign \$98  = pe5_7_v & pe5_7_l;
-  assign \$99  = pe5_7_fresh ? { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p } : \$261 [31:0];
-  assign \$100  = pe6_0_v & pe6_0_l;
-  assign \$101  = pe6_0_fresh ? { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p } : \$262 [31:0];
-  assign \$102  = pe6_1_v & pe6_1_l;
-  assign \$103  = pe6_1_fresh ? { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p } : \$263 [31:0];
-  assign \$104  = pe6_2_v & pe6_2_l;
-  assign \$105  = pe6_2_fresh ? { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p } : \$264 [31:0];
-  assign \$106  = pe6_3_v & pe6_3_l;
-  assign \$107  = pe6_3_fresh ? { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p } : \$265 [31:0];
-  assign \$108  = pe6_4_v & pe6_4_l;
-  assign \$109  = pe6_4_fresh ? { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p } : \$266 [31:0];
-  assign \$110  = pe6_5_v & pe6_5_l;
-  assign \$111  = pe6_5_fresh ? { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p } : \$267 [31:0];
-  assign \$112  = pe6_6_v & pe6_6_l;
-  assign \$113  = pe6_6_fresh ? { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p } : \$268 [31:0];
-  assign \$114  = pe6_7_v & pe6_7_l;
-  assign \$115  = pe6_7_fresh ? { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p } : \$269 [31:0];
-  assign \$116  = pe7_0_v & pe7_0_l;
-  assign \$117  = pe7_0_fresh ? { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p } : \$270 [31:0];
-  assign \$118  = pe7_1_v & pe7_1_l;
-  assign \$119  = pe7_1_fresh ? { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p } : \$271 [31:0];
-  assign \$120  = pe7_2_v & pe7_2_l;
-  assign \$121  = pe7_2_fresh ? { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p } : \$272 [31:0];
-  assign \$122  = pe7_3_v & pe7_3_l;
-  assign \$123  = pe7_3_fresh ? { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p } : \$273 [31:0];
-  assign \$124  = pe7_4_v & pe7_4_l;
-  assign \$125  = pe7_4_fresh ? { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p } : \$274 [31:0];
-  assign \$126  = pe7_5_v & pe7_5_l;
-  assign \$127  = pe7_5_fresh ? { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p } : \$275 [31:0];
-  assign \$128  = pe7_6_v & pe7_6_l;
-  assign \$129  = pe7_6_fresh ? { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p } : \$276 [31:0];
-  assign \$130  = pe7_7_v & pe7_7_l;
-  assign \$131  = pe7_7_fresh ? { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p } : \$277 [31:0];
-  assign \$132  = pe0_0_res & { pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7 };
-  assign \$133  = pe0_1_res & { pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6 };
-  assign \$134  = pe0_2_res & { pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5 };
-  assign \$135  = pe0_3_res & { pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4 };
-  assign \$136  = pe0_4_res & { pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3 };
-  assign \$137  = pe0_5_res & { pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2 };
-  assign \$138  = pe0_6_res & { pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1 };
-  assign \$139  = pe0_7_res & { pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0 };
-  assign \$141  = pe1_0_res & { pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7 };
-  assign \$142  = pe1_1_res & { pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6 };
-  assign \$143  = pe1_2_res & { pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5 };
-  assign \$144  = pe1_3_res & { pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4 };
-  assign \$145  = pe1_4_res & { pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3 };
-  assign \$146  = pe1_5_res & { pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2 };
-  assign \$147  = pe1_6_res & { pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1 };
-  assign \$148  = pe1_7_res & { pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0 };
-  assign \$150  = { \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132  } | { \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141  };
-  assign \$151  = pe2_0_res & { pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7 };
-  assign \$152  = pe2_1_res & { pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6 };
-  assign \$153  = pe2_2_res & { pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5 };
-  assign \$154  = pe2_3_res & { pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4 };
-  assign \$155  = pe2_4_res & { pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3 };
-  assign \$156  = pe2_5_res & { pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2 };
-  assign \$157  = pe2_6_res & { pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1 };
-  assign \$158  = pe2_7_res & { pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0 };
-  assign \$160  = \$150  | { \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151  };
-  assign \$161  = pe3_0_res & { pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7 };
-  assign \$162  = pe3_1_res & { pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6 };
-  assign \$163  = pe3_2_res & { pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5 };
-  assign \$164  = pe3_3_res & { pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4 };
-  assign \$165  = pe3_4_res & { pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3 };
-  assign \$166  = pe3_5_res & { pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2 };
-  assign \$167  = pe3_6_res & { pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1 };
-  assign \$168  = pe3_7_res & { pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0 };
-  assign \$170  = \$160  | { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161  };
-  assign \$171  = pe4_0_res & { pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7 };
-  assign \$172  = pe4_1_res & { pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6 };
-  assign \$173  = pe4_2_res & { pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5 };
-  assign \$174  = pe4_3_res & { pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4 };
-  assign \$175  = pe4_4_res & { pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3 };
-  assign \$176  = pe4_5_res & { pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2 };
-  assign \$177  = pe4_6_res & { pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1 };
-  assign \$178  = pe4_7_res & { pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0 };
-  assign \$180  = \$170  | { \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171  };
-  assign \$181  = pe5_0_res & { pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7 };
-  assign \$182  = pe5_1_res & { pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6 };
-  assign \$183  = pe5_2_res & { pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5 };
-  assign \$184  = pe5_3_res & { pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4 };
-  assign \$185  = pe5_4_res & { pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3 };
-  assign \$186  = pe5_5_res & { pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2 };
-  assign \$187  = pe5_6_res & { pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1 };
-  assign \$188  = pe5_7_res & { pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0 };
-  assign \$190  = \$180  | { \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181  };
-  assign \$191  = pe6_0_res & { pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7 };
-  assign \$192  = pe6_1_res & { pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6 };
-  assign \$193  = pe6_2_res & { pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5 };
-  assign \$194  = pe6_3_res & { pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4 };
-  assign \$195  = pe6_4_res & { pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3 };
-  assign \$196  = pe6_5_res & { pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2 };
-  assign \$197  = pe6_6_res & { pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1 };
-  assign \$198  = pe6_7_res & { pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0 };
-  assign \$200  = \$190  | { \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191  };
-  assign \$201  = pe7_0_res & { pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7 };
-  assign \$202  = pe7_1_res & { pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6 };
-  assign \$203  = pe7_2_res & { pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5 };
-  assign \$204  = pe7_3_res & { pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4 };
-  assign \$205  = pe7_4_res & { pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3 };
-  assign \$206  = pe7_5_res & { pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2 };
-  assign \$207  = pe7_6_res & { pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1 };
-  assign \$208  = pe7_7_res & { pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0 };
-  assign \$210  = \$200  | { \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201  };
-  assign \$211  = | { pe7_7_done_d0, pe6_7_done_d0, pe5_7_done_d0, pe4_7_done_d0, pe3_7_done_d0, pe2_7_done_d0, pe1_7_done_d0, pe0_7_done_d0 };
+  assign \$5  = pe0_1_v & pe0_1_l;
+  assign \$6  = pe0_2_v & pe0_2_l;
+  assign \$7  = pe0_3_v & pe0_3_l;
+  assign \$8  = pe0_4_v & pe0_4_l;
+  assign \$9  = pe0_5_v & pe0_5_l;
+  assign \$10  = pe0_6_v & pe0_6_l;
+  assign \$11  = pe0_7_v & pe0_7_l;
+  assign \$12  = pe1_0_v & pe1_0_l;
+  assign \$13  = pe1_1_v & pe1_1_l;
+  assign \$14  = pe1_2_v & pe1_2_l;
+  assign \$15  = pe1_3_v & pe1_3_l;
+  assign \$16  = pe1_4_v & pe1_4_l;
+  assign \$17  = pe1_5_v & pe1_5_l;
+  assign \$18  = pe1_6_v & pe1_6_l;
+  assign \$19  = pe1_7_v & pe1_7_l;
+  assign \$20  = pe2_0_v & pe2_0_l;
+  assign \$21  = pe2_1_v & pe2_1_l;
+  assign \$22  = pe2_2_v & pe2_2_l;
+  assign \$23  = pe2_3_v & pe2_3_l;
+  assign \$24  = pe2_4_v & pe2_4_l;
+  assign \$25  = pe2_5_v & pe2_5_l;
+  assign \$26  = pe2_6_v & pe2_6_l;
+  assign \$27  = pe2_7_v & pe2_7_l;
+  assign \$28  = pe3_0_v & pe3_0_l;
+  assign \$29  = pe3_1_v & pe3_1_l;
+  assign \$30  = pe3_2_v & pe3_2_l;
+  assign \$31  = pe3_3_v & pe3_3_l;
+  assign \$32  = pe3_4_v & pe3_4_l;
+  assign \$33  = pe3_5_v & pe3_5_l;
+  assign \$34  = pe3_6_v & pe3_6_l;
+  assign \$35  = pe3_7_v & pe3_7_l;
+  assign \$36  = pe4_0_v & pe4_0_l;
+  assign \$37  = pe4_1_v & pe4_1_l;
+  assign \$38  = pe4_2_v & pe4_2_l;
+  assign \$39  = pe4_3_v & pe4_3_l;
+  assign \$40  = pe4_4_v & pe4_4_l;
+  assign \$41  = pe4_5_v & pe4_5_l;
+  assign \$42  = pe4_6_v & pe4_6_l;
+  assign \$43  = pe4_7_v & pe4_7_l;
+  assign \$44  = pe5_0_v & pe5_0_l;
+  assign \$45  = pe5_1_v & pe5_1_l;
+  assign \$46  = pe5_2_v & pe5_2_l;
+  assign \$47  = pe5_3_v & pe5_3_l;
+  assign \$48  = pe5_4_v & pe5_4_l;
+  assign \$49  = pe5_5_v & pe5_5_l;
+  assign \$50  = pe5_6_v & pe5_6_l;
+  assign \$51  = pe5_7_v & pe5_7_l;
+  assign \$52  = pe6_0_v & pe6_0_l;
+  assign \$53  = pe6_1_v & pe6_1_l;
+  assign \$54  = pe6_2_v & pe6_2_l;
+  assign \$55  = pe6_3_v & pe6_3_l;
+  assign \$56  = pe6_4_v & pe6_4_l;
+  assign \$57  = pe6_5_v & pe6_5_l;
+  assign \$58  = pe6_6_v & pe6_6_l;
+  assign \$59  = pe6_7_v & pe6_7_l;
+  assign \$60  = pe7_0_v & pe7_0_l;
+  assign \$61  = pe7_1_v & pe7_1_l;
+  assign \$62  = pe7_2_v & pe7_2_l;
+  assign \$63  = pe7_3_v & pe7_3_l;
+  assign \$64  = pe7_4_v & pe7_4_l;
+  assign \$65  = pe7_5_v & pe7_5_l;
+  assign \$66  = pe7_6_v & pe7_6_l;
+  assign \$67  = pe7_7_v & pe7_7_l;
+  assign \$68  = pe0_0_res & { pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7 };
+  assign \$69  = pe0_1_res & { pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6 };
+  assign \$70  = pe0_2_res & { pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5 };
+  assign \$71  = pe0_3_res & { pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4, pe0_3_done_d4 };
+  assign \$72  = pe0_4_res & { pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3, pe0_4_done_d3 };
+  assign \$73  = pe0_5_res & { pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2, pe0_5_done_d2 };
+  assign \$74  = pe0_6_res & { pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1, pe0_6_done_d1 };
+  assign \$75  = pe0_7_res & { pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0, pe0_7_done_d0 };
+  assign \$77  = pe1_0_res & { pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7, pe1_0_done_d7 };
+  assign \$78  = pe1_1_res & { pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6, pe1_1_done_d6 };
+  assign \$79  = pe1_2_res & { pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5, pe1_2_done_d5 };
+  assign \$80  = pe1_3_res & { pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4, pe1_3_done_d4 };
+  assign \$81  = pe1_4_res & { pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3, pe1_4_done_d3 };
+  assign \$82  = pe1_5_res & { pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2, pe1_5_done_d2 };
+  assign \$83  = pe1_6_res & { pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1, pe1_6_done_d1 };
+  assign \$84  = pe1_7_res & { pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0, pe1_7_done_d0 };
+  assign \$86  = { \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68  } | { \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77  };
+  assign \$87  = pe2_0_res & { pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7, pe2_0_done_d7 };
+  assign \$88  = pe2_1_res & { pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6, pe2_1_done_d6 };
+  assign \$89  = pe2_2_res & { pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5, pe2_2_done_d5 };
+  assign \$90  = pe2_3_res & { pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4, pe2_3_done_d4 };
+  assign \$91  = pe2_4_res & { pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3, pe2_4_done_d3 };
+  assign \$92  = pe2_5_res & { pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2, pe2_5_done_d2 };
+  assign \$93  = pe2_6_res & { pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1, pe2_6_done_d1 };
+  assign \$94  = pe2_7_res & { pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0, pe2_7_done_d0 };
+  assign \$96  = \$86  | { \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87  };
+  assign \$97  = pe3_0_res & { pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7, pe3_0_done_d7 };
+  assign \$98  = pe3_1_res & { pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6, pe3_1_done_d6 };
+  assign \$99  = pe3_2_res & { pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5, pe3_2_done_d5 };
+  assign \$100  = pe3_3_res & { pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4, pe3_3_done_d4 };
+  assign \$101  = pe3_4_res & { pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3, pe3_4_done_d3 };
+  assign \$102  = pe3_5_res & { pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2, pe3_5_done_d2 };
+  assign \$103  = pe3_6_res & { pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1, pe3_6_done_d1 };
+  assign \$104  = pe3_7_res & { pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0, pe3_7_done_d0 };
+  assign \$106  = \$96  | { \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97  };
+  assign \$107  = pe4_0_res & { pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7, pe4_0_done_d7 };
+  assign \$108  = pe4_1_res & { pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6, pe4_1_done_d6 };
+  assign \$109  = pe4_2_res & { pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5, pe4_2_done_d5 };
+  assign \$110  = pe4_3_res & { pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4, pe4_3_done_d4 };
+  assign \$111  = pe4_4_res & { pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3, pe4_4_done_d3 };
+  assign \$112  = pe4_5_res & { pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2, pe4_5_done_d2 };
+  assign \$113  = pe4_6_res & { pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1, pe4_6_done_d1 };
+  assign \$114  = pe4_7_res & { pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0, pe4_7_done_d0 };
+  assign \$116  = \$106  | { \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107  };
+  assign \$117  = pe5_0_res & { pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7, pe5_0_done_d7 };
+  assign \$118  = pe5_1_res & { pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6, pe5_1_done_d6 };
+  assign \$119  = pe5_2_res & { pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5, pe5_2_done_d5 };
+  assign \$120  = pe5_3_res & { pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4, pe5_3_done_d4 };
+  assign \$121  = pe5_4_res & { pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3, pe5_4_done_d3 };
+  assign \$122  = pe5_5_res & { pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2, pe5_5_done_d2 };
+  assign \$123  = pe5_6_res & { pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1, pe5_6_done_d1 };
+  assign \$124  = pe5_7_res & { pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0, pe5_7_done_d0 };
+  assign \$126  = \$116  | { \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117  };
+  assign \$127  = pe6_0_res & { pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7, pe6_0_done_d7 };
+  assign \$128  = pe6_1_res & { pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6, pe6_1_done_d6 };
+  assign \$129  = pe6_2_res & { pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5, pe6_2_done_d5 };
+  assign \$130  = pe6_3_res & { pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4, pe6_3_done_d4 };
+  assign \$131  = pe6_4_res & { pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3, pe6_4_done_d3 };
+  assign \$132  = pe6_5_res & { pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2, pe6_5_done_d2 };
+  assign \$133  = pe6_6_res & { pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1, pe6_6_done_d1 };
+  assign \$134  = pe6_7_res & { pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0, pe6_7_done_d0 };
+  assign \$136  = \$126  | { \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127  };
+  assign \$137  = pe7_0_res & { pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7, pe7_0_done_d7 };
+  assign \$138  = pe7_1_res & { pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6, pe7_1_done_d6 };
+  assign \$139  = pe7_2_res & { pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5, pe7_2_done_d5 };
+  assign \$140  = pe7_3_res & { pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4, pe7_3_done_d4 };
+  assign \$141  = pe7_4_res & { pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3, pe7_4_done_d3 };
+  assign \$142  = pe7_5_res & { pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2, pe7_5_done_d2 };
+  assign \$143  = pe7_6_res & { pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1, pe7_6_done_d1 };
+  assign \$144  = pe7_7_res & { pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0, pe7_7_done_d0 };
+  assign \$146  = \$136  | { \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137  };
+  assign \$147  = | { pe7_7_done_d0, pe6_7_done_d0, pe5_7_done_d0, pe4_7_done_d0, pe3_7_done_d0, pe2_7_done_d0, pe1_7_done_d0, pe0_7_done_d0 };
   assign last_ok = since_last >= 4'h8;
-  assign \$212  = ~ i__payload[128];
-  assign \$213  = last_ok | \$212 ;
+  assign \$148  = ~ i__payload[128];
+  assign \$149  = last_ok | \$148 ;
   assign take = i__valid & i__ready;
-  assign \$214  = $signed(pe0_0_acc) + $signed(pe0_0_p);
-  assign \$215  = $signed(pe0_1_acc) + $signed(pe0_1_p);
-  assign \$216  = $signed(pe0_2_acc) + $signed(pe0_2_p);
-  assign \$217  = $signed(pe0_3_acc) + $signed(pe0_3_p);
-  assign \$218  = $signed(pe0_4_acc) + $signed(pe0_4_p);
-  assign \$219  = $signed(pe0_5_acc) + $signed(pe0_5_p);
-  assign \$220  = $signed(pe0_6_acc) + $signed(pe0_6_p);
-  assign \$221  = $signed(pe0_7_acc) + $signed(pe0_7_p);
-  assign \$222  = $signed(pe1_0_acc) + $signed(pe1_0_p);
-  assign \$223  = $signed(pe1_1_acc) + $signed(pe1_1_p);
-  assign \$224  = $signed(pe1_2_acc) + $signed(pe1_2_p);
-  assign \$225  = $signed(pe1_3_acc) + $signed(pe1_3_p);
-  assign \$226  = $signed(pe1_4_acc) + $signed(pe1_4_p);
-  assign \$227  = $signed(pe1_5_acc) + $signed(pe1_5_p);
-  assign \$228  = $signed(pe1_6_acc) + $signed(pe1_6_p);
-  assign \$229  = $signed(pe1_7_acc) + $signed(pe1_7_p);
-  assign \$230  = $signed(pe2_0_acc) + $signed(pe2_0_p);
-  assign \$231  = $signed(pe2_1_acc) + $signed(pe2_1_p);
-  assign \$232  = $signed(pe2_2_acc) + $signed(pe2_2_p);
-  assign \$233  = $signed(pe2_3_acc) + $signed(pe2_3_p);
-  assign \$234  = $signed(pe2_4_acc) + $signed(pe2_4_p);
-  assign \$235  = $signed(pe2_5_acc) + $signed(pe2_5_p);
-  assign \$236  = $signed(pe2_6_acc) + $signed(pe2_6_p);
-  assign \$237  = $signed(pe2_7_acc) + $signed(pe2_7_p);
-  assign \$238  = $signed(pe3_0_acc) + $signed(pe3_0_p);
-  assign \$239  = $signed(pe3_1_acc) + $signed(pe3_1_p);
-  assign \$240  = $signed(pe3_2_acc) + $signed(pe3_2_p);
-  assign \$241  = $signed(pe3_3_acc) + $signed(pe3_3_p);
-  assign \$242  = $signed(pe3_4_acc) + $signed(pe3_4_p);
-  assign \$243  = $signed(pe3_5_acc) + $signed(pe3_5_p);
-  assign \$244  = $signed(pe3_6_acc) + $signed(pe3_6_p);
-  assign \$245  = $signed(pe3_7_acc) + $signed(pe3_7_p);
-  assign \$246  = $signed(pe4_0_acc) + $signed(pe4_0_p);
-  assign \$247  = $signed(pe4_1_acc) + $signed(pe4_1_p);
-  assign \$248  = $signed(pe4_2_acc) + $signed(pe4_2_p);
-  assign \$249  = $signed(pe4_3_acc) + $signed(pe4_3_p);
-  assign \$250  = $signed(pe4_4_acc) + $signed(pe4_4_p);
-  assign \$251  = $signed(pe4_5_acc) + $signed(pe4_5_p);
-  assign \$252  = $signed(pe4_6_acc) + $signed(pe4_6_p);
-  assign \$253  = $signed(pe4_7_acc) + $signed(pe4_7_p);
-  assign \$254  = $signed(pe5_0_acc) + $signed(pe5_0_p);
-  assign \$255  = $signed(pe5_1_acc) + $signed(pe5_1_p);
-  assign \$256  = $signed(pe5_2_acc) + $signed(pe5_2_p);
-  assign \$257  = $signed(pe5_3_acc) + $signed(pe5_3_p);
-  assign \$258  = $signed(pe5_4_acc) + $signed(pe5_4_p);
-  assign \$259  = $signed(pe5_5_acc) + $signed(pe5_5_p);
-  assign \$260  = $signed(pe5_6_acc) + $signed(pe5_6_p);
-  assign \$261  = $signed(pe5_7_acc) + $signed(pe5_7_p);
-  assign \$262  = $signed(pe6_0_acc) + $signed(pe6_0_p);
-  assign \$263  = $signed(pe6_1_acc) + $signed(pe6_1_p);
-  assign \$264  = $signed(pe6_2_acc) + $signed(pe6_2_p);
-  assign \$265  = $signed(pe6_3_acc) + $signed(pe6_3_p);
-  assign \$266  = $signed(pe6_4_acc) + $signed(pe6_4_p);
-  assign \$267  = $signed(pe6_5_acc) + $signed(pe6_5_p);
-  assign \$268  = $signed(pe6_6_acc) + $signed(pe6_6_p);
-  assign \$269  = $signed(pe6_7_acc) + $signed(pe6_7_p);
-  assign \$270  = $signed(pe7_0_acc) + $signed(pe7_0_p);
-  assign \$271  = $signed(pe7_1_acc) + $signed(pe7_1_p);
-  assign \$272  = $signed(pe7_2_acc) + $signed(pe7_2_p);
-  assign \$273  = $signed(pe7_3_acc) + $signed(pe7_3_p);
-  assign \$274  = $signed(pe7_4_acc) + $signed(pe7_4_p);
-  assign \$275  = $signed(pe7_5_acc) + $signed(pe7_5_p);
-  assign \$276  = $signed(pe7_6_acc) + $signed(pe7_6_p);
-  assign \$277  = $signed(pe7_7_acc) + $signed(pe7_7_p);
+  assign \$150  = pe0_0_fresh ? 32'd0 : pe0_0_acc;
+  assign \$151  = $signed(\$150 ) + $signed(pe0_0_p);
+  assign \$152  = pe0_1_fresh ? 32'd0 : pe0_1_acc;
+  assign \$153  = $signed(\$152 ) + $signed(pe0_1_p);
+  assign \$154  = pe0_2_fresh ? 32'd0 : pe0_2_acc;
+  assign \$155  = $signed(\$154 ) + $signed(pe0_2_p);
+  assign \$156  = pe0_3_fresh ? 32'd0 : pe0_3_acc;
+  assign \$157  = $signed(\$156 ) + $signed(pe0_3_p);
+  assign \$158  = pe0_4_fresh ? 32'd0 : pe0_4_acc;
+  assign \$159  = $signed(\$158 ) + $signed(pe0_4_p);
+  assign \$160  = pe0_5_fresh ? 32'd0 : pe0_5_acc;
+  assign \$161  = $signed(\$160 ) + $signed(pe0_5_p);
+  assign \$162  = pe0_6_fresh ? 32'd0 : pe0_6_acc;
+  assign \$163  = $signed(\$162 ) + $signed(pe0_6_p);
+  assign \$164  = pe0_7_fresh ? 32'd0 : pe0_7_acc;
+  assign \$165  = $signed(\$164 ) + $signed(pe0_7_p);
+  assign \$166  = pe1_0_fresh ? 32'd0 : pe1_0_acc;
+  assign \$167  = $signed(\$166 ) + $signed(pe1_0_p);
+  assign \$168  = pe1_1_fresh ? 32'd0 : pe1_1_acc;
+  assign \$169  = $signed(\$168 ) + $signed(pe1_1_p);
+  assign \$170  = pe1_2_fresh ? 32'd0 : pe1_2_acc;
+  assign \$171  = $signed(\$170 ) + $signed(pe1_2_p);
+  assign \$172  = pe1_3_fresh ? 32'd0 : pe1_3_acc;
+  assign \$173  = $signed(\$172 ) + $signed(pe1_3_p);
+  assign \$174  = pe1_4_fresh ? 32'd0 : pe1_4_acc;
+  assign \$175  = $signed(\$174 ) + $signed(pe1_4_p);
+  assign \$176  = pe1_5_fresh ? 32'd0 : pe1_5_acc;
+  assign \$177  = $signed(\$176 ) + $signed(pe1_5_p);
+  assign \$178  = pe1_6_fresh ? 32'd0 : pe1_6_acc;
+  assign \$179  = $signed(\$178 ) + $signed(pe1_6_p);
+  assign \$180  = pe1_7_fresh ? 32'd0 : pe1_7_acc;
+  assign \$181  = $signed(\$180 ) + $signed(pe1_7_p);
+  assign \$182  = pe2_0_fresh ? 32'd0 : pe2_0_acc;
+  assign \$183  = $signed(\$182 ) + $signed(pe2_0_p);
+  assign \$184  = pe2_1_fresh ? 32'd0 : pe2_1_acc;
+  assign \$185  = $signed(\$184 ) + $signed(pe2_1_p);
+  assign \$186  = pe2_2_fresh ? 32'd0 : pe2_2_acc;
+  assign \$187  = $signed(\$186 ) + $signed(pe2_2_p);
+  assign \$188  = pe2_3_fresh ? 32'd0 : pe2_3_acc;
+  assign \$189  = $signed(\$188 ) + $signed(pe2_3_p);
+  assign \$190  = pe2_4_fresh ? 32'd0 : pe2_4_acc;
+  assign \$191  = $signed(\$190 ) + $signed(pe2_4_p);
+  assign \$192  = pe2_5_fresh ? 32'd0 : pe2_5_acc;
+  assign \$193  = $signed(\$192 ) + $signed(pe2_5_p);
+  assign \$194  = pe2_6_fresh ? 32'd0 : pe2_6_acc;
+  assign \$195  = $signed(\$194 ) + $signed(pe2_6_p);
+  assign \$196  = pe2_7_fresh ? 32'd0 : pe2_7_acc;
+  assign \$197  = $signed(\$196 ) + $signed(pe2_7_p);
+  assign \$198  = pe3_0_fresh ? 32'd0 : pe3_0_acc;
+  assign \$199  = $signed(\$198 ) + $signed(pe3_0_p);
+  assign \$200  = pe3_1_fresh ? 32'd0 : pe3_1_acc;
+  assign \$201  = $signed(\$200 ) + $signed(pe3_1_p);
+  assign \$202  = pe3_2_fresh ? 32'd0 : pe3_2_acc;
+  assign \$203  = $signed(\$202 ) + $signed(pe3_2_p);
+  assign \$204  = pe3_3_fresh ? 32'd0 : pe3_3_acc;
+  assign \$205  = $signed(\$204 ) + $signed(pe3_3_p);
+  assign \$206  = pe3_4_fresh ? 32'd0 : pe3_4_acc;
+  assign \$207  = $signed(\$206 ) + $signed(pe3_4_p);
+  assign \$208  = pe3_5_fresh ? 32'd0 : pe3_5_acc;
+  assign \$209  = $signed(\$208 ) + $signed(pe3_5_p);
+  assign \$210  = pe3_6_fresh ? 32'd0 : pe3_6_acc;
+  assign \$211  = $signed(\$210 ) + $signed(pe3_6_p);
+  assign \$212  = pe3_7_fresh ? 32'd0 : pe3_7_acc;
+  assign \$213  = $signed(\$212 ) + $signed(pe3_7_p);
+  assign \$214  = pe4_0_fresh ? 32'd0 : pe4_0_acc;
+  assign \$215  = $signed(\$214 ) + $signed(pe4_0_p);
+  assign \$216  = pe4_1_fresh ? 32'd0 : pe4_1_acc;
+  assign \$217  = $signed(\$216 ) + $signed(pe4_1_p);
+  assign \$218  = pe4_2_fresh ? 32'd0 : pe4_2_acc;
+  assign \$219  = $signed(\$218 ) + $signed(pe4_2_p);
+  assign \$220  = pe4_3_fresh ? 32'd0 : pe4_3_acc;
+  assign \$221  = $signed(\$220 ) + $signed(pe4_3_p);
+  assign \$222  = pe4_4_fresh ? 32'd0 : pe4_4_acc;
+  assign \$223  = $signed(\$222 ) + $signed(pe4_4_p);
+  assign \$224  = pe4_5_fresh ? 32'd0 : pe4_5_acc;
+  assign \$225  = $signed(\$224 ) + $signed(pe4_5_p);
+  assign \$226  = pe4_6_fresh ? 32'd0 : pe4_6_acc;
+  assign \$227  = $signed(\$226 ) + $signed(pe4_6_p);
+  assign \$228  = pe4_7_fresh ? 32'd0 : pe4_7_acc;
+  assign \$229  = $signed(\$228 ) + $signed(pe4_7_p);
+  assign \$230  = pe5_0_fresh ? 32'd0 : pe5_0_acc;
+  assign \$231  = $signed(\$230 ) + $signed(pe5_0_p);
+  assign \$232  = pe5_1_fresh ? 32'd0 : pe5_1_acc;
+  assign \$233  = $signed(\$232 ) + $signed(pe5_1_p);
+  assign \$234  = pe5_2_fresh ? 32'd0 : pe5_2_acc;
+  assign \$235  = $signed(\$234 ) + $signed(pe5_2_p);
+  assign \$236  = pe5_3_fresh ? 32'd0 : pe5_3_acc;
+  assign \$237  = $signed(\$236 ) + $signed(pe5_3_p);
+  assign \$238  = pe5_4_fresh ? 32'd0 : pe5_4_acc;
+  assign \$239  = $signed(\$238 ) + $signed(pe5_4_p);
+  assign \$240  = pe5_5_fresh ? 32'd0 : pe5_5_acc;
+  assign \$241  = $signed(\$240 ) + $signed(pe5_5_p);
+  assign \$242  = pe5_6_fresh ? 32'd0 : pe5_6_acc;
+  assign \$243  = $signed(\$242 ) + $signed(pe5_6_p);
+  assign \$244  = pe5_7_fresh ? 32'd0 : pe5_7_acc;
+  assign \$245  = $signed(\$244 ) + $signed(pe5_7_p);
+  assign \$246  = pe6_0_fresh ? 32'd0 : pe6_0_acc;
+  assign \$247  = $signed(\$246 ) + $signed(pe6_0_p);
+  assign \$248  = pe6_1_fresh ? 32'd0 : pe6_1_acc;
+  assign \$249  = $signed(\$248 ) + $signed(pe6_1_p);
+  assign \$250  = pe6_2_fresh ? 32'd0 : pe6_2_acc;
+  assign \$251  = $signed(\$250 ) + $signed(pe6_2_p);
+  assign \$252  = pe6_3_fresh ? 32'd0 : pe6_3_acc;
+  assign \$253  = $signed(\$252 ) + $signed(pe6_3_p);
+  assign \$254  = pe6_4_fresh ? 32'd0 : pe6_4_acc;
+  assign \$255  = $signed(\$254 ) + $signed(pe6_4_p);
+  assign \$256  = pe6_5_fresh ? 32'd0 : pe6_5_acc;
+  assign \$257  = $signed(\$256 ) + $signed(pe6_5_p);
+  assign \$258  = pe6_6_fresh ? 32'd0 : pe6_6_acc;
+  assign \$259  = $signed(\$258 ) + $signed(pe6_6_p);
+  assign \$260  = pe6_7_fresh ? 32'd0 : pe6_7_acc;
+  assign \$261  = $signed(\$260 ) + $signed(pe6_7_p);
+  assign \$262  = pe7_0_fresh ? 32'd0 : pe7_0_acc;
+  assign \$263  = $signed(\$262 ) + $signed(pe7_0_p);
+  assign \$264  = pe7_1_fresh ? 32'd0 : pe7_1_acc;
+  assign \$265  = $signed(\$264 ) + $signed(pe7_1_p);
+  assign \$266  = pe7_2_fresh ? 32'd0 : pe7_2_acc;
+  assign \$267  = $signed(\$266 ) + $signed(pe7_2_p);
+  assign \$268  = pe7_3_fresh ? 32'd0 : pe7_3_acc;
+  assign \$269  = $signed(\$268 ) + $signed(pe7_3_p);
+  assign \$270  = pe7_4_fresh ? 32'd0 : pe7_4_acc;
+  assign \$271  = $signed(\$270 ) + $signed(pe7_4_p);
+  assign \$272  = pe7_5_fresh ? 32'd0 : pe7_5_acc;
+  assign \$273  = $signed(\$272 ) + $signed(pe7_5_p);
+  assign \$274  = pe7_6_fresh ? 32'd0 : pe7_6_acc;
+  assign \$275  = $signed(\$274 ) + $signed(pe7_6_p);
+  assign \$276  = pe7_7_fresh ? 32'd0 : pe7_7_acc;
+  assign \$277  = $signed(\$276 ) + $signed(pe7_7_p);
   always @(posedge clk)
     out_reg_valid <= \$278 ;
   always @(posedge clk)
@@ -8841,12 +8841,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$401  = pe0_0_acc;
     if (pe0_0_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe0_0_fresh) begin
-        \$401  = { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p };
-      end else begin
-        \$401  = \$214 [31:0];
-      end
+      \$401  = \$151 [31:0];
     end
   end
   always @* begin
@@ -8854,7 +8849,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$402  = pe0_0_res;
     if (pe0_0_pv_d1) begin
       if (pe0_0_pl_d1) begin
-        \$402  = \$5 ;
+        \$402  = \$151 [31:0];
       end
     end
   end
@@ -8930,7 +8925,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$413  = \$6 ;
+    \$413  = \$5 ;
     if (rst) begin
       \$413  = 1'h0;
     end
@@ -8970,12 +8965,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$420  = pe0_1_acc;
     if (pe0_1_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe0_1_fresh) begin
-        \$420  = { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p };
-      end else begin
-        \$420  = \$215 [31:0];
-      end
+      \$420  = \$153 [31:0];
     end
   end
   always @* begin
@@ -8983,7 +8973,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$421  = pe0_1_res;
     if (pe0_1_pv_d1) begin
       if (pe0_1_pl_d1) begin
-        \$421  = \$7 ;
+        \$421  = \$153 [31:0];
       end
     end
   end
@@ -9052,7 +9042,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$431  = \$8 ;
+    \$431  = \$6 ;
     if (rst) begin
       \$431  = 1'h0;
     end
@@ -9092,12 +9082,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$438  = pe0_2_acc;
     if (pe0_2_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe0_2_fresh) begin
-        \$438  = { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p };
-      end else begin
-        \$438  = \$216 [31:0];
-      end
+      \$438  = \$155 [31:0];
     end
   end
   always @* begin
@@ -9105,7 +9090,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$439  = pe0_2_res;
     if (pe0_2_pv_d1) begin
       if (pe0_2_pl_d1) begin
-        \$439  = \$9 ;
+        \$439  = \$155 [31:0];
       end
     end
   end
@@ -9167,7 +9152,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$448  = \$10 ;
+    \$448  = \$7 ;
     if (rst) begin
       \$448  = 1'h0;
     end
@@ -9207,12 +9192,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$455  = pe0_3_acc;
     if (pe0_3_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe0_3_fresh) begin
-        \$455  = { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p };
-      end else begin
-        \$455  = \$217 [31:0];
-      end
+      \$455  = \$157 [31:0];
     end
   end
   always @* begin
@@ -9220,7 +9200,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$456  = pe0_3_res;
     if (pe0_3_pv_d1) begin
       if (pe0_3_pl_d1) begin
-        \$456  = \$11 ;
+        \$456  = \$157 [31:0];
       end
     end
   end
@@ -9275,7 +9255,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$464  = \$12 ;
+    \$464  = \$8 ;
     if (rst) begin
       \$464  = 1'h0;
     end
@@ -9315,12 +9295,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$471  = pe0_4_acc;
     if (pe0_4_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe0_4_fresh) begin
-        \$471  = { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p };
-      end else begin
-        \$471  = \$218 [31:0];
-      end
+      \$471  = \$159 [31:0];
     end
   end
   always @* begin
@@ -9328,7 +9303,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$472  = pe0_4_res;
     if (pe0_4_pv_d1) begin
       if (pe0_4_pl_d1) begin
-        \$472  = \$13 ;
+        \$472  = \$159 [31:0];
       end
     end
   end
@@ -9376,7 +9351,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$479  = \$14 ;
+    \$479  = \$9 ;
     if (rst) begin
       \$479  = 1'h0;
     end
@@ -9416,12 +9391,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$486  = pe0_5_acc;
     if (pe0_5_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe0_5_fresh) begin
-        \$486  = { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p };
-      end else begin
-        \$486  = \$219 [31:0];
-      end
+      \$486  = \$161 [31:0];
     end
   end
   always @* begin
@@ -9429,7 +9399,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$487  = pe0_5_res;
     if (pe0_5_pv_d1) begin
       if (pe0_5_pl_d1) begin
-        \$487  = \$15 ;
+        \$487  = \$161 [31:0];
       end
     end
   end
@@ -9470,7 +9440,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$493  = \$16 ;
+    \$493  = \$10 ;
     if (rst) begin
       \$493  = 1'h0;
     end
@@ -9510,12 +9480,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$500  = pe0_6_acc;
     if (pe0_6_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe0_6_fresh) begin
-        \$500  = { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p };
-      end else begin
-        \$500  = \$220 [31:0];
-      end
+      \$500  = \$163 [31:0];
     end
   end
   always @* begin
@@ -9523,7 +9488,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$501  = pe0_6_res;
     if (pe0_6_pv_d1) begin
       if (pe0_6_pl_d1) begin
-        \$501  = \$17 ;
+        \$501  = \$163 [31:0];
       end
     end
   end
@@ -9557,7 +9522,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$506  = \$18 ;
+    \$506  = \$11 ;
     if (rst) begin
       \$506  = 1'h0;
     end
@@ -9597,12 +9562,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$513  = pe0_7_acc;
     if (pe0_7_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe0_7_fresh) begin
-        \$513  = { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p };
-      end else begin
-        \$513  = \$221 [31:0];
-      end
+      \$513  = \$165 [31:0];
     end
   end
   always @* begin
@@ -9610,7 +9570,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$514  = pe0_7_res;
     if (pe0_7_pv_d1) begin
       if (pe0_7_pl_d1) begin
-        \$514  = \$19 ;
+        \$514  = \$165 [31:0];
       end
     end
   end
@@ -9637,7 +9597,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$518  = \$20 ;
+    \$518  = \$12 ;
     if (rst) begin
       \$518  = 1'h0;
     end
@@ -9677,12 +9637,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$525  = pe1_0_acc;
     if (pe1_0_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe1_0_fresh) begin
-        \$525  = { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p };
-      end else begin
-        \$525  = \$222 [31:0];
-      end
+      \$525  = \$167 [31:0];
     end
   end
   always @* begin
@@ -9690,7 +9645,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$526  = pe1_0_res;
     if (pe1_0_pv_d1) begin
       if (pe1_0_pl_d1) begin
-        \$526  = \$21 ;
+        \$526  = \$167 [31:0];
       end
     end
   end
@@ -9766,7 +9721,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$537  = \$22 ;
+    \$537  = \$13 ;
     if (rst) begin
       \$537  = 1'h0;
     end
@@ -9806,12 +9761,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$544  = pe1_1_acc;
     if (pe1_1_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe1_1_fresh) begin
-        \$544  = { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p };
-      end else begin
-        \$544  = \$223 [31:0];
-      end
+      \$544  = \$169 [31:0];
     end
   end
   always @* begin
@@ -9819,7 +9769,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$545  = pe1_1_res;
     if (pe1_1_pv_d1) begin
       if (pe1_1_pl_d1) begin
-        \$545  = \$23 ;
+        \$545  = \$169 [31:0];
       end
     end
   end
@@ -9888,7 +9838,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$555  = \$24 ;
+    \$555  = \$14 ;
     if (rst) begin
       \$555  = 1'h0;
     end
@@ -9928,12 +9878,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$562  = pe1_2_acc;
     if (pe1_2_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe1_2_fresh) begin
-        \$562  = { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p };
-      end else begin
-        \$562  = \$224 [31:0];
-      end
+      \$562  = \$171 [31:0];
     end
   end
   always @* begin
@@ -9941,7 +9886,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$563  = pe1_2_res;
     if (pe1_2_pv_d1) begin
       if (pe1_2_pl_d1) begin
-        \$563  = \$25 ;
+        \$563  = \$171 [31:0];
       end
     end
   end
@@ -10003,7 +9948,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$572  = \$26 ;
+    \$572  = \$15 ;
     if (rst) begin
       \$572  = 1'h0;
     end
@@ -10043,12 +9988,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$579  = pe1_3_acc;
     if (pe1_3_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe1_3_fresh) begin
-        \$579  = { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p };
-      end else begin
-        \$579  = \$225 [31:0];
-      end
+      \$579  = \$173 [31:0];
     end
   end
   always @* begin
@@ -10056,7 +9996,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$580  = pe1_3_res;
     if (pe1_3_pv_d1) begin
       if (pe1_3_pl_d1) begin
-        \$580  = \$27 ;
+        \$580  = \$173 [31:0];
       end
     end
   end
@@ -10111,7 +10051,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$588  = \$28 ;
+    \$588  = \$16 ;
     if (rst) begin
       \$588  = 1'h0;
     end
@@ -10151,12 +10091,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$595  = pe1_4_acc;
     if (pe1_4_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe1_4_fresh) begin
-        \$595  = { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p };
-      end else begin
-        \$595  = \$226 [31:0];
-      end
+      \$595  = \$175 [31:0];
     end
   end
   always @* begin
@@ -10164,7 +10099,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$596  = pe1_4_res;
     if (pe1_4_pv_d1) begin
       if (pe1_4_pl_d1) begin
-        \$596  = \$29 ;
+        \$596  = \$175 [31:0];
       end
     end
   end
@@ -10212,7 +10147,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$603  = \$30 ;
+    \$603  = \$17 ;
     if (rst) begin
       \$603  = 1'h0;
     end
@@ -10252,12 +10187,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$610  = pe1_5_acc;
     if (pe1_5_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe1_5_fresh) begin
-        \$610  = { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p };
-      end else begin
-        \$610  = \$227 [31:0];
-      end
+      \$610  = \$177 [31:0];
     end
   end
   always @* begin
@@ -10265,7 +10195,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$611  = pe1_5_res;
     if (pe1_5_pv_d1) begin
       if (pe1_5_pl_d1) begin
-        \$611  = \$31 ;
+        \$611  = \$177 [31:0];
       end
     end
   end
@@ -10306,7 +10236,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$617  = \$32 ;
+    \$617  = \$18 ;
     if (rst) begin
       \$617  = 1'h0;
     end
@@ -10346,12 +10276,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$624  = pe1_6_acc;
     if (pe1_6_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe1_6_fresh) begin
-        \$624  = { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p };
-      end else begin
-        \$624  = \$228 [31:0];
-      end
+      \$624  = \$179 [31:0];
     end
   end
   always @* begin
@@ -10359,7 +10284,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$625  = pe1_6_res;
     if (pe1_6_pv_d1) begin
       if (pe1_6_pl_d1) begin
-        \$625  = \$33 ;
+        \$625  = \$179 [31:0];
       end
     end
   end
@@ -10393,7 +10318,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$630  = \$34 ;
+    \$630  = \$19 ;
     if (rst) begin
       \$630  = 1'h0;
     end
@@ -10433,12 +10358,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$637  = pe1_7_acc;
     if (pe1_7_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe1_7_fresh) begin
-        \$637  = { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p };
-      end else begin
-        \$637  = \$229 [31:0];
-      end
+      \$637  = \$181 [31:0];
     end
   end
   always @* begin
@@ -10446,7 +10366,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$638  = pe1_7_res;
     if (pe1_7_pv_d1) begin
       if (pe1_7_pl_d1) begin
-        \$638  = \$35 ;
+        \$638  = \$181 [31:0];
       end
     end
   end
@@ -10473,7 +10393,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$642  = \$36 ;
+    \$642  = \$20 ;
     if (rst) begin
       \$642  = 1'h0;
     end
@@ -10513,12 +10433,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$649  = pe2_0_acc;
     if (pe2_0_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe2_0_fresh) begin
-        \$649  = { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p };
-      end else begin
-        \$649  = \$230 [31:0];
-      end
+      \$649  = \$183 [31:0];
     end
   end
   always @* begin
@@ -10526,7 +10441,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$650  = pe2_0_res;
     if (pe2_0_pv_d1) begin
       if (pe2_0_pl_d1) begin
-        \$650  = \$37 ;
+        \$650  = \$183 [31:0];
       end
     end
   end
@@ -10602,7 +10517,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$661  = \$38 ;
+    \$661  = \$21 ;
     if (rst) begin
       \$661  = 1'h0;
     end
@@ -10642,12 +10557,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$668  = pe2_1_acc;
     if (pe2_1_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe2_1_fresh) begin
-        \$668  = { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p };
-      end else begin
-        \$668  = \$231 [31:0];
-      end
+      \$668  = \$185 [31:0];
     end
   end
   always @* begin
@@ -10655,7 +10565,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$669  = pe2_1_res;
     if (pe2_1_pv_d1) begin
       if (pe2_1_pl_d1) begin
-        \$669  = \$39 ;
+        \$669  = \$185 [31:0];
       end
     end
   end
@@ -10724,7 +10634,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$679  = \$40 ;
+    \$679  = \$22 ;
     if (rst) begin
       \$679  = 1'h0;
     end
@@ -10764,12 +10674,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$686  = pe2_2_acc;
     if (pe2_2_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe2_2_fresh) begin
-        \$686  = { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p };
-      end else begin
-        \$686  = \$232 [31:0];
-      end
+      \$686  = \$187 [31:0];
     end
   end
   always @* begin
@@ -10777,7 +10682,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$687  = pe2_2_res;
     if (pe2_2_pv_d1) begin
       if (pe2_2_pl_d1) begin
-        \$687  = \$41 ;
+        \$687  = \$187 [31:0];
       end
     end
   end
@@ -10839,7 +10744,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$696  = \$42 ;
+    \$696  = \$23 ;
     if (rst) begin
       \$696  = 1'h0;
     end
@@ -10879,12 +10784,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$703  = pe2_3_acc;
     if (pe2_3_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe2_3_fresh) begin
-        \$703  = { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p };
-      end else begin
-        \$703  = \$233 [31:0];
-      end
+      \$703  = \$189 [31:0];
     end
   end
   always @* begin
@@ -10892,7 +10792,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$704  = pe2_3_res;
     if (pe2_3_pv_d1) begin
       if (pe2_3_pl_d1) begin
-        \$704  = \$43 ;
+        \$704  = \$189 [31:0];
       end
     end
   end
@@ -10947,7 +10847,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$712  = \$44 ;
+    \$712  = \$24 ;
     if (rst) begin
       \$712  = 1'h0;
     end
@@ -10987,12 +10887,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$719  = pe2_4_acc;
     if (pe2_4_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe2_4_fresh) begin
-        \$719  = { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p };
-      end else begin
-        \$719  = \$234 [31:0];
-      end
+      \$719  = \$191 [31:0];
     end
   end
   always @* begin
@@ -11000,7 +10895,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$720  = pe2_4_res;
     if (pe2_4_pv_d1) begin
       if (pe2_4_pl_d1) begin
-        \$720  = \$45 ;
+        \$720  = \$191 [31:0];
       end
     end
   end
@@ -11048,7 +10943,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$727  = \$46 ;
+    \$727  = \$25 ;
     if (rst) begin
       \$727  = 1'h0;
     end
@@ -11088,12 +10983,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$734  = pe2_5_acc;
     if (pe2_5_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe2_5_fresh) begin
-        \$734  = { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p };
-      end else begin
-        \$734  = \$235 [31:0];
-      end
+      \$734  = \$193 [31:0];
     end
   end
   always @* begin
@@ -11101,7 +10991,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$735  = pe2_5_res;
     if (pe2_5_pv_d1) begin
       if (pe2_5_pl_d1) begin
-        \$735  = \$47 ;
+        \$735  = \$193 [31:0];
       end
     end
   end
@@ -11142,7 +11032,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$741  = \$48 ;
+    \$741  = \$26 ;
     if (rst) begin
       \$741  = 1'h0;
     end
@@ -11182,12 +11072,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$748  = pe2_6_acc;
     if (pe2_6_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe2_6_fresh) begin
-        \$748  = { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p };
-      end else begin
-        \$748  = \$236 [31:0];
-      end
+      \$748  = \$195 [31:0];
     end
   end
   always @* begin
@@ -11195,7 +11080,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$749  = pe2_6_res;
     if (pe2_6_pv_d1) begin
       if (pe2_6_pl_d1) begin
-        \$749  = \$49 ;
+        \$749  = \$195 [31:0];
       end
     end
   end
@@ -11229,7 +11114,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$754  = \$50 ;
+    \$754  = \$27 ;
     if (rst) begin
       \$754  = 1'h0;
     end
@@ -11269,12 +11154,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$761  = pe2_7_acc;
     if (pe2_7_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe2_7_fresh) begin
-        \$761  = { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p };
-      end else begin
-        \$761  = \$237 [31:0];
-      end
+      \$761  = \$197 [31:0];
     end
   end
   always @* begin
@@ -11282,7 +11162,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$762  = pe2_7_res;
     if (pe2_7_pv_d1) begin
       if (pe2_7_pl_d1) begin
-        \$762  = \$51 ;
+        \$762  = \$197 [31:0];
       end
     end
   end
@@ -11309,7 +11189,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$766  = \$52 ;
+    \$766  = \$28 ;
     if (rst) begin
       \$766  = 1'h0;
     end
@@ -11349,12 +11229,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$773  = pe3_0_acc;
     if (pe3_0_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe3_0_fresh) begin
-        \$773  = { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p };
-      end else begin
-        \$773  = \$238 [31:0];
-      end
+      \$773  = \$199 [31:0];
     end
   end
   always @* begin
@@ -11362,7 +11237,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$774  = pe3_0_res;
     if (pe3_0_pv_d1) begin
       if (pe3_0_pl_d1) begin
-        \$774  = \$53 ;
+        \$774  = \$199 [31:0];
       end
     end
   end
@@ -11438,7 +11313,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$785  = \$54 ;
+    \$785  = \$29 ;
     if (rst) begin
       \$785  = 1'h0;
     end
@@ -11478,12 +11353,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$792  = pe3_1_acc;
     if (pe3_1_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe3_1_fresh) begin
-        \$792  = { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p };
-      end else begin
-        \$792  = \$239 [31:0];
-      end
+      \$792  = \$201 [31:0];
     end
   end
   always @* begin
@@ -11491,7 +11361,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$793  = pe3_1_res;
     if (pe3_1_pv_d1) begin
       if (pe3_1_pl_d1) begin
-        \$793  = \$55 ;
+        \$793  = \$201 [31:0];
       end
     end
   end
@@ -11560,7 +11430,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$803  = \$56 ;
+    \$803  = \$30 ;
     if (rst) begin
       \$803  = 1'h0;
     end
@@ -11600,12 +11470,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$810  = pe3_2_acc;
     if (pe3_2_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe3_2_fresh) begin
-        \$810  = { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p };
-      end else begin
-        \$810  = \$240 [31:0];
-      end
+      \$810  = \$203 [31:0];
     end
   end
   always @* begin
@@ -11613,7 +11478,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$811  = pe3_2_res;
     if (pe3_2_pv_d1) begin
       if (pe3_2_pl_d1) begin
-        \$811  = \$57 ;
+        \$811  = \$203 [31:0];
       end
     end
   end
@@ -11675,7 +11540,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$820  = \$58 ;
+    \$820  = \$31 ;
     if (rst) begin
       \$820  = 1'h0;
     end
@@ -11715,12 +11580,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$827  = pe3_3_acc;
     if (pe3_3_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe3_3_fresh) begin
-        \$827  = { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p };
-      end else begin
-        \$827  = \$241 [31:0];
-      end
+      \$827  = \$205 [31:0];
     end
   end
   always @* begin
@@ -11728,7 +11588,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$828  = pe3_3_res;
     if (pe3_3_pv_d1) begin
       if (pe3_3_pl_d1) begin
-        \$828  = \$59 ;
+        \$828  = \$205 [31:0];
       end
     end
   end
@@ -11783,7 +11643,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$836  = \$60 ;
+    \$836  = \$32 ;
     if (rst) begin
       \$836  = 1'h0;
     end
@@ -11823,12 +11683,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$843  = pe3_4_acc;
     if (pe3_4_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe3_4_fresh) begin
-        \$843  = { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p };
-      end else begin
-        \$843  = \$242 [31:0];
-      end
+      \$843  = \$207 [31:0];
     end
   end
   always @* begin
@@ -11836,7 +11691,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$844  = pe3_4_res;
     if (pe3_4_pv_d1) begin
       if (pe3_4_pl_d1) begin
-        \$844  = \$61 ;
+        \$844  = \$207 [31:0];
       end
     end
   end
@@ -11884,7 +11739,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$851  = \$62 ;
+    \$851  = \$33 ;
     if (rst) begin
       \$851  = 1'h0;
     end
@@ -11924,12 +11779,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$858  = pe3_5_acc;
     if (pe3_5_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe3_5_fresh) begin
-        \$858  = { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p };
-      end else begin
-        \$858  = \$243 [31:0];
-      end
+      \$858  = \$209 [31:0];
     end
   end
   always @* begin
@@ -11937,7 +11787,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$859  = pe3_5_res;
     if (pe3_5_pv_d1) begin
       if (pe3_5_pl_d1) begin
-        \$859  = \$63 ;
+        \$859  = \$209 [31:0];
       end
     end
   end
@@ -11978,7 +11828,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$865  = \$64 ;
+    \$865  = \$34 ;
     if (rst) begin
       \$865  = 1'h0;
     end
@@ -12018,12 +11868,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$872  = pe3_6_acc;
     if (pe3_6_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe3_6_fresh) begin
-        \$872  = { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p };
-      end else begin
-        \$872  = \$244 [31:0];
-      end
+      \$872  = \$211 [31:0];
     end
   end
   always @* begin
@@ -12031,7 +11876,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$873  = pe3_6_res;
     if (pe3_6_pv_d1) begin
       if (pe3_6_pl_d1) begin
-        \$873  = \$65 ;
+        \$873  = \$211 [31:0];
       end
     end
   end
@@ -12065,7 +11910,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$878  = \$66 ;
+    \$878  = \$35 ;
     if (rst) begin
       \$878  = 1'h0;
     end
@@ -12105,12 +11950,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$885  = pe3_7_acc;
     if (pe3_7_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe3_7_fresh) begin
-        \$885  = { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p };
-      end else begin
-        \$885  = \$245 [31:0];
-      end
+      \$885  = \$213 [31:0];
     end
   end
   always @* begin
@@ -12118,7 +11958,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$886  = pe3_7_res;
     if (pe3_7_pv_d1) begin
       if (pe3_7_pl_d1) begin
-        \$886  = \$67 ;
+        \$886  = \$213 [31:0];
       end
     end
   end
@@ -12145,7 +11985,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$890  = \$68 ;
+    \$890  = \$36 ;
     if (rst) begin
       \$890  = 1'h0;
     end
@@ -12185,12 +12025,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$897  = pe4_0_acc;
     if (pe4_0_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe4_0_fresh) begin
-        \$897  = { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p };
-      end else begin
-        \$897  = \$246 [31:0];
-      end
+      \$897  = \$215 [31:0];
     end
   end
   always @* begin
@@ -12198,7 +12033,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$898  = pe4_0_res;
     if (pe4_0_pv_d1) begin
       if (pe4_0_pl_d1) begin
-        \$898  = \$69 ;
+        \$898  = \$215 [31:0];
       end
     end
   end
@@ -12274,7 +12109,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$909  = \$70 ;
+    \$909  = \$37 ;
     if (rst) begin
       \$909  = 1'h0;
     end
@@ -12314,12 +12149,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$916  = pe4_1_acc;
     if (pe4_1_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe4_1_fresh) begin
-        \$916  = { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p };
-      end else begin
-        \$916  = \$247 [31:0];
-      end
+      \$916  = \$217 [31:0];
     end
   end
   always @* begin
@@ -12327,7 +12157,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$917  = pe4_1_res;
     if (pe4_1_pv_d1) begin
       if (pe4_1_pl_d1) begin
-        \$917  = \$71 ;
+        \$917  = \$217 [31:0];
       end
     end
   end
@@ -12396,7 +12226,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$927  = \$72 ;
+    \$927  = \$38 ;
     if (rst) begin
       \$927  = 1'h0;
     end
@@ -12436,12 +12266,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$934  = pe4_2_acc;
     if (pe4_2_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe4_2_fresh) begin
-        \$934  = { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p };
-      end else begin
-        \$934  = \$248 [31:0];
-      end
+      \$934  = \$219 [31:0];
     end
   end
   always @* begin
@@ -12449,7 +12274,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$935  = pe4_2_res;
     if (pe4_2_pv_d1) begin
       if (pe4_2_pl_d1) begin
-        \$935  = \$73 ;
+        \$935  = \$219 [31:0];
       end
     end
   end
@@ -12511,7 +12336,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$944  = \$74 ;
+    \$944  = \$39 ;
     if (rst) begin
       \$944  = 1'h0;
     end
@@ -12551,12 +12376,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$951  = pe4_3_acc;
     if (pe4_3_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe4_3_fresh) begin
-        \$951  = { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p };
-      end else begin
-        \$951  = \$249 [31:0];
-      end
+      \$951  = \$221 [31:0];
     end
   end
   always @* begin
@@ -12564,7 +12384,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$952  = pe4_3_res;
     if (pe4_3_pv_d1) begin
       if (pe4_3_pl_d1) begin
-        \$952  = \$75 ;
+        \$952  = \$221 [31:0];
       end
     end
   end
@@ -12619,7 +12439,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$960  = \$76 ;
+    \$960  = \$40 ;
     if (rst) begin
       \$960  = 1'h0;
     end
@@ -12659,12 +12479,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$967  = pe4_4_acc;
     if (pe4_4_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe4_4_fresh) begin
-        \$967  = { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p };
-      end else begin
-        \$967  = \$250 [31:0];
-      end
+      \$967  = \$223 [31:0];
     end
   end
   always @* begin
@@ -12672,7 +12487,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$968  = pe4_4_res;
     if (pe4_4_pv_d1) begin
       if (pe4_4_pl_d1) begin
-        \$968  = \$77 ;
+        \$968  = \$223 [31:0];
       end
     end
   end
@@ -12720,7 +12535,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$975  = \$78 ;
+    \$975  = \$41 ;
     if (rst) begin
       \$975  = 1'h0;
     end
@@ -12760,12 +12575,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$982  = pe4_5_acc;
     if (pe4_5_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe4_5_fresh) begin
-        \$982  = { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p };
-      end else begin
-        \$982  = \$251 [31:0];
-      end
+      \$982  = \$225 [31:0];
     end
   end
   always @* begin
@@ -12773,7 +12583,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$983  = pe4_5_res;
     if (pe4_5_pv_d1) begin
       if (pe4_5_pl_d1) begin
-        \$983  = \$79 ;
+        \$983  = \$225 [31:0];
       end
     end
   end
@@ -12814,7 +12624,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$989  = \$80 ;
+    \$989  = \$42 ;
     if (rst) begin
       \$989  = 1'h0;
     end
@@ -12854,12 +12664,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$996  = pe4_6_acc;
     if (pe4_6_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe4_6_fresh) begin
-        \$996  = { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p };
-      end else begin
-        \$996  = \$252 [31:0];
-      end
+      \$996  = \$227 [31:0];
     end
   end
   always @* begin
@@ -12867,7 +12672,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$997  = pe4_6_res;
     if (pe4_6_pv_d1) begin
       if (pe4_6_pl_d1) begin
-        \$997  = \$81 ;
+        \$997  = \$227 [31:0];
       end
     end
   end
@@ -12901,7 +12706,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1002  = \$82 ;
+    \$1002  = \$43 ;
     if (rst) begin
       \$1002  = 1'h0;
     end
@@ -12941,12 +12746,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1009  = pe4_7_acc;
     if (pe4_7_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe4_7_fresh) begin
-        \$1009  = { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p };
-      end else begin
-        \$1009  = \$253 [31:0];
-      end
+      \$1009  = \$229 [31:0];
     end
   end
   always @* begin
@@ -12954,7 +12754,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1010  = pe4_7_res;
     if (pe4_7_pv_d1) begin
       if (pe4_7_pl_d1) begin
-        \$1010  = \$83 ;
+        \$1010  = \$229 [31:0];
       end
     end
   end
@@ -12981,7 +12781,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1014  = \$84 ;
+    \$1014  = \$44 ;
     if (rst) begin
       \$1014  = 1'h0;
     end
@@ -13021,12 +12821,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1021  = pe5_0_acc;
     if (pe5_0_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe5_0_fresh) begin
-        \$1021  = { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p };
-      end else begin
-        \$1021  = \$254 [31:0];
-      end
+      \$1021  = \$231 [31:0];
     end
   end
   always @* begin
@@ -13034,7 +12829,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1022  = pe5_0_res;
     if (pe5_0_pv_d1) begin
       if (pe5_0_pl_d1) begin
-        \$1022  = \$85 ;
+        \$1022  = \$231 [31:0];
       end
     end
   end
@@ -13110,7 +12905,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1033  = \$86 ;
+    \$1033  = \$45 ;
     if (rst) begin
       \$1033  = 1'h0;
     end
@@ -13150,12 +12945,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1040  = pe5_1_acc;
     if (pe5_1_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe5_1_fresh) begin
-        \$1040  = { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p };
-      end else begin
-        \$1040  = \$255 [31:0];
-      end
+      \$1040  = \$233 [31:0];
     end
   end
   always @* begin
@@ -13163,7 +12953,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1041  = pe5_1_res;
     if (pe5_1_pv_d1) begin
       if (pe5_1_pl_d1) begin
-        \$1041  = \$87 ;
+        \$1041  = \$233 [31:0];
       end
     end
   end
@@ -13232,7 +13022,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1051  = \$88 ;
+    \$1051  = \$46 ;
     if (rst) begin
       \$1051  = 1'h0;
     end
@@ -13272,12 +13062,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1058  = pe5_2_acc;
     if (pe5_2_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe5_2_fresh) begin
-        \$1058  = { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p };
-      end else begin
-        \$1058  = \$256 [31:0];
-      end
+      \$1058  = \$235 [31:0];
     end
   end
   always @* begin
@@ -13285,7 +13070,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1059  = pe5_2_res;
     if (pe5_2_pv_d1) begin
       if (pe5_2_pl_d1) begin
-        \$1059  = \$89 ;
+        \$1059  = \$235 [31:0];
       end
     end
   end
@@ -13347,7 +13132,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1068  = \$90 ;
+    \$1068  = \$47 ;
     if (rst) begin
       \$1068  = 1'h0;
     end
@@ -13387,12 +13172,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1075  = pe5_3_acc;
     if (pe5_3_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe5_3_fresh) begin
-        \$1075  = { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p };
-      end else begin
-        \$1075  = \$257 [31:0];
-      end
+      \$1075  = \$237 [31:0];
     end
   end
   always @* begin
@@ -13400,7 +13180,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1076  = pe5_3_res;
     if (pe5_3_pv_d1) begin
       if (pe5_3_pl_d1) begin
-        \$1076  = \$91 ;
+        \$1076  = \$237 [31:0];
       end
     end
   end
@@ -13455,7 +13235,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1084  = \$92 ;
+    \$1084  = \$48 ;
     if (rst) begin
       \$1084  = 1'h0;
     end
@@ -13495,12 +13275,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1091  = pe5_4_acc;
     if (pe5_4_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe5_4_fresh) begin
-        \$1091  = { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p };
-      end else begin
-        \$1091  = \$258 [31:0];
-      end
+      \$1091  = \$239 [31:0];
     end
   end
   always @* begin
@@ -13508,7 +13283,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1092  = pe5_4_res;
     if (pe5_4_pv_d1) begin
       if (pe5_4_pl_d1) begin
-        \$1092  = \$93 ;
+        \$1092  = \$239 [31:0];
       end
     end
   end
@@ -13556,7 +13331,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1099  = \$94 ;
+    \$1099  = \$49 ;
     if (rst) begin
       \$1099  = 1'h0;
     end
@@ -13596,12 +13371,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1106  = pe5_5_acc;
     if (pe5_5_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe5_5_fresh) begin
-        \$1106  = { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p };
-      end else begin
-        \$1106  = \$259 [31:0];
-      end
+      \$1106  = \$241 [31:0];
     end
   end
   always @* begin
@@ -13609,7 +13379,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1107  = pe5_5_res;
     if (pe5_5_pv_d1) begin
       if (pe5_5_pl_d1) begin
-        \$1107  = \$95 ;
+        \$1107  = \$241 [31:0];
       end
     end
   end
@@ -13650,7 +13420,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1113  = \$96 ;
+    \$1113  = \$50 ;
     if (rst) begin
       \$1113  = 1'h0;
     end
@@ -13690,12 +13460,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1120  = pe5_6_acc;
     if (pe5_6_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe5_6_fresh) begin
-        \$1120  = { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p };
-      end else begin
-        \$1120  = \$260 [31:0];
-      end
+      \$1120  = \$243 [31:0];
     end
   end
   always @* begin
@@ -13703,7 +13468,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1121  = pe5_6_res;
     if (pe5_6_pv_d1) begin
       if (pe5_6_pl_d1) begin
-        \$1121  = \$97 ;
+        \$1121  = \$243 [31:0];
       end
     end
   end
@@ -13737,7 +13502,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1126  = \$98 ;
+    \$1126  = \$51 ;
     if (rst) begin
       \$1126  = 1'h0;
     end
@@ -13777,12 +13542,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1133  = pe5_7_acc;
     if (pe5_7_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe5_7_fresh) begin
-        \$1133  = { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p };
-      end else begin
-        \$1133  = \$261 [31:0];
-      end
+      \$1133  = \$245 [31:0];
     end
   end
   always @* begin
@@ -13790,7 +13550,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1134  = pe5_7_res;
     if (pe5_7_pv_d1) begin
       if (pe5_7_pl_d1) begin
-        \$1134  = \$99 ;
+        \$1134  = \$245 [31:0];
       end
     end
   end
@@ -13817,7 +13577,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1138  = \$100 ;
+    \$1138  = \$52 ;
     if (rst) begin
       \$1138  = 1'h0;
     end
@@ -13857,12 +13617,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1145  = pe6_0_acc;
     if (pe6_0_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe6_0_fresh) begin
-        \$1145  = { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p };
-      end else begin
-        \$1145  = \$262 [31:0];
-      end
+      \$1145  = \$247 [31:0];
     end
   end
   always @* begin
@@ -13870,7 +13625,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1146  = pe6_0_res;
     if (pe6_0_pv_d1) begin
       if (pe6_0_pl_d1) begin
-        \$1146  = \$101 ;
+        \$1146  = \$247 [31:0];
       end
     end
   end
@@ -13946,7 +13701,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1157  = \$102 ;
+    \$1157  = \$53 ;
     if (rst) begin
       \$1157  = 1'h0;
     end
@@ -13986,12 +13741,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1164  = pe6_1_acc;
     if (pe6_1_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe6_1_fresh) begin
-        \$1164  = { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p };
-      end else begin
-        \$1164  = \$263 [31:0];
-      end
+      \$1164  = \$249 [31:0];
     end
   end
   always @* begin
@@ -13999,7 +13749,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1165  = pe6_1_res;
     if (pe6_1_pv_d1) begin
       if (pe6_1_pl_d1) begin
-        \$1165  = \$103 ;
+        \$1165  = \$249 [31:0];
       end
     end
   end
@@ -14068,7 +13818,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1175  = \$104 ;
+    \$1175  = \$54 ;
     if (rst) begin
       \$1175  = 1'h0;
     end
@@ -14108,12 +13858,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1182  = pe6_2_acc;
     if (pe6_2_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe6_2_fresh) begin
-        \$1182  = { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p };
-      end else begin
-        \$1182  = \$264 [31:0];
-      end
+      \$1182  = \$251 [31:0];
     end
   end
   always @* begin
@@ -14121,7 +13866,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1183  = pe6_2_res;
     if (pe6_2_pv_d1) begin
       if (pe6_2_pl_d1) begin
-        \$1183  = \$105 ;
+        \$1183  = \$251 [31:0];
       end
     end
   end
@@ -14183,7 +13928,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1192  = \$106 ;
+    \$1192  = \$55 ;
     if (rst) begin
       \$1192  = 1'h0;
     end
@@ -14223,12 +13968,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1199  = pe6_3_acc;
     if (pe6_3_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe6_3_fresh) begin
-        \$1199  = { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p };
-      end else begin
-        \$1199  = \$265 [31:0];
-      end
+      \$1199  = \$253 [31:0];
     end
   end
   always @* begin
@@ -14236,7 +13976,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1200  = pe6_3_res;
     if (pe6_3_pv_d1) begin
       if (pe6_3_pl_d1) begin
-        \$1200  = \$107 ;
+        \$1200  = \$253 [31:0];
       end
     end
   end
@@ -14291,7 +14031,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1208  = \$108 ;
+    \$1208  = \$56 ;
     if (rst) begin
       \$1208  = 1'h0;
     end
@@ -14331,12 +14071,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1215  = pe6_4_acc;
     if (pe6_4_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe6_4_fresh) begin
-        \$1215  = { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p };
-      end else begin
-        \$1215  = \$266 [31:0];
-      end
+      \$1215  = \$255 [31:0];
     end
   end
   always @* begin
@@ -14344,7 +14079,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1216  = pe6_4_res;
     if (pe6_4_pv_d1) begin
       if (pe6_4_pl_d1) begin
-        \$1216  = \$109 ;
+        \$1216  = \$255 [31:0];
       end
     end
   end
@@ -14392,7 +14127,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1223  = \$110 ;
+    \$1223  = \$57 ;
     if (rst) begin
       \$1223  = 1'h0;
     end
@@ -14432,12 +14167,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1230  = pe6_5_acc;
     if (pe6_5_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe6_5_fresh) begin
-        \$1230  = { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p };
-      end else begin
-        \$1230  = \$267 [31:0];
-      end
+      \$1230  = \$257 [31:0];
     end
   end
   always @* begin
@@ -14445,7 +14175,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1231  = pe6_5_res;
     if (pe6_5_pv_d1) begin
       if (pe6_5_pl_d1) begin
-        \$1231  = \$111 ;
+        \$1231  = \$257 [31:0];
       end
     end
   end
@@ -14486,7 +14216,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1237  = \$112 ;
+    \$1237  = \$58 ;
     if (rst) begin
       \$1237  = 1'h0;
     end
@@ -14526,12 +14256,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1244  = pe6_6_acc;
     if (pe6_6_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe6_6_fresh) begin
-        \$1244  = { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p };
-      end else begin
-        \$1244  = \$268 [31:0];
-      end
+      \$1244  = \$259 [31:0];
     end
   end
   always @* begin
@@ -14539,7 +14264,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1245  = pe6_6_res;
     if (pe6_6_pv_d1) begin
       if (pe6_6_pl_d1) begin
-        \$1245  = \$113 ;
+        \$1245  = \$259 [31:0];
       end
     end
   end
@@ -14573,7 +14298,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1250  = \$114 ;
+    \$1250  = \$59 ;
     if (rst) begin
       \$1250  = 1'h0;
     end
@@ -14613,12 +14338,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1257  = pe6_7_acc;
     if (pe6_7_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe6_7_fresh) begin
-        \$1257  = { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p };
-      end else begin
-        \$1257  = \$269 [31:0];
-      end
+      \$1257  = \$261 [31:0];
     end
   end
   always @* begin
@@ -14626,7 +14346,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1258  = pe6_7_res;
     if (pe6_7_pv_d1) begin
       if (pe6_7_pl_d1) begin
-        \$1258  = \$115 ;
+        \$1258  = \$261 [31:0];
       end
     end
   end
@@ -14653,7 +14373,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1262  = \$116 ;
+    \$1262  = \$60 ;
     if (rst) begin
       \$1262  = 1'h0;
     end
@@ -14693,12 +14413,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1269  = pe7_0_acc;
     if (pe7_0_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe7_0_fresh) begin
-        \$1269  = { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p };
-      end else begin
-        \$1269  = \$270 [31:0];
-      end
+      \$1269  = \$263 [31:0];
     end
   end
   always @* begin
@@ -14706,7 +14421,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1270  = pe7_0_res;
     if (pe7_0_pv_d1) begin
       if (pe7_0_pl_d1) begin
-        \$1270  = \$117 ;
+        \$1270  = \$263 [31:0];
       end
     end
   end
@@ -14782,7 +14497,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1281  = \$118 ;
+    \$1281  = \$61 ;
     if (rst) begin
       \$1281  = 1'h0;
     end
@@ -14822,12 +14537,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1288  = pe7_1_acc;
     if (pe7_1_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe7_1_fresh) begin
-        \$1288  = { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p };
-      end else begin
-        \$1288  = \$271 [31:0];
-      end
+      \$1288  = \$265 [31:0];
     end
   end
   always @* begin
@@ -14835,7 +14545,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1289  = pe7_1_res;
     if (pe7_1_pv_d1) begin
       if (pe7_1_pl_d1) begin
-        \$1289  = \$119 ;
+        \$1289  = \$265 [31:0];
       end
     end
   end
@@ -14904,7 +14614,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1299  = \$120 ;
+    \$1299  = \$62 ;
     if (rst) begin
       \$1299  = 1'h0;
     end
@@ -14944,12 +14654,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1306  = pe7_2_acc;
     if (pe7_2_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe7_2_fresh) begin
-        \$1306  = { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p };
-      end else begin
-        \$1306  = \$272 [31:0];
-      end
+      \$1306  = \$267 [31:0];
     end
   end
   always @* begin
@@ -14957,7 +14662,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1307  = pe7_2_res;
     if (pe7_2_pv_d1) begin
       if (pe7_2_pl_d1) begin
-        \$1307  = \$121 ;
+        \$1307  = \$267 [31:0];
       end
     end
   end
@@ -15019,7 +14724,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1316  = \$122 ;
+    \$1316  = \$63 ;
     if (rst) begin
       \$1316  = 1'h0;
     end
@@ -15059,12 +14764,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1323  = pe7_3_acc;
     if (pe7_3_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe7_3_fresh) begin
-        \$1323  = { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p };
-      end else begin
-        \$1323  = \$273 [31:0];
-      end
+      \$1323  = \$269 [31:0];
     end
   end
   always @* begin
@@ -15072,7 +14772,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1324  = pe7_3_res;
     if (pe7_3_pv_d1) begin
       if (pe7_3_pl_d1) begin
-        \$1324  = \$123 ;
+        \$1324  = \$269 [31:0];
       end
     end
   end
@@ -15127,7 +14827,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1332  = \$124 ;
+    \$1332  = \$64 ;
     if (rst) begin
       \$1332  = 1'h0;
     end
@@ -15167,12 +14867,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1339  = pe7_4_acc;
     if (pe7_4_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe7_4_fresh) begin
-        \$1339  = { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p };
-      end else begin
-        \$1339  = \$274 [31:0];
-      end
+      \$1339  = \$271 [31:0];
     end
   end
   always @* begin
@@ -15180,7 +14875,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1340  = pe7_4_res;
     if (pe7_4_pv_d1) begin
       if (pe7_4_pl_d1) begin
-        \$1340  = \$125 ;
+        \$1340  = \$271 [31:0];
       end
     end
   end
@@ -15228,7 +14923,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1347  = \$126 ;
+    \$1347  = \$65 ;
     if (rst) begin
       \$1347  = 1'h0;
     end
@@ -15268,12 +14963,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1354  = pe7_5_acc;
     if (pe7_5_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe7_5_fresh) begin
-        \$1354  = { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p };
-      end else begin
-        \$1354  = \$275 [31:0];
-      end
+      \$1354  = \$273 [31:0];
     end
   end
   always @* begin
@@ -15281,7 +14971,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1355  = pe7_5_res;
     if (pe7_5_pv_d1) begin
       if (pe7_5_pl_d1) begin
-        \$1355  = \$127 ;
+        \$1355  = \$273 [31:0];
       end
     end
   end
@@ -15322,7 +15012,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1361  = \$128 ;
+    \$1361  = \$66 ;
     if (rst) begin
       \$1361  = 1'h0;
     end
@@ -15362,12 +15052,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1368  = pe7_6_acc;
     if (pe7_6_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe7_6_fresh) begin
-        \$1368  = { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p };
-      end else begin
-        \$1368  = \$276 [31:0];
-      end
+      \$1368  = \$275 [31:0];
     end
   end
   always @* begin
@@ -15375,7 +15060,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1369  = pe7_6_res;
     if (pe7_6_pv_d1) begin
       if (pe7_6_pl_d1) begin
-        \$1369  = \$129 ;
+        \$1369  = \$275 [31:0];
       end
     end
   end
@@ -15409,7 +15094,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1374  = \$130 ;
+    \$1374  = \$67 ;
     if (rst) begin
       \$1374  = 1'h0;
     end
@@ -15449,12 +15134,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     \$1381  = pe7_7_acc;
     if (pe7_7_pv_d1) begin
-      (* full_case = 32'd1 *)
-      if (pe7_7_fresh) begin
-        \$1381  = { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p };
-      end else begin
-        \$1381  = \$277 [31:0];
-      end
+      \$1381  = \$277 [31:0];
     end
   end
   always @* begin
@@ -15462,7 +15142,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
     \$1382  = pe7_7_res;
     if (pe7_7_pv_d1) begin
       if (pe7_7_pl_d1) begin
-        \$1382  = \$131 ;
+        \$1382  = \$277 [31:0];
       end
     end
   end
@@ -15475,74 +15155,74 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$1385  = \$211 ;
+    \$1385  = \$147 ;
     if (rst) begin
       \$1385  = 1'h0;
     end
   end
-  assign pe0_0_sum = \$214 [31:0];
-  assign pe0_1_sum = \$215 [31:0];
-  assign pe0_2_sum = \$216 [31:0];
-  assign pe0_3_sum = \$217 [31:0];
-  assign pe0_4_sum = \$218 [31:0];
-  assign pe0_5_sum = \$219 [31:0];
-  assign pe0_6_sum = \$220 [31:0];
-  assign pe0_7_sum = \$221 [31:0];
-  assign pe1_0_sum = \$222 [31:0];
-  assign pe1_1_sum = \$223 [31:0];
-  assign pe1_2_sum = \$224 [31:0];
-  assign pe1_3_sum = \$225 [31:0];
-  assign pe1_4_sum = \$226 [31:0];
-  assign pe1_5_sum = \$227 [31:0];
-  assign pe1_6_sum = \$228 [31:0];
-  assign pe1_7_sum = \$229 [31:0];
-  assign pe2_0_sum = \$230 [31:0];
-  assign pe2_1_sum = \$231 [31:0];
-  assign pe2_2_sum = \$232 [31:0];
-  assign pe2_3_sum = \$233 [31:0];
-  assign pe2_4_sum = \$234 [31:0];
-  assign pe2_5_sum = \$235 [31:0];
-  assign pe2_6_sum = \$236 [31:0];
-  assign pe2_7_sum = \$237 [31:0];
-  assign pe3_0_sum = \$238 [31:0];
-  assign pe3_1_sum = \$239 [31:0];
-  assign pe3_2_sum = \$240 [31:0];
-  assign pe3_3_sum = \$241 [31:0];
-  assign pe3_4_sum = \$242 [31:0];
-  assign pe3_5_sum = \$243 [31:0];
-  assign pe3_6_sum = \$244 [31:0];
-  assign pe3_7_sum = \$245 [31:0];
-  assign pe4_0_sum = \$246 [31:0];
-  assign pe4_1_sum = \$247 [31:0];
-  assign pe4_2_sum = \$248 [31:0];
-  assign pe4_3_sum = \$249 [31:0];
-  assign pe4_4_sum = \$250 [31:0];
-  assign pe4_5_sum = \$251 [31:0];
-  assign pe4_6_sum = \$252 [31:0];
-  assign pe4_7_sum = \$253 [31:0];
-  assign pe5_0_sum = \$254 [31:0];
-  assign pe5_1_sum = \$255 [31:0];
-  assign pe5_2_sum = \$256 [31:0];
-  assign pe5_3_sum = \$257 [31:0];
-  assign pe5_4_sum = \$258 [31:0];
-  assign pe5_5_sum = \$259 [31:0];
-  assign pe5_6_sum = \$260 [31:0];
-  assign pe5_7_sum = \$261 [31:0];
-  assign pe6_0_sum = \$262 [31:0];
-  assign pe6_1_sum = \$263 [31:0];
-  assign pe6_2_sum = \$264 [31:0];
-  assign pe6_3_sum = \$265 [31:0];
-  assign pe6_4_sum = \$266 [31:0];
-  assign pe6_5_sum = \$267 [31:0];
-  assign pe6_6_sum = \$268 [31:0];
-  assign pe6_7_sum = \$269 [31:0];
-  assign pe7_0_sum = \$270 [31:0];
-  assign pe7_1_sum = \$271 [31:0];
-  assign pe7_2_sum = \$272 [31:0];
-  assign pe7_3_sum = \$273 [31:0];
-  assign pe7_4_sum = \$274 [31:0];
-  assign pe7_5_sum = \$275 [31:0];
-  assign pe7_6_sum = \$276 [31:0];
+  assign pe0_0_sum = \$151 [31:0];
+  assign pe0_1_sum = \$153 [31:0];
+  assign pe0_2_sum = \$155 [31:0];
+  assign pe0_3_sum = \$157 [31:0];
+  assign pe0_4_sum = \$159 [31:0];
+  assign pe0_5_sum = \$161 [31:0];
+  assign pe0_6_sum = \$163 [31:0];
+  assign pe0_7_sum = \$165 [31:0];
+  assign pe1_0_sum = \$167 [31:0];
+  assign pe1_1_sum = \$169 [31:0];
+  assign pe1_2_sum = \$171 [31:0];
+  assign pe1_3_sum = \$173 [31:0];
+  assign pe1_4_sum = \$175 [31:0];
+  assign pe1_5_sum = \$177 [31:0];
+  assign pe1_6_sum = \$179 [31:0];
+  assign pe1_7_sum = \$181 [31:0];
+  assign pe2_0_sum = \$183 [31:0];
+  assign pe2_1_sum = \$185 [31:0];
+  assign pe2_2_sum = \$187 [31:0];
+  assign pe2_3_sum = \$189 [31:0];
+  assign pe2_4_sum = \$191 [31:0];
+  assign pe2_5_sum = \$193 [31:0];
+  assign pe2_6_sum = \$195 [31:0];
+  assign pe2_7_sum = \$197 [31:0];
+  assign pe3_0_sum = \$199 [31:0];
+  assign pe3_1_sum = \$201 [31:0];
+  assign pe3_2_sum = \$203 [31:0];
+  assign pe3_3_sum = \$205 [31:0];
+  assign pe3_4_sum = \$207 [31:0];
+  assign pe3_5_sum = \$209 [31:0];
+  assign pe3_6_sum = \$211 [31:0];
+  assign pe3_7_sum = \$213 [31:0];
+  assign pe4_0_sum = \$215 [31:0];
+  assign pe4_1_sum = \$217 [31:0];
+  assign pe4_2_sum = \$219 [31:0];
+  assign pe4_3_sum = \$221 [31:0];
+  assign pe4_4_sum = \$223 [31:0];
+  assign pe4_5_sum = \$225 [31:0];
+  assign pe4_6_sum = \$227 [31:0];
+  assign pe4_7_sum = \$229 [31:0];
+  assign pe5_0_sum = \$231 [31:0];
+  assign pe5_1_sum = \$233 [31:0];
+  assign pe5_2_sum = \$235 [31:0];
+  assign pe5_3_sum = \$237 [31:0];
+  assign pe5_4_sum = \$239 [31:0];
+  assign pe5_5_sum = \$241 [31:0];
+  assign pe5_6_sum = \$243 [31:0];
+  assign pe5_7_sum = \$245 [31:0];
+  assign pe6_0_sum = \$247 [31:0];
+  assign pe6_1_sum = \$249 [31:0];
+  assign pe6_2_sum = \$251 [31:0];
+  assign pe6_3_sum = \$253 [31:0];
+  assign pe6_4_sum = \$255 [31:0];
+  assign pe6_5_sum = \$257 [31:0];
+  assign pe6_6_sum = \$259 [31:0];
+  assign pe6_7_sum = \$261 [31:0];
+  assign pe7_0_sum = \$263 [31:0];
+  assign pe7_1_sum = \$265 [31:0];
+  assign pe7_2_sum = \$267 [31:0];
+  assign pe7_3_sum = \$269 [31:0];
+  assign pe7_4_sum = \$271 [31:0];
+  assign pe7_5_sum = \$273 [31:0];
+  assign pe7_6_sum = \$275 [31:0];
   assign pe7_7_sum = \$277 [31:0];
   assign drain_row = out_reg_data;
   assign o__valid = out_reg_valid;
@@ -15798,7 +15478,7 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   assign \o__payload.c[6]  = out_reg_payload[223:192];
   assign \o__payload.c[7]  = out_reg_payload[255:224];
   assign \o__payload.last  = out_reg_payload[256];
-  assign \$1384  = \$210 ;
+  assign \$1384  = \$146 ;
   assign \$1377  = pe6_7_b;
   assign \$1376  = pe7_6_a;
   assign \$1364  = pe6_6_b;
@@ -15983,15 +15663,15 @@ module \datapath.array (clk, rst, i__valid, i__ready, out_reg_valid, out_reg_pay
   assign \$284  = skew_a2_d0;
   assign \$283  = i__payload[23:16];
   assign \$280  = i__payload[15:8];
-  assign i__ready = \$213 ;
-  assign \$140  = 1'h0;
-  assign \$149  = 1'h0;
-  assign \$159  = 1'h0;
-  assign \$169  = 1'h0;
-  assign \$179  = 1'h0;
-  assign \$189  = 1'h0;
-  assign \$199  = 1'h0;
-  assign \$209  = pe7_7_done_d0;
+  assign i__ready = \$149 ;
+  assign \$76  = 1'h0;
+  assign \$85  = 1'h0;
+  assign \$95  = 1'h0;
+  assign \$105  = 1'h0;
+  assign \$115  = 1'h0;
+  assign \$125  = 1'h0;
+  assign \$135  = 1'h0;
+  assign \$145  = pe7_7_done_d0;
   assign out_reg_push = drain_valid;
 endmodule
 

@@ -9,7 +9,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [2:0] \$1 ;
   wire [32:0] \$10 ;
-  wire \$100 ;
+  wire [32:0] \$100 ;
   reg \$1000 ;
   reg [31:0] \$1001 ;
   reg [31:0] \$1002 ;
@@ -31,7 +31,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1017 ;
   reg \$1018 ;
   reg \$1019 ;
-  wire \$102 ;
+  wire [32:0] \$102 ;
   reg \$1020 ;
   reg [7:0] \$1021 ;
   reg [7:0] \$1022 ;
@@ -53,7 +53,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1037 ;
   reg \$1038 ;
   reg \$1039 ;
-  wire \$104 ;
+  wire [32:0] \$104 ;
   reg [7:0] \$1040 ;
   reg [7:0] \$1041 ;
   reg \$1042 ;
@@ -75,7 +75,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1057 ;
   reg [7:0] \$1058 ;
   reg [7:0] \$1059 ;
-  wire \$106 ;
+  wire [32:0] \$106 ;
   reg \$1060 ;
   reg \$1061 ;
   reg \$1062 ;
@@ -97,7 +97,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1077 ;
   reg \$1078 ;
   reg \$1079 ;
-  wire \$108 ;
+  wire [32:0] \$108 ;
   reg [31:0] \$1080 ;
   reg [31:0] \$1081 ;
   reg \$1082 ;
@@ -119,8 +119,8 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [31:0] \$1097 ;
   reg \$1098 ;
   reg \$1099 ;
-  wire [32:0] \$11 ;
-  wire \$110 ;
+  wire [31:0] \$11 ;
+  wire [32:0] \$110 ;
   reg \$1100 ;
   reg \$1101 ;
   reg \$1102 ;
@@ -142,7 +142,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1117 ;
   reg \$1118 ;
   reg \$1119 ;
-  wire \$112 ;
+  wire [32:0] \$112 ;
   reg [7:0] \$1120 ;
   reg [7:0] \$1121 ;
   reg \$1122 ;
@@ -164,7 +164,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1137 ;
   reg [31:0] \$1138 ;
   reg [31:0] \$1139 ;
-  wire \$114 ;
+  wire [32:0] \$114 ;
   reg \$1140 ;
   reg \$1141 ;
   reg \$1142 ;
@@ -186,7 +186,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1157 ;
   reg \$1158 ;
   reg \$1159 ;
-  wire \$116 ;
+  wire [32:0] \$116 ;
   reg \$1160 ;
   reg \$1161 ;
   reg \$1162 ;
@@ -208,7 +208,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1177 ;
   reg \$1178 ;
   reg \$1179 ;
-  wire \$118 ;
+  wire [32:0] \$118 ;
   reg \$1180 ;
   reg \$1181 ;
   reg [7:0] \$1182 ;
@@ -231,7 +231,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1198 ;
   reg [7:0] \$1199 ;
   wire [32:0] \$12 ;
-  wire \$120 ;
+  wire [32:0] \$120 ;
   reg [7:0] \$1200 ;
   reg \$1201 ;
   reg \$1202 ;
@@ -253,7 +253,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1217 ;
   reg \$1218 ;
   reg \$1219 ;
-  wire \$122 ;
+  wire [32:0] \$122 ;
   reg [31:0] \$1220 ;
   reg [31:0] \$1221 ;
   reg \$1222 ;
@@ -275,7 +275,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1237 ;
   reg \$1238 ;
   reg \$1239 ;
-  wire \$124 ;
+  wire [32:0] \$124 ;
   reg \$1240 ;
   reg \$1241 ;
   reg \$1242 ;
@@ -297,7 +297,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [7:0] \$1257 ;
   reg [7:0] \$1258 ;
   reg \$1259 ;
-  wire \$126 ;
+  wire [32:0] \$126 ;
   reg \$1260 ;
   reg \$1261 ;
   reg [31:0] \$1262 ;
@@ -319,7 +319,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1277 ;
   reg \$1278 ;
   reg \$1279 ;
-  wire \$128 ;
+  wire [32:0] \$128 ;
   reg \$1280 ;
   reg \$1281 ;
   reg \$1282 ;
@@ -341,8 +341,8 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1297 ;
   reg \$1298 ;
   reg \$1299 ;
-  wire [32:0] \$13 ;
-  wire \$130 ;
+  wire [31:0] \$13 ;
+  wire [32:0] \$130 ;
   reg \$1300 ;
   reg \$1301 ;
   reg \$1302 ;
@@ -364,7 +364,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1317 ;
   reg \$1318 ;
   reg \$1319 ;
-  wire \$132 ;
+  wire [32:0] \$132 ;
   reg \$1320 ;
   reg \$1321 ;
   reg \$1322 ;
@@ -375,7 +375,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1327 ;
   reg [31:0] \$1328 ;
   reg [31:0] \$1329 ;
-  wire [31:0] \$133 ;
+  wire \$133 ;
   reg \$1330 ;
   reg \$1331 ;
   reg \$1332 ;
@@ -397,7 +397,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1347 ;
   reg \$1348 ;
   reg \$1349 ;
-  wire [31:0] \$135 ;
+  wire \$135 ;
   reg \$1350 ;
   reg \$1351 ;
   reg \$1352 ;
@@ -419,7 +419,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$1367 ;
   reg [7:0] \$1368 ;
   reg [7:0] \$1369 ;
-  wire [31:0] \$137 ;
+  wire [4:0] \$137 ;
   reg \$1370 ;
   reg \$1371 ;
   reg \$1372 ;
@@ -441,78 +441,78 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [31:0] \$1387 ;
   reg \$1388 ;
   reg [256:0] \$1389 ;
-  wire [31:0] \$139 ;
+  wire \$139 ;
   reg \$1390 ;
   wire [32:0] \$14 ;
   wire \$140 ;
-  wire [31:0] \$141 ;
+  wire \$141 ;
   wire \$142 ;
-  wire [31:0] \$143 ;
+  wire \$143 ;
   wire \$144 ;
-  wire [31:0] \$145 ;
+  wire \$145 ;
   wire \$146 ;
-  wire [31:0] \$147 ;
+  wire \$147 ;
   wire \$148 ;
-  wire [31:0] \$149 ;
-  wire [32:0] \$15 ;
+  wire \$149 ;
+  wire [31:0] \$15 ;
   wire \$150 ;
-  wire [31:0] \$151 ;
+  wire \$151 ;
   wire \$152 ;
-  wire [31:0] \$153 ;
+  wire \$153 ;
   wire \$154 ;
-  wire [31:0] \$155 ;
+  wire \$155 ;
   wire \$156 ;
-  wire [31:0] \$157 ;
+  wire \$157 ;
   wire \$158 ;
-  wire [31:0] \$159 ;
+  wire \$159 ;
   wire [32:0] \$16 ;
   wire \$160 ;
-  wire [31:0] \$161 ;
+  wire \$161 ;
   wire \$162 ;
-  wire [31:0] \$163 ;
+  wire \$163 ;
   wire \$164 ;
-  wire [31:0] \$165 ;
+  wire \$165 ;
   wire \$166 ;
-  wire [31:0] \$167 ;
+  wire \$167 ;
   wire \$168 ;
-  wire [31:0] \$169 ;
-  wire [32:0] \$17 ;
+  wire \$169 ;
+  wire [31:0] \$17 ;
   wire \$170 ;
-  wire [31:0] \$171 ;
+  wire \$171 ;
   wire \$172 ;
-  wire [31:0] \$173 ;
+  wire \$173 ;
   wire \$174 ;
-  wire [31:0] \$175 ;
+  wire \$175 ;
   wire \$176 ;
-  wire [31:0] \$177 ;
+  wire \$177 ;
   wire \$178 ;
-  wire [31:0] \$179 ;
+  wire \$179 ;
   wire [32:0] \$18 ;
   wire \$180 ;
-  wire [31:0] \$181 ;
+  wire \$181 ;
   wire \$182 ;
-  wire [31:0] \$183 ;
+  wire \$183 ;
   wire \$184 ;
-  wire [31:0] \$185 ;
+  wire \$185 ;
   wire \$186 ;
-  wire [31:0] \$187 ;
+  wire \$187 ;
   wire \$188 ;
-  wire [31:0] \$189 ;
-  wire [32:0] \$19 ;
+  wire \$189 ;
+  wire [31:0] \$19 ;
   wire \$190 ;
-  wire [31:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
-  wire [31:0] \$193 ;
+  wire \$193 ;
   wire \$194 ;
-  wire [31:0] \$195 ;
+  wire \$195 ;
   wire \$196 ;
-  wire [31:0] \$197 ;
+  wire \$197 ;
   wire \$198 ;
-  wire [31:0] \$199 ;
+  wire \$199 ;
   wire [3:0] \$2 ;
   wire [32:0] \$20 ;
   wire \$200 ;
-  wire [31:0] \$201 ;
+  wire \$201 ;
   wire [31:0] \$202 ;
   wire [31:0] \$203 ;
   wire [31:0] \$204 ;
@@ -521,7 +521,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire [31:0] \$207 ;
   wire [31:0] \$208 ;
   wire [31:0] \$209 ;
-  wire [32:0] \$21 ;
+  wire [31:0] \$21 ;
   wire \$210 ;
   wire [31:0] \$211 ;
   wire [31:0] \$212 ;
@@ -543,7 +543,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire [31:0] \$227 ;
   wire [31:0] \$228 ;
   wire \$229 ;
-  wire [32:0] \$23 ;
+  wire [31:0] \$23 ;
   wire [256:0] \$230 ;
   wire [31:0] \$231 ;
   wire [31:0] \$232 ;
@@ -565,7 +565,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire [31:0] \$247 ;
   wire [31:0] \$248 ;
   wire \$249 ;
-  wire [32:0] \$25 ;
+  wire [31:0] \$25 ;
   wire [256:0] \$250 ;
   wire [31:0] \$251 ;
   wire [31:0] \$252 ;
@@ -587,7 +587,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   wire [31:0] \$267 ;
   wire [31:0] \$268 ;
   wire \$269 ;
-  wire [32:0] \$27 ;
+  wire [31:0] \$27 ;
   wire [256:0] \$270 ;
   wire [31:0] \$271 ;
   wire [31:0] \$272 ;
@@ -609,7 +609,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$287 ;
   reg [7:0] \$288 ;
   reg [7:0] \$289 ;
-  wire [32:0] \$29 ;
+  wire [31:0] \$29 ;
   reg \$290 ;
   reg \$291 ;
   reg \$292 ;
@@ -632,7 +632,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$307 ;
   reg \$308 ;
   reg \$309 ;
-  wire [32:0] \$31 ;
+  wire [31:0] \$31 ;
   reg \$310 ;
   reg \$311 ;
   reg \$312 ;
@@ -654,7 +654,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$327 ;
   reg \$328 ;
   reg \$329 ;
-  wire [32:0] \$33 ;
+  wire [31:0] \$33 ;
   reg [7:0] \$330 ;
   reg [7:0] \$331 ;
   reg [7:0] \$332 ;
@@ -676,7 +676,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$347 ;
   reg [7:0] \$348 ;
   reg [7:0] \$349 ;
-  wire [32:0] \$35 ;
+  wire [31:0] \$35 ;
   reg [7:0] \$350 ;
   reg [7:0] \$351 ;
   reg [7:0] \$352 ;
@@ -698,7 +698,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$367 ;
   reg \$368 ;
   reg [7:0] \$369 ;
-  wire [32:0] \$37 ;
+  wire [31:0] \$37 ;
   reg [7:0] \$370 ;
   reg [7:0] \$371 ;
   reg [7:0] \$372 ;
@@ -720,7 +720,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [7:0] \$387 ;
   reg [7:0] \$388 ;
   reg [7:0] \$389 ;
-  wire [32:0] \$39 ;
+  wire [31:0] \$39 ;
   reg [7:0] \$390 ;
   reg [7:0] \$391 ;
   reg [7:0] \$392 ;
@@ -743,7 +743,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [31:0] \$407 ;
   reg \$408 ;
   reg \$409 ;
-  wire [32:0] \$41 ;
+  wire [31:0] \$41 ;
   reg \$410 ;
   reg \$411 ;
   reg \$412 ;
@@ -765,7 +765,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$427 ;
   reg \$428 ;
   reg \$429 ;
-  wire [32:0] \$43 ;
+  wire [31:0] \$43 ;
   reg \$430 ;
   reg \$431 ;
   reg \$432 ;
@@ -787,7 +787,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$447 ;
   reg \$448 ;
   reg \$449 ;
-  wire [32:0] \$45 ;
+  wire [31:0] \$45 ;
   reg \$450 ;
   reg \$451 ;
   reg \$452 ;
@@ -809,7 +809,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$467 ;
   reg \$468 ;
   reg \$469 ;
-  wire [32:0] \$47 ;
+  wire [31:0] \$47 ;
   reg \$470 ;
   reg [7:0] \$471 ;
   reg [7:0] \$472 ;
@@ -831,7 +831,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [7:0] \$487 ;
   reg \$488 ;
   reg \$489 ;
-  wire [32:0] \$49 ;
+  wire [31:0] \$49 ;
   reg \$490 ;
   reg [31:0] \$491 ;
   reg [31:0] \$492 ;
@@ -842,7 +842,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$497 ;
   reg \$498 ;
   reg \$499 ;
-  wire [32:0] \$5 ;
+  wire [31:0] \$5 ;
   wire [32:0] \$50 ;
   reg [7:0] \$500 ;
   reg [7:0] \$501 ;
@@ -854,7 +854,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$507 ;
   reg \$508 ;
   reg \$509 ;
-  wire [32:0] \$51 ;
+  wire [31:0] \$51 ;
   reg \$510 ;
   reg \$511 ;
   reg \$512 ;
@@ -876,7 +876,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$527 ;
   reg \$528 ;
   reg \$529 ;
-  wire [32:0] \$53 ;
+  wire [31:0] \$53 ;
   reg [31:0] \$530 ;
   reg [31:0] \$531 ;
   reg \$532 ;
@@ -898,7 +898,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$547 ;
   reg \$548 ;
   reg [31:0] \$549 ;
-  wire [32:0] \$55 ;
+  wire [31:0] \$55 ;
   reg [31:0] \$550 ;
   reg \$551 ;
   reg \$552 ;
@@ -920,7 +920,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [31:0] \$567 ;
   reg [31:0] \$568 ;
   reg \$569 ;
-  wire [32:0] \$57 ;
+  wire [31:0] \$57 ;
   reg \$570 ;
   reg \$571 ;
   reg \$572 ;
@@ -942,7 +942,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$587 ;
   reg \$588 ;
   reg \$589 ;
-  wire [32:0] \$59 ;
+  wire [31:0] \$59 ;
   reg \$590 ;
   reg \$591 ;
   reg \$592 ;
@@ -965,7 +965,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$607 ;
   reg \$608 ;
   reg \$609 ;
-  wire [32:0] \$61 ;
+  wire [31:0] \$61 ;
   reg [7:0] \$610 ;
   reg [7:0] \$611 ;
   reg \$612 ;
@@ -987,7 +987,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$627 ;
   reg \$628 ;
   reg [31:0] \$629 ;
-  wire [32:0] \$63 ;
+  wire [31:0] \$63 ;
   reg [31:0] \$630 ;
   reg \$631 ;
   reg \$632 ;
@@ -1009,7 +1009,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$647 ;
   reg \$648 ;
   reg [7:0] \$649 ;
-  wire [32:0] \$65 ;
+  wire [31:0] \$65 ;
   reg [7:0] \$650 ;
   reg \$651 ;
   reg \$652 ;
@@ -1031,7 +1031,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$667 ;
   reg [7:0] \$668 ;
   reg [7:0] \$669 ;
-  wire [32:0] \$67 ;
+  wire [31:0] \$67 ;
   reg \$670 ;
   reg \$671 ;
   reg \$672 ;
@@ -1053,7 +1053,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [7:0] \$687 ;
   reg \$688 ;
   reg \$689 ;
-  wire \$69 ;
+  wire [31:0] \$69 ;
   reg \$690 ;
   reg [31:0] \$691 ;
   reg [31:0] \$692 ;
@@ -1064,8 +1064,8 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$697 ;
   reg \$698 ;
   reg \$699 ;
-  wire [32:0] \$7 ;
-  wire \$70 ;
+  wire [31:0] \$7 ;
+  wire [32:0] \$70 ;
   reg \$700 ;
   reg \$701 ;
   reg \$702 ;
@@ -1076,7 +1076,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$707 ;
   reg [31:0] \$708 ;
   reg [31:0] \$709 ;
-  wire \$71 ;
+  wire [31:0] \$71 ;
   reg \$710 ;
   reg \$711 ;
   reg \$712 ;
@@ -1087,7 +1087,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$717 ;
   reg \$718 ;
   reg [7:0] \$719 ;
-  wire \$72 ;
+  wire [32:0] \$72 ;
   reg [7:0] \$720 ;
   reg \$721 ;
   reg \$722 ;
@@ -1098,7 +1098,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$727 ;
   reg \$728 ;
   reg \$729 ;
-  wire [4:0] \$73 ;
+  wire [31:0] \$73 ;
   reg \$730 ;
   reg \$731 ;
   reg \$732 ;
@@ -1109,7 +1109,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$737 ;
   reg \$738 ;
   reg [31:0] \$739 ;
-  wire \$74 ;
+  wire [32:0] \$74 ;
   reg [31:0] \$740 ;
   reg \$741 ;
   reg \$742 ;
@@ -1131,7 +1131,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$757 ;
   reg \$758 ;
   reg \$759 ;
-  wire \$76 ;
+  wire [32:0] \$76 ;
   reg \$760 ;
   reg [7:0] \$761 ;
   reg [7:0] \$762 ;
@@ -1153,7 +1153,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$777 ;
   reg [31:0] \$778 ;
   reg [31:0] \$779 ;
-  wire \$78 ;
+  wire [32:0] \$78 ;
   reg \$780 ;
   reg \$781 ;
   reg \$782 ;
@@ -1176,7 +1176,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [31:0] \$798 ;
   reg \$799 ;
   wire [32:0] \$8 ;
-  wire \$80 ;
+  wire [32:0] \$80 ;
   reg \$800 ;
   reg \$801 ;
   reg \$802 ;
@@ -1198,7 +1198,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$817 ;
   reg \$818 ;
   reg \$819 ;
-  wire \$82 ;
+  wire [32:0] \$82 ;
   reg \$820 ;
   reg \$821 ;
   reg \$822 ;
@@ -1220,7 +1220,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$837 ;
   reg \$838 ;
   reg \$839 ;
-  wire \$84 ;
+  wire [32:0] \$84 ;
   reg \$840 ;
   reg \$841 ;
   reg \$842 ;
@@ -1242,7 +1242,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$857 ;
   reg [7:0] \$858 ;
   reg [7:0] \$859 ;
-  wire \$86 ;
+  wire [32:0] \$86 ;
   reg \$860 ;
   reg \$861 ;
   reg \$862 ;
@@ -1264,7 +1264,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [31:0] \$877 ;
   reg [31:0] \$878 ;
   reg \$879 ;
-  wire \$88 ;
+  wire [32:0] \$88 ;
   reg \$880 ;
   reg \$881 ;
   reg \$882 ;
@@ -1286,8 +1286,8 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [7:0] \$897 ;
   reg [7:0] \$898 ;
   reg \$899 ;
-  wire [32:0] \$9 ;
-  wire \$90 ;
+  wire [31:0] \$9 ;
+  wire [32:0] \$90 ;
   reg \$900 ;
   reg \$901 ;
   reg [31:0] \$902 ;
@@ -1309,7 +1309,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [7:0] \$917 ;
   reg \$918 ;
   reg \$919 ;
-  wire \$92 ;
+  wire [32:0] \$92 ;
   reg \$920 ;
   reg [31:0] \$921 ;
   reg [31:0] \$922 ;
@@ -1331,7 +1331,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$937 ;
   reg \$938 ;
   reg [31:0] \$939 ;
-  wire \$94 ;
+  wire [32:0] \$94 ;
   reg [31:0] \$940 ;
   reg \$941 ;
   reg \$942 ;
@@ -1353,7 +1353,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg [31:0] \$957 ;
   reg \$958 ;
   reg \$959 ;
-  wire \$96 ;
+  wire [32:0] \$96 ;
   reg \$960 ;
   reg \$961 ;
   reg \$962 ;
@@ -1375,7 +1375,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   reg \$977 ;
   reg \$978 ;
   reg \$979 ;
-  wire \$98 ;
+  wire [32:0] \$98 ;
   reg \$980 ;
   reg \$981 ;
   reg [7:0] \$982 ;
@@ -3961,204 +3961,204 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   assign \$4  = last_ok | \$3 ;
   assign i__ready = out_buffer_en & \$4 ;
   assign take = i__valid & i__ready;
-  assign \$5  = $signed(pe0_0_acc) + $signed(pe0_0_p);
-  assign \$6  = $signed(pe0_1_acc) + $signed(pe0_1_p);
-  assign \$7  = $signed(pe0_2_acc) + $signed(pe0_2_p);
-  assign \$8  = $signed(pe0_3_acc) + $signed(pe0_3_p);
-  assign \$9  = $signed(pe0_4_acc) + $signed(pe0_4_p);
-  assign \$10  = $signed(pe0_5_acc) + $signed(pe0_5_p);
-  assign \$11  = $signed(pe0_6_acc) + $signed(pe0_6_p);
-  assign \$12  = $signed(pe0_7_acc) + $signed(pe0_7_p);
-  assign \$13  = $signed(pe1_0_acc) + $signed(pe1_0_p);
-  assign \$14  = $signed(pe1_1_acc) + $signed(pe1_1_p);
-  assign \$15  = $signed(pe1_2_acc) + $signed(pe1_2_p);
-  assign \$16  = $signed(pe1_3_acc) + $signed(pe1_3_p);
-  assign \$17  = $signed(pe1_4_acc) + $signed(pe1_4_p);
-  assign \$18  = $signed(pe1_5_acc) + $signed(pe1_5_p);
-  assign \$19  = $signed(pe1_6_acc) + $signed(pe1_6_p);
-  assign \$20  = $signed(pe1_7_acc) + $signed(pe1_7_p);
-  assign \$21  = $signed(pe2_0_acc) + $signed(pe2_0_p);
-  assign \$22  = $signed(pe2_1_acc) + $signed(pe2_1_p);
-  assign \$23  = $signed(pe2_2_acc) + $signed(pe2_2_p);
-  assign \$24  = $signed(pe2_3_acc) + $signed(pe2_3_p);
-  assign \$25  = $signed(pe2_4_acc) + $signed(pe2_4_p);
-  assign \$26  = $signed(pe2_5_acc) + $signed(pe2_5_p);
-  assign \$27  = $signed(pe2_6_acc) + $signed(pe2_6_p);
-  assign \$28  = $signed(pe2_7_acc) + $signed(pe2_7_p);
-  assign \$29  = $signed(pe3_0_acc) + $signed(pe3_0_p);
-  assign \$30  = $signed(pe3_1_acc) + $signed(pe3_1_p);
-  assign \$31  = $signed(pe3_2_acc) + $signed(pe3_2_p);
-  assign \$32  = $signed(pe3_3_acc) + $signed(pe3_3_p);
-  assign \$33  = $signed(pe3_4_acc) + $signed(pe3_4_p);
-  assign \$34  = $signed(pe3_5_acc) + $signed(pe3_5_p);
-  assign \$35  = $signed(pe3_6_acc) + $signed(pe3_6_p);
-  assign \$36  = $signed(pe3_7_acc) + $signed(pe3_7_p);
-  assign \$37  = $signed(pe4_0_acc) + $signed(pe4_0_p);
-  assign \$38  = $signed(pe4_1_acc) + $signed(pe4_1_p);
-  assign \$39  = $signed(pe4_2_acc) + $signed(pe4_2_p);
-  assign \$40  = $signed(pe4_3_acc) + $signed(pe4_3_p);
-  assign \$41  = $signed(pe4_4_acc) + $signed(pe4_4_p);
-  assign \$42  = $signed(pe4_5_acc) + $signed(pe4_5_p);
-  assign \$43  = $signed(pe4_6_acc) + $signed(pe4_6_p);
-  assign \$44  = $signed(pe4_7_acc) + $signed(pe4_7_p);
-  assign \$45  = $signed(pe5_0_acc) + $signed(pe5_0_p);
-  assign \$46  = $signed(pe5_1_acc) + $signed(pe5_1_p);
-  assign \$47  = $signed(pe5_2_acc) + $signed(pe5_2_p);
-  assign \$48  = $signed(pe5_3_acc) + $signed(pe5_3_p);
-  assign \$49  = $signed(pe5_4_acc) + $signed(pe5_4_p);
-  assign \$50  = $signed(pe5_5_acc) + $signed(pe5_5_p);
-  assign \$51  = $signed(pe5_6_acc) + $signed(pe5_6_p);
-  assign \$52  = $signed(pe5_7_acc) + $signed(pe5_7_p);
-  assign \$53  = $signed(pe6_0_acc) + $signed(pe6_0_p);
-  assign \$54  = $signed(pe6_1_acc) + $signed(pe6_1_p);
-  assign \$55  = $signed(pe6_2_acc) + $signed(pe6_2_p);
-  assign \$56  = $signed(pe6_3_acc) + $signed(pe6_3_p);
-  assign \$57  = $signed(pe6_4_acc) + $signed(pe6_4_p);
-  assign \$58  = $signed(pe6_5_acc) + $signed(pe6_5_p);
-  assign \$59  = $signed(pe6_6_acc) + $signed(pe6_6_p);
-  assign \$60  = $signed(pe6_7_acc) + $signed(pe6_7_p);
-  assign \$61  = $signed(pe7_0_acc) + $signed(pe7_0_p);
-  assign \$62  = $signed(pe7_1_acc) + $signed(pe7_1_p);
-  assign \$63  = $signed(pe7_2_acc) + $signed(pe7_2_p);
-  assign \$64  = $signed(pe7_3_acc) + $signed(pe7_3_p);
-  assign \$65  = $signed(pe7_4_acc) + $signed(pe7_4_p);
-  assign \$66  = $signed(pe7_5_acc) + $signed(pe7_5_p);
-  assign \$67  = $signed(pe7_6_acc) + $signed(pe7_6_p);
-  assign \$68  = $signed(pe7_7_acc) + $signed(pe7_7_p);
+  assign \$5  = pe0_0_fresh ? 32'd0 : pe0_0_acc;
+  assign \$6  = $signed(\$5 ) + $signed(pe0_0_p);
+  assign \$7  = pe0_1_fresh ? 32'd0 : pe0_1_acc;
+  assign \$8  = $signed(\$7 ) + $signed(pe0_1_p);
+  assign \$9  = pe0_2_fresh ? 32'd0 : pe0_2_acc;
+  assign \$10  = $signed(\$9 ) + $signed(pe0_2_p);
+  assign \$11  = pe0_3_fresh ? 32'd0 : pe0_3_acc;
+  assign \$12  = $signed(\$11 ) + $signed(pe0_3_p);
+  assign \$13  = pe0_4_fresh ? 32'd0 : pe0_4_acc;
+  assign \$14  = $signed(\$13 ) + $signed(pe0_4_p);
+  assign \$15  = pe0_5_fresh ? 32'd0 : pe0_5_acc;
+  assign \$16  = $signed(\$15 ) + $signed(pe0_5_p);
+  assign \$17  = pe0_6_fresh ? 32'd0 : pe0_6_acc;
+  assign \$18  = $signed(\$17 ) + $signed(pe0_6_p);
+  assign \$19  = pe0_7_fresh ? 32'd0 : pe0_7_acc;
+  assign \$20  = $signed(\$19 ) + $signed(pe0_7_p);
+  assign \$21  = pe1_0_fresh ? 32'd0 : pe1_0_acc;
+  assign \$22  = $signed(\$21 ) + $signed(pe1_0_p);
+  assign \$23  = pe1_1_fresh ? 32'd0 : pe1_1_acc;
+  assign \$24  = $signed(\$23 ) + $signed(pe1_1_p);
+  assign \$25  = pe1_2_fresh ? 32'd0 : pe1_2_acc;
+  assign \$26  = $signed(\$25 ) + $signed(pe1_2_p);
+  assign \$27  = pe1_3_fresh ? 32'd0 : pe1_3_acc;
+  assign \$28  = $signed(\$27 ) + $signed(pe1_3_p);
+  assign \$29  = pe1_4_fresh ? 32'd0 : pe1_4_acc;
+  assign \$30  = $signed(\$29 ) + $signed(pe1_4_p);
+  assign \$31  = pe1_5_fresh ? 32'd0 : pe1_5_acc;
+  assign \$32  = $signed(\$31 ) + $signed(pe1_5_p);
+  assign \$33  = pe1_6_fresh ? 32'd0 : pe1_6_acc;
+  assign \$34  = $signed(\$33 ) + $signed(pe1_6_p);
+  assign \$35  = pe1_7_fresh ? 32'd0 : pe1_7_acc;
+  assign \$36  = $signed(\$35 ) + $signed(pe1_7_p);
+  assign \$37  = pe2_0_fresh ? 32'd0 : pe2_0_acc;
+  assign \$38  = $signed(\$37 ) + $signed(pe2_0_p);
+  assign \$39  = pe2_1_fresh ? 32'd0 : pe2_1_acc;
+  assign \$40  = $signed(\$39 ) + $signed(pe2_1_p);
+  assign \$41  = pe2_2_fresh ? 32'd0 : pe2_2_acc;
+  assign \$42  = $signed(\$41 ) + $signed(pe2_2_p);
+  assign \$43  = pe2_3_fresh ? 32'd0 : pe2_3_acc;
+  assign \$44  = $signed(\$43 ) + $signed(pe2_3_p);
+  assign \$45  = pe2_4_fresh ? 32'd0 : pe2_4_acc;
+  assign \$46  = $signed(\$45 ) + $signed(pe2_4_p);
+  assign \$47  = pe2_5_fresh ? 32'd0 : pe2_5_acc;
+  assign \$48  = $signed(\$47 ) + $signed(pe2_5_p);
+  assign \$49  = pe2_6_fresh ? 32'd0 : pe2_6_acc;
+  assign \$50  = $signed(\$49 ) + $signed(pe2_6_p);
+  assign \$51  = pe2_7_fresh ? 32'd0 : pe2_7_acc;
+  assign \$52  = $signed(\$51 ) + $signed(pe2_7_p);
+  assign \$53  = pe3_0_fresh ? 32'd0 : pe3_0_acc;
+  assign \$54  = $signed(\$53 ) + $signed(pe3_0_p);
+  assign \$55  = pe3_1_fresh ? 32'd0 : pe3_1_acc;
+  assign \$56  = $signed(\$55 ) + $signed(pe3_1_p);
+  assign \$57  = pe3_2_fresh ? 32'd0 : pe3_2_acc;
+  assign \$58  = $signed(\$57 ) + $signed(pe3_2_p);
+  assign \$59  = pe3_3_fresh ? 32'd0 : pe3_3_acc;
+  assign \$60  = $signed(\$59 ) + $signed(pe3_3_p);
+  assign \$61  = pe3_4_fresh ? 32'd0 : pe3_4_acc;
+  assign \$62  = $signed(\$61 ) + $signed(pe3_4_p);
+  assign \$63  = pe3_5_fresh ? 32'd0 : pe3_5_acc;
+  assign \$64  = $signed(\$63 ) + $signed(pe3_5_p);
+  assign \$65  = pe3_6_fresh ? 32'd0 : pe3_6_acc;
+  assign \$66  = $signed(\$65 ) + $signed(pe3_6_p);
+  assign \$67  = pe3_7_fresh ? 32'd0 : pe3_7_acc;
+  assign \$68  = $signed(\$67 ) + $signed(pe3_7_p);
+  assign \$69  = pe4_0_fresh ? 32'd0 : pe4_0_acc;
+  assign \$70  = $signed(\$69 ) + $signed(pe4_0_p);
+  assign \$71  = pe4_1_fresh ? 32'd0 : pe4_1_acc;
+  assign \$72  = $signed(\$71 ) + $signed(pe4_1_p);
+  assign \$73  = pe4_2_fresh ? 32'd0 : pe4_2_acc;
+  assign \$74  = $signed(\$73 ) + $signed(pe4_2_p);
+  assign \$75  = pe4_3_fresh ? 32'd0 : pe4_3_acc;
+  assign \$76  = $signed(\$75 ) + $signed(pe4_3_p);
+  assign \$77  = pe4_4_fresh ? 32'd0 : pe4_4_acc;
+  assign \$78  = $signed(\$77 ) + $signed(pe4_4_p);
+  assign \$79  = pe4_5_fresh ? 32'd0 : pe4_5_acc;
+  assign \$80  = $signed(\$79 ) + $signed(pe4_5_p);
+  assign \$81  = pe4_6_fresh ? 32'd0 : pe4_6_acc;
+  assign \$82  = $signed(\$81 ) + $signed(pe4_6_p);
+  assign \$83  = pe4_7_fresh ? 32'd0 : pe4_7_acc;
+  assign \$84  = $signed(\$83 ) + $signed(pe4_7_p);
+  assign \$85  = pe5_0_fresh ? 32'd0 : pe5_0_acc;
+  assign \$86  = $signed(\$85 ) + $signed(pe5_0_p);
+  assign \$87  = pe5_1_fresh ? 32'd0 : pe5_1_acc;
+  assign \$88  = $signed(\$87 ) + $signed(pe5_1_p);
+  assign \$89  = pe5_2_fresh ? 32'd0 : pe5_2_acc;
+  assign \$90  = $signed(\$89 ) + $signed(pe5_2_p);
+  assign \$91  = pe5_3_fresh ? 32'd0 : pe5_3_acc;
+  assign \$92  = $signed(\$91 ) + $signed(pe5_3_p);
+  assign \$93  = pe5_4_fresh ? 32'd0 : pe5_4_acc;
+  assign \$94  = $signed(\$93 ) + $signed(pe5_4_p);
+  assign \$95  = pe5_5_fresh ? 32'd0 : pe5_5_acc;
+  assign \$96  = $signed(\$95 ) + $signed(pe5_5_p);
+  assign \$97  = pe5_6_fresh ? 32'd0 : pe5_6_acc;
+  assign \$98  = $signed(\$97 ) + $signed(pe5_6_p);
+  assign \$99  = pe5_7_fresh ? 32'd0 : pe5_7_acc;
+  assign \$100  = $signed(\$99 ) + $signed(pe5_7_p);
+  assign \$101  = pe6_0_fresh ? 32'd0 : pe6_0_acc;
+  assign \$102  = $signed(\$101 ) + $signed(pe6_0_p);
+  assign \$103  = pe6_1_fresh ? 32'd0 : pe6_1_acc;
+  assign \$104  = $signed(\$103 ) + $signed(pe6_1_p);
+  assign \$105  = pe6_2_fresh ? 32'd0 : pe6_2_acc;
+  assign \$106  = $signed(\$105 ) + $signed(pe6_2_p);
+  assign \$107  = pe6_3_fresh ? 32'd0 : pe6_3_acc;
+  assign \$108  = $signed(\$107 ) + $signed(pe6_3_p);
+  assign \$109  = pe6_4_fresh ? 32'd0 : pe6_4_acc;
+  assign \$110  = $signed(\$109 ) + $signed(pe6_4_p);
+  assign \$111  = pe6_5_fresh ? 32'd0 : pe6_5_acc;
+  assign \$112  = $signed(\$111 ) + $signed(pe6_5_p);
+  assign \$113  = pe6_6_fresh ? 32'd0 : pe6_6_acc;
+  assign \$114  = $signed(\$113 ) + $signed(pe6_6_p);
+  assign \$115  = pe6_7_fresh ? 32'd0 : pe6_7_acc;
+  assign \$116  = $signed(\$115 ) + $signed(pe6_7_p);
+  assign \$117  = pe7_0_fresh ? 32'd0 : pe7_0_acc;
+  assign \$118  = $signed(\$117 ) + $signed(pe7_0_p);
+  assign \$119  = pe7_1_fresh ? 32'd0 : pe7_1_acc;
+  assign \$120  = $signed(\$119 ) + $signed(pe7_1_p);
+  assign \$121  = pe7_2_fresh ? 32'd0 : pe7_2_acc;
+  assign \$122  = $signed(\$121 ) + $signed(pe7_2_p);
+  assign \$123  = pe7_3_fresh ? 32'd0 : pe7_3_acc;
+  assign \$124  = $signed(\$123 ) + $signed(pe7_3_p);
+  assign \$125  = pe7_4_fresh ? 32'd0 : pe7_4_acc;
+  assign \$126  = $signed(\$125 ) + $signed(pe7_4_p);
+  assign \$127  = pe7_5_fresh ? 32'd0 : pe7_5_acc;
+  assign \$128  = $signed(\$127 ) + $signed(pe7_5_p);
+  assign \$129  = pe7_6_fresh ? 32'd0 : pe7_6_acc;
+  assign \$130  = $signed(\$129 ) + $signed(pe7_6_p);
+  assign \$131  = pe7_7_fresh ? 32'd0 : pe7_7_acc;
+  assign \$132  = $signed(\$131 ) + $signed(pe7_7_p);
   assign w_en = out_buffer_en & drain_valid;
-  assign \$69  = \$2 [2:0] <= 1'h1;
-  assign \$70  = \$2 [2:0] <= 1'h1;
-  assign \$71  = take & i__payload[128];
-  assign \$72  = ~ last_ok;
-  assign \$73  = since_last + 1'h1;
-  assign \$74  = pe0_0_v & pe0_0_l;
-  assign \$75  = pe0_0_fresh ? { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p } : \$5 [31:0];
-  assign \$76  = pe0_1_v & pe0_1_l;
-  assign \$77  = pe0_1_fresh ? { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p } : \$6 [31:0];
-  assign \$78  = pe0_2_v & pe0_2_l;
-  assign \$79  = pe0_2_fresh ? { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p } : \$7 [31:0];
-  assign \$80  = pe0_3_v & pe0_3_l;
-  assign \$81  = pe0_3_fresh ? { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p } : \$8 [31:0];
-  assign \$82  = pe0_4_v & pe0_4_l;
-  assign \$83  = pe0_4_fresh ? { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p } : \$9 [31:0];
-  assign \$84  = pe0_5_v & pe0_5_l;
-  assign \$85  = pe0_5_fresh ? { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p } : \$10 [31:0];
-  assign \$86  = pe0_6_v & pe0_6_l;
-  assign \$87  = pe0_6_fresh ? { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p } : \$11 [31:0];
-  assign \$88  = pe0_7_v & pe0_7_l;
-  assign \$89  = pe0_7_fresh ? { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p } : \$12 [31:0];
-  assign \$90  = pe1_0_v & pe1_0_l;
-  assign \$91  = pe1_0_fresh ? { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p } : \$13 [31:0];
-  assign \$92  = pe1_1_v & pe1_1_l;
-  assign \$93  = pe1_1_fresh ? { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p } : \$14 [31:0];
-  assign \$94  = pe1_2_v & pe1_2_l;
-  assign \$95  = pe1_2_fresh ? { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p } : \$15 [31:0];
-  assign \$96  = pe1_3_v & pe1_3_l;
-  assign \$97  = pe1_3_fresh ? { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p } : \$16 [31:0];
-  assign \$98  = pe1_4_v & pe1_4_l;
-  assign \$99  = pe1_4_fresh ? { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p } : \$17 [31:0];
-  assign \$100  = pe1_5_v & pe1_5_l;
-  assign \$101  = pe1_5_fresh ? { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p } : \$18 [31:0];
-  assign \$102  = pe1_6_v & pe1_6_l;
-  assign \$103  = pe1_6_fresh ? { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p } : \$19 [31:0];
-  assign \$104  = pe1_7_v & pe1_7_l;
-  assign \$105  = pe1_7_fresh ? { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p } : \$20 [31:0];
-  assign \$106  = pe2_0_v & pe2_0_l;
-  assign \$107  = pe2_0_fresh ? { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p } : \$21 [31:0];
-  assign \$108  = pe2_1_v & pe2_1_l;
-  assign \$109  = pe2_1_fresh ? { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p } : \$22 [31:0];
-  assign \$110  = pe2_2_v & pe2_2_l;
-  assign \$111  = pe2_2_fresh ? { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p } : \$23 [31:0];
-  assign \$112  = pe2_3_v & pe2_3_l;
-  assign \$113  = pe2_3_fresh ? { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p } : \$24 [31:0];
-  assign \$114  = pe2_4_v & pe2_4_l;
-  assign \$115  = pe2_4_fresh ? { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p } : \$25 [31:0];
-  assign \$116  = pe2_5_v & pe2_5_l;
-  assign \$117  = pe2_5_fresh ? { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p } : \$26 [31:0];
-  assign \$118  = pe2_6_v & pe2_6_l;
-  assign \$119  = pe2_6_fresh ? { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p } : \$27 [31:0];
-  assign \$120  = pe2_7_v & pe2_7_l;
-  assign \$121  = pe2_7_fresh ? { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p } : \$28 [31:0];
-  assign \$122  = pe3_0_v & pe3_0_l;
-  assign \$123  = pe3_0_fresh ? { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p } : \$29 [31:0];
-  assign \$124  = pe3_1_v & pe3_1_l;
-  assign \$125  = pe3_1_fresh ? { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p } : \$30 [31:0];
-  assign \$126  = pe3_2_v & pe3_2_l;
-  assign \$127  = pe3_2_fresh ? { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p } : \$31 [31:0];
-  assign \$128  = pe3_3_v & pe3_3_l;
-  assign \$129  = pe3_3_fresh ? { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p } : \$32 [31:0];
-  assign \$130  = pe3_4_v & pe3_4_l;
-  assign \$131  = pe3_4_fresh ? { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p } : \$33 [31:0];
-  assign \$132  = pe3_5_v & pe3_5_l;
-  assign \$133  = pe3_5_fresh ? { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p } : \$34 [31:0];
-  assign \$134  = pe3_6_v & pe3_6_l;
-  assign \$135  = pe3_6_fresh ? { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p } : \$35 [31:0];
-  assign \$136  = pe3_7_v & pe3_7_l;
-  assign \$137  = pe3_7_fresh ? { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p } : \$36 [31:0];
-  assign \$138  = pe4_0_v & pe4_0_l;
-  assign \$139  = pe4_0_fresh ? { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p } : \$37 [31:0];
-  assign \$140  = pe4_1_v & pe4_1_l;
-  assign \$141  = pe4_1_fresh ? { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p } : \$38 [31:0];
-  assign \$142  = pe4_2_v & pe4_2_l;
-  assign \$143  = pe4_2_fresh ? { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p } : \$39 [31:0];
-  assign \$144  = pe4_3_v & pe4_3_l;
-  assign \$145  = pe4_3_fresh ? { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p } : \$40 [31:0];
-  assign \$146  = pe4_4_v & pe4_4_l;
-  assign \$147  = pe4_4_fresh ? { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p } : \$41 [31:0];
-  assign \$148  = pe4_5_v & pe4_5_l;
-  assign \$149  = pe4_5_fresh ? { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p } : \$42 [31:0];
-  assign \$150  = pe4_6_v & pe4_6_l;
-  assign \$151  = pe4_6_fresh ? { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p } : \$43 [31:0];
-  assign \$152  = pe4_7_v & pe4_7_l;
-  assign \$153  = pe4_7_fresh ? { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p } : \$44 [31:0];
-  assign \$154  = pe5_0_v & pe5_0_l;
-  assign \$155  = pe5_0_fresh ? { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p } : \$45 [31:0];
-  assign \$156  = pe5_1_v & pe5_1_l;
-  assign \$157  = pe5_1_fresh ? { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p } : \$46 [31:0];
-  assign \$158  = pe5_2_v & pe5_2_l;
-  assign \$159  = pe5_2_fresh ? { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p } : \$47 [31:0];
-  assign \$160  = pe5_3_v & pe5_3_l;
-  assign \$161  = pe5_3_fresh ? { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p } : \$48 [31:0];
-  assign \$162  = pe5_4_v & pe5_4_l;
-  assign \$163  = pe5_4_fresh ? { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p } : \$49 [31:0];
-  assign \$164  = pe5_5_v & pe5_5_l;
-  assign \$165  = pe5_5_fresh ? { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p } : \$50 [31:0];
-  assign \$166  = pe5_6_v & pe5_6_l;
-  assign \$167  = pe5_6_fresh ? { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p } : \$51 [31:0];
-  assign \$168  = pe5_7_v & pe5_7_l;
-  assign \$169  = pe5_7_fresh ? { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p } : \$52 [31:0];
-  assign \$170  = pe6_0_v & pe6_0_l;
-  assign \$171  = pe6_0_fresh ? { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p } : \$53 [31:0];
-  assign \$172  = pe6_1_v & pe6_1_l;
-  assign \$173  = pe6_1_fresh ? { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p } : \$54 [31:0];
-  assign \$174  = pe6_2_v & pe6_2_l;
-  assign \$175  = pe6_2_fresh ? { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p } : \$55 [31:0];
-  assign \$176  = pe6_3_v & pe6_3_l;
-  assign \$177  = pe6_3_fresh ? { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p } : \$56 [31:0];
-  assign \$178  = pe6_4_v & pe6_4_l;
-  assign \$179  = pe6_4_fresh ? { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p } : \$57 [31:0];
-  assign \$180  = pe6_5_v & pe6_5_l;
-  assign \$181  = pe6_5_fresh ? { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p } : \$58 [31:0];
-  assign \$182  = pe6_6_v & pe6_6_l;
-  assign \$183  = pe6_6_fresh ? { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p } : \$59 [31:0];
-  assign \$184  = pe6_7_v & pe6_7_l;
-  assign \$185  = pe6_7_fresh ? { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p } : \$60 [31:0];
-  assign \$186  = pe7_0_v & pe7_0_l;
-  assign \$187  = pe7_0_fresh ? { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p } : \$61 [31:0];
-  assign \$188  = pe7_1_v & pe7_1_l;
-  assign \$189  = pe7_1_fresh ? { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p } : \$62 [31:0];
-  assign \$190  = pe7_2_v & pe7_2_l;
-  assign \$191  = pe7_2_fresh ? { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p } : \$63 [31:0];
-  assign \$192  = pe7_3_v & pe7_3_l;
-  assign \$193  = pe7_3_fresh ? { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p } : \$64 [31:0];
-  assign \$194  = pe7_4_v & pe7_4_l;
-  assign \$195  = pe7_4_fresh ? { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p } : \$65 [31:0];
-  assign \$196  = pe7_5_v & pe7_5_l;
-  assign \$197  = pe7_5_fresh ? { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p } : \$66 [31:0];
-  assign \$198  = pe7_6_v & pe7_6_l;
-  assign \$199  = pe7_6_fresh ? { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p } : \$67 [31:0];
-  assign \$200  = pe7_7_v & pe7_7_l;
-  assign \$201  = pe7_7_fresh ? { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p } : \$68 [31:0];
+  assign \$133  = \$2 [2:0] <= 1'h1;
+  assign \$134  = \$2 [2:0] <= 1'h1;
+  assign \$135  = take & i__payload[128];
+  assign \$136  = ~ last_ok;
+  assign \$137  = since_last + 1'h1;
+  assign \$138  = pe0_0_v & pe0_0_l;
+  assign \$139  = pe0_1_v & pe0_1_l;
+  assign \$140  = pe0_2_v & pe0_2_l;
+  assign \$141  = pe0_3_v & pe0_3_l;
+  assign \$142  = pe0_4_v & pe0_4_l;
+  assign \$143  = pe0_5_v & pe0_5_l;
+  assign \$144  = pe0_6_v & pe0_6_l;
+  assign \$145  = pe0_7_v & pe0_7_l;
+  assign \$146  = pe1_0_v & pe1_0_l;
+  assign \$147  = pe1_1_v & pe1_1_l;
+  assign \$148  = pe1_2_v & pe1_2_l;
+  assign \$149  = pe1_3_v & pe1_3_l;
+  assign \$150  = pe1_4_v & pe1_4_l;
+  assign \$151  = pe1_5_v & pe1_5_l;
+  assign \$152  = pe1_6_v & pe1_6_l;
+  assign \$153  = pe1_7_v & pe1_7_l;
+  assign \$154  = pe2_0_v & pe2_0_l;
+  assign \$155  = pe2_1_v & pe2_1_l;
+  assign \$156  = pe2_2_v & pe2_2_l;
+  assign \$157  = pe2_3_v & pe2_3_l;
+  assign \$158  = pe2_4_v & pe2_4_l;
+  assign \$159  = pe2_5_v & pe2_5_l;
+  assign \$160  = pe2_6_v & pe2_6_l;
+  assign \$161  = pe2_7_v & pe2_7_l;
+  assign \$162  = pe3_0_v & pe3_0_l;
+  assign \$163  = pe3_1_v & pe3_1_l;
+  assign \$164  = pe3_2_v & pe3_2_l;
+  assign \$165  = pe3_3_v & pe3_3_l;
+  assign \$166  = pe3_4_v & pe3_4_l;
+  assign \$167  = pe3_5_v & pe3_5_l;
+  assign \$168  = pe3_6_v & pe3_6_l;
+  assign \$169  = pe3_7_v & pe3_7_l;
+  assign \$170  = pe4_0_v & pe4_0_l;
+  assign \$171  = pe4_1_v & pe4_1_l;
+  assign \$172  = pe4_2_v & pe4_2_l;
+  assign \$173  = pe4_3_v & pe4_3_l;
+  assign \$174  = pe4_4_v & pe4_4_l;
+  assign \$175  = pe4_5_v & pe4_5_l;
+  assign \$176  = pe4_6_v & pe4_6_l;
+  assign \$177  = pe4_7_v & pe4_7_l;
+  assign \$178  = pe5_0_v & pe5_0_l;
+  assign \$179  = pe5_1_v & pe5_1_l;
+  assign \$180  = pe5_2_v & pe5_2_l;
+  assign \$181  = pe5_3_v & pe5_3_l;
+  assign \$182  = pe5_4_v & pe5_4_l;
+  assign \$183  = pe5_5_v & pe5_5_l;
+  assign \$184  = pe5_6_v & pe5_6_l;
+  assign \$185  = pe5_7_v & pe5_7_l;
+  assign \$186  = pe6_0_v & pe6_0_l;
+  assign \$187  = pe6_1_v & pe6_1_l;
+  assign \$188  = pe6_2_v & pe6_2_l;
+  assign \$189  = pe6_3_v & pe6_3_l;
+  assign \$190  = pe6_4_v & pe6_4_l;
+  assign \$191  = pe6_5_v & pe6_5_l;
+  assign \$192  = pe6_6_v & pe6_6_l;
+  assign \$193  = pe6_7_v & pe6_7_l;
+  assign \$194  = pe7_0_v & pe7_0_l;
+  assign \$195  = pe7_1_v & pe7_1_l;
+  assign \$196  = pe7_2_v & pe7_2_l;
+  assign \$197  = pe7_3_v & pe7_3_l;
+  assign \$198  = pe7_4_v & pe7_4_l;
+  assign \$199  = pe7_5_v & pe7_5_l;
+  assign \$200  = pe7_6_v & pe7_6_l;
+  assign \$201  = pe7_7_v & pe7_7_l;
   assign \$202  = pe0_0_res & { pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7, pe0_0_done_d7 };
   assign \$203  = pe0_1_res & { pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6, pe0_1_done_d6 };
   assign \$204  = pe0_2_res & { pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5, pe0_2_done_d5 };
@@ -6973,14 +6973,14 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \$69 ;
+    \$282  = \$133 ;
     if (rst) begin
       \$282  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \$70 ;
+    \$283  = \$134 ;
     if (rst) begin
       \$283  = 1'h1;
     end
@@ -6989,10 +6989,10 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$284  = since_last;
     if (out_buffer_en) begin
-      if (\$71 ) begin
+      if (\$135 ) begin
         \$284  = 4'h1;
-      end else if (\$72 ) begin
-        \$284  = \$73 [3:0];
+      end else if (\$136 ) begin
+        \$284  = \$137 [3:0];
       end
     end
     if (rst) begin
@@ -7975,7 +7975,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$399  = pe0_0_pl_d0;
     if (out_buffer_en) begin
-      \$399  = \$74 ;
+      \$399  = \$138 ;
     end
     if (rst) begin
       \$399  = 1'h0;
@@ -8042,12 +8042,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$406  = pe0_0_acc;
     if (out_buffer_en) begin
       if (pe0_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_0_fresh) begin
-          \$406  = { pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p[15], pe0_0_p };
-        end else begin
-          \$406  = \$5 [31:0];
-        end
+        \$406  = \$6 [31:0];
       end
     end
   end
@@ -8057,7 +8052,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe0_0_pv_d1) begin
         if (pe0_0_pl_d1) begin
-          \$407  = \$75 ;
+          \$407  = \$6 [31:0];
         end
       end
     end
@@ -8166,7 +8161,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$418  = pe0_1_pl_d0;
     if (out_buffer_en) begin
-      \$418  = \$76 ;
+      \$418  = \$139 ;
     end
     if (rst) begin
       \$418  = 1'h0;
@@ -8233,12 +8228,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$425  = pe0_1_acc;
     if (out_buffer_en) begin
       if (pe0_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_1_fresh) begin
-          \$425  = { pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p[15], pe0_1_p };
-        end else begin
-          \$425  = \$6 [31:0];
-        end
+        \$425  = \$8 [31:0];
       end
     end
   end
@@ -8248,7 +8238,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe0_1_pv_d1) begin
         if (pe0_1_pl_d1) begin
-          \$426  = \$77 ;
+          \$426  = \$8 [31:0];
         end
       end
     end
@@ -8347,7 +8337,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$436  = pe0_2_pl_d0;
     if (out_buffer_en) begin
-      \$436  = \$78 ;
+      \$436  = \$140 ;
     end
     if (rst) begin
       \$436  = 1'h0;
@@ -8414,12 +8404,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$443  = pe0_2_acc;
     if (out_buffer_en) begin
       if (pe0_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_2_fresh) begin
-          \$443  = { pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p[15], pe0_2_p };
-        end else begin
-          \$443  = \$7 [31:0];
-        end
+        \$443  = \$10 [31:0];
       end
     end
   end
@@ -8429,7 +8414,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe0_2_pv_d1) begin
         if (pe0_2_pl_d1) begin
-          \$444  = \$79 ;
+          \$444  = \$10 [31:0];
         end
       end
     end
@@ -8518,7 +8503,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$453  = pe0_3_pl_d0;
     if (out_buffer_en) begin
-      \$453  = \$80 ;
+      \$453  = \$141 ;
     end
     if (rst) begin
       \$453  = 1'h0;
@@ -8585,12 +8570,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$460  = pe0_3_acc;
     if (out_buffer_en) begin
       if (pe0_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_3_fresh) begin
-          \$460  = { pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p[15], pe0_3_p };
-        end else begin
-          \$460  = \$8 [31:0];
-        end
+        \$460  = \$12 [31:0];
       end
     end
   end
@@ -8600,7 +8580,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe0_3_pv_d1) begin
         if (pe0_3_pl_d1) begin
-          \$461  = \$81 ;
+          \$461  = \$12 [31:0];
         end
       end
     end
@@ -8679,7 +8659,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$469  = pe0_4_pl_d0;
     if (out_buffer_en) begin
-      \$469  = \$82 ;
+      \$469  = \$142 ;
     end
     if (rst) begin
       \$469  = 1'h0;
@@ -8746,12 +8726,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$476  = pe0_4_acc;
     if (out_buffer_en) begin
       if (pe0_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_4_fresh) begin
-          \$476  = { pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p[15], pe0_4_p };
-        end else begin
-          \$476  = \$9 [31:0];
-        end
+        \$476  = \$14 [31:0];
       end
     end
   end
@@ -8761,7 +8736,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe0_4_pv_d1) begin
         if (pe0_4_pl_d1) begin
-          \$477  = \$83 ;
+          \$477  = \$14 [31:0];
         end
       end
     end
@@ -8830,7 +8805,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$484  = pe0_5_pl_d0;
     if (out_buffer_en) begin
-      \$484  = \$84 ;
+      \$484  = \$143 ;
     end
     if (rst) begin
       \$484  = 1'h0;
@@ -8897,12 +8872,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$491  = pe0_5_acc;
     if (out_buffer_en) begin
       if (pe0_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_5_fresh) begin
-          \$491  = { pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p[15], pe0_5_p };
-        end else begin
-          \$491  = \$10 [31:0];
-        end
+        \$491  = \$16 [31:0];
       end
     end
   end
@@ -8912,7 +8882,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe0_5_pv_d1) begin
         if (pe0_5_pl_d1) begin
-          \$492  = \$85 ;
+          \$492  = \$16 [31:0];
         end
       end
     end
@@ -8971,7 +8941,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$498  = pe0_6_pl_d0;
     if (out_buffer_en) begin
-      \$498  = \$86 ;
+      \$498  = \$144 ;
     end
     if (rst) begin
       \$498  = 1'h0;
@@ -9038,12 +9008,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$505  = pe0_6_acc;
     if (out_buffer_en) begin
       if (pe0_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_6_fresh) begin
-          \$505  = { pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p[15], pe0_6_p };
-        end else begin
-          \$505  = \$11 [31:0];
-        end
+        \$505  = \$18 [31:0];
       end
     end
   end
@@ -9053,7 +9018,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe0_6_pv_d1) begin
         if (pe0_6_pl_d1) begin
-          \$506  = \$87 ;
+          \$506  = \$18 [31:0];
         end
       end
     end
@@ -9102,7 +9067,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$511  = pe0_7_pl_d0;
     if (out_buffer_en) begin
-      \$511  = \$88 ;
+      \$511  = \$145 ;
     end
     if (rst) begin
       \$511  = 1'h0;
@@ -9169,12 +9134,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$518  = pe0_7_acc;
     if (out_buffer_en) begin
       if (pe0_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe0_7_fresh) begin
-          \$518  = { pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p[15], pe0_7_p };
-        end else begin
-          \$518  = \$12 [31:0];
-        end
+        \$518  = \$20 [31:0];
       end
     end
   end
@@ -9184,7 +9144,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe0_7_pv_d1) begin
         if (pe0_7_pl_d1) begin
-          \$519  = \$89 ;
+          \$519  = \$20 [31:0];
         end
       end
     end
@@ -9223,7 +9183,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$523  = pe1_0_pl_d0;
     if (out_buffer_en) begin
-      \$523  = \$90 ;
+      \$523  = \$146 ;
     end
     if (rst) begin
       \$523  = 1'h0;
@@ -9290,12 +9250,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$530  = pe1_0_acc;
     if (out_buffer_en) begin
       if (pe1_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_0_fresh) begin
-          \$530  = { pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p[15], pe1_0_p };
-        end else begin
-          \$530  = \$13 [31:0];
-        end
+        \$530  = \$22 [31:0];
       end
     end
   end
@@ -9305,7 +9260,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe1_0_pv_d1) begin
         if (pe1_0_pl_d1) begin
-          \$531  = \$91 ;
+          \$531  = \$22 [31:0];
         end
       end
     end
@@ -9414,7 +9369,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$542  = pe1_1_pl_d0;
     if (out_buffer_en) begin
-      \$542  = \$92 ;
+      \$542  = \$147 ;
     end
     if (rst) begin
       \$542  = 1'h0;
@@ -9481,12 +9436,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$549  = pe1_1_acc;
     if (out_buffer_en) begin
       if (pe1_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_1_fresh) begin
-          \$549  = { pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p[15], pe1_1_p };
-        end else begin
-          \$549  = \$14 [31:0];
-        end
+        \$549  = \$24 [31:0];
       end
     end
   end
@@ -9496,7 +9446,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe1_1_pv_d1) begin
         if (pe1_1_pl_d1) begin
-          \$550  = \$93 ;
+          \$550  = \$24 [31:0];
         end
       end
     end
@@ -9595,7 +9545,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$560  = pe1_2_pl_d0;
     if (out_buffer_en) begin
-      \$560  = \$94 ;
+      \$560  = \$148 ;
     end
     if (rst) begin
       \$560  = 1'h0;
@@ -9662,12 +9612,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$567  = pe1_2_acc;
     if (out_buffer_en) begin
       if (pe1_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_2_fresh) begin
-          \$567  = { pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p[15], pe1_2_p };
-        end else begin
-          \$567  = \$15 [31:0];
-        end
+        \$567  = \$26 [31:0];
       end
     end
   end
@@ -9677,7 +9622,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe1_2_pv_d1) begin
         if (pe1_2_pl_d1) begin
-          \$568  = \$95 ;
+          \$568  = \$26 [31:0];
         end
       end
     end
@@ -9766,7 +9711,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$577  = pe1_3_pl_d0;
     if (out_buffer_en) begin
-      \$577  = \$96 ;
+      \$577  = \$149 ;
     end
     if (rst) begin
       \$577  = 1'h0;
@@ -9833,12 +9778,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$584  = pe1_3_acc;
     if (out_buffer_en) begin
       if (pe1_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_3_fresh) begin
-          \$584  = { pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p[15], pe1_3_p };
-        end else begin
-          \$584  = \$16 [31:0];
-        end
+        \$584  = \$28 [31:0];
       end
     end
   end
@@ -9848,7 +9788,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe1_3_pv_d1) begin
         if (pe1_3_pl_d1) begin
-          \$585  = \$97 ;
+          \$585  = \$28 [31:0];
         end
       end
     end
@@ -9927,7 +9867,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$593  = pe1_4_pl_d0;
     if (out_buffer_en) begin
-      \$593  = \$98 ;
+      \$593  = \$150 ;
     end
     if (rst) begin
       \$593  = 1'h0;
@@ -9994,12 +9934,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$600  = pe1_4_acc;
     if (out_buffer_en) begin
       if (pe1_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_4_fresh) begin
-          \$600  = { pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p[15], pe1_4_p };
-        end else begin
-          \$600  = \$17 [31:0];
-        end
+        \$600  = \$30 [31:0];
       end
     end
   end
@@ -10009,7 +9944,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe1_4_pv_d1) begin
         if (pe1_4_pl_d1) begin
-          \$601  = \$99 ;
+          \$601  = \$30 [31:0];
         end
       end
     end
@@ -10078,7 +10013,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$608  = pe1_5_pl_d0;
     if (out_buffer_en) begin
-      \$608  = \$100 ;
+      \$608  = \$151 ;
     end
     if (rst) begin
       \$608  = 1'h0;
@@ -10145,12 +10080,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$615  = pe1_5_acc;
     if (out_buffer_en) begin
       if (pe1_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_5_fresh) begin
-          \$615  = { pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p[15], pe1_5_p };
-        end else begin
-          \$615  = \$18 [31:0];
-        end
+        \$615  = \$32 [31:0];
       end
     end
   end
@@ -10160,7 +10090,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe1_5_pv_d1) begin
         if (pe1_5_pl_d1) begin
-          \$616  = \$101 ;
+          \$616  = \$32 [31:0];
         end
       end
     end
@@ -10219,7 +10149,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$622  = pe1_6_pl_d0;
     if (out_buffer_en) begin
-      \$622  = \$102 ;
+      \$622  = \$152 ;
     end
     if (rst) begin
       \$622  = 1'h0;
@@ -10286,12 +10216,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$629  = pe1_6_acc;
     if (out_buffer_en) begin
       if (pe1_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_6_fresh) begin
-          \$629  = { pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p[15], pe1_6_p };
-        end else begin
-          \$629  = \$19 [31:0];
-        end
+        \$629  = \$34 [31:0];
       end
     end
   end
@@ -10301,7 +10226,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe1_6_pv_d1) begin
         if (pe1_6_pl_d1) begin
-          \$630  = \$103 ;
+          \$630  = \$34 [31:0];
         end
       end
     end
@@ -10350,7 +10275,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$635  = pe1_7_pl_d0;
     if (out_buffer_en) begin
-      \$635  = \$104 ;
+      \$635  = \$153 ;
     end
     if (rst) begin
       \$635  = 1'h0;
@@ -10417,12 +10342,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$642  = pe1_7_acc;
     if (out_buffer_en) begin
       if (pe1_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe1_7_fresh) begin
-          \$642  = { pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p[15], pe1_7_p };
-        end else begin
-          \$642  = \$20 [31:0];
-        end
+        \$642  = \$36 [31:0];
       end
     end
   end
@@ -10432,7 +10352,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe1_7_pv_d1) begin
         if (pe1_7_pl_d1) begin
-          \$643  = \$105 ;
+          \$643  = \$36 [31:0];
         end
       end
     end
@@ -10471,7 +10391,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$647  = pe2_0_pl_d0;
     if (out_buffer_en) begin
-      \$647  = \$106 ;
+      \$647  = \$154 ;
     end
     if (rst) begin
       \$647  = 1'h0;
@@ -10538,12 +10458,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$654  = pe2_0_acc;
     if (out_buffer_en) begin
       if (pe2_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_0_fresh) begin
-          \$654  = { pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p[15], pe2_0_p };
-        end else begin
-          \$654  = \$21 [31:0];
-        end
+        \$654  = \$38 [31:0];
       end
     end
   end
@@ -10553,7 +10468,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe2_0_pv_d1) begin
         if (pe2_0_pl_d1) begin
-          \$655  = \$107 ;
+          \$655  = \$38 [31:0];
         end
       end
     end
@@ -10662,7 +10577,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$666  = pe2_1_pl_d0;
     if (out_buffer_en) begin
-      \$666  = \$108 ;
+      \$666  = \$155 ;
     end
     if (rst) begin
       \$666  = 1'h0;
@@ -10729,12 +10644,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$673  = pe2_1_acc;
     if (out_buffer_en) begin
       if (pe2_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_1_fresh) begin
-          \$673  = { pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p[15], pe2_1_p };
-        end else begin
-          \$673  = \$22 [31:0];
-        end
+        \$673  = \$40 [31:0];
       end
     end
   end
@@ -10744,7 +10654,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe2_1_pv_d1) begin
         if (pe2_1_pl_d1) begin
-          \$674  = \$109 ;
+          \$674  = \$40 [31:0];
         end
       end
     end
@@ -10843,7 +10753,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$684  = pe2_2_pl_d0;
     if (out_buffer_en) begin
-      \$684  = \$110 ;
+      \$684  = \$156 ;
     end
     if (rst) begin
       \$684  = 1'h0;
@@ -10910,12 +10820,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$691  = pe2_2_acc;
     if (out_buffer_en) begin
       if (pe2_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_2_fresh) begin
-          \$691  = { pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p[15], pe2_2_p };
-        end else begin
-          \$691  = \$23 [31:0];
-        end
+        \$691  = \$42 [31:0];
       end
     end
   end
@@ -10925,7 +10830,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe2_2_pv_d1) begin
         if (pe2_2_pl_d1) begin
-          \$692  = \$111 ;
+          \$692  = \$42 [31:0];
         end
       end
     end
@@ -11014,7 +10919,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$701  = pe2_3_pl_d0;
     if (out_buffer_en) begin
-      \$701  = \$112 ;
+      \$701  = \$157 ;
     end
     if (rst) begin
       \$701  = 1'h0;
@@ -11081,12 +10986,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$708  = pe2_3_acc;
     if (out_buffer_en) begin
       if (pe2_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_3_fresh) begin
-          \$708  = { pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p[15], pe2_3_p };
-        end else begin
-          \$708  = \$24 [31:0];
-        end
+        \$708  = \$44 [31:0];
       end
     end
   end
@@ -11096,7 +10996,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe2_3_pv_d1) begin
         if (pe2_3_pl_d1) begin
-          \$709  = \$113 ;
+          \$709  = \$44 [31:0];
         end
       end
     end
@@ -11175,7 +11075,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$717  = pe2_4_pl_d0;
     if (out_buffer_en) begin
-      \$717  = \$114 ;
+      \$717  = \$158 ;
     end
     if (rst) begin
       \$717  = 1'h0;
@@ -11242,12 +11142,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$724  = pe2_4_acc;
     if (out_buffer_en) begin
       if (pe2_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_4_fresh) begin
-          \$724  = { pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p[15], pe2_4_p };
-        end else begin
-          \$724  = \$25 [31:0];
-        end
+        \$724  = \$46 [31:0];
       end
     end
   end
@@ -11257,7 +11152,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe2_4_pv_d1) begin
         if (pe2_4_pl_d1) begin
-          \$725  = \$115 ;
+          \$725  = \$46 [31:0];
         end
       end
     end
@@ -11326,7 +11221,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$732  = pe2_5_pl_d0;
     if (out_buffer_en) begin
-      \$732  = \$116 ;
+      \$732  = \$159 ;
     end
     if (rst) begin
       \$732  = 1'h0;
@@ -11393,12 +11288,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$739  = pe2_5_acc;
     if (out_buffer_en) begin
       if (pe2_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_5_fresh) begin
-          \$739  = { pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p[15], pe2_5_p };
-        end else begin
-          \$739  = \$26 [31:0];
-        end
+        \$739  = \$48 [31:0];
       end
     end
   end
@@ -11408,7 +11298,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe2_5_pv_d1) begin
         if (pe2_5_pl_d1) begin
-          \$740  = \$117 ;
+          \$740  = \$48 [31:0];
         end
       end
     end
@@ -11467,7 +11357,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$746  = pe2_6_pl_d0;
     if (out_buffer_en) begin
-      \$746  = \$118 ;
+      \$746  = \$160 ;
     end
     if (rst) begin
       \$746  = 1'h0;
@@ -11534,12 +11424,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$753  = pe2_6_acc;
     if (out_buffer_en) begin
       if (pe2_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_6_fresh) begin
-          \$753  = { pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p[15], pe2_6_p };
-        end else begin
-          \$753  = \$27 [31:0];
-        end
+        \$753  = \$50 [31:0];
       end
     end
   end
@@ -11549,7 +11434,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe2_6_pv_d1) begin
         if (pe2_6_pl_d1) begin
-          \$754  = \$119 ;
+          \$754  = \$50 [31:0];
         end
       end
     end
@@ -11598,7 +11483,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$759  = pe2_7_pl_d0;
     if (out_buffer_en) begin
-      \$759  = \$120 ;
+      \$759  = \$161 ;
     end
     if (rst) begin
       \$759  = 1'h0;
@@ -11665,12 +11550,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$766  = pe2_7_acc;
     if (out_buffer_en) begin
       if (pe2_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe2_7_fresh) begin
-          \$766  = { pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p[15], pe2_7_p };
-        end else begin
-          \$766  = \$28 [31:0];
-        end
+        \$766  = \$52 [31:0];
       end
     end
   end
@@ -11680,7 +11560,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe2_7_pv_d1) begin
         if (pe2_7_pl_d1) begin
-          \$767  = \$121 ;
+          \$767  = \$52 [31:0];
         end
       end
     end
@@ -11719,7 +11599,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$771  = pe3_0_pl_d0;
     if (out_buffer_en) begin
-      \$771  = \$122 ;
+      \$771  = \$162 ;
     end
     if (rst) begin
       \$771  = 1'h0;
@@ -11786,12 +11666,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$778  = pe3_0_acc;
     if (out_buffer_en) begin
       if (pe3_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_0_fresh) begin
-          \$778  = { pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p[15], pe3_0_p };
-        end else begin
-          \$778  = \$29 [31:0];
-        end
+        \$778  = \$54 [31:0];
       end
     end
   end
@@ -11801,7 +11676,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe3_0_pv_d1) begin
         if (pe3_0_pl_d1) begin
-          \$779  = \$123 ;
+          \$779  = \$54 [31:0];
         end
       end
     end
@@ -11910,7 +11785,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$790  = pe3_1_pl_d0;
     if (out_buffer_en) begin
-      \$790  = \$124 ;
+      \$790  = \$163 ;
     end
     if (rst) begin
       \$790  = 1'h0;
@@ -11977,12 +11852,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$797  = pe3_1_acc;
     if (out_buffer_en) begin
       if (pe3_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_1_fresh) begin
-          \$797  = { pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p[15], pe3_1_p };
-        end else begin
-          \$797  = \$30 [31:0];
-        end
+        \$797  = \$56 [31:0];
       end
     end
   end
@@ -11992,7 +11862,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe3_1_pv_d1) begin
         if (pe3_1_pl_d1) begin
-          \$798  = \$125 ;
+          \$798  = \$56 [31:0];
         end
       end
     end
@@ -12091,7 +11961,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$808  = pe3_2_pl_d0;
     if (out_buffer_en) begin
-      \$808  = \$126 ;
+      \$808  = \$164 ;
     end
     if (rst) begin
       \$808  = 1'h0;
@@ -12158,12 +12028,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$815  = pe3_2_acc;
     if (out_buffer_en) begin
       if (pe3_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_2_fresh) begin
-          \$815  = { pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p[15], pe3_2_p };
-        end else begin
-          \$815  = \$31 [31:0];
-        end
+        \$815  = \$58 [31:0];
       end
     end
   end
@@ -12173,7 +12038,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe3_2_pv_d1) begin
         if (pe3_2_pl_d1) begin
-          \$816  = \$127 ;
+          \$816  = \$58 [31:0];
         end
       end
     end
@@ -12262,7 +12127,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$825  = pe3_3_pl_d0;
     if (out_buffer_en) begin
-      \$825  = \$128 ;
+      \$825  = \$165 ;
     end
     if (rst) begin
       \$825  = 1'h0;
@@ -12329,12 +12194,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$832  = pe3_3_acc;
     if (out_buffer_en) begin
       if (pe3_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_3_fresh) begin
-          \$832  = { pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p[15], pe3_3_p };
-        end else begin
-          \$832  = \$32 [31:0];
-        end
+        \$832  = \$60 [31:0];
       end
     end
   end
@@ -12344,7 +12204,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe3_3_pv_d1) begin
         if (pe3_3_pl_d1) begin
-          \$833  = \$129 ;
+          \$833  = \$60 [31:0];
         end
       end
     end
@@ -12423,7 +12283,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$841  = pe3_4_pl_d0;
     if (out_buffer_en) begin
-      \$841  = \$130 ;
+      \$841  = \$166 ;
     end
     if (rst) begin
       \$841  = 1'h0;
@@ -12490,12 +12350,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$848  = pe3_4_acc;
     if (out_buffer_en) begin
       if (pe3_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_4_fresh) begin
-          \$848  = { pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p[15], pe3_4_p };
-        end else begin
-          \$848  = \$33 [31:0];
-        end
+        \$848  = \$62 [31:0];
       end
     end
   end
@@ -12505,7 +12360,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe3_4_pv_d1) begin
         if (pe3_4_pl_d1) begin
-          \$849  = \$131 ;
+          \$849  = \$62 [31:0];
         end
       end
     end
@@ -12574,7 +12429,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$856  = pe3_5_pl_d0;
     if (out_buffer_en) begin
-      \$856  = \$132 ;
+      \$856  = \$167 ;
     end
     if (rst) begin
       \$856  = 1'h0;
@@ -12641,12 +12496,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$863  = pe3_5_acc;
     if (out_buffer_en) begin
       if (pe3_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_5_fresh) begin
-          \$863  = { pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p[15], pe3_5_p };
-        end else begin
-          \$863  = \$34 [31:0];
-        end
+        \$863  = \$64 [31:0];
       end
     end
   end
@@ -12656,7 +12506,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe3_5_pv_d1) begin
         if (pe3_5_pl_d1) begin
-          \$864  = \$133 ;
+          \$864  = \$64 [31:0];
         end
       end
     end
@@ -12715,7 +12565,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$870  = pe3_6_pl_d0;
     if (out_buffer_en) begin
-      \$870  = \$134 ;
+      \$870  = \$168 ;
     end
     if (rst) begin
       \$870  = 1'h0;
@@ -12782,12 +12632,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$877  = pe3_6_acc;
     if (out_buffer_en) begin
       if (pe3_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_6_fresh) begin
-          \$877  = { pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p[15], pe3_6_p };
-        end else begin
-          \$877  = \$35 [31:0];
-        end
+        \$877  = \$66 [31:0];
       end
     end
   end
@@ -12797,7 +12642,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe3_6_pv_d1) begin
         if (pe3_6_pl_d1) begin
-          \$878  = \$135 ;
+          \$878  = \$66 [31:0];
         end
       end
     end
@@ -12846,7 +12691,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$883  = pe3_7_pl_d0;
     if (out_buffer_en) begin
-      \$883  = \$136 ;
+      \$883  = \$169 ;
     end
     if (rst) begin
       \$883  = 1'h0;
@@ -12913,12 +12758,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$890  = pe3_7_acc;
     if (out_buffer_en) begin
       if (pe3_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe3_7_fresh) begin
-          \$890  = { pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p[15], pe3_7_p };
-        end else begin
-          \$890  = \$36 [31:0];
-        end
+        \$890  = \$68 [31:0];
       end
     end
   end
@@ -12928,7 +12768,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe3_7_pv_d1) begin
         if (pe3_7_pl_d1) begin
-          \$891  = \$137 ;
+          \$891  = \$68 [31:0];
         end
       end
     end
@@ -12967,7 +12807,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$895  = pe4_0_pl_d0;
     if (out_buffer_en) begin
-      \$895  = \$138 ;
+      \$895  = \$170 ;
     end
     if (rst) begin
       \$895  = 1'h0;
@@ -13034,12 +12874,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$902  = pe4_0_acc;
     if (out_buffer_en) begin
       if (pe4_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_0_fresh) begin
-          \$902  = { pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p[15], pe4_0_p };
-        end else begin
-          \$902  = \$37 [31:0];
-        end
+        \$902  = \$70 [31:0];
       end
     end
   end
@@ -13049,7 +12884,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe4_0_pv_d1) begin
         if (pe4_0_pl_d1) begin
-          \$903  = \$139 ;
+          \$903  = \$70 [31:0];
         end
       end
     end
@@ -13158,7 +12993,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$914  = pe4_1_pl_d0;
     if (out_buffer_en) begin
-      \$914  = \$140 ;
+      \$914  = \$171 ;
     end
     if (rst) begin
       \$914  = 1'h0;
@@ -13225,12 +13060,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$921  = pe4_1_acc;
     if (out_buffer_en) begin
       if (pe4_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_1_fresh) begin
-          \$921  = { pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p[15], pe4_1_p };
-        end else begin
-          \$921  = \$38 [31:0];
-        end
+        \$921  = \$72 [31:0];
       end
     end
   end
@@ -13240,7 +13070,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe4_1_pv_d1) begin
         if (pe4_1_pl_d1) begin
-          \$922  = \$141 ;
+          \$922  = \$72 [31:0];
         end
       end
     end
@@ -13339,7 +13169,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$932  = pe4_2_pl_d0;
     if (out_buffer_en) begin
-      \$932  = \$142 ;
+      \$932  = \$172 ;
     end
     if (rst) begin
       \$932  = 1'h0;
@@ -13406,12 +13236,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$939  = pe4_2_acc;
     if (out_buffer_en) begin
       if (pe4_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_2_fresh) begin
-          \$939  = { pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p[15], pe4_2_p };
-        end else begin
-          \$939  = \$39 [31:0];
-        end
+        \$939  = \$74 [31:0];
       end
     end
   end
@@ -13421,7 +13246,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe4_2_pv_d1) begin
         if (pe4_2_pl_d1) begin
-          \$940  = \$143 ;
+          \$940  = \$74 [31:0];
         end
       end
     end
@@ -13510,7 +13335,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$949  = pe4_3_pl_d0;
     if (out_buffer_en) begin
-      \$949  = \$144 ;
+      \$949  = \$173 ;
     end
     if (rst) begin
       \$949  = 1'h0;
@@ -13577,12 +13402,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$956  = pe4_3_acc;
     if (out_buffer_en) begin
       if (pe4_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_3_fresh) begin
-          \$956  = { pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p[15], pe4_3_p };
-        end else begin
-          \$956  = \$40 [31:0];
-        end
+        \$956  = \$76 [31:0];
       end
     end
   end
@@ -13592,7 +13412,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe4_3_pv_d1) begin
         if (pe4_3_pl_d1) begin
-          \$957  = \$145 ;
+          \$957  = \$76 [31:0];
         end
       end
     end
@@ -13671,7 +13491,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$965  = pe4_4_pl_d0;
     if (out_buffer_en) begin
-      \$965  = \$146 ;
+      \$965  = \$174 ;
     end
     if (rst) begin
       \$965  = 1'h0;
@@ -13738,12 +13558,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$972  = pe4_4_acc;
     if (out_buffer_en) begin
       if (pe4_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_4_fresh) begin
-          \$972  = { pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p[15], pe4_4_p };
-        end else begin
-          \$972  = \$41 [31:0];
-        end
+        \$972  = \$78 [31:0];
       end
     end
   end
@@ -13753,7 +13568,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe4_4_pv_d1) begin
         if (pe4_4_pl_d1) begin
-          \$973  = \$147 ;
+          \$973  = \$78 [31:0];
         end
       end
     end
@@ -13822,7 +13637,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$980  = pe4_5_pl_d0;
     if (out_buffer_en) begin
-      \$980  = \$148 ;
+      \$980  = \$175 ;
     end
     if (rst) begin
       \$980  = 1'h0;
@@ -13889,12 +13704,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$987  = pe4_5_acc;
     if (out_buffer_en) begin
       if (pe4_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_5_fresh) begin
-          \$987  = { pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p[15], pe4_5_p };
-        end else begin
-          \$987  = \$42 [31:0];
-        end
+        \$987  = \$80 [31:0];
       end
     end
   end
@@ -13904,7 +13714,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe4_5_pv_d1) begin
         if (pe4_5_pl_d1) begin
-          \$988  = \$149 ;
+          \$988  = \$80 [31:0];
         end
       end
     end
@@ -13963,7 +13773,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$994  = pe4_6_pl_d0;
     if (out_buffer_en) begin
-      \$994  = \$150 ;
+      \$994  = \$176 ;
     end
     if (rst) begin
       \$994  = 1'h0;
@@ -14030,12 +13840,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1001  = pe4_6_acc;
     if (out_buffer_en) begin
       if (pe4_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_6_fresh) begin
-          \$1001  = { pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p[15], pe4_6_p };
-        end else begin
-          \$1001  = \$43 [31:0];
-        end
+        \$1001  = \$82 [31:0];
       end
     end
   end
@@ -14045,7 +13850,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe4_6_pv_d1) begin
         if (pe4_6_pl_d1) begin
-          \$1002  = \$151 ;
+          \$1002  = \$82 [31:0];
         end
       end
     end
@@ -14094,7 +13899,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1007  = pe4_7_pl_d0;
     if (out_buffer_en) begin
-      \$1007  = \$152 ;
+      \$1007  = \$177 ;
     end
     if (rst) begin
       \$1007  = 1'h0;
@@ -14161,12 +13966,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1014  = pe4_7_acc;
     if (out_buffer_en) begin
       if (pe4_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe4_7_fresh) begin
-          \$1014  = { pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p[15], pe4_7_p };
-        end else begin
-          \$1014  = \$44 [31:0];
-        end
+        \$1014  = \$84 [31:0];
       end
     end
   end
@@ -14176,7 +13976,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe4_7_pv_d1) begin
         if (pe4_7_pl_d1) begin
-          \$1015  = \$153 ;
+          \$1015  = \$84 [31:0];
         end
       end
     end
@@ -14215,7 +14015,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1019  = pe5_0_pl_d0;
     if (out_buffer_en) begin
-      \$1019  = \$154 ;
+      \$1019  = \$178 ;
     end
     if (rst) begin
       \$1019  = 1'h0;
@@ -14282,12 +14082,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1026  = pe5_0_acc;
     if (out_buffer_en) begin
       if (pe5_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_0_fresh) begin
-          \$1026  = { pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p[15], pe5_0_p };
-        end else begin
-          \$1026  = \$45 [31:0];
-        end
+        \$1026  = \$86 [31:0];
       end
     end
   end
@@ -14297,7 +14092,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe5_0_pv_d1) begin
         if (pe5_0_pl_d1) begin
-          \$1027  = \$155 ;
+          \$1027  = \$86 [31:0];
         end
       end
     end
@@ -14406,7 +14201,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1038  = pe5_1_pl_d0;
     if (out_buffer_en) begin
-      \$1038  = \$156 ;
+      \$1038  = \$179 ;
     end
     if (rst) begin
       \$1038  = 1'h0;
@@ -14473,12 +14268,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1045  = pe5_1_acc;
     if (out_buffer_en) begin
       if (pe5_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_1_fresh) begin
-          \$1045  = { pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p[15], pe5_1_p };
-        end else begin
-          \$1045  = \$46 [31:0];
-        end
+        \$1045  = \$88 [31:0];
       end
     end
   end
@@ -14488,7 +14278,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe5_1_pv_d1) begin
         if (pe5_1_pl_d1) begin
-          \$1046  = \$157 ;
+          \$1046  = \$88 [31:0];
         end
       end
     end
@@ -14587,7 +14377,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1056  = pe5_2_pl_d0;
     if (out_buffer_en) begin
-      \$1056  = \$158 ;
+      \$1056  = \$180 ;
     end
     if (rst) begin
       \$1056  = 1'h0;
@@ -14654,12 +14444,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1063  = pe5_2_acc;
     if (out_buffer_en) begin
       if (pe5_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_2_fresh) begin
-          \$1063  = { pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p[15], pe5_2_p };
-        end else begin
-          \$1063  = \$47 [31:0];
-        end
+        \$1063  = \$90 [31:0];
       end
     end
   end
@@ -14669,7 +14454,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe5_2_pv_d1) begin
         if (pe5_2_pl_d1) begin
-          \$1064  = \$159 ;
+          \$1064  = \$90 [31:0];
         end
       end
     end
@@ -14758,7 +14543,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1073  = pe5_3_pl_d0;
     if (out_buffer_en) begin
-      \$1073  = \$160 ;
+      \$1073  = \$181 ;
     end
     if (rst) begin
       \$1073  = 1'h0;
@@ -14825,12 +14610,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1080  = pe5_3_acc;
     if (out_buffer_en) begin
       if (pe5_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_3_fresh) begin
-          \$1080  = { pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p[15], pe5_3_p };
-        end else begin
-          \$1080  = \$48 [31:0];
-        end
+        \$1080  = \$92 [31:0];
       end
     end
   end
@@ -14840,7 +14620,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe5_3_pv_d1) begin
         if (pe5_3_pl_d1) begin
-          \$1081  = \$161 ;
+          \$1081  = \$92 [31:0];
         end
       end
     end
@@ -14919,7 +14699,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1089  = pe5_4_pl_d0;
     if (out_buffer_en) begin
-      \$1089  = \$162 ;
+      \$1089  = \$182 ;
     end
     if (rst) begin
       \$1089  = 1'h0;
@@ -14986,12 +14766,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1096  = pe5_4_acc;
     if (out_buffer_en) begin
       if (pe5_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_4_fresh) begin
-          \$1096  = { pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p[15], pe5_4_p };
-        end else begin
-          \$1096  = \$49 [31:0];
-        end
+        \$1096  = \$94 [31:0];
       end
     end
   end
@@ -15001,7 +14776,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe5_4_pv_d1) begin
         if (pe5_4_pl_d1) begin
-          \$1097  = \$163 ;
+          \$1097  = \$94 [31:0];
         end
       end
     end
@@ -15070,7 +14845,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1104  = pe5_5_pl_d0;
     if (out_buffer_en) begin
-      \$1104  = \$164 ;
+      \$1104  = \$183 ;
     end
     if (rst) begin
       \$1104  = 1'h0;
@@ -15137,12 +14912,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1111  = pe5_5_acc;
     if (out_buffer_en) begin
       if (pe5_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_5_fresh) begin
-          \$1111  = { pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p[15], pe5_5_p };
-        end else begin
-          \$1111  = \$50 [31:0];
-        end
+        \$1111  = \$96 [31:0];
       end
     end
   end
@@ -15152,7 +14922,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe5_5_pv_d1) begin
         if (pe5_5_pl_d1) begin
-          \$1112  = \$165 ;
+          \$1112  = \$96 [31:0];
         end
       end
     end
@@ -15211,7 +14981,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1118  = pe5_6_pl_d0;
     if (out_buffer_en) begin
-      \$1118  = \$166 ;
+      \$1118  = \$184 ;
     end
     if (rst) begin
       \$1118  = 1'h0;
@@ -15278,12 +15048,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1125  = pe5_6_acc;
     if (out_buffer_en) begin
       if (pe5_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_6_fresh) begin
-          \$1125  = { pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p[15], pe5_6_p };
-        end else begin
-          \$1125  = \$51 [31:0];
-        end
+        \$1125  = \$98 [31:0];
       end
     end
   end
@@ -15293,7 +15058,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe5_6_pv_d1) begin
         if (pe5_6_pl_d1) begin
-          \$1126  = \$167 ;
+          \$1126  = \$98 [31:0];
         end
       end
     end
@@ -15342,7 +15107,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1131  = pe5_7_pl_d0;
     if (out_buffer_en) begin
-      \$1131  = \$168 ;
+      \$1131  = \$185 ;
     end
     if (rst) begin
       \$1131  = 1'h0;
@@ -15409,12 +15174,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1138  = pe5_7_acc;
     if (out_buffer_en) begin
       if (pe5_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe5_7_fresh) begin
-          \$1138  = { pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p[15], pe5_7_p };
-        end else begin
-          \$1138  = \$52 [31:0];
-        end
+        \$1138  = \$100 [31:0];
       end
     end
   end
@@ -15424,7 +15184,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe5_7_pv_d1) begin
         if (pe5_7_pl_d1) begin
-          \$1139  = \$169 ;
+          \$1139  = \$100 [31:0];
         end
       end
     end
@@ -15463,7 +15223,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1143  = pe6_0_pl_d0;
     if (out_buffer_en) begin
-      \$1143  = \$170 ;
+      \$1143  = \$186 ;
     end
     if (rst) begin
       \$1143  = 1'h0;
@@ -15530,12 +15290,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1150  = pe6_0_acc;
     if (out_buffer_en) begin
       if (pe6_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_0_fresh) begin
-          \$1150  = { pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p[15], pe6_0_p };
-        end else begin
-          \$1150  = \$53 [31:0];
-        end
+        \$1150  = \$102 [31:0];
       end
     end
   end
@@ -15545,7 +15300,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe6_0_pv_d1) begin
         if (pe6_0_pl_d1) begin
-          \$1151  = \$171 ;
+          \$1151  = \$102 [31:0];
         end
       end
     end
@@ -15654,7 +15409,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1162  = pe6_1_pl_d0;
     if (out_buffer_en) begin
-      \$1162  = \$172 ;
+      \$1162  = \$187 ;
     end
     if (rst) begin
       \$1162  = 1'h0;
@@ -15721,12 +15476,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1169  = pe6_1_acc;
     if (out_buffer_en) begin
       if (pe6_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_1_fresh) begin
-          \$1169  = { pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p[15], pe6_1_p };
-        end else begin
-          \$1169  = \$54 [31:0];
-        end
+        \$1169  = \$104 [31:0];
       end
     end
   end
@@ -15736,7 +15486,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe6_1_pv_d1) begin
         if (pe6_1_pl_d1) begin
-          \$1170  = \$173 ;
+          \$1170  = \$104 [31:0];
         end
       end
     end
@@ -15835,7 +15585,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1180  = pe6_2_pl_d0;
     if (out_buffer_en) begin
-      \$1180  = \$174 ;
+      \$1180  = \$188 ;
     end
     if (rst) begin
       \$1180  = 1'h0;
@@ -15902,12 +15652,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1187  = pe6_2_acc;
     if (out_buffer_en) begin
       if (pe6_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_2_fresh) begin
-          \$1187  = { pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p[15], pe6_2_p };
-        end else begin
-          \$1187  = \$55 [31:0];
-        end
+        \$1187  = \$106 [31:0];
       end
     end
   end
@@ -15917,7 +15662,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe6_2_pv_d1) begin
         if (pe6_2_pl_d1) begin
-          \$1188  = \$175 ;
+          \$1188  = \$106 [31:0];
         end
       end
     end
@@ -16006,7 +15751,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1197  = pe6_3_pl_d0;
     if (out_buffer_en) begin
-      \$1197  = \$176 ;
+      \$1197  = \$189 ;
     end
     if (rst) begin
       \$1197  = 1'h0;
@@ -16073,12 +15818,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1204  = pe6_3_acc;
     if (out_buffer_en) begin
       if (pe6_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_3_fresh) begin
-          \$1204  = { pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p[15], pe6_3_p };
-        end else begin
-          \$1204  = \$56 [31:0];
-        end
+        \$1204  = \$108 [31:0];
       end
     end
   end
@@ -16088,7 +15828,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe6_3_pv_d1) begin
         if (pe6_3_pl_d1) begin
-          \$1205  = \$177 ;
+          \$1205  = \$108 [31:0];
         end
       end
     end
@@ -16167,7 +15907,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1213  = pe6_4_pl_d0;
     if (out_buffer_en) begin
-      \$1213  = \$178 ;
+      \$1213  = \$190 ;
     end
     if (rst) begin
       \$1213  = 1'h0;
@@ -16234,12 +15974,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1220  = pe6_4_acc;
     if (out_buffer_en) begin
       if (pe6_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_4_fresh) begin
-          \$1220  = { pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p[15], pe6_4_p };
-        end else begin
-          \$1220  = \$57 [31:0];
-        end
+        \$1220  = \$110 [31:0];
       end
     end
   end
@@ -16249,7 +15984,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe6_4_pv_d1) begin
         if (pe6_4_pl_d1) begin
-          \$1221  = \$179 ;
+          \$1221  = \$110 [31:0];
         end
       end
     end
@@ -16318,7 +16053,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1228  = pe6_5_pl_d0;
     if (out_buffer_en) begin
-      \$1228  = \$180 ;
+      \$1228  = \$191 ;
     end
     if (rst) begin
       \$1228  = 1'h0;
@@ -16385,12 +16120,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1235  = pe6_5_acc;
     if (out_buffer_en) begin
       if (pe6_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_5_fresh) begin
-          \$1235  = { pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p[15], pe6_5_p };
-        end else begin
-          \$1235  = \$58 [31:0];
-        end
+        \$1235  = \$112 [31:0];
       end
     end
   end
@@ -16400,7 +16130,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe6_5_pv_d1) begin
         if (pe6_5_pl_d1) begin
-          \$1236  = \$181 ;
+          \$1236  = \$112 [31:0];
         end
       end
     end
@@ -16459,7 +16189,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1242  = pe6_6_pl_d0;
     if (out_buffer_en) begin
-      \$1242  = \$182 ;
+      \$1242  = \$192 ;
     end
     if (rst) begin
       \$1242  = 1'h0;
@@ -16526,12 +16256,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1249  = pe6_6_acc;
     if (out_buffer_en) begin
       if (pe6_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_6_fresh) begin
-          \$1249  = { pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p[15], pe6_6_p };
-        end else begin
-          \$1249  = \$59 [31:0];
-        end
+        \$1249  = \$114 [31:0];
       end
     end
   end
@@ -16541,7 +16266,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe6_6_pv_d1) begin
         if (pe6_6_pl_d1) begin
-          \$1250  = \$183 ;
+          \$1250  = \$114 [31:0];
         end
       end
     end
@@ -16590,7 +16315,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1255  = pe6_7_pl_d0;
     if (out_buffer_en) begin
-      \$1255  = \$184 ;
+      \$1255  = \$193 ;
     end
     if (rst) begin
       \$1255  = 1'h0;
@@ -16657,12 +16382,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1262  = pe6_7_acc;
     if (out_buffer_en) begin
       if (pe6_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe6_7_fresh) begin
-          \$1262  = { pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p[15], pe6_7_p };
-        end else begin
-          \$1262  = \$60 [31:0];
-        end
+        \$1262  = \$116 [31:0];
       end
     end
   end
@@ -16672,7 +16392,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe6_7_pv_d1) begin
         if (pe6_7_pl_d1) begin
-          \$1263  = \$185 ;
+          \$1263  = \$116 [31:0];
         end
       end
     end
@@ -16711,7 +16431,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1267  = pe7_0_pl_d0;
     if (out_buffer_en) begin
-      \$1267  = \$186 ;
+      \$1267  = \$194 ;
     end
     if (rst) begin
       \$1267  = 1'h0;
@@ -16778,12 +16498,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1274  = pe7_0_acc;
     if (out_buffer_en) begin
       if (pe7_0_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_0_fresh) begin
-          \$1274  = { pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p[15], pe7_0_p };
-        end else begin
-          \$1274  = \$61 [31:0];
-        end
+        \$1274  = \$118 [31:0];
       end
     end
   end
@@ -16793,7 +16508,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe7_0_pv_d1) begin
         if (pe7_0_pl_d1) begin
-          \$1275  = \$187 ;
+          \$1275  = \$118 [31:0];
         end
       end
     end
@@ -16902,7 +16617,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1286  = pe7_1_pl_d0;
     if (out_buffer_en) begin
-      \$1286  = \$188 ;
+      \$1286  = \$195 ;
     end
     if (rst) begin
       \$1286  = 1'h0;
@@ -16969,12 +16684,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1293  = pe7_1_acc;
     if (out_buffer_en) begin
       if (pe7_1_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_1_fresh) begin
-          \$1293  = { pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p[15], pe7_1_p };
-        end else begin
-          \$1293  = \$62 [31:0];
-        end
+        \$1293  = \$120 [31:0];
       end
     end
   end
@@ -16984,7 +16694,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe7_1_pv_d1) begin
         if (pe7_1_pl_d1) begin
-          \$1294  = \$189 ;
+          \$1294  = \$120 [31:0];
         end
       end
     end
@@ -17083,7 +16793,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1304  = pe7_2_pl_d0;
     if (out_buffer_en) begin
-      \$1304  = \$190 ;
+      \$1304  = \$196 ;
     end
     if (rst) begin
       \$1304  = 1'h0;
@@ -17150,12 +16860,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1311  = pe7_2_acc;
     if (out_buffer_en) begin
       if (pe7_2_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_2_fresh) begin
-          \$1311  = { pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p[15], pe7_2_p };
-        end else begin
-          \$1311  = \$63 [31:0];
-        end
+        \$1311  = \$122 [31:0];
       end
     end
   end
@@ -17165,7 +16870,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe7_2_pv_d1) begin
         if (pe7_2_pl_d1) begin
-          \$1312  = \$191 ;
+          \$1312  = \$122 [31:0];
         end
       end
     end
@@ -17254,7 +16959,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1321  = pe7_3_pl_d0;
     if (out_buffer_en) begin
-      \$1321  = \$192 ;
+      \$1321  = \$197 ;
     end
     if (rst) begin
       \$1321  = 1'h0;
@@ -17321,12 +17026,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1328  = pe7_3_acc;
     if (out_buffer_en) begin
       if (pe7_3_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_3_fresh) begin
-          \$1328  = { pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p[15], pe7_3_p };
-        end else begin
-          \$1328  = \$64 [31:0];
-        end
+        \$1328  = \$124 [31:0];
       end
     end
   end
@@ -17336,7 +17036,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe7_3_pv_d1) begin
         if (pe7_3_pl_d1) begin
-          \$1329  = \$193 ;
+          \$1329  = \$124 [31:0];
         end
       end
     end
@@ -17415,7 +17115,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1337  = pe7_4_pl_d0;
     if (out_buffer_en) begin
-      \$1337  = \$194 ;
+      \$1337  = \$198 ;
     end
     if (rst) begin
       \$1337  = 1'h0;
@@ -17482,12 +17182,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1344  = pe7_4_acc;
     if (out_buffer_en) begin
       if (pe7_4_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_4_fresh) begin
-          \$1344  = { pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p[15], pe7_4_p };
-        end else begin
-          \$1344  = \$65 [31:0];
-        end
+        \$1344  = \$126 [31:0];
       end
     end
   end
@@ -17497,7 +17192,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe7_4_pv_d1) begin
         if (pe7_4_pl_d1) begin
-          \$1345  = \$195 ;
+          \$1345  = \$126 [31:0];
         end
       end
     end
@@ -17566,7 +17261,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1352  = pe7_5_pl_d0;
     if (out_buffer_en) begin
-      \$1352  = \$196 ;
+      \$1352  = \$199 ;
     end
     if (rst) begin
       \$1352  = 1'h0;
@@ -17633,12 +17328,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1359  = pe7_5_acc;
     if (out_buffer_en) begin
       if (pe7_5_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_5_fresh) begin
-          \$1359  = { pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p[15], pe7_5_p };
-        end else begin
-          \$1359  = \$66 [31:0];
-        end
+        \$1359  = \$128 [31:0];
       end
     end
   end
@@ -17648,7 +17338,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe7_5_pv_d1) begin
         if (pe7_5_pl_d1) begin
-          \$1360  = \$197 ;
+          \$1360  = \$128 [31:0];
         end
       end
     end
@@ -17707,7 +17397,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1366  = pe7_6_pl_d0;
     if (out_buffer_en) begin
-      \$1366  = \$198 ;
+      \$1366  = \$200 ;
     end
     if (rst) begin
       \$1366  = 1'h0;
@@ -17774,12 +17464,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1373  = pe7_6_acc;
     if (out_buffer_en) begin
       if (pe7_6_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_6_fresh) begin
-          \$1373  = { pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p[15], pe7_6_p };
-        end else begin
-          \$1373  = \$67 [31:0];
-        end
+        \$1373  = \$130 [31:0];
       end
     end
   end
@@ -17789,7 +17474,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe7_6_pv_d1) begin
         if (pe7_6_pl_d1) begin
-          \$1374  = \$199 ;
+          \$1374  = \$130 [31:0];
         end
       end
     end
@@ -17838,7 +17523,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$1379  = pe7_7_pl_d0;
     if (out_buffer_en) begin
-      \$1379  = \$200 ;
+      \$1379  = \$201 ;
     end
     if (rst) begin
       \$1379  = 1'h0;
@@ -17905,12 +17590,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     \$1386  = pe7_7_acc;
     if (out_buffer_en) begin
       if (pe7_7_pv_d1) begin
-        (* full_case = 32'd1 *)
-        if (pe7_7_fresh) begin
-          \$1386  = { pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p[15], pe7_7_p };
-        end else begin
-          \$1386  = \$68 [31:0];
-        end
+        \$1386  = \$132 [31:0];
       end
     end
   end
@@ -17920,7 +17600,7 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
     if (out_buffer_en) begin
       if (pe7_7_pv_d1) begin
         if (pe7_7_pl_d1) begin
-          \$1387  = \$201 ;
+          \$1387  = \$132 [31:0];
         end
       end
     end
@@ -17961,259 +17641,259 @@ module systolic_array(i__valid, o__ready, clk, rst, i__ready, o__payload, o__val
   assign pe0_0_a_in = i__payload[7:0];
   assign pe0_0_b_in = i__payload[71:64];
   assign pe0_0_en = out_buffer_en;
-  assign pe0_0_sum = \$5 [31:0];
+  assign pe0_0_sum = \$6 [31:0];
   assign pe0_0_a = pe0_1_a_in;
   assign skew_b1_d0 = pe0_1_b_in;
   assign pe0_1_en = out_buffer_en;
-  assign pe0_1_sum = \$6 [31:0];
+  assign pe0_1_sum = \$8 [31:0];
   assign pe0_1_a = pe0_2_a_in;
   assign skew_b2_d1 = pe0_2_b_in;
   assign pe0_2_en = out_buffer_en;
-  assign pe0_2_sum = \$7 [31:0];
+  assign pe0_2_sum = \$10 [31:0];
   assign pe0_2_a = pe0_3_a_in;
   assign skew_b3_d2 = pe0_3_b_in;
   assign pe0_3_en = out_buffer_en;
-  assign pe0_3_sum = \$8 [31:0];
+  assign pe0_3_sum = \$12 [31:0];
   assign pe0_3_a = pe0_4_a_in;
   assign skew_b4_d3 = pe0_4_b_in;
   assign pe0_4_en = out_buffer_en;
-  assign pe0_4_sum = \$9 [31:0];
+  assign pe0_4_sum = \$14 [31:0];
   assign pe0_4_a = pe0_5_a_in;
   assign skew_b5_d4 = pe0_5_b_in;
   assign pe0_5_en = out_buffer_en;
-  assign pe0_5_sum = \$10 [31:0];
+  assign pe0_5_sum = \$16 [31:0];
   assign pe0_5_a = pe0_6_a_in;
   assign skew_b6_d5 = pe0_6_b_in;
   assign pe0_6_en = out_buffer_en;
-  assign pe0_6_sum = \$11 [31:0];
+  assign pe0_6_sum = \$18 [31:0];
   assign pe0_6_a = pe0_7_a_in;
   assign skew_b7_d6 = pe0_7_b_in;
   assign pe0_7_en = out_buffer_en;
-  assign pe0_7_sum = \$12 [31:0];
+  assign pe0_7_sum = \$20 [31:0];
   assign skew_a1_d0 = pe1_0_a_in;
   assign pe0_0_b = pe1_0_b_in;
   assign pe1_0_en = out_buffer_en;
-  assign pe1_0_sum = \$13 [31:0];
+  assign pe1_0_sum = \$22 [31:0];
   assign pe1_0_a = pe1_1_a_in;
   assign pe0_1_b = pe1_1_b_in;
   assign pe1_1_en = out_buffer_en;
-  assign pe1_1_sum = \$14 [31:0];
+  assign pe1_1_sum = \$24 [31:0];
   assign pe1_1_a = pe1_2_a_in;
   assign pe0_2_b = pe1_2_b_in;
   assign pe1_2_en = out_buffer_en;
-  assign pe1_2_sum = \$15 [31:0];
+  assign pe1_2_sum = \$26 [31:0];
   assign pe1_2_a = pe1_3_a_in;
   assign pe0_3_b = pe1_3_b_in;
   assign pe1_3_en = out_buffer_en;
-  assign pe1_3_sum = \$16 [31:0];
+  assign pe1_3_sum = \$28 [31:0];
   assign pe1_3_a = pe1_4_a_in;
   assign pe0_4_b = pe1_4_b_in;
   assign pe1_4_en = out_buffer_en;
-  assign pe1_4_sum = \$17 [31:0];
+  assign pe1_4_sum = \$30 [31:0];
   assign pe1_4_a = pe1_5_a_in;
   assign pe0_5_b = pe1_5_b_in;
   assign pe1_5_en = out_buffer_en;
-  assign pe1_5_sum = \$18 [31:0];
+  assign pe1_5_sum = \$32 [31:0];
   assign pe1_5_a = pe1_6_a_in;
   assign pe0_6_b = pe1_6_b_in;
   assign pe1_6_en = out_buffer_en;
-  assign pe1_6_sum = \$19 [31:0];
+  assign pe1_6_sum = \$34 [31:0];
   assign pe1_6_a = pe1_7_a_in;
   assign pe0_7_b = pe1_7_b_in;
   assign pe1_7_en = out_buffer_en;
-  assign pe1_7_sum = \$20 [31:0];
+  assign pe1_7_sum = \$36 [31:0];
   assign skew_a2_d1 = pe2_0_a_in;
   assign pe1_0_b = pe2_0_b_in;
   assign pe2_0_en = out_buffer_en;
-  assign pe2_0_sum = \$21 [31:0];
+  assign pe2_0_sum = \$38 [31:0];
   assign pe2_0_a = pe2_1_a_in;
   assign pe1_1_b = pe2_1_b_in;
   assign pe2_1_en = out_buffer_en;
-  assign pe2_1_sum = \$22 [31:0];
+  assign pe2_1_sum = \$40 [31:0];
   assign pe2_1_a = pe2_2_a_in;
   assign pe1_2_b = pe2_2_b_in;
   assign pe2_2_en = out_buffer_en;
-  assign pe2_2_sum = \$23 [31:0];
+  assign pe2_2_sum = \$42 [31:0];
   assign pe2_2_a = pe2_3_a_in;
   assign pe1_3_b = pe2_3_b_in;
   assign pe2_3_en = out_buffer_en;
-  assign pe2_3_sum = \$24 [31:0];
+  assign pe2_3_sum = \$44 [31:0];
   assign pe2_3_a = pe2_4_a_in;
   assign pe1_4_b = pe2_4_b_in;
   assign pe2_4_en = out_buffer_en;
-  assign pe2_4_sum = \$25 [31:0];
+  assign pe2_4_sum = \$46 [31:0];
   assign pe2_4_a = pe2_5_a_in;
   assign pe1_5_b = pe2_5_b_in;
   assign pe2_5_en = out_buffer_en;
-  assign pe2_5_sum = \$26 [31:0];
+  assign pe2_5_sum = \$48 [31:0];
   assign pe2_5_a = pe2_6_a_in;
   assign pe1_6_b = pe2_6_b_in;
   assign pe2_6_en = out_buffer_en;
-  assign pe2_6_sum = \$27 [31:0];
+  assign pe2_6_sum = \$50 [31:0];
   assign pe2_6_a = pe2_7_a_in;
   assign pe1_7_b = pe2_7_b_in;
   assign pe2_7_en = out_buffer_en;
-  assign pe2_7_sum = \$28 [31:0];
+  assign pe2_7_sum = \$52 [31:0];
   assign skew_a3_d2 = pe3_0_a_in;
   assign pe2_0_b = pe3_0_b_in;
   assign pe3_0_en = out_buffer_en;
-  assign pe3_0_sum = \$29 [31:0];
+  assign pe3_0_sum = \$54 [31:0];
   assign pe3_0_a = pe3_1_a_in;
   assign pe2_1_b = pe3_1_b_in;
   assign pe3_1_en = out_buffer_en;
-  assign pe3_1_sum = \$30 [31:0];
+  assign pe3_1_sum = \$56 [31:0];
   assign pe3_1_a = pe3_2_a_in;
   assign pe2_2_b = pe3_2_b_in;
   assign pe3_2_en = out_buffer_en;
-  assign pe3_2_sum = \$31 [31:0];
+  assign pe3_2_sum = \$58 [31:0];
   assign pe3_2_a = pe3_3_a_in;
   assign pe2_3_b = pe3_3_b_in;
   assign pe3_3_en = out_buffer_en;
-  assign pe3_3_sum = \$32 [31:0];
+  assign pe3_3_sum = \$60 [31:0];
   assign pe3_3_a = pe3_4_a_in;
   assign pe2_4_b = pe3_4_b_in;
   assign pe3_4_en = out_buffer_en;
-  assign pe3_4_sum = \$33 [31:0];
+  assign pe3_4_sum = \$62 [31:0];
   assign pe3_4_a = pe3_5_a_in;
   assign pe2_5_b = pe3_5_b_in;
   assign pe3_5_en = out_buffer_en;
-  assign pe3_5_sum = \$34 [31:0];
+  assign pe3_5_sum = \$64 [31:0];
   assign pe3_5_a = pe3_6_a_in;
   assign pe2_6_b = pe3_6_b_in;
   assign pe3_6_en = out_buffer_en;
-  assign pe3_6_sum = \$35 [31:0];
+  assign pe3_6_sum = \$66 [31:0];
   assign pe3_6_a = pe3_7_a_in;
   assign pe2_7_b = pe3_7_b_in;
   assign pe3_7_en = out_buffer_en;
-  assign pe3_7_sum = \$36 [31:0];
+  assign pe3_7_sum = \$68 [31:0];
   assign skew_a4_d3 = pe4_0_a_in;
   assign pe3_0_b = pe4_0_b_in;
   assign pe4_0_en = out_buffer_en;
-  assign pe4_0_sum = \$37 [31:0];
+  assign pe4_0_sum = \$70 [31:0];
   assign pe4_0_a = pe4_1_a_in;
   assign pe3_1_b = pe4_1_b_in;
   assign pe4_1_en = out_buffer_en;
-  assign pe4_1_sum = \$38 [31:0];
+  assign pe4_1_sum = \$72 [31:0];
   assign pe4_1_a = pe4_2_a_in;
   assign pe3_2_b = pe4_2_b_in;
   assign pe4_2_en = out_buffer_en;
-  assign pe4_2_sum = \$39 [31:0];
+  assign pe4_2_sum = \$74 [31:0];
   assign pe4_2_a = pe4_3_a_in;
   assign pe3_3_b = pe4_3_b_in;
   assign pe4_3_en = out_buffer_en;
-  assign pe4_3_sum = \$40 [31:0];
+  assign pe4_3_sum = \$76 [31:0];
   assign pe4_3_a = pe4_4_a_in;
   assign pe3_4_b = pe4_4_b_in;
   assign pe4_4_en = out_buffer_en;
-  assign pe4_4_sum = \$41 [31:0];
+  assign pe4_4_sum = \$78 [31:0];
   assign pe4_4_a = pe4_5_a_in;
   assign pe3_5_b = pe4_5_b_in;
   assign pe4_5_en = out_buffer_en;
-  assign pe4_5_sum = \$42 [31:0];
+  assign pe4_5_sum = \$80 [31:0];
   assign pe4_5_a = pe4_6_a_in;
   assign pe3_6_b = pe4_6_b_in;
   assign pe4_6_en = out_buffer_en;
-  assign pe4_6_sum = \$43 [31:0];
+  assign pe4_6_sum = \$82 [31:0];
   assign pe4_6_a = pe4_7_a_in;
   assign pe3_7_b = pe4_7_b_in;
   assign pe4_7_en = out_buffer_en;
-  assign pe4_7_sum = \$44 [31:0];
+  assign pe4_7_sum = \$84 [31:0];
   assign skew_a5_d4 = pe5_0_a_in;
   assign pe4_0_b = pe5_0_b_in;
   assign pe5_0_en = out_buffer_en;
-  assign pe5_0_sum = \$45 [31:0];
+  assign pe5_0_sum = \$86 [31:0];
   assign pe5_0_a = pe5_1_a_in;
   assign pe4_1_b = pe5_1_b_in;
   assign pe5_1_en = out_buffer_en;
-  assign pe5_1_sum = \$46 [31:0];
+  assign pe5_1_sum = \$88 [31:0];
   assign pe5_1_a = pe5_2_a_in;
   assign pe4_2_b = pe5_2_b_in;
   assign pe5_2_en = out_buffer_en;
-  assign pe5_2_sum = \$47 [31:0];
+  assign pe5_2_sum = \$90 [31:0];
   assign pe5_2_a = pe5_3_a_in;
   assign pe4_3_b = pe5_3_b_in;
   assign pe5_3_en = out_buffer_en;
-  assign pe5_3_sum = \$48 [31:0];
+  assign pe5_3_sum = \$92 [31:0];
   assign pe5_3_a = pe5_4_a_in;
   assign pe4_4_b = pe5_4_b_in;
   assign pe5_4_en = out_buffer_en;
-  assign pe5_4_sum = \$49 [31:0];
+  assign pe5_4_sum = \$94 [31:0];
   assign pe5_4_a = pe5_5_a_in;
   assign pe4_5_b = pe5_5_b_in;
   assign pe5_5_en = out_buffer_en;
-  assign pe5_5_sum = \$50 [31:0];
+  assign pe5_5_sum = \$96 [31:0];
   assign pe5_5_a = pe5_6_a_in;
   assign pe4_6_b = pe5_6_b_in;
   assign pe5_6_en = out_buffer_en;
-  assign pe5_6_sum = \$51 [31:0];
+  assign pe5_6_sum = \$98 [31:0];
   assign pe5_6_a = pe5_7_a_in;
   assign pe4_7_b = pe5_7_b_in;
   assign pe5_7_en = out_buffer_en;
-  assign pe5_7_sum = \$52 [31:0];
+  assign pe5_7_sum = \$100 [31:0];
   assign skew_a6_d5 = pe6_0_a_in;
   assign pe5_0_b = pe6_0_b_in;
   assign pe6_0_en = out_buffer_en;
-  assign pe6_0_sum = \$53 [31:0];
+  assign pe6_0_sum = \$102 [31:0];
   assign pe6_0_a = pe6_1_a_in;
   assign pe5_1_b = pe6_1_b_in;
   assign pe6_1_en = out_buffer_en;
-  assign pe6_1_sum = \$54 [31:0];
+  assign pe6_1_sum = \$104 [31:0];
   assign pe6_1_a = pe6_2_a_in;
   assign pe5_2_b = pe6_2_b_in;
   assign pe6_2_en = out_buffer_en;
-  assign pe6_2_sum = \$55 [31:0];
+  assign pe6_2_sum = \$106 [31:0];
   assign pe6_2_a = pe6_3_a_in;
   assign pe5_3_b = pe6_3_b_in;
   assign pe6_3_en = out_buffer_en;
-  assign pe6_3_sum = \$56 [31:0];
+  assign pe6_3_sum = \$108 [31:0];
   assign pe6_3_a = pe6_4_a_in;
   assign pe5_4_b = pe6_4_b_in;
   assign pe6_4_en = out_buffer_en;
-  assign pe6_4_sum = \$57 [31:0];
+  assign pe6_4_sum = \$110 [31:0];
   assign pe6_4_a = pe6_5_a_in;
   assign pe5_5_b = pe6_5_b_in;
   assign pe6_5_en = out_buffer_en;
-  assign pe6_5_sum = \$58 [31:0];
+  assign pe6_5_sum = \$112 [31:0];
   assign pe6_5_a = pe6_6_a_in;
   assign pe5_6_b = pe6_6_b_in;
   assign pe6_6_en = out_buffer_en;
-  assign pe6_6_sum = \$59 [31:0];
+  assign pe6_6_sum = \$114 [31:0];
   assign pe6_6_a = pe6_7_a_in;
   assign pe5_7_b = pe6_7_b_in;
   assign pe6_7_en = out_buffer_en;
-  assign pe6_7_sum = \$60 [31:0];
+  assign pe6_7_sum = \$116 [31:0];
   assign skew_a7_d6 = pe7_0_a_in;
   assign pe6_0_b = pe7_0_b_in;
   assign pe7_0_en = out_buffer_en;
-  assign pe7_0_sum = \$61 [31:0];
+  assign pe7_0_sum = \$118 [31:0];
   assign pe7_0_a = pe7_1_a_in;
   assign pe6_1_b = pe7_1_b_in;
   assign pe7_1_en = out_buffer_en;
-  assign pe7_1_sum = \$62 [31:0];
+  assign pe7_1_sum = \$120 [31:0];
   assign pe7_1_a = pe7_2_a_in;
   assign pe6_2_b = pe7_2_b_in;
   assign pe7_2_en = out_buffer_en;
-  assign pe7_2_sum = \$63 [31:0];
+  assign pe7_2_sum = \$122 [31:0];
   assign pe7_2_a = pe7_3_a_in;
   assign pe6_3_b = pe7_3_b_in;
   assign pe7_3_en = out_buffer_en;
-  assign pe7_3_sum = \$64 [31:0];
+  assign pe7_3_sum = \$124 [31:0];
   assign pe7_3_a = pe7_4_a_in;
   assign pe6_4_b = pe7_4_b_in;
   assign pe7_4_en = out_buffer_en;
-  assign pe7_4_sum = \$65 [31:0];
+  assign pe7_4_sum = \$126 [31:0];
   assign pe7_4_a = pe7_5_a_in;
   assign pe6_5_b = pe7_5_b_in;
   assign pe7_5_en = out_buffer_en;
-  assign pe7_5_sum = \$66 [31:0];
+  assign pe7_5_sum = \$128 [31:0];
   assign pe7_5_a = pe7_6_a_in;
   assign pe6_6_b = pe7_6_b_in;
   assign pe7_6_en = out_buffer_en;
-  assign pe7_6_sum = \$67 [31:0];
+  assign pe7_6_sum = \$130 [31:0];
   assign pe7_6_a = pe7_7_a_in;
   assign pe6_7_b = pe7_7_b_in;
   assign pe7_7_en = out_buffer_en;
-  assign pe7_7_sum = \$68 [31:0];
+  assign pe7_7_sum = \$132 [31:0];
   assign drain_row = w_data;
   assign \i__payload.a  = i__payload[63:0];
   assign \i__payload.a[0]  = i__payload[7:0];

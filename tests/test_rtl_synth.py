@@ -87,6 +87,25 @@ def test_each_pe_keeps_its_own_flags(tmp_path):
 
 
 @pytest.mark.synth
+def test_accumulator_is_written_by_its_carry_chain(tmp_path):
+    """Every accumulator bit's flip-flop takes its D straight from the PE's adder (a CCU2C sum):
+    a tile's first product is added to a masked accumulator, with no select LUT after the chain."""
+    job = SynthJob("systolic_array", DEFAULT.replace(rows=2, cols=2, lanes=1))
+    write_design(job, tmp_path, "ecp5")
+    synth_yosys(tmp_path, "ecp5")
+    netlist = _netlist(tmp_path)
+    driver = {bit: cell["type"] for cell in netlist["cells"].values()
+              for port, bits in cell["connections"].items()
+              if cell["port_directions"][port] == "output" for bit in bits}
+    d_of_q = {cell["connections"]["Q"][0]: cell["connections"]["DI"][0]
+              for cell in netlist["cells"].values() if cell["type"] == "TRELLIS_FF"}
+    for pe in ("pe0_0", "pe0_1", "pe1_0", "pe1_1"):
+        acc = _bits(netlist, f"{pe}_acc")
+        drivers = [driver.get(d_of_q.get(bit)) for bit in acc]
+        assert drivers == ["CCU2C"] * len(acc), f"{pe}_acc bits fed by {sorted(set(map(str, drivers)))}"
+
+
+@pytest.mark.synth
 @pytest.mark.parametrize("unit, twins", [
     ("shift_round_pseudo", ("unit.out_buffer_ready", "unit.out_buffer_en")),
     ("datapath", ("unit.drain_valid0", "unit.tile_valid0")),

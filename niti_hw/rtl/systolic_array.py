@@ -122,20 +122,18 @@ class SystolicArray(wiring.Component):
                 # `fresh`: the next valid product starts a tile
                 fresh = Signal(init=1, name=f"pe{i}_{j}_fresh", attrs=LOCAL)
                 r = Signal(signed(W), name=f"pe{i}_{j}_res", reset_less=True)
+                # A tile's first product is added to a masked accumulator (zero), not chosen after
+                # the adder: the carry chain writes the accumulator with no LUT behind it.
                 total = Signal(signed(W), name=f"pe{i}_{j}_sum")
-                m.d.comb += total.eq((acc + prod)[:W].as_signed())
+                m.d.comb += total.eq((Mux(fresh, 0, acc) + prod)[:W].as_signed())
                 with m.If(en):
                     m.d.sync += [
                         a_r.eq(a_in), b_r.eq(b_in[j]), v_r.eq(v_in), l_r.eq(l_in),
                     ]
                     with m.If(pv):
-                        m.d.sync += fresh.eq(pl)
-                        with m.If(fresh):
-                            m.d.sync += acc.eq(prod)
-                        with m.Else():
-                            m.d.sync += acc.eq(total)
+                        m.d.sync += [fresh.eq(pl), acc.eq(total)]
                         with m.If(pl):
-                            m.d.sync += r.eq(Mux(fresh, prod, total))
+                            m.d.sync += r.eq(total)
                 res[i][j] = r
                 # Row i is complete the cycle after its last column captured, C - 1 - j cycles
                 # after this PE did: each PE times it with its own copy of that flag, so the
