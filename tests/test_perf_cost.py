@@ -122,10 +122,23 @@ def test_totals_per_epoch_and_time():
 
 
 def test_clock_from_the_synthesis_report(tmp_path):
-    assert clock_mhz(DEFAULT) == (161.3, "synth_report.csv systolic_array 8x8")
-    assert clock_mhz(DEFAULT.replace(clock_mhz=99.5))[0] == 99.5
-    mhz, source = clock_mhz(HardwareParams(rows=16, cols=16, lanes=16))
-    assert mhz == 161.3 and "largest synthesised" in source
+    """A size's clock is its top's slowest seed, else its array's; a size not in the report takes
+    the largest one's; a given clock wins; no report is a clear error."""
+    report = tmp_path / "synth_report.csv"
+    report.write_text("unit,size,ecp5_fmax_mhz,seed\n"
+                      "systolic_array,8x8,160.5,1\nsystolic_array,8x8,150.25,2\n"
+                      "systolic_array,8x8,170.0,3\nsystolic_array,4x4,190.0,1\n"
+                      "training_core,4x4,180.0,1\ntraining_core,4x4,185.0,2\n"
+                      "shift_round_pseudo,8x8,10.0,1\n")
+    assert clock_mhz(DEFAULT, report) == (150.25, "synth_report.csv systolic_array 8x8, slowest of "
+                                                  "3 seeds")
+    assert clock_mhz(DEFAULT.replace(rows=4, cols=4, lanes=4), report) == (
+        180.0, "synth_report.csv training_core 4x4, slowest of 2 seeds")
+    mhz, source = clock_mhz(HardwareParams(rows=16, cols=16, lanes=16), report)
+    assert mhz == 150.25 and source.endswith("8x8, slowest of 3 seeds; largest synthesised, 16x16 "
+                                             "not in the report")
+    assert clock_mhz(DEFAULT.replace(clock_mhz=99.5), report)[0] == 99.5
+    assert clock_mhz(DEFAULT)[0] > 0  # the checked-in report has the default size
     with pytest.raises(ValueError, match=r"no synthesis report at .*; give the clock with "
                                          r"--clock-mhz"):
         clock_mhz(DEFAULT, tmp_path / "missing.csv")
