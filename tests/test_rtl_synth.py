@@ -102,7 +102,8 @@ def test_accumulator_is_written_by_its_carry_chain(tmp_path):
     for pe in ("pe0_0", "pe0_1", "pe1_0", "pe1_1"):
         acc = _bits(netlist, f"{pe}_acc")
         drivers = [driver.get(d_of_q.get(bit)) for bit in acc]
-        assert drivers == ["CCU2C"] * len(acc), f"{pe}_acc bits fed by {sorted(set(map(str, drivers)))}"
+        fed_by = sorted(set(map(str, drivers)))
+        assert drivers == ["CCU2C"] * len(acc), f"{pe}_acc bits fed by {fed_by}"
 
 
 @pytest.mark.synth
@@ -123,6 +124,29 @@ def test_far_consumers_get_their_own_copy(tmp_path, unit, twins):
     netlist = _netlist(tmp_path)
     first, second = twins
     assert _bits(netlist, first) != _bits(netlist, second), f"{first} and {second} merged"
+
+
+@pytest.mark.synth
+def test_block_ram_read_enable_is_apart_from_the_replay(tmp_path):
+    """In the datapath the RAMs' read enable (CEB/OCEB) is a net of its own: the replay's flags
+    and counters advance on another, so neither has to be placed beside the other."""
+    from niti_hw.rtl.synth import write_component
+    from niti_hw.rtl.verilog import build_unit
+
+    params = DEFAULT.replace(rows=2, cols=2, lanes=2, lfsr_lanes=2, tensor_buffer_words=4096)
+    write_component(build_unit("datapath", params), tmp_path, "ecp5")
+    synth_yosys(tmp_path, "ecp5")
+    netlist = _netlist(tmp_path)
+    cells = netlist["cells"].values()
+    enables = {cell["connections"][pin][0] for cell in cells if cell["type"] == "DP16KD"
+               for pin in ("CEB", "OCEB")}
+    assert len(enables) == 1, f"the RAMs read on {len(enables)} enable nets"
+    replay = {bit for name in ("rd_valid0", "rd_valid1", "rd_last1")
+              for bit in _bits(netlist, f"unit.{name}")}
+    readers = [cell["type"] for cell in cells if cell["type"] == "TRELLIS_FF"
+               and cell["connections"]["Q"][0] in replay
+               and enables & {bit for bits in cell["connections"].values() for bit in bits}]
+    assert not readers, f"{len(readers)} replay flip-flops on the RAMs' read enable net"
 
 
 @pytest.mark.synth
