@@ -31,8 +31,9 @@ def test_8x8x8_gemm_by_hand():
     assert gemm["cycles"] + detect["cycles"] + rounding["cycles"] \
         == timing.tensor_gemm_cycles(8, 8, 8, DEFAULT)
     assert (rounding["sram_read_bytes"], rounding["dram_write_bytes"]) == (256, 64)
-    # Every buffer is 64 KiB: the 1 MiB class of the table (the smallest that holds it).
-    sram = DEFAULT_PJ["sram_read_1024kib_byte"]
+    # Every buffer is 64 KiB, on the power law from 32 KiB (2.5 pJ/B) to 1 MiB (12.5 pJ/B):
+    # 2.5 * (64 / 32) ** (log 5 / log 32) = 2.5 * 5 ** (1 / 5).
+    sram = 2.5 * 5 ** (1 / 5)
     expected = 512 * DEFAULT_PJ["int8_mac"] + 512 * 2 * DEFAULT_PJ["register_byte"] \
         + (128 + 128 + 256) * sram + 128 * DEFAULT_PJ["dram_read_byte"]
     assert gemm["energy_pj"] == pytest.approx(expected)

@@ -2,7 +2,12 @@
 
 import pytest
 
-from niti_hw.perf.energy import DEFAULT_PJ, default_toml, load_energy, sram_class
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from niti_hw.perf.energy import DEFAULT_PJ, default_toml, load_energy, sram_pj_per_byte
 
 
 def test_defaults_are_horowitz_45nm():
@@ -14,8 +19,22 @@ def test_defaults_are_horowitz_45nm():
     assert DEFAULT_PJ["dram_read_byte"] == 162.5
 
 
-def test_sram_size_classes():
-    assert [sram_class(s) for s in (1, 8, 9, 32, 64, 1024, 4096)] == [8, 8, 32, 32, 1024, 1024, 1024]
+def test_sram_energy_passes_through_the_table_and_follows_the_power_law_between():
+    for size, per_byte in ((8, 1.25), (32, 2.5), (1024, 12.5)):
+        assert sram_pj_per_byte(DEFAULT_PJ, size) == pytest.approx((per_byte, per_byte))
+    # 8 -> 32 KiB: energy x2 for size x4 (slope 1/2); 32 KiB -> 1 MiB: x5 for x32.
+    assert sram_pj_per_byte(DEFAULT_PJ, 16)[0] == pytest.approx(1.25 * math.sqrt(2))
+    assert sram_pj_per_byte(DEFAULT_PJ, 64)[0] == pytest.approx(2.5 * 5 ** (1 / 5))
+    # Outside the table the nearest segment goes on: 4 MiB is 4x 1 MiB.
+    assert sram_pj_per_byte(DEFAULT_PJ, 4096)[0] == pytest.approx(12.5 * 4 ** math.log(5, 32))
+    assert sram_pj_per_byte(DEFAULT_PJ, 2)[0] == pytest.approx(1.25 / 2)
+
+
+@given(st.floats(0.5, 2**20), st.floats(1.01, 8))
+@settings(max_examples=100)
+def test_sram_energy_grows_with_capacity(size, factor):
+    """Continuous and increasing: a larger SRAM never costs less per byte."""
+    assert sram_pj_per_byte(DEFAULT_PJ, size * factor)[0] > sram_pj_per_byte(DEFAULT_PJ, size)[0]
 
 
 def test_default_toml_round_trips(tmp_path):

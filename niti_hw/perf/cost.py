@@ -44,15 +44,19 @@ from __future__ import annotations
 from dataclasses import replace
 from math import ceil
 
+import numpy as np
 import pandas as pd
 
 from niti_hw.params import HardwareParams
 from niti_hw.perf import timing
-from niti_hw.perf.energy import DEFAULT_PJ, check_energy, sram_class
+from niti_hw.perf.energy import DEFAULT_PJ, check_energy, sram_pj_per_byte
 from niti_hw.perf.lowering import ACC, ACT, INDEX, MASK, WEIGHT, Op
+from niti_hw.perf.mapping import Blocks, Mapping, gemm_cost, rtl_mapping, runs_on_rtl
 from niti_hw.perf.scalesim_memory import scalesim_accesses
+from niti_hw.perf.search import OBJECTIVES, best_mapping
 
 TIMINGS = ("rtl", "scalesim")
+MAPPINGS = ("rtl", "best")
 DATAPATHS = ("int8", "fp32")
 COLUMNS = ["layer", "phase", "op", "m", "n", "k", "macs", "elements", "compute_cycles",
            "stall_cycles", "cycles", "utilisation", "sram_read_bytes", "sram_write_bytes",
@@ -86,6 +90,7 @@ class Traffic:
         self.dram_reads: dict[str, int] = {}
         self.dram_writes: dict[str, int] = {}
         self.spill = 0
+        self.legal = True  # a GEMM mapping whose blocks fit their SRAMs (niti_hw.perf.mapping)
 
     def read(self, buffer: str, count: int) -> None:
         self.sram_read[buffer] = self.sram_read.get(buffer, 0) + count
@@ -115,66 +120,49 @@ DETECT_TAIL = timing.DETECTOR_LATENCY + timing.K_LATCH
 
 
 def gemm_cycles(m: int, n: int, k: int, params: HardwareParams, timing_model: str = "rtl",
-                datapath: str = "int8") -> int:
-    """Cycles of the GEMM row of one M x N x K GEMM. Output stationary int8: the tensor datapath up
-    to the last row written (with DETECT_TAIL and the replay, `timing.tensor_gemm_cycles`)."""
+                datapath: str = "int8", mapping: Mapping | None = None):
+    """Cycles of the GEMM row of one M x N x K GEMM under `mapping` (default: the RTL's schedule).
+    Output stationary int8: the tensor datapath up to the last row written (with DETECT_TAIL and the
+    replay, `timing.tensor_gemm_cycles`). Takes arrays of block sizes in `mapping` too."""
     df = params.dataflow
     if timing_model == "scalesim":
         return timing.scalesim_gemm_cycles(m, n, k, df, params)
+    mapping = mapping or rtl_mapping(m, n, k)
+    blocks = Blocks(m, n, k, mapping.order, mapping.block_m, mapping.block_n, mapping.block_k)
     if df == "output_stationary":
+        operand = timing.blocked_tile_cycles(
+            blocks.tiles("m", params.rows) * blocks.tiles("n", params.cols), blocks.trips["k"],
+            blocks.size["k"], blocks.last["k"], params)
         if datapath == "int8":
-            return (timing.tensor_operand_cycles(m, n, k, params) - 1
-                    + timing.tensor_detect_cycles(params) - DETECT_TAIL)
-        return timing.array_gemm_cycles(m, n, k, params)
+            return operand - 1 + timing.tensor_detect_cycles(params) - DETECT_TAIL
+        return operand - 1 + timing.first_row_latency(params) + params.rows
     if df == "weight_stationary":
-        return timing.stationary_gemm_cycles(m, k, n, params)
-    return timing.stationary_gemm_cycles(n, k, m, params)
+        return timing.blocked_stationary_cycles(
+            blocks.tiles("k", params.rows) * blocks.tiles("n", params.cols), blocks.trips["m"],
+            blocks.size["m"], blocks.last["m"], params)
+    return timing.blocked_stationary_cycles(
+        blocks.tiles("k", params.rows) * blocks.tiles("m", params.cols), blocks.trips["n"],
+        blocks.size["n"], blocks.last["n"], params)
 
 
 def _gemm_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: int,
-                  t: Traffic) -> None:
-    m, n, k = op.m, op.n, op.k
+                  t: Traffic, mapping: Mapping) -> None:
     (_, a_src), (_, b_src) = op.reads
     bi = value_bits(ACT, datapath, params, weight_bits) // 8
     bo = value_bits(ACC, datapath, params, weight_bits) // 8
-    half_ifmap = params.ifmap_sram_kib * 1024 // 2
-    half_filter = params.filter_sram_kib * 1024 // 2
-    half_ofmap = params.ofmap_sram_kib * 1024 // 2
-    row_folds, col_folds = ceil(m / params.rows), ceil(n / params.cols)
-    k_folds = ceil(k / params.rows)
-    df = params.dataflow
-    if df == "output_stationary":  # row block of A reused across column tiles; B across row blocks
-        refetch_a = 1 if min(params.rows * k, a_src) * bi <= half_ifmap else col_folds
-        refetch_b = 1 if k * n * bi <= half_filter else row_folds
-        t.read("ifmap", m * k * col_folds * bi)
-        t.read("filter", k * n * row_folds * bi)
-        partials, spill_partials = 0, False
-    elif df == "weight_stationary":  # B stationary, fold by fold; A streamed per column fold
-        refetch_a = 1 if a_src * bi <= half_ifmap else col_folds
-        refetch_b = 1
-        t.read("ifmap", m * k * col_folds * bi)
-        t.read("filter", k * n * bi)
-        partials = (k_folds - 1) * m * n
-        spill_partials = m * params.cols * bo > half_ofmap
-    else:  # input stationary: A stationary; B streamed per fold of M
-        m_folds = ceil(m / params.cols)
-        refetch_a = 1
-        refetch_b = 1 if k * n * bi <= half_filter else m_folds
-        t.read("ifmap", m * k * bi)
-        t.read("filter", k * n * m_folds * bi)
-        partials = (k_folds - 1) * m * n
-        spill_partials = n * params.cols * bo > half_ofmap
-    fetched_a, fetched_b = a_src * refetch_a * bi, b_src * refetch_b * bi
-    t.fetch("ifmap", fetched_a)
-    t.fetch("filter", fetched_b)
-    t.write("ifmap", fetched_a)
-    t.write("filter", fetched_b)
-    if partials:
-        t.read("ofmap", partials * bo)
-        t.write("ofmap", partials * bo)
-        if spill_partials:
-            t.fetch("ofmap", partials * bo)
-            t.store("ofmap", partials * bo)
+    cost = gemm_cost(op.m, op.n, op.k, mapping.order, mapping.block_m, mapping.block_n,
+                     mapping.block_k, params, a_src, b_src, bi, bo)
+    t.fetch("ifmap", cost.fetch_a)
+    t.fetch("filter", cost.fetch_b)
+    t.write("ifmap", cost.fetch_a)
+    t.write("filter", cost.fetch_b)
+    t.read("ifmap", cost.read_a)
+    t.read("filter", cost.read_b)
+    t.read("ofmap", cost.partial_sram)
+    t.write("ofmap", cost.partial_sram)
+    t.fetch("ofmap", cost.partial_dram)
+    t.store("ofmap", cost.partial_dram)
+    t.legal = cost.legal
 
 
 def _scalesim_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: int,
@@ -244,16 +232,18 @@ def fp32_ops(ops: list[Op]) -> list[Op]:
 
 
 def op_traffic(op: Op, params: HardwareParams, timing_model: str = "rtl",
-               datapath: str = "int8", weight_bits: int = 8) -> Traffic:
-    """The bytes one op moves (`estimate` sums them per row). A GEMM's result goes to the int32
-    tensor buffer (timing "rtl") or, as in SCALE-Sim, through the ofmap SRAM to DRAM
-    ("scalesim")."""
+               datapath: str = "int8", weight_bits: int = 8,
+               mapping: Mapping | None = None) -> Traffic:
+    """The bytes one op moves (`estimate` sums them per row). A GEMM's operands move as `mapping`
+    (default: the RTL's schedule) has them; its result goes to the int32 tensor buffer (timing
+    "rtl") or, as in SCALE-Sim, through the ofmap SRAM to DRAM ("scalesim")."""
     t = Traffic()
     if op.is_gemm and timing_model == "scalesim":
         _scalesim_traffic(op, params, datapath, weight_bits, t)
         return t
     if op.is_gemm:
-        _gemm_traffic(op, params, datapath, weight_bits, t)
+        _gemm_traffic(op, params, datapath, weight_bits, t,
+                      mapping or rtl_mapping(op.m, op.n, op.k))
     else:
         for kind, count in op.reads:
             _stored(t, kind, count, False, params, datapath, weight_bits)
@@ -262,11 +252,43 @@ def op_traffic(op: Op, params: HardwareParams, timing_model: str = "rtl",
     return t
 
 
+def sram_energy_table(pj: dict, params: HardwareParams) -> dict[str, tuple[float, float]]:
+    """(read, write) pJ per byte of each on-chip buffer, by its capacity."""
+    return {buffer: sram_pj_per_byte(pj, _buffer_kib(buffer, params))
+            for buffer in ("ifmap", "filter", "ofmap", "tensor")}
+
+
+def op_costs(op: Op, t: Traffic, compute, params: HardwareParams, pj: dict,
+             sram_pj: dict, datapath: str, stalls: bool = True) -> dict:
+    """Cycles (compute, DRAM stall) and energy parts of one op moving `t`; ints, or arrays when
+    `t` and `compute` hold one value per candidate mapping (the search)."""
+    dram = t.dram_read + t.dram_write
+    stall = np.maximum(0, np.ceil(dram / params.dram_bytes_per_cycle) - compute) if stalls else 0
+    stall = stall.astype(np.int64) if isinstance(stall, np.ndarray) else int(stall)
+    operand_bytes = value_bits(ACT, datapath, params, 8) // 8
+    macs = op.macs
+    sram = sum(b * sram_pj[name][0] for name, b in t.sram_read.items()) + \
+        sum(b * sram_pj[name][1] for name, b in t.sram_write.items())
+    parts = {
+        "mac": macs * pj["int8_mac" if datapath == "int8" else "fp32_mac"],
+        "alu": op.alu_ops * pj["int32_alu"],
+        "register": macs * 2 * operand_bytes * pj["register_byte"],
+        "sram": sram,
+        "dram": t.dram_read * pj["dram_read_byte"] + t.dram_write * pj["dram_write_byte"],
+    }
+    return {"compute_cycles": compute, "stall_cycles": stall, "cycles": compute + stall,
+            "energy_pj": sum(parts.values()), "parts": parts, "legal": t.legal}
+
+
 def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
              timing_model: str = "rtl", datapath: str = "int8",
-             weight_bits: int = 8) -> pd.DataFrame:
-    """One row per op: cycles (compute, DRAM stall), utilisation, SRAM/DRAM bytes, energy (pJ).
+             weight_bits: int = 8, mapping: str = "rtl",
+             objective: str = "cycles") -> pd.DataFrame:
+    """One row per op: cycles (compute, DRAM stall), utilisation, SRAM/DRAM bytes, energy (pJ), the
+    GEMM's mapping and whether the RTL runs the row (`runs_on`: "rtl" or "analytical").
 
+    `mapping` "rtl" costs every GEMM on the RTL's schedule; "best" searches each GEMM's mappings
+    (`niti_hw.perf.search`) for the least `objective` ("cycles", "energy" or "edp") of its row.
     Timing "scalesim" keeps the GEMM rows only (SCALE-Sim models nothing else), counts their bytes
     as SCALE-Sim does and no stalls (its bandwidth mode CALC has none).
     """
@@ -274,48 +296,64 @@ def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
         raise ValueError(f"timing must be one of {TIMINGS}; got {timing_model!r}")
     if datapath not in DATAPATHS:
         raise ValueError(f"datapath must be one of {DATAPATHS}; got {datapath!r}")
+    if mapping not in MAPPINGS:
+        raise ValueError(f"mapping must be one of {MAPPINGS}; got {mapping!r}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}; got {objective!r}")
+    if timing_model == "scalesim" and mapping != "rtl":
+        raise ValueError("timing 'scalesim' costs SCALE-Sim's own schedule; the mapping search "
+                         "needs timing 'rtl'")
     pj = check_energy(energy) if energy is not None else dict(DEFAULT_PJ)
     if datapath == "fp32":
         ops = fp32_ops(ops)
     if timing_model == "scalesim":
         ops = [op for op in ops if op.is_gemm]
     pes = params.rows * params.cols
-    mac_pj = pj["int8_mac" if datapath == "int8" else "fp32_mac"]
-    operand_bytes = value_bits(ACT, datapath, params, weight_bits) // 8
-    sram_pj = {buffer: (pj[f"sram_read_{sram_class(_buffer_kib(buffer, params))}kib_byte"],
-                        pj[f"sram_write_{sram_class(_buffer_kib(buffer, params))}kib_byte"])
-               for buffer in ("ifmap", "filter", "ofmap", "tensor")}
+    sram_pj = sram_energy_table(pj, params)
+    stalls = timing_model != "scalesim"
+
+    def price(op, candidate):
+        t = op_traffic(op, params, timing_model, datapath, weight_bits, candidate)
+        compute = gemm_cycles(op.m, op.n, op.k, params, timing_model, datapath, candidate)
+        return op_costs(op, t, compute, params, pj, sram_pj, datapath, stalls)
+
     rows = []
     for op in ops:
-        t = op_traffic(op, params, timing_model, datapath, weight_bits)
-        compute = (gemm_cycles(op.m, op.n, op.k, params, timing_model, datapath) if op.is_gemm
-                   else _stream_cycles(op, params))
-        dram = t.dram_read + t.dram_write
-        stall = 0 if timing_model == "scalesim" else \
-            max(0, ceil(dram / params.dram_bytes_per_cycle) - compute)
-        cycles = compute + stall
-        macs = op.macs
-        sram_energy = sum(b * sram_pj[name][0] for name, b in t.sram_read.items()) + \
-            sum(b * sram_pj[name][1] for name, b in t.sram_write.items())
-        parts = {
-            "mac": macs * mac_pj,
-            "alu": op.alu_ops * pj["int32_alu"],
-            "register": macs * 2 * operand_bytes * pj["register_byte"],
-            "sram": sram_energy,
-            "dram": t.dram_read * pj["dram_read_byte"] + t.dram_write * pj["dram_write_byte"],
-        }
+        chosen = None
+        if op.is_gemm and timing_model == "rtl":
+            chosen = rtl_mapping(op.m, op.n, op.k)
+            if mapping == "best":
+                chosen = best_mapping(op, params, lambda c, op=op: price(op, c), objective)
+        t = op_traffic(op, params, timing_model, datapath, weight_bits, chosen)
+        compute = (gemm_cycles(op.m, op.n, op.k, params, timing_model, datapath, chosen)
+                   if op.is_gemm else _stream_cycles(op, params))
+        c = op_costs(op, t, int(compute), params, pj, sram_pj, datapath, stalls)
+        cycles = c["cycles"]
         rows.append({
             "layer": op.layer, "phase": op.phase, "op": op.op, "m": op.m, "n": op.n, "k": op.k,
-            "macs": macs, "elements": op.elements, "compute_cycles": compute,
-            "stall_cycles": stall, "cycles": cycles,
-            "utilisation": macs / (pes * cycles) if cycles else 0.0,
-            "sram_read_bytes": sum(t.sram_read.values()),
-            "sram_write_bytes": sum(t.sram_write.values()),
-            "dram_read_bytes": t.dram_read, "dram_write_bytes": t.dram_write,
-            "spill_bytes": t.spill, "energy_pj": sum(parts.values()),
-            **{f"energy_{name}_pj": value for name, value in parts.items()},
+            "macs": op.macs, "elements": op.elements, "compute_cycles": c["compute_cycles"],
+            "stall_cycles": c["stall_cycles"], "cycles": cycles,
+            "utilisation": op.macs / (pes * cycles) if cycles else 0.0,
+            "sram_read_bytes": int(sum(t.sram_read.values())),
+            "sram_write_bytes": int(sum(t.sram_write.values())),
+            "dram_read_bytes": int(t.dram_read), "dram_write_bytes": int(t.dram_write),
+            "spill_bytes": t.spill, "energy_pj": float(c["energy_pj"]),
+            "mapping": chosen.label if chosen else "",
+            "runs_on": _runs_on(op, chosen, params),
+            **{f"energy_{name}_pj": float(value) for name, value in c["parts"].items()},
         })
-    return pd.DataFrame(rows, columns=COLUMNS + [f"energy_{n}_pj" for n in ENERGY_PARTS])
+    return pd.DataFrame(rows, columns=COLUMNS + ["mapping", "runs_on"]
+                        + [f"energy_{n}_pj" for n in ENERGY_PARTS])
+
+
+RTL_UNITS = ("bitwidth", "round", "weight_update")
+"""Streaming ops the RTL has a unit for; the host does the others (ReLU, pooling, col2im, loss)."""
+
+
+def _runs_on(op: Op, chosen: Mapping | None, params: HardwareParams) -> str:
+    if op.is_gemm:
+        return "rtl" if chosen and runs_on_rtl(chosen, op.m, op.n, op.k, params) else "analytical"
+    return "rtl" if op.op in RTL_UNITS else "analytical"
 
 
 SUMMED = ["macs", "compute_cycles", "stall_cycles", "cycles", "sram_read_bytes",

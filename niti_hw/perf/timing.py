@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from math import ceil
 
+import numpy as np
+
 from niti_hw.params import HardwareParams
 
 # ---------------------------------------------------------------------------------------------
@@ -186,8 +188,29 @@ def stationary_folds(k: int, across: int, p: HardwareParams) -> int:
 def stationary_gemm_cycles(stream: int, k: int, across: int, p: HardwareParams) -> int:
     """Cycles of a WS GEMM (stream = M, across = N) or an IS GEMM (stream = N, across = M): the first
     stationary load, one period of max(stream, rows) per fold, then skew and multiplier drain."""
-    folds = stationary_folds(k, across, p)
-    return p.rows + folds * max(stream, p.rows) + p.rows + p.cols - 2 + MULTIPLIER_LATENCY + 1
+    return int(blocked_stationary_cycles(stationary_folds(k, across, p), 1, stream, stream, p))
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocked schedules (niti_hw/perf/mapping.py): the same arrays walking a GEMM block by block. One
+# block is the schedules above; the formulas take ints or numpy arrays (the mapping search).
+# ---------------------------------------------------------------------------------------------
+
+def blocked_tile_cycles(tiles, k_blocks, block_k, last_k, p: HardwareParams):
+    """Output stationary, from the first operand beat accepted to the last accepted (inclusive):
+    every tile runs once per K block (`k_blocks - 1` of `block_k` beats, one of `last_k`), passes
+    back to back at `tile_period`. One K block is `tensor_operand_cycles`."""
+    floor = min_tile_cycles(p)
+    periods = tiles * ((k_blocks - 1) * np.maximum(block_k, floor) + np.maximum(last_k, floor))
+    return periods - np.maximum(last_k, floor) + last_k
+
+
+def blocked_stationary_cycles(folds, stream_blocks, block_stream, last_stream, p: HardwareParams):
+    """WS/IS: the first stationary load, each stationary fold once per block of the streamed
+    dimension (one period of max(streamed length, rows)), then skew and multiplier drain."""
+    periods = (stream_blocks - 1) * np.maximum(block_stream, p.rows) \
+        + np.maximum(last_stream, p.rows)
+    return p.rows + folds * periods + p.rows + p.cols - 2 + MULTIPLIER_LATENCY + 1
 
 
 # ---------------------------------------------------------------------------------------------
