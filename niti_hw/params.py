@@ -24,7 +24,8 @@ ROUND_MODES = tuple(ROUNDING_MODES)
 # that and at most the int32 of SPEC.
 PRODUCT_BITS = 16
 MAX_ACC_BITS = 32
-MAX_ARRAY_DIM = 64
+MAX_ARRAY_DIM = 1024  # the cost model: TPU-class arrays and beyond
+RTL_MAX_ARRAY_DIM = 64  # what the RTL is generated, simulated and synthesised for
 MAX_LANES = 64
 MAX_LFSR_LANES = 256
 MAX_BUFFER_WORDS = 2**30
@@ -116,6 +117,14 @@ class HardwareParams:
         """Largest K the accumulator holds (K * 127**2 < 2**(acc_bits-1)); SPEC's int32 bound at 32 bits."""
         return min(signed_limit(self.acc_bits) // (INT8_MAX * INT8_MAX),
                    INT32_SAFE_K - 1)
+
+    def check_rtl(self) -> None:
+        """Refuse an array the RTL is not generated for (the cost model takes larger ones)."""
+        if max(self.rows, self.cols) > RTL_MAX_ARRAY_DIM:
+            raise ValueError(
+                f"the RTL is generated for arrays up to {RTL_MAX_ARRAY_DIM}x{RTL_MAX_ARRAY_DIM}; "
+                f"got {self.rows}x{self.cols} (the cost model, niti-hw estimate, takes up to "
+                f"{MAX_ARRAY_DIM}x{MAX_ARRAY_DIM})")
 
     @property
     def lfsr_groups(self) -> int:

@@ -30,7 +30,7 @@ def test_frozen():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"rows": 0}, r"rows must be in 1\.\.64.*got 0"),
+    ({"rows": 0}, r"rows must be in 1\.\.1024.*got 0"),
     ({"cols": 65}, r"cols must be in 1\.\.64.*got 65"),
     ({"acc_bits": 12}, r"acc_bits must be in 16\.\.32 \(an int8 x int8 product needs 16 bits"),
     ({"lanes": 3}, r"lanes must divide cols.*got lanes=3, valid choices: \[1, 2, 4, 8\]"),

@@ -85,7 +85,7 @@ def test_energy_defaults_round_trip_through_the_option(capsys, tmp_path):
     (["--gemm", "8x8"], r"--gemm must be MxNxK with positive integers, e.g. 64x64x64; got '8x8'"),
     (["--gemm", "8x0x8"], r"--gemm must be MxNxK with positive integers"),
     (["--array", "8by8"], r"--array must be ROWSxCOLS with positive integers, e.g. 16x16; got '8by8'"),
-    (["--array", "65x8"], r"--array 65x8: rows must be in 1\.\.64; got 65"),
+    (["--array", "1025x8"], r"--array 1025x8: rows must be in 1\.\.1024; got 1025"),
     (["--array", "8x8", "--lanes", "3"], r"lanes must divide cols"),
     (["--tensor-buffer-words", "10"],
      r"tensor_buffer_words must be in 64\.\.\d+ \(it must hold at least one 8x8 tile\); got 10"),

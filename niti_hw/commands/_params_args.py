@@ -21,7 +21,10 @@ def add_params_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def params_from_args(args: argparse.Namespace) -> HardwareParams:
-    return HardwareParams(**{name: getattr(args, name) for name in FIELDS})
+    """The parameters of an RTL command (generate, synth): arrays the RTL is generated for."""
+    params = HardwareParams(**{name: getattr(args, name) for name in FIELDS})
+    params.check_rtl()
+    return params
 
 
 def parse_array(text: str) -> tuple[int, int]:

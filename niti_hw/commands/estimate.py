@@ -28,7 +28,7 @@ TRAIN_SAMPLES = {"lenet5": 60000, "alexnet": 1281167}  # MNIST, ImageNet; others
 CIFAR_SAMPLES = 50000
 # Options that change the modelled hardware beyond what SCALE-Sim's compute cycles depend on.
 NOT_IN_SCALESIM = ("lanes", "acc_bits", "tensor_buffer_words", "dram_bytes_per_cycle", "energy",
-                   "weight_bits", "clock_mhz")
+                   "weight_bits", "clock_mhz", "plot")
 MEMORY_HELP = {
     "tensor_buffer_words": "int32 entries of the buffer holding a layer's output until B is known",
     "ifmap_sram_kib": "input-operand SRAM",
@@ -71,6 +71,14 @@ def register(subparsers) -> None:
                    help="print the default energy table as TOML and exit")
     p.add_argument("--train-samples", type=int,
                    help="samples per epoch (default: the model's dataset, e.g. 50000 for CIFAR-10)")
+    p.add_argument("--mapping", choices=["rtl", "best"], default="rtl",
+                   help="rtl: every GEMM on the RTL's schedule (default); best: search each GEMM's "
+                        "loop order and block sizes for the least --objective")
+    p.add_argument("--objective", choices=["cycles", "energy", "edp"], default="cycles",
+                   help="what --mapping best minimises per GEMM (default cycles)")
+    p.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="also draw the roofline of the array with every GEMM as a point, "
+                        "for the rtl and best mappings")
     p.add_argument("--by", choices=["phase", "layer", "op"], default="phase",
                    help="grouping of the totals (default phase)")
     p.add_argument("--format", choices=FORMATS, default="table")
@@ -102,6 +110,9 @@ def _parse_dims(text: str, option: str, names: tuple[str, ...], example: str) ->
 def _check_scalesim_options(args) -> None:
     if args.timing != "scalesim":
         return
+    if args.mapping != "rtl":
+        raise ValueError("--timing scalesim costs SCALE-Sim's own schedule; --mapping best needs "
+                         "--timing rtl")
     given = [name for name in NOT_IN_SCALESIM if getattr(args, name) is not None]
     if given:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
@@ -156,7 +167,10 @@ def _report(args, params: HardwareParams, energy) -> str:
     ops, workload, steps = _ops(args)
     weight_bits = args.weight_bits or 8
     mhz, clock_source = clock_mhz(params)
-    table = estimate(ops, params, energy, timing_model=args.timing, weight_bits=weight_bits)
+    table = estimate(ops, params, energy, timing_model=args.timing, weight_bits=weight_bits,
+                     mapping=args.mapping, objective=args.objective)
+    if args.plot:
+        _plot(args, ops, params, energy, weight_bits, table, workload)
     summary = totals(table, params, mhz, by=args.by, steps_per_epoch=steps if not args.gemm else None)
     fp32 = None
     if args.timing == "rtl":
@@ -164,12 +178,15 @@ def _report(args, params: HardwareParams, energy) -> str:
         fp32 = totals(fp32_table, params, mhz, by=None).loc["step"]
     step = summary.loc["step"]
     header = {"workload": workload, "array": params.name, "dataflow": params.dataflow,
-              "timing": args.timing, "clock_mhz": mhz, "clock_source": clock_source,
+              "timing": args.timing, "mapping": args.mapping, "objective": args.objective,
+              "clock_mhz": mhz, "clock_source": clock_source,
               "steps_per_epoch": steps, "params": json.loads(params.to_json())}
     if args.timing == "scalesim":
         table = table[["layer", "phase", "op", "m", "n", "k", "macs", "cycles", "utilisation",
                        "sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
                        "dram_write_bytes"]]
+    else:
+        table = table.assign(mapping_detail=[_mapping_detail(label) for label in table["mapping"]])
     if args.format == "csv":
         return table.to_csv(index=False)
     if args.format == "json":
@@ -183,6 +200,31 @@ def _report(args, params: HardwareParams, energy) -> str:
     return _table_text(header, table, summary, fp32, step, args.timing)
 
 
+def _mapping_detail(label: str) -> dict | None:
+    """'nmk:16x32x576' -> {"order": "nmk", "block_m": 16, ...} (None for a streaming op)."""
+    if not label:
+        return None
+    order, blocks = label.split(":")
+    return dict(zip(("order", "block_m", "block_n", "block_k"),
+                    [order, *(int(v) for v in blocks.split("x"))]))
+
+
+def _plot(args, ops, params, energy, weight_bits, table, workload) -> None:
+    from niti_hw.perf.cost import estimate
+    from niti_hw.perf.roofline import plot_roofline
+
+    out = Path(args.plot)
+    if not out.parent.is_dir():
+        raise ValueError(f"--plot {out}: folder {out.parent} does not exist")
+    other = "best" if args.mapping == "rtl" else "rtl"
+    tables = {args.mapping: table,
+              other: estimate(ops, params, energy, weight_bits=weight_bits, mapping=other,
+                              objective=args.objective)}
+    plot_roofline({name: tables[name] for name in ("rtl", "best")}, params,
+                  f"{workload}, {params.name} {params.dataflow}, objective {args.objective}", out)
+    print(f"wrote {out}", file=sys.stderr)
+
+
 def _ratios(step, fp32) -> dict:
     return {"cycles": float(step["cycles"] / fp32["cycles"]),
             "energy": float(step["energy_pj"] / fp32["energy_pj"]),
@@ -191,10 +233,17 @@ def _ratios(step, fp32) -> dict:
 
 
 def _table_text(header, table, summary, fp32, step, timing_model) -> str:
+    import numpy as np
     import pandas as pd
 
     lines = [f"{header['workload']} on a {header['array']} array, {header['dataflow']}, "
-             f"timing {timing_model}, clock {header['clock_mhz']:g} MHz ({header['clock_source']})"]
+             f"timing {timing_model}, mapping {header['mapping']}"
+             + (f" (least {header['objective']})" if header["mapping"] == "best" else "")
+             + f", clock {header['clock_mhz']:g} MHz ({header['clock_source']})"]
+    if timing_model == "rtl":
+        lines += ["x_compute: cycles over MACs / PEs; x_traffic: DRAM bytes over the larger of the "
+                  "compulsory and capacity bounds; runs_on: rtl where the RTL runs the GEMM's "
+                  "mapping as it is"]
     per_layer = table.groupby(["layer", "phase"], sort=False)
     shown = pd.DataFrame({"macs": per_layer["macs"].sum(), "cycles": per_layer["cycles"].sum()})
     if timing_model == "rtl":
@@ -207,9 +256,17 @@ def _table_text(header, table, summary, fp32, step, timing_model) -> str:
     if timing_model == "rtl":
         shown["spill_MB"] = per_layer["spill_bytes"].sum() / 1e6
         shown["energy_uJ"] = per_layer["energy_pj"].sum() / 1e6
+        shown["x_compute"] = shown["cycles"] / per_layer["compute_bound_cycles"].sum()
+        bound = np.maximum(per_layer["compulsory_bytes"].sum(),
+                           per_layer["capacity_bound_bytes"].sum())
+        shown["x_traffic"] = (shown["dram_MB"] * 1e6 / bound.where(bound > 0)).fillna(1.0)
+        gemms = table[table["op"] == "gemm"].set_index(["layer", "phase"])
+        shown["mapping"] = gemms["mapping"].reindex(shown.index).fillna("-")
+        shown["runs_on"] = gemms["runs_on"].reindex(shown.index).fillna("-")
     lines += ["", _format(shown.reset_index()), ""]
     columns = ["macs", "cycles", "stall_cycles", "utilisation", "time_ms", "dram_read_bytes",
-               "dram_write_bytes", "spill_bytes", "energy_uj"]
+               "dram_write_bytes", "spill_bytes", "energy_uj", "compute_bound_cycles",
+               "compulsory_bytes", "capacity_bound_bytes"]
     if timing_model == "scalesim":
         columns = ["macs", "cycles", "utilisation", "time_ms", "dram_read_bytes",
                    "dram_write_bytes"]

@@ -49,6 +49,7 @@ import pandas as pd
 
 from niti_hw.params import HardwareParams
 from niti_hw.perf import timing
+from niti_hw.perf.bounds import capacity_bound_bytes, compute_bound_cycles
 from niti_hw.perf.energy import DEFAULT_PJ, check_energy, sram_pj_per_byte
 from niti_hw.perf.lowering import ACC, ACT, INDEX, MASK, WEIGHT, Op
 from niti_hw.perf.mapping import Blocks, Mapping, gemm_cost, rtl_mapping, runs_on_rtl
@@ -56,6 +57,7 @@ from niti_hw.perf.scalesim_memory import scalesim_accesses
 from niti_hw.perf.search import OBJECTIVES, best_mapping
 
 TIMINGS = ("rtl", "scalesim")
+BOUNDS = ("compute_bound_cycles", "compulsory_bytes", "capacity_bound_bytes")
 MAPPINGS = ("rtl", "best")
 DATAPATHS = ("int8", "fp32")
 COLUMNS = ["layer", "phase", "op", "m", "n", "k", "macs", "elements", "compute_cycles",
@@ -252,6 +254,22 @@ def op_traffic(op: Op, params: HardwareParams, timing_model: str = "rtl",
     return t
 
 
+def compulsory_bytes(op: Op, params: HardwareParams, datapath: str = "int8",
+                     weight_bits: int = 8) -> int:
+    """DRAM bytes of `op` with every stored value read once and every result written once; the
+    int32 tensor beyond the tensor buffer spills and comes back, as NITI's whole-tensor exponent
+    needs (`perf.bounds`)."""
+    t = Traffic()
+    for kind, count in op.reads:
+        if op.is_gemm:
+            t.fetch("direct", nbytes(kind, count, datapath, params, weight_bits))
+        else:
+            _stored(t, kind, count, False, params, datapath, weight_bits)
+    for kind, count in op.writes:
+        _stored(t, kind, count, True, params, datapath, weight_bits)
+    return int(t.dram_read + t.dram_write)
+
+
 def sram_energy_table(pj: dict, params: HardwareParams) -> dict[str, tuple[float, float]]:
     """(read, write) pJ per byte of each on-chip buffer, by its capacity."""
     return {buffer: sram_pj_per_byte(pj, _buffer_kib(buffer, params))
@@ -340,9 +358,12 @@ def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
             "spill_bytes": t.spill, "energy_pj": float(c["energy_pj"]),
             "mapping": chosen.label if chosen else "",
             "runs_on": _runs_on(op, chosen, params),
+            "compute_bound_cycles": compute_bound_cycles(op, params),
+            "compulsory_bytes": compulsory_bytes(op, params, datapath, weight_bits),
+            "capacity_bound_bytes": capacity_bound_bytes(op, params),
             **{f"energy_{name}_pj": float(value) for name, value in c["parts"].items()},
         })
-    return pd.DataFrame(rows, columns=COLUMNS + ["mapping", "runs_on"]
+    return pd.DataFrame(rows, columns=COLUMNS + ["mapping", "runs_on"] + list(BOUNDS)
                         + [f"energy_{n}_pj" for n in ENERGY_PARTS])
 
 
@@ -358,6 +379,7 @@ def _runs_on(op: Op, chosen: Mapping | None, params: HardwareParams) -> str:
 
 SUMMED = ["macs", "compute_cycles", "stall_cycles", "cycles", "sram_read_bytes",
           "sram_write_bytes", "dram_read_bytes", "dram_write_bytes", "spill_bytes", "energy_pj",
+          *BOUNDS,
           *[f"energy_{n}_pj" for n in ENERGY_PARTS]]
 
 

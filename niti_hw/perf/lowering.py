@@ -51,6 +51,9 @@ class Op:
     alu_ops: int = 0
     reads: tuple[tuple[str, int], ...] = ()
     writes: tuple[tuple[str, int], ...] = ()
+    reuse: int = 1
+    """Most entries of the GEMM's operands or result one stored value stands for: an im2col A or a
+    col2im-summed C repeats a value in up to ceil(kernel / stride)^2 windows (`perf.bounds`)."""
 
     @property
     def is_gemm(self) -> bool:
@@ -169,6 +172,10 @@ class _Conv(_Layer):
         return self.spec.out_channels
 
     @property
+    def reuse(self) -> int:  # windows one input value can fall in
+        return (-(-self.spec.kernel // self.spec.stride)) ** 2
+
+    @property
     def weights(self) -> int:
         return self.depth * self.cout
 
@@ -177,7 +184,8 @@ class _Conv(_Layer):
         source = batch * self.inp.size
         return [
             Op(self.name, "forward", "gemm", m, self.cout, self.depth,
-               reads=((ACT, source), (ACT, self.weights)), writes=((ACC, m * self.cout),)),
+               reads=((ACT, source), (ACT, self.weights)), writes=((ACC, m * self.cout),),
+               reuse=self.reuse),
             *_narrow(self.name, "forward", m * self.cout),
         ]
 
@@ -189,7 +197,7 @@ class _Conv(_Layer):
             cols = m * self.depth
             ops += [
                 Op(self.name, "error", "gemm", m, self.depth, self.cout,
-                   reads=((ACT, m * self.cout), (ACT, self.weights))),
+                   reads=((ACT, m * self.cout), (ACT, self.weights)), reuse=self.reuse),
                 Op(self.name, "error", "col2im", elements=cols,
                    alu_ops=cols * ALU_PER_ELEMENT["col2im"], writes=((ACC, source),)),
                 *_narrow(self.name, "error", source,
@@ -197,7 +205,7 @@ class _Conv(_Layer):
             ]
         ops.append(Op(self.name, "gradient", "gemm", self.depth, self.cout, m,
                       reads=((ACT, source), (ACT, m * self.cout)),
-                      writes=((ACC, self.weights),)))
+                      writes=((ACC, self.weights),), reuse=self.reuse))
         return ops
 
     def update(self, weight_bits):

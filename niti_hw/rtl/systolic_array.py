@@ -50,6 +50,7 @@ class SystolicArray(wiring.Component):
         if params.dataflow != "output_stationary":
             raise ValueError(f"the RTL array is output stationary; got dataflow={params.dataflow!r} "
                              "(weight/input stationary exist only in the cost model: niti-hw estimate)")
+        params.check_rtl()
         self.params = params
         self.backpressure = backpressure
         super().__init__({
