@@ -31,7 +31,7 @@ def test_frozen():
 
 @pytest.mark.parametrize("changes, message", [
     ({"rows": 0}, r"rows must be in 1\.\.1024.*got 0"),
-    ({"cols": 65}, r"cols must be in 1\.\.64.*got 65"),
+    ({"cols": 1025}, r"cols must be in 1\.\.1024.*got 1025"),
     ({"acc_bits": 12}, r"acc_bits must be in 16\.\.32 \(an int8 x int8 product needs 16 bits"),
     ({"lanes": 3}, r"lanes must divide cols.*got lanes=3, valid choices: \[1, 2, 4, 8\]"),
     ({"lanes": 8, "lfsr_lanes": 12}, r"lanes must divide lfsr_lanes=12.*valid choices: \[1, 2, 3, 4, 6, 12\]"),
@@ -45,7 +45,7 @@ def test_frozen():
     ({"dram_bytes_per_cycle": float("inf")}, r"dram_bytes_per_cycle must be a number > 0"),
     ({"clock_mhz": -5.0}, r"clock_mhz must be a number > 0 \(MHz, or None"),
     ({"round_mode": "floor"}, r"round_mode must be one of"),
-    ({"rows": 2.0}, r"rows must be an int in 1\.\.64; got 2\.0"),
+    ({"rows": 2.0}, r"rows must be an int in 1\.\.1024; got 2\.0"),
     ({"lfsr_seed": -1}, r"lfsr_seed must be in 0\.\.4294967295"),
 ])
 def test_impossible_parameters_are_refused(changes, message):
@@ -55,3 +55,11 @@ def test_impossible_parameters_are_refused(changes, message):
 
 def test_narrow_accumulator_limits_k():
     assert HardwareParams(acc_bits=16).max_k == 2  # 2 * 127**2 < 2**15 <= 3 * 127**2
+
+
+def test_the_rtl_refuses_arrays_the_cost_model_takes():
+    big = DEFAULT.replace(rows=128, cols=128, lanes=8)
+    with pytest.raises(ValueError, match=r"the RTL is generated for arrays up to 64x64; got 128x128 "
+                                         r"\(the cost model, niti-hw estimate, takes up to 1024x1024\)"):
+        big.check_rtl()
+    DEFAULT.replace(rows=64, cols=64).check_rtl()

@@ -23,8 +23,9 @@ C footprint does not fit goes to DRAM and back. The rule reproduces the one-sche
 replaces exactly (A of OS refetched per column tile unless a row block fits, B per row block
 unless all of B fits, WS/IS partial sums spilled unless a fold's column fits).
 
-**Legal mappings** (`legal`): each block's A, B and (when K is split outside the PEs) C fit half
-their SRAM. The RTL schedule is costed as it is, legal or not (its blocks stream). NITI's order,
+**Legal mappings** (`legal`): each block's A and B fit half their SRAM, and so do the partial sums
+that must wait there when K is split outside the PEs (a block of C across K blocks, or WS/IS's
+column of partial sums across a block's K folds). The RTL schedule is costed as it is, legal or not (its blocks stream). NITI's order,
 the whole int32 tensor before its exponent, is not a mapping choice: every mapping leaves the
 final int32 result in the tensor buffer (and DRAM beyond it), which `niti_hw.perf.cost` charges.
 
@@ -211,9 +212,13 @@ def gemm_cost(m: int, n: int, k: int, order: str, bm, bn, bk, p: HardwareParams,
             blocks.tiles("k", p.rows) * blocks.tiles("m", p.cols), blocks.trips["n"],
             blocks.size["n"], blocks.last["n"], p)
     s = blocks.size
+    # Partial sums to hold: a block's C across K blocks; else WS/IS's column (row) of one fold.
+    fold_partials = {"output_stationary": 0, "weight_stationary": s["m"] * p.cols,
+                     "input_stationary": p.cols * s["n"]}[df]
+    held = np.where(blocks.trips["k"] > 1, s["m"] * s["n"], fold_partials)
     legal = ((np.minimum(s["m"] * s["k"], a_values) * operand_bytes <= half["a"])
              & (np.minimum(s["k"] * s["n"], b_values) * operand_bytes <= half["b"])
-             & ((passes == 1) | (s["m"] * s["n"] * acc_bytes <= half["c"])))
+             & ((passes == 1) | (held * acc_bytes <= half["c"])))
     return GemmCost(
         operand_cycles=cycles,
         fetch_a=a_values * operand_bytes * times_a,
