@@ -174,7 +174,8 @@ def _report(args, params: HardwareParams, energy) -> str:
     summary = totals(table, params, mhz, by=args.by, steps_per_epoch=steps if not args.gemm else None)
     fp32 = None
     if args.timing == "rtl":
-        fp32_table = estimate(ops, params, energy, datapath="fp32", weight_bits=weight_bits)
+        fp32_table = estimate(ops, params, energy, datapath="fp32", weight_bits=weight_bits,
+                              mapping=args.mapping, objective=args.objective)
         fp32 = totals(fp32_table, params, mhz, by=None).loc["step"]
     step = summary.loc["step"]
     header = {"workload": workload, "array": params.name, "dataflow": params.dataflow,
