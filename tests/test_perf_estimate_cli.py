@@ -96,6 +96,12 @@ def test_energy_defaults_round_trip_through_the_option(capsys, tmp_path):
      r"--timing scalesim models SCALE-Sim.s cycles and accesses only; it has no --lanes, "
      r"--dram-bytes-per-cycle"),
     (["--model", "lenet5", "--batch", "0"], r"--batch must be a positive integer; got 0"),
+    (["--gemm", "8x8x8", "--timing", "scalesim", "--mapping", "best"],
+     r"--timing scalesim costs SCALE-Sim's own schedule; --mapping best needs --timing rtl"),
+    (["--gemm", "8x8x8", "--plot", "/no/such/folder/roof.png"],
+     r"--plot /no/such/folder/roof.png: folder /no/such/folder does not exist"),
+    (["--gemm", "4096x4096x4096", "--array", "256x256"],
+     r"tensor_buffer_words must be in 65536\.\.\d+ \(it must hold at least one 256x256 tile\)"),
 ])
 def test_bad_input_gets_one_line_and_writes_nothing(capsys, tmp_path, args, message):
     out_file = tmp_path / "never.csv"
@@ -140,3 +146,38 @@ def test_bench_estimate_prints_its_table(capsys):
     table = module.main(["--repeat", "1", "--array", "4x4", "--in-process-only"])
     assert (table.seconds > 0).all()
     assert "VGG16 CIFAR-10 training step, batch 128, 4x4 array" in capsys.readouterr().out
+
+
+def test_best_mapping_names_each_gemm_mapping_and_draws_the_roofline(capsys, tmp_path):
+    plot = tmp_path / "roofline.png"
+    code, out, err = estimate(capsys, "--model", "lenet5", "--batch", "16", "--mapping", "best",
+                              "--objective", "energy", "--format", "json", "--plot", str(plot))
+    assert code == 0 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    document = json.loads(out)
+    assert (document["mapping"], document["objective"]) == ("best", "energy")
+    gemms = [row for row in document["rows"] if row["op"] == "gemm"]
+    assert len(gemms) == 11
+    for row in gemms:
+        detail = row["mapping_detail"]
+        assert row["mapping"] == f"{detail['order']}:{detail['block_m']}x{detail['block_n']}x" \
+                                 f"{detail['block_k']}"
+        assert row["runs_on"] in ("rtl", "analytical")
+        assert row["dram_read_bytes"] + row["dram_write_bytes"] >= row["compulsory_bytes"]
+    _, rtl_out, _ = estimate(capsys, "--model", "lenet5", "--batch", "16", "--format", "json")
+    rtl = json.loads(rtl_out)
+    assert document["totals"]["step"]["energy_pj"] <= rtl["totals"]["step"]["energy_pj"]
+    assert all(row["runs_on"] == "rtl" for row in rtl["rows"] if row["op"] == "gemm")
+
+
+def test_tpu_class_arrays_are_costed(capsys):
+    code, out, _ = estimate(capsys, "--gemm", "1024x1024x1024", "--array", "128x128",
+                            "--tensor-buffer-words", "1048576", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["rows"][0]["compute_bound_cycles"] == 1024 ** 3 // 128 ** 2
+
+
+def test_the_rtl_commands_refuse_what_only_the_cost_model_takes(capsys, tmp_path):
+    code = main(["generate", "--rows", "128", "--cols", "128", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "the RTL is generated for arrays up to 64x64; got 128x128" in err
+    assert list(tmp_path.iterdir()) == []
