@@ -21,7 +21,8 @@ NOT_INT = st.sampled_from(["x", "1.5", "", "1e3", "one"])
 BELOW = {1: st.integers(max_value=0).map(str) | NOT_INT,
          0: st.integers(max_value=-1).map(str) | NOT_INT}
 BAD_NAME = st.text(alphabet="abcxyz-_09 ", max_size=8).filter(lambda t: not t.startswith("-"))
-BAD_SCHEDULE = st.sampled_from(["x", "0-3", "1:3", "0:0", "0:9", ",", "0:3:1", "-1:3"])
+BAD_SCHEDULE = st.sampled_from(["x", "0-3", "1:3", "0:0", "0:9", ",", "0:3:1", "-1:3", "0:3,0:2",
+                                "5:2,0:3", "0:3,,5:2", "0:3,"])
 
 TRAIN_BAD = {
     "--epochs": BELOW[1], "--batch-size": BELOW[1], "--limit-train": BELOW[1],
@@ -135,6 +136,13 @@ def test_named_cases_of_the_issue(guarded, capsys):
         (["train", "--resume", "none.npz"], "no checkpoint at none.npz"),
         (["train", "--mu-schedule", "1:3"], "--mu-schedule must start at epoch 0"),
         (["train", "--device", "cuda"], "--device cuda needs --backend torch"),
+        (["train", "--mu-schedule", "0:3,0:2"], "--mu-schedule names epoch 0 twice in '0:3,0:2'"),
+        (["train", "--mu-schedule", "0:3,5:2,5:1"], "names epoch 5 twice"),
+        (["train", "--mu-schedule", "5:2,0:3"], "epochs must increase; got 0 after 5"),
+        (["train", "--mu-schedule", "0:3,,5:2"], "(epoch:m_u pairs, no empty entry); got '0:3,,5:2'"),
+        (["bench", "--models", "lenet5", "lenet5"], "--models: lenet5 is given twice"),
+        (["bench", "--sizes", "256", "512", "256"], "--sizes: 256 is given twice"),
+        (["bench", "--backends", "golden", "golden"], "--backends: golden is given twice"),
     ]
     if HAS_RTL:
         cases += [
@@ -146,6 +154,10 @@ def test_named_cases_of_the_issue(guarded, capsys):
              "--sizes sizes systolic_array only"),
             (["synth", "--jobs", "0"], "--jobs: expected an integer >= 1; got 0"),
             (["synth", "--seeds", "1", "0"], "--seeds: expected an integer >= 1; got 0"),
+            (["synth", "--seeds", "3", "1", "3"], "--seeds: 3 is given twice; list each value once"),
+            (["synth", "--sizes", "2x2", "4x4", "2x2"], "--sizes: 2x2 is given twice"),
+            (["synth", "--units", "bitwidth_detector", "bitwidth_detector"],
+             "--units: bitwidth_detector is given twice"),
         ]
     for argv, message in cases:
         line = assert_refused(argv, guarded, capsys, match=message)
@@ -166,7 +178,7 @@ def test_synth_makes_one_job_per_seed(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(synth, "run_jobs", record)
     assert main(["synth", "--units", "shift_round_stochastic", "bitwidth_detector",
-                 "--seeds", "3", "1", "3"]) == 0
+                 "--seeds", "3", "1"]) == 0
     assert [(job.unit, job.seed) for job in jobs] == [
         ("bitwidth_detector", 3), ("bitwidth_detector", 1),
         ("shift_round_stochastic", 3), ("shift_round_stochastic", 1)]

@@ -116,6 +116,8 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="epoch:m_u pairs"):
         parse_schedule("0-3")
     assert parse_schedule("0:3,5:2") == ((0, 3), (5, 2))
+    with pytest.raises(ValueError, match="names epoch 0 twice, so its m_u is ambiguous"):
+        TrainConfig(mu_schedule=((0, 3), (0, 2)))
     assert TrainConfig(mu_schedule=((0, 3), (5, 2))).mu_at(7) == 2
 
 
