@@ -11,6 +11,7 @@ from ..golden import ROUNDING_MODES
 from ..golden.gemm import DEFAULT_ENGINE, ENGINES
 from ..golden.init import ACC_BITS_RANGE
 from ..models import get_model
+from .backend_names import BACKENDS
 
 DEVICES = ("cpu", "cuda")
 
@@ -73,8 +74,6 @@ class TrainConfig:
 
     def _check_engine(self) -> None:
         """Backend, device and GEMM engine; the engine's default is fixed (and recorded) here."""
-        from .backend import BACKENDS
-
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; valid backends: "
                              f"{', '.join(BACKENDS)}")
