@@ -4,6 +4,7 @@ nothing, and it is refused before any data is loaded or any tool runs."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -143,7 +144,13 @@ def test_named_cases_of_the_issue(guarded, capsys):
         (["bench", "--models", "lenet5", "lenet5"], "--models: lenet5 is given twice"),
         (["bench", "--sizes", "256", "512", "256"], "--sizes: 256 is given twice"),
         (["bench", "--backends", "golden", "golden"], "--backends: golden is given twice"),
+        (["estimate", "--gemm", "8x8x8", "--out", "adir"], "--out adir is a folder; expected a file"),
+        (["estimate", "--gemm", "8x8x8", "--out", "nowhere/x.csv"],
+         "--out nowhere/x.csv: folder nowhere does not exist"),
     ]
+    if sys.platform.startswith("linux"):  # /proc takes no new file, whoever asks (root too)
+        cases.append((["estimate", "--gemm", "8x8x8", "--format", "csv", "--out", "/proc/x"],
+                      "--out /proc/x: no file can be made in its folder /proc ("))
     if HAS_RTL:
         cases += [
             (["generate", "--out", "afile"], "--out afile is a file"),
@@ -161,7 +168,7 @@ def test_named_cases_of_the_issue(guarded, capsys):
         ]
     for argv, message in cases:
         line = assert_refused(argv, guarded, capsys, match=message)
-        assert "allow_pickle" not in line
+        assert "allow_pickle" not in line and ".tmp" not in line
 
 
 @pytest.mark.skipif(not HAS_RTL, reason="synth needs the rtl extra")

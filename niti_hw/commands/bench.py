@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from niti_hw.atomic_write import atomic_write
 from niti_hw.commands import Distinct, check_output_dir, int_at_least
 from niti_hw.extras import import_extra
 from niti_hw.models import MODELS, get_model
@@ -233,7 +234,6 @@ def plot(gemm: pd.DataFrame, train: pd.DataFrame, path: Path) -> None:
     for axis in (left, right):
         axis.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    tmp.replace(path)

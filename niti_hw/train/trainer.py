@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from ..atomic_write import atomic_write
 from ..data import load_dataset
 from ..models import get_model
 from .backend import backend_factory, write_reports
@@ -129,9 +130,8 @@ class Trainer:
                 "classes": self.data.classes, "resumes": self.history,
                 "metrics": _records(self.metrics)}
         save_checkpoint(self.out_dir / CHECKPOINT, meta, arrays)
-        tmp = self.out_dir / (METRICS + ".tmp")
-        self.metrics.to_csv(tmp, index=False)
-        tmp.replace(self.out_dir / METRICS)
+        with atomic_write(self.out_dir / METRICS) as tmp:
+            self.metrics.to_csv(tmp, index=False)
         plot_curves(self.metrics, self.out_dir / CURVES)
 
 
