@@ -145,6 +145,12 @@ def test_named_cases_of_the_issue(guarded, capsys):
         (["bench", "--sizes", "256", "512", "256"], "--sizes: 256 is given twice"),
         (["bench", "--backends", "golden", "golden"], "--backends: golden is given twice"),
         (["estimate", "--gemm", "8x8x8", "--out", "adir"], "--out adir is a folder; expected a file"),
+        (["estimate", "--model", "vgg16", "--batch", "256"],
+         "vgg16 3x32x32 batch 256: conv1 gradient GEMM reduces over K = 262,144 products; a "
+         "32-bit accumulator holds at most 133,142 exactly (SPEC), and the golden model and the "
+         "RTL refuse it; use --batch 130 or less"),
+        (["estimate", "--gemm", "8x8x200000", "--format", "csv", "--out", "g.csv"],
+         "--gemm 8x8x200000: the GEMM reduces over K = 200,000 products"),
         (["estimate", "--gemm", "8x8x8", "--out", "nowhere/x.csv"],
          "--out nowhere/x.csv: folder nowhere does not exist"),
     ]

@@ -152,8 +152,13 @@ def _ops(args):
 def _report(args, params: HardwareParams, energy) -> str:
     from niti_hw.perf.clock import clock_mhz
     from niti_hw.perf.cost import estimate, totals
+    from niti_hw.perf.lowering import check_reductions
 
     ops, workload, steps = _ops(args)
+    if args.gemm:
+        check_reductions(ops, params, f"--gemm {args.gemm}")
+    else:
+        check_reductions(ops, params, workload, batch=args.batch)
     weight_bits = args.weight_bits or 8
     mhz, clock_source = clock_mhz(params)
     table = estimate(ops, params, energy, timing_model=args.timing, weight_bits=weight_bits)
