@@ -4,6 +4,7 @@ nothing, and it is refused before any data is loaded or any tool runs."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -21,7 +22,8 @@ NOT_INT = st.sampled_from(["x", "1.5", "", "1e3", "one"])
 BELOW = {1: st.integers(max_value=0).map(str) | NOT_INT,
          0: st.integers(max_value=-1).map(str) | NOT_INT}
 BAD_NAME = st.text(alphabet="abcxyz-_09 ", max_size=8).filter(lambda t: not t.startswith("-"))
-BAD_SCHEDULE = st.sampled_from(["x", "0-3", "1:3", "0:0", "0:9", ",", "0:3:1", "-1:3"])
+BAD_SCHEDULE = st.sampled_from(["x", "0-3", "1:3", "0:0", "0:9", ",", "0:3:1", "-1:3", "0:3,0:2",
+                                "5:2,0:3", "0:3,,5:2", "0:3,"])
 
 TRAIN_BAD = {
     "--epochs": BELOW[1], "--batch-size": BELOW[1], "--limit-train": BELOW[1],
@@ -135,7 +137,26 @@ def test_named_cases_of_the_issue(guarded, capsys):
         (["train", "--resume", "none.npz"], "no checkpoint at none.npz"),
         (["train", "--mu-schedule", "1:3"], "--mu-schedule must start at epoch 0"),
         (["train", "--device", "cuda"], "--device cuda needs --backend torch"),
+        (["train", "--mu-schedule", "0:3,0:2"], "--mu-schedule names epoch 0 twice in '0:3,0:2'"),
+        (["train", "--mu-schedule", "0:3,5:2,5:1"], "names epoch 5 twice"),
+        (["train", "--mu-schedule", "5:2,0:3"], "epochs must increase; got 0 after 5"),
+        (["train", "--mu-schedule", "0:3,,5:2"], "(epoch:m_u pairs, no empty entry); got '0:3,,5:2'"),
+        (["bench", "--models", "lenet5", "lenet5"], "--models: lenet5 is given twice"),
+        (["bench", "--sizes", "256", "512", "256"], "--sizes: 256 is given twice"),
+        (["bench", "--backends", "golden", "golden"], "--backends: golden is given twice"),
+        (["estimate", "--gemm", "8x8x8", "--out", "adir"], "--out adir is a folder; expected a file"),
+        (["estimate", "--model", "vgg16", "--batch", "256"],
+         "vgg16 3x32x32 batch 256: conv1 gradient GEMM reduces over K = 262,144 products; a "
+         "32-bit accumulator holds at most 133,142 exactly (SPEC), and the golden model and the "
+         "RTL refuse it; use --batch 130 or less"),
+        (["estimate", "--gemm", "8x8x200000", "--format", "csv", "--out", "g.csv"],
+         "--gemm 8x8x200000: the GEMM reduces over K = 200,000 products"),
+        (["estimate", "--gemm", "8x8x8", "--out", "nowhere/x.csv"],
+         "--out nowhere/x.csv: folder nowhere does not exist"),
     ]
+    if sys.platform.startswith("linux"):  # /proc takes no new file, whoever asks (root too)
+        cases.append((["estimate", "--gemm", "8x8x8", "--format", "csv", "--out", "/proc/x"],
+                      "--out /proc/x: no file can be made in its folder /proc ("))
     if HAS_RTL:
         cases += [
             (["generate", "--out", "afile"], "--out afile is a file"),
@@ -146,10 +167,14 @@ def test_named_cases_of_the_issue(guarded, capsys):
              "--sizes sizes systolic_array only"),
             (["synth", "--jobs", "0"], "--jobs: expected an integer >= 1; got 0"),
             (["synth", "--seeds", "1", "0"], "--seeds: expected an integer >= 1; got 0"),
+            (["synth", "--seeds", "3", "1", "3"], "--seeds: 3 is given twice; list each value once"),
+            (["synth", "--sizes", "2x2", "4x4", "2x2"], "--sizes: 2x2 is given twice"),
+            (["synth", "--units", "bitwidth_detector", "bitwidth_detector"],
+             "--units: bitwidth_detector is given twice"),
         ]
     for argv, message in cases:
         line = assert_refused(argv, guarded, capsys, match=message)
-        assert "allow_pickle" not in line
+        assert "allow_pickle" not in line and ".tmp" not in line
 
 
 @pytest.mark.skipif(not HAS_RTL, reason="synth needs the rtl extra")
@@ -166,7 +191,7 @@ def test_synth_makes_one_job_per_seed(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(synth, "run_jobs", record)
     assert main(["synth", "--units", "shift_round_stochastic", "bitwidth_detector",
-                 "--seeds", "3", "1", "3"]) == 0
+                 "--seeds", "3", "1"]) == 0
     assert [(job.unit, job.seed) for job in jobs] == [
         ("bitwidth_detector", 3), ("bitwidth_detector", 1),
         ("shift_round_stochastic", 3), ("shift_round_stochastic", 1)]

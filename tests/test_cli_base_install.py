@@ -25,10 +25,13 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def base_distributions() -> set[str]:
-    """pyproject's dependencies and theirs, as installed here (markers evaluated, no extras)."""
+def base_distributions(extras: tuple[str, ...] = ()) -> set[str]:
+    """pyproject's dependencies (and those of `extras`) and theirs, as installed here (markers
+    evaluated, no other extras)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    todo = [Requirement(text) for text in project["dependencies"]]
+    texts = project["dependencies"] + [text for extra in extras
+                                       for text in project["optional-dependencies"][extra]]
+    todo = [Requirement(text) for text in texts]
     seen: set[str] = set()
     while todo:
         requirement = todo.pop()
@@ -42,10 +45,11 @@ def base_distributions() -> set[str]:
     return seen
 
 
-def link_site(folder: Path) -> Path:
-    """A folder holding links to the top-level files of every base distribution."""
+def link_site(folder: Path, extras: tuple[str, ...] = ()) -> Path:
+    """A folder holding links to the top-level files of every base distribution (and those of
+    `extras`)."""
     folder.mkdir()
-    for name in base_distributions():
+    for name in base_distributions(extras):
         distribution = metadata.distribution(name)
         for top in {Path(file).parts[0] for file in distribution.files or ()}:
             if top != ".." and not (folder / top).exists():
@@ -64,18 +68,39 @@ def write_idx_dataset(root: Path, n: int = 24) -> Path:
     return root
 
 
-@pytest.mark.slow
-def test_base_install_trains_and_names_missing_extras(tmp_path):
+def base_venv(tmp_path: Path, extras: tuple[str, ...] = ()) -> Path:
+    """The python of a fresh environment that sees the project and the base distributions."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                              check=True, capture_output=True, text=True).stdout.strip()
-    site = link_site(tmp_path / "site")
+    assert sysconfig.get_path("purelib") != purelib
+    site = link_site(tmp_path / "site", extras)
     Path(purelib, "niti_hw_base.pth").write_text(f"{site}\n{ROOT}\n")
+    return python
+
+
+@pytest.mark.slow
+def test_the_quick_tests_collect_without_the_extras(tmp_path):
+    """Base install plus the dev extra: files that need amaranth, cocotb or torch are skipped,
+    none fails to import."""
+    python = base_venv(tmp_path, extras=("dev",))
+    collected = subprocess.run(
+        [python, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "-m", "not sim and not synth", str(ROOT / "tests")],
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)}, cwd=ROOT,
+        capture_output=True, text=True, timeout=300)
+    summary = collected.stdout.strip().splitlines()[-1]
+    assert collected.returncode == 0 and "error" not in summary, collected.stdout[-3000:]
+    assert "tests collected" in summary
+
+
+@pytest.mark.slow
+def test_base_install_trains_and_names_missing_extras(tmp_path):
+    python = base_venv(tmp_path)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "MPLBACKEND": "Agg",
            "NITI_HW_CACHE": str(tmp_path / "cache")}
-    assert sysconfig.get_path("purelib") != purelib
 
     def cli(*argv):
         return subprocess.run([python, "-m", "niti_hw.cli", *argv], env=env, cwd=tmp_path,

@@ -5,7 +5,8 @@ import pytest
 
 from niti_hw.golden import QTensor, RoundingPolicy
 from niti_hw.models import MODELS
-from niti_hw.perf.lowering import ACC, ACT, WEIGHT, gemm_op, lower
+from niti_hw.params import DEFAULT
+from niti_hw.perf.lowering import ACC, ACT, WEIGHT, check_reductions, gemm_op, lower
 from niti_hw.train.build import build_network
 
 
@@ -105,3 +106,29 @@ def test_single_gemm():
     assert [op.op for op in ops] == ["gemm", "bitwidth", "round"]
     with pytest.raises(ValueError, match=r"K must be a positive int; got 0"):
         gemm_op(1, 1, 0)
+
+
+@pytest.mark.parametrize("model, chw", [("lenet5", (1, 28, 28)), ("vgg16", (3, 32, 32)),
+                                        ("vgg-small-7", (3, 32, 32))])
+def test_the_largest_batch_named_is_the_largest_that_fits(model, chw):
+    """A refused step names a batch that passes, and one more image is refused again."""
+    workload = f"{model} batch 4096"
+    with pytest.raises(ValueError, match=rf"^{workload}: conv1 gradient GEMM reduces over K = "
+                                         r"[\d,]+ products; .* use --batch (\d+) or less$") as caught:
+        check_reductions(lower(model, chw, 4096), DEFAULT, workload, batch=4096)
+    fit = int(caught.value.args[0].rsplit("--batch ", 1)[1].split()[0])
+    check_reductions(lower(model, chw, fit), DEFAULT, "", batch=fit)
+    with pytest.raises(ValueError, match=rf"use --batch {fit} or less"):
+        check_reductions(lower(model, chw, fit + 1), DEFAULT, "", batch=fit + 1)
+
+
+def test_the_limit_follows_the_accumulator_and_a_depth_is_no_batch_matter():
+    narrow = DEFAULT.replace(acc_bits=24)  # holds 520 products: LeNet-5's fc1 has K = 800
+    with pytest.raises(ValueError, match=r"fc1 forward GEMM reduces over K = 800 products; a "
+                                         r"24-bit accumulator holds at most 520 exactly, and the "
+                                         r"RTL's tiling refuses it; no batch fits"):
+        check_reductions(lower("lenet5", (1, 28, 28), 1), narrow, "lenet5", batch=1)
+    check_reductions(gemm_op(8, 8, DEFAULT.max_k), DEFAULT, "--gemm")
+    with pytest.raises(ValueError, match=r"^--gemm: the GEMM reduces over K = 133,143 products; "
+                                         r".*; K must be 133,142 or less$"):
+        check_reductions(gemm_op(8, 8, DEFAULT.max_k + 1), DEFAULT, "--gemm")

@@ -14,11 +14,15 @@ import pytest
 from niti_hw.golden import MAX_SHIFT, LfsrLanes, RoundingPolicy, bitwidth, int8_matmul
 from niti_hw.golden.layers import weight_gradient
 from niti_hw.params import HardwareParams
-from niti_hw.rtl.bitwidth_detector import BitwidthDetector
 from niti_hw.perf.tiling import operand_beats
-from niti_hw.rtl.datapath import Datapath
-from niti_hw.rtl.shift_round import ShiftRound
-from niti_hw.rtl.systolic_array import SystolicArray
+
+pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
+pytest.importorskip("cocotb", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
+
+from niti_hw.rtl.bitwidth_detector import BitwidthDetector  # noqa: E402
+from niti_hw.rtl.datapath import Datapath  # noqa: E402
+from niti_hw.rtl.shift_round import ShiftRound  # noqa: E402
+from niti_hw.rtl.systolic_array import SystolicArray  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sim"))
 from harness import Scoreboard  # noqa: E402

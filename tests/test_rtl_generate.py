@@ -4,17 +4,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
-from amaranth.lib import memory, wiring
-from amaranth.lib.wiring import In, Out
+pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
 
-from niti_hw.cli import main
-from niti_hw.golden import int8_matmul
-from niti_hw.params import DEFAULT, HardwareParams
-from niti_hw.perf.tiling import assemble, operand_beats, tile_grid
-from niti_hw.rtl.scratchpad import BYTES
-from niti_hw.rtl.shift_round import ShiftRound
-from niti_hw.rtl.verilog import UNIT_NAMES, generate, to_verilog
+from amaranth.hdl import Module  # noqa: E402
+from amaranth.lib import memory, wiring  # noqa: E402
+from amaranth.lib.wiring import In, Out  # noqa: E402
+
+from niti_hw.cli import main  # noqa: E402
+from niti_hw.golden import int8_matmul  # noqa: E402
+from niti_hw.params import DEFAULT, HardwareParams  # noqa: E402
+from niti_hw.perf.tiling import assemble, operand_beats, tile_grid  # noqa: E402
+from niti_hw.rtl.scratchpad import BYTES  # noqa: E402
+from niti_hw.rtl.shift_round import ShiftRound  # noqa: E402
+from niti_hw.rtl.verilog import UNIT_NAMES, generate, to_verilog  # noqa: E402
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
 

@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 
 from niti_hw.params import DEFAULT
-from niti_hw.rtl.synth import SynthJob, run_jobs, synth_yosys, to_markdown, write_design
+
+pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
+
+from niti_hw.rtl.synth import SynthJob, run_jobs, synth_yosys, to_markdown, write_design  # noqa: E402
 
 
 @pytest.mark.synth

@@ -15,6 +15,8 @@ import pytest
 from niti_hw.params import HardwareParams
 from niti_hw.sim_runner import BenchFailed, run_bench
 
+pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sim"))
 from faults import StreamFault  # noqa: E402
 

@@ -116,6 +116,8 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="epoch:m_u pairs"):
         parse_schedule("0-3")
     assert parse_schedule("0:3,5:2") == ((0, 3), (5, 2))
+    with pytest.raises(ValueError, match="names epoch 0 twice, so its m_u is ambiguous"):
+        TrainConfig(mu_schedule=((0, 3), (0, 2)))
     assert TrainConfig(mu_schedule=((0, 3), (5, 2))).mu_at(7) == 2
 
 
@@ -170,3 +172,30 @@ def test_cli_trains_and_prints_a_summary(tmp_path, capsys):
     assert "niti-int8" in out and "fp32" in out and "best_test_pct" in out
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     assert sorted(metrics.run) == ["fp32", "niti-int8"]
+
+
+def test_a_batch_beyond_the_int32_bound_is_refused_before_anything_is_written(tmp_path):
+    """LeNet-5's conv1 gradient reduces over 576 products per image (24x24 outputs): 231 images
+    give K = 133,056, below SPEC's bound; 232 give 133,632, which the golden model refuses."""
+    data = random_dataset((28, 28, 1), 10, n=232)
+    with pytest.raises(ValueError, match=r"^lenet5 1x28x28 batch 232: conv1 gradient GEMM reduces "
+                                         r"over K = 133,632 products; a 32-bit accumulator holds "
+                                         r"at most 133,142 exactly \(SPEC\), and the golden model "
+                                         r"and the RTL refuse it; use --batch-size 231 or less$"):
+        Trainer(TrainConfig(batch_size=232, backend="sim", hardware={"acc_bits": 20}),
+                tmp_path / "run", progress=False, data=data)
+    assert not (tmp_path / "run").exists()
+    Trainer(TrainConfig(batch_size=256), tmp_path / "run", progress=False,
+            data=random_dataset((28, 28, 1), 10, n=231))  # the images there are: a batch of 231
+
+
+def test_the_refused_batch_is_where_the_golden_model_refuses():
+    built = build_network(MODELS["lenet5"], (28, 28, 1), 10, seed=0)
+    for batch, refused in ((231, False), (232, True)):
+        data = random_dataset((28, 28, 1), 10, n=batch)
+        x = QTensor((data.train_images.astype(np.int16) - 128 >> 1).astype(np.int8), -7)
+        if refused:
+            with pytest.raises(ValueError, match="reduces over K = 133632 terms"):
+                built.net.train_step(x, data.train_labels, 3, RoundingPolicy())
+        else:
+            built.net.train_step(x, data.train_labels, 3, RoundingPolicy())

@@ -11,7 +11,8 @@ import niti_hw.golden.gemm as gemm
 import niti_hw.train.backend as backend_module
 from niti_hw.data import load_dataset
 from niti_hw.train import TrainConfig, Trainer, load_checkpoint
-from niti_hw.train.backend import BACKENDS, Backend, backend_factory
+from niti_hw.train.backend import Backend, backend_factory
+from niti_hw.train.backend_names import BACKENDS
 from niti_hw.train.integer_run import IntegerRun
 
 

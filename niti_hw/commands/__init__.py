@@ -36,6 +36,27 @@ def int_at_least(low: int):
     return parse
 
 
+class Distinct(argparse.Action):
+    """argparse action of a list flag (nargs="+"): each value at most once, since a repeat runs
+    or prints the same thing twice, which is never what the command line meant."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = []
+        for value in values:
+            if value in seen:
+                raise argparse.ArgumentError(self, f"{_shown(value)} is given twice; list each "
+                                                   "value once")
+            seen.append(value)
+        setattr(namespace, self.dest, seen)
+
+
+def _shown(value) -> str:
+    """A parsed value as the user typed it (an array size (8, 8) as 8x8)."""
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return str(value)
+
+
 def _first_existing(path: Path) -> Path:
     path = path.absolute()
     while not path.exists() and path != path.parent:

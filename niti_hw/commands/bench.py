@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from niti_hw.commands import check_output_dir, int_at_least
+from niti_hw.atomic_write import atomic_write
+from niti_hw.commands import Distinct, check_output_dir, int_at_least
 from niti_hw.extras import import_extra
 from niti_hw.models import MODELS, get_model
 from niti_hw.train.config import DEVICES
@@ -29,12 +30,14 @@ def register(subparsers) -> None:
                               description=__doc__)
     p.add_argument("--device", choices=DEVICES, default="cpu",
                    help="where torch runs (default cpu); golden always runs on the CPU")
-    p.add_argument("--sizes", type=int_at_least(8), nargs="+", default=[256, 512, 1024, 2048],
-                   metavar="N", help="square GEMM sizes (default 256 512 1024 2048)")
-    p.add_argument("--models", nargs="+", choices=list(MODELS), default=["lenet5", "vgg-small-7"],
-                   metavar="MODEL", help="networks to train (default lenet5 vgg-small-7)")
-    p.add_argument("--backends", nargs="+", choices=NITI_BACKENDS, default=list(NITI_BACKENDS),
-                   help="NITI backends to time (default golden torch)")
+    p.add_argument("--sizes", type=int_at_least(8), nargs="+", action=Distinct,
+                   default=[256, 512, 1024, 2048], metavar="N",
+                   help="square GEMM sizes (default 256 512 1024 2048)")
+    p.add_argument("--models", nargs="+", action=Distinct, choices=list(MODELS),
+                   default=["lenet5", "vgg-small-7"], metavar="MODEL",
+                   help="networks to train (default lenet5 vgg-small-7)")
+    p.add_argument("--backends", nargs="+", action=Distinct, choices=NITI_BACKENDS,
+                   default=list(NITI_BACKENDS), help="NITI backends to time (default golden torch)")
     p.add_argument("--batch-size", type=int_at_least(1), default=64)
     p.add_argument("--batches", type=int_at_least(1), default=3, help="timed batches per run")
     p.add_argument("--threads", type=int_at_least(1), help="torch threads (default: torch's)")
@@ -231,7 +234,6 @@ def plot(gemm: pd.DataFrame, train: pd.DataFrame, path: Path) -> None:
     for axis in (left, right):
         axis.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    tmp.replace(path)

@@ -13,12 +13,11 @@ import argparse
 import json
 import math
 import numbers
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
+from niti_hw.atomic_write import atomic_write
 from niti_hw.models import MODELS
 from niti_hw.params import DEFAULT, HardwareParams
 
@@ -89,6 +88,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from niti_hw.perf.energy import default_toml, load_energy
 
+    _check_out(args.out)
     if args.energy_defaults:
         return _emit(default_toml(), args.out)
     _check_scalesim_options(args)
@@ -163,8 +163,13 @@ def _ops(args):
 def _report(args, params: HardwareParams, energy) -> str:
     from niti_hw.perf.clock import clock_mhz
     from niti_hw.perf.cost import estimate, totals
+    from niti_hw.perf.lowering import check_reductions
 
     ops, workload, steps = _ops(args)
+    if args.gemm:
+        check_reductions(ops, params, f"--gemm {args.gemm}")
+    else:
+        check_reductions(ops, params, workload, batch=args.batch)
     weight_bits = args.weight_bits or 8
     mhz, clock_source = clock_mhz(params)
     table = estimate(ops, params, energy, timing_model=args.timing, weight_bits=weight_bits,
@@ -296,22 +301,23 @@ def _format(frame) -> str:
     return frame.to_string(index=False, formatters={c: cell for c in frame.columns})
 
 
+def _check_out(out: Path | None) -> None:
+    """Before any work: --out names a file in a folder that exists."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; expected a file name")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: folder {out.parent} does not exist")
+
+
 def _emit(text: str, out: Path | None) -> int:
-    """Write everything at once: to a temporary file renamed into place, or to standard output."""
+    """Write everything at once (a whole file, or nothing), or to standard output."""
     if out is None:
         sys.stdout.write(text)
         return 0
-    out = Path(out)
-    if not out.parent.is_dir():
-        raise ValueError(f"--out {out}: folder {out.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(out, f"--out {out}") as tmp:
+        tmp.write_text(text)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from niti_hw.commands import check_output_dir, check_output_file, int_at_least
+from niti_hw.commands import Distinct, check_output_dir, check_output_file, int_at_least
 from niti_hw.commands._params_args import add_params_arguments, params_from_args
 from niti_hw.extras import import_extra
 
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
                                    description=__doc__)
     parser.add_argument("--work", type=Path, default=Path("build/synth"),
                         help="work folder for the tools (default build/synth)")
-    parser.add_argument("--sizes", type=_size, nargs="+", metavar="RxC",
+    parser.add_argument("--sizes", type=_size, nargs="+", action=Distinct, metavar="RxC",
                         help="array sizes of systolic_array, e.g. 2x2 4x4 8x8 (the default); "
                              "the other units are sized by --lanes")
     parser.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax column)")
@@ -37,10 +37,11 @@ def register(subparsers) -> None:
     parser.add_argument("--csv", type=Path, help="also write the table as CSV")
     parser.add_argument("--jobs", type=int_at_least(1), default=1,
                         help="units built at once (default 1)")
-    parser.add_argument("--seeds", type=int_at_least(1), nargs="+", metavar="SEED",
+    parser.add_argument("--seeds", type=int_at_least(1), nargs="+", action=Distinct,
+                        metavar="SEED",
                         help="nextpnr seeds, one row each; a unit's seeds share one yosys run "
                              "(default 1)")
-    parser.add_argument("--units", nargs="+", metavar="UNIT",
+    parser.add_argument("--units", nargs="+", action=Distinct, metavar="UNIT",
                         help="only these units (systolic_array, bitwidth_detector, "
                              "shift_round_<mode>, training_core: the top)")
     add_params_arguments(parser)
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.units:
         jobs = [job for job in jobs if job.unit in args.units]
     if args.seeds:
-        jobs = [replace(job, seed=seed) for job in jobs for seed in dict.fromkeys(args.seeds)]
+        jobs = [replace(job, seed=seed) for job in jobs for seed in args.seeds]
     if args.sizes and ARRAY_UNIT not in {job.unit for job in jobs}:
         raise ValueError(f"--sizes sizes {ARRAY_UNIT} only, which --units leaves out; the other "
                          "units are sized by --lanes (drop --sizes)")

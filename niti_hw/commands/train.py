@@ -21,7 +21,7 @@ from niti_hw.golden.gemm import DEFAULT_ENGINE, ENGINES
 from niti_hw.golden.init import ACC_BITS_RANGE
 from niti_hw.models import MODELS
 from niti_hw.params import DEFAULT, EXPONENTS
-from niti_hw.train.backend import BACKENDS
+from niti_hw.train.backend_names import BACKENDS
 from niti_hw.train.config import DEVICES
 
 FORMATS = ("table", "json")

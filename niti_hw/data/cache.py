@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+
+from ..atomic_write import atomic_write
 
 T = TypeVar("T")
 
@@ -72,26 +73,17 @@ def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        _warn_unwritable(path, error)
-        return
-    try:
-        with os.fdopen(fd, "wb") as file:
+        with atomic_write(path) as tmp, tmp.open("wb") as file:
             np.savez(file, **arrays)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(tmp, path)
     except OSError as error:
-        _warn_unwritable(path, error)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _warn_unwritable(error)
 
 
 def _warn_corrupt(path: Path, error: Exception) -> None:
     warnings.warn(f"ignoring corrupt cache {path} ({error}); rebuilding it", stacklevel=2)
 
 
-def _warn_unwritable(path: Path, error: OSError) -> None:
-    warnings.warn(f"could not write cache {path} ({error}); continuing without it", stacklevel=2)
+def _warn_unwritable(error: OSError) -> None:
+    warnings.warn(f"cache not saved ({error}); continuing without it", stacklevel=2)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from niti_hw.models import Conv, Fc, Flat, ModelSpec, Pool, Relu, get_model
+from niti_hw.params import HardwareParams
 
 PHASES = ("forward", "loss", "error", "gradient", "update")
 ACT, ACC, WEIGHT, MASK, INDEX = "act", "acc", "weight", "mask", "index"
@@ -380,3 +381,38 @@ def gemm_op(m: int, n: int, k: int) -> list[Op]:
     return [Op("gemm", "forward", "gemm", m, n, k,
                reads=((ACT, m * k), (ACT, k * n)), writes=((ACC, m * n),)),
             *_narrow("gemm", "forward", m * n)]
+
+
+def check_reductions(ops: list[Op], params: HardwareParams, workload: str,
+                     batch: int | None = None, batch_flag: str = "--batch") -> None:
+    """Refuse a step with a GEMM whose K is more products than the accumulator holds exactly
+    (`params.max_k`): the golden model (SPEC's int32 bound) and the RTL's tiling
+    (`tiling.check_gemm`) refuse it, so no cost of it is real.
+
+    A weight-gradient GEMM reduces over the batch (times a convolution's output positions), so
+    with `batch` the message says the largest `batch_flag` that fits; the other GEMMs reduce over
+    a layer's depth, the same at every batch. Without `batch`, `ops` is one GEMM (`gemm_op`).
+    """
+    order = list(dict.fromkeys(op.layer for op in ops))
+    over = [op for op in ops if op.is_gemm and op.k > params.max_k]
+    if not over:
+        return
+    fixed = [op for op in over if batch is None or op.phase != "gradient"]
+    worst = min(fixed or over, key=lambda op: (-op.k, order.index(op.layer)))
+    if params.acc_bits >= 32:
+        holds = (f"a 32-bit accumulator holds at most {params.max_k:,} exactly (SPEC), and the "
+                 "golden model and the RTL refuse it")
+    else:
+        holds = (f"a {params.acc_bits}-bit accumulator holds at most {params.max_k:,} exactly, "
+                 "and the RTL's tiling refuses it")
+    if batch is None:
+        hint = f"K must be {params.max_k:,} or less"
+    elif fixed:
+        hint = "no batch fits: this K is the layer's depth, the same at every batch"
+    else:
+        per_input = max(op.k // batch for op in ops if op.is_gemm and op.phase == "gradient")
+        fit = params.max_k // per_input
+        hint = (f"use {batch_flag} {fit} or less" if fit else
+                f"no batch fits: one input alone needs K = {per_input:,}")
+    gemm = "the GEMM" if batch is None else f"{worst.layer} {worst.phase} GEMM"
+    raise ValueError(f"{workload}: {gemm} reduces over K = {worst.k:,} products; {holds}; {hint}")

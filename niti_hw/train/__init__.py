@@ -2,7 +2,8 @@
 `Backend` (the golden model by default), an fp32 PyTorch twin for comparison, checkpoints that
 resume bit for bit, and evaluation of a saved run."""
 
-from .backend import BACKENDS, Backend, backend_factory
+from .backend import Backend, backend_factory
+from .backend_names import BACKENDS
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, parse_schedule
 from .evaluation import evaluate_checkpoint

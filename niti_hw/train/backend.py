@@ -1,4 +1,5 @@
-"""The one protocol every training backend implements, and the registry that names them.
+"""The one protocol every training backend implements, and the factory that loads one by name
+(the names, and the modules they live in, are in `backend_names`).
 
 A backend trains the NITI network batch by batch and evaluates it. `golden` is the reference
 (`IntegerRun`: the golden model itself); other backends (the datapath model `sim`, the GPU path
@@ -19,19 +20,10 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..extras import EXTRA_PACKAGES
+from .backend_names import BACKEND_EXTRAS, BACKENDS
 from .build import BuiltNetwork
 from .config import TrainConfig
 from .prepared import PreparedData
-
-BACKENDS = {
-    "golden": "niti_hw.train.integer_run:IntegerRun",
-    "sim": "niti_hw.train.sim_backend:SimBackend",
-    "torch": "niti_hw.train.torch_backend:TorchBackend",
-}
-"""Backend name -> `module:class`, imported lazily by `backend_factory`."""
-
-BACKEND_EXTRAS = {"torch": "torch"}
-"""Backends that need an optional extra, and which one."""
 
 
 @runtime_checkable

@@ -7,12 +7,12 @@ half-written checkpoint; read with checks, so a damaged or foreign file is refus
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from ..atomic_write import atomic_write
 
 FORMAT = "niti-hw-checkpoint/1"
 
@@ -20,14 +20,8 @@ FORMAT = "niti-hw-checkpoint/1"
 def save_checkpoint(path: Path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     path = Path(path)
     header = json.dumps({"format": FORMAT, **meta})
-    descriptor, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            np.savez(handle, __meta__=np.array(header), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp, tmp.open("wb") as handle:
+        np.savez(handle, __meta__=np.array(header), **arrays)
 
 
 def load_checkpoint(path: Path) -> tuple[dict, dict[str, np.ndarray]]:

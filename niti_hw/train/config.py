@@ -11,6 +11,7 @@ from ..golden import ROUNDING_MODES
 from ..golden.gemm import DEFAULT_ENGINE, ENGINES
 from ..golden.init import ACC_BITS_RANGE
 from ..models import get_model
+from .backend_names import BACKENDS
 
 DEVICES = ("cpu", "cuda")
 
@@ -50,6 +51,10 @@ class TrainConfig:
                 raise ValueError(f"{kind} rounding mode must be one of {ROUNDING_MODES}")
         schedule = self.mu_schedule or spec.mu_schedule
         schedule = tuple(sorted((int(epoch), int(m_u)) for epoch, m_u in schedule))
+        repeated = [epoch for (epoch, _), (after, _) in zip(schedule, schedule[1:]) if epoch == after]
+        if repeated:
+            raise ValueError(f"--mu-schedule names epoch {repeated[0]} twice, so its m_u is "
+                             "ambiguous; give each epoch once")
         if not schedule or schedule[0][0] != 0 or any(not 1 <= m_u <= 8 for _, m_u in schedule):
             text = ",".join(f"{epoch}:{m_u}" for epoch, m_u in schedule)
             raise ValueError(f"--mu-schedule must start at epoch 0 with m_u in 1..8; got {text!r}")
@@ -69,8 +74,6 @@ class TrainConfig:
 
     def _check_engine(self) -> None:
         """Backend, device and GEMM engine; the engine's default is fixed (and recorded) here."""
-        from .backend import BACKENDS
-
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; valid backends: "
                              f"{', '.join(BACKENDS)}")
@@ -137,14 +140,26 @@ def _flag(name: str) -> str:
 
 
 def parse_schedule(text: str) -> tuple[tuple[int, int], ...]:
-    """'0:3,5:2' -> ((0, 3), (5, 2)): m_u 3 from epoch 0, 2 from epoch 5."""
+    """'0:3,5:2' -> ((0, 3), (5, 2)): m_u 3 from epoch 0, 2 from epoch 5.
+
+    The text must say one thing only: no empty entry (a lost pair), epochs in increasing order
+    (as the run will use them), each epoch once (TrainConfig refuses a repeat, whatever its source).
+    """
     try:
-        pairs = [item.split(":") for item in text.split(",") if item.strip()]
+        pairs = [item.split(":") for item in text.split(",")]
         schedule = tuple((int(epoch), int(m_u)) for epoch, m_u in pairs)
     except ValueError:
         schedule = ()
     if not schedule or any(epoch < 0 for epoch, _ in schedule):
         raise ValueError(
-            f"--mu-schedule must look like '0:3,5:2' (epoch:m_u pairs); got {text!r}"
+            f"--mu-schedule must look like '0:3,5:2' (epoch:m_u pairs, no empty entry); "
+            f"got {text!r}"
         )
+    for (epoch, _), (after, _) in zip(schedule, schedule[1:]):
+        if after == epoch:
+            raise ValueError(f"--mu-schedule names epoch {epoch} twice in {text!r}, so its m_u "
+                             "is ambiguous; give each epoch once")
+        if after < epoch:
+            raise ValueError(f"--mu-schedule epochs must increase; got {after} after {epoch} in "
+                             f"{text!r} (write the pairs in epoch order)")
     return schedule

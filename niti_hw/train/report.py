@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..atomic_write import atomic_write
+
 
 def cross_entropy(values: np.ndarray, exp: int, labels: np.ndarray) -> float:
     """Mean softmax cross-entropy of outputs values * 2**exp, for display."""
@@ -41,8 +43,7 @@ def plot_curves(metrics: pd.DataFrame, path: Path):
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.legend()
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    tmp.replace(path)
     return fig

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..atomic_write import atomic_write
 from ..params import HardwareParams
 from ..perf.clock import clock_mhz
 from ..perf.cost import estimate
@@ -92,9 +93,8 @@ def write(report: pd.DataFrame, totals: pd.DataFrame, epoch: int, out_dir: Path)
         if path.exists():
             earlier = pd.read_csv(path)
             frame = pd.concat([earlier[earlier.epoch < epoch], frame], ignore_index=True)
-        tmp = path.with_suffix(".tmp")
-        frame.to_csv(tmp, index=False)
-        tmp.replace(path)
+        with atomic_write(path) as tmp:
+            frame.to_csv(tmp, index=False)
     plot(report, Path(out_dir) / REPORT_PNG, f"epoch {epoch + 1}")
 
 
@@ -117,10 +117,9 @@ def plot(report: pd.DataFrame, path: Path, title: str) -> None:
         ax.set_xlabel("")
     fig.suptitle(f"NITI training on the datapath model, {title}: where cycles and energy go")
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def text(report: pd.DataFrame, totals: pd.DataFrame, hardware: HardwareParams) -> str:

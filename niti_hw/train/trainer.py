@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from ..atomic_write import atomic_write
 from ..data import load_dataset
 from ..models import get_model
 from .backend import backend_factory, write_reports
@@ -42,6 +43,7 @@ class Trainer:
         self.data = prepare(dataset)
         built = build_network(get_model(config.model), self.data.image_shape, self.data.classes,
                               config.seed, config.acc_bits)
+        check_batch_fits(config, self.data)
         self.runs = [backend(built, self.data, config)]
         if baseline:
             self.runs.append(FloatRun(built, self.data, config))
@@ -129,10 +131,23 @@ class Trainer:
                 "classes": self.data.classes, "resumes": self.history,
                 "metrics": _records(self.metrics)}
         save_checkpoint(self.out_dir / CHECKPOINT, meta, arrays)
-        tmp = self.out_dir / (METRICS + ".tmp")
-        self.metrics.to_csv(tmp, index=False)
-        tmp.replace(self.out_dir / METRICS)
+        with atomic_write(self.out_dir / METRICS) as tmp:
+            self.metrics.to_csv(tmp, index=False)
         plot_curves(self.metrics, self.out_dir / CURVES)
+
+
+def check_batch_fits(config: TrainConfig, data) -> None:
+    """Refuse, before anything is written, a batch whose weight-gradient GEMM the golden model
+    would refuse at the first step (SPEC's int32 bound, on every backend), naming the layer and
+    the largest --batch-size that fits."""
+    from ..params import HardwareParams
+    from ..perf.lowering import check_reductions, lower
+
+    h, w, c = data.image_shape
+    batch = min(config.batch_size, len(data.train_labels))
+    ops = lower(config.model, (c, h, w), batch, classes=data.classes)
+    check_reductions(ops, HardwareParams(acc_bits=32), f"{config.model} {c}x{h}x{w} batch {batch}",
+                     batch, batch_flag="--batch-size")
 
 
 def check_fresh_output(out_dir: Path) -> None:
