@@ -6,6 +6,7 @@ import numpy as np
 
 from .numbers import (
     INT8_MAX, as_int_array, check_shift, count, minimum_in_place, namespace, saturate_int8,
+    value_range,
 )
 
 ROUNDING_MODES = ("nearest", "stochastic", "pseudo")
@@ -112,7 +113,7 @@ def _working_copy(values, k: int, xp):
     """x as int32 when every step below stays inside int32 (half the memory traffic), else int64."""
     if count(values) == 0:
         return xp.astype(values, xp.int64)
-    low, high = int(values.min()), int(values.max())
+    low, high = value_range(values)
     bound = 2**31 - (1 << max(k - 1, 0))  # `nearest` adds 2**(k-1); abs(-2**31) would wrap
     dtype = xp.int32 if -bound < low and high < bound else xp.int64
     return xp.astype(values, dtype)
