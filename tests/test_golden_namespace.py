@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from devices import device_params
 from niti_hw.golden import (
     Conv2d, Flatten, IntegerWeights, Linear, LfsrLanes, MaxPool2d, QTensor, ReLU, RoundingPolicy,
-    Sequential, bitwidth, ce_gradient, shift_round,
+    Sequential, bitwidth, ce_gradient, compiled, shift_round,
 )
 from niti_hw.golden.gemm import (
     ENGINES, FLOAT32_EXACT_K, int8_matmul, int_mm_layout, tensor_matmul,
@@ -35,16 +35,23 @@ def same(tensor, array):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("mode", ["nearest", "pseudo", "stochastic"])
+@pytest.mark.parametrize("kernels", ["compiled", "eager"])
 @given(st.integers(0, 2**32 - 1), st.integers(0, 32), st.sampled_from([np.int8, np.int32, np.int64]))
 @settings(max_examples=25)
-def test_shift_round_and_bitwidth_match_numpy(device, mode, seed, k, dtype):
+def test_shift_round_and_bitwidth_match_numpy(device, mode, kernels, seed, k, dtype):
+    """Tensors (compiled on the CPU, or eager) against numpy's eager array code."""
     rng = np.random.default_rng(seed)
     info = np.iinfo(dtype)
     x = rng.integers(max(info.min, -(2**40)), min(info.max, 2**40), (7, 13), dtype=dtype)
     lanes = LfsrLanes(seed % 1000, 5)
     twin = lanes.copy()
-    expected = shift_round(x, k, mode, lanes)
-    got = shift_round(on(device, x), k, mode, twin)
+    try:
+        compiled.ENABLED = False
+        expected = shift_round(x.T, k, mode, lanes).T
+        compiled.ENABLED = kernels == "compiled"
+        got = shift_round(on(device, x).T, k, mode, twin).T  # a transposed view, row-major
+    finally:
+        compiled.ENABLED = True
     assert same(got, expected)
     assert (twin.states == lanes.states).all()  # the lanes stepped alike
     assert bitwidth(on(device, x)) == bitwidth(x)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import compiled
+from .elementwise import (
+    LFSR_TAPS, lfsr_step, nearest_quotient, pseudo_round_up, stochastic_round_up,
+)
 from .numbers import (
     INT8_MAX, as_int_array, check_shift, count, minimum_in_place, namespace, saturate_int8,
     value_range,
 )
 
 ROUNDING_MODES = ("nearest", "stochastic", "pseudo")
-LFSR_TAPS = 0x80200003
 DEFAULT_LFSR_LANES = 16
 
 
@@ -56,6 +59,9 @@ class LfsrLanes:
 
     def draw(self, count: int, k: int) -> np.ndarray:
         """Step lanes for `count` elements in row-major order; return each element's low k bits."""
+        drawn = compiled.draw(self._states, count, k)
+        if drawn is not None:
+            return drawn
         n_lanes = self.n_lanes
         rows = -(-count // n_lanes)
         sequence = _lfsr_sequence(self._states, rows)
@@ -64,11 +70,6 @@ class LfsrLanes:
         self._states[stepped] = sequence[steps_per_lane[stepped] - 1, np.flatnonzero(stepped)]
         mask = (1 << k) - 1
         return sequence.reshape(-1)[:count].astype(np.int64) & mask
-
-
-def _lfsr_step(state: np.ndarray) -> np.ndarray:
-    taps = np.uint32(LFSR_TAPS)
-    return (state >> np.uint32(1)) ^ np.where(state & np.uint32(1), taps, np.uint32(0))
 
 
 def _apply_linear(columns: np.ndarray, states: np.ndarray) -> np.ndarray:
@@ -88,8 +89,8 @@ def _lfsr_sequence(states: np.ndarray, rows: int) -> np.ndarray:
     sequence = np.empty((rows, states.size), dtype=np.uint32)
     if rows == 0:
         return sequence
-    sequence[0] = _lfsr_step(states)
-    columns = _lfsr_step(np.uint32(1) << np.arange(32, dtype=np.uint32))  # A applied to e_i
+    sequence[0] = lfsr_step(states)
+    columns = lfsr_step(np.uint32(1) << np.arange(32, dtype=np.uint32))  # A applied to e_i
     filled = 1
     while filled < rows:
         count = min(filled, rows - filled)
@@ -97,16 +98,6 @@ def _lfsr_sequence(states: np.ndarray, rows: int) -> np.ndarray:
         columns = _apply_linear(columns, columns)  # A**n -> A**(2n)
         filled += count
     return sequence
-
-
-def _pseudo_round_up(fraction, k: int):
-    """The paper's Algorithm 2: round up when the top half of f beats its bottom half."""
-    bits = k
-    if bits % 2:
-        fraction = fraction >> 1
-        bits -= 1
-    half = bits // 2
-    return (fraction >> half) > (fraction & ((1 << half) - 1))
 
 
 def _working_copy(values, k: int, xp):
@@ -125,6 +116,8 @@ def shift_round(x, k, mode: str = "pseudo", lanes: LfsrLanes | None = None):
     `nearest` rounds half up with an arithmetic shift; `pseudo` and `stochastic` work on the
     magnitude and restore the sign, so they are unbiased for negative inputs too.
     Works on numpy arrays and torch tensors alike; stochastic draws come from the numpy lanes.
+    Arrays in host memory run the same per-element functions compiled into one pass
+    (`compiled`), others (and all when that is off) as array operations.
     """
     x = as_int_array(x)
     xp = namespace(x)
@@ -135,19 +128,22 @@ def shift_round(x, k, mode: str = "pseudo", lanes: LfsrLanes | None = None):
         raise ValueError("mode 'stochastic' needs lanes=LfsrLanes(seed) to draw random bits from")
     if k == 0:
         return saturate_int8(x)
+    draws = lanes.draw(count(x), k).reshape(x.shape) if mode == "stochastic" else None
+    if xp.isdtype(x.dtype, "signed integer"):
+        rounded = compiled.shift_round(x, k, mode, draws)
+        if rounded is not None:
+            return rounded
     values = _working_copy(x, k, xp)
     if mode == "nearest":
-        values += 1 << (k - 1)
-        values >>= k
-        return saturate_int8(values)
+        return saturate_int8(nearest_quotient(values, k))
     quotient = xp.abs(values)
     fraction = quotient & ((1 << k) - 1)
     quotient >>= k
     if mode == "pseudo":
-        quotient += _pseudo_round_up(fraction, k)
+        quotient += pseudo_round_up(fraction, k)
     else:
-        draws = lanes.draw(count(fraction), k).reshape(fraction.shape)
-        quotient += fraction > (draws if xp is np else xp.asarray(draws, device=x.device))
+        device_draws = draws if xp is np else xp.asarray(draws, device=x.device)
+        quotient += stochastic_round_up(fraction, device_draws)
     minimum_in_place(quotient, INT8_MAX)
     sign = values >> (8 * values.itemsize - 1)  # -1 where x < 0, else 0
     quotient ^= sign  # (q ^ -1) - (-1) = -q: restores the sign without a masked pass
