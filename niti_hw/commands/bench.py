@@ -180,7 +180,8 @@ class TwinStep:
 
 def train_table(models, backends, device, batch_size: int, batches: int,
                 twins=("fp32", "bf16")) -> pd.DataFrame:
-    """images/s of one training step per backend and of the fp32 / bf16 twins, per model."""
+    """images/s of one training step per backend and of the fp32 / bf16 twins, per model: the
+    runs take turns batch by batch, and each run's median step counts."""
     from niti_hw.train import TrainConfig
     from niti_hw.train.backend import backend_factory
     from niti_hw.train.build import build_network
@@ -199,9 +200,14 @@ def train_table(models, backends, device, batch_size: int, batches: int,
         runs[f"fp32 ({device.type})"] = TwinStep(built, data, device, bf16=False)
         if "bf16" in twins:
             runs[f"bf16 autocast ({device.type})"] = TwinStep(built, data, device, bf16=True)
-        for label, run in runs.items():
+        for run in runs.values():
             run.train_batch(index[0], 0)  # warm-up
-            seconds = measure(lambda: [run.train_batch(batch, 0) for batch in index[1:]])
+        times = {label: [] for label in runs}
+        for batch in index[1:]:  # round robin: a burst of load elsewhere hits every run alike
+            for label, run in runs.items():
+                times[label].append(measure(lambda: run.train_batch(batch, 0)))
+        for label, spent in times.items():
+            seconds = float(np.median(spent)) * batches  # the median step: robust to bursts
             rows.append({"model": model, "run": label, "batch_size": batch_size,
                          "batches": batches, "seconds": seconds,
                          "images_per_s": batches * batch_size / seconds})
