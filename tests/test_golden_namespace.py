@@ -134,3 +134,19 @@ def test_training_steps_on_tensors_equal_numpy(device, mode):
     assert (policies[0].lanes.states == policies[1].lanes.states).all()
     assert same(twin.predict(QTensor(on(device, x), -7), policies[1]),
                 net.predict(QTensor(x, -7), policies[0]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 20), st.integers(0, 300), st.integers(1, 32))
+@settings(max_examples=30)
+def test_lfsr_draws_as_tensor_ops_on_the_device_match_the_host_lanes(device, seed, n_lanes,
+                                                                     count, k):
+    """draw_on (tensor ops, vectorised over lanes) is bit-identical to the host's lanes, and
+    leaves the same states; a GPU tensor gets its draws there from draw itself."""
+    host, twin = LfsrLanes(seed, n_lanes), LfsrLanes(seed, n_lanes)
+    expected = host.draw(count, k)
+    like = on(device, np.zeros(1, np.int32))
+    got = twin.draw(count, k, like) if device == "cuda" else twin.draw_on(count, k, like)
+    assert got.device.type == device
+    assert same(got, expected)
+    assert (twin.states == host.states).all()

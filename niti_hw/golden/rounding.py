@@ -57,40 +57,61 @@ class LfsrLanes:
         twin._states = self._states.copy()
         return twin
 
-    def draw(self, count: int, k: int) -> np.ndarray:
-        """Step lanes for `count` elements in row-major order; return each element's low k bits."""
+    def draw(self, count: int, k: int, like=None):
+        """Step lanes for `count` elements in row-major order; return each element's low k bits
+        (numpy int64), or for a `like` tensor outside host memory (a GPU's) `draw_on` there."""
+        if getattr(getattr(like, "device", None), "type", "cpu") != "cpu":
+            return self.draw_on(count, k, like)
         drawn = compiled.draw(self._states, count, k)
         if drawn is not None:
             return drawn
-        n_lanes = self.n_lanes
-        rows = -(-count // n_lanes)
-        sequence = _lfsr_sequence(self._states, rows)
-        steps_per_lane = (count - np.arange(n_lanes) + n_lanes - 1) // n_lanes
-        stepped = steps_per_lane > 0
-        self._states[stepped] = sequence[steps_per_lane[stepped] - 1, np.flatnonzero(stepped)]
-        mask = (1 << k) - 1
-        return sequence.reshape(-1)[:count].astype(np.int64) & mask
+        sequence = _lfsr_sequence(self._states, -(-count // self.n_lanes))
+        self._states[:] = _final_states(sequence, self._states, count)
+        return sequence.reshape(-1)[:count].astype(np.int64) & ((1 << k) - 1)
+
+    def draw_on(self, count: int, k: int, like):
+        """`draw` as tensor ops on the device of tensor `like`, vectorised over lanes (int64
+        holding the 32-bit states): the draws stay there, only the L final states come back."""
+        xp = namespace(like)
+        states = xp.asarray(self._states.astype(np.int64), device=like.device)
+        sequence = _lfsr_sequence(states, -(-count // self.n_lanes))
+        self._states[:] = _final_states(sequence, states, count).cpu().numpy()
+        return sequence.reshape(-1)[:count] & ((1 << k) - 1)
 
 
-def _apply_linear(columns: np.ndarray, states: np.ndarray) -> np.ndarray:
+def _final_states(sequence, states, count: int):
+    """Each lane's state after `count` elements: its last row in `sequence`, or unchanged."""
+    n_lanes = states.shape[0]
+    steps = [(count - lane + n_lanes - 1) // n_lanes for lane in range(n_lanes)]
+    flat = sequence.reshape(-1)
+    return namespace(states).stack(
+        [flat[(step - 1) * n_lanes + lane] if step else states[lane]
+         for lane, step in enumerate(steps)])
+
+
+def _apply_linear(columns, states):
     """The GF(2)-linear map with images `columns` of the 32 unit states, applied to `states`."""
-    out = np.zeros_like(states)
+    out = states ^ states  # zeros of the same kind
     for bit in range(32):
-        out ^= np.where((states >> np.uint32(bit)) & np.uint32(1), columns[bit], np.uint32(0))
+        out ^= ((states >> bit) & 1) * columns[bit]
     return out
 
 
-def _lfsr_sequence(states: np.ndarray, rows: int) -> np.ndarray:
-    """The next `rows` states of every lane, as if stepped one by one.
+def _lfsr_sequence(states, rows: int):
+    """The next `rows` states of every lane, as if stepped one by one (numpy uint32, or int64
+    tensors holding 32-bit states on any device).
 
     A Galois LFSR step is linear over GF(2), so the states n..2n-1 are A**n applied to the
     states 0..n-1: doubling fills the table in log2(rows) rounds instead of `rows` steps.
     """
-    sequence = np.empty((rows, states.size), dtype=np.uint32)
+    xp = namespace(states)
+    device = getattr(states, "device", None)
+    sequence = xp.empty((rows, states.shape[0]), dtype=states.dtype, device=device)
     if rows == 0:
         return sequence
     sequence[0] = lfsr_step(states)
-    columns = lfsr_step(np.uint32(1) << np.arange(32, dtype=np.uint32))  # A applied to e_i
+    units = xp.asarray([1 << bit for bit in range(32)], dtype=states.dtype, device=device)
+    columns = lfsr_step(units)  # A applied to e_i
     filled = 1
     while filled < rows:
         count = min(filled, rows - filled)
@@ -128,7 +149,7 @@ def shift_round(x, k, mode: str = "pseudo", lanes: LfsrLanes | None = None):
         raise ValueError("mode 'stochastic' needs lanes=LfsrLanes(seed) to draw random bits from")
     if k == 0:
         return saturate_int8(x)
-    draws = lanes.draw(count(x), k).reshape(x.shape) if mode == "stochastic" else None
+    draws = lanes.draw(count(x), k, x).reshape(x.shape) if mode == "stochastic" else None
     if xp.isdtype(x.dtype, "signed integer"):
         rounded = compiled.shift_round(x, k, mode, draws)
         if rounded is not None:
