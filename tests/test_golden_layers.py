@@ -53,7 +53,8 @@ F = torch.nn.functional
 @pytest.mark.parametrize(
     "n, h, w, cin, cout, kernel, stride, padding",
     [(2, 6, 6, 1, 2, 3, 1, 0), (2, 7, 5, 3, 4, 3, 2, 1), (1, 9, 9, 2, 3, 5, 1, 2),
-     (3, 8, 8, 4, 2, 2, 2, 0), (1, 10, 7, 2, 2, 3, 3, 1), (2, 5, 5, 3, 5, 1, 1, 0)],
+     (3, 8, 8, 4, 2, 2, 2, 0), (1, 10, 7, 2, 2, 3, 3, 1), (2, 5, 5, 3, 5, 1, 1, 0),
+     (2, 7, 5, 6, 3, 3, 2, 1), (1, 10, 7, 5, 2, 3, 3, 1), (2, 6, 6, 8, 3, 3, 1, 1)],  # strided view
 )
 def test_conv2d_against_torch_float64(n, h, w, cin, cout, kernel, stride, padding):
     rng = np.random.default_rng(n * h * w + cin)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from devices import device_params
 from niti_hw.golden import (
     Conv2d, Flatten, IntegerWeights, Linear, LfsrLanes, MaxPool2d, QTensor, ReLU, RoundingPolicy,
-    Sequential, bitwidth, ce_gradient, shift_round,
+    Sequential, bitwidth, ce_gradient, compiled, shift_round,
 )
 from niti_hw.golden.gemm import (
     ENGINES, FLOAT32_EXACT_K, int8_matmul, int_mm_layout, tensor_matmul,
@@ -35,16 +35,23 @@ def same(tensor, array):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("mode", ["nearest", "pseudo", "stochastic"])
+@pytest.mark.parametrize("kernels", ["compiled", "eager"])
 @given(st.integers(0, 2**32 - 1), st.integers(0, 32), st.sampled_from([np.int8, np.int32, np.int64]))
 @settings(max_examples=25)
-def test_shift_round_and_bitwidth_match_numpy(device, mode, seed, k, dtype):
+def test_shift_round_and_bitwidth_match_numpy(device, mode, kernels, seed, k, dtype):
+    """Tensors (compiled on the CPU, or eager) against numpy's eager array code."""
     rng = np.random.default_rng(seed)
     info = np.iinfo(dtype)
     x = rng.integers(max(info.min, -(2**40)), min(info.max, 2**40), (7, 13), dtype=dtype)
     lanes = LfsrLanes(seed % 1000, 5)
     twin = lanes.copy()
-    expected = shift_round(x, k, mode, lanes)
-    got = shift_round(on(device, x), k, mode, twin)
+    try:
+        compiled.ENABLED = False
+        expected = shift_round(x.T, k, mode, lanes).T
+        compiled.ENABLED = kernels == "compiled"
+        got = shift_round(on(device, x).T, k, mode, twin).T  # a transposed view, row-major
+    finally:
+        compiled.ENABLED = True
     assert same(got, expected)
     assert (twin.states == lanes.states).all()  # the lanes stepped alike
     assert bitwidth(on(device, x)) == bitwidth(x)
@@ -127,3 +134,19 @@ def test_training_steps_on_tensors_equal_numpy(device, mode):
     assert (policies[0].lanes.states == policies[1].lanes.states).all()
     assert same(twin.predict(QTensor(on(device, x), -7), policies[1]),
                 net.predict(QTensor(x, -7), policies[0]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 20), st.integers(0, 300), st.integers(1, 32))
+@settings(max_examples=30)
+def test_lfsr_draws_as_tensor_ops_on_the_device_match_the_host_lanes(device, seed, n_lanes,
+                                                                     count, k):
+    """draw_on (tensor ops, vectorised over lanes) is bit-identical to the host's lanes, and
+    leaves the same states; a GPU tensor gets its draws there from draw itself."""
+    host, twin = LfsrLanes(seed, n_lanes), LfsrLanes(seed, n_lanes)
+    expected = host.draw(count, k)
+    like = on(device, np.zeros(1, np.int32))
+    got = twin.draw(count, k, like) if device == "cuda" else twin.draw_on(count, k, like)
+    assert got.device.type == device
+    assert same(got, expected)
+    assert (twin.states == host.states).all()

@@ -7,9 +7,44 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from niti_hw.golden import LFSR_TAPS, LfsrLanes, bitwidth, shift_round
+from niti_hw.golden import LFSR_TAPS, LfsrLanes, bitwidth, compiled, shift_round
 
 I31 = 2**31 - 1
+
+
+@pytest.fixture(scope="module", autouse=True, params=["compiled", "eager"])
+def implementation(request):
+    """Every test here runs on the compiled kernels and on the eager array code."""
+    compiled.ENABLED = request.param == "compiled"
+    yield request.param
+    compiled.ENABLED = True
+
+
+WIDTHS = {np.int8: 7, np.int16: 15, np.int32: 31, np.int64: 40}
+
+
+@pytest.mark.parametrize("mode", ["nearest", "pseudo", "stochastic"])
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(0, 32), dtype=st.sampled_from(list(WIDTHS)),
+       n_lanes=st.integers(1, 20), shape=st.sampled_from([(1,), (37,), (5, 9), (3, 4, 6)]))
+@settings(max_examples=80)
+def test_compiled_rounding_equals_the_eager_array_code(mode, seed, k, dtype, n_lanes, shape):
+    rng = np.random.default_rng(seed)
+    bits = WIDTHS[dtype]
+    x = rng.integers(-(2**bits), 2**bits, shape, dtype=np.int64).astype(dtype)
+    x.reshape(-1)[-1] = np.iinfo(dtype).min if dtype != np.int64 else -(2**40)  # an extreme
+    lanes = LfsrLanes(seed, n_lanes)
+    twin = lanes.copy()
+    before = compiled.ENABLED
+    try:
+        compiled.ENABLED = True
+        got = shift_round(x.T, k, mode, lanes)  # a transposed view too: row-major order of x.T
+        compiled.ENABLED = False
+        expected = shift_round(x.T, k, mode, twin)
+    finally:
+        compiled.ENABLED = before
+    assert got.dtype == expected.dtype == np.int8 and got.shape == expected.shape
+    assert (got == expected).all()
+    assert (lanes.states == twin.states).all()
 
 
 @pytest.mark.parametrize(
@@ -85,6 +120,7 @@ def step(state: int) -> int:
 @given(st.integers(0, 2**32 - 1), st.integers(1, 20), st.integers(1, 200), st.integers(1, 32))
 @settings(max_examples=60)
 def test_element_j_uses_lane_j_mod_L(seed, n_lanes, count, k):
+    """Against one lane step at a time (the compiled loop and the eager doubling alike)."""
     lanes = LfsrLanes(seed, n_lanes)
     drawn = lanes.draw(count, k)
     states = [((seed + i) & 0xFFFFFFFF) or 1 for i in range(n_lanes)]

@@ -5,6 +5,10 @@ against fp32 and bf16 matmul at several sizes, and images/s of a NITI int8 train
 backend against the same network trained in PyTorch fp32 and with bf16 autocast. Where the cycle
 model (`niti_hw.perf`) is present, the accelerator's projected images/s and energy per image are
 added. Writes bench_gemm.csv, bench_train.csv and bench.png to --out.
+
+With --profile it instead profiles the NITI step per kind of operation (GEMM per phase, im2col,
+col2im, bitwidth, rounding, LFSR draws, pooling, ReLU, loss, update, range checks, other) for each
+model, backend and rounding mode, beside the fp32 twin's step, into bench_profile.csv.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from niti_hw.atomic_write import atomic_write
 from niti_hw.commands import Distinct, check_output_dir, int_at_least
 from niti_hw.extras import import_extra
 from niti_hw.models import MODELS, get_model
+from niti_hw.golden import ROUNDING_MODES
 from niti_hw.train.config import DEVICES
 
 NITI_BACKENDS = ("golden", "torch")
@@ -42,6 +47,10 @@ def register(subparsers) -> None:
     p.add_argument("--batches", type=int_at_least(1), default=3, help="timed batches per run")
     p.add_argument("--threads", type=int_at_least(1), help="torch threads (default: torch's)")
     p.add_argument("--out", type=Path, default=Path("bench"), help="output folder (default bench/)")
+    p.add_argument("--profile", action="store_true",
+                   help="profile the NITI step per kind of operation instead (bench_profile.csv)")
+    p.add_argument("--modes", nargs="+", choices=ROUNDING_MODES, default=list(ROUNDING_MODES),
+                   help="rounding modes to profile (default all three)")
     p.set_defaults(func=run)
 
 
@@ -53,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.profile:
+        return run_profile(args, device)
     gemm = gemm_table(args.sizes, device)
     train = train_table(args.models, args.backends, device, args.batch_size, args.batches)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -65,6 +76,16 @@ def run(args: argparse.Namespace) -> int:
         print(train.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nwrote {args.out / 'bench_gemm.csv'}, {args.out / 'bench_train.csv'}, "
           f"{args.out / 'bench.png'}")
+    return 0
+
+
+def run_profile(args: argparse.Namespace, device) -> int:
+    table = profile_runs(args.models, args.backends, device, args.batch_size, args.batches,
+                         args.modes)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out / "bench_profile.csv", index=False)
+    print(format_profile(table))
+    print(f"\nwrote {args.out / 'bench_profile.csv'}")
     return 0
 
 
@@ -162,7 +183,8 @@ class TwinStep:
 
 def train_table(models, backends, device, batch_size: int, batches: int,
                 twins=("fp32", "bf16")) -> pd.DataFrame:
-    """images/s of one training step per backend and of the fp32 / bf16 twins, per model."""
+    """images/s of one training step per backend and of the fp32 / bf16 twins, per model: the
+    runs take turns batch by batch, and each run's median step counts."""
     from niti_hw.train import TrainConfig
     from niti_hw.train.backend import backend_factory
     from niti_hw.train.build import build_network
@@ -181,9 +203,14 @@ def train_table(models, backends, device, batch_size: int, batches: int,
         runs[f"fp32 ({device.type})"] = TwinStep(built, data, device, bf16=False)
         if "bf16" in twins:
             runs[f"bf16 autocast ({device.type})"] = TwinStep(built, data, device, bf16=True)
-        for label, run in runs.items():
+        for run in runs.values():
             run.train_batch(index[0], 0)  # warm-up
-            seconds = measure(lambda: [run.train_batch(batch, 0) for batch in index[1:]])
+        times = {label: [] for label in runs}
+        for batch in index[1:]:  # round robin: a burst of load elsewhere hits every run alike
+            for label, run in runs.items():
+                times[label].append(measure(lambda: run.train_batch(batch, 0)))
+        for label, spent in times.items():
+            seconds = float(np.median(spent)) * batches  # the median step: robust to bursts
             rows.append({"model": model, "run": label, "batch_size": batch_size,
                          "batches": batches, "seconds": seconds,
                          "images_per_s": batches * batch_size / seconds})
@@ -192,6 +219,61 @@ def train_table(models, backends, device, batch_size: int, batches: int,
     fp32 = table[table.run == f"fp32 ({device.type})"].set_index("model").images_per_s
     table["x fp32"] = table.images_per_s / table.model.map(fp32)
     return table
+
+
+def profile_runs(models, backends, device, batch_size: int, batches: int,
+                 modes=ROUNDING_MODES) -> pd.DataFrame:
+    """ms per step of each kind of operation (`step_profile`) for each model, NITI backend and
+    rounding mode (all four tensor kinds in that mode), and the fp32 twin's whole step."""
+    import torch
+
+    from niti_hw.train import TrainConfig
+    from niti_hw.train.backend import backend_factory
+    from niti_hw.train.build import build_network
+    from niti_hw.train.step_profile import profile_steps, profile_table
+
+    measure = _timer(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    parts = []
+    for model in models:
+        data = bench_data(model, batch_size * (batches + 1))
+        built = build_network(get_model(model), data.image_shape, data.classes, seed=0)
+        index = [np.arange(i * batch_size, (i + 1) * batch_size) for i in range(batches + 1)]
+        twin = TwinStep(built, data, device, bf16=False)
+        twin.train_batch(index[0], 0)
+        seconds = measure(lambda: [twin.train_batch(batch, 0) for batch in index[1:]])
+        parts.append(pd.DataFrame([{"model": model, "run": f"fp32 ({device.type})", "mode": "",
+                                    "category": "step", "ms_per_step": 1e3 * seconds / batches,
+                                    "share": 1.0}]))
+        for name in backends:
+            on = device.type if name == "torch" else "cpu"
+            for mode in modes:
+                config = TrainConfig(model=model, batch_size=batch_size, backend=name, device=on,
+                                     activation_mode=mode, error_mode=mode, gradient_mode=mode,
+                                     loss_mode=mode)
+                run = backend_factory(name)(built, data, config)
+                run.train_batch(index[0], 0)  # warm-up
+                profile = profile_steps(run, index[1:], sync if on == "cuda" else None)
+                parts.append(profile_table(profile, batches, model=model,
+                                           run=f"niti int8 {name} ({on})", mode=mode))
+    table = pd.concat(parts, ignore_index=True)
+    fp32 = table[table.run.str.startswith("fp32")].set_index("model").ms_per_step
+    table["x fp32"] = (table.model.map(fp32) / table.ms_per_step).where(table.category == "step")
+    return table
+
+
+def format_profile(table: pd.DataFrame) -> str:
+    """One column per model, run and mode: ms per step (share of the step) per category."""
+    cells = table.assign(cell=[f"{ms:.2f} ({share:.0%})" for ms, share
+                               in zip(table.ms_per_step, table.share)])
+    steps = table[table.category == "step"]
+    cells.loc[steps.index, "cell"] = [f"{ms:.2f} ({ratio:.2f}x fp32)" for ms, ratio
+                                      in zip(steps.ms_per_step, steps["x fp32"])]
+    pivot = cells.pivot_table(index="category", columns=["model", "run", "mode"], values="cell",
+                              aggfunc="first", sort=False)
+    with pd.option_context("display.width", 250, "display.max_columns", 40,
+                           "display.max_colwidth", 30):
+        return "ms per step (share of the step)\n" + pivot.fillna("").to_string()
 
 
 def accelerator_rows(model: str, image_shape, batch_size: int) -> list[dict]:

@@ -9,7 +9,9 @@ import math
 
 import numpy as np
 
-from .numbers import INT8_MAX, as_int_array, count, namespace, saturate, signed_limit
+from .numbers import (
+    INT8_MAX, as_int_array, count, namespace, saturate, signed_limit, value_range,
+)
 from .rounding import shift_round
 from .tensor import QTensor
 
@@ -58,7 +60,8 @@ class IntegerWeights:
         self.limit = signed_limit(self.acc_bits)
         values = as_int_array(values, "weights")
         xp = namespace(values)
-        if count(values) and max(-int(values.min()), int(values.max())) > self.limit:
+        low, high = value_range(values) if count(values) else (0, 0)
+        if max(-low, high) > self.limit:
             raise ValueError(
                 f"weights of {self.acc_bits} bits must lie in [-{self.limit}, {self.limit}]"
             )

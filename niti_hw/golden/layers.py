@@ -99,6 +99,16 @@ def _pad(x, padding: int):
     return out
 
 
+def _windows(x, shape, stride: int):
+    """The (N, OH, OW, KH, KW, C) view of every window of an NHWC array, no copy."""
+    if isinstance(x, np.ndarray):
+        n, h, w, c = x.strides
+        return np.lib.stride_tricks.as_strided(x, shape, (n, h * stride, w * stride, h, w, c),
+                                               writeable=False)
+    n, h, w, c = x.stride()
+    return x.as_strided(shape, (n, h * stride, w * stride, h, w, c))
+
+
 class Conv2d(WeightedLayer):
     """NHWC convolution as im2col + int8 GEMM; weights (KH, KW, Cin, Cout); any stride, padding."""
 
@@ -129,10 +139,18 @@ class Conv2d(WeightedLayer):
         return (shape[0], *self.output_size(shape[1], shape[2]), self.cout)
 
     def _columns(self, x):
-        """im2col: (N*OH*OW, KH*KW*Cin), column order (kh, kw, cin) matching the weights."""
+        """im2col: (N*OH*OW, KH*KW*Cin), column order (kh, kw, cin) matching the weights.
+
+        With Cin >= 4, one copy of the strided window view (each window row a contiguous run of
+        KW*Cin values): 3-4x faster than KH*KW slice copies (LeNet-5's conv2 0.39 -> 0.10 ms in
+        numpy); with fewer channels the runs are too short and the slice copies win.
+        """
         n, h, w, c = x.shape
         oh, ow = self.output_size(h, w)
         padded, s = _pad(x, self.padding), self.stride
+        if c >= 4:
+            return _windows(padded, (n, oh, ow, self.kh, self.kw, c), s).reshape(
+                n * oh * ow, self.kh * self.kw * c)
         cols = namespace(x).empty((n, oh, ow, self.kh, self.kw, c), dtype=x.dtype,
                                   device=x.device)
         for i in range(self.kh):

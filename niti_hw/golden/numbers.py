@@ -64,12 +64,30 @@ def as_int_array(x, name: str = "x"):
     return array
 
 
+def value_range(x) -> tuple[int, int]:
+    """(min, max) of a non-empty array in one pass, walking memory in storage order.
+
+    torch: `aminmax` (one pass, where min and max are two) on the view whose strides are in
+    memory order: torch reduces a transposed view 10-40x slower (1 ms against 0.035 ms for a
+    (4096, 500) int8 operand). numpy's reductions walk memory order by themselves.
+    """
+    if isinstance(x, np.ndarray) or not hasattr(x, "aminmax"):
+        return int(x.min()), int(x.max())
+    if not x.is_contiguous():  # same elements, so the same extremes
+        x = x.permute(sorted(range(x.ndim), key=x.stride, reverse=True))
+    low, high = x.aminmax()
+    return int(low), int(high)
+
+
 def check_int8_range(x, name: str) -> None:
     """Refuse values outside [-127, 127]: the int32-safety bound of the GEMM relies on it."""
-    if count(x) and (int(x.min()) < -INT8_MAX or int(x.max()) > INT8_MAX):
+    if not count(x):
+        return
+    low, high = value_range(x)
+    if low < -INT8_MAX or high > INT8_MAX:
         raise ValueError(
             f"{name} must hold int8 values in [-127, 127]; got range "
-            f"[{int(x.min())}, {int(x.max())}]. Saturate or round it with shift_round first."
+            f"[{low}, {high}]. Saturate or round it with shift_round first."
         )
 
 
@@ -119,5 +137,5 @@ def bitwidth(x) -> int:
         return 0
     if array.dtype == np.uint64:
         return int(array.max()).bit_length()
-    largest = max(abs(int(array.min())), abs(int(array.max())))
-    return largest.bit_length()
+    low, high = value_range(array)
+    return max(-low, high).bit_length()

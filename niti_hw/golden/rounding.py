@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import compiled
+from .elementwise import (
+    LFSR_TAPS, lfsr_step, nearest_quotient, pseudo_round_up, stochastic_round_up,
+)
 from .numbers import (
     INT8_MAX, as_int_array, check_shift, count, minimum_in_place, namespace, saturate_int8,
+    value_range,
 )
 
 ROUNDING_MODES = ("nearest", "stochastic", "pseudo")
-LFSR_TAPS = 0x80200003
 DEFAULT_LFSR_LANES = 16
 
 
@@ -53,42 +57,61 @@ class LfsrLanes:
         twin._states = self._states.copy()
         return twin
 
-    def draw(self, count: int, k: int) -> np.ndarray:
-        """Step lanes for `count` elements in row-major order; return each element's low k bits."""
-        n_lanes = self.n_lanes
-        rows = -(-count // n_lanes)
-        sequence = _lfsr_sequence(self._states, rows)
-        steps_per_lane = (count - np.arange(n_lanes) + n_lanes - 1) // n_lanes
-        stepped = steps_per_lane > 0
-        self._states[stepped] = sequence[steps_per_lane[stepped] - 1, np.flatnonzero(stepped)]
-        mask = (1 << k) - 1
-        return sequence.reshape(-1)[:count].astype(np.int64) & mask
+    def draw(self, count: int, k: int, like=None):
+        """Step lanes for `count` elements in row-major order; return each element's low k bits
+        (numpy int64), or for a `like` tensor outside host memory (a GPU's) `draw_on` there."""
+        if getattr(getattr(like, "device", None), "type", "cpu") != "cpu":
+            return self.draw_on(count, k, like)
+        drawn = compiled.draw(self._states, count, k)
+        if drawn is not None:
+            return drawn
+        sequence = _lfsr_sequence(self._states, -(-count // self.n_lanes))
+        self._states[:] = _final_states(sequence, self._states, count)
+        return sequence.reshape(-1)[:count].astype(np.int64) & ((1 << k) - 1)
+
+    def draw_on(self, count: int, k: int, like):
+        """`draw` as tensor ops on the device of tensor `like`, vectorised over lanes (int64
+        holding the 32-bit states): the draws stay there, only the L final states come back."""
+        xp = namespace(like)
+        states = xp.asarray(self._states.astype(np.int64), device=like.device)
+        sequence = _lfsr_sequence(states, -(-count // self.n_lanes))
+        self._states[:] = _final_states(sequence, states, count).cpu().numpy()
+        return sequence.reshape(-1)[:count] & ((1 << k) - 1)
 
 
-def _lfsr_step(state: np.ndarray) -> np.ndarray:
-    taps = np.uint32(LFSR_TAPS)
-    return (state >> np.uint32(1)) ^ np.where(state & np.uint32(1), taps, np.uint32(0))
+def _final_states(sequence, states, count: int):
+    """Each lane's state after `count` elements: its last row in `sequence`, or unchanged."""
+    n_lanes = states.shape[0]
+    steps = [(count - lane + n_lanes - 1) // n_lanes for lane in range(n_lanes)]
+    flat = sequence.reshape(-1)
+    return namespace(states).stack(
+        [flat[(step - 1) * n_lanes + lane] if step else states[lane]
+         for lane, step in enumerate(steps)])
 
 
-def _apply_linear(columns: np.ndarray, states: np.ndarray) -> np.ndarray:
+def _apply_linear(columns, states):
     """The GF(2)-linear map with images `columns` of the 32 unit states, applied to `states`."""
-    out = np.zeros_like(states)
+    out = states ^ states  # zeros of the same kind
     for bit in range(32):
-        out ^= np.where((states >> np.uint32(bit)) & np.uint32(1), columns[bit], np.uint32(0))
+        out ^= ((states >> bit) & 1) * columns[bit]
     return out
 
 
-def _lfsr_sequence(states: np.ndarray, rows: int) -> np.ndarray:
-    """The next `rows` states of every lane, as if stepped one by one.
+def _lfsr_sequence(states, rows: int):
+    """The next `rows` states of every lane, as if stepped one by one (numpy uint32, or int64
+    tensors holding 32-bit states on any device).
 
     A Galois LFSR step is linear over GF(2), so the states n..2n-1 are A**n applied to the
     states 0..n-1: doubling fills the table in log2(rows) rounds instead of `rows` steps.
     """
-    sequence = np.empty((rows, states.size), dtype=np.uint32)
+    xp = namespace(states)
+    device = getattr(states, "device", None)
+    sequence = xp.empty((rows, states.shape[0]), dtype=states.dtype, device=device)
     if rows == 0:
         return sequence
-    sequence[0] = _lfsr_step(states)
-    columns = _lfsr_step(np.uint32(1) << np.arange(32, dtype=np.uint32))  # A applied to e_i
+    sequence[0] = lfsr_step(states)
+    units = xp.asarray([1 << bit for bit in range(32)], dtype=states.dtype, device=device)
+    columns = lfsr_step(units)  # A applied to e_i
     filled = 1
     while filled < rows:
         count = min(filled, rows - filled)
@@ -98,21 +121,11 @@ def _lfsr_sequence(states: np.ndarray, rows: int) -> np.ndarray:
     return sequence
 
 
-def _pseudo_round_up(fraction, k: int):
-    """The paper's Algorithm 2: round up when the top half of f beats its bottom half."""
-    bits = k
-    if bits % 2:
-        fraction = fraction >> 1
-        bits -= 1
-    half = bits // 2
-    return (fraction >> half) > (fraction & ((1 << half) - 1))
-
-
 def _working_copy(values, k: int, xp):
     """x as int32 when every step below stays inside int32 (half the memory traffic), else int64."""
     if count(values) == 0:
         return xp.astype(values, xp.int64)
-    low, high = int(values.min()), int(values.max())
+    low, high = value_range(values)
     bound = 2**31 - (1 << max(k - 1, 0))  # `nearest` adds 2**(k-1); abs(-2**31) would wrap
     dtype = xp.int32 if -bound < low and high < bound else xp.int64
     return xp.astype(values, dtype)
@@ -124,6 +137,8 @@ def shift_round(x, k, mode: str = "pseudo", lanes: LfsrLanes | None = None):
     `nearest` rounds half up with an arithmetic shift; `pseudo` and `stochastic` work on the
     magnitude and restore the sign, so they are unbiased for negative inputs too.
     Works on numpy arrays and torch tensors alike; stochastic draws come from the numpy lanes.
+    Arrays in host memory run the same per-element functions compiled into one pass
+    (`compiled`), others (and all when that is off) as array operations.
     """
     x = as_int_array(x)
     xp = namespace(x)
@@ -134,19 +149,22 @@ def shift_round(x, k, mode: str = "pseudo", lanes: LfsrLanes | None = None):
         raise ValueError("mode 'stochastic' needs lanes=LfsrLanes(seed) to draw random bits from")
     if k == 0:
         return saturate_int8(x)
+    draws = lanes.draw(count(x), k, x).reshape(x.shape) if mode == "stochastic" else None
+    if xp.isdtype(x.dtype, "signed integer"):
+        rounded = compiled.shift_round(x, k, mode, draws)
+        if rounded is not None:
+            return rounded
     values = _working_copy(x, k, xp)
     if mode == "nearest":
-        values += 1 << (k - 1)
-        values >>= k
-        return saturate_int8(values)
+        return saturate_int8(nearest_quotient(values, k))
     quotient = xp.abs(values)
     fraction = quotient & ((1 << k) - 1)
     quotient >>= k
     if mode == "pseudo":
-        quotient += _pseudo_round_up(fraction, k)
+        quotient += pseudo_round_up(fraction, k)
     else:
-        draws = lanes.draw(count(fraction), k).reshape(fraction.shape)
-        quotient += fraction > (draws if xp is np else xp.asarray(draws, device=x.device))
+        device_draws = draws if xp is np else xp.asarray(draws, device=x.device)
+        quotient += stochastic_round_up(fraction, device_draws)
     minimum_in_place(quotient, INT8_MAX)
     sign = values >> (8 * values.itemsize - 1)  # -1 where x < 0, else 0
     quotient ^= sign  # (q ^ -1) - (-1) = -q: restores the sign without a masked pass
