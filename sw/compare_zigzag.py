@@ -152,15 +152,15 @@ def _memory(size_bytes: int, width_bits: int, pj_byte: tuple[float, float], oper
                       for name, kind, allocation in ports]}
 
 
-def _register(operand: str, pj_byte: float, width_bits: int) -> dict:
-    """A register of `width_bits` in each PE."""
+def _register(operand: str, pj_byte: float, width_bits: int, words: int = 1) -> dict:
+    """`words` registers of `width_bits` in each PE, read and written a word per cycle."""
     if operand == "O":
         ports = [("r_port_1", "read", ["O, tl"]), ("r_port_2", "read", ["O, th"]),
                  ("w_port_1", "write", ["O, fh"]), ("w_port_2", "write", ["O, fl"])]
     else:
         ports = [("r_port_1", "read", [f"{operand}, tl"]),
                  ("w_port_1", "write", [f"{operand}, fh"])]
-    return _memory(width_bits // 8, width_bits, (pj_byte, pj_byte), [operand], ports, [])
+    return _memory(words * width_bits // 8, width_bits, (pj_byte, pj_byte), [operand], ports, [])
 
 
 def accelerator(params: HardwareParams, pj: dict | None = None) -> dict:
@@ -170,9 +170,11 @@ def accelerator(params: HardwareParams, pj: dict | None = None) -> dict:
     dram_bits = int(params.dram_bytes_per_cycle * 8)
     array = ["D1", "D2"]
     memories = {
+        # A weight and the next one (WS loads a fold while the last one streams); the accumulator
+        # and the result register it is copied to while the next tile accumulates (the RTL's PE).
         "reg_I": _register("I1", pj["register_byte"], 8),
-        "reg_W": _register("I2", pj["register_byte"], 8),
-        "reg_O": _register("O", 0.0, 32),
+        "reg_W": _register("I2", pj["register_byte"], 8, words=2),
+        "reg_O": _register("O", 0.0, params.acc_bits, words=2),
         "ifmap_sram": _memory(params.ifmap_sram_kib * 1024, params.rows * 8, sram["ifmap"], ["I1"],
                               [("r_port_1", "read", ["I1, tl"]),
                                ("w_port_1", "write", ["I1, fh"])], array),
