@@ -289,13 +289,19 @@ def niti_estimate(layers: list[Layer], params: HardwareParams, objective: str):
 
 
 def compare(python: str, model: str, dataflow: str, opt: str) -> list[dict]:
+    """Both tools on the forward layers of `model` (its input, batch and array in MODELS)."""
     chw, batch, side = MODELS[model]
-    layers = forward_layers(model, chw, batch)
     params = HardwareParams(rows=side, cols=side, dataflow=DATAFLOWS[dataflow])
+    return compare_layers(python, model, forward_layers(model, chw, batch), params, dataflow, opt)
+
+
+def compare_layers(python: str, model: str, layers: list[Layer], params: HardwareParams,
+                   dataflow: str, opt: str) -> list[dict]:
+    """One row per layer: ZigZag's best mapping for `opt` beside the cost model's."""
     theirs = run_zigzag(python, description(layers, params, dataflow, opt))
     ours, asked = niti_estimate(layers, params, OBJECTIVES[opt])
     rows = []
-    for layer, zz, (_, mine) in zip(layers, theirs["layers"], ours.iterrows()):
+    for layer, zz, (_, mine) in zip(layers, theirs["layers"], ours.iterrows(), strict=True):
         assert zz["layer"] == layer.name == mine["layer"], (zz["layer"], layer.name)
         row = {"model": model, "array": params.name, "dataflow": dataflow, "objective": opt,
                "layer": layer.name, "kind": layer.kind, "m": layer.op.m, "n": layer.op.n,
