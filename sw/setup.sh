@@ -32,4 +32,11 @@ if [ "${NITI_HW_SCALESIM:-0}" = 1 ]; then
     .venv-scalesim/bin/python -m pip install -q scalesim==3.0.0 "numpy<2.3"
     echo "== SCALE-Sim is set up in .venv-scalesim"
 fi
+# Optional: ZigZag in a venv of its own (it pulls onnx, matplotlib and seaborn; 3.9.1 imports six
+# without declaring it), for sw/compare_zigzag.py and tests/test_zigzag_compare.py.
+if [ "${NITI_HW_ZIGZAG:-0}" = 1 ]; then
+    [ -x .venv-zigzag/bin/python ] || "$PYTHON" -m venv .venv-zigzag
+    .venv-zigzag/bin/python -m pip install -q zigzag-dse==3.9.1 six
+    echo "== ZigZag is set up in .venv-zigzag"
+fi
 echo "== niti-hw is set up in .venv"
