@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -102,7 +103,8 @@ class Store:
         folder = self.folder / "results" / kind
         folder.mkdir(parents=True, exist_ok=True)
         self._count += 1
-        name = f"{os.getpid()}-{os.urandom(4).hex()}-{self._count:06d}.parquet"
+        # Names sort in the order written: a point stored twice (--retry-failed) reads as its last
+        name = f"{time.time_ns()}-{os.getpid()}-{self._count:06d}.parquet"
         tmp = folder / f"{TMP_PREFIX}{name}"
         frame = pd.DataFrame(rows)
         frame["version"] = __version__

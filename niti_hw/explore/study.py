@@ -132,7 +132,8 @@ def _optuna_plan(space: Space, store: Store, base: pd.DataFrame, run) -> Plan:
                 study.tell(trial, values)
             else:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    return make_plan(space, asked)
+    unique = {tuple(sorted(point.items())): point for point in asked}
+    return make_plan(space, list(unique.values()))
 
 
 def _per_point(frame: pd.DataFrame, points: int, workloads: int):
@@ -158,7 +159,9 @@ def _finish(space, plan, store, base, out, computed, log) -> Outcome:
     axes = [name for name in space.axes if len(space.axes[name]) > 1 or name in space.named]
     shown = ["design", "workload", *axes, *(["rounding"] if "rounding" in frame else []),
              *[name for name, _ in space.objectives],
-             *[c.metric for c in space.constraints if c.metric not in dict(space.objectives)]]
+             *[c.metric for c in space.constraints],
+             "energy_uj", "time_ms", "clock_mhz", "ecp5_lut4", "accuracy_pct", "accuracy_std",
+             "accuracy_count"]  # and what the plots and hover labels show
     front = front[list(dict.fromkeys(c for c in shown if c in front.columns))]
     report.write_csv(out / "results.csv", frame)
     report.write_csv(out / "pareto.csv", front)
