@@ -61,8 +61,9 @@ def static_plot(path: Path, frame: pd.DataFrame, front: pd.DataFrame) -> None:
             fig.colorbar(dots, ax=ax, label="ECP5 LUT4")
         on = front[front[y].notna()] if y in front.columns else front.iloc[:0]
         ax.scatter(on[x], on[y], s=60, facecolors="none", edgecolors="red", label="Pareto front")
-        ax.set(xlabel=xlabel, ylabel=ylabel, xscale="log", yscale="log" if y != "accuracy_pct"
-               else "linear")
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        if len(points):  # log axes need values; a study with none finished draws empty axes
+            ax.set(xscale="log", yscale="log" if y != "accuracy_pct" else "linear")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()

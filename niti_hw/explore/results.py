@@ -15,6 +15,8 @@ from niti_hw.perf.clock import FMAX_COLUMN, REPORT, clock_mhz
 
 REPORT_COLUMNS = ("unit", "size", "lanes", "ecp5_lut4", "ecp5_ff", "ecp5_dsp", "ecp5_bram",
                   FMAX_COLUMN, "seed")
+ESTIMATE_COLUMNS = ("status", "reason", "macs", "cycles", "compute_cycles", "stall_cycles",
+                    "utilisation", "energy_uj", "sram_mb", "dram_mb", "spill_mb")
 AREA_COLUMNS = ("ecp5_lut4", "ecp5_ff", "ecp5_dsp", "ecp5_bram")
 
 
@@ -74,6 +76,9 @@ def join(space: Space, plan: Plan, estimates: pd.DataFrame, report: pd.DataFrame
     metrics = estimates.drop(columns=[c for c in ("kind", "version", "config", "seconds")
                                       if c in estimates.columns])
     metrics = metrics.drop_duplicates("key", keep="last").rename(columns={"key": "estimate_key"})
+    for name in ESTIMATE_COLUMNS:  # every point may have failed: the columns exist regardless
+        if name not in metrics.columns:
+            metrics[name] = np.nan
     out = designs.merge(metrics, on="estimate_key", how="left")
     out["status"] = out["status"].fillna("pending")
     out["reason"] = out["reason"].fillna("")

@@ -135,7 +135,8 @@ class Space:
         seen, out = set(), []
         for combo in combos:
             point = dict(zip(names, combo))
-            if point.get("exponent", DEFAULT.exponent) != "predicted":
+            if "exponent_headroom" in point and point.get("exponent",
+                                                          DEFAULT.exponent) != "predicted":
                 point["exponent_headroom"] = 0
             frozen = tuple(sorted(point.items()))
             if frozen not in seen:
