@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "niti_hw.commands.generate",
     "niti_hw.commands.synth",
     "niti_hw.commands.bench",
+    "niti_hw.commands.explore",
 )
 
 DEBUG_VARIABLE = "NITI_HW_DEBUG"

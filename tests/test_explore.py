@@ -1,0 +1,412 @@
+"""`niti-hw explore`: space files, the store, the Dask engine, the Pareto front, the report, faults.
+
+End-to-end runs use small spaces (a few estimate points, training on a few hundred images) on a
+LocalCluster of two workers; the fault tests kill real processes (the study, a worker) and check
+that nothing finished is lost or computed again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytest.importorskip("distributed")
+pytest.importorskip("pyarrow")
+pytest.importorskip("plotly")
+
+from niti_hw.cli import main  # noqa: E402
+from niti_hw.explore import pareto  # noqa: E402
+from niti_hw.explore.space import load_space  # noqa: E402
+from niti_hw.explore.store import Store, point_key  # noqa: E402
+from niti_hw.explore.study import run_study  # noqa: E402
+from niti_hw.explore.tasks import estimate_point  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL = """
+[study]
+name = "small"
+chunk = {chunk}
+
+[hardware]
+array = ["4x4", "8x8", "16x16"]
+sram_kib = [32, 128]
+exponent = ["tensor", "predicted"]
+
+[[workload]]
+model = "lenet5"
+batch = 64
+
+[numerics]
+epochs = 1
+seeds = [0, 1]
+limit_train = {limit_train}
+limit_test = 100
+
+[objectives]
+minimise = ["energy_uj", "time_ms"]
+maximise = ["accuracy_pct"]
+constraints = ["ecp5_lut4 <= 6000"]
+"""
+
+
+def space_file(tmp_path: Path, text: str, name: str = "space.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def small_space(tmp_path: Path, chunk: int = 3, limit_train: int = 128) -> Path:
+    return space_file(tmp_path, SMALL.format(chunk=chunk, limit_train=limit_train))
+
+
+def stored(folder: Path, kind: str) -> dict[Path, list[str]]:
+    """Keys stored in each result file of `kind`."""
+    return {path: list(pd.read_parquet(path)["key"])
+            for path in sorted((folder / "results" / kind).glob("*.parquet"))}
+
+
+def explore(*args) -> list[str]:
+    return [sys.executable, "-m", "niti_hw.cli", "explore", *map(str, args)]
+
+
+# --- space files ---------------------------------------------------------------------------------
+
+BAD_SPACES = [
+    ("[hardware]\nwidth = [8]\n", "[hardware] has no axis 'width'"),
+    ("[hardware]\nacc_bits = []\n", "[hardware] acc_bits is empty"),
+    ("[hardware]\narray = [\"8x8\", \"128x128\"]\n",
+     "[hardware] array = '128x128': rows must be in 1..64"),
+    ("[hardware]\narray = [\"0x8\"]\n", "[hardware] array = '0x8': rows must be in 1..64"),
+    ("[objectives]\nconstraints = [\"luts <= 5000\"]\n",
+     "constraint 'luts <= 5000' is on unknown metric 'luts'"),
+    ("[objectives]\nminimise = [\"watts\"]\n", "minimise names unknown metric 'watts'"),
+    ("[hardware]\nexponent = [\"global\"]\n", "[hardware] exponent = 'global': exponent must be"),
+    ("[objectives]\nmaximise = [\"accuracy_pct\"]\n", "needs a [numerics] table"),
+    ("[study]\nsampler = \"random\"\n", "needs samples = a positive integer"),
+    ("[hardware\n", "is not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_SPACES)
+def test_bad_space_is_one_line(tmp_path, capsys, text, message):
+    path = space_file(tmp_path, text)
+    assert main(["explore", str(path), "--out", str(tmp_path / "study"), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("niti-hw explore: error: space.toml")
+    assert message in err
+    assert not (tmp_path / "study").exists()
+
+
+def test_grid_and_random_sampling(tmp_path):
+    grid = load_space(space_file(tmp_path, "[hardware]\narray = [4, 8]\nexponent = "
+                                 "[\"tensor\", \"predicted\"]\nexponent_headroom = [0, 1]\n"))
+    points = grid.points()
+    # headroom applies to the predicted exponent only: tensor x {0, 1} collapses to one point
+    assert len(points) == 2 * (1 + 2)
+    assert all(p["exponent_headroom"] == 0 for p in points if p["exponent"] == "tensor")
+    text = "[study]\nsampler = \"random\"\nsamples = 20\nseed = 3\n[hardware]\narray = [4, 8, 16]" \
+           "\nsram_kib = [32, 64, 128, 256]\ndram_bytes_per_cycle = [4, 8, 16, 32]\n"
+    randomly = load_space(space_file(tmp_path, text)).points()
+    full = [dict(zip(("array", "sram_kib", "dram_bytes_per_cycle"), combo)) for combo in
+            itertools.product([4, 8, 16], [32, 64, 128, 256], [4, 8, 16, 32])]
+    keys = [tuple(sorted((k, v) for k, v in p.items() if k in full[0])) for p in randomly]
+    assert len(set(keys)) == 20 and set(keys) <= {tuple(sorted(p.items())) for p in full}
+    assert randomly == load_space(space_file(tmp_path, text)).points()  # seeded
+
+
+def test_key_is_stable_and_covers_config_and_version(monkeypatch):
+    config = {"hardware": {"rows": 8, "cols": 8}, "workload": {"model": "lenet5"}}
+    key = point_key("estimate", config)
+    assert key == point_key("estimate", json.loads(json.dumps(config)))
+    assert key != point_key("estimate", {**config, "hardware": {"rows": 8, "cols": 16}})
+    assert key != point_key("accuracy", config)
+    monkeypatch.setattr("niti_hw.explore.store.__version__", "9.9.9")
+    assert key != point_key("estimate", config)
+
+
+def test_estimate_point_matches_estimate_command(tmp_path, capsys):
+    """The explorer's one call into the cost model gives what `niti-hw estimate` prints."""
+    config = {"hardware": {"rows": 16, "cols": 16, "lanes": 16, "exponent": "predicted",
+                           "dram_bytes_per_cycle": 4.0, "ifmap_sram_kib": 32,
+                           "filter_sram_kib": 32, "ofmap_sram_kib": 32},
+              "workload": {"model": "lenet5", "input": [1, 28, 28], "batch": 32}}
+    from niti_hw.params import DEFAULT
+
+    full = {**json.loads(DEFAULT.to_json()), **config["hardware"]}
+    full.pop("clock_mhz")
+    ours = estimate_point({**config, "hardware": full})
+    assert main(["estimate", "--model", "lenet5", "--batch", "32", "--array", "16x16",
+                 "--dram-bytes-per-cycle", "4", "--ifmap-sram-kib", "32", "--filter-sram-kib",
+                 "32", "--ofmap-sram-kib", "32", "--format", "json", "--clock-mhz", "100"]) == 0
+    theirs = json.loads(capsys.readouterr().out)
+    # the command has no exponent option: compare the tensor exponent through it, and the
+    # predicted one against the tensor one (it stores no int32 result, so it moves fewer bytes)
+    tensor = estimate_point({**config, "hardware": {**full, "exponent": "tensor"}})
+    assert tensor["cycles"] == theirs["total_cycles"]
+    assert tensor["energy_uj"] == pytest.approx(theirs["totals"]["step"]["energy_uj"], rel=1e-12)
+    assert ours["dram_mb"] <= tensor["dram_mb"] and ours["macs"] == tensor["macs"]
+
+
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(0, 6)),
+                min_size=1, max_size=40))
+def test_front_is_the_brute_force_front(values):
+    frame = pd.DataFrame(values, columns=["a", "b", "c"])
+    objectives = [("a", "min"), ("b", "min"), ("c", "max")]
+    got = set(frame.index[pareto.front(frame, objectives)])
+    assert got == brute_front(frame, objectives)
+
+
+def brute_front(frame: pd.DataFrame, objectives) -> set:
+    def better_or_equal(x, y):
+        return all((x[m] <= y[m]) if s == "min" else (x[m] >= y[m]) for m, s in objectives)
+
+    rows = frame.to_dict("index")
+    return {i for i, r in rows.items()
+            if not any(better_or_equal(o, r) and o != r for j, o in rows.items() if j != i)}
+
+
+# --- studies -------------------------------------------------------------------------------------
+
+def test_small_study_end_to_end_and_rerun_skips_everything(tmp_path):
+    space = load_space(small_space(tmp_path))
+    out = tmp_path / "study"
+    first = run_study(space, out, workers=2, dashboard=None, log=lambda text: None)
+    assert first.designs == 12 and first.ok == 12
+    assert first.computed == {"ok": 12 + 4, "failed": 0}  # 12 estimates, 2 groups x 2 seeds
+    results = pd.read_csv(out / "results.csv")
+    estimates = pd.concat(pd.read_parquet(p) for p in stored(out, "estimate"))
+    assert sorted(estimates["key"]) == sorted(results["estimate_key"])
+    # the front from the files, by brute force: constraints, then non-domination
+    feasible = results[(results["status"] == "ok") & (results["ecp5_lut4"] <= 6000)]
+    objectives = space.objectives
+    expected = set(feasible.loc[sorted(brute_front(feasible, objectives)), "design"])
+    assert set(pd.read_csv(out / "pareto.csv")["design"]) == expected and expected
+    summary = pd.read_csv(out / "accuracy_summary.csv")
+    runs = pd.concat(pd.read_parquet(p) for p in stored(out, "accuracy"))
+    for row in summary.to_dict("records"):
+        config = {"exponent": row["exponent"]}
+        seeds = runs[[json.loads(c)["hardware"]["exponent"] == config["exponent"]
+                      for c in runs["config"]]]["accuracy_pct"]
+        assert row["accuracy_count"] == 2 == len(seeds)
+        assert row["accuracy_pct"] == pytest.approx(seeds.mean())
+        assert row["accuracy_std"] == pytest.approx(seeds.std(ddof=1))
+    # 16x16 has no synthesis: no area, so the constraint on area keeps it off the front
+    assert results.loc[results["array"] == "16x16", "ecp5_lut4"].isna().all()
+    files = {p: p.read_bytes() for p in (out / "results").rglob("*.parquet")}
+    again = run_study(space, out, workers=2, dashboard=None, log=lambda text: None)
+    assert again.computed == {"ok": 0, "failed": 0}
+    assert {p: p.read_bytes() for p in (out / "results").rglob("*.parquet")} == files
+    check_report_in_browser(out, results)
+
+
+def check_report_in_browser(out: Path, results: pd.DataFrame) -> None:
+    """The page loads in headless Chromium and each plot draws one marker per design (plus the
+    front's circles)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (sw/setup.sh installs it)")
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--virtual-time-budget=10000", "--dump-dom",
+                          (out / "report.html").as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    front = pd.read_csv(out / "pareto.csv")
+    ok = results[results["status"] == "ok"]
+    start = dom.index('id="energy-time"')
+    middle = dom.index('id="accuracy-energy"')
+    end = dom.index("<h2>Pareto front")
+    assert dom[start:middle].count('class="point"') == len(ok) + len(front)
+    assert dom[middle:end].count('class="point"') == ok["accuracy_pct"].notna().sum() + len(front)
+
+
+def test_two_studies_on_one_folder_are_refused(tmp_path, capsys):
+    path = small_space(tmp_path)
+    with Store(tmp_path / "study"):
+        assert main(["explore", str(path), "--out", str(tmp_path / "study")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"is in use by another niti-hw explore (pid {os.getpid()})" \
+        in err
+
+
+def test_corrupt_result_file_is_refused_and_nothing_else_is_lost(tmp_path, capsys):
+    path = small_space(tmp_path, chunk=4)
+    out = tmp_path / "study"
+    run_study(load_space(path), out, workers=2, dashboard=None, log=lambda text: None)
+    files = stored(out, "estimate")
+    damaged = list(files)[1]
+    damaged.write_bytes(b"PAR1 not really parquet")
+    before = {p: p.read_bytes() for p in (out / "results").rglob("*.parquet")}
+    assert main(["explore", str(path), "--out", str(out), "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"result file {damaged} is damaged" in err
+    assert {p: p.read_bytes() for p in (out / "results").rglob("*.parquet")} == before
+    damaged.unlink()
+    again = run_study(load_space(path), out, workers=2, dashboard=None, log=lambda text: None)
+    assert again.computed == {"ok": len(files[damaged]), "failed": 0}
+    assert sorted(sum(stored(out, "estimate").values(), [])) == sorted(sum(files.values(), []))
+
+
+def test_failing_points_are_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
+    """A synthesis that does not place and a hardware combination the model refuses are stored
+    as failures with their one-line reason; every other point finishes. Threads (processes=False)
+    so the synthesis flow can be made to fail the way a tool failure does."""
+    import distributed
+
+    import niti_hw.rtl.synth as synth
+
+    def nextpnr_fails(*args, **kwargs):
+        raise ChildProcessError("nextpnr-ecp5 failed in work (see nextpnr.log): ERROR: Unable "
+                                "to place cell 'pe0_0', no BELs remaining")
+
+    monkeypatch.setattr(synth, "run_jobs", nextpnr_fails)
+    path = space_file(tmp_path, "[hardware]\narray = [\"8x8\", \"16x16\"]\n"
+                      "lanes = [16]\n[synthesis]\nrun_missing = true\n")
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cl:
+        outcome = run_study(load_space(path), tmp_path / "study", scheduler=cl.scheduler_address,
+                            log=lambda text: None)
+    results = pd.read_csv(tmp_path / "study" / "results.csv")
+    # lanes 16 cannot divide 8 columns: refused by HardwareParams, no task run
+    refused = results[results["array"] == "8x8"]
+    assert list(refused["status"]) == ["failed"]
+    assert refused["reason"].iloc[0].startswith("ValueError: lanes must divide cols")
+    assert outcome.ok == 1 and outcome.failed == 1
+    synth_rows = pd.read_parquet(next((tmp_path / "study" / "results" / "synth").glob("*")))
+    assert list(synth_rows["status"]) == ["failed"]
+    assert synth_rows["reason"].iloc[0] == (
+        "ChildProcessError: nextpnr-ecp5 failed in work (see nextpnr.log): ERROR: Unable to "
+        "place cell 'pe0_0', no BELs remaining")
+    assert "\n" not in synth_rows["reason"].iloc[0]
+
+
+@pytest.mark.slow
+def test_study_killed_with_sigkill_resumes_without_recomputing(tmp_path):
+    path = small_space(tmp_path, chunk=2, limit_train=768)
+    out = tmp_path / "study"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(explore(path, "--out", out, "--workers", "2", "--dashboard", ":0"),
+                               cwd=ROOT, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(stored(out, "accuracy")) < 2:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the study and its LocalCluster, mid-run
+    process.wait()
+    first = {kind: stored(out, kind) for kind in ("estimate", "accuracy")}
+    assert 2 <= len(first["accuracy"]) < 4, "kill the study while accuracy runs remain"
+    result = subprocess.run(explore(path, "--out", out, "--workers", "2", "--dashboard", ":0"),
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for kind, files in first.items():
+        now = stored(out, kind)
+        assert all(now[p] == keys for p, keys in files.items())  # kept, unchanged
+        old = set(sum(files.values(), []))
+        new = sum((keys for p, keys in now.items() if p not in files), [])
+        assert not old & set(new), "a finished point was computed again"
+        assert len(new) == len(set(new))
+    assert pd.read_csv(out / "results.csv")["status"].eq("ok").all()
+    assert pd.read_csv(out / "accuracy_summary.csv")["accuracy_count"].eq(2).all()
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_task_is_retried_elsewhere(tmp_path):
+    import distributed
+
+    path = small_space(tmp_path, chunk=12, limit_train=1024)
+    killed = []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        def kill_a_busy_worker():
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                busy = [w for w, keys in client.processing().items()
+                        if any(str(k).startswith("accuracy") for k in keys)]
+                if busy:
+                    time.sleep(0.5)  # well inside a run of a few seconds
+                    pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_a_busy_worker)
+        killer.start()
+        outcome = run_study(load_space(path), tmp_path / "study",
+                            scheduler=cluster.scheduler_address, log=lambda text: None)
+        killer.join()
+    assert killed, "no accuracy task was seen running"
+    assert outcome.failed == 0 and outcome.ok == outcome.designs
+    runs = sum(stored(tmp_path / "study", "accuracy").values(), [])
+    assert len(runs) == len(set(runs)) == 4
+
+
+def test_separate_scheduler_and_two_workers_on_loopback(tmp_path):
+    """`dask scheduler` and two `dask worker` processes started by hand, as the README says."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    address_file = tmp_path / "scheduler.json"
+    started = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                                 "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                 "--scheduler-file", str(address_file)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(address_file.read_text())["address"]
+        for _ in range(2):
+            started.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                 "--no-dashboard", "--host", "127.0.0.1"], env=env, cwd=ROOT,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        path = space_file(tmp_path, "[study]\nchunk = 2\n[hardware]\narray = [4, 8]\n"
+                          "dram_bytes_per_cycle = [4, 16]\n")
+        import distributed
+
+        with distributed.Client(address) as client:
+            client.wait_for_workers(2, timeout=60)
+            assert all(h.startswith("tcp://127.0.0.1:") for h in client.scheduler_info()["workers"])
+        result = subprocess.run(explore(path, "--out", tmp_path / "study", "--scheduler", address),
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert re.search(r"Dask: tcp://127\.0\.0\.1:\d+, 2 workers", result.stderr)
+        results = pd.read_csv(tmp_path / "study" / "results.csv")
+        assert len(results) == 4 and results["status"].eq("ok").all()
+        assert len(stored(tmp_path / "study", "estimate")) == 2  # two chunks of two points
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_missing_scheduler_is_one_line(tmp_path, capsys):
+    path = space_file(tmp_path, "[hardware]\narray = [4]\n")
+    assert main(["explore", str(path), "--out", str(tmp_path / "s"), "--scheduler",
+                 "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+
+
+def test_optuna_sampler_asks_for_the_requested_points(tmp_path):
+    text = ("[study]\nsampler = \"optuna\"\nsamples = 12\nchunk = 6\n[hardware]\n"
+            "array = [4, 8, 16]\nsram_kib = [32, 64, 128]\ndram_bytes_per_cycle = [4, 8, 16]\n"
+            "[objectives]\nminimise = [\"energy_uj\", \"cycles\"]\n")
+    outcome = run_study(load_space(space_file(tmp_path, text)), tmp_path / "study", workers=2,
+                        dashboard=None, log=lambda text: None)
+    results = pd.read_csv(tmp_path / "study" / "results.csv")
+    assert outcome.designs == len(results) <= 12 and results["status"].eq("ok").all()
+    assert np.isfinite(results["energy_uj"]).all()
