@@ -90,9 +90,9 @@ def explore(*args) -> list[str]:
 BAD_SPACES = [
     ("[hardware]\nwidth = [8]\n", "[hardware] has no axis 'width'"),
     ("[hardware]\nacc_bits = []\n", "[hardware] acc_bits is empty"),
-    ("[hardware]\narray = [\"8x8\", \"128x128\"]\n",
-     "[hardware] array = '128x128': rows must be in 1..64"),
-    ("[hardware]\narray = [\"0x8\"]\n", "[hardware] array = '0x8': rows must be in 1..64"),
+    ("[hardware]\narray = [\"8x8\", \"2048x2048\"]\n",
+     "[hardware] array = '2048x2048': rows must be in 1..1024"),
+    ("[hardware]\narray = [\"0x8\"]\n", "[hardware] array = '0x8': rows must be in 1..1024"),
     ("[objectives]\nconstraints = [\"luts <= 5000\"]\n",
      "constraint 'luts <= 5000' is on unknown metric 'luts'"),
     ("[objectives]\nminimise = [\"watts\"]\n", "minimise names unknown metric 'watts'"),

@@ -18,10 +18,10 @@ from pathlib import Path
 from niti_hw.golden import ROUNDING_MODES
 from niti_hw.models import MODELS
 from niti_hw.params import DEFAULT, HardwareParams
+from niti_hw.perf.cost import MAPPINGS
+from niti_hw.perf.search import OBJECTIVES as COST_OBJECTIVES
 
 DATAFLOWS = {"os": "output_stationary", "ws": "weight_stationary", "is": "input_stationary"}
-MAPPINGS = ("rtl", "best")
-COST_OBJECTIVES = ("cycles", "energy", "edp")
 SAMPLERS = ("grid", "random", "optuna")
 
 AXES = ("array", "dataflow", "lanes", "acc_bits", "sram_kib", "ifmap_sram_kib", "filter_sram_kib",
