@@ -59,9 +59,10 @@ from pathlib import Path
 import pandas as pd
 
 from niti_hw.params import HardwareParams
-from niti_hw.perf.cost import estimate, sram_energy_table
+from niti_hw.perf.cost import estimate, op_traffic, sram_energy_table
 from niti_hw.perf.energy import DEFAULT_PJ
 from niti_hw.perf.lowering import Op, conv_inputs, lower
+from niti_hw.perf.mapping import Mapping
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -254,25 +255,47 @@ def run_zigzag(python: str, run: dict) -> dict:
 
 
 def zigzag_columns(layer: dict) -> dict:
-    """One ZigZag layer as CSV columns: bytes DRAM read and written, energy per kind of memory."""
+    """One ZigZag layer as CSV columns: cycles and their parts, bytes DRAM read (per operand) and
+    written, bytes through the SRAMs, energy per kind of memory, the mapping it chose."""
     energy = {"register": 0.0, "sram": 0.0, "dram": 0.0}
-    dram_read = dram_write = 0.0
-    for levels in layer["operands"].values():
+    dram_read = {"I": 0.0, "W": 0.0, "O": 0.0}
+    dram_write = sram_bytes = 0.0
+    for operand, levels in layer["operands"].items():
         for level in levels:
             kind = ("dram" if level["memory"] == "dram" else
                     "sram" if level["memory"].endswith("sram") else "register")
             energy[kind] += level["energy_pj"]
             if kind == "dram":
-                dram_read += level["bytes"]["read_to_low"]
+                dram_read[operand] += level["bytes"]["read_to_low"]
                 dram_write += level["bytes"]["write_from_low"]
+            elif kind == "sram":
+                sram_bytes += sum(level["bytes"].values())
     return {"zigzag_cycles": layer["latency"], "zigzag_energy_pj": layer["energy_pj"],
-            "zigzag_dram_read_bytes": dram_read, "zigzag_dram_write_bytes": dram_write,
+            "zigzag_dram_read_bytes": sum(dram_read.values()),
+            "zigzag_dram_write_bytes": dram_write,
+            **{f"zigzag_dram_read_{operand}_bytes": value for operand, value in dram_read.items()},
+            "zigzag_sram_bytes": sram_bytes,
             "zigzag_energy_mac_pj": layer["mac_energy_pj"],
             **{f"zigzag_energy_{kind}_pj": value for kind, value in energy.items()},
             "zigzag_temporal_cycles": layer["temporal_cycles"],
             "zigzag_stall_cycles": layer["stall_cycles"],
             "zigzag_load_store_cycles": layer["onloading_cycles"] + layer["offloading_cycles"],
+            "zigzag_drain_cycles": layer["drain_cycles"],
             "zigzag_spatial": layer["spatial_mapping"], "zigzag_temporal": layer["temporal_mapping"]}
+
+
+def niti_operands(op: Op, params: HardwareParams, label: str) -> dict:
+    """The cost model's DRAM reads per operand under the mapping it reports (`order:MxNxK`; the
+    RTL's schedule when it reports none) and its bytes in and out of the tensor buffer."""
+    chosen = None
+    if label and ":" in label:
+        order, blocks = label.split(":")
+        chosen = Mapping(order, *(int(v) for v in blocks.split("x")))
+    t = op_traffic(op, params, mapping=chosen)
+    return {"niti_dram_read_A_bytes": int(t.dram_reads.get("ifmap", 0)),
+            "niti_dram_read_B_bytes": int(t.dram_reads.get("filter", 0)),
+            "niti_dram_read_partial_bytes": int(t.dram_reads.get("ofmap", 0)),
+            "niti_tensor_buffer_bytes": int(t.sram_write.get("tensor", 0))}
 
 
 def niti_estimate(layers: list[Layer], params: HardwareParams, objective: str):
@@ -311,8 +334,11 @@ def compare_layers(python: str, model: str, layers: list[Layer], params: Hardwar
                "niti_cycles": mine["cycles"], "niti_energy_pj": mine["energy_pj"],
                "niti_dram_read_bytes": mine["dram_read_bytes"],
                "niti_dram_write_bytes": mine["dram_write_bytes"],
+               **niti_operands(layer.op, params, mine.get("mapping", "")),
+               "niti_sram_bytes": mine["sram_read_bytes"] + mine["sram_write_bytes"],
                **{f"niti_energy_{part}_pj": mine[f"energy_{part}_pj"]
                   for part in ("mac", "register", "sram", "dram")},
+               "niti_compute_cycles": mine["compute_cycles"],
                "niti_stall_cycles": mine["stall_cycles"]}
         rows.append(row)
     return rows
