@@ -372,6 +372,45 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+TOLERANCE = 0.10
+"""Ratios further than this from 1 are the differences sw/results/zigzag_notes.md explains."""
+
+
+def _ratio_cell(theirs: float, ours: float) -> str:
+    if not ours:
+        return "-" if not theirs else "inf"
+    ratio = theirs / ours
+    return f"**{ratio:.2f}**" if abs(ratio - 1) > TOLERANCE else f"{ratio:.2f}"
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The recorded comparison as markdown: totals per run, then every layer; ZigZag / niti-hw
+    ratios further than TOLERANCE from 1 in bold."""
+    scales = {"cycles": ("cycles", 1, "kcycles", 1e3), "energy": ("energy_pj", 1, "uJ", 1e6),
+              "dram_read": ("dram_read_bytes", 1, "KB read", 1e3),
+              "dram_write": ("dram_write_bytes", 1, "KB written", 1e3)}
+    head = ["model", "dataflow", "opt", "layer"]
+    for _, (_, _, unit, _) in scales.items():
+        head += [f"ZigZag {unit}", f"niti-hw {unit}", "ratio"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def cells(rows: pd.DataFrame) -> list[str]:
+        out = []
+        for column, _, _, scale in scales.values():
+            theirs, ours = rows[f"zigzag_{column}"].sum(), rows[f"niti_{column}"].sum()
+            out += [f"{theirs / scale:,.1f}", f"{ours / scale:,.1f}", _ratio_cell(theirs, ours)]
+        return out
+
+    groups = table.groupby(["model", "dataflow", "objective"], sort=False)
+    for (model, dataflow, opt), rows in groups:
+        lines.append("| " + " | ".join([model, dataflow, opt, "**all**"] + cells(rows)) + " |")
+    for (model, dataflow, opt), rows in groups:
+        for _, row in rows.iterrows():
+            lines.append("| " + " | ".join([model, dataflow, opt, row["layer"]]
+                                           + cells(row.to_frame().T)) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
@@ -383,7 +422,15 @@ def main(argv=None) -> int:
                         help=f"ZigZag's opt, each with the cost model's objective of the same "
                              f"meaning ({', '.join(OBJECTIVES)})")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--markdown", action="store_true",
+                        help="print OUT/zigzag_forward.csv as markdown tables (no ZigZag run)")
     args = parser.parse_args(argv)
+    if args.markdown:
+        path = args.out / "zigzag_forward.csv"
+        if not path.exists():
+            parser.error(f"--markdown needs a recorded {path}; run the comparison first")
+        print(markdown(pd.read_csv(path)))
+        return 0
     if not Path(args.zigzag_python).exists():
         parser.error(f"no ZigZag Python at {args.zigzag_python}; run NITI_HW_ZIGZAG=1 sw/setup.sh "
                      f"or pass --zigzag-python")
@@ -399,9 +446,9 @@ def main(argv=None) -> int:
                                                   args.objectives.split(",")):
         rows += compare(args.zigzag_python, model, dataflow, opt)
         print(f"{model} {dataflow} opt={opt}: {len(rows)} layers so far", flush=True)
-    table = pd.DataFrame(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / "zigzag_forward.csv", index=False)
+        table = pd.DataFrame(rows)
+        args.out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out / "zigzag_forward.csv", index=False)  # survives an interrupt
     pd.set_option("display.width", 220)
     print(summary(table).to_string(index=False, float_format=lambda v: f"{v:,.3g}"))
     print()
