@@ -59,9 +59,10 @@ from pathlib import Path
 import pandas as pd
 
 from niti_hw.params import HardwareParams
-from niti_hw.perf.cost import estimate, sram_energy_table
+from niti_hw.perf.cost import estimate, op_traffic, sram_energy_table
 from niti_hw.perf.energy import DEFAULT_PJ
 from niti_hw.perf.lowering import Op, conv_inputs, lower
+from niti_hw.perf.mapping import Mapping
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -254,25 +255,47 @@ def run_zigzag(python: str, run: dict) -> dict:
 
 
 def zigzag_columns(layer: dict) -> dict:
-    """One ZigZag layer as CSV columns: bytes DRAM read and written, energy per kind of memory."""
+    """One ZigZag layer as CSV columns: cycles and their parts, bytes DRAM read (per operand) and
+    written, bytes through the SRAMs, energy per kind of memory, the mapping it chose."""
     energy = {"register": 0.0, "sram": 0.0, "dram": 0.0}
-    dram_read = dram_write = 0.0
-    for levels in layer["operands"].values():
+    dram_read = {"I": 0.0, "W": 0.0, "O": 0.0}
+    dram_write = sram_bytes = 0.0
+    for operand, levels in layer["operands"].items():
         for level in levels:
             kind = ("dram" if level["memory"] == "dram" else
                     "sram" if level["memory"].endswith("sram") else "register")
             energy[kind] += level["energy_pj"]
             if kind == "dram":
-                dram_read += level["bytes"]["read_to_low"]
+                dram_read[operand] += level["bytes"]["read_to_low"]
                 dram_write += level["bytes"]["write_from_low"]
+            elif kind == "sram":
+                sram_bytes += sum(level["bytes"].values())
     return {"zigzag_cycles": layer["latency"], "zigzag_energy_pj": layer["energy_pj"],
-            "zigzag_dram_read_bytes": dram_read, "zigzag_dram_write_bytes": dram_write,
+            "zigzag_dram_read_bytes": sum(dram_read.values()),
+            "zigzag_dram_write_bytes": dram_write,
+            **{f"zigzag_dram_read_{operand}_bytes": value for operand, value in dram_read.items()},
+            "zigzag_sram_bytes": sram_bytes,
             "zigzag_energy_mac_pj": layer["mac_energy_pj"],
             **{f"zigzag_energy_{kind}_pj": value for kind, value in energy.items()},
             "zigzag_temporal_cycles": layer["temporal_cycles"],
             "zigzag_stall_cycles": layer["stall_cycles"],
             "zigzag_load_store_cycles": layer["onloading_cycles"] + layer["offloading_cycles"],
+            "zigzag_drain_cycles": layer["drain_cycles"],
             "zigzag_spatial": layer["spatial_mapping"], "zigzag_temporal": layer["temporal_mapping"]}
+
+
+def niti_operands(op: Op, params: HardwareParams, label: str) -> dict:
+    """The cost model's DRAM reads per operand under the mapping it reports (`order:MxNxK`; the
+    RTL's schedule when it reports none) and its bytes in and out of the tensor buffer."""
+    chosen = None
+    if label and ":" in label:
+        order, blocks = label.split(":")
+        chosen = Mapping(order, *(int(v) for v in blocks.split("x")))
+    t = op_traffic(op, params, mapping=chosen)
+    return {"niti_dram_read_A_bytes": int(t.dram_reads.get("ifmap", 0)),
+            "niti_dram_read_B_bytes": int(t.dram_reads.get("filter", 0)),
+            "niti_dram_read_partial_bytes": int(t.dram_reads.get("ofmap", 0)),
+            "niti_tensor_buffer_bytes": int(t.sram_write.get("tensor", 0))}
 
 
 def niti_estimate(layers: list[Layer], params: HardwareParams, objective: str):
@@ -311,8 +334,11 @@ def compare_layers(python: str, model: str, layers: list[Layer], params: Hardwar
                "niti_cycles": mine["cycles"], "niti_energy_pj": mine["energy_pj"],
                "niti_dram_read_bytes": mine["dram_read_bytes"],
                "niti_dram_write_bytes": mine["dram_write_bytes"],
+               **niti_operands(layer.op, params, mine.get("mapping", "")),
+               "niti_sram_bytes": mine["sram_read_bytes"] + mine["sram_write_bytes"],
                **{f"niti_energy_{part}_pj": mine[f"energy_{part}_pj"]
                   for part in ("mac", "register", "sram", "dram")},
+               "niti_compute_cycles": mine["compute_cycles"],
                "niti_stall_cycles": mine["stall_cycles"]}
         rows.append(row)
     return rows
@@ -346,6 +372,45 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+TOLERANCE = 0.10
+"""Ratios further than this from 1 are the differences sw/results/zigzag_notes.md explains."""
+
+
+def _ratio_cell(theirs: float, ours: float) -> str:
+    if not ours:
+        return "-" if not theirs else "inf"
+    ratio = theirs / ours
+    return f"**{ratio:.2f}**" if abs(ratio - 1) > TOLERANCE else f"{ratio:.2f}"
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The recorded comparison as markdown: totals per run, then every layer; ZigZag / niti-hw
+    ratios further than TOLERANCE from 1 in bold."""
+    scales = {"cycles": ("cycles", 1, "kcycles", 1e3), "energy": ("energy_pj", 1, "uJ", 1e6),
+              "dram_read": ("dram_read_bytes", 1, "KB read", 1e3),
+              "dram_write": ("dram_write_bytes", 1, "KB written", 1e3)}
+    head = ["model", "dataflow", "opt", "layer"]
+    for _, (_, _, unit, _) in scales.items():
+        head += [f"ZigZag {unit}", f"niti-hw {unit}", "ratio"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def cells(rows: pd.DataFrame) -> list[str]:
+        out = []
+        for column, _, _, scale in scales.values():
+            theirs, ours = rows[f"zigzag_{column}"].sum(), rows[f"niti_{column}"].sum()
+            out += [f"{theirs / scale:,.1f}", f"{ours / scale:,.1f}", _ratio_cell(theirs, ours)]
+        return out
+
+    groups = table.groupby(["model", "dataflow", "objective"], sort=False)
+    for (model, dataflow, opt), rows in groups:
+        lines.append("| " + " | ".join([model, dataflow, opt, "**all**"] + cells(rows)) + " |")
+    for (model, dataflow, opt), rows in groups:
+        for _, row in rows.iterrows():
+            lines.append("| " + " | ".join([model, dataflow, opt, row["layer"]]
+                                           + cells(row.to_frame().T)) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
@@ -357,7 +422,15 @@ def main(argv=None) -> int:
                         help=f"ZigZag's opt, each with the cost model's objective of the same "
                              f"meaning ({', '.join(OBJECTIVES)})")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--markdown", action="store_true",
+                        help="print OUT/zigzag_forward.csv as markdown tables (no ZigZag run)")
     args = parser.parse_args(argv)
+    if args.markdown:
+        path = args.out / "zigzag_forward.csv"
+        if not path.exists():
+            parser.error(f"--markdown needs a recorded {path}; run the comparison first")
+        print(markdown(pd.read_csv(path)))
+        return 0
     if not Path(args.zigzag_python).exists():
         parser.error(f"no ZigZag Python at {args.zigzag_python}; run NITI_HW_ZIGZAG=1 sw/setup.sh "
                      f"or pass --zigzag-python")
@@ -373,9 +446,9 @@ def main(argv=None) -> int:
                                                   args.objectives.split(",")):
         rows += compare(args.zigzag_python, model, dataflow, opt)
         print(f"{model} {dataflow} opt={opt}: {len(rows)} layers so far", flush=True)
-    table = pd.DataFrame(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out / "zigzag_forward.csv", index=False)
+        table = pd.DataFrame(rows)
+        args.out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out / "zigzag_forward.csv", index=False)  # survives an interrupt
     pd.set_option("display.width", 220)
     print(summary(table).to_string(index=False, float_format=lambda v: f"{v:,.3g}"))
     print()

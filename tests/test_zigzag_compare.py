@@ -131,3 +131,15 @@ def test_zigzag_and_the_model_on_a_small_conv(compare, dataflow):
     assert row["niti_cycles"] >= math.ceil(row["macs"] / 64)
     assert row["zigzag_dram_read_bytes"] >= 2 * 28 * 28 + 500
     assert row["zigzag_dram_write_bytes"] == 2 * 24 * 24 * 20 * 4  # int32 results, all to DRAM
+
+
+def test_markdown_marks_ratios_beyond_ten_percent(compare):
+    import pandas as pd
+    row = {"model": "m", "dataflow": "os", "objective": "latency", "layer": "conv1",
+           "zigzag_cycles": 1050, "niti_cycles": 1000, "zigzag_energy_pj": 3e6,
+           "niti_energy_pj": 2e6, "zigzag_dram_read_bytes": 800, "niti_dram_read_bytes": 1000,
+           "zigzag_dram_write_bytes": 4000, "niti_dram_write_bytes": 0}
+    lines = compare.markdown(pd.DataFrame([row])).splitlines()
+    assert lines[2] == ("| m | os | latency | **all** | 1.1 | 1.0 | 1.05 | 3.0 | 2.0 | **1.50** "
+                        "| 0.8 | 1.0 | **0.80** | 4.0 | 0.0 | inf |")
+    assert lines[3].startswith("| m | os | latency | conv1 | 1.1 | 1.0 | 1.05 |")
