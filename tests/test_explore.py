@@ -130,6 +130,18 @@ def test_grid_and_random_sampling(tmp_path):
     assert randomly == load_space(space_file(tmp_path, text)).points()  # seeded
 
 
+def test_listed_points_take_defaults_and_cross_the_hardware_axes(tmp_path):
+    text = ("[hardware]\nsram_kib = [32, 64]\n[[point]]\n[[point]]\nexponent = \"tile\"\n"
+            "array = \"32x32\"\n[[point]]\nacc_bits = 16\n")
+    points = load_space(space_file(tmp_path, text)).points()
+    expected = [(array, exponent, acc, sram) for array, exponent, acc in
+                (("8x8", "tensor", 32), ("32x32", "tile", 32), ("8x8", "tensor", 16))
+                for sram in (32, 64)]
+    assert [(p["array"], p["exponent"], p["acc_bits"], p["sram_kib"]) for p in points] == expected
+    with pytest.raises(ValueError, match=r"\[\[point\]\] acc_bits must be one value"):
+        load_space(space_file(tmp_path, "[[point]]\nacc_bits = [16, 24]\n"))
+
+
 def test_key_is_stable_and_covers_config_and_version(monkeypatch):
     config = {"hardware": {"rows": 8, "cols": 8}, "workload": {"model": "lenet5"}}
     key = point_key("estimate", config)

@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         tasks = (f": {len(plan.designs)} design points, {len(plan.estimates)} estimates, "
                  f"{len(plan.accuracy)} accuracy runs, {len(plan.sizes)} array sizes"
                  if plan else "")
-        print(f"{args.space}: {sampled}{space.grid_size} hardware points x "
+        count = len(space.points()) if space.listed else space.grid_size
+        print(f"{args.space}: {sampled}{count} hardware points x "
               f"{len(space.workloads)} workloads{tasks}")
         return 0
     progress = sys.stdout.isatty() if args.progress is None else args.progress

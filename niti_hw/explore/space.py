@@ -40,7 +40,7 @@ ACCURACY_METRICS = ("accuracy_pct", "accuracy_std", "accuracy_count")
 METRICS = ESTIMATE_METRICS + AREA_METRICS + ACCURACY_METRICS
 """Columns of the joined results an objective or constraint may name."""
 
-TABLES = ("study", "hardware", "workload", "numerics", "synthesis", "objectives")
+TABLES = ("study", "hardware", "workload", "numerics", "synthesis", "objectives", "point")
 CONSTRAINT = re.compile(r"\s*([A-Za-z_0-9]+)\s*(<=|>=|<|>|==)\s*(-?[0-9.eE+-]+)\s*")
 
 
@@ -113,6 +113,7 @@ class Space:
     seed: int = 0
     chunk: int = 100
     named: frozenset = field(default_factory=frozenset)  # hardware keys the file gave
+    listed: tuple[dict, ...] = ()  # [[point]] tables: these points instead of a grid
 
     @property
     def objectives(self) -> list[tuple[str, str]]:
@@ -126,7 +127,10 @@ class Space:
         """Hardware points (axis -> value): the whole grid, or `samples` of it drawn at random
         with `seed`. A headroom other than 0 is kept for the predicted exponent only."""
         names = list(self.axes)
-        if self.sampler == "grid":
+        if self.listed:  # each listed point over the [hardware] grid of what it does not set
+            combos = (tuple(point.get(n, v) for n, v in zip(names, combo)) for point in self.listed
+                      for combo in itertools.product(*(self.axes[n] for n in names)))
+        elif self.sampler == "grid":
             combos = itertools.product(*(self.axes[n] for n in names))
         else:
             total = self.grid_size
@@ -226,7 +230,9 @@ def _space(path: Path, doc: dict) -> Space:
         maximise=_metrics(objectives, "maximise", ()),
         constraints=tuple(_constraint(text) for text in _list(objectives, "constraints")),
         sampler=sampler, samples=samples, seed=_int(study, "seed", 0, 0),
-        chunk=_int(study, "chunk", 100, 1), named=frozenset(hardware))
+        listed=_listed(doc.get("point"), axes),
+        chunk=_int(study, "chunk", 100, 1),
+        named=frozenset(hardware) | {k for p in doc.get("point", []) for k in p})
     if not space.minimise and not space.maximise:
         raise _Bad("[objectives] names no metric; give minimise = [...] or maximise = [...]")
     if sampler == "optuna":
@@ -241,6 +247,31 @@ def _space(path: Path, doc: dict) -> Space:
             raise _Bad(f"[objectives] uses {needs[0]}, which needs a [numerics] table (the "
                        "training runs that measure accuracy)")
     return space
+
+
+def _listed(items, axes: dict) -> tuple[dict, ...]:
+    """[[point]] tables: hardware points named one by one (scalar values of [hardware] axes)."""
+    if items is None:
+        return ()
+    if not isinstance(items, list) or not items:
+        raise _Bad("[[point]] must be one or more tables of [hardware] axes")
+    for point in items:
+        unknown = sorted(set(point) - set(AXES))
+        if unknown:
+            raise _Bad(f"[[point]] has no axis {unknown[0]!r}; valid: {', '.join(AXES)}")
+        for name, value in point.items():
+            if isinstance(value, list):
+                raise _Bad(f"[[point]] {name} must be one value; lists belong in [hardware]")
+            _check_value(name, value)
+        for name in point:  # a point that leaves it out takes the default hardware's
+            axes.setdefault(name, (_default(name),))
+    return tuple(items)
+
+
+def _default(name: str):
+    special = {"array": DEFAULT.name, "sram_kib": DEFAULT.ifmap_sram_kib, "mapping": "rtl",
+               "objective": "cycles", "dataflow": "os"}
+    return special[name] if name in special else getattr(DEFAULT, name)
 
 
 def _table(doc: dict, name: str, keys: tuple[str, ...]) -> dict:

@@ -8,6 +8,7 @@ the sizes this study synthesised appended), `pareto.png` and `report.html`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,6 +31,7 @@ class Outcome:
     front: pd.DataFrame
     computed: dict
     folder: Path
+    task_seconds: float  # wall time of running tasks on Dask (no cluster start, no join)
 
 
 def run_study(space: Space, out: Path, scheduler: str | None = None, workers: int | None = None,
@@ -39,7 +41,7 @@ def run_study(space: Space, out: Path, scheduler: str | None = None, workers: in
     with Store(out) as store:
         report.write_text(out / "space.toml", space.path.read_text())
         base = results.base_report(space)
-        computed = {"ok": 0, "failed": 0}
+        computed = {"ok": 0, "failed": 0, "seconds": 0.0}
         with _lazy_client(scheduler, workers, dashboard, log) as get_client:
             run = partial(_run_pending, space, store, base, get_client, progress, retry_failed,
                           computed)
@@ -99,7 +101,10 @@ def _run_pending(space, store, base, get_client, progress, retry_failed, compute
             tasks.append(engine.Task("synth", run_synth, (key, wanted[key], work),
                                      {key: wanted[key]}))
     if tasks:
-        counts = engine.run_tasks(get_client(), tasks, store, progress)
+        dask_client = get_client()
+        start = time.perf_counter()
+        counts = engine.run_tasks(dask_client, tasks, store, progress)
+        computed["seconds"] += time.perf_counter() - start
         for status, count in counts.items():
             computed[status] += count
 
@@ -176,8 +181,9 @@ def _finish(space, plan, store, base, out, computed, log) -> Outcome:
     report.html_report(out, space.name, frame, front, axes, summary)
     _no_area_note(space, frame, log)
     log(summary)
+    seconds = computed.pop("seconds")
     return Outcome(len(frame), int(status.get("ok", 0)), int(status.get("failed", 0)),
-                   int(status.get("pending", 0)), front, computed, out)
+                   int(status.get("pending", 0)), front, computed, out, seconds)
 
 
 def _no_area_note(space, frame, log) -> None:
