@@ -50,6 +50,7 @@ import pandas as pd
 from niti_hw.params import HardwareParams
 from niti_hw.perf import timing
 from niti_hw.perf.bounds import capacity_bound_bytes, compute_bound_cycles
+from niti_hw.perf.fusion import fuse
 from niti_hw.perf.energy import DEFAULT_PJ, check_energy, sram_pj_per_byte
 from niti_hw.perf.lowering import ACC, ACT, INDEX, MASK, WEIGHT, Op
 from niti_hw.perf.mapping import Blocks, Mapping, gemm_cost, rtl_mapping, runs_on_rtl
@@ -208,7 +209,7 @@ def _stream_cycles(op: Op, params: HardwareParams) -> int:
         if not op.reads:  # on the GEMM's drain
             return DETECT_TAIL
         return timing.detector_cycles(op.elements, params) + timing.K_LATCH
-    if op.op == "round":  # the replay of the scratchpad through ShiftRound
+    if op.op.startswith("round"):  # the replay of the scratchpad through ShiftRound (and fused ops)
         return timing.tensor_replay_cycles(op.elements, 1, params)
     if op.op == "weight_update":
         return timing.update_cycles(op.elements, params)
@@ -301,12 +302,13 @@ def op_costs(op: Op, t: Traffic, compute, params: HardwareParams, pj: dict,
 def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
              timing_model: str = "rtl", datapath: str = "int8",
              weight_bits: int = 8, mapping: str = "rtl",
-             objective: str = "cycles") -> pd.DataFrame:
+             objective: str = "cycles", fused: bool = False) -> pd.DataFrame:
     """One row per op: cycles (compute, DRAM stall), utilisation, SRAM/DRAM bytes, energy (pJ), the
     GEMM's mapping and whether the RTL runs the row (`runs_on`: "rtl" or "analytical").
 
     `mapping` "rtl" costs every GEMM on the RTL's schedule; "best" searches each GEMM's mappings
     (`niti_hw.perf.search`) for the least `objective` ("cycles", "energy" or "edp") of its row.
+    `fused` folds ReLU and pooling into the passes before them (`niti_hw.perf.fusion`).
     Timing "scalesim" keeps the GEMM rows only (SCALE-Sim models nothing else), counts their bytes
     as SCALE-Sim does and no stalls (its bandwidth mode CALC has none).
     """
@@ -322,6 +324,8 @@ def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
         raise ValueError("timing 'scalesim' costs SCALE-Sim's own schedule; the mapping search "
                          "needs timing 'rtl'")
     pj = check_energy(energy) if energy is not None else dict(DEFAULT_PJ)
+    if fused:
+        ops = fuse(ops, params)
     if datapath == "fp32":
         ops = fp32_ops(ops)
     if timing_model == "scalesim":

@@ -55,6 +55,9 @@ class Op:
     reuse: int = 1
     """Most entries of the GEMM's operands or result one stored value stands for: an im2col A or a
     col2im-summed C repeats a value in up to ceil(kernel / stride)^2 windows (`perf.bounds`)."""
+    line_values: int = 0
+    """A max-pool's line buffer: the values of `kernel - 1` input rows (W x C each) it must hold to
+    pool a row-major (NHWC) stream on the fly (`perf.fusion`)."""
 
     @property
     def is_gemm(self) -> bool:
@@ -290,8 +293,10 @@ class _Pool(_Layer):
     def forward(self, batch):
         n_in, n_out = batch * self.inp.size, batch * self.out.size
         window = self.spec.kernel ** 2
+        _, width, channels = self.inp.dims
         return [Op(self.name, "forward", "pool", elements=n_in, alu_ops=n_out * (window - 1),
-                   reads=((ACT, n_in),), writes=((ACT, n_out), (INDEX, n_out)))]
+                   reads=((ACT, n_in),), writes=((ACT, n_out), (INDEX, n_out)),
+                   line_values=(self.spec.kernel - 1) * width * channels)]
 
     def backward(self, batch, propagate):
         n_in, n_out = batch * self.inp.size, batch * self.out.size
