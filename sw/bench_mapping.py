@@ -2,7 +2,7 @@
 
 For VGG16 (CIFAR-10 shapes, batch 128, 16x16) and LeNet-5 (MNIST, batch 64, 8x8), default
 memories: whole-step utilisation, DRAM traffic against the compulsory and capacity bounds, energy,
-and how many GEMM rows the RTL runs as they are; the search's time on one core (best of --repeat,
+and how many GEMM rows the RTL runs as they are, with and without fusion (`--fuse`); the search's time on one core (best of --repeat,
 against the RTL schedule's own estimate in the same process). Writes sw/results/mapping.csv and
 prints it. The search runs numpy's element-wise kernels, which use one core. Usage: python sw/bench_mapping.py [--repeat 3]
 """
@@ -60,9 +60,11 @@ def main() -> int:
         ops = lower(model, shape, batch)
         for dataflow in DATAFLOWS:
             params = DEFAULT.replace(rows=size, cols=size, lanes=size, dataflow=dataflow)
-            for mapping in ("rtl", "best"):
-                seconds, table = timed(lambda: estimate(ops, params, mapping=mapping), args.repeat)
-                rows.append(summary(model, dataflow, mapping, table, seconds))
+            for mapping, fused in (("rtl", False), ("best", False), ("best", True)):
+                seconds, table = timed(
+                    lambda: estimate(ops, params, mapping=mapping, fused=fused), args.repeat)
+                rows.append(summary(model, dataflow, mapping + (" fused" if fused else ""),
+                                    table, seconds))
                 print(f"{model} {dataflow} {mapping}: {rows[-1]['utilisation']:.3f} "
                       f"utilisation, {seconds:.2f} s", flush=True)
     frame = pd.DataFrame(rows)
