@@ -184,6 +184,13 @@ def test_front_is_the_brute_force_front(values):
     assert got == brute_front(frame, objectives)
 
 
+def test_each_workload_has_its_own_front():
+    frame = pd.DataFrame({"workload": ["small", "small", "big", "big"], "status": "ok",
+                          "energy_uj": [1.0, 2.0, 10.0, 20.0], "time_ms": [2.0, 1.0, 10.0, 30.0]})
+    table = pareto.pareto_table(frame, (), [("energy_uj", "min"), ("time_ms", "min")])
+    assert list(table.index) == [2, 0, 1]  # big's best survives beside small's two
+
+
 def brute_front(frame: pd.DataFrame, objectives) -> set:
     def better_or_equal(x, y):
         return all((x[m] <= y[m]) if s == "min" else (x[m] >= y[m]) for m, s in objectives)
