@@ -413,9 +413,13 @@ def test_separate_scheduler_and_two_workers_on_loopback(tmp_path):
 
 
 def test_missing_scheduler_is_one_line(tmp_path, capsys):
+    import dask
+
     path = space_file(tmp_path, "[hardware]\narray = [4]\n")
-    assert main(["explore", str(path), "--out", str(tmp_path / "s"), "--scheduler",
-                 "tcp://127.0.0.1:9"]) == 2
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = main(["explore", str(path), "--out", str(tmp_path / "s"), "--scheduler",
+                     "tcp://127.0.0.1:9"])
+    assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
 

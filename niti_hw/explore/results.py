@@ -3,7 +3,6 @@ accuracy of its numerics across seeds (mean, standard deviation, count)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +107,3 @@ def _clock(row: dict, report_path: Path) -> tuple[float, str]:
     except ValueError as error:
         return np.nan, str(error)
 
-
-def config_text(row: dict, axes) -> str:
-    """A design's configuration, short enough for a hover label."""
-    return json.dumps({name: row[name] for name in axes if name in row}, default=str)

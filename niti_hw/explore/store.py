@@ -91,9 +91,6 @@ class Store:
             return pd.DataFrame(columns=list(BASE_COLUMNS))
         return pd.concat(frames, ignore_index=True)
 
-    def done(self, kind: str) -> set[str]:
-        return set(self.read(kind)["key"])
-
     def write(self, kind: str, rows: list[dict]) -> Path | None:
         """Store finished rows at once, as one whole new file."""
         if not rows:
