@@ -248,7 +248,7 @@ def registered_commands():
 @pytest.mark.parametrize("command", registered_commands())
 def test_every_command_refuses_an_unknown_flag_in_one_line(guarded, capsys, command):
     assert {"train", "evaluate", "generate", "synth"} <= set(registered_commands())
-    positional = ["run.npz"] if command == "evaluate" else []
+    positional = {"evaluate": ["run.npz"], "explore": ["space.toml"]}.get(command, [])
     line = assert_refused([command, *positional, "--no-such-flag=1"], guarded, capsys)
     assert line == (f"niti-hw {command}: error: unrecognized arguments: --no-such-flag=1 "
                     f"(see niti-hw {command} --help)")
