@@ -433,3 +433,41 @@ def test_optuna_sampler_asks_for_the_requested_points(tmp_path):
     results = pd.read_csv(tmp_path / "study" / "results.csv")
     assert outcome.designs == len(results) <= 12 and results["status"].eq("ok").all()
     assert np.isfinite(results["energy_uj"]).all()
+
+
+def test_synthesised_size_is_appended_to_the_study_report_and_joined(tmp_path, monkeypatch):
+    """A size missing from the report is synthesised once (the flow stubbed here: it takes
+    minutes), appended to the study's synth_report.csv, and its area and Fmax reach its designs;
+    a re-run finds it there and synthesises nothing."""
+    import distributed
+
+    import niti_hw.rtl.synth as synth
+
+    calls = []
+
+    def fake_flow(jobs, work, ice40, pnr, parallel=1):
+        calls.append([(job.unit, job.params.name, job.params.lanes) for job in jobs])
+        return pd.DataFrame([{"unit": "systolic_array", "size": "16x16", "lanes": 16,
+                              "ecp5_lut4": 23456, "ecp5_ff": 30000, "ecp5_dsp": 72,
+                              "ecp5_bram": 0, "ecp5_fmax_mhz": 131.5, "seed": 1}])
+
+    monkeypatch.setattr(synth, "run_jobs", fake_flow)
+    path = space_file(tmp_path, "[hardware]\narray = [\"8x8\", \"16x16\"]\n"
+                      "[synthesis]\nrun_missing = true\n")
+    for _ in range(2):
+        with distributed.LocalCluster(n_workers=1, processes=False,
+                                      dashboard_address=None) as cluster:
+            run_study(load_space(path), tmp_path / "study", scheduler=cluster.scheduler_address,
+                      log=lambda text: None)
+    assert calls == [[("systolic_array", "16x16", 16)]]
+    report = pd.read_csv(tmp_path / "study" / "synth_report.csv")
+    repo = pd.read_csv(ROOT / "rtl" / "synth_report.csv")
+    assert len(report) == len(repo) + 1 and report.iloc[-1]["ecp5_lut4"] == 23456
+    results = pd.read_csv(tmp_path / "study" / "results.csv").set_index("array")
+    assert results.loc["16x16", ["ecp5_lut4", "fmax_mhz", "clock_mhz"]].tolist() == \
+        [23456, 131.5, 131.5]
+    eight = repo[(repo["unit"] == "systolic_array") & (repo["size"] == "8x8")]
+    assert results.loc["8x8", "ecp5_lut4"] == eight["ecp5_lut4"].iloc[0]
+    assert results.loc["8x8", "fmax_mhz"] == eight["ecp5_fmax_mhz"].min()
+    assert results.loc["16x16", "time_ms"] == pytest.approx(
+        results.loc["16x16", "cycles"] / (131.5 * 1e3))
