@@ -471,3 +471,31 @@ def test_synthesised_size_is_appended_to_the_study_report_and_joined(tmp_path, m
     assert results.loc["8x8", "fmax_mhz"] == eight["ecp5_fmax_mhz"].min()
     assert results.loc["16x16", "time_ms"] == pytest.approx(
         results.loc["16x16", "cycles"] / (131.5 * 1e3))
+
+
+def test_failed_points_stay_failed_until_retried(tmp_path, monkeypatch):
+    import distributed
+
+    import niti_hw.rtl.synth as synth
+
+    outcomes = [ChildProcessError("yosys failed in work (see yosys_ecp5.log): out of memory"),
+                pd.DataFrame([{"unit": "systolic_array", "size": "16x16", "lanes": 16,
+                               "ecp5_lut4": 1, "ecp5_ff": 1, "ecp5_dsp": 1, "ecp5_bram": 0,
+                               "ecp5_fmax_mhz": 100.0, "seed": 1}])]
+
+    def flaky_flow(*args, **kwargs):
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(synth, "run_jobs", flaky_flow)
+    path = space_file(tmp_path, "[hardware]\narray = [\"16x16\"]\n[synthesis]\nrun_missing = true\n")
+    for retry in (False, False, True):
+        with distributed.LocalCluster(n_workers=1, processes=False,
+                                      dashboard_address=None) as cluster:
+            outcome = run_study(load_space(path), tmp_path / "study", retry_failed=retry,
+                                scheduler=cluster.scheduler_address, log=lambda text: None)
+        area = pd.read_csv(tmp_path / "study" / "results.csv")["ecp5_lut4"].iloc[0]
+        assert (area == 1) == retry and len(outcomes) == (0 if retry else 1)
+    assert outcome.computed == {"ok": 1, "failed": 0}
