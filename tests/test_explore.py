@@ -490,7 +490,8 @@ def test_failed_points_stay_failed_until_retried(tmp_path, monkeypatch):
         return outcome
 
     monkeypatch.setattr(synth, "run_jobs", flaky_flow)
-    path = space_file(tmp_path, "[hardware]\narray = [\"16x16\"]\n[synthesis]\nrun_missing = true\n")
+    path = space_file(tmp_path, "[hardware]\narray = [\"16x16\"]\n"
+                      "[synthesis]\nrun_missing = true\n")
     for retry in (False, False, True):
         with distributed.LocalCluster(n_workers=1, processes=False,
                                       dashboard_address=None) as cluster:

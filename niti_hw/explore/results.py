@@ -65,7 +65,8 @@ def accuracy_summary(plan: Plan, runs: pd.DataFrame) -> pd.DataFrame:
                      "epochs": base["epochs"], "limit_train": base["limit_train"],
                      "accuracy_pct": values.mean() if len(values) else np.nan,
                      "accuracy_std": values.std(ddof=1) if len(values) > 1 else np.nan,
-                     "accuracy_count": len(values), "accuracy_failed": sum(key in failed for key in keys)})
+                     "accuracy_count": len(values),
+                     "accuracy_failed": sum(key in failed for key in keys)})
     return pd.DataFrame(rows)
 
 

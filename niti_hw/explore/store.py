@@ -51,8 +51,9 @@ class Store:
             handle.seek(0)
             owner = handle.read().strip() or "unknown"
             handle.close()
-            raise ValueError(f"study folder {self.folder} is in use by another niti-hw explore "
-                             f"(pid {owner}); wait for it to finish or give another --out") from None
+            raise ValueError(f"study folder {self.folder} is in use by another niti-hw "
+                             f"explore (pid {owner}); wait for it to finish or give another "
+                             "--out") from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
