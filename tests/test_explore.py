@@ -251,6 +251,12 @@ def check_report_in_browser(out: Path, results: pd.DataFrame) -> None:
     end = dom.index("<h2>Pareto front")
     assert dom[start:middle].count('class="point"') == len(ok) + len(front)
     assert dom[middle:end].count('class="point"') == ok["accuracy_pct"].notna().sum() + len(front)
+    page = (out / "report.html").read_text()  # a point's hover label holds its configuration
+    for escaped, char in (("\\u003c", "<"), ("\\u003e", ">"), ("\\u002f", "/")):
+        page = page.replace(escaped, char)  # as Plotly's JSON escapes them
+    first = ok.iloc[0]
+    assert (f"<b>{first['design']}</b> {first['workload']}<br>array: {first['array']}<br>"
+            f"sram_kib: {first['sram_kib']}<br>exponent: {first['exponent']}") in page
 
 
 def test_two_studies_on_one_folder_are_refused(tmp_path, capsys):
