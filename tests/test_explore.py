@@ -506,3 +506,40 @@ def test_failed_points_stay_failed_until_retried(tmp_path, monkeypatch):
         area = pd.read_csv(tmp_path / "study" / "results.csv")["ecp5_lut4"].iloc[0]
         assert (area == 1) == retry and len(outcomes) == (0 if retry else 1)
     assert outcome.computed == {"ok": 1, "failed": 0}
+
+
+def test_mapping_and_objective_reach_the_cost_model_only_when_named(monkeypatch):
+    """The cost model gains `mapping` and `objective` later: a space that does not name them must
+    call today's `estimate` exactly as before."""
+    import niti_hw.perf.cost as cost
+
+    seen = []
+    real = cost.estimate
+
+    def spy(ops, params, **keywords):
+        seen.append(keywords)
+        return real(ops, params)
+
+    monkeypatch.setattr(cost, "estimate", spy)
+    from niti_hw.params import DEFAULT
+
+    hardware = json.loads(DEFAULT.to_json())
+    hardware.pop("clock_mhz")
+    workload = {"model": "lenet5", "input": [1, 28, 28], "batch": 8}
+    plain = estimate_point({"hardware": hardware, "workload": workload})
+    named = estimate_point({"hardware": hardware, "workload": workload, "mapping": "best",
+                            "objective": "edp"})
+    assert seen == [{}, {"mapping": "best", "objective": "edp"}] and plain == named
+    space = load_space_text("[hardware]\nmapping = [\"rtl\", \"best\"]\n")
+    from niti_hw.explore.plan import make_plan
+
+    configs = list(make_plan(space).estimates.values())
+    assert [c.get("mapping") for c in configs] == ["rtl", "best"]
+    assert all("objective" not in c for c in configs)
+
+
+def load_space_text(text: str):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return load_space(space_file(Path(folder), text))
