@@ -543,3 +543,24 @@ def load_space_text(text: str):
 
     with tempfile.TemporaryDirectory() as folder:
         return load_space(space_file(Path(folder), text))
+
+
+@pytest.mark.synth
+def test_a_real_synthesis_task_reproduces_the_report(tmp_path):
+    """The 2x2 array, missing from the study's report, synthesised by the study with
+    `niti-hw synth`'s flow: the same counts and seed-1 Fmax as rtl/synth_report.csv's row."""
+    pytest.importorskip("amaranth")
+    repo = pd.read_csv(ROOT / "rtl" / "synth_report.csv")
+    repo[repo["size"] != "2x2"].to_csv(tmp_path / "report.csv", index=False)
+    path = space_file(tmp_path, f"[hardware]\narray = [\"2x2\"]\n[synthesis]\nrun_missing = true\n"
+                      f"report = \"{tmp_path / 'report.csv'}\"\n")
+    run_study(load_space(path), tmp_path / "study", workers=1, dashboard=None,
+              log=lambda text: None)
+    made = pd.read_csv(tmp_path / "study" / "synth_report.csv").iloc[-1]
+    known = repo[(repo["unit"] == "systolic_array") & (repo["size"] == "2x2")
+                 & (repo["seed"] == 1)].iloc[0]
+    columns = ["unit", "size", "lanes", "ecp5_lut4", "ecp5_ff", "ecp5_dsp", "ecp5_bram",
+               "ecp5_fmax_mhz", "seed"]
+    assert made[columns].tolist() == known[columns].tolist()
+    results = pd.read_csv(tmp_path / "study" / "results.csv")
+    assert results["ecp5_lut4"].tolist() == [known["ecp5_lut4"]]
