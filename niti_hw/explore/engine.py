@@ -43,7 +43,10 @@ def client(scheduler: str | None = None, workers: int | None = None,
     dd = _distributed()
     if scheduler:
         try:
-            connected = dd.Client(scheduler, timeout="15s")
+            import dask
+
+            connected = dd.Client(scheduler,  # Dask's own setting: how long to keep trying
+                                  timeout=dask.config.get("distributed.comm.timeouts.connect"))
         except (OSError, TimeoutError) as error:
             raise OSError(f"cannot reach the Dask scheduler at {scheduler} ({error}); start one "
                           "with `dask scheduler` and workers with `dask worker ADDRESS`") from None

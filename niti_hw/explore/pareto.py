@@ -37,5 +37,9 @@ def front(frame: pd.DataFrame, objectives: list[tuple[str, str]]) -> pd.Series:
 
 
 def pareto_table(frame: pd.DataFrame, constraints, objectives) -> pd.DataFrame:
+    """The front of each workload: a LeNet-5 step and a VGG16 step are not rivals."""
     ok = frame[feasible(frame, constraints)]
-    return ok[front(ok, objectives)].sort_values([name for name, _ in objectives])
+    on = pd.Series(False, index=ok.index)
+    for _, rows in ok.groupby("workload", sort=False) if "workload" in ok else [(None, ok)]:
+        on[rows.index] = front(rows, objectives)
+    return ok[on].sort_values(["workload"] * ("workload" in ok) + [n for n, _ in objectives])

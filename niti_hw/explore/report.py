@@ -1,7 +1,8 @@
 """The study's outputs: tables (CSV), a static plot (PNG) and an interactive page (Plotly HTML).
 
 Plots: energy per step against time per step, coloured by area (designs whose size has no
-synthesis in grey), the Pareto front circled; and accuracy against energy when the study trains.
+synthesis in grey), one marker shape per workload, the Pareto front circled; and accuracy
+against energy when the study trains.
 Hovering over a point of the page shows its whole configuration.
 """
 
@@ -15,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 AREA = "ecp5_lut4"
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x")  # one per workload
+MARKERS = ("o", "s", "D", "^", "P", "X")
 PLOTS = {"energy-time": ("time_ms", "energy_uj", "time per step (ms)", "energy per step (uJ)"),
          "accuracy-energy": ("energy_uj", "accuracy_pct", "energy per step (uJ)",
                              "test accuracy (%), mean over seeds")}
@@ -25,6 +28,9 @@ def write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the outputs are ordinary files
     os.replace(tmp, path)
 
 
@@ -52,12 +58,19 @@ def static_plot(path: Path, frame: pd.DataFrame, front: pd.DataFrame) -> None:
         x, y, xlabel, ylabel = PLOTS[name]
         area = points[AREA] if AREA in points.columns else pd.Series(dtype=float)
         has_area = area.notna()
-        if (~has_area).any():
-            ax.scatter(points.loc[~has_area, x], points.loc[~has_area, y], s=12, c="lightgrey",
-                       label="size not synthesised")
-        if has_area.any():
-            dots = ax.scatter(points.loc[has_area, x], points.loc[has_area, y], s=12,
-                              c=area[has_area], cmap="viridis")
+        dots = None
+        for index, workload in enumerate(dict.fromkeys(frame["workload"])):
+            mine = points["workload"] == workload
+            marker = MARKERS[index % len(MARKERS)]
+            grey, coloured = mine & ~has_area, mine & has_area
+            if grey.any():
+                ax.scatter(points.loc[grey, x], points.loc[grey, y], s=12, c="lightgrey",
+                           marker=marker, label=f"{workload}: size not synthesised")
+            if coloured.any():
+                dots = ax.scatter(points.loc[coloured, x], points.loc[coloured, y], s=12,
+                                  c=area[coloured], cmap="viridis", marker=marker,
+                                  vmin=area.min(), vmax=area.max(), label=workload)
+        if dots is not None:
             fig.colorbar(dots, ax=ax, label="ECP5 LUT4")
         on = front[front[y].notna()] if y in front.columns else front.iloc[:0]
         ax.scatter(on[x], on[y], s=60, facecolors="none", edgecolors="red", label="Pareto front")
@@ -84,6 +97,7 @@ def html_report(folder: Path, title: str, frame: pd.DataFrame, front: pd.DataFra
 
         write_text(script, get_plotlyjs())
     parts = []
+    workloads = list(dict.fromkeys(frame["workload"]))
     for name, points in _plots(frame).items():
         x, y, xlabel, ylabel = PLOTS[name]
         fig = go.Figure()
@@ -96,8 +110,9 @@ def html_report(folder: Path, title: str, frame: pd.DataFrame, front: pd.DataFra
                   "colorscale": "Viridis", "colorbar": {"title": {"text": "ECP5 LUT4"}},
                   "showscale": True})):
             if len(subset):
+                symbols = [SYMBOLS[workloads.index(w) % len(SYMBOLS)] for w in subset["workload"]]
                 fig.add_trace(go.Scatter(x=subset[x], y=subset[y], mode="markers", name=label,
-                                         marker={"size": 7, **marker},
+                                         marker={"size": 7, "symbol": symbols, **marker},
                                          text=[_hover(row, axes) for row in
                                                subset.to_dict("records")],
                                          hovertemplate="%{text}<extra></extra>"))

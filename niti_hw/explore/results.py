@@ -3,7 +3,6 @@ accuracy of its numerics across seeds (mean, standard deviation, count)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +65,8 @@ def accuracy_summary(plan: Plan, runs: pd.DataFrame) -> pd.DataFrame:
                      "epochs": base["epochs"], "limit_train": base["limit_train"],
                      "accuracy_pct": values.mean() if len(values) else np.nan,
                      "accuracy_std": values.std(ddof=1) if len(values) > 1 else np.nan,
-                     "accuracy_count": len(values), "accuracy_failed": sum(key in failed for key in keys)})
+                     "accuracy_count": len(values),
+                     "accuracy_failed": sum(key in failed for key in keys)})
     return pd.DataFrame(rows)
 
 
@@ -108,7 +108,3 @@ def _clock(row: dict, report_path: Path) -> tuple[float, str]:
     except ValueError as error:
         return np.nan, str(error)
 
-
-def config_text(row: dict, axes) -> str:
-    """A design's configuration, short enough for a hover label."""
-    return json.dumps({name: row[name] for name in axes if name in row}, default=str)

@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from niti_hw.explore.tasks import COST_KEYWORDS
 from niti_hw.golden import ROUNDING_MODES
 from niti_hw.models import MODELS
 from niti_hw.params import DEFAULT, HardwareParams
@@ -30,7 +31,7 @@ AXES = ("array", "dataflow", "lanes", "acc_bits", "sram_kib", "ifmap_sram_kib", 
 """[hardware] keys; each is one value or a list of values (an axis). `sram_kib` sets all three
 SRAMs at once; `clock_mhz` is a number or "synth" (the synthesis report's Fmax of the size);
 `mapping` and `objective` are passed to the cost model only when the space names them."""
-ESTIMATE_ONLY = ("mapping", "objective")
+ESTIMATE_ONLY = COST_KEYWORDS
 DEFAULT_AXES = {"array": (DEFAULT.name,), "clock_mhz": ("synth",)}
 
 ESTIMATE_METRICS = ("macs", "cycles", "compute_cycles", "stall_cycles", "utilisation",

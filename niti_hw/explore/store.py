@@ -51,8 +51,9 @@ class Store:
             handle.seek(0)
             owner = handle.read().strip() or "unknown"
             handle.close()
-            raise ValueError(f"study folder {self.folder} is in use by another niti-hw explore "
-                             f"(pid {owner}); wait for it to finish or give another --out") from None
+            raise ValueError(f"study folder {self.folder} is in use by another niti-hw "
+                             f"explore (pid {owner}); wait for it to finish or give another "
+                             "--out") from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -90,9 +91,6 @@ class Store:
         if not frames:
             return pd.DataFrame(columns=list(BASE_COLUMNS))
         return pd.concat(frames, ignore_index=True)
-
-    def done(self, kind: str) -> set[str]:
-        return set(self.read(kind)["key"])
 
     def write(self, kind: str, rows: list[dict]) -> Path | None:
         """Store finished rows at once, as one whole new file."""

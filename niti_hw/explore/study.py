@@ -42,15 +42,16 @@ def run_study(space: Space, out: Path, scheduler: str | None = None, workers: in
         report.write_text(out / "space.toml", space.path.read_text())
         base = results.base_report(space)
         computed = {"ok": 0, "failed": 0, "seconds": 0.0}
-        with _lazy_client(scheduler, workers, dashboard, log) as get_client:
+        with _LazyClient(scheduler, workers, dashboard, log) as get_client:
             run = partial(_run_pending, space, store, base, get_client, progress, retry_failed,
                           computed)
-            plan = _optuna_plan(space, store, base, run) if space.sampler == "optuna" else make_plan(space)
+            plan = _optuna_plan(space, store, base, run) if space.sampler == "optuna" \
+                else make_plan(space)
             run(plan, synthesis=True, accuracy=True)
         return _finish(space, plan, store, base, out, computed, log)
 
 
-class _lazy_client:
+class _LazyClient:
     """Start the cluster only when some task is pending: a finished study re-runs in seconds."""
 
     def __init__(self, *args):
@@ -80,7 +81,8 @@ def _pending(store: Store, kind: str, keys, retry_failed: bool) -> list[str]:
 def _run_pending(space, store, base, get_client, progress, retry_failed, computed, plan: Plan,
                  synthesis: bool, accuracy: bool) -> None:
     invalid = {row["key"]: row for row in plan.invalid}
-    store.write("estimate", [invalid[k] for k in _pending(store, "estimate", invalid, retry_failed)])
+    # a combination the hardware refuses fails the same way every time: stored once, never retried
+    store.write("estimate", [invalid[k] for k in _pending(store, "estimate", invalid, False)])
     tasks = []
     todo = _pending(store, "estimate", plan.estimates, retry_failed)
     for chunk in chunks(todo, space.chunk) if todo else []:

@@ -8,6 +8,7 @@ so the study goes on. A worker that dies is Dask's to handle: the task runs agai
 from __future__ import annotations
 
 import json
+import re
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +20,12 @@ COST_KEYWORDS = ("mapping", "objective")
 
 
 def one_line(error: BaseException) -> str:
+    """The error in one line; a tool's failure (`niti_hw.rtl.synth`: '<tool> failed in <folder>
+    (see <log>): <log tail>') keeps the tool, the log and its ERROR line, not the tail's noise."""
     text = " ".join(str(error).split()) or "no message"
+    tool = re.match(r"(.*? failed in \S+ \(see [^)]*\)):", text)
+    if tool and "ERROR:" in text:
+        text = f"{tool.group(1)}: {text[text.rindex('ERROR:'):]}"
     return f"{type(error).__name__}: {text}"[:300]
 
 
