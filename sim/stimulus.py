@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from niti_hw.golden import MAX_SHIFT, bitwidth, int8_matmul, shift_round
+from niti_hw.golden import INT8_MAX, MAX_SHIFT, bitwidth, int8_matmul, shift_round
+from niti_hw.golden.numbers import signed_limit
 from niti_hw.rtl.layouts import SHIFT
 from niti_hw.perf.tiling import tile_grid
 
@@ -129,3 +130,28 @@ def array_rows(a: np.ndarray, b: np.ndarray, p) -> list[dict]:
     padded[:c.shape[0], :c.shape[1]] = c
     return [{"c": padded[i0 + r, j0:j0 + p.cols].tolist(), "last": int(r == p.rows - 1)}
             for i0, j0 in grid for r in range(p.rows)]
+
+
+def random_weights(rng: np.random.Generator, size: int, bits: int):
+    """(W, g) for the weight-update unit: W over the whole `bits`-bit range, a fifth of them at
+    or next to the extremes and zero; g over int8, a tenth of them zero."""
+    limit = signed_limit(bits)
+    w = rng.integers(-limit, limit + 1, size)
+    edge = rng.random(size) < 0.2
+    w[edge] = rng.choice([-limit, limit, -limit + 1, limit - 1, 0, 1, -1], int(edge.sum()))
+    g = rng.integers(-INT8_MAX, INT8_MAX + 1, size)
+    g[rng.random(size) < 0.1] = 0
+    return w, g
+
+
+def saturating_weights(bits: int):
+    """(W, g) pairs where W - g leaves the `bits`-bit range by up to 127 both ways, lands exactly
+    on a limit, or stays one inside it; and the limits with g = 0."""
+    limit = signed_limit(bits)
+    pairs = [(limit, -INT8_MAX), (-limit, INT8_MAX), (limit, -1), (-limit, 1),
+             (limit - 1, -1), (-limit + 1, 1), (limit - 126, -INT8_MAX), (-limit + 126, INT8_MAX),
+             (limit - 127, -INT8_MAX), (-limit + 127, INT8_MAX), (limit, INT8_MAX),
+             (-limit, -INT8_MAX), (limit, 0), (-limit, 0), (limit, 1), (-limit, -1),
+             (0, INT8_MAX), (0, -INT8_MAX)]
+    w, g = zip(*pairs)
+    return np.array(w), np.array(g)

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from niti_hw.golden import MAX_SHIFT, LfsrLanes, RoundingPolicy, bitwidth, int8_matmul
+from niti_hw.golden.init import IntegerWeights
 from niti_hw.golden.layers import weight_gradient
+from niti_hw.golden.numbers import signed_limit
 from niti_hw.params import HardwareParams
 from niti_hw.perf.tiling import operand_beats
 
@@ -23,12 +25,13 @@ from niti_hw.rtl.bitwidth_detector import BitwidthDetector  # noqa: E402
 from niti_hw.rtl.datapath import Datapath  # noqa: E402
 from niti_hw.rtl.shift_round import ShiftRound  # noqa: E402
 from niti_hw.rtl.systolic_array import SystolicArray  # noqa: E402
+from niti_hw.rtl.update_unit import WeightUpdate  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sim"))
 from harness import Scoreboard  # noqa: E402
 from inprocess import run_stream  # noqa: E402
-from stimulus import (array_rows, detector_stream, int8_matrix, rounding_expected,  # noqa: E402
-                      rounding_tensors)
+from stimulus import (array_rows, detector_stream, int8_matrix, padded_rows,  # noqa: E402
+                      random_weights, rounding_expected, rounding_tensors, saturating_weights)
 
 SMALL = HardwareParams(rows=2, cols=4, lanes=2, lfsr_lanes=4)
 
@@ -102,3 +105,38 @@ def test_tensor_datapath_matches_golden():
                              "k": k})
     got = run_stream(Datapath(p), beats, len(expected), "datapath", gap=0.2, stall=0.2, seed=4)
     assert scoreboard("datapath", got, expected) == len(expected) == 18 + 14 + 4 + 11
+
+
+def update_stream(p, bits: int, tensors):
+    """Input beats of the update unit for (W, g) tensors, and the golden output beats: W' of
+    `IntegerWeights.apply` and q of `as_int8`. The unit has no `keep`: a partial final beat is
+    padded with W = g = 0, which golden updates like any other weight."""
+    beats, expected = [], []
+    for w, g in tensors:
+        w_rows, g_rows = padded_rows(w, p.lanes), padded_rows(g, p.lanes)
+        golden = IntegerWeights(w_rows, 0, bits)
+        golden.apply(g_rows)
+        q_rows = golden.as_int8().values
+        for n in range(len(w_rows)):
+            last = int(n == len(w_rows) - 1)
+            beats.append({"w": w_rows[n].tolist(), "g": g_rows[n].tolist(), "last": last})
+            expected.append({"w": golden.values[n].astype(int).tolist(),
+                             "q": q_rows[n].astype(int).tolist(), "last": last})
+    return beats, expected
+
+
+@pytest.mark.parametrize("bits", [8, 12, 16, 24])
+def test_weight_update_matches_golden(bits):
+    """W' = sat(W - g) and its int8 read-out, with W - g past both limits by up to 127, on them,
+    and one inside; then random tensors over the whole range, ending in partial beats."""
+    p = SMALL.replace(lanes=4)
+    rng = np.random.default_rng(bits)
+    tensors = [saturating_weights(bits)] + [random_weights(rng, int(rng.integers(1, 30)), bits)
+                                            for _ in range(6)]
+    beats, expected = update_stream(p, bits, tensors)
+    got = run_stream(WeightUpdate(p, bits), beats, len(expected), f"update_unit w{bits}",
+                     gap=0.3, stall=0.3, seed=bits)
+    assert scoreboard(f"update_unit w{bits}", got, expected) == len(expected)
+    w, g = tensors[0]
+    limit = signed_limit(bits)
+    assert {limit + 127, -limit - 127} <= set((w - g).tolist())  # saturates both ways, by 127
