@@ -14,7 +14,7 @@ import pytest
 from niti_hw.golden import MAX_SHIFT, LfsrLanes, RoundingPolicy, bitwidth, int8_matmul
 from niti_hw.golden.init import IntegerWeights
 from niti_hw.golden.layers import weight_gradient
-from niti_hw.golden.numbers import signed_limit
+from niti_hw.golden.numbers import narrowing_shift, signed_limit
 from niti_hw.params import HardwareParams
 from niti_hw.perf.tiling import operand_beats
 
@@ -22,7 +22,7 @@ pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-h
 pytest.importorskip("cocotb", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
 
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector  # noqa: E402
-from niti_hw.rtl.datapath import Datapath  # noqa: E402
+from niti_hw.rtl.datapath import INT8_BITS, RULE_GRADIENT, RULE_NARROW, Datapath  # noqa: E402
 from niti_hw.rtl.shift_round import ShiftRound  # noqa: E402
 from niti_hw.rtl.systolic_array import SystolicArray  # noqa: E402
 from niti_hw.rtl.update_unit import WeightUpdate  # noqa: E402
@@ -79,32 +79,84 @@ def test_shift_round_matches_golden(mode):
     assert any(0 < beat["keep"] < 3 for beat in beats)
 
 
+def datapath_stream(p, policy: RoundingPolicy, a, b, rule: int, m_u: int):
+    """cfg and operand beats of one tensor C = a @ b, and its golden output beats: SPEC's narrow
+    rule (k = max(0, B - 7)) or the gradient rule (`weight_gradient`: k = B - m_u, saturation
+    only when B <= m_u, zeros at B = 0). `policy` carries the stochastic lanes across tensors."""
+    acc = int8_matmul(a.astype(np.int8), b.astype(np.int8))
+    if rule == RULE_GRADIENT:
+        values = weight_gradient(acc, m_u, policy)
+        values = np.zeros(acc.shape, np.int8) if values is None else values
+        k = narrowing_shift(bitwidth(acc), m_u)
+    else:
+        values, k = policy.narrow(acc, "activation")
+    beats = [("cfg", {"m": acc.shape[0], "n": acc.shape[1], "rule": rule, "m_u": m_u})]
+    beats += operand_beats(a, b, p)
+    flat, expected = values.reshape(-1).astype(int).tolist(), []
+    for start in range(0, len(flat), p.lanes):
+        part = flat[start:start + p.lanes]
+        expected.append({"data": part + [None] * (p.lanes - len(part)),
+                         "keep": (1 << len(part)) - 1, "last": int(start + p.lanes >= len(flat)),
+                         "k": k})
+    return beats, expected
+
+
+DATAPATH_P = SMALL.replace(round_mode="stochastic", tensor_buffer_words=256)
+
+
+def datapath_policy(p) -> RoundingPolicy:
+    return RoundingPolicy(*[p.round_mode] * 4, seed=p.lfsr_seed, n_lanes=p.lfsr_lanes)
+
+
 def test_tensor_datapath_matches_golden():
     """The top: multi-tile tensors with edge tiles, B over the whole tensor, k by the narrow or
     the gradient rule, R replayed in row-major order (stochastic lanes as the golden model's)."""
-    p = SMALL.replace(round_mode="stochastic", tensor_buffer_words=256)
-    policy = RoundingPolicy(*[p.round_mode] * 4, seed=p.lfsr_seed, n_lanes=p.lfsr_lanes)
-    rng = np.random.default_rng(6)
+    p, rng = DATAPATH_P, np.random.default_rng(6)
+    policy = datapath_policy(p)
     beats, expected = [], []
     for n, (m, cols, depth) in enumerate([(5, 7, 3), (3, 9, 1), (2, 4, 12), (7, 3, 5)]):
         a = int8_matrix(rng, (m, depth), ("random", "extremes", "mixed", "random")[n])
         b = int8_matrix(rng, (depth, cols), "random")
-        acc = int8_matmul(a.astype(np.int8), b.astype(np.int8))
-        gradient = n == 3
-        if gradient:  # B > m_u here, so SPEC's R(g32, B - m_u)
-            values, k = weight_gradient(acc, 3, policy), bitwidth(acc) - 3
-        else:
-            values, k = policy.narrow(acc, "activation")
-        beats += [("cfg", {"m": m, "n": cols, "rule": int(gradient), "m_u": 3})]
-        beats += operand_beats(a, b, p)
-        flat = values.reshape(-1).astype(int).tolist()
-        for start in range(0, len(flat), p.lanes):
-            part = flat[start:start + p.lanes]
-            expected.append({"data": part + [None] * (p.lanes - len(part)),
-                             "keep": (1 << len(part)) - 1, "last": int(start + p.lanes >= len(flat)),
-                             "k": k})
+        rule = RULE_GRADIENT if n == 3 else RULE_NARROW  # the gradient's B > m_u here
+        tensor_beats, tensor_expected = datapath_stream(p, policy, a, b, rule, 3)
+        beats, expected = beats + tensor_beats, expected + tensor_expected
+    assert expected[-1]["k"] > 0
     got = run_stream(Datapath(p), beats, len(expected), "datapath", gap=0.2, stall=0.2, seed=4)
     assert scoreboard("datapath", got, expected) == len(expected) == 18 + 14 + 4 + 11
+
+
+def small_values(rng, shape, largest: int) -> np.ndarray:
+    return rng.integers(-largest, largest + 1, size=shape)
+
+
+def test_tensor_datapath_keeps_small_tensors_whole():
+    """B at or below the bits a rule keeps gives k = 0 (saturation only, no LFSR draw): the
+    narrow rule at B = 2..7, the gradient rule at B <= m_u (B = 8 = m_u saturates 254 to 127) and
+    at B = 0 (zeros); then a tensor with k > 0 shows the LFSRs did not step."""
+    p, rng = DATAPATH_P, np.random.default_rng(7)
+    policy = datapath_policy(p)
+    cases = [  # (a, b, rule, m_u): B of a @ b
+        (small_values(rng, (5, 3), 1), small_values(rng, (3, 7), 1), RULE_NARROW, INT8_BITS),  # <= 2
+        (small_values(rng, (3, 2), 7), small_values(rng, (2, 5), 3), RULE_NARROW, INT8_BITS),  # <= 6
+        (np.full((2, 1), 127), np.array([[1, -1, 0]]), RULE_NARROW, INT8_BITS),  # 7
+        (small_values(rng, (4, 2), 2), small_values(rng, (2, 6), 1), RULE_GRADIENT, 6),  # <= 3
+        (small_values(rng, (3, 1), 1), small_values(rng, (1, 5), 1), RULE_GRADIENT, 1),  # 1
+        (np.array([[127], [-127], [3]]), np.array([[2, 1, -2, 0, 1]]), RULE_GRADIENT, 8),  # 8
+        (np.zeros((3, 2), int), small_values(rng, (2, 4), 5), RULE_GRADIENT, 4),  # 0
+        (int8_matrix(rng, (5, 4), "random"), int8_matrix(rng, (4, 6), "random"), RULE_NARROW,
+         INT8_BITS),
+    ]
+    beats, expected, shifts = [], [], []
+    for a, b, rule, m_u in cases:
+        tensor_beats, tensor_expected = datapath_stream(p, policy, a, b, rule, m_u)
+        beats, expected = beats + tensor_beats, expected + tensor_expected
+        shifts.append(tensor_expected[0]["k"])
+    bits = [bitwidth(int8_matmul(a.astype(np.int8), b.astype(np.int8))) for a, b, _, _ in cases]
+    assert shifts[:-1] == [0] * 7 and shifts[-1] > 0
+    assert 0 < bits[0] < bits[1] < 7 and 0 < bits[3] < 6  # below what the rule keeps: k < 0 unclamped
+    assert bits[2] == 7 and bits[4] == 1 and bits[5] == 8 and bits[6] == 0  # on it, and B = 0
+    got = run_stream(Datapath(p), beats, len(expected), "datapath", gap=0.2, stall=0.2, seed=5)
+    assert scoreboard("datapath", got, expected) == len(expected)
 
 
 def update_stream(p, bits: int, tensors):
