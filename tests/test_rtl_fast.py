@@ -125,6 +125,9 @@ def test_tensor_datapath_matches_golden():
     assert scoreboard("datapath", got, expected) == len(expected) == 18 + 14 + 4 + 11
 
 
+NARROW = (RULE_NARROW, INT8_BITS)  # m_u is not read under the narrow rule
+
+
 def small_values(rng, shape, largest: int) -> np.ndarray:
     return rng.integers(-largest, largest + 1, size=shape)
 
@@ -136,15 +139,14 @@ def test_tensor_datapath_keeps_small_tensors_whole():
     p, rng = DATAPATH_P, np.random.default_rng(7)
     policy = datapath_policy(p)
     cases = [  # (a, b, rule, m_u): B of a @ b
-        (small_values(rng, (5, 3), 1), small_values(rng, (3, 7), 1), RULE_NARROW, INT8_BITS),  # <= 2
-        (small_values(rng, (3, 2), 7), small_values(rng, (2, 5), 3), RULE_NARROW, INT8_BITS),  # <= 6
-        (np.full((2, 1), 127), np.array([[1, -1, 0]]), RULE_NARROW, INT8_BITS),  # 7
+        (small_values(rng, (5, 3), 1), small_values(rng, (3, 7), 1), *NARROW),  # <= 2
+        (small_values(rng, (3, 2), 7), small_values(rng, (2, 5), 3), *NARROW),  # <= 6
+        (np.full((2, 1), 127), np.array([[1, -1, 0]]), *NARROW),  # 7
         (small_values(rng, (4, 2), 2), small_values(rng, (2, 6), 1), RULE_GRADIENT, 6),  # <= 3
         (small_values(rng, (3, 1), 1), small_values(rng, (1, 5), 1), RULE_GRADIENT, 1),  # 1
         (np.array([[127], [-127], [3]]), np.array([[2, 1, -2, 0, 1]]), RULE_GRADIENT, 8),  # 8
         (np.zeros((3, 2), int), small_values(rng, (2, 4), 5), RULE_GRADIENT, 4),  # 0
-        (int8_matrix(rng, (5, 4), "random"), int8_matrix(rng, (4, 6), "random"), RULE_NARROW,
-         INT8_BITS),
+        (int8_matrix(rng, (5, 4), "random"), int8_matrix(rng, (4, 6), "random"), *NARROW),
     ]
     beats, expected, shifts = [], [], []
     for a, b, rule, m_u in cases:
@@ -153,7 +155,7 @@ def test_tensor_datapath_keeps_small_tensors_whole():
         shifts.append(tensor_expected[0]["k"])
     bits = [bitwidth(int8_matmul(a.astype(np.int8), b.astype(np.int8))) for a, b, _, _ in cases]
     assert shifts[:-1] == [0] * 7 and shifts[-1] > 0
-    assert 0 < bits[0] < bits[1] < 7 and 0 < bits[3] < 6  # below what the rule keeps: k < 0 unclamped
+    assert 0 < bits[0] < bits[1] < 7 and 0 < bits[3] < 6  # below what the rule keeps
     assert bits[2] == 7 and bits[4] == 1 and bits[5] == 8 and bits[6] == 0  # on it, and B = 0
     got = run_stream(Datapath(p), beats, len(expected), "datapath", gap=0.2, stall=0.2, seed=5)
     assert scoreboard("datapath", got, expected) == len(expected)
