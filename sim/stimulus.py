@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from niti_hw.golden import INT8_MAX, MAX_SHIFT, bitwidth, int8_matmul, shift_round
+from niti_hw.golden import INT8_MAX, MAX_SHIFT, QTensor, ReLU, bitwidth, int8_matmul, shift_round
 from niti_hw.golden.numbers import signed_limit
 from niti_hw.rtl.layouts import SHIFT
 from niti_hw.perf.tiling import tile_grid
@@ -155,3 +155,53 @@ def saturating_weights(bits: int):
              (0, INT8_MAX), (0, -INT8_MAX)]
     w, g = zip(*pairs)
     return np.array(w), np.array(g)
+
+
+INT8_KINDS = ("random", "mixed", "extremes", "zeros")
+
+
+def relu_tensors(p, rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    """`count` int8 tensors of 1..4*lanes values, every `int8_matrix` kind in turn, already cut
+    into beats: a partial final beat is filled with random int8 values, which the unit (no `keep`)
+    passes through like any other."""
+    tensors = []
+    for n in range(count):
+        size = int(rng.integers(1, 4 * p.lanes + 1))
+        values = int8_matrix(rng, size, INT8_KINDS[n % len(INT8_KINDS)])
+        tensors.append(padded_rows(values, p.lanes, pad=int8_matrix(rng, size + p.lanes, "random")))
+    return tensors
+
+
+def _mask_bits(mask: np.ndarray) -> int:
+    return sum(int(bit) << n for n, bit in enumerate(mask))
+
+
+def relu_forward_stream(p, tensors: list[np.ndarray]):
+    """Input beats of `Relu` and the golden output beats: `layers.ReLU.forward` and the mask it
+    keeps for its backward pass."""
+    beats, expected = [], []
+    for rows in tensors:
+        layer = ReLU()
+        y = layer.forward(QTensor(rows, 0), None).values
+        for n, row in enumerate(rows):
+            last = int(n == len(rows) - 1)
+            beats.append({"data": row.tolist(), "last": last})
+            expected.append({"data": y[n].astype(int).tolist(), "mask": _mask_bits(layer._mask[n]),
+                             "last": last})
+    return beats, expected
+
+
+def relu_backward_stream(p, rng: np.random.Generator, tensors: list[np.ndarray]):
+    """Input beats of `ReluBackward` (random int8 errors and the forward mask of `tensors`) and
+    the golden output beats of `layers.ReLU.backward`."""
+    beats, expected = [], []
+    for n, rows in enumerate(tensors):
+        layer = ReLU()
+        layer.forward(QTensor(rows, 0), None)
+        e = int8_matrix(rng, rows.shape, INT8_KINDS[(n + 1) % len(INT8_KINDS)])
+        back = layer.backward(QTensor(e, 0), None).values
+        for r in range(len(rows)):
+            last = int(r == len(rows) - 1)
+            beats.append({"e": e[r].tolist(), "mask": _mask_bits(layer._mask[r]), "last": last})
+            expected.append({"data": back[r].astype(int).tolist(), "last": last})
+    return beats, expected

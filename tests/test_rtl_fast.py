@@ -23,6 +23,7 @@ pytest.importorskip("cocotb", reason="needs the rtl extra: pip install 'niti-hw[
 
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector  # noqa: E402
 from niti_hw.rtl.datapath import INT8_BITS, RULE_GRADIENT, RULE_NARROW, Datapath  # noqa: E402
+from niti_hw.rtl.relu import Relu, ReluBackward  # noqa: E402
 from niti_hw.rtl.shift_round import ShiftRound  # noqa: E402
 from niti_hw.rtl.systolic_array import SystolicArray  # noqa: E402
 from niti_hw.rtl.update_unit import WeightUpdate  # noqa: E402
@@ -31,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sim"))
 from harness import Scoreboard  # noqa: E402
 from inprocess import run_stream  # noqa: E402
 from stimulus import (array_rows, detector_stream, int8_matrix, padded_rows,  # noqa: E402
-                      random_weights, rounding_expected, rounding_tensors, saturating_weights)
+                      random_weights, relu_backward_stream, relu_forward_stream, relu_tensors,
+                      rounding_expected, rounding_tensors, saturating_weights)
 
 SMALL = HardwareParams(rows=2, cols=4, lanes=2, lfsr_lanes=4)
 
@@ -194,3 +196,22 @@ def test_weight_update_matches_golden(bits):
     w, g = tensors[0]
     limit = signed_limit(bits)
     assert {limit + 127, -limit - 127} <= set((w - g).tolist())  # saturates both ways, by 127
+
+
+def test_relu_matches_golden():
+    """Forward: golden ReLU's values and the mask it keeps, over random, mixed, +-127 and zero
+    tensors; backward: random errors through that mask. Both with gaps and backpressure."""
+    p = SMALL.replace(lanes=4)
+    rng = np.random.default_rng(8)
+    tensors = relu_tensors(p, rng, 40)
+    beats, expected = relu_forward_stream(p, tensors)
+    got = run_stream(Relu(p), beats, len(expected), "relu", gap=0.3, stall=0.3, seed=6)
+    assert scoreboard("relu", got, expected) == len(expected)
+    values = np.concatenate(tensors).ravel()
+    assert {-127, 0, 127} <= set(values.tolist()) and len(set(values.tolist())) > 100
+    beats, expected = relu_backward_stream(p, rng, tensors)
+    got = run_stream(ReluBackward(p), beats, len(expected), "relu backward", gap=0.3, stall=0.3,
+                     seed=7)
+    assert scoreboard("relu backward", got, expected) == len(expected)
+    masks = [beat["mask"] for beat in beats]
+    assert 0 in masks and (1 << p.lanes) - 1 in masks

@@ -175,6 +175,21 @@ def update_cycles(weights: int, p: HardwareParams) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# Relu, ReluBackward (rtl/relu.py): y = x where x > 0 else 0 with its mask; back, e where the mask.
+# ---------------------------------------------------------------------------------------------
+
+RELU_LATENCY = 2
+"""Cycles from acceptance to a valid output, either direction: input register; compare and select
+into the output buffer. One beat of `lanes` values per cycle."""
+
+
+def relu_cycles(values: int, p: HardwareParams) -> int:
+    """From the first beat accepted to the last output beat valid (inclusive) for `values` values
+    streamed `lanes` per beat, forward or backward."""
+    return ceil(values / p.lanes) + RELU_LATENCY
+
+
+# ---------------------------------------------------------------------------------------------
 # Weight- and input-stationary arrays (cost model only; the RTL is output stationary). Built like
 # the OS array: skew inside, MULTIPLIER_LATENCY-deep PEs, the next fold's stationary operand loaded
 # (rows cycles) behind the current fold, partial sums of K folds added in the output buffer.

@@ -14,6 +14,7 @@ from niti_hw.params import HardwareParams
 def _units() -> dict[str, Callable]:
     from niti_hw.rtl.bitwidth_detector import BitwidthDetector
     from niti_hw.rtl.datapath import Datapath, TrainingCore
+    from niti_hw.rtl.relu import Relu, ReluBackward
     from niti_hw.rtl.shift_round import ShiftRound
     from niti_hw.rtl.systolic_array import SystolicArray
     from niti_hw.rtl.update_unit import WeightUpdate
@@ -27,11 +28,14 @@ def _units() -> dict[str, Callable]:
         "datapath": Datapath,
         "update_unit": lambda p, bits=WEIGHT_BITS: WeightUpdate(p, bits),
         "training_core": lambda p, bits=WEIGHT_BITS: TrainingCore(p, bits),
+        "relu": Relu,
+        "relu_backward": ReluBackward,
     }
 
 
 UNIT_NAMES = ("systolic_array", "bitwidth_detector", "shift_round_nearest", "shift_round_pseudo",
-              "shift_round_stochastic", "datapath", "update_unit", "training_core")
+              "shift_round_stochastic", "datapath", "update_unit", "training_core", "relu",
+              "relu_backward")
 WEIGHT_BITS = 16
 """Stored weight width of the generated update unit and training core (the paper's wider weights);
 `update_unit_w<bits>` / `training_core_w<bits>` name another width (8..24)."""
