@@ -41,6 +41,12 @@ def test_weight_update(lanes, weights, measured):
     assert timing.update_cycles(weights, params(8, 8, lanes)) == measured
 
 
+@pytest.mark.parametrize("lanes, values, measured", [(4, 4, 3), (4, 37, 12), (2, 9, 7)])
+def test_relu(lanes, values, measured):
+    """Relu and ReluBackward alike."""
+    assert timing.relu_cycles(values, params(4, 4, lanes)) == measured
+
+
 @pytest.mark.parametrize("rows, cols, lanes, m, n, k, measured", [
     (2, 4, 2, 5, 7, 3, 67), (2, 4, 2, 2, 4, 12, 42), (2, 4, 2, 1, 1, 1, 28),
     (4, 4, 4, 8, 8, 16, 108), (8, 8, 8, 8, 8, 8, 52), (8, 8, 8, 20, 12, 30, 246),
