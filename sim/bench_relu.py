@@ -48,7 +48,8 @@ async def random_tensors(dut):
     board = Scoreboard(name, dut._log)
     runs = 0
     while board.values < bench_int("NITI_HW_VECTORS", 2000):
-        in_layout, out_layout, beats, expected = stream(p, rng, relu_tensors(p, rng, TENSORS_PER_RUN))
+        tensors = relu_tensors(p, rng, TENSORS_PER_RUN)
+        in_layout, out_layout, beats, expected = stream(p, rng, tensors)
         _, monitor = await stream_through(dut, in_layout, out_layout, beats, len(expected), 0.3,
                                           0.3, runs, unit=name)
         board.compare_beats(f"run {runs}", monitor.beats, expected)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from niti_hw.golden import INT8_MAX, MAX_SHIFT, QTensor, ReLU, bitwidth, int8_matmul, shift_round
+from niti_hw.golden import (INT8_MAX, MAX_SHIFT, MaxPool2d, QTensor, ReLU, bitwidth, int8_matmul,
+                            shift_round)
 from niti_hw.golden.numbers import signed_limit
 from niti_hw.rtl.layouts import SHIFT
 from niti_hw.perf.tiling import tile_grid
@@ -204,4 +205,68 @@ def relu_backward_stream(p, rng: np.random.Generator, tensors: list[np.ndarray])
             last = int(r == len(rows) - 1)
             beats.append({"e": e[r].tolist(), "mask": _mask_bits(layer._mask[r]), "last": last})
             expected.append({"data": back[r].astype(int).tolist(), "last": last})
+    return beats, expected
+
+
+def pool_tensors(p, rng: np.random.Generator, count: int, kernel: int) -> list[np.ndarray]:
+    """`count` NHWC int8 tensors for kernel x kernel pools: 1..2 images, height and width from
+    kernel to 3 * kernel + 1 (edges the pool leaves out), lanes or 2 * lanes channels. Every
+    fourth tensor holds only -1..1 and every fourth +-127 only, so windows tie often."""
+    tensors = []
+    for n in range(count):
+        shape = (int(rng.integers(1, 3)), int(rng.integers(kernel, 3 * kernel + 2)),
+                 int(rng.integers(kernel, 3 * kernel + 2)), p.lanes * int(rng.integers(1, 3)))
+        kind = ("random", "ties", "mixed", "extremes")[n % 4]
+        tensors.append(rng.integers(-1, 2, shape) if kind == "ties" else int8_matrix(rng, shape, kind))
+    return tensors
+
+
+def _pool_windows(p, shape, kernel: int):
+    """(n, oh, ow, channel slice) of every window's lane group, in stream order."""
+    n, h, w, c = shape
+    return [(image, oh, ow, slice(g * p.lanes, (g + 1) * p.lanes))
+            for image in range(n) for oh in range(h // kernel) for ow in range(w // kernel)
+            for g in range(c // p.lanes)]
+
+
+def pool_forward_stream(p, kernel: int, tensors: list[np.ndarray]):
+    """Input beats of `MaxPool` (each window's elements in offset order) and the golden output
+    beats: `layers.MaxPool2d.forward` and the winning offsets it keeps for the backward pass."""
+    beats, expected = [], []
+    for x in tensors:
+        layer = MaxPool2d(kernel)
+        y = layer.forward(QTensor(x, 0), None).values
+        windows = _pool_windows(p, x.shape, kernel)
+        for w, (image, oh, ow, lanes) in enumerate(windows):
+            last = int(w == len(windows) - 1)
+            for offset in range(kernel * kernel):
+                i, j = divmod(offset, kernel)
+                beats.append({"data": x[image, oh * kernel + i, ow * kernel + j, lanes].tolist(),
+                              "last": int(last and offset == kernel * kernel - 1)})
+            expected.append({"data": y[image, oh, ow, lanes].astype(int).tolist(),
+                             "index": layer._winner[image, oh, ow, lanes].astype(int).tolist(),
+                             "last": last})
+    return beats, expected
+
+
+def pool_backward_stream(p, kernel: int, rng: np.random.Generator, tensors: list[np.ndarray]):
+    """Input beats of `MaxPoolBackward` (random int8 errors and the forward winners of `tensors`)
+    and the golden output beats of `layers.MaxPool2d.backward`, window by window."""
+    beats, expected = [], []
+    for n, x in enumerate(tensors):
+        layer = MaxPool2d(kernel)
+        y = layer.forward(QTensor(x, 0), None).values
+        e = int8_matrix(rng, y.shape, INT8_KINDS[n % len(INT8_KINDS)])
+        routed = layer.backward(QTensor(e, 0), None).values
+        windows = _pool_windows(p, x.shape, kernel)
+        for w, (image, oh, ow, lanes) in enumerate(windows):
+            last = int(w == len(windows) - 1)
+            beats.append({"e": e[image, oh, ow, lanes].tolist(),
+                          "index": layer._winner[image, oh, ow, lanes].astype(int).tolist(),
+                          "last": last})
+            for offset in range(kernel * kernel):
+                i, j = divmod(offset, kernel)
+                expected.append({"data": routed[image, oh * kernel + i, ow * kernel + j,
+                                                lanes].astype(int).tolist(),
+                                 "last": int(last and offset == kernel * kernel - 1)})
     return beats, expected

@@ -23,6 +23,7 @@ pytest.importorskip("cocotb", reason="needs the rtl extra: pip install 'niti-hw[
 
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector  # noqa: E402
 from niti_hw.rtl.datapath import INT8_BITS, RULE_GRADIENT, RULE_NARROW, Datapath  # noqa: E402
+from niti_hw.rtl.max_pool import MaxPool, MaxPoolBackward  # noqa: E402
 from niti_hw.rtl.relu import Relu, ReluBackward  # noqa: E402
 from niti_hw.rtl.shift_round import ShiftRound  # noqa: E402
 from niti_hw.rtl.systolic_array import SystolicArray  # noqa: E402
@@ -32,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sim"))
 from harness import Scoreboard  # noqa: E402
 from inprocess import run_stream  # noqa: E402
 from stimulus import (array_rows, detector_stream, int8_matrix, padded_rows,  # noqa: E402
-                      random_weights, relu_backward_stream, relu_forward_stream, relu_tensors,
-                      rounding_expected, rounding_tensors, saturating_weights)
+                      pool_backward_stream, pool_forward_stream, pool_tensors, random_weights,
+                      relu_backward_stream, relu_forward_stream, relu_tensors, rounding_expected,
+                      rounding_tensors, saturating_weights)
 
 SMALL = HardwareParams(rows=2, cols=4, lanes=2, lfsr_lanes=4)
 
@@ -215,3 +217,25 @@ def test_relu_matches_golden():
     assert scoreboard("relu backward", got, expected) == len(expected)
     masks = [beat["mask"] for beat in beats]
     assert 0 in masks and (1 << p.lanes) - 1 in masks
+
+
+@pytest.mark.parametrize("kernel", [1, 2, 3])
+def test_max_pool_matches_golden(kernel):
+    """Forward: golden MaxPool2d's values and winning offsets (the first largest on ties), edges
+    the pool leaves out, one and two lane groups of channels; backward: random errors routed to
+    those offsets. Both with gaps and backpressure."""
+    p = SMALL.replace(lanes=2)
+    rng = np.random.default_rng(9 + kernel)
+    tensors = pool_tensors(p, rng, 8, kernel)
+    beats, expected = pool_forward_stream(p, kernel, tensors)
+    got = run_stream(MaxPool(p, kernel), beats, len(expected), f"max_pool k={kernel}",
+                     gap=0.3, stall=0.3, seed=kernel)
+    assert scoreboard(f"max_pool k={kernel}", got, expected) == len(expected)
+    if kernel > 1:  # ties that a last-largest rule would break differently
+        windows = np.array([beat["data"] for beat in beats]).reshape(len(expected), -1, p.lanes)
+        ties = (windows == windows.max(axis=1, keepdims=True)).sum(axis=1) > 1
+        assert ties.sum() > 20
+    beats, expected = pool_backward_stream(p, kernel, rng, tensors)
+    got = run_stream(MaxPoolBackward(p, kernel), beats, len(expected), f"max_pool back k={kernel}",
+                     gap=0.3, stall=0.3, seed=kernel + 10)
+    assert scoreboard(f"max_pool back k={kernel}", got, expected) == len(expected)
