@@ -10,21 +10,11 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from harness import BENCH_TIMEOUT, Scoreboard, bench_int, bench_params, record, start
+from stimulus import random_weights
 from tensor_host import UpdateHost
 
-from niti_hw.golden import INT8_MAX
 from niti_hw.golden.init import IntegerWeights
 from niti_hw.perf.timing import update_cycles
-
-
-def random_weights(rng, size, bits):
-    limit = 2 ** (bits - 1) - 1
-    w = rng.integers(-limit, limit + 1, size)
-    edge = rng.random(size) < 0.2
-    w[edge] = rng.choice([-limit, limit, -limit + 1, limit - 1, 0, 1, -1], int(edge.sum()))
-    g = rng.integers(-INT8_MAX, INT8_MAX + 1, size)
-    g[rng.random(size) < 0.1] = 0
-    return w, g
 
 
 async def check(dut, host, rng, bits, board, budget, min_tensors=1):

@@ -20,6 +20,8 @@ from niti_hw.params import HardwareParams  # noqa: E402
 from niti_hw.perf.tiling import operand_beats  # noqa: E402
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector  # noqa: E402
 from niti_hw.rtl.datapath import Datapath  # noqa: E402
+from niti_hw.rtl.max_pool import MaxPool, MaxPoolBackward  # noqa: E402
+from niti_hw.rtl.relu import Relu, ReluBackward  # noqa: E402
 from niti_hw.rtl.shift_round import ShiftRound  # noqa: E402
 from niti_hw.rtl.update_unit import WeightUpdate  # noqa: E402
 
@@ -29,6 +31,8 @@ DETECT = [(4, 1), (4, 18), (2, 7)]  # lanes, beats
 UPDATE = [(4, 4, 16), (4, 37, 16), (2, 9, 8), (8, 100, 24)]  # lanes, weights, weight bits
 TENSOR = [(2, 4, 2, 5, 7, 3), (2, 4, 2, 2, 4, 12), (4, 4, 4, 8, 8, 16), (8, 8, 8, 8, 8, 8),
           (8, 8, 8, 20, 12, 30), (2, 4, 2, 1, 1, 1)]  # rows, cols, lanes, M, N, K
+RELU = [(4, 4), (4, 37), (2, 9)]  # lanes, values; forward and backward
+POOL = [(4, 2, 1), (4, 2, 5), (2, 3, 3), (2, 1, 4)]  # lanes, kernel, windows; forward and backward
 
 
 def params(rows: int, cols: int, lanes: int) -> HardwareParams:
@@ -98,6 +102,26 @@ def main() -> None:
         print(f"tensor   {p.name} lanes {lanes} {m}x{n}x{k}: cfg to first operand "
               f"{accepted[1] - accepted[0]}, first operand to last beat "
               f"{taken[-1] - accepted[1] + 1}")
+    for lanes, values in RELU:
+        count = -(-values // lanes)
+        for unit, field in ((Relu, "data"), (ReluBackward, "e")):
+            beats = [{field: rng.integers(-127, 128, lanes).tolist(), "last": int(b == count - 1)}
+                     for b in range(count)]
+            accepted, taken = edges(unit(params(4, 4, lanes)), beats, count)
+            print(f"relu     lanes {lanes} values {values:3} {unit.__name__:12} "
+                  f"cycles {taken[-1] - accepted[0] + 1}")
+    for lanes, kernel, windows in POOL:
+        size = kernel * kernel
+        beats = [{"data": rng.integers(-127, 128, lanes).tolist(),
+                  "last": int(b == windows * size - 1)} for b in range(windows * size)]
+        accepted, taken = edges(MaxPool(params(4, 4, lanes), kernel), beats, windows)
+        forward = taken[-1] - accepted[0] + 1
+        beats = [{"e": rng.integers(-127, 128, lanes).tolist(),
+                  "index": rng.integers(0, size, lanes).tolist(), "last": int(w == windows - 1)}
+                 for w in range(windows)]
+        accepted, taken = edges(MaxPoolBackward(params(4, 4, lanes), kernel), beats, windows * size)
+        print(f"pool     lanes {lanes} kernel {kernel} windows {windows} cycles forward {forward} "
+              f"backward {taken[-1] - accepted[0] + 1}")
 
 
 if __name__ == "__main__":

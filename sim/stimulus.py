@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from niti_hw.golden import MAX_SHIFT, bitwidth, int8_matmul, shift_round
+from niti_hw.golden import (INT8_MAX, MAX_SHIFT, MaxPool2d, QTensor, ReLU, bitwidth, int8_matmul,
+                            shift_round)
+from niti_hw.golden.numbers import signed_limit
 from niti_hw.rtl.layouts import SHIFT
 from niti_hw.perf.tiling import tile_grid
 
@@ -129,3 +131,142 @@ def array_rows(a: np.ndarray, b: np.ndarray, p) -> list[dict]:
     padded[:c.shape[0], :c.shape[1]] = c
     return [{"c": padded[i0 + r, j0:j0 + p.cols].tolist(), "last": int(r == p.rows - 1)}
             for i0, j0 in grid for r in range(p.rows)]
+
+
+def random_weights(rng: np.random.Generator, size: int, bits: int):
+    """(W, g) for the weight-update unit: W over the whole `bits`-bit range, a fifth of them at
+    or next to the extremes and zero; g over int8, a tenth of them zero."""
+    limit = signed_limit(bits)
+    w = rng.integers(-limit, limit + 1, size)
+    edge = rng.random(size) < 0.2
+    w[edge] = rng.choice([-limit, limit, -limit + 1, limit - 1, 0, 1, -1], int(edge.sum()))
+    g = rng.integers(-INT8_MAX, INT8_MAX + 1, size)
+    g[rng.random(size) < 0.1] = 0
+    return w, g
+
+
+def saturating_weights(bits: int):
+    """(W, g) pairs where W - g leaves the `bits`-bit range by up to 127 both ways, lands exactly
+    on a limit, or stays one inside it; and the limits with g = 0."""
+    limit = signed_limit(bits)
+    pairs = [(limit, -INT8_MAX), (-limit, INT8_MAX), (limit, -1), (-limit, 1),
+             (limit - 1, -1), (-limit + 1, 1), (limit - 126, -INT8_MAX), (-limit + 126, INT8_MAX),
+             (limit - 127, -INT8_MAX), (-limit + 127, INT8_MAX), (limit, INT8_MAX),
+             (-limit, -INT8_MAX), (limit, 0), (-limit, 0), (limit, 1), (-limit, -1),
+             (0, INT8_MAX), (0, -INT8_MAX)]
+    w, g = zip(*pairs)
+    return np.array(w), np.array(g)
+
+
+INT8_KINDS = ("random", "mixed", "extremes", "zeros")
+
+
+def relu_tensors(p, rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    """`count` int8 tensors of 1..4*lanes values, every `int8_matrix` kind in turn, already cut
+    into beats: a partial final beat is filled with random int8 values, which the unit (no `keep`)
+    passes through like any other."""
+    tensors = []
+    for n in range(count):
+        size = int(rng.integers(1, 4 * p.lanes + 1))
+        values = int8_matrix(rng, size, INT8_KINDS[n % len(INT8_KINDS)])
+        tensors.append(padded_rows(values, p.lanes, pad=int8_matrix(rng, size + p.lanes, "random")))
+    return tensors
+
+
+def _mask_bits(mask: np.ndarray) -> int:
+    return sum(int(bit) << n for n, bit in enumerate(mask))
+
+
+def relu_forward_stream(p, tensors: list[np.ndarray]):
+    """Input beats of `Relu` and the golden output beats: `layers.ReLU.forward` and the mask it
+    keeps for its backward pass."""
+    beats, expected = [], []
+    for rows in tensors:
+        layer = ReLU()
+        y = layer.forward(QTensor(rows, 0), None).values
+        for n, row in enumerate(rows):
+            last = int(n == len(rows) - 1)
+            beats.append({"data": row.tolist(), "last": last})
+            expected.append({"data": y[n].astype(int).tolist(), "mask": _mask_bits(layer._mask[n]),
+                             "last": last})
+    return beats, expected
+
+
+def relu_backward_stream(p, rng: np.random.Generator, tensors: list[np.ndarray]):
+    """Input beats of `ReluBackward` (random int8 errors and the forward mask of `tensors`) and
+    the golden output beats of `layers.ReLU.backward`."""
+    beats, expected = [], []
+    for n, rows in enumerate(tensors):
+        layer = ReLU()
+        layer.forward(QTensor(rows, 0), None)
+        e = int8_matrix(rng, rows.shape, INT8_KINDS[(n + 1) % len(INT8_KINDS)])
+        back = layer.backward(QTensor(e, 0), None).values
+        for r in range(len(rows)):
+            last = int(r == len(rows) - 1)
+            beats.append({"e": e[r].tolist(), "mask": _mask_bits(layer._mask[r]), "last": last})
+            expected.append({"data": back[r].astype(int).tolist(), "last": last})
+    return beats, expected
+
+
+def pool_tensors(p, rng: np.random.Generator, count: int, kernel: int) -> list[np.ndarray]:
+    """`count` NHWC int8 tensors for kernel x kernel pools: 1..2 images, height and width from
+    kernel to 3 * kernel + 1 (edges the pool leaves out), lanes or 2 * lanes channels. Every
+    fourth tensor holds only -1..1 and every fourth +-127 only, so windows tie often."""
+    tensors = []
+    for n in range(count):
+        shape = (int(rng.integers(1, 3)), int(rng.integers(kernel, 3 * kernel + 2)),
+                 int(rng.integers(kernel, 3 * kernel + 2)), p.lanes * int(rng.integers(1, 3)))
+        kind = ("random", "ties", "mixed", "extremes")[n % 4]
+        tensors.append(rng.integers(-1, 2, shape) if kind == "ties" else int8_matrix(rng, shape, kind))
+    return tensors
+
+
+def _pool_windows(p, shape, kernel: int):
+    """(n, oh, ow, channel slice) of every window's lane group, in stream order."""
+    n, h, w, c = shape
+    return [(image, oh, ow, slice(g * p.lanes, (g + 1) * p.lanes))
+            for image in range(n) for oh in range(h // kernel) for ow in range(w // kernel)
+            for g in range(c // p.lanes)]
+
+
+def pool_forward_stream(p, kernel: int, tensors: list[np.ndarray]):
+    """Input beats of `MaxPool` (each window's elements in offset order) and the golden output
+    beats: `layers.MaxPool2d.forward` and the winning offsets it keeps for the backward pass."""
+    beats, expected = [], []
+    for x in tensors:
+        layer = MaxPool2d(kernel)
+        y = layer.forward(QTensor(x, 0), None).values
+        windows = _pool_windows(p, x.shape, kernel)
+        for w, (image, oh, ow, lanes) in enumerate(windows):
+            last = int(w == len(windows) - 1)
+            for offset in range(kernel * kernel):
+                i, j = divmod(offset, kernel)
+                beats.append({"data": x[image, oh * kernel + i, ow * kernel + j, lanes].tolist(),
+                              "last": int(last and offset == kernel * kernel - 1)})
+            expected.append({"data": y[image, oh, ow, lanes].astype(int).tolist(),
+                             "index": layer._winner[image, oh, ow, lanes].astype(int).tolist(),
+                             "last": last})
+    return beats, expected
+
+
+def pool_backward_stream(p, kernel: int, rng: np.random.Generator, tensors: list[np.ndarray]):
+    """Input beats of `MaxPoolBackward` (random int8 errors and the forward winners of `tensors`)
+    and the golden output beats of `layers.MaxPool2d.backward`, window by window."""
+    beats, expected = [], []
+    for n, x in enumerate(tensors):
+        layer = MaxPool2d(kernel)
+        y = layer.forward(QTensor(x, 0), None).values
+        e = int8_matrix(rng, y.shape, INT8_KINDS[n % len(INT8_KINDS)])
+        routed = layer.backward(QTensor(e, 0), None).values
+        windows = _pool_windows(p, x.shape, kernel)
+        for w, (image, oh, ow, lanes) in enumerate(windows):
+            last = int(w == len(windows) - 1)
+            beats.append({"e": e[image, oh, ow, lanes].tolist(),
+                          "index": layer._winner[image, oh, ow, lanes].astype(int).tolist(),
+                          "last": last})
+            for offset in range(kernel * kernel):
+                i, j = divmod(offset, kernel)
+                expected.append({"data": routed[image, oh * kernel + i, ow * kernel + j,
+                                                lanes].astype(int).tolist(),
+                                 "last": int(last and offset == kernel * kernel - 1)})
+    return beats, expected

@@ -41,6 +41,20 @@ def test_weight_update(lanes, weights, measured):
     assert timing.update_cycles(weights, params(8, 8, lanes)) == measured
 
 
+@pytest.mark.parametrize("lanes, values, measured", [(4, 4, 3), (4, 37, 12), (2, 9, 7)])
+def test_relu(lanes, values, measured):
+    """Relu and ReluBackward alike."""
+    assert timing.relu_cycles(values, params(4, 4, lanes)) == measured
+
+
+@pytest.mark.parametrize("kernel, windows, measured", [
+    (2, 1, 6), (2, 5, 22), (3, 3, 29), (1, 4, 6),
+])
+def test_max_pool(kernel, windows, measured):
+    """MaxPool and MaxPoolBackward alike (4 and 2 lanes: the lanes do not count)."""
+    assert timing.maxpool_cycles(windows, kernel) == measured
+
+
 @pytest.mark.parametrize("rows, cols, lanes, m, n, k, measured", [
     (2, 4, 2, 5, 7, 3, 67), (2, 4, 2, 2, 4, 12, 42), (2, 4, 2, 1, 1, 1, 28),
     (4, 4, 4, 8, 8, 16, 108), (8, 8, 8, 8, 8, 8, 52), (8, 8, 8, 20, 12, 30, 246),

@@ -1,9 +1,9 @@
 """A broken DUT fails every bench with a clear message, and does not hang (Icarus, small runs).
 
-Each unit (and the tensor datapath and update unit, whose benches are built on the same harness)
-is wrapped in `sim/faults.py`'s StreamFault, which drops, duplicates or flips bit 0 of its sixth
-output beat; the bench must report, naming the unit, the missing beat (with the count seen), the
-extra beat, or the wrong value against the golden model.
+Each unit (and the tensor datapath, update, ReLU and max-pool units, whose benches are built on
+the same harness) is wrapped in `sim/faults.py`'s StreamFault, which drops, duplicates or flips
+bit 0 of its sixth output beat; the bench must report, naming the unit, the missing beat (with the
+count seen), the extra beat, or the wrong value against the golden model.
 """
 
 import re
@@ -30,6 +30,9 @@ BENCHES = [  # (unit, bench, name the bench gives the unit, extra environment)
      {"NITI_HW_MODE": "pseudo"}),
     ("datapath", "bench_datapath", "datapath", {}),
     ("update_unit_w16", "bench_update_unit", "update_unit", {"NITI_HW_WEIGHT_BITS": "16"}),
+    ("relu", "bench_relu", "relu forward lanes=2", {"NITI_HW_RELU": "forward"}),
+    ("max_pool_backward_k2", "bench_max_pool", "max_pool backward k=2 lanes=2",
+     {"NITI_HW_POOL": "backward", "NITI_HW_KERNEL": "2"}),
 ]
 MESSAGES = {
     "drop": r"(?:saw|only) (\d+) of (\d+)",  # the count seen, of the count expected

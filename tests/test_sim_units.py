@@ -74,3 +74,40 @@ def test_shift_round(tmp_path, sim, vectors, mode):
     # keep, last and k of every beat, and data of every kept lane (all lanes of a refused beat)
     assert 3 * result["vectors"] < result["values"] <= (3 + DEFAULT.lanes) * result["vectors"]
     assert result["refused"] > 0
+
+
+RELUS = [  # (simulator, direction, lanes): >= RELU_VALUES values compared per run
+    ("icarus", "forward", 8), ("icarus", "backward", 4),
+    ("verilator", "forward", 4), ("verilator", "backward", 8),
+]
+RELU_VALUES = 10_000
+
+
+@pytest.mark.parametrize("sim, direction, lanes", RELUS)
+def test_relu(tmp_path, sim, direction, lanes):
+    unit = "relu" if direction == "forward" else "relu_backward"
+    random_run, timing = run(tmp_path, unit, DEFAULT.replace(lanes=lanes), "bench_relu", sim,
+                             NITI_HW_VECTORS=RELU_VALUES, NITI_HW_RELU=direction)
+    per_beat = lanes + (2 if direction == "forward" else 1)  # data, mask (forward) and last
+    assert random_run["values"] >= RELU_VALUES
+    assert random_run["values"] == random_run["vectors"] * per_beat
+    assert timing["timed"] == 20
+
+
+POOLS = [  # (simulator, direction, kernel, lanes): >= POOL_VALUES values compared per run
+    ("icarus", "forward", 2, 8), ("icarus", "backward", 3, 4),
+    ("verilator", "forward", 3, 4), ("verilator", "backward", 2, 8),
+]
+POOL_VALUES = 10_000
+
+
+@pytest.mark.parametrize("sim, direction, kernel, lanes", POOLS)
+def test_max_pool(tmp_path, sim, direction, kernel, lanes):
+    unit = f"max_pool_k{kernel}" if direction == "forward" else f"max_pool_backward_k{kernel}"
+    random_run, timing = run(tmp_path, unit, DEFAULT.replace(lanes=lanes), "bench_max_pool", sim,
+                             NITI_HW_VECTORS=POOL_VALUES, NITI_HW_POOL=direction,
+                             NITI_HW_KERNEL=kernel)
+    per_beat = 2 * lanes + 1 if direction == "forward" else lanes + 1  # data, index, last
+    assert random_run["values"] >= POOL_VALUES
+    assert random_run["values"] == random_run["vectors"] * per_beat
+    assert timing["timed"] == 8

@@ -175,6 +175,40 @@ def update_cycles(weights: int, p: HardwareParams) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# Relu, ReluBackward (rtl/relu.py): y = x where x > 0 else 0 with its mask; back, e where the mask.
+# ---------------------------------------------------------------------------------------------
+
+RELU_LATENCY = 2
+"""Cycles from acceptance to a valid output, either direction: input register; compare and select
+into the output buffer. One beat of `lanes` values per cycle."""
+
+
+def relu_cycles(values: int, p: HardwareParams) -> int:
+    """From the first beat accepted to the last output beat valid (inclusive) for `values` values
+    streamed `lanes` per beat, forward or backward."""
+    return ceil(values / p.lanes) + RELU_LATENCY
+
+
+# ---------------------------------------------------------------------------------------------
+# MaxPool, MaxPoolBackward (rtl/max_pool.py): non-overlapping kernel x kernel windows, one window
+# element (`lanes` channels) per beat; forward a window's max and argmax, backward the error routed.
+# ---------------------------------------------------------------------------------------------
+
+MAXPOOL_LATENCY = 2
+"""Forward: cycles from a window's last beat accepted to its result valid (input register; compare
+into the output buffer), one element beat per cycle. Backward: from a window's beat accepted to the
+first of its kernel**2 output beats valid (holding register; select into the output buffer), one
+output beat per cycle."""
+
+
+def maxpool_cycles(windows: int, kernel: int) -> int:
+    """From the first beat accepted to the last output beat valid (inclusive) for `windows` windows
+    of `lanes` channels streamed back to back, forward or backward: kernel**2 beats per window on
+    the element side."""
+    return windows * kernel * kernel + MAXPOOL_LATENCY
+
+
+# ---------------------------------------------------------------------------------------------
 # Weight- and input-stationary arrays (cost model only; the RTL is output stationary). Built like
 # the OS array: skew inside, MULTIPLIER_LATENCY-deep PEs, the next fold's stationary operand loaded
 # (rows cycles) behind the current fold, partial sums of K folds added in the output buffer.

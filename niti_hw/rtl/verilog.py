@@ -14,6 +14,8 @@ from niti_hw.params import HardwareParams
 def _units() -> dict[str, Callable]:
     from niti_hw.rtl.bitwidth_detector import BitwidthDetector
     from niti_hw.rtl.datapath import Datapath, TrainingCore
+    from niti_hw.rtl.max_pool import MaxPool, MaxPoolBackward
+    from niti_hw.rtl.relu import Relu, ReluBackward
     from niti_hw.rtl.shift_round import ShiftRound
     from niti_hw.rtl.systolic_array import SystolicArray
     from niti_hw.rtl.update_unit import WeightUpdate
@@ -27,15 +29,22 @@ def _units() -> dict[str, Callable]:
         "datapath": Datapath,
         "update_unit": lambda p, bits=WEIGHT_BITS: WeightUpdate(p, bits),
         "training_core": lambda p, bits=WEIGHT_BITS: TrainingCore(p, bits),
+        "relu": Relu,
+        "relu_backward": ReluBackward,
+        "max_pool": MaxPool,
+        "max_pool_backward": MaxPoolBackward,
     }
 
 
 UNIT_NAMES = ("systolic_array", "bitwidth_detector", "shift_round_nearest", "shift_round_pseudo",
-              "shift_round_stochastic", "datapath", "update_unit", "training_core")
+              "shift_round_stochastic", "datapath", "update_unit", "training_core", "relu",
+              "relu_backward", "max_pool", "max_pool_backward")
 WEIGHT_BITS = 16
 """Stored weight width of the generated update unit and training core (the paper's wider weights);
-`update_unit_w<bits>` / `training_core_w<bits>` name another width (8..24)."""
+`update_unit_w<bits>` / `training_core_w<bits>` name another width (8..24); the pools are 2 x 2,
+`max_pool_k<kernel>` / `max_pool_backward_k<kernel>` name another kernel (1..8)."""
 _WIDTH_SUFFIX = re.compile(r"(update_unit|training_core)_w(\d+)")
+_KERNEL_SUFFIX = re.compile(r"(max_pool|max_pool_backward)_k(\d+)")
 
 
 def build_unit(unit: str, params: HardwareParams):
@@ -43,9 +52,13 @@ def build_unit(unit: str, params: HardwareParams):
     width = _WIDTH_SUFFIX.fullmatch(unit)
     if width:
         return units[width[1]](params, int(width[2]))
+    kernel = _KERNEL_SUFFIX.fullmatch(unit)
+    if kernel:
+        return units[kernel[1]](params, int(kernel[2]))
     if unit not in units:
         raise ValueError(f"unknown unit {unit!r}; choose one of {', '.join(UNIT_NAMES)} "
-                         "(or update_unit_w<bits>, training_core_w<bits>)")
+                         "(or update_unit_w<bits>, training_core_w<bits>, max_pool_k<kernel>, "
+                         "max_pool_backward_k<kernel>)")
     return units[unit](params)
 
 
