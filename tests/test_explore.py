@@ -90,6 +90,7 @@ def explore(*args) -> list[str]:
 BAD_SPACES = [
     ("[hardware]\nwidth = [8]\n", "[hardware] has no axis 'width'"),
     ("[hardware]\nacc_bits = []\n", "[hardware] acc_bits is empty"),
+    ("[hardware]\nfused = [\"yes\"]\n", "[hardware] fused = 'yes': expected true or false"),
     ("[hardware]\narray = [\"8x8\", \"2048x2048\"]\n",
      "[hardware] array = '2048x2048': rows must be in 1..1024"),
     ("[hardware]\narray = [\"0x8\"]\n", "[hardware] array = '0x8': rows must be in 1..1024"),
@@ -508,34 +509,32 @@ def test_failed_points_stay_failed_until_retried(tmp_path, monkeypatch):
     assert outcome.computed == {"ok": 1, "failed": 0}
 
 
-def test_mapping_and_objective_reach_the_cost_model_only_when_named(monkeypatch):
-    """The cost model gains `mapping` and `objective` later: a space that does not name them must
-    call today's `estimate` exactly as before."""
-    import niti_hw.perf.cost as cost
-
-    seen = []
-    real = cost.estimate
-
-    def spy(ops, params, **keywords):
-        seen.append(keywords)
-        return real(ops, params)
-
-    monkeypatch.setattr(cost, "estimate", spy)
+def test_mapping_objective_and_fusion_reach_the_cost_model_when_named():
+    """A space that names `mapping`, `objective` or `fused` gets the estimate of that schedule; one
+    that does not gets the RTL's, unfused (the `niti-hw estimate` defaults)."""
     from niti_hw.params import DEFAULT
+    from niti_hw.perf.cost import estimate, totals
+    from niti_hw.perf.lowering import lower
 
     hardware = json.loads(DEFAULT.to_json())
     hardware.pop("clock_mhz")
     workload = {"model": "lenet5", "input": [1, 28, 28], "batch": 8}
     plain = estimate_point({"hardware": hardware, "workload": workload})
     named = estimate_point({"hardware": hardware, "workload": workload, "mapping": "best",
-                            "objective": "edp"})
-    assert seen == [{}, {"mapping": "best", "objective": "edp"}] and plain == named
+                            "objective": "energy", "fused": True})
+    ops = lower("lenet5", (1, 28, 28), 8)
+    for point, keywords in ((plain, {}), (named, {"mapping": "best", "objective": "energy",
+                                                   "fused": True})):
+        step = totals(estimate(ops, DEFAULT, **keywords), DEFAULT, 1.0, by=None).loc["step"]
+        assert point["cycles"] == step["cycles"]
+        assert point["energy_uj"] == pytest.approx(step["energy_uj"])
+    assert named["energy_uj"] < plain["energy_uj"]
     space = load_space_text("[hardware]\nmapping = [\"rtl\", \"best\"]\n")
     from niti_hw.explore.plan import make_plan
 
     configs = list(make_plan(space).estimates.values())
     assert [c.get("mapping") for c in configs] == ["rtl", "best"]
-    assert all("objective" not in c for c in configs)
+    assert all("objective" not in c and "fused" not in c for c in configs)
 
 
 def load_space_text(text: str):
