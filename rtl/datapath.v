@@ -26,12 +26,12 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg [14:0] \$113 ;
   reg \$114 ;
   reg \$115 ;
-  reg [13:0] \$116 ;
+  reg [15:0] \$116 ;
   reg [15:0] \$117 ;
-  reg [15:0] \$118 ;
-  reg \$119 ;
+  reg \$118 ;
+  reg [3:0] \$119 ;
   wire \$12 ;
-  reg [3:0] \$120 ;
+  reg [13:0] \$120 ;
   reg [31:0] \$121 ;
   reg [15:0] \$122 ;
   reg [31:0] \$123 ;
@@ -143,11 +143,28 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg \$97 ;
   reg \$98 ;
   reg [15:0] \$99 ;
-  reg [5:0] \$signal  = 6'h00;
+  (* init = 1'h0 *)
+  wire \$signal ;
+  reg \$signal$27  = 1'h0;
+  wire \$signal$29 ;
+  (* init = 15'h0000 *)
+  wire [14:0] \$signal$38 ;
+  reg \$signal$50  = 1'h0;
+  reg [15:0] \$signal$55  = 16'h0000;
+  reg [15:0] \$signal$65  = 16'h0000;
+  reg \$signal$66  = 1'h0;
+  reg [15:0] \$signal$69  = 16'h0000;
+  reg [15:0] \$signal$70  = 16'h0000;
+  reg [31:0] \$signal$71  = 32'd0;
+  reg [31:0] \$signal$73  = 32'd0;
+  reg \$signal$78  = 1'h0;
+  reg [15:0] \$signal$81  = 16'h0000;
+  reg [31:0] \$signal$82  = 32'd0;
+  reg \$signal$84  = 1'h0;
+  reg \$signal$86  = 1'h0;
+  reg [5:0] \$signal$91  = 6'h00;
   reg accepting = 1'h0;
-  wire advance;
   reg at_last = 1'h0;
-  reg [31:0] block_e = 32'd0;
   reg [31:0] block_step = 32'd0;
   input [36:0] cfg__payload;
   wire [36:0] cfg__payload;
@@ -161,8 +178,6 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire cfg__valid;
   input clk;
   wire clk;
-  reg [15:0] cm = 16'h0000;
-  reg cm_fits = 1'h0;
   reg [15:0] cn = 16'h0000;
   reg cn_fits = 1'h0;
   (* keep = 32'd1 *)
@@ -180,7 +195,6 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg drain_valid0 = 1'h0;
   reg [7:0] final_keep = 8'h00;
   reg [2:0] fsm_state = 3'h0;
-  reg [15:0] i0 = 16'h0000;
   input [128:0] i__payload;
   wire [128:0] i__payload;
   wire [128:0] \i__payload$14 ;
@@ -214,19 +228,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [31:0] \i__payload$26.data[6] ;
   wire [31:0] \i__payload$26.data[7] ;
   wire \i__payload$26.last ;
-  wire [270:0] \i__payload$39 ;
-  wire [255:0] \i__payload$39.data ;
-  wire [31:0] \i__payload$39.data[0] ;
-  wire [31:0] \i__payload$39.data[1] ;
-  wire [31:0] \i__payload$39.data[2] ;
-  wire [31:0] \i__payload$39.data[3] ;
-  wire [31:0] \i__payload$39.data[4] ;
-  wire [31:0] \i__payload$39.data[5] ;
-  wire [31:0] \i__payload$39.data[6] ;
-  wire [31:0] \i__payload$39.data[7] ;
-  wire [5:0] \i__payload$39.k ;
-  wire [7:0] \i__payload$39.keep ;
-  wire \i__payload$39.last ;
+  wire [270:0] \i__payload$40 ;
+  wire [255:0] \i__payload$40.data ;
+  wire [31:0] \i__payload$40.data[0] ;
+  wire [31:0] \i__payload$40.data[1] ;
+  wire [31:0] \i__payload$40.data[2] ;
+  wire [31:0] \i__payload$40.data[3] ;
+  wire [31:0] \i__payload$40.data[4] ;
+  wire [31:0] \i__payload$40.data[5] ;
+  wire [31:0] \i__payload$40.data[6] ;
+  wire [31:0] \i__payload$40.data[7] ;
+  wire [5:0] \i__payload$40.k ;
+  wire [7:0] \i__payload$40.keep ;
+  wire \i__payload$40.last ;
   wire [63:0] \i__payload.a ;
   wire [7:0] \i__payload.a[0] ;
   wire [7:0] \i__payload.a[1] ;
@@ -249,48 +263,42 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   output i__ready;
   wire i__ready;
   wire \i__ready$15 ;
-  wire \i__ready$30 ;
+  wire \i__ready$31 ;
   input i__valid;
   wire i__valid;
   wire \i__valid$12 ;
   (* init = 1'h0 *)
   wire \i__valid$25 ;
   (* init = 1'h0 *)
-  wire \i__valid$38 ;
+  wire \i__valid$39 ;
   (* init = 1'h1 *)
   wire idle;
-  reg in_last_col = 1'h0;
   reg in_last_row = 1'h0;
-  reg [15:0] in_m_left = 16'h0000;
   reg [15:0] in_n_left = 16'h0000;
   wire issue;
   reg [5:0] k = 6'h00;
   reg [3:0] keep_bits = 4'h0;
   reg [14:0] last_beat = 15'h0000;
   reg [14:0] last_but_one = 15'h0000;
-  reg last_col = 1'h0;
   reg last_row = 1'h0;
-  reg [15:0] m_left = 16'h0000;
   reg [3:0] mu = 4'h0;
-  reg [15:0] mul_m = 16'h0000;
-  reg [31:0] mul_n = 32'd0;
   reg [3:0] mul_step = 4'h0;
   reg [15:0] n_left = 16'h0000;
   output [78:0] o__payload;
   wire [78:0] o__payload;
-  wire [78:0] \o__payload$43 ;
-  wire [63:0] \o__payload$43.data ;
-  wire [7:0] \o__payload$43.data[0] ;
-  wire [7:0] \o__payload$43.data[1] ;
-  wire [7:0] \o__payload$43.data[2] ;
-  wire [7:0] \o__payload$43.data[3] ;
-  wire [7:0] \o__payload$43.data[4] ;
-  wire [7:0] \o__payload$43.data[5] ;
-  wire [7:0] \o__payload$43.data[6] ;
-  wire [7:0] \o__payload$43.data[7] ;
-  wire [5:0] \o__payload$43.k ;
-  wire [7:0] \o__payload$43.keep ;
-  wire \o__payload$43.last ;
+  wire [78:0] \o__payload$45 ;
+  wire [63:0] \o__payload$45.data ;
+  wire [7:0] \o__payload$45.data[0] ;
+  wire [7:0] \o__payload$45.data[1] ;
+  wire [7:0] \o__payload$45.data[2] ;
+  wire [7:0] \o__payload$45.data[3] ;
+  wire [7:0] \o__payload$45.data[4] ;
+  wire [7:0] \o__payload$45.data[5] ;
+  wire [7:0] \o__payload$45.data[6] ;
+  wire [7:0] \o__payload$45.data[7] ;
+  wire [5:0] \o__payload$45.k ;
+  wire [7:0] \o__payload$45.keep ;
+  wire \o__payload$45.last ;
   wire [256:0] \o__payload$57 ;
   wire [255:0] \o__payload$57.c ;
   wire [31:0] \o__payload$57.c[0] ;
@@ -318,19 +326,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   input o__ready;
   wire o__ready;
   wire \o__ready$16 ;
-  wire \o__ready$44 ;
-  wire \o__ready$47 ;
+  wire \o__ready$28 ;
+  wire \o__ready$46 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$45 ;
+  wire \o__valid$47 ;
   wire \o__valid$59 ;
   wire \o__valid$89 ;
   reg one_beat = 1'h0;
   wire ram_advance;
   reg ram_valid = 1'h0;
   reg [14:0] rd_beat = 15'h0000;
-  (* init = 15'h0000 *)
-  wire [14:0] \rd_beat$37 ;
   wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
   wire [31:0] \rd_data[1] ;
@@ -345,13 +351,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg rd_last1 = 1'h0;
   reg rd_valid0 = 1'h0;
   reg rd_valid1 = 1'h0;
-  reg refuse = 1'h0;
   reg replay;
   reg [31:0] row_e = 32'd0;
   reg [15:0] row_i = 16'h0000;
   input rst;
   wire rst;
-  reg rule = 1'h0;
   reg [31:0] size = 32'd0;
   output [13:0] status;
   reg [13:0] status = 14'h0000;
@@ -359,7 +363,6 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [5:0] \status.k ;
   wire \status.no_update ;
   wire \status.refused ;
-  reg [31:0] tile_e = 32'd0;
   (* keep = 32'd1 *)
   reg tile_last0 = 1'h0;
   (* keep = 32'd1 *)
@@ -367,7 +370,6 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   (* init = 4'h0 *)
   wire [3:0] w_count;
   reg [31:0] w_e0 = 32'd0;
-  reg w_last = 1'h0;
   (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
   wire [255:0] w_row;
   wire [31:0] \w_row[0] ;
@@ -378,8 +380,6 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [31:0] \w_row[5] ;
   wire [31:0] \w_row[6] ;
   wire [31:0] \w_row[7] ;
-  (* init = 1'h0 *)
-  wire w_valid;
   reg [3:0] wr_count = 4'h0;
   wire [14:0] wr_e0;
   reg wr_en = 1'h0;
@@ -395,10 +395,10 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__valid$12  = i__valid & accepting;
   assign i__ready = \i__ready$15  & accepting;
   assign \$1  = ~ rd_valid1;
-  assign advance = \$1  | \i__ready$30 ;
+  assign \$signal$29  = \$1  | \i__ready$31 ;
   assign \$2  = ~ ram_valid;
-  assign ram_advance = \$2  | \i__ready$30 ;
-  assign issue = replay & advance;
+  assign ram_advance = \$2  | \i__ready$31 ;
+  assign issue = replay & \$signal$29 ;
   assign \$3  = rd_last1 ? final_keep : 8'hff;
   assign \$4  = ! fsm_state;
   assign \$5  = fsm_state == 1'h1;
@@ -407,35 +407,35 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \$8  = fsm_state == 3'h4;
   assign \$9  = i__valid & i__ready;
   assign \$10  = \$9  & i__payload[128];
-  assign \$11  = in_m_left - 4'h8;
-  assign \$12  = in_m_left <= 5'h10;
+  assign \$11  = \$signal$55  - 4'h8;
+  assign \$12  = \$signal$55  <= 5'h10;
   assign \$13  = in_n_left - 4'h8;
   assign \$14  = in_n_left <= 5'h10;
-  assign \$15  = row_i < cm;
-  assign \$16  = last_col ? n_left : 16'h0008;
+  assign \$15  = row_i < \$signal$65 ;
+  assign \$16  = \$signal$66  ? n_left : 16'h0008;
   assign \$17  = \$15  ? \$16  : 16'h0000;
-  assign \$18  = drain_last0 & last_col;
+  assign \$18  = drain_last0 & \$signal$66 ;
   assign \$19  = \$18  & last_row;
   assign \$20  = ~ tile_last0;
   assign \$21  = row_i + 1'h1;
   assign \$22  = row_e + cn;
-  assign \$23  = i0 + 4'h8;
-  assign \$24  = i0 + 4'h8;
-  assign \$25  = m_left - 4'h8;
-  assign \$26  = m_left <= 5'h10;
-  assign \$27  = block_e + block_step;
-  assign \$28  = block_e + block_step;
-  assign \$29  = block_e + block_step;
+  assign \$23  = \$signal$69  + 4'h8;
+  assign \$24  = \$signal$69  + 4'h8;
+  assign \$25  = \$signal$70  - 4'h8;
+  assign \$26  = \$signal$70  <= 5'h10;
+  assign \$27  = \$signal$71  + block_step;
+  assign \$28  = \$signal$71  + block_step;
+  assign \$29  = \$signal$71  + block_step;
   assign \$30  = n_left - 4'h8;
   assign \$31  = n_left <= 5'h10;
-  assign \$32  = tile_e + 4'h8;
-  assign \$33  = tile_e + 4'h8;
+  assign \$32  = \$signal$73  + 4'h8;
+  assign \$33  = \$signal$73  + 4'h8;
   assign \$34  = issue & at_last;
   assign \$35  = rd_beat + 1'h1;
   assign \$36  = rd_beat == last_but_one;
   assign \$37  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
-  assign \$40  = size + mul_n;
-  assign \$41  = ! cm;
+  assign \$40  = size + \$signal$82 ;
+  assign \$41  = ! \$signal$65 ;
   assign \$42  = ! cn;
   assign \$43  = \$41  | \$42 ;
   assign \$44  = size > 15'h4000;
@@ -443,9 +443,9 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \$46  = size <= 4'h8;
   assign \$49  = mul_step + 1'h1;
   assign \$50  = cn * 4'h8;
-  assign \$51  = cm <= 4'h8;
+  assign \$51  = \$signal$65  <= 4'h8;
   assign \$52  = cn <= 4'h8;
-  assign \$53  = rule ? mu : 4'h7;
+  assign \$53  = \$signal$78  ? mu : 4'h7;
   assign \$54  = mul_step == 4'hf;
   assign \$55  = size - 1'h1;
   assign \$57  = size - 1'h1;
@@ -477,16 +477,16 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \$83  = \o__payload$90  - keep_bits;
   assign \$84  = \$82  ? \$83  : 7'h00;
   assign \$85  = ! \o__payload$90 ;
-  assign \$86  = rule & \$85 ;
+  assign \$86  = \$signal$78  & \$85 ;
   assign \$87  = issue & at_last;
   always @(posedge clk)
     in_n_left <= \$88 ;
   always @(posedge clk)
-    in_last_col <= \$89 ;
+    \$signal$50  <= \$89 ;
   always @(posedge clk)
     accepting <= \$90 ;
   always @(posedge clk)
-    in_m_left <= \$91 ;
+    \$signal$55  <= \$91 ;
   always @(posedge clk)
     in_last_row <= \$92 ;
   always @(posedge clk)
@@ -508,25 +508,25 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     wr_count <= \$17 [3:0];
   always @(posedge clk)
-    w_last <= \$98 ;
+    \$signal$27  <= \$98 ;
   always @(posedge clk)
     row_i <= \$99 ;
   always @(posedge clk)
     row_e <= \$100 ;
   always @(posedge clk)
-    i0 <= \$101 ;
+    \$signal$69  <= \$101 ;
   always @(posedge clk)
     n_left <= \$102 ;
   always @(posedge clk)
-    last_col <= \$103 ;
+    \$signal$66  <= \$103 ;
   always @(posedge clk)
-    m_left <= \$104 ;
+    \$signal$70  <= \$104 ;
   always @(posedge clk)
     last_row <= \$105 ;
   always @(posedge clk)
-    block_e <= \$106 ;
+    \$signal$71  <= \$106 ;
   always @(posedge clk)
-    tile_e <= \$107 ;
+    \$signal$73  <= \$107 ;
   always @(posedge clk)
     rd_valid0 <= \$108 ;
   always @(posedge clk)
@@ -544,33 +544,33 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     cfg__ready <= \$115 ;
   always @(posedge clk)
-    status <= \$116 ;
+    \$signal$65  <= \$116 ;
   always @(posedge clk)
-    cm <= \$117 ;
+    cn <= \$117 ;
   always @(posedge clk)
-    cn <= \$118 ;
+    \$signal$78  <= \$118 ;
   always @(posedge clk)
-    rule <= \$119 ;
+    mu <= \$119 ;
   always @(posedge clk)
-    mu <= \$120 ;
+    status <= \$120 ;
   always @(posedge clk)
     size <= \$121 ;
   always @(posedge clk)
-    mul_m <= \$122 ;
+    \$signal$81  <= \$122 ;
   always @(posedge clk)
-    mul_n <= \$123 ;
+    \$signal$82  <= \$123 ;
   always @(posedge clk)
     mul_step <= \$124 ;
   always @(posedge clk)
     fsm_state <= \$125 ;
   always @(posedge clk)
-    refuse <= \$126 ;
+    \$signal$84  <= \$126 ;
   always @(posedge clk)
     one_beat <= \$127 ;
   always @(posedge clk)
     block_step <= \$128 ;
   always @(posedge clk)
-    cm_fits <= \$129 ;
+    \$signal$86  <= \$129 ;
   always @(posedge clk)
     cn_fits <= \$130 ;
   always @(posedge clk)
@@ -582,7 +582,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     last_but_one <= \$134 ;
   always @(posedge clk)
-    \$signal  <= \$135 ;
+    \$signal$91  <= \$135 ;
   always @(posedge clk)
     k <= \$136 ;
   \datapath.array  array (
@@ -615,8 +615,8 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   );
   \datapath.rounder  rounder (
     .clk(clk),
-    .i__payload(\i__payload$39 ),
-    .i__ready(\i__ready$30 ),
+    .i__payload(\i__payload$40 ),
+    .i__ready(\i__ready$31 ),
     .i__valid(rd_valid1),
     .o__payload(o__payload),
     .o__valid(o__valid),
@@ -644,7 +644,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     \$88  = in_n_left;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (in_last_col) begin
+      if (\$signal$50 ) begin
         \$88  = cn;
       end else begin
         \$88  = \$13 [15:0];
@@ -664,10 +664,10 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = in_last_col;
+    \$89  = \$signal$50 ;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (in_last_col) begin
+      if (\$signal$50 ) begin
         \$89  = cn_fits;
       end else begin
         \$89  = \$14 ;
@@ -689,7 +689,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$90  = accepting;
     if (\$10 ) begin
-      if (in_last_col) begin
+      if (\$signal$50 ) begin
         if (in_last_row) begin
           \$90  = 1'h0;
         end
@@ -702,7 +702,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (refuse) begin
+          if (\$signal$84 ) begin
           end else begin
             \$90  = 1'h1;
           end
@@ -713,9 +713,9 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = in_m_left;
+    \$91  = \$signal$55 ;
     if (\$10 ) begin
-      if (in_last_col) begin
+      if (\$signal$50 ) begin
         (* full_case = 32'd1 *)
         if (in_last_row) begin
         end else begin
@@ -729,7 +729,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$91  = cm;
+          \$91  = \$signal$65 ;
     endcase
     if (rst) begin
       \$91  = 16'h0000;
@@ -739,7 +739,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$92  = in_last_row;
     if (\$10 ) begin
-      if (in_last_col) begin
+      if (\$signal$50 ) begin
         (* full_case = 32'd1 *)
         if (in_last_row) begin
         end else begin
@@ -753,7 +753,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$92  = cm_fits;
+          \$92  = \$signal$86 ;
     endcase
     if (rst) begin
       \$92  = 1'h0;
@@ -808,10 +808,10 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       (* full_case = 32'd1 *)
       if (\$20 ) begin
         \$99  = \$21 [15:0];
-      end else if (last_col) begin
+      end else if (\$signal$66 ) begin
         \$99  = \$24 [15:0];
       end else begin
-        \$99  = i0;
+        \$99  = \$signal$69 ;
       end
     end
     casez (fsm_state)
@@ -833,7 +833,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       (* full_case = 32'd1 *)
       if (\$20 ) begin
         \$100  = \$22 [31:0];
-      end else if (last_col) begin
+      end else if (\$signal$66 ) begin
         \$100  = \$29 [31:0];
       end else begin
         \$100  = \$33 [31:0];
@@ -853,10 +853,10 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = i0;
+    \$101  = \$signal$69 ;
     if (tile_valid0) begin
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$66 ) begin
         \$101  = \$23 [15:0];
       end
     end
@@ -878,7 +878,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$66 ) begin
         \$102  = cn;
       end else begin
         \$102  = \$30 [15:0];
@@ -898,11 +898,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = last_col;
+    \$103  = \$signal$66 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$66 ) begin
         \$103  = cn_fits;
       end else begin
         \$103  = \$31 ;
@@ -922,10 +922,10 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = m_left;
+    \$104  = \$signal$70 ;
     if (tile_valid0) begin
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$66 ) begin
         \$104  = \$25 [15:0];
       end
     end
@@ -935,7 +935,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$104  = cm;
+          \$104  = \$signal$65 ;
     endcase
     if (rst) begin
       \$104  = 16'h0000;
@@ -946,7 +946,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     \$105  = last_row;
     if (tile_valid0) begin
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$66 ) begin
         \$105  = \$26 ;
       end
     end
@@ -956,7 +956,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$105  = cm_fits;
+          \$105  = \$signal$86 ;
     endcase
     if (rst) begin
       \$105  = 1'h0;
@@ -964,10 +964,10 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = block_e;
+    \$106  = \$signal$71 ;
     if (tile_valid0) begin
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$66 ) begin
         \$106  = \$27 [31:0];
       end
     end
@@ -985,11 +985,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = tile_e;
+    \$107  = \$signal$73 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$66 ) begin
         \$107  = \$28 [31:0];
       end else begin
         \$107  = \$32 [31:0];
@@ -1010,7 +1010,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$108  = rd_valid0;
-    if (advance) begin
+    if (\$signal$29 ) begin
       \$108  = issue;
     end
     if (rst) begin
@@ -1020,7 +1020,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$109  = rd_last0;
-    if (advance) begin
+    if (\$signal$29 ) begin
       \$109  = \$34 ;
     end
     if (rst) begin
@@ -1030,7 +1030,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$110  = rd_valid1;
-    if (advance) begin
+    if (\$signal$29 ) begin
       \$110  = rd_valid0;
     end
     if (rst) begin
@@ -1040,7 +1040,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$111  = rd_last1;
-    if (advance) begin
+    if (\$signal$29 ) begin
       \$111  = rd_last0;
     end
     if (rst) begin
@@ -1104,7 +1104,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          if (refuse) begin
+          if (\$signal$84 ) begin
             \$115  = 1'h1;
           end
       3'h3:
@@ -1120,37 +1120,24 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = status;
+    \$116  = \$signal$65 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$116  = 14'h0000;
+            \$116  = cfg__payload[15:0];
           end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (refuse) begin
-            \$116 [0] = 1'h1;
-          end
-      3'h3:
-          if (\o__valid$89 ) begin
-            \$116 [7:2] = \o__payload$90 ;
-            \$116 [1] = \$86 ;
-          end
-      3'h4:
-          \$116 [13:8] = \$signal ;
     endcase
     if (rst) begin
-      \$116  = 14'h0000;
+      \$116  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = cm;
+    \$117  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$117  = cfg__payload[15:0];
+            \$117  = cfg__payload[31:16];
           end
     endcase
     if (rst) begin
@@ -1159,41 +1146,54 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = cn;
+    \$118  = \$signal$78 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$118  = cfg__payload[31:16];
+            \$118  = cfg__payload[32];
           end
     endcase
     if (rst) begin
-      \$118  = 16'h0000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = rule;
+    \$119  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$119  = cfg__payload[32];
+            \$119  = cfg__payload[36:33];
           end
     endcase
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = mu;
+    \$120  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$120  = cfg__payload[36:33];
+            \$120  = 14'h0000;
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$signal$84 ) begin
+            \$120 [0] = 1'h1;
+          end
+      3'h3:
+          if (\o__valid$89 ) begin
+            \$120 [7:2] = \o__payload$90 ;
+            \$120 [1] = \$86 ;
+          end
+      3'h4:
+          \$120 [13:8] = \$signal$91 ;
     endcase
     if (rst) begin
-      \$120  = 4'h0;
+      \$120  = 14'h0000;
     end
   end
   always @* begin
@@ -1205,7 +1205,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
             \$121  = { 16'h0000, \$37  };
           end
       3'h1:
-          if (mul_m[0]) begin
+          if (\$signal$81 [0]) begin
             \$121  = \$40 [31:0];
           end
     endcase
@@ -1215,7 +1215,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = mul_m;
+    \$122  = \$signal$81 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -1230,7 +1230,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = mul_n;
+    \$123  = \$signal$82 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -1272,7 +1272,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (refuse) begin
+          if (\$signal$84 ) begin
             \$125  = 3'h0;
           end else begin
             \$125  = 3'h3;
@@ -1292,7 +1292,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = refuse;
+    \$126  = \$signal$84 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1331,7 +1331,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = cm_fits;
+    \$129  = \$signal$86 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1417,7 +1417,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \$signal ;
+    \$135  = \$signal$91 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1447,7 +1447,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h3:
           /* empty */;
       3'h4:
-          \$136  = \$signal ;
+          \$136  = \$signal$91 ;
     endcase
     if (rst) begin
       \$136  = 6'h00;
@@ -1455,18 +1455,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   assign \i__payload$14  = i__payload;
   assign \o__ready$16  = 1'h1;
-  assign w_valid = wr_en;
+  assign \$signal  = wr_en;
   assign wr_e0 = w_e0[14:0];
   assign w_count = wr_count;
   assign w_row = wr_row;
   assign \i__valid$25  = wr_en;
+  assign \o__ready$28  = 1'h1;
   assign rd_en = ram_advance;
-  assign \rd_beat$37  = rd_beat;
-  assign \i__valid$38  = rd_valid1;
-  assign \o__payload$43  = o__payload;
-  assign \o__ready$44  = o__ready;
-  assign \o__valid$45  = o__valid;
-  assign \o__ready$47  = 1'h1;
+  assign \$signal$38  = rd_beat;
+  assign \i__valid$39  = rd_valid1;
+  assign \o__payload$45  = o__payload;
+  assign \o__ready$46  = o__ready;
+  assign \o__valid$47  = o__valid;
   assign idle = cfg__ready;
   assign \cfg__payload.m  = cfg__payload[15:0];
   assign \cfg__payload.n  = cfg__payload[31:16];
@@ -1552,18 +1552,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__payload$26.data[6]  = \i__payload$26 [223:192];
   assign \i__payload$26.data[7]  = \i__payload$26 [255:224];
   assign \i__payload$26.last  = \i__payload$26 [256];
-  assign \i__payload$39.data  = \i__payload$39 [255:0];
-  assign \i__payload$39.data[0]  = \i__payload$39 [31:0];
-  assign \i__payload$39.data[1]  = \i__payload$39 [63:32];
-  assign \i__payload$39.data[2]  = \i__payload$39 [95:64];
-  assign \i__payload$39.data[3]  = \i__payload$39 [127:96];
-  assign \i__payload$39.data[4]  = \i__payload$39 [159:128];
-  assign \i__payload$39.data[5]  = \i__payload$39 [191:160];
-  assign \i__payload$39.data[6]  = \i__payload$39 [223:192];
-  assign \i__payload$39.data[7]  = \i__payload$39 [255:224];
-  assign \i__payload$39.k  = \i__payload$39 [261:256];
-  assign \i__payload$39.keep  = \i__payload$39 [269:262];
-  assign \i__payload$39.last  = \i__payload$39 [270];
+  assign \i__payload$40.data  = \i__payload$40 [255:0];
+  assign \i__payload$40.data[0]  = \i__payload$40 [31:0];
+  assign \i__payload$40.data[1]  = \i__payload$40 [63:32];
+  assign \i__payload$40.data[2]  = \i__payload$40 [95:64];
+  assign \i__payload$40.data[3]  = \i__payload$40 [127:96];
+  assign \i__payload$40.data[4]  = \i__payload$40 [159:128];
+  assign \i__payload$40.data[5]  = \i__payload$40 [191:160];
+  assign \i__payload$40.data[6]  = \i__payload$40 [223:192];
+  assign \i__payload$40.data[7]  = \i__payload$40 [255:224];
+  assign \i__payload$40.k  = \i__payload$40 [261:256];
+  assign \i__payload$40.keep  = \i__payload$40 [269:262];
+  assign \i__payload$40.last  = \i__payload$40 [270];
   assign \rd_data[0]  = rd_data[31:0];
   assign \rd_data[1]  = rd_data[63:32];
   assign \rd_data[2]  = rd_data[95:64];
@@ -1572,18 +1572,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \rd_data[5]  = rd_data[191:160];
   assign \rd_data[6]  = rd_data[223:192];
   assign \rd_data[7]  = rd_data[255:224];
-  assign \o__payload$43.data  = o__payload[63:0];
-  assign \o__payload$43.data[0]  = o__payload[7:0];
-  assign \o__payload$43.data[1]  = o__payload[15:8];
-  assign \o__payload$43.data[2]  = o__payload[23:16];
-  assign \o__payload$43.data[3]  = o__payload[31:24];
-  assign \o__payload$43.data[4]  = o__payload[39:32];
-  assign \o__payload$43.data[5]  = o__payload[47:40];
-  assign \o__payload$43.data[6]  = o__payload[55:48];
-  assign \o__payload$43.data[7]  = o__payload[63:56];
-  assign \o__payload$43.keep  = o__payload[71:64];
-  assign \o__payload$43.last  = o__payload[72];
-  assign \o__payload$43.k  = o__payload[78:73];
+  assign \o__payload$45.data  = o__payload[63:0];
+  assign \o__payload$45.data[0]  = o__payload[7:0];
+  assign \o__payload$45.data[1]  = o__payload[15:8];
+  assign \o__payload$45.data[2]  = o__payload[23:16];
+  assign \o__payload$45.data[3]  = o__payload[31:24];
+  assign \o__payload$45.data[4]  = o__payload[39:32];
+  assign \o__payload$45.data[5]  = o__payload[47:40];
+  assign \o__payload$45.data[6]  = o__payload[55:48];
+  assign \o__payload$45.data[7]  = o__payload[63:56];
+  assign \o__payload$45.keep  = o__payload[71:64];
+  assign \o__payload$45.last  = o__payload[72];
+  assign \o__payload$45.k  = o__payload[78:73];
   assign \drain_row0[0]  = drain_row0[31:0];
   assign \drain_row0[1]  = drain_row0[63:32];
   assign \drain_row0[2]  = drain_row0[95:64];
@@ -1602,10 +1602,10 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \o__payload$57.c[6]  = \o__payload$57 [223:192];
   assign \o__payload$57.c[7]  = \o__payload$57 [255:224];
   assign \o__payload$57.last  = \o__payload$57 [256];
-  assign \i__payload$39 [261:256] = k;
-  assign \i__payload$39 [270] = rd_last1;
-  assign \i__payload$39 [269:262] = \$3 ;
-  assign \i__payload$39 [255:0] = rd_data;
+  assign \i__payload$40 [270] = rd_last1;
+  assign \i__payload$40 [269:262] = \$3 ;
+  assign \i__payload$40 [261:256] = k;
+  assign \i__payload$40 [255:0] = rd_data;
   assign \i__payload$26 [255:224] = wr_row[255:224];
   assign \i__payload$26 [223:192] = wr_row[223:192];
   assign \i__payload$26 [191:160] = wr_row[191:160];
@@ -1614,11 +1614,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__payload$26 [95:64] = wr_row[95:64];
   assign \i__payload$26 [63:32] = wr_row[63:32];
   assign \i__payload$26 [31:0] = wr_row[31:0];
-  assign \i__payload$26 [256] = w_last;
+  assign \i__payload$26 [256] = \$signal$27 ;
   assign \$38  = { 1'h0, cfg__payload[15:1] };
   assign \$39  = { cfg__payload[31:16], 1'h0 };
-  assign \$47  = { 1'h0, mul_m[15:1] };
-  assign \$48  = { mul_n, 1'h0 };
+  assign \$47  = { 1'h0, \$signal$81 [15:1] };
+  assign \$48  = { \$signal$82 , 1'h0 };
   assign \$56  = { \$55 [32], \$55 [32], \$55 [32], \$55 [32:3] };
 endmodule
 

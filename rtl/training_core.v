@@ -221,7 +221,7 @@ module training_core(cfg__valid, i__payload, i__valid, o__ready, u_i__payload, u
     .i__ready(i__ready),
     .\i__valid$1 (i__valid),
     .o__payload(o__payload),
-    .\o__ready$36 (o__ready),
+    .\o__ready$38 (o__ready),
     .o__valid(o__valid),
     .rst(rst),
     .status(status)
@@ -409,7 +409,7 @@ module training_core(cfg__valid, i__payload, i__valid, o__ready, u_i__payload, u
 endmodule
 
 (* generator = "Amaranth" *)
-module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$36 , clk, rst, i__ready, o__valid, o__payload, cfg__ready, status, cfg__payload);
+module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$38 , clk, rst, i__ready, o__valid, o__payload, cfg__ready, status, cfg__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -430,12 +430,12 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [14:0] \$113 ;
   reg \$114 ;
   reg \$115 ;
-  reg [13:0] \$116 ;
+  reg [15:0] \$116 ;
   reg [15:0] \$117 ;
-  reg [15:0] \$118 ;
-  reg \$119 ;
+  reg \$118 ;
+  reg [3:0] \$119 ;
   wire \$12 ;
-  reg [3:0] \$120 ;
+  reg [13:0] \$120 ;
   reg [31:0] \$121 ;
   reg [15:0] \$122 ;
   reg [31:0] \$123 ;
@@ -547,11 +547,28 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg \$97 ;
   reg \$98 ;
   reg [15:0] \$99 ;
-  reg [5:0] \$signal  = 6'h00;
+  (* init = 1'h0 *)
+  wire \$signal ;
+  reg \$signal$18  = 1'h0;
+  wire \$signal$20 ;
+  (* init = 15'h0000 *)
+  wire [14:0] \$signal$29 ;
+  reg \$signal$47  = 1'h0;
+  reg [15:0] \$signal$52  = 16'h0000;
+  reg [15:0] \$signal$62  = 16'h0000;
+  reg \$signal$63  = 1'h0;
+  reg [15:0] \$signal$66  = 16'h0000;
+  reg [15:0] \$signal$67  = 16'h0000;
+  reg [31:0] \$signal$68  = 32'd0;
+  reg [31:0] \$signal$70  = 32'd0;
+  reg \$signal$77  = 1'h0;
+  reg [15:0] \$signal$81  = 16'h0000;
+  reg [31:0] \$signal$82  = 32'd0;
+  reg \$signal$84  = 1'h0;
+  reg \$signal$86  = 1'h0;
+  reg [5:0] \$signal$91  = 6'h00;
   reg accepting = 1'h0;
-  wire advance;
   reg at_last = 1'h0;
-  reg [31:0] block_e = 32'd0;
   reg [31:0] block_step = 32'd0;
   input [36:0] cfg__payload;
   wire [36:0] cfg__payload;
@@ -565,8 +582,6 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire cfg__valid;
   input clk;
   wire clk;
-  reg [15:0] cm = 16'h0000;
-  reg cm_fits = 1'h0;
   reg [15:0] cn = 16'h0000;
   reg cn_fits = 1'h0;
   (* keep = 32'd1 *)
@@ -584,7 +599,6 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg drain_valid0 = 1'h0;
   reg [7:0] final_keep = 8'h00;
   reg [2:0] fsm_state = 3'h0;
-  reg [15:0] i0 = 16'h0000;
   input [128:0] i__payload;
   wire [128:0] i__payload;
   wire [256:0] \i__payload$17 ;
@@ -598,19 +612,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [31:0] \i__payload$17.data[6] ;
   wire [31:0] \i__payload$17.data[7] ;
   wire \i__payload$17.last ;
-  wire [270:0] \i__payload$30 ;
-  wire [255:0] \i__payload$30.data ;
-  wire [31:0] \i__payload$30.data[0] ;
-  wire [31:0] \i__payload$30.data[1] ;
-  wire [31:0] \i__payload$30.data[2] ;
-  wire [31:0] \i__payload$30.data[3] ;
-  wire [31:0] \i__payload$30.data[4] ;
-  wire [31:0] \i__payload$30.data[5] ;
-  wire [31:0] \i__payload$30.data[6] ;
-  wire [31:0] \i__payload$30.data[7] ;
-  wire [5:0] \i__payload$30.k ;
-  wire [7:0] \i__payload$30.keep ;
-  wire \i__payload$30.last ;
+  wire [270:0] \i__payload$31 ;
+  wire [255:0] \i__payload$31.data ;
+  wire [31:0] \i__payload$31.data[0] ;
+  wire [31:0] \i__payload$31.data[1] ;
+  wire [31:0] \i__payload$31.data[2] ;
+  wire [31:0] \i__payload$31.data[3] ;
+  wire [31:0] \i__payload$31.data[4] ;
+  wire [31:0] \i__payload$31.data[5] ;
+  wire [31:0] \i__payload$31.data[6] ;
+  wire [31:0] \i__payload$31.data[7] ;
+  wire [5:0] \i__payload$31.k ;
+  wire [7:0] \i__payload$31.keep ;
+  wire \i__payload$31.last ;
   wire [128:0] \i__payload$4 ;
   wire [63:0] \i__payload$4.a ;
   wire [7:0] \i__payload$4.a[0] ;
@@ -652,7 +666,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire \i__payload.last ;
   output i__ready;
   wire i__ready;
-  wire \i__ready$21 ;
+  wire \i__ready$22 ;
   wire \i__ready$6 ;
   wire i__valid;
   input \i__valid$1 ;
@@ -660,41 +674,35 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   (* init = 1'h0 *)
   wire \i__valid$16 ;
   (* init = 1'h0 *)
-  wire \i__valid$29 ;
+  wire \i__valid$30 ;
   (* init = 1'h1 *)
   wire idle;
-  reg in_last_col = 1'h0;
   reg in_last_row = 1'h0;
-  reg [15:0] in_m_left = 16'h0000;
   reg [15:0] in_n_left = 16'h0000;
   wire issue;
   reg [5:0] k = 6'h00;
   reg [3:0] keep_bits = 4'h0;
   reg [14:0] last_beat = 15'h0000;
   reg [14:0] last_but_one = 15'h0000;
-  reg last_col = 1'h0;
   reg last_row = 1'h0;
-  reg [15:0] m_left = 16'h0000;
   reg [3:0] mu = 4'h0;
-  reg [15:0] mul_m = 16'h0000;
-  reg [31:0] mul_n = 32'd0;
   reg [3:0] mul_step = 4'h0;
   reg [15:0] n_left = 16'h0000;
   output [78:0] o__payload;
   wire [78:0] o__payload;
-  wire [78:0] \o__payload$35 ;
-  wire [63:0] \o__payload$35.data ;
-  wire [7:0] \o__payload$35.data[0] ;
-  wire [7:0] \o__payload$35.data[1] ;
-  wire [7:0] \o__payload$35.data[2] ;
-  wire [7:0] \o__payload$35.data[3] ;
-  wire [7:0] \o__payload$35.data[4] ;
-  wire [7:0] \o__payload$35.data[5] ;
-  wire [7:0] \o__payload$35.data[6] ;
-  wire [7:0] \o__payload$35.data[7] ;
-  wire [5:0] \o__payload$35.k ;
-  wire [7:0] \o__payload$35.keep ;
-  wire \o__payload$35.last ;
+  wire [78:0] \o__payload$37 ;
+  wire [63:0] \o__payload$37.data ;
+  wire [7:0] \o__payload$37.data[0] ;
+  wire [7:0] \o__payload$37.data[1] ;
+  wire [7:0] \o__payload$37.data[2] ;
+  wire [7:0] \o__payload$37.data[3] ;
+  wire [7:0] \o__payload$37.data[4] ;
+  wire [7:0] \o__payload$37.data[5] ;
+  wire [7:0] \o__payload$37.data[6] ;
+  wire [7:0] \o__payload$37.data[7] ;
+  wire [5:0] \o__payload$37.k ;
+  wire [7:0] \o__payload$37.keep ;
+  wire \o__payload$37.last ;
   wire [256:0] \o__payload$54 ;
   wire [255:0] \o__payload$54.c ;
   wire [31:0] \o__payload$54.c[0] ;
@@ -720,21 +728,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [7:0] \o__payload.keep ;
   wire \o__payload.last ;
   wire o__ready;
-  input \o__ready$36 ;
-  wire \o__ready$36 ;
-  wire \o__ready$37 ;
-  wire \o__ready$41 ;
+  wire \o__ready$19 ;
+  input \o__ready$38 ;
+  wire \o__ready$38 ;
+  wire \o__ready$39 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$39 ;
+  wire \o__valid$41 ;
   wire \o__valid$56 ;
   wire \o__valid$89 ;
   reg one_beat = 1'h0;
   wire ram_advance;
   reg ram_valid = 1'h0;
   reg [14:0] rd_beat = 15'h0000;
-  (* init = 15'h0000 *)
-  wire [14:0] \rd_beat$28 ;
   wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
   wire [31:0] \rd_data[1] ;
@@ -749,13 +755,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg rd_last1 = 1'h0;
   reg rd_valid0 = 1'h0;
   reg rd_valid1 = 1'h0;
-  reg refuse = 1'h0;
   reg replay;
   reg [31:0] row_e = 32'd0;
   reg [15:0] row_i = 16'h0000;
   input rst;
   wire rst;
-  reg rule = 1'h0;
   reg [31:0] size = 32'd0;
   output [13:0] status;
   reg [13:0] status = 14'h0000;
@@ -763,7 +767,6 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [5:0] \status.k ;
   wire \status.no_update ;
   wire \status.refused ;
-  reg [31:0] tile_e = 32'd0;
   (* keep = 32'd1 *)
   reg tile_last0 = 1'h0;
   (* keep = 32'd1 *)
@@ -771,7 +774,6 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   (* init = 4'h0 *)
   wire [3:0] w_count;
   reg [31:0] w_e0 = 32'd0;
-  reg w_last = 1'h0;
   (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
   wire [255:0] w_row;
   wire [31:0] \w_row[0] ;
@@ -782,8 +784,6 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [31:0] \w_row[5] ;
   wire [31:0] \w_row[6] ;
   wire [31:0] \w_row[7] ;
-  (* init = 1'h0 *)
-  wire w_valid;
   reg [3:0] wr_count = 4'h0;
   wire [14:0] wr_e0;
   reg wr_en = 1'h0;
@@ -799,10 +799,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign i__valid = \i__valid$1  & accepting;
   assign i__ready = \i__ready$6  & accepting;
   assign \$1  = ~ rd_valid1;
-  assign advance = \$1  | \i__ready$21 ;
+  assign \$signal$20  = \$1  | \i__ready$22 ;
   assign \$2  = ~ ram_valid;
-  assign ram_advance = \$2  | \i__ready$21 ;
-  assign issue = replay & advance;
+  assign ram_advance = \$2  | \i__ready$22 ;
+  assign issue = replay & \$signal$20 ;
   assign \$3  = rd_last1 ? final_keep : 8'hff;
   assign \$4  = ! fsm_state;
   assign \$5  = fsm_state == 1'h1;
@@ -811,35 +811,35 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$8  = fsm_state == 3'h4;
   assign \$9  = \i__valid$1  & i__ready;
   assign \$10  = \$9  & i__payload[128];
-  assign \$11  = in_m_left - 4'h8;
-  assign \$12  = in_m_left <= 5'h10;
+  assign \$11  = \$signal$52  - 4'h8;
+  assign \$12  = \$signal$52  <= 5'h10;
   assign \$13  = in_n_left - 4'h8;
   assign \$14  = in_n_left <= 5'h10;
-  assign \$15  = row_i < cm;
-  assign \$16  = last_col ? n_left : 16'h0008;
+  assign \$15  = row_i < \$signal$62 ;
+  assign \$16  = \$signal$63  ? n_left : 16'h0008;
   assign \$17  = \$15  ? \$16  : 16'h0000;
-  assign \$18  = drain_last0 & last_col;
+  assign \$18  = drain_last0 & \$signal$63 ;
   assign \$19  = \$18  & last_row;
   assign \$20  = ~ tile_last0;
   assign \$21  = row_i + 1'h1;
   assign \$22  = row_e + cn;
-  assign \$23  = i0 + 4'h8;
-  assign \$24  = i0 + 4'h8;
-  assign \$25  = m_left - 4'h8;
-  assign \$26  = m_left <= 5'h10;
-  assign \$27  = block_e + block_step;
-  assign \$28  = block_e + block_step;
-  assign \$29  = block_e + block_step;
+  assign \$23  = \$signal$66  + 4'h8;
+  assign \$24  = \$signal$66  + 4'h8;
+  assign \$25  = \$signal$67  - 4'h8;
+  assign \$26  = \$signal$67  <= 5'h10;
+  assign \$27  = \$signal$68  + block_step;
+  assign \$28  = \$signal$68  + block_step;
+  assign \$29  = \$signal$68  + block_step;
   assign \$30  = n_left - 4'h8;
   assign \$31  = n_left <= 5'h10;
-  assign \$32  = tile_e + 4'h8;
-  assign \$33  = tile_e + 4'h8;
+  assign \$32  = \$signal$70  + 4'h8;
+  assign \$33  = \$signal$70  + 4'h8;
   assign \$34  = issue & at_last;
   assign \$35  = rd_beat + 1'h1;
   assign \$36  = rd_beat == last_but_one;
   assign \$37  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
-  assign \$40  = size + mul_n;
-  assign \$41  = ! cm;
+  assign \$40  = size + \$signal$82 ;
+  assign \$41  = ! \$signal$62 ;
   assign \$42  = ! cn;
   assign \$43  = \$41  | \$42 ;
   assign \$44  = size > 15'h4000;
@@ -847,9 +847,9 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$46  = size <= 4'h8;
   assign \$49  = mul_step + 1'h1;
   assign \$50  = cn * 4'h8;
-  assign \$51  = cm <= 4'h8;
+  assign \$51  = \$signal$62  <= 4'h8;
   assign \$52  = cn <= 4'h8;
-  assign \$53  = rule ? mu : 4'h7;
+  assign \$53  = \$signal$77  ? mu : 4'h7;
   assign \$54  = mul_step == 4'hf;
   assign \$55  = size - 1'h1;
   assign \$57  = size - 1'h1;
@@ -881,16 +881,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$83  = \o__payload$90  - keep_bits;
   assign \$84  = \$82  ? \$83  : 7'h00;
   assign \$85  = ! \o__payload$90 ;
-  assign \$86  = rule & \$85 ;
+  assign \$86  = \$signal$77  & \$85 ;
   assign \$87  = issue & at_last;
   always @(posedge clk)
     in_n_left <= \$88 ;
   always @(posedge clk)
-    in_last_col <= \$89 ;
+    \$signal$47  <= \$89 ;
   always @(posedge clk)
     accepting <= \$90 ;
   always @(posedge clk)
-    in_m_left <= \$91 ;
+    \$signal$52  <= \$91 ;
   always @(posedge clk)
     in_last_row <= \$92 ;
   always @(posedge clk)
@@ -912,25 +912,25 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @(posedge clk)
     wr_count <= \$17 [3:0];
   always @(posedge clk)
-    w_last <= \$98 ;
+    \$signal$18  <= \$98 ;
   always @(posedge clk)
     row_i <= \$99 ;
   always @(posedge clk)
     row_e <= \$100 ;
   always @(posedge clk)
-    i0 <= \$101 ;
+    \$signal$66  <= \$101 ;
   always @(posedge clk)
     n_left <= \$102 ;
   always @(posedge clk)
-    last_col <= \$103 ;
+    \$signal$63  <= \$103 ;
   always @(posedge clk)
-    m_left <= \$104 ;
+    \$signal$67  <= \$104 ;
   always @(posedge clk)
     last_row <= \$105 ;
   always @(posedge clk)
-    block_e <= \$106 ;
+    \$signal$68  <= \$106 ;
   always @(posedge clk)
-    tile_e <= \$107 ;
+    \$signal$70  <= \$107 ;
   always @(posedge clk)
     rd_valid0 <= \$108 ;
   always @(posedge clk)
@@ -948,33 +948,33 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @(posedge clk)
     cfg__ready <= \$115 ;
   always @(posedge clk)
-    status <= \$116 ;
+    \$signal$62  <= \$116 ;
   always @(posedge clk)
-    cm <= \$117 ;
+    cn <= \$117 ;
   always @(posedge clk)
-    cn <= \$118 ;
+    \$signal$77  <= \$118 ;
   always @(posedge clk)
-    rule <= \$119 ;
+    mu <= \$119 ;
   always @(posedge clk)
-    mu <= \$120 ;
+    status <= \$120 ;
   always @(posedge clk)
     size <= \$121 ;
   always @(posedge clk)
-    mul_m <= \$122 ;
+    \$signal$81  <= \$122 ;
   always @(posedge clk)
-    mul_n <= \$123 ;
+    \$signal$82  <= \$123 ;
   always @(posedge clk)
     mul_step <= \$124 ;
   always @(posedge clk)
     fsm_state <= \$125 ;
   always @(posedge clk)
-    refuse <= \$126 ;
+    \$signal$84  <= \$126 ;
   always @(posedge clk)
     one_beat <= \$127 ;
   always @(posedge clk)
     block_step <= \$128 ;
   always @(posedge clk)
-    cm_fits <= \$129 ;
+    \$signal$86  <= \$129 ;
   always @(posedge clk)
     cn_fits <= \$130 ;
   always @(posedge clk)
@@ -986,7 +986,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @(posedge clk)
     last_but_one <= \$134 ;
   always @(posedge clk)
-    \$signal  <= \$135 ;
+    \$signal$91  <= \$135 ;
   always @(posedge clk)
     k <= \$136 ;
   \training_core.datapath.array  array (
@@ -1019,12 +1019,12 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   );
   \training_core.datapath.rounder  rounder (
     .clk(clk),
-    .i__payload(\i__payload$30 ),
-    .i__ready(\i__ready$21 ),
+    .i__payload(\i__payload$31 ),
+    .i__ready(\i__ready$22 ),
     .i__valid(rd_valid1),
     .o__payload(o__payload),
     .o__valid(o__valid),
-    .r_en(\o__ready$36 ),
+    .r_en(\o__ready$38 ),
     .rst(rst)
   );
   always @* begin
@@ -1048,7 +1048,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     \$88  = in_n_left;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (in_last_col) begin
+      if (\$signal$47 ) begin
         \$88  = cn;
       end else begin
         \$88  = \$13 [15:0];
@@ -1068,10 +1068,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = in_last_col;
+    \$89  = \$signal$47 ;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (in_last_col) begin
+      if (\$signal$47 ) begin
         \$89  = cn_fits;
       end else begin
         \$89  = \$14 ;
@@ -1093,7 +1093,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$90  = accepting;
     if (\$10 ) begin
-      if (in_last_col) begin
+      if (\$signal$47 ) begin
         if (in_last_row) begin
           \$90  = 1'h0;
         end
@@ -1106,7 +1106,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (refuse) begin
+          if (\$signal$84 ) begin
           end else begin
             \$90  = 1'h1;
           end
@@ -1117,9 +1117,9 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = in_m_left;
+    \$91  = \$signal$52 ;
     if (\$10 ) begin
-      if (in_last_col) begin
+      if (\$signal$47 ) begin
         (* full_case = 32'd1 *)
         if (in_last_row) begin
         end else begin
@@ -1133,7 +1133,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$91  = cm;
+          \$91  = \$signal$62 ;
     endcase
     if (rst) begin
       \$91  = 16'h0000;
@@ -1143,7 +1143,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$92  = in_last_row;
     if (\$10 ) begin
-      if (in_last_col) begin
+      if (\$signal$47 ) begin
         (* full_case = 32'd1 *)
         if (in_last_row) begin
         end else begin
@@ -1157,7 +1157,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$92  = cm_fits;
+          \$92  = \$signal$86 ;
     endcase
     if (rst) begin
       \$92  = 1'h0;
@@ -1212,10 +1212,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       (* full_case = 32'd1 *)
       if (\$20 ) begin
         \$99  = \$21 [15:0];
-      end else if (last_col) begin
+      end else if (\$signal$63 ) begin
         \$99  = \$24 [15:0];
       end else begin
-        \$99  = i0;
+        \$99  = \$signal$66 ;
       end
     end
     casez (fsm_state)
@@ -1237,7 +1237,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       (* full_case = 32'd1 *)
       if (\$20 ) begin
         \$100  = \$22 [31:0];
-      end else if (last_col) begin
+      end else if (\$signal$63 ) begin
         \$100  = \$29 [31:0];
       end else begin
         \$100  = \$33 [31:0];
@@ -1257,10 +1257,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = i0;
+    \$101  = \$signal$66 ;
     if (tile_valid0) begin
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$63 ) begin
         \$101  = \$23 [15:0];
       end
     end
@@ -1282,7 +1282,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$63 ) begin
         \$102  = cn;
       end else begin
         \$102  = \$30 [15:0];
@@ -1302,11 +1302,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = last_col;
+    \$103  = \$signal$63 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$63 ) begin
         \$103  = cn_fits;
       end else begin
         \$103  = \$31 ;
@@ -1326,10 +1326,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = m_left;
+    \$104  = \$signal$67 ;
     if (tile_valid0) begin
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$63 ) begin
         \$104  = \$25 [15:0];
       end
     end
@@ -1339,7 +1339,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$104  = cm;
+          \$104  = \$signal$62 ;
     endcase
     if (rst) begin
       \$104  = 16'h0000;
@@ -1350,7 +1350,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     \$105  = last_row;
     if (tile_valid0) begin
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$63 ) begin
         \$105  = \$26 ;
       end
     end
@@ -1360,7 +1360,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$105  = cm_fits;
+          \$105  = \$signal$86 ;
     endcase
     if (rst) begin
       \$105  = 1'h0;
@@ -1368,10 +1368,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = block_e;
+    \$106  = \$signal$68 ;
     if (tile_valid0) begin
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$63 ) begin
         \$106  = \$27 [31:0];
       end
     end
@@ -1389,11 +1389,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = tile_e;
+    \$107  = \$signal$70 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$20 ) begin
-      end else if (last_col) begin
+      end else if (\$signal$63 ) begin
         \$107  = \$28 [31:0];
       end else begin
         \$107  = \$32 [31:0];
@@ -1414,7 +1414,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$108  = rd_valid0;
-    if (advance) begin
+    if (\$signal$20 ) begin
       \$108  = issue;
     end
     if (rst) begin
@@ -1424,7 +1424,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$109  = rd_last0;
-    if (advance) begin
+    if (\$signal$20 ) begin
       \$109  = \$34 ;
     end
     if (rst) begin
@@ -1434,7 +1434,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$110  = rd_valid1;
-    if (advance) begin
+    if (\$signal$20 ) begin
       \$110  = rd_valid0;
     end
     if (rst) begin
@@ -1444,7 +1444,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$111  = rd_last1;
-    if (advance) begin
+    if (\$signal$20 ) begin
       \$111  = rd_last0;
     end
     if (rst) begin
@@ -1508,7 +1508,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          if (refuse) begin
+          if (\$signal$84 ) begin
             \$115  = 1'h1;
           end
       3'h3:
@@ -1524,37 +1524,24 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = status;
+    \$116  = \$signal$62 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$116  = 14'h0000;
+            \$116  = cfg__payload[15:0];
           end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (refuse) begin
-            \$116 [0] = 1'h1;
-          end
-      3'h3:
-          if (\o__valid$89 ) begin
-            \$116 [7:2] = \o__payload$90 ;
-            \$116 [1] = \$86 ;
-          end
-      3'h4:
-          \$116 [13:8] = \$signal ;
     endcase
     if (rst) begin
-      \$116  = 14'h0000;
+      \$116  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = cm;
+    \$117  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$117  = cfg__payload[15:0];
+            \$117  = cfg__payload[31:16];
           end
     endcase
     if (rst) begin
@@ -1563,41 +1550,54 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = cn;
+    \$118  = \$signal$77 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$118  = cfg__payload[31:16];
+            \$118  = cfg__payload[32];
           end
     endcase
     if (rst) begin
-      \$118  = 16'h0000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = rule;
+    \$119  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$119  = cfg__payload[32];
+            \$119  = cfg__payload[36:33];
           end
     endcase
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = mu;
+    \$120  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$120  = cfg__payload[36:33];
+            \$120  = 14'h0000;
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$signal$84 ) begin
+            \$120 [0] = 1'h1;
+          end
+      3'h3:
+          if (\o__valid$89 ) begin
+            \$120 [7:2] = \o__payload$90 ;
+            \$120 [1] = \$86 ;
+          end
+      3'h4:
+          \$120 [13:8] = \$signal$91 ;
     endcase
     if (rst) begin
-      \$120  = 4'h0;
+      \$120  = 14'h0000;
     end
   end
   always @* begin
@@ -1609,7 +1609,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
             \$121  = { 16'h0000, \$37  };
           end
       3'h1:
-          if (mul_m[0]) begin
+          if (\$signal$81 [0]) begin
             \$121  = \$40 [31:0];
           end
     endcase
@@ -1619,7 +1619,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = mul_m;
+    \$122  = \$signal$81 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -1634,7 +1634,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = mul_n;
+    \$123  = \$signal$82 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -1676,7 +1676,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (refuse) begin
+          if (\$signal$84 ) begin
             \$125  = 3'h0;
           end else begin
             \$125  = 3'h3;
@@ -1696,7 +1696,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = refuse;
+    \$126  = \$signal$84 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1735,7 +1735,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = cm_fits;
+    \$129  = \$signal$86 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1821,7 +1821,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \$signal ;
+    \$135  = \$signal$91 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1851,7 +1851,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h3:
           /* empty */;
       3'h4:
-          \$136  = \$signal ;
+          \$136  = \$signal$91 ;
     endcase
     if (rst) begin
       \$136  = 6'h00;
@@ -1859,18 +1859,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   assign \i__payload$4  = i__payload;
   assign o__ready = 1'h1;
-  assign w_valid = wr_en;
+  assign \$signal  = wr_en;
   assign wr_e0 = w_e0[14:0];
   assign w_count = wr_count;
   assign w_row = wr_row;
   assign \i__valid$16  = wr_en;
+  assign \o__ready$19  = 1'h1;
   assign rd_en = ram_advance;
-  assign \rd_beat$28  = rd_beat;
-  assign \i__valid$29  = rd_valid1;
-  assign \o__payload$35  = o__payload;
-  assign \o__ready$37  = \o__ready$36 ;
-  assign \o__valid$39  = o__valid;
-  assign \o__ready$41  = 1'h1;
+  assign \$signal$29  = rd_beat;
+  assign \i__valid$30  = rd_valid1;
+  assign \o__payload$37  = o__payload;
+  assign \o__ready$39  = \o__ready$38 ;
+  assign \o__valid$41  = o__valid;
   assign idle = cfg__ready;
   assign \i__payload.a  = i__payload[63:0];
   assign \i__payload.a[0]  = i__payload[7:0];
@@ -1936,18 +1936,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \i__payload$17.data[6]  = \i__payload$17 [223:192];
   assign \i__payload$17.data[7]  = \i__payload$17 [255:224];
   assign \i__payload$17.last  = \i__payload$17 [256];
-  assign \i__payload$30.data  = \i__payload$30 [255:0];
-  assign \i__payload$30.data[0]  = \i__payload$30 [31:0];
-  assign \i__payload$30.data[1]  = \i__payload$30 [63:32];
-  assign \i__payload$30.data[2]  = \i__payload$30 [95:64];
-  assign \i__payload$30.data[3]  = \i__payload$30 [127:96];
-  assign \i__payload$30.data[4]  = \i__payload$30 [159:128];
-  assign \i__payload$30.data[5]  = \i__payload$30 [191:160];
-  assign \i__payload$30.data[6]  = \i__payload$30 [223:192];
-  assign \i__payload$30.data[7]  = \i__payload$30 [255:224];
-  assign \i__payload$30.k  = \i__payload$30 [261:256];
-  assign \i__payload$30.keep  = \i__payload$30 [269:262];
-  assign \i__payload$30.last  = \i__payload$30 [270];
+  assign \i__payload$31.data  = \i__payload$31 [255:0];
+  assign \i__payload$31.data[0]  = \i__payload$31 [31:0];
+  assign \i__payload$31.data[1]  = \i__payload$31 [63:32];
+  assign \i__payload$31.data[2]  = \i__payload$31 [95:64];
+  assign \i__payload$31.data[3]  = \i__payload$31 [127:96];
+  assign \i__payload$31.data[4]  = \i__payload$31 [159:128];
+  assign \i__payload$31.data[5]  = \i__payload$31 [191:160];
+  assign \i__payload$31.data[6]  = \i__payload$31 [223:192];
+  assign \i__payload$31.data[7]  = \i__payload$31 [255:224];
+  assign \i__payload$31.k  = \i__payload$31 [261:256];
+  assign \i__payload$31.keep  = \i__payload$31 [269:262];
+  assign \i__payload$31.last  = \i__payload$31 [270];
   assign \rd_data[0]  = rd_data[31:0];
   assign \rd_data[1]  = rd_data[63:32];
   assign \rd_data[2]  = rd_data[95:64];
@@ -1968,18 +1968,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \o__payload.keep  = o__payload[71:64];
   assign \o__payload.last  = o__payload[72];
   assign \o__payload.k  = o__payload[78:73];
-  assign \o__payload$35.data  = o__payload[63:0];
-  assign \o__payload$35.data[0]  = o__payload[7:0];
-  assign \o__payload$35.data[1]  = o__payload[15:8];
-  assign \o__payload$35.data[2]  = o__payload[23:16];
-  assign \o__payload$35.data[3]  = o__payload[31:24];
-  assign \o__payload$35.data[4]  = o__payload[39:32];
-  assign \o__payload$35.data[5]  = o__payload[47:40];
-  assign \o__payload$35.data[6]  = o__payload[55:48];
-  assign \o__payload$35.data[7]  = o__payload[63:56];
-  assign \o__payload$35.keep  = o__payload[71:64];
-  assign \o__payload$35.last  = o__payload[72];
-  assign \o__payload$35.k  = o__payload[78:73];
+  assign \o__payload$37.data  = o__payload[63:0];
+  assign \o__payload$37.data[0]  = o__payload[7:0];
+  assign \o__payload$37.data[1]  = o__payload[15:8];
+  assign \o__payload$37.data[2]  = o__payload[23:16];
+  assign \o__payload$37.data[3]  = o__payload[31:24];
+  assign \o__payload$37.data[4]  = o__payload[39:32];
+  assign \o__payload$37.data[5]  = o__payload[47:40];
+  assign \o__payload$37.data[6]  = o__payload[55:48];
+  assign \o__payload$37.data[7]  = o__payload[63:56];
+  assign \o__payload$37.keep  = o__payload[71:64];
+  assign \o__payload$37.last  = o__payload[72];
+  assign \o__payload$37.k  = o__payload[78:73];
   assign \drain_row0[0]  = drain_row0[31:0];
   assign \drain_row0[1]  = drain_row0[63:32];
   assign \drain_row0[2]  = drain_row0[95:64];
@@ -1998,18 +1998,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \o__payload$54.c[6]  = \o__payload$54 [223:192];
   assign \o__payload$54.c[7]  = \o__payload$54 [255:224];
   assign \o__payload$54.last  = \o__payload$54 [256];
-  assign \status.refused  = status[0];
-  assign \status.no_update  = status[1];
-  assign \status.b  = status[7:2];
-  assign \status.k  = status[13:8];
   assign \cfg__payload.m  = cfg__payload[15:0];
   assign \cfg__payload.n  = cfg__payload[31:16];
   assign \cfg__payload.rule  = cfg__payload[32];
   assign \cfg__payload.m_u  = cfg__payload[36:33];
-  assign \i__payload$30 [261:256] = k;
-  assign \i__payload$30 [270] = rd_last1;
-  assign \i__payload$30 [269:262] = \$3 ;
-  assign \i__payload$30 [255:0] = rd_data;
+  assign \status.refused  = status[0];
+  assign \status.no_update  = status[1];
+  assign \status.b  = status[7:2];
+  assign \status.k  = status[13:8];
+  assign \i__payload$31 [270] = rd_last1;
+  assign \i__payload$31 [269:262] = \$3 ;
+  assign \i__payload$31 [261:256] = k;
+  assign \i__payload$31 [255:0] = rd_data;
   assign \i__payload$17 [255:224] = wr_row[255:224];
   assign \i__payload$17 [223:192] = wr_row[223:192];
   assign \i__payload$17 [191:160] = wr_row[191:160];
@@ -2018,11 +2018,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \i__payload$17 [95:64] = wr_row[95:64];
   assign \i__payload$17 [63:32] = wr_row[63:32];
   assign \i__payload$17 [31:0] = wr_row[31:0];
-  assign \i__payload$17 [256] = w_last;
+  assign \i__payload$17 [256] = \$signal$18 ;
   assign \$38  = { 1'h0, cfg__payload[15:1] };
   assign \$39  = { cfg__payload[31:16], 1'h0 };
-  assign \$47  = { 1'h0, mul_m[15:1] };
-  assign \$48  = { mul_n, 1'h0 };
+  assign \$47  = { 1'h0, \$signal$81 [15:1] };
+  assign \$48  = { \$signal$82 , 1'h0 };
   assign \$56  = { \$55 [32], \$55 [32], \$55 [32], \$55 [32:3] };
 endmodule
 
