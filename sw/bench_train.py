@@ -33,6 +33,7 @@ def measure(args, threads: int):
     """The table for one thread count, measured in this process."""
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(threads)  # before numpy and torch start their pools
+    import niti_hw  # noqa: F401  (huge pages for torch's large tensors: before torch starts)
     import torch
 
     from niti_hw.commands.bench import train_table
