@@ -263,6 +263,12 @@ class MaxPool2d:
 
     def backward(self, e: QTensor, policy: RoundingPolicy, propagate: bool = True):
         xp = namespace(e.values)
+        if self.stride == self.kernel:  # each input in at most one window: no sums to saturate
+            error = saturate_int8(e.values)  # sat(e) * mask == sat(e * mask)
+            routed = xp.zeros(self._input_shape, dtype=xp.int8, device=e.values.device)
+            for offset, window in self._windows(self._input_shape):
+                routed[window] = error * (self._winner == offset)
+            return QTensor(routed, e.exp)
         routed = xp.zeros(self._input_shape, dtype=xp.int32, device=e.values.device)
         for offset, window in self._windows(self._input_shape):
             routed[window] += e.values * (self._winner == offset)
