@@ -5,7 +5,8 @@ with the thread count set before numpy and torch start their pools (on 2-core ma
 that interleave can slow a GEMM by orders of magnitude). Several thread counts each get a fresh
 process, so every row's ratio compares runs of one process.
 
-    python sw/bench_train.py [--models lenet5 vgg-small-7] [--batches 5] [--threads 1 2] [--csv f]
+    python sw/bench_train.py [--models lenet5 vgg-small-7] [--batches 5] [--threads 1 2]
+                             [--modes nearest pseudo stochastic] [--csv f]
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, nargs="+", default=[2],
                         help="thread counts for BLAS and torch, one process each")
     parser.add_argument("--bf16", action="store_true", help="also time the bf16 autocast twin")
+    parser.add_argument("--modes", nargs="+", default=["pseudo"],
+                        choices=["nearest", "pseudo", "stochastic"], help="NITI rounding modes")
     parser.add_argument("--csv", help="also write the table to this CSV file")
     return parser.parse_args(argv)
 
@@ -33,16 +36,22 @@ def measure(args, threads: int):
     """The table for one thread count, measured in this process."""
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(threads)  # before numpy and torch start their pools
+    import niti_hw  # noqa: F401  (huge pages for torch's large tensors: before torch starts)
+    import pandas as pd
     import torch
 
     from niti_hw.commands.bench import train_table
 
     torch.set_num_threads(threads)
     twins = ("fp32", "bf16") if args.bf16 else ("fp32",)
-    table = train_table(args.models, ["golden", "torch"], torch.device("cpu"), args.batch_size,
-                        args.batches, twins)
-    table.insert(1, "threads", threads)
-    return table
+    tables = []
+    for mode in args.modes:
+        table = train_table(args.models, ["golden", "torch"], torch.device("cpu"),
+                            args.batch_size, args.batches, twins, mode)
+        table.insert(1, "threads", threads)
+        table.insert(2, "mode", mode)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
 
 
 def main(argv=None):
@@ -56,7 +65,8 @@ def main(argv=None):
         for threads in args.threads:
             command = [sys.executable, __file__, "--threads", str(threads), "--csv", "-",
                        "--models", *args.models, "--batches", str(args.batches),
-                       "--batch-size", str(args.batch_size)] + (["--bf16"] if args.bf16 else [])
+                       "--batch-size", str(args.batch_size), "--modes", *args.modes]
+            command += ["--bf16"] if args.bf16 else []
             out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             parts.append(pd.read_csv(StringIO(out.split("\n\n", 1)[1])))
         table = pd.concat(parts, ignore_index=True)

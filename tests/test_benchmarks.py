@@ -76,3 +76,27 @@ def test_accuracy_summary_reads_recorded_runs(tmp_path):
     gap = result.set_index("run").loc["niti-int8", "best_gap_vs_fp32_pct"]
     assert gap == pytest.approx(0.5)
     assert (tmp_path / "accuracy.csv").exists()
+
+
+def test_bench_profile_splits_each_step_into_kinds_of_operation(tmp_path, capsys):
+    pytest.importorskip("torch", reason="niti-hw bench measures torch")
+    from niti_hw.cli import main
+    from niti_hw.golden import numbers, tensor
+
+    originals = (numbers.bitwidth, tensor.shift_round)
+    out = tmp_path / "bench"
+    assert main(["bench", "--profile", "--models", "lenet5", "--batch-size", "4",
+                 "--batches", "1", "--modes", "nearest", "stochastic", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "bench_profile.csv")
+    niti = table[table.run.str.startswith("niti")]
+    assert set(niti.run) == {"niti int8 golden (cpu)", "niti int8 torch (cpu)"}
+    for (run, mode), rows in niti.groupby(["run", "mode"]):
+        ms = rows.set_index("category").ms_per_step
+        parts = ms.drop("step")
+        assert parts.sum() == pytest.approx(ms["step"], rel=1e-9)  # exclusive times add up
+        assert (parts >= 0).all() and ms["gemm forward"] > 0 and ms["gemm gradient"] > 0
+        assert ms["gemm error"] > 0 and ms["rounding"] > 0 and ms["im2col"] > 0
+        assert (ms["lfsr draws"] > 0) == (mode == "stochastic")
+    assert (numbers.bitwidth, tensor.shift_round) == originals  # the timers are gone again
+    printed = capsys.readouterr().out
+    assert "gemm gradient" in printed and "x fp32" in printed and "bench_profile.csv" in printed

@@ -1,5 +1,7 @@
 """The exact int8 GEMM: exact at the int32 limit, refused beyond it, clear errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -71,3 +73,31 @@ def test_transposed_views_with_odd_strides(engine):
     b = rng.integers(-127, 128, (26, 5), dtype=np.int8)
     a = column.T  # shape (1, 26), row stride 1: numpy still calls it C-contiguous
     assert (int8_matmul(a, b, engine) == a.astype(np.int64) @ b.astype(np.int64)).all()
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+@given(seed=st.integers(0, 2**32 - 1), m=st.integers(1, 40), k=st.integers(1, 40),
+       n=st.integers(1, 40), steps=st.tuples(*[st.integers(1, 3)] * 4),
+       transposed=st.tuples(st.booleans(), st.booleans()))
+@settings(max_examples=40, deadline=None)
+def test_strided_and_transposed_views_multiply_exactly(engine, seed, m, k, n, steps, transposed):
+    """Operands are passed to the kernels as the views they are: every stride pattern."""
+    rng = np.random.default_rng(seed)
+    sa, ta = (m, k)[::-1] if transposed[0] else (m, k), transposed[0]
+    sb, tb = (k, n)[::-1] if transposed[1] else (k, n), transposed[1]
+    big_a = rng.integers(-127, 128, (sa[0] * steps[0], sa[1] * steps[1]), dtype=np.int8)
+    big_b = rng.integers(-127, 128, (sb[0] * steps[2], sb[1] * steps[3]), dtype=np.int8)
+    a = big_a[:: steps[0], :: steps[1]]
+    b = big_b[:: steps[2], :: steps[3]]
+    a, b = (a.T if ta else a), (b.T if tb else b)
+    assert (int8_matmul(a, b, engine) == a.astype(np.int64) @ b.astype(np.int64)).all()
+
+
+def test_read_only_operands_multiply_without_warnings():
+    a = np.arange(-60, 60, dtype=np.int8).reshape(10, 12)
+    b = np.broadcast_to(np.arange(-5, 7, dtype=np.int8)[:, None], (12, 3))  # read-only, stride 0
+    a.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = int8_matmul(a, b, "torch")
+    assert (got == a.astype(np.int64) @ b.astype(np.int64)).all()

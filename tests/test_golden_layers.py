@@ -118,6 +118,33 @@ def test_overlapping_maxpool_sums_routed_errors_with_saturation():
     assert back.values[0, 1, 1, 0] == 127 and back.values.sum() == 127
 
 
+def reference_pool_backward(x, e, kernel, stride):
+    """One window at a time: the first largest value gets the error; sums saturate."""
+    n, h, w, c = x.shape
+    _, oh, ow, _ = e.shape
+    routed = np.zeros(x.shape, np.int64)
+    for b, i, j, ch in np.ndindex(n, oh, ow, c):
+        window = x[b, i * stride : i * stride + kernel, j * stride : j * stride + kernel, ch]
+        di, dj = np.unravel_index(np.argmax(window), window.shape)  # first maximum, row-major
+        routed[b, i * stride + di, j * stride + dj, ch] += e[b, i, j, ch]
+    return np.clip(routed, -127, 127).astype(np.int8)
+
+
+@pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 3), (2, 1), (3, 2)])
+@given(seed=st.integers(0, 2**32 - 1), h=st.integers(3, 9), w=st.integers(3, 9))
+@settings(max_examples=25)
+def test_maxpool_backward_against_one_window_at_a_time(kernel, stride, seed, h, w):
+    """Ties (few distinct values), sizes that leave rows and columns out, -128 in the error."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, (2, h, w, 3)).astype(np.int8)
+    pool = MaxPool2d(kernel, stride)
+    out = pool.forward(QTensor(x, 0), RoundingPolicy())
+    e = rng.integers(-128, 128, out.shape).astype(np.int8)
+    back = pool.backward(QTensor(e, -7), RoundingPolicy())
+    assert back.values.dtype == np.int8
+    assert (back.values == reference_pool_backward(x, e, kernel, stride)).all()
+
+
 def test_flatten_round_trip():
     flat = Flatten()
     x = np.arange(24, dtype=np.int8).reshape(2, 3, 2, 2)

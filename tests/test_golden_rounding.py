@@ -1,5 +1,6 @@
 """Known answers and properties of B(V) and R(x, k, mode) (SPEC: bitwidth, shift-and-round)."""
 
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -227,3 +228,27 @@ def test_unknown_mode_and_missing_lanes():
         shift_round(np.array([1]), 1, "up")
     with pytest.raises(ValueError, match="needs lanes=LfsrLanes"):
         shift_round(np.array([1]), 1, "stochastic")
+
+
+def test_a_compile_failure_warns_once_and_rounds_eagerly(monkeypatch):
+    def broken(*args):
+        raise RuntimeError("no LLVM here")
+
+    x = np.arange(-3000, 3000, 7, dtype=np.int32)
+    before = compiled.ENABLED
+    try:
+        compiled.ENABLED = False
+        expected = shift_round(x, 5, "pseudo")
+        compiled.ENABLED = True
+        monkeypatch.setattr(compiled, "_round_nearest", broken)
+        compiled.kernels.cache_clear()
+        with pytest.warns(RuntimeWarning, match="numba could not compile.*eager array code"):
+            got = shift_round(x, 5, "pseudo")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once: the second call is silent
+            again = shift_round(x, 5, "pseudo")
+    finally:
+        compiled.ENABLED = before
+        monkeypatch.undo()
+        compiled.kernels.cache_clear()
+    assert (got == expected).all() and (again == expected).all()

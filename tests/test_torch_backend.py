@@ -145,3 +145,36 @@ sys.exit(main(["train", "--backend", "torch", "--out", {str(tmp_path / "run")!r}
         "niti-hw train: error: the torch backend needs the torch extra (torch is not installed): "
         "pip install 'niti-hw[torch]'"]
     assert not (tmp_path / "run").exists()
+
+
+def test_cpu_step_runs_only_its_gemms_on_the_thread_pool(monkeypatch):
+    """GEMMs see torch's thread count, the rest of the step one thread; the count is restored."""
+    from niti_hw.golden import RoundingPolicy, init, tensor
+
+    seen = {"gemm": set(), "rounding": set()}
+    gemm, rounding = RoundingPolicy.matmul, tensor.shift_round
+
+    def spied_gemm(self, a, b):
+        seen["gemm"].add(torch.get_num_threads())
+        return gemm(self, a, b)
+
+    def spied_rounding(*args, **kwargs):
+        seen["rounding"].add(torch.get_num_threads())
+        return rounding(*args, **kwargs)
+
+    monkeypatch.setattr(RoundingPolicy, "matmul", spied_gemm)
+    monkeypatch.setattr(tensor, "shift_round", spied_rounding)
+    monkeypatch.setattr(init, "shift_round", spied_rounding)  # weights read before any GEMM
+    data = random_data(SMALL_INPUT["lenet5"], 4)
+    config = TrainConfig(model="lenet5", batch_size=2, eval_batch_size=2, backend="torch")
+    run = TorchBackend(build_network(get_model("lenet5"), data.image_shape, 10, seed=1), data,
+                       config)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run.train_batch(np.arange(2), 0)
+        run.evaluate(data.test_images, data.test_labels)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == {"gemm": {2}, "rounding": {1}}

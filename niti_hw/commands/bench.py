@@ -182,8 +182,9 @@ class TwinStep:
 
 
 def train_table(models, backends, device, batch_size: int, batches: int,
-                twins=("fp32", "bf16")) -> pd.DataFrame:
-    """images/s of one training step per backend and of the fp32 / bf16 twins, per model: the
+                twins=("fp32", "bf16"), mode: str = "pseudo") -> pd.DataFrame:
+    """images/s of one training step per backend (every tensor kind rounded in `mode`) and of
+    the fp32 / bf16 twins, per model: the
     runs take turns batch by batch, and each run's median step counts."""
     from niti_hw.train import TrainConfig
     from niti_hw.train.backend import backend_factory
@@ -198,7 +199,9 @@ def train_table(models, backends, device, batch_size: int, batches: int,
         runs = {}
         for name in backends:
             on = device.type if name == "torch" else "cpu"
-            config = TrainConfig(model=model, batch_size=batch_size, backend=name, device=on)
+            config = TrainConfig(model=model, batch_size=batch_size, backend=name, device=on,
+                                 activation_mode=mode, error_mode=mode, gradient_mode=mode,
+                                 loss_mode=mode)
             runs[f"niti int8 {name} ({on})"] = backend_factory(name)(built, data, config)
         runs[f"fp32 ({device.type})"] = TwinStep(built, data, device, bf16=False)
         if "bf16" in twins:

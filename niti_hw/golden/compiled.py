@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from .elementwise import lfsr_step, nearest_quotient, pseudo_round_up, stochastic_round_up
-from .numbers import INT8_MAX
+from .numbers import INT8_MAX, namespace
 
 ENABLED = True
 """False runs the eager array code everywhere (the tests compare both)."""
@@ -112,7 +112,7 @@ def shift_round(x, k: int, mode: str, draws) -> object | None:
         out = np.empty(x.shape, dtype=np.int8)
         out_flat = out.reshape(-1)
     else:
-        out = x.new_empty(x.shape, dtype=_torch_int8(x))
+        out = x.new_empty(x.shape, dtype=namespace(x).int8)
         out_flat = out.numpy().reshape(-1)
     if mode == "nearest":
         round_nearest(flat, k, out_flat)
@@ -120,12 +120,6 @@ def shift_round(x, k: int, mode: str, draws) -> object | None:
         empty = np.empty(0, np.int64)
         round_magnitude(flat, k, empty if draws is None else draws.reshape(-1), out_flat)
     return out
-
-
-def _torch_int8(x):
-    import torch
-
-    return torch.int8
 
 
 def draw(states: np.ndarray, count: int, k: int) -> np.ndarray | None:

@@ -46,11 +46,22 @@ def torch_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """torch on the CPU: `_int_mm` where it is a real int8 kernel, else torch's float32 carrier."""
     import torch
 
-    # Fresh copies: numpy calls a (1, K) view of a transposed column "contiguous" while its row
-    # stride is 1, and _int_mm then reads the wrong elements. A copy has canonical strides.
-    a8 = torch.from_numpy(np.array(a, dtype=np.int8, order="C"))
-    b8 = torch.from_numpy(np.array(b, dtype=np.int8, order="C"))
-    return tensor_matmul(a8, b8).numpy()
+    return tensor_matmul(_int8_tensor(a), _int8_tensor(b)).numpy()
+
+
+def _int8_tensor(x: np.ndarray):
+    """x as an int8 tensor sharing its memory where it can: torch's kernels take a transposed
+    view as it is (a row-major copy of LeNet-5's (500, 4096) transposed im2col operand cost more
+    than the GEMM). Operands with a dimension of 1 are copied: numpy calls a (1, K) view of a
+    transposed column "contiguous" while its row stride is 1, and _int_mm then reads the wrong
+    elements; a copy has canonical strides. Read-only arrays are copied too (torch warns on
+    sharing them)."""
+    import torch
+
+    odd = min(x.shape) <= 1 or any(s <= 0 for s in x.strides) or not x.flags.writeable
+    if x.dtype != np.int8 or odd:
+        x = np.array(x, dtype=np.int8, order="C")
+    return torch.from_numpy(x)
 
 
 def _round_up(value: int, multiple: int) -> int:

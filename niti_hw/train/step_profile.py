@@ -54,13 +54,14 @@ class StepProfile:
         self._sync()
         self._stack.append([category, time.perf_counter(), 0.0])
 
-    def _leave(self) -> None:
+    def _leave(self) -> float:
         self._sync()
         category, start, inner = self._stack.pop()
         spent = time.perf_counter() - start
         self.seconds[category] += spent - inner
         if self._stack:
             self._stack[-1][2] += spent
+        return spent
 
     def timed(self, category: str, function):
         @functools.wraps(function)
@@ -92,12 +93,10 @@ class StepProfile:
     def step(self, function):
         """Time one whole step; its unclaimed time is `other`."""
         self._enter("other")
-        start = time.perf_counter()
         try:
             return function()
         finally:
-            self._leave()
-            self.total += time.perf_counter() - start
+            self.total += self._leave()
 
 
 def _replace_everywhere(original, replacement, patched: list) -> None:
