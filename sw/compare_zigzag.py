@@ -11,9 +11,9 @@ weight stationary, on the same hardware:
 | rows x cols int8 MACs, 0.3 pJ each (`int8_mac`) | operational array D1 = rows, D2 = cols, both systolic; `unit_energy` 0.3 |
 | output stationary: M = N*OH*OW over rows, N = Cout over cols | spatial unrolling D1 = OX x OY x B, D2 = K |
 | weight stationary: K = KH*KW*Cin over rows, N over cols | spatial unrolling D1 = C x FX x FY, D2 = K |
-| each MAC moves 2 operand bytes through PE registers (`register_byte`) | 1-byte `reg_I`, `reg_W` per PE, `register_byte` per byte read or written |
-| int32 accumulator in each PE, its add inside the MAC's 0.3 pJ | 4-byte `reg_O` per PE at 0 pJ |
-| ifmap, filter, ofmap SRAMs (`*_sram_kib`), the size class's pJ per byte | `ifmap_sram` (I), `filter_sram` (W), `ofmap_sram` (O) of those sizes and pJ |
+| each MAC moves 2 operand bytes through PE registers (`register_byte`) | `reg_I` (1 byte), `reg_W` (2: WS loads the next weight while one streams) per PE, `register_byte` per byte read or written |
+| int32 accumulator in each PE, its add inside the MAC's 0.3 pJ; a result register it is copied to while the next tile accumulates (RTL) | `reg_O` of 2 int32 words per PE at 0 pJ |
+| ifmap, filter, ofmap SRAMs (`*_sram_kib`) at the pJ per byte of their size (`cost.sram_energy_table`) | `ifmap_sram` (I), `filter_sram` (W), `ofmap_sram` (O) of those sizes and pJ |
 | operand reads: rows A values / cycles A, cols B values, cols int32 results | ports of rows*8, cols*8 and cols*32 bits, reads and writes on ports of their own |
 | DRAM `dram_bytes_per_cycle` for reads and writes together, 162.5 pJ/B | `dram`: one read-write port of 8*that bits, 162.5 pJ per byte |
 | A fetched as the conv's input tensor (im2col on chip, padding on chip) | Conv layer with IX/IY the unpadded input and the padding declared |
@@ -27,8 +27,9 @@ What cannot be made equal (sw/results/zigzag_notes.md explains each per-layer di
   `tensor_buffer_words` results on chip and spills the rest);
 - ZigZag unrolls loops, not the im2col GEMM: a layer whose loops do not fill the rows (LeNet conv1
   C*FX*FY = 25 on 8 rows in weight stationary) leaves PEs idle that niti-hw's flattened K uses;
-- ZigZag searches the loop order and where each loop is kept (LOMA); niti-hw follows the RTL's
-  fixed tile order (`--mapping rtl`) or, once it lands, its own search (`--mapping best`);
+- the searches differ: ZigZag (LOMA) orders the layer's loops, split into prime factors, and keeps
+  each in the lowest memory it fits; niti-hw (`mapping="best"`, used where `estimate` takes it)
+  blocks the GEMM's M, N, K and orders the three block loops;
 - ZigZag charges a register for each write into it and each read out of it (niti-hw one byte per
   operand per MAC), and an SRAM for every byte written into it from DRAM as well as read out;
 - capacity: ZigZag fills a memory up to its size and double-buffers only what takes half of it;
@@ -38,8 +39,10 @@ What cannot be made equal (sw/results/zigzag_notes.md explains each per-layer di
   and stalls only on DRAM (bytes / bandwidth beyond the compute cycles).
 
     python sw/compare_zigzag.py [--zigzag-python .venv-zigzag/bin/python] [--models lenet5,vgg16]
+    python sw/compare_zigzag.py --markdown   # the recorded CSV as the tables of zigzag_notes.md
 
-Writes sw/results/zigzag_forward.csv (one row per model, dataflow, objective and layer) and prints a
+Writes sw/results/zigzag_forward.csv (one row per model, dataflow, objective and layer: ZigZag's
+best mapping for `opt` latency or energy beside the cost model's for cycles or energy) and prints a
 summary: ZigZag over niti-hw per quantity.
 """
 
@@ -77,7 +80,6 @@ OBJECTIVES = {"latency": "cycles", "energy": "energy", "EDP": "edp"}
 SPATIAL = {"os": {"conv": ("OX", "OY", "B"), "fc": ("B",)},
            "ws": {"conv": ("C", "FX", "FY"), "fc": ("C",)}}
 """Loops each dataflow unrolls over the rows (D1), in order of preference; D2 takes K."""
-OPERANDS = {"I": "I1", "W": "I2", "O": "O"}
 
 
 @dataclass(frozen=True)
