@@ -40,6 +40,8 @@ What cannot be made equal (sw/results/zigzag_notes.md explains each per-layer di
 
     python sw/compare_zigzag.py [--zigzag-python .venv-zigzag/bin/python] [--models lenet5,vgg16]
     python sw/compare_zigzag.py --markdown   # the recorded CSV as the tables of zigzag_notes.md
+    python sw/compare_zigzag.py --models vgg16 --dataflows os --objectives energy \
+        --layers conv9 --lpf-limit 8 --out /tmp/lpf8   # a larger LOMA search on one layer
 
 Writes sw/results/zigzag_forward.csv (one row per model, dataflow, objective and layer: ZigZag's
 best mapping for `opt` latency or energy beside the cost model's for cycles or energy) and prints a
@@ -313,17 +315,21 @@ def niti_estimate(layers: list[Layer], params: HardwareParams, objective: str):
     return table, options.get("mapping", "rtl (estimate has no mapping option)")
 
 
-def compare(python: str, model: str, dataflow: str, opt: str) -> list[dict]:
-    """Both tools on the forward layers of `model` (its input, batch and array in MODELS)."""
+def compare(python: str, model: str, dataflow: str, opt: str, names=None,
+            lpf_limit: int = 6) -> list[dict]:
+    """Both tools on the forward layers of `model` (its input, batch and array in MODELS), or on
+    those of them named in `names`."""
     chw, batch, side = MODELS[model]
     params = HardwareParams(rows=side, cols=side, dataflow=DATAFLOWS[dataflow])
-    return compare_layers(python, model, forward_layers(model, chw, batch), params, dataflow, opt)
+    layers = [layer for layer in forward_layers(model, chw, batch)
+              if names is None or layer.name in names]
+    return compare_layers(python, model, layers, params, dataflow, opt, lpf_limit)
 
 
 def compare_layers(python: str, model: str, layers: list[Layer], params: HardwareParams,
-                   dataflow: str, opt: str) -> list[dict]:
+                   dataflow: str, opt: str, lpf_limit: int = 6) -> list[dict]:
     """One row per layer: ZigZag's best mapping for `opt` beside the cost model's."""
-    theirs = run_zigzag(python, description(layers, params, dataflow, opt))
+    theirs = run_zigzag(python, description(layers, params, dataflow, opt, lpf_limit))
     ours, asked = niti_estimate(layers, params, OBJECTIVES[opt])
     rows = []
     for layer, zz, (_, mine) in zip(layers, theirs["layers"], ours.iterrows(), strict=True):
@@ -423,6 +429,11 @@ def main(argv=None) -> int:
     parser.add_argument("--objectives", default="latency,energy",
                         help=f"ZigZag's opt, each with the cost model's objective of the same "
                              f"meaning ({', '.join(OBJECTIVES)})")
+    parser.add_argument("--layers", help="comma-separated layer names (default: every forward "
+                                          "conv and fc layer)")
+    parser.add_argument("--lpf-limit", type=int, default=6,
+                        help="LOMA's loop prime factor limit (ZigZag's default 6; 8 takes minutes "
+                             "per VGG16 layer)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--markdown", action="store_true",
                         help="print OUT/zigzag_forward.csv as markdown tables (no ZigZag run)")
@@ -442,11 +453,20 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"--{option}: unknown {', '.join(sorted(unknown))}; valid: "
                          f"{', '.join(valid)}")
+    if args.lpf_limit < 1:
+        parser.error(f"--lpf-limit must be a positive number of loops; got {args.lpf_limit}")
+    names = set(args.layers.split(",")) if args.layers else None
+    if names:
+        known = {layer.name for model in args.models.split(",")
+                 for layer in forward_layers(model, MODELS[model][0], 1)}
+        if names - known:
+            parser.error(f"--layers: unknown {', '.join(sorted(names - known))}; the forward "
+                         f"layers of {args.models} are {', '.join(sorted(known))}")
     rows = []
     for model, dataflow, opt in itertools.product(args.models.split(","),
                                                   args.dataflows.split(","),
                                                   args.objectives.split(",")):
-        rows += compare(args.zigzag_python, model, dataflow, opt)
+        rows += compare(args.zigzag_python, model, dataflow, opt, names, args.lpf_limit)
         print(f"{model} {dataflow} opt={opt}: {len(rows)} layers so far", flush=True)
         table = pd.DataFrame(rows)
         args.out.mkdir(parents=True, exist_ok=True)

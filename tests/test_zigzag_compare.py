@@ -143,3 +143,13 @@ def test_markdown_marks_ratios_beyond_ten_percent(compare):
     assert lines[2] == ("| m | os | latency | **all** | 1.1 | 1.0 | 1.05 | 3.0 | 2.0 | **1.50** "
                         "| 0.8 | 1.0 | **0.80** | 4.0 | 0.0 | inf |")
     assert lines[3].startswith("| m | os | latency | conv1 | 1.1 | 1.0 | 1.05 |")
+
+
+def test_layer_and_search_options_are_checked(compare, capsys):
+    with pytest.raises(SystemExit):
+        compare.main(["--zigzag-python", __file__, "--models", "lenet5", "--layers", "conv9"])
+    assert ("--layers: unknown conv9; the forward layers of lenet5 are conv1, conv2, fc1, fc2"
+            in capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        compare.main(["--zigzag-python", __file__, "--lpf-limit", "0"])
+    assert "--lpf-limit must be a positive number of loops; got 0" in capsys.readouterr().err
