@@ -64,9 +64,9 @@ from pathlib import Path
 import pandas as pd
 
 from niti_hw.params import HardwareParams
-from niti_hw.perf.cost import estimate, op_traffic, sram_energy_table
+from niti_hw.perf.cost import estimate, op_traffic, sram_energy_table, value_bits
 from niti_hw.perf.energy import DEFAULT_PJ
-from niti_hw.perf.lowering import Op, conv_inputs, lower
+from niti_hw.perf.lowering import ACC, Op, conv_inputs, lower
 from niti_hw.perf.mapping import Mapping
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,12 +120,14 @@ def forward_layers(model: str, chw, batch: int) -> list[Layer]:
     return layers
 
 
-def workload(layers: list[Layer]) -> list[dict]:
-    """ZigZag's YAML workload: each layer on its own (inputs from DRAM, results to DRAM)."""
+def workload(layers: list[Layer], result_bits: int = 32) -> list[dict]:
+    """ZigZag's YAML workload: each layer on its own (inputs from DRAM, results to DRAM), int8
+    operands, results (partial and final) of `result_bits`."""
     out = []
     for index, layer in enumerate(layers):
         entry = {"id": index, "name": layer.name, "operand_source": {"I": index, "W": index},
-                 "operand_precision": {"W": 8, "I": 8, "O": 32, "O_final": 32}}
+                 "operand_precision": {"W": 8, "I": 8, "O": result_bits,
+                                       "O_final": result_bits}}
         if layer.kind == "conv":
             s, p = layer.stride, layer.padding
             entry.update({
@@ -173,25 +175,27 @@ def accelerator(params: HardwareParams, pj: dict | None = None) -> dict:
     pj = pj or DEFAULT_PJ
     sram = sram_energy_table(pj, params)  # (read, write) pJ per byte, as the cost model charges
     dram_bits = int(params.dram_bytes_per_cycle * 8)
+    result_bits = value_bits(ACC, "int8", params, 8)
     array = ["D1", "D2"]
     memories = {
         # A weight and the next one (WS loads a fold while the last one streams); the accumulator
         # and the result register it is copied to while the next tile accumulates (the RTL's PE).
         "reg_I": _register("I1", pj["register_byte"], 8),
         "reg_W": _register("I2", pj["register_byte"], 8, words=2),
-        "reg_O": _register("O", 0.0, params.acc_bits, words=2),
+        "reg_O": _register("O", 0.0, result_bits, words=2),
         "ifmap_sram": _memory(params.ifmap_sram_kib * 1024, params.rows * 8, sram["ifmap"], ["I1"],
                               [("r_port_1", "read", ["I1, tl"]),
                                ("w_port_1", "write", ["I1, fh"])], array),
         "filter_sram": _memory(params.filter_sram_kib * 1024, params.cols * 8, sram["filter"],
                                ["I2"], [("r_port_1", "read", ["I2, tl"]),
                                         ("w_port_1", "write", ["I2, fh"])], array),
-        "ofmap_sram": _memory(params.ofmap_sram_kib * 1024, params.cols * 32, sram["ofmap"], ["O"],
+        "ofmap_sram": _memory(params.ofmap_sram_kib * 1024, params.cols * result_bits,
+                              sram["ofmap"], ["O"],
                               [("r_port_1", "read", ["O, tl"]), ("r_port_2", "read", ["O, th"]),
                                ("w_port_1", "write", ["O, fl"]),
                                ("w_port_2", "write", ["O, fh"])], array),
-        "dram": _memory(2**37, dram_bits, (pj["dram_read_byte"], pj["dram_write_byte"]),
-                        ["I1", "I2", "O"],
+        "dram": _memory(2**37, dram_bits,  # 128 GiB: holds any layer
+                        (pj["dram_read_byte"], pj["dram_write_byte"]), ["I1", "I2", "O"],
                         [("rw_port_1", "read_write",
                           ["I1, fh", "I1, tl", "I2, fh", "I2, tl",
                            "O, fh", "O, tl", "O, fl", "O, th"])], array),
@@ -223,6 +227,7 @@ def unrolling(sizes: dict[str, int], loops, budget: int) -> list[tuple[str, int]
 
 
 def spatial_mapping(layer: Layer, dataflow: str, params: HardwareParams) -> dict:
+    """The dataflow's unrolling of `layer`: its SPATIAL loops over the rows, K over the columns."""
     rows = unrolling(layer.loops, SPATIAL[dataflow][layer.kind], params.rows)
     cols = unrolling(layer.loops, ("K",), params.cols)
     return {"D1": [f"{loop}, {factor}" for loop, factor in rows],
@@ -242,8 +247,11 @@ def mapping(layers: list[Layer], dataflow: str, params: HardwareParams) -> list[
 
 def description(layers: list[Layer], params: HardwareParams, dataflow: str, opt: str,
                 lpf_limit: int = 6) -> dict:
+    """ZigZag's three inputs for `layers` on `params` in `dataflow`, its objective and LOMA's
+    loop prime factor limit: what sw/zigzag_driver.py reads."""
     return {"accelerator": accelerator(params), "mapping": mapping(layers, dataflow, params),
-            "workload": workload(layers), "opt": opt, "lpf_limit": lpf_limit}
+            "workload": workload(layers, value_bits(ACC, "int8", params, 8)), "opt": opt,
+            "lpf_limit": lpf_limit}
 
 
 def run_zigzag(python: str, run: dict) -> dict:
@@ -285,7 +293,8 @@ def zigzag_columns(layer: dict) -> dict:
             "zigzag_stall_cycles": layer["stall_cycles"],
             "zigzag_load_store_cycles": layer["onloading_cycles"] + layer["offloading_cycles"],
             "zigzag_drain_cycles": layer["drain_cycles"],
-            "zigzag_spatial": layer["spatial_mapping"], "zigzag_temporal": layer["temporal_mapping"]}
+            "zigzag_spatial": layer["spatial_mapping"],
+            "zigzag_temporal": layer["temporal_mapping"]}
 
 
 def niti_operands(op: Op, params: HardwareParams, label: str) -> dict:

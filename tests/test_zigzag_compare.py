@@ -153,3 +153,13 @@ def test_layer_and_search_options_are_checked(compare, capsys):
     with pytest.raises(SystemExit):
         compare.main(["--zigzag-python", __file__, "--lpf-limit", "0"])
     assert "--lpf-limit must be a positive number of loops; got 0" in capsys.readouterr().err
+
+
+def test_narrower_accumulator_narrows_the_results_in_both_descriptions(compare):
+    """acc_bits 24 stores 3-byte results in the cost model; ZigZag gets the same width."""
+    fc2 = layer(compare, "lenet5", "fc2", (1, 28, 28), 64)
+    params = HardwareParams(acc_bits=24)
+    run = compare.description([fc2], params, "os", "latency")
+    assert run["workload"][0]["operand_precision"]["O_final"] == 24
+    assert run["accelerator"]["memories"]["reg_O"]["size"] == 48
+    assert run["accelerator"]["memories"]["ofmap_sram"]["ports"][0]["bandwidth_max"] == 8 * 24
