@@ -40,6 +40,7 @@ What cannot be made equal (sw/results/zigzag_notes.md explains each per-layer di
 
     python sw/compare_zigzag.py [--zigzag-python .venv-zigzag/bin/python] [--models lenet5,vgg16]
     python sw/compare_zigzag.py --markdown   # the recorded CSV as the tables of zigzag_notes.md
+    python sw/compare_zigzag.py --recompute  # the cost model's columns again, ZigZag's as recorded
     python sw/compare_zigzag.py --models vgg16 --dataflows os --objectives energy \
         --layers conv9 --lpf-limit 8 --out /tmp/lpf8   # a larger LOMA search on one layer
 
@@ -339,14 +340,24 @@ def compare_layers(python: str, model: str, layers: list[Layer], params: Hardwar
                    dataflow: str, opt: str, lpf_limit: int = 6) -> list[dict]:
     """One row per layer: ZigZag's best mapping for `opt` beside the cost model's."""
     theirs = run_zigzag(python, description(layers, params, dataflow, opt, lpf_limit))
-    ours, asked = niti_estimate(layers, params, OBJECTIVES[opt])
     rows = []
-    for layer, zz, (_, mine) in zip(layers, theirs["layers"], ours.iterrows(), strict=True):
+    for layer, zz in zip(layers, theirs["layers"], strict=True):
+        assert zz["layer"] == layer.name, (zz["layer"], layer.name)
+        rows.append({"model": model, "array": params.name, "dataflow": dataflow,
+                     "objective": opt, "layer": layer.name, "kind": layer.kind, "m": layer.op.m,
+                     "n": layer.op.n, "k": layer.op.k, "macs": layer.op.macs,
+                     "zigzag_macs": zz["macs"], **zigzag_columns(zz)})
+    return niti_columns(rows, layers, params, opt)
+
+
+def niti_columns(rows: list[dict], layers: list[Layer], params: HardwareParams,
+                 opt: str) -> list[dict]:
+    """`rows` (one per layer, ZigZag's columns) with the cost model's beside them."""
+    ours, asked = niti_estimate(layers, params, OBJECTIVES[opt])
+    out = []
+    for zz, layer, (_, mine) in zip(rows, layers, ours.iterrows(), strict=True):
         assert zz["layer"] == layer.name == mine["layer"], (zz["layer"], layer.name)
-        row = {"model": model, "array": params.name, "dataflow": dataflow, "objective": opt,
-               "layer": layer.name, "kind": layer.kind, "m": layer.op.m, "n": layer.op.n,
-               "k": layer.op.k, "macs": layer.op.macs, "zigzag_macs": zz["macs"],
-               **zigzag_columns(zz),
+        row = {**{key: value for key, value in zz.items() if not key.startswith("niti_")},
                "niti_mapping": mine["mapping"] if "mapping" in mine else asked,
                "niti_cycles": mine["cycles"], "niti_energy_pj": mine["energy_pj"],
                "niti_dram_read_bytes": mine["dram_read_bytes"],
@@ -357,8 +368,21 @@ def compare_layers(python: str, model: str, layers: list[Layer], params: Hardwar
                   for part in ("mac", "register", "sram", "dram")},
                "niti_compute_cycles": mine["compute_cycles"],
                "niti_stall_cycles": mine["stall_cycles"]}
-        rows.append(row)
-    return rows
+        out.append(row)
+    return out
+
+
+def recompute(recorded: pd.DataFrame) -> pd.DataFrame:
+    """The cost model's columns again beside a recorded comparison's ZigZag columns (no ZigZag)."""
+    rows = []
+    for (model, dataflow, opt), group in recorded.groupby(["model", "dataflow", "objective"],
+                                                          sort=False):
+        chw, batch, side = MODELS[model]
+        params = HardwareParams(rows=side, cols=side, dataflow=DATAFLOWS[dataflow])
+        layers = {layer.name: layer for layer in forward_layers(model, chw, batch)}
+        records = group.to_dict("records")
+        rows += niti_columns(records, [layers[r["layer"]] for r in records], params, opt)
+    return pd.DataFrame(rows)
 
 
 QUANTITIES = {"cycles": "cycles", "energy": "energy_pj", "dram_read": "dram_read_bytes",
@@ -446,12 +470,22 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--markdown", action="store_true",
                         help="print OUT/zigzag_forward.csv as markdown tables (no ZigZag run)")
+    parser.add_argument("--recompute", action="store_true",
+                        help="the cost model's columns of OUT/zigzag_forward.csv again, beside "
+                             "its recorded ZigZag columns (no ZigZag run)")
     args = parser.parse_args(argv)
-    if args.markdown:
+    if args.markdown or args.recompute:
         path = args.out / "zigzag_forward.csv"
+        flag = "--markdown" if args.markdown else "--recompute"
         if not path.exists():
-            parser.error(f"--markdown needs a recorded {path}; run the comparison first")
-        print(markdown(pd.read_csv(path)))
+            parser.error(f"{flag} needs a recorded {path}; run the comparison first")
+        table = pd.read_csv(path)
+        if args.recompute:
+            table = recompute(table)
+            table.to_csv(path, index=False)
+            print(summary(table).to_string(index=False, float_format=lambda v: f"{v:,.3g}"))
+        else:
+            print(markdown(table))
         return 0
     if not Path(args.zigzag_python).exists():
         parser.error(f"no ZigZag Python at {args.zigzag_python}; run NITI_HW_ZIGZAG=1 sw/setup.sh "

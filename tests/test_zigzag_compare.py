@@ -163,3 +163,20 @@ def test_narrower_accumulator_narrows_the_results_in_both_descriptions(compare):
     assert run["workload"][0]["operand_precision"]["O_final"] == 24
     assert run["accelerator"]["memories"]["reg_O"]["size"] == 48
     assert run["accelerator"]["memories"]["ofmap_sram"]["ports"][0]["bandwidth_max"] == 8 * 24
+
+
+def test_recompute_puts_the_models_rows_beside_recorded_zigzag_columns(compare):
+    """A recorded row keeps its ZigZag columns and gets the cost model's estimate of its layer."""
+    import pandas as pd
+
+    from niti_hw.perf.cost import estimate
+    recorded = pd.DataFrame([{"model": "lenet5", "array": "8x8", "dataflow": "ws",
+                              "objective": "energy", "layer": "fc2", "zigzag_cycles": 123.0,
+                              "niti_cycles": -1, "niti_energy_pj": -1.0}])
+    (row,) = compare.recompute(recorded).to_dict("records")
+    fc2 = layer(compare, "lenet5", "fc2", (1, 28, 28), 64)
+    (mine,) = estimate([fc2.op], HardwareParams(dataflow="weight_stationary"), mapping="best",
+                       objective="energy").to_dict("records")
+    assert row["zigzag_cycles"] == 123.0
+    assert (row["niti_cycles"], row["niti_energy_pj"]) == (mine["cycles"], mine["energy_pj"])
+    assert row["niti_mapping"] == mine["mapping"]
