@@ -11,9 +11,9 @@ weight stationary, on the same hardware:
 | rows x cols int8 MACs, 0.3 pJ each (`int8_mac`) | operational array D1 = rows, D2 = cols, both systolic; `unit_energy` 0.3 |
 | output stationary: M = N*OH*OW over rows, N = Cout over cols | spatial unrolling D1 = OX x OY x B, D2 = K |
 | weight stationary: K = KH*KW*Cin over rows, N over cols | spatial unrolling D1 = C x FX x FY, D2 = K |
-| each MAC moves 2 operand bytes through PE registers (`register_byte`) | 1-byte `reg_I`, `reg_W` per PE, `register_byte` per byte read or written |
-| int32 accumulator in each PE, its add inside the MAC's 0.3 pJ | 4-byte `reg_O` per PE at 0 pJ |
-| ifmap, filter, ofmap SRAMs (`*_sram_kib`), the size class's pJ per byte | `ifmap_sram` (I), `filter_sram` (W), `ofmap_sram` (O) of those sizes and pJ |
+| each MAC moves 2 operand bytes through PE registers (`register_byte`) | `reg_I` (1 byte), `reg_W` (2: WS loads the next weight while one streams) per PE, `register_byte` per byte read or written |
+| int32 accumulator in each PE, its add inside the MAC's 0.3 pJ; a result register it is copied to while the next tile accumulates (RTL) | `reg_O` of 2 int32 words per PE at 0 pJ |
+| ifmap, filter, ofmap SRAMs (`*_sram_kib`) at the pJ per byte of their size (`cost.sram_energy_table`) | `ifmap_sram` (I), `filter_sram` (W), `ofmap_sram` (O) of those sizes and pJ |
 | operand reads: rows A values / cycles A, cols B values, cols int32 results | ports of rows*8, cols*8 and cols*32 bits, reads and writes on ports of their own |
 | DRAM `dram_bytes_per_cycle` for reads and writes together, 162.5 pJ/B | `dram`: one read-write port of 8*that bits, 162.5 pJ per byte |
 | A fetched as the conv's input tensor (im2col on chip, padding on chip) | Conv layer with IX/IY the unpadded input and the padding declared |
@@ -27,8 +27,9 @@ What cannot be made equal (sw/results/zigzag_notes.md explains each per-layer di
   `tensor_buffer_words` results on chip and spills the rest);
 - ZigZag unrolls loops, not the im2col GEMM: a layer whose loops do not fill the rows (LeNet conv1
   C*FX*FY = 25 on 8 rows in weight stationary) leaves PEs idle that niti-hw's flattened K uses;
-- ZigZag searches the loop order and where each loop is kept (LOMA); niti-hw follows the RTL's
-  fixed tile order (`--mapping rtl`) or, once it lands, its own search (`--mapping best`);
+- the searches differ: ZigZag (LOMA) orders the layer's loops, split into prime factors, and keeps
+  each in the lowest memory it fits; niti-hw (`mapping="best"`, used where `estimate` takes it)
+  blocks the GEMM's M, N, K and orders the three block loops;
 - ZigZag charges a register for each write into it and each read out of it (niti-hw one byte per
   operand per MAC), and an SRAM for every byte written into it from DRAM as well as read out;
 - capacity: ZigZag fills a memory up to its size and double-buffers only what takes half of it;
@@ -38,8 +39,13 @@ What cannot be made equal (sw/results/zigzag_notes.md explains each per-layer di
   and stalls only on DRAM (bytes / bandwidth beyond the compute cycles).
 
     python sw/compare_zigzag.py [--zigzag-python .venv-zigzag/bin/python] [--models lenet5,vgg16]
+    python sw/compare_zigzag.py --markdown   # the recorded CSV as the tables of zigzag_notes.md
+    python sw/compare_zigzag.py --recompute  # the cost model's columns again, ZigZag's as recorded
+    python sw/compare_zigzag.py --models vgg16 --dataflows os --objectives energy \
+        --layers conv9 --lpf-limit 8 --out /tmp/lpf8   # a larger LOMA search on one layer
 
-Writes sw/results/zigzag_forward.csv (one row per model, dataflow, objective and layer) and prints a
+Writes sw/results/zigzag_forward.csv (one row per model, dataflow, objective and layer: ZigZag's
+best mapping for `opt` latency or energy beside the cost model's for cycles or energy) and prints a
 summary: ZigZag over niti-hw per quantity.
 """
 
@@ -59,9 +65,9 @@ from pathlib import Path
 import pandas as pd
 
 from niti_hw.params import HardwareParams
-from niti_hw.perf.cost import estimate, op_traffic, sram_energy_table
+from niti_hw.perf.cost import estimate, op_traffic, sram_energy_table, value_bits
 from niti_hw.perf.energy import DEFAULT_PJ
-from niti_hw.perf.lowering import Op, conv_inputs, lower
+from niti_hw.perf.lowering import ACC, Op, conv_inputs, lower
 from niti_hw.perf.mapping import Mapping
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,7 +83,6 @@ OBJECTIVES = {"latency": "cycles", "energy": "energy", "EDP": "edp"}
 SPATIAL = {"os": {"conv": ("OX", "OY", "B"), "fc": ("B",)},
            "ws": {"conv": ("C", "FX", "FY"), "fc": ("C",)}}
 """Loops each dataflow unrolls over the rows (D1), in order of preference; D2 takes K."""
-OPERANDS = {"I": "I1", "W": "I2", "O": "O"}
 
 
 @dataclass(frozen=True)
@@ -116,12 +121,14 @@ def forward_layers(model: str, chw, batch: int) -> list[Layer]:
     return layers
 
 
-def workload(layers: list[Layer]) -> list[dict]:
-    """ZigZag's YAML workload: each layer on its own (inputs from DRAM, results to DRAM)."""
+def workload(layers: list[Layer], result_bits: int = 32) -> list[dict]:
+    """ZigZag's YAML workload: each layer on its own (inputs from DRAM, results to DRAM), int8
+    operands, results (partial and final) of `result_bits`."""
     out = []
     for index, layer in enumerate(layers):
         entry = {"id": index, "name": layer.name, "operand_source": {"I": index, "W": index},
-                 "operand_precision": {"W": 8, "I": 8, "O": 32, "O_final": 32}}
+                 "operand_precision": {"W": 8, "I": 8, "O": result_bits,
+                                       "O_final": result_bits}}
         if layer.kind == "conv":
             s, p = layer.stride, layer.padding
             entry.update({
@@ -169,25 +176,27 @@ def accelerator(params: HardwareParams, pj: dict | None = None) -> dict:
     pj = pj or DEFAULT_PJ
     sram = sram_energy_table(pj, params)  # (read, write) pJ per byte, as the cost model charges
     dram_bits = int(params.dram_bytes_per_cycle * 8)
+    result_bits = value_bits(ACC, "int8", params, 8)
     array = ["D1", "D2"]
     memories = {
         # A weight and the next one (WS loads a fold while the last one streams); the accumulator
         # and the result register it is copied to while the next tile accumulates (the RTL's PE).
         "reg_I": _register("I1", pj["register_byte"], 8),
         "reg_W": _register("I2", pj["register_byte"], 8, words=2),
-        "reg_O": _register("O", 0.0, params.acc_bits, words=2),
+        "reg_O": _register("O", 0.0, result_bits, words=2),
         "ifmap_sram": _memory(params.ifmap_sram_kib * 1024, params.rows * 8, sram["ifmap"], ["I1"],
                               [("r_port_1", "read", ["I1, tl"]),
                                ("w_port_1", "write", ["I1, fh"])], array),
         "filter_sram": _memory(params.filter_sram_kib * 1024, params.cols * 8, sram["filter"],
                                ["I2"], [("r_port_1", "read", ["I2, tl"]),
                                         ("w_port_1", "write", ["I2, fh"])], array),
-        "ofmap_sram": _memory(params.ofmap_sram_kib * 1024, params.cols * 32, sram["ofmap"], ["O"],
+        "ofmap_sram": _memory(params.ofmap_sram_kib * 1024, params.cols * result_bits,
+                              sram["ofmap"], ["O"],
                               [("r_port_1", "read", ["O, tl"]), ("r_port_2", "read", ["O, th"]),
                                ("w_port_1", "write", ["O, fl"]),
                                ("w_port_2", "write", ["O, fh"])], array),
-        "dram": _memory(2**37, dram_bits, (pj["dram_read_byte"], pj["dram_write_byte"]),
-                        ["I1", "I2", "O"],
+        "dram": _memory(2**37, dram_bits,  # 128 GiB: holds any layer
+                        (pj["dram_read_byte"], pj["dram_write_byte"]), ["I1", "I2", "O"],
                         [("rw_port_1", "read_write",
                           ["I1, fh", "I1, tl", "I2, fh", "I2, tl",
                            "O, fh", "O, tl", "O, fl", "O, th"])], array),
@@ -219,6 +228,7 @@ def unrolling(sizes: dict[str, int], loops, budget: int) -> list[tuple[str, int]
 
 
 def spatial_mapping(layer: Layer, dataflow: str, params: HardwareParams) -> dict:
+    """The dataflow's unrolling of `layer`: its SPATIAL loops over the rows, K over the columns."""
     rows = unrolling(layer.loops, SPATIAL[dataflow][layer.kind], params.rows)
     cols = unrolling(layer.loops, ("K",), params.cols)
     return {"D1": [f"{loop}, {factor}" for loop, factor in rows],
@@ -238,8 +248,11 @@ def mapping(layers: list[Layer], dataflow: str, params: HardwareParams) -> list[
 
 def description(layers: list[Layer], params: HardwareParams, dataflow: str, opt: str,
                 lpf_limit: int = 6) -> dict:
+    """ZigZag's three inputs for `layers` on `params` in `dataflow`, its objective and LOMA's
+    loop prime factor limit: what sw/zigzag_driver.py reads."""
     return {"accelerator": accelerator(params), "mapping": mapping(layers, dataflow, params),
-            "workload": workload(layers), "opt": opt, "lpf_limit": lpf_limit}
+            "workload": workload(layers, value_bits(ACC, "int8", params, 8)), "opt": opt,
+            "lpf_limit": lpf_limit}
 
 
 def run_zigzag(python: str, run: dict) -> dict:
@@ -281,7 +294,8 @@ def zigzag_columns(layer: dict) -> dict:
             "zigzag_stall_cycles": layer["stall_cycles"],
             "zigzag_load_store_cycles": layer["onloading_cycles"] + layer["offloading_cycles"],
             "zigzag_drain_cycles": layer["drain_cycles"],
-            "zigzag_spatial": layer["spatial_mapping"], "zigzag_temporal": layer["temporal_mapping"]}
+            "zigzag_spatial": layer["spatial_mapping"],
+            "zigzag_temporal": layer["temporal_mapping"]}
 
 
 def niti_operands(op: Op, params: HardwareParams, label: str) -> dict:
@@ -311,25 +325,39 @@ def niti_estimate(layers: list[Layer], params: HardwareParams, objective: str):
     return table, options.get("mapping", "rtl (estimate has no mapping option)")
 
 
-def compare(python: str, model: str, dataflow: str, opt: str) -> list[dict]:
-    """Both tools on the forward layers of `model` (its input, batch and array in MODELS)."""
+def compare(python: str, model: str, dataflow: str, opt: str, names=None,
+            lpf_limit: int = 6) -> list[dict]:
+    """Both tools on the forward layers of `model` (its input, batch and array in MODELS), or on
+    those of them named in `names`."""
     chw, batch, side = MODELS[model]
     params = HardwareParams(rows=side, cols=side, dataflow=DATAFLOWS[dataflow])
-    return compare_layers(python, model, forward_layers(model, chw, batch), params, dataflow, opt)
+    layers = [layer for layer in forward_layers(model, chw, batch)
+              if names is None or layer.name in names]
+    return compare_layers(python, model, layers, params, dataflow, opt, lpf_limit)
 
 
 def compare_layers(python: str, model: str, layers: list[Layer], params: HardwareParams,
-                   dataflow: str, opt: str) -> list[dict]:
+                   dataflow: str, opt: str, lpf_limit: int = 6) -> list[dict]:
     """One row per layer: ZigZag's best mapping for `opt` beside the cost model's."""
-    theirs = run_zigzag(python, description(layers, params, dataflow, opt))
-    ours, asked = niti_estimate(layers, params, OBJECTIVES[opt])
+    theirs = run_zigzag(python, description(layers, params, dataflow, opt, lpf_limit))
     rows = []
-    for layer, zz, (_, mine) in zip(layers, theirs["layers"], ours.iterrows(), strict=True):
+    for layer, zz in zip(layers, theirs["layers"], strict=True):
+        assert zz["layer"] == layer.name, (zz["layer"], layer.name)
+        rows.append({"model": model, "array": params.name, "dataflow": dataflow,
+                     "objective": opt, "layer": layer.name, "kind": layer.kind, "m": layer.op.m,
+                     "n": layer.op.n, "k": layer.op.k, "macs": layer.op.macs,
+                     "zigzag_macs": zz["macs"], **zigzag_columns(zz)})
+    return niti_columns(rows, layers, params, opt)
+
+
+def niti_columns(rows: list[dict], layers: list[Layer], params: HardwareParams,
+                 opt: str) -> list[dict]:
+    """`rows` (one per layer, ZigZag's columns) with the cost model's beside them."""
+    ours, asked = niti_estimate(layers, params, OBJECTIVES[opt])
+    out = []
+    for zz, layer, (_, mine) in zip(rows, layers, ours.iterrows(), strict=True):
         assert zz["layer"] == layer.name == mine["layer"], (zz["layer"], layer.name)
-        row = {"model": model, "array": params.name, "dataflow": dataflow, "objective": opt,
-               "layer": layer.name, "kind": layer.kind, "m": layer.op.m, "n": layer.op.n,
-               "k": layer.op.k, "macs": layer.op.macs, "zigzag_macs": zz["macs"],
-               **zigzag_columns(zz),
+        row = {**{key: value for key, value in zz.items() if not key.startswith("niti_")},
                "niti_mapping": mine["mapping"] if "mapping" in mine else asked,
                "niti_cycles": mine["cycles"], "niti_energy_pj": mine["energy_pj"],
                "niti_dram_read_bytes": mine["dram_read_bytes"],
@@ -340,8 +368,21 @@ def compare_layers(python: str, model: str, layers: list[Layer], params: Hardwar
                   for part in ("mac", "register", "sram", "dram")},
                "niti_compute_cycles": mine["compute_cycles"],
                "niti_stall_cycles": mine["stall_cycles"]}
-        rows.append(row)
-    return rows
+        out.append(row)
+    return out
+
+
+def recompute(recorded: pd.DataFrame) -> pd.DataFrame:
+    """The cost model's columns again beside a recorded comparison's ZigZag columns (no ZigZag)."""
+    rows = []
+    for (model, dataflow, opt), group in recorded.groupby(["model", "dataflow", "objective"],
+                                                          sort=False):
+        chw, batch, side = MODELS[model]
+        params = HardwareParams(rows=side, cols=side, dataflow=DATAFLOWS[dataflow])
+        layers = {layer.name: layer for layer in forward_layers(model, chw, batch)}
+        records = group.to_dict("records")
+        rows += niti_columns(records, [layers[r["layer"]] for r in records], params, opt)
+    return pd.DataFrame(rows)
 
 
 QUANTITIES = {"cycles": "cycles", "energy": "energy_pj", "dram_read": "dram_read_bytes",
@@ -421,15 +462,30 @@ def main(argv=None) -> int:
     parser.add_argument("--objectives", default="latency,energy",
                         help=f"ZigZag's opt, each with the cost model's objective of the same "
                              f"meaning ({', '.join(OBJECTIVES)})")
+    parser.add_argument("--layers", help="comma-separated layer names (default: every forward "
+                                          "conv and fc layer)")
+    parser.add_argument("--lpf-limit", type=int, default=6,
+                        help="LOMA's loop prime factor limit (ZigZag's default 6; 8 takes minutes "
+                             "per VGG16 layer)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--markdown", action="store_true",
                         help="print OUT/zigzag_forward.csv as markdown tables (no ZigZag run)")
+    parser.add_argument("--recompute", action="store_true",
+                        help="the cost model's columns of OUT/zigzag_forward.csv again, beside "
+                             "its recorded ZigZag columns (no ZigZag run)")
     args = parser.parse_args(argv)
-    if args.markdown:
+    if args.markdown or args.recompute:
         path = args.out / "zigzag_forward.csv"
+        flag = "--markdown" if args.markdown else "--recompute"
         if not path.exists():
-            parser.error(f"--markdown needs a recorded {path}; run the comparison first")
-        print(markdown(pd.read_csv(path)))
+            parser.error(f"{flag} needs a recorded {path}; run the comparison first")
+        table = pd.read_csv(path)
+        if args.recompute:
+            table = recompute(table)
+            table.to_csv(path, index=False)
+            print(summary(table).to_string(index=False, float_format=lambda v: f"{v:,.3g}"))
+        else:
+            print(markdown(table))
         return 0
     if not Path(args.zigzag_python).exists():
         parser.error(f"no ZigZag Python at {args.zigzag_python}; run NITI_HW_ZIGZAG=1 sw/setup.sh "
@@ -440,11 +496,20 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"--{option}: unknown {', '.join(sorted(unknown))}; valid: "
                          f"{', '.join(valid)}")
+    if args.lpf_limit < 1:
+        parser.error(f"--lpf-limit must be a positive number of loops; got {args.lpf_limit}")
+    names = set(args.layers.split(",")) if args.layers else None
+    if names:
+        known = {layer.name for model in args.models.split(",")
+                 for layer in forward_layers(model, MODELS[model][0], 1)}
+        if names - known:
+            parser.error(f"--layers: unknown {', '.join(sorted(names - known))}; the forward "
+                         f"layers of {args.models} are {', '.join(sorted(known))}")
     rows = []
     for model, dataflow, opt in itertools.product(args.models.split(","),
                                                   args.dataflows.split(","),
                                                   args.objectives.split(",")):
-        rows += compare(args.zigzag_python, model, dataflow, opt)
+        rows += compare(args.zigzag_python, model, dataflow, opt, names, args.lpf_limit)
         print(f"{model} {dataflow} opt={opt}: {len(rows)} layers so far", flush=True)
         table = pd.DataFrame(rows)
         args.out.mkdir(parents=True, exist_ok=True)

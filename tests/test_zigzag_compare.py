@@ -143,3 +143,40 @@ def test_markdown_marks_ratios_beyond_ten_percent(compare):
     assert lines[2] == ("| m | os | latency | **all** | 1.1 | 1.0 | 1.05 | 3.0 | 2.0 | **1.50** "
                         "| 0.8 | 1.0 | **0.80** | 4.0 | 0.0 | inf |")
     assert lines[3].startswith("| m | os | latency | conv1 | 1.1 | 1.0 | 1.05 |")
+
+
+def test_layer_and_search_options_are_checked(compare, capsys):
+    with pytest.raises(SystemExit):
+        compare.main(["--zigzag-python", __file__, "--models", "lenet5", "--layers", "conv9"])
+    assert ("--layers: unknown conv9; the forward layers of lenet5 are conv1, conv2, fc1, fc2"
+            in capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        compare.main(["--zigzag-python", __file__, "--lpf-limit", "0"])
+    assert "--lpf-limit must be a positive number of loops; got 0" in capsys.readouterr().err
+
+
+def test_narrower_accumulator_narrows_the_results_in_both_descriptions(compare):
+    """acc_bits 24 stores 3-byte results in the cost model; ZigZag gets the same width."""
+    fc2 = layer(compare, "lenet5", "fc2", (1, 28, 28), 64)
+    params = HardwareParams(acc_bits=24)
+    run = compare.description([fc2], params, "os", "latency")
+    assert run["workload"][0]["operand_precision"]["O_final"] == 24
+    assert run["accelerator"]["memories"]["reg_O"]["size"] == 48
+    assert run["accelerator"]["memories"]["ofmap_sram"]["ports"][0]["bandwidth_max"] == 8 * 24
+
+
+def test_recompute_puts_the_models_rows_beside_recorded_zigzag_columns(compare):
+    """A recorded row keeps its ZigZag columns and gets the cost model's estimate of its layer."""
+    import pandas as pd
+
+    from niti_hw.perf.cost import estimate
+    recorded = pd.DataFrame([{"model": "lenet5", "array": "8x8", "dataflow": "ws",
+                              "objective": "energy", "layer": "fc2", "zigzag_cycles": 123.0,
+                              "niti_cycles": -1, "niti_energy_pj": -1.0}])
+    (row,) = compare.recompute(recorded).to_dict("records")
+    fc2 = layer(compare, "lenet5", "fc2", (1, 28, 28), 64)
+    (mine,) = estimate([fc2.op], HardwareParams(dataflow="weight_stationary"), mapping="best",
+                       objective="energy").to_dict("records")
+    assert row["zigzag_cycles"] == 123.0
+    assert (row["niti_cycles"], row["niti_energy_pj"]) == (mine["cycles"], mine["energy_pj"])
+    assert row["niti_mapping"] == mine["mapping"]
