@@ -10,12 +10,10 @@ NITI_HW_POOL picks the direction (`forward` for `max_pool_k<kernel>`, `backward`
 
 from __future__ import annotations
 
-import os
-
 import cocotb
 import numpy as np
-from harness import (BENCH_TIMEOUT, Scoreboard, bench_int, bench_params, record, start,
-                     stream_through)
+from harness import (BENCH_TIMEOUT, Scoreboard, bench_direction, bench_int, bench_params, record,
+                     start, stream_through)
 from stimulus import pool_backward_stream, pool_forward_stream, pool_tensors
 
 from niti_hw.perf.timing import maxpool_cycles
@@ -26,10 +24,7 @@ TENSORS_PER_RUN = 20  # tensors streamed back to back between two drain windows
 
 
 def direction() -> str:
-    value = os.environ.get("NITI_HW_POOL", "forward")
-    if value not in ("forward", "backward"):
-        raise ValueError(f"NITI_HW_POOL must be forward or backward; got {value!r}")
-    return value
+    return bench_direction("NITI_HW_POOL")
 
 
 def stream(p, kernel, rng, tensors):

@@ -8,12 +8,10 @@ comes from NITI_HW_RELU (`forward` for the `relu` unit, `backward` for `relu_bac
 
 from __future__ import annotations
 
-import os
-
 import cocotb
 import numpy as np
-from harness import (BENCH_TIMEOUT, Scoreboard, bench_int, bench_params, record, start,
-                     stream_through)
+from harness import (BENCH_TIMEOUT, Scoreboard, bench_direction, bench_int, bench_params, record,
+                     start, stream_through)
 from stimulus import relu_backward_stream, relu_forward_stream, relu_tensors
 
 from niti_hw.perf.timing import relu_cycles
@@ -24,10 +22,7 @@ TENSORS_PER_RUN = 200  # tensors streamed back to back between two drain windows
 
 
 def direction() -> str:
-    value = os.environ.get("NITI_HW_RELU", "forward")
-    if value not in ("forward", "backward"):
-        raise ValueError(f"NITI_HW_RELU must be forward or backward; got {value!r}")
-    return value
+    return bench_direction("NITI_HW_RELU")
 
 
 def stream(p, rng, tensors):

@@ -41,6 +41,14 @@ def bench_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def bench_direction(name: str) -> str:
+    """"forward" or "backward", from the environment variable `name` (default forward)."""
+    value = os.environ.get(name, "forward")
+    if value not in ("forward", "backward"):
+        raise ValueError(f"{name} must be forward or backward; got {value!r}")
+    return value
+
+
 def cycle() -> int:
     return int(get_sim_time(unit="ns")) // PERIOD_NS
 

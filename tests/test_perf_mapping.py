@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from niti_hw.params import DATAFLOWS, HardwareParams
 from niti_hw.perf import timing
 from niti_hw.perf.bounds import capacity_bound_bytes, compute_bound_cycles
-from niti_hw.perf.cost import compulsory_bytes, estimate, gemm_cycles, op_traffic
+from niti_hw.perf.cost import (DEFAULT_PJ, compulsory_bytes, estimate, gemm_cycles, op_costs,
+                               op_traffic, sram_energy_table)
 from niti_hw.perf.lowering import ACC, ACT, Op, gemm_op, lower
 from niti_hw.perf.mapping import ORDERS, Mapping, gemm_cost, rtl_mapping, runs_on_rtl
 from niti_hw.perf.search import best_mapping, candidate_blocks
@@ -124,21 +125,26 @@ def test_the_best_mapping_is_never_worse_than_the_rtl_schedule(p, m, n, k, objec
     assert value(best) <= value(rtl) * (1 + 1e-12)
 
 
+def pricer(op, p):
+    """The row pricing `estimate` uses, as a function of a mapping (block sizes ints or arrays)."""
+    sram_pj = sram_energy_table(DEFAULT_PJ, p)
+
+    def price(mapping):
+        t = op_traffic(op, p, mapping=mapping)
+        return op_costs(op, t, gemm_cycles(op.m, op.n, op.k, p, mapping=mapping), p, DEFAULT_PJ,
+                        sram_pj, "int8")
+
+    return price
+
+
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
 @pytest.mark.parametrize("m, n, k", [(12, 9, 20), (7, 12, 17), (24, 5, 8)])
 def test_the_search_finds_the_brute_force_optimum(dataflow, m, n, k):
     """Every order and every block size 1..D of every dimension, priced one by one: the least
     objective among the legal ones (and the RTL's schedule) is what the search finds."""
-    from niti_hw.perf.cost import DEFAULT_PJ, op_costs, sram_energy_table
-
     p = SMALL.replace(dataflow=dataflow)
     op = gemm(m, n, k)
-    sram_pj = sram_energy_table(DEFAULT_PJ, p)
-
-    def price(mapping):
-        t = op_traffic(op, p, mapping=mapping)
-        return op_costs(op, t, gemm_cycles(m, n, k, p, mapping=mapping), p, DEFAULT_PJ, sram_pj,
-                        "int8")
+    price = pricer(op, p)
 
     priced = [price(rtl_mapping(m, n, k))]
     for order, bm, bn, bk in product(ORDERS, range(1, m + 1), range(1, n + 1), range(1, k + 1)):
@@ -156,26 +162,18 @@ def test_the_search_finds_the_brute_force_optimum(dataflow, m, n, k):
 def test_the_search_is_no_worse_than_every_tile_aligned_mapping(dataflow, m, n, k):
     """Shapes too large for every block size, where the loop order decides the traffic: every order
     and every block size of whole tiles, priced one by one, never beats the search's energy."""
-    from niti_hw.perf.cost import DEFAULT_PJ, op_costs, sram_energy_table
-
     p = SMALL.replace(dataflow=dataflow)
     op = gemm(m, n, k)
-    sram_pj = sram_energy_table(DEFAULT_PJ, p)
-
-    def price(mapping):
-        t = op_traffic(op, p, mapping=mapping)
-        return op_costs(op, t, gemm_cycles(m, n, k, p, mapping=mapping), p, DEFAULT_PJ, sram_pj,
-                        "int8")
+    price = pricer(op, p)
 
     found = float(price(best_mapping(op, p, price, "energy"))["energy_pj"])
     for order in ORDERS:
         grid = np.meshgrid(*(np.arange(4, d + 1, 4) for d in (m, n, k)), indexing="ij")
         bm, bn, bk = (g.ravel() for g in grid)
-        t = op_traffic(op, p, mapping=_Candidates(order, bm, bn, bk))
-        energy = op_costs(op, t, gemm_cycles(m, n, k, p, mapping=_Candidates(order, bm, bn, bk)),
-                          p, DEFAULT_PJ, sram_pj, "int8")["energy_pj"]
-        legal = np.broadcast_to(t.legal, bm.shape)
+        costs = price(_Candidates(order, bm, bn, bk))
+        legal = np.broadcast_to(costs["legal"], bm.shape)
         if legal.any():
+            energy = np.broadcast_to(costs["energy_pj"], bm.shape)
             assert found <= float(np.min(np.where(legal, energy, np.inf))) * (1 + 1e-12), order
 
 
