@@ -17,8 +17,10 @@ import warnings
 
 import numpy as np
 
-from .elementwise import lfsr_step, nearest_quotient, pseudo_round_up, stochastic_round_up
-from .numbers import INT8_MAX, namespace
+from .elementwise import (
+    int8_clamp, lfsr_step, nearest_quotient, pseudo_round_up, signed_round, stochastic_round_up,
+)
+from .numbers import namespace
 
 ENABLED = True
 """False runs the eager array code everywhere (the tests compare both)."""
@@ -33,14 +35,15 @@ def _jit(function):
     return numba.njit(function, cache=True, nogil=True) if numba else function
 
 
-_nearest, _pseudo, _stochastic, _step = map(
-    _jit, (nearest_quotient, pseudo_round_up, stochastic_round_up, lfsr_step))
+_nearest, _pseudo, _stochastic, _step, _clamp, _signed = map(
+    _jit, (nearest_quotient, pseudo_round_up, stochastic_round_up, lfsr_step, int8_clamp,
+           signed_round))
 
 
 @_jit
 def _round_nearest(x, k, out):
     for i in range(x.size):
-        out[i] = min(max(_nearest(np.int64(x[i]), k), -INT8_MAX), INT8_MAX)
+        out[i] = _clamp(_nearest(np.int64(x[i]), k))
 
 
 @_jit
@@ -55,8 +58,7 @@ def _round_magnitude(x, k, draws, out):
             up = _stochastic(fraction, draws[i])
         else:
             up = _pseudo(fraction, k)
-        quotient = min((magnitude >> k) + up, INT8_MAX)
-        out[i] = -quotient if value < 0 else quotient
+        out[i] = _signed(value, magnitude, k, up)
 
 
 @_jit

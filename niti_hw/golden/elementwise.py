@@ -7,6 +7,8 @@ definition for both.
 
 from __future__ import annotations
 
+from .numbers import INT8_MAX
+
 LFSR_TAPS = 0x80200003
 
 
@@ -34,3 +36,18 @@ def lfsr_step(state):
     """One step of a 32-bit Galois LFSR (states 0..2**32 - 1, never 0): shift right, and XOR the
     taps in when the bit shifted out was 1."""
     return (state >> 1) ^ ((state & 1) * LFSR_TAPS)
+
+
+def int8_clamp(values):
+    """Saturate to [-127, 127] (SPEC): the shift's result on its way to int8. For int32/int64
+    values (the int8 range itself would wrap in `values - 127`)."""
+    return (values - (values - INT8_MAX) * (values > INT8_MAX)
+            - (values + INT8_MAX) * (values < -INT8_MAX))
+
+
+def signed_round(value, magnitude, k: int, up):
+    """R(x, k) of the magnitude modes (pseudo, stochastic): |x| >> k plus the round-up decision,
+    saturated at 127, with the sign of x restored (so the rounding is unbiased for x < 0 too)."""
+    quotient = (magnitude >> k) + up
+    quotient = quotient - (quotient - INT8_MAX) * (quotient > INT8_MAX)
+    return quotient - 2 * quotient * (value < 0)

@@ -42,15 +42,6 @@ def count(x) -> int:
     return math.prod(x.shape)
 
 
-def minimum_in_place(x, limit: int):
-    """x = min(x, limit) without a new array (a fresh large array costs page faults)."""
-    if isinstance(x, np.ndarray):
-        np.minimum(x, limit, out=x)
-    else:
-        x.clamp_(max=limit)
-    return x
-
-
 def as_int_array(x, name: str = "x"):
     """Return `x` as an integer array of its own library (numpy unless it is a tensor), refusing
     floats and bools (SPEC: no float in training)."""

@@ -6,10 +6,11 @@ import numpy as np
 
 from . import compiled
 from .elementwise import (
-    LFSR_TAPS, lfsr_step, nearest_quotient, pseudo_round_up, stochastic_round_up,
+    LFSR_TAPS, int8_clamp, lfsr_step, nearest_quotient, pseudo_round_up, signed_round,
+    stochastic_round_up,
 )
 from .numbers import (
-    INT8_MAX, as_int_array, check_shift, count, minimum_in_place, namespace, saturate_int8,
+    as_int_array, check_shift, count, namespace, saturate_int8,
     value_range,
 )
 
@@ -156,17 +157,11 @@ def shift_round(x, k, mode: str = "pseudo", lanes: LfsrLanes | None = None):
             return rounded
     values = _working_copy(x, k, xp)
     if mode == "nearest":
-        return saturate_int8(nearest_quotient(values, k))
-    quotient = xp.abs(values)
-    fraction = quotient & ((1 << k) - 1)
-    quotient >>= k
+        return xp.astype(int8_clamp(nearest_quotient(values, k)), xp.int8)
+    magnitude = xp.abs(values)
+    fraction = magnitude & ((1 << k) - 1)
     if mode == "pseudo":
-        quotient += pseudo_round_up(fraction, k)
+        up = pseudo_round_up(fraction, k)
     else:
-        device_draws = draws if xp is np else xp.asarray(draws, device=x.device)
-        quotient += stochastic_round_up(fraction, device_draws)
-    minimum_in_place(quotient, INT8_MAX)
-    sign = values >> (8 * values.itemsize - 1)  # -1 where x < 0, else 0
-    quotient ^= sign  # (q ^ -1) - (-1) = -q: restores the sign without a masked pass
-    quotient -= sign
-    return xp.astype(quotient, xp.int8)
+        up = stochastic_round_up(fraction, draws if xp is np else xp.asarray(draws, device=x.device))
+    return xp.astype(signed_round(values, magnitude, k, up), xp.int8)
