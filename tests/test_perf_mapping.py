@@ -14,7 +14,8 @@ from niti_hw.perf.bounds import capacity_bound_bytes, compute_bound_cycles
 from niti_hw.perf.cost import (DEFAULT_PJ, compulsory_bytes, estimate, gemm_cycles, op_costs,
                                op_traffic, sram_energy_table)
 from niti_hw.perf.lowering import ACC, ACT, Op, gemm_op, lower
-from niti_hw.perf.mapping import ORDERS, Mapping, gemm_cost, rtl_mapping, runs_on_rtl
+from niti_hw.perf.mapping import (ORDERS, Blocks, Mapping, array_cycles, gemm_cost, rtl_mapping,
+                                  runs_on_rtl)
 from niti_hw.perf.search import best_mapping, candidate_blocks
 
 SMALL = HardwareParams(rows=4, cols=4, lanes=4, ifmap_sram_kib=1, filter_sram_kib=1,
@@ -53,7 +54,9 @@ def test_a_k_split_adds_partial_sums_in_the_ofmap_sram():
     back to back as the one-block schedule would (4 tiles x 4 passes x 16 beats)."""
     cost = gemm_cost(8, 8, 64, "mnk", 8, 8, 16, SMALL, 8 * 64, 64 * 8, 1, 4)
     assert (cost.partial_sram, cost.partial_dram) == (3 * 64 * 4, 0)
-    assert cost.operand_cycles == 4 * 4 * 16 == timing.tensor_operand_cycles(8, 8, 64, SMALL)
+    blocks = Blocks(8, 8, 64, "mnk", 8, 8, 16)
+    assert array_cycles(blocks, SMALL.dataflow, SMALL) == 4 * 4 * 16 \
+        == timing.tensor_operand_cycles(8, 8, 64, SMALL)
     # With 16 x 16 blocks of C (1 KiB of partial sums) the block does not fit: illegal.
     assert not gemm_cost(16, 16, 64, "mnk", 16, 16, 16, SMALL, 1024, 1024, 1, 4).legal
 
@@ -65,7 +68,8 @@ def test_weight_stationary_partial_sums_by_hand():
     p = SMALL.replace(dataflow="weight_stationary")
     cost = gemm_cost(32, 8, 16, "mnk", 32, 8, 16, p, 512, 128, 1, 4)
     assert (cost.partial_sram, cost.partial_dram) == (3 * 32 * 8 * 4, 0)
-    assert cost.operand_cycles == 4 + 8 * 32 + 4 + 4 - 2 + 3 + 1 == 270
+    assert array_cycles(Blocks(32, 8, 16, "mnk", 32, 8, 16), p.dataflow, p) \
+        == 4 + 8 * 32 + 4 + 4 - 2 + 3 + 1 == 270
     # Twice as many rows: a column of partial sums is 1 KiB and spills: each pass goes to DRAM.
     spilled = gemm_cost(64, 8, 16, "mnk", 64, 8, 16, p, 1024, 128, 1, 4)
     assert spilled.partial_dram == 3 * 64 * 8 * 4

@@ -9,11 +9,11 @@ Hovering over a point of the page shows its whole configuration.
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from niti_hw.atomic_write import atomic_write
 
 AREA = "ecp5_lut4"
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x")  # one per workload
@@ -24,14 +24,9 @@ PLOTS = {"energy-time": ("time_ms", "energy_uj", "time per step (ms)", "energy p
 
 
 def write_text(path: Path, text: str) -> None:
-    """Whole or not at all: a temporary file renamed into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the outputs are ordinary files
-    os.replace(tmp, path)
+    """Whole or not at all (`niti_hw.atomic_write`)."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -80,7 +75,8 @@ def static_plot(path: Path, frame: pd.DataFrame, front: pd.DataFrame) -> None:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 

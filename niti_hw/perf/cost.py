@@ -53,7 +53,8 @@ from niti_hw.perf.bounds import capacity_bound_bytes, compute_bound_cycles
 from niti_hw.perf.fusion import fuse
 from niti_hw.perf.energy import DEFAULT_PJ, check_energy, sram_pj_per_byte
 from niti_hw.perf.lowering import ACC, ACT, INDEX, MASK, WEIGHT, Op
-from niti_hw.perf.mapping import Blocks, Mapping, gemm_cost, rtl_mapping, runs_on_rtl
+from niti_hw.perf.mapping import (Blocks, Mapping, array_cycles, gemm_cost, rtl_mapping,
+                                  runs_on_rtl)
 from niti_hw.perf.scalesim_memory import scalesim_accesses
 from niti_hw.perf.search import OBJECTIVES, best_mapping
 
@@ -132,20 +133,12 @@ def gemm_cycles(m: int, n: int, k: int, params: HardwareParams, timing_model: st
         return timing.scalesim_gemm_cycles(m, n, k, df, params)
     mapping = mapping or rtl_mapping(m, n, k)
     blocks = Blocks(m, n, k, mapping.order, mapping.block_m, mapping.block_n, mapping.block_k)
-    if df == "output_stationary":
-        operand = timing.blocked_tile_cycles(
-            blocks.tiles("m", params.rows) * blocks.tiles("n", params.cols), blocks.trips["k"],
-            blocks.size["k"], blocks.last["k"], params)
-        if datapath == "int8":
-            return operand - 1 + timing.tensor_detect_cycles(params) - DETECT_TAIL
-        return operand - 1 + timing.first_row_latency(params) + params.rows
-    if df == "weight_stationary":
-        return timing.blocked_stationary_cycles(
-            blocks.tiles("k", params.rows) * blocks.tiles("n", params.cols), blocks.trips["m"],
-            blocks.size["m"], blocks.last["m"], params)
-    return timing.blocked_stationary_cycles(
-        blocks.tiles("k", params.rows) * blocks.tiles("m", params.cols), blocks.trips["n"],
-        blocks.size["n"], blocks.last["n"], params)
+    cycles = array_cycles(blocks, df, params)
+    if df != "output_stationary":
+        return cycles
+    if datapath == "int8":
+        return cycles - 1 + timing.tensor_detect_cycles(params) - DETECT_TAIL
+    return cycles - 1 + timing.first_row_latency(params) + params.rows
 
 
 def _gemm_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: int,

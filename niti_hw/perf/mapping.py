@@ -161,7 +161,6 @@ class GemmCost:
     `partial_dram` the same bytes that went to DRAM and back (each way).
     """
 
-    operand_cycles: object
     fetch_a: object
     fetch_b: object
     read_a: object
@@ -178,9 +177,25 @@ def partial_passes(blocks: Blocks, dataflow: str, p: HardwareParams):
     return blocks.tiles("k", p.rows)
 
 
+def array_cycles(blocks: Blocks, dataflow: str, p: HardwareParams):
+    """The array's cycles under a blocked schedule: output stationary from the first operand beat
+    accepted to the last (the datapath's drain is the caller's); WS and IS the whole stationary
+    schedule, first load to last product."""
+    if dataflow == "output_stationary":
+        return timing.blocked_tile_cycles(blocks.tiles("m", p.rows) * blocks.tiles("n", p.cols),
+                                          blocks.trips["k"], blocks.size["k"], blocks.last["k"], p)
+    if dataflow == "weight_stationary":
+        return timing.blocked_stationary_cycles(
+            blocks.tiles("k", p.rows) * blocks.tiles("n", p.cols), blocks.trips["m"],
+            blocks.size["m"], blocks.last["m"], p)
+    return timing.blocked_stationary_cycles(
+        blocks.tiles("k", p.rows) * blocks.tiles("m", p.cols), blocks.trips["n"],
+        blocks.size["n"], blocks.last["n"], p)
+
+
 def gemm_cost(m: int, n: int, k: int, order: str, bm, bn, bk, p: HardwareParams,
               a_values: int, b_values: int, operand_bytes: int, acc_bytes: int) -> GemmCost:
-    """Traffic, operand cycles and legality of mapping(s) (order, bm, bn, bk) of an M x N x K GEMM
+    """Traffic and legality of mapping(s) (order, bm, bn, bk) of an M x N x K GEMM
     whose A is gathered from `a_values` stored values and B from `b_values`."""
     df = p.dataflow
     blocks = Blocks(m, n, k, order, bm, bn, bk)
@@ -196,21 +211,12 @@ def gemm_cost(m: int, n: int, k: int, order: str, bm, bn, bk, p: HardwareParams,
     if df == "output_stationary":
         read_a = m * k * blocks.tiles("n", p.cols)
         read_b = k * n * blocks.tiles("m", p.rows)
-        cycles = timing.blocked_tile_cycles(blocks.tiles("m", p.rows) * blocks.tiles("n", p.cols),
-                                            blocks.trips["k"], blocks.size["k"],
-                                            blocks.last["k"], p)
     elif df == "weight_stationary":
         read_a = m * k * blocks.tiles("n", p.cols)
         read_b = k * n * blocks.trips["m"]
-        cycles = timing.blocked_stationary_cycles(
-            blocks.tiles("k", p.rows) * blocks.tiles("n", p.cols), blocks.trips["m"],
-            blocks.size["m"], blocks.last["m"], p)
     else:
         read_a = m * k * blocks.trips["n"]
         read_b = k * n * blocks.tiles("m", p.cols)
-        cycles = timing.blocked_stationary_cycles(
-            blocks.tiles("k", p.rows) * blocks.tiles("m", p.cols), blocks.trips["n"],
-            blocks.size["n"], blocks.last["n"], p)
     s = blocks.size
     # Partial sums to hold: a block's C across K blocks; else WS/IS's column (row) of one fold.
     fold_partials = {"output_stationary": 0, "weight_stationary": s["m"] * p.cols,
@@ -220,7 +226,6 @@ def gemm_cost(m: int, n: int, k: int, order: str, bm, bn, bk, p: HardwareParams,
              & (np.minimum(s["k"] * s["n"], b_values) * operand_bytes <= half["b"])
              & ((passes == 1) | (held * acc_bytes <= half["c"])))
     return GemmCost(
-        operand_cycles=cycles,
         fetch_a=a_values * operand_bytes * times_a,
         fetch_b=b_values * operand_bytes * times_b,
         read_a=read_a * operand_bytes,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from niti_hw.atomic_write import atomic_write
 from niti_hw.params import HardwareParams
 
 PHASE_MARKERS = {"forward": "o", "error": "s", "gradient": "^"}
@@ -56,7 +57,6 @@ def plot_roofline(tables: dict[str, pd.DataFrame], params: HardwareParams, title
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    tmp.replace(path)
