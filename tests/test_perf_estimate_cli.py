@@ -96,6 +96,10 @@ def test_energy_defaults_round_trip_through_the_option(capsys, tmp_path):
      r"--timing scalesim models SCALE-Sim.s cycles and accesses only; it has no --lanes, "
      r"--dram-bytes-per-cycle"),
     (["--model", "lenet5", "--batch", "0"], r"--batch must be a positive integer; got 0"),
+    (["--gemm", "8x8x8", "--timing", "scalesim", "--fuse"],
+     r"--timing scalesim models SCALE-Sim.s cycles and accesses only; it has no --fuse"),
+    (["--gemm", "8x8x8", "--mapping", "worst"], r"argument --mapping: invalid choice: 'worst'"),
+    (["--gemm", "8x8x8", "--objective", "area"], r"argument --objective: invalid choice: 'area'"),
     (["--gemm", "8x8x8", "--timing", "scalesim", "--mapping", "best"],
      r"--timing scalesim costs SCALE-Sim's own schedule; --mapping best needs --timing rtl"),
     (["--gemm", "8x8x8", "--plot", "/no/such/folder/roof.png"],
