@@ -6,13 +6,17 @@
 (* top =  1  *)
 (* generator = "Amaranth" *)
 module training_core(cfg__valid, i__payload, i__valid, o__ready, u_i__payload, u_i__valid, u_o__ready, clk, rst, cfg__ready, i__ready, o__payload, o__valid, status, u_i__ready, u_o__payload, u_o__valid, cfg__payload);
-  input [36:0] cfg__payload;
-  wire [36:0] cfg__payload;
-  wire [36:0] \cfg__payload$18 ;
+  input [68:0] cfg__payload;
+  wire [68:0] cfg__payload;
+  wire [68:0] \cfg__payload$18 ;
+  wire [15:0] \cfg__payload$18.band ;
+  wire [15:0] \cfg__payload$18.block ;
   wire [15:0] \cfg__payload$18.m ;
   wire [3:0] \cfg__payload$18.m_u ;
   wire [15:0] \cfg__payload$18.n ;
   wire \cfg__payload$18.rule ;
+  wire [15:0] \cfg__payload.band ;
+  wire [15:0] \cfg__payload.block ;
   wire [15:0] \cfg__payload.m ;
   wire [3:0] \cfg__payload.m_u ;
   wire [15:0] \cfg__payload.n ;
@@ -256,6 +260,8 @@ module training_core(cfg__valid, i__payload, i__valid, o__ready, u_i__payload, u
   assign \cfg__payload.n  = cfg__payload[31:16];
   assign \cfg__payload.rule  = cfg__payload[32];
   assign \cfg__payload.m_u  = cfg__payload[36:33];
+  assign \cfg__payload.band  = cfg__payload[52:37];
+  assign \cfg__payload.block  = cfg__payload[68:53];
   assign \i__payload.a  = i__payload[63:0];
   assign \i__payload.a[0]  = i__payload[7:0];
   assign \i__payload.a[1]  = i__payload[15:8];
@@ -333,6 +339,8 @@ module training_core(cfg__valid, i__payload, i__valid, o__ready, u_i__payload, u
   assign \cfg__payload$18.n  = cfg__payload[31:16];
   assign \cfg__payload$18.rule  = cfg__payload[32];
   assign \cfg__payload$18.m_u  = cfg__payload[36:33];
+  assign \cfg__payload$18.band  = cfg__payload[52:37];
+  assign \cfg__payload$18.block  = cfg__payload[68:53];
   assign \i__payload$21.a  = i__payload[63:0];
   assign \i__payload$21.a[0]  = i__payload[7:0];
   assign \i__payload$21.a[1]  = i__payload[15:8];
@@ -413,165 +421,242 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [31:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg \$103 ;
-  reg [15:0] \$104 ;
-  reg \$105 ;
-  reg [31:0] \$106 ;
-  reg [31:0] \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  wire [32:0] \$100 ;
+  wire [3:0] \$101 ;
+  wire \$102 ;
+  wire [32:0] \$103 ;
+  wire [3:0] \$104 ;
+  wire \$105 ;
+  wire [32:0] \$106 ;
+  wire [3:0] \$107 ;
+  wire \$108 ;
+  wire [32:0] \$109 ;
   wire [16:0] \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg [14:0] \$113 ;
-  reg \$114 ;
-  reg \$115 ;
-  reg [15:0] \$116 ;
-  reg [15:0] \$117 ;
-  reg \$118 ;
-  reg [3:0] \$119 ;
+  wire [3:0] \$110 ;
+  wire \$111 ;
+  wire [32:0] \$112 ;
+  wire [3:0] \$113 ;
+  wire \$114 ;
+  wire [32:0] \$115 ;
+  wire [3:0] \$116 ;
+  wire \$117 ;
+  wire [32:0] \$118 ;
+  wire [3:0] \$119 ;
   wire \$12 ;
-  reg [13:0] \$120 ;
-  reg [31:0] \$121 ;
-  reg [15:0] \$122 ;
-  reg [31:0] \$123 ;
-  reg [3:0] \$124 ;
-  reg [2:0] \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg [31:0] \$128 ;
-  reg \$129 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire [15:0] \$123 ;
+  wire \$124 ;
+  wire [6:0] \$125 ;
+  wire [6:0] \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire [16:0] \$13 ;
-  reg \$130 ;
-  reg [3:0] \$131 ;
-  reg [14:0] \$132 ;
-  reg [7:0] \$133 ;
-  reg [14:0] \$134 ;
-  reg [5:0] \$135 ;
-  reg [5:0] \$136 ;
+  reg [15:0] \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg [15:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
+  reg \$140 ;
+  reg [15:0] \$141 ;
+  reg [31:0] \$142 ;
+  reg [15:0] \$143 ;
+  reg \$144 ;
+  reg [31:0] \$145 ;
+  reg [15:0] \$146 ;
+  reg \$147 ;
+  reg [15:0] \$148 ;
+  reg [15:0] \$149 ;
   wire \$15 ;
+  reg \$150 ;
+  reg [31:0] \$151 ;
+  reg [31:0] \$152 ;
+  reg [15:0] \$153 ;
+  reg \$154 ;
+  reg [15:0] \$155 ;
+  reg \$156 ;
+  reg [31:0] \$157 ;
+  reg [15:0] \$158 ;
+  reg [15:0] \$159 ;
   wire [15:0] \$16 ;
+  reg \$160 ;
+  reg [31:0] \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg [14:0] \$167 ;
+  reg \$168 ;
+  reg \$169 ;
   wire [15:0] \$17 ;
+  reg [15:0] \$170 ;
+  reg [15:0] \$171 ;
+  reg \$172 ;
+  reg [3:0] \$173 ;
+  reg [13:0] \$174 ;
+  reg [15:0] \$175 ;
+  reg [15:0] \$176 ;
+  reg [31:0] \$177 ;
+  reg [15:0] \$178 ;
+  reg [31:0] \$179 ;
   wire \$18 ;
+  reg [3:0] \$180 ;
+  reg [2:0] \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg [31:0] \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg [31:0] \$187 ;
+  reg [3:0] \$188 ;
+  reg [14:0] \$189 ;
   wire \$19 ;
+  reg [7:0] \$190 ;
+  reg [14:0] \$191 ;
+  reg [5:0] \$192 ;
+  reg [5:0] \$193 ;
   wire \$2 ;
   wire \$20 ;
-  wire [16:0] \$21 ;
-  wire [32:0] \$22 ;
-  wire [16:0] \$23 ;
-  wire [16:0] \$24 ;
-  wire [16:0] \$25 ;
-  wire \$26 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [16:0] \$26 ;
   wire [32:0] \$27 ;
-  wire [32:0] \$28 ;
-  wire [32:0] \$29 ;
+  wire [16:0] \$28 ;
+  wire \$29 ;
   wire [7:0] \$3 ;
-  wire [16:0] \$30 ;
-  wire \$31 ;
-  wire [32:0] \$32 ;
-  wire [32:0] \$33 ;
-  wire \$34 ;
-  wire [15:0] \$35 ;
-  wire \$36 ;
-  wire [15:0] \$37 ;
-  wire [15:0] \$38 ;
-  wire [16:0] \$39 ;
+  wire [32:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [16:0] \$32 ;
+  wire \$33 ;
+  wire [16:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
+  wire \$37 ;
+  wire [32:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
   wire [32:0] \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
+  wire [32:0] \$41 ;
+  wire [32:0] \$42 ;
+  wire [16:0] \$43 ;
   wire \$44 ;
-  wire \$45 ;
+  wire [16:0] \$45 ;
   wire \$46 ;
-  wire [15:0] \$47 ;
-  wire [32:0] \$48 ;
-  wire [4:0] \$49 ;
+  wire [16:0] \$47 ;
+  wire \$48 ;
+  wire [32:0] \$49 ;
   wire \$5 ;
-  wire [19:0] \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire [3:0] \$53 ;
+  wire [32:0] \$50 ;
+  wire [32:0] \$51 ;
+  wire [32:0] \$52 ;
+  wire \$53 ;
   wire \$54 ;
-  wire [32:0] \$55 ;
-  wire [32:0] \$56 ;
-  wire [32:0] \$57 ;
-  wire [3:0] \$58 ;
-  wire \$59 ;
+  wire [16:0] \$55 ;
+  wire [16:0] \$56 ;
+  wire [16:0] \$57 ;
+  wire \$58 ;
+  wire [32:0] \$59 ;
   wire \$6 ;
-  wire [32:0] \$60 ;
-  wire [3:0] \$61 ;
-  wire \$62 ;
-  wire [32:0] \$63 ;
-  wire [3:0] \$64 ;
-  wire \$65 ;
+  wire \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire \$63 ;
+  wire [32:0] \$64 ;
+  wire [32:0] \$65 ;
   wire [32:0] \$66 ;
-  wire [3:0] \$67 ;
-  wire \$68 ;
-  wire [32:0] \$69 ;
+  wire [32:0] \$67 ;
+  wire [32:0] \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [3:0] \$70 ;
-  wire \$71 ;
-  wire [32:0] \$72 ;
-  wire [3:0] \$73 ;
-  wire \$74 ;
-  wire [32:0] \$75 ;
-  wire [3:0] \$76 ;
-  wire \$77 ;
+  wire \$70 ;
+  wire [15:0] \$71 ;
+  wire \$72 ;
+  wire [16:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [15:0] \$75 ;
+  wire [15:0] \$76 ;
+  wire [16:0] \$77 ;
   wire [32:0] \$78 ;
-  wire [3:0] \$79 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [15:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
-  wire [6:0] \$83 ;
-  wire [6:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  reg [15:0] \$88 ;
-  reg \$89 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [15:0] \$85 ;
+  wire [32:0] \$86 ;
+  wire [4:0] \$87 ;
+  wire [19:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg [15:0] \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg [15:0] \$99 ;
+  wire \$90 ;
+  wire [16:0] \$91 ;
+  wire [20:0] \$92 ;
+  wire [3:0] \$93 ;
+  wire \$94 ;
+  wire [32:0] \$95 ;
+  wire [32:0] \$96 ;
+  wire [32:0] \$97 ;
+  wire [3:0] \$98 ;
+  wire \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
+  reg \$signal$101  = 1'h0;
+  reg [5:0] \$signal$106  = 6'h00;
   reg \$signal$18  = 1'h0;
   wire \$signal$20 ;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$29 ;
   reg \$signal$47  = 1'h0;
   reg [15:0] \$signal$52  = 16'h0000;
+  reg [31:0] \$signal$60  = 32'd0;
+  reg [15:0] \$signal$61  = 16'h0000;
   reg [15:0] \$signal$62  = 16'h0000;
   reg \$signal$63  = 1'h0;
-  reg [15:0] \$signal$66  = 16'h0000;
-  reg [15:0] \$signal$67  = 16'h0000;
-  reg [31:0] \$signal$68  = 32'd0;
-  reg [31:0] \$signal$70  = 32'd0;
-  reg \$signal$77  = 1'h0;
-  reg [15:0] \$signal$81  = 16'h0000;
+  reg [15:0] \$signal$64  = 16'h0000;
+  reg \$signal$65  = 1'h0;
+  reg \$signal$66  = 1'h0;
+  reg \$signal$67  = 1'h0;
+  reg [15:0] \$signal$68  = 16'h0000;
+  reg [31:0] \$signal$69  = 32'd0;
+  reg [15:0] \$signal$70  = 16'h0000;
+  reg [15:0] \$signal$71  = 16'h0000;
+  reg [31:0] \$signal$72  = 32'd0;
+  reg [15:0] \$signal$74  = 16'h0000;
+  reg [15:0] \$signal$76  = 16'h0000;
+  reg [15:0] \$signal$78  = 16'h0000;
+  reg [15:0] \$signal$79  = 16'h0000;
+  reg [15:0] \$signal$80  = 16'h0000;
   reg [31:0] \$signal$82  = 32'd0;
-  reg \$signal$84  = 1'h0;
-  reg \$signal$86  = 1'h0;
-  reg [5:0] \$signal$91  = 6'h00;
+  reg [15:0] \$signal$85  = 16'h0000;
+  reg \$signal$92  = 1'h0;
+  reg [15:0] \$signal$96  = 16'h0000;
+  reg [31:0] \$signal$97  = 32'd0;
+  reg \$signal$99  = 1'h0;
   reg accepting = 1'h0;
   reg at_last = 1'h0;
+  reg band_last_row = 1'h0;
+  reg [31:0] block_elems = 32'd0;
   reg [31:0] block_step = 32'd0;
-  input [36:0] cfg__payload;
-  wire [36:0] cfg__payload;
+  reg [31:0] cb_e = 32'd0;
+  reg cb_last_col = 1'h0;
+  input [68:0] cfg__payload;
+  wire [68:0] cfg__payload;
+  wire [15:0] \cfg__payload.band ;
+  wire [15:0] \cfg__payload.block ;
   wire [15:0] \cfg__payload.m ;
   wire [3:0] \cfg__payload.m_u ;
   wire [15:0] \cfg__payload.n ;
@@ -684,12 +769,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [3:0] keep_bits = 4'h0;
   reg [14:0] last_beat = 15'h0000;
   reg [14:0] last_but_one = 15'h0000;
-  reg last_row = 1'h0;
   reg [3:0] mu = 4'h0;
   reg [3:0] mul_step = 4'h0;
-  reg [15:0] n_left = 16'h0000;
   output [78:0] o__payload;
   wire [78:0] o__payload;
+  wire [5:0] \o__payload$105 ;
   wire [78:0] \o__payload$37 ;
   wire [63:0] \o__payload$37.data ;
   wire [7:0] \o__payload$37.data[0] ;
@@ -714,7 +798,6 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [31:0] \o__payload$54.c[6] ;
   wire [31:0] \o__payload$54.c[7] ;
   wire \o__payload$54.last ;
-  wire [5:0] \o__payload$90 ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -734,9 +817,9 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire \o__ready$39 ;
   output o__valid;
   wire o__valid;
+  wire \o__valid$104 ;
   wire \o__valid$41 ;
   wire \o__valid$56 ;
-  wire \o__valid$89 ;
   reg one_beat = 1'h0;
   wire ram_advance;
   reg ram_valid = 1'h0;
@@ -756,8 +839,6 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg rd_valid0 = 1'h0;
   reg rd_valid1 = 1'h0;
   reg replay;
-  reg [31:0] row_e = 32'd0;
-  reg [15:0] row_i = 16'h0000;
   input rst;
   wire rst;
   reg [31:0] size = 32'd0;
@@ -771,6 +852,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg tile_last0 = 1'h0;
   (* keep = 32'd1 *)
   reg tile_valid0 = 1'h0;
+  reg [31:0] top_e = 32'd0;
   (* init = 4'h0 *)
   wire [3:0] w_count;
   reg [31:0] w_e0 = 32'd0;
@@ -815,180 +897,252 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$12  = \$signal$52  <= 5'h10;
   assign \$13  = in_n_left - 4'h8;
   assign \$14  = in_n_left <= 5'h10;
-  assign \$15  = row_i < \$signal$62 ;
-  assign \$16  = \$signal$63  ? n_left : 16'h0008;
+  assign \$15  = \$signal$61  < \$signal$62 ;
+  assign \$16  = \$signal$63  ? \$signal$64  : 16'h0008;
   assign \$17  = \$15  ? \$16  : 16'h0000;
   assign \$18  = drain_last0 & \$signal$63 ;
-  assign \$19  = \$18  & last_row;
+  assign \$19  = \$18  & \$signal$65 ;
   assign \$20  = ~ tile_last0;
-  assign \$21  = row_i + 1'h1;
-  assign \$22  = row_e + cn;
-  assign \$23  = \$signal$66  + 4'h8;
-  assign \$24  = \$signal$66  + 4'h8;
-  assign \$25  = \$signal$67  - 4'h8;
-  assign \$26  = \$signal$67  <= 5'h10;
-  assign \$27  = \$signal$68  + block_step;
-  assign \$28  = \$signal$68  + block_step;
-  assign \$29  = \$signal$68  + block_step;
-  assign \$30  = n_left - 4'h8;
-  assign \$31  = n_left <= 5'h10;
-  assign \$32  = \$signal$70  + 4'h8;
-  assign \$33  = \$signal$70  + 4'h8;
-  assign \$34  = issue & at_last;
-  assign \$35  = rd_beat + 1'h1;
-  assign \$36  = rd_beat == last_but_one;
-  assign \$37  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
-  assign \$40  = size + \$signal$82 ;
-  assign \$41  = ! \$signal$62 ;
-  assign \$42  = ! cn;
-  assign \$43  = \$41  | \$42 ;
-  assign \$44  = size > 15'h4000;
-  assign \$45  = \$43  | \$44 ;
-  assign \$46  = size <= 4'h8;
-  assign \$49  = mul_step + 1'h1;
-  assign \$50  = cn * 4'h8;
-  assign \$51  = \$signal$62  <= 4'h8;
-  assign \$52  = cn <= 4'h8;
-  assign \$53  = \$signal$77  ? mu : 4'h7;
-  assign \$54  = mul_step == 4'hf;
-  assign \$55  = size - 1'h1;
-  assign \$57  = size - 1'h1;
-  assign \$58  = \$57 [2:0] + 1'h1;
-  assign \$59  = \$58  > 1'h0;
-  assign \$60  = size - 1'h1;
-  assign \$61  = \$60 [2:0] + 1'h1;
-  assign \$62  = \$61  > 1'h1;
-  assign \$63  = size - 1'h1;
-  assign \$64  = \$63 [2:0] + 1'h1;
-  assign \$65  = \$64  > 2'h2;
-  assign \$66  = size - 1'h1;
-  assign \$67  = \$66 [2:0] + 1'h1;
-  assign \$68  = \$67  > 2'h3;
-  assign \$69  = size - 1'h1;
-  assign \$70  = \$69 [2:0] + 1'h1;
-  assign \$71  = \$70  > 3'h4;
-  assign \$72  = size - 1'h1;
-  assign \$73  = \$72 [2:0] + 1'h1;
-  assign \$74  = \$73  > 3'h5;
-  assign \$75  = size - 1'h1;
-  assign \$76  = \$75 [2:0] + 1'h1;
-  assign \$77  = \$76  > 3'h6;
-  assign \$78  = size - 1'h1;
-  assign \$79  = \$78 [2:0] + 1'h1;
-  assign \$80  = \$79  > 3'h7;
-  assign \$81  = last_beat - 1'h1;
-  assign \$82  = \o__payload$90  > keep_bits;
-  assign \$83  = \o__payload$90  - keep_bits;
-  assign \$84  = \$82  ? \$83  : 7'h00;
-  assign \$85  = ! \o__payload$90 ;
-  assign \$86  = \$signal$77  & \$85 ;
-  assign \$87  = issue & at_last;
+  assign \$21  = \$signal$63  | \$signal$66 ;
+  assign \$22  = ~ \$21 ;
+  assign \$23  = \$signal$65  | \$signal$67 ;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = ~ \$signal$63 ;
+  assign \$26  = \$signal$61  + 1'h1;
+  assign \$27  = \$signal$60  + cn;
+  assign \$28  = \$signal$64  - 4'h8;
+  assign \$29  = \$signal$64  <= 5'h10;
+  assign \$30  = \$signal$69  + 4'h8;
+  assign \$31  = \$signal$69  + 4'h8;
+  assign \$32  = \$signal$70  - 1'h1;
+  assign \$33  = \$signal$70  == 1'h1;
+  assign \$34  = \$signal$68  + 4'h8;
+  assign \$35  = \$signal$68  + 4'h8;
+  assign \$36  = \$signal$71  - 4'h8;
+  assign \$37  = \$signal$71  <= 5'h10;
+  assign \$38  = \$signal$72  + block_step;
+  assign \$39  = ! \$signal$76 ;
+  assign \$40  = cb_e + block_step;
+  assign \$41  = cb_e + block_step;
+  assign \$42  = cb_e + block_step;
+  assign \$43  = \$signal$78  - 1'h1;
+  assign \$44  = \$signal$78  == 1'h1;
+  assign \$45  = \$signal$64  - 4'h8;
+  assign \$46  = \$signal$64  <= 5'h10;
+  assign \$47  = \$signal$64  - 4'h8;
+  assign \$48  = \$signal$64  <= 5'h10;
+  assign \$49  = top_e + block_elems;
+  assign \$50  = top_e + block_elems;
+  assign \$51  = top_e + block_elems;
+  assign \$52  = top_e + block_elems;
+  assign \$53  = ! \$signal$76 ;
+  assign \$54  = ! \$signal$85 ;
+  assign \$55  = \$signal$68  + 4'h8;
+  assign \$56  = \$signal$68  + 4'h8;
+  assign \$57  = \$signal$71  - 4'h8;
+  assign \$58  = \$signal$71  <= 5'h10;
+  assign \$59  = \$signal$72  + block_step;
+  assign \$60  = ! \$signal$76 ;
+  assign \$61  = \$signal$68  + 4'h8;
+  assign \$62  = \$signal$71  - 4'h8;
+  assign \$63  = \$signal$71  <= 5'h10;
+  assign \$64  = \$signal$72  + block_step;
+  assign \$65  = \$signal$72  + block_step;
+  assign \$66  = \$signal$72  + block_step;
+  assign \$67  = \$signal$72  + block_step;
+  assign \$68  = \$signal$72  + block_step;
+  assign \$69  = ! \$signal$85 ;
+  assign \$70  = issue & at_last;
+  assign \$71  = rd_beat + 1'h1;
+  assign \$72  = rd_beat == last_but_one;
+  assign \$73  = cfg__payload[52:37] - 1'h1;
+  assign \$74  = cfg__payload[68:53] - 1'h1;
+  assign \$75  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
+  assign \$78  = size + \$signal$97 ;
+  assign \$79  = ! \$signal$62 ;
+  assign \$80  = ! cn;
+  assign \$81  = \$79  | \$80 ;
+  assign \$82  = size > 15'h4000;
+  assign \$83  = \$81  | \$82 ;
+  assign \$84  = size <= 4'h8;
+  assign \$87  = mul_step + 1'h1;
+  assign \$88  = cn * 4'h8;
+  assign \$89  = \$signal$62  <= 4'h8;
+  assign \$90  = cn <= 4'h8;
+  assign \$91  = \$signal$76  + 1'h1;
+  assign \$92  = \$91  * 4'h8;
+  assign \$93  = \$signal$92  ? mu : 4'h7;
+  assign \$94  = mul_step == 4'hf;
+  assign \$95  = size - 1'h1;
+  assign \$97  = size - 1'h1;
+  assign \$98  = \$97 [2:0] + 1'h1;
+  assign \$99  = \$98  > 1'h0;
+  assign \$100  = size - 1'h1;
+  assign \$101  = \$100 [2:0] + 1'h1;
+  assign \$102  = \$101  > 1'h1;
+  assign \$103  = size - 1'h1;
+  assign \$104  = \$103 [2:0] + 1'h1;
+  assign \$105  = \$104  > 2'h2;
+  assign \$106  = size - 1'h1;
+  assign \$107  = \$106 [2:0] + 1'h1;
+  assign \$108  = \$107  > 2'h3;
+  assign \$109  = size - 1'h1;
+  assign \$110  = \$109 [2:0] + 1'h1;
+  assign \$111  = \$110  > 3'h4;
+  assign \$112  = size - 1'h1;
+  assign \$113  = \$112 [2:0] + 1'h1;
+  assign \$114  = \$113  > 3'h5;
+  assign \$115  = size - 1'h1;
+  assign \$116  = \$115 [2:0] + 1'h1;
+  assign \$117  = \$116  > 3'h6;
+  assign \$118  = size - 1'h1;
+  assign \$119  = \$118 [2:0] + 1'h1;
+  assign \$120  = \$119  > 3'h7;
+  assign \$121  = ! \$signal$76 ;
+  assign \$122  = ! \$signal$85 ;
+  assign \$123  = last_beat - 1'h1;
+  assign \$124  = \o__payload$105  > keep_bits;
+  assign \$125  = \o__payload$105  - keep_bits;
+  assign \$126  = \$124  ? \$125  : 7'h00;
+  assign \$127  = ! \o__payload$105 ;
+  assign \$128  = \$signal$92  & \$127 ;
+  assign \$129  = issue & at_last;
   always @(posedge clk)
-    in_n_left <= \$88 ;
+    in_n_left <= \$130 ;
   always @(posedge clk)
-    \$signal$47  <= \$89 ;
+    \$signal$47  <= \$131 ;
   always @(posedge clk)
-    accepting <= \$90 ;
+    accepting <= \$132 ;
   always @(posedge clk)
-    \$signal$52  <= \$91 ;
+    \$signal$52  <= \$133 ;
   always @(posedge clk)
-    in_last_row <= \$92 ;
+    in_last_row <= \$134 ;
   always @(posedge clk)
     drain_row0 <= \o__payload$54 [255:0];
   always @(posedge clk)
-    drain_valid0 <= \$93 ;
+    drain_valid0 <= \$135 ;
   always @(posedge clk)
-    drain_last0 <= \$94 ;
+    drain_last0 <= \$136 ;
   always @(posedge clk)
-    tile_valid0 <= \$95 ;
+    tile_valid0 <= \$137 ;
   always @(posedge clk)
-    tile_last0 <= \$96 ;
+    tile_last0 <= \$138 ;
   always @(posedge clk)
-    wr_en <= \$97 ;
+    wr_en <= \$139 ;
   always @(posedge clk)
     wr_row <= drain_row0;
   always @(posedge clk)
-    w_e0 <= row_e;
+    w_e0 <= \$signal$60 ;
   always @(posedge clk)
     wr_count <= \$17 [3:0];
   always @(posedge clk)
-    \$signal$18  <= \$98 ;
+    \$signal$18  <= \$140 ;
   always @(posedge clk)
-    row_i <= \$99 ;
+    \$signal$61  <= \$141 ;
   always @(posedge clk)
-    row_e <= \$100 ;
+    \$signal$60  <= \$142 ;
   always @(posedge clk)
-    \$signal$66  <= \$101 ;
+    \$signal$64  <= \$143 ;
   always @(posedge clk)
-    n_left <= \$102 ;
+    \$signal$63  <= \$144 ;
   always @(posedge clk)
-    \$signal$63  <= \$103 ;
+    \$signal$69  <= \$145 ;
   always @(posedge clk)
-    \$signal$67  <= \$104 ;
+    \$signal$70  <= \$146 ;
   always @(posedge clk)
-    last_row <= \$105 ;
+    \$signal$66  <= \$147 ;
   always @(posedge clk)
-    \$signal$68  <= \$106 ;
+    \$signal$68  <= \$148 ;
   always @(posedge clk)
-    \$signal$70  <= \$107 ;
+    \$signal$71  <= \$149 ;
   always @(posedge clk)
-    rd_valid0 <= \$108 ;
+    \$signal$65  <= \$150 ;
   always @(posedge clk)
-    rd_last0 <= \$109 ;
+    \$signal$72  <= \$151 ;
   always @(posedge clk)
-    rd_valid1 <= \$110 ;
+    cb_e <= \$152 ;
   always @(posedge clk)
-    rd_last1 <= \$111 ;
+    \$signal$78  <= \$153 ;
   always @(posedge clk)
-    ram_valid <= \$112 ;
+    \$signal$67  <= \$154 ;
   always @(posedge clk)
-    rd_beat <= \$113 ;
+    \$signal$74  <= \$155 ;
   always @(posedge clk)
-    at_last <= \$114 ;
+    cb_last_col <= \$156 ;
   always @(posedge clk)
-    cfg__ready <= \$115 ;
+    top_e <= \$157 ;
   always @(posedge clk)
-    \$signal$62  <= \$116 ;
+    \$signal$79  <= \$158 ;
   always @(posedge clk)
-    cn <= \$117 ;
+    \$signal$80  <= \$159 ;
   always @(posedge clk)
-    \$signal$77  <= \$118 ;
+    band_last_row <= \$160 ;
   always @(posedge clk)
-    mu <= \$119 ;
+    \$signal$82  <= \$161 ;
   always @(posedge clk)
-    status <= \$120 ;
+    rd_valid0 <= \$162 ;
   always @(posedge clk)
-    size <= \$121 ;
+    rd_last0 <= \$163 ;
   always @(posedge clk)
-    \$signal$81  <= \$122 ;
+    rd_valid1 <= \$164 ;
   always @(posedge clk)
-    \$signal$82  <= \$123 ;
+    rd_last1 <= \$165 ;
   always @(posedge clk)
-    mul_step <= \$124 ;
+    ram_valid <= \$166 ;
   always @(posedge clk)
-    fsm_state <= \$125 ;
+    rd_beat <= \$167 ;
   always @(posedge clk)
-    \$signal$84  <= \$126 ;
+    at_last <= \$168 ;
   always @(posedge clk)
-    one_beat <= \$127 ;
+    cfg__ready <= \$169 ;
   always @(posedge clk)
-    block_step <= \$128 ;
+    \$signal$62  <= \$170 ;
   always @(posedge clk)
-    \$signal$86  <= \$129 ;
+    cn <= \$171 ;
   always @(posedge clk)
-    cn_fits <= \$130 ;
+    \$signal$92  <= \$172 ;
   always @(posedge clk)
-    keep_bits <= \$131 ;
+    mu <= \$173 ;
   always @(posedge clk)
-    last_beat <= \$132 ;
+    status <= \$174 ;
   always @(posedge clk)
-    final_keep <= \$133 ;
+    \$signal$85  <= \$175 ;
   always @(posedge clk)
-    last_but_one <= \$134 ;
+    \$signal$76  <= \$176 ;
   always @(posedge clk)
-    \$signal$91  <= \$135 ;
+    size <= \$177 ;
   always @(posedge clk)
-    k <= \$136 ;
+    \$signal$96  <= \$178 ;
+  always @(posedge clk)
+    \$signal$97  <= \$179 ;
+  always @(posedge clk)
+    mul_step <= \$180 ;
+  always @(posedge clk)
+    fsm_state <= \$181 ;
+  always @(posedge clk)
+    \$signal$99  <= \$182 ;
+  always @(posedge clk)
+    one_beat <= \$183 ;
+  always @(posedge clk)
+    block_step <= \$184 ;
+  always @(posedge clk)
+    \$signal$101  <= \$185 ;
+  always @(posedge clk)
+    cn_fits <= \$186 ;
+  always @(posedge clk)
+    block_elems <= \$187 ;
+  always @(posedge clk)
+    keep_bits <= \$188 ;
+  always @(posedge clk)
+    last_beat <= \$189 ;
+  always @(posedge clk)
+    final_keep <= \$190 ;
+  always @(posedge clk)
+    last_but_one <= \$191 ;
+  always @(posedge clk)
+    \$signal$106  <= \$192 ;
+  always @(posedge clk)
+    k <= \$193 ;
   \training_core.datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
@@ -1002,8 +1156,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     .clk(clk),
     .i__payload(\i__payload$17 ),
     .i__valid(wr_en),
-    .o__payload(\o__payload$90 ),
-    .o__valid(\o__valid$89 ),
+    .o__payload(\o__payload$105 ),
+    .o__valid(\o__valid$104 ),
     .rst(rst)
   );
   \training_core.datapath.pad  pad (
@@ -1045,13 +1199,13 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = in_n_left;
+    \$130  = in_n_left;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
       if (\$signal$47 ) begin
-        \$88  = cn;
+        \$130  = cn;
       end else begin
-        \$88  = \$13 [15:0];
+        \$130  = \$13 [15:0];
       end
     end
     casez (fsm_state)
@@ -1060,21 +1214,21 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$88  = cn;
+          \$130  = cn;
     endcase
     if (rst) begin
-      \$88  = 16'h0000;
+      \$130  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \$signal$47 ;
+    \$131  = \$signal$47 ;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
       if (\$signal$47 ) begin
-        \$89  = cn_fits;
+        \$131  = cn_fits;
       end else begin
-        \$89  = \$14 ;
+        \$131  = \$14 ;
       end
     end
     casez (fsm_state)
@@ -1083,19 +1237,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$89  = cn_fits;
+          \$131  = cn_fits;
     endcase
     if (rst) begin
-      \$89  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = accepting;
+    \$132  = accepting;
     if (\$10 ) begin
       if (\$signal$47 ) begin
         if (in_last_row) begin
-          \$90  = 1'h0;
+          \$132  = 1'h0;
         end
       end
     end
@@ -1106,24 +1260,24 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$signal$84 ) begin
+          if (\$signal$99 ) begin
           end else begin
-            \$90  = 1'h1;
+            \$132  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$90  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \$signal$52 ;
+    \$133  = \$signal$52 ;
     if (\$10 ) begin
       if (\$signal$47 ) begin
         (* full_case = 32'd1 *)
         if (in_last_row) begin
         end else begin
-          \$91  = \$11 [15:0];
+          \$133  = \$11 [15:0];
         end
       end
     end
@@ -1133,21 +1287,21 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$91  = \$signal$62 ;
+          \$133  = \$signal$62 ;
     endcase
     if (rst) begin
-      \$91  = 16'h0000;
+      \$133  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = in_last_row;
+    \$134  = in_last_row;
     if (\$10 ) begin
       if (\$signal$47 ) begin
         (* full_case = 32'd1 *)
         if (in_last_row) begin
         end else begin
-          \$92  = \$12 ;
+          \$134  = \$12 ;
         end
       end
     end
@@ -1157,65 +1311,69 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$92  = \$signal$86 ;
+          \$134  = \$signal$101 ;
     endcase
     if (rst) begin
-      \$92  = 1'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \o__valid$56 ;
+    \$135  = \o__valid$56 ;
     if (rst) begin
-      \$93  = 1'h0;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \o__payload$54 [256];
+    \$136  = \o__payload$54 [256];
     if (rst) begin
-      \$94  = 1'h0;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \o__valid$56 ;
+    \$137  = \o__valid$56 ;
     if (rst) begin
-      \$95  = 1'h0;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \o__payload$54 [256];
+    \$138  = \o__payload$54 [256];
     if (rst) begin
-      \$96  = 1'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = drain_valid0;
+    \$139  = drain_valid0;
     if (rst) begin
-      \$97  = 1'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \$19 ;
+    \$140  = \$19 ;
     if (rst) begin
-      \$98  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = row_i;
+    \$141  = \$signal$61 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$20 ) begin
-        \$99  = \$21 [15:0];
-      end else if (\$signal$63 ) begin
-        \$99  = \$24 [15:0];
+        \$141  = \$26 [15:0];
+      end else if (\$22 ) begin
+        \$141  = \$signal$68 ;
+      end else if (\$24 ) begin
+        \$141  = \$35 [15:0];
+      end else if (\$25 ) begin
+        \$141  = \$signal$79 ;
       end else begin
-        \$99  = \$signal$66 ;
+        \$141  = \$56 [15:0];
       end
     end
     casez (fsm_state)
@@ -1224,23 +1382,27 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$99  = 16'h0000;
+          \$141  = 16'h0000;
     endcase
     if (rst) begin
-      \$99  = 16'h0000;
+      \$141  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = row_e;
+    \$142  = \$signal$60 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$20 ) begin
-        \$100  = \$22 [31:0];
-      end else if (\$signal$63 ) begin
-        \$100  = \$29 [31:0];
+        \$142  = \$27 [31:0];
+      end else if (\$22 ) begin
+        \$142  = \$31 [31:0];
+      end else if (\$24 ) begin
+        \$142  = \$42 [31:0];
+      end else if (\$25 ) begin
+        \$142  = \$52 [31:0];
       end else begin
-        \$100  = \$33 [31:0];
+        \$142  = \$68 [31:0];
       end
     end
     casez (fsm_state)
@@ -1249,43 +1411,26 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$100  = 32'd0;
+          \$142  = 32'd0;
     endcase
     if (rst) begin
-      \$100  = 32'd0;
+      \$142  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \$signal$66 ;
-    if (tile_valid0) begin
-      if (\$20 ) begin
-      end else if (\$signal$63 ) begin
-        \$101  = \$23 [15:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$101  = 16'h0000;
-    endcase
-    if (rst) begin
-      \$101  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = n_left;
+    \$143  = \$signal$64 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$20 ) begin
-      end else if (\$signal$63 ) begin
-        \$102  = cn;
+      end else if (\$22 ) begin
+        \$143  = \$28 [15:0];
+      end else if (\$24 ) begin
+        \$143  = \$signal$74 ;
+      end else if (\$25 ) begin
+        \$143  = \$45 [15:0];
       end else begin
-        \$102  = \$30 [15:0];
+        \$143  = cn;
       end
     end
     casez (fsm_state)
@@ -1294,22 +1439,26 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$102  = cn;
+          \$143  = cn;
     endcase
     if (rst) begin
-      \$102  = 16'h0000;
+      \$143  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \$signal$63 ;
+    \$144  = \$signal$63 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$20 ) begin
-      end else if (\$signal$63 ) begin
-        \$103  = cn_fits;
+      end else if (\$22 ) begin
+        \$144  = \$29 ;
+      end else if (\$24 ) begin
+        \$144  = cb_last_col;
+      end else if (\$25 ) begin
+        \$144  = \$46 ;
       end else begin
-        \$103  = \$31 ;
+        \$144  = cn_fits;
       end
     end
     casez (fsm_state)
@@ -1318,85 +1467,26 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$103  = cn_fits;
+          \$144  = cn_fits;
     endcase
     if (rst) begin
-      \$103  = 1'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \$signal$67 ;
-    if (tile_valid0) begin
-      if (\$20 ) begin
-      end else if (\$signal$63 ) begin
-        \$104  = \$25 [15:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$104  = \$signal$62 ;
-    endcase
-    if (rst) begin
-      \$104  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = last_row;
-    if (tile_valid0) begin
-      if (\$20 ) begin
-      end else if (\$signal$63 ) begin
-        \$105  = \$26 ;
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$105  = \$signal$86 ;
-    endcase
-    if (rst) begin
-      \$105  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \$signal$68 ;
-    if (tile_valid0) begin
-      if (\$20 ) begin
-      end else if (\$signal$63 ) begin
-        \$106  = \$27 [31:0];
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$106  = 32'd0;
-    endcase
-    if (rst) begin
-      \$106  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \$signal$70 ;
+    \$145  = \$signal$69 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$20 ) begin
-      end else if (\$signal$63 ) begin
-        \$107  = \$28 [31:0];
+      end else if (\$22 ) begin
+        \$145  = \$30 [31:0];
+      end else if (\$24 ) begin
+        \$145  = \$41 [31:0];
+      end else if (\$25 ) begin
+        \$145  = \$51 [31:0];
       end else begin
-        \$107  = \$32 [31:0];
+        \$145  = \$67 [31:0];
       end
     end
     casez (fsm_state)
@@ -1405,67 +1495,490 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$107  = 32'd0;
+          \$145  = 32'd0;
     endcase
     if (rst) begin
-      \$107  = 32'd0;
+      \$145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = rd_valid0;
+    \$146  = \$signal$70 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+        \$146  = \$32 [15:0];
+      end else if (\$24 ) begin
+        \$146  = \$signal$76 ;
+      end else if (\$25 ) begin
+        \$146  = \$signal$76 ;
+      end else begin
+        \$146  = \$signal$76 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$146  = \$signal$76 ;
+    endcase
+    if (rst) begin
+      \$146  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = \$signal$66 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+        \$147  = \$33 ;
+      end else if (\$24 ) begin
+        \$147  = \$39 ;
+      end else if (\$25 ) begin
+        \$147  = \$53 ;
+      end else begin
+        \$147  = \$60 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$147  = \$121 ;
+    endcase
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = \$signal$68 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+        \$148  = \$34 [15:0];
+      end else if (\$25 ) begin
+        \$148  = \$signal$79 ;
+      end else begin
+        \$148  = \$55 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$148  = 16'h0000;
+    endcase
+    if (rst) begin
+      \$148  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = \$signal$71 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+        \$149  = \$36 [15:0];
+      end else if (\$25 ) begin
+        \$149  = \$signal$80 ;
+      end else begin
+        \$149  = \$57 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$149  = \$signal$62 ;
+    endcase
+    if (rst) begin
+      \$149  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = \$signal$65 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+        \$150  = \$37 ;
+      end else if (\$25 ) begin
+        \$150  = band_last_row;
+      end else begin
+        \$150  = \$58 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$150  = \$signal$101 ;
+    endcase
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = \$signal$72 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+        \$151  = \$38 [31:0];
+      end else if (\$25 ) begin
+        \$151  = \$signal$82 ;
+      end else begin
+        \$151  = \$59 [31:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$151  = 32'd0;
+    endcase
+    if (rst) begin
+      \$151  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = cb_e;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+        \$152  = \$40 [31:0];
+      end else if (\$25 ) begin
+        \$152  = \$50 [31:0];
+      end else begin
+        \$152  = \$66 [31:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$152  = 32'd0;
+    endcase
+    if (rst) begin
+      \$152  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = \$signal$78 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+        \$153  = \$43 [15:0];
+      end else if (\$25 ) begin
+        \$153  = \$signal$85 ;
+      end else begin
+        \$153  = \$signal$85 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$153  = \$signal$85 ;
+    endcase
+    if (rst) begin
+      \$153  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = \$signal$67 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+        \$154  = \$44 ;
+      end else if (\$25 ) begin
+        \$154  = \$54 ;
+      end else begin
+        \$154  = \$69 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$154  = \$122 ;
+    endcase
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = \$signal$74 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+      end else if (\$25 ) begin
+        \$155  = \$47 [15:0];
+      end else begin
+        \$155  = cn;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$155  = cn;
+    endcase
+    if (rst) begin
+      \$155  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = cb_last_col;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+      end else if (\$25 ) begin
+        \$156  = \$48 ;
+      end else begin
+        \$156  = cn_fits;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$156  = cn_fits;
+    endcase
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = top_e;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+      end else if (\$25 ) begin
+        \$157  = \$49 [31:0];
+      end else begin
+        \$157  = \$65 [31:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$157  = 32'd0;
+    endcase
+    if (rst) begin
+      \$157  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = \$signal$79 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+      end else if (\$25 ) begin
+      end else begin
+        \$158  = \$61 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$158  = 16'h0000;
+    endcase
+    if (rst) begin
+      \$158  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = \$signal$80 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+      end else if (\$25 ) begin
+      end else begin
+        \$159  = \$62 [15:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$159  = \$signal$62 ;
+    endcase
+    if (rst) begin
+      \$159  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = band_last_row;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+      end else if (\$25 ) begin
+      end else begin
+        \$160  = \$63 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$160  = \$signal$101 ;
+    endcase
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = \$signal$82 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$20 ) begin
+      end else if (\$22 ) begin
+      end else if (\$24 ) begin
+      end else if (\$25 ) begin
+      end else begin
+        \$161  = \$64 [31:0];
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$161  = 32'd0;
+    endcase
+    if (rst) begin
+      \$161  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = rd_valid0;
     if (\$signal$20 ) begin
-      \$108  = issue;
+      \$162  = issue;
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = rd_last0;
+    \$163  = rd_last0;
     if (\$signal$20 ) begin
-      \$109  = \$34 ;
+      \$163  = \$70 ;
     end
     if (rst) begin
-      \$109  = 1'h0;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = rd_valid1;
+    \$164  = rd_valid1;
     if (\$signal$20 ) begin
-      \$110  = rd_valid0;
+      \$164  = rd_valid0;
     end
     if (rst) begin
-      \$110  = 1'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = rd_last1;
+    \$165  = rd_last1;
     if (\$signal$20 ) begin
-      \$111  = rd_last0;
+      \$165  = rd_last0;
     end
     if (rst) begin
-      \$111  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = ram_valid;
+    \$166  = ram_valid;
     if (ram_advance) begin
-      \$112  = rd_valid0;
+      \$166  = rd_valid0;
     end
     if (rst) begin
-      \$112  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = rd_beat;
+    \$167  = rd_beat;
     if (issue) begin
-      \$113  = \$35 [14:0];
+      \$167  = \$71 [14:0];
     end
     casez (fsm_state)
       3'h0:
@@ -1473,17 +1986,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$113  = 15'h0000;
+          \$167  = 15'h0000;
     endcase
     if (rst) begin
-      \$113  = 15'h0000;
+      \$167  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = at_last;
+    \$168  = at_last;
     if (issue) begin
-      \$114  = \$36 ;
+      \$168  = \$72 ;
     end
     casez (fsm_state)
       3'h0:
@@ -1491,320 +2004,359 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$114  = one_beat;
+          \$168  = one_beat;
     endcase
     if (rst) begin
-      \$114  = 1'h0;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = cfg__ready;
+    \$169  = cfg__ready;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$115  = 1'h0;
+            \$169  = 1'h0;
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$signal$84 ) begin
-            \$115  = 1'h1;
+          if (\$signal$99 ) begin
+            \$169  = 1'h1;
           end
       3'h3:
           /* empty */;
       3'h4:
-          if (\$87 ) begin
-            \$115  = 1'h1;
+          if (\$129 ) begin
+            \$169  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$115  = 1'h1;
+      \$169  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \$signal$62 ;
+    \$170  = \$signal$62 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$116  = cfg__payload[15:0];
+            \$170  = cfg__payload[15:0];
           end
     endcase
     if (rst) begin
-      \$116  = 16'h0000;
+      \$170  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = cn;
+    \$171  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$117  = cfg__payload[31:16];
+            \$171  = cfg__payload[31:16];
           end
     endcase
     if (rst) begin
-      \$117  = 16'h0000;
+      \$171  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \$signal$77 ;
+    \$172  = \$signal$92 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$118  = cfg__payload[32];
+            \$172  = cfg__payload[32];
           end
     endcase
     if (rst) begin
-      \$118  = 1'h0;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = mu;
+    \$173  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$119  = cfg__payload[36:33];
+            \$173  = cfg__payload[36:33];
           end
     endcase
     if (rst) begin
-      \$119  = 4'h0;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = status;
+    \$174  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$120  = 14'h0000;
+            \$174  = 14'h0000;
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$signal$84 ) begin
-            \$120 [0] = 1'h1;
+          if (\$signal$99 ) begin
+            \$174 [0] = 1'h1;
           end
       3'h3:
-          if (\o__valid$89 ) begin
-            \$120 [7:2] = \o__payload$90 ;
-            \$120 [1] = \$86 ;
+          if (\o__valid$104 ) begin
+            \$174 [7:2] = \o__payload$105 ;
+            \$174 [1] = \$128 ;
           end
       3'h4:
-          \$120 [13:8] = \$signal$91 ;
+          \$174 [13:8] = \$signal$106 ;
     endcase
     if (rst) begin
-      \$120  = 14'h0000;
+      \$174  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = size;
+    \$175  = \$signal$85 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$121  = { 16'h0000, \$37  };
-          end
-      3'h1:
-          if (\$signal$81 [0]) begin
-            \$121  = \$40 [31:0];
+            \$175  = \$73 [15:0];
           end
     endcase
     if (rst) begin
-      \$121  = 32'd0;
+      \$175  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \$signal$81 ;
+    \$176  = \$signal$76 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$122  = \$38 ;
+            \$176  = \$74 [15:0];
           end
-      3'h1:
-          \$122  = \$47 ;
     endcase
     if (rst) begin
-      \$122  = 16'h0000;
+      \$176  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \$signal$82 ;
+    \$177  = size;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$123  = { 15'h0000, \$39  };
+            \$177  = { 16'h0000, \$75  };
           end
       3'h1:
-          \$123  = \$48 [31:0];
+          if (\$signal$96 [0]) begin
+            \$177  = \$78 [31:0];
+          end
     endcase
     if (rst) begin
-      \$123  = 32'd0;
+      \$177  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = mul_step;
+    \$178  = \$signal$96 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$124  = 4'h0;
+            \$178  = \$76 ;
           end
       3'h1:
-          \$124  = \$49 [3:0];
+          \$178  = \$85 ;
     endcase
     if (rst) begin
-      \$124  = 4'h0;
+      \$178  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = fsm_state;
+    \$179  = \$signal$97 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$125  = 3'h1;
+            \$179  = { 15'h0000, \$77  };
           end
       3'h1:
-          if (\$54 ) begin
-            \$125  = 3'h2;
+          \$179  = \$86 [31:0];
+    endcase
+    if (rst) begin
+      \$179  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = mul_step;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$180  = 4'h0;
+          end
+      3'h1:
+          \$180  = \$87 [3:0];
+    endcase
+    if (rst) begin
+      \$180  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$181  = 3'h1;
+          end
+      3'h1:
+          if (\$94 ) begin
+            \$181  = 3'h2;
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$signal$84 ) begin
-            \$125  = 3'h0;
+          if (\$signal$99 ) begin
+            \$181  = 3'h0;
           end else begin
-            \$125  = 3'h3;
+            \$181  = 3'h3;
           end
       3'h3:
-          if (\o__valid$89 ) begin
-            \$125  = 3'h4;
+          if (\o__valid$104 ) begin
+            \$181  = 3'h4;
           end
       3'h4:
-          if (\$87 ) begin
-            \$125  = 3'h0;
+          if (\$129 ) begin
+            \$181  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$125  = 3'h0;
+      \$181  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \$signal$84 ;
+    \$182  = \$signal$99 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$126  = \$45 ;
+          \$182  = \$83 ;
     endcase
     if (rst) begin
-      \$126  = 1'h0;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = one_beat;
+    \$183  = one_beat;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$127  = \$46 ;
+          \$183  = \$84 ;
     endcase
     if (rst) begin
-      \$127  = 1'h0;
+      \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = block_step;
+    \$184  = block_step;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$128  = { 12'h000, \$50  };
+          \$184  = { 12'h000, \$88  };
     endcase
     if (rst) begin
-      \$128  = 32'd0;
+      \$184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \$signal$86 ;
+    \$185  = \$signal$101 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$129  = \$51 ;
+          \$185  = \$89 ;
     endcase
     if (rst) begin
-      \$129  = 1'h0;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = cn_fits;
+    \$186  = cn_fits;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$130  = \$52 ;
+          \$186  = \$90 ;
     endcase
     if (rst) begin
-      \$130  = 1'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = keep_bits;
+    \$187  = block_elems;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$131  = \$53 ;
+          \$187  = { 11'h000, \$92  };
     endcase
     if (rst) begin
-      \$131  = 4'h0;
+      \$187  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = last_beat;
+    \$188  = keep_bits;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$188  = \$93 ;
+    endcase
+    if (rst) begin
+      \$188  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = last_beat;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          \$132  = \$56 [14:0];
+          \$189  = \$96 [14:0];
     endcase
     if (rst) begin
-      \$132  = 15'h0000;
+      \$189  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = final_keep;
+    \$190  = final_keep;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          \$133  = { \$80 , \$77 , \$74 , \$71 , \$68 , \$65 , \$62 , \$59  };
+          \$190  = { \$120 , \$117 , \$114 , \$111 , \$108 , \$105 , \$102 , \$99  };
     endcase
     if (rst) begin
-      \$133  = 8'h00;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = last_but_one;
+    \$191  = last_but_one;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1813,15 +2365,15 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h2:
           /* empty */;
       3'h3:
-          \$134  = \$81 [14:0];
+          \$191  = \$123 [14:0];
     endcase
     if (rst) begin
-      \$134  = 15'h0000;
+      \$191  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \$signal$91 ;
+    \$192  = \$signal$106 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1830,17 +2382,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h2:
           /* empty */;
       3'h3:
-          if (\o__valid$89 ) begin
-            \$135  = \$84 [5:0];
+          if (\o__valid$104 ) begin
+            \$192  = \$126 [5:0];
           end
     endcase
     if (rst) begin
-      \$135  = 6'h00;
+      \$192  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = k;
+    \$193  = k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1851,10 +2403,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h3:
           /* empty */;
       3'h4:
-          \$136  = \$signal$91 ;
+          \$193  = \$signal$106 ;
     endcase
     if (rst) begin
-      \$136  = 6'h00;
+      \$193  = 6'h00;
     end
   end
   assign \i__payload$4  = i__payload;
@@ -2002,6 +2554,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \cfg__payload.n  = cfg__payload[31:16];
   assign \cfg__payload.rule  = cfg__payload[32];
   assign \cfg__payload.m_u  = cfg__payload[36:33];
+  assign \cfg__payload.band  = cfg__payload[52:37];
+  assign \cfg__payload.block  = cfg__payload[68:53];
   assign \status.refused  = status[0];
   assign \status.no_update  = status[1];
   assign \status.b  = status[7:2];
@@ -2019,11 +2573,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \i__payload$17 [63:32] = wr_row[63:32];
   assign \i__payload$17 [31:0] = wr_row[31:0];
   assign \i__payload$17 [256] = \$signal$18 ;
-  assign \$38  = { 1'h0, cfg__payload[15:1] };
-  assign \$39  = { cfg__payload[31:16], 1'h0 };
-  assign \$47  = { 1'h0, \$signal$81 [15:1] };
-  assign \$48  = { \$signal$82 , 1'h0 };
-  assign \$56  = { \$55 [32], \$55 [32], \$55 [32], \$55 [32:3] };
+  assign \$76  = { 1'h0, cfg__payload[15:1] };
+  assign \$77  = { cfg__payload[31:16], 1'h0 };
+  assign \$85  = { 1'h0, \$signal$96 [15:1] };
+  assign \$86  = { \$signal$97 , 1'h0 };
+  assign \$96  = { \$95 [32], \$95 [32], \$95 [32], \$95 [32:3] };
 endmodule
 
 (* generator = "Amaranth" *)

@@ -4,7 +4,8 @@ row-major order, bit-exact against the golden model, and cycles against niti_hw.
 Golden: `RoundingPolicy.narrow` (activation/error rule) or `weight_gradient` (gradient rule, m_u
 random) on `int8_matmul` of the whole tensor, with one persistent policy so stochastic LFSR lanes
 carry over from tensor to tensor as the unit's do. Shapes are random: K below `rows`, edge tiles,
-M and N not multiples of the array, and 100 x 30 where the scratchpad holds it.
+M and N not multiples of the array, and 100 x 30 where the scratchpad holds it; every other tensor
+comes in a random blocked tile order (`TileWalk`), which must change neither values nor cycles.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tensor_host import TensorHost
 from niti_hw.golden import RoundingPolicy, bitwidth, int8_matmul
 from niti_hw.golden.layers import weight_gradient
 from niti_hw.golden.numbers import narrowing_shift
+from niti_hw.perf.tiling import ROW_MAJOR, TileWalk
 from niti_hw.perf.timing import TENSOR_CONFIG_CYCLES, tensor_gemm_cycles
 from niti_hw.rtl.datapath import INT8_BITS, RULE_GRADIENT, RULE_NARROW
 
@@ -51,6 +53,14 @@ def random_shape(p, rng, n):
     return m, cols, depth
 
 
+def random_walk(rng, n: int) -> TileWalk:
+    """Row-major for even tensors; else bands of 0 (all) to 3 tile rows cut into blocks of 1 to 3
+    tile columns (0: all, now and then)."""
+    if n % 2 == 0:
+        return ROW_MAJOR
+    return TileWalk(int(rng.integers(0, 4)), int(rng.choice([0, 1, 2, 3])))
+
+
 async def check(dut, host, policy, rng, board, budget, p, min_tensors=1, first=0):
     """Random tensors until `budget` values were compared (and at least `min_tensors`); messages
     number them from `first`."""
@@ -61,10 +71,12 @@ async def check(dut, host, policy, rng, board, budget, p, min_tensors=1, first=0
         a, b = int8_matrix(rng, (m, depth), kind), int8_matrix(rng, (depth, cols), kind)
         rule = RULE_GRADIENT if n % 3 == 2 else RULE_NARROW
         m_u = int(rng.integers(1, 9)) if rule == RULE_GRADIENT else INT8_BITS
-        got = await host.gemm(a, b, rule, m_u)
+        walk = random_walk(rng, n)
+        got = await host.gemm(a, b, rule, m_u, walk)
         acc = int8_matmul(a.astype(np.int8), b.astype(np.int8))
         values, k, no_update = golden(acc, rule, m_u, policy)
-        what = f"tensor {n} ({m}x{cols}, K={depth}, {'gradient m_u=' + str(m_u) if rule else 'narrow'})"
+        what = (f"tensor {n} ({m}x{cols}, K={depth}, tiles in bands of {walk.band} x blocks of "
+                f"{walk.block}, {'gradient m_u=' + str(m_u) if rule else 'narrow'})")
         board.compare(f"k of {what}", got.k, k)
         board.compare(f"status of {what}", (int(got.status.b), int(got.status.k),
                       int(got.status.no_update), int(got.status.refused)),
@@ -73,7 +85,7 @@ async def check(dut, host, policy, rng, board, budget, p, min_tensors=1, first=0
             for col in range(cols):
                 board.compare(f"value [{row}, {col}] of {what}", int(got.values[row, col]),
                               int(values[row, col]))
-        results.append((m, cols, depth, got))
+        results.append((m, cols, depth, got, walk))
         board.vectors += -(-m * cols // p.lanes)  # output beats, each compared whole
         n += 1
     return results
@@ -91,7 +103,10 @@ async def random_tensors(dut):
     results = await check(dut, host, golden_policy(p), rng, board,
                           bench_int("NITI_HW_VECTORS", 3000), p)
     board.report()
-    record({"values": board.values, "vectors": board.vectors, "tensors": len(results)})
+    blocked = sum(walk != ROW_MAJOR for *_, walk in results)
+    assert blocked > 0, "datapath: no tensor came in a blocked tile order"
+    record({"values": board.values, "vectors": board.vectors, "tensors": len(results),
+            "blocked_walks": blocked})
 
 
 @cocotb.test(**BENCH_TIMEOUT)
@@ -106,8 +121,8 @@ async def cycles_and_refusal(dut):
     board = Scoreboard(f"datapath {p.name} {p.round_mode} timing", dut._log)
     policy = golden_policy(p)  # one for the whole test: the unit's LFSR states persist
     results = await check(dut, host, policy, rng, board, 600, p, min_tensors=4)
-    for m, cols, depth, got in results:
-        shape = f"{m}x{cols}, K={depth}"
+    for m, cols, depth, got, walk in results:
+        shape = f"{m}x{cols}, K={depth}, {walk}"
         assert got.first_operand_at - got.cfg_at == TENSOR_CONFIG_CYCLES, \
             f"cfg to first operand {got.first_operand_at - got.cfg_at} cycles for {shape}, model " \
             f"{TENSOR_CONFIG_CYCLES}"

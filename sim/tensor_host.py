@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from harness import StreamDriver, StreamMonitor, send_and_collect
 
-from niti_hw.perf.tiling import operand_beats
+from niti_hw.perf.tiling import ROW_MAJOR, TileWalk, operand_beats
 from niti_hw.perf.timing import replay_beats, tensor_cycles
 from niti_hw.rtl.datapath import RULE_NARROW, status_layout, tensor_cfg_layout
 from niti_hw.rtl.layouts import operand_layout, round_out_layout
@@ -50,19 +50,22 @@ class TensorHost:
     def status(self):
         return status_layout().from_bits(self.dut.status.value.to_unsigned())
 
-    async def configure(self, m: int, n: int, rule: int, m_u: int) -> None:
-        await self.cfg.send([{"m": m, "n": n, "rule": rule, "m_u": m_u}])
+    async def configure(self, m: int, n: int, rule: int, m_u: int,
+                        walk: TileWalk = ROW_MAJOR) -> None:
+        await self.cfg.send([{"m": m, "n": n, "rule": rule, "m_u": m_u, "band": walk.band,
+                              "block": walk.block}])
 
     async def gemm(self, a: np.ndarray, b: np.ndarray, rule: int = RULE_NARROW,
-                   m_u: int = 8) -> TensorResult:
-        """C = a @ b on the datapath, narrowed by `rule` (RULE_NARROW or RULE_GRADIENT with m_u)."""
+                   m_u: int = 8, walk: TileWalk = ROW_MAJOR) -> TensorResult:
+        """C = a @ b on the datapath, tiles in `walk` order, narrowed by `rule` (RULE_NARROW or
+        RULE_GRADIENT with m_u)."""
         p = self.p
         m, n = a.shape[0], b.shape[1]
-        beats = operand_beats(a, b, p)
+        beats = operand_beats(a, b, p, walk)
         before, sent_before = len(self.out.beats), len(self.ops.accepted_at)
         count = replay_beats(m, n, p)
         self.out.patience = PATIENCE + 2 * tensor_cycles(m, n, a.shape[1], p)
-        await self.configure(m, n, rule, m_u)
+        await self.configure(m, n, rule, m_u, walk)
         await send_and_collect(self.ops, beats, self.out, before + count, DRAIN)
         out = self.out.beats[before:]
         values = [int(beat.data[lane]) for beat in out for lane in range(p.lanes)

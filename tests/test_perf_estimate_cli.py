@@ -166,11 +166,17 @@ def test_best_mapping_names_each_gemm_mapping_and_draws_the_roofline(capsys, tmp
         assert row["mapping"] == f"{detail['order']}:{detail['block_m']}x{detail['block_n']}x" \
                                  f"{detail['block_k']}"
         assert row["runs_on"] in ("rtl", "analytical")
+        assert row["runs_on"] == "analytical" or detail["tile_walk"] is not None
         assert row["dram_read_bytes"] + row["dram_write_bytes"] >= row["compulsory_bytes"]
     _, rtl_out, _ = estimate(capsys, "--model", "lenet5", "--batch", "16", "--format", "json")
     rtl = json.loads(rtl_out)
     assert document["totals"]["step"]["energy_pj"] <= rtl["totals"]["step"]["energy_pj"]
-    assert all(row["runs_on"] == "rtl" for row in rtl["rows"] if row["op"] == "gemm")
+    words = rtl["params"]["tensor_buffer_words"]  # the RTL's own schedule runs what fits its buffer
+    runs = [(row["runs_on"], row["m"] * row["n"] <= words, row["mapping_detail"]["tile_walk"])
+            for row in rtl["rows"] if row["op"] == "gemm"]
+    assert all(on == ("rtl" if fits else "analytical") and walk == {"band": 0, "block": 0}
+               for on, fits, walk in runs)
+    assert {on for on, _, _ in runs} == {"rtl", "analytical"}
 
 
 def test_tpu_class_arrays_are_costed(capsys):

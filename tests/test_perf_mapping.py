@@ -15,8 +15,9 @@ from niti_hw.perf.cost import (DEFAULT_PJ, compulsory_bytes, estimate, gemm_cycl
                                op_traffic, sram_energy_table)
 from niti_hw.perf.lowering import ACC, ACT, Op, gemm_op, lower
 from niti_hw.perf.mapping import (ORDERS, Blocks, Mapping, array_cycles, gemm_cost, rtl_mapping,
-                                  runs_on_rtl)
+                                  runs_on_rtl, tile_walk)
 from niti_hw.perf.search import best_mapping, candidate_blocks
+from niti_hw.perf.tiling import ROW_MAJOR, TileWalk, tile_grid
 
 SMALL = HardwareParams(rows=4, cols=4, lanes=4, ifmap_sram_kib=1, filter_sram_kib=1,
                        ofmap_sram_kib=1, tensor_buffer_words=4096)
@@ -78,13 +79,19 @@ def test_weight_stationary_partial_sums_by_hand():
     assert (blocked.partial_dram, blocked.read_b, blocked.legal) == (0, 2 * 128, True)
 
 
-def test_the_rtl_runs_its_own_schedule_and_not_a_k_split():
+def test_the_rtl_runs_tile_walks_and_not_a_k_split():
     assert runs_on_rtl(rtl_mapping(32, 32, 32), 32, 32, 32, SMALL)
-    assert runs_on_rtl(Mapping("mnk", 4, 16, 32), 32, 32, 32, SMALL)  # row block by row block
+    assert tile_walk(Mapping("mnk", 4, 16, 32), 32, 32, 32, SMALL) == ROW_MAJOR  # row blocks
+    assert tile_walk(Mapping("nmk", 16, 16, 32), 32, 32, 32, SMALL) == TileWalk(0, 4)
+    assert tile_walk(Mapping("mnk", 8, 8, 32), 32, 32, 32, SMALL) == TileWalk(2, 2)
+    assert tile_walk(Mapping("mnk", 6, 16, 32), 32, 32, 32, SMALL) is None  # half a tile
     assert not runs_on_rtl(Mapping("mnk", 32, 32, 16), 32, 32, 32, SMALL)  # partial sums
-    assert not runs_on_rtl(Mapping("nmk", 16, 16, 32), 32, 32, 32, SMALL)  # column-major tiles
+    assert runs_on_rtl(Mapping("nmk", 16, 16, 32), 32, 32, 32, SMALL)  # column blocks
     assert not runs_on_rtl(rtl_mapping(32, 32, 32), 32, 32, 32,
                            SMALL.replace(dataflow="weight_stationary"))
+    words = SMALL.tensor_buffer_words  # no DRAM port: the whole int32 result must fit the buffer
+    assert runs_on_rtl(rtl_mapping(words // 4, 4, 8), words // 4, 4, 8, SMALL)
+    assert not runs_on_rtl(rtl_mapping(words // 4 + 1, 4, 8), words // 4 + 1, 4, 8, SMALL)
 
 
 def test_a_mapping_refuses_nonsense():
@@ -207,3 +214,41 @@ def test_vgg16_best_mapping_reaches_the_issue_targets():
         utilisation[dataflow] = table["macs"].sum() / (256 * table["cycles"].sum())
     assert min(utilisation.values()) >= 0.8
     assert max(utilisation.values()) <= 1.3 * min(utilisation.values())
+
+
+def mapping_tile_order(mapping: Mapping, m: int, n: int, k: int, p) -> list[tuple[int, int]]:
+    """The output tiles of an output-stationary mapping, in the order its loops visit them:
+    the block loops in `mapping.order`, then the array's m tiles, then its n tiles."""
+    blocks = Blocks(m, n, k, mapping.order, mapping.block_m, mapping.block_n, mapping.block_k)
+    size, order = blocks.size, []
+    starts = {d: range(0, blocks.dims[d], size[d]) for d in "mnk"}
+
+    def visit(depth, at):
+        if depth == 3:
+            for i in range(at["m"], min(at["m"] + size["m"], m), p.rows):
+                for j in range(at["n"], min(at["n"] + size["n"], n), p.cols):
+                    if (i, j) not in order:
+                        order.append((i, j))
+            return
+        dim = mapping.order[depth]
+        for start in starts[dim]:
+            visit(depth + 1, {**at, dim: start})
+
+    visit(0, {"m": 0, "n": 0, "k": 0})
+    return order
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 8), st.sampled_from(ORDERS),
+       st.integers(1, 12), st.integers(1, 12), st.booleans())
+def test_the_tile_walk_visits_tiles_in_the_mappings_order(m, n, k, order, bm, bn, split_k):
+    """Where `tile_walk` gives a walk, the datapath's tiles (`tile_grid`) come in the order the
+    mapping's loops visit them; it gives none exactly for K splits and blocks of partial tiles."""
+    p = SMALL
+    mapping = Mapping(order, bm, bn, max(1, k // 2) if split_k else k)
+    walk = tile_walk(mapping, m, n, k, p)
+    aligned = all(size >= dim or size % unit == 0
+                  for size, dim, unit in ((bm, m, p.rows), (bn, n, p.cols)))
+    assert (walk is not None) == (aligned and not (split_k and k > 1))
+    if walk is not None:
+        assert tile_grid(m, n, p, walk) == mapping_tile_order(mapping, m, n, k, p)

@@ -16,7 +16,7 @@ from niti_hw.golden.init import IntegerWeights
 from niti_hw.golden.layers import weight_gradient
 from niti_hw.golden.numbers import narrowing_shift, signed_limit
 from niti_hw.params import HardwareParams
-from niti_hw.perf.tiling import operand_beats
+from niti_hw.perf.tiling import ROW_MAJOR, TileWalk, operand_beats, tile_grid
 
 pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
 pytest.importorskip("cocotb", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
@@ -83,10 +83,12 @@ def test_shift_round_matches_golden(mode):
     assert any(0 < beat["keep"] < 3 for beat in beats)
 
 
-def datapath_stream(p, policy: RoundingPolicy, a, b, rule: int, m_u: int):
-    """cfg and operand beats of one tensor C = a @ b, and its golden output beats: SPEC's narrow
-    rule (k = max(0, B - 7)) or the gradient rule (`weight_gradient`: k = B - m_u, saturation
-    only when B <= m_u, zeros at B = 0). `policy` carries the stochastic lanes across tensors."""
+def datapath_stream(p, policy: RoundingPolicy, a, b, rule: int, m_u: int,
+                    walk: TileWalk = ROW_MAJOR):
+    """cfg and operand beats of one tensor C = a @ b (tiles in `walk` order), and its golden
+    output beats: SPEC's narrow rule (k = max(0, B - 7)) or the gradient rule (`weight_gradient`:
+    k = B - m_u, saturation only when B <= m_u, zeros at B = 0), row-major whatever the walk.
+    `policy` carries the stochastic lanes across tensors."""
     acc = int8_matmul(a.astype(np.int8), b.astype(np.int8))
     if rule == RULE_GRADIENT:
         values = weight_gradient(acc, m_u, policy)
@@ -94,8 +96,9 @@ def datapath_stream(p, policy: RoundingPolicy, a, b, rule: int, m_u: int):
         k = narrowing_shift(bitwidth(acc), m_u)
     else:
         values, k = policy.narrow(acc, "activation")
-    beats = [("cfg", {"m": acc.shape[0], "n": acc.shape[1], "rule": rule, "m_u": m_u})]
-    beats += operand_beats(a, b, p)
+    beats = [("cfg", {"m": acc.shape[0], "n": acc.shape[1], "rule": rule, "m_u": m_u,
+                      "band": walk.band, "block": walk.block})]
+    beats += operand_beats(a, b, p, walk)
     flat, expected = values.reshape(-1).astype(int).tolist(), []
     for start in range(0, len(flat), p.lanes):
         part = flat[start:start + p.lanes]
@@ -127,6 +130,28 @@ def test_tensor_datapath_matches_golden():
     assert expected[-1]["k"] > 0
     got = run_stream(Datapath(p), beats, len(expected), "datapath", gap=0.2, stall=0.2, seed=4)
     assert scoreboard("datapath", got, expected) == len(expected) == 18 + 14 + 4 + 11
+
+
+def test_tensor_datapath_takes_any_tile_walk():
+    """Blocked tile orders (bands of tile rows cut into column blocks, `TileWalk`) land every
+    drained row at its row-major place: whole and partial bands and blocks, blocks of one tile,
+    edge tiles at a block's end and the tensor's, a block wider than the tensor."""
+    p, rng = DATAPATH_P, np.random.default_rng(9)
+    policy = datapath_policy(p)
+    cases = [((9, 17, 3), TileWalk(0, 2)), ((9, 17, 2), TileWalk(2, 2)), ((7, 13, 4), TileWalk(3, 1)),
+             ((5, 16, 1), TileWalk(3, 3)), ((3, 9, 5), TileWalk(0, 1)), ((6, 12, 2), TileWalk(2, 0)),
+             ((4, 5, 3), TileWalk(5, 7))]
+    reordered = [tile_grid(*shape[:2], p, walk) != tile_grid(*shape[:2], p) for shape, walk in cases]
+    assert reordered == [True] * 5 + [False] * 2  # the last two walk row-major after all
+    beats, expected = [], []
+    for (m, cols, depth), walk in cases:
+        a = int8_matrix(rng, (m, depth), "random")
+        b = int8_matrix(rng, (depth, cols), "mixed")
+        tensor_beats, tensor_expected = datapath_stream(p, policy, a, b, RULE_NARROW, INT8_BITS, walk)
+        beats, expected = beats + tensor_beats, expected + tensor_expected
+    got = run_stream(Datapath(p), beats, len(expected), "datapath walks", gap=0.2, stall=0.2,
+                     seed=9)
+    assert scoreboard("datapath walks", got, expected) == len(expected)
 
 
 NARROW = (RULE_NARROW, INT8_BITS)  # m_u is not read under the narrow rule

@@ -199,7 +199,8 @@ def _report(args, params: HardwareParams, energy) -> str:
                        "sram_read_bytes", "sram_write_bytes", "dram_read_bytes",
                        "dram_write_bytes"]]
     else:
-        table = table.assign(mapping_detail=[_mapping_detail(label) for label in table["mapping"]])
+        table = table.assign(mapping_detail=[
+            _mapping_detail(row.mapping, row.m, row.n, row.k, params) for row in table.itertuples()])
     if args.format == "csv":
         return table.to_csv(index=False)
     if args.format == "json":
@@ -213,13 +214,19 @@ def _report(args, params: HardwareParams, energy) -> str:
     return _table_text(header, table, summary, fp32, step, args.timing)
 
 
-def _mapping_detail(label: str) -> dict | None:
-    """'nmk:16x32x576' -> {"order": "nmk", "block_m": 16, ...} (None for a streaming op)."""
+def _mapping_detail(label: str, m: int, n: int, k: int, params: HardwareParams) -> dict | None:
+    """'nmk:16x32x576' -> {"order": "nmk", "block_m": 16, ..., "tile_walk": {"band": 0,
+    "block": 2}}: the datapath's tile order for the mapping, None where no walk runs it (None for
+    a streaming op)."""
+    from niti_hw.perf.mapping import Mapping, tile_walk
+
     if not label:
         return None
     order, blocks = label.split(":")
-    return dict(zip(("order", "block_m", "block_n", "block_k"),
-                    [order, *(int(v) for v in blocks.split("x"))]))
+    detail = dict(zip(("order", "block_m", "block_n", "block_k"),
+                      [order, *(int(v) for v in blocks.split("x"))]))
+    walk = tile_walk(Mapping(**detail), m, n, k, params)
+    return {**detail, "tile_walk": None if walk is None else {"band": walk.band, "block": walk.block}}
 
 
 def _plot(args, ops, params, energy, weight_bits, table, workload) -> None:
@@ -256,7 +263,7 @@ def _table_text(header, table, summary, fp32, step, timing_model) -> str:
     if timing_model == "rtl":
         lines += ["x_compute: cycles over MACs / PEs; x_traffic: DRAM bytes over the larger of the "
                   "compulsory and capacity bounds; runs_on: rtl where the RTL runs the GEMM's "
-                  "mapping as it is"]
+                  "mapping (its tile walk, the int32 result in its tensor buffer)"]
     per_layer = table.groupby(["layer", "phase"], sort=False)
     shown = pd.DataFrame({"macs": per_layer["macs"].sum(), "cycles": per_layer["cycles"].sum()})
     if timing_model == "rtl":

@@ -47,6 +47,7 @@ import numpy as np
 
 from niti_hw.params import HardwareParams
 from niti_hw.perf import timing
+from niti_hw.perf.tiling import ROW_MAJOR, TileWalk
 
 ORDERS = tuple("".join(p) for p in permutations("mnk"))
 OPERAND_DIMS = {"a": "mk", "b": "kn", "c": "mn"}
@@ -236,14 +237,40 @@ def gemm_cost(m: int, n: int, k: int, order: str, bm, bn, bk, p: HardwareParams,
     )
 
 
-def runs_on_rtl(mapping: Mapping, m: int, n: int, k: int, p: HardwareParams) -> bool:
-    """Whether the RTL tensor datapath runs this schedule as it is: output stationary, the whole K
-    in the PEs (no partial sums), tiles in its row-major order (one column block, or one row of
-    tiles)."""
-    if p.dataflow != "output_stationary":
-        return False
+def walkable(blocks: Blocks, p: HardwareParams):
+    """Whether some `TileWalk` runs these blocks on the datapath (ints or arrays): output
+    stationary, no K split, and blocks of whole array tiles or of the whole dimension."""
+    whole_tiles = [(blocks.trips[d] == 1) | (blocks.size[d] % unit == 0)
+                   for d, unit in (("m", p.rows), ("n", p.cols))]
+    return (p.dataflow == "output_stationary") & (blocks.trips["k"] == 1) \
+        & whole_tiles[0] & whole_tiles[1]
+
+
+def tile_walk(mapping: Mapping, m: int, n: int, k: int, p: HardwareParams) -> TileWalk | None:
+    """The datapath's tile order (`TileWalk`) that runs this mapping, or None where no walk does.
+
+    Output stationary with the whole K in the PEs (no partial sums): the block loops then walk the
+    output tiles. Blocks must hold whole array tiles (or the whole dimension), so the tiles are the
+    tensor's own. With m outside n, a band is a block's tile rows and a block its tile columns;
+    with n outside m, the m blocks of a column follow one another, so the band is the whole
+    tensor. A walk that visits the tiles row by row anyway is `ROW_MAJOR`.
+    """
     blocks = Blocks(m, n, k, mapping.order, mapping.block_m, mapping.block_n, mapping.block_k)
-    row_block_per_block = blocks.size["m"] == min(p.rows, m) and \
-        mapping.order.index("m") < mapping.order.index("n")
-    tile_order_kept = blocks.trips["n"] == 1 or blocks.tiles("m", p.rows) == 1 or row_block_per_block
-    return bool(blocks.trips["k"] == 1 and tile_order_kept)
+    if not walkable(blocks, p):
+        return None
+    size, trips = blocks.size, blocks.trips
+    if trips["n"] == 1 or blocks.tiles("m", p.rows) == 1:
+        return ROW_MAJOR
+    n_outside = mapping.order.index("n") < mapping.order.index("m")
+    band = 0 if n_outside or trips["m"] == 1 else int(size["m"] // p.rows)
+    return ROW_MAJOR if band == 1 else TileWalk(band, int(size["n"] // p.cols))
+
+
+def runs_on_rtl(mapping: Mapping, m: int, n: int, k: int, p: HardwareParams) -> bool:
+    """Whether the RTL tensor datapath runs this GEMM on this schedule: a tile walk it takes
+    (`tile_walk`: output stationary, no partial sums), shape and K within its cfg and
+    accumulator, and the whole int32 result in its tensor buffer (the datapath has no DRAM port to
+    spill to)."""
+    limit = 1 << timing.TENSOR_DIM_BITS
+    return (tile_walk(mapping, m, n, k, p) is not None
+            and m < limit and n < limit and k <= p.max_k and m * n <= p.tensor_buffer_words)

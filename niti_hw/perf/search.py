@@ -8,8 +8,9 @@ footprint. Every count is tried while a dimension has at most `EXHAUSTIVE_TILES`
 that the counts 1..16 and a geometric ladder (ratio 2^(1/4)) up to the tile count (heuristic).
 Every order of the three block loops, every legal combination (each block fits half its SRAM, see
 `niti_hw.perf.mapping`) and the RTL's schedule are costed in one vectorised pass, through the same
-pricing the report uses, and the least objective wins (ties go to the RTL's schedule, then to
-the first order of `ORDERS` and the smallest blocks).
+pricing the report uses, and the least objective wins (ties go to the RTL's schedule, then to a
+mapping the datapath runs as a tile walk, `mapping.walkable`, then to the first order of `ORDERS`
+and the smallest blocks).
 
 Objectives: "cycles" (compute + DRAM stall of the GEMM's row), "energy", "edp" (their product);
 ties on the objective go to the lower energy (cycles for "energy").
@@ -22,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from niti_hw.params import HardwareParams
-from niti_hw.perf.mapping import ORDERS, Mapping, rtl_mapping, unit_step
+from niti_hw.perf.mapping import ORDERS, Blocks, Mapping, rtl_mapping, unit_step, walkable
 
 OBJECTIVES = ("cycles", "energy", "edp")
 EXHAUSTIVE_TILES = 48
@@ -66,7 +67,8 @@ def best_mapping(op, params: HardwareParams, price: Callable[[Mapping], dict],
         raise ValueError(f"objective must be one of {OBJECTIVES}; got {objective!r}")
     m, n, k = op.m, op.n, op.k
     best = rtl_mapping(m, n, k)
-    best_key = tuple(float(v) for v in objective_values(price(best), objective))
+    best_key = (*(float(v) for v in objective_values(price(best), objective)),
+                not walkable(Blocks(m, n, k, best.order, m, n, k), params))
     unit = unit_step(params.dataflow, params)
     grids = np.meshgrid(candidate_blocks(m, unit["m"]), candidate_blocks(n, unit["n"]),
                         candidate_blocks(k, unit["k"]), indexing="ij")
@@ -79,9 +81,10 @@ def best_mapping(op, params: HardwareParams, price: Callable[[Mapping], dict],
         primary, secondary = (np.broadcast_to(v, bm.shape).astype(float)
                               for v in objective_values(costs, objective))
         primary = np.where(legal, primary, np.inf)
-        tied = primary == primary.min()
-        i = int(np.argmin(np.where(tied, secondary, np.inf)))
-        key = (float(primary[i]), float(secondary[i]))
+        secondary = np.where(primary == primary.min(), secondary, np.inf)
+        off_rtl = ~np.broadcast_to(walkable(Blocks(m, n, k, order, bm, bn, bk), params), bm.shape)
+        i = int(np.argmin(np.where(secondary == secondary.min(), off_rtl, 2)))
+        key = (float(primary[i]), float(secondary[i]), bool(off_rtl[i]))
         if key < best_key:
             best_key = key
             best = Mapping(order, int(bm[i]), int(bn[i]), int(bk[i]))

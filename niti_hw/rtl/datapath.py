@@ -27,12 +27,15 @@ RULE_NARROW, RULE_GRADIENT = 0, 1
 
 def tensor_cfg_layout() -> data.StructLayout:
     """One tensor: output shape m x n, k rule (narrow: max(0, B - 7); gradient: B - m_u, 0 when
-    B <= m_u) and m_u."""
+    B <= m_u), m_u, and the order of its tiles (`niti_hw.perf.tiling.TileWalk`: bands of `band`
+    tile rows cut into blocks of `block` tile columns, 0 the whole tensor; both 0 is row-major)."""
     return data.StructLayout({
         "m": unsigned(TENSOR_DIM_BITS),
         "n": unsigned(TENSOR_DIM_BITS),
         "rule": 1,
         "m_u": unsigned(4),
+        "band": unsigned(TENSOR_DIM_BITS),
+        "block": unsigned(TENSOR_DIM_BITS),
     })
 
 
@@ -51,7 +54,8 @@ class Datapath(wiring.Component):
     """SystolicArray -> Scratchpad + BitwidthDetector over the whole tensor -> ShiftRound replay.
 
     Per tensor the host sends one `cfg` beat, then the GEMM's operand beats in the SystolicArray
-    protocol (tiles in `rtl/protocol.py` order, edge tiles zero-padded). Every drained row is written,
+    protocol (tiles in the cfg's `TileWalk` order, `niti_hw.perf.tiling.tile_grid`; edge tiles
+    zero-padded). Every drained row is written,
     cropped, into the scratchpad at its row-major place and ORed into the detector; after the last
     tile, k follows from B by the cfg's rule and the whole tensor is replayed in row-major order
     through one ShiftRound, `lanes` elements per beat (`keep` marks the final partial beat, `last`
@@ -124,17 +128,30 @@ class Datapath(wiring.Component):
             with m.Else():
                 m.d.sync += [in_n_left.eq(in_n_left - C), in_last_col.eq(in_n_left <= 2 * C)]
 
-        # Drain side: the place of each drained row in the tensor, registered with the row. Tile
-        # and row-block ends are read from what is left of the tensor (a compare with a constant)
-        # and every start element is kept in its own register, so no adder feeds a compare.
-        i0, row_i = Signal(dim), Signal(dim)
-        block_e, tile_e, row_e = Signal(2 * dim), Signal(2 * dim), Signal(2 * dim)
+        # Drain side: the place of each drained row in the tensor, registered with the row, as the
+        # tiles come in the cfg's walk: across a column block, down the band's tile rows, to the
+        # next column block, to the next band. Tile, block and band ends are read from what is
+        # left (a compare with a constant, registered beside the count) and every start element
+        # is kept in its own register, so no adder feeds a compare.
+        i0, row_i = Signal(dim), Signal(dim)  # the tile's first row, the drained row
+        block_e, tile_e, row_e = Signal(2 * dim), Signal(2 * dim), Signal(2 * dim)  # i0 * n, tile, row
+        cb_e = Signal(2 * dim)  # the column block's first element in this tile row
         m_left, n_left = Signal(dim), Signal(dim)  # rows and columns of the tensor from this tile on
         last_col, last_row = Signal(), Signal()  # n_left <= C, m_left <= R, registered beside them
+        # At the band's first tile row, and at the column block's first tile column:
+        band_i0, band_m_left, band_last_row = Signal(dim), Signal(dim), Signal()
+        band_e, top_e = Signal(2 * dim), Signal(2 * dim)  # band_i0 * n, the block's top-left
+        cb_n_left, cb_last_col = Signal(dim), Signal()
+        # Tile columns left in the block and tile rows left in the band, minus one, counted down
+        # from the cfg's block - 1 and band - 1 (0, the whole tensor, wraps to a count no tensor
+        # of fewer than 2**dim rows or columns reaches); `*_end` marks the last.
+        band_m1, block_m1 = Signal(dim), Signal(dim)
+        tiles_left, rows_left = Signal(dim), Signal(dim)
+        block_end, band_end = Signal(), Signal()
+        block_elems = Signal(2 * dim)  # block * C: from one column block to the next
         w_row = Signal.like(array.o.p.c, reset_less=True)
         w_valid, w_last, w_e0 = Signal(), Signal(), Signal(2 * dim, reset_less=True)
         w_count = Signal(range(C + 1), reset_less=True)
-        row_block_ends = last_col
         m.d.comb += array.o.ready.eq(1)
         # ROW_WRITE_LATENCY - 1 plain registers between the array's output and the control below
         # (the array and the scratchpad sit far apart on the die), then the w_ registers. The
@@ -157,20 +174,45 @@ class Datapath(wiring.Component):
             w_valid.eq(row_valid),
             w_row.eq(row_data),
             w_e0.eq(row_e),
-            w_count.eq(Mux(row_i < cm, Mux(row_block_ends, n_left, C), 0)),
-            w_last.eq(row_last & row_block_ends & last_row),
+            w_count.eq(Mux(row_i < cm, Mux(last_col, n_left, C), 0)),
+            w_last.eq(row_last & last_col & last_row),  # the walk's last tile is the corner one
         ]
+
+        def next_tile_row(n_from, last_col_from):  # the next tile row, at column `n_from` left
+            m.d.sync += [i0.eq(i0 + R), row_i.eq(i0 + R), m_left.eq(m_left - R),
+                         last_row.eq(m_left <= 2 * R), block_e.eq(block_e + block_step),
+                         n_left.eq(n_from), last_col.eq(last_col_from),
+                         tiles_left.eq(block_m1), block_end.eq(block_m1 == 0)]
+
         with m.If(tile_valid):
             with m.If(~tile_last):
                 m.d.sync += [row_i.eq(row_i + 1), row_e.eq(row_e + cn)]
-            with m.Elif(row_block_ends):  # next row block
-                m.d.sync += [i0.eq(i0 + R), row_i.eq(i0 + R), n_left.eq(cn), last_col.eq(cn_fits),
-                             m_left.eq(m_left - R), last_row.eq(m_left <= 2 * R),
-                             block_e.eq(block_e + block_step), tile_e.eq(block_e + block_step),
-                             row_e.eq(block_e + block_step)]
-            with m.Else():  # next tile of the row block
+            with m.Elif(~(last_col | block_end)):  # next tile of the block's tile row
                 m.d.sync += [row_i.eq(i0), n_left.eq(n_left - C), last_col.eq(n_left <= 2 * C),
-                             tile_e.eq(tile_e + C), row_e.eq(tile_e + C)]
+                             tile_e.eq(tile_e + C), row_e.eq(tile_e + C),
+                             tiles_left.eq(tiles_left - 1), block_end.eq(tiles_left == 1)]
+            with m.Elif(~(last_row | band_end)):  # the block's next tile row in this band
+                next_tile_row(cb_n_left, cb_last_col)
+                m.d.sync += [cb_e.eq(cb_e + block_step), tile_e.eq(cb_e + block_step),
+                             row_e.eq(cb_e + block_step),
+                             rows_left.eq(rows_left - 1), band_end.eq(rows_left == 1)]
+            with m.Elif(~last_col):  # the next column block, from the band's first tile row
+                m.d.sync += [i0.eq(band_i0), row_i.eq(band_i0), m_left.eq(band_m_left),
+                             last_row.eq(band_last_row), block_e.eq(band_e),
+                             n_left.eq(n_left - C), last_col.eq(n_left <= 2 * C),
+                             cb_n_left.eq(n_left - C), cb_last_col.eq(n_left <= 2 * C),
+                             top_e.eq(top_e + block_elems), cb_e.eq(top_e + block_elems),
+                             tile_e.eq(top_e + block_elems), row_e.eq(top_e + block_elems),
+                             tiles_left.eq(block_m1), block_end.eq(block_m1 == 0),
+                             rows_left.eq(band_m1), band_end.eq(band_m1 == 0)]
+            with m.Else():  # the next band, from the first column
+                next_tile_row(cn, cn_fits)
+                m.d.sync += [band_i0.eq(i0 + R), band_m_left.eq(m_left - R),
+                             band_last_row.eq(m_left <= 2 * R), band_e.eq(block_e + block_step),
+                             cb_n_left.eq(cn), cb_last_col.eq(cn_fits),
+                             top_e.eq(block_e + block_step), cb_e.eq(block_e + block_step),
+                             tile_e.eq(block_e + block_step), row_e.eq(block_e + block_step),
+                             rows_left.eq(band_m1), band_end.eq(band_m1 == 0)]
         m.d.comb += [
             pad.wr_en.eq(w_valid), pad.wr_e0.eq(w_e0), pad.wr_count.eq(w_count),
             pad.wr_row.eq(w_row),
@@ -225,6 +267,7 @@ class Datapath(wiring.Component):
                     m.d.sync += idle.eq(0)
                     m.d.sync += [cm.eq(self.cfg.p.m), cn.eq(self.cfg.p.n), rule.eq(self.cfg.p.rule),
                                  mu.eq(self.cfg.p.m_u), status.eq(0),
+                                 band_m1.eq(self.cfg.p.band - 1), block_m1.eq(self.cfg.p.block - 1),
                                  size.eq(Mux(self.cfg.p.m[0], self.cfg.p.n, 0)),
                                  mul_m.eq(self.cfg.p.m >> 1), mul_n.eq(self.cfg.p.n << 1),
                                  mul_step.eq(0)]
@@ -240,6 +283,7 @@ class Datapath(wiring.Component):
                     one_beat.eq(size <= L),
                     mul_m.eq(mul_m >> 1), mul_n.eq(mul_n << 1), mul_step.eq(mul_step + 1),
                     block_step.eq(cn * R), cm_fits.eq(cm <= R), cn_fits.eq(cn <= C),
+                    block_elems.eq((block_m1 + 1) * C),
                     keep_bits.eq(Mux(rule, mu, INT8_BITS)),
                 ]
                 with m.If(mul_step == dim - 1):
@@ -252,8 +296,12 @@ class Datapath(wiring.Component):
                     final_keep.eq(low_mask((size - 1)[:L.bit_length() - 1] + 1, L)),
                     in_m_left.eq(cm), in_n_left.eq(cn),
                     in_last_row.eq(cm_fits), in_last_col.eq(cn_fits),
-                    i0.eq(0), row_i.eq(0), block_e.eq(0), tile_e.eq(0), row_e.eq(0),
+                    i0.eq(0), row_i.eq(0), block_e.eq(0), tile_e.eq(0), row_e.eq(0), cb_e.eq(0),
                     m_left.eq(cm), n_left.eq(cn), last_row.eq(cm_fits), last_col.eq(cn_fits),
+                    band_i0.eq(0), band_m_left.eq(cm), band_last_row.eq(cm_fits), band_e.eq(0),
+                    top_e.eq(0), cb_n_left.eq(cn), cb_last_col.eq(cn_fits),
+                    tiles_left.eq(block_m1), block_end.eq(block_m1 == 0),
+                    rows_left.eq(band_m1), band_end.eq(band_m1 == 0),
                     rd_beat.eq(0), at_last.eq(one_beat),
                 ]
                 with m.If(refuse):
