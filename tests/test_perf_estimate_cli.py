@@ -191,3 +191,22 @@ def test_the_rtl_commands_refuse_what_only_the_cost_model_takes(capsys, tmp_path
     err = capsys.readouterr().err
     assert code == 2 and "the RTL is generated for arrays up to 64x64; got 128x128" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_best_rtl_searches_only_what_the_datapath_runs(capsys, tmp_path):
+    """`--mapping best-rtl`: a tile walk the RTL runs (no K split), never worse than `rtl`, never
+    better than `best`; here it removes rtl's DRAM stalls with a banded walk. The roofline draws
+    it beside `rtl`."""
+    plot = tmp_path / "roofline.png"
+    args = ("--gemm", "512x2048x512", "--array", "8x8", "--ifmap-sram-kib", "16",
+            "--filter-sram-kib", "16", "--tensor-buffer-words", "1048576", "--format", "json")
+    rows = {}
+    for mapping in ("rtl", "best", "best-rtl"):
+        extra = ("--plot", str(plot)) if mapping == "best-rtl" else ()
+        code, out, _ = estimate(capsys, *args, "--mapping", mapping, *extra)
+        assert code == 0
+        (rows[mapping],) = [row for row in json.loads(out)["rows"] if row["op"] == "gemm"]
+    assert rows["best"]["cycles"] <= rows["best-rtl"]["cycles"] < rows["rtl"]["cycles"]
+    assert rows["best-rtl"]["runs_on"] == "rtl" and rows["best"]["runs_on"] == "analytical"
+    assert rows["best-rtl"]["mapping_detail"]["tile_walk"] not in (None, {"band": 0, "block": 0})
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -70,9 +70,10 @@ def register(subparsers) -> None:
                    help="print the default energy table as TOML and exit")
     p.add_argument("--train-samples", type=int,
                    help="samples per epoch (default: the model's dataset, e.g. 50000 for CIFAR-10)")
-    p.add_argument("--mapping", choices=["rtl", "best"], default="rtl",
+    p.add_argument("--mapping", choices=["rtl", "best", "best-rtl"], default="rtl",
                    help="rtl: every GEMM on the RTL's schedule (default); best: search each GEMM's "
-                        "loop order and block sizes for the least --objective")
+                        "loop order and block sizes for the least --objective; best-rtl: the same "
+                        "among the mappings the RTL datapath runs (tile walks, no K split)")
     p.add_argument("--objective", choices=["cycles", "energy", "edp"], default="cycles",
                    help="what --mapping best minimises per GEMM (default cycles)")
     p.add_argument("--fuse", action="store_true", default=None,
@@ -230,7 +231,7 @@ def _mapping_detail(label: str, m: int, n: int, k: int, params: HardwareParams) 
 
 
 def _plot(args, ops, params, energy, weight_bits, table, workload) -> None:
-    from niti_hw.perf.cost import estimate
+    from niti_hw.perf.cost import MAPPINGS, estimate
     from niti_hw.perf.roofline import plot_roofline
 
     out = Path(args.plot)
@@ -240,7 +241,7 @@ def _plot(args, ops, params, energy, weight_bits, table, workload) -> None:
     tables = {args.mapping: table,
               other: estimate(ops, params, energy, weight_bits=weight_bits, mapping=other,
                               objective=args.objective, fused=bool(args.fuse))}
-    plot_roofline({name: tables[name] for name in ("rtl", "best")}, params,
+    plot_roofline({name: tables[name] for name in MAPPINGS if name in tables}, params,
                   f"{workload}, {params.name} {params.dataflow}, objective {args.objective}", out)
     print(f"wrote {out}", file=sys.stderr)
 
@@ -258,7 +259,7 @@ def _table_text(header, table, summary, fp32, step, timing_model) -> str:
 
     lines = [f"{header['workload']} on a {header['array']} array, {header['dataflow']}, "
              f"timing {timing_model}, mapping {header['mapping']}"
-             + (f" (least {header['objective']})" if header["mapping"] == "best" else "")
+             + (f" (least {header['objective']})" if header["mapping"] != "rtl" else "")
              + f", clock {header['clock_mhz']:g} MHz ({header['clock_source']})"]
     if timing_model == "rtl":
         lines += ["x_compute: cycles over MACs / PEs; x_traffic: DRAM bytes over the larger of the "

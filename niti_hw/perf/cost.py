@@ -60,7 +60,7 @@ from niti_hw.perf.search import OBJECTIVES, best_mapping
 
 TIMINGS = ("rtl", "scalesim")
 BOUNDS = ("compute_bound_cycles", "compulsory_bytes", "capacity_bound_bytes")
-MAPPINGS = ("rtl", "best")
+MAPPINGS = ("rtl", "best", "best-rtl")
 DATAPATHS = ("int8", "fp32")
 COLUMNS = ["layer", "phase", "op", "m", "n", "k", "macs", "elements", "compute_cycles",
            "stall_cycles", "cycles", "utilisation", "sram_read_bytes", "sram_write_bytes",
@@ -300,7 +300,8 @@ def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
     GEMM's mapping and whether the RTL runs the row (`runs_on`: "rtl" or "analytical").
 
     `mapping` "rtl" costs every GEMM on the RTL's schedule; "best" searches each GEMM's mappings
-    (`niti_hw.perf.search`) for the least `objective` ("cycles", "energy" or "edp") of its row.
+    (`niti_hw.perf.search`) for the least `objective` ("cycles", "energy" or "edp") of its row;
+    "best-rtl" searches only those the RTL datapath runs as a tile walk (`mapping.tile_walk`).
     `fused` folds ReLU and pooling into the passes before them (`niti_hw.perf.fusion`).
     Timing "scalesim" keeps the GEMM rows only (SCALE-Sim models nothing else), counts their bytes
     as SCALE-Sim does and no stalls (its bandwidth mode CALC has none).
@@ -337,8 +338,9 @@ def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
         chosen = None
         if op.is_gemm and timing_model == "rtl":
             chosen = rtl_mapping(op.m, op.n, op.k)
-            if mapping == "best":
-                chosen = best_mapping(op, params, lambda c, op=op: price(op, c), objective)
+            if mapping != "rtl":
+                chosen = best_mapping(op, params, lambda c, op=op: price(op, c), objective,
+                                      walks_only=mapping == "best-rtl")
         t = op_traffic(op, params, timing_model, datapath, weight_bits, chosen)
         compute = (gemm_cycles(op.m, op.n, op.k, params, timing_model, datapath, chosen)
                    if op.is_gemm else _stream_cycles(op, params))

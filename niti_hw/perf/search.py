@@ -60,9 +60,10 @@ def objective_values(costs: dict, objective: str) -> tuple:
 
 
 def best_mapping(op, params: HardwareParams, price: Callable[[Mapping], dict],
-                 objective: str = "cycles") -> Mapping:
+                 objective: str = "cycles", walks_only: bool = False) -> Mapping:
     """The mapping of GEMM `op` with the least `objective` under `price` (a function of a Mapping,
-    whose block sizes may be arrays, returning the row's costs; see `niti_hw.perf.cost`)."""
+    whose block sizes may be arrays, returning the row's costs; see `niti_hw.perf.cost`); with
+    `walks_only`, among the mappings the datapath runs as a tile walk (and the RTL's schedule)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}; got {objective!r}")
     m, n, k = op.m, op.n, op.k
@@ -75,14 +76,14 @@ def best_mapping(op, params: HardwareParams, price: Callable[[Mapping], dict],
     bm, bn, bk = (g.ravel() for g in grids)
     for order in ORDERS:
         costs = price(_ArrayMapping(order, bm, bn, bk))
-        legal = np.broadcast_to(costs["legal"], bm.shape)
+        off_rtl = ~np.broadcast_to(walkable(Blocks(m, n, k, order, bm, bn, bk), params), bm.shape)
+        legal = np.broadcast_to(costs["legal"], bm.shape) & ~(off_rtl & walks_only)
         if not legal.any():
             continue
         primary, secondary = (np.broadcast_to(v, bm.shape).astype(float)
                               for v in objective_values(costs, objective))
         primary = np.where(legal, primary, np.inf)
         secondary = np.where(primary == primary.min(), secondary, np.inf)
-        off_rtl = ~np.broadcast_to(walkable(Blocks(m, n, k, order, bm, bn, bk), params), bm.shape)
         i = int(np.argmin(np.where(secondary == secondary.min(), off_rtl, 2)))
         key = (float(primary[i]), float(secondary[i]), bool(off_rtl[i]))
         if key < best_key:
