@@ -66,6 +66,37 @@ def test_a_failing_tool_is_reported_as_the_tools_failure(tmp_path):
     assert "boom" in (tmp_path / "tool.log").read_text()
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux only")
+def test_a_tool_dies_with_the_process_that_ran_it(tmp_path):
+    """A study killed with kill -9 during synthesis must not leave the tool running: a parent
+    running a long tool through `_run` is killed, and the tool goes with it."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    pid_file = tmp_path / "tool.pid"
+    tool = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
+    parent = subprocess.Popen([sys.executable, "-c",
+                               "import sys; from pathlib import Path; from niti_hw.rtl.synth import _run; "
+                               f"_run([sys.executable, '-c', {tool!r}], Path({str(tmp_path)!r}), 'tool.log')"])
+    for _ in range(300):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.1)
+    tool_pid = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    for _ in range(100):
+        try:
+            os.kill(tool_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(tool_pid, signal.SIGKILL)
+    raise AssertionError(f"the tool (pid {tool_pid}) outlived its killed parent")
+
+
 def _netlist(work):
     import json
 

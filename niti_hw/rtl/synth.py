@@ -8,9 +8,11 @@ the wrapper off the critical path (Fmax is the unit's own).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -131,8 +133,18 @@ def write_component(component: wiring.Component, work: Path, family: str) -> Pat
     return path
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the tool's process before it starts (Linux): SIGKILL it when the process that started
+    it dies, so a study or command killed with kill -9 leaves no place-and-route running on."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _run(args: list[str], cwd: Path, log: str) -> str:
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     (cwd / log).write_text(result.stdout + result.stderr)
     if result.returncode:  # the tool's failure, not ours: the CLI reports it in one line
         raise ChildProcessError(f"{Path(args[0]).name} failed in {cwd} (see {log}): "
