@@ -94,11 +94,17 @@ class Op:
     """A max-pool's line buffer: the values of `kernel - 1` input rows (W x C each) it must hold to
     pool a row-major (NHWC) stream on the fly (`perf.fusion`)."""
     kept_in: tuple[tuple[str, str], ...] = ()
-    """(tensor, buffer): inputs the op before left in on-chip `buffer`; read there, not from DRAM."""
+    """(tensor, buffer): inputs the op before left in on-chip `buffer`, read there, not in DRAM."""
     kept_out: tuple[tuple[str, str], ...] = ()
     """(tensor, buffer): outputs also written to on-chip `buffer`, where the next op reads them."""
     unstored: tuple[str, ...] = ()
     """Outputs of `kept_out` that no other op of the step reads: they never reach DRAM."""
+
+    def __post_init__(self) -> None:
+        for field in ("reads", "writes"):  # a plain (kind, count) pair is an unnamed tensor
+            accesses = getattr(self, field)
+            object.__setattr__(self, field, tuple(
+                a if isinstance(a, Access) else Access(*a) for a in accesses))
 
     @property
     def is_gemm(self) -> bool:
@@ -343,7 +349,8 @@ class _Relu(_Layer):
         n = batch * self.shape.size
         return [Op(self.name, "forward", "relu", elements=n, alu_ops=n * ALU_PER_ELEMENT["relu"],
                    reads=(Access(ACT, n, x),),
-                   writes=(Access(ACT, n, self.tensor("out")), Access(MASK, n, self.tensor("mask"))))]
+                   writes=(Access(ACT, n, self.tensor("out")),
+                           Access(MASK, n, self.tensor("mask"))))]
 
     def backward(self, batch, propagate, x, error):
         n = batch * self.shape.size
