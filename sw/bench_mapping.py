@@ -2,9 +2,11 @@
 
 For VGG16 (CIFAR-10 shapes, batch 128, 16x16) and LeNet-5 (MNIST, batch 64, 8x8), default
 memories: whole-step utilisation, DRAM traffic against the compulsory and capacity bounds, energy,
-and how many GEMM rows the RTL runs as they are, with and without fusion (`--fuse`); the search's time on one core (best of --repeat,
-against the RTL schedule's own estimate in the same process). Writes sw/results/mapping.csv and
-prints it. The search runs numpy's element-wise kernels, which use one core. Usage: python sw/bench_mapping.py [--repeat 3]
+and how many GEMM rows the RTL runs as they are, with and without fusion (`--fuse`) and tensors
+kept on chip between ops (`--keep-on-chip`, "kept"); the search's time on one core (best of
+--repeat, against the RTL schedule's own estimate in the same process). Writes
+sw/results/mapping.csv and prints it. The search runs numpy's element-wise kernels, which use one
+core. Usage: python sw/bench_mapping.py [--repeat 3]
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from niti_hw.perf.lowering import lower
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WORKLOADS = {"vgg16": ((3, 32, 32), 128, 16), "lenet5": ((1, 28, 28), 64, 8)}
+VARIANTS = (("rtl", False, False), ("best", False, False), ("best", True, False),
+            ("best", False, True), ("best", True, True))
+"""(mapping, fused, keep_on_chip) of each row."""
 
 
 def timed(function, repeat: int):
@@ -60,12 +65,12 @@ def main() -> int:
         ops = lower(model, shape, batch)
         for dataflow in DATAFLOWS:
             params = DEFAULT.replace(rows=size, cols=size, lanes=size, dataflow=dataflow)
-            for mapping, fused in (("rtl", False), ("best", False), ("best", True)):
-                seconds, table = timed(
-                    lambda: estimate(ops, params, mapping=mapping, fused=fused), args.repeat)
-                rows.append(summary(model, dataflow, mapping + (" fused" if fused else ""),
-                                    table, seconds))
-                print(f"{model} {dataflow} {mapping}: {rows[-1]['utilisation']:.3f} "
+            for mapping, fused, kept in VARIANTS:
+                seconds, table = timed(lambda: estimate(
+                    ops, params, mapping=mapping, fused=fused, keep_on_chip=kept), args.repeat)
+                label = mapping + (" fused" if fused else "") + (" kept" if kept else "")
+                rows.append(summary(model, dataflow, label, table, seconds))
+                print(f"{model} {dataflow} {label}: {rows[-1]['utilisation']:.3f} "
                       f"utilisation, {seconds:.2f} s", flush=True)
     frame = pd.DataFrame(rows)
     RESULTS.mkdir(exist_ok=True)

@@ -91,6 +91,7 @@ BAD_SPACES = [
     ("[hardware]\nwidth = [8]\n", "[hardware] has no axis 'width'"),
     ("[hardware]\nacc_bits = []\n", "[hardware] acc_bits is empty"),
     ("[hardware]\nfused = [\"yes\"]\n", "[hardware] fused = 'yes': expected true or false"),
+    ("[hardware]\nkeep_on_chip = [1]\n", "[hardware] keep_on_chip = 1: expected true or false"),
     ("[hardware]\narray = [\"8x8\", \"2048x2048\"]\n",
      "[hardware] array = '2048x2048': rows must be in 1..1024"),
     ("[hardware]\narray = [\"0x8\"]\n", "[hardware] array = '0x8': rows must be in 1..1024"),
@@ -535,6 +536,32 @@ def test_mapping_objective_and_fusion_reach_the_cost_model_when_named():
     configs = list(make_plan(space).estimates.values())
     assert [c.get("mapping") for c in configs] == ["rtl", "best"]
     assert all("objective" not in c and "fused" not in c for c in configs)
+
+
+def test_keep_on_chip_reaches_the_cost_model_when_named():
+    """`keep_on_chip` is passed to the estimate like `fused`; a space without it costs DRAM
+    round trips between ops (the `niti-hw estimate` default)."""
+    from niti_hw.params import DEFAULT
+    from niti_hw.perf.cost import estimate, totals
+    from niti_hw.perf.lowering import lower
+
+    hardware = json.loads(DEFAULT.to_json())
+    hardware.pop("clock_mhz")
+    workload = {"model": "lenet5", "input": [1, 28, 28], "batch": 2}
+    plain = estimate_point({"hardware": hardware, "workload": workload, "fused": True})
+    kept = estimate_point({"hardware": hardware, "workload": workload, "fused": True,
+                           "keep_on_chip": True})
+    step = totals(estimate(lower("lenet5", (1, 28, 28), 2), DEFAULT, fused=True,
+                           keep_on_chip=True), DEFAULT, 1.0, by=None).loc["step"]
+    assert kept["dram_mb"] == pytest.approx(
+        (step["dram_read_bytes"] + step["dram_write_bytes"]) / 1e6)
+    assert kept["dram_mb"] < plain["dram_mb"]
+    from niti_hw.explore.plan import make_plan
+
+    space = load_space_text("[hardware]\nkeep_on_chip = [false, true]\n")
+    configs = list(make_plan(space).estimates.values())
+    assert [c.get("keep_on_chip") for c in configs] == [False, True]
+    assert all("fused" not in c for c in configs)
 
 
 def load_space_text(text: str):

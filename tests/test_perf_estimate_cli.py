@@ -98,6 +98,8 @@ def test_energy_defaults_round_trip_through_the_option(capsys, tmp_path):
     (["--model", "lenet5", "--batch", "0"], r"--batch must be a positive integer; got 0"),
     (["--gemm", "8x8x8", "--timing", "scalesim", "--fuse"],
      r"--timing scalesim models SCALE-Sim.s cycles and accesses only; it has no --fuse"),
+    (["--gemm", "8x8x8", "--timing", "scalesim", "--keep-on-chip"],
+     r"--timing scalesim models SCALE-Sim.s cycles and accesses only; it has no --keep-on-chip"),
     (["--gemm", "8x8x8", "--mapping", "worst"], r"argument --mapping: invalid choice: 'worst'"),
     (["--gemm", "8x8x8", "--objective", "area"], r"argument --objective: invalid choice: 'area'"),
     (["--gemm", "8x8x8", "--timing", "scalesim", "--mapping", "best"],
@@ -114,6 +116,31 @@ def test_bad_input_gets_one_line_and_writes_nothing(capsys, tmp_path, args, mess
     assert len(err.strip().splitlines()) == 1
     assert re.search(message, err), err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_keep_on_chip_composes_with_fusion_and_the_search(capsys):
+    """Same document, same rows; the kept tensors' bytes leave DRAM (LeNet-5, batch 2: conv1's
+    fused, pooled output, 2 x 12 x 12 x 20 int8 values, fits half the 64 KiB ifmap SRAM, so conv2
+    does not fetch it; conv2's weight gradient reads it again, so it is still stored)."""
+    common = ["--model", "lenet5", "--batch", "2", "--fuse", "--mapping", "best",
+              "--format", "json"]
+    _, plain, _ = estimate(capsys, *common)
+    code, kept, _ = estimate(capsys, *common, "--keep-on-chip")
+    assert code == 0
+    plain, kept = json.loads(plain), json.loads(kept)
+    assert (plain["keep_on_chip"], kept["keep_on_chip"]) == (False, True)
+    assert kept.keys() == plain.keys() and kept["fp32"].keys() == plain["fp32"].keys()
+    assert [(r["layer"], r["op"]) for r in kept["rows"]] == \
+        [(r["layer"], r["op"]) for r in plain["rows"]]
+    assert all(r.keys() == p.keys() for r, p in zip(kept["rows"], plain["rows"]))
+
+    def moved(document):
+        return sum(r["dram_read_bytes"] + r["dram_write_bytes"] for r in document["rows"])
+
+    assert moved(kept) < moved(plain)
+    conv2 = [(r, p) for r, p in zip(kept["rows"], plain["rows"])
+             if (r["layer"], r["phase"], r["op"]) == ("conv2", "forward", "gemm")]
+    assert [p["dram_read_bytes"] - r["dram_read_bytes"] for r, p in conv2] == [2 * 12 * 12 * 20]
 
 
 def test_bad_energy_file_writes_nothing(capsys, tmp_path):

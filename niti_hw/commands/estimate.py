@@ -27,7 +27,7 @@ TRAIN_SAMPLES = {"lenet5": 60000, "alexnet": 1281167}  # MNIST, ImageNet; others
 CIFAR_SAMPLES = 50000
 # Options that change the modelled hardware beyond what SCALE-Sim's compute cycles depend on.
 NOT_IN_SCALESIM = ("lanes", "acc_bits", "tensor_buffer_words", "dram_bytes_per_cycle", "energy",
-                   "weight_bits", "clock_mhz", "plot", "fuse")
+                   "weight_bits", "clock_mhz", "plot", "fuse", "keep_on_chip")
 MEMORY_HELP = {
     "tensor_buffer_words": "int32 entries of the buffer holding a layer's output until B is known",
     "ifmap_sram_kib": "input-operand SRAM",
@@ -79,6 +79,9 @@ def register(subparsers) -> None:
     p.add_argument("--fuse", action="store_true", default=None,
                    help="fold ReLU and max-pooling into the rounding replay (and ReLU backward into "
                         "the pass before it), as a datapath could; analytical rows")
+    p.add_argument("--keep-on-chip", action="store_true", default=None,
+                   help="leave a tensor on chip for the next op when it fits the SRAM half that "
+                        "op reads it from, instead of through DRAM (after --fuse); analytical")
     p.add_argument("--plot", type=Path, metavar="FILE.png",
                    help="also draw the roofline of the array with every GEMM as a point, "
                         "for the rtl and best mappings")
@@ -180,19 +183,21 @@ def _report(args, params: HardwareParams, energy) -> str:
     weight_bits = args.weight_bits or 8
     mhz, clock_source = clock_mhz(params)
     table = estimate(ops, params, energy, timing_model=args.timing, weight_bits=weight_bits,
-                     mapping=args.mapping, objective=args.objective, fused=bool(args.fuse))
+                     mapping=args.mapping, objective=args.objective, fused=bool(args.fuse),
+                     keep_on_chip=bool(args.keep_on_chip))
     if args.plot:
         _plot(args, ops, params, energy, weight_bits, table, workload)
     summary = totals(table, params, mhz, by=args.by, steps_per_epoch=steps if not args.gemm else None)
     fp32 = None
     if args.timing == "rtl":
         fp32_table = estimate(ops, params, energy, datapath="fp32", weight_bits=weight_bits,
-                              mapping=args.mapping, objective=args.objective, fused=bool(args.fuse))
+                              mapping=args.mapping, objective=args.objective, fused=bool(args.fuse),
+                              keep_on_chip=bool(args.keep_on_chip))
         fp32 = totals(fp32_table, params, mhz, by=None).loc["step"]
     step = summary.loc["step"]
     header = {"workload": workload, "array": params.name, "dataflow": params.dataflow,
               "timing": args.timing, "mapping": args.mapping, "objective": args.objective,
-              "fused": bool(args.fuse),
+              "fused": bool(args.fuse), "keep_on_chip": bool(args.keep_on_chip),
               "clock_mhz": mhz, "clock_source": clock_source,
               "steps_per_epoch": steps, "params": json.loads(params.to_json())}
     if args.timing == "scalesim":
@@ -240,7 +245,8 @@ def _plot(args, ops, params, energy, weight_bits, table, workload) -> None:
     other = "best" if args.mapping == "rtl" else "rtl"
     tables = {args.mapping: table,
               other: estimate(ops, params, energy, weight_bits=weight_bits, mapping=other,
-                              objective=args.objective, fused=bool(args.fuse))}
+                              objective=args.objective, fused=bool(args.fuse),
+                              keep_on_chip=bool(args.keep_on_chip))}
     plot_roofline({name: tables[name] for name in MAPPINGS if name in tables}, params,
                   f"{workload}, {params.name} {params.dataflow}, objective {args.objective}", out)
     print(f"wrote {out}", file=sys.stderr)

@@ -27,11 +27,11 @@ SAMPLERS = ("grid", "random", "optuna")
 
 AXES = ("array", "dataflow", "lanes", "acc_bits", "sram_kib", "ifmap_sram_kib", "filter_sram_kib",
         "ofmap_sram_kib", "tensor_buffer_words", "dram_bytes_per_cycle", "exponent",
-        "exponent_headroom", "clock_mhz", "mapping", "objective", "fused")
+        "exponent_headroom", "clock_mhz", "mapping", "objective", "fused", "keep_on_chip")
 """[hardware] keys; each is one value or a list of values (an axis). `sram_kib` sets all three
 SRAMs at once; `clock_mhz` is a number or "synth" (the synthesis report's Fmax of the size);
-`mapping`, `objective` and `fused` (`niti-hw estimate --mapping/--objective/--fuse`) are passed to
-the cost model only when the space names them."""
+`mapping`, `objective`, `fused` and `keep_on_chip` (`niti-hw estimate --mapping/--objective/--fuse/
+--keep-on-chip`) are passed to the cost model only when the space names them."""
 ESTIMATE_ONLY = COST_KEYWORDS
 DEFAULT_AXES = {"array": (DEFAULT.name,), "clock_mhz": ("synth",)}
 
@@ -272,7 +272,7 @@ def _listed(items, axes: dict) -> tuple[dict, ...]:
 
 def _default(name: str):
     special = {"array": DEFAULT.name, "sram_kib": DEFAULT.ifmap_sram_kib, "mapping": "rtl",
-               "objective": "cycles", "dataflow": "os", "fused": False}
+               "objective": "cycles", "dataflow": "os", "fused": False, "keep_on_chip": False}
     return special[name] if name in special else getattr(DEFAULT, name)
 
 
@@ -301,7 +301,7 @@ def _check_value(name: str, value) -> None:
         raise _Bad(f"{where}: expected one of {', '.join(MAPPINGS)}")
     if name == "objective" and value not in COST_OBJECTIVES:
         raise _Bad(f"{where}: expected one of {', '.join(COST_OBJECTIVES)}")
-    if name == "fused":
+    if name in ("fused", "keep_on_chip"):
         if not isinstance(value, bool):
             raise _Bad(f"{where}: expected true or false")
         return

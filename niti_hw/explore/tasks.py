@@ -15,7 +15,7 @@ from pathlib import Path
 
 from niti_hw.params import HardwareParams
 
-COST_KEYWORDS = ("mapping", "objective", "fused")
+COST_KEYWORDS = ("mapping", "objective", "fused", "keep_on_chip")
 """Estimate settings passed to the cost model only when a space names them."""
 
 

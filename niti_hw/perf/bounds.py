@@ -6,7 +6,8 @@ any schedule needs with the chip's on-chip memory (its capacity bound).
 - **Compulsory traffic**: every stored operand read from DRAM once, every result written once, and
   the int32 tensor as NITI needs it: SPEC takes B over the whole int32 output before any value is
   rounded, so the part of it beyond the tensor buffer goes to DRAM and back (`cost._stored`).
-  Streaming ops move exactly this (the model does not fuse them). `cost.compulsory_bytes`.
+  Streaming ops move exactly this. A tensor left on chip between two ops (`perf.locality`) is
+  compulsory traffic of neither. `cost.compulsory_bytes`.
 - **Capacity bound** (GEMMs), after Hong and Kung (1981) as Irony, Toledo and Tiskin (2004) prove
   it for matrix products. Let S be the values the chip can hold: the SRAMs, the tensor buffer and
   the PEs' registers, counted in bytes (every value takes at least one). Cut any schedule into
@@ -18,7 +19,9 @@ any schedule needs with the chip's on-chip memory (its capacity bound).
   so its entries count up to R times the values held: MACs per segment <= sqrt(R) (2S / 3)^(3/2)
   (AM-GM). Hence segments >= MACs / (sqrt(R) (2S/3)^(3/2)) and every segment but the last moves
   S values: traffic >= S (ceil(MACs / (sqrt(R) (2S/3)^(3/2))) - 1) bytes. The bound reported is the
-  larger of this and the compulsory traffic. It holds for any loop order, blocking or dataflow.
+  larger of this and the compulsory traffic. It holds for any loop order, blocking or dataflow,
+  and for any contents of the chip when the op starts (an operand the op before left there,
+  `perf.locality`): the S values the first segment starts with may be any.
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@
   tail) unless col2im still adds into the values, then it is a pass of its own.
 - Streaming ops (bitwidth, round, ReLU, pooling, col2im, loss, update) move `lanes` values per cycle
   (the update at `timing.update_cycles`); their int8/mask/index/weight inputs and outputs are DRAM
-  traffic (no fusion across ops).
+  traffic, unless fused into one pass (`fused`, `perf.fusion`) or left on chip for the next op
+  (`keep_on_chip`, `perf.locality`, which also spares a GEMM the fetch of an operand).
 - Every op overlaps its DRAM traffic with its compute: stall = DRAM cycles beyond compute cycles at
   `dram_bytes_per_cycle`.
 - Datapath "fp32": the same array with fp32 MACs and 4-byte values everywhere; no bitwidth or
@@ -48,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from niti_hw.params import HardwareParams
-from niti_hw.perf import timing
+from niti_hw.perf import locality, timing
 from niti_hw.perf.bounds import capacity_bound_bytes, compute_bound_cycles
 from niti_hw.perf.fusion import fuse
 from niti_hw.perf.energy import DEFAULT_PJ, check_energy, sram_pj_per_byte
@@ -143,15 +144,20 @@ def gemm_cycles(m: int, n: int, k: int, params: HardwareParams, timing_model: st
 
 def _gemm_traffic(op: Op, params: HardwareParams, datapath: str, weight_bits: int,
                   t: Traffic, mapping: Mapping) -> None:
+    """Operand fetches and array reads under `mapping`; an operand the op before left in its SRAM
+    (`Op.kept_in`, `perf.locality`) fits there whole, so it is never fetched."""
     (_, a_src), (_, b_src) = op.reads
     bi = value_bits(ACT, datapath, params, weight_bits) // 8
     bo = value_bits(ACC, datapath, params, weight_bits) // 8
     cost = gemm_cost(op.m, op.n, op.k, mapping.order, mapping.block_m, mapping.block_n,
                      mapping.block_k, params, a_src, b_src, bi, bo)
-    t.fetch("ifmap", cost.fetch_a)
-    t.fetch("filter", cost.fetch_b)
-    t.write("ifmap", cost.fetch_a)
-    t.write("filter", cost.fetch_b)
+    kept = {tensor for tensor, _ in op.kept_in}
+    fetch_a = 0 if op.reads[0].tensor in kept else cost.fetch_a
+    fetch_b = 0 if op.reads[1].tensor in kept else cost.fetch_b
+    t.fetch("ifmap", fetch_a)
+    t.fetch("filter", fetch_b)
+    t.write("ifmap", fetch_a)
+    t.write("filter", fetch_b)
     t.read("ifmap", cost.read_a)
     t.read("filter", cost.read_b)
     t.read("ofmap", cost.partial_sram)
@@ -241,10 +247,18 @@ def op_traffic(op: Op, params: HardwareParams, timing_model: str = "rtl",
         _gemm_traffic(op, params, datapath, weight_bits, t,
                       mapping or rtl_mapping(op.m, op.n, op.k))
     else:
-        for kind, count in op.reads:
-            _stored(t, kind, count, False, params, datapath, weight_bits)
-    for kind, count in op.writes:
-        _stored(t, kind, count, True, params, datapath, weight_bits)
+        kept_in = dict(op.kept_in)
+        for access in op.reads:
+            if access.tensor in kept_in:
+                t.read(kept_in[access.tensor], nbytes(*access, datapath, params, weight_bits))
+            else:
+                _stored(t, *access, False, params, datapath, weight_bits)
+    kept_out = dict(op.kept_out)
+    for access in op.writes:
+        if access.tensor in kept_out:
+            t.write(kept_out[access.tensor], nbytes(*access, datapath, params, weight_bits))
+        if access.tensor not in op.unstored:
+            _stored(t, *access, True, params, datapath, weight_bits)
     return t
 
 
@@ -252,15 +266,20 @@ def compulsory_bytes(op: Op, params: HardwareParams, datapath: str = "int8",
                      weight_bits: int = 8) -> int:
     """DRAM bytes of `op` with every stored value read once and every result written once; the
     int32 tensor beyond the tensor buffer spills and comes back, as NITI's whole-tensor exponent
-    needs (`perf.bounds`)."""
+    needs (`perf.bounds`). Inputs kept on chip and outputs never stored (`perf.locality`) are
+    not DRAM traffic of the op."""
     t = Traffic()
-    for kind, count in op.reads:
+    kept_in = {tensor for tensor, _ in op.kept_in}
+    for access in op.reads:
+        if access.tensor in kept_in:
+            continue
         if op.is_gemm:
-            t.fetch("direct", nbytes(kind, count, datapath, params, weight_bits))
+            t.fetch("direct", nbytes(*access, datapath, params, weight_bits))
         else:
-            _stored(t, kind, count, False, params, datapath, weight_bits)
-    for kind, count in op.writes:
-        _stored(t, kind, count, True, params, datapath, weight_bits)
+            _stored(t, *access, False, params, datapath, weight_bits)
+    for access in op.writes:
+        if access.tensor not in op.unstored:
+            _stored(t, *access, True, params, datapath, weight_bits)
     return int(t.dram_read + t.dram_write)
 
 
@@ -295,14 +314,16 @@ def op_costs(op: Op, t: Traffic, compute, params: HardwareParams, pj: dict,
 def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
              timing_model: str = "rtl", datapath: str = "int8",
              weight_bits: int = 8, mapping: str = "rtl",
-             objective: str = "cycles", fused: bool = False) -> pd.DataFrame:
+             objective: str = "cycles", fused: bool = False,
+             keep_on_chip: bool = False) -> pd.DataFrame:
     """One row per op: cycles (compute, DRAM stall), utilisation, SRAM/DRAM bytes, energy (pJ), the
     GEMM's mapping and whether the RTL runs the row (`runs_on`: "rtl" or "analytical").
 
     `mapping` "rtl" costs every GEMM on the RTL's schedule; "best" searches each GEMM's mappings
     (`niti_hw.perf.search`) for the least `objective` ("cycles", "energy" or "edp") of its row;
     "best-rtl" searches only those the RTL datapath runs as a tile walk (`mapping.tile_walk`).
-    `fused` folds ReLU and pooling into the passes before them (`niti_hw.perf.fusion`).
+    `fused` folds ReLU and pooling into the passes before them (`niti_hw.perf.fusion`);
+    `keep_on_chip` leaves a tensor on chip for the next op where it fits (`niti_hw.perf.locality`).
     Timing "scalesim" keeps the GEMM rows only (SCALE-Sim models nothing else), counts their bytes
     as SCALE-Sim does and no stalls (its bandwidth mode CALC has none).
     """
@@ -317,11 +338,17 @@ def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
     if timing_model == "scalesim" and mapping != "rtl":
         raise ValueError("timing 'scalesim' costs SCALE-Sim's own schedule; the mapping search "
                          "needs timing 'rtl'")
+    if timing_model == "scalesim" and keep_on_chip:
+        raise ValueError("timing 'scalesim' moves every GEMM result through DRAM as SCALE-Sim "
+                         "does; keeping tensors on chip needs timing 'rtl'")
     pj = check_energy(energy) if energy is not None else dict(DEFAULT_PJ)
     if fused:
         ops = fuse(ops, params)
     if datapath == "fp32":
         ops = fp32_ops(ops)
+    if keep_on_chip:
+        ops = locality.keep_on_chip(
+            ops, params, lambda kind, count: nbytes(kind, count, datapath, params, weight_bits))
     if timing_model == "scalesim":
         ops = [op for op in ops if op.is_gemm]
     pes = params.rows * params.cols

@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from niti_hw.params import EXPONENTS
-from niti_hw.perf.lowering import ACC, ACT, ALU_PER_ELEMENT, Op
+from niti_hw.perf.lowering import ACC, ACT, ALU_PER_ELEMENT, Access, Op
 
 
-def _without(pairs, kind: str) -> tuple:
-    return tuple((k, count) for k, count in pairs if k != kind)
+def _without(accesses, kind: str) -> tuple:
+    return tuple(access for access in accesses if access.kind != kind)
 
 
 def exponent_ops(ops: list[Op], exponent: str) -> list[Op]:
@@ -40,10 +40,11 @@ def exponent_ops(ops: list[Op], exponent: str) -> list[Op]:
             out[drained] = replace(gemm, writes=_without(gemm.writes, ACC))
             op = replace(op, reads=_without(op.reads, ACC))
             if exponent == "tile":
-                out.append(replace(op, writes=((ACT, op.elements),)))
+                tiles = Access(ACT, op.elements, f"{op.layer}.{op.phase}.tiles")
+                out.append(replace(op, writes=(tiles,)))
                 op = Op(op.layer, op.phase, "realign", elements=op.elements,
                         alu_ops=op.elements * ALU_PER_ELEMENT["round"],
-                        reads=((ACT, op.elements),), writes=op.writes)
+                        reads=(tiles,), writes=op.writes)
             drained = None
         elif op.op != "bitwidth":
             drained = None

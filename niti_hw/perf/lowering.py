@@ -28,6 +28,39 @@ PHASES = ("forward", "loss", "error", "gradient", "update")
 ACT, ACC, WEIGHT, MASK, INDEX = "act", "acc", "weight", "mask", "index"
 """Kinds of stored values: int8 activation/error/gradient, int32 accumulator, weight of
 `weight_bits`, a ReLU mask bit, a max-pool winner index. `niti_hw.perf.cost` turns them into bytes."""
+INPUT, LOSS_ERROR = "input", "loss.err"
+"""Tensors no layer names: the step's input batch and the loss gradient (the last layer's error)."""
+
+
+class Access(tuple):
+    """(kind, count) of the values an op reads or writes, and the tensor they belong to.
+
+    It is that pair wherever a pair is used (unpacking, comparison, `dict`), so the costs read it
+    as a pair; `tensor` names the tensor in the step ("conv1.out", "relu2.mask"; "" where
+    unnamed), which is how `niti_hw.perf.locality` links a producer to its consumer. Accesses that
+    differ only in their tensor compare equal.
+    """
+
+    tensor: str
+
+    def __new__(cls, kind: str, count: int, tensor: str = ""):
+        access = super().__new__(cls, (kind, count))
+        access.tensor = tensor
+        return access
+
+    def __getnewargs__(self):
+        return (self[0], self[1], self.tensor)
+
+    def __repr__(self) -> str:
+        return f"Access({self[0]!r}, {self[1]!r}, {self.tensor!r})"
+
+    @property
+    def kind(self) -> str:
+        return self[0]
+
+    @property
+    def count(self) -> int:
+        return self[1]
 
 
 @dataclass(frozen=True)
@@ -38,8 +71,10 @@ class Op:
     are gathered from (A of an im2col convolution: its input tensor, not the m x k columns), their
     `writes` the int32 result (none when col2im consumes the drain). Streaming ops set `elements`
     (values through the `lanes`-wide post-processing units) and `alu_ops` (int32 operations);
-    `reads`/`writes` list (kind, count) of the values taken from and left in memory. int32 ("acc")
-    values live in the tensor buffer; a bitwidth pass with no reads runs on the GEMM's drain.
+    `reads`/`writes` list the values taken from and left in memory (`Access`: kind, count and
+    tensor). int32 ("acc") values live in the tensor buffer; a bitwidth pass with no reads runs on
+    the GEMM's drain. The `kept_*` fields are set by `niti_hw.perf.locality` only (empty: every
+    value not in the tensor buffer goes through DRAM).
     """
 
     layer: str
@@ -58,6 +93,18 @@ class Op:
     line_values: int = 0
     """A max-pool's line buffer: the values of `kernel - 1` input rows (W x C each) it must hold to
     pool a row-major (NHWC) stream on the fly (`perf.fusion`)."""
+    kept_in: tuple[tuple[str, str], ...] = ()
+    """(tensor, buffer): inputs the op before left in on-chip `buffer`, read there, not in DRAM."""
+    kept_out: tuple[tuple[str, str], ...] = ()
+    """(tensor, buffer): outputs also written to on-chip `buffer`, where the next op reads them."""
+    unstored: tuple[str, ...] = ()
+    """Outputs of `kept_out` that no other op of the step reads: they never reach DRAM."""
+
+    def __post_init__(self) -> None:
+        for field in ("reads", "writes"):  # a plain (kind, count) pair is an unnamed tensor
+            accesses = getattr(self, field)
+            object.__setattr__(self, field, tuple(
+                a if isinstance(a, Access) else Access(*a) for a in accesses))
 
     @property
     def is_gemm(self) -> bool:
@@ -115,14 +162,17 @@ def lower(spec_or_name, input_shape, batch: int, classes: int | None = None,
     if not isinstance(weight_bits, int) or not 8 <= weight_bits <= 24:
         raise ValueError(f"weight_bits must be in 8..24 (stored weight width); got {weight_bits!r}")
     c, h, w = input_shape
-    layers = _resolve(spec, (h, w, c), classes, input_shape)
+    layers = _resolve(spec, (h, w, c), classes, input_shape, weight_bits)
+    inputs = [INPUT] + [layer.tensor("out") for layer in layers[:-1]]
     ops: list[Op] = []
-    for layer in layers:
-        ops += layer.forward(batch)
+    for layer, x in zip(layers, inputs):
+        ops += layer.forward(batch, x)
     ops += _loss(layers[-1], batch)
+    error = LOSS_ERROR
     for index in range(len(layers) - 1, -1, -1):
-        ops += layers[index].backward(batch, propagate=index > 0)
-        ops += layers[index].update(weight_bits)
+        ops += layers[index].backward(batch, index > 0, inputs[index], error)
+        ops += layers[index].update()
+        error = layers[index].tensor("err")
     return ops
 
 
@@ -131,41 +181,62 @@ def _check_positive_int(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive int; got {value!r}")
 
 
-def _narrow(name: str, phase: str, values: int, detect_pass: bool = False,
+def _narrow(name: str, phase: str, values: int, tensor: str, detect_pass: bool = False,
             stored: bool = True) -> list[Op]:
-    """NITI narrowing of an int32 tensor in the tensor buffer: B over the whole tensor (on the GEMM's
-    drain, or a pass of its own when col2im still adds into the values), then R(x, k) with
-    k = max(0, B - 7) for activations and errors; the int8 result is stored unless the next unit
-    takes it (the weight update)."""
+    """NITI narrowing of int32 tensor `tensor`32 in the tensor buffer: B over the whole tensor (on
+    the GEMM's drain, or a pass of its own when col2im still adds into the values), then R(x, k)
+    with k = max(0, B - 7) for activations and errors; the int8 result (`tensor`) is stored unless
+    the next unit takes it (the weight update)."""
+    wide = Access(ACC, values, tensor + "32")
     return [
         Op(name, phase, "bitwidth", elements=values, alu_ops=values * ALU_PER_ELEMENT["bitwidth"],
-           reads=((ACC, values),) if detect_pass else ()),
+           reads=(wide,) if detect_pass else ()),
         Op(name, phase, "round", elements=values, alu_ops=values * ALU_PER_ELEMENT["round"],
-           reads=((ACC, values),), writes=((ACT, values),) if stored else ()),
+           reads=(wide,), writes=(Access(ACT, values, tensor),) if stored else ()),
     ]
 
 
 class _Layer:
+    """A layer's ops. `x` names the layer's input tensor, `error` the error arriving from above;
+    the layer names what it writes `tensor(...)`: "out" (forward), "err" (the error it
+    propagates), "mask", "index", "weight"."""
+
     name: str
-    weighted = False
 
-    def forward(self, batch: int) -> list[Op]:
+    def tensor(self, what: str) -> str:
+        return f"{self.name}.{what}"
+
+    def forward(self, batch: int, x: str) -> list[Op]:
         return []
 
-    def backward(self, batch: int, propagate: bool) -> list[Op]:
+    def backward(self, batch: int, propagate: bool, x: str, error: str) -> list[Op]:
         return []
 
-    def update(self, weight_bits: int) -> list[Op]:
+    def update(self) -> list[Op]:
         return []
+
+
+class _Weighted(_Layer):
+    weight_bits: int
+    weights: int
+
+    @property
+    def int8_weights(self) -> Access:
+        """The weights the GEMMs read: the stored ones, or their int8 copy when stored wider."""
+        name = self.tensor("weight8" if self.weight_bits > 8 else "weight")
+        return Access(ACT, self.weights, name)
+
+    def update(self):
+        return _update(self, self.weights, self.weight_bits)
 
 
 @dataclass
-class _Conv(_Layer):
+class _Conv(_Weighted):
     name: str
     spec: Conv
     inp: _Shape
     out: _Shape
-    weighted = True
+    weight_bits: int = 8
 
     @property
     def depth(self) -> int:  # KH * KW * Cin
@@ -183,86 +254,89 @@ class _Conv(_Layer):
     def weights(self) -> int:
         return self.depth * self.cout
 
-    def forward(self, batch):
+    def forward(self, batch, x):
         m = batch * self.out.dims[0] * self.out.dims[1]
         source = batch * self.inp.size
+        out = self.tensor("out")
         return [
             Op(self.name, "forward", "gemm", m, self.cout, self.depth,
-               reads=((ACT, source), (ACT, self.weights)), writes=((ACC, m * self.cout),),
-               reuse=self.reuse),
-            *_narrow(self.name, "forward", m * self.cout),
+               reads=(Access(ACT, source, x), self.int8_weights),
+               writes=(Access(ACC, m * self.cout, out + "32"),), reuse=self.reuse),
+            *_narrow(self.name, "forward", m * self.cout, out),
         ]
 
-    def backward(self, batch, propagate):
+    def backward(self, batch, propagate, x, error):
         m = batch * self.out.dims[0] * self.out.dims[1]
         source = batch * self.inp.size
+        err = self.tensor("err")
         ops = []
         if propagate:
             cols = m * self.depth
             ops += [
                 Op(self.name, "error", "gemm", m, self.depth, self.cout,
-                   reads=((ACT, m * self.cout), (ACT, self.weights)), reuse=self.reuse),
+                   reads=(Access(ACT, m * self.cout, error), self.int8_weights), reuse=self.reuse),
                 Op(self.name, "error", "col2im", elements=cols,
-                   alu_ops=cols * ALU_PER_ELEMENT["col2im"], writes=((ACC, source),)),
-                *_narrow(self.name, "error", source,
+                   alu_ops=cols * ALU_PER_ELEMENT["col2im"],
+                   writes=(Access(ACC, source, err + "32"),)),
+                *_narrow(self.name, "error", source, err,
                          detect_pass=self.spec.kernel > self.spec.stride),
             ]
         ops.append(Op(self.name, "gradient", "gemm", self.depth, self.cout, m,
-                      reads=((ACT, source), (ACT, m * self.cout)),
-                      writes=((ACC, self.weights),), reuse=self.reuse))
+                      reads=(Access(ACT, source, x), Access(ACT, m * self.cout, error)),
+                      writes=(Access(ACC, self.weights, self.tensor("grad32")),),
+                      reuse=self.reuse))
         return ops
-
-    def update(self, weight_bits):
-        return _update(self.name, self.weights, weight_bits)
 
 
 @dataclass
-class _Linear(_Layer):
+class _Linear(_Weighted):
     name: str
     inp: _Shape
     out_features: int
-    weighted = True
+    weight_bits: int = 8
 
     @property
     def weights(self) -> int:
         return self.inp.size * self.out_features
 
-    def forward(self, batch):
+    def forward(self, batch, x):
         fin, fout = self.inp.size, self.out_features
+        out = self.tensor("out")
         return [
             Op(self.name, "forward", "gemm", batch, fout, fin,
-               reads=((ACT, batch * fin), (ACT, self.weights)), writes=((ACC, batch * fout),)),
-            *_narrow(self.name, "forward", batch * fout),
+               reads=(Access(ACT, batch * fin, x), self.int8_weights),
+               writes=(Access(ACC, batch * fout, out + "32"),)),
+            *_narrow(self.name, "forward", batch * fout, out),
         ]
 
-    def backward(self, batch, propagate):
+    def backward(self, batch, propagate, x, error):
         fin, fout = self.inp.size, self.out_features
+        err = self.tensor("err")
         ops = []
         if propagate:
             ops += [
                 Op(self.name, "error", "gemm", batch, fin, fout,
-                   reads=((ACT, batch * fout), (ACT, self.weights)), writes=((ACC, batch * fin),)),
-                *_narrow(self.name, "error", batch * fin),
+                   reads=(Access(ACT, batch * fout, error), self.int8_weights),
+                   writes=(Access(ACC, batch * fin, err + "32"),)),
+                *_narrow(self.name, "error", batch * fin, err),
             ]
         ops.append(Op(self.name, "gradient", "gemm", fin, fout, batch,
-                      reads=((ACT, batch * fin), (ACT, batch * fout)),
-                      writes=((ACC, self.weights),)))
+                      reads=(Access(ACT, batch * fin, x), Access(ACT, batch * fout, error)),
+                      writes=(Access(ACC, self.weights, self.tensor("grad32")),)))
         return ops
 
-    def update(self, weight_bits):
-        return _update(self.name, self.weights, weight_bits)
 
-
-def _update(name: str, weights: int, weight_bits: int) -> list[Op]:
+def _update(layer: _Layer, weights: int, weight_bits: int) -> list[Op]:
     """SPEC 3.2: B of the int32 gradient, round it to m_u bits, then the update unit: W = sat(W - g)
     and, for weights wider than int8, the int8 copy the next forward pass reads (same pass)."""
     wide = weight_bits > 8
     alu = ALU_PER_ELEMENT["weight_update"] + (ALU_PER_ELEMENT["weight_narrow"] if wide else 0)
+    stored = Access(WEIGHT, weights, layer.tensor("weight"))
+    copy = (Access(ACT, weights, layer.tensor("weight8")),) if wide else ()
     return [
-        *_narrow(name, "update", weights, stored=False),
-        Op(name, "update", "weight_update", elements=weights, alu_ops=weights * alu,
-           reads=((WEIGHT, weights),),
-           writes=((WEIGHT, weights),) + (((ACT, weights),) if wide else ())),
+        *_narrow(layer.name, "update", weights, layer.tensor("grad"), stored=False),
+        Op(layer.name, "update", "weight_update", elements=weights, alu_ops=weights * alu,
+           reads=(stored,), writes=(stored,) + copy),
     ]
 
 
@@ -271,16 +345,19 @@ class _Relu(_Layer):
     name: str
     shape: _Shape
 
-    def forward(self, batch):
+    def forward(self, batch, x):
         n = batch * self.shape.size
         return [Op(self.name, "forward", "relu", elements=n, alu_ops=n * ALU_PER_ELEMENT["relu"],
-                   reads=((ACT, n),), writes=((ACT, n), (MASK, n)))]
+                   reads=(Access(ACT, n, x),),
+                   writes=(Access(ACT, n, self.tensor("out")),
+                           Access(MASK, n, self.tensor("mask"))))]
 
-    def backward(self, batch, propagate):
+    def backward(self, batch, propagate, x, error):
         n = batch * self.shape.size
         return [Op(self.name, "error", "relu_backward", elements=n,
                    alu_ops=n * ALU_PER_ELEMENT["relu_backward"],
-                   reads=((ACT, n), (MASK, n)), writes=((ACT, n),))]
+                   reads=(Access(ACT, n, error), Access(MASK, n, self.tensor("mask"))),
+                   writes=(Access(ACT, n, self.tensor("err")),))]
 
 
 @dataclass
@@ -290,19 +367,22 @@ class _Pool(_Layer):
     inp: _Shape
     out: _Shape
 
-    def forward(self, batch):
+    def forward(self, batch, x):
         n_in, n_out = batch * self.inp.size, batch * self.out.size
         window = self.spec.kernel ** 2
         _, width, channels = self.inp.dims
         return [Op(self.name, "forward", "pool", elements=n_in, alu_ops=n_out * (window - 1),
-                   reads=((ACT, n_in),), writes=((ACT, n_out), (INDEX, n_out)),
+                   reads=(Access(ACT, n_in, x),),
+                   writes=(Access(ACT, n_out, self.tensor("out")),
+                           Access(INDEX, n_out, self.tensor("index"))),
                    line_values=(self.spec.kernel - 1) * width * channels)]
 
-    def backward(self, batch, propagate):
+    def backward(self, batch, propagate, x, error):
         n_in, n_out = batch * self.inp.size, batch * self.out.size
         return [Op(self.name, "error", "pool_backward", elements=n_in,
                    alu_ops=n_in * ALU_PER_ELEMENT["pool_backward"],
-                   reads=((ACT, n_out), (INDEX, n_out)), writes=((ACT, n_in),))]
+                   reads=(Access(ACT, n_out, error), Access(INDEX, n_out, self.tensor("index"))),
+                   writes=(Access(ACT, n_in, self.tensor("err")),))]
 
 
 def _loss(last: _Layer, batch: int) -> list[Op]:
@@ -310,10 +390,10 @@ def _loss(last: _Layer, batch: int) -> list[Op]:
         raise ValueError(f"the loss needs a linear last layer; got {type(last).__name__}")
     n = batch * last.out_features
     return [Op("loss", "loss", "loss_gradient", elements=n, alu_ops=n * ALU_PER_ELEMENT["loss_gradient"],
-               reads=((ACT, n),), writes=((ACT, n),))]
+               reads=(Access(ACT, n, last.tensor("out")),), writes=(Access(ACT, n, LOSS_ERROR),))]
 
 
-def _resolve(spec: ModelSpec, hwc, classes, chw) -> list[_Layer]:
+def _resolve(spec: ModelSpec, hwc, classes, chw, weight_bits: int = 8) -> list[_Layer]:
     """Walk the spec, shape by shape, as the network builder does; a misfit names the layer."""
     shape = _Shape(tuple(hwc))
     last_fc = max(i for i, item in enumerate(spec.layers) if isinstance(item, Fc))
@@ -326,7 +406,8 @@ def _resolve(spec: ModelSpec, hwc, classes, chw) -> list[_Layer]:
 
     for index, item in enumerate(spec.layers):
         try:
-            layer, shape = _make(item, shape, name, classes if index == last_fc else None)
+            layer, shape = _make(item, shape, name, classes if index == last_fc else None,
+                                 weight_bits)
         except ValueError as error:
             raise ValueError(
                 f"{spec.name} does not fit a {chw[0]}x{chw[1]}x{chw[2]} (CxHxW) input: layer "
@@ -337,7 +418,7 @@ def _resolve(spec: ModelSpec, hwc, classes, chw) -> list[_Layer]:
     return layers
 
 
-def _make(item, shape: _Shape, name, classes):
+def _make(item, shape: _Shape, name, classes, weight_bits: int):
     if isinstance(item, Conv):
         if len(shape.dims) != 3:
             raise ValueError("a convolution needs an (H, W, C) input")
@@ -347,7 +428,7 @@ def _make(item, shape: _Shape, name, classes):
         if oh < 1 or ow < 1:
             raise ValueError(f"Conv2d {k}x{k} (stride {s}, padding {p}) does not fit a {h}x{w} input")
         out = _Shape((oh, ow, item.out_channels))
-        return _Conv(name("conv"), item, shape, out), out
+        return _Conv(name("conv"), item, shape, out, weight_bits), out
     if isinstance(item, Pool):
         if len(shape.dims) != 3:
             raise ValueError("max-pooling needs an (H, W, C) input")
@@ -366,7 +447,7 @@ def _make(item, shape: _Shape, name, classes):
         if len(shape.dims) != 1:
             raise ValueError("a linear layer needs a flat input (add Flat before it)")
         out = classes or item.out_features
-        return _Linear(name("fc"), shape, out), _Shape((out,))
+        return _Linear(name("fc"), shape, out, weight_bits), _Shape((out,))
     raise TypeError(f"unknown layer description {item!r}")
 
 
@@ -384,8 +465,9 @@ def gemm_op(m: int, n: int, k: int) -> list[Op]:
     for label, value in (("M", m), ("N", n), ("K", k)):
         _check_positive_int(label, value)
     return [Op("gemm", "forward", "gemm", m, n, k,
-               reads=((ACT, m * k), (ACT, k * n)), writes=((ACC, m * n),)),
-            *_narrow("gemm", "forward", m * n)]
+               reads=(Access(ACT, m * k, "gemm.a"), Access(ACT, k * n, "gemm.b")),
+               writes=(Access(ACC, m * n, "gemm.out32"),)),
+            *_narrow("gemm", "forward", m * n, "gemm.out")]
 
 
 def check_reductions(ops: list[Op], params: HardwareParams, workload: str,
