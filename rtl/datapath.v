@@ -9,43 +9,43 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [32:0] \$100 ;
-  wire [3:0] \$101 ;
-  wire \$102 ;
-  wire [32:0] \$103 ;
-  wire [3:0] \$104 ;
-  wire \$105 ;
-  wire [32:0] \$106 ;
-  wire [3:0] \$107 ;
-  wire \$108 ;
-  wire [32:0] \$109 ;
+  wire [3:0] \$100 ;
+  wire \$101 ;
+  wire [32:0] \$102 ;
+  wire [3:0] \$103 ;
+  wire \$104 ;
+  wire [32:0] \$105 ;
+  wire [3:0] \$106 ;
+  wire \$107 ;
+  wire [32:0] \$108 ;
+  wire [3:0] \$109 ;
   wire [16:0] \$11 ;
-  wire [3:0] \$110 ;
-  wire \$111 ;
-  wire [32:0] \$112 ;
-  wire [3:0] \$113 ;
-  wire \$114 ;
-  wire [32:0] \$115 ;
-  wire [3:0] \$116 ;
+  wire \$110 ;
+  wire [32:0] \$111 ;
+  wire [3:0] \$112 ;
+  wire \$113 ;
+  wire [32:0] \$114 ;
+  wire [3:0] \$115 ;
+  wire \$116 ;
   wire \$117 ;
-  wire [32:0] \$118 ;
-  wire [3:0] \$119 ;
+  wire \$118 ;
+  wire [15:0] \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire [15:0] \$123 ;
+  wire [6:0] \$121 ;
+  wire [6:0] \$122 ;
+  wire \$123 ;
   wire \$124 ;
-  wire [6:0] \$125 ;
-  wire [6:0] \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire \$125 ;
+  reg [15:0] \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [15:0] \$129 ;
   wire [16:0] \$13 ;
-  reg [15:0] \$130 ;
+  reg \$130 ;
   reg \$131 ;
   reg \$132 ;
-  reg [15:0] \$133 ;
+  reg \$133 ;
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
@@ -74,7 +74,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg [31:0] \$157 ;
   reg [15:0] \$158 ;
   reg [15:0] \$159 ;
-  wire [15:0] \$16 ;
+  wire \$16 ;
   reg \$160 ;
   reg [31:0] \$161 ;
   reg \$162 ;
@@ -85,7 +85,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg [14:0] \$167 ;
   reg \$168 ;
   reg \$169 ;
-  wire [15:0] \$17 ;
+  wire \$17 ;
   reg [15:0] \$170 ;
   reg [15:0] \$171 ;
   reg \$172 ;
@@ -113,130 +113,134 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg [5:0] \$192 ;
   reg [5:0] \$193 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
+  wire [15:0] \$20 ;
+  wire [15:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [16:0] \$26 ;
-  wire [32:0] \$27 ;
-  wire [16:0] \$28 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
   wire \$29 ;
   wire [7:0] \$3 ;
-  wire [32:0] \$30 ;
+  wire [16:0] \$30 ;
   wire [32:0] \$31 ;
   wire [16:0] \$32 ;
-  wire \$33 ;
-  wire [16:0] \$34 ;
+  wire [32:0] \$33 ;
+  wire [32:0] \$34 ;
   wire [16:0] \$35 ;
   wire [16:0] \$36 ;
-  wire \$37 ;
-  wire [32:0] \$38 ;
-  wire \$39 ;
+  wire [16:0] \$37 ;
+  wire [16:0] \$38 ;
+  wire [32:0] \$39 ;
   wire \$4 ;
-  wire [32:0] \$40 ;
+  wire \$40 ;
   wire [32:0] \$41 ;
   wire [32:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire \$44 ;
+  wire [32:0] \$43 ;
+  wire [16:0] \$44 ;
   wire [16:0] \$45 ;
-  wire \$46 ;
-  wire [16:0] \$47 ;
-  wire \$48 ;
+  wire [16:0] \$46 ;
+  wire [32:0] \$47 ;
+  wire [32:0] \$48 ;
   wire [32:0] \$49 ;
   wire \$5 ;
   wire [32:0] \$50 ;
-  wire [32:0] \$51 ;
-  wire [32:0] \$52 ;
-  wire \$53 ;
-  wire \$54 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [16:0] \$53 ;
+  wire [16:0] \$54 ;
   wire [16:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire \$58 ;
-  wire [32:0] \$59 ;
+  wire [32:0] \$56 ;
+  wire \$57 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire \$63 ;
+  wire [32:0] \$60 ;
+  wire [32:0] \$61 ;
+  wire [32:0] \$62 ;
+  wire [32:0] \$63 ;
   wire [32:0] \$64 ;
-  wire [32:0] \$65 ;
-  wire [32:0] \$66 ;
-  wire [32:0] \$67 ;
-  wire [32:0] \$68 ;
-  wire \$69 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire [15:0] \$67 ;
+  wire \$68 ;
+  wire [16:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [16:0] \$70 ;
   wire [15:0] \$71 ;
-  wire \$72 ;
+  wire [15:0] \$72 ;
   wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [15:0] \$75 ;
-  wire [15:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [32:0] \$78 ;
+  wire [32:0] \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire [15:0] \$85 ;
-  wire [32:0] \$86 ;
-  wire [4:0] \$87 ;
-  wire [19:0] \$88 ;
-  wire \$89 ;
+  wire [15:0] \$81 ;
+  wire [32:0] \$82 ;
+  wire [4:0] \$83 ;
+  wire [19:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire [16:0] \$87 ;
+  wire [20:0] \$88 ;
+  wire [3:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [16:0] \$91 ;
-  wire [20:0] \$92 ;
-  wire [3:0] \$93 ;
-  wire \$94 ;
-  wire [32:0] \$95 ;
+  wire [32:0] \$91 ;
+  wire [32:0] \$92 ;
+  wire [32:0] \$93 ;
+  wire [3:0] \$94 ;
+  wire \$95 ;
   wire [32:0] \$96 ;
-  wire [32:0] \$97 ;
-  wire [3:0] \$98 ;
-  wire \$99 ;
+  wire [3:0] \$97 ;
+  wire \$98 ;
+  wire [32:0] \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
-  reg \$signal$101  = 1'h0;
-  reg [5:0] \$signal$106  = 6'h00;
+  reg [15:0] \$signal$100  = 16'h0000;
+  reg [31:0] \$signal$101  = 32'd0;
+  reg \$signal$103  = 1'h0;
+  reg \$signal$105  = 1'h0;
+  reg [5:0] \$signal$110  = 6'h00;
   reg \$signal$27  = 1'h0;
   wire \$signal$29 ;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$38 ;
   reg \$signal$50  = 1'h0;
   reg [15:0] \$signal$55  = 16'h0000;
-  reg [31:0] \$signal$63  = 32'd0;
-  reg [15:0] \$signal$64  = 16'h0000;
-  reg [15:0] \$signal$65  = 16'h0000;
-  reg \$signal$66  = 1'h0;
-  reg [15:0] \$signal$67  = 16'h0000;
-  reg \$signal$68  = 1'h0;
-  reg \$signal$69  = 1'h0;
-  reg \$signal$70  = 1'h0;
-  reg [15:0] \$signal$71  = 16'h0000;
-  reg [31:0] \$signal$72  = 32'd0;
+  reg \$signal$56  = 1'h0;
+  reg [15:0] \$signal$57  = 16'h0000;
+  reg \$signal$58  = 1'h0;
+  reg [15:0] \$signal$59  = 16'h0000;
+  reg \$signal$60  = 1'h0;
+  reg [15:0] \$signal$61  = 16'h0000;
+  reg [15:0] \$signal$63  = 16'h0000;
+  reg [31:0] \$signal$71  = 32'd0;
+  reg [15:0] \$signal$72  = 16'h0000;
   reg [15:0] \$signal$73  = 16'h0000;
-  reg [15:0] \$signal$74  = 16'h0000;
-  reg [31:0] \$signal$75  = 32'd0;
-  reg [15:0] \$signal$77  = 16'h0000;
-  reg [15:0] \$signal$79  = 16'h0000;
-  reg [15:0] \$signal$81  = 16'h0000;
+  reg \$signal$74  = 1'h0;
+  reg \$signal$75  = 1'h0;
+  reg \$signal$76  = 1'h0;
+  reg \$signal$77  = 1'h0;
+  reg [15:0] \$signal$78  = 16'h0000;
+  reg [31:0] \$signal$79  = 32'd0;
+  reg [31:0] \$signal$80  = 32'd0;
   reg [15:0] \$signal$82  = 16'h0000;
-  reg [15:0] \$signal$83  = 16'h0000;
-  reg [31:0] \$signal$85  = 32'd0;
-  reg [15:0] \$signal$88  = 16'h0000;
-  reg \$signal$93  = 1'h0;
-  reg [15:0] \$signal$96  = 16'h0000;
-  reg [31:0] \$signal$97  = 32'd0;
-  reg \$signal$99  = 1'h0;
+  reg [15:0] \$signal$84  = 16'h0000;
+  reg [15:0] \$signal$86  = 16'h0000;
+  reg [15:0] \$signal$87  = 16'h0000;
+  reg [31:0] \$signal$89  = 32'd0;
+  reg [15:0] \$signal$92  = 16'h0000;
+  reg \$signal$97  = 1'h0;
   reg accepting = 1'h0;
   reg at_last = 1'h0;
   reg band_last_row = 1'h0;
+  reg band_then_ends = 1'h0;
   reg [31:0] block_elems = 32'd0;
   reg [31:0] block_step = 32'd0;
   reg [31:0] cb_e = 32'd0;
@@ -361,7 +365,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg [3:0] mul_step = 4'h0;
   output [78:0] o__payload;
   wire [78:0] o__payload;
-  wire [5:0] \o__payload$105 ;
+  wire [5:0] \o__payload$109 ;
   wire [78:0] \o__payload$45 ;
   wire [63:0] \o__payload$45.data ;
   wire [7:0] \o__payload$45.data[0] ;
@@ -375,17 +379,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [5:0] \o__payload$45.k ;
   wire [7:0] \o__payload$45.keep ;
   wire \o__payload$45.last ;
-  wire [256:0] \o__payload$57 ;
-  wire [255:0] \o__payload$57.c ;
-  wire [31:0] \o__payload$57.c[0] ;
-  wire [31:0] \o__payload$57.c[1] ;
-  wire [31:0] \o__payload$57.c[2] ;
-  wire [31:0] \o__payload$57.c[3] ;
-  wire [31:0] \o__payload$57.c[4] ;
-  wire [31:0] \o__payload$57.c[5] ;
-  wire [31:0] \o__payload$57.c[6] ;
-  wire [31:0] \o__payload$57.c[7] ;
-  wire \o__payload$57.last ;
+  wire [256:0] \o__payload$65 ;
+  wire [255:0] \o__payload$65.c ;
+  wire [31:0] \o__payload$65.c[0] ;
+  wire [31:0] \o__payload$65.c[1] ;
+  wire [31:0] \o__payload$65.c[2] ;
+  wire [31:0] \o__payload$65.c[3] ;
+  wire [31:0] \o__payload$65.c[4] ;
+  wire [31:0] \o__payload$65.c[5] ;
+  wire [31:0] \o__payload$65.c[6] ;
+  wire [31:0] \o__payload$65.c[7] ;
+  wire \o__payload$65.last ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -405,9 +409,9 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire \o__ready$46 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$104 ;
+  wire \o__valid$108 ;
   wire \o__valid$47 ;
-  wire \o__valid$59 ;
+  wire \o__valid$67 ;
   reg one_beat = 1'h0;
   wire ram_advance;
   reg ram_valid = 1'h0;
@@ -485,128 +489,132 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \$12  = \$signal$55  <= 5'h10;
   assign \$13  = in_n_left - 4'h8;
   assign \$14  = in_n_left <= 5'h10;
-  assign \$15  = \$signal$64  < \$signal$65 ;
-  assign \$16  = \$signal$66  ? \$signal$67  : 16'h0008;
-  assign \$17  = \$15  ? \$16  : 16'h0000;
-  assign \$18  = drain_last0 & \$signal$66 ;
-  assign \$19  = \$18  & \$signal$68 ;
-  assign \$20  = ~ tile_last0;
-  assign \$21  = \$signal$66  | \$signal$69 ;
-  assign \$22  = ~ \$21 ;
-  assign \$23  = \$signal$68  | \$signal$70 ;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = ~ \$signal$66 ;
-  assign \$26  = \$signal$64  + 1'h1;
-  assign \$27  = \$signal$63  + cn;
-  assign \$28  = \$signal$67  - 4'h8;
-  assign \$29  = \$signal$67  <= 5'h10;
-  assign \$30  = \$signal$72  + 4'h8;
-  assign \$31  = \$signal$72  + 4'h8;
-  assign \$32  = \$signal$73  - 1'h1;
-  assign \$33  = \$signal$73  == 1'h1;
-  assign \$34  = \$signal$71  + 4'h8;
-  assign \$35  = \$signal$71  + 4'h8;
-  assign \$36  = \$signal$74  - 4'h8;
-  assign \$37  = \$signal$74  <= 5'h10;
-  assign \$38  = \$signal$75  + block_step;
-  assign \$39  = ! \$signal$79 ;
-  assign \$40  = cb_e + block_step;
+  assign \$15  = \$signal$57  <= 5'h10;
+  assign \$16  = \$signal$59  <= 5'h10;
+  assign \$17  = \$signal$61  == 1'h1;
+  assign \$18  = \$signal$63  == 1'h1;
+  assign \$19  = \$signal$72  < \$signal$73 ;
+  assign \$20  = \$signal$74  ? \$signal$57  : 16'h0008;
+  assign \$21  = \$19  ? \$20  : 16'h0000;
+  assign \$22  = drain_last0 & \$signal$74 ;
+  assign \$23  = \$22  & \$signal$75 ;
+  assign \$24  = ~ tile_last0;
+  assign \$25  = \$signal$74  | \$signal$76 ;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$signal$75  | \$signal$77 ;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = ~ \$signal$74 ;
+  assign \$30  = \$signal$72  + 1'h1;
+  assign \$31  = \$signal$71  + cn;
+  assign \$32  = \$signal$57  - 4'h8;
+  assign \$33  = \$signal$79  + 4'h8;
+  assign \$34  = \$signal$79  + 4'h8;
+  assign \$35  = \$signal$61  - 1'h1;
+  assign \$36  = \$signal$78  + 4'h8;
+  assign \$37  = \$signal$78  + 4'h8;
+  assign \$38  = \$signal$59  - 4'h8;
+  assign \$39  = \$signal$80  + block_step;
+  assign \$40  = ! \$signal$84 ;
   assign \$41  = cb_e + block_step;
   assign \$42  = cb_e + block_step;
-  assign \$43  = \$signal$81  - 1'h1;
-  assign \$44  = \$signal$81  == 1'h1;
-  assign \$45  = \$signal$67  - 4'h8;
-  assign \$46  = \$signal$67  <= 5'h10;
-  assign \$47  = \$signal$67  - 4'h8;
-  assign \$48  = \$signal$67  <= 5'h10;
+  assign \$43  = cb_e + block_step;
+  assign \$44  = \$signal$63  - 1'h1;
+  assign \$45  = \$signal$57  - 4'h8;
+  assign \$46  = \$signal$57  - 4'h8;
+  assign \$47  = top_e + block_elems;
+  assign \$48  = top_e + block_elems;
   assign \$49  = top_e + block_elems;
   assign \$50  = top_e + block_elems;
-  assign \$51  = top_e + block_elems;
-  assign \$52  = top_e + block_elems;
-  assign \$53  = ! \$signal$79 ;
-  assign \$54  = ! \$signal$88 ;
-  assign \$55  = \$signal$71  + 4'h8;
-  assign \$56  = \$signal$71  + 4'h8;
-  assign \$57  = \$signal$74  - 4'h8;
-  assign \$58  = \$signal$74  <= 5'h10;
-  assign \$59  = \$signal$75  + block_step;
-  assign \$60  = ! \$signal$79 ;
-  assign \$61  = \$signal$71  + 4'h8;
-  assign \$62  = \$signal$74  - 4'h8;
-  assign \$63  = \$signal$74  <= 5'h10;
-  assign \$64  = \$signal$75  + block_step;
-  assign \$65  = \$signal$75  + block_step;
-  assign \$66  = \$signal$75  + block_step;
-  assign \$67  = \$signal$75  + block_step;
-  assign \$68  = \$signal$75  + block_step;
-  assign \$69  = ! \$signal$88 ;
-  assign \$70  = issue & at_last;
-  assign \$71  = rd_beat + 1'h1;
-  assign \$72  = rd_beat == last_but_one;
-  assign \$73  = cfg__payload[52:37] - 1'h1;
-  assign \$74  = cfg__payload[68:53] - 1'h1;
-  assign \$75  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
-  assign \$78  = size + \$signal$97 ;
-  assign \$79  = ! \$signal$65 ;
-  assign \$80  = ! cn;
-  assign \$81  = \$79  | \$80 ;
-  assign \$82  = size > 15'h4000;
-  assign \$83  = \$81  | \$82 ;
-  assign \$84  = size <= 4'h8;
-  assign \$87  = mul_step + 1'h1;
-  assign \$88  = cn * 4'h8;
-  assign \$89  = \$signal$65  <= 4'h8;
-  assign \$90  = cn <= 4'h8;
-  assign \$91  = \$signal$79  + 1'h1;
-  assign \$92  = \$91  * 4'h8;
-  assign \$93  = \$signal$93  ? mu : 4'h7;
-  assign \$94  = mul_step == 4'hf;
-  assign \$95  = size - 1'h1;
-  assign \$97  = size - 1'h1;
-  assign \$98  = \$97 [2:0] + 1'h1;
-  assign \$99  = \$98  > 1'h0;
-  assign \$100  = size - 1'h1;
-  assign \$101  = \$100 [2:0] + 1'h1;
-  assign \$102  = \$101  > 1'h1;
-  assign \$103  = size - 1'h1;
-  assign \$104  = \$103 [2:0] + 1'h1;
-  assign \$105  = \$104  > 2'h2;
-  assign \$106  = size - 1'h1;
-  assign \$107  = \$106 [2:0] + 1'h1;
-  assign \$108  = \$107  > 2'h3;
-  assign \$109  = size - 1'h1;
-  assign \$110  = \$109 [2:0] + 1'h1;
-  assign \$111  = \$110  > 3'h4;
-  assign \$112  = size - 1'h1;
-  assign \$113  = \$112 [2:0] + 1'h1;
-  assign \$114  = \$113  > 3'h5;
-  assign \$115  = size - 1'h1;
-  assign \$116  = \$115 [2:0] + 1'h1;
-  assign \$117  = \$116  > 3'h6;
-  assign \$118  = size - 1'h1;
-  assign \$119  = \$118 [2:0] + 1'h1;
-  assign \$120  = \$119  > 3'h7;
-  assign \$121  = ! \$signal$79 ;
-  assign \$122  = ! \$signal$88 ;
-  assign \$123  = last_beat - 1'h1;
-  assign \$124  = \o__payload$105  > keep_bits;
-  assign \$125  = \o__payload$105  - keep_bits;
-  assign \$126  = \$124  ? \$125  : 7'h00;
-  assign \$127  = ! \o__payload$105 ;
-  assign \$128  = \$signal$93  & \$127 ;
-  assign \$129  = issue & at_last;
+  assign \$51  = ! \$signal$84 ;
+  assign \$52  = ! \$signal$92 ;
+  assign \$53  = \$signal$78  + 4'h8;
+  assign \$54  = \$signal$78  + 4'h8;
+  assign \$55  = \$signal$59  - 4'h8;
+  assign \$56  = \$signal$80  + block_step;
+  assign \$57  = ! \$signal$84 ;
+  assign \$58  = \$signal$78  + 4'h8;
+  assign \$59  = \$signal$59  - 4'h8;
+  assign \$60  = \$signal$80  + block_step;
+  assign \$61  = \$signal$80  + block_step;
+  assign \$62  = \$signal$80  + block_step;
+  assign \$63  = \$signal$80  + block_step;
+  assign \$64  = \$signal$80  + block_step;
+  assign \$65  = ! \$signal$92 ;
+  assign \$66  = issue & at_last;
+  assign \$67  = rd_beat + 1'h1;
+  assign \$68  = rd_beat == last_but_one;
+  assign \$69  = cfg__payload[52:37] - 1'h1;
+  assign \$70  = cfg__payload[68:53] - 1'h1;
+  assign \$71  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
+  assign \$74  = size + \$signal$101 ;
+  assign \$75  = ! \$signal$73 ;
+  assign \$76  = ! cn;
+  assign \$77  = \$75  | \$76 ;
+  assign \$78  = size > 15'h4000;
+  assign \$79  = \$77  | \$78 ;
+  assign \$80  = size <= 4'h8;
+  assign \$83  = mul_step + 1'h1;
+  assign \$84  = cn * 4'h8;
+  assign \$85  = \$signal$73  <= 4'h8;
+  assign \$86  = cn <= 4'h8;
+  assign \$87  = \$signal$84  + 1'h1;
+  assign \$88  = \$87  * 4'h8;
+  assign \$89  = \$signal$97  ? mu : 4'h7;
+  assign \$90  = mul_step == 4'hf;
+  assign \$91  = size - 1'h1;
+  assign \$93  = size - 1'h1;
+  assign \$94  = \$93 [2:0] + 1'h1;
+  assign \$95  = \$94  > 1'h0;
+  assign \$96  = size - 1'h1;
+  assign \$97  = \$96 [2:0] + 1'h1;
+  assign \$98  = \$97  > 1'h1;
+  assign \$99  = size - 1'h1;
+  assign \$100  = \$99 [2:0] + 1'h1;
+  assign \$101  = \$100  > 2'h2;
+  assign \$102  = size - 1'h1;
+  assign \$103  = \$102 [2:0] + 1'h1;
+  assign \$104  = \$103  > 2'h3;
+  assign \$105  = size - 1'h1;
+  assign \$106  = \$105 [2:0] + 1'h1;
+  assign \$107  = \$106  > 3'h4;
+  assign \$108  = size - 1'h1;
+  assign \$109  = \$108 [2:0] + 1'h1;
+  assign \$110  = \$109  > 3'h5;
+  assign \$111  = size - 1'h1;
+  assign \$112  = \$111 [2:0] + 1'h1;
+  assign \$113  = \$112  > 3'h6;
+  assign \$114  = size - 1'h1;
+  assign \$115  = \$114 [2:0] + 1'h1;
+  assign \$116  = \$115  > 3'h7;
+  assign \$117  = ! \$signal$84 ;
+  assign \$118  = ! \$signal$92 ;
+  assign \$119  = last_beat - 1'h1;
+  assign \$120  = \o__payload$109  > keep_bits;
+  assign \$121  = \o__payload$109  - keep_bits;
+  assign \$122  = \$120  ? \$121  : 7'h00;
+  assign \$123  = ! \o__payload$109 ;
+  assign \$124  = \$signal$97  & \$123 ;
+  assign \$125  = issue & at_last;
   always @(posedge clk)
-    in_n_left <= \$130 ;
+    in_n_left <= \$126 ;
   always @(posedge clk)
-    \$signal$50  <= \$131 ;
+    \$signal$50  <= \$127 ;
   always @(posedge clk)
-    accepting <= \$132 ;
+    accepting <= \$128 ;
   always @(posedge clk)
-    \$signal$55  <= \$133 ;
+    \$signal$55  <= \$129 ;
   always @(posedge clk)
-    in_last_row <= \$134 ;
+    in_last_row <= \$130 ;
   always @(posedge clk)
-    drain_row0 <= \o__payload$57 [255:0];
+    \$signal$56  <= \$131 ;
+  always @(posedge clk)
+    \$signal$58  <= \$132 ;
+  always @(posedge clk)
+    \$signal$60  <= \$133 ;
+  always @(posedge clk)
+    band_then_ends <= \$134 ;
+  always @(posedge clk)
+    drain_row0 <= \o__payload$65 [255:0];
   always @(posedge clk)
     drain_valid0 <= \$135 ;
   always @(posedge clk)
@@ -620,53 +628,53 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     wr_row <= drain_row0;
   always @(posedge clk)
-    w_e0 <= \$signal$63 ;
+    w_e0 <= \$signal$71 ;
   always @(posedge clk)
-    wr_count <= \$17 [3:0];
+    wr_count <= \$21 [3:0];
   always @(posedge clk)
     \$signal$27  <= \$140 ;
   always @(posedge clk)
-    \$signal$64  <= \$141 ;
+    \$signal$72  <= \$141 ;
   always @(posedge clk)
-    \$signal$63  <= \$142 ;
+    \$signal$71  <= \$142 ;
   always @(posedge clk)
-    \$signal$67  <= \$143 ;
+    \$signal$57  <= \$143 ;
   always @(posedge clk)
-    \$signal$66  <= \$144 ;
+    \$signal$74  <= \$144 ;
   always @(posedge clk)
-    \$signal$72  <= \$145 ;
+    \$signal$79  <= \$145 ;
   always @(posedge clk)
-    \$signal$73  <= \$146 ;
+    \$signal$61  <= \$146 ;
   always @(posedge clk)
-    \$signal$69  <= \$147 ;
+    \$signal$76  <= \$147 ;
   always @(posedge clk)
-    \$signal$71  <= \$148 ;
+    \$signal$78  <= \$148 ;
   always @(posedge clk)
-    \$signal$74  <= \$149 ;
+    \$signal$59  <= \$149 ;
   always @(posedge clk)
-    \$signal$68  <= \$150 ;
+    \$signal$75  <= \$150 ;
   always @(posedge clk)
-    \$signal$75  <= \$151 ;
+    \$signal$80  <= \$151 ;
   always @(posedge clk)
     cb_e <= \$152 ;
   always @(posedge clk)
-    \$signal$81  <= \$153 ;
+    \$signal$63  <= \$153 ;
   always @(posedge clk)
-    \$signal$70  <= \$154 ;
+    \$signal$77  <= \$154 ;
   always @(posedge clk)
-    \$signal$77  <= \$155 ;
+    \$signal$82  <= \$155 ;
   always @(posedge clk)
     cb_last_col <= \$156 ;
   always @(posedge clk)
     top_e <= \$157 ;
   always @(posedge clk)
-    \$signal$82  <= \$158 ;
+    \$signal$86  <= \$158 ;
   always @(posedge clk)
-    \$signal$83  <= \$159 ;
+    \$signal$87  <= \$159 ;
   always @(posedge clk)
     band_last_row <= \$160 ;
   always @(posedge clk)
-    \$signal$85  <= \$161 ;
+    \$signal$89  <= \$161 ;
   always @(posedge clk)
     rd_valid0 <= \$162 ;
   always @(posedge clk)
@@ -684,37 +692,37 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     cfg__ready <= \$169 ;
   always @(posedge clk)
-    \$signal$65  <= \$170 ;
+    \$signal$73  <= \$170 ;
   always @(posedge clk)
     cn <= \$171 ;
   always @(posedge clk)
-    \$signal$93  <= \$172 ;
+    \$signal$97  <= \$172 ;
   always @(posedge clk)
     mu <= \$173 ;
   always @(posedge clk)
     status <= \$174 ;
   always @(posedge clk)
-    \$signal$88  <= \$175 ;
+    \$signal$92  <= \$175 ;
   always @(posedge clk)
-    \$signal$79  <= \$176 ;
+    \$signal$84  <= \$176 ;
   always @(posedge clk)
     size <= \$177 ;
   always @(posedge clk)
-    \$signal$96  <= \$178 ;
+    \$signal$100  <= \$178 ;
   always @(posedge clk)
-    \$signal$97  <= \$179 ;
+    \$signal$101  <= \$179 ;
   always @(posedge clk)
     mul_step <= \$180 ;
   always @(posedge clk)
     fsm_state <= \$181 ;
   always @(posedge clk)
-    \$signal$99  <= \$182 ;
+    \$signal$103  <= \$182 ;
   always @(posedge clk)
     one_beat <= \$183 ;
   always @(posedge clk)
     block_step <= \$184 ;
   always @(posedge clk)
-    \$signal$101  <= \$185 ;
+    \$signal$105  <= \$185 ;
   always @(posedge clk)
     cn_fits <= \$186 ;
   always @(posedge clk)
@@ -728,7 +736,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     last_but_one <= \$191 ;
   always @(posedge clk)
-    \$signal$106  <= \$192 ;
+    \$signal$110  <= \$192 ;
   always @(posedge clk)
     k <= \$193 ;
   \datapath.array  array (
@@ -736,16 +744,16 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     .i__payload(i__payload),
     .i__ready(\i__ready$15 ),
     .i__valid(\i__valid$12 ),
-    .out_reg_payload(\o__payload$57 ),
-    .out_reg_valid(\o__valid$59 ),
+    .out_reg_payload(\o__payload$65 ),
+    .out_reg_valid(\o__valid$67 ),
     .rst(rst)
   );
   \datapath.detector  detector (
     .clk(clk),
     .i__payload(\i__payload$26 ),
     .i__valid(wr_en),
-    .o__payload(\o__payload$105 ),
-    .o__valid(\o__valid$104 ),
+    .o__payload(\o__payload$109 ),
+    .o__valid(\o__valid$108 ),
     .rst(rst)
   );
   \datapath.pad  pad (
@@ -787,13 +795,13 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = in_n_left;
+    \$126  = in_n_left;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
       if (\$signal$50 ) begin
-        \$130  = cn;
+        \$126  = cn;
       end else begin
-        \$130  = \$13 [15:0];
+        \$126  = \$13 [15:0];
       end
     end
     casez (fsm_state)
@@ -802,21 +810,21 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$130  = cn;
+          \$126  = cn;
     endcase
     if (rst) begin
-      \$130  = 16'h0000;
+      \$126  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \$signal$50 ;
+    \$127  = \$signal$50 ;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
       if (\$signal$50 ) begin
-        \$131  = cn_fits;
+        \$127  = cn_fits;
       end else begin
-        \$131  = \$14 ;
+        \$127  = \$14 ;
       end
     end
     casez (fsm_state)
@@ -825,19 +833,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$131  = cn_fits;
+          \$127  = cn_fits;
     endcase
     if (rst) begin
-      \$131  = 1'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = accepting;
+    \$128  = accepting;
     if (\$10 ) begin
       if (\$signal$50 ) begin
         if (in_last_row) begin
-          \$132  = 1'h0;
+          \$128  = 1'h0;
         end
       end
     end
@@ -848,87 +856,115 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$signal$99 ) begin
+          if (\$signal$103 ) begin
           end else begin
-            \$132  = 1'h1;
+            \$128  = 1'h1;
           end
     endcase
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = \$signal$55 ;
+    if (\$10 ) begin
+      if (\$signal$50 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$129  = \$11 [15:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$129  = \$signal$73 ;
+    endcase
+    if (rst) begin
+      \$129  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = in_last_row;
+    if (\$10 ) begin
+      if (\$signal$50 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$130  = \$12 ;
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$130  = \$signal$105 ;
+    endcase
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = \$15 ;
+    if (rst) begin
+      \$131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = \$16 ;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \$signal$55 ;
-    if (\$10 ) begin
-      if (\$signal$50 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$133  = \$11 [15:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$133  = \$signal$65 ;
-    endcase
+    \$133  = \$17 ;
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = in_last_row;
-    if (\$10 ) begin
-      if (\$signal$50 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$134  = \$12 ;
-        end
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$134  = \$signal$101 ;
-    endcase
+    \$134  = \$18 ;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \o__valid$59 ;
+    \$135  = \o__valid$67 ;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \o__payload$57 [256];
+    \$136  = \o__payload$65 [256];
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \o__valid$59 ;
+    \$137  = \o__valid$67 ;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \o__payload$57 [256];
+    \$138  = \o__payload$65 [256];
     if (rst) begin
       \$138  = 1'h0;
     end
@@ -942,26 +978,26 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \$19 ;
+    \$140  = \$23 ;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \$signal$64 ;
+    \$141  = \$signal$72 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-        \$141  = \$26 [15:0];
-      end else if (\$22 ) begin
-        \$141  = \$signal$71 ;
-      end else if (\$24 ) begin
-        \$141  = \$35 [15:0];
-      end else if (\$25 ) begin
-        \$141  = \$signal$82 ;
+      if (\$24 ) begin
+        \$141  = \$30 [15:0];
+      end else if (\$26 ) begin
+        \$141  = \$signal$78 ;
+      end else if (\$28 ) begin
+        \$141  = \$37 [15:0];
+      end else if (\$29 ) begin
+        \$141  = \$signal$86 ;
       end else begin
-        \$141  = \$56 [15:0];
+        \$141  = \$54 [15:0];
       end
     end
     casez (fsm_state)
@@ -978,19 +1014,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \$signal$63 ;
+    \$142  = \$signal$71 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-        \$142  = \$27 [31:0];
-      end else if (\$22 ) begin
+      if (\$24 ) begin
         \$142  = \$31 [31:0];
-      end else if (\$24 ) begin
-        \$142  = \$42 [31:0];
-      end else if (\$25 ) begin
-        \$142  = \$52 [31:0];
+      end else if (\$26 ) begin
+        \$142  = \$34 [31:0];
+      end else if (\$28 ) begin
+        \$142  = \$43 [31:0];
+      end else if (\$29 ) begin
+        \$142  = \$50 [31:0];
       end else begin
-        \$142  = \$68 [31:0];
+        \$142  = \$64 [31:0];
       end
     end
     casez (fsm_state)
@@ -1007,15 +1043,15 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \$signal$67 ;
+    \$143  = \$signal$57 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-        \$143  = \$28 [15:0];
-      end else if (\$24 ) begin
-        \$143  = \$signal$77 ;
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+        \$143  = \$32 [15:0];
+      end else if (\$28 ) begin
+        \$143  = \$signal$82 ;
+      end else if (\$29 ) begin
         \$143  = \$45 [15:0];
       end else begin
         \$143  = cn;
@@ -1035,16 +1071,16 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \$signal$66 ;
+    \$144  = \$signal$74 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-        \$144  = \$29 ;
-      end else if (\$24 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+        \$144  = \$signal$56 ;
+      end else if (\$28 ) begin
         \$144  = cb_last_col;
-      end else if (\$25 ) begin
-        \$144  = \$46 ;
+      end else if (\$29 ) begin
+        \$144  = \$signal$56 ;
       end else begin
         \$144  = cn_fits;
       end
@@ -1063,18 +1099,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \$signal$72 ;
+    \$145  = \$signal$79 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-        \$145  = \$30 [31:0];
-      end else if (\$24 ) begin
-        \$145  = \$41 [31:0];
-      end else if (\$25 ) begin
-        \$145  = \$51 [31:0];
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+        \$145  = \$33 [31:0];
+      end else if (\$28 ) begin
+        \$145  = \$42 [31:0];
+      end else if (\$29 ) begin
+        \$145  = \$49 [31:0];
       end else begin
-        \$145  = \$67 [31:0];
+        \$145  = \$63 [31:0];
       end
     end
     casez (fsm_state)
@@ -1091,18 +1127,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \$signal$73 ;
+    \$146  = \$signal$61 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-        \$146  = \$32 [15:0];
-      end else if (\$24 ) begin
-        \$146  = \$signal$79 ;
-      end else if (\$25 ) begin
-        \$146  = \$signal$79 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+        \$146  = \$35 [15:0];
+      end else if (\$28 ) begin
+        \$146  = \$signal$84 ;
+      end else if (\$29 ) begin
+        \$146  = \$signal$84 ;
       end else begin
-        \$146  = \$signal$79 ;
+        \$146  = \$signal$84 ;
       end
     end
     casez (fsm_state)
@@ -1111,7 +1147,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$146  = \$signal$79 ;
+          \$146  = \$signal$84 ;
     endcase
     if (rst) begin
       \$146  = 16'h0000;
@@ -1119,18 +1155,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \$signal$69 ;
+    \$147  = \$signal$76 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-        \$147  = \$33 ;
-      end else if (\$24 ) begin
-        \$147  = \$39 ;
-      end else if (\$25 ) begin
-        \$147  = \$53 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+        \$147  = \$signal$60 ;
+      end else if (\$28 ) begin
+        \$147  = \$40 ;
+      end else if (\$29 ) begin
+        \$147  = \$51 ;
       end else begin
-        \$147  = \$60 ;
+        \$147  = \$57 ;
       end
     end
     casez (fsm_state)
@@ -1139,7 +1175,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$147  = \$121 ;
+          \$147  = \$117 ;
     endcase
     if (rst) begin
       \$147  = 1'h0;
@@ -1147,17 +1183,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \$signal$71 ;
+    \$148  = \$signal$78 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$148  = \$34 [15:0];
-      end else if (\$25 ) begin
-        \$148  = \$signal$82 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$148  = \$36 [15:0];
+      end else if (\$29 ) begin
+        \$148  = \$signal$86 ;
       end else begin
-        \$148  = \$55 [15:0];
+        \$148  = \$53 [15:0];
       end
     end
     casez (fsm_state)
@@ -1174,17 +1210,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \$signal$74 ;
+    \$149  = \$signal$59 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$149  = \$36 [15:0];
-      end else if (\$25 ) begin
-        \$149  = \$signal$83 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$149  = \$38 [15:0];
+      end else if (\$29 ) begin
+        \$149  = \$signal$87 ;
       end else begin
-        \$149  = \$57 [15:0];
+        \$149  = \$55 [15:0];
       end
     end
     casez (fsm_state)
@@ -1193,7 +1229,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$149  = \$signal$65 ;
+          \$149  = \$signal$73 ;
     endcase
     if (rst) begin
       \$149  = 16'h0000;
@@ -1201,17 +1237,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \$signal$68 ;
+    \$150  = \$signal$75 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$150  = \$37 ;
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$150  = \$signal$58 ;
+      end else if (\$29 ) begin
         \$150  = band_last_row;
       end else begin
-        \$150  = \$58 ;
+        \$150  = \$signal$58 ;
       end
     end
     casez (fsm_state)
@@ -1220,7 +1256,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$150  = \$signal$101 ;
+          \$150  = \$signal$105 ;
     endcase
     if (rst) begin
       \$150  = 1'h0;
@@ -1228,17 +1264,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \$signal$75 ;
+    \$151  = \$signal$80 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$151  = \$38 [31:0];
-      end else if (\$25 ) begin
-        \$151  = \$signal$85 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$151  = \$39 [31:0];
+      end else if (\$29 ) begin
+        \$151  = \$signal$89 ;
       end else begin
-        \$151  = \$59 [31:0];
+        \$151  = \$56 [31:0];
       end
     end
     casez (fsm_state)
@@ -1258,14 +1294,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     \$152  = cb_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$152  = \$40 [31:0];
-      end else if (\$25 ) begin
-        \$152  = \$50 [31:0];
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$152  = \$41 [31:0];
+      end else if (\$29 ) begin
+        \$152  = \$48 [31:0];
       end else begin
-        \$152  = \$66 [31:0];
+        \$152  = \$62 [31:0];
       end
     end
     casez (fsm_state)
@@ -1282,17 +1318,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \$signal$81 ;
+    \$153  = \$signal$63 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$153  = \$43 [15:0];
-      end else if (\$25 ) begin
-        \$153  = \$signal$88 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$153  = \$44 [15:0];
+      end else if (\$29 ) begin
+        \$153  = \$signal$92 ;
       end else begin
-        \$153  = \$signal$88 ;
+        \$153  = \$signal$92 ;
       end
     end
     casez (fsm_state)
@@ -1301,7 +1337,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$153  = \$signal$88 ;
+          \$153  = \$signal$92 ;
     endcase
     if (rst) begin
       \$153  = 16'h0000;
@@ -1309,17 +1345,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \$signal$70 ;
+    \$154  = \$signal$77 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$154  = \$44 ;
-      end else if (\$25 ) begin
-        \$154  = \$54 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$154  = band_then_ends;
+      end else if (\$29 ) begin
+        \$154  = \$52 ;
       end else begin
-        \$154  = \$69 ;
+        \$154  = \$65 ;
       end
     end
     casez (fsm_state)
@@ -1328,7 +1364,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$154  = \$122 ;
+          \$154  = \$118 ;
     endcase
     if (rst) begin
       \$154  = 1'h0;
@@ -1336,14 +1372,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \$signal$77 ;
+    \$155  = \$signal$82 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
-        \$155  = \$47 [15:0];
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
+        \$155  = \$46 [15:0];
       end else begin
         \$155  = cn;
       end
@@ -1365,11 +1401,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     \$156  = cb_last_col;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
-        \$156  = \$48 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
+        \$156  = \$signal$56 ;
       end else begin
         \$156  = cn_fits;
       end
@@ -1391,13 +1427,13 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     \$157  = top_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
-        \$157  = \$49 [31:0];
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
+        \$157  = \$47 [31:0];
       end else begin
-        \$157  = \$65 [31:0];
+        \$157  = \$61 [31:0];
       end
     end
     casez (fsm_state)
@@ -1414,15 +1450,15 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \$signal$82 ;
+    \$158  = \$signal$86 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
       end else begin
-        \$158  = \$61 [15:0];
+        \$158  = \$58 [15:0];
       end
     end
     casez (fsm_state)
@@ -1439,15 +1475,15 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \$signal$83 ;
+    \$159  = \$signal$87 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
       end else begin
-        \$159  = \$62 [15:0];
+        \$159  = \$59 [15:0];
       end
     end
     casez (fsm_state)
@@ -1456,7 +1492,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$159  = \$signal$65 ;
+          \$159  = \$signal$73 ;
     endcase
     if (rst) begin
       \$159  = 16'h0000;
@@ -1467,12 +1503,12 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     \$160  = band_last_row;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
       end else begin
-        \$160  = \$63 ;
+        \$160  = \$signal$58 ;
       end
     end
     casez (fsm_state)
@@ -1481,7 +1517,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$160  = \$signal$101 ;
+          \$160  = \$signal$105 ;
     endcase
     if (rst) begin
       \$160  = 1'h0;
@@ -1489,15 +1525,15 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \$signal$85 ;
+    \$161  = \$signal$89 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
       end else begin
-        \$161  = \$64 [31:0];
+        \$161  = \$60 [31:0];
       end
     end
     casez (fsm_state)
@@ -1526,7 +1562,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$163  = rd_last0;
     if (\$signal$29 ) begin
-      \$163  = \$70 ;
+      \$163  = \$66 ;
     end
     if (rst) begin
       \$163  = 1'h0;
@@ -1566,7 +1602,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$167  = rd_beat;
     if (issue) begin
-      \$167  = \$71 [14:0];
+      \$167  = \$67 [14:0];
     end
     casez (fsm_state)
       3'h0:
@@ -1584,7 +1620,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$168  = at_last;
     if (issue) begin
-      \$168  = \$72 ;
+      \$168  = \$68 ;
     end
     casez (fsm_state)
       3'h0:
@@ -1609,13 +1645,13 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          if (\$signal$99 ) begin
+          if (\$signal$103 ) begin
             \$169  = 1'h1;
           end
       3'h3:
           /* empty */;
       3'h4:
-          if (\$129 ) begin
+          if (\$125 ) begin
             \$169  = 1'h1;
           end
     endcase
@@ -1625,7 +1661,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \$signal$65 ;
+    \$170  = \$signal$73 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -1651,7 +1687,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \$signal$93 ;
+    \$172  = \$signal$97 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -1686,16 +1722,16 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          if (\$signal$99 ) begin
+          if (\$signal$103 ) begin
             \$174 [0] = 1'h1;
           end
       3'h3:
-          if (\o__valid$104 ) begin
-            \$174 [7:2] = \o__payload$105 ;
-            \$174 [1] = \$128 ;
+          if (\o__valid$108 ) begin
+            \$174 [7:2] = \o__payload$109 ;
+            \$174 [1] = \$124 ;
           end
       3'h4:
-          \$174 [13:8] = \$signal$106 ;
+          \$174 [13:8] = \$signal$110 ;
     endcase
     if (rst) begin
       \$174  = 14'h0000;
@@ -1703,11 +1739,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \$signal$88 ;
+    \$175  = \$signal$92 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$175  = \$73 [15:0];
+            \$175  = \$69 [15:0];
           end
     endcase
     if (rst) begin
@@ -1716,11 +1752,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \$signal$79 ;
+    \$176  = \$signal$84 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$176  = \$74 [15:0];
+            \$176  = \$70 [15:0];
           end
     endcase
     if (rst) begin
@@ -1733,11 +1769,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$177  = { 16'h0000, \$75  };
+            \$177  = { 16'h0000, \$71  };
           end
       3'h1:
-          if (\$signal$96 [0]) begin
-            \$177  = \$78 [31:0];
+          if (\$signal$100 [0]) begin
+            \$177  = \$74 [31:0];
           end
     endcase
     if (rst) begin
@@ -1746,14 +1782,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \$signal$96 ;
+    \$178  = \$signal$100 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$178  = \$76 ;
+            \$178  = \$72 ;
           end
       3'h1:
-          \$178  = \$85 ;
+          \$178  = \$81 ;
     endcase
     if (rst) begin
       \$178  = 16'h0000;
@@ -1761,14 +1797,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \$signal$97 ;
+    \$179  = \$signal$101 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$179  = { 15'h0000, \$77  };
+            \$179  = { 15'h0000, \$73  };
           end
       3'h1:
-          \$179  = \$86 [31:0];
+          \$179  = \$82 [31:0];
     endcase
     if (rst) begin
       \$179  = 32'd0;
@@ -1783,7 +1819,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
             \$180  = 4'h0;
           end
       3'h1:
-          \$180  = \$87 [3:0];
+          \$180  = \$83 [3:0];
     endcase
     if (rst) begin
       \$180  = 4'h0;
@@ -1798,22 +1834,22 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
             \$181  = 3'h1;
           end
       3'h1:
-          if (\$94 ) begin
+          if (\$90 ) begin
             \$181  = 3'h2;
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$signal$99 ) begin
+          if (\$signal$103 ) begin
             \$181  = 3'h0;
           end else begin
             \$181  = 3'h3;
           end
       3'h3:
-          if (\o__valid$104 ) begin
+          if (\o__valid$108 ) begin
             \$181  = 3'h4;
           end
       3'h4:
-          if (\$129 ) begin
+          if (\$125 ) begin
             \$181  = 3'h0;
           end
     endcase
@@ -1823,12 +1859,12 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \$signal$99 ;
+    \$182  = \$signal$103 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$182  = \$83 ;
+          \$182  = \$79 ;
     endcase
     if (rst) begin
       \$182  = 1'h0;
@@ -1841,7 +1877,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h0:
           /* empty */;
       3'h1:
-          \$183  = \$84 ;
+          \$183  = \$80 ;
     endcase
     if (rst) begin
       \$183  = 1'h0;
@@ -1854,7 +1890,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h0:
           /* empty */;
       3'h1:
-          \$184  = { 12'h000, \$88  };
+          \$184  = { 12'h000, \$84  };
     endcase
     if (rst) begin
       \$184  = 32'd0;
@@ -1862,12 +1898,12 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \$signal$101 ;
+    \$185  = \$signal$105 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$185  = \$89 ;
+          \$185  = \$85 ;
     endcase
     if (rst) begin
       \$185  = 1'h0;
@@ -1880,7 +1916,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h0:
           /* empty */;
       3'h1:
-          \$186  = \$90 ;
+          \$186  = \$86 ;
     endcase
     if (rst) begin
       \$186  = 1'h0;
@@ -1893,7 +1929,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h0:
           /* empty */;
       3'h1:
-          \$187  = { 11'h000, \$92  };
+          \$187  = { 11'h000, \$88  };
     endcase
     if (rst) begin
       \$187  = 32'd0;
@@ -1906,7 +1942,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h0:
           /* empty */;
       3'h1:
-          \$188  = \$93 ;
+          \$188  = \$89 ;
     endcase
     if (rst) begin
       \$188  = 4'h0;
@@ -1921,7 +1957,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$189  = \$96 [14:0];
+          \$189  = \$92 [14:0];
     endcase
     if (rst) begin
       \$189  = 15'h0000;
@@ -1936,7 +1972,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$190  = { \$120 , \$117 , \$114 , \$111 , \$108 , \$105 , \$102 , \$99  };
+          \$190  = { \$116 , \$113 , \$110 , \$107 , \$104 , \$101 , \$98 , \$95  };
     endcase
     if (rst) begin
       \$190  = 8'h00;
@@ -1953,7 +1989,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h2:
           /* empty */;
       3'h3:
-          \$191  = \$123 [14:0];
+          \$191  = \$119 [14:0];
     endcase
     if (rst) begin
       \$191  = 15'h0000;
@@ -1961,7 +1997,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \$signal$106 ;
+    \$192  = \$signal$110 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -1970,8 +2006,8 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h2:
           /* empty */;
       3'h3:
-          if (\o__valid$104 ) begin
-            \$192  = \$126 [5:0];
+          if (\o__valid$108 ) begin
+            \$192  = \$122 [5:0];
           end
     endcase
     if (rst) begin
@@ -1991,7 +2027,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h3:
           /* empty */;
       3'h4:
-          \$193  = \$signal$106 ;
+          \$193  = \$signal$110 ;
     endcase
     if (rst) begin
       \$193  = 6'h00;
@@ -2138,16 +2174,16 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \drain_row0[5]  = drain_row0[191:160];
   assign \drain_row0[6]  = drain_row0[223:192];
   assign \drain_row0[7]  = drain_row0[255:224];
-  assign \o__payload$57.c  = \o__payload$57 [255:0];
-  assign \o__payload$57.c[0]  = \o__payload$57 [31:0];
-  assign \o__payload$57.c[1]  = \o__payload$57 [63:32];
-  assign \o__payload$57.c[2]  = \o__payload$57 [95:64];
-  assign \o__payload$57.c[3]  = \o__payload$57 [127:96];
-  assign \o__payload$57.c[4]  = \o__payload$57 [159:128];
-  assign \o__payload$57.c[5]  = \o__payload$57 [191:160];
-  assign \o__payload$57.c[6]  = \o__payload$57 [223:192];
-  assign \o__payload$57.c[7]  = \o__payload$57 [255:224];
-  assign \o__payload$57.last  = \o__payload$57 [256];
+  assign \o__payload$65.c  = \o__payload$65 [255:0];
+  assign \o__payload$65.c[0]  = \o__payload$65 [31:0];
+  assign \o__payload$65.c[1]  = \o__payload$65 [63:32];
+  assign \o__payload$65.c[2]  = \o__payload$65 [95:64];
+  assign \o__payload$65.c[3]  = \o__payload$65 [127:96];
+  assign \o__payload$65.c[4]  = \o__payload$65 [159:128];
+  assign \o__payload$65.c[5]  = \o__payload$65 [191:160];
+  assign \o__payload$65.c[6]  = \o__payload$65 [223:192];
+  assign \o__payload$65.c[7]  = \o__payload$65 [255:224];
+  assign \o__payload$65.last  = \o__payload$65 [256];
   assign \i__payload$40 [270] = rd_last1;
   assign \i__payload$40 [269:262] = \$3 ;
   assign \i__payload$40 [261:256] = k;
@@ -2161,11 +2197,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__payload$26 [63:32] = wr_row[63:32];
   assign \i__payload$26 [31:0] = wr_row[31:0];
   assign \i__payload$26 [256] = \$signal$27 ;
-  assign \$76  = { 1'h0, cfg__payload[15:1] };
-  assign \$77  = { cfg__payload[31:16], 1'h0 };
-  assign \$85  = { 1'h0, \$signal$96 [15:1] };
-  assign \$86  = { \$signal$97 , 1'h0 };
-  assign \$96  = { \$95 [32], \$95 [32], \$95 [32], \$95 [32:3] };
+  assign \$72  = { 1'h0, cfg__payload[15:1] };
+  assign \$73  = { cfg__payload[31:16], 1'h0 };
+  assign \$81  = { 1'h0, \$signal$100 [15:1] };
+  assign \$82  = { \$signal$101 , 1'h0 };
+  assign \$92  = { \$91 [32], \$91 [32], \$91 [32], \$91 [32:3] };
 endmodule
 
 (* generator = "Amaranth" *)

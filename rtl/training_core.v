@@ -421,43 +421,43 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [32:0] \$100 ;
-  wire [3:0] \$101 ;
-  wire \$102 ;
-  wire [32:0] \$103 ;
-  wire [3:0] \$104 ;
-  wire \$105 ;
-  wire [32:0] \$106 ;
-  wire [3:0] \$107 ;
-  wire \$108 ;
-  wire [32:0] \$109 ;
+  wire [3:0] \$100 ;
+  wire \$101 ;
+  wire [32:0] \$102 ;
+  wire [3:0] \$103 ;
+  wire \$104 ;
+  wire [32:0] \$105 ;
+  wire [3:0] \$106 ;
+  wire \$107 ;
+  wire [32:0] \$108 ;
+  wire [3:0] \$109 ;
   wire [16:0] \$11 ;
-  wire [3:0] \$110 ;
-  wire \$111 ;
-  wire [32:0] \$112 ;
-  wire [3:0] \$113 ;
-  wire \$114 ;
-  wire [32:0] \$115 ;
-  wire [3:0] \$116 ;
+  wire \$110 ;
+  wire [32:0] \$111 ;
+  wire [3:0] \$112 ;
+  wire \$113 ;
+  wire [32:0] \$114 ;
+  wire [3:0] \$115 ;
+  wire \$116 ;
   wire \$117 ;
-  wire [32:0] \$118 ;
-  wire [3:0] \$119 ;
+  wire \$118 ;
+  wire [15:0] \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire [15:0] \$123 ;
+  wire [6:0] \$121 ;
+  wire [6:0] \$122 ;
+  wire \$123 ;
   wire \$124 ;
-  wire [6:0] \$125 ;
-  wire [6:0] \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire \$125 ;
+  reg [15:0] \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [15:0] \$129 ;
   wire [16:0] \$13 ;
-  reg [15:0] \$130 ;
+  reg \$130 ;
   reg \$131 ;
   reg \$132 ;
-  reg [15:0] \$133 ;
+  reg \$133 ;
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
@@ -486,7 +486,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [31:0] \$157 ;
   reg [15:0] \$158 ;
   reg [15:0] \$159 ;
-  wire [15:0] \$16 ;
+  wire \$16 ;
   reg \$160 ;
   reg [31:0] \$161 ;
   reg \$162 ;
@@ -497,7 +497,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [14:0] \$167 ;
   reg \$168 ;
   reg \$169 ;
-  wire [15:0] \$17 ;
+  wire \$17 ;
   reg [15:0] \$170 ;
   reg [15:0] \$171 ;
   reg \$172 ;
@@ -525,130 +525,134 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [5:0] \$192 ;
   reg [5:0] \$193 ;
   wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
+  wire [15:0] \$20 ;
+  wire [15:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [16:0] \$26 ;
-  wire [32:0] \$27 ;
-  wire [16:0] \$28 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
   wire \$29 ;
   wire [7:0] \$3 ;
-  wire [32:0] \$30 ;
+  wire [16:0] \$30 ;
   wire [32:0] \$31 ;
   wire [16:0] \$32 ;
-  wire \$33 ;
-  wire [16:0] \$34 ;
+  wire [32:0] \$33 ;
+  wire [32:0] \$34 ;
   wire [16:0] \$35 ;
   wire [16:0] \$36 ;
-  wire \$37 ;
-  wire [32:0] \$38 ;
-  wire \$39 ;
+  wire [16:0] \$37 ;
+  wire [16:0] \$38 ;
+  wire [32:0] \$39 ;
   wire \$4 ;
-  wire [32:0] \$40 ;
+  wire \$40 ;
   wire [32:0] \$41 ;
   wire [32:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire \$44 ;
+  wire [32:0] \$43 ;
+  wire [16:0] \$44 ;
   wire [16:0] \$45 ;
-  wire \$46 ;
-  wire [16:0] \$47 ;
-  wire \$48 ;
+  wire [16:0] \$46 ;
+  wire [32:0] \$47 ;
+  wire [32:0] \$48 ;
   wire [32:0] \$49 ;
   wire \$5 ;
   wire [32:0] \$50 ;
-  wire [32:0] \$51 ;
-  wire [32:0] \$52 ;
-  wire \$53 ;
-  wire \$54 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [16:0] \$53 ;
+  wire [16:0] \$54 ;
   wire [16:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire \$58 ;
-  wire [32:0] \$59 ;
+  wire [32:0] \$56 ;
+  wire \$57 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire \$63 ;
+  wire [32:0] \$60 ;
+  wire [32:0] \$61 ;
+  wire [32:0] \$62 ;
+  wire [32:0] \$63 ;
   wire [32:0] \$64 ;
-  wire [32:0] \$65 ;
-  wire [32:0] \$66 ;
-  wire [32:0] \$67 ;
-  wire [32:0] \$68 ;
-  wire \$69 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire [15:0] \$67 ;
+  wire \$68 ;
+  wire [16:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [16:0] \$70 ;
   wire [15:0] \$71 ;
-  wire \$72 ;
+  wire [15:0] \$72 ;
   wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [15:0] \$75 ;
-  wire [15:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [32:0] \$78 ;
+  wire [32:0] \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire [15:0] \$85 ;
-  wire [32:0] \$86 ;
-  wire [4:0] \$87 ;
-  wire [19:0] \$88 ;
-  wire \$89 ;
+  wire [15:0] \$81 ;
+  wire [32:0] \$82 ;
+  wire [4:0] \$83 ;
+  wire [19:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire [16:0] \$87 ;
+  wire [20:0] \$88 ;
+  wire [3:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
-  wire [16:0] \$91 ;
-  wire [20:0] \$92 ;
-  wire [3:0] \$93 ;
-  wire \$94 ;
-  wire [32:0] \$95 ;
+  wire [32:0] \$91 ;
+  wire [32:0] \$92 ;
+  wire [32:0] \$93 ;
+  wire [3:0] \$94 ;
+  wire \$95 ;
   wire [32:0] \$96 ;
-  wire [32:0] \$97 ;
-  wire [3:0] \$98 ;
-  wire \$99 ;
+  wire [3:0] \$97 ;
+  wire \$98 ;
+  wire [32:0] \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
-  reg \$signal$101  = 1'h0;
-  reg [5:0] \$signal$106  = 6'h00;
+  reg [15:0] \$signal$100  = 16'h0000;
+  reg [31:0] \$signal$101  = 32'd0;
+  reg \$signal$103  = 1'h0;
+  reg \$signal$105  = 1'h0;
+  reg [5:0] \$signal$110  = 6'h00;
   reg \$signal$18  = 1'h0;
   wire \$signal$20 ;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$29 ;
   reg \$signal$47  = 1'h0;
   reg [15:0] \$signal$52  = 16'h0000;
-  reg [31:0] \$signal$60  = 32'd0;
-  reg [15:0] \$signal$61  = 16'h0000;
-  reg [15:0] \$signal$62  = 16'h0000;
-  reg \$signal$63  = 1'h0;
-  reg [15:0] \$signal$64  = 16'h0000;
-  reg \$signal$65  = 1'h0;
-  reg \$signal$66  = 1'h0;
-  reg \$signal$67  = 1'h0;
-  reg [15:0] \$signal$68  = 16'h0000;
-  reg [31:0] \$signal$69  = 32'd0;
+  reg \$signal$53  = 1'h0;
+  reg [15:0] \$signal$54  = 16'h0000;
+  reg \$signal$55  = 1'h0;
+  reg [15:0] \$signal$56  = 16'h0000;
+  reg \$signal$57  = 1'h0;
+  reg [15:0] \$signal$58  = 16'h0000;
+  reg [15:0] \$signal$60  = 16'h0000;
+  reg [31:0] \$signal$68  = 32'd0;
+  reg [15:0] \$signal$69  = 16'h0000;
   reg [15:0] \$signal$70  = 16'h0000;
-  reg [15:0] \$signal$71  = 16'h0000;
-  reg [31:0] \$signal$72  = 32'd0;
-  reg [15:0] \$signal$74  = 16'h0000;
-  reg [15:0] \$signal$76  = 16'h0000;
-  reg [15:0] \$signal$78  = 16'h0000;
+  reg \$signal$71  = 1'h0;
+  reg \$signal$72  = 1'h0;
+  reg \$signal$73  = 1'h0;
+  reg \$signal$74  = 1'h0;
+  reg [15:0] \$signal$75  = 16'h0000;
+  reg [31:0] \$signal$76  = 32'd0;
+  reg [31:0] \$signal$77  = 32'd0;
   reg [15:0] \$signal$79  = 16'h0000;
-  reg [15:0] \$signal$80  = 16'h0000;
-  reg [31:0] \$signal$82  = 32'd0;
-  reg [15:0] \$signal$85  = 16'h0000;
-  reg \$signal$92  = 1'h0;
-  reg [15:0] \$signal$96  = 16'h0000;
-  reg [31:0] \$signal$97  = 32'd0;
-  reg \$signal$99  = 1'h0;
+  reg [15:0] \$signal$81  = 16'h0000;
+  reg [15:0] \$signal$83  = 16'h0000;
+  reg [15:0] \$signal$84  = 16'h0000;
+  reg [31:0] \$signal$86  = 32'd0;
+  reg [15:0] \$signal$89  = 16'h0000;
+  reg \$signal$96  = 1'h0;
   reg accepting = 1'h0;
   reg at_last = 1'h0;
   reg band_last_row = 1'h0;
+  reg band_then_ends = 1'h0;
   reg [31:0] block_elems = 32'd0;
   reg [31:0] block_step = 32'd0;
   reg [31:0] cb_e = 32'd0;
@@ -773,7 +777,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [3:0] mul_step = 4'h0;
   output [78:0] o__payload;
   wire [78:0] o__payload;
-  wire [5:0] \o__payload$105 ;
+  wire [5:0] \o__payload$109 ;
   wire [78:0] \o__payload$37 ;
   wire [63:0] \o__payload$37.data ;
   wire [7:0] \o__payload$37.data[0] ;
@@ -787,17 +791,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [5:0] \o__payload$37.k ;
   wire [7:0] \o__payload$37.keep ;
   wire \o__payload$37.last ;
-  wire [256:0] \o__payload$54 ;
-  wire [255:0] \o__payload$54.c ;
-  wire [31:0] \o__payload$54.c[0] ;
-  wire [31:0] \o__payload$54.c[1] ;
-  wire [31:0] \o__payload$54.c[2] ;
-  wire [31:0] \o__payload$54.c[3] ;
-  wire [31:0] \o__payload$54.c[4] ;
-  wire [31:0] \o__payload$54.c[5] ;
-  wire [31:0] \o__payload$54.c[6] ;
-  wire [31:0] \o__payload$54.c[7] ;
-  wire \o__payload$54.last ;
+  wire [256:0] \o__payload$62 ;
+  wire [255:0] \o__payload$62.c ;
+  wire [31:0] \o__payload$62.c[0] ;
+  wire [31:0] \o__payload$62.c[1] ;
+  wire [31:0] \o__payload$62.c[2] ;
+  wire [31:0] \o__payload$62.c[3] ;
+  wire [31:0] \o__payload$62.c[4] ;
+  wire [31:0] \o__payload$62.c[5] ;
+  wire [31:0] \o__payload$62.c[6] ;
+  wire [31:0] \o__payload$62.c[7] ;
+  wire \o__payload$62.last ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -817,9 +821,9 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire \o__ready$39 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$104 ;
+  wire \o__valid$108 ;
   wire \o__valid$41 ;
-  wire \o__valid$56 ;
+  wire \o__valid$64 ;
   reg one_beat = 1'h0;
   wire ram_advance;
   reg ram_valid = 1'h0;
@@ -897,128 +901,132 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$12  = \$signal$52  <= 5'h10;
   assign \$13  = in_n_left - 4'h8;
   assign \$14  = in_n_left <= 5'h10;
-  assign \$15  = \$signal$61  < \$signal$62 ;
-  assign \$16  = \$signal$63  ? \$signal$64  : 16'h0008;
-  assign \$17  = \$15  ? \$16  : 16'h0000;
-  assign \$18  = drain_last0 & \$signal$63 ;
-  assign \$19  = \$18  & \$signal$65 ;
-  assign \$20  = ~ tile_last0;
-  assign \$21  = \$signal$63  | \$signal$66 ;
-  assign \$22  = ~ \$21 ;
-  assign \$23  = \$signal$65  | \$signal$67 ;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = ~ \$signal$63 ;
-  assign \$26  = \$signal$61  + 1'h1;
-  assign \$27  = \$signal$60  + cn;
-  assign \$28  = \$signal$64  - 4'h8;
-  assign \$29  = \$signal$64  <= 5'h10;
-  assign \$30  = \$signal$69  + 4'h8;
-  assign \$31  = \$signal$69  + 4'h8;
-  assign \$32  = \$signal$70  - 1'h1;
-  assign \$33  = \$signal$70  == 1'h1;
-  assign \$34  = \$signal$68  + 4'h8;
-  assign \$35  = \$signal$68  + 4'h8;
-  assign \$36  = \$signal$71  - 4'h8;
-  assign \$37  = \$signal$71  <= 5'h10;
-  assign \$38  = \$signal$72  + block_step;
-  assign \$39  = ! \$signal$76 ;
-  assign \$40  = cb_e + block_step;
+  assign \$15  = \$signal$54  <= 5'h10;
+  assign \$16  = \$signal$56  <= 5'h10;
+  assign \$17  = \$signal$58  == 1'h1;
+  assign \$18  = \$signal$60  == 1'h1;
+  assign \$19  = \$signal$69  < \$signal$70 ;
+  assign \$20  = \$signal$71  ? \$signal$54  : 16'h0008;
+  assign \$21  = \$19  ? \$20  : 16'h0000;
+  assign \$22  = drain_last0 & \$signal$71 ;
+  assign \$23  = \$22  & \$signal$72 ;
+  assign \$24  = ~ tile_last0;
+  assign \$25  = \$signal$71  | \$signal$73 ;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$signal$72  | \$signal$74 ;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = ~ \$signal$71 ;
+  assign \$30  = \$signal$69  + 1'h1;
+  assign \$31  = \$signal$68  + cn;
+  assign \$32  = \$signal$54  - 4'h8;
+  assign \$33  = \$signal$76  + 4'h8;
+  assign \$34  = \$signal$76  + 4'h8;
+  assign \$35  = \$signal$58  - 1'h1;
+  assign \$36  = \$signal$75  + 4'h8;
+  assign \$37  = \$signal$75  + 4'h8;
+  assign \$38  = \$signal$56  - 4'h8;
+  assign \$39  = \$signal$77  + block_step;
+  assign \$40  = ! \$signal$81 ;
   assign \$41  = cb_e + block_step;
   assign \$42  = cb_e + block_step;
-  assign \$43  = \$signal$78  - 1'h1;
-  assign \$44  = \$signal$78  == 1'h1;
-  assign \$45  = \$signal$64  - 4'h8;
-  assign \$46  = \$signal$64  <= 5'h10;
-  assign \$47  = \$signal$64  - 4'h8;
-  assign \$48  = \$signal$64  <= 5'h10;
+  assign \$43  = cb_e + block_step;
+  assign \$44  = \$signal$60  - 1'h1;
+  assign \$45  = \$signal$54  - 4'h8;
+  assign \$46  = \$signal$54  - 4'h8;
+  assign \$47  = top_e + block_elems;
+  assign \$48  = top_e + block_elems;
   assign \$49  = top_e + block_elems;
   assign \$50  = top_e + block_elems;
-  assign \$51  = top_e + block_elems;
-  assign \$52  = top_e + block_elems;
-  assign \$53  = ! \$signal$76 ;
-  assign \$54  = ! \$signal$85 ;
-  assign \$55  = \$signal$68  + 4'h8;
-  assign \$56  = \$signal$68  + 4'h8;
-  assign \$57  = \$signal$71  - 4'h8;
-  assign \$58  = \$signal$71  <= 5'h10;
-  assign \$59  = \$signal$72  + block_step;
-  assign \$60  = ! \$signal$76 ;
-  assign \$61  = \$signal$68  + 4'h8;
-  assign \$62  = \$signal$71  - 4'h8;
-  assign \$63  = \$signal$71  <= 5'h10;
-  assign \$64  = \$signal$72  + block_step;
-  assign \$65  = \$signal$72  + block_step;
-  assign \$66  = \$signal$72  + block_step;
-  assign \$67  = \$signal$72  + block_step;
-  assign \$68  = \$signal$72  + block_step;
-  assign \$69  = ! \$signal$85 ;
-  assign \$70  = issue & at_last;
-  assign \$71  = rd_beat + 1'h1;
-  assign \$72  = rd_beat == last_but_one;
-  assign \$73  = cfg__payload[52:37] - 1'h1;
-  assign \$74  = cfg__payload[68:53] - 1'h1;
-  assign \$75  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
-  assign \$78  = size + \$signal$97 ;
-  assign \$79  = ! \$signal$62 ;
-  assign \$80  = ! cn;
-  assign \$81  = \$79  | \$80 ;
-  assign \$82  = size > 15'h4000;
-  assign \$83  = \$81  | \$82 ;
-  assign \$84  = size <= 4'h8;
-  assign \$87  = mul_step + 1'h1;
-  assign \$88  = cn * 4'h8;
-  assign \$89  = \$signal$62  <= 4'h8;
-  assign \$90  = cn <= 4'h8;
-  assign \$91  = \$signal$76  + 1'h1;
-  assign \$92  = \$91  * 4'h8;
-  assign \$93  = \$signal$92  ? mu : 4'h7;
-  assign \$94  = mul_step == 4'hf;
-  assign \$95  = size - 1'h1;
-  assign \$97  = size - 1'h1;
-  assign \$98  = \$97 [2:0] + 1'h1;
-  assign \$99  = \$98  > 1'h0;
-  assign \$100  = size - 1'h1;
-  assign \$101  = \$100 [2:0] + 1'h1;
-  assign \$102  = \$101  > 1'h1;
-  assign \$103  = size - 1'h1;
-  assign \$104  = \$103 [2:0] + 1'h1;
-  assign \$105  = \$104  > 2'h2;
-  assign \$106  = size - 1'h1;
-  assign \$107  = \$106 [2:0] + 1'h1;
-  assign \$108  = \$107  > 2'h3;
-  assign \$109  = size - 1'h1;
-  assign \$110  = \$109 [2:0] + 1'h1;
-  assign \$111  = \$110  > 3'h4;
-  assign \$112  = size - 1'h1;
-  assign \$113  = \$112 [2:0] + 1'h1;
-  assign \$114  = \$113  > 3'h5;
-  assign \$115  = size - 1'h1;
-  assign \$116  = \$115 [2:0] + 1'h1;
-  assign \$117  = \$116  > 3'h6;
-  assign \$118  = size - 1'h1;
-  assign \$119  = \$118 [2:0] + 1'h1;
-  assign \$120  = \$119  > 3'h7;
-  assign \$121  = ! \$signal$76 ;
-  assign \$122  = ! \$signal$85 ;
-  assign \$123  = last_beat - 1'h1;
-  assign \$124  = \o__payload$105  > keep_bits;
-  assign \$125  = \o__payload$105  - keep_bits;
-  assign \$126  = \$124  ? \$125  : 7'h00;
-  assign \$127  = ! \o__payload$105 ;
-  assign \$128  = \$signal$92  & \$127 ;
-  assign \$129  = issue & at_last;
+  assign \$51  = ! \$signal$81 ;
+  assign \$52  = ! \$signal$89 ;
+  assign \$53  = \$signal$75  + 4'h8;
+  assign \$54  = \$signal$75  + 4'h8;
+  assign \$55  = \$signal$56  - 4'h8;
+  assign \$56  = \$signal$77  + block_step;
+  assign \$57  = ! \$signal$81 ;
+  assign \$58  = \$signal$75  + 4'h8;
+  assign \$59  = \$signal$56  - 4'h8;
+  assign \$60  = \$signal$77  + block_step;
+  assign \$61  = \$signal$77  + block_step;
+  assign \$62  = \$signal$77  + block_step;
+  assign \$63  = \$signal$77  + block_step;
+  assign \$64  = \$signal$77  + block_step;
+  assign \$65  = ! \$signal$89 ;
+  assign \$66  = issue & at_last;
+  assign \$67  = rd_beat + 1'h1;
+  assign \$68  = rd_beat == last_but_one;
+  assign \$69  = cfg__payload[52:37] - 1'h1;
+  assign \$70  = cfg__payload[68:53] - 1'h1;
+  assign \$71  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
+  assign \$74  = size + \$signal$101 ;
+  assign \$75  = ! \$signal$70 ;
+  assign \$76  = ! cn;
+  assign \$77  = \$75  | \$76 ;
+  assign \$78  = size > 15'h4000;
+  assign \$79  = \$77  | \$78 ;
+  assign \$80  = size <= 4'h8;
+  assign \$83  = mul_step + 1'h1;
+  assign \$84  = cn * 4'h8;
+  assign \$85  = \$signal$70  <= 4'h8;
+  assign \$86  = cn <= 4'h8;
+  assign \$87  = \$signal$81  + 1'h1;
+  assign \$88  = \$87  * 4'h8;
+  assign \$89  = \$signal$96  ? mu : 4'h7;
+  assign \$90  = mul_step == 4'hf;
+  assign \$91  = size - 1'h1;
+  assign \$93  = size - 1'h1;
+  assign \$94  = \$93 [2:0] + 1'h1;
+  assign \$95  = \$94  > 1'h0;
+  assign \$96  = size - 1'h1;
+  assign \$97  = \$96 [2:0] + 1'h1;
+  assign \$98  = \$97  > 1'h1;
+  assign \$99  = size - 1'h1;
+  assign \$100  = \$99 [2:0] + 1'h1;
+  assign \$101  = \$100  > 2'h2;
+  assign \$102  = size - 1'h1;
+  assign \$103  = \$102 [2:0] + 1'h1;
+  assign \$104  = \$103  > 2'h3;
+  assign \$105  = size - 1'h1;
+  assign \$106  = \$105 [2:0] + 1'h1;
+  assign \$107  = \$106  > 3'h4;
+  assign \$108  = size - 1'h1;
+  assign \$109  = \$108 [2:0] + 1'h1;
+  assign \$110  = \$109  > 3'h5;
+  assign \$111  = size - 1'h1;
+  assign \$112  = \$111 [2:0] + 1'h1;
+  assign \$113  = \$112  > 3'h6;
+  assign \$114  = size - 1'h1;
+  assign \$115  = \$114 [2:0] + 1'h1;
+  assign \$116  = \$115  > 3'h7;
+  assign \$117  = ! \$signal$81 ;
+  assign \$118  = ! \$signal$89 ;
+  assign \$119  = last_beat - 1'h1;
+  assign \$120  = \o__payload$109  > keep_bits;
+  assign \$121  = \o__payload$109  - keep_bits;
+  assign \$122  = \$120  ? \$121  : 7'h00;
+  assign \$123  = ! \o__payload$109 ;
+  assign \$124  = \$signal$96  & \$123 ;
+  assign \$125  = issue & at_last;
   always @(posedge clk)
-    in_n_left <= \$130 ;
+    in_n_left <= \$126 ;
   always @(posedge clk)
-    \$signal$47  <= \$131 ;
+    \$signal$47  <= \$127 ;
   always @(posedge clk)
-    accepting <= \$132 ;
+    accepting <= \$128 ;
   always @(posedge clk)
-    \$signal$52  <= \$133 ;
+    \$signal$52  <= \$129 ;
   always @(posedge clk)
-    in_last_row <= \$134 ;
+    in_last_row <= \$130 ;
   always @(posedge clk)
-    drain_row0 <= \o__payload$54 [255:0];
+    \$signal$53  <= \$131 ;
+  always @(posedge clk)
+    \$signal$55  <= \$132 ;
+  always @(posedge clk)
+    \$signal$57  <= \$133 ;
+  always @(posedge clk)
+    band_then_ends <= \$134 ;
+  always @(posedge clk)
+    drain_row0 <= \o__payload$62 [255:0];
   always @(posedge clk)
     drain_valid0 <= \$135 ;
   always @(posedge clk)
@@ -1032,53 +1040,53 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @(posedge clk)
     wr_row <= drain_row0;
   always @(posedge clk)
-    w_e0 <= \$signal$60 ;
+    w_e0 <= \$signal$68 ;
   always @(posedge clk)
-    wr_count <= \$17 [3:0];
+    wr_count <= \$21 [3:0];
   always @(posedge clk)
     \$signal$18  <= \$140 ;
   always @(posedge clk)
-    \$signal$61  <= \$141 ;
+    \$signal$69  <= \$141 ;
   always @(posedge clk)
-    \$signal$60  <= \$142 ;
+    \$signal$68  <= \$142 ;
   always @(posedge clk)
-    \$signal$64  <= \$143 ;
+    \$signal$54  <= \$143 ;
   always @(posedge clk)
-    \$signal$63  <= \$144 ;
+    \$signal$71  <= \$144 ;
   always @(posedge clk)
-    \$signal$69  <= \$145 ;
+    \$signal$76  <= \$145 ;
   always @(posedge clk)
-    \$signal$70  <= \$146 ;
+    \$signal$58  <= \$146 ;
   always @(posedge clk)
-    \$signal$66  <= \$147 ;
+    \$signal$73  <= \$147 ;
   always @(posedge clk)
-    \$signal$68  <= \$148 ;
+    \$signal$75  <= \$148 ;
   always @(posedge clk)
-    \$signal$71  <= \$149 ;
+    \$signal$56  <= \$149 ;
   always @(posedge clk)
-    \$signal$65  <= \$150 ;
+    \$signal$72  <= \$150 ;
   always @(posedge clk)
-    \$signal$72  <= \$151 ;
+    \$signal$77  <= \$151 ;
   always @(posedge clk)
     cb_e <= \$152 ;
   always @(posedge clk)
-    \$signal$78  <= \$153 ;
+    \$signal$60  <= \$153 ;
   always @(posedge clk)
-    \$signal$67  <= \$154 ;
+    \$signal$74  <= \$154 ;
   always @(posedge clk)
-    \$signal$74  <= \$155 ;
+    \$signal$79  <= \$155 ;
   always @(posedge clk)
     cb_last_col <= \$156 ;
   always @(posedge clk)
     top_e <= \$157 ;
   always @(posedge clk)
-    \$signal$79  <= \$158 ;
+    \$signal$83  <= \$158 ;
   always @(posedge clk)
-    \$signal$80  <= \$159 ;
+    \$signal$84  <= \$159 ;
   always @(posedge clk)
     band_last_row <= \$160 ;
   always @(posedge clk)
-    \$signal$82  <= \$161 ;
+    \$signal$86  <= \$161 ;
   always @(posedge clk)
     rd_valid0 <= \$162 ;
   always @(posedge clk)
@@ -1096,37 +1104,37 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @(posedge clk)
     cfg__ready <= \$169 ;
   always @(posedge clk)
-    \$signal$62  <= \$170 ;
+    \$signal$70  <= \$170 ;
   always @(posedge clk)
     cn <= \$171 ;
   always @(posedge clk)
-    \$signal$92  <= \$172 ;
+    \$signal$96  <= \$172 ;
   always @(posedge clk)
     mu <= \$173 ;
   always @(posedge clk)
     status <= \$174 ;
   always @(posedge clk)
-    \$signal$85  <= \$175 ;
+    \$signal$89  <= \$175 ;
   always @(posedge clk)
-    \$signal$76  <= \$176 ;
+    \$signal$81  <= \$176 ;
   always @(posedge clk)
     size <= \$177 ;
   always @(posedge clk)
-    \$signal$96  <= \$178 ;
+    \$signal$100  <= \$178 ;
   always @(posedge clk)
-    \$signal$97  <= \$179 ;
+    \$signal$101  <= \$179 ;
   always @(posedge clk)
     mul_step <= \$180 ;
   always @(posedge clk)
     fsm_state <= \$181 ;
   always @(posedge clk)
-    \$signal$99  <= \$182 ;
+    \$signal$103  <= \$182 ;
   always @(posedge clk)
     one_beat <= \$183 ;
   always @(posedge clk)
     block_step <= \$184 ;
   always @(posedge clk)
-    \$signal$101  <= \$185 ;
+    \$signal$105  <= \$185 ;
   always @(posedge clk)
     cn_fits <= \$186 ;
   always @(posedge clk)
@@ -1140,7 +1148,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @(posedge clk)
     last_but_one <= \$191 ;
   always @(posedge clk)
-    \$signal$106  <= \$192 ;
+    \$signal$110  <= \$192 ;
   always @(posedge clk)
     k <= \$193 ;
   \training_core.datapath.array  array (
@@ -1148,16 +1156,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     .i__payload(i__payload),
     .i__ready(\i__ready$6 ),
     .i__valid(i__valid),
-    .out_reg_payload(\o__payload$54 ),
-    .out_reg_valid(\o__valid$56 ),
+    .out_reg_payload(\o__payload$62 ),
+    .out_reg_valid(\o__valid$64 ),
     .rst(rst)
   );
   \training_core.datapath.detector  detector (
     .clk(clk),
     .i__payload(\i__payload$17 ),
     .i__valid(wr_en),
-    .o__payload(\o__payload$105 ),
-    .o__valid(\o__valid$104 ),
+    .o__payload(\o__payload$109 ),
+    .o__valid(\o__valid$108 ),
     .rst(rst)
   );
   \training_core.datapath.pad  pad (
@@ -1199,13 +1207,13 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = in_n_left;
+    \$126  = in_n_left;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
       if (\$signal$47 ) begin
-        \$130  = cn;
+        \$126  = cn;
       end else begin
-        \$130  = \$13 [15:0];
+        \$126  = \$13 [15:0];
       end
     end
     casez (fsm_state)
@@ -1214,21 +1222,21 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$130  = cn;
+          \$126  = cn;
     endcase
     if (rst) begin
-      \$130  = 16'h0000;
+      \$126  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \$signal$47 ;
+    \$127  = \$signal$47 ;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
       if (\$signal$47 ) begin
-        \$131  = cn_fits;
+        \$127  = cn_fits;
       end else begin
-        \$131  = \$14 ;
+        \$127  = \$14 ;
       end
     end
     casez (fsm_state)
@@ -1237,19 +1245,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$131  = cn_fits;
+          \$127  = cn_fits;
     endcase
     if (rst) begin
-      \$131  = 1'h0;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = accepting;
+    \$128  = accepting;
     if (\$10 ) begin
       if (\$signal$47 ) begin
         if (in_last_row) begin
-          \$132  = 1'h0;
+          \$128  = 1'h0;
         end
       end
     end
@@ -1260,87 +1268,115 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$signal$99 ) begin
+          if (\$signal$103 ) begin
           end else begin
-            \$132  = 1'h1;
+            \$128  = 1'h1;
           end
     endcase
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = \$signal$52 ;
+    if (\$10 ) begin
+      if (\$signal$47 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$129  = \$11 [15:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$129  = \$signal$70 ;
+    endcase
+    if (rst) begin
+      \$129  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = in_last_row;
+    if (\$10 ) begin
+      if (\$signal$47 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$130  = \$12 ;
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$130  = \$signal$105 ;
+    endcase
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = \$15 ;
+    if (rst) begin
+      \$131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = \$16 ;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \$signal$52 ;
-    if (\$10 ) begin
-      if (\$signal$47 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$133  = \$11 [15:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$133  = \$signal$62 ;
-    endcase
+    \$133  = \$17 ;
     if (rst) begin
-      \$133  = 16'h0000;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = in_last_row;
-    if (\$10 ) begin
-      if (\$signal$47 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$134  = \$12 ;
-        end
-      end
-    end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$134  = \$signal$101 ;
-    endcase
+    \$134  = \$18 ;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \o__valid$56 ;
+    \$135  = \o__valid$64 ;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \o__payload$54 [256];
+    \$136  = \o__payload$62 [256];
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \o__valid$56 ;
+    \$137  = \o__valid$64 ;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \o__payload$54 [256];
+    \$138  = \o__payload$62 [256];
     if (rst) begin
       \$138  = 1'h0;
     end
@@ -1354,26 +1390,26 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \$19 ;
+    \$140  = \$23 ;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \$signal$61 ;
+    \$141  = \$signal$69 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-        \$141  = \$26 [15:0];
-      end else if (\$22 ) begin
-        \$141  = \$signal$68 ;
-      end else if (\$24 ) begin
-        \$141  = \$35 [15:0];
-      end else if (\$25 ) begin
-        \$141  = \$signal$79 ;
+      if (\$24 ) begin
+        \$141  = \$30 [15:0];
+      end else if (\$26 ) begin
+        \$141  = \$signal$75 ;
+      end else if (\$28 ) begin
+        \$141  = \$37 [15:0];
+      end else if (\$29 ) begin
+        \$141  = \$signal$83 ;
       end else begin
-        \$141  = \$56 [15:0];
+        \$141  = \$54 [15:0];
       end
     end
     casez (fsm_state)
@@ -1390,19 +1426,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \$signal$60 ;
+    \$142  = \$signal$68 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-        \$142  = \$27 [31:0];
-      end else if (\$22 ) begin
+      if (\$24 ) begin
         \$142  = \$31 [31:0];
-      end else if (\$24 ) begin
-        \$142  = \$42 [31:0];
-      end else if (\$25 ) begin
-        \$142  = \$52 [31:0];
+      end else if (\$26 ) begin
+        \$142  = \$34 [31:0];
+      end else if (\$28 ) begin
+        \$142  = \$43 [31:0];
+      end else if (\$29 ) begin
+        \$142  = \$50 [31:0];
       end else begin
-        \$142  = \$68 [31:0];
+        \$142  = \$64 [31:0];
       end
     end
     casez (fsm_state)
@@ -1419,15 +1455,15 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \$signal$64 ;
+    \$143  = \$signal$54 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-        \$143  = \$28 [15:0];
-      end else if (\$24 ) begin
-        \$143  = \$signal$74 ;
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+        \$143  = \$32 [15:0];
+      end else if (\$28 ) begin
+        \$143  = \$signal$79 ;
+      end else if (\$29 ) begin
         \$143  = \$45 [15:0];
       end else begin
         \$143  = cn;
@@ -1447,16 +1483,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \$signal$63 ;
+    \$144  = \$signal$71 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-        \$144  = \$29 ;
-      end else if (\$24 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+        \$144  = \$signal$53 ;
+      end else if (\$28 ) begin
         \$144  = cb_last_col;
-      end else if (\$25 ) begin
-        \$144  = \$46 ;
+      end else if (\$29 ) begin
+        \$144  = \$signal$53 ;
       end else begin
         \$144  = cn_fits;
       end
@@ -1475,18 +1511,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \$signal$69 ;
+    \$145  = \$signal$76 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-        \$145  = \$30 [31:0];
-      end else if (\$24 ) begin
-        \$145  = \$41 [31:0];
-      end else if (\$25 ) begin
-        \$145  = \$51 [31:0];
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+        \$145  = \$33 [31:0];
+      end else if (\$28 ) begin
+        \$145  = \$42 [31:0];
+      end else if (\$29 ) begin
+        \$145  = \$49 [31:0];
       end else begin
-        \$145  = \$67 [31:0];
+        \$145  = \$63 [31:0];
       end
     end
     casez (fsm_state)
@@ -1503,18 +1539,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \$signal$70 ;
+    \$146  = \$signal$58 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-        \$146  = \$32 [15:0];
-      end else if (\$24 ) begin
-        \$146  = \$signal$76 ;
-      end else if (\$25 ) begin
-        \$146  = \$signal$76 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+        \$146  = \$35 [15:0];
+      end else if (\$28 ) begin
+        \$146  = \$signal$81 ;
+      end else if (\$29 ) begin
+        \$146  = \$signal$81 ;
       end else begin
-        \$146  = \$signal$76 ;
+        \$146  = \$signal$81 ;
       end
     end
     casez (fsm_state)
@@ -1523,7 +1559,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$146  = \$signal$76 ;
+          \$146  = \$signal$81 ;
     endcase
     if (rst) begin
       \$146  = 16'h0000;
@@ -1531,18 +1567,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \$signal$66 ;
+    \$147  = \$signal$73 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-        \$147  = \$33 ;
-      end else if (\$24 ) begin
-        \$147  = \$39 ;
-      end else if (\$25 ) begin
-        \$147  = \$53 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+        \$147  = \$signal$57 ;
+      end else if (\$28 ) begin
+        \$147  = \$40 ;
+      end else if (\$29 ) begin
+        \$147  = \$51 ;
       end else begin
-        \$147  = \$60 ;
+        \$147  = \$57 ;
       end
     end
     casez (fsm_state)
@@ -1551,7 +1587,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$147  = \$121 ;
+          \$147  = \$117 ;
     endcase
     if (rst) begin
       \$147  = 1'h0;
@@ -1559,17 +1595,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \$signal$68 ;
+    \$148  = \$signal$75 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$148  = \$34 [15:0];
-      end else if (\$25 ) begin
-        \$148  = \$signal$79 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$148  = \$36 [15:0];
+      end else if (\$29 ) begin
+        \$148  = \$signal$83 ;
       end else begin
-        \$148  = \$55 [15:0];
+        \$148  = \$53 [15:0];
       end
     end
     casez (fsm_state)
@@ -1586,17 +1622,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \$signal$71 ;
+    \$149  = \$signal$56 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$149  = \$36 [15:0];
-      end else if (\$25 ) begin
-        \$149  = \$signal$80 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$149  = \$38 [15:0];
+      end else if (\$29 ) begin
+        \$149  = \$signal$84 ;
       end else begin
-        \$149  = \$57 [15:0];
+        \$149  = \$55 [15:0];
       end
     end
     casez (fsm_state)
@@ -1605,7 +1641,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$149  = \$signal$62 ;
+          \$149  = \$signal$70 ;
     endcase
     if (rst) begin
       \$149  = 16'h0000;
@@ -1613,17 +1649,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \$signal$65 ;
+    \$150  = \$signal$72 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$150  = \$37 ;
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$150  = \$signal$55 ;
+      end else if (\$29 ) begin
         \$150  = band_last_row;
       end else begin
-        \$150  = \$58 ;
+        \$150  = \$signal$55 ;
       end
     end
     casez (fsm_state)
@@ -1632,7 +1668,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$150  = \$signal$101 ;
+          \$150  = \$signal$105 ;
     endcase
     if (rst) begin
       \$150  = 1'h0;
@@ -1640,17 +1676,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \$signal$72 ;
+    \$151  = \$signal$77 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$151  = \$38 [31:0];
-      end else if (\$25 ) begin
-        \$151  = \$signal$82 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$151  = \$39 [31:0];
+      end else if (\$29 ) begin
+        \$151  = \$signal$86 ;
       end else begin
-        \$151  = \$59 [31:0];
+        \$151  = \$56 [31:0];
       end
     end
     casez (fsm_state)
@@ -1670,14 +1706,14 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     \$152  = cb_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$152  = \$40 [31:0];
-      end else if (\$25 ) begin
-        \$152  = \$50 [31:0];
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$152  = \$41 [31:0];
+      end else if (\$29 ) begin
+        \$152  = \$48 [31:0];
       end else begin
-        \$152  = \$66 [31:0];
+        \$152  = \$62 [31:0];
       end
     end
     casez (fsm_state)
@@ -1694,17 +1730,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \$signal$78 ;
+    \$153  = \$signal$60 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$153  = \$43 [15:0];
-      end else if (\$25 ) begin
-        \$153  = \$signal$85 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$153  = \$44 [15:0];
+      end else if (\$29 ) begin
+        \$153  = \$signal$89 ;
       end else begin
-        \$153  = \$signal$85 ;
+        \$153  = \$signal$89 ;
       end
     end
     casez (fsm_state)
@@ -1713,7 +1749,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$153  = \$signal$85 ;
+          \$153  = \$signal$89 ;
     endcase
     if (rst) begin
       \$153  = 16'h0000;
@@ -1721,17 +1757,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \$signal$67 ;
+    \$154  = \$signal$74 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-        \$154  = \$44 ;
-      end else if (\$25 ) begin
-        \$154  = \$54 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+        \$154  = band_then_ends;
+      end else if (\$29 ) begin
+        \$154  = \$52 ;
       end else begin
-        \$154  = \$69 ;
+        \$154  = \$65 ;
       end
     end
     casez (fsm_state)
@@ -1740,7 +1776,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$154  = \$122 ;
+          \$154  = \$118 ;
     endcase
     if (rst) begin
       \$154  = 1'h0;
@@ -1748,14 +1784,14 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \$signal$74 ;
+    \$155  = \$signal$79 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
-        \$155  = \$47 [15:0];
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
+        \$155  = \$46 [15:0];
       end else begin
         \$155  = cn;
       end
@@ -1777,11 +1813,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     \$156  = cb_last_col;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
-        \$156  = \$48 ;
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
+        \$156  = \$signal$53 ;
       end else begin
         \$156  = cn_fits;
       end
@@ -1803,13 +1839,13 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     \$157  = top_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
-        \$157  = \$49 [31:0];
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
+        \$157  = \$47 [31:0];
       end else begin
-        \$157  = \$65 [31:0];
+        \$157  = \$61 [31:0];
       end
     end
     casez (fsm_state)
@@ -1826,15 +1862,15 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \$signal$79 ;
+    \$158  = \$signal$83 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
       end else begin
-        \$158  = \$61 [15:0];
+        \$158  = \$58 [15:0];
       end
     end
     casez (fsm_state)
@@ -1851,15 +1887,15 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \$signal$80 ;
+    \$159  = \$signal$84 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
       end else begin
-        \$159  = \$62 [15:0];
+        \$159  = \$59 [15:0];
       end
     end
     casez (fsm_state)
@@ -1868,7 +1904,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$159  = \$signal$62 ;
+          \$159  = \$signal$70 ;
     endcase
     if (rst) begin
       \$159  = 16'h0000;
@@ -1879,12 +1915,12 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     \$160  = band_last_row;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
       end else begin
-        \$160  = \$63 ;
+        \$160  = \$signal$55 ;
       end
     end
     casez (fsm_state)
@@ -1893,7 +1929,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$160  = \$signal$101 ;
+          \$160  = \$signal$105 ;
     endcase
     if (rst) begin
       \$160  = 1'h0;
@@ -1901,15 +1937,15 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \$signal$82 ;
+    \$161  = \$signal$86 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$20 ) begin
-      end else if (\$22 ) begin
-      end else if (\$24 ) begin
-      end else if (\$25 ) begin
+      if (\$24 ) begin
+      end else if (\$26 ) begin
+      end else if (\$28 ) begin
+      end else if (\$29 ) begin
       end else begin
-        \$161  = \$64 [31:0];
+        \$161  = \$60 [31:0];
       end
     end
     casez (fsm_state)
@@ -1938,7 +1974,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$163  = rd_last0;
     if (\$signal$20 ) begin
-      \$163  = \$70 ;
+      \$163  = \$66 ;
     end
     if (rst) begin
       \$163  = 1'h0;
@@ -1978,7 +2014,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$167  = rd_beat;
     if (issue) begin
-      \$167  = \$71 [14:0];
+      \$167  = \$67 [14:0];
     end
     casez (fsm_state)
       3'h0:
@@ -1996,7 +2032,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$168  = at_last;
     if (issue) begin
-      \$168  = \$72 ;
+      \$168  = \$68 ;
     end
     casez (fsm_state)
       3'h0:
@@ -2021,13 +2057,13 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          if (\$signal$99 ) begin
+          if (\$signal$103 ) begin
             \$169  = 1'h1;
           end
       3'h3:
           /* empty */;
       3'h4:
-          if (\$129 ) begin
+          if (\$125 ) begin
             \$169  = 1'h1;
           end
     endcase
@@ -2037,7 +2073,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \$signal$62 ;
+    \$170  = \$signal$70 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -2063,7 +2099,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \$signal$92 ;
+    \$172  = \$signal$96 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -2098,16 +2134,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          if (\$signal$99 ) begin
+          if (\$signal$103 ) begin
             \$174 [0] = 1'h1;
           end
       3'h3:
-          if (\o__valid$104 ) begin
-            \$174 [7:2] = \o__payload$105 ;
-            \$174 [1] = \$128 ;
+          if (\o__valid$108 ) begin
+            \$174 [7:2] = \o__payload$109 ;
+            \$174 [1] = \$124 ;
           end
       3'h4:
-          \$174 [13:8] = \$signal$106 ;
+          \$174 [13:8] = \$signal$110 ;
     endcase
     if (rst) begin
       \$174  = 14'h0000;
@@ -2115,11 +2151,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \$signal$85 ;
+    \$175  = \$signal$89 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$175  = \$73 [15:0];
+            \$175  = \$69 [15:0];
           end
     endcase
     if (rst) begin
@@ -2128,11 +2164,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \$signal$76 ;
+    \$176  = \$signal$81 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$176  = \$74 [15:0];
+            \$176  = \$70 [15:0];
           end
     endcase
     if (rst) begin
@@ -2145,11 +2181,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$177  = { 16'h0000, \$75  };
+            \$177  = { 16'h0000, \$71  };
           end
       3'h1:
-          if (\$signal$96 [0]) begin
-            \$177  = \$78 [31:0];
+          if (\$signal$100 [0]) begin
+            \$177  = \$74 [31:0];
           end
     endcase
     if (rst) begin
@@ -2158,14 +2194,14 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \$signal$96 ;
+    \$178  = \$signal$100 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$178  = \$76 ;
+            \$178  = \$72 ;
           end
       3'h1:
-          \$178  = \$85 ;
+          \$178  = \$81 ;
     endcase
     if (rst) begin
       \$178  = 16'h0000;
@@ -2173,14 +2209,14 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \$signal$97 ;
+    \$179  = \$signal$101 ;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$179  = { 15'h0000, \$77  };
+            \$179  = { 15'h0000, \$73  };
           end
       3'h1:
-          \$179  = \$86 [31:0];
+          \$179  = \$82 [31:0];
     endcase
     if (rst) begin
       \$179  = 32'd0;
@@ -2195,7 +2231,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
             \$180  = 4'h0;
           end
       3'h1:
-          \$180  = \$87 [3:0];
+          \$180  = \$83 [3:0];
     endcase
     if (rst) begin
       \$180  = 4'h0;
@@ -2210,22 +2246,22 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
             \$181  = 3'h1;
           end
       3'h1:
-          if (\$94 ) begin
+          if (\$90 ) begin
             \$181  = 3'h2;
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$signal$99 ) begin
+          if (\$signal$103 ) begin
             \$181  = 3'h0;
           end else begin
             \$181  = 3'h3;
           end
       3'h3:
-          if (\o__valid$104 ) begin
+          if (\o__valid$108 ) begin
             \$181  = 3'h4;
           end
       3'h4:
-          if (\$129 ) begin
+          if (\$125 ) begin
             \$181  = 3'h0;
           end
     endcase
@@ -2235,12 +2271,12 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \$signal$99 ;
+    \$182  = \$signal$103 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$182  = \$83 ;
+          \$182  = \$79 ;
     endcase
     if (rst) begin
       \$182  = 1'h0;
@@ -2253,7 +2289,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h0:
           /* empty */;
       3'h1:
-          \$183  = \$84 ;
+          \$183  = \$80 ;
     endcase
     if (rst) begin
       \$183  = 1'h0;
@@ -2266,7 +2302,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h0:
           /* empty */;
       3'h1:
-          \$184  = { 12'h000, \$88  };
+          \$184  = { 12'h000, \$84  };
     endcase
     if (rst) begin
       \$184  = 32'd0;
@@ -2274,12 +2310,12 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \$signal$101 ;
+    \$185  = \$signal$105 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$185  = \$89 ;
+          \$185  = \$85 ;
     endcase
     if (rst) begin
       \$185  = 1'h0;
@@ -2292,7 +2328,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h0:
           /* empty */;
       3'h1:
-          \$186  = \$90 ;
+          \$186  = \$86 ;
     endcase
     if (rst) begin
       \$186  = 1'h0;
@@ -2305,7 +2341,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h0:
           /* empty */;
       3'h1:
-          \$187  = { 11'h000, \$92  };
+          \$187  = { 11'h000, \$88  };
     endcase
     if (rst) begin
       \$187  = 32'd0;
@@ -2318,7 +2354,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h0:
           /* empty */;
       3'h1:
-          \$188  = \$93 ;
+          \$188  = \$89 ;
     endcase
     if (rst) begin
       \$188  = 4'h0;
@@ -2333,7 +2369,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$189  = \$96 [14:0];
+          \$189  = \$92 [14:0];
     endcase
     if (rst) begin
       \$189  = 15'h0000;
@@ -2348,7 +2384,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$190  = { \$120 , \$117 , \$114 , \$111 , \$108 , \$105 , \$102 , \$99  };
+          \$190  = { \$116 , \$113 , \$110 , \$107 , \$104 , \$101 , \$98 , \$95  };
     endcase
     if (rst) begin
       \$190  = 8'h00;
@@ -2365,7 +2401,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h2:
           /* empty */;
       3'h3:
-          \$191  = \$123 [14:0];
+          \$191  = \$119 [14:0];
     endcase
     if (rst) begin
       \$191  = 15'h0000;
@@ -2373,7 +2409,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \$signal$106 ;
+    \$192  = \$signal$110 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -2382,8 +2418,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h2:
           /* empty */;
       3'h3:
-          if (\o__valid$104 ) begin
-            \$192  = \$126 [5:0];
+          if (\o__valid$108 ) begin
+            \$192  = \$122 [5:0];
           end
     endcase
     if (rst) begin
@@ -2403,7 +2439,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h3:
           /* empty */;
       3'h4:
-          \$193  = \$signal$106 ;
+          \$193  = \$signal$110 ;
     endcase
     if (rst) begin
       \$193  = 6'h00;
@@ -2540,16 +2576,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \drain_row0[5]  = drain_row0[191:160];
   assign \drain_row0[6]  = drain_row0[223:192];
   assign \drain_row0[7]  = drain_row0[255:224];
-  assign \o__payload$54.c  = \o__payload$54 [255:0];
-  assign \o__payload$54.c[0]  = \o__payload$54 [31:0];
-  assign \o__payload$54.c[1]  = \o__payload$54 [63:32];
-  assign \o__payload$54.c[2]  = \o__payload$54 [95:64];
-  assign \o__payload$54.c[3]  = \o__payload$54 [127:96];
-  assign \o__payload$54.c[4]  = \o__payload$54 [159:128];
-  assign \o__payload$54.c[5]  = \o__payload$54 [191:160];
-  assign \o__payload$54.c[6]  = \o__payload$54 [223:192];
-  assign \o__payload$54.c[7]  = \o__payload$54 [255:224];
-  assign \o__payload$54.last  = \o__payload$54 [256];
+  assign \o__payload$62.c  = \o__payload$62 [255:0];
+  assign \o__payload$62.c[0]  = \o__payload$62 [31:0];
+  assign \o__payload$62.c[1]  = \o__payload$62 [63:32];
+  assign \o__payload$62.c[2]  = \o__payload$62 [95:64];
+  assign \o__payload$62.c[3]  = \o__payload$62 [127:96];
+  assign \o__payload$62.c[4]  = \o__payload$62 [159:128];
+  assign \o__payload$62.c[5]  = \o__payload$62 [191:160];
+  assign \o__payload$62.c[6]  = \o__payload$62 [223:192];
+  assign \o__payload$62.c[7]  = \o__payload$62 [255:224];
+  assign \o__payload$62.last  = \o__payload$62 [256];
   assign \cfg__payload.m  = cfg__payload[15:0];
   assign \cfg__payload.n  = cfg__payload[31:16];
   assign \cfg__payload.rule  = cfg__payload[32];
@@ -2573,11 +2609,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \i__payload$17 [63:32] = wr_row[63:32];
   assign \i__payload$17 [31:0] = wr_row[31:0];
   assign \i__payload$17 [256] = \$signal$18 ;
-  assign \$76  = { 1'h0, cfg__payload[15:1] };
-  assign \$77  = { cfg__payload[31:16], 1'h0 };
-  assign \$85  = { 1'h0, \$signal$96 [15:1] };
-  assign \$86  = { \$signal$97 , 1'h0 };
-  assign \$96  = { \$95 [32], \$95 [32], \$95 [32], \$95 [32:3] };
+  assign \$72  = { 1'h0, cfg__payload[15:1] };
+  assign \$73  = { cfg__payload[31:16], 1'h0 };
+  assign \$81  = { 1'h0, \$signal$100 [15:1] };
+  assign \$82  = { \$signal$101 , 1'h0 };
+  assign \$92  = { \$91 [32], \$91 [32], \$91 [32], \$91 [32:3] };
 endmodule
 
 (* generator = "Amaranth" *)

@@ -103,3 +103,12 @@ def test_scratchpad_zero_init_is_compact():
     text = generate("datapath", DEFAULT)
     assert text.count(f"i < {DEFAULT.tensor_buffer_words // DEFAULT.cols};") == DEFAULT.cols * BYTES
     assert "bank0_byte0[1] =" not in text and "bank0_byte0[i] = 8'h00;" in text
+
+
+def test_tensor_datapath_refuses_a_one_row_array():
+    from niti_hw.rtl.datapath import Datapath
+
+    with pytest.raises(ValueError, match=r"the tensor datapath needs at least 2 array rows .*got rows=1"):
+        Datapath(HardwareParams(rows=1, cols=4, lanes=4))
+    with pytest.raises(ValueError, match=r"needs cols to be a power of two .* got cols=6, try 4"):
+        Datapath(HardwareParams(rows=2, cols=6, lanes=2))

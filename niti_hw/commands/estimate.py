@@ -228,11 +228,10 @@ def _mapping_detail(label: str, m: int, n: int, k: int, params: HardwareParams) 
 
     if not label:
         return None
-    order, blocks = label.split(":")
-    detail = dict(zip(("order", "block_m", "block_n", "block_k"),
-                      [order, *(int(v) for v in blocks.split("x"))]))
-    walk = tile_walk(Mapping(**detail), m, n, k, params)
-    return {**detail, "tile_walk": None if walk is None else {"band": walk.band, "block": walk.block}}
+    mapping = Mapping.from_label(label)
+    walk = tile_walk(mapping, m, n, k, params)
+    return {**mapping.as_dict(),
+            "tile_walk": None if walk is None else {"band": walk.band, "block": walk.block}}
 
 
 def _plot(args, ops, params, energy, weight_bits, table, workload) -> None:

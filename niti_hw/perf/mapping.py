@@ -75,6 +75,12 @@ class Mapping:
     def label(self) -> str:
         return f"{self.order}:{self.block_m}x{self.block_n}x{self.block_k}"
 
+    @classmethod
+    def from_label(cls, label: str) -> Mapping:
+        """'nmk:16x32x576' (a report's `mapping` column) -> Mapping("nmk", 16, 32, 576)."""
+        order, blocks = label.split(":")
+        return cls(order, *(int(v) for v in blocks.split("x")))
+
     def as_dict(self) -> dict:
         return {"order": self.order, "block_m": int(self.block_m), "block_n": int(self.block_n),
                 "block_k": int(self.block_k)}

@@ -149,6 +149,13 @@ class Datapath(wiring.Component):
         tiles_left, rows_left = Signal(dim), Signal(dim)
         block_end, band_end = Signal(), Signal()
         block_elems = Signal(2 * dim)  # block * C: from one column block to the next
+        # What a move would make of the flags, registered every cycle from the counts: a tile
+        # drains `rows` >= 2 rows, so a count is at least a cycle old when the next move reads
+        # these, and no compare sits before the moves' muxes.
+        col_then_last, row_then_last = Signal(), Signal()  # n_left - C <= C, m_left - R <= R
+        block_then_ends, band_then_ends = Signal(), Signal()  # tiles_left == 1, rows_left == 1
+        m.d.sync += [col_then_last.eq(n_left <= 2 * C), row_then_last.eq(m_left <= 2 * R),
+                     block_then_ends.eq(tiles_left == 1), band_then_ends.eq(rows_left == 1)]
         w_row = Signal.like(array.o.p.c, reset_less=True)
         w_valid, w_last, w_e0 = Signal(), Signal(), Signal(2 * dim, reset_less=True)
         w_count = Signal(range(C + 1), reset_less=True)
@@ -180,7 +187,7 @@ class Datapath(wiring.Component):
 
         def next_tile_row(n_from, last_col_from):  # the next tile row, at column `n_from` left
             m.d.sync += [i0.eq(i0 + R), row_i.eq(i0 + R), m_left.eq(m_left - R),
-                         last_row.eq(m_left <= 2 * R), block_e.eq(block_e + block_step),
+                         last_row.eq(row_then_last), block_e.eq(block_e + block_step),
                          n_left.eq(n_from), last_col.eq(last_col_from),
                          tiles_left.eq(block_m1), block_end.eq(block_m1 == 0)]
 
@@ -188,19 +195,19 @@ class Datapath(wiring.Component):
             with m.If(~tile_last):
                 m.d.sync += [row_i.eq(row_i + 1), row_e.eq(row_e + cn)]
             with m.Elif(~(last_col | block_end)):  # next tile of the block's tile row
-                m.d.sync += [row_i.eq(i0), n_left.eq(n_left - C), last_col.eq(n_left <= 2 * C),
+                m.d.sync += [row_i.eq(i0), n_left.eq(n_left - C), last_col.eq(col_then_last),
                              tile_e.eq(tile_e + C), row_e.eq(tile_e + C),
-                             tiles_left.eq(tiles_left - 1), block_end.eq(tiles_left == 1)]
+                             tiles_left.eq(tiles_left - 1), block_end.eq(block_then_ends)]
             with m.Elif(~(last_row | band_end)):  # the block's next tile row in this band
                 next_tile_row(cb_n_left, cb_last_col)
                 m.d.sync += [cb_e.eq(cb_e + block_step), tile_e.eq(cb_e + block_step),
                              row_e.eq(cb_e + block_step),
-                             rows_left.eq(rows_left - 1), band_end.eq(rows_left == 1)]
+                             rows_left.eq(rows_left - 1), band_end.eq(band_then_ends)]
             with m.Elif(~last_col):  # the next column block, from the band's first tile row
                 m.d.sync += [i0.eq(band_i0), row_i.eq(band_i0), m_left.eq(band_m_left),
                              last_row.eq(band_last_row), block_e.eq(band_e),
-                             n_left.eq(n_left - C), last_col.eq(n_left <= 2 * C),
-                             cb_n_left.eq(n_left - C), cb_last_col.eq(n_left <= 2 * C),
+                             n_left.eq(n_left - C), last_col.eq(col_then_last),
+                             cb_n_left.eq(n_left - C), cb_last_col.eq(col_then_last),
                              top_e.eq(top_e + block_elems), cb_e.eq(top_e + block_elems),
                              tile_e.eq(top_e + block_elems), row_e.eq(top_e + block_elems),
                              tiles_left.eq(block_m1), block_end.eq(block_m1 == 0),
@@ -208,7 +215,7 @@ class Datapath(wiring.Component):
             with m.Else():  # the next band, from the first column
                 next_tile_row(cn, cn_fits)
                 m.d.sync += [band_i0.eq(i0 + R), band_m_left.eq(m_left - R),
-                             band_last_row.eq(m_left <= 2 * R), band_e.eq(block_e + block_step),
+                             band_last_row.eq(row_then_last), band_e.eq(block_e + block_step),
                              cb_n_left.eq(cn), cb_last_col.eq(cn_fits),
                              top_e.eq(block_e + block_step), cb_e.eq(block_e + block_step),
                              tile_e.eq(block_e + block_step), row_e.eq(block_e + block_step),

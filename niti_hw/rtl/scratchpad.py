@@ -47,7 +47,12 @@ read-old-data-on-collision rule, a mux between the RAM and the register behind i
 
 
 def check_scratchpad_params(p: HardwareParams) -> None:
-    """The bank index and the read group are bit slices, so cols (and so lanes) is a power of two."""
+    """The bank index and the read group are bit slices, so cols (and so lanes) is a power of two;
+    the drain's tile moves read flags registered a cycle after their counts, so a tile drains at
+    least two rows."""
+    if p.rows < 2:
+        raise ValueError(f"the tensor datapath needs at least 2 array rows (its drain moves to the "
+                         f"next tile at most every other cycle); got rows={p.rows}")
     if p.cols & (p.cols - 1):
         raise ValueError(f"the tensor datapath needs cols to be a power of two (element e lives "
                          f"in bank e % cols); got cols={p.cols}, try {1 << (p.cols.bit_length() - 1)}")
