@@ -421,204 +421,192 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [3:0] \$100 ;
-  wire \$101 ;
-  wire [32:0] \$102 ;
-  wire [3:0] \$103 ;
-  wire \$104 ;
-  wire [32:0] \$105 ;
-  wire [3:0] \$106 ;
-  wire \$107 ;
-  wire [32:0] \$108 ;
-  wire [3:0] \$109 ;
+  wire \$100 ;
+  reg [15:0] \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg [15:0] \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [16:0] \$11 ;
-  wire \$110 ;
-  wire [32:0] \$111 ;
-  wire [3:0] \$112 ;
-  wire \$113 ;
-  wire [32:0] \$114 ;
-  wire [3:0] \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [15:0] \$119 ;
+  reg [31:0] \$110 ;
+  reg [31:0] \$111 ;
+  reg [31:0] \$112 ;
+  reg [31:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire [6:0] \$121 ;
-  wire [6:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  reg [15:0] \$126 ;
-  reg \$127 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg [15:0] \$125 ;
+  reg [31:0] \$126 ;
+  reg [15:0] \$127 ;
   reg \$128 ;
-  reg [15:0] \$129 ;
+  reg [31:0] \$129 ;
   wire [16:0] \$13 ;
-  reg \$130 ;
+  reg [15:0] \$130 ;
   reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
+  reg [15:0] \$132 ;
+  reg [15:0] \$133 ;
   reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
+  reg [31:0] \$135 ;
+  reg [31:0] \$136 ;
+  reg [15:0] \$137 ;
   reg \$138 ;
-  reg \$139 ;
+  reg [15:0] \$139 ;
   wire \$14 ;
   reg \$140 ;
-  reg [15:0] \$141 ;
-  reg [31:0] \$142 ;
+  reg [31:0] \$141 ;
+  reg [15:0] \$142 ;
   reg [15:0] \$143 ;
   reg \$144 ;
   reg [31:0] \$145 ;
-  reg [15:0] \$146 ;
+  reg \$146 ;
   reg \$147 ;
-  reg [15:0] \$148 ;
-  reg [15:0] \$149 ;
+  reg \$148 ;
+  reg \$149 ;
   wire \$15 ;
   reg \$150 ;
-  reg [31:0] \$151 ;
-  reg [31:0] \$152 ;
-  reg [15:0] \$153 ;
-  reg \$154 ;
+  reg [14:0] \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg [15:0] \$154 ;
   reg [15:0] \$155 ;
   reg \$156 ;
-  reg [31:0] \$157 ;
-  reg [15:0] \$158 ;
+  reg [3:0] \$157 ;
+  reg [13:0] \$158 ;
   reg [15:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
+  reg [15:0] \$160 ;
   reg [31:0] \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
+  reg [15:0] \$162 ;
+  reg [31:0] \$163 ;
+  reg [3:0] \$164 ;
+  reg [2:0] \$165 ;
   reg \$166 ;
-  reg [14:0] \$167 ;
-  reg \$168 ;
+  reg \$167 ;
+  reg [31:0] \$168 ;
   reg \$169 ;
   wire \$17 ;
-  reg [15:0] \$170 ;
-  reg [15:0] \$171 ;
+  reg \$170 ;
+  reg [31:0] \$171 ;
   reg \$172 ;
-  reg [3:0] \$173 ;
-  reg [13:0] \$174 ;
-  reg [15:0] \$175 ;
-  reg [15:0] \$176 ;
-  reg [31:0] \$177 ;
-  reg [15:0] \$178 ;
-  reg [31:0] \$179 ;
+  reg \$173 ;
+  reg [3:0] \$174 ;
+  reg [14:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [14:0] \$177 ;
+  reg [5:0] \$178 ;
+  reg [5:0] \$179 ;
   wire \$18 ;
-  reg [3:0] \$180 ;
-  reg [2:0] \$181 ;
-  reg \$182 ;
-  reg \$183 ;
-  reg [31:0] \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg [31:0] \$187 ;
-  reg [3:0] \$188 ;
-  reg [14:0] \$189 ;
-  wire \$19 ;
-  reg [7:0] \$190 ;
-  reg [14:0] \$191 ;
-  reg [5:0] \$192 ;
-  reg [5:0] \$193 ;
+  wire [32:0] \$19 ;
   wire \$2 ;
-  wire [15:0] \$20 ;
-  wire [15:0] \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
+  wire [32:0] \$20 ;
+  wire [32:0] \$21 ;
+  wire [32:0] \$22 ;
+  wire [16:0] \$23 ;
+  wire [16:0] \$24 ;
+  wire [16:0] \$25 ;
+  wire [16:0] \$26 ;
+  wire [16:0] \$27 ;
   wire \$28 ;
-  wire \$29 ;
+  wire [15:0] \$29 ;
   wire [7:0] \$3 ;
-  wire [16:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [16:0] \$32 ;
-  wire [32:0] \$33 ;
-  wire [32:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [16:0] \$37 ;
-  wire [16:0] \$38 ;
-  wire [32:0] \$39 ;
+  wire [15:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire [16:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [32:0] \$41 ;
-  wire [32:0] \$42 ;
-  wire [32:0] \$43 ;
+  wire [32:0] \$40 ;
+  wire \$41 ;
+  wire [15:0] \$42 ;
+  wire \$43 ;
   wire [16:0] \$44 ;
   wire [16:0] \$45 ;
-  wire [16:0] \$46 ;
-  wire [32:0] \$47 ;
-  wire [32:0] \$48 ;
+  wire [15:0] \$46 ;
+  wire [15:0] \$47 ;
+  wire [16:0] \$48 ;
   wire [32:0] \$49 ;
   wire \$5 ;
-  wire [32:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
-  wire [32:0] \$56 ;
-  wire \$57 ;
-  wire [16:0] \$58 ;
-  wire [16:0] \$59 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [15:0] \$56 ;
+  wire [32:0] \$57 ;
+  wire [4:0] \$58 ;
+  wire [19:0] \$59 ;
   wire \$6 ;
-  wire [32:0] \$60 ;
-  wire [32:0] \$61 ;
-  wire [32:0] \$62 ;
-  wire [32:0] \$63 ;
-  wire [32:0] \$64 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire [16:0] \$62 ;
+  wire [20:0] \$63 ;
+  wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire [15:0] \$67 ;
-  wire \$68 ;
-  wire [16:0] \$69 ;
+  wire [3:0] \$66 ;
+  wire \$67 ;
+  wire [32:0] \$68 ;
+  wire [32:0] \$69 ;
   wire \$7 ;
-  wire [16:0] \$70 ;
-  wire [15:0] \$71 ;
-  wire [15:0] \$72 ;
-  wire [16:0] \$73 ;
-  wire [32:0] \$74 ;
+  wire [32:0] \$70 ;
+  wire [3:0] \$71 ;
+  wire \$72 ;
+  wire [32:0] \$73 ;
+  wire [3:0] \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire [32:0] \$76 ;
+  wire [3:0] \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [32:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire [15:0] \$81 ;
+  wire [3:0] \$80 ;
+  wire \$81 ;
   wire [32:0] \$82 ;
-  wire [4:0] \$83 ;
-  wire [19:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire [16:0] \$87 ;
-  wire [20:0] \$88 ;
+  wire [3:0] \$83 ;
+  wire \$84 ;
+  wire [32:0] \$85 ;
+  wire [3:0] \$86 ;
+  wire \$87 ;
+  wire [32:0] \$88 ;
   wire [3:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire [32:0] \$91 ;
-  wire [32:0] \$92 ;
-  wire [32:0] \$93 ;
-  wire [3:0] \$94 ;
+  wire [3:0] \$92 ;
+  wire \$93 ;
+  wire [15:0] \$94 ;
   wire \$95 ;
-  wire [32:0] \$96 ;
-  wire [3:0] \$97 ;
+  wire [6:0] \$96 ;
+  wire [6:0] \$97 ;
   wire \$98 ;
-  wire [32:0] \$99 ;
+  wire \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
-  reg [15:0] \$signal$100  = 16'h0000;
-  reg [31:0] \$signal$101  = 32'd0;
-  reg \$signal$103  = 1'h0;
-  reg \$signal$105  = 1'h0;
-  reg [5:0] \$signal$110  = 6'h00;
+  reg \$signal$100  = 1'h0;
+  reg \$signal$107  = 1'h0;
+  reg [15:0] \$signal$111  = 16'h0000;
+  reg [31:0] \$signal$112  = 32'd0;
+  reg \$signal$114  = 1'h0;
+  reg \$signal$116  = 1'h0;
+  reg [5:0] \$signal$121  = 6'h00;
   reg \$signal$18  = 1'h0;
   wire \$signal$20 ;
   (* init = 15'h0000 *)
@@ -632,23 +620,30 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg \$signal$57  = 1'h0;
   reg [15:0] \$signal$58  = 16'h0000;
   reg [15:0] \$signal$60  = 16'h0000;
-  reg [31:0] \$signal$68  = 32'd0;
-  reg [15:0] \$signal$69  = 16'h0000;
-  reg [15:0] \$signal$70  = 16'h0000;
-  reg \$signal$71  = 1'h0;
-  reg \$signal$72  = 1'h0;
-  reg \$signal$73  = 1'h0;
-  reg \$signal$74  = 1'h0;
+  reg [31:0] \$signal$61  = 32'd0;
+  reg [31:0] \$signal$62  = 32'd0;
+  reg [31:0] \$signal$63  = 32'd0;
+  reg [31:0] \$signal$64  = 32'd0;
+  reg [31:0] \$signal$66  = 32'd0;
+  reg [15:0] \$signal$71  = 16'h0000;
+  reg [15:0] \$signal$72  = 16'h0000;
+  reg [15:0] \$signal$73  = 16'h0000;
+  reg [15:0] \$signal$74  = 16'h0000;
   reg [15:0] \$signal$75  = 16'h0000;
-  reg [31:0] \$signal$76  = 32'd0;
-  reg [31:0] \$signal$77  = 32'd0;
-  reg [15:0] \$signal$79  = 16'h0000;
-  reg [15:0] \$signal$81  = 16'h0000;
-  reg [15:0] \$signal$83  = 16'h0000;
-  reg [15:0] \$signal$84  = 16'h0000;
-  reg [31:0] \$signal$86  = 32'd0;
-  reg [15:0] \$signal$89  = 16'h0000;
-  reg \$signal$96  = 1'h0;
+  reg [31:0] \$signal$84  = 32'd0;
+  reg [15:0] \$signal$85  = 16'h0000;
+  reg [15:0] \$signal$86  = 16'h0000;
+  reg \$signal$87  = 1'h0;
+  reg \$signal$88  = 1'h0;
+  reg \$signal$89  = 1'h0;
+  reg \$signal$90  = 1'h0;
+  reg [15:0] \$signal$91  = 16'h0000;
+  reg [15:0] \$signal$93  = 16'h0000;
+  reg \$signal$94  = 1'h0;
+  reg [15:0] \$signal$95  = 16'h0000;
+  reg [15:0] \$signal$96  = 16'h0000;
+  reg [31:0] \$signal$98  = 32'd0;
+  reg [15:0] \$signal$99  = 16'h0000;
   reg accepting = 1'h0;
   reg at_last = 1'h0;
   reg band_last_row = 1'h0;
@@ -775,9 +770,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [14:0] last_but_one = 15'h0000;
   reg [3:0] mu = 4'h0;
   reg [3:0] mul_step = 4'h0;
+  reg [31:0] next_top_e = 32'd0;
   output [78:0] o__payload;
   wire [78:0] o__payload;
-  wire [5:0] \o__payload$109 ;
+  wire [5:0] \o__payload$120 ;
   wire [78:0] \o__payload$37 ;
   wire [63:0] \o__payload$37.data ;
   wire [7:0] \o__payload$37.data[0] ;
@@ -791,17 +787,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [5:0] \o__payload$37.k ;
   wire [7:0] \o__payload$37.keep ;
   wire \o__payload$37.last ;
-  wire [256:0] \o__payload$62 ;
-  wire [255:0] \o__payload$62.c ;
-  wire [31:0] \o__payload$62.c[0] ;
-  wire [31:0] \o__payload$62.c[1] ;
-  wire [31:0] \o__payload$62.c[2] ;
-  wire [31:0] \o__payload$62.c[3] ;
-  wire [31:0] \o__payload$62.c[4] ;
-  wire [31:0] \o__payload$62.c[5] ;
-  wire [31:0] \o__payload$62.c[6] ;
-  wire [31:0] \o__payload$62.c[7] ;
-  wire \o__payload$62.last ;
+  wire [256:0] \o__payload$78 ;
+  wire [255:0] \o__payload$78.c ;
+  wire [31:0] \o__payload$78.c[0] ;
+  wire [31:0] \o__payload$78.c[1] ;
+  wire [31:0] \o__payload$78.c[2] ;
+  wire [31:0] \o__payload$78.c[3] ;
+  wire [31:0] \o__payload$78.c[4] ;
+  wire [31:0] \o__payload$78.c[5] ;
+  wire [31:0] \o__payload$78.c[6] ;
+  wire [31:0] \o__payload$78.c[7] ;
+  wire \o__payload$78.last ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -821,9 +817,9 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire \o__ready$39 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$108 ;
+  wire \o__valid$119 ;
   wire \o__valid$41 ;
-  wire \o__valid$64 ;
+  wire \o__valid$80 ;
   reg one_beat = 1'h0;
   wire ram_advance;
   reg ram_valid = 1'h0;
@@ -843,6 +839,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg rd_valid0 = 1'h0;
   reg rd_valid1 = 1'h0;
   reg replay;
+  reg [15:0] rows_dec = 16'h0000;
   input rst;
   wire rst;
   reg [31:0] size = 32'd0;
@@ -905,267 +902,264 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$16  = \$signal$56  <= 5'h10;
   assign \$17  = \$signal$58  == 1'h1;
   assign \$18  = \$signal$60  == 1'h1;
-  assign \$19  = \$signal$69  < \$signal$70 ;
-  assign \$20  = \$signal$71  ? \$signal$54  : 16'h0008;
-  assign \$21  = \$19  ? \$20  : 16'h0000;
-  assign \$22  = drain_last0 & \$signal$71 ;
-  assign \$23  = \$22  & \$signal$72 ;
-  assign \$24  = ~ tile_last0;
-  assign \$25  = \$signal$71  | \$signal$73 ;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$signal$72  | \$signal$74 ;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = ~ \$signal$71 ;
-  assign \$30  = \$signal$69  + 1'h1;
-  assign \$31  = \$signal$68  + cn;
-  assign \$32  = \$signal$54  - 4'h8;
-  assign \$33  = \$signal$76  + 4'h8;
-  assign \$34  = \$signal$76  + 4'h8;
-  assign \$35  = \$signal$58  - 1'h1;
-  assign \$36  = \$signal$75  + 4'h8;
-  assign \$37  = \$signal$75  + 4'h8;
-  assign \$38  = \$signal$56  - 4'h8;
-  assign \$39  = \$signal$77  + block_step;
-  assign \$40  = ! \$signal$81 ;
-  assign \$41  = cb_e + block_step;
-  assign \$42  = cb_e + block_step;
-  assign \$43  = cb_e + block_step;
-  assign \$44  = \$signal$60  - 1'h1;
-  assign \$45  = \$signal$54  - 4'h8;
-  assign \$46  = \$signal$54  - 4'h8;
-  assign \$47  = top_e + block_elems;
-  assign \$48  = top_e + block_elems;
-  assign \$49  = top_e + block_elems;
-  assign \$50  = top_e + block_elems;
-  assign \$51  = ! \$signal$81 ;
-  assign \$52  = ! \$signal$89 ;
-  assign \$53  = \$signal$75  + 4'h8;
-  assign \$54  = \$signal$75  + 4'h8;
-  assign \$55  = \$signal$56  - 4'h8;
-  assign \$56  = \$signal$77  + block_step;
-  assign \$57  = ! \$signal$81 ;
-  assign \$58  = \$signal$75  + 4'h8;
-  assign \$59  = \$signal$56  - 4'h8;
-  assign \$60  = \$signal$77  + block_step;
-  assign \$61  = \$signal$77  + block_step;
-  assign \$62  = \$signal$77  + block_step;
-  assign \$63  = \$signal$77  + block_step;
-  assign \$64  = \$signal$77  + block_step;
-  assign \$65  = ! \$signal$89 ;
-  assign \$66  = issue & at_last;
-  assign \$67  = rd_beat + 1'h1;
-  assign \$68  = rd_beat == last_but_one;
-  assign \$69  = cfg__payload[52:37] - 1'h1;
-  assign \$70  = cfg__payload[68:53] - 1'h1;
-  assign \$71  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
-  assign \$74  = size + \$signal$101 ;
-  assign \$75  = ! \$signal$70 ;
-  assign \$76  = ! cn;
-  assign \$77  = \$75  | \$76 ;
-  assign \$78  = size > 15'h4000;
-  assign \$79  = \$77  | \$78 ;
-  assign \$80  = size <= 4'h8;
-  assign \$83  = mul_step + 1'h1;
-  assign \$84  = cn * 4'h8;
-  assign \$85  = \$signal$70  <= 4'h8;
-  assign \$86  = cn <= 4'h8;
-  assign \$87  = \$signal$81  + 1'h1;
-  assign \$88  = \$87  * 4'h8;
-  assign \$89  = \$signal$96  ? mu : 4'h7;
-  assign \$90  = mul_step == 4'hf;
+  assign \$19  = \$signal$62  + 4'h8;
+  assign \$20  = \$signal$64  + block_step;
+  assign \$21  = cb_e + block_step;
+  assign \$22  = top_e + block_elems;
+  assign \$23  = \$signal$72  + 4'h8;
+  assign \$24  = \$signal$56  - 4'h8;
+  assign \$25  = \$signal$54  - 4'h8;
+  assign \$26  = \$signal$58  - 1'h1;
+  assign \$27  = \$signal$60  - 1'h1;
+  assign \$28  = \$signal$85  < \$signal$86 ;
+  assign \$29  = \$signal$87  ? \$signal$54  : 16'h0008;
+  assign \$30  = \$28  ? \$29  : 16'h0000;
+  assign \$31  = drain_last0 & \$signal$87 ;
+  assign \$32  = \$31  & \$signal$88 ;
+  assign \$33  = ~ tile_last0;
+  assign \$34  = \$signal$87  | \$signal$89 ;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = \$signal$88  | \$signal$90 ;
+  assign \$37  = ~ \$36 ;
+  assign \$38  = ~ \$signal$87 ;
+  assign \$39  = \$signal$85  + 1'h1;
+  assign \$40  = \$signal$84  + cn;
+  assign \$41  = issue & at_last;
+  assign \$42  = rd_beat + 1'h1;
+  assign \$43  = rd_beat == last_but_one;
+  assign \$44  = cfg__payload[52:37] - 1'h1;
+  assign \$45  = cfg__payload[68:53] - 1'h1;
+  assign \$46  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
+  assign \$49  = size + \$signal$112 ;
+  assign \$50  = ! \$signal$86 ;
+  assign \$51  = ! cn;
+  assign \$52  = \$50  | \$51 ;
+  assign \$53  = size > 15'h4000;
+  assign \$54  = \$52  | \$53 ;
+  assign \$55  = size <= 4'h8;
+  assign \$58  = mul_step + 1'h1;
+  assign \$59  = cn * 4'h8;
+  assign \$60  = \$signal$86  <= 4'h8;
+  assign \$61  = cn <= 4'h8;
+  assign \$62  = \$signal$93  + 1'h1;
+  assign \$63  = \$62  * 4'h8;
+  assign \$64  = ! \$signal$93 ;
+  assign \$65  = ! \$signal$99 ;
+  assign \$66  = \$signal$107  ? mu : 4'h7;
+  assign \$67  = mul_step == 4'hf;
+  assign \$68  = size - 1'h1;
+  assign \$70  = size - 1'h1;
+  assign \$71  = \$70 [2:0] + 1'h1;
+  assign \$72  = \$71  > 1'h0;
+  assign \$73  = size - 1'h1;
+  assign \$74  = \$73 [2:0] + 1'h1;
+  assign \$75  = \$74  > 1'h1;
+  assign \$76  = size - 1'h1;
+  assign \$77  = \$76 [2:0] + 1'h1;
+  assign \$78  = \$77  > 2'h2;
+  assign \$79  = size - 1'h1;
+  assign \$80  = \$79 [2:0] + 1'h1;
+  assign \$81  = \$80  > 2'h3;
+  assign \$82  = size - 1'h1;
+  assign \$83  = \$82 [2:0] + 1'h1;
+  assign \$84  = \$83  > 3'h4;
+  assign \$85  = size - 1'h1;
+  assign \$86  = \$85 [2:0] + 1'h1;
+  assign \$87  = \$86  > 3'h5;
+  assign \$88  = size - 1'h1;
+  assign \$89  = \$88 [2:0] + 1'h1;
+  assign \$90  = \$89  > 3'h6;
   assign \$91  = size - 1'h1;
-  assign \$93  = size - 1'h1;
-  assign \$94  = \$93 [2:0] + 1'h1;
-  assign \$95  = \$94  > 1'h0;
-  assign \$96  = size - 1'h1;
-  assign \$97  = \$96 [2:0] + 1'h1;
-  assign \$98  = \$97  > 1'h1;
-  assign \$99  = size - 1'h1;
-  assign \$100  = \$99 [2:0] + 1'h1;
-  assign \$101  = \$100  > 2'h2;
-  assign \$102  = size - 1'h1;
-  assign \$103  = \$102 [2:0] + 1'h1;
-  assign \$104  = \$103  > 2'h3;
-  assign \$105  = size - 1'h1;
-  assign \$106  = \$105 [2:0] + 1'h1;
-  assign \$107  = \$106  > 3'h4;
-  assign \$108  = size - 1'h1;
-  assign \$109  = \$108 [2:0] + 1'h1;
-  assign \$110  = \$109  > 3'h5;
-  assign \$111  = size - 1'h1;
-  assign \$112  = \$111 [2:0] + 1'h1;
-  assign \$113  = \$112  > 3'h6;
-  assign \$114  = size - 1'h1;
-  assign \$115  = \$114 [2:0] + 1'h1;
-  assign \$116  = \$115  > 3'h7;
-  assign \$117  = ! \$signal$81 ;
-  assign \$118  = ! \$signal$89 ;
-  assign \$119  = last_beat - 1'h1;
-  assign \$120  = \o__payload$109  > keep_bits;
-  assign \$121  = \o__payload$109  - keep_bits;
-  assign \$122  = \$120  ? \$121  : 7'h00;
-  assign \$123  = ! \o__payload$109 ;
-  assign \$124  = \$signal$96  & \$123 ;
-  assign \$125  = issue & at_last;
+  assign \$92  = \$91 [2:0] + 1'h1;
+  assign \$93  = \$92  > 3'h7;
+  assign \$94  = last_beat - 1'h1;
+  assign \$95  = \o__payload$120  > keep_bits;
+  assign \$96  = \o__payload$120  - keep_bits;
+  assign \$97  = \$95  ? \$96  : 7'h00;
+  assign \$98  = ! \o__payload$120 ;
+  assign \$99  = \$signal$107  & \$98 ;
+  assign \$100  = issue & at_last;
   always @(posedge clk)
-    in_n_left <= \$126 ;
+    in_n_left <= \$101 ;
   always @(posedge clk)
-    \$signal$47  <= \$127 ;
+    \$signal$47  <= \$102 ;
   always @(posedge clk)
-    accepting <= \$128 ;
+    accepting <= \$103 ;
   always @(posedge clk)
-    \$signal$52  <= \$129 ;
+    \$signal$52  <= \$104 ;
   always @(posedge clk)
-    in_last_row <= \$130 ;
+    in_last_row <= \$105 ;
   always @(posedge clk)
-    \$signal$53  <= \$131 ;
+    \$signal$53  <= \$106 ;
   always @(posedge clk)
-    \$signal$55  <= \$132 ;
+    \$signal$55  <= \$107 ;
   always @(posedge clk)
-    \$signal$57  <= \$133 ;
+    \$signal$57  <= \$108 ;
   always @(posedge clk)
-    band_then_ends <= \$134 ;
+    band_then_ends <= \$109 ;
   always @(posedge clk)
-    drain_row0 <= \o__payload$62 [255:0];
+    \$signal$61  <= \$110 ;
   always @(posedge clk)
-    drain_valid0 <= \$135 ;
+    \$signal$63  <= \$111 ;
   always @(posedge clk)
-    drain_last0 <= \$136 ;
+    \$signal$66  <= \$112 ;
   always @(posedge clk)
-    tile_valid0 <= \$137 ;
+    next_top_e <= \$113 ;
   always @(posedge clk)
-    tile_last0 <= \$138 ;
+    \$signal$71  <= \$114 ;
   always @(posedge clk)
-    wr_en <= \$139 ;
+    \$signal$73  <= \$115 ;
+  always @(posedge clk)
+    \$signal$74  <= \$116 ;
+  always @(posedge clk)
+    \$signal$75  <= \$117 ;
+  always @(posedge clk)
+    rows_dec <= \$118 ;
+  always @(posedge clk)
+    drain_row0 <= \o__payload$78 [255:0];
+  always @(posedge clk)
+    drain_valid0 <= \$119 ;
+  always @(posedge clk)
+    drain_last0 <= \$120 ;
+  always @(posedge clk)
+    tile_valid0 <= \$121 ;
+  always @(posedge clk)
+    tile_last0 <= \$122 ;
+  always @(posedge clk)
+    wr_en <= \$123 ;
   always @(posedge clk)
     wr_row <= drain_row0;
   always @(posedge clk)
-    w_e0 <= \$signal$68 ;
+    w_e0 <= \$signal$84 ;
   always @(posedge clk)
-    wr_count <= \$21 [3:0];
+    wr_count <= \$30 [3:0];
   always @(posedge clk)
-    \$signal$18  <= \$140 ;
+    \$signal$18  <= \$124 ;
   always @(posedge clk)
-    \$signal$69  <= \$141 ;
+    \$signal$85  <= \$125 ;
   always @(posedge clk)
-    \$signal$68  <= \$142 ;
+    \$signal$84  <= \$126 ;
   always @(posedge clk)
-    \$signal$54  <= \$143 ;
+    \$signal$54  <= \$127 ;
   always @(posedge clk)
-    \$signal$71  <= \$144 ;
+    \$signal$87  <= \$128 ;
   always @(posedge clk)
-    \$signal$76  <= \$145 ;
+    \$signal$62  <= \$129 ;
   always @(posedge clk)
-    \$signal$58  <= \$146 ;
+    \$signal$58  <= \$130 ;
   always @(posedge clk)
-    \$signal$73  <= \$147 ;
+    \$signal$89  <= \$131 ;
   always @(posedge clk)
-    \$signal$75  <= \$148 ;
+    \$signal$72  <= \$132 ;
   always @(posedge clk)
-    \$signal$56  <= \$149 ;
+    \$signal$56  <= \$133 ;
   always @(posedge clk)
-    \$signal$72  <= \$150 ;
+    \$signal$88  <= \$134 ;
   always @(posedge clk)
-    \$signal$77  <= \$151 ;
+    \$signal$64  <= \$135 ;
   always @(posedge clk)
-    cb_e <= \$152 ;
+    cb_e <= \$136 ;
   always @(posedge clk)
-    \$signal$60  <= \$153 ;
+    \$signal$60  <= \$137 ;
   always @(posedge clk)
-    \$signal$74  <= \$154 ;
+    \$signal$90  <= \$138 ;
   always @(posedge clk)
-    \$signal$79  <= \$155 ;
+    \$signal$91  <= \$139 ;
   always @(posedge clk)
-    cb_last_col <= \$156 ;
+    cb_last_col <= \$140 ;
   always @(posedge clk)
-    top_e <= \$157 ;
+    top_e <= \$141 ;
   always @(posedge clk)
-    \$signal$83  <= \$158 ;
+    \$signal$95  <= \$142 ;
   always @(posedge clk)
-    \$signal$84  <= \$159 ;
+    \$signal$96  <= \$143 ;
   always @(posedge clk)
-    band_last_row <= \$160 ;
+    band_last_row <= \$144 ;
   always @(posedge clk)
-    \$signal$86  <= \$161 ;
+    \$signal$98  <= \$145 ;
   always @(posedge clk)
-    rd_valid0 <= \$162 ;
+    rd_valid0 <= \$146 ;
   always @(posedge clk)
-    rd_last0 <= \$163 ;
+    rd_last0 <= \$147 ;
   always @(posedge clk)
-    rd_valid1 <= \$164 ;
+    rd_valid1 <= \$148 ;
   always @(posedge clk)
-    rd_last1 <= \$165 ;
+    rd_last1 <= \$149 ;
   always @(posedge clk)
-    ram_valid <= \$166 ;
+    ram_valid <= \$150 ;
   always @(posedge clk)
-    rd_beat <= \$167 ;
+    rd_beat <= \$151 ;
   always @(posedge clk)
-    at_last <= \$168 ;
+    at_last <= \$152 ;
   always @(posedge clk)
-    cfg__ready <= \$169 ;
+    cfg__ready <= \$153 ;
   always @(posedge clk)
-    \$signal$70  <= \$170 ;
+    \$signal$86  <= \$154 ;
   always @(posedge clk)
-    cn <= \$171 ;
+    cn <= \$155 ;
   always @(posedge clk)
-    \$signal$96  <= \$172 ;
+    \$signal$107  <= \$156 ;
   always @(posedge clk)
-    mu <= \$173 ;
+    mu <= \$157 ;
   always @(posedge clk)
-    status <= \$174 ;
+    status <= \$158 ;
   always @(posedge clk)
-    \$signal$89  <= \$175 ;
+    \$signal$99  <= \$159 ;
   always @(posedge clk)
-    \$signal$81  <= \$176 ;
+    \$signal$93  <= \$160 ;
   always @(posedge clk)
-    size <= \$177 ;
+    size <= \$161 ;
   always @(posedge clk)
-    \$signal$100  <= \$178 ;
+    \$signal$111  <= \$162 ;
   always @(posedge clk)
-    \$signal$101  <= \$179 ;
+    \$signal$112  <= \$163 ;
   always @(posedge clk)
-    mul_step <= \$180 ;
+    mul_step <= \$164 ;
   always @(posedge clk)
-    fsm_state <= \$181 ;
+    fsm_state <= \$165 ;
   always @(posedge clk)
-    \$signal$103  <= \$182 ;
+    \$signal$114  <= \$166 ;
   always @(posedge clk)
-    one_beat <= \$183 ;
+    one_beat <= \$167 ;
   always @(posedge clk)
-    block_step <= \$184 ;
+    block_step <= \$168 ;
   always @(posedge clk)
-    \$signal$105  <= \$185 ;
+    \$signal$116  <= \$169 ;
   always @(posedge clk)
-    cn_fits <= \$186 ;
+    cn_fits <= \$170 ;
   always @(posedge clk)
-    block_elems <= \$187 ;
+    block_elems <= \$171 ;
   always @(posedge clk)
-    keep_bits <= \$188 ;
+    \$signal$94  <= \$172 ;
   always @(posedge clk)
-    last_beat <= \$189 ;
+    \$signal$100  <= \$173 ;
   always @(posedge clk)
-    final_keep <= \$190 ;
+    keep_bits <= \$174 ;
   always @(posedge clk)
-    last_but_one <= \$191 ;
+    last_beat <= \$175 ;
   always @(posedge clk)
-    \$signal$110  <= \$192 ;
+    final_keep <= \$176 ;
   always @(posedge clk)
-    k <= \$193 ;
+    last_but_one <= \$177 ;
+  always @(posedge clk)
+    \$signal$121  <= \$178 ;
+  always @(posedge clk)
+    k <= \$179 ;
   \training_core.datapath.array  array (
     .clk(clk),
     .i__payload(i__payload),
     .i__ready(\i__ready$6 ),
     .i__valid(i__valid),
-    .out_reg_payload(\o__payload$62 ),
-    .out_reg_valid(\o__valid$64 ),
+    .out_reg_payload(\o__payload$78 ),
+    .out_reg_valid(\o__valid$80 ),
     .rst(rst)
   );
   \training_core.datapath.detector  detector (
     .clk(clk),
     .i__payload(\i__payload$17 ),
     .i__valid(wr_en),
-    .o__payload(\o__payload$109 ),
-    .o__valid(\o__valid$108 ),
+    .o__payload(\o__payload$120 ),
+    .o__valid(\o__valid$119 ),
     .rst(rst)
   );
   \training_core.datapath.pad  pad (
@@ -1207,13 +1201,13 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = in_n_left;
+    \$101  = in_n_left;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
       if (\$signal$47 ) begin
-        \$126  = cn;
+        \$101  = cn;
       end else begin
-        \$126  = \$13 [15:0];
+        \$101  = \$13 [15:0];
       end
     end
     casez (fsm_state)
@@ -1222,21 +1216,21 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$126  = cn;
+          \$101  = cn;
     endcase
     if (rst) begin
-      \$126  = 16'h0000;
+      \$101  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \$signal$47 ;
+    \$102  = \$signal$47 ;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
       if (\$signal$47 ) begin
-        \$127  = cn_fits;
+        \$102  = cn_fits;
       end else begin
-        \$127  = \$14 ;
+        \$102  = \$14 ;
       end
     end
     casez (fsm_state)
@@ -1245,19 +1239,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$127  = cn_fits;
+          \$102  = cn_fits;
     endcase
     if (rst) begin
-      \$127  = 1'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = accepting;
+    \$103  = accepting;
     if (\$10 ) begin
       if (\$signal$47 ) begin
         if (in_last_row) begin
-          \$128  = 1'h0;
+          \$103  = 1'h0;
         end
       end
     end
@@ -1268,10 +1262,305 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$signal$103 ) begin
+          if (\$signal$114 ) begin
           end else begin
-            \$128  = 1'h1;
+            \$103  = 1'h1;
           end
+    endcase
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = \$signal$52 ;
+    if (\$10 ) begin
+      if (\$signal$47 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$104  = \$11 [15:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$104  = \$signal$86 ;
+    endcase
+    if (rst) begin
+      \$104  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = in_last_row;
+    if (\$10 ) begin
+      if (\$signal$47 ) begin
+        (* full_case = 32'd1 *)
+        if (in_last_row) begin
+        end else begin
+          \$105  = \$12 ;
+        end
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$105  = \$signal$116 ;
+    endcase
+    if (rst) begin
+      \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = \$15 ;
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = \$16 ;
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = \$17 ;
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = \$18 ;
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = \$19 [31:0];
+    if (rst) begin
+      \$110  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = \$20 [31:0];
+    if (rst) begin
+      \$111  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = \$21 [31:0];
+    if (rst) begin
+      \$112  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = \$22 [31:0];
+    if (rst) begin
+      \$113  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = \$23 [15:0];
+    if (rst) begin
+      \$114  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = \$24 [15:0];
+    if (rst) begin
+      \$115  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \$25 [15:0];
+    if (rst) begin
+      \$116  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \$26 [15:0];
+    if (rst) begin
+      \$117  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = \$27 [15:0];
+    if (rst) begin
+      \$118  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \o__valid$80 ;
+    if (rst) begin
+      \$119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = \o__payload$78 [256];
+    if (rst) begin
+      \$120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = \o__valid$80 ;
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = \o__payload$78 [256];
+    if (rst) begin
+      \$122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = drain_valid0;
+    if (rst) begin
+      \$123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = \$32 ;
+    if (rst) begin
+      \$124  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = \$signal$85 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+        \$125  = \$39 [15:0];
+      end else if (\$35 ) begin
+        \$125  = \$signal$72 ;
+      end else if (\$37 ) begin
+        \$125  = \$signal$71 ;
+      end else if (\$38 ) begin
+        \$125  = \$signal$95 ;
+      end else begin
+        \$125  = \$signal$71 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$125  = 16'h0000;
+    endcase
+    if (rst) begin
+      \$125  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = \$signal$84 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+        \$126  = \$40 [31:0];
+      end else if (\$35 ) begin
+        \$126  = \$signal$61 ;
+      end else if (\$37 ) begin
+        \$126  = \$signal$66 ;
+      end else if (\$38 ) begin
+        \$126  = next_top_e;
+      end else begin
+        \$126  = \$signal$63 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$126  = 32'd0;
+    endcase
+    if (rst) begin
+      \$126  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = \$signal$54 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+        \$127  = \$signal$74 ;
+      end else if (\$37 ) begin
+        \$127  = \$signal$91 ;
+      end else if (\$38 ) begin
+        \$127  = \$signal$74 ;
+      end else begin
+        \$127  = cn;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$127  = cn;
+    endcase
+    if (rst) begin
+      \$127  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = \$signal$87 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+        \$128  = \$signal$53 ;
+      end else if (\$37 ) begin
+        \$128  = cb_last_col;
+      end else if (\$38 ) begin
+        \$128  = \$signal$53 ;
+      end else begin
+        \$128  = cn_fits;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$128  = cn_fits;
     endcase
     if (rst) begin
       \$128  = 1'h0;
@@ -1279,14 +1568,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \$signal$52 ;
-    if (\$10 ) begin
-      if (\$signal$47 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$129  = \$11 [15:0];
-        end
+    \$129  = \$signal$62 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+        \$129  = \$signal$61 ;
+      end else if (\$37 ) begin
+        \$129  = \$signal$66 ;
+      end else if (\$38 ) begin
+        \$129  = next_top_e;
+      end else begin
+        \$129  = \$signal$63 ;
       end
     end
     casez (fsm_state)
@@ -1295,22 +1588,26 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$129  = \$signal$70 ;
+          \$129  = 32'd0;
     endcase
     if (rst) begin
-      \$129  = 16'h0000;
+      \$129  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = in_last_row;
-    if (\$10 ) begin
-      if (\$signal$47 ) begin
-        (* full_case = 32'd1 *)
-        if (in_last_row) begin
-        end else begin
-          \$130  = \$12 ;
-        end
+    \$130  = \$signal$58 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+        \$130  = \$signal$75 ;
+      end else if (\$37 ) begin
+        \$130  = \$signal$93 ;
+      end else if (\$38 ) begin
+        \$130  = \$signal$93 ;
+      end else begin
+        \$130  = \$signal$93 ;
       end
     end
     casez (fsm_state)
@@ -1319,97 +1616,293 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$130  = \$signal$105 ;
+          \$130  = \$signal$93 ;
     endcase
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \$15 ;
+    \$131  = \$signal$89 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+        \$131  = \$signal$57 ;
+      end else if (\$37 ) begin
+        \$131  = \$signal$94 ;
+      end else if (\$38 ) begin
+        \$131  = \$signal$94 ;
+      end else begin
+        \$131  = \$signal$94 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$131  = \$signal$94 ;
+    endcase
     if (rst) begin
       \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \$16 ;
+    \$132  = \$signal$72 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+        \$132  = \$signal$71 ;
+      end else if (\$38 ) begin
+        \$132  = \$signal$95 ;
+      end else begin
+        \$132  = \$signal$71 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$132  = 16'h0000;
+    endcase
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \$17 ;
+    \$133  = \$signal$56 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+        \$133  = \$signal$73 ;
+      end else if (\$38 ) begin
+        \$133  = \$signal$96 ;
+      end else begin
+        \$133  = \$signal$73 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$133  = \$signal$86 ;
+    endcase
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \$18 ;
+    \$134  = \$signal$88 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+        \$134  = \$signal$55 ;
+      end else if (\$38 ) begin
+        \$134  = band_last_row;
+      end else begin
+        \$134  = \$signal$55 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$134  = \$signal$116 ;
+    endcase
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \o__valid$64 ;
+    \$135  = \$signal$64 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+        \$135  = \$signal$63 ;
+      end else if (\$38 ) begin
+        \$135  = \$signal$98 ;
+      end else begin
+        \$135  = \$signal$63 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$135  = 32'd0;
+    endcase
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \o__payload$62 [256];
+    \$136  = cb_e;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+        \$136  = \$signal$66 ;
+      end else if (\$38 ) begin
+        \$136  = next_top_e;
+      end else begin
+        \$136  = \$signal$63 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$136  = 32'd0;
+    endcase
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \o__valid$64 ;
+    \$137  = \$signal$60 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+        \$137  = rows_dec;
+      end else if (\$38 ) begin
+        \$137  = \$signal$99 ;
+      end else begin
+        \$137  = \$signal$99 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$137  = \$signal$99 ;
+    endcase
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \o__payload$62 [256];
+    \$138  = \$signal$90 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+        \$138  = band_then_ends;
+      end else if (\$38 ) begin
+        \$138  = \$signal$100 ;
+      end else begin
+        \$138  = \$signal$100 ;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$138  = \$signal$100 ;
+    endcase
     if (rst) begin
       \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = drain_valid0;
+    \$139  = \$signal$91 ;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+      end else if (\$38 ) begin
+        \$139  = \$signal$74 ;
+      end else begin
+        \$139  = cn;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$139  = cn;
+    endcase
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \$23 ;
+    \$140  = cb_last_col;
+    if (tile_valid0) begin
+      (* full_case = 32'd1 *)
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+      end else if (\$38 ) begin
+        \$140  = \$signal$53 ;
+      end else begin
+        \$140  = cn_fits;
+      end
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$140  = cn_fits;
+    endcase
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \$signal$69 ;
+    \$141  = top_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
-        \$141  = \$30 [15:0];
-      end else if (\$26 ) begin
-        \$141  = \$signal$75 ;
-      end else if (\$28 ) begin
-        \$141  = \$37 [15:0];
-      end else if (\$29 ) begin
-        \$141  = \$signal$83 ;
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+      end else if (\$38 ) begin
+        \$141  = next_top_e;
       end else begin
-        \$141  = \$54 [15:0];
+        \$141  = \$signal$63 ;
       end
     end
     casez (fsm_state)
@@ -1418,27 +1911,23 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$141  = 16'h0000;
+          \$141  = 32'd0;
     endcase
     if (rst) begin
-      \$141  = 16'h0000;
+      \$141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \$signal$68 ;
+    \$142  = \$signal$95 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
-        \$142  = \$31 [31:0];
-      end else if (\$26 ) begin
-        \$142  = \$34 [31:0];
-      end else if (\$28 ) begin
-        \$142  = \$43 [31:0];
-      end else if (\$29 ) begin
-        \$142  = \$50 [31:0];
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+      end else if (\$38 ) begin
       end else begin
-        \$142  = \$64 [31:0];
+        \$142  = \$signal$71 ;
       end
     end
     casez (fsm_state)
@@ -1447,26 +1936,23 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$142  = 32'd0;
+          \$142  = 16'h0000;
     endcase
     if (rst) begin
-      \$142  = 32'd0;
+      \$142  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \$signal$54 ;
+    \$143  = \$signal$96 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-        \$143  = \$32 [15:0];
-      end else if (\$28 ) begin
-        \$143  = \$signal$79 ;
-      end else if (\$29 ) begin
-        \$143  = \$45 [15:0];
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+      end else if (\$38 ) begin
       end else begin
-        \$143  = cn;
+        \$143  = \$signal$73 ;
       end
     end
     casez (fsm_state)
@@ -1475,7 +1961,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$143  = cn;
+          \$143  = \$signal$86 ;
     endcase
     if (rst) begin
       \$143  = 16'h0000;
@@ -1483,18 +1969,15 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \$signal$71 ;
+    \$144  = band_last_row;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-        \$144  = \$signal$53 ;
-      end else if (\$28 ) begin
-        \$144  = cb_last_col;
-      end else if (\$29 ) begin
-        \$144  = \$signal$53 ;
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+      end else if (\$38 ) begin
       end else begin
-        \$144  = cn_fits;
+        \$144  = \$signal$55 ;
       end
     end
     casez (fsm_state)
@@ -1503,7 +1986,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$144  = cn_fits;
+          \$144  = \$signal$116 ;
     endcase
     if (rst) begin
       \$144  = 1'h0;
@@ -1511,18 +1994,15 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \$signal$76 ;
+    \$145  = \$signal$98 ;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-        \$145  = \$33 [31:0];
-      end else if (\$28 ) begin
-        \$145  = \$42 [31:0];
-      end else if (\$29 ) begin
-        \$145  = \$49 [31:0];
+      if (\$33 ) begin
+      end else if (\$35 ) begin
+      end else if (\$37 ) begin
+      end else if (\$38 ) begin
       end else begin
-        \$145  = \$63 [31:0];
+        \$145  = \$signal$63 ;
       end
     end
     casez (fsm_state)
@@ -1539,155 +2019,59 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \$signal$58 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-        \$146  = \$35 [15:0];
-      end else if (\$28 ) begin
-        \$146  = \$signal$81 ;
-      end else if (\$29 ) begin
-        \$146  = \$signal$81 ;
-      end else begin
-        \$146  = \$signal$81 ;
-      end
+    \$146  = rd_valid0;
+    if (\$signal$20 ) begin
+      \$146  = issue;
     end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$146  = \$signal$81 ;
-    endcase
     if (rst) begin
-      \$146  = 16'h0000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \$signal$73 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-        \$147  = \$signal$57 ;
-      end else if (\$28 ) begin
-        \$147  = \$40 ;
-      end else if (\$29 ) begin
-        \$147  = \$51 ;
-      end else begin
-        \$147  = \$57 ;
-      end
+    \$147  = rd_last0;
+    if (\$signal$20 ) begin
+      \$147  = \$41 ;
     end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$147  = \$117 ;
-    endcase
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \$signal$75 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-        \$148  = \$36 [15:0];
-      end else if (\$29 ) begin
-        \$148  = \$signal$83 ;
-      end else begin
-        \$148  = \$53 [15:0];
-      end
+    \$148  = rd_valid1;
+    if (\$signal$20 ) begin
+      \$148  = rd_valid0;
     end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$148  = 16'h0000;
-    endcase
     if (rst) begin
-      \$148  = 16'h0000;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \$signal$56 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-        \$149  = \$38 [15:0];
-      end else if (\$29 ) begin
-        \$149  = \$signal$84 ;
-      end else begin
-        \$149  = \$55 [15:0];
-      end
+    \$149  = rd_last1;
+    if (\$signal$20 ) begin
+      \$149  = rd_last0;
     end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$149  = \$signal$70 ;
-    endcase
     if (rst) begin
-      \$149  = 16'h0000;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \$signal$72 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-        \$150  = \$signal$55 ;
-      end else if (\$29 ) begin
-        \$150  = band_last_row;
-      end else begin
-        \$150  = \$signal$55 ;
-      end
+    \$150  = ram_valid;
+    if (ram_advance) begin
+      \$150  = rd_valid0;
     end
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$150  = \$signal$105 ;
-    endcase
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \$signal$77 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-        \$151  = \$39 [31:0];
-      end else if (\$29 ) begin
-        \$151  = \$signal$86 ;
-      end else begin
-        \$151  = \$56 [31:0];
-      end
+    \$151  = rd_beat;
+    if (issue) begin
+      \$151  = \$42 [14:0];
     end
     casez (fsm_state)
       3'h0:
@@ -1695,26 +2079,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$151  = 32'd0;
+          \$151  = 15'h0000;
     endcase
     if (rst) begin
-      \$151  = 32'd0;
+      \$151  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = cb_e;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-        \$152  = \$41 [31:0];
-      end else if (\$29 ) begin
-        \$152  = \$48 [31:0];
-      end else begin
-        \$152  = \$62 [31:0];
-      end
+    \$152  = at_last;
+    if (issue) begin
+      \$152  = \$43 ;
     end
     casez (fsm_state)
       3'h0:
@@ -1722,87 +2097,58 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$152  = 32'd0;
+          \$152  = one_beat;
     endcase
     if (rst) begin
-      \$152  = 32'd0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \$signal$60 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-        \$153  = \$44 [15:0];
-      end else if (\$29 ) begin
-        \$153  = \$signal$89 ;
-      end else begin
-        \$153  = \$signal$89 ;
-      end
-    end
+    \$153  = cfg__ready;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$153  = 1'h0;
+          end
       3'h1:
           /* empty */;
       3'h2:
-          \$153  = \$signal$89 ;
+          if (\$signal$114 ) begin
+            \$153  = 1'h1;
+          end
+      3'h3:
+          /* empty */;
+      3'h4:
+          if (\$100 ) begin
+            \$153  = 1'h1;
+          end
     endcase
     if (rst) begin
-      \$153  = 16'h0000;
+      \$153  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \$signal$74 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-        \$154  = band_then_ends;
-      end else if (\$29 ) begin
-        \$154  = \$52 ;
-      end else begin
-        \$154  = \$65 ;
-      end
-    end
+    \$154  = \$signal$86 ;
     casez (fsm_state)
       3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$154  = \$118 ;
+          if (cfg__valid) begin
+            \$154  = cfg__payload[15:0];
+          end
     endcase
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \$signal$79 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-      end else if (\$29 ) begin
-        \$155  = \$46 [15:0];
-      end else begin
-        \$155  = cn;
-      end
-    end
+    \$155  = cn;
     casez (fsm_state)
       3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$155  = cn;
+          if (cfg__valid) begin
+            \$155  = cfg__payload[31:16];
+          end
     endcase
     if (rst) begin
       \$155  = 16'h0000;
@@ -1810,25 +2156,12 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = cb_last_col;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-      end else if (\$29 ) begin
-        \$156  = \$signal$53 ;
-      end else begin
-        \$156  = cn_fits;
-      end
-    end
+    \$156  = \$signal$107 ;
     casez (fsm_state)
       3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$156  = cn_fits;
+          if (cfg__valid) begin
+            \$156  = cfg__payload[32];
+          end
     endcase
     if (rst) begin
       \$156  = 1'h0;
@@ -1836,75 +2169,51 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = top_e;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-      end else if (\$29 ) begin
-        \$157  = \$47 [31:0];
-      end else begin
-        \$157  = \$61 [31:0];
-      end
-    end
+    \$157  = mu;
     casez (fsm_state)
       3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$157  = 32'd0;
+          if (cfg__valid) begin
+            \$157  = cfg__payload[36:33];
+          end
     endcase
     if (rst) begin
-      \$157  = 32'd0;
+      \$157  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \$signal$83 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-      end else if (\$29 ) begin
-      end else begin
-        \$158  = \$58 [15:0];
-      end
-    end
+    \$158  = status;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$158  = 14'h0000;
+          end
       3'h1:
           /* empty */;
       3'h2:
-          \$158  = 16'h0000;
+          if (\$signal$114 ) begin
+            \$158 [0] = 1'h1;
+          end
+      3'h3:
+          if (\o__valid$119 ) begin
+            \$158 [7:2] = \o__payload$120 ;
+            \$158 [1] = \$99 ;
+          end
+      3'h4:
+          \$158 [13:8] = \$signal$121 ;
     endcase
     if (rst) begin
-      \$158  = 16'h0000;
+      \$158  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \$signal$84 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-      end else if (\$29 ) begin
-      end else begin
-        \$159  = \$59 [15:0];
-      end
-    end
+    \$159  = \$signal$99 ;
     casez (fsm_state)
       3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$159  = \$signal$70 ;
+          if (cfg__valid) begin
+            \$159  = \$44 [15:0];
+          end
     endcase
     if (rst) begin
       \$159  = 16'h0000;
@@ -1912,49 +2221,29 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = band_last_row;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-      end else if (\$29 ) begin
-      end else begin
-        \$160  = \$signal$55 ;
-      end
-    end
+    \$160  = \$signal$93 ;
     casez (fsm_state)
       3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          \$160  = \$signal$105 ;
+          if (cfg__valid) begin
+            \$160  = \$45 [15:0];
+          end
     endcase
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \$signal$86 ;
-    if (tile_valid0) begin
-      (* full_case = 32'd1 *)
-      if (\$24 ) begin
-      end else if (\$26 ) begin
-      end else if (\$28 ) begin
-      end else if (\$29 ) begin
-      end else begin
-        \$161  = \$60 [31:0];
-      end
-    end
+    \$161  = size;
     casez (fsm_state)
       3'h0:
-          /* empty */;
+          if (cfg__valid) begin
+            \$161  = { 16'h0000, \$46  };
+          end
       3'h1:
-          /* empty */;
-      3'h2:
-          \$161  = 32'd0;
+          if (\$signal$111 [0]) begin
+            \$161  = \$49 [31:0];
+          end
     endcase
     if (rst) begin
       \$161  = 32'd0;
@@ -1962,149 +2251,167 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = rd_valid0;
-    if (\$signal$20 ) begin
-      \$162  = issue;
-    end
+    \$162  = \$signal$111 ;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$162  = \$47 ;
+          end
+      3'h1:
+          \$162  = \$56 ;
+    endcase
     if (rst) begin
-      \$162  = 1'h0;
+      \$162  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = rd_last0;
-    if (\$signal$20 ) begin
-      \$163  = \$66 ;
-    end
+    \$163  = \$signal$112 ;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$163  = { 15'h0000, \$48  };
+          end
+      3'h1:
+          \$163  = \$57 [31:0];
+    endcase
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = rd_valid1;
-    if (\$signal$20 ) begin
-      \$164  = rd_valid0;
-    end
+    \$164  = mul_step;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$164  = 4'h0;
+          end
+      3'h1:
+          \$164  = \$58 [3:0];
+    endcase
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = rd_last1;
-    if (\$signal$20 ) begin
-      \$165  = rd_last0;
-    end
+    \$165  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$165  = 3'h1;
+          end
+      3'h1:
+          if (\$67 ) begin
+            \$165  = 3'h2;
+          end
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$signal$114 ) begin
+            \$165  = 3'h0;
+          end else begin
+            \$165  = 3'h3;
+          end
+      3'h3:
+          if (\o__valid$119 ) begin
+            \$165  = 3'h4;
+          end
+      3'h4:
+          if (\$100 ) begin
+            \$165  = 3'h0;
+          end
+    endcase
     if (rst) begin
-      \$165  = 1'h0;
+      \$165  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = ram_valid;
-    if (ram_advance) begin
-      \$166  = rd_valid0;
-    end
+    \$166  = \$signal$114 ;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          \$166  = \$54 ;
+    endcase
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = rd_beat;
-    if (issue) begin
-      \$167  = \$67 [14:0];
-    end
+    \$167  = one_beat;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          /* empty */;
-      3'h2:
-          \$167  = 15'h0000;
+          \$167  = \$55 ;
     endcase
     if (rst) begin
-      \$167  = 15'h0000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = at_last;
-    if (issue) begin
-      \$168  = \$68 ;
-    end
+    \$168  = block_step;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          /* empty */;
-      3'h2:
-          \$168  = one_beat;
+          \$168  = { 12'h000, \$59  };
     endcase
     if (rst) begin
-      \$168  = 1'h0;
+      \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = cfg__ready;
+    \$169  = \$signal$116 ;
     casez (fsm_state)
       3'h0:
-          if (cfg__valid) begin
-            \$169  = 1'h0;
-          end
+          /* empty */;
       3'h1:
+          \$169  = \$60 ;
+    endcase
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = cn_fits;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
-      3'h2:
-          if (\$signal$103 ) begin
-            \$169  = 1'h1;
-          end
-      3'h3:
+      3'h1:
+          \$170  = \$61 ;
+    endcase
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = block_elems;
+    casez (fsm_state)
+      3'h0:
           /* empty */;
-      3'h4:
-          if (\$125 ) begin
-            \$169  = 1'h1;
-          end
+      3'h1:
+          \$171  = { 11'h000, \$63  };
     endcase
     if (rst) begin
-      \$169  = 1'h1;
+      \$171  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \$signal$70 ;
+    \$172  = \$signal$94 ;
     casez (fsm_state)
       3'h0:
-          if (cfg__valid) begin
-            \$170  = cfg__payload[15:0];
-          end
-    endcase
-    if (rst) begin
-      \$170  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = cn;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$171  = cfg__payload[31:16];
-          end
-    endcase
-    if (rst) begin
-      \$171  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \$signal$96 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$172  = cfg__payload[32];
-          end
+          /* empty */;
+      3'h1:
+          \$172  = \$64 ;
     endcase
     if (rst) begin
       \$172  = 1'h0;
@@ -2112,287 +2419,63 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = mu;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$173  = cfg__payload[36:33];
-          end
-    endcase
-    if (rst) begin
-      \$173  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = status;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$174  = 14'h0000;
-          end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (\$signal$103 ) begin
-            \$174 [0] = 1'h1;
-          end
-      3'h3:
-          if (\o__valid$108 ) begin
-            \$174 [7:2] = \o__payload$109 ;
-            \$174 [1] = \$124 ;
-          end
-      3'h4:
-          \$174 [13:8] = \$signal$110 ;
-    endcase
-    if (rst) begin
-      \$174  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \$signal$89 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$175  = \$69 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$175  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \$signal$81 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$176  = \$70 [15:0];
-          end
-    endcase
-    if (rst) begin
-      \$176  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = size;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$177  = { 16'h0000, \$71  };
-          end
-      3'h1:
-          if (\$signal$100 [0]) begin
-            \$177  = \$74 [31:0];
-          end
-    endcase
-    if (rst) begin
-      \$177  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \$signal$100 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$178  = \$72 ;
-          end
-      3'h1:
-          \$178  = \$81 ;
-    endcase
-    if (rst) begin
-      \$178  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \$signal$101 ;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$179  = { 15'h0000, \$73  };
-          end
-      3'h1:
-          \$179  = \$82 [31:0];
-    endcase
-    if (rst) begin
-      \$179  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = mul_step;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$180  = 4'h0;
-          end
-      3'h1:
-          \$180  = \$83 [3:0];
-    endcase
-    if (rst) begin
-      \$180  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = fsm_state;
-    casez (fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$181  = 3'h1;
-          end
-      3'h1:
-          if (\$90 ) begin
-            \$181  = 3'h2;
-          end
-      3'h2:
-          (* full_case = 32'd1 *)
-          if (\$signal$103 ) begin
-            \$181  = 3'h0;
-          end else begin
-            \$181  = 3'h3;
-          end
-      3'h3:
-          if (\o__valid$108 ) begin
-            \$181  = 3'h4;
-          end
-      3'h4:
-          if (\$125 ) begin
-            \$181  = 3'h0;
-          end
-    endcase
-    if (rst) begin
-      \$181  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \$signal$103 ;
+    \$173  = \$signal$100 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$182  = \$79 ;
+          \$173  = \$65 ;
     endcase
     if (rst) begin
-      \$182  = 1'h0;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = one_beat;
+    \$174  = keep_bits;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$183  = \$80 ;
+          \$174  = \$66 ;
     endcase
     if (rst) begin
-      \$183  = 1'h0;
+      \$174  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = block_step;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          \$184  = { 12'h000, \$84  };
-    endcase
-    if (rst) begin
-      \$184  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \$signal$105 ;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          \$185  = \$85 ;
-    endcase
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = cn_fits;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          \$186  = \$86 ;
-    endcase
-    if (rst) begin
-      \$186  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = block_elems;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          \$187  = { 11'h000, \$88  };
-    endcase
-    if (rst) begin
-      \$187  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = keep_bits;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          \$188  = \$89 ;
-    endcase
-    if (rst) begin
-      \$188  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = last_beat;
+    \$175  = last_beat;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          \$189  = \$92 [14:0];
+          \$175  = \$69 [14:0];
     endcase
     if (rst) begin
-      \$189  = 15'h0000;
+      \$175  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = final_keep;
+    \$176  = final_keep;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           /* empty */;
       3'h2:
-          \$190  = { \$116 , \$113 , \$110 , \$107 , \$104 , \$101 , \$98 , \$95  };
+          \$176  = { \$93 , \$90 , \$87 , \$84 , \$81 , \$78 , \$75 , \$72  };
     endcase
     if (rst) begin
-      \$190  = 8'h00;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = last_but_one;
+    \$177  = last_but_one;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -2401,15 +2484,15 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h2:
           /* empty */;
       3'h3:
-          \$191  = \$119 [14:0];
+          \$177  = \$94 [14:0];
     endcase
     if (rst) begin
-      \$191  = 15'h0000;
+      \$177  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \$signal$110 ;
+    \$178  = \$signal$121 ;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -2418,17 +2501,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h2:
           /* empty */;
       3'h3:
-          if (\o__valid$108 ) begin
-            \$192  = \$122 [5:0];
+          if (\o__valid$119 ) begin
+            \$178  = \$97 [5:0];
           end
     endcase
     if (rst) begin
-      \$192  = 6'h00;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = k;
+    \$179  = k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -2439,10 +2522,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h3:
           /* empty */;
       3'h4:
-          \$193  = \$signal$110 ;
+          \$179  = \$signal$121 ;
     endcase
     if (rst) begin
-      \$193  = 6'h00;
+      \$179  = 6'h00;
     end
   end
   assign \i__payload$4  = i__payload;
@@ -2576,16 +2659,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \drain_row0[5]  = drain_row0[191:160];
   assign \drain_row0[6]  = drain_row0[223:192];
   assign \drain_row0[7]  = drain_row0[255:224];
-  assign \o__payload$62.c  = \o__payload$62 [255:0];
-  assign \o__payload$62.c[0]  = \o__payload$62 [31:0];
-  assign \o__payload$62.c[1]  = \o__payload$62 [63:32];
-  assign \o__payload$62.c[2]  = \o__payload$62 [95:64];
-  assign \o__payload$62.c[3]  = \o__payload$62 [127:96];
-  assign \o__payload$62.c[4]  = \o__payload$62 [159:128];
-  assign \o__payload$62.c[5]  = \o__payload$62 [191:160];
-  assign \o__payload$62.c[6]  = \o__payload$62 [223:192];
-  assign \o__payload$62.c[7]  = \o__payload$62 [255:224];
-  assign \o__payload$62.last  = \o__payload$62 [256];
+  assign \o__payload$78.c  = \o__payload$78 [255:0];
+  assign \o__payload$78.c[0]  = \o__payload$78 [31:0];
+  assign \o__payload$78.c[1]  = \o__payload$78 [63:32];
+  assign \o__payload$78.c[2]  = \o__payload$78 [95:64];
+  assign \o__payload$78.c[3]  = \o__payload$78 [127:96];
+  assign \o__payload$78.c[4]  = \o__payload$78 [159:128];
+  assign \o__payload$78.c[5]  = \o__payload$78 [191:160];
+  assign \o__payload$78.c[6]  = \o__payload$78 [223:192];
+  assign \o__payload$78.c[7]  = \o__payload$78 [255:224];
+  assign \o__payload$78.last  = \o__payload$78 [256];
   assign \cfg__payload.m  = cfg__payload[15:0];
   assign \cfg__payload.n  = cfg__payload[31:16];
   assign \cfg__payload.rule  = cfg__payload[32];
@@ -2609,11 +2692,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \i__payload$17 [63:32] = wr_row[63:32];
   assign \i__payload$17 [31:0] = wr_row[31:0];
   assign \i__payload$17 [256] = \$signal$18 ;
-  assign \$72  = { 1'h0, cfg__payload[15:1] };
-  assign \$73  = { cfg__payload[31:16], 1'h0 };
-  assign \$81  = { 1'h0, \$signal$100 [15:1] };
-  assign \$82  = { \$signal$101 , 1'h0 };
-  assign \$92  = { \$91 [32], \$91 [32], \$91 [32], \$91 [32:3] };
+  assign \$47  = { 1'h0, cfg__payload[15:1] };
+  assign \$48  = { cfg__payload[31:16], 1'h0 };
+  assign \$56  = { 1'h0, \$signal$111 [15:1] };
+  assign \$57  = { \$signal$112 , 1'h0 };
+  assign \$69  = { \$68 [32], \$68 [32], \$68 [32], \$68 [32:3] };
 endmodule
 
 (* generator = "Amaranth" *)

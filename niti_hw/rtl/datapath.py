@@ -149,13 +149,22 @@ class Datapath(wiring.Component):
         tiles_left, rows_left = Signal(dim), Signal(dim)
         block_end, band_end = Signal(), Signal()
         block_elems = Signal(2 * dim)  # block * C: from one column block to the next
-        # What a move would make of the flags, registered every cycle from the counts: a tile
-        # drains `rows` >= 2 rows, so a count is at least a cycle old when the next move reads
-        # these, and no compare sits before the moves' muxes.
+        block_one, band_one = Signal(), Signal()  # block == 1, band == 1
+        # What a move would load, registered every cycle from the place it moves from: a tile
+        # drains `rows` >= 2 rows, so the place is at least a cycle old when the next move reads
+        # these, and no adder or compare sits before the moves' muxes.
         col_then_last, row_then_last = Signal(), Signal()  # n_left - C <= C, m_left - R <= R
         block_then_ends, band_then_ends = Signal(), Signal()  # tiles_left == 1, rows_left == 1
+        right_e, down_e = Signal(2 * dim), Signal(2 * dim)  # tile_e + C, block_e + rows * n
+        down_cb_e, next_top_e = Signal(2 * dim), Signal(2 * dim)  # cb_e + rows * n, the next block
+        i0_down, m_down, n_right = Signal(dim), Signal(dim), Signal(dim)  # i0 + R, m - R, n - C
+        tiles_dec, rows_dec = Signal(dim), Signal(dim)
         m.d.sync += [col_then_last.eq(n_left <= 2 * C), row_then_last.eq(m_left <= 2 * R),
-                     block_then_ends.eq(tiles_left == 1), band_then_ends.eq(rows_left == 1)]
+                     block_then_ends.eq(tiles_left == 1), band_then_ends.eq(rows_left == 1),
+                     right_e.eq(tile_e + C), down_e.eq(block_e + block_step),
+                     down_cb_e.eq(cb_e + block_step), next_top_e.eq(top_e + block_elems),
+                     i0_down.eq(i0 + R), m_down.eq(m_left - R), n_right.eq(n_left - C),
+                     tiles_dec.eq(tiles_left - 1), rows_dec.eq(rows_left - 1)]
         w_row = Signal.like(array.o.p.c, reset_less=True)
         w_valid, w_last, w_e0 = Signal(), Signal(), Signal(2 * dim, reset_less=True)
         w_count = Signal(range(C + 1), reset_less=True)
@@ -186,40 +195,38 @@ class Datapath(wiring.Component):
         ]
 
         def next_tile_row(n_from, last_col_from):  # the next tile row, at column `n_from` left
-            m.d.sync += [i0.eq(i0 + R), row_i.eq(i0 + R), m_left.eq(m_left - R),
-                         last_row.eq(row_then_last), block_e.eq(block_e + block_step),
+            m.d.sync += [i0.eq(i0_down), row_i.eq(i0_down), m_left.eq(m_down),
+                         last_row.eq(row_then_last), block_e.eq(down_e),
                          n_left.eq(n_from), last_col.eq(last_col_from),
-                         tiles_left.eq(block_m1), block_end.eq(block_m1 == 0)]
+                         tiles_left.eq(block_m1), block_end.eq(block_one)]
 
         with m.If(tile_valid):
             with m.If(~tile_last):
                 m.d.sync += [row_i.eq(row_i + 1), row_e.eq(row_e + cn)]
             with m.Elif(~(last_col | block_end)):  # next tile of the block's tile row
-                m.d.sync += [row_i.eq(i0), n_left.eq(n_left - C), last_col.eq(col_then_last),
-                             tile_e.eq(tile_e + C), row_e.eq(tile_e + C),
-                             tiles_left.eq(tiles_left - 1), block_end.eq(block_then_ends)]
+                m.d.sync += [row_i.eq(i0), n_left.eq(n_right), last_col.eq(col_then_last),
+                             tile_e.eq(right_e), row_e.eq(right_e),
+                             tiles_left.eq(tiles_dec), block_end.eq(block_then_ends)]
             with m.Elif(~(last_row | band_end)):  # the block's next tile row in this band
                 next_tile_row(cb_n_left, cb_last_col)
-                m.d.sync += [cb_e.eq(cb_e + block_step), tile_e.eq(cb_e + block_step),
-                             row_e.eq(cb_e + block_step),
-                             rows_left.eq(rows_left - 1), band_end.eq(band_then_ends)]
+                m.d.sync += [cb_e.eq(down_cb_e), tile_e.eq(down_cb_e), row_e.eq(down_cb_e),
+                             rows_left.eq(rows_dec), band_end.eq(band_then_ends)]
             with m.Elif(~last_col):  # the next column block, from the band's first tile row
                 m.d.sync += [i0.eq(band_i0), row_i.eq(band_i0), m_left.eq(band_m_left),
                              last_row.eq(band_last_row), block_e.eq(band_e),
-                             n_left.eq(n_left - C), last_col.eq(col_then_last),
-                             cb_n_left.eq(n_left - C), cb_last_col.eq(col_then_last),
-                             top_e.eq(top_e + block_elems), cb_e.eq(top_e + block_elems),
-                             tile_e.eq(top_e + block_elems), row_e.eq(top_e + block_elems),
-                             tiles_left.eq(block_m1), block_end.eq(block_m1 == 0),
-                             rows_left.eq(band_m1), band_end.eq(band_m1 == 0)]
+                             n_left.eq(n_right), last_col.eq(col_then_last),
+                             cb_n_left.eq(n_right), cb_last_col.eq(col_then_last),
+                             top_e.eq(next_top_e), cb_e.eq(next_top_e),
+                             tile_e.eq(next_top_e), row_e.eq(next_top_e),
+                             tiles_left.eq(block_m1), block_end.eq(block_one),
+                             rows_left.eq(band_m1), band_end.eq(band_one)]
             with m.Else():  # the next band, from the first column
                 next_tile_row(cn, cn_fits)
-                m.d.sync += [band_i0.eq(i0 + R), band_m_left.eq(m_left - R),
-                             band_last_row.eq(row_then_last), band_e.eq(block_e + block_step),
+                m.d.sync += [band_i0.eq(i0_down), band_m_left.eq(m_down),
+                             band_last_row.eq(row_then_last), band_e.eq(down_e),
                              cb_n_left.eq(cn), cb_last_col.eq(cn_fits),
-                             top_e.eq(block_e + block_step), cb_e.eq(block_e + block_step),
-                             tile_e.eq(block_e + block_step), row_e.eq(block_e + block_step),
-                             rows_left.eq(band_m1), band_end.eq(band_m1 == 0)]
+                             top_e.eq(down_e), cb_e.eq(down_e), tile_e.eq(down_e), row_e.eq(down_e),
+                             rows_left.eq(band_m1), band_end.eq(band_one)]
         m.d.comb += [
             pad.wr_en.eq(w_valid), pad.wr_e0.eq(w_e0), pad.wr_count.eq(w_count),
             pad.wr_row.eq(w_row),
@@ -291,6 +298,7 @@ class Datapath(wiring.Component):
                     mul_m.eq(mul_m >> 1), mul_n.eq(mul_n << 1), mul_step.eq(mul_step + 1),
                     block_step.eq(cn * R), cm_fits.eq(cm <= R), cn_fits.eq(cn <= C),
                     block_elems.eq((block_m1 + 1) * C),
+                    block_one.eq(block_m1 == 0), band_one.eq(band_m1 == 0),
                     keep_bits.eq(Mux(rule, mu, INT8_BITS)),
                 ]
                 with m.If(mul_step == dim - 1):
@@ -307,8 +315,8 @@ class Datapath(wiring.Component):
                     m_left.eq(cm), n_left.eq(cn), last_row.eq(cm_fits), last_col.eq(cn_fits),
                     band_i0.eq(0), band_m_left.eq(cm), band_last_row.eq(cm_fits), band_e.eq(0),
                     top_e.eq(0), cb_n_left.eq(cn), cb_last_col.eq(cn_fits),
-                    tiles_left.eq(block_m1), block_end.eq(block_m1 == 0),
-                    rows_left.eq(band_m1), band_end.eq(band_m1 == 0),
+                    tiles_left.eq(block_m1), block_end.eq(block_one),
+                    rows_left.eq(band_m1), band_end.eq(band_one),
                     rd_beat.eq(0), at_last.eq(one_beat),
                 ]
                 with m.If(refuse):
