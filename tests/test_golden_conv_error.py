@@ -1,9 +1,10 @@
 """The stride-1 conv error as one GEMM over the padded error equals GEMM + col2im, bit for bit.
 
-`Conv2d._transposed` computes a stride-1 input error as im2col of the error (padded by
+`Conv2d._padded_error_product` computes a stride-1 input error as im2col of the error (padded by
 K-1-padding, or cropped where the padding is larger) against the weights turned 180 degrees with
-Cin and Cout swapped; strides > 1 and the datapath's policy keep E @ W^T folded by col2im. The
-reference below is that GEMM + col2im, with the layer's own `_fold`.
+Cin and Cout swapped; `_transposed` takes it where it computes no more products than E @ W^T
+(H*W <= OH*OW) and keeps E @ W^T folded by col2im otherwise, at strides > 1, and for the
+datapath's policy. The reference below is that GEMM + col2im, with the layer's own `_fold`.
 """
 
 import numpy as np
@@ -69,18 +70,18 @@ def host(values):
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("engine", sorted(ENGINES))
 @given(stride1_convs())
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 def test_stride1_error_is_gemm_plus_col2im_bit_for_bit(target, engine, case):
     """Kernels 1..5 (not square), paddings 0..5 (beyond K-1: the error is cropped), 1..9
-    channels (both im2col copies), int8 extremes; the int32 error before rounding, then the
-    rounded one, on numpy and on torch tensors."""
+    channels (both im2col copies), int8 extremes; the int32 error before rounding (the one-GEMM
+    form whether or not the layer picks it), then the rounded error, on numpy and on torch."""
     weights, padding, x, e = case
     layer = Conv2d(IntegerWeights(on(target, weights), -7), padding=padding)
     policy = RoundingPolicy(engine=engine)
     layer.forward(QTensor(on(target, x), -7), policy)
     w, e = layer.weights.as_int8().values, on(target, e)
     expected = host(folded(layer, e, w, policy))
-    got = host(layer._transposed(e, w, policy))
+    got = host(layer._padded_error_product(e, w, policy))
     assert got.dtype == np.int32 and got.shape == x.shape
     assert (got == expected).all()
     values, k = policy.narrow(expected, "error")
@@ -103,19 +104,26 @@ def test_stride1_error_runs_no_col2im(monkeypatch):
     assert back.exp == -14  # B(36) = 6: no shift
 
 
-@pytest.mark.parametrize("stride, policy", [(2, RoundingPolicy()), (1, DatapathPolicy())])
-def test_strides_and_the_datapath_policy_keep_col2im(monkeypatch, stride, policy):
-    """A stride > 1 has no one-GEMM form here; the datapath model computes what the hardware
-    does (its accumulators saturate in k order per column GEMM)."""
+@pytest.mark.parametrize("stride, kernel, padding, policy, folds", [
+    (1, 3, 1, RoundingPolicy(), False),    # 'same': as many products as E @ W^T
+    (1, 1, 0, RoundingPolicy(), False),
+    (1, 3, 2, RoundingPolicy(), False),    # wider than 'same': fewer products
+    (1, 5, 1, RoundingPolicy(), True),     # the padded error would take 49/25 the products
+    (2, 3, 1, RoundingPolicy(), True),     # no one-GEMM form at stride 2
+    (1, 3, 1, DatapathPolicy(), True),     # the datapath's GEMMs saturate in k order per column
+])
+def test_which_convs_keep_col2im(monkeypatch, stride, kernel, padding, policy, folds):
     calls = []
     fold = Conv2d._fold
     monkeypatch.setattr(Conv2d, "_fold", lambda *args: calls.append(1) or fold(*args))
     rng = np.random.default_rng(5)
-    layer = Conv2d(IntegerWeights(rng.integers(-127, 128, (3, 3, 2, 4)), -7), stride, 1)
-    out = layer.forward(QTensor(rng.integers(-127, 128, (2, 7, 7, 2), dtype=np.int8), -7), policy)
+    weights = rng.integers(-127, 128, (kernel, kernel, 2, 4))
+    layer = Conv2d(IntegerWeights(weights, -7), stride, padding)
+    x = rng.integers(-127, 128, (2, 7, 7, 2), dtype=np.int8)
+    out = layer.forward(QTensor(x, -7), policy)
     e = rng.integers(-127, 128, out.shape, dtype=np.int8)
     back = layer.backward(QTensor(e, -7), policy)
-    assert calls == [1] and back.shape == (2, 7, 7, 2)
+    assert calls == [1] * folds and back.shape == x.shape
 
 
 def test_error_reduction_beyond_int32_is_refused():

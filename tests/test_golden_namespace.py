@@ -106,6 +106,19 @@ def test_tensor_gemm_reads_transposed_views_of_one_row_or_column(device, kernel,
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kernel", ["auto", "int_mm", "float32"])
+def test_tensor_gemm_reads_overlapping_rows(device, kernel):
+    """An im2col view whose windows overlap (a kernel as wide as the input) reshapes to rows
+    that share memory, row stride 4 below K = 8; the CPU `_int_mm` misread it."""
+    rng = np.random.default_rng(3)
+    base = rng.integers(-127, 128, 12, dtype=np.int8)
+    a = on(device, base).as_strided((2, 8), (4, 1))
+    b = rng.integers(-127, 128, (8, 3), dtype=np.int8)
+    expected = np.stack([base[:8], base[4:]]).astype(np.int64) @ b.astype(np.int64)
+    assert same(tensor_matmul(a, on(device, b), kernel).to(torch.int64), expected)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("m, k, n", [(1, 3, 5), (16, 8, 8), (17, 9, 10), (100, 33, 20)])
 def test_cuda_layout_pads_with_zeros_and_stays_exact(device, m, k, n):
     """The CUDA layout (M > 16, K and N multiples of 8, B column-major) forced on any device."""

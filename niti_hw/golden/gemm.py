@@ -150,14 +150,19 @@ def onednn_pays(a, b) -> bool:
     return onednn_u8s8_is_exact() and bool(a.min() >= 0)
 
 
-def _canonical_strides(x):
-    """x, or a row-major copy where a dimension is 1: torch calls a (1, K) view of a column
-    "contiguous" while its row stride is 1 (a transposed (K, 1) tensor, or numpy's such view),
-    and the CPU `_int_mm` then takes that stride as the row length and reads the wrong
-    elements (a conv error with Cout = 1 came out as garbage)."""
+def _int_mm_operand(x):
+    """x, or a row-major copy unless it is a plain row- or column-major matrix (leading
+    dimension at least its row or column length). The CPU `_int_mm` misreads the others: a
+    (1, K) view of a column has row stride 1 and torch calls it contiguous; an im2col view whose
+    windows overlap (a kernel as wide as its input) can reshape to rows that overlap, row
+    stride below K. Both came out as garbage."""
     import torch
 
-    return x.clone(memory_format=torch.contiguous_format) if min(x.shape) <= 1 else x
+    (rows, cols), (row_stride, col_stride) = x.shape, x.stride()
+    if rows > 1 and cols > 1 and ((col_stride == 1 and row_stride >= cols)
+                                  or (row_stride == 1 and col_stride >= rows)):
+        return x
+    return x.clone(memory_format=torch.contiguous_format)
 
 
 KERNELS = ("auto", "int_mm", "float32", "onednn")
@@ -186,7 +191,7 @@ def tensor_matmul(a, b, kernel: str = "auto", layout: bool | None = None):
             raise ValueError("the onednn kernel needs CPU tensors and a non-negative left "
                              "operand (0..127); use kernel 'auto' or 'float32'")
         return onednn_u8s8_matmul(a, b)
-    a8, b8 = _canonical_strides(a.to(torch.int8)), _canonical_strides(b.to(torch.int8))
+    a8, b8 = _int_mm_operand(a.to(torch.int8)), _int_mm_operand(b.to(torch.int8))
     if not (cuda if layout is None else layout):
         return torch._int_mm(a8, b8)
     m, n = a8.shape[0], b8.shape[1]
