@@ -52,8 +52,8 @@ def torch_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _int8_tensor(x: np.ndarray):
     """x as an int8 tensor sharing its memory where it can: torch's kernels take a transposed
     view as it is (a row-major copy of LeNet-5's (500, 4096) transposed im2col operand cost more
-    than the GEMM). Read-only arrays and negative strides are copied (torch refuses to share
-    them)."""
+    than the GEMM). Read-only arrays (torch warns on sharing them) and zero or negative strides
+    are copied."""
     import torch
 
     odd = any(s <= 0 for s in x.strides) or not x.flags.writeable

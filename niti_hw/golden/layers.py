@@ -169,8 +169,8 @@ class Conv2d(WeightedLayer):
         """col2im: sum every column entry back onto its input position, exactly in int32.
 
         Each position sums at most cout * ceil(kh/stride) * ceil(kw/stride) products of int8s,
-        which `backward` checks against the int32 bound before calling this. Only strides > 1
-        (and `RoundingPolicy.fold_conv_errors`) need it: see `_transposed`.
+        which `backward` checks against the int32 bound before calling this. `_transposed` says
+        where a stride-1 error takes one GEMM instead.
         """
         n, h, w, c = input_shape
         oh, ow = self.output_size(h, w)
