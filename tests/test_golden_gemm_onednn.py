@@ -1,6 +1,12 @@
 """oneDNN's u8 x s8 kernel as the torch engine's CPU GEMM: bit-exact against int64 numpy, at the
 int16 pair-sum extremes and across K chunks, and chosen only where it applies."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,6 +20,14 @@ from niti_hw.golden.gemm import (
 torch = pytest.importorskip("torch", reason="the oneDNN kernel is torch's")
 needs_onednn = pytest.mark.skipif(not onednn_u8s8_is_exact(),
                                   reason="torch has no exact oneDNN u8 x s8 kernel on this CPU")
+
+
+def cpu_has(flag: str) -> bool:
+    try:
+        return any(line.startswith("flags") and flag in line.split()
+                   for line in Path("/proc/cpuinfo").read_text().splitlines())
+    except OSError:
+        return False
 
 
 def exact(a: np.ndarray, b: np.ndarray, kernel: str = "onednn") -> bool:
@@ -67,3 +81,32 @@ def test_negative_left_operand_is_refused_with_a_clear_error():
     with pytest.raises(ValueError, match="non-negative left operand"):
         tensor_matmul(a, a.t(), "onednn")
 
+
+
+AVX2_PROBE = """
+import json, numpy as np, torch
+from niti_hw.golden.gemm import _onednn_u8s8_chunk, onednn_u8s8_is_exact
+a = np.full((8, 64), 127 + 128, dtype=np.uint8)  # signed extremes offset by 128
+b = np.full((64, 2), 127, dtype=np.int8)
+b[:, 1] = -127
+got = _onednn_u8s8_chunk(torch.from_numpy(a), torch.from_numpy(b.T.copy()))
+print(json.dumps({"spec_values_exact": onednn_u8s8_is_exact(), "offset": got[0].tolist()}))
+"""
+
+
+@needs_onednn
+@pytest.mark.skipif(not cpu_has("avx2"), reason="needs an x86 CPU with AVX2 (Linux)")
+def test_avx2_kernel_saturates_offset_operands_but_not_spec_values():
+    """ONEDNN_U8_MAX's claim, on oneDNN's AVX2 kernel (forced: VNNI CPUs add u8 x s8 products
+    in int32 and are exact either way). Signed values offset by 128 into u8: each pair 255 * 127
+    * 2 = 64770 saturates to 32767 (-32768), so 64 terms give 32 * 32767 instead of 64 * 255 *
+    127 = 2072640. SPEC's non-negative values (<= 127) stay exact there: the probe holds."""
+    root = Path(__file__).resolve().parents[1]
+    path = filter(None, [str(root), os.environ.get("PYTHONPATH")])
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "PYTHONPATH": os.pathsep.join(path)}
+    run = subprocess.run([sys.executable, "-c", AVX2_PROBE], env=env, capture_output=True,
+                         text=True, timeout=300, cwd=root)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert result["spec_values_exact"]
+    assert result["offset"] == [32 * 32767, 32 * -32768]

@@ -89,6 +89,36 @@ def test_tensor_gemm_engines_and_kernels_are_exact_at_the_extremes(device, engin
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kernel", ["auto", "int_mm", "float32"])
+@pytest.mark.parametrize("m, k, n", [(1, 26, 3), (1, 3, 2), (1, 1, 2), (4, 26, 1)])
+def test_tensor_gemm_reads_transposed_views_of_one_row_or_column(device, kernel, m, k, n):
+    """A (1, K) view of a column has row stride 1, which torch calls contiguous; the CPU
+    `_int_mm` took that stride for the row length and read the wrong elements."""
+    rng = np.random.default_rng(m * k + n)
+    a = rng.integers(-127, 128, (m, k), dtype=np.int8)
+    b = rng.integers(-127, 128, (k, n), dtype=np.int8)
+    def transposed(x):  # a fresh tensor has canonical strides: (1, 1) for a (K, 1) column
+        return torch.empty(x.shape[::-1], dtype=torch.int8, device=device).copy_(on(device, x.T)).T
+
+    assert m > 1 or transposed(a).stride() == (1, 1)  # the view that was misread
+    got = tensor_matmul(transposed(a), transposed(b), kernel)
+    assert same(got.to(torch.int64), a.astype(np.int64) @ b.astype(np.int64))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kernel", ["auto", "int_mm", "float32"])
+def test_tensor_gemm_reads_overlapping_rows(device, kernel):
+    """An im2col view whose windows overlap (a kernel as wide as the input) reshapes to rows
+    that share memory, row stride 4 below K = 8; the CPU `_int_mm` misread it."""
+    rng = np.random.default_rng(3)
+    base = rng.integers(-127, 128, 12, dtype=np.int8)
+    a = on(device, base).as_strided((2, 8), (4, 1))
+    b = rng.integers(-127, 128, (8, 3), dtype=np.int8)
+    expected = np.stack([base[:8], base[4:]]).astype(np.int64) @ b.astype(np.int64)
+    assert same(tensor_matmul(a, on(device, b), kernel).to(torch.int64), expected)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("m, k, n", [(1, 3, 5), (16, 8, 8), (17, 9, 10), (100, 33, 20)])
 def test_cuda_layout_pads_with_zeros_and_stays_exact(device, m, k, n):
     """The CUDA layout (M > 16, K and N multiples of 8, B column-major) forced on any device."""

@@ -51,6 +51,7 @@ class DatapathPolicy(RoundingPolicy):
     hardware: HardwareParams = DEFAULT
     stats: dict = field(init=False, repr=False)
     predicted_bits: dict = field(init=False, repr=False)
+    fold_conv_errors = True  # the datapath's conv error: GEMM into columns, then col2im
 
     def __post_init__(self):
         super().__post_init__()

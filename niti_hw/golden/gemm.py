@@ -52,13 +52,11 @@ def torch_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _int8_tensor(x: np.ndarray):
     """x as an int8 tensor sharing its memory where it can: torch's kernels take a transposed
     view as it is (a row-major copy of LeNet-5's (500, 4096) transposed im2col operand cost more
-    than the GEMM). Operands with a dimension of 1 are copied: numpy calls a (1, K) view of a
-    transposed column "contiguous" while its row stride is 1, and _int_mm then reads the wrong
-    elements; a copy has canonical strides. Read-only arrays are copied too (torch warns on
-    sharing them)."""
+    than the GEMM). Read-only arrays (torch warns on sharing them) and zero or negative strides
+    are copied."""
     import torch
 
-    odd = min(x.shape) <= 1 or any(s <= 0 for s in x.strides) or not x.flags.writeable
+    odd = any(s <= 0 for s in x.strides) or not x.flags.writeable
     if x.dtype != np.int8 or odd:
         x = np.array(x, dtype=np.int8, order="C")
     return torch.from_numpy(x)
@@ -105,7 +103,9 @@ ONEDNN_U8_MAX = 127
 """AVX2 int8 kernels (vpmaddubsw) add u8 x s8 products in pairs into a saturating int16. SPEC int8
 values lie in -127..127, so a non-negative operand is <= 127 and a pair sums to at most
 2 * 127 * 127 = 32258 < 32767: never saturated (checked on all-extreme operands by the probe and
-tests). Signed values offset into u8 (up to 254) would saturate: non-negative operands only."""
+tests). Signed values offset into u8 (up to 255) do saturate there: non-negative operands only.
+A test forces oneDNN's AVX2 kernel and sees it (64 terms of 255 x 127 give 32 x 32767); VNNI
+CPUs add the products in int32 and are exact either way."""
 
 
 def _onednn_u8s8_chunk(x_u8, wt_s8):
@@ -150,6 +150,21 @@ def onednn_pays(a, b) -> bool:
     return onednn_u8s8_is_exact() and bool(a.min() >= 0)
 
 
+def _int_mm_operand(x):
+    """x, or a row-major copy unless it is a plain row- or column-major matrix (leading
+    dimension at least its row or column length). The CPU `_int_mm` misreads the others: a
+    (1, K) view of a column has row stride 1 and torch calls it contiguous; an im2col view whose
+    windows overlap (a kernel as wide as its input) can reshape to rows that overlap, row
+    stride below K. Both came out as garbage."""
+    import torch
+
+    (rows, cols), (row_stride, col_stride) = x.shape, x.stride()
+    if rows > 1 and cols > 1 and ((col_stride == 1 and row_stride >= cols)
+                                  or (row_stride == 1 and col_stride >= rows)):
+        return x
+    return x.clone(memory_format=torch.contiguous_format)
+
+
 KERNELS = ("auto", "int_mm", "float32", "onednn")
 
 
@@ -176,7 +191,7 @@ def tensor_matmul(a, b, kernel: str = "auto", layout: bool | None = None):
             raise ValueError("the onednn kernel needs CPU tensors and a non-negative left "
                              "operand (0..127); use kernel 'auto' or 'float32'")
         return onednn_u8s8_matmul(a, b)
-    a8, b8 = a.to(torch.int8), b.to(torch.int8)
+    a8, b8 = _int_mm_operand(a.to(torch.int8)), _int_mm_operand(b.to(torch.int8))
     if not (cuda if layout is None else layout):
         return torch._int_mm(a8, b8)
     m, n = a8.shape[0], b8.shape[1]

@@ -51,6 +51,12 @@ class RoundingPolicy:
     engine: str = DEFAULT_ENGINE
     lanes: LfsrLanes = field(init=False)
 
+    fold_conv_errors = False
+    """Whether a stride-1 conv error runs as the datapath computes it, GEMM E @ W^T into columns
+    then col2im, rather than as one GEMM over the padded error (the same integers: exact sums
+    add in any order). A policy that models the datapath's GEMMs sets it (its accumulators
+    saturate in k order, and it counts per hardware GEMM)."""
+
     def __post_init__(self):
         for kind in TENSOR_KINDS:
             mode = getattr(self, kind)
