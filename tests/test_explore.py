@@ -482,6 +482,52 @@ def test_synthesised_size_is_appended_to_the_study_report_and_joined(tmp_path, m
         results.loc["16x16", "cycles"] / (131.5 * 1e3))
 
 
+BRAM_SPACE = """
+[hardware]
+array = ["8x8"]
+sram_kib = [32, 48, 64]
+
+[[workload]]
+model = "lenet5"
+batch = 8
+
+[synthesis]
+unit = "{unit}"
+
+[objectives]
+minimise = ["energy_uj", "total_bram"]
+{constraints}
+"""
+
+
+def test_block_ram_of_the_memories_is_an_area_a_constraint_keeps_off_the_front(tmp_path):
+    """memory_bram by hand: three SRAMs of 32 KiB at 16 blocks (2 KiB each) and the 16,384-word
+    tensor buffer at 32: 80; 48 KiB: 104; 64 KiB: 128. The systolic array holds no block RAM, so
+    the design's total is the same. 64 KiB costs the least energy, so it is on the energy-BRAM
+    front until `total_bram <= 108` (the LFE5U-45F's DP16KD) keeps it off. The top (training_core)
+    holds the tensor buffer itself: its 32 synthesised blocks are counted once."""
+    import distributed
+
+    out = tmp_path / "study"
+    fronts, totals = {}, {}
+    for unit, constraints in (("systolic_array", ""),
+                              ("systolic_array", 'constraints = ["total_bram <= 108"]'),
+                              ("training_core", 'constraints = ["total_bram <= 108"]')):
+        path = space_file(tmp_path, BRAM_SPACE.format(unit=unit, constraints=constraints))
+        with distributed.LocalCluster(n_workers=1, processes=False,
+                                      dashboard_address=None) as cluster:
+            run_study(load_space(path), out, scheduler=cluster.scheduler_address,
+                      log=lambda text: None)
+        results = pd.read_csv(out / "results.csv").set_index("sram_kib")
+        assert results["memory_bram"].tolist() == [80, 104, 128]
+        fronts[unit, bool(constraints)] = sorted(pd.read_csv(out / "pareto.csv")["sram_kib"])
+        totals[unit] = results["total_bram"].tolist()
+        assert results.loc[64, "energy_uj"] < results.loc[32, "energy_uj"]
+    assert totals == {"systolic_array": [80, 104, 128], "training_core": [80, 104, 128]}
+    assert fronts == {("systolic_array", False): [32, 64], ("systolic_array", True): [32],
+                      ("training_core", True): [32]}
+
+
 def test_failed_points_stay_failed_until_retried(tmp_path, monkeypatch):
     import distributed
 

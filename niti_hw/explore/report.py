@@ -135,8 +135,8 @@ def html_report(folder: Path, title: str, frame: pd.DataFrame, front: pd.DataFra
 def _hover(row: dict, axes: list[str]) -> str:
     lines = [f"<b>{row['design']}</b> {html.escape(str(row.get('workload', '')))}"]
     lines += [f"{name}: {row[name]}" for name in axes if name in row]
-    for name in ("rounding", "energy_uj", "time_ms", "clock_mhz", AREA, "accuracy_pct",
-                 "accuracy_std", "accuracy_count"):
+    for name in ("rounding", "energy_uj", "time_ms", "clock_mhz", AREA, "total_bram",
+                 "accuracy_pct", "accuracy_std", "accuracy_count"):
         if name in row and pd.notna(row[name]):
             value = row[name]
             lines.append(f"{name}: {value:.4g}" if isinstance(value, float) else

@@ -1,5 +1,6 @@
-"""One row per design point: its estimate, the synthesised area and clock of its size, and the
-accuracy of its numerics across seeds (mean, standard deviation, count)."""
+"""One row per design point: its estimate, the synthesised area and clock of its size, the block
+RAMs of its memories, and the accuracy of its numerics across seeds (mean, standard deviation,
+count)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pandas as pd
 
 from niti_hw.explore.plan import Plan
 from niti_hw.explore.space import Space, hardware_params
+from niti_hw.params import HardwareParams
+from niti_hw.perf.bram import memory_brams
 from niti_hw.perf.clock import FMAX_COLUMN, REPORT, clock_mhz
 
 REPORT_COLUMNS = ("unit", "size", "lanes", "ecp5_lut4", "ecp5_ff", "ecp5_dsp", "ecp5_bram",
@@ -17,6 +20,9 @@ REPORT_COLUMNS = ("unit", "size", "lanes", "ecp5_lut4", "ecp5_ff", "ecp5_dsp", "
 ESTIMATE_COLUMNS = ("status", "reason", "macs", "cycles", "compute_cycles", "stall_cycles",
                     "utilisation", "energy_uj", "sram_mb", "dram_mb", "spill_mb")
 AREA_COLUMNS = ("ecp5_lut4", "ecp5_ff", "ecp5_dsp", "ecp5_bram")
+UNIT_MEMORIES = {"training_core": ("tensor",)}
+"""The on-chip memories a synthesised unit holds itself (the top's tensor buffer), already in its
+`ecp5_bram`; the systolic array holds none."""
 
 
 def base_report(space: Space) -> pd.DataFrame:
@@ -88,12 +94,27 @@ def join(space: Space, plan: Plan, estimates: pd.DataFrame, report: pd.DataFrame
     out["edp_uj_ms"] = out["energy_uj"] * out["time_ms"]
     area = area_table(report, space.synthesis.unit)
     out = out.merge(area, left_on="size", right_index=True, how="left")
+    brams = np.array([_brams(plan.estimates.get(key), space.synthesis.unit)
+                      for key in out["estimate_key"]], dtype=float).reshape(-1, 2)
+    out["memory_bram"] = brams[:, 0]
+    out["total_bram"] = pd.to_numeric(out["ecp5_bram"], errors="coerce") + brams[:, 1]
     if accuracy is not None and len(accuracy):
         out = out.merge(accuracy[["accuracy_group", "accuracy_pct", "accuracy_std",
                                   "accuracy_count", "accuracy_failed"]],
                         on="accuracy_group", how="left")
     out.insert(0, "design", [f"d{i}" for i in range(len(out))])
     return out
+
+
+def _brams(config: dict | None, unit: str) -> tuple[float, float]:
+    """(DP16KD blocks of the point's memories, those of them outside the synthesised unit): the
+    unit's own `ecp5_bram` plus the second is the design's block RAM. NaN for a point the
+    hardware refuses."""
+    if config is None:
+        return np.nan, np.nan
+    blocks = memory_brams(HardwareParams(**config["hardware"]))
+    held = UNIT_MEMORIES.get(unit, ())
+    return sum(blocks.values()), sum(n for name, n in blocks.items() if name not in held)
 
 
 def _clock(row: dict, report_path: Path) -> tuple[float, str]:

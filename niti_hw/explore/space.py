@@ -37,7 +37,11 @@ DEFAULT_AXES = {"array": (DEFAULT.name,), "clock_mhz": ("synth",)}
 
 ESTIMATE_METRICS = ("macs", "cycles", "compute_cycles", "stall_cycles", "utilisation",
                     "energy_uj", "sram_mb", "dram_mb", "spill_mb", "time_ms", "edp_uj_ms")
-AREA_METRICS = ("ecp5_lut4", "ecp5_ff", "ecp5_dsp", "ecp5_bram", "fmax_mhz", "clock_mhz")
+AREA_METRICS = ("ecp5_lut4", "ecp5_ff", "ecp5_dsp", "ecp5_bram", "memory_bram", "total_bram",
+                "fmax_mhz", "clock_mhz")
+"""The synthesised unit's area and clock at the point's size; `memory_bram`: the DP16KD blocks
+the point's SRAMs and tensor buffer take (`niti_hw.perf.bram`); `total_bram`: the design's, the
+unit's own and those of the memories outside it (the LFE5U-45F has 108, `ECP5_45F_BRAMS`)."""
 ACCURACY_METRICS = ("accuracy_pct", "accuracy_std", "accuracy_count")
 METRICS = ESTIMATE_METRICS + AREA_METRICS + ACCURACY_METRICS
 """Columns of the joined results an objective or constraint may name."""

@@ -167,8 +167,8 @@ def _finish(space, plan, store, base, out, computed, log) -> Outcome:
     shown = ["design", "workload", *axes, *(["rounding"] if "rounding" in frame else []),
              *[name for name, _ in space.objectives],
              *[c.metric for c in space.constraints],
-             "energy_uj", "time_ms", "clock_mhz", "ecp5_lut4", "accuracy_pct", "accuracy_std",
-             "accuracy_count"]  # and what the plots and hover labels show
+             "energy_uj", "time_ms", "clock_mhz", "ecp5_lut4", "total_bram", "accuracy_pct",
+             "accuracy_std", "accuracy_count"]  # and what the plots and hover labels show
     front = front[list(dict.fromkeys(c for c in shown if c in front.columns))]
     report.write_csv(out / "results.csv", frame)
     report.write_csv(out / "pareto.csv", front)

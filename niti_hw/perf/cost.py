@@ -215,7 +215,12 @@ def _stream_cycles(op: Op, params: HardwareParams) -> int:
     return ceil(op.elements / params.lanes)
 
 
-def _buffer_kib(buffer: str, params: HardwareParams) -> float:
+BUFFERS = ("ifmap", "filter", "ofmap", "tensor")
+"""The on-chip memories: the three operand SRAMs and the int32 tensor buffer."""
+
+
+def buffer_kib(buffer: str, params: HardwareParams) -> float:
+    """Capacity of one on-chip memory in KiB (the tensor buffer holds int32 words)."""
     if buffer == "tensor":
         return params.tensor_buffer_words * 4 / 1024
     return getattr(params, f"{buffer}_sram_kib")
@@ -285,8 +290,7 @@ def compulsory_bytes(op: Op, params: HardwareParams, datapath: str = "int8",
 
 def sram_energy_table(pj: dict, params: HardwareParams) -> dict[str, tuple[float, float]]:
     """(read, write) pJ per byte of each on-chip buffer, by its capacity."""
-    return {buffer: sram_pj_per_byte(pj, _buffer_kib(buffer, params))
-            for buffer in ("ifmap", "filter", "ofmap", "tensor")}
+    return {buffer: sram_pj_per_byte(pj, buffer_kib(buffer, params)) for buffer in BUFFERS}
 
 
 def op_costs(op: Op, t: Traffic, compute, params: HardwareParams, pj: dict,
