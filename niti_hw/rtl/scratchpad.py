@@ -22,6 +22,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.params import HardwareParams
+from niti_hw.perf.bram import BRAM_DATA_BYTES
 from niti_hw.perf.timing import SCRATCHPAD_READ_LATENCY
 from niti_hw.rtl.layouts import INT32
 from niti_hw.rtl.target import ECP5, target_family
@@ -34,7 +35,7 @@ memory the bank was a depth cascade of four RAMs with a 4:1 mux between them and
 that mux after the RAM's 5.8 ns clock-to-out was the top's slowest path."""
 
 
-DP16KD_X9_DEPTH = 2048
+DP16KD_X9_DEPTH = BRAM_DATA_BYTES  # 2048 x 8 in x9 mode (the ninth bit unused)
 DP16KD_X9_ADDR_LSB = 3  # x9 mode: address on AD13..AD3
 DP16KD_ADDR_PINS = 14
 DP16KD_DATA_PINS = 18
