@@ -102,6 +102,8 @@ BAD_SPACES = [
     ("[objectives]\nmaximise = [\"accuracy_pct\"]\n", "needs a [numerics] table"),
     ("[study]\nsampler = \"random\"\n", "needs samples = a positive integer"),
     ("[hardware\n", "is not valid TOML"),
+    ("[numerics]\nstop_at_chance_after = 0\n",
+     "[numerics] stop_at_chance_after must be an integer >= 1; got 0"),
 ]
 
 
@@ -152,6 +154,54 @@ def test_key_is_stable_and_covers_config_and_version(monkeypatch):
     assert key != point_key("accuracy", config)
     monkeypatch.setattr("niti_hw.explore.store.__version__", "9.9.9")
     assert key != point_key("estimate", config)
+
+
+CHANCE_SPACE = """
+[[workload]]
+model = "lenet5"
+batch = 64
+
+[numerics]
+epochs = 3
+limit_train = 64
+limit_test = 20
+{stop}
+"""
+
+
+@pytest.mark.parametrize("accuracy, epochs_trained", [(0.195, 1), (0.2, 3)])
+def test_a_run_at_chance_stops_and_is_a_failed_point(tmp_path, monkeypatch, accuracy,
+                                                     epochs_trained):
+    """stop_at_chance_after = 1: a run below twice chance (20 % of 10 classes) after epoch 1
+    stops there, recorded as failed with its reason; one at 20 % trains all 3 epochs."""
+    from niti_hw.explore.plan import make_plan
+    from niti_hw.explore.tasks import run_accuracy
+    from niti_hw.train.sim_backend import SimBackend
+
+    epochs = []
+    monkeypatch.setattr(SimBackend, "evaluate",
+                        lambda self, images, labels: (epochs.append(1), (0.0, accuracy))[1])
+    space = load_space(space_file(tmp_path, CHANCE_SPACE.format(stop="stop_at_chance_after = 1")))
+    (key, config), = make_plan(space).accuracy.items()
+    (row,) = run_accuracy(key, config)
+    assert len(epochs) == epochs_trained
+    if epochs_trained == 1:
+        assert row["status"] == "failed" and row["reason"] == (
+            "DidNotLearn: did not learn: 19.50 % test accuracy after epoch 1 of 3 (chance "
+            "10.00 %); stopped (stop_at_chance_after = 1)")
+    else:
+        assert row["status"] == "ok" and row["accuracy_pct"] == 20.0
+
+
+def test_stop_at_chance_enters_the_run_key_only_when_set(tmp_path):
+    """Runs of spaces without the setting keep their keys (and stored results) as before."""
+    from niti_hw.explore.plan import make_plan
+
+    plain, stopping = [make_plan(load_space(space_file(tmp_path, CHANCE_SPACE.format(stop=stop))))
+                       .accuracy for stop in ("", "stop_at_chance_after = 2")]
+    assert "stop_at_chance_after" not in next(iter(plain.values()))
+    assert next(iter(stopping.values()))["stop_at_chance_after"] == 2
+    assert set(plain).isdisjoint(stopping)
 
 
 def test_estimate_point_matches_estimate_command(tmp_path, capsys):

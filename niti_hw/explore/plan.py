@@ -81,6 +81,8 @@ def _accuracy_group(space: Space, params: HardwareParams, rounding: str, plan: P
     base = {"model": n.model, "dataset": n.dataset, "epochs": n.epochs,
             "batch_size": n.batch_size, "limit_train": n.limit_train, "limit_test": n.limit_test,
             "rounding": rounding, "hardware": accuracy_hardware(params)}
+    if n.stop_at_chance_after is not None:  # absent otherwise: the keys of earlier runs hold
+        base["stop_at_chance_after"] = n.stop_at_chance_after
     group = point_key("accuracy-group", base)
     if group not in plan.groups:
         plan.groups[group] = base

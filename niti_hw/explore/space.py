@@ -76,6 +76,9 @@ class Numerics:
     batch_size: int = 64
     limit_train: int | None = None
     limit_test: int | None = None
+    stop_at_chance_after: int | None = None
+    """Epochs after which a run still at chance (test accuracy below twice 1 / classes) stops and
+    is recorded as failed: a variant that does not learn costs two epochs, not ten."""
 
 
 @dataclass(frozen=True)
@@ -359,7 +362,7 @@ def _numerics(table) -> Numerics | None:
     if table is None:
         return None
     keys = ("model", "dataset", "epochs", "seeds", "rounding", "batch_size", "limit_train",
-            "limit_test")
+            "limit_test", "stop_at_chance_after")
     extra = sorted(set(table) - set(keys))
     if extra:
         raise _Bad(f"[numerics] has no key {extra[0]!r}; valid: {', '.join(keys)}")
@@ -379,8 +382,8 @@ def _numerics(table) -> Numerics | None:
     if not rounding or bad:
         raise _Bad(f"[numerics] rounding must list modes of {', '.join(ROUNDING_MODES)}; "
                    f"got {rounding!r}")
-    limits = {name: _int(table, name, None, 1, "[numerics]") for name in ("limit_train",
-                                                                          "limit_test")}
+    limits = {name: _int(table, name, None, 1, "[numerics]")
+              for name in ("limit_train", "limit_test", "stop_at_chance_after")}
     return Numerics(model=model, dataset=dataset, epochs=_int(table, "epochs", 1, 1, "[numerics]"),
                     seeds=tuple(dict.fromkeys(seeds)), rounding=tuple(dict.fromkeys(rounding)),
                     batch_size=_int(table, "batch_size", 64, 1, "[numerics]"), **limits)

@@ -123,12 +123,26 @@ def train_accuracy(config: dict) -> dict:
         _, stats = run.take_epoch()
         _, accuracy = run.evaluate(data.test_images, data.test_labels)
         history.append(round(100 * float(accuracy), 2))
+        _stop_if_at_chance(history, data.classes, config.get("stop_at_chance_after"),
+                           train.epochs)
         epoch_counts = pd.DataFrame([vars(s) for s in stats.values()]).sum()
         counts = epoch_counts if counts is None else counts + epoch_counts
     return {"accuracy_pct": history[-1], "epoch_accuracy": json.dumps(history),
             "saturated_outputs": int(counts.saturated), "outputs": int(counts.outputs),
             "beyond_predicted_exponent": int(counts.beyond_exponent),
             "train_seconds": round(time.perf_counter() - start, 2)}
+
+
+class DidNotLearn(RuntimeError):
+    """Training ran, but its test accuracy stayed at chance: a failed point, not a crash."""
+
+
+def _stop_if_at_chance(history: list[float], classes: int, after: int | None, epochs: int):
+    chance = 100 / classes
+    if after is not None and len(history) == after and history[-1] < 2 * chance:
+        raise DidNotLearn(f"did not learn: {history[-1]:.2f} % test accuracy after epoch "
+                          f"{after} of {epochs} (chance {chance:.2f} %); stopped "
+                          f"(stop_at_chance_after = {after})")
 
 
 def run_accuracy(key: str, config: dict) -> list[dict]:
