@@ -68,11 +68,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg [14:0] \$151 ;
   reg \$152 ;
   reg \$153 ;
-  reg [15:0] \$154 ;
+  reg [13:0] \$154 ;
   reg [15:0] \$155 ;
-  reg \$156 ;
-  reg [3:0] \$157 ;
-  reg [13:0] \$158 ;
+  reg [15:0] \$156 ;
+  reg \$157 ;
+  reg [3:0] \$158 ;
   reg [15:0] \$159 ;
   wire \$16 ;
   reg [15:0] \$160 ;
@@ -81,16 +81,16 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg [31:0] \$163 ;
   reg [3:0] \$164 ;
   reg [2:0] \$165 ;
-  reg \$166 ;
+  reg [31:0] \$166 ;
   reg \$167 ;
-  reg [31:0] \$168 ;
-  reg \$169 ;
+  reg \$168 ;
+  reg [31:0] \$169 ;
   wire \$17 ;
   reg \$170 ;
-  reg [31:0] \$171 ;
-  reg \$172 ;
+  reg \$171 ;
+  reg [3:0] \$172 ;
   reg \$173 ;
-  reg [3:0] \$174 ;
+  reg \$174 ;
   reg [14:0] \$175 ;
   reg [7:0] \$176 ;
   reg [14:0] \$177 ;
@@ -130,26 +130,26 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [15:0] \$46 ;
   wire [15:0] \$47 ;
   wire [16:0] \$48 ;
-  wire [32:0] \$49 ;
+  wire [19:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
+  wire [16:0] \$52 ;
+  wire [20:0] \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [15:0] \$56 ;
+  wire [3:0] \$56 ;
   wire [32:0] \$57 ;
-  wire [4:0] \$58 ;
-  wire [19:0] \$59 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [16:0] \$62 ;
-  wire [20:0] \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [3:0] \$66 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire [15:0] \$64 ;
+  wire [32:0] \$65 ;
+  wire [4:0] \$66 ;
   wire \$67 ;
   wire [32:0] \$68 ;
   wire [32:0] \$69 ;
@@ -186,60 +186,27 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [6:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
-  (* init = 1'h0 *)
-  wire \$signal ;
-  reg [31:0] \$signal$101  = 32'd0;
-  reg [15:0] \$signal$102  = 16'h0000;
-  reg \$signal$103  = 1'h0;
-  reg \$signal$108  = 1'h0;
-  reg [15:0] \$signal$111  = 16'h0000;
-  reg [31:0] \$signal$112  = 32'd0;
-  reg \$signal$114  = 1'h0;
-  reg \$signal$116  = 1'h0;
-  reg [5:0] \$signal$121  = 6'h00;
-  reg \$signal$27  = 1'h0;
-  wire \$signal$29 ;
-  (* init = 15'h0000 *)
-  wire [14:0] \$signal$38 ;
-  reg \$signal$50  = 1'h0;
-  reg [15:0] \$signal$55  = 16'h0000;
-  reg \$signal$56  = 1'h0;
-  reg [15:0] \$signal$57  = 16'h0000;
-  reg \$signal$58  = 1'h0;
-  reg [15:0] \$signal$59  = 16'h0000;
-  reg \$signal$60  = 1'h0;
-  reg [15:0] \$signal$61  = 16'h0000;
-  reg [15:0] \$signal$63  = 16'h0000;
-  reg [31:0] \$signal$64  = 32'd0;
-  reg [31:0] \$signal$65  = 32'd0;
-  reg [31:0] \$signal$66  = 32'd0;
-  reg [31:0] \$signal$67  = 32'd0;
-  reg [31:0] \$signal$69  = 32'd0;
-  reg [15:0] \$signal$74  = 16'h0000;
-  reg [15:0] \$signal$75  = 16'h0000;
-  reg [15:0] \$signal$76  = 16'h0000;
-  reg [15:0] \$signal$77  = 16'h0000;
-  reg [15:0] \$signal$78  = 16'h0000;
-  reg [31:0] \$signal$87  = 32'd0;
-  reg [15:0] \$signal$88  = 16'h0000;
-  reg [15:0] \$signal$89  = 16'h0000;
-  reg \$signal$90  = 1'h0;
-  reg \$signal$91  = 1'h0;
-  reg \$signal$92  = 1'h0;
-  reg \$signal$93  = 1'h0;
-  reg [15:0] \$signal$94  = 16'h0000;
-  reg [15:0] \$signal$96  = 16'h0000;
-  reg \$signal$97  = 1'h0;
-  reg [15:0] \$signal$98  = 16'h0000;
-  reg [15:0] \$signal$99  = 16'h0000;
   reg accepting = 1'h0;
+  wire advance;
   reg at_last = 1'h0;
+  reg [31:0] band_e = 32'd0;
+  reg band_end = 1'h0;
+  reg [15:0] band_i0 = 16'h0000;
   reg band_last_row = 1'h0;
+  reg [15:0] band_m1 = 16'h0000;
+  reg [15:0] band_m_left = 16'h0000;
+  reg band_one = 1'h0;
   reg band_then_ends = 1'h0;
+  reg [31:0] block_e = 32'd0;
   reg [31:0] block_elems = 32'd0;
+  reg block_end = 1'h0;
+  reg [15:0] block_m1 = 16'h0000;
+  reg block_one = 1'h0;
   reg [31:0] block_step = 32'd0;
+  reg block_then_ends = 1'h0;
   reg [31:0] cb_e = 32'd0;
   reg cb_last_col = 1'h0;
+  reg [15:0] cb_n_left = 16'h0000;
   input [68:0] cfg__payload;
   wire [68:0] cfg__payload;
   wire [15:0] \cfg__payload.band ;
@@ -254,8 +221,13 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire cfg__valid;
   input clk;
   wire clk;
+  reg [15:0] cm = 16'h0000;
+  reg cm_fits = 1'h0;
   reg [15:0] cn = 16'h0000;
   reg cn_fits = 1'h0;
+  reg col_then_last = 1'h0;
+  reg [31:0] down_cb_e = 32'd0;
+  reg [31:0] down_e = 32'd0;
   (* keep = 32'd1 *)
   reg drain_last0 = 1'h0;
   reg [255:0] drain_row0 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -271,6 +243,8 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg drain_valid0 = 1'h0;
   reg [7:0] final_keep = 8'h00;
   reg [2:0] fsm_state = 3'h0;
+  reg [15:0] i0 = 16'h0000;
+  reg [15:0] i0_down = 16'h0000;
   input [128:0] i__payload;
   wire [128:0] i__payload;
   wire [128:0] \i__payload$14 ;
@@ -349,15 +323,25 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire \i__valid$39 ;
   (* init = 1'h1 *)
   wire idle;
+  reg in_last_col = 1'h0;
   reg in_last_row = 1'h0;
+  reg [15:0] in_m_left = 16'h0000;
   reg [15:0] in_n_left = 16'h0000;
   wire issue;
   reg [5:0] k = 6'h00;
   reg [3:0] keep_bits = 4'h0;
   reg [14:0] last_beat = 15'h0000;
   reg [14:0] last_but_one = 15'h0000;
+  reg last_col = 1'h0;
+  reg last_row = 1'h0;
+  reg [15:0] m_down = 16'h0000;
+  reg [15:0] m_left = 16'h0000;
   reg [3:0] mu = 4'h0;
+  reg [15:0] mul_m = 16'h0000;
+  reg [31:0] mul_n = 32'd0;
   reg [3:0] mul_step = 4'h0;
+  reg [15:0] n_left = 16'h0000;
+  reg [15:0] n_right = 16'h0000;
   reg [31:0] next_top_e = 32'd0;
   output [78:0] o__payload;
   wire [78:0] o__payload;
@@ -412,6 +396,8 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire ram_advance;
   reg ram_valid = 1'h0;
   reg [14:0] rd_beat = 15'h0000;
+  (* init = 15'h0000 *)
+  wire [14:0] \rd_beat$38 ;
   wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
   wire [31:0] \rd_data[1] ;
@@ -426,10 +412,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   reg rd_last1 = 1'h0;
   reg rd_valid0 = 1'h0;
   reg rd_valid1 = 1'h0;
+  reg refuse = 1'h0;
   reg replay;
+  reg [31:0] right_e = 32'd0;
+  reg [31:0] row_e = 32'd0;
+  reg [15:0] row_i = 16'h0000;
+  reg row_then_last = 1'h0;
   reg [15:0] rows_dec = 16'h0000;
+  reg [15:0] rows_left = 16'h0000;
   input rst;
   wire rst;
+  reg rule = 1'h0;
   reg [31:0] size = 32'd0;
   output [13:0] status;
   reg [13:0] status = 14'h0000;
@@ -437,14 +430,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [5:0] \status.k ;
   wire \status.no_update ;
   wire \status.refused ;
+  reg [5:0] tensor_k = 6'h00;
+  reg [31:0] tile_e = 32'd0;
   (* keep = 32'd1 *)
   reg tile_last0 = 1'h0;
   (* keep = 32'd1 *)
   reg tile_valid0 = 1'h0;
+  reg [15:0] tiles_dec = 16'h0000;
+  reg [15:0] tiles_left = 16'h0000;
   reg [31:0] top_e = 32'd0;
   (* init = 4'h0 *)
   wire [3:0] w_count;
   reg [31:0] w_e0 = 32'd0;
+  reg w_last = 1'h0;
   (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
   wire [255:0] w_row;
   wire [31:0] \w_row[0] ;
@@ -455,6 +453,8 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   wire [31:0] \w_row[5] ;
   wire [31:0] \w_row[6] ;
   wire [31:0] \w_row[7] ;
+  (* init = 1'h0 *)
+  wire w_valid;
   reg [3:0] wr_count = 4'h0;
   wire [14:0] wr_e0;
   reg wr_en = 1'h0;
@@ -470,10 +470,10 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__valid$12  = i__valid & accepting;
   assign i__ready = \i__ready$15  & accepting;
   assign \$1  = ~ rd_valid1;
-  assign \$signal$29  = \$1  | \i__ready$31 ;
+  assign advance = \$1  | \i__ready$31 ;
   assign \$2  = ~ ram_valid;
   assign ram_advance = \$2  | \i__ready$31 ;
-  assign issue = replay & \$signal$29 ;
+  assign issue = replay & advance;
   assign \$3  = rd_last1 ? final_keep : 8'hff;
   assign \$4  = ! fsm_state;
   assign \$5  = fsm_state == 1'h1;
@@ -482,58 +482,58 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \$8  = fsm_state == 3'h4;
   assign \$9  = i__valid & i__ready;
   assign \$10  = \$9  & i__payload[128];
-  assign \$11  = \$signal$55  - 4'h8;
-  assign \$12  = \$signal$55  <= 5'h10;
+  assign \$11  = in_m_left - 4'h8;
+  assign \$12  = in_m_left <= 5'h10;
   assign \$13  = in_n_left - 4'h8;
   assign \$14  = in_n_left <= 5'h10;
-  assign \$15  = \$signal$57  <= 5'h10;
-  assign \$16  = \$signal$59  <= 5'h10;
-  assign \$17  = \$signal$61  == 1'h1;
-  assign \$18  = \$signal$63  == 1'h1;
-  assign \$19  = \$signal$65  + 4'h8;
-  assign \$20  = \$signal$67  + block_step;
+  assign \$15  = n_left <= 5'h10;
+  assign \$16  = m_left <= 5'h10;
+  assign \$17  = tiles_left == 1'h1;
+  assign \$18  = rows_left == 1'h1;
+  assign \$19  = tile_e + 4'h8;
+  assign \$20  = block_e + block_step;
   assign \$21  = cb_e + block_step;
   assign \$22  = top_e + block_elems;
-  assign \$23  = \$signal$75  + 4'h8;
-  assign \$24  = \$signal$59  - 4'h8;
-  assign \$25  = \$signal$57  - 4'h8;
-  assign \$26  = \$signal$61  - 1'h1;
-  assign \$27  = \$signal$63  - 1'h1;
-  assign \$28  = \$signal$88  < \$signal$89 ;
-  assign \$29  = \$signal$90  ? \$signal$57  : 16'h0008;
+  assign \$23  = i0 + 4'h8;
+  assign \$24  = m_left - 4'h8;
+  assign \$25  = n_left - 4'h8;
+  assign \$26  = tiles_left - 1'h1;
+  assign \$27  = rows_left - 1'h1;
+  assign \$28  = row_i < cm;
+  assign \$29  = last_col ? n_left : 16'h0008;
   assign \$30  = \$28  ? \$29  : 16'h0000;
-  assign \$31  = drain_last0 & \$signal$90 ;
-  assign \$32  = \$31  & \$signal$91 ;
+  assign \$31  = drain_last0 & last_col;
+  assign \$32  = \$31  & last_row;
   assign \$33  = ~ tile_last0;
-  assign \$34  = \$signal$90  | \$signal$92 ;
+  assign \$34  = last_col | block_end;
   assign \$35  = ~ \$34 ;
-  assign \$36  = \$signal$91  | \$signal$93 ;
+  assign \$36  = last_row | band_end;
   assign \$37  = ~ \$36 ;
-  assign \$38  = ~ \$signal$90 ;
-  assign \$39  = \$signal$88  + 1'h1;
-  assign \$40  = \$signal$87  + cn;
+  assign \$38  = ~ last_col;
+  assign \$39  = row_i + 1'h1;
+  assign \$40  = row_e + cn;
   assign \$41  = issue & at_last;
   assign \$42  = rd_beat + 1'h1;
   assign \$43  = rd_beat == last_but_one;
   assign \$44  = cfg__payload[52:37] - 1'h1;
   assign \$45  = cfg__payload[68:53] - 1'h1;
   assign \$46  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
-  assign \$49  = size + \$signal$112 ;
-  assign \$50  = ! \$signal$89 ;
-  assign \$51  = ! cn;
-  assign \$52  = \$50  | \$51 ;
-  assign \$53  = size > 15'h4000;
-  assign \$54  = \$52  | \$53 ;
-  assign \$55  = size <= 4'h8;
-  assign \$58  = mul_step + 1'h1;
-  assign \$59  = cn * 4'h8;
-  assign \$60  = \$signal$89  <= 4'h8;
-  assign \$61  = cn <= 4'h8;
-  assign \$62  = \$signal$96  + 1'h1;
-  assign \$63  = \$62  * 4'h8;
-  assign \$64  = ! \$signal$96 ;
-  assign \$65  = ! \$signal$102 ;
-  assign \$66  = \$signal$108  ? mu : 4'h7;
+  assign \$49  = cn * 4'h8;
+  assign \$50  = cm <= 4'h8;
+  assign \$51  = cn <= 4'h8;
+  assign \$52  = block_m1 + 1'h1;
+  assign \$53  = \$52  * 4'h8;
+  assign \$54  = ! block_m1;
+  assign \$55  = ! band_m1;
+  assign \$56  = rule ? mu : 4'h7;
+  assign \$57  = size + mul_n;
+  assign \$58  = ! cm;
+  assign \$59  = ! cn;
+  assign \$60  = \$58  | \$59 ;
+  assign \$61  = size > 15'h4000;
+  assign \$62  = \$60  | \$61 ;
+  assign \$63  = size <= 4'h8;
+  assign \$66  = mul_step + 1'h1;
   assign \$67  = mul_step == 4'hf;
   assign \$68  = size - 1'h1;
   assign \$70  = size - 1'h1;
@@ -565,42 +565,42 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \$96  = \o__payload$120  - keep_bits;
   assign \$97  = \$95  ? \$96  : 7'h00;
   assign \$98  = ! \o__payload$120 ;
-  assign \$99  = \$signal$108  & \$98 ;
+  assign \$99  = rule & \$98 ;
   assign \$100  = issue & at_last;
   always @(posedge clk)
     in_n_left <= \$101 ;
   always @(posedge clk)
-    \$signal$50  <= \$102 ;
+    in_last_col <= \$102 ;
   always @(posedge clk)
     accepting <= \$103 ;
   always @(posedge clk)
-    \$signal$55  <= \$104 ;
+    in_m_left <= \$104 ;
   always @(posedge clk)
     in_last_row <= \$105 ;
   always @(posedge clk)
-    \$signal$56  <= \$106 ;
+    col_then_last <= \$106 ;
   always @(posedge clk)
-    \$signal$58  <= \$107 ;
+    row_then_last <= \$107 ;
   always @(posedge clk)
-    \$signal$60  <= \$108 ;
+    block_then_ends <= \$108 ;
   always @(posedge clk)
     band_then_ends <= \$109 ;
   always @(posedge clk)
-    \$signal$64  <= \$110 ;
+    right_e <= \$110 ;
   always @(posedge clk)
-    \$signal$66  <= \$111 ;
+    down_e <= \$111 ;
   always @(posedge clk)
-    \$signal$69  <= \$112 ;
+    down_cb_e <= \$112 ;
   always @(posedge clk)
     next_top_e <= \$113 ;
   always @(posedge clk)
-    \$signal$74  <= \$114 ;
+    i0_down <= \$114 ;
   always @(posedge clk)
-    \$signal$76  <= \$115 ;
+    m_down <= \$115 ;
   always @(posedge clk)
-    \$signal$77  <= \$116 ;
+    n_right <= \$116 ;
   always @(posedge clk)
-    \$signal$78  <= \$117 ;
+    tiles_dec <= \$117 ;
   always @(posedge clk)
     rows_dec <= \$118 ;
   always @(posedge clk)
@@ -618,53 +618,53 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     wr_row <= drain_row0;
   always @(posedge clk)
-    w_e0 <= \$signal$87 ;
+    w_e0 <= row_e;
   always @(posedge clk)
     wr_count <= \$30 [3:0];
   always @(posedge clk)
-    \$signal$27  <= \$124 ;
+    w_last <= \$124 ;
   always @(posedge clk)
-    \$signal$88  <= \$125 ;
+    row_i <= \$125 ;
   always @(posedge clk)
-    \$signal$87  <= \$126 ;
+    row_e <= \$126 ;
   always @(posedge clk)
-    \$signal$57  <= \$127 ;
+    n_left <= \$127 ;
   always @(posedge clk)
-    \$signal$90  <= \$128 ;
+    last_col <= \$128 ;
   always @(posedge clk)
-    \$signal$65  <= \$129 ;
+    tile_e <= \$129 ;
   always @(posedge clk)
-    \$signal$61  <= \$130 ;
+    tiles_left <= \$130 ;
   always @(posedge clk)
-    \$signal$92  <= \$131 ;
+    block_end <= \$131 ;
   always @(posedge clk)
-    \$signal$75  <= \$132 ;
+    i0 <= \$132 ;
   always @(posedge clk)
-    \$signal$59  <= \$133 ;
+    m_left <= \$133 ;
   always @(posedge clk)
-    \$signal$91  <= \$134 ;
+    last_row <= \$134 ;
   always @(posedge clk)
-    \$signal$67  <= \$135 ;
+    block_e <= \$135 ;
   always @(posedge clk)
     cb_e <= \$136 ;
   always @(posedge clk)
-    \$signal$63  <= \$137 ;
+    rows_left <= \$137 ;
   always @(posedge clk)
-    \$signal$93  <= \$138 ;
+    band_end <= \$138 ;
   always @(posedge clk)
-    \$signal$94  <= \$139 ;
+    cb_n_left <= \$139 ;
   always @(posedge clk)
     cb_last_col <= \$140 ;
   always @(posedge clk)
     top_e <= \$141 ;
   always @(posedge clk)
-    \$signal$98  <= \$142 ;
+    band_i0 <= \$142 ;
   always @(posedge clk)
-    \$signal$99  <= \$143 ;
+    band_m_left <= \$143 ;
   always @(posedge clk)
     band_last_row <= \$144 ;
   always @(posedge clk)
-    \$signal$101  <= \$145 ;
+    band_e <= \$145 ;
   always @(posedge clk)
     rd_valid0 <= \$146 ;
   always @(posedge clk)
@@ -682,47 +682,47 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     cfg__ready <= \$153 ;
   always @(posedge clk)
-    \$signal$89  <= \$154 ;
+    status <= \$154 ;
   always @(posedge clk)
-    cn <= \$155 ;
+    cm <= \$155 ;
   always @(posedge clk)
-    \$signal$108  <= \$156 ;
+    cn <= \$156 ;
   always @(posedge clk)
-    mu <= \$157 ;
+    rule <= \$157 ;
   always @(posedge clk)
-    status <= \$158 ;
+    mu <= \$158 ;
   always @(posedge clk)
-    \$signal$102  <= \$159 ;
+    band_m1 <= \$159 ;
   always @(posedge clk)
-    \$signal$96  <= \$160 ;
+    block_m1 <= \$160 ;
   always @(posedge clk)
     size <= \$161 ;
   always @(posedge clk)
-    \$signal$111  <= \$162 ;
+    mul_m <= \$162 ;
   always @(posedge clk)
-    \$signal$112  <= \$163 ;
+    mul_n <= \$163 ;
   always @(posedge clk)
     mul_step <= \$164 ;
   always @(posedge clk)
     fsm_state <= \$165 ;
   always @(posedge clk)
-    \$signal$114  <= \$166 ;
+    block_step <= \$166 ;
   always @(posedge clk)
-    one_beat <= \$167 ;
+    cm_fits <= \$167 ;
   always @(posedge clk)
-    block_step <= \$168 ;
+    cn_fits <= \$168 ;
   always @(posedge clk)
-    \$signal$116  <= \$169 ;
+    block_elems <= \$169 ;
   always @(posedge clk)
-    cn_fits <= \$170 ;
+    block_one <= \$170 ;
   always @(posedge clk)
-    block_elems <= \$171 ;
+    band_one <= \$171 ;
   always @(posedge clk)
-    \$signal$97  <= \$172 ;
+    keep_bits <= \$172 ;
   always @(posedge clk)
-    \$signal$103  <= \$173 ;
+    refuse <= \$173 ;
   always @(posedge clk)
-    keep_bits <= \$174 ;
+    one_beat <= \$174 ;
   always @(posedge clk)
     last_beat <= \$175 ;
   always @(posedge clk)
@@ -730,7 +730,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @(posedge clk)
     last_but_one <= \$177 ;
   always @(posedge clk)
-    \$signal$121  <= \$178 ;
+    tensor_k <= \$178 ;
   always @(posedge clk)
     k <= \$179 ;
   \datapath.array  array (
@@ -792,7 +792,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     \$101  = in_n_left;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$signal$50 ) begin
+      if (in_last_col) begin
         \$101  = cn;
       end else begin
         \$101  = \$13 [15:0];
@@ -812,10 +812,10 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \$signal$50 ;
+    \$102  = in_last_col;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$signal$50 ) begin
+      if (in_last_col) begin
         \$102  = cn_fits;
       end else begin
         \$102  = \$14 ;
@@ -837,7 +837,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$103  = accepting;
     if (\$10 ) begin
-      if (\$signal$50 ) begin
+      if (in_last_col) begin
         if (in_last_row) begin
           \$103  = 1'h0;
         end
@@ -850,7 +850,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$signal$114 ) begin
+          if (refuse) begin
           end else begin
             \$103  = 1'h1;
           end
@@ -861,9 +861,9 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \$signal$55 ;
+    \$104  = in_m_left;
     if (\$10 ) begin
-      if (\$signal$50 ) begin
+      if (in_last_col) begin
         (* full_case = 32'd1 *)
         if (in_last_row) begin
         end else begin
@@ -877,7 +877,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$104  = \$signal$89 ;
+          \$104  = cm;
     endcase
     if (rst) begin
       \$104  = 16'h0000;
@@ -887,7 +887,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$105  = in_last_row;
     if (\$10 ) begin
-      if (\$signal$50 ) begin
+      if (in_last_col) begin
         (* full_case = 32'd1 *)
         if (in_last_row) begin
         end else begin
@@ -901,7 +901,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$105  = \$signal$116 ;
+          \$105  = cm_fits;
     endcase
     if (rst) begin
       \$105  = 1'h0;
@@ -1042,19 +1042,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \$signal$88 ;
+    \$125  = row_i;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
         \$125  = \$39 [15:0];
       end else if (\$35 ) begin
-        \$125  = \$signal$75 ;
+        \$125  = i0;
       end else if (\$37 ) begin
-        \$125  = \$signal$74 ;
+        \$125  = i0_down;
       end else if (\$38 ) begin
-        \$125  = \$signal$98 ;
+        \$125  = band_i0;
       end else begin
-        \$125  = \$signal$74 ;
+        \$125  = i0_down;
       end
     end
     casez (fsm_state)
@@ -1071,19 +1071,19 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \$signal$87 ;
+    \$126  = row_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
         \$126  = \$40 [31:0];
       end else if (\$35 ) begin
-        \$126  = \$signal$64 ;
+        \$126  = right_e;
       end else if (\$37 ) begin
-        \$126  = \$signal$69 ;
+        \$126  = down_cb_e;
       end else if (\$38 ) begin
         \$126  = next_top_e;
       end else begin
-        \$126  = \$signal$66 ;
+        \$126  = down_e;
       end
     end
     casez (fsm_state)
@@ -1100,16 +1100,16 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \$signal$57 ;
+    \$127  = n_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
-        \$127  = \$signal$77 ;
+        \$127  = n_right;
       end else if (\$37 ) begin
-        \$127  = \$signal$94 ;
+        \$127  = cb_n_left;
       end else if (\$38 ) begin
-        \$127  = \$signal$77 ;
+        \$127  = n_right;
       end else begin
         \$127  = cn;
       end
@@ -1128,16 +1128,16 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \$signal$90 ;
+    \$128  = last_col;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
-        \$128  = \$signal$56 ;
+        \$128  = col_then_last;
       end else if (\$37 ) begin
         \$128  = cb_last_col;
       end else if (\$38 ) begin
-        \$128  = \$signal$56 ;
+        \$128  = col_then_last;
       end else begin
         \$128  = cn_fits;
       end
@@ -1156,18 +1156,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \$signal$65 ;
+    \$129  = tile_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
-        \$129  = \$signal$64 ;
+        \$129  = right_e;
       end else if (\$37 ) begin
-        \$129  = \$signal$69 ;
+        \$129  = down_cb_e;
       end else if (\$38 ) begin
         \$129  = next_top_e;
       end else begin
-        \$129  = \$signal$66 ;
+        \$129  = down_e;
       end
     end
     casez (fsm_state)
@@ -1184,18 +1184,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \$signal$61 ;
+    \$130  = tiles_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
-        \$130  = \$signal$78 ;
+        \$130  = tiles_dec;
       end else if (\$37 ) begin
-        \$130  = \$signal$96 ;
+        \$130  = block_m1;
       end else if (\$38 ) begin
-        \$130  = \$signal$96 ;
+        \$130  = block_m1;
       end else begin
-        \$130  = \$signal$96 ;
+        \$130  = block_m1;
       end
     end
     casez (fsm_state)
@@ -1204,7 +1204,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$130  = \$signal$96 ;
+          \$130  = block_m1;
     endcase
     if (rst) begin
       \$130  = 16'h0000;
@@ -1212,18 +1212,18 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \$signal$92 ;
+    \$131  = block_end;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
-        \$131  = \$signal$60 ;
+        \$131  = block_then_ends;
       end else if (\$37 ) begin
-        \$131  = \$signal$97 ;
+        \$131  = block_one;
       end else if (\$38 ) begin
-        \$131  = \$signal$97 ;
+        \$131  = block_one;
       end else begin
-        \$131  = \$signal$97 ;
+        \$131  = block_one;
       end
     end
     casez (fsm_state)
@@ -1232,7 +1232,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$131  = \$signal$97 ;
+          \$131  = block_one;
     endcase
     if (rst) begin
       \$131  = 1'h0;
@@ -1240,17 +1240,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \$signal$75 ;
+    \$132  = i0;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
-        \$132  = \$signal$74 ;
+        \$132  = i0_down;
       end else if (\$38 ) begin
-        \$132  = \$signal$98 ;
+        \$132  = band_i0;
       end else begin
-        \$132  = \$signal$74 ;
+        \$132  = i0_down;
       end
     end
     casez (fsm_state)
@@ -1267,17 +1267,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \$signal$59 ;
+    \$133  = m_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
-        \$133  = \$signal$76 ;
+        \$133  = m_down;
       end else if (\$38 ) begin
-        \$133  = \$signal$99 ;
+        \$133  = band_m_left;
       end else begin
-        \$133  = \$signal$76 ;
+        \$133  = m_down;
       end
     end
     casez (fsm_state)
@@ -1286,7 +1286,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$133  = \$signal$89 ;
+          \$133  = cm;
     endcase
     if (rst) begin
       \$133  = 16'h0000;
@@ -1294,17 +1294,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \$signal$91 ;
+    \$134  = last_row;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
-        \$134  = \$signal$58 ;
+        \$134  = row_then_last;
       end else if (\$38 ) begin
         \$134  = band_last_row;
       end else begin
-        \$134  = \$signal$58 ;
+        \$134  = row_then_last;
       end
     end
     casez (fsm_state)
@@ -1313,7 +1313,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$134  = \$signal$116 ;
+          \$134  = cm_fits;
     endcase
     if (rst) begin
       \$134  = 1'h0;
@@ -1321,17 +1321,17 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \$signal$67 ;
+    \$135  = block_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
-        \$135  = \$signal$66 ;
+        \$135  = down_e;
       end else if (\$38 ) begin
-        \$135  = \$signal$101 ;
+        \$135  = band_e;
       end else begin
-        \$135  = \$signal$66 ;
+        \$135  = down_e;
       end
     end
     casez (fsm_state)
@@ -1354,11 +1354,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
-        \$136  = \$signal$69 ;
+        \$136  = down_cb_e;
       end else if (\$38 ) begin
         \$136  = next_top_e;
       end else begin
-        \$136  = \$signal$66 ;
+        \$136  = down_e;
       end
     end
     casez (fsm_state)
@@ -1375,7 +1375,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \$signal$63 ;
+    \$137  = rows_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
@@ -1383,9 +1383,9 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       end else if (\$37 ) begin
         \$137  = rows_dec;
       end else if (\$38 ) begin
-        \$137  = \$signal$102 ;
+        \$137  = band_m1;
       end else begin
-        \$137  = \$signal$102 ;
+        \$137  = band_m1;
       end
     end
     casez (fsm_state)
@@ -1394,7 +1394,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$137  = \$signal$102 ;
+          \$137  = band_m1;
     endcase
     if (rst) begin
       \$137  = 16'h0000;
@@ -1402,7 +1402,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \$signal$93 ;
+    \$138  = band_end;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
@@ -1410,9 +1410,9 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       end else if (\$37 ) begin
         \$138  = band_then_ends;
       end else if (\$38 ) begin
-        \$138  = \$signal$103 ;
+        \$138  = band_one;
       end else begin
-        \$138  = \$signal$103 ;
+        \$138  = band_one;
       end
     end
     casez (fsm_state)
@@ -1421,7 +1421,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$138  = \$signal$103 ;
+          \$138  = band_one;
     endcase
     if (rst) begin
       \$138  = 1'h0;
@@ -1429,14 +1429,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \$signal$94 ;
+    \$139  = cb_n_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
       end else if (\$38 ) begin
-        \$139  = \$signal$77 ;
+        \$139  = n_right;
       end else begin
         \$139  = cn;
       end
@@ -1462,7 +1462,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       end else if (\$35 ) begin
       end else if (\$37 ) begin
       end else if (\$38 ) begin
-        \$140  = \$signal$56 ;
+        \$140  = col_then_last;
       end else begin
         \$140  = cn_fits;
       end
@@ -1490,7 +1490,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       end else if (\$38 ) begin
         \$141  = next_top_e;
       end else begin
-        \$141  = \$signal$66 ;
+        \$141  = down_e;
       end
     end
     casez (fsm_state)
@@ -1507,7 +1507,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \$signal$98 ;
+    \$142  = band_i0;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
@@ -1515,7 +1515,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       end else if (\$37 ) begin
       end else if (\$38 ) begin
       end else begin
-        \$142  = \$signal$74 ;
+        \$142  = i0_down;
       end
     end
     casez (fsm_state)
@@ -1532,7 +1532,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \$signal$99 ;
+    \$143  = band_m_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
@@ -1540,7 +1540,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       end else if (\$37 ) begin
       end else if (\$38 ) begin
       end else begin
-        \$143  = \$signal$76 ;
+        \$143  = m_down;
       end
     end
     casez (fsm_state)
@@ -1549,7 +1549,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$143  = \$signal$89 ;
+          \$143  = cm;
     endcase
     if (rst) begin
       \$143  = 16'h0000;
@@ -1565,7 +1565,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       end else if (\$37 ) begin
       end else if (\$38 ) begin
       end else begin
-        \$144  = \$signal$58 ;
+        \$144  = row_then_last;
       end
     end
     casez (fsm_state)
@@ -1574,7 +1574,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          \$144  = \$signal$116 ;
+          \$144  = cm_fits;
     endcase
     if (rst) begin
       \$144  = 1'h0;
@@ -1582,7 +1582,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \$signal$101 ;
+    \$145  = band_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
@@ -1590,7 +1590,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       end else if (\$37 ) begin
       end else if (\$38 ) begin
       end else begin
-        \$145  = \$signal$66 ;
+        \$145  = down_e;
       end
     end
     casez (fsm_state)
@@ -1608,7 +1608,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$146  = rd_valid0;
-    if (\$signal$29 ) begin
+    if (advance) begin
       \$146  = issue;
     end
     if (rst) begin
@@ -1618,7 +1618,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$147  = rd_last0;
-    if (\$signal$29 ) begin
+    if (advance) begin
       \$147  = \$41 ;
     end
     if (rst) begin
@@ -1628,7 +1628,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$148  = rd_valid1;
-    if (\$signal$29 ) begin
+    if (advance) begin
       \$148  = rd_valid0;
     end
     if (rst) begin
@@ -1638,7 +1638,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$149  = rd_last1;
-    if (\$signal$29 ) begin
+    if (advance) begin
       \$149  = rd_last0;
     end
     if (rst) begin
@@ -1702,7 +1702,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h1:
           /* empty */;
       3'h2:
-          if (\$signal$114 ) begin
+          if (refuse) begin
             \$153  = 1'h1;
           end
       3'h3:
@@ -1718,24 +1718,37 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \$signal$89 ;
+    \$154  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$154  = cfg__payload[15:0];
+            \$154  = 14'h0000;
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (refuse) begin
+            \$154 [0] = 1'h1;
+          end
+      3'h3:
+          if (\o__valid$119 ) begin
+            \$154 [7:2] = \o__payload$120 ;
+            \$154 [1] = \$99 ;
+          end
+      3'h4:
+          \$154 [13:8] = tensor_k;
     endcase
     if (rst) begin
-      \$154  = 16'h0000;
+      \$154  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = cn;
+    \$155  = cm;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$155  = cfg__payload[31:16];
+            \$155  = cfg__payload[15:0];
           end
     endcase
     if (rst) begin
@@ -1744,59 +1757,46 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \$signal$108 ;
+    \$156  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$156  = cfg__payload[32];
+            \$156  = cfg__payload[31:16];
           end
     endcase
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = mu;
+    \$157  = rule;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$157  = cfg__payload[36:33];
+            \$157  = cfg__payload[32];
           end
     endcase
     if (rst) begin
-      \$157  = 4'h0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = status;
+    \$158  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$158  = 14'h0000;
+            \$158  = cfg__payload[36:33];
           end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (\$signal$114 ) begin
-            \$158 [0] = 1'h1;
-          end
-      3'h3:
-          if (\o__valid$119 ) begin
-            \$158 [7:2] = \o__payload$120 ;
-            \$158 [1] = \$99 ;
-          end
-      3'h4:
-          \$158 [13:8] = \$signal$121 ;
     endcase
     if (rst) begin
-      \$158  = 14'h0000;
+      \$158  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \$signal$102 ;
+    \$159  = band_m1;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -1809,7 +1809,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \$signal$96 ;
+    \$160  = block_m1;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -1829,8 +1829,8 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
             \$161  = { 16'h0000, \$46  };
           end
       3'h1:
-          if (\$signal$111 [0]) begin
-            \$161  = \$49 [31:0];
+          if (mul_m[0]) begin
+            \$161  = \$57 [31:0];
           end
     endcase
     if (rst) begin
@@ -1839,14 +1839,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \$signal$111 ;
+    \$162  = mul_m;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
             \$162  = \$47 ;
           end
       3'h1:
-          \$162  = \$56 ;
+          \$162  = \$64 ;
     endcase
     if (rst) begin
       \$162  = 16'h0000;
@@ -1854,14 +1854,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \$signal$112 ;
+    \$163  = mul_n;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
             \$163  = { 15'h0000, \$48  };
           end
       3'h1:
-          \$163  = \$57 [31:0];
+          \$163  = \$65 [31:0];
     endcase
     if (rst) begin
       \$163  = 32'd0;
@@ -1876,7 +1876,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
             \$164  = 4'h0;
           end
       3'h1:
-          \$164  = \$58 [3:0];
+          \$164  = \$66 [3:0];
     endcase
     if (rst) begin
       \$164  = 4'h0;
@@ -1896,7 +1896,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$signal$114 ) begin
+          if (refuse) begin
             \$165  = 3'h0;
           end else begin
             \$165  = 3'h3;
@@ -1916,25 +1916,25 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \$signal$114 ;
+    \$166  = block_step;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$166  = \$54 ;
+          \$166  = { 12'h000, \$49  };
     endcase
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = one_beat;
+    \$167  = cm_fits;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$167  = \$55 ;
+          \$167  = \$50 ;
     endcase
     if (rst) begin
       \$167  = 1'h0;
@@ -1942,38 +1942,38 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = block_step;
+    \$168  = cn_fits;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$168  = { 12'h000, \$59  };
+          \$168  = \$51 ;
     endcase
     if (rst) begin
-      \$168  = 32'd0;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \$signal$116 ;
+    \$169  = block_elems;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$169  = \$60 ;
+          \$169  = { 11'h000, \$53  };
     endcase
     if (rst) begin
-      \$169  = 1'h0;
+      \$169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = cn_fits;
+    \$170  = block_one;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$170  = \$61 ;
+          \$170  = \$54 ;
     endcase
     if (rst) begin
       \$170  = 1'h0;
@@ -1981,38 +1981,38 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = block_elems;
+    \$171  = band_one;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$171  = { 11'h000, \$63  };
+          \$171  = \$55 ;
     endcase
     if (rst) begin
-      \$171  = 32'd0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \$signal$97 ;
+    \$172  = keep_bits;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$172  = \$64 ;
+          \$172  = \$56 ;
     endcase
     if (rst) begin
-      \$172  = 1'h0;
+      \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \$signal$103 ;
+    \$173  = refuse;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$173  = \$65 ;
+          \$173  = \$62 ;
     endcase
     if (rst) begin
       \$173  = 1'h0;
@@ -2020,15 +2020,15 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = keep_bits;
+    \$174  = one_beat;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$174  = \$66 ;
+          \$174  = \$63 ;
     endcase
     if (rst) begin
-      \$174  = 4'h0;
+      \$174  = 1'h0;
     end
   end
   always @* begin
@@ -2080,7 +2080,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \$signal$121 ;
+    \$178  = tensor_k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -2110,7 +2110,7 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
       3'h3:
           /* empty */;
       3'h4:
-          \$179  = \$signal$121 ;
+          \$179  = tensor_k;
     endcase
     if (rst) begin
       \$179  = 6'h00;
@@ -2118,14 +2118,14 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   end
   assign \i__payload$14  = i__payload;
   assign \o__ready$16  = 1'h1;
-  assign \$signal  = wr_en;
+  assign w_valid = wr_en;
   assign wr_e0 = w_e0[14:0];
   assign w_count = wr_count;
   assign w_row = wr_row;
   assign \i__valid$25  = wr_en;
   assign \o__ready$28  = 1'h1;
   assign rd_en = ram_advance;
-  assign \$signal$38  = rd_beat;
+  assign \rd_beat$38  = rd_beat;
   assign \i__valid$39  = rd_valid1;
   assign \o__payload$45  = o__payload;
   assign \o__ready$46  = o__ready;
@@ -2279,11 +2279,11 @@ module datapath(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__ready
   assign \i__payload$26 [95:64] = wr_row[95:64];
   assign \i__payload$26 [63:32] = wr_row[63:32];
   assign \i__payload$26 [31:0] = wr_row[31:0];
-  assign \i__payload$26 [256] = \$signal$27 ;
+  assign \i__payload$26 [256] = w_last;
   assign \$47  = { 1'h0, cfg__payload[15:1] };
   assign \$48  = { cfg__payload[31:16], 1'h0 };
-  assign \$56  = { 1'h0, \$signal$111 [15:1] };
-  assign \$57  = { \$signal$112 , 1'h0 };
+  assign \$64  = { 1'h0, mul_m[15:1] };
+  assign \$65  = { mul_n, 1'h0 };
   assign \$69  = { \$68 [32], \$68 [32], \$68 [32], \$68 [32:3] };
 endmodule
 

@@ -480,11 +480,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [14:0] \$151 ;
   reg \$152 ;
   reg \$153 ;
-  reg [15:0] \$154 ;
+  reg [13:0] \$154 ;
   reg [15:0] \$155 ;
-  reg \$156 ;
-  reg [3:0] \$157 ;
-  reg [13:0] \$158 ;
+  reg [15:0] \$156 ;
+  reg \$157 ;
+  reg [3:0] \$158 ;
   reg [15:0] \$159 ;
   wire \$16 ;
   reg [15:0] \$160 ;
@@ -493,16 +493,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg [31:0] \$163 ;
   reg [3:0] \$164 ;
   reg [2:0] \$165 ;
-  reg \$166 ;
+  reg [31:0] \$166 ;
   reg \$167 ;
-  reg [31:0] \$168 ;
-  reg \$169 ;
+  reg \$168 ;
+  reg [31:0] \$169 ;
   wire \$17 ;
   reg \$170 ;
-  reg [31:0] \$171 ;
-  reg \$172 ;
+  reg \$171 ;
+  reg [3:0] \$172 ;
   reg \$173 ;
-  reg [3:0] \$174 ;
+  reg \$174 ;
   reg [14:0] \$175 ;
   reg [7:0] \$176 ;
   reg [14:0] \$177 ;
@@ -542,26 +542,26 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [15:0] \$46 ;
   wire [15:0] \$47 ;
   wire [16:0] \$48 ;
-  wire [32:0] \$49 ;
+  wire [19:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
+  wire [16:0] \$52 ;
+  wire [20:0] \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [15:0] \$56 ;
+  wire [3:0] \$56 ;
   wire [32:0] \$57 ;
-  wire [4:0] \$58 ;
-  wire [19:0] \$59 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [16:0] \$62 ;
-  wire [20:0] \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [3:0] \$66 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire [15:0] \$64 ;
+  wire [32:0] \$65 ;
+  wire [4:0] \$66 ;
   wire \$67 ;
   wire [32:0] \$68 ;
   wire [32:0] \$69 ;
@@ -598,60 +598,27 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [6:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
-  (* init = 1'h0 *)
-  wire \$signal ;
-  reg \$signal$100  = 1'h0;
-  reg \$signal$107  = 1'h0;
-  reg [15:0] \$signal$111  = 16'h0000;
-  reg [31:0] \$signal$112  = 32'd0;
-  reg \$signal$114  = 1'h0;
-  reg \$signal$116  = 1'h0;
-  reg [5:0] \$signal$121  = 6'h00;
-  reg \$signal$18  = 1'h0;
-  wire \$signal$20 ;
-  (* init = 15'h0000 *)
-  wire [14:0] \$signal$29 ;
-  reg \$signal$47  = 1'h0;
-  reg [15:0] \$signal$52  = 16'h0000;
-  reg \$signal$53  = 1'h0;
-  reg [15:0] \$signal$54  = 16'h0000;
-  reg \$signal$55  = 1'h0;
-  reg [15:0] \$signal$56  = 16'h0000;
-  reg \$signal$57  = 1'h0;
-  reg [15:0] \$signal$58  = 16'h0000;
-  reg [15:0] \$signal$60  = 16'h0000;
-  reg [31:0] \$signal$61  = 32'd0;
-  reg [31:0] \$signal$62  = 32'd0;
-  reg [31:0] \$signal$63  = 32'd0;
-  reg [31:0] \$signal$64  = 32'd0;
-  reg [31:0] \$signal$66  = 32'd0;
-  reg [15:0] \$signal$71  = 16'h0000;
-  reg [15:0] \$signal$72  = 16'h0000;
-  reg [15:0] \$signal$73  = 16'h0000;
-  reg [15:0] \$signal$74  = 16'h0000;
-  reg [15:0] \$signal$75  = 16'h0000;
-  reg [31:0] \$signal$84  = 32'd0;
-  reg [15:0] \$signal$85  = 16'h0000;
-  reg [15:0] \$signal$86  = 16'h0000;
-  reg \$signal$87  = 1'h0;
-  reg \$signal$88  = 1'h0;
-  reg \$signal$89  = 1'h0;
-  reg \$signal$90  = 1'h0;
-  reg [15:0] \$signal$91  = 16'h0000;
-  reg [15:0] \$signal$93  = 16'h0000;
-  reg \$signal$94  = 1'h0;
-  reg [15:0] \$signal$95  = 16'h0000;
-  reg [15:0] \$signal$96  = 16'h0000;
-  reg [31:0] \$signal$98  = 32'd0;
-  reg [15:0] \$signal$99  = 16'h0000;
   reg accepting = 1'h0;
+  wire advance;
   reg at_last = 1'h0;
+  reg [31:0] band_e = 32'd0;
+  reg band_end = 1'h0;
+  reg [15:0] band_i0 = 16'h0000;
   reg band_last_row = 1'h0;
+  reg [15:0] band_m1 = 16'h0000;
+  reg [15:0] band_m_left = 16'h0000;
+  reg band_one = 1'h0;
   reg band_then_ends = 1'h0;
+  reg [31:0] block_e = 32'd0;
   reg [31:0] block_elems = 32'd0;
+  reg block_end = 1'h0;
+  reg [15:0] block_m1 = 16'h0000;
+  reg block_one = 1'h0;
   reg [31:0] block_step = 32'd0;
+  reg block_then_ends = 1'h0;
   reg [31:0] cb_e = 32'd0;
   reg cb_last_col = 1'h0;
+  reg [15:0] cb_n_left = 16'h0000;
   input [68:0] cfg__payload;
   wire [68:0] cfg__payload;
   wire [15:0] \cfg__payload.band ;
@@ -666,8 +633,13 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire cfg__valid;
   input clk;
   wire clk;
+  reg [15:0] cm = 16'h0000;
+  reg cm_fits = 1'h0;
   reg [15:0] cn = 16'h0000;
   reg cn_fits = 1'h0;
+  reg col_then_last = 1'h0;
+  reg [31:0] down_cb_e = 32'd0;
+  reg [31:0] down_e = 32'd0;
   (* keep = 32'd1 *)
   reg drain_last0 = 1'h0;
   reg [255:0] drain_row0 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -683,6 +655,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg drain_valid0 = 1'h0;
   reg [7:0] final_keep = 8'h00;
   reg [2:0] fsm_state = 3'h0;
+  reg [15:0] i0 = 16'h0000;
+  reg [15:0] i0_down = 16'h0000;
   input [128:0] i__payload;
   wire [128:0] i__payload;
   wire [256:0] \i__payload$17 ;
@@ -761,15 +735,25 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire \i__valid$30 ;
   (* init = 1'h1 *)
   wire idle;
+  reg in_last_col = 1'h0;
   reg in_last_row = 1'h0;
+  reg [15:0] in_m_left = 16'h0000;
   reg [15:0] in_n_left = 16'h0000;
   wire issue;
   reg [5:0] k = 6'h00;
   reg [3:0] keep_bits = 4'h0;
   reg [14:0] last_beat = 15'h0000;
   reg [14:0] last_but_one = 15'h0000;
+  reg last_col = 1'h0;
+  reg last_row = 1'h0;
+  reg [15:0] m_down = 16'h0000;
+  reg [15:0] m_left = 16'h0000;
   reg [3:0] mu = 4'h0;
+  reg [15:0] mul_m = 16'h0000;
+  reg [31:0] mul_n = 32'd0;
   reg [3:0] mul_step = 4'h0;
+  reg [15:0] n_left = 16'h0000;
+  reg [15:0] n_right = 16'h0000;
   reg [31:0] next_top_e = 32'd0;
   output [78:0] o__payload;
   wire [78:0] o__payload;
@@ -824,6 +808,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire ram_advance;
   reg ram_valid = 1'h0;
   reg [14:0] rd_beat = 15'h0000;
+  (* init = 15'h0000 *)
+  wire [14:0] \rd_beat$29 ;
   wire [255:0] rd_data;
   wire [31:0] \rd_data[0] ;
   wire [31:0] \rd_data[1] ;
@@ -838,10 +824,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   reg rd_last1 = 1'h0;
   reg rd_valid0 = 1'h0;
   reg rd_valid1 = 1'h0;
+  reg refuse = 1'h0;
   reg replay;
+  reg [31:0] right_e = 32'd0;
+  reg [31:0] row_e = 32'd0;
+  reg [15:0] row_i = 16'h0000;
+  reg row_then_last = 1'h0;
   reg [15:0] rows_dec = 16'h0000;
+  reg [15:0] rows_left = 16'h0000;
   input rst;
   wire rst;
+  reg rule = 1'h0;
   reg [31:0] size = 32'd0;
   output [13:0] status;
   reg [13:0] status = 14'h0000;
@@ -849,14 +842,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [5:0] \status.k ;
   wire \status.no_update ;
   wire \status.refused ;
+  reg [5:0] tensor_k = 6'h00;
+  reg [31:0] tile_e = 32'd0;
   (* keep = 32'd1 *)
   reg tile_last0 = 1'h0;
   (* keep = 32'd1 *)
   reg tile_valid0 = 1'h0;
+  reg [15:0] tiles_dec = 16'h0000;
+  reg [15:0] tiles_left = 16'h0000;
   reg [31:0] top_e = 32'd0;
   (* init = 4'h0 *)
   wire [3:0] w_count;
   reg [31:0] w_e0 = 32'd0;
+  reg w_last = 1'h0;
   (* init = 256'h0000000000000000000000000000000000000000000000000000000000000000 *)
   wire [255:0] w_row;
   wire [31:0] \w_row[0] ;
@@ -867,6 +865,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   wire [31:0] \w_row[5] ;
   wire [31:0] \w_row[6] ;
   wire [31:0] \w_row[7] ;
+  (* init = 1'h0 *)
+  wire w_valid;
   reg [3:0] wr_count = 4'h0;
   wire [14:0] wr_e0;
   reg wr_en = 1'h0;
@@ -882,10 +882,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign i__valid = \i__valid$1  & accepting;
   assign i__ready = \i__ready$6  & accepting;
   assign \$1  = ~ rd_valid1;
-  assign \$signal$20  = \$1  | \i__ready$22 ;
+  assign advance = \$1  | \i__ready$22 ;
   assign \$2  = ~ ram_valid;
   assign ram_advance = \$2  | \i__ready$22 ;
-  assign issue = replay & \$signal$20 ;
+  assign issue = replay & advance;
   assign \$3  = rd_last1 ? final_keep : 8'hff;
   assign \$4  = ! fsm_state;
   assign \$5  = fsm_state == 1'h1;
@@ -894,58 +894,58 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$8  = fsm_state == 3'h4;
   assign \$9  = \i__valid$1  & i__ready;
   assign \$10  = \$9  & i__payload[128];
-  assign \$11  = \$signal$52  - 4'h8;
-  assign \$12  = \$signal$52  <= 5'h10;
+  assign \$11  = in_m_left - 4'h8;
+  assign \$12  = in_m_left <= 5'h10;
   assign \$13  = in_n_left - 4'h8;
   assign \$14  = in_n_left <= 5'h10;
-  assign \$15  = \$signal$54  <= 5'h10;
-  assign \$16  = \$signal$56  <= 5'h10;
-  assign \$17  = \$signal$58  == 1'h1;
-  assign \$18  = \$signal$60  == 1'h1;
-  assign \$19  = \$signal$62  + 4'h8;
-  assign \$20  = \$signal$64  + block_step;
+  assign \$15  = n_left <= 5'h10;
+  assign \$16  = m_left <= 5'h10;
+  assign \$17  = tiles_left == 1'h1;
+  assign \$18  = rows_left == 1'h1;
+  assign \$19  = tile_e + 4'h8;
+  assign \$20  = block_e + block_step;
   assign \$21  = cb_e + block_step;
   assign \$22  = top_e + block_elems;
-  assign \$23  = \$signal$72  + 4'h8;
-  assign \$24  = \$signal$56  - 4'h8;
-  assign \$25  = \$signal$54  - 4'h8;
-  assign \$26  = \$signal$58  - 1'h1;
-  assign \$27  = \$signal$60  - 1'h1;
-  assign \$28  = \$signal$85  < \$signal$86 ;
-  assign \$29  = \$signal$87  ? \$signal$54  : 16'h0008;
+  assign \$23  = i0 + 4'h8;
+  assign \$24  = m_left - 4'h8;
+  assign \$25  = n_left - 4'h8;
+  assign \$26  = tiles_left - 1'h1;
+  assign \$27  = rows_left - 1'h1;
+  assign \$28  = row_i < cm;
+  assign \$29  = last_col ? n_left : 16'h0008;
   assign \$30  = \$28  ? \$29  : 16'h0000;
-  assign \$31  = drain_last0 & \$signal$87 ;
-  assign \$32  = \$31  & \$signal$88 ;
+  assign \$31  = drain_last0 & last_col;
+  assign \$32  = \$31  & last_row;
   assign \$33  = ~ tile_last0;
-  assign \$34  = \$signal$87  | \$signal$89 ;
+  assign \$34  = last_col | block_end;
   assign \$35  = ~ \$34 ;
-  assign \$36  = \$signal$88  | \$signal$90 ;
+  assign \$36  = last_row | band_end;
   assign \$37  = ~ \$36 ;
-  assign \$38  = ~ \$signal$87 ;
-  assign \$39  = \$signal$85  + 1'h1;
-  assign \$40  = \$signal$84  + cn;
+  assign \$38  = ~ last_col;
+  assign \$39  = row_i + 1'h1;
+  assign \$40  = row_e + cn;
   assign \$41  = issue & at_last;
   assign \$42  = rd_beat + 1'h1;
   assign \$43  = rd_beat == last_but_one;
   assign \$44  = cfg__payload[52:37] - 1'h1;
   assign \$45  = cfg__payload[68:53] - 1'h1;
   assign \$46  = cfg__payload[0] ? cfg__payload[31:16] : 16'h0000;
-  assign \$49  = size + \$signal$112 ;
-  assign \$50  = ! \$signal$86 ;
-  assign \$51  = ! cn;
-  assign \$52  = \$50  | \$51 ;
-  assign \$53  = size > 15'h4000;
-  assign \$54  = \$52  | \$53 ;
-  assign \$55  = size <= 4'h8;
-  assign \$58  = mul_step + 1'h1;
-  assign \$59  = cn * 4'h8;
-  assign \$60  = \$signal$86  <= 4'h8;
-  assign \$61  = cn <= 4'h8;
-  assign \$62  = \$signal$93  + 1'h1;
-  assign \$63  = \$62  * 4'h8;
-  assign \$64  = ! \$signal$93 ;
-  assign \$65  = ! \$signal$99 ;
-  assign \$66  = \$signal$107  ? mu : 4'h7;
+  assign \$49  = cn * 4'h8;
+  assign \$50  = cm <= 4'h8;
+  assign \$51  = cn <= 4'h8;
+  assign \$52  = block_m1 + 1'h1;
+  assign \$53  = \$52  * 4'h8;
+  assign \$54  = ! block_m1;
+  assign \$55  = ! band_m1;
+  assign \$56  = rule ? mu : 4'h7;
+  assign \$57  = size + mul_n;
+  assign \$58  = ! cm;
+  assign \$59  = ! cn;
+  assign \$60  = \$58  | \$59 ;
+  assign \$61  = size > 15'h4000;
+  assign \$62  = \$60  | \$61 ;
+  assign \$63  = size <= 4'h8;
+  assign \$66  = mul_step + 1'h1;
   assign \$67  = mul_step == 4'hf;
   assign \$68  = size - 1'h1;
   assign \$70  = size - 1'h1;
@@ -977,42 +977,42 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \$96  = \o__payload$120  - keep_bits;
   assign \$97  = \$95  ? \$96  : 7'h00;
   assign \$98  = ! \o__payload$120 ;
-  assign \$99  = \$signal$107  & \$98 ;
+  assign \$99  = rule & \$98 ;
   assign \$100  = issue & at_last;
   always @(posedge clk)
     in_n_left <= \$101 ;
   always @(posedge clk)
-    \$signal$47  <= \$102 ;
+    in_last_col <= \$102 ;
   always @(posedge clk)
     accepting <= \$103 ;
   always @(posedge clk)
-    \$signal$52  <= \$104 ;
+    in_m_left <= \$104 ;
   always @(posedge clk)
     in_last_row <= \$105 ;
   always @(posedge clk)
-    \$signal$53  <= \$106 ;
+    col_then_last <= \$106 ;
   always @(posedge clk)
-    \$signal$55  <= \$107 ;
+    row_then_last <= \$107 ;
   always @(posedge clk)
-    \$signal$57  <= \$108 ;
+    block_then_ends <= \$108 ;
   always @(posedge clk)
     band_then_ends <= \$109 ;
   always @(posedge clk)
-    \$signal$61  <= \$110 ;
+    right_e <= \$110 ;
   always @(posedge clk)
-    \$signal$63  <= \$111 ;
+    down_e <= \$111 ;
   always @(posedge clk)
-    \$signal$66  <= \$112 ;
+    down_cb_e <= \$112 ;
   always @(posedge clk)
     next_top_e <= \$113 ;
   always @(posedge clk)
-    \$signal$71  <= \$114 ;
+    i0_down <= \$114 ;
   always @(posedge clk)
-    \$signal$73  <= \$115 ;
+    m_down <= \$115 ;
   always @(posedge clk)
-    \$signal$74  <= \$116 ;
+    n_right <= \$116 ;
   always @(posedge clk)
-    \$signal$75  <= \$117 ;
+    tiles_dec <= \$117 ;
   always @(posedge clk)
     rows_dec <= \$118 ;
   always @(posedge clk)
@@ -1030,53 +1030,53 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @(posedge clk)
     wr_row <= drain_row0;
   always @(posedge clk)
-    w_e0 <= \$signal$84 ;
+    w_e0 <= row_e;
   always @(posedge clk)
     wr_count <= \$30 [3:0];
   always @(posedge clk)
-    \$signal$18  <= \$124 ;
+    w_last <= \$124 ;
   always @(posedge clk)
-    \$signal$85  <= \$125 ;
+    row_i <= \$125 ;
   always @(posedge clk)
-    \$signal$84  <= \$126 ;
+    row_e <= \$126 ;
   always @(posedge clk)
-    \$signal$54  <= \$127 ;
+    n_left <= \$127 ;
   always @(posedge clk)
-    \$signal$87  <= \$128 ;
+    last_col <= \$128 ;
   always @(posedge clk)
-    \$signal$62  <= \$129 ;
+    tile_e <= \$129 ;
   always @(posedge clk)
-    \$signal$58  <= \$130 ;
+    tiles_left <= \$130 ;
   always @(posedge clk)
-    \$signal$89  <= \$131 ;
+    block_end <= \$131 ;
   always @(posedge clk)
-    \$signal$72  <= \$132 ;
+    i0 <= \$132 ;
   always @(posedge clk)
-    \$signal$56  <= \$133 ;
+    m_left <= \$133 ;
   always @(posedge clk)
-    \$signal$88  <= \$134 ;
+    last_row <= \$134 ;
   always @(posedge clk)
-    \$signal$64  <= \$135 ;
+    block_e <= \$135 ;
   always @(posedge clk)
     cb_e <= \$136 ;
   always @(posedge clk)
-    \$signal$60  <= \$137 ;
+    rows_left <= \$137 ;
   always @(posedge clk)
-    \$signal$90  <= \$138 ;
+    band_end <= \$138 ;
   always @(posedge clk)
-    \$signal$91  <= \$139 ;
+    cb_n_left <= \$139 ;
   always @(posedge clk)
     cb_last_col <= \$140 ;
   always @(posedge clk)
     top_e <= \$141 ;
   always @(posedge clk)
-    \$signal$95  <= \$142 ;
+    band_i0 <= \$142 ;
   always @(posedge clk)
-    \$signal$96  <= \$143 ;
+    band_m_left <= \$143 ;
   always @(posedge clk)
     band_last_row <= \$144 ;
   always @(posedge clk)
-    \$signal$98  <= \$145 ;
+    band_e <= \$145 ;
   always @(posedge clk)
     rd_valid0 <= \$146 ;
   always @(posedge clk)
@@ -1094,47 +1094,47 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @(posedge clk)
     cfg__ready <= \$153 ;
   always @(posedge clk)
-    \$signal$86  <= \$154 ;
+    status <= \$154 ;
   always @(posedge clk)
-    cn <= \$155 ;
+    cm <= \$155 ;
   always @(posedge clk)
-    \$signal$107  <= \$156 ;
+    cn <= \$156 ;
   always @(posedge clk)
-    mu <= \$157 ;
+    rule <= \$157 ;
   always @(posedge clk)
-    status <= \$158 ;
+    mu <= \$158 ;
   always @(posedge clk)
-    \$signal$99  <= \$159 ;
+    band_m1 <= \$159 ;
   always @(posedge clk)
-    \$signal$93  <= \$160 ;
+    block_m1 <= \$160 ;
   always @(posedge clk)
     size <= \$161 ;
   always @(posedge clk)
-    \$signal$111  <= \$162 ;
+    mul_m <= \$162 ;
   always @(posedge clk)
-    \$signal$112  <= \$163 ;
+    mul_n <= \$163 ;
   always @(posedge clk)
     mul_step <= \$164 ;
   always @(posedge clk)
     fsm_state <= \$165 ;
   always @(posedge clk)
-    \$signal$114  <= \$166 ;
+    block_step <= \$166 ;
   always @(posedge clk)
-    one_beat <= \$167 ;
+    cm_fits <= \$167 ;
   always @(posedge clk)
-    block_step <= \$168 ;
+    cn_fits <= \$168 ;
   always @(posedge clk)
-    \$signal$116  <= \$169 ;
+    block_elems <= \$169 ;
   always @(posedge clk)
-    cn_fits <= \$170 ;
+    block_one <= \$170 ;
   always @(posedge clk)
-    block_elems <= \$171 ;
+    band_one <= \$171 ;
   always @(posedge clk)
-    \$signal$94  <= \$172 ;
+    keep_bits <= \$172 ;
   always @(posedge clk)
-    \$signal$100  <= \$173 ;
+    refuse <= \$173 ;
   always @(posedge clk)
-    keep_bits <= \$174 ;
+    one_beat <= \$174 ;
   always @(posedge clk)
     last_beat <= \$175 ;
   always @(posedge clk)
@@ -1142,7 +1142,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @(posedge clk)
     last_but_one <= \$177 ;
   always @(posedge clk)
-    \$signal$121  <= \$178 ;
+    tensor_k <= \$178 ;
   always @(posedge clk)
     k <= \$179 ;
   \training_core.datapath.array  array (
@@ -1204,7 +1204,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     \$101  = in_n_left;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$signal$47 ) begin
+      if (in_last_col) begin
         \$101  = cn;
       end else begin
         \$101  = \$13 [15:0];
@@ -1224,10 +1224,10 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \$signal$47 ;
+    \$102  = in_last_col;
     if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\$signal$47 ) begin
+      if (in_last_col) begin
         \$102  = cn_fits;
       end else begin
         \$102  = \$14 ;
@@ -1249,7 +1249,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$103  = accepting;
     if (\$10 ) begin
-      if (\$signal$47 ) begin
+      if (in_last_col) begin
         if (in_last_row) begin
           \$103  = 1'h0;
         end
@@ -1262,7 +1262,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$signal$114 ) begin
+          if (refuse) begin
           end else begin
             \$103  = 1'h1;
           end
@@ -1273,9 +1273,9 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \$signal$52 ;
+    \$104  = in_m_left;
     if (\$10 ) begin
-      if (\$signal$47 ) begin
+      if (in_last_col) begin
         (* full_case = 32'd1 *)
         if (in_last_row) begin
         end else begin
@@ -1289,7 +1289,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$104  = \$signal$86 ;
+          \$104  = cm;
     endcase
     if (rst) begin
       \$104  = 16'h0000;
@@ -1299,7 +1299,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$105  = in_last_row;
     if (\$10 ) begin
-      if (\$signal$47 ) begin
+      if (in_last_col) begin
         (* full_case = 32'd1 *)
         if (in_last_row) begin
         end else begin
@@ -1313,7 +1313,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$105  = \$signal$116 ;
+          \$105  = cm_fits;
     endcase
     if (rst) begin
       \$105  = 1'h0;
@@ -1454,19 +1454,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \$signal$85 ;
+    \$125  = row_i;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
         \$125  = \$39 [15:0];
       end else if (\$35 ) begin
-        \$125  = \$signal$72 ;
+        \$125  = i0;
       end else if (\$37 ) begin
-        \$125  = \$signal$71 ;
+        \$125  = i0_down;
       end else if (\$38 ) begin
-        \$125  = \$signal$95 ;
+        \$125  = band_i0;
       end else begin
-        \$125  = \$signal$71 ;
+        \$125  = i0_down;
       end
     end
     casez (fsm_state)
@@ -1483,19 +1483,19 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \$signal$84 ;
+    \$126  = row_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
         \$126  = \$40 [31:0];
       end else if (\$35 ) begin
-        \$126  = \$signal$61 ;
+        \$126  = right_e;
       end else if (\$37 ) begin
-        \$126  = \$signal$66 ;
+        \$126  = down_cb_e;
       end else if (\$38 ) begin
         \$126  = next_top_e;
       end else begin
-        \$126  = \$signal$63 ;
+        \$126  = down_e;
       end
     end
     casez (fsm_state)
@@ -1512,16 +1512,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \$signal$54 ;
+    \$127  = n_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
-        \$127  = \$signal$74 ;
+        \$127  = n_right;
       end else if (\$37 ) begin
-        \$127  = \$signal$91 ;
+        \$127  = cb_n_left;
       end else if (\$38 ) begin
-        \$127  = \$signal$74 ;
+        \$127  = n_right;
       end else begin
         \$127  = cn;
       end
@@ -1540,16 +1540,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \$signal$87 ;
+    \$128  = last_col;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
-        \$128  = \$signal$53 ;
+        \$128  = col_then_last;
       end else if (\$37 ) begin
         \$128  = cb_last_col;
       end else if (\$38 ) begin
-        \$128  = \$signal$53 ;
+        \$128  = col_then_last;
       end else begin
         \$128  = cn_fits;
       end
@@ -1568,18 +1568,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \$signal$62 ;
+    \$129  = tile_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
-        \$129  = \$signal$61 ;
+        \$129  = right_e;
       end else if (\$37 ) begin
-        \$129  = \$signal$66 ;
+        \$129  = down_cb_e;
       end else if (\$38 ) begin
         \$129  = next_top_e;
       end else begin
-        \$129  = \$signal$63 ;
+        \$129  = down_e;
       end
     end
     casez (fsm_state)
@@ -1596,18 +1596,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \$signal$58 ;
+    \$130  = tiles_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
-        \$130  = \$signal$75 ;
+        \$130  = tiles_dec;
       end else if (\$37 ) begin
-        \$130  = \$signal$93 ;
+        \$130  = block_m1;
       end else if (\$38 ) begin
-        \$130  = \$signal$93 ;
+        \$130  = block_m1;
       end else begin
-        \$130  = \$signal$93 ;
+        \$130  = block_m1;
       end
     end
     casez (fsm_state)
@@ -1616,7 +1616,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$130  = \$signal$93 ;
+          \$130  = block_m1;
     endcase
     if (rst) begin
       \$130  = 16'h0000;
@@ -1624,18 +1624,18 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \$signal$89 ;
+    \$131  = block_end;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
-        \$131  = \$signal$57 ;
+        \$131  = block_then_ends;
       end else if (\$37 ) begin
-        \$131  = \$signal$94 ;
+        \$131  = block_one;
       end else if (\$38 ) begin
-        \$131  = \$signal$94 ;
+        \$131  = block_one;
       end else begin
-        \$131  = \$signal$94 ;
+        \$131  = block_one;
       end
     end
     casez (fsm_state)
@@ -1644,7 +1644,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$131  = \$signal$94 ;
+          \$131  = block_one;
     endcase
     if (rst) begin
       \$131  = 1'h0;
@@ -1652,17 +1652,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \$signal$72 ;
+    \$132  = i0;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
-        \$132  = \$signal$71 ;
+        \$132  = i0_down;
       end else if (\$38 ) begin
-        \$132  = \$signal$95 ;
+        \$132  = band_i0;
       end else begin
-        \$132  = \$signal$71 ;
+        \$132  = i0_down;
       end
     end
     casez (fsm_state)
@@ -1679,17 +1679,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \$signal$56 ;
+    \$133  = m_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
-        \$133  = \$signal$73 ;
+        \$133  = m_down;
       end else if (\$38 ) begin
-        \$133  = \$signal$96 ;
+        \$133  = band_m_left;
       end else begin
-        \$133  = \$signal$73 ;
+        \$133  = m_down;
       end
     end
     casez (fsm_state)
@@ -1698,7 +1698,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$133  = \$signal$86 ;
+          \$133  = cm;
     endcase
     if (rst) begin
       \$133  = 16'h0000;
@@ -1706,17 +1706,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \$signal$88 ;
+    \$134  = last_row;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
-        \$134  = \$signal$55 ;
+        \$134  = row_then_last;
       end else if (\$38 ) begin
         \$134  = band_last_row;
       end else begin
-        \$134  = \$signal$55 ;
+        \$134  = row_then_last;
       end
     end
     casez (fsm_state)
@@ -1725,7 +1725,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$134  = \$signal$116 ;
+          \$134  = cm_fits;
     endcase
     if (rst) begin
       \$134  = 1'h0;
@@ -1733,17 +1733,17 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \$signal$64 ;
+    \$135  = block_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
-        \$135  = \$signal$63 ;
+        \$135  = down_e;
       end else if (\$38 ) begin
-        \$135  = \$signal$98 ;
+        \$135  = band_e;
       end else begin
-        \$135  = \$signal$63 ;
+        \$135  = down_e;
       end
     end
     casez (fsm_state)
@@ -1766,11 +1766,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
-        \$136  = \$signal$66 ;
+        \$136  = down_cb_e;
       end else if (\$38 ) begin
         \$136  = next_top_e;
       end else begin
-        \$136  = \$signal$63 ;
+        \$136  = down_e;
       end
     end
     casez (fsm_state)
@@ -1787,7 +1787,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \$signal$60 ;
+    \$137  = rows_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
@@ -1795,9 +1795,9 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       end else if (\$37 ) begin
         \$137  = rows_dec;
       end else if (\$38 ) begin
-        \$137  = \$signal$99 ;
+        \$137  = band_m1;
       end else begin
-        \$137  = \$signal$99 ;
+        \$137  = band_m1;
       end
     end
     casez (fsm_state)
@@ -1806,7 +1806,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$137  = \$signal$99 ;
+          \$137  = band_m1;
     endcase
     if (rst) begin
       \$137  = 16'h0000;
@@ -1814,7 +1814,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \$signal$90 ;
+    \$138  = band_end;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
@@ -1822,9 +1822,9 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       end else if (\$37 ) begin
         \$138  = band_then_ends;
       end else if (\$38 ) begin
-        \$138  = \$signal$100 ;
+        \$138  = band_one;
       end else begin
-        \$138  = \$signal$100 ;
+        \$138  = band_one;
       end
     end
     casez (fsm_state)
@@ -1833,7 +1833,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$138  = \$signal$100 ;
+          \$138  = band_one;
     endcase
     if (rst) begin
       \$138  = 1'h0;
@@ -1841,14 +1841,14 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \$signal$91 ;
+    \$139  = cb_n_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
       end else if (\$35 ) begin
       end else if (\$37 ) begin
       end else if (\$38 ) begin
-        \$139  = \$signal$74 ;
+        \$139  = n_right;
       end else begin
         \$139  = cn;
       end
@@ -1874,7 +1874,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       end else if (\$35 ) begin
       end else if (\$37 ) begin
       end else if (\$38 ) begin
-        \$140  = \$signal$53 ;
+        \$140  = col_then_last;
       end else begin
         \$140  = cn_fits;
       end
@@ -1902,7 +1902,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       end else if (\$38 ) begin
         \$141  = next_top_e;
       end else begin
-        \$141  = \$signal$63 ;
+        \$141  = down_e;
       end
     end
     casez (fsm_state)
@@ -1919,7 +1919,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \$signal$95 ;
+    \$142  = band_i0;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
@@ -1927,7 +1927,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       end else if (\$37 ) begin
       end else if (\$38 ) begin
       end else begin
-        \$142  = \$signal$71 ;
+        \$142  = i0_down;
       end
     end
     casez (fsm_state)
@@ -1944,7 +1944,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \$signal$96 ;
+    \$143  = band_m_left;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
@@ -1952,7 +1952,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       end else if (\$37 ) begin
       end else if (\$38 ) begin
       end else begin
-        \$143  = \$signal$73 ;
+        \$143  = m_down;
       end
     end
     casez (fsm_state)
@@ -1961,7 +1961,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$143  = \$signal$86 ;
+          \$143  = cm;
     endcase
     if (rst) begin
       \$143  = 16'h0000;
@@ -1977,7 +1977,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       end else if (\$37 ) begin
       end else if (\$38 ) begin
       end else begin
-        \$144  = \$signal$55 ;
+        \$144  = row_then_last;
       end
     end
     casez (fsm_state)
@@ -1986,7 +1986,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          \$144  = \$signal$116 ;
+          \$144  = cm_fits;
     endcase
     if (rst) begin
       \$144  = 1'h0;
@@ -1994,7 +1994,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \$signal$98 ;
+    \$145  = band_e;
     if (tile_valid0) begin
       (* full_case = 32'd1 *)
       if (\$33 ) begin
@@ -2002,7 +2002,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       end else if (\$37 ) begin
       end else if (\$38 ) begin
       end else begin
-        \$145  = \$signal$63 ;
+        \$145  = down_e;
       end
     end
     casez (fsm_state)
@@ -2020,7 +2020,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$146  = rd_valid0;
-    if (\$signal$20 ) begin
+    if (advance) begin
       \$146  = issue;
     end
     if (rst) begin
@@ -2030,7 +2030,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$147  = rd_last0;
-    if (\$signal$20 ) begin
+    if (advance) begin
       \$147  = \$41 ;
     end
     if (rst) begin
@@ -2040,7 +2040,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$148  = rd_valid1;
-    if (\$signal$20 ) begin
+    if (advance) begin
       \$148  = rd_valid0;
     end
     if (rst) begin
@@ -2050,7 +2050,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$149  = rd_last1;
-    if (\$signal$20 ) begin
+    if (advance) begin
       \$149  = rd_last0;
     end
     if (rst) begin
@@ -2114,7 +2114,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h1:
           /* empty */;
       3'h2:
-          if (\$signal$114 ) begin
+          if (refuse) begin
             \$153  = 1'h1;
           end
       3'h3:
@@ -2130,24 +2130,37 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \$signal$86 ;
+    \$154  = status;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$154  = cfg__payload[15:0];
+            \$154  = 14'h0000;
           end
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (refuse) begin
+            \$154 [0] = 1'h1;
+          end
+      3'h3:
+          if (\o__valid$119 ) begin
+            \$154 [7:2] = \o__payload$120 ;
+            \$154 [1] = \$99 ;
+          end
+      3'h4:
+          \$154 [13:8] = tensor_k;
     endcase
     if (rst) begin
-      \$154  = 16'h0000;
+      \$154  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = cn;
+    \$155  = cm;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$155  = cfg__payload[31:16];
+            \$155  = cfg__payload[15:0];
           end
     endcase
     if (rst) begin
@@ -2156,59 +2169,46 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \$signal$107 ;
+    \$156  = cn;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$156  = cfg__payload[32];
+            \$156  = cfg__payload[31:16];
           end
     endcase
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = mu;
+    \$157  = rule;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$157  = cfg__payload[36:33];
+            \$157  = cfg__payload[32];
           end
     endcase
     if (rst) begin
-      \$157  = 4'h0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = status;
+    \$158  = mu;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$158  = 14'h0000;
+            \$158  = cfg__payload[36:33];
           end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (\$signal$114 ) begin
-            \$158 [0] = 1'h1;
-          end
-      3'h3:
-          if (\o__valid$119 ) begin
-            \$158 [7:2] = \o__payload$120 ;
-            \$158 [1] = \$99 ;
-          end
-      3'h4:
-          \$158 [13:8] = \$signal$121 ;
     endcase
     if (rst) begin
-      \$158  = 14'h0000;
+      \$158  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \$signal$99 ;
+    \$159  = band_m1;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -2221,7 +2221,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \$signal$93 ;
+    \$160  = block_m1;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
@@ -2241,8 +2241,8 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
             \$161  = { 16'h0000, \$46  };
           end
       3'h1:
-          if (\$signal$111 [0]) begin
-            \$161  = \$49 [31:0];
+          if (mul_m[0]) begin
+            \$161  = \$57 [31:0];
           end
     endcase
     if (rst) begin
@@ -2251,14 +2251,14 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \$signal$111 ;
+    \$162  = mul_m;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
             \$162  = \$47 ;
           end
       3'h1:
-          \$162  = \$56 ;
+          \$162  = \$64 ;
     endcase
     if (rst) begin
       \$162  = 16'h0000;
@@ -2266,14 +2266,14 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \$signal$112 ;
+    \$163  = mul_n;
     casez (fsm_state)
       3'h0:
           if (cfg__valid) begin
             \$163  = { 15'h0000, \$48  };
           end
       3'h1:
-          \$163  = \$57 [31:0];
+          \$163  = \$65 [31:0];
     endcase
     if (rst) begin
       \$163  = 32'd0;
@@ -2288,7 +2288,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
             \$164  = 4'h0;
           end
       3'h1:
-          \$164  = \$58 [3:0];
+          \$164  = \$66 [3:0];
     endcase
     if (rst) begin
       \$164  = 4'h0;
@@ -2308,7 +2308,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
           end
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$signal$114 ) begin
+          if (refuse) begin
             \$165  = 3'h0;
           end else begin
             \$165  = 3'h3;
@@ -2328,25 +2328,25 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \$signal$114 ;
+    \$166  = block_step;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$166  = \$54 ;
+          \$166  = { 12'h000, \$49  };
     endcase
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = one_beat;
+    \$167  = cm_fits;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$167  = \$55 ;
+          \$167  = \$50 ;
     endcase
     if (rst) begin
       \$167  = 1'h0;
@@ -2354,38 +2354,38 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = block_step;
+    \$168  = cn_fits;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$168  = { 12'h000, \$59  };
+          \$168  = \$51 ;
     endcase
     if (rst) begin
-      \$168  = 32'd0;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \$signal$116 ;
+    \$169  = block_elems;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$169  = \$60 ;
+          \$169  = { 11'h000, \$53  };
     endcase
     if (rst) begin
-      \$169  = 1'h0;
+      \$169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = cn_fits;
+    \$170  = block_one;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$170  = \$61 ;
+          \$170  = \$54 ;
     endcase
     if (rst) begin
       \$170  = 1'h0;
@@ -2393,38 +2393,38 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = block_elems;
+    \$171  = band_one;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$171  = { 11'h000, \$63  };
+          \$171  = \$55 ;
     endcase
     if (rst) begin
-      \$171  = 32'd0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \$signal$94 ;
+    \$172  = keep_bits;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$172  = \$64 ;
+          \$172  = \$56 ;
     endcase
     if (rst) begin
-      \$172  = 1'h0;
+      \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \$signal$100 ;
+    \$173  = refuse;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$173  = \$65 ;
+          \$173  = \$62 ;
     endcase
     if (rst) begin
       \$173  = 1'h0;
@@ -2432,15 +2432,15 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = keep_bits;
+    \$174  = one_beat;
     casez (fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          \$174  = \$66 ;
+          \$174  = \$63 ;
     endcase
     if (rst) begin
-      \$174  = 4'h0;
+      \$174  = 1'h0;
     end
   end
   always @* begin
@@ -2492,7 +2492,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \$signal$121 ;
+    \$178  = tensor_k;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -2522,7 +2522,7 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
       3'h3:
           /* empty */;
       3'h4:
-          \$179  = \$signal$121 ;
+          \$179  = tensor_k;
     endcase
     if (rst) begin
       \$179  = 6'h00;
@@ -2530,14 +2530,14 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   end
   assign \i__payload$4  = i__payload;
   assign o__ready = 1'h1;
-  assign \$signal  = wr_en;
+  assign w_valid = wr_en;
   assign wr_e0 = w_e0[14:0];
   assign w_count = wr_count;
   assign w_row = wr_row;
   assign \i__valid$16  = wr_en;
   assign \o__ready$19  = 1'h1;
   assign rd_en = ram_advance;
-  assign \$signal$29  = rd_beat;
+  assign \rd_beat$29  = rd_beat;
   assign \i__valid$30  = rd_valid1;
   assign \o__payload$37  = o__payload;
   assign \o__ready$39  = \o__ready$38 ;
@@ -2669,16 +2669,16 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \o__payload$78.c[6]  = \o__payload$78 [223:192];
   assign \o__payload$78.c[7]  = \o__payload$78 [255:224];
   assign \o__payload$78.last  = \o__payload$78 [256];
+  assign \status.refused  = status[0];
+  assign \status.no_update  = status[1];
+  assign \status.b  = status[7:2];
+  assign \status.k  = status[13:8];
   assign \cfg__payload.m  = cfg__payload[15:0];
   assign \cfg__payload.n  = cfg__payload[31:16];
   assign \cfg__payload.rule  = cfg__payload[32];
   assign \cfg__payload.m_u  = cfg__payload[36:33];
   assign \cfg__payload.band  = cfg__payload[52:37];
   assign \cfg__payload.block  = cfg__payload[68:53];
-  assign \status.refused  = status[0];
-  assign \status.no_update  = status[1];
-  assign \status.b  = status[7:2];
-  assign \status.k  = status[13:8];
   assign \i__payload$31 [270] = rd_last1;
   assign \i__payload$31 [269:262] = \$3 ;
   assign \i__payload$31 [261:256] = k;
@@ -2691,11 +2691,11 @@ module \training_core.datapath (cfg__valid, i__payload, \i__valid$1 , \o__ready$
   assign \i__payload$17 [95:64] = wr_row[95:64];
   assign \i__payload$17 [63:32] = wr_row[63:32];
   assign \i__payload$17 [31:0] = wr_row[31:0];
-  assign \i__payload$17 [256] = \$signal$18 ;
+  assign \i__payload$17 [256] = w_last;
   assign \$47  = { 1'h0, cfg__payload[15:1] };
   assign \$48  = { cfg__payload[31:16], 1'h0 };
-  assign \$56  = { 1'h0, \$signal$111 [15:1] };
-  assign \$57  = { \$signal$112 , 1'h0 };
+  assign \$64  = { 1'h0, mul_m[15:1] };
+  assign \$65  = { mul_n, 1'h0 };
   assign \$69  = { \$68 [32], \$68 [32], \$68 [32], \$68 [32:3] };
 endmodule
 
