@@ -12,7 +12,8 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden import INT8_MAX
 from niti_hw.params import HardwareParams
-from niti_hw.perf.timing import ROW_WRITE_LATENCY, SCRATCHPAD_READ_LATENCY, TENSOR_DIM_BITS
+from niti_hw.perf.timing import (ROW_WRITE_LATENCY, SCRATCHPAD_READ_LATENCY, TENSOR_CFG_FIELDS,
+                                 TENSOR_DIM_BITS)
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector
 from niti_hw.rtl.layouts import BITWIDTH, SHIFT, operand_layout, round_out_layout
 from niti_hw.rtl.scratchpad import Scratchpad, check_scratchpad_params, element_bits
@@ -29,14 +30,7 @@ def tensor_cfg_layout() -> data.StructLayout:
     """One tensor: output shape m x n, k rule (narrow: max(0, B - 7); gradient: B - m_u, 0 when
     B <= m_u), m_u, and the order of its tiles (`niti_hw.perf.tiling.TileWalk`: bands of `band`
     tile rows cut into blocks of `block` tile columns, 0 the whole tensor; both 0 is row-major)."""
-    return data.StructLayout({
-        "m": unsigned(TENSOR_DIM_BITS),
-        "n": unsigned(TENSOR_DIM_BITS),
-        "rule": 1,
-        "m_u": unsigned(4),
-        "band": unsigned(TENSOR_DIM_BITS),
-        "block": unsigned(TENSOR_DIM_BITS),
-    })
+    return data.StructLayout({name: unsigned(bits) for name, bits in TENSOR_CFG_FIELDS.items()})
 
 
 def status_layout() -> data.StructLayout:
@@ -91,7 +85,7 @@ class Datapath(wiring.Component):
 
         dim = TENSOR_DIM_BITS
         cm, cn = Signal(dim), Signal(dim)
-        rule, mu = Signal(), Signal(4)
+        rule, mu = Signal(), Signal(TENSOR_CFG_FIELDS["m_u"])
         size = Signal(2 * dim)  # m * n
         refuse, one_beat = Signal(), Signal()  # from size: above the scratchpad or empty; <= lanes
         mul_m, mul_n, mul_step = Signal(dim), Signal(2 * dim), Signal(range(dim))
