@@ -311,7 +311,8 @@ async def runs_pulses_and_cycles(dut):
     await write(axi, ctrl.offset, soft)
     await write(axi, ctrl.offset, soft | start)
     for reg in (status, cycles_reg):
-        board.compare(f"{reg.name} after soft reset", await read(axi, reg.offset), (0, AxiResp.OKAY))
+        board.compare(f"{reg.name} after soft reset", await read(axi, reg.offset),
+                      (0, AxiResp.OKAY))
     await monitor.drain(20)
     board.compare("start strobes after soft reset", len(watcher.at["start"]), runs + 1)
     board.compare("soft reset strobes", len(watcher.at["soft_reset"]), 2)

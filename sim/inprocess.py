@@ -96,7 +96,8 @@ class AxiLiteInProcess:
         return getattr(self.dut, f"s_axil_{name}")
 
     async def _requests(self, channels) -> None:
-        """Offer every (name, {port: value}) channel at once; each valid drops after its handshake."""
+        """Offer every (name, {port: value}) channel at once; each valid drops after its
+        handshake."""
         ctx, pending = self.ctx, dict(channels)
         for name, values in pending.items():
             for port, value in values.items():

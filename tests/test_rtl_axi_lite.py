@@ -148,7 +148,8 @@ def test_control_registers_reset_values_and_hardware_parameters():
             assert await axi.read(reg.offset) == (reg.reset, RESP_OKAY), reg.name
         hw = regmap["HW_ARRAY"]
         word, _ = await axi.read(hw.offset)
-        assert (word >> hw.field("rows").lsb & 0x7FF, word >> hw.field("cols").lsb & 0x7FF) == \
+        rows, cols = hw.field("rows"), hw.field("cols")
+        assert ((word & rows.mask) >> rows.lsb, (word & cols.mask) >> cols.lsb) == \
             (DEFAULT.rows, DEFAULT.cols)
 
     run_testbench(dut, bench)

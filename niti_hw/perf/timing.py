@@ -286,7 +286,7 @@ def scalesim_gemm_cycles(m: int, n: int, k: int, dataflow: str, p: HardwareParam
 
 
 # ---------------------------------------------------------------------------------------------
-# AxiLiteRegisters (rtl/axi_lite.py): the AXI4-Lite slave of the register map (niti_hw/registers.py);
+# AxiLiteRegisters (rtl/axi_lite.py): the AXI4-Lite slave of the register map (registers.py);
 # ControlRegisters (rtl/control.py): run control (start, busy, done, CYCLES, cfg beat) around it.
 # ---------------------------------------------------------------------------------------------
 

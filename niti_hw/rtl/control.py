@@ -7,10 +7,14 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.params import HardwareParams
-from niti_hw.perf.timing import CONTROL_START_LATENCY
+from niti_hw.perf.timing import AXI_LITE_LATENCY, CONTROL_START_LATENCY
 from niti_hw.registers import CFG_REGISTERS, WORD_BITS, port_name, register_map
 from niti_hw.rtl.axi_lite import AxiLiteRegisters, axi_lite_members
 from niti_hw.rtl.datapath import tensor_cfg_layout
+
+if CONTROL_START_LATENCY != AXI_LITE_LATENCY + 1:
+    raise RuntimeError("rtl/control.py registers busy and the cfg beat once after the CTRL.start "
+                       "strobe: perf.timing's CONTROL_START_LATENCY must say so")
 
 
 class ControlRegisters(wiring.Component):
@@ -65,8 +69,7 @@ class ControlRegisters(wiring.Component):
             self.soft_reset.eq(regs.ctrl_soft_reset),
             self.start.eq(regs.ctrl_start & ~busy & ~regs.ctrl_soft_reset),
         ]
-        # The strobe is registered in the slave (AXI_LITE_LATENCY); busy and cfg one more.
-        assert CONTROL_START_LATENCY == 2
+        # The strobe comes with BVALID (AXI_LITE_LATENCY); busy and cfg are registered from it.
 
         with m.If(self.cfg.ready):
             m.d.sync += self.cfg.valid.eq(0)
@@ -86,7 +89,8 @@ class ControlRegisters(wiring.Component):
             for reg_name, fields in CFG_REGISTERS:
                 for field in fields:
                     reg = self.regmap[reg_name]
-                    m.d.sync += self.cfg.p[field].eq(getattr(regs, port_name(reg, reg.field(field))))
+                    stored = getattr(regs, port_name(reg, reg.field(field)))
+                    m.d.sync += self.cfg.p[field].eq(stored)
         with m.If(regs.ctrl_soft_reset):
             m.d.sync += [busy.eq(0), done.eq(0), error.eq(0), cycles.eq(0), self.cfg.valid.eq(0)]
         return m
