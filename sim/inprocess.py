@@ -174,9 +174,10 @@ class AxiLiteInProcess:
         return data, resp
 
 
-def run_testbench(dut, bench, watch=()) -> list[tuple]:
-    """Run the async testbench `bench(ctx)` on `dut` with a clock; returns the values of the
-    signals in `watch`, one tuple per cycle (sampled at each clock edge)."""
+def run_testbench(dut, bench, watch=(), beside=()) -> list[tuple]:
+    """Run the async testbench `bench(ctx)` on `dut` with a clock, and the testbenches `beside`
+    alongside it (until `bench` ends); returns the values of the signals in `watch`, one tuple
+    per cycle (sampled at each clock edge)."""
     seen: list[tuple] = []
 
     async def watcher(ctx):
@@ -187,6 +188,8 @@ def run_testbench(dut, bench, watch=()) -> list[tuple]:
     sim.add_clock(1e-8)
     if watch:
         sim.add_testbench(watcher, background=True)
+    for other in beside:
+        sim.add_testbench(other, background=True)
     sim.add_testbench(bench)
     sim.run()
     return seen
