@@ -8,9 +8,10 @@ import pytest
 from niti_hw.cli import main
 from niti_hw.params import DEFAULT, ROUND_MODES, HardwareParams
 from niti_hw.perf.timing import TENSOR_CFG_FIELDS
-from niti_hw.registers import (ACCESS_KINDS, CFG_REGISTERS, MAGIC, README_BEGIN, README_END,
-                               WORD_BITS, Field, Register, RegisterMap, c_header, markdown_table,
-                               readme_with_table, register_map)
+from niti_hw.register_docs import (README_BEGIN, README_END, c_header, markdown_table,
+                                   readme_with_table)
+from niti_hw.registers import (ACCESS_KINDS, CFG_REGISTERS, MAGIC, WORD_BITS, Field, Register,
+                               RegisterMap, register_map)
 
 README = Path(__file__).resolve().parent.parent / "rtl" / "README.md"
 

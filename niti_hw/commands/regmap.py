@@ -7,7 +7,8 @@ import argparse
 from pathlib import Path
 
 from niti_hw.commands._params_args import add_params_arguments, params_from_args
-from niti_hw.registers import c_header, markdown_table, readme_with_table, register_map
+from niti_hw.register_docs import c_header, markdown_table, readme_with_table
+from niti_hw.registers import register_map
 
 FORMATS = {"markdown": markdown_table, "c": c_header}
 
