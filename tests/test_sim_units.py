@@ -111,3 +111,28 @@ def test_max_pool(tmp_path, sim, direction, kernel, lanes):
     assert random_run["values"] >= POOL_VALUES
     assert random_run["values"] == random_run["vectors"] * per_beat
     assert timing["timed"] == 8
+
+
+AXI_LITE = [("icarus", 1), ("verilator", 2)]  # (simulator, seed)
+AXI_LITE_WRITES = 200  # random RW writes, each read back
+
+
+@pytest.mark.parametrize("sim, seed", AXI_LITE)
+def test_axi_lite_control_registers(tmp_path, sim, seed):
+    """cocotbext-axi's AxiLiteMaster on ControlRegisters: reset values and HardwareParams, RW
+    registers with random WSTRB, AW/W order and backpressure, RO fields, SLVERR, runs and CYCLES;
+    every response's latency against niti_hw.perf.timing.AXI_LITE_LATENCY."""
+    from niti_hw.registers import register_map
+
+    reports = {r["test"]: r for r in run(tmp_path, "control_registers", DEFAULT, "bench_axi_lite",
+                                         sim, NITI_HW_VECTORS=AXI_LITE_WRITES, NITI_HW_SEED=seed)}
+    assert sorted(reports) == ["reset", "runs", "rw", "unmapped"]
+    registers = len(register_map(DEFAULT).registers)
+    assert reports["reset"]["values"] >= 2 * registers + 9  # response and value, HW_* fields
+    rw = reports["rw"]
+    assert sum(rw[lead] for lead in ("together", "aw", "w", "master")) == AXI_LITE_WRITES
+    assert min(rw[lead] for lead in ("together", "aw", "w", "master")) > 0
+    assert rw["values"] >= 5 * AXI_LITE_WRITES  # 2 responses, the value, 2 latencies per write
+    assert reports["unmapped"]["unmapped"] >= 40
+    runs = reports["runs"]
+    assert runs["runs"] == 12 and len(set(runs["cycles"])) > 1

@@ -108,6 +108,12 @@ def round_cycles(values: int, p: HardwareParams) -> int:
 TENSOR_DIM_BITS = 16
 """Width of a tensor's m and n in the cfg beat (each below 2**16)."""
 
+TENSOR_CFG_FIELDS = {"m": TENSOR_DIM_BITS, "n": TENSOR_DIM_BITS, "rule": 1, "m_u": 4,
+                     "band": TENSOR_DIM_BITS, "block": TENSOR_DIM_BITS}
+"""The cfg beat's fields and their widths, in layout order (`rtl.datapath.tensor_cfg_layout` is
+built from it, `niti_hw.registers` maps it onto the CFG registers): output shape m x n, k rule
+(0 narrow, 1 gradient), m_u of the gradient rule, the tile walk's band and block."""
+
 TENSOR_CONFIG_CYCLES = 1 + TENSOR_DIM_BITS + 1
 """Cycles from a tensor's cfg beat accepted to its first operand beat accepted: the cfg register
 (with bit 0 of m * n), m * n by shift and add (one step per further bit of m: no multiplier on the
@@ -277,3 +283,22 @@ def scalesim_fold_cycles(m: int, n: int, k: int, dataflow: str, p: HardwareParam
 def scalesim_gemm_cycles(m: int, n: int, k: int, dataflow: str, p: HardwareParams) -> int:
     """SCALE-Sim 3.0.0's "Total Cycles" of one GEMM layer (C[M x N] = A[M x K] @ B[K x N])."""
     return scalesim_folds(m, n, k, dataflow, p) * scalesim_fold_cycles(m, n, k, dataflow, p) - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# AxiLiteRegisters (rtl/axi_lite.py): the AXI4-Lite slave of the register map (registers.py);
+# ControlRegisters (rtl/control.py): run control (start, busy, done, CYCLES, cfg beat) around it.
+# ---------------------------------------------------------------------------------------------
+
+AXI_LITE_LATENCY = 1
+"""Cycles from a read's AR handshake to RVALID (the data registered with it), and from the later of
+a write's AW and W handshakes to BVALID; RW fields and W1P strobes change with BVALID."""
+
+AXI_LITE_ACCESS_CYCLES = 2
+"""Cycles per access when the master accepts each response at once: one write and one read are
+outstanding at most, so AWREADY/WREADY (ARREADY) return the cycle after B (R) is taken. Reads
+and writes proceed independently."""
+
+CONTROL_START_LATENCY = AXI_LITE_LATENCY + 1
+"""Cycles from the write handshake of CTRL.start to STATUS.busy and the cfg beat's valid: the W1P
+strobe, then the busy and cfg registers."""

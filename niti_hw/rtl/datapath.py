@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden import INT8_MAX
 from niti_hw.params import HardwareParams
-from niti_hw.perf.timing import TENSOR_DIM_BITS
+from niti_hw.perf.timing import TENSOR_CFG_FIELDS, TENSOR_DIM_BITS
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector
 from niti_hw.rtl.drain_walk import DrainWalk
 from niti_hw.rtl.layouts import BITWIDTH, SHIFT, operand_layout, round_out_layout
@@ -30,14 +30,7 @@ def tensor_cfg_layout() -> data.StructLayout:
     """One tensor: output shape m x n, k rule (narrow: max(0, B - 7); gradient: B - m_u, 0 when
     B <= m_u), m_u, and the order of its tiles (`niti_hw.perf.tiling.TileWalk`: bands of `band`
     tile rows cut into blocks of `block` tile columns, 0 the whole tensor; both 0 is row-major)."""
-    return data.StructLayout({
-        "m": unsigned(TENSOR_DIM_BITS),
-        "n": unsigned(TENSOR_DIM_BITS),
-        "rule": 1,
-        "m_u": unsigned(4),
-        "band": unsigned(TENSOR_DIM_BITS),
-        "block": unsigned(TENSOR_DIM_BITS),
-    })
+    return data.StructLayout({name: unsigned(bits) for name, bits in TENSOR_CFG_FIELDS.items()})
 
 
 def status_layout() -> data.StructLayout:
@@ -148,7 +141,7 @@ class _TensorCfg:
         cm = Signal(dim)
         cn = Signal(dim)
         rule = Signal()
-        mu = Signal(4)
+        mu = Signal(TENSOR_CFG_FIELDS["m_u"])
         # m <= R, n <= C: one tile row / column
         cm_fits = Signal()
         cn_fits = Signal()
