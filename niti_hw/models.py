@@ -83,6 +83,13 @@ MODELS: dict[str, ModelSpec] = {
                         CIFAR_SCHEDULE, "CIFAR-10 VGG without batch norm, one linear layer")
         for name, config in VGG_CONFIGS.items()
     },
+    "small-cnn": ModelSpec(
+        "small-cnn",
+        (Conv(8, 3), Relu(), Pool(2), Conv(16, 3), Relu(), Pool(2), Flat(), Fc(10)),
+        (16, 16, 1), ((0, 5), (2, 4), (5, 3), (8, 2)),
+        "conv-ReLU-pool twice and one linear layer, for 16x16 MNIST: the CNN the RTL core is "
+        "sized to train within an ECP5-45F's block RAM",
+    ),
     "alexnet": ModelSpec(
         "alexnet",
         (Conv(64, 11, 4, 2), Relu(), Pool(3, 2), Conv(192, 5, padding=2), Relu(), Pool(3, 2),

@@ -23,7 +23,7 @@ from niti_hw.train.torch_backend import TorchBackend  # noqa: E402  (needs torch
 DEVICES = device_params()
 SMALL_INPUT = {"lenet5": (16, 16, 1), "vgg-small-7": (8, 8, 3), "vgg-small-8": (8, 8, 3),
                "vgg-small-9": (8, 8, 3), "vgg11": (32, 32, 3), "vgg13": (32, 32, 3),
-               "vgg16": (32, 32, 3), "alexnet": (63, 63, 3)}
+               "vgg16": (32, 32, 3), "alexnet": (63, 63, 3), "small-cnn": (10, 10, 1)}
 """The smallest inputs each architecture fits (every pool and convolution keeps >= 1 pixel)."""
 
 
@@ -42,7 +42,7 @@ def test_every_model_has_a_small_input():
 MODEL_MODES = [("lenet5", "nearest"), ("lenet5", "pseudo"), ("vgg-small-7", "nearest"),
                ("vgg-small-7", "pseudo"), ("vgg-small-8", "pseudo"), ("vgg-small-9", "nearest"),
                ("vgg11", "pseudo"), ("vgg13", "nearest"), ("vgg16", "pseudo"),
-               ("alexnet", "nearest")]
+               ("alexnet", "nearest"), ("small-cnn", "stochastic")]
 """Both modes on the small models, one each on the large ones (whose weights dominate the time)."""
 
 

@@ -147,14 +147,22 @@ def parse_model(spec_or_name) -> ModelSpec:
     return spec_or_name if isinstance(spec_or_name, ModelSpec) else get_model(spec_or_name)
 
 
+UPDATE_ORDERS = ("after_gradient", "after_backward")
+
+
 def lower(spec_or_name, input_shape, batch: int, classes: int | None = None,
-          weight_bits: int = 8) -> list[Op]:
+          weight_bits: int = 8, updates: str = "after_gradient") -> list[Op]:
     """Operations of one training step of `spec_or_name` on a batch of `batch` inputs.
 
     `input_shape` is (C, H, W); `classes` sizes the last linear layer (default: the spec's);
     `weight_bits` is the stored weight width (`IntegerWeights.acc_bits`, 8..24): wider weights are
-    narrowed to int8 before use and updated in full width.
+    narrowed to int8 before use and updated in full width. `updates`: each layer's update right
+    after its gradient GEMM (the cost model's schedule), or all of them after the backward pass
+    in forward layer order, as `Sequential.train_step` does: the order in which stochastic
+    rounding draws from the LFSR lanes, so the one a program must follow to match golden.
     """
+    if updates not in UPDATE_ORDERS:
+        raise ValueError(f"updates must be one of {UPDATE_ORDERS}; got {updates!r}")
     spec = parse_model(spec_or_name)
     _check_positive_int("batch", batch)
     if len(input_shape) != 3 or any(not isinstance(d, int) or d < 1 for d in input_shape):
@@ -171,8 +179,12 @@ def lower(spec_or_name, input_shape, batch: int, classes: int | None = None,
     error = LOSS_ERROR
     for index in range(len(layers) - 1, -1, -1):
         ops += layers[index].backward(batch, index > 0, inputs[index], error)
-        ops += layers[index].update()
+        if updates == "after_gradient":
+            ops += layers[index].update()
         error = layers[index].tensor("err")
+    if updates == "after_backward":
+        for layer in layers:
+            ops += layer.update()
     return ops
 
 
@@ -449,6 +461,16 @@ def _make(item, shape: _Shape, name, classes, weight_bits: int):
         out = classes or item.out_features
         return _Linear(name("fc"), shape, out, weight_bits), _Shape((out,))
     raise TypeError(f"unknown layer description {item!r}")
+
+
+def layer_shapes(spec_or_name, input_shape, classes: int | None = None) -> dict[str, _Layer]:
+    """Each layer of the step by the name its ops carry ("conv1", "pool2", "fc1"), with the shapes
+    the ops were sized by: a convolution's or pool's `spec`, `inp` and `out` (`.dims`: H, W, C), a
+    linear layer's `inp` and `out_features`. For programs that address these shapes
+    (`niti_hw.program`). `input_shape` is (C, H, W), as for `lower`."""
+    spec = parse_model(spec_or_name)
+    c, h, w = input_shape
+    return {layer.name: layer for layer in _resolve(spec, (h, w, c), classes, input_shape)}
 
 
 def conv_inputs(spec_or_name, input_shape) -> list[tuple[str, Conv, tuple[int, int, int]]]:
