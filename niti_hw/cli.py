@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "niti_hw.commands.train",
     "niti_hw.commands.evaluate",
     "niti_hw.commands.estimate",
+    "niti_hw.commands.compile",
     "niti_hw.commands.generate",
     "niti_hw.commands.regmap",
     "niti_hw.commands.synth",

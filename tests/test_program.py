@@ -4,12 +4,14 @@ reference machine running compiled training steps bit-identical to golden's `tra
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from niti_hw.cli import main
 from niti_hw.golden import Conv2d, IntegerWeights, QTensor, RoundingPolicy
 from niti_hw.models import Conv, Fc, Flat, ModelSpec, Pool, Relu, get_model
 from niti_hw.params import HardwareParams
@@ -208,3 +210,31 @@ def test_the_host_refuses_a_batch_or_network_the_program_was_not_compiled_for():
     with pytest.raises(ValueError, match=r"fc1.weight: the program holds 640 words; got 4000"):
         host.load(machine, program, larger, x, np.zeros(4, int))
     assert all(np.array_equal(before[bank], memory) for bank, memory in machine.banks.items())
+
+
+def test_niti_hw_compile_writes_the_listing_the_image_and_json(tmp_path, capsys):
+    assert main(["compile", "--model", "small-cnn", "--batch", "4"]) == 0
+    text = capsys.readouterr().out
+    gemms = sum(op.is_gemm for op in lowering.lower("small-cnn", (1, 16, 16), 4))
+    assert sum(" GEMM " in line for line in text.splitlines()) == gemms
+    assert "acc             9,408       16,384  tensor_buffer_words = 16384" in text
+    image, document = tmp_path / "program.hex", tmp_path / "program.json"
+    assert main(["compile", "--format", "hex", "--out", str(image)]) == 0
+    assert main(["compile", "--format", "json", "--out", str(document)]) == 0
+    words = [int(line, 16) for line in image.read_text().splitlines()]
+    program = compile_step("small-cnn", (1, 16, 16), 4, HardwareParams())
+    assert words == program.words()
+    listed = json.loads(document.read_text())["instructions"]
+    assert [decode(entry["words"]) for entry in listed] == list(program.instructions)
+
+
+def test_niti_hw_compile_refuses_in_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "program.hex"
+    assert main(["compile", "--model", "lenet5", "--batch", "64", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "does not fit on chip" in error and "--fit" in error
+    assert not out.exists()
+    assert main(["compile", "--input", "1x3x3"]) == 2
+    assert "small-cnn does not fit a 1x3x3 (CxHxW) input" in capsys.readouterr().err
+    assert main(["compile", "--model", "lenet5", "--batch", "64", "--fit", "--out", str(out)]) == 0
+    assert out.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 
 from niti_hw.extras import MissingExtra
@@ -82,3 +83,13 @@ def check_output_file(path: Path, flag: str) -> None:
     if path.is_dir():
         raise ValueError(f"{flag} {path} is a folder; expected a file name")
     check_output_dir(path.parent, f"{flag} {path}: its folder")
+
+
+def parse_dims(text: str, option: str, names: tuple[str, ...], example: str) -> tuple[int, ...]:
+    """'1x28x28' -> (1, 28, 28): positive integers named `names`, or one line saying the form."""
+    form = "x".join(names)
+    match = re.fullmatch(r"\s*" + r"\s*[xX]\s*".join([r"(\d+)"] * len(names)) + r"\s*", text or "")
+    if not match or any(int(v) < 1 for v in match.groups()):
+        raise ValueError(f"{option} must be {form} with positive integers, e.g. {example}; "
+                         f"got {text!r}")
+    return tuple(int(v) for v in match.groups())

@@ -13,11 +13,11 @@ import argparse
 import json
 import math
 import numbers
-import re
 import sys
 from pathlib import Path
 
 from niti_hw.atomic_write import atomic_write
+from niti_hw.commands import parse_dims
 from niti_hw.models import MODELS
 from niti_hw.params import DEFAULT, HardwareParams
 
@@ -105,15 +105,6 @@ def run(args: argparse.Namespace) -> int:
     return _emit(text, args.out)
 
 
-def _parse_dims(text: str, option: str, names: tuple[str, ...], example: str) -> tuple[int, ...]:
-    form = "x".join(names)
-    match = re.fullmatch(r"\s*" + r"\s*[xX]\s*".join([r"(\d+)"] * len(names)) + r"\s*", text or "")
-    if not match or any(int(v) < 1 for v in match.groups()):
-        raise ValueError(f"{option} must be {form} with positive integers, e.g. {example}; "
-                         f"got {text!r}")
-    return tuple(int(v) for v in match.groups())
-
-
 def _check_scalesim_options(args) -> None:
     if args.timing != "scalesim":
         return
@@ -129,7 +120,7 @@ def _check_scalesim_options(args) -> None:
 
 
 def _params(args) -> HardwareParams:
-    rows, cols = _parse_dims(args.array, "--array", ("ROWS", "COLS"), "16x16")
+    rows, cols = parse_dims(args.array, "--array", ("ROWS", "COLS"), "16x16")
     lanes = args.lanes if args.lanes is not None else math.gcd(cols, DEFAULT.lfsr_lanes)
     changes = {name: getattr(args, name) for name in MEMORY_FIELDS if getattr(args, name) is not None}
     try:
@@ -146,12 +137,12 @@ def _ops(args):
 
     weight_bits = args.weight_bits or 8
     if args.gemm:
-        m, n, k = _parse_dims(args.gemm, "--gemm", ("M", "N", "K"), "64x64x64")
+        m, n, k = parse_dims(args.gemm, "--gemm", ("M", "N", "K"), "64x64x64")
         return gemm_op(m, n, k), "gemm", 1
     name = args.model or "lenet5"
     spec = MODELS[name]
     if args.input:
-        shape = _parse_dims(args.input, "--input", ("C", "H", "W"), "3x32x32")
+        shape = parse_dims(args.input, "--input", ("C", "H", "W"), "3x32x32")
     else:
         h, w, c = spec.input_shape
         shape = (c, h, w)

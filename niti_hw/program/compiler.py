@@ -116,7 +116,7 @@ def _check_fits(needs: dict[Bank, int], params: HardwareParams, workload: str) -
             f"the {bank.name.lower()} bank needs {needs[bank]:,} words and holds {have[bank]:,} "
             f"({BANK_PARAMS[bank]} = {getattr(params, BANK_PARAMS[bank])})" for bank in short)
         raise ValueError(f"{workload} does not fit on chip: {detail}; raise those parameters, "
-                         "use a smaller batch, or compile with fit=True to size the memories")
+                         "use a smaller batch, or size the memories for it (fit=True; --fit)")
 
 
 def _drafts(ops: list[Op], layers: dict, batch: int) -> list[_Draft]:
