@@ -82,13 +82,13 @@ def test_im2col_addresses_gather_golden_columns(n, h, w, c, kh, kw, stride, padd
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(1, 20), st.integers(-1, 12),
-                          st.integers(0, 12)), min_size=1, max_size=25))
-def test_allocated_tensors_never_share_a_word_while_both_live(spans):
+                          st.integers(0, 12)), min_size=1, max_size=25), st.sampled_from([1, 4, 8]))
+def test_allocated_tensors_never_share_a_word_while_both_live(spans, align):
     lifetimes = {f"t{i}": Lifetime(("a", "b")[space], words, first, first + length)
                  for i, (space, words, first, length) in enumerate(spans)}
-    bases, needs = allocate(lifetimes)
+    bases, needs = allocate(lifetimes, align)
     for x, one in lifetimes.items():
-        assert bases[x] + one.words <= needs[one.space]
+        assert bases[x] % align == 0 and bases[x] + one.words <= needs[one.space]
         for y, other in lifetimes.items():
             if x < y and one.space == other.space and not (
                     one.last < other.first or other.last < one.first):
@@ -217,7 +217,7 @@ def test_niti_hw_compile_writes_the_listing_the_image_and_json(tmp_path, capsys)
     text = capsys.readouterr().out
     gemms = sum(op.is_gemm for op in lowering.lower("small-cnn", (1, 16, 16), 4))
     assert sum(" GEMM " in line for line in text.splitlines()) == gemms
-    assert "acc             9,408       16,384  tensor_buffer_words = 16384" in text
+    assert "tensor_buffer_words = 16384" in text
     image, document = tmp_path / "program.hex", tmp_path / "program.json"
     assert main(["compile", "--format", "hex", "--out", str(image)]) == 0
     assert main(["compile", "--format", "json", "--out", str(document)]) == 0

@@ -76,7 +76,8 @@ def compile_step(model, input_shape, batch: int, params: HardwareParams,
                  classes: int | None = None, fit: bool = False) -> Program:
     """The program of one training step of `model` on `batch` inputs of shape (C, H, W).
 
-    Tensors must fit the banks `params` sizes, or the compiler says which bank, how many words it
+    Every tensor starts at a multiple of `params.lanes` (a bank row). Tensors must fit the banks
+    `params` sizes, or the compiler says which bank, how many words it
     needs and which parameter to raise; `fit=True` sizes the memories for the program instead
     (`program_params` gives them). Weights are 8 bits, as the RTL's update unit stores them.
     """
@@ -91,7 +92,7 @@ def compile_step(model, input_shape, batch: int, params: HardwareParams,
     last = list(layers.values())[-1]
     logits = last.tensor("out")
     lifetimes = _lifetimes(drafts, ops, layers, weighted, logits, batch)
-    bases, needs = allocate(lifetimes)
+    bases, needs = allocate(lifetimes, align=params.lanes)
     exponents = _exponent_registers(lifetimes, workload)
     tensors = {name: Placement(life.space, bases[name], life.words, exponents.get(name))
                for name, life in lifetimes.items() if life.space != EXPONENTS}

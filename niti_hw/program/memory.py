@@ -52,9 +52,10 @@ class Lifetime:
     last: int
 
 
-def allocate(lifetimes: dict[str, Lifetime]) -> tuple[dict[str, int], dict]:
+def allocate(lifetimes: dict[str, Lifetime], align: int = 1) -> tuple[dict[str, int], dict]:
     """(base word of each tensor, words each space needs). First fit in order of first write: a
-    tensor takes the lowest gap of its space that no live tensor covers. A tensor read last by an
+    tensor takes the lowest gap of its space that no live tensor covers, at a multiple of
+    `align` (a bank row of `lanes` values starts each tensor). A tensor read last by an
     instruction is still live while that instruction writes, so no instruction writes over its
     own operands."""
     bases: dict[str, int] = {}
@@ -66,7 +67,7 @@ def allocate(lifetimes: dict[str, Lifetime]) -> tuple[dict[str, int], dict]:
         for start, end, _ in sorted(held):
             if base + life.words <= start:
                 break
-            base = max(base, end)
+            base = max(base, -(-end // align) * align)
         held.append((base, base + life.words, life.last))
         live[life.space] = held
         bases[name] = base
