@@ -24,7 +24,12 @@ from niti_hw.program.isa import (GEOMETRY_FIELDS, GEOMETRY_OPCODES, INSTRUCTION_
                                  decode, encode)
 from niti_hw.program.machine import Machine
 from niti_hw.program.memory import EXPONENTS, Lifetime, allocate
+from niti_hw.data import load_dataset
+from niti_hw.train import TrainConfig
 from niti_hw.train.build import build_network
+from niti_hw.train.integer_run import IntegerRun
+from niti_hw.train.prepared import batches, epoch_order, prepare
+from niti_hw.train.program_backend import ProgramBackend
 
 TINY_CNN = ModelSpec("tiny-cnn", (Conv(3, 3, padding=1), Relu(), Pool(2), Conv(4, 3, stride=2),
                                   Relu(), Pool(2, 1), Flat(), Fc(6)), (14, 14, 2), ((0, 4),))
@@ -238,3 +243,34 @@ def test_niti_hw_compile_refuses_in_one_line_and_writes_nothing(tmp_path, capsys
     assert "small-cnn does not fit a 1x3x3 (CxHxW) input" in capsys.readouterr().err
     assert main(["compile", "--model", "lenet5", "--batch", "64", "--fit", "--out", str(out)]) == 0
     assert out.exists()
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return prepare(load_dataset("mnist", limit_train=192, limit_test=64))
+
+
+def _trained(cls, model, data, mode, steps=3, batch=32, **settings):
+    modes = {f"{kind}_mode": mode for kind in ("activation", "error", "gradient", "loss")}
+    config = TrainConfig(model=model, gemm_engine="blas", **modes, **settings)
+    built = build_network(get_model(model), data.image_shape, data.classes, config.seed)
+    run = cls(built, data, config)
+    for index in list(batches(epoch_order(config.seed, 0, len(data.train_labels)), batch))[:steps]:
+        run.train_batch(index, 0)
+    return run.state_arrays()
+
+
+@pytest.mark.parametrize("model, mode", [("lenet5", "stochastic"), ("small-cnn", "pseudo")])
+def test_the_program_backend_trains_mnist_bit_identical_to_golden(mnist, model, mode):
+    """Seven steps on real digits, the last batch short (a second program): weights, exponents
+    and LFSR states equal golden's."""
+    golden = _trained(IntegerRun, model, mnist, mode, steps=7, batch=30)
+    program = _trained(ProgramBackend, model, mnist, mode, steps=7, batch=30, backend="program")
+    assert golden.keys() == program.keys()
+    assert all(np.array_equal(golden[key], program[key]) for key in golden)
+
+
+def test_the_program_backend_refuses_wide_weights(mnist):
+    with pytest.raises(ValueError, match="the program backend trains 8-bit weights .* got "
+                                         "--acc-bits 16"):
+        _trained(ProgramBackend, "small-cnn", mnist, "pseudo", acc_bits=16, backend="program")

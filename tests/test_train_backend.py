@@ -34,11 +34,11 @@ def test_golden_backend_implements_the_protocol(tiny, tmp_path):
     assert backend_factory("golden") is IntegerRun
     trainer = Trainer(TrainConfig(), tmp_path, progress=False, data=tiny)
     assert isinstance(trainer.runs[0], Backend) and trainer.runs[0].label == "niti-int8"
-    assert set(BACKENDS) == {"golden", "sim", "torch"}
+    assert set(BACKENDS) == {"golden", "sim", "torch", "program"}
 
 
 def test_unknown_and_unavailable_backends_are_one_clear_line(monkeypatch):
-    with pytest.raises(ValueError, match="unknown backend 'gpu'; valid backends: golden, sim, torch"):
+    with pytest.raises(ValueError, match="unknown backend 'gpu'; valid backends: golden, sim, torch, program"):
         backend_factory("gpu")
     monkeypatch.setitem(BACKENDS, "sim", "niti_hw.train.no_such_backend:SimBackend")
     with pytest.raises(ValueError, match="^backend 'sim' is not available in this build$"):

@@ -7,6 +7,7 @@ BACKENDS = {
     "golden": "niti_hw.train.integer_run:IntegerRun",
     "sim": "niti_hw.train.sim_backend:SimBackend",
     "torch": "niti_hw.train.torch_backend:TorchBackend",
+    "program": "niti_hw.train.program_backend:ProgramBackend",
 }
 """Backend name -> `module:class`, imported lazily by `niti_hw.train.backend.backend_factory`."""
 

@@ -29,8 +29,11 @@ class IntegerRun:
         """One NITI step; returns (sum of reported losses, correct predictions) of the batch."""
         x = QTensor(self.data.train_images[index], self.data.exp)
         labels = self.data.train_labels[index]
-        logits = self.net.train_step(x, labels, self.config.mu_at(epoch), self.policy)
-        return _score(logits, labels)
+        return _score(self.step(x, labels, self.config.mu_at(epoch)), labels)
+
+    def step(self, x: QTensor, labels: np.ndarray, m_u: int) -> QTensor:
+        """One training step of the network on this backend's engine; returns the logits."""
+        return self.net.train_step(x, labels, m_u, self.policy)
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         """Mean loss and accuracy; its own LFSR lanes, so evaluation never perturbs training."""
