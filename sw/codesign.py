@@ -1,110 +1,111 @@
 """Co-design study of a NITI training accelerator: what each hardware choice costs and what it does
 to accuracy. Tables (CSV) and plots (PNG) go to sw/results/codesign/.
 
-    python sw/codesign.py accuracy   # LeNet-5 on MNIST through the datapath model (hours)
+    niti-hw explore sw/spaces/codesign.toml --out studies/codesign   # accuracy, 3 seeds (hours)
+    python sw/codesign.py seeds --add-study studies/codesign   # seeds.csv, mean +- sd per variant
     python sw/codesign.py costs      # cycles, bytes, energy from shapes alone (seconds)
-    python sw/codesign.py plots      # the plots, from the CSVs of the two steps above
+    python sw/codesign.py plots      # the plots, from the CSVs of the steps above
 
-`accuracy` trains LeNet-5 on MNIST once per hardware variant (accumulator width 16/20/24/32 bits,
-per-tile and predicted exponents, with and without headroom) on the `sim` backend and records the
-test accuracy after every epoch, with what the values did (saturated accumulator outputs, values
-beyond a predicted exponent). Full MNIST for 10 epochs by default; variants can run in parallel
-processes (`--variants`, `--csv accuracy_epochs_a.csv`). The int32 / whole-tensor variant is
-bit-identical to the golden model, so its row is the recorded golden run (`GOLDEN_RUN`). The
-earlier subset study (`--limit-train 10000 --limit-test 2000 --epochs 3 --csv
-accuracy_subset_epochs.csv`) is kept beside it.
+Accuracy runs are points of an `explore` study: LeNet-5 on MNIST per hardware variant
+(accumulator width 16/20/24/32 bits, per-tile and predicted exponents, with and without
+headroom) on the `sim` backend, each seed a point that survives a crash. `seeds` appends the
+finished runs of study folders to `seeds.csv` (one row per variant and seed) and summarises
+them: mean, standard deviation and range per variant, and whether a variant's seeds all lie
+outside the baseline's range. The per-epoch CSVs `accuracy_epochs*.csv` are the earlier
+single-seed runs (seed 0, with the counts of saturated and beyond-exponent values per epoch)
+and `accuracy_subset_*` the subset study; both stay as recorded.
 `costs` lowers LeNet-5 (MNIST), VGG-small-7 and VGG16 (CIFAR-10 shapes) with niti_hw.perf.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import re
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
-from niti_hw.data import load_dataset
-from niti_hw.models import get_model
+from niti_hw.atomic_write import atomic_write
+from niti_hw.explore.store import Store
 from niti_hw.params import DEFAULT, EXPONENTS
 from niti_hw.perf.clock import clock_mhz
 from niti_hw.perf.cost import estimate
 from niti_hw.perf.exponent import exponent_ops, int32_buffer_words
 from niti_hw.perf.lowering import lower
-from niti_hw.train import TrainConfig
-from niti_hw.train.build import build_network
-from niti_hw.train.prepared import batches, epoch_order, prepare
-from niti_hw.train.sim_backend import SimBackend
 
 RESULTS = Path(__file__).resolve().parent / "results" / "codesign"
 
-VARIANTS = {
-    "int32, tensor exponent": {},
-    "predicted exponent": {"exponent": "predicted"},
-    "predicted exponent, 1 bit headroom": {"exponent": "predicted", "exponent_headroom": 1},
-    "per-tile exponent 8x8": {"exponent": "tile"},
-    "per-tile exponent 32x32": {"exponent": "tile", "rows": 32, "cols": 32},
-    "24-bit accumulator": {"acc_bits": 24},
-    "20-bit accumulator": {"acc_bits": 20},
-    "16-bit accumulator": {"acc_bits": 16},
-}
-"""Hardware variants trained for accuracy: HardwareParams fields that differ from the defaults."""
+BASELINE = "int32 tensor exponent"
+SEEDS_CSV = RESULTS / "seeds.csv"
+DID_NOT_LEARN = r"did not learn: ([\d.]+) % test accuracy after epoch (\d+)"
+"""The reason `explore` records for a run stopped at chance (`stop_at_chance_after`)."""
 
 
-def train_variant(name: str, hardware: dict, data, args, log):
-    """Train one variant on the sim backend, yielding one row per epoch as it ends."""
-    epochs = args.epochs
-    config = TrainConfig(model="lenet5", dataset="mnist", epochs=epochs, seed=args.seed,
-                         backend="sim", gemm_engine="blas", hardware=hardware or None)
-    built = build_network(get_model("lenet5"), data.image_shape, data.classes, config.seed)
-    run = SimBackend(built, data, config)
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        order = epoch_order(config.seed, epoch, len(data.train_labels))
-        for step, index in enumerate(batches(order, config.batch_size)):
-            run.train_batch(index, epoch)
-            if step % 20 == 0:
-                log(f"{name}: epoch {epoch + 1}/{epochs} step {step}")
-        seconds = time.perf_counter() - start
-        _, stats = run.take_epoch()
-        _, accuracy = run.evaluate(data.test_images, data.test_labels)
-        counts = pd.DataFrame([vars(s) for s in stats.values()]).sum()
-        hw = config.hardware_params()
-        yield {"variant": name, "epochs": epochs, **{k: getattr(hw, k) for k in
-                                         ("acc_bits", "exponent", "exponent_headroom",
-                                                          "rows", "cols")},
-                     "seed": config.seed, "epoch": epoch + 1, "m_u": config.mu_at(epoch),
-                     "test_accuracy_pct": round(100 * accuracy, 2),
-                     "train_images": len(data.train_labels), "test_images": len(data.test_labels),
-                     "outputs": int(counts.outputs), "saturated_outputs": int(counts.saturated),
-                     "beyond_predicted_exponent": int(counts.beyond_exponent),
-                     "skipped_updates": int(counts.skipped_updates),
-                     "train_seconds": round(seconds, 1)}
-        log(f"{name}: epoch {epoch + 1} test accuracy {100 * accuracy:.2f} %")
+def variant_name(hardware: dict) -> str:
+    """The seeds.csv name of an accuracy point's hardware (`explore`'s accuracy config)."""
+    if hardware.get("acc_bits", 32) != 32:
+        return f"accumulator {hardware['acc_bits']} bits"
+    if hardware.get("exponent") == "tile":
+        return f"per-tile exponent {hardware['rows']}x{hardware['cols']}"
+    if hardware.get("exponent") == "predicted":
+        headroom = hardware.get("exponent_headroom", 0)
+        return "predicted exponent" + (f", {headroom} bit headroom" if headroom else "")
+    return BASELINE
 
 
-def accuracy(args) -> pd.DataFrame:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    data = prepare(load_dataset("mnist", limit_train=args.limit_train, limit_test=args.limit_test))
-    target = RESULTS / args.csv
-    done = pd.read_csv(target) if target.exists() and args.keep else pd.DataFrame()
+def study_seeds(folder: Path) -> pd.DataFrame:
+    """Finished accuracy points of an explore study folder, as seeds.csv rows (it may be running:
+    its stored files are read, its lock is left alone)."""
+    runs = Store(folder).read("accuracy")
+    rows = []
+    for run in runs.itertuples():
+        config = json.loads(run.config)
+        stopped = re.match(DID_NOT_LEARN, str(run.reason))
+        if run.status == "ok":
+            epochs, final = config["epochs"], run.accuracy_pct
+        elif stopped:
+            epochs, final = int(stopped.group(2)), float(stopped.group(1))
+        else:
+            continue  # a run that failed for another reason has no accuracy to record
+        rows.append({"variant": variant_name(config["hardware"]), "seed": config["seed"],
+                     "epochs": epochs, "final_pct": final,
+                     "source": f"niti-hw explore (study {folder.name})"})
+    return pd.DataFrame(rows, columns=["variant", "seed", "epochs", "final_pct", "source"])
 
-    def log(text):
-        print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
 
-    finished = set(done.variant[done.epoch == done.epochs]) if not done.empty else set()
-    if not done.empty:  # a variant cut short is trained again from its first epoch
-        done = done[done.variant.isin(finished)]
-    for name in args.variants:
-        if name in finished:
-            continue
-        for row in train_variant(name, VARIANTS[name], data, args, log):
-            done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
-            done.to_csv(target.with_suffix(".tmp"), index=False)  # every epoch, atomically
-            target.with_suffix(".tmp").replace(target)
-    return done
+def seeds(args) -> pd.DataFrame:
+    """seeds.csv with the studies' runs added (a variant and seed already there is kept), and its
+    summary per variant."""
+    table = pd.read_csv(SEEDS_CSV)
+    for folder in args.add_study:
+        new = study_seeds(Path(folder))
+        known = set(zip(table.variant, table.seed))
+        new = new[[(v, s) not in known for v, s in zip(new.variant, new.seed)]]
+        table = pd.concat([table, new], ignore_index=True)
+    with atomic_write(SEEDS_CSV) as tmp:
+        table.to_csv(tmp, index=False)
+    summary = seed_summary(table)
+    with atomic_write(RESULTS / "seeds_summary.csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    return summary
+
+
+def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation (n - 1), range and count per variant; the difference from the
+    baseline's mean, and whether every seed of the variant lies outside the baseline's range
+    (with three seeds each, the test the README's findings use)."""
+    grouped = table.groupby("variant", sort=False).final_pct
+    summary = grouped.agg(seeds="count", mean_pct="mean", sd_pct="std", min_pct="min",
+                          max_pct="max").reset_index()
+    base = summary.set_index("variant").loc[BASELINE]
+    summary["vs_baseline"] = summary.mean_pct - base.mean_pct
+    summary["outside_baseline_range"] = [
+        bool(row.max_pct < base.min_pct or row.min_pct > base.max_pct)
+        for row in summary.itertuples()]
+    return summary.round({"mean_pct": 2, "sd_pct": 2, "vs_baseline": 2})
 
 
 WORKLOADS = {  # model: (input C x H x W, batch) of one training step
@@ -243,6 +244,27 @@ def _accuracy_plot(plt, accuracy: pd.DataFrame, stem: str) -> None:
     _save(fig, f"{stem}.png")
 
 
+def _seeds_plot(plt, table: pd.DataFrame) -> None:
+    """Final accuracy per variant: every seed, and the mean with one standard deviation."""
+    learned = table[table.final_pct >= CHANCE_PCT]
+    summary = seed_summary(learned)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for y, row in enumerate(summary.itertuples()):
+        runs = learned[learned.variant == row.variant].final_pct
+        ax.scatter(runs, [y] * len(runs), s=14, color="0.5", zorder=2)
+        ax.errorbar(row.mean_pct, y, xerr=0 if math.isnan(row.sd_pct) else row.sd_pct,
+                    fmt="o", color="C0", capsize=4, zorder=3)
+    base = summary.set_index("variant").loc[BASELINE]
+    ax.axvspan(base.min_pct, base.max_pct, color="C0", alpha=0.12, label="baseline's seed range")
+    ax.set_yticks(range(len(summary)), [f"{v} (n = {n})" for v, n in
+                                        zip(summary.variant, summary.seeds)], fontsize=8)
+    failed = sorted(set(table.variant) - set(learned.variant))
+    ax.set_xlabel("final test accuracy (%), LeNet-5, full MNIST, 10 epochs; mean +- sd, seeds grey"
+                  + (f"\n(not shown, did not learn: {', '.join(failed)})" if failed else ""))
+    ax.legend(fontsize=8)
+    _save(fig, "seeds.png")
+
+
 def plots(args) -> None:
     """One PNG per question, from the CSVs `accuracy` and `costs` wrote."""
     plt = _pyplot()
@@ -269,6 +291,8 @@ def plots(args) -> None:
                        ("accuracy_subset", pd.read_csv(RESULTS / "accuracy_subset_epochs.csv"))):
         accuracy_summary(runs).to_csv(RESULTS / f"{stem}_summary.csv", index=False)
         _accuracy_plot(plt, runs, stem)
+
+    _seeds_plot(plt, pd.read_csv(SEEDS_CSV))
 
     ratio = pd.read_csv(RESULTS / "int8_vs_fp32.csv")
     ratio = ratio[ratio.datapath != "int8 / fp32"]
@@ -297,21 +321,14 @@ def plots(args) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
-    acc = sub.add_parser("accuracy", help="train LeNet-5 on MNIST per hardware variant")
-    acc.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
-                     metavar="NAME")
-    acc.add_argument("--limit-train", type=int, default=60000)
-    acc.add_argument("--limit-test", type=int, default=10000)
-    acc.add_argument("--epochs", type=int, default=10)
-    acc.add_argument("--seed", type=int, default=0)
-    acc.add_argument("--keep", action="store_true", help="skip variants already in the CSV")
-    acc.add_argument("--csv", default="accuracy_epochs.csv",
-                     help="file name in the results (accuracy_epochs*.csv: runs split in parallel)")
+    add = sub.add_parser("seeds", help="seeds.csv from explore studies, and its summary")
+    add.add_argument("--add-study", nargs="*", default=[], metavar="DIR",
+                     help="explore study folders whose finished accuracy runs to add")
     sub.add_parser("costs", help="cycles, bytes and energy per step from shapes alone")
-    sub.add_parser("plots", help="the PNGs, from the CSVs of accuracy and costs")
+    sub.add_parser("plots", help="the PNGs, from the CSVs of seeds, accuracy and costs")
     args = parser.parse_args(argv)
-    if args.step == "accuracy":
-        print(accuracy(args).to_string(index=False))
+    if args.step == "seeds":
+        print(seeds(args).to_string(index=False))
     elif args.step == "costs":
         for name, frame in costs(args).items():
             print(f"\n{name}\n{frame.to_string(index=False)}")
