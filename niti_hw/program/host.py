@@ -11,8 +11,8 @@ from niti_hw.program.compiler import LABELS, Program
 
 
 def load(machine, program: Program, net: Sequential, x: QTensor, labels) -> None:
-    """Weights and their exponents, the batch (NHWC int8) and its exponent, and the labels; all
-    checked against the program before anything is written."""
+    """Weights (and their int8 copies when wider) with their exponents, the batch (NHWC int8) and
+    its exponent, and the labels; all checked against the program before anything is written."""
     layers = net.weighted_layers
     if len(layers) != len(program.weighted):
         raise ValueError(f"the program trains {len(program.weighted)} weighted layers "
@@ -20,8 +20,15 @@ def load(machine, program: Program, net: Sequential, x: QTensor, labels) -> None
     labels = np.asarray(labels)
     if labels.shape != (program.batch,):
         raise ValueError(f"the program takes {program.batch} labels; got shape {labels.shape}")
-    loads = [(f"{name}.weight", layer.weights.values, layer.weights.exp)
-             for name, layer in zip(program.weighted, layers)]
+    loads = []
+    for name, layer in zip(program.weighted, layers):
+        if layer.weights.acc_bits != program.weight_bits:
+            raise ValueError(f"{name}: the program stores {program.weight_bits}-bit weights; the "
+                             f"network's are {layer.weights.acc_bits} bits")
+        loads.append((f"{name}.weight", layer.weights.values, layer.weights.exp))
+        if program.weight_bits > 8:  # the GEMMs' int8 copy, as the forward pass narrows it
+            copy = layer.weights.as_int8()
+            loads.append((f"{name}.weight8", copy.values, copy.exp))
     loads += [(INPUT, x.values, x.exp), (LABELS, labels, None)]
     for name, values, _ in loads:
         words = program.tensors[name].words

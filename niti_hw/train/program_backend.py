@@ -27,9 +27,6 @@ class ProgramBackend(IntegerRun):
     label = "niti-program"
 
     def __init__(self, built: BuiltNetwork, data: PreparedData, config: TrainConfig):
-        if config.acc_bits != 8:
-            raise ValueError(f"the program backend trains 8-bit weights (the instruction set has "
-                             f"no wide-weight copy yet); got --acc-bits {config.acc_bits}")
         super().__init__(built, data, config)
         self.built = built
         self.machines: dict[int, tuple] = {}  # batch size -> (program, machine)
@@ -38,8 +35,10 @@ class ProgramBackend(IntegerRun):
         if batch not in self.machines:
             h, w, c = self.built.input_shape
             program = compile_step(get_model(self.config.model), (c, h, w), batch,
-                                   HardwareParams(), self.built.classes, fit=True)
-            machine = Machine(program_params(program, HardwareParams()), self.policy, 0)
+                                   HardwareParams(), self.built.classes, fit=True,
+                                   weight_bits=self.config.acc_bits)
+            machine = Machine(program_params(program, HardwareParams()), self.policy, 0,
+                              program.weight_bits)
             self.machines[batch] = program, machine
         return self.machines[batch]
 
