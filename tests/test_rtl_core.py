@@ -28,7 +28,7 @@ pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-h
 
 from amaranth.sim import Simulator  # noqa: E402
 
-from niti_hw.rtl.banks import BANK_VALUE_BITS, bank_rows  # noqa: E402
+from niti_hw.rtl.banks import BANK_VALUE_BITS  # noqa: E402
 from niti_hw.rtl.core import Core  # noqa: E402
 from niti_hw.rtl.instruction import Refusal  # noqa: E402
 

@@ -28,7 +28,8 @@ WRITE_PORTS = 2
 
 if BANK_READ_LATENCY != 2 or BANK_WRITE_LATENCY != 1:
     raise RuntimeError("rtl/banks.py reads through the RAM and a register and writes through a "
-                       "register: perf.timing's BANK_READ_LATENCY and BANK_WRITE_LATENCY must say so")
+                       "register: perf.timing's BANK_READ_LATENCY and BANK_WRITE_LATENCY must say "
+                       "so")
 
 
 def check_core_params(p: HardwareParams) -> None:

@@ -56,7 +56,8 @@ class Core(wiring.Component):
             m.d.comb += [engine.start.eq(seq.launch[index]), engine.op.eq(seq.op),
                          seq.finished[index].eq(engine.done)]
         for name in HOST_MEMBERS:
-            member, outer, inner = self.signature.members[name], getattr(self, name), getattr(seq, name)
+            outer, inner = getattr(self, name), getattr(seq, name)
+            member = self.signature.members[name]
             if member.is_signature:
                 wiring.connect(m, wiring.flipped(outer), inner)
             elif member.flow == In:

@@ -1,8 +1,8 @@
 """A streaming engine's two ends on the banks: row reads issued one per cycle, and result rows
 written back, the last row of a tensor cropped to its `m` values.
 
-Parts of an engine's module (as `Replay` is of the datapath's), not components: their counters
-sit beside the engine's state and the moves read each other's registers.
+Parts of an engine's module (as `Replay` is of the datapath's), not components: each is a few
+counters the engine starts with its instruction, and a component boundary would only add ports.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class TensorRows:
         return Mux(m_values == 0, 0, (m_values - 1) >> (self.lanes.bit_length() - 1))
 
     def start(self, m_values) -> list:
+        """Statements that load the final keep of an `m_values` tensor."""
         L = self.lanes
         shift = L.bit_length() - 1
         rest = m_values[:shift] if shift else 0
@@ -48,8 +49,8 @@ class TensorRows:
 
 class RowReads:
     """Reads of one tensor on `ports` (each its own bank and base, the same row offsets), one row
-    per cycle from the cycle after `start`. `valid` and `last` of each beat come `BANK_READ_LATENCY` cycles after its read, beside
-    the ports' `data`; `done` is high in the cycle the last read is issued."""
+    per cycle from the cycle after `start`. `valid` and `last` of each beat come
+    `BANK_READ_LATENCY` cycles after its read, beside the ports' `data`."""
 
     def __init__(self, m: Module, ports):
         self.active = Signal(name="reads_active")
@@ -64,7 +65,6 @@ class RowReads:
             m.d.sync += [valid_next.eq(valid), last_next.eq(last)]
             valid, last = valid_next, last_next
         self.valid, self.last = valid, last
-        self.done = self.active & issue_last
         for port, bank, row in zip(ports, self.banks, self.rows):
             m.d.comb += [port.en.eq(self.active), port.bank.eq(bank), port.row.eq(row)]
         with m.If(self.active):

@@ -23,6 +23,10 @@ from niti_hw.rtl.layouts import BITWIDTH, SHIFT
 from niti_hw.rtl.narrow_engine import rounding_mode
 from niti_hw.rtl.update_engine import WEIGHT_BITS
 
+if IMEM_READ_LATENCY != 1:
+    raise RuntimeError("rtl/sequencer.py fetches through the instruction memory's synchronous read: "
+                       "perf.timing's IMEM_READ_LATENCY must say 1")
+
 ENGINES = ("narrow", "relu", "update")
 ENGINE_OF = {Opcode.BITWIDTH: "narrow", Opcode.ROUND: "narrow", Opcode.RELU: "relu",
              Opcode.RELU_BACKWARD: "relu", Opcode.UPDATE: "update"}
@@ -86,30 +90,35 @@ class Sequencer(wiring.Component):
         })
 
     def elaborate(self, platform):
-        p, op = self.params, self.op
+        op = self.op
         m = Module()
         m.submodules.imem = imem = memory.Memory(shape=WORD_BITS, depth=self.program_words,
                                                  init=[])
         host, reader = imem.write_port(), imem.read_port()
         m.d.comb += [host.addr.eq(self.imem.addr), host.data.eq(self.imem.data),
                      host.en.eq(self.imem.en & ~self.busy)]
-        exps = Array(Signal(EXPONENT, name=f"exp{n}") for n in range(EXPONENT_REGISTERS))
-        m.d.comb += self.exp_rd.value.eq(exps[self.exp_rd.index])
-        with m.If(self.exp_wr.en & ~self.busy):
-            m.d.sync += exps[self.exp_wr.index].eq(self.exp_wr.value)
+        exps = [Signal(EXPONENT, name=f"exp{n}") for n in range(EXPONENT_REGISTERS)]
+        m.d.comb += self.exp_rd.value.eq(Array(exps)[self.exp_rd.index])
+        retire, exp_write, exp_value = Signal(), Signal(), Signal(EXPONENT)
+        self._exponent_update(m, Array(exps), exp_write, exp_value)
+        for n, register in enumerate(exps):  # a compare per register, not a case per write
+            with m.If(self.exp_wr.en & ~self.busy & (self.exp_wr.index == n)):
+                m.d.sync += register.eq(self.exp_wr.value)
+            with m.If(retire & exp_write & (op.dst_exp == n)):
+                m.d.sync += register.eq(exp_value)
 
         addr = Signal(range(self.program_words), name="fetch_addr")  # the instruction's word 0
         issued = Signal(range(INSTRUCTION_WORDS + 1))
         arrived = Signal(range(INSTRUCTION_WORDS + 1))
-        got = [Signal(name=f"word_valid{n}") for n in range(IMEM_READ_LATENCY)]
+        got = Signal(name="word_valid")  # the word read last cycle is on the read port
         words = Signal(INSTRUCTION_BITS, name="instruction_words", reset_less=True)
         fetching = Signal()
         m.d.comb += [reader.addr.eq(addr + issued),
                      reader.en.eq(fetching & (issued < INSTRUCTION_WORDS))]
-        m.d.sync += [got[0].eq(reader.en)] + [got[n].eq(got[n - 1]) for n in range(1, len(got))]
+        m.d.sync += got.eq(reader.en)
         with m.If(reader.en):
             m.d.sync += issued.eq(issued + 1)
-        with m.If(got[-1]):
+        with m.If(got):
             m.d.sync += [words.eq(Cat(words[WORD_BITS:], reader.data)), arrived.eq(arrived + 1)]
         geometry = geometry_layout()(words[:geometry_layout().size])
 
@@ -123,7 +132,7 @@ class Sequencer(wiring.Component):
                                  fetching.eq(1), issued.eq(0), arrived.eq(0)]
                     m.next = "FETCH"
             with m.State("FETCH"):
-                with m.If(got[-1] & (arrived == INSTRUCTION_WORDS - 1)):
+                with m.If(got & (arrived == INSTRUCTION_WORDS - 1)):
                     m.d.sync += fetching.eq(0)
                     m.next = "DECODE"
             with m.State("DECODE"):
@@ -156,7 +165,9 @@ class Sequencer(wiring.Component):
                 with m.If((self.finished & self.select).any()):
                     m.next = "RETIRE"
             with m.State("RETIRE"):
-                self._retire(m, exps)
+                m.d.comb += retire.eq(1)
+                with m.If(op.opcode == Opcode.BITWIDTH):
+                    m.d.sync += self.b.eq(self.b_result)
                 m.d.sync += [self.select.eq(0), self.pc.eq(self.pc + 1),
                              addr.eq(addr + INSTRUCTION_WORDS), issued.eq(0), arrived.eq(0)]
                 with m.If(addr + INSTRUCTION_WORDS > self.program_words - INSTRUCTION_WORDS):
@@ -168,18 +179,15 @@ class Sequencer(wiring.Component):
                     m.next = "FETCH"
         return m
 
-    def _retire(self, m: Module, exps) -> None:
-        """The machine's register updates of the instruction that finished."""
+    def _exponent_update(self, m: Module, exps, write, value) -> None:
+        """The machine's exponent update at retirement: exp[dst] = exp[a] + k for a ROUND (keep
+        != KEEP_M_U), exp[a] for RELU and RELU_BACKWARD, none for the others."""
         op = self.op
-        source = exps[op.a_exp]
-        with m.Switch(op.opcode):
-            with m.Case(Opcode.BITWIDTH):
-                m.d.sync += self.b.eq(self.b_result)
-            with m.Case(Opcode.ROUND):
-                with m.If(op.keep != KEEP_M_U):
-                    m.d.sync += exps[op.dst_exp].eq(source + self.k_result)
-            with m.Case(Opcode.RELU, Opcode.RELU_BACKWARD):
-                m.d.sync += exps[op.dst_exp].eq(source)
+        narrowing = (op.opcode == Opcode.ROUND) & (op.keep != KEEP_M_U)
+        m.d.comb += [
+            write.eq(narrowing | (op.opcode == Opcode.RELU) | (op.opcode == Opcode.RELU_BACKWARD)),
+            value.eq(exps[op.a_exp] + Mux(narrowing, self.k_result, 0)),
+        ]
 
     def _refusal(self, op):
         """Why `op` cannot run as the machine runs it (Refusal.NONE: it can)."""

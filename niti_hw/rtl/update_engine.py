@@ -6,8 +6,8 @@ from __future__ import annotations
 from amaranth.hdl import Module
 
 from niti_hw.params import HardwareParams
-from niti_hw.rtl.banks import BANK_VALUE_BITS
 from niti_hw.program.isa import Bank
+from niti_hw.rtl.banks import BANK_VALUE_BITS
 from niti_hw.rtl.engine import Engine
 from niti_hw.rtl.row_stream import RowReads, RowWrites, TensorRows, widen
 from niti_hw.rtl.update_unit import WeightUpdate
@@ -47,6 +47,7 @@ class UpdateEngine(Engine):
         m.d.sync += self.done.eq(writes.done)
         with m.If(self.start):
             m.d.sync += rows.start(op.m)
-            m.d.sync += reads.start(rows, op.m, [(op.a_bank, op.a_base), (op.dst_bank, op.dst_base)])
+            m.d.sync += reads.start(rows, op.m, [(op.a_bank, op.a_base),
+                                                 (op.dst_bank, op.dst_base)])
             m.d.sync += writes.start(op.dst_bank, op.dst_base, p.lanes)
         return m
