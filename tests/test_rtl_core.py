@@ -309,6 +309,33 @@ def test_random_programs_run_as_the_machine_runs_them(items, seed, m_u, modes):
     assert_cycles(record, items)
 
 
+EVERY_OPCODE = [
+    Geometry(Opcode.CONV_GEOMETRY, 8, 16, 16, 1, 3, 3, 1, 0, 14, 14),
+    Instruction(Opcode.BITWIDTH, a_bank=Bank.ACC, a_base=48, m=13),
+    Instruction(Opcode.ROUND, a_bank=Bank.ACC, a_base=48, m=13, keep=5, kind=0,
+                dst_bank=Bank.ACT, dst_base=8, a_exp=1, dst_exp=2),
+    Geometry(Opcode.POOL_GEOMETRY, 8, 14, 14, 8, 2, 2, 2, 0, 7, 7),
+    Instruction(Opcode.ROUND, a_bank=Bank.ACC, a_base=96, m=30, keep=KEEP_M_U, kind=2,
+                dst_bank=Bank.ERR, dst_base=4),
+    Instruction(Opcode.RELU, a_bank=Bank.ACT, a_base=8, m=13, dst_bank=Bank.ACT, dst_base=100,
+                aux_bank=Bank.ERR, aux_base=200, a_exp=2, dst_exp=3),
+    Instruction(Opcode.RELU_BACKWARD, a_bank=Bank.ERR, a_base=4, b_bank=Bank.ERR, b_base=600,
+                m=29, dst_bank=Bank.ERR, dst_base=300, a_exp=7, dst_exp=5),
+    Instruction(Opcode.UPDATE, a_bank=Bank.ERR, a_base=300, m=29, dst_bank=Bank.WEIGHT,
+                dst_base=40, n=8),
+    Instruction(Opcode.RELU, a_bank=Bank.WEIGHT, a_base=40, m=6, dst_bank=Bank.WEIGHT,
+                dst_base=40, aux_bank=Bank.ACC, aux_base=200, a_exp=3, dst_exp=3),
+    Instruction(Opcode.END)]
+"""Every opcode the core runs, as a compiled step chains them, partial last rows throughout."""
+
+
+@pytest.mark.parametrize("mode", ROUND_MODES)
+def test_a_program_of_every_opcode_runs_as_the_machine_runs_it(mode):
+    record = run_against_machine(EVERY_OPCODE, 11, 2, [mode] * len(TENSOR_KINDS))
+    assert record["done"] and record["pc"] == len(EVERY_OPCODE) - 1
+    assert_cycles(record, EVERY_OPCODE)
+
+
 def gradient_regions(contents) -> None:
     """ACC words 0..15 zero (B = 0), 16..35 within m_u = 3 bits (B <= m_u), 40..62 wide."""
     acc = contents[Bank.ACC]
