@@ -16,6 +16,7 @@ from math import ceil
 import numpy as np
 
 from niti_hw.params import HardwareParams
+from niti_hw.program.isa import GEOMETRY_OPCODES, INSTRUCTION_WORDS, KEEP_M_U, Opcode
 
 # ---------------------------------------------------------------------------------------------
 # Int8Multiplier (rtl/multiplier.py): operand register, product register, transport register.
@@ -302,3 +303,98 @@ and writes proceed independently."""
 CONTROL_START_LATENCY = AXI_LITE_LATENCY + 1
 """Cycles from the write handshake of CTRL.start to STATUS.busy and the cfg beat's valid: the W1P
 strobe, then the busy and cfg registers."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Core (rtl/core.py): the sequencer (rtl/sequencer.py) runs a program instruction by instruction
+# on the banks (rtl/banks.py) through one engine at a time (rtl/narrow_engine.py, relu_engine.py,
+# update_engine.py). Cycles from one instruction's first fetch cycle to the next's.
+# ---------------------------------------------------------------------------------------------
+
+IMEM_READ_LATENCY = 1
+"""The instruction memory's synchronous read: a word one cycle after its address."""
+
+BANK_READ_LATENCY = 2
+"""A bank row two cycles after its address: the RAM's synchronous read, then the bank select and
+sign extension into a register."""
+
+BANK_WRITE_LATENCY = 1
+"""A row written by an engine lands in its RAM a cycle later (address, data and mask registered)."""
+
+FETCH_CYCLES = INSTRUCTION_WORDS + IMEM_READ_LATENCY
+"""An instruction's words read one per cycle, the last arriving IMEM_READ_LATENCY later."""
+
+DISPATCH_CYCLES = 3
+"""After the fetch: the decode register, the checks' register (alignment, bank bounds, banks,
+settings), the dispatch (engine start, geometry latch, END or a refusal)."""
+
+RETIRE_CYCLES = 1
+"""After the engine's done: the exponent register, B register and pc updates."""
+
+ENGINE_HANDSHAKE_CYCLES = 2
+"""An engine's start cycle (its counters load) and its registered done."""
+
+
+def stream_beats(m: int, p: HardwareParams) -> int:
+    """Bank rows of an `m`-value tensor, one beat each; an empty tensor still takes one beat."""
+    return max(1, ceil(m / p.lanes))
+
+
+def engine_pass_cycles(m: int, unit_latency: int, p: HardwareParams) -> int:
+    """One pass of an `m`-value tensor: a row read per cycle, the last row through the bank read
+    and the unit into its bank write."""
+    return stream_beats(m, p) + BANK_READ_LATENCY + unit_latency
+
+
+def narrow_cycles(opcode: Opcode, m: int, gradient: bool, p: HardwareParams) -> int:
+    """BITWIDTH: a detector pass (B one DETECTOR_LATENCY after the last row). ROUND: a rounding
+    pass; a gradient's (keep = KEEP_M_U) follows its own detector pass (k = B - m_u), whose last
+    row arrives with the detector's B."""
+    detect = engine_pass_cycles(m, DETECTOR_LATENCY, p)
+    if opcode == Opcode.BITWIDTH:
+        return ENGINE_HANDSHAKE_CYCLES + detect
+    replay = engine_pass_cycles(m, ROUND_LATENCY, p)
+    return ENGINE_HANDSHAKE_CYCLES + replay + (detect if gradient else 0)
+
+
+def relu_engine_cycles(m: int, p: HardwareParams) -> int:
+    """RELU and RELU_BACKWARD: one pass through the ReLU unit."""
+    return ENGINE_HANDSHAKE_CYCLES + engine_pass_cycles(m, RELU_LATENCY, p)
+
+
+def update_engine_cycles(m: int, p: HardwareParams) -> int:
+    """UPDATE: one pass through the weight-update unit."""
+    return ENGINE_HANDSHAKE_CYCLES + engine_pass_cycles(m, UPDATE_LATENCY, p)
+
+
+def engine_cycles(item, p: HardwareParams) -> int:
+    """Cycles of the engine that runs `item` (an `isa.Instruction` of BITWIDTH, ROUND, RELU,
+    RELU_BACKWARD or UPDATE), from its start to its done, both included."""
+    if item.opcode in (Opcode.BITWIDTH, Opcode.ROUND):
+        return narrow_cycles(item.opcode, item.m, item.keep == KEEP_M_U, p)
+    if item.opcode in (Opcode.RELU, Opcode.RELU_BACKWARD):
+        return relu_engine_cycles(item.m, p)
+    if item.opcode == Opcode.UPDATE:
+        return update_engine_cycles(item.m, p)
+    raise ValueError(f"the core has no engine for {item.opcode.name} yet")
+
+
+def instruction_cycles(item, p: HardwareParams) -> int:
+    """Cycles from an instruction's first fetch cycle to the next instruction's (END and a refused
+    instruction: to the cycle `done` or `error` rises)."""
+    issue = FETCH_CYCLES + DISPATCH_CYCLES
+    if item.opcode == Opcode.END:
+        return issue
+    if item.opcode in GEOMETRY_OPCODES:
+        return issue + RETIRE_CYCLES
+    return issue + engine_cycles(item, p) + RETIRE_CYCLES
+
+
+def program_cycles(items, p: HardwareParams) -> int:
+    """A run up to and including END, from the cycle `start` is taken to the cycle `done` rises."""
+    total = 1  # the start cycle
+    for item in items:
+        total += instruction_cycles(item, p)
+        if item.opcode == Opcode.END:
+            return total
+    raise ValueError("the program has no END instruction")

@@ -14,6 +14,7 @@ from niti_hw.params import HardwareParams
 def _units() -> dict[str, Callable]:
     from niti_hw.rtl.bitwidth_detector import BitwidthDetector
     from niti_hw.rtl.control import ControlRegisters
+    from niti_hw.rtl.core import Core
     from niti_hw.rtl.datapath import Datapath, TrainingCore
     from niti_hw.rtl.max_pool import MaxPool, MaxPoolBackward
     from niti_hw.rtl.relu import Relu, ReluBackward
@@ -35,12 +36,13 @@ def _units() -> dict[str, Callable]:
         "max_pool": MaxPool,
         "max_pool_backward": MaxPoolBackward,
         "control_registers": ControlRegisters,
+        "core": Core,
     }
 
 
 UNIT_NAMES = ("systolic_array", "bitwidth_detector", "shift_round_nearest", "shift_round_pseudo",
               "shift_round_stochastic", "datapath", "update_unit", "training_core", "relu",
-              "relu_backward", "max_pool", "max_pool_backward", "control_registers")
+              "relu_backward", "max_pool", "max_pool_backward", "control_registers", "core")
 WEIGHT_BITS = 16
 """Stored weight width of the generated update unit and training core (the paper's wider weights);
 `update_unit_w<bits>` / `training_core_w<bits>` name another width (8..24); the pools are 2 x 2,
