@@ -288,15 +288,19 @@ def loss_logits(rng: np.random.Generator, shape, kind: str) -> np.ndarray:
     return int8_matrix(rng, shape, kind)
 
 
-def loss_tensors(rng: np.random.Generator, count: int, max_classes: int) -> list[dict]:
-    """`count` valid tensors (s, classes, logits a, labels y): every LOSS_KINDS profile and
-    every LOSS_EXPONENTS value in turn, then random s; 1 class, `max_classes` and random ones."""
+def loss_tensors(rng: np.random.Generator, count: int, max_classes: int,
+                 boundaries: bool = True) -> list[dict]:
+    """`count` valid tensors (s, classes, logits a, labels y), every LOSS_KINDS profile in turn,
+    1 class, `max_classes` and random counts; s runs through LOSS_EXPONENTS (each twice) first
+    when `boundaries`, else is random (mostly -60..24, now and then anywhere in 16 bits)."""
     tensors = []
     for n in range(count):
         classes = (1, max_classes)[n % 2] if n % 3 == 0 else int(rng.integers(1, max_classes + 1))
         samples = int(rng.integers(1, 4))
-        s = (LOSS_EXPONENTS[n // 2 % len(LOSS_EXPONENTS)] if n < 2 * len(LOSS_EXPONENTS)
-             else int(rng.integers(-60, 25)))
+        if boundaries and n < 2 * len(LOSS_EXPONENTS):
+            s = LOSS_EXPONENTS[n // 2]
+        else:
+            s = int(rng.integers(-60, 25) if rng.random() < 0.8 else rng.integers(-2**15, 2**15))
         tensors.append({"s": s, "classes": classes,
                         "a": loss_logits(rng, (samples, classes), LOSS_KINDS[n % len(LOSS_KINDS)]),
                         "y": rng.integers(0, classes, samples)})

@@ -229,10 +229,14 @@ LOSS_DIVIDE_CYCLES = 12
 """Cycles per division (t << 11) // C, one quotient bit each (the quotient is at most 2**11);
 divisions run back to back."""
 
-LOSS_ROW_OVERHEAD = 1 + 1 + 1 + LOSS_TERMS_LATENCY + 1
+LOSS_DIVIDE_SETUP = 2
+"""Cycles from the last term (the row sum final in the next) to the row's first division: the
+divider registers the first term less C."""
+
+LOSS_ROW_OVERHEAD = 1 + 1 + LOSS_TERMS_LATENCY + LOSS_DIVIDE_SETUP + 1
 """Cycles of a row beyond its per-class work: the row beat's cycle, the largest logit offered to
-the terms ahead of the row's logits, the walk's register, the terms' latency (the last term and
-the row sum in the cycle before the first division), the last quotient's cycle into its queue."""
+the terms ahead of the row's logits, the terms' latency (from the last logit offered to its term
+and the row sum), the divider's setup, the last quotient's cycle into its queue."""
 
 LOSS_PACK_LATENCY = 2
 """Cycles from the end of the last row to its final beat taken by ShiftRound: the last corrected

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden.loss import QUOTIENT_SHIFT
-from niti_hw.perf.timing import LOSS_DIVIDE_CYCLES
+from niti_hw.perf.timing import LOSS_DIVIDE_CYCLES, LOSS_DIVIDE_SETUP
 from niti_hw.rtl.loss_terms import TERM
+from niti_hw.rtl.target import LOCAL
 
 QUOTIENT = unsigned(QUOTIENT_SHIFT + 1)
 """0..2**11: t <= C, so (t << 11) // C has 12 bits."""
@@ -18,17 +19,18 @@ assert LOSS_DIVIDE_CYCLES == QUOTIENT.width, "one cycle per quotient bit"
 class LossDivider(wiring.Component):
     """A row's divisions (t_i << 11) // C back to back, one every `LOSS_DIVIDE_CYCLES` cycles.
 
-    `go` starts `count` divisions (1 or more) in the next cycle; each takes its term `t` from the
-    head of a queue (`pop` is high in its first cycle) and the row sum `divisor` C (C > 0 and
-    t <= C; C holds still until the last). Each quotient is on `quotient` while `done` is high,
-    12 cycles after its `pop`; `finished` comes with the last one.
+    `go` (with the row sum `divisor` C final from the next cycle on, C > 0) starts `count`
+    divisions (1 or more), the first `LOSS_DIVIDE_SETUP` cycles later. Each takes its term `t`
+    (t <= C) from the head of a queue, which `pop` advances in the division's first cycle; its
+    quotient is on `quotient` while `done` is high, 12 cycles after that; `finished` comes with
+    the last one. C must hold still until then.
 
     Step 1 is r = t - C, each later step r = 2r - C for r >= 0 and 2r + C for r < 0; the
     quotient's bit of a step is r >= 0. That remainder is the restoring division's trial value
-    2 rho - C, so the bits are the restoring quotient's, with no correction at the end; the
-    sign of r picks the next operation before the adder, so one carry chain, and nothing after
-    it, sits between the remainder register and itself. r lies in [-C, C), so arithmetic modulo
-    2**(bits(C) + 1) is exact. Every control signal is a register.
+    2 rho - C, so the bits are the restoring quotient's, with no correction at the end. Both
+    2r + C and 2r - C are added from registers (-C and the head's t - C are registered ahead),
+    and one multiplexer after the carry chains picks the step, or t - C on a division's first
+    cycle, by registered flags. r lies in [-C, C), so arithmetic modulo 2**(bits(C) + 1) is exact.
     """
 
     def __init__(self, divisor_bits: int, count_shape):
@@ -46,29 +48,35 @@ class LossDivider(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        width = self.divisor_bits + 1
-        remainder = Signal(signed(width), name="remainder", reset_less=True)
+        width = signed(self.divisor_bits + 1)
+        remainder = Signal(width, name="remainder", reset_less=True)
+        negated = Signal(width, name="negated_divisor", reset_less=True)  # -C
+        first = Signal(width, name="first_step", reset_less=True)  # t - C of the queue's head
+        m.d.sync += [negated.eq(-self.divisor), first.eq(self.t - self.divisor)]
         quotient = Signal(QUOTIENT, name="quotient_bits", reset_less=True)
         steps_left = Signal(range(LOSS_DIVIDE_CYCLES), name="steps_left")
         left = Signal.like(self.count, name="divisions_left")  # to start after this one
-        start = self.pop
+        armed = Signal(name="armed")  # `go` seen: `first` holds the row's first term less C
+        # A division's first cycle, twice: the step's select and the queue's shift sit apart.
+        start = Signal(name="start", attrs=LOCAL)
+        m.d.comb += self.pop.eq(start)
         running = steps_left != 0
         ending = running & (steps_left == 1)
         again = ending & (left != 0)
-        m.d.sync += [start.eq(self.go | again), self.done.eq(ending),
+        m.d.sync += [armed.eq(self.go), start.eq(armed | again), self.done.eq(ending),
                      self.finished.eq(ending & (left == 0))]
         with m.If(self.go):
             m.d.sync += left.eq(self.count - 1)
         with m.Elif(again):
             m.d.sync += left.eq(left - 1)
+        assert LOSS_DIVIDE_SETUP == 2  # go -> armed -> start
 
-        subtract = start | ~remainder[-1]
-        operand = Mux(start, self.t, remainder << 1)[:width]
-        divisor = self.divisor ^ subtract.replicate(self.divisor_bits)
-        # One adder with carry-in `subtract`: bit 0 of the sum holds the carry trick.
-        total = (Cat(Const(1, 1), operand) + Cat(subtract, divisor, subtract))[1:width + 1]
+        doubled = remainder << 1
+        step = Mux(remainder[-1], doubled + self.divisor, doubled + negated)
+        new = Signal(width, name="new_remainder")
+        m.d.comb += new.eq(Mux(start, first, step))
         with m.If(start | running):
-            m.d.sync += [remainder.eq(total), quotient.eq(Cat(~total[-1], quotient[:-1]))]
+            m.d.sync += [remainder.eq(new), quotient.eq(Cat(~new[-1], quotient[:-1]))]
         with m.If(start):
             m.d.sync += steps_left.eq(LOSS_DIVIDE_CYCLES - 1)
         with m.Elif(running):
