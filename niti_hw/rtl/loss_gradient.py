@@ -112,7 +112,7 @@ class LossGradient(wiring.Component):
         m.d.comb += terms.s.eq(cfg.s)
 
         walker = _Walker(m, row)
-        m.d.comb += [terms.a.eq(walker.item), terms.valid.eq(walker.to_terms),
+        m.d.comb += [terms.a.eq(walker.offered), terms.valid.eq(walker.to_terms),
                      terms.ref.eq(walker.ref)]
         pushed = Signal(shape, name="terms_pushed")  # terms of this row in the queue
         with m.If(terms.t_valid):
@@ -210,31 +210,25 @@ def _any_refused_logit(row, classes, most: int):
 
 
 class _Walker:
-    """The logit the row's walks offer next, registered: the largest-so-far compare reads it
-    (the walk for the maximum), then `LossTerms` (the largest first, with `ref`, then every
-    logit). `walk(count, kind)` returns the statements for this cycle's kind of walk."""
+    """The walks over a row's logits: each cycle's logit is registered (`item`), read by the
+    largest-so-far compare (the walk for the maximum), then offered to `LossTerms` (`offered`:
+    the largest first, with `ref`, then every logit). The largest is offered from its own
+    register, which is final the cycle after the walk's last compare, so no compare feeds the
+    logit register. `walk(count, kind)` returns the statements of this cycle's walk."""
 
     def __init__(self, m: Module, row):
-        self.m, self.row = m, row
         self.item = Signal(INT8, name="walk_item", reset_less=True)
         self.to_max, self.first = Signal(name="walk_to_max"), Signal(name="walk_first")
         self.to_terms, self.ref = Signal(name="walk_to_terms"), Signal(name="walk_ref")
         self.largest = Signal(INT8, name="largest", reset_less=True)
-        bigger = self.first | (self.item > self.largest)
-        self.next_largest = Mux(self.to_max & bigger, self.item, self.largest)
-        m.d.sync += [self.largest.eq(self.next_largest), self.to_max.eq(0),
-                     self.to_terms.eq(0), self.ref.eq(0), self.first.eq(0)]
+        with m.If(self.to_max & (self.first | (self.item > self.largest))):
+            m.d.sync += self.largest.eq(self.item)
+        self.offered = Mux(self.ref, self.largest, self.item)
         self._kind = Signal(2, name="walk_kind")  # 0 idle, 1 max, 2 ref, 3 terms
         self._index = Signal(range(len(row.a) + 1), name="walk_index")
-        with m.Switch(self._kind):
-            with m.Case(1, 3):
-                m.d.sync += self.item.eq(row.a[self._index])
-            with m.Case(2):
-                m.d.sync += self.item.eq(self.next_largest)
-        with m.If(self._kind == 1):
-            m.d.sync += [self.to_max.eq(1), self.first.eq(self._index == 0)]
-        with m.If(self._kind >= 2):
-            m.d.sync += [self.to_terms.eq(1), self.ref.eq(self._kind == 2)]
+        m.d.sync += [self.item.eq(row.a[self._index]), self.to_max.eq(self._kind == 1),
+                     self.first.eq(self._index == 0), self.to_terms.eq(self._kind >= 2),
+                     self.ref.eq(self._kind == 2)]
 
     def walk(self, count, kind: str):
         return [self._kind.eq({"max": 1, "ref": 2, "terms": 3}[kind]), self._index.eq(count)]

@@ -81,7 +81,7 @@ class LossTerms(wiring.Component):
         r = reg(Mux(s >= LOG2E_FRACTION_BITS, 0, LOG2E_FRACTION_BITS - s), "base2_shift",
                 unsigned(5))
         u = reg(Mux(s < -U_CAP, U_CAP, -s), "taylor_u", unsigned(6))
-        cuts = []
+        cuts = []  # (P, 20 - L, the square's shift) for n = 0 and 1
         for n in (0, 1):
             over = 2 * u + 2 - n - TAYLOR_MAX_BITS
             cut = reg(Mux(over > 0, over, 0), f"cut{n}", unsigned(7))
@@ -91,11 +91,12 @@ class LossTerms(wiring.Component):
                              unsigned(4))))
 
         # Per row, on the `ref` item: n = the largest logit is negative.
-        p_exp, a_shift, sq_shift = (Signal(unsigned(w), name=name, reset_less=True) for w, name
-                                    in ((6, "p"), (5, "a_shift"), (4, "sq_shift")))
+        power, a_shift, sq_shift = (Signal(unsigned(w), name=name, reset_less=True) for w, name
+                                    in ((TAYLOR_MAX_BITS + 1, "power"), (5, "a_shift"),
+                                        (4, "sq_shift")))
         with m.If(self.valid & self.ref):
             negative = self.a < 0
-            m.d.sync += [p_exp.eq(Mux(negative, cuts[1][0], cuts[0][0])),
+            m.d.sync += [power.eq(Const(1, 1) << Mux(negative, cuts[1][0], cuts[0][0])),
                          a_shift.eq(Mux(negative, cuts[1][1], cuts[0][1])),
                          sq_shift.eq(Mux(negative, cuts[1][2], cuts[0][2]))]
 
@@ -129,7 +130,6 @@ class LossTerms(wiring.Component):
         # Stage 7: xh before the clip; 2**P + floor(a 2**L).
         wide = signed(TAYLOR_MAX_BITS + 2)
         xh7 = reg(x6 - floor, "xh7", signed(26))
-        power = (Const(1, 1) << p_exp)[:TAYLOR_MAX_BITS + 1]
         sum7 = reg(power + a6, "sum7", wide)
         sq7 = reg(sq6, "sq7")
         valid, ref = reg(valid, "valid7", reset=True), reg(ref, "ref7", reset=True)
