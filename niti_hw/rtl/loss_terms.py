@@ -90,15 +90,15 @@ class LossTerms(wiring.Component):
                          reg(Mux(cut > SQUARE_BITS, SQUARE_BITS, cut), f"sq_shift{n}",
                              unsigned(4))))
 
-        # Per row, on the `ref` item: n = the largest logit is negative.
-        power, a_shift, sq_shift = (Signal(unsigned(w), name=name, reset_less=True) for w, name
-                                    in ((TAYLOR_MAX_BITS + 1, "power"), (5, "a_shift"),
-                                        (4, "sq_shift")))
+        # Per row: n = the `ref` item (the largest logit) is negative, registered, then the
+        # row's 2**P and shifts (ready for the row's first logit, a stage behind).
+        negative = Signal(name="largest_negative")
         with m.If(self.valid & self.ref):
-            negative = self.a < 0
-            m.d.sync += [power.eq(Const(1, 1) << Mux(negative, cuts[1][0], cuts[0][0])),
-                         a_shift.eq(Mux(negative, cuts[1][1], cuts[0][1])),
-                         sq_shift.eq(Mux(negative, cuts[1][2], cuts[0][2]))]
+            m.d.sync += negative.eq(self.a < 0)
+        power = reg(Const(1, 1) << Mux(negative, cuts[1][0], cuts[0][0]), "power",
+                    unsigned(TAYLOR_MAX_BITS + 1))
+        a_shift = reg(Mux(negative, cuts[1][1], cuts[0][1]), "a_shift")
+        sq_shift = reg(Mux(negative, cuts[1][2], cuts[0][2]), "sq_shift")
 
         # Stages 1-3: the products (operand, product and transport registers).
         products = []
