@@ -130,7 +130,8 @@ def test_loss_gradient(tmp_path, sim, mode, classes, lanes):
     assert random_run["values"] >= LOSS_VALUES
     # keep and last of every beat, data of every kept lane
     assert 2 * random_run["vectors"] < random_run["values"] <= (2 + lanes) * random_run["vectors"]
-    assert refusals["refused"] >= 3 + (1 << classes.bit_length()) - classes
+    # refused rows in two or three valid tensors; classes 0 and every count above the most
+    assert refusals["refused"] >= 2 + (1 << classes.bit_length()) - classes
     assert timing["timed"] == 8
 
 

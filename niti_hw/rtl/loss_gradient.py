@@ -140,9 +140,8 @@ class LossGradient(wiring.Component):
             m.d.sync += [corrected.eq(Mux(bad_cfg | bad_row, 0, value)),
                          corrected_last.eq(row.last & final)]
 
-        with m.FSM(name="loss_fsm"):
+        with m.FSM(name="loss_fsm") as fsm:
             with m.State("CFG"):
-                m.d.comb += self.cfg.ready.eq(1)
                 with m.If(self.cfg.valid):
                     refused = (self.cfg.p.classes == 0) | (self.cfg.p.classes > most)
                     m.d.sync += [cfg.eq(self.cfg.p), bad_cfg.eq(refused),
@@ -151,7 +150,6 @@ class LossGradient(wiring.Component):
                         m.d.sync += self.bad_input.eq(1)
                     m.next = "ROW"
             with m.State("ROW"):
-                m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
                     m.d.sync += [row.eq(self.i.p), count.eq(0)]
                     with m.If(~bad_cfg):
@@ -197,6 +195,8 @@ class LossGradient(wiring.Component):
                         m.next = "ROW"
                         with m.If(row.last):
                             m.next = "CFG"
+        # Outside the FSM's process: plain assignments, which Icarus evaluates from time 0.
+        m.d.comb += [self.cfg.ready.eq(fsm.ongoing("CFG")), self.i.ready.eq(fsm.ongoing("ROW"))]
         return m
 
 
