@@ -113,11 +113,9 @@ class LossGradient(wiring.Component):
 
         walker = _Walker(m, row)
         m.d.comb += [terms.a.eq(walker.offered), terms.valid.eq(walker.to_terms),
-                     terms.ref.eq(walker.ref)]
-        pushed = Signal(shape, name="terms_pushed")  # terms of this row in the queue
+                     terms.ref.eq(walker.ref), terms.last.eq(walker.last)]
         with m.If(terms.t_valid):
-            m.d.sync += [total.eq(Mux(terms.t_ref, 0, total + terms.t)),
-                         pushed.eq(Mux(terms.t_ref, 0, pushed + 1))]
+            m.d.sync += total.eq(Mux(terms.t_ref, 0, total + terms.t))
         m.d.comb += [terms_queue.push.eq(terms.t_valid & ~terms.t_ref),
                      terms_queue.data.eq(terms.t),
                      divider.t.eq(terms_queue.head), divider.divisor.eq(total),
@@ -160,7 +158,7 @@ class LossGradient(wiring.Component):
                         m.next = "CFG"
             with m.State("MAX"):
                 m.d.comb += walker.walk(count, "max")
-                m.d.sync += count.eq(count + 1)
+                m.d.sync += [count.eq(count + 1), errors.eq(0)]
                 refused = (row.y >= cfg.classes) | _any_refused_logit(row, cfg.classes, most)
                 m.d.sync += bad_row.eq(refused)
                 with m.If(refused):
@@ -172,15 +170,14 @@ class LossGradient(wiring.Component):
                 m.d.comb += walker.walk(count, "ref")
                 m.next = "TERMS"
             with m.State("TERMS"):
-                m.d.comb += walker.walk(count, "terms")
+                m.d.comb += walker.walk(count, "terms", final)
                 m.d.sync += count.eq(count + 1)
                 with m.If(final):
                     m.d.sync += count.eq(0)
                     m.next = "SUM"
             with m.State("SUM"):
-                with m.If(terms.t_valid & ~terms.t_ref & (pushed == last_class)):
+                with m.If(terms.t_last):
                     m.d.comb += divider.go.eq(1)
-                    m.d.sync += errors.eq(0)
                     m.next = "DIVIDE"
             with m.State("DIVIDE"):
                 with m.If(divider.finished):
@@ -220,15 +217,20 @@ class _Walker:
         self.item = Signal(INT8, name="walk_item", reset_less=True)
         self.to_max, self.first = Signal(name="walk_to_max"), Signal(name="walk_first")
         self.to_terms, self.ref = Signal(name="walk_to_terms"), Signal(name="walk_ref")
+        self.last = Signal(name="walk_last")
         self.largest = Signal(INT8, name="largest", reset_less=True)
         with m.If(self.to_max & (self.first | (self.item > self.largest))):
             m.d.sync += self.largest.eq(self.item)
         self.offered = Mux(self.ref, self.largest, self.item)
         self._kind = Signal(2, name="walk_kind")  # 0 idle, 1 max, 2 ref, 3 terms
         self._index = Signal(range(len(row.a) + 1), name="walk_index")
+        self._final = Signal(name="walk_final")
         m.d.sync += [self.item.eq(row.a[self._index]), self.to_max.eq(self._kind == 1),
                      self.first.eq(self._index == 0), self.to_terms.eq(self._kind >= 2),
-                     self.ref.eq(self._kind == 2)]
+                     self.ref.eq(self._kind == 2), self.last.eq(self._final)]
 
-    def walk(self, count, kind: str):
-        return [self._kind.eq({"max": 1, "ref": 2, "terms": 3}[kind]), self._index.eq(count)]
+    def walk(self, count, kind: str, final=0):
+        """This cycle's walk: `count` is the logit's index, `final` marks the row's last one
+        offered to the terms."""
+        return [self._kind.eq({"max": 1, "ref": 2, "terms": 3}[kind]), self._index.eq(count),
+                self._final.eq(final)]

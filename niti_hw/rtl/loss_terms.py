@@ -16,7 +16,7 @@ clipped to 0..10, so the row's largest logit, sent first (`ref`), gives x_max.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,7 +44,7 @@ class LossTerms(wiring.Component):
 
     `s` must hold still from three cycles before a row's first item until its last term is out.
     Each row sends its largest logit first with `ref` set (it comes out with `t_ref`, its term to
-    be dropped), then its logits. Stages: three int8 products (a**2 and the two halves of
+    be dropped), then its logits, `last` on the final one (out with `t_last`). Stages: three int8 products (a**2 and the two halves of
     47274 a, `Int8Multiplier`s); their sum; coarse shifts (by 8s); fine shifts; the base-2
     difference and the Taylor 2**P + a 2**L; the clip to 2**xh - 1 or the square's addition.
     Never stalls.
@@ -56,9 +56,11 @@ class LossTerms(wiring.Component):
             "a": In(INT8),
             "valid": In(1),
             "ref": In(1),
+            "last": In(1),
             "t": Out(TERM),
             "t_valid": Out(1),
             "t_ref": Out(1),
+            "t_last": Out(1),
         })
 
     def elaborate(self, platform):
@@ -109,13 +111,17 @@ class LossTerms(wiring.Component):
         square, hi, lo = products
         latency = Int8Multiplier.LATENCY
         a3 = delay(self.a, latency, "a")
-        valid, ref = (delay(x, latency, name, reset=True)
-                      for x, name in ((self.valid, "valid"), (self.ref, "ref")))
+
+        def flags_after(flags, n, stage):  # valid, ref and last beside the data
+            return tuple(delay(flag, n, f"{name}{stage}", reset=True)
+                         for flag, name in zip(flags, ("valid", "ref", "last")))
+
+        flags = flags_after((self.valid, self.ref, self.last), latency, "")
         # Stage 4: 47274 a; a << 20 for the Taylor term.
         x4 = reg((hi << 9) + (lo << 1), "x4", signed(24))
         sq4 = reg(square[:SQUARE_BITS], "sq4", unsigned(SQUARE_BITS))
         a4 = reg(a3 << A_SHIFT, "a4", signed(8 + A_SHIFT))
-        valid, ref = reg(valid, "valid4", reset=True), reg(ref, "ref4", reset=True)
+        flags = flags_after(flags, 1, "4")
         # Stages 5 and 6: coarse shifts by multiples of 8 (4 for the square), then fine shifts.
         x5 = reg(x4 >> (r & 0b11000), "x5", signed(24))
         a5 = reg(a4 >> (a_shift & 0b11000), "a5", signed(8 + A_SHIFT))
@@ -123,21 +129,24 @@ class LossTerms(wiring.Component):
         x6 = reg(x5 >> r[:3], "x6", signed(24))
         a6 = reg(a5 >> a_shift[:3], "a6", signed(8 + A_SHIFT))
         sq6 = reg(sq5 >> sq_shift[:2], "sq6", unsigned(SQUARE_BITS))
-        valid, ref = delay(valid, 2, "valid5", reset=True), delay(ref, 2, "ref5", reset=True)
+        flags = flags_after(flags, 2, "6")
+        top = Signal(signed(24), name="x_max", reset_less=True)
         floor = Signal(signed(25), name="x_floor", reset_less=True)  # x_max - 10
-        with m.If(valid & ref):
-            m.d.sync += floor.eq(x6 - BASE2_WINDOW)
-        # Stage 7: xh before the clip; 2**P + floor(a 2**L).
-        wide = signed(TAYLOR_MAX_BITS + 2)
-        xh7 = reg(x6 - floor, "xh7", signed(26))
-        sum7 = reg(power + a6, "sum7", wide)
+        with m.If(flags[0] & flags[1]):
+            m.d.sync += [top.eq(x6), floor.eq(x6 - BASE2_WINDOW)]
+        # Stage 7: xh = x - floor at or above 10, at or below 0, its low bits; 2**P + a 2**L.
+        over = reg(x6 >= top, "xh_over")
+        under = reg(x6 <= floor, "xh_under")
+        low = reg((x6 - floor)[:4], "xh_low", unsigned(4))
+        sum7 = reg(power + a6, "sum7", signed(TAYLOR_MAX_BITS + 2))
         sq7 = reg(sq6, "sq7")
-        valid, ref = reg(valid, "valid7", reset=True), reg(ref, "ref7", reset=True)
+        flags = flags_after(flags, 1, "7")
         # Stage 8: 2**xh - 1 (bit k set when xh > k) or the Taylor term.
-        clipped = Mux(xh7 >= BASE2_WINDOW, (1 << BASE2_WINDOW) - 1,
-                      Mux(xh7 <= 0, 0, (Const(1, 1) << xh7[:4]) - 1))
+        ramp = Cat(*[low > k for k in range(BASE2_WINDOW)])
+        clipped = Mux(over, (1 << BASE2_WINDOW) - 1, Mux(under, 0, ramp))
         t = reg(Mux(base2, clipped, sum7 + sq7), "t8", TERM)
-        valid, ref = reg(valid, "valid8", reset=True), reg(ref, "ref8", reset=True)
+        valid, ref, last = flags_after(flags, 1, "8")
         assert latency + 5 == LOSS_TERMS_LATENCY
-        m.d.comb += [self.t.eq(t), self.t_valid.eq(valid), self.t_ref.eq(ref)]
+        m.d.comb += [self.t.eq(t), self.t_valid.eq(valid), self.t_ref.eq(ref),
+                     self.t_last.eq(last)]
         return m
