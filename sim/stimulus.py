@@ -279,6 +279,10 @@ LOSS_EXPONENTS = (-32768, -60, -49, -48, -47, -40, -39, -38, -21, -20, -19, -8, 
 cap (u = 48), the branch change (-7 / -6), the base-2 shift's ends (-6, 14, 15) and the 16-bit
 field's ends."""
 LOSS_KINDS = ("random", "mixed", "extremes", "equal", "zeros")
+LOSS_EXACT = {"s": 0, "classes": 4, "a": np.array([[127, 127, 121, 121], [121, 127, 121, 127]]),
+              "y": np.array([0, 3])}
+"""Divisions without remainder and odd quotients: t = 1023, 1023, 1, 1 (x = 183, 183, 174, 174)
+sum to C = 2048, so every quotient's last bit comes from a remainder of exactly 0."""
 
 
 def loss_logits(rng: np.random.Generator, shape, kind: str) -> np.ndarray:
@@ -292,9 +296,10 @@ def loss_tensors(rng: np.random.Generator, count: int, max_classes: int,
                  boundaries: bool = True) -> list[dict]:
     """`count` valid tensors (s, classes, logits a, labels y), every LOSS_KINDS profile in turn,
     1 class, `max_classes` and random counts; s runs through LOSS_EXPONENTS (each twice) first
-    when `boundaries`, else is random (mostly -60..24, now and then anywhere in 16 bits)."""
-    tensors = []
-    for n in range(count):
+    when `boundaries` (after LOSS_EXACT, when it fits), else is random (mostly -60..24, now and
+    then anywhere in 16 bits)."""
+    tensors = [LOSS_EXACT] if boundaries and max_classes >= LOSS_EXACT["classes"] else []
+    for n in range(count - len(tensors)):
         classes = (1, max_classes)[n % 2] if n % 3 == 0 else int(rng.integers(1, max_classes + 1))
         samples = int(rng.integers(1, 4))
         if boundaries and n < 2 * len(LOSS_EXPONENTS):

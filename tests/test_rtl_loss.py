@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sim"))
 from harness import DRAIN, PATIENCE, Scoreboard  # noqa: E402
 from inprocess import run_stream, run_testbench  # noqa: E402
 from measure_cycles import edges  # noqa: E402
-from stimulus import (LOSS_EXPONENTS, loss_refused_tensors, loss_stream,  # noqa: E402
-                      loss_tensors)
+from stimulus import (LOSS_EXACT, LOSS_EXPONENTS, loss_refused_tensors,  # noqa: E402
+                      loss_stream, loss_tensors)
 
 P = HardwareParams(rows=4, cols=4, lanes=4, lfsr_lanes=8)
 MODES = ("nearest", "pseudo", "stochastic")
@@ -73,9 +73,11 @@ def test_matches_golden_on_random_tensors(batch, seed):
 @pytest.mark.parametrize("mode", MODES)
 def test_matches_golden_at_every_boundary(mode):
     """Every LOSS_EXPONENTS value twice (all-equal, +-127, zero, mixed and random logits), one
-    class and ten, in each rounding mode; stochastic lanes carry over from tensor to tensor."""
-    tensors = loss_tensors(np.random.default_rng(MODES.index(mode)), 2 * len(LOSS_EXPONENTS) + 6,
+    class and ten, divisions without remainder (LOSS_EXACT), in each rounding mode; stochastic
+    lanes carry over from tensor to tensor."""
+    tensors = loss_tensors(np.random.default_rng(MODES.index(mode)), 2 * len(LOSS_EXPONENTS) + 7,
                            DEFAULT_MAX_CLASSES)
+    assert tensors[0] is LOSS_EXACT
     assert {t["s"] for t in tensors} >= set(LOSS_EXPONENTS)
     assert {t["classes"] for t in tensors} >= {1, DEFAULT_MAX_CLASSES}
     assert check(tensors, mode, seed=1) > 40
@@ -133,10 +135,10 @@ def bad_input_trace(tensors) -> list[int]:
 def test_cycles_equal_the_model(samples, classes):
     """No gaps, no backpressure: rows are taken every loss_row_cycles(classes) cycles and the
     tensor takes loss_cycles(samples, classes) from its cfg beat to its last output beat."""
-    tensor = loss_tensors(np.random.default_rng(classes), 1, DEFAULT_MAX_CLASSES)[0]
-    rng = np.random.default_rng(samples)
-    tensor.update(classes=classes, a=rng.integers(-127, 128, (samples, classes)),
-                  y=rng.integers(0, classes, samples))
+    rng = np.random.default_rng(samples * 100 + classes)
+    tensor = {"s": int(rng.choice(LOSS_EXPONENTS)), "classes": classes,
+              "a": rng.integers(-127, 128, (samples, classes)),
+              "y": rng.integers(0, classes, samples)}
     beats, expected = loss_stream(P, DEFAULT_MAX_CLASSES, rng, [tensor], "pseudo",
                                   LfsrLanes(P.lfsr_seed, P.lfsr_lanes))
     accepted, taken = edges(LossGradient(P), beats, len(expected))
