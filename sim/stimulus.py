@@ -283,6 +283,10 @@ LOSS_EXACT = {"s": 0, "classes": 4, "a": np.array([[127, 127, 121, 121], [121, 1
               "y": np.array([0, 3])}
 """Divisions without remainder and odd quotients: t = 1023, 1023, 1, 1 (x = 183, 183, 174, 174)
 sum to C = 2048, so every quotient's last bit comes from a remainder of exactly 0."""
+LOSS_TIES = [{"s": s, "classes": 2, "a": np.array([[-1, -2], [-2, -1], [-1, -1], [2, 1]]),
+              "y": np.array([0, 1, 1, 0])} for s in (-20, -21, -39, -40, -41, -48)]
+"""Near ties under the Taylor branch's cut: the terms differ in their last bits only, where the
+cut (one bit more when the largest logit is negative) decides which quotient rounds down."""
 
 
 def loss_logits(rng: np.random.Generator, shape, kind: str) -> np.ndarray:
@@ -296,9 +300,10 @@ def loss_tensors(rng: np.random.Generator, count: int, max_classes: int,
                  boundaries: bool = True) -> list[dict]:
     """`count` valid tensors (s, classes, logits a, labels y), every LOSS_KINDS profile in turn,
     1 class, `max_classes` and random counts; s runs through LOSS_EXPONENTS (each twice) first
-    when `boundaries` (after LOSS_EXACT, when it fits), else is random (mostly -60..24, now and
-    then anywhere in 16 bits)."""
-    tensors = [LOSS_EXACT] if boundaries and max_classes >= LOSS_EXACT["classes"] else []
+    when `boundaries` (after LOSS_EXACT and LOSS_TIES, where they fit), else is random (mostly
+    -60..24, now and then anywhere in 16 bits)."""
+    tensors = [t for t in [LOSS_EXACT] + LOSS_TIES
+               if boundaries and t["classes"] <= max_classes][:count]
     for n in range(count - len(tensors)):
         classes = (1, max_classes)[n % 2] if n % 3 == 0 else int(rng.integers(1, max_classes + 1))
         samples = int(rng.integers(1, 4))

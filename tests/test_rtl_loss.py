@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sim"))
 from harness import DRAIN, PATIENCE, Scoreboard  # noqa: E402
 from inprocess import run_stream, run_testbench  # noqa: E402
 from measure_cycles import edges  # noqa: E402
-from stimulus import (LOSS_EXACT, LOSS_EXPONENTS, loss_refused_tensors,  # noqa: E402
-                      loss_stream, loss_tensors)
+from stimulus import (LOSS_EXACT, LOSS_EXPONENTS, LOSS_TIES,  # noqa: E402
+                      loss_refused_tensors, loss_stream, loss_tensors)
 
 P = HardwareParams(rows=4, cols=4, lanes=4, lfsr_lanes=8)
 MODES = ("nearest", "pseudo", "stochastic")
@@ -73,11 +73,11 @@ def test_matches_golden_on_random_tensors(batch, seed):
 @pytest.mark.parametrize("mode", MODES)
 def test_matches_golden_at_every_boundary(mode):
     """Every LOSS_EXPONENTS value twice (all-equal, +-127, zero, mixed and random logits), one
-    class and ten, divisions without remainder (LOSS_EXACT), in each rounding mode; stochastic
-    lanes carry over from tensor to tensor."""
-    tensors = loss_tensors(np.random.default_rng(MODES.index(mode)), 2 * len(LOSS_EXPONENTS) + 7,
-                           DEFAULT_MAX_CLASSES)
-    assert tensors[0] is LOSS_EXACT
+    class and ten, divisions without remainder (LOSS_EXACT), near ties under the Taylor cut
+    (LOSS_TIES), in each rounding mode; stochastic lanes carry over from tensor to tensor."""
+    tensors = loss_tensors(np.random.default_rng(MODES.index(mode)),
+                           2 * len(LOSS_EXPONENTS) + len(LOSS_TIES) + 7, DEFAULT_MAX_CLASSES)
+    assert tensors[:1 + len(LOSS_TIES)] == [LOSS_EXACT] + LOSS_TIES
     assert {t["s"] for t in tensors} >= set(LOSS_EXPONENTS)
     assert {t["classes"] for t in tensors} >= {1, DEFAULT_MAX_CLASSES}
     assert check(tensors, mode, seed=1) > 40
