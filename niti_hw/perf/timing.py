@@ -216,6 +216,49 @@ def maxpool_cycles(windows: int, kernel: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# LossGradient (rtl/loss_gradient.py): SPEC's integer cross-entropy gradient, one cfg beat (s,
+# classes) then one beat per sample row, the errors out `lanes` per beat through ShiftRound.
+# A row at a time: the walk for its largest logit, the terms and their sum, one division per
+# class, the label's correction into the lanes.
+# ---------------------------------------------------------------------------------------------
+
+LOSS_TERMS_LATENCY = MULTIPLIER_LATENCY + 5
+"""Cycles from a logit offered to its term t_i: the int8 products, their sum, coarse and fine
+shifts, the base-2 difference or 2**P + a 2**L, the clip or the square's addition."""
+
+LOSS_DIVIDE_CYCLES = 12
+"""Cycles per division (t << 11) // C, one quotient bit each (the quotient is at most 2**11);
+divisions run back to back."""
+
+LOSS_DIVIDE_SETUP = 2
+"""Cycles from the last term (the row sum final in the next) to the row's first division: the
+divider registers the first term less C."""
+
+LOSS_ROW_OVERHEAD = 1 + 1 + LOSS_TERMS_LATENCY + LOSS_DIVIDE_SETUP + 1
+"""Cycles of a row beyond its per-class work: the row beat's cycle, the largest logit offered to
+the terms ahead of the row's logits, the terms' latency (from the last logit offered to its term
+and the row sum), the divider's setup, the last quotient's cycle into its queue."""
+
+LOSS_PACK_LATENCY = 2
+"""Cycles from the end of the last row to its final beat taken by ShiftRound: the last corrected
+error written into its lane, the beat offered."""
+
+
+def loss_row_cycles(classes: int) -> int:
+    """Cycles from a row beat accepted to the next one accepted, no gaps and no backpressure:
+    per class a step of the walk for the largest logit, one of the walk through the terms, a
+    division and a corrected error into the lanes; one row at a time."""
+    return (LOSS_DIVIDE_CYCLES + 3) * classes + LOSS_ROW_OVERHEAD
+
+
+def loss_cycles(samples: int, classes: int) -> int:
+    """From the cfg beat accepted to the last output beat valid (inclusive) for a samples x
+    classes tensor sent with no gaps and taken with no backpressure: the cfg cycle, the rows, the
+    packer and the rounding unit (ShiftRound, shift 4)."""
+    return 1 + samples * loss_row_cycles(classes) + LOSS_PACK_LATENCY + ROUND_LATENCY
+
+
+# ---------------------------------------------------------------------------------------------
 # Weight- and input-stationary arrays (cost model only; the RTL is output stationary). Built like
 # the OS array: skew inside, MULTIPLIER_LATENCY-deep PEs, the next fold's stationary operand loaded
 # (rows cycles) behind the current fold, partial sums of K folds added in the output buffer.
