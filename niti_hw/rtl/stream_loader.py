@@ -7,6 +7,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from niti_hw.params import HardwareParams
 from niti_hw.perf.timing import STREAM_CHECK_CYCLES, STREAM_READ_LATENCY, STREAM_WRITE_LATENCY
@@ -34,6 +35,13 @@ def axis_members(prefix: str, width: int, flow) -> dict:
     return {f"{prefix}_{name}": member for name, member in members.items()}
 
 
+def named_port(bank: memory.Memory, kind, name: str):
+    """`bank.read_port()` or `write_port()` (`kind` ReadPort or WritePort) in the sync domain,
+    its signals named `<name>__addr`, ... in the Verilog (no name is traced in a comprehension)."""
+    signature = kind.Signature(addr_width=ceil_log2(bank.depth), shape=bank.shape)
+    return kind(signature, memory=bank, domain="sync", path=(name,))
+
+
 def read_command_layout(banks: int, depth: int) -> data.StructLayout:
     """A checked READ: `length` >= 1 words of bank `bank` from word `base`."""
     return data.StructLayout({"bank": range(banks), "base": range(depth),
@@ -41,29 +49,31 @@ def read_command_layout(banks: int, depth: int) -> data.StructLayout:
 
 
 class StreamReader(wiring.Component):
-    """Streams `cmd.length` words of bank `cmd.bank` from word `cmd.base` out on m_axis, TLAST on
-    the last, TKEEP all ones.
+    """Streams `command.length` words of bank `command.bank` from word `command.base` out on
+    m_axis, TLAST on the last, TKEEP all ones.
 
+    `start` takes the command unless `active`, which is high while addresses are issued.
     Throughput: one word per cycle while m_axis is ready. Latency: the first word is valid 3
-    cycles after the command is taken (the address register, the RAM's read, the output buffer).
-    A command is taken only while `active` is low; `active` is high while addresses are issued.
+    cycles after `start` (the address register, the RAM's read, the output buffer).
     Backpressure reaches the address counter a cycle late through the output buffer's registered
     enable, which also holds the RAMs' read registers.
     """
 
     def __init__(self, params: HardwareParams, banks: list[memory.Memory]):
         self.params = params
-        self._ports = [bank.read_port() for bank in banks]
+        self._ports = [named_port(bank, memory.ReadPort, f"bank{n}_read")
+                       for n, bank in enumerate(banks)]
         depth = max(bank.depth for bank in banks)
         super().__init__({
-            "cmd": In(stream.Signature(read_command_layout(len(banks), depth))),
+            "start": In(1),
+            "command": In(read_command_layout(len(banks), depth)),
             "active": Out(1),
             **axis_members(M_AXIS, beat_bits(params), Out),
         })
 
     def elaborate(self, platform):
         m = Module()
-        cmd, width = self.cmd, beat_bits(self.params)
+        command, width = self.command, beat_bits(self.params)
         out_stream = stream.Signature(data.StructLayout({"data": width, "last": 1})).create()
         out = OutputBuffer(m, out_stream)
         m.d.comb += [
@@ -73,18 +83,18 @@ class StreamReader(wiring.Component):
             self.m_axis_tvalid.eq(out_stream.valid),
             out_stream.ready.eq(self.m_axis_tready),
         ]
-        layout = cmd.payload.shape()
+        layout = command.shape()
         addr = Signal(layout["base"].shape, reset_less=True)
         left = Signal(layout["length"].shape, reset_less=True)
         at_last = Signal(reset_less=True)  # left == 1, kept beside the counter
         bank = Signal(layout["bank"].shape, reset_less=True)
-        m.d.comb += cmd.ready.eq(~self.active)
-        with m.If(cmd.valid & ~self.active):
-            m.d.sync += [addr.eq(cmd.payload.base), left.eq(cmd.payload.length),
-                         at_last.eq(cmd.payload.length == 1), bank.eq(cmd.payload.bank),
+        with m.If(self.start & ~self.active):
+            m.d.sync += [addr.eq(command.base), left.eq(command.length),
+                         at_last.eq(command.length == 1), bank.eq(command.bank),
                          self.active.eq(1)]
 
-        read_valid, read_last = Signal(), Signal(reset_less=True)
+        read_valid = Signal()
+        read_last = Signal(reset_less=True)
         read_bank = Signal.like(bank, reset_less=True)
         for port in self._ports:
             m.d.comb += [port.addr.eq(addr), port.en.eq(out.en)]
@@ -125,7 +135,8 @@ class StreamLoader(wiring.Component):
                              f"({room - 1} beats)")
         self.banks = [memory.Memory(shape=width, depth=depth, init=[], attrs=NO_COLLISIONS)
                       for depth in depths]
-        self._writes = [bank.write_port() for bank in self.banks]
+        self._writes = [named_port(bank, memory.WritePort, f"bank{n}_write")
+                        for n, bank in enumerate(self.banks)]
         self._reader = StreamReader(params, self.banks)
         super().__init__({
             **axis_members(S_AXIS, width, In),
@@ -145,8 +156,9 @@ class StreamLoader(wiring.Component):
 
         width, beats = beat_bits(self.params), header_beats(self.params)
         tdata, tlast = self.s_axis_tdata, self.s_axis_tlast
-        keep_ok, fire = Signal(), Signal()
-        checking = Signal()
+        keep_ok = Signal()
+        fire = Signal()
+        checking = Signal()  # the check cycle, a flop of its own: TREADY decodes no state
         m.d.comb += [
             keep_ok.eq(self.s_axis_tkeep.all()),
             self.s_axis_tready.eq(~reader.active & ~checking),
@@ -155,10 +167,12 @@ class StreamLoader(wiring.Component):
         raw = Signal(beats * width, reset_less=True)  # the header's beats, the last one on top
         header = data.View(HEADER, raw[:HEADER_BITS])
         count = Signal(range(beats))
-        keep_bad, header_last = Signal(), Signal()
+        keep_bad = Signal()
+        header_last = Signal()
 
         # A new error's code (comb); the register keeps the first until cleared.
-        report, code = Signal(), Signal(ERROR_BITS)
+        report = Signal()
+        code = Signal(ERROR_BITS)
         with m.If(report & ((self.error == Error.NONE) | self.error_clear)):
             m.d.sync += self.error.eq(code)
         with m.Elif(self.error_clear):
@@ -172,6 +186,8 @@ class StreamLoader(wiring.Component):
                 with m.Case(n):
                     m.d.comb += bank_depth.eq(bank.depth)
         writing, reading = header.op == Op.WRITE, header.op == Op.READ
+        m.d.comb += [reader.command.bank.eq(header.bank), reader.command.base.eq(header.base),
+                     reader.command.length.eq(header.length)]
         header_code = Signal(ERROR_BITS)
         m.d.comb += header_code.eq(
             Mux(keep_bad, Error.KEEP,
@@ -200,7 +216,7 @@ class StreamLoader(wiring.Component):
                 with m.If(fire):
                     m.d.sync += raw.eq(Cat(raw[width:], tdata) if beats > 1 else tdata)
                     with m.If(count == beats - 1):
-                        m.d.sync += [count.eq(0), header_last.eq(tlast),
+                        m.d.sync += [count.eq(0), header_last.eq(tlast), checking.eq(1),
                                      keep_bad.eq(keep_bad | ~keep_ok)]
                         m.next = "CHECK"
                     with m.Elif(tlast):
@@ -209,20 +225,16 @@ class StreamLoader(wiring.Component):
                         m.d.sync += [count.eq(0), keep_bad.eq(0)]
                     with m.Else():
                         m.d.sync += [count.eq(count + 1), keep_bad.eq(keep_bad | ~keep_ok)]
-            with m.State("CHECK"):
-                m.d.comb += checking.eq(1)
-                m.d.sync += keep_bad.eq(0)
+            with m.State("CHECK"):  # one cycle; the reader is idle (no beat is taken while not)
+                m.d.sync += [checking.eq(0), keep_bad.eq(0)]
                 with m.If(header_code != Error.NONE):
                     m.d.comb += [report.eq(1), code.eq(header_code)]
                     m.next = "HEADER"
                     with m.If(~header_last):
                         m.next = "DROP"
                 with m.Elif(reading):
-                    m.d.comb += [reader.cmd.valid.eq(1), reader.cmd.payload.bank.eq(header.bank),
-                                 reader.cmd.payload.base.eq(header.base),
-                                 reader.cmd.payload.length.eq(header.length)]
-                    with m.If(reader.cmd.ready):
-                        m.next = "HEADER"
+                    m.d.comb += reader.start.eq(1)
+                    m.next = "HEADER"
                 with m.Else():
                     m.d.sync += [addr.eq(header.base), left.eq(header.length),
                                  at_last.eq(header.length == 1),
