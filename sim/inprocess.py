@@ -193,3 +193,47 @@ def run_testbench(dut, bench, watch=(), beside=()) -> list[tuple]:
     sim.add_testbench(bench)
     sim.run()
     return seen
+
+
+class AxisInProcess:
+    """An AXI4-Stream master for `amaranth.sim` testbenches on `<prefix>_t*` ports (the fast
+    tier's counterpart of cocotbext-axi's AxiStreamSource): beats `(data, keep, last)` with random
+    valid gaps. A beat not taken for `patience` cycles fails."""
+
+    def __init__(self, ctx, dut, unit: str, rng: random.Random, gap: float = 0.0,
+                 prefix: str = "s_axis", patience: int = PATIENCE):
+        self.ctx, self.dut, self.unit, self.rng, self.gap = ctx, dut, unit, rng, gap
+        self.prefix, self.patience = prefix, patience
+
+    def port(self, name: str):
+        return getattr(self.dut, f"{self.prefix}_{name}")
+
+    async def send(self, beats) -> None:
+        ctx = self.ctx
+        for index, (data, keep, last) in enumerate(beats):
+            while self.gap and self.rng.random() < self.gap:
+                ctx.set(self.port("tvalid"), 0)
+                await ctx.tick()
+            for name, value in (("tdata", data), ("tkeep", keep), ("tlast", last), ("tvalid", 1)):
+                ctx.set(self.port(name), value)
+            for _ in range(self.patience):
+                _, _, ready = await ctx.tick().sample(self.port("tready"))
+                if ready:
+                    break
+            else:
+                raise AssertionError(f"{self.unit}: `{self.prefix}` not ready for "
+                                     f"{self.patience} cycles; {index} of {len(beats)} beats taken")
+        ctx.set(self.port("tvalid"), 0)
+
+
+def axis_ready(dut, rng: random.Random, stall: float = 0.0, prefix: str = "m_axis"):
+    """A testbench holding `<prefix>_tready` low at random (`stall` of the cycles), for
+    `run_testbench(beside=...)`; the transfers are read from its `watch` trace."""
+
+    async def bench(ctx):
+        ready = getattr(dut, f"{prefix}_tready")
+        while True:
+            ctx.set(ready, int(not stall or rng.random() >= stall))
+            await ctx.tick()
+
+    return bench

@@ -7,12 +7,17 @@ simulator fails the test with the package to install; nothing is skipped.
 """
 
 import json
+import sys
 from collections import Counter
 
 import pytest
 
 from niti_hw.params import DEFAULT
-from niti_hw.sim_runner import run_bench
+from niti_hw.sim_runner import SIM_DIR, run_bench
+from niti_hw.stream_frames import bank_depths
+
+sys.path.insert(0, str(SIM_DIR))
+from stream_host import kinds  # noqa: E402
 
 pytestmark = pytest.mark.sim
 
@@ -158,3 +163,28 @@ def test_axi_lite_control_registers(tmp_path, sim, seed):
     assert reports["unmapped"]["unmapped"] >= 40
     runs = reports["runs"]
     assert runs["runs"] == 12 and len(set(runs["cycles"])) > 1
+
+
+STREAM_LOADER = [  # (simulator, lanes, 1 KiB banks or the defaults, random frames)
+    ("icarus", 8, True, 300), ("verilator", 2, True, 300), ("verilator", 8, False, 60),
+]
+
+
+@pytest.mark.parametrize("sim, lanes, small, frames", STREAM_LOADER)
+def test_stream_loader(tmp_path, sim, lanes, small, frames):
+    """cocotbext-axi's AxiStreamSource and AxiStreamSink on StreamLoader: random frames of every
+    kind with gaps and backpressure (error codes, answers, every bank word read back against the
+    host model), and full-rate cycles against niti_hw.perf.timing."""
+    params = DEFAULT.replace(lanes=lanes)
+    if small:
+        params = params.replace(ifmap_sram_kib=1, filter_sram_kib=1, ofmap_sram_kib=1,
+                                tensor_buffer_words=64)
+    reports = {r["test"]: r for r in run(tmp_path, "stream_loader", params,
+                                         "bench_stream_loader", sim, NITI_HW_VECTORS=frames)}
+    random_run, full_rate = reports["random"], reports["full_rate"]
+    assert set(random_run["frames"]) == set(kinds(params))
+    assert sum(random_run["frames"].values()) == frames and min(random_run["frames"].values()) > 0
+    words = sum(bank_depths(params).values())
+    assert random_run["vectors"] >= words + random_run["frames"]["read"]  # every word read back
+    assert full_rate["frames"] == 40 and full_rate["reads"] > 0
+    assert full_rate["values"] >= full_rate["vectors"] + 40  # answers, plus a count per frame

@@ -349,6 +349,7 @@ strobe, then the busy and cfg registers."""
 
 
 # ---------------------------------------------------------------------------------------------
+<<<<<<< HEAD
 # Core (rtl/core.py): the sequencer (rtl/sequencer.py) runs a program instruction by instruction
 # on the banks (rtl/banks.py) through one engine at a time (rtl/narrow_engine.py, relu_engine.py,
 # update_engine.py). Cycles from one instruction's first fetch cycle to the next's.
@@ -441,3 +442,34 @@ def program_cycles(items, p: HardwareParams) -> int:
         if item.opcode == Opcode.END:
             return total
     raise ValueError("the program has no END instruction")
+=======
+# StreamLoader (rtl/stream_loader.py): AXI4-Stream frames (stream_frames.py) into the banks, and
+# READ frames answered on the master stream by StreamReader.
+# ---------------------------------------------------------------------------------------------
+
+STREAM_CHECK_CYCLES = 1
+"""Cycles after a frame's header in which the slave takes no beat: op, bank and range are checked
+from the registered header."""
+
+STREAM_WRITE_LATENCY = 2
+"""A payload beat taken in cycle t is in its bank from cycle t + 2 (a write register, then the
+RAM's write)."""
+
+STREAM_READ_LATENCY = STREAM_CHECK_CYCLES + 3
+"""Cycles from a READ header's last beat taken to its first beat valid on the master stream: the
+check, the reader taking the command, the RAM's read, the output buffer."""
+
+
+def stream_frame_cycles(words: int, header_beats: int) -> int:
+    """Cycles a frame of `words` beats (a WRITE's payload or a READ's answer) holds the slave at
+    full rate, TVALID high throughout and the master stream always ready: the next frame's first
+    beat is taken that many cycles after this one's first. One beat per cycle otherwise (the slave
+    takes no beat while a READ's addresses are issued, so a WRITE never overtakes a READ)."""
+    return header_beats + STREAM_CHECK_CYCLES + words
+
+
+def stream_read_cycles(words: int, header_beats: int) -> int:
+    """From a READ frame's first header beat taken to its last answer beat valid (inclusive), at
+    full rate; one answer beat per cycle."""
+    return header_beats + STREAM_READ_LATENCY + words - 1
+>>>>>>> axis-loader

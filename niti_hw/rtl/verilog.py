@@ -20,6 +20,7 @@ def _units() -> dict[str, Callable]:
     from niti_hw.rtl.max_pool import MaxPool, MaxPoolBackward
     from niti_hw.rtl.relu import Relu, ReluBackward
     from niti_hw.rtl.shift_round import ShiftRound
+    from niti_hw.rtl.stream_loader import StreamLoader
     from niti_hw.rtl.systolic_array import SystolicArray
     from niti_hw.rtl.update_unit import WeightUpdate
 
@@ -39,13 +40,14 @@ def _units() -> dict[str, Callable]:
         "control_registers": ControlRegisters,
         "core": Core,
         "loss_gradient": LossGradient,
+        "stream_loader": StreamLoader,
     }
 
 
 UNIT_NAMES = ("systolic_array", "bitwidth_detector", "shift_round_nearest", "shift_round_pseudo",
               "shift_round_stochastic", "datapath", "update_unit", "training_core", "relu",
               "relu_backward", "max_pool", "max_pool_backward", "control_registers", "core",
-              "loss_gradient")
+              "loss_gradient", "stream_loader")
 WEIGHT_BITS = 16
 """Stored weight width of the generated update unit and training core (the paper's wider weights);
 `update_unit_w<bits>` / `training_core_w<bits>` name another width (8..24); the pools are 2 x 2,

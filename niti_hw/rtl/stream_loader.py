@@ -1,0 +1,261 @@
+"""AXI4-Stream bank loader: frames of `niti_hw.stream_frames` write the on-chip banks, and READ
+frames stream a bank range back out, so a host's DMA loads programs' tensors (weights, batches)
+and reads results back. The frame format, its checks and error codes are stream_frames'."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from niti_hw.params import HardwareParams
+from niti_hw.perf.timing import STREAM_CHECK_CYCLES, STREAM_READ_LATENCY, STREAM_WRITE_LATENCY
+from niti_hw.rtl.output_buffer import OutputBuffer
+from niti_hw.rtl.scratchpad import NO_COLLISIONS
+from niti_hw.stream_frames import (ERROR_BITS, HEADER_BITS, HEADER_FIELDS, Error, Op,
+                                   bank_depths, beat_bits, header_beats)
+
+S_AXIS, M_AXIS = "s_axis", "m_axis"
+"""Port prefixes: `s_axis_tdata`, ... as cocotbext-axi's `AxiStreamBus.from_prefix` and vendor
+tools expect them."""
+if (STREAM_CHECK_CYCLES, STREAM_WRITE_LATENCY, STREAM_READ_LATENCY) != (1, 2, 4):
+    raise RuntimeError("rtl/stream_loader.py checks a header in one cycle, registers each write "
+                       "once and reads through one RAM stage and an output buffer: perf.timing's "
+                       "StreamLoader section must say so")
+
+HEADER = data.StructLayout(dict(HEADER_FIELDS))
+
+
+def axis_members(prefix: str, width: int, flow) -> dict:
+    """AXI4-Stream ports as flat members (TDATA, TKEEP, TLAST, TVALID with `flow`, TREADY
+    against it): `In` for a slave, `Out` for a master."""
+    members = {"tdata": flow(width), "tkeep": flow(width // 8), "tlast": flow(1),
+               "tvalid": flow(1), "tready": flow.flip()(1)}
+    return {f"{prefix}_{name}": member for name, member in members.items()}
+
+
+def named_port(bank: memory.Memory, kind, name: str):
+    """`bank.read_port()` or `write_port()` (`kind` ReadPort or WritePort) in the sync domain,
+    its signals named `<name>__addr`, ... in the Verilog (no name is traced in a comprehension)."""
+    signature = kind.Signature(addr_width=ceil_log2(bank.depth), shape=bank.shape)
+    return kind(signature, memory=bank, domain="sync", path=(name,))
+
+
+def read_command_layout(banks: int, depth: int) -> data.StructLayout:
+    """A checked READ: `length` >= 1 words of bank `bank` from word `base`."""
+    return data.StructLayout({"bank": range(banks), "base": range(depth),
+                              "length": range(depth + 1)})
+
+
+class StreamReader(wiring.Component):
+    """Streams `command.length` words of bank `command.bank` from word `command.base` out on
+    m_axis, TLAST on the last, TKEEP all ones.
+
+    `start` takes the command unless `active`, which is high while addresses are issued.
+    Throughput: one word per cycle while m_axis is ready. Latency: the first word is valid 3
+    cycles after `start` (the address register, the RAM's read, the output buffer).
+    Backpressure reaches the address counter a cycle late through the output buffer's registered
+    enable, which also holds the RAMs' read registers.
+    """
+
+    def __init__(self, params: HardwareParams, banks: list[memory.Memory]):
+        self.params = params
+        self._ports = [named_port(bank, memory.ReadPort, f"bank{n}_read")
+                       for n, bank in enumerate(banks)]
+        depth = max(bank.depth for bank in banks)
+        super().__init__({
+            "start": In(1),
+            "command": In(read_command_layout(len(banks), depth)),
+            "active": Out(1),
+            **axis_members(M_AXIS, beat_bits(params), Out),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        command, width = self.command, beat_bits(self.params)
+        out_stream = stream.Signature(data.StructLayout({"data": width, "last": 1})).create()
+        out = OutputBuffer(m, out_stream)
+        m.d.comb += [
+            self.m_axis_tdata.eq(out_stream.payload.data),
+            self.m_axis_tlast.eq(out_stream.payload.last),
+            self.m_axis_tkeep.eq(Const(-1, width // 8)),
+            self.m_axis_tvalid.eq(out_stream.valid),
+            out_stream.ready.eq(self.m_axis_tready),
+        ]
+        layout = command.shape()
+        addr = Signal(layout["base"].shape, reset_less=True)
+        left = Signal(layout["length"].shape, reset_less=True)
+        at_last = Signal(reset_less=True)  # left == 1, kept beside the counter
+        bank = Signal(layout["bank"].shape, reset_less=True)
+        with m.If(self.start & ~self.active):
+            m.d.sync += [addr.eq(command.base), left.eq(command.length),
+                         at_last.eq(command.length == 1), bank.eq(command.bank),
+                         self.active.eq(1)]
+
+        read_valid = Signal()
+        read_last = Signal(reset_less=True)
+        read_bank = Signal.like(bank, reset_less=True)
+        for port in self._ports:
+            m.d.comb += [port.addr.eq(addr), port.en.eq(out.en)]
+        with m.If(out.en):
+            m.d.sync += [read_valid.eq(self.active), read_last.eq(at_last), read_bank.eq(bank)]
+            with m.If(self.active):
+                m.d.sync += [addr.eq(addr + 1), left.eq(left - 1), at_last.eq(left == 2)]
+                with m.If(at_last):
+                    m.d.sync += self.active.eq(0)
+        with m.Switch(read_bank):
+            for n, port in enumerate(self._ports):
+                with m.Case(n):
+                    m.d.comb += out.data.data.eq(port.data)
+        m.d.comb += [out.push.eq(out.en & read_valid), out.data.last.eq(read_last)]
+        return m
+
+
+class StreamLoader(wiring.Component):
+    """The banks of `stream_frames.bank_depths` (one `beat_bits`-wide memory each, in `Bank`
+    order), written by frames on s_axis; READ frames are answered on m_axis (`StreamReader`).
+
+    Throughput: one payload beat per cycle; at full rate a frame of n words holds the slave
+    `stream_frame_cycles(n, header_beats(params))` cycles (the header's beats, the check, the
+    payload or the READ's addresses: no beat is taken while a READ is issued, so a later WRITE
+    never changes what it reads). Latency: a payload beat is in its bank `STREAM_WRITE_LATENCY`
+    cycles after its handshake; a READ's first word is valid `STREAM_READ_LATENCY` cycles after
+    its header's last beat. `error` holds the first error's code (`stream_frames.Error`) until
+    `error_clear`; a clear in the cycle of a new error keeps the new one.
+    """
+
+    def __init__(self, params: HardwareParams):
+        self.params = params
+        width = beat_bits(params)
+        depths = [depth for _, depth in sorted(bank_depths(params).items())]
+        room = 1 << dict(HEADER_FIELDS)["length"]
+        if max(depths) >= room:
+            raise ValueError(f"a bank of {max(depths)} beats is beyond the header's reach "
+                             f"({room - 1} beats)")
+        self.banks = [memory.Memory(shape=width, depth=depth, init=[], attrs=NO_COLLISIONS)
+                      for depth in depths]
+        self._writes = [named_port(bank, memory.WritePort, f"bank{n}_write")
+                        for n, bank in enumerate(self.banks)]
+        self._reader = StreamReader(params, self.banks)
+        super().__init__({
+            **axis_members(S_AXIS, width, In),
+            **axis_members(M_AXIS, width, Out),
+            "error": Out(ERROR_BITS),
+            "error_clear": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for n, bank in enumerate(self.banks):
+            m.submodules[f"bank{n}"] = bank
+        m.submodules.reader = reader = self._reader
+        for name in ("tdata", "tkeep", "tlast", "tvalid"):
+            m.d.comb += getattr(self, f"{M_AXIS}_{name}").eq(getattr(reader, f"{M_AXIS}_{name}"))
+        m.d.comb += reader.m_axis_tready.eq(self.m_axis_tready)
+
+        width, beats = beat_bits(self.params), header_beats(self.params)
+        tdata, tlast = self.s_axis_tdata, self.s_axis_tlast
+        keep_ok = Signal()
+        fire = Signal()
+        checking = Signal()  # the check cycle, a flop of its own: TREADY decodes no state
+        m.d.comb += [
+            keep_ok.eq(self.s_axis_tkeep.all()),
+            self.s_axis_tready.eq(~reader.active & ~checking),
+            fire.eq(self.s_axis_tvalid & self.s_axis_tready),
+        ]
+        raw = Signal(beats * width, reset_less=True)  # the header's beats, the last one on top
+        header = data.View(HEADER, raw[:HEADER_BITS])
+        count = Signal(range(beats))
+        keep_bad = Signal()
+        header_last = Signal()
+
+        # A new error's code (comb); the register keeps the first until cleared.
+        report = Signal()
+        code = Signal(ERROR_BITS)
+        with m.If(report & ((self.error == Error.NONE) | self.error_clear)):
+            m.d.sync += self.error.eq(code)
+        with m.Elif(self.error_clear):
+            m.d.sync += self.error.eq(Error.NONE)
+
+        # The header's checks, from registers.
+        depth = max(bank.depth for bank in self.banks)
+        bank_depth = Signal(range(depth + 1))
+        with m.Switch(header.bank):
+            for n, bank in enumerate(self.banks):
+                with m.Case(n):
+                    m.d.comb += bank_depth.eq(bank.depth)
+        writing, reading = header.op == Op.WRITE, header.op == Op.READ
+        m.d.comb += [reader.command.bank.eq(header.bank), reader.command.base.eq(header.base),
+                     reader.command.length.eq(header.length)]
+        header_code = Signal(ERROR_BITS)
+        m.d.comb += header_code.eq(
+            Mux(keep_bad, Error.KEEP,
+                Mux(~(writing | reading), Error.OP,
+                    Mux(header.bank >= len(self.banks), Error.BANK,
+                        Mux((header.length == 0) | (header.base + header.length > bank_depth),
+                            Error.RANGE,
+                            Mux(writing & header_last, Error.EARLY_LAST,
+                                Mux(reading & ~header_last, Error.LATE_LAST, Error.NONE)))))))
+
+        # The payload's place: word address, words left, and the bank as one enable bit each.
+        addr = Signal(range(depth), reset_less=True)
+        left = Signal(range(depth + 1), reset_less=True)
+        at_last = Signal(reset_less=True)  # left == 1, kept beside the counter
+        bank_hot = Signal(len(self.banks), reset_less=True)
+        write = Signal()
+        wr_addr = Signal.like(addr, reset_less=True)
+        wr_data = Signal(width, reset_less=True)
+        wr_en = Signal(len(self.banks))
+        m.d.sync += [wr_addr.eq(addr), wr_data.eq(tdata), wr_en.eq(Mux(write, bank_hot, 0))]
+        for n, port in enumerate(self._writes):
+            m.d.comb += [port.addr.eq(wr_addr), port.data.eq(wr_data), port.en.eq(wr_en[n])]
+
+        with m.FSM():
+            with m.State("HEADER"):
+                with m.If(fire):
+                    m.d.sync += raw.eq(Cat(raw[width:], tdata) if beats > 1 else tdata)
+                    with m.If(count == beats - 1):
+                        m.d.sync += [count.eq(0), header_last.eq(tlast), checking.eq(1),
+                                     keep_bad.eq(keep_bad | ~keep_ok)]
+                        m.next = "CHECK"
+                    with m.Elif(tlast):
+                        m.d.comb += [report.eq(1), code.eq(Mux(keep_bad | ~keep_ok, Error.KEEP,
+                                                               Error.EARLY_LAST))]
+                        m.d.sync += [count.eq(0), keep_bad.eq(0)]
+                    with m.Else():
+                        m.d.sync += [count.eq(count + 1), keep_bad.eq(keep_bad | ~keep_ok)]
+            with m.State("CHECK"):  # one cycle; the reader is idle (no beat is taken while not)
+                m.d.sync += [checking.eq(0), keep_bad.eq(0)]
+                with m.If(header_code != Error.NONE):
+                    m.d.comb += [report.eq(1), code.eq(header_code)]
+                    m.next = "HEADER"
+                    with m.If(~header_last):
+                        m.next = "DROP"
+                with m.Elif(reading):
+                    m.d.comb += reader.start.eq(1)
+                    m.next = "HEADER"
+                with m.Else():
+                    m.d.sync += [addr.eq(header.base), left.eq(header.length),
+                                 at_last.eq(header.length == 1),
+                                 bank_hot.eq(Const(1, len(self.banks)) << header.bank)]
+                    m.next = "PAYLOAD"
+            with m.State("PAYLOAD"):
+                with m.If(fire):
+                    early, late = tlast & ~at_last, ~tlast & at_last
+                    with m.If(~keep_ok | early | late):
+                        m.d.comb += [report.eq(1), code.eq(Mux(~keep_ok, Error.KEEP,
+                                                               Mux(early, Error.EARLY_LAST,
+                                                                   Error.LATE_LAST)))]
+                        m.next = "HEADER"
+                        with m.If(~tlast):
+                            m.next = "DROP"
+                    with m.Else():
+                        m.d.comb += write.eq(1)
+                        m.d.sync += [addr.eq(addr + 1), left.eq(left - 1), at_last.eq(left == 2)]
+                        with m.If(at_last):
+                            m.next = "HEADER"
+            with m.State("DROP"):
+                with m.If(fire & tlast):
+                    m.next = "HEADER"
+        return m
