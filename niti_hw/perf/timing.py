@@ -349,7 +349,6 @@ strobe, then the busy and cfg registers."""
 
 
 # ---------------------------------------------------------------------------------------------
-<<<<<<< HEAD
 # Core (rtl/core.py): the sequencer (rtl/sequencer.py) runs a program instruction by instruction
 # on the banks (rtl/banks.py) through one engine at a time (rtl/narrow_engine.py, relu_engine.py,
 # update_engine.py). Cycles from one instruction's first fetch cycle to the next's.
@@ -442,7 +441,9 @@ def program_cycles(items, p: HardwareParams) -> int:
         if item.opcode == Opcode.END:
             return total
     raise ValueError("the program has no END instruction")
-=======
+
+
+# ---------------------------------------------------------------------------------------------
 # StreamLoader (rtl/stream_loader.py): AXI4-Stream frames (stream_frames.py) into the banks, and
 # READ frames answered on the master stream by StreamReader.
 # ---------------------------------------------------------------------------------------------
@@ -472,4 +473,3 @@ def stream_read_cycles(words: int, header_beats: int) -> int:
     """From a READ frame's first header beat taken to its last answer beat valid (inclusive), at
     full rate; one answer beat per cycle."""
     return header_beats + STREAM_READ_LATENCY + words - 1
->>>>>>> axis-loader
