@@ -702,3 +702,16 @@ def test_a_tool_failure_reads_as_its_error_line():
         "type 'MULT18X18D' 0 warnings, 1 error")
     assert one_line(ValueError("lanes must divide cols\n(an array row)")) == \
         "ValueError: lanes must divide cols (an array row)"
+
+
+def test_a_temporary_result_file_being_written_is_never_read(tmp_path):
+    """A reader beside a running study (or a resumed one) sees only whole files: the temporary
+    one a writer fills (empty here, as at the instant of a kill) starts with a dot, which
+    pathlib's glob still matches."""
+    from niti_hw.explore.store import TMP_PREFIX, Store
+
+    with Store(tmp_path) as store:
+        store.write("accuracy", [{"key": "k", "kind": "accuracy", "status": "ok", "reason": "",
+                                  "config": "{}"}])
+    (tmp_path / "results" / "accuracy" / f"{TMP_PREFIX}1-2-000002.parquet").write_bytes(b"")
+    assert Store(tmp_path).read("accuracy").key.tolist() == ["k"]
