@@ -76,9 +76,11 @@ def small_space(tmp_path: Path, chunk: int = 3, limit_train: int = 128) -> Path:
 
 
 def stored(folder: Path, kind: str) -> dict[Path, list[str]]:
-    """Keys stored in each result file of `kind`."""
-    return {path: list(pd.read_parquet(path)["key"])
-            for path in sorted((folder / "results" / kind).glob("*.parquet"))}
+    """Keys stored in each whole result file of `kind` (the store's own listing: never a
+    temporary file a running study is still writing)."""
+    from niti_hw.explore.store import Store
+
+    return {path: list(pd.read_parquet(path)["key"]) for path in Store(folder).files(kind)}
 
 
 def explore(*args) -> list[str]:
