@@ -64,9 +64,10 @@ class LossGradient(wiring.Component):
     rounding unit's LFSRs, which persist across tensors, as golden's lanes do.
 
     Throughput and latency, no gaps and no backpressure: `loss_row_cycles(classes)`
-    (15 classes + 17) per row, one row at a time, and `loss_cycles(samples, classes)` from the
-    cfg beat to the last output beat (niti_hw/perf/timing.py). Backpressure on `o` stalls the
-    correction stage, then the walk over the quotients.
+    (15 classes + 13) per row, one row at a time, and `loss_cycles(samples, classes)` from the
+    cfg beat to the last output beat (niti_hw/perf/timing.py). Backpressure on `o` fills
+    ShiftRound's output buffer, then the packer's; the packer's registered ready then holds the
+    correction stage and the walk over the quotients.
     """
 
     def __init__(self, params: HardwareParams, max_classes: int = DEFAULT_MAX_CLASSES,
