@@ -9,67 +9,17 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [84:0] \$100 ;
+  reg [3:0] \$101 ;
+  reg \$102 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [4:0] \$128 ;
-  wire \$129 ;
+  wire [7:0] \$121 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [4:0] \$132 ;
-  wire \$133 ;
-  reg [7:0] \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg \$139 ;
   wire \$14 ;
-  reg [43:0] \$140 ;
-  reg [11:0] \$141 ;
-  reg \$142 ;
-  reg [12:0] \$143 ;
-  reg \$144 ;
-  reg [19:0] \$145 ;
-  reg \$146 ;
-  reg [3:0] \$147 ;
-  reg \$148 ;
-  reg [2:0] \$149 ;
   wire [7:0] \$15 ;
-  reg [84:0] \$150 ;
-  reg [3:0] \$151 ;
-  reg \$152 ;
   wire \$16 ;
   wire \$17 ;
-  wire [7:0] \$171 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
@@ -84,22 +34,22 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [12:0] \$30 ;
-  wire [12:0] \$31 ;
-  wire [12:0] \$32 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [4:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [4:0] \$44 ;
+  wire [9:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
@@ -110,9 +60,9 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
+  wire [12:0] \$54 ;
+  wire [12:0] \$55 ;
+  wire [12:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
@@ -122,44 +72,44 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [4:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [4:0] \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [4:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
+  wire [4:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg [7:0] \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg [43:0] \$86 ;
+  reg [11:0] \$87 ;
+  reg [9:0] \$88 ;
+  reg [9:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg [12:0] \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg [19:0] \$96 ;
+  reg \$97 ;
+  reg [3:0] \$98 ;
+  reg [2:0] \$99 ;
   wire [7:0] a;
   reg bad_cfg = 1'h0;
   output bad_input;
@@ -176,6 +126,7 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   reg [19:0] cfg_reg = 20'h00000;
   wire [3:0] \cfg_reg.classes ;
   wire [15:0] \cfg_reg.s ;
+  reg [9:0] class_active = 10'h000;
   input clk;
   wire clk;
   reg corr_last = 1'h0;
@@ -183,35 +134,35 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   (* init = 1'h0 *)
   wire corrected_valid;
   wire [3:0] count;
-  reg [3:0] \count$56  = 4'h0;
+  reg [3:0] \count$59  = 4'h0;
   wire [39:0] data;
-  wire [11:0] \data$46 ;
+  wire [11:0] \data$45 ;
   reg [43:0] divisor = 44'h00000000000;
   wire done;
-  reg emit;
+  reg emit = 1'h0;
   reg [11:0] error_sum = 12'h000;
   wire finished;
   reg go;
   wire [39:0] head;
-  wire [11:0] \head$70 ;
+  wire [11:0] \head$74 ;
   input [84:0] i__payload;
   wire [84:0] i__payload;
-  wire [270:0] \i__payload$12 ;
-  wire [255:0] \i__payload$12.data ;
-  wire [31:0] \i__payload$12.data[0] ;
-  wire [31:0] \i__payload$12.data[1] ;
-  wire [31:0] \i__payload$12.data[2] ;
-  wire [31:0] \i__payload$12.data[3] ;
-  wire [31:0] \i__payload$12.data[4] ;
-  wire [31:0] \i__payload$12.data[5] ;
-  wire [31:0] \i__payload$12.data[6] ;
-  wire [31:0] \i__payload$12.data[7] ;
-  wire [5:0] \i__payload$12.k ;
-  wire [7:0] \i__payload$12.keep ;
-  wire \i__payload$12.last ;
-  wire [13:0] \i__payload$50 ;
-  wire \i__payload$50.last ;
-  wire [12:0] \i__payload$50.value ;
+  wire [270:0] \i__payload$16 ;
+  wire [255:0] \i__payload$16.data ;
+  wire [31:0] \i__payload$16.data[0] ;
+  wire [31:0] \i__payload$16.data[1] ;
+  wire [31:0] \i__payload$16.data[2] ;
+  wire [31:0] \i__payload$16.data[3] ;
+  wire [31:0] \i__payload$16.data[4] ;
+  wire [31:0] \i__payload$16.data[5] ;
+  wire [31:0] \i__payload$16.data[6] ;
+  wire [31:0] \i__payload$16.data[7] ;
+  wire [5:0] \i__payload$16.k ;
+  wire [7:0] \i__payload$16.keep ;
+  wire \i__payload$16.last ;
+  wire [13:0] \i__payload$49 ;
+  wire \i__payload$49.last ;
+  wire [12:0] \i__payload$49.value ;
   wire [79:0] \i__payload.a ;
   wire [7:0] \i__payload.a[0] ;
   wire [7:0] \i__payload.a[1] ;
@@ -228,30 +179,31 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   output i__ready;
   wire i__ready;
   wire \i__ready$15 ;
-  wire \i__ready$62 ;
+  wire \i__ready$53 ;
   input i__valid;
   wire i__valid;
-  wire \i__valid$16 ;
-  reg \i__valid$48  = 1'h0;
+  wire \i__valid$12 ;
+  reg \i__valid$47  = 1'h0;
+  reg label_refused = 1'h0;
   reg [7:0] largest = 8'h00;
   reg last = 1'h0;
   reg [3:0] last_class = 4'h0;
+  reg [9:0] logit_minus_128 = 10'h000;
   reg [2:0] loss_fsm_state = 3'h0;
   output [72:0] o__payload;
   wire [72:0] o__payload;
-  wire [270:0] \o__payload$13 ;
-  wire [255:0] \o__payload$13.data ;
-  wire [31:0] \o__payload$13.data[0] ;
-  wire [31:0] \o__payload$13.data[1] ;
-  wire [31:0] \o__payload$13.data[2] ;
-  wire [31:0] \o__payload$13.data[3] ;
-  wire [31:0] \o__payload$13.data[4] ;
-  wire [31:0] \o__payload$13.data[5] ;
-  wire [31:0] \o__payload$13.data[6] ;
-  wire [31:0] \o__payload$13.data[7] ;
-  wire [5:0] \o__payload$13.k ;
-  wire [7:0] \o__payload$13.keep ;
-  wire \o__payload$13.last ;
+  wire [112:0] \o__payload$17 ;
+  wire [103:0] \o__payload$17.data ;
+  wire [12:0] \o__payload$17.data[0] ;
+  wire [12:0] \o__payload$17.data[1] ;
+  wire [12:0] \o__payload$17.data[2] ;
+  wire [12:0] \o__payload$17.data[3] ;
+  wire [12:0] \o__payload$17.data[4] ;
+  wire [12:0] \o__payload$17.data[5] ;
+  wire [12:0] \o__payload$17.data[6] ;
+  wire [12:0] \o__payload$17.data[7] ;
+  wire [7:0] \o__payload$17.keep ;
+  wire \o__payload$17.last ;
   wire [78:0] \o__payload$20 ;
   wire [63:0] \o__payload$20.data ;
   wire [7:0] \o__payload$20.data[0] ;
@@ -282,13 +234,13 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   wire \o__ready$19 ;
   output o__valid;
   wire o__valid;
-  wire \o__valid$17 ;
+  wire \o__valid$13 ;
   wire \o__valid$18 ;
   wire pop;
-  wire \pop$42 ;
-  reg \pop$63 ;
+  wire \pop$41 ;
+  wire \pop$52 ;
   wire push;
-  wire \push$44 ;
+  wire \push$43 ;
   wire [11:0] quotient;
   (* init = 1'h0 *)
   wire \ref ;
@@ -312,9 +264,10 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   wire rst;
   wire [15:0] s;
   wire [39:0] t;
-  wire [39:0] \t$37 ;
+  wire [39:0] \t$36 ;
   wire t_last;
   wire t_ref;
+  wire t_term;
   wire t_valid;
   reg valid = 1'h0;
   reg walk_final;
@@ -329,12 +282,12 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   (* init = 1'h0 *)
   wire walk_to_terms;
   assign a = walk_ref ? largest : walk_item;
-  assign \$1  = ~ t_ref;
-  assign push = t_valid & \$1 ;
-  assign \$2  = \count$56  == last_class;
-  assign \$3  = ~ \i__valid$48 ;
-  assign \$4  = \$3  | \i__ready$62 ;
-  assign \$5  = ~ bad_cfg;
+  assign \$1  = ~ \i__valid$47 ;
+  assign \$2  = \$1  | \i__ready$53 ;
+  assign \$3  = \$2  & emit;
+  assign \$4  = ~ bad_cfg;
+  assign \pop$52  = \$3  & \$4 ;
+  assign \$5  = \count$59  == last_class;
   assign cfg__ready = ! loss_fsm_state;
   assign i__ready = loss_fsm_state == 1'h1;
   assign \$6  = loss_fsm_state == 2'h2;
@@ -346,201 +299,155 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   assign \$12  = $signed(walk_item) > $signed(largest);
   assign \$13  = walk_first | \$12 ;
   assign \$14  = walk_to_max & \$13 ;
-  assign \$171  = walk_index * 4'h8;
-  assign \$15  = row[79:0] >> \$171 ;
+  assign \$121  = walk_index * 4'h8;
+  assign \$15  = row[79:0] >> \$121 ;
   assign \$16  = walk_kind == 1'h1;
   assign \$17  = ! walk_index;
   assign \$18  = walk_kind >= 2'h2;
   assign \$19  = walk_kind == 2'h2;
   assign \$20  = divisor + data;
   assign \$21  = t_ref ? 45'h000000000000 : \$20 ;
-  assign \$22  = error_sum + \data$46 ;
-  assign \$23  = ~ \i__valid$48 ;
-  assign \$24  = \$23  | \i__ready$62 ;
-  assign \$25  = ~ \i__valid$48 ;
-  assign \$26  = \$25  | \i__ready$62 ;
-  assign \$27  = \$26  & emit;
-  assign \$28  = bad_cfg | bad_row;
-  assign \$29  = \count$56  == row[83:80];
-  assign \$30  = \head$70  - error_sum;
-  assign \$31  = \$29  ? \$30  : { 1'h0, \head$70  };
-  assign \$32  = \$28  ? 13'h0000 : \$31 ;
-  assign \$33  = \count$56  == last_class;
-  assign \$34  = row[84] & \$33 ;
-  assign \$35  = ! cfg__payload[19:16];
-  assign \$36  = cfg__payload[19:16] > 4'ha;
-  assign \$37  = \$35  | \$36 ;
-  assign \$38  = cfg__payload[19:16] - 1'h1;
-  assign \$39  = ! cfg__payload[19:16];
-  assign \$40  = cfg__payload[19:16] > 4'ha;
-  assign \$41  = \$39  | \$40 ;
-  assign \$42  = ~ bad_cfg;
-  assign \$43  = | cfg_reg[19:16];
-  assign \$44  = \count$56  + 1'h1;
-  assign \$45  = row[83:80] >= cfg_reg[19:16];
-  assign \$46  = row[7:0] == 8'h80;
-  assign \$47  = cfg_reg[19:16] > 1'h0;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = row[15:8] == 8'h80;
-  assign \$50  = cfg_reg[19:16] > 1'h1;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = \$48  | \$51 ;
-  assign \$53  = row[23:16] == 8'h80;
-  assign \$54  = cfg_reg[19:16] > 2'h2;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = \$52  | \$55 ;
-  assign \$57  = row[31:24] == 8'h80;
-  assign \$58  = cfg_reg[19:16] > 2'h3;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = \$56  | \$59 ;
-  assign \$61  = row[39:32] == 8'h80;
-  assign \$62  = cfg_reg[19:16] > 3'h4;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = \$60  | \$63 ;
-  assign \$65  = row[47:40] == 8'h80;
-  assign \$66  = cfg_reg[19:16] > 3'h5;
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = \$64  | \$67 ;
-  assign \$69  = row[55:48] == 8'h80;
-  assign \$70  = cfg_reg[19:16] > 3'h6;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = \$68  | \$71 ;
-  assign \$73  = row[63:56] == 8'h80;
-  assign \$74  = cfg_reg[19:16] > 3'h7;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = \$72  | \$75 ;
-  assign \$77  = row[71:64] == 8'h80;
-  assign \$78  = cfg_reg[19:16] > 4'h8;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = \$76  | \$79 ;
-  assign \$81  = row[79:72] == 8'h80;
-  assign \$82  = cfg_reg[19:16] > 4'h9;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = \$80  | \$83 ;
-  assign \$85  = \$45  | \$84 ;
-  assign \$86  = row[83:80] >= cfg_reg[19:16];
-  assign \$87  = row[7:0] == 8'h80;
-  assign \$88  = cfg_reg[19:16] > 1'h0;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = row[15:8] == 8'h80;
-  assign \$91  = cfg_reg[19:16] > 1'h1;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = \$89  | \$92 ;
-  assign \$94  = row[23:16] == 8'h80;
-  assign \$95  = cfg_reg[19:16] > 2'h2;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = \$93  | \$96 ;
-  assign \$98  = row[31:24] == 8'h80;
-  assign \$99  = cfg_reg[19:16] > 2'h3;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = \$97  | \$100 ;
-  assign \$102  = row[39:32] == 8'h80;
-  assign \$103  = cfg_reg[19:16] > 3'h4;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = \$101  | \$104 ;
-  assign \$106  = row[47:40] == 8'h80;
-  assign \$107  = cfg_reg[19:16] > 3'h5;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = \$105  | \$108 ;
-  assign \$110  = row[55:48] == 8'h80;
-  assign \$111  = cfg_reg[19:16] > 3'h6;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = \$109  | \$112 ;
-  assign \$114  = row[63:56] == 8'h80;
-  assign \$115  = cfg_reg[19:16] > 3'h7;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = \$113  | \$116 ;
-  assign \$118  = row[71:64] == 8'h80;
-  assign \$119  = cfg_reg[19:16] > 4'h8;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = \$117  | \$120 ;
-  assign \$122  = row[79:72] == 8'h80;
-  assign \$123  = cfg_reg[19:16] > 4'h9;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = \$121  | \$124 ;
-  assign \$126  = \$86  | \$125 ;
-  assign \$127  = \count$56  == last_class;
-  assign \$128  = \count$56  + 1'h1;
-  assign \$129  = \count$56  == last_class;
-  assign \$130  = ~ \i__valid$48 ;
-  assign \$131  = \$130  | \i__ready$62 ;
-  assign \$132  = \count$56  + 1'h1;
-  assign \$133  = \count$56  == last_class;
+  assign \$22  = error_sum + \data$45 ;
+  assign \$23  = row[7:0] == 8'h80;
+  assign \$24  = row[15:8] == 8'h80;
+  assign \$25  = row[23:16] == 8'h80;
+  assign \$26  = row[31:24] == 8'h80;
+  assign \$27  = row[39:32] == 8'h80;
+  assign \$28  = row[47:40] == 8'h80;
+  assign \$29  = row[55:48] == 8'h80;
+  assign \$30  = row[63:56] == 8'h80;
+  assign \$31  = row[71:64] == 8'h80;
+  assign \$32  = row[79:72] == 8'h80;
+  assign \$33  = cfg_reg[19:16] > 1'h0;
+  assign \$34  = cfg_reg[19:16] > 1'h1;
+  assign \$35  = cfg_reg[19:16] > 2'h2;
+  assign \$36  = cfg_reg[19:16] > 2'h3;
+  assign \$37  = cfg_reg[19:16] > 3'h4;
+  assign \$38  = cfg_reg[19:16] > 3'h5;
+  assign \$39  = cfg_reg[19:16] > 3'h6;
+  assign \$40  = cfg_reg[19:16] > 3'h7;
+  assign \$41  = cfg_reg[19:16] > 4'h8;
+  assign \$42  = cfg_reg[19:16] > 4'h9;
+  assign \$43  = row[83:80] >= cfg_reg[19:16];
+  assign \$44  = logit_minus_128 & class_active;
+  assign \$45  = | \$44 ;
+  assign \$46  = label_refused | \$45 ;
+  assign \$47  = ~ \i__valid$47 ;
+  assign \$48  = \$47  | \i__ready$53 ;
+  assign \$49  = ~ \i__valid$47 ;
+  assign \$50  = \$49  | \i__ready$53 ;
+  assign \$51  = \$50  & emit;
+  assign \$52  = bad_cfg | bad_row;
+  assign \$53  = \count$59  == row[83:80];
+  assign \$54  = \head$74  - error_sum;
+  assign \$55  = \$53  ? \$54  : { 1'h0, \head$74  };
+  assign \$56  = \$52  ? 13'h0000 : \$55 ;
+  assign \$57  = \count$59  == last_class;
+  assign \$58  = row[84] & \$57 ;
+  assign \$59  = emit & bad_row;
+  assign \$60  = ~ bad_cfg;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = ! cfg__payload[19:16];
+  assign \$63  = cfg__payload[19:16] > 4'ha;
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = cfg__payload[19:16] - 1'h1;
+  assign \$66  = ! cfg__payload[19:16];
+  assign \$67  = cfg__payload[19:16] > 4'ha;
+  assign \$68  = \$66  | \$67 ;
+  assign \$69  = ~ bad_cfg;
+  assign \$70  = | cfg_reg[19:16];
+  assign \$71  = \count$59  + 1'h1;
+  assign \$72  = \count$59  == last_class;
+  assign \$73  = \count$59  + 1'h1;
+  assign \$74  = \count$59  == last_class;
+  assign \$75  = ~ \i__valid$47 ;
+  assign \$76  = \$75  | \i__ready$53 ;
+  assign \$77  = \$76  & emit;
+  assign \$78  = \count$59  + 1'h1;
+  assign \$79  = \count$59  == last_class;
   always @(posedge clk)
-    largest <= \$134 ;
+    largest <= \$80 ;
   always @(posedge clk)
     walk_item <= \$15 ;
   always @(posedge clk)
-    walk_to_max <= \$135 ;
+    walk_to_max <= \$81 ;
   always @(posedge clk)
-    walk_first <= \$136 ;
+    walk_first <= \$82 ;
   always @(posedge clk)
-    valid <= \$137 ;
+    valid <= \$83 ;
   always @(posedge clk)
-    walk_ref <= \$138 ;
+    walk_ref <= \$84 ;
   always @(posedge clk)
-    last <= \$139 ;
+    last <= \$85 ;
   always @(posedge clk)
-    divisor <= \$140 ;
+    divisor <= \$86 ;
   always @(posedge clk)
-    error_sum <= \$141 ;
+    error_sum <= \$87 ;
   always @(posedge clk)
-    \i__valid$48  <= \$142 ;
+    logit_minus_128 <= \$88 ;
   always @(posedge clk)
-    corrected <= \$143 ;
+    class_active <= \$89 ;
   always @(posedge clk)
-    corr_last <= \$144 ;
+    label_refused <= \$90 ;
   always @(posedge clk)
-    cfg_reg <= \$145 ;
+    bad_row <= \$91 ;
   always @(posedge clk)
-    bad_cfg <= \$146 ;
+    \i__valid$47  <= \$92 ;
   always @(posedge clk)
-    last_class <= \$147 ;
+    corrected <= \$93 ;
   always @(posedge clk)
-    bad_input <= \$148 ;
+    corr_last <= \$94 ;
   always @(posedge clk)
-    loss_fsm_state <= \$149 ;
+    bad_input <= \$95 ;
   always @(posedge clk)
-    row <= \$150 ;
+    cfg_reg <= \$96 ;
   always @(posedge clk)
-    \count$56  <= \$151 ;
+    bad_cfg <= \$97 ;
   always @(posedge clk)
-    bad_row <= \$152 ;
+    last_class <= \$98 ;
+  always @(posedge clk)
+    loss_fsm_state <= \$99 ;
+  always @(posedge clk)
+    row <= \$100 ;
+  always @(posedge clk)
+    \count$59  <= \$101 ;
+  always @(posedge clk)
+    emit <= \$102 ;
   \loss_gradient.divider  divider (
     .clk(clk),
     .count(cfg_reg[19:16]),
     .divisor(divisor),
-    .done(\push$44 ),
+    .done(\push$43 ),
     .finished(finished),
     .go(go),
-    .quotient_bits(\data$46 ),
+    .quotient_bits(\data$45 ),
     .rst(rst),
     .start(pop),
-    .t(\t$37 )
+    .t(\t$36 )
   );
   \loss_gradient.error_queue  error_queue (
     .clk(clk),
-    .data(\data$46 ),
-    .pop(\pop$63 ),
-    .push(\push$44 ),
+    .data(\data$45 ),
+    .pop(\pop$52 ),
+    .push(\push$43 ),
     .rst(rst),
-    .slot0(\head$70 )
+    .slot0(\head$74 )
   );
   \loss_gradient.packer  packer (
     .clk(clk),
-    .i__payload(\i__payload$50 ),
-    .i__ready(\i__ready$62 ),
-    .i__valid(\i__valid$48 ),
-    .o__payload(\i__payload$12 ),
-    .o__valid(\i__valid$16 ),
+    .i__payload(\i__payload$49 ),
+    .i__ready(\i__ready$53 ),
+    .i__valid(\i__valid$47 ),
+    .o__payload(\o__payload$17 ),
+    .o__valid(\i__valid$12 ),
     .r_en(\o__ready$14 ),
     .rst(rst)
   );
   \loss_gradient.rounder  rounder (
     .clk(clk),
-    .i__payload(\i__payload$12 ),
+    .i__payload(\i__payload$16 ),
     .i__ready(\o__ready$14 ),
-    .i__valid(\i__valid$16 ),
+    .i__valid(\i__valid$12 ),
     .o__payload(\o__payload$20 ),
     .o__valid(o__valid),
     .r_en(o__ready),
@@ -556,6 +463,7 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
     .rst(rst),
     .s(cfg_reg[15:0]),
     .t8(data),
+    .term8(push),
     .valid(valid),
     .valid8_d0(t_valid)
   );
@@ -565,7 +473,7 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
     .pop(pop),
     .push(push),
     .rst(rst),
-    .slot0(\t$37 )
+    .slot0(\t$36 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -592,11 +500,11 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
       3'h1:
           /* empty */;
       3'h2:
-          walk_index = \count$56 ;
+          walk_index = \count$59 ;
       3'h4:
-          walk_index = \count$56 ;
+          walk_index = \count$59 ;
       3'h5:
-          walk_index = \count$56 ;
+          walk_index = \count$59 ;
     endcase
   end
   always @* begin
@@ -612,7 +520,7 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
       3'h4:
           walk_final = 1'h0;
       3'h5:
-          walk_final = \$2 ;
+          walk_final = \$5 ;
     endcase
   end
   always @* begin
@@ -637,106 +545,58 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    emit = 1'h0;
-    (* full_case = 32'd1 *)
-    casez (loss_fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h7:
-          /* empty */;
-      3'h3:
-          emit = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \pop$63  = 1'h0;
-    (* full_case = 32'd1 *)
-    casez (loss_fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          /* empty */;
-      3'h2:
-          /* empty */;
-      3'h4:
-          /* empty */;
-      3'h5:
-          /* empty */;
-      3'h6:
-          /* empty */;
-      3'h7:
-          /* empty */;
-      3'h3:
-          if (\$4 ) begin
-            \pop$63  = \$5 ;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = largest;
+    \$80  = largest;
     if (\$14 ) begin
-      \$134  = walk_item;
+      \$80  = walk_item;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \$16 ;
+    \$81  = \$16 ;
     if (rst) begin
-      \$135  = 1'h0;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \$17 ;
+    \$82  = \$17 ;
     if (rst) begin
-      \$136  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \$18 ;
+    \$83  = \$18 ;
     if (rst) begin
-      \$137  = 1'h0;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \$19 ;
+    \$84  = \$19 ;
     if (rst) begin
-      \$138  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = walk_final;
+    \$85  = walk_final;
     if (rst) begin
-      \$139  = 1'h0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = divisor;
+    \$86  = divisor;
     if (t_valid) begin
-      \$140  = \$21 [43:0];
+      \$86  = \$21 [43:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = error_sum;
-    if (\push$44 ) begin
-      \$141  = \$22 [11:0];
+    \$87  = error_sum;
+    if (\push$43 ) begin
+      \$87  = \$22 [11:0];
     end
     casez (loss_fsm_state)
       3'h0:
@@ -744,178 +604,203 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
       3'h1:
           /* empty */;
       3'h2:
-          \$141  = 12'h000;
+          \$87  = 12'h000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \i__valid$48 ;
-    if (\$24 ) begin
-      \$142  = emit;
+    \$88  = { \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
+    if (rst) begin
+      \$88  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = { \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
+    if (rst) begin
+      \$89  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = \$43 ;
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = \$46 ;
+    if (rst) begin
+      \$91  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = \i__valid$47 ;
+    if (\$48 ) begin
+      \$92  = emit;
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = corrected;
-    if (\$27 ) begin
-      \$143  = \$32 ;
+    \$93  = corrected;
+    if (\$51 ) begin
+      \$93  = \$56 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = corr_last;
-    if (\$27 ) begin
-      \$144  = \$34 ;
+    \$94  = corr_last;
+    if (\$51 ) begin
+      \$94  = \$58 ;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = cfg_reg;
-    casez (loss_fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$145  = cfg__payload;
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = bad_cfg;
-    casez (loss_fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            \$146  = \$37 ;
-          end
-    endcase
-    if (rst) begin
-      \$146  = 1'h0;
+    \$95  = bad_input;
+    if (\$61 ) begin
+      \$95  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = last_class;
     casez (loss_fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$147  = \$38 [3:0];
-          end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = bad_input;
-    casez (loss_fsm_state)
-      3'h0:
-          if (cfg__valid) begin
-            if (\$41 ) begin
-              \$148  = 1'h1;
+            if (\$68 ) begin
+              \$95  = 1'h1;
             end
           end
-      3'h1:
-          /* empty */;
-      3'h2:
-          if (\$126 ) begin
-            \$148  = 1'h1;
-          end
     endcase
     if (rst) begin
-      \$148  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = loss_fsm_state;
+    \$96  = cfg_reg;
+    casez (loss_fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$96  = cfg__payload;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = bad_cfg;
+    casez (loss_fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$97  = \$64 ;
+          end
+    endcase
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = last_class;
+    casez (loss_fsm_state)
+      3'h0:
+          if (cfg__valid) begin
+            \$98  = \$65 [3:0];
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = loss_fsm_state;
     (* full_case = 32'd1 *)
     casez (loss_fsm_state)
       3'h0:
           if (cfg__valid) begin
-            \$149  = 3'h1;
+            \$99  = 3'h1;
           end
       3'h1:
           if (i__valid) begin
-            if (\$42 ) begin
-              \$149  = 3'h2;
-            end else if (\$43 ) begin
-              \$149  = 3'h3;
+            if (\$69 ) begin
+              \$99  = 3'h2;
+            end else if (\$70 ) begin
+              \$99  = 3'h3;
             end else if (i__payload[84]) begin
-              \$149  = 3'h0;
+              \$99  = 3'h0;
             end
           end
       3'h2:
-          if (\$127 ) begin
-            \$149  = 3'h4;
+          if (\$72 ) begin
+            \$99  = 3'h4;
           end
       3'h4:
-          \$149  = 3'h5;
+          \$99  = 3'h5;
       3'h5:
-          if (\$129 ) begin
-            \$149  = 3'h6;
+          if (\$74 ) begin
+            \$99  = 3'h6;
           end
       3'h6:
           if (t_last) begin
-            \$149  = 3'h7;
+            \$99  = 3'h7;
           end
       3'h7:
           if (finished) begin
-            \$149  = 3'h3;
+            \$99  = 3'h3;
           end
       3'h3:
-          if (\$131 ) begin
-            if (\$133 ) begin
-              \$149  = 3'h1;
+          if (\$77 ) begin
+            if (\$79 ) begin
+              \$99  = 3'h1;
               if (row[84]) begin
-                \$149  = 3'h0;
+                \$99  = 3'h0;
               end
             end
           end
     endcase
     if (rst) begin
-      \$149  = 3'h0;
+      \$99  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = row;
+    \$100  = row;
     casez (loss_fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           if (i__valid) begin
-            \$150  = i__payload;
+            \$100  = i__payload;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \count$56 ;
+    \$101  = \count$59 ;
     (* full_case = 32'd1 *)
     casez (loss_fsm_state)
       3'h0:
           /* empty */;
       3'h1:
           if (i__valid) begin
-            \$151  = 4'h0;
+            \$101  = 4'h0;
           end
       3'h2:
         begin
-          \$151  = \$44 [3:0];
-          if (\$127 ) begin
-            \$151  = 4'h0;
+          \$101  = \$71 [3:0];
+          if (\$72 ) begin
+            \$101  = 4'h0;
           end
         end
       3'h4:
           /* empty */;
       3'h5:
         begin
-          \$151  = \$128 [3:0];
-          if (\$129 ) begin
-            \$151  = 4'h0;
+          \$101  = \$73 [3:0];
+          if (\$74 ) begin
+            \$101  = 4'h0;
           end
         end
       3'h6:
@@ -923,49 +808,71 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
       3'h7:
           /* empty */;
       3'h3:
-          if (\$131 ) begin
-            \$151  = \$132 [3:0];
-            if (\$133 ) begin
-              \$151  = 4'h0;
+          if (\$77 ) begin
+            \$101  = \$78 [3:0];
+            if (\$79 ) begin
+              \$101  = 4'h0;
             end
           end
     endcase
     if (rst) begin
-      \$151  = 4'h0;
+      \$101  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = bad_row;
+    \$102  = emit;
+    (* full_case = 32'd1 *)
     casez (loss_fsm_state)
       3'h0:
           /* empty */;
       3'h1:
-          /* empty */;
+          if (i__valid) begin
+            if (\$69 ) begin
+            end else if (\$70 ) begin
+              \$102  = 1'h1;
+            end
+          end
       3'h2:
-          \$152  = \$85 ;
+          /* empty */;
+      3'h4:
+          /* empty */;
+      3'h5:
+          /* empty */;
+      3'h6:
+          /* empty */;
+      3'h7:
+          if (finished) begin
+            \$102  = 1'h1;
+          end
+      3'h3:
+          if (\$77 ) begin
+            if (\$79 ) begin
+              \$102  = 1'h0;
+            end
+          end
     endcase
     if (rst) begin
-      \$152  = 1'h0;
+      \$102  = 1'h0;
     end
   end
-  assign \o__payload$13  = \i__payload$12 ;
+  assign \o__valid$13  = \i__valid$12 ;
   assign \i__ready$15  = \o__ready$14 ;
-  assign \o__valid$17  = \i__valid$16 ;
   assign \o__valid$18  = o__valid;
   assign \o__ready$19  = o__ready;
   assign s = cfg_reg[15:0];
   assign walk_to_terms = valid;
   assign \ref  = walk_ref;
   assign walk_last = last;
+  assign t_term = push;
   assign t = data;
-  assign head = \t$37 ;
+  assign head = \t$36 ;
   assign row_sum = divisor;
-  assign \pop$42  = pop;
+  assign \pop$41  = pop;
   assign count = cfg_reg[19:16];
-  assign done = \push$44 ;
-  assign quotient = \data$46 ;
-  assign corrected_valid = \i__valid$48 ;
+  assign done = \push$43 ;
+  assign quotient = \data$45 ;
+  assign corrected_valid = \i__valid$47 ;
   assign \cfg__payload.s  = cfg__payload[15:0];
   assign \cfg__payload.classes  = cfg__payload[19:16];
   assign \i__payload.a  = i__payload[79:0];
@@ -992,30 +899,29 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   assign \o__payload.data[7]  = o__payload[63:56];
   assign \o__payload.keep  = o__payload[71:64];
   assign \o__payload.last  = o__payload[72];
-  assign \i__payload$12.data  = \i__payload$12 [255:0];
-  assign \i__payload$12.data[0]  = \i__payload$12 [31:0];
-  assign \i__payload$12.data[1]  = \i__payload$12 [63:32];
-  assign \i__payload$12.data[2]  = \i__payload$12 [95:64];
-  assign \i__payload$12.data[3]  = \i__payload$12 [127:96];
-  assign \i__payload$12.data[4]  = \i__payload$12 [159:128];
-  assign \i__payload$12.data[5]  = \i__payload$12 [191:160];
-  assign \i__payload$12.data[6]  = \i__payload$12 [223:192];
-  assign \i__payload$12.data[7]  = \i__payload$12 [255:224];
-  assign \i__payload$12.k  = \i__payload$12 [261:256];
-  assign \i__payload$12.keep  = \i__payload$12 [269:262];
-  assign \i__payload$12.last  = \i__payload$12 [270];
-  assign \o__payload$13.data  = \i__payload$12 [255:0];
-  assign \o__payload$13.data[0]  = \i__payload$12 [31:0];
-  assign \o__payload$13.data[1]  = \i__payload$12 [63:32];
-  assign \o__payload$13.data[2]  = \i__payload$12 [95:64];
-  assign \o__payload$13.data[3]  = \i__payload$12 [127:96];
-  assign \o__payload$13.data[4]  = \i__payload$12 [159:128];
-  assign \o__payload$13.data[5]  = \i__payload$12 [191:160];
-  assign \o__payload$13.data[6]  = \i__payload$12 [223:192];
-  assign \o__payload$13.data[7]  = \i__payload$12 [255:224];
-  assign \o__payload$13.k  = \i__payload$12 [261:256];
-  assign \o__payload$13.keep  = \i__payload$12 [269:262];
-  assign \o__payload$13.last  = \i__payload$12 [270];
+  assign \i__payload$16.data  = \i__payload$16 [255:0];
+  assign \i__payload$16.data[0]  = \i__payload$16 [31:0];
+  assign \i__payload$16.data[1]  = \i__payload$16 [63:32];
+  assign \i__payload$16.data[2]  = \i__payload$16 [95:64];
+  assign \i__payload$16.data[3]  = \i__payload$16 [127:96];
+  assign \i__payload$16.data[4]  = \i__payload$16 [159:128];
+  assign \i__payload$16.data[5]  = \i__payload$16 [191:160];
+  assign \i__payload$16.data[6]  = \i__payload$16 [223:192];
+  assign \i__payload$16.data[7]  = \i__payload$16 [255:224];
+  assign \i__payload$16.k  = \i__payload$16 [261:256];
+  assign \i__payload$16.keep  = \i__payload$16 [269:262];
+  assign \i__payload$16.last  = \i__payload$16 [270];
+  assign \o__payload$17.data  = \o__payload$17 [103:0];
+  assign \o__payload$17.data[0]  = \o__payload$17 [12:0];
+  assign \o__payload$17.data[1]  = \o__payload$17 [25:13];
+  assign \o__payload$17.data[2]  = \o__payload$17 [38:26];
+  assign \o__payload$17.data[3]  = \o__payload$17 [51:39];
+  assign \o__payload$17.data[4]  = \o__payload$17 [64:52];
+  assign \o__payload$17.data[5]  = \o__payload$17 [77:65];
+  assign \o__payload$17.data[6]  = \o__payload$17 [90:78];
+  assign \o__payload$17.data[7]  = \o__payload$17 [103:91];
+  assign \o__payload$17.keep  = \o__payload$17 [111:104];
+  assign \o__payload$17.last  = \o__payload$17 [112];
   assign \o__payload$20.data  = \o__payload$20 [63:0];
   assign \o__payload$20.data[0]  = \o__payload$20 [7:0];
   assign \o__payload$20.data[1]  = \o__payload$20 [15:8];
@@ -1030,8 +936,8 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   assign \o__payload$20.k  = \o__payload$20 [78:73];
   assign \cfg_reg.s  = cfg_reg[15:0];
   assign \cfg_reg.classes  = cfg_reg[19:16];
-  assign \i__payload$50.value  = \i__payload$50 [12:0];
-  assign \i__payload$50.last  = \i__payload$50 [13];
+  assign \i__payload$49.value  = \i__payload$49 [12:0];
+  assign \i__payload$49.last  = \i__payload$49 [13];
   assign \row.a  = row[79:0];
   assign \row.a[0]  = row[7:0];
   assign \row.a[1]  = row[15:8];
@@ -1045,11 +951,22 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   assign \row.a[9]  = row[79:72];
   assign \row.y  = row[83:80];
   assign \row.last  = row[84];
-  assign \i__payload$50 [13] = corr_last;
-  assign \i__payload$50 [12:0] = corrected;
+  assign \i__payload$49 [13] = corr_last;
+  assign \i__payload$49 [12:0] = corrected;
   assign o__payload[72] = \o__payload$20 [72];
   assign o__payload[71:64] = \o__payload$20 [71:64];
   assign o__payload[63:0] = \o__payload$20 [63:0];
+  assign \i__payload$16 [255:224] = { \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103:91] };
+  assign \i__payload$16 [223:192] = { \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90:78] };
+  assign \i__payload$16 [191:160] = { \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77:65] };
+  assign \i__payload$16 [159:128] = { \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64:52] };
+  assign \i__payload$16 [127:96] = { \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51:39] };
+  assign \i__payload$16 [95:64] = { \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38:26] };
+  assign \i__payload$16 [63:32] = { \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25:13] };
+  assign \i__payload$16 [31:0] = { \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12:0] };
+  assign \i__payload$16 [261:256] = 6'h04;
+  assign \i__payload$16 [270] = \o__payload$17 [112];
+  assign \i__payload$16 [269:262] = \o__payload$17 [111:104];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1258,46 +1175,26 @@ endmodule
 (* generator = "Amaranth" *)
 module \loss_gradient.error_queue (rst, pop, push, data, slot0, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
-  wire [4:0] \$1 ;
-  wire [11:0] \$10 ;
-  wire \$11 ;
-  wire [11:0] \$12 ;
-  wire \$13 ;
-  wire [11:0] \$14 ;
-  wire \$15 ;
-  wire [11:0] \$16 ;
-  wire \$17 ;
-  wire [11:0] \$18 ;
-  wire \$19 ;
-  wire [4:0] \$2 ;
-  wire [11:0] \$20 ;
-  wire \$21 ;
-  wire [11:0] \$22 ;
-  reg [3:0] \$23 ;
-  reg [11:0] \$24 ;
-  reg [11:0] \$25 ;
-  reg [11:0] \$26 ;
-  reg [11:0] \$27 ;
-  reg [11:0] \$28 ;
-  reg [11:0] \$29 ;
-  wire \$3 ;
-  reg [11:0] \$30 ;
-  reg [11:0] \$31 ;
-  reg [11:0] \$32 ;
-  reg [11:0] \$33 ;
-  wire [11:0] \$4 ;
-  wire \$5 ;
-  wire [11:0] \$6 ;
-  wire \$7 ;
-  wire [11:0] \$8 ;
-  wire \$9 ;
+  wire [10:0] \$1 ;
+  reg [11:0] \$10 ;
+  reg [11:0] \$11 ;
+  reg [11:0] \$12 ;
+  reg [11:0] \$13 ;
+  wire [11:0] \$2 ;
+  reg [10:0] \$3 ;
+  reg [11:0] \$4 ;
+  reg [11:0] \$5 ;
+  reg [11:0] \$6 ;
+  reg [11:0] \$7 ;
+  reg [11:0] \$8 ;
+  reg [11:0] \$9 ;
   input clk;
   wire clk;
   input [11:0] data;
   wire [11:0] data;
   (* init = 12'h000 *)
   wire [11:0] head;
-  reg [3:0] level = 4'h0;
+  reg [10:0] level = 11'h001;
   input pop;
   wire pop;
   input push;
@@ -1315,153 +1212,152 @@ module \loss_gradient.error_queue (rst, pop, push, data, slot0, clk);
   reg [11:0] slot7 = 12'h000;
   reg [11:0] slot8 = 12'h000;
   reg [11:0] slot9 = 12'h000;
-  assign \$1  = level - 1'h1;
-  assign \$2  = level + 1'h1;
-  assign \$3  = ! level;
-  assign \$4  = \$3  ? data : slot0;
-  assign \$5  = level == 1'h1;
-  assign \$6  = \$5  ? data : slot1;
-  assign \$7  = level == 2'h2;
-  assign \$8  = \$7  ? data : slot2;
-  assign \$9  = level == 2'h3;
-  assign \$10  = \$9  ? data : slot3;
-  assign \$11  = level == 3'h4;
-  assign \$12  = \$11  ? data : slot4;
-  assign \$13  = level == 3'h5;
-  assign \$14  = \$13  ? data : slot5;
-  assign \$15  = level == 3'h6;
-  assign \$16  = \$15  ? data : slot6;
-  assign \$17  = level == 3'h7;
-  assign \$18  = \$17  ? data : slot7;
-  assign \$19  = level == 4'h8;
-  assign \$20  = \$19  ? data : slot8;
-  assign \$21  = level == 4'h9;
-  assign \$22  = \$21  ? data : slot9;
   always @(posedge clk)
-    level <= \$23 ;
+    level <= \$3 ;
   always @(posedge clk)
-    slot0 <= \$24 ;
+    slot0 <= \$4 ;
   always @(posedge clk)
-    slot1 <= \$25 ;
+    slot1 <= \$5 ;
   always @(posedge clk)
-    slot2 <= \$26 ;
+    slot2 <= \$6 ;
   always @(posedge clk)
-    slot3 <= \$27 ;
+    slot3 <= \$7 ;
   always @(posedge clk)
-    slot4 <= \$28 ;
+    slot4 <= \$8 ;
   always @(posedge clk)
-    slot5 <= \$29 ;
+    slot5 <= \$9 ;
   always @(posedge clk)
-    slot6 <= \$30 ;
+    slot6 <= \$10 ;
   always @(posedge clk)
-    slot7 <= \$31 ;
+    slot7 <= \$11 ;
   always @(posedge clk)
-    slot8 <= \$32 ;
+    slot8 <= \$12 ;
   always @(posedge clk)
-    slot9 <= \$33 ;
+    slot9 <= \$13 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$23  = level;
+    \$3  = level;
     if (pop) begin
-      \$23  = \$1 [3:0];
+      \$3  = \$1 ;
     end else if (push) begin
-      \$23  = \$2 [3:0];
+      \$3  = \$2 [10:0];
     end
     if (rst) begin
-      \$23  = 4'h0;
+      \$3  = 11'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$24  = slot0;
+    \$4  = slot0;
     if (pop) begin
-      \$24  = slot1;
+      \$4  = slot1;
     end else if (push) begin
-      \$24  = \$4 ;
+      if (level[0]) begin
+        \$4  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$25  = slot1;
+    \$5  = slot1;
     if (pop) begin
-      \$25  = slot2;
+      \$5  = slot2;
     end else if (push) begin
-      \$25  = \$6 ;
+      if (level[1]) begin
+        \$5  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$26  = slot2;
+    \$6  = slot2;
     if (pop) begin
-      \$26  = slot3;
+      \$6  = slot3;
     end else if (push) begin
-      \$26  = \$8 ;
+      if (level[2]) begin
+        \$6  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = slot3;
+    \$7  = slot3;
     if (pop) begin
-      \$27  = slot4;
+      \$7  = slot4;
     end else if (push) begin
-      \$27  = \$10 ;
+      if (level[3]) begin
+        \$7  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = slot4;
+    \$8  = slot4;
     if (pop) begin
-      \$28  = slot5;
+      \$8  = slot5;
     end else if (push) begin
-      \$28  = \$12 ;
+      if (level[4]) begin
+        \$8  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = slot5;
+    \$9  = slot5;
     if (pop) begin
-      \$29  = slot6;
+      \$9  = slot6;
     end else if (push) begin
-      \$29  = \$14 ;
+      if (level[5]) begin
+        \$9  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = slot6;
+    \$10  = slot6;
     if (pop) begin
-      \$30  = slot7;
+      \$10  = slot7;
     end else if (push) begin
-      \$30  = \$16 ;
+      if (level[6]) begin
+        \$10  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$31  = slot7;
+    \$11  = slot7;
     if (pop) begin
-      \$31  = slot8;
+      \$11  = slot8;
     end else if (push) begin
-      \$31  = \$18 ;
+      if (level[7]) begin
+        \$11  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$32  = slot8;
+    \$12  = slot8;
     if (pop) begin
-      \$32  = slot9;
+      \$12  = slot9;
     end else if (push) begin
-      \$32  = \$20 ;
+      if (level[8]) begin
+        \$12  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$33  = slot9;
+    \$13  = slot9;
     if (pop) begin
-      \$33  = slot9;
     end else if (push) begin
-      \$33  = \$22 ;
+      if (level[9]) begin
+        \$13  = data;
+      end
     end
   end
   assign head = slot0;
+  assign \$1  = { 1'h0, level[10:1] };
+  assign \$2  = { level, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1471,46 +1367,46 @@ module \loss_gradient.packer (rst, o__valid, o__payload, i__payload, i__valid, i
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire [31:0] \$13 ;
+  wire [12:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [31:0] \$19 ;
+  wire [12:0] \$19 ;
   wire [3:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  wire [31:0] \$25 ;
+  wire [12:0] \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire [31:0] \$31 ;
+  wire [12:0] \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  wire [31:0] \$37 ;
+  wire [12:0] \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [31:0] \$43 ;
+  wire [12:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [31:0] \$49 ;
+  wire [12:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
@@ -1533,24 +1429,24 @@ module \loss_gradient.packer (rst, o__valid, o__payload, i__payload, i__valid, i
   wire \$67 ;
   wire \$68 ;
   reg \$69 ;
-  wire [31:0] \$7 ;
+  wire [12:0] \$7 ;
   reg \$70 ;
   reg [2:0] \$71 ;
   reg [7:0] \$72 ;
-  reg [255:0] \$73 ;
+  reg [103:0] \$73 ;
   wire \$8 ;
   wire \$9 ;
   input clk;
   wire clk;
-  reg [255:0] held = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire [31:0] \held[0] ;
-  wire [31:0] \held[1] ;
-  wire [31:0] \held[2] ;
-  wire [31:0] \held[3] ;
-  wire [31:0] \held[4] ;
-  wire [31:0] \held[5] ;
-  wire [31:0] \held[6] ;
-  wire [31:0] \held[7] ;
+  reg [103:0] held = 104'h00000000000000000000000000;
+  wire [12:0] \held[0] ;
+  wire [12:0] \held[1] ;
+  wire [12:0] \held[2] ;
+  wire [12:0] \held[3] ;
+  wire [12:0] \held[4] ;
+  wire [12:0] \held[5] ;
+  wire [12:0] \held[6] ;
+  wire [12:0] \held[7] ;
   reg [7:0] held_keep = 8'h00;
   input [13:0] i__payload;
   wire [13:0] i__payload;
@@ -1563,34 +1459,32 @@ module \loss_gradient.packer (rst, o__valid, o__payload, i__payload, i__valid, i
   wire i__valid;
   reg [2:0] lane = 3'h0;
   wire [1:0] level;
-  output [270:0] o__payload;
-  wire [270:0] o__payload;
-  wire [255:0] \o__payload.data ;
-  wire [31:0] \o__payload.data[0] ;
-  wire [31:0] \o__payload.data[1] ;
-  wire [31:0] \o__payload.data[2] ;
-  wire [31:0] \o__payload.data[3] ;
-  wire [31:0] \o__payload.data[4] ;
-  wire [31:0] \o__payload.data[5] ;
-  wire [31:0] \o__payload.data[6] ;
-  wire [31:0] \o__payload.data[7] ;
-  wire [5:0] \o__payload.k ;
+  output [112:0] o__payload;
+  wire [112:0] o__payload;
+  wire [103:0] \o__payload.data ;
+  wire [12:0] \o__payload.data[0] ;
+  wire [12:0] \o__payload.data[1] ;
+  wire [12:0] \o__payload.data[2] ;
+  wire [12:0] \o__payload.data[3] ;
+  wire [12:0] \o__payload.data[4] ;
+  wire [12:0] \o__payload.data[5] ;
+  wire [12:0] \o__payload.data[6] ;
+  wire [12:0] \o__payload.data[7] ;
   wire [7:0] \o__payload.keep ;
   wire \o__payload.last ;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [270:0] out_buffer_data;
-  wire [255:0] \out_buffer_data.data ;
-  wire [31:0] \out_buffer_data.data[0] ;
-  wire [31:0] \out_buffer_data.data[1] ;
-  wire [31:0] \out_buffer_data.data[2] ;
-  wire [31:0] \out_buffer_data.data[3] ;
-  wire [31:0] \out_buffer_data.data[4] ;
-  wire [31:0] \out_buffer_data.data[5] ;
-  wire [31:0] \out_buffer_data.data[6] ;
-  wire [31:0] \out_buffer_data.data[7] ;
-  wire [5:0] \out_buffer_data.k ;
+  wire [112:0] out_buffer_data;
+  wire [103:0] \out_buffer_data.data ;
+  wire [12:0] \out_buffer_data.data[0] ;
+  wire [12:0] \out_buffer_data.data[1] ;
+  wire [12:0] \out_buffer_data.data[2] ;
+  wire [12:0] \out_buffer_data.data[3] ;
+  wire [12:0] \out_buffer_data.data[4] ;
+  wire [12:0] \out_buffer_data.data[5] ;
+  wire [12:0] \out_buffer_data.data[6] ;
+  wire [12:0] \out_buffer_data.data[7] ;
   wire [7:0] \out_buffer_data.keep ;
   wire \out_buffer_data.last ;
   (* keep = 32'd1 *)
@@ -1601,39 +1495,39 @@ module \loss_gradient.packer (rst, o__valid, o__payload, i__payload, i__valid, i
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire out_buffer_ready;
-  wire [270:0] r_data;
+  wire [112:0] r_data;
   input r_en;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  wire [270:0] w_data;
+  wire [112:0] w_data;
   wire w_en;
-  assign \$25  = \$24  ? { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] } : held[127:96];
+  assign \$25  = \$24  ? i__payload[12:0] : held[51:39];
   assign \$26  = ! lane;
   assign \$27  = lane == 2'h3;
   assign \$28  = held_keep[3] | \$27 ;
   assign \$29  = \$26  ? 1'h0 : \$28 ;
   assign \$30  = lane == 3'h4;
-  assign \$31  = \$30  ? { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] } : held[159:128];
+  assign \$31  = \$30  ? i__payload[12:0] : held[64:52];
   assign \$32  = ! lane;
   assign \$33  = lane == 3'h4;
   assign \$34  = held_keep[4] | \$33 ;
   assign \$35  = \$32  ? 1'h0 : \$34 ;
   assign \$36  = lane == 3'h5;
-  assign \$37  = \$36  ? { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] } : held[191:160];
+  assign \$37  = \$36  ? i__payload[12:0] : held[77:65];
   assign \$38  = ! lane;
   assign \$39  = lane == 3'h5;
   assign \$40  = held_keep[5] | \$39 ;
   assign \$41  = \$38  ? 1'h0 : \$40 ;
   assign \$42  = lane == 3'h6;
-  assign \$43  = \$42  ? { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] } : held[223:192];
+  assign \$43  = \$42  ? i__payload[12:0] : held[90:78];
   assign \$44  = ! lane;
   assign \$45  = lane == 3'h6;
   assign \$46  = held_keep[6] | \$45 ;
   assign \$47  = \$44  ? 1'h0 : \$46 ;
   assign \$48  = lane == 3'h7;
-  assign \$49  = \$48  ? { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] } : held[255:224];
+  assign \$49  = \$48  ? i__payload[12:0] : held[103:91];
   assign \$50  = ! lane;
   assign \$51  = lane == 3'h7;
   assign \$52  = held_keep[7] | \$51 ;
@@ -1671,19 +1565,19 @@ module \loss_gradient.packer (rst, o__valid, o__payload, i__payload, i__valid, i
   assign \$5  = i__payload[13] | \$4 ;
   assign w_en = \$3  & \$5 ;
   assign \$6  = ! lane;
-  assign \$7  = \$6  ? { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] } : held[31:0];
+  assign \$7  = \$6  ? i__payload[12:0] : held[12:0];
   assign \$8  = ! lane;
   assign \$9  = ! lane;
   assign \$10  = held_keep[0] | \$9 ;
   assign \$11  = \$8  ? 1'h1 : \$10 ;
   assign \$12  = lane == 1'h1;
-  assign \$13  = \$12  ? { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] } : held[63:32];
+  assign \$13  = \$12  ? i__payload[12:0] : held[25:13];
   assign \$14  = ! lane;
   assign \$15  = lane == 1'h1;
   assign \$16  = held_keep[1] | \$15 ;
   assign \$17  = \$14  ? 1'h0 : \$16 ;
   assign \$18  = lane == 2'h2;
-  assign \$19  = \$18  ? { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] } : held[95:64];
+  assign \$19  = \$18  ? i__payload[12:0] : held[38:26];
   assign \$20  = ! lane;
   assign \$21  = lane == 2'h2;
   assign \$22  = held_keep[2] | \$21 ;
@@ -1727,7 +1621,7 @@ module \loss_gradient.packer (rst, o__valid, o__payload, i__payload, i__valid, i
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$72  = held_keep;
     if (\$56 ) begin
-      \$72  = w_data[269:262];
+      \$72  = w_data[111:104];
     end
   end
   always @* begin
@@ -1735,28 +1629,28 @@ module \loss_gradient.packer (rst, o__valid, o__payload, i__payload, i__valid, i
     \$73  = held;
     if (\$56 ) begin
       if (\$61 ) begin
-        \$73 [31:0] = { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] };
+        \$73 [12:0] = i__payload[12:0];
       end
       if (\$62 ) begin
-        \$73 [63:32] = { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] };
+        \$73 [25:13] = i__payload[12:0];
       end
       if (\$63 ) begin
-        \$73 [95:64] = { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] };
+        \$73 [38:26] = i__payload[12:0];
       end
       if (\$64 ) begin
-        \$73 [127:96] = { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] };
+        \$73 [51:39] = i__payload[12:0];
       end
       if (\$65 ) begin
-        \$73 [159:128] = { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] };
+        \$73 [64:52] = i__payload[12:0];
       end
       if (\$66 ) begin
-        \$73 [191:160] = { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] };
+        \$73 [77:65] = i__payload[12:0];
       end
       if (\$67 ) begin
-        \$73 [223:192] = { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] };
+        \$73 [90:78] = i__payload[12:0];
       end
       if (\$68 ) begin
-        \$73 [255:224] = { i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12], i__payload[12:0] };
+        \$73 [103:91] = i__payload[12:0];
       end
     end
   end
@@ -1767,58 +1661,55 @@ module \loss_gradient.packer (rst, o__valid, o__payload, i__payload, i__valid, i
   assign r_data = o__payload;
   assign out_buffer_level_next = \$2 [2:0];
   assign out_buffer_ready = i__ready;
-  assign \out_buffer_data.data  = w_data[255:0];
-  assign \out_buffer_data.data[0]  = w_data[31:0];
-  assign \out_buffer_data.data[1]  = w_data[63:32];
-  assign \out_buffer_data.data[2]  = w_data[95:64];
-  assign \out_buffer_data.data[3]  = w_data[127:96];
-  assign \out_buffer_data.data[4]  = w_data[159:128];
-  assign \out_buffer_data.data[5]  = w_data[191:160];
-  assign \out_buffer_data.data[6]  = w_data[223:192];
-  assign \out_buffer_data.data[7]  = w_data[255:224];
-  assign \out_buffer_data.k  = w_data[261:256];
-  assign \out_buffer_data.keep  = w_data[269:262];
-  assign \out_buffer_data.last  = w_data[270];
-  assign \o__payload.data  = o__payload[255:0];
-  assign \o__payload.data[0]  = o__payload[31:0];
-  assign \o__payload.data[1]  = o__payload[63:32];
-  assign \o__payload.data[2]  = o__payload[95:64];
-  assign \o__payload.data[3]  = o__payload[127:96];
-  assign \o__payload.data[4]  = o__payload[159:128];
-  assign \o__payload.data[5]  = o__payload[191:160];
-  assign \o__payload.data[6]  = o__payload[223:192];
-  assign \o__payload.data[7]  = o__payload[255:224];
-  assign \o__payload.k  = o__payload[261:256];
-  assign \o__payload.keep  = o__payload[269:262];
-  assign \o__payload.last  = o__payload[270];
+  assign \out_buffer_data.data  = w_data[103:0];
+  assign \out_buffer_data.data[0]  = w_data[12:0];
+  assign \out_buffer_data.data[1]  = w_data[25:13];
+  assign \out_buffer_data.data[2]  = w_data[38:26];
+  assign \out_buffer_data.data[3]  = w_data[51:39];
+  assign \out_buffer_data.data[4]  = w_data[64:52];
+  assign \out_buffer_data.data[5]  = w_data[77:65];
+  assign \out_buffer_data.data[6]  = w_data[90:78];
+  assign \out_buffer_data.data[7]  = w_data[103:91];
+  assign \out_buffer_data.keep  = w_data[111:104];
+  assign \out_buffer_data.last  = w_data[112];
+  assign \o__payload.data  = o__payload[103:0];
+  assign \o__payload.data[0]  = o__payload[12:0];
+  assign \o__payload.data[1]  = o__payload[25:13];
+  assign \o__payload.data[2]  = o__payload[38:26];
+  assign \o__payload.data[3]  = o__payload[51:39];
+  assign \o__payload.data[4]  = o__payload[64:52];
+  assign \o__payload.data[5]  = o__payload[77:65];
+  assign \o__payload.data[6]  = o__payload[90:78];
+  assign \o__payload.data[7]  = o__payload[103:91];
+  assign \o__payload.keep  = o__payload[111:104];
+  assign \o__payload.last  = o__payload[112];
   assign \i__payload.value  = i__payload[12:0];
   assign \i__payload.last  = i__payload[13];
-  assign \held[0]  = held[31:0];
-  assign \held[1]  = held[63:32];
-  assign \held[2]  = held[95:64];
-  assign \held[3]  = held[127:96];
-  assign \held[4]  = held[159:128];
-  assign \held[5]  = held[191:160];
-  assign \held[6]  = held[223:192];
-  assign \held[7]  = held[255:224];
-  assign w_data[269] = \$53 ;
-  assign w_data[255:224] = \$49 ;
-  assign w_data[268] = \$47 ;
-  assign w_data[223:192] = \$43 ;
-  assign w_data[267] = \$41 ;
-  assign w_data[191:160] = \$37 ;
-  assign w_data[266] = \$35 ;
-  assign w_data[159:128] = \$31 ;
-  assign w_data[265] = \$29 ;
-  assign w_data[127:96] = \$25 ;
-  assign w_data[264] = \$23 ;
-  assign w_data[95:64] = \$19 ;
-  assign w_data[263] = \$17 ;
-  assign w_data[63:32] = \$13 ;
-  assign w_data[262] = \$11 ;
-  assign w_data[31:0] = \$7 ;
-  assign w_data[261:256] = 6'h04;
-  assign w_data[270] = i__payload[13];
+  assign \held[0]  = held[12:0];
+  assign \held[1]  = held[25:13];
+  assign \held[2]  = held[38:26];
+  assign \held[3]  = held[51:39];
+  assign \held[4]  = held[64:52];
+  assign \held[5]  = held[77:65];
+  assign \held[6]  = held[90:78];
+  assign \held[7]  = held[103:91];
+  assign w_data[111] = \$53 ;
+  assign w_data[103:91] = \$49 ;
+  assign w_data[110] = \$47 ;
+  assign w_data[90:78] = \$43 ;
+  assign w_data[109] = \$41 ;
+  assign w_data[77:65] = \$37 ;
+  assign w_data[108] = \$35 ;
+  assign w_data[64:52] = \$31 ;
+  assign w_data[107] = \$29 ;
+  assign w_data[51:39] = \$25 ;
+  assign w_data[106] = \$23 ;
+  assign w_data[38:26] = \$19 ;
+  assign w_data[105] = \$17 ;
+  assign w_data[25:13] = \$13 ;
+  assign w_data[104] = \$11 ;
+  assign w_data[12:0] = \$7 ;
+  assign w_data[112] = i__payload[13];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1853,33 +1744,33 @@ module \loss_gradient.packer.out_buffer (rst, w_en, r_rdy, r_data, w_port__data,
   reg [1:0] level = 2'h0;
   (* init = 2'h0 *)
   wire [1:0] produce;
-  output [270:0] r_data;
-  wire [270:0] r_data;
+  output [112:0] r_data;
+  wire [112:0] r_data;
   input r_en;
   wire r_en;
   (* init = 2'h0 *)
   wire [1:0] r_level;
   reg [1:0] r_port__addr = 2'h0;
-  wire [270:0] r_port__data;
+  wire [112:0] r_port__data;
   output r_rdy;
   wire r_rdy;
   input rst;
   wire rst;
-  wire [270:0] w_data;
+  wire [112:0] w_data;
   input w_en;
   wire w_en;
   (* init = 2'h0 *)
   wire [1:0] w_level;
   reg [1:0] w_port__addr = 2'h0;
-  input [270:0] w_port__data;
-  wire [270:0] w_port__data;
+  input [112:0] w_port__data;
+  wire [112:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [270:0] storage [2:0];
+  reg [112:0] storage [2:0];
   initial begin : \storage$init 
     integer i;
     for (i = 0; i < 3; i = i + 1)
-      storage[i] = 271'h00000000000000000000000000000000000000000000000000000000000000000000;
+      storage[i] = 113'h00000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -1955,7 +1846,7 @@ module \loss_gradient.packer.out_buffer (rst, w_en, r_rdy, r_data, w_port__data,
 endmodule
 
 (* generator = "Amaranth" *)
-module \loss_gradient.rounder (clk, rst, i__valid, i__payload, o__valid, o__payload, i__ready, r_en);
+module \loss_gradient.rounder (clk, rst, i__valid, o__valid, o__payload, i__payload, i__ready, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [2:0] \$1 ;
   wire [7:0] \$10 ;
@@ -6577,19 +6468,22 @@ module \loss_gradient.rounder.out_buffer (clk, rst, w_en, r_rdy, r_data, w_port_
 endmodule
 
 (* generator = "Amaranth" *)
-module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, valid8_d0, ref8_d0, last8_d0, clk);
+module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, term8, valid8_d0, ref8_d0, last8_d0, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire \$1 ;
   wire [9:0] \$10 ;
-  reg [23:0] \$100 ;
-  reg [24:0] \$101 ;
-  reg \$102 ;
-  reg \$103 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [23:0] \$102 ;
+  reg [24:0] \$103 ;
   reg \$104 ;
   reg \$105 ;
   reg \$106 ;
   reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
   wire [10:0] \$11 ;
+  reg \$110 ;
   wire \$12 ;
   wire [7:0] \$13 ;
   wire [8:0] \$14 ;
@@ -6666,8 +6560,8 @@ module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, valid8_d0, ref8_
   wire [42:0] \$79 ;
   wire [7:0] \$8 ;
   wire [42:0] \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  wire \$81 ;
+  wire \$82 ;
   reg \$83 ;
   reg \$84 ;
   reg \$85 ;
@@ -6762,8 +6656,12 @@ module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, valid8_d0, ref8_
   (* init = 1'h0 *)
   wire t_ref;
   (* init = 1'h0 *)
+  wire t_term;
+  (* init = 1'h0 *)
   wire t_valid;
   reg [5:0] taylor_u = 6'h00;
+  output term8;
+  reg term8 = 1'h0;
   input valid;
   wire valid;
   reg valid4_d0 = 1'h0;
@@ -6857,6 +6755,8 @@ module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, valid8_d0, ref8_
   assign \$78  = xh_over ? 10'h3ff : \$77 ;
   assign \$79  = $signed(sum7) + $signed({ 1'h0, sq7 });
   assign \$80  = base2 ? { 33'h000000000, \$78  } : \$79 ;
+  assign \$81  = ~ ref7_d0;
+  assign \$82  = valid7_d0 & \$81 ;
   always @(posedge clk)
     base2 <= \$1 ;
   always @(posedge clk)
@@ -6880,7 +6780,7 @@ module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, valid8_d0, ref8_
   always @(posedge clk)
     sq_shift1 <= \$41 [3:0];
   always @(posedge clk)
-    largest_negative <= \$81 ;
+    largest_negative <= \$83 ;
   always @(posedge clk)
     power <= \$45 [40:0];
   always @(posedge clk)
@@ -6894,23 +6794,23 @@ module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, valid8_d0, ref8_
   always @(posedge clk)
     a_d2 <= a_d1;
   always @(posedge clk)
-    valid_d0 <= \$82 ;
+    valid_d0 <= \$84 ;
   always @(posedge clk)
-    valid_d1 <= \$83 ;
+    valid_d1 <= \$85 ;
   always @(posedge clk)
-    valid_d2 <= \$84 ;
+    valid_d2 <= \$86 ;
   always @(posedge clk)
-    ref_d0 <= \$85 ;
+    ref_d0 <= \$87 ;
   always @(posedge clk)
-    ref_d1 <= \$86 ;
+    ref_d1 <= \$88 ;
   always @(posedge clk)
-    ref_d2 <= \$87 ;
+    ref_d2 <= \$89 ;
   always @(posedge clk)
-    last_d0 <= \$88 ;
+    last_d0 <= \$90 ;
   always @(posedge clk)
-    last_d1 <= \$89 ;
+    last_d1 <= \$91 ;
   always @(posedge clk)
-    last_d2 <= \$90 ;
+    last_d2 <= \$92 ;
   always @(posedge clk)
     x4 <= \$50 [23:0];
   always @(posedge clk)
@@ -6918,11 +6818,11 @@ module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, valid8_d0, ref8_
   always @(posedge clk)
     a4 <= \$51 [27:0];
   always @(posedge clk)
-    valid4_d0 <= \$91 ;
+    valid4_d0 <= \$93 ;
   always @(posedge clk)
-    ref4_d0 <= \$92 ;
+    ref4_d0 <= \$94 ;
   always @(posedge clk)
-    last4_d0 <= \$93 ;
+    last4_d0 <= \$95 ;
   always @(posedge clk)
     x5 <= \$53 ;
   always @(posedge clk)
@@ -6936,21 +6836,21 @@ module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, valid8_d0, ref8_
   always @(posedge clk)
     sq6 <= \$60 ;
   always @(posedge clk)
-    valid6_d0 <= \$94 ;
+    valid6_d0 <= \$96 ;
   always @(posedge clk)
-    valid6_d1 <= \$95 ;
+    valid6_d1 <= \$97 ;
   always @(posedge clk)
-    ref6_d0 <= \$96 ;
+    ref6_d0 <= \$98 ;
   always @(posedge clk)
-    ref6_d1 <= \$97 ;
+    ref6_d1 <= \$99 ;
   always @(posedge clk)
-    last6_d0 <= \$98 ;
+    last6_d0 <= \$100 ;
   always @(posedge clk)
-    last6_d1 <= \$99 ;
+    last6_d1 <= \$101 ;
   always @(posedge clk)
-    x_max <= \$100 ;
+    x_max <= \$102 ;
   always @(posedge clk)
-    x_floor <= \$101 ;
+    x_floor <= \$103 ;
   always @(posedge clk)
     xh_over <= \$63 ;
   always @(posedge clk)
@@ -6962,19 +6862,21 @@ module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, valid8_d0, ref8_
   always @(posedge clk)
     sq7 <= sq6;
   always @(posedge clk)
-    valid7_d0 <= \$102 ;
+    valid7_d0 <= \$104 ;
   always @(posedge clk)
-    ref7_d0 <= \$103 ;
+    ref7_d0 <= \$105 ;
   always @(posedge clk)
-    last7_d0 <= \$104 ;
+    last7_d0 <= \$106 ;
   always @(posedge clk)
     t8 <= \$80 [39:0];
   always @(posedge clk)
-    valid8_d0 <= \$105 ;
+    term8 <= \$107 ;
   always @(posedge clk)
-    ref8_d0 <= \$106 ;
+    valid8_d0 <= \$108 ;
   always @(posedge clk)
-    last8_d0 <= \$107 ;
+    ref8_d0 <= \$109 ;
+  always @(posedge clk)
+    last8_d0 <= \$110 ;
   \loss_gradient.terms.mul_hi  mul_hi (
     .clk(clk),
     .mul_hi_a_in(a),
@@ -6995,194 +6897,201 @@ module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, valid8_d0, ref8_
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$81  = largest_negative;
+    \$83  = largest_negative;
     if (\$42 ) begin
-      \$81  = \$43 ;
+      \$83  = \$43 ;
     end
-    if (rst) begin
-      \$81  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$82  = valid;
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$83  = valid_d0;
     if (rst) begin
       \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$84  = valid_d1;
+    \$84  = valid;
     if (rst) begin
       \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$85  = \ref ;
+    \$85  = valid_d0;
     if (rst) begin
       \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$86  = ref_d0;
+    \$86  = valid_d1;
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$87  = ref_d1;
+    \$87  = \ref ;
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$88  = last;
+    \$88  = ref_d0;
     if (rst) begin
       \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$89  = last_d0;
+    \$89  = ref_d1;
     if (rst) begin
       \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$90  = last_d1;
+    \$90  = last;
     if (rst) begin
       \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$91  = valid_d2;
+    \$91  = last_d0;
     if (rst) begin
       \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$92  = ref_d2;
+    \$92  = last_d1;
     if (rst) begin
       \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$93  = last_d2;
+    \$93  = valid_d2;
     if (rst) begin
       \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$94  = valid4_d0;
+    \$94  = ref_d2;
     if (rst) begin
       \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$95  = valid6_d0;
+    \$95  = last_d2;
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$96  = ref4_d0;
+    \$96  = valid4_d0;
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$97  = ref6_d0;
+    \$97  = valid6_d0;
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$98  = last4_d0;
+    \$98  = ref4_d0;
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$99  = last6_d0;
+    \$99  = ref6_d0;
     if (rst) begin
       \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$100  = x_max;
-    if (\$61 ) begin
-      \$100  = x6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$101  = x_floor;
-    if (\$61 ) begin
-      \$101  = \$62 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$102  = valid6_d1;
+    \$100  = last4_d0;
     if (rst) begin
-      \$102  = 1'h0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$103  = ref6_d1;
+    \$101  = last6_d0;
     if (rst) begin
-      \$103  = 1'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$104  = last6_d1;
+    \$102  = x_max;
+    if (\$61 ) begin
+      \$102  = x6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$103  = x_floor;
+    if (\$61 ) begin
+      \$103  = \$62 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$104  = valid6_d1;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$105  = valid7_d0;
+    \$105  = ref6_d1;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$106  = ref7_d0;
+    \$106  = last6_d1;
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
-    \$107  = last7_d0;
+    \$107  = \$82 ;
     if (rst) begin
       \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$108  = valid7_d0;
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$109  = ref7_d0;
+    if (rst) begin
+      \$109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$110  = last7_d0;
+    if (rst) begin
+      \$110  = 1'h0;
     end
   end
   assign mul_square_a_in = a;
@@ -7198,6 +7107,7 @@ module \loss_gradient.terms (rst, a, valid, \ref , last, s, t8, valid8_d0, ref8_
   assign t_valid = valid8_d0;
   assign t_ref = ref8_d0;
   assign t_last = last8_d0;
+  assign t_term = term8;
   assign \$48  = { mul_hi_p[15], mul_hi_p[15], mul_hi_p[15], mul_hi_p[15], mul_hi_p[15], mul_hi_p[15], mul_hi_p, 9'h000 };
   assign \$49  = { mul_lo_p, 1'h0 };
   assign \$51  = { a_d2[7], a_d2[7], a_d2[7], a_d2[7], a_d2[7], a_d2[7], a_d2[7], a_d2[7], a_d2[7], a_d2[7], a_d2[7], a_d2, 20'h00000 };
@@ -7321,48 +7231,28 @@ module \loss_gradient.terms.mul_square (rst, mul_square_a_in, mul_square_p, clk)
 endmodule
 
 (* generator = "Amaranth" *)
-module \loss_gradient.terms_queue (rst, push, data, slot0, pop, clk);
+module \loss_gradient.terms_queue (rst, data, push, slot0, pop, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
-  wire [4:0] \$1 ;
-  wire [39:0] \$10 ;
-  wire \$11 ;
-  wire [39:0] \$12 ;
-  wire \$13 ;
-  wire [39:0] \$14 ;
-  wire \$15 ;
-  wire [39:0] \$16 ;
-  wire \$17 ;
-  wire [39:0] \$18 ;
-  wire \$19 ;
-  wire [4:0] \$2 ;
-  wire [39:0] \$20 ;
-  wire \$21 ;
-  wire [39:0] \$22 ;
-  reg [3:0] \$23 ;
-  reg [39:0] \$24 ;
-  reg [39:0] \$25 ;
-  reg [39:0] \$26 ;
-  reg [39:0] \$27 ;
-  reg [39:0] \$28 ;
-  reg [39:0] \$29 ;
-  wire \$3 ;
-  reg [39:0] \$30 ;
-  reg [39:0] \$31 ;
-  reg [39:0] \$32 ;
-  reg [39:0] \$33 ;
-  wire [39:0] \$4 ;
-  wire \$5 ;
-  wire [39:0] \$6 ;
-  wire \$7 ;
-  wire [39:0] \$8 ;
-  wire \$9 ;
+  wire [10:0] \$1 ;
+  reg [39:0] \$10 ;
+  reg [39:0] \$11 ;
+  reg [39:0] \$12 ;
+  reg [39:0] \$13 ;
+  wire [11:0] \$2 ;
+  reg [10:0] \$3 ;
+  reg [39:0] \$4 ;
+  reg [39:0] \$5 ;
+  reg [39:0] \$6 ;
+  reg [39:0] \$7 ;
+  reg [39:0] \$8 ;
+  reg [39:0] \$9 ;
   input clk;
   wire clk;
   input [39:0] data;
   wire [39:0] data;
   (* init = 40'h0000000000 *)
   wire [39:0] head;
-  reg [3:0] level = 4'h0;
+  reg [10:0] level = 11'h001;
   input pop;
   wire pop;
   input push;
@@ -7380,151 +7270,150 @@ module \loss_gradient.terms_queue (rst, push, data, slot0, pop, clk);
   reg [39:0] slot7 = 40'h0000000000;
   reg [39:0] slot8 = 40'h0000000000;
   reg [39:0] slot9 = 40'h0000000000;
-  assign \$1  = level - 1'h1;
-  assign \$2  = level + 1'h1;
-  assign \$3  = ! level;
-  assign \$4  = \$3  ? data : slot0;
-  assign \$5  = level == 1'h1;
-  assign \$6  = \$5  ? data : slot1;
-  assign \$7  = level == 2'h2;
-  assign \$8  = \$7  ? data : slot2;
-  assign \$9  = level == 2'h3;
-  assign \$10  = \$9  ? data : slot3;
-  assign \$11  = level == 3'h4;
-  assign \$12  = \$11  ? data : slot4;
-  assign \$13  = level == 3'h5;
-  assign \$14  = \$13  ? data : slot5;
-  assign \$15  = level == 3'h6;
-  assign \$16  = \$15  ? data : slot6;
-  assign \$17  = level == 3'h7;
-  assign \$18  = \$17  ? data : slot7;
-  assign \$19  = level == 4'h8;
-  assign \$20  = \$19  ? data : slot8;
-  assign \$21  = level == 4'h9;
-  assign \$22  = \$21  ? data : slot9;
   always @(posedge clk)
-    level <= \$23 ;
+    level <= \$3 ;
   always @(posedge clk)
-    slot0 <= \$24 ;
+    slot0 <= \$4 ;
   always @(posedge clk)
-    slot1 <= \$25 ;
+    slot1 <= \$5 ;
   always @(posedge clk)
-    slot2 <= \$26 ;
+    slot2 <= \$6 ;
   always @(posedge clk)
-    slot3 <= \$27 ;
+    slot3 <= \$7 ;
   always @(posedge clk)
-    slot4 <= \$28 ;
+    slot4 <= \$8 ;
   always @(posedge clk)
-    slot5 <= \$29 ;
+    slot5 <= \$9 ;
   always @(posedge clk)
-    slot6 <= \$30 ;
+    slot6 <= \$10 ;
   always @(posedge clk)
-    slot7 <= \$31 ;
+    slot7 <= \$11 ;
   always @(posedge clk)
-    slot8 <= \$32 ;
+    slot8 <= \$12 ;
   always @(posedge clk)
-    slot9 <= \$33 ;
+    slot9 <= \$13 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$23  = level;
+    \$3  = level;
     if (pop) begin
-      \$23  = \$1 [3:0];
+      \$3  = \$1 ;
     end else if (push) begin
-      \$23  = \$2 [3:0];
+      \$3  = \$2 [10:0];
     end
     if (rst) begin
-      \$23  = 4'h0;
+      \$3  = 11'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$24  = slot0;
+    \$4  = slot0;
     if (pop) begin
-      \$24  = slot1;
+      \$4  = slot1;
     end else if (push) begin
-      \$24  = \$4 ;
+      if (level[0]) begin
+        \$4  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$25  = slot1;
+    \$5  = slot1;
     if (pop) begin
-      \$25  = slot2;
+      \$5  = slot2;
     end else if (push) begin
-      \$25  = \$6 ;
+      if (level[1]) begin
+        \$5  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$26  = slot2;
+    \$6  = slot2;
     if (pop) begin
-      \$26  = slot3;
+      \$6  = slot3;
     end else if (push) begin
-      \$26  = \$8 ;
+      if (level[2]) begin
+        \$6  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$27  = slot3;
+    \$7  = slot3;
     if (pop) begin
-      \$27  = slot4;
+      \$7  = slot4;
     end else if (push) begin
-      \$27  = \$10 ;
+      if (level[3]) begin
+        \$7  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$28  = slot4;
+    \$8  = slot4;
     if (pop) begin
-      \$28  = slot5;
+      \$8  = slot5;
     end else if (push) begin
-      \$28  = \$12 ;
+      if (level[4]) begin
+        \$8  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$29  = slot5;
+    \$9  = slot5;
     if (pop) begin
-      \$29  = slot6;
+      \$9  = slot6;
     end else if (push) begin
-      \$29  = \$14 ;
+      if (level[5]) begin
+        \$9  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$30  = slot6;
+    \$10  = slot6;
     if (pop) begin
-      \$30  = slot7;
+      \$10  = slot7;
     end else if (push) begin
-      \$30  = \$16 ;
+      if (level[6]) begin
+        \$10  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$31  = slot7;
+    \$11  = slot7;
     if (pop) begin
-      \$31  = slot8;
+      \$11  = slot8;
     end else if (push) begin
-      \$31  = \$18 ;
+      if (level[7]) begin
+        \$11  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$32  = slot8;
+    \$12  = slot8;
     if (pop) begin
-      \$32  = slot9;
+      \$12  = slot9;
     end else if (push) begin
-      \$32  = \$20 ;
+      if (level[8]) begin
+        \$12  = data;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$33  = slot9;
+    \$13  = slot9;
     if (pop) begin
-      \$33  = slot9;
     end else if (push) begin
-      \$33  = \$22 ;
+      if (level[9]) begin
+        \$13  = data;
+      end
     end
   end
   assign head = slot0;
+  assign \$1  = { 1'h0, level[10:1] };
+  assign \$2  = { level, 1'h0 };
 endmodule

@@ -88,7 +88,8 @@ def test_other_most_classes(max_classes):
     p = P.replace(lanes=2)
     rng = np.random.default_rng(max_classes)
     tensors = loss_tensors(rng, 4, max_classes)
-    tensors.append({"s": -30, "classes": max_classes, "a": rng.integers(-127, 128, (2, max_classes)),
+    tensors.append({"s": -30, "classes": max_classes,
+                    "a": rng.integers(-127, 128, (2, max_classes)),
                     "y": np.array([0, 1]) % max_classes})
     check(tensors, p=p, max_classes=max_classes, seed=max_classes)
 

@@ -7,7 +7,6 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.params import HardwareParams
-from niti_hw.rtl.layouts import round_in_layout
 from niti_hw.rtl.output_buffer import OutputBuffer
 
 
@@ -16,9 +15,16 @@ def packer_in_layout(shape) -> data.StructLayout:
     return data.StructLayout({"value": shape, "last": 1})
 
 
+def packer_out_layout(p: HardwareParams, shape) -> data.StructLayout:
+    """`lanes` values, the lanes that hold one (`keep`), `last` at the end of the tensor."""
+    return data.StructLayout({"data": data.ArrayLayout(shape, p.lanes), "keep": p.lanes,
+                              "last": 1})
+
+
 class LanePacker(wiring.Component):
     """Value n of a tensor goes to lane n % lanes; a beat leaves when its lanes are full or on the
-    tensor's `last` value, with `keep` and `last`, and every beat carries the shift `k`.
+    tensor's `last` value, with `keep` and `last`. Beats keep the values' own width: widening
+    them (to ShiftRound's int32) after the buffer lets synthesis fold the constant upper bits.
 
     Values are taken one per cycle into lane registers (each lane's enable decodes the lane
     counter; the value fans out, no lane multiplexer); the value that completes a beat goes
@@ -26,11 +32,11 @@ class LanePacker(wiring.Component):
     the buffer's registered ready, so the consumer's ready reaches no logic upstream.
     """
 
-    def __init__(self, params: HardwareParams, shape, k: int):
-        self.params, self.k = params, k
+    def __init__(self, params: HardwareParams, shape):
+        self.params = params
         super().__init__({
             "i": In(stream.Signature(packer_in_layout(shape))),
-            "o": Out(stream.Signature(round_in_layout(params))),
+            "o": Out(stream.Signature(packer_out_layout(params, shape))),
         })
 
     def elaborate(self, platform):
@@ -43,8 +49,7 @@ class LanePacker(wiring.Component):
         keep = Signal(lanes, name="held_keep", reset_less=True)
         take = self.i.valid & out.en
         ends = self.i.p.last | (lane == lanes - 1)
-        m.d.comb += [out.push.eq(take & ends), out.data.last.eq(self.i.p.last),
-                     out.data.k.eq(self.k)]
+        m.d.comb += [out.push.eq(take & ends), out.data.last.eq(self.i.p.last)]
         for n in range(lanes):
             here = lane == n
             m.d.comb += [out.data.data[n].eq(Mux(here, self.i.p.value, held[n])),

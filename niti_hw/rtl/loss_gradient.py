@@ -11,7 +11,7 @@ then the label's correction on the way into the lanes (`LanePacker`) and the rou
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -64,9 +64,10 @@ class LossGradient(wiring.Component):
     rounding unit's LFSRs, which persist across tensors, as golden's lanes do.
 
     Throughput and latency, no gaps and no backpressure: `loss_row_cycles(classes)`
-    (15 classes + 17) per row, one row at a time, and `loss_cycles(samples, classes)` from the
-    cfg beat to the last output beat (niti_hw/perf/timing.py). Backpressure on `o` stalls the
-    correction stage, then the walk over the quotients.
+    (15 classes + 13) per row, one row at a time, and `loss_cycles(samples, classes)` from the
+    cfg beat to the last output beat (niti_hw/perf/timing.py). Backpressure on `o` fills
+    ShiftRound's output buffer, then the packer's; the packer's registered ready then holds the
+    correction stage and the walk over the quotients.
     """
 
     def __init__(self, params: HardwareParams, max_classes: int = DEFAULT_MAX_CLASSES,
@@ -93,9 +94,12 @@ class LossGradient(wiring.Component):
         m.submodules.terms_queue = terms_queue = SlotQueue(TERM, most)
         m.submodules.divider = divider = LossDivider(divisor_bits, class_shape(most))
         m.submodules.error_queue = error_queue = SlotQueue(QUOTIENT, most)
-        m.submodules.packer = packer = LanePacker(self.params, ERROR, ROUND_SHIFT)
+        m.submodules.packer = packer = LanePacker(self.params, ERROR)
         m.submodules.rounder = rounder = ShiftRound(self.params, self.mode)
-        wiring.connect(m, packer.o, rounder.i)
+        m.d.comb += [rounder.i.valid.eq(packer.o.valid), packer.o.ready.eq(rounder.i.ready),
+                     rounder.i.p.keep.eq(packer.o.p.keep), rounder.i.p.last.eq(packer.o.p.last),
+                     rounder.i.p.k.eq(ROUND_SHIFT)]
+        m.d.comb += [rounder.i.p.data[n].eq(packer.o.p.data[n]) for n in range(self.params.lanes)]
         m.d.comb += [self.o.valid.eq(rounder.o.valid), rounder.o.ready.eq(self.o.ready),
                      self.o.p.data.eq(rounder.o.p.data), self.o.p.keep.eq(rounder.o.p.keep),
                      self.o.p.last.eq(rounder.o.p.last)]
@@ -116,7 +120,7 @@ class LossGradient(wiring.Component):
                      terms.ref.eq(walker.ref), terms.last.eq(walker.last)]
         with m.If(terms.t_valid):
             m.d.sync += total.eq(Mux(terms.t_ref, 0, total + terms.t))
-        m.d.comb += [terms_queue.push.eq(terms.t_valid & ~terms.t_ref),
+        m.d.comb += [terms_queue.push.eq(terms.t_term),
                      terms_queue.data.eq(terms.t),
                      divider.t.eq(terms_queue.head), divider.divisor.eq(total),
                      terms_queue.pop.eq(divider.pop), divider.count.eq(cfg.classes),
@@ -124,19 +128,26 @@ class LossGradient(wiring.Component):
         with m.If(divider.done):
             m.d.sync += errors.eq(errors + divider.quotient)
 
-        # The label's correction, registered between the queue's head and the packer.
+        _refusals(m, row, cfg.classes, most, bad_row)
+
+        # The label's correction, registered between the queue's head and the packer. `emit`
+        # (a flag of its own beside the FSM's state) walks the queue while the packer takes.
         corrected = Signal(ERROR, name="corrected", reset_less=True)
         corrected_valid, corrected_last = Signal(name="corrected_valid"), Signal(name="corr_last")
         m.d.comb += [packer.i.valid.eq(corrected_valid), packer.i.p.value.eq(corrected),
                      packer.i.p.last.eq(corrected_last)]
         advance = ~corrected_valid | packer.i.ready
         emit = Signal(name="emit")
+        take = advance & emit
         with m.If(advance):
             m.d.sync += corrected_valid.eq(emit)
-        with m.If(advance & emit):
+        with m.If(take):
             value = Mux(count == row.y, error_queue.head - errors, error_queue.head)
             m.d.sync += [corrected.eq(Mux(bad_cfg | bad_row, 0, value)),
                          corrected_last.eq(row.last & final)]
+        m.d.comb += error_queue.pop.eq(take & ~bad_cfg)
+        with m.If(emit & bad_row & ~bad_cfg):
+            m.d.sync += self.bad_input.eq(1)
 
         with m.FSM(name="loss_fsm") as fsm:
             with m.State("CFG"):
@@ -153,16 +164,13 @@ class LossGradient(wiring.Component):
                     with m.If(~bad_cfg):
                         m.next = "MAX"
                     with m.Elif(cfg.classes != 0):
+                        m.d.sync += emit.eq(1)
                         m.next = "EMIT"
                     with m.Elif(self.i.p.last):
                         m.next = "CFG"
             with m.State("MAX"):
                 m.d.comb += walker.walk(count, "max")
                 m.d.sync += [count.eq(count + 1), errors.eq(0)]
-                refused = (row.y >= cfg.classes) | _any_refused_logit(row, cfg.classes, most)
-                m.d.sync += bad_row.eq(refused)
-                with m.If(refused):
-                    m.d.sync += self.bad_input.eq(1)
                 with m.If(final):
                     m.d.sync += count.eq(0)
                     m.next = "REF"
@@ -181,14 +189,13 @@ class LossGradient(wiring.Component):
                     m.next = "DIVIDE"
             with m.State("DIVIDE"):
                 with m.If(divider.finished):
+                    m.d.sync += emit.eq(1)
                     m.next = "EMIT"
             with m.State("EMIT"):
-                m.d.comb += emit.eq(1)
-                with m.If(advance):
-                    m.d.comb += error_queue.pop.eq(~bad_cfg)
+                with m.If(take):
                     m.d.sync += count.eq(count + 1)
                     with m.If(final):
-                        m.d.sync += count.eq(0)
+                        m.d.sync += [count.eq(0), emit.eq(0)]
                         m.next = "ROW"
                         with m.If(row.last):
                             m.next = "CFG"
@@ -197,13 +204,16 @@ class LossGradient(wiring.Component):
         return m
 
 
-def _any_refused_logit(row, classes, most: int):
-    """A logit of -128 among the row's first `classes` (golden refuses it)."""
-    flags = [(row.a[n] == -128) & (classes > n) for n in range(most)]
-    result = flags[0]
-    for flag in flags[1:]:
-        result = result | flag
-    return result
+def _refusals(m: Module, row, classes, most: int, bad_row) -> None:
+    """`bad_row`: the row's label is >= classes or a logit among its first `classes` is -128
+    (golden refuses both). Two register stages from the row (the compares, then their OR), well
+    before the row's errors leave."""
+    minus = Signal(most, name="logit_minus_128")
+    active = Signal(most, name="class_active")
+    label = Signal(name="label_refused")
+    m.d.sync += [minus.eq(Cat(*[row.a[n] == -128 for n in range(most)])),
+                 active.eq(Cat(*[classes > n for n in range(most)])),
+                 label.eq(row.y >= classes), bad_row.eq(label | (minus & active).any())]
 
 
 class _Walker:

@@ -44,9 +44,11 @@ class LossTerms(wiring.Component):
 
     `s` must hold still from three cycles before a row's first item until its last term is out.
     Each row sends its largest logit first with `ref` set (it comes out with `t_ref`, its term to
-    be dropped), then its logits, `last` on the final one (out with `t_last`). Stages: three int8 products (a**2 and the two halves of
-    47274 a, `Int8Multiplier`s); their sum; coarse shifts (by 8s); fine shifts; the base-2
-    difference and the Taylor 2**P + a 2**L; the clip to 2**xh - 1 or the square's addition.
+    be dropped), then its logits, `last` on the final one (out with `t_last`); `t_term` marks a
+    logit's term (valid, not the reference), a flip-flop of its own. Stages: three int8
+    products (a**2 and the two halves of 47274 a, `Int8Multiplier`s); their sum; coarse shifts
+    (by 8s); fine shifts; the base-2 clip's compares and the Taylor 2**P + a 2**L; the clip to
+    2**xh - 1 or the square's addition.
     Never stalls.
     """
 
@@ -61,6 +63,7 @@ class LossTerms(wiring.Component):
             "t_valid": Out(1),
             "t_ref": Out(1),
             "t_last": Out(1),
+            "t_term": Out(1),
         })
 
     def elaborate(self, platform):
@@ -145,8 +148,9 @@ class LossTerms(wiring.Component):
         ramp = Cat(*[low > k for k in range(BASE2_WINDOW)])
         clipped = Mux(over, (1 << BASE2_WINDOW) - 1, Mux(under, 0, ramp))
         t = reg(Mux(base2, clipped, sum7 + sq7), "t8", TERM)
+        term = reg(flags[0] & ~flags[1], "term8", reset=True)
         valid, ref, last = flags_after(flags, 1, "8")
         assert latency + 5 == LOSS_TERMS_LATENCY
         m.d.comb += [self.t.eq(t), self.t_valid.eq(valid), self.t_ref.eq(ref),
-                     self.t_last.eq(last)]
+                     self.t_last.eq(last), self.t_term.eq(term)]
         return m

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,7 +11,8 @@ class SlotQueue(wiring.Component):
     """`depth` registers: `push` writes `data` into the slot at the fill level, `pop` moves every
     slot down one, `head` is slot 0 (valid the cycle after its push). The loss unit fills a
     queue with a row's values and then empties it, so a push and a pop never share a cycle (a
-    push is then ignored), and it never pushes into a full queue nor pops an empty one.
+    push is then ignored), and it never pushes into a full queue nor pops an empty one. The fill
+    level is one-hot, so a slot's enable is one gate of `push`, `pop` and its level bit.
     """
 
     def __init__(self, shape, depth: int):
@@ -26,14 +27,15 @@ class SlotQueue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         slots = [Signal(self.shape, name=f"slot{n}", reset_less=True) for n in range(self.depth)]
-        level = Signal(range(self.depth + 1), name="level")
+        level = Signal(self.depth + 1, name="level", init=1)  # bit n: n slots are full
         with m.If(self.pop):
-            m.d.sync += level.eq(level - 1)
-            for n, slot in enumerate(slots):
-                m.d.sync += slot.eq(slots[n + 1] if n + 1 < self.depth else slot)
+            m.d.sync += level.eq(level >> 1)
+            for n in range(self.depth - 1):
+                m.d.sync += slots[n].eq(slots[n + 1])
         with m.Elif(self.push):
-            m.d.sync += level.eq(level + 1)
+            m.d.sync += level.eq(level << 1)
             for n, slot in enumerate(slots):
-                m.d.sync += slot.eq(Mux(level == n, self.data, slot))
+                with m.If(level[n]):
+                    m.d.sync += slot.eq(self.data)
         m.d.comb += self.head.eq(slots[0])
         return m
