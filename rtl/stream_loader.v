@@ -48,20 +48,20 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [3:0] \$47 ;
-  wire \$48 ;
+  wire \$47 ;
+  wire [3:0] \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [1:0] \$51 ;
-  wire \$52 ;
+  wire \$51 ;
+  wire [1:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [258:0] \$58 ;
-  wire \$59 ;
+  wire \$58 ;
+  wire [258:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
@@ -70,24 +70,26 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [13:0] \$67 ;
-  wire [14:0] \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire [13:0] \$68 ;
+  wire [14:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
-  reg [2:0] \$71 ;
-  reg [3:0] \$72 ;
-  reg [63:0] \$73 ;
-  reg \$74 ;
-  reg \$75 ;
+  wire \$71 ;
+  reg [2:0] \$72 ;
+  reg [2:0] \$73 ;
+  reg [3:0] \$74 ;
+  reg [63:0] \$75 ;
   reg \$76 ;
-  reg [1:0] \$77 ;
-  reg [12:0] \$78 ;
-  reg [13:0] \$79 ;
+  reg \$77 ;
+  reg \$78 ;
+  reg [2:0] \$79 ;
   wire \$8 ;
-  reg \$80 ;
-  reg [3:0] \$81 ;
-  wire [64:0] \$82 ;
+  reg [12:0] \$80 ;
+  reg [13:0] \$81 ;
+  reg \$82 ;
+  reg [3:0] \$83 ;
+  wire [64:0] \$84 ;
   wire [24:0] \$9 ;
   wire active;
   reg [12:0] addr = 13'h0000;
@@ -138,7 +140,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   input error_clear;
   wire error_clear;
   wire fire;
-  reg [1:0] fsm_state = 2'h0;
+  reg [2:0] fsm_state = 3'h0;
   wire [2:0] header_code;
   reg header_last = 1'h0;
   reg keep_bad = 1'h0;
@@ -174,6 +176,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   input s_axis_tvalid;
   wire s_axis_tvalid;
   reg start;
+  reg [2:0] verdict = 3'h0;
   (* init = 13'h0000 *)
   wire [12:0] wr_addr;
   (* init = 64'h0000000000000000 *)
@@ -252,6 +255,8 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     end
   end
   assign bank3_read__data = _3_;
+  assign \$13  = \$12  & header_last;
+  assign \$14  = raw[7:0] == 2'h2;
   assign \$15  = ~ header_last;
   assign \$16  = \$14  & \$15 ;
   assign \$17  = \$16  ? 3'h6 : 3'h0;
@@ -263,7 +268,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   assign \$23  = ~ keep_ok;
   assign \$24  = keep_bad | \$23 ;
   assign \$25  = \$24  ? 3'h1 : 3'h2;
-  assign \$26  = | header_code;
+  assign \$26  = | verdict;
   assign \$27  = raw[7:0] == 2'h2;
   assign \$28  = ~ keep_ok;
   assign \$29  = ~ at_last;
@@ -281,57 +286,60 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   assign \$41  = fsm_state == 1'h1;
   assign \$42  = fsm_state == 2'h2;
   assign \$43  = fsm_state == 2'h3;
-  assign \$44  = ! error;
-  assign \$45  = \$44  | error_clear;
-  assign \$46  = report & \$45 ;
-  assign \$47  = write ? bank_hot : 4'h0;
-  assign \$49  = ~ keep_ok;
-  assign \$50  = keep_bad | \$49 ;
-  assign \$52  = ~ keep_ok;
-  assign \$53  = keep_bad | \$52 ;
-  assign \$54  = | header_code;
-  assign \$55  = raw[7:0] == 2'h2;
-  assign \$56  = ~ header_last;
-  assign \$57  = raw[63:40] == 1'h1;
-  assign \$58  = 1'h1 << raw[15:8];
-  assign \$59  = ~ keep_ok;
-  assign \$60  = ~ at_last;
-  assign \$61  = s_axis_tlast & \$60 ;
-  assign \$62  = \$59  | \$61 ;
-  assign \$63  = ~ s_axis_tlast;
-  assign \$64  = \$63  & at_last;
-  assign \$65  = \$62  | \$64 ;
-  assign \$66  = ~ s_axis_tlast;
-  assign \$67  = addr + 1'h1;
-  assign \$68  = left - 1'h1;
-  assign \$69  = left == 2'h2;
-  assign \$70  = fire & s_axis_tlast;
+  assign \$44  = fsm_state == 3'h4;
+  assign \$45  = ! error;
+  assign \$46  = \$45  | error_clear;
+  assign \$47  = report & \$46 ;
+  assign \$48  = write ? bank_hot : 4'h0;
+  assign \$50  = ~ keep_ok;
+  assign \$51  = keep_bad | \$50 ;
+  assign \$53  = ~ keep_ok;
+  assign \$54  = keep_bad | \$53 ;
+  assign \$55  = | verdict;
+  assign \$56  = raw[7:0] == 2'h2;
+  assign \$57  = ~ header_last;
+  assign \$58  = raw[63:40] == 1'h1;
+  assign \$59  = 1'h1 << raw[15:8];
+  assign \$60  = ~ keep_ok;
+  assign \$61  = ~ at_last;
+  assign \$62  = s_axis_tlast & \$61 ;
+  assign \$63  = \$60  | \$62 ;
+  assign \$64  = ~ s_axis_tlast;
+  assign \$65  = \$64  & at_last;
+  assign \$66  = \$63  | \$65 ;
+  assign \$67  = ~ s_axis_tlast;
+  assign \$68  = addr + 1'h1;
+  assign \$69  = left - 1'h1;
+  assign \$70  = left == 2'h2;
+  assign \$71  = fire & s_axis_tlast;
   always @(posedge clk)
-    error <= \$71 ;
+    error <= \$72 ;
+  always @(posedge clk)
+    verdict <= \$73 ;
   always @(posedge clk)
     bank0_write__addr <= addr;
   always @(posedge clk)
     bank0_write__data <= s_axis_tdata;
   always @(posedge clk)
-    wr_en <= \$72 ;
+    wr_en <= \$74 ;
   always @(posedge clk)
-    raw <= \$73 ;
+    raw <= \$75 ;
   always @(posedge clk)
-    header_last <= \$74 ;
+    header_last <= \$76 ;
   always @(posedge clk)
-    checking <= \$75 ;
+    checking <= \$77 ;
   always @(posedge clk)
-    keep_bad <= \$76 ;
+    keep_bad <= \$78 ;
   always @(posedge clk)
-    fsm_state <= \$77 ;
+    fsm_state <= \$79 ;
   always @(posedge clk)
-    addr <= \$78 ;
+    addr <= \$80 ;
   always @(posedge clk)
-    left <= \$79 ;
+    left <= \$81 ;
   always @(posedge clk)
-    at_last <= \$80 ;
+    at_last <= \$82 ;
   always @(posedge clk)
-    bank_hot <= \$81 ;
+    bank_hot <= \$83 ;
   assign keep_ok = & s_axis_tkeep;
   assign \$1  = ~ active;
   assign \$2  = ~ checking;
@@ -347,8 +355,6 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   assign \$10  = \$9  > bank_depth;
   assign \$11  = \$8  | \$10 ;
   assign \$12  = raw[7:0] == 1'h1;
-  assign \$13  = \$12  & header_last;
-  assign \$14  = raw[7:0] == 2'h2;
   \stream_loader.reader  reader (
     .active(active),
     .bank0_read__addr(bank0_read__addr),
@@ -359,7 +365,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     .bank3_read__data(bank3_read__data),
     .clk(clk),
     .command(command),
-    .out_stream__payload(\$82 ),
+    .out_stream__payload(\$84 ),
     .out_stream__valid(m_axis_tvalid),
     .r_en(m_axis_tready),
     .rst(rst),
@@ -383,18 +389,20 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     report = 1'h0;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
             if (\$22 ) begin
             end else if (s_axis_tlast) begin
               report = 1'h1;
             end
           end
-      2'h1:
+      3'h1:
+          /* empty */;
+      3'h2:
           if (\$26 ) begin
             report = 1'h1;
           end
-      2'h3:
+      3'h4:
           if (fire) begin
             if (\$34 ) begin
               report = 1'h1;
@@ -406,18 +414,20 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     code = 3'h0;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
             if (\$22 ) begin
             end else if (s_axis_tlast) begin
               code = \$25 ;
             end
           end
-      2'h1:
+      3'h1:
+          /* empty */;
+      3'h2:
           if (\$26 ) begin
-            code = header_code;
+            code = verdict;
           end
-      2'h3:
+      3'h4:
           if (fire) begin
             if (\$34 ) begin
               code = \$39 ;
@@ -429,9 +439,11 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     start = 1'h0;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           /* empty */;
-      2'h1:
+      3'h1:
+          /* empty */;
+      3'h2:
           if (\$26 ) begin
           end else if (\$27 ) begin
             start = 1'h1;
@@ -442,11 +454,13 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     write = 1'h0;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           /* empty */;
-      2'h1:
+      3'h1:
           /* empty */;
-      2'h3:
+      3'h2:
+          /* empty */;
+      3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (\$34 ) begin
@@ -458,82 +472,50 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = error;
-    if (\$46 ) begin
-      \$71  = code;
+    \$72  = error;
+    if (\$47 ) begin
+      \$72  = code;
     end else if (error_clear) begin
-      \$71  = 3'h0;
+      \$72  = 3'h0;
     end
     if (rst) begin
-      \$71  = 3'h0;
+      \$72  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \$47 ;
+    \$73  = header_code;
     if (rst) begin
-      \$72  = 4'h0;
+      \$73  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = raw;
+    \$74  = \$48 ;
+    if (rst) begin
+      \$74  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = raw;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
-            \$73  = s_axis_tdata;
+            \$75  = s_axis_tdata;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = header_last;
+    \$76  = header_last;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
-            if (\$48 ) begin
-              \$74  = s_axis_tlast;
+            if (\$49 ) begin
+              \$76  = s_axis_tlast;
             end
           end
-    endcase
-    if (rst) begin
-      \$74  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = checking;
-    casez (fsm_state)
-      2'h0:
-          if (fire) begin
-            if (\$48 ) begin
-              \$75  = 1'h1;
-            end
-          end
-      2'h1:
-          \$75  = 1'h0;
-    endcase
-    if (rst) begin
-      \$75  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = keep_bad;
-    casez (fsm_state)
-      2'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$48 ) begin
-              \$76  = \$50 ;
-            end else if (s_axis_tlast) begin
-              \$76  = 1'h0;
-            end else begin
-              \$76  = \$53 ;
-            end
-          end
-      2'h1:
-          \$76  = 1'h0;
     endcase
     if (rst) begin
       \$76  = 1'h0;
@@ -541,137 +523,189 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = fsm_state;
-    (* full_case = 32'd1 *)
+    \$77  = checking;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
-            if (\$48 ) begin
-              \$77  = 2'h1;
+            if (\$49 ) begin
+              \$77  = 1'h1;
             end
           end
-      2'h1:
-          (* full_case = 32'd1 *)
-          if (\$54 ) begin
-            \$77  = 2'h0;
-            if (\$56 ) begin
-              \$77  = 2'h2;
-            end
-          end else if (\$55 ) begin
-            \$77  = 2'h0;
-          end else begin
-            \$77  = 2'h3;
-          end
-      2'h3:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$65 ) begin
-              \$77  = 2'h0;
-              if (\$66 ) begin
-                \$77  = 2'h2;
-              end
-            end else begin
-              if (at_last) begin
-                \$77  = 2'h0;
-              end
-            end
-          end
-      2'h2:
-          if (\$70 ) begin
-            \$77  = 2'h0;
-          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$77  = 1'h0;
     endcase
     if (rst) begin
-      \$77  = 2'h0;
+      \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = addr;
+    \$78  = keep_bad;
     casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          (* full_case = 32'd1 *)
-          if (\$54 ) begin
-          end else if (\$55 ) begin
-          end else begin
-            \$78  = raw[28:16];
-          end
-      2'h3:
+      3'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$65 ) begin
+            if (\$49 ) begin
+              \$78  = \$51 ;
+            end else if (s_axis_tlast) begin
+              \$78  = 1'h0;
             end else begin
-              \$78  = \$67 [12:0];
+              \$78  = \$54 ;
+            end
+          end
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$78  = 1'h0;
+    endcase
+    if (rst) begin
+      \$78  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (fire) begin
+            if (\$49 ) begin
+              \$79  = 3'h1;
+            end
+          end
+      3'h1:
+          \$79  = 3'h2;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$55 ) begin
+            \$79  = 3'h0;
+            if (\$57 ) begin
+              \$79  = 3'h3;
+            end
+          end else if (\$56 ) begin
+            \$79  = 3'h0;
+          end else begin
+            \$79  = 3'h4;
+          end
+      3'h4:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$66 ) begin
+              \$79  = 3'h0;
+              if (\$67 ) begin
+                \$79  = 3'h3;
+              end
+            end else begin
+              if (at_last) begin
+                \$79  = 3'h0;
+              end
+            end
+          end
+      3'h3:
+          if (\$71 ) begin
+            \$79  = 3'h0;
+          end
+    endcase
+    if (rst) begin
+      \$79  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = addr;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          (* full_case = 32'd1 *)
+          if (\$55 ) begin
+          end else if (\$56 ) begin
+          end else begin
+            \$80  = raw[28:16];
+          end
+      3'h4:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$66 ) begin
+            end else begin
+              \$80  = \$68 [12:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = left;
+    \$81  = left;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           /* empty */;
-      2'h1:
+      3'h1:
+          /* empty */;
+      3'h2:
           (* full_case = 32'd1 *)
-          if (\$54 ) begin
-          end else if (\$55 ) begin
+          if (\$55 ) begin
+          end else if (\$56 ) begin
           end else begin
-            \$79  = raw[53:40];
+            \$81  = raw[53:40];
           end
-      2'h3:
+      3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$65 ) begin
+            if (\$66 ) begin
             end else begin
-              \$79  = \$68 [13:0];
+              \$81  = \$69 [13:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = at_last;
+    \$82  = at_last;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           /* empty */;
-      2'h1:
+      3'h1:
+          /* empty */;
+      3'h2:
           (* full_case = 32'd1 *)
-          if (\$54 ) begin
-          end else if (\$55 ) begin
+          if (\$55 ) begin
+          end else if (\$56 ) begin
           end else begin
-            \$80  = \$57 ;
+            \$82  = \$58 ;
           end
-      2'h3:
+      3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$65 ) begin
+            if (\$66 ) begin
             end else begin
-              \$80  = \$69 ;
+              \$82  = \$70 ;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = bank_hot;
+    \$83  = bank_hot;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           /* empty */;
-      2'h1:
+      3'h1:
+          /* empty */;
+      3'h2:
           (* full_case = 32'd1 *)
-          if (\$54 ) begin
-          end else if (\$55 ) begin
+          if (\$55 ) begin
+          end else if (\$56 ) begin
           end else begin
-            \$81  = \$58 [3:0];
+            \$83  = \$59 [3:0];
           end
     endcase
   end
-  assign \m_axis_tdata$14  = \$82 [63:0];
+  assign \m_axis_tdata$14  = \$84 [63:0];
   assign \m_axis_tkeep$15  = 8'hff;
-  assign \m_axis_tlast$16  = \$82 [64];
+  assign \m_axis_tlast$16  = \$84 [64];
   assign \m_axis_tvalid$17  = m_axis_tvalid;
   assign \m_axis_tready$18  = m_axis_tready;
   assign wr_addr = bank0_write__addr;
@@ -692,9 +726,9 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   assign bank2_read__en = bank0_read__en;
   assign bank3_read__addr = bank0_read__addr;
   assign bank3_read__en = bank0_read__en;
-  assign m_axis_tdata = \$82 [63:0];
+  assign m_axis_tdata = \$84 [63:0];
   assign m_axis_tkeep = 8'hff;
-  assign m_axis_tlast = \$82 [64];
+  assign m_axis_tlast = \$84 [64];
   assign \command.bank  = command[1:0];
   assign \command.base  = command[14:2];
   assign \command.length  = command[28:15];
@@ -702,33 +736,41 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   assign command[14:2] = raw[28:16];
   assign command[1:0] = raw[9:8];
   assign \$22  = 1'h1;
-  assign \$48  = 1'h1;
-  assign \$51  = 2'h1;
+  assign \$49  = 1'h1;
+  assign \$52  = 2'h1;
 endmodule
 
 (* generator = "Amaranth" *)
 module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank2_read__data, bank3_read__data, out_stream__valid, out_stream__payload, command, start, bank0_read__en, bank0_read__addr, active, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [2:0] \$1 ;
-  wire \$10 ;
-  reg \$11 ;
+  wire [14:0] \$10 ;
+  wire \$11 ;
   reg \$12 ;
-  reg [12:0] \$13 ;
-  reg [13:0] \$14 ;
-  reg \$15 ;
-  reg [1:0] \$16 ;
-  reg \$17 ;
+  reg \$13 ;
+  reg [12:0] \$14 ;
+  reg [13:0] \$15 ;
+  reg \$16 ;
+  reg [1:0] \$17 ;
   reg \$18 ;
   reg \$19 ;
   wire [3:0] \$2 ;
-  reg [1:0] \$20 ;
+  reg \$20 ;
+  reg [1:0] \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg [1:0] \$24 ;
+  reg [63:0] \$25 ;
+  reg [63:0] \$26 ;
+  reg [63:0] \$27 ;
+  reg [63:0] \$28 ;
   wire \$3 ;
   wire \$4 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
-  wire [13:0] \$8 ;
-  wire [14:0] \$9 ;
+  wire \$8 ;
+  wire [13:0] \$9 ;
   output active;
   reg active = 1'h0;
   (* init = 13'h0000 *)
@@ -742,6 +784,7 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   (* keep = 32'd1 *)
   output bank0_read__en;
   reg bank0_read__en = 1'h1;
+  reg [63:0] bank0_word = 64'h0000000000000000;
   (* init = 13'h0000 *)
   wire [12:0] bank1_read__addr;
   input [63:0] bank1_read__data;
@@ -749,6 +792,7 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire bank1_read__en;
+  reg [63:0] bank1_word = 64'h0000000000000000;
   (* init = 13'h0000 *)
   wire [12:0] bank2_read__addr;
   input [63:0] bank2_read__data;
@@ -756,6 +800,7 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire bank2_read__en;
+  reg [63:0] bank2_word = 64'h0000000000000000;
   (* init = 13'h0000 *)
   wire [12:0] bank3_read__addr;
   input [63:0] bank3_read__data;
@@ -763,6 +808,7 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire bank3_read__en;
+  reg [63:0] bank3_word = 64'h0000000000000000;
   input clk;
   wire clk;
   input [28:0] command;
@@ -770,6 +816,9 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   wire [1:0] \command.bank ;
   wire [12:0] \command.base ;
   wire [13:0] \command.length ;
+  reg [1:0] held_bank = 2'h0;
+  reg held_last = 1'h0;
+  reg held_valid = 1'h0;
   reg [13:0] left = 14'h0000;
   wire [1:0] level;
   wire [63:0] m_axis_tdata;
@@ -811,35 +860,50 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   assign out_buffer_pop = out_stream__valid & r_en;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
-  assign w_en = bank0_read__en & read_valid;
+  assign w_en = bank0_read__en & held_valid;
   assign \$3  = \$2 [2:0] <= 1'h1;
   assign \$4  = \$2 [2:0] <= 1'h1;
   assign \$5  = ~ active;
   assign \$6  = start & \$5 ;
   assign \$7  = command[28:15] == 1'h1;
-  assign \$8  = bank0_read__addr + 1'h1;
-  assign \$9  = left - 1'h1;
-  assign \$10  = left == 2'h2;
+  assign \$8  = bank0_read__en & active;
+  assign \$9  = bank0_read__addr + 1'h1;
+  assign \$10  = left - 1'h1;
+  assign \$11  = left == 2'h2;
   always @(posedge clk)
-    bank0_read__en <= \$11 ;
+    bank0_read__en <= \$12 ;
   always @(posedge clk)
-    out_buffer_ready <= \$12 ;
+    out_buffer_ready <= \$13 ;
   always @(posedge clk)
-    bank0_read__addr <= \$13 ;
+    bank0_read__addr <= \$14 ;
   always @(posedge clk)
-    left <= \$14 ;
+    left <= \$15 ;
   always @(posedge clk)
-    at_last <= \$15 ;
+    at_last <= \$16 ;
   always @(posedge clk)
-    bank <= \$16 ;
+    bank <= \$17 ;
   always @(posedge clk)
-    active <= \$17 ;
+    active <= \$18 ;
   always @(posedge clk)
-    read_valid <= \$18 ;
+    read_valid <= \$19 ;
   always @(posedge clk)
-    read_last <= \$19 ;
+    read_last <= \$20 ;
   always @(posedge clk)
-    read_bank <= \$20 ;
+    read_bank <= \$21 ;
+  always @(posedge clk)
+    held_valid <= \$22 ;
+  always @(posedge clk)
+    held_last <= \$23 ;
+  always @(posedge clk)
+    held_bank <= \$24 ;
+  always @(posedge clk)
+    bank0_word <= \$25 ;
+  always @(posedge clk)
+    bank1_word <= \$26 ;
+  always @(posedge clk)
+    bank2_word <= \$27 ;
+  always @(posedge clk)
+    bank3_word <= \$28 ;
   \stream_loader.reader.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -853,99 +917,81 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (read_bank)
+    casez (held_bank)
       2'h0:
-          w_data[63:0] = bank0_read__data;
+          w_data[63:0] = bank0_word;
       2'h1:
-          w_data[63:0] = bank1_read__data;
+          w_data[63:0] = bank1_word;
       2'h2:
-          w_data[63:0] = bank2_read__data;
+          w_data[63:0] = bank2_word;
       2'h3:
-          w_data[63:0] = bank3_read__data;
+          w_data[63:0] = bank3_word;
     endcase
     begin
-        w_data[64] = read_last;
+        w_data[64] = held_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$11  = \$3 ;
-    if (rst) begin
-      \$11  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$12  = \$4 ;
+    \$12  = \$3 ;
     if (rst) begin
       \$12  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$13  = bank0_read__addr;
-    if (\$6 ) begin
-      \$13  = command[14:2];
-    end
-    if (bank0_read__en) begin
-      if (active) begin
-        \$13  = \$8 [12:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$14  = left;
-    if (\$6 ) begin
-      \$14  = command[28:15];
-    end
-    if (bank0_read__en) begin
-      if (active) begin
-        \$14  = \$9 [13:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$15  = at_last;
-    if (\$6 ) begin
-      \$15  = \$7 ;
-    end
-    if (bank0_read__en) begin
-      if (active) begin
-        \$15  = \$10 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$16  = bank;
-    if (\$6 ) begin
-      \$16  = command[1:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$17  = active;
-    if (\$6 ) begin
-      \$17  = 1'h1;
-    end
-    if (bank0_read__en) begin
-      if (active) begin
-        if (at_last) begin
-          \$17  = 1'h0;
-        end
-      end
-    end
+    \$13  = \$4 ;
     if (rst) begin
-      \$17  = 1'h0;
+      \$13  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$18  = read_valid;
-    if (bank0_read__en) begin
-      \$18  = active;
+    \$14  = bank0_read__addr;
+    if (\$6 ) begin
+      \$14  = command[14:2];
+    end
+    if (\$8 ) begin
+      \$14  = \$9 [12:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$15  = left;
+    if (\$6 ) begin
+      \$15  = command[28:15];
+    end
+    if (\$8 ) begin
+      \$15  = \$10 [13:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$16  = at_last;
+    if (\$6 ) begin
+      \$16  = \$7 ;
+    end
+    if (\$8 ) begin
+      \$16  = \$11 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$17  = bank;
+    if (\$6 ) begin
+      \$17  = command[1:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$18  = active;
+    if (\$6 ) begin
+      \$18  = 1'h1;
+    end
+    if (\$8 ) begin
+      if (at_last) begin
+        \$18  = 1'h0;
+      end
     end
     if (rst) begin
       \$18  = 1'h0;
@@ -953,16 +999,78 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$19  = read_last;
+    \$19  = read_valid;
     if (bank0_read__en) begin
-      \$19  = at_last;
+      \$19  = active;
+    end
+    if (rst) begin
+      \$19  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = read_bank;
+    \$20  = read_last;
     if (bank0_read__en) begin
-      \$20  = bank;
+      \$20  = at_last;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$21  = read_bank;
+    if (bank0_read__en) begin
+      \$21  = bank;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$22  = held_valid;
+    if (bank0_read__en) begin
+      \$22  = read_valid;
+    end
+    if (rst) begin
+      \$22  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$23  = held_last;
+    if (bank0_read__en) begin
+      \$23  = read_last;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$24  = held_bank;
+    if (bank0_read__en) begin
+      \$24  = read_bank;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$25  = bank0_word;
+    if (bank0_read__en) begin
+      \$25  = bank0_read__data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$26  = bank1_word;
+    if (bank0_read__en) begin
+      \$26  = bank1_read__data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$27  = bank2_word;
+    if (bank0_read__en) begin
+      \$27  = bank2_read__data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$28  = bank3_word;
+    if (bank0_read__en) begin
+      \$28  = bank3_read__data;
     end
   end
   assign out_buffer_push = w_en;

@@ -21,13 +21,13 @@ from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStream
 from harness import BENCH_TIMEOUT, PERIOD_NS, Scoreboard, bench_int, bench_params, cycle, record
 from stream_host import KIND_ERRORS, LoaderModel, as_beats, header_of, kinds, random_frame
 
-from niti_hw.perf.timing import STREAM_READ_LATENCY, stream_frame_cycles
+from niti_hw.perf.timing import STREAM_CHECK_CYCLES, STREAM_READ_LATENCY, stream_frame_cycles
 from niti_hw.program.isa import Bank
 from niti_hw.stream_frames import (Op, bank_depths, beat_bits, from_bytes, header_beats,
                                    read_frame, to_bytes, write_frame)
 
 PATIENCE = 20_000  # cycles one frame or answer may take before the bench fails
-SETTLE = 2  # cycles after a frame's last beat until its error is in the register
+SETTLE = STREAM_CHECK_CYCLES + 1  # cycles after a frame's last beat until its error is set
 DRAIN = 100  # cycles watched for an extra beat after the expected ones
 UNIT = "stream loader"
 

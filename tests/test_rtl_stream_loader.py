@@ -21,8 +21,9 @@ from niti_hw.perf.timing import (STREAM_CHECK_CYCLES, STREAM_READ_LATENCY, STREA
                                  stream_frame_cycles, stream_read_cycles)
 from niti_hw.program.isa import Bank
 from niti_hw.program.memory import bank_words
-from niti_hw.stream_frames import (HEADER_BITS, Error, Header, Op, bank_depths, beat_bits,
-                                   from_bytes, header_beats, read_frame, to_bytes, write_frame)
+from niti_hw.stream_frames import (HEADER_BITS, HEADER_FIELDS, Error, Header, Op, bank_depths,
+                                   beat_bits, from_bytes, header_beats, read_frame, to_bytes,
+                                   write_frame)
 
 pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
 pytest.importorskip("cocotb", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
@@ -43,7 +44,7 @@ WATCH = ("s_axis_tvalid", "s_axis_tready", "s_axis_tlast", "m_axis_tvalid", "m_a
          "m_axis_tdata", "m_axis_tkeep", "m_axis_tlast", "error")
 QUIET = 50  # idle cycles on the master stream that end a run
 PATIENCE = 5000  # cycles a run's tail may take at most
-SETTLE = 2  # cycles after a frame's last beat until its error is in the register
+SETTLE = STREAM_CHECK_CYCLES + 1  # cycles after a frame's last beat until its error is set
 
 
 class Run:
@@ -216,7 +217,9 @@ def test_the_error_is_sticky_until_cleared():
         for _ in range(SETTLE):
             await ctx.tick()
         seen["bank"] = ctx.get(dut.error)
-        await axis.send(bad_op)  # the op is refused in the next cycle: clear right then
+        await axis.send(bad_op)  # the op is refused in the last check cycle: clear right then
+        for _ in range(STREAM_CHECK_CYCLES - 1):
+            await ctx.tick()
         ctx.set(dut.error_clear, 1)
         await ctx.tick()
         ctx.set(dut.error_clear, 0)
@@ -325,3 +328,21 @@ def test_the_packer_round_trips_and_refuses_what_the_loader_would_flag():
 
 def test_every_error_has_a_frame_kind():
     assert set(KIND_ERRORS.values()) == set(Error) and set(KIND_ERRORS) == set(KINDS)
+
+
+def test_the_readme_tables_follow_stream_frames_and_the_timing():
+    text = " ".join((Path(__file__).resolve().parent.parent / "rtl" / "README.md").read_text()
+                    .split())
+    for error in Error:
+        if error != Error.NONE:
+            assert f"| {error.value} | {error.name} |" in text, error
+    lsb = 0
+    for name, bits in HEADER_FIELDS:
+        assert f"| {lsb + bits - 1}:{lsb} | {name} |" in text, name
+        lsb += bits
+    assert ", ".join(f"{op.value} {op.name}" for op in Op) in text
+    assert ", ".join(f"{bank.value} {bank.name}" for bank in Bank) in text
+    assert f"in its bank {STREAM_WRITE_LATENCY} cycles after its handshake" in text
+    assert f"first word is valid {STREAM_READ_LATENCY} cycles after" in text
+    assert f"answer starts {STREAM_READ_LATENCY} cycles after" in text
+    assert f"`header_beats + {STREAM_CHECK_CYCLES} + n`" in text
