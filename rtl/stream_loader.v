@@ -9,27 +9,27 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$11 ;
+  wire [2:0] \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire [2:0] \$17 ;
-  wire [2:0] \$18 ;
-  wire [2:0] \$19 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [2:0] \$20 ;
-  wire [2:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [2:0] \$24 ;
   wire [2:0] \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire \$3 ;
+  wire [2:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -38,59 +38,63 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [2:0] \$38 ;
-  wire [2:0] \$39 ;
-  wire \$4 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [2:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  wire [14:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [3:0] \$48 ;
+  wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [2:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [1:0] \$52 ;
+  wire [3:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
+  wire [1:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire [258:0] \$59 ;
-  wire \$6 ;
+  wire \$59 ;
+  wire [2:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
+  wire [258:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire [13:0] \$68 ;
-  wire [14:0] \$69 ;
-  wire \$7 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [2:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  reg [2:0] \$72 ;
-  reg [2:0] \$73 ;
-  reg [3:0] \$74 ;
-  reg [63:0] \$75 ;
-  reg \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg [2:0] \$79 ;
+  wire [13:0] \$72 ;
+  wire [14:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  reg [2:0] \$76 ;
+  reg [5:0] \$77 ;
+  reg [3:0] \$78 ;
+  reg [63:0] \$79 ;
   wire \$8 ;
-  reg [12:0] \$80 ;
-  reg [13:0] \$81 ;
+  reg \$80 ;
+  reg \$81 ;
   reg \$82 ;
-  reg [3:0] \$83 ;
-  wire [64:0] \$84 ;
-  wire [24:0] \$9 ;
+  reg [2:0] \$83 ;
+  reg [12:0] \$84 ;
+  reg [13:0] \$85 ;
+  reg \$86 ;
+  reg [3:0] \$87 ;
+  wire [64:0] \$88 ;
+  wire \$9 ;
   wire active;
   reg [12:0] addr = 13'h0000;
   reg at_last = 1'h0;
@@ -139,9 +143,9 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   reg [2:0] error = 3'h0;
   input error_clear;
   wire error_clear;
+  reg [5:0] failed = 6'h00;
   wire fire;
   reg [2:0] fsm_state = 3'h0;
-  wire [2:0] header_code;
   reg header_last = 1'h0;
   reg keep_bad = 1'h0;
   wire keep_ok;
@@ -176,7 +180,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   input s_axis_tvalid;
   wire s_axis_tvalid;
   reg start;
-  reg [2:0] verdict = 3'h0;
+  wire [2:0] verdict;
   (* init = 13'h0000 *)
   wire [12:0] wr_addr;
   (* init = 64'h0000000000000000 *)
@@ -255,106 +259,110 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     end
   end
   assign bank3_read__data = _3_;
-  assign \$13  = \$12  & header_last;
-  assign \$14  = raw[7:0] == 2'h2;
-  assign \$15  = ~ header_last;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = \$16  ? 3'h6 : 3'h0;
-  assign \$18  = \$13  ? 3'h2 : \$17 ;
-  assign \$19  = \$11  ? 3'h5 : \$18 ;
-  assign \$20  = \$7  ? 3'h4 : \$19 ;
-  assign \$21  = \$5  ? \$20  : 3'h3;
-  assign header_code = keep_bad ? 3'h1 : \$21 ;
-  assign \$23  = ~ keep_ok;
-  assign \$24  = keep_bad | \$23 ;
-  assign \$25  = \$24  ? 3'h1 : 3'h2;
-  assign \$26  = | verdict;
-  assign \$27  = raw[7:0] == 2'h2;
-  assign \$28  = ~ keep_ok;
-  assign \$29  = ~ at_last;
-  assign \$30  = s_axis_tlast & \$29 ;
-  assign \$31  = \$28  | \$30 ;
-  assign \$32  = ~ s_axis_tlast;
-  assign \$33  = \$32  & at_last;
-  assign \$34  = \$31  | \$33 ;
-  assign \$35  = ~ keep_ok;
-  assign \$36  = ~ at_last;
-  assign \$37  = s_axis_tlast & \$36 ;
-  assign \$38  = \$37  ? 3'h2 : 3'h6;
-  assign \$39  = keep_ok ? \$38  : 3'h1;
-  assign \$40  = ! fsm_state;
-  assign \$41  = fsm_state == 1'h1;
-  assign \$42  = fsm_state == 2'h2;
-  assign \$43  = fsm_state == 2'h3;
-  assign \$44  = fsm_state == 3'h4;
-  assign \$45  = ! error;
-  assign \$46  = \$45  | error_clear;
-  assign \$47  = report & \$46 ;
-  assign \$48  = write ? bank_hot : 4'h0;
-  assign \$50  = ~ keep_ok;
-  assign \$51  = keep_bad | \$50 ;
-  assign \$53  = ~ keep_ok;
-  assign \$54  = keep_bad | \$53 ;
-  assign \$55  = | verdict;
-  assign \$56  = raw[7:0] == 2'h2;
-  assign \$57  = ~ header_last;
-  assign \$58  = raw[63:40] == 1'h1;
-  assign \$59  = 1'h1 << raw[15:8];
-  assign \$60  = ~ keep_ok;
-  assign \$61  = ~ at_last;
-  assign \$62  = s_axis_tlast & \$61 ;
-  assign \$63  = \$60  | \$62 ;
-  assign \$64  = ~ s_axis_tlast;
-  assign \$65  = \$64  & at_last;
-  assign \$66  = \$63  | \$65 ;
-  assign \$67  = ~ s_axis_tlast;
-  assign \$68  = addr + 1'h1;
-  assign \$69  = left - 1'h1;
-  assign \$70  = left == 2'h2;
-  assign \$71  = fire & s_axis_tlast;
+  assign \$9  = ~ keep_ok;
+  assign \$10  = keep_bad | \$9 ;
+  assign \$11  = \$10  ? 3'h1 : 3'h2;
+  assign \$12  = | verdict;
+  assign \$13  = raw[7:0] == 2'h2;
+  assign \$14  = ~ keep_ok;
+  assign \$15  = ~ at_last;
+  assign \$16  = s_axis_tlast & \$15 ;
+  assign \$17  = \$14  | \$16 ;
+  assign \$18  = ~ s_axis_tlast;
+  assign \$19  = \$18  & at_last;
+  assign \$20  = \$17  | \$19 ;
+  assign \$21  = ~ keep_ok;
+  assign \$22  = ~ at_last;
+  assign \$23  = s_axis_tlast & \$22 ;
+  assign \$24  = \$23  ? 3'h2 : 3'h6;
+  assign \$25  = keep_ok ? \$24  : 3'h1;
+  assign \$26  = ! fsm_state;
+  assign \$27  = fsm_state == 1'h1;
+  assign \$28  = fsm_state == 2'h2;
+  assign \$29  = fsm_state == 2'h3;
+  assign \$30  = fsm_state == 3'h4;
+  assign \$31  = ! error;
+  assign \$32  = \$31  | error_clear;
+  assign \$33  = report & \$32 ;
+  assign \$34  = raw[7:0] == 1'h1;
+  assign \$35  = raw[7:0] == 2'h2;
+  assign \$36  = \$34  | \$35 ;
+  assign \$37  = ~ \$36 ;
+  assign \$38  = raw[15:8] >= 3'h4;
+  assign \$39  = ! raw[63:40];
+  assign \$40  = | raw[39:30];
+  assign \$41  = \$39  | \$40 ;
+  assign \$42  = | raw[63:54];
+  assign \$43  = \$41  | \$42 ;
+  assign \$44  = raw[29:16] + raw[53:40];
+  assign \$45  = \$44  > bank_depth;
+  assign \$46  = \$43  | \$45 ;
+  assign \$47  = raw[7:0] == 1'h1;
+  assign \$48  = \$47  & header_last;
+  assign \$49  = raw[7:0] == 2'h2;
+  assign \$50  = ~ header_last;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = write ? bank_hot : 4'h0;
+  assign \$54  = ~ keep_ok;
+  assign \$55  = keep_bad | \$54 ;
+  assign \$57  = ~ keep_ok;
+  assign \$58  = keep_bad | \$57 ;
+  assign \$59  = | verdict;
+  assign \$60  = raw[7:0] == 2'h2;
+  assign \$61  = ~ header_last;
+  assign \$62  = raw[63:40] == 1'h1;
+  assign \$63  = 1'h1 << raw[15:8];
+  assign \$64  = ~ keep_ok;
+  assign \$65  = ~ at_last;
+  assign \$66  = s_axis_tlast & \$65 ;
+  assign \$67  = \$64  | \$66 ;
+  assign \$68  = ~ s_axis_tlast;
+  assign \$69  = \$68  & at_last;
+  assign \$70  = \$67  | \$69 ;
+  assign \$71  = ~ s_axis_tlast;
+  assign \$72  = addr + 1'h1;
+  assign \$73  = left - 1'h1;
+  assign \$74  = left == 2'h2;
+  assign \$75  = fire & s_axis_tlast;
   always @(posedge clk)
-    error <= \$72 ;
+    error <= \$76 ;
   always @(posedge clk)
-    verdict <= \$73 ;
+    failed <= \$77 ;
   always @(posedge clk)
     bank0_write__addr <= addr;
   always @(posedge clk)
     bank0_write__data <= s_axis_tdata;
   always @(posedge clk)
-    wr_en <= \$74 ;
+    wr_en <= \$78 ;
   always @(posedge clk)
-    raw <= \$75 ;
+    raw <= \$79 ;
   always @(posedge clk)
-    header_last <= \$76 ;
+    header_last <= \$80 ;
   always @(posedge clk)
-    checking <= \$77 ;
+    checking <= \$81 ;
   always @(posedge clk)
-    keep_bad <= \$78 ;
+    keep_bad <= \$82 ;
   always @(posedge clk)
-    fsm_state <= \$79 ;
+    fsm_state <= \$83 ;
   always @(posedge clk)
-    addr <= \$80 ;
+    addr <= \$84 ;
   always @(posedge clk)
-    left <= \$81 ;
+    left <= \$85 ;
   always @(posedge clk)
-    at_last <= \$82 ;
+    at_last <= \$86 ;
   always @(posedge clk)
-    bank_hot <= \$83 ;
+    bank_hot <= \$87 ;
   assign keep_ok = & s_axis_tkeep;
   assign \$1  = ~ active;
   assign \$2  = ~ checking;
   assign s_axis_tready = \$1  & \$2 ;
   assign fire = s_axis_tvalid & s_axis_tready;
-  assign \$3  = raw[7:0] == 1'h1;
-  assign \$4  = raw[7:0] == 2'h2;
-  assign \$5  = \$3  | \$4 ;
-  assign \$6  = ~ \$5 ;
-  assign \$7  = raw[15:8] >= 3'h4;
-  assign \$8  = ! raw[63:40];
-  assign \$9  = raw[39:16] + raw[63:40];
-  assign \$10  = \$9  > bank_depth;
-  assign \$11  = \$8  | \$10 ;
-  assign \$12  = raw[7:0] == 1'h1;
+  assign \$3  = failed[5] ? 3'h6 : 3'h0;
+  assign \$4  = failed[4] ? 3'h2 : \$3 ;
+  assign \$5  = failed[3] ? 3'h5 : \$4 ;
+  assign \$6  = failed[2] ? 3'h4 : \$5 ;
+  assign \$7  = failed[1] ? 3'h3 : \$6 ;
+  assign verdict = failed[0] ? 3'h1 : \$7 ;
   \stream_loader.reader  reader (
     .active(active),
     .bank0_read__addr(bank0_read__addr),
@@ -365,7 +373,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     .bank3_read__data(bank3_read__data),
     .clk(clk),
     .command(command),
-    .out_stream__payload(\$84 ),
+    .out_stream__payload(\$88 ),
     .out_stream__valid(m_axis_tvalid),
     .r_en(m_axis_tready),
     .rst(rst),
@@ -391,7 +399,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$22 ) begin
+            if (\$8 ) begin
             end else if (s_axis_tlast) begin
               report = 1'h1;
             end
@@ -399,12 +407,12 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
       3'h1:
           /* empty */;
       3'h2:
-          if (\$26 ) begin
+          if (\$12 ) begin
             report = 1'h1;
           end
       3'h4:
           if (fire) begin
-            if (\$34 ) begin
+            if (\$20 ) begin
               report = 1'h1;
             end
           end
@@ -416,21 +424,21 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$22 ) begin
+            if (\$8 ) begin
             end else if (s_axis_tlast) begin
-              code = \$25 ;
+              code = \$11 ;
             end
           end
       3'h1:
           /* empty */;
       3'h2:
-          if (\$26 ) begin
+          if (\$12 ) begin
             code = verdict;
           end
       3'h4:
           if (fire) begin
-            if (\$34 ) begin
-              code = \$39 ;
+            if (\$20 ) begin
+              code = \$25 ;
             end
           end
     endcase
@@ -444,8 +452,8 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
       3'h1:
           /* empty */;
       3'h2:
-          if (\$26 ) begin
-          end else if (\$27 ) begin
+          if (\$12 ) begin
+          end else if (\$13 ) begin
             start = 1'h1;
           end
     endcase
@@ -463,7 +471,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
       3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$20 ) begin
             end else begin
               write = 1'h1;
             end
@@ -472,148 +480,148 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = error;
-    if (\$47 ) begin
-      \$72  = code;
+    \$76  = error;
+    if (\$33 ) begin
+      \$76  = code;
     end else if (error_clear) begin
-      \$72  = 3'h0;
+      \$76  = 3'h0;
     end
     if (rst) begin
-      \$72  = 3'h0;
+      \$76  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = header_code;
+    \$77  = { \$51 , \$48 , \$46 , \$38 , \$37 , keep_bad };
     if (rst) begin
-      \$73  = 3'h0;
+      \$77  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \$48 ;
+    \$78  = \$52 ;
     if (rst) begin
-      \$74  = 4'h0;
+      \$78  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = raw;
+    \$79  = raw;
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            \$75  = s_axis_tdata;
+            \$79  = s_axis_tdata;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = header_last;
+    \$80  = header_last;
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$49 ) begin
-              \$76  = s_axis_tlast;
+            if (\$53 ) begin
+              \$80  = s_axis_tlast;
             end
           end
     endcase
     if (rst) begin
-      \$76  = 1'h0;
+      \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = checking;
+    \$81  = checking;
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$49 ) begin
-              \$77  = 1'h1;
+            if (\$53 ) begin
+              \$81  = 1'h1;
             end
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$77  = 1'h0;
+          \$81  = 1'h0;
     endcase
     if (rst) begin
-      \$77  = 1'h0;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = keep_bad;
+    \$82  = keep_bad;
     casez (fsm_state)
       3'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$49 ) begin
-              \$78  = \$51 ;
+            if (\$53 ) begin
+              \$82  = \$55 ;
             end else if (s_axis_tlast) begin
-              \$78  = 1'h0;
+              \$82  = 1'h0;
             end else begin
-              \$78  = \$54 ;
+              \$82  = \$58 ;
             end
           end
       3'h1:
           /* empty */;
       3'h2:
-          \$78  = 1'h0;
+          \$82  = 1'h0;
     endcase
     if (rst) begin
-      \$78  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = fsm_state;
+    \$83  = fsm_state;
     casez (fsm_state)
       3'h0:
           if (fire) begin
-            if (\$49 ) begin
-              \$79  = 3'h1;
+            if (\$53 ) begin
+              \$83  = 3'h1;
             end
           end
       3'h1:
-          \$79  = 3'h2;
+          \$83  = 3'h2;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$55 ) begin
-            \$79  = 3'h0;
-            if (\$57 ) begin
-              \$79  = 3'h3;
+          if (\$59 ) begin
+            \$83  = 3'h0;
+            if (\$61 ) begin
+              \$83  = 3'h3;
             end
-          end else if (\$56 ) begin
-            \$79  = 3'h0;
+          end else if (\$60 ) begin
+            \$83  = 3'h0;
           end else begin
-            \$79  = 3'h4;
+            \$83  = 3'h4;
           end
       3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$66 ) begin
-              \$79  = 3'h0;
-              if (\$67 ) begin
-                \$79  = 3'h3;
+            if (\$70 ) begin
+              \$83  = 3'h0;
+              if (\$71 ) begin
+                \$83  = 3'h3;
               end
             end else begin
               if (at_last) begin
-                \$79  = 3'h0;
+                \$83  = 3'h0;
               end
             end
           end
       3'h3:
-          if (\$71 ) begin
-            \$79  = 3'h0;
+          if (\$75 ) begin
+            \$83  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$79  = 3'h0;
+      \$83  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = addr;
+    \$84  = addr;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -621,24 +629,24 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$55 ) begin
-          end else if (\$56 ) begin
+          if (\$59 ) begin
+          end else if (\$60 ) begin
           end else begin
-            \$80  = raw[28:16];
+            \$84  = raw[28:16];
           end
       3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$66 ) begin
+            if (\$70 ) begin
             end else begin
-              \$80  = \$68 [12:0];
+              \$84  = \$72 [12:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = left;
+    \$85  = left;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -646,24 +654,24 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$55 ) begin
-          end else if (\$56 ) begin
+          if (\$59 ) begin
+          end else if (\$60 ) begin
           end else begin
-            \$81  = raw[53:40];
+            \$85  = raw[53:40];
           end
       3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$66 ) begin
+            if (\$70 ) begin
             end else begin
-              \$81  = \$69 [13:0];
+              \$85  = \$73 [13:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = at_last;
+    \$86  = at_last;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -671,24 +679,24 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$55 ) begin
-          end else if (\$56 ) begin
+          if (\$59 ) begin
+          end else if (\$60 ) begin
           end else begin
-            \$82  = \$58 ;
+            \$86  = \$62 ;
           end
       3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$66 ) begin
+            if (\$70 ) begin
             end else begin
-              \$82  = \$70 ;
+              \$86  = \$74 ;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = bank_hot;
+    \$87  = bank_hot;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -696,16 +704,16 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
           /* empty */;
       3'h2:
           (* full_case = 32'd1 *)
-          if (\$55 ) begin
-          end else if (\$56 ) begin
+          if (\$59 ) begin
+          end else if (\$60 ) begin
           end else begin
-            \$83  = \$59 [3:0];
+            \$87  = \$63 [3:0];
           end
     endcase
   end
-  assign \m_axis_tdata$14  = \$84 [63:0];
+  assign \m_axis_tdata$14  = \$88 [63:0];
   assign \m_axis_tkeep$15  = 8'hff;
-  assign \m_axis_tlast$16  = \$84 [64];
+  assign \m_axis_tlast$16  = \$88 [64];
   assign \m_axis_tvalid$17  = m_axis_tvalid;
   assign \m_axis_tready$18  = m_axis_tready;
   assign wr_addr = bank0_write__addr;
@@ -726,18 +734,18 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   assign bank2_read__en = bank0_read__en;
   assign bank3_read__addr = bank0_read__addr;
   assign bank3_read__en = bank0_read__en;
-  assign m_axis_tdata = \$84 [63:0];
+  assign m_axis_tdata = \$88 [63:0];
   assign m_axis_tkeep = 8'hff;
-  assign m_axis_tlast = \$84 [64];
+  assign m_axis_tlast = \$88 [64];
   assign \command.bank  = command[1:0];
   assign \command.base  = command[14:2];
   assign \command.length  = command[28:15];
   assign command[28:15] = raw[53:40];
   assign command[14:2] = raw[28:16];
   assign command[1:0] = raw[9:8];
-  assign \$22  = 1'h1;
-  assign \$49  = 1'h1;
-  assign \$52  = 2'h1;
+  assign \$8  = 1'h1;
+  assign \$53  = 1'h1;
+  assign \$56  = 2'h1;
 endmodule
 
 (* generator = "Amaranth" *)

@@ -184,8 +184,7 @@ class StreamLoader(wiring.Component):
         header_last = Signal()
 
         report, code = self._error_register(m)
-        verdict = Signal(ERROR_BITS)  # the header's code, registered: acted on a cycle later
-        m.d.sync += verdict.eq(self._header_code(m, header, keep_bad, header_last))
+        verdict = self._verdict(m, header, keep_bad, header_last)
         reading = header.op == Op.READ
         m.d.comb += [reader.command.bank.eq(header.bank), reader.command.base.eq(header.base),
                      reader.command.length.eq(header.length)]
@@ -218,7 +217,7 @@ class StreamLoader(wiring.Component):
                         m.d.sync += [count.eq(0), keep_bad.eq(0)]
                     with m.Else():
                         m.d.sync += [count.eq(count + 1), keep_bad.eq(keep_bad | ~keep_ok)]
-            with m.State("CHECK"):  # the verdict is registered
+            with m.State("CHECK"):  # the checks are registered
                 m.next = "DECIDE"
             with m.State("DECIDE"):  # the reader is idle: no beat is taken while it is not
                 m.d.sync += [checking.eq(0), keep_bad.eq(0)]
@@ -266,21 +265,29 @@ class StreamLoader(wiring.Component):
             m.d.sync += self.error.eq(Error.NONE)
         return report, code
 
-    def _header_code(self, m: Module, header, keep_bad, header_last) -> Signal:
-        """The registered header's error code, checks in stream_frames' order (NONE if good)."""
-        bank_depth = Signal(range(max(bank.depth for bank in self.banks) + 1))
+    def _verdict(self, m: Module, header, keep_bad, header_last) -> Signal:
+        """The header's error code (NONE if good), checks in stream_frames' order: each check is
+        registered in the first check cycle, the code picked from them in the second (the
+        range's adder and the pick do not fit one cycle)."""
+        bits = ceil_log2(max(bank.depth for bank in self.banks) + 1)  # base and length in range
+        bank_depth = Signal(bits)
         with m.Switch(header.bank):
             for n, bank in enumerate(self.banks):
                 with m.Case(n):
                     m.d.comb += bank_depth.eq(bank.depth)
         writing, reading = header.op == Op.WRITE, header.op == Op.READ
-        header_code = Signal(ERROR_BITS)
-        m.d.comb += header_code.eq(
-            Mux(keep_bad, Error.KEEP,
-                Mux(~(writing | reading), Error.OP,
-                    Mux(header.bank >= len(self.banks), Error.BANK,
-                        Mux((header.length == 0) | (header.base + header.length > bank_depth),
-                            Error.RANGE,
-                            Mux(writing & header_last, Error.EARLY_LAST,
-                                Mux(reading & ~header_last, Error.LATE_LAST, Error.NONE)))))))
-        return header_code
+        out_of_range = ((header.length == 0) | header.base[bits:].any() |
+                        header.length[bits:].any() |
+                        (header.base[:bits] + header.length[:bits] > bank_depth))
+        checks = ((Error.KEEP, keep_bad), (Error.OP, ~(writing | reading)),
+                  (Error.BANK, header.bank >= len(self.banks)), (Error.RANGE, out_of_range),
+                  (Error.EARLY_LAST, writing & header_last),
+                  (Error.LATE_LAST, reading & ~header_last))
+        failed = Signal(len(checks))
+        m.d.sync += failed.eq(Cat(check for _, check in checks))
+        pick = Const(Error.NONE, ERROR_BITS)
+        for n, (error, _) in reversed(list(enumerate(checks))):  # the first failed check wins
+            pick = Mux(failed[n], error, pick)
+        verdict = Signal(ERROR_BITS)
+        m.d.comb += verdict.eq(pick)
+        return verdict
