@@ -195,6 +195,29 @@ def test_each_error_sets_its_code_and_writes_nothing_past_the_bad_beat(kind, lan
     assert model.answers[-1] == run.banks[Bank.ERR][2:5]
 
 
+@pytest.mark.parametrize("lanes", [2, 8])
+def test_range_check_at_every_boundary(lanes):
+    """Every bank: the last word, the whole bank and one word past either end; a base or length
+    in range but for one high bit, each bit of the 24-bit fields above the address: RANGE, and
+    nothing written (the words outside stay as the prefill left them)."""
+    params = SMALL[lanes]
+    rng = random.Random(lanes)
+    frames, expected = prefill(params, rng), []
+    for bank, depth in bank_depths(params).items():
+        cases = [(depth - 1, 1), (0, depth), (depth, 1), (0, depth + 1), (depth - 1, 2)]
+        for bit in range(depth.bit_length(), dict(HEADER_FIELDS)["base"]):
+            cases += [((1 << bit) + depth - 1, 1), (0, (1 << bit) + 1)]
+        for base, length in cases:
+            good = base + length <= depth
+            words = [rng.getrandbits(beat_bits(params)) for _ in range(length if good else 1)]
+            frames.append(as_beats(params, Header(Op.WRITE, bank, base, length).beats(params)
+                                   + words))
+            expected.append(Error.NONE if good else Error.RANGE)
+    run = Run(params, frames)
+    check_against_model(run, frames)
+    assert run.codes[-len(expected):] == expected
+
+
 def test_the_error_is_sticky_until_cleared():
     """The first error stays through later bad and good frames; a clear empties it; a clear in
     the very cycle of a new error keeps the new one."""
