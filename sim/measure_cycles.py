@@ -20,6 +20,7 @@ from niti_hw.params import HardwareParams  # noqa: E402
 from niti_hw.perf.tiling import operand_beats  # noqa: E402
 from niti_hw.rtl.bitwidth_detector import BitwidthDetector  # noqa: E402
 from niti_hw.rtl.datapath import Datapath  # noqa: E402
+from niti_hw.rtl.loss_gradient import LossGradient  # noqa: E402
 from niti_hw.rtl.max_pool import MaxPool, MaxPoolBackward  # noqa: E402
 from niti_hw.rtl.relu import Relu, ReluBackward  # noqa: E402
 from niti_hw.rtl.shift_round import ShiftRound  # noqa: E402
@@ -33,6 +34,7 @@ TENSOR = [(2, 4, 2, 5, 7, 3), (2, 4, 2, 2, 4, 12), (4, 4, 4, 8, 8, 16), (8, 8, 8
           (8, 8, 8, 20, 12, 30), (2, 4, 2, 1, 1, 1)]  # rows, cols, lanes, M, N, K
 RELU = [(4, 4), (4, 37), (2, 9)]  # lanes, values; forward and backward
 POOL = [(4, 2, 1), (4, 2, 5), (2, 3, 3), (2, 1, 4)]  # lanes, kernel, windows; forward and backward
+LOSS = [(4, 1, 1), (4, 1, 10), (4, 3, 4), (2, 5, 7), (8, 2, 10)]  # lanes, samples, classes (of 10)
 
 
 def params(rows: int, cols: int, lanes: int) -> HardwareParams:
@@ -122,6 +124,14 @@ def main() -> None:
         accepted, taken = edges(MaxPoolBackward(params(4, 4, lanes), kernel), beats, windows * size)
         print(f"pool     lanes {lanes} kernel {kernel} windows {windows} cycles forward {forward} "
               f"backward {taken[-1] - accepted[0] + 1}")
+    for lanes, samples, classes in LOSS:
+        beats = [("cfg", {"s": -3, "classes": classes})]
+        beats += [{"a": rng.integers(-127, 128, 10).tolist(), "y": 0, "last": int(r == samples - 1)}
+                  for r in range(samples)]
+        accepted, taken = edges(LossGradient(params(8, 8, lanes)), beats,
+                                -(-samples * classes // lanes))
+        print(f"loss     lanes {lanes} {samples} x {classes}: cycles {taken[-1] - accepted[0] + 1}, "
+              f"row to row {accepted[2] - accepted[1] if samples > 1 else '-'}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from niti_hw.golden import (INT8_MAX, MAX_SHIFT, MaxPool2d, QTensor, ReLU, bitwidth, int8_matmul,
-                            shift_round)
+from niti_hw.golden import (INT8_MAX, MAX_SHIFT, MaxPool2d, QTensor, ReLU, bitwidth, ce_gradient,
+                            int8_matmul, shift_round)
+from niti_hw.golden.loss import ROUND_SHIFT as LOSS_ROUND_SHIFT
 from niti_hw.golden.numbers import signed_limit
 from niti_hw.rtl.layouts import SHIFT
 from niti_hw.perf.tiling import tile_grid
@@ -269,4 +270,109 @@ def pool_backward_stream(p, kernel: int, rng: np.random.Generator, tensors: list
                 expected.append({"data": routed[image, oh * kernel + i, ow * kernel + j,
                                                 lanes].astype(int).tolist(),
                                  "last": int(last and offset == kernel * kernel - 1)})
+    return beats, expected
+
+
+LOSS_EXPONENTS = (-32768, -60, -49, -48, -47, -40, -39, -38, -21, -20, -19, -8, -7, -6, -1, 0,
+                  8, 14, 15, 16, 32767)
+"""s on and around every boundary of the loss unit: the Taylor branch's cut (from u = 20), its
+cap (u = 48), the branch change (-7 / -6), the base-2 shift's ends (-6, 14, 15) and the 16-bit
+field's ends."""
+LOSS_KINDS = ("random", "mixed", "extremes", "equal", "zeros")
+LOSS_EXACT = {"s": 0, "classes": 4, "a": np.array([[127, 127, 121, 121], [121, 127, 121, 127]]),
+              "y": np.array([0, 3])}
+"""Divisions without remainder and odd quotients: t = 1023, 1023, 1, 1 (x = 183, 183, 174, 174)
+sum to C = 2048, so every quotient's last bit comes from a remainder of exactly 0."""
+LOSS_TIES = [{"s": s, "classes": 2, "a": np.array([[-1, -2], [-2, -1], [-1, -1], [2, 1]]),
+              "y": np.array([0, 1, 1, 0])} for s in (-20, -21, -39, -40, -41, -48)]
+"""Near ties under the Taylor branch's cut: the terms differ in their last bits only, where the
+cut (one bit more when the largest logit is negative) decides which quotient rounds down."""
+
+
+def loss_logits(rng: np.random.Generator, shape, kind: str) -> np.ndarray:
+    """int8 logits of one `kind`: `int8_matrix`'s, or every row one value repeated."""
+    if kind == "equal":
+        return np.repeat(rng.integers(-127, 128, (shape[0], 1)), shape[1], axis=1)
+    return int8_matrix(rng, shape, kind)
+
+
+def loss_tensors(rng: np.random.Generator, count: int, max_classes: int,
+                 boundaries: bool = True) -> list[dict]:
+    """`count` valid tensors (s, classes, logits a, labels y), every LOSS_KINDS profile in turn,
+    1 class, `max_classes` and random counts; s runs through LOSS_EXPONENTS (each twice) first
+    when `boundaries` (after LOSS_EXACT and LOSS_TIES, where they fit), else is random (mostly
+    -60..24, now and then anywhere in 16 bits)."""
+    tensors = [t for t in [LOSS_EXACT] + LOSS_TIES
+               if boundaries and t["classes"] <= max_classes][:count]
+    for n in range(count - len(tensors)):
+        classes = (1, max_classes)[n % 2] if n % 3 == 0 else int(rng.integers(1, max_classes + 1))
+        samples = int(rng.integers(1, 4))
+        if boundaries and n < 2 * len(LOSS_EXPONENTS):
+            s = LOSS_EXPONENTS[n // 2]
+        else:
+            s = int(rng.integers(-60, 25) if rng.random() < 0.8 else rng.integers(-2**15, 2**15))
+        tensors.append({"s": s, "classes": classes,
+                        "a": loss_logits(rng, (samples, classes), LOSS_KINDS[n % len(LOSS_KINDS)]),
+                        "y": rng.integers(0, classes, samples)})
+    return tensors
+
+
+def loss_refused_tensors(rng: np.random.Generator, max_classes: int) -> list[dict]:
+    """Tensors the unit refuses in part or whole: rows with a label >= classes or a logit of
+    -128 among a valid row's neighbours; classes 0 and every count above `max_classes` the field
+    holds."""
+    label_limit = 1 << max_classes.bit_length()
+    tensors = []
+    for classes in sorted({1, max_classes, int(rng.integers(1, max_classes + 1))}):
+        a = int8_matrix(rng, (4, classes), "mixed")
+        y = rng.integers(0, classes, 4)
+        y[1] = int(rng.integers(classes, label_limit))
+        a[2, int(rng.integers(0, classes))] = -128
+        tensors.append({"s": int(rng.integers(-30, 10)), "classes": classes, "a": a, "y": y})
+    for classes in [0] + list(range(max_classes + 1, label_limit)):
+        samples = int(rng.integers(1, 3))
+        tensors.append({"s": 0, "classes": classes,
+                        "a": int8_matrix(rng, (samples, max_classes), "random"),
+                        "y": rng.integers(0, label_limit, samples)})
+    return tensors
+
+
+def loss_golden(tensor: dict, max_classes: int, mode: str, lanes) -> np.ndarray:
+    """The errors golden gives a tensor (its rounding draws from `lanes`), with zeros where the
+    unit refuses: every row when classes lie outside 1..max_classes, else each row with a label
+    >= classes or a logit of -128, whose draws golden still takes (a valid row in its place)."""
+    a, y, classes = np.asarray(tensor["a"]), np.asarray(tensor["y"]), tensor["classes"]
+    if not 1 <= classes <= max_classes:
+        return shift_round(np.zeros((len(y), classes), np.int64), LOSS_ROUND_SHIFT, mode, lanes)
+    refused = (y >= classes) | (a == -128).any(axis=1)
+    e, _ = ce_gradient(np.where(a == -128, 0, a), tensor["s"], np.where(refused, 0, y), mode,
+                       lanes)
+    e[refused] = 0
+    return e
+
+
+def lane_beats(values: np.ndarray, lanes: int) -> list[dict]:
+    """Values in row-major order cut into beats of `lanes`; the final one partial (`keep`) with
+    `last`; lanes it leaves out are don't-cares (None)."""
+    flat, beats = np.asarray(values).reshape(-1).astype(int).tolist(), []
+    for start in range(0, len(flat), lanes):
+        part = flat[start:start + lanes]
+        beats.append({"data": part + [None] * (lanes - len(part)), "keep": (1 << len(part)) - 1,
+                      "last": int(start + lanes >= len(flat))})
+    return beats
+
+
+def loss_stream(p, max_classes: int, rng: np.random.Generator, tensors: list[dict], mode: str,
+                lanes):
+    """Input beats of `LossGradient` (a `("cfg", ...)` beat, then one beat per row, the logits
+    beyond `classes` random int8 including -128) and the golden output beats."""
+    beats, expected = [], []
+    for tensor in tensors:
+        a, y, classes = np.asarray(tensor["a"]), np.asarray(tensor["y"]), tensor["classes"]
+        beats.append(("cfg", {"s": tensor["s"], "classes": classes}))
+        for n in range(len(y)):
+            row = a[n, :max_classes].tolist()
+            pad = rng.integers(-128, 128, max_classes - len(row)).tolist()
+            beats.append({"a": row + pad, "y": int(y[n]), "last": int(n == len(y) - 1)})
+        expected += lane_beats(loss_golden(tensor, max_classes, mode, lanes), p.lanes)
     return beats, expected

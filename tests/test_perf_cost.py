@@ -115,6 +115,17 @@ def test_bytes_are_conserved_over_a_step(model, batch, words, dataflow):
                                                      and c != "energy_pj"]].to_numpy().sum())
 
 
+@pytest.mark.parametrize("batch, classes", [(1, 10), (32, 10), (8, 3)])
+def test_loss_row_is_the_rtl_loss_unit(batch, classes):
+    """The loss gradient runs on LossGradient: m = samples, n = classes, its cycles the RTL's
+    (timing.loss_cycles, which tests/test_rtl_loss.py measures), a row at a time."""
+    table = estimate(lower("lenet5", (1, 28, 28), batch, classes=classes), DEFAULT)
+    (loss,) = table[table["op"] == "loss_gradient"].to_dict("records")
+    assert (loss["m"], loss["n"], loss["runs_on"]) == (batch, classes, "rtl")
+    assert loss["compute_cycles"] == timing.loss_cycles(batch, classes)
+    assert loss["compute_cycles"] == 1 + batch * (15 * classes + 13) + 2 + 9
+
+
 def test_totals_per_epoch_and_time():
     table = estimate(gemm_op(8, 8, 8), DEFAULT)
     summary = totals(table, DEFAULT, 100.0, steps_per_epoch=10)

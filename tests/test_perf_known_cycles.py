@@ -65,3 +65,14 @@ def test_tensor_datapath(rows, cols, lanes, m, n, k, measured):
     p = params(rows, cols, lanes)
     assert timing.tensor_gemm_cycles(m, n, k, p) == measured
     assert timing.TENSOR_CONFIG_CYCLES == 18
+
+
+@pytest.mark.parametrize("lanes, samples, classes, measured, row_to_row", [
+    (4, 1, 1, 40, None), (4, 1, 10, 175, None), (4, 3, 4, 231, 73), (2, 5, 7, 602, 118),
+    (8, 2, 10, 338, 163),
+])
+def test_loss_gradient(lanes, samples, classes, measured, row_to_row):
+    """From the cfg beat to the last error beat; rows one after the other (lanes do not count)."""
+    assert timing.loss_cycles(samples, classes) == measured
+    if row_to_row is not None:
+        assert timing.loss_row_cycles(classes) == row_to_row

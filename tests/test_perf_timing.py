@@ -108,3 +108,18 @@ def test_scalesim_formulas_reproduce_every_layer_of_the_recorded_comparison():
         p = HardwareParams(rows=rows, cols=cols, lanes=1)
         assert timing.scalesim_gemm_cycles(row.m, row.n, row.k, SHORT[row.dataflow], p) \
             == row.scalesim_cycles, row
+
+
+def test_core_instruction_cycles_by_hand():
+    """The core's instruction cycles at 4 lanes, counted on tests/test_rtl_core.py's runs: fetch
+    7 words + 1 read latency, decode, check, dispatch, the engine (start, rows, bank read 2, the
+    unit, done), retire."""
+    from niti_hw.program.isa import KEEP_M_U, Instruction, Opcode
+
+    p = HardwareParams(rows=4, cols=4, lanes=4)
+    relu = Instruction(Opcode.RELU, m=13)  # 4 rows, ReLU 2
+    assert timing.instruction_cycles(relu, p) == 8 + 3 + (1 + 4 + 2 + 2 + 1) + 1 == 22
+    gradient = Instruction(Opcode.ROUND, m=30, keep=KEEP_M_U)  # 8 rows, detector 3, rounder 9
+    assert timing.instruction_cycles(gradient, p) == 8 + 3 + (1 + 8 + 2 + 3 + 8 + 2 + 9 + 1) + 1
+    assert timing.instruction_cycles(Instruction(Opcode.UPDATE, m=0), p) == 8 + 3 + 9 + 1
+    assert timing.program_cycles([relu, Instruction(Opcode.END)], p) == 1 + 22 + 11

@@ -100,14 +100,17 @@ def test_allocated_tensors_never_share_a_word_while_both_live(spans, align):
                 assert (bases[x] + one.words <= bases[y] or bases[y] + other.words <= bases[x])
 
 
-def _step(spec, input_chw, batch, mode, seed, steps, m_u=(3,)):
+def _step(spec, input_chw, batch, mode, seed, steps, m_u=(3,), weight_bits=8):
     """Run `steps` training steps on golden and on the machine; compare after every step."""
     c, h, w = input_chw
-    built = build_network(spec, (h, w, c), spec.layers[-1].out_features, seed=seed)
-    program = compile_step(spec, input_chw, batch, HardwareParams(), fit=True)
+    built = build_network(spec, (h, w, c), spec.layers[-1].out_features, seed=seed,
+                          acc_bits=weight_bits)
+    program = compile_step(spec, input_chw, batch, HardwareParams(), fit=True,
+                           weight_bits=weight_bits)
     machine_policy, golden_policy = (RoundingPolicy(activation=mode, error=mode, gradient=mode,
                                                     loss=mode, seed=seed) for _ in range(2))
-    machine = Machine(program_params(program, HardwareParams()), machine_policy, m_u[0])
+    machine = Machine(program_params(program, HardwareParams()), machine_policy, m_u[0],
+                      weight_bits)
     net = copy.deepcopy(built.net)
     start = [layer.weights.values.copy() for layer in net.weighted_layers]
     rng = np.random.default_rng(seed)
@@ -117,7 +120,7 @@ def _step(spec, input_chw, batch, mode, seed, steps, m_u=(3,)):
         x = QTensor(rng.integers(-127, 128, (batch, h, w, c)).astype(np.int8), -7 + step)
         labels = rng.integers(0, program.classes, batch)
         machine.m_u = m_u[step % len(m_u)]
-        host.load(machine, program, net, x, labels)  # golden's weights: equal, as checked below
+        host.load_batch(machine, program, x, labels)  # the weights stay in the banks
         logits = net.train_step(x, labels, machine.m_u, golden_policy)
         assert machine.run(program.instructions) == len(program.instructions) - 1
         out = host.logits(machine, program)
@@ -134,6 +137,13 @@ def _step(spec, input_chw, batch, mode, seed, steps, m_u=(3,)):
 @pytest.mark.parametrize("mode", ["pseudo", "stochastic", "nearest"])
 def test_the_small_cnn_program_trains_as_golden_does(mode):
     _step(get_model("small-cnn"), (1, 16, 16), 4, mode, seed=2, steps=3, m_u=(5, 3, 2))
+
+
+@pytest.mark.parametrize("weight_bits", [12, 16, 24])
+def test_wide_weights_and_their_int8_copies_train_as_golden_does(weight_bits):
+    """Wider stored weights: every UPDATE writes the weights and the int8 copy the GEMMs read."""
+    _step(get_model("small-cnn"), (1, 16, 16), 4, "stochastic", seed=3, steps=3, m_u=(5, 3),
+          weight_bits=weight_bits)
 
 
 @pytest.mark.parametrize("mode", ["pseudo", "stochastic"])
@@ -253,7 +263,8 @@ def mnist():
 def _trained(cls, model, data, mode, steps=3, batch=32, **settings):
     modes = {f"{kind}_mode": mode for kind in ("activation", "error", "gradient", "loss")}
     config = TrainConfig(model=model, gemm_engine="blas", **modes, **settings)
-    built = build_network(get_model(model), data.image_shape, data.classes, config.seed)
+    built = build_network(get_model(model), data.image_shape, data.classes, config.seed,
+                          config.acc_bits)
     run = cls(built, data, config)
     for index in list(batches(epoch_order(config.seed, 0, len(data.train_labels)), batch))[:steps]:
         run.train_batch(index, 0)
@@ -270,7 +281,19 @@ def test_the_program_backend_trains_mnist_bit_identical_to_golden(mnist, model, 
     assert all(np.array_equal(golden[key], program[key]) for key in golden)
 
 
-def test_the_program_backend_refuses_wide_weights(mnist):
-    with pytest.raises(ValueError, match="the program backend trains 8-bit weights .* got "
-                                         "--acc-bits 16"):
-        _trained(ProgramBackend, "small-cnn", mnist, "pseudo", acc_bits=16, backend="program")
+def test_the_program_backend_trains_wide_weights_bit_identical_to_golden(mnist):
+    golden = _trained(IntegerRun, "small-cnn", mnist, "stochastic", acc_bits=16)
+    program = _trained(ProgramBackend, "small-cnn", mnist, "stochastic", acc_bits=16,
+                       backend="program")
+    assert all(np.array_equal(golden[key], program[key]) for key in golden)
+
+
+def test_the_host_refuses_weights_of_another_width():
+    spec = get_model("small-cnn")
+    program = compile_step(spec, (1, 16, 16), 4, HardwareParams(), weight_bits=12)
+    machine = Machine(program_params(program, HardwareParams()), RoundingPolicy(), 3, 12)
+    net = build_network(spec, (16, 16, 1), 10, seed=0, acc_bits=16).net
+    with pytest.raises(ValueError, match="conv1: the program stores 12-bit weights; the "
+                                         "network's are 16 bits"):
+        host.load(machine, program, net, QTensor(np.zeros((4, 16, 16, 1), np.int8), 0),
+                  np.zeros(4, int))

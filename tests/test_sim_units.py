@@ -118,6 +118,28 @@ def test_max_pool(tmp_path, sim, direction, kernel, lanes):
     assert timing["timed"] == 8
 
 
+LOSSES = [  # (simulator, rounding mode, most classes, lanes): >= LOSS_VALUES values per run
+    ("icarus", "pseudo", 10, 8), ("icarus", "stochastic", 10, 4),
+    ("verilator", "nearest", 16, 4), ("verilator", "stochastic", 10, 2),
+]
+LOSS_VALUES = 6_000
+
+
+@pytest.mark.parametrize("sim, mode, classes, lanes", LOSSES)
+def test_loss_gradient(tmp_path, sim, mode, classes, lanes):
+    unit = "loss_gradient" if classes == 10 else f"loss_gradient_c{classes}"
+    params = DEFAULT.replace(lanes=lanes, round_mode=mode)
+    random_run, refusals, timing = run(tmp_path, unit, params, "bench_loss_gradient", sim,
+                                       NITI_HW_VECTORS=LOSS_VALUES, NITI_HW_CLASSES=classes,
+                                       NITI_HW_SEED=lanes)
+    assert random_run["values"] >= LOSS_VALUES
+    # keep and last of every beat, data of every kept lane
+    assert 2 * random_run["vectors"] < random_run["values"] <= (2 + lanes) * random_run["vectors"]
+    # refused rows in two or three valid tensors; classes 0 and every count above the most
+    assert refusals["refused"] >= 2 + (1 << classes.bit_length()) - classes
+    assert timing["timed"] == 8
+
+
 AXI_LITE = [("icarus", 1), ("verilator", 2)]  # (simulator, seed)
 AXI_LITE_WRITES = 200  # random RW writes, each read back
 

@@ -28,6 +28,9 @@ def register(subparsers) -> None:
     for name in MEMORY_FIELDS:
         parser.add_argument(f"--{name.replace('_', '-')}", type=int_at_least(1),
                             default=getattr(defaults, name), help=f"(default {getattr(defaults, name)})")
+    parser.add_argument("--weight-bits", type=int, default=8, choices=range(8, 25),
+                        metavar="8..24", help="stored weight width (default 8; wider weights "
+                                              "keep an int8 copy for the GEMMs)")
     parser.add_argument("--fit", action="store_true",
                         help="size the memories for the program instead of refusing one that "
                              "does not fit (simulation of a large model)")
@@ -48,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         h, w, c = spec.input_shape
         shape = (c, h, w)
     params = HardwareParams(**{name: getattr(args, name) for name in MEMORY_FIELDS})
-    program = compile_step(spec, shape, args.batch, params, args.classes, fit=args.fit)
+    program = compile_step(spec, shape, args.batch, params, args.classes, fit=args.fit,
+                           weight_bits=args.weight_bits)
     text = FORMATS[args.format](program, program_params(program, params) if args.fit else params)
     if args.out is None:
         sys.stdout.write(text)

@@ -43,7 +43,7 @@ def register(subparsers) -> None:
                              "(default 1)")
     parser.add_argument("--units", nargs="+", action=Distinct, metavar="UNIT",
                         help="only these units (systolic_array, bitwidth_detector, "
-                             "shift_round_<mode>, training_core: the top)")
+                             "shift_round_<mode>, loss_gradient, training_core: the top)")
     add_params_arguments(parser)
     parser.set_defaults(func=run)
 

@@ -70,7 +70,10 @@ class Store:
             self._lock = None
 
     def files(self, kind: str) -> list[Path]:
-        return sorted((self.folder / "results" / kind).glob("*.parquet"))
+        """The stored files of `kind`; never a temporary one being written (pathlib's glob
+        matches names starting with a dot, and a reader may run while a study writes)."""
+        return sorted(path for path in (self.folder / "results" / kind).glob("*.parquet")
+                      if not path.name.startswith(TMP_PREFIX))
 
     def read(self, kind: str) -> pd.DataFrame:
         """Every stored row of `kind`; a damaged file stops everything, in one line."""

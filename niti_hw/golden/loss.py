@@ -9,21 +9,28 @@ from .rounding import LfsrLanes, shift_round
 
 LOG2E_Q15 = 47274
 """round(log2(e) * 2**15): turns a * 2**s into a base-2 exponent with 15 fraction bits."""
+LOG2E_FRACTION_BITS = 15
+TAYLOR_MAX_EXPONENT = -7
+"""s at or below this takes the Taylor branch, above it the base-2 one."""
 BASE2_WINDOW = 10
 """Classes more than this many powers of two below the top get probability 0 (t_i = 2**xh - 1)."""
 TAYLOR_MAX_BITS = 40
 """Taylor terms are cut to 40 bits so that t << 11 and the row sum fit in int64."""
 ERROR_EXPONENT = -7
+ROUND_SHIFT = 4
+"""The final R(e, 4, mode) that brings e from 2**11 per unit down to int8 at ERROR_EXPONENT."""
+QUOTIENT_SHIFT = ROUND_SHIFT - ERROR_EXPONENT
+"""e_i = (t_i << 11) // C: probabilities in units of 2**-11."""
 
 
 def _base2_terms(a, s: int, xp):
     x = LOG2E_Q15 * xp.astype(a, xp.int64)
-    if s >= 15:
+    if s >= LOG2E_FRACTION_BITS:
         # Every x_i below the row maximum is then >= 47274 under it, so xh_i = 0 for any shift
         # >= 0: capping the shift at 32 changes nothing and keeps x inside int64.
-        x = x << min(s - 15, 32)
+        x = x << min(s - LOG2E_FRACTION_BITS, 32)
     else:
-        x = x >> (15 - s)
+        x = x >> (LOG2E_FRACTION_BITS - s)
     top = xp.max(x, axis=1, keepdims=True)
     exponent = xp.clip(x - (top - BASE2_WINDOW), 0, None)
     return (1 << exponent) - 1
@@ -62,9 +69,9 @@ def ce_gradient(a, s, y, mode: str = "pseudo", lanes: LfsrLanes | None = None):
         raise TypeError(f"exponent s must be an integer; got {s!r}")
     check_int8_range(a, "a")
     s = int(s)
-    t = _base2_terms(a, s, xp) if s > -7 else _taylor_terms(a, s, xp)
+    t = _base2_terms(a, s, xp) if s > TAYLOR_MAX_EXPONENT else _taylor_terms(a, s, xp)
     total = xp.sum(t, axis=1, keepdims=True)
-    e = (t << 11) // total
+    e = (t << QUOTIENT_SHIFT) // total
     rows = xp.arange(a.shape[0], device=a.device)
     e[rows, y] -= xp.sum(e, axis=1)
-    return shift_round(e, 4, mode, lanes), ERROR_EXPONENT
+    return shift_round(e, ROUND_SHIFT, mode, lanes), ERROR_EXPONENT

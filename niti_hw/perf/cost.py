@@ -30,9 +30,10 @@
   spills to DRAM and is read back by the rounding pass. B is taken on the drain (a few cycles of
   tail) unless col2im still adds into the values, then it is a pass of its own.
 - Streaming ops (bitwidth, round, ReLU, pooling, col2im, loss, update) move `lanes` values per cycle
-  (the update at `timing.update_cycles`); their int8/mask/index/weight inputs and outputs are DRAM
-  traffic, unless fused into one pass (`fused`, `perf.fusion`) or left on chip for the next op
-  (`keep_on_chip`, `perf.locality`, which also spares a GEMM the fetch of an operand).
+  (the update at `timing.update_cycles`; the loss, m samples of n classes, a row at a time at
+  `timing.loss_cycles`); their int8/mask/index/weight inputs and outputs are DRAM traffic, unless
+  fused into one pass (`fused`, `perf.fusion`) or left on chip for the next op (`keep_on_chip`,
+  `perf.locality`, which also spares a GEMM the fetch of an operand).
 - Every op overlaps its DRAM traffic with its compute: stall = DRAM cycles beyond compute cycles at
   `dram_bytes_per_cycle`.
 - Datapath "fp32": the same array with fp32 MACs and 4-byte values everywhere; no bitwidth or
@@ -212,6 +213,8 @@ def _stream_cycles(op: Op, params: HardwareParams) -> int:
         return timing.tensor_replay_cycles(op.elements, 1, params)
     if op.op == "weight_update":
         return timing.update_cycles(op.elements, params)
+    if op.op == "loss_gradient":  # m samples of n classes, a row at a time
+        return timing.loss_cycles(op.m, op.n)
     return ceil(op.elements / params.lanes)
 
 
@@ -397,8 +400,8 @@ def estimate(ops: list[Op], params: HardwareParams, energy: dict | None = None,
                         + [f"energy_{n}_pj" for n in ENERGY_PARTS])
 
 
-RTL_UNITS = ("bitwidth", "round", "weight_update")
-"""Streaming ops the RTL has a unit for; the host does the others (ReLU, pooling, col2im, loss)."""
+RTL_UNITS = ("bitwidth", "round", "weight_update", "loss_gradient")
+"""Streaming ops the RTL has a unit for; the host does the others (ReLU, pooling, col2im)."""
 
 
 def _runs_on(op: Op, chosen: Mapping | None, params: HardwareParams) -> str:

@@ -401,7 +401,8 @@ def _loss(last: _Layer, batch: int) -> list[Op]:
     if not isinstance(last, _Linear):
         raise ValueError(f"the loss needs a linear last layer; got {type(last).__name__}")
     n = batch * last.out_features
-    return [Op("loss", "loss", "loss_gradient", elements=n, alu_ops=n * ALU_PER_ELEMENT["loss_gradient"],
+    return [Op("loss", "loss", "loss_gradient", m=batch, n=last.out_features, elements=n,
+               alu_ops=n * ALU_PER_ELEMENT["loss_gradient"],
                reads=(Access(ACT, n, last.tensor("out")),), writes=(Access(ACT, n, LOSS_ERROR),))]
 
 

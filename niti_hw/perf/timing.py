@@ -16,6 +16,7 @@ from math import ceil
 import numpy as np
 
 from niti_hw.params import HardwareParams
+from niti_hw.program.isa import GEOMETRY_OPCODES, INSTRUCTION_WORDS, KEEP_M_U, Opcode
 
 # ---------------------------------------------------------------------------------------------
 # Int8Multiplier (rtl/multiplier.py): operand register, product register, transport register.
@@ -215,6 +216,49 @@ def maxpool_cycles(windows: int, kernel: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# LossGradient (rtl/loss_gradient.py): SPEC's integer cross-entropy gradient, one cfg beat (s,
+# classes) then one beat per sample row, the errors out `lanes` per beat through ShiftRound.
+# A row at a time: the walk for its largest logit, the terms and their sum, one division per
+# class, the label's correction into the lanes.
+# ---------------------------------------------------------------------------------------------
+
+LOSS_TERMS_LATENCY = MULTIPLIER_LATENCY + 5
+"""Cycles from a logit offered to its term t_i: the int8 products, their sum, coarse and fine
+shifts, the base-2 difference or 2**P + a 2**L, the clip or the square's addition."""
+
+LOSS_DIVIDE_CYCLES = 12
+"""Cycles per division (t << 11) // C, one quotient bit each (the quotient is at most 2**11);
+divisions run back to back."""
+
+LOSS_DIVIDE_SETUP = 2
+"""Cycles from the last term (the row sum final in the next) to the row's first division: the
+divider registers the first term less C."""
+
+LOSS_ROW_OVERHEAD = 1 + 1 + LOSS_TERMS_LATENCY + LOSS_DIVIDE_SETUP + 1
+"""Cycles of a row beyond its per-class work: the row beat's cycle, the largest logit offered to
+the terms ahead of the row's logits, the terms' latency (from the last logit offered to its term
+and the row sum), the divider's setup, the last quotient's cycle into its queue."""
+
+LOSS_PACK_LATENCY = 2
+"""Cycles from the end of the last row to its final beat taken by ShiftRound: the last corrected
+error written into its lane, the beat offered."""
+
+
+def loss_row_cycles(classes: int) -> int:
+    """Cycles from a row beat accepted to the next one accepted, no gaps and no backpressure:
+    per class a step of the walk for the largest logit, one of the walk through the terms, a
+    division and a corrected error into the lanes; one row at a time."""
+    return (LOSS_DIVIDE_CYCLES + 3) * classes + LOSS_ROW_OVERHEAD
+
+
+def loss_cycles(samples: int, classes: int) -> int:
+    """From the cfg beat accepted to the last output beat valid (inclusive) for a samples x
+    classes tensor sent with no gaps and taken with no backpressure: the cfg cycle, the rows, the
+    packer and the rounding unit (ShiftRound, shift 4)."""
+    return 1 + samples * loss_row_cycles(classes) + LOSS_PACK_LATENCY + ROUND_LATENCY
+
+
+# ---------------------------------------------------------------------------------------------
 # Weight- and input-stationary arrays (cost model only; the RTL is output stationary). Built like
 # the OS array: skew inside, MULTIPLIER_LATENCY-deep PEs, the next fold's stationary operand loaded
 # (rows cycles) behind the current fold, partial sums of K folds added in the output buffer.
@@ -302,6 +346,101 @@ and writes proceed independently."""
 CONTROL_START_LATENCY = AXI_LITE_LATENCY + 1
 """Cycles from the write handshake of CTRL.start to STATUS.busy and the cfg beat's valid: the W1P
 strobe, then the busy and cfg registers."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Core (rtl/core.py): the sequencer (rtl/sequencer.py) runs a program instruction by instruction
+# on the banks (rtl/banks.py) through one engine at a time (rtl/narrow_engine.py, relu_engine.py,
+# update_engine.py). Cycles from one instruction's first fetch cycle to the next's.
+# ---------------------------------------------------------------------------------------------
+
+IMEM_READ_LATENCY = 1
+"""The instruction memory's synchronous read: a word one cycle after its address."""
+
+BANK_READ_LATENCY = 2
+"""A bank row two cycles after its address: the RAM's synchronous read, then the bank select and
+sign extension into a register."""
+
+BANK_WRITE_LATENCY = 1
+"""A row written by an engine lands in its RAM a cycle later (address, data and mask registered)."""
+
+FETCH_CYCLES = INSTRUCTION_WORDS + IMEM_READ_LATENCY
+"""An instruction's words read one per cycle, the last arriving IMEM_READ_LATENCY later."""
+
+DISPATCH_CYCLES = 3
+"""After the fetch: the decode register, the checks' register (alignment, bank bounds, banks,
+settings), the dispatch (engine start, geometry latch, END or a refusal)."""
+
+RETIRE_CYCLES = 1
+"""After the engine's done: the exponent register, B register and pc updates."""
+
+ENGINE_HANDSHAKE_CYCLES = 2
+"""An engine's start cycle (its counters load) and its registered done."""
+
+
+def stream_beats(m: int, p: HardwareParams) -> int:
+    """Bank rows of an `m`-value tensor, one beat each; an empty tensor still takes one beat."""
+    return max(1, ceil(m / p.lanes))
+
+
+def engine_pass_cycles(m: int, unit_latency: int, p: HardwareParams) -> int:
+    """One pass of an `m`-value tensor: a row read per cycle, the last row through the bank read
+    and the unit into its bank write."""
+    return stream_beats(m, p) + BANK_READ_LATENCY + unit_latency
+
+
+def narrow_cycles(opcode: Opcode, m: int, gradient: bool, p: HardwareParams) -> int:
+    """BITWIDTH: a detector pass (B one DETECTOR_LATENCY after the last row). ROUND: a rounding
+    pass; a gradient's (keep = KEEP_M_U) follows its own detector pass (k = B - m_u), whose last
+    row arrives with the detector's B."""
+    detect = engine_pass_cycles(m, DETECTOR_LATENCY, p)
+    if opcode == Opcode.BITWIDTH:
+        return ENGINE_HANDSHAKE_CYCLES + detect
+    replay = engine_pass_cycles(m, ROUND_LATENCY, p)
+    return ENGINE_HANDSHAKE_CYCLES + replay + (detect if gradient else 0)
+
+
+def relu_engine_cycles(m: int, p: HardwareParams) -> int:
+    """RELU and RELU_BACKWARD: one pass through the ReLU unit."""
+    return ENGINE_HANDSHAKE_CYCLES + engine_pass_cycles(m, RELU_LATENCY, p)
+
+
+def update_engine_cycles(m: int, p: HardwareParams) -> int:
+    """UPDATE: one pass through the weight-update unit."""
+    return ENGINE_HANDSHAKE_CYCLES + engine_pass_cycles(m, UPDATE_LATENCY, p)
+
+
+def engine_cycles(item, p: HardwareParams) -> int:
+    """Cycles of the engine that runs `item` (an `isa.Instruction` of BITWIDTH, ROUND, RELU,
+    RELU_BACKWARD or UPDATE), from its start to its done, both included."""
+    if item.opcode in (Opcode.BITWIDTH, Opcode.ROUND):
+        return narrow_cycles(item.opcode, item.m, item.keep == KEEP_M_U, p)
+    if item.opcode in (Opcode.RELU, Opcode.RELU_BACKWARD):
+        return relu_engine_cycles(item.m, p)
+    if item.opcode == Opcode.UPDATE:
+        return update_engine_cycles(item.m, p)
+    raise ValueError(f"the core has no engine for {item.opcode.name} yet")
+
+
+def instruction_cycles(item, p: HardwareParams) -> int:
+    """Cycles from an instruction's first fetch cycle to the next instruction's (END and a refused
+    instruction: to the cycle `done` or `error` rises)."""
+    issue = FETCH_CYCLES + DISPATCH_CYCLES
+    if item.opcode == Opcode.END:
+        return issue
+    if item.opcode in GEOMETRY_OPCODES:
+        return issue + RETIRE_CYCLES
+    return issue + engine_cycles(item, p) + RETIRE_CYCLES
+
+
+def program_cycles(items, p: HardwareParams) -> int:
+    """A run up to and including END, from the cycle `start` is taken to the cycle `done` rises."""
+    total = 1  # the start cycle
+    for item in items:
+        total += instruction_cycles(item, p)
+        if item.opcode == Opcode.END:
+            return total
+    raise ValueError("the program has no END instruction")
 
 
 # ---------------------------------------------------------------------------------------------

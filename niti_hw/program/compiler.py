@@ -52,6 +52,9 @@ class Program:
     logits: str
     batch: int
     classes: int
+    weight_bits: int
+    """Bits of the stored weights (golden `IntegerWeights.acc_bits`); above 8 the GEMMs read an
+    int8 copy (`<layer>.weight8`) that each UPDATE writes beside the weights."""
 
     def words(self) -> list[int]:
         """The whole program as the host writes it to the instruction memory."""
@@ -73,44 +76,47 @@ class _Draft:
 
 
 def compile_step(model, input_shape, batch: int, params: HardwareParams,
-                 classes: int | None = None, fit: bool = False) -> Program:
+                 classes: int | None = None, fit: bool = False, weight_bits: int = 8) -> Program:
     """The program of one training step of `model` on `batch` inputs of shape (C, H, W).
 
     Every tensor starts at a multiple of `params.lanes` (a bank row). Tensors must fit the banks
     `params` sizes, or the compiler says which bank, how many words it
     needs and which parameter to raise; `fit=True` sizes the memories for the program instead
-    (`program_params` gives them). Weights are 8 bits, as the RTL's update unit stores them.
+    (`program_params` gives them). `weight_bits` (8..24) is the stored weights' width.
     """
     spec = parse_model(model)
-    ops = lower(spec, input_shape, batch, classes, updates="after_backward")
+    ops = lower(spec, input_shape, batch, classes, weight_bits, updates="after_backward")
     workload = f"{spec.name} on {'x'.join(map(str, input_shape))} inputs, batch {batch}"
     check_reductions(ops, params, workload, batch)
     layers = layer_shapes(spec, input_shape, classes)
-    drafts = _drafts(ops, layers, batch)
+    drafts = _drafts(ops, layers, batch, weight_bits)
     drafts.append(_Draft(Opcode.END))
     weighted = tuple(name for name, layer in layers.items() if hasattr(layer, "weights"))
     last = list(layers.values())[-1]
     logits = last.tensor("out")
-    lifetimes = _lifetimes(drafts, ops, layers, weighted, logits, batch)
+    stored = [f"{name}.weight{suffix}" for name in weighted
+              for suffix in ("", "8")[:1 + (weight_bits > 8)]]
+    lifetimes = _lifetimes(drafts, ops, layers, stored, logits, batch)
     bases, needs = allocate(lifetimes, align=params.lanes)
     exponents = _exponent_registers(lifetimes, workload)
     tensors = {name: Placement(life.space, bases[name], life.words, exponents.get(name))
                for name, life in lifetimes.items() if life.space != EXPONENTS}
     needs = {bank: needs.get(bank, 0) for bank in Bank}
     if not fit:
-        _check_fits(needs, params, workload)
+        _check_fits(needs, params, workload, weight_bits)
     return Program(tuple(_resolve(d, tensors) for d in drafts), tensors, needs,
                    tuple(d.source for d in drafts), weighted, logits, batch,
-                   last.out_features)
+                   last.out_features, weight_bits)
 
 
 def program_params(program: Program, params: HardwareParams) -> HardwareParams:
     """`params` with memories large enough for `program` (simulation of a large model)."""
-    return sized_for(params, program.needs)
+    return sized_for(params, program.needs, program.weight_bits)
 
 
-def _check_fits(needs: dict[Bank, int], params: HardwareParams, workload: str) -> None:
-    have = bank_words(params)
+def _check_fits(needs: dict[Bank, int], params: HardwareParams, workload: str,
+                weight_bits: int) -> None:
+    have = bank_words(params, weight_bits)
     short = [bank for bank in Bank if needs[bank] > have[bank]]
     if short:
         detail = "; ".join(
@@ -120,12 +126,13 @@ def _check_fits(needs: dict[Bank, int], params: HardwareParams, workload: str) -
                          "use a smaller batch, or size the memories for it (fit=True; --fit)")
 
 
-def _drafts(ops: list[Op], layers: dict, batch: int) -> list[_Draft]:
+def _drafts(ops: list[Op], layers: dict, batch: int, weight_bits: int) -> list[_Draft]:
     drafts: list[_Draft] = []
     geometry = {Opcode.CONV_GEOMETRY: None, Opcode.POOL_GEOMETRY: None}
     for index, op in enumerate(ops):
         layer = layers.get(op.layer)
-        draft = _draft(op, layer, ops[index + 1] if index + 1 < len(ops) else None, batch)
+        draft = _draft(op, layer, ops[index + 1] if index + 1 < len(ops) else None, batch,
+                       weight_bits)
         needed = _geometry(op, layer, batch)
         if needed is not None and geometry[needed.opcode] != needed:
             geometry[needed.opcode] = needed
@@ -150,7 +157,7 @@ def _geometry(op: Op, layer, batch: int) -> Geometry | None:
     return Geometry(opcode, batch, h, w, c, kernel, kernel, stride, padding, oh, ow)
 
 
-def _draft(op: Op, layer, following: Op | None, batch: int) -> _Draft:
+def _draft(op: Op, layer, following: Op | None, batch: int, weight_bits: int) -> _Draft:
     opcode = LOWERED_OPCODES[op.op]
     reads = [access.tensor for access in op.reads]
     writes = [access.tensor for access in op.writes]
@@ -178,7 +185,8 @@ def _draft(op: Op, layer, following: Op | None, batch: int) -> _Draft:
         return _Draft(opcode, op, a=reads[0], b=LABELS, dst=writes[0],
                       fields=dict(m=batch, n=op.elements // batch, kind=Kind.LOSS))
     return _Draft(opcode, op, a=layer.tensor("grad"), dst=writes[0],  # UPDATE, in place
-                  fields=dict(m=op.elements))
+                  aux=writes[1] if len(writes) > 1 else "",  # the int8 copy of wide weights
+                  fields=dict(m=op.elements, n=weight_bits))
 
 
 def _gemm(op: Op, layer, reads, writes) -> _Draft:
@@ -202,14 +210,15 @@ def _gemm(op: Op, layer, reads, writes) -> _Draft:
 def _bank(name: str, kind: str) -> Bank:
     if kind == ACC:
         return Bank.ACC
-    if kind == WEIGHT:
+    if kind == WEIGHT or name.endswith(".weight8"):
         return Bank.WEIGHT
     errors = name in (LOSS_ERROR, LABELS) or name.endswith((".err", ".grad"))
     return Bank.ERR if kind in (MASK, INDEX) or errors else Bank.ACT
 
 
-def _lifetimes(drafts, ops, layers, weighted, logits, batch) -> dict[str, Lifetime]:
-    """Every tensor's bank, words and lifetime, from the drafts' names and the ops' counts."""
+def _lifetimes(drafts, ops, layers, stored, logits, batch) -> dict[str, Lifetime]:
+    """Every tensor's bank, words and lifetime, from the drafts' names and the ops' counts;
+    `stored` are the weights (and their int8 copies), loaded and read back by the host."""
     end = len(drafts)
     sizes: dict[str, tuple[Bank, int]] = {LABELS: (Bank.ERR, batch)}
     for op in ops:
@@ -232,10 +241,9 @@ def _lifetimes(drafts, ops, layers, weighted, logits, batch) -> dict[str, Lifeti
             if name:
                 first.setdefault(name, index)
                 last.setdefault(name, index)
-    host_loaded = [INPUT, LABELS] + [f"{name}.weight" for name in weighted]
-    for name in host_loaded:
+    for name in [INPUT, LABELS, *stored]:
         first[name] = -1
-    for name in [logits] + [f"{name}.weight" for name in weighted]:
+    for name in [logits, *stored]:
         last[name] = end
     return {name: Lifetime(*sizes[name], first[name], last[name]) for name in first}
 

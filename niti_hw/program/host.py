@@ -11,18 +11,47 @@ from niti_hw.program.compiler import LABELS, Program
 
 
 def load(machine, program: Program, net: Sequential, x: QTensor, labels) -> None:
-    """Weights and their exponents, the batch (NHWC int8) and its exponent, and the labels; all
-    checked against the program before anything is written."""
+    """The network's weights and a batch (`load_weights`, `load_batch`), all checked first."""
+    _write(machine, program, _weight_loads(program, net) + _batch_loads(program, x, labels))
+
+
+def load_weights(machine, program: Program, net: Sequential) -> None:
+    """Weights (and their int8 copies when wider) with their exponents: once, before the first
+    step; the core keeps them from step to step."""
+    _write(machine, program, _weight_loads(program, net))
+
+
+def load_batch(machine, program: Program, x: QTensor, labels) -> None:
+    """A step's batch (NHWC int8) with its exponent, and its labels."""
+    _write(machine, program, _batch_loads(program, x, labels))
+
+
+def _weight_loads(program: Program, net: Sequential) -> list:
     layers = net.weighted_layers
     if len(layers) != len(program.weighted):
         raise ValueError(f"the program trains {len(program.weighted)} weighted layers "
                          f"({', '.join(program.weighted)}); the network has {len(layers)}")
+    loads = []
+    for name, layer in zip(program.weighted, layers):
+        if layer.weights.acc_bits != program.weight_bits:
+            raise ValueError(f"{name}: the program stores {program.weight_bits}-bit weights; the "
+                             f"network's are {layer.weights.acc_bits} bits")
+        loads.append((f"{name}.weight", layer.weights.values, layer.weights.exp))
+        if program.weight_bits > 8:  # the GEMMs' int8 copy, as the forward pass narrows it
+            copy = layer.weights.as_int8()
+            loads.append((f"{name}.weight8", copy.values, copy.exp))
+    return loads
+
+
+def _batch_loads(program: Program, x: QTensor, labels) -> list:
     labels = np.asarray(labels)
     if labels.shape != (program.batch,):
         raise ValueError(f"the program takes {program.batch} labels; got shape {labels.shape}")
-    loads = [(f"{name}.weight", layer.weights.values, layer.weights.exp)
-             for name, layer in zip(program.weighted, layers)]
-    loads += [(INPUT, x.values, x.exp), (LABELS, labels, None)]
+    return [(INPUT, x.values, x.exp), (LABELS, labels, None)]
+
+
+def _write(machine, program: Program, loads: list) -> None:
+    """Every load's size checked against the program before any is written."""
     for name, values, _ in loads:
         words = program.tensors[name].words
         if np.size(values) != words:

@@ -14,12 +14,12 @@ OPERANDS = {  # which operand roles each opcode uses, in listing order
     Opcode.ROUND: ("a", "dst"), Opcode.RELU: ("a", "dst", "aux"),
     Opcode.RELU_BACKWARD: ("a", "b", "dst"), Opcode.POOL: ("a", "dst", "aux"),
     Opcode.POOL_BACKWARD: ("a", "b", "dst"), Opcode.LOSS: ("a", "b", "dst"),
-    Opcode.UPDATE: ("a", "dst"), Opcode.END: (),
+    Opcode.UPDATE: ("a", "dst", "aux"), Opcode.END: (),
 }
 
 
 def banks_table(program: Program, params: HardwareParams) -> list[str]:
-    have = bank_words(params)
+    have = bank_words(params, program.weight_bits)
     lines = [f"{'bank':8} {'needs':>12} {'holds':>12}  sized by"]
     for bank in Bank:
         field = BANK_PARAMS[bank]
@@ -30,7 +30,10 @@ def banks_table(program: Program, params: HardwareParams) -> list[str]:
 
 def _operands(item) -> str:
     parts = []
-    for role in OPERANDS[item.opcode]:
+    roles = OPERANDS[item.opcode]
+    if item.opcode == Opcode.UPDATE and item.n <= 8:
+        roles = roles[:2]  # 8-bit weights: no int8 copy
+    for role in roles:
         bank, base = Bank(getattr(item, f"{role}_bank")), getattr(item, f"{role}_base")
         layout = ""
         if role in ("a", "b") and item.opcode == Opcode.GEMM:
@@ -38,6 +41,8 @@ def _operands(item) -> str:
         parts.append(f"{role}={bank.name.lower()}@{base}{layout}")
     if item.opcode == Opcode.GEMM:
         parts.append(f"{item.m}x{item.n}x{item.k}")
+    elif item.opcode == Opcode.UPDATE:
+        parts.append(f"{item.m} weights of {item.n} bits")
     elif item.opcode != Opcode.END:
         parts.append(f"{item.m}" + (f"x{item.n}" if item.n else ""))
     return " ".join(parts)
@@ -74,6 +79,7 @@ def as_json(program: Program, params: HardwareParams) -> str:
                       "exponent": place.exponent} for name, place in program.tensors.items()}
     needs = {bank.name.lower(): words for bank, words in program.needs.items()}
     return json.dumps({"batch": program.batch, "classes": program.classes,
+                       "weight_bits": program.weight_bits,
                        "instructions": instructions, "tensors": tensors, "needs": needs,
                        "params": json.loads(params.to_json())}, indent=1) + "\n"
 

@@ -23,17 +23,19 @@ from niti_hw.program.isa import (EXPONENT_REGISTERS, KEEP_M_U, Bank, Geometry, I
                                  Layout, Opcode)
 from niti_hw.program.memory import bank_words
 
+INT8_BITS = INT8_MAX.bit_length() + 1
 BANK_DTYPES = {Bank.ACT: np.int8, Bank.ERR: np.int8, Bank.WEIGHT: np.int32, Bank.ACC: np.int32}
 
 
 class Machine:
-    """Banks sized by `params`, the exponent register file, the B register of the last
+    """Banks sized by `params` (and the stored weights' bits), the exponent register file, the B register of the last
     BITWIDTH, the current geometries, and the run's settings: rounding modes and LFSR lanes
     (`policy`) and m_u."""
 
-    def __init__(self, params: HardwareParams, policy: RoundingPolicy, m_u: int):
+    def __init__(self, params: HardwareParams, policy: RoundingPolicy, m_u: int,
+                 weight_bits: int = 8):
         self.banks = {bank: np.zeros(words, BANK_DTYPES[bank])
-                      for bank, words in bank_words(params).items()}
+                      for bank, words in bank_words(params, weight_bits).items()}
         self.exponents = np.zeros(EXPONENT_REGISTERS, np.int64)
         self.policy, self.m_u = policy, m_u
         self.bitwidth = 0
@@ -156,8 +158,10 @@ class Machine:
         self.exponents[item.dst_exp] = exp
 
     def _update(self, item: Instruction) -> None:
+        """W = sat(W - g) on `n`-bit weights; wider than 8, also their int8 copy to `aux`."""
         g = self.read(item.a_bank, item.a_base, item.m)
-        weights = IntegerWeights(self.read(item.dst_bank, item.dst_base, item.m), 0,
-                                 INT8_MAX.bit_length() + 1)
+        weights = IntegerWeights(self.read(item.dst_bank, item.dst_base, item.m), 0, item.n)
         weights.apply(g)
         self.write(item.dst_bank, item.dst_base, weights.values)
+        if item.n > INT8_BITS:
+            self.write(item.aux_bank, item.aux_base, weights.as_int8().values)

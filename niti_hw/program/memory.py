@@ -17,20 +17,26 @@ BANK_PARAMS = {Bank.ACT: "ifmap_sram_kib", Bank.ERR: "ofmap_sram_kib",
 """The `HardwareParams` field that sizes each bank: KiB of int8 words, or int32 words."""
 
 
-def bank_words(params: HardwareParams) -> dict[Bank, int]:
-    """Words each bank holds: a byte per int8 value (and per 8-bit weight), an int32 word each in
-    the tensor buffer."""
+def bank_words(params: HardwareParams, weight_bits: int = 8) -> dict[Bank, int]:
+    """Values each bank holds: a byte per int8 value, `ceil(weight_bits / 8)` bytes per weight
+    (its int8 copies for the GEMMs, when the weights are wider, take a weight word each), an
+    int32 word each in the tensor buffer."""
+    weight_bytes = -(-weight_bits // 8)
     return {bank: getattr(params, field) * (1 if bank == Bank.ACC else KIB)
+            // (weight_bytes if bank == Bank.WEIGHT else 1)
             for bank, field in BANK_PARAMS.items()}
 
 
-def sized_for(params: HardwareParams, needed: dict[Bank, int]) -> HardwareParams:
-    """`params` with each bank at least as large as `needed` words (whole KiB), others unchanged:
+def sized_for(params: HardwareParams, needed: dict[Bank, int],
+              weight_bits: int = 8) -> HardwareParams:
+    """`params` with each bank at least as large as `needed` values (whole KiB), others unchanged:
     memories sized for one program, as a simulation of a large model needs."""
+    weight_bytes = -(-weight_bits // 8)
     changes = {}
     for bank, words in needed.items():
         field = BANK_PARAMS[bank]
-        size = words if bank == Bank.ACC else -(-words // KIB)
+        size = (words if bank == Bank.ACC else
+                -(-words * (weight_bytes if bank == Bank.WEIGHT else 1) // KIB))
         if size > getattr(params, field):
             changes[field] = size
     return params.replace(**changes)

@@ -117,6 +117,7 @@ class ShiftRound(wiring.Component):
                                 take=take, step=take & (ip.k != 0) & (ip.k <= MAX_SHIFT),
                                 keep=ip.keep, last=ip.last)
         decision = _DECISIONS[self.mode](shift)
+        self.lfsr_states = getattr(decision, "states", ())  # for testbenches: golden's lanes
         for n, x in enumerate(x1):
             rounded, saturated = self._lane(n, x, shift, decision)
             m.d.comb += out.data.data[n].eq(Mux(only_saturate, saturated, rounded))
@@ -203,7 +204,7 @@ class _StochasticRoundUp:
 
     def __init__(self, shift):
         self.st = shift.st
-        self.r2 = _random_words(shift)
+        self.r2, self.states = _random_words(shift)
         self.mask2 = shift.mask2
 
     def round_up(self, n: int, fraction, neg):
@@ -216,9 +217,10 @@ class _StochasticRoundUp:
 _DECISIONS = {"nearest": _RoundHalfUp, "pseudo": _PseudoRoundUp, "stochastic": _StochasticRoundUp}
 
 
-def _random_words(shift) -> list:
+def _random_words(shift) -> tuple[list, list]:
     """Each beat position's next LFSR state, registered at stage 2 (lane group g serves a beat:
-    position n uses LFSR g*lanes + n; g restarts after `last`). Only kept lanes step.
+    position n uses LFSR g*lanes + n; g restarts after `last`), and the LFSR registers (lane j
+    is register j). Only kept lanes step.
 
     The LFSRs step at stage 2, from flags registered at stage 1, so their clock enables are the
     pipeline enable and two registers: the input handshake and the k-range test stop at stage 1
@@ -250,7 +252,7 @@ def _random_words(shift) -> list:
                 for g in range(G):
                     with m.Case(g):
                         m.d.sync += states[g * L + n].eq(nxt)
-    return words
+    return words, states
 
 
 def _or_all(values):

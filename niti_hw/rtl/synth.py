@@ -79,12 +79,13 @@ class SynthJob:
 
 
 def default_jobs(params: HardwareParams, sizes=((2, 2), (4, 4), (8, 8))) -> list[SynthJob]:
-    """The README table: the array at each size, the detector, the rounding unit in all three modes."""
+    """The README table: the array at each size, the detector, the rounding unit in all three modes,
+    the loss gradient unit (10 classes, the params' rounding mode)."""
     jobs = [SynthJob("systolic_array", params.replace(rows=r, cols=c,
                                                       lanes=_fit_lanes(params, c)))
             for r, c in sizes]
     for unit in ("bitwidth_detector", "shift_round_nearest", "shift_round_pseudo",
-                 "shift_round_stochastic"):
+                 "shift_round_stochastic", "loss_gradient"):
         jobs.append(SynthJob(unit, params))
     return jobs + top_jobs(params)
 

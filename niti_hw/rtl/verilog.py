@@ -14,7 +14,9 @@ from niti_hw.params import HardwareParams
 def _units() -> dict[str, Callable]:
     from niti_hw.rtl.bitwidth_detector import BitwidthDetector
     from niti_hw.rtl.control import ControlRegisters
+    from niti_hw.rtl.core import Core
     from niti_hw.rtl.datapath import Datapath, TrainingCore
+    from niti_hw.rtl.loss_gradient import LossGradient
     from niti_hw.rtl.max_pool import MaxPool, MaxPoolBackward
     from niti_hw.rtl.relu import Relu, ReluBackward
     from niti_hw.rtl.shift_round import ShiftRound
@@ -36,20 +38,24 @@ def _units() -> dict[str, Callable]:
         "max_pool": MaxPool,
         "max_pool_backward": MaxPoolBackward,
         "control_registers": ControlRegisters,
+        "core": Core,
+        "loss_gradient": LossGradient,
         "stream_loader": StreamLoader,
     }
 
 
 UNIT_NAMES = ("systolic_array", "bitwidth_detector", "shift_round_nearest", "shift_round_pseudo",
               "shift_round_stochastic", "datapath", "update_unit", "training_core", "relu",
-              "relu_backward", "max_pool", "max_pool_backward", "control_registers",
-              "stream_loader")
+              "relu_backward", "max_pool", "max_pool_backward", "control_registers", "core",
+              "loss_gradient", "stream_loader")
 WEIGHT_BITS = 16
 """Stored weight width of the generated update unit and training core (the paper's wider weights);
 `update_unit_w<bits>` / `training_core_w<bits>` name another width (8..24); the pools are 2 x 2,
-`max_pool_k<kernel>` / `max_pool_backward_k<kernel>` name another kernel (1..8)."""
+`max_pool_k<kernel>` / `max_pool_backward_k<kernel>` name another kernel (1..8); the loss unit takes
+up to 10 classes, `loss_gradient_c<classes>` names another most (1..64)."""
 _WIDTH_SUFFIX = re.compile(r"(update_unit|training_core)_w(\d+)")
 _KERNEL_SUFFIX = re.compile(r"(max_pool|max_pool_backward)_k(\d+)")
+_CLASSES_SUFFIX = re.compile(r"(loss_gradient)_c(\d+)")
 
 
 def build_unit(unit: str, params: HardwareParams):
@@ -57,13 +63,13 @@ def build_unit(unit: str, params: HardwareParams):
     width = _WIDTH_SUFFIX.fullmatch(unit)
     if width:
         return units[width[1]](params, int(width[2]))
-    kernel = _KERNEL_SUFFIX.fullmatch(unit)
+    kernel = _KERNEL_SUFFIX.fullmatch(unit) or _CLASSES_SUFFIX.fullmatch(unit)
     if kernel:
         return units[kernel[1]](params, int(kernel[2]))
     if unit not in units:
         raise ValueError(f"unknown unit {unit!r}; choose one of {', '.join(UNIT_NAMES)} "
                          "(or update_unit_w<bits>, training_core_w<bits>, max_pool_k<kernel>, "
-                         "max_pool_backward_k<kernel>)")
+                         "max_pool_backward_k<kernel>, loss_gradient_c<classes>)")
     return units[unit](params)
 
 

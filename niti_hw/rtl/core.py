@@ -1,0 +1,93 @@
+"""The NITI core: a sequencer running a training step's program on on-chip banks, one engine at a
+time, with no host between instructions (issue #20).
+
+This slice runs BITWIDTH, ROUND, RELU, RELU_BACKWARD, UPDATE, the geometry instructions and END;
+a GEMM, COL2IM, POOL, POOL_BACKWARD or LOSS stops the run with `error` (`Refusal.OPCODE`) at its pc.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
+
+from niti_hw.params import HardwareParams
+from niti_hw.rtl.banks import Banks, read_port_signature, write_port_signature
+from niti_hw.rtl.narrow_engine import NarrowEngine
+from niti_hw.rtl.relu_engine import ReluEngine
+from niti_hw.rtl.sequencer import ENGINES, Sequencer
+from niti_hw.rtl.update_engine import UpdateEngine
+
+PROGRAM_WORDS = 1024
+"""Default instruction memory: 146 instructions (a small CNN's step is about 300 words)."""
+HOST_MEMBERS = ("imem", "exp_wr", "exp_rd", "config", "start", "busy", "done", "error", "cause",
+                "pc", "b", "conv", "pool")
+"""The sequencer's ports the core passes to the host unchanged."""
+
+
+class Core(wiring.Component):
+    """`Banks`, `Sequencer` and the engines (`NarrowEngine`, `ReluEngine`, `UpdateEngine`).
+
+    Host ports: the sequencer's (`imem`, `exp_wr`, `exp_rd`, `config`, `start`, `busy`, `done`,
+    `error`, `cause`, `pc`, `b`, `conv`, `pool`; see `Sequencer`) and `host_rd`, `host_wr`, a
+    bank read and write port (`Banks`' timing) that reach bank port 0 while the core is not busy,
+    for loading a batch and weights and reading results (a stream loader is to take their place).
+
+    Cycles of a run: `niti_hw.perf.timing.program_cycles`.
+    """
+
+    def __init__(self, params: HardwareParams, program_words: int = PROGRAM_WORDS):
+        self.params = params
+        self.banks = Banks(params)
+        self.sequencer = Sequencer(params, program_words)
+        self.engines = {"narrow": NarrowEngine(params), "relu": ReluEngine(params),
+                        "update": UpdateEngine(params)}
+        members = {name: self.sequencer.signature.members[name] for name in HOST_MEMBERS}
+        super().__init__({**members, "host_rd": In(read_port_signature(params)),
+                          "host_wr": In(write_port_signature(params))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.banks = banks = self.banks
+        m.submodules.sequencer = seq = self.sequencer
+        for name, engine in self.engines.items():
+            m.submodules[name] = engine
+            index = ENGINES.index(name)
+            m.d.comb += [engine.start.eq(seq.launch[index]), engine.op.eq(seq.op),
+                         seq.finished[index].eq(engine.done)]
+        for name in HOST_MEMBERS:
+            outer, inner = getattr(self, name), getattr(seq, name)
+            member = self.signature.members[name]
+            if member.is_signature:
+                wiring.connect(m, wiring.flipped(outer), inner)
+            elif member.flow == In:
+                m.d.comb += inner.eq(outer)
+            else:
+                m.d.comb += outer.eq(inner)
+        narrow = self.engines["narrow"]
+        m.d.comb += [narrow.b_reg.eq(seq.b), narrow.config.eq(seq.config),
+                     seq.b_result.eq(narrow.b), seq.k_result.eq(narrow.k)]
+        engines = [self.engines[name] for name in ENGINES]
+        for index, port in enumerate(banks.rd):
+            host = self.host_rd if index == 0 else None
+            _drive(m, port, [(seq.select[e], engine.rd[index]) for e, engine in enumerate(engines)],
+                   host, seq.busy)
+            for engine in engines:
+                m.d.comb += engine.rd[index].data.eq(port.data)
+            if host is not None:
+                m.d.comb += host.data.eq(port.data)
+        for index, port in enumerate(banks.wr):
+            _drive(m, port, [(seq.select[e], engine.wr[index]) for e, engine in enumerate(engines)],
+                   self.host_wr if index == 0 else None, seq.busy)
+        return m
+
+
+def _drive(m: Module, port, engines, host, busy) -> None:
+    """A bank port from the selected engine, or from the host port while the core is idle."""
+    names = [name for name, member in port.signature.members.items() if member.flow == In]
+    for n, (selected, source) in enumerate(engines):
+        with (m.If if n == 0 else m.Elif)(selected):
+            m.d.comb += [getattr(port, name).eq(getattr(source, name)) for name in names]
+    if host is not None:
+        with m.Elif(~busy):
+            m.d.comb += [getattr(port, name).eq(getattr(host, name)) for name in names]

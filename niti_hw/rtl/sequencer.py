@@ -1,0 +1,222 @@
+"""The sequencer: runs a program from its instruction memory, instruction after instruction, as the
+reference machine (`niti_hw.program.machine.Machine`) does, with no host between them.
+
+It holds the architectural state the engines do not: the program counter, the exponent register
+file, the B register of the last BITWIDTH and the current convolution and pooling geometry.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from niti_hw.golden import INT8_MAX
+from niti_hw.params import ROUND_MODES, HardwareParams
+from niti_hw.perf.timing import IMEM_READ_LATENCY
+from niti_hw.program.isa import (EXPONENT_REGISTERS, INSTRUCTION_WORDS, KEEP_M_U, WORD_BITS, Bank,
+                                 Opcode)
+from niti_hw.program.memory import bank_words
+from niti_hw.rtl.instruction import (EXPONENT, INSTRUCTION_BITS, Refusal, config_layout,
+                                     geometry_layout, tensor_layout)
+from niti_hw.rtl.layouts import BITWIDTH, SHIFT
+from niti_hw.rtl.narrow_engine import rounding_mode
+from niti_hw.rtl.update_engine import WEIGHT_BITS
+
+if IMEM_READ_LATENCY != 1:
+    raise RuntimeError("rtl/sequencer.py fetches through the instruction memory's synchronous read: "
+                       "perf.timing's IMEM_READ_LATENCY must say 1")
+
+ENGINES = ("narrow", "relu", "update")
+ENGINE_OF = {Opcode.BITWIDTH: "narrow", Opcode.ROUND: "narrow", Opcode.RELU: "relu",
+             Opcode.RELU_BACKWARD: "relu", Opcode.UPDATE: "update"}
+"""The engine that runs each opcode; the others (GEMM, COL2IM, POOL, POOL_BACKWARD, LOSS) have
+none yet, and the sequencer stops a run at them (`Refusal.OPCODE`)."""
+OPERANDS = {Opcode.BITWIDTH: ("a",), Opcode.ROUND: ("a", "dst"), Opcode.RELU: ("a", "dst", "aux"),
+            Opcode.RELU_BACKWARD: ("a", "b", "dst"), Opcode.UPDATE: ("a", "dst")}
+"""The tensors (roles) each opcode reads or writes, `m` values each."""
+MAX_M_U = INT8_MAX.bit_length() + 1
+"""Largest m_u golden `weight_gradient` takes (a gradient is int8)."""
+
+
+def imem_write_signature(program_words: int) -> wiring.Signature:
+    return wiring.Signature({"en": Out(1), "addr": Out(range(program_words)),
+                             "data": Out(WORD_BITS)})
+
+
+class Sequencer(wiring.Component):
+    """Fetch, decode, check, dispatch, wait, retire; one instruction at a time.
+
+    Host side: `imem` writes 32-bit program words (`Program.words()`) while not `busy`; `exp_wr`
+    and `exp_rd` write (while not busy) and read exponent registers; `config` (m_u and each
+    kind's rounding mode) holds for the run. `start` (not busy) runs from word 0: `busy` rises,
+    `done`, `error` and `cause` clear. END lowers busy and raises `done`. An instruction the core
+    cannot run as the reference machine would stops the run there: `error` rises with its
+    `cause` (`Refusal`) and `pc` (its index in the program) and nothing of it is executed; both
+    hold until the next start, so a host sees where and why, not a run that claims success.
+
+    Engine side: `op` (the decoded instruction, held), one-hot `launch` (a cycle) and `select`
+    (held until retirement, for the bank ports), `finished` from each engine; the narrow engine's
+    `b_result` and `k_result` update B and the exponent registers as the machine does:
+    BITWIDTH sets B; ROUND (keep != KEEP_M_U) sets exp[dst] = exp[a] + k; RELU and RELU_BACKWARD
+    set exp[dst] = exp[a]; geometry instructions set `conv` or `pool`.
+
+    Timing: FETCH (`INSTRUCTION_WORDS` reads, `IMEM_READ_LATENCY` behind), DECODE, CHECK,
+    DISPATCH, the engine's cycles, RETIRE; `niti_hw.perf.timing.instruction_cycles`.
+    """
+
+    def __init__(self, params: HardwareParams, program_words: int):
+        if program_words < INSTRUCTION_WORDS:
+            raise ValueError(f"the instruction memory holds at least one instruction "
+                             f"({INSTRUCTION_WORDS} words); got {program_words}")
+        self.params, self.program_words = params, program_words
+        pc_shape = unsigned((program_words // INSTRUCTION_WORDS).bit_length())
+        super().__init__({
+            "imem": In(imem_write_signature(program_words)),
+            "exp_wr": In(wiring.Signature({"en": Out(1), "index": Out(range(EXPONENT_REGISTERS)),
+                                           "value": Out(EXPONENT)})),
+            "exp_rd": In(wiring.Signature({"index": Out(range(EXPONENT_REGISTERS)),
+                                           "value": In(EXPONENT)})),
+            "config": In(config_layout()),
+            "start": In(1),
+            "busy": Out(1), "done": Out(1), "error": Out(1),
+            "cause": Out(Refusal), "pc": Out(pc_shape),
+            "b": Out(BITWIDTH),
+            "conv": Out(geometry_layout()), "pool": Out(geometry_layout()),
+            "op": Out(tensor_layout()),
+            "launch": Out(len(ENGINES)), "select": Out(len(ENGINES)),
+            "finished": In(len(ENGINES)),
+            "b_result": In(BITWIDTH), "k_result": In(SHIFT),
+        })
+
+    def elaborate(self, platform):
+        op = self.op
+        m = Module()
+        m.submodules.imem = imem = memory.Memory(shape=WORD_BITS, depth=self.program_words,
+                                                 init=[])
+        host, reader = imem.write_port(), imem.read_port()
+        m.d.comb += [host.addr.eq(self.imem.addr), host.data.eq(self.imem.data),
+                     host.en.eq(self.imem.en & ~self.busy)]
+        exps = [Signal(EXPONENT, name=f"exp{n}") for n in range(EXPONENT_REGISTERS)]
+        m.d.comb += self.exp_rd.value.eq(Array(exps)[self.exp_rd.index])
+        retire, exp_write, exp_value = Signal(), Signal(), Signal(EXPONENT)
+        self._exponent_update(m, Array(exps), exp_write, exp_value)
+        for n, register in enumerate(exps):  # a compare per register, not a case per write
+            with m.If(self.exp_wr.en & ~self.busy & (self.exp_wr.index == n)):
+                m.d.sync += register.eq(self.exp_wr.value)
+            with m.If(retire & exp_write & (op.dst_exp == n)):
+                m.d.sync += register.eq(exp_value)
+
+        addr = Signal(range(self.program_words), name="fetch_addr")  # the instruction's word 0
+        issued = Signal(range(INSTRUCTION_WORDS + 1))
+        arrived = Signal(range(INSTRUCTION_WORDS + 1))
+        got = Signal(name="word_valid")  # the word read last cycle is on the read port
+        words = Signal(INSTRUCTION_BITS, name="instruction_words", reset_less=True)
+        fetching = Signal()
+        m.d.comb += [reader.addr.eq(addr + issued),
+                     reader.en.eq(fetching & (issued < INSTRUCTION_WORDS))]
+        m.d.sync += got.eq(reader.en)
+        with m.If(reader.en):
+            m.d.sync += issued.eq(issued + 1)
+        with m.If(got):
+            m.d.sync += [words.eq(Cat(words[WORD_BITS:], reader.data)), arrived.eq(arrived + 1)]
+        geometry = geometry_layout()(words[:geometry_layout().size])
+
+        refusal = Signal(Refusal)
+        m.d.sync += self.launch.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0),
+                                 self.cause.eq(Refusal.NONE), self.pc.eq(0), addr.eq(0),
+                                 fetching.eq(1), issued.eq(0), arrived.eq(0)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                with m.If(got & (arrived == INSTRUCTION_WORDS - 1)):
+                    m.d.sync += fetching.eq(0)
+                    m.next = "DECODE"
+            with m.State("DECODE"):
+                m.d.sync += op.eq(words[:tensor_layout().size])
+                m.next = "CHECK"
+            with m.State("CHECK"):
+                m.d.sync += refusal.as_value().eq(self._refusal(op))
+                m.next = "DISPATCH"
+            with m.State("DISPATCH"):
+                with m.If(refusal != Refusal.NONE):
+                    m.d.sync += [self.busy.eq(0), self.error.eq(1), self.cause.eq(refusal)]
+                    m.next = "IDLE"
+                with m.Elif(op.opcode == Opcode.END):
+                    m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+                    m.next = "IDLE"
+                with m.Elif(op.opcode == Opcode.CONV_GEOMETRY):
+                    m.d.sync += self.conv.eq(geometry)
+                    m.next = "RETIRE"
+                with m.Elif(op.opcode == Opcode.POOL_GEOMETRY):
+                    m.d.sync += self.pool.eq(geometry)
+                    m.next = "RETIRE"
+                with m.Else():
+                    with m.Switch(op.opcode):
+                        for opcode, engine in ENGINE_OF.items():
+                            with m.Case(opcode):
+                                one_hot = 1 << ENGINES.index(engine)
+                                m.d.sync += [self.launch.eq(one_hot), self.select.eq(one_hot)]
+                    m.next = "EXECUTE"
+            with m.State("EXECUTE"):
+                with m.If((self.finished & self.select).any()):
+                    m.next = "RETIRE"
+            with m.State("RETIRE"):
+                m.d.comb += retire.eq(1)
+                with m.If(op.opcode == Opcode.BITWIDTH):
+                    m.d.sync += self.b.eq(self.b_result)
+                m.d.sync += [self.select.eq(0), self.pc.eq(self.pc + 1),
+                             addr.eq(addr + INSTRUCTION_WORDS), issued.eq(0), arrived.eq(0)]
+                with m.If(addr + INSTRUCTION_WORDS > self.program_words - INSTRUCTION_WORDS):
+                    m.d.sync += [self.busy.eq(0), self.error.eq(1),
+                                 self.cause.eq(Refusal.PROGRAM)]
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += fetching.eq(1)
+                    m.next = "FETCH"
+        return m
+
+    def _exponent_update(self, m: Module, exps, write, value) -> None:
+        """The machine's exponent update at retirement: exp[dst] = exp[a] + k for a ROUND (keep
+        != KEEP_M_U), exp[a] for RELU and RELU_BACKWARD, none for the others."""
+        op = self.op
+        narrowing = (op.opcode == Opcode.ROUND) & (op.keep != KEEP_M_U)
+        m.d.comb += [
+            write.eq(narrowing | (op.opcode == Opcode.RELU) | (op.opcode == Opcode.RELU_BACKWARD)),
+            value.eq(exps[op.a_exp] + Mux(narrowing, self.k_result, 0)),
+        ]
+
+    def _refusal(self, op):
+        """Why `op` cannot run as the machine runs it (Refusal.NONE: it can)."""
+        p, shift = self.params, self.params.lanes.bit_length() - 1
+        words = bank_words(p)
+
+        def misplaced(role: str):
+            bank, base = op[f"{role}_bank"], op[f"{role}_base"]
+            room = Array(words[b] for b in Bank)[bank]
+            return (base[:shift] != 0 if shift else 0) | (base + op.m > room)
+
+        def wide(role: str):
+            return op[f"{role}_bank"] == Bank.ACC
+
+        opcode = op.opcode
+        place = Cat(*[(opcode == code) & Cat(*[misplaced(role) for role in roles]).any()
+                      for code, roles in OPERANDS.items()]).any()
+        banks = (((opcode == Opcode.RELU) & (wide("a") | (op.dst_bank == op.aux_bank)))
+                 | ((opcode == Opcode.RELU_BACKWARD) & wide("a"))
+                 | ((opcode == Opcode.UPDATE) & (wide("a") | wide("dst"))))
+        m_u = self.config.m_u
+        setting = (((opcode == Opcode.ROUND)
+                    & ((rounding_mode(self.config, op) >= len(ROUND_MODES))
+                       | ((op.keep == KEEP_M_U) & ((m_u == 0) | (m_u > MAX_M_U)))))
+                   | ((opcode == Opcode.UPDATE) & (op.n != WEIGHT_BITS)))
+        known = Cat(*[opcode == code for code in
+                      (Opcode.END, Opcode.CONV_GEOMETRY, Opcode.POOL_GEOMETRY, *ENGINE_OF)]).any()
+        result = Refusal.NONE.value  # the first of these that holds
+        for condition, refusal in reversed([(~known, Refusal.OPCODE), (place, Refusal.PLACE),
+                                            (banks, Refusal.BANKS), (setting, Refusal.SETTING)]):
+            result = Mux(condition, refusal.value, result)
+        return result
