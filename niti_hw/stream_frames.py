@@ -43,7 +43,7 @@ class Op(IntEnum):
 
 
 class Error(IntEnum):
-    """The sticky error register's codes, in the order the checks run."""
+    """The sticky error register's codes, one per check above."""
 
     NONE = 0
     KEEP = 1

@@ -9,27 +9,27 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$11 ;
+  wire [2:0] \$11 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire [2:0] \$17 ;
-  wire [2:0] \$18 ;
-  wire [2:0] \$19 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [2:0] \$20 ;
-  wire [2:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [2:0] \$24 ;
   wire [2:0] \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire \$3 ;
+  wire [2:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -38,57 +38,63 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [2:0] \$38 ;
-  wire [2:0] \$39 ;
-  wire \$4 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [2:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  wire [14:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [3:0] \$47 ;
+  wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [2:0] \$5 ;
   wire \$50 ;
-  wire [1:0] \$51 ;
-  wire \$52 ;
+  wire \$51 ;
+  wire [3:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
+  wire [1:0] \$56 ;
   wire \$57 ;
-  wire [258:0] \$58 ;
+  wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [2:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
+  wire [258:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [13:0] \$67 ;
-  wire [14:0] \$68 ;
+  wire \$67 ;
+  wire \$68 ;
   wire \$69 ;
-  wire \$7 ;
+  wire [2:0] \$7 ;
   wire \$70 ;
-  reg [2:0] \$71 ;
-  reg [3:0] \$72 ;
-  reg [63:0] \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg \$76 ;
-  reg [1:0] \$77 ;
-  reg [12:0] \$78 ;
-  reg [13:0] \$79 ;
+  wire \$71 ;
+  wire [13:0] \$72 ;
+  wire [14:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  reg [2:0] \$76 ;
+  reg [5:0] \$77 ;
+  reg [3:0] \$78 ;
+  reg [63:0] \$79 ;
   wire \$8 ;
   reg \$80 ;
-  reg [3:0] \$81 ;
-  wire [64:0] \$82 ;
-  wire [24:0] \$9 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg [2:0] \$83 ;
+  reg [12:0] \$84 ;
+  reg [13:0] \$85 ;
+  reg \$86 ;
+  reg [3:0] \$87 ;
+  wire [64:0] \$88 ;
+  wire \$9 ;
   wire active;
   reg [12:0] addr = 13'h0000;
   reg at_last = 1'h0;
@@ -137,9 +143,9 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   reg [2:0] error = 3'h0;
   input error_clear;
   wire error_clear;
+  reg [5:0] failed = 6'h00;
   wire fire;
-  reg [1:0] fsm_state = 2'h0;
-  wire [2:0] header_code;
+  reg [2:0] fsm_state = 3'h0;
   reg header_last = 1'h0;
   reg keep_bad = 1'h0;
   wire keep_ok;
@@ -174,6 +180,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   input s_axis_tvalid;
   wire s_axis_tvalid;
   reg start;
+  wire [2:0] verdict;
   (* init = 13'h0000 *)
   wire [12:0] wr_addr;
   (* init = 64'h0000000000000000 *)
@@ -252,103 +259,110 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     end
   end
   assign bank3_read__data = _3_;
-  assign \$15  = ~ header_last;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = \$16  ? 3'h6 : 3'h0;
-  assign \$18  = \$13  ? 3'h2 : \$17 ;
-  assign \$19  = \$11  ? 3'h5 : \$18 ;
-  assign \$20  = \$7  ? 3'h4 : \$19 ;
-  assign \$21  = \$5  ? \$20  : 3'h3;
-  assign header_code = keep_bad ? 3'h1 : \$21 ;
-  assign \$23  = ~ keep_ok;
-  assign \$24  = keep_bad | \$23 ;
-  assign \$25  = \$24  ? 3'h1 : 3'h2;
-  assign \$26  = | header_code;
-  assign \$27  = raw[7:0] == 2'h2;
-  assign \$28  = ~ keep_ok;
-  assign \$29  = ~ at_last;
-  assign \$30  = s_axis_tlast & \$29 ;
-  assign \$31  = \$28  | \$30 ;
-  assign \$32  = ~ s_axis_tlast;
-  assign \$33  = \$32  & at_last;
-  assign \$34  = \$31  | \$33 ;
-  assign \$35  = ~ keep_ok;
-  assign \$36  = ~ at_last;
-  assign \$37  = s_axis_tlast & \$36 ;
-  assign \$38  = \$37  ? 3'h2 : 3'h6;
-  assign \$39  = keep_ok ? \$38  : 3'h1;
-  assign \$40  = ! fsm_state;
-  assign \$41  = fsm_state == 1'h1;
-  assign \$42  = fsm_state == 2'h2;
-  assign \$43  = fsm_state == 2'h3;
-  assign \$44  = ! error;
-  assign \$45  = \$44  | error_clear;
-  assign \$46  = report & \$45 ;
-  assign \$47  = write ? bank_hot : 4'h0;
-  assign \$49  = ~ keep_ok;
-  assign \$50  = keep_bad | \$49 ;
-  assign \$52  = ~ keep_ok;
-  assign \$53  = keep_bad | \$52 ;
-  assign \$54  = | header_code;
-  assign \$55  = raw[7:0] == 2'h2;
-  assign \$56  = ~ header_last;
-  assign \$57  = raw[63:40] == 1'h1;
-  assign \$58  = 1'h1 << raw[15:8];
-  assign \$59  = ~ keep_ok;
-  assign \$60  = ~ at_last;
-  assign \$61  = s_axis_tlast & \$60 ;
-  assign \$62  = \$59  | \$61 ;
-  assign \$63  = ~ s_axis_tlast;
-  assign \$64  = \$63  & at_last;
-  assign \$65  = \$62  | \$64 ;
-  assign \$66  = ~ s_axis_tlast;
-  assign \$67  = addr + 1'h1;
-  assign \$68  = left - 1'h1;
-  assign \$69  = left == 2'h2;
-  assign \$70  = fire & s_axis_tlast;
+  assign \$9  = ~ keep_ok;
+  assign \$10  = keep_bad | \$9 ;
+  assign \$11  = \$10  ? 3'h1 : 3'h2;
+  assign \$12  = | verdict;
+  assign \$13  = raw[7:0] == 2'h2;
+  assign \$14  = ~ keep_ok;
+  assign \$15  = ~ at_last;
+  assign \$16  = s_axis_tlast & \$15 ;
+  assign \$17  = \$14  | \$16 ;
+  assign \$18  = ~ s_axis_tlast;
+  assign \$19  = \$18  & at_last;
+  assign \$20  = \$17  | \$19 ;
+  assign \$21  = ~ keep_ok;
+  assign \$22  = ~ at_last;
+  assign \$23  = s_axis_tlast & \$22 ;
+  assign \$24  = \$23  ? 3'h2 : 3'h6;
+  assign \$25  = keep_ok ? \$24  : 3'h1;
+  assign \$26  = ! fsm_state;
+  assign \$27  = fsm_state == 1'h1;
+  assign \$28  = fsm_state == 2'h2;
+  assign \$29  = fsm_state == 2'h3;
+  assign \$30  = fsm_state == 3'h4;
+  assign \$31  = ! error;
+  assign \$32  = \$31  | error_clear;
+  assign \$33  = report & \$32 ;
+  assign \$34  = raw[7:0] == 1'h1;
+  assign \$35  = raw[7:0] == 2'h2;
+  assign \$36  = \$34  | \$35 ;
+  assign \$37  = ~ \$36 ;
+  assign \$38  = raw[15:8] >= 3'h4;
+  assign \$39  = ! raw[63:40];
+  assign \$40  = | raw[39:30];
+  assign \$41  = \$39  | \$40 ;
+  assign \$42  = | raw[63:54];
+  assign \$43  = \$41  | \$42 ;
+  assign \$44  = raw[29:16] + raw[53:40];
+  assign \$45  = \$44  > bank_depth;
+  assign \$46  = \$43  | \$45 ;
+  assign \$47  = raw[7:0] == 1'h1;
+  assign \$48  = \$47  & header_last;
+  assign \$49  = raw[7:0] == 2'h2;
+  assign \$50  = ~ header_last;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = write ? bank_hot : 4'h0;
+  assign \$54  = ~ keep_ok;
+  assign \$55  = keep_bad | \$54 ;
+  assign \$57  = ~ keep_ok;
+  assign \$58  = keep_bad | \$57 ;
+  assign \$59  = | verdict;
+  assign \$60  = raw[7:0] == 2'h2;
+  assign \$61  = ~ header_last;
+  assign \$62  = raw[63:40] == 1'h1;
+  assign \$63  = 1'h1 << raw[15:8];
+  assign \$64  = ~ keep_ok;
+  assign \$65  = ~ at_last;
+  assign \$66  = s_axis_tlast & \$65 ;
+  assign \$67  = \$64  | \$66 ;
+  assign \$68  = ~ s_axis_tlast;
+  assign \$69  = \$68  & at_last;
+  assign \$70  = \$67  | \$69 ;
+  assign \$71  = ~ s_axis_tlast;
+  assign \$72  = addr + 1'h1;
+  assign \$73  = left - 1'h1;
+  assign \$74  = left == 2'h2;
+  assign \$75  = fire & s_axis_tlast;
   always @(posedge clk)
-    error <= \$71 ;
+    error <= \$76 ;
+  always @(posedge clk)
+    failed <= \$77 ;
   always @(posedge clk)
     bank0_write__addr <= addr;
   always @(posedge clk)
     bank0_write__data <= s_axis_tdata;
   always @(posedge clk)
-    wr_en <= \$72 ;
+    wr_en <= \$78 ;
   always @(posedge clk)
-    raw <= \$73 ;
+    raw <= \$79 ;
   always @(posedge clk)
-    header_last <= \$74 ;
+    header_last <= \$80 ;
   always @(posedge clk)
-    checking <= \$75 ;
+    checking <= \$81 ;
   always @(posedge clk)
-    keep_bad <= \$76 ;
+    keep_bad <= \$82 ;
   always @(posedge clk)
-    fsm_state <= \$77 ;
+    fsm_state <= \$83 ;
   always @(posedge clk)
-    addr <= \$78 ;
+    addr <= \$84 ;
   always @(posedge clk)
-    left <= \$79 ;
+    left <= \$85 ;
   always @(posedge clk)
-    at_last <= \$80 ;
+    at_last <= \$86 ;
   always @(posedge clk)
-    bank_hot <= \$81 ;
+    bank_hot <= \$87 ;
   assign keep_ok = & s_axis_tkeep;
   assign \$1  = ~ active;
   assign \$2  = ~ checking;
   assign s_axis_tready = \$1  & \$2 ;
   assign fire = s_axis_tvalid & s_axis_tready;
-  assign \$3  = raw[7:0] == 1'h1;
-  assign \$4  = raw[7:0] == 2'h2;
-  assign \$5  = \$3  | \$4 ;
-  assign \$6  = ~ \$5 ;
-  assign \$7  = raw[15:8] >= 3'h4;
-  assign \$8  = ! raw[63:40];
-  assign \$9  = raw[39:16] + raw[63:40];
-  assign \$10  = \$9  > bank_depth;
-  assign \$11  = \$8  | \$10 ;
-  assign \$12  = raw[7:0] == 1'h1;
-  assign \$13  = \$12  & header_last;
-  assign \$14  = raw[7:0] == 2'h2;
+  assign \$3  = failed[5] ? 3'h6 : 3'h0;
+  assign \$4  = failed[4] ? 3'h2 : \$3 ;
+  assign \$5  = failed[3] ? 3'h5 : \$4 ;
+  assign \$6  = failed[2] ? 3'h4 : \$5 ;
+  assign \$7  = failed[1] ? 3'h3 : \$6 ;
+  assign verdict = failed[0] ? 3'h1 : \$7 ;
   \stream_loader.reader  reader (
     .active(active),
     .bank0_read__addr(bank0_read__addr),
@@ -359,7 +373,7 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     .bank3_read__data(bank3_read__data),
     .clk(clk),
     .command(command),
-    .out_stream__payload(\$82 ),
+    .out_stream__payload(\$88 ),
     .out_stream__valid(m_axis_tvalid),
     .r_en(m_axis_tready),
     .rst(rst),
@@ -383,20 +397,22 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     report = 1'h0;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
-            if (\$22 ) begin
+            if (\$8 ) begin
             end else if (s_axis_tlast) begin
               report = 1'h1;
             end
           end
-      2'h1:
-          if (\$26 ) begin
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$12 ) begin
             report = 1'h1;
           end
-      2'h3:
+      3'h4:
           if (fire) begin
-            if (\$34 ) begin
+            if (\$20 ) begin
               report = 1'h1;
             end
           end
@@ -406,21 +422,23 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     code = 3'h0;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
-            if (\$22 ) begin
+            if (\$8 ) begin
             end else if (s_axis_tlast) begin
-              code = \$25 ;
+              code = \$11 ;
             end
           end
-      2'h1:
-          if (\$26 ) begin
-            code = header_code;
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$12 ) begin
+            code = verdict;
           end
-      2'h3:
+      3'h4:
           if (fire) begin
-            if (\$34 ) begin
-              code = \$39 ;
+            if (\$20 ) begin
+              code = \$25 ;
             end
           end
     endcase
@@ -429,11 +447,13 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     start = 1'h0;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           /* empty */;
-      2'h1:
-          if (\$26 ) begin
-          end else if (\$27 ) begin
+      3'h1:
+          /* empty */;
+      3'h2:
+          if (\$12 ) begin
+          end else if (\$13 ) begin
             start = 1'h1;
           end
     endcase
@@ -442,14 +462,16 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     write = 1'h0;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           /* empty */;
-      2'h1:
+      3'h1:
           /* empty */;
-      2'h3:
+      3'h2:
+          /* empty */;
+      3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$20 ) begin
             end else begin
               write = 1'h1;
             end
@@ -458,220 +480,240 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = error;
-    if (\$46 ) begin
-      \$71  = code;
+    \$76  = error;
+    if (\$33 ) begin
+      \$76  = code;
     end else if (error_clear) begin
-      \$71  = 3'h0;
+      \$76  = 3'h0;
     end
     if (rst) begin
-      \$71  = 3'h0;
+      \$76  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \$47 ;
+    \$77  = { \$51 , \$48 , \$46 , \$38 , \$37 , keep_bad };
     if (rst) begin
-      \$72  = 4'h0;
+      \$77  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = raw;
+    \$78  = \$52 ;
+    if (rst) begin
+      \$78  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = raw;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
-            \$73  = s_axis_tdata;
+            \$79  = s_axis_tdata;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = header_last;
+    \$80  = header_last;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
-            if (\$48 ) begin
-              \$74  = s_axis_tlast;
+            if (\$53 ) begin
+              \$80  = s_axis_tlast;
             end
           end
     endcase
     if (rst) begin
-      \$74  = 1'h0;
+      \$80  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = checking;
+    \$81  = checking;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
-            if (\$48 ) begin
-              \$75  = 1'h1;
+            if (\$53 ) begin
+              \$81  = 1'h1;
             end
           end
-      2'h1:
-          \$75  = 1'h0;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$81  = 1'h0;
     endcase
     if (rst) begin
-      \$75  = 1'h0;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = keep_bad;
+    \$82  = keep_bad;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$48 ) begin
-              \$76  = \$50 ;
+            if (\$53 ) begin
+              \$82  = \$55 ;
             end else if (s_axis_tlast) begin
-              \$76  = 1'h0;
+              \$82  = 1'h0;
             end else begin
-              \$76  = \$53 ;
+              \$82  = \$58 ;
             end
           end
-      2'h1:
-          \$76  = 1'h0;
+      3'h1:
+          /* empty */;
+      3'h2:
+          \$82  = 1'h0;
     endcase
     if (rst) begin
-      \$76  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = fsm_state;
-    (* full_case = 32'd1 *)
+    \$83  = fsm_state;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           if (fire) begin
-            if (\$48 ) begin
-              \$77  = 2'h1;
+            if (\$53 ) begin
+              \$83  = 3'h1;
             end
           end
-      2'h1:
+      3'h1:
+          \$83  = 3'h2;
+      3'h2:
           (* full_case = 32'd1 *)
-          if (\$54 ) begin
-            \$77  = 2'h0;
-            if (\$56 ) begin
-              \$77  = 2'h2;
+          if (\$59 ) begin
+            \$83  = 3'h0;
+            if (\$61 ) begin
+              \$83  = 3'h3;
             end
-          end else if (\$55 ) begin
-            \$77  = 2'h0;
+          end else if (\$60 ) begin
+            \$83  = 3'h0;
           end else begin
-            \$77  = 2'h3;
+            \$83  = 3'h4;
           end
-      2'h3:
+      3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$65 ) begin
-              \$77  = 2'h0;
-              if (\$66 ) begin
-                \$77  = 2'h2;
+            if (\$70 ) begin
+              \$83  = 3'h0;
+              if (\$71 ) begin
+                \$83  = 3'h3;
               end
             end else begin
               if (at_last) begin
-                \$77  = 2'h0;
+                \$83  = 3'h0;
               end
             end
           end
-      2'h2:
-          if (\$70 ) begin
-            \$77  = 2'h0;
+      3'h3:
+          if (\$75 ) begin
+            \$83  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$77  = 2'h0;
+      \$83  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = addr;
+    \$84  = addr;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           /* empty */;
-      2'h1:
+      3'h1:
+          /* empty */;
+      3'h2:
           (* full_case = 32'd1 *)
-          if (\$54 ) begin
-          end else if (\$55 ) begin
+          if (\$59 ) begin
+          end else if (\$60 ) begin
           end else begin
-            \$78  = raw[28:16];
+            \$84  = raw[28:16];
           end
-      2'h3:
+      3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$65 ) begin
+            if (\$70 ) begin
             end else begin
-              \$78  = \$67 [12:0];
+              \$84  = \$72 [12:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = left;
+    \$85  = left;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           /* empty */;
-      2'h1:
+      3'h1:
+          /* empty */;
+      3'h2:
           (* full_case = 32'd1 *)
-          if (\$54 ) begin
-          end else if (\$55 ) begin
+          if (\$59 ) begin
+          end else if (\$60 ) begin
           end else begin
-            \$79  = raw[53:40];
+            \$85  = raw[53:40];
           end
-      2'h3:
+      3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$65 ) begin
+            if (\$70 ) begin
             end else begin
-              \$79  = \$68 [13:0];
+              \$85  = \$73 [13:0];
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = at_last;
+    \$86  = at_last;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           /* empty */;
-      2'h1:
+      3'h1:
+          /* empty */;
+      3'h2:
           (* full_case = 32'd1 *)
-          if (\$54 ) begin
-          end else if (\$55 ) begin
+          if (\$59 ) begin
+          end else if (\$60 ) begin
           end else begin
-            \$80  = \$57 ;
+            \$86  = \$62 ;
           end
-      2'h3:
+      3'h4:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$65 ) begin
+            if (\$70 ) begin
             end else begin
-              \$80  = \$69 ;
+              \$86  = \$74 ;
             end
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = bank_hot;
+    \$87  = bank_hot;
     casez (fsm_state)
-      2'h0:
+      3'h0:
           /* empty */;
-      2'h1:
+      3'h1:
+          /* empty */;
+      3'h2:
           (* full_case = 32'd1 *)
-          if (\$54 ) begin
-          end else if (\$55 ) begin
+          if (\$59 ) begin
+          end else if (\$60 ) begin
           end else begin
-            \$81  = \$58 [3:0];
+            \$87  = \$63 [3:0];
           end
     endcase
   end
-  assign \m_axis_tdata$14  = \$82 [63:0];
+  assign \m_axis_tdata$14  = \$88 [63:0];
   assign \m_axis_tkeep$15  = 8'hff;
-  assign \m_axis_tlast$16  = \$82 [64];
+  assign \m_axis_tlast$16  = \$88 [64];
   assign \m_axis_tvalid$17  = m_axis_tvalid;
   assign \m_axis_tready$18  = m_axis_tready;
   assign wr_addr = bank0_write__addr;
@@ -692,43 +734,51 @@ module stream_loader(s_axis_tkeep, s_axis_tlast, s_axis_tvalid, m_axis_tready, e
   assign bank2_read__en = bank0_read__en;
   assign bank3_read__addr = bank0_read__addr;
   assign bank3_read__en = bank0_read__en;
-  assign m_axis_tdata = \$82 [63:0];
+  assign m_axis_tdata = \$88 [63:0];
   assign m_axis_tkeep = 8'hff;
-  assign m_axis_tlast = \$82 [64];
+  assign m_axis_tlast = \$88 [64];
   assign \command.bank  = command[1:0];
   assign \command.base  = command[14:2];
   assign \command.length  = command[28:15];
   assign command[28:15] = raw[53:40];
   assign command[14:2] = raw[28:16];
   assign command[1:0] = raw[9:8];
-  assign \$22  = 1'h1;
-  assign \$48  = 1'h1;
-  assign \$51  = 2'h1;
+  assign \$8  = 1'h1;
+  assign \$53  = 1'h1;
+  assign \$56  = 2'h1;
 endmodule
 
 (* generator = "Amaranth" *)
 module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank2_read__data, bank3_read__data, out_stream__valid, out_stream__payload, command, start, bank0_read__en, bank0_read__addr, active, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire [2:0] \$1 ;
-  wire \$10 ;
-  reg \$11 ;
+  wire [14:0] \$10 ;
+  wire \$11 ;
   reg \$12 ;
-  reg [12:0] \$13 ;
-  reg [13:0] \$14 ;
-  reg \$15 ;
-  reg [1:0] \$16 ;
-  reg \$17 ;
+  reg \$13 ;
+  reg [12:0] \$14 ;
+  reg [13:0] \$15 ;
+  reg \$16 ;
+  reg [1:0] \$17 ;
   reg \$18 ;
   reg \$19 ;
   wire [3:0] \$2 ;
-  reg [1:0] \$20 ;
+  reg \$20 ;
+  reg [1:0] \$21 ;
+  reg \$22 ;
+  reg \$23 ;
+  reg [1:0] \$24 ;
+  reg [63:0] \$25 ;
+  reg [63:0] \$26 ;
+  reg [63:0] \$27 ;
+  reg [63:0] \$28 ;
   wire \$3 ;
   wire \$4 ;
   wire \$5 ;
   wire \$6 ;
   wire \$7 ;
-  wire [13:0] \$8 ;
-  wire [14:0] \$9 ;
+  wire \$8 ;
+  wire [13:0] \$9 ;
   output active;
   reg active = 1'h0;
   (* init = 13'h0000 *)
@@ -742,6 +792,7 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   (* keep = 32'd1 *)
   output bank0_read__en;
   reg bank0_read__en = 1'h1;
+  reg [63:0] bank0_word = 64'h0000000000000000;
   (* init = 13'h0000 *)
   wire [12:0] bank1_read__addr;
   input [63:0] bank1_read__data;
@@ -749,6 +800,7 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire bank1_read__en;
+  reg [63:0] bank1_word = 64'h0000000000000000;
   (* init = 13'h0000 *)
   wire [12:0] bank2_read__addr;
   input [63:0] bank2_read__data;
@@ -756,6 +808,7 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire bank2_read__en;
+  reg [63:0] bank2_word = 64'h0000000000000000;
   (* init = 13'h0000 *)
   wire [12:0] bank3_read__addr;
   input [63:0] bank3_read__data;
@@ -763,6 +816,7 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   (* init = 1'h1 *)
   (* keep = 32'd1 *)
   wire bank3_read__en;
+  reg [63:0] bank3_word = 64'h0000000000000000;
   input clk;
   wire clk;
   input [28:0] command;
@@ -770,6 +824,9 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   wire [1:0] \command.bank ;
   wire [12:0] \command.base ;
   wire [13:0] \command.length ;
+  reg [1:0] held_bank = 2'h0;
+  reg held_last = 1'h0;
+  reg held_valid = 1'h0;
   reg [13:0] left = 14'h0000;
   wire [1:0] level;
   wire [63:0] m_axis_tdata;
@@ -811,35 +868,50 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   assign out_buffer_pop = out_stream__valid & r_en;
   assign \$1  = level + w_en;
   assign \$2  = \$1  - out_buffer_pop;
-  assign w_en = bank0_read__en & read_valid;
+  assign w_en = bank0_read__en & held_valid;
   assign \$3  = \$2 [2:0] <= 1'h1;
   assign \$4  = \$2 [2:0] <= 1'h1;
   assign \$5  = ~ active;
   assign \$6  = start & \$5 ;
   assign \$7  = command[28:15] == 1'h1;
-  assign \$8  = bank0_read__addr + 1'h1;
-  assign \$9  = left - 1'h1;
-  assign \$10  = left == 2'h2;
+  assign \$8  = bank0_read__en & active;
+  assign \$9  = bank0_read__addr + 1'h1;
+  assign \$10  = left - 1'h1;
+  assign \$11  = left == 2'h2;
   always @(posedge clk)
-    bank0_read__en <= \$11 ;
+    bank0_read__en <= \$12 ;
   always @(posedge clk)
-    out_buffer_ready <= \$12 ;
+    out_buffer_ready <= \$13 ;
   always @(posedge clk)
-    bank0_read__addr <= \$13 ;
+    bank0_read__addr <= \$14 ;
   always @(posedge clk)
-    left <= \$14 ;
+    left <= \$15 ;
   always @(posedge clk)
-    at_last <= \$15 ;
+    at_last <= \$16 ;
   always @(posedge clk)
-    bank <= \$16 ;
+    bank <= \$17 ;
   always @(posedge clk)
-    active <= \$17 ;
+    active <= \$18 ;
   always @(posedge clk)
-    read_valid <= \$18 ;
+    read_valid <= \$19 ;
   always @(posedge clk)
-    read_last <= \$19 ;
+    read_last <= \$20 ;
   always @(posedge clk)
-    read_bank <= \$20 ;
+    read_bank <= \$21 ;
+  always @(posedge clk)
+    held_valid <= \$22 ;
+  always @(posedge clk)
+    held_last <= \$23 ;
+  always @(posedge clk)
+    held_bank <= \$24 ;
+  always @(posedge clk)
+    bank0_word <= \$25 ;
+  always @(posedge clk)
+    bank1_word <= \$26 ;
+  always @(posedge clk)
+    bank2_word <= \$27 ;
+  always @(posedge clk)
+    bank3_word <= \$28 ;
   \stream_loader.reader.out_buffer  out_buffer (
     .clk(clk),
     .level(level),
@@ -853,99 +925,81 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (read_bank)
+    casez (held_bank)
       2'h0:
-          w_data[63:0] = bank0_read__data;
+          w_data[63:0] = bank0_word;
       2'h1:
-          w_data[63:0] = bank1_read__data;
+          w_data[63:0] = bank1_word;
       2'h2:
-          w_data[63:0] = bank2_read__data;
+          w_data[63:0] = bank2_word;
       2'h3:
-          w_data[63:0] = bank3_read__data;
+          w_data[63:0] = bank3_word;
     endcase
     begin
-        w_data[64] = read_last;
+        w_data[64] = held_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$11  = \$3 ;
-    if (rst) begin
-      \$11  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$12  = \$4 ;
+    \$12  = \$3 ;
     if (rst) begin
       \$12  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$13  = bank0_read__addr;
-    if (\$6 ) begin
-      \$13  = command[14:2];
-    end
-    if (bank0_read__en) begin
-      if (active) begin
-        \$13  = \$8 [12:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$14  = left;
-    if (\$6 ) begin
-      \$14  = command[28:15];
-    end
-    if (bank0_read__en) begin
-      if (active) begin
-        \$14  = \$9 [13:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$15  = at_last;
-    if (\$6 ) begin
-      \$15  = \$7 ;
-    end
-    if (bank0_read__en) begin
-      if (active) begin
-        \$15  = \$10 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$16  = bank;
-    if (\$6 ) begin
-      \$16  = command[1:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$17  = active;
-    if (\$6 ) begin
-      \$17  = 1'h1;
-    end
-    if (bank0_read__en) begin
-      if (active) begin
-        if (at_last) begin
-          \$17  = 1'h0;
-        end
-      end
-    end
+    \$13  = \$4 ;
     if (rst) begin
-      \$17  = 1'h0;
+      \$13  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$18  = read_valid;
-    if (bank0_read__en) begin
-      \$18  = active;
+    \$14  = bank0_read__addr;
+    if (\$6 ) begin
+      \$14  = command[14:2];
+    end
+    if (\$8 ) begin
+      \$14  = \$9 [12:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$15  = left;
+    if (\$6 ) begin
+      \$15  = command[28:15];
+    end
+    if (\$8 ) begin
+      \$15  = \$10 [13:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$16  = at_last;
+    if (\$6 ) begin
+      \$16  = \$7 ;
+    end
+    if (\$8 ) begin
+      \$16  = \$11 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$17  = bank;
+    if (\$6 ) begin
+      \$17  = command[1:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$18  = active;
+    if (\$6 ) begin
+      \$18  = 1'h1;
+    end
+    if (\$8 ) begin
+      if (at_last) begin
+        \$18  = 1'h0;
+      end
     end
     if (rst) begin
       \$18  = 1'h0;
@@ -953,16 +1007,78 @@ module \stream_loader.reader (clk, rst, bank0_read__data, bank1_read__data, bank
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$19  = read_last;
+    \$19  = read_valid;
     if (bank0_read__en) begin
-      \$19  = at_last;
+      \$19  = active;
+    end
+    if (rst) begin
+      \$19  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = read_bank;
+    \$20  = read_last;
     if (bank0_read__en) begin
-      \$20  = bank;
+      \$20  = at_last;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$21  = read_bank;
+    if (bank0_read__en) begin
+      \$21  = bank;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$22  = held_valid;
+    if (bank0_read__en) begin
+      \$22  = read_valid;
+    end
+    if (rst) begin
+      \$22  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$23  = held_last;
+    if (bank0_read__en) begin
+      \$23  = read_last;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$24  = held_bank;
+    if (bank0_read__en) begin
+      \$24  = read_bank;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$25  = bank0_word;
+    if (bank0_read__en) begin
+      \$25  = bank0_read__data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$26  = bank1_word;
+    if (bank0_read__en) begin
+      \$26  = bank1_read__data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$27  = bank2_word;
+    if (bank0_read__en) begin
+      \$27  = bank2_read__data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
+    \$28  = bank3_word;
+    if (bank0_read__en) begin
+      \$28  = bank3_read__data;
     end
   end
   assign out_buffer_push = w_en;

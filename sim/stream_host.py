@@ -82,11 +82,13 @@ def random_frame(params: HardwareParams, kind: str, rng: random.Random,
         elif kind == "bank":
             fields["bank"] = rng.randrange(len(Bank), 1 << limits["bank"])
         else:  # length 0, one word past the end, longer than the bank, base past the end,
-            # base + length past the fields' range
+            # a base or length in range but for one high bit, base + length past the fields
             depth, top = bank_depths(params)[bank], (1 << limits["base"]) - 1
+            high = 1 << rng.randrange(depth.bit_length(), limits["base"])
             fields["base"], fields["length"] = rng.choice([
                 (base, 0), (base, depth + 1 - base), (0, rng.randrange(depth + 1, 2 * depth)),
-                (rng.randrange(depth, top), 1), (top, (1 << limits["length"]) - 1)])
+                (rng.randrange(depth, top), 1), (high + base, length), (base, high + length),
+                (top, (1 << limits["length"]) - 1)])
         return as_beats(params, Header(**fields).beats(params) + words(rng.randrange(0, 4)))
     if kind == "keep":
         frame = as_beats(params, write_frame(params, bank, base, words(length)))

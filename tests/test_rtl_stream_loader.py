@@ -21,8 +21,9 @@ from niti_hw.perf.timing import (STREAM_CHECK_CYCLES, STREAM_READ_LATENCY, STREA
                                  stream_frame_cycles, stream_read_cycles)
 from niti_hw.program.isa import Bank
 from niti_hw.program.memory import bank_words
-from niti_hw.stream_frames import (HEADER_BITS, Error, Header, Op, bank_depths, beat_bits,
-                                   from_bytes, header_beats, read_frame, to_bytes, write_frame)
+from niti_hw.stream_frames import (HEADER_BITS, HEADER_FIELDS, Error, Header, Op, bank_depths,
+                                   beat_bits, from_bytes, header_beats, read_frame, to_bytes,
+                                   write_frame)
 
 pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
 pytest.importorskip("cocotb", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
@@ -43,7 +44,7 @@ WATCH = ("s_axis_tvalid", "s_axis_tready", "s_axis_tlast", "m_axis_tvalid", "m_a
          "m_axis_tdata", "m_axis_tkeep", "m_axis_tlast", "error")
 QUIET = 50  # idle cycles on the master stream that end a run
 PATIENCE = 5000  # cycles a run's tail may take at most
-SETTLE = 2  # cycles after a frame's last beat until its error is in the register
+SETTLE = STREAM_CHECK_CYCLES + 1  # cycles after a frame's last beat until its error is set
 
 
 class Run:
@@ -194,6 +195,29 @@ def test_each_error_sets_its_code_and_writes_nothing_past_the_bad_beat(kind, lan
     assert model.answers[-1] == run.banks[Bank.ERR][2:5]
 
 
+@pytest.mark.parametrize("lanes", [2, 8])
+def test_range_check_at_every_boundary(lanes):
+    """Every bank: the last word, the whole bank and one word past either end; a base or length
+    in range but for one high bit, each bit of the 24-bit fields above the address: RANGE, and
+    nothing written (the words outside stay as the prefill left them)."""
+    params = SMALL[lanes]
+    rng = random.Random(lanes)
+    frames, expected = prefill(params, rng), []
+    for bank, depth in bank_depths(params).items():
+        cases = [(depth - 1, 1), (0, depth), (depth, 1), (0, depth + 1), (depth - 1, 2)]
+        for bit in range(depth.bit_length(), dict(HEADER_FIELDS)["base"]):
+            cases += [((1 << bit) + depth - 1, 1), (0, (1 << bit) + 1)]
+        for base, length in cases:
+            good = base + length <= depth
+            words = [rng.getrandbits(beat_bits(params)) for _ in range(length if good else 1)]
+            frames.append(as_beats(params, Header(Op.WRITE, bank, base, length).beats(params)
+                                   + words))
+            expected.append(Error.NONE if good else Error.RANGE)
+    run = Run(params, frames)
+    check_against_model(run, frames)
+    assert run.codes[-len(expected):] == expected
+
+
 def test_the_error_is_sticky_until_cleared():
     """The first error stays through later bad and good frames; a clear empties it; a clear in
     the very cycle of a new error keeps the new one."""
@@ -216,7 +240,9 @@ def test_the_error_is_sticky_until_cleared():
         for _ in range(SETTLE):
             await ctx.tick()
         seen["bank"] = ctx.get(dut.error)
-        await axis.send(bad_op)  # the op is refused in the next cycle: clear right then
+        await axis.send(bad_op)  # the op is refused in the last check cycle: clear right then
+        for _ in range(STREAM_CHECK_CYCLES - 1):
+            await ctx.tick()
         ctx.set(dut.error_clear, 1)
         await ctx.tick()
         ctx.set(dut.error_clear, 0)
@@ -325,3 +351,21 @@ def test_the_packer_round_trips_and_refuses_what_the_loader_would_flag():
 
 def test_every_error_has_a_frame_kind():
     assert set(KIND_ERRORS.values()) == set(Error) and set(KIND_ERRORS) == set(KINDS)
+
+
+def test_the_readme_tables_follow_stream_frames_and_the_timing():
+    text = " ".join((Path(__file__).resolve().parent.parent / "rtl" / "README.md").read_text()
+                    .split())
+    for error in Error:
+        if error != Error.NONE:
+            assert f"| {error.value} | {error.name} |" in text, error
+    lsb = 0
+    for name, bits in HEADER_FIELDS:
+        assert f"| {lsb + bits - 1}:{lsb} | {name} |" in text, name
+        lsb += bits
+    assert ", ".join(f"{op.value} {op.name}" for op in Op) in text
+    assert ", ".join(f"{bank.value} {bank.name}" for bank in Bank) in text
+    assert f"in its bank {STREAM_WRITE_LATENCY} cycles after its handshake" in text
+    assert f"first word is valid {STREAM_READ_LATENCY} cycles after" in text
+    assert f"answer starts {STREAM_READ_LATENCY} cycles after" in text
+    assert f"`header_beats + {STREAM_CHECK_CYCLES} + n`" in text

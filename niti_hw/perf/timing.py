@@ -448,17 +448,18 @@ def program_cycles(items, p: HardwareParams) -> int:
 # READ frames answered on the master stream by StreamReader.
 # ---------------------------------------------------------------------------------------------
 
-STREAM_CHECK_CYCLES = 1
+STREAM_CHECK_CYCLES = 2
 """Cycles after a frame's header in which the slave takes no beat: op, bank and range are checked
-from the registered header."""
+from the registered header into a register (the range's adder and compare), then acted on."""
 
 STREAM_WRITE_LATENCY = 2
 """A payload beat taken in cycle t is in its bank from cycle t + 2 (a write register, then the
 RAM's write)."""
 
-STREAM_READ_LATENCY = STREAM_CHECK_CYCLES + 3
+STREAM_READ_LATENCY = STREAM_CHECK_CYCLES + 4
 """Cycles from a READ header's last beat taken to its first beat valid on the master stream: the
-check, the reader taking the command, the RAM's read, the output buffer."""
+checks, the reader taking the command, the RAM's read, a register behind the RAM (its clock-to-out
+leaves no time for the bank mux), the output buffer."""
 
 
 def stream_frame_cycles(words: int, header_beats: int) -> int:

@@ -19,10 +19,13 @@ from niti_hw.stream_frames import (ERROR_BITS, HEADER_BITS, HEADER_FIELDS, Error
 S_AXIS, M_AXIS = "s_axis", "m_axis"
 """Port prefixes: `s_axis_tdata`, ... as cocotbext-axi's `AxiStreamBus.from_prefix` and vendor
 tools expect them."""
-if (STREAM_CHECK_CYCLES, STREAM_WRITE_LATENCY, STREAM_READ_LATENCY) != (1, 2, 4):
-    raise RuntimeError("rtl/stream_loader.py checks a header in one cycle, registers each write "
-                       "once and reads through one RAM stage and an output buffer: perf.timing's "
-                       "StreamLoader section must say so")
+READ_STAGES = 4
+"""StreamReader's cycles from `start` to its first word valid: the address register, the RAM's
+read, the register behind the RAM, the output buffer."""
+if (STREAM_CHECK_CYCLES, STREAM_WRITE_LATENCY, STREAM_READ_LATENCY) != (2, 2, 2 + READ_STAGES):
+    raise RuntimeError("rtl/stream_loader.py checks a header in two cycles, registers each write "
+                       "once and reads in READ_STAGES: perf.timing's StreamLoader section must say "
+                       "so")
 
 HEADER = data.StructLayout(dict(HEADER_FIELDS))
 
@@ -53,10 +56,9 @@ class StreamReader(wiring.Component):
     m_axis, TLAST on the last, TKEEP all ones.
 
     `start` takes the command unless `active`, which is high while addresses are issued.
-    Throughput: one word per cycle while m_axis is ready. Latency: the first word is valid 3
-    cycles after `start` (the address register, the RAM's read, the output buffer).
-    Backpressure reaches the address counter a cycle late through the output buffer's registered
-    enable, which also holds the RAMs' read registers.
+    Throughput: one word per cycle while m_axis is ready. Latency: the first word is valid
+    `READ_STAGES` cycles after `start`. Backpressure reaches the address counter a cycle late
+    through the output buffer's registered enable, which holds every stage meanwhile.
     """
 
     def __init__(self, params: HardwareParams, banks: list[memory.Memory]):
@@ -93,22 +95,33 @@ class StreamReader(wiring.Component):
                          at_last.eq(command.length == 1), bank.eq(command.bank),
                          self.active.eq(1)]
 
-        read_valid = Signal()
-        read_last = Signal(reset_less=True)
-        read_bank = Signal.like(bank, reset_less=True)
-        for port in self._ports:
+        with m.If(out.en & self.active):
+            m.d.sync += [addr.eq(addr + 1), left.eq(left - 1), at_last.eq(left == 2)]
+            with m.If(at_last):
+                m.d.sync += self.active.eq(0)
+
+        # Two stages, each advanced by the output buffer's enable: the RAMs' read, then a
+        # register behind each RAM (a RAM's clock-to-out leaves no time for the bank mux).
+        valid, last, which = self.active, at_last, bank
+        for stage in ("read", "held"):
+            valid_next = Signal(name=f"{stage}_valid")
+            last_next = Signal(name=f"{stage}_last", reset_less=True)
+            which_next = Signal.like(bank, name=f"{stage}_bank", reset_less=True)
+            with m.If(out.en):
+                m.d.sync += [valid_next.eq(valid), last_next.eq(last), which_next.eq(which)]
+            valid, last, which = valid_next, last_next, which_next
+        words = []
+        for n, port in enumerate(self._ports):
             m.d.comb += [port.addr.eq(addr), port.en.eq(out.en)]
-        with m.If(out.en):
-            m.d.sync += [read_valid.eq(self.active), read_last.eq(at_last), read_bank.eq(bank)]
-            with m.If(self.active):
-                m.d.sync += [addr.eq(addr + 1), left.eq(left - 1), at_last.eq(left == 2)]
-                with m.If(at_last):
-                    m.d.sync += self.active.eq(0)
-        with m.Switch(read_bank):
-            for n, port in enumerate(self._ports):
+            word = Signal(width, name=f"bank{n}_word", reset_less=True)
+            with m.If(out.en):
+                m.d.sync += word.eq(port.data)
+            words.append(word)
+        with m.Switch(which):
+            for n, word in enumerate(words):
                 with m.Case(n):
-                    m.d.comb += out.data.data.eq(port.data)
-        m.d.comb += [out.push.eq(out.en & read_valid), out.data.last.eq(read_last)]
+                    m.d.comb += out.data.data.eq(word)
+        m.d.comb += [out.push.eq(out.en & valid), out.data.last.eq(last)]
         return m
 
 
@@ -117,7 +130,7 @@ class StreamLoader(wiring.Component):
     order), written by frames on s_axis; READ frames are answered on m_axis (`StreamReader`).
 
     Throughput: one payload beat per cycle; at full rate a frame of n words holds the slave
-    `stream_frame_cycles(n, header_beats(params))` cycles (the header's beats, the check, the
+    `stream_frame_cycles(n, header_beats(params))` cycles (the header's beats, the checks, the
     payload or the READ's addresses: no beat is taken while a READ is issued, so a later WRITE
     never changes what it reads). Latency: a payload beat is in its bank `STREAM_WRITE_LATENCY`
     cycles after its handshake; a READ's first word is valid `STREAM_READ_LATENCY` cycles after
@@ -158,7 +171,7 @@ class StreamLoader(wiring.Component):
         tdata, tlast = self.s_axis_tdata, self.s_axis_tlast
         keep_ok = Signal()
         fire = Signal()
-        checking = Signal()  # the check cycle, a flop of its own: TREADY decodes no state
+        checking = Signal()  # the check cycles, a flop of its own: TREADY decodes no state
         m.d.comb += [
             keep_ok.eq(self.s_axis_tkeep.all()),
             self.s_axis_tready.eq(~reader.active & ~checking),
@@ -170,35 +183,14 @@ class StreamLoader(wiring.Component):
         keep_bad = Signal()
         header_last = Signal()
 
-        # A new error's code (comb); the register keeps the first until cleared.
-        report = Signal()
-        code = Signal(ERROR_BITS)
-        with m.If(report & ((self.error == Error.NONE) | self.error_clear)):
-            m.d.sync += self.error.eq(code)
-        with m.Elif(self.error_clear):
-            m.d.sync += self.error.eq(Error.NONE)
-
-        # The header's checks, from registers.
-        depth = max(bank.depth for bank in self.banks)
-        bank_depth = Signal(range(depth + 1))
-        with m.Switch(header.bank):
-            for n, bank in enumerate(self.banks):
-                with m.Case(n):
-                    m.d.comb += bank_depth.eq(bank.depth)
-        writing, reading = header.op == Op.WRITE, header.op == Op.READ
+        report, code = self._error_register(m)
+        verdict = self._verdict(m, header, keep_bad, header_last)
+        reading = header.op == Op.READ
         m.d.comb += [reader.command.bank.eq(header.bank), reader.command.base.eq(header.base),
                      reader.command.length.eq(header.length)]
-        header_code = Signal(ERROR_BITS)
-        m.d.comb += header_code.eq(
-            Mux(keep_bad, Error.KEEP,
-                Mux(~(writing | reading), Error.OP,
-                    Mux(header.bank >= len(self.banks), Error.BANK,
-                        Mux((header.length == 0) | (header.base + header.length > bank_depth),
-                            Error.RANGE,
-                            Mux(writing & header_last, Error.EARLY_LAST,
-                                Mux(reading & ~header_last, Error.LATE_LAST, Error.NONE)))))))
 
         # The payload's place: word address, words left, and the bank as one enable bit each.
+        depth = max(bank.depth for bank in self.banks)
         addr = Signal(range(depth), reset_less=True)
         left = Signal(range(depth + 1), reset_less=True)
         at_last = Signal(reset_less=True)  # left == 1, kept beside the counter
@@ -225,10 +217,12 @@ class StreamLoader(wiring.Component):
                         m.d.sync += [count.eq(0), keep_bad.eq(0)]
                     with m.Else():
                         m.d.sync += [count.eq(count + 1), keep_bad.eq(keep_bad | ~keep_ok)]
-            with m.State("CHECK"):  # one cycle; the reader is idle (no beat is taken while not)
+            with m.State("CHECK"):  # the checks are registered
+                m.next = "DECIDE"
+            with m.State("DECIDE"):  # the reader is idle: no beat is taken while it is not
                 m.d.sync += [checking.eq(0), keep_bad.eq(0)]
-                with m.If(header_code != Error.NONE):
-                    m.d.comb += [report.eq(1), code.eq(header_code)]
+                with m.If(verdict != Error.NONE):
+                    m.d.comb += [report.eq(1), code.eq(verdict)]
                     m.next = "HEADER"
                     with m.If(~header_last):
                         m.next = "DROP"
@@ -259,3 +253,41 @@ class StreamLoader(wiring.Component):
                 with m.If(fire & tlast):
                     m.next = "HEADER"
         return m
+
+    def _error_register(self, m: Module):
+        """(report, code): a new error's strobe and code, driven by the frame logic; `error` keeps
+        the first until cleared."""
+        report = Signal()
+        code = Signal(ERROR_BITS)
+        with m.If(report & ((self.error == Error.NONE) | self.error_clear)):
+            m.d.sync += self.error.eq(code)
+        with m.Elif(self.error_clear):
+            m.d.sync += self.error.eq(Error.NONE)
+        return report, code
+
+    def _verdict(self, m: Module, header, keep_bad, header_last) -> Signal:
+        """The header's error code (NONE if good), checks in stream_frames' order: each check is
+        registered in the first check cycle, the code picked from them in the second (the
+        range's adder and the pick do not fit one cycle)."""
+        bits = ceil_log2(max(bank.depth for bank in self.banks) + 1)  # base and length in range
+        bank_depth = Signal(bits)
+        with m.Switch(header.bank):
+            for n, bank in enumerate(self.banks):
+                with m.Case(n):
+                    m.d.comb += bank_depth.eq(bank.depth)
+        writing, reading = header.op == Op.WRITE, header.op == Op.READ
+        out_of_range = ((header.length == 0) | header.base[bits:].any() |
+                        header.length[bits:].any() |
+                        (header.base[:bits] + header.length[:bits] > bank_depth))
+        checks = ((Error.KEEP, keep_bad), (Error.OP, ~(writing | reading)),
+                  (Error.BANK, header.bank >= len(self.banks)), (Error.RANGE, out_of_range),
+                  (Error.EARLY_LAST, writing & header_last),
+                  (Error.LATE_LAST, reading & ~header_last))
+        failed = Signal(len(checks))
+        m.d.sync += failed.eq(Cat(check for _, check in checks))
+        pick = Const(Error.NONE, ERROR_BITS)
+        for n, (error, _) in reversed(list(enumerate(checks))):  # the first failed check wins
+            pick = Mux(failed[n], error, pick)
+        verdict = Signal(ERROR_BITS)
+        m.d.comb += verdict.eq(pick)
+        return verdict
