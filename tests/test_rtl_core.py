@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from niti_hw.golden import RoundingPolicy
 from niti_hw.golden.tensor import TENSOR_KINDS
 from niti_hw.params import ROUND_MODES, HardwareParams
-from niti_hw.perf.timing import instruction_cycles, program_cycles
+from niti_hw.perf.timing import BANK_READ_LATENCY, instruction_cycles, program_cycles
 from niti_hw.program.isa import (EXPONENT_REGISTERS, GEOMETRY_FIELDS, KEEP_M_U, Bank, Geometry,
                                  Instruction, Opcode, encode)
 from niti_hw.program.machine import Machine
@@ -323,10 +323,16 @@ EVERY_OPCODE = [
                 m=29, dst_bank=Bank.ERR, dst_base=300, a_exp=7, dst_exp=5),
     Instruction(Opcode.UPDATE, a_bank=Bank.ERR, a_base=300, m=29, dst_bank=Bank.WEIGHT,
                 dst_base=40, n=8),
-    Instruction(Opcode.RELU, a_bank=Bank.WEIGHT, a_base=40, m=6, dst_bank=Bank.WEIGHT,
+    Instruction(Opcode.RELU, a_bank=Bank.WEIGHT, a_base=40, m=16, dst_bank=Bank.WEIGHT,
                 dst_base=40, aux_bank=Bank.ACC, aux_base=200, a_exp=3, dst_exp=3),
+    Instruction(Opcode.BITWIDTH, a_bank=Bank.ERR, a_base=800, m=12),
+    Instruction(Opcode.ROUND, a_bank=Bank.ERR, a_base=800, m=12, keep=4, kind=1,
+                dst_bank=Bank.ACT, dst_base=500, a_exp=9, dst_exp=9),
+    Instruction(Opcode.UPDATE, a_bank=Bank.ACT, a_base=500, m=8, dst_bank=Bank.WEIGHT,
+                dst_base=120, n=8),
     Instruction(Opcode.END)]
-"""Every opcode the core runs, as a compiled step chains them, partial last rows throughout."""
+"""Every opcode the core runs, as a compiled step chains them; partial and whole last rows,
+int8 tensors rounded (negative values read back sign-extended)."""
 
 
 @pytest.mark.parametrize("mode", ROUND_MODES)
@@ -337,11 +343,14 @@ def test_a_program_of_every_opcode_runs_as_the_machine_runs_it(mode):
 
 
 def gradient_regions(contents) -> None:
-    """ACC words 0..15 zero (B = 0), 16..35 within m_u = 3 bits (B <= m_u), 40..62 wide."""
+    """ACC words 0..12 zero (B = 0), 16..34 within m_u = 3 bits (B <= m_u), 40..62 wide; the
+    words after each (in the tensors' last rows) as wide as int32 goes: a detector pass that
+    read them would find another B."""
     acc = contents[Bank.ACC]
-    acc[0:16] = 0
-    acc[16:36] = np.resize([3, -7, 0, 5, -1], 20)
+    acc[0:13] = 0
+    acc[16:35] = np.resize([3, -7, 0, 5, -1], 19)
     acc[40:63] = np.resize([1 << 20, -(1 << 19) + 3, 12345, -99999, 7], 23)
+    acc[[13, 14, 15, 35, 63]] = [-2**31, 2**31 - 1, 1 << 30, -2**31, 2**31 - 1]
 
 
 @pytest.mark.parametrize("mode", ROUND_MODES)
@@ -391,16 +400,17 @@ def test_host_ports_write_and_read_banks_and_exponents():
         contents[Bank.WEIGHT][5 * L:6 * L:2] = [11, 33]
         machine = machine_for(P, contents, exponents, 3, ["pseudo"] * 4)
         unit.check(ctx, machine, "after host writes")
-        for bank, values in contents.items():
-            for row in range(0, len(values) // L, 7):
-                ctx.set(core.host_rd.en, 1)
-                ctx.set(core.host_rd.bank, bank)
-                ctx.set(core.host_rd.row, row)
-                await ctx.tick()
-                ctx.set(core.host_rd.en, 0)
-                await ctx.tick()
-                assert [ctx.get(core.host_rd.data[n]) for n in range(L)] == \
-                    values[row * L:(row + 1) * L].tolist(), (bank, row)
+        reads = [(bank, row) for row in range(0, 64, 3) for bank in Bank]
+        seen = []  # the data after each cycle's clock edge
+        for cycle in range(len(reads) + BANK_READ_LATENCY):  # a read a cycle, bank after bank
+            ctx.set(core.host_rd.en, cycle < len(reads))
+            if cycle < len(reads):
+                ctx.set(core.host_rd.bank, reads[cycle][0])
+                ctx.set(core.host_rd.row, reads[cycle][1])
+            await ctx.tick()
+            seen.append([ctx.get(core.host_rd.data[n]) for n in range(L)])
+        assert seen[BANK_READ_LATENCY - 1:][:len(reads)] == [
+            contents[bank][row * L:(row + 1) * L].tolist() for bank, row in reads]
 
     unit.execute(job)
 
@@ -449,8 +459,12 @@ ACC_WORDS = bank_words(P)[Bank.ACC]
      Refusal.BANKS, False),
     (Instruction(Opcode.RELU, a_bank=Bank.ACT, m=4, dst_bank=Bank.ERR, dst_base=8,
                  aux_bank=Bank.ERR, aux_base=16), Refusal.BANKS, False),
+    (Instruction(Opcode.RELU_BACKWARD, a_bank=Bank.ACC, b_bank=Bank.ERR, m=4,
+                 dst_bank=Bank.ERR), Refusal.BANKS, False),
     (Instruction(Opcode.UPDATE, a_bank=Bank.ERR, m=4, dst_bank=Bank.ACC, n=8), Refusal.BANKS,
      False),
+    (Instruction(Opcode.UPDATE, a_bank=Bank.ACC, m=4, dst_bank=Bank.WEIGHT, n=8),
+     Refusal.BANKS, False),
     (Instruction(Opcode.UPDATE, a_bank=Bank.ERR, m=4, dst_bank=Bank.WEIGHT, n=16),
      Refusal.SETTING, False),
 ])
