@@ -410,6 +410,44 @@ def update_engine_cycles(m: int, p: HardwareParams) -> int:
     return ENGINE_HANDSHAKE_CYCLES + engine_pass_cycles(m, UPDATE_LATENCY, p)
 
 
+GEMM_ADDRESS_LATENCY = 2
+"""A GEMM operand walk's first word on its bank port after the engine's start: the walk's counters
+load, then its address register (rtl/gemm_walk.py)."""
+
+GEMM_BEAT_LATENCY = 1
+"""A beat's last value lands in the beat register; the array takes the beat the cycle after."""
+
+GEMM_DRAIN_LATENCY = 2
+"""A drained row into the drain buffer, then rotated onto the bank rows it covers."""
+
+
+def gemm_beat_slots(p: HardwareParams) -> int:
+    """Cycles to gather one beat: a word of A and one of B per cycle, rows of A and cols of B."""
+    return max(p.rows, p.cols)
+
+
+def gemm_row_writes(p: HardwareParams) -> int:
+    """Bank rows a drained row of cols values may cover at any word offset (one write each)."""
+    return p.cols // p.lanes + 1
+
+
+def gemm_tile_period(k: int, p: HardwareParams) -> int:
+    """Cycles between tiles: gathering K beats, or writing back a tile, whichever is longer (the
+    next tile gathers while the previous one drains)."""
+    return max(k * gemm_beat_slots(p), p.rows * gemm_row_writes(p))
+
+
+def gemm_engine_cycles(m: int, n: int, k: int, p: HardwareParams) -> int:
+    """GEMM: tiles `gemm_tile_period` apart; the last tile's last beat, its drain through the
+    array, then its rows written back. Counted from the start cycle (0) to done."""
+    period = gemm_tile_period(k, p)
+    last_beat = ((tile_count(m, n, p) - 1) * period + GEMM_ADDRESS_LATENCY
+                 + k * gemm_beat_slots(p) - 1 + BANK_READ_LATENCY + GEMM_BEAT_LATENCY)
+    last_write = (last_beat + first_row_latency(p) + GEMM_DRAIN_LATENCY
+                  + p.rows * gemm_row_writes(p) - 1)
+    return last_write + 2  # done the cycle after; cycles 0..done
+
+
 def engine_cycles(item, p: HardwareParams) -> int:
     """Cycles of the engine that runs `item` (an `isa.Instruction` of BITWIDTH, ROUND, RELU,
     RELU_BACKWARD or UPDATE), from its start to its done, both included."""
@@ -419,6 +457,8 @@ def engine_cycles(item, p: HardwareParams) -> int:
         return relu_engine_cycles(item.m, p)
     if item.opcode == Opcode.UPDATE:
         return update_engine_cycles(item.m, p)
+    if item.opcode == Opcode.GEMM:
+        return gemm_engine_cycles(item.m, item.n, item.k, p)
     raise ValueError(f"the core has no engine for {item.opcode.name} yet")
 
 

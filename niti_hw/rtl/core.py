@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In
 
 from niti_hw.params import HardwareParams
 from niti_hw.rtl.banks import Banks, read_port_signature, write_port_signature
+from niti_hw.rtl.gemm_engine import GemmEngine
 from niti_hw.rtl.narrow_engine import NarrowEngine
 from niti_hw.rtl.relu_engine import ReluEngine
 from niti_hw.rtl.sequencer import ENGINES, Sequencer
@@ -41,7 +42,7 @@ class Core(wiring.Component):
         self.banks = Banks(params)
         self.sequencer = Sequencer(params, program_words)
         self.engines = {"narrow": NarrowEngine(params), "relu": ReluEngine(params),
-                        "update": UpdateEngine(params)}
+                        "update": UpdateEngine(params), "gemm": GemmEngine(params)}
         members = {name: self.sequencer.signature.members[name] for name in HOST_MEMBERS}
         super().__init__({**members, "host_rd": In(read_port_signature(params)),
                           "host_wr": In(write_port_signature(params))})
@@ -67,6 +68,7 @@ class Core(wiring.Component):
         narrow = self.engines["narrow"]
         m.d.comb += [narrow.b_reg.eq(seq.b), narrow.config.eq(seq.config),
                      seq.b_result.eq(narrow.b), seq.k_result.eq(narrow.k)]
+        m.d.comb += self.engines["gemm"].conv.eq(seq.conv)
         engines = [self.engines[name] for name in ENGINES]
         for index, port in enumerate(banks.rd):
             host = self.host_rd if index == 0 else None

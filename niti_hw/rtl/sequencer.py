@@ -27,14 +27,15 @@ if IMEM_READ_LATENCY != 1:
     raise RuntimeError("rtl/sequencer.py fetches through the instruction memory's synchronous read: "
                        "perf.timing's IMEM_READ_LATENCY must say 1")
 
-ENGINES = ("narrow", "relu", "update")
+ENGINES = ("narrow", "relu", "update", "gemm")
 ENGINE_OF = {Opcode.BITWIDTH: "narrow", Opcode.ROUND: "narrow", Opcode.RELU: "relu",
-             Opcode.RELU_BACKWARD: "relu", Opcode.UPDATE: "update"}
+             Opcode.RELU_BACKWARD: "relu", Opcode.UPDATE: "update",
+             Opcode.GEMM: "gemm"}
 """The engine that runs each opcode; the others (GEMM, COL2IM, POOL, POOL_BACKWARD, LOSS) have
 none yet, and the sequencer stops a run at them (`Refusal.OPCODE`)."""
 OPERANDS = {Opcode.BITWIDTH: ("a",), Opcode.ROUND: ("a", "dst"), Opcode.RELU: ("a", "dst", "aux"),
             Opcode.RELU_BACKWARD: ("a", "b", "dst"), Opcode.UPDATE: ("a", "dst")}
-"""The tensors (roles) each opcode reads or writes, `m` values each."""
+"""The tensors (roles) each opcode reads or writes, `m` values each (GEMM: `_gemm_refusal`)."""
 MAX_M_U = INT8_MAX.bit_length() + 1
 """Largest m_u golden `weight_gradient` takes (a gradient is int8)."""
 
@@ -181,12 +182,16 @@ class Sequencer(wiring.Component):
 
     def _exponent_update(self, m: Module, exps, write, value) -> None:
         """The machine's exponent update at retirement: exp[dst] = exp[a] + k for a ROUND (keep
-        != KEEP_M_U), exp[a] for RELU and RELU_BACKWARD, none for the others."""
+        != KEEP_M_U), exp[a] for RELU and RELU_BACKWARD, exp[a] + exp[b] for GEMM, none for the
+        others."""
         op = self.op
         narrowing = (op.opcode == Opcode.ROUND) & (op.keep != KEEP_M_U)
+        gemm = op.opcode == Opcode.GEMM  # exp[dst] = exp[a] + exp[b]
         m.d.comb += [
-            write.eq(narrowing | (op.opcode == Opcode.RELU) | (op.opcode == Opcode.RELU_BACKWARD)),
-            value.eq(exps[op.a_exp] + Mux(narrowing, self.k_result, 0)),
+            write.eq(narrowing | (op.opcode == Opcode.RELU) | (op.opcode == Opcode.RELU_BACKWARD)
+                     | gemm),
+            value.eq(exps[op.a_exp] + Mux(narrowing, self.k_result, 0)
+                     + Mux(gemm, exps[op.b_exp], 0)),
         ]
 
     def _refusal(self, op):
@@ -205,14 +210,18 @@ class Sequencer(wiring.Component):
         opcode = op.opcode
         place = Cat(*[(opcode == code) & Cat(*[misplaced(role) for role in roles]).any()
                       for code, roles in OPERANDS.items()]).any()
+        gemm_place, gemm_banks, gemm_setting = self._gemm_refusal(op, words)
+        place = place | gemm_place
         banks = (((opcode == Opcode.RELU) & (wide("a") | (op.dst_bank == op.aux_bank)))
                  | ((opcode == Opcode.RELU_BACKWARD) & wide("a"))
-                 | ((opcode == Opcode.UPDATE) & (wide("a") | wide("dst"))))
+                 | ((opcode == Opcode.UPDATE) & (wide("a") | wide("dst")))
+                 | gemm_banks)
         m_u = self.config.m_u
         setting = (((opcode == Opcode.ROUND)
                     & ((rounding_mode(self.config, op) >= len(ROUND_MODES))
                        | ((op.keep == KEEP_M_U) & ((m_u == 0) | (m_u > MAX_M_U)))))
-                   | ((opcode == Opcode.UPDATE) & (op.n != WEIGHT_BITS)))
+                   | ((opcode == Opcode.UPDATE) & (op.n != WEIGHT_BITS))
+                   | gemm_setting)
         known = Cat(*[opcode == code for code in
                       (Opcode.END, Opcode.CONV_GEOMETRY, Opcode.POOL_GEOMETRY, *ENGINE_OF)]).any()
         result = Refusal.NONE.value  # the first of these that holds
@@ -220,3 +229,26 @@ class Sequencer(wiring.Component):
                                             (banks, Refusal.BANKS), (setting, Refusal.SETTING)]):
             result = Mux(condition, refusal.value, result)
         return result
+
+    def _gemm_refusal(self, op, words):
+        """A GEMM's (place, banks, setting) refusals: an operand's real extent past its bank (A:
+        m * k words, or the NHWC source of an im2col layout; B: k * n; dst: m * n; at any word);
+        an operand in the int32 bank or the result outside it, a B layout that is no B layout;
+        an empty dimension, K past the accumulator (`max_k`), an im2col A not of the geometry's
+        shape (windows x depth, or its transpose)."""
+        g, gemm = self.conv, op.opcode == Opcode.GEMM
+        unfold = op.a_layout[1]  # IM2COL or IM2COL_TRANSPOSED
+        source = g.batch * g.height * g.width * g.channels
+        extents = {"a": Mux(unfold, source, op.m * op.k), "b": op.k * op.n, "dst": op.m * op.n}
+        room = Array(words[b] for b in Bank)
+        place = Cat(*[op[f"{role}_base"] + extent > room[op[f"{role}_bank"]]
+                      for role, extent in extents.items()]).any()
+        banks = ((op.a_bank == Bank.ACC) | (op.b_bank == Bank.ACC) | (op.dst_bank != Bank.ACC)
+                 | op.b_layout[1])
+        windows = g.batch * g.out_height * g.out_width
+        depth = g.kernel_h * g.kernel_w * g.channels
+        transposed = op.a_layout[0]
+        shape = unfold & ((op.m != Mux(transposed, depth, windows))
+                          | (op.k != Mux(transposed, windows, depth)))
+        setting = (op.m == 0) | (op.n == 0) | (op.k == 0) | (op.k > self.params.max_k) | shape
+        return gemm & place, gemm & banks, gemm & setting

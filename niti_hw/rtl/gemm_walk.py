@@ -1,0 +1,205 @@
+"""A GEMM operand's address generator: the bank word of every value of A (or B) in the order the
+array takes them, one a cycle, as `niti_hw.program.addressing` and the reference machine's
+`_operand_a` / `_operand_b` define them: row-major, transposed, or im2col windows of the current
+convolution geometry (the host neither transposes nor unfolds anything).
+
+Positions are counters stepped by additions (a window's (n, oh, ow), a depth's (kh, kw, c), a
+stride's offset), so the walk needs no division; only the im2col word address multiplies.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from niti_hw.params import HardwareParams
+from niti_hw.perf.timing import gemm_beat_slots
+from niti_hw.program.isa import TENSOR_FIELDS, Layout
+from niti_hw.rtl.instruction import geometry_layout
+
+DIM_BITS = dict(TENSOR_FIELDS)["m"]
+ADDRESS = unsigned(dict(TENSOR_FIELDS)["a_base"] + 1)
+"""A word address (a base plus an offset inside its bank, one bit to spare for the sum)."""
+PERIOD_BITS = 2 * DIM_BITS
+
+
+def element_layout(p: HardwareParams) -> data.StructLayout:
+    """One walked value: its word (`addr`, read only when not `zero`), the beat's last slot, the
+    tile's last slot."""
+    return data.StructLayout({"valid": 1, "addr": ADDRESS, "zero": 1, "beat_last": 1,
+                              "tile_last": 1})
+
+
+class _Position:
+    """A position along one dimension in three copies: `cur` (this slot's), `start` (the tile's
+    first, restored at every beat) and `nxt` (one array width further, for the next tile). Each
+    field is a register; `step` gives the position one element on."""
+
+    def __init__(self, name: str, fields: dict, step):
+        self.fields = fields
+        self.cur = {f: Signal(shape, name=f"{name}_{f}") for f, shape in fields.items()}
+        self.start = {f: Signal(shape, name=f"{name}_start_{f}") for f, shape in fields.items()}
+        self.nxt = {f: Signal(shape, name=f"{name}_next_{f}") for f, shape in fields.items()}
+        self.stepped = step(self.cur)
+
+    def drive(self, m: Module, own, events) -> None:
+        """As the operand's own dimension (`own`): step each slot, restore at each beat, at a
+        new tile advance (or reset, or restore); else as the reduction dimension: step each beat,
+        reset at a new tile."""
+        cur, start, nxt = self.cur, self.start, self.nxt
+
+        def assign(target, source):
+            return [target[f].eq(source[f] if isinstance(source, dict) else source)
+                    for f in self.fields]
+        with m.If(events["load"]):
+            m.d.sync += assign(cur, 0) + assign(start, 0)
+        with m.Elif(events["tile"]):
+            with m.If(own & events["advance"]):
+                m.d.sync += assign(cur, nxt) + assign(start, nxt)
+            with m.Elif(own & events["keep"]):
+                m.d.sync += assign(cur, start)
+            with m.Else():
+                m.d.sync += assign(cur, 0) + assign(start, 0)
+        with m.Elif(own & events["beat"]):
+            m.d.sync += assign(cur, start)
+        with m.Elif(Mux(own, events["slot"], events["beat"])):
+            m.d.sync += assign(cur, self.stepped)
+        with m.If(own & events["capture"]):
+            m.d.sync += assign(nxt, self.stepped)
+
+
+class OperandWalk(wiring.Component):
+    """The words of operand `role` ("a": A, M x K; "b": B, K x N) of a GEMM, in the array's order.
+
+    Walk: output tiles of rows x cols, row tiles outer, column tiles inner; per tile K beats
+    (k = 0..K-1) of `gemm_beat_slots` slots; slot t of beat k is A[i0 + t, k] (B[k, j0 + t]).
+    `zero` (no read, the value 0) marks a slot past the array's rows (cols), past M (N), or in an
+    im2col window's padding. A tile's K * slots values come on consecutive cycles; tiles start
+    `period` (>= K * slots) cycles apart.
+
+    Inputs are read at `start` and after (held for the instruction): `layout` (`Layout`; B takes
+    ROWS or TRANSPOSED), `base`, `own` (M for A, N for B), `k`, `other` (N for A, M for B), `conv`.
+
+    Timing: element e of tile t is on `o` `GEMM_ADDRESS_LATENCY` + t * period + e cycles after
+    `start` (the counters' load, then the address register); one element per cycle.
+    """
+
+    def __init__(self, params: HardwareParams, role: str):
+        if role not in ("a", "b"):
+            raise ValueError(f"an operand walk is of A or B; got {role!r}")
+        self.params, self.role = params, role
+        super().__init__({
+            "start": In(1), "layout": In(2), "base": In(ADDRESS), "own": In(DIM_BITS),
+            "k": In(DIM_BITS), "other": In(DIM_BITS), "period": In(PERIOD_BITS),
+            "conv": In(geometry_layout()), "o": Out(element_layout(params)),
+        })
+
+    def elaborate(self, platform):
+        p, g = self.params, self.conv
+        slots = gemm_beat_slots(p)
+        width, other_width = (p.rows, p.cols) if self.role == "a" else (p.cols, p.rows)
+        m = Module()
+        walking = Signal()
+        phase = Signal(PERIOD_BITS)
+        t = Signal(range(slots))
+        kk = Signal(DIM_BITS)
+        own0 = Signal(DIM_BITS)  # the tile's first own index (i0 or j0)
+        other0 = Signal(DIM_BITS)
+        emit = Signal()
+        m.d.comb += emit.eq(walking & (phase < self.k * slots))
+        beat_end = emit & (t == slots - 1)
+        tile = walking & (phase == self.period - 1)
+        own_last = own0 + width >= self.own
+        other_last = other0 + other_width >= self.other
+        inner_last = own_last if self.role == "b" else other_last
+        # Row tiles outer: A's own tile moves when the column tiles wrap, B's at every tile
+        # (back to 0 when they wrap).
+        advance = inner_last if self.role == "a" else ~inner_last
+        keep = ~inner_last if self.role == "a" else 0
+        events = {"load": self.start, "tile": tile, "advance": advance, "keep": keep,
+                  "beat": beat_end & (kk != self.k - 1), "slot": emit & ~beat_end,
+                  "capture": emit & (t == width - 1)}
+
+        with m.If(self.start):
+            m.d.sync += [walking.eq(1), phase.eq(0), t.eq(0), kk.eq(0), own0.eq(0), other0.eq(0)]
+        with m.Elif(walking):
+            m.d.sync += phase.eq(Mux(tile, 0, phase + 1))
+            with m.If(emit):
+                m.d.sync += t.eq(Mux(beat_end, 0, t + 1))
+            with m.If(tile):
+                m.d.sync += kk.eq(0)
+                self._next_tile(m, own0, other0, own_last, other_last, width, other_width,
+                                walking)
+            with m.Elif(beat_end):
+                m.d.sync += kk.eq(kk + 1)
+
+        layout = Signal(2)
+        m.d.comb += layout.eq(self.layout)
+        # The own dimension's stride: "own-major" storage (A ROWS, B TRANSPOSED) steps K per own
+        # element and 1 per k; the other (A TRANSPOSED, B ROWS) 1 per own element, `own` per k.
+        own_major = layout == (Layout.ROWS if self.role == "a" else Layout.TRANSPOSED)
+        own_off = _Position("own_off", {"v": ADDRESS},
+                            lambda c: {"v": c["v"] + Mux(own_major, self.k, 1)})
+        k_off = _Position("k_off", {"v": ADDRESS},
+                          lambda c: {"v": c["v"] + Mux(own_major, 1, self.own)})
+        own_off.drive(m, 1, events)
+        k_off.drive(m, 0, events)
+        addr = self.base + own_off.cur["v"] + k_off.cur["v"]
+        outside = 0
+        if self.role == "a":
+            addr, outside = self._im2col(m, layout, events, addr)
+        zero = (t >= width) | (own0 + t >= self.own) | outside
+
+        m.d.sync += [self.o.valid.eq(emit), self.o.addr.eq(addr), self.o.zero.eq(zero),
+                     self.o.beat_last.eq(beat_end),
+                     self.o.tile_last.eq(beat_end & (kk == self.k - 1))]
+        return m
+
+    def _next_tile(self, m, own0, other0, own_last, other_last, width, other_width, walking):
+        """Row tiles outer, column tiles inner; the walk ends after the last tile."""
+        rows0, cols0 = (own0, other0) if self.role == "a" else (other0, own0)
+        rows_last, cols_last = (own_last, other_last) if self.role == "a" else \
+            (other_last, own_last)
+        with m.If(cols_last):
+            m.d.sync += [cols0.eq(0), rows0.eq(rows0 + self.params.rows)]
+            with m.If(rows_last):
+                m.d.sync += walking.eq(0)
+        with m.Else():
+            m.d.sync += cols0.eq(cols0 + self.params.cols)
+
+    def _im2col(self, m, layout, events, strided):
+        """IM2COL (own: windows (n, oh, ow), k: depth (kh, kw, c)) and IM2COL_TRANSPOSED (the
+        two swapped): the word of input (n, oh*stride + kh - padding, ow*stride + kw - padding, c)
+        of the NHWC source, or `outside` where that falls in the padding."""
+        g = self.conv
+        dim = unsigned(DIM_BITS)
+
+        def window_step(c):
+            ow_end, oh_end = c["ow"] == g.out_width - 1, c["oh"] == g.out_height - 1
+            return {"ow": Mux(ow_end, 0, c["ow"] + 1),
+                    "ows": Mux(ow_end, 0, c["ows"] + g.stride),
+                    "oh": Mux(ow_end, Mux(oh_end, 0, c["oh"] + 1), c["oh"]),
+                    "ohs": Mux(ow_end, Mux(oh_end, 0, c["ohs"] + g.stride), c["ohs"]),
+                    "n": Mux(ow_end & oh_end, c["n"] + 1, c["n"])}
+
+        def depth_step(c):
+            c_end, kw_end = c["c"] == g.channels - 1, c["kw"] == g.kernel_w - 1
+            return {"c": Mux(c_end, 0, c["c"] + 1),
+                    "kw": Mux(c_end, Mux(kw_end, 0, c["kw"] + 1), c["kw"]),
+                    "kh": Mux(c_end & kw_end, c["kh"] + 1, c["kh"])}
+
+        window = _Position("window", {"n": dim, "oh": dim, "ohs": dim, "ow": dim, "ows": dim},
+                           window_step)
+        depth = _Position("depth", {"kh": dim, "kw": dim, "c": dim}, depth_step)
+        window.drive(m, layout == Layout.IM2COL, events)
+        depth.drive(m, layout == Layout.IM2COL_TRANSPOSED, events)
+        w, d = window.cur, depth.cur
+        row = Signal(signed(DIM_BITS + 2))
+        col = Signal(signed(DIM_BITS + 2))
+        m.d.comb += [row.eq(w["ohs"] + d["kh"] - g.padding), col.eq(w["ows"] + d["kw"] - g.padding)]
+        inside = (row >= 0) & (row < g.height) & (col >= 0) & (col < g.width)
+        offset = ((w["n"] * g.height + row.as_unsigned()) * g.width + col.as_unsigned()) \
+            * g.channels + d["c"]
+        unfold = layout[1]  # IM2COL or IM2COL_TRANSPOSED
+        return (Mux(unfold, self.base + offset[:ADDRESS.width], strided), unfold & ~inside)
