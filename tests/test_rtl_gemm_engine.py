@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from niti_hw.golden import RoundingPolicy
-from niti_hw.models import Conv, Fc, Flat, ModelSpec, Pool, Relu
+from niti_hw.models import Conv, Fc, Flat, ModelSpec, Pool, Relu, get_model
 from niti_hw.params import HardwareParams
 from niti_hw.perf.timing import (GEMM_ADDRESS_LATENCY, engine_cycles, gemm_beat_slots,
                                  gemm_engine_cycles, gemm_tile_period, program_cycles)
@@ -418,12 +418,15 @@ TINY_CNN = ModelSpec("tiny-cnn", (Conv(3, 3, padding=1, stride=2), Relu(), Pool(
 
 
 @pytest.mark.parametrize("spec, input_chw, batch", [(TINY_LINEAR, (3, 2, 2), 3),
-                                                     (TINY_CNN, (2, 6, 6), 2)],
-                         ids=["linear", "cnn"])
+                                                     (TINY_CNN, (2, 6, 6), 2),
+                                                     pytest.param("small-cnn", (1, 10, 10), 1,
+                                                                  marks=pytest.mark.slow)],
+                         ids=["linear", "cnn", "small-cnn"])
 def test_a_compiled_training_step_runs_on_the_core_as_on_the_machine(spec, input_chw, batch):
     """Every GEMM (forward, error with transposed weights, weight gradient with transposed
     activations or im2col windows) and every BITWIDTH, ROUND, RELU, UPDATE on the core, bit
     for bit the machine's after each instruction; the rest stepped by the machine."""
+    spec = get_model(spec) if isinstance(spec, str) else spec
     program = compile_step(spec, input_chw, batch, P, fit=True)
     p = program_params(program, P)
     rng = np.random.default_rng(1)

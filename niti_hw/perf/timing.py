@@ -450,7 +450,7 @@ def gemm_engine_cycles(m: int, n: int, k: int, p: HardwareParams) -> int:
 
 def engine_cycles(item, p: HardwareParams) -> int:
     """Cycles of the engine that runs `item` (an `isa.Instruction` of BITWIDTH, ROUND, RELU,
-    RELU_BACKWARD or UPDATE), from its start to its done, both included."""
+    RELU_BACKWARD, UPDATE or GEMM), from its start to its done, both included."""
     if item.opcode in (Opcode.BITWIDTH, Opcode.ROUND):
         return narrow_cycles(item.opcode, item.m, item.keep == KEEP_M_U, p)
     if item.opcode in (Opcode.RELU, Opcode.RELU_BACKWARD):
