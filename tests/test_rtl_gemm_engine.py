@@ -14,24 +14,26 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from niti_hw.golden import RoundingPolicy
+from niti_hw.golden import QTensor
 from niti_hw.models import Conv, Fc, Flat, ModelSpec, Pool, Relu, get_model
 from niti_hw.params import HardwareParams
 from niti_hw.perf.timing import (GEMM_ADDRESS_LATENCY, engine_cycles, gemm_beat_slots,
-                                 gemm_engine_cycles, gemm_tile_period, program_cycles)
+                                 gemm_engine_cycles, gemm_tile_period, instruction_cycles,
+                                 program_cycles)
 from niti_hw.program import host
 from niti_hw.program.addressing import PADDING, im2col_indices
 from niti_hw.program.compiler import compile_step, program_params
-from niti_hw.program.isa import (EXPONENT_REGISTERS, GEOMETRY_OPCODES, KEEP_M_U, Bank, Geometry,
-                                 Instruction, Layout, Opcode)
+from niti_hw.program.isa import (EXPONENT_REGISTERS, KEEP_M_U, Bank, Geometry, Instruction,
+                                 Layout, Opcode)
 from niti_hw.program.machine import Machine
 from niti_hw.program.memory import bank_words
+from niti_hw.train.build import build_network
 
 pytest.importorskip("amaranth", reason="needs the rtl extra: pip install 'niti-hw[rtl]'")
 
 from amaranth.sim import Simulator  # noqa: E402
-from test_rtl_core import (P, Bench, assert_cycles, bench, machine_for, program_words,  # noqa: E402
-                           random_banks, run_against_machine)
+from test_rtl_core import (P, Bench, assert_cycles, machine_for, pack,  # noqa: E402
+                           program_words, run_against_machine)
 
 from niti_hw.rtl.banks import BANK_VALUE_BITS  # noqa: E402
 from niti_hw.rtl.gemm_walk import OperandWalk  # noqa: E402
@@ -181,6 +183,14 @@ def test_a_stride_two_padded_walk_by_hand():
     tiles = expected_walk(P, "a", Layout.IM2COL, 4, 1, 4, g)
     assert [tiles[0][kk * 4] for kk in range(4)] == [None, None, None, 0]
     check_walk(P, "a", Layout.IM2COL, 4, 1, 4, g)
+
+
+def test_walks_of_one_beat_tiles_back_to_back():
+    """K = 1 and no idle cycle: the next tile's first index is captured in the cycle the walk
+    moves to it (a walk that used the register there repeated a tile)."""
+    check_walk(P, "a", Layout.ROWS, 9, 1, 1)
+    check_walk(WIDE, "b", Layout.TRANSPOSED, 1, 9, 1)
+    check_walk(P, "a", Layout.IM2COL, 9, 2, 1, geometry(1, 1, 1, 1, 1, 1, 1, 1))
 
 
 # --- GEMMs on the core -----------------------------------------------------------------------
@@ -382,7 +392,7 @@ class Stepper:
                 for item in rest[:record["pc"]]:
                     self.ran[item.opcode.name] = self.ran.get(item.opcode.name, 0) + 1
                 assert [b - a for a, b in zip([1] + record["retired"], record["retired"])] == \
-                    [instruction_cycles_of(item, self.p) for item in rest[:record["pc"]]]
+                    [instruction_cycles(item, self.p) for item in rest[:record["pc"]]]
                 self.cycles += record["cycles"]
                 pc += record["pc"]
                 if ctx.get(unit.core.done):
@@ -398,18 +408,12 @@ class Stepper:
 
     async def write_back(self, ctx) -> None:
         """The machine's banks and exponents into the core (memories and `exp_wr`)."""
-        from test_rtl_core import pack
         for bank, memory in self.unit.core.banks.data.items():
             bits, L = BANK_VALUE_BITS[bank], self.p.lanes
             values = self.machine.banks[bank]
             for row in range(memory.depth):
                 ctx.set(memory[row], pack(values[row * L:(row + 1) * L], bits))
         await self.unit.load(ctx, {}, self.machine.exponents, [])
-
-
-def instruction_cycles_of(item, p):
-    from niti_hw.perf.timing import instruction_cycles
-    return instruction_cycles(item, p)
 
 
 TINY_LINEAR = ModelSpec("tiny-linear", (Flat(), Fc(5), Relu(), Fc(3)), (2, 2, 3), ())
@@ -431,8 +435,6 @@ def test_a_compiled_training_step_runs_on_the_core_as_on_the_machine(spec, input
     p = program_params(program, P)
     rng = np.random.default_rng(1)
     machine = machine_for(p, {}, np.zeros(EXPONENT_REGISTERS, int), 3, PSEUDO)
-    from niti_hw.golden import QTensor
-    from niti_hw.train.build import build_network
     c, h, w = input_chw
     net = build_network(spec, (h, w, c), spec.layers[-1].out_features, seed=2).net
     host.load(machine, program, net, QTensor(rng.integers(-127, 128, (batch, h, w, c))

@@ -9,7 +9,7 @@ stride's offset), so the walk needs no division; only the im2col word address mu
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -55,7 +55,9 @@ class _Position:
         with m.If(events["load"]):
             m.d.sync += assign(cur, 0) + assign(start, 0)
         with m.Elif(events["tile"]):
-            with m.If(own & events["advance"]):
+            with m.If(own & events["advance"] & events["capture"]):  # K = 1: captured now
+                m.d.sync += assign(cur, self.stepped) + assign(start, self.stepped)
+            with m.Elif(own & events["advance"]):
                 m.d.sync += assign(cur, nxt) + assign(start, nxt)
             with m.Elif(own & events["keep"]):
                 m.d.sync += assign(cur, start)

@@ -52,13 +52,16 @@ class Refusal(enum.Enum, shape=3):
 
     NONE = 0
     OPCODE = 1
-    """GEMM, COL2IM, POOL, POOL_BACKWARD or LOSS (no engine in this core yet), or no opcode."""
+    """COL2IM, POOL, POOL_BACKWARD or LOSS (no engine in this core yet), or no opcode."""
     PLACE = 2
-    """A tensor base that is not a bank row (a multiple of `lanes`), or a tensor past its bank."""
+    """A tensor base that is not a bank row (a multiple of `lanes`), or a tensor past its bank
+    (a GEMM's operands at any word, by their real extents)."""
     BANKS = 3
-    """An int8 operand in the int32 bank, or a RELU's result and mask in one bank."""
+    """An int8 operand in the int32 bank, a RELU's result and mask in one bank, or a GEMM's
+    result outside the int32 bank."""
     SETTING = 4
-    """A ROUND's mode code that is no mode, m_u outside 1..8 for a gradient ROUND, or an UPDATE of
-    weights wider than the core's 8 bits."""
+    """A ROUND's mode code that is no mode, m_u outside 1..8 for a gradient ROUND, an UPDATE of
+    weights wider than the core's 8 bits, or a GEMM with an empty dimension, K past the
+    accumulator (`max_k`) or an im2col A not of the geometry's shape."""
     PROGRAM = 5
     """The next instruction would run past the instruction memory (no END)."""

@@ -31,7 +31,7 @@ ENGINES = ("narrow", "relu", "update", "gemm")
 ENGINE_OF = {Opcode.BITWIDTH: "narrow", Opcode.ROUND: "narrow", Opcode.RELU: "relu",
              Opcode.RELU_BACKWARD: "relu", Opcode.UPDATE: "update",
              Opcode.GEMM: "gemm"}
-"""The engine that runs each opcode; the others (GEMM, COL2IM, POOL, POOL_BACKWARD, LOSS) have
+"""The engine that runs each opcode; the others (COL2IM, POOL, POOL_BACKWARD, LOSS) have
 none yet, and the sequencer stops a run at them (`Refusal.OPCODE`)."""
 OPERANDS = {Opcode.BITWIDTH: ("a",), Opcode.ROUND: ("a", "dst"), Opcode.RELU: ("a", "dst", "aux"),
             Opcode.RELU_BACKWARD: ("a", "b", "dst"), Opcode.UPDATE: ("a", "dst")}
