@@ -14,11 +14,15 @@ import functools
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from niti_hw.golden import RoundingPolicy
 from niti_hw.golden.tensor import TENSOR_KINDS
 from niti_hw.params import ROUND_MODES
 from niti_hw.perf.timing import engine_cycles, loss_cycles
+from niti_hw.program.compiler import LABELS as LABELS_TENSOR
+from niti_hw.program.compiler import compile_step, program_params
 from niti_hw.program.isa import EXPONENT_REGISTERS, Bank, Instruction, Kind, Opcode
 from niti_hw.program.machine import Machine
 from niti_hw.program.memory import bank_words
@@ -44,9 +48,9 @@ def bench(weight_bits: int = 8) -> Bench:
     return Bench(params_for(weight_bits), weight_bits=weight_bits)
 
 
-def contents_for(rng: np.random.Generator, weight_bits: int) -> dict[Bank, np.ndarray]:
+def contents_for(rng: np.random.Generator, weight_bits: int, p=None) -> dict[Bank, np.ndarray]:
     """int8 banks in [-127, 127], int32 values of any width, weights within their width."""
-    words = bank_words(params_for(weight_bits), weight_bits)
+    words = bank_words(p or params_for(weight_bits), weight_bits)
     limit = (1 << weight_bits - 1) - 1
     return {Bank.ACT: rng.integers(-127, 128, words[Bank.ACT]),
             Bank.ERR: rng.integers(-127, 128, words[Bank.ERR]),
@@ -54,15 +58,18 @@ def contents_for(rng: np.random.Generator, weight_bits: int) -> dict[Bank, np.nd
             Bank.ACC: rng.integers(-2**31, 2**31, words[Bank.ACC])}
 
 
-def run(items, contents, exponents, modes, weight_bits: int = 8, m_u: int = 3) -> dict:
-    """`items` on the core and on a machine from the same banks and exponents, compared after
-    every instruction; the run record with the core's outcome and the machine."""
-    machine = Machine(params_for(weight_bits), RoundingPolicy(*[m if isinstance(m, str) else "pseudo" for m in modes],
+def run(items, contents, exponents, modes, weight_bits: int = 8, m_u: int = 3,
+        unit: Bench | None = None) -> dict:
+    """`items` on the core (`unit`, or the shared one of `weight_bits`) and on a machine from the
+    same banks and exponents, compared after every instruction; the run record with the core's
+    outcome and the machine."""
+    unit = unit or bench(weight_bits)
+    machine = Machine(unit.p, RoundingPolicy(*[m if isinstance(m, str) else "pseudo" for m in modes],
                                         seed=P.lfsr_seed, n_lanes=P.lfsr_lanes), m_u, weight_bits)
     for bank, values in contents.items():
         machine.banks[bank][:] = values
     machine.exponents[:] = exponents
-    unit, record = bench(weight_bits), {"machine": machine}
+    record = {"machine": machine}
 
     async def job(ctx):
         core = unit.core
@@ -82,6 +89,7 @@ def run(items, contents, exponents, modes, weight_bits: int = 8, m_u: int = 3) -
 # ---------------------------------------------------------------------------------------------
 
 LOGITS, LABELS, ERRORS, ERRORS2 = 0, 0, 400, 600  # ACT, ERR, ERR, ERR bases
+ACT_WORDS, ERR_WORDS = bank_words(P)[Bank.ACT], bank_words(P)[Bank.ERR]
 
 
 def loss_contents(rng, samples: int, classes: int) -> dict[Bank, np.ndarray]:
@@ -153,6 +161,29 @@ def test_the_loss_uses_the_loss_kind_mode_whatever_the_others():
     assert_cycles(record, items)
 
 
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 4), st.integers(1, LOSS_CLASSES), st.integers(-60, 24),
+       st.sampled_from(ROUND_MODES), st.integers(0, 2**32 - 1))
+def test_random_losses_run_as_the_machine_runs_them(samples, classes, s, mode, seed):
+    """Any samples, classes, s and mode; logits from their own row-aligned base anywhere in ACT,
+    labels and errors anywhere in ERR clear of each other."""
+    rng = np.random.default_rng(seed)
+    contents = contents_for(rng, 8)
+    values = samples * classes
+    a_base = 4 * int(rng.integers(0, (ACT_WORDS - values) // 4 + 1))
+    b_base, dst_base = 4 * int(rng.integers(0, 8)), 64 + 4 * int(rng.integers(0, 100))
+    contents[Bank.ERR][b_base:b_base + samples] = rng.integers(0, classes, samples)
+    exponents = rng.integers(-40, 41, EXPONENT_REGISTERS)
+    exponents[1] = s
+    items = [Instruction(Opcode.LOSS, a_bank=Bank.ACT, a_base=a_base, b_bank=Bank.ERR,
+                         b_base=b_base, m=samples, n=classes, dst_bank=Bank.ERR,
+                         dst_base=dst_base, a_exp=1, dst_exp=2, kind=Kind.LOSS),
+             Instruction(Opcode.END)]
+    record = run(items, contents, exponents, [mode] * len(TENSOR_KINDS))
+    assert record["done"]
+    assert_cycles(record, items)
+
+
 @pytest.mark.parametrize("samples, classes", [(1, 1), (2, 10), (3, 4), (2, 7)])
 def test_loss_cycles_equal_the_formula(samples, classes):
     """The engine's cycles (start to done) are the first sample's reads and the unit's
@@ -202,6 +233,27 @@ def test_update_runs_as_the_machine_runs_it(weight_bits):
     assert_cycles(record, items, params_for(weight_bits))
 
 
+def test_a_compiled_steps_loss_and_updates_run_as_the_machine_runs_them():
+    """small-cnn's step compiled with 12-bit weights: its LOSS and its UPDATEs (the int8 copies
+    where the compiler puts them, `<layer>.weight8` beside the weights) pass the core's checks
+    and run as the machine runs them, on a core with the program's bank sizes."""
+    program = compile_step("small-cnn", (1, 12, 12), 1, P, classes=10, fit=True, weight_bits=12)
+    p = program_params(program, P)
+    items = [item for item in program.instructions
+             if getattr(item, "opcode", None) in (Opcode.LOSS, Opcode.UPDATE)]
+    assert [item.opcode for item in items] == [Opcode.LOSS] + [Opcode.UPDATE] * 3
+    assert all(item.dst_bank == item.aux_bank == Bank.WEIGHT for item in items[1:])
+    items.append(Instruction(Opcode.END))
+    rng = np.random.default_rng(12)
+    contents = contents_for(rng, 12, p)
+    contents[Bank.ERR][program.tensors[LABELS_TENSOR].base] = 7
+    exponents = rng.integers(-20, 5, EXPONENT_REGISTERS)
+    record = run(items, contents, exponents, ["pseudo"] * 4, 12,
+                 unit=Bench(p, weight_bits=12))
+    assert record["done"] and record["pc"] == len(items) - 1
+    assert_cycles(record, items, p)
+
+
 # ---------------------------------------------------------------------------------------------
 # Refusals
 # ---------------------------------------------------------------------------------------------
@@ -224,7 +276,6 @@ def refused(item, weight_bits: int = 8, modes=("pseudo",) * 4) -> Refusal:
     return Refusal(record["cause"])
 
 
-ACT_WORDS, ERR_WORDS = bank_words(P)[Bank.ACT], bank_words(P)[Bank.ERR]
 LOSS = dict(opcode=Opcode.LOSS, a_bank=Bank.ACT, a_base=0, b_bank=Bank.ERR, b_base=0,
             dst_bank=Bank.ERR, dst_base=400, m=3, n=10)
 
