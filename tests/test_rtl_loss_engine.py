@@ -64,8 +64,9 @@ def run(items, contents, exponents, modes, weight_bits: int = 8, m_u: int = 3,
     same banks and exponents, compared after every instruction; the run record with the core's
     outcome and the machine."""
     unit = unit or bench(weight_bits)
-    machine = Machine(unit.p, RoundingPolicy(*[m if isinstance(m, str) else "pseudo" for m in modes],
-                                        seed=P.lfsr_seed, n_lanes=P.lfsr_lanes), m_u, weight_bits)
+    named = [mode if isinstance(mode, str) else "pseudo" for mode in modes]  # refused codes
+    machine = Machine(unit.p, RoundingPolicy(*named, seed=P.lfsr_seed, n_lanes=P.lfsr_lanes),
+                      m_u, weight_bits)
     for bank, values in contents.items():
         machine.banks[bank][:] = values
     machine.exponents[:] = exponents
