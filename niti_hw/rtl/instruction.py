@@ -52,13 +52,17 @@ class Refusal(enum.Enum, shape=3):
 
     NONE = 0
     OPCODE = 1
-    """GEMM, COL2IM, POOL, POOL_BACKWARD or LOSS (no engine in this core yet), or no opcode."""
+    """GEMM, COL2IM, POOL or POOL_BACKWARD (no engine in this core yet), or no opcode."""
     PLACE = 2
-    """A tensor base that is not a bank row (a multiple of `lanes`), or a tensor past its bank."""
+    """A tensor base that is not a bank row (a multiple of `lanes`), or a tensor past its bank
+    (a LOSS's logits and errors are m x n values, its labels m)."""
     BANKS = 3
-    """An int8 operand in the int32 bank, or a RELU's result and mask in one bank."""
+    """An int8 operand in the int32 bank, a RELU's result and mask in one bank, a LOSS's errors
+    over its logits or labels, wide weights outside the weight bank or their int8 copies over
+    them."""
     SETTING = 4
-    """A ROUND's mode code that is no mode, m_u outside 1..8 for a gradient ROUND, or an UPDATE of
-    weights wider than the core's 8 bits."""
+    """A ROUND's or LOSS's mode code that is no mode, m_u outside 1..8 for a gradient ROUND, an
+    UPDATE whose weight bits are not the core's, a LOSS of no samples or of classes outside
+    1..LOSS_CLASSES."""
     PROGRAM = 5
     """The next instruction would run past the instruction memory (no END)."""
