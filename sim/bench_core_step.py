@@ -177,7 +177,7 @@ async def steps_run_as_the_machine_runs_them(dut):
     await host.write_program(words)
     current = {bank: np.zeros(rows * p.lanes, np.int64) for bank, rows in bank_rows(p).items()}
     compared, simulated, wall, loaded = 0, 0, 0.0, 0
-    per_step = []
+    per_step, by_opcode = [], {}
     for s, step in enumerate(steps):
         for bank in Bank:
             loaded += await host.write_rows(bank, changed_rows(current[bank], step.before[bank],
@@ -204,7 +204,10 @@ async def steps_run_as_the_machine_runs_them(dut):
         compared += compare(f"step {s}, exponents", await host.read_exponents(),
                             step.exponents_after)
         per_step.append(total)
+        for item, spent in zip(items, got_cycles):
+            by_opcode[item.opcode.name] = by_opcode.get(item.opcode.name, 0) + spent
     record({"unit": "core", "steps": len(steps), "vectors": compared, "values": compared,
             "instructions": len(items), "cycles_per_step": per_step, "rows_loaded": loaded,
+            "cycles_by_opcode": by_opcode,
             "bank_bits": {bank.name: BANK_VALUE_BITS[bank] for bank in Bank},
             "simulated_cycles_per_s": simulated / wall if wall else None})
