@@ -14,7 +14,7 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   reg \$102 ;
   wire \$11 ;
   wire \$12 ;
-  wire [7:0] \$121 ;
+  wire [7:0] \$124 ;
   wire \$13 ;
   wire \$14 ;
   wire [7:0] \$15 ;
@@ -147,19 +147,19 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   wire [11:0] \head$74 ;
   input [84:0] i__payload;
   wire [84:0] i__payload;
-  wire [270:0] \i__payload$16 ;
-  wire [255:0] \i__payload$16.data ;
-  wire [31:0] \i__payload$16.data[0] ;
-  wire [31:0] \i__payload$16.data[1] ;
-  wire [31:0] \i__payload$16.data[2] ;
-  wire [31:0] \i__payload$16.data[3] ;
-  wire [31:0] \i__payload$16.data[4] ;
-  wire [31:0] \i__payload$16.data[5] ;
-  wire [31:0] \i__payload$16.data[6] ;
-  wire [31:0] \i__payload$16.data[7] ;
-  wire [5:0] \i__payload$16.k ;
-  wire [7:0] \i__payload$16.keep ;
-  wire \i__payload$16.last ;
+  wire [270:0] \i__payload$14 ;
+  wire [255:0] \i__payload$14.data ;
+  wire [31:0] \i__payload$14.data[0] ;
+  wire [31:0] \i__payload$14.data[1] ;
+  wire [31:0] \i__payload$14.data[2] ;
+  wire [31:0] \i__payload$14.data[3] ;
+  wire [31:0] \i__payload$14.data[4] ;
+  wire [31:0] \i__payload$14.data[5] ;
+  wire [31:0] \i__payload$14.data[6] ;
+  wire [31:0] \i__payload$14.data[7] ;
+  wire [5:0] \i__payload$14.k ;
+  wire [7:0] \i__payload$14.keep ;
+  wire \i__payload$14.last ;
   wire [13:0] \i__payload$49 ;
   wire \i__payload$49.last ;
   wire [12:0] \i__payload$49.value ;
@@ -178,7 +178,7 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   wire [3:0] \i__payload.y ;
   output i__ready;
   wire i__ready;
-  wire \i__ready$15 ;
+  wire \i__ready$19 ;
   wire \i__ready$53 ;
   input i__valid;
   wire i__valid;
@@ -192,31 +192,31 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   reg [2:0] loss_fsm_state = 3'h0;
   output [72:0] o__payload;
   wire [72:0] o__payload;
-  wire [112:0] \o__payload$17 ;
-  wire [103:0] \o__payload$17.data ;
-  wire [12:0] \o__payload$17.data[0] ;
-  wire [12:0] \o__payload$17.data[1] ;
-  wire [12:0] \o__payload$17.data[2] ;
-  wire [12:0] \o__payload$17.data[3] ;
-  wire [12:0] \o__payload$17.data[4] ;
-  wire [12:0] \o__payload$17.data[5] ;
-  wire [12:0] \o__payload$17.data[6] ;
-  wire [12:0] \o__payload$17.data[7] ;
+  wire [112:0] \o__payload$15 ;
+  wire [103:0] \o__payload$15.data ;
+  wire [12:0] \o__payload$15.data[0] ;
+  wire [12:0] \o__payload$15.data[1] ;
+  wire [12:0] \o__payload$15.data[2] ;
+  wire [12:0] \o__payload$15.data[3] ;
+  wire [12:0] \o__payload$15.data[4] ;
+  wire [12:0] \o__payload$15.data[5] ;
+  wire [12:0] \o__payload$15.data[6] ;
+  wire [12:0] \o__payload$15.data[7] ;
+  wire [7:0] \o__payload$15.keep ;
+  wire \o__payload$15.last ;
+  wire [78:0] \o__payload$17 ;
+  wire [63:0] \o__payload$17.data ;
+  wire [7:0] \o__payload$17.data[0] ;
+  wire [7:0] \o__payload$17.data[1] ;
+  wire [7:0] \o__payload$17.data[2] ;
+  wire [7:0] \o__payload$17.data[3] ;
+  wire [7:0] \o__payload$17.data[4] ;
+  wire [7:0] \o__payload$17.data[5] ;
+  wire [7:0] \o__payload$17.data[6] ;
+  wire [7:0] \o__payload$17.data[7] ;
+  wire [5:0] \o__payload$17.k ;
   wire [7:0] \o__payload$17.keep ;
   wire \o__payload$17.last ;
-  wire [78:0] \o__payload$20 ;
-  wire [63:0] \o__payload$20.data ;
-  wire [7:0] \o__payload$20.data[0] ;
-  wire [7:0] \o__payload$20.data[1] ;
-  wire [7:0] \o__payload$20.data[2] ;
-  wire [7:0] \o__payload$20.data[3] ;
-  wire [7:0] \o__payload$20.data[4] ;
-  wire [7:0] \o__payload$20.data[5] ;
-  wire [7:0] \o__payload$20.data[6] ;
-  wire [7:0] \o__payload$20.data[7] ;
-  wire [5:0] \o__payload$20.k ;
-  wire [7:0] \o__payload$20.keep ;
-  wire \o__payload$20.last ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.data[0] ;
   wire [7:0] \o__payload.data[1] ;
@@ -230,12 +230,12 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   wire \o__payload.last ;
   input o__ready;
   wire o__ready;
-  wire \o__ready$14 ;
-  wire \o__ready$19 ;
+  wire \o__ready$16 ;
+  wire \o__ready$18 ;
   output o__valid;
   wire o__valid;
   wire \o__valid$13 ;
-  wire \o__valid$18 ;
+  wire \o__valid$20 ;
   wire pop;
   wire \pop$41 ;
   wire \pop$52 ;
@@ -299,8 +299,8 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   assign \$12  = $signed(walk_item) > $signed(largest);
   assign \$13  = walk_first | \$12 ;
   assign \$14  = walk_to_max & \$13 ;
-  assign \$121  = walk_index * 4'h8;
-  assign \$15  = row[79:0] >> \$121 ;
+  assign \$124  = walk_index * 4'h8;
+  assign \$15  = row[79:0] >> \$124 ;
   assign \$16  = walk_kind == 1'h1;
   assign \$17  = ! walk_index;
   assign \$18  = walk_kind >= 2'h2;
@@ -438,18 +438,18 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
     .i__payload(\i__payload$49 ),
     .i__ready(\i__ready$53 ),
     .i__valid(\i__valid$47 ),
-    .o__payload(\o__payload$17 ),
-    .o__valid(\i__valid$12 ),
-    .r_en(\o__ready$14 ),
+    .o__payload(\o__payload$15 ),
+    .o__valid(\o__valid$13 ),
+    .r_en(\o__ready$18 ),
     .rst(rst)
   );
   \loss_gradient.rounder  rounder (
     .clk(clk),
-    .i__payload(\i__payload$16 ),
-    .i__ready(\o__ready$14 ),
+    .i__payload(\i__payload$14 ),
+    .i__ready(\i__ready$19 ),
     .i__valid(\i__valid$12 ),
-    .o__payload(\o__payload$20 ),
-    .o__valid(o__valid),
+    .o__payload(\o__payload$17 ),
+    .o__valid(\o__valid$20 ),
     .r_en(o__ready),
     .rst(rst)
   );
@@ -856,10 +856,7 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
       \$102  = 1'h0;
     end
   end
-  assign \o__valid$13  = \i__valid$12 ;
-  assign \i__ready$15  = \o__ready$14 ;
-  assign \o__valid$18  = o__valid;
-  assign \o__ready$19  = o__ready;
+  assign \o__ready$16  = o__ready;
   assign s = cfg_reg[15:0];
   assign walk_to_terms = valid;
   assign \ref  = walk_ref;
@@ -899,41 +896,41 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   assign \o__payload.data[7]  = o__payload[63:56];
   assign \o__payload.keep  = o__payload[71:64];
   assign \o__payload.last  = o__payload[72];
-  assign \i__payload$16.data  = \i__payload$16 [255:0];
-  assign \i__payload$16.data[0]  = \i__payload$16 [31:0];
-  assign \i__payload$16.data[1]  = \i__payload$16 [63:32];
-  assign \i__payload$16.data[2]  = \i__payload$16 [95:64];
-  assign \i__payload$16.data[3]  = \i__payload$16 [127:96];
-  assign \i__payload$16.data[4]  = \i__payload$16 [159:128];
-  assign \i__payload$16.data[5]  = \i__payload$16 [191:160];
-  assign \i__payload$16.data[6]  = \i__payload$16 [223:192];
-  assign \i__payload$16.data[7]  = \i__payload$16 [255:224];
-  assign \i__payload$16.k  = \i__payload$16 [261:256];
-  assign \i__payload$16.keep  = \i__payload$16 [269:262];
-  assign \i__payload$16.last  = \i__payload$16 [270];
-  assign \o__payload$17.data  = \o__payload$17 [103:0];
-  assign \o__payload$17.data[0]  = \o__payload$17 [12:0];
-  assign \o__payload$17.data[1]  = \o__payload$17 [25:13];
-  assign \o__payload$17.data[2]  = \o__payload$17 [38:26];
-  assign \o__payload$17.data[3]  = \o__payload$17 [51:39];
-  assign \o__payload$17.data[4]  = \o__payload$17 [64:52];
-  assign \o__payload$17.data[5]  = \o__payload$17 [77:65];
-  assign \o__payload$17.data[6]  = \o__payload$17 [90:78];
-  assign \o__payload$17.data[7]  = \o__payload$17 [103:91];
-  assign \o__payload$17.keep  = \o__payload$17 [111:104];
-  assign \o__payload$17.last  = \o__payload$17 [112];
-  assign \o__payload$20.data  = \o__payload$20 [63:0];
-  assign \o__payload$20.data[0]  = \o__payload$20 [7:0];
-  assign \o__payload$20.data[1]  = \o__payload$20 [15:8];
-  assign \o__payload$20.data[2]  = \o__payload$20 [23:16];
-  assign \o__payload$20.data[3]  = \o__payload$20 [31:24];
-  assign \o__payload$20.data[4]  = \o__payload$20 [39:32];
-  assign \o__payload$20.data[5]  = \o__payload$20 [47:40];
-  assign \o__payload$20.data[6]  = \o__payload$20 [55:48];
-  assign \o__payload$20.data[7]  = \o__payload$20 [63:56];
-  assign \o__payload$20.keep  = \o__payload$20 [71:64];
-  assign \o__payload$20.last  = \o__payload$20 [72];
-  assign \o__payload$20.k  = \o__payload$20 [78:73];
+  assign \i__payload$14.data  = \i__payload$14 [255:0];
+  assign \i__payload$14.data[0]  = \i__payload$14 [31:0];
+  assign \i__payload$14.data[1]  = \i__payload$14 [63:32];
+  assign \i__payload$14.data[2]  = \i__payload$14 [95:64];
+  assign \i__payload$14.data[3]  = \i__payload$14 [127:96];
+  assign \i__payload$14.data[4]  = \i__payload$14 [159:128];
+  assign \i__payload$14.data[5]  = \i__payload$14 [191:160];
+  assign \i__payload$14.data[6]  = \i__payload$14 [223:192];
+  assign \i__payload$14.data[7]  = \i__payload$14 [255:224];
+  assign \i__payload$14.k  = \i__payload$14 [261:256];
+  assign \i__payload$14.keep  = \i__payload$14 [269:262];
+  assign \i__payload$14.last  = \i__payload$14 [270];
+  assign \o__payload$15.data  = \o__payload$15 [103:0];
+  assign \o__payload$15.data[0]  = \o__payload$15 [12:0];
+  assign \o__payload$15.data[1]  = \o__payload$15 [25:13];
+  assign \o__payload$15.data[2]  = \o__payload$15 [38:26];
+  assign \o__payload$15.data[3]  = \o__payload$15 [51:39];
+  assign \o__payload$15.data[4]  = \o__payload$15 [64:52];
+  assign \o__payload$15.data[5]  = \o__payload$15 [77:65];
+  assign \o__payload$15.data[6]  = \o__payload$15 [90:78];
+  assign \o__payload$15.data[7]  = \o__payload$15 [103:91];
+  assign \o__payload$15.keep  = \o__payload$15 [111:104];
+  assign \o__payload$15.last  = \o__payload$15 [112];
+  assign \o__payload$17.data  = \o__payload$17 [63:0];
+  assign \o__payload$17.data[0]  = \o__payload$17 [7:0];
+  assign \o__payload$17.data[1]  = \o__payload$17 [15:8];
+  assign \o__payload$17.data[2]  = \o__payload$17 [23:16];
+  assign \o__payload$17.data[3]  = \o__payload$17 [31:24];
+  assign \o__payload$17.data[4]  = \o__payload$17 [39:32];
+  assign \o__payload$17.data[5]  = \o__payload$17 [47:40];
+  assign \o__payload$17.data[6]  = \o__payload$17 [55:48];
+  assign \o__payload$17.data[7]  = \o__payload$17 [63:56];
+  assign \o__payload$17.keep  = \o__payload$17 [71:64];
+  assign \o__payload$17.last  = \o__payload$17 [72];
+  assign \o__payload$17.k  = \o__payload$17 [78:73];
   assign \cfg_reg.s  = cfg_reg[15:0];
   assign \cfg_reg.classes  = cfg_reg[19:16];
   assign \i__payload$49.value  = \i__payload$49 [12:0];
@@ -953,20 +950,23 @@ module loss_gradient(cfg__valid, i__payload, i__valid, o__ready, clk, rst, cfg__
   assign \row.last  = row[84];
   assign \i__payload$49 [13] = corr_last;
   assign \i__payload$49 [12:0] = corrected;
-  assign o__payload[72] = \o__payload$20 [72];
-  assign o__payload[71:64] = \o__payload$20 [71:64];
-  assign o__payload[63:0] = \o__payload$20 [63:0];
-  assign \i__payload$16 [255:224] = { \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103], \o__payload$17 [103:91] };
-  assign \i__payload$16 [223:192] = { \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90], \o__payload$17 [90:78] };
-  assign \i__payload$16 [191:160] = { \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77], \o__payload$17 [77:65] };
-  assign \i__payload$16 [159:128] = { \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64], \o__payload$17 [64:52] };
-  assign \i__payload$16 [127:96] = { \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51], \o__payload$17 [51:39] };
-  assign \i__payload$16 [95:64] = { \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38], \o__payload$17 [38:26] };
-  assign \i__payload$16 [63:32] = { \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25], \o__payload$17 [25:13] };
-  assign \i__payload$16 [31:0] = { \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12], \o__payload$17 [12:0] };
-  assign \i__payload$16 [261:256] = 6'h04;
-  assign \i__payload$16 [270] = \o__payload$17 [112];
-  assign \i__payload$16 [269:262] = \o__payload$17 [111:104];
+  assign o__payload[72] = \o__payload$17 [72];
+  assign o__payload[71:64] = \o__payload$17 [71:64];
+  assign o__payload[63:0] = \o__payload$17 [63:0];
+  assign \i__payload$14 [255:224] = { \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103], \o__payload$15 [103:91] };
+  assign \i__payload$14 [223:192] = { \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90], \o__payload$15 [90:78] };
+  assign \i__payload$14 [191:160] = { \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77], \o__payload$15 [77:65] };
+  assign \i__payload$14 [159:128] = { \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64], \o__payload$15 [64:52] };
+  assign \i__payload$14 [127:96] = { \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51], \o__payload$15 [51:39] };
+  assign \i__payload$14 [95:64] = { \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38], \o__payload$15 [38:26] };
+  assign \i__payload$14 [63:32] = { \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25], \o__payload$15 [25:13] };
+  assign \i__payload$14 [31:0] = { \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12], \o__payload$15 [12:0] };
+  assign \i__payload$14 [261:256] = 6'h04;
+  assign \i__payload$14 [270] = \o__payload$15 [112];
+  assign \i__payload$14 [269:262] = \o__payload$15 [111:104];
+  assign \i__valid$12  = \o__valid$13 ;
+  assign \o__ready$18  = \i__ready$19 ;
+  assign o__valid = \o__valid$20 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1361,7 +1361,7 @@ module \loss_gradient.error_queue (rst, pop, push, data, slot0, clk);
 endmodule
 
 (* generator = "Amaranth" *)
-module \loss_gradient.packer (rst, o__valid, o__payload, i__payload, i__valid, i__ready, r_en, clk);
+module \loss_gradient.packer (rst, r_en, o__valid, o__payload, i__payload, i__valid, i__ready, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [2:0] \$1 ;
   wire \$10 ;
@@ -1713,7 +1713,7 @@ module \loss_gradient.packer (rst, o__valid, o__payload, i__payload, i__valid, i
 endmodule
 
 (* generator = "Amaranth" *)
-module \loss_gradient.packer.out_buffer (rst, w_en, r_rdy, r_data, w_port__data, level, r_en, clk);
+module \loss_gradient.packer.out_buffer (rst, r_en, w_en, r_rdy, r_data, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire \$1 ;
   wire \$10 ;

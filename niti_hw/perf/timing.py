@@ -351,7 +351,7 @@ strobe, then the busy and cfg registers."""
 # ---------------------------------------------------------------------------------------------
 # Core (rtl/core.py): the sequencer (rtl/sequencer.py) runs a program instruction by instruction
 # on the banks (rtl/banks.py) through one engine at a time (rtl/narrow_engine.py, relu_engine.py,
-# update_engine.py). Cycles from one instruction's first fetch cycle to the next's.
+# update_engine.py, loss_engine.py). Cycles from one instruction's first fetch cycle to the next's.
 # ---------------------------------------------------------------------------------------------
 
 IMEM_READ_LATENCY = 1
@@ -405,9 +405,26 @@ def relu_engine_cycles(m: int, p: HardwareParams) -> int:
     return ENGINE_HANDSHAKE_CYCLES + engine_pass_cycles(m, RELU_LATENCY, p)
 
 
-def update_engine_cycles(m: int, p: HardwareParams) -> int:
-    """UPDATE: one pass through the weight-update unit."""
-    return ENGINE_HANDSHAKE_CYCLES + engine_pass_cycles(m, UPDATE_LATENCY, p)
+WIDE_UPDATE_GAP = BANK_WRITE_LATENCY
+"""Cycles a wide UPDATE's second pass waits after the first pass's last write, so that it reads
+that row as written."""
+
+
+def update_engine_cycles(m: int, weight_bits: int, p: HardwareParams) -> int:
+    """UPDATE: one pass through the weight-update unit; wider than 8 bits, a second pass (the
+    updated weights back through the unit, their int8 copies out) after WIDE_UPDATE_GAP."""
+    update = engine_pass_cycles(m, UPDATE_LATENCY, p)
+    copies = WIDE_UPDATE_GAP + engine_pass_cycles(m, UPDATE_LATENCY, p) if weight_bits > 8 else 0
+    return ENGINE_HANDSHAKE_CYCLES + update + copies
+
+
+def loss_engine_cycles(m: int, n: int, p: HardwareParams) -> int:
+    """LOSS of m samples of n classes: the first sample's rows read (it starts a bank row), its
+    row beat taken by the unit the cycle after the last arrives, then the unit's `loss_cycles`
+    but its cfg cycle (the cfg beat is taken while the first sample is read) to the last error
+    row's write; every later sample is read while the unit works on the one before."""
+    first = stream_beats(n, p) + BANK_READ_LATENCY
+    return ENGINE_HANDSHAKE_CYCLES + first + loss_cycles(m, n) - 1
 
 
 GEMM_ADDRESS_LATENCY = 2
@@ -450,13 +467,15 @@ def gemm_engine_cycles(m: int, n: int, k: int, p: HardwareParams) -> int:
 
 def engine_cycles(item, p: HardwareParams) -> int:
     """Cycles of the engine that runs `item` (an `isa.Instruction` of BITWIDTH, ROUND, RELU,
-    RELU_BACKWARD, UPDATE or GEMM), from its start to its done, both included."""
+    RELU_BACKWARD, UPDATE, LOSS or GEMM), from its start to its done, both included."""
     if item.opcode in (Opcode.BITWIDTH, Opcode.ROUND):
         return narrow_cycles(item.opcode, item.m, item.keep == KEEP_M_U, p)
     if item.opcode in (Opcode.RELU, Opcode.RELU_BACKWARD):
         return relu_engine_cycles(item.m, p)
     if item.opcode == Opcode.UPDATE:
-        return update_engine_cycles(item.m, p)
+        return update_engine_cycles(item.m, item.n, p)
+    if item.opcode == Opcode.LOSS:
+        return loss_engine_cycles(item.m, item.n, p)
     if item.opcode == Opcode.GEMM:
         return gemm_engine_cycles(item.m, item.n, item.k, p)
     raise ValueError(f"the core has no engine for {item.opcode.name} yet")

@@ -18,8 +18,14 @@ from niti_hw.program.memory import bank_words
 from niti_hw.rtl.layouts import INT32
 
 BANK_BITS = (len(Bank) - 1).bit_length()
-BANK_VALUE_BITS = {Bank.ACT: 8, Bank.ERR: 8, Bank.WEIGHT: 8, Bank.ACC: 32}
-"""Bits of a value in each bank (8-bit weights: the core stores no wider ones yet)."""
+def bank_value_bits(weight_bits: int = 8) -> dict[Bank, int]:
+    """Bits of a value in each bank: the weight bank as wide as the stored weights (their int8
+    copies, for the GEMMs, sign-extended in a word each, as `bank_words` counts them)."""
+    return {Bank.ACT: 8, Bank.ERR: 8, Bank.WEIGHT: weight_bits, Bank.ACC: 32}
+
+
+BANK_VALUE_BITS = bank_value_bits()
+"""Bits of a value in each bank with 8-bit weights."""
 READ_PORTS = 2
 """Rows an engine reads per cycle: two operands (RELU_BACKWARD's errors and mask, UPDATE's
 gradients and weights), from any banks, one the same."""
@@ -32,30 +38,30 @@ if BANK_READ_LATENCY != 2 or BANK_WRITE_LATENCY != 1:
                        "so")
 
 
-def check_core_params(p: HardwareParams) -> None:
+def check_core_params(p: HardwareParams, weight_bits: int = 8) -> None:
     """A row index is a word address shifted by log2(lanes), so lanes is a power of two, and
     every bank holds whole rows."""
     if p.lanes & (p.lanes - 1):
         raise ValueError(f"the core needs lanes to be a power of two (a bank row is `lanes` "
                          f"values); got lanes={p.lanes}")
-    for bank, words in bank_words(p).items():
+    for bank, words in bank_words(p, weight_bits).items():
         if words % p.lanes:
             raise ValueError(f"the {bank.name.lower()} bank's {words} values are no whole number "
                              f"of {p.lanes}-value rows")
 
 
-def bank_rows(p: HardwareParams) -> dict[Bank, int]:
-    return {bank: words // p.lanes for bank, words in bank_words(p).items()}
+def bank_rows(p: HardwareParams, weight_bits: int = 8) -> dict[Bank, int]:
+    return {bank: words // p.lanes for bank, words in bank_words(p, weight_bits).items()}
 
 
 def row_shape(p: HardwareParams):
-    """A row index of the deepest bank."""
+    """A row index of the deepest bank (wider weights only make the weight bank shallower)."""
     return unsigned(max(max(bank_rows(p).values()) - 1, 1).bit_length())
 
 
 def row_layout(p: HardwareParams) -> data.ArrayLayout:
-    """A row as ports carry it: `lanes` int32 values (int8 banks sign-extend on reads and keep the
-    low byte on writes)."""
+    """A row as ports carry it: `lanes` int32 values (narrower banks sign-extend on reads and keep
+    their low bits on writes)."""
     return data.ArrayLayout(INT32, p.lanes)
 
 
@@ -87,15 +93,16 @@ class Banks(wiring.Component):
     read ports, so a synthesised bank is two block RAM copies (one per read port).
 
     `data` holds each bank's `MemoryData` (rows as `lanes * bits` unsigned words, lane n in bits
-    n*bits...), so a testbench can look into the banks while a program runs.
+    n*bits..., `value_bits[bank]` bits: `bank_value_bits(weight_bits)`), so a testbench can look
+    into the banks while a program runs. The weight bank holds `bank_words(params, weight_bits)`.
     """
 
-    def __init__(self, params: HardwareParams):
-        check_core_params(params)
-        self.params = params
-        self.data = {bank: MemoryData(shape=unsigned(params.lanes * BANK_VALUE_BITS[bank]),
+    def __init__(self, params: HardwareParams, weight_bits: int = 8):
+        check_core_params(params, weight_bits)
+        self.params, self.value_bits = params, bank_value_bits(weight_bits)
+        self.data = {bank: MemoryData(shape=unsigned(params.lanes * self.value_bits[bank]),
                                       depth=rows, init=[])
-                     for bank, rows in bank_rows(params).items()}
+                     for bank, rows in bank_rows(params, weight_bits).items()}
         super().__init__({
             "rd": In(read_port_signature(params)).array(READ_PORTS),
             "wr": In(write_port_signature(params)).array(WRITE_PORTS),
@@ -106,7 +113,7 @@ class Banks(wiring.Component):
         m = Module()
         rows = {index: {} for index in range(READ_PORTS)}  # each read port's row from each bank
         for bank in Bank:
-            bits = BANK_VALUE_BITS[bank]
+            bits = self.value_bits[bank]
             m.submodules[bank.name.lower()] = ram = memory.Memory(data=self.data[bank])
             self._write(m, ram.write_port(granularity=bits), bank, bits)
             for index, port in enumerate(self.rd):

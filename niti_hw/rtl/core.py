@@ -1,8 +1,9 @@
 """The NITI core: a sequencer running a training step's program on on-chip banks, one engine at a
 time, with no host between instructions (issue #20).
 
-This slice runs GEMM, BITWIDTH, ROUND, RELU, RELU_BACKWARD, UPDATE, the geometry instructions and
-END; a COL2IM, POOL, POOL_BACKWARD or LOSS stops the run with `error` (`Refusal.OPCODE`) at its pc.
+This slice runs GEMM, BITWIDTH, ROUND, RELU, RELU_BACKWARD, UPDATE, LOSS, the geometry
+instructions and END; a COL2IM, POOL or POOL_BACKWARD stops the run with `error`
+(`Refusal.OPCODE`) at its pc.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from amaranth.lib.wiring import In
 from niti_hw.params import HardwareParams
 from niti_hw.rtl.banks import Banks, read_port_signature, write_port_signature
 from niti_hw.rtl.gemm_engine import GemmEngine
+from niti_hw.rtl.lfsr_bank import LfsrBank
+from niti_hw.rtl.loss_engine import LossEngine
 from niti_hw.rtl.narrow_engine import NarrowEngine
 from niti_hw.rtl.relu_engine import ReluEngine
 from niti_hw.rtl.sequencer import ENGINES, Sequencer
-from niti_hw.rtl.update_engine import UpdateEngine
+from niti_hw.rtl.update_engine import INT8_BITS, UpdateEngine
 
 PROGRAM_WORDS = 1024
 """Default instruction memory: 146 instructions (a small CNN's step is about 300 words)."""
@@ -28,7 +31,9 @@ HOST_MEMBERS = ("imem", "exp_wr", "exp_rd", "config", "start", "busy", "done", "
 
 class Core(wiring.Component):
     """`Banks`, `Sequencer` and the engines (`NarrowEngine`, `ReluEngine`, `UpdateEngine`,
-    `GemmEngine`).
+    `LossEngine`), the stochastic rounders of the narrow and loss engines drawing from one
+    `LfsrBank` (golden's one set of lanes for a whole step). `weight_bits` (8..24) is the
+    stored weights' width, the compiled program's: the weight bank's values and its UPDATEs.
 
     Host ports: the sequencer's (`imem`, `exp_wr`, `exp_rd`, `config`, `start`, `busy`, `done`,
     `error`, `cause`, `pc`, `b`, `conv`, `pool`; see `Sequencer`) and `host_rd`, `host_wr`, a
@@ -38,12 +43,15 @@ class Core(wiring.Component):
     Cycles of a run: `niti_hw.perf.timing.program_cycles`.
     """
 
-    def __init__(self, params: HardwareParams, program_words: int = PROGRAM_WORDS):
-        self.params = params
-        self.banks = Banks(params)
-        self.sequencer = Sequencer(params, program_words)
+    def __init__(self, params: HardwareParams, program_words: int = PROGRAM_WORDS,
+                 weight_bits: int = INT8_BITS):
+        self.params, self.weight_bits = params, weight_bits
+        self.banks = Banks(params, weight_bits)
+        self.sequencer = Sequencer(params, program_words, weight_bits)
+        self.lfsr = LfsrBank(params)
         self.engines = {"narrow": NarrowEngine(params), "relu": ReluEngine(params),
-                        "update": UpdateEngine(params), "gemm": GemmEngine(params)}
+                        "update": UpdateEngine(params, weight_bits), "loss": LossEngine(params),
+                        "gemm": GemmEngine(params)}
         members = {name: self.sequencer.signature.members[name] for name in HOST_MEMBERS}
         super().__init__({**members, "host_rd": In(read_port_signature(params)),
                           "host_wr": In(write_port_signature(params))})
@@ -70,6 +78,13 @@ class Core(wiring.Component):
         m.d.comb += [narrow.b_reg.eq(seq.b), narrow.config.eq(seq.config),
                      seq.b_result.eq(narrow.b), seq.k_result.eq(narrow.k)]
         m.d.comb += self.engines["gemm"].conv.eq(seq.conv)
+        loss = self.engines["loss"]
+        m.d.comb += [loss.config.eq(seq.config), loss.s.eq(seq.a_exponent),
+                     seq.loss_exponent.eq(loss.exponent)]
+        m.submodules.lfsr = lfsr = self.lfsr
+        m.d.comb += [narrow.lfsr.states.eq(lfsr.port.states),
+                     loss.lfsr.states.eq(lfsr.port.states),
+                     lfsr.port.step.eq(narrow.lfsr.step | loss.lfsr.step)]  # one runs at a time
         engines = [self.engines[name] for name in ENGINES]
         for index, port in enumerate(banks.rd):
             host = self.host_rd if index == 0 else None

@@ -52,16 +52,19 @@ class Refusal(enum.Enum, shape=3):
 
     NONE = 0
     OPCODE = 1
-    """COL2IM, POOL, POOL_BACKWARD or LOSS (no engine in this core yet), or no opcode."""
+    """COL2IM, POOL or POOL_BACKWARD (no engine in this core yet), or no opcode."""
     PLACE = 2
     """A tensor base that is not a bank row (a multiple of `lanes`), or a tensor past its bank
-    (a GEMM's operands at any word, by their real extents)."""
+    (a LOSS's logits and errors are m x n values, its labels m; a GEMM's operands at any word, by
+    their real extents)."""
     BANKS = 3
-    """An int8 operand in the int32 bank, a RELU's result and mask in one bank, or a GEMM's
-    result outside the int32 bank."""
+    """An int8 operand in the int32 bank, a RELU's result and mask in one bank, a LOSS's errors
+    over its logits or labels, wide weights outside the weight bank or their int8 copies over
+    them, or a GEMM's result outside the int32 bank."""
     SETTING = 4
-    """A ROUND's mode code that is no mode, m_u outside 1..8 for a gradient ROUND, an UPDATE of
-    weights wider than the core's 8 bits, or a GEMM with an empty dimension, K past the
-    accumulator (`max_k`) or an im2col A not of the geometry's shape."""
+    """A ROUND's or LOSS's mode code that is no mode, m_u outside 1..8 for a gradient ROUND, an
+    UPDATE whose weight bits are not the core's, a LOSS of no samples or of classes outside
+    1..LOSS_CLASSES, or a GEMM with an empty dimension, K past the accumulator (`max_k`) or an
+    im2col A not of the geometry's shape."""
     PROGRAM = 5
     """The next instruction would run past the instruction memory (no END)."""

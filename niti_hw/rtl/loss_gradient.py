@@ -16,9 +16,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.golden.loss import ROUND_SHIFT, TAYLOR_MAX_BITS
-from niti_hw.params import HardwareParams
+from niti_hw.params import ROUND_MODES, HardwareParams
 from niti_hw.rtl.lane_packer import LanePacker
+from niti_hw.rtl.instruction import MODE_BITS
 from niti_hw.rtl.layouts import INT8
+from niti_hw.rtl.lfsr_bank import lfsr_port_signature
 from niti_hw.rtl.loss_divider import QUOTIENT, LossDivider
 from niti_hw.rtl.loss_terms import EXPONENT, TERM, LossTerms
 from niti_hw.rtl.shift_round import ShiftRound
@@ -63,6 +65,10 @@ class LossGradient(wiring.Component):
     either sets `bad_input` until reset (golden refuses both). Stochastic mode draws from the
     rounding unit's LFSRs, which persist across tensors, as golden's lanes do.
 
+    For the core: `runtime_mode` builds a rounder per mode and adds the `mode_code` input (one of
+    `ROUND_MODES`, held from the cfg beat until the tensor's last beat is out); `shared_lfsr`
+    draws the stochastic rounder's lanes from the `lfsr` port (an `LfsrBank`'s).
+
     Throughput and latency, no gaps and no backpressure: `loss_row_cycles(classes)`
     (15 classes + 13) per row, one row at a time, and `loss_cycles(samples, classes)` from the
     cfg beat to the last output beat (niti_hw/perf/timing.py). Backpressure on `o` fills
@@ -71,7 +77,8 @@ class LossGradient(wiring.Component):
     """
 
     def __init__(self, params: HardwareParams, max_classes: int = DEFAULT_MAX_CLASSES,
-                 mode: str | None = None):
+                 mode: str | None = None, *, runtime_mode: bool = False,
+                 shared_lfsr: bool = False):
         if isinstance(max_classes, bool) or not isinstance(max_classes, int) \
                 or not 1 <= max_classes <= MAX_CLASSES:
             self._MustUse__silence = True  # refused, never elaborated: no "unused" warning
@@ -79,11 +86,17 @@ class LossGradient(wiring.Component):
                              f"got {max_classes!r}")
         self.params, self.max_classes = params, max_classes
         self.mode = params.round_mode if mode is None else mode
+        self.modes = ROUND_MODES if runtime_mode else (self.mode,)
+        self.rounders = {mode: ShiftRound(params, mode, shared_lfsr) for mode in self.modes}
+        extra = {"mode_code": In(MODE_BITS)} if runtime_mode else {}
+        if shared_lfsr and "stochastic" in self.modes:
+            extra["lfsr"] = Out(lfsr_port_signature(params))
         super().__init__({
             "cfg": In(stream.Signature(loss_cfg_layout(max_classes))),
             "i": In(stream.Signature(loss_row_layout(max_classes))),
             "o": Out(stream.Signature(loss_out_layout(params))),
             "bad_input": Out(1),
+            **extra,
         })
 
     def elaborate(self, platform):
@@ -95,14 +108,7 @@ class LossGradient(wiring.Component):
         m.submodules.divider = divider = LossDivider(divisor_bits, class_shape(most))
         m.submodules.error_queue = error_queue = SlotQueue(QUOTIENT, most)
         m.submodules.packer = packer = LanePacker(self.params, ERROR)
-        m.submodules.rounder = rounder = ShiftRound(self.params, self.mode)
-        m.d.comb += [rounder.i.valid.eq(packer.o.valid), packer.o.ready.eq(rounder.i.ready),
-                     rounder.i.p.keep.eq(packer.o.p.keep), rounder.i.p.last.eq(packer.o.p.last),
-                     rounder.i.p.k.eq(ROUND_SHIFT)]
-        m.d.comb += [rounder.i.p.data[n].eq(packer.o.p.data[n]) for n in range(self.params.lanes)]
-        m.d.comb += [self.o.valid.eq(rounder.o.valid), rounder.o.ready.eq(self.o.ready),
-                     self.o.p.data.eq(rounder.o.p.data), self.o.p.keep.eq(rounder.o.p.keep),
-                     self.o.p.last.eq(rounder.o.p.last)]
+        self._rounding(m, packer)
 
         shape = class_shape(most)
         cfg = Signal(loss_cfg_layout(most), name="cfg_reg", reset_less=True)
@@ -202,6 +208,29 @@ class LossGradient(wiring.Component):
         # Outside the FSM's process: plain assignments, which Icarus evaluates from time 0.
         m.d.comb += [self.cfg.ready.eq(fsm.ongoing("CFG")), self.i.ready.eq(fsm.ongoing("ROW"))]
         return m
+
+    def _rounding(self, m: Module, packer) -> None:
+        """The packer's beats through the rounder of the mode (`mode_code`'s, when there
+        is one per mode), shift 4, out on `o`."""
+        valid, ready = 0, 0
+        for code, (mode, rounder) in enumerate(self.rounders.items()):
+            m.submodules["rounder" if len(self.rounders) == 1 else f"round_{mode}"] = rounder
+            chosen = (self.mode_code == code) if len(self.rounders) > 1 else 1
+            m.d.comb += [rounder.i.valid.eq(packer.o.valid & chosen),
+                         rounder.i.p.keep.eq(packer.o.p.keep),
+                         rounder.i.p.last.eq(packer.o.p.last), rounder.i.p.k.eq(ROUND_SHIFT),
+                         rounder.o.ready.eq(self.o.ready)]
+            m.d.comb += [rounder.i.p.data[n].eq(packer.o.p.data[n])
+                         for n in range(self.params.lanes)]
+            if hasattr(rounder, "lfsr"):
+                wiring.connect(m, wiring.flipped(self.lfsr), rounder.lfsr)
+            ready = Mux(chosen, rounder.i.ready, ready)
+            with m.If(rounder.o.valid if len(self.rounders) > 1 else 1):  # one holds beats
+                m.d.comb += [self.o.p.data.eq(rounder.o.p.data),
+                             self.o.p.keep.eq(rounder.o.p.keep),
+                             self.o.p.last.eq(rounder.o.p.last)]
+            valid = valid | rounder.o.valid
+        m.d.comb += [packer.o.ready.eq(ready), self.o.valid.eq(valid)]
 
 
 def _refusals(m: Module, row, classes, most: int, bad_row) -> None:

@@ -5,6 +5,7 @@ through a shift-and-round unit into int8 rows, as the reference machine's `_bitw
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from niti_hw.params import ROUND_MODES, HardwareParams
@@ -13,6 +14,7 @@ from niti_hw.rtl.bitwidth_detector import BitwidthDetector
 from niti_hw.rtl.engine import Engine
 from niti_hw.rtl.instruction import MODE_BITS, config_layout
 from niti_hw.rtl.layouts import BITWIDTH, SHIFT
+from niti_hw.rtl.lfsr_bank import lfsr_port_signature
 from niti_hw.rtl.row_stream import RowReads, RowWrites, TensorRows, widen
 from niti_hw.rtl.shift_round import ShiftRound
 
@@ -32,8 +34,9 @@ class NarrowEngine(Engine):
     at `dst`. The shift: k = max(0, `b_reg` - keep) (`b_reg`: the B register), given on `k` for
     the exponent; with keep = `KEEP_M_U`, golden `weight_gradient`'s rule on B of this tensor,
     found by a detector pass first: k = B - m_u, 0 when B <= m_u (saturation only; zeros when
-    B = 0). One rounder per mode, one LFSR set (the stochastic rounder's), carried from tensor to
-    tensor as golden's lanes are: element j of a tensor draws from lane j % lfsr_lanes.
+    B = 0). One rounder per mode; the stochastic one draws from the core's LFSR lanes (`lfsr`, an
+    `LfsrBank` shared with the loss engine), carried from tensor to tensor as golden's lanes are:
+    element j of a tensor draws from lane j % lfsr_lanes.
 
     Throughput: one row per cycle. Cycles from `start` to `done`: `niti_hw.perf.timing`'s
     `narrow_cycles`.
@@ -41,9 +44,9 @@ class NarrowEngine(Engine):
 
     def __init__(self, params: HardwareParams):
         super().__init__(params, b_reg=In(BITWIDTH), config=In(config_layout()),
-                         b=Out(BITWIDTH), k=Out(SHIFT))
+                         b=Out(BITWIDTH), k=Out(SHIFT), lfsr=Out(lfsr_port_signature(params)))
         self.detector = BitwidthDetector(params)
-        self.rounders = {mode: ShiftRound(params, mode) for mode in ROUND_MODES}
+        self.rounders = {mode: ShiftRound(params, mode, shared_lfsr=True) for mode in ROUND_MODES}
 
     def elaborate(self, platform):
         p, op = self.params, self.op
@@ -51,6 +54,8 @@ class NarrowEngine(Engine):
         m.submodules.detector = detector = self.detector
         for mode, rounder in self.rounders.items():
             m.submodules[f"round_{mode}"] = rounder
+            if rounder.shared_lfsr:
+                wiring.connect(m, wiring.flipped(self.lfsr), rounder.lfsr)
         rows = TensorRows(p.lanes)
         reads = RowReads(m, [self.rd[0]])
         values = self.rd[0].data

@@ -15,27 +15,33 @@ from niti_hw.golden import INT8_MAX
 from niti_hw.params import ROUND_MODES, HardwareParams
 from niti_hw.perf.timing import IMEM_READ_LATENCY
 from niti_hw.program.isa import (EXPONENT_REGISTERS, INSTRUCTION_WORDS, KEEP_M_U, WORD_BITS, Bank,
-                                 Opcode)
+                                 Kind, Opcode)
 from niti_hw.program.memory import bank_words
 from niti_hw.rtl.instruction import (EXPONENT, INSTRUCTION_BITS, Refusal, config_layout,
                                      geometry_layout, tensor_layout)
 from niti_hw.rtl.layouts import BITWIDTH, SHIFT
+from niti_hw.rtl.loss_engine import LOSS_CLASSES
 from niti_hw.rtl.narrow_engine import rounding_mode
-from niti_hw.rtl.update_engine import WEIGHT_BITS
+from niti_hw.rtl.update_engine import INT8_BITS
 
 if IMEM_READ_LATENCY != 1:
     raise RuntimeError("rtl/sequencer.py fetches through the instruction memory's synchronous read: "
                        "perf.timing's IMEM_READ_LATENCY must say 1")
 
-ENGINES = ("narrow", "relu", "update", "gemm")
+ENGINES = ("narrow", "relu", "update", "loss", "gemm")
 ENGINE_OF = {Opcode.BITWIDTH: "narrow", Opcode.ROUND: "narrow", Opcode.RELU: "relu",
-             Opcode.RELU_BACKWARD: "relu", Opcode.UPDATE: "update",
+             Opcode.RELU_BACKWARD: "relu", Opcode.UPDATE: "update", Opcode.LOSS: "loss",
              Opcode.GEMM: "gemm"}
-"""The engine that runs each opcode; the others (COL2IM, POOL, POOL_BACKWARD, LOSS) have
+"""The engine that runs each opcode; the others (COL2IM, POOL, POOL_BACKWARD) have
 none yet, and the sequencer stops a run at them (`Refusal.OPCODE`)."""
 OPERANDS = {Opcode.BITWIDTH: ("a",), Opcode.ROUND: ("a", "dst"), Opcode.RELU: ("a", "dst", "aux"),
-            Opcode.RELU_BACKWARD: ("a", "b", "dst"), Opcode.UPDATE: ("a", "dst")}
-"""The tensors (roles) each opcode reads or writes, `m` values each (GEMM: `_gemm_refusal`)."""
+            Opcode.RELU_BACKWARD: ("a", "b", "dst"), Opcode.UPDATE: ("a", "dst"),
+            Opcode.LOSS: ("a", "b", "dst")}
+"""The tensors (roles) each opcode reads or writes, `m` values each (but `ROWS_OF_N`'s; GEMM's:
+`_gemm_refusal`)."""
+ROWS_OF_N = {Opcode.LOSS: ("a", "dst")}
+"""Roles of `m` rows of `n` values: a LOSS's logits and errors (n <= LOSS_CLASSES, else
+refused)."""
 MAX_M_U = INT8_MAX.bit_length() + 1
 """Largest m_u golden `weight_gradient` takes (a gradient is int8)."""
 
@@ -60,17 +66,19 @@ class Sequencer(wiring.Component):
     (held until retirement, for the bank ports), `finished` from each engine; the narrow engine's
     `b_result` and `k_result` update B and the exponent registers as the machine does:
     BITWIDTH sets B; ROUND (keep != KEEP_M_U) sets exp[dst] = exp[a] + k; RELU and RELU_BACKWARD
-    set exp[dst] = exp[a]; geometry instructions set `conv` or `pool`.
+    set exp[dst] = exp[a]; geometry instructions set `conv` or `pool`. `a_exponent` is exp[a]
+    for the engine (a LOSS's s); a LOSS sets exp[dst] = the loss engine's `loss_exponent`.
+    UPDATEs are of `weight_bits`-wide weights (the core's weight bank).
 
     Timing: FETCH (`INSTRUCTION_WORDS` reads, `IMEM_READ_LATENCY` behind), DECODE, CHECK,
     DISPATCH, the engine's cycles, RETIRE; `niti_hw.perf.timing.instruction_cycles`.
     """
 
-    def __init__(self, params: HardwareParams, program_words: int):
+    def __init__(self, params: HardwareParams, program_words: int, weight_bits: int = INT8_BITS):
         if program_words < INSTRUCTION_WORDS:
             raise ValueError(f"the instruction memory holds at least one instruction "
                              f"({INSTRUCTION_WORDS} words); got {program_words}")
-        self.params, self.program_words = params, program_words
+        self.params, self.program_words, self.weight_bits = params, program_words, weight_bits
         pc_shape = unsigned((program_words // INSTRUCTION_WORDS).bit_length())
         super().__init__({
             "imem": In(imem_write_signature(program_words)),
@@ -88,6 +96,7 @@ class Sequencer(wiring.Component):
             "launch": Out(len(ENGINES)), "select": Out(len(ENGINES)),
             "finished": In(len(ENGINES)),
             "b_result": In(BITWIDTH), "k_result": In(SHIFT),
+            "a_exponent": Out(EXPONENT), "loss_exponent": In(EXPONENT),
         })
 
     def elaborate(self, platform):
@@ -99,7 +108,8 @@ class Sequencer(wiring.Component):
         m.d.comb += [host.addr.eq(self.imem.addr), host.data.eq(self.imem.data),
                      host.en.eq(self.imem.en & ~self.busy)]
         exps = [Signal(EXPONENT, name=f"exp{n}") for n in range(EXPONENT_REGISTERS)]
-        m.d.comb += self.exp_rd.value.eq(Array(exps)[self.exp_rd.index])
+        m.d.comb += [self.exp_rd.value.eq(Array(exps)[self.exp_rd.index]),
+                     self.a_exponent.eq(Array(exps)[op.a_exp])]
         retire, exp_write, exp_value = Signal(), Signal(), Signal(EXPONENT)
         self._exponent_update(m, Array(exps), exp_write, exp_value)
         for n, register in enumerate(exps):  # a compare per register, not a case per write
@@ -182,45 +192,73 @@ class Sequencer(wiring.Component):
 
     def _exponent_update(self, m: Module, exps, write, value) -> None:
         """The machine's exponent update at retirement: exp[dst] = exp[a] + k for a ROUND (keep
-        != KEEP_M_U), exp[a] for RELU and RELU_BACKWARD, exp[a] + exp[b] for GEMM, none for the
-        others."""
+        != KEEP_M_U), exp[a] for RELU and RELU_BACKWARD, the loss unit's for LOSS, exp[a] + exp[b]
+        for GEMM, none for the others."""
         op = self.op
         narrowing = (op.opcode == Opcode.ROUND) & (op.keep != KEEP_M_U)
+        loss = op.opcode == Opcode.LOSS
         gemm = op.opcode == Opcode.GEMM  # exp[dst] = exp[a] + exp[b]
         m.d.comb += [
             write.eq(narrowing | (op.opcode == Opcode.RELU) | (op.opcode == Opcode.RELU_BACKWARD)
-                     | gemm),
-            value.eq(exps[op.a_exp] + Mux(narrowing, self.k_result, 0)
-                     + Mux(gemm, exps[op.b_exp], 0)),
+                     | loss | gemm),
+            value.eq(Mux(loss, self.loss_exponent,
+                         exps[op.a_exp] + Mux(narrowing, self.k_result, 0)
+                         + Mux(gemm, exps[op.b_exp], 0))),
         ]
 
     def _refusal(self, op):
         """Why `op` cannot run as the machine runs it (Refusal.NONE: it can)."""
         p, shift = self.params, self.params.lanes.bit_length() - 1
-        words = bank_words(p)
 
-        def misplaced(role: str):
+        words = bank_words(p, self.weight_bits)
+        rows_of_n = op.m * op.n[:LOSS_CLASSES.bit_length()]  # more classes are refused
+
+        def extent(code, role: str):
+            return rows_of_n if role in ROWS_OF_N.get(code, ()) else op.m
+
+        def misplaced(role: str, values):
             bank, base = op[f"{role}_bank"], op[f"{role}_base"]
             room = Array(words[b] for b in Bank)[bank]
-            return (base[:shift] != 0 if shift else 0) | (base + op.m > room)
+            return (base[:shift] != 0 if shift else 0) | (base + values > room)
 
         def wide(role: str):
             return op[f"{role}_bank"] == Bank.ACC
 
+        def overlap(one: str, other: str, values, other_values):
+            """Two tensors share words: a result that would overwrite an operand still read."""
+            start, end = op[f"{one}_base"], op[f"{one}_base"] + values
+            other_start, other_end = op[f"{other}_base"], op[f"{other}_base"] + other_values
+            return ((op[f"{one}_bank"] == op[f"{other}_bank"]) & (start < other_end)
+                    & (other_start < end))
+
         opcode = op.opcode
-        place = Cat(*[(opcode == code) & Cat(*[misplaced(role) for role in roles]).any()
+        wide_weights = self.weight_bits > INT8_BITS
+        place = Cat(*[(opcode == code) & Cat(*[misplaced(role, extent(code, role))
+                                               for role in roles]).any()
                       for code, roles in OPERANDS.items()]).any()
+        if wide_weights:  # the int8 copies
+            place = place | ((opcode == Opcode.UPDATE) & misplaced("aux", op.m))
         gemm_place, gemm_banks, gemm_setting = self._gemm_refusal(op, words)
         place = place | gemm_place
         banks = (((opcode == Opcode.RELU) & (wide("a") | (op.dst_bank == op.aux_bank)))
                  | ((opcode == Opcode.RELU_BACKWARD) & wide("a"))
                  | ((opcode == Opcode.UPDATE) & (wide("a") | wide("dst")))
+                 | ((opcode == Opcode.LOSS)
+                    & (wide("a") | wide("b") | overlap("dst", "a", rows_of_n, rows_of_n)
+                       | overlap("dst", "b", rows_of_n, op.m)))
                  | gemm_banks)
+        if wide_weights:  # wide weights in the weight bank, their copies clear of them
+            banks = banks | ((opcode == Opcode.UPDATE) & ((op.dst_bank != Bank.WEIGHT)
+                                                         | overlap("aux", "dst", op.m, op.m)))
         m_u = self.config.m_u
+        loss_mode = self.config.modes[Kind.LOSS]
         setting = (((opcode == Opcode.ROUND)
                     & ((rounding_mode(self.config, op) >= len(ROUND_MODES))
                        | ((op.keep == KEEP_M_U) & ((m_u == 0) | (m_u > MAX_M_U)))))
-                   | ((opcode == Opcode.UPDATE) & (op.n != WEIGHT_BITS))
+                   | ((opcode == Opcode.UPDATE) & (op.n != self.weight_bits))
+                   | ((opcode == Opcode.LOSS)
+                      & ((loss_mode >= len(ROUND_MODES)) | (op.m == 0) | (op.n == 0)
+                         | (op.n > LOSS_CLASSES)))
                    | gemm_setting)
         known = Cat(*[opcode == code for code in
                       (Opcode.END, Opcode.CONV_GEOMETRY, Opcode.POOL_GEOMETRY, *ENGINE_OF)]).any()

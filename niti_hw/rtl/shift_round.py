@@ -8,10 +8,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from niti_hw.golden import INT8_MAX, LFSR_TAPS, MAX_SHIFT, LfsrLanes
+from niti_hw.golden import INT8_MAX, MAX_SHIFT
 from niti_hw.params import ROUND_MODES, HardwareParams
 from niti_hw.perf.timing import ROUND_LATENCY as LATENCY
 from niti_hw.rtl.layouts import round_in_layout, round_out_layout
+from niti_hw.rtl.lfsr_bank import lfsr_next, lfsr_port_signature, lfsr_reset_states
 from niti_hw.rtl.output_buffer import OutputBuffer
 from niti_hw.rtl.saturate import clamp, out_of_range
 
@@ -20,11 +21,6 @@ DECISION_STAGE = 7
 # Pseudo rounding compares (f2 >> h) with f2 mod 2**h where f2 < 2**(2h) and h <= 16, so both sides
 # fit in 16 bits.
 PSEUDO_BITS = 16
-
-
-def lfsr_reset_states(params: HardwareParams) -> list[int]:
-    """Reset state of each LFSR lane, from the golden model (the only definition of the seeding)."""
-    return [int(s) for s in LfsrLanes(params.lfsr_seed, params.lfsr_lanes).states]
 
 
 def low_mask(k, width: int = 32):
@@ -69,7 +65,9 @@ class ShiftRound(wiring.Component):
 
     Stochastic mode holds `lfsr_lanes` Galois LFSRs (taps 0x80200003): element j of a tensor uses
     lane j % lfsr_lanes, which steps once per element rounded with k > 0, and r = low k bits of the
-    new state. A tensor restarts at lane 0 after `last`; LFSR states persist across tensors.
+    new state. A tensor restarts at lane 0 after `last`; LFSR states persist across tensors. With
+    `shared_lfsr` the LFSRs are not its own: it reads their states and asks for its steps on the
+    `lfsr` port (an `LfsrBank`'s, shared with other rounders), in the same cycles.
 
     Throughput: one beat per cycle. Latency: `LATENCY` (9) cycles from acceptance to a valid output
     in every mode. Each stage holds at most one carry chain or three barrel-shifter levels, so the
@@ -80,17 +78,21 @@ class ShiftRound(wiring.Component):
     enable.
     """
 
-    def __init__(self, params: HardwareParams, mode: str | None = None):
+    def __init__(self, params: HardwareParams, mode: str | None = None,
+                 shared_lfsr: bool = False):
         mode = params.round_mode if mode is None else mode
         if mode not in ROUND_MODES:
             self._MustUse__silence = True  # refused, never elaborated: no "unused" warning
             raise ValueError(f"mode must be one of {ROUND_MODES}; got {mode!r}")
         self.params = params
         self.mode = mode
+        self.shared_lfsr = shared_lfsr and mode == "stochastic"
+        shared = {"lfsr": Out(lfsr_port_signature(params))} if self.shared_lfsr else {}
         super().__init__({
             "i": In(stream.Signature(round_in_layout(params))),
             "o": Out(stream.Signature(round_out_layout(params))),
             "bad_shift": Out(1),
+            **shared,
         })
 
     def elaborate(self, platform):
@@ -115,7 +117,8 @@ class ShiftRound(wiring.Component):
                                 mask2=st.reg(low_mask(k1), "s2_mask"),
                                 refused2=st.reg(refused1, "s2_refused"),
                                 take=take, step=take & (ip.k != 0) & (ip.k <= MAX_SHIFT),
-                                keep=ip.keep, last=ip.last)
+                                keep=ip.keep, last=ip.last,
+                                lfsr=self.lfsr if self.shared_lfsr else None)
         decision = _DECISIONS[self.mode](shift)
         self.lfsr_states = getattr(decision, "states", ())  # for testbenches: golden's lanes
         for n, x in enumerate(x1):
@@ -225,11 +228,16 @@ def _random_words(shift) -> tuple[list, list]:
     The LFSRs step at stage 2, from flags registered at stage 1, so their clock enables are the
     pipeline enable and two registers: the input handshake and the k-range test stop at stage 1
     instead of fanning out to every LFSR flip-flop (that path set the unit's Fmax). Beats step
-    in order, so each still draws the states its predecessors left."""
+    in order, so each still draws the states its predecessors left. Shared (`shift.lfsr`), the
+    states are the port's and a step is a request on it, for the same edge."""
     m, st, p = shift.m, shift.st, shift.params
     L, G = p.lanes, p.lfsr_groups
-    init = lfsr_reset_states(p)
-    states = [Signal(unsigned(32), init=init[j], name=f"lfsr{j}") for j in range(p.lfsr_lanes)]
+    if shift.lfsr is None:
+        init = lfsr_reset_states(p)
+        states = [Signal(unsigned(32), init=init[j], name=f"lfsr{j}")
+                  for j in range(p.lfsr_lanes)]
+    else:
+        states = [shift.lfsr.states[j] for j in range(p.lfsr_lanes)]
     steps = [st.reg(shift.step & shift.keep[n], f"s1_step{n}", reset=True) for n in range(L)]
     beat = st.reg(shift.take, "s1_beat", reset=True)
     last = st.reg(shift.last, "s1_last", reset=True)
@@ -245,8 +253,12 @@ def _random_words(shift) -> tuple[list, list]:
         # initial values is never evaluated by Icarus at time 0 and would read as X.
         picks = [states[g * L + n] & (group == g).replicate(32) for g in range(G)]
         m.d.comb += current.eq(_or_all(picks))
-        m.d.comb += nxt.eq((current >> 1) ^ Mux(current[0], LFSR_TAPS, 0))
+        m.d.comb += nxt.eq(lfsr_next(current))
         words.append(st.reg(nxt, f"s2_r{n}"))
+        if shift.lfsr is not None:
+            m.d.comb += [shift.lfsr.step[g * L + n].eq(st.en & steps[n] & (group == g))
+                         for g in range(G)]
+            continue
         with m.If(st.en & steps[n]):
             with m.Switch(group):
                 for g in range(G):
