@@ -13,7 +13,9 @@ from amaranth.lib.wiring import In
 
 from niti_hw.params import HardwareParams
 from niti_hw.rtl.banks import Banks, read_port_signature, write_port_signature
+from niti_hw.rtl.gather_engine import GatherEngine
 from niti_hw.rtl.narrow_engine import NarrowEngine
+from niti_hw.rtl.pool_engine import PoolEngine
 from niti_hw.rtl.relu_engine import ReluEngine
 from niti_hw.rtl.sequencer import ENGINES, Sequencer
 from niti_hw.rtl.update_engine import UpdateEngine
@@ -41,7 +43,8 @@ class Core(wiring.Component):
         self.banks = Banks(params)
         self.sequencer = Sequencer(params, program_words)
         self.engines = {"narrow": NarrowEngine(params), "relu": ReluEngine(params),
-                        "update": UpdateEngine(params)}
+                        "update": UpdateEngine(params), "pool": PoolEngine(params),
+                        "gather": GatherEngine(params)}
         members = {name: self.sequencer.signature.members[name] for name in HOST_MEMBERS}
         super().__init__({**members, "host_rd": In(read_port_signature(params)),
                           "host_wr": In(write_port_signature(params))})
@@ -55,6 +58,9 @@ class Core(wiring.Component):
             index = ENGINES.index(name)
             m.d.comb += [engine.start.eq(seq.launch[index]), engine.op.eq(seq.op),
                          seq.finished[index].eq(engine.done)]
+            for geometry in ("conv", "pool"):  # the engines that walk a geometry register
+                if geometry in engine.signature.members:
+                    m.d.comb += getattr(engine, geometry).eq(getattr(seq, geometry))
         for name in HOST_MEMBERS:
             outer, inner = getattr(self, name), getattr(seq, name)
             member = self.signature.members[name]

@@ -19,7 +19,9 @@ from niti_hw.program.isa import (EXPONENT_REGISTERS, INSTRUCTION_WORDS, KEEP_M_U
 from niti_hw.program.memory import bank_words
 from niti_hw.rtl.instruction import (EXPONENT, INSTRUCTION_BITS, Refusal, config_layout,
                                      geometry_layout, tensor_layout)
+from niti_hw.rtl.geometry import GeometryExtents
 from niti_hw.rtl.layouts import BITWIDTH, SHIFT
+from niti_hw.rtl.max_pool import MAX_KERNEL
 from niti_hw.rtl.narrow_engine import rounding_mode
 from niti_hw.rtl.update_engine import WEIGHT_BITS
 
@@ -27,14 +29,23 @@ if IMEM_READ_LATENCY != 1:
     raise RuntimeError("rtl/sequencer.py fetches through the instruction memory's synchronous read: "
                        "perf.timing's IMEM_READ_LATENCY must say 1")
 
-ENGINES = ("narrow", "relu", "update")
+ENGINES = ("narrow", "relu", "update", "pool", "gather")
 ENGINE_OF = {Opcode.BITWIDTH: "narrow", Opcode.ROUND: "narrow", Opcode.RELU: "relu",
-             Opcode.RELU_BACKWARD: "relu", Opcode.UPDATE: "update"}
-"""The engine that runs each opcode; the others (GEMM, COL2IM, POOL, POOL_BACKWARD, LOSS) have
-none yet, and the sequencer stops a run at them (`Refusal.OPCODE`)."""
+             Opcode.RELU_BACKWARD: "relu", Opcode.UPDATE: "update",
+             Opcode.POOL: "pool", Opcode.POOL_BACKWARD: "gather", Opcode.COL2IM: "gather"}
+"""The engine that runs each opcode; the others (GEMM, LOSS) have none yet, and the sequencer
+stops a run at them (`Refusal.OPCODE`)."""
 OPERANDS = {Opcode.BITWIDTH: ("a",), Opcode.ROUND: ("a", "dst"), Opcode.RELU: ("a", "dst", "aux"),
             Opcode.RELU_BACKWARD: ("a", "b", "dst"), Opcode.UPDATE: ("a", "dst")}
 """The tensors (roles) each opcode reads or writes, `m` values each."""
+GEOMETRY_OPERANDS = {
+    Opcode.POOL: ("pool", {"a": "inputs", "dst": "outputs", "aux": "outputs"}),
+    Opcode.POOL_BACKWARD: ("pool", {"a": "outputs", "b": "outputs", "dst": "inputs"}),
+    Opcode.COL2IM: ("conv", {"a": "columns", "dst": "inputs"}),
+}
+"""The opcodes whose tensors a geometry register shapes: the register, and each role's words
+(`GeometryExtents`); their results are written while their operands are still read, so a result
+may not overlap an operand (nor POOL's values its winners)."""
 MAX_M_U = INT8_MAX.bit_length() + 1
 """Largest m_u golden `weight_gradient` takes (a gradient is int8)."""
 
@@ -121,6 +132,11 @@ class Sequencer(wiring.Component):
         with m.If(got):
             m.d.sync += [words.eq(Cat(words[WORD_BITS:], reader.data)), arrived.eq(arrived + 1)]
         geometry = geometry_layout()(words[:geometry_layout().size])
+        extents = {}
+        for name in ("conv", "pool"):
+            m.submodules[f"{name}_extents"] = unit = GeometryExtents()
+            m.d.comb += unit.geometry.eq(getattr(self, name))
+            extents[name] = unit.extents
 
         refusal = Signal(Refusal)
         m.d.sync += self.launch.eq(0)
@@ -139,7 +155,7 @@ class Sequencer(wiring.Component):
                 m.d.sync += op.eq(words[:tensor_layout().size])
                 m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.sync += refusal.as_value().eq(self._refusal(op))
+                m.d.sync += refusal.as_value().eq(self._refusal(op, extents))
                 m.next = "DISPATCH"
             with m.State("DISPATCH"):
                 with m.If(refusal != Refusal.NONE):
@@ -181,23 +197,32 @@ class Sequencer(wiring.Component):
 
     def _exponent_update(self, m: Module, exps, write, value) -> None:
         """The machine's exponent update at retirement: exp[dst] = exp[a] + k for a ROUND (keep
-        != KEEP_M_U), exp[a] for RELU and RELU_BACKWARD, none for the others."""
+        != KEEP_M_U), exp[a] for RELU, RELU_BACKWARD, POOL, POOL_BACKWARD and COL2IM, none for
+        the others."""
         op = self.op
         narrowing = (op.opcode == Opcode.ROUND) & (op.keep != KEEP_M_U)
+        passing = Cat(*[op.opcode == code for code in GEOMETRY_OPERANDS]).any()
         m.d.comb += [
-            write.eq(narrowing | (op.opcode == Opcode.RELU) | (op.opcode == Opcode.RELU_BACKWARD)),
+            write.eq(narrowing | (op.opcode == Opcode.RELU) | (op.opcode == Opcode.RELU_BACKWARD)
+                     | passing),
             value.eq(exps[op.a_exp] + Mux(narrowing, self.k_result, 0)),
         ]
 
-    def _refusal(self, op):
-        """Why `op` cannot run as the machine runs it (Refusal.NONE: it can)."""
+    def _refusal(self, op, extents):
+        """Why `op` cannot run as the machine runs it (Refusal.NONE: it can); `extents` of the
+        conv and pool geometry registers (`GeometryExtents`)."""
         p, shift = self.params, self.params.lanes.bit_length() - 1
         words = bank_words(p)
 
-        def misplaced(role: str):
+        def misplaced(role: str, length=op.m):
             bank, base = op[f"{role}_bank"], op[f"{role}_base"]
             room = Array(words[b] for b in Bank)[bank]
-            return (base[:shift] != 0 if shift else 0) | (base + op.m > room)
+            return (base[:shift] != 0 if shift else 0) | (base + length > room)
+
+        def overlap(one: str, one_length, other: str, other_length):
+            first, second = op[f"{one}_base"], op[f"{other}_base"]
+            return ((op[f"{one}_bank"] == op[f"{other}_bank"]) & (first < second + other_length)
+                    & (second < first + one_length))
 
         def wide(role: str):
             return op[f"{role}_bank"] == Bank.ACC
@@ -205,14 +230,34 @@ class Sequencer(wiring.Component):
         opcode = op.opcode
         place = Cat(*[(opcode == code) & Cat(*[misplaced(role) for role in roles]).any()
                       for code, roles in OPERANDS.items()]).any()
+        shaped = 0  # the geometry is not the one the machine's golden layer would walk
+        for code, (register, roles) in GEOMETRY_OPERANDS.items():
+            sizes = {role: extents[register][extent] for role, extent in roles.items()}
+            results = [role for role in ("dst", "aux") if role in roles]
+            clash = [overlap(result, sizes[result], role, sizes[role])
+                     for n, result in enumerate(results)
+                     for role in ["a", "b", *results[n + 1:]] if role in roles]
+            place = place | ((opcode == code)
+                             & Cat(*[misplaced(role, size) for role, size in sizes.items()],
+                                   *clash).any())
+            g = getattr(self, register)
+            pooling = ((g.kernel_h != g.kernel_w) | (g.padding != 0) | (g.kernel_h > MAX_KERNEL)
+                       if register == "pool" else 0)
+            shaped = shaped | ((opcode == code) & (~extents[register].shaped | pooling))
+        conv = extents["conv"]
         banks = (((opcode == Opcode.RELU) & (wide("a") | (op.dst_bank == op.aux_bank)))
                  | ((opcode == Opcode.RELU_BACKWARD) & wide("a"))
-                 | ((opcode == Opcode.UPDATE) & (wide("a") | wide("dst"))))
+                 | ((opcode == Opcode.UPDATE) & (wide("a") | wide("dst")))
+                 | ((opcode == Opcode.POOL) & (wide("a") | (op.dst_bank == op.aux_bank)))
+                 | ((opcode == Opcode.POOL_BACKWARD) & wide("a"))
+                 | ((opcode == Opcode.COL2IM) & ~(wide("a") & wide("dst"))))
         m_u = self.config.m_u
         setting = (((opcode == Opcode.ROUND)
                     & ((rounding_mode(self.config, op) >= len(ROUND_MODES))
                        | ((op.keep == KEEP_M_U) & ((m_u == 0) | (m_u > MAX_M_U)))))
-                   | ((opcode == Opcode.UPDATE) & (op.n != WEIGHT_BITS)))
+                   | ((opcode == Opcode.UPDATE) & (op.n != WEIGHT_BITS))
+                   | shaped | ((opcode == Opcode.POOL) & (op.m != extents["pool"].inputs))
+                   | ((opcode == Opcode.COL2IM) & ((op.m != conv.windows) | (op.n != conv.depth))))
         known = Cat(*[opcode == code for code in
                       (Opcode.END, Opcode.CONV_GEOMETRY, Opcode.POOL_GEOMETRY, *ENGINE_OF)]).any()
         result = Refusal.NONE.value  # the first of these that holds

@@ -1,0 +1,160 @@
+"""Address generators of the geometry engines: nested counters that walk a convolution's or a
+pool's geometry one element per cycle, the walks `niti_hw.program.addressing` states in Python
+(`pool_walk`, `gather_walk`). Each element leaves a register `WALK_LATENCY` cycles after its
+counters hold it: a word address relative to the tensor's base, whether it lies in the tensor
+(`inside`), and where it sits in its group (the words one result word is made of)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from niti_hw.perf.timing import WALK_LATENCY
+from niti_hw.program.isa import GEOMETRY_FIELDS
+from niti_hw.rtl.instruction import geometry_layout
+from niti_hw.rtl.row_stream import M_BITS
+
+if WALK_LATENCY != 1:
+    raise RuntimeError("rtl/walks.py registers each element once: perf.timing's WALK_LATENCY "
+                       "must say 1")
+
+FIELD_BITS = dict(GEOMETRY_FIELDS)
+OFFSET_BITS = (FIELD_BITS["kernel_h"] + FIELD_BITS["kernel_w"])
+"""An offset kh * KW + kw in a window."""
+
+
+def element_layout(offset: bool = False) -> data.StructLayout:
+    """One walk element: `addr` (a word relative to the tensor's base, meaningful where `inside`),
+    `first` and `last` of its group, `final` on the walk's last element; with `offset`, the
+    element's place kh * KW + kw in its window."""
+    fields = {"valid": 1, "addr": unsigned(M_BITS), "inside": 1, "first": 1, "last": 1,
+              "final": 1}
+    return data.StructLayout({**fields, "offset": unsigned(OFFSET_BITS)} if offset else fields)
+
+
+def _counter(name: str, field: str) -> Signal:
+    return Signal(FIELD_BITS[field], name=name)
+
+
+class WindowWalk(wiring.Component):
+    """POOL's walk (`addressing.pool_walk`): for each window (n, oh, ow) and channel c, in the
+    NHWC order of the pooled tensor, the window's KH x KW input words in (kh, kw) order, one a
+    cycle from the cycle after `start`; a group is one pooled word's window. Words in the zero
+    border are not `inside`. `geometry` holds while the walk runs; every field nonzero."""
+
+    def __init__(self):
+        super().__init__({"start": In(1), "geometry": In(geometry_layout()),
+                          "o": Out(element_layout())})
+
+    def elaborate(self, platform):
+        g, o = self.geometry, self.o
+        m = Module()
+        active = Signal()
+        n, oh, ow, c = (_counter("n", "batch"), _counter("oh", "out_height"),
+                        _counter("ow", "out_width"), _counter("c", "channels"))
+        i, j = _counter("i", "kernel_h"), _counter("j", "kernel_w")
+        corner_y = Signal(FIELD_BITS["out_height"] + FIELD_BITS["stride"])  # oh * stride
+        corner_x = Signal(FIELD_BITS["out_width"] + FIELD_BITS["stride"])  # ow * stride
+        ends = [j == g.kernel_w - 1, i == g.kernel_h - 1, c == g.channels - 1,
+                ow == g.out_width - 1, oh == g.out_height - 1, n == g.batch - 1]
+        y, x = corner_y + i - g.padding, corner_x + j - g.padding
+        with m.If(self.start):
+            m.d.sync += [active.eq(1), n.eq(0), oh.eq(0), ow.eq(0), c.eq(0), i.eq(0), j.eq(0),
+                         corner_y.eq(0), corner_x.eq(0)]
+        with m.Elif(active):
+            m.d.sync += j.eq(j + 1)
+            with m.If(ends[0]):
+                m.d.sync += [j.eq(0), i.eq(i + 1)]
+                with m.If(ends[1]):
+                    m.d.sync += [i.eq(0), c.eq(c + 1)]
+                    with m.If(ends[2]):
+                        m.d.sync += [c.eq(0), ow.eq(ow + 1), corner_x.eq(corner_x + g.stride)]
+                        with m.If(ends[3]):
+                            m.d.sync += [ow.eq(0), corner_x.eq(0), oh.eq(oh + 1),
+                                         corner_y.eq(corner_y + g.stride)]
+                            with m.If(ends[4]):
+                                m.d.sync += [oh.eq(0), corner_y.eq(0), n.eq(n + 1)]
+                                with m.If(ends[5]):
+                                    m.d.sync += active.eq(0)
+        m.d.sync += [
+            o.valid.eq(active),
+            o.addr.eq(((n * g.height + y) * g.width + x) * g.channels + c),
+            o.inside.eq((corner_y + i >= g.padding) & (corner_y + i < g.height + g.padding)
+                        & (corner_x + j >= g.padding) & (corner_x + j < g.width + g.padding)),
+            o.first.eq((i == 0) & (j == 0)), o.last.eq(ends[0] & ends[1]),
+            o.final.eq(active & ends[0] & ends[1] & ends[2] & ends[3] & ends[4] & ends[5]),
+        ]
+        return m
+
+
+class GatherWalk(wiring.Component):
+    """COL2IM's and POOL_BACKWARD's walk (`addressing.gather_walk`): for each input word
+    (n, y, x, c) in NHWC order, the ceil(KH/stride) x ceil(KW/stride) windows that may cover it,
+    in (di, dj) order, one a cycle from the cycle after `start`; a group is one input word's
+    candidates. With (qy, ry) = divmod(y + padding, stride), candidate di is window row qy - di
+    at kernel row ry + di * stride (columns likewise); it is `inside` where that window exists
+    and covers the word. `addr`: with `columns`, the im2col column word
+    (window * KH*KW + offset) * C + c, else the pooled word window * C + c; `offset` the word's
+    kh * KW + kw in the window. No divider: the quotient and remainder step with y and x, the
+    candidates stop where di * stride reaches KH. `geometry` and `columns` hold while the walk
+    runs; every field but padding nonzero."""
+
+    def __init__(self):
+        super().__init__({"start": In(1), "columns": In(1), "geometry": In(geometry_layout()),
+                          "o": Out(element_layout(offset=True))})
+
+    def elaborate(self, platform):
+        g, o = self.geometry, self.o
+        m = Module()
+        active = Signal()
+        n, y, x, c = (_counter("n", "batch"), _counter("y", "height"), _counter("x", "width"),
+                      _counter("c", "channels"))
+        di, dj = _counter("di", "kernel_h"), _counter("dj", "kernel_w")
+        step = FIELD_BITS["kernel_h"] + FIELD_BITS["stride"]
+        row_step, col_step = Signal(step, name="di_stride"), Signal(step, name="dj_stride")
+        quotient = FIELD_BITS["height"] + 1
+        qy, qx = Signal(quotient, name="qy"), Signal(quotient, name="qx")
+        ry, rx = _counter("ry", "stride"), _counter("rx", "stride")
+        q0, r0 = g.padding // g.stride, g.padding % g.stride
+        kh, kw = ry + row_step, rx + col_step
+        oh, ow = qy - di, qx - dj
+        ends = [col_step + g.stride >= g.kernel_w, row_step + g.stride >= g.kernel_h,
+                c == g.channels - 1, x == g.width - 1, y == g.height - 1, n == g.batch - 1]
+
+        def advance(q, r):  # (q, r) = divmod(position + padding, stride), one position on
+            wraps = r == g.stride - 1
+            return [q.eq(q + wraps), r.eq(Mux(wraps, 0, r + 1))]
+
+        with m.If(self.start):
+            m.d.sync += [active.eq(1), n.eq(0), y.eq(0), x.eq(0), c.eq(0), di.eq(0), dj.eq(0),
+                         row_step.eq(0), col_step.eq(0), qy.eq(q0), ry.eq(r0), qx.eq(q0),
+                         rx.eq(r0)]
+        with m.Elif(active):
+            m.d.sync += [dj.eq(dj + 1), col_step.eq(col_step + g.stride)]
+            with m.If(ends[0]):
+                m.d.sync += [dj.eq(0), col_step.eq(0), di.eq(di + 1),
+                             row_step.eq(row_step + g.stride)]
+                with m.If(ends[1]):
+                    m.d.sync += [di.eq(0), row_step.eq(0), c.eq(c + 1)]
+                    with m.If(ends[2]):
+                        m.d.sync += [c.eq(0), x.eq(x + 1)] + advance(qx, rx)
+                        with m.If(ends[3]):
+                            m.d.sync += [x.eq(0), qx.eq(q0), rx.eq(r0), y.eq(y + 1)]
+                            m.d.sync += advance(qy, ry)
+                            with m.If(ends[4]):
+                                m.d.sync += [y.eq(0), qy.eq(q0), ry.eq(r0), n.eq(n + 1)]
+                                with m.If(ends[5]):
+                                    m.d.sync += active.eq(0)
+        window = (n * g.out_height + oh) * g.out_width + ow
+        offset = kh * g.kernel_w + kw
+        inside = ((kh < g.kernel_h) & (kw < g.kernel_w) & (di <= qy) & (oh < g.out_height)
+                  & (dj <= qx) & (ow < g.out_width))
+        word = Mux(self.columns, window * g.kernel_h * g.kernel_w + offset, window)
+        m.d.sync += [
+            o.valid.eq(active), o.addr.eq(word * g.channels + c), o.inside.eq(inside),
+            o.offset.eq(offset), o.first.eq((di == 0) & (dj == 0)),
+            o.last.eq(ends[0] & ends[1]),
+            o.final.eq(active & ends[0] & ends[1] & ends[2] & ends[3] & ends[4] & ends[5]),
+        ]
+        return m
