@@ -352,7 +352,8 @@ strobe, then the busy and cfg registers."""
 # ---------------------------------------------------------------------------------------------
 # Core (rtl/core.py): the sequencer (rtl/sequencer.py) runs a program instruction by instruction
 # on the banks (rtl/banks.py) through one engine at a time (rtl/narrow_engine.py, relu_engine.py,
-# update_engine.py). Cycles from one instruction's first fetch cycle to the next's.
+# update_engine.py, pool_engine.py, gather_engine.py). Cycles from one instruction's first fetch
+# cycle to the next's.
 # ---------------------------------------------------------------------------------------------
 
 IMEM_READ_LATENCY = 1

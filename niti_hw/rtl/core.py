@@ -1,8 +1,9 @@
 """The NITI core: a sequencer running a training step's program on on-chip banks, one engine at a
 time, with no host between instructions (issue #20).
 
-This slice runs BITWIDTH, ROUND, RELU, RELU_BACKWARD, UPDATE, the geometry instructions and END;
-a GEMM, COL2IM, POOL, POOL_BACKWARD or LOSS stops the run with `error` (`Refusal.OPCODE`) at its pc.
+This slice runs BITWIDTH, ROUND, RELU, RELU_BACKWARD, UPDATE, POOL, POOL_BACKWARD, COL2IM, the
+geometry instructions and END; a GEMM or LOSS stops the run with `error` (`Refusal.OPCODE`) at its
+pc.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ HOST_MEMBERS = ("imem", "exp_wr", "exp_rd", "config", "start", "busy", "done", "
 
 
 class Core(wiring.Component):
-    """`Banks`, `Sequencer` and the engines (`NarrowEngine`, `ReluEngine`, `UpdateEngine`).
+    """`Banks`, `Sequencer` and the engines (`NarrowEngine`, `ReluEngine`, `UpdateEngine`,
+    `PoolEngine`, `GatherEngine`; the last two read the sequencer's geometry registers).
 
     Host ports: the sequencer's (`imem`, `exp_wr`, `exp_rd`, `config`, `start`, `busy`, `done`,
     `error`, `cause`, `pc`, `b`, `conv`, `pool`; see `Sequencer`) and `host_rd`, `host_wr`, a

@@ -52,13 +52,19 @@ class Refusal(enum.Enum, shape=3):
 
     NONE = 0
     OPCODE = 1
-    """GEMM, COL2IM, POOL, POOL_BACKWARD or LOSS (no engine in this core yet), or no opcode."""
+    """GEMM or LOSS (no engine in this core yet), or no opcode."""
     PLACE = 2
-    """A tensor base that is not a bank row (a multiple of `lanes`), or a tensor past its bank."""
+    """A tensor base that is not a bank row (a multiple of `lanes`), or a tensor past its bank
+    (POOL's, POOL_BACKWARD's and COL2IM's tensors as long as their geometry makes them), or a
+    result of those that overlaps one of their operands (or POOL's values its winners)."""
     BANKS = 3
-    """An int8 operand in the int32 bank, or a RELU's result and mask in one bank."""
+    """An int8 operand in the int32 bank, a RELU's or POOL's two results in one bank, or a COL2IM
+    from or to an int8 bank."""
     SETTING = 4
-    """A ROUND's mode code that is no mode, m_u outside 1..8 for a gradient ROUND, or an UPDATE of
-    weights wider than the core's 8 bits."""
+    """A ROUND's mode code that is no mode, m_u outside 1..8 for a gradient ROUND, an UPDATE of
+    weights wider than the core's 8 bits, a geometry the machine's golden layer would not walk
+    as the engines do (a zero field but padding, an output size not golden's; for pooling a
+    padding, a non-square kernel or one above `max_pool.MAX_KERNEL`), a POOL whose `m` is not its
+    input's words or a COL2IM whose `m` x `n` is not the geometry's windows x KH*KW*C."""
     PROGRAM = 5
     """The next instruction would run past the instruction memory (no END)."""

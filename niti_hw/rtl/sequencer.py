@@ -69,8 +69,9 @@ class Sequencer(wiring.Component):
     Engine side: `op` (the decoded instruction, held), one-hot `launch` (a cycle) and `select`
     (held until retirement, for the bank ports), `finished` from each engine; the narrow engine's
     `b_result` and `k_result` update B and the exponent registers as the machine does:
-    BITWIDTH sets B; ROUND (keep != KEEP_M_U) sets exp[dst] = exp[a] + k; RELU and RELU_BACKWARD
-    set exp[dst] = exp[a]; geometry instructions set `conv` or `pool`.
+    BITWIDTH sets B; ROUND (keep != KEEP_M_U) sets exp[dst] = exp[a] + k; RELU, RELU_BACKWARD,
+    POOL, POOL_BACKWARD and COL2IM set exp[dst] = exp[a]; geometry instructions set `conv` or
+    `pool`, whose extents (`GeometryExtents`) the checks of the instructions they shape use.
 
     Timing: FETCH (`INSTRUCTION_WORDS` reads, `IMEM_READ_LATENCY` behind), DECODE, CHECK,
     DISPATCH, the engine's cycles, RETIRE; `niti_hw.perf.timing.instruction_cycles`.
